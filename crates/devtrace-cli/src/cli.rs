@@ -1,0 +1,177 @@
+//! The command-line grammar. `--help` text is written here, for people.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "devtrace",
+    version,
+    about = "See how code actually runs: receive OpenTelemetry traces, store them locally, explore them.",
+    long_about = "devtrace receives OpenTelemetry traces and logs (OTLP over gRPC and HTTP), stores them \
+in an embedded database, and shows them in the terminal.\n\n\
+Start the receiver with `devtrace serve`, point any OpenTelemetry SDK at it with \
+OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (HTTP) or http://127.0.0.1:4317 (gRPC), \
+then list traces with `devtrace ls` and draw one with `devtrace show <id>`.",
+    after_help = "Exit codes: 0 success, 1 error (message on stderr), 2 usage error."
+)]
+pub struct Cli {
+    /// Data directory holding the store [default: the user's data directory, e.g. ~/.local/share/devtrace]
+    #[arg(long, global = true, env = "DEVTRACE_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// When to colour output: auto (a terminal, and NO_COLOR unset), always, never
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Receive OTLP traces and logs and store them (gRPC :4317, HTTP :4318, API :4319)
+    Serve(ServeArgs),
+    /// List recent traces, newest first
+    Ls(LsArgs),
+    /// Draw one trace as a waterfall (by id or unique id prefix)
+    Show(ShowArgs),
+    /// Load OTLP/JSON files (traces or logs; one document or JSON lines per file)
+    Import(ImportArgs),
+    /// Write one trace out in an OTLP format
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug, Default)]
+#[command(
+    after_help = "Settings come from, in order: flags, environment variables, the config file, defaults.\n\
+The config file is TOML with the same names as the flags, e.g.\n\n\
+    grpc-listen = \"127.0.0.1:4317\"\n    max-body-bytes = 16777216\n\n\
+It is read from --config, else $DEVTRACE_CONFIG, else ~/.config/devtrace/config.toml if present.\n\n\
+Clients: set OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (OTLP/HTTP) or\n\
+http://127.0.0.1:4317 with OTEL_EXPORTER_OTLP_PROTOCOL=grpc."
+)]
+pub struct ServeArgs {
+    /// Config file (TOML)
+    #[arg(long, env = "DEVTRACE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address for OTLP/gRPC [default: 127.0.0.1:4317]
+    #[arg(long, env = "DEVTRACE_GRPC_LISTEN", value_name = "ADDR")]
+    pub grpc_listen: Option<SocketAddr>,
+    /// Address for OTLP/HTTP (/v1/traces, /v1/logs) [default: 127.0.0.1:4318]
+    #[arg(long, env = "DEVTRACE_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+    /// Address for the API (/api/v1/health, /api/v1/stats) [default: 127.0.0.1:4319]
+    #[arg(long, env = "DEVTRACE_API_LISTEN", value_name = "ADDR")]
+    pub api_listen: Option<SocketAddr>,
+    /// Largest request body, compressed or not, in bytes; larger ones get 413 [default: 16777216]
+    #[arg(long, env = "DEVTRACE_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Attributes kept per span, event, link or log record; the rest are counted as dropped [default: 128]
+    #[arg(long, env = "DEVTRACE_MAX_ATTRIBUTES", value_name = "N")]
+    pub max_attributes: Option<usize>,
+    /// Longest attribute value kept, in bytes; longer ones are truncated [default: 65536]
+    #[arg(long, env = "DEVTRACE_MAX_ATTRIBUTE_BYTES", value_name = "BYTES")]
+    pub max_attribute_bytes: Option<usize>,
+    /// Events kept per span [default: 128]
+    #[arg(long, env = "DEVTRACE_MAX_EVENTS", value_name = "N")]
+    pub max_events: Option<usize>,
+    /// Links kept per span [default: 128]
+    #[arg(long, env = "DEVTRACE_MAX_LINKS", value_name = "N")]
+    pub max_links: Option<usize>,
+    /// Spans and log records that may wait for the writer before clients are asked to retry [default: 200000]
+    #[arg(long, env = "DEVTRACE_MAX_QUEUED_ITEMS", value_name = "N")]
+    pub max_queued_items: Option<u64>,
+    /// Log level for devtrace's own messages: error, warn, info, debug, trace [default: info]
+    #[arg(long, env = "DEVTRACE_LOG", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  devtrace ls --errors --since 1h\n  devtrace ls --service api --min-duration 250ms --json"
+)]
+pub struct LsArgs {
+    /// Only traces whose root span comes from this service
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only traces whose root operation contains this text
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only traces at least this long (e.g. 250ms, 1.5s, 2m)
+    #[arg(long, value_name = "DURATION", value_parser = crate::timefmt::parse_duration_arg)]
+    pub min_duration: Option<u64>,
+    /// Only traces with at least one error span
+    #[arg(long)]
+    pub errors: bool,
+    /// Only traces started within this long (e.g. 30m, 2h, 7d) or since a time (2026-11-21T09:00:00Z)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// How many traces to list
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON (an array of trace summaries) instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Runs of 5 or more same-named siblings are folded into one line; --no-fold shows them all."
+)]
+pub struct ShowArgs {
+    /// Trace id, or a unique prefix of one (as `devtrace ls` prints)
+    pub trace: String,
+    /// Also print every span's attributes and events
+    #[arg(long)]
+    pub attrs: bool,
+    /// Do not fold runs of repeated siblings
+    #[arg(long)]
+    pub no_fold: bool,
+    /// Print the full trace as JSON (spans in tree order, with logs)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Each file holds one OTLP/JSON document (TracesData or LogsData), or one per line.\n\
+Metrics and profiles files are recognised and skipped: devtrace stores traces and logs.\n\
+A file that fails to decode stores nothing; the other files are still imported."
+)]
+pub struct ImportArgs {
+    /// Files to import
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// OTLP/JSON TracesData, as the OpenTelemetry file exporter writes it
+    OtlpJson,
+    /// OTLP protobuf ExportTraceServiceRequest bytes
+    OtlpProto,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Trace id, or a unique prefix of one
+    pub trace: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ExportFormat::OtlpJson)]
+    pub format: ExportFormat,
+    /// Write to this file instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}

@@ -1,0 +1,140 @@
+//! `devtrace serve`: the receivers and API over the embedded store.
+//!
+//! Holds an exclusive lock on `DATA/serve.lock` so two servers never share a store, and
+//! announces itself in `DATA/serve.json` (pid and bound addresses) so other devtrace commands
+//! and tests can find it. On SIGINT/SIGTERM it stops accepting, lets in-flight requests
+//! finish, commits what is queued, checkpoints, and removes `serve.json`.
+
+use crate::cli::ServeArgs;
+use crate::config::{ServeSettings, serve_settings};
+use anyhow::{Context, Result, bail};
+use devtrace_server::Addresses;
+use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
+use devtrace_store::writer::Writer;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub const SERVE_FILE: &str = "serve.json";
+const LOCK_FILE: &str = "serve.lock";
+
+pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
+    let settings = serve_settings(data, args)?;
+    init_logging(&settings.log_level)?;
+    std::fs::create_dir_all(&settings.data).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            settings.data.display()
+        )
+    })?;
+    let _lock = lock_data_dir(&settings.data)?;
+    let backend = SqliteWriter::open(&settings.data)?;
+    let store = Arc::new(SqliteStore::open(&settings.data)?);
+    let writer = Writer::start(Box::new(backend), settings.writer.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("devtrace-serve")
+        .build()
+        .context("cannot start the async runtime")?;
+    let served = runtime.block_on(serve(&settings, store, &writer));
+    // In-flight requests are done; commit what they queued before saying goodbye.
+    writer.shutdown();
+    let _ = std::fs::remove_file(settings.data.join(SERVE_FILE));
+    served?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(settings: &ServeSettings, store: Arc<SqliteStore>, writer: &Writer) -> Result<()> {
+    let bound = devtrace_server::bind(settings.server.clone()).await?;
+    let addresses = bound.addresses();
+    write_serve_file(&settings.data, addresses)?;
+    eprintln!(
+        "devtrace serve: OTLP/gRPC on {}, OTLP/HTTP on http://{}, API on http://{}\n\
+         data in {}\n\
+         point an SDK here with OTEL_EXPORTER_OTLP_ENDPOINT=http://{}  (Ctrl-C to stop)",
+        addresses.grpc,
+        addresses.http,
+        addresses.api,
+        settings.data.display(),
+        addresses.http,
+    );
+    bound.run(store, writer.handle(), shutdown_signal()).await?;
+    Ok(())
+}
+
+fn lock_data_dir(data: &Path) -> Result<File> {
+    let path = data.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    if file.try_lock().is_err() {
+        let owner = std::fs::read_to_string(data.join(SERVE_FILE))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .map(|v| format!(" (pid {}, API on {})", v["pid"], v["api"]))
+            .unwrap_or_default();
+        bail!(
+            "another devtrace serve is already using {}{owner}; stop it or pass a different --data",
+            data.display()
+        );
+    }
+    Ok(file)
+}
+
+/// Written atomically (temp file + rename) so readers never see half a file.
+fn write_serve_file(data: &Path, addresses: Addresses) -> Result<()> {
+    let info = serde_json::json!({
+        "pid": std::process::id(),
+        "grpc": addresses.grpc.to_string(),
+        "http": addresses.http.to_string(),
+        "api": addresses.api.to_string(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let final_path = data.join(SERVE_FILE);
+    let temp_path: PathBuf = data.join(format!(".{SERVE_FILE}.{}", std::process::id()));
+    std::fs::write(&temp_path, serde_json::to_vec_pretty(&info)?)
+        .with_context(|| format!("cannot write {}", temp_path.display()))?;
+    std::fs::rename(&temp_path, &final_path)
+        .with_context(|| format!("cannot write {}", final_path.display()))?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: finishing in-flight requests and committing queued data");
+}
+
+fn colour_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+fn init_logging(level: &str) -> Result<()> {
+    let level: tracing::Level = level.parse().map_err(|_| {
+        anyhow::anyhow!("unknown log level {level:?}: use error, warn, info, debug or trace")
+    })?;
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour_stderr())
+        .with_target(false)
+        .init();
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! `devtrace show`: one trace as a terminal waterfall, or as JSON.
+
+use crate::cli::{ColorChoice, ShowArgs};
+use crate::commands::ls::truncate;
+use crate::output::{Style, print_stdout, terminal_width};
+use crate::timefmt::{format_duration, format_timestamp};
+use anyhow::Result;
+use devtrace_analyze::fold::DEFAULT_MIN_RUN;
+use devtrace_analyze::{FoldedChild, TraceTree, fold_children};
+use devtrace_model::{LogBatch, Span, SpanBatch, semconv};
+use devtrace_store::{Store, StoreError, StoredTrace};
+use std::process::ExitCode;
+
+pub fn run(store: &dyn Store, args: &ShowArgs, color: ColorChoice) -> Result<ExitCode> {
+    let trace_id = store.resolve_trace_id(&args.trace)?;
+    let trace = store
+        .get_trace(trace_id)?
+        .ok_or_else(|| StoreError::TraceNotFound(args.trace.clone()))?;
+    let logs = store.logs_for_trace(trace_id)?;
+    if args.json {
+        let value = crate::view::trace_json(&trace, &logs);
+        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
+    } else {
+        let options = Options {
+            attrs: args.attrs,
+            min_run: if args.no_fold {
+                usize::MAX
+            } else {
+                DEFAULT_MIN_RUN
+            },
+            width: terminal_width(),
+            style: Style::for_stdout(color),
+        };
+        print_stdout(&render(&trace, &logs, &options))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub struct Options {
+    pub attrs: bool,
+    pub min_run: usize,
+    pub width: usize,
+    pub style: Style,
+}
+
+struct Waterfall<'a> {
+    batch: &'a SpanBatch,
+    tree: TraceTree,
+    options: &'a Options,
+    start: u64,
+    total: u64,
+    label_width: usize,
+    bar_width: usize,
+    out: String,
+}
+
+pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String {
+    let style = &options.style;
+    let summary = &trace.summary;
+    let mut out = format!(
+        "{}  {}  {}  {} spans  {}\n{}\n\n",
+        style.bold(&summary.root_name),
+        style.cyan(&summary.service),
+        format_duration(summary.duration_nanos()),
+        summary.span_count,
+        match summary.error_count {
+            0 => "no errors".to_owned(),
+            1 => style.red("1 error"),
+            n => style.red(&format!("{n} errors")),
+        },
+        style.dim(&format!(
+            "trace {}  started {} UTC",
+            summary.trace_id,
+            format_timestamp(summary.start_unix_nano)
+        )),
+    );
+    let label_width = (options.width * 45 / 100).max(30);
+    let mut waterfall = Waterfall {
+        batch: &trace.spans,
+        tree: TraceTree::build(&trace.spans),
+        options,
+        start: summary.start_unix_nano,
+        total: summary.duration_nanos().max(1),
+        label_width,
+        bar_width: options.width.saturating_sub(label_width + 13).max(10),
+        out: String::new(),
+    };
+    let roots = waterfall.tree.roots.clone();
+    waterfall.children(&roots, "");
+    out.push_str(&waterfall.out);
+    if !logs.logs.is_empty() {
+        out.push_str(&render_logs(
+            &trace.spans,
+            logs,
+            summary.start_unix_nano,
+            style,
+        ));
+    }
+    out
+}
+
+impl Waterfall<'_> {
+    fn children(&mut self, children: &[usize], prefix: &str) {
+        let folded = fold_children(self.batch, children, self.options.min_run);
+        let count = folded.len();
+        for (n, item) in folded.into_iter().enumerate() {
+            let last = n + 1 == count;
+            let branch = if prefix.is_empty() && self.tree.roots.len() == 1 {
+                ""
+            } else if last {
+                "└─ "
+            } else {
+                "├─ "
+            };
+            let child_prefix = format!(
+                "{prefix}{}",
+                if branch.is_empty() {
+                    ""
+                } else if last {
+                    "   "
+                } else {
+                    "│  "
+                }
+            );
+            match item {
+                FoldedChild::Span(i) => self.span(i, &format!("{prefix}{branch}"), &child_prefix),
+                FoldedChild::Run {
+                    name,
+                    spans,
+                    total_nanos,
+                    errors,
+                } => {
+                    let first = &self.batch.spans[spans[0]];
+                    let end = spans
+                        .iter()
+                        .map(|s| self.batch.spans[*s].end_unix_nano)
+                        .max()
+                        .unwrap_or(0);
+                    let avg = total_nanos / spans.len() as u64;
+                    let label = format!("× {} {name} … {} avg", spans.len(), format_duration(avg));
+                    self.line(
+                        &format!("{prefix}{branch}"),
+                        &label,
+                        total_nanos,
+                        first.start_unix_nano,
+                        end,
+                        errors > 0,
+                    );
+                    if errors > 0 {
+                        let text = self
+                            .options
+                            .style
+                            .red(&format!("✗ {errors} of {} failed", spans.len()));
+                        self.out.push_str(&format!("{child_prefix}  {text}\n"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn span(&mut self, i: usize, lead: &str, child_prefix: &str) {
+        let span = &self.batch.spans[i];
+        self.line(
+            lead,
+            &span.name,
+            span.duration_nanos(),
+            span.start_unix_nano,
+            span.end_unix_nano,
+            span.is_error(),
+        );
+        if span.is_error() {
+            let text = self.options.style.red(&format!("✗ {}", error_text(span)));
+            self.out.push_str(&format!("{child_prefix}  {text}\n"));
+        }
+        if self.options.attrs {
+            self.details(span, child_prefix);
+        }
+        let children = self.tree.children[i].clone();
+        self.children(&children, child_prefix);
+    }
+
+    fn line(&mut self, lead: &str, label: &str, duration: u64, start: u64, end: u64, error: bool) {
+        let style = &self.options.style;
+        let room = self.label_width.saturating_sub(lead.chars().count()).max(8);
+        let label = truncate(label, room);
+        let pad = self
+            .label_width
+            .saturating_sub(lead.chars().count() + label.chars().count());
+        let offset = ((start.saturating_sub(self.start)) as u128 * self.bar_width as u128
+            / self.total as u128) as usize;
+        let offset = offset.min(self.bar_width.saturating_sub(1));
+        let length = ((end.saturating_sub(start)) as u128 * self.bar_width as u128
+            / self.total as u128) as usize;
+        let length = length.clamp(1, self.bar_width - offset);
+        let bar = "█".repeat(length);
+        let bar = if error {
+            style.red(&bar)
+        } else {
+            style.cyan(&bar)
+        };
+        let label = if error { style.red(&label) } else { label };
+        self.out.push_str(&format!(
+            "{}{label}{} {:>10}  {}{bar}\n",
+            style.dim(lead),
+            " ".repeat(pad),
+            format_duration(duration),
+            " ".repeat(offset),
+        ));
+    }
+
+    fn details(&mut self, span: &Span, prefix: &str) {
+        let style = self.options.style;
+        let resource = self.batch.resource_of(span);
+        self.out.push_str(&format!(
+            "{prefix}  {}\n",
+            style.dim(&format!(
+                "{} · {} · span {}",
+                resource.service_name(),
+                span.kind.as_str(),
+                span.span_id
+            ))
+        ));
+        for kv in &span.attributes {
+            self.out.push_str(&format!(
+                "{prefix}  {} = {}\n",
+                style.yellow(&kv.key),
+                kv.value.to_display_string()
+            ));
+        }
+        for event in &span.events {
+            let offset = format_duration(event.time_unix_nano.saturating_sub(span.start_unix_nano));
+            self.out.push_str(&format!(
+                "{prefix}  • +{offset} {}\n",
+                style.bold(&event.name)
+            ));
+            for kv in &event.attributes {
+                let value = kv.value.to_display_string();
+                for (n, line) in value.lines().enumerate() {
+                    let key = if n == 0 {
+                        format!("{} = ", kv.key)
+                    } else {
+                        " ".repeat(kv.key.len() + 3)
+                    };
+                    self.out
+                        .push_str(&format!("{prefix}      {}{line}\n", style.dim(&key)));
+                }
+            }
+        }
+        for link in &span.links {
+            self.out.push_str(&format!(
+                "{prefix}  → link to trace {} span {}\n",
+                link.trace_id, link.span_id
+            ));
+        }
+    }
+}
+
+/// The most useful one-line description of a failure: the exception, else the status message.
+fn error_text(span: &Span) -> String {
+    let exception = span
+        .events
+        .iter()
+        .find(|e| e.name == semconv::EXCEPTION_EVENT);
+    if let Some(event) = exception {
+        let get =
+            |key| devtrace_model::find_attr(&event.attributes, key).map(|v| v.to_display_string());
+        match (
+            get(semconv::EXCEPTION_TYPE),
+            get(semconv::EXCEPTION_MESSAGE),
+        ) {
+            (Some(kind), Some(message)) => return format!("{kind}: {message}"),
+            (Some(kind), None) => return kind,
+            (None, Some(message)) => return message,
+            (None, None) => {}
+        }
+    }
+    if span.status.message.is_empty() {
+        "error".to_owned()
+    } else {
+        span.status.message.clone()
+    }
+}
+
+fn render_logs(spans: &SpanBatch, logs: &LogBatch, start: u64, style: &Style) -> String {
+    let mut out = format!("\n{}\n", style.bold(&format!("logs ({})", logs.logs.len())));
+    for log in &logs.logs {
+        let offset = log.effective_time() as i128 - start as i128;
+        let offset = if offset >= 0 {
+            format!("+{}", format_duration(offset as u64))
+        } else {
+            format!("-{}", format_duration((-offset) as u64))
+        };
+        let span_name = log
+            .span_id
+            .and_then(|id| spans.spans.iter().find(|s| s.span_id == id))
+            .map(|s| format!("  [{}]", s.name))
+            .unwrap_or_default();
+        let severity = if log.severity_text.is_empty() {
+            format!("sev{}", log.severity_number)
+        } else {
+            log.severity_text.clone()
+        };
+        let severity = if log.severity_number >= 17 {
+            style.red(&severity)
+        } else {
+            severity
+        };
+        out.push_str(&format!(
+            "  {offset:>10}  {severity:<5}  {}{}\n",
+            log.body.to_display_string(),
+            style.dim(&span_name)
+        ));
+    }
+    out
+}

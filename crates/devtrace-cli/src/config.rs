@@ -1,0 +1,197 @@
+//! Where settings come from: flags and environment (via clap), then the config file, then
+//! defaults. Also the default data directory.
+
+use crate::cli::ServeArgs;
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The config file: the same names as `devtrace serve`'s flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConfigFile {
+    pub data: Option<PathBuf>,
+    pub grpc_listen: Option<SocketAddr>,
+    pub http_listen: Option<SocketAddr>,
+    pub api_listen: Option<SocketAddr>,
+    pub max_body_bytes: Option<usize>,
+    pub max_attributes: Option<usize>,
+    pub max_attribute_bytes: Option<usize>,
+    pub max_events: Option<usize>,
+    pub max_links: Option<usize>,
+    pub max_queued_items: Option<u64>,
+    pub log_level: Option<String>,
+}
+
+impl ConfigFile {
+    /// Reads `explicit` (which must exist) or the default location (which may not).
+    pub fn load(explicit: Option<&Path>) -> Result<Self> {
+        let path = match explicit {
+            Some(path) => path.to_path_buf(),
+            None => match default_config_path() {
+                Some(path) if path.is_file() => path,
+                _ => return Ok(Self::default()),
+            },
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+/// The resolved settings of `devtrace serve`.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub data: PathBuf,
+    pub server: devtrace_server::ServerConfig,
+    pub writer: devtrace_store::writer::WriterConfig,
+    pub log_level: String,
+}
+
+pub fn serve_settings(data_flag: Option<&Path>, args: &ServeArgs) -> Result<ServeSettings> {
+    let file = ConfigFile::load(args.config.as_deref())?;
+    let defaults = devtrace_server::ServerConfig::default();
+    let limits = devtrace_ingest::Limits::default();
+    let writer = devtrace_store::writer::WriterConfig::default();
+    let data = match data_flag {
+        Some(dir) => dir.to_path_buf(),
+        None => match file.data {
+            Some(dir) => dir,
+            None => default_data_dir()?,
+        },
+    };
+    Ok(ServeSettings {
+        data,
+        server: devtrace_server::ServerConfig {
+            grpc_listen: args
+                .grpc_listen
+                .or(file.grpc_listen)
+                .unwrap_or(defaults.grpc_listen),
+            http_listen: args
+                .http_listen
+                .or(file.http_listen)
+                .unwrap_or(defaults.http_listen),
+            api_listen: args
+                .api_listen
+                .or(file.api_listen)
+                .unwrap_or(defaults.api_listen),
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(defaults.max_body_bytes),
+            limits: devtrace_ingest::Limits {
+                max_attributes: args
+                    .max_attributes
+                    .or(file.max_attributes)
+                    .unwrap_or(limits.max_attributes),
+                max_value_bytes: args
+                    .max_attribute_bytes
+                    .or(file.max_attribute_bytes)
+                    .unwrap_or(limits.max_value_bytes),
+                max_events: args
+                    .max_events
+                    .or(file.max_events)
+                    .unwrap_or(limits.max_events),
+                max_links: args
+                    .max_links
+                    .or(file.max_links)
+                    .unwrap_or(limits.max_links),
+            },
+        },
+        writer: devtrace_store::writer::WriterConfig {
+            max_queued_items: args
+                .max_queued_items
+                .or(file.max_queued_items)
+                .unwrap_or(writer.max_queued_items),
+            ..writer
+        },
+        log_level: args
+            .log_level
+            .clone()
+            .or(file.log_level)
+            .unwrap_or_else(|| "info".into()),
+    })
+}
+
+/// The data directory for commands other than `serve`: `--data`/`DEVTRACE_DATA`, else the
+/// config file's `data`, else the platform default.
+pub fn data_dir(data_flag: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = data_flag {
+        return Ok(dir.to_path_buf());
+    }
+    let explicit = std::env::var_os("DEVTRACE_CONFIG").map(PathBuf::from);
+    match ConfigFile::load(explicit.as_deref())?.data {
+        Some(dir) => Ok(dir),
+        None => default_data_dir(),
+    }
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `$XDG_DATA_HOME/devtrace`, or the platform's equivalent.
+pub fn default_data_dir() -> Result<PathBuf> {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(xdg).join("devtrace"));
+    }
+    let home = home().context("cannot find a data directory: HOME is unset; pass --data DIR")?;
+    if cfg!(target_os = "macos") {
+        Ok(home.join("Library/Application Support/devtrace"))
+    } else {
+        Ok(home.join(".local/share/devtrace"))
+    }
+}
+
+fn default_config_path() -> Option<PathBuf> {
+    if let Some(xdg) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(xdg).join("devtrace/config.toml"));
+    }
+    home().map(|h| h.join(".config/devtrace/config.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_config_file_which_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(
+            &file,
+            "grpc-listen = \"127.0.0.1:9000\"\nhttp-listen = \"127.0.0.1:9001\"\nmax-events = 7\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            http_listen: Some("127.0.0.1:9999".parse().unwrap()),
+            ..Default::default()
+        };
+        let settings = serve_settings(Some(dir.path()), &args).unwrap();
+        assert_eq!(settings.server.grpc_listen.port(), 9000);
+        assert_eq!(settings.server.http_listen.port(), 9999);
+        assert_eq!(settings.server.api_listen.port(), 4319);
+        assert_eq!(settings.server.limits.max_events, 7);
+        assert_eq!(settings.data, dir.path());
+    }
+
+    #[test]
+    fn unknown_config_keys_are_errors_that_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "grpc-port = 1\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let error = format!("{:#}", serve_settings(None, &args).unwrap_err());
+        assert!(
+            error.contains(&file.display().to_string()) && error.contains("grpc-port"),
+            "{error}"
+        );
+    }
+}

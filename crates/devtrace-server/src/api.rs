@@ -1,0 +1,112 @@
+//! The HTTP API port (default 4319): `/api/v1/health` and `/api/v1/stats` for now.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use devtrace_store::Store;
+use devtrace_store::writer::WriteHandle;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<dyn Store>,
+    pub writer: WriteHandle,
+    pub rate: IngestRate,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/stats", get(stats))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+#[derive(Serialize)]
+struct Stats {
+    spans: u64,
+    traces: u64,
+    logs: u64,
+    bytes_on_disk: u64,
+    /// Spans committed per second over the last ten seconds.
+    ingest_spans_per_second: f64,
+    /// Spans and log records waiting for the writer.
+    queued_items: u64,
+}
+
+async fn stats(State(state): State<ApiState>) -> Response {
+    let store = Arc::clone(&state.store);
+    match tokio::task::spawn_blocking(move || store.stats()).await {
+        Ok(Ok(stored)) => Json(Stats {
+            spans: stored.spans,
+            traces: stored.traces,
+            logs: stored.logs,
+            bytes_on_disk: stored.bytes_on_disk,
+            ingest_spans_per_second: state.rate.spans_per_second(),
+            queued_items: state.writer.pending_items(),
+        })
+        .into_response(),
+        Ok(Err(e)) => api_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+async fn not_found() -> Response {
+    api_error(
+        StatusCode::NOT_FOUND,
+        "no such endpoint; see /api/v1/health and /api/v1/stats",
+    )
+}
+
+fn api_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({"error": message}))).into_response()
+}
+
+/// Committed spans per second over a sliding ten-second window, sampled once a second.
+#[derive(Clone)]
+pub struct IngestRate {
+    samples: Arc<Mutex<VecDeque<(Instant, u64)>>>,
+}
+
+const WINDOW: usize = 11;
+
+impl IngestRate {
+    /// Starts sampling on the current runtime; stops when the runtime does.
+    pub fn start(writer: WriteHandle) -> Self {
+        let rate = Self {
+            samples: Arc::default(),
+        };
+        let samples = Arc::clone(&rate.samples);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let mut samples = samples.lock().expect("rate samples poisoned");
+                samples.push_back((Instant::now(), writer.committed_spans()));
+                if samples.len() > WINDOW {
+                    samples.pop_front();
+                }
+            }
+        });
+        rate
+    }
+
+    pub fn spans_per_second(&self) -> f64 {
+        let samples = self.samples.lock().expect("rate samples poisoned");
+        match (samples.front(), samples.back()) {
+            (Some((t0, n0)), Some((t1, n1))) if t1 > t0 => {
+                (n1 - n0) as f64 / t1.duration_since(*t0).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The transport-agnostic ingest pipeline: decode → validate → prepare → group commit.
+
+use devtrace_ingest::otlp::{
+    collector::{
+        logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse},
+        trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse},
+    },
+    logs::v1::ResourceLogs,
+    trace::v1::ResourceSpans,
+};
+use devtrace_ingest::{DecodeError, Limits, json, proto};
+use devtrace_store::writer::{SubmitError, WriteHandle};
+use devtrace_store::{WriteBatch, prepare_logs, prepare_spans};
+use std::time::Duration;
+
+/// Which OTLP signal a request carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Traces,
+    Logs,
+}
+
+/// How a request body is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Protobuf,
+    Json,
+}
+
+/// How long throttled clients are asked to wait before retrying.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The body could not be decoded; nothing from it is stored. Not retryable.
+    #[error(transparent)]
+    Malformed(#[from] DecodeError),
+    /// The write queue is full. Retryable after [`RETRY_AFTER`].
+    #[error("devtrace is busy writing; retry after {}s", RETRY_AFTER.as_secs())]
+    Overloaded,
+    /// The data could not be committed (shutting down, disk error). Retryable.
+    #[error("devtrace could not store the data: {0}")]
+    Unavailable(String),
+}
+
+/// What the reply reports: rejected items (partial success) and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Receipt {
+    pub accepted: u64,
+    pub rejected: u64,
+    pub error_message: String,
+}
+
+impl Receipt {
+    pub fn trace_response(&self) -> ExportTraceServiceResponse {
+        ExportTraceServiceResponse {
+            partial_success: (self.rejected > 0 || !self.error_message.is_empty()).then(|| {
+                ExportTracePartialSuccess {
+                    rejected_spans: self.rejected as i64,
+                    error_message: self.error_message.clone(),
+                }
+            }),
+        }
+    }
+
+    pub fn logs_response(&self) -> ExportLogsServiceResponse {
+        ExportLogsServiceResponse {
+            partial_success: (self.rejected > 0 || !self.error_message.is_empty()).then(|| {
+                ExportLogsPartialSuccess {
+                    rejected_log_records: self.rejected as i64,
+                    error_message: self.error_message.clone(),
+                }
+            }),
+        }
+    }
+}
+
+pub struct Ingestor {
+    writer: WriteHandle,
+    limits: Limits,
+}
+
+impl Ingestor {
+    pub fn new(writer: WriteHandle, limits: Limits) -> Self {
+        Self { writer, limits }
+    }
+
+    /// Decodes, stores and acknowledges one request body (already decompressed).
+    pub async fn ingest(
+        &self,
+        signal: Signal,
+        encoding: Encoding,
+        body: &[u8],
+    ) -> Result<Receipt, IngestError> {
+        // Refuse before decoding: under overload, decoding only to refuse wastes the CPU the
+        // writer needs to catch up.
+        if !self.writer.has_room(1) {
+            return Err(IngestError::Overloaded);
+        }
+        let (batch, receipt) = match signal {
+            Signal::Traces => {
+                let resource_spans: Vec<ResourceSpans> = match encoding {
+                    Encoding::Protobuf => proto::decode_trace_request(body)?.resource_spans,
+                    Encoding::Json => json::decode_traces(body)?,
+                };
+                let accepted = proto::spans_from_proto(resource_spans, &self.limits);
+                let receipt = Receipt {
+                    accepted: accepted.batch.spans.len() as u64,
+                    rejected: accepted.rejected,
+                    error_message: accepted.error_message,
+                };
+                (prepare_spans(accepted.batch), receipt)
+            }
+            Signal::Logs => {
+                let resource_logs: Vec<ResourceLogs> = match encoding {
+                    Encoding::Protobuf => proto::decode_logs_request(body)?.resource_logs,
+                    Encoding::Json => json::decode_logs(body)?,
+                };
+                let accepted = proto::logs_from_proto(resource_logs, &self.limits);
+                let receipt = Receipt {
+                    accepted: accepted.batch.logs.len() as u64,
+                    rejected: accepted.rejected,
+                    error_message: accepted.error_message,
+                };
+                (prepare_logs(accepted.batch), receipt)
+            }
+        };
+        self.commit(batch).await?;
+        Ok(receipt)
+    }
+
+    async fn commit(&self, batch: WriteBatch) -> Result<(), IngestError> {
+        if batch.items() == 0 {
+            return Ok(());
+        }
+        let ticket = self.writer.submit(batch).map_err(|e| match e {
+            SubmitError::Overloaded => IngestError::Overloaded,
+            SubmitError::Closed => IngestError::Unavailable(e.to_string()),
+        })?;
+        ticket
+            .committed()
+            .await
+            .map_err(|e| IngestError::Unavailable(e.to_string()))
+    }
+}

@@ -1,0 +1,161 @@
+//! The network faces of devtrace.
+//!
+//! Binds and serves three ports: OTLP/gRPC (default 127.0.0.1:4317), OTLP/HTTP (4318) and the
+//! HTTP API (4319: health and stats now; UI, REST and MCP later). Receivers only translate
+//! between transports and the transport-agnostic [`ingest::Ingestor`], which decodes with
+//! `devtrace-ingest`, prepares rows with `devtrace-store` and waits for the group commit
+//! before anything is acknowledged.
+//!
+//! This crate computes no findings and writes no SQL.
+
+pub mod api;
+pub mod ingest;
+pub mod otlp_grpc;
+pub mod otlp_http;
+mod rpc_status;
+
+use devtrace_store::Store;
+use devtrace_store::writer::WriteHandle;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use ingest::Ingestor;
+
+/// Where to listen and how much to accept.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub api_listen: SocketAddr,
+    /// Largest request body accepted, before and after decompression.
+    pub max_body_bytes: usize,
+    pub limits: devtrace_ingest::Limits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 4317)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 4318)),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 4319)),
+            max_body_bytes: 16 * 1024 * 1024,
+            limits: devtrace_ingest::Limits::default(),
+        }
+    }
+}
+
+/// The addresses actually bound (port 0 resolved).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Addresses {
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub api: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{what} server failed: {message}")]
+    Serve { what: &'static str, message: String },
+}
+
+/// All three listeners, bound: binding first means "address in use" is reported before
+/// anything starts, and port 0 is resolved before the caller announces the addresses.
+pub struct Bound {
+    grpc: tokio::net::TcpListener,
+    http: tokio::net::TcpListener,
+    api: tokio::net::TcpListener,
+    config: ServerConfig,
+}
+
+pub async fn bind(config: ServerConfig) -> Result<Bound, ServerError> {
+    async fn listen(
+        what: &'static str,
+        addr: SocketAddr,
+    ) -> Result<tokio::net::TcpListener, ServerError> {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { what, addr, source })
+    }
+    Ok(Bound {
+        grpc: listen("OTLP/gRPC", config.grpc_listen).await?,
+        http: listen("OTLP/HTTP", config.http_listen).await?,
+        api: listen("the API", config.api_listen).await?,
+        config,
+    })
+}
+
+impl Bound {
+    pub fn addresses(&self) -> Addresses {
+        let addr =
+            |l: &tokio::net::TcpListener| l.local_addr().expect("bound listener has an address");
+        Addresses {
+            grpc: addr(&self.grpc),
+            http: addr(&self.http),
+            api: addr(&self.api),
+        }
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
+    pub async fn run(
+        self,
+        store: Arc<dyn Store>,
+        writer: WriteHandle,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let ingestor = Arc::new(Ingestor::new(writer.clone(), self.config.limits.clone()));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let rate = api::IngestRate::start(writer.clone());
+        let grpc = tokio::spawn(otlp_grpc::serve(
+            self.grpc,
+            Arc::clone(&ingestor),
+            self.config.max_body_bytes,
+            stopped(),
+        ));
+        let http_router = otlp_http::router(Arc::clone(&ingestor), self.config.max_body_bytes);
+        let http = tokio::spawn(
+            axum::serve(self.http, http_router)
+                .with_graceful_shutdown(stopped())
+                .into_future(),
+        );
+        let api_router = api::router(api::ApiState {
+            store,
+            writer,
+            rate,
+        });
+        let api = tokio::spawn(
+            axum::serve(self.api, api_router)
+                .with_graceful_shutdown(stopped())
+                .into_future(),
+        );
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let join = |what: &'static str, r: Result<Result<(), String>, tokio::task::JoinError>| {
+            r.map_err(|e| e.to_string())
+                .and_then(|r| r)
+                .map_err(|message| ServerError::Serve { what, message })
+        };
+        join(
+            "OTLP/gRPC",
+            grpc.await.map(|r| r.map_err(|e| e.to_string())),
+        )?;
+        join(
+            "OTLP/HTTP",
+            http.await.map(|r| r.map_err(|e| e.to_string())),
+        )?;
+        join("API", api.await.map(|r| r.map_err(|e| e.to_string())))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! OTLP over HTTP: `POST /v1/traces` and `POST /v1/logs`, protobuf or JSON, optionally gzip.
+//!
+//! Replies follow the OTLP/HTTP specification: the response message in the request's
+//! encoding; errors as a `google.rpc.Status` in that encoding; 400 for malformed bodies, 413
+//! beyond the size limit, 415 for other content types, 503 with `Retry-After` when throttled.
+
+use crate::ingest::{Encoding, IngestError, Ingestor, RETRY_AFTER, Signal};
+use crate::rpc_status::{self, RpcStatus};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use prost::Message;
+use std::sync::Arc;
+
+#[derive(Clone)]
+struct HttpState {
+    ingestor: Arc<Ingestor>,
+    max_body_bytes: usize,
+}
+
+pub fn router(ingestor: Arc<Ingestor>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/traces", post(traces))
+        .route("/v1/logs", post(logs))
+        // Bodies are read with our own limit so the 413 carries an OTLP status.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(HttpState {
+            ingestor,
+            max_body_bytes,
+        })
+}
+
+async fn traces(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+    export(state, Signal::Traces, headers, body).await
+}
+
+async fn logs(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+    export(state, Signal::Logs, headers, body).await
+}
+
+async fn export(state: HttpState, signal: Signal, headers: HeaderMap, body: Body) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let encoding = match content_type.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
+        "application/json" => Encoding::Json,
+        other => {
+            let message = format!(
+                "unsupported Content-Type {other:?}: send application/x-protobuf or application/json"
+            );
+            return error_reply(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Encoding::Json,
+                rpc_status::INVALID_ARGUMENT,
+                message,
+            );
+        }
+    };
+    let too_large = || {
+        error_reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            encoding,
+            rpc_status::INVALID_ARGUMENT,
+            format!(
+                "request body exceeds the limit of {} bytes; send smaller batches",
+                state.max_body_bytes
+            ),
+        )
+    };
+    let Ok(raw) = axum::body::to_bytes(body, state.max_body_bytes).await else {
+        return too_large();
+    };
+    let content_encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let decompressed;
+    let body: &[u8] = match content_encoding.as_str() {
+        "" | "identity" => &raw,
+        "gzip" => match devtrace_ingest::gzip::gunzip_bounded(&raw, state.max_body_bytes) {
+            Ok(bytes) => {
+                decompressed = bytes;
+                &decompressed
+            }
+            Err(devtrace_ingest::DecodeError::TooLarge { .. }) => return too_large(),
+            Err(e) => {
+                return error_reply(
+                    StatusCode::BAD_REQUEST,
+                    encoding,
+                    rpc_status::INVALID_ARGUMENT,
+                    e.to_string(),
+                );
+            }
+        },
+        other => {
+            return error_reply(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                encoding,
+                rpc_status::INVALID_ARGUMENT,
+                format!("unsupported Content-Encoding {other:?}: send gzip or no encoding"),
+            );
+        }
+    };
+    match state.ingestor.ingest(signal, encoding, body).await {
+        Ok(receipt) => {
+            let body = match (signal, encoding) {
+                (Signal::Traces, Encoding::Protobuf) => receipt.trace_response().encode_to_vec(),
+                (Signal::Logs, Encoding::Protobuf) => receipt.logs_response().encode_to_vec(),
+                (_, Encoding::Json) => json_receipt(signal, &receipt),
+            };
+            reply(StatusCode::OK, encoding, body)
+        }
+        Err(error @ IngestError::Malformed(_)) => error_reply(
+            StatusCode::BAD_REQUEST,
+            encoding,
+            rpc_status::INVALID_ARGUMENT,
+            error.to_string(),
+        ),
+        Err(error) => {
+            let mut response = error_reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                encoding,
+                rpc_status::UNAVAILABLE,
+                error.to_string(),
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(RETRY_AFTER.as_secs()),
+            );
+            response
+        }
+    }
+}
+
+/// The JSON form of the export response; `{}` when everything was accepted.
+fn json_receipt(signal: Signal, receipt: &crate::ingest::Receipt) -> Vec<u8> {
+    let value = if receipt.rejected == 0 && receipt.error_message.is_empty() {
+        serde_json::json!({})
+    } else {
+        let count_field = match signal {
+            Signal::Traces => "rejectedSpans",
+            Signal::Logs => "rejectedLogRecords",
+        };
+        serde_json::json!({"partialSuccess": {
+            count_field: receipt.rejected.to_string(),
+            "errorMessage": receipt.error_message,
+        }})
+    };
+    value.to_string().into_bytes()
+}
+
+fn reply(status: StatusCode, encoding: Encoding, body: Vec<u8>) -> Response {
+    let content_type = match encoding {
+        Encoding::Protobuf => "application/x-protobuf",
+        Encoding::Json => "application/json",
+    };
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+fn error_reply(status: StatusCode, encoding: Encoding, code: i32, message: String) -> Response {
+    let body = match encoding {
+        Encoding::Protobuf => RpcStatus {
+            code,
+            message,
+            details: vec![],
+        }
+        .encode_to_vec(),
+        Encoding::Json => serde_json::json!({"code": code, "message": message})
+            .to_string()
+            .into_bytes(),
+    };
+    reply(status, encoding, body)
+}

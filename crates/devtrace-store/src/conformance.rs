@@ -1,0 +1,279 @@
+//! The store conformance suite: every backend must pass each of these, written once.
+//!
+//! A backend's test module calls [`run_all`] with a factory that yields a fresh, empty
+//! store's writer and reader.
+
+use crate::*;
+use devtrace_model::*;
+
+pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn StoreWriter>, Box<dyn Store>);
+
+pub fn run_all(factory: Factory<'_>) {
+    late_root_and_split_traces_are_summarised(factory);
+    listing_filters_and_orders_newest_first(factory);
+    prefixes_resolve_uniquely_or_explain(factory);
+    logs_come_back_with_their_trace_in_time_order(factory);
+    a_failed_transaction_stores_nothing(factory);
+}
+
+pub fn span(trace: u8, id: u8, parent: Option<u8>, name: &str, start: u64, end: u64) -> Span {
+    Span {
+        trace_id: TraceId([trace; 16]),
+        span_id: SpanId([id; 8]),
+        parent_span_id: parent.map(|p| SpanId([p; 8])),
+        trace_state: String::new(),
+        flags: 0,
+        name: name.into(),
+        kind: SpanKind::Server,
+        start_unix_nano: start,
+        end_unix_nano: end,
+        attributes: vec![KeyValue::new("n", AnyValue::Int(id as i64))],
+        dropped_attributes_count: 0,
+        events: vec![],
+        dropped_events_count: 0,
+        links: vec![],
+        dropped_links_count: 0,
+        status: Status::default(),
+        resource: 0,
+        scope: 0,
+    }
+}
+
+pub fn batch(service: &str, spans: Vec<Span>) -> SpanBatch {
+    SpanBatch {
+        resources: vec![Resource {
+            attributes: vec![KeyValue::new(semconv::SERVICE_NAME, service)],
+            ..Default::default()
+        }],
+        scopes: vec![Scope {
+            name: "test".into(),
+            ..Default::default()
+        }],
+        spans,
+    }
+}
+
+fn late_root_and_split_traces_are_summarised(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let mut child = span(1, 2, Some(1), "child", 150, 400);
+    child.status.code = StatusCode::Error;
+    writer
+        .write(&[prepare_spans(batch("back", vec![child]))])
+        .unwrap();
+    let early = store
+        .list_traces(&TraceQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        early[0].root_name, "child",
+        "a stand-in names the trace until the root arrives"
+    );
+
+    writer
+        .write(&[prepare_spans(batch(
+            "front",
+            vec![span(1, 1, None, "root", 100, 500)],
+        ))])
+        .unwrap();
+    let summary = &store
+        .list_traces(&TraceQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap()[0];
+    assert_eq!(
+        (summary.root_name.as_str(), summary.service.as_str()),
+        ("root", "front")
+    );
+    assert_eq!((summary.span_count, summary.error_count), (2, 1));
+    assert_eq!(
+        (summary.start_unix_nano, summary.duration_nanos()),
+        (100, 400)
+    );
+
+    let trace = store.get_trace(TraceId([1; 16])).unwrap().unwrap();
+    assert_eq!(trace.spans.spans.len(), 2);
+    let services: Vec<&str> = trace
+        .spans
+        .spans
+        .iter()
+        .map(|s| trace.spans.resource_of(s).service_name())
+        .collect();
+    assert_eq!(services, ["back", "front"]);
+    assert!(store.get_trace(TraceId([9; 16])).unwrap().is_none());
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.spans, stats.traces), (2, 1));
+    assert!(stats.bytes_on_disk > 0);
+}
+
+fn listing_filters_and_orders_newest_first(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let mut failing = span(3, 1, None, "checkout", 3_000, 3_900);
+    failing.status.code = StatusCode::Error;
+    writer
+        .write(&[
+            prepare_spans(batch(
+                "api",
+                vec![span(1, 1, None, "GET /users", 1_000, 1_010)],
+            )),
+            prepare_spans(batch("worker", vec![span(2, 1, None, "job", 2_000, 2_500)])),
+            prepare_spans(batch("api", vec![failing])),
+        ])
+        .unwrap();
+    let ids = |query: TraceQuery| -> Vec<u8> {
+        store
+            .list_traces(&TraceQuery {
+                limit: query.limit.max(1),
+                ..query
+            })
+            .unwrap()
+            .iter()
+            .map(|t| t.trace_id.0[0])
+            .collect()
+    };
+    assert_eq!(
+        ids(TraceQuery {
+            limit: 10,
+            ..Default::default()
+        }),
+        [3, 2, 1]
+    );
+    assert_eq!(
+        ids(TraceQuery {
+            limit: 2,
+            ..Default::default()
+        }),
+        [3, 2]
+    );
+    assert_eq!(
+        ids(TraceQuery {
+            limit: 10,
+            service: Some("api".into()),
+            ..Default::default()
+        }),
+        [3, 1]
+    );
+    assert_eq!(
+        ids(TraceQuery {
+            limit: 10,
+            name_contains: Some("user".into()),
+            ..Default::default()
+        }),
+        [1]
+    );
+    assert_eq!(
+        ids(TraceQuery {
+            limit: 10,
+            min_duration_nanos: Some(500),
+            ..Default::default()
+        }),
+        [3, 2]
+    );
+    assert_eq!(
+        ids(TraceQuery {
+            limit: 10,
+            errors_only: true,
+            ..Default::default()
+        }),
+        [3]
+    );
+    assert_eq!(
+        ids(TraceQuery {
+            limit: 10,
+            since_unix_nano: Some(2_000),
+            ..Default::default()
+        }),
+        [3, 2]
+    );
+}
+
+fn prefixes_resolve_uniquely_or_explain(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let mut a = span(0, 1, None, "a", 1, 2);
+    a.trace_id = "ab120000000000000000000000000001".parse().unwrap();
+    let mut b = span(0, 1, None, "b", 1, 2);
+    b.trace_id = "ab340000000000000000000000000002".parse().unwrap();
+    writer
+        .write(&[prepare_spans(batch("s", vec![a.clone(), b]))])
+        .unwrap();
+    assert_eq!(store.resolve_trace_id("AB12").unwrap(), a.trace_id);
+    assert_eq!(store.resolve_trace_id("ab1").unwrap(), a.trace_id);
+    assert_eq!(
+        store.resolve_trace_id(&a.trace_id.to_hex()).unwrap(),
+        a.trace_id
+    );
+    assert!(
+        matches!(store.resolve_trace_id("ab"), Err(StoreError::AmbiguousPrefix { candidates, .. }) if candidates.len() == 2)
+    );
+    assert!(matches!(
+        store.resolve_trace_id("cd"),
+        Err(StoreError::TraceNotFound(_))
+    ));
+    assert!(matches!(
+        store.resolve_trace_id("xyz"),
+        Err(StoreError::InvalidTraceId(_))
+    ));
+    assert!(matches!(
+        store.resolve_trace_id(""),
+        Err(StoreError::InvalidTraceId(_))
+    ));
+}
+
+fn logs_come_back_with_their_trace_in_time_order(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let log = |time: u64, trace: Option<u8>, body: &str| LogRecord {
+        time_unix_nano: time,
+        body: AnyValue::from(body),
+        trace_id: trace.map(|t| TraceId([t; 16])),
+        span_id: trace.map(|_| SpanId([1; 8])),
+        ..Default::default()
+    };
+    let logs = |records| LogBatch {
+        resources: vec![Resource::default()],
+        scopes: vec![Scope::default()],
+        logs: records,
+    };
+    writer
+        .write(&[
+            prepare_logs(logs(vec![
+                log(30, Some(1), "third"),
+                log(10, Some(1), "first"),
+                log(5, None, "other"),
+            ])),
+            prepare_logs(logs(vec![
+                log(20, Some(1), "second"),
+                log(1, Some(2), "elsewhere"),
+            ])),
+        ])
+        .unwrap();
+    let found = store.logs_for_trace(TraceId([1; 16])).unwrap();
+    let bodies: Vec<String> = found
+        .logs
+        .iter()
+        .map(|l| l.body.to_display_string())
+        .collect();
+    assert_eq!(bodies, ["first", "second", "third"]);
+    assert_eq!(store.stats().unwrap().logs, 5);
+}
+
+fn a_failed_transaction_stores_nothing(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let good = prepare_spans(batch("s", vec![span(1, 1, None, "ok", 1, 2)]));
+    let mut corrupt = prepare_spans(batch("s", vec![span(2, 1, None, "bad", 1, 2)]));
+    // An impossible count violates the schema's checks, so the second statement fails.
+    corrupt.traces[0].span_count = u64::MAX;
+    corrupt.traces[0].trace_id = TraceId([1; 16]);
+    assert!(writer.write(&[good, corrupt]).is_err());
+    assert!(
+        store
+            .list_traces(&TraceQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.stats().unwrap().spans, 0);
+}

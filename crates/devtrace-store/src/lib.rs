@@ -1,0 +1,136 @@
+//! Durable storage for devtrace.
+//!
+//! Owns the [`Store`] interface that every reader (CLI, server, analysis callers) uses, the
+//! embedded SQLite backend ([`sqlite`]), the on-disk encoding of span and log chunks
+//! ([`chunk`]), and the group-commit [`writer`] that turns many concurrent requests into few
+//! durable transactions.
+//!
+//! The write path is split in two so the single writer thread does as little as possible:
+//! [`prepare`] (pure, runs on the receiving thread) splits a batch by trace, computes the
+//! per-trace summary and compresses the chunks; the writer only inserts rows and commits.
+//!
+//! Only this crate knows SQL. It must not decode wire formats or compute findings.
+
+pub mod chunk;
+pub mod prepare;
+pub mod sqlite;
+pub mod writer;
+
+use devtrace_model::{LogBatch, SpanBatch, TraceId};
+use serde::Serialize;
+
+pub use prepare::{WriteBatch, prepare_logs, prepare_spans};
+
+/// One row of a trace listing: everything `ls` shows, kept up to date at ingest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TraceSummary {
+    pub trace_id: TraceId,
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+    /// Name of the root span, or of the earliest span while the root has not arrived.
+    pub root_name: String,
+    /// `service.name` of that span.
+    pub service: String,
+    pub span_count: u64,
+    pub error_count: u64,
+}
+
+impl TraceSummary {
+    pub fn duration_nanos(&self) -> u64 {
+        self.end_unix_nano.saturating_sub(self.start_unix_nano)
+    }
+}
+
+/// Filters for a trace listing; `None` means "any".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceQuery {
+    pub service: Option<String>,
+    /// Matches root operations containing this text.
+    pub name_contains: Option<String>,
+    pub min_duration_nanos: Option<u64>,
+    pub errors_only: bool,
+    /// Only traces that started at or after this time.
+    pub since_unix_nano: Option<u64>,
+    pub limit: usize,
+}
+
+/// A whole trace as stored: its summary and every span received for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredTrace {
+    pub summary: TraceSummary,
+    pub spans: SpanBatch,
+}
+
+/// What the store holds, for `/api/v1/stats` and `devtrace stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    pub spans: u64,
+    pub traces: u64,
+    pub logs: u64,
+    pub bytes_on_disk: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no trace matches {0:?}")]
+    TraceNotFound(String),
+    #[error("{prefix:?} matches several traces ({}); give more characters", candidates.join(", "))]
+    AmbiguousPrefix {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+    #[error("{0:?} is not a trace id or prefix: trace ids are 32 hexadecimal characters")]
+    InvalidTraceId(String),
+    #[error("no devtrace store at {0}: start `devtrace serve` or import data first")]
+    Missing(String),
+    #[error(
+        "the store at {path} has schema version {found}, newer than this devtrace knows ({known}); upgrade devtrace"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("corrupt chunk in the store: {0}")]
+    Corrupt(String),
+    #[error("the writer has stopped")]
+    WriterStopped,
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Read access to stored telemetry. Implemented by every backend; safe to share across threads.
+pub trait Store: Send + Sync {
+    /// Traces newest first, filtered; never reads spans.
+    fn list_traces(&self, query: &TraceQuery) -> Result<Vec<TraceSummary>>;
+    /// The full id of the one trace whose hex id starts with `prefix`.
+    fn resolve_trace_id(&self, prefix: &str) -> Result<TraceId>;
+    fn get_trace(&self, trace_id: TraceId) -> Result<Option<StoredTrace>>;
+    /// Log records correlated with the trace, oldest first.
+    fn logs_for_trace(&self, trace_id: TraceId) -> Result<LogBatch>;
+    fn stats(&self) -> Result<StoreStats>;
+}
+
+/// Write access, used by exactly one thread at a time (the [`writer`]).
+pub trait StoreWriter: Send {
+    /// Makes every batch durable in one transaction, or none of them.
+    fn write(&mut self, batches: &[WriteBatch]) -> Result<()>;
+    /// Folds the write-ahead log into the main file (on shutdown, and for size measurements).
+    fn checkpoint(&mut self) -> Result<()>;
+}
+
+impl From<rusqlite::types::FromSqlError> for StoreError {
+    fn from(error: rusqlite::types::FromSqlError) -> Self {
+        StoreError::Corrupt(format!("unexpected column type: {error}"))
+    }
+}
+
+#[cfg(test)]
+mod conformance;

@@ -1,0 +1,268 @@
+//! Turning a decoded batch into rows: split by trace, summarise, compress.
+//!
+//! Pure and thread-safe, so receivers run it in parallel before handing the result to the
+//! single writer thread.
+
+use crate::chunk;
+use devtrace_model::{LogBatch, Span, SpanBatch, TraceId};
+use std::collections::HashMap;
+
+/// The spans of one trace that arrived together, ready to insert.
+#[derive(Clone, Debug)]
+pub struct TraceChunk {
+    pub trace_id: TraceId,
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+    pub span_count: u64,
+    pub error_count: u64,
+    /// The root span's name and service if it is in this chunk (`is_root`), otherwise the
+    /// earliest span's, which stands in until the root arrives.
+    pub root_name: String,
+    pub root_service: String,
+    pub is_root: bool,
+    pub data: Vec<u8>,
+}
+
+/// Log records that arrived together for one trace (or with no trace at all).
+#[derive(Clone, Debug)]
+pub struct LogChunk {
+    pub trace_id: Option<TraceId>,
+    pub first_unix_nano: u64,
+    pub count: u64,
+    pub data: Vec<u8>,
+}
+
+/// One request's worth of rows.
+#[derive(Clone, Debug, Default)]
+pub struct WriteBatch {
+    pub traces: Vec<TraceChunk>,
+    pub logs: Vec<LogChunk>,
+}
+
+impl WriteBatch {
+    pub fn span_count(&self) -> u64 {
+        self.traces.iter().map(|t| t.span_count).sum()
+    }
+
+    pub fn log_count(&self) -> u64 {
+        self.logs.iter().map(|l| l.count).sum()
+    }
+
+    /// Queue weight: one unit per span or log record.
+    pub fn items(&self) -> u64 {
+        self.span_count() + self.log_count()
+    }
+}
+
+/// Splits `batch` into one chunk per trace, in order of first appearance.
+pub fn prepare_spans(batch: SpanBatch) -> WriteBatch {
+    let SpanBatch {
+        resources,
+        scopes,
+        spans,
+    } = batch;
+    let mut groups: Vec<(TraceId, Vec<Span>)> = Vec::new();
+    let mut index: HashMap<TraceId, usize> = HashMap::new();
+    for span in spans {
+        let slot = *index.entry(span.trace_id).or_insert_with(|| {
+            groups.push((span.trace_id, Vec::new()));
+            groups.len() - 1
+        });
+        groups[slot].1.push(span);
+    }
+    let traces = groups
+        .into_iter()
+        .map(|(trace_id, spans)| {
+            let sub = sub_batch(&resources, &scopes, spans);
+            summarise(trace_id, &sub)
+        })
+        .collect();
+    WriteBatch {
+        traces,
+        logs: Vec::new(),
+    }
+}
+
+/// Splits `batch` into one chunk per correlated trace, plus one for uncorrelated records.
+pub fn prepare_logs(batch: LogBatch) -> WriteBatch {
+    let LogBatch {
+        resources,
+        scopes,
+        logs,
+    } = batch;
+    let mut groups: Vec<(Option<TraceId>, LogBatch)> = Vec::new();
+    let mut index: HashMap<Option<TraceId>, usize> = HashMap::new();
+    for log in logs {
+        let slot = *index.entry(log.trace_id).or_insert_with(|| {
+            groups.push((log.trace_id, LogBatch::default()));
+            groups.len() - 1
+        });
+        let group = &mut groups[slot].1;
+        let mut log = log;
+        log.resource = intern(&mut group.resources, &resources[log.resource as usize]);
+        log.scope = intern(&mut group.scopes, &scopes[log.scope as usize]);
+        group.logs.push(log);
+    }
+    let logs = groups
+        .into_iter()
+        .map(|(trace_id, group)| LogChunk {
+            trace_id,
+            first_unix_nano: group
+                .logs
+                .iter()
+                .map(|l| l.effective_time())
+                .min()
+                .unwrap_or(0),
+            count: group.logs.len() as u64,
+            data: chunk::encode_logs(&group),
+        })
+        .collect();
+    WriteBatch {
+        traces: Vec::new(),
+        logs,
+    }
+}
+
+fn sub_batch(
+    resources: &[devtrace_model::Resource],
+    scopes: &[devtrace_model::Scope],
+    spans: Vec<Span>,
+) -> SpanBatch {
+    let mut sub = SpanBatch::default();
+    for mut span in spans {
+        span.resource = intern(&mut sub.resources, &resources[span.resource as usize]);
+        span.scope = intern(&mut sub.scopes, &scopes[span.scope as usize]);
+        sub.spans.push(span);
+    }
+    sub
+}
+
+fn intern<T: PartialEq + Clone>(table: &mut Vec<T>, entry: &T) -> u32 {
+    match table.iter().position(|existing| existing == entry) {
+        Some(i) => i as u32,
+        None => {
+            table.push(entry.clone());
+            (table.len() - 1) as u32
+        }
+    }
+}
+
+fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
+    let start = batch
+        .spans
+        .iter()
+        .map(|s| s.start_unix_nano)
+        .min()
+        .unwrap_or(0);
+    let end = batch
+        .spans
+        .iter()
+        .map(|s| s.end_unix_nano)
+        .max()
+        .unwrap_or(0);
+    let root = batch.spans.iter().find(|s| s.parent_span_id.is_none());
+    let stand_in = || batch.spans.iter().min_by_key(|s| s.start_unix_nano);
+    let named = root
+        .or_else(stand_in)
+        .expect("a chunk has at least one span");
+    TraceChunk {
+        trace_id,
+        start_unix_nano: start,
+        end_unix_nano: end.max(start),
+        span_count: batch.spans.len() as u64,
+        error_count: batch.spans.iter().filter(|s| s.is_error()).count() as u64,
+        root_name: named.name.clone(),
+        root_service: batch.resource_of(named).service_name().to_owned(),
+        is_root: root.is_some(),
+        data: chunk::encode_spans(batch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use devtrace_model::*;
+
+    fn span(trace: u8, id: u8, parent: Option<u8>, start: u64, resource: u32) -> Span {
+        Span {
+            trace_id: TraceId([trace; 16]),
+            span_id: SpanId([id; 8]),
+            parent_span_id: parent.map(|p| SpanId([p; 8])),
+            trace_state: String::new(),
+            flags: 0,
+            name: format!("op{id}"),
+            kind: SpanKind::Internal,
+            start_unix_nano: start,
+            end_unix_nano: start + 10,
+            attributes: vec![],
+            dropped_attributes_count: 0,
+            events: vec![],
+            dropped_events_count: 0,
+            links: vec![],
+            dropped_links_count: 0,
+            status: Status {
+                code: if id == 3 {
+                    StatusCode::Error
+                } else {
+                    StatusCode::Unset
+                },
+                message: String::new(),
+            },
+            resource,
+            scope: 0,
+        }
+    }
+
+    #[test]
+    fn splits_by_trace_and_summarises_each() {
+        let resources = vec![
+            Resource {
+                attributes: vec![KeyValue::new("service.name", "front")],
+                ..Default::default()
+            },
+            Resource {
+                attributes: vec![KeyValue::new("service.name", "back")],
+                ..Default::default()
+            },
+        ];
+        let batch = SpanBatch {
+            resources,
+            scopes: vec![Scope::default()],
+            spans: vec![
+                span(1, 2, Some(1), 105, 1),
+                span(2, 9, Some(8), 50, 1),
+                span(1, 1, None, 100, 0),
+                span(1, 3, Some(1), 103, 1),
+            ],
+        };
+        let prepared = prepare_spans(batch);
+        assert_eq!(prepared.traces.len(), 2);
+        let first = &prepared.traces[0];
+        assert_eq!((first.span_count, first.error_count), (3, 1));
+        assert_eq!((first.start_unix_nano, first.end_unix_nano), (100, 115));
+        assert_eq!(
+            (
+                first.root_name.as_str(),
+                first.root_service.as_str(),
+                first.is_root
+            ),
+            ("op1", "front", true)
+        );
+        let decoded = chunk::decode_spans(&first.data).unwrap();
+        assert_eq!(decoded.resources.len(), 2);
+        assert_eq!(
+            decoded.resource_of(&decoded.spans[1]).service_name(),
+            "front"
+        );
+
+        let second = &prepared.traces[1];
+        assert_eq!((second.root_name.as_str(), second.is_root), ("op9", false));
+        let decoded = chunk::decode_spans(&second.data).unwrap();
+        assert_eq!(
+            decoded.resources.len(),
+            1,
+            "only the resources a chunk uses are kept"
+        );
+        assert_eq!(prepared.span_count(), 4);
+    }
+}

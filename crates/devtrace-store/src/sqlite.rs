@@ -1,0 +1,471 @@
+//! The embedded backend: one SQLite database file in WAL mode.
+//!
+//! Layout (see `docs/ARCHITECTURE.md`): `traces` holds one summary row per trace, kept current
+//! by an upsert as chunks arrive, so listings never touch spans; `span_chunks` holds the
+//! compressed spans of each trace, keyed by the trace's integer row id (no random 16-byte key
+//! on the big table); `log_chunks` holds log records grouped by trace. Readers in other
+//! processes see committed data while `serve` writes (WAL).
+
+use crate::chunk;
+use crate::{
+    Result, Store, StoreError, StoreStats, StoreWriter, StoredTrace, TraceQuery, TraceSummary,
+    WriteBatch,
+};
+use devtrace_model::{LogBatch, SpanBatch, TraceId};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The database file inside a data directory.
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("devtrace.db")
+}
+
+/// Numbered, forward-only migrations; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: traces, span chunks, log chunks, counters.
+    "CREATE TABLE traces (
+         id            INTEGER PRIMARY KEY,
+         trace_id      BLOB NOT NULL UNIQUE CHECK (length(trace_id) = 16),
+         start_ns      INTEGER NOT NULL,
+         end_ns        INTEGER NOT NULL,
+         span_count    INTEGER NOT NULL CHECK (span_count > 0),
+         error_count   INTEGER NOT NULL CHECK (error_count BETWEEN 0 AND span_count),
+         root_name     TEXT NOT NULL,
+         root_service  TEXT NOT NULL,
+         root_is_real  INTEGER NOT NULL
+     );
+     CREATE INDEX traces_by_start ON traces(start_ns);
+     CREATE TABLE span_chunks (
+         trace  INTEGER NOT NULL,
+         data   BLOB NOT NULL
+     );
+     CREATE INDEX span_chunks_by_trace ON span_chunks(trace);
+     CREATE TABLE log_chunks (
+         trace_id  BLOB,
+         first_ns  INTEGER NOT NULL,
+         count     INTEGER NOT NULL,
+         data      BLOB NOT NULL
+     );
+     CREATE INDEX log_chunks_by_trace ON log_chunks(trace_id) WHERE trace_id IS NOT NULL;
+     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+     INSERT INTO counters(name, value) VALUES ('spans', 0), ('traces', 0), ('logs', 0);",
+];
+
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn configure(conn: &Connection, cache_kib: i64) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(%mode, "could not switch the store to WAL mode");
+    }
+    // FULL: a commit survives power loss, not only a process crash. Group commit amortises
+    // the fsync over every request in the transaction.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], refusing stores from a newer devtrace.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.display().to_string(),
+            found: current,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Re-read inside the write lock: another process may have migrated meanwhile.
+    let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn open_existing(path: &Path) -> Result<Connection> {
+    if !path.is_file() {
+        return Err(StoreError::Missing(
+            path.parent().unwrap_or(path).display().to_string(),
+        ));
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    Ok(Connection::open_with_flags(path, flags)?)
+}
+
+/// The write side: owned by the writer thread (or an importer).
+pub struct SqliteWriter {
+    conn: Connection,
+}
+
+impl SqliteWriter {
+    /// Opens (creating if needed) the store in `data_dir` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+            context: format!("creating the data directory {}", data_dir.display()),
+            source,
+        })?;
+        let path = database_path(data_dir);
+        let mut conn = Connection::open(&path)?;
+        configure(&conn, 64 * 1024)?;
+        migrate(&mut conn, &path)?;
+        Ok(Self { conn })
+    }
+}
+
+const UPSERT_TRACE: &str = "
+    INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count,
+                        root_name, root_service, root_is_real)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+    ON CONFLICT (trace_id) DO UPDATE SET
+        start_ns = min(start_ns, excluded.start_ns),
+        end_ns = max(end_ns, excluded.end_ns),
+        span_count = span_count + excluded.span_count,
+        error_count = error_count + excluded.error_count,
+        root_name = CASE
+            WHEN root_is_real THEN root_name
+            WHEN excluded.root_is_real OR excluded.start_ns < start_ns THEN excluded.root_name
+            ELSE root_name END,
+        root_service = CASE
+            WHEN root_is_real THEN root_service
+            WHEN excluded.root_is_real OR excluded.start_ns < start_ns THEN excluded.root_service
+            ELSE root_service END,
+        root_is_real = max(root_is_real, excluded.root_is_real)
+    RETURNING id, span_count";
+
+impl StoreWriter for SqliteWriter {
+    fn write(&mut self, batches: &[WriteBatch]) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (mut spans, mut new_traces, mut logs) = (0i64, 0i64, 0i64);
+        {
+            let mut upsert = tx.prepare_cached(UPSERT_TRACE)?;
+            let mut insert_chunk =
+                tx.prepare_cached("INSERT INTO span_chunks (trace, data) VALUES (?1, ?2)")?;
+            let mut insert_logs = tx.prepare_cached(
+                "INSERT INTO log_chunks (trace_id, first_ns, count, data) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for batch in batches {
+                for trace in &batch.traces {
+                    let count = trace.span_count as i64;
+                    let (key, total): (i64, i64) = upsert.query_row(
+                        params![
+                            &trace.trace_id.0[..],
+                            trace.start_unix_nano as i64,
+                            trace.end_unix_nano as i64,
+                            count,
+                            trace.error_count as i64,
+                            trace.root_name,
+                            trace.root_service,
+                            trace.is_root,
+                        ],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )?;
+                    // The upsert adds to an existing row, so an unchanged count means "new".
+                    new_traces += i64::from(total == count);
+                    spans += count;
+                    insert_chunk.execute(params![key, trace.data])?;
+                }
+                for log in &batch.logs {
+                    let trace_id = log.trace_id.map(|id| id.0.to_vec());
+                    insert_logs.execute(params![
+                        trace_id,
+                        log.first_unix_nano as i64,
+                        log.count as i64,
+                        log.data
+                    ])?;
+                    logs += log.count as i64;
+                }
+            }
+            let mut bump =
+                tx.prepare_cached("UPDATE counters SET value = value + ?2 WHERE name = ?1")?;
+            bump.execute(params!["spans", spans])?;
+            bump.execute(params!["traces", new_traces])?;
+            bump.execute(params!["logs", logs])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+/// The read side: a small pool of connections, shareable across threads.
+pub struct SqliteStore {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens an existing store for reading; fails with [`StoreError::Missing`] if there is none.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        let path = database_path(data_dir);
+        let mut conn = open_existing(&path)?;
+        configure(&conn, 16 * 1024)?;
+        migrate(&mut conn, &path)?;
+        Ok(Self {
+            path,
+            idle: Mutex::new(vec![conn]),
+        })
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.idle.lock().expect("pool poisoned").pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = open_existing(&self.path)?;
+                configure(&conn, 16 * 1024)?;
+                conn
+            }
+        };
+        let result = f(&conn);
+        self.idle.lock().expect("pool poisoned").push(conn);
+        result
+    }
+
+    fn files_size(&self) -> u64 {
+        ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut name = self.path.clone().into_os_string();
+                name.push(suffix);
+                std::fs::metadata(PathBuf::from(name)).ok()
+            })
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TraceSummary> {
+    let id: Vec<u8> = row.get(0)?;
+    Ok(TraceSummary {
+        trace_id: TraceId::from_slice(&id).unwrap_or_default(),
+        start_unix_nano: row.get::<_, i64>(1)? as u64,
+        end_unix_nano: row.get::<_, i64>(2)? as u64,
+        root_name: row.get(3)?,
+        service: row.get(4)?,
+        span_count: row.get::<_, i64>(5)? as u64,
+        error_count: row.get::<_, i64>(6)? as u64,
+    })
+}
+
+const SUMMARY_COLUMNS: &str =
+    "trace_id, start_ns, end_ns, root_name, root_service, span_count, error_count";
+
+impl Store for SqliteStore {
+    fn list_traces(&self, query: &TraceQuery) -> Result<Vec<TraceSummary>> {
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM traces WHERE 1 = 1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(service) = &query.service {
+            sql.push_str(" AND root_service = ?");
+            args.push(service.clone().into());
+        }
+        if let Some(name) = &query.name_contains {
+            sql.push_str(" AND instr(root_name, ?) > 0");
+            args.push(name.clone().into());
+        }
+        if let Some(min) = query.min_duration_nanos {
+            sql.push_str(" AND end_ns - start_ns >= ?");
+            args.push((min as i64).into());
+        }
+        if query.errors_only {
+            sql.push_str(" AND error_count > 0");
+        }
+        if let Some(since) = query.since_unix_nano {
+            sql.push_str(" AND start_ns >= ?");
+            args.push((since as i64).into());
+        }
+        sql.push_str(" ORDER BY start_ns DESC LIMIT ?");
+        args.push((query.limit.min(i64::MAX as usize) as i64).into());
+        self.with_conn(|conn| {
+            let mut statement = conn.prepare_cached(&sql)?;
+            let rows = statement.query_map(rusqlite::params_from_iter(args), summary_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn resolve_trace_id(&self, prefix: &str) -> Result<TraceId> {
+        let prefix = prefix.trim();
+        let valid = !prefix.is_empty()
+            && prefix.len() <= 32
+            && prefix.bytes().all(|b| b.is_ascii_hexdigit());
+        if !valid {
+            return Err(StoreError::InvalidTraceId(prefix.to_owned()));
+        }
+        let pad = |fill: char| -> TraceId {
+            let mut full = prefix.to_ascii_lowercase();
+            full.extend(std::iter::repeat_n(fill, 32 - prefix.len()));
+            full.parse().expect("32 hex characters")
+        };
+        let (low, high) = (pad('0'), pad('f'));
+        let matches: Vec<TraceId> = self.with_conn(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT trace_id FROM traces WHERE trace_id BETWEEN ?1 AND ?2 LIMIT 5",
+            )?;
+            let rows = statement.query_map(params![&low.0[..], &high.0[..]], |row| {
+                let id: Vec<u8> = row.get(0)?;
+                Ok(TraceId::from_slice(&id).unwrap_or_default())
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        match matches.as_slice() {
+            [] => Err(StoreError::TraceNotFound(prefix.to_owned())),
+            [one] => Ok(*one),
+            many => Err(StoreError::AmbiguousPrefix {
+                prefix: prefix.to_owned(),
+                candidates: many.iter().map(|id| id.to_hex()).collect(),
+            }),
+        }
+    }
+
+    fn get_trace(&self, trace_id: TraceId) -> Result<Option<StoredTrace>> {
+        self.with_conn(|conn| {
+            let found = conn
+                .prepare_cached(&format!(
+                    "SELECT id, {SUMMARY_COLUMNS} FROM traces WHERE trace_id = ?1"
+                ))?
+                .query_row(params![&trace_id.0[..]], |row| {
+                    let key: i64 = row.get(0)?;
+                    let id: Vec<u8> = row.get(1)?;
+                    Ok((
+                        key,
+                        id,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                        row.get::<_, i64>(6)?,
+                        row.get::<_, i64>(7)?,
+                    ))
+                })
+                .optional()?;
+            let Some((key, _, start, end, root_name, service, span_count, error_count)) = found
+            else {
+                return Ok(None);
+            };
+            let mut statement = conn
+                .prepare_cached("SELECT data FROM span_chunks WHERE trace = ?1 ORDER BY rowid")?;
+            let mut rows = statement.query(params![key])?;
+            let mut spans = SpanBatch::default();
+            while let Some(row) = rows.next()? {
+                let data = row.get_ref(0)?.as_blob()?;
+                spans.extend(chunk::decode_spans(data)?);
+            }
+            Ok(Some(StoredTrace {
+                summary: TraceSummary {
+                    trace_id,
+                    start_unix_nano: start as u64,
+                    end_unix_nano: end as u64,
+                    root_name,
+                    service,
+                    span_count: span_count as u64,
+                    error_count: error_count as u64,
+                },
+                spans,
+            }))
+        })
+    }
+
+    fn logs_for_trace(&self, trace_id: TraceId) -> Result<LogBatch> {
+        let mut logs = self.with_conn(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT data FROM log_chunks WHERE trace_id = ?1 ORDER BY first_ns, rowid",
+            )?;
+            let mut rows = statement.query(params![&trace_id.0[..]])?;
+            let mut logs = LogBatch::default();
+            while let Some(row) = rows.next()? {
+                logs.extend(chunk::decode_logs(row.get_ref(0)?.as_blob()?)?);
+            }
+            Ok(logs)
+        })?;
+        logs.logs.sort_by_key(|log| log.effective_time());
+        Ok(logs)
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        let (spans, traces, logs) = self.with_conn(|conn| {
+            let mut statement = conn.prepare_cached("SELECT name, value FROM counters")?;
+            let mut rows = statement.query([])?;
+            let (mut spans, mut traces, mut logs) = (0, 0, 0);
+            while let Some(row) = rows.next()? {
+                let value = row.get::<_, i64>(1)? as u64;
+                match row.get_ref(0)?.as_str()? {
+                    "spans" => spans = value,
+                    "traces" => traces = value,
+                    "logs" => logs = value,
+                    _ => {}
+                }
+            }
+            Ok((spans, traces, logs))
+        })?;
+        Ok(StoreStats {
+            spans,
+            traces,
+            logs,
+            bytes_on_disk: self.files_size(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance;
+
+    #[test]
+    fn sqlite_passes_the_conformance_suite() {
+        let dirs = std::cell::RefCell::new(Vec::new());
+        conformance::run_all(&|| {
+            let dir = tempfile::tempdir().unwrap();
+            let writer = SqliteWriter::open(dir.path()).unwrap();
+            let store = SqliteStore::open(dir.path()).unwrap();
+            dirs.borrow_mut().push(dir);
+            (Box::new(writer), Box::new(store))
+        });
+    }
+
+    #[test]
+    fn reading_a_missing_store_says_how_to_create_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = SqliteStore::open(dir.path()).err().unwrap();
+        assert!(matches!(error, StoreError::Missing(_)));
+        assert!(error.to_string().contains("devtrace serve"));
+    }
+
+    #[test]
+    fn migrations_run_once_and_newer_stores_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteWriter::open(dir.path()).unwrap());
+        drop(SqliteWriter::open(dir.path()).unwrap());
+        let conn = Connection::open(database_path(dir.path())).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        assert!(matches!(
+            SqliteWriter::open(dir.path()),
+            Err(StoreError::TooNew { .. })
+        ));
+    }
+}

@@ -1,0 +1,381 @@
+//! The group-commit writer: one thread, many requests per transaction.
+//!
+//! Receivers [`WriteHandle::submit`] a prepared batch and await its [`Ticket`]; the ticket
+//! resolves only after the transaction holding the batch has committed, so a success reply is
+//! never sent for data that is not durable. While one transaction commits, new batches queue
+//! up and go into the next one together: the busier the server, the larger the transactions.
+//!
+//! The queue is bounded by items (spans + log records). A submission that does not fit is
+//! refused at once with [`SubmitError::Overloaded`], which receivers turn into the protocol's
+//! retryable "slow down" reply; memory stays flat under overload.
+
+use crate::{StoreError, StoreWriter, WriteBatch};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriterConfig {
+    /// Spans + log records that may wait for the writer before submissions are refused.
+    pub max_queued_items: u64,
+    /// Most items committed in one transaction.
+    pub max_transaction_items: u64,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            max_queued_items: 200_000,
+            max_transaction_items: 50_000,
+        }
+    }
+}
+
+/// Why a batch was not accepted for writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the write queue is full; retry shortly")]
+    Overloaded,
+    #[error("the writer is shutting down")]
+    Closed,
+}
+
+/// The transaction holding a batch failed; the batch is not stored.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("commit failed: {0}")]
+pub struct CommitFailed(pub Arc<StoreError>);
+
+type Outcome = Result<(), CommitFailed>;
+
+/// Resolves when the batch is durable (or its transaction failed).
+pub struct Ticket(oneshot::Receiver<Outcome>);
+
+impl Ticket {
+    pub async fn committed(self) -> Outcome {
+        self.0
+            .await
+            .unwrap_or_else(|_| Err(CommitFailed(Arc::new(StoreError::WriterStopped))))
+    }
+
+    /// For callers outside an async runtime (the importer).
+    pub fn wait(self) -> Outcome {
+        self.0
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(CommitFailed(Arc::new(StoreError::WriterStopped))))
+    }
+}
+
+struct Job {
+    batch: WriteBatch,
+    items: u64,
+    spans: u64,
+    done: oneshot::Sender<Outcome>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// Items queued or inside the transaction being committed.
+    pending_items: u64,
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    config: WriterConfig,
+    committed_spans: AtomicU64,
+    committed_transactions: AtomicU64,
+}
+
+/// Owns the writer thread. Dropping it without [`Writer::shutdown`] also drains and stops.
+pub struct Writer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A cheap, cloneable way to submit batches.
+#[derive(Clone)]
+pub struct WriteHandle {
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    pub fn start(backend: Box<dyn StoreWriter>, config: WriterConfig) -> Self {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            config,
+            committed_spans: AtomicU64::new(0),
+            committed_transactions: AtomicU64::new(0),
+        });
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("devtrace-writer".into())
+            .spawn(move || run(thread_shared, backend))
+            .expect("spawning the writer thread");
+        Self {
+            shared,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn handle(&self) -> WriteHandle {
+        WriteHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Commits everything already queued, checkpoints, and stops the thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared
+            .queue
+            .lock()
+            .expect("writer queue poisoned")
+            .closed = true;
+        self.shared.wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl WriteHandle {
+    /// True when a batch of `items` would be accepted now. Lets receivers refuse an
+    /// overloaded request before spending CPU on decoding it.
+    pub fn has_room(&self, items: u64) -> bool {
+        let queue = self.shared.queue.lock().expect("writer queue poisoned");
+        fits(&queue, items, &self.shared.config)
+    }
+
+    pub fn submit(&self, batch: WriteBatch) -> Result<Ticket, SubmitError> {
+        let items = batch.items();
+        let spans = batch.span_count();
+        let (done, ticket) = oneshot::channel();
+        {
+            let mut queue = self.shared.queue.lock().expect("writer queue poisoned");
+            if queue.closed {
+                return Err(SubmitError::Closed);
+            }
+            if !fits(&queue, items, &self.shared.config) {
+                return Err(SubmitError::Overloaded);
+            }
+            queue.pending_items += items;
+            queue.jobs.push_back(Job {
+                batch,
+                items,
+                spans,
+                done,
+            });
+        }
+        self.shared.wake.notify_one();
+        Ok(Ticket(ticket))
+    }
+
+    /// Spans committed by this writer since it started.
+    pub fn committed_spans(&self) -> u64 {
+        self.shared.committed_spans.load(Ordering::Relaxed)
+    }
+
+    pub fn committed_transactions(&self) -> u64 {
+        self.shared.committed_transactions.load(Ordering::Relaxed)
+    }
+
+    /// Spans and log records waiting or being committed.
+    pub fn pending_items(&self) -> u64 {
+        self.shared
+            .queue
+            .lock()
+            .expect("writer queue poisoned")
+            .pending_items
+    }
+}
+
+/// An empty queue takes any batch, so one oversized request cannot be refused forever.
+fn fits(queue: &Queue, items: u64, config: &WriterConfig) -> bool {
+    queue.pending_items == 0 || queue.pending_items + items <= config.max_queued_items
+}
+
+fn run(shared: Arc<Shared>, mut backend: Box<dyn StoreWriter>) {
+    loop {
+        let jobs = {
+            let mut queue = shared.queue.lock().expect("writer queue poisoned");
+            while queue.jobs.is_empty() && !queue.closed {
+                queue = shared.wake.wait(queue).expect("writer queue poisoned");
+            }
+            if queue.jobs.is_empty() {
+                break;
+            }
+            let mut taken = Vec::new();
+            let mut items = 0;
+            while let Some(job) = queue.jobs.front() {
+                if !taken.is_empty() && items + job.items > shared.config.max_transaction_items {
+                    break;
+                }
+                items += job.items;
+                taken.push(queue.jobs.pop_front().expect("front exists"));
+            }
+            taken
+        };
+        let (batches, waiters): (Vec<WriteBatch>, Vec<_>) = jobs
+            .into_iter()
+            .map(|j| (j.batch, (j.items, j.spans, j.done)))
+            .unzip();
+        let outcome = backend.write(&batches).map_err(|e| {
+            tracing::error!(error = %e, "commit failed");
+            CommitFailed(Arc::new(e))
+        });
+        let (items, spans) = waiters.iter().fold((0, 0), |(i, s), w| (i + w.0, s + w.1));
+        if outcome.is_ok() {
+            shared.committed_spans.fetch_add(spans, Ordering::Relaxed);
+            shared
+                .committed_transactions
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        shared
+            .queue
+            .lock()
+            .expect("writer queue poisoned")
+            .pending_items -= items;
+        for (_, _, done) in waiters {
+            let _ = done.send(outcome.clone());
+        }
+    }
+    if let Err(e) = backend.checkpoint() {
+        tracing::warn!(error = %e, "checkpoint at shutdown failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::{batch, span};
+    use crate::{Result, prepare_spans};
+    use std::sync::mpsc;
+
+    /// A backend that records transaction sizes and can be held shut by the test.
+    struct Recording {
+        sizes: Arc<Mutex<Vec<usize>>>,
+        gate: Option<mpsc::Receiver<()>>,
+    }
+
+    impl StoreWriter for Recording {
+        fn write(&mut self, batches: &[WriteBatch]) -> Result<()> {
+            if let Some(gate) = &self.gate {
+                let _ = gate.recv();
+            }
+            self.sizes.lock().unwrap().push(batches.len());
+            Ok(())
+        }
+        fn checkpoint(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn one_span_batch(n: u8) -> WriteBatch {
+        prepare_spans(batch("s", vec![span(n, 1, None, "op", 1, 2)]))
+    }
+
+    #[test]
+    fn queued_requests_share_a_transaction_and_all_are_acknowledged() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let (open, gate) = mpsc::channel();
+        let writer = Writer::start(
+            Box::new(Recording {
+                sizes: Arc::clone(&sizes),
+                gate: Some(gate),
+            }),
+            WriterConfig::default(),
+        );
+        let handle = writer.handle();
+        let tickets: Vec<Ticket> = (1..=10)
+            .map(|n| handle.submit(one_span_batch(n)).unwrap())
+            .collect();
+        // The first transaction may hold only the first request; the rest queue behind it.
+        open.send(()).unwrap();
+        open.send(()).unwrap();
+        for ticket in tickets {
+            ticket.wait().unwrap();
+        }
+        let sizes = sizes.lock().unwrap().clone();
+        assert_eq!(sizes.iter().sum::<usize>(), 10);
+        assert!(
+            sizes.len() <= 2,
+            "10 queued requests took {} transactions",
+            sizes.len()
+        );
+        assert_eq!(handle.committed_spans(), 10);
+        writer.shutdown();
+    }
+
+    #[test]
+    fn a_full_queue_refuses_instead_of_growing() {
+        let (open, gate) = mpsc::channel();
+        let writer = Writer::start(
+            Box::new(Recording {
+                sizes: Arc::default(),
+                gate: Some(gate),
+            }),
+            WriterConfig {
+                max_queued_items: 3,
+                max_transaction_items: 100,
+            },
+        );
+        let handle = writer.handle();
+        let first: Vec<Ticket> = (1..=3)
+            .map(|n| handle.submit(one_span_batch(n)).unwrap())
+            .collect();
+        assert!(!handle.has_room(1));
+        assert_eq!(
+            handle.submit(one_span_batch(4)).err(),
+            Some(SubmitError::Overloaded)
+        );
+        for _ in 0..3 {
+            open.send(()).unwrap();
+        }
+        for ticket in first {
+            ticket.wait().unwrap();
+        }
+        assert!(handle.has_room(1));
+        drop(open);
+        writer.shutdown();
+        assert_eq!(
+            handle.submit(one_span_batch(5)).err(),
+            Some(SubmitError::Closed)
+        );
+    }
+
+    #[test]
+    fn a_failing_commit_is_reported_to_every_waiter() {
+        struct Failing;
+        impl StoreWriter for Failing {
+            fn write(&mut self, _: &[WriteBatch]) -> Result<()> {
+                Err(StoreError::Corrupt("disk on fire".into()))
+            }
+            fn checkpoint(&mut self) -> Result<()> {
+                Ok(())
+            }
+        }
+        let writer = Writer::start(Box::new(Failing), WriterConfig::default());
+        let error = writer
+            .handle()
+            .submit(one_span_batch(1))
+            .unwrap()
+            .wait()
+            .unwrap_err();
+        assert!(error.to_string().contains("disk on fire"));
+        assert_eq!(writer.handle().committed_spans(), 0);
+    }
+}

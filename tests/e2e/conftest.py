@@ -1,0 +1,51 @@
+"""Fixtures for the end-to-end tests: the devtrace binary, a fresh store, a running server.
+
+The binary is target/debug/devtrace under the repository root, or $DEVTRACE_BIN.
+scripts/test builds it (and target/debug/otlp-rust-client) before running these tests.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from harness import REPO_ROOT, Store, _binary, start_server, stop_server
+
+
+@pytest.fixture(scope="session")
+def devtrace_bin() -> Path:
+    return _binary(
+        "DEVTRACE_BIN",
+        REPO_ROOT / "target" / "debug" / "devtrace",
+        "run `cargo build -p devtrace-cli`",
+    )
+
+
+@pytest.fixture(scope="session")
+def rust_client_bin() -> Path:
+    return _binary(
+        "OTLP_RUST_CLIENT_BIN",
+        REPO_ROOT / "target" / "debug" / "otlp-rust-client",
+        "run `cargo build -p devtrace-e2e-rust-client`",
+    )
+
+
+@pytest.fixture
+def store(devtrace_bin: Path, tmp_path: Path) -> Store:
+    """A fresh, empty data directory (no server)."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    return Store(bin=devtrace_bin, data_dir=data_dir)
+
+
+@pytest.fixture
+def server(devtrace_bin: Path, tmp_path: Path):
+    """`devtrace serve` on ephemeral loopback ports with a fresh data directory; stopped with
+    SIGTERM at teardown, which must end it with exit code 0 within 10 s."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    srv = start_server(devtrace_bin, data_dir, tmp_path / "serve.log")
+    yield srv
+    stop_server(srv, signal.SIGTERM)
