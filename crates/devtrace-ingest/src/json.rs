@@ -33,6 +33,19 @@ pub fn encode_traces(resource_spans: &[trace::ResourceSpans]) -> serde_json::Val
     serde_json::to_value(data).expect("OTLP JSON wire types always serialise")
 }
 
+/// Writes trace data as OTLP/JSON text, fields in protocol order.
+pub fn write_traces(resource_spans: &[trace::ResourceSpans], pretty: bool) -> Vec<u8> {
+    let data = TracesData {
+        resource_spans: resource_spans.iter().map(Into::into).collect(),
+    };
+    let text = if pretty {
+        serde_json::to_vec_pretty(&data)
+    } else {
+        serde_json::to_vec(&data)
+    };
+    text.expect("OTLP JSON wire types always serialise")
+}
+
 /// Encodes log data as an OTLP/JSON `LogsData` document.
 pub fn encode_logs(resource_logs: &[logs::ResourceLogs]) -> serde_json::Value {
     let data = LogsData {

@@ -17,7 +17,7 @@ pub fn run(store: &dyn Store, args: &ExportArgs) -> Result<ExitCode> {
     let resource_spans = proto::spans_to_proto(&trace.spans);
     let bytes = match args.format {
         ExportFormat::OtlpJson => {
-            let mut text = serde_json::to_vec_pretty(&json::encode_traces(&resource_spans))?;
+            let mut text = json::write_traces(&resource_spans, true);
             text.push(b'\n');
             text
         }

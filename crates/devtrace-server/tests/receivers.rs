@@ -1,0 +1,475 @@
+//! The OTLP receivers against a real SQLite store: replies, limits, bad input, throttling.
+
+use axum::body::Body;
+use devtrace_ingest::otlp::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse, trace_service_client::TraceServiceClient,
+};
+use devtrace_ingest::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use devtrace_server::ingest::Ingestor;
+use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
+use devtrace_store::writer::{Writer, WriterConfig};
+use devtrace_store::{Store, StoreWriter, TraceQuery, WriteBatch};
+use http_body_util::BodyExt;
+use prost::Message;
+use std::io::Write;
+use std::sync::{Arc, Mutex, mpsc};
+use tower::ServiceExt;
+
+fn span(trace: u8, id: u8) -> Span {
+    Span {
+        trace_id: vec![trace; 16],
+        span_id: vec![id; 8],
+        name: format!("op{id}"),
+        ..Default::default()
+    }
+}
+
+fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    writer: Writer,
+}
+
+impl Fixture {
+    fn new(config: WriterConfig, gate: Option<mpsc::Receiver<()>>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Gated {
+            inner: SqliteWriter::open(dir.path()).unwrap(),
+            gate: gate.map(Mutex::new),
+        };
+        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        Self {
+            _dir: dir,
+            store,
+            writer: Writer::start(Box::new(backend), config),
+        }
+    }
+
+    fn router(&self, max_body: usize) -> axum::Router {
+        let ingestor = Arc::new(Ingestor::new(self.writer.handle(), Default::default()));
+        devtrace_server::otlp_http::router(ingestor, max_body)
+    }
+
+    fn stored_spans(&self) -> u64 {
+        self.store.stats().unwrap().spans
+    }
+}
+
+/// The real SQLite writer, optionally held shut until the test releases each commit.
+struct Gated {
+    inner: SqliteWriter,
+    gate: Option<Mutex<mpsc::Receiver<()>>>,
+}
+
+impl StoreWriter for Gated {
+    fn write(&mut self, batches: &[WriteBatch]) -> devtrace_store::Result<()> {
+        if let Some(gate) = &self.gate {
+            let _ = gate.lock().unwrap().recv();
+        }
+        self.inner.write(batches)
+    }
+    fn checkpoint(&mut self) -> devtrace_store::Result<()> {
+        self.inner.checkpoint()
+    }
+}
+
+async fn post(
+    router: axum::Router,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, http::HeaderMap, Vec<u8>) {
+    let mut builder = http::Request::post("/v1/traces").header("content-type", content_type);
+    if let Some(encoding) = encoding {
+        builder = builder.header("content-encoding", encoding);
+    }
+    let response = router
+        .oneshot(builder.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, bytes)
+}
+
+#[tokio::test]
+async fn protobuf_over_http_is_stored_before_the_reply_and_counts_rejections() {
+    let fixture = Fixture::new(WriterConfig::default(), None);
+    let body = request(vec![span(1, 1), span(0, 2), span(1, 3)]).encode_to_vec();
+    let (status, headers, reply) = post(
+        fixture.router(1 << 20),
+        "application/x-protobuf",
+        None,
+        body,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/x-protobuf");
+    let reply = ExportTraceServiceResponse::decode(&reply[..]).unwrap();
+    let partial = reply.partial_success.unwrap();
+    assert_eq!(partial.rejected_spans, 1);
+    assert!(
+        partial.error_message.contains("trace_id"),
+        "{}",
+        partial.error_message
+    );
+    // The reply came after the commit: the spans are readable now.
+    assert_eq!(fixture.stored_spans(), 2);
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_400_with_the_reason_and_store_nothing() {
+    let fixture = Fixture::new(WriterConfig::default(), None);
+    let (status, _, reply) = post(
+        fixture.router(1 << 20),
+        "application/x-protobuf",
+        None,
+        vec![0xff, 0xff, 0xff],
+    )
+    .await;
+    assert_eq!(status, 400);
+    let message = String::from_utf8_lossy(&reply).to_string();
+    assert!(message.contains("invalid protobuf"), "{message}");
+
+    let json = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0101","startTimeUnixNano":"soon"}]}]}]}"#;
+    let (status, _, reply) = post(
+        fixture.router(1 << 20),
+        "application/json",
+        None,
+        json.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(reply["code"], 3);
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap()
+            .contains("spans[0].startTimeUnixNano"),
+        "{reply}"
+    );
+
+    let (status, _, _) = post(
+        fixture.router(1 << 20),
+        "text/plain",
+        None,
+        b"hello".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 415);
+    let (status, _, _) = post(
+        fixture.router(1 << 20),
+        "application/json",
+        Some("br"),
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 415);
+    assert_eq!(fixture.stored_spans(), 0);
+}
+
+#[tokio::test]
+async fn bodies_beyond_the_limit_get_413_compressed_or_not() {
+    let fixture = Fixture::new(WriterConfig::default(), None);
+    let long_name = |i: usize| Span {
+        name: "render-template-".repeat(8),
+        ..span(1, i as u8 + 1)
+    };
+    let big = request((0..200).map(long_name).collect()).encode_to_vec();
+    assert!(big.len() > 4096);
+    let (status, _, _) = post(
+        fixture.router(4096),
+        "application/x-protobuf",
+        None,
+        big.clone(),
+    )
+    .await;
+    assert_eq!(status, 413);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&big).unwrap();
+    let compressed = gz.finish().unwrap();
+    assert!(compressed.len() < 4096, "the compressed body itself fits");
+    let (status, _, _) = post(
+        fixture.router(4096),
+        "application/x-protobuf",
+        Some("gzip"),
+        compressed.clone(),
+    )
+    .await;
+    assert_eq!(status, 413, "the limit also bounds the decompressed size");
+    let (status, _, _) = post(
+        fixture.router(1 << 20),
+        "application/x-protobuf",
+        Some("gzip"),
+        compressed,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(fixture.stored_spans(), 200);
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_503_with_retry_after() {
+    let (open, gate) = mpsc::channel();
+    let fixture = Fixture::new(
+        WriterConfig {
+            max_queued_items: 2,
+            max_transaction_items: 100,
+        },
+        Some(gate),
+    );
+    let router = fixture.router(1 << 20);
+    // Two spans fill the queue while the writer is held shut.
+    let first = tokio::spawn(post(
+        router.clone(),
+        "application/x-protobuf",
+        None,
+        request(vec![span(1, 1), span(1, 2)]).encode_to_vec(),
+    ));
+    while fixture.writer.handle().pending_items() < 2 {
+        tokio::task::yield_now().await;
+    }
+    let (status, headers, _) = post(
+        router.clone(),
+        "application/x-protobuf",
+        None,
+        request(vec![span(2, 1)]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert_eq!(headers["retry-after"], "1");
+    open.send(()).unwrap();
+    assert_eq!(first.await.unwrap().0, 200);
+    assert_eq!(fixture.stored_spans(), 2);
+}
+
+async fn start_server(
+    fixture: &Fixture,
+) -> (devtrace_server::Addresses, tokio::sync::oneshot::Sender<()>) {
+    let config = devtrace_server::ServerConfig {
+        grpc_listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: "127.0.0.1:0".parse().unwrap(),
+        api_listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    };
+    let bound = devtrace_server::bind(config).await.unwrap();
+    let addresses = bound.addresses();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let store: Arc<dyn Store> = fixture.store.clone();
+    tokio::spawn(bound.run(store, fixture.writer.handle(), async move {
+        let _ = stopped.await;
+    }));
+    (addresses, stop)
+}
+
+#[tokio::test]
+async fn grpc_export_stores_spans_and_reports_partial_success() {
+    let fixture = Fixture::new(WriterConfig::default(), None);
+    let (addresses, _stop) = start_server(&fixture).await;
+    let mut client = TraceServiceClient::connect(format!("http://{}", addresses.grpc))
+        .await
+        .unwrap()
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let reply = client
+        .export(request(vec![span(7, 1), span(7, 0)]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.partial_success.unwrap().rejected_spans, 1);
+    let traces = fixture
+        .store
+        .list_traces(&TraceQuery {
+            limit: 5,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(traces.len(), 1);
+    assert_eq!(traces[0].span_count, 1);
+
+    let health: serde_json::Value =
+        serde_json::from_str(&http_get(addresses.api, "/api/v1/health").await).unwrap();
+    assert_eq!(health["status"], "ok");
+    let stats: serde_json::Value =
+        serde_json::from_str(&http_get(addresses.api, "/api/v1/stats").await).unwrap();
+    assert_eq!(
+        (stats["spans"].as_u64(), stats["traces"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(stats["bytes_on_disk"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn grpc_malformed_messages_are_invalid_argument_and_overload_is_unavailable_with_retry_info()
+{
+    let (open, gate) = mpsc::channel();
+    let fixture = Fixture::new(
+        WriterConfig {
+            max_queued_items: 1,
+            max_transaction_items: 100,
+        },
+        Some(gate),
+    );
+    let (addresses, _stop) = start_server(&fixture).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", addresses.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    let status = raw_export(channel.clone(), vec![0xff, 0xff, 0xff])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().contains("invalid protobuf"),
+        "{}",
+        status.message()
+    );
+
+    let mut client = TraceServiceClient::new(channel.clone());
+    let mut blocked = client.clone();
+    let first = tokio::spawn(async move { blocked.export(request(vec![span(1, 1)])).await });
+    while fixture.writer.handle().pending_items() < 1 {
+        tokio::task::yield_now().await;
+    }
+    let status = client.export(request(vec![span(2, 1)])).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    let details = RpcStatus::decode(status.details()).unwrap();
+    let retry = details
+        .details
+        .iter()
+        .find(|d| d.type_url.ends_with("google.rpc.RetryInfo"))
+        .expect("RetryInfo detail");
+    let delay = RetryInfo::decode(&retry.value[..])
+        .unwrap()
+        .retry_delay
+        .unwrap();
+    assert_eq!(delay.seconds, 1);
+    open.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    assert_eq!(fixture.stored_spans(), 1);
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<ProtoAny>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<ProtoDuration>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
+/// Sends arbitrary bytes as the Export request message.
+async fn raw_export(
+    channel: tonic::transport::Channel,
+    bytes: Vec<u8>,
+) -> Result<Vec<u8>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    );
+    grpc.unary(tonic::Request::new(bytes), path, RawCodec)
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[derive(Clone, Copy)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self {
+        *self
+    }
+    fn decoder(&mut self) -> Self {
+        *self
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let n = bytes::Buf::remaining(src);
+        Ok(Some(bytes::Buf::copy_to_bytes(src, n).to_vec()))
+    }
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
