@@ -1,0 +1,178 @@
+//! Helpers shared by the CLI's integration tests: a real `devtrace serve` process and a tiny
+//! blocking HTTP client.
+
+#![allow(dead_code)]
+
+use devtrace_ingest::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use devtrace_ingest::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use devtrace_ingest::otlp::{
+    common::v1::{AnyValue, KeyValue, any_value::Value},
+    resource::v1::Resource,
+};
+use devtrace_model::{SpanId, TraceId};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_devtrace");
+
+/// A `devtrace serve` child process on free ports.
+pub struct Server {
+    child: Child,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub api: SocketAddr,
+}
+
+impl Server {
+    pub fn start(data: &Path) -> Self {
+        let serve_file = data.join("serve.json");
+        let _ = std::fs::remove_file(&serve_file);
+        let child = Command::new(BIN)
+            .args([
+                "serve",
+                "--grpc-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--api-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data")
+            .arg(data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting devtrace serve");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(info) = std::fs::read_to_string(&serve_file)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            {
+                if info["pid"].as_u64() == Some(child.id() as u64) {
+                    let addr = |key: &str| info[key].as_str().unwrap().parse().unwrap();
+                    return Self {
+                        grpc: addr("grpc"),
+                        http: addr("http"),
+                        api: addr("api"),
+                        child,
+                    };
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "devtrace serve did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "devtrace serve exited with {exit}");
+    }
+}
+
+/// POSTs a protobuf body; returns the HTTP status code.
+pub fn post_protobuf(addr: SocketAddr, path: &str, body: &[u8]) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body)?;
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line)?;
+    let code = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    Ok(code)
+}
+
+/// Five traces of ten spans each, ids unique to `(client, sequence)`.
+pub fn span_batch(
+    client: u8,
+    sequence: u32,
+) -> (ExportTraceServiceRequest, Vec<(TraceId, SpanId)>) {
+    let mut spans = Vec::new();
+    let mut ids = Vec::new();
+    for t in 0..5u8 {
+        let mut trace = [0u8; 16];
+        trace[0] = client;
+        trace[1..5].copy_from_slice(&sequence.to_be_bytes());
+        trace[5] = t;
+        trace[15] = 1;
+        for s in 0..10u8 {
+            let span_id = [client, t, s + 1, 0, 0, 0, 0, 1];
+            ids.push((TraceId(trace), SpanId(span_id)));
+            spans.push(Span {
+                trace_id: trace.to_vec(),
+                span_id: span_id.to_vec(),
+                parent_span_id: if s == 0 {
+                    vec![]
+                } else {
+                    vec![client, t, 1, 0, 0, 0, 0, 1]
+                },
+                name: format!("step-{s}"),
+                start_time_unix_nano: 1_700_000_000_000_000_000
+                    + u64::from(sequence) * 1_000
+                    + u64::from(s),
+                end_time_unix_nano: 1_700_000_000_000_000_000 + u64::from(sequence) * 1_000 + 100,
+                attributes: vec![KeyValue {
+                    key: "db.query.text".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue(format!(
+                            "SELECT * FROM t WHERE id = {sequence}"
+                        ))),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+        }
+    }
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue("crash-test".into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    (request, ids)
+}
