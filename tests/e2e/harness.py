@@ -147,12 +147,13 @@ class Server(Store):
 
 
 def http_request(method: str, url: str, body: bytes | None = None, headers=None):
+    """Returns (status, headers (case-insensitive .get), body bytes); HTTP errors are returned too."""
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, dict(resp.headers.items()), resp.read()
+            return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers.items()), e.read()
+        return e.code, e.headers, e.read()
 
 
 def _read_serve_json(path: Path):
@@ -304,6 +305,12 @@ def assert_strict(actual, expected, what: str) -> None:
                 for k in differ
             )
         raise AssertionError(f"{what}:\n  got  {actual!r}\n  want {expected!r}{detail}")
+
+
+def assert_subset(actual, expected: dict, what: str) -> None:
+    """The contract's keys with exactly these values (type-strict); extra keys are allowed."""
+    assert isinstance(actual, dict), f"{what}: not an object: {actual!r}"
+    assert_strict({k: actual[k] for k in expected if k in actual}, expected, what)
 
 
 def is_int(v) -> bool:

@@ -43,7 +43,7 @@ const DEFAULT_TOTAL_SPANS: u64 = 2_000_000;
 
 /// Load generator for OTLP trace receivers (gRPC and HTTP/protobuf).
 #[derive(Debug, Parser)]
-#[command(name = "devtrace-loadgen", version, about, long_about = None)]
+#[command(name = "devtrace-loadgen", version, about, long_about = None, args_override_self = true)]
 struct Cli {
     /// OTLP/gRPC receiver, host:port (e.g. 127.0.0.1:4317).
     #[arg(long, value_name = "ADDR")]
@@ -96,6 +96,10 @@ struct Cli {
     /// Print the report as one JSON object instead of text.
     #[arg(long)]
     json: bool,
+
+    /// Also write the JSON report to FILE (whatever --json says).
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
 
     /// Write one ExportTraceServiceRequest (protobuf) to FILE and exit;
     /// needs --traces or --one-big-trace.
@@ -191,8 +195,13 @@ fn real_main(cli: Cli) -> Result<bool> {
             base_time_ns,
         ))?,
     };
+    let json = report.to_json();
+    if let Some(path) = &cli.json_out {
+        std::fs::write(path, format!("{json}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     if cli.json {
-        println!("{}", report.to_json());
+        println!("{json}");
     } else {
         print!("{}", report.to_text());
     }

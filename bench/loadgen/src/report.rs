@@ -313,8 +313,8 @@ impl Report {
             };
             let _ = writeln!(
                 w,
-                "  server (pid {})    max RSS {:.1} MiB (start {:.1}, end {:.1}), CPU {} while sending, {} until queryable",
-                s.pid,
+                "  {:<18} max RSS {:.1} MiB (start {:.1}, end {:.1}), CPU {} while sending, {} until queryable",
+                format!("server (pid {})", s.pid),
                 s.rss.max as f64 / 1_048_576.0,
                 s.rss.first as f64 / 1_048_576.0,
                 s.rss.last as f64 / 1_048_576.0,

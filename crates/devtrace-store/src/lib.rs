@@ -116,6 +116,24 @@ pub trait Store: Send + Sync {
     /// Log records correlated with the trace, oldest first.
     fn logs_for_trace(&self, trace_id: TraceId) -> Result<LogBatch>;
     fn stats(&self) -> Result<StoreStats>;
+    /// Whether a document with this digest was imported before (see [`document_digest`]).
+    fn is_imported(&self, digest: &DocumentDigest) -> Result<bool>;
+}
+
+/// Identifies an imported document by its content.
+pub type DocumentDigest = [u8; 32];
+
+/// The digest of a document's bytes, surrounding whitespace ignored.
+pub fn document_digest(bytes: &[u8]) -> DocumentDigest {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    *blake3::hash(&bytes[start..end]).as_bytes()
 }
 
 /// Write access, used by exactly one thread at a time (the [`writer`]).

@@ -37,6 +37,8 @@ pub struct LogChunk {
 pub struct WriteBatch {
     pub traces: Vec<TraceChunk>,
     pub logs: Vec<LogChunk>,
+    /// Digests of imported documents, recorded in the same transaction as their data.
+    pub documents: Vec<crate::DocumentDigest>,
 }
 
 impl WriteBatch {
@@ -79,7 +81,7 @@ pub fn prepare_spans(batch: SpanBatch) -> WriteBatch {
         .collect();
     WriteBatch {
         traces,
-        logs: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -118,8 +120,8 @@ pub fn prepare_logs(batch: LogBatch) -> WriteBatch {
         })
         .collect();
     WriteBatch {
-        traces: Vec::new(),
         logs,
+        ..Default::default()
     }
 }
 

@@ -51,6 +51,11 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX log_chunks_by_trace ON log_chunks(trace_id) WHERE trace_id IS NOT NULL;
      CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
      INSERT INTO counters(name, value) VALUES ('spans', 0), ('traces', 0), ('logs', 0);",
+    // 2: digests of imported documents, so importing a file twice stores nothing twice.
+    "CREATE TABLE imported_documents (
+         digest       BLOB PRIMARY KEY,
+         imported_ns  INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -188,6 +193,17 @@ impl StoreWriter for SqliteWriter {
                         log.data
                     ])?;
                     logs += log.count as i64;
+                }
+            }
+            let mut remember = tx.prepare_cached(
+                "INSERT OR IGNORE INTO imported_documents (digest, imported_ns) VALUES (?1, ?2)",
+            )?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64);
+            for batch in batches {
+                for digest in &batch.documents {
+                    remember.execute(params![&digest[..], now])?;
                 }
             }
             let mut bump =
@@ -400,6 +416,16 @@ impl Store for SqliteStore {
         Ok(logs)
     }
 
+    fn is_imported(&self, digest: &crate::DocumentDigest) -> Result<bool> {
+        self.with_conn(|conn| {
+            let found = conn
+                .prepare_cached("SELECT 1 FROM imported_documents WHERE digest = ?1")?
+                .query_row(params![&digest[..]], |_| Ok(()))
+                .optional()?;
+            Ok(found.is_some())
+        })
+    }
+
     fn stats(&self) -> Result<StoreStats> {
         let (spans, traces, logs) = self.with_conn(|conn| {
             let mut statement = conn.prepare_cached("SELECT name, value FROM counters")?;
@@ -448,6 +474,35 @@ mod tests {
         let error = SqliteStore::open(dir.path()).err().unwrap();
         assert!(matches!(error, StoreError::Missing(_)));
         assert!(error.to_string().contains("devtrace serve"));
+    }
+
+    #[test]
+    fn a_version_1_store_upgrades_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count, root_name, root_service, root_is_real)
+                 VALUES (?1, 1, 2, 1, 0, 'old', 'svc', 1)",
+                params![&[7u8; 16][..]],
+            )
+            .unwrap();
+        }
+        let mut writer = SqliteWriter::open(dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.resolve_trace_id("0707").unwrap(), TraceId([7; 16]));
+        let digest = [1u8; 32];
+        assert!(!store.is_imported(&digest).unwrap());
+        writer
+            .write(&[WriteBatch {
+                documents: vec![digest],
+                ..Default::default()
+            }])
+            .unwrap();
+        assert!(store.is_imported(&digest).unwrap());
     }
 
     #[test]

@@ -2,13 +2,22 @@
 //!
 //! Each file is decoded completely before anything from it is written, and written in one
 //! transaction: a file with an error stores nothing. Other files still import.
+//!
+//! Importing is idempotent: a document (a whole file, or one line of a JSON-lines file) whose
+//! digest the store has seen is skipped, so re-importing a file, or a file that grew, stores
+//! only what is new; and spans already stored (same trace and span id) are never stored again,
+//! whichever document brings them.
 
 use crate::cli::ImportArgs;
 use anyhow::{Context, Result, anyhow};
 use devtrace_ingest::json::{self, Signal};
 use devtrace_ingest::{Limits, proto};
-use devtrace_store::sqlite::SqliteWriter;
-use devtrace_store::{StoreWriter, WriteBatch, prepare_logs, prepare_spans};
+use devtrace_model::{SpanBatch, SpanId, TraceId};
+use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
+use devtrace_store::{
+    Store, StoreWriter, WriteBatch, document_digest, prepare_logs, prepare_spans,
+};
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -18,16 +27,24 @@ struct Totals {
     spans: u64,
     logs: u64,
     rejected: u64,
+    duplicate_spans: u64,
+    already_imported: u64,
     skipped_documents: u64,
     failed_files: u64,
 }
 
 pub fn run(data: &Path, args: &ImportArgs) -> Result<ExitCode> {
     let mut writer = SqliteWriter::open(data)?;
-    let limits = Limits::default();
+    let store = SqliteStore::open(data)?;
+    let mut importer = Importer {
+        store: &store,
+        limits: Limits::default(),
+        seen_documents: HashSet::new(),
+        seen_spans: HashSet::new(),
+    };
     let mut totals = Totals::default();
     for path in &args.files {
-        match import_file(path, &limits) {
+        match importer.import_file(path) {
             Ok(file) => {
                 writer
                     .write(&file.batches)
@@ -36,16 +53,28 @@ pub fn run(data: &Path, args: &ImportArgs) -> Result<ExitCode> {
                 totals.spans += file.spans;
                 totals.logs += file.logs;
                 totals.rejected += file.rejected;
+                totals.duplicate_spans += file.duplicate_spans;
+                totals.already_imported += file.already_imported;
                 totals.skipped_documents += file.skipped;
                 for note in &file.notes {
                     eprintln!("{}: {note}", path.display());
                 }
-                eprintln!(
+                let mut line = format!(
                     "{}: {} spans, {} log records",
                     path.display(),
                     file.spans,
                     file.logs
                 );
+                if file.already_imported > 0 {
+                    line.push_str(&format!(
+                        "; {} documents already imported",
+                        file.already_imported
+                    ));
+                }
+                if file.duplicate_spans > 0 {
+                    line.push_str(&format!("; {} spans already stored", file.duplicate_spans));
+                }
+                eprintln!("{line}");
             }
             Err(error) => {
                 totals.failed_files += 1;
@@ -59,7 +88,8 @@ pub fn run(data: &Path, args: &ImportArgs) -> Result<ExitCode> {
     if args.json {
         let summary = serde_json::json!({
             "files": totals.files, "spans": totals.spans, "logs": totals.logs,
-            "rejected": totals.rejected, "skipped_documents": totals.skipped_documents,
+            "rejected": totals.rejected, "duplicate_spans": totals.duplicate_spans,
+            "already_imported": totals.already_imported, "skipped_documents": totals.skipped_documents,
             "failed_files": totals.failed_files,
         });
         crate::output::print_stdout(&format!("{summary}\n"))?;
@@ -85,77 +115,127 @@ struct FileImport {
     spans: u64,
     logs: u64,
     rejected: u64,
+    duplicate_spans: u64,
+    already_imported: u64,
     skipped: u64,
     notes: Vec<String>,
 }
 
-fn import_file(path: &Path, limits: &Limits) -> Result<FileImport> {
-    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut file = FileImport::default();
-    // One document per file, or one per line (the OpenTelemetry file exporter's format).
-    let documents: Vec<(usize, &[u8])> =
-        match serde_json::from_slice::<serde::de::IgnoredAny>(&text) {
-            Ok(_) => vec![(0, &text[..])],
-            Err(_) => text
-                .split(|b| *b == b'\n')
-                .enumerate()
-                .filter(|(_, line)| line.iter().any(|b| !b.is_ascii_whitespace()))
-                .map(|(n, line)| (n + 1, line))
-                .collect(),
-        };
-    if documents.is_empty() {
-        return Err(anyhow!("the file is empty"));
-    }
-    for (line, document) in documents {
-        let place = if line == 0 {
-            String::new()
-        } else {
-            format!("line {line}: ")
-        };
-        let value: serde_json::Value =
-            serde_json::from_slice(document).map_err(|e| anyhow!("{place}not JSON: {e}"))?;
-        match json::detect_signal(&value) {
-            Some(Signal::Traces) => {
-                let resource_spans =
-                    json::decode_traces(document).map_err(|e| anyhow!("{place}{e}"))?;
-                let accepted = proto::spans_from_proto(resource_spans, limits);
-                file.spans += accepted.batch.spans.len() as u64;
-                file.rejected += accepted.rejected;
-                if accepted.rejected > 0 {
-                    file.notes
-                        .push(format!("{place}{}", accepted.error_message));
-                }
-                file.batches.push(prepare_spans(accepted.batch));
+struct Importer<'a> {
+    store: &'a SqliteStore,
+    limits: Limits,
+    /// Documents and spans taken in this run (the store only knows committed ones).
+    seen_documents: HashSet<devtrace_store::DocumentDigest>,
+    seen_spans: HashSet<(TraceId, SpanId)>,
+}
+
+impl Importer<'_> {
+    fn import_file(&mut self, path: &Path) -> Result<FileImport> {
+        let limits = &self.limits.clone();
+        let text =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut file = FileImport::default();
+        // One document per file, or one per line (the OpenTelemetry file exporter's format).
+        let documents: Vec<(usize, &[u8])> =
+            match serde_json::from_slice::<serde::de::IgnoredAny>(&text) {
+                Ok(_) => vec![(0, &text[..])],
+                Err(_) => text
+                    .split(|b| *b == b'\n')
+                    .enumerate()
+                    .filter(|(_, line)| line.iter().any(|b| !b.is_ascii_whitespace()))
+                    .map(|(n, line)| (n + 1, line))
+                    .collect(),
+            };
+        if documents.is_empty() {
+            return Err(anyhow!("the file is empty"));
+        }
+        for (line, document) in documents {
+            let place = if line == 0 {
+                String::new()
+            } else {
+                format!("line {line}: ")
+            };
+            let digest = document_digest(document);
+            if self.seen_documents.contains(&digest) || self.store.is_imported(&digest)? {
+                file.already_imported += 1;
+                continue;
             }
-            Some(Signal::Logs) => {
-                let resource_logs =
-                    json::decode_logs(document).map_err(|e| anyhow!("{place}{e}"))?;
-                let accepted = proto::logs_from_proto(resource_logs, limits);
-                file.logs += accepted.batch.logs.len() as u64;
-                file.rejected += accepted.rejected;
-                if accepted.rejected > 0 {
-                    file.notes
-                        .push(format!("{place}{}", accepted.error_message));
-                }
-                file.batches.push(prepare_logs(accepted.batch));
-            }
-            Some(signal @ (Signal::Metrics | Signal::Profiles)) => {
-                file.skipped += 1;
-                file.notes.push(format!(
-                    "{place}skipped a {} document: devtrace stores traces and logs",
-                    if signal == Signal::Metrics {
-                        "metrics"
-                    } else {
-                        "profiles"
+            let value: serde_json::Value =
+                serde_json::from_slice(document).map_err(|e| anyhow!("{place}not JSON: {e}"))?;
+            match json::detect_signal(&value) {
+                Some(Signal::Traces) => {
+                    let resource_spans =
+                        json::decode_traces(document).map_err(|e| anyhow!("{place}{e}"))?;
+                    let mut accepted = proto::spans_from_proto(resource_spans, limits);
+                    file.duplicate_spans += self.drop_stored_spans(&mut accepted.batch)?;
+                    file.spans += accepted.batch.spans.len() as u64;
+                    file.rejected += accepted.rejected;
+                    if accepted.rejected > 0 {
+                        file.notes
+                            .push(format!("{place}{}", accepted.error_message));
                     }
-                ));
-            }
-            None => {
-                return Err(anyhow!(
-                    "{place}not an OTLP/JSON document: expected a top-level \"resourceSpans\" or \"resourceLogs\""
-                ));
+                    let mut batch = prepare_spans(accepted.batch);
+                    batch.documents.push(digest);
+                    file.batches.push(batch);
+                }
+                Some(Signal::Logs) => {
+                    let resource_logs =
+                        json::decode_logs(document).map_err(|e| anyhow!("{place}{e}"))?;
+                    let accepted = proto::logs_from_proto(resource_logs, limits);
+                    file.logs += accepted.batch.logs.len() as u64;
+                    file.rejected += accepted.rejected;
+                    if accepted.rejected > 0 {
+                        file.notes
+                            .push(format!("{place}{}", accepted.error_message));
+                    }
+                    let mut batch = prepare_logs(accepted.batch);
+                    batch.documents.push(digest);
+                    file.batches.push(batch);
+                }
+                Some(signal @ (Signal::Metrics | Signal::Profiles)) => {
+                    file.skipped += 1;
+                    file.notes.push(format!(
+                        "{place}skipped a {} document: devtrace stores traces and logs",
+                        if signal == Signal::Metrics {
+                            "metrics"
+                        } else {
+                            "profiles"
+                        }
+                    ));
+                }
+                None => {
+                    return Err(anyhow!(
+                        "{place}not an OTLP/JSON document: expected a top-level \"resourceSpans\" or \"resourceLogs\""
+                    ));
+                }
             }
         }
+        // Only now is the whole file known to be good: remember what it brings.
+        self.seen_documents.extend(
+            file.batches
+                .iter()
+                .flat_map(|b| b.documents.iter().copied()),
+        );
+        Ok(file)
     }
-    Ok(file)
+
+    /// Removes spans whose trace and span id are already stored (or taken earlier in this run);
+    /// returns how many.
+    fn drop_stored_spans(&mut self, batch: &mut SpanBatch) -> Result<u64> {
+        let traces: HashSet<TraceId> = batch.spans.iter().map(|s| s.trace_id).collect();
+        for trace_id in traces {
+            if let Some(stored) = self.store.get_trace(trace_id)? {
+                self.seen_spans
+                    .extend(stored.spans.spans.iter().map(|s| (s.trace_id, s.span_id)));
+            }
+        }
+        let before = batch.spans.len();
+        let mut taken = HashSet::new();
+        batch.spans.retain(|s| {
+            let key = (s.trace_id, s.span_id);
+            !self.seen_spans.contains(&key) && taken.insert(key)
+        });
+        self.seen_spans.extend(taken);
+        Ok((before - batch.spans.len()) as u64)
+    }
 }
