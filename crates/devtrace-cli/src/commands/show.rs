@@ -86,7 +86,7 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
         out: String::new(),
     };
     let roots = waterfall.tree.roots.clone();
-    waterfall.children(&roots, "");
+    waterfall.children(&roots, "", true);
     out.push_str(&waterfall.out);
     if !logs.logs.is_empty() {
         out.push_str(&render_logs(
@@ -100,12 +100,13 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
 }
 
 impl Waterfall<'_> {
-    fn children(&mut self, children: &[usize], prefix: &str) {
+    /// `top` is true for the trace's roots: a single root needs no tree guide.
+    fn children(&mut self, children: &[usize], prefix: &str, top: bool) {
         let folded = fold_children(self.batch, children, self.options.min_run);
         let count = folded.len();
         for (n, item) in folded.into_iter().enumerate() {
             let last = n + 1 == count;
-            let branch = if prefix.is_empty() && self.tree.roots.len() == 1 {
+            let branch = if top && count == 1 {
                 ""
             } else if last {
                 "└─ "
@@ -176,7 +177,7 @@ impl Waterfall<'_> {
             self.details(span, child_prefix);
         }
         let children = self.tree.children[i].clone();
-        self.children(&children, child_prefix);
+        self.children(&children, child_prefix, false);
     }
 
     fn line(&mut self, lead: &str, label: &str, duration: u64, start: u64, end: u64, error: bool) {
