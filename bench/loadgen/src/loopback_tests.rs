@@ -227,6 +227,7 @@ async fn both_transports_deliver_every_span_once_despite_throttling() {
         Some(&grpc_addr.to_string()),
         Some(&http_addr.to_string()),
         2,
+        1,
     )
     .await
     .expect("connect");
@@ -260,7 +261,7 @@ async fn both_transports_deliver_every_span_once_despite_throttling() {
 async fn open_loop_paces_and_permanent_errors_drop_batches() {
     let (addr, seen) = start_grpc(0, true).await;
     let pool = Arc::new(Pool::generate(4, BASE, 26, 2, None).expect("pool"));
-    let senders = run::connect(Some(&addr.to_string()), None, 1)
+    let senders = run::connect(Some(&addr.to_string()), None, 1, 1)
         .await
         .expect("connect");
     let mut p = plan(Some(6), 26);
@@ -288,7 +289,7 @@ async fn open_loop_paces_and_permanent_errors_drop_batches() {
 async fn duration_mode_stops_on_time() {
     let (addr, seen) = start_otlp_http(0).await;
     let pool = Arc::new(Pool::generate(5, BASE, 13, 4, None).expect("pool"));
-    let senders = run::connect(None, Some(&addr.to_string()), 2)
+    let senders = run::connect(None, Some(&addr.to_string()), 1, 2)
         .await
         .expect("connect");
     let mut p = plan(None, 13);

@@ -40,6 +40,8 @@ use crate::traces::Generator;
 
 /// Spans sent when neither --total-spans nor --duration is given.
 const DEFAULT_TOTAL_SPANS: u64 = 2_000_000;
+/// Requests in flight per connection in open-loop runs unless --in-flight says.
+const OPEN_LOOP_IN_FLIGHT: usize = 32;
 
 /// Load generator for OTLP trace receivers (gRPC and HTTP/protobuf).
 #[derive(Debug, Parser)]
@@ -56,6 +58,12 @@ struct Cli {
     /// Connections per transport, each with one request in flight.
     #[arg(long, value_name = "N", default_value_t = 4)]
     connections: usize,
+
+    /// Requests in flight per connection [default: 1, or 32 with --rate so
+    /// that the offered load reaches the receiver]. gRPC multiplexes them on
+    /// the connection; HTTP/1.1 opens a connection for each.
+    #[arg(long, value_name = "N")]
+    in_flight: Option<usize>,
 
     /// Spans per export request (40 traces of ~13 spans by default).
     #[arg(long, value_name = "N", default_value_t = 520)]
@@ -401,7 +409,18 @@ async fn load(
     };
     let pool = Arc::new(pool);
 
-    let senders = run::connect(cli.grpc.as_deref(), cli.http.as_deref(), cli.connections).await?;
+    let in_flight = cli.in_flight.unwrap_or(if cli.rate.is_some() {
+        OPEN_LOOP_IN_FLIGHT
+    } else {
+        1
+    });
+    let senders = run::connect(
+        cli.grpc.as_deref(),
+        cli.http.as_deref(),
+        cli.connections,
+        in_flight,
+    )
+    .await?;
     let plan = LoadPlan {
         requests,
         duration,
@@ -426,6 +445,7 @@ async fn load(
         seed: cli.seed,
         transports: transports(cli),
         connections: cli.connections,
+        in_flight,
         spans_per_request: spr,
         planned_spans: total_spans,
         duration,
@@ -471,7 +491,7 @@ async fn one_big_trace(
     } else {
         (None, cli.http.as_deref())
     };
-    let mut senders = run::connect(grpc, http, 1).await?;
+    let mut senders = run::connect(grpc, http, 1, 1).await?;
     let mut sender = senders.remove(0);
     let protocol = sender.protocol();
 
@@ -504,6 +524,7 @@ async fn one_big_trace(
         seed: cli.seed,
         transports: vec![protocol.name()],
         connections: 1,
+        in_flight: 1,
         spans_per_request: batch.spans,
         planned_spans: Some(batch.spans),
         duration: None,

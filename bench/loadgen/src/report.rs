@@ -49,6 +49,7 @@ pub struct Report {
     pub seed: u64,
     pub transports: Vec<&'static str>,
     pub connections: usize,
+    pub in_flight: usize,
     pub spans_per_request: u64,
     pub planned_spans: Option<u64>,
     pub duration: Option<Duration>,
@@ -174,6 +175,7 @@ impl Report {
             "seed": self.seed,
             "transports": self.transports,
             "connections_per_transport": self.connections,
+            "in_flight_per_connection": self.in_flight,
             "spans_per_request": self.spans_per_request,
             "planned_spans": self.planned_spans,
             "duration_s": self.duration.map(secs),
@@ -230,10 +232,11 @@ impl Report {
         let w = &mut out;
         let _ = writeln!(
             w,
-            "devtrace-loadgen: {} over {} ({} connection(s) each), {} spans/request, seed {}",
+            "devtrace-loadgen: {} over {} ({} connection(s) each, {} in flight per connection), {} spans/request, seed {}",
             self.mode,
             self.transports.join(" + "),
             self.connections,
+            self.in_flight,
             self.spans_per_request,
             self.seed
         );

@@ -1,7 +1,7 @@
 //! The timed send phase: connections, workers, and how they get their work.
 //!
-//! Every connection has one worker that sends one batch at a time, like an
-//! exporter with one export in flight. Workers of both transports draw
+//! Every connection has `--in-flight` workers (default 1, like an exporter
+//! with one export in flight), each sending one batch at a time. Workers of both transports draw
 //! request numbers from one source, so request `k` (and its trace ids) is
 //! sent exactly once whichever transport takes it:
 //!
@@ -71,14 +71,18 @@ impl LoadResult {
     }
 }
 
-/// Opens `connections` connections per configured transport.
+/// Opens `connections` connections per configured transport and returns
+/// `in_flight` senders per connection: gRPC senders share their HTTP/2
+/// connection (one stream each); HTTP/1.1 has no multiplexing, so there each
+/// sender ends up with a keep-alive connection of its own.
 pub async fn connect(
     grpc: Option<&str>,
     http: Option<&str>,
     connections: usize,
+    in_flight: usize,
 ) -> Result<Vec<Sender>> {
-    if connections == 0 {
-        bail!("--connections must be at least 1");
+    if connections == 0 || in_flight == 0 {
+        bail!("--connections and --in-flight must be at least 1");
     }
     let mut senders = Vec::new();
     if let Some(addr) = grpc {
@@ -86,12 +90,13 @@ pub async fn connect(
             let s = GrpcSender::connect(addr)
                 .await
                 .with_context(|| format!("gRPC connection {} of {connections}", i + 1))?;
-            senders.push(Sender::Grpc(s));
+            senders.extend((0..in_flight).map(|_| Sender::Grpc(s.clone())));
         }
     }
     if let Some(addr) = http {
-        let s = HttpSender::connect(addr, connections).await?;
-        senders.extend((0..connections).map(|_| Sender::Http(Box::new(s.clone()))));
+        let total = connections * in_flight;
+        let s = HttpSender::connect(addr, total).await?;
+        senders.extend((0..total).map(|_| Sender::Http(Box::new(s.clone()))));
     }
     if senders.is_empty() {
         bail!("nothing to send to: give --grpc ADDR and/or --http ADDR");
