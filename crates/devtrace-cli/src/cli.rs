@@ -75,6 +75,9 @@ pub struct ServeArgs {
     /// Largest request body, compressed or not, in bytes; larger ones get 413 [default: 16777216]
     #[arg(long, env = "DEVTRACE_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Requests processed at once; more get the retryable throttle reply, so memory stays flat under overload [default: 64]
+    #[arg(long, env = "DEVTRACE_MAX_IN_FLIGHT_REQUESTS", value_name = "N")]
+    pub max_in_flight_requests: Option<usize>,
     /// Attributes kept per span, event, link or log record; the rest are counted as dropped [default: 128]
     #[arg(long, env = "DEVTRACE_MAX_ATTRIBUTES", value_name = "N")]
     pub max_attributes: Option<usize>,

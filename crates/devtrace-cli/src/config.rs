@@ -16,6 +16,7 @@ pub struct ConfigFile {
     pub http_listen: Option<SocketAddr>,
     pub api_listen: Option<SocketAddr>,
     pub max_body_bytes: Option<usize>,
+    pub max_in_flight_requests: Option<usize>,
     pub max_attributes: Option<usize>,
     pub max_attribute_bytes: Option<usize>,
     pub max_events: Option<usize>,
@@ -80,6 +81,10 @@ pub fn serve_settings(data_flag: Option<&Path>, args: &ServeArgs) -> Result<Serv
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(defaults.max_body_bytes),
+            max_in_flight_requests: args
+                .max_in_flight_requests
+                .or(file.max_in_flight_requests)
+                .unwrap_or(defaults.max_in_flight_requests),
             limits: devtrace_ingest::Limits {
                 max_attributes: args
                     .max_attributes

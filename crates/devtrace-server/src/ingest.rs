@@ -11,6 +11,8 @@ use devtrace_ingest::otlp::{
 use devtrace_ingest::{DecodeError, Limits, json, proto};
 use devtrace_store::writer::{SubmitError, WriteHandle};
 use devtrace_store::{WriteBatch, prepare_logs, prepare_spans};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Which OTLP signal a request carries.
@@ -75,14 +77,54 @@ impl Receipt {
     }
 }
 
+/// Requests admitted at once by default: enough to keep two cores busy, few enough that their
+/// bodies cannot add up to much memory.
+pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 64;
+
 pub struct Ingestor {
     writer: WriteHandle,
     limits: Limits,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: usize,
+}
+
+/// A request's place among those being processed; released when dropped (after the reply).
+pub struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Ingestor {
     pub fn new(writer: WriteHandle, limits: Limits) -> Self {
-        Self { writer, limits }
+        Self {
+            writer,
+            limits,
+            in_flight: Arc::default(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+        }
+    }
+
+    #[must_use]
+    pub fn with_max_in_flight(mut self, max: usize) -> Self {
+        self.max_in_flight = max.max(1);
+        self
+    }
+
+    /// Admits a request before its body is read, or refuses it with the retryable throttle.
+    ///
+    /// The writer queue bounds what waits for the disk; this bounds what waits for the CPU.
+    /// When decoding is the bottleneck (two cores, many clients) requests would otherwise pile
+    /// up in memory without ever reaching the queue.
+    pub fn admit(&self) -> Result<Admission, IngestError> {
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let admission = Admission(Arc::clone(&self.in_flight));
+        if before >= self.max_in_flight {
+            return Err(IngestError::Overloaded);
+        }
+        Ok(admission)
     }
 
     /// Decodes, stores and acknowledges one request body (already decompressed).

@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub api_listen: SocketAddr,
     /// Largest request body accepted, before and after decompression.
     pub max_body_bytes: usize,
+    /// Requests processed at once; more are refused with the retryable throttle.
+    pub max_in_flight_requests: usize,
     pub limits: devtrace_ingest::Limits,
 }
 
@@ -40,6 +42,7 @@ impl Default for ServerConfig {
             http_listen: SocketAddr::from(([127, 0, 0, 1], 4318)),
             api_listen: SocketAddr::from(([127, 0, 0, 1], 4319)),
             max_body_bytes: 16 * 1024 * 1024,
+            max_in_flight_requests: ingest::DEFAULT_MAX_IN_FLIGHT_REQUESTS,
             limits: devtrace_ingest::Limits::default(),
         }
     }
@@ -109,7 +112,10 @@ impl Bound {
         writer: WriteHandle,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let ingestor = Arc::new(Ingestor::new(writer.clone(), self.config.limits.clone()));
+        let ingestor = Arc::new(
+            Ingestor::new(writer.clone(), self.config.limits.clone())
+                .with_max_in_flight(self.config.max_in_flight_requests),
+        );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = move || {
             let mut rx = stop_rx.clone();

@@ -112,11 +112,20 @@ where
         let mut grpc = Grpc::new(PassThrough)
             .apply_compression_config(accept, EnabledCompressionEncodings::default())
             .apply_max_message_size_config(Some(self.max_message_bytes), None);
+        // Admission before tonic reads the message: a refused request costs no memory.
+        let admission = match self.ingestor.admit() {
+            Ok(admission) => admission,
+            Err(error) => return Box::pin(async move { Ok(status_for(&error).into_http()) }),
+        };
         let method = Export::<S> {
             ingestor: Arc::clone(&self.ingestor),
             service: PhantomData,
         };
-        Box::pin(async move { Ok(grpc.unary(method, request).await) })
+        Box::pin(async move {
+            let response = grpc.unary(method, request).await;
+            drop(admission);
+            Ok(response)
+        })
     }
 }
 

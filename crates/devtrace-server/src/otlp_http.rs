@@ -68,6 +68,10 @@ async fn export(state: HttpState, signal: Signal, headers: HeaderMap, body: Body
             );
         }
     };
+    let _admission = match state.ingestor.admit() {
+        Ok(admission) => admission,
+        Err(error) => return throttled(encoding, &error),
+    };
     let too_large = || {
         error_reply(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -129,19 +133,7 @@ async fn export(state: HttpState, signal: Signal, headers: HeaderMap, body: Body
             rpc_status::INVALID_ARGUMENT,
             error.to_string(),
         ),
-        Err(error) => {
-            let mut response = error_reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                encoding,
-                rpc_status::UNAVAILABLE,
-                error.to_string(),
-            );
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(RETRY_AFTER.as_secs()),
-            );
-            response
-        }
+        Err(error) => throttled(encoding, &error),
     }
 }
 
@@ -160,6 +152,21 @@ fn json_receipt(signal: Signal, receipt: &crate::ingest::Receipt) -> Vec<u8> {
         }})
     };
     value.to_string().into_bytes()
+}
+
+/// The retryable "slow down": 503 with `Retry-After`.
+fn throttled(encoding: Encoding, error: &IngestError) -> Response {
+    let mut response = error_reply(
+        StatusCode::SERVICE_UNAVAILABLE,
+        encoding,
+        rpc_status::UNAVAILABLE,
+        error.to_string(),
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(RETRY_AFTER.as_secs()),
+    );
+    response
 }
 
 fn reply(status: StatusCode, encoding: Encoding, body: Vec<u8>) -> Response {

@@ -62,6 +62,12 @@ impl Fixture {
         devtrace_server::otlp_http::router(ingestor, max_body)
     }
 
+    fn router_admitting(&self, max_in_flight: usize) -> axum::Router {
+        let ingestor = Ingestor::new(self.writer.handle(), Default::default())
+            .with_max_in_flight(max_in_flight);
+        devtrace_server::otlp_http::router(Arc::new(ingestor), 1 << 20)
+    }
+
     fn stored_spans(&self) -> u64 {
         self.store.stats().unwrap().spans
     }
@@ -260,6 +266,49 @@ async fn a_full_queue_answers_503_with_retry_after() {
     assert_eq!(headers["retry-after"], "1");
     open.send(()).unwrap();
     assert_eq!(first.await.unwrap().0, 200);
+    assert_eq!(fixture.stored_spans(), 2);
+}
+
+#[tokio::test]
+async fn requests_beyond_the_in_flight_limit_are_refused_before_their_body_is_read() {
+    let (open, gate) = mpsc::channel();
+    // The queue has plenty of room: only the admission limit can refuse.
+    let fixture = Fixture::new(WriterConfig::default(), Some(gate));
+    let router = fixture.router_admitting(1);
+    let first = tokio::spawn(post(
+        router.clone(),
+        "application/x-protobuf",
+        None,
+        request(vec![span(1, 1)]).encode_to_vec(),
+    ));
+    while fixture.writer.handle().pending_items() < 1 {
+        tokio::task::yield_now().await;
+    }
+    let (status, headers, reply) = post(
+        router.clone(),
+        "application/x-protobuf",
+        None,
+        request(vec![span(2, 1)]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert_eq!(headers["retry-after"], "1");
+    assert!(
+        String::from_utf8_lossy(&reply).contains("retry"),
+        "the status explains itself"
+    );
+    open.send(()).unwrap();
+    assert_eq!(first.await.unwrap().0, 200);
+    // The finished request gave its place back.
+    open.send(()).unwrap();
+    let (status, _, _) = post(
+        router,
+        "application/x-protobuf",
+        None,
+        request(vec![span(3, 1)]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200);
     assert_eq!(fixture.stored_spans(), 2);
 }
 
