@@ -15,6 +15,19 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Writes `value` as pretty JSON to stdout through a buffer; a closed pipe is not an error.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush());
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// `error: <message>` and each cause on its own line, on stderr.
 pub fn print_error(error: &anyhow::Error) {
     let mut text = format!("error: {error}\n");

@@ -22,7 +22,7 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
     })?;
     if args.json {
         let rows: Vec<_> = traces.iter().map(crate::view::summary_json).collect();
-        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
+        crate::output::print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);
     }
     if traces.is_empty() {

@@ -19,7 +19,7 @@ pub fn run(store: &dyn Store, args: &ShowArgs, color: ColorChoice) -> Result<Exi
     let logs = store.logs_for_trace(trace_id)?;
     if args.json {
         let value = crate::view::trace_json(&trace, &logs);
-        print_stdout(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
+        crate::output::print_json(&value)?;
     } else {
         let options = Options {
             attrs: args.attrs,
