@@ -47,21 +47,23 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting devtrace serve");
+        let mut server = Self {
+            child,
+            grpc: unbound(),
+            http: unbound(),
+            api: unbound(),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(info) = std::fs::read_to_string(&serve_file)
+            let info = std::fs::read_to_string(&serve_file)
                 .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+            if let Some(info) = info
+                && info["pid"].as_u64() == Some(u64::from(server.child.id()))
             {
-                if info["pid"].as_u64() == Some(child.id() as u64) {
-                    let addr = |key: &str| info[key].as_str().unwrap().parse().unwrap();
-                    return Self {
-                        grpc: addr("grpc"),
-                        http: addr("http"),
-                        api: addr("api"),
-                        child,
-                    };
-                }
+                let addr = |key: &str| info[key].as_str().unwrap().parse().unwrap();
+                (server.grpc, server.http, server.api) = (addr("grpc"), addr("http"), addr("api"));
+                return server;
             }
             assert!(
                 Instant::now() < deadline,
@@ -88,6 +90,20 @@ impl Server {
         let exit = self.child.wait().unwrap();
         assert!(exit.success(), "devtrace serve exited with {exit}");
     }
+}
+
+/// A server left running by a failing test is killed, not leaked.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn unbound() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
 }
 
 /// POSTs a protobuf body; returns the HTTP status code.
