@@ -14,6 +14,53 @@ pub fn run_all(factory: Factory<'_>) {
     prefixes_resolve_uniquely_or_explain(factory);
     logs_come_back_with_their_trace_in_time_order(factory);
     a_failed_transaction_stores_nothing(factory);
+    operations_find_the_traces_that_contain_them(factory);
+}
+
+fn operations_find_the_traces_that_contain_them(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    writer
+        .write(&[
+            prepare_spans(batch(
+                "s",
+                vec![
+                    span(1, 1, None, "journal", 100, 200),
+                    span(1, 2, Some(1), "summary", 110, 150),
+                ],
+            )),
+            prepare_spans(batch("s", vec![span(2, 1, None, "journal", 300, 400)])),
+        ])
+        .unwrap();
+    // A later chunk of trace 1 repeats a name: the index holds each (name, trace) once.
+    writer
+        .write(&[prepare_spans(batch(
+            "s",
+            vec![span(1, 3, Some(1), "summary", 160, 190)],
+        ))])
+        .unwrap();
+    writer
+        .write(&[prepare_spans(batch(
+            "s",
+            vec![span(3, 1, None, "other", 500, 600)],
+        ))])
+        .unwrap();
+    let ids = |name: &str, since: Option<u64>, limit: usize| -> Vec<u8> {
+        store
+            .traces_with_operation(name, since, limit)
+            .unwrap()
+            .iter()
+            .map(|t| t.trace_id.0[0])
+            .collect()
+    };
+    assert_eq!(ids("journal", None, 10), [2, 1], "newest first");
+    assert_eq!(ids("journal", None, 1), [2]);
+    assert_eq!(ids("summary", None, 10), [1]);
+    assert_eq!(ids("journal", Some(250), 10), [2]);
+    assert!(ids("missing", None, 10).is_empty());
+    assert_eq!(
+        store.operation_names().unwrap(),
+        ["journal", "other", "summary"]
+    );
 }
 
 pub fn span(trace: u8, id: u8, parent: Option<u8>, name: &str, start: u64, end: u64) -> Span {

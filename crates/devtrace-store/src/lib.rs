@@ -116,6 +116,15 @@ pub trait Store: Send + Sync {
     /// Log records correlated with the trace, oldest first.
     fn logs_for_trace(&self, trace_id: TraceId) -> Result<LogBatch>;
     fn stats(&self) -> Result<StoreStats>;
+    /// Traces containing a span named `operation` (newest first), most recent `limit`.
+    fn traces_with_operation(
+        &self,
+        operation: &str,
+        since_unix_nano: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<TraceSummary>>;
+    /// Every span name ever stored, sorted.
+    fn operation_names(&self) -> Result<Vec<String>>;
     /// Whether a document with this digest was imported before (see [`document_digest`]).
     fn is_imported(&self, digest: &DocumentDigest) -> Result<bool>;
 }

@@ -20,6 +20,8 @@ pub struct TraceChunk {
     pub root_name: String,
     pub root_service: String,
     pub is_root: bool,
+    /// The distinct span names in the chunk, for the operation index.
+    pub operations: Vec<String>,
     pub data: Vec<u8>,
 }
 
@@ -176,8 +178,16 @@ fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
         root_name: named.name.clone(),
         root_service: batch.resource_of(named).service_name().to_owned(),
         is_root: root.is_some(),
+        operations: distinct_names(batch),
         data: chunk::encode_spans(batch),
     }
+}
+
+fn distinct_names(batch: &SpanBatch) -> Vec<String> {
+    let mut names: Vec<String> = batch.spans.iter().map(|s| s.name.clone()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 #[cfg(test)]

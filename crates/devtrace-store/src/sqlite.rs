@@ -56,7 +56,57 @@ const MIGRATIONS: &[&str] = &[
          digest       BLOB PRIMARY KEY,
          imported_ns  INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 3: the operation index: which traces contain a span of a given name.
+    "CREATE TABLE span_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+     CREATE TABLE trace_operations (
+         name   INTEGER NOT NULL,
+         trace  INTEGER NOT NULL,
+         PRIMARY KEY (name, trace)
+     ) WITHOUT ROWID;",
 ];
+
+/// Work a migration needs beyond SQL: filling a new index from existing chunks.
+fn after_migration(tx: &rusqlite::Transaction<'_>, version: usize) -> Result<()> {
+    if version == 3 {
+        let mut chunks = tx.prepare("SELECT trace, data FROM span_chunks")?;
+        let mut rows = chunks.query([])?;
+        let mut names = NameCache::default();
+        while let Some(row) = rows.next()? {
+            let trace: i64 = row.get(0)?;
+            let batch = chunk::decode_spans(row.get_ref(1)?.as_blob()?)?;
+            for span in &batch.spans {
+                let id = names.id(tx, &span.name)?;
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO trace_operations (name, trace) VALUES (?1, ?2)",
+                )?
+                .execute(params![id, trace])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Span name → id, remembered across transactions by the writer.
+#[derive(Default)]
+struct NameCache {
+    ids: std::collections::HashMap<String, i64>,
+}
+
+impl NameCache {
+    fn id(&mut self, conn: &Connection, name: &str) -> Result<i64> {
+        if let Some(id) = self.ids.get(name) {
+            return Ok(*id);
+        }
+        let id: i64 = conn
+            .prepare_cached(
+                "INSERT INTO span_names (name) VALUES (?1)
+                 ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+            )?
+            .query_row(params![name], |row| row.get(0))?;
+        self.ids.insert(name.to_owned(), id);
+        Ok(id)
+    }
+}
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -94,6 +144,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(sql)?;
+        after_migration(&tx, index + 1)?;
         tx.pragma_update(None, "user_version", (index + 1) as i64)?;
     }
     tx.commit()?;
@@ -113,6 +164,7 @@ fn open_existing(path: &Path) -> Result<Connection> {
 /// The write side: owned by the writer thread (or an importer).
 pub struct SqliteWriter {
     conn: Connection,
+    names: NameCache,
 }
 
 impl SqliteWriter {
@@ -126,7 +178,10 @@ impl SqliteWriter {
         let mut conn = Connection::open(&path)?;
         configure(&conn, 64 * 1024)?;
         migrate(&mut conn, &path)?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            names: NameCache::default(),
+        })
     }
 }
 
@@ -152,6 +207,23 @@ const UPSERT_TRACE: &str = "
 
 impl StoreWriter for SqliteWriter {
     fn write(&mut self, batches: &[WriteBatch]) -> Result<()> {
+        let result = self.write_transaction(batches);
+        if result.is_err() {
+            // Names inserted by the failed transaction were rolled back with it.
+            self.names = NameCache::default();
+        }
+        result
+    }
+
+    fn checkpoint(&mut self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+impl SqliteWriter {
+    fn write_transaction(&mut self, batches: &[WriteBatch]) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -160,6 +232,9 @@ impl StoreWriter for SqliteWriter {
             let mut upsert = tx.prepare_cached(UPSERT_TRACE)?;
             let mut insert_chunk =
                 tx.prepare_cached("INSERT INTO span_chunks (trace, data) VALUES (?1, ?2)")?;
+            let mut index_operation = tx.prepare_cached(
+                "INSERT OR IGNORE INTO trace_operations (name, trace) VALUES (?1, ?2)",
+            )?;
             let mut insert_logs = tx.prepare_cached(
                 "INSERT INTO log_chunks (trace_id, first_ns, count, data) VALUES (?1, ?2, ?3, ?4)",
             )?;
@@ -183,6 +258,10 @@ impl StoreWriter for SqliteWriter {
                     new_traces += i64::from(total == count);
                     spans += count;
                     insert_chunk.execute(params![key, trace.data])?;
+                    for name in &trace.operations {
+                        let id = self.names.id(&tx, name)?;
+                        index_operation.execute(params![id, key])?;
+                    }
                 }
                 for log in &batch.logs {
                     let trace_id = log.trace_id.map(|id| id.0.to_vec());
@@ -213,12 +292,6 @@ impl StoreWriter for SqliteWriter {
             bump.execute(params!["logs", logs])?;
         }
         tx.commit()?;
-        Ok(())
-    }
-
-    fn checkpoint(&mut self) -> Result<()> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 }
@@ -416,6 +489,35 @@ impl Store for SqliteStore {
         Ok(logs)
     }
 
+    fn traces_with_operation(
+        &self,
+        operation: &str,
+        since_unix_nano: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<TraceSummary>> {
+        self.with_conn(|conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM trace_operations o JOIN traces t ON t.id = o.trace
+                 WHERE o.name = (SELECT id FROM span_names WHERE name = ?1) AND t.start_ns >= ?2
+                 ORDER BY o.trace DESC LIMIT ?3"
+            ))?;
+            let since = since_unix_nano.unwrap_or(0).min(i64::MAX as u64) as i64;
+            let limit = limit.min(i64::MAX as usize) as i64;
+            let rows = statement.query_map(params![operation, since, limit], summary_from_row)?;
+            let mut found = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            found.sort_by(|a, b| b.start_unix_nano.cmp(&a.start_unix_nano));
+            Ok(found)
+        })
+    }
+
+    fn operation_names(&self) -> Result<Vec<String>> {
+        self.with_conn(|conn| {
+            let mut statement = conn.prepare_cached("SELECT name FROM span_names ORDER BY name")?;
+            let rows = statement.query_map([], |row| row.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     fn is_imported(&self, digest: &crate::DocumentDigest) -> Result<bool> {
         self.with_conn(|conn| {
             let found = conn
@@ -477,7 +579,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_store_upgrades_with_its_data() {
+    fn a_version_1_store_upgrades_with_its_data_and_indexes_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = database_path(dir.path());
         {
@@ -491,9 +593,24 @@ mod tests {
             )
             .unwrap();
         }
+        // A chunk written by version 1: its span names must reach the operation index.
+        {
+            let conn = Connection::open(&path).unwrap();
+            let chunk = crate::prepare_spans(crate::conformance::batch(
+                "svc",
+                vec![crate::conformance::span(7, 1, None, "old", 1, 2)],
+            ));
+            conn.execute(
+                "INSERT INTO span_chunks (trace, data) VALUES (1, ?1)",
+                params![chunk.traces[0].data],
+            )
+            .unwrap();
+        }
         let mut writer = SqliteWriter::open(dir.path()).unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(store.resolve_trace_id("0707").unwrap(), TraceId([7; 16]));
+        let found = store.traces_with_operation("old", None, 10).unwrap();
+        assert_eq!(found.len(), 1, "the upgrade indexed the old chunk");
         let digest = [1u8; 32];
         assert!(!store.is_imported(&digest).unwrap());
         writer
