@@ -505,7 +505,7 @@ impl Store for SqliteStore {
             let limit = limit.min(i64::MAX as usize) as i64;
             let rows = statement.query_map(params![operation, since, limit], summary_from_row)?;
             let mut found = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            found.sort_by(|a, b| b.start_unix_nano.cmp(&a.start_unix_nano));
+            found.sort_by_key(|t| std::cmp::Reverse(t.start_unix_nano));
             Ok(found)
         })
     }
