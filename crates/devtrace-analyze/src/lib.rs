@@ -1,12 +1,31 @@
-//! Pure analysis over traces.
+//! Pure analysis over traces: from spans to findings with evidence.
 //!
-//! Builds the span tree of a trace ([`tree`]), computes self time, and folds long runs of
-//! repeated siblings ([`fold`]) so a trace with a loop of 400 queries reads as one line.
-//! Everything here is a function of a `devtrace_model::SpanBatch`: no I/O, no SQL, no
-//! formatting. The faces (CLI, API, MCP) render what it returns.
+//! Builds the span tree of a trace ([`tree`]), its critical path ([`critical_path`]), the
+//! breakdown of an operation across runs ([`perf`]), comparisons with an honest verdict
+//! ([`compare`]), and the findings ([`detectors`]), each carrying the trace and span ids and
+//! the numbers behind it ([`finding`]). Kinds of work come from the OpenTelemetry semantic
+//! conventions ([`classify`]); error messages, SQL and URLs are normalised into fingerprints
+//! ([`fingerprint`]).
+//!
+//! Everything here is a function of `devtrace_model` values: no I/O, no SQL, no formatting.
+//! The faces (CLI, API, MCP) fetch traces from the store and render what this crate returns.
 
+pub mod classify;
+pub mod compare;
+pub mod critical_path;
+pub mod detectors;
+pub mod errors;
+pub mod finding;
+pub mod fingerprint;
 pub mod fold;
+pub mod locks;
+pub mod perf;
+pub mod stats;
+pub mod trace;
 pub mod tree;
 
+pub use classify::WorkKind;
+pub use finding::{Evidence, Finding, FindingKind};
 pub use fold::{FoldedChild, fold_children};
+pub use trace::AnalyzedTrace;
 pub use tree::TraceTree;

@@ -48,6 +48,132 @@ pub enum Command {
     Import(ImportArgs),
     /// Write one trace out in an OTLP format
     Export(ExportArgs),
+    /// Where an operation's time goes across its recent runs (or rank operations by time)
+    Perf(PerfArgs),
+    /// Errors grouped by fingerprint, with what distinguishes failing runs; `errors show` for one
+    Errors(ErrorsArgs),
+    /// Lock waits and holds, longest waits first, and lock-order inversions
+    Locks(LocksArgs),
+    /// Compare two traces, the last runs of an operation, or two time windows
+    Compare(CompareArgs),
+    /// Findings across recent traces, ranked by estimated saving, with evidence
+    Insights(InsightsArgs),
+    /// Run the journal-generation demo on a fresh store and show what devtrace finds
+    Demo(DemoArgs),
+}
+
+/// Which traces an analysis looks at.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ScopeArgs {
+    /// Only traces started within this long (30m, 2h, 7d) or since a time (2026-11-21T09:00:00Z)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// How many recent traces (or runs of the operation) to analyse
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  devtrace perf                      # operations ranked by total time\n  devtrace perf journal.generate     # its breakdown over the last 20 runs\n  devtrace perf --trace 4bf92f35     # one trace"
+)]
+pub struct PerfArgs {
+    /// The operation (span name) to break down; omit to rank operations by total time
+    pub operation: Option<String>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Break down this one trace (id or unique prefix) instead
+    #[arg(long, value_name = "ID", conflicts_with = "operation")]
+    pub trace: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ErrorsArgs {
+    #[command(subcommand)]
+    pub command: Option<ErrorsCommand>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Only errors in traces containing this operation
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ErrorsCommand {
+    /// The causal chain of one error: the failing span, its ancestors, what it consumed
+    Show {
+        /// An error fingerprint (from `devtrace errors`) or a trace id / prefix
+        target: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct LocksArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Only this trace (id or unique prefix)
+    #[arg(long, value_name = "ID")]
+    pub trace: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  devtrace compare 4bf92f35 a3ce929d                 # two traces\n  devtrace compare --operation journal.generate --last 2\n  devtrace compare --operation journal.generate --before 2026-11-21T10:00:00Z --after 2026-11-21T10:00:00Z"
+)]
+pub struct CompareArgs {
+    /// Trace A (before): id or unique prefix
+    pub a: Option<String>,
+    /// Trace B (after): id or unique prefix
+    pub b: Option<String>,
+    /// Compare runs of this operation (with --last or --before/--after)
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// Compare the last N runs: the older half against the newer half (--last 2: the last two)
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+    /// A = runs that started before this time (30m = 30 minutes ago, or an RFC 3339 time)
+    #[arg(long, value_name = "WHEN")]
+    pub before: Option<String>,
+    /// B = runs that started at or after this time
+    #[arg(long, value_name = "WHEN")]
+    pub after: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InsightsArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Only traces containing this operation
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// How many findings to show
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Run the fixed program (the three LLM calls concurrently) and compare with the original
+    #[arg(long)]
+    pub fixed: bool,
+    /// How many times to run the program
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
 }
 
 #[derive(Args, Debug, Default)]

@@ -57,21 +57,8 @@ pub fn now_nanos() -> u64 {
         .unwrap_or(0)
 }
 
-/// "1.23 s", "45.6 ms", "789 µs", "12 ns".
-pub fn format_duration(nanos: u64) -> String {
-    let n = nanos as f64;
-    if nanos >= 60_000_000_000 {
-        format!("{:.1} min", n / 60e9)
-    } else if nanos >= 1_000_000_000 {
-        format!("{:.2} s", n / 1e9)
-    } else if nanos >= 1_000_000 {
-        format!("{:.1} ms", n / 1e6)
-    } else if nanos >= 1_000 {
-        format!("{:.0} µs", n / 1e3)
-    } else {
-        format!("{nanos} ns")
-    }
-}
+/// "1.23 s", "45.6 ms", "789 µs", "12 ns": one format for the CLI and finding titles.
+pub use devtrace_analyze::finding::human_duration as format_duration;
 
 /// "2026-11-21 13:45:02" (UTC).
 pub fn format_timestamp(nanos: u64) -> String {

@@ -2,32 +2,12 @@
 
 mod common;
 
-use common::BIN;
+use common::{devtrace, stderr, stdout};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Command, Output};
 
 const T0: u64 = 1_763_730_000_000_000_000; // 2025-11-21 13:00:00 UTC
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-
-fn devtrace(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("COLUMNS", "100")
-        .output()
-        .expect("running devtrace")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
-}
 
 fn span(id: &str, parent: Option<&str>, name: &str, start_ms: u64, end_ms: u64) -> Value {
     let mut span = json!({

@@ -1,9 +1,16 @@
 //! One module per command. Commands read and write through `devtrace-store`, analyse through
 //! `devtrace-analyze`, and only format here.
 
+mod analysis;
+mod compare;
+mod demo;
+mod errors;
 mod export;
 mod import;
+mod insights;
+mod locks;
 mod ls;
+mod perf;
 mod serve;
 mod show;
 
@@ -21,6 +28,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Show(args) => show::run(&open_store(data)?, args, cli.color),
         Command::Import(args) => import::run(&crate::config::data_dir(data)?, args),
         Command::Export(args) => export::run(&open_store(data)?, args),
+        Command::Perf(args) => perf::run(&open_store(data)?, args),
+        Command::Errors(args) => errors::run(&open_store(data)?, args),
+        Command::Locks(args) => locks::run(&open_store(data)?, args),
+        Command::Compare(args) => compare::run(&open_store(data)?, args),
+        Command::Insights(args) => insights::run(&open_store(data)?, args),
+        Command::Demo(args) => demo::run(data, args, cli.color),
     }
 }
 

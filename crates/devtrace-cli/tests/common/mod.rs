@@ -13,7 +13,7 @@ use devtrace_model::{SpanId, TraceId};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_devtrace");
@@ -104,6 +104,26 @@ impl Drop for Server {
 
 fn unbound() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 0))
+}
+
+/// Runs `devtrace --data DATA ARGS…` with NO_COLOR=1 and a 100-column terminal.
+pub fn devtrace(data: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .output()
+        .expect("running devtrace")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
 }
 
 /// POSTs a protobuf body; returns the HTTP status code.

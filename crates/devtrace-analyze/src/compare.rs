@@ -1,0 +1,280 @@
+//! Comparing two sets of runs, operation by operation, with an honest verdict.
+
+use crate::AnalyzedTrace;
+use crate::classify::tokens;
+use crate::stats::{RankTest, mann_whitney, mean};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Below this p-value a difference counts as real.
+pub const SIGNIFICANCE: f64 = 0.05;
+
+/// What can honestly be said about a difference.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// B is faster, and the rank test says the difference is real.
+    Faster { test: RankTest },
+    /// B is slower, and the rank test says the difference is real.
+    Slower { test: RankTest },
+    /// The samples do not show a real difference.
+    NoClearChange { test: RankTest },
+    /// Too few runs on a side to tell a change from noise (one each, typically).
+    TooFewRuns { runs_a: usize, runs_b: usize },
+}
+
+impl Verdict {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Faster { test } => format!(
+                "faster (p = {:.3}, n = {} vs {})",
+                test.p_value, test.n_a, test.n_b
+            ),
+            Self::Slower { test } => format!(
+                "slower (p = {:.3}, n = {} vs {})",
+                test.p_value, test.n_a, test.n_b
+            ),
+            Self::NoClearChange { test } => {
+                format!(
+                    "no clear change (p = {:.2}, n = {} vs {})",
+                    test.p_value, test.n_a, test.n_b
+                )
+            }
+            Self::TooFewRuns { runs_a, runs_b } => {
+                format!("{runs_a} vs {runs_b} run(s): too few to tell a change from noise")
+            }
+        }
+    }
+}
+
+/// Per-run totals of one operation in one set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Side {
+    pub runs: usize,
+    /// Mean total time per run spent in spans of this name, nanoseconds.
+    pub mean_nanos: f64,
+    pub calls_per_run: f64,
+    pub tokens_per_run: f64,
+    pub errors: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OperationDelta {
+    pub operation: String,
+    pub a: Side,
+    pub b: Side,
+    pub delta_nanos: f64,
+    /// Relative change of the mean, B against A (−0.4 = 40 % faster); `None` when A is zero.
+    pub delta_ratio: Option<f64>,
+    pub verdict: Verdict,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Comparison {
+    /// The whole runs (root spans), first.
+    pub total: OperationDelta,
+    /// Every operation seen on either side, largest absolute change first.
+    pub operations: Vec<OperationDelta>,
+}
+
+/// Compares runs `a` (before) with runs `b` (after).
+pub fn compare(a: &[AnalyzedTrace], b: &[AnalyzedTrace]) -> Comparison {
+    let totals = |traces: &[AnalyzedTrace]| -> Vec<f64> {
+        traces
+            .iter()
+            .filter_map(|t| t.root().map(|r| t.span(r).duration_nanos() as f64))
+            .collect()
+    };
+    let total = delta(
+        "(whole run)",
+        &totals(a),
+        &totals(b),
+        Side::default(),
+        Side::default(),
+    );
+    let (per_a, side_a) = per_operation(a);
+    let (per_b, side_b) = per_operation(b);
+    let names: std::collections::BTreeSet<&String> = per_a.keys().chain(per_b.keys()).collect();
+    let mut operations: Vec<OperationDelta> = names
+        .into_iter()
+        .map(|name| {
+            let empty = vec![0.0; a.len()];
+            let empty_b = vec![0.0; b.len()];
+            delta(
+                name,
+                per_a.get(name).unwrap_or(&empty),
+                per_b.get(name).unwrap_or(&empty_b),
+                side_a.get(name).cloned().unwrap_or_default(),
+                side_b.get(name).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    operations.sort_by(|x, y| {
+        y.delta_nanos
+            .abs()
+            .total_cmp(&x.delta_nanos.abs())
+            .then(x.operation.cmp(&y.operation))
+    });
+    Comparison {
+        total: Comparison::fill_total(total, a, b),
+        operations,
+    }
+}
+
+impl Comparison {
+    fn fill_total(
+        mut total: OperationDelta,
+        a: &[AnalyzedTrace],
+        b: &[AnalyzedTrace],
+    ) -> OperationDelta {
+        let side = |traces: &[AnalyzedTrace], mean_nanos: f64| Side {
+            runs: traces.len(),
+            mean_nanos,
+            calls_per_run: 1.0,
+            tokens_per_run: per_run(traces, |t| {
+                (0..t.spans.spans.len())
+                    .filter_map(|i| tokens(t, i))
+                    .map(|(i, o)| (i + o) as f64)
+                    .sum()
+            }),
+            errors: traces
+                .iter()
+                .map(|t| t.spans.spans.iter().filter(|s| s.is_error()).count() as u64)
+                .sum(),
+        };
+        total.a = side(a, total.a.mean_nanos);
+        total.b = side(b, total.b.mean_nanos);
+        total
+    }
+}
+
+fn per_run(traces: &[AnalyzedTrace], f: impl Fn(&AnalyzedTrace) -> f64) -> f64 {
+    if traces.is_empty() {
+        0.0
+    } else {
+        traces.iter().map(f).sum::<f64>() / traces.len() as f64
+    }
+}
+
+/// For each span name: the per-run totals (one entry per trace, 0 when absent) and the side.
+fn per_operation(traces: &[AnalyzedTrace]) -> (BTreeMap<String, Vec<f64>>, BTreeMap<String, Side>) {
+    let mut totals: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut sides: BTreeMap<String, Side> = BTreeMap::new();
+    for (run, trace) in traces.iter().enumerate() {
+        for (index, span) in trace.spans.spans.iter().enumerate() {
+            totals
+                .entry(span.name.clone())
+                .or_insert_with(|| vec![0.0; traces.len()])[run] += span.duration_nanos() as f64;
+            let side = sides.entry(span.name.clone()).or_default();
+            side.calls_per_run += 1.0;
+            side.tokens_per_run += tokens(trace, index).map_or(0.0, |(i, o)| (i + o) as f64);
+            side.errors += u64::from(span.is_error());
+        }
+    }
+    let n = traces.len().max(1) as f64;
+    for (name, side) in &mut sides {
+        side.runs = traces.len();
+        side.calls_per_run /= n;
+        side.tokens_per_run /= n;
+        side.mean_nanos = mean(&totals[name]);
+    }
+    (totals, sides)
+}
+
+fn delta(name: &str, a: &[f64], b: &[f64], mut side_a: Side, mut side_b: Side) -> OperationDelta {
+    let (mean_a, mean_b) = (mean(a), mean(b));
+    side_a.mean_nanos = mean_a;
+    side_b.mean_nanos = mean_b;
+    side_a.runs = a.len();
+    side_b.runs = b.len();
+    let verdict = match mann_whitney(a, b) {
+        // Five runs a side is the least at which the rank test can reach p < 0.05 honestly.
+        Some(test) if a.len() >= 5 && b.len() >= 5 => {
+            if test.p_value >= SIGNIFICANCE {
+                Verdict::NoClearChange { test }
+            } else if mean_b < mean_a {
+                Verdict::Faster { test }
+            } else {
+                Verdict::Slower { test }
+            }
+        }
+        _ => Verdict::TooFewRuns {
+            runs_a: a.len(),
+            runs_b: b.len(),
+        },
+    };
+    OperationDelta {
+        operation: name.to_owned(),
+        a: side_a,
+        b: side_b,
+        delta_nanos: mean_b - mean_a,
+        delta_ratio: (mean_a > 0.0).then(|| (mean_b - mean_a) / mean_a),
+        verdict,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::tests::{batch, span};
+    use devtrace_model::TraceId;
+
+    fn run(id: u8, summary: u64, dialogue: u64) -> AnalyzedTrace {
+        AnalyzedTrace::new(
+            TraceId([id; 16]),
+            batch(vec![
+                span(1, None, "journal.generate", 0, summary + dialogue),
+                span(2, Some(1), "summary.generate", 0, summary),
+                span(3, Some(1), "dialogue.generate", summary, summary + dialogue),
+            ]),
+        )
+    }
+
+    #[test]
+    fn enough_runs_give_a_verdict_per_operation() {
+        let before: Vec<_> = (0..8)
+            .map(|i| run(i, 900 + u64::from(i), 500 + u64::from(i)))
+            .collect();
+        let after: Vec<_> = (0..8)
+            .map(|i| run(i, 900 + u64::from(i), 100 + u64::from(i)))
+            .collect();
+        let c = compare(&before, &after);
+        assert!(
+            matches!(c.total.verdict, Verdict::Faster { .. }),
+            "{:?}",
+            c.total.verdict
+        );
+        assert_eq!(c.operations[0].delta_nanos, -400.0, "largest change first");
+        let dialogue = c
+            .operations
+            .iter()
+            .find(|o| o.operation == "dialogue.generate")
+            .unwrap();
+        assert_eq!(dialogue.delta_nanos, -400.0);
+        assert!(matches!(dialogue.verdict, Verdict::Faster { .. }));
+        let summary = c
+            .operations
+            .iter()
+            .find(|o| o.operation == "summary.generate")
+            .unwrap();
+        assert!(
+            matches!(summary.verdict, Verdict::NoClearChange { .. }),
+            "{:?}",
+            summary.verdict
+        );
+    }
+
+    #[test]
+    fn one_run_each_says_so() {
+        let c = compare(&[run(1, 900, 500)], &[run(2, 900, 100)]);
+        assert_eq!(
+            c.total.verdict,
+            Verdict::TooFewRuns {
+                runs_a: 1,
+                runs_b: 1
+            }
+        );
+        assert!(c.total.verdict.describe().contains("too few"));
+        assert_eq!(c.total.delta_ratio, Some(-400.0 / 1400.0));
+    }
+}

@@ -1,0 +1,121 @@
+//! The critical path: the chain of work that determined when a span finished.
+//!
+//! Walking back from the end of a span, the critical child is the one that finished last
+//! (before the cursor); the time between it and the cursor is the parent's own time on the
+//! path; then the cursor moves to that child's start. Children that overlap the chosen child
+//! are off the path: making them faster would not make the parent finish sooner.
+
+use crate::AnalyzedTrace;
+
+/// Nanoseconds each span itself spends on the critical path of `top` (children's time on the
+/// path is credited to them). The credits of `top`'s subtree sum to `top`'s duration.
+pub fn critical_credits(trace: &AnalyzedTrace, top: usize) -> Vec<u64> {
+    let mut credits = vec![0u64; trace.spans.spans.len()];
+    let end = trace
+        .span(top)
+        .end_unix_nano
+        .max(trace.span(top).start_unix_nano);
+    walk(trace, top, end, &mut credits);
+    credits
+}
+
+fn walk(trace: &AnalyzedTrace, node: usize, window_end: u64, credits: &mut [u64]) {
+    let span = trace.span(node);
+    let start = span.start_unix_nano;
+    let mut cursor = window_end.min(span.end_unix_nano).max(start);
+    let children = &trace.tree.children[node];
+    let mut remaining: Vec<usize> = children.clone();
+    loop {
+        // The child that finished last before the cursor (clipped to it).
+        let next = remaining
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| trace.span(**c).start_unix_nano < cursor)
+            .max_by_key(|(_, c)| {
+                (
+                    trace.span(**c).end_unix_nano.min(cursor),
+                    trace.span(**c).start_unix_nano,
+                )
+            });
+        let Some((position, &child)) = next else {
+            break;
+        };
+        remaining.swap_remove(position);
+        let child_end = trace.span(child).end_unix_nano.min(cursor);
+        credits[node] += cursor - child_end;
+        walk(trace, child, child_end, credits);
+        cursor = trace.span(child).start_unix_nano.max(start);
+        if cursor <= start {
+            break;
+        }
+    }
+    credits[node] += cursor.saturating_sub(start);
+}
+
+/// The spans on the critical path of `top`, in time order.
+pub fn critical_path(trace: &AnalyzedTrace, top: usize) -> Vec<usize> {
+    let credits = critical_credits(trace, top);
+    let mut on_path: Vec<usize> = std::iter::once(top)
+        .chain(trace.descendants(top))
+        .filter(|i| credits[*i] > 0)
+        .collect();
+    on_path.sort_by_key(|i| (trace.span(*i).start_unix_nano, *i));
+    on_path
+}
+
+/// Time on the critical path within the subtree of `node` (its own credit and its descendants').
+pub fn subtree_credit(trace: &AnalyzedTrace, credits: &[u64], node: usize) -> u64 {
+    credits[node]
+        + trace
+            .descendants(node)
+            .iter()
+            .map(|d| credits[*d])
+            .sum::<u64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::tests::{batch, span};
+    use devtrace_model::TraceId;
+
+    fn trace(spans: Vec<devtrace_model::Span>) -> AnalyzedTrace {
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn sequential_children_are_all_on_the_path_and_credits_sum_to_the_duration() {
+        let t = trace(vec![
+            span(1, None, "root", 0, 100),
+            span(2, Some(1), "a", 10, 40),
+            span(3, Some(1), "b", 40, 90),
+        ]);
+        let credits = critical_credits(&t, 0);
+        assert_eq!(credits, vec![20, 30, 50]);
+        assert_eq!(credits.iter().sum::<u64>(), 100);
+        assert_eq!(critical_path(&t, 0), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn an_overlapped_shorter_child_is_off_the_path() {
+        let t = trace(vec![
+            span(1, None, "root", 0, 100),
+            span(2, Some(1), "long", 0, 90),
+            span(3, Some(1), "short", 10, 30),
+        ]);
+        let credits = critical_credits(&t, 0);
+        assert_eq!(credits[2], 0, "short overlaps long and finishes first");
+        assert_eq!(credits[1], 90);
+        assert_eq!(credits[0], 10);
+    }
+
+    #[test]
+    fn a_child_that_outlives_its_parent_is_clipped() {
+        let t = trace(vec![
+            span(1, None, "root", 0, 50),
+            span(2, Some(1), "async", 20, 80),
+        ]);
+        let credits = critical_credits(&t, 0);
+        assert_eq!(credits, vec![20, 30]);
+    }
+}

@@ -1,0 +1,494 @@
+//! Dominant cost: where an operation's time goes, when one thing holds most of it.
+//!
+//! **Rule.** For each root operation (the name of a root span of the tree; each root span is
+//! one run), across all its runs:
+//! - *by kind of work*: the self time of every span in the run's subtree is summed per
+//!   [`WorkKind`] ([`classify`]); a kind holding at least [`Thresholds::min_kind_share`] of
+//!   the operation's time is dominant. The time is the runs' total duration, or their total
+//!   self time when concurrent children make that larger, so a share never exceeds 100 %.
+//!   [`WorkKind::Other`] (the code's own time, unclassified) is not reported as a kind: it
+//!   names nothing to look at; the child rule covers it.
+//! - *by direct child*: the time covered by the root's direct children of one name (the union
+//!   of their intervals, clipped to the root) holding at least
+//!   [`Thresholds::min_child_share`] of the operation's duration is dominant.
+//!
+//! At most one finding per operation: the larger of the two shares (the kind on a tie).
+//!
+//! **Saving model.** None: `saving_nanos` is 0. The finding is informational; it says where to
+//! look, not what a change would save (other detectors estimate savings for specific changes).
+//! It therefore ranks after every finding with a saving.
+//!
+//! **Does not fire on** operations whose time is spread out (no kind and no child reaches its
+//! threshold), on zero-length runs, or on non-root spans (their parents' findings cover them).
+
+use crate::classify::{WorkKind, classify};
+use crate::finding::{MAX_EVIDENCE, human_duration};
+use crate::fingerprint::fingerprint;
+use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
+use devtrace_model::SpanId;
+use std::collections::BTreeMap;
+
+/// Most span ids listed per evidence item besides the root (the longest ones).
+const MAX_SPANS_PER_EVIDENCE: usize = 10;
+
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    /// Smallest share of an operation's time one kind of work (LLM, database, HTTP, file I/O,
+    /// lock wait) must hold to be reported. Default 0.6 (60 %): with most of the time in one
+    /// kind, that is where optimisation pays, whatever else the code does.
+    pub min_kind_share: f64,
+    /// Smallest share of an operation's duration one direct child operation must hold to be
+    /// reported. Default 0.5 (50 %): a child taking more than half of its parent is the place
+    /// to start reading.
+    pub min_child_share: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            min_kind_share: 0.6,
+            min_child_share: 0.5,
+        }
+    }
+}
+
+/// One run of a root operation, with what its time went to.
+struct Run {
+    trace: usize,
+    root: usize,
+    duration: u64,
+    /// Total self time in the subtree (exceeds `duration` when children run concurrently).
+    work: u64,
+    by_kind: BTreeMap<WorkKind, Tally>,
+    by_child: BTreeMap<String, Tally>,
+}
+
+/// Time and calls of one kind or child in one run, with the spans involved.
+#[derive(Default)]
+struct Tally {
+    nanos: u64,
+    calls: u64,
+    spans: Vec<usize>,
+}
+
+enum Subject {
+    Kind(WorkKind),
+    Child(String),
+}
+
+pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
+    let mut by_operation: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
+    for (t, trace) in traces.iter().enumerate() {
+        for &root in &trace.tree.roots {
+            by_operation
+                .entry(trace.span(root).name.as_str())
+                .or_default()
+                .push(run(trace, t, root));
+        }
+    }
+    by_operation
+        .into_iter()
+        .filter_map(|(operation, runs)| finding(traces, operation, &runs, thresholds))
+        .collect()
+}
+
+fn run(trace: &AnalyzedTrace, trace_index: usize, root: usize) -> Run {
+    let span = trace.span(root);
+    let (start, end) = (span.start_unix_nano, span.end_unix_nano);
+    let mut by_kind: BTreeMap<WorkKind, Tally> = BTreeMap::new();
+    let mut work = 0u64;
+    // Depth-first with the kind of the nearest enclosing span, so that a call is counted once
+    // even when it nests spans of its own kind (an LLM call wrapping an LLM client span).
+    let mut stack: Vec<(usize, Option<WorkKind>)> = vec![(root, None)];
+    while let Some((node, enclosing)) = stack.pop() {
+        let kind = classify(trace, node);
+        let self_time = trace.tree.self_time[node];
+        work = work.saturating_add(self_time);
+        let tally = by_kind.entry(kind).or_default();
+        tally.nanos = tally.nanos.saturating_add(self_time);
+        if enclosing != Some(kind) {
+            tally.calls += 1;
+            tally.spans.push(node);
+        }
+        stack.extend(trace.tree.children[node].iter().map(|c| (*c, Some(kind))));
+    }
+    let mut intervals: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut by_child: BTreeMap<String, Tally> = BTreeMap::new();
+    for &child in &trace.tree.children[root] {
+        let c = trace.span(child);
+        intervals
+            .entry(c.name.clone())
+            .or_default()
+            .push((c.start_unix_nano.max(start), c.end_unix_nano.min(end)));
+        let tally = by_child.entry(c.name.clone()).or_default();
+        tally.calls += 1;
+        tally.spans.push(child);
+    }
+    for (name, list) in intervals {
+        if let Some(tally) = by_child.get_mut(&name) {
+            tally.nanos = covered_nanos(list);
+        }
+    }
+    Run {
+        trace: trace_index,
+        root,
+        duration: span.duration_nanos(),
+        work,
+        by_kind,
+        by_child,
+    }
+}
+
+fn finding(
+    traces: &[AnalyzedTrace],
+    operation: &str,
+    runs: &[Run],
+    thresholds: &Thresholds,
+) -> Option<Finding> {
+    let duration: f64 = runs.iter().map(|r| r.duration as f64).sum();
+    let time: f64 = runs.iter().map(|r| r.duration.max(r.work) as f64).sum();
+    if duration <= 0.0 || time <= 0.0 {
+        return None;
+    }
+    let total = |tallies: &dyn Fn(&Run) -> Option<&Tally>| -> (f64, u64) {
+        runs.iter()
+            .filter_map(tallies)
+            .fold((0.0, 0), |(n, c), t| (n + t.nanos as f64, c + t.calls))
+    };
+    let mut best: Option<(f64, Subject, f64, u64)> = None; // share, subject, nanos, calls
+    for kind in WorkKind::ALL {
+        if kind == WorkKind::Other {
+            continue;
+        }
+        let (nanos, calls) = total(&|r: &Run| r.by_kind.get(&kind));
+        let share = nanos / time;
+        if share >= thresholds.min_kind_share && best.as_ref().is_none_or(|b| share > b.0) {
+            best = Some((share, Subject::Kind(kind), nanos, calls));
+        }
+    }
+    let mut names: Vec<&String> = runs.iter().flat_map(|r| r.by_child.keys()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let (nanos, calls) = total(&|r: &Run| r.by_child.get(name));
+        let share = nanos / duration;
+        if share >= thresholds.min_child_share && best.as_ref().is_none_or(|b| share > b.0) {
+            best = Some((share, Subject::Child(name.clone()), nanos, calls));
+        }
+    }
+    let (share, subject, nanos, calls) = best?;
+    let n = runs.len() as f64;
+    let calls_per_run = calls as f64 / n;
+    let percent = format!("{:.1} %", share * 100.0);
+    let (title, recommendation, subject_key) = match &subject {
+        Subject::Kind(kind) => {
+            let (what, unit, advice) = describe(*kind);
+            (
+                format!(
+                    "{percent} of {operation}'s time is {what} ({} {} per run)",
+                    format_count(calls_per_run),
+                    plural(unit, calls_per_run)
+                ),
+                format!("{advice} (this says where to look; it estimates no saving)"),
+                format!("work:{}", kind.as_str()),
+            )
+        }
+        Subject::Child(name) => (
+            format!(
+                "{percent} of {operation}'s time is in {name} ({} {} per run, {} each)",
+                format_count(calls_per_run),
+                plural("call", calls_per_run),
+                human_duration((nanos / calls.max(1) as f64).round() as u64)
+            ),
+            format!(
+                "start with {name}: it is where {operation}'s time goes (this says where to \
+                 look; it estimates no saving)"
+            ),
+            format!("child:{name}"),
+        ),
+    };
+    let numbers = BTreeMap::from([
+        ("share".to_owned(), share),
+        ("runs".to_owned(), n),
+        ("mean_duration_nanos".to_owned(), (duration / n).round()),
+        ("mean_nanos".to_owned(), (nanos / n).round()),
+        ("calls_per_run".to_owned(), calls_per_run),
+    ]);
+    let evidence = runs
+        .iter()
+        .take(MAX_EVIDENCE)
+        .map(|r| {
+            let trace = &traces[r.trace];
+            let spans = match &subject {
+                Subject::Kind(kind) => r.by_kind.get(kind).map(|t| t.spans.as_slice()),
+                Subject::Child(name) => r.by_child.get(name).map(|t| t.spans.as_slice()),
+            };
+            evidence_of(trace, r.root, spans.unwrap_or_default())
+        })
+        .collect();
+    Some(Finding {
+        kind: FindingKind::DominantCost,
+        operation: Some(operation.to_owned()),
+        title,
+        recommendation,
+        fingerprint: fingerprint(&[FindingKind::DominantCost.as_str(), operation, &subject_key]),
+        saving_nanos: 0,
+        occurrences: runs.len() as u64,
+        numbers,
+        evidence,
+    })
+}
+
+/// The root, then the longest of `spans` (at most [`MAX_SPANS_PER_EVIDENCE`]) in start order.
+fn evidence_of(trace: &AnalyzedTrace, root: usize, spans: &[usize]) -> Evidence {
+    let mut longest: Vec<usize> = spans.iter().copied().filter(|s| *s != root).collect();
+    longest.sort_by_key(|s| (std::cmp::Reverse(trace.span(*s).duration_nanos()), *s));
+    longest.truncate(MAX_SPANS_PER_EVIDENCE);
+    longest.sort_by_key(|s| (trace.span(*s).start_unix_nano, *s));
+    let ids: Vec<SpanId> = std::iter::once(root)
+        .chain(longest)
+        .map(|s| trace.span(s).span_id)
+        .collect();
+    Evidence {
+        trace_id: trace.trace_id,
+        span_ids: ids,
+    }
+}
+
+/// How a kind of work reads in a title, what one unit of it is called, and where to start.
+fn describe(kind: WorkKind) -> (&'static str, &'static str, &'static str) {
+    match kind {
+        WorkKind::Llm => (
+            "LLM calls",
+            "call",
+            "start with the LLM calls: fewer or smaller prompts, a faster model, caching, or \
+             running independent calls concurrently",
+        ),
+        WorkKind::Database => (
+            "database queries",
+            "query",
+            "start with the database queries: fewer round trips, batching, indexes",
+        ),
+        WorkKind::Http => (
+            "HTTP calls",
+            "call",
+            "start with the outgoing HTTP calls: fewer round trips, caching, concurrency",
+        ),
+        WorkKind::FileIo => (
+            "file I/O",
+            "operation",
+            "start with the file I/O: fewer reads and writes, buffering, caching",
+        ),
+        WorkKind::LockWait => (
+            "waiting on locks",
+            "wait",
+            "start with lock contention: shorter critical sections, finer-grained locks",
+        ),
+        WorkKind::Other => ("its own code", "span", "profile the code itself"),
+    }
+}
+
+fn plural(unit: &str, count: f64) -> String {
+    if (count - 1.0).abs() < 0.05 {
+        unit.to_owned()
+    } else if unit == "query" {
+        "queries".to_owned()
+    } else {
+        format!("{unit}s")
+    }
+}
+
+/// "3", or "2.5" when the mean is not whole.
+fn format_count(value: f64) -> String {
+    if (value - value.round()).abs() < 0.05 {
+        format!("{}", value.round() as u64)
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+/// Length of the union of the intervals (ends before starts count as empty).
+fn covered_nanos(mut intervals: Vec<(u64, u64)>) -> u64 {
+    intervals.retain(|(s, e)| s < e);
+    intervals.sort_unstable();
+    let mut total = 0u64;
+    let mut current: Option<(u64, u64)> = None;
+    for (s, e) in intervals {
+        current = match current {
+            Some((cs, ce)) if s <= ce => Some((cs, ce.max(e))),
+            Some((cs, ce)) => {
+                total = total.saturating_add(ce - cs);
+                Some((s, e))
+            }
+            None => Some((s, e)),
+        };
+    }
+    total.saturating_add(current.map_or(0, |(s, e)| e - s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::tests::{batch, span};
+    use devtrace_model::{KeyValue, Span, TraceId};
+
+    const MS: u64 = 1_000_000;
+
+    fn trace(n: u8, spans: Vec<Span>) -> AnalyzedTrace {
+        AnalyzedTrace::new(TraceId([n; 16]), batch(spans))
+    }
+
+    fn llm(mut s: Span) -> Span {
+        s.attributes
+            .push(KeyValue::new("gen_ai.request.model", "gpt-4o"));
+        s
+    }
+
+    fn db(mut s: Span) -> Span {
+        s.attributes.push(KeyValue::new("db.system.name", "sqlite"));
+        s
+    }
+
+    /// journal.generate (15.95 s): context.gather (0.3 s), then three LLM calls (15.6 s).
+    fn journal(n: u8) -> AnalyzedTrace {
+        trace(
+            n,
+            vec![
+                span(1, None, "journal.generate", 0, 15_950 * MS),
+                span(2, Some(1), "context.gather", 0, 300 * MS),
+                llm(span(3, Some(1), "summary.generate", 300 * MS, 9_340 * MS)),
+                llm(span(
+                    4,
+                    Some(1),
+                    "dialogue.generate",
+                    9_340 * MS,
+                    14_230 * MS,
+                )),
+                llm(span(
+                    5,
+                    Some(1),
+                    "technical_decisions.generate",
+                    14_230 * MS,
+                    15_900 * MS,
+                )),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_dominant_kind_of_work_is_reported_once() {
+        let findings = detect(&[journal(1), journal(2)], &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.kind, FindingKind::DominantCost);
+        assert_eq!(f.operation.as_deref(), Some("journal.generate"));
+        assert_eq!(
+            f.title,
+            "97.8 % of journal.generate's time is LLM calls (3 calls per run)"
+        );
+        assert_eq!(f.saving_nanos, 0);
+        assert_eq!(f.occurrences, 2);
+        assert!((f.numbers["share"] - 15_600.0 / 15_950.0).abs() < 1e-12);
+        assert_eq!(f.numbers["calls_per_run"], 3.0);
+        assert_eq!(f.numbers["mean_nanos"], (15_600 * MS) as f64);
+        let ids: Vec<SpanId> = [1, 3, 4, 5].map(|n| SpanId([n; 8])).to_vec();
+        assert_eq!(f.evidence.len(), 2);
+        assert_eq!(f.evidence[1].trace_id, TraceId([2; 16]));
+        assert_eq!(f.evidence[1].span_ids, ids);
+        assert_eq!(
+            f.fingerprint,
+            detect(&[journal(3)], &Thresholds::default())[0].fingerprint
+        );
+    }
+
+    #[test]
+    fn a_dominant_child_is_reported_when_no_kind_dominates() {
+        let t = trace(
+            1,
+            vec![
+                span(1, None, "checkout", 0, 1_000 * MS),
+                span(2, Some(1), "payment.authorize", 100 * MS, 700 * MS),
+                db(span(3, Some(1), "db.query", 700 * MS, 900 * MS)),
+            ],
+        );
+        let findings = detect(&[t], &Thresholds::default());
+        assert_eq!(findings.len(), 1);
+        let f = &findings[0];
+        assert_eq!(
+            f.title,
+            format!(
+                "60.0 % of checkout's time is in payment.authorize (1 call per run, {} each)",
+                human_duration(600 * MS)
+            )
+        );
+        assert_eq!(f.evidence[0].span_ids, [SpanId([1; 8]), SpanId([2; 8])]);
+    }
+
+    #[test]
+    fn spread_out_time_does_not_fire() {
+        // 40 % database, 30 % HTTP, 30 % own time; no child above 40 %.
+        let mut http = span(3, Some(1), "fetch", 400 * MS, 700 * MS);
+        http.attributes
+            .push(KeyValue::new("url.full", "https://x.com/a"));
+        let t = trace(
+            1,
+            vec![
+                span(1, None, "sync", 0, 1_000 * MS),
+                db(span(2, Some(1), "db.query", 0, 400 * MS)),
+                http,
+            ],
+        );
+        assert!(detect(&[t], &Thresholds::default()).is_empty());
+    }
+
+    #[test]
+    fn concurrent_work_never_exceeds_the_whole() {
+        // Three concurrent 9 s LLM calls in a 10 s run: 27 s of LLM time out of 28 s of work.
+        let t = trace(
+            1,
+            vec![
+                span(1, None, "fan_out", 0, 10_000 * MS),
+                llm(span(2, Some(1), "a", 0, 9_000 * MS)),
+                llm(span(3, Some(1), "b", 0, 9_000 * MS)),
+                llm(span(4, Some(1), "c", 0, 9_000 * MS)),
+            ],
+        );
+        let f = &detect(&[t], &Thresholds::default())[0];
+        assert!((f.numbers["share"] - 27.0 / 28.0).abs() < 1e-12);
+        assert!(
+            f.title
+                .starts_with("96.4 % of fan_out's time is LLM calls (3 calls")
+        );
+    }
+
+    #[test]
+    fn nested_spans_of_one_kind_count_as_one_call() {
+        let t = trace(
+            1,
+            vec![
+                span(1, None, "ask", 0, 100 * MS),
+                llm(span(2, Some(1), "llm.chat", 0, 100 * MS)),
+                llm(span(3, Some(2), "openai.chat", 10 * MS, 90 * MS)),
+            ],
+        );
+        let f = &detect(&[t], &Thresholds::default())[0];
+        assert_eq!(
+            f.title,
+            "100.0 % of ask's time is LLM calls (1 call per run)"
+        );
+    }
+
+    #[test]
+    fn odd_input_does_not_panic() {
+        let t = trace(
+            1,
+            vec![
+                span(1, None, "p", 100, 0),
+                span(2, Some(1), "a", 50, 10),
+                span(3, Some(42), "orphan", 0, 0),
+            ],
+        );
+        assert!(detect(&[t], &Thresholds::default()).is_empty());
+        assert!(detect(&[], &Thresholds::default()).is_empty());
+    }
+}

@@ -1,0 +1,156 @@
+//! Failure correlation: an attribute value or numeric range that separates the failing runs of
+//! an operation from its passing runs ("all 5 timeouts of summary.generate had
+//! journal.generate.diff.size_bytes > 500 KB; 0 of 45 successes did").
+//!
+//! For each error group ([`crate::errors::group_errors`]) the runs compared are the traces whose
+//! root span has the name of the failing traces' root: failing runs contain the error, passing
+//! runs contain no error at all. Every attribute of every span of a run is a feature
+//! (`"<span name>.<key>"`, resource attributes as `"resource.<key>"`); in failing runs, spans
+//! that start after the failure are left out (they are its consequences). Attributes that
+//! describe the failure itself (`exception.*`, `error.*`, `otel.status_*`, exit codes) are not
+//! features; numbers named like ids or times are compared by value or not at all.
+
+use crate::errors::{ErrorGroup, group_errors_with};
+use crate::finding::MAX_EVIDENCE;
+use crate::fingerprint::fingerprint;
+use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    /// Fewest failing runs (traces of the root operation with the error) to correlate: 3.
+    pub min_failing_runs: usize,
+    /// Fewest passing runs (traces of the root operation without any error): 5.
+    pub min_passing_runs: usize,
+    /// A value (or range) must be in at least this share of failing runs: 0.8.
+    pub min_failing_share: f64,
+    /// … and in at most this share of passing runs: 0.1.
+    pub max_passing_share: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            min_failing_runs: 3,
+            min_passing_runs: 5,
+            min_failing_share: 0.8,
+            max_passing_share: 0.1,
+        }
+    }
+}
+
+/// One finding per error group with a correlation. The saving is 0: knowing what the failing
+/// runs share does not say how much time fixing it saves.
+pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
+    group_errors_with(traces, thresholds)
+        .iter()
+        .filter_map(|group| finding(traces, group))
+        .collect()
+}
+
+fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup) -> Option<Finding> {
+    let c = group.correlation.as_ref()?;
+    let mut numbers = BTreeMap::new();
+    numbers.insert("failing_with".to_owned(), c.failing_with as f64);
+    numbers.insert("failing_total".to_owned(), c.failing_total as f64);
+    numbers.insert("passing_with".to_owned(), c.passing_with as f64);
+    numbers.insert("passing_total".to_owned(), c.passing_total as f64);
+    if let Some(threshold) = c.threshold {
+        numbers.insert("threshold".to_owned(), threshold);
+    }
+
+    // Evidence: the most recent failing runs, with the failing span and the spans carrying the
+    // feature's value in them.
+    let mut evidence: Vec<Evidence> = Vec::new();
+    for occurrence in group.occurrences.iter().rev() {
+        if let Some(existing) = evidence
+            .iter_mut()
+            .find(|e| e.trace_id == occurrence.trace_id)
+        {
+            existing.span_ids.push(occurrence.span_id);
+            continue;
+        }
+        if evidence.len() >= MAX_EVIDENCE {
+            continue;
+        }
+        let mut span_ids = vec![occurrence.span_id];
+        if let (Some(trace), Some(span_name)) = (
+            traces.iter().find(|t| t.trace_id == occurrence.trace_id),
+            c.span_name.as_deref(),
+        ) {
+            span_ids.extend(
+                trace
+                    .spans
+                    .spans
+                    .iter()
+                    .filter(|s| s.name == span_name)
+                    .filter(|s| s.attr(&c.attribute).is_some_and(|v| c.matches(v)))
+                    .map(|s| s.span_id)
+                    .filter(|id| *id != occurrence.span_id),
+            );
+        }
+        evidence.push(Evidence {
+            trace_id: occurrence.trace_id,
+            span_ids,
+        });
+    }
+
+    Some(Finding {
+        kind: FindingKind::FailureCorrelation,
+        operation: Some(group.operation.clone()),
+        title: c.text.clone(),
+        recommendation: format!(
+            "Reproduce {} with {} {} and handle that case in {} (bound, split or reject such input early, or raise the limit it hits); compare with a passing run",
+            group.root_operation, c.feature, c.condition, group.operation
+        ),
+        fingerprint: fingerprint(&[
+            "failure_correlation",
+            &group.fingerprint,
+            &c.feature,
+            c.operator.symbol(),
+        ]),
+        saving_nanos: 0,
+        occurrences: c.failing_with as u64,
+        numbers,
+        evidence,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::tests::run;
+
+    #[test]
+    fn emits_a_finding_naming_the_attribute() {
+        let traces: Vec<AnalyzedTrace> = (1..=12u8)
+            .map(|n| {
+                let fails = n.is_multiple_of(3);
+                let size = if fails { 900_000 } else { 20_000 };
+                run(n, u64::from(n) * 1_000_000_000, size, fails)
+            })
+            .collect();
+        let findings = detect(&traces, &Thresholds::default());
+        assert_eq!(findings.len(), 1);
+        let f = &findings[0];
+        assert_eq!(f.kind, FindingKind::FailureCorrelation);
+        assert_eq!(
+            f.title,
+            "all 4 timeouts of summary.generate had diff.collect.diff.size_bytes > 800 KB; 0 of 8 successes did"
+        );
+        assert!(f.recommendation.contains("diff.collect.diff.size_bytes"));
+        assert_eq!(f.operation.as_deref(), Some("summary.generate"));
+        assert_eq!(f.occurrences, 4);
+        assert_eq!(f.numbers["passing_total"], 8.0);
+        assert_eq!(f.evidence.len(), 4);
+        // The failing span, then the span carrying the size.
+        assert_eq!(f.evidence[0].span_ids.len(), 2);
+        assert!(f.evidence.len() <= MAX_EVIDENCE);
+
+        let strict = Thresholds {
+            min_passing_runs: 9,
+            ..Thresholds::default()
+        };
+        assert!(detect(&traces, &strict).is_empty());
+    }
+}

@@ -1,0 +1,219 @@
+//! Recurring errors: the same error fingerprint (exception type + normalised message +
+//! operation) in several traces ("TimeoutError in summary.generate: 5th occurrence (first 2
+//! days ago, latest 3 h ago)"). Times are relative to the latest span end in the input: the
+//! analysis has no clock.
+
+use crate::errors::{ErrorGroup, failure_noun, group_errors};
+use crate::finding::MAX_EVIDENCE;
+use crate::fingerprint::fingerprint;
+use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    /// Fewest distinct traces with the same fingerprint for it to count as recurring: 3.
+    pub min_traces: usize,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self { min_traces: 3 }
+    }
+}
+
+/// One finding per fingerprint seen in at least `min_traces` traces. The saving is the mean
+/// duration of the failing runs (the root of each trace with the error): the time each failure
+/// throws away; occurrences = how many times it failed.
+pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
+    let now = traces
+        .iter()
+        .flat_map(|t| {
+            t.spans
+                .spans
+                .iter()
+                .map(|s| s.end_unix_nano.max(s.start_unix_nano))
+        })
+        .max()
+        .unwrap_or(0);
+    group_errors(traces)
+        .iter()
+        .filter(|g| g.traces >= thresholds.min_traces.max(1))
+        .map(|g| finding(traces, g, now))
+        .collect()
+}
+
+fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup, now: u64) -> Finding {
+    let mut root_durations: BTreeMap<_, u64> = BTreeMap::new();
+    for occurrence in &group.occurrences {
+        if let Some(trace) = traces.iter().find(|t| t.trace_id == occurrence.trace_id) {
+            let duration = trace.root().map_or(0, |r| trace.span(r).duration_nanos());
+            root_durations.insert(occurrence.trace_id, duration);
+        }
+    }
+    let mean_failed_run = if root_durations.is_empty() {
+        0
+    } else {
+        root_durations.values().sum::<u64>() / root_durations.len() as u64
+    };
+
+    let what = group.exception_type.as_deref().unwrap_or("error");
+    let in_traces = if group.count == group.traces {
+        String::new()
+    } else {
+        format!(" in {} traces", group.traces)
+    };
+    let message = if group.message.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", shorten(&group.message, 80))
+    };
+    let title = format!(
+        "{what} in {}: {} occurrence{in_traces} (first {}, latest {}){message}",
+        group.operation,
+        ordinal(group.count),
+        ago(now.saturating_sub(group.first_seen_unix_nano)),
+        ago(now.saturating_sub(group.last_seen_unix_nano)),
+    );
+    let mut recommendation = format!(
+        "The same {} keeps coming back: fix its cause rather than re-running; the causal chain of error {} shows what {} consumed",
+        failure_noun(group.exception_type.as_deref())
+            .trim_end_matches('s')
+            .trim_end_matches(" failure"),
+        group.fingerprint,
+        group.operation
+    );
+    if let Some(c) = &group.correlation {
+        recommendation.push_str(&format!("; failing runs had {} {}", c.feature, c.condition));
+    }
+
+    let mut evidence: Vec<Evidence> = Vec::new();
+    for occurrence in group.occurrences.iter().rev() {
+        if let Some(existing) = evidence
+            .iter_mut()
+            .find(|e| e.trace_id == occurrence.trace_id)
+        {
+            existing.span_ids.push(occurrence.span_id);
+        } else if evidence.len() < MAX_EVIDENCE {
+            evidence.push(Evidence {
+                trace_id: occurrence.trace_id,
+                span_ids: vec![occurrence.span_id],
+            });
+        }
+    }
+
+    let mut numbers = BTreeMap::new();
+    numbers.insert("count".to_owned(), group.count as f64);
+    numbers.insert("traces".to_owned(), group.traces as f64);
+    numbers.insert(
+        "first_seen_unix_nano".to_owned(),
+        group.first_seen_unix_nano as f64,
+    );
+    numbers.insert(
+        "last_seen_unix_nano".to_owned(),
+        group.last_seen_unix_nano as f64,
+    );
+    numbers.insert("mean_failed_run_nanos".to_owned(), mean_failed_run as f64);
+
+    Finding {
+        kind: FindingKind::RecurringError,
+        operation: Some(group.operation.clone()),
+        title,
+        recommendation,
+        fingerprint: fingerprint(&["recurring_error", &group.fingerprint]),
+        saving_nanos: mean_failed_run,
+        occurrences: group.count as u64,
+        numbers,
+        evidence,
+    }
+}
+
+/// 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 22nd, 101st.
+pub fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// "just now", "42 s ago", "5 min ago", "3 h ago", "2 days ago".
+pub fn ago(nanos: u64) -> String {
+    let secs = nanos / 1_000_000_000;
+    match secs {
+        0 => "just now".to_owned(),
+        1..=59 => format!("{secs} s ago"),
+        60..=3_599 => format!("{} min ago", secs / 60),
+        3_600..=172_799 => format!("{} h ago", secs / 3_600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::tests::run;
+
+    const HOUR: u64 = 3_600_000_000_000;
+
+    #[test]
+    fn fires_at_three_traces_and_not_at_two() {
+        // Failing runs 2 days, 5 h and 1 h before the last span end (a passing run).
+        let mut traces = vec![
+            run(1, 0, 10, true),
+            run(2, 43 * HOUR, 10, true),
+            run(4, 48 * HOUR + 10_000_000_000, 10, false),
+        ];
+        assert!(detect(&traces, &Thresholds::default()).is_empty());
+        traces.insert(2, run(3, 47 * HOUR, 10, true));
+        let findings = detect(&traces, &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.kind, FindingKind::RecurringError);
+        assert_eq!(
+            f.title,
+            "TimeoutError in summary.generate: 3rd occurrence (first 2 days ago, latest 1 h ago): LLM call timed out after <n>s"
+        );
+        assert_eq!(f.occurrences, 3);
+        assert_eq!(
+            f.saving_nanos, 1_000_000_000,
+            "each failed run lost its 1 s"
+        );
+        assert_eq!(f.evidence.len(), 3);
+        assert_eq!(f.evidence[0].trace_id, traces[2].trace_id, "newest first");
+        assert!(f.recommendation.contains("same timeout keeps coming back"));
+        assert!(
+            detect(&traces, &Thresholds { min_traces: 4 }).is_empty(),
+            "the threshold is respected"
+        );
+    }
+
+    #[test]
+    fn ordinals_and_ages_read_naturally() {
+        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101]
+            .iter()
+            .map(|n| ordinal(*n))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"
+            ]
+        );
+        assert_eq!(ago(0), "just now");
+        assert_eq!(ago(90_000_000_000), "1 min ago");
+        assert_eq!(ago(49 * HOUR), "2 days ago");
+    }
+}

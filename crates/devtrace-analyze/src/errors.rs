@@ -1,0 +1,1676 @@
+//! Errors across traces: grouped by fingerprint, with what separates the failing runs from the
+//! passing ones ([`group_errors`]), and the causal chain of one error ([`causal_chain`]).
+//!
+//! An *error span* has status `Error`, or records an `exception` event without an explicit
+//! `Ok` status. When an exception propagates, every span it passes through usually records it
+//! again, or just sets an error status. An error span with an error descendant is a
+//! *propagation*, not an origin, when it carries the same exception type and normalised message,
+//! has no exception event of its own (only the status), or has neither a type nor a message;
+//! propagations are not grouped on their own: the group is named after the span that failed
+//! first. (An ancestor that raises a *different* exception is an error of its own.)
+
+use crate::AnalyzedTrace;
+use crate::classify::{WorkKind, classify};
+use crate::detectors::failure_correlation::Thresholds;
+use crate::fingerprint::{fingerprint, normalize_text};
+use devtrace_model::{AnyValue, Event, KeyValue, Span, SpanId, StatusCode, TraceId, semconv};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// Most spans [`causal_chain`] lists as consumed by the failing span.
+pub const MAX_CONSUMED: usize = 5;
+/// Most recent occurrences an [`ErrorGroup`] lists.
+pub const MAX_RECENT: usize = 5;
+/// String attribute values longer than this are not used as correlation features.
+const MAX_CATEGORICAL_CHARS: usize = 200;
+/// Most attributes shown per consumed span.
+const MAX_DETAILS: usize = 8;
+
+/// What one error span says about its error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorKey {
+    /// `exception.type` of the span's last exception event.
+    pub exception_type: Option<String>,
+    /// `exception.message` of that event, else the status message (as recorded).
+    pub message: String,
+    /// The message with numbers, ids, hex and paths folded.
+    pub normalized_message: String,
+    /// The failing span's name.
+    pub operation: String,
+    pub fingerprint: String,
+}
+
+/// One occurrence of an error: the failing span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorRef {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub start_unix_nano: u64,
+}
+
+/// Errors with the same fingerprint (exception type + normalised message + operation).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ErrorGroup {
+    pub fingerprint: String,
+    pub exception_type: Option<String>,
+    /// The normalised message the group shares.
+    pub message: String,
+    /// The message of the most recent occurrence, as recorded.
+    pub example_message: String,
+    /// The failing span's name.
+    pub operation: String,
+    /// The root span name of most failing traces: the runs compared for correlation.
+    pub root_operation: String,
+    /// Failing spans (origins, not propagations).
+    pub count: usize,
+    /// Distinct traces affected.
+    pub traces: usize,
+    pub first_seen_unix_nano: u64,
+    pub last_seen_unix_nano: u64,
+    /// The most recent occurrence.
+    pub example: ErrorRef,
+    /// The most recent occurrences, newest first (at most [`MAX_RECENT`]).
+    pub recent: Vec<ErrorRef>,
+    /// What distinguishes the failing runs from the passing ones, when something does.
+    pub correlation: Option<Correlation>,
+    /// Why there is no correlation (too few runs, or nothing separates them).
+    pub no_correlation_reason: Option<String>,
+    /// Every occurrence, oldest first.
+    #[serde(skip)]
+    pub occurrences: Vec<ErrorRef>,
+}
+
+/// How a correlated feature is compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operator {
+    Eq,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl Operator {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Eq => "=",
+            Self::Gt => ">",
+            Self::Ge => "≥",
+            Self::Lt => "<",
+            Self::Le => "≤",
+        }
+    }
+}
+
+/// A feature (an attribute of some span of the run, or of its resource) whose value separates
+/// failing runs from passing ones.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Correlation {
+    /// `"<span name>.<attribute>"`, or `"resource.<attribute>"`.
+    pub feature: String,
+    /// The span carrying the attribute; `None` for a resource attribute.
+    pub span_name: Option<String>,
+    pub attribute: String,
+    pub operator: Operator,
+    /// The value, for string and boolean features.
+    pub value: Option<String>,
+    /// The threshold, for numeric features.
+    pub threshold: Option<f64>,
+    /// The condition as text: `"> 500 KB"`, `"= gpt-4o"`.
+    pub condition: String,
+    pub failing_with: usize,
+    pub failing_total: usize,
+    pub passing_with: usize,
+    pub passing_total: usize,
+    /// Failing share minus passing share.
+    pub separation: f64,
+    /// The sentence: "all 5 timeouts of summary.generate had … > 500 KB; 0 of 45 successes did".
+    pub text: String,
+}
+
+impl Correlation {
+    /// Whether an attribute value meets the condition.
+    pub fn matches(&self, value: &AnyValue) -> bool {
+        match (self.operator, &self.value, self.threshold) {
+            (Operator::Eq, Some(expected), _) => {
+                categorical(&self.attribute, value).is_some_and(|v| &v == expected)
+            }
+            (op, _, Some(threshold)) => numeric(value).is_some_and(|v| match op {
+                Operator::Gt => v > threshold,
+                Operator::Ge => v >= threshold,
+                Operator::Lt => v < threshold,
+                Operator::Le => v <= threshold,
+                Operator::Eq => false,
+            }),
+            _ => false,
+        }
+    }
+}
+
+/// Whether the span failed: status `Error`, or an exception event without an explicit `Ok`.
+pub fn is_error_span(span: &Span) -> bool {
+    span.status.code == StatusCode::Error
+        || (span.status.code != StatusCode::Ok && exception_events(span).next().is_some())
+}
+
+fn exception_events(span: &Span) -> impl DoubleEndedIterator<Item = &Event> {
+    span.events
+        .iter()
+        .filter(|e| e.name == semconv::EXCEPTION_EVENT)
+}
+
+fn event_text(event: Option<&Event>, key: &str) -> Option<String> {
+    event
+        .and_then(|e| devtrace_model::find_attr(&e.attributes, key))
+        .map(AnyValue::to_display_string)
+        .filter(|s| !s.is_empty())
+}
+
+/// The error of a span, `None` if it did not fail.
+pub fn error_key(span: &Span) -> Option<ErrorKey> {
+    if !is_error_span(span) {
+        return None;
+    }
+    let exception = exception_events(span).next_back();
+    let exception_type = event_text(exception, semconv::EXCEPTION_TYPE);
+    let message = event_text(exception, semconv::EXCEPTION_MESSAGE)
+        .unwrap_or_else(|| span.status.message.clone());
+    let normalized_message = normalize_text(&message);
+    let fingerprint = fingerprint(&[
+        "error",
+        exception_type.as_deref().unwrap_or(""),
+        &normalized_message,
+        &span.name,
+    ]);
+    Some(ErrorKey {
+        exception_type,
+        message,
+        normalized_message,
+        operation: span.name.clone(),
+        fingerprint,
+    })
+}
+
+/// The parent of each span in the trace's tree.
+fn parent_indices(trace: &AnalyzedTrace) -> Vec<Option<usize>> {
+    let mut parents = vec![None; trace.spans.spans.len()];
+    for (parent, children) in trace.tree.children.iter().enumerate() {
+        for &child in children {
+            if let Some(slot) = parents.get_mut(child) {
+                *slot = Some(parent);
+            }
+        }
+    }
+    parents
+}
+
+/// Ancestors of `index`, nearest first.
+fn ancestors(parents: &[Option<usize>], index: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut node = parents.get(index).copied().flatten();
+    while let Some(ancestor) = node {
+        if out.len() > parents.len() || ancestor == index {
+            break;
+        }
+        out.push(ancestor);
+        node = parents.get(ancestor).copied().flatten();
+    }
+    out
+}
+
+/// The spans where errors originated (propagations left out), in tree order.
+pub fn error_spans(trace: &AnalyzedTrace) -> Vec<usize> {
+    let keys: Vec<Option<(Option<String>, String)>> = trace
+        .spans
+        .spans
+        .iter()
+        .map(|s| error_key(s).map(|k| (k.exception_type, k.normalized_message)))
+        .collect();
+    let own_exception: Vec<bool> = trace
+        .spans
+        .spans
+        .iter()
+        .map(|s| exception_events(s).next().is_some())
+        .collect();
+    if keys.iter().all(Option::is_none) {
+        return Vec::new();
+    }
+    let parents = parent_indices(trace);
+    let mut propagated = vec![false; keys.len()];
+    for (index, key) in keys.iter().enumerate() {
+        let Some(key) = key else { continue };
+        for ancestor in ancestors(&parents, index) {
+            if let Some(theirs) = &keys[ancestor]
+                && (theirs == key
+                    || !own_exception[ancestor]
+                    || (theirs.0.is_none() && theirs.1.is_empty()))
+            {
+                propagated[ancestor] = true;
+            }
+        }
+    }
+    trace
+        .tree
+        .walk()
+        .map(|(i, _)| i)
+        .filter(|i| keys[*i].is_some() && !propagated[*i])
+        .collect()
+}
+
+/// The earliest-starting error origin of the trace.
+pub fn first_error(trace: &AnalyzedTrace) -> Option<usize> {
+    error_spans(trace)
+        .into_iter()
+        .min_by_key(|i| (trace.span(*i).start_unix_nano, *i))
+}
+
+/// Whether any span of the trace failed.
+pub fn has_error(trace: &AnalyzedTrace) -> bool {
+    trace.spans.spans.iter().any(is_error_span)
+}
+
+fn root_name(trace: &AnalyzedTrace) -> Option<&str> {
+    trace.root().map(|r| trace.span(r).name.as_str())
+}
+
+/// Groups the error origins of `traces` by fingerprint, most frequent first, with the failure
+/// correlation of each (default thresholds).
+pub fn group_errors(traces: &[AnalyzedTrace]) -> Vec<ErrorGroup> {
+    group_errors_with(traces, &Thresholds::default())
+}
+
+struct Builder {
+    key: ErrorKey,
+    /// (trace index, span index)
+    occurrences: Vec<(usize, usize)>,
+}
+
+/// [`group_errors`] with explicit correlation thresholds.
+pub fn group_errors_with(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<ErrorGroup> {
+    let mut builders: BTreeMap<String, Builder> = BTreeMap::new();
+    for (t, trace) in traces.iter().enumerate() {
+        for s in error_spans(trace) {
+            let Some(key) = error_key(trace.span(s)) else {
+                continue;
+            };
+            builders
+                .entry(key.fingerprint.clone())
+                .or_insert_with(|| Builder {
+                    key,
+                    occurrences: Vec::new(),
+                })
+                .occurrences
+                .push((t, s));
+        }
+    }
+    let mut passing_cache: HashMap<usize, RunFeatures> = HashMap::new();
+    let mut groups: Vec<ErrorGroup> = builders
+        .into_values()
+        .filter_map(|builder| build_group(traces, builder, thresholds, &mut passing_cache))
+        .collect();
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(b.last_seen_unix_nano.cmp(&a.last_seen_unix_nano))
+            .then(a.fingerprint.cmp(&b.fingerprint))
+    });
+    groups
+}
+
+fn build_group(
+    traces: &[AnalyzedTrace],
+    mut builder: Builder,
+    thresholds: &Thresholds,
+    passing_cache: &mut HashMap<usize, RunFeatures>,
+) -> Option<ErrorGroup> {
+    let start = |(t, s): (usize, usize)| traces[t].span(s).start_unix_nano;
+    builder
+        .occurrences
+        .sort_by_key(|&(t, s)| (start((t, s)), t, s));
+    let occurrences: Vec<ErrorRef> = builder
+        .occurrences
+        .iter()
+        .map(|&(t, s)| ErrorRef {
+            trace_id: traces[t].trace_id,
+            span_id: traces[t].span(s).span_id,
+            start_unix_nano: start((t, s)),
+        })
+        .collect();
+    let (&(last_t, last_s), example) = (builder.occurrences.last()?, *occurrences.last()?);
+    let example_message = error_key(traces[last_t].span(last_s))
+        .map(|k| k.message)
+        .unwrap_or_default();
+
+    // The failing traces, with the end of their first failing span (what came after is a
+    // consequence of the failure, not a cause).
+    let mut failing: BTreeMap<usize, u64> = BTreeMap::new();
+    for &(t, s) in &builder.occurrences {
+        let end = traces[t].span(s).end_unix_nano;
+        failing
+            .entry(t)
+            .and_modify(|e| *e = (*e).min(end))
+            .or_insert(end);
+    }
+    let mut root_counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for &t in failing.keys() {
+        if let Some(name) = root_name(&traces[t]) {
+            *root_counts.entry(name).or_default() += 1;
+        }
+    }
+    let root_operation = root_counts
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(name, _)| (*name).to_owned())
+        .unwrap_or_default();
+
+    let failing_runs: Vec<(usize, u64)> = failing
+        .iter()
+        .filter(|(t, _)| root_name(&traces[**t]) == Some(root_operation.as_str()))
+        .map(|(t, end)| (*t, *end))
+        .collect();
+    let passing_runs: Vec<usize> = traces
+        .iter()
+        .enumerate()
+        .filter(|(_, trace)| root_name(trace) == Some(root_operation.as_str()) && !has_error(trace))
+        .map(|(t, _)| t)
+        .collect();
+    let (correlation, no_correlation_reason) = if failing_runs.len() < thresholds.min_failing_runs
+        || passing_runs.len() < thresholds.min_passing_runs
+    {
+        (
+            None,
+            Some(format!(
+                "too few runs of {root_operation} to correlate ({} failing, {} passing; needs {} and {})",
+                failing_runs.len(),
+                passing_runs.len(),
+                thresholds.min_failing_runs,
+                thresholds.min_passing_runs
+            )),
+        )
+    } else {
+        let failing_features: Vec<RunFeatures> = failing_runs
+            .iter()
+            .map(|&(t, cutoff)| {
+                let trace = &traces[t];
+                let mut failed: HashSet<usize> = HashSet::new();
+                for &(_, s) in builder.occurrences.iter().filter(|(o, _)| *o == t) {
+                    failed.insert(s);
+                    failed.extend(trace.descendants(s));
+                }
+                RunFeatures::of(trace, Some(cutoff), &failed)
+            })
+            .collect();
+        for &t in &passing_runs {
+            passing_cache
+                .entry(t)
+                .or_insert_with(|| RunFeatures::of(&traces[t], None, &HashSet::new()));
+        }
+        let passing_features: Vec<&RunFeatures> =
+            passing_runs.iter().map(|t| &passing_cache[t]).collect();
+        let failing_refs: Vec<&RunFeatures> = failing_features.iter().collect();
+        match correlate(&failing_refs, &passing_features, thresholds) {
+            Some(mut found) => {
+                found.text = sentence(
+                    builder.key.exception_type.as_deref(),
+                    &builder.key.operation,
+                    &found,
+                );
+                (Some(found), None)
+            }
+            None => (
+                None,
+                Some(format!(
+                    "no attribute separates the {} failing runs of {root_operation} from the {} passing ones",
+                    failing_runs.len(),
+                    passing_runs.len()
+                )),
+            ),
+        }
+    };
+
+    Some(ErrorGroup {
+        fingerprint: builder.key.fingerprint,
+        exception_type: builder.key.exception_type,
+        message: builder.key.normalized_message,
+        example_message,
+        operation: builder.key.operation,
+        root_operation,
+        count: occurrences.len(),
+        traces: failing.len(),
+        first_seen_unix_nano: occurrences.first().map_or(0, |o| o.start_unix_nano),
+        last_seen_unix_nano: example.start_unix_nano,
+        example,
+        recent: occurrences.iter().rev().take(MAX_RECENT).copied().collect(),
+        correlation,
+        no_correlation_reason,
+        occurrences,
+    })
+}
+
+/// "timeouts", "KeyError failures", "failures".
+pub fn failure_noun(exception_type: Option<&str>) -> String {
+    match exception_type {
+        Some(t) if t.to_ascii_lowercase().contains("timeout") => "timeouts".to_owned(),
+        Some(t) if !t.is_empty() => format!("{t} failures"),
+        _ => "failures".to_owned(),
+    }
+}
+
+fn sentence(exception_type: Option<&str>, operation: &str, c: &Correlation) -> String {
+    let what = failure_noun(exception_type);
+    let lead = if c.failing_with == c.failing_total {
+        format!("all {} {what} of {operation}", c.failing_total)
+    } else {
+        format!(
+            "{} of {} {what} of {operation}",
+            c.failing_with, c.failing_total
+        )
+    };
+    format!(
+        "{lead} had {} {}; {} of {} successes did",
+        c.feature, c.condition, c.passing_with, c.passing_total
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Features of a run and the search for the one that separates failing from passing runs.
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct FeatureId {
+    span: Option<String>,
+    key: String,
+}
+
+impl FeatureId {
+    fn name(&self) -> String {
+        match &self.span {
+            Some(span) => format!("{span}.{}", self.key),
+            None => format!("resource.{}", self.key),
+        }
+    }
+}
+
+/// Every attribute value of one run, by feature.
+#[derive(Debug, Default)]
+struct RunFeatures {
+    categorical: HashMap<FeatureId, BTreeSet<String>>,
+    /// (min, max) over the spans of the run carrying the feature.
+    numeric: HashMap<FeatureId, (f64, f64)>,
+    /// Every numeric value seen, for counting distinct values.
+    numeric_values: HashMap<FeatureId, Vec<f64>>,
+}
+
+impl RunFeatures {
+    /// The features of `trace`. With a cutoff, spans starting after it are left out; the
+    /// spans in `failed` (the failing spans and their descendants) lose their output-like
+    /// attributes (what a failed call returned says nothing about why it failed).
+    fn of(trace: &AnalyzedTrace, cutoff: Option<u64>, failed: &HashSet<usize>) -> Self {
+        let mut features = Self::default();
+        let mut resources = BTreeSet::new();
+        for (i, span) in trace.spans.spans.iter().enumerate() {
+            if cutoff.is_some_and(|c| span.start_unix_nano > c) {
+                continue;
+            }
+            resources.insert(span.resource);
+            let in_failure = failed.contains(&i);
+            for kv in &span.attributes {
+                if !(in_failure && is_output_key(&kv.key)) {
+                    features.add(Some(&span.name), kv);
+                }
+            }
+        }
+        for r in resources {
+            if let Some(resource) = trace.spans.resources.get(r as usize) {
+                for kv in &resource.attributes {
+                    features.add(None, kv);
+                }
+            }
+        }
+        features
+    }
+
+    fn add(&mut self, span: Option<&str>, kv: &KeyValue) {
+        if is_outcome_key(&kv.key) {
+            return;
+        }
+        let id = FeatureId {
+            span: span.map(str::to_owned),
+            key: kv.key.clone(),
+        };
+        if let Some(value) = numeric(&kv.value).filter(|_| is_threshold_key(&kv.key)) {
+            let entry = self.numeric.entry(id.clone()).or_insert((value, value));
+            entry.0 = entry.0.min(value);
+            entry.1 = entry.1.max(value);
+            self.numeric_values.entry(id).or_default().push(value);
+        } else if let Some(value) = categorical(&kv.key, &kv.value) {
+            self.categorical.entry(id).or_default().insert(value);
+        }
+    }
+}
+
+/// Attributes describing the failure itself (a consequence, not a cause).
+fn is_outcome_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.starts_with("exception.")
+        || k == "error"
+        || k.starts_with("error.")
+        || k.starts_with("otel.status")
+        || k.contains("exit_code")
+        || k.contains("exit.code")
+}
+
+/// Attributes a span sets when it completes: its results, not its inputs.
+fn is_output_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "output",
+        "response",
+        "completion",
+        "result",
+        "finish",
+        "status",
+        "duration",
+        "elapsed",
+        "latency",
+        "returned",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+}
+
+/// Numbers that identify or date something: compared by value, not by threshold (ids) or not
+/// at all (times).
+fn is_identity_key(k: &str) -> bool {
+    ["id", "pid", "port", "code", "lineno", "line", "number"]
+        .iter()
+        .any(|suffix| k.ends_with(suffix))
+}
+
+fn is_time_key(k: &str) -> bool {
+    k.contains("timestamp")
+        || k.contains("unix")
+        || k.contains("epoch")
+        || k.ends_with("_at")
+        || k.ends_with(".at")
+        || k.ends_with("time")
+        || k.ends_with("date")
+}
+
+fn is_threshold_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    !is_identity_key(&k) && !is_time_key(&k)
+}
+
+fn numeric(value: &AnyValue) -> Option<f64> {
+    match value {
+        AnyValue::Int(i) => Some(*i as f64),
+        AnyValue::Double(d) if d.is_finite() => Some(*d),
+        _ => None,
+    }
+}
+
+/// The value of a string, boolean or identity-like number, as text.
+fn categorical(key: &str, value: &AnyValue) -> Option<String> {
+    match value {
+        AnyValue::String(s) if s.chars().count() <= MAX_CATEGORICAL_CHARS => Some(s.clone()),
+        AnyValue::Bool(b) => Some(b.to_string()),
+        AnyValue::Int(i) if !is_time_key(&key.to_ascii_lowercase()) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+/// A candidate explanation: its score and how to report it.
+struct Candidate {
+    separation: f64,
+    distinct: usize,
+    correlation: Correlation,
+}
+
+fn share(with: usize, total: usize) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        with as f64 / total as f64
+    }
+}
+
+fn passes(f_with: usize, f_total: usize, p_with: usize, p_total: usize, th: &Thresholds) -> bool {
+    const EPS: f64 = 1e-9;
+    f_with > 0
+        && share(f_with, f_total) + EPS >= th.min_failing_share
+        && share(p_with, p_total) <= th.max_passing_share + EPS
+}
+
+fn better(a: &Candidate, b: &Candidate) -> bool {
+    const EPS: f64 = 1e-9;
+    if (a.separation - b.separation).abs() > EPS {
+        return a.separation > b.separation;
+    }
+    (
+        a.distinct,
+        &a.correlation.feature,
+        a.correlation.threshold.is_some(),
+    ) < (
+        b.distinct,
+        &b.correlation.feature,
+        b.correlation.threshold.is_some(),
+    )
+}
+
+fn correlate(
+    failing: &[&RunFeatures],
+    passing: &[&RunFeatures],
+    th: &Thresholds,
+) -> Option<Correlation> {
+    let (f_total, p_total) = (failing.len(), passing.len());
+    let mut best: Option<Candidate> = None;
+    let mut offer = |candidate: Candidate| {
+        if best.as_ref().is_none_or(|b| better(&candidate, b)) {
+            best = Some(candidate);
+        }
+    };
+
+    // Strings and booleans: a value most failing runs have and few passing runs do.
+    let categorical_ids: BTreeSet<&FeatureId> =
+        failing.iter().flat_map(|f| f.categorical.keys()).collect();
+    for id in categorical_ids {
+        fn values<'a>(run: &'a RunFeatures, id: &FeatureId) -> Option<&'a BTreeSet<String>> {
+            run.categorical.get(id)
+        }
+        let candidates: BTreeSet<&String> = failing
+            .iter()
+            .filter_map(|r| values(r, id))
+            .flatten()
+            .collect();
+        let distinct = failing
+            .iter()
+            .chain(passing)
+            .filter_map(|r| values(r, id))
+            .flatten()
+            .collect::<BTreeSet<_>>()
+            .len();
+        for value in candidates {
+            let count = |runs: &[&RunFeatures]| {
+                runs.iter()
+                    .filter(|r| values(r, id).is_some_and(|v| v.contains(value)))
+                    .count()
+            };
+            let (f_with, p_with) = (count(failing), count(passing));
+            if !passes(f_with, f_total, p_with, p_total, th) {
+                continue;
+            }
+            offer(Candidate {
+                separation: share(f_with, f_total) - share(p_with, p_total),
+                distinct,
+                correlation: Correlation {
+                    feature: id.name(),
+                    span_name: id.span.clone(),
+                    attribute: id.key.clone(),
+                    operator: Operator::Eq,
+                    value: Some(value.clone()),
+                    threshold: None,
+                    condition: format!("= {}", display_value(value)),
+                    failing_with: f_with,
+                    failing_total: f_total,
+                    passing_with: p_with,
+                    passing_total: p_total,
+                    separation: share(f_with, f_total) - share(p_with, p_total),
+                    text: String::new(),
+                },
+            });
+        }
+    }
+
+    // Numbers: the threshold (≥ or ≤) that best separates them.
+    let numeric_ids: BTreeSet<&FeatureId> = failing.iter().flat_map(|f| f.numeric.keys()).collect();
+    for id in numeric_ids {
+        let ranges = |runs: &[&RunFeatures]| -> Vec<Option<(f64, f64)>> {
+            runs.iter().map(|r| r.numeric.get(id).copied()).collect()
+        };
+        let (f_ranges, p_ranges) = (ranges(failing), ranges(passing));
+        let distinct = failing
+            .iter()
+            .chain(passing)
+            .filter_map(|r| r.numeric_values.get(id))
+            .flatten()
+            .map(|v| v.to_bits())
+            .collect::<BTreeSet<_>>()
+            .len();
+        let all: Vec<(f64, f64)> = f_ranges
+            .iter()
+            .chain(&p_ranges)
+            .flatten()
+            .copied()
+            .collect();
+        for upward in [true, false] {
+            // Upward: runs whose largest value is ≥ t. Downward: whose smallest is ≤ t.
+            let pick = |r: &(f64, f64)| if upward { r.1 } else { r.0 };
+            let meets = |v: f64, t: f64| if upward { v >= t } else { v <= t };
+            let mut thresholds: Vec<f64> = f_ranges.iter().flatten().map(pick).collect();
+            thresholds.sort_by(|a, b| {
+                if upward {
+                    a.total_cmp(b)
+                } else {
+                    b.total_cmp(a)
+                }
+            });
+            thresholds.dedup();
+            let mut best_here: Option<(f64, usize, usize)> = None;
+            for &t in &thresholds {
+                let count = |ranges: &[Option<(f64, f64)>]| {
+                    ranges
+                        .iter()
+                        .flatten()
+                        .filter(|r| meets(pick(r), t))
+                        .count()
+                };
+                let (f_with, p_with) = (count(&f_ranges), count(&p_ranges));
+                if !passes(f_with, f_total, p_with, p_total, th) {
+                    continue;
+                }
+                let separation = share(f_with, f_total) - share(p_with, p_total);
+                let improves = best_here.is_none_or(|(_, bf, bp)| {
+                    separation > share(bf, f_total) - share(bp, p_total) + 1e-9
+                });
+                if improves {
+                    best_here = Some((t, f_with, p_with));
+                }
+            }
+            let Some((t, f_with, p_with)) = best_here else {
+                continue;
+            };
+            // A round number in the gap below (above) t reads better and counts the same runs.
+            let (threshold, operator) = if upward {
+                let lo = all.iter().map(|r| r.1).filter(|v| *v < t).reduce(f64::max);
+                match nice_below(t, lo) {
+                    Some(n) => (n, Operator::Gt),
+                    None => (t, Operator::Ge),
+                }
+            } else {
+                let hi = all.iter().map(|r| r.0).filter(|v| *v > t).reduce(f64::min);
+                match nice_above(t, hi) {
+                    Some(n) => (n, Operator::Lt),
+                    None => (t, Operator::Le),
+                }
+            };
+            let separation = share(f_with, f_total) - share(p_with, p_total);
+            offer(Candidate {
+                separation,
+                distinct,
+                correlation: Correlation {
+                    feature: id.name(),
+                    span_name: id.span.clone(),
+                    attribute: id.key.clone(),
+                    operator,
+                    value: None,
+                    threshold: Some(threshold),
+                    condition: format!(
+                        "{} {}",
+                        operator.symbol(),
+                        render_number(&id.key, threshold)
+                    ),
+                    failing_with: f_with,
+                    failing_total: f_total,
+                    passing_with: p_with,
+                    passing_total: p_total,
+                    separation,
+                    text: String::new(),
+                },
+            });
+        }
+    }
+    best.map(|b| b.correlation)
+}
+
+fn display_value(value: &str) -> String {
+    if value.is_empty() || value.contains(char::is_whitespace) {
+        format!("{value:?}")
+    } else {
+        value.to_owned()
+    }
+}
+
+/// The largest round number strictly between `lo` and `t` (fewest significant digits first).
+fn nice_below(t: f64, lo: Option<f64>) -> Option<f64> {
+    if !t.is_finite() {
+        return None;
+    }
+    if t == 0.0 {
+        return None;
+    }
+    if t < 0.0 {
+        return nice_above(-t, lo.map(|l| -l)).map(|n| -n);
+    }
+    let exponent = t.log10().floor() as i32;
+    for digits in 1..=6 {
+        let unit = 10f64.powi(exponent - digits + 1);
+        let mut candidate = (t / unit).floor() * unit;
+        if candidate >= t {
+            candidate -= unit;
+        }
+        let clear = lo.is_none_or(|lo| candidate - lo > unit * 1e-6);
+        if clear && candidate < t {
+            return Some(candidate);
+        }
+    }
+    None
+}
+
+/// The smallest round number strictly between `t` and `hi`.
+fn nice_above(t: f64, hi: Option<f64>) -> Option<f64> {
+    if !t.is_finite() {
+        return None;
+    }
+    if t == 0.0 {
+        return None;
+    }
+    if t < 0.0 {
+        return nice_below(-t, hi.map(|h| -h)).map(|n| -n);
+    }
+    let exponent = t.log10().floor() as i32;
+    for digits in 1..=6 {
+        let unit = 10f64.powi(exponent - digits + 1);
+        let mut candidate = (t / unit).ceil() * unit;
+        if candidate <= t {
+            candidate += unit;
+        }
+        let clear = hi.is_none_or(|hi| hi - candidate > unit * 1e-6);
+        if clear && candidate > t {
+            return Some(candidate);
+        }
+    }
+    None
+}
+
+/// A number with its unit when the attribute name says what it measures: bytes ("size",
+/// "bytes") in B/KB/MB/GB (powers of 1000), durations ("_ms", "_ns", "_us", "_s") as time.
+pub fn render_number(key: &str, value: f64) -> String {
+    let k = key.to_ascii_lowercase();
+    if is_bytes_key(&k) {
+        let a = value.abs();
+        let (scale, unit) = if a >= 1e9 {
+            (1e9, "GB")
+        } else if a >= 1e6 {
+            (1e6, "MB")
+        } else if a >= 1e3 {
+            (1e3, "KB")
+        } else {
+            (1.0, "B")
+        };
+        return format!("{} {unit}", trim_number(value / scale));
+    }
+    if let Some(nanos_per_unit) = duration_scale(&k) {
+        let nanos = value * nanos_per_unit;
+        let a = nanos.abs();
+        let (scale, unit) = if a >= 60e9 {
+            (60e9, "min")
+        } else if a >= 1e9 {
+            (1e9, "s")
+        } else if a >= 1e6 {
+            (1e6, "ms")
+        } else if a >= 1e3 {
+            (1e3, "µs")
+        } else {
+            (1.0, "ns")
+        };
+        return format!("{} {unit}", trim_number(nanos / scale));
+    }
+    trim_number(value)
+}
+
+fn is_bytes_key(k: &str) -> bool {
+    let counts_things = [
+        "batch", "page", "pool", "queue", "window", "step", "sample", "count", "font",
+    ]
+    .iter()
+    .any(|w| k.contains(w));
+    k.contains("bytes") || (k.contains("size") && !counts_things)
+}
+
+fn duration_scale(k: &str) -> Option<f64> {
+    let ends = |suffixes: &[&str]| suffixes.iter().any(|s| k.ends_with(s));
+    if ends(&["_ns", ".ns", "nanos", "_nanoseconds"]) {
+        Some(1.0)
+    } else if ends(&["_us", ".us", "micros", "_microseconds"]) {
+        Some(1e3)
+    } else if ends(&["_ms", ".ms", "millis", "_milliseconds"]) || k == "ms" {
+        Some(1e6)
+    } else if ends(&["_s", ".s", "_secs", "_sec", "_seconds", ".seconds"]) {
+        Some(1e9)
+    } else {
+        None
+    }
+}
+
+/// At most two decimals, trailing zeros dropped: 500, 1.5, 0.25.
+fn trim_number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        return format!("{}", value as i64);
+    }
+    let text = format!("{value:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" || text.is_empty() {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The causal chain of one error.
+
+/// One span, as the chain shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ChainSpan {
+    pub span_id: SpanId,
+    pub name: String,
+    pub service: String,
+    pub kind: Option<WorkKind>,
+    pub start_unix_nano: u64,
+    pub duration_nanos: u64,
+    pub error: bool,
+    pub status_message: String,
+}
+
+/// An attribute rendered as text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Attribute {
+    pub key: String,
+    pub value: String,
+}
+
+fn attributes(kvs: &[KeyValue]) -> Vec<Attribute> {
+    kvs.iter()
+        .map(|kv| Attribute {
+            key: kv.key.clone(),
+            value: kv.value.to_display_string(),
+        })
+        .collect()
+}
+
+/// Why an earlier span is in the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsumedReason {
+    /// An LLM call: its output may be what failed.
+    Llm,
+    /// A state change (`devtrace.state.*` attributes, or named `*.write`, `*.save`, `state.*`).
+    StateChange,
+    /// The failing span links to it.
+    Link,
+}
+
+/// An earlier span whose output the failing span may have consumed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConsumedSpan {
+    pub span: ChainSpan,
+    pub reasons: Vec<ConsumedReason>,
+    /// How long before the failing span started it ended.
+    pub ended_before_nanos: u64,
+    /// The attributes that say what it was (model and tokens, state keys, link attributes).
+    pub details: Vec<Attribute>,
+}
+
+/// An `exception` event of the failing span.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExceptionInfo {
+    pub time_unix_nano: u64,
+    pub exception_type: Option<String>,
+    pub message: String,
+    /// `exception.stacktrace`, line by line, verbatim.
+    pub stacktrace: Vec<String>,
+    /// Every other attribute of the event (local variables, `exception.escaped`, …).
+    pub attributes: Vec<Attribute>,
+}
+
+/// Any other event of the failing span.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventInfo {
+    pub time_unix_nano: u64,
+    pub name: String,
+    pub attributes: Vec<Attribute>,
+}
+
+/// A link from the failing span to a span outside this trace.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExternalLink {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub attributes: Vec<Attribute>,
+}
+
+/// Why one span failed, as far as the trace can tell.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CausalChain {
+    pub trace_id: TraceId,
+    pub error: Option<ErrorKey>,
+    /// The span that failed.
+    pub failing: ChainSpan,
+    /// Its attributes.
+    pub attributes: Vec<Attribute>,
+    /// Its ancestors, root first.
+    pub ancestors: Vec<ChainSpan>,
+    /// Earlier spans it may have consumed the output of, most recent first.
+    pub consumed: Vec<ConsumedSpan>,
+    pub exceptions: Vec<ExceptionInfo>,
+    pub events: Vec<EventInfo>,
+    pub external_links: Vec<ExternalLink>,
+}
+
+fn chain_span(trace: &AnalyzedTrace, index: usize) -> ChainSpan {
+    let span = trace.span(index);
+    ChainSpan {
+        span_id: span.span_id,
+        name: span.name.clone(),
+        service: trace
+            .spans
+            .resources
+            .get(span.resource as usize)
+            .map_or("unknown_service", |r| r.service_name())
+            .to_owned(),
+        kind: Some(classify(trace, index)),
+        start_unix_nano: span.start_unix_nano,
+        duration_nanos: span.duration_nanos(),
+        error: is_error_span(span),
+        status_message: span.status.message.clone(),
+    }
+}
+
+/// A state change: `devtrace.state.*` attributes, or a name like `*.write`, `*.save`, `state.*`.
+pub fn is_state_change(span: &Span) -> bool {
+    span.attributes
+        .iter()
+        .any(|kv| kv.key.starts_with("devtrace.state."))
+        || span.name.ends_with(".write")
+        || span.name.ends_with(".save")
+        || span.name.starts_with("state.")
+}
+
+/// The causal chain of the span at `failing`: its ancestors, the earlier LLM calls, state
+/// changes and linked spans that ended before it started (at most [`MAX_CONSUMED`], linked
+/// spans first, then the most recent), and its exception and other events.
+pub fn causal_chain(trace: &AnalyzedTrace, failing: usize) -> CausalChain {
+    let Some(span) = trace.spans.spans.get(failing) else {
+        return CausalChain {
+            trace_id: trace.trace_id,
+            ..CausalChain::default()
+        };
+    };
+    let parents = parent_indices(trace);
+    let ancestor_list = ancestors(&parents, failing);
+    let ancestor_set: HashSet<usize> = ancestor_list.iter().copied().collect();
+    let linked: HashSet<SpanId> = span
+        .links
+        .iter()
+        .filter(|l| l.trace_id == trace.trace_id)
+        .map(|l| l.span_id)
+        .collect();
+
+    let mut consumed: Vec<(usize, Vec<ConsumedReason>)> = Vec::new();
+    for (i, other) in trace.spans.spans.iter().enumerate() {
+        if i == failing || ancestor_set.contains(&i) || other.end_unix_nano > span.start_unix_nano {
+            continue;
+        }
+        let mut reasons = Vec::new();
+        if classify(trace, i) == WorkKind::Llm {
+            reasons.push(ConsumedReason::Llm);
+        }
+        if is_state_change(other) {
+            reasons.push(ConsumedReason::StateChange);
+        }
+        if linked.contains(&other.span_id) {
+            reasons.push(ConsumedReason::Link);
+        }
+        if !reasons.is_empty() {
+            consumed.push((i, reasons));
+        }
+    }
+    let end = |i: usize| trace.span(i).end_unix_nano;
+    consumed.sort_by_key(|(i, reasons)| {
+        (
+            !reasons.contains(&ConsumedReason::Link),
+            std::cmp::Reverse(end(*i)),
+            *i,
+        )
+    });
+    consumed.truncate(MAX_CONSUMED);
+    consumed.sort_by_key(|(i, _)| (std::cmp::Reverse(end(*i)), *i));
+    let consumed = consumed
+        .into_iter()
+        .map(|(i, reasons)| {
+            let other = trace.span(i);
+            let mut details: Vec<Attribute> = Vec::new();
+            for reason in &reasons {
+                match reason {
+                    ConsumedReason::Llm => details.extend(
+                        other
+                            .attributes
+                            .iter()
+                            .filter(|kv| {
+                                kv.key.starts_with("gen_ai.") || kv.key.starts_with("llm.")
+                            })
+                            .filter(|kv| kv.value.to_display_string().chars().count() <= 200)
+                            .map(|kv| Attribute {
+                                key: kv.key.clone(),
+                                value: kv.value.to_display_string(),
+                            }),
+                    ),
+                    ConsumedReason::StateChange => details.extend(attributes(
+                        &other
+                            .attributes
+                            .iter()
+                            .filter(|kv| kv.key.starts_with("devtrace.state."))
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    )),
+                    ConsumedReason::Link => {
+                        for link in span.links.iter().filter(|l| l.span_id == other.span_id) {
+                            details.extend(attributes(&link.attributes));
+                        }
+                    }
+                }
+            }
+            details.dedup();
+            details.truncate(MAX_DETAILS);
+            ConsumedSpan {
+                span: chain_span(trace, i),
+                reasons,
+                ended_before_nanos: span.start_unix_nano.saturating_sub(other.end_unix_nano),
+                details,
+            }
+        })
+        .collect();
+
+    let in_trace: HashSet<SpanId> = trace.spans.spans.iter().map(|s| s.span_id).collect();
+    let external_links = span
+        .links
+        .iter()
+        .filter(|l| l.trace_id != trace.trace_id || !in_trace.contains(&l.span_id))
+        .map(|l| ExternalLink {
+            trace_id: l.trace_id,
+            span_id: l.span_id,
+            attributes: attributes(&l.attributes),
+        })
+        .collect();
+
+    let mut exceptions = Vec::new();
+    let mut events = Vec::new();
+    for event in &span.events {
+        if event.name == semconv::EXCEPTION_EVENT {
+            let text = |key: &str| event_text(Some(event), key);
+            exceptions.push(ExceptionInfo {
+                time_unix_nano: event.time_unix_nano,
+                exception_type: text(semconv::EXCEPTION_TYPE),
+                message: text(semconv::EXCEPTION_MESSAGE).unwrap_or_default(),
+                stacktrace: text(semconv::EXCEPTION_STACKTRACE)
+                    .map(|s| {
+                        let mut lines: Vec<String> =
+                            s.lines().map(|l| l.trim_end().to_owned()).collect();
+                        while lines.last().is_some_and(String::is_empty) {
+                            lines.pop();
+                        }
+                        lines
+                    })
+                    .unwrap_or_default(),
+                attributes: attributes(
+                    &event
+                        .attributes
+                        .iter()
+                        .filter(|kv| {
+                            ![
+                                semconv::EXCEPTION_TYPE,
+                                semconv::EXCEPTION_MESSAGE,
+                                semconv::EXCEPTION_STACKTRACE,
+                            ]
+                            .contains(&kv.key.as_str())
+                        })
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                ),
+            });
+        } else {
+            events.push(EventInfo {
+                time_unix_nano: event.time_unix_nano,
+                name: event.name.clone(),
+                attributes: attributes(&event.attributes),
+            });
+        }
+    }
+
+    CausalChain {
+        trace_id: trace.trace_id,
+        error: error_key(span),
+        failing: chain_span(trace, failing),
+        attributes: attributes(&span.attributes),
+        ancestors: ancestor_list
+            .iter()
+            .rev()
+            .map(|a| chain_span(trace, *a))
+            .collect(),
+        consumed,
+        exceptions,
+        events,
+        external_links,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::tree::tests::{batch, span};
+    use devtrace_model::{Link, Status};
+
+    /// A trace with id `[n; 16]` from hand-built spans.
+    pub fn trace(n: u8, mut spans: Vec<Span>) -> AnalyzedTrace {
+        for s in &mut spans {
+            s.trace_id = TraceId([n; 16]);
+        }
+        AnalyzedTrace::new(TraceId([n; 16]), batch(spans))
+    }
+
+    pub fn fail(mut s: Span, exception_type: &str, message: &str) -> Span {
+        s.status = Status {
+            code: StatusCode::Error,
+            message: message.into(),
+        };
+        s.events.push(Event {
+            time_unix_nano: s.end_unix_nano,
+            name: "exception".into(),
+            attributes: vec![
+                KeyValue::new("exception.type", exception_type),
+                KeyValue::new("exception.message", message),
+            ],
+            dropped_attributes_count: 0,
+        });
+        s
+    }
+
+    pub fn with(mut s: Span, key: &str, value: impl Into<AnyValue>) -> Span {
+        s.attributes.push(KeyValue::new(key, value));
+        s
+    }
+
+    /// A journal run: root → diff.collect (with the diff size) → summary.generate, which fails
+    /// with a timeout when `failing`; the root fails with the propagated exception.
+    pub fn run(n: u8, start: u64, size: i64, failing: bool) -> AnalyzedTrace {
+        let t = |ms: u64| start + ms * 1_000_000;
+        let mut root = with(
+            span(1, None, "journal.generate", t(0), t(1000)),
+            "journal.model",
+            "gpt-4o",
+        );
+        root = with(root, "run.index", i64::from(n));
+        let diff = with(
+            span(2, Some(1), "diff.collect", t(0), t(50)),
+            "diff.size_bytes",
+            size,
+        );
+        let mut summary = span(3, Some(1), "summary.generate", t(100), t(900));
+        let message = format!("LLM call timed out after {}s", 30 + u64::from(n) % 7);
+        if failing {
+            summary = fail(summary, "TimeoutError", &message);
+            root = fail(root, "TimeoutError", &message);
+        }
+        trace(n, vec![root, diff, summary])
+    }
+
+    #[test]
+    fn grouping_folds_numbers_and_skips_propagations() {
+        let traces = vec![
+            run(1, 0, 10, true),
+            run(2, 5_000_000_000, 10, true),
+            trace(
+                3,
+                vec![fail(
+                    span(1, None, "journal.generate", 0, 10),
+                    "KeyError",
+                    "'summary'",
+                )],
+            ),
+        ];
+        assert_ne!(
+            error_key(traces[0].span(2)).unwrap().message,
+            error_key(traces[1].span(2)).unwrap().message,
+            "the raw messages differ in a number"
+        );
+        let groups = group_errors(&traces);
+        assert_eq!(groups.len(), 2, "{groups:#?}");
+        let timeout = &groups[0];
+        assert_eq!(
+            (
+                timeout.exception_type.as_deref(),
+                timeout.message.as_str(),
+                timeout.operation.as_str(),
+                timeout.count,
+                timeout.traces,
+            ),
+            (
+                Some("TimeoutError"),
+                "LLM call timed out after <n>s",
+                "summary.generate",
+                2,
+                2
+            )
+        );
+        assert_eq!(timeout.root_operation, "journal.generate");
+        assert_eq!(timeout.first_seen_unix_nano, 100_000_000);
+        assert_eq!(timeout.last_seen_unix_nano, 5_100_000_000);
+        assert_eq!(timeout.example.trace_id, TraceId([2; 16]));
+        assert_eq!(timeout.example_message, "LLM call timed out after 32s");
+        assert_eq!(
+            timeout.fingerprint,
+            fingerprint(&[
+                "error",
+                "TimeoutError",
+                "LLM call timed out after <n>s",
+                "summary.generate"
+            ])
+        );
+        assert_eq!(groups[1].operation, "journal.generate");
+        assert_eq!(groups[1].message, "?");
+    }
+
+    fn journal_runs(failing: usize, passing: usize, separates: bool) -> Vec<AnalyzedTrace> {
+        let mut traces = Vec::new();
+        let (mut f, mut p) = (0, 0);
+        let mut n: u8 = 0;
+        while f < failing || p < passing {
+            n += 1;
+            let fails = f < failing && (n.is_multiple_of(3) || p >= passing);
+            let size = if fails {
+                f += 1;
+                if separates {
+                    520_000 + i64::from(n) * 7_919
+                } else {
+                    10_000 + i64::from(n) * 1_000
+                }
+            } else {
+                p += 1;
+                10_000 + i64::from(n) * 1_000
+            };
+            traces.push(run(n, u64::from(n) * 10_000_000_000, size, fails));
+        }
+        traces
+    }
+
+    #[test]
+    fn correlation_finds_the_attribute_that_separates_failing_runs() {
+        let traces = journal_runs(5, 45, true);
+        let groups = group_errors(&traces);
+        assert_eq!(groups.len(), 1);
+        let c = groups[0].correlation.as_ref().expect("a correlation");
+        assert_eq!(c.feature, "diff.collect.diff.size_bytes");
+        assert_eq!(c.span_name.as_deref(), Some("diff.collect"));
+        assert_eq!(c.operator, Operator::Gt);
+        assert_eq!(c.threshold, Some(500_000.0));
+        assert_eq!(c.condition, "> 500 KB");
+        assert_eq!(
+            (
+                c.failing_with,
+                c.failing_total,
+                c.passing_with,
+                c.passing_total
+            ),
+            (5, 5, 0, 45)
+        );
+        assert_eq!(
+            c.text,
+            "all 5 timeouts of summary.generate had diff.collect.diff.size_bytes > 500 KB; 0 of 45 successes did"
+        );
+        assert!(groups[0].no_correlation_reason.is_none());
+        assert!(c.matches(&AnyValue::Int(600_001)));
+        assert!(!c.matches(&AnyValue::Int(499_999)));
+    }
+
+    #[test]
+    fn what_a_failed_call_returned_is_not_a_cause_and_a_bare_error_status_is_a_propagation() {
+        let traces: Vec<AnalyzedTrace> = journal_runs(5, 45, true)
+            .into_iter()
+            .map(|t| {
+                let mut spans = t.spans.spans.clone();
+                let failed = spans[2].status.code == StatusCode::Error;
+                // The timed-out call returned no tokens; the root only sets an error status.
+                spans[2] = with(
+                    spans[2].clone(),
+                    "gen_ai.usage.output_tokens",
+                    if failed { 0i64 } else { 620 },
+                );
+                spans[0].events.clear();
+                spans[0].status.message = "summary generation failed".into();
+                trace(t.trace_id.0[0], spans)
+            })
+            .collect();
+        let groups = group_errors(&traces);
+        assert_eq!(groups.len(), 1, "{groups:#?}");
+        assert_eq!(groups[0].operation, "summary.generate");
+        let c = groups[0].correlation.as_ref().unwrap();
+        assert_eq!(c.feature, "diff.collect.diff.size_bytes");
+        // A root that raises an exception of its own is an error of its own.
+        let mut spans = traces[2].spans.spans.clone();
+        spans[0] = fail(spans[0].clone(), "RuntimeError", "journal failed");
+        let own = trace(99, spans);
+        assert_eq!(error_spans(&own), [0, 2]);
+    }
+
+    #[test]
+    fn too_few_runs_means_no_correlation_and_says_why() {
+        let traces = journal_runs(2, 3, true);
+        let groups = group_errors(&traces);
+        assert_eq!(groups.len(), 1);
+        assert!(groups[0].correlation.is_none());
+        let reason = groups[0].no_correlation_reason.as_deref().unwrap();
+        assert!(
+            reason
+                .starts_with("too few runs of journal.generate to correlate (2 failing, 3 passing"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn no_correlation_when_the_attribute_does_not_separate() {
+        let traces = journal_runs(5, 45, false);
+        let groups = group_errors(&traces);
+        assert!(
+            groups[0].correlation.is_none(),
+            "{:?}",
+            groups[0].correlation
+        );
+        assert_eq!(
+            groups[0].no_correlation_reason.as_deref(),
+            Some(
+                "no attribute separates the 5 failing runs of journal.generate from the 45 passing ones"
+            )
+        );
+    }
+
+    #[test]
+    fn categorical_values_and_downward_thresholds_are_found() {
+        // Failing runs used a different model and a small timeout budget.
+        let traces: Vec<AnalyzedTrace> = (1..=12u8)
+            .map(|n| {
+                let fails = n <= 4;
+                let mut root = span(1, None, "job", 0, 100);
+                root = with(root, "model", if fails { "tiny" } else { "big" });
+                root = with(
+                    root,
+                    "budget_ms",
+                    if fails { 200 + i64::from(n) } else { 5_000 },
+                );
+                let mut work = span(2, Some(1), "work", 10, 90);
+                if fails {
+                    work = fail(work, "ValueError", "bad output");
+                }
+                trace(n, vec![root, work])
+            })
+            .collect();
+        let groups = group_errors(&traces);
+        let c = groups[0].correlation.as_ref().unwrap();
+        // Both separate perfectly; the one with fewer distinct values wins.
+        assert_eq!(
+            (c.feature.as_str(), c.condition.as_str()),
+            ("job.model", "= tiny")
+        );
+
+        let only_budget: Vec<AnalyzedTrace> = traces
+            .iter()
+            .map(|t| {
+                let mut spans = t.spans.spans.clone();
+                spans[0].attributes.retain(|kv| kv.key == "budget_ms");
+                trace(t.trace_id.0[0], spans)
+            })
+            .collect();
+        let c = group_errors(&only_budget)[0].correlation.clone().unwrap();
+        assert_eq!(
+            (c.operator, c.condition.as_str()),
+            (Operator::Lt, "< 300 ms")
+        );
+        assert_eq!(
+            c.text,
+            "all 4 ValueError failures of work had job.budget_ms < 300 ms; 0 of 8 successes did"
+        );
+    }
+
+    #[test]
+    fn causal_chain_takes_earlier_llm_calls_and_state_changes_only() {
+        let llm = |id, name, start, end| {
+            with(
+                span(id, Some(1), name, start, end),
+                "gen_ai.request.model",
+                "gpt-4o",
+            )
+        };
+        let mut failing = span(6, Some(2), "summary.parse", 300, 600);
+        failing = fail(
+            failing,
+            "JSONDecodeError",
+            "Expecting value: line 1 column 1",
+        );
+        failing.events[0].attributes.push(KeyValue::new(
+            "exception.stacktrace",
+            "Traceback (most recent call last):\n  File \"a.py\", line 3, in parse\nJSONDecodeError: Expecting value\n",
+        ));
+        failing.events[0]
+            .attributes
+            .push(KeyValue::new("exception.locals.text", "''"));
+        failing.events.insert(
+            0,
+            Event {
+                time_unix_nano: 350,
+                name: "retry".into(),
+                attributes: vec![KeyValue::new("attempt", 1i64)],
+                dropped_attributes_count: 0,
+            },
+        );
+        failing.links.push(Link {
+            trace_id: TraceId([9; 16]),
+            span_id: SpanId([4; 8]),
+            trace_state: String::new(),
+            attributes: vec![],
+            dropped_attributes_count: 0,
+            flags: 0,
+        });
+        failing.links.push(Link {
+            trace_id: TraceId([7; 16]),
+            span_id: SpanId([1; 8]),
+            trace_state: String::new(),
+            attributes: vec![KeyValue::new("relation", "edit")],
+            dropped_attributes_count: 0,
+            flags: 0,
+        });
+        let t = trace(
+            9,
+            vec![
+                span(1, None, "journal.generate", 0, 1000),
+                span(2, Some(1), "summary.generate", 280, 700),
+                llm(3, "dialogue.generate", 100, 200),
+                span(4, Some(1), "git.diff", 20, 60), // linked
+                span(5, Some(1), "journal.write", 210, 250),
+                failing,
+                llm(7, "summary.llm.overlapping", 250, 350),
+                llm(8, "late.llm", 700, 800),
+                span(10, Some(1), "compute", 150, 160), // earlier, but neither LLM nor state
+            ],
+        );
+        let chain = causal_chain(&t, 5);
+        assert_eq!(chain.failing.name, "summary.parse");
+        let ancestors: Vec<&str> = chain.ancestors.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(ancestors, ["journal.generate", "summary.generate"]);
+        let consumed: Vec<(&str, &[ConsumedReason], u64)> = chain
+            .consumed
+            .iter()
+            .map(|c| {
+                (
+                    c.span.name.as_str(),
+                    c.reasons.as_slice(),
+                    c.ended_before_nanos,
+                )
+            })
+            .collect();
+        assert_eq!(
+            consumed,
+            [
+                ("journal.write", &[ConsumedReason::StateChange][..], 50),
+                ("dialogue.generate", &[ConsumedReason::Llm][..], 100),
+                ("git.diff", &[ConsumedReason::Link][..], 240),
+            ]
+        );
+        assert_eq!(chain.consumed[1].details[0].key, "gen_ai.request.model");
+        assert_eq!(chain.exceptions.len(), 1);
+        let e = &chain.exceptions[0];
+        assert_eq!(e.exception_type.as_deref(), Some("JSONDecodeError"));
+        assert_eq!(e.stacktrace.len(), 3);
+        assert_eq!(e.stacktrace[1], "  File \"a.py\", line 3, in parse");
+        assert_eq!(
+            e.attributes,
+            [Attribute {
+                key: "exception.locals.text".into(),
+                value: "''".into()
+            }]
+        );
+        assert_eq!(chain.events.len(), 1);
+        assert_eq!(chain.events[0].name, "retry");
+        assert_eq!(chain.external_links.len(), 1);
+        assert_eq!(chain.external_links[0].trace_id, TraceId([7; 16]));
+        assert_eq!(first_error(&t), Some(5));
+    }
+
+    #[test]
+    fn odd_input_does_not_panic() {
+        let t = trace(1, vec![]);
+        assert_eq!(causal_chain(&t, 3).failing.name, "");
+        assert!(group_errors(&[t]).is_empty());
+        assert!(group_errors(&[]).is_empty());
+        // A span that is its own parent, an exception without a type or a message.
+        let mut s = span(1, Some(1), "loop", 5, 1);
+        s.events.push(Event {
+            name: "exception".into(),
+            ..Event::default()
+        });
+        let t = trace(2, vec![s]);
+        let groups = group_errors(std::slice::from_ref(&t));
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].exception_type, None);
+        let chain = causal_chain(&t, 0);
+        assert!(chain.ancestors.is_empty());
+    }
+
+    #[test]
+    fn numbers_render_with_units_from_the_key() {
+        assert_eq!(render_number("diff.size_bytes", 500_000.0), "500 KB");
+        assert_eq!(render_number("payload.size", 1_500_000.0), "1.5 MB");
+        assert_eq!(render_number("batch.size", 50.0), "50");
+        assert_eq!(render_number("timeout_ms", 1_500.0), "1.5 s");
+        assert_eq!(render_number("items", 3.0), "3");
+        assert_eq!(render_number("ratio", 0.126), "0.13");
+        assert_eq!(nice_below(600_000.0, Some(19_000.0)), Some(500_000.0));
+        assert_eq!(nice_below(600_000.0, Some(590_000.0)), Some(599_000.0));
+        assert_eq!(nice_below(600_000.0, Some(599_999.5)), None);
+        assert_eq!(nice_above(204.0, Some(5_000.0)), Some(300.0));
+        assert_eq!(nice_below(-5.0, None), Some(-6.0));
+        assert_eq!(nice_above(-5.0, Some(0.0)), Some(-4.0));
+        assert_eq!(nice_below(0.0, Some(-3.0)), None);
+        assert_eq!(nice_above(-0.0, None), None);
+        assert_eq!(nice_below(f64::NAN, None), None);
+    }
+}

@@ -1,0 +1,210 @@
+//! `devtrace demo`: the journal-generation story, end to end.
+//!
+//! Starts an embedded store and receivers on free ports, runs the `journal-demo` program (a
+//! real program instrumented with the OpenTelemetry SDK, in examples/journal) N times, then
+//! prints what `perf` and `insights` say. With `--fixed` it also runs the fixed program (the
+//! three LLM calls concurrently) and compares: the measured saving next to the predicted one.
+
+use super::analysis::{finding_text, load};
+use crate::cli::{ColorChoice, DemoArgs};
+use crate::output::print_stdout;
+use crate::timefmt::format_duration;
+use anyhow::{Context, Result, bail};
+use devtrace_analyze::detectors::run_all;
+use devtrace_analyze::perf::profile_operation;
+use devtrace_analyze::{AnalyzedTrace, FindingKind};
+use devtrace_store::Store;
+use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
+use devtrace_store::writer::Writer;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const OPERATION: &str = "journal.generate";
+const PROGRAM: &str = "journal-demo";
+/// Virtual time between the starts of consecutive runs.
+const RUN_SPACING_MS: u64 = 20_000;
+
+pub fn run(data: Option<&Path>, args: &DemoArgs, _color: ColorChoice) -> Result<ExitCode> {
+    if args.runs < 2 {
+        bail!("--runs must be at least 2");
+    }
+    let program = find_program()?;
+    let dir = match data {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::temp_dir().join(format!("devtrace-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let server = DemoServer::start(&dir)?;
+    let variants: &[bool] = if args.fixed { &[false, true] } else { &[false] };
+    // Lay the runs out back to back in (virtual) time, ending now.
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let total_runs = (args.runs * variants.len()) as u64;
+    let base = now_ms.saturating_sub(total_runs * RUN_SPACING_MS);
+    let mut slot = 0;
+    for &fixed in variants {
+        eprintln!(
+            "running {PROGRAM}{} {} times…",
+            if fixed { " --fixed" } else { "" },
+            args.runs
+        );
+        for run in 0..args.runs {
+            let start = base + slot * RUN_SPACING_MS;
+            slot += 1;
+            let status = Command::new(&program)
+                .args([
+                    "--run",
+                    &run.to_string(),
+                    "--start-unix-ms",
+                    &start.to_string(),
+                ])
+                .args(fixed.then_some("--fixed"))
+                .env(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    format!("http://{}", server.grpc),
+                )
+                .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+                .env_remove("OTEL_SERVICE_NAME")
+                .stdin(Stdio::null())
+                .status()
+                .with_context(|| format!("cannot run {}", program.display()))?;
+            if !status.success() {
+                bail!("{} exited with {status}", program.display());
+            }
+        }
+    }
+    let store = &*server.store;
+    let summaries = store.traces_with_operation(OPERATION, None, args.runs * variants.len())?;
+    let all = load(store, &summaries)?;
+    let (original, fixed): (Vec<AnalyzedTrace>, Vec<AnalyzedTrace>) =
+        all.into_iter().partition(|t| !is_fixed(t));
+
+    let mut out = format!("\n$ devtrace perf {OPERATION}\n");
+    let profile = profile_operation(&original, OPERATION)
+        .context("the demo produced no journal.generate spans")?;
+    out.push_str(&super::perf::render(&profile));
+    let findings = run_all(&original);
+    out.push_str("\n$ devtrace insights\n");
+    for (n, finding) in findings.iter().enumerate() {
+        out.push_str(&finding_text(finding, n + 1));
+    }
+    if args.fixed {
+        let ok = |traces: &[AnalyzedTrace]| -> Vec<AnalyzedTrace> {
+            traces
+                .iter()
+                .filter(|t| !t.spans.spans.iter().any(|s| s.is_error()))
+                .cloned()
+                .collect()
+        };
+        let (before, after) = (ok(&original), ok(&fixed));
+        let comparison = devtrace_analyze::compare::compare(&before, &after);
+        out.push_str(&format!(
+            "\n$ devtrace compare --operation {OPERATION} (successful runs: original vs --fixed)\n"
+        ));
+        out.push_str(&super::compare::render(
+            "original (A) vs fixed (B)",
+            &comparison,
+        ));
+        let predicted = findings
+            .iter()
+            .find(|f| f.kind == FindingKind::SequentialWork)
+            .map(|f| f.saving_nanos);
+        let measured = -comparison.total.delta_nanos;
+        out.push_str(&match predicted {
+            Some(predicted) => format!(
+                "\npredicted saving {} per run; measured {} ({:.1} % of the prediction)\n",
+                format_duration(predicted),
+                format_duration(measured.max(0.0) as u64),
+                measured / predicted.max(1) as f64 * 100.0
+            ),
+            None => "\nno sequential-work finding was made, so there is no prediction to check\n"
+                .to_owned(),
+        });
+    }
+    out.push_str(&format!(
+        "\nthe data stays in {0}; explore it with\n  devtrace --data {0} ls\n  devtrace --data {0} show <trace id>\n",
+        dir.display()
+    ));
+    print_stdout(&out)?;
+    server.stop();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_fixed(trace: &AnalyzedTrace) -> bool {
+    trace
+        .root()
+        .and_then(|r| trace.span(r).attr("journal.mode"))
+        .and_then(|v| v.as_str())
+        .is_some_and(|mode| mode == "concurrent")
+}
+
+/// `journal-demo` next to this executable (where cargo builds both).
+fn find_program() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot locate the devtrace executable")?;
+    let dir = exe
+        .parent()
+        .context("the devtrace executable has no directory")?;
+    let candidate = dir.join(format!("{PROGRAM}{}", std::env::consts::EXE_SUFFIX));
+    if candidate.is_file() {
+        Ok(candidate)
+    } else {
+        bail!(
+            "the demo program {PROGRAM} is not next to devtrace (looked for {}); build both with `cargo build -p devtrace-cli` (add --release if devtrace is a release build)",
+            candidate.display()
+        )
+    }
+}
+
+/// The embedded store and receivers, on free loopback ports, for the demo's lifetime.
+struct DemoServer {
+    store: Arc<SqliteStore>,
+    grpc: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<Result<()>>,
+}
+
+impl DemoServer {
+    fn start(dir: &Path) -> Result<Self> {
+        let writer = Writer::start(Box::new(SqliteWriter::open(dir)?), Default::default());
+        let store = Arc::new(SqliteStore::open(dir)?);
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = devtrace_server::ServerConfig {
+            grpc_listen: loopback,
+            http_listen: loopback,
+            api_listen: loopback,
+            ..Default::default()
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let bound = runtime.block_on(devtrace_server::bind(config))?;
+        let grpc = bound.addresses().grpc;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let reader: Arc<dyn Store> = store.clone();
+        let thread = std::thread::spawn(move || {
+            let served = runtime.block_on(bound.run(reader, writer.handle(), async move {
+                let _ = stopped.await;
+            }));
+            writer.shutdown();
+            runtime.shutdown_timeout(Duration::from_secs(5));
+            Ok(served?)
+        });
+        Ok(Self {
+            store,
+            grpc,
+            stop,
+            thread,
+        })
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        if let Ok(Err(error)) = self.thread.join() {
+            eprintln!("warning: the demo server stopped with an error: {error:#}");
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! `devtrace insights`: the findings across recent traces, ranked by estimated saving.
+
+use super::analysis::{finding_text, recent};
+use crate::cli::{InsightsArgs, ScopeArgs};
+use crate::output::{print_json, print_stdout};
+use anyhow::Result;
+use devtrace_analyze::detectors::run_all;
+use devtrace_store::Store;
+use std::process::ExitCode;
+
+/// Traces analysed by default: the most recent ones within the last hour.
+const DEFAULT_LAST: usize = 500;
+const DEFAULT_SINCE: &str = "1h";
+
+pub fn run(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
+    let scope = ScopeArgs {
+        since: Some(
+            args.scope
+                .since
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SINCE.to_owned()),
+        ),
+        last: args.scope.last,
+    };
+    let traces = recent(store, &scope, args.operation.as_deref(), DEFAULT_LAST)?;
+    let findings = run_all(&traces);
+    let shown: Vec<_> = findings.iter().take(args.limit).collect();
+    if args.json {
+        print_json(
+            &serde_json::json!({"traces_analysed": traces.len(), "findings": shown, "total_findings": findings.len()}),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = format!(
+        "{} finding{} across {} trace{} (since {}), ranked by estimated saving\n\n",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" },
+        traces.len(),
+        if traces.len() == 1 { "" } else { "s" },
+        scope.since.as_deref().unwrap_or(DEFAULT_SINCE),
+    );
+    if findings.is_empty() {
+        out.push_str("nothing to report: no detector fired on these traces\n");
+    }
+    for (n, finding) in shown.iter().enumerate() {
+        out.push_str(&finding_text(finding, n + 1));
+        out.push('\n');
+    }
+    if findings.len() > shown.len() {
+        out.push_str(&format!(
+            "… {} more (--limit {})\n",
+            findings.len() - shown.len(),
+            findings.len()
+        ));
+    }
+    print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}

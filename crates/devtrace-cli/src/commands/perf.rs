@@ -1,0 +1,174 @@
+//! `devtrace perf`: where an operation's time goes across its recent runs.
+
+use super::analysis::{DEFAULT_LAST, MAX_TRACES, finding_text, one, recent, since};
+use crate::cli::PerfArgs;
+use crate::output::{print_json, print_stdout};
+use crate::timefmt::format_duration;
+use anyhow::Result;
+use devtrace_analyze::detectors::run_all;
+use devtrace_analyze::perf::{OperationProfile, profile_operation, rank_operations};
+use devtrace_store::{Store, TraceQuery};
+use serde_json::json;
+use std::process::ExitCode;
+
+/// Findings shown under a breakdown.
+const FINDINGS_SHOWN: usize = 3;
+
+pub fn run(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
+    let (traces, operation) = match (&args.trace, &args.operation) {
+        (Some(id), _) => {
+            let trace = one(store, id)?;
+            let root = trace
+                .root()
+                .map(|r| trace.span(r).name.clone())
+                .unwrap_or_default();
+            (vec![trace], root)
+        }
+        (None, Some(operation)) => (
+            recent(store, &args.scope, Some(operation), DEFAULT_LAST)?,
+            operation.clone(),
+        ),
+        (None, None) => return rank(store, args),
+    };
+    let Some(profile) = profile_operation(&traces, &operation) else {
+        anyhow::bail!("no span named {operation:?} in the selected traces");
+    };
+    let findings: Vec<_> = run_all(&traces)
+        .into_iter()
+        .filter(|f| {
+            f.operation
+                .as_deref()
+                .is_none_or(|o| o == operation || profile.children.iter().any(|c| c.name == o))
+        })
+        .collect();
+    if args.json {
+        print_json(&json!({"profile": profile, "findings": findings}))?;
+    } else {
+        let mut out = render(&profile);
+        if !findings.is_empty() {
+            out.push_str("\nfindings\n");
+            for (n, finding) in findings.iter().take(FINDINGS_SHOWN).enumerate() {
+                out.push_str(&finding_text(finding, n + 1));
+            }
+            if findings.len() > FINDINGS_SHOWN {
+                out.push_str(&format!(
+                    "   … {} more: devtrace insights --operation {operation:?}\n",
+                    findings.len() - FINDINGS_SHOWN
+                ));
+            }
+        }
+        print_stdout(&out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.0} %", share * 100.0)
+}
+
+pub fn render(profile: &OperationProfile) -> String {
+    let d = &profile.duration;
+    let ns = |v: f64| format_duration(v.max(0.0) as u64);
+    let mut out = format!(
+        "{}: {} mean over {} run{} (p50 {}, p95 {}, max {})\n\n",
+        profile.operation,
+        ns(d.mean),
+        d.count,
+        if d.count == 1 { "" } else { "s" },
+        ns(d.p50),
+        ns(d.p95),
+        ns(d.max),
+    );
+    let width = profile
+        .children
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 40);
+    out.push_str(&format!(
+        "  {:<width$}  {:<9}  {:>9}  {:>9}  {:>9}  {:>5}  {:>6}  {:>8}\n",
+        "child", "kind", "mean", "p50", "p95", "share", "calls", "critical"
+    ));
+    for child in &profile.children {
+        out.push_str(&format!(
+            "  {:<width$}  {:<9}  {:>9}  {:>9}  {:>9}  {:>5}  {:>6.1}  {:>8}\n",
+            super::ls::truncate(&child.name, width),
+            child.kind.label(),
+            ns(child.per_run.mean),
+            ns(child.per_run.p50),
+            ns(child.per_run.p95),
+            percent(child.share),
+            child.calls_per_run,
+            percent(child.critical_share),
+        ));
+    }
+    let kinds: Vec<String> = profile
+        .by_kind
+        .iter()
+        .filter(|k| k.share >= 0.001)
+        .map(|k| {
+            format!(
+                "{} {} ({})",
+                k.kind.label(),
+                percent(k.share),
+                ns(k.mean_nanos)
+            )
+        })
+        .collect();
+    out.push_str(&format!("\ntime by kind of work: {}\n", kinds.join(", ")));
+    out
+}
+
+/// `devtrace perf` with no operation: root operations ranked by total time.
+fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
+    let limit = args.scope.last.unwrap_or(1_000).clamp(1, MAX_TRACES * 20);
+    let summaries = store.list_traces(&TraceQuery {
+        since_unix_nano: since(&args.scope)?,
+        limit,
+        ..Default::default()
+    })?;
+    let ranked = rank_operations(
+        summaries
+            .iter()
+            .map(|s| (s.root_name.clone(), s.duration_nanos(), s.error_count > 0)),
+    );
+    if args.json {
+        print_json(&ranked)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if ranked.is_empty() {
+        eprintln!("no traces in scope; send some to `devtrace serve` first");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = ranked
+        .iter()
+        .map(|r| r.operation.chars().count())
+        .max()
+        .unwrap_or(9)
+        .clamp(9, 48);
+    let mut out = format!(
+        "operations by total time over the last {} traces\n\n  {:<width$}  {:>5}  {:>10}  {:>9}  {:>9}  {:>6}\n",
+        summaries.len(),
+        "operation",
+        "runs",
+        "total",
+        "mean",
+        "p95",
+        "errors"
+    );
+    for row in &ranked {
+        out.push_str(&format!(
+            "  {:<width$}  {:>5}  {:>10}  {:>9}  {:>9}  {:>6}\n",
+            super::ls::truncate(&row.operation, width),
+            row.runs,
+            format_duration(row.total_nanos),
+            format_duration(row.duration.mean as u64),
+            format_duration(row.duration.p95 as u64),
+            row.errors,
+        ));
+    }
+    out.push_str("\nbreak one down with: devtrace perf <operation>\n");
+    print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
