@@ -60,6 +60,55 @@ pub enum Command {
     Insights(InsightsArgs),
     /// Run the journal-generation demo on a fresh store and show what devtrace finds
     Demo(DemoArgs),
+    /// Run a command under tracing: its spans, output and test results become one run
+    Run(RunArgs),
+    /// List recorded runs (`devtrace run`), newest first
+    Runs(RunsArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "The child gets TRACEPARENT, OTEL_EXPORTER_OTLP_ENDPOINT (answers OTLP/HTTP and gRPC), \
+OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_SERVICE_NAME (when unset), short batch delays, and \
+OTEL_RESOURCE_ATTRIBUTES with devtrace.run.id.\n\
+Uses a running `devtrace serve` for the same data directory if there is one; otherwise starts \
+receivers just for the run. The exit code is the command's (128+N when killed by signal N).\n\n\
+Examples:\n  devtrace run -- cargo test\n  devtrace run --label after-fix -- python app.py\n  devtrace run --json run.json --quiet -- ./script.sh"
+)]
+pub struct RunArgs {
+    /// A label for this run (compare runs by label with --baseline)
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Compare with the latest run that has this label (default: the previous run of the same command)
+    #[arg(long, value_name = "LABEL")]
+    pub baseline: Option<String>,
+    /// Print no summary
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Also write the summary as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// The command and its arguments
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    /// How many runs to list
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Only runs with this label
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which traces an analysis looks at.

@@ -3,6 +3,10 @@
 //! Replies follow the OTLP/HTTP specification: the response message in the request's
 //! encoding; errors as a `google.rpc.Status` in that encoding; 400 for malformed bodies, 413
 //! beyond the size limit, 415 for other content types, 503 with `Retry-After` when throttled.
+//!
+//! The same port also answers OTLP/gRPC (HTTP/2 without TLS, routed by the gRPC method path),
+//! so one `OTEL_EXPORTER_OTLP_ENDPOINT` works whichever exporter a program uses: `devtrace run`
+//! relies on this when it hands its endpoint to a child it knows nothing about.
 
 use crate::ingest::{Encoding, IngestError, Ingestor, RETRY_AFTER, Signal};
 use crate::rpc_status::{self, RpcStatus};
@@ -22,9 +26,18 @@ struct HttpState {
 }
 
 pub fn router(ingestor: Arc<Ingestor>, max_body_bytes: usize) -> Router {
+    use crate::otlp_grpc::{LogsService, OtlpGrpc, OtlpService, TraceService};
     Router::new()
         .route("/v1/traces", post(traces))
         .route("/v1/logs", post(logs))
+        .route_service(
+            &format!("/{}/Export", TraceService::NAME),
+            OtlpGrpc::<TraceService>::new(Arc::clone(&ingestor), max_body_bytes),
+        )
+        .route_service(
+            &format!("/{}/Export", LogsService::NAME),
+            OtlpGrpc::<LogsService>::new(Arc::clone(&ingestor), max_body_bytes),
+        )
         // Bodies are read with our own limit so the 413 carries an OTLP status.
         .layer(DefaultBodyLimit::disable())
         .with_state(HttpState {

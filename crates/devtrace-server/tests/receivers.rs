@@ -368,6 +368,22 @@ async fn grpc_export_stores_spans_and_reports_partial_success() {
 }
 
 #[tokio::test]
+async fn the_http_port_also_answers_grpc() {
+    let fixture = Fixture::new(WriterConfig::default(), None);
+    let (addresses, _stop) = start_server(&fixture).await;
+    let mut client = TraceServiceClient::connect(format!("http://{}", addresses.http))
+        .await
+        .unwrap();
+    let reply = client
+        .export(request(vec![span(9, 1), span(9, 2)]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.partial_success, None);
+    assert_eq!(fixture.stored_spans(), 2);
+}
+
+#[tokio::test]
 async fn grpc_malformed_messages_are_invalid_argument_and_overload_is_unavailable_with_retry_info()
 {
     let (open, gate) = mpsc::channel();

@@ -15,6 +15,51 @@ pub fn run_all(factory: Factory<'_>) {
     logs_come_back_with_their_trace_in_time_order(factory);
     a_failed_transaction_stores_nothing(factory);
     operations_find_the_traces_that_contain_them(factory);
+    runs_are_listed_apart(factory);
+}
+
+fn runs_are_listed_apart(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let mut run = span(1, 1, None, "cargo test", 100, 200);
+    run.attributes.push(KeyValue::new(
+        semconv::RUN_ID,
+        "01010101010101010101010101010101",
+    ));
+    // A run's child arrives first; the flag comes with the root.
+    writer
+        .write(&[prepare_spans(batch(
+            "s",
+            vec![span(1, 2, Some(1), "test a", 110, 120)],
+        ))])
+        .unwrap();
+    writer
+        .write(&[prepare_spans(batch(
+            "s",
+            vec![run, span(2, 1, None, "GET /", 300, 400)],
+        ))])
+        .unwrap();
+    let runs = store
+        .list_traces(&TraceQuery {
+            runs_only: true,
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].root_name.as_str(), runs[0].span_count),
+        ("cargo test", 2)
+    );
+    assert_eq!(
+        store
+            .list_traces(&TraceQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 fn operations_find_the_traces_that_contain_them(factory: Factory<'_>) {

@@ -49,6 +49,8 @@ pub struct TraceQuery {
     pub name_contains: Option<String>,
     pub min_duration_nanos: Option<u64>,
     pub errors_only: bool,
+    /// Only `devtrace run` executions.
+    pub runs_only: bool,
     /// Only traces that started at or after this time.
     pub since_unix_nano: Option<u64>,
     pub limit: usize,

@@ -22,6 +22,8 @@ pub struct TraceChunk {
     pub is_root: bool,
     /// The distinct span names in the chunk, for the operation index.
     pub operations: Vec<String>,
+    /// The root span is a `devtrace run` (it carries `devtrace.run.id`).
+    pub is_run: bool,
     pub data: Vec<u8>,
 }
 
@@ -179,6 +181,7 @@ fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
         root_service: batch.resource_of(named).service_name().to_owned(),
         is_root: root.is_some(),
         operations: distinct_names(batch),
+        is_run: root.is_some_and(|r| r.attr(devtrace_model::semconv::RUN_ID).is_some()),
         data: chunk::encode_spans(batch),
     }
 }

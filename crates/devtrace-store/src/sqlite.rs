@@ -63,6 +63,9 @@ const MIGRATIONS: &[&str] = &[
          trace  INTEGER NOT NULL,
          PRIMARY KEY (name, trace)
      ) WITHOUT ROWID;",
+    // 4: which traces are `devtrace run` executions.
+    "ALTER TABLE traces ADD COLUMN is_run INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX traces_runs ON traces(start_ns) WHERE is_run = 1;",
 ];
 
 /// Work a migration needs beyond SQL: filling a new index from existing chunks.
@@ -187,8 +190,8 @@ impl SqliteWriter {
 
 const UPSERT_TRACE: &str = "
     INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count,
-                        root_name, root_service, root_is_real)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                        root_name, root_service, root_is_real, is_run)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
     ON CONFLICT (trace_id) DO UPDATE SET
         start_ns = min(start_ns, excluded.start_ns),
         end_ns = max(end_ns, excluded.end_ns),
@@ -202,7 +205,8 @@ const UPSERT_TRACE: &str = "
             WHEN root_is_real THEN root_service
             WHEN excluded.root_is_real OR excluded.start_ns < start_ns THEN excluded.root_service
             ELSE root_service END,
-        root_is_real = max(root_is_real, excluded.root_is_real)
+        root_is_real = max(root_is_real, excluded.root_is_real),
+        is_run = max(is_run, excluded.is_run)
     RETURNING id, span_count";
 
 impl StoreWriter for SqliteWriter {
@@ -251,6 +255,7 @@ impl SqliteWriter {
                             trace.root_name,
                             trace.root_service,
                             trace.is_root,
+                            trace.is_run,
                         ],
                         |row| Ok((row.get(0)?, row.get(1)?)),
                     )?;
@@ -377,6 +382,9 @@ impl Store for SqliteStore {
         }
         if query.errors_only {
             sql.push_str(" AND error_count > 0");
+        }
+        if query.runs_only {
+            sql.push_str(" AND is_run = 1");
         }
         if let Some(since) = query.since_unix_nano {
             sql.push_str(" AND start_ns >= ?");

@@ -17,6 +17,7 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
         name_contains: args.name.clone(),
         min_duration_nanos: args.min_duration,
         errors_only: args.errors,
+        runs_only: false,
         since_unix_nano: since,
         limit: args.limit,
     })?;

@@ -11,6 +11,8 @@ mod insights;
 mod locks;
 mod ls;
 mod perf;
+mod run;
+mod runs;
 mod serve;
 mod show;
 
@@ -34,6 +36,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compare(args) => compare::run(&open_store(data)?, args),
         Command::Insights(args) => insights::run(&open_store(data)?, args),
         Command::Demo(args) => demo::run(data, args, cli.color),
+        Command::Run(args) => run::run(data, args),
+        Command::Runs(args) => runs::run(&open_store(data)?, args),
     }
 }
 

@@ -1,0 +1,991 @@
+//! `devtrace run -- <command>`: trace any command and close the loop (run → trace → compare).
+//!
+//! The run is a root span (`devtrace.run.*` attributes) whose children are the spans the
+//! command's process tree sends: the child gets `TRACEPARENT` pointing at the run span and an
+//! OTLP endpoint in the standard variables. Spans from SDKs that ignore `TRACEPARENT` are
+//! attached by the `devtrace.run.id` resource attribute (listed on the run span and linked).
+//!
+//! Where spans go: inside another `devtrace run`, to that run's endpoint; else to a running
+//! `devtrace serve` for the same data directory; else to receivers started just for this run
+//! (standard ports when free, otherwise free ports). If the store cannot be opened the command
+//! still runs and devtrace says what it could not record. Output is streamed through unchanged
+//! while a bounded copy (head and tail) is kept; test-runner summaries in it become attributes.
+
+use crate::cli::RunArgs;
+use crate::commands::analysis::finding_text;
+use crate::commands::serve::SERVE_FILE;
+use crate::timefmt::format_duration;
+use anyhow::{Context, Result, anyhow, bail};
+use devtrace_analyze::AnalyzedTrace;
+use devtrace_ingest::test_output::{TestOutputParser, TestReport};
+use devtrace_model::{AnyValue, KeyValue, SpanId, TraceId, semconv};
+use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
+use devtrace_store::writer::Writer;
+use devtrace_store::{Store, TraceQuery};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Bytes of each stream kept from the start and from the end.
+const CAPTURE_HEAD: usize = 16 * 1024;
+const CAPTURE_TAIL: usize = 16 * 1024;
+/// After the command exits, spans still arriving are waited for until this long passes quietly.
+const QUIET_WINDOW: Duration = Duration::from_millis(25);
+const MAX_LATE_WAIT: Duration = Duration::from_secs(2);
+/// Batch delay suggested to the child's SDKs, so exporters flush promptly.
+const CHILD_BATCH_DELAY_MS: &str = "100";
+
+pub fn run(data: Option<&Path>, args: &RunArgs) -> Result<ExitCode> {
+    let started_at = SystemTime::now();
+    let identity = Identity::new();
+    let data_dir = crate::config::data_dir(data)?;
+    let destination = Destination::choose(&data_dir, &identity);
+    if let Destination::Unrecorded(reason) = &destination {
+        eprintln!("devtrace: not recording this run: {reason}");
+    }
+
+    let outcome = execute(args, &identity, &destination);
+    let ended_at = SystemTime::now();
+
+    let mut summary = None;
+    if let Some(endpoint) = destination.endpoint() {
+        destination.wait_for_late_spans();
+        let recorded = record(
+            &data_dir, args, &identity, &outcome, started_at, ended_at, endpoint,
+        )
+        .and_then(|()| summarize(&data_dir, args, &identity, &outcome));
+        match recorded {
+            Ok(s) => summary = Some(s),
+            Err(error) => {
+                eprintln!("devtrace: the command ran, but the run could not be recorded: {error:#}")
+            }
+        }
+    }
+    destination.stop();
+    if let Some(summary) = &summary {
+        if !args.quiet {
+            eprint!("{}", summary.text);
+        }
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_vec_pretty(&summary.json)?)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(ExitCode::from(outcome.exit_code))
+}
+
+/// The run's ids, continuing the caller's trace when it is itself inside a `devtrace run`.
+struct Identity {
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent: Option<SpanId>,
+    run_id: String,
+    nested_endpoint: Option<String>,
+}
+
+impl Identity {
+    fn new() -> Self {
+        let inside_run = std::env::var("OTEL_RESOURCE_ATTRIBUTES")
+            .is_ok_and(|attrs| attrs.contains(semconv::RUN_ID));
+        let parent = std::env::var("TRACEPARENT")
+            .ok()
+            .and_then(|tp| parse_traceparent(&tp))
+            .filter(|_| inside_run);
+        let span_id = SpanId(random_bytes());
+        let trace_id = parent.map_or_else(|| TraceId(random_bytes()), |(trace, _)| trace);
+        let run_id = if parent.is_some() {
+            span_id.to_hex()
+        } else {
+            trace_id.to_hex()
+        };
+        Self {
+            trace_id,
+            span_id,
+            parent: parent.map(|(_, span)| span),
+            run_id,
+            nested_endpoint: if inside_run {
+                std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok()
+            } else {
+                None
+            },
+        }
+    }
+}
+
+fn parse_traceparent(text: &str) -> Option<(TraceId, SpanId)> {
+    let mut parts = text.trim().split('-');
+    let (_version, trace, span) = (parts.next()?, parts.next()?, parts.next()?);
+    let trace: TraceId = trace.parse().ok()?;
+    let span: SpanId = span.parse().ok()?;
+    (!trace.is_zero() && !span.is_zero()).then_some((trace, span))
+}
+
+/// Random ids without a dependency: std's per-process random hasher keys, mixed with time.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = [0u8; N];
+    for (i, chunk) in out.chunks_mut(8).enumerate() {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.write_usize(i);
+        hasher.write_u32(std::process::id());
+        let bytes = hasher.finish().to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+    if out.iter().all(|b| *b == 0) {
+        out[0] = 1;
+    }
+    out
+}
+
+/// Where the run's spans go.
+enum Destination {
+    /// Another `devtrace run` (we are its child) or a running `devtrace serve`.
+    External { endpoint: String },
+    /// Receivers started for this run over the store in the data directory.
+    Embedded(Box<EmbeddedReceiver>),
+    /// Nothing can be recorded; the command still runs.
+    Unrecorded(String),
+}
+
+impl Destination {
+    fn choose(data_dir: &Path, identity: &Identity) -> Self {
+        if let Some(endpoint) = &identity.nested_endpoint {
+            return Self::External {
+                endpoint: endpoint.trim_end_matches('/').to_owned(),
+            };
+        }
+        if let Some(addr) = running_server(data_dir) {
+            return Self::External {
+                endpoint: format!("http://{addr}"),
+            };
+        }
+        match EmbeddedReceiver::start(data_dir) {
+            Ok(receiver) => Self::Embedded(Box::new(receiver)),
+            Err(error) => Self::Unrecorded(format!("{error:#}")),
+        }
+    }
+
+    fn endpoint(&self) -> Option<&str> {
+        match self {
+            Self::External { endpoint } => Some(endpoint),
+            Self::Embedded(receiver) => Some(&receiver.endpoint),
+            Self::Unrecorded(_) => None,
+        }
+    }
+
+    fn wait_for_late_spans(&self) {
+        match self {
+            Self::Embedded(receiver) => receiver.wait_until_quiet(),
+            Self::External { .. } => std::thread::sleep(QUIET_WINDOW),
+            Self::Unrecorded(_) => {}
+        }
+    }
+
+    fn stop(self) {
+        if let Self::Embedded(receiver) = self {
+            receiver.stop();
+        }
+    }
+}
+
+/// The OTLP/HTTP address of a live `devtrace serve` on this data directory, if any.
+fn running_server(data_dir: &Path) -> Option<SocketAddr> {
+    let text = std::fs::read_to_string(data_dir.join(SERVE_FILE)).ok()?;
+    let info: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let pid = info["pid"].as_u64()?;
+    if !Path::new(&format!("/proc/{pid}")).exists() && cfg!(target_os = "linux") {
+        return None;
+    }
+    let addr: SocketAddr = info["http"].as_str()?.parse().ok()?;
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    Some(addr)
+}
+
+struct EmbeddedReceiver {
+    endpoint: String,
+    writer: Writer,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl EmbeddedReceiver {
+    fn start(data_dir: &Path) -> Result<Self> {
+        let backend = SqliteWriter::open(data_dir).context("cannot open the store")?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data_dir)?);
+        let writer = Writer::start(Box::new(backend), Default::default());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        // The standard ports when they are free, so the command's own configuration works too.
+        let config = |grpc: u16, http: u16| devtrace_server::ServerConfig {
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], grpc)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], http)),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Default::default()
+        };
+        let bound = runtime
+            .block_on(devtrace_server::bind(config(4317, 4318)))
+            .or_else(|_| runtime.block_on(devtrace_server::bind(config(0, 0))))?;
+        let endpoint = format!("http://{}", bound.addresses().http);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = writer.handle();
+        let thread = std::thread::spawn(move || {
+            let served = runtime.block_on(bound.run(store, handle, async move {
+                let _ = stopped.await;
+            }));
+            if let Err(error) = served {
+                eprintln!("devtrace: the run's receiver failed: {error}");
+            }
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        });
+        Ok(Self {
+            endpoint,
+            writer,
+            stop,
+            thread,
+        })
+    }
+
+    fn wait_until_quiet(&self) {
+        let handle = self.writer.handle();
+        let deadline = Instant::now() + MAX_LATE_WAIT;
+        let mut last = (handle.committed_spans(), Instant::now());
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            let now = handle.committed_spans();
+            if now != last.0 || handle.pending_items() > 0 {
+                last = (now, Instant::now());
+            } else if last.1.elapsed() >= QUIET_WINDOW {
+                return;
+            }
+        }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+        self.writer.shutdown();
+    }
+}
+
+/// What happened to the command.
+struct Outcome {
+    exit_code: u8,
+    code: Option<i32>,
+    signal: Option<i32>,
+    error: Option<String>,
+    stdout: Capture,
+    stderr: Capture,
+    tests: Option<TestReport>,
+}
+
+/// A bounded copy of a stream: its first and last bytes, and how many there were.
+#[derive(Default)]
+struct Capture {
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
+    total: u64,
+}
+
+impl Capture {
+    fn push(&mut self, bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        let room = CAPTURE_HEAD.saturating_sub(self.head.len());
+        let (head, rest) = bytes.split_at(room.min(bytes.len()));
+        self.head.extend_from_slice(head);
+        self.tail.extend(rest);
+        let excess = self.tail.len().saturating_sub(CAPTURE_TAIL);
+        self.tail.drain(..excess);
+    }
+
+    fn head_text(&self) -> String {
+        String::from_utf8_lossy(&self.head).into_owned()
+    }
+
+    fn tail_text(&self) -> String {
+        let (a, b) = self.tail.as_slices();
+        String::from_utf8_lossy(&[a, b].concat()).into_owned()
+    }
+}
+
+static CHILD_PID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_signal(signal: libc::c_int) {
+    let pid = CHILD_PID.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe; the pid is our own child's.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+}
+
+/// Terminal signals go to the whole foreground process group, so the child gets Ctrl-C by
+/// itself; devtrace only has to survive it. SIGTERM and SIGHUP sent to devtrace alone are
+/// passed on. Handlers (unlike "ignore") are reset in the child when it executes.
+fn install_signal_handlers() {
+    for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: installing a handler that only calls an async-signal-safe function.
+        unsafe {
+            libc::signal(signal, forward_signal as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+fn execute(args: &RunArgs, identity: &Identity, destination: &Destination) -> Outcome {
+    let program = &args.command[0];
+    let mut command = Command::new(program);
+    command
+        .args(&args.command[1..])
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(endpoint) = destination.endpoint() {
+        for (key, value) in child_environment(identity, endpoint, program) {
+            command.env(key, value);
+        }
+    }
+    let mut outcome = Outcome {
+        exit_code: 0,
+        code: None,
+        signal: None,
+        error: None,
+        stdout: Capture::default(),
+        stderr: Capture::default(),
+        tests: None,
+    };
+    install_signal_handlers();
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(error) => {
+            // The same words and codes a shell uses.
+            let (message, code) = match error.kind() {
+                std::io::ErrorKind::NotFound => ("command not found".to_owned(), 127),
+                std::io::ErrorKind::PermissionDenied => ("Permission denied".to_owned(), 126),
+                _ => (error.to_string(), 126),
+            };
+            eprintln!("devtrace: {program}: {message}");
+            outcome.exit_code = code;
+            outcome.code = Some(i32::from(code));
+            outcome.error = Some(format!("{program}: {message}"));
+            return outcome;
+        }
+    };
+    CHILD_PID.store(child.id() as i32, Ordering::Relaxed);
+    let parser = Arc::new(Mutex::new(TestOutputParser::new()));
+    let stdout = tee(
+        child.stdout.take().expect("piped stdout"),
+        std::io::stdout(),
+        Arc::clone(&parser),
+    );
+    let stderr = tee(
+        child.stderr.take().expect("piped stderr"),
+        std::io::stderr(),
+        Arc::clone(&parser),
+    );
+    let status = child.wait();
+    outcome.stdout = stdout.join().unwrap_or_default();
+    outcome.stderr = stderr.join().unwrap_or_default();
+    CHILD_PID.store(0, Ordering::Relaxed);
+    outcome.tests = Arc::try_unwrap(parser)
+        .ok()
+        .and_then(|p| p.into_inner().ok())
+        .and_then(TestOutputParser::finish);
+    match status {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            outcome.code = status.code();
+            outcome.signal = status.signal();
+            outcome.exit_code = match (status.code(), status.signal()) {
+                (Some(code), _) => code.clamp(0, 255) as u8,
+                (None, Some(signal)) => (128 + signal).clamp(0, 255) as u8,
+                (None, None) => 1,
+            };
+        }
+        Err(error) => {
+            outcome.exit_code = 1;
+            outcome.error = Some(format!("waiting for {program}: {error}"));
+        }
+    }
+    outcome
+}
+
+/// The standard variables, so any OpenTelemetry SDK exports to us and continues our trace.
+fn child_environment(identity: &Identity, endpoint: &str, program: &str) -> Vec<(String, String)> {
+    let mut env = vec![
+        (
+            "TRACEPARENT".to_owned(),
+            format!("00-{}-{}-01", identity.trace_id, identity.span_id),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+            endpoint.to_owned(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
+            "http/protobuf".to_owned(),
+        ),
+        (
+            "OTEL_BSP_SCHEDULE_DELAY".to_owned(),
+            CHILD_BATCH_DELAY_MS.to_owned(),
+        ),
+        (
+            "OTEL_BLRP_SCHEDULE_DELAY".to_owned(),
+            CHILD_BATCH_DELAY_MS.to_owned(),
+        ),
+    ];
+    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+        let name = Path::new(program)
+            .file_name()
+            .map_or(program.to_owned(), |n| n.to_string_lossy().into_owned());
+        env.push(("OTEL_SERVICE_NAME".to_owned(), name));
+    }
+    let mut resource = std::env::var("OTEL_RESOURCE_ATTRIBUTES").unwrap_or_default();
+    // An outer run's id is replaced: spans belong to the innermost run.
+    resource = resource
+        .split(',')
+        .filter(|kv| !kv.trim_start().starts_with(semconv::RUN_ID))
+        .collect::<Vec<_>>()
+        .join(",");
+    if !resource.is_empty() {
+        resource.push(',');
+    }
+    resource.push_str(&format!("{}={}", semconv::RUN_ID, identity.run_id));
+    env.push(("OTEL_RESOURCE_ATTRIBUTES".to_owned(), resource));
+    env
+}
+
+/// Copies `input` to `output` as it comes, keeping a bounded copy and feeding the test parser.
+fn tee(
+    mut input: impl Read + Send + 'static,
+    mut output: impl Write + Send + 'static,
+    parser: Arc<Mutex<TestOutputParser>>,
+) -> std::thread::JoinHandle<Capture> {
+    std::thread::spawn(move || {
+        let mut capture = Capture::default();
+        let mut buffer = vec![0u8; 16 * 1024];
+        let mut partial_line = Vec::new();
+        loop {
+            let n = match input.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            let bytes = &buffer[..n];
+            // A closed terminal is no reason to stop draining the child.
+            let _ = output.write_all(bytes).and_then(|_| output.flush());
+            capture.push(bytes);
+            partial_line.extend_from_slice(bytes);
+            let mut parser = parser.lock().expect("parser poisoned");
+            while let Some(end) = partial_line.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = partial_line.drain(..=end).collect();
+                parser.feed_line(&String::from_utf8_lossy(&line));
+            }
+            // Pathological lines without newlines stay bounded.
+            if partial_line.len() > 64 * 1024 {
+                parser.feed_line(&String::from_utf8_lossy(&partial_line));
+                partial_line.clear();
+            }
+        }
+        if !partial_line.is_empty() {
+            parser
+                .lock()
+                .expect("parser poisoned")
+                .feed_line(&String::from_utf8_lossy(&partial_line));
+        }
+        capture
+    })
+}
+
+fn nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The command line as a shell would show it, for the span name.
+fn command_line(argv: &[String]) -> String {
+    let quoted: Vec<String> = argv
+        .iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect();
+    quoted.join(" ")
+}
+
+/// The run span's name: the command line, bounded.
+fn run_name(argv: &[String]) -> String {
+    let line = command_line(argv);
+    if line.chars().count() > 200 {
+        format!("{}…", line.chars().take(199).collect::<String>())
+    } else {
+        line
+    }
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let output = Command::new("git")
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// Builds the run span (and one span per reported test) and sends them over OTLP/HTTP.
+fn record(
+    data_dir: &Path,
+    args: &RunArgs,
+    identity: &Identity,
+    outcome: &Outcome,
+    started: SystemTime,
+    ended: SystemTime,
+    endpoint: &str,
+) -> Result<()> {
+    use devtrace_ingest::otlp::{
+        collector::trace::v1::ExportTraceServiceRequest,
+        common::v1::{InstrumentationScope, KeyValue as PKv},
+        resource::v1::Resource,
+        trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span::Link as PLink},
+    };
+    let (start, end) = (nanos(started), nanos(ended).max(nanos(started)));
+    let mut attributes = vec![
+        KeyValue::new(semconv::RUN_ID, identity.run_id.clone()),
+        KeyValue::new(semconv::RUN_COMMAND, command_line(&args.command)),
+        KeyValue::new(
+            semconv::RUN_ARGV,
+            AnyValue::Array(
+                args.command
+                    .iter()
+                    .map(|a| AnyValue::from(a.as_str()))
+                    .collect(),
+            ),
+        ),
+        KeyValue::new(semconv::RUN_STDOUT_BYTES, outcome.stdout.total as i64),
+        KeyValue::new(semconv::RUN_STDERR_BYTES, outcome.stderr.total as i64),
+    ];
+    if let Ok(cwd) = std::env::current_dir() {
+        attributes.push(KeyValue::new(semconv::RUN_CWD, cwd.display().to_string()));
+    }
+    if let Some(commit) = git(&["rev-parse", "HEAD"]) {
+        attributes.push(KeyValue::new(semconv::RUN_GIT_COMMIT, commit));
+        let dirty =
+            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        attributes.push(KeyValue::new(semconv::RUN_GIT_DIRTY, dirty));
+    }
+    if let Some(label) = &args.label {
+        attributes.push(KeyValue::new(semconv::RUN_LABEL, label.clone()));
+    }
+    if let Some(code) = outcome.code {
+        attributes.push(KeyValue::new(semconv::RUN_EXIT_CODE, i64::from(code)));
+    }
+    if let Some(signal) = outcome.signal {
+        attributes.push(KeyValue::new(semconv::RUN_SIGNAL, i64::from(signal)));
+    }
+    for (key, text) in [
+        (semconv::RUN_STDOUT_HEAD, outcome.stdout.head_text()),
+        (semconv::RUN_STDOUT_TAIL, outcome.stdout.tail_text()),
+        (semconv::RUN_STDERR_HEAD, outcome.stderr.head_text()),
+        (semconv::RUN_STDERR_TAIL, outcome.stderr.tail_text()),
+    ] {
+        if !text.is_empty() {
+            attributes.push(KeyValue::new(key, text));
+        }
+    }
+    if let Some(tests) = &outcome.tests {
+        attributes.push(KeyValue::new(semconv::TEST_RUNNER, tests.runner.as_str()));
+        attributes.push(KeyValue::new(semconv::TEST_PASSED, tests.passed as i64));
+        attributes.push(KeyValue::new(semconv::TEST_FAILED, tests.failed as i64));
+        attributes.push(KeyValue::new(semconv::TEST_SKIPPED, tests.skipped as i64));
+        if !tests.failing.is_empty() {
+            attributes.push(KeyValue::new(
+                semconv::TEST_FAILING,
+                AnyValue::Array(
+                    tests
+                        .failing
+                        .iter()
+                        .map(|n| AnyValue::from(n.as_str()))
+                        .collect(),
+                ),
+            ));
+        }
+    }
+    // Spans from SDKs that ignored TRACEPARENT, found by their resource attribute.
+    let attached = attached_traces(data_dir, identity, start);
+    if !attached.is_empty() {
+        attributes.push(KeyValue::new(
+            semconv::RUN_ATTACHED_TRACES,
+            AnyValue::Array(
+                attached
+                    .iter()
+                    .map(|t| AnyValue::from(t.0.to_hex()))
+                    .collect(),
+            ),
+        ));
+    }
+    let failed = outcome.exit_code != 0 || outcome.error.is_some();
+    let status_message = match (&outcome.error, outcome.code, outcome.signal) {
+        (Some(error), _, _) => error.clone(),
+        (None, _, Some(signal)) => format!("killed by signal {signal}"),
+        (None, Some(code), _) if code != 0 => format!("exited with code {code}"),
+        _ => String::new(),
+    };
+    let to_proto = |kvs: &[KeyValue]| -> Vec<PKv> {
+        kvs.iter()
+            .map(|kv| PKv {
+                key: kv.key.clone(),
+                value: Some(value_to_proto(&kv.value)),
+                ..Default::default()
+            })
+            .collect()
+    };
+    let mut spans = vec![Span {
+        trace_id: identity.trace_id.0.to_vec(),
+        span_id: identity.span_id.0.to_vec(),
+        parent_span_id: identity.parent.map(|p| p.0.to_vec()).unwrap_or_default(),
+        name: run_name(&args.command),
+        kind: 1,
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        attributes: to_proto(&attributes),
+        links: attached
+            .iter()
+            .map(|(trace, span)| PLink {
+                trace_id: trace.0.to_vec(),
+                span_id: span.0.to_vec(),
+                ..Default::default()
+            })
+            .collect(),
+        status: failed.then_some(Status {
+            code: 2,
+            message: status_message,
+        }),
+        ..Default::default()
+    }];
+    // One span per reported test with a duration, laid out one after another from the start:
+    // durations are the runner's, positions approximate (devtrace.test.timing = "reported").
+    if let Some(tests) = &outcome.tests {
+        let mut cursor = start;
+        for (i, case) in tests.cases.iter().enumerate() {
+            let Some(duration) = case.duration_nanos else {
+                continue;
+            };
+            let mut id = identity.span_id.0;
+            id[6..].copy_from_slice(&((i as u16).wrapping_add(1)).to_be_bytes());
+            id[0] ^= 0x5a;
+            let outcome_text = format!("{:?}", case.outcome).to_lowercase();
+            spans.push(Span {
+                trace_id: identity.trace_id.0.to_vec(),
+                span_id: id.to_vec(),
+                parent_span_id: identity.span_id.0.to_vec(),
+                name: format!("test {}", case.name),
+                kind: 1,
+                start_time_unix_nano: cursor,
+                end_time_unix_nano: cursor + duration,
+                attributes: to_proto(&[
+                    KeyValue::new(semconv::TEST_OUTCOME, outcome_text.clone()),
+                    KeyValue::new("devtrace.test.timing", "reported"),
+                ]),
+                status: (outcome_text == "failed").then(|| Status {
+                    code: 2,
+                    message: "test failed".into(),
+                }),
+                ..Default::default()
+            });
+            cursor = (cursor + duration).min(end);
+        }
+    }
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: to_proto(&[
+                    KeyValue::new(semconv::SERVICE_NAME, "devtrace"),
+                    KeyValue::new(semconv::RUN_ID, identity.run_id.clone()),
+                ]),
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "devtrace.run".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..Default::default()
+                }),
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    post_traces(endpoint, &prost::Message::encode_to_vec(&request))
+}
+
+fn value_to_proto(value: &AnyValue) -> devtrace_ingest::otlp::common::v1::AnyValue {
+    use devtrace_ingest::otlp::common::v1::{AnyValue as PAny, ArrayValue, any_value::Value};
+    let value = match value {
+        AnyValue::String(s) => Some(Value::StringValue(s.clone())),
+        AnyValue::Bool(b) => Some(Value::BoolValue(*b)),
+        AnyValue::Int(i) => Some(Value::IntValue(*i)),
+        AnyValue::Double(d) => Some(Value::DoubleValue(*d)),
+        AnyValue::Array(items) => Some(Value::ArrayValue(ArrayValue {
+            values: items.iter().map(value_to_proto).collect(),
+        })),
+        AnyValue::Bytes(b) => Some(Value::BytesValue(b.clone())),
+        AnyValue::KvList(_) | AnyValue::Empty => None,
+    };
+    PAny { value }
+}
+
+/// Traces that arrived during the run carrying our run id as a resource attribute but not our
+/// trace id: their SDK did not honour TRACEPARENT.
+fn attached_traces(data_dir: &Path, identity: &Identity, since: u64) -> Vec<(TraceId, SpanId)> {
+    let Ok(store) = SqliteStore::open(data_dir) else {
+        return Vec::new();
+    };
+    let Ok(recent) = store.list_traces(&TraceQuery {
+        since_unix_nano: Some(since.saturating_sub(1_000_000_000)),
+        limit: 200,
+        ..Default::default()
+    }) else {
+        return Vec::new();
+    };
+    recent
+        .iter()
+        .filter(|t| t.trace_id != identity.trace_id)
+        .filter_map(|t| store.get_trace(t.trace_id).ok().flatten())
+        .filter_map(|t| {
+            let ours = t.spans.resources.iter().any(|r| {
+                devtrace_model::find_attr(&r.attributes, semconv::RUN_ID).and_then(|v| v.as_str())
+                    == Some(identity.run_id.as_str())
+            });
+            let root = t
+                .spans
+                .spans
+                .iter()
+                .find(|s| s.parent_span_id.is_none())
+                .or(t.spans.spans.first())?;
+            ours.then_some((t.summary.trace_id, root.span_id))
+        })
+        .collect()
+}
+
+/// POST /v1/traces (protobuf) over a plain HTTP/1.1 connection.
+fn post_traces(endpoint: &str, body: &[u8]) -> Result<()> {
+    let authority = endpoint
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("only http:// endpoints are supported, not {endpoint:?}"))?;
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let mut stream =
+        TcpStream::connect(authority).with_context(|| format!("cannot connect to {authority}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "POST /v1/traces HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let head = String::from_utf8_lossy(&response[..response.len().min(64)]).into_owned();
+    if head.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        bail!(
+            "the receiver answered {:?}",
+            head.lines().next().unwrap_or("")
+        )
+    }
+}
+
+struct Summary {
+    text: String,
+    json: serde_json::Value,
+}
+
+/// What happened, for stderr (stdout stays the command's) and for `--json FILE`.
+fn summarize(
+    data_dir: &Path,
+    args: &RunArgs,
+    identity: &Identity,
+    outcome: &Outcome,
+) -> Result<Summary> {
+    let store = SqliteStore::open(data_dir)?;
+    let stored = store
+        .get_trace(identity.trace_id)?
+        .context("the run's trace is not in the store")?;
+    let trace = AnalyzedTrace::new(identity.trace_id, stored.spans);
+    let run_index = trace
+        .spans
+        .spans
+        .iter()
+        .position(|s| s.span_id == identity.span_id)
+        .context("the run span is missing")?;
+    let run_span = trace.span(run_index).clone();
+    let in_run: Vec<usize> = trace.descendants(run_index);
+    let spans = in_run.len();
+    let errors = in_run.iter().filter(|i| trace.span(**i).is_error()).count();
+    let mut slowest: Vec<usize> = in_run
+        .iter()
+        .copied()
+        .filter(|i| !trace.span(*i).name.starts_with("test "))
+        .collect();
+    slowest.sort_by_key(|i| std::cmp::Reverse(trace.span(*i).duration_nanos()));
+    slowest.truncate(3);
+    let findings = devtrace_analyze::detectors::run_all(std::slice::from_ref(&trace));
+    let baseline = baseline_run(&store, args, identity, &run_span.name)?;
+
+    let status = match (outcome.code, outcome.signal, &outcome.error) {
+        (_, _, Some(error)) => format!("failed to start ({error})"),
+        (_, Some(signal), _) => format!("was killed by signal {signal}"),
+        (Some(code), _, _) => format!("exited {code}"),
+        _ => "ended".to_owned(),
+    };
+    let mut text = format!(
+        "\ndevtrace: `{}` {status} in {} · {spans} span{} · {errors} error{}",
+        run_span.name,
+        format_duration(run_span.duration_nanos()),
+        if spans == 1 { "" } else { "s" },
+        if errors == 1 { "" } else { "s" },
+    );
+    if let Some(tests) = &outcome.tests {
+        text.push_str(&format!(
+            " · {}: {} passed, {} failed, {} skipped",
+            tests.runner.as_str(),
+            tests.passed,
+            tests.failed,
+            tests.skipped
+        ));
+        for name in tests.failing.iter().take(5) {
+            text.push_str(&format!("\n  failed: {name}"));
+        }
+    }
+    text.push('\n');
+    if !slowest.is_empty() {
+        let list: Vec<String> = slowest
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} {}",
+                    trace.span(*i).name,
+                    format_duration(trace.span(*i).duration_nanos())
+                )
+            })
+            .collect();
+        text.push_str(&format!("  slowest: {}\n", list.join(", ")));
+    }
+    for (n, finding) in findings.iter().take(3).enumerate() {
+        for line in finding_text(finding, n + 1).lines().take(3) {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
+    let mut comparison_json = serde_json::Value::Null;
+    if let Some((baseline, how)) = &baseline {
+        let comparison = devtrace_analyze::compare::compare(
+            std::slice::from_ref(baseline),
+            std::slice::from_ref(&trace),
+        );
+        let total = &comparison.total;
+        text.push_str(&format!(
+            "  vs {how}: {} → {} ({}{})\n",
+            format_duration(total.a.mean_nanos as u64),
+            format_duration(total.b.mean_nanos as u64),
+            if total.delta_nanos < 0.0 { "−" } else { "+" },
+            format_duration(total.delta_nanos.abs() as u64),
+        ));
+        for row in comparison
+            .operations
+            .iter()
+            .filter(|r| r.operation != run_span.name && r.delta_nanos.abs() >= 1e6)
+            .take(3)
+        {
+            text.push_str(&format!(
+                "    {}: {} → {}\n",
+                row.operation,
+                format_duration(row.a.mean_nanos as u64),
+                format_duration(row.b.mean_nanos as u64)
+            ));
+        }
+        comparison_json = serde_json::json!({"against": how, "baseline_trace_id": baseline.trace_id.to_hex(), "comparison": comparison});
+    }
+    text.push_str(&format!("  devtrace show {}\n", identity.trace_id));
+    let json = serde_json::json!({
+        "run_id": identity.run_id,
+        "trace_id": identity.trace_id.to_hex(),
+        "command": args.command,
+        "label": args.label,
+        "exit_code": outcome.exit_code,
+        "signal": outcome.signal,
+        "duration_ns": run_span.duration_nanos(),
+        "spans": spans,
+        "errors": errors,
+        "tests": outcome.tests,
+        "slowest": slowest.iter().map(|i| serde_json::json!({"name": trace.span(*i).name, "duration_ns": trace.span(*i).duration_nanos()})).collect::<Vec<_>>(),
+        "findings": findings.iter().take(5).collect::<Vec<_>>(),
+        "comparison": comparison_json,
+    });
+    Ok(Summary { text, json })
+}
+
+/// The run to compare with: the latest with `--baseline LABEL`, else the previous run of the
+/// same command line.
+fn baseline_run(
+    store: &SqliteStore,
+    args: &RunArgs,
+    identity: &Identity,
+    name: &str,
+) -> Result<Option<(AnalyzedTrace, String)>> {
+    let candidates = store.traces_with_operation(name, None, 50)?;
+    for summary in candidates {
+        if summary.trace_id == identity.trace_id {
+            continue;
+        }
+        let Some(stored) = store.get_trace(summary.trace_id)? else {
+            continue;
+        };
+        let trace = AnalyzedTrace::new(summary.trace_id, stored.spans);
+        let Some(root) = trace
+            .spans
+            .spans
+            .iter()
+            .position(|s| s.name == name && s.attr(semconv::RUN_ID).is_some())
+        else {
+            continue;
+        };
+        let label = trace
+            .span(root)
+            .attr(semconv::RUN_LABEL)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        match &args.baseline {
+            Some(wanted) if label.as_deref() != Some(wanted.as_str()) => continue,
+            Some(wanted) => return Ok(Some((trace, format!("baseline {wanted:?}")))),
+            None => return Ok(Some((trace, "the previous run".to_owned()))),
+        }
+    }
+    if let Some(wanted) = &args.baseline {
+        eprintln!(
+            "devtrace: no earlier run of this command has the label {wanted:?}; nothing to compare with"
+        );
+    }
+    Ok(None)
+}

@@ -1,0 +1,226 @@
+"""`devtrace run -- <command>` with real programs: a Python program using the OpenTelemetry SDK
+configured only from the environment, a Rust program using opentelemetry-otlp, and shell
+commands that emit nothing; with and without a running `devtrace serve`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import REPO_ROOT, SENDERS, Store, clean_env
+
+CHILD = [sys.executable, str(SENDERS / "run_child.py")]
+
+
+def devtrace_run(store: Store, command: list[str], *options: str, env: dict | None = None, tmp: Path | None = None):
+    """Runs `devtrace --data D run [options] -- command`; returns (process, summary JSON)."""
+    summary_path = (tmp or store.data_dir.parent) / "summary.json"
+    if summary_path.exists():
+        summary_path.unlink()
+    argv = [str(store.bin), "--data", str(store.data_dir), "run", "--json", str(summary_path), *options, "--", *command]
+    proc = subprocess.run(argv, cwd=REPO_ROOT, env=clean_env(**(env or {})), capture_output=True, text=True, timeout=120)
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    return proc, summary
+
+
+def run_span(doc: dict) -> dict:
+    runs = [s for s in doc["spans"] if "devtrace.run.id" in s["attributes"]]
+    assert runs, f"no run span in {doc['spans']}"
+    return runs[0]
+
+
+def test_a_python_child_that_follows_traceparent_is_a_child_of_the_run(store: Store):
+    proc, summary = devtrace_run(store, CHILD, env={"FOLLOW_TRACEPARENT": "1"})
+    assert proc.returncode == 0, proc.stderr
+    # stdout is the child's, unchanged; devtrace's summary goes to stderr.
+    assert proc.stdout == "child says hello\n"
+    assert proc.stderr.startswith("child complains\n")
+    assert "exited 0" in proc.stderr and "3 spans" in proc.stderr, proc.stderr
+    assert summary["exit_code"] == 0 and summary["spans"] == 3
+
+    doc = store.show(summary["trace_id"])
+    run = run_span(doc)
+    assert run["parent_span_id"] is None and run["depth"] == 0
+    attrs = run["attributes"]
+    assert attrs["devtrace.run.exit_code"] == 0
+    assert attrs["devtrace.run.argv"] == CHILD
+    assert attrs["devtrace.run.stdout.head"] == "child says hello\n"
+    assert attrs["devtrace.run.stderr.head"] == "child complains\n"
+    assert attrs["devtrace.run.cwd"] == str(REPO_ROOT)
+    work = next(s for s in doc["spans"] if s["name"] == "work")
+    assert work["parent_span_id"] == run["span_id"]
+    assert work["service"] == Path(sys.executable).name, "OTEL_SERVICE_NAME defaults to the program name"
+    assert work["resource"]["devtrace.run.id"] == summary["run_id"]
+    assert sorted(s["name"] for s in doc["spans"]) == sorted([run["name"], "work", "step.load", "step.compute"])
+
+
+def test_spans_of_an_sdk_that_ignores_traceparent_are_attached_by_resource(store: Store):
+    proc, summary = devtrace_run(store, CHILD)
+    assert proc.returncode == 0, proc.stderr
+    run = run_span(store.show(summary["trace_id"]))
+    attached = run["attributes"]["devtrace.run.attached_traces"]
+    assert len(attached) == 1
+    child_trace = store.show(attached[0])
+    assert [s["name"] for s in child_trace["spans"]] == ["work", "step.load", "step.compute"]
+    assert child_trace["spans"][0]["resource"]["devtrace.run.id"] == summary["run_id"]
+    assert [link["trace_id"] for link in run["links"]] == attached
+
+
+def test_a_rust_opentelemetry_otlp_program_exports_to_the_runs_endpoint(store: Store, rust_client_bin: Path):
+    # The Rust client uses the gRPC exporter: the run's single endpoint answers gRPC too.
+    proc, summary = devtrace_run(store, [str(rust_client_bin)])
+    assert proc.returncode == 0, proc.stderr
+    client_trace = proc.stdout.strip()
+    run = run_span(store.show(summary["trace_id"]))
+    assert run["attributes"]["devtrace.run.attached_traces"] == [client_trace]
+    assert len(store.show(client_trace)["spans"]) == 6
+
+
+def test_a_shell_command_keeps_its_output_and_exit_code(store: Store):
+    proc, summary = devtrace_run(store, ["sh", "-c", "printf 'out\\n'; printf 'err\\n' >&2; exit 3"])
+    assert proc.returncode == 3
+    assert proc.stdout == "out\n"
+    assert proc.stderr.startswith("err\n")
+    assert summary["exit_code"] == 3 and summary["spans"] == 0
+    run = run_span(store.show(summary["trace_id"]))
+    assert run["status"] == {"code": "error", "message": "exited with code 3"}
+    assert run["attributes"]["devtrace.run.exit_code"] == 3
+
+
+def test_a_signal_gives_128_plus_its_number(store: Store):
+    proc, summary = devtrace_run(store, ["sh", "-c", "kill -TERM $$"])
+    assert proc.returncode == 128 + 15
+    run = run_span(store.show(summary["trace_id"]))
+    assert run["attributes"]["devtrace.run.signal"] == 15
+    assert run["status"]["message"] == "killed by signal 15"
+
+
+def test_a_missing_command_fails_like_a_shell_and_is_recorded(store: Store):
+    proc, summary = devtrace_run(store, ["definitely-not-a-command-xyz", "--flag"])
+    assert proc.returncode == 127
+    assert "devtrace: definitely-not-a-command-xyz: command not found" in proc.stderr
+    runs = store.json("runs", "--json")
+    assert len(runs) == 1 and runs[0]["exit_code"] == 127
+    assert runs[0]["command"] == "definitely-not-a-command-xyz --flag"
+
+
+def test_with_a_running_server_the_run_goes_to_it(server):
+    proc, summary = devtrace_run(server, CHILD, env={"FOLLOW_TRACEPARENT": "1"})
+    assert proc.returncode == 0, proc.stderr
+    status, stats = server.api_get("/api/v1/stats")
+    assert status == 200 and stats["spans"] == 4, stats
+    assert server.ls()[0]["trace_id"] == summary["trace_id"]
+
+
+def test_the_summary_compares_with_the_previous_run_of_the_same_command(store: Store):
+    slow, _ = devtrace_run(store, CHILD, env={"FOLLOW_TRACEPARENT": "1", "SLOW": "0.3"})
+    assert slow.returncode == 0, slow.stderr
+    fast, summary = devtrace_run(store, CHILD, env={"FOLLOW_TRACEPARENT": "1"})
+    assert "vs the previous run:" in fast.stderr, fast.stderr
+    rows = {row["operation"]: row for row in summary["comparison"]["comparison"]["operations"]}
+    compute = rows["step.compute"]
+    assert compute["a"]["mean_nanos"] > 300_000_000 and compute["b"]["mean_nanos"] < 200_000_000
+    assert compute["delta_nanos"] < -250_000_000
+    assert "step.compute:" in fast.stderr
+
+
+def test_a_run_inside_a_run_nests(store: Store):
+    inner = [str(store.bin), "--data", str(store.data_dir), "run", "--quiet", "--", "sh", "-c", "true"]
+    proc, summary = devtrace_run(store, inner)
+    assert proc.returncode == 0, proc.stderr
+    doc = store.show(summary["trace_id"])
+    runs = [s for s in doc["spans"] if "devtrace.run.id" in s["attributes"]]
+    assert len(runs) == 2
+    outer, nested = sorted(runs, key=lambda s: s["depth"])
+    assert nested["parent_span_id"] == outer["span_id"]
+    assert nested["name"] == "sh -c true"
+
+
+def test_runs_lists_runs_and_show_accepts_a_run_id(store: Store):
+    devtrace_run(store, ["sh", "-c", "exit 0"], "--label", "first")
+    devtrace_run(store, ["sh", "-c", "exit 2"])
+    runs = store.json("runs", "--json")
+    assert [r["exit_code"] for r in runs] == [2, 0]
+    assert runs[1]["label"] == "first"
+    assert store.json("runs", "--json", "--label", "first")[0]["exit_code"] == 0
+    text = store.cli("runs").stdout
+    assert "sh -c 'exit 2'" in text and "first" in text
+    assert store.show(runs[0]["run_id"])["trace_id"] == runs[0]["trace_id"]
+
+
+def test_pytest_results_are_recognised(store: Store, tmp_path: Path):
+    tests = tmp_path / "test_sample.py"
+    tests.write_text(
+        "import pytest\n"
+        "def test_ok(): assert True\n"
+        "def test_also_ok(): assert 1 + 1 == 2\n"
+        "def test_broken(): assert 1 == 2\n"
+        "@pytest.mark.skip(reason='later')\n"
+        "def test_later(): pass\n"
+    )
+    proc, summary = devtrace_run(store, [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)], tmp=tmp_path)
+    assert proc.returncode == 1
+    assert summary["tests"]["passed"] == 2 and summary["tests"]["failed"] == 1 and summary["tests"]["skipped"] == 1
+    assert any("test_broken" in name for name in summary["tests"]["failing"])
+    assert "pytest: 2 passed, 1 failed, 1 skipped" in proc.stderr
+    runs = store.json("runs", "--json")
+    assert runs[0]["tests"] == {"runner": "pytest", "passed": 2, "failed": 1, "skipped": 1}
+
+
+@pytest.fixture(params=["embedded", "served"])
+def destination(request, devtrace_bin: Path, tmp_path: Path):
+    """Either a bare data directory (the run starts its own receivers) or a running serve."""
+    if request.param == "embedded":
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        yield Store(bin=devtrace_bin, data_dir=data_dir)
+    else:
+        yield request.getfixturevalue("server")
+
+
+def test_shell_and_rust_runs_work_with_and_without_a_server(destination, rust_client_bin: Path):
+    proc, summary = devtrace_run(destination, ["sh", "-c", "echo quiet"])
+    assert (proc.returncode, proc.stdout, summary["spans"]) == (0, "quiet\n", 0)
+    proc, summary = devtrace_run(destination, [str(rust_client_bin)])
+    assert proc.returncode == 0, proc.stderr
+    run = run_span(destination.show(summary["trace_id"]))
+    assert run["attributes"]["devtrace.run.attached_traces"] == [proc.stdout.strip()]
+    assert len(destination.json("runs", "--json")) == 2
+
+
+def test_an_unusable_store_still_runs_the_command_and_says_so(devtrace_bin: Path, tmp_path: Path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the data directory should be")
+    proc = subprocess.run(
+        [str(devtrace_bin), "--data", str(blocker / "data"), "run", "--", "sh", "-c", "echo ran; exit 4"],
+        env=clean_env(), capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 4 and proc.stdout == "ran\n"
+    assert "devtrace: not recording this run: cannot open the store" in proc.stderr, proc.stderr
+
+
+def test_node_test_runner_results_become_test_spans(store: Store, tmp_path: Path):
+    node = shutil.which("node")
+    assert node, "node is needed for this test (it is on the project's machines; apt-get install nodejs)"
+    suite = tmp_path / "sample.test.mjs"
+    suite.write_text(
+        "import test from 'node:test';\n"
+        "import assert from 'node:assert';\n"
+        "test('adds', () => { assert.strictEqual(1 + 1, 2); });\n"
+        "test('waits', async () => { await new Promise(r => setTimeout(r, 30)); });\n"
+        "test('breaks', () => { assert.strictEqual(1, 2); });\n"
+    )
+    proc, summary = devtrace_run(store, [node, "--test", "--test-reporter=spec", str(suite)], tmp=tmp_path)
+    assert proc.returncode == 1
+    assert (summary["tests"]["passed"], summary["tests"]["failed"]) == (2, 1), summary["tests"]
+    doc = store.show(summary["trace_id"])
+    tests = {s["name"]: s for s in doc["spans"] if s["name"].startswith("test ")}
+    assert set(tests) == {"test adds", "test waits", "test breaks"}, tests.keys()
+    assert tests["test waits"]["duration_ns"] >= 30_000_000
+    assert tests["test breaks"]["status"]["code"] == "error"
+    assert tests["test adds"]["attributes"]["devtrace.test.outcome"] == "passed"
