@@ -224,3 +224,34 @@ def test_node_test_runner_results_become_test_spans(store: Store, tmp_path: Path
     assert tests["test waits"]["duration_ns"] >= 30_000_000
     assert tests["test breaks"]["status"]["code"] == "error"
     assert tests["test adds"]["attributes"]["devtrace.test.outcome"] == "passed"
+
+
+def test_on_a_terminal_the_child_still_sees_a_terminal_and_its_bytes_pass_unchanged(store: Store):
+    """devtrace's stdout and stderr are a terminal here: the child must see terminals too (so it
+    keeps its colours and progress bars), and what it writes must arrive byte for byte."""
+    import os
+    import pty
+
+    script = "[ -t 1 ] && echo 'out: tty'; [ -t 2 ] && echo 'err: tty' >&2; printf '\\033[31mred\\033[0m\\n'; exit 6"
+    argv = [str(store.bin), "--data", str(store.data_dir), "run", "--quiet", "--", "sh", "-c", script]
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(argv[0], argv, clean_env())
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 6
+    # The outer terminal turns \n into \r\n; everything else is the child's own bytes.
+    text = seen.replace(b"\r\n", b"\n").decode()
+    assert "out: tty\n" in text and "err: tty\n" in text, text
+    assert "\x1b[31mred\x1b[0m\n" in text, repr(text)
+    run = store.json("runs", "--json")[0]
+    head = run_span(store.show(run["trace_id"]))["attributes"]["devtrace.run.stdout.head"]
+    assert head == "out: tty\n\x1b[31mred\x1b[0m\n", repr(head)

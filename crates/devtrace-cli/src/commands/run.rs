@@ -345,11 +345,30 @@ fn install_signal_handlers() {
 fn execute(args: &RunArgs, identity: &Identity, destination: &Destination) -> Outcome {
     let program = &args.command[0];
     let mut command = Command::new(program);
-    command
-        .args(&args.command[1..])
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.args(&args.command[1..]).stdin(Stdio::inherit());
+    // A stream that is a terminal stays one for the child (colours, progress bars, prompts):
+    // it gets a pseudo-terminal we copy from; otherwise a pipe.
+    let stdout_pty = terminal_like(libc::STDOUT_FILENO);
+    let stderr_pty = terminal_like(libc::STDERR_FILENO);
+    let mut masters = (None, None);
+    match stdout_pty {
+        Some(pty) => {
+            command.stdout(Stdio::from(pty.slave));
+            masters.0 = Some(pty.master);
+        }
+        None => {
+            command.stdout(Stdio::piped());
+        }
+    }
+    match stderr_pty {
+        Some(pty) => {
+            command.stderr(Stdio::from(pty.slave));
+            masters.1 = Some(pty.master);
+        }
+        None => {
+            command.stderr(Stdio::piped());
+        }
+    }
     if let Some(endpoint) = destination.endpoint() {
         for (key, value) in child_environment(identity, endpoint, program) {
             command.env(key, value);
@@ -382,17 +401,21 @@ fn execute(args: &RunArgs, identity: &Identity, destination: &Destination) -> Ou
         }
     };
     CHILD_PID.store(child.id() as i32, Ordering::Relaxed);
+    // Our copies of the terminals' child ends must close, or reading would never see the end.
+    drop(command);
     let parser = Arc::new(Mutex::new(TestOutputParser::new()));
-    let stdout = tee(
-        child.stdout.take().expect("piped stdout"),
-        std::io::stdout(),
-        Arc::clone(&parser),
-    );
-    let stderr = tee(
-        child.stderr.take().expect("piped stderr"),
-        std::io::stderr(),
-        Arc::clone(&parser),
-    );
+    let stdout_source: Box<dyn Read + Send> = match (masters.0, child.stdout.take()) {
+        (Some(master), _) => Box::new(master),
+        (None, Some(pipe)) => Box::new(pipe),
+        (None, None) => Box::new(std::io::empty()),
+    };
+    let stderr_source: Box<dyn Read + Send> = match (masters.1, child.stderr.take()) {
+        (Some(master), _) => Box::new(master),
+        (None, Some(pipe)) => Box::new(pipe),
+        (None, None) => Box::new(std::io::empty()),
+    };
+    let stdout = tee(stdout_source, std::io::stdout(), Arc::clone(&parser));
+    let stderr = tee(stderr_source, std::io::stderr(), Arc::clone(&parser));
     let status = child.wait();
     outcome.stdout = stdout.join().unwrap_or_default();
     outcome.stderr = stderr.join().unwrap_or_default();
@@ -418,6 +441,57 @@ fn execute(args: &RunArgs, identity: &Identity, destination: &Destination) -> Ou
         }
     }
     outcome
+}
+
+/// Both ends of a pseudo-terminal.
+struct Pty {
+    master: std::fs::File,
+    slave: std::fs::File,
+}
+
+/// A pseudo-terminal shaped like `fd` (same window size) when `fd` is a terminal.
+///
+/// Output processing is off on the child's end, so the bytes the child writes are the bytes we
+/// copy (no "\n" → "\r\n"): the stream stays unchanged, only `isatty()` is true for the child.
+fn terminal_like(fd: libc::c_int) -> Option<Pty> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: isatty, ioctl(TIOCGWINSZ), openpty, tcgetattr and tcsetattr are called with
+    // valid pointers to initialised local values; the returned descriptors are owned below.
+    unsafe {
+        if libc::isatty(fd) != 1 {
+            return None;
+        }
+        let mut size: libc::winsize = std::mem::zeroed();
+        let has_size = libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) == 0;
+        let (mut master, mut slave) = (-1, -1);
+        let size_pointer = if has_size {
+            &mut size as *mut libc::winsize
+        } else {
+            std::ptr::null_mut()
+        };
+        if libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            size_pointer,
+        ) != 0
+        {
+            return None;
+        }
+        let pty = Pty {
+            master: std::fs::File::from_raw_fd(master),
+            slave: std::fs::File::from_raw_fd(slave),
+        };
+        let mut attributes: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(slave, &mut attributes) == 0 {
+            attributes.c_oflag &= !libc::OPOST;
+            libc::tcsetattr(slave, libc::TCSANOW, &attributes);
+        }
+        // The master must not leak into the child.
+        libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
+        Some(pty)
+    }
 }
 
 /// The standard variables, so any OpenTelemetry SDK exports to us and continues our trace.
@@ -480,6 +554,7 @@ fn tee(
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // A pseudo-terminal's master reads EIO once every child end is closed: the end.
                 Err(_) => break,
             };
             let bytes = &buffer[..n];
