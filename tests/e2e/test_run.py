@@ -5,6 +5,9 @@ commands that emit nothing; with and without a running `devtrace serve`."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 import shutil
 import subprocess
 import sys
@@ -255,3 +258,31 @@ def test_on_a_terminal_the_child_still_sees_a_terminal_and_its_bytes_pass_unchan
     run = store.json("runs", "--json")[0]
     head = run_span(store.show(run["trace_id"]))["attributes"]["devtrace.run.stdout.head"]
     assert head == "out: tty\n\x1b[31mred\x1b[0m\n", repr(head)
+
+
+def _started(store: Store, script: str) -> subprocess.Popen:
+    """devtrace run in its own session (as a shell job would be), once the child is up."""
+    marker = store.data_dir.parent / "child-started"
+    argv = [str(store.bin), "--data", str(store.data_dir), "run", "--quiet", "--", "sh", "-c", f"{script}"]
+    proc = subprocess.Popen(argv, env=clean_env(MARKER=str(marker)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for _ in range(200):
+        if marker.exists():
+            return proc
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail("the child never started")
+
+
+def test_ctrl_c_reaches_the_child_and_devtrace_reports_its_exit(store: Store):
+    proc = _started(store, "trap 'echo interrupted; exit 9' INT; touch \"$MARKER\"; while :; do sleep 0.05; done")
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+    stdout, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 9 and stdout == "interrupted\n"
+    assert store.json("runs", "--json")[0]["exit_code"] == 9
+
+
+def test_sigterm_to_devtrace_is_passed_to_the_child(store: Store):
+    proc = _started(store, "trap 'echo terminated; exit 7' TERM; touch \"$MARKER\"; while :; do sleep 0.05; done")
+    proc.send_signal(signal.SIGTERM)  # devtrace alone
+    stdout, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 7 and stdout == "terminated\n"
