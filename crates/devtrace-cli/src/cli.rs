@@ -271,6 +271,15 @@ pub struct ServeArgs {
     /// Log level for devtrace's own messages: error, warn, info, debug, trace [default: info]
     #[arg(long, env = "DEVTRACE_LOG", value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Another host name the API port may be addressed by (repeatable). Requests naming any other
+    /// host in Host or Origin are refused, against DNS rebinding; loopback names always work
+    #[arg(
+        long = "allow-host",
+        env = "DEVTRACE_ALLOW_HOSTS",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub allow_hosts: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -285,7 +294,7 @@ pub struct LsArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Only traces at least this long (e.g. 250ms, 1.5s, 2m)
-    #[arg(long, value_name = "DURATION", value_parser = crate::timefmt::parse_duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]
     pub min_duration: Option<u64>,
     /// Only traces with at least one error span
     #[arg(long)]

@@ -23,6 +23,7 @@ pub struct ConfigFile {
     pub max_links: Option<usize>,
     pub max_queued_items: Option<u64>,
     pub log_level: Option<String>,
+    pub allow_hosts: Option<Vec<String>>,
 }
 
 impl ConfigFile {
@@ -85,6 +86,11 @@ pub fn serve_settings(data_flag: Option<&Path>, args: &ServeArgs) -> Result<Serv
                 .max_in_flight_requests
                 .or(file.max_in_flight_requests)
                 .unwrap_or(defaults.max_in_flight_requests),
+            allowed_hosts: if args.allow_hosts.is_empty() {
+                file.allow_hosts.unwrap_or_default()
+            } else {
+                args.allow_hosts.clone()
+            },
             limits: devtrace_ingest::Limits {
                 max_attributes: args
                     .max_attributes

@@ -8,8 +8,6 @@ mod cli;
 mod commands;
 mod config;
 mod output;
-mod timefmt;
-mod view;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -1,5 +1,6 @@
 //! The HTTP API port (default 4319): `/api/v1/health` and `/api/v1/stats` for now.
 
+use crate::guard::AllowedHosts;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -19,12 +20,16 @@ pub struct ApiState {
     pub rate: IngestRate,
 }
 
-pub fn router(state: ApiState) -> Router {
+pub fn router(state: ApiState, allowed_hosts: AllowedHosts) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/stats", get(stats))
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            allowed_hosts,
+            crate::guard::reject_foreign_hosts,
+        ))
 }
 
 async fn health() -> Json<serde_json::Value> {

@@ -1,7 +1,8 @@
 //! The network faces of devtrace.
 //!
 //! Binds and serves three ports: OTLP/gRPC (default 127.0.0.1:4317), OTLP/HTTP (4318) and the
-//! HTTP API (4319: health and stats now; UI, REST and MCP later). Receivers only translate
+//! HTTP API (4319: health and stats now; UI, REST and MCP later; every request's `Host` and
+//! `Origin` checked against DNS rebinding by [`guard`]). Receivers only translate
 //! between transports and the transport-agnostic [`ingest::Ingestor`], which decodes with
 //! `devtrace-ingest`, prepares rows with `devtrace-store` and waits for the group commit
 //! before anything is acknowledged.
@@ -9,6 +10,7 @@
 //! This crate computes no findings and writes no SQL.
 
 pub mod api;
+pub mod guard;
 pub mod ingest;
 pub mod otlp_grpc;
 pub mod otlp_http;
@@ -32,6 +34,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Requests processed at once; more are refused with the retryable throttle.
     pub max_in_flight_requests: usize,
+    /// Host names, besides loopback ones, that the API port may be addressed by.
+    pub allowed_hosts: Vec<String>,
     pub limits: devtrace_ingest::Limits,
 }
 
@@ -43,6 +47,7 @@ impl Default for ServerConfig {
             api_listen: SocketAddr::from(([127, 0, 0, 1], 4319)),
             max_body_bytes: 16 * 1024 * 1024,
             max_in_flight_requests: ingest::DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+            allowed_hosts: Vec::new(),
             limits: devtrace_ingest::Limits::default(),
         }
     }
@@ -136,11 +141,16 @@ impl Bound {
                 .with_graceful_shutdown(stopped())
                 .into_future(),
         );
-        let api_router = api::router(api::ApiState {
-            store,
-            writer,
-            rate,
-        });
+        let allowed_hosts =
+            guard::AllowedHosts::new(self.config.api_listen.ip(), &self.config.allowed_hosts);
+        let api_router = api::router(
+            api::ApiState {
+                store,
+                writer,
+                rate,
+            },
+            allowed_hosts,
+        );
         let api = tokio::spawn(
             axum::serve(self.api, api_router)
                 .with_graceful_shutdown(stopped())

@@ -368,6 +368,36 @@ async fn grpc_export_stores_spans_and_reports_partial_success() {
 }
 
 #[tokio::test]
+async fn the_api_port_refuses_foreign_hosts_and_origins() {
+    let fixture = Fixture::new(WriterConfig::default(), None);
+    let (addresses, _stop) = start_server(&fixture).await;
+    let api = addresses.api;
+    let (head, body) =
+        http_get_with(api, "/api/v1/health", "Host: attacker.example:4319\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    assert!(body.contains("DNS-rebinding"), "{body}");
+    let (head, body) = http_get_with(
+        api,
+        "/api/v1/health",
+        &format!("Host: {api}\r\nOrigin: http://attacker.example\r\n"),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    assert!(body.contains("attacker.example"), "{body}");
+    let (head, _) = http_get_with(
+        api,
+        "/api/v1/health",
+        &format!(
+            "Host: localhost:{}\r\nOrigin: http://localhost:{}\r\n",
+            api.port(),
+            api.port()
+        ),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
+
+#[tokio::test]
 async fn the_http_port_also_answers_grpc() {
     let fixture = Fixture::new(WriterConfig::default(), None);
     let (addresses, _stop) = start_server(&fixture).await;
@@ -524,17 +554,21 @@ impl tonic::codec::Decoder for RawCodec {
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let (head, body) = http_get_with(addr, path, &format!("Host: {addr}\r\n")).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body
+}
+
+/// A raw GET with the given header lines (each ending in CRLF): (status line and headers, body).
+async fn http_get_with(addr: std::net::SocketAddr, path: &str, headers: &str) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
+        .write_all(format!("GET {path} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n").as_bytes())
         .await
         .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
+    (head.to_owned(), body.to_owned())
 }

@@ -3,17 +3,15 @@
 use super::analysis::{load, one, unknown_operation};
 use crate::cli::CompareArgs;
 use crate::output::{print_json, print_stdout};
-use crate::timefmt::{format_duration, now_nanos, parse_since};
 use anyhow::{Result, anyhow, bail};
 use devtrace_analyze::AnalyzedTrace;
-use devtrace_analyze::compare::{Comparison, OperationDelta, compare};
+use devtrace_analyze::compare::compare;
+use devtrace_query::timefmt::{now_nanos, parse_since};
 use devtrace_store::Store;
 use std::process::ExitCode;
 
 /// Runs read per side for time-window comparisons.
 const WINDOW_RUNS: usize = 200;
-/// Operation rows shown in text.
-const ROWS_SHOWN: usize = 15;
 
 pub fn run(store: &dyn Store, args: &CompareArgs) -> Result<ExitCode> {
     let (a, b, label) = select(store, args)?;
@@ -21,7 +19,10 @@ pub fn run(store: &dyn Store, args: &CompareArgs) -> Result<ExitCode> {
     if args.json {
         print_json(&serde_json::json!({"what": label, "comparison": comparison}))?;
     } else {
-        print_stdout(&render(&label, &comparison))?;
+        print_stdout(&devtrace_query::text::render_comparison(
+            &label,
+            &comparison,
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -102,70 +103,4 @@ fn select(
 
 fn start(trace: &AnalyzedTrace) -> u64 {
     trace.root().map_or(0, |r| trace.span(r).start_unix_nano)
-}
-
-fn signed(nanos: f64) -> String {
-    let sign = if nanos < 0.0 { "−" } else { "+" };
-    format!("{sign}{}", format_duration(nanos.abs() as u64))
-}
-
-fn ratio(delta: &OperationDelta) -> String {
-    delta
-        .delta_ratio
-        .map(|r| format!("{:+.1} %", r * 100.0).replace('-', "−"))
-        .unwrap_or_else(|| "new".into())
-}
-
-pub fn render(label: &str, comparison: &Comparison) -> String {
-    let total = &comparison.total;
-    let mut out = format!(
-        "{label}\n\nwhole run: {} → {}  ({}, {})  {}\n",
-        format_duration(total.a.mean_nanos as u64),
-        format_duration(total.b.mean_nanos as u64),
-        signed(total.delta_nanos),
-        ratio(total),
-        total.verdict.describe(),
-    );
-    if total.a.tokens_per_run > 0.0 || total.b.tokens_per_run > 0.0 {
-        out.push_str(&format!(
-            "tokens per run: {:.0} → {:.0}\n",
-            total.a.tokens_per_run, total.b.tokens_per_run
-        ));
-    }
-    if total.a.errors > 0 || total.b.errors > 0 {
-        out.push_str(&format!(
-            "error spans: {} → {}\n",
-            total.a.errors, total.b.errors
-        ));
-    }
-    let rows: Vec<&OperationDelta> = comparison.operations.iter().take(ROWS_SHOWN).collect();
-    let width = rows
-        .iter()
-        .map(|r| r.operation.chars().count())
-        .max()
-        .unwrap_or(9)
-        .clamp(9, 40);
-    out.push_str(&format!(
-        "\n  {:<width$}  {:>9}  {:>9}  {:>10}  {:>8}  {:>11}  {}\n",
-        "operation", "A", "B", "delta", "change", "calls A→B", "verdict"
-    ));
-    for row in rows {
-        out.push_str(&format!(
-            "  {:<width$}  {:>9}  {:>9}  {:>10}  {:>8}  {:>11}  {}\n",
-            super::ls::truncate(&row.operation, width),
-            format_duration(row.a.mean_nanos as u64),
-            format_duration(row.b.mean_nanos as u64),
-            signed(row.delta_nanos),
-            ratio(row),
-            format!("{:.1}→{:.1}", row.a.calls_per_run, row.b.calls_per_run),
-            row.verdict.describe(),
-        ));
-    }
-    if comparison.operations.len() > ROWS_SHOWN {
-        out.push_str(&format!(
-            "  … {} more operations (--json for all)\n",
-            comparison.operations.len() - ROWS_SHOWN
-        ));
-    }
-    out
 }

@@ -8,11 +8,11 @@
 use super::analysis::{finding_text, load};
 use crate::cli::{ColorChoice, DemoArgs};
 use crate::output::print_stdout;
-use crate::timefmt::format_duration;
 use anyhow::{Context, Result, bail};
 use devtrace_analyze::detectors::run_all;
 use devtrace_analyze::perf::profile_operation;
 use devtrace_analyze::{AnalyzedTrace, FindingKind};
+use devtrace_query::timefmt::format_duration;
 use devtrace_store::Store;
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::Writer;
@@ -85,7 +85,7 @@ pub fn run(data: Option<&Path>, args: &DemoArgs, _color: ColorChoice) -> Result<
     let mut out = format!("\n$ devtrace perf {OPERATION}\n");
     let profile = profile_operation(&original, OPERATION)
         .context("the demo produced no journal.generate spans")?;
-    out.push_str(&super::perf::render(&profile));
+    out.push_str(&devtrace_query::text::render_profile(&profile));
     let findings = run_all(&original);
     out.push_str("\n$ devtrace insights\n");
     for (n, finding) in findings.iter().enumerate() {
@@ -104,7 +104,7 @@ pub fn run(data: Option<&Path>, args: &DemoArgs, _color: ColorChoice) -> Result<
         out.push_str(&format!(
             "\n$ devtrace compare --operation {OPERATION} (successful runs: original vs --fixed)\n"
         ));
-        out.push_str(&super::compare::render(
+        out.push_str(&devtrace_query::text::render_comparison(
             "original (A) vs fixed (B)",
             &comparison,
         ));

@@ -2,10 +2,8 @@
 //! from the passing ones; `devtrace errors show`: the causal chain of one error.
 
 use super::analysis::{MAX_TRACES, load, one, recent, since};
-use super::ls::truncate;
 use crate::cli::{ErrorsArgs, ErrorsCommand};
 use crate::output::{print_json, print_stdout, terminal_width};
-use crate::timefmt::{format_duration, format_timestamp};
 use anyhow::{Result, bail};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_analyze::errors::{
@@ -14,6 +12,8 @@ use devtrace_analyze::errors::{
 };
 use devtrace_model::AnyValue;
 use devtrace_model::TraceId;
+use devtrace_query::text::truncate;
+use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_store::{Store, StoreError, TraceQuery};
 use serde_json::json;
 use std::collections::{BTreeSet, HashSet};

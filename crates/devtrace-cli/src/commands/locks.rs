@@ -3,13 +3,13 @@
 //! Lock spans follow docs/conventions.md (`devtrace.lock.*`).
 
 use super::analysis::{one, recent};
-use super::ls::truncate;
 use crate::cli::LocksArgs;
 use crate::output::{print_json, print_stdout};
-use crate::timefmt::format_duration;
 use anyhow::Result;
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_analyze::locks::{self, Inversion, LockOrder, LockReport, TimelineEvent, UseStats};
+use devtrace_query::text::truncate;
+use devtrace_query::timefmt::format_duration;
 use devtrace_store::Store;
 use serde::Serialize;
 use std::process::ExitCode;

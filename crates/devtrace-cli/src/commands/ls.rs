@@ -2,8 +2,9 @@
 
 use crate::cli::{ColorChoice, LsArgs};
 use crate::output::{Style, print_stdout};
-use crate::timefmt::{format_duration, format_timestamp, now_nanos, parse_since};
 use anyhow::{Result, anyhow};
+use devtrace_query::text::truncate;
+use devtrace_query::timefmt::{format_duration, format_timestamp, now_nanos, parse_since};
 use devtrace_store::{Store, TraceQuery};
 use std::process::ExitCode;
 
@@ -22,7 +23,10 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
         limit: args.limit,
     })?;
     if args.json {
-        let rows: Vec<_> = traces.iter().map(crate::view::summary_json).collect();
+        let rows: Vec<_> = traces
+            .iter()
+            .map(devtrace_query::json::summary_json)
+            .collect();
         crate::output::print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -71,14 +75,4 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
     }
     print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn truncate(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        text.to_owned()
-    } else {
-        let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
-    }
 }

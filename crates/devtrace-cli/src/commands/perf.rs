@@ -3,10 +3,10 @@
 use super::analysis::{DEFAULT_LAST, MAX_TRACES, finding_text, one, recent, since};
 use crate::cli::PerfArgs;
 use crate::output::{print_json, print_stdout};
-use crate::timefmt::format_duration;
 use anyhow::Result;
 use devtrace_analyze::detectors::run_all;
-use devtrace_analyze::perf::{OperationProfile, profile_operation, rank_operations};
+use devtrace_analyze::perf::{profile_operation, rank_operations};
+use devtrace_query::timefmt::format_duration;
 use devtrace_store::{Store, TraceQuery};
 use serde_json::json;
 use std::process::ExitCode;
@@ -44,7 +44,7 @@ pub fn run(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
     if args.json {
         print_json(&json!({"profile": profile, "findings": findings}))?;
     } else {
-        let mut out = render(&profile);
+        let mut out = devtrace_query::text::render_profile(&profile);
         if !findings.is_empty() {
             out.push_str("\nfindings\n");
             for (n, finding) in findings.iter().take(FINDINGS_SHOWN).enumerate() {
@@ -60,64 +60,6 @@ pub fn run(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
         print_stdout(&out)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn percent(share: f64) -> String {
-    format!("{:.0} %", share * 100.0)
-}
-
-pub fn render(profile: &OperationProfile) -> String {
-    let d = &profile.duration;
-    let ns = |v: f64| format_duration(v.max(0.0) as u64);
-    let mut out = format!(
-        "{}: {} mean over {} run{} (p50 {}, p95 {}, max {})\n\n",
-        profile.operation,
-        ns(d.mean),
-        d.count,
-        if d.count == 1 { "" } else { "s" },
-        ns(d.p50),
-        ns(d.p95),
-        ns(d.max),
-    );
-    let width = profile
-        .children
-        .iter()
-        .map(|c| c.name.chars().count())
-        .max()
-        .unwrap_or(5)
-        .clamp(5, 40);
-    out.push_str(&format!(
-        "  {:<width$}  {:<9}  {:>9}  {:>9}  {:>9}  {:>5}  {:>6}  {:>8}\n",
-        "child", "kind", "mean", "p50", "p95", "share", "calls", "critical"
-    ));
-    for child in &profile.children {
-        out.push_str(&format!(
-            "  {:<width$}  {:<9}  {:>9}  {:>9}  {:>9}  {:>5}  {:>6.1}  {:>8}\n",
-            super::ls::truncate(&child.name, width),
-            child.kind.label(),
-            ns(child.per_run.mean),
-            ns(child.per_run.p50),
-            ns(child.per_run.p95),
-            percent(child.share),
-            child.calls_per_run,
-            percent(child.critical_share),
-        ));
-    }
-    let kinds: Vec<String> = profile
-        .by_kind
-        .iter()
-        .filter(|k| k.share >= 0.001)
-        .map(|k| {
-            format!(
-                "{} {} ({})",
-                k.kind.label(),
-                percent(k.share),
-                ns(k.mean_nanos)
-            )
-        })
-        .collect();
-    out.push_str(&format!("\ntime by kind of work: {}\n", kinds.join(", ")));
-    out
 }
 
 /// `devtrace perf` with no operation: root operations ranked by total time.
@@ -160,7 +102,7 @@ fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
     for row in &ranked {
         out.push_str(&format!(
             "  {:<width$}  {:>5}  {:>10}  {:>9}  {:>9}  {:>6}\n",
-            super::ls::truncate(&row.operation, width),
+            devtrace_query::text::truncate(&row.operation, width),
             row.runs,
             format_duration(row.total_nanos),
             format_duration(row.duration.mean as u64),

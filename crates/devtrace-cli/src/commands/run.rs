@@ -14,11 +14,11 @@
 use crate::cli::RunArgs;
 use crate::commands::analysis::finding_text;
 use crate::commands::serve::SERVE_FILE;
-use crate::timefmt::format_duration;
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_ingest::test_output::{TestOutputParser, TestReport};
 use devtrace_model::{AnyValue, KeyValue, SpanId, TraceId, semconv};
+use devtrace_query::timefmt::format_duration;
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::Writer;
 use devtrace_store::{Store, TraceQuery};

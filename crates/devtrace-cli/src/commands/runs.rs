@@ -2,9 +2,9 @@
 
 use crate::cli::RunsArgs;
 use crate::output::{print_json, print_stdout};
-use crate::timefmt::{format_duration, format_timestamp};
 use anyhow::Result;
 use devtrace_model::{AnyValue, Span, semconv};
+use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_store::{Store, TraceQuery};
 use serde_json::json;
 use std::process::ExitCode;

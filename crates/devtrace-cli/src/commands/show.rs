@@ -1,13 +1,13 @@
 //! `devtrace show`: one trace as a terminal waterfall, or as JSON.
 
 use crate::cli::{ColorChoice, ShowArgs};
-use crate::commands::ls::truncate;
 use crate::output::{Style, print_stdout, terminal_width};
-use crate::timefmt::{format_duration, format_timestamp};
 use anyhow::Result;
 use devtrace_analyze::fold::DEFAULT_MIN_RUN;
 use devtrace_analyze::{FoldedChild, TraceTree, fold_children};
 use devtrace_model::{LogBatch, Span, SpanBatch, semconv};
+use devtrace_query::text::truncate;
+use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_store::{Store, StoreError, StoredTrace};
 use std::process::ExitCode;
 
@@ -18,7 +18,7 @@ pub fn run(store: &dyn Store, args: &ShowArgs, color: ColorChoice) -> Result<Exi
         .ok_or_else(|| StoreError::TraceNotFound(args.trace.clone()))?;
     let logs = store.logs_for_trace(trace_id)?;
     if args.json {
-        let value = crate::view::trace_json(&trace, &logs);
+        let value = devtrace_query::json::trace_json(&trace, &logs);
         crate::output::print_json(&value)?;
     } else {
         let options = Options {
