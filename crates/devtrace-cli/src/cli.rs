@@ -284,7 +284,10 @@ pub struct ServeArgs {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  devtrace ls --errors --since 1h\n  devtrace ls --service api --min-duration 250ms --json"
+    after_help = "Attribute filters (--attr) read the spans of at most 2,000 candidate traces, newest first, \
+and say so when they stop early.\n\n\
+Examples:\n  devtrace ls --errors --since 1h\n  devtrace ls --service api --min-duration 250ms --json\n  \
+devtrace ls --operation 'SELECT users' --attr db.system=postgresql\n  devtrace ls --label after-fix"
 )]
 pub struct LsArgs {
     /// Only traces whose root span comes from this service
@@ -293,15 +296,36 @@ pub struct LsArgs {
     /// Only traces whose root operation contains this text
     #[arg(long)]
     pub name: Option<String>,
+    /// Only traces containing a span named exactly this (any span, not only the root)
+    #[arg(long, value_name = "NAME")]
+    pub operation: Option<String>,
     /// Only traces at least this long (e.g. 250ms, 1.5s, 2m)
     #[arg(long, value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]
     pub min_duration: Option<u64>,
+    /// Only traces at most this long
+    #[arg(long, value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+    pub max_duration: Option<u64>,
     /// Only traces with at least one error span
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ok")]
     pub errors: bool,
+    /// Only traces without any error span
+    #[arg(long)]
+    pub ok: bool,
+    /// Only traces with an attribute (on any span or its resource): KEY=VALUE equals, KEY~TEXT contains (repeatable: all must match)
+    #[arg(long = "attr", value_name = "FILTER", value_parser = parse_attribute_filter)]
+    pub attributes: Vec<devtrace_query::search::AttributeFilter>,
+    /// Only the traces of one `devtrace run` (its id): the run and the traces attached to it
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// Only runs recorded with `devtrace run --label LABEL`
+    #[arg(long)]
+    pub label: Option<String>,
     /// Only traces started within this long (e.g. 30m, 2h, 7d) or since a time (2026-11-21T09:00:00Z)
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
+    /// Only traces started before this long ago (e.g. 1h) or before a time
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
     /// How many traces to list
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
@@ -361,4 +385,8 @@ pub struct ExportArgs {
     /// Write to this file instead of stdout
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+fn parse_attribute_filter(text: &str) -> Result<devtrace_query::search::AttributeFilter, String> {
+    devtrace_query::search::AttributeFilter::parse(text)
 }

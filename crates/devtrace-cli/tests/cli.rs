@@ -133,6 +133,40 @@ START (UTC)          OPERATION       SERVICE    DURATION  SPANS  ERRORS  TRACE I
     )))
     .unwrap();
     assert_eq!(none, json!([]));
+    let count = |args: &[&str]| -> usize {
+        let mut all = vec!["ls", "--json"];
+        all.extend_from_slice(args);
+        let output = devtrace(dir.path(), &all);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        serde_json::from_str::<Value>(&stdout(&output))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(
+        count(&["--operation", "charge-card"]),
+        1,
+        "a child span's name"
+    );
+    assert_eq!(count(&["--operation", "charge"]), 0, "whole names only");
+    assert_eq!(count(&["--attr", "payment.amount=42.5"]), 1);
+    assert_eq!(count(&["--attr", "db.query.text~WHERE id = 5"]), 1);
+    assert_eq!(count(&["--attr", "db.query.text~WHERE id = 9"]), 0);
+    assert_eq!(
+        count(&["--attr", "service.name=shop", "--max-duration", "100ms"]),
+        1
+    );
+    assert_eq!(count(&["--max-duration", "99ms"]), 0);
+    assert_eq!(count(&["--ok"]), 0);
+    assert_eq!(count(&["--until", "2025-11-21T13:00:00Z"]), 0);
+    let bad_attr = devtrace(dir.path(), &["ls", "--attr", "justakey"]);
+    assert_eq!(bad_attr.status.code(), Some(2));
+    assert!(
+        stderr(&bad_attr).contains("key=value"),
+        "{}",
+        stderr(&bad_attr)
+    );
     let bad = devtrace(dir.path(), &["ls", "--since", "lately"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(

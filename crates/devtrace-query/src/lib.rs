@@ -7,6 +7,7 @@
 //! - [`scope`]: which traces an analysis reads (the last N runs of an operation, a time window,
 //!   one trace by id or prefix), loaded from a [`devtrace_store::Store`] and built into
 //!   [`devtrace_analyze::AnalyzedTrace`]s, with "did you mean" for unknown operations;
+//! - [`search`]: trace search, the store's indexed filters plus bounded attribute filters;
 //! - [`json`]: stable JSON shapes of stored data (traces, spans, attributes, logs);
 //! - [`text`]: plain-text renderings of analysis results (findings, breakdowns, comparisons)
 //!   that the CLI prints and the MCP tools return;
@@ -17,6 +18,7 @@
 
 pub mod json;
 pub mod scope;
+pub mod search;
 pub mod text;
 pub mod timefmt;
 

@@ -16,6 +16,7 @@ pub fn run_all(factory: Factory<'_>) {
     a_failed_transaction_stores_nothing(factory);
     operations_find_the_traces_that_contain_them(factory);
     runs_are_listed_apart(factory);
+    listing_searches_any_span_and_pages_without_gaps(factory);
 }
 
 fn runs_are_listed_apart(factory: Factory<'_>) {
@@ -279,6 +280,99 @@ fn listing_filters_and_orders_newest_first(factory: Factory<'_>) {
         }),
         [3, 2]
     );
+}
+
+fn listing_searches_any_span_and_pages_without_gaps(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let mut failing = span(3, 2, Some(1), "SELECT users", 3_100, 3_200);
+    failing.status.code = StatusCode::Error;
+    // Traces 4 and 5 start at the same instant: paging must order them by id and lose neither.
+    writer
+        .write(&[prepare_spans(batch(
+            "api",
+            vec![
+                span(1, 1, None, "GET /a", 1_000, 1_100),
+                span(1, 2, Some(1), "SELECT users", 1_010, 1_020),
+                span(2, 1, None, "GET /b", 2_000, 2_900),
+                span(3, 1, None, "GET /c", 3_000, 3_300),
+                failing,
+                span(4, 1, None, "GET /d", 4_000, 4_050),
+                span(5, 1, None, "GET /e", 4_000, 4_060),
+            ],
+        ))])
+        .unwrap();
+    let ids = |query: TraceQuery| -> Vec<u8> {
+        store
+            .list_traces(&TraceQuery {
+                limit: query.limit.max(1),
+                ..query
+            })
+            .unwrap()
+            .iter()
+            .map(|t| t.trace_id.0[0])
+            .collect()
+    };
+    let all = TraceQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(ids(all.clone()), [5, 4, 3, 2, 1]);
+    assert_eq!(
+        ids(TraceQuery {
+            operation: Some("SELECT users".into()),
+            ..all.clone()
+        }),
+        [3, 1],
+        "a child span's name finds its trace"
+    );
+    assert_eq!(
+        ids(TraceQuery {
+            operation: Some("SELECT".into()),
+            ..all.clone()
+        }),
+        Vec::<u8>::new(),
+        "operation matches whole names"
+    );
+    assert_eq!(
+        ids(TraceQuery {
+            max_duration_nanos: Some(100),
+            ..all.clone()
+        }),
+        [5, 4, 1]
+    );
+    assert_eq!(
+        ids(TraceQuery {
+            without_errors: true,
+            ..all.clone()
+        }),
+        [5, 4, 2, 1]
+    );
+    assert_eq!(
+        ids(TraceQuery {
+            since_unix_nano: Some(2_000),
+            until_unix_nano: Some(4_000),
+            ..all.clone()
+        }),
+        [3, 2]
+    );
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_traces(&TraceQuery {
+                limit: 2,
+                after,
+                ..Default::default()
+            })
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(TraceCursor::of(last));
+        pages.push(page.iter().map(|t| t.trace_id.0[0]).collect::<Vec<_>>());
+    }
+    assert_eq!(pages, [vec![5, 4], vec![3, 2], vec![1]]);
+    let cursor = TraceCursor::of(&store.list_traces(&all).unwrap()[1]);
+    assert_eq!(TraceCursor::decode(&cursor.encode()), Some(cursor));
+    assert_eq!(TraceCursor::decode("12-nothex"), None);
 }
 
 fn prefixes_resolve_uniquely_or_explain(factory: Factory<'_>) {

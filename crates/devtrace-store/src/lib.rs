@@ -41,19 +41,59 @@ impl TraceSummary {
     }
 }
 
-/// Filters for a trace listing; `None` means "any".
+/// Filters for a trace listing; `None` means "any". Results are newest first, ordered by
+/// (start, trace id) descending, so [`TraceCursor`] pages through them without gaps or repeats.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TraceQuery {
+    /// The root span's `service.name`.
     pub service: Option<String>,
     /// Matches root operations containing this text.
     pub name_contains: Option<String>,
+    /// Only traces containing a span named exactly this (any span, not only the root).
+    pub operation: Option<String>,
     pub min_duration_nanos: Option<u64>,
+    pub max_duration_nanos: Option<u64>,
     pub errors_only: bool,
+    /// Only traces without any error span.
+    pub without_errors: bool,
     /// Only `devtrace run` executions.
     pub runs_only: bool,
     /// Only traces that started at or after this time.
     pub since_unix_nano: Option<u64>,
+    /// Only traces that started before this time.
+    pub until_unix_nano: Option<u64>,
+    /// Only traces after this one in listing order (the next page).
+    pub after: Option<TraceCursor>,
     pub limit: usize,
+}
+
+/// A position in a trace listing: the last trace of the previous page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TraceCursor {
+    pub start_unix_nano: u64,
+    pub trace_id: TraceId,
+}
+
+impl TraceCursor {
+    pub fn of(summary: &TraceSummary) -> Self {
+        Self {
+            start_unix_nano: summary.start_unix_nano,
+            trace_id: summary.trace_id,
+        }
+    }
+
+    /// `START-TRACEID`: opaque to clients, but readable in a URL.
+    pub fn encode(&self) -> String {
+        format!("{}-{}", self.start_unix_nano, self.trace_id.to_hex())
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let (start, id) = text.split_once('-')?;
+        Some(Self {
+            start_unix_nano: start.parse().ok()?,
+            trace_id: id.parse().ok()?,
+        })
+    }
 }
 
 /// A whole trace as stored: its summary and every span received for it.

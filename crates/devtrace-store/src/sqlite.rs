@@ -68,6 +68,11 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX traces_runs ON traces(start_ns) WHERE is_run = 1;",
 ];
 
+/// Nanosecond times and durations as SQLite integers (saturating: u64 beyond i64 is never real).
+fn clamp_i64(value: u64) -> i64 {
+    value.min(i64::MAX as u64) as i64
+}
+
 /// Work a migration needs beyond SQL: filling a new index from existing chunks.
 fn after_migration(tx: &rusqlite::Transaction<'_>, version: usize) -> Result<()> {
     if version == 3 {
@@ -376,21 +381,44 @@ impl Store for SqliteStore {
             sql.push_str(" AND instr(root_name, ?) > 0");
             args.push(name.clone().into());
         }
+        if let Some(operation) = &query.operation {
+            sql.push_str(
+                " AND id IN (SELECT trace FROM trace_operations
+                             WHERE name = (SELECT id FROM span_names WHERE name = ?))",
+            );
+            args.push(operation.clone().into());
+        }
         if let Some(min) = query.min_duration_nanos {
             sql.push_str(" AND end_ns - start_ns >= ?");
-            args.push((min as i64).into());
+            args.push(clamp_i64(min).into());
+        }
+        if let Some(max) = query.max_duration_nanos {
+            sql.push_str(" AND end_ns - start_ns <= ?");
+            args.push(clamp_i64(max).into());
         }
         if query.errors_only {
             sql.push_str(" AND error_count > 0");
+        }
+        if query.without_errors {
+            sql.push_str(" AND error_count = 0");
         }
         if query.runs_only {
             sql.push_str(" AND is_run = 1");
         }
         if let Some(since) = query.since_unix_nano {
             sql.push_str(" AND start_ns >= ?");
-            args.push((since as i64).into());
+            args.push(clamp_i64(since).into());
         }
-        sql.push_str(" ORDER BY start_ns DESC LIMIT ?");
+        if let Some(until) = query.until_unix_nano {
+            sql.push_str(" AND start_ns < ?");
+            args.push(clamp_i64(until).into());
+        }
+        if let Some(after) = &query.after {
+            sql.push_str(" AND (start_ns, trace_id) < (?, ?)");
+            args.push(clamp_i64(after.start_unix_nano).into());
+            args.push(after.trace_id.0.to_vec().into());
+        }
+        sql.push_str(" ORDER BY start_ns DESC, trace_id DESC LIMIT ?");
         args.push((query.limit.min(i64::MAX as usize) as i64).into());
         self.with_conn(|conn| {
             let mut statement = conn.prepare_cached(&sql)?;

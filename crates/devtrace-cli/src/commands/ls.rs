@@ -1,27 +1,50 @@
-//! `devtrace ls`: recent traces from the per-trace summaries (never reads spans).
+//! `devtrace ls`: recent traces from the per-trace summaries; only attribute filters read spans
+//! (a bounded number of candidates, see `devtrace_query::search`).
 
 use crate::cli::{ColorChoice, LsArgs};
 use crate::output::{Style, print_stdout};
 use anyhow::{Result, anyhow};
+use devtrace_query::search::{TraceSearch, search};
 use devtrace_query::text::truncate;
 use devtrace_query::timefmt::{format_duration, format_timestamp, now_nanos, parse_since};
 use devtrace_store::{Store, TraceQuery};
 use std::process::ExitCode;
 
 pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitCode> {
-    let since = match &args.since {
-        Some(text) => Some(parse_since(text, now_nanos()).map_err(|e| anyhow!("--since: {e}"))?),
-        None => None,
+    let when = |flag: &str, text: &Option<String>| -> Result<Option<u64>> {
+        text.as_deref()
+            .map(|t| parse_since(t, now_nanos()).map_err(|e| anyhow!("--{flag}: {e}")))
+            .transpose()
     };
-    let traces = store.list_traces(&TraceQuery {
-        service: args.service.clone(),
-        name_contains: args.name.clone(),
-        min_duration_nanos: args.min_duration,
-        errors_only: args.errors,
-        runs_only: false,
-        since_unix_nano: since,
-        limit: args.limit,
-    })?;
+    let page = search(
+        store,
+        &TraceSearch {
+            query: TraceQuery {
+                service: args.service.clone(),
+                name_contains: args.name.clone(),
+                operation: args.operation.clone(),
+                min_duration_nanos: args.min_duration,
+                max_duration_nanos: args.max_duration,
+                errors_only: args.errors,
+                without_errors: args.ok,
+                since_unix_nano: when("since", &args.since)?,
+                until_unix_nano: when("until", &args.until)?,
+                limit: args.limit,
+                ..Default::default()
+            },
+            attributes: args.attributes.clone(),
+            run_id: args.run.clone(),
+            label: args.label.clone(),
+        },
+    )?;
+    if page.scan_limited {
+        eprintln!(
+            "note: stopped after reading {} candidate traces for --attr/--run/--label; narrow the search \
+             (--since, --operation, --service) to look further back",
+            page.scanned
+        );
+    }
+    let traces = page.traces;
     if args.json {
         let rows: Vec<_> = traces
             .iter()
