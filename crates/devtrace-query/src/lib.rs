@@ -7,6 +7,8 @@
 //! - [`scope`]: which traces an analysis reads (the last N runs of an operation, a time window,
 //!   one trace by id or prefix), loaded from a [`devtrace_store::Store`] and built into
 //!   [`devtrace_analyze::AnalyzedTrace`]s, with "did you mean" for unknown operations;
+//! - [`overview`]: what the store holds at a glance (services, time range, top operations,
+//!   recent errors and runs);
 //! - [`search`]: trace search, the store's indexed filters plus bounded attribute filters;
 //! - [`json`]: stable JSON shapes of stored data (traces, spans, attributes, logs);
 //! - [`text`]: plain-text renderings of analysis results (findings, breakdowns, comparisons)
@@ -17,9 +19,13 @@
 //! computes no findings of its own and does no terminal or network I/O.
 
 pub mod json;
+pub mod overview;
 pub mod scope;
 pub mod search;
 pub mod text;
 pub mod timefmt;
+
+#[cfg(test)]
+mod testing;
 
 pub use scope::{QueryError, Scope};

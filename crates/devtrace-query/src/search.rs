@@ -197,56 +197,7 @@ pub fn search(store: &dyn Store, search: &TraceSearch) -> Result<SearchPage, Sto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use devtrace_model::{Resource, Scope, Span, SpanId, SpanKind, Status, TraceId};
-    use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
-    use devtrace_store::{StoreWriter, prepare_spans};
-
-    /// A one-span trace numbered `n`, started at `n` µs, with the given span and resource
-    /// attributes.
-    fn trace(n: u32, span_attrs: Vec<KeyValue>, resource_attrs: Vec<KeyValue>) -> SpanBatch {
-        let mut id = [0u8; 16];
-        id[12..].copy_from_slice(&n.to_be_bytes());
-        id[0] = 1;
-        let start = u64::from(n) * 1_000;
-        let mut resource = vec![KeyValue::new(semconv::SERVICE_NAME, "svc")];
-        resource.extend(resource_attrs);
-        SpanBatch {
-            resources: vec![Resource {
-                attributes: resource,
-                ..Default::default()
-            }],
-            scopes: vec![Scope::default()],
-            spans: vec![Span {
-                trace_id: TraceId(id),
-                span_id: SpanId([1; 8]),
-                parent_span_id: None,
-                trace_state: String::new(),
-                flags: 0,
-                name: format!("op {n}"),
-                kind: SpanKind::Internal,
-                start_unix_nano: start,
-                end_unix_nano: start + 500,
-                attributes: span_attrs,
-                dropped_attributes_count: 0,
-                events: vec![],
-                dropped_events_count: 0,
-                links: vec![],
-                dropped_links_count: 0,
-                status: Status::default(),
-                resource: 0,
-                scope: 0,
-            }],
-        }
-    }
-
-    fn store_with(batches: Vec<SpanBatch>) -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut writer = SqliteWriter::open(dir.path()).unwrap();
-        let prepared: Vec<_> = batches.into_iter().map(prepare_spans).collect();
-        writer.write(&prepared).unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        (dir, store)
-    }
+    use crate::testing::{store_with, trace};
 
     fn numbers(page: &SearchPage) -> Vec<u32> {
         page.traces

@@ -370,6 +370,19 @@ fn listing_searches_any_span_and_pages_without_gaps(factory: Factory<'_>) {
         pages.push(page.iter().map(|t| t.trace_id.0[0]).collect::<Vec<_>>());
     }
     assert_eq!(pages, [vec![5, 4], vec![3, 2], vec![1]]);
+    let services = store.services(None).unwrap();
+    assert_eq!(
+        services,
+        [ServiceSummary {
+            service: "api".into(),
+            traces: 5,
+            error_traces: 1,
+            first_start_unix_nano: 1_000,
+            last_end_unix_nano: 4_060,
+        }]
+    );
+    assert_eq!(store.services(Some(3_000)).unwrap()[0].traces, 3);
+    assert!(store.services(Some(5_000)).unwrap().is_empty());
     let cursor = TraceCursor::of(&store.list_traces(&all).unwrap()[1]);
     assert_eq!(TraceCursor::decode(&cursor.encode()), Some(cursor));
     assert_eq!(TraceCursor::decode("12-nothex"), None);

@@ -103,6 +103,17 @@ pub struct StoredTrace {
     pub spans: SpanBatch,
 }
 
+/// One service's traces (by the root span's service), for overviews.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServiceSummary {
+    pub service: String,
+    pub traces: u64,
+    /// Traces with at least one error span.
+    pub error_traces: u64,
+    pub first_start_unix_nano: u64,
+    pub last_end_unix_nano: u64,
+}
+
 /// What the store holds, for `/api/v1/stats` and `devtrace stats`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
@@ -165,6 +176,8 @@ pub trait Store: Send + Sync {
         since_unix_nano: Option<u64>,
         limit: usize,
     ) -> Result<Vec<TraceSummary>>;
+    /// Services of the traces started at or after `since`, most traces first.
+    fn services(&self, since_unix_nano: Option<u64>) -> Result<Vec<ServiceSummary>>;
     /// Every span name ever stored, sorted.
     fn operation_names(&self) -> Result<Vec<String>>;
     /// Whether a document with this digest was imported before (see [`document_digest`]).

@@ -8,8 +8,8 @@
 
 use crate::chunk;
 use crate::{
-    Result, Store, StoreError, StoreStats, StoreWriter, StoredTrace, TraceQuery, TraceSummary,
-    WriteBatch,
+    Result, ServiceSummary, Store, StoreError, StoreStats, StoreWriter, StoredTrace, TraceQuery,
+    TraceSummary, WriteBatch,
 };
 use devtrace_model::{LogBatch, SpanBatch, TraceId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -543,6 +543,27 @@ impl Store for SqliteStore {
             let mut found = rows.collect::<rusqlite::Result<Vec<_>>>()?;
             found.sort_by_key(|t| std::cmp::Reverse(t.start_unix_nano));
             Ok(found)
+        })
+    }
+
+    fn services(&self, since_unix_nano: Option<u64>) -> Result<Vec<ServiceSummary>> {
+        self.with_conn(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT root_service, count(*), sum(error_count > 0), min(start_ns), max(end_ns)
+                 FROM traces WHERE start_ns >= ?1
+                 GROUP BY root_service ORDER BY count(*) DESC, root_service",
+            )?;
+            let since = clamp_i64(since_unix_nano.unwrap_or(0));
+            let rows = statement.query_map(params![since], |row| {
+                Ok(ServiceSummary {
+                    service: row.get(0)?,
+                    traces: row.get::<_, i64>(1)? as u64,
+                    error_traces: row.get::<_, i64>(2)? as u64,
+                    first_start_unix_nano: row.get::<_, i64>(3)? as u64,
+                    last_end_unix_nano: row.get::<_, i64>(4)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 

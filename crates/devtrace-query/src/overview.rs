@@ -1,0 +1,121 @@
+//! What a store holds, at a glance: the first thing an assistant or a person asks for.
+
+use devtrace_analyze::perf::{OperationTotal, rank_operations};
+use devtrace_store::{ServiceSummary, Store, StoreError, StoreStats, TraceQuery, TraceSummary};
+use serde::Serialize;
+
+/// Recent traces ranked for "top operations by time".
+const RANKED_TRACES: usize = 1_000;
+
+/// How much of each list an overview carries.
+#[derive(Clone, Copy, Debug)]
+pub struct OverviewLimits {
+    pub operations: usize,
+    pub errors: usize,
+    pub runs: usize,
+}
+
+impl Default for OverviewLimits {
+    fn default() -> Self {
+        Self {
+            operations: 10,
+            errors: 5,
+            runs: 5,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Overview {
+    pub stats: StoreStats,
+    /// Earliest trace start and latest trace end in scope, when there are traces.
+    pub time_range: Option<(u64, u64)>,
+    pub services: Vec<ServiceSummary>,
+    /// Root operations by total time over the most recent traces.
+    pub top_operations: Vec<OperationTotal>,
+    /// How many recent traces `top_operations` ranks.
+    pub ranked_traces: usize,
+    pub recent_errors: Vec<TraceSummary>,
+    pub recent_runs: Vec<TraceSummary>,
+}
+
+/// The overview of traces started at or after `since` (all when `None`).
+pub fn overview(
+    store: &dyn Store,
+    since_unix_nano: Option<u64>,
+    limits: OverviewLimits,
+) -> Result<Overview, StoreError> {
+    let services = store.services(since_unix_nano)?;
+    let time_range = services
+        .iter()
+        .map(|s| (s.first_start_unix_nano, s.last_end_unix_nano))
+        .reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)));
+    let recent = store.list_traces(&TraceQuery {
+        since_unix_nano,
+        limit: RANKED_TRACES,
+        ..Default::default()
+    })?;
+    let mut top_operations = rank_operations(
+        recent
+            .iter()
+            .map(|s| (s.root_name.clone(), s.duration_nanos(), s.error_count > 0)),
+    );
+    top_operations.truncate(limits.operations);
+    let recent_errors = store.list_traces(&TraceQuery {
+        since_unix_nano,
+        errors_only: true,
+        limit: limits.errors,
+        ..Default::default()
+    })?;
+    let recent_runs = store.list_traces(&TraceQuery {
+        since_unix_nano,
+        runs_only: true,
+        limit: limits.runs,
+        ..Default::default()
+    })?;
+    Ok(Overview {
+        stats: store.stats()?,
+        time_range,
+        services,
+        top_operations,
+        ranked_traces: recent.len(),
+        recent_errors,
+        recent_runs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{store_with, trace};
+    use devtrace_model::{KeyValue, StatusCode, semconv};
+
+    #[test]
+    fn overview_counts_services_ranks_operations_and_lists_errors_and_runs() {
+        let mut failing = trace(2, vec![], vec![]);
+        failing.spans[0].status.code = StatusCode::Error;
+        let mut run = trace(3, vec![KeyValue::new(semconv::RUN_ID, "ab")], vec![]);
+        run.spans[0].name = "op 1".into();
+        let (_dir, store) = store_with(vec![trace(1, vec![], vec![]), failing, run]);
+        let seen = overview(&store, None, OverviewLimits::default()).unwrap();
+        assert_eq!(seen.stats.traces, 3);
+        assert_eq!(seen.time_range, Some((1_000, 3_500)));
+        assert_eq!(seen.services.len(), 1);
+        assert_eq!(
+            (seen.services[0].traces, seen.services[0].error_traces),
+            (3, 1)
+        );
+        let ops: Vec<(&str, usize, u64)> = seen
+            .top_operations
+            .iter()
+            .map(|o| (o.operation.as_str(), o.runs, o.errors))
+            .collect();
+        assert_eq!(ops, [("op 1", 2, 0), ("op 2", 1, 1)]);
+        assert_eq!(seen.ranked_traces, 3);
+        assert_eq!(seen.recent_errors.len(), 1);
+        assert_eq!(seen.recent_runs.len(), 1);
+        assert_eq!(seen.recent_runs[0].start_unix_nano, 3_000);
+        let later = overview(&store, Some(10_000), OverviewLimits::default()).unwrap();
+        assert_eq!((later.time_range, later.top_operations.len()), (None, 0));
+    }
+}
