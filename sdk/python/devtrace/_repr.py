@@ -24,9 +24,11 @@ def shorten(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, the cut marked with how much is missing."""
     if limit <= 0 or len(text) <= limit:
         return text
-    note = f"… (+{len(text) - limit} chars)"
-    keep = max(limit - len(note), 1)
-    return text[:keep] + note
+    keep = limit
+    for _ in range(3):  # the note's length depends on the number it shows
+        note = f"… (+{len(text) - keep} chars)"
+        keep = max(limit - len(note), 1)
+    return text[:keep] + f"… (+{len(text) - keep} chars)"
 
 
 class _RedactingRepr(reprlib.Repr):

@@ -368,7 +368,12 @@ def _given(value: Any) -> Any:
     return value
 
 
-def _wrap_create(original: Callable[..., Any], describe: Callable[[dict], Dict[str, Any]], finish: Callable[[LLMCall, Any], None]) -> Callable[..., Any]:
+def _wrap_create(
+    original: Callable[..., Any],
+    describe: Callable[[dict], Dict[str, Any]],
+    finish: Callable[[LLMCall, Any], None],
+    is_async: bool,
+) -> Callable[..., Any]:
     if getattr(original, "__devtrace_wrapped__", False):
         return original
 
@@ -389,7 +394,9 @@ def _wrap_create(original: Callable[..., Any], describe: Callable[[dict], Dict[s
             set_status_on_exception=False,
         ), stream
 
-    if inspect.iscoroutinefunction(original):
+    # The async clients' create() is not always a coroutine function (their argument checks
+    # wrap it in a plain function returning a coroutine), so the class decides.
+    if is_async or inspect.iscoroutinefunction(original):
 
         @functools.wraps(original)
         async def async_create(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -443,7 +450,7 @@ def _patch(module_names: Sequence[str], class_names: Sequence[str], describe: Ca
         for class_name in class_names:
             cls = getattr(module, class_name, None)
             if cls is not None and hasattr(cls, "create"):
-                cls.create = _wrap_create(cls.create, describe, finish)
+                cls.create = _wrap_create(cls.create, describe, finish, class_name.startswith("Async"))
                 patched = True
         if patched:
             return True
