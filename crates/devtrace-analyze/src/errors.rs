@@ -1871,4 +1871,128 @@ pub(crate) mod tests {
         assert_eq!(nice_above(-0.0, None), None);
         assert_eq!(nice_below(f64::NAN, None), None);
     }
+
+    #[test]
+    fn exception_frames_gather_locals_types_and_frame_fields() {
+        let attrs = vec![
+            KeyValue::new("exception.type", "ValueError"),
+            KeyValue::new("exception.frame.0.function", "parse_plan"),
+            KeyValue::new("exception.frame.0.file", "taskplan/planner.py"),
+            KeyValue::new("exception.frame.0.line", 19i64),
+            KeyValue::new("exception.locals.reply", "'{\"steps\": ['"),
+            KeyValue::new("exception.locals.reply.type", "str"),
+            KeyValue::new("exception.locals.type", "'a local named type'"),
+            KeyValue::new("exception.frame.1.function", "plan"),
+            KeyValue::new("exception.frame.1.locals.task_id", "7"),
+            KeyValue::new("exception.frame.1.locals.task_id.type", "int"),
+            KeyValue::new("exception.frame.1.omitted_locals", 4i64),
+            KeyValue::new("exception.escaped", true),
+        ];
+        let frames = exception_frames(&attrs);
+        assert_eq!(
+            frames,
+            vec![
+                FrameInfo {
+                    index: 0,
+                    function: Some("parse_plan".into()),
+                    file: Some("taskplan/planner.py".into()),
+                    line: Some(19),
+                    locals: vec![
+                        LocalVariable {
+                            name: "reply".into(),
+                            type_name: Some("str".into()),
+                            value: "'{\"steps\": ['".into(),
+                        },
+                        LocalVariable {
+                            name: "type".into(),
+                            type_name: None,
+                            value: "'a local named type'".into(),
+                        },
+                    ],
+                    omitted_locals: 0,
+                },
+                FrameInfo {
+                    index: 1,
+                    function: Some("plan".into()),
+                    file: None,
+                    line: None,
+                    locals: vec![LocalVariable {
+                        name: "task_id".into(),
+                        type_name: Some("int".into()),
+                        value: "7".into(),
+                    }],
+                    omitted_locals: 4,
+                },
+            ]
+        );
+        // Other spellings land in frame 0, untyped.
+        let legacy = exception_frames(&[
+            KeyValue::new("locals.a", "1"),
+            KeyValue::new("exception.local.b", "2"),
+            KeyValue::new("code.locals.c", "3"),
+        ]);
+        let names: Vec<&str> = legacy[0].locals.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!((legacy.len(), names), (1, vec!["a", "b", "c"]));
+        assert!(exception_frames(&[KeyValue::new("exception.frame.x.line", 1i64)]).is_empty());
+    }
+
+    #[test]
+    fn the_chain_shows_state_diffs_llm_responses_and_the_snapshot() {
+        let mut llm = with(
+            with(
+                span(3, Some(1), "plan.llm", 100, 200),
+                "gen_ai.request.model",
+                "sim-1",
+            ),
+            "gen_ai.output.messages",
+            format!(
+                "[{{\"role\":\"assistant\",\"parts\":[{{\"type\":\"text\",\"content\":\"{}\"}}]}}]",
+                "x".repeat(300)
+            ),
+        );
+        llm = with(llm, "gen_ai.input.messages", "[]");
+        let mut state = span(2, Some(1), "state.tasks", 20, 30);
+        for (key, value) in [
+            ("devtrace.state.name", "tasks"),
+            ("devtrace.state.before", "{\"n\":1}"),
+            ("devtrace.state.after", "{\"n\":2}"),
+            ("devtrace.state.diff", "n: 1 → 2"),
+        ] {
+            state = with(state, key, value);
+        }
+        state = with(state, "devtrace.state.changes", 1i64);
+        let mut failing = fail(
+            span(4, Some(1), "plan.parse", 210, 220),
+            "ValueError",
+            "bad",
+        );
+        failing.events[0]
+            .attributes
+            .push(KeyValue::new("devtrace.state.snapshot", "{\"n\":2}"));
+        let t = trace(4, vec![span(1, None, "add", 0, 300), state, llm, failing]);
+        let chain = causal_chain(&t, 3);
+        let [llm_detail, state_detail] = [&chain.consumed[0], &chain.consumed[1]];
+        assert_eq!(llm_detail.span.name, "plan.llm");
+        let keys: Vec<&str> = llm_detail.details.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(keys, vec!["gen_ai.request.model", "response"]);
+        assert_eq!(llm_detail.details[1].value, format!("{}…", "x".repeat(200)));
+        assert_eq!(state_detail.reasons, vec![ConsumedReason::StateChange]);
+        let keys: Vec<&str> = state_detail
+            .details
+            .iter()
+            .map(|d| d.key.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                "devtrace.state.name",
+                "devtrace.state.diff",
+                "devtrace.state.changes"
+            ]
+        );
+        assert_eq!(
+            chain.exceptions[0].state_snapshot.as_deref(),
+            Some("{\"n\":2}")
+        );
+    }
 }

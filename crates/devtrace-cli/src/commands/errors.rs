@@ -314,9 +314,10 @@ fn render_frames(out: &mut String, frames: &[FrameInfo]) {
             out.push_str(&format!("    {name} = {}\n", indent_value(&local.value, 6)));
         }
         if frame.omitted_locals > 0 {
+            let n = frame.omitted_locals;
             out.push_str(&format!(
-                "    … {} more not recorded\n",
-                plural(frame.omitted_locals as usize, "local", "locals")
+                "    … {n} more {} not recorded\n",
+                if n == 1 { "local" } else { "locals" }
             ));
         }
     }
