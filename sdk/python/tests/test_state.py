@@ -23,6 +23,7 @@ def test_the_diff_names_each_change():
     ]
     assert devtrace.state_diff([1, 2], [1, 3, 4]) == ["[1]: 2 → 3", "+ [2] = 4"]
     assert devtrace.state_diff("a", "a") == []
+    assert devtrace.state_diff({"tasks": []}, {"tasks": [{"id": 1}]}) == ['+ tasks[id=1] = {"id":1}']
 
 
 def test_snapshot_records_before_after_and_diff(spans):
