@@ -1,78 +1,155 @@
 """Auto-tracing: spans for a package's function calls, without code changes, keeping only the
 calls that last at least a threshold so the trace stays readable.
 
-``autotrace("mypackage")`` watches every function whose module is ``mypackage`` or below it.
-Each call is timed; a call shorter than the threshold (default 1 ms) leaves no span, and the
-calls it made that did reach the threshold are attached to its caller instead. Spans are
-created when the outermost watched call returns, with their real start and end times:
-``<module>.<qualified name>`` with ``code.function.name``, ``code.file.path``,
-``code.line.number`` and ``devtrace.autotrace = true``. A watched call made inside a span of
-your own (``llm_call``, a manual span) becomes its child; a span of your own started inside a
-watched call is a child of the enclosing *real* span, since the watched call's span does not
-exist yet when it starts.
+``autotrace("mypackage")`` watches every function whose module is ``mypackage`` or below it
+(the script run as ``__main__`` counts under its file's name). Each watched call gets a span id
+when it starts and is the current span while it runs, so spans started inside it (an
+``llm_call``, a lock, a span of your own, a deeper watched call) are its children. When it
+returns, it becomes a span ``<module>.<qualified name>`` (with ``code.function.name``,
+``code.file.path``, ``code.line.number`` and ``devtrace.autotrace = true``) if it lasted at
+least the threshold (default 1 ms) or if some span was started inside it; otherwise it leaves
+nothing.
 
-How: on Python 3.12+ with ``sys.monitoring``, code outside the packages is switched off after
-its first call, so it runs at full speed; before 3.12 with ``sys.setprofile`` (every call
-pays a small cost; threads started afterwards are traced too). Generators and coroutines are
-timed per resumption. See docs/PERFORMANCE.md for the measured overhead.
+How: on Python 3.12+ ``sys.monitoring``, where code outside the packages is switched off after
+its first call and then runs at full speed; before 3.12 ``sys.setprofile`` (every call pays a
+small cost; threads started afterwards are traced too). Generators and coroutines are timed
+per resumption. docs/PERFORMANCE.md has the measured overhead.
+
+It needs the OpenTelemetry SDK's ``TracerProvider`` (the one :func:`devtrace.configure` sets
+up, which ``autotrace`` calls when nothing is configured yet).
 """
 
 from __future__ import annotations
 
 import os
+import random
 import sys
 import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from devtrace import _names as names
-from devtrace._config import parent_context, tracer
+from devtrace._config import INSTRUMENTATION_NAME, parent_context
 
-__all__ = ["autotrace", "stop_autotrace", "DEFAULT_THRESHOLD_MS", "MAX_SPANS_PER_CALL"]
+__all__ = ["autotrace", "stop_autotrace", "DEFAULT_THRESHOLD_MS"]
 
 #: Calls shorter than this leave no span (override with DEVTRACE_AUTOTRACE_THRESHOLD_MS).
 DEFAULT_THRESHOLD_MS = 1.0
-#: Spans kept under one outermost watched call; the rest are counted on its span.
-MAX_SPANS_PER_CALL = 5000
+
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
 
 class _Call:
-    """A watched call in progress."""
+    """A watched call in progress: its pre-allocated span context and the parent it runs in."""
 
-    __slots__ = ("code", "start", "current", "children")
+    __slots__ = ("code", "start", "trace_id", "span_id", "parent", "token", "keep")
 
-    def __init__(self, code: Any, start: int, current: Any) -> None:
+    def __init__(self, code: Any, start: int, trace_id: int, span_id: int, parent: Any, token: Any) -> None:
         self.code = code
         self.start = start
-        self.current = current
-        self.children: List["_Record"] = []
+        self.trace_id = trace_id
+        self.span_id = span_id
+        # The context to create the span in: None for a new trace.
+        self.parent = parent
+        self.token = token
+        self.keep = False
 
 
-class _Record:
-    """A finished call that reached the threshold."""
+class _ForcedIds:
+    """Wraps the SDK's id generator so the next span of this thread gets the ids allocated when
+    its call started (the SDK has no other way to choose a span's id)."""
 
-    __slots__ = ("code", "start", "end", "current", "children")
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.local = threading.local()
 
-    def __init__(self, call: _Call, end: int) -> None:
-        self.code = call.code
-        self.start = call.start
-        self.end = end
-        self.current = call.current
-        self.children = call.children
+    def force(self, trace_id: Optional[int], span_id: int) -> None:
+        self.local.trace_id = trace_id
+        self.local.span_id = span_id
+
+    def generate_span_id(self) -> int:
+        forced = getattr(self.local, "span_id", None)
+        if forced is not None:
+            self.local.span_id = None
+            return forced
+        return self.inner.generate_span_id()
+
+    def generate_trace_id(self) -> int:
+        forced = getattr(self.local, "trace_id", None)
+        if forced is not None:
+            self.local.trace_id = None
+            return forced
+        return self.inner.generate_trace_id()
+
+    def is_trace_id_random(self) -> bool:
+        return bool(getattr(self.inner, "is_trace_id_random", lambda: True)())
+
+
+class _ChildWatcher:
+    """A span processor that notices a span started inside a watched call (so the call must
+    become a span, or its child would point at nothing)."""
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        state = _active
+        parent = getattr(span, "parent", None)
+        if state is not None and parent is not None:
+            call = state.pending.get(parent.span_id)
+            if call is not None:
+                call.keep = True
+
+    def on_end(self, span: Any) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def _on_ending(self, span: Any) -> None:  # newer SDKs call this when present
+        pass
+
+
+_hooked_providers: Dict[int, _ForcedIds] = {}
+
+
+def _hook_provider() -> Tuple[Any, _ForcedIds]:
+    provider = trace.get_tracer_provider()
+    if not hasattr(provider, "id_generator") or not hasattr(provider, "add_span_processor"):
+        from devtrace._config import configure
+
+        configure()
+        provider = trace.get_tracer_provider()
+    if not hasattr(provider, "id_generator") or not hasattr(provider, "add_span_processor"):
+        raise RuntimeError(
+            "devtrace.autotrace needs the OpenTelemetry SDK's TracerProvider "
+            f"(the global provider is {type(provider).__name__}); call devtrace.configure() first"
+        )
+    ids = _hooked_providers.get(id(provider))
+    if ids is None:
+        ids = _ForcedIds(provider.id_generator)
+        provider.id_generator = ids
+        provider.add_span_processor(_ChildWatcher())
+        _hooked_providers[id(provider)] = ids
+    return provider, ids
 
 
 class _Tracer:
-    def __init__(self, packages: Sequence[str], threshold_ns: int, max_spans: int) -> None:
+    def __init__(self, packages: Sequence[str], threshold_ns: int, provider: Any, ids: _ForcedIds) -> None:
+        from devtrace import __version__
+
         self.packages = tuple(packages)
         self.threshold_ns = threshold_ns
-        self.max_spans = max_spans
+        self.ids = ids
+        self.tracer = provider.get_tracer(INSTRUMENTATION_NAME, __version__)
         self.watched: Dict[Any, bool] = {}
         self.names: Dict[Any, Tuple[str, Dict[str, Any]]] = {}
+        self.pending: Dict[int, _Call] = {}
         self.local = threading.local()
-        self.kept = 0
-        self.dropped = 0
 
     # -- which code is watched -------------------------------------------------------------
 
@@ -81,21 +158,17 @@ class _Tracer:
             return False
         return any(module == p or module.startswith(p + ".") for p in self.packages)
 
-    def describe(self, code: Any, module: str) -> Tuple[str, Dict[str, Any]]:
-        described = self.names.get(code)
-        if described is None:
-            qualname = getattr(code, "co_qualname", code.co_name)
-            described = (
-                f"{module}.{qualname}",
-                {
-                    names.CODE_FUNCTION: qualname,
-                    names.CODE_FILE: code.co_filename,
-                    names.CODE_LINE: code.co_firstlineno,
-                    names.AUTOTRACE: True,
-                },
-            )
-            self.names[code] = described
-        return described
+    def describe(self, code: Any, module: str) -> None:
+        qualname = getattr(code, "co_qualname", code.co_name)
+        self.names[code] = (
+            f"{module}.{qualname}",
+            {
+                names.CODE_FUNCTION: qualname,
+                names.CODE_FILE: code.co_filename,
+                names.CODE_LINE: code.co_firstlineno,
+                names.AUTOTRACE: True,
+            },
+        )
 
     # -- the call stack of this thread -----------------------------------------------------
 
@@ -107,56 +180,48 @@ class _Tracer:
             return self.local.stack
 
     def enter(self, code: Any) -> None:
-        self.stack().append(_Call(code, time.time_ns(), trace.get_current_span()))
+        current = trace.get_current_span()
+        context = current.get_span_context()
+        if context.is_valid:
+            parent: Any = trace.set_span_in_context(current)
+            trace_id = context.trace_id
+        else:
+            parent = parent_context()  # TRACEPARENT's context, or None for a new trace
+            root = trace.get_current_span(parent).get_span_context() if parent is not None else None
+            trace_id = root.trace_id if root is not None and root.is_valid else random.getrandbits(128) or 1
+        span_id = random.getrandbits(64) or 1
+        pending = NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=_SAMPLED))
+        token = otel_context.attach(trace.set_span_in_context(pending))
+        call = _Call(code, time.time_ns(), trace_id, span_id, parent, token)
+        self.pending[span_id] = call
+        self.stack().append(call)
 
     def leave(self, code: Any) -> None:
         stack = self.stack()
         if not stack or stack[-1].code is not code:
-            # An exit we did not see enter (hooks installed mid-call): forget it.
-            while stack and stack[-1].code is not code:
-                stack.pop()
-            if not stack:
+            # An exit whose entry we did not see (hooks installed mid-call): ignore it, or
+            # unwind to the matching entry.
+            if not any(c.code is code for c in stack):
                 return
-        call = stack.pop()
-        end = time.time_ns()
-        if end - call.start >= self.threshold_ns:
-            kept: List[_Record] = [_Record(call, end)]
-        else:
-            kept = call.children
-        if stack:
-            stack[-1].children.extend(kept)
-        elif kept:
-            self.emit(kept)
+            while stack[-1].code is not code:
+                self.finish(stack.pop(), time.time_ns())
+        self.finish(stack.pop(), time.time_ns())
 
-    # -- spans -----------------------------------------------------------------------------
-
-    def emit(self, records: List[_Record]) -> None:
-        self.kept = 0
-        self.dropped = 0
-        for record in records:
-            current = record.current
-            context = (
-                trace.set_span_in_context(current)
-                if current.get_span_context().is_valid
-                else parent_context()
-            )
-            self.emit_one(record, context)
-
-    def emit_one(self, record: _Record, context: Any, top: bool = True) -> None:
-        if self.kept >= self.max_spans:
-            self.dropped += 1 + _count(record.children)
+    def finish(self, call: _Call, end: int) -> None:
+        self.pending.pop(call.span_id, None)
+        try:
+            otel_context.detach(call.token)
+        except Exception:
+            pass
+        if not call.keep and end - call.start < self.threshold_ns:
             return
-        self.kept += 1
-        name, attributes = self.names.get(record.code) or (record.code.co_name, {})
-        span = tracer().start_span(name, context=context, start_time=record.start, attributes=attributes)
-        inside = trace.set_span_in_context(span)
-        for child in record.children:
-            # A child called under a span of the user's, started inside this call, belongs to it.
-            child_context = inside if child.current is record.current else trace.set_span_in_context(child.current)
-            self.emit_one(child, child_context, top=False)
-        if top and self.dropped:
-            span.set_attribute("devtrace.autotrace.dropped_spans", self.dropped)
-        span.end(end_time=record.end)
+        stack = self.stack()
+        if stack and stack[-1].span_id == trace.get_current_span(call.parent).get_span_context().span_id:
+            stack[-1].keep = True  # our span points at it: it must exist
+        name, attributes = self.names[call.code]
+        self.ids.force(None if call.parent is not None else call.trace_id, call.span_id)
+        span = self.tracer.start_span(name, context=call.parent or otel_context.Context(), start_time=call.start, attributes=attributes)
+        span.end(end_time=end)
 
 
 def _module_name(globals_: Dict[str, Any]) -> Optional[str]:
@@ -172,10 +237,6 @@ def _module_name(globals_: Dict[str, Any]) -> Optional[str]:
     if path:
         return os.path.splitext(os.path.basename(path))[0]
     return name
-
-
-def _count(records: List[_Record]) -> int:
-    return sum(1 + _count(r.children) for r in records)
 
 
 _active: Optional[_Tracer] = None
@@ -194,7 +255,7 @@ def _install_setprofile(state: _Tracer) -> None:
                 module = _module_name(frame.f_globals)
                 hit = watched[code] = state.is_watched_module(module)
                 if hit:
-                    state.describe(code, module)
+                    state.describe(code, module)  # type: ignore[arg-type]
             if hit:
                 state.enter(code)
         elif event == "return":
@@ -219,19 +280,16 @@ def _install_monitoring(state: _Tracer) -> None:
     disable = monitoring.DISABLE
     watched = state.watched
 
-    def check(code: Any) -> bool:
+    def on_start(code: Any, offset: int) -> Any:
         hit = watched.get(code)
         if hit is None:
-            # The module of a code object: the first frame running it tells.
-            frame = sys._getframe(2)
+            # The module of a code object: the frame running it tells.
+            frame = sys._getframe(1)
             module = _module_name(frame.f_globals) if frame.f_code is code else None
             hit = watched[code] = state.is_watched_module(module)
             if hit:
-                state.describe(code, module)
-        return hit
-
-    def on_start(code: Any, offset: int) -> Any:
-        if not check(code):
+                state.describe(code, module)  # type: ignore[arg-type]
+        if not hit:
             return disable
         state.enter(code)
         return None
@@ -252,18 +310,11 @@ def _install_monitoring(state: _Tracer) -> None:
     monitoring.register_callback(tool, events.PY_RETURN, on_exit)
     monitoring.register_callback(tool, events.PY_YIELD, on_exit)
     monitoring.register_callback(tool, events.PY_UNWIND, on_unwind)
-    monitoring.set_events(
-        tool, events.PY_START | events.PY_RESUME | events.PY_RETURN | events.PY_YIELD | events.PY_UNWIND
-    )
+    monitoring.set_events(tool, events.PY_START | events.PY_RESUME | events.PY_RETURN | events.PY_YIELD | events.PY_UNWIND)
     state.tool = tool  # type: ignore[attr-defined]
 
 
-def autotrace(
-    *packages: str,
-    threshold_ms: Optional[float] = None,
-    max_spans: int = MAX_SPANS_PER_CALL,
-    backend: Optional[str] = None,
-) -> None:
+def autotrace(*packages: str, threshold_ms: Optional[float] = None, backend: Optional[str] = None) -> None:
     """Traces calls of functions in ``packages`` (module names; sub-modules included) that last
     at least ``threshold_ms`` (default 1 ms, or ``DEVTRACE_AUTOTRACE_THRESHOLD_MS``). Calling it
     again replaces the previous set-up. ``backend`` (``"monitoring"`` or ``"setprofile"``)
@@ -282,15 +333,16 @@ def autotrace(
             raise ValueError(f"DEVTRACE_AUTOTRACE_THRESHOLD_MS={raw!r} is not a number of milliseconds") from None
     if threshold_ms < 0:
         raise ValueError(f"autotrace(): threshold_ms must be ≥ 0, not {threshold_ms}")
-    stop_autotrace()
-    state = _Tracer(packages, int(threshold_ms * 1_000_000), max_spans)
     chosen = backend or ("monitoring" if hasattr(sys, "monitoring") else "setprofile")
+    if chosen not in ("monitoring", "setprofile"):
+        raise ValueError(f"autotrace(): unknown backend {backend!r} (monitoring or setprofile)")
+    stop_autotrace()
+    provider, ids = _hook_provider()
+    state = _Tracer(packages, int(threshold_ms * 1_000_000), provider, ids)
     if chosen == "monitoring":
         _install_monitoring(state)
-    elif chosen == "setprofile":
-        _install_setprofile(state)
     else:
-        raise ValueError(f"autotrace(): unknown backend {backend!r} (monitoring or setprofile)")
+        _install_setprofile(state)
     _active, _backend = state, chosen
 
 
@@ -308,8 +360,20 @@ def stop_autotrace() -> None:
         monitoring = sys.monitoring  # type: ignore[attr-defined]
         tool = state.tool  # type: ignore[attr-defined]
         monitoring.set_events(tool, 0)
-        for event in (monitoring.events.PY_START, monitoring.events.PY_RESUME, monitoring.events.PY_RETURN, monitoring.events.PY_YIELD, monitoring.events.PY_UNWIND):
+        for event in (
+            monitoring.events.PY_START,
+            monitoring.events.PY_RESUME,
+            monitoring.events.PY_RETURN,
+            monitoring.events.PY_YIELD,
+            monitoring.events.PY_UNWIND,
+        ):
             monitoring.register_callback(tool, event, None)
         monitoring.free_tool_id(tool)
-        # DISABLE'd code locations stay off for this tool id until events are restarted.
+        # Code switched off for this tool id is switched on again for the next user.
         monitoring.restart_events()
+    # Calls still on a stack: give their contexts back.
+    for call in list(state.pending.values()):
+        try:
+            otel_context.detach(call.token)
+        except Exception:
+            pass

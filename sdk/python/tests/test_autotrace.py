@@ -38,6 +38,14 @@ def slow(seconds):
 class Store:
     def save(self):
         time.sleep(0.015)
+
+def handler(tracer):
+    with tracer.start_as_current_span("manual.step"):
+        pass           # quick, but a span of its own inside: the call must be kept
+    return helper()
+
+def helper():
+    return 2
 '''
 
 
@@ -101,6 +109,19 @@ def test_other_packages_are_not_traced(spans, app):
     app.run()
     devtrace.stop_autotrace()
     assert spans() == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_spans_started_inside_a_watched_call_are_its_children(spans, app, backend):
+    devtrace.autotrace("tracedapp", threshold_ms=10, backend=backend)
+    assert app.handler(devtrace.tracer()) == 2
+    devtrace.stop_autotrace()
+    finished = spans()
+    assert sorted(s.name for s in finished) == ["manual.step", "tracedapp.core.handler"]
+    manual, handler = sorted(finished, key=lambda s: s.name)
+    assert manual.parent.span_id == handler.context.span_id
+    assert manual.context.trace_id == handler.context.trace_id
+    assert handler.parent is None  # a new trace: nothing was current
 
 
 def test_the_default_threshold_and_bad_arguments():

@@ -100,8 +100,7 @@ def exception_attributes(
     kind = type(error)
     module = kind.__module__
     qualified = kind.__qualname__ if module in ("builtins", "__main__") else f"{module}.{kind.__qualname__}"
-    stack = "".join(traceback.format_exception(kind, error, error.__traceback__))
-    stack = bounded_text(stack, 0)
+    stack = bounded_text(_format_traceback(error), 0)
     if len(stack) > MAX_STACKTRACE_CHARS:
         stack = "…\n" + stack[-MAX_STACKTRACE_CHARS:]
     attributes: dict = {
@@ -128,6 +127,16 @@ def exception_attributes(
     if has_state:
         attributes[names.STATE_SNAPSHOT] = bounded_json(state, MAX_TEXT_CHARS)
     return attributes
+
+
+def _format_traceback(error: BaseException) -> str:
+    """The usual traceback text, without devtrace's own frames (the helper that caught it)."""
+    formatted = traceback.TracebackException(type(error), error, error.__traceback__, compact=True)
+    own = _PACKAGE_DIR + os.sep
+    formatted.stack = traceback.StackSummary.from_list(
+        [f for f in formatted.stack if not os.path.abspath(f.filename).startswith(own)]
+    )
+    return "".join(formatted.format())
 
 
 def _display_path(filename: str) -> str:

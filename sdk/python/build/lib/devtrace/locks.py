@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Iterator, Optional, Tuple, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -74,9 +74,15 @@ class _Use:
         self.span.set_status(Status(StatusCode.ERROR, reason))
         self.span.end()
 
-    def released(self) -> None:
-        self.span.set_attribute(names.LOCK_HOLD_NS, time.monotonic_ns() - self.acquired_at)
-        now = time.time_ns()
+    @staticmethod
+    def stamp() -> Tuple[int, int]:
+        """Taken just before the lock is really released, so a waiter's acquisition is never
+        recorded before this release."""
+        return time.monotonic_ns(), time.time_ns()
+
+    def released(self, stamp: Tuple[int, int]) -> None:
+        monotonic, now = stamp
+        self.span.set_attribute(names.LOCK_HOLD_NS, monotonic - self.acquired_at)
         self.span.add_event(names.LOCK_RELEASED, timestamp=now)
         self._detach()
         self.span.end(end_time=now)
@@ -125,9 +131,10 @@ class Lock:
 
     def release(self) -> None:
         use, self._use = self._use, None
+        stamp = _Use.stamp()
         self._lock.release()
         if use is not None:
-            use.released()
+            use.released(stamp)
 
     def locked(self) -> bool:
         return self._lock.locked()
@@ -200,9 +207,10 @@ class AsyncLock:
 
     def release(self) -> None:
         use, self._use = self._use, None
+        stamp = _Use.stamp()
         self._lock.release()
         if use is not None:
-            use.released()
+            use.released(stamp)
 
     def locked(self) -> bool:
         return self._lock.locked()
@@ -276,10 +284,11 @@ class FileLock:
         self._fd, self._use = None, None
         if fd is None:
             raise RuntimeError(f"release of {self.path}: the lock is not held")
+        stamp = _Use.stamp()
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
         if use is not None:
-            use.released()
+            use.released(stamp)
 
     def __enter__(self) -> "FileLock":
         self.acquire()

@@ -63,6 +63,11 @@ def _walk(path: str, a: Any, b: Any, out: List[str]) -> None:
         return
     if isinstance(a, list) and isinstance(b, list):
         keyed_a, keyed_b = _by_id(a), _by_id(b)
+        # An empty list matches either way: tasks [] → [{"id": 1}] is "+ tasks[id=1]".
+        if keyed_a is None and not a and keyed_b is not None:
+            keyed_a = {}
+        if keyed_b is None and not b and keyed_a is not None:
+            keyed_b = {}
         if keyed_a is not None and keyed_b is not None:
             for key in list(keyed_a) + [k for k in keyed_b if k not in keyed_a]:
                 child = f"{path}[id={key}]"
