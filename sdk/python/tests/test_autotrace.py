@@ -91,7 +91,9 @@ def test_only_calls_above_the_threshold_are_kept(spans, app, backend):
     assert run.attributes["code.line.number"] == 4
     assert run.attributes["devtrace.autotrace"] is True
     slow = sorted((s for s in finished if s.name == "tracedapp.core.slow"), key=lambda s: s.start_time)
-    assert [round((s.end_time - s.start_time) / 1e6, -1) for s in slow] == [20, 30]
+    durations_ms = [(s.end_time - s.start_time) / 1e6 for s in slow]
+    # Each lasted at least its sleep (a loaded machine may add to it).
+    assert 20 <= durations_ms[0] < 220 and 30 <= durations_ms[1] < 230, durations_ms
     assert run.start_time <= slow[0].start_time and slow[1].end_time <= run.end_time
 
 

@@ -44,24 +44,27 @@ _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
 
 class _Call:
-    """A watched call in progress: its pre-allocated span context and the parent it runs in."""
+    """A watched call in progress. Its span ids are allocated only when needed: when a span is
+    started inside it, or when it turns out long enough to keep."""
 
-    __slots__ = ("code", "start", "trace_id", "span_id", "parent", "token", "keep")
+    __slots__ = ("code", "start", "trace_id", "span_id", "parent", "keep")
 
-    def __init__(self, code: Any, start: int, trace_id: int, span_id: int, parent: Any, token: Any) -> None:
+    def __init__(self, code: Any, start: int) -> None:
         self.code = code
         self.start = start
-        self.trace_id = trace_id
-        self.span_id = span_id
-        # The context to create the span in: None for a new trace.
-        self.parent = parent
-        self.token = token
+        self.trace_id = 0
+        self.span_id = 0
+        # The parent's SpanContext once allocated; None for the root of a new trace.
+        self.parent: Optional[SpanContext] = None
         self.keep = False
+
+    def context(self) -> SpanContext:
+        return SpanContext(self.trace_id, self.span_id, is_remote=False, trace_flags=_SAMPLED)
 
 
 class _ForcedIds:
-    """Wraps the SDK's id generator so the next span of this thread gets the ids allocated when
-    its call started (the SDK has no other way to choose a span's id)."""
+    """Wraps the SDK's id generator so the next span of this thread gets the ids allocated for
+    its call (the SDK has no other way to choose a span's id)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -90,28 +93,25 @@ class _ForcedIds:
 
 
 class _ChildWatcher:
-    """A span processor that notices a span started inside a watched call (so the call must
-    become a span, or its child would point at nothing)."""
+    """A span processor: a span started inside a watched call becomes that call's child (the
+    call is then kept), and the start times of open spans are remembered to tell which spans
+    were opened before which call."""
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         state = _active
-        parent = getattr(span, "parent", None)
-        if state is not None and parent is not None:
-            call = state.pending.get(parent.span_id)
-            if call is not None:
-                call.keep = True
+        if state is not None:
+            state.span_started(span)
 
     def on_end(self, span: Any) -> None:
-        pass
+        state = _active
+        if state is not None:
+            state.started_at.pop(span.context.span_id, None)
 
     def shutdown(self) -> None:
         pass
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
-
-    def _on_ending(self, span: Any) -> None:  # newer SDKs call this when present
-        pass
 
 
 _hooked_providers: Dict[int, _ForcedIds] = {}
@@ -148,7 +148,8 @@ class _Tracer:
         self.tracer = provider.get_tracer(INSTRUMENTATION_NAME, __version__)
         self.watched: Dict[Any, bool] = {}
         self.names: Dict[Any, Tuple[str, Dict[str, Any]]] = {}
-        self.pending: Dict[int, _Call] = {}
+        # span id → start time of the spans open now (for "was it opened before this call?").
+        self.started_at: Dict[int, int] = {}
         self.local = threading.local()
 
     # -- which code is watched -------------------------------------------------------------
@@ -177,24 +178,12 @@ class _Tracer:
             return self.local.stack
         except AttributeError:
             self.local.stack = []
+            self.local.emitting = False
             return self.local.stack
 
     def enter(self, code: Any) -> None:
-        current = trace.get_current_span()
-        context = current.get_span_context()
-        if context.is_valid:
-            parent: Any = trace.set_span_in_context(current)
-            trace_id = context.trace_id
-        else:
-            parent = parent_context()  # TRACEPARENT's context, or None for a new trace
-            root = trace.get_current_span(parent).get_span_context() if parent is not None else None
-            trace_id = root.trace_id if root is not None and root.is_valid else random.getrandbits(128) or 1
-        span_id = random.getrandbits(64) or 1
-        pending = NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=_SAMPLED))
-        token = otel_context.attach(trace.set_span_in_context(pending))
-        call = _Call(code, time.time_ns(), trace_id, span_id, parent, token)
-        self.pending[span_id] = call
-        self.stack().append(call)
+        # The hot path: nothing but a clock read and an append.
+        self.stack().append(_Call(code, time.time_ns()))
 
     def leave(self, code: Any) -> None:
         stack = self.stack()
@@ -204,24 +193,60 @@ class _Tracer:
             if not any(c.code is code for c in stack):
                 return
             while stack[-1].code is not code:
-                self.finish(stack.pop(), time.time_ns())
-        self.finish(stack.pop(), time.time_ns())
+                self.finish(stack, stack.pop(), time.time_ns())
+        self.finish(stack, stack.pop(), time.time_ns())
 
-    def finish(self, call: _Call, end: int) -> None:
-        self.pending.pop(call.span_id, None)
-        try:
-            otel_context.detach(call.token)
-        except Exception:
-            pass
+    def allocate(self, stack: List[_Call], upto: int, parent: Optional[SpanContext], trace_id: int = 0) -> None:
+        """Gives ids to the watched calls stack[k..upto] that started after ``parent`` (the
+        span current when they were entered), chaining each to the one before."""
+        opened = self.started_at.get(parent.span_id, 0) if parent is not None and parent.is_valid else 0
+        k = upto
+        while k > 0 and stack[k - 1].start >= opened and not stack[k - 1].span_id:
+            k -= 1
+        if k > 0 and stack[k - 1].span_id and stack[k - 1].start >= opened:
+            parent = stack[k - 1].context()
+            stack[k - 1].keep = True
+        if parent is None or not parent.is_valid:
+            root = parent_context()  # TRACEPARENT's context, if any
+            parent = trace.get_current_span(root).get_span_context() if root is not None else None
+            if parent is not None and not parent.is_valid:
+                parent = None
+        trace_id = parent.trace_id if parent is not None else (trace_id or random.getrandbits(128) or 1)
+        for call in stack[k : upto + 1]:
+            if not call.span_id:
+                call.trace_id, call.span_id, call.parent = trace_id, random.getrandbits(64) or 1, parent
+            call.keep = True
+            parent = call.context()
+
+    def span_started(self, span: Any) -> None:
+        self.started_at[span.context.span_id] = span.start_time or 0
+        stack = self.stack()
+        if not stack or self.local.emitting:
+            return
+        parent = span.parent
+        opened = self.started_at.get(parent.span_id, 0) if parent is not None else 0
+        if stack[-1].start < opened or not hasattr(span, "_parent"):
+            return  # its parent was opened inside the innermost watched call already
+        self.allocate(stack, len(stack) - 1, parent, span.context.trace_id)
+        if stack[-1].trace_id == span.context.trace_id:
+            span._parent = stack[-1].context()
+
+    def finish(self, stack: List[_Call], call: _Call, end: int) -> None:
         if not call.keep and end - call.start < self.threshold_ns:
             return
-        stack = self.stack()
-        if stack and stack[-1].span_id == trace.get_current_span(call.parent).get_span_context().span_id:
-            stack[-1].keep = True  # our span points at it: it must exist
+        if not call.span_id:
+            stack.append(call)  # allocate() works on the stack as it was during the call
+            self.allocate(stack, len(stack) - 1, trace.get_current_span().get_span_context())
+            stack.pop()
         name, attributes = self.names[call.code]
-        self.ids.force(None if call.parent is not None else call.trace_id, call.span_id)
-        span = self.tracer.start_span(name, context=call.parent or otel_context.Context(), start_time=call.start, attributes=attributes)
-        span.end(end_time=end)
+        parent = otel_context.Context() if call.parent is None else trace.set_span_in_context(NonRecordingSpan(call.parent))
+        self.ids.force(call.trace_id if call.parent is None else None, call.span_id)
+        self.local.emitting = True
+        try:
+            span = self.tracer.start_span(name, context=parent, start_time=call.start, attributes=attributes)
+            span.end(end_time=end)
+        finally:
+            self.local.emitting = False
 
 
 def _module_name(globals_: Dict[str, Any]) -> Optional[str]:
@@ -371,9 +396,3 @@ def stop_autotrace() -> None:
         monitoring.free_tool_id(tool)
         # Code switched off for this tool id is switched on again for the next user.
         monitoring.restart_events()
-    # Calls still on a stack: give their contexts back.
-    for call in list(state.pending.values()):
-        try:
-            otel_context.detach(call.token)
-        except Exception:
-            pass
