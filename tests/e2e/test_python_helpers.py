@@ -179,7 +179,7 @@ def test_2_two_concurrent_updates_the_second_waits_as_long_as_the_first_holds(se
     assert first["wait_ns"] < 20_000_000, first
     assert 300_000_000 <= first["hold_ns"] < 600_000_000, first
     # The second got the lock when the first released it, having waited for its whole hold.
-    assert 0 <= second["acquired_unix_nano"] - first["released_unix_nano"] < 5_000_000
+    assert 0 <= second["acquired_unix_nano"] - first["released_unix_nano"] < 20_000_000  # a process's wake-up
     assert abs(second["wait_ns"] - first["hold_ns"]) < 20_000_000, (first, second)
 
     text = server.cli("locks", "--trace", trace_id).stdout

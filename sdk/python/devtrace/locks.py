@@ -190,8 +190,16 @@ class AsyncLock:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._lock = asyncio.Lock()
+        # Created on first use: before Python 3.10 an asyncio.Lock binds to the event loop
+        # current when it is made, and there may be none yet.
+        self._async_lock: Optional[asyncio.Lock] = None
         self._use: Optional[_Use] = None
+
+    @property
+    def _lock(self) -> asyncio.Lock:
+        if self._async_lock is None:
+            self._async_lock = asyncio.Lock()
+        return self._async_lock
 
     async def acquire(self) -> bool:
         task = asyncio.current_task()

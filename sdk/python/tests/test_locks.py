@@ -72,7 +72,7 @@ def event_time(span, name):
 def assert_second_waited_for_the_first(first, second):
     # The second got the lock when the first released it...
     handover = event_time(second, "devtrace.lock.acquired") - event_time(first, "devtrace.lock.released")
-    assert 0 <= handover < 3_000_000, handover
+    assert 0 <= handover < 20_000_000, handover  # a waiting thread's wake-up, on a busy machine
     # ...and, having asked at (nearly) the same moment, waited about as long as the first held.
     assert abs(second.attributes["devtrace.lock.wait_ns"] - first.attributes["devtrace.lock.hold_ns"]) < 20_000_000
 

@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from devtrace import _names as names
@@ -92,7 +93,7 @@ class _ForcedIds:
         return bool(getattr(self.inner, "is_trace_id_random", lambda: True)())
 
 
-class _ChildWatcher:
+class _ChildWatcher(SpanProcessor):
     """A span processor: a span started inside a watched call becomes that call's child (the
     call is then kept), and the start times of open spans are remembered to tell which spans
     were opened before which call."""
@@ -107,11 +108,6 @@ class _ChildWatcher:
         if state is not None:
             state.started_at.pop(span.context.span_id, None)
 
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
 
 
 _hooked_providers: Dict[int, _ForcedIds] = {}

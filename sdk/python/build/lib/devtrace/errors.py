@@ -131,7 +131,10 @@ def exception_attributes(
 
 def _format_traceback(error: BaseException) -> str:
     """The usual traceback text, without devtrace's own frames (the helper that caught it)."""
-    formatted = traceback.TracebackException(type(error), error, error.__traceback__, compact=True)
+    try:
+        formatted = traceback.TracebackException(type(error), error, error.__traceback__, compact=True)
+    except TypeError:  # Python < 3.10 has no compact=
+        formatted = traceback.TracebackException(type(error), error, error.__traceback__)
     own = _PACKAGE_DIR + os.sep
     formatted.stack = traceback.StackSummary.from_list(
         [f for f in formatted.stack if not os.path.abspath(f.filename).startswith(own)]
