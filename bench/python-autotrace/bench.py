@@ -4,7 +4,7 @@ with and without auto-tracing (the SDK and exporter are set up in both, so only 
 differs). Spans are exported over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (a running
 `devtrace serve`).
 
-    python bench/python-autotrace/bench.py [--repeat 7] [--backend setprofile|monitoring]
+    python bench/python-autotrace/bench.py [--repeat 7] [--backend setprofile|monitoring] [--only io]
 
 Workloads (the package `benchapp`, written to a temporary directory):
 - io: 100 requests, each: read a small JSON file, a 10 ms wait (an HTTP call or a database
@@ -96,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--backend", default="monitoring" if hasattr(sys, "monitoring") else "setprofile")
+    parser.add_argument("--only", choices=list(WORKLOADS), help="run one workload")
     parser.add_argument("--worker", nargs=3, metavar=("WORKLOAD", "TRACED", "DIR"))
     args = parser.parse_args()
     if args.worker:
@@ -108,7 +109,7 @@ def main() -> None:
     with open(os.path.join(directory, "benchapp.py"), "w") as f:
         f.write(textwrap.dedent(APP))
     print(f"python {sys.version.split()[0]}, backend {args.backend}, {args.repeat} runs each (median)")
-    for workload in WORKLOADS:
+    for workload in [args.only] if args.only else WORKLOADS:
         times = {False: [], True: []}
         cpu = {False: [], True: []}
         for _ in range(args.repeat):
