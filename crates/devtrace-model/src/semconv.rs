@@ -83,10 +83,11 @@ pub const LLM_PROMPT_CHARS: &str = "devtrace.llm.prompt_chars";
 pub const LLM_RESPONSE_CHARS: &str = "devtrace.llm.response_chars";
 /// The call streamed its response (no response text is recorded).
 pub const LLM_STREAM: &str = "devtrace.llm.stream";
+/// The instrumentation could not read the client's response (its shape changed).
+pub const LLM_CAPTURE_ERROR: &str = "devtrace.llm.capture_error";
 
 /// Auto-traced function calls (`devtrace.autotrace` in Python; `code.*` are OpenTelemetry's).
 pub const AUTOTRACE: &str = "devtrace.autotrace";
-pub const AUTOTRACE_DROPPED_SPANS: &str = "devtrace.autotrace.dropped_spans";
 pub const CODE_FUNCTION_NAME: &str = "code.function.name";
 pub const CODE_FILE_PATH: &str = "code.file.path";
 pub const CODE_LINE_NUMBER: &str = "code.line.number";

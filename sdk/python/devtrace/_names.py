@@ -53,6 +53,7 @@ LLM_PROMPT_HASH = "devtrace.llm.prompt_hash"
 LLM_PROMPT_CHARS = "devtrace.llm.prompt_chars"
 LLM_RESPONSE_CHARS = "devtrace.llm.response_chars"
 LLM_STREAM = "devtrace.llm.stream"
+LLM_CAPTURE_ERROR = "devtrace.llm.capture_error"
 
 # Files and auto-tracing.
 FILE_PATH = "file.path"

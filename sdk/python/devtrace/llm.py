@@ -437,7 +437,7 @@ def _safely(finish: Callable[[LLMCall, Any], None], call: LLMCall, result: Any) 
     try:
         finish(call, result)
     except Exception as error:  # a changed response shape must never break the application
-        call.span.set_attribute("devtrace.llm.capture_error", f"{type(error).__name__}: {error}")
+        call.span.set_attribute(names.LLM_CAPTURE_ERROR, f"{type(error).__name__}: {error}")
 
 
 def _patch(module_names: Sequence[str], class_names: Sequence[str], describe: Callable[[dict], Dict[str, Any]], finish: Callable[[LLMCall, Any], None]) -> bool:

@@ -38,7 +38,8 @@ _provider = None
 _root_context: Optional[otel_context.Context] = None
 
 
-def _exporter(protocol: str):
+def _exporter(protocol: str, endpoint: Optional[str]):
+    """The span exporter; ``endpoint`` is set only when no OTEL_* variable names one."""
     if protocol == "grpc":
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -48,7 +49,7 @@ def _exporter(protocol: str):
                 "pip install opentelemetry-exporter-otlp-proto-grpc (or unset the variable to use "
                 "OTLP/HTTP, which devtrace also answers)"
             ) from error
-        return OTLPSpanExporter()
+        return OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()
     if protocol not in ("http/protobuf", ""):
         raise ValueError(
             f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported by devtrace.configure(); "
@@ -56,6 +57,8 @@ def _exporter(protocol: str):
         )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+    if endpoint:
+        return OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
     return OTLPSpanExporter()
 
 
@@ -77,7 +80,8 @@ def configure(
     - ``llm_clients``: record calls of the ``openai`` and ``anthropic`` clients (patched when
       they are imported; never imported by devtrace itself).
 
-    Spans are flushed at exit; call :func:`shutdown` to flush earlier.
+    Spans are flushed at exit; call :func:`shutdown` to flush earlier. ``OTEL_SDK_DISABLED=true``
+    leaves tracing off.
     """
     global _configured, _provider
     with _lock:
@@ -99,10 +103,13 @@ def configure(
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+        if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+            return  # the standard switch: no SDK, the API's no-op tracer stays
+        chosen_endpoint = None
         if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") and not os.environ.get(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
         ):
-            os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint or DEFAULT_ENDPOINT
+            chosen_endpoint = endpoint or DEFAULT_ENDPOINT
         attributes = {}
         if service_name and not os.environ.get("OTEL_SERVICE_NAME"):
             attributes[SERVICE_NAME] = service_name
@@ -112,7 +119,7 @@ def configure(
         protocol = os.environ.get(
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
         ).strip()
-        provider.add_span_processor(BatchSpanProcessor(_exporter(protocol)))
+        provider.add_span_processor(BatchSpanProcessor(_exporter(protocol, chosen_endpoint)))
         trace.set_tracer_provider(provider)
         _provider = provider
         atexit.register(shutdown)

@@ -265,8 +265,36 @@ _backend: Optional[str] = None
 _TOOL_NAME = "devtrace.autotrace"
 
 
+def _fast_paths(state: _Tracer) -> Tuple[Any, Any]:
+    """enter(code) and leave(code) with the common case inlined: a call too short to keep,
+    with nothing started inside, costs a clock read, an append and a pop."""
+    local, time_ns, threshold, Call = state.local, time.time_ns, state.threshold_ns, _Call
+
+    def enter(code: Any) -> None:
+        try:
+            stack = local.stack
+        except AttributeError:
+            stack = state.stack()
+        stack.append(Call(code, time_ns()))
+
+    def leave(code: Any) -> None:
+        try:
+            stack = local.stack
+        except AttributeError:
+            return
+        if stack:
+            call = stack[-1]
+            if call.code is code and not call.keep and time_ns() - call.start < threshold:
+                stack.pop()
+                return
+        state.leave(code)
+
+    return enter, leave
+
+
 def _install_setprofile(state: _Tracer) -> None:
     watched = state.watched
+    enter, leave = _fast_paths(state)
 
     def profile(frame: Any, event: str, arg: Any) -> None:
         if event == "call":
@@ -278,11 +306,11 @@ def _install_setprofile(state: _Tracer) -> None:
                 if hit:
                     state.describe(code, module)  # type: ignore[arg-type]
             if hit:
-                state.enter(code)
+                enter(code)
         elif event == "return":
             code = frame.f_code
             if watched.get(code):
-                state.leave(code)
+                leave(code)
 
     threading.setprofile(profile)
     sys.setprofile(profile)
@@ -300,6 +328,7 @@ def _install_monitoring(state: _Tracer) -> None:
     monitoring.use_tool_id(tool, _TOOL_NAME)
     disable = monitoring.DISABLE
     watched = state.watched
+    enter, leave = _fast_paths(state)
 
     def on_start(code: Any, offset: int) -> Any:
         hit = watched.get(code)
@@ -312,18 +341,18 @@ def _install_monitoring(state: _Tracer) -> None:
                 state.describe(code, module)  # type: ignore[arg-type]
         if not hit:
             return disable
-        state.enter(code)
+        enter(code)
         return None
 
     def on_exit(code: Any, offset: int, value: Any) -> Any:
         if not watched.get(code):
             return disable
-        state.leave(code)
+        leave(code)
         return None
 
     def on_unwind(code: Any, offset: int, exception: BaseException) -> None:
         if watched.get(code):
-            state.leave(code)
+            leave(code)
 
     events = monitoring.events
     monitoring.register_callback(tool, events.PY_START, on_start)
