@@ -270,14 +270,26 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
     return getattr(obj, key, default)
 
 
-def _openai_chat_request(kwargs: dict) -> Dict[str, Any]:
+def _client_messages(given: Any) -> List[Message]:
+    return [{"role": _get(m, "role", "user"), "content": _get(m, "content")} for m in given or []]
+
+
+def _request(provider: str, kwargs: dict, messages: List[Message], max_tokens: Any, system: Any = None) -> Dict[str, Any]:
+    """What a client call asked for, in the shape ``_wrap_create`` records."""
+    if _given(system):
+        messages.insert(0, {"role": "system", "content": system})
     return dict(
-        provider="openai",
+        provider=provider,
         model=kwargs.get("model"),
         operation="chat",
-        messages=[{"role": _get(m, "role", "user"), "content": _get(m, "content")} for m in kwargs.get("messages") or []],
-        params={"max_tokens": _given(kwargs.get("max_completion_tokens", kwargs.get("max_tokens"))), "temperature": _given(kwargs.get("temperature"))},
+        messages=messages,
+        params={"max_tokens": _given(max_tokens), "temperature": _given(kwargs.get("temperature"))},
     )
+
+
+def _openai_chat_request(kwargs: dict) -> Dict[str, Any]:
+    max_tokens = kwargs.get("max_completion_tokens", kwargs.get("max_tokens"))
+    return _request("openai", kwargs, _client_messages(kwargs.get("messages")), max_tokens)
 
 
 def _openai_chat_response(call: LLMCall, result: Any) -> None:
@@ -301,16 +313,8 @@ def _openai_responses_request(kwargs: dict) -> Dict[str, Any]:
     if isinstance(given, str) or given is None:
         messages = [{"role": "user", "content": given or ""}]
     else:
-        messages = [{"role": _get(m, "role", "user"), "content": _get(m, "content")} for m in given]
-    if _given(kwargs.get("instructions")):
-        messages.insert(0, {"role": "system", "content": kwargs["instructions"]})
-    return dict(
-        provider="openai",
-        model=kwargs.get("model"),
-        operation="chat",
-        messages=messages,
-        params={"max_tokens": _given(kwargs.get("max_output_tokens")), "temperature": _given(kwargs.get("temperature"))},
-    )
+        messages = _client_messages(given)
+    return _request("openai", kwargs, messages, kwargs.get("max_output_tokens"), kwargs.get("instructions"))
 
 
 def _openai_responses_response(call: LLMCall, result: Any) -> None:
@@ -335,17 +339,7 @@ def _openai_responses_response(call: LLMCall, result: Any) -> None:
 
 
 def _anthropic_request(kwargs: dict) -> Dict[str, Any]:
-    messages = [{"role": _get(m, "role", "user"), "content": _get(m, "content")} for m in kwargs.get("messages") or []]
-    system = _given(kwargs.get("system"))
-    if system:
-        messages.insert(0, {"role": "system", "content": system})
-    return dict(
-        provider="anthropic",
-        model=kwargs.get("model"),
-        operation="chat",
-        messages=messages,
-        params={"max_tokens": _given(kwargs.get("max_tokens")), "temperature": _given(kwargs.get("temperature"))},
-    )
+    return _request("anthropic", kwargs, _client_messages(kwargs.get("messages")), kwargs.get("max_tokens"), kwargs.get("system"))
 
 
 def _anthropic_response(call: LLMCall, result: Any) -> None:

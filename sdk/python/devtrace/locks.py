@@ -98,7 +98,25 @@ class _Use:
                 pass
 
 
-class Lock:
+class _Releasing:
+    """release() and locked() of the in-process locks: the release is stamped just before the
+    underlying lock lets a waiter in."""
+
+    _lock: Any
+    _use: Optional[_Use]
+
+    def release(self) -> None:
+        use, self._use = self._use, None
+        stamp = _Use.stamp()
+        self._lock.release()
+        if use is not None:
+            use.released(stamp)
+
+    def locked(self) -> bool:
+        return bool(self._lock.locked())
+
+
+class Lock(_Releasing):
     """A ``threading.Lock`` whose uses are traced as ``lock <name>`` spans."""
 
     kind = "threading.Lock"
@@ -116,28 +134,22 @@ class Lock:
         return _thread_holder()
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        failure = "not acquired (timeout)" if blocking else "not acquired (non-blocking, held)"
+        return self._traced_acquire(failure, blocking, timeout)
+
+    def _traced_acquire(self, failure: str, *args: Any, **kwargs: Any) -> bool:
         use = _Use(self.name, self.kind, self._holder())
         try:
-            ok = self._lock.acquire(blocking, timeout)
+            ok = self._lock.acquire(*args, **kwargs)
         except BaseException as error:
-            use.failed(f"interrupted: {type(error).__name__}")
+            use.failed(f"not acquired: {type(error).__name__}")
             raise
-        if not ok:
-            use.failed("not acquired (timeout)" if blocking else "not acquired (non-blocking, held)")
+        if ok is False:
+            use.failed(failure)
             return False
         use.acquired()
         self._use = use
         return True
-
-    def release(self) -> None:
-        use, self._use = self._use, None
-        stamp = _Use.stamp()
-        self._lock.release()
-        if use is not None:
-            use.released(stamp)
-
-    def locked(self) -> bool:
-        return self._lock.locked()
 
     def __enter__(self) -> bool:
         return self.acquire()
@@ -183,7 +195,7 @@ class RLock(Lock):
         return self._depth > 0
 
 
-class AsyncLock:
+class AsyncLock(_Releasing):
     """An ``asyncio.Lock`` traced per use; the holder is the task's name."""
 
     kind = "asyncio.Lock"
@@ -212,16 +224,6 @@ class AsyncLock:
         use.acquired()
         self._use = use
         return True
-
-    def release(self) -> None:
-        use, self._use = self._use, None
-        stamp = _Use.stamp()
-        self._lock.release()
-        if use is not None:
-            use.released(stamp)
-
-    def locked(self) -> bool:
-        return self._lock.locked()
 
     async def __aenter__(self) -> None:
         await self.acquire()
@@ -320,18 +322,7 @@ class _TracedLock(Lock):
         self.kind = kind
 
     def acquire(self, *args: Any, **kwargs: Any) -> bool:  # type: ignore[override]
-        use = _Use(self.name, self.kind, self._holder())
-        try:
-            ok = self._lock.acquire(*args, **kwargs)
-        except BaseException as error:
-            use.failed(f"not acquired: {type(error).__name__}")
-            raise
-        if ok is False:
-            use.failed("not acquired")
-            return False
-        use.acquired()
-        self._use = use
-        return True
+        return self._traced_acquire("not acquired", *args, **kwargs)
 
     def _holder(self) -> str:
         holder = _thread_holder()
