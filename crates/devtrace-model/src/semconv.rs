@@ -81,7 +81,7 @@ pub const LLM_PROMPT_HASH: &str = "devtrace.llm.prompt_hash";
 /// Characters of the prompt and of the response before they were bounded.
 pub const LLM_PROMPT_CHARS: &str = "devtrace.llm.prompt_chars";
 pub const LLM_RESPONSE_CHARS: &str = "devtrace.llm.response_chars";
-/// The call streamed its response (no response text is recorded).
+/// The call streamed its response (the span lasts until the stream ends).
 pub const LLM_STREAM: &str = "devtrace.llm.stream";
 /// The instrumentation could not read the client's response (its shape changed).
 pub const LLM_CAPTURE_ERROR: &str = "devtrace.llm.capture_error";

@@ -8,7 +8,8 @@ and the prompt and response stored bounded and redacted (``gen_ai.input.messages
 - :func:`instrument_llm_clients`: automatic capture of the ``openai`` (chat completions and
   responses) and ``anthropic`` (messages) clients, sync and async. A client that is already
   imported is patched at once; otherwise the patch waits for its import: devtrace never imports
-  them itself.
+  them itself. A streamed response (``stream=True``) is passed through chunk by chunk; the
+  call's span ends with the stream and records the text it carried.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import json
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, use_span
 
 from devtrace import _names as names
 from devtrace._config import parent_context, tracer
@@ -362,6 +363,139 @@ def _given(value: Any) -> Any:
     return value
 
 
+class _StreamText:
+    """What a streamed response said, gathered from its chunks or events (the shapes of the
+    openai chat and responses streams and of the anthropic messages stream)."""
+
+    def __init__(self) -> None:
+        self.text: List[str] = []
+        self.input_tokens: Optional[int] = None
+        self.output_tokens: Optional[int] = None
+        self.model: Optional[str] = None
+        self.finish: Optional[str] = None
+        self.response_id: Optional[str] = None
+
+    def observe(self, item: Any) -> None:
+        kind = _get(item, "type")
+        usage = _get(item, "usage")
+        if kind is None:  # an openai chat completion chunk
+            self.model = _get(item, "model") or self.model
+            self.response_id = _get(item, "id") or self.response_id
+            for choice in _get(item, "choices") or []:
+                if _get(choice, "index", 0) == 0:
+                    delta = _get(_get(choice, "delta"), "content")
+                    if delta:
+                        self.text.append(delta)
+                    self.finish = _get(choice, "finish_reason") or self.finish
+            if usage is not None:
+                self.input_tokens = _get(usage, "prompt_tokens")
+                self.output_tokens = _get(usage, "completion_tokens")
+        elif kind == "message_start":  # anthropic
+            message = _get(item, "message")
+            self.model, self.response_id = _get(message, "model"), _get(message, "id")
+            self.input_tokens = _get(_get(message, "usage"), "input_tokens")
+        elif kind == "content_block_delta":
+            text = _get(_get(item, "delta"), "text")
+            if text:
+                self.text.append(text)
+        elif kind == "message_delta":
+            self.finish = _get(_get(item, "delta"), "stop_reason") or self.finish
+            self.output_tokens = _get(usage, "output_tokens", self.output_tokens)
+        elif kind == "response.output_text.delta":  # openai responses
+            self.text.append(_get(item, "delta") or "")
+        elif kind == "response.completed":
+            response = _get(item, "response")
+            self.model, self.response_id = _get(response, "model"), _get(response, "id")
+            self.finish = _get(response, "status")
+            self.input_tokens = _get(_get(response, "usage"), "input_tokens")
+            self.output_tokens = _get(_get(response, "usage"), "output_tokens")
+
+    def record(self, call: LLMCall) -> None:
+        call.record_response(
+            messages=[{"role": "assistant", "content": "".join(self.text), "finish_reason": self.finish}],
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            model=self.model,
+            finish_reasons=[str(self.finish)] if self.finish else None,
+            response_id=self.response_id,
+        )
+
+
+class _RecordedStream:
+    """The client's stream, passed through item by item; the call's span ends with the stream
+    (exhausted, closed, or left by its ``with`` block), recording what it said."""
+
+    def __init__(self, stream: Any, call: LLMCall) -> None:
+        self._stream = stream
+        self._call = call
+        self._text = _StreamText()
+        self._ended = False
+
+    def _observe(self, item: Any) -> None:
+        try:
+            self._text.observe(item)
+        except Exception as error:
+            self._call.span.set_attribute(names.LLM_CAPTURE_ERROR, f"{type(error).__name__}: {error}")
+
+    def _end(self, error: Optional[BaseException] = None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        _safely(lambda call, _: self._text.record(call), self._call, None)
+        if error is not None and not isinstance(error, GeneratorExit):
+            record_exception(self._call.span, error)
+        self._call.span.end()
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            for item in self._stream:
+                self._observe(item)
+                yield item
+        except BaseException as error:
+            self._end(error)
+            raise
+        self._end()
+
+    async def __aiter__(self) -> Any:
+        try:
+            async for item in self._stream:
+                self._observe(item)
+                yield item
+        except BaseException as error:
+            self._end(error)
+            raise
+        self._end()
+
+    def __enter__(self) -> "_RecordedStream":
+        self._stream.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self._stream.__exit__(*exc)
+        finally:
+            self._end()
+
+    async def __aenter__(self) -> "_RecordedStream":
+        await self._stream.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        try:
+            return await self._stream.__aexit__(*exc)
+        finally:
+            self._end()
+
+    def close(self) -> Any:
+        try:
+            return self._stream.close()
+        finally:
+            self._end()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _wrap_create(
     original: Callable[..., Any],
     describe: Callable[[dict], Dict[str, Any]],
@@ -371,7 +505,7 @@ def _wrap_create(
     if getattr(original, "__devtrace_wrapped__", False):
         return original
 
-    def start(kwargs: dict):
+    def start(kwargs: dict) -> Tuple[LLMCall, bool]:
         request = describe(kwargs)
         params = request.pop("params")
         attributes = _start_attributes(request["provider"], request["model"], request["operation"], request["messages"], MAX_TEXT_CHARS, params)
@@ -379,14 +513,19 @@ def _wrap_create(
         if stream:
             attributes[names.LLM_STREAM] = True
         span_name = f"{request['operation']} {request['model']}" if request["model"] else request["operation"]
-        return tracer().start_as_current_span(
-            span_name,
-            context=parent_context(),
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ), stream
+        span = tracer().start_span(span_name, context=parent_context(), kind=SpanKind.CLIENT, attributes=attributes)
+        return LLMCall(span, MAX_TEXT_CHARS), stream
+
+    def done(call: LLMCall, stream: bool, result: Any) -> Any:
+        if stream:
+            return _RecordedStream(result, call)  # the span ends with the stream
+        _safely(finish, call, result)
+        call.span.end()
+        return result
+
+    def failed(call: LLMCall, error: BaseException) -> None:
+        record_exception(call.span, error)
+        call.span.end()
 
     # The async clients' create() is not always a coroutine function (their argument checks
     # wrap it in a plain function returning a coroutine), so the class decides.
@@ -394,34 +533,28 @@ def _wrap_create(
 
         @functools.wraps(original)
         async def async_create(self: Any, *args: Any, **kwargs: Any) -> Any:
-            manager, stream = start(kwargs)
-            with manager as span:
-                call = LLMCall(span, MAX_TEXT_CHARS)
-                try:
+            call, stream = start(kwargs)
+            try:
+                with use_span(call.span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
                     result = await original(self, *args, **kwargs)
-                except Exception as error:
-                    record_exception(span, error)
-                    raise
-                if not stream:
-                    _safely(finish, call, result)
-                return result
+            except BaseException as error:
+                failed(call, error)
+                raise
+            return done(call, stream, result)
 
         async_create.__devtrace_wrapped__ = True  # type: ignore[attr-defined]
         return async_create
 
     @functools.wraps(original)
     def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        manager, stream = start(kwargs)
-        with manager as span:
-            call = LLMCall(span, MAX_TEXT_CHARS)
-            try:
+        call, stream = start(kwargs)
+        try:
+            with use_span(call.span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
                 result = original(self, *args, **kwargs)
-            except Exception as error:
-                record_exception(span, error)
-                raise
-            if not stream:
-                _safely(finish, call, result)
-            return result
+        except BaseException as error:
+            failed(call, error)
+            raise
+        return done(call, stream, result)
 
     create.__devtrace_wrapped__ = True  # type: ignore[attr-defined]
     return create

@@ -100,6 +100,8 @@ class FakeAPI(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         REQUESTS.append((self.path, body))
+        if body.get("stream"):
+            return self.stream(body)
         if self.path.endswith("/chat/completions"):
             if body["model"] == "overloaded":
                 return self.reply(429, {"error": {"message": "Rate limit reached", "type": "rate_limit"}})
@@ -126,6 +128,39 @@ class FakeAPI(BaseHTTPRequestHandler):
         else:
             return self.reply(404, {"error": {"message": f"no route {self.path}"}})
         self.reply(200, reply)
+
+    def stream(self, body):
+        """Server-sent events as the two APIs stream them."""
+        if self.path.endswith("/chat/completions"):
+            chunk = {"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1763730000, "model": body["model"]}
+            events = [
+                (None, {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Step "}, "finish_reason": None}]}),
+                (None, {**chunk, "choices": [{"index": 0, "delta": {"content": "one"}, "finish_reason": None}]}),
+                (None, {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+                (None, {**chunk, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}}),
+                (None, "[DONE]"),
+            ]
+        else:
+            message = {"id": "msg_2", "type": "message", "role": "assistant", "model": body["model"], "content": [],
+                       "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 11, "output_tokens": 1}}
+            events = [
+                ("message_start", {"type": "message_start", "message": message}),
+                ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Plan "}}),
+                ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ready"}}),
+                ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 2}}),
+                ("message_stop", {"type": "message_stop"}),
+            ]
+        text = "".join(
+            (f"event: {name}\n" if name else "") + f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+            for name, data in events
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(text)))
+        self.end_headers()
+        self.wfile.write(text)
 
     def reply(self, status, document):
         data = json.dumps(document).encode()
@@ -240,3 +275,50 @@ def test_anthropic_messages_are_captured(spans, api):
         {"role": "user", "parts": [{"type": "text", "content": "Plan it"}]},
     ]
     assert json.loads(a["gen_ai.output.messages"])[0]["parts"][0]["content"] == "Plan: 3 steps"
+
+
+def test_streamed_responses_are_recorded_when_the_stream_ends(spans, api):
+    devtrace.instrument_llm_clients()
+    import anthropic
+    import openai
+
+    client = openai.OpenAI(base_url=api + "/v1", api_key="sk-test", max_retries=0)
+    stream = client.chat.completions.create(
+        model="gpt-stream", messages=[{"role": "user", "content": "go"}], stream=True, stream_options={"include_usage": True}
+    )
+    assert spans() == []  # the call lasts as long as its stream
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "Step one"
+    a = dict(named(spans(), "chat gpt-stream").attributes)
+    assert a["devtrace.llm.stream"] is True
+    assert json.loads(a["gen_ai.output.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Step one"}], "finish_reason": "stop"}
+    ]
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (9, 2)
+
+    claude = anthropic.Anthropic(base_url=api, api_key="sk-ant-test", max_retries=0)
+    with claude.messages.create(model="claude-stream", max_tokens=64, messages=[{"role": "user", "content": "go"}], stream=True) as events:
+        kinds = [e.type for e in events]
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    a = dict(named(spans(), "chat claude-stream").attributes)
+    assert json.loads(a["gen_ai.output.messages"])[0]["parts"][0]["content"] == "Plan ready"
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (11, 2)
+    assert a["gen_ai.response.finish_reasons"] == ("end_turn",)
+
+
+def test_async_streams_are_recorded_too(spans, api):
+    devtrace.instrument_llm_clients()
+    import asyncio
+
+    import anthropic
+
+    async def ask():
+        client = anthropic.AsyncAnthropic(base_url=api, api_key="sk-ant-test", max_retries=0)
+        stream = await client.messages.create(model="claude-async-stream", max_tokens=64, messages=[{"role": "user", "content": "go"}], stream=True)
+        texts = [e.delta.text async for e in stream if e.type == "content_block_delta"]
+        await client.close()
+        return "".join(texts)
+
+    assert asyncio.run(ask()) == "Plan ready"
+    a = dict(named(spans(), "chat claude-async-stream").attributes)
+    assert json.loads(a["gen_ai.output.messages"])[0]["parts"][0]["content"] == "Plan ready"
