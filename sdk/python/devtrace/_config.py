@@ -42,24 +42,24 @@ def _exporter(protocol: str, endpoint: Optional[str]):
     """The span exporter; ``endpoint`` is set only when no OTEL_* variable names one."""
     if protocol == "grpc":
         try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
         except ImportError as error:
             raise RuntimeError(
                 "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs the gRPC exporter: "
                 "pip install opentelemetry-exporter-otlp-proto-grpc (or unset the variable to use "
                 "OTLP/HTTP, which devtrace also answers)"
             ) from error
-        return OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()
+        return GrpcExporter(endpoint=endpoint) if endpoint else GrpcExporter()
     if protocol not in ("http/protobuf", ""):
         raise ValueError(
             f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported by devtrace.configure(); "
             "use http/protobuf (the default) or grpc"
         )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
     if endpoint:
-        return OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
-    return OTLPSpanExporter()
+        return HttpExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
+    return HttpExporter()
 
 
 def configure(

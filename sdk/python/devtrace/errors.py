@@ -255,20 +255,22 @@ def capture_errors(
 
     def decorate(fn: F) -> F:
         span_name = name or fn.__qualname__
-        options = dict(state=state, max_frames=max_frames, max_locals=max_locals)
+
+        def context() -> Any:
+            return error_context(span_name, state=state, max_frames=max_frames, max_locals=max_locals)
 
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with error_context(span_name, **options):
+                with context():
                     return await fn(*args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with error_context(span_name, **options):
+            with context():
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
