@@ -24,7 +24,11 @@ pub const MAX_RECENT: usize = 5;
 /// String attribute values longer than this are not used as correlation features.
 const MAX_CATEGORICAL_CHARS: usize = 200;
 /// Most attributes shown per consumed span.
-const MAX_DETAILS: usize = 8;
+const MAX_DETAILS: usize = 10;
+/// Characters of an LLM response shown with the call (the span has all of it).
+const RESPONSE_PREVIEW_CHARS: usize = 200;
+/// Synthetic detail of an LLM call: the first characters of its response text.
+pub const RESPONSE_DETAIL: &str = "response";
 
 /// What one error span says about its error.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -1022,6 +1026,174 @@ pub struct ExceptionInfo {
     pub stacktrace: Vec<String>,
     /// Every other attribute of the event (local variables, `exception.escaped`, …).
     pub attributes: Vec<Attribute>,
+    /// The recorded frames with their local variables, innermost first (from
+    /// `exception.locals.*` and `exception.frame.<n>.*`).
+    pub frames: Vec<FrameInfo>,
+    /// `devtrace.state.snapshot`: the application's state when the error escaped (JSON).
+    pub state_snapshot: Option<String>,
+}
+
+/// One frame of a failing call stack, as the instrumentation recorded it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FrameInfo {
+    /// 0 is the innermost recorded frame, 1 its caller, …
+    pub index: usize,
+    pub function: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<i64>,
+    /// In the order recorded.
+    pub locals: Vec<LocalVariable>,
+    /// Locals left out by the instrumentation's bound.
+    pub omitted_locals: i64,
+}
+
+/// A local variable: its name, type (when recorded) and bounded repr.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LocalVariable {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_name: Option<String>,
+    pub value: String,
+}
+
+/// Where an exception attribute belongs: a local of some frame (value or type), a field of
+/// a frame, or neither.
+enum FrameKey<'a> {
+    Local {
+        frame: usize,
+        name: &'a str,
+        is_type: bool,
+    },
+    Field {
+        frame: usize,
+        field: &'a str,
+    },
+}
+
+/// A local's attribute name after its prefix: `name` (the repr) or `name.type` (its type).
+fn local_key(frame: usize, rest: &str) -> Option<FrameKey<'_>> {
+    if rest.is_empty() {
+        return None;
+    }
+    Some(match rest.strip_suffix(semconv::LOCAL_TYPE_SUFFIX) {
+        Some(name) if !name.is_empty() && !name.contains('.') => FrameKey::Local {
+            frame,
+            name,
+            is_type: true,
+        },
+        _ => FrameKey::Local {
+            frame,
+            name: rest,
+            is_type: false,
+        },
+    })
+}
+
+fn frame_key(key: &str) -> Option<FrameKey<'_>> {
+    if let Some(rest) = key.strip_prefix(semconv::EXCEPTION_LOCALS_PREFIX) {
+        return local_key(0, rest);
+    }
+    if let Some(rest) = key.strip_prefix(semconv::EXCEPTION_FRAME_PREFIX) {
+        let (index, field) = rest.split_once('.')?;
+        let frame: usize = index.parse().ok()?;
+        return match field.strip_prefix(semconv::FRAME_LOCALS) {
+            Some(local) => local_key(frame, local),
+            None => Some(FrameKey::Field { frame, field }),
+        };
+    }
+    // Other spellings seen in the wild: `exception.local.x`, `locals.x`, `<anything>.locals.x`.
+    let rest = key
+        .strip_prefix("exception.local.")
+        .or_else(|| key.strip_prefix("locals."))
+        .or_else(|| key.split_once(".locals.").map(|(_, name)| name))?;
+    local_key(0, rest)
+}
+
+/// The frames and locals an exception event records, innermost first.
+pub fn exception_frames(attributes: &[KeyValue]) -> Vec<FrameInfo> {
+    let mut frames: BTreeMap<usize, FrameInfo> = BTreeMap::new();
+    for kv in attributes {
+        let Some(key) = frame_key(&kv.key) else {
+            continue;
+        };
+        let frame_index = match &key {
+            FrameKey::Local { frame, .. } | FrameKey::Field { frame, .. } => *frame,
+        };
+        let frame = frames.entry(frame_index).or_insert_with(|| FrameInfo {
+            index: frame_index,
+            ..FrameInfo::default()
+        });
+        match key {
+            FrameKey::Local {
+                name,
+                is_type,
+                frame: _,
+            } => {
+                let position = match frame.locals.iter().position(|l| l.name == name) {
+                    Some(p) => p,
+                    None => {
+                        frame.locals.push(LocalVariable {
+                            name: name.to_owned(),
+                            ..LocalVariable::default()
+                        });
+                        frame.locals.len() - 1
+                    }
+                };
+                let text = kv.value.to_display_string();
+                if is_type {
+                    frame.locals[position].type_name = Some(text);
+                } else {
+                    frame.locals[position].value = text;
+                }
+            }
+            FrameKey::Field { field, frame: _ } => match field {
+                semconv::FRAME_FUNCTION => frame.function = Some(kv.value.to_display_string()),
+                semconv::FRAME_FILE => frame.file = Some(kv.value.to_display_string()),
+                semconv::FRAME_LINE => frame.line = kv.value.as_i64(),
+                semconv::FRAME_OMITTED_LOCALS => {
+                    frame.omitted_locals = kv.value.as_i64().unwrap_or(0)
+                }
+                _ => {}
+            },
+        }
+    }
+    frames.into_values().collect()
+}
+
+/// The text of an LLM call's response: `gen_ai.completion`, or the text parts of
+/// `gen_ai.output.messages` (the GenAI conventions' JSON messages, or plain text).
+pub fn response_text(span: &Span) -> Option<String> {
+    if let Some(text) = span.attr(semconv::GEN_AI_COMPLETION) {
+        return Some(text.to_display_string());
+    }
+    let raw = span
+        .attr(semconv::GEN_AI_OUTPUT_MESSAGES)?
+        .to_display_string();
+    let Ok(serde_json::Value::Array(messages)) = serde_json::from_str::<serde_json::Value>(&raw)
+    else {
+        return Some(raw);
+    };
+    let mut texts = Vec::new();
+    for message in &messages {
+        match (&message["content"], message["parts"].as_array()) {
+            (serde_json::Value::String(text), _) => texts.push(text.clone()),
+            (_, Some(parts)) => texts.extend(
+                parts
+                    .iter()
+                    .filter_map(|p| p["content"].as_str().or_else(|| p["text"].as_str()))
+                    .map(str::to_owned),
+            ),
+            _ => {}
+        }
+    }
+    Some(texts.join("\n"))
+}
+
+fn preview(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    format!("{}…", text.chars().take(limit).collect::<String>())
 }
 
 /// Any other event of the failing span.
@@ -1081,7 +1253,7 @@ fn chain_span(trace: &AnalyzedTrace, index: usize) -> ChainSpan {
 pub fn is_state_change(span: &Span) -> bool {
     span.attributes
         .iter()
-        .any(|kv| kv.key.starts_with("devtrace.state."))
+        .any(|kv| kv.key.starts_with(semconv::STATE_PREFIX))
         || span.name.ends_with(".write")
         || span.name.ends_with(".save")
         || span.name.starts_with("state.")
@@ -1141,26 +1313,49 @@ pub fn causal_chain(trace: &AnalyzedTrace, failing: usize) -> CausalChain {
         .map(|(i, reasons)| {
             let other = trace.span(i);
             let mut details: Vec<Attribute> = Vec::new();
+            let mut response = None;
             for reason in &reasons {
                 match reason {
-                    ConsumedReason::Llm => details.extend(
-                        other
-                            .attributes
-                            .iter()
-                            .filter(|kv| {
-                                kv.key.starts_with("gen_ai.") || kv.key.starts_with("llm.")
-                            })
-                            .filter(|kv| kv.value.to_display_string().chars().count() <= 200)
-                            .map(|kv| Attribute {
-                                key: kv.key.clone(),
-                                value: kv.value.to_display_string(),
-                            }),
-                    ),
+                    ConsumedReason::Llm => {
+                        details.extend(
+                            other
+                                .attributes
+                                .iter()
+                                .filter(|kv| {
+                                    kv.key.starts_with(semconv::GEN_AI_PREFIX)
+                                        || kv.key.starts_with("llm.")
+                                })
+                                .filter(|kv| {
+                                    ![
+                                        semconv::GEN_AI_INPUT_MESSAGES,
+                                        semconv::GEN_AI_OUTPUT_MESSAGES,
+                                        semconv::GEN_AI_COMPLETION,
+                                    ]
+                                    .contains(&kv.key.as_str())
+                                })
+                                .filter(|kv| kv.value.to_display_string().chars().count() <= 200)
+                                .map(|kv| Attribute {
+                                    key: kv.key.clone(),
+                                    value: kv.value.to_display_string(),
+                                }),
+                        );
+                        if let Some(text) = response_text(other) {
+                            response = Some(Attribute {
+                                key: RESPONSE_DETAIL.to_owned(),
+                                value: preview(&text, RESPONSE_PREVIEW_CHARS),
+                            });
+                        }
+                    }
+                    // The diff says what changed; the full before/after stay on the span.
                     ConsumedReason::StateChange => details.extend(attributes(
                         &other
                             .attributes
                             .iter()
-                            .filter(|kv| kv.key.starts_with("devtrace.state."))
+                            .filter(|kv| {
+                                kv.key.starts_with(semconv::STATE_PREFIX)
+                                    && kv.key != semconv::STATE_BEFORE
+                                    && kv.key != semconv::STATE_AFTER
+                            })
                             .cloned()
                             .collect::<Vec<_>>(),
                     )),
@@ -1172,7 +1367,8 @@ pub fn causal_chain(trace: &AnalyzedTrace, failing: usize) -> CausalChain {
                 }
             }
             details.dedup();
-            details.truncate(MAX_DETAILS);
+            details.truncate(MAX_DETAILS - usize::from(response.is_some()));
+            details.extend(response);
             ConsumedSpan {
                 span: chain_span(trace, i),
                 reasons,
@@ -1228,6 +1424,8 @@ pub fn causal_chain(trace: &AnalyzedTrace, failing: usize) -> CausalChain {
                         .cloned()
                         .collect::<Vec<_>>(),
                 ),
+                frames: exception_frames(&event.attributes),
+                state_snapshot: text(semconv::STATE_SNAPSHOT),
             });
         } else {
             events.push(EventInfo {
@@ -1672,5 +1870,129 @@ pub(crate) mod tests {
         assert_eq!(nice_below(0.0, Some(-3.0)), None);
         assert_eq!(nice_above(-0.0, None), None);
         assert_eq!(nice_below(f64::NAN, None), None);
+    }
+
+    #[test]
+    fn exception_frames_gather_locals_types_and_frame_fields() {
+        let attrs = vec![
+            KeyValue::new("exception.type", "ValueError"),
+            KeyValue::new("exception.frame.0.function", "parse_plan"),
+            KeyValue::new("exception.frame.0.file", "taskplan/planner.py"),
+            KeyValue::new("exception.frame.0.line", 19i64),
+            KeyValue::new("exception.locals.reply", "'{\"steps\": ['"),
+            KeyValue::new("exception.locals.reply.type", "str"),
+            KeyValue::new("exception.locals.type", "'a local named type'"),
+            KeyValue::new("exception.frame.1.function", "plan"),
+            KeyValue::new("exception.frame.1.locals.task_id", "7"),
+            KeyValue::new("exception.frame.1.locals.task_id.type", "int"),
+            KeyValue::new("exception.frame.1.omitted_locals", 4i64),
+            KeyValue::new("exception.escaped", true),
+        ];
+        let frames = exception_frames(&attrs);
+        assert_eq!(
+            frames,
+            vec![
+                FrameInfo {
+                    index: 0,
+                    function: Some("parse_plan".into()),
+                    file: Some("taskplan/planner.py".into()),
+                    line: Some(19),
+                    locals: vec![
+                        LocalVariable {
+                            name: "reply".into(),
+                            type_name: Some("str".into()),
+                            value: "'{\"steps\": ['".into(),
+                        },
+                        LocalVariable {
+                            name: "type".into(),
+                            type_name: None,
+                            value: "'a local named type'".into(),
+                        },
+                    ],
+                    omitted_locals: 0,
+                },
+                FrameInfo {
+                    index: 1,
+                    function: Some("plan".into()),
+                    file: None,
+                    line: None,
+                    locals: vec![LocalVariable {
+                        name: "task_id".into(),
+                        type_name: Some("int".into()),
+                        value: "7".into(),
+                    }],
+                    omitted_locals: 4,
+                },
+            ]
+        );
+        // Other spellings land in frame 0, untyped.
+        let legacy = exception_frames(&[
+            KeyValue::new("locals.a", "1"),
+            KeyValue::new("exception.local.b", "2"),
+            KeyValue::new("code.locals.c", "3"),
+        ]);
+        let names: Vec<&str> = legacy[0].locals.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!((legacy.len(), names), (1, vec!["a", "b", "c"]));
+        assert!(exception_frames(&[KeyValue::new("exception.frame.x.line", 1i64)]).is_empty());
+    }
+
+    #[test]
+    fn the_chain_shows_state_diffs_llm_responses_and_the_snapshot() {
+        let mut llm = with(
+            with(
+                span(3, Some(1), "plan.llm", 100, 200),
+                "gen_ai.request.model",
+                "sim-1",
+            ),
+            "gen_ai.output.messages",
+            format!(
+                "[{{\"role\":\"assistant\",\"parts\":[{{\"type\":\"text\",\"content\":\"{}\"}}]}}]",
+                "x".repeat(300)
+            ),
+        );
+        llm = with(llm, "gen_ai.input.messages", "[]");
+        let mut state = span(2, Some(1), "state.tasks", 20, 30);
+        for (key, value) in [
+            ("devtrace.state.name", "tasks"),
+            ("devtrace.state.before", "{\"n\":1}"),
+            ("devtrace.state.after", "{\"n\":2}"),
+            ("devtrace.state.diff", "n: 1 → 2"),
+        ] {
+            state = with(state, key, value);
+        }
+        state = with(state, "devtrace.state.changes", 1i64);
+        let mut failing = fail(
+            span(4, Some(1), "plan.parse", 210, 220),
+            "ValueError",
+            "bad",
+        );
+        failing.events[0]
+            .attributes
+            .push(KeyValue::new("devtrace.state.snapshot", "{\"n\":2}"));
+        let t = trace(4, vec![span(1, None, "add", 0, 300), state, llm, failing]);
+        let chain = causal_chain(&t, 3);
+        let [llm_detail, state_detail] = [&chain.consumed[0], &chain.consumed[1]];
+        assert_eq!(llm_detail.span.name, "plan.llm");
+        let keys: Vec<&str> = llm_detail.details.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(keys, vec!["gen_ai.request.model", "response"]);
+        assert_eq!(llm_detail.details[1].value, format!("{}…", "x".repeat(200)));
+        assert_eq!(state_detail.reasons, vec![ConsumedReason::StateChange]);
+        let keys: Vec<&str> = state_detail
+            .details
+            .iter()
+            .map(|d| d.key.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                "devtrace.state.name",
+                "devtrace.state.diff",
+                "devtrace.state.changes"
+            ]
+        );
+        assert_eq!(
+            chain.exceptions[0].state_snapshot.as_deref(),
+            Some("{\"n\":2}")
+        );
     }
 }

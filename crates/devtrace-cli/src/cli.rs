@@ -73,7 +73,7 @@ OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_SERVICE_NAME (when unset), short batch delays,
 OTEL_RESOURCE_ATTRIBUTES with devtrace.run.id.\n\
 Uses a running `devtrace serve` for the same data directory if there is one; otherwise starts \
 receivers just for the run. The exit code is the command's (128+N when killed by signal N).\n\n\
-Examples:\n  devtrace run -- cargo test\n  devtrace run --label after-fix -- python app.py\n  devtrace run --json run.json --quiet -- ./script.sh"
+Examples:\n  devtrace run -- cargo test\n  devtrace run --label after-fix -- python app.py\n  devtrace run --json run.json --quiet -- ./script.sh\n  devtrace run --python-autotrace myapp -- python -m myapp serve"
 )]
 pub struct RunArgs {
     /// A label for this run (compare runs by label with --baseline)
@@ -88,6 +88,15 @@ pub struct RunArgs {
     /// Also write the summary as JSON to this file
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Trace the function calls of this Python package (repeat, or separate with commas) in
+    /// every Python interpreter the command starts; needs the devtrace package (sdk/python)
+    /// installed for that Python
+    #[arg(long, value_name = "PACKAGE")]
+    pub python_autotrace: Vec<String>,
+    /// With --python-autotrace: keep only calls lasting at least this many milliseconds
+    /// (default 1)
+    #[arg(long, value_name = "MS", requires = "python_autotrace")]
+    pub python_autotrace_threshold: Option<f64>,
     /// The command and its arguments
     #[arg(
         required = true,

@@ -35,3 +35,59 @@ pub const TEST_FAILED: &str = "devtrace.test.failed";
 pub const TEST_SKIPPED: &str = "devtrace.test.skipped";
 pub const TEST_FAILING: &str = "devtrace.test.failing";
 pub const TEST_OUTCOME: &str = "devtrace.test.outcome";
+
+/// `exception.escaped` (OpenTelemetry): the exception left the span's scope.
+pub const EXCEPTION_ESCAPED: &str = "exception.escaped";
+/// Local variables recorded with an exception event (the devtrace Python helpers; see
+/// docs/conventions.md): `exception.locals.<name>` is the bounded repr of a local of the
+/// innermost recorded frame, `exception.locals.<name>.type` its type.
+pub const EXCEPTION_LOCALS_PREFIX: &str = "exception.locals.";
+/// `exception.frame.<n>.function` / `.file` / `.line` / `.omitted_locals` for each recorded
+/// frame (0 = innermost), and `exception.frame.<n>.locals.<name>` (+ `.type`) for n ≥ 1.
+pub const EXCEPTION_FRAME_PREFIX: &str = "exception.frame.";
+/// Suffix of a local variable's attribute that gives its type instead of its repr.
+pub const LOCAL_TYPE_SUFFIX: &str = ".type";
+pub const FRAME_FUNCTION: &str = "function";
+pub const FRAME_FILE: &str = "file";
+pub const FRAME_LINE: &str = "line";
+pub const FRAME_OMITTED_LOCALS: &str = "omitted_locals";
+pub const FRAME_LOCALS: &str = "locals.";
+
+/// State snapshots: a span whose attributes start with this prefix changed the state.
+pub const STATE_PREFIX: &str = "devtrace.state.";
+/// Which state (`tasks`, `cache`…).
+pub const STATE_NAME: &str = "devtrace.state.name";
+/// The state before and after the operation, as JSON (bounded, redacted).
+pub const STATE_BEFORE: &str = "devtrace.state.before";
+pub const STATE_AFTER: &str = "devtrace.state.after";
+/// What changed, one change per line (`path: old → new`, `+ path = value`, `- path = value`).
+pub const STATE_DIFF: &str = "devtrace.state.diff";
+/// How many changes there were (the diff may list fewer).
+pub const STATE_CHANGES: &str = "devtrace.state.changes";
+/// On an `exception` event: the application's state when the error escaped, as JSON.
+pub const STATE_SNAPSHOT: &str = "devtrace.state.snapshot";
+
+/// LLM calls (OpenTelemetry GenAI conventions, and devtrace's additions).
+pub const GEN_AI_PREFIX: &str = "gen_ai.";
+pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
+pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+pub const GEN_AI_COMPLETION: &str = "gen_ai.completion";
+pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
+pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
+pub const GEN_AI_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+pub const GEN_AI_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+pub const GEN_AI_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+pub const LLM_PROMPT_HASH: &str = "devtrace.llm.prompt_hash";
+/// Characters of the prompt and of the response before they were bounded.
+pub const LLM_PROMPT_CHARS: &str = "devtrace.llm.prompt_chars";
+pub const LLM_RESPONSE_CHARS: &str = "devtrace.llm.response_chars";
+/// The call streamed its response (the span lasts until the stream ends).
+pub const LLM_STREAM: &str = "devtrace.llm.stream";
+/// The instrumentation could not read the client's response (its shape changed).
+pub const LLM_CAPTURE_ERROR: &str = "devtrace.llm.capture_error";
+
+/// Auto-traced function calls (`devtrace.autotrace` in Python; `code.*` are OpenTelemetry's).
+pub const AUTOTRACE: &str = "devtrace.autotrace";
+pub const CODE_FUNCTION_NAME: &str = "code.function.name";
+pub const CODE_FILE_PATH: &str = "code.file.path";
+pub const CODE_LINE_NUMBER: &str = "code.line.number";

@@ -7,11 +7,10 @@ use crate::output::{print_json, print_stdout, terminal_width};
 use anyhow::{Result, bail};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_analyze::errors::{
-    Attribute, CausalChain, ChainSpan, ConsumedReason, Correlation, ErrorGroup, causal_chain,
-    error_key, first_error, group_errors, render_number,
+    Attribute, CausalChain, ChainSpan, ConsumedReason, Correlation, ErrorGroup, FrameInfo,
+    causal_chain, error_key, exception_frames, first_error, group_errors, render_number,
 };
-use devtrace_model::AnyValue;
-use devtrace_model::TraceId;
+use devtrace_model::{AnyValue, TraceId, semconv};
 use devtrace_query::text::truncate;
 use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_store::{Store, StoreError, TraceQuery};
@@ -282,12 +281,99 @@ fn attribute_lines(out: &mut String, attributes: &[Attribute], indent: usize) {
     }
 }
 
-/// A local variable's name, when the attribute records one.
-fn local_name(key: &str) -> Option<&str> {
-    key.strip_prefix("exception.locals.")
-        .or_else(|| key.strip_prefix("exception.local."))
-        .or_else(|| key.strip_prefix("locals."))
-        .or_else(|| key.split_once(".locals.").map(|(_, name)| name))
+/// Lines of pretty JSON (or the text as it is) shown for a state snapshot.
+const STATE_LINES_SHOWN: usize = 40;
+
+/// Whether an exception attribute is rendered as part of a frame or the state block.
+fn rendered_elsewhere(key: &str) -> bool {
+    key == semconv::STATE_SNAPSHOT
+        || !exception_frames(&[devtrace_model::KeyValue::new(key, "")]).is_empty()
+}
+
+/// "locals of parse_plan (taskplan/planner.py:19)", or "locals" when the frame is unnamed.
+fn frame_heading(frame: &FrameInfo) -> String {
+    match (&frame.function, &frame.file, frame.line) {
+        (Some(function), Some(file), Some(line)) => format!("locals of {function} ({file}:{line})"),
+        (Some(function), Some(file), None) => format!("locals of {function} ({file})"),
+        (Some(function), None, _) => format!("locals of {function}"),
+        _ => "locals".to_owned(),
+    }
+}
+
+fn render_frames(out: &mut String, frames: &[FrameInfo]) {
+    for frame in frames {
+        if frame.locals.is_empty() && frame.omitted_locals == 0 {
+            continue;
+        }
+        out.push_str(&format!("  {}\n", frame_heading(frame)));
+        for local in &frame.locals {
+            let name = match &local.type_name {
+                Some(kind) => format!("{}: {kind}", local.name),
+                None => local.name.clone(),
+            };
+            out.push_str(&format!("    {name} = {}\n", indent_value(&local.value, 6)));
+        }
+        if frame.omitted_locals > 0 {
+            let n = frame.omitted_locals;
+            out.push_str(&format!(
+                "    … {n} more {} not recorded\n",
+                if n == 1 { "local" } else { "locals" }
+            ));
+        }
+    }
+}
+
+/// The state snapshot as indented JSON, bounded in lines.
+pub fn render_state(out: &mut String, heading: &str, state: &str, indent: usize) {
+    let pretty = serde_json::from_str::<serde_json::Value>(state)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| state.to_owned());
+    let pad = " ".repeat(indent);
+    out.push_str(&format!("{pad}{heading}\n"));
+    let lines: Vec<&str> = pretty.lines().collect();
+    for line in lines.iter().take(STATE_LINES_SHOWN) {
+        out.push_str(&format!("{pad}  {line}\n"));
+    }
+    if lines.len() > STATE_LINES_SHOWN {
+        out.push_str(&format!(
+            "{pad}  … {} more lines (--json has the whole snapshot)\n",
+            lines.len() - STATE_LINES_SHOWN
+        ));
+    }
+}
+
+/// A consumed span's details; a state diff is drawn as its lines.
+fn consumed_details(out: &mut String, details: &[Attribute]) {
+    let find = |key: &str| details.iter().find(|a| a.key == key);
+    let Some(diff) = find(semconv::STATE_DIFF) else {
+        attribute_lines(out, details, 6);
+        return;
+    };
+    let name = find(semconv::STATE_NAME).map_or("state", |a| a.value.as_str());
+    let changes = find(semconv::STATE_CHANGES)
+        .and_then(|a| a.value.parse::<usize>().ok())
+        .unwrap_or_else(|| diff.value.lines().count());
+    out.push_str(&format!(
+        "      {name} changed ({}):\n",
+        plural(changes, "change", "changes")
+    ));
+    for line in diff.value.lines() {
+        out.push_str(&format!("        {line}\n"));
+    }
+    let rest: Vec<Attribute> = details
+        .iter()
+        .filter(|a| {
+            ![
+                semconv::STATE_DIFF,
+                semconv::STATE_NAME,
+                semconv::STATE_CHANGES,
+            ]
+            .contains(&a.key.as_str())
+        })
+        .cloned()
+        .collect();
+    attribute_lines(out, &rest, 6);
 }
 
 fn span_line(span: &ChainSpan, depth: usize, width: usize, note: &str) -> String {
@@ -407,7 +493,7 @@ pub fn render_chain(group: Option<&ErrorGroup>, chain: &CausalChain, here: Optio
                 format_duration(consumed.ended_before_nanos),
                 if consumed.span.error { "  ✗" } else { "" }
             ));
-            attribute_lines(&mut out, &consumed.details, 6);
+            consumed_details(&mut out, &consumed.details);
         }
     }
 
@@ -433,21 +519,16 @@ pub fn render_chain(group: Option<&ErrorGroup>, chain: &CausalChain, here: Optio
                 out.push_str(&format!("  {line}\n"));
             }
         }
-        let (locals, others): (Vec<&Attribute>, Vec<&Attribute>) = exception
+        render_frames(&mut out, &exception.frames);
+        if let Some(state) = &exception.state_snapshot {
+            render_state(&mut out, "state when it failed", state, 2);
+        }
+        let others: Vec<Attribute> = exception
             .attributes
             .iter()
-            .partition(|a| local_name(&a.key).is_some());
-        if !locals.is_empty() {
-            out.push_str("  locals\n");
-            for local in locals {
-                out.push_str(&format!(
-                    "    {} = {}\n",
-                    local_name(&local.key).unwrap_or(&local.key),
-                    indent_value(&local.value, 6)
-                ));
-            }
-        }
-        let others: Vec<Attribute> = others.into_iter().cloned().collect();
+            .filter(|a| !rendered_elsewhere(&a.key))
+            .cloned()
+            .collect();
         attribute_lines(&mut out, &others, 2);
     }
 

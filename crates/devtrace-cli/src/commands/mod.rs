@@ -11,6 +11,7 @@ mod insights;
 mod locks;
 mod ls;
 mod perf;
+mod python_autotrace;
 mod run;
 mod runs;
 mod serve;

@@ -13,6 +13,7 @@
 
 use crate::cli::RunArgs;
 use crate::commands::analysis::finding_text;
+use crate::commands::python_autotrace::{self, PythonAutotrace};
 use crate::commands::serve::SERVE_FILE;
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_analyze::AnalyzedTrace;
@@ -40,6 +41,12 @@ const MAX_LATE_WAIT: Duration = Duration::from_secs(2);
 const CHILD_BATCH_DELAY_MS: &str = "100";
 
 pub fn run(data: Option<&Path>, args: &RunArgs) -> Result<ExitCode> {
+    // Usage mistakes are reported before anything starts.
+    let autotrace_packages = if args.python_autotrace.is_empty() {
+        None
+    } else {
+        Some(python_autotrace::check_packages(&args.python_autotrace)?)
+    };
     let started_at = SystemTime::now();
     let identity = Identity::new();
     let data_dir = crate::config::data_dir(data)?;
@@ -47,9 +54,19 @@ pub fn run(data: Option<&Path>, args: &RunArgs) -> Result<ExitCode> {
     if let Destination::Unrecorded(reason) = &destination {
         eprintln!("devtrace: not recording this run: {reason}");
     }
+    let autotrace = match (autotrace_packages, destination.endpoint()) {
+        (Some(packages), Some(_)) => Some(PythonAutotrace::prepare(
+            packages,
+            args.python_autotrace_threshold,
+        )?),
+        _ => None,
+    };
 
-    let outcome = execute(args, &identity, &destination);
+    let outcome = execute(args, &identity, &destination, autotrace.as_ref());
     let ended_at = SystemTime::now();
+    if let Some(note) = autotrace.and_then(PythonAutotrace::finish) {
+        eprintln!("{note}");
+    }
 
     let mut summary = None;
     if let Some(endpoint) = destination.endpoint() {
@@ -342,7 +359,12 @@ fn install_signal_handlers() {
     }
 }
 
-fn execute(args: &RunArgs, identity: &Identity, destination: &Destination) -> Outcome {
+fn execute(
+    args: &RunArgs,
+    identity: &Identity,
+    destination: &Destination,
+    autotrace: Option<&PythonAutotrace>,
+) -> Outcome {
     let program = &args.command[0];
     let mut command = Command::new(program);
     command.args(&args.command[1..]).stdin(Stdio::inherit());
@@ -371,6 +393,12 @@ fn execute(args: &RunArgs, identity: &Identity, destination: &Destination) -> Ou
     }
     if let Some(endpoint) = destination.endpoint() {
         for (key, value) in child_environment(identity, endpoint, program) {
+            command.env(key, value);
+        }
+        for (key, value) in autotrace
+            .map(PythonAutotrace::environment)
+            .unwrap_or_default()
+        {
             command.env(key, value);
         }
     }

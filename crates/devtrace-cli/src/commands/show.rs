@@ -3,8 +3,9 @@
 use crate::cli::{ColorChoice, ShowArgs};
 use crate::output::{Style, print_stdout, terminal_width};
 use anyhow::Result;
+use devtrace_analyze::errors::{causal_chain, error_spans, first_error};
 use devtrace_analyze::fold::DEFAULT_MIN_RUN;
-use devtrace_analyze::{FoldedChild, TraceTree, fold_children};
+use devtrace_analyze::{AnalyzedTrace, FoldedChild, TraceTree, fold_children};
 use devtrace_model::{LogBatch, Span, SpanBatch, semconv};
 use devtrace_query::text::truncate;
 use devtrace_query::timefmt::{format_duration, format_timestamp};
@@ -88,6 +89,9 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
     let roots = waterfall.tree.roots.clone();
     waterfall.children(&roots, "", true);
     out.push_str(&waterfall.out);
+    if summary.error_count > 0 {
+        out.push_str(&render_first_error(trace));
+    }
     if !logs.logs.is_empty() {
         out.push_str(&render_logs(
             &trace.spans,
@@ -173,6 +177,10 @@ impl Waterfall<'_> {
             let text = self.options.style.red(&format!("✗ {}", error_text(span)));
             self.out.push_str(&format!("{child_prefix}  {text}\n"));
         }
+        for note in span_notes(span) {
+            let text = self.options.style.dim(&note);
+            self.out.push_str(&format!("{child_prefix}  {text}\n"));
+        }
         if self.options.attrs {
             self.details(span, child_prefix);
         }
@@ -254,6 +262,79 @@ impl Waterfall<'_> {
             ));
         }
     }
+}
+
+/// Changes of a state diff shown under its span (the rest are counted).
+const DIFF_LINES_SHOWN: usize = 6;
+
+/// What an LLM call or a state change did, in a line or a few, shown under its span.
+fn span_notes(span: &Span) -> Vec<String> {
+    let text = |key: &str| span.attr(key).map(|v| v.to_display_string());
+    let mut notes = Vec::new();
+    let model =
+        text(semconv::GEN_AI_REQUEST_MODEL).or_else(|| text(semconv::GEN_AI_RESPONSE_MODEL));
+    let tokens = (
+        span.attr(semconv::GEN_AI_INPUT_TOKENS)
+            .and_then(|v| v.as_i64()),
+        span.attr(semconv::GEN_AI_OUTPUT_TOKENS)
+            .and_then(|v| v.as_i64()),
+    );
+    if model.is_some() || tokens != (None, None) {
+        let mut parts = vec![format!(
+            "LLM {}",
+            model.unwrap_or_else(|| "call".to_owned())
+        )];
+        if let (Some(input), Some(output)) = tokens {
+            parts.push(format!("{input} → {output} tokens"));
+        }
+        if let Some(reasons) = text(semconv::GEN_AI_FINISH_REASONS) {
+            parts.push(format!("finish {}", reasons.trim_matches(['[', ']'])));
+        }
+        notes.push(format!("◆ {}", parts.join(" · ")));
+    }
+    if let Some(diff) = text(semconv::STATE_DIFF) {
+        let lines: Vec<&str> = diff.lines().collect();
+        let total = span
+            .attr(semconv::STATE_CHANGES)
+            .and_then(|v| v.as_i64())
+            .map_or(lines.len(), |n| n.max(0) as usize);
+        for line in lines.iter().take(DIFF_LINES_SHOWN) {
+            notes.push(format!("Δ {line}"));
+        }
+        if total > DIFF_LINES_SHOWN {
+            notes.push(format!("Δ … {} more changes", total - DIFF_LINES_SHOWN));
+        }
+    }
+    notes
+}
+
+/// The first error's causal chain (what failed, what it consumed, its stack trace, locals and
+/// state), when the trace has more to say about it than the error line.
+fn render_first_error(trace: &StoredTrace) -> String {
+    let analyzed = AnalyzedTrace::new(trace.summary.trace_id, trace.spans.clone());
+    let origins = error_spans(&analyzed);
+    let Some(first) = first_error(&analyzed) else {
+        return String::new();
+    };
+    let chain = causal_chain(&analyzed, first);
+    // Only when it says more than the waterfall's error line already does.
+    let context = !chain.consumed.is_empty()
+        || chain.exceptions.iter().any(|e| {
+            !e.stacktrace.is_empty() || !e.frames.is_empty() || e.state_snapshot.is_some()
+        });
+    if !context {
+        return String::new();
+    }
+    let mut out = String::from("\n");
+    if origins.len() > 1 {
+        out.push_str(&format!(
+            "the first of {} errors (`devtrace show {} --attrs` has them all):\n",
+            origins.len(),
+            trace.summary.trace_id
+        ));
+    }
+    out.push_str(&super::errors::render_chain(None, &chain, None));
+    out
 }
 
 /// The most useful one-line description of a failure: the exception, else the status message.

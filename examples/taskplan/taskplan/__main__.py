@@ -1,0 +1,5 @@
+import sys
+
+from taskplan.cli import main
+
+sys.exit(main())
