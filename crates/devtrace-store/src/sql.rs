@@ -416,11 +416,9 @@ impl SpansCursor<'_> {
     /// Moves to the next trace that has spans; `current` is `None` at the end.
     fn load_next_trace(&mut self) -> rusqlite::Result<()> {
         loop {
-            if self.next_trace == self.traces.len() {
-                if !self.paging || !self.next_page()? {
-                    self.current = None;
-                    return Ok(());
-                }
+            if self.next_trace == self.traces.len() && (!self.paging || !self.next_page()?) {
+                self.current = None;
+                return Ok(());
             }
             let (key, id) = self.traces[self.next_trace].clone();
             self.next_trace += 1;
