@@ -36,8 +36,8 @@ fn invalid(message: impl Into<String>) -> QueryError {
 }
 
 pub fn select(store: &dyn Store, spec: &CompareSpec) -> Result<Sides, QueryError> {
-    let (operation, runs, split): (&str, Vec<AnalyzedTrace>, Box<dyn Fn(u64) -> bool>) = match spec
-    {
+    // Runs that started before `boundary` are side A.
+    let (operation, runs, boundary): (&str, Vec<AnalyzedTrace>, u64) = match spec {
         CompareSpec::Traces { a, b } => {
             let (ta, tb) = (scope::one(store, a)?, scope::one(store, b)?);
             let label = format!("trace {} (A) vs trace {} (B)", ta.trace_id, tb.trace_id);
@@ -62,7 +62,7 @@ pub fn select(store: &dyn Store, spec: &CompareSpec) -> Result<Sides, QueryError
             }
             // Oldest first: the older half is A.
             let boundary = runs.get(runs.len() / 2).map_or(0, start);
-            (operation, runs, Box::new(move |s| s < boundary))
+            (operation, runs, boundary)
         }
         CompareSpec::Windows {
             operation,
@@ -83,7 +83,7 @@ pub fn select(store: &dyn Store, spec: &CompareSpec) -> Result<Sides, QueryError
                 .into_iter()
                 .filter(|t| start(t) < before || start(t) >= after)
                 .collect();
-            (operation, runs, Box::new(move |s| s < before))
+            (operation, runs, before)
         }
     };
     if runs.is_empty() {
@@ -91,7 +91,7 @@ pub fn select(store: &dyn Store, spec: &CompareSpec) -> Result<Sides, QueryError
             store, operation,
         )?));
     }
-    let (a, b): (Vec<_>, Vec<_>) = runs.into_iter().partition(|t| split(start(t)));
+    let (a, b): (Vec<_>, Vec<_>) = runs.into_iter().partition(|t| start(t) < boundary);
     if a.is_empty() || b.is_empty() {
         return Err(invalid(format!(
             "one side is empty ({} run(s) before, {} after): move the boundary",
