@@ -83,7 +83,12 @@ pub struct McpArgs {
     #[arg(long)]
     pub self_trace: bool,
     /// Log level for messages on stderr: error, warn, info, debug, trace
-    #[arg(long, env = "DEVTRACE_LOG", default_value = "warn", value_name = "LEVEL")]
+    #[arg(
+        long,
+        env = "DEVTRACE_LOG",
+        default_value = "warn",
+        value_name = "LEVEL"
+    )]
     pub log_level: String,
 }
 

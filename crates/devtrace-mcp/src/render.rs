@@ -34,6 +34,11 @@ pub fn finding_names(
     let mut names: Vec<String> = finding.operation.iter().cloned().collect();
     for evidence in &finding.evidence {
         if let Some(trace) = traces.iter().find(|t| t.trace_id == evidence.trace_id) {
+            if let Some(root) = trace.root()
+                && !names.contains(&trace.span(root).name)
+            {
+                names.push(trace.span(root).name.clone());
+            }
             for span in &trace.spans.spans {
                 if evidence.span_ids.contains(&span.span_id) && !names.contains(&span.name) {
                     names.push(span.name.clone());

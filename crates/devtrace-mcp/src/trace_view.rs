@@ -1,8 +1,9 @@
 //! One trace inside a token budget: the most informative spans, as an indented tree.
 //!
-//! Which spans: first the ones an answer cannot do without (the roots, every span on the
-//! critical path, every error span, and the ancestors that connect them), then the rest by how
-//! much time they account for (self time counts double: it is where time actually goes). The
+//! Which spans: first the ones an answer cannot do without (the roots, the first errors, every
+//! span on the critical path, the remaining errors, each with the ancestors that connect it),
+//! then the rest by how much time they account for (self time counts double: it is where time
+//! actually goes). The
 //! largest prefix of that order whose rendering fits the budget is shown (found by bisection;
 //! the rendering is re-measured with the tokenizer every time, so the promise holds exactly).
 //!
@@ -22,6 +23,8 @@ use devtrace_model::{AnyValue, Span, semconv};
 use devtrace_query::text::{quote, truncate};
 use devtrace_query::timefmt::{format_duration, format_timestamp};
 
+/// Errors placed before the critical path in the priority order (the rest come after it).
+const FIRST_ERRORS: usize = 20;
 /// Longest error message shown on a tree line.
 const MESSAGE_CHARS: usize = 160;
 
@@ -81,8 +84,19 @@ pub fn draw(view: &View<'_>) -> Drawn {
         .copied()
         .max_by_key(|r| trace.span(*r).duration_nanos())
     {
-        for (i, credit) in critical_credits(trace, main).into_iter().enumerate() {
-            critical[i] = credit > 0 && in_view[i];
+        // A span is on the path when it or anything under it is (the root always is).
+        let credits = critical_credits(trace, main);
+        for (i, credit) in credits.iter().enumerate() {
+            if *credit > 0 && in_view[i] {
+                let mut node = Some(i);
+                while let Some(x) = node {
+                    if critical[x] {
+                        break;
+                    }
+                    critical[x] = true;
+                    node = if is_root[x] { None } else { parent[x] };
+                }
+            }
         }
     }
     let error: Vec<bool> = (0..n)
@@ -96,7 +110,8 @@ pub fn draw(view: &View<'_>) -> Drawn {
         id_chars: id_chars(trace),
     };
 
-    // Priority order: roots, critical path (longest credit first), errors, then by time.
+    // Priority order: roots; the first errors (few, and an answer cannot do without them);
+    // the critical path, longest spans first; any further errors; then the rest by time.
     let window = roots
         .iter()
         .map(|r| trace.span(*r).duration_nanos())
@@ -105,12 +120,15 @@ pub fn draw(view: &View<'_>) -> Drawn {
         .max(1) as f64;
     let mut order: Vec<usize> = Vec::with_capacity(n);
     order.extend(&roots);
+    let errors: Vec<usize> = (0..n).filter(|i| facts.error[*i] && !is_root[*i]).collect();
+    let (first_errors, more_errors) = errors.split_at(errors.len().min(FIRST_ERRORS));
+    order.extend(first_errors);
     let mut critical_spans: Vec<usize> = (0..n)
-        .filter(|i| facts.critical[*i] && !is_root[*i])
+        .filter(|i| facts.critical[*i] && !facts.error[*i] && !is_root[*i])
         .collect();
     critical_spans.sort_by_key(|i| std::cmp::Reverse(trace.span(*i).duration_nanos()));
     order.extend(&critical_spans);
-    order.extend((0..n).filter(|i| facts.error[*i] && !facts.critical[*i] && !is_root[*i]));
+    order.extend(more_errors);
     let mut rest: Vec<usize> = (0..n)
         .filter(|i| facts.in_view[*i] && !facts.error[*i] && !facts.critical[*i] && !is_root[*i])
         .collect();
@@ -294,28 +312,40 @@ impl Renderer<'_> {
                         hidden_nanos += self.trace.span(c).duration_nanos();
                     }
                 }
-                FoldedChild::Run {
-                    name,
-                    spans,
-                    total_nanos,
-                    errors,
-                } => {
-                    if !spans.iter().any(|s| self.selected[*s]) {
-                        hidden += spans
+                FoldedChild::Run { name, spans, .. } => {
+                    // Members with something to show of their own (an error, or selected spans
+                    // inside them) get their own lines; the rest stay folded.
+                    let (expand, rest): (Vec<usize>, Vec<usize>) = spans.iter().partition(|s| {
+                        self.facts.error[**s]
+                            || self
+                                .trace
+                                .descendants(**s)
+                                .iter()
+                                .any(|d| self.selected[*d])
+                    });
+                    if !rest.iter().any(|s| self.selected[*s]) {
+                        hidden += rest
                             .iter()
                             .map(|s| 1 + self.trace.descendants(*s).len())
                             .sum::<usize>();
-                        hidden_nanos += total_nanos;
-                        continue;
-                    }
-                    self.run(&name, &spans, total_nanos, errors, depth);
-                    // Members with something selected inside them (an error, a deep critical
-                    // span) are drawn on their own under the run.
-                    for &s in &spans {
-                        let inside = self.trace.descendants(s).iter().any(|d| self.selected[*d]);
-                        if self.facts.error[s] || inside {
-                            self.span(s, depth + 1, parent);
+                        hidden_nanos += rest
+                            .iter()
+                            .map(|s| self.trace.span(*s).duration_nanos())
+                            .sum::<u64>();
+                    } else if rest.len() >= DEFAULT_MIN_RUN {
+                        self.run(&name, &rest, depth);
+                    } else {
+                        for s in rest {
+                            if self.selected[s] {
+                                self.span(s, depth, parent);
+                            } else {
+                                hidden += 1 + self.trace.descendants(s).len();
+                                hidden_nanos += self.trace.span(s).duration_nanos();
+                            }
                         }
+                    }
+                    for s in expand {
+                        self.span(s, depth, parent);
                     }
                 }
             }
@@ -373,8 +403,10 @@ impl Renderer<'_> {
         self.children(&children, depth + 1, Some(i));
     }
 
-    fn run(&mut self, name: &str, spans: &[usize], total_nanos: u64, errors: usize, depth: usize) {
+    fn run(&mut self, name: &str, spans: &[usize], depth: usize) {
         let trace = self.trace;
+        let total_nanos: u64 = spans.iter().map(|s| trace.span(*s).duration_nanos()).sum();
+        let errors = spans.iter().filter(|s| self.facts.error[**s]).count();
         let critical = spans.iter().any(|s| self.facts.critical[*s]);
         for s in spans {
             self.visible[*s] = true;

@@ -20,6 +20,8 @@ pub struct TextOptions {
     pub quote_data: bool,
     /// Where the attributes left out of a rendering can be read.
     pub more_attributes_hint: &'static str,
+    /// Evidence items listed per finding (the rest are counted).
+    pub evidence_shown: usize,
 }
 
 impl TextOptions {
@@ -29,6 +31,7 @@ impl TextOptions {
             width,
             quote_data: false,
             more_attributes_hint: "--json has them all",
+            evidence_shown: usize::MAX,
         }
     }
 
@@ -38,6 +41,7 @@ impl TextOptions {
             width,
             quote_data: true,
             more_attributes_hint,
+            evidence_shown: 2,
         }
     }
 
@@ -147,7 +151,7 @@ pub fn finding_text_with(
         "   → {}\n",
         options.words(&finding.recommendation, names)
     ));
-    for evidence in &finding.evidence {
+    for evidence in finding.evidence.iter().take(options.evidence_shown) {
         let spans: Vec<String> = evidence
             .span_ids
             .iter()
@@ -164,6 +168,12 @@ pub fn finding_text_with(
             "   evidence: trace {} spans {}{more}\n",
             evidence.trace_id,
             spans.join(" ")
+        ));
+    }
+    if finding.evidence.len() > options.evidence_shown {
+        out.push_str(&format!(
+            "   evidence: +{} more trace(s)\n",
+            finding.evidence.len() - options.evidence_shown
         ));
     }
     out.push_str(&format!(

@@ -147,9 +147,10 @@ impl Bound {
         );
         let allowed_hosts =
             guard::AllowedHosts::new(self.config.api_listen.ip(), &self.config.allowed_hosts);
-        let sink = self.config.self_trace.then(|| {
-            Arc::new(writer.clone()) as Arc<dyn devtrace_mcp::selftrace::SpanSink>
-        });
+        let sink = self
+            .config
+            .self_trace
+            .then(|| Arc::new(writer.clone()) as Arc<dyn devtrace_mcp::selftrace::SpanSink>);
         let mcp = mcp_http::McpHttp::new(Arc::clone(&store), sink);
         let api_router = api::router(
             api::ApiState {

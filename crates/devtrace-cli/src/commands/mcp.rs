@@ -7,8 +7,8 @@
 
 use crate::cli::McpArgs;
 use anyhow::{Context, Result};
-use devtrace_mcp::selftrace::{SpanSink, Transport};
 use devtrace_mcp::DevtraceMcp;
+use devtrace_mcp::selftrace::{SpanSink, Transport};
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::Writer;
 use rmcp::ServiceExt;

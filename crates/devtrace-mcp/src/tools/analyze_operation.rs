@@ -12,6 +12,7 @@ use devtrace_query::scope::DEFAULT_LAST;
 use devtrace_query::text::{TextOptions, quote, render_profile_with};
 use devtrace_store::Store;
 use serde::Deserialize;
+use std::collections::HashSet;
 
 /// Parameters of `analyze_operation`.
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -57,13 +58,18 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
             quote(&operation)
         ));
     }
+    // Findings about the operation or anything it calls, at any depth.
+    let mut within: HashSet<&str> = HashSet::from([operation.as_str()]);
+    for trace in &traces {
+        for run in trace.spans_named(&operation) {
+            for d in trace.descendants(run) {
+                within.insert(trace.span(d).name.as_str());
+            }
+        }
+    }
     let findings: Vec<_> = run_all(&traces)
         .into_iter()
-        .filter(|f| {
-            f.operation
-                .as_deref()
-                .is_none_or(|o| o == operation || profile.children.iter().any(|c| c.name == o))
-        })
+        .filter(|f| f.operation.as_deref().is_none_or(|o| within.contains(o)))
         .collect();
     if findings.is_empty() {
         out.push_str("\nno findings: no detector fired on these runs\n");
