@@ -202,6 +202,16 @@ pub fn span(call: &Call, outcome: &Outcome, transport: Transport, end_unix_nano:
     }
 }
 
+/// The group-commit writer as a sink: spans are queued and committed with everything else;
+/// when the queue is full the span is dropped (self-tracing never slows the server down).
+impl SpanSink for devtrace_store::writer::WriteHandle {
+    fn record(&self, batch: SpanBatch) {
+        if let Err(error) = self.submit(devtrace_store::prepare_spans(batch)) {
+            tracing::debug!("self-trace span not recorded: {error:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,15 +263,5 @@ mod tests {
             None
         );
         assert_eq!(parse_traceparent("garbage"), None);
-    }
-}
-
-/// The group-commit writer as a sink: spans are queued and committed with everything else;
-/// when the queue is full the span is dropped (self-tracing never slows the server down).
-impl SpanSink for devtrace_store::writer::WriteHandle {
-    fn record(&self, batch: SpanBatch) {
-        if let Err(error) = self.submit(devtrace_store::prepare_spans(batch)) {
-            tracing::debug!("self-trace span not recorded: {error:?}");
-        }
     }
 }

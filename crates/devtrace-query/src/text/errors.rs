@@ -76,7 +76,10 @@ pub fn render_report(report: &ErrorsReport, scope: &[String], options: &TextOpti
                 "  → {}\n",
                 options.words(&c.text, &[&group.operation, &group.root_operation])
             )),
-            (None, Some(reason)) => out.push_str(&format!("  · {reason}\n")),
+            (None, Some(reason)) => out.push_str(&format!(
+                "  · {}\n",
+                options.words(reason, &[&group.operation, &group.root_operation])
+            )),
             (None, None) => {}
         }
     }
@@ -184,7 +187,10 @@ pub fn render_chain(
                     }
                     out.push('\n');
                 }
-                (None, Some(reason)) => out.push_str(&format!("· {reason}\n")),
+                (None, Some(reason)) => out.push_str(&format!(
+                    "· {}\n",
+                    options.words(reason, &[&g.operation, &g.root_operation])
+                )),
                 (None, None) => {}
             }
         }
