@@ -130,6 +130,32 @@ impl DevtraceMcp {
             budget: None,
         }
     }
+
+    /// Records how a request ended; a failure becomes the JSON-RPC error `code`.
+    fn finish<T>(
+        &self,
+        call: Option<Call>,
+        result: Result<T, String>,
+        code: i32,
+        error: fn(String, Option<serde_json::Value>) -> McpError,
+    ) -> Result<T, McpError> {
+        match result {
+            Ok(value) => {
+                self.end(call, Self::ok());
+                Ok(value)
+            }
+            Err(message) => {
+                self.end(
+                    call,
+                    Outcome::RpcError {
+                        code,
+                        message: message.clone(),
+                    },
+                );
+                Err(error(message, None))
+            }
+        }
+    }
 }
 
 fn request_id(id: &rmcp::model::RequestId) -> String {
@@ -274,22 +300,10 @@ impl ServerHandler for DevtraceMcp {
         let read = tokio::task::spawn_blocking(move || resources::read(&*store, &uri))
             .await
             .map_err(internal)?;
-        match read {
-            Ok(result) => {
-                self.end(call, Self::ok());
-                Ok(result.into())
-            }
-            Err(message) => {
-                self.end(
-                    call,
-                    Outcome::RpcError {
-                        code: -32002,
-                        message: message.clone(),
-                    },
-                );
-                Err(McpError::resource_not_found(message, None))
-            }
-        }
+        self.finish(call, read, -32002, |m, d| {
+            McpError::resource_not_found(m, d)
+        })
+        .map(Into::into)
     }
 
     async fn list_prompts(
@@ -308,21 +322,8 @@ impl ServerHandler for DevtraceMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let call = self.begin("prompts/get", Some(request.name.clone()), &context);
-        match prompts::get(&request.name, request.arguments.as_ref()) {
-            Ok(result) => {
-                self.end(call, Self::ok());
-                Ok(result.into())
-            }
-            Err(message) => {
-                self.end(
-                    call,
-                    Outcome::RpcError {
-                        code: -32602,
-                        message: message.clone(),
-                    },
-                );
-                Err(McpError::invalid_params(message, None))
-            }
-        }
+        let result = prompts::get(&request.name, request.arguments.as_ref());
+        self.finish(call, result, -32602, McpError::invalid_params)
+            .map(Into::into)
     }
 }

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 pub fn run(data: Option<&Path>, args: &McpArgs) -> Result<ExitCode> {
-    init_logging(&args.log_level)?;
+    super::serve::init_logging(&args.log_level)?;
     let dir = crate::config::data_dir(data)?;
     // Creates and migrates the store if there is none; dropped at once unless self-tracing.
     let writer = SqliteWriter::open(&dir)
@@ -48,17 +48,4 @@ pub fn run(data: Option<&Path>, args: &McpArgs) -> Result<ExitCode> {
     }
     served?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn init_logging(level: &str) -> Result<()> {
-    let level: tracing::Level = level.parse().map_err(|_| {
-        anyhow::anyhow!("unknown log level {level:?}: use error, warn, info, debug or trace")
-    })?;
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
-        .init();
-    Ok(())
 }

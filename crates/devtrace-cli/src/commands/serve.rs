@@ -126,7 +126,8 @@ fn colour_stderr() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
-fn init_logging(level: &str) -> Result<()> {
+/// Logs to stderr at `level`, coloured when stderr is a terminal.
+pub fn init_logging(level: &str) -> Result<()> {
     let level: tracing::Level = level.parse().map_err(|_| {
         anyhow::anyhow!("unknown log level {level:?}: use error, warn, info, debug or trace")
     })?;
