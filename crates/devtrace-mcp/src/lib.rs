@@ -64,8 +64,6 @@ impl DevtraceMcp {
         transport: Transport,
         sink: Option<Arc<dyn SpanSink>>,
     ) -> Self {
-        // Load the tokenizer's vocabulary off the request path.
-        std::thread::spawn(budget::warm_up);
         Self {
             inner: Arc::new(Inner {
                 store,

@@ -29,6 +29,8 @@ pub fn run(data: Option<&Path>, args: &McpArgs) -> Result<ExitCode> {
     let sink = writer
         .as_ref()
         .map(|w| Arc::new(w.handle()) as Arc<dyn SpanSink>);
+    // Load the tokenizer's vocabulary while the client starts up, off the first call's path.
+    std::thread::spawn(devtrace_mcp::budget::warm_up);
     let server = DevtraceMcp::with_self_trace(store, Transport::Stdio, sink);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

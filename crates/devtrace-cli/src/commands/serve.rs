@@ -29,6 +29,8 @@ pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
         )
     })?;
     let _lock = lock_data_dir(&settings.data)?;
+    // The MCP tools count tokens: load the vocabulary now rather than on the first call.
+    std::thread::spawn(devtrace_mcp::budget::warm_up);
     let backend = SqliteWriter::open(&settings.data)?;
     let store = Arc::new(SqliteStore::open(&settings.data)?);
     let writer = Writer::start(Box::new(backend), settings.writer.clone());
