@@ -65,15 +65,17 @@ pub enum Command {
     /// List recorded runs (`devtrace run`), newest first
     Runs(RunsArgs),
     /// Serve the MCP tools over stdio, for AI assistants (Claude Code, Codex, Cursor, …)
+    ///
+    /// Serves devtrace's MCP tools (overview, search_traces, get_trace, get_spans,
+    /// analyze_operation, find_issues, compare, errors, query_sql), resources and prompts over
+    /// stdio. An MCP client starts it; it reads the same store `devtrace serve` writes, while
+    /// serve runs or not. stdout carries only the protocol; logs go to stderr. The same tools
+    /// are served over Streamable HTTP at /mcp on serve's API port.
     Mcp(McpArgs),
 }
 
 #[derive(Args, Debug)]
 #[command(
-    long_about = "Serves devtrace's MCP tools (overview, search_traces, get_trace, get_spans, analyze_operation, \
-find_issues, compare, errors, query_sql), resources and prompts over stdio. An MCP client starts it; \
-it reads the same store `devtrace serve` writes, while serve runs or not. stdout carries only the \
-protocol; logs go to stderr. The same tools are served over Streamable HTTP at /mcp on serve's API port.",
     after_help = "Set-up:\n  claude mcp add devtrace -- devtrace mcp\n  codex mcp add devtrace -- devtrace mcp\n  \
 any client: command \"devtrace\", args [\"mcp\"] (add \"--data\", \"DIR\" for another store)\n\n\
 See docs/mcp.md for every tool and worked examples."

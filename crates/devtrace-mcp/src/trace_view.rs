@@ -291,10 +291,10 @@ impl Renderer<'_> {
     }
 
     fn offset(&self, span: &Span) -> String {
-        format!(
-            "@+{}",
-            format_duration(span.start_unix_nano.saturating_sub(self.start))
-        )
+        match span.start_unix_nano.saturating_sub(self.start) {
+            0 => "@0".to_owned(),
+            offset => format!("@+{}", format_duration(offset)),
+        }
     }
 
     /// Children of one parent (or the roots), folded; hidden ones counted on one line.
