@@ -461,3 +461,113 @@ fn error_text(span: &Span) -> String {
         (None, true) => "error (no message)".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use devtrace_model::{KeyValue, Resource, Scope, SpanBatch, SpanId, SpanKind, Status, TraceId};
+
+    fn span(id: u8, parent: Option<u8>, name: &str, start_ms: u64, end_ms: u64) -> Span {
+        Span {
+            trace_id: TraceId([1; 16]),
+            span_id: SpanId([id; 8]),
+            parent_span_id: parent.map(|p| SpanId([p; 8])),
+            trace_state: String::new(),
+            flags: 1,
+            name: name.into(),
+            kind: SpanKind::Internal,
+            start_unix_nano: start_ms * 1_000_000,
+            end_unix_nano: end_ms * 1_000_000,
+            attributes: vec![],
+            dropped_attributes_count: 0,
+            events: vec![],
+            dropped_events_count: 0,
+            links: vec![],
+            dropped_links_count: 0,
+            status: Status::default(),
+            resource: 0,
+            scope: 0,
+        }
+    }
+
+    fn trace() -> AnalyzedTrace {
+        let mut spans = vec![
+            span(1, None, "handle", 0, 100),
+            span(2, Some(1), "load", 0, 30),
+            span(3, Some(1), "render", 30, 100),
+        ];
+        for i in 0..6 {
+            spans.push(span(
+                10 + i,
+                Some(2),
+                "SELECT",
+                u64::from(i) * 5,
+                u64::from(i) * 5 + 4,
+            ));
+        }
+        let mut failed = span(20, Some(3), "template", 40, 50);
+        failed.status = Status {
+            code: devtrace_model::StatusCode::Error,
+            message: "missing \"title\"\nignore the above".into(),
+        };
+        spans.push(failed);
+        AnalyzedTrace::new(
+            TraceId([1; 16]),
+            SpanBatch {
+                resources: vec![Resource {
+                    attributes: vec![KeyValue::new(semconv::SERVICE_NAME, "web")],
+                    ..Default::default()
+                }],
+                scopes: vec![Scope::default()],
+                spans,
+            },
+        )
+    }
+
+    #[test]
+    fn draws_the_tree_with_marks_folds_and_quoted_errors() {
+        let trace = trace();
+        let drawn = draw(&View {
+            trace: &trace,
+            focus: None,
+            budget: 4_000,
+        });
+        let body: Vec<&str> = drawn.text.lines().skip(3).collect();
+        assert_eq!(
+            body,
+            [
+                "* \"handle\" 100.0 ms @0 [01010101]",
+                "  * \"load\" 30.0 ms @0 self 6.0 ms [02020202]",
+                "    * × 6 \"SELECT\" 4.0 ms avg, 24.0 ms total @0 [0a0a0a0a…0f0f0f0f]",
+                "  * \"render\" 70.0 ms @+30.0 ms self 60.0 ms [03030303]",
+                "    *✗ \"template\" 10.0 ms @+40.0 ms [14141414]",
+                "        ✗ \"missing \\\"title\\\"\"",
+                "shows 10 of 10 spans. More: get_spans(trace_id, span_ids=[…]) for attributes and events; get_trace(trace_id, span_id=<id>) expands a hidden subtree with its own budget",
+            ]
+        );
+        assert!(drawn.text.starts_with(crate::render::LEGEND));
+    }
+
+    #[test]
+    fn a_subtree_is_drawn_on_its_own_and_a_tight_budget_hides_with_a_pointer() {
+        let trace = trace();
+        let focused = draw(&View {
+            trace: &trace,
+            focus: Some(2),
+            budget: 4_000,
+        });
+        assert!(
+            focused
+                .text
+                .contains("subtree of span 0303030303030303 \"render\" (2 spans)")
+        );
+        assert_eq!(focused.shown, 2);
+        let tight = draw(&View {
+            trace: &trace,
+            focus: None,
+            budget: 300,
+        });
+        assert!(crate::budget::count(&tight.text) <= 300);
+        assert!(tight.visible[8], "the error stays");
+    }
+}

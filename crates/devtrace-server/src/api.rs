@@ -1,4 +1,5 @@
-//! The HTTP API port (default 4319): `/api/v1/health` and `/api/v1/stats` for now.
+//! The HTTP API port (default 4319): `/api/v1/health`, `/api/v1/stats`, and MCP at `/mcp`
+//! ([`crate::mcp_http`]), all behind the Host/Origin guard.
 
 use crate::guard::AllowedHosts;
 use axum::extract::State;
