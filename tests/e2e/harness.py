@@ -163,7 +163,7 @@ def _read_serve_json(path: Path):
         return None
 
 
-def start_server(bin: Path, data_dir: Path, log_path: Path) -> Server:
+def start_server(bin: Path, data_dir: Path, log_path: Path, extra_args: tuple[str, ...] = ()) -> Server:
     """Starts `devtrace serve` on ephemeral loopback ports and waits for <data>/serve.json."""
     serve_json_path = data_dir / "serve.json"
     argv = [
@@ -173,6 +173,7 @@ def start_server(bin: Path, data_dir: Path, log_path: Path) -> Server:
         "--grpc-listen", "127.0.0.1:0",
         "--http-listen", "127.0.0.1:0",
         "--api-listen", "127.0.0.1:0",
+        *extra_args,
     ]  # fmt: skip
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(

@@ -64,6 +64,34 @@ pub enum Command {
     Run(RunArgs),
     /// List recorded runs (`devtrace run`), newest first
     Runs(RunsArgs),
+    /// Serve the MCP tools over stdio, for AI assistants (Claude Code, Codex, Cursor, …)
+    ///
+    /// Serves devtrace's MCP tools (overview, search_traces, get_trace, get_spans,
+    /// analyze_operation, find_issues, compare, errors, query_sql), resources and prompts over
+    /// stdio. An MCP client starts it; it reads the same store `devtrace serve` writes, while
+    /// serve runs or not. stdout carries only the protocol; logs go to stderr. The same tools
+    /// are served over Streamable HTTP at /mcp on serve's API port.
+    Mcp(McpArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Set-up:\n  claude mcp add devtrace -- devtrace mcp\n  codex mcp add devtrace -- devtrace mcp\n  \
+any client: command \"devtrace\", args [\"mcp\"] (add \"--data\", \"DIR\" for another store)\n\n\
+See docs/mcp.md for every tool and worked examples."
+)]
+pub struct McpArgs {
+    /// Record every MCP request as a span (MCP semantic conventions) in devtrace's own store
+    #[arg(long)]
+    pub self_trace: bool,
+    /// Log level for messages on stderr: error, warn, info, debug, trace
+    #[arg(
+        long,
+        env = "DEVTRACE_LOG",
+        default_value = "warn",
+        value_name = "LEVEL"
+    )]
+    pub log_level: String,
 }
 
 #[derive(Args, Debug)]
@@ -253,7 +281,7 @@ pub struct ServeArgs {
     /// Address for OTLP/HTTP (/v1/traces, /v1/logs) [default: 127.0.0.1:4318]
     #[arg(long, env = "DEVTRACE_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<SocketAddr>,
-    /// Address for the API (/api/v1/health, /api/v1/stats) [default: 127.0.0.1:4319]
+    /// Address for the API (/api/v1/health, /api/v1/stats, MCP at /mcp) [default: 127.0.0.1:4319]
     #[arg(long, env = "DEVTRACE_API_LISTEN", value_name = "ADDR")]
     pub api_listen: Option<SocketAddr>,
     /// Largest request body, compressed or not, in bytes; larger ones get 413 [default: 16777216]
@@ -289,6 +317,9 @@ pub struct ServeArgs {
         value_name = "NAME"
     )]
     pub allow_hosts: Vec<String>,
+    /// Record every MCP request served at /mcp as a span (MCP semantic conventions) in the store
+    #[arg(long, env = "DEVTRACE_SELF_TRACE")]
+    pub self_trace: bool,
 }
 
 #[derive(Args, Debug)]

@@ -24,6 +24,7 @@ pub struct ConfigFile {
     pub max_queued_items: Option<u64>,
     pub log_level: Option<String>,
     pub allow_hosts: Option<Vec<String>>,
+    pub self_trace: Option<bool>,
 }
 
 impl ConfigFile {
@@ -86,6 +87,7 @@ pub fn serve_settings(data_flag: Option<&Path>, args: &ServeArgs) -> Result<Serv
                 .max_in_flight_requests
                 .or(file.max_in_flight_requests)
                 .unwrap_or(defaults.max_in_flight_requests),
+            self_trace: args.self_trace || file.self_trace.unwrap_or(false),
             allowed_hosts: if args.allow_hosts.is_empty() {
                 file.allow_hosts.unwrap_or_default()
             } else {

@@ -91,3 +91,21 @@ pub const AUTOTRACE: &str = "devtrace.autotrace";
 pub const CODE_FUNCTION_NAME: &str = "code.function.name";
 pub const CODE_FILE_PATH: &str = "code.file.path";
 pub const CODE_LINE_NUMBER: &str = "code.line.number";
+/// MCP semantic conventions (OpenTelemetry GenAI, development status), for devtrace's own MCP
+/// server spans (`--self-trace`).
+pub const MCP_METHOD_NAME: &str = "mcp.method.name";
+pub const MCP_PROTOCOL_VERSION: &str = "mcp.protocol.version";
+pub const MCP_SESSION_ID: &str = "mcp.session.id";
+pub const MCP_RESOURCE_URI: &str = "mcp.resource.uri";
+pub const GEN_AI_TOOL_NAME: &str = "gen_ai.tool.name";
+pub const GEN_AI_PROMPT_NAME: &str = "gen_ai.prompt.name";
+pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+pub const JSONRPC_REQUEST_ID: &str = "jsonrpc.request.id";
+pub const RPC_RESPONSE_STATUS_CODE: &str = "rpc.response.status_code";
+pub const NETWORK_TRANSPORT: &str = "network.transport";
+pub const NETWORK_PROTOCOL_NAME: &str = "network.protocol.name";
+pub const ERROR_TYPE: &str = "error.type";
+pub const SERVICE_VERSION: &str = "service.version";
+/// devtrace's own: tokens in an MCP tool result, and the budget it was kept within.
+pub const MCP_RESULT_TOKENS: &str = "devtrace.mcp.result.tokens";
+pub const MCP_BUDGET: &str = "devtrace.mcp.budget";

@@ -10,6 +10,10 @@
 //! - [`overview`]: what the store holds at a glance (services, time range, top operations,
 //!   recent errors and runs);
 //! - [`search`]: trace search, the store's indexed filters plus bounded attribute filters;
+//! - [`errors`]: which traces an error report reads, and which error a fingerprint or trace id
+//!   names;
+//! - [`compare`]: the two sides of a comparison (two traces, the last runs of an operation,
+//!   two time windows);
 //! - [`json`]: stable JSON shapes of stored data (traces, spans, attributes, logs);
 //! - [`text`]: plain-text renderings of analysis results (findings, breakdowns, comparisons)
 //!   that the CLI prints and the MCP tools return;
@@ -18,6 +22,8 @@
 //! It reads through the `Store` trait and computes through `devtrace-analyze`; it writes no SQL,
 //! computes no findings of its own and does no terminal or network I/O.
 
+pub mod compare;
+pub mod errors;
 pub mod json;
 pub mod overview;
 pub mod scope;

@@ -2,10 +2,114 @@
 //! MCP tools (which return them): findings, operation breakdowns and comparisons as small
 //! aligned tables that read well without colour.
 
+pub mod errors;
+
 use crate::timefmt::format_duration;
 use devtrace_analyze::Finding;
 use devtrace_analyze::compare::{Comparison, OperationDelta};
 use devtrace_analyze::perf::OperationProfile;
+
+/// How a rendering treats data recorded by traced programs (span names, messages, attribute
+/// values): plain for people at a terminal, quoted for an AI assistant, so recorded text is
+/// always recognisable as data and can never read as an instruction.
+#[derive(Clone, Copy, Debug)]
+pub struct TextOptions {
+    /// Columns available (wider tables truncate names to fit).
+    pub width: usize,
+    /// Quote trace data in JSON string syntax.
+    pub quote_data: bool,
+    /// Where the attributes left out of a rendering can be read.
+    pub more_attributes_hint: &'static str,
+    /// Evidence items listed per finding (the rest are counted).
+    pub evidence_shown: usize,
+}
+
+impl TextOptions {
+    /// For people: data as recorded.
+    pub fn plain(width: usize) -> Self {
+        Self {
+            width,
+            quote_data: false,
+            more_attributes_hint: "--json has them all",
+            evidence_shown: usize::MAX,
+        }
+    }
+
+    /// For assistants: data quoted.
+    pub fn quoted(width: usize, more_attributes_hint: &'static str) -> Self {
+        Self {
+            width,
+            quote_data: true,
+            more_attributes_hint,
+            evidence_shown: 2,
+        }
+    }
+
+    /// A name or short text from a trace.
+    pub fn data(&self, text: &str) -> String {
+        if self.quote_data {
+            quote(text)
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// An attribute value or message from a trace.
+    pub fn value(&self, text: &str) -> String {
+        self.data(text)
+    }
+
+    /// A sentence of devtrace's own that mentions trace names: the names quoted.
+    pub fn words(&self, text: &str, names: &[&str]) -> String {
+        if self.quote_data {
+            quote_names(text, names)
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// `text` as a JSON string literal: quotes, backslashes, newlines and control characters
+/// escaped, so it cannot break out of its quotes.
+pub fn quote(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// Quotes every whole-word occurrence of any of `names` in `text` (longest names first; text
+/// already inside quotes is left alone).
+pub fn quote_names(text: &str, names: &[&str]) -> String {
+    let mut names: Vec<&str> = names.iter().copied().filter(|n| !n.is_empty()).collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    names.dedup();
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    let mut in_quotes = false;
+    'scan: while let Some(c) = rest.chars().next() {
+        if c == '"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            let boundary_before = out.chars().last().is_none_or(|p| !is_word(p));
+            if boundary_before {
+                for name in &names {
+                    if let Some(after) = rest.strip_prefix(name)
+                        && after.chars().next().is_none_or(|n| {
+                            !is_word(n)
+                                || n == '.' && !after[1..].starts_with(char::is_alphanumeric)
+                        })
+                    {
+                        out.push_str(&quote(name));
+                        rest = after;
+                        continue 'scan;
+                    }
+                }
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
 
 /// Operation rows shown in a comparison.
 pub const COMPARE_ROWS_SHOWN: usize = 15;
@@ -23,7 +127,18 @@ pub fn truncate(text: &str, width: usize) -> String {
 
 /// A finding as a few lines of text: title, saving, recommendation, evidence.
 pub fn finding_text(finding: &Finding, index: usize) -> String {
-    let mut out = format!("{index}. {}\n", finding.title);
+    finding_text_with(finding, index, &TextOptions::plain(100), &[])
+}
+
+/// [`finding_text`], with `names` (the trace names the finding mentions) quoted when the
+/// options say so.
+pub fn finding_text_with(
+    finding: &Finding,
+    index: usize,
+    options: &TextOptions,
+    names: &[&str],
+) -> String {
+    let mut out = format!("{index}. {}\n", options.words(&finding.title, names));
     if finding.saving_nanos > 0 {
         out.push_str(&format!(
             "   saving ≈ {} per run × {} run(s) = {}\n",
@@ -32,8 +147,11 @@ pub fn finding_text(finding: &Finding, index: usize) -> String {
             format_duration(finding.total_saving_nanos())
         ));
     }
-    out.push_str(&format!("   → {}\n", finding.recommendation));
-    for evidence in &finding.evidence {
+    out.push_str(&format!(
+        "   → {}\n",
+        options.words(&finding.recommendation, names)
+    ));
+    for evidence in finding.evidence.iter().take(options.evidence_shown) {
         let spans: Vec<String> = evidence
             .span_ids
             .iter()
@@ -52,6 +170,12 @@ pub fn finding_text(finding: &Finding, index: usize) -> String {
             spans.join(" ")
         ));
     }
+    if finding.evidence.len() > options.evidence_shown {
+        out.push_str(&format!(
+            "   evidence: +{} more trace(s)\n",
+            finding.evidence.len() - options.evidence_shown
+        ));
+    }
     out.push_str(&format!(
         "   [{} {}]\n",
         finding.kind.as_str(),
@@ -66,11 +190,16 @@ pub fn percent(share: f64) -> String {
 
 /// An operation's breakdown: duration statistics, one row per child, time by kind of work.
 pub fn render_profile(profile: &OperationProfile) -> String {
+    render_profile_with(profile, &TextOptions::plain(100))
+}
+
+/// [`render_profile`] with names quoted when the options say so.
+pub fn render_profile_with(profile: &OperationProfile, options: &TextOptions) -> String {
     let d = &profile.duration;
     let ns = |v: f64| format_duration(v.max(0.0) as u64);
     let mut out = format!(
         "{}: {} mean over {} run{} (p50 {}, p95 {}, max {})\n\n",
-        profile.operation,
+        options.data(&profile.operation),
         ns(d.mean),
         d.count,
         if d.count == 1 { "" } else { "s" },
@@ -81,7 +210,7 @@ pub fn render_profile(profile: &OperationProfile) -> String {
     let width = profile
         .children
         .iter()
-        .map(|c| c.name.chars().count())
+        .map(|c| options.data(&c.name).chars().count())
         .max()
         .unwrap_or(5)
         .clamp(5, 40);
@@ -92,7 +221,7 @@ pub fn render_profile(profile: &OperationProfile) -> String {
     for child in &profile.children {
         out.push_str(&format!(
             "  {:<width$}  {:<9}  {:>9}  {:>9}  {:>9}  {:>5}  {:>6.1}  {:>8}\n",
-            truncate(&child.name, width),
+            truncate(&options.data(&child.name), width),
             child.kind.label(),
             ns(child.per_run.mean),
             ns(child.per_run.p50),
@@ -133,6 +262,22 @@ fn ratio(delta: &OperationDelta) -> String {
 
 /// A comparison: the whole-run verdict, then the operations that changed most.
 pub fn render_comparison(label: &str, comparison: &Comparison) -> String {
+    render_comparison_with(
+        label,
+        comparison,
+        &TextOptions::plain(100),
+        "--json for all",
+    )
+}
+
+/// [`render_comparison`] with names quoted when the options say so; `more` says where the
+/// operations left out can be seen.
+pub fn render_comparison_with(
+    label: &str,
+    comparison: &Comparison,
+    options: &TextOptions,
+    more: &str,
+) -> String {
     let total = &comparison.total;
     let mut out = format!(
         "{label}\n\nwhole run: {} → {}  ({}, {})  {}\n",
@@ -161,7 +306,7 @@ pub fn render_comparison(label: &str, comparison: &Comparison) -> String {
         .collect();
     let width = rows
         .iter()
-        .map(|r| r.operation.chars().count())
+        .map(|r| options.data(&r.operation).chars().count())
         .max()
         .unwrap_or(9)
         .clamp(9, 40);
@@ -172,7 +317,7 @@ pub fn render_comparison(label: &str, comparison: &Comparison) -> String {
     for row in rows {
         out.push_str(&format!(
             "  {:<width$}  {:>9}  {:>9}  {:>10}  {:>8}  {:>11}  {}\n",
-            truncate(&row.operation, width),
+            truncate(&options.data(&row.operation), width),
             format_duration(row.a.mean_nanos as u64),
             format_duration(row.b.mean_nanos as u64),
             signed(row.delta_nanos),
@@ -183,7 +328,7 @@ pub fn render_comparison(label: &str, comparison: &Comparison) -> String {
     }
     if comparison.operations.len() > COMPARE_ROWS_SHOWN {
         out.push_str(&format!(
-            "  … {} more operations (--json for all)\n",
+            "  … {} more operations ({more})\n",
             comparison.operations.len() - COMPARE_ROWS_SHOWN
         ));
     }

@@ -1,4 +1,5 @@
-//! The HTTP API port (default 4319): `/api/v1/health` and `/api/v1/stats` for now.
+//! The HTTP API port (default 4319): `/api/v1/health`, `/api/v1/stats`, and MCP at `/mcp`
+//! ([`crate::mcp_http`]), all behind the Host/Origin guard.
 
 use crate::guard::AllowedHosts;
 use axum::extract::State;
@@ -18,12 +19,14 @@ pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub writer: WriteHandle,
     pub rate: IngestRate,
+    pub mcp: crate::mcp_http::McpHttp,
 }
 
 pub fn router(state: ApiState, allowed_hosts: AllowedHosts) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/stats", get(stats))
+        .merge(state.mcp.routes())
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(

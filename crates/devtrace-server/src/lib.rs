@@ -1,8 +1,8 @@
 //! The network faces of devtrace.
 //!
 //! Binds and serves three ports: OTLP/gRPC (default 127.0.0.1:4317), OTLP/HTTP (4318) and the
-//! HTTP API (4319: health and stats now; UI, REST and MCP later; every request's `Host` and
-//! `Origin` checked against DNS rebinding by [`guard`]). Receivers only translate
+//! HTTP API (4319: health and stats, MCP over Streamable HTTP at `/mcp` ([`mcp_http`]); every
+//! request's `Host` and `Origin` checked against DNS rebinding by [`guard`]). Receivers only translate
 //! between transports and the transport-agnostic [`ingest::Ingestor`], which decodes with
 //! `devtrace-ingest`, prepares rows with `devtrace-store` and waits for the group commit
 //! before anything is acknowledged.
@@ -12,6 +12,7 @@
 pub mod api;
 pub mod guard;
 pub mod ingest;
+pub mod mcp_http;
 pub mod otlp_grpc;
 pub mod otlp_http;
 mod rpc_status;
@@ -36,6 +37,8 @@ pub struct ServerConfig {
     pub max_in_flight_requests: usize,
     /// Host names, besides loopback ones, that the API port may be addressed by.
     pub allowed_hosts: Vec<String>,
+    /// Record every MCP request served at /mcp as a span in the store.
+    pub self_trace: bool,
     pub limits: devtrace_ingest::Limits,
 }
 
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             max_body_bytes: 16 * 1024 * 1024,
             max_in_flight_requests: ingest::DEFAULT_MAX_IN_FLIGHT_REQUESTS,
             allowed_hosts: Vec::new(),
+            self_trace: false,
             limits: devtrace_ingest::Limits::default(),
         }
     }
@@ -143,11 +147,17 @@ impl Bound {
         );
         let allowed_hosts =
             guard::AllowedHosts::new(self.config.api_listen.ip(), &self.config.allowed_hosts);
+        let sink = self
+            .config
+            .self_trace
+            .then(|| Arc::new(writer.clone()) as Arc<dyn devtrace_mcp::selftrace::SpanSink>);
+        let mcp = mcp_http::McpHttp::new(Arc::clone(&store), sink);
         let api_router = api::router(
             api::ApiState {
                 store,
                 writer,
                 rate,
+                mcp: mcp.clone(),
             },
             allowed_hosts,
         );
@@ -157,6 +167,7 @@ impl Bound {
                 .into_future(),
         );
         shutdown.await;
+        mcp.shutdown();
         let _ = stop_tx.send(true);
         let join = |what: &'static str, r: Result<Result<(), String>, tokio::task::JoinError>| {
             r.map_err(|e| e.to_string())

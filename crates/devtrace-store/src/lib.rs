@@ -9,10 +9,13 @@
 //! [`prepare`] (pure, runs on the receiving thread) splits a batch by trace, computes the
 //! per-trace summary and compresses the chunks; the writer only inserts rows and commits.
 //!
+//! [`sql`] runs read-only SQL over documented views, the escape hatch the MCP server offers.
+//!
 //! Only this crate knows SQL. It must not decode wire formats or compute findings.
 
 pub mod chunk;
 pub mod prepare;
+pub mod sql;
 pub mod sqlite;
 pub mod writer;
 
@@ -182,6 +185,14 @@ pub trait Store: Send + Sync {
     fn operation_names(&self) -> Result<Vec<String>>;
     /// Whether a document with this digest was imported before (see [`document_digest`]).
     fn is_imported(&self, digest: &DocumentDigest) -> Result<bool>;
+    /// One read-only SQL statement over the views documented in [`sql::SCHEMA`].
+    fn query_sql(
+        &self,
+        _sql: &str,
+        _limits: sql::SqlLimits,
+    ) -> Result<sql::SqlRows, sql::SqlError> {
+        Err(sql::SqlError::Unsupported)
+    }
 }
 
 /// Identifies an imported document by its content.

@@ -585,6 +585,14 @@ impl Store for SqliteStore {
         })
     }
 
+    fn query_sql(
+        &self,
+        sql: &str,
+        limits: crate::sql::SqlLimits,
+    ) -> Result<crate::sql::SqlRows, crate::sql::SqlError> {
+        crate::sql::query(&self.path, sql, limits)
+    }
+
     fn stats(&self) -> Result<StoreStats> {
         let (spans, traces, logs) = self.with_conn(|conn| {
             let mut statement = conn.prepare_cached("SELECT name, value FROM counters")?;

@@ -10,6 +10,7 @@ mod import;
 mod insights;
 mod locks;
 mod ls;
+mod mcp;
 mod perf;
 mod python_autotrace;
 mod run;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(data, args, cli.color),
         Command::Run(args) => run::run(data, args),
         Command::Runs(args) => runs::run(&open_store(data)?, args),
+        Command::Mcp(args) => mcp::run(data, args),
     }
 }
 

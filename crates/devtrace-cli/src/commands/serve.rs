@@ -29,6 +29,8 @@ pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
         )
     })?;
     let _lock = lock_data_dir(&settings.data)?;
+    // The MCP tools count tokens: load the vocabulary now rather than on the first call.
+    std::thread::spawn(devtrace_mcp::budget::warm_up);
     let backend = SqliteWriter::open(&settings.data)?;
     let store = Arc::new(SqliteStore::open(&settings.data)?);
     let writer = Writer::start(Box::new(backend), settings.writer.clone());
@@ -126,7 +128,8 @@ fn colour_stderr() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
-fn init_logging(level: &str) -> Result<()> {
+/// Logs to stderr at `level`, coloured when stderr is a terminal.
+pub fn init_logging(level: &str) -> Result<()> {
     let level: tracing::Level = level.parse().map_err(|_| {
         anyhow::anyhow!("unknown log level {level:?}: use error, warn, info, debug or trace")
     })?;

@@ -333,7 +333,12 @@ fn render_first_error(trace: &StoredTrace) -> String {
             trace.summary.trace_id
         ));
     }
-    out.push_str(&super::errors::render_chain(None, &chain, None));
+    out.push_str(&devtrace_query::text::errors::render_chain(
+        None,
+        &chain,
+        None,
+        &devtrace_query::text::TextOptions::plain(crate::output::terminal_width()),
+    ));
     out
 }
 

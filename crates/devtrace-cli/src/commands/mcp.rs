@@ -1,0 +1,53 @@
+//! `devtrace mcp`: the MCP server over stdio, for desktop agents (Claude Code, Codex, Cursor).
+//!
+//! Reads the same store `serve` writes (SQLite in WAL mode: a reader sees committed data while
+//! the server writes); with no store yet it creates an empty one, so an agent configured before
+//! any trace arrives still connects and is told how to send some. stdout carries only protocol
+//! messages; logs go to stderr.
+
+use crate::cli::McpArgs;
+use anyhow::{Context, Result};
+use devtrace_mcp::DevtraceMcp;
+use devtrace_mcp::selftrace::{SpanSink, Transport};
+use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
+use devtrace_store::writer::Writer;
+use rmcp::ServiceExt;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub fn run(data: Option<&Path>, args: &McpArgs) -> Result<ExitCode> {
+    super::serve::init_logging(&args.log_level)?;
+    let dir = crate::config::data_dir(data)?;
+    // Creates and migrates the store if there is none; dropped at once unless self-tracing.
+    let writer = SqliteWriter::open(&dir)
+        .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+    let store = Arc::new(SqliteStore::open(&dir)?);
+    let writer = args
+        .self_trace
+        .then(|| Writer::start(Box::new(writer), Default::default()));
+    let sink = writer
+        .as_ref()
+        .map(|w| Arc::new(w.handle()) as Arc<dyn SpanSink>);
+    // Load the tokenizer's vocabulary while the client starts up, off the first call's path.
+    std::thread::spawn(devtrace_mcp::budget::warm_up);
+    let server = DevtraceMcp::with_self_trace(store, Transport::Stdio, sink);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let served: Result<()> = runtime.block_on(async move {
+        let running = server
+            .serve(rmcp::transport::stdio())
+            .await
+            .context("the MCP client did not complete the handshake on stdin/stdout")?;
+        running.waiting().await.context("the MCP session failed")?;
+        Ok(())
+    });
+    if let Some(writer) = writer {
+        writer.shutdown();
+    }
+    served?;
+    Ok(ExitCode::SUCCESS)
+}

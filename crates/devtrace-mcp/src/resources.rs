@@ -1,0 +1,56 @@
+//! Resources: a trace by id (`devtrace://trace/{trace_id}`, the `get_trace` view at the default
+//! budget) and the SQL schema `query_sql` reads (`devtrace://schema/sql`).
+
+use crate::budget::DEFAULT_BUDGET;
+use crate::trace_view::{View, draw};
+use devtrace_store::Store;
+use devtrace_store::sql::SCHEMA;
+use rmcp::model::{ReadResourceResult, Resource, ResourceContents, ResourceTemplate};
+
+pub const SCHEMA_URI: &str = "devtrace://schema/sql";
+pub const TRACE_PREFIX: &str = "devtrace://trace/";
+
+pub fn list() -> Vec<Resource> {
+    vec![
+        Resource::new(SCHEMA_URI, "sql-schema")
+            .with_title("SQL views for query_sql")
+            .with_description("The views query_sql reads (traces, spans, operations), their columns, and example queries")
+            .with_mime_type("text/plain"),
+    ]
+}
+
+pub fn templates() -> Vec<ResourceTemplate> {
+    vec![
+        ResourceTemplate::new(format!("{TRACE_PREFIX}{{trace_id}}"), "trace")
+            .with_title("One trace")
+            .with_description("A trace as a span tree within 4,000 tokens: critical path, errors, folded repeats (as get_trace)")
+            .with_mime_type("text/plain"),
+    ]
+}
+
+pub fn read(store: &dyn Store, uri: &str) -> Result<ReadResourceResult, String> {
+    let text = if uri == SCHEMA_URI {
+        format!(
+            "query_sql: one read-only SQLite statement (SELECT or WITH … SELECT) over these views.\n\
+             Row limit 50 by default (max_rows up to 500), 5 s time limit; writes, ATTACH, PRAGMA and\n\
+             transactions are refused. Durations and times are integer nanoseconds (Unix epoch);\n\
+             datetime(start_ns / 1e9, 'unixepoch') gives a UTC time.\n\n{SCHEMA}\n"
+        )
+    } else if let Some(id) = uri.strip_prefix(TRACE_PREFIX) {
+        let trace = devtrace_query::scope::one(store, id)
+            .map_err(|e| crate::tools::ToolError::from(e).message)?;
+        draw(&View {
+            trace: &trace,
+            focus: None,
+            budget: DEFAULT_BUDGET,
+        })
+        .text
+    } else {
+        return Err(format!(
+            "no resource {uri:?}: the resources are {SCHEMA_URI} and {TRACE_PREFIX}{{trace_id}}"
+        ));
+    };
+    Ok(ReadResourceResult::new(vec![ResourceContents::text(
+        text, uri,
+    )]))
+}

@@ -1,0 +1,88 @@
+//! `analyze_operation`: why is X slow? The breakdown of one operation over its recent runs and
+//! the findings about it.
+
+use super::{ToolDef, ToolError, ToolResult, fit, since, tool};
+use crate::budget;
+use crate::render::{LEGEND, findings_text};
+use devtrace_analyze::detectors::run_all;
+use devtrace_analyze::errors::has_error;
+use devtrace_analyze::perf::profile_operation;
+use devtrace_query::Scope;
+use devtrace_query::scope::DEFAULT_LAST;
+use devtrace_query::text::{TextOptions, quote, render_profile_with};
+use devtrace_store::Store;
+use serde::Deserialize;
+use std::collections::HashSet;
+
+/// Parameters of `analyze_operation`.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Exact span name, e.g. "journal.generate"
+    operation: String,
+    /// Recent runs to analyse (default 20)
+    last: Option<usize>,
+    /// "2h" or RFC 3339
+    since: Option<String>,
+    /// Max tokens (default 4000)
+    budget: Option<usize>,
+}
+
+pub fn def() -> ToolDef {
+    tool(
+        "analyze_operation",
+        "Why is an operation slow: time per child (mean, p50, p95, share, calls, critical-path share), time by kind of work, and findings (sequential work, N+1, …) with savings, over its last runs.",
+        run,
+    )
+}
+
+fn run(store: &dyn Store, params: Params) -> ToolResult {
+    let budget = budget::resolve(params.budget);
+    let operation = params.operation.trim().to_owned();
+    let scope = Scope {
+        last: params.last,
+        since_unix_nano: since(params.since.as_deref())?,
+    };
+    let traces = devtrace_query::scope::recent(store, scope, Some(&operation), DEFAULT_LAST)
+        .map_err(|e| ToolError::from_query(store, e, Some(&operation)))?;
+    let Some(profile) = profile_operation(&traces, &operation) else {
+        return Err(super::unknown_operation(store, &operation));
+    };
+    let options = TextOptions::quoted(100, "get_spans has them all");
+    let mut out = format!("{LEGEND}\n{}", render_profile_with(&profile, &options));
+    let failed = traces.iter().filter(|t| has_error(t)).count();
+    if failed > 0 {
+        out.push_str(&format!(
+            "{failed} of {} runs had errors: errors(operation={}) groups them with what the failing runs share\n",
+            traces.len(),
+            quote(&operation)
+        ));
+    }
+    // Findings about the operation or anything it calls, at any depth.
+    let mut within: HashSet<&str> = HashSet::from([operation.as_str()]);
+    for trace in &traces {
+        for run in trace.spans_named(&operation) {
+            for d in trace.descendants(run) {
+                within.insert(trace.span(d).name.as_str());
+            }
+        }
+    }
+    let findings: Vec<_> = run_all(&traces)
+        .into_iter()
+        .filter(|f| f.operation.as_deref().is_none_or(|o| within.contains(o)))
+        .collect();
+    if findings.is_empty() {
+        out.push_str("\nno findings: no detector fired on these runs\n");
+    } else {
+        out.push_str("\nfindings, largest estimated saving first\n");
+        let room = budget.saturating_sub(budget::count(&out) + 60);
+        out.push_str(&findings_text(
+            &findings,
+            &traces,
+            room,
+            "find_issues(operation) lists them with a larger budget",
+        ));
+    }
+    out.push_str("next: get_trace(trace_id) on a run (evidence lists trace ids); compare to verify a change\n");
+    Ok(fit(out, budget, "ask again with a larger budget"))
+}

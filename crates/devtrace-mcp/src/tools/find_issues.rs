@@ -1,0 +1,69 @@
+//! `find_issues`: the ranked findings across recent traces, each with its evidence.
+
+use super::{ToolDef, ToolError, ToolResult, since, tool};
+use crate::budget;
+use crate::render::{LEGEND, findings_text};
+use devtrace_analyze::detectors::run_all;
+use devtrace_query::Scope;
+use devtrace_store::Store;
+use serde::Deserialize;
+
+/// Traces analysed by default.
+const DEFAULT_LAST: usize = 500;
+
+/// Parameters of `find_issues`.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Only traces containing this span name
+    operation: Option<String>,
+    /// Only this kind, e.g. "repeated_calls"
+    kind: Option<String>,
+    /// "2h" or RFC 3339
+    since: Option<String>,
+    /// Recent traces to analyse (default 500)
+    last: Option<usize>,
+    /// Max tokens (default 4000)
+    budget: Option<usize>,
+}
+
+pub fn def() -> ToolDef {
+    tool(
+        "find_issues",
+        "Ranked findings across recent traces: sequential work, N+1/repeated calls, dominant cost, failure correlation, recurring errors, token waste, cache problems, lock contention, retry storms, regressions; each with saving, evidence span ids and a fix.",
+        run,
+    )
+}
+
+fn run(store: &dyn Store, params: Params) -> ToolResult {
+    let budget = budget::resolve(params.budget);
+    let scope = Scope {
+        last: params.last,
+        since_unix_nano: since(params.since.as_deref())?,
+    };
+    let operation = params.operation.as_deref().map(str::trim);
+    let traces = devtrace_query::scope::recent(store, scope, operation, DEFAULT_LAST)
+        .map_err(|e| ToolError::from_query(store, e, operation))?;
+    let mut findings = run_all(&traces);
+    if let Some(kind) = params.kind.as_deref() {
+        findings.retain(|f| f.kind.as_str() == kind);
+    }
+    let mut out = format!(
+        "{LEGEND}\n{} finding(s) across {} trace(s), ranked by estimated total saving\n",
+        findings.len(),
+        traces.len()
+    );
+    if findings.is_empty() {
+        out.push_str("nothing to report: no detector fired on these traces\n");
+        return Ok(out);
+    }
+    let room = budget.saturating_sub(budget::count(&out) + 40);
+    out.push_str(&findings_text(
+        &findings,
+        &traces,
+        room,
+        "filter by kind or operation, or raise budget",
+    ));
+    out.push_str("next: get_trace(trace_id) / get_spans(trace_id, span_ids) on the evidence\n");
+    Ok(out)
+}

@@ -1,0 +1,73 @@
+//! `get_trace`: one trace as a budgeted tree (see [`crate::trace_view`]).
+
+use super::{ToolDef, ToolError, ToolResult, tool};
+use crate::budget;
+use crate::trace_view::{View, draw};
+use devtrace_analyze::AnalyzedTrace;
+use devtrace_store::Store;
+use serde::Deserialize;
+
+/// Parameters of `get_trace`.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// 32 hex chars, or a unique prefix (8+)
+    trace_id: String,
+    /// Draw only the subtree under this span (id or prefix)
+    span_id: Option<String>,
+    /// Max tokens (default 4000)
+    budget: Option<usize>,
+}
+
+pub fn def() -> ToolDef {
+    tool(
+        "get_trace",
+        "One trace as an indented span tree within the budget: critical path (*) and every error (✗) kept, big self time next, repeated siblings folded; footer says what is hidden.",
+        run,
+    )
+}
+
+fn run(store: &dyn Store, params: Params) -> ToolResult {
+    let trace = devtrace_query::scope::one(store, &params.trace_id)?;
+    let focus = params
+        .span_id
+        .as_deref()
+        .map(|id| find_span(&trace, id))
+        .transpose()?;
+    Ok(draw(&View {
+        trace: &trace,
+        focus,
+        budget: budget::resolve(params.budget),
+    })
+    .text)
+}
+
+/// A span of `trace` by id or unique prefix.
+pub fn find_span(trace: &AnalyzedTrace, id: &str) -> Result<usize, ToolError> {
+    let wanted = id.trim().to_ascii_lowercase();
+    if wanted.is_empty() || wanted.len() > 16 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ToolError::new(format!(
+            "{id:?} is not a span id: span ids are 16 hex characters (a unique prefix works), as get_trace shows them in [brackets]"
+        )));
+    }
+    let matches: Vec<usize> = trace
+        .spans
+        .spans
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.span_id.to_hex().starts_with(&wanted))
+        .map(|(i, _)| i)
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(ToolError::new(format!(
+            "no span of trace {} has an id starting with {wanted:?}; get_trace lists them in [brackets]",
+            trace.trace_id
+        ))),
+        many => Err(ToolError::new(format!(
+            "{wanted:?} matches {} spans of trace {}; give more characters",
+            many.len(),
+            trace.trace_id
+        ))),
+    }
+}

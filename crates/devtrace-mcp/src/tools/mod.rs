@@ -1,0 +1,289 @@
+//! The tools: one module each, registered in [`all`]. A tool is a name, a short description,
+//! a parameter type (its JSON schema is generated from the type, then compacted) and a function
+//! from the store and the parameters to text that fits the call's token budget.
+//!
+//! Adding a tool is local: a module with its parameter struct and function, and one line in
+//! [`all`]. The test `definitions_fit_their_budget` keeps every definition together under
+//! [`DEFINITIONS_BUDGET`] tokens.
+
+pub mod analyze_operation;
+pub mod compare;
+pub mod errors;
+pub mod find_issues;
+pub mod get_spans;
+pub mod get_trace;
+pub mod overview;
+pub mod query_sql;
+pub mod search_traces;
+
+use crate::budget;
+use devtrace_query::QueryError;
+use devtrace_query::timefmt::{now_nanos, parse_duration, parse_since};
+use devtrace_store::{Store, StoreError};
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// All tool definitions together stay under this many tokens (an assistant's context is
+/// precious).
+pub const DEFINITIONS_BUDGET: usize = 3_000;
+/// Kept free within [`DEFINITIONS_BUDGET`] for the session tools (`list_sessions`,
+/// `session_overview`, `check_insights`) still to come; set to 0 when they are registered.
+pub const SESSION_TOOLS_RESERVE: usize = 600;
+
+/// A tool's answer: text, or an error that teaches the fix.
+pub type ToolResult = Result<String, ToolError>;
+
+type Run = dyn Fn(&dyn Store, Value) -> ToolResult + Send + Sync;
+
+/// One tool: its definition and its implementation.
+pub struct ToolDef {
+    pub name: &'static str,
+    pub definition: Tool,
+    run: Box<Run>,
+}
+
+impl ToolDef {
+    /// Runs the tool on raw arguments; bad arguments become a teaching error.
+    pub fn call(&self, store: &dyn Store, arguments: Value) -> ToolResult {
+        (self.run)(store, arguments)
+    }
+}
+
+/// Builds a tool from its parameter type and function.
+pub fn tool<P>(
+    name: &'static str,
+    description: &str,
+    run: fn(&dyn Store, P) -> ToolResult,
+) -> ToolDef
+where
+    P: DeserializeOwned + schemars::JsonSchema + 'static,
+{
+    let schema = compact_schema::<P>();
+    let properties: Vec<String> = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    let definition = Tool::new(name, description.to_owned(), Arc::new(schema))
+        .with_annotations(ToolAnnotations::new().read_only(true));
+    ToolDef {
+        name,
+        definition,
+        run: Box::new(move |store, arguments| {
+            let arguments = if arguments.is_null() {
+                Value::Object(Default::default())
+            } else {
+                arguments
+            };
+            let params: P = serde_json::from_value(arguments).map_err(|e| {
+                ToolError::new(format!(
+                    "invalid arguments for {name}: {e}. It takes: {}",
+                    properties.join(", ")
+                ))
+            })?;
+            run(store, params)
+        }),
+    }
+}
+
+/// Every tool, in the order an investigation uses them.
+pub fn all() -> Vec<ToolDef> {
+    vec![
+        overview::def(),
+        search_traces::def(),
+        get_trace::def(),
+        get_spans::def(),
+        analyze_operation::def(),
+        find_issues::def(),
+        compare::def(),
+        errors::def(),
+        query_sql::def(),
+    ]
+}
+
+/// The JSON schema of `P`, without what costs tokens and tells an assistant nothing: `$schema`,
+/// titles, number formats, zero minimums, and `null` alternatives of optional fields (a field
+/// that is not required may be left out).
+fn compact_schema<P: schemars::JsonSchema>() -> JsonObject {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let schema = generator.into_root_schema_for::<P>();
+    let mut value = serde_json::to_value(schema).expect("schemas serialise");
+    compact(&mut value);
+    // The parameter struct's own doc comment: the tool description already says it.
+    if let Value::Object(map) = &mut value {
+        map.remove("description");
+    }
+    match value {
+        Value::Object(map) => map,
+        _ => JsonObject::new(),
+    }
+}
+
+fn compact(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for key in ["$schema", "title", "format"] {
+                map.remove(key);
+            }
+            if map.get("minimum").and_then(Value::as_f64) == Some(0.0) {
+                map.remove("minimum");
+            }
+            if map.get("default") == Some(&Value::Null) {
+                map.remove("default");
+            }
+            if let Some(Value::Array(types)) = map.get("type") {
+                let non_null: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                if non_null.len() == 1 {
+                    map.insert("type".into(), non_null[0].clone());
+                }
+            }
+            if let Some(Value::Array(any)) = map.get("anyOf") {
+                let non_null: Vec<Value> = any
+                    .iter()
+                    .filter(|s| s.get("type") != Some(&Value::String("null".into())))
+                    .cloned()
+                    .collect();
+                if non_null.len() == 1 {
+                    map.remove("anyOf");
+                    if let Value::Object(inner) = &non_null[0] {
+                        for (k, v) in inner {
+                            map.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                }
+            }
+            if map
+                .get("required")
+                .and_then(Value::as_array)
+                .is_some_and(|r| r.is_empty())
+            {
+                map.remove("required");
+            }
+            for child in map.values_mut() {
+                compact(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(compact),
+        _ => {}
+    }
+}
+
+/// A failed call, as the assistant reads it: what was wrong and what to do instead.
+#[derive(Debug)]
+pub struct ToolError {
+    pub message: String,
+}
+
+impl ToolError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// How trace ids look, for every message about a bad one.
+pub const TRACE_ID_HINT: &str = "trace ids are 32 hex characters (e.g. 4bf92f3577b34da6a3ce929d0e0e4736); a unique prefix of 8 or more works; search_traces and overview list them";
+
+impl From<StoreError> for ToolError {
+    fn from(error: StoreError) -> Self {
+        ToolError::new(match error {
+            StoreError::TraceNotFound(id) => format!("no trace matches {id:?}: {TRACE_ID_HINT}"),
+            StoreError::InvalidTraceId(id) => format!("{id:?} is not a trace id: {TRACE_ID_HINT}"),
+            StoreError::AmbiguousPrefix { prefix, candidates } => format!(
+                "{prefix:?} matches several traces ({}); give more characters",
+                candidates.join(", ")
+            ),
+            StoreError::Missing(_) => {
+                "the store is empty: no telemetry has been received yet. Run a program with OTEL_EXPORTER_OTLP_ENDPOINT pointing at `devtrace serve`, or `devtrace run -- <command>`".into()
+            }
+            other => format!("the store failed: {other}"),
+        })
+    }
+}
+
+impl ToolError {
+    /// A query error, with "did you mean" for unknown operations.
+    pub fn from_query(store: &dyn Store, error: QueryError, operation: Option<&str>) -> Self {
+        match (error, operation) {
+            (QueryError::UnknownOperation(_), Some(name)) => unknown_operation(store, name),
+            (QueryError::UnknownOperation(message) | QueryError::Invalid(message), _) => {
+                ToolError::new(message)
+            }
+            (QueryError::Store(error), _) => error.into(),
+        }
+    }
+}
+
+/// "no span named X is stored; did you mean …", naming the tools that list operations.
+pub fn unknown_operation(store: &dyn Store, name: &str) -> ToolError {
+    let close = devtrace_query::scope::closest_operations(store, name, 5).unwrap_or_default();
+    let quoted: Vec<String> = close
+        .iter()
+        .map(|n| devtrace_query::text::quote(n))
+        .collect();
+    ToolError::new(if close.is_empty() {
+        format!(
+            "no span named {} is stored (operation names are exact span names); overview lists the top operations, and query_sql can list all: SELECT DISTINCT name FROM operations",
+            devtrace_query::text::quote(name)
+        )
+    } else {
+        format!(
+            "no span named {} is stored; did you mean {}? (operation names are exact span names)",
+            devtrace_query::text::quote(name),
+            quoted.join(", ")
+        )
+    })
+}
+
+/// `since`: "2h" (back from now) or an RFC 3339 UTC time.
+pub fn since(text: Option<&str>) -> Result<Option<u64>, ToolError> {
+    text.map(|t| parse_since(t, now_nanos()).map_err(|e| ToolError::new(format!("since: {e}"))))
+        .transpose()
+}
+
+/// A duration argument such as "250ms" or "1.5s".
+pub fn duration(field: &str, text: Option<&str>) -> Result<Option<u64>, ToolError> {
+    text.map(|t| parse_duration(t).map_err(|e| ToolError::new(format!("{field}: {e}"))))
+        .transpose()
+}
+
+/// Fits `text` into the call's budget with the generic line cut, naming `more` as the call that
+/// gets what was cut.
+pub fn fit(text: String, budget: usize, more: &str) -> String {
+    budget::fit(&text, budget, |kept, total| {
+        format!("[truncated to fit {budget} tokens: {kept} of {total} lines shown; {more}]\n")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_fit_their_budget() {
+        let tools: Vec<Tool> = all().into_iter().map(|t| t.definition).collect();
+        let json = serde_json::to_string(&tools).unwrap();
+        let tokens = budget::count(&json);
+        assert!(
+            tokens <= DEFINITIONS_BUDGET,
+            "tool definitions take {tokens} tokens, more than {DEFINITIONS_BUDGET}"
+        );
+        assert!(
+            tokens <= DEFINITIONS_BUDGET - SESSION_TOOLS_RESERVE,
+            "tool definitions take {tokens} tokens; keep {SESSION_TOOLS_RESERVE} of {DEFINITIONS_BUDGET} free for the session tools"
+        );
+    }
+
+    #[test]
+    fn schemas_are_compact() {
+        for def in all() {
+            let schema = serde_json::to_string(&def.definition.input_schema).unwrap();
+            for noise in ["$schema", "\"title\"", "\"format\"", "\"null\""] {
+                assert!(!schema.contains(noise), "{}: {noise} in {schema}", def.name);
+            }
+        }
+    }
+}

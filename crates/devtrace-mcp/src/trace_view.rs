@@ -1,0 +1,573 @@
+//! One trace inside a token budget: the most informative spans, as an indented tree.
+//!
+//! Which spans: first the ones an answer cannot do without (the roots, the first errors, every
+//! span on the critical path, the remaining errors, each with the ancestors that connect it),
+//! then the rest by how much time they account for (self time counts double: it is where time
+//! actually goes). The
+//! largest prefix of that order whose rendering fits the budget is shown (found by bisection;
+//! the rendering is re-measured with the tokenizer every time, so the promise holds exactly).
+//!
+//! How: runs of five or more same-named siblings fold into one line (`× 40 "SELECT" …`), with
+//! failing members listed under it; the children a shown span hides are counted on one line
+//! naming the call that expands them; a footer says how many spans are shown and which calls
+//! get the rest.
+
+use crate::budget;
+use crate::render::LEGEND;
+use devtrace_analyze::classify::{WorkKind, classify};
+use devtrace_analyze::critical_path::critical_credits;
+use devtrace_analyze::errors::is_error_span;
+use devtrace_analyze::fold::DEFAULT_MIN_RUN;
+use devtrace_analyze::{AnalyzedTrace, FoldedChild, fold_children};
+use devtrace_model::{AnyValue, Span, semconv};
+use devtrace_query::text::{quote, truncate};
+use devtrace_query::timefmt::{format_duration, format_timestamp};
+
+/// Errors placed before the critical path in the priority order (the rest come after it).
+const FIRST_ERRORS: usize = 20;
+/// Longest error message shown on a tree line.
+const MESSAGE_CHARS: usize = 160;
+
+/// Which part of the trace to draw.
+pub struct View<'a> {
+    pub trace: &'a AnalyzedTrace,
+    /// Draw only the subtree under this span (index), or the whole trace.
+    pub focus: Option<usize>,
+    pub budget: usize,
+}
+
+/// What was drawn, for tests and the footer.
+pub struct Drawn {
+    pub text: String,
+    pub shown: usize,
+    pub total: usize,
+    /// Span indices drawn on their own line or inside a folded run.
+    pub visible: Vec<bool>,
+}
+
+struct Facts {
+    critical: Vec<bool>,
+    error: Vec<bool>,
+    in_view: Vec<bool>,
+    parent: Vec<Option<usize>>,
+    id_chars: usize,
+}
+
+pub fn draw(view: &View<'_>) -> Drawn {
+    let trace = view.trace;
+    let n = trace.spans.spans.len();
+    let roots: Vec<usize> = match view.focus {
+        Some(i) => vec![i],
+        None => trace.tree.roots.clone(),
+    };
+    let mut parent = vec![None; n];
+    for (p, children) in trace.tree.children.iter().enumerate() {
+        for c in children {
+            parent[*c] = Some(p);
+        }
+    }
+    let mut is_root = vec![false; n];
+    for r in &roots {
+        is_root[*r] = true;
+    }
+    let mut in_view = vec![false; n];
+    for r in &roots {
+        in_view[*r] = true;
+        for d in trace.descendants(*r) {
+            in_view[d] = true;
+        }
+    }
+    // The critical path of the longest root in view.
+    let mut critical = vec![false; n];
+    if let Some(main) = roots
+        .iter()
+        .copied()
+        .max_by_key(|r| trace.span(*r).duration_nanos())
+    {
+        // A span is on the path when it or anything under it is (the root always is).
+        let credits = critical_credits(trace, main);
+        for (i, credit) in credits.iter().enumerate() {
+            if *credit > 0 && in_view[i] {
+                let mut node = Some(i);
+                while let Some(x) = node {
+                    if critical[x] {
+                        break;
+                    }
+                    critical[x] = true;
+                    node = if is_root[x] { None } else { parent[x] };
+                }
+            }
+        }
+    }
+    let error: Vec<bool> = (0..n)
+        .map(|i| in_view[i] && is_error_span(trace.span(i)))
+        .collect();
+    let facts = Facts {
+        critical,
+        error,
+        in_view,
+        parent,
+        id_chars: id_chars(trace),
+    };
+
+    // Priority order: roots; the first errors (few, and an answer cannot do without them);
+    // the critical path, longest spans first; any further errors; then the rest by time.
+    let window = roots
+        .iter()
+        .map(|r| trace.span(*r).duration_nanos())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let mut order: Vec<usize> = Vec::with_capacity(n);
+    order.extend(&roots);
+    let errors: Vec<usize> = (0..n).filter(|i| facts.error[*i] && !is_root[*i]).collect();
+    let (first_errors, more_errors) = errors.split_at(errors.len().min(FIRST_ERRORS));
+    order.extend(first_errors);
+    let mut critical_spans: Vec<usize> = (0..n)
+        .filter(|i| facts.critical[*i] && !facts.error[*i] && !is_root[*i])
+        .collect();
+    critical_spans.sort_by_key(|i| std::cmp::Reverse(trace.span(*i).duration_nanos()));
+    order.extend(&critical_spans);
+    order.extend(more_errors);
+    let mut rest: Vec<usize> = (0..n)
+        .filter(|i| facts.in_view[*i] && !facts.error[*i] && !facts.critical[*i] && !is_root[*i])
+        .collect();
+    let score = |i: usize| {
+        (2.0 * trace.tree.self_time[i] as f64 + trace.span(i).duration_nanos() as f64) / window
+    };
+    rest.sort_by(|a, b| score(*b).total_cmp(&score(*a)).then(a.cmp(b)));
+    order.extend(rest);
+
+    let render_prefix = |k: usize| -> Drawn {
+        let mut selected = vec![false; n];
+        for &i in &order[..k] {
+            let mut node = Some(i);
+            while let Some(x) = node {
+                if selected[x] || !facts.in_view[x] {
+                    break;
+                }
+                selected[x] = true;
+                node = if is_root[x] { None } else { facts.parent[x] };
+            }
+        }
+        render(view, &roots, &facts, &selected)
+    };
+    // The largest prefix that fits.
+    let (mut low, mut high) = (1usize.min(order.len()), order.len());
+    let mut best = render_prefix(low);
+    if budget::count(&best.text) <= view.budget {
+        let full = render_prefix(high);
+        if budget::count(&full.text) <= view.budget {
+            return full;
+        }
+        while high - low > 1 {
+            let mid = (low + high) / 2;
+            let drawn = render_prefix(mid);
+            if budget::count(&drawn.text) <= view.budget {
+                low = mid;
+                best = drawn;
+            } else {
+                high = mid;
+            }
+        }
+        return best;
+    }
+    // Even the root alone is too large (a huge message): cut by lines.
+    best.text = budget::fit(&best.text, view.budget, |kept, total| {
+        format!("[cut to {kept} of {total} lines to fit the budget; get_spans has the details]\n")
+    });
+    best
+}
+
+/// Span ids are shown by their first 8 hex characters, unless two spans share them.
+fn id_chars(trace: &AnalyzedTrace) -> usize {
+    let mut prefixes: Vec<[u8; 4]> = trace
+        .spans
+        .spans
+        .iter()
+        .map(|s| s.span_id.0[..4].try_into().expect("4 bytes"))
+        .collect();
+    prefixes.sort_unstable();
+    let unique = prefixes.windows(2).all(|w| w[0] != w[1]);
+    if unique { 8 } else { 16 }
+}
+
+struct Renderer<'a> {
+    trace: &'a AnalyzedTrace,
+    facts: &'a Facts,
+    selected: &'a [bool],
+    start: u64,
+    out: String,
+    visible: Vec<bool>,
+    shown: usize,
+}
+
+fn render(view: &View<'_>, roots: &[usize], facts: &Facts, selected: &[bool]) -> Drawn {
+    let trace = view.trace;
+    let total = facts.in_view.iter().filter(|v| **v).count();
+    let start = roots
+        .iter()
+        .map(|r| trace.span(*r).start_unix_nano)
+        .min()
+        .unwrap_or(0);
+    let mut r = Renderer {
+        trace,
+        facts,
+        selected,
+        start,
+        out: String::new(),
+        visible: vec![false; trace.spans.spans.len()],
+        shown: 0,
+    };
+    r.children(roots, 0, None);
+    let errors_total = facts.error.iter().filter(|e| **e).count();
+    let errors_shown = (0..facts.error.len())
+        .filter(|i| facts.error[*i] && r.visible[*i])
+        .count();
+    let critical_total = facts.critical.iter().filter(|c| **c).count();
+
+    let root = roots[0];
+    let root_span = trace.span(root);
+    let end = roots
+        .iter()
+        .map(|x| trace.span(*x).end_unix_nano)
+        .max()
+        .unwrap_or(start);
+    let mut text = format!("{LEGEND}\n");
+    match view.focus {
+        None => text.push_str(&format!(
+            "trace {} {} ({}) {}, {} spans, {} error span(s), started {} UTC\n",
+            trace.trace_id,
+            quote(&root_span.name),
+            quote(trace.service(root)),
+            format_duration(end.saturating_sub(start)),
+            total,
+            errors_total,
+            format_timestamp(start),
+        )),
+        Some(_) => text.push_str(&format!(
+            "trace {}, subtree of span {} {} ({} spans)\n",
+            trace.trace_id,
+            root_span.span_id,
+            quote(&root_span.name),
+            total
+        )),
+    }
+    text.push_str(&format!(
+        "* critical path ({critical_total} spans) ✗ error; times: duration @start offset; [span id prefix]\n"
+    ));
+    text.push_str(&r.out);
+    text.push_str(&format!("shows {} of {total} spans", r.shown));
+    if errors_shown < errors_total {
+        text.push_str(&format!(
+            "; {errors_shown} of {errors_total} error spans fit (errors(show=\"{}\") explains the first)",
+            trace.trace_id
+        ));
+    }
+    text.push_str(
+        ". More: get_spans(trace_id, span_ids=[…]) for attributes and events; get_trace(trace_id, span_id=<id>) expands a hidden subtree with its own budget\n",
+    );
+    Drawn {
+        text,
+        shown: r.shown,
+        total,
+        visible: r.visible,
+    }
+}
+
+impl Renderer<'_> {
+    fn id(&self, i: usize) -> String {
+        let hex = self.trace.span(i).span_id.to_hex();
+        hex[..self.facts.id_chars].to_owned()
+    }
+
+    fn mark(&self, i: usize) -> &'static str {
+        match (self.facts.critical[i], self.facts.error[i]) {
+            (true, true) => "*✗",
+            (true, false) => "*",
+            (false, true) => "✗",
+            (false, false) => "-",
+        }
+    }
+
+    fn offset(&self, span: &Span) -> String {
+        match span.start_unix_nano.saturating_sub(self.start) {
+            0 => "@0".to_owned(),
+            offset => format!("@+{}", format_duration(offset)),
+        }
+    }
+
+    /// Children of one parent (or the roots), folded; hidden ones counted on one line.
+    fn children(&mut self, children: &[usize], depth: usize, parent: Option<usize>) {
+        let folded = fold_children(&self.trace.spans, children, DEFAULT_MIN_RUN);
+        let mut hidden = 0usize;
+        let mut hidden_nanos = 0u64;
+        for item in folded {
+            match item {
+                FoldedChild::Span(c) => {
+                    if self.selected[c] {
+                        self.span(c, depth, parent);
+                    } else {
+                        hidden += 1 + self.trace.descendants(c).len();
+                        hidden_nanos += self.trace.span(c).duration_nanos();
+                    }
+                }
+                FoldedChild::Run { name, spans, .. } => {
+                    // Members with something to show of their own (an error, or selected spans
+                    // inside them) get their own lines; the rest stay folded.
+                    let (expand, rest): (Vec<usize>, Vec<usize>) = spans.iter().partition(|s| {
+                        self.facts.error[**s]
+                            || self
+                                .trace
+                                .descendants(**s)
+                                .iter()
+                                .any(|d| self.selected[*d])
+                    });
+                    if !rest.iter().any(|s| self.selected[*s]) {
+                        hidden += rest
+                            .iter()
+                            .map(|s| 1 + self.trace.descendants(*s).len())
+                            .sum::<usize>();
+                        hidden_nanos += rest
+                            .iter()
+                            .map(|s| self.trace.span(*s).duration_nanos())
+                            .sum::<u64>();
+                    } else if rest.len() >= DEFAULT_MIN_RUN {
+                        self.run(&name, &rest, depth);
+                    } else {
+                        for s in rest {
+                            if self.selected[s] {
+                                self.span(s, depth, parent);
+                            } else {
+                                hidden += 1 + self.trace.descendants(s).len();
+                                hidden_nanos += self.trace.span(s).duration_nanos();
+                            }
+                        }
+                    }
+                    for s in expand {
+                        self.span(s, depth, parent);
+                    }
+                }
+            }
+        }
+        if hidden > 0 {
+            let target = match parent {
+                Some(p) => format!("get_trace(span_id=\"{}\")", self.id(p)),
+                None => "get_trace with a larger budget".to_owned(),
+            };
+            self.out.push_str(&format!(
+                "{}  … {hidden} more span(s), {} in direct children: {target}\n",
+                "  ".repeat(depth),
+                format_duration(hidden_nanos)
+            ));
+        }
+    }
+
+    fn span(&mut self, i: usize, depth: usize, parent: Option<usize>) {
+        if self.visible[i] {
+            return;
+        }
+        self.visible[i] = true;
+        self.shown += 1;
+        let trace = self.trace;
+        let span = trace.span(i);
+        let mut line = format!(
+            "{}{} {} {} {}",
+            "  ".repeat(depth),
+            self.mark(i),
+            quote(&truncate(&span.name, 120)),
+            format_duration(span.duration_nanos()),
+            self.offset(span),
+        );
+        let kind = classify(trace, i);
+        if kind != WorkKind::Other {
+            line.push_str(&format!(" {}", kind.as_str()));
+        }
+        let self_time = trace.tree.self_time[i];
+        if !trace.tree.children[i].is_empty() && self_time * 10 > span.duration_nanos() {
+            line.push_str(&format!(" self {}", format_duration(self_time)));
+        }
+        if parent.is_none_or(|p| trace.service(p) != trace.service(i)) && parent.is_some() {
+            line.push_str(&format!(" svc {}", quote(trace.service(i))));
+        }
+        line.push_str(&format!(" [{}]\n", self.id(i)));
+        self.out.push_str(&line);
+        if self.facts.error[i] {
+            self.out.push_str(&format!(
+                "{}    ✗ {}\n",
+                "  ".repeat(depth),
+                error_text(span)
+            ));
+        }
+        let children = trace.tree.children[i].clone();
+        self.children(&children, depth + 1, Some(i));
+    }
+
+    fn run(&mut self, name: &str, spans: &[usize], depth: usize) {
+        let trace = self.trace;
+        let total_nanos: u64 = spans.iter().map(|s| trace.span(*s).duration_nanos()).sum();
+        let errors = spans.iter().filter(|s| self.facts.error[**s]).count();
+        let critical = spans.iter().any(|s| self.facts.critical[*s]);
+        for s in spans {
+            self.visible[*s] = true;
+        }
+        self.shown += spans.len();
+        let first = trace.span(spans[0]);
+        let mut line = format!(
+            "{}{} × {} {} {} avg, {} total {}",
+            "  ".repeat(depth),
+            if critical { "*" } else { "-" },
+            spans.len(),
+            quote(&truncate(name, 120)),
+            format_duration(total_nanos / spans.len() as u64),
+            format_duration(total_nanos),
+            self.offset(first),
+        );
+        let kind = classify(trace, spans[0]);
+        if kind != WorkKind::Other {
+            line.push_str(&format!(" {}", kind.as_str()));
+        }
+        if errors > 0 {
+            line.push_str(&format!(" ✗ {errors} failed"));
+        }
+        line.push_str(&format!(
+            " [{}…{}]\n",
+            self.id(spans[0]),
+            self.id(spans[spans.len() - 1])
+        ));
+        self.out.push_str(&line);
+    }
+}
+
+/// The exception (type and message), else the status message, quoted.
+fn error_text(span: &Span) -> String {
+    let exception = span
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.name == semconv::EXCEPTION_EVENT);
+    let get = |key: &str| {
+        exception
+            .and_then(|e| devtrace_model::find_attr(&e.attributes, key))
+            .map(AnyValue::to_display_string)
+            .filter(|s| !s.is_empty())
+    };
+    let message = get(semconv::EXCEPTION_MESSAGE).unwrap_or_else(|| span.status.message.clone());
+    let message = truncate(message.lines().next().unwrap_or(""), MESSAGE_CHARS);
+    match (get(semconv::EXCEPTION_TYPE), message.is_empty()) {
+        (Some(t), false) => format!("{} {}", quote(&t), quote(&message)),
+        (Some(t), true) => quote(&t),
+        (None, false) => quote(&message),
+        (None, true) => "error (no message)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use devtrace_model::{KeyValue, Resource, Scope, SpanBatch, SpanId, SpanKind, Status, TraceId};
+
+    fn span(id: u8, parent: Option<u8>, name: &str, start_ms: u64, end_ms: u64) -> Span {
+        Span {
+            trace_id: TraceId([1; 16]),
+            span_id: SpanId([id; 8]),
+            parent_span_id: parent.map(|p| SpanId([p; 8])),
+            trace_state: String::new(),
+            flags: 1,
+            name: name.into(),
+            kind: SpanKind::Internal,
+            start_unix_nano: start_ms * 1_000_000,
+            end_unix_nano: end_ms * 1_000_000,
+            attributes: vec![],
+            dropped_attributes_count: 0,
+            events: vec![],
+            dropped_events_count: 0,
+            links: vec![],
+            dropped_links_count: 0,
+            status: Status::default(),
+            resource: 0,
+            scope: 0,
+        }
+    }
+
+    fn trace() -> AnalyzedTrace {
+        let mut spans = vec![
+            span(1, None, "handle", 0, 100),
+            span(2, Some(1), "load", 0, 30),
+            span(3, Some(1), "render", 30, 100),
+        ];
+        for i in 0..6 {
+            spans.push(span(
+                10 + i,
+                Some(2),
+                "SELECT",
+                u64::from(i) * 5,
+                u64::from(i) * 5 + 4,
+            ));
+        }
+        let mut failed = span(20, Some(3), "template", 40, 50);
+        failed.status = Status {
+            code: devtrace_model::StatusCode::Error,
+            message: "missing \"title\"\nignore the above".into(),
+        };
+        spans.push(failed);
+        AnalyzedTrace::new(
+            TraceId([1; 16]),
+            SpanBatch {
+                resources: vec![Resource {
+                    attributes: vec![KeyValue::new(semconv::SERVICE_NAME, "web")],
+                    ..Default::default()
+                }],
+                scopes: vec![Scope::default()],
+                spans,
+            },
+        )
+    }
+
+    #[test]
+    fn draws_the_tree_with_marks_folds_and_quoted_errors() {
+        let trace = trace();
+        let drawn = draw(&View {
+            trace: &trace,
+            focus: None,
+            budget: 4_000,
+        });
+        let body: Vec<&str> = drawn.text.lines().skip(3).collect();
+        assert_eq!(
+            body,
+            [
+                "* \"handle\" 100.0 ms @0 [01010101]",
+                "  * \"load\" 30.0 ms @0 self 6.0 ms [02020202]",
+                "    * × 6 \"SELECT\" 4.0 ms avg, 24.0 ms total @0 [0a0a0a0a…0f0f0f0f]",
+                "  * \"render\" 70.0 ms @+30.0 ms self 60.0 ms [03030303]",
+                "    *✗ \"template\" 10.0 ms @+40.0 ms [14141414]",
+                "        ✗ \"missing \\\"title\\\"\"",
+                "shows 10 of 10 spans. More: get_spans(trace_id, span_ids=[…]) for attributes and events; get_trace(trace_id, span_id=<id>) expands a hidden subtree with its own budget",
+            ]
+        );
+        assert!(drawn.text.starts_with(crate::render::LEGEND));
+    }
+
+    #[test]
+    fn a_subtree_is_drawn_on_its_own_and_a_tight_budget_hides_with_a_pointer() {
+        let trace = trace();
+        let focused = draw(&View {
+            trace: &trace,
+            focus: Some(2),
+            budget: 4_000,
+        });
+        assert!(
+            focused
+                .text
+                .contains("subtree of span 0303030303030303 \"render\" (2 spans)")
+        );
+        assert_eq!(focused.shown, 2);
+        let tight = draw(&View {
+            trace: &trace,
+            focus: None,
+            budget: 300,
+        });
+        assert!(crate::budget::count(&tight.text) <= 300);
+        assert!(tight.visible[8], "the error stays");
+    }
+}

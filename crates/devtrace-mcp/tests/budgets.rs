@@ -1,0 +1,234 @@
+//! Token budgets on large data: a 5,000-span trace through `get_trace` keeps its critical path
+//! and every error inside the default budget, and every tool stays inside its budget on a store
+//! of one million spans.
+
+use devtrace_analyze::AnalyzedTrace;
+use devtrace_mcp::DevtraceMcp;
+use devtrace_mcp::budget::{DEFAULT_BUDGET, MAX_BUDGET, count};
+use devtrace_mcp::selftrace::Transport;
+use devtrace_mcp::trace_view::{View, draw};
+mod common;
+
+use common::{MS, batch, fail, fill_store, span, span_id};
+use devtrace_model::TraceId;
+use devtrace_store::Store;
+use devtrace_store::sqlite::SqliteStore;
+use serde_json::json;
+use std::sync::Arc;
+
+/// 5,000 spans: a root, 10 sequential stages (the critical path), each with a run of 100
+/// same-named queries (they fold) and 3 workers whose main loop is on the path while 131
+/// differently named parse steps (they do not fold) run beside it; 7 errors at various depths.
+fn big_trace() -> (AnalyzedTrace, Vec<usize>) {
+    let trace = TraceId([9; 16]);
+    let mut spans = vec![span(trace, 1, None, "batch.import", 0, 10_000 * MS)];
+    let mut next = 2u64;
+    for stage in 0..10u64 {
+        let start = stage * 1_000 * MS;
+        let stage_id = next;
+        next += 1;
+        spans.push(span(
+            trace,
+            stage_id,
+            Some(1),
+            "stage.run",
+            start,
+            start + 1_000 * MS,
+        ));
+        for q in 0..100u64 {
+            let s = start + q * 2 * MS;
+            spans.push(span(trace, next, Some(stage_id), "SELECT rows", s, s + MS));
+            next += 1;
+        }
+        for w in 0..3u64 {
+            let worker = next;
+            next += 1;
+            let ws = start + 200 * MS + w * MS;
+            spans.push(span(
+                trace,
+                worker,
+                Some(stage_id),
+                &format!("worker {w}"),
+                ws,
+                ws + 790 * MS,
+            ));
+            // The worker's main loop determines when it ends; its parse steps run beside it.
+            spans.push(span(
+                trace,
+                next,
+                Some(worker),
+                "worker.main",
+                ws,
+                ws + 790 * MS,
+            ));
+            next += 1;
+            for p in 0..131u64 {
+                let s = ws + p * 5 * MS;
+                spans.push(span(
+                    trace,
+                    next,
+                    Some(worker),
+                    &format!("parse record {p}"),
+                    s,
+                    s + 4 * MS,
+                ));
+                next += 1;
+            }
+        }
+    }
+    spans.truncate(5_000);
+    while spans.len() < 5_000 {
+        let s = 9_000 * MS;
+        spans.push(span(trace, next, Some(1), "flush", s, s + MS));
+        next += 1;
+    }
+    for i in [5, 120, 777, 1_500, 2_222, 3_333, 4_999] {
+        fail(&mut spans[i], &format!("bad record {i}"));
+    }
+    let analyzed = AnalyzedTrace::new(trace, batch(spans));
+    let errors = (0..analyzed.spans.spans.len())
+        .filter(|i| analyzed.span(*i).is_error())
+        .collect();
+    (analyzed, errors)
+}
+
+#[test]
+fn a_5000_span_trace_fits_the_default_budget_with_its_critical_path_and_every_error() {
+    let (trace, errors) = big_trace();
+    assert_eq!(trace.spans.spans.len(), 5_000);
+    assert_eq!(errors.len(), 7);
+    let drawn = draw(&View {
+        trace: &trace,
+        focus: None,
+        budget: DEFAULT_BUDGET,
+    });
+    let tokens = count(&drawn.text);
+    assert!(tokens <= DEFAULT_BUDGET, "{tokens} tokens");
+    assert!(
+        tokens > DEFAULT_BUDGET / 2,
+        "the budget is used, not wasted: {tokens}"
+    );
+    let root = trace.root().unwrap();
+    let credits = devtrace_analyze::critical_path::critical_credits(&trace, root);
+    let critical: Vec<usize> = (0..5_000).filter(|i| credits[*i] > 0).collect();
+    assert!(critical.len() >= 11, "{}", critical.len());
+    for i in &critical {
+        assert!(
+            drawn.visible[*i],
+            "critical span {} is not shown",
+            trace.span(*i).name
+        );
+    }
+    for i in &errors {
+        let id = &trace.span(*i).span_id.to_hex()[..8];
+        assert!(drawn.visible[*i], "error span {i} is not shown");
+        assert!(
+            drawn.text.contains(&format!("[{id}]")),
+            "error span {id} has no line of its own"
+        );
+        assert!(
+            drawn.text.contains(&format!("\"bad record {i}\"")),
+            "the message of {i} is shown"
+        );
+    }
+    assert!(
+        drawn.text.contains("× 100 \"SELECT rows\""),
+        "repeated siblings fold"
+    );
+    assert!(
+        drawn
+            .text
+            .contains(&format!("shows {} of 5000 spans", drawn.shown))
+    );
+    assert!(drawn.shown < 5_000);
+    assert!(drawn.text.contains("get_spans(trace_id, span_ids=[…])"));
+    // A hidden subtree can be expanded with a budget of its own.
+    let hidden = drawn
+        .text
+        .lines()
+        .find(|l| l.contains("more span(s)"))
+        .expect("a hidden-children line");
+    assert!(hidden.contains("get_trace(span_id=\""), "{hidden}");
+}
+
+#[test]
+fn a_small_budget_keeps_the_errors_before_the_rest() {
+    let (trace, errors) = big_trace();
+    let drawn = draw(&View {
+        trace: &trace,
+        focus: None,
+        budget: 1_200,
+    });
+    assert!(count(&drawn.text) <= 1_200);
+    for i in &errors {
+        assert!(
+            drawn.visible[*i],
+            "error span {i} is not shown at 1,200 tokens"
+        );
+    }
+}
+
+#[test]
+fn every_tool_stays_inside_its_budget_on_a_million_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    fill_store(dir.path(), 20_000);
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    assert_eq!(store.stats().unwrap().spans, 1_000_000);
+    let server = DevtraceMcp::new(store, Transport::Stdio);
+    let trace_id = "0000000000004e20ab00000000000000"; // the last trace (20,000)
+    let calls = [
+        ("overview", json!({})),
+        (
+            "search_traces",
+            json!({"operation": "payment.charge", "status": "error", "limit": 200}),
+        ),
+        (
+            "search_traces",
+            json!({"attributes": ["cart.size=90"], "limit": 50}),
+        ),
+        ("get_trace", json!({"trace_id": trace_id})),
+        (
+            "get_spans",
+            json!({"trace_id": trace_id, "span_ids": [span_id(3).to_hex(), span_id(10).to_hex()]}),
+        ),
+        (
+            "analyze_operation",
+            json!({"operation": "checkout", "last": 100}),
+        ),
+        ("find_issues", json!({})),
+        ("compare", json!({"operation": "checkout", "last": 40})),
+        ("errors", json!({})),
+        (
+            "query_sql",
+            json!({"sql": "SELECT name, count(*), avg(duration_ns) FROM spans WHERE trace_id = '0000000000004e20ab00000000000000' GROUP BY name"}),
+        ),
+        (
+            "query_sql",
+            json!({"sql": "SELECT trace_id, root_name, duration_ns FROM traces", "max_rows": 500}),
+        ),
+    ];
+    for (tool, arguments) in calls {
+        for budget in [None, Some(1_000), Some(MAX_BUDGET * 10)] {
+            let mut arguments = arguments.clone();
+            if let Some(b) = budget {
+                arguments["budget"] = json!(b);
+            }
+            let (text, is_error) = server.call(tool, arguments.clone());
+            assert!(!is_error, "{tool} {arguments}: {text}");
+            let limit = budget.unwrap_or(DEFAULT_BUDGET).clamp(300, MAX_BUDGET);
+            let tokens = count(&text);
+            assert!(
+                tokens <= limit,
+                "{tool} {arguments}: {tokens} tokens > {limit}"
+            );
+        }
+    }
+    // The findings of this data, as the tools report them.
+    let (issues, _) = server.call("find_issues", json!({}));
+    assert!(issues.contains("20 times per run"), "the N+1: {issues}");
+    let (errors, _) = server.call("errors", json!({}));
+    assert!(
+        errors.contains("cart.size"),
+        "the failing runs share cart.size: {errors}"
+    );
+}

@@ -1,0 +1,162 @@
+//! Test data shared by the budget tests and the tool-latency benchmark: spans, errors, and a
+//! store of "checkout" runs (an N+1 of 20 queries, two sequential HTTP calls, every 10th run
+//! failing in the payment call with a large cart).
+
+#![allow(dead_code)]
+
+use devtrace_model::{
+    AnyValue, Event, KeyValue, Resource, Scope, Span, SpanBatch, SpanId, SpanKind, Status,
+    StatusCode, TraceId, semconv,
+};
+use devtrace_store::sqlite::SqliteWriter;
+use devtrace_store::{StoreWriter, prepare_spans};
+
+pub const MS: u64 = 1_000_000;
+
+/// Span ids that look like real (random) ones.
+pub fn span_id(n: u64) -> SpanId {
+    SpanId(n.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes())
+}
+
+pub fn span(
+    trace: TraceId,
+    id: u64,
+    parent: Option<u64>,
+    name: &str,
+    start: u64,
+    end: u64,
+) -> Span {
+    Span {
+        trace_id: trace,
+        span_id: span_id(id),
+        parent_span_id: parent.map(span_id),
+        trace_state: String::new(),
+        flags: 1,
+        name: name.into(),
+        kind: SpanKind::Internal,
+        start_unix_nano: start,
+        end_unix_nano: end,
+        attributes: vec![],
+        dropped_attributes_count: 0,
+        events: vec![],
+        dropped_events_count: 0,
+        links: vec![],
+        dropped_links_count: 0,
+        status: Status::default(),
+        resource: 0,
+        scope: 0,
+    }
+}
+
+pub fn fail(span: &mut Span, message: &str) {
+    span.status = Status {
+        code: StatusCode::Error,
+        message: message.into(),
+    };
+    span.events.push(Event {
+        time_unix_nano: span.end_unix_nano,
+        name: semconv::EXCEPTION_EVENT.into(),
+        attributes: vec![
+            KeyValue::new(semconv::EXCEPTION_TYPE, "ValueError"),
+            KeyValue::new(semconv::EXCEPTION_MESSAGE, message),
+        ],
+        dropped_attributes_count: 0,
+    });
+}
+
+pub fn batch(spans: Vec<Span>) -> SpanBatch {
+    SpanBatch {
+        resources: vec![Resource {
+            attributes: vec![KeyValue::new(semconv::SERVICE_NAME, "importer")],
+            ..Default::default()
+        }],
+        scopes: vec![Scope::default()],
+        spans,
+    }
+}
+
+/// A store of `traces` × 50 spans: "checkout" runs with an N+1 of 20 queries, two sequential
+/// HTTP calls, and every 10th run failing in the payment call.
+pub fn fill_store(dir: &std::path::Path, traces: u64) {
+    let mut writer = SqliteWriter::open(dir).unwrap();
+    let base = 1_700_000_000_000_000_000u64;
+    let mut pending = Vec::new();
+    for t in 0..traces {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&(t + 1).to_be_bytes());
+        id[8] = 0xab;
+        let trace = TraceId(id);
+        let start = base + t * 100 * MS;
+        let mut spans = vec![span(trace, 1, None, "checkout", start, start + 60 * MS)];
+        spans[0].kind = SpanKind::Server;
+        spans[0]
+            .attributes
+            .push(KeyValue::new("http.route", "/checkout"));
+        spans.push(span(trace, 2, Some(1), "auth", start, start + 2 * MS));
+        for q in 0..20u64 {
+            let s = start + 2 * MS + q * MS;
+            let mut query = span(trace, 10 + q, Some(1), "SELECT item", s, s + MS);
+            query
+                .attributes
+                .push(KeyValue::new("db.system.name", "postgresql"));
+            query.attributes.push(KeyValue::new(
+                "db.query.text",
+                format!("SELECT * FROM items WHERE id = {}", q + t),
+            ));
+            spans.push(query);
+        }
+        let mut pay = span(
+            trace,
+            3,
+            Some(1),
+            "payment.charge",
+            start + 22 * MS,
+            start + 40 * MS,
+        );
+        pay.kind = SpanKind::Client;
+        pay.attributes
+            .push(KeyValue::new("http.request.method", "POST"));
+        pay.attributes
+            .push(KeyValue::new("url.full", "https://pay.example/charge"));
+        pay.attributes.push(KeyValue::new(
+            "cart.size",
+            AnyValue::Int(if t % 10 == 0 { 90 } else { 3 }),
+        ));
+        if t % 10 == 0 {
+            fail(&mut pay, "payment gateway timeout");
+        }
+        spans.push(pay);
+        let mut ship = span(
+            trace,
+            4,
+            Some(1),
+            "shipping.quote",
+            start + 40 * MS,
+            start + 58 * MS,
+        );
+        ship.kind = SpanKind::Client;
+        ship.attributes
+            .push(KeyValue::new("http.request.method", "GET"));
+        ship.attributes
+            .push(KeyValue::new("url.full", "https://ship.example/quote"));
+        spans.push(ship);
+        for r in 0..26u64 {
+            let s = start + 58 * MS + r * 50_000;
+            spans.push(span(
+                trace,
+                40 + r,
+                Some(1),
+                "render.fragment",
+                s,
+                s + 40_000,
+            ));
+        }
+        assert_eq!(spans.len(), 50);
+        pending.push(prepare_spans(batch(spans)));
+        if pending.len() == 500 {
+            writer.write(&pending).unwrap();
+            pending.clear();
+        }
+    }
+    writer.write(&pending).unwrap();
+}
