@@ -15,6 +15,9 @@ pub enum QueryError {
     /// The message names the closest stored operations.
     #[error("{0}")]
     UnknownOperation(String),
+    /// The question cannot be answered as asked (the message says why and what to change).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// How far back an analysis looks: the most recent `last` traces, started at or after `since`.

@@ -1,7 +1,7 @@
 //! The network faces of devtrace.
 //!
 //! Binds and serves three ports: OTLP/gRPC (default 127.0.0.1:4317), OTLP/HTTP (4318) and the
-//! HTTP API (4319: health and stats now; UI, REST and MCP later; every request's `Host` and
+//! HTTP API (4319: the REST API in [`rest`], the web UI in [`ui`]; every request's `Host` and
 //! `Origin` checked against DNS rebinding by [`guard`]). Receivers only translate
 //! between transports and the transport-agnostic [`ingest::Ingestor`], which decodes with
 //! `devtrace-ingest`, prepares rows with `devtrace-store` and waits for the group commit
@@ -14,7 +14,9 @@ pub mod guard;
 pub mod ingest;
 pub mod otlp_grpc;
 pub mod otlp_http;
+pub mod rest;
 mod rpc_status;
+pub mod ui;
 
 use devtrace_store::Store;
 use devtrace_store::writer::WriteHandle;
@@ -122,6 +124,7 @@ impl Bound {
                 .with_max_in_flight(self.config.max_in_flight_requests),
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_rx_api = stop_rx.clone();
         let stopped = move || {
             let mut rx = stop_rx.clone();
             async move {
@@ -148,6 +151,8 @@ impl Bound {
                 store,
                 writer,
                 rate,
+                traces: rest::TraceCache::default(),
+                stopping: stop_rx_api,
             },
             allowed_hosts,
         );

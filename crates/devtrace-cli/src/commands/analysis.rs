@@ -8,7 +8,7 @@ use devtrace_query::Scope;
 use devtrace_query::timefmt::{now_nanos, parse_since};
 use devtrace_store::{Store, TraceSummary};
 
-pub use devtrace_query::scope::{DEFAULT_LAST, MAX_TRACES, unknown_operation};
+pub use devtrace_query::scope::{DEFAULT_LAST, MAX_TRACES};
 pub use devtrace_query::text::finding_text;
 
 /// `--since` as nanoseconds since the epoch.
