@@ -148,7 +148,10 @@ pub struct LlmCall {
 /// The LLM call a span records, when it is one (see [`classify`]).
 pub fn llm_call(trace: &AnalyzedTrace, index: usize) -> Option<LlmCall> {
     let span = trace.span(index);
-    let is_llm = span.attributes.iter().any(|kv| LLM_KEYS.contains(&kv.key.as_str()))
+    let is_llm = span
+        .attributes
+        .iter()
+        .any(|kv| LLM_KEYS.contains(&kv.key.as_str()))
         || tokens(trace, index).is_some()
         || prompt_text(trace, index).is_some();
     if !is_llm {
@@ -169,7 +172,13 @@ pub fn llm_call(trace: &AnalyzedTrace, index: usize) -> Option<LlmCall> {
         input_tokens,
         output_tokens,
         prompt: prompt_text(trace, index),
-        response: recorded_text(trace, index, RESPONSE_KEYS, "gen_ai.completion", RESPONSE_EVENT),
+        response: recorded_text(
+            trace,
+            index,
+            RESPONSE_KEYS,
+            "gen_ai.completion",
+            RESPONSE_EVENT,
+        ),
     })
 }
 

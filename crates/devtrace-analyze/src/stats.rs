@@ -255,8 +255,10 @@ mod tests {
     fn percentiles_over_time_group_points_by_stretch() {
         let points = [(0, 1.0), (5, 3.0), (10, 10.0), (95, 7.0), (100, 9.0)];
         let series = percentiles_over_time(&points, 10);
-        let summary: Vec<(u64, usize, f64)> =
-            series.iter().map(|b| (b.start_unix_nano, b.count, b.p50)).collect();
+        let summary: Vec<(u64, usize, f64)> = series
+            .iter()
+            .map(|b| (b.start_unix_nano, b.count, b.p50))
+            .collect();
         assert_eq!(summary, [(0, 2, 2.0), (10, 1, 10.0), (90, 2, 8.0)]);
         assert!(percentiles_over_time(&[], 4).is_empty());
     }

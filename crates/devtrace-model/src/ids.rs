@@ -157,14 +157,16 @@ mod tests {
 #[cfg(feature = "openapi")]
 mod schema {
     use super::{SpanId, TraceId};
-    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
     use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
     fn hex(chars: usize, what: &str) -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .pattern(Some(format!("^[0-9a-f]{{{chars}}}$")))
-            .description(Some(format!("{what}: {chars} lowercase hexadecimal characters")))
+            .description(Some(format!(
+                "{what}: {chars} lowercase hexadecimal characters"
+            )))
             .into()
     }
 

@@ -123,15 +123,24 @@ mod tests {
         let counts: usize = analytics.histogram.iter().map(|b| b.count).sum();
         assert_eq!(counts, 4);
         assert_eq!(
-            (analytics.histogram[0].low, analytics.histogram.last().unwrap().high),
+            (
+                analytics.histogram[0].low,
+                analytics.histogram.last().unwrap().high
+            ),
             (100.0, 400.0)
         );
-        assert_eq!(analytics.over_time.iter().map(|b| b.count).sum::<usize>(), 4);
+        assert_eq!(
+            analytics.over_time.iter().map(|b| b.count).sum::<usize>(),
+            4
+        );
 
         let series = duration_series(&store, "work", 3).unwrap();
         assert_eq!(series.durations_ns, [200, 300, 400]);
 
         let unknown = operation_analytics(&store, "wrok", Scope::default()).unwrap_err();
-        assert!(unknown.to_string().contains("did you mean \"work\""), "{unknown}");
+        assert!(
+            unknown.to_string().contains("did you mean \"work\""),
+            "{unknown}"
+        );
     }
 }

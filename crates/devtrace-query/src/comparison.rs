@@ -152,7 +152,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!((last.a_traces.len(), last.b_traces.len()), (2, 2));
-        assert_eq!(last.what, "work: 2 earlier run(s) (A) vs 2 later run(s) (B)");
+        assert_eq!(
+            last.what,
+            "work: 2 earlier run(s) (A) vs 2 later run(s) (B)"
+        );
         let window = select(
             &store,
             &Selection::Window {

@@ -125,7 +125,11 @@ mod tests {
                 vec![],
             )
         };
-        let (_dir, store) = store_with(vec![run(1, "before"), run(2, "after"), trace(3, vec![], vec![])]);
+        let (_dir, store) = store_with(vec![
+            run(1, "before"),
+            run(2, "after"),
+            trace(3, vec![], vec![]),
+        ]);
         let all = list_runs(&store, None, 10).unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].label.as_deref(), Some("after"));
@@ -138,7 +142,10 @@ mod tests {
                 skipped: None
             })
         );
-        assert_eq!((all[0].command.as_str(), all[0].exit_code), ("cargo test", Some(1)));
+        assert_eq!(
+            (all[0].command.as_str(), all[0].exit_code),
+            ("cargo test", Some(1))
+        );
         let before = list_runs(&store, Some("before"), 10).unwrap();
         assert_eq!(before.len(), 1);
         assert_eq!(before[0].start_unix_nano, 1_000);

@@ -86,7 +86,11 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         row_of[*i] = row as u32;
     }
     let origin = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
-    let end = spans.iter().map(|s| s.end_unix_nano).max().unwrap_or(origin);
+    let end = spans
+        .iter()
+        .map(|s| s.end_unix_nano)
+        .max()
+        .unwrap_or(origin);
 
     let mut critical = vec![0u64; n];
     for &root in &trace.tree.roots {
@@ -561,10 +565,7 @@ mod tests {
             .iter()
             .map(|n| view.strings[*n as usize].as_str())
             .collect();
-        assert_eq!(
-            names,
-            ["root", "a", "b", "q", "q", "q", "q", "q", "q", "c"]
-        );
+        assert_eq!(names, ["root", "a", "b", "q", "q", "q", "q", "q", "q", "c"]);
         assert_eq!(view.parent, [-1, 0, 0, 2, 2, 2, 2, 2, 2, 0]);
         assert_eq!(view.depth, [0, 1, 1, 2, 2, 2, 2, 2, 2, 1]);
         assert_eq!(view.subtree_end, [10, 2, 9, 4, 5, 6, 7, 8, 9, 10]);
@@ -606,9 +607,16 @@ mod tests {
             })
         );
         assert_eq!(detail.events[0].offset_ns, 50);
-        let llm = span_detail(&trace, find_span(&trace, SpanId([4; 8])).unwrap(), &LogBatch::default());
+        let llm = span_detail(
+            &trace,
+            find_span(&trace, SpanId([4; 8])).unwrap(),
+            &LogBatch::default(),
+        );
         let call = llm.llm.unwrap();
-        assert_eq!((call.input_tokens, call.output_tokens), (Some(500), Some(20)));
+        assert_eq!(
+            (call.input_tokens, call.output_tokens),
+            (Some(500), Some(20))
+        );
         assert_eq!(llm.attributes[1].r#type, "int");
         assert_eq!(llm.attributes[1].value, serde_json::json!(500));
     }

@@ -3,8 +3,8 @@
 use crate::cli::RunsArgs;
 use crate::output::{print_json, print_stdout};
 use anyhow::Result;
-use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_query::runs::list_runs;
+use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_store::Store;
 use serde_json::json;
 use std::process::ExitCode;

@@ -44,11 +44,15 @@ pub struct SinceParams {
         (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
     )
 )]
-pub async fn overview(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> ApiResult<Overview> {
+pub async fn overview(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Overview> {
     let p = Params::parse::<SinceParams>(raw.as_deref())?;
     let since = p.time("since")?;
     let store = state.store.clone();
-    let view = blocking(move || Ok(overview_of(&*store, since, OverviewLimits::default())?)).await?;
+    let view =
+        blocking(move || Ok(overview_of(&*store, since, OverviewLimits::default())?)).await?;
     Ok(Json(view))
 }
 
@@ -262,8 +266,12 @@ pub async fn compare(
     let p = Params::parse::<CompareParams>(raw.as_deref())?;
     let selection = match (p.text("a"), p.text("b"), p.text("operation")) {
         (Some(a), Some(b), None) => Selection::Traces { a, b },
-        (Some(_), None, _) => return Err(ApiError::bad_parameter("b", "give trace B too (a and b)")),
-        (None, Some(_), _) => return Err(ApiError::bad_parameter("a", "give trace A too (a and b)")),
+        (Some(_), None, _) => {
+            return Err(ApiError::bad_parameter("b", "give trace B too (a and b)"));
+        }
+        (None, Some(_), _) => {
+            return Err(ApiError::bad_parameter("a", "give trace A too (a and b)"));
+        }
         (Some(_), Some(_), Some(_)) => {
             return Err(ApiError::bad_parameter(
                 "operation",

@@ -207,7 +207,10 @@ impl TraceCache {
             .ok_or_else(|| StoreError::TraceNotFound(id.to_owned()))?;
         let cached = {
             let entries = self.entries.lock().expect("trace cache poisoned");
-            entries.iter().find(|e| e.trace.trace_id == trace_id).cloned()
+            entries
+                .iter()
+                .find(|e| e.trace.trace_id == trace_id)
+                .cloned()
         };
         if let Some(entry) = cached
             && entry.summary == current

@@ -27,8 +27,9 @@ impl Params {
         let mut pairs = Vec::new();
         for part in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').unwrap_or((part, ""));
-            let name = decode(name)
-                .ok_or_else(|| ApiError::bad_parameter(name, "is not valid percent-encoded UTF-8"))?;
+            let name = decode(name).ok_or_else(|| {
+                ApiError::bad_parameter(name, "is not valid percent-encoded UTF-8")
+            })?;
             let value = decode(value).ok_or_else(|| {
                 ApiError::bad_parameter(&name, "the value is not valid percent-encoded UTF-8")
             })?;
@@ -130,7 +131,11 @@ impl Params {
     }
 
     /// One of `choices`, when given.
-    pub fn choice(&self, name: &str, choices: &[&'static str]) -> Result<Option<&'static str>, ApiError> {
+    pub fn choice(
+        &self,
+        name: &str,
+        choices: &[&'static str],
+    ) -> Result<Option<&'static str>, ApiError> {
         let Some(text) = self.text(name) else {
             return Ok(None);
         };
@@ -142,7 +147,10 @@ impl Params {
             .ok_or_else(|| {
                 ApiError::bad_parameter(
                     name,
-                    format!("{text:?} is not accepted; use one of: {}", choices.join(", ")),
+                    format!(
+                        "{text:?} is not accepted; use one of: {}",
+                        choices.join(", ")
+                    ),
                 )
             })
     }
@@ -196,12 +204,24 @@ mod tests {
 
         let unknown = Params::parse::<Sample>(Some("limt=3")).unwrap_err();
         assert_eq!(unknown.status, 400);
-        assert!(unknown.message.starts_with("limt: unknown parameter; accepted parameters: limit"));
+        assert!(
+            unknown
+                .message
+                .starts_with("limt: unknown parameter; accepted parameters: limit")
+        );
         let bad = Params::parse::<Sample>(Some("limit=0")).unwrap();
         let error = bad.number("limit", 50, 1..=1000).unwrap_err();
-        assert_eq!(error.message, "limit: \"0\" is not a whole number from 1 to 1000");
+        assert_eq!(
+            error.message,
+            "limit: \"0\" is not a whole number from 1 to 1000"
+        );
         let bad = Params::parse::<Sample>(Some("min_duration=fast")).unwrap();
-        assert!(bad.duration("min_duration").unwrap_err().message.contains("250ms"));
+        assert!(
+            bad.duration("min_duration")
+                .unwrap_err()
+                .message
+                .contains("250ms")
+        );
         let bad = Params::parse::<Sample>(Some("status=broken")).unwrap();
         assert!(
             bad.choice("status", &["error", "ok"])
@@ -210,7 +230,10 @@ mod tests {
                 .ends_with("use one of: error, ok")
         );
         let nanos = Params::parse::<Sample>(Some("since=1763730000000000000")).unwrap();
-        assert_eq!(nanos.time("since").unwrap(), Some(1_763_730_000_000_000_000));
+        assert_eq!(
+            nanos.time("since").unwrap(),
+            Some(1_763_730_000_000_000_000)
+        );
         assert!(Params::parse::<Sample>(Some("limit=%ZZ")).is_err());
     }
 }

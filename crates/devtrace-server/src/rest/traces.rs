@@ -277,9 +277,9 @@ pub async fn search(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<SpanMatches> {
     let p = Params::parse::<SearchParams>(raw.as_deref())?;
-    let q = p
-        .text("q")
-        .ok_or_else(|| ApiError::bad_parameter("q", "give the text to search for, e.g. ?q=SELECT"))?;
+    let q = p.text("q").ok_or_else(|| {
+        ApiError::bad_parameter("q", "give the text to search for, e.g. ?q=SELECT")
+    })?;
     let (store, cache) = (state.store.clone(), state.traces.clone());
     let span_ids = blocking(move || {
         let entry = cache.get(&*store, &id)?;
