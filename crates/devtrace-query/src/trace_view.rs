@@ -57,6 +57,8 @@ pub struct Waterfall {
     /// Time this span itself spends on the critical path of its root, nanoseconds (0: off the
     /// path).
     pub critical: Vec<u64>,
+    /// Whether the span is on the critical path: it or a descendant spends time on it.
+    pub on_critical_path: Vec<bool>,
     pub event_count: Vec<u32>,
     /// Log records correlated with the span.
     pub log_count: Vec<u32>,
@@ -138,6 +140,7 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         work: Vec::with_capacity(n),
         status: Vec::with_capacity(n),
         critical: Vec::with_capacity(n),
+        on_critical_path: Vec::new(),
         event_count: Vec::with_capacity(n),
         log_count: Vec::with_capacity(n),
         folds: Vec::new(),
@@ -173,6 +176,15 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
             None => row as u32 + 1,
         };
     }
+    // A row's subtree is rows row..subtree_end[row]; summing from the last row back gives
+    // each subtree's time on the path.
+    let mut subtree_credit = view.critical.clone();
+    for row in (0..n).rev() {
+        if let Ok(parent) = usize::try_from(view.parent[row]) {
+            subtree_credit[parent] += subtree_credit[row];
+        }
+    }
+    view.on_critical_path = subtree_credit.iter().map(|c| *c > 0).collect();
     for children in &trace.tree.children {
         for folded in fold_children(&trace.spans, children, DEFAULT_MIN_RUN) {
             if let FoldedChild::Run {
@@ -576,6 +588,10 @@ mod tests {
         // root has no time of its own.
         assert_eq!(view.critical.iter().sum::<u64>(), 1000);
         assert_eq!(view.critical[0], 0);
+        assert!(
+            view.on_critical_path.iter().all(|on| *on),
+            "the root leads to the path"
+        );
         assert!(view.critical[1..].iter().all(|c| *c > 0));
         assert_eq!(
             view.folds,

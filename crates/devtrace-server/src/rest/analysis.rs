@@ -236,6 +236,11 @@ pub struct CompareParams {
     a: Option<String>,
     /// Trace (or run) B, after.
     b: Option<String>,
+    /// A `devtrace run` (run id, or its trace id or prefix): compared with `run_b`, each with
+    /// the traces attached to it.
+    run_a: Option<String>,
+    /// The other run (after).
+    run_b: Option<String>,
     /// Compare runs of this operation instead, with `last` or `before`/`after`.
     operation: Option<String>,
     /// The last N runs of `operation` (2 to 5000): the older half against the newer half.
@@ -264,7 +269,24 @@ pub async fn compare(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<LabelledComparison> {
     let p = Params::parse::<CompareParams>(raw.as_deref())?;
+    let selection = match (p.text("run_a"), p.text("run_b")) {
+        (Some(a), Some(b)) => Some(Selection::Runs { a, b }),
+        (Some(_), None) => {
+            return Err(ApiError::bad_parameter(
+                "run_b",
+                "give run B too (run_a and run_b)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::bad_parameter(
+                "run_a",
+                "give run A too (run_a and run_b)",
+            ));
+        }
+        (None, None) => None,
+    };
     let selection = match (p.text("a"), p.text("b"), p.text("operation")) {
+        _ if selection.is_some() => selection.expect("checked"),
         (Some(a), Some(b), None) => Selection::Traces { a, b },
         (Some(_), None, _) => {
             return Err(ApiError::bad_parameter("b", "give trace B too (a and b)"));
@@ -305,7 +327,7 @@ pub async fn compare(
         (None, None, None) => {
             return Err(ApiError::bad_parameter(
                 "a",
-                "say what to compare: two traces (a, b), or operation with last or before/after",
+                "say what to compare: two traces (a, b), two runs (run_a, run_b), or operation with last or before/after",
             ));
         }
     };
