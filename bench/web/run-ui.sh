@@ -42,7 +42,7 @@ esac
 SERVER_PID=$!
 for _ in $(seq 200); do [[ -s "$DATA/serve.json" ]] && break; sleep 0.05; done
 API=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['api'])" "$DATA/serve.json")
-"$DEVTRACE" --data "$DATA" stats 2>/dev/null || curl -s "http://$API/api/v1/stats"; echo
+curl -s "http://$API/api/v1/stats"; echo
 
 if [[ "$what" == trace ]]; then
     node bench/web/measure.mjs trace "http://$API" b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1 "$RUNS"

@@ -128,6 +128,14 @@ test('list → filter → open trace → critical path → select span → attri
   assert.ok(visible.length > 0 && visible.length < detail.attributes.length, String(visible));
   for (const key of visible) assert.match(key, /tokens/);
   await shot('trace-span');
+
+  // The theme follows the system.
+  const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(await background(), 'rgb(255, 255, 255)');
+  await page.emulateMedia({colorScheme: 'dark'});
+  assert.equal(await background(), 'rgb(20, 23, 28)');
+  await shot('trace-span-dark');
+  await page.emulateMedia({colorScheme: 'light'});
 });
 
 test('a trace is searchable, its repeats unfold, the keyboard moves and playback replays it', async () => {

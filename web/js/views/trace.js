@@ -186,7 +186,11 @@ class Waterfall {
     bar.style.left = `${start / total * 100}%`;
     bar.style.width = `max(2px, ${dur / total * 100}%)`;
     const label = h('span', {class: 'wf-dur'}, duration(dur));
-    label.style.left = `min(calc(${(start + dur) / total * 100}% + 4px), calc(100% - 64px))`;
+    const end = (start + dur) / total * 100;
+    if (end > 85) { // no room after the bar: write the duration inside its end
+      label.classList.add('inside');
+      label.style.right = `calc(${100 - end}% + 4px)`;
+    } else label.style.left = `calc(${end}% + 4px)`;
     return h('div', {class: classes.join(' '), role: 'treeitem', id: `row-${i}`, dataset: {row: i},
       'aria-level': wf.depth[i] + 1, 'aria-selected': i === this.selected ? 'true' : 'false',
       'aria-expanded': this.hasChildren[i] ? String(!this.collapsed[i]) : undefined,

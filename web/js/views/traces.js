@@ -106,14 +106,14 @@ export function moveInRows(event, body) {
 function filterForm(filters, attrs, navigate) {
   const field = (name, label, input) => h('label', {class: 'field'}, h('span', {}, label), input);
   const text = (name, placeholder, extra = {}) => h('input', {name, value: filters[name], placeholder, ...extra});
-  const services = h('select', {name: 'service'}, h('option', {value: ''}, 'any service'));
+  // Services come from the overview, which counts every trace (seconds on a store of millions
+  // of spans): asked for only when the field is first used, so it never delays the list.
+  const serviceNames = h('datalist', {id: 'service-names'});
+  const services = h('input', {name: 'service', value: filters.service, placeholder: 'any service', list: 'service-names', size: 14});
+  services.addEventListener('focus', () => {
+    get('overview').then((o) => serviceNames.replaceChildren(...o.services.map((s) => h('option', {value: s.service}, `${s.traces} traces`)))).catch(() => {});
+  }, {once: true});
   const operations = h('datalist', {id: 'operation-names'});
-  get('overview').then((o) => {
-    for (const s of o.services) services.append(h('option', {value: s.service, selected: s.service === filters.service}, s.service));
-    if (filters.service && !o.services.some((s) => s.service === filters.service)) {
-      services.append(h('option', {value: filters.service, selected: true}, filters.service));
-    }
-  }).catch(() => {});
   get('operation-names').then((o) => operations.append(...o.names.slice(0, 2000).map((n) => h('option', {value: n})))).catch(() => {});
   const since = h('select', {name: 'since'}, SINCE_CHOICES.map(([v, l]) => h('option', {value: v, selected: v === filters.since}, l)));
   if (filters.since && !SINCE_CHOICES.some(([v]) => v === filters.since)) since.append(h('option', {value: filters.since, selected: true}, filters.since));
@@ -132,7 +132,7 @@ function filterForm(filters, attrs, navigate) {
     field('run', 'Run id', text('run', 'run id', {size: 12})),
     field('label', 'Run label', text('label', 'label', {size: 8})),
     h('div', {class: 'actions'}, h('button', {type: 'submit'}, 'Apply'), h('a', {href: '/traces', class: 'button secondary'}, 'Clear')),
-    operations);
+    operations, serviceNames);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const data = new FormData(form);
