@@ -13,6 +13,7 @@
 //!   and duration series for sparklines;
 //! - [`comparison`]: which traces a comparison reads (two traces, the last runs, a window);
 //! - [`runs`]: the recorded `devtrace run` executions;
+//! - [`links`]: deep links into the web UI's views, for answers to print;
 //! - [`overview`]: what the store holds at a glance (services, time range, top operations,
 //!   recent errors and runs);
 //! - [`search`]: trace search, the store's indexed filters plus bounded attribute filters;
@@ -27,6 +28,7 @@
 pub mod analytics;
 pub mod comparison;
 pub mod json;
+pub mod links;
 pub mod overview;
 pub mod runs;
 pub mod scope;

@@ -440,6 +440,8 @@ async fn the_waterfall_is_columnar_with_folds_the_critical_path_and_errors() {
         .collect();
     assert_eq!(critical.iter().sum::<u64>(), 100 * MS);
     assert_eq!(critical[7], 30 * MS);
+    assert_eq!(critical[0], 0, "the root has no time of its own");
+    assert_eq!(view["on_critical_path"][0], true, "but leads to the path");
     assert_eq!(strings[view["work"][8].as_u64().unwrap() as usize], "llm");
     assert_eq!(
         strings[view["work"][1].as_u64().unwrap() as usize],
@@ -784,6 +786,21 @@ async fn the_ui_is_served_at_every_view_path_and_the_guard_applies() {
         "text/javascript; charset=utf-8"
     );
     assert!(!body.is_empty());
+    // Revalidation: the same ETag gets a 304 without a body.
+    let etag = headers[header::ETAG].to_str().unwrap().to_owned();
+    let revalidated = api
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/assets/js/app.js")
+                .header(header::HOST, "127.0.0.1:4319")
+                .header(header::IF_NONE_MATCH, &etag)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
     let (status, _, _) = api.raw("/assets/nope.js").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, missing) = api.get("/api/v1/nope").await;
