@@ -493,29 +493,10 @@ pub fn timeline(trace: &AnalyzedTrace) -> Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use devtrace_model::{Event, Resource, Scope, Span, SpanBatch, SpanKind, Status};
+    use devtrace_model::{Event, Resource, Scope, Span, SpanBatch};
 
     fn span(id: u8, parent: Option<u8>, name: &str, start: u64, end: u64) -> Span {
-        Span {
-            trace_id: TraceId([7; 16]),
-            span_id: SpanId([id; 8]),
-            parent_span_id: parent.map(|p| SpanId([p; 8])),
-            trace_state: String::new(),
-            flags: 0,
-            name: name.into(),
-            kind: SpanKind::Internal,
-            start_unix_nano: start,
-            end_unix_nano: end,
-            attributes: vec![],
-            dropped_attributes_count: 0,
-            events: vec![],
-            dropped_events_count: 0,
-            links: vec![],
-            dropped_links_count: 0,
-            status: Status::default(),
-            resource: 0,
-            scope: 0,
-        }
+        crate::testing::span(7, id, parent, name, start, end)
     }
 
     /// root 1000..2000 with: a (1000..1100), six `q` siblings under b (1100..1900, the last

@@ -144,6 +144,17 @@ pub async fn list(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Api
 #[into_params(parameter_in = Query)]
 pub struct NoParams {}
 
+/// Runs `view` on trace `id` (from the cache of opened traces) on a blocking thread.
+async fn with_trace<T: Send + 'static>(
+    state: &ApiState,
+    id: String,
+    view: impl FnOnce(&super::CachedTrace) -> Result<T, ApiError> + Send + 'static,
+) -> Result<Json<T>, ApiError> {
+    let (store, cache) = (state.store.clone(), state.traces.clone());
+    let answer = blocking(move || view(&*cache.get(&*store, &id)?)).await?;
+    Ok(Json(answer))
+}
+
 /// One trace's summary row.
 #[utoipa::path(
     get,
@@ -192,13 +203,10 @@ pub async fn waterfall(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Waterfall> {
     Params::parse::<NoParams>(raw.as_deref())?;
-    let (store, cache) = (state.store.clone(), state.traces.clone());
-    let view = blocking(move || {
-        let entry = cache.get(&*store, &id)?;
+    with_trace(&state, id, |entry| {
         Ok(waterfall_of(&entry.trace, &entry.summary, &entry.logs))
     })
-    .await?;
-    Ok(Json(view))
+    .await
 }
 
 /// Everything recorded about one span: attributes, events, exception, links, logs, LLM call.
@@ -228,9 +236,7 @@ pub async fn span(
             format!("{span_id:?} is not a span id: span ids are 16 hexadecimal characters"),
         )
     })?;
-    let (store, cache) = (state.store.clone(), state.traces.clone());
-    let detail = blocking(move || {
-        let entry = cache.get(&*store, &id)?;
+    with_trace(&state, id, move |entry| {
         let index = find_span(&entry.trace, wanted).ok_or_else(|| {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
@@ -239,8 +245,7 @@ pub async fn span(
         })?;
         Ok(span_detail(&entry.trace, index, &entry.logs))
     })
-    .await?;
-    Ok(Json(detail))
+    .await
 }
 
 #[derive(IntoParams)]
@@ -280,13 +285,12 @@ pub async fn search(
     let q = p.text("q").ok_or_else(|| {
         ApiError::bad_parameter("q", "give the text to search for, e.g. ?q=SELECT")
     })?;
-    let (store, cache) = (state.store.clone(), state.traces.clone());
-    let span_ids = blocking(move || {
-        let entry = cache.get(&*store, &id)?;
-        Ok(search_spans(&entry.trace, &q))
+    with_trace(&state, id, move |entry| {
+        Ok(SpanMatches {
+            span_ids: search_spans(&entry.trace, &q),
+        })
     })
-    .await?;
-    Ok(Json(SpanMatches { span_ids }))
+    .await
 }
 
 /// Every span event in time order, for playback.
@@ -307,11 +311,5 @@ pub async fn timeline(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Timeline> {
     Params::parse::<NoParams>(raw.as_deref())?;
-    let (store, cache) = (state.store.clone(), state.traces.clone());
-    let view = blocking(move || {
-        let entry = cache.get(&*store, &id)?;
-        Ok(timeline_of(&entry.trace))
-    })
-    .await?;
-    Ok(Json(view))
+    with_trace(&state, id, |entry| Ok(timeline_of(&entry.trace))).await
 }
