@@ -6,15 +6,18 @@ import {h, duration, note, traceHref, operationHref} from '../dom.js';
 
 export async function render(main, {query, navigate}) {
   const value = (k) => query.get(k) || '';
+  // Runs (run_a/run_b) are traces too; the form shows them as A and B and sends them back as runs.
+  const runs = Boolean(value('run_a') || value('run_b'));
   const inputs = {
-    a: h('input', {name: 'a', value: value('a'), placeholder: 'trace id or prefix', 'data-search': true, size: 20}),
-    b: h('input', {name: 'b', value: value('b'), placeholder: 'trace id or prefix', size: 20}),
+    [runs ? 'run_a' : 'a']: h('input', {name: 'a', value: value('run_a') || value('a'), placeholder: 'trace id or prefix', 'data-search': true, size: 20}),
+    [runs ? 'run_b' : 'b']: h('input', {name: 'b', value: value('run_b') || value('b'), placeholder: 'trace id or prefix', size: 20}),
     operation: h('input', {name: 'operation', value: value('operation'), placeholder: 'operation', size: 18}),
     last: h('input', {name: 'last', value: value('last'), placeholder: '10', size: 4, inputmode: 'numeric'}),
   };
   const field = (k, label) => h('label', {class: 'field'}, h('span', {}, label), inputs[k]);
   const form = h('form', {class: 'filters'},
-    h('fieldset', {}, h('legend', {}, 'Two traces or runs'), field('a', 'A (before)'), field('b', 'B (after)')),
+    h('fieldset', {}, h('legend', {}, runs ? 'Two runs (with their attached traces)' : 'Two traces'),
+      field(runs ? 'run_a' : 'a', 'A (before)'), field(runs ? 'run_b' : 'b', 'B (after)')),
     h('fieldset', {}, h('legend', {}, 'or the runs of an operation'), field('operation', 'Operation'), field('last', 'Last N runs')),
     h('div', {class: 'actions'}, h('button', {type: 'submit'}, 'Compare')));
   form.addEventListener('submit', (e) => {
