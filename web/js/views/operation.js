@@ -59,7 +59,7 @@ function histogram(bins) {
     svg.append(rect);
   });
   svg.append(text(pad, H - 6, duration(bins[0].low)), text(W - pad, H - 6, duration(bins[bins.length - 1].high), 'end'),
-    text(pad - 4, pad, String(max), 'end'));
+    text(2, pad - 8, `${max} runs`));
   return svg;
 }
 
@@ -74,7 +74,7 @@ function overTime(buckets) {
     svg.append(s('polyline', {points: buckets.map((b, i) => `${x(i)},${y(b[key])}`).join(' '), class: cls, fill: 'none'}));
     buckets.forEach((b, i) => svg.append(s('circle', {cx: x(i), cy: y(b[key]), r: 2.5, class: cls})));
   }
-  svg.append(text(pad - 4, pad, duration(max), 'end'), text(W - pad, H - 6, 'p50 ━  p95 ┅', 'end'));
+  svg.append(text(2, pad - 8, duration(max)), text(W - pad, H - 6, 'p50 ━  p95 ┅', 'end'));
   return svg;
 }
 
