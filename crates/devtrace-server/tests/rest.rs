@@ -691,6 +691,49 @@ async fn compare_findings_and_runs() {
     .await;
     let (status, missing) = api.get("/api/v1/compare?a=0909&b=0101").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    assert!(
+        missing["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("a: no trace matches"),
+        "{missing}"
+    );
+    api.bad(
+        &format!("/api/v1/compare?a={a}&b=nothex"),
+        "b",
+        "32 hexadecimal",
+    )
+    .await;
+    api.bad("/api/v1/compare?a=0&b=01", "a", "matches several traces")
+        .await;
+
+    // Two runs: each side is the run's trace with its attached traces.
+    let (r4, r5) = (TraceId([4; 16]).to_hex(), TraceId([5; 16]).to_hex());
+    let runs = api
+        .ok(&format!("/api/v1/compare?run_a={r4}&run_b={}", &r5[..6]))
+        .await;
+    assert_eq!(runs["what"], format!("run {r4} (A) vs run {r5} (B)"));
+    assert_eq!(
+        runs["comparison"]["total"]["a"]["mean_nanos"],
+        2_000.0 * MS as f64
+    );
+    api.bad(
+        &format!("/api/v1/compare?run_a={r4}"),
+        "run_b",
+        "give run B too",
+    )
+    .await;
+    let (status, not_run) = api
+        .get(&format!("/api/v1/compare?run_a={a}&run_b={r5}"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        not_run["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not a `devtrace run`"),
+        "{not_run}"
+    );
 
     let findings = api.ok("/api/v1/findings").await;
     assert_eq!(findings["traces_analysed"], 5);

@@ -332,7 +332,36 @@ pub async fn compare(
         }
     };
     let store = state.store.clone();
-    let compared = blocking(move || Ok(compare_selection(&*store, &selection)?)).await?;
+    let compared = blocking(move || {
+        // Resolve ids here so a bad one is reported against its own parameter.
+        let resolve = |text: &str, parameter: &str| -> Result<String, ApiError> {
+            match store.resolve_trace_id(text) {
+                Ok(id) => Ok(id.to_hex()),
+                Err(e @ devtrace_store::StoreError::TraceNotFound(_)) => Err(ApiError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    format!("{parameter}: {e}"),
+                )),
+                Err(
+                    e @ (devtrace_store::StoreError::InvalidTraceId(_)
+                    | devtrace_store::StoreError::AmbiguousPrefix { .. }),
+                ) => Err(ApiError::bad_parameter(parameter, e.to_string())),
+                Err(e) => Err(e.into()),
+            }
+        };
+        let selection = match selection {
+            Selection::Traces { a, b } => Selection::Traces {
+                a: resolve(&a, "a")?,
+                b: resolve(&b, "b")?,
+            },
+            Selection::Runs { a, b } => Selection::Runs {
+                a: resolve(&a, "run_a")?,
+                b: resolve(&b, "run_b")?,
+            },
+            other => other,
+        };
+        Ok(compare_selection(&*store, &selection)?)
+    })
+    .await?;
     Ok(Json(compared))
 }
 
