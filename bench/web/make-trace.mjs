@@ -2,7 +2,11 @@
 // loading, querying rows one by one (an N+1 the UI folds), transforming with nested steps, and
 // calling an HTTP service; one item in 50 fails. Spans = 1 + ITEMS × 100.
 //
-// Usage: node make-trace.mjs SPANS OUT.json   (SPANS rounded down to 1 + a multiple of 100)
+// With SHAPE=flat: one root and SPANS − 1 direct children (alternating SELECT x, SELECT x, GET y,
+// so nothing folds), the worst case for per-parent work such as the critical path.
+//
+// Usage: [SHAPE=flat] node make-trace.mjs SPANS OUT.json   (nested: SPANS rounded down to
+// 1 + a multiple of 100)
 
 import {writeFileSync} from 'node:fs';
 
@@ -27,8 +31,12 @@ const add = (name, parent, startMs, endMs, attrs = {}, extra = {}) => {
   return id;
 };
 
-const root = add('batch.run', '', 0, items * 12 + 5, {'batch.items': items});
-for (let i = 0; i < items; i++) {
+if (process.env.SHAPE === 'flat') {
+  const root = add('flat.root', '', 0, spans * 0.1);
+  for (let i = 1; i < spans; i++) add(i % 3 ? 'SELECT x' : 'GET y', root, i * 0.1, i * 0.1 + 0.09, {}, {kind: 3});
+}
+const root = process.env.SHAPE === 'flat' ? null : add('batch.run', '', 0, items * 12 + 5, {'batch.items': items});
+for (let i = 0; root && i < items; i++) {
   const start = i * 12;
   const item = add('process item', root, start, start + 11.5, {'item.id': `item-${i}`});
   add('load item', item, start, start + 0.5, {'db.system': 'postgresql', 'db.statement': 'SELECT * FROM items WHERE id = $1'});

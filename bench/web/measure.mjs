@@ -44,7 +44,7 @@ for (let run = 0; run < runs; run++) {
     const scrollStart = Date.now();
     await page.locator('.wf-scroll').evaluate((el) => { el.scrollTop = el.scrollHeight; });
     await page.waitForFunction(() => document.querySelectorAll('.wf-row').length > 0 &&
-      Number(document.querySelector('.wf-rows').lastElementChild.style.transform.match(/\d+/)[0]) > 1000);
+      parseFloat(document.querySelector('.wf-rows').lastElementChild.style.transform.slice('translateY('.length)) > 1000);
     const scrolled = Date.now() - scrollStart;
     const rendered = await page.locator('.wf-row').count();
     times.push(interactive);

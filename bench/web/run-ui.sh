@@ -2,7 +2,8 @@
 # Web UI benchmarks in headless Chromium (see docs/PERFORMANCE.md):
 #
 #   bench/web/run-ui.sh trace [SPANS]     a SPANS-span trace (default 50001) opened to an
-#                                          interactive waterfall
+#                                          interactive waterfall (SHAPE=flat: one parent, all
+#                                          other spans its children)
 #   bench/web/run-ui.sh list DATA_DIR     the traces list of an existing store, e.g. one filled
 #                                          by KEEP_DATA=1 TOTAL_SPANS=5000000 bench/run-ingest.sh
 #

@@ -186,11 +186,12 @@ class Waterfall {
     bar.style.left = `${start / total * 100}%`;
     bar.style.width = `max(2px, ${dur / total * 100}%)`;
     const label = h('span', {class: 'wf-dur'}, duration(dur));
-    const end = (start + dur) / total * 100;
-    if (end > 85) { // no room after the bar: write the duration inside its end
+    const begin = start / total * 100, end = (start + dur) / total * 100;
+    if (end <= 85) label.style.left = `calc(${end}% + 4px)`; // after the bar
+    else if (end - begin >= 12) { // inside the end of a long bar
       label.classList.add('inside');
       label.style.right = `calc(${100 - end}% + 4px)`;
-    } else label.style.left = `calc(${end}% + 4px)`;
+    } else label.style.right = `calc(${100 - begin}% + 4px)`; // before a short one
     return h('div', {class: classes.join(' '), role: 'treeitem', id: `row-${i}`, dataset: {row: i},
       'aria-level': wf.depth[i] + 1, 'aria-selected': i === this.selected ? 'true' : 'false',
       'aria-expanded': this.hasChildren[i] ? String(!this.collapsed[i]) : undefined,
