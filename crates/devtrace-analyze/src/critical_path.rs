@@ -32,7 +32,13 @@ fn walk(trace: &AnalyzedTrace, node: usize, window_end: u64, credits: &mut [u64]
     let children = &trace.tree.children[node];
     let mut by_end: Vec<(u64, u64, usize)> = children
         .iter()
-        .map(|&c| (trace.span(c).end_unix_nano, trace.span(c).start_unix_nano, c))
+        .map(|&c| {
+            (
+                trace.span(c).end_unix_nano,
+                trace.span(c).start_unix_nano,
+                c,
+            )
+        })
         .collect();
     by_end.sort_unstable_by(|a, b| b.cmp(a));
     let mut next_by_end = 0;
@@ -150,7 +156,12 @@ mod tests {
             .copied()
             .enumerate()
             .filter(|(_, c)| t.span(*c).start_unix_nano < cursor)
-            .max_by_key(|(_, c)| (t.span(*c).end_unix_nano.min(cursor), t.span(*c).start_unix_nano))
+            .max_by_key(|(_, c)| {
+                (
+                    t.span(*c).end_unix_nano.min(cursor),
+                    t.span(*c).start_unix_nano,
+                )
+            })
         {
             remaining.remove(position);
             let child_end = t.span(child).end_unix_nano.min(cursor);
@@ -171,7 +182,9 @@ mod tests {
         let mut spans = vec![span(1, None, "root", 0, 100_000)];
         let mut seed = 7u64;
         let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             seed >> 33
         };
         for id in 2..120u8 {
