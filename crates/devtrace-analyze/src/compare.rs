@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 pub const SIGNIFICANCE: f64 = 0.05;
 
 /// What can honestly be said about a difference.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
@@ -48,6 +49,7 @@ impl Verdict {
 }
 
 /// Per-run totals of one operation in one set.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Side {
     pub runs: usize,
@@ -58,6 +60,7 @@ pub struct Side {
     pub errors: u64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OperationDelta {
     pub operation: String,
@@ -69,6 +72,7 @@ pub struct OperationDelta {
     pub verdict: Verdict,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Comparison {
     /// The whole runs (root spans), first.

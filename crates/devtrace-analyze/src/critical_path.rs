@@ -23,24 +23,49 @@ fn walk(trace: &AnalyzedTrace, node: usize, window_end: u64, credits: &mut [u64]
     let span = trace.span(node);
     let start = span.start_unix_nano;
     let mut cursor = window_end.min(span.end_unix_nano).max(start);
+    // The next child on the path is the one that finished last before the cursor (its end
+    // clipped to the cursor; ties to the later start). Children are taken in order of end,
+    // latest first; those ending at or after the cursor wait in a heap by start, since their
+    // clipped ends are all equal to the cursor. Each child enters and leaves once, so a span
+    // with k children costs O(k log k), not O(k²): traces with tens of thousands of siblings
+    // under one parent stay fast.
     let children = &trace.tree.children[node];
-    let mut remaining: Vec<usize> = children.clone();
+    let mut by_end: Vec<(u64, u64, usize)> = children
+        .iter()
+        .map(|&c| {
+            (
+                trace.span(c).end_unix_nano,
+                trace.span(c).start_unix_nano,
+                c,
+            )
+        })
+        .collect();
+    by_end.sort_unstable_by(|a, b| b.cmp(a));
+    let mut next_by_end = 0;
+    let mut overlapping: std::collections::BinaryHeap<(u64, usize)> = Default::default();
     loop {
-        // The child that finished last before the cursor (clipped to it).
-        let next = remaining
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| trace.span(**c).start_unix_nano < cursor)
-            .max_by_key(|(_, c)| {
-                (
-                    trace.span(**c).end_unix_nano.min(cursor),
-                    trace.span(**c).start_unix_nano,
-                )
-            });
-        let Some((position, &child)) = next else {
-            break;
+        while next_by_end < by_end.len() && by_end[next_by_end].0 >= cursor {
+            let (_, child_start, child) = by_end[next_by_end];
+            overlapping.push((child_start, child));
+            next_by_end += 1;
+        }
+        // A child starting at or after the cursor can never be chosen: the cursor only moves
+        // back.
+        while overlapping.peek().is_some_and(|(s, _)| *s >= cursor) {
+            overlapping.pop();
+        }
+        let child = if let Some((_, child)) = overlapping.pop() {
+            child
+        } else {
+            while next_by_end < by_end.len() && by_end[next_by_end].1 >= cursor {
+                next_by_end += 1;
+            }
+            let Some(&(_, _, child)) = by_end.get(next_by_end) else {
+                break;
+            };
+            next_by_end += 1;
+            child
         };
-        remaining.swap_remove(position);
         let child_end = trace.span(child).end_unix_nano.min(cursor);
         credits[node] += cursor - child_end;
         walk(trace, child, child_end, credits);
@@ -117,5 +142,61 @@ mod tests {
         ]);
         let credits = critical_credits(&t, 0);
         assert_eq!(credits, vec![20, 30]);
+    }
+
+    /// The original rule, by brute force: the child with the latest clipped end (then the
+    /// latest start) among those starting before the cursor.
+    fn brute_force(t: &AnalyzedTrace, node: usize, window_end: u64, credits: &mut [u64]) {
+        let span = t.span(node);
+        let start = span.start_unix_nano;
+        let mut cursor = window_end.min(span.end_unix_nano).max(start);
+        let mut remaining = t.tree.children[node].clone();
+        while let Some((position, child)) = remaining
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, c)| t.span(*c).start_unix_nano < cursor)
+            .max_by_key(|(_, c)| {
+                (
+                    t.span(*c).end_unix_nano.min(cursor),
+                    t.span(*c).start_unix_nano,
+                )
+            })
+        {
+            remaining.remove(position);
+            let child_end = t.span(child).end_unix_nano.min(cursor);
+            credits[node] += cursor - child_end;
+            brute_force(t, child, child_end, credits);
+            cursor = t.span(child).start_unix_nano.max(start);
+            if cursor <= start {
+                break;
+            }
+        }
+        credits[node] += cursor.saturating_sub(start);
+    }
+
+    #[test]
+    fn overlapping_siblings_match_the_brute_force_rule() {
+        // Pseudo-random overlapping siblings and grandchildren (distinct starts and ends, so
+        // there are no ties to break differently).
+        let mut spans = vec![span(1, None, "root", 0, 100_000)];
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        for id in 2..120u8 {
+            let parent = if id > 60 { Some(id - 50) } else { Some(1) };
+            let start = next() % 90_000 * 10 + u64::from(id);
+            let end = start + next() % 20_000 * 10 + 1;
+            spans.push(span(id, parent, "work", start, end));
+        }
+        let t = trace(spans);
+        let mut expected = vec![0u64; t.spans.spans.len()];
+        brute_force(&t, 0, t.span(0).end_unix_nano, &mut expected);
+        assert_eq!(critical_credits(&t, 0), expected);
+        assert_eq!(expected.iter().sum::<u64>(), 100_000);
     }
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The kinds of finding the engine computes. Each has its own detector module.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
@@ -40,6 +41,7 @@ impl FindingKind {
 }
 
 /// Where a finding can be checked: a trace and the spans in it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Evidence {
     pub trace_id: TraceId,
@@ -49,6 +51,7 @@ pub struct Evidence {
 /// One conclusion. `numbers` holds the figures behind the title (named, so a reader or an AI
 /// can check the arithmetic); `saving_nanos` is the estimated time saved per affected run if the
 /// recommendation is followed, `occurrences` how many analysed runs are affected.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     pub kind: FindingKind,

@@ -10,6 +10,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One run of the operation: a span named like it, in some trace.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Run {
     pub trace_id: TraceId,
@@ -18,6 +19,7 @@ pub struct Run {
 }
 
 /// A direct child operation, aggregated over the runs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChildStats {
     pub name: String,
@@ -32,6 +34,7 @@ pub struct ChildStats {
 }
 
 /// Time by kind of work within the operation (self time of every span in its subtree).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KindStats {
     pub kind: WorkKind,
@@ -39,6 +42,7 @@ pub struct KindStats {
     pub share: f64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OperationProfile {
     pub operation: String,
@@ -139,6 +143,7 @@ pub fn profile_operation(traces: &[AnalyzedTrace], operation: &str) -> Option<Op
 }
 
 /// Operations ranked by total time spent, from `(name, duration)` pairs of root spans.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OperationTotal {
     pub operation: String,

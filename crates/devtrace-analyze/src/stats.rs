@@ -22,6 +22,7 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
 }
 
 /// Summary of a sample.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Summary {
     pub count: usize,
@@ -41,7 +42,95 @@ pub fn summarize(values: &[f64]) -> Summary {
     }
 }
 
+/// One bar of a histogram: values in `[low, high)` (the last bar includes `high`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Bin {
+    pub low: f64,
+    pub high: f64,
+    pub count: usize,
+}
+
+/// `bins` equal-width bars from the smallest to the largest value (one bar when they are all
+/// equal; none for no values).
+pub fn histogram(values: &[f64], bins: usize) -> Vec<Bin> {
+    let (Some(min), Some(max)) = (
+        values.iter().copied().reduce(f64::min),
+        values.iter().copied().reduce(f64::max),
+    ) else {
+        return Vec::new();
+    };
+    if max <= min || bins <= 1 {
+        return vec![Bin {
+            low: min,
+            high: max,
+            count: values.len(),
+        }];
+    }
+    let width = (max - min) / bins as f64;
+    let mut out: Vec<Bin> = (0..bins)
+        .map(|i| Bin {
+            low: min + width * i as f64,
+            high: if i + 1 == bins {
+                max
+            } else {
+                min + width * (i + 1) as f64
+            },
+            count: 0,
+        })
+        .collect();
+    for value in values {
+        let i = (((value - min) / width) as usize).min(bins - 1);
+        out[i].count += 1;
+    }
+    out
+}
+
+/// Percentiles of the values that fall in one stretch of time.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct TimeBucket {
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+    pub count: usize,
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+}
+
+/// `(time, value)` points cut into at most `buckets` equal stretches of time from the first
+/// point to the last; stretches without points are left out.
+pub fn percentiles_over_time(points: &[(u64, f64)], buckets: usize) -> Vec<TimeBucket> {
+    let (Some(first), Some(last)) = (
+        points.iter().map(|p| p.0).min(),
+        points.iter().map(|p| p.0).max(),
+    ) else {
+        return Vec::new();
+    };
+    let buckets = buckets.max(1) as u64;
+    let width = ((last - first) / buckets).max(1) + u64::from((last - first) % buckets != 0);
+    let mut groups: std::collections::BTreeMap<u64, Vec<f64>> = std::collections::BTreeMap::new();
+    for (time, value) in points {
+        groups
+            .entry(((time - first) / width).min(buckets - 1))
+            .or_default()
+            .push(*value);
+    }
+    groups
+        .into_iter()
+        .map(|(i, values)| TimeBucket {
+            start_unix_nano: first + i * width,
+            end_unix_nano: (first + (i + 1) * width).min(last.max(first + 1)),
+            count: values.len(),
+            p50: percentile(&values, 50.0),
+            p95: percentile(&values, 95.0),
+            max: values.iter().copied().fold(0.0, f64::max),
+        })
+        .collect()
+}
+
 /// Result of a two-sided Mann–Whitney U test (normal approximation with tie correction).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct RankTest {
     pub u: f64,
@@ -150,5 +239,27 @@ mod tests {
     fn normal_tail_matches_tables() {
         assert!((normal_upper_tail(1.96) - 0.025).abs() < 1e-4);
         assert!((normal_upper_tail(0.0) - 0.5).abs() < 1e-7);
+    }
+
+    #[test]
+    fn histogram_spreads_values_over_equal_bins() {
+        let bins = histogram(&[0.0, 1.0, 2.0, 9.0, 10.0], 5);
+        let counts: Vec<usize> = bins.iter().map(|b| b.count).collect();
+        assert_eq!(counts, [2, 1, 0, 0, 2]);
+        assert_eq!((bins[0].low, bins[4].high), (0.0, 10.0));
+        assert_eq!(histogram(&[3.0, 3.0], 10).len(), 1);
+        assert!(histogram(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn percentiles_over_time_group_points_by_stretch() {
+        let points = [(0, 1.0), (5, 3.0), (10, 10.0), (95, 7.0), (100, 9.0)];
+        let series = percentiles_over_time(&points, 10);
+        let summary: Vec<(u64, usize, f64)> = series
+            .iter()
+            .map(|b| (b.start_unix_nano, b.count, b.p50))
+            .collect();
+        assert_eq!(summary, [(0, 2, 2.0), (10, 1, 10.0), (90, 2, 8.0)]);
+        assert!(percentiles_over_time(&[], 4).is_empty());
     }
 }

@@ -152,3 +152,35 @@ mod tests {
         }
     }
 }
+
+/// Ids are hex strings in JSON (see the `Serialize` impls above).
+#[cfg(feature = "openapi")]
+mod schema {
+    use super::{SpanId, TraceId};
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+
+    fn hex(chars: usize, what: &str) -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(format!("^[0-9a-f]{{{chars}}}$")))
+            .description(Some(format!(
+                "{what}: {chars} lowercase hexadecimal characters"
+            )))
+            .into()
+    }
+
+    impl utoipa::PartialSchema for TraceId {
+        fn schema() -> RefOr<Schema> {
+            hex(32, "trace id")
+        }
+    }
+    impl utoipa::ToSchema for TraceId {}
+
+    impl utoipa::PartialSchema for SpanId {
+        fn schema() -> RefOr<Schema> {
+            hex(16, "span id")
+        }
+    }
+    impl utoipa::ToSchema for SpanId {}
+}

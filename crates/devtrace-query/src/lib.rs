@@ -7,6 +7,13 @@
 //! - [`scope`]: which traces an analysis reads (the last N runs of an operation, a time window,
 //!   one trace by id or prefix), loaded from a [`devtrace_store::Store`] and built into
 //!   [`devtrace_analyze::AnalyzedTrace`]s, with "did you mean" for unknown operations;
+//! - [`trace_view`]: one trace for a viewer: a columnar waterfall (critical path, folds), one
+//!   span's detail, search within the trace, the event timeline for playback;
+//! - [`analytics`]: one operation's breakdown, histogram, percentiles over time and findings,
+//!   and duration series for sparklines;
+//! - [`comparison`]: which traces a comparison reads (two traces, the last runs, a window);
+//! - [`runs`]: the recorded `devtrace run` executions;
+//! - [`links`]: deep links into the web UI's views, for answers to print;
 //! - [`overview`]: what the store holds at a glance (services, time range, top operations,
 //!   recent errors and runs);
 //! - [`search`]: trace search, the store's indexed filters plus bounded attribute filters;
@@ -22,14 +29,18 @@
 //! It reads through the `Store` trait and computes through `devtrace-analyze`; it writes no SQL,
 //! computes no findings of its own and does no terminal or network I/O.
 
-pub mod compare;
+pub mod analytics;
+pub mod comparison;
 pub mod errors;
 pub mod json;
+pub mod links;
 pub mod overview;
+pub mod runs;
 pub mod scope;
 pub mod search;
 pub mod text;
 pub mod timefmt;
+pub mod trace_view;
 
 #[cfg(test)]
 mod testing;

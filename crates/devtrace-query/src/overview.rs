@@ -25,10 +25,12 @@ impl Default for OverviewLimits {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Overview {
     pub stats: StoreStats,
     /// Earliest trace start and latest trace end in scope, when there are traces.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<u64>>))]
     pub time_range: Option<(u64, u64)>,
     pub services: Vec<ServiceSummary>,
     /// Root operations by total time over the most recent traces.

@@ -15,7 +15,7 @@ pub enum QueryError {
     /// The message names the closest stored operations.
     #[error("{0}")]
     UnknownOperation(String),
-    /// The request cannot be answered as asked; the message says why and what to change.
+    /// The question cannot be answered as asked (the message says why and what to change).
     #[error("{0}")]
     Invalid(String),
 }

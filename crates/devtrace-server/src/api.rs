@@ -1,5 +1,7 @@
-//! The HTTP API port (default 4319): `/api/v1/health`, `/api/v1/stats`, and MCP at `/mcp`
-//! ([`crate::mcp_http`]), all behind the Host/Origin guard.
+//! The HTTP API port (default 4319): the REST API under `/api/v1/` ([`crate::rest`], with its
+//! OpenAPI document at `/api/v1/openapi.json`), MCP over Streamable HTTP at `/mcp`
+//! ([`crate::mcp_http`]) and the web UI ([`crate::ui`]) everywhere else, all behind the
+//! Host/Origin check of [`crate::guard`].
 
 use crate::guard::AllowedHosts;
 use axum::extract::State;
@@ -20,14 +22,18 @@ pub struct ApiState {
     pub writer: WriteHandle,
     pub rate: IngestRate,
     pub mcp: crate::mcp_http::McpHttp,
+    /// Traces recently opened in a viewer, built once.
+    pub traces: crate::rest::TraceCache,
+    /// Becomes true when the server shuts down, so long-lived responses (event streams) end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(state: ApiState, allowed_hosts: AllowedHosts) -> Router {
-    Router::new()
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/stats", get(stats))
-        .merge(state.mcp.routes())
-        .fallback(not_found)
+    let (rest, _document) = crate::rest::router_and_document();
+    rest.merge(state.mcp.routes())
+        .route("/api", get(not_found))
+        .route("/api/{*rest}", axum::routing::any(not_found))
+        .fallback(get(crate::ui::handle))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
             allowed_hosts,
@@ -35,12 +41,27 @@ pub fn router(state: ApiState, allowed_hosts: AllowedHosts) -> Router {
         ))
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+/// The server is up.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    pub version: String,
 }
 
-#[derive(Serialize)]
-struct Stats {
+/// Whether the server is up, and its version.
+#[utoipa::path(get, path = "/api/v1/health", tag = "server",
+    responses((status = 200, description = "The server is up", body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
+}
+
+/// What the store holds and how fast spans arrive.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Stats {
     spans: u64,
     traces: u64,
     logs: u64,
@@ -51,7 +72,10 @@ struct Stats {
     queued_items: u64,
 }
 
-async fn stats(State(state): State<ApiState>) -> Response {
+/// Stored totals, size on disk, ingest rate and queue depth.
+#[utoipa::path(get, path = "/api/v1/stats", tag = "server",
+    responses((status = 200, description = "Store totals and ingest rate", body = Stats)))]
+pub async fn stats(State(state): State<ApiState>) -> Response {
     let store = Arc::clone(&state.store);
     match tokio::task::spawn_blocking(move || store.stats()).await {
         Ok(Ok(stored)) => Json(Stats {
@@ -71,7 +95,7 @@ async fn stats(State(state): State<ApiState>) -> Response {
 async fn not_found() -> Response {
     api_error(
         StatusCode::NOT_FOUND,
-        "no such endpoint; see /api/v1/health and /api/v1/stats",
+        "no such endpoint; the API's routes are listed in /api/v1/openapi.json",
     )
 }
 

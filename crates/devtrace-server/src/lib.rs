@@ -1,8 +1,9 @@
 //! The network faces of devtrace.
 //!
 //! Binds and serves three ports: OTLP/gRPC (default 127.0.0.1:4317), OTLP/HTTP (4318) and the
-//! HTTP API (4319: health and stats, MCP over Streamable HTTP at `/mcp` ([`mcp_http`]); every
-//! request's `Host` and `Origin` checked against DNS rebinding by [`guard`]). Receivers only translate
+//! HTTP API (4319: the REST API in [`rest`], MCP over Streamable HTTP at `/mcp` in
+//! [`mcp_http`], the web UI in [`ui`]; every request's `Host` and `Origin` checked against DNS
+//! rebinding by [`guard`]). Receivers only translate
 //! between transports and the transport-agnostic [`ingest::Ingestor`], which decodes with
 //! `devtrace-ingest`, prepares rows with `devtrace-store` and waits for the group commit
 //! before anything is acknowledged.
@@ -15,7 +16,9 @@ pub mod ingest;
 pub mod mcp_http;
 pub mod otlp_grpc;
 pub mod otlp_http;
+pub mod rest;
 mod rpc_status;
+pub mod ui;
 
 use devtrace_store::Store;
 use devtrace_store::writer::WriteHandle;
@@ -126,6 +129,7 @@ impl Bound {
                 .with_max_in_flight(self.config.max_in_flight_requests),
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_rx_api = stop_rx.clone();
         let stopped = move || {
             let mut rx = stop_rx.clone();
             async move {
@@ -158,6 +162,8 @@ impl Bound {
                 writer,
                 rate,
                 mcp: mcp.clone(),
+                traces: rest::TraceCache::default(),
+                stopping: stop_rx_api,
             },
             allowed_hosts,
         );

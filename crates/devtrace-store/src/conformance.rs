@@ -188,6 +188,13 @@ fn late_root_and_split_traces_are_summarised(factory: Factory<'_>) {
 
     let trace = store.get_trace(TraceId([1; 16])).unwrap().unwrap();
     assert_eq!(trace.spans.spans.len(), 2);
+    assert_eq!(
+        store.trace_summary(TraceId([1; 16])).unwrap().as_ref(),
+        Some(summary),
+        "the summary row alone matches the listing"
+    );
+    assert_eq!(trace.summary, *summary);
+    assert!(store.trace_summary(TraceId([9; 16])).unwrap().is_none());
     let services: Vec<&str> = trace
         .spans
         .spans

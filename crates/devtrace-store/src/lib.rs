@@ -25,6 +25,7 @@ use serde::Serialize;
 pub use prepare::{WriteBatch, prepare_logs, prepare_spans};
 
 /// One row of a trace listing: everything `ls` shows, kept up to date at ingest.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TraceSummary {
     pub trace_id: TraceId,
@@ -107,6 +108,7 @@ pub struct StoredTrace {
 }
 
 /// One service's traces (by the root span's service), for overviews.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServiceSummary {
     pub service: String,
@@ -118,6 +120,7 @@ pub struct ServiceSummary {
 }
 
 /// What the store holds, for `/api/v1/stats` and `devtrace stats`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
     pub spans: u64,
@@ -169,6 +172,8 @@ pub trait Store: Send + Sync {
     /// The full id of the one trace whose hex id starts with `prefix`.
     fn resolve_trace_id(&self, prefix: &str) -> Result<TraceId>;
     fn get_trace(&self, trace_id: TraceId) -> Result<Option<StoredTrace>>;
+    /// The summary row of one trace, without reading its spans.
+    fn trace_summary(&self, trace_id: TraceId) -> Result<Option<TraceSummary>>;
     /// Log records correlated with the trace, oldest first.
     fn logs_for_trace(&self, trace_id: TraceId) -> Result<LogBatch>;
     fn stats(&self) -> Result<StoreStats>;

@@ -461,6 +461,17 @@ impl Store for SqliteStore {
         }
     }
 
+    fn trace_summary(&self, trace_id: TraceId) -> Result<Option<TraceSummary>> {
+        self.with_conn(|conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM traces WHERE trace_id = ?1"
+                ))?
+                .query_row(params![&trace_id.0[..]], summary_from_row)
+                .optional()?)
+        })
+    }
+
     fn get_trace(&self, trace_id: TraceId) -> Result<Option<StoredTrace>> {
         self.with_conn(|conn| {
             let found = conn

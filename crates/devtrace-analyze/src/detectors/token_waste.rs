@@ -19,14 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// A precomputed hash of the prompt (any string), set by the instrumentation.
 pub const PROMPT_HASH: &str = "devtrace.llm.prompt_hash";
-const PROMPT_KEYS: &[&str] = &["gen_ai.prompt", "gen_ai.input.messages"];
-const PROMPT_EVENT: &str = "gen_ai.content.prompt";
-const MODEL_KEYS: &[&str] = &[
-    "gen_ai.request.model",
-    "llm.request.model",
-    "gen_ai.response.model",
-    "llm.model_name",
-];
+use crate::classify::{MODEL_KEYS, prompt_text};
 
 #[derive(Clone, Debug)]
 pub struct Thresholds {
@@ -127,39 +120,6 @@ fn call(trace: &AnalyzedTrace, index: usize) -> Option<Call> {
         prompt,
         prompt_hash,
     })
-}
-
-/// The prompt text of an LLM span, as recorded by the current or older conventions.
-fn prompt_text(trace: &AnalyzedTrace, index: usize) -> Option<String> {
-    let span = trace.span(index);
-    let text = |value: &AnyValue| Some(value.to_display_string()).filter(|t| !t.is_empty());
-    if let Some(found) = PROMPT_KEYS.iter().find_map(|k| span.attr(k).and_then(text)) {
-        return Some(found);
-    }
-    // OpenLLMetry: gen_ai.prompt.0.content, gen_ai.prompt.1.content, …
-    let mut parts: Vec<(u64, String)> = span
-        .attributes
-        .iter()
-        .filter_map(|kv| {
-            let n = kv
-                .key
-                .strip_prefix("gen_ai.prompt.")?
-                .strip_suffix(".content")?
-                .parse()
-                .ok()?;
-            Some((n, text(&kv.value)?))
-        })
-        .collect();
-    if !parts.is_empty() {
-        parts.sort();
-        let joined: Vec<String> = parts.into_iter().map(|(_, t)| t).collect();
-        return Some(joined.join("\n"));
-    }
-    // The older event form: a `gen_ai.content.prompt` event with a `gen_ai.prompt` attribute.
-    span.events
-        .iter()
-        .filter(|e| e.name == PROMPT_EVENT)
-        .find_map(|e| devtrace_model::find_attr(&e.attributes, "gen_ai.prompt").and_then(text))
 }
 
 /// (a) Inputs far larger than outputs.

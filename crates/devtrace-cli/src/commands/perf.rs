@@ -4,8 +4,8 @@ use super::analysis::{DEFAULT_LAST, MAX_TRACES, finding_text, one, recent, since
 use crate::cli::PerfArgs;
 use crate::output::{print_json, print_stdout};
 use anyhow::Result;
-use devtrace_analyze::detectors::run_all;
 use devtrace_analyze::perf::{profile_operation, rank_operations};
+use devtrace_query::analytics::findings_for_operation;
 use devtrace_query::timefmt::format_duration;
 use devtrace_store::{Store, TraceQuery};
 use serde_json::json;
@@ -33,14 +33,7 @@ pub fn run(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
     let Some(profile) = profile_operation(&traces, &operation) else {
         anyhow::bail!("no span named {operation:?} in the selected traces");
     };
-    let findings: Vec<_> = run_all(&traces)
-        .into_iter()
-        .filter(|f| {
-            f.operation
-                .as_deref()
-                .is_none_or(|o| o == operation || profile.children.iter().any(|c| c.name == o))
-        })
-        .collect();
+    let findings = findings_for_operation(&traces, &profile);
     if args.json {
         print_json(&json!({"profile": profile, "findings": findings}))?;
     } else {

@@ -3,63 +3,32 @@
 use crate::cli::RunsArgs;
 use crate::output::{print_json, print_stdout};
 use anyhow::Result;
-use devtrace_model::{AnyValue, Span, semconv};
+use devtrace_query::runs::list_runs;
 use devtrace_query::timefmt::{format_duration, format_timestamp};
-use devtrace_store::{Store, TraceQuery};
+use devtrace_store::Store;
 use serde_json::json;
 use std::process::ExitCode;
 
 pub fn run(store: &dyn Store, args: &RunsArgs) -> Result<ExitCode> {
-    // Label filtering happens after decoding, so read more than shown when filtering.
-    let read = if args.label.is_some() {
-        args.limit.saturating_mul(10).max(200)
-    } else {
-        args.limit
-    };
-    let summaries = store.list_traces(&TraceQuery {
-        runs_only: true,
-        limit: read,
-        ..Default::default()
-    })?;
-    let mut rows = Vec::new();
-    for summary in summaries {
-        let Some(trace) = store.get_trace(summary.trace_id)? else {
-            continue;
-        };
-        let Some(run) = trace
-            .spans
-            .spans
-            .iter()
-            .find(|s| s.attr(semconv::RUN_ID).is_some() && s.parent_span_id.is_none())
-        else {
-            continue;
-        };
-        let label = text(run, semconv::RUN_LABEL);
-        if args.label.is_some() && label != args.label {
-            continue;
-        }
-        rows.push(json!({
-            "run_id": text(run, semconv::RUN_ID),
-            "trace_id": summary.trace_id.to_hex(),
-            "command": text(run, semconv::RUN_COMMAND).unwrap_or_else(|| run.name.clone()),
-            "label": label,
-            "start_unix_nano": run.start_unix_nano,
-            "duration_ns": run.duration_nanos(),
-            "exit_code": int(run, semconv::RUN_EXIT_CODE),
-            "signal": int(run, semconv::RUN_SIGNAL),
-            "tests": int(run, semconv::TEST_PASSED).map(|passed| json!({
-                "runner": text(run, semconv::TEST_RUNNER),
-                "passed": passed,
-                "failed": int(run, semconv::TEST_FAILED),
-                "skipped": int(run, semconv::TEST_SKIPPED),
-            })),
-            "span_count": summary.span_count,
-            "error_count": summary.error_count,
-        }));
-        if rows.len() >= args.limit {
-            break;
-        }
-    }
+    let runs = list_runs(store, args.label.as_deref(), args.limit)?;
+    let rows: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|r| {
+            json!({
+                "run_id": r.run_id,
+                "trace_id": r.trace_id.to_hex(),
+                "command": r.command,
+                "label": r.label,
+                "start_unix_nano": r.start_unix_nano,
+                "duration_ns": r.duration_ns,
+                "exit_code": r.exit_code,
+                "signal": r.signal,
+                "tests": r.tests,
+                "span_count": r.span_count,
+                "error_count": r.error_count,
+            })
+        })
+        .collect();
     if args.json {
         print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);
@@ -103,15 +72,4 @@ pub fn run(store: &dyn Store, args: &RunsArgs) -> Result<ExitCode> {
     }
     print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn text(span: &Span, key: &str) -> Option<String> {
-    span.attr(key).and_then(AnyValue::as_str).map(str::to_owned)
-}
-
-fn int(span: &Span, key: &str) -> Option<i64> {
-    match span.attr(key)? {
-        AnyValue::Int(i) => Some(*i),
-        _ => None,
-    }
 }

@@ -5,7 +5,7 @@ use super::{ToolDef, ToolError, ToolResult, fit, since, tool};
 use crate::budget;
 use crate::render::LEGEND;
 use devtrace_analyze::compare::compare;
-use devtrace_query::compare::{CompareSpec, select};
+use devtrace_query::comparison::{Selection, select};
 use devtrace_query::text::{TextOptions, quote_names, render_comparison_with};
 use devtrace_store::Store;
 use serde::Deserialize;
@@ -40,7 +40,7 @@ pub fn def() -> ToolDef {
 fn run(store: &dyn Store, params: Params) -> ToolResult {
     let budget = budget::resolve(params.budget);
     let spec = match (params.trace_a, params.trace_b, params.operation) {
-        (Some(a), Some(b), _) => CompareSpec::Traces { a, b },
+        (Some(a), Some(b), _) => Selection::Traces { a, b },
         (Some(_), None, _) | (None, Some(_), _) => {
             return Err(ToolError::new(
                 "give both trace_a and trace_b, or operation with last or before/after",
@@ -52,12 +52,12 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
             ));
         }
         (None, None, Some(operation)) => match (params.last, &params.before, &params.after) {
-            (Some(last), None, None) => CompareSpec::LastRuns { operation, last },
-            (None, None, None) => CompareSpec::LastRuns {
+            (Some(last), None, None) => Selection::Last { operation, last },
+            (None, None, None) => Selection::Last {
                 operation,
                 last: 20,
             },
-            (None, before, after) => CompareSpec::Windows {
+            (None, before, after) => Selection::Window {
                 operation,
                 before: since(before.as_deref())?,
                 after: since(after.as_deref())?,
@@ -66,10 +66,10 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
         },
     };
     let operation = match &spec {
-        CompareSpec::LastRuns { operation, .. } | CompareSpec::Windows { operation, .. } => {
+        Selection::Last { operation, .. } | Selection::Window { operation, .. } => {
             Some(operation.clone())
         }
-        CompareSpec::Traces { .. } => None,
+        Selection::Traces { .. } | Selection::Runs { .. } => None,
     };
     let sides =
         select(store, &spec).map_err(|e| ToolError::from_query(store, e, operation.as_deref()))?;

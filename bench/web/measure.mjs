@@ -1,0 +1,65 @@
+// Times the web UI in headless Chromium (the machine's /usr/bin/chromium, driven by
+// playwright-core from tests/web): how long a trace takes to open to an interactive
+// waterfall, and how long the traces list takes to load.
+//
+// Usage: node measure.mjs trace BASE_URL TRACE_ID [RUNS]
+//        node measure.mjs list  BASE_URL [RUNS]
+//
+// "Interactive waterfall": from the start of navigation until the rows are drawn, the folded
+// top-level repeats have been unfolded by a click (recomputing the visible rows of the whole
+// tree), and a click on the first child row has selected it. "List loaded": from the start of navigation
+// until the rows of the first page are in the table. Each run uses a fresh browser context
+// (empty cache). Prints one JSON object with every run and the median.
+
+import {chromium} from '../../tests/web/node_modules/playwright-core/index.mjs';
+
+const [what, base, ...rest] = process.argv.slice(2);
+const runs = Number((what === 'trace' ? rest[1] : rest[0]) || 5);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--no-first-run', '--disable-sync'],
+});
+const times = [];
+const details = [];
+for (let run = 0; run < runs; run++) {
+  const context = await browser.newContext({viewport: {width: 1400, height: 900}});
+  const page = await context.newPage();
+  if (what === 'trace') {
+    const id = rest[0];
+    const start = Date.now();
+    await page.goto(`${base}/traces/${id}`, {waitUntil: 'commit'});
+    await page.locator('.wf-row').first().waitFor({timeout: 60000});
+    const drawn = Date.now() - start;
+    // Unfold the top-level repeats (if folded), then select the first child row.
+    const fold = page.locator('.wf-row.fold').first();
+    if (await fold.count()) await fold.click();
+    const row = page.locator('.wf-row[data-row="1"]');
+    await row.locator('.label').click();
+    await page.locator('.wf-row.selected[data-row="1"]').waitFor();
+    const interactive = Date.now() - start;
+    await page.locator('.span-panel h2').waitFor();
+    const panel = Date.now() - start;
+    // Scrolling to the end redraws only the rows in view.
+    const scrollStart = Date.now();
+    await page.locator('.wf-scroll').evaluate((el) => { el.scrollTop = el.scrollHeight; });
+    await page.waitForFunction(() => document.querySelectorAll('.wf-row').length > 0 &&
+      parseFloat(document.querySelector('.wf-rows').lastElementChild.style.transform.slice('translateY('.length)) > 1000);
+    const scrolled = Date.now() - scrollStart;
+    const rendered = await page.locator('.wf-row').count();
+    times.push(interactive);
+    details.push({drawn_ms: drawn, interactive_ms: interactive, span_panel_ms: panel, scroll_to_end_ms: scrolled, rows_in_dom: rendered});
+  } else {
+    const start = Date.now();
+    await page.goto(`${base}/traces`, {waitUntil: 'commit'});
+    await page.locator('table.traces tbody tr').nth(49).waitFor({timeout: 60000});
+    const loaded = Date.now() - start;
+    const text = await page.locator('p.note').first().textContent();
+    times.push(loaded);
+    details.push({loaded_ms: loaded, status: text});
+  }
+  await context.close();
+}
+await browser.close();
+const sorted = [...times].sort((a, b) => a - b);
+console.log(JSON.stringify({what, runs: details, median_ms: sorted[Math.floor(sorted.length / 2)], max_ms: sorted[sorted.length - 1]}, null, 1));

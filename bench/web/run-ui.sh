@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Web UI benchmarks in headless Chromium (see docs/PERFORMANCE.md):
+#
+#   bench/web/run-ui.sh trace [SPANS]     a SPANS-span trace (default 50001) opened to an
+#                                          interactive waterfall (SHAPE=flat: one parent, all
+#                                          other spans its children)
+#   bench/web/run-ui.sh list DATA_DIR     the traces list of an existing store, e.g. one filled
+#                                          by KEEP_DATA=1 TOTAL_SPANS=5000000 bench/run-ingest.sh
+#
+# Builds the release binary (NO_BUILD=1 to skip), starts `devtrace serve` on free loopback
+# ports, runs bench/web/measure.mjs (RUNS times, default 5) and stops the server. Needs
+# /usr/bin/chromium and `npm ci` in tests/web (scripts/test does both).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+what=${1:?usage: bench/web/run-ui.sh trace [SPANS] | list DATA_DIR}
+RUNS=${RUNS:-5}
+DEVTRACE=target/release/devtrace
+[[ -n "${NO_BUILD:-}" ]] || cargo build --release -p devtrace-cli
+[[ -d tests/web/node_modules/playwright-core ]] || (cd tests/web && npm ci --no-audit --no-fund)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/devtrace-ui-bench.XXXXXX")
+SERVER_PID=
+cleanup() {
+    [[ -z "$SERVER_PID" ]] || { kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+case "$what" in
+    trace)
+        DATA="$WORK/data"
+        node bench/web/make-trace.mjs "${2:-50001}" "$WORK/trace.json"
+        "$DEVTRACE" --data "$DATA" import "$WORK/trace.json" >/dev/null
+        ;;
+    list)
+        DATA=${2:?give the data directory of a store}
+        ;;
+    *) echo "usage: bench/web/run-ui.sh trace [SPANS] | list DATA_DIR" >&2; exit 2 ;;
+esac
+
+"$DEVTRACE" --data "$DATA" serve --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+    --api-listen 127.0.0.1:0 --log-level warn 2>"$WORK/server.log" &
+SERVER_PID=$!
+for _ in $(seq 200); do [[ -s "$DATA/serve.json" ]] && break; sleep 0.05; done
+API=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['api'])" "$DATA/serve.json")
+curl -s "http://$API/api/v1/stats"; echo
+
+if [[ "$what" == trace ]]; then
+    node bench/web/measure.mjs trace "http://$API" b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1 "$RUNS"
+    echo "waterfall JSON: $(curl -s -o /dev/null -w '%{size_download} bytes in %{time_total} s' "http://$API/api/v1/traces/b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1/waterfall")"
+else
+    node bench/web/measure.mjs list "http://$API" "$RUNS"
+    echo "first page JSON: $(curl -s -o /dev/null -w '%{size_download} bytes in %{time_total} s' "http://$API/api/v1/traces?limit=50")"
+fi

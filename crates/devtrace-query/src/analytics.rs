@@ -1,0 +1,146 @@
+//! One operation across its recent runs, the `perf` view made visual: its breakdown, the
+//! distribution of its durations, percentiles over time and the findings about it; and the
+//! short duration series the traces list draws as sparklines.
+
+use crate::scope::{QueryError, Scope, recent};
+use devtrace_analyze::detectors::run_all;
+use devtrace_analyze::perf::{OperationProfile, profile_operation};
+use devtrace_analyze::stats::{Bin, TimeBucket, histogram, percentiles_over_time};
+use devtrace_analyze::{AnalyzedTrace, Finding};
+use devtrace_store::{Store, StoreError};
+use serde::Serialize;
+
+/// Bars in a duration histogram.
+pub const HISTOGRAM_BINS: usize = 24;
+/// Points in a percentiles-over-time series at most.
+pub const TIME_BUCKETS: usize = 30;
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OperationAnalytics {
+    pub operation: String,
+    /// Traces read (each may hold several spans of the operation).
+    pub traces_analysed: usize,
+    pub profile: OperationProfile,
+    /// Durations of every span of the operation, nanoseconds.
+    pub histogram: Vec<Bin>,
+    /// Duration percentiles over the time the runs span.
+    pub over_time: Vec<TimeBucket>,
+    /// Findings about the operation or its direct children, ranked.
+    pub findings: Vec<Finding>,
+}
+
+/// The findings of `traces` that concern `operation` or one of its direct children (or no
+/// operation in particular), as `devtrace perf` shows them.
+pub fn findings_for_operation(
+    traces: &[AnalyzedTrace],
+    profile: &OperationProfile,
+) -> Vec<Finding> {
+    run_all(traces)
+        .into_iter()
+        .filter(|f| {
+            f.operation.as_deref().is_none_or(|o| {
+                o == profile.operation || profile.children.iter().any(|c| c.name == o)
+            })
+        })
+        .collect()
+}
+
+/// Analytics of `operation` over the runs in `scope` (default: the last 20).
+pub fn operation_analytics(
+    store: &dyn Store,
+    operation: &str,
+    scope: Scope,
+) -> Result<OperationAnalytics, QueryError> {
+    let traces = recent(store, scope, Some(operation), crate::scope::DEFAULT_LAST)?;
+    let profile = profile_operation(&traces, operation).ok_or_else(|| {
+        QueryError::UnknownOperation(format!(
+            "no span named {operation:?} in the selected traces"
+        ))
+    })?;
+    let points: Vec<(u64, f64)> = traces
+        .iter()
+        .flat_map(|t| {
+            t.spans_named(operation).map(move |i| {
+                let span = t.span(i);
+                (span.start_unix_nano, span.duration_nanos() as f64)
+            })
+        })
+        .collect();
+    let durations: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let findings = findings_for_operation(&traces, &profile);
+    Ok(OperationAnalytics {
+        operation: operation.to_owned(),
+        traces_analysed: traces.len(),
+        histogram: histogram(&durations, HISTOGRAM_BINS),
+        over_time: percentiles_over_time(&points, TIME_BUCKETS),
+        profile,
+        findings,
+    })
+}
+
+/// Recent durations of one operation, for a sparkline.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DurationSeries {
+    pub operation: String,
+    /// Durations of the most recent traces containing the operation, oldest first,
+    /// nanoseconds (the trace's duration).
+    pub durations_ns: Vec<u64>,
+}
+
+/// The durations of the last `points` traces that contain a span named `operation`, read from
+/// the trace summaries (no spans decoded).
+pub fn duration_series(
+    store: &dyn Store,
+    operation: &str,
+    points: usize,
+) -> Result<DurationSeries, StoreError> {
+    let mut summaries = store.traces_with_operation(operation, None, points)?;
+    summaries.reverse();
+    Ok(DurationSeries {
+        operation: operation.to_owned(),
+        durations_ns: summaries.iter().map(|s| s.duration_nanos()).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{store_with, trace};
+
+    #[test]
+    fn analytics_bin_durations_and_series_read_summaries() {
+        let mut batches: Vec<_> = (1..=4).map(|n| trace(n, vec![], vec![])).collect();
+        for (k, b) in batches.iter_mut().enumerate() {
+            b.spans[0].name = "work".into();
+            b.spans[0].end_unix_nano = b.spans[0].start_unix_nano + 100 * (k as u64 + 1);
+        }
+        let (_dir, store) = store_with(batches);
+        let analytics = operation_analytics(&store, "work", Scope::default()).unwrap();
+        assert_eq!(analytics.traces_analysed, 4);
+        assert_eq!(analytics.profile.duration.count, 4);
+        let counts: usize = analytics.histogram.iter().map(|b| b.count).sum();
+        assert_eq!(counts, 4);
+        assert_eq!(
+            (
+                analytics.histogram[0].low,
+                analytics.histogram.last().unwrap().high
+            ),
+            (100.0, 400.0)
+        );
+        assert_eq!(
+            analytics.over_time.iter().map(|b| b.count).sum::<usize>(),
+            4
+        );
+
+        let series = duration_series(&store, "work", 3).unwrap();
+        assert_eq!(series.durations_ns, [200, 300, 400]);
+
+        let unknown = operation_analytics(&store, "wrok", Scope::default()).unwrap_err();
+        assert!(
+            unknown.to_string().contains("did you mean \"work\""),
+            "{unknown}"
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! Deep links into the web UI, so the CLI and MCP answers can point at a view. The UI routes on
+//! these paths (web/js/app.js); changing one here means changing it there.
+
+/// `/traces/ID`, or `/traces/ID?span=SPAN` to open with a span selected.
+pub fn trace(trace_id: &str, span_id: Option<&str>) -> String {
+    match span_id {
+        Some(span) => format!("/traces/{trace_id}?span={span}"),
+        None => format!("/traces/{trace_id}"),
+    }
+}
+
+/// `/operations/NAME`, the operation's analytics.
+pub fn operation(name: &str) -> String {
+    format!("/operations/{}", encode(name))
+}
+
+/// `/compare?a=A&b=B`: two traces side by side.
+pub fn compare_traces(a: &str, b: &str) -> String {
+    format!("/compare?a={}&b={}", encode(a), encode(b))
+}
+
+/// `/compare?run_a=A&run_b=B`: two `devtrace run` executions with their attached traces.
+pub fn compare_runs(a: &str, b: &str) -> String {
+    format!("/compare?run_a={}&run_b={}", encode(a), encode(b))
+}
+
+/// `/traces?…`: the traces list with filters (pairs of REST parameter name and value).
+pub fn traces(filters: &[(&str, &str)]) -> String {
+    if filters.is_empty() {
+        return "/traces".to_owned();
+    }
+    let query: Vec<String> = filters
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    format!("/traces?{}", query.join("&"))
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_the_ui_routes_with_encoded_values() {
+        assert_eq!(trace("ab12", Some("cd34")), "/traces/ab12?span=cd34");
+        assert_eq!(
+            operation("GET /users/{id}"),
+            "/operations/GET%20%2Fusers%2F%7Bid%7D"
+        );
+        assert_eq!(compare_runs("a1", "b2"), "/compare?run_a=a1&run_b=b2");
+        assert_eq!(
+            traces(&[("status", "error"), ("attr", "http.route=/a")]),
+            "/traces?status=error&attr=http.route%3D%2Fa"
+        );
+        assert_eq!(traces(&[]), "/traces");
+    }
+}

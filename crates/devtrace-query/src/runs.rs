@@ -1,0 +1,153 @@
+//! The recorded `devtrace run` executions: command, label, outcome and test counts, read from
+//! each run's root span.
+
+use devtrace_model::{AnyValue, Span, TraceId, semconv};
+use devtrace_store::{Store, StoreError, TraceQuery};
+use serde::Serialize;
+
+/// One `devtrace run` execution.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    pub run_id: Option<String>,
+    pub trace_id: TraceId,
+    pub command: String,
+    pub label: Option<String>,
+    pub start_unix_nano: u64,
+    pub duration_ns: u64,
+    pub exit_code: Option<i64>,
+    pub signal: Option<i64>,
+    /// Present when a test runner's results were recognised in the output.
+    pub tests: Option<TestCounts>,
+    pub span_count: u64,
+    pub error_count: u64,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TestCounts {
+    pub runner: Option<String>,
+    pub passed: i64,
+    pub failed: Option<i64>,
+    pub skipped: Option<i64>,
+}
+
+/// The most recent `limit` runs, newest first, optionally only those labelled `label`.
+pub fn list_runs(
+    store: &dyn Store,
+    label: Option<&str>,
+    limit: usize,
+) -> Result<Vec<RunSummary>, StoreError> {
+    // Labels are read from the spans, so read more than shown when filtering by one.
+    let read = if label.is_some() {
+        limit.saturating_mul(10).max(200)
+    } else {
+        limit
+    };
+    let summaries = store.list_traces(&TraceQuery {
+        runs_only: true,
+        limit: read,
+        ..Default::default()
+    })?;
+    let mut rows = Vec::new();
+    for summary in summaries {
+        let Some(trace) = store.get_trace(summary.trace_id)? else {
+            continue;
+        };
+        let Some(run) = trace
+            .spans
+            .spans
+            .iter()
+            .find(|s| s.attr(semconv::RUN_ID).is_some() && s.parent_span_id.is_none())
+        else {
+            continue;
+        };
+        let run_label = text(run, semconv::RUN_LABEL);
+        if label.is_some() && run_label.as_deref() != label {
+            continue;
+        }
+        rows.push(RunSummary {
+            run_id: text(run, semconv::RUN_ID),
+            trace_id: summary.trace_id,
+            command: text(run, semconv::RUN_COMMAND).unwrap_or_else(|| run.name.clone()),
+            label: run_label,
+            start_unix_nano: run.start_unix_nano,
+            duration_ns: run.duration_nanos(),
+            exit_code: int(run, semconv::RUN_EXIT_CODE),
+            signal: int(run, semconv::RUN_SIGNAL),
+            tests: int(run, semconv::TEST_PASSED).map(|passed| TestCounts {
+                runner: text(run, semconv::TEST_RUNNER),
+                passed,
+                failed: int(run, semconv::TEST_FAILED),
+                skipped: int(run, semconv::TEST_SKIPPED),
+            }),
+            span_count: summary.span_count,
+            error_count: summary.error_count,
+        });
+        if rows.len() >= limit {
+            break;
+        }
+    }
+    Ok(rows)
+}
+
+fn text(span: &Span, key: &str) -> Option<String> {
+    span.attr(key).and_then(AnyValue::as_str).map(str::to_owned)
+}
+
+fn int(span: &Span, key: &str) -> Option<i64> {
+    match span.attr(key)? {
+        AnyValue::Int(i) => Some(*i),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{store_with, trace};
+    use devtrace_model::KeyValue;
+
+    #[test]
+    fn runs_carry_command_label_exit_code_and_test_counts() {
+        let run = |n: u32, label: &str| {
+            trace(
+                n,
+                vec![
+                    KeyValue::new(semconv::RUN_ID, format!("{n:032x}")),
+                    KeyValue::new(semconv::RUN_COMMAND, "cargo test"),
+                    KeyValue::new(semconv::RUN_LABEL, label),
+                    KeyValue::new(semconv::RUN_EXIT_CODE, AnyValue::Int(1)),
+                    KeyValue::new(semconv::TEST_RUNNER, "cargo"),
+                    KeyValue::new(semconv::TEST_PASSED, AnyValue::Int(12)),
+                    KeyValue::new(semconv::TEST_FAILED, AnyValue::Int(2)),
+                ],
+                vec![],
+            )
+        };
+        let (_dir, store) = store_with(vec![
+            run(1, "before"),
+            run(2, "after"),
+            trace(3, vec![], vec![]),
+        ]);
+        let all = list_runs(&store, None, 10).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].label.as_deref(), Some("after"));
+        assert_eq!(
+            all[0].tests,
+            Some(TestCounts {
+                runner: Some("cargo".into()),
+                passed: 12,
+                failed: Some(2),
+                skipped: None
+            })
+        );
+        assert_eq!(
+            (all[0].command.as_str(), all[0].exit_code),
+            ("cargo test", Some(1))
+        );
+        let before = list_runs(&store, Some("before"), 10).unwrap();
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].start_unix_nano, 1_000);
+    }
+}

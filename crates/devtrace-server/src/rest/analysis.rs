@@ -1,0 +1,467 @@
+//! The store at a glance, operations and their analytics, comparisons, findings and runs.
+
+use super::params::Params;
+use super::traces::NoParams;
+use super::{ApiError, ApiErrorBody, ApiResult, blocking};
+use crate::api::ApiState;
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use devtrace_analyze::Finding;
+use devtrace_analyze::detectors::run_all;
+use devtrace_analyze::perf::{OperationTotal, rank_operations};
+use devtrace_query::Scope;
+use devtrace_query::analytics::{
+    DurationSeries, OperationAnalytics, duration_series, operation_analytics,
+};
+use devtrace_query::comparison::{LabelledComparison, Selection, compare_selection};
+use devtrace_query::overview::{Overview, OverviewLimits, overview as overview_of};
+use devtrace_query::runs::{RunSummary, list_runs};
+use devtrace_query::scope::{MAX_TRACES, recent};
+use devtrace_query::timefmt::now_nanos;
+use devtrace_store::TraceQuery;
+
+/// Findings look at the last hour by default, as `devtrace insights` does.
+const DEFAULT_FINDINGS_WINDOW_NANOS: u64 = 3_600 * 1_000_000_000;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SinceParams {
+    /// Only traces started at or after: `30m` (ago), an RFC 3339 UTC time, or Unix nanoseconds.
+    since: Option<String>,
+}
+
+/// What the store holds: services, time range, top operations, recent errors and runs.
+#[utoipa::path(
+    get,
+    path = "/api/v1/overview",
+    tag = "analysis",
+    params(SinceParams),
+    responses(
+        (status = 200, description = "The overview", body = Overview),
+        (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
+    )
+)]
+pub async fn overview(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Overview> {
+    let p = Params::parse::<SinceParams>(raw.as_deref())?;
+    let since = p.time("since")?;
+    let store = state.store.clone();
+    let view =
+        blocking(move || Ok(overview_of(&*store, since, OverviewLimits::default())?)).await?;
+    Ok(Json(view))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ScopeParams {
+    /// Only traces started at or after: `30m` (ago), an RFC 3339 UTC time, or Unix nanoseconds.
+    since: Option<String>,
+    /// How many recent traces to read, 1 to 5000.
+    last: Option<usize>,
+}
+
+/// Root operations ranked by total time over the recent traces.
+#[derive(Serialize, ToSchema)]
+pub struct OperationRanking {
+    /// Traces ranked.
+    pub traces: usize,
+    pub operations: Vec<OperationTotal>,
+}
+
+/// Root operations ranked by total time (`devtrace perf` without an operation).
+#[utoipa::path(
+    get,
+    path = "/api/v1/operations",
+    tag = "analysis",
+    params(ScopeParams),
+    responses(
+        (status = 200, description = "Operations by total time", body = OperationRanking),
+        (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
+    )
+)]
+pub async fn operations(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<OperationRanking> {
+    let p = Params::parse::<ScopeParams>(raw.as_deref())?;
+    let since = p.time("since")?;
+    let last = p.number("last", 1_000, 1..=MAX_TRACES * 20)?;
+    let store = state.store.clone();
+    let ranking = blocking(move || {
+        let summaries = store.list_traces(&TraceQuery {
+            since_unix_nano: since,
+            limit: last,
+            ..Default::default()
+        })?;
+        Ok(OperationRanking {
+            traces: summaries.len(),
+            operations: rank_operations(
+                summaries
+                    .iter()
+                    .map(|s| (s.root_name.clone(), s.duration_nanos(), s.error_count > 0)),
+            ),
+        })
+    })
+    .await?;
+    Ok(Json(ranking))
+}
+
+/// Every span name stored.
+#[derive(Serialize, ToSchema)]
+pub struct OperationNames {
+    /// Sorted.
+    pub names: Vec<String>,
+}
+
+/// Every span name ever stored (for filters and autocompletion).
+#[utoipa::path(
+    get,
+    path = "/api/v1/operation-names",
+    tag = "analysis",
+    responses(
+        (status = 200, description = "Span names, sorted", body = OperationNames),
+        (status = 400, description = "An unknown parameter", body = ApiErrorBody),
+    )
+)]
+pub async fn operation_names(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<OperationNames> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let store = state.store.clone();
+    let names = blocking(move || Ok(store.operation_names()?)).await?;
+    Ok(Json(OperationNames { names }))
+}
+
+fn scope(p: &Params) -> Result<Scope, ApiError> {
+    Ok(Scope {
+        last: p.optional_number("last", 1..=MAX_TRACES)?,
+        since_unix_nano: p.time("since")?,
+    })
+}
+
+/// One operation over its recent runs: breakdown, histogram, percentiles over time, findings.
+#[utoipa::path(
+    get,
+    path = "/api/v1/operations/{name}",
+    tag = "analysis",
+    params(
+        ("name" = String, Path, description = "The span name (URL-encoded)"),
+        ScopeParams,
+    ),
+    responses(
+        (status = 200, description = "The operation's analytics", body = OperationAnalytics),
+        (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
+        (status = 404, description = "No span has that name; the message suggests close names", body = ApiErrorBody),
+    )
+)]
+pub async fn operation(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<OperationAnalytics> {
+    let p = Params::parse::<ScopeParams>(raw.as_deref())?;
+    let scope = scope(&p)?;
+    let store = state.store.clone();
+    let analytics = blocking(move || Ok(operation_analytics(&*store, &name, scope)?)).await?;
+    Ok(Json(analytics))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SparklineParams {
+    /// An operation (span name), repeatable, 1 to 50 of them.
+    operation: Vec<String>,
+    /// Points per series, 2 to 200 (default 30).
+    points: Option<usize>,
+}
+
+/// Recent durations of operations, for sparklines.
+#[derive(Serialize, ToSchema)]
+pub struct Sparklines {
+    pub series: Vec<DurationSeries>,
+}
+
+/// The last durations of traces containing each operation, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sparklines",
+    tag = "analysis",
+    params(SparklineParams),
+    responses(
+        (status = 200, description = "One series per operation, in the order asked", body = Sparklines),
+        (status = 400, description = "No operation, too many, or bad points", body = ApiErrorBody),
+    )
+)]
+pub async fn sparklines(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Sparklines> {
+    let p = Params::parse::<SparklineParams>(raw.as_deref())?;
+    let mut operations = p.all("operation");
+    operations.dedup();
+    if operations.is_empty() || operations.len() > 50 {
+        return Err(ApiError::bad_parameter(
+            "operation",
+            format!(
+                "give 1 to 50 operations (repeat the parameter), not {}",
+                operations.len()
+            ),
+        ));
+    }
+    let points = p.number("points", 30, 2..=200)?;
+    let store = state.store.clone();
+    let series = blocking(move || {
+        operations
+            .iter()
+            .map(|o| Ok(duration_series(&*store, o, points)?))
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await?;
+    Ok(Json(Sparklines { series }))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CompareParams {
+    /// Trace (or `devtrace run`) A, before: id or unique prefix. Give with `b`.
+    a: Option<String>,
+    /// Trace (or run) B, after.
+    b: Option<String>,
+    /// A `devtrace run` (run id, or its trace id or prefix): compared with `run_b`, each with
+    /// the traces attached to it.
+    run_a: Option<String>,
+    /// The other run (after).
+    run_b: Option<String>,
+    /// Compare runs of this operation instead, with `last` or `before`/`after`.
+    operation: Option<String>,
+    /// The last N runs of `operation` (2 to 5000): the older half against the newer half.
+    last: Option<usize>,
+    /// A = runs of `operation` that started before this instant (`30m` ago, RFC 3339, or Unix
+    /// nanoseconds).
+    before: Option<String>,
+    /// B = runs of `operation` that started at or after this instant.
+    after: Option<String>,
+}
+
+/// Two traces, two runs, or two sets of runs of an operation, operation by operation.
+#[utoipa::path(
+    get,
+    path = "/api/v1/compare",
+    tag = "analysis",
+    params(CompareParams),
+    responses(
+        (status = 200, description = "Per-operation deltas with a verdict", body = LabelledComparison),
+        (status = 400, description = "Nothing or too much to compare, or a malformed value", body = ApiErrorBody),
+        (status = 404, description = "No such trace or operation", body = ApiErrorBody),
+    )
+)]
+pub async fn compare(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<LabelledComparison> {
+    let p = Params::parse::<CompareParams>(raw.as_deref())?;
+    let selection = match (p.text("run_a"), p.text("run_b")) {
+        (Some(a), Some(b)) => Some(Selection::Runs { a, b }),
+        (Some(_), None) => {
+            return Err(ApiError::bad_parameter(
+                "run_b",
+                "give run B too (run_a and run_b)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::bad_parameter(
+                "run_a",
+                "give run A too (run_a and run_b)",
+            ));
+        }
+        (None, None) => None,
+    };
+    let selection = match (p.text("a"), p.text("b"), p.text("operation")) {
+        _ if selection.is_some() => selection.expect("checked"),
+        (Some(a), Some(b), None) => Selection::Traces { a, b },
+        (Some(_), None, _) => {
+            return Err(ApiError::bad_parameter("b", "give trace B too (a and b)"));
+        }
+        (None, Some(_), _) => {
+            return Err(ApiError::bad_parameter("a", "give trace A too (a and b)"));
+        }
+        (Some(_), Some(_), Some(_)) => {
+            return Err(ApiError::bad_parameter(
+                "operation",
+                "give either two traces (a, b) or an operation, not both",
+            ));
+        }
+        (None, None, Some(operation)) => {
+            let last = p.optional_number("last", 2..=MAX_TRACES)?;
+            let (before, after) = (p.time("before")?, p.time("after")?);
+            match (last, before.is_some() || after.is_some()) {
+                (Some(last), false) => Selection::Last { operation, last },
+                (None, true) => Selection::Window {
+                    operation,
+                    before,
+                    after,
+                },
+                (Some(_), true) => {
+                    return Err(ApiError::bad_parameter(
+                        "last",
+                        "give either last or before/after, not both",
+                    ));
+                }
+                (None, false) => {
+                    return Err(ApiError::bad_parameter(
+                        "last",
+                        "with operation, give last (e.g. 10) or before/after",
+                    ));
+                }
+            }
+        }
+        (None, None, None) => {
+            return Err(ApiError::bad_parameter(
+                "a",
+                "say what to compare: two traces (a, b), two runs (run_a, run_b), or operation with last or before/after",
+            ));
+        }
+    };
+    let store = state.store.clone();
+    let compared = blocking(move || {
+        // Resolve ids here so a bad one is reported against its own parameter.
+        let resolve = |text: &str, parameter: &str| -> Result<String, ApiError> {
+            match store.resolve_trace_id(text) {
+                Ok(id) => Ok(id.to_hex()),
+                Err(e @ devtrace_store::StoreError::TraceNotFound(_)) => Err(ApiError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    format!("{parameter}: {e}"),
+                )),
+                Err(
+                    e @ (devtrace_store::StoreError::InvalidTraceId(_)
+                    | devtrace_store::StoreError::AmbiguousPrefix { .. }),
+                ) => Err(ApiError::bad_parameter(parameter, e.to_string())),
+                Err(e) => Err(e.into()),
+            }
+        };
+        let selection = match selection {
+            Selection::Traces { a, b } => Selection::Traces {
+                a: resolve(&a, "a")?,
+                b: resolve(&b, "b")?,
+            },
+            Selection::Runs { a, b } => Selection::Runs {
+                a: resolve(&a, "run_a")?,
+                b: resolve(&b, "run_b")?,
+            },
+            other => other,
+        };
+        Ok(compare_selection(&*store, &selection)?)
+    })
+    .await?;
+    Ok(Json(compared))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct FindingParams {
+    /// Only traces started at or after (default `1h`): `30m` ago, RFC 3339, or Unix nanoseconds.
+    since: Option<String>,
+    /// How many recent traces to analyse, 1 to 5000 (default 500).
+    last: Option<usize>,
+    /// Only traces containing this operation.
+    operation: Option<String>,
+    /// Findings returned at most, 1 to 500 (default 50).
+    limit: Option<usize>,
+}
+
+/// Findings, ranked by estimated saving.
+#[derive(Serialize, ToSchema)]
+pub struct FindingList {
+    pub traces_analysed: usize,
+    /// Findings made, before `limit`.
+    pub total: usize,
+    pub findings: Vec<Finding>,
+}
+
+/// Findings across recent traces, ranked by estimated total saving, with evidence.
+#[utoipa::path(
+    get,
+    path = "/api/v1/findings",
+    tag = "analysis",
+    params(FindingParams),
+    responses(
+        (status = 200, description = "Ranked findings", body = FindingList),
+        (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
+        (status = 404, description = "No span has the given operation name", body = ApiErrorBody),
+    )
+)]
+pub async fn findings(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<FindingList> {
+    let p = Params::parse::<FindingParams>(raw.as_deref())?;
+    let scope = Scope {
+        last: p.optional_number("last", 1..=MAX_TRACES)?,
+        since_unix_nano: match p.time("since")? {
+            Some(since) => Some(since),
+            None => Some(now_nanos().saturating_sub(DEFAULT_FINDINGS_WINDOW_NANOS)),
+        },
+    };
+    let operation = p.text("operation");
+    let limit = p.number("limit", 50, 1..=500)?;
+    let store = state.store.clone();
+    let list = blocking(move || {
+        let traces = recent(&*store, scope, operation.as_deref(), 500)?;
+        let mut findings = run_all(&traces);
+        let total = findings.len();
+        findings.truncate(limit);
+        Ok(FindingList {
+            traces_analysed: traces.len(),
+            total,
+            findings,
+        })
+    })
+    .await?;
+    Ok(Json(list))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct RunParams {
+    /// Only runs recorded with `devtrace run --label LABEL`.
+    label: Option<String>,
+    /// Runs returned at most, 1 to 500 (default 50).
+    limit: Option<usize>,
+}
+
+/// Recorded runs.
+#[derive(Serialize, ToSchema)]
+pub struct RunList {
+    pub runs: Vec<RunSummary>,
+}
+
+/// `devtrace run` executions, newest first, with exit codes and test counts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs",
+    tag = "analysis",
+    params(RunParams),
+    responses(
+        (status = 200, description = "Runs, newest first", body = RunList),
+        (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
+    )
+)]
+pub async fn runs(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> ApiResult<RunList> {
+    let p = Params::parse::<RunParams>(raw.as_deref())?;
+    let label = p.text("label");
+    let limit = p.number("limit", 50, 1..=500)?;
+    let store = state.store.clone();
+    let runs = blocking(move || Ok(list_runs(&*store, label.as_deref(), limit)?)).await?;
+    Ok(Json(RunList { runs }))
+}

@@ -1,0 +1,235 @@
+//! The REST API under `/api/v1/`: what the web UI (and any script) reads.
+//!
+//! Handlers only parse parameters, call `devtrace-query` / `devtrace-analyze` on a blocking
+//! thread, and return their results as JSON; they compute nothing themselves. Every route is
+//! declared with `#[utoipa::path]` and registered through [`utoipa_axum::routes!`], so the
+//! OpenAPI document served at `/api/v1/openapi.json` is generated from the same declarations
+//! (and the Rust types) as the router: there is no second list to keep in sync.
+//!
+//! Bad parameters are answered with 400 and a message naming the parameter and what it
+//! accepts ([`params`]); unknown traces and operations with 404.
+
+mod analysis;
+mod live;
+pub mod params;
+mod traces;
+
+use crate::api::ApiState;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use devtrace_analyze::AnalyzedTrace;
+use devtrace_model::TraceId;
+use devtrace_query::QueryError;
+use devtrace_store::{StoreError, TraceSummary};
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The OpenAPI document's fixed parts; paths and schemas are added by the routes.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "devtrace REST API",
+        description = "Traces, analysis and findings from a devtrace store. Read-only; every \
+                       response is JSON (the events stream is Server-Sent Events). Durations are \
+                       nanoseconds unless a parameter says otherwise; times are Unix nanoseconds.",
+        license(name = "Apache-2.0")
+    ),
+    components(schemas(ApiErrorBody))
+)]
+struct ApiDoc;
+
+/// Every REST route, each with its OpenAPI declaration.
+pub fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(crate::api::health))
+        .routes(routes!(crate::api::stats))
+        .routes(routes!(analysis::overview))
+        .routes(routes!(traces::list))
+        .routes(routes!(traces::summary))
+        .routes(routes!(traces::waterfall))
+        .routes(routes!(traces::span))
+        .routes(routes!(traces::search))
+        .routes(routes!(traces::timeline))
+        .routes(routes!(analysis::operations))
+        .routes(routes!(analysis::operation_names))
+        .routes(routes!(analysis::operation))
+        .routes(routes!(analysis::sparklines))
+        .routes(routes!(analysis::compare))
+        .routes(routes!(analysis::findings))
+        .routes(routes!(analysis::runs))
+        .routes(routes!(live::events))
+}
+
+/// The router and its OpenAPI document (which is also served, at `/api/v1/openapi.json`).
+pub fn router_and_document() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
+    let (router, document) = routes().split_for_parts();
+    let served = Arc::new(
+        document
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises"),
+    );
+    let router = router.route(
+        OPENAPI_PATH,
+        axum::routing::get(move || {
+            let body = Arc::clone(&served);
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body.as_str().to_owned(),
+                )
+            }
+        }),
+    );
+    (router, document)
+}
+
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+/// The body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiErrorBody {
+    /// What was wrong and how to fix it.
+    pub error: String,
+    /// The parameter at fault, for 400s about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+}
+
+/// An error answer: a status and a message for a person.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub parameter: Option<String>,
+}
+
+impl ApiError {
+    pub fn bad_parameter(parameter: &str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("{parameter}: {}", message.into()),
+            parameter: Some(parameter.to_owned()),
+        }
+    }
+
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            parameter: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = %self.status, "API error: {}", self.message);
+        }
+        (
+            self.status,
+            Json(ApiErrorBody {
+                error: self.message,
+                parameter: self.parameter,
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match &error {
+            StoreError::TraceNotFound(_) => Self::new(StatusCode::NOT_FOUND, error.to_string()),
+            StoreError::InvalidTraceId(_) => Self::bad_parameter("id", error.to_string()),
+            StoreError::AmbiguousPrefix { .. } => Self::bad_parameter("id", error.to_string()),
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> Self {
+        match error {
+            QueryError::Store(e) => e.into(),
+            QueryError::UnknownOperation(message) => Self::new(StatusCode::NOT_FOUND, message),
+            QueryError::Invalid(message) => Self::new(StatusCode::BAD_REQUEST, message),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// Runs store reads and analysis off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request's work failed: {e}"),
+        )
+    })?
+}
+
+/// The last few traces opened, built into trees: a viewer asks for a trace's waterfall, then
+/// for its spans one by one, and a large trace should be decoded once, not per click. An
+/// entry is reused only while the trace's span count is unchanged (a trace still receiving
+/// spans is rebuilt).
+#[derive(Clone, Default)]
+pub struct TraceCache {
+    entries: Arc<Mutex<Vec<Arc<CachedTrace>>>>,
+}
+
+pub struct CachedTrace {
+    pub summary: TraceSummary,
+    pub trace: AnalyzedTrace,
+    pub logs: devtrace_model::LogBatch,
+}
+
+/// Traces kept.
+const CACHED_TRACES: usize = 4;
+
+impl TraceCache {
+    /// The trace `id` (full id or unique prefix), from the cache when current.
+    pub fn get(
+        &self,
+        store: &dyn devtrace_store::Store,
+        id: &str,
+    ) -> Result<Arc<CachedTrace>, ApiError> {
+        let trace_id: TraceId = store.resolve_trace_id(id)?;
+        let current = store
+            .trace_summary(trace_id)?
+            .ok_or_else(|| StoreError::TraceNotFound(id.to_owned()))?;
+        let cached = {
+            let entries = self.entries.lock().expect("trace cache poisoned");
+            entries
+                .iter()
+                .find(|e| e.trace.trace_id == trace_id)
+                .cloned()
+        };
+        if let Some(entry) = cached
+            && entry.summary == current
+        {
+            return Ok(entry);
+        }
+        let found = store
+            .get_trace(trace_id)?
+            .ok_or_else(|| StoreError::TraceNotFound(id.to_owned()))?;
+        let logs = store.logs_for_trace(trace_id)?;
+        let entry = Arc::new(CachedTrace {
+            trace: AnalyzedTrace::new(trace_id, found.spans),
+            summary: found.summary,
+            logs,
+        });
+        let mut entries = self.entries.lock().expect("trace cache poisoned");
+        entries.retain(|e| e.trace.trace_id != trace_id);
+        entries.insert(0, Arc::clone(&entry));
+        entries.truncate(CACHED_TRACES);
+        Ok(entry)
+    }
+}

@@ -1,0 +1,315 @@
+//! Trace search and one trace's views: summary, waterfall, span detail, search, timeline.
+
+use super::params::Params;
+use super::{ApiError, ApiErrorBody, ApiResult, blocking};
+use crate::api::ApiState;
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use devtrace_model::SpanId;
+use devtrace_query::search::{AttributeFilter, TraceSearch, search as search_traces};
+use devtrace_query::trace_view::{
+    SpanDetail, Timeline, Waterfall, find_span, search_spans, span_detail, timeline as timeline_of,
+    waterfall as waterfall_of,
+};
+use devtrace_store::{TraceCursor, TraceQuery, TraceSummary};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+
+/// Largest page of traces.
+pub const MAX_PAGE: usize = 1_000;
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the parameters; values are read through `Params`
+pub struct TraceListParams {
+    /// Only traces whose root span's `service.name` is exactly this.
+    service: Option<String>,
+    /// Only traces whose root operation contains this text.
+    name: Option<String>,
+    /// Only traces containing a span named exactly this (any span, not only the root).
+    operation: Option<String>,
+    /// Shortest trace duration, e.g. `250ms`, `1.5s`, `2m`.
+    min_duration: Option<String>,
+    /// Longest trace duration, same format.
+    max_duration: Option<String>,
+    /// `error`: only traces with an error span; `ok`: only traces without one.
+    status: Option<String>,
+    /// Only traces started at or after: `30m` (ago), an RFC 3339 UTC time, or Unix nanoseconds.
+    since: Option<String>,
+    /// Only traces started before this instant (same formats as `since`).
+    until: Option<String>,
+    /// Attribute filter on any span or resource, repeatable: `key=value` (equals) or
+    /// `key~text` (contains).
+    attr: Option<Vec<String>>,
+    /// Traces of one `devtrace run` (its run id).
+    run: Option<String>,
+    /// Runs recorded with `devtrace run --label LABEL`.
+    label: Option<String>,
+    /// Traces per page, 1 to 1000 (default 50).
+    limit: Option<usize>,
+    /// Continue after this position: `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// One row of the traces list.
+#[derive(Serialize, ToSchema)]
+pub struct TraceRow {
+    #[serde(flatten)]
+    pub summary: TraceSummary,
+    pub duration_ns: u64,
+}
+
+impl From<TraceSummary> for TraceRow {
+    fn from(summary: TraceSummary) -> Self {
+        Self {
+            duration_ns: summary.duration_nanos(),
+            summary,
+        }
+    }
+}
+
+/// A page of traces, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct TracePage {
+    pub traces: Vec<TraceRow>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// Candidate traces whose spans were read for attribute, run or label filters.
+    pub scanned: usize,
+    /// The scan bound stopped the search before the page was full: older matches may exist,
+    /// continue from `next_cursor`.
+    pub scan_limited: bool,
+}
+
+/// Search traces, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/traces",
+    tag = "traces",
+    params(TraceListParams),
+    responses(
+        (status = 200, description = "A page of traces", body = TracePage),
+        (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
+    )
+)]
+pub async fn list(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> ApiResult<TracePage> {
+    let p = Params::parse::<TraceListParams>(raw.as_deref())?;
+    let status = p.choice("status", &["error", "ok"])?;
+    let attributes = p
+        .all("attr")
+        .iter()
+        .map(|text| AttributeFilter::parse(text).map_err(|e| ApiError::bad_parameter("attr", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let after = p
+        .text("cursor")
+        .map(|text| {
+            TraceCursor::decode(&text).ok_or_else(|| {
+                ApiError::bad_parameter(
+                    "cursor",
+                    format!("{text:?} is not a cursor; pass next_cursor from the previous page"),
+                )
+            })
+        })
+        .transpose()?;
+    let wanted = TraceSearch {
+        query: TraceQuery {
+            service: p.text("service"),
+            name_contains: p.text("name"),
+            operation: p.text("operation"),
+            min_duration_nanos: p.duration("min_duration")?,
+            max_duration_nanos: p.duration("max_duration")?,
+            errors_only: status == Some("error"),
+            without_errors: status == Some("ok"),
+            runs_only: false,
+            since_unix_nano: p.time("since")?,
+            until_unix_nano: p.time("until")?,
+            after,
+            limit: p.number("limit", 50, 1..=MAX_PAGE)?,
+        },
+        attributes,
+        run_id: p.text("run"),
+        label: p.text("label"),
+    };
+    let store = state.store.clone();
+    let page = blocking(move || Ok(search_traces(&*store, &wanted)?)).await?;
+    Ok(Json(TracePage {
+        traces: page.traces.into_iter().map(TraceRow::from).collect(),
+        next_cursor: page.next.map(|c| c.encode()),
+        scanned: page.scanned,
+        scan_limited: page.scan_limited,
+    }))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NoParams {}
+
+/// Runs `view` on trace `id` (from the cache of opened traces) on a blocking thread.
+async fn with_trace<T: Send + 'static>(
+    state: &ApiState,
+    id: String,
+    view: impl FnOnce(&super::CachedTrace) -> Result<T, ApiError> + Send + 'static,
+) -> Result<Json<T>, ApiError> {
+    let (store, cache) = (state.store.clone(), state.traces.clone());
+    let answer = blocking(move || view(&*cache.get(&*store, &id)?)).await?;
+    Ok(Json(answer))
+}
+
+/// One trace's summary row.
+#[utoipa::path(
+    get,
+    path = "/api/v1/traces/{id}",
+    tag = "traces",
+    params(("id" = String, Path, description = "Trace id, or a unique prefix of it")),
+    responses(
+        (status = 200, description = "The trace's summary", body = TraceRow),
+        (status = 400, description = "Not a trace id, or an ambiguous prefix", body = ApiErrorBody),
+        (status = 404, description = "No such trace", body = ApiErrorBody),
+    )
+)]
+pub async fn summary(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<TraceRow> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let store = state.store.clone();
+    let row = blocking(move || {
+        let trace_id = store.resolve_trace_id(&id)?;
+        let summary = store
+            .trace_summary(trace_id)?
+            .ok_or(devtrace_store::StoreError::TraceNotFound(id))?;
+        Ok(TraceRow::from(summary))
+    })
+    .await?;
+    Ok(Json(row))
+}
+
+/// The span tree as columns, for a virtualised waterfall.
+#[utoipa::path(
+    get,
+    path = "/api/v1/traces/{id}/waterfall",
+    tag = "traces",
+    params(("id" = String, Path, description = "Trace id, or a unique prefix of it")),
+    responses(
+        (status = 200, description = "The waterfall columns", body = Waterfall),
+        (status = 400, description = "Not a trace id, or an ambiguous prefix", body = ApiErrorBody),
+        (status = 404, description = "No such trace", body = ApiErrorBody),
+    )
+)]
+pub async fn waterfall(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Waterfall> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    with_trace(&state, id, |entry| {
+        Ok(waterfall_of(&entry.trace, &entry.summary, &entry.logs))
+    })
+    .await
+}
+
+/// Everything recorded about one span: attributes, events, exception, links, logs, LLM call.
+#[utoipa::path(
+    get,
+    path = "/api/v1/traces/{id}/spans/{span_id}",
+    tag = "traces",
+    params(
+        ("id" = String, Path, description = "Trace id, or a unique prefix of it"),
+        ("span_id" = String, Path, description = "Span id: 16 hexadecimal characters"),
+    ),
+    responses(
+        (status = 200, description = "The span", body = SpanDetail),
+        (status = 400, description = "Malformed id", body = ApiErrorBody),
+        (status = 404, description = "No such trace or span", body = ApiErrorBody),
+    )
+)]
+pub async fn span(
+    State(state): State<ApiState>,
+    Path((id, span_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<SpanDetail> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let wanted: SpanId = span_id.parse().map_err(|_| {
+        ApiError::bad_parameter(
+            "span_id",
+            format!("{span_id:?} is not a span id: span ids are 16 hexadecimal characters"),
+        )
+    })?;
+    with_trace(&state, id, move |entry| {
+        let index = find_span(&entry.trace, wanted).ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                format!("trace {} has no span {span_id}", entry.trace.trace_id),
+            )
+        })?;
+        Ok(span_detail(&entry.trace, index, &entry.logs))
+    })
+    .await
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SearchParams {
+    /// Text to find (case-insensitive) in span names, attribute keys and values, event
+    /// names, status messages, services and span ids.
+    q: String,
+}
+
+/// Spans of the trace that match a text.
+#[derive(Serialize, ToSchema)]
+pub struct SpanMatches {
+    /// In tree order, at most 10,000.
+    pub span_ids: Vec<SpanId>,
+}
+
+/// Search within one trace.
+#[utoipa::path(
+    get,
+    path = "/api/v1/traces/{id}/search",
+    tag = "traces",
+    params(("id" = String, Path, description = "Trace id, or a unique prefix of it"), SearchParams),
+    responses(
+        (status = 200, description = "Matching spans", body = SpanMatches),
+        (status = 400, description = "No `q`, or a malformed id", body = ApiErrorBody),
+        (status = 404, description = "No such trace", body = ApiErrorBody),
+    )
+)]
+pub async fn search(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<SpanMatches> {
+    let p = Params::parse::<SearchParams>(raw.as_deref())?;
+    let q = p.text("q").ok_or_else(|| {
+        ApiError::bad_parameter("q", "give the text to search for, e.g. ?q=SELECT")
+    })?;
+    with_trace(&state, id, move |entry| {
+        Ok(SpanMatches {
+            span_ids: search_spans(&entry.trace, &q),
+        })
+    })
+    .await
+}
+
+/// Every span event in time order, for playback.
+#[utoipa::path(
+    get,
+    path = "/api/v1/traces/{id}/timeline",
+    tag = "traces",
+    params(("id" = String, Path, description = "Trace id, or a unique prefix of it")),
+    responses(
+        (status = 200, description = "Events in time order (at most 20,000)", body = Timeline),
+        (status = 400, description = "Malformed id", body = ApiErrorBody),
+        (status = 404, description = "No such trace", body = ApiErrorBody),
+    )
+)]
+pub async fn timeline(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Timeline> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    with_trace(&state, id, |entry| Ok(timeline_of(&entry.trace))).await
+}

@@ -1,0 +1,880 @@
+//! The REST API and the UI routes, driven through the router (no socket) against a real SQLite
+//! store holding traces of a known shape: every endpoint the web UI uses, with exact numbers,
+//! and the 400s (with the parameter named) for bad input.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use devtrace_model::{
+    AnyValue, Event, KeyValue, LogBatch, LogRecord, Resource, Scope, Span, SpanBatch, SpanId,
+    SpanKind, Status, StatusCode as SpanStatus, TraceId, semconv,
+};
+use devtrace_server::api::{ApiState, IngestRate, router};
+use devtrace_server::guard::AllowedHosts;
+use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
+use devtrace_store::writer::Writer;
+use devtrace_store::{prepare_logs, prepare_spans};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const MS: u64 = 1_000_000;
+
+fn now() -> u64 {
+    devtrace_query::timefmt::now_nanos()
+}
+
+fn id(n: u8) -> TraceId {
+    TraceId([n; 16])
+}
+
+fn span(trace: u8, id: u8, parent: Option<u8>, name: &str, start: u64, end: u64) -> Span {
+    Span {
+        trace_id: TraceId([trace; 16]),
+        span_id: SpanId([id; 8]),
+        parent_span_id: parent.map(|p| SpanId([p; 8])),
+        trace_state: String::new(),
+        flags: 0,
+        name: name.into(),
+        kind: SpanKind::Internal,
+        start_unix_nano: start,
+        end_unix_nano: end,
+        attributes: vec![],
+        dropped_attributes_count: 0,
+        events: vec![],
+        dropped_events_count: 0,
+        links: vec![],
+        dropped_links_count: 0,
+        status: Status::default(),
+        resource: 0,
+        scope: 0,
+    }
+}
+
+fn batch(service: &str, spans: Vec<Span>) -> SpanBatch {
+    SpanBatch {
+        resources: vec![Resource {
+            attributes: vec![KeyValue::new(semconv::SERVICE_NAME, service)],
+            ..Default::default()
+        }],
+        scopes: vec![Scope {
+            name: "shop.instrumentation".into(),
+            version: "1.0".into(),
+            ..Default::default()
+        }],
+        spans,
+    }
+}
+
+/// `checkout` (trace n, starting at `t0`): six sequential `SELECT item` queries (0..60 ms), a
+/// `charge` call (60..90 ms, failing with an exception when `fail`), an LLM call (90..100 ms).
+fn checkout(n: u8, t0: u64, fail: bool) -> SpanBatch {
+    let mut spans = vec![span(n, 1, None, "checkout", t0, t0 + 100 * MS)];
+    spans[0].kind = SpanKind::Server;
+    spans[0]
+        .attributes
+        .push(KeyValue::new("http.route", format!("/checkout/{n}")));
+    for k in 0..6u8 {
+        let start = t0 + u64::from(k) * 10 * MS;
+        let mut query = span(n, 10 + k, Some(1), "SELECT item", start, start + 10 * MS);
+        query.kind = SpanKind::Client;
+        query.attributes = vec![
+            KeyValue::new("db.system", "sqlite"),
+            KeyValue::new("db.statement", "SELECT * FROM items WHERE id = ?"),
+        ];
+        spans.push(query);
+    }
+    let mut charge = span(n, 2, Some(1), "charge", t0 + 60 * MS, t0 + 90 * MS);
+    charge.kind = SpanKind::Client;
+    charge.attributes = vec![
+        KeyValue::new("http.request.method", "POST"),
+        KeyValue::new("url.full", "https://pay.example/charge"),
+    ];
+    if fail {
+        charge.status = Status {
+            code: SpanStatus::Error,
+            message: "card declined".into(),
+        };
+        charge.events.push(Event {
+            time_unix_nano: t0 + 89 * MS,
+            name: semconv::EXCEPTION_EVENT.into(),
+            attributes: vec![
+                KeyValue::new(semconv::EXCEPTION_TYPE, "PaymentError"),
+                KeyValue::new(semconv::EXCEPTION_MESSAGE, "card declined"),
+                KeyValue::new(
+                    semconv::EXCEPTION_STACKTRACE,
+                    "Traceback:\n  charge()\n  pay()",
+                ),
+            ],
+            dropped_attributes_count: 0,
+        });
+    }
+    spans.push(charge);
+    let mut llm = span(n, 3, Some(1), "llm.summarize", t0 + 90 * MS, t0 + 100 * MS);
+    llm.attributes = vec![
+        KeyValue::new("gen_ai.system", "openai"),
+        KeyValue::new("gen_ai.request.model", "gpt-4o"),
+        KeyValue::new("gen_ai.usage.input_tokens", AnyValue::Int(1200)),
+        KeyValue::new("gen_ai.usage.output_tokens", AnyValue::Int(80)),
+        KeyValue::new("gen_ai.prompt", "Summarise the order"),
+        KeyValue::new("gen_ai.completion", "Three items, paid."),
+    ];
+    spans.push(llm);
+    batch("shop", spans)
+}
+
+/// A `devtrace run` of `cargo test`, labelled, with test counts.
+fn run_trace(n: u8, t0: u64, label: &str) -> SpanBatch {
+    let mut root = span(n, 1, None, "cargo test", t0, t0 + 2_000 * MS);
+    root.attributes = vec![
+        KeyValue::new(semconv::RUN_ID, TraceId([n; 16]).to_hex()),
+        KeyValue::new(semconv::RUN_COMMAND, "cargo test"),
+        KeyValue::new(semconv::RUN_LABEL, label),
+        KeyValue::new(semconv::RUN_EXIT_CODE, AnyValue::Int(0)),
+        KeyValue::new(semconv::TEST_RUNNER, "cargo"),
+        KeyValue::new(semconv::TEST_PASSED, AnyValue::Int(41)),
+        KeyValue::new(semconv::TEST_FAILED, AnyValue::Int(0)),
+        KeyValue::new(semconv::TEST_SKIPPED, AnyValue::Int(1)),
+    ];
+    batch("devtrace", vec![root])
+}
+
+struct Api {
+    _dir: tempfile::TempDir,
+    router: axum::Router,
+    _stop: tokio::sync::watch::Sender<bool>,
+    t0: u64,
+    _writer: Writer,
+}
+
+async fn api() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::start(
+        Box::new(SqliteWriter::open(dir.path()).unwrap()),
+        Default::default(),
+    );
+    let t0 = now() - 600_000 * MS; // ten minutes ago
+    let handle = writer.handle();
+    let mut batches = vec![
+        prepare_spans(checkout(1, t0, false)),
+        prepare_spans(checkout(2, t0 + 10_000 * MS, true)),
+        prepare_spans(checkout(3, t0 + 20_000 * MS, false)),
+        prepare_spans(run_trace(4, t0 + 30_000 * MS, "before")),
+        prepare_spans(run_trace(5, t0 + 40_000 * MS, "after")),
+    ];
+    let logs = LogBatch {
+        resources: vec![Resource::default()],
+        scopes: vec![Scope::default()],
+        logs: vec![LogRecord {
+            time_unix_nano: t0 + 10_000 * MS + 70 * MS,
+            severity_number: 17,
+            severity_text: "ERROR".into(),
+            body: AnyValue::from("payment provider said no"),
+            trace_id: Some(id(2)),
+            span_id: Some(SpanId([2; 8])),
+            ..Default::default()
+        }],
+    };
+    batches.push(prepare_logs(logs));
+    for prepared in batches {
+        handle.submit(prepared).unwrap().committed().await.unwrap();
+    }
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let store: Arc<dyn devtrace_store::Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let state = ApiState {
+        mcp: devtrace_server::mcp_http::McpHttp::new(Arc::clone(&store), None),
+        store,
+        writer: handle.clone(),
+        rate: IngestRate::start(handle),
+        traces: Default::default(),
+        stopping,
+    };
+    Api {
+        router: router(state, AllowedHosts::new([127, 0, 0, 1].into(), &[])),
+        _dir: dir,
+        _stop: stop,
+        t0,
+        _writer: writer,
+    }
+}
+
+impl Api {
+    async fn raw(&self, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(
+                Request::get(uri)
+                    .header(header::HOST, "127.0.0.1:4319")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, body.to_vec())
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        let (status, _, body) = self.raw(uri).await;
+        let value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+            panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&body))
+        });
+        (status, value)
+    }
+
+    async fn ok(&self, uri: &str) -> Value {
+        let (status, value) = self.get(uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {value}");
+        value
+    }
+
+    /// Asserts a 400 naming `parameter`, whose message contains `says`.
+    async fn bad(&self, uri: &str, parameter: &str, says: &str) {
+        let (status, value) = self.get(uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {value}");
+        let message = value["error"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{parameter}: ")) && message.contains(says),
+            "{uri}: {message:?} should name {parameter} and say {says:?}"
+        );
+        assert_eq!(value["parameter"], parameter, "{uri}");
+    }
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap()[..2].to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_the_router_serves() {
+    let api = api().await;
+    let document = api.ok("/api/v1/openapi.json").await;
+    let documented: BTreeSet<String> = document["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    // axum prints the paths it routes in its Debug output; every /api/v1 one must be documented
+    // (the document itself excepted).
+    let (routed_router, _) = devtrace_server::rest::router_and_document();
+    let debug = format!("{routed_router:?}");
+    let routed: BTreeSet<String> = debug
+        .split('"')
+        .filter(|part| part.starts_with("/api/v1/"))
+        .filter(|part| *part != devtrace_server::rest::OPENAPI_PATH)
+        .map(str::to_owned)
+        .collect();
+    assert!(routed.len() >= 17, "routes found in {debug}");
+    assert_eq!(routed, documented);
+    // Every documented operation has a response schema and answers (not the 404 fallback).
+    for (path, item) in document["paths"].as_object().unwrap() {
+        assert!(item["get"]["responses"]["200"].is_object(), "{path}");
+    }
+    for schema in [
+        "TracePage",
+        "Waterfall",
+        "SpanDetail",
+        "OperationAnalytics",
+        "Finding",
+    ] {
+        assert!(
+            document["components"]["schemas"][schema].is_object(),
+            "{schema} is described"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_traces_list_filters_pages_and_refuses_bad_parameters() {
+    let api = api().await;
+    let all = api.ok("/api/v1/traces").await;
+    assert_eq!(ids(&all), ["05", "04", "03", "02", "01"]);
+    let first = &all["traces"][2];
+    assert_eq!(first["root_name"], "checkout");
+    assert_eq!(first["service"], "shop");
+    assert_eq!(first["duration_ns"], 100 * MS);
+    assert_eq!(first["span_count"], 9);
+    assert_eq!(all["next_cursor"], Value::Null);
+
+    assert_eq!(
+        ids(&api.ok("/api/v1/traces?service=shop").await),
+        ["03", "02", "01"]
+    );
+    assert_eq!(ids(&api.ok("/api/v1/traces?status=error").await), ["02"]);
+    assert_eq!(
+        ids(&api.ok("/api/v1/traces?status=ok&service=shop").await),
+        ["03", "01"]
+    );
+    assert_eq!(
+        ids(&api.ok("/api/v1/traces?operation=SELECT%20item").await),
+        ["03", "02", "01"]
+    );
+    assert_eq!(
+        ids(&api.ok("/api/v1/traces?min_duration=1s").await),
+        ["05", "04"]
+    );
+    assert_eq!(
+        ids(&api.ok("/api/v1/traces?max_duration=100ms").await),
+        ["03", "02", "01"]
+    );
+    assert_eq!(
+        ids(&api.ok("/api/v1/traces?name=cargo").await),
+        ["05", "04"]
+    );
+    assert_eq!(
+        ids(&api
+            .ok("/api/v1/traces?attr=http.route%3D%2Fcheckout%2F2")
+            .await),
+        ["02"]
+    );
+    assert_eq!(
+        ids(&api.ok("/api/v1/traces?attr=gen_ai.request.model~gpt").await),
+        ["03", "02", "01"]
+    );
+    assert_eq!(ids(&api.ok("/api/v1/traces?label=before").await), ["04"]);
+    let run = TraceId([5; 16]).to_hex();
+    assert_eq!(
+        ids(&api.ok(&format!("/api/v1/traces?run={run}")).await),
+        ["05"]
+    );
+    let since = api.t0 + 15_000 * MS;
+    assert_eq!(
+        ids(&api
+            .ok(&format!(
+                "/api/v1/traces?since={since}&until={}",
+                api.t0 + 35_000 * MS
+            ))
+            .await),
+        ["04", "03"]
+    );
+
+    let page = api.ok("/api/v1/traces?limit=2").await;
+    assert_eq!(ids(&page), ["05", "04"]);
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let next = api
+        .ok(&format!("/api/v1/traces?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(ids(&next), ["03", "02"]);
+
+    api.bad(
+        "/api/v1/traces?limit=0",
+        "limit",
+        "not a whole number from 1 to 1000",
+    )
+    .await;
+    api.bad("/api/v1/traces?limit=many", "limit", "from 1 to 1000")
+        .await;
+    api.bad("/api/v1/traces?min_duration=fast", "min_duration", "250ms")
+        .await;
+    api.bad(
+        "/api/v1/traces?status=broken",
+        "status",
+        "use one of: error, ok",
+    )
+    .await;
+    api.bad("/api/v1/traces?attr=nokey", "attr", "key=value")
+        .await;
+    api.bad("/api/v1/traces?cursor=abc", "cursor", "next_cursor")
+        .await;
+    api.bad("/api/v1/traces?since=yesterday", "since", "nor a time like")
+        .await;
+    api.bad(
+        "/api/v1/traces?serivce=shop",
+        "serivce",
+        "accepted parameters: service",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_waterfall_is_columnar_with_folds_the_critical_path_and_errors() {
+    let api = api().await;
+    let trace = TraceId([2; 16]).to_hex();
+    let view = api.ok(&format!("/api/v1/traces/{trace}/waterfall")).await;
+    assert_eq!(view["span_count"], 9);
+    assert_eq!(view["error_count"], 1);
+    assert_eq!(view["duration_ns"], 100 * MS);
+    let strings = view["strings"].as_array().unwrap();
+    let names: Vec<&str> = view["name"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| strings[n.as_u64().unwrap() as usize].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "checkout",
+            "SELECT item",
+            "SELECT item",
+            "SELECT item",
+            "SELECT item",
+            "SELECT item",
+            "SELECT item",
+            "charge",
+            "llm.summarize"
+        ]
+    );
+    assert_eq!(view["status"][7], 2, "charge failed");
+    assert_eq!(view["log_count"][7], 1);
+    assert_eq!(view["start"][7], 60 * MS);
+    assert_eq!(view["subtree_end"][0], 9);
+    assert_eq!(view["folds"][0]["count"], 6);
+    assert_eq!(view["folds"][0]["first_row"], 1);
+    assert_eq!(view["folds"][0]["last_row"], 6);
+    assert_eq!(view["folds"][0]["total_ns"], 60 * MS);
+    // One after another: every child is on the critical path, summing to the duration.
+    let critical: Vec<u64> = view["critical"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .collect();
+    assert_eq!(critical.iter().sum::<u64>(), 100 * MS);
+    assert_eq!(critical[7], 30 * MS);
+    assert_eq!(critical[0], 0, "the root has no time of its own");
+    assert_eq!(view["on_critical_path"][0], true, "but leads to the path");
+    assert_eq!(strings[view["work"][8].as_u64().unwrap() as usize], "llm");
+    assert_eq!(
+        strings[view["work"][1].as_u64().unwrap() as usize],
+        "database"
+    );
+
+    // A unique prefix is enough; unknown and malformed ids are told apart.
+    let by_prefix = api.ok("/api/v1/traces/0202/waterfall").await;
+    assert_eq!(by_prefix["trace_id"], trace);
+    let (status, missing) = api.get("/api/v1/traces/0909/waterfall").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    api.bad("/api/v1/traces/xyz/waterfall", "id", "32 hexadecimal")
+        .await;
+    let summary = api.ok(&format!("/api/v1/traces/{trace}")).await;
+    assert_eq!(
+        (
+            summary["root_name"].as_str(),
+            summary["error_count"].as_u64()
+        ),
+        (Some("checkout"), Some(1))
+    );
+}
+
+#[tokio::test]
+async fn a_span_has_its_attributes_exception_logs_and_llm_call() {
+    let api = api().await;
+    let trace = TraceId([2; 16]).to_hex();
+    let charge = api
+        .ok(&format!(
+            "/api/v1/traces/{trace}/spans/{}",
+            SpanId([2; 8]).to_hex()
+        ))
+        .await;
+    assert_eq!(charge["name"], "charge");
+    assert_eq!(charge["kind"], "client");
+    assert_eq!(charge["status"], "error");
+    assert_eq!(charge["status_message"], "card declined");
+    assert_eq!(charge["work"], "http");
+    assert_eq!(charge["service"], "shop");
+    assert_eq!(charge["scope_name"], "shop.instrumentation");
+    assert_eq!(charge["attributes"][0]["key"], "http.request.method");
+    assert_eq!(charge["attributes"][0]["value"], "POST");
+    assert_eq!(charge["exception"]["type"], "PaymentError");
+    assert_eq!(
+        charge["exception"]["stacktrace"],
+        "Traceback:\n  charge()\n  pay()"
+    );
+    assert_eq!(charge["events"][0]["offset_ns"], 29 * MS);
+    assert_eq!(charge["logs"][0]["body"], "payment provider said no");
+    assert_eq!(charge["logs"][0]["severity_text"], "ERROR");
+    assert_eq!(charge["resource"][0]["value"], "shop");
+
+    let llm = api
+        .ok(&format!(
+            "/api/v1/traces/{trace}/spans/{}",
+            SpanId([3; 8]).to_hex()
+        ))
+        .await;
+    assert_eq!(llm["llm"]["model"], "gpt-4o");
+    assert_eq!(llm["llm"]["provider"], "openai");
+    assert_eq!(llm["llm"]["input_tokens"], 1200);
+    assert_eq!(llm["llm"]["output_tokens"], 80);
+    assert_eq!(llm["llm"]["prompt"], "Summarise the order");
+    assert_eq!(llm["llm"]["response"], "Three items, paid.");
+    assert_eq!(llm["attributes"][2]["type"], "int");
+
+    api.bad(
+        &format!("/api/v1/traces/{trace}/spans/nothex"),
+        "span_id",
+        "16 hexadecimal",
+    )
+    .await;
+    let (status, missing) = api
+        .get(&format!(
+            "/api/v1/traces/{trace}/spans/{}",
+            SpanId([99; 8]).to_hex()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(missing["error"].as_str().unwrap().contains("has no span"));
+}
+
+#[tokio::test]
+async fn search_within_a_trace_and_its_timeline() {
+    let api = api().await;
+    let trace = TraceId([2; 16]).to_hex();
+    let found = api
+        .ok(&format!("/api/v1/traces/{trace}/search?q=declined"))
+        .await;
+    assert_eq!(
+        found["span_ids"],
+        serde_json::json!([SpanId([2; 8]).to_hex()])
+    );
+    let queries = api
+        .ok(&format!("/api/v1/traces/{trace}/search?q=FROM+items"))
+        .await;
+    assert_eq!(queries["span_ids"].as_array().unwrap().len(), 6);
+    api.bad(
+        &format!("/api/v1/traces/{trace}/search"),
+        "q",
+        "text to search",
+    )
+    .await;
+
+    let timeline = api.ok(&format!("/api/v1/traces/{trace}/timeline")).await;
+    assert_eq!(timeline["events"].as_array().unwrap().len(), 1);
+    assert_eq!(timeline["events"][0]["offset_ns"], 89 * MS);
+    assert_eq!(timeline["events"][0]["summary"], "card declined");
+}
+
+#[tokio::test]
+async fn overview_operations_analytics_and_sparklines() {
+    let api = api().await;
+    let overview = api.ok("/api/v1/overview").await;
+    assert_eq!(overview["stats"]["traces"], 5);
+    assert_eq!(overview["services"][0]["service"], "shop");
+    assert_eq!(
+        overview["recent_errors"][0]["trace_id"],
+        TraceId([2; 16]).to_hex()
+    );
+    assert_eq!(overview["recent_runs"].as_array().unwrap().len(), 2);
+
+    let ranking = api.ok("/api/v1/operations").await;
+    assert_eq!(ranking["traces"], 5);
+    assert_eq!(ranking["operations"][0]["operation"], "cargo test");
+    assert_eq!(ranking["operations"][1]["operation"], "checkout");
+    assert_eq!(ranking["operations"][1]["runs"], 3);
+    assert_eq!(ranking["operations"][1]["errors"], 1);
+
+    let names = api.ok("/api/v1/operation-names").await;
+    assert_eq!(
+        names["names"],
+        serde_json::json!([
+            "SELECT item",
+            "cargo test",
+            "charge",
+            "checkout",
+            "llm.summarize"
+        ])
+    );
+
+    let analytics = api.ok("/api/v1/operations/checkout").await;
+    assert_eq!(analytics["traces_analysed"], 3);
+    assert_eq!(analytics["profile"]["duration"]["count"], 3);
+    assert_eq!(analytics["profile"]["children"][0]["name"], "SELECT item");
+    assert_eq!(analytics["profile"]["children"][0]["calls_per_run"], 6.0);
+    let histogram_total: u64 = analytics["histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(histogram_total, 3);
+    let over_time: u64 = analytics["over_time"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(over_time, 3);
+    assert!(
+        analytics["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "repeated_calls" && f["operation"] == "checkout"),
+        "{}",
+        analytics["findings"]
+    );
+    let spaced = api.ok("/api/v1/operations/SELECT%20item?last=2").await;
+    assert_eq!(spaced["traces_analysed"], 2);
+    let (status, unknown) = api.get("/api/v1/operations/chekout").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        unknown["error"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean \"checkout\""),
+        "{unknown}"
+    );
+    api.bad(
+        "/api/v1/operations/checkout?last=0",
+        "last",
+        "from 1 to 5000",
+    )
+    .await;
+
+    let lines = api
+        .ok("/api/v1/sparklines?operation=checkout&operation=cargo%20test&points=2")
+        .await;
+    assert_eq!(lines["series"][0]["operation"], "checkout");
+    assert_eq!(
+        lines["series"][0]["durations_ns"],
+        serde_json::json!([100 * MS, 100 * MS])
+    );
+    assert_eq!(
+        lines["series"][1]["durations_ns"],
+        serde_json::json!([2_000 * MS, 2_000 * MS])
+    );
+    api.bad("/api/v1/sparklines", "operation", "give 1 to 50 operations")
+        .await;
+    api.bad(
+        "/api/v1/sparklines?operation=x&points=1",
+        "points",
+        "from 2 to 200",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn compare_findings_and_runs() {
+    let api = api().await;
+    let (a, b) = (TraceId([1; 16]).to_hex(), TraceId([2; 16]).to_hex());
+    let compared = api
+        .ok(&format!("/api/v1/compare?a={a}&b={}", &b[..8]))
+        .await;
+    assert_eq!(compared["a_traces"], serde_json::json!([a]));
+    assert_eq!(compared["b_traces"], serde_json::json!([b]));
+    let charge = compared["comparison"]["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["operation"] == "charge")
+        .unwrap();
+    assert_eq!(charge["a"]["errors"], 0);
+    assert_eq!(charge["b"]["errors"], 1);
+    assert_eq!(
+        compared["comparison"]["total"]["verdict"]["verdict"],
+        "too_few_runs"
+    );
+    let last = api.ok("/api/v1/compare?operation=checkout&last=3").await;
+    assert_eq!(
+        last["what"],
+        "checkout: 1 earlier run(s) (A) vs 2 later run(s) (B)"
+    );
+
+    api.bad(&format!("/api/v1/compare?a={a}"), "b", "give trace B too")
+        .await;
+    api.bad("/api/v1/compare", "a", "say what to compare").await;
+    api.bad("/api/v1/compare?operation=checkout", "last", "give last")
+        .await;
+    api.bad(
+        "/api/v1/compare?operation=checkout&last=1",
+        "last",
+        "from 2 to 5000",
+    )
+    .await;
+    let (status, missing) = api.get("/api/v1/compare?a=0909&b=0101").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    assert!(
+        missing["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("a: no trace matches"),
+        "{missing}"
+    );
+    api.bad(
+        &format!("/api/v1/compare?a={a}&b=nothex"),
+        "b",
+        "32 hexadecimal",
+    )
+    .await;
+    api.bad("/api/v1/compare?a=0&b=01", "a", "matches several traces")
+        .await;
+
+    // Two runs: each side is the run's trace with its attached traces.
+    let (r4, r5) = (TraceId([4; 16]).to_hex(), TraceId([5; 16]).to_hex());
+    let runs = api
+        .ok(&format!("/api/v1/compare?run_a={r4}&run_b={}", &r5[..6]))
+        .await;
+    assert_eq!(runs["what"], format!("run {r4} (A) vs run {r5} (B)"));
+    assert_eq!(
+        runs["comparison"]["total"]["a"]["mean_nanos"],
+        2_000.0 * MS as f64
+    );
+    api.bad(
+        &format!("/api/v1/compare?run_a={r4}"),
+        "run_b",
+        "give run B too",
+    )
+    .await;
+    let (status, not_run) = api
+        .get(&format!("/api/v1/compare?run_a={a}&run_b={r5}"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        not_run["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not a `devtrace run`"),
+        "{not_run}"
+    );
+
+    let findings = api.ok("/api/v1/findings").await;
+    assert_eq!(findings["traces_analysed"], 5);
+    let repeated = findings["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "repeated_calls")
+        .expect("the six queries are an N+1");
+    assert_eq!(repeated["occurrences"], 3);
+    // The parent and its six queries.
+    assert_eq!(
+        repeated["evidence"][0]["span_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+    assert_eq!(repeated["operation"], "checkout");
+    api.bad("/api/v1/findings?limit=0", "limit", "from 1 to 500")
+        .await;
+
+    let runs = api.ok("/api/v1/runs").await;
+    let runs = runs["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["label"], "after");
+    assert_eq!(runs[0]["tests"]["passed"], 41);
+    assert_eq!(runs[0]["tests"]["skipped"], 1);
+    assert_eq!(runs[0]["exit_code"], 0);
+    assert_eq!(runs[0]["command"], "cargo test");
+    let before = api.ok("/api/v1/runs?label=before").await;
+    assert_eq!(before["runs"][0]["trace_id"], TraceId([4; 16]).to_hex());
+    api.bad("/api/v1/runs?limit=x", "limit", "from 1 to 500")
+        .await;
+}
+
+#[tokio::test]
+async fn the_event_stream_opens_with_the_committed_count() {
+    let api = api().await;
+    let response = api
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/events")
+                .header(header::HOST, "localhost:4319")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body();
+    let frame = body.frame().await.unwrap().unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert!(text.starts_with("event: ingest\ndata: "), "{text:?}");
+    let data: Value =
+        serde_json::from_str(text.trim_start_matches("event: ingest\ndata: ").trim()).unwrap();
+    // 5 traces of 9, 9, 9, 1 and 1 spans.
+    assert_eq!(data["committed_spans"], 29);
+    assert_eq!(data["new_spans"], 0);
+}
+
+#[tokio::test]
+async fn the_ui_is_served_at_every_view_path_and_the_guard_applies() {
+    let api = api().await;
+    for path in [
+        "/",
+        "/traces",
+        "/traces/0101",
+        "/operations/checkout",
+        "/compare?a=1&b=2",
+    ] {
+        let (status, headers, body) = api.raw(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(
+            headers[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'self'")
+        );
+        let html = String::from_utf8(body).unwrap();
+        assert!(html.contains("/assets/js/app.js"), "{path}: {html}");
+    }
+    let (status, headers, body) = api.raw("/assets/js/app.js").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(!body.is_empty());
+    // Revalidation: the same ETag gets a 304 without a body.
+    let etag = headers[header::ETAG].to_str().unwrap().to_owned();
+    let revalidated = api
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/assets/js/app.js")
+                .header(header::HOST, "127.0.0.1:4319")
+                .header(header::IF_NONE_MATCH, &etag)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+    let (status, _, _) = api.raw("/assets/nope.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, missing) = api.get("/api/v1/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(missing["error"].as_str().unwrap().contains("openapi.json"));
+
+    let refused = api
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/traces")
+                .header(header::HOST, "evil.example:4319")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused_ui = api
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/")
+                .header(header::HOST, "127.0.0.1:4319")
+                .header(header::ORIGIN, "http://evil.example")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused_ui.status(), StatusCode::FORBIDDEN);
+}

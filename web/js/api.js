@@ -1,0 +1,35 @@
+// The REST client: the UI talks to nothing but /api/v1 (documented at /api/v1/openapi.json).
+
+export class ApiError extends Error {
+  constructor(status, message, parameter) {
+    super(message);
+    this.status = status;
+    this.parameter = parameter;
+  }
+}
+
+/** GET /api/v1/<path> with query parameters (arrays repeat the parameter); JSON back. */
+export async function get(path, params = {}, {signal} = {}) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null || value === '') continue;
+    for (const v of Array.isArray(value) ? value : [value]) if (v !== '') query.append(key, v);
+  }
+  const qs = query.toString();
+  const response = await fetch(`/api/v1/${path}${qs ? `?${qs}` : ''}`, {signal, headers: {accept: 'application/json'}});
+  let body;
+  try {
+    body = await response.json();
+  } catch {
+    throw new ApiError(response.status, `the server answered ${response.status} without JSON`);
+  }
+  if (!response.ok) throw new ApiError(response.status, body.error || `HTTP ${response.status}`, body.parameter);
+  return body;
+}
+
+/** Subscribes to live ingest events; returns a function that unsubscribes. */
+export function onIngest(handler) {
+  const source = new EventSource('/api/v1/events');
+  source.addEventListener('ingest', (event) => handler(JSON.parse(event.data)));
+  return () => source.close();
+}

@@ -1,0 +1,138 @@
+// The devtrace web UI: a router over views, each at a stable URL (the CLI and MCP print deep
+// links to them), the navigation, global keyboard shortcuts and the live indicator.
+//
+// Adding a view is local: one entry in VIEWS (navigation and shortcut), one in ROUTES, and a
+// module under views/ exporting `render(main, {params, query, navigate}) → cleanup?`.
+
+import {h} from './dom.js';
+import {onIngest} from './api.js';
+
+/** Navigation entries, in order; `key` is the second key of the `g <key>` shortcut. */
+export const VIEWS = [
+  {path: '/traces', label: 'Traces', key: 't'},
+  {path: '/operations', label: 'Operations', key: 'o'},
+  {path: '/findings', label: 'Findings', key: 'f'},
+  {path: '/compare', label: 'Compare', key: 'c'},
+  {path: '/runs', label: 'Runs', key: 'r'},
+];
+
+/** Path patterns → view modules; captures become `params` (decoded). */
+const ROUTES = [
+  [/^\/$/, null],
+  [/^\/traces\/?$/, () => import('./views/traces.js')],
+  [/^\/traces\/([^/]+)$/, () => import('./views/trace.js')],
+  [/^\/operations\/?$/, () => import('./views/operations.js')],
+  [/^\/operations\/(.+)$/, () => import('./views/operation.js')],
+  [/^\/findings\/?$/, () => import('./views/findings.js')],
+  [/^\/compare\/?$/, () => import('./views/compare.js')],
+  [/^\/runs\/?$/, () => import('./views/runs.js')],
+];
+
+const main = document.getElementById('main');
+let cleanup = null;
+let generation = 0;
+
+/** Goes to an in-app URL (pushing history unless `replace`). */
+export function navigate(url, {replace = false} = {}) {
+  if (replace) history.replaceState(null, '', url);
+  else history.pushState(null, '', url);
+  route();
+}
+
+async function route() {
+  const {pathname, search} = location;
+  if (pathname === '/') return navigate('/traces', {replace: true});
+  const found = ROUTES.find(([pattern]) => pattern.test(pathname));
+  highlightNav(pathname);
+  const mine = ++generation;
+  if (typeof cleanup === 'function') cleanup();
+  cleanup = null;
+  if (!found || !found[1]) {
+    main.replaceChildren(h('h1', {}, 'Not found'),
+      h('p', {}, `No view at ${pathname}. `, h('a', {href: '/traces'}, 'See the traces.')));
+    return;
+  }
+  const params = pathname.match(found[0]).slice(1).map(decodeURIComponent);
+  const query = new URLSearchParams(search);
+  try {
+    const view = await found[1]();
+    if (mine !== generation) return;
+    main.replaceChildren();
+    cleanup = await view.render(main, {params, query, navigate});
+  } catch (error) {
+    if (mine !== generation) return;
+    main.replaceChildren(h('h1', {}, 'Something went wrong'), h('p', {class: 'note error'}, String(error.message || error)));
+  }
+}
+
+function highlightNav(pathname) {
+  for (const a of document.querySelectorAll('#nav a')) {
+    const current = pathname === a.getAttribute('href') || pathname.startsWith(`${a.getAttribute('href')}/`);
+    if (current) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+}
+
+/** Shows a short message at the bottom of the screen. */
+export function toast(message) {
+  const box = document.getElementById('toast');
+  box.textContent = message;
+  box.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { box.hidden = true; }, 5000);
+}
+
+function buildNav() {
+  const nav = document.getElementById('nav');
+  nav.replaceChildren(...VIEWS.map((v) =>
+    h('a', {href: v.path, title: `${v.label} (g then ${v.key})`}, v.label)));
+}
+
+// In-app links: plain left clicks on same-origin paths go through the router.
+document.addEventListener('click', (event) => {
+  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const a = event.target.closest('a[href]');
+  if (!a || a.target || a.hasAttribute('download')) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || url.pathname.startsWith('/api/')) return;
+  event.preventDefault();
+  navigate(url.pathname + url.search);
+});
+window.addEventListener('popstate', route);
+
+// Keyboard: `g` then a view key; `/` focuses the view's search; `?` lists the shortcuts.
+let pendingG = false;
+document.addEventListener('keydown', (event) => {
+  const typing = event.target.closest('input, textarea, select, [contenteditable]');
+  if (typing || event.metaKey || event.ctrlKey || event.altKey) return;
+  if (pendingG) {
+    pendingG = false;
+    const view = VIEWS.find((v) => v.key === event.key);
+    if (view) { event.preventDefault(); navigate(view.path); }
+    return;
+  }
+  if (event.key === 'g') { pendingG = true; setTimeout(() => { pendingG = false; }, 1500); return; }
+  if (event.key === '/') {
+    const search = main.querySelector('[data-search]');
+    if (search) { event.preventDefault(); search.focus(); search.select?.(); }
+  } else if (event.key === '?') {
+    toast('Keys: g t/o/f/c/r go to a view · / search · j k or ↑ ↓ move · Enter open · ← → collapse/expand · Esc close');
+  }
+});
+
+// The live indicator: spans arriving per second, from the event stream.
+function startLive() {
+  const badge = document.getElementById('live');
+  badge.textContent = 'connecting…';
+  onIngest((event) => {
+    badge.textContent = event.spans_per_second > 0
+      ? `live · ${Math.round(event.spans_per_second).toLocaleString()} spans/s`
+      : 'live';
+    badge.classList.toggle('active', event.spans_per_second > 0);
+    window.dispatchEvent(new CustomEvent('devtrace:ingest', {detail: event}));
+  });
+}
+
+buildNav();
+startLive();
+route();

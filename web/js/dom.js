@@ -1,0 +1,107 @@
+// Small DOM and formatting helpers shared by every view. No framework: views build elements
+// with h() and replace what they own.
+
+/** Creates an element: h('a', {href: '/x', class: 'row'}, 'text', child, [more]). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') el.className = value;
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else if (key === 'text') el.textContent = value;
+    else if (value === true) el.setAttribute(key, '');
+    else el.setAttribute(key, value);
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === undefined || child === null || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else el.append(child instanceof Node ? child : String(child));
+  }
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+/** Creates an SVG element with attributes. */
+export function s(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value !== undefined && value !== null) el.setAttribute(key, value);
+  }
+  for (const child of children.flat()) if (child) el.append(child);
+  return el;
+}
+
+/** "1.23 s", "45.6 ms", "789 µs", "12 ns", "2.5 min" — as the CLI prints them. */
+export function duration(ns) {
+  ns = Number(ns);
+  if (!Number.isFinite(ns)) return '–';
+  if (ns >= 60e9) return `${(ns / 60e9).toFixed(1)} min`;
+  if (ns >= 1e9) return `${(ns / 1e9).toFixed(2)} s`;
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(1)} ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(0)} µs`;
+  return `${Math.round(ns)} ns`;
+}
+
+/** A Unix-nanosecond instant as local "YYYY-MM-DD HH:MM:SS". */
+export function time(nanos) {
+  const d = new Date(Number(nanos) / 1e6);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** "3 min ago" */
+export function ago(nanos) {
+  const seconds = (Date.now() - Number(nanos) / 1e6) / 1000;
+  if (seconds < 60) return `${Math.max(0, Math.round(seconds))} s ago`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} d ago`;
+}
+
+export function percent(share) {
+  return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)} %`;
+}
+
+export function plural(n, word) {
+  return `${n.toLocaleString()} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Links inside the app: same-origin paths handled by the router. */
+export function link(href, ...children) {
+  return h('a', {href}, ...children);
+}
+
+export const traceHref = (id, span) => `/traces/${id}${span ? `?span=${span}` : ''}`;
+export const operationHref = (name) => `/operations/${encodeURIComponent(name)}`;
+
+/** A sparkline of values as an inline SVG polyline. */
+export function sparkline(values, {width = 90, height = 18, label} = {}) {
+  const svg = s('svg', {width, height, viewBox: `0 0 ${width} ${height}`, class: 'spark', role: 'img',
+    'aria-label': label || 'recent durations'});
+  if (!values || values.length < 2) return svg;
+  const max = Math.max(...values), min = Math.min(...values);
+  const span = max - min || 1;
+  const points = values.map((v, i) =>
+    `${(i / (values.length - 1) * (width - 2) + 1).toFixed(1)},${(height - 2 - (v - min) / span * (height - 4)).toFixed(1)}`);
+  svg.append(s('polyline', {points: points.join(' '), fill: 'none'}));
+  const last = points[points.length - 1].split(',');
+  svg.append(s('circle', {cx: last[0], cy: last[1], r: 1.8}));
+  return svg;
+}
+
+/** Debounces fn by ms. */
+export function debounce(fn, ms) {
+  let timer;
+  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+}
+
+/** A status message inside a view: loading, empty or error. */
+export function note(text, kind = 'muted') {
+  return h('p', {class: `note ${kind}`}, text);
+}

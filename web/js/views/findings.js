@@ -1,0 +1,53 @@
+// Findings: the ranked insights across recent traces, each with the evidence behind it
+// linking to the spans (the trace view highlights every span of the evidence).
+
+import {get} from '../api.js';
+import {h, duration, note, operationHref} from '../dom.js';
+
+const SINCE = [['15m', 'last 15 min'], ['1h', 'last hour'], ['24h', 'last 24 h'], ['7d', 'last 7 days'], ['365d', 'last year']];
+
+export async function render(main, {query, navigate}) {
+  const since = query.get('since') || '1h';
+  const operation = query.get('operation') || '';
+  const sinceSelect = h('select', {name: 'since'}, SINCE.map(([v, l]) => h('option', {value: v, selected: v === since}, l)));
+  const opInput = h('input', {name: 'operation', value: operation, placeholder: 'any operation', 'data-search': true});
+  const form = h('form', {class: 'filters', role: 'search'},
+    h('label', {class: 'field'}, h('span', {}, 'Traces from'), sinceSelect),
+    h('label', {class: 'field'}, h('span', {}, 'Containing operation'), opInput),
+    h('div', {class: 'actions'}, h('button', {type: 'submit'}, 'Apply')));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams({since: sinceSelect.value});
+    if (opInput.value.trim()) q.set('operation', opInput.value.trim());
+    navigate(`/findings?${q}`);
+  });
+  const status = note('Analysing…');
+  main.append(h('h1', {}, 'Findings'), form, status);
+  try {
+    const answer = await get('findings', {since, operation, limit: 100});
+    status.textContent = answer.total === 0
+      ? `Nothing to report: no detector fired on the ${answer.traces_analysed} traces analysed.`
+      : `${answer.total} finding${answer.total === 1 ? '' : 's'} across ${answer.traces_analysed} traces, ranked by estimated saving.`;
+    main.append(findingList(answer.findings));
+  } catch (error) {
+    status.textContent = error.message;
+    status.className = 'note error';
+  }
+}
+
+/** Finding cards, also used by the operation view. */
+export function findingList(findings) {
+  return h('ol', {class: 'findings'}, findings.map((f, n) => h('li', {class: `finding k-${f.kind}`},
+    h('header', {}, h('span', {class: 'rank'}, `${n + 1}`), h('h3', {}, f.title)),
+    h('p', {class: 'meta'},
+      h('span', {class: 'badge'}, f.kind.replaceAll('_', ' ')),
+      f.operation ? [' on ', h('a', {href: operationHref(f.operation)}, f.operation)] : null,
+      f.saving_nanos > 0 ? ` · saving ≈ ${duration(f.saving_nanos)} per run × ${Math.max(1, f.occurrences)} = ${duration(f.saving_nanos * Math.max(1, f.occurrences))}` : ` · ${f.occurrences} occurrence${f.occurrences === 1 ? '' : 's'}`),
+    h('p', {class: 'recommendation'}, '→ ', f.recommendation),
+    h('p', {class: 'evidence'}, 'Evidence: ', f.evidence.map((e, k) => [k ? ', ' : '',
+      h('a', {href: `/traces/${e.trace_id}?span=${e.span_ids[0] || ''}&mark=${e.span_ids.join(',')}`, class: 'mono'},
+        `${e.trace_id.slice(0, 8)} (${e.span_ids.length} span${e.span_ids.length === 1 ? '' : 's'})`)])),
+    h('details', {}, h('summary', {}, 'The numbers'), h('table', {class: 'attrs'}, h('tbody', {},
+      Object.entries(f.numbers).map(([k, v]) => h('tr', {}, h('th', {class: 'mono'}, k), h('td', {}, k.endsWith('nanos') || k.endsWith('_ns') ? duration(v) : String(Math.round(v * 1000) / 1000))))),
+      h('tr', {}, h('th', {class: 'mono'}, 'fingerprint'), h('td', {}, f.fingerprint)))))));
+}

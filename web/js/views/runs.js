@@ -1,0 +1,64 @@
+// Runs: `devtrace run` executions with their outcome and test counts; pick two to compare.
+
+import {get} from '../api.js';
+import {h, duration, time, ago, note, traceHref} from '../dom.js';
+
+export async function render(main, {query, navigate}) {
+  const label = query.get('label') || '';
+  const labelInput = h('input', {name: 'label', value: label, placeholder: 'any label', 'data-search': true});
+  const form = h('form', {class: 'filters inline'},
+    h('label', {class: 'field'}, h('span', {}, 'Label'), labelInput),
+    h('div', {class: 'actions'}, h('button', {type: 'submit'}, 'Apply')));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    navigate(labelInput.value.trim() ? `/runs?label=${encodeURIComponent(labelInput.value.trim())}` : '/runs');
+  });
+  const compare = h('button', {type: 'button', disabled: true}, 'Compare the two selected');
+  const status = note('Loading…');
+  main.append(h('h1', {}, 'Runs'), form, status);
+  let runs;
+  try {
+    runs = (await get('runs', {label, limit: 200})).runs;
+  } catch (error) {
+    status.textContent = error.message;
+    status.className = 'note error';
+    return;
+  }
+  if (!runs.length) {
+    status.textContent = 'No runs recorded. Record one with: devtrace run -- <command>';
+    return;
+  }
+  status.textContent = `${runs.length} run${runs.length === 1 ? '' : 's'}, newest first. Tick two to compare them.`;
+  const picked = [];
+  const body = h('tbody', {}, runs.map((r, k) => {
+    const box = h('input', {type: 'checkbox', 'aria-label': `select run ${r.command} ${time(r.start_unix_nano)}`, value: r.trace_id});
+    box.addEventListener('change', () => {
+      if (box.checked) picked.push(r); else picked.splice(picked.indexOf(r), 1);
+      while (picked.length > 2) {
+        const dropped = picked.shift();
+        body.querySelector(`input[value="${dropped.trace_id}"]`).checked = false;
+      }
+      compare.disabled = picked.length !== 2;
+    });
+    const previous = runs.slice(k + 1).find((p) => p.command === r.command);
+    const exit = r.signal != null ? `signal ${r.signal}` : r.exit_code != null ? String(r.exit_code) : '?';
+    const t = r.tests;
+    return h('tr', {class: (r.exit_code ?? 0) !== 0 || r.signal != null ? 'has-error' : ''},
+      h('td', {}, box),
+      h('td', {title: time(r.start_unix_nano)}, ago(r.start_unix_nano)),
+      h('td', {class: 'mono'}, r.command),
+      h('td', {}, r.label ? h('a', {href: `/runs?label=${encodeURIComponent(r.label)}`, class: 'badge'}, r.label) : ''),
+      h('td', {class: 'num'}, duration(r.duration_ns)),
+      h('td', {class: 'num'}, exit === '0' ? exit : h('span', {class: 'badge error'}, exit)),
+      h('td', {class: 'num tests'}, t ? [h('span', {class: 'pass'}, `${t.passed} passed`), t.failed ? [' ', h('span', {class: 'badge error'}, `${t.failed} failed`)] : '', t.skipped ? ` ${t.skipped} skipped` : ''] : '–'),
+      h('td', {class: 'num'}, r.span_count.toLocaleString()),
+      h('td', {}, h('a', {href: traceHref(r.trace_id)}, 'trace'),
+        previous ? [' · ', h('a', {href: `/compare?run_a=${previous.trace_id}&run_b=${r.trace_id}`}, 'vs previous')] : null));
+  }));
+  compare.addEventListener('click', () => {
+    const [older, newer] = picked.slice().sort((x, y) => (x.start_unix_nano < y.start_unix_nano ? -1 : 1));
+    navigate(`/compare?run_a=${older.trace_id}&run_b=${newer.trace_id}`);
+  });
+  main.append(compare, h('table', {class: 'list runs'}, h('thead', {}, h('tr', {},
+    ['', 'Started', 'Command', 'Label', 'Duration', 'Exit', 'Tests', 'Spans', ''].map((t, i) => h('th', {class: [4, 5, 6, 7].includes(i) ? 'num' : ''}, t)))), body));
+}

@@ -1,0 +1,517 @@
+// One trace: a virtualised waterfall (only the rows in view exist in the DOM, so 50,000 spans
+// stay interactive), collapsible subtrees, folded runs of same-named siblings, the critical
+// path highlighted, errors marked, search within the trace, the span panel, and playback.
+//
+// The waterfall arrives as columns (/api/v1/traces/{id}/waterfall); a span's attributes,
+// events and logs are fetched when it is selected.
+
+import {get} from '../api.js';
+import {h, duration, time, debounce, note, traceHref, operationHref, plural} from '../dom.js';
+
+const ROW = 24; // px per row; fixed so the scroll position maps to a row by division
+const OVERSCAN = 12;
+
+export async function render(main, {params, query, navigate}) {
+  const id = params[0];
+  main.append(note('Loading the trace…'));
+  let wf;
+  try {
+    wf = await get(`traces/${id}/waterfall`);
+  } catch (error) {
+    main.replaceChildren(h('h1', {}, 'Trace'), note(error.message, 'error'),
+      h('p', {}, h('a', {href: '/traces'}, 'Back to the traces')));
+    return;
+  }
+  const view = new Waterfall(wf, navigate);
+  main.replaceChildren(view.element);
+  view.start(query);
+  return () => view.stop();
+}
+
+class Waterfall {
+  constructor(wf, navigate) {
+    this.wf = wf;
+    this.navigate = navigate;
+    const n = wf.span_count;
+    this.n = n;
+    this.collapsed = new Uint8Array(n);
+    this.foldAt = new Int32Array(n).fill(-1);
+    wf.folds.forEach((f, i) => { this.foldAt[f.first_row] = i; });
+    this.foldOpen = new Set();
+    this.rowOf = new Map(wf.span_id.map((s, i) => [s, i]));
+    this.hasChildren = new Uint8Array(n);
+    for (let i = 0; i < n; i++) if (wf.subtree_end[i] > i + 1) this.hasChildren[i] = 1;
+    this.matches = new Set();
+    this.marks = new Set();
+    this.selected = -1;
+    this.playT = null;
+    this.criticalCount = wf.on_critical_path.reduce((c, v) => c + (v ? 1 : 0), 0);
+    this.build();
+    this.computeVisible();
+  }
+
+  build() {
+    const wf = this.wf;
+    const name = (i) => wf.strings[wf.name[i]];
+    this.name = name;
+    const root = wf.root_name;
+    this.searchInput = h('input', {type: 'search', placeholder: 'Search this trace: names, attributes, events…', 'data-search': true,
+      'aria-label': 'Search within the trace', class: 'trace-search'});
+    this.searchInfo = h('span', {class: 'muted', role: 'status'});
+    this.playButton = h('button', {type: 'button', class: 'secondary', 'aria-pressed': 'false'}, 'Playback');
+    this.header = h('header', {class: 'trace-head'},
+      h('h1', {}, root, ' ', h('span', {class: 'muted small'}, wf.service)),
+      h('dl', {class: 'facts'},
+        h('dt', {}, 'Duration'), h('dd', {}, duration(wf.duration_ns)),
+        h('dt', {}, 'Spans'), h('dd', {}, wf.span_count.toLocaleString()),
+        h('dt', {}, 'Errors'), h('dd', {class: wf.error_count ? 'error-text' : ''}, String(wf.error_count)),
+        h('dt', {}, 'Started'), h('dd', {}, time(wf.start_unix_nano)),
+        h('dt', {}, 'Critical path'), h('dd', {}, plural(this.criticalCount, 'span')),
+        h('dt', {}, 'Trace id'), h('dd', {class: 'mono'}, wf.trace_id)),
+      h('p', {class: 'links'},
+        h('a', {href: operationHref(root)}, `Analytics of ${root}`), ' · ',
+        h('a', {href: `/compare?a=${wf.trace_id}`}, 'Compare with another trace'), ' · ',
+        h('a', {href: `/api/v1/traces/${wf.trace_id}/waterfall`, target: '_blank', rel: 'noopener'}, 'JSON')),
+      h('div', {class: 'trace-tools'}, this.searchInput, this.searchInfo,
+        h('span', {class: 'legend'}, h('i', {class: 'swatch critical'}), 'critical path', h('i', {class: 'swatch error'}), 'error', h('i', {class: 'swatch fold'}), 'folded repeats'),
+        this.playButton));
+    this.player = new Player(this);
+    this.ruler = h('div', {class: 'wf-ruler', 'aria-hidden': 'true'});
+    for (let k = 0; k <= 4; k++) {
+      const tick = h('span', {}, duration(wf.duration_ns * k / 4));
+      tick.style.left = `${k * 25}%`;
+      this.ruler.append(tick);
+    }
+    this.spacer = h('div', {class: 'wf-spacer'});
+    this.rows = h('div', {class: 'wf-rows'});
+    this.cursorLine = h('div', {class: 'wf-cursor', hidden: true});
+    this.scroller = h('div', {class: 'wf-scroll', tabindex: '0', role: 'tree', 'aria-label': `Waterfall of ${root}: ${wf.span_count} spans`},
+      this.spacer, this.rows);
+    this.panel = h('aside', {class: 'span-panel', 'aria-label': 'Span details'}, note('Select a span to see its attributes, events and logs.'));
+    this.element = h('section', {class: 'trace-view'}, this.header, this.player.element,
+      h('div', {class: 'trace-body'},
+        h('div', {class: 'wf'}, h('div', {class: 'wf-head'}, h('div', {class: 'wf-name-head'}, 'Span'), h('div', {class: 'wf-bar-head'}, this.ruler, this.cursorLine)), this.scroller),
+        this.panel));
+    this.scroller.addEventListener('scroll', () => this.draw());
+    this.scroller.addEventListener('keydown', (e) => this.key(e));
+    this.rows.addEventListener('click', (e) => this.click(e));
+    this.searchInput.addEventListener('input', debounce(() => this.search(), 250));
+    this.searchInput.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') { e.preventDefault(); this.nextMatch(e.shiftKey ? -1 : 1); }
+      if (e.key === 'Escape') { this.searchInput.value = ''; this.search(); this.scroller.focus(); }
+    });
+    this.playButton.addEventListener('click', () => this.player.toggle());
+    this.resize = () => this.draw();
+    window.addEventListener('resize', this.resize);
+  }
+
+  start(query) {
+    const marked = (query.get('mark') || '').split(',').filter(Boolean);
+    for (const s of marked) if (this.rowOf.has(s)) this.marks.add(this.rowOf.get(s));
+    const q = query.get('q');
+    if (q) { this.searchInput.value = q; this.search(); }
+    const span = query.get('span');
+    if (span && this.rowOf.has(span)) this.select(this.rowOf.get(span), {scroll: true});
+    else this.draw();
+    if (!span) this.scroller.focus({preventScroll: true});
+  }
+
+  stop() {
+    window.removeEventListener('resize', this.resize);
+    this.player.stop();
+  }
+
+  /** The rows shown, in order: row indices, or -(fold + 1) for a folded run. */
+  computeVisible() {
+    const {wf, n} = this;
+    const out = new Int32Array(n);
+    let count = 0;
+    for (let i = 0; i < n;) {
+      const f = this.foldAt[i];
+      if (f >= 0 && !this.foldOpen.has(f)) {
+        out[count++] = -(f + 1);
+        i = wf.subtree_end[wf.folds[f].last_row];
+        continue;
+      }
+      out[count++] = i;
+      i = this.collapsed[i] ? wf.subtree_end[i] : i + 1;
+    }
+    this.visible = out.subarray(0, count);
+    this.spacer.style.height = `${count * ROW}px`;
+  }
+
+  draw() {
+    const {wf} = this;
+    const top = this.scroller.scrollTop;
+    const height = this.scroller.clientHeight || 600;
+    const first = Math.max(0, Math.floor(top / ROW) - OVERSCAN);
+    const last = Math.min(this.visible.length, Math.ceil((top + height) / ROW) + OVERSCAN);
+    const total = wf.duration_ns || 1;
+    const t = this.playT;
+    const fragment = document.createDocumentFragment();
+    for (let k = first; k < last; k++) {
+      const entry = this.visible[k];
+      const row = entry >= 0 ? this.spanRow(entry, total, t) : this.foldRow(-entry - 1, total, t);
+      row.style.transform = `translateY(${k * ROW}px)`;
+      fragment.append(row);
+    }
+    this.rows.replaceChildren(fragment);
+    if (t !== null) {
+      this.cursorLine.hidden = false;
+      this.cursorLine.style.left = `${t / total * 100}%`;
+    } else this.cursorLine.hidden = true;
+  }
+
+  spanRow(i, total, t) {
+    const {wf} = this;
+    const start = wf.start[i], dur = wf.duration[i];
+    const classes = ['wf-row'];
+    if (wf.on_critical_path[i]) classes.push('critical');
+    if (wf.status[i] === 2) classes.push('error');
+    if (i === this.selected) classes.push('selected');
+    if (this.matches.has(i)) classes.push('match');
+    if (this.marks.has(i)) classes.push('mark');
+    if (t !== null) classes.push(t < start ? 'future' : t < start + dur || (dur === 0 && t === start) ? 'running' : 'done');
+    const toggle = this.hasChildren[i]
+      ? h('button', {type: 'button', class: 'toggle', tabindex: '-1', 'aria-label': this.collapsed[i] ? 'expand' : 'collapse', dataset: {toggle: i}}, this.collapsed[i] ? '▸' : '▾')
+      : h('span', {class: 'toggle'});
+    const nameCell = h('div', {class: 'wf-name'}, toggle,
+      h('span', {class: `kind k-${wf.strings[wf.work[i]]}`, title: wf.strings[wf.work[i]]}),
+      h('span', {class: 'label'}, this.name(i)),
+      wf.status[i] === 2 ? h('span', {class: 'badge error', title: 'error'}, '!') : null,
+      wf.event_count[i] ? h('span', {class: 'count', title: `${wf.event_count[i]} events`}, `◆${wf.event_count[i]}`) : null,
+      wf.log_count[i] ? h('span', {class: 'count', title: `${wf.log_count[i]} logs`}, `≡${wf.log_count[i]}`) : null);
+    nameCell.style.paddingLeft = `${wf.depth[i] * 14 + 4}px`;
+    const bar = h('div', {class: 'wf-bar'});
+    bar.style.left = `${start / total * 100}%`;
+    bar.style.width = `max(2px, ${dur / total * 100}%)`;
+    const label = h('span', {class: 'wf-dur'}, duration(dur));
+    const begin = start / total * 100, end = (start + dur) / total * 100;
+    if (end <= 85) label.style.left = `calc(${end}% + 4px)`; // after the bar
+    else if (end - begin >= 12) { // inside the end of a long bar
+      label.classList.add('inside');
+      label.style.right = `calc(${100 - end}% + 4px)`;
+    } else label.style.right = `calc(${100 - begin}% + 4px)`; // before a short one
+    return h('div', {class: classes.join(' '), role: 'treeitem', id: `row-${i}`, dataset: {row: i},
+      'aria-level': wf.depth[i] + 1, 'aria-selected': i === this.selected ? 'true' : 'false',
+      'aria-expanded': this.hasChildren[i] ? String(!this.collapsed[i]) : undefined,
+      title: `${this.name(i)} · ${duration(dur)}${wf.critical[i] > 0 ? ` · ${duration(wf.critical[i])} on the critical path` : ''}`},
+    nameCell, h('div', {class: 'wf-bars'}, bar, label));
+  }
+
+  foldRow(f, total, t) {
+    const fold = this.wf.folds[f];
+    const {wf} = this;
+    const start = wf.start[fold.first_row];
+    const end = wf.start[fold.last_row] + wf.duration[fold.last_row];
+    const nameCell = h('div', {class: 'wf-name'},
+      h('button', {type: 'button', class: 'toggle', tabindex: '-1', 'aria-label': 'expand the repeats', dataset: {fold: f}}, '▸'),
+      h('span', {class: 'label'}, `× ${fold.count} ${fold.name}`),
+      h('span', {class: 'muted small'}, ` ${duration(fold.total_ns)} in all, ${duration(fold.total_ns / fold.count)} each`),
+      fold.errors ? h('span', {class: 'badge error'}, `${fold.errors} failed`) : null);
+    nameCell.style.paddingLeft = `${wf.depth[fold.first_row] * 14 + 4}px`;
+    const bars = h('div', {class: 'wf-bars'});
+    // One thin tick per member (at most 400), so the rhythm of the repeats shows.
+    const step = Math.max(1, Math.ceil(fold.count / 400));
+    for (let i = fold.first_row, k = 0; i <= fold.last_row && i < wf.span_count; i = wf.subtree_end[i], k++) {
+      if (k % step) continue;
+      const tick = h('div', {class: `wf-bar thin${wf.status[i] === 2 ? ' error' : ''}`});
+      tick.style.left = `${wf.start[i] / total * 100}%`;
+      tick.style.width = `max(1px, ${wf.duration[i] / total * 100}%)`;
+      bars.append(tick);
+    }
+    const classes = ['wf-row', 'fold'];
+    if (wf.on_critical_path[fold.first_row]) classes.push('critical');
+    if (t !== null) classes.push(t < start ? 'future' : t < end ? 'running' : 'done');
+    return h('div', {class: classes.join(' '), role: 'treeitem', dataset: {foldRow: f}, 'aria-expanded': 'false',
+      'aria-level': wf.depth[fold.first_row] + 1}, nameCell, bars);
+  }
+
+  click(event) {
+    const toggle = event.target.closest('[data-toggle]');
+    if (toggle) { this.toggle(Number(toggle.dataset.toggle)); return; }
+    const fold = event.target.closest('[data-fold], [data-fold-row]');
+    if (fold) { this.openFold(Number(fold.dataset.fold ?? fold.dataset.foldRow)); return; }
+    const row = event.target.closest('[data-row]');
+    if (row) this.select(Number(row.dataset.row));
+  }
+
+  toggle(i) {
+    this.collapsed[i] = this.collapsed[i] ? 0 : 1;
+    this.computeVisible();
+    this.draw();
+  }
+
+  openFold(f) {
+    this.foldOpen.add(f);
+    this.computeVisible();
+    this.draw();
+  }
+
+  /** Opens collapsed ancestors and folds so row i is visible. */
+  reveal(i) {
+    let changed = false;
+    for (let p = this.wf.parent[i]; p >= 0; p = this.wf.parent[p]) {
+      if (this.collapsed[p]) { this.collapsed[p] = 0; changed = true; }
+    }
+    this.wf.folds.forEach((f, k) => {
+      if (!this.foldOpen.has(k) && i >= f.first_row && i < this.wf.subtree_end[f.last_row]) { this.foldOpen.add(k); changed = true; }
+    });
+    if (changed) this.computeVisible();
+  }
+
+  select(i, {scroll = true} = {}) {
+    this.reveal(i);
+    this.selected = i;
+    const position = this.visible.indexOf(i);
+    if (scroll && position >= 0) {
+      const top = position * ROW, view = this.scroller.clientHeight || 600;
+      if (top < this.scroller.scrollTop || top > this.scroller.scrollTop + view - ROW * 2) {
+        this.scroller.scrollTop = Math.max(0, top - view / 3);
+      }
+    }
+    this.draw();
+    this.scroller.setAttribute('aria-activedescendant', `row-${i}`);
+    const url = new URL(location.href);
+    url.searchParams.set('span', this.wf.span_id[i]);
+    history.replaceState(null, '', url.pathname + url.search);
+    this.showSpan(i);
+  }
+
+  key(event) {
+    const position = this.visible.indexOf(this.selected);
+    const move = (delta) => {
+      let k = Math.max(0, Math.min(this.visible.length - 1, (position < 0 ? -1 : position) + delta));
+      // Step over folded rows onto spans; Enter opens a fold.
+      const entry = this.visible[k];
+      if (entry < 0) { const f = -entry - 1; this.focusFold = f; this.selected = -1; this.draw(); this.markFold(k); return; }
+      this.select(entry);
+    };
+    switch (event.key) {
+      case 'ArrowDown': case 'j': event.preventDefault(); move(1); break;
+      case 'ArrowUp': case 'k': event.preventDefault(); move(-1); break;
+      case 'PageDown': event.preventDefault(); move(20); break;
+      case 'PageUp': event.preventDefault(); move(-20); break;
+      case 'Home': event.preventDefault(); this.select(0); break;
+      case 'ArrowLeft':
+        event.preventDefault();
+        if (this.selected >= 0 && this.hasChildren[this.selected] && !this.collapsed[this.selected]) this.toggle(this.selected);
+        else if (this.selected >= 0 && this.wf.parent[this.selected] >= 0) this.select(this.wf.parent[this.selected]);
+        break;
+      case 'ArrowRight':
+        event.preventDefault();
+        if (this.selected >= 0 && this.collapsed[this.selected]) this.toggle(this.selected);
+        break;
+      case 'Enter':
+        event.preventDefault();
+        if (this.focusFold !== undefined && this.selected < 0) { this.openFold(this.focusFold); this.focusFold = undefined; }
+        else if (this.selected >= 0 && this.hasChildren[this.selected]) this.toggle(this.selected);
+        break;
+      case 'Escape':
+        this.selected = -1; this.draw(); this.panel.replaceChildren(note('Select a span to see its attributes, events and logs.'));
+        break;
+      default:
+    }
+  }
+
+  markFold(k) {
+    const el = this.rows.querySelector(`[data-fold-row="${this.focusFold}"]`);
+    if (el) el.classList.add('selected');
+    const top = k * ROW;
+    if (top > this.scroller.scrollTop + this.scroller.clientHeight - ROW * 2) this.scroller.scrollTop = top - this.scroller.clientHeight / 3;
+  }
+
+  async search() {
+    const q = this.searchInput.value.trim();
+    this.matches = new Set();
+    this.matchList = [];
+    this.matchAt = -1;
+    if (!q) { this.searchInfo.textContent = ''; this.draw(); return; }
+    try {
+      const found = await get(`traces/${this.wf.trace_id}/search`, {q});
+      if (this.searchInput.value.trim() !== q) return;
+      this.matchList = found.span_ids.map((s) => this.rowOf.get(s)).filter((r) => r !== undefined);
+      this.matches = new Set(this.matchList);
+      this.searchInfo.textContent = this.matchList.length
+        ? `${plural(this.matchList.length, 'match')} · Enter for the next`
+        : 'no span matches';
+      this.draw();
+    } catch (error) {
+      this.searchInfo.textContent = error.message;
+    }
+  }
+
+  nextMatch(direction) {
+    if (!this.matchList?.length) return;
+    this.matchAt = (this.matchAt + direction + this.matchList.length) % this.matchList.length;
+    this.select(this.matchList[this.matchAt]);
+    this.searchInfo.textContent = `match ${this.matchAt + 1} of ${this.matchList.length}`;
+  }
+
+  async showSpan(i) {
+    const spanId = this.wf.span_id[i];
+    this.panel.replaceChildren(note('Loading the span…'));
+    let span;
+    try {
+      span = await get(`traces/${this.wf.trace_id}/spans/${spanId}`);
+    } catch (error) {
+      this.panel.replaceChildren(note(error.message, 'error'));
+      return;
+    }
+    if (this.selected !== i) return;
+    this.panel.replaceChildren(spanPanel(span, this.wf, i, () => this.select(this.wf.parent[i])));
+  }
+}
+
+function spanPanel(span, wf, row, selectParent) {
+  const filter = h('input', {type: 'search', placeholder: `Filter ${span.attributes.length} attributes`, 'aria-label': 'Filter attributes', class: 'attr-filter'});
+  const attrTable = attributesTable(span.attributes);
+  filter.addEventListener('input', () => {
+    const needle = filter.value.toLowerCase();
+    for (const tr of attrTable.querySelectorAll('tbody tr')) {
+      tr.hidden = needle !== '' && !tr.textContent.toLowerCase().includes(needle);
+    }
+  });
+  const parts = [
+    h('header', {},
+      h('h2', {}, span.name),
+      h('p', {class: 'muted'}, `${span.kind} · ${span.service} · ${span.work.replace('_', ' ')}`,
+        span.scope_name ? ` · ${span.scope_name}${span.scope_version ? ` ${span.scope_version}` : ''}` : ''),
+      h('dl', {class: 'facts'},
+        h('dt', {}, 'Duration'), h('dd', {}, duration(span.duration_ns)),
+        h('dt', {}, 'Self time'), h('dd', {}, duration(span.self_time_ns)),
+        h('dt', {}, 'Starts at'), h('dd', {}, `+${duration(wf.start[row])}`),
+        h('dt', {}, 'On critical path'), h('dd', {}, wf.critical[row] > 0 ? duration(wf.critical[row]) : 'no'),
+        h('dt', {}, 'Status'), h('dd', {class: span.status === 'error' ? 'error-text' : ''}, span.status, span.status_message ? `: ${span.status_message}` : ''),
+        h('dt', {}, 'Span id'), h('dd', {class: 'mono'}, span.span_id)),
+      span.parent_span_id ? h('button', {type: 'button', class: 'secondary small', onclick: selectParent}, 'Go to parent') : null),
+  ];
+  if (span.exception) {
+    parts.push(h('section', {class: 'exception'}, h('h3', {}, 'Exception'),
+      h('p', {class: 'error-text'}, h('strong', {}, span.exception.type || 'error'), span.exception.message ? `: ${span.exception.message}` : ''),
+      span.exception.stacktrace ? h('pre', {class: 'stack'}, span.exception.stacktrace) : null));
+  }
+  if (span.llm) {
+    const llm = span.llm;
+    parts.push(h('section', {class: 'llm'}, h('h3', {}, 'LLM call'),
+      h('dl', {class: 'facts'},
+        llm.model ? [h('dt', {}, 'Model'), h('dd', {}, llm.model)] : null,
+        llm.provider ? [h('dt', {}, 'Provider'), h('dd', {}, llm.provider)] : null,
+        llm.input_tokens != null ? [h('dt', {}, 'Input tokens'), h('dd', {}, llm.input_tokens.toLocaleString())] : null,
+        llm.output_tokens != null ? [h('dt', {}, 'Output tokens'), h('dd', {}, llm.output_tokens.toLocaleString())] : null),
+      llm.prompt ? [h('h4', {}, 'Prompt'), h('pre', {class: 'text'}, llm.prompt)] : null,
+      llm.response ? [h('h4', {}, 'Response'), h('pre', {class: 'text'}, llm.response)] : null,
+      !llm.prompt && !llm.response ? h('p', {class: 'muted small'}, 'Prompt and response were not recorded.') : null));
+  }
+  parts.push(h('section', {}, h('h3', {}, `Attributes (${span.attributes.length}${span.dropped_attributes_count ? `, ${span.dropped_attributes_count} dropped` : ''})`),
+    span.attributes.length ? [filter, attrTable] : h('p', {class: 'muted small'}, 'none')));
+  if (span.events.length) {
+    parts.push(h('section', {}, h('h3', {}, `Events (${span.events.length})`),
+      h('ol', {class: 'events'}, span.events.map((e) => h('li', {},
+        h('span', {class: 'mono muted'}, `+${duration(e.offset_ns)} `), h('strong', {}, e.name),
+        e.attributes.length ? attributesTable(e.attributes) : null)))));
+  }
+  if (span.links.length) {
+    parts.push(h('section', {}, h('h3', {}, `Links (${span.links.length})`),
+      h('ul', {}, span.links.map((l) => h('li', {}, h('a', {href: traceHref(l.trace_id, l.span_id), class: 'mono'}, `${l.trace_id.slice(0, 12)}… / ${l.span_id}`))))));
+  }
+  if (span.logs.length) {
+    parts.push(h('section', {}, h('h3', {}, `Logs (${span.logs.length})`),
+      h('ol', {class: 'logs'}, span.logs.map((l) => h('li', {class: l.severity_number >= 17 ? 'error-text' : ''},
+        h('span', {class: 'mono muted'}, `${time(l.time_unix_nano)} `), h('strong', {}, l.severity_text || `severity ${l.severity_number}`), ' ',
+        typeof l.body === 'string' ? l.body : JSON.stringify(l.body))))));
+  }
+  parts.push(h('details', {}, h('summary', {}, `Resource (${span.resource.length})`), attributesTable(span.resource)));
+  return h('div', {class: 'span-detail'}, parts);
+}
+
+function attributesTable(list) {
+  return h('table', {class: 'attrs'}, h('tbody', {}, list.map((a) => h('tr', {},
+    h('th', {scope: 'row', class: 'mono'}, a.key),
+    h('td', {title: a.type}, valueText(a.value))))));
+}
+
+function valueText(value) {
+  if (typeof value === 'string') return value.length > 400 ? h('pre', {class: 'text'}, value) : value;
+  return JSON.stringify(value);
+}
+
+/** Playback: a time scrubber over the trace; rows show what was running at that instant. */
+class Player {
+  constructor(view) {
+    this.view = view;
+    const total = view.wf.duration_ns;
+    this.range = h('input', {type: 'range', min: 0, max: 1000, value: 0, 'aria-label': 'Playback position', class: 'scrubber'});
+    this.play = h('button', {type: 'button'}, 'Play');
+    this.clock = h('span', {class: 'mono'}, `+0 / ${duration(total)}`);
+    this.running = h('span', {class: 'muted', role: 'status'});
+    this.events = h('ol', {class: 'play-events', 'aria-label': 'Events so far'});
+    this.element = h('div', {class: 'player', hidden: true},
+      h('div', {class: 'player-controls'}, this.play, this.range, this.clock, this.running), this.events);
+    this.range.addEventListener('input', () => this.seek(Number(this.range.value) / 1000 * total));
+    this.play.addEventListener('click', () => (this.frame ? this.pause() : this.start()));
+    // Starts and ends, sorted, so "how many are running" is two binary searches.
+    this.starts = Float64Array.from(view.wf.start).sort();
+    this.ends = Float64Array.from(view.wf.start, (s, i) => s + view.wf.duration[i]).sort();
+  }
+
+  async toggle() {
+    const open = this.element.hidden;
+    this.element.hidden = !open;
+    this.view.playButton.setAttribute('aria-pressed', String(open));
+    if (open) {
+      if (!this.timeline) {
+        try { this.timeline = await get(`traces/${this.view.wf.trace_id}/timeline`); } catch { this.timeline = {events: []}; }
+      }
+      this.seek(0);
+      this.range.focus();
+    } else {
+      this.pause();
+      this.view.playT = null;
+      this.view.draw();
+    }
+  }
+
+  seek(t) {
+    const total = this.view.wf.duration_ns || 1;
+    this.t = t;
+    this.view.playT = t;
+    this.range.value = String(Math.round(t / total * 1000));
+    this.clock.textContent = `+${duration(t)} / ${duration(total)}`;
+    const started = upperBound(this.starts, t), ended = upperBound(this.ends, t);
+    this.running.textContent = `${(started - ended).toLocaleString()} running`;
+    const events = (this.timeline?.events || []).filter((e) => e.offset_ns <= t).slice(-8);
+    this.events.replaceChildren(...events.map((e) => h('li', {},
+      h('span', {class: 'mono muted'}, `+${duration(e.offset_ns)} `), h('strong', {}, e.name), e.summary ? ` ${e.summary}` : '')));
+    this.view.draw();
+  }
+
+  start() {
+    const total = this.view.wf.duration_ns || 1;
+    if (this.t >= total) this.t = 0;
+    const length = 10000; // a whole trace replays in ten seconds
+    const from = performance.now() - this.t / total * length;
+    this.play.textContent = 'Pause';
+    const tick = (now) => {
+      const t = Math.min(total, (now - from) / length * total);
+      this.seek(t);
+      if (t >= total) { this.pause(); return; }
+      this.frame = requestAnimationFrame(tick);
+    };
+    this.frame = requestAnimationFrame(tick);
+  }
+
+  pause() {
+    cancelAnimationFrame(this.frame);
+    this.frame = null;
+    this.play.textContent = 'Play';
+  }
+
+  stop() { this.pause(); }
+}
+
+function upperBound(sorted, value) {
+  let lo = 0, hi = sorted.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (sorted[mid] <= value) lo = mid + 1; else hi = mid; }
+  return lo;
+}
