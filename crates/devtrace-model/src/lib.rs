@@ -10,6 +10,7 @@
 //! field.
 
 mod ids;
+pub mod session;
 pub mod semconv;
 mod value;
 

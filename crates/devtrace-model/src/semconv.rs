@@ -35,3 +35,77 @@ pub const TEST_FAILED: &str = "devtrace.test.failed";
 pub const TEST_SKIPPED: &str = "devtrace.test.skipped";
 pub const TEST_FAILING: &str = "devtrace.test.failing";
 pub const TEST_OUTCOME: &str = "devtrace.test.outcome";
+
+/// The OpenTelemetry GenAI conventions (agent, LLM and tool spans), as devtrace writes them for
+/// development sessions and reads them everywhere. See docs/conventions.md.
+pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+pub const GEN_AI_OPERATION_INVOKE_AGENT: &str = "invoke_agent";
+pub const GEN_AI_OPERATION_CHAT: &str = "chat";
+pub const GEN_AI_OPERATION_EXECUTE_TOOL: &str = "execute_tool";
+pub const GEN_AI_PROVIDER_NAME: &str = "gen_ai.provider.name";
+pub const GEN_AI_AGENT_NAME: &str = "gen_ai.agent.name";
+pub const GEN_AI_AGENT_ID: &str = "gen_ai.agent.id";
+pub const GEN_AI_CONVERSATION_ID: &str = "gen_ai.conversation.id";
+pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
+pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
+pub const GEN_AI_RESPONSE_ID: &str = "gen_ai.response.id";
+pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
+pub const GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: &str =
+    "gen_ai.usage.cache_creation.input_tokens";
+pub const GEN_AI_TOOL_NAME: &str = "gen_ai.tool.name";
+pub const GEN_AI_TOOL_CALL_ID: &str = "gen_ai.tool.call.id";
+pub const GEN_AI_TOOL_TYPE: &str = "gen_ai.tool.type";
+pub const ERROR_TYPE: &str = "error.type";
+
+/// Development sessions: what the GenAI conventions do not cover (see docs/conventions.md).
+/// Which part of a session a span is: `session`, `turn`, `chat`, `tool`, `agent` (a sub-agent)
+/// or `event` (an IDE event).
+pub const SESSION_SPAN: &str = "devtrace.session.span";
+pub const SESSION_SPAN_SESSION: &str = "session";
+pub const SESSION_SPAN_TURN: &str = "turn";
+pub const SESSION_SPAN_CHAT: &str = "chat";
+pub const SESSION_SPAN_TOOL: &str = "tool";
+pub const SESSION_SPAN_AGENT: &str = "agent";
+pub const SESSION_SPAN_EVENT: &str = "event";
+/// The recording agent or format: `claude-code`, `codex`, `trace-1.0.0`.
+pub const SESSION_AGENT: &str = "devtrace.session.agent";
+pub const SESSION_AGENT_VERSION: &str = "devtrace.session.agent.version";
+/// The working directory (or repository) the session worked in.
+pub const SESSION_PROJECT: &str = "devtrace.session.project";
+pub const SESSION_REPOSITORY: &str = "devtrace.session.repository";
+pub const SESSION_GIT_BRANCH: &str = "devtrace.session.git.branch";
+pub const SESSION_GIT_COMMIT: &str = "devtrace.session.git.commit";
+pub const SESSION_TITLE: &str = "devtrace.session.title";
+/// Where the data came from: `transcript`, `hook`, `api`.
+pub const SESSION_SOURCE: &str = "devtrace.session.source";
+pub const SESSION_TURN_INDEX: &str = "devtrace.session.turn.index";
+pub const SESSION_PROMPT: &str = "devtrace.session.prompt";
+pub const SESSION_RESPONSE: &str = "devtrace.session.response";
+pub const SESSION_SUBAGENT_TYPE: &str = "devtrace.session.subagent.type";
+/// What a tool call or IDE event did: `read`, `edit`, `write`, `command`, `search`, `task`,
+/// `plan`, `web`, `navigate`, `note`, `other`.
+pub const SESSION_ACTION: &str = "devtrace.session.action";
+pub const SESSION_FILE_PATH: &str = "devtrace.session.file.path";
+/// Content hashes (blake3, hex) of the file before and after an edit, and as read.
+pub const SESSION_FILE_HASH_BEFORE: &str = "devtrace.session.file.hash_before";
+pub const SESSION_FILE_HASH_AFTER: &str = "devtrace.session.file.hash_after";
+pub const SESSION_FILE_HASH: &str = "devtrace.session.file.hash";
+pub const SESSION_FILE_CREATED: &str = "devtrace.session.file.created";
+pub const SESSION_PATCH: &str = "devtrace.session.patch";
+pub const SESSION_COMMAND: &str = "devtrace.session.command";
+pub const SESSION_CWD: &str = "devtrace.session.cwd";
+pub const SESSION_EXIT_CODE: &str = "devtrace.session.exit_code";
+/// A tool's output: its head (bounded), its size, and the blob holding all of it.
+pub const SESSION_OUTPUT: &str = "devtrace.session.output";
+pub const SESSION_OUTPUT_BYTES: &str = "devtrace.session.output.bytes";
+pub const SESSION_OUTPUT_REF: &str = "devtrace.session.output.ref";
+/// A tool call's input (JSON, bounded) and the blob holding all of it.
+pub const SESSION_INPUT: &str = "devtrace.session.input";
+pub const SESSION_INPUT_REF: &str = "devtrace.session.input.ref";
+/// The type of a `trace-1.0.0` event, as sent.
+pub const SESSION_EVENT_TYPE: &str = "devtrace.session.event.type";
+/// Span events on the session span recording live hook notifications.
+pub const SESSION_HOOK_EVENT: &str = "devtrace.session.hook";
+pub const SESSION_HOOK_NAME: &str = "devtrace.session.hook.name";
