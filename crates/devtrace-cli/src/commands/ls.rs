@@ -20,6 +20,7 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
         errors_only: args.errors,
         runs_only: false,
         since_unix_nano: since,
+        until_unix_nano: None,
         limit: args.limit,
     })?;
     if args.json {
