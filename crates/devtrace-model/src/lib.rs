@@ -10,8 +10,9 @@
 //! field.
 
 mod ids;
-pub mod session;
 pub mod semconv;
+pub mod session;
+pub mod time;
 mod value;
 
 pub use ids::{IdParseError, SpanId, TraceId};

@@ -109,3 +109,14 @@ pub const SESSION_EVENT_TYPE: &str = "devtrace.session.event.type";
 /// Span events on the session span recording live hook notifications.
 pub const SESSION_HOOK_EVENT: &str = "devtrace.session.hook";
 pub const SESSION_HOOK_NAME: &str = "devtrace.session.hook.name";
+/// A developer's note (`thought` events) and its tags.
+pub const SESSION_NOTE: &str = "devtrace.session.note";
+pub const SESSION_NOTE_TAGS: &str = "devtrace.session.note.tags";
+/// The `session_id` a `trace-1.0.0` event carries (a part of the recorded work).
+pub const SESSION_SEGMENT: &str = "devtrace.session.segment";
+/// The blob holding a session's `trace-1.0.0` document as received (after redaction).
+pub const SESSION_DOCUMENT_REF: &str = "devtrace.session.document.ref";
+/// A session's task: its test command.
+pub const SESSION_TASK_TEST_COMMAND: &str = "devtrace.session.task.test_command";
+/// Duration of an IDE event as reported (ms).
+pub const SESSION_DURATION_MS: &str = "devtrace.session.duration_ms";

@@ -12,12 +12,29 @@
 //! The attribute names are in [`crate::semconv`] and documented in docs/conventions.md.
 
 use crate::semconv;
-use crate::{AnyValue, Span, SpanBatch, StatusCode};
+use crate::{AnyValue, Span, SpanBatch, SpanId, StatusCode, TraceId};
 use serde::{Deserialize, Serialize};
+
+/// The name a sub-agent's span gets when only its own transcript is known, not the tool call
+/// that started it (whose version names it after the agent type).
+pub const SUBAGENT_PLACEHOLDER_NAME: &str = "invoke_agent subagent";
+
+/// The id of a session's own span (the root of its trace), derived from the trace id so every
+/// source of the same session (transcript, hook, API) names it the same way.
+pub fn session_span_id(trace_id: TraceId) -> SpanId {
+    // FNV-1a over a domain tag and the trace id.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in b"devtrace.session".iter().chain(trace_id.0.iter()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    SpanId(hash.max(1).to_be_bytes())
+}
 
 /// Folds `newer` into `older` (same span): the interval widens to cover both, newer attribute
 /// values win and attributes only the older one had are kept, events are united, and the
-/// newer status and parent win unless they are unknown (unset status, no parent).
+/// newer status and parent win unless they are unknown (unset status, no parent; the session
+/// span as parent is a fallback that never replaces a more specific one).
 pub fn merge_span(older: &mut Span, newer: Span) {
     let Span {
         name,
@@ -38,7 +55,10 @@ pub fn merge_span(older: &mut Span, newer: Span) {
         scope,
         ..
     } = newer;
-    if !name.is_empty() {
+    // A placeholder name (a sub-agent seen only from its own transcript) never replaces a
+    // known one (from the tool call that started it).
+    let placeholder = name == SUBAGENT_PLACEHOLDER_NAME && !older.name.is_empty();
+    if !name.is_empty() && !placeholder {
         older.name = name;
     }
     older.kind = kind;
@@ -78,8 +98,13 @@ pub fn merge_span(older: &mut Span, newer: Span) {
     if status.code != StatusCode::Unset {
         older.status = status;
     }
-    if parent_span_id.is_some() {
-        older.parent_span_id = parent_span_id;
+    if let Some(parent) = parent_span_id {
+        // The session span is where spans hang when nothing better is known (a live hook does
+        // not know the turn); it never replaces a more specific parent.
+        let fallback = parent == session_span_id(older.trace_id);
+        if !fallback || older.parent_span_id.is_none() {
+            older.parent_span_id = Some(parent);
+        }
     }
     if !trace_state.is_empty() {
         older.trace_state = trace_state;
@@ -97,8 +122,7 @@ pub fn merge_span(older: &mut Span, newer: Span) {
 pub fn merge_batches(older: &mut SpanBatch, newer: SpanBatch) {
     let start = older.spans.len();
     older.extend(newer);
-    let mut index: std::collections::HashMap<(crate::TraceId, crate::SpanId), usize> = older.spans
-        [..start]
+    let mut index: std::collections::HashMap<(TraceId, SpanId), usize> = older.spans[..start]
         .iter()
         .enumerate()
         .map(|(i, s)| ((s.trace_id, s.span_id), i))
@@ -208,7 +232,7 @@ impl SessionFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Event, KeyValue, SpanId, SpanKind, Status, TraceId};
+    use crate::{Event, KeyValue, SpanKind, Status};
 
     fn span(id: u8, start: u64, end: u64, attrs: Vec<KeyValue>) -> Span {
         Span {
@@ -279,9 +303,13 @@ mod tests {
         assert_eq!(hooked.attributes.len(), 3);
         assert_eq!(hooked.events.len(), 1);
 
-        // An unknown status and a missing parent do not erase what is known.
+        // An unknown status and a missing parent do not erase what is known, nor does the
+        // session span as a fallback parent.
         let bare = span(2, 0, 0, vec![]);
         merge_span(&mut hooked, bare);
+        let mut late_hook = span(2, 0, 0, vec![]);
+        late_hook.parent_span_id = Some(session_span_id(TraceId([1; 16])));
+        merge_span(&mut hooked, late_hook);
         assert_eq!(hooked.status.code, StatusCode::Error);
         assert_eq!(hooked.parent_span_id, Some(SpanId([9; 8])));
         assert_eq!((hooked.start_unix_nano, hooked.end_unix_nano), (98, 250));
