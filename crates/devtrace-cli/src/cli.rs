@@ -44,7 +44,7 @@ pub enum Command {
     Ls(LsArgs),
     /// Draw one trace as a waterfall (by id or unique id prefix)
     Show(ShowArgs),
-    /// Load OTLP/JSON files (traces or logs; one document or JSON lines per file)
+    /// Load OTLP/JSON files, trace-1.0.0 documents, or Claude Code / Codex transcripts
     Import(ImportArgs),
     /// Write one trace out in an OTLP format
     Export(ExportArgs),
@@ -280,6 +280,13 @@ pub struct ServeArgs {
         value_name = "NAME"
     )]
     pub allow_hosts: Vec<String>,
+    /// Store secrets as received: turn off redaction on ingest (on by default)
+    #[arg(long, env = "DEVTRACE_NO_REDACT")]
+    pub no_redact: bool,
+    /// Extra redaction rules: a JSON file shaped like the built-in rules
+    /// ({"version": 1, "rules": [{"name", "description", "pattern"}]})
+    #[arg(long, env = "DEVTRACE_REDACTION_RULES", value_name = "FILE")]
+    pub redaction_rules: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -330,17 +337,47 @@ pub struct ShowArgs {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Each file holds one OTLP/JSON document (TracesData or LogsData), or one per line.\n\
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "FILE holds one OTLP/JSON document (TracesData or LogsData) or one per line, or one\n\
+developer-telemetry document (\"version\": \"trace-1.0.0\"; validated, errors name the field).\n\
 Metrics and profiles files are recognised and skipped: devtrace stores traces and logs.\n\
-A file that fails to decode stores nothing; the other files are still imported."
+A file that fails to decode stores nothing; the other files are still imported.\n\
+Everything is redacted on the way in (see `devtrace serve --help` to add rules or opt out).\n\n\
+Examples:\n  devtrace import traces.json logs.jsonl\n  devtrace import session.json          # a trace-1.0.0 document\n  devtrace import claude-code            # ~/.claude/projects, only what is new\n  devtrace import codex ~/.codex/sessions/2026/01"
 )]
 pub struct ImportArgs {
+    #[command(subcommand)]
+    pub source: Option<ImportSource>,
     /// Files to import
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Print a JSON summary on stdout
-    #[arg(long)]
+    /// Print a JSON summary on stdout (and no progress bar)
+    #[arg(long, global = true)]
     pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportSource {
+    /// Claude Code transcripts, sub-agents included [default: ~/.claude/projects]
+    #[command(
+        after_help = "Incremental: each transcript's position is remembered, so importing again reads only\n\
+what was added (a replaced file is read again; nothing is ever stored twice).\n\
+CLAUDE_CONFIG_DIR is honoured. PATH may be a project directory or one .jsonl file."
+    )]
+    ClaudeCode {
+        /// A directory of transcripts (searched recursively) or one transcript
+        path: Option<PathBuf>,
+    },
+    /// Codex CLI rollouts [default: ~/.codex/sessions]
+    #[command(
+        after_help = "Incremental like `import claude-code`. CODEX_HOME is honoured. PATH may be a\n\
+directory (searched recursively) or one rollout-*.jsonl file."
+    )]
+    Codex {
+        /// A directory of rollouts (searched recursively) or one rollout
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

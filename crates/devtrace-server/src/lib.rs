@@ -37,6 +37,8 @@ pub struct ServerConfig {
     /// Host names, besides loopback ones, that the API port may be addressed by.
     pub allowed_hosts: Vec<String>,
     pub limits: devtrace_ingest::Limits,
+    /// Applied to everything received (OTLP and sessions) before it is stored.
+    pub redactor: Arc<devtrace_ingest::redact::Redactor>,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +51,7 @@ impl Default for ServerConfig {
             max_in_flight_requests: ingest::DEFAULT_MAX_IN_FLIGHT_REQUESTS,
             allowed_hosts: Vec::new(),
             limits: devtrace_ingest::Limits::default(),
+            redactor: Arc::new(devtrace_ingest::redact::Redactor::builtin()),
         }
     }
 }
@@ -119,7 +122,8 @@ impl Bound {
     ) -> Result<(), ServerError> {
         let ingestor = Arc::new(
             Ingestor::new(writer.clone(), self.config.limits.clone())
-                .with_max_in_flight(self.config.max_in_flight_requests),
+                .with_max_in_flight(self.config.max_in_flight_requests)
+                .with_redactor(Arc::clone(&self.config.redactor)),
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = move || {

@@ -7,6 +7,7 @@ mod demo;
 mod errors;
 mod export;
 mod import;
+mod import_sessions;
 mod insights;
 mod locks;
 mod ls;
@@ -16,8 +17,9 @@ mod runs;
 mod serve;
 mod show;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ImportSource};
 use anyhow::Result;
+use devtrace_ingest::sessions::Agent;
 use devtrace_store::sqlite::SqliteStore;
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,7 +30,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(data, args),
         Command::Ls(args) => ls::run(&open_store(data)?, args, cli.color),
         Command::Show(args) => show::run(&open_store(data)?, args, cli.color),
-        Command::Import(args) => import::run(&crate::config::data_dir(data)?, args),
+        Command::Import(args) => {
+            let dir = crate::config::data_dir(data)?;
+            let redactor = crate::config::default_redaction()?;
+            match &args.source {
+                Some(ImportSource::ClaudeCode { path }) => import_sessions::run(
+                    &dir,
+                    Agent::ClaudeCode,
+                    path.as_deref(),
+                    args.json,
+                    redactor,
+                ),
+                Some(ImportSource::Codex { path }) => {
+                    import_sessions::run(&dir, Agent::Codex, path.as_deref(), args.json, redactor)
+                }
+                None => import::run(&dir, args, redactor),
+            }
+        }
         Command::Export(args) => export::run(&open_store(data)?, args),
         Command::Perf(args) => perf::run(&open_store(data)?, args),
         Command::Errors(args) => errors::run(&open_store(data)?, args),

@@ -36,6 +36,97 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 /// Text kept inline in an attribute before the rest moves to a blob.
 pub const INLINE_TEXT_BYTES: usize = 4 * 1024;
 
+/// What the transcript importers have in common, so callers can drive any of them.
+pub trait Importer: LineSource {
+    /// The spans and blobs produced since the last drain.
+    fn drain(&mut self) -> SessionOutput;
+    /// Spans held since the last drain (to flush a large import in pieces).
+    fn pending_spans(&self) -> usize;
+    /// Everything needed to resume after `lines` lines, serialised.
+    fn checkpoint(&self, lines: u64) -> Vec<u8>;
+}
+
+impl Importer for claude_code::ClaudeCodeImporter {
+    fn drain(&mut self) -> SessionOutput {
+        claude_code::ClaudeCodeImporter::drain(self)
+    }
+    fn pending_spans(&self) -> usize {
+        claude_code::ClaudeCodeImporter::pending_spans(self)
+    }
+    fn checkpoint(&self, lines: u64) -> Vec<u8> {
+        ImportCursorState {
+            lines,
+            state: self.state().clone(),
+        }
+        .to_bytes()
+    }
+}
+
+impl Importer for codex::CodexImporter {
+    fn drain(&mut self) -> SessionOutput {
+        codex::CodexImporter::drain(self)
+    }
+    fn pending_spans(&self) -> usize {
+        codex::CodexImporter::pending_spans(self)
+    }
+    fn checkpoint(&self, lines: u64) -> Vec<u8> {
+        ImportCursorState {
+            lines,
+            state: self.state().clone(),
+        }
+        .to_bytes()
+    }
+}
+
+/// A fresh importer for `agent`, or one resumed from a checkpoint (with the lines it had
+/// consumed). A checkpoint that cannot be read gives a fresh importer and 0 lines.
+pub fn importer(
+    agent: Agent,
+    redactor: std::sync::Arc<crate::redact::Redactor>,
+    checkpoint: Option<&[u8]>,
+) -> (Box<dyn Importer + Send>, u64) {
+    match agent {
+        Agent::ClaudeCode => {
+            match checkpoint.and_then(ImportCursorState::<claude_code::ClaudeCodeState>::from_bytes)
+            {
+                Some(saved) => (
+                    Box::new(claude_code::ClaudeCodeImporter::resume(
+                        redactor,
+                        saved.state,
+                    )),
+                    saved.lines,
+                ),
+                None => (Box::new(claude_code::ClaudeCodeImporter::new(redactor)), 0),
+            }
+        }
+        Agent::Codex => {
+            match checkpoint.and_then(ImportCursorState::<codex::CodexState>::from_bytes) {
+                Some(saved) => (
+                    Box::new(codex::CodexImporter::resume(redactor, saved.state)),
+                    saved.lines,
+                ),
+                None => (Box::new(codex::CodexImporter::new(redactor)), 0),
+            }
+        }
+    }
+}
+
+/// The agents whose transcripts devtrace imports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Agent {
+    ClaudeCode,
+    Codex,
+}
+
+impl Agent {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ClaudeCode => claude_code::AGENT,
+            Self::Codex => codex::AGENT,
+        }
+    }
+}
+
 /// A line an importer could not use, and why. Reported, never fatal: the rest imports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LineNote {
