@@ -152,7 +152,9 @@ impl Insight {
 /// Signals seen in at least `min_sessions` of the given sessions, most widespread first (then
 /// most recent).
 pub fn recurring(sessions: &[SessionSignals], min_sessions: usize) -> Vec<Insight> {
-    let mut groups: BTreeMap<&str, (Insight, Vec<(u64, TraceId)>)> = BTreeMap::new();
+    // Per fingerprint: the insight and the (start, session) pairs seen.
+    type Seen = Vec<(u64, TraceId)>;
+    let mut groups: BTreeMap<&str, (Insight, Seen)> = BTreeMap::new();
     for session in sessions {
         for signal in &session.signals {
             let (insight, seen) = groups.entry(&signal.fingerprint).or_insert_with(|| {

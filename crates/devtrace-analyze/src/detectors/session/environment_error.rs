@@ -124,8 +124,7 @@ pub fn classify(text: &str) -> Option<(Category, String)> {
     {
         let port = text
             .split(|c: char| !c.is_ascii_digit())
-            .filter(|n| (2..=5).contains(&n.len()))
-            .last()
+            .rfind(|n| (2..=5).contains(&n.len()))
             .map(str::to_owned)
             .unwrap_or_default();
         return Some((Category::AddressInUse, port));
