@@ -225,6 +225,64 @@ impl<'a> SessionView<'a> {
     }
 }
 
+/// A recorded `devtrace run`, as far as linking it to a session needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunFacts {
+    pub trace_id: devtrace_model::TraceId,
+    /// `devtrace.run.command`.
+    pub command: String,
+    /// `devtrace.run.cwd`.
+    pub cwd: Option<String>,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Clock slack when matching a run's time to a tool call's: 2 s (the transcript's times are
+/// when lines were written, not when the command started and ended).
+pub const LINK_SLACK_NANOS: u64 = 2_000_000_000;
+
+/// Which recorded run each command of a session ran: the same command line (after
+/// [`command_key`], so `cd app && devtrace run -- cargo test` runs `cargo test`), the same
+/// working directory or one inside it (when both are known), and overlapping time (with
+/// [`LINK_SLACK_NANOS`]). When several runs qualify, the one starting closest to the call.
+/// Returns (tool call span, run trace) pairs; a run is linked to at most one call.
+pub fn link_runs(actions: &[Action], runs: &[RunFacts]) -> Vec<(SpanId, devtrace_model::TraceId)> {
+    let mut links = Vec::new();
+    let mut taken = std::collections::HashSet::new();
+    for action in actions.iter().filter(|a| a.kind == ActionKind::Command) {
+        let Some(command) = action.command.as_deref() else {
+            continue;
+        };
+        let key = command_key(command);
+        let best = runs
+            .iter()
+            .filter(|run| !taken.contains(&run.trace_id))
+            .filter(|run| {
+                let run_key = command_key(&run.command);
+                !run_key.is_empty()
+                    && (key == run_key
+                        || key.ends_with(&format!(" {run_key}"))
+                            && command.contains("devtrace run"))
+            })
+            .filter(|run| match (&action.cwd, &run.cwd) {
+                (Some(tool), Some(run)) => {
+                    run == tool || run.starts_with(&format!("{}/", tool.trim_end_matches('/')))
+                }
+                _ => true,
+            })
+            .filter(|run| {
+                run.start <= action.end.saturating_add(LINK_SLACK_NANOS)
+                    && run.end.saturating_add(LINK_SLACK_NANOS) >= action.start
+            })
+            .min_by_key(|run| run.start.abs_diff(action.start));
+        if let Some(run) = best {
+            taken.insert(run.trace_id);
+            links.push((action.span_id, run.trace_id));
+        }
+    }
+    links
+}
+
 /// A command line as one would compare it: `cd DIR && ` and `devtrace run … --` prefixes
 /// dropped, whitespace collapsed.
 pub fn command_key(command: &str) -> String {
@@ -250,6 +308,67 @@ pub fn command_key(command: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn command_action(id: u8, command: &str, cwd: &str, start: u64, end: u64) -> Action {
+        Action {
+            span: 0,
+            span_id: SpanId([id; 8]),
+            kind: ActionKind::Command,
+            tool: "Bash".into(),
+            context: SpanId([0; 8]),
+            path: None,
+            command: Some(command.into()),
+            input: None,
+            cwd: Some(cwd.into()),
+            exit_code: None,
+            failed: false,
+            error: String::new(),
+            output: String::new(),
+            output_bytes: 0,
+            hash_before: None,
+            hash_after: None,
+            hash_read: None,
+            created: false,
+            start,
+            end,
+        }
+    }
+
+    #[test]
+    fn runs_link_to_the_command_that_ran_them() {
+        const S: u64 = 1_000_000_000;
+        let run = |id: u8, command: &str, cwd: &str, start: u64, end: u64| RunFacts {
+            trace_id: devtrace_model::TraceId([id; 16]),
+            command: command.into(),
+            cwd: Some(cwd.into()),
+            start,
+            end,
+        };
+        let actions = [
+            command_action(
+                1,
+                "cd app && devtrace run -- cargo test -p core",
+                "/repo",
+                100 * S,
+                130 * S,
+            ),
+            command_action(2, "cargo test -p core", "/repo/app", 200 * S, 230 * S),
+            command_action(3, "cargo test -p core", "/repo/app", 300 * S, 310 * S),
+        ];
+        let runs = [
+            // The run the first call started: cwd inside the call's, time inside.
+            run(10, "cargo test -p core", "/repo/app", 101 * S, 129 * S),
+            // A run of the same command elsewhere at the same time: another checkout.
+            run(11, "cargo test -p core", "/other", 201 * S, 229 * S),
+            // Same command and directory, but an hour later.
+            run(12, "cargo test -p core", "/repo/app", 3_600 * S, 3_630 * S),
+            // The third call's run, recorded by a wrapper: the same command line.
+            run(13, "cargo test -p core", "/repo/app", 301 * S, 309 * S),
+        ];
+        let links = link_runs(&actions, &runs);
+        let pairs: Vec<(u8, u8)> = links.iter().map(|(s, t)| (s.0[0], t.0[0])).collect();
+        assert_eq!(pairs, [(1, 10), (3, 13)]);
+    }
 
     #[test]
     fn command_keys_drop_the_noise_around_the_command() {

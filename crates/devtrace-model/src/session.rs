@@ -140,6 +140,33 @@ pub fn merge_batches(older: &mut SpanBatch, newer: SpanBatch) {
     }
 }
 
+/// A one-line title for a prompt: the slash command and its arguments when it is one
+/// (`/orchestrator create TODO app`), else its first non-empty line; at most 120 bytes.
+pub fn prompt_title(prompt: &str) -> String {
+    let between = |open: &str, close: &str| -> Option<&str> {
+        let start = prompt.find(open)? + open.len();
+        let end = prompt[start..].find(close)?;
+        Some(&prompt[start..start + end])
+    };
+    let line = match between("<command-name>", "</command-name>") {
+        Some(name) => {
+            let args = between("<command-args>", "</command-args>").unwrap_or("");
+            format!("{name} {args}").trim().to_owned()
+        }
+        None => prompt
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .to_owned(),
+    };
+    let mut end = line.len().min(120);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line[..end].to_owned()
+}
+
 /// What a session trace adds up to, for listings. Computed from its spans (see
 /// [`SessionFacts::from_spans`]), never from the source format.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,6 +362,18 @@ mod tests {
             .collect();
         assert_eq!(ends, [(1, 20), (2, 18), (3, 20)]);
         assert_eq!(stored.resources.len(), 1);
+    }
+
+    #[test]
+    fn titles_prefer_the_slash_command() {
+        assert_eq!(
+            prompt_title(
+                "<command-message>x</command-message>\n<command-name>/orchestrator</command-name>\n<command-args>create TODO app by Next.js</command-args>"
+            ),
+            "/orchestrator create TODO app by Next.js"
+        );
+        assert_eq!(prompt_title("\n  fix the build\nplease"), "fix the build");
+        assert_eq!(prompt_title(&"é".repeat(100)).len(), 120);
     }
 
     #[test]

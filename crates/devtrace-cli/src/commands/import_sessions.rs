@@ -125,6 +125,21 @@ struct Totals {
     sessions: BTreeSet<TraceId>,
 }
 
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct Report {
+    totals: Totals,
+    /// Skipped lines, unreadable files, lines left for later: for stderr.
+    pub warnings: Vec<String>,
+    pub seconds: f64,
+}
+
+impl Report {
+    pub fn failed_files(&self) -> u64 {
+        self.totals.failed
+    }
+}
+
 pub fn run(
     data: &Path,
     agent: Agent,
@@ -148,7 +163,68 @@ pub fn run(
         };
         bail!("{} does not exist: {hint}", root.display());
     }
-    let files = transcripts(&root)?;
+    let report = import(data, agent, &root, redactor, !json)?;
+    let totals = &report.totals;
+    for warning in &report.warnings {
+        eprintln!("{warning}");
+    }
+    if json {
+        let summary = serde_json::json!({
+            "agent": agent.name(),
+            "files": totals.files,
+            "unchanged_files": totals.unchanged,
+            "failed_files": totals.failed,
+            "sessions": totals.sessions.len(),
+            "spans": totals.spans,
+            "bytes": totals.bytes,
+            "skipped_lines": totals.skipped_lines,
+            "seconds": (report.seconds * 1000.0).round() / 1000.0,
+        });
+        crate::output::print_stdout(&format!("{summary}\n"))?;
+    } else {
+        let mut line = format!(
+            "imported {} {} from {} files ({}, {} spans) in {:.1} s",
+            totals.sessions.len(),
+            if totals.sessions.len() == 1 {
+                "session"
+            } else {
+                "sessions"
+            },
+            totals.files,
+            bytes(totals.bytes),
+            totals.spans,
+            report.seconds
+        );
+        if totals.unchanged > 0 {
+            line.push_str(&format!(
+                "; {} files unchanged since the last import",
+                totals.unchanged
+            ));
+        }
+        if totals.skipped_lines > 0 {
+            line.push_str(&format!("; {} lines skipped", totals.skipped_lines));
+        }
+        eprintln!("{line}");
+        if !totals.sessions.is_empty() {
+            eprintln!("list them with `devtrace sessions`");
+        }
+    }
+    Ok(if totals.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Imports every transcript under `root` (or `root` itself) that is new or grew.
+pub fn import(
+    data: &Path,
+    agent: Agent,
+    root: &Path,
+    redactor: Arc<Redactor>,
+    show_progress: bool,
+) -> Result<Report> {
+    let files = transcripts(root)?;
     let mut writer = SqliteWriter::open(data)?;
     let store = SqliteStore::open(data)?;
     let started = Instant::now();
@@ -186,7 +262,7 @@ pub fn run(
     }
     let total_bytes: u64 = plans.iter().map(|p| p.size - p.start).sum();
     let total_files = plans.len() as u64;
-    let mut progress = Progress::new("importing", total_bytes, total_files, !json);
+    let mut progress = Progress::new("importing", total_bytes, total_files, show_progress);
     let read_bytes = Arc::new(AtomicU64::new(0));
     let (sender, receiver) = sync_channel::<Piece>(4);
     let worker = {
@@ -197,66 +273,24 @@ pub fn run(
             .context("cannot start the import thread")?
     };
     let mut warnings = Vec::new();
-    write_all(
+    let written = write_all(
         &mut writer,
         &receiver,
         &mut totals,
         &mut warnings,
         &mut progress,
         &read_bytes,
-    )?;
+    );
+    // Stop the worker (if the writer failed) before waiting for it.
+    drop(receiver);
     worker.join().expect("the import thread does not panic");
+    written?;
     progress.finish();
     totals.bytes = read_bytes.load(Ordering::Relaxed);
-    let elapsed = started.elapsed().as_secs_f64();
-    for warning in &warnings {
-        eprintln!("{warning}");
-    }
-    if json {
-        let summary = serde_json::json!({
-            "agent": agent.name(),
-            "files": totals.files,
-            "unchanged_files": totals.unchanged,
-            "failed_files": totals.failed,
-            "sessions": totals.sessions.len(),
-            "spans": totals.spans,
-            "bytes": totals.bytes,
-            "skipped_lines": totals.skipped_lines,
-            "seconds": (elapsed * 1000.0).round() / 1000.0,
-        });
-        crate::output::print_stdout(&format!("{summary}\n"))?;
-    } else {
-        let mut line = format!(
-            "imported {} {} from {} files ({}, {} spans) in {:.1} s",
-            totals.sessions.len(),
-            if totals.sessions.len() == 1 {
-                "session"
-            } else {
-                "sessions"
-            },
-            totals.files,
-            bytes(totals.bytes),
-            totals.spans,
-            elapsed
-        );
-        if totals.unchanged > 0 {
-            line.push_str(&format!(
-                "; {} files unchanged since the last import",
-                totals.unchanged
-            ));
-        }
-        if totals.skipped_lines > 0 {
-            line.push_str(&format!("; {} lines skipped", totals.skipped_lines));
-        }
-        eprintln!("{line}");
-        if !totals.sessions.is_empty() {
-            eprintln!("list them with `devtrace sessions`");
-        }
-    }
-    Ok(if totals.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    Ok(Report {
+        totals,
+        warnings,
+        seconds: started.elapsed().as_secs_f64(),
     })
 }
 

@@ -6,6 +6,7 @@ mod compare;
 mod demo;
 mod errors;
 mod export;
+mod hook;
 mod import;
 mod import_sessions;
 mod insights;
@@ -15,6 +16,7 @@ mod perf;
 mod run;
 mod runs;
 mod serve;
+mod sessions;
 mod show;
 
 use crate::cli::{Cli, Command, ImportSource};
@@ -56,6 +58,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(data, args, cli.color),
         Command::Run(args) => run::run(data, args),
         Command::Runs(args) => runs::run(&open_store(data)?, args),
+        Command::Sessions(args) => sessions::list(&open_store(data)?, args),
+        Command::Session(args) => sessions::session(&open_store(data)?, &args.command),
+        Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
     }
 }
 

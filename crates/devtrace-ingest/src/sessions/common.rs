@@ -95,15 +95,6 @@ pub(crate) fn tail(text: &str, max: usize) -> &str {
     &text[start..]
 }
 
-/// The first non-empty line, bounded: what an error says, for a status message.
-pub(crate) fn first_line(text: &str, max: usize) -> String {
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("");
-    head(line, max).to_owned()
-}
 
 /// The most telling line of a failure's output: a line naming an error, else the first line.
 fn error_line(output: &str) -> String {
@@ -370,24 +361,7 @@ impl SessionRoot<'_> {
     }
 }
 
-/// A one-line title from a prompt: the slash command when it is one, else the first line.
-pub(crate) fn title_from_prompt(prompt: &str) -> String {
-    if let Some(start) = prompt.find("<command-name>")
-        && let Some(end) = prompt[start..].find("</command-name>")
-    {
-        let name = &prompt[start + "<command-name>".len()..start + end];
-        let args = prompt
-            .find("<command-args>")
-            .and_then(|a| {
-                prompt[a..]
-                    .find("</command-args>")
-                    .map(|e| &prompt[a + "<command-args>".len()..a + e])
-            })
-            .unwrap_or("");
-        return head(format!("{name} {args}").trim(), 120).to_owned();
-    }
-    first_line(prompt, 120)
-}
+pub(crate) use devtrace_model::session::prompt_title as title_from_prompt;
 
 /// Where an import of one source stopped: the importer's state and the lines consumed.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -591,19 +565,5 @@ mod tests {
             "ls: cannot access 'x': No such file"
         );
         assert_eq!(error_line("\n\nsomething odd\n"), "something odd");
-    }
-
-    #[test]
-    fn titles_prefer_the_slash_command() {
-        assert_eq!(
-            title_from_prompt(
-                "<command-message>x</command-message>\n<command-name>/orchestrator</command-name>\n<command-args>create TODO app by Next.js</command-args>"
-            ),
-            "/orchestrator create TODO app by Next.js"
-        );
-        assert_eq!(
-            title_from_prompt("\n  fix the build\nplease"),
-            "fix the build"
-        );
     }
 }

@@ -29,6 +29,8 @@ impl Default for Thresholds {
 struct FileHistory<'a> {
     /// Contents the file had, in order of first appearance, with the action that showed it.
     states: Vec<(String, usize)>,
+    /// The content last known.
+    current: Option<String>,
     /// Each return: the action that first showed the content, and the action that restored it.
     returns: Vec<(usize, usize)>,
     actions: Vec<&'a Action>,
@@ -49,16 +51,18 @@ pub fn detect(views: &[SessionView], thresholds: &Thresholds) -> Vec<Finding> {
             }
             let history = files.entry(path).or_insert_with(|| FileHistory {
                 states: Vec::new(),
+                current: None,
                 returns: Vec::new(),
                 actions: Vec::new(),
             });
             let index = history.actions.len();
             history.actions.push(action);
             let known = |history: &mut FileHistory, hash: &Option<String>| {
-                if let Some(hash) = hash
-                    && !history.states.iter().any(|(h, _)| h == hash)
-                {
-                    history.states.push((hash.clone(), index));
+                if let Some(hash) = hash {
+                    if !history.states.iter().any(|(h, _)| h == hash) {
+                        history.states.push((hash.clone(), index));
+                    }
+                    history.current = Some(hash.clone());
                 }
             };
             if !is_change {
@@ -66,18 +70,20 @@ pub fn detect(views: &[SessionView], thresholds: &Thresholds) -> Vec<Finding> {
                 continue;
             }
             known(history, &action.hash_before);
-            if let Some(after) = &action.hash_after
-                && action.hash_before.as_ref() != Some(after)
-            {
-                let earlier = history
-                    .states
-                    .iter()
-                    .find(|(h, _)| h == after)
-                    .map(|(_, at)| *at);
-                match earlier {
-                    Some(at) => history.returns.push((at, index)),
-                    None => history.states.push((after.clone(), index)),
+            if let Some(after) = &action.hash_after {
+                // Writing what the file already holds is not a change, let alone a return.
+                if history.current.as_ref() != Some(after) {
+                    let earlier = history
+                        .states
+                        .iter()
+                        .find(|(h, _)| h == after)
+                        .map(|(_, at)| *at);
+                    match earlier {
+                        Some(at) => history.returns.push((at, index)),
+                        None => history.states.push((after.clone(), index)),
+                    }
                 }
+                history.current = Some(after.clone());
             }
         }
         for (path, history) in files {
@@ -177,6 +183,8 @@ mod tests {
         s.then(edit("/repo/src/cart.js", "A", "B"));
         s.then(edit("/repo/src/cart.js", "B", "C"));
         s.then(edit("/repo/src/cart.js", "C", "C"));
+        // Writing the same content again (nothing known changed in between) is no return.
+        s.then(write("/repo/src/cart.js", "C", false));
         // The same content in another file is not a return.
         s.then(edit("/repo/src/other.js", "Q", "A"));
         // A failed edit changed nothing.
