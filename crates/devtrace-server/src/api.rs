@@ -18,12 +18,14 @@ pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub writer: WriteHandle,
     pub rate: IngestRate,
+    pub redactor: Arc<devtrace_ingest::redact::Redactor>,
 }
 
 pub fn router(state: ApiState, allowed_hosts: AllowedHosts) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/stats", get(stats))
+        .merge(crate::sessions_api::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,7 +1,8 @@
 //! The network faces of devtrace.
 //!
 //! Binds and serves three ports: OTLP/gRPC (default 127.0.0.1:4317), OTLP/HTTP (4318) and the
-//! HTTP API (4319: health and stats now; UI, REST and MCP later; every request's `Host` and
+//! HTTP API (4319: health, stats and the sessions REST API in [`sessions_api`]; every
+//! request's `Host` and
 //! `Origin` checked against DNS rebinding by [`guard`]). Receivers only translate
 //! between transports and the transport-agnostic [`ingest::Ingestor`], which decodes with
 //! `devtrace-ingest`, prepares rows with `devtrace-store` and waits for the group commit
@@ -15,6 +16,7 @@ pub mod ingest;
 pub mod otlp_grpc;
 pub mod otlp_http;
 mod rpc_status;
+pub mod sessions_api;
 
 use devtrace_store::Store;
 use devtrace_store::writer::WriteHandle;
@@ -152,6 +154,7 @@ impl Bound {
                 store,
                 writer,
                 rate,
+                redactor: Arc::clone(&self.config.redactor),
             },
             allowed_hosts,
         );

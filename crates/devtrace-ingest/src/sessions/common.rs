@@ -95,7 +95,6 @@ pub(crate) fn tail(text: &str, max: usize) -> &str {
     &text[start..]
 }
 
-
 /// The most telling line of a failure's output: a line naming an error, else the first line.
 fn error_line(output: &str) -> String {
     let lines: Vec<&str> = output
