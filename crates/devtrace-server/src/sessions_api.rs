@@ -44,19 +44,43 @@ pub fn routes() -> Router<ApiState> {
         .layer(DefaultBodyLimit::max(MAX_DOCUMENT_BYTES))
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({"error": message.into()}))).into_response()
+/// An error reply: the status and the JSON body (`{"error": …}`, plus `errors` for invalid
+/// documents); small enough to pass around as a `Result` error.
+struct ApiError {
+    status: StatusCode,
+    body: Box<Value>,
+    retry_after: bool,
 }
 
-fn invalid(error: &DocumentError) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        axum::Json(json!({"error": error.to_string(), "errors": error.errors})),
-    )
-        .into_response()
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(*self.body)).into_response();
+        if self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
+    }
 }
 
-fn query_error(e: QueryError) -> Response {
+fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        body: Box::new(json!({"error": message.into()})),
+        retry_after: false,
+    }
+}
+
+fn invalid(error: &DocumentError) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        body: Box::new(json!({"error": error.to_string(), "errors": error.errors})),
+        retry_after: false,
+    }
+}
+
+fn query_error(e: QueryError) -> ApiError {
     match e {
         QueryError::Store(StoreError::TraceNotFound(id)) => {
             error(StatusCode::NOT_FOUND, format!("no session matches {id:?}"))
@@ -70,14 +94,14 @@ fn query_error(e: QueryError) -> Response {
 
 /// Runs blocking store work off the async threads.
 async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Response> + Send + 'static,
-) -> Result<T, Response> {
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
-fn require_json(headers: &HeaderMap) -> Result<(), Response> {
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -97,18 +121,15 @@ fn require_json(headers: &HeaderMap) -> Result<(), Response> {
 }
 
 /// Writes a batch through the group-commit writer and waits until it is durable.
-async fn commit(state: &ApiState, batch: WriteBatch) -> Result<(), Response> {
+async fn commit(state: &ApiState, batch: WriteBatch) -> Result<(), ApiError> {
     let ticket = state.writer.submit(batch).map_err(|e| match e {
-        SubmitError::Overloaded => {
-            let mut response = error(
+        SubmitError::Overloaded => ApiError {
+            retry_after: true,
+            ..error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "devtrace is busy writing; retry shortly",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-            response
-        }
+            )
+        },
         SubmitError::Closed => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     })?;
     ticket
@@ -118,7 +139,7 @@ async fn commit(state: &ApiState, batch: WriteBatch) -> Result<(), Response> {
 }
 
 /// Stores a validated document: its spans merged into the session, the document as a blob.
-async fn store_document(state: &ApiState, document: &TraceDocument) -> Result<usize, Response> {
+async fn store_document(state: &ApiState, document: &TraceDocument) -> Result<usize, ApiError> {
     let output = trace_v1::to_spans(document, Arc::clone(&state.redactor));
     let spans = output.spans.spans.len();
     commit(state, prepare_session(output.spans, output.blobs)).await?;
@@ -131,11 +152,11 @@ fn events_in(document: &TraceDocument) -> usize {
 
 async fn create(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(response) = require_json(&headers) {
-        return response;
+        return response.into_response();
     }
     let document = match trace_v1::parse(&body, &state.redactor) {
         Ok(document) => document,
-        Err(e) => return invalid(&e),
+        Err(e) => return invalid(&e).into_response(),
     };
     let store = Arc::clone(&state.store);
     let trace_id = document.trace_id;
@@ -147,7 +168,7 @@ async fn create(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) 
     .await
     {
         Ok(found) => found.is_some(),
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     match store_document(&state, &document).await {
         Ok(spans) => (
@@ -169,7 +190,7 @@ async fn create(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) 
             })),
         )
             .into_response(),
-        Err(response) => response,
+        Err(response) => response.into_response(),
     }
 }
 
@@ -206,7 +227,7 @@ async fn append(
     body: Bytes,
 ) -> Response {
     if let Err(response) = require_json(&headers) {
-        return response;
+        return response.into_response();
     }
     let batch: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
@@ -216,7 +237,8 @@ async fn append(
                     path: "$".into(),
                     message: format!("not JSON: {e}"),
                 }],
-            });
+            })
+            .into_response();
         }
     };
     let store = Arc::clone(&state.store);
@@ -229,7 +251,7 @@ async fn append(
     .await;
     let (trace_id, document) = match found {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     let Some(document) = document else {
         return error(
@@ -239,7 +261,8 @@ async fn append(
                 trace_id.to_hex(),
                 trace_v1::VERSION
             ),
-        );
+        )
+        .into_response();
     };
     let mut document = match trace_v1::from_value(document, &state.redactor) {
         Ok(document) => document,
@@ -247,12 +270,13 @@ async fn append(
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("the stored document is invalid: {e}"),
-            );
+            )
+            .into_response();
         }
     };
     let added = match trace_v1::append_events(&mut document, &batch, &state.redactor) {
         Ok(added) => added,
-        Err(e) => return invalid(&e),
+        Err(e) => return invalid(&e).into_response(),
     };
     match store_document(&state, &document).await {
         Ok(spans) => axum::Json(json!({
@@ -262,7 +286,7 @@ async fn append(
             "spans": spans,
         }))
         .into_response(),
-        Err(response) => response,
+        Err(response) => response.into_response(),
     }
 }
 
@@ -279,7 +303,10 @@ async fn list(State(state): State<ApiState>, Query(params): Query<ListParams>) -
         Some(text) => {
             match devtrace_query::timefmt::parse_since(text, devtrace_query::timefmt::now_nanos()) {
                 Ok(since) => Some(since),
-                Err(message) => return error(StatusCode::BAD_REQUEST, format!("since: {message}")),
+                Err(message) => {
+                    return error(StatusCode::BAD_REQUEST, format!("since: {message}"))
+                        .into_response();
+                }
             }
         }
         None => None,
@@ -293,7 +320,7 @@ async fn list(State(state): State<ApiState>, Query(params): Query<ListParams>) -
     };
     match blocking(move || list_sessions(store.as_ref(), &filter).map_err(query_error)).await {
         Ok(items) => axum::Json(json!({"sessions": items})).into_response(),
-        Err(response) => response,
+        Err(response) => response.into_response(),
     }
 }
 
@@ -313,7 +340,7 @@ async fn one(State(state): State<ApiState>, Path(id): Path<String>) -> Response 
     .await;
     match answer {
         Ok(value) => axum::Json(value).into_response(),
-        Err(response) => response,
+        Err(response) => response.into_response(),
     }
 }
 
@@ -321,7 +348,7 @@ async fn overview(State(state): State<ApiState>, Path(id): Path<String>) -> Resp
     let store = Arc::clone(&state.store);
     match blocking(move || session_overview(store.as_ref(), &id).map_err(query_error)).await {
         Ok(overview) => axum::Json(overview).into_response(),
-        Err(response) => response,
+        Err(response) => response.into_response(),
     }
 }
 
@@ -343,7 +370,7 @@ async fn remove(State(state): State<ApiState>, Path(id): Path<String>) -> Respon
     .await;
     let trace_id = match found {
         Ok(trace_id) => trace_id,
-        Err(response) => return response,
+        Err(response) => return response.into_response(),
     };
     match commit(
         &state,
@@ -355,6 +382,6 @@ async fn remove(State(state): State<ApiState>, Path(id): Path<String>) -> Respon
     .await
     {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(response) => response,
+        Err(response) => response.into_response(),
     }
 }
