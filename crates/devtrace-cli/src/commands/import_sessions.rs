@@ -105,6 +105,8 @@ enum Piece {
     },
     FileDone {
         path: PathBuf,
+        /// Bytes consumed (whole lines).
+        bytes: u64,
         notes: Vec<LineNote>,
         incomplete_tail: bool,
     },
@@ -119,6 +121,7 @@ struct Totals {
     files: u64,
     unchanged: u64,
     failed: u64,
+    /// Bytes imported (whole lines consumed).
     bytes: u64,
     spans: u64,
     skipped_lines: u64,
@@ -286,7 +289,6 @@ pub fn import(
     worker.join().expect("the import thread does not panic");
     written?;
     progress.finish();
-    totals.bytes = read_bytes.load(Ordering::Relaxed);
     Ok(Report {
         totals,
         warnings,
@@ -344,10 +346,12 @@ fn write_all(
             match piece {
                 Piece::FileDone {
                     path,
+                    bytes,
                     notes,
                     incomplete_tail,
                 } => {
                     totals.files += 1;
+                    totals.bytes += bytes;
                     totals.skipped_lines += notes.len() as u64;
                     for note in notes.iter().take(5) {
                         warnings.push(format!(
@@ -427,8 +431,9 @@ fn read_all(
         let base = read_bytes.load(Ordering::Relaxed);
         let result = read_one(agent, &plan, &redactor, &sender, &read_bytes, base);
         let piece = match result {
-            Ok((notes, incomplete_tail)) => Piece::FileDone {
+            Ok((bytes, notes, incomplete_tail)) => Piece::FileDone {
                 path: plan.path.clone(),
+                bytes,
                 notes,
                 incomplete_tail,
             },
@@ -451,7 +456,7 @@ fn read_one(
     sender: &SyncSender<Piece>,
     read_bytes: &AtomicU64,
     base: u64,
-) -> Result<(Vec<LineNote>, bool)> {
+) -> Result<(u64, Vec<LineNote>, bool)> {
     let (mut importer, lines) = importer(agent, Arc::clone(redactor), plan.checkpoint.as_deref());
     let mut file = std::fs::File::open(&plan.path).context("cannot open")?;
     file.seek(SeekFrom::Start(plan.start))
@@ -473,5 +478,5 @@ fn read_one(
         state: flushing.importer.checkpoint(lines + summary.lines),
     };
     flushing.send(Some(cursor));
-    Ok((summary.notes, summary.incomplete_tail))
+    Ok((summary.bytes, summary.notes, summary.incomplete_tail))
 }
