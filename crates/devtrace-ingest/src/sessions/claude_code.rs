@@ -17,11 +17,11 @@
 //! of its prompt (which the `Task` call and the sub-agent's own first line share, even across
 //! files).
 
+use super::LineSource;
 use super::common::{
-    Builder, SessionOutput, SessionRoot, content_hash, derive_span_id, derive_trace_id,
-    error_message, head, title_from_prompt,
+    Builder, ChatCall, SessionOutput, SessionRoot, content_hash, derive_span_id, derive_trace_id,
+    error_message, title_from_prompt,
 };
-use super::{INLINE_TEXT_BYTES, LineSource};
 use crate::redact::Redactor;
 use devtrace_model::session::{SUBAGENT_PLACEHOLDER_NAME, session_span_id};
 use devtrace_model::time::parse_rfc3339;
@@ -252,11 +252,6 @@ impl ClaudeCodeImporter {
         self.builder.pending()
     }
 
-    /// The session ids seen so far.
-    pub fn session_ids(&self) -> impl Iterator<Item = &str> {
-        self.state.sessions.keys().map(String::as_str)
-    }
-
     /// What the lines so far produced (the sessions' own spans brought up to date), emptied.
     pub fn drain(&mut self) -> SessionOutput {
         for (session_id, session) in &mut self.state.sessions {
@@ -477,34 +472,8 @@ impl ClaudeCodeImporter {
         if session.title.is_empty() {
             session.title = title_from_prompt(&prompt);
         }
-        let mut attributes = vec![
-            KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_TURN),
-            KeyValue::new(
-                semconv::GEN_AI_OPERATION_NAME,
-                semconv::GEN_AI_OPERATION_INVOKE_AGENT,
-            ),
-            KeyValue::new(semconv::GEN_AI_AGENT_NAME, AGENT),
-            KeyValue::new(semconv::SESSION_TURN_INDEX, i64::from(index)),
-        ];
-        self.builder.text_attr(
-            &mut attributes,
-            semconv::SESSION_PROMPT,
-            semconv::SESSION_INPUT_REF,
-            None,
-            &prompt,
-        );
-        let resource = self.builder.resource(AGENT, "");
-        let span = self.builder.span(
-            trace_id,
-            span_id,
-            Some(session_span_id(trace_id)),
-            format!("invoke_agent {AGENT}"),
-            ts,
-            ts,
-            resource,
-            attributes,
-        );
-        self.builder.emit(span);
+        self.builder
+            .turn(trace_id, span_id, AGENT, index, &prompt, ts);
     }
 
     fn start_agent(&mut self, session_id: &str, line: &Line, prompt: &str, ts: u64) {
@@ -555,18 +524,7 @@ impl ClaudeCodeImporter {
         }
         turn.end = ts;
         let (span_id, start) = (turn.span_id, turn.start);
-        let resource = self.builder.resource(AGENT, "");
-        let span = self.builder.span(
-            trace_id,
-            span_id,
-            None,
-            String::new(),
-            start,
-            ts,
-            resource,
-            vec![],
-        );
-        self.builder.emit(span);
+        self.builder.widen(trace_id, span_id, AGENT, start, ts);
     }
 
     /// Widens a sub-agent's span to `ts`.
@@ -576,18 +534,8 @@ impl ClaudeCodeImporter {
         let times = session.agents.entry(agent).or_insert((ts, ts));
         times.1 = times.1.max(ts);
         let start = times.0;
-        let resource = self.builder.resource(AGENT, "");
-        let span = self.builder.span(
-            trace_id,
-            agent,
-            None,
-            String::new(),
-            start.min(ts),
-            ts,
-            resource,
-            vec![],
-        );
-        self.builder.emit(span);
+        self.builder
+            .widen(trace_id, agent, AGENT, start.min(ts), ts);
     }
 
     fn assistant(
@@ -650,56 +598,22 @@ impl ClaudeCodeImporter {
             let add_text = first_text.filter(|_| !response.has_text);
             response.has_text |= add_text.is_some();
             let (span_id, start, usage) = (response.span_id, response.start, response.usage);
-            let model = message.model.clone().unwrap_or_default();
-            let mut attributes = vec![
-                KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_CHAT),
-                KeyValue::new(
-                    semconv::GEN_AI_OPERATION_NAME,
-                    semconv::GEN_AI_OPERATION_CHAT,
-                ),
-                KeyValue::new(semconv::GEN_AI_PROVIDER_NAME, "anthropic"),
-                KeyValue::new(semconv::GEN_AI_RESPONSE_ID, message_id.as_str()),
-                KeyValue::new(
-                    semconv::GEN_AI_USAGE_INPUT_TOKENS,
-                    (usage[0] + usage[2] + usage[3]) as i64,
-                ),
-                KeyValue::new(semconv::GEN_AI_USAGE_OUTPUT_TOKENS, usage[1] as i64),
-                KeyValue::new(
-                    semconv::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-                    usage[2] as i64,
-                ),
-                KeyValue::new(
-                    semconv::GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-                    usage[3] as i64,
-                ),
-            ];
-            if !model.is_empty() {
-                attributes.push(KeyValue::new(semconv::GEN_AI_REQUEST_MODEL, model.as_str()));
-            }
-            if let Some(text) = add_text {
-                let text = self
-                    .builder
-                    .redact(head(&text, INLINE_TEXT_BYTES))
-                    .into_owned();
-                attributes.push(KeyValue::new(semconv::SESSION_RESPONSE, text));
-            }
-            let resource = self.builder.resource(AGENT, "");
-            let name = if model.is_empty() {
-                "chat".to_owned()
-            } else {
-                format!("chat {model}")
-            };
-            let span = self.builder.span(
+            self.builder.chat(ChatCall {
                 trace_id,
                 span_id,
-                Some(parent),
-                name,
+                parent,
+                agent: AGENT,
+                provider: "anthropic",
+                model: message.model.as_deref().unwrap_or(""),
+                response_id: Some(message_id),
+                input_tokens: usage[0] + usage[2] + usage[3],
+                output_tokens: usage[1],
+                cache_read_tokens: usage[2],
+                cache_creation_tokens: Some(usage[3]),
+                response: add_text.as_deref(),
                 start,
-                ts,
-                resource,
-                attributes,
-            );
-            self.builder.emit(span);
+                end: ts,
+            });
         }
         for block in content.blocks.iter().filter(|b| b.kind == "tool_use") {
             self.tool_use(session_id, line, block, parent, ts);
@@ -1171,36 +1085,25 @@ pub fn hook_event(
     let tool_use_id = text("tool_use_id");
     let tool_name = text("tool_name");
     let null = Value::Null;
+    let is_tool_event = matches!(event, "PreToolUse" | "PostToolUse" | "PostToolUseFailure");
+    if is_tool_event && !tool_use_id.is_empty() {
+        emit_tool_call(
+            &mut builder,
+            ToolCall {
+                trace_id,
+                resource,
+                tool_use_id,
+                name: tool_name,
+                input: value.get("tool_input").unwrap_or(&null),
+                cwd,
+                parent: root,
+                ts: now,
+            },
+        );
+    }
     match event {
-        "PreToolUse" if !tool_use_id.is_empty() => {
-            emit_tool_call(
-                &mut builder,
-                ToolCall {
-                    trace_id,
-                    resource,
-                    tool_use_id,
-                    name: tool_name,
-                    input: value.get("tool_input").unwrap_or(&null),
-                    cwd,
-                    parent: root,
-                    ts: now,
-                },
-            );
-        }
+        "PreToolUse" if !tool_use_id.is_empty() => {}
         "PostToolUse" | "PostToolUseFailure" if !tool_use_id.is_empty() => {
-            emit_tool_call(
-                &mut builder,
-                ToolCall {
-                    trace_id,
-                    resource,
-                    tool_use_id,
-                    name: tool_name,
-                    input: value.get("tool_input").unwrap_or(&null),
-                    cwd,
-                    parent: root,
-                    ts: now,
-                },
-            );
             let response = value.get("tool_response");
             let failed = event == "PostToolUseFailure"
                 || response

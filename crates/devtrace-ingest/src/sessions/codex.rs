@@ -10,7 +10,7 @@
 
 use super::LineSource;
 use super::common::{
-    Builder, SessionOutput, SessionRoot, content_hash, derive_span_id, derive_trace_id,
+    Builder, ChatCall, SessionOutput, SessionRoot, content_hash, derive_span_id, derive_trace_id,
     error_message, head, title_from_prompt,
 };
 use crate::redact::Redactor;
@@ -96,10 +96,6 @@ impl CodexImporter {
 
     pub fn pending_spans(&self) -> usize {
         self.builder.pending()
-    }
-
-    pub fn session_ids(&self) -> impl Iterator<Item = &str> {
-        self.state.sessions.keys().map(String::as_str)
     }
 
     pub fn drain(&mut self) -> SessionOutput {
@@ -242,34 +238,8 @@ impl CodexImporter {
             session.title = title_from_prompt(prompt);
         }
         let index = session.turns;
-        let mut attributes = vec![
-            KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_TURN),
-            KeyValue::new(
-                semconv::GEN_AI_OPERATION_NAME,
-                semconv::GEN_AI_OPERATION_INVOKE_AGENT,
-            ),
-            KeyValue::new(semconv::GEN_AI_AGENT_NAME, AGENT),
-            KeyValue::new(semconv::SESSION_TURN_INDEX, i64::from(index)),
-        ];
-        self.builder.text_attr(
-            &mut attributes,
-            semconv::SESSION_PROMPT,
-            semconv::SESSION_INPUT_REF,
-            None,
-            prompt,
-        );
-        let resource = self.builder.resource(AGENT, "");
-        let span = self.builder.span(
-            trace_id,
-            span_id,
-            Some(session_span_id(trace_id)),
-            format!("invoke_agent {AGENT}"),
-            ts,
-            ts,
-            resource,
-            attributes,
-        );
-        self.builder.emit(span);
+        self.builder
+            .turn(trace_id, span_id, AGENT, index, prompt, ts);
     }
 
     /// Widens the current turn to `ts`.
@@ -277,18 +247,7 @@ impl CodexImporter {
         let session = self.session(session_id, ts);
         let trace_id = session.trace_id;
         if let Some((span_id, start)) = session.turn {
-            let resource = self.builder.resource(AGENT, "");
-            let span = self.builder.span(
-                trace_id,
-                span_id,
-                None,
-                String::new(),
-                start,
-                ts,
-                resource,
-                vec![],
-            );
-            self.builder.emit(span);
+            self.builder.widen(trace_id, span_id, AGENT, start, ts);
         }
     }
 
@@ -337,51 +296,23 @@ impl CodexImporter {
         let response = std::mem::take(&mut session.pending_response);
         let parent = self.parent(session_id, ts);
         let span_id = derive_span_id(trace_id, &["chat", &ts.to_string(), &total.to_string()]);
-        let mut attributes = vec![
-            KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_CHAT),
-            KeyValue::new(
-                semconv::GEN_AI_OPERATION_NAME,
-                semconv::GEN_AI_OPERATION_CHAT,
-            ),
-            KeyValue::new(semconv::GEN_AI_PROVIDER_NAME, "openai"),
-            // OpenAI's input tokens include the cached ones.
-            KeyValue::new(
-                semconv::GEN_AI_USAGE_INPUT_TOKENS,
-                number(last, "input_tokens") as i64,
-            ),
-            KeyValue::new(
-                semconv::GEN_AI_USAGE_OUTPUT_TOKENS,
-                number(last, "output_tokens") as i64,
-            ),
-            KeyValue::new(
-                semconv::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-                number(last, "cached_input_tokens") as i64,
-            ),
-        ];
-        if !model.is_empty() {
-            attributes.push(KeyValue::new(semconv::GEN_AI_REQUEST_MODEL, model.as_str()));
-        }
-        if !response.is_empty() {
-            let response = self.builder.redact(&response).into_owned();
-            attributes.push(KeyValue::new(semconv::SESSION_RESPONSE, response));
-        }
-        let resource = self.builder.resource(AGENT, "");
-        let name = if model.is_empty() {
-            "chat".to_owned()
-        } else {
-            format!("chat {model}")
-        };
-        let span = self.builder.span(
+        self.builder.chat(ChatCall {
             trace_id,
             span_id,
-            Some(parent),
-            name,
+            parent,
+            agent: AGENT,
+            provider: "openai",
+            model: &model,
+            response_id: None,
+            // OpenAI's input tokens include the cached ones.
+            input_tokens: number(last, "input_tokens"),
+            output_tokens: number(last, "output_tokens"),
+            cache_read_tokens: number(last, "cached_input_tokens"),
+            cache_creation_tokens: None,
+            response: (!response.is_empty()).then_some(response.as_str()),
             start,
-            ts,
-            resource,
-            attributes,
-        );
-        self.builder.emit(span);
+            end: ts,
+        });
         self.extend_turn(session_id, ts);
     }
 

@@ -288,6 +288,124 @@ impl Builder {
         blob_hash_hex(&hash)
     }
 
+    /// A version of a span that only widens its interval: merged, it changes nothing else.
+    pub(crate) fn widen(
+        &mut self,
+        trace_id: TraceId,
+        span_id: SpanId,
+        agent: &str,
+        start: u64,
+        end: u64,
+    ) {
+        let resource = self.resource(agent, "");
+        let span = self.span(
+            trace_id,
+            span_id,
+            None,
+            String::new(),
+            start,
+            end,
+            resource,
+            vec![],
+        );
+        self.emit(span);
+    }
+
+    /// A turn: the `index`th prompt of the session and the work it started.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn turn(
+        &mut self,
+        trace_id: TraceId,
+        span_id: SpanId,
+        agent: &str,
+        index: u32,
+        prompt: &str,
+        ts: u64,
+    ) {
+        let mut attributes = vec![
+            KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_TURN),
+            KeyValue::new(
+                semconv::GEN_AI_OPERATION_NAME,
+                semconv::GEN_AI_OPERATION_INVOKE_AGENT,
+            ),
+            KeyValue::new(semconv::GEN_AI_AGENT_NAME, agent),
+            KeyValue::new(semconv::SESSION_TURN_INDEX, i64::from(index)),
+        ];
+        self.text_attr(
+            &mut attributes,
+            semconv::SESSION_PROMPT,
+            semconv::SESSION_INPUT_REF,
+            None,
+            prompt,
+        );
+        let resource = self.resource(agent, "");
+        let span = self.span(
+            trace_id,
+            span_id,
+            Some(session_span_id(trace_id)),
+            format!("invoke_agent {agent}"),
+            ts,
+            ts,
+            resource,
+            attributes,
+        );
+        self.emit(span);
+    }
+
+    /// An LLM call with its token usage.
+    pub(crate) fn chat(&mut self, call: ChatCall) {
+        let mut attributes = vec![
+            KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_CHAT),
+            KeyValue::new(
+                semconv::GEN_AI_OPERATION_NAME,
+                semconv::GEN_AI_OPERATION_CHAT,
+            ),
+            KeyValue::new(semconv::GEN_AI_PROVIDER_NAME, call.provider),
+            KeyValue::new(semconv::GEN_AI_USAGE_INPUT_TOKENS, call.input_tokens as i64),
+            KeyValue::new(
+                semconv::GEN_AI_USAGE_OUTPUT_TOKENS,
+                call.output_tokens as i64,
+            ),
+            KeyValue::new(
+                semconv::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+                call.cache_read_tokens as i64,
+            ),
+        ];
+        if let Some(tokens) = call.cache_creation_tokens {
+            attributes.push(KeyValue::new(
+                semconv::GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+                tokens as i64,
+            ));
+        }
+        if let Some(id) = call.response_id {
+            attributes.push(KeyValue::new(semconv::GEN_AI_RESPONSE_ID, id));
+        }
+        if !call.model.is_empty() {
+            attributes.push(KeyValue::new(semconv::GEN_AI_REQUEST_MODEL, call.model));
+        }
+        if let Some(text) = call.response.filter(|t| !t.trim().is_empty()) {
+            let text = self.redact(head(text, INLINE_TEXT_BYTES)).into_owned();
+            attributes.push(KeyValue::new(semconv::SESSION_RESPONSE, text));
+        }
+        let resource = self.resource(call.agent, "");
+        let name = if call.model.is_empty() {
+            "chat".to_owned()
+        } else {
+            format!("chat {}", call.model)
+        };
+        let span = self.span(
+            call.trace_id,
+            call.span_id,
+            Some(call.parent),
+            name,
+            call.start,
+            call.end,
+            resource,
+            attributes,
+        );
+        self.emit(span);
+    }
+
     /// Spans held, for flushing large imports in pieces.
     pub(crate) fn pending(&self) -> usize {
         self.batch.spans.len()
@@ -308,6 +426,26 @@ impl Builder {
             blobs: std::mem::take(&mut self.blobs),
         }
     }
+}
+
+/// An LLM call as the importers know it.
+pub(crate) struct ChatCall<'a> {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub parent: SpanId,
+    pub agent: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub response_id: Option<&'a str>,
+    /// Including cache reads and writes.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_creation_tokens: Option<u64>,
+    /// The start of the response's text, when there is one.
+    pub response: Option<&'a str>,
+    pub start: u64,
+    pub end: u64,
 }
 
 /// The root span of a session: role, agent, ids, project.
