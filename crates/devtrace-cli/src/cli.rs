@@ -375,8 +375,14 @@ pub struct ServeArgs {
         value_name = "NAME"
     )]
     pub allow_hosts: Vec<String>,
-    /// Store secrets as received: turn off redaction on ingest (on by default)
-    #[arg(long, env = "DEVTRACE_NO_REDACT")]
+    /// Store secrets as received: turn off redaction on ingest (on by default). The variable
+    /// takes 1/0, true/false, yes/no
+    #[arg(
+        long,
+        env = "DEVTRACE_NO_REDACT",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub no_redact: bool,
     /// Extra redaction rules: a JSON file shaped like the built-in rules
     /// ({"version": 1, "rules": [{"name", "description", "pattern"}]})
