@@ -68,18 +68,17 @@ pub fn redaction(
         .map(Path::to_path_buf)
         .or(env_rules)
         .or_else(|| file.redaction_rules.clone());
-    let extra = match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read the redaction rules {}", path.display()))?;
-            RulesFile::parse(&text)
-                .with_context(|| format!("in {}", path.display()))?
-                .rules
-        }
-        None => Vec::new(),
+    let Some(path) = path else {
+        return Ok(std::sync::Arc::new(Redactor::builtin()));
     };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the redaction rules {}", path.display()))?;
+    let extra = RulesFile::parse(&text)
+        .with_context(|| format!("in {}", path.display()))?
+        .rules;
     Ok(std::sync::Arc::new(
-        Redactor::with_extra_rules(&extra).context("the redaction rules")?,
+        Redactor::with_extra_rules(&extra)
+            .with_context(|| format!("the redaction rules in {}", path.display()))?,
     ))
 }
 
