@@ -660,3 +660,78 @@ fn recurring_failures_across_a_repositorys_sessions_become_insights() {
         "{none}"
     );
 }
+
+fn own_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../devtrace-ingest/tests/fixtures/sessions")
+        .join(name)
+}
+
+/// Our own transcript with one case of every session detector (the 1,200-line log is 65,959
+/// bytes: 16,489 tokens at 4 bytes each), from transcript lines to
+/// findings; and one with a near miss of each, which must show none.
+#[test]
+fn every_session_detector_fires_on_a_transcript_and_none_on_its_near_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["claude_detectors.jsonl", "claude_near_misses.jsonl"] {
+        let imported = json_of(&devtrace(
+            dir.path(),
+            &[
+                "import",
+                "claude-code",
+                own_fixture(name).to_str().unwrap(),
+                "--json",
+            ],
+        ));
+        assert_eq!(imported["skipped_lines"], 0, "{name}");
+    }
+    let overview = json_of(&devtrace(
+        dir.path(),
+        &["session", "show", "8b1f0c2d", "--json"],
+    ));
+    let mut titles: Vec<String> = overview["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f["kind"].as_str().unwrap(),
+                f["title"].as_str().unwrap()
+            )
+        })
+        .collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        [
+            "anti_pattern: 2 edits of files not read first, 2 refused by the tool (src/cart.js)",
+            "anti_pattern: edits abandoned by revert 1 time (`git checkout -- src/cart.js`)",
+            "anti_pattern: polled with sleep: 3 commands waited 15 s in all (e.g. `sleep 5 && curl -sf localhost:3000/health`)",
+            "circular_edit: src/cart.js went back to an earlier version: 2 edits ended where they started",
+            "environment_error: environment: command not found `pnpm`, 1 failed action (e.g. `pnpm install`)",
+            "retry_loop: `npm run lint` failed 3 times in a row with no change in between: 1:1  error  'items' is defined but never used  no-unused-vars",
+            "retry_loop: `sleep 5 && curl -sf localhost:3000/health` failed 3 times in a row with no change in between: curl: (7) Failed to connect to localhost port 3000",
+            "test_fix_spiral: `npm test` failed 4 times with edits in between (a test-fix spiral); it passed in the end: error: 'expected 30, got 15'",
+            "token_waste: 1 tool output over 40 kB (65 kB in all, ≈ 16,489 tokens; largest: `cat logs/server.log`)",
+            "token_waste: 2 re-reads of unchanged files (package.json ×2; 0 kB)",
+        ]
+    );
+    let near = json_of(&devtrace(
+        dir.path(),
+        &["session", "show", "9c2e1d3f", "--json"],
+    ));
+    assert_eq!(near["findings"], json!([]), "near misses fire nothing");
+    let exit_codes: Vec<Value> = near["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["command"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("python -m build"))
+        })
+        .map(|e| e["exit_code"].clone())
+        .collect();
+    assert_eq!(exit_codes, [json!(1), json!(1), json!(0)]);
+}
