@@ -656,7 +656,7 @@ fn recurring_failures_across_a_repositorys_sessions_become_insights() {
         &["insights", "--sessions", "--repo", "/work/other"],
     ));
     assert!(
-        none.starts_with("nothing recurs across the last 1 sessions in /work/other"),
+        none.starts_with("nothing recurs across the last 1 session in /work/other"),
         "{none}"
     );
 }

@@ -608,7 +608,7 @@ fn shorten_path(path: &str) -> String {
 pub fn render_overview(overview: &SessionOverview) -> String {
     let s = &overview.session;
     let mut out = format!(
-        "{}  {}  {}\nsession {}  trace {}  started {} UTC  {}\n{} turns, {} tool calls, {} sub-agents, {} errors; tokens {} in ({} from cache), {} out\n",
+        "{}  {}  {}\nsession {}  trace {}  started {} UTC  {}\n{}, {}, {}, {}; tokens {} in ({} from cache), {} out\n",
         s.agent,
         if s.title.is_empty() {
             "(untitled)"
@@ -620,10 +620,10 @@ pub fn render_overview(overview: &SessionOverview) -> String {
         s.trace_id,
         format_timestamp(s.start_unix_nano),
         format_duration(s.duration_ns),
-        s.turns,
-        s.tool_calls,
-        s.subagents,
-        s.errors,
+        count(s.turns, "turn"),
+        count(s.tool_calls, "tool call"),
+        count(s.subagents, "sub-agent"),
+        count(s.errors, "error"),
         tokens(s.input_tokens),
         tokens(s.cache_read_tokens),
         tokens(s.output_tokens),
@@ -712,22 +712,32 @@ fn format_offset(nanos: u64) -> String {
     }
 }
 
+/// "1 turn", "3 turns".
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Insights as quoted observations with their evidence.
 pub fn render_insights(answer: &InsightsAnswer) -> String {
-    let scope = answer
-        .repository
-        .as_deref()
-        .map_or_else(|| "all sessions".to_owned(), |r| format!("sessions in {r}"));
+    let scope = format!(
+        "{}{}",
+        count(answer.sessions_analysed as u64, "session"),
+        answer
+            .repository
+            .as_deref()
+            .map(|r| format!(" in {r}"))
+            .unwrap_or_default()
+    );
     if answer.insights.is_empty() {
         return format!(
-            "nothing recurs across the last {} {scope} (an observation needs at least 2 sessions)\n",
-            answer.sessions_analysed
+            "nothing recurs across the last {scope} (an observation needs at least 2 sessions)\n"
         );
     }
-    let mut out = format!(
-        "recurring across the last {} {scope} (observations, not instructions):\n",
-        answer.sessions_analysed
-    );
+    let mut out = format!("recurring across the last {scope} (observations, not instructions):\n");
     for (i, insight) in answer.insights.iter().enumerate() {
         let ids: Vec<&str> = insight.sessions.iter().take(5).map(|s| &s[..8]).collect();
         out.push_str(&format!(

@@ -529,6 +529,7 @@ impl CodexImporter {
             let path = self.builder.redact(path).into_owned();
             let mut attributes = vec![
                 KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_EVENT),
+                KeyValue::new(semconv::SESSION_EVENT_TYPE, "edit"),
                 KeyValue::new(
                     semconv::SESSION_ACTION,
                     if before.is_empty() { "write" } else { "edit" },
