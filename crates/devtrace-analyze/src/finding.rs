@@ -20,6 +20,11 @@ pub enum FindingKind {
     LockOrderInversion,
     RetryStorm,
     Regression,
+    RetryLoop,
+    CircularEdit,
+    TestFixSpiral,
+    EnvironmentError,
+    AntiPattern,
 }
 
 impl FindingKind {
@@ -36,6 +41,11 @@ impl FindingKind {
             Self::LockOrderInversion => "lock_order_inversion",
             Self::RetryStorm => "retry_storm",
             Self::Regression => "regression",
+            Self::RetryLoop => "retry_loop",
+            Self::CircularEdit => "circular_edit",
+            Self::TestFixSpiral => "test_fix_spiral",
+            Self::EnvironmentError => "environment_error",
+            Self::AntiPattern => "anti_pattern",
         }
     }
 }

@@ -11,7 +11,9 @@ pub fn normalize_text(text: &str) -> String {
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        if c == '\'' || c == '"' {
+        // An apostrophe inside a word ("can't") does not open a quoted literal.
+        let apostrophe = c == '\'' && i > 0 && chars[i - 1].is_alphanumeric();
+        if (c == '\'' || c == '"') && !apostrophe {
             // A quoted literal: fold to ? (SQL) keeping the quotes out.
             let mut j = i + 1;
             while j < chars.len() && chars[j] != c {
@@ -162,6 +164,10 @@ mod tests {
         assert_eq!(
             normalize_text("ValueError: bad input"),
             "ValueError: bad input"
+        );
+        assert_eq!(
+            normalize_text("Module not found: Can't resolve '../types/todo'"),
+            "Module not found: Can't resolve ?"
         );
     }
 

@@ -20,6 +20,8 @@ pub mod fingerprint;
 pub mod fold;
 pub mod locks;
 pub mod perf;
+pub mod session;
+pub mod session_insights;
 pub mod stats;
 pub mod trace;
 pub mod tree;

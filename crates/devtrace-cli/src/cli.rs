@@ -44,7 +44,7 @@ pub enum Command {
     Ls(LsArgs),
     /// Draw one trace as a waterfall (by id or unique id prefix)
     Show(ShowArgs),
-    /// Load OTLP/JSON files (traces or logs; one document or JSON lines per file)
+    /// Load OTLP/JSON files, trace-1.0.0 documents, or Claude Code / Codex transcripts
     Import(ImportArgs),
     /// Write one trace out in an OTLP format
     Export(ExportArgs),
@@ -72,6 +72,12 @@ pub enum Command {
     /// serve runs or not. stdout carries only the protocol; logs go to stderr. The same tools
     /// are served over Streamable HTTP at /mcp on serve's API port.
     Mcp(McpArgs),
+    /// List development sessions (Claude Code, Codex, trace-1.0.0), newest first
+    Sessions(SessionsArgs),
+    /// One development session: `session show <id>` draws its timeline with findings
+    Session(SessionArgs),
+    /// Record a live agent event (reads the hook's JSON on stdin): `hook claude-code`
+    Hook(HookArgs),
 }
 
 #[derive(Args, Debug)]
@@ -92,6 +98,83 @@ pub struct McpArgs {
         value_name = "LEVEL"
     )]
     pub log_level: String,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Columns: start, agent, project, duration, turns, tool calls, tokens (in + out), tool errors,\n\
+findings of the session detectors, the trace id prefix (for `devtrace session show`), title.\n\n\
+Examples:\n  devtrace sessions\n  devtrace sessions --agent codex --since 7d\n  devtrace sessions --repo . --json"
+)]
+pub struct SessionsArgs {
+    /// Only sessions of this agent: claude-code, codex, developer (trace-1.0.0)
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Only sessions in this directory (or below it), or of this repository URL
+    #[arg(long, alias = "project", value_name = "DIR")]
+    pub repo: Option<String>,
+    /// Only sessions started within this long (30m, 2h, 7d) or since a time
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// How many sessions to list (at most 200)
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SessionArgs {
+    #[command(subcommand)]
+    pub command: SessionCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionCommand {
+    /// A session's timeline: turns, tool calls with outcome, edits, commands, linked runs,
+    /// sub-agents, with findings inline
+    #[command(
+        after_help = "ID is a trace id (or a unique prefix, as `devtrace sessions` prints) or the agent's own\n\
+session id. Commands that ran `devtrace run` (or whose run was recorded: same command line,\n\
+same directory, overlapping time) link to the run's trace: open it with `devtrace show`.\n\n\
+Examples:\n  devtrace session show fe5e1c67\n  devtrace session show fe5e1c67-53e7-4862-81ae-d0e013e3270b --json"
+    )]
+    Show {
+        /// Trace id (or unique prefix) or session id
+        id: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub agent: HookAgent,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HookAgent {
+    /// A Claude Code hook event (the JSON Claude Code writes on stdin)
+    #[command(
+        after_help = "Records the event at once: tool calls as they start and finish, prompts and stops as\n\
+events of the session. On Stop, SubagentStop, PreCompact and SessionEnd it also imports what\n\
+is new in the session's transcript, so turns, responses and tokens follow each reply.\n\
+Importing the transcript later fills in the rest without storing anything twice.\n\
+Never blocks the agent: it prints nothing on stdout and exits 0 (1 with a message on error).\n\n\
+Configure it in ~/.claude/settings.json (or .claude/settings.json in a project):\n\n\
+  {\"hooks\": {\n\
+    \"PreToolUse\":       [{\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \"devtrace hook claude-code\"}]}],\n\
+    \"PostToolUse\":      [{\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \"devtrace hook claude-code\"}]}],\n\
+    \"UserPromptSubmit\": [{\"hooks\": [{\"type\": \"command\", \"command\": \"devtrace hook claude-code\"}]}],\n\
+    \"Stop\":             [{\"hooks\": [{\"type\": \"command\", \"command\": \"devtrace hook claude-code\"}]}],\n\
+    \"SubagentStop\":     [{\"hooks\": [{\"type\": \"command\", \"command\": \"devtrace hook claude-code\"}]}],\n\
+    \"SessionEnd\":       [{\"hooks\": [{\"type\": \"command\", \"command\": \"devtrace hook claude-code\"}]}]\n\
+  }}"
+    )]
+    ClaudeCode,
 }
 
 #[derive(Args, Debug)]
@@ -238,12 +321,24 @@ pub struct CompareArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  devtrace insights                       # findings across the last hour's traces\n  devtrace insights --sessions --repo .   # what keeps happening in this repository's sessions\n  devtrace insights --sessions --repo . --task \"fix the npm build\""
+)]
 pub struct InsightsArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
     /// Only traces containing this operation
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sessions")]
     pub operation: Option<String>,
+    /// Cross-session learning: observations that recur across development sessions
+    #[arg(long)]
+    pub sessions: bool,
+    /// With --sessions: only this repository's sessions (a directory, or a repository URL)
+    #[arg(long, value_name = "DIR", requires = "sessions")]
+    pub repo: Option<String>,
+    /// With --sessions: put the observations related to this task first
+    #[arg(long, value_name = "TEXT", requires = "sessions")]
+    pub task: Option<String>,
     /// How many findings to show
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
@@ -320,6 +415,19 @@ pub struct ServeArgs {
     /// Record every MCP request served at /mcp as a span (MCP semantic conventions) in the store
     #[arg(long, env = "DEVTRACE_SELF_TRACE")]
     pub self_trace: bool,
+    /// Store secrets as received: turn off redaction on ingest (on by default). The variable
+    /// takes 1/0, true/false, yes/no
+    #[arg(
+        long,
+        env = "DEVTRACE_NO_REDACT",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub no_redact: bool,
+    /// Extra redaction rules: a JSON file shaped like the built-in rules
+    /// ({"version": 1, "rules": [{"name", "description", "pattern"}]})
+    #[arg(long, env = "DEVTRACE_REDACTION_RULES", value_name = "FILE")]
+    pub redaction_rules: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -394,17 +502,47 @@ pub struct ShowArgs {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Each file holds one OTLP/JSON document (TracesData or LogsData), or one per line.\n\
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "FILE holds one OTLP/JSON document (TracesData or LogsData) or one per line, or one\n\
+developer-telemetry document (\"version\": \"trace-1.0.0\"; validated, errors name the field).\n\
 Metrics and profiles files are recognised and skipped: devtrace stores traces and logs.\n\
-A file that fails to decode stores nothing; the other files are still imported."
+A file that fails to decode stores nothing; the other files are still imported.\n\
+Everything is redacted on the way in (see `devtrace serve --help` to add rules or opt out).\n\n\
+Examples:\n  devtrace import traces.json logs.jsonl\n  devtrace import session.json          # a trace-1.0.0 document\n  devtrace import claude-code            # ~/.claude/projects, only what is new\n  devtrace import codex ~/.codex/sessions/2026/01"
 )]
 pub struct ImportArgs {
+    #[command(subcommand)]
+    pub source: Option<ImportSource>,
     /// Files to import
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Print a JSON summary on stdout
-    #[arg(long)]
+    /// Print a JSON summary on stdout (and no progress bar)
+    #[arg(long, global = true)]
     pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportSource {
+    /// Claude Code transcripts, sub-agents included [default: ~/.claude/projects]
+    #[command(
+        after_help = "Incremental: each transcript's position is remembered, so importing again reads only\n\
+what was added (a replaced file is read again; nothing is ever stored twice).\n\
+CLAUDE_CONFIG_DIR is honoured. PATH may be a project directory or one .jsonl file."
+    )]
+    ClaudeCode {
+        /// A directory of transcripts (searched recursively) or one transcript
+        path: Option<PathBuf>,
+    },
+    /// Codex CLI rollouts [default: ~/.codex/sessions]
+    #[command(
+        after_help = "Incremental like `import claude-code`. CODEX_HOME is honoured. PATH may be a\n\
+directory (searched recursively) or one rollout-*.jsonl file."
+    )]
+    Codex {
+        /// A directory of rollouts (searched recursively) or one rollout
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

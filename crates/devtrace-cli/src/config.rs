@@ -25,6 +25,10 @@ pub struct ConfigFile {
     pub log_level: Option<String>,
     pub allow_hosts: Option<Vec<String>>,
     pub self_trace: Option<bool>,
+    /// `false` turns redaction on ingest off (it is on by default).
+    pub redact: Option<bool>,
+    /// A rules file (the same shape as the built-in one) whose rules are added.
+    pub redaction_rules: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -43,6 +47,49 @@ impl ConfigFile {
     }
 }
 
+/// The redaction every command that ingests applies: on by default with the built-in rules,
+/// plus the rules of `redaction-rules` (config file) or `--redaction-rules`/
+/// `DEVTRACE_REDACTION_RULES`; off only when asked (`redact = false`, `--no-redact`,
+/// `DEVTRACE_NO_REDACT=1`).
+pub fn redaction(
+    file: &ConfigFile,
+    no_redact: bool,
+    rules: Option<&Path>,
+) -> Result<std::sync::Arc<devtrace_ingest::redact::Redactor>> {
+    use devtrace_ingest::redact::{Redactor, RulesFile};
+    let env_off = std::env::var("DEVTRACE_NO_REDACT")
+        .is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"));
+    if no_redact || env_off || file.redact == Some(false) {
+        return Ok(std::sync::Arc::new(Redactor::disabled()));
+    }
+    let env_rules = std::env::var_os("DEVTRACE_REDACTION_RULES")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let path = rules
+        .map(Path::to_path_buf)
+        .or(env_rules)
+        .or_else(|| file.redaction_rules.clone());
+    let Some(path) = path else {
+        return Ok(std::sync::Arc::new(Redactor::builtin()));
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the redaction rules {}", path.display()))?;
+    let extra = RulesFile::parse(&text)
+        .with_context(|| format!("in {}", path.display()))?
+        .rules;
+    Ok(std::sync::Arc::new(
+        Redactor::with_extra_rules(&extra)
+            .with_context(|| format!("the redaction rules in {}", path.display()))?,
+    ))
+}
+
+/// The redaction for commands other than `serve` (import, hook): the config file and the
+/// environment decide.
+pub fn default_redaction() -> Result<std::sync::Arc<devtrace_ingest::redact::Redactor>> {
+    let explicit = std::env::var_os("DEVTRACE_CONFIG").map(PathBuf::from);
+    redaction(&ConfigFile::load(explicit.as_deref())?, false, None)
+}
+
 /// The resolved settings of `devtrace serve`.
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
@@ -57,6 +104,7 @@ pub fn serve_settings(data_flag: Option<&Path>, args: &ServeArgs) -> Result<Serv
     let defaults = devtrace_server::ServerConfig::default();
     let limits = devtrace_ingest::Limits::default();
     let writer = devtrace_store::writer::WriterConfig::default();
+    let redactor = redaction(&file, args.no_redact, args.redaction_rules.as_deref())?;
     let data = match data_flag {
         Some(dir) => dir.to_path_buf(),
         None => match file.data {
@@ -89,7 +137,7 @@ pub fn serve_settings(data_flag: Option<&Path>, args: &ServeArgs) -> Result<Serv
                 .unwrap_or(defaults.max_in_flight_requests),
             self_trace: args.self_trace || file.self_trace.unwrap_or(false),
             allowed_hosts: if args.allow_hosts.is_empty() {
-                file.allow_hosts.unwrap_or_default()
+                file.allow_hosts.clone().unwrap_or_default()
             } else {
                 args.allow_hosts.clone()
             },
@@ -111,6 +159,7 @@ pub fn serve_settings(data_flag: Option<&Path>, args: &ServeArgs) -> Result<Serv
                     .or(file.max_links)
                     .unwrap_or(limits.max_links),
             },
+            redactor,
         },
         writer: devtrace_store::writer::WriterConfig {
             max_queued_items: args
@@ -122,7 +171,7 @@ pub fn serve_settings(data_flag: Option<&Path>, args: &ServeArgs) -> Result<Serv
         log_level: args
             .log_level
             .clone()
-            .or(file.log_level)
+            .or(file.log_level.clone())
             .unwrap_or_else(|| "info".into()),
     })
 }
@@ -190,6 +239,48 @@ mod tests {
         assert_eq!(settings.server.api_listen.port(), 4319);
         assert_eq!(settings.server.limits.max_events, 7);
         assert_eq!(settings.data, dir.path());
+    }
+
+    #[test]
+    fn redaction_is_on_by_default_takes_extra_rules_and_turns_off_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let on = redaction(&ConfigFile::default(), false, None).unwrap();
+        assert_eq!(on.redact("mail ops@example.com"), "mail [REDACTED:email]");
+        let rules = dir.path().join("rules.json");
+        std::fs::write(
+            &rules,
+            r#"{"version": 1, "rules": [{"name": "ticket", "description": "", "pattern": "TICKET-[0-9]+"}]}"#,
+        )
+        .unwrap();
+        let file = ConfigFile {
+            redaction_rules: Some(rules.clone()),
+            ..Default::default()
+        };
+        let extra = redaction(&file, false, None).unwrap();
+        assert_eq!(
+            extra.redact("TICKET-42 by ops@example.com"),
+            "[REDACTED:ticket] by [REDACTED:email]"
+        );
+        let off = ConfigFile {
+            redact: Some(false),
+            ..Default::default()
+        };
+        assert!(!redaction(&off, false, None).unwrap().is_enabled());
+        assert!(
+            !redaction(&ConfigFile::default(), true, None)
+                .unwrap()
+                .is_enabled()
+        );
+        std::fs::write(
+            &rules,
+            r#"{"version": 1, "rules": [{"name": "bad", "pattern": "("}]}"#,
+        )
+        .unwrap();
+        let error = format!("{:#}", redaction(&file, false, None).unwrap_err());
+        assert!(
+            error.contains("rules.json") && error.contains("\"bad\""),
+            "{error}"
+        );
     }
 
     #[test]

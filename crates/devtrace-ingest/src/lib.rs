@@ -14,6 +14,8 @@
 pub mod gzip;
 pub mod json;
 pub mod proto;
+pub mod redact;
+pub mod sessions;
 pub mod test_output;
 
 pub use opentelemetry_proto::tonic as otlp;

@@ -11,6 +11,8 @@
 
 mod ids;
 pub mod semconv;
+pub mod session;
+pub mod time;
 mod value;
 
 pub use ids::{IdParseError, SpanId, TraceId};

@@ -72,11 +72,7 @@ pub const GEN_AI_PREFIX: &str = "gen_ai.";
 pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
 pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
 pub const GEN_AI_COMPLETION: &str = "gen_ai.completion";
-pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
-pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
 pub const GEN_AI_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
-pub const GEN_AI_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
-pub const GEN_AI_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
 pub const LLM_PROMPT_HASH: &str = "devtrace.llm.prompt_hash";
 /// Characters of the prompt and of the response before they were bounded.
 pub const LLM_PROMPT_CHARS: &str = "devtrace.llm.prompt_chars";
@@ -97,15 +93,97 @@ pub const MCP_METHOD_NAME: &str = "mcp.method.name";
 pub const MCP_PROTOCOL_VERSION: &str = "mcp.protocol.version";
 pub const MCP_SESSION_ID: &str = "mcp.session.id";
 pub const MCP_RESOURCE_URI: &str = "mcp.resource.uri";
-pub const GEN_AI_TOOL_NAME: &str = "gen_ai.tool.name";
 pub const GEN_AI_PROMPT_NAME: &str = "gen_ai.prompt.name";
-pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
 pub const JSONRPC_REQUEST_ID: &str = "jsonrpc.request.id";
 pub const RPC_RESPONSE_STATUS_CODE: &str = "rpc.response.status_code";
 pub const NETWORK_TRANSPORT: &str = "network.transport";
 pub const NETWORK_PROTOCOL_NAME: &str = "network.protocol.name";
-pub const ERROR_TYPE: &str = "error.type";
 pub const SERVICE_VERSION: &str = "service.version";
 /// devtrace's own: tokens in an MCP tool result, and the budget it was kept within.
 pub const MCP_RESULT_TOKENS: &str = "devtrace.mcp.result.tokens";
 pub const MCP_BUDGET: &str = "devtrace.mcp.budget";
+
+/// The OpenTelemetry GenAI conventions (agent, LLM and tool spans), as devtrace writes them for
+/// development sessions and reads them everywhere. See docs/conventions.md.
+pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+pub const GEN_AI_OPERATION_INVOKE_AGENT: &str = "invoke_agent";
+pub const GEN_AI_OPERATION_CHAT: &str = "chat";
+pub const GEN_AI_OPERATION_EXECUTE_TOOL: &str = "execute_tool";
+pub const GEN_AI_PROVIDER_NAME: &str = "gen_ai.provider.name";
+pub const GEN_AI_AGENT_NAME: &str = "gen_ai.agent.name";
+pub const GEN_AI_AGENT_ID: &str = "gen_ai.agent.id";
+pub const GEN_AI_CONVERSATION_ID: &str = "gen_ai.conversation.id";
+pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
+pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
+pub const GEN_AI_RESPONSE_ID: &str = "gen_ai.response.id";
+pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
+pub const GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: &str =
+    "gen_ai.usage.cache_creation.input_tokens";
+pub const GEN_AI_TOOL_NAME: &str = "gen_ai.tool.name";
+pub const GEN_AI_TOOL_CALL_ID: &str = "gen_ai.tool.call.id";
+pub const GEN_AI_TOOL_TYPE: &str = "gen_ai.tool.type";
+pub const ERROR_TYPE: &str = "error.type";
+
+/// Development sessions: what the GenAI conventions do not cover (see docs/conventions.md).
+/// Which part of a session a span is: `session`, `turn`, `chat`, `tool`, `agent` (a sub-agent)
+/// or `event` (an IDE event).
+pub const SESSION_SPAN: &str = "devtrace.session.span";
+pub const SESSION_SPAN_SESSION: &str = "session";
+pub const SESSION_SPAN_TURN: &str = "turn";
+pub const SESSION_SPAN_CHAT: &str = "chat";
+pub const SESSION_SPAN_TOOL: &str = "tool";
+pub const SESSION_SPAN_AGENT: &str = "agent";
+pub const SESSION_SPAN_EVENT: &str = "event";
+/// The recording agent or format: `claude-code`, `codex`, `trace-1.0.0`.
+pub const SESSION_AGENT: &str = "devtrace.session.agent";
+pub const SESSION_AGENT_VERSION: &str = "devtrace.session.agent.version";
+/// The working directory (or repository) the session worked in.
+pub const SESSION_PROJECT: &str = "devtrace.session.project";
+pub const SESSION_REPOSITORY: &str = "devtrace.session.repository";
+pub const SESSION_GIT_BRANCH: &str = "devtrace.session.git.branch";
+pub const SESSION_GIT_COMMIT: &str = "devtrace.session.git.commit";
+pub const SESSION_TITLE: &str = "devtrace.session.title";
+/// Where the data came from: `transcript`, `hook`, `api`.
+pub const SESSION_SOURCE: &str = "devtrace.session.source";
+pub const SESSION_TURN_INDEX: &str = "devtrace.session.turn.index";
+pub const SESSION_PROMPT: &str = "devtrace.session.prompt";
+pub const SESSION_RESPONSE: &str = "devtrace.session.response";
+pub const SESSION_SUBAGENT_TYPE: &str = "devtrace.session.subagent.type";
+/// What a tool call or IDE event did: `read`, `edit`, `write`, `command`, `search`, `task`,
+/// `plan`, `web`, `navigate`, `note`, `other`.
+pub const SESSION_ACTION: &str = "devtrace.session.action";
+pub const SESSION_FILE_PATH: &str = "devtrace.session.file.path";
+/// Content hashes (blake3, hex) of the file before and after an edit, and as read.
+pub const SESSION_FILE_HASH_BEFORE: &str = "devtrace.session.file.hash_before";
+pub const SESSION_FILE_HASH_AFTER: &str = "devtrace.session.file.hash_after";
+pub const SESSION_FILE_HASH: &str = "devtrace.session.file.hash";
+pub const SESSION_FILE_CREATED: &str = "devtrace.session.file.created";
+pub const SESSION_PATCH: &str = "devtrace.session.patch";
+pub const SESSION_COMMAND: &str = "devtrace.session.command";
+pub const SESSION_CWD: &str = "devtrace.session.cwd";
+pub const SESSION_EXIT_CODE: &str = "devtrace.session.exit_code";
+/// A tool's output: its head (bounded), its size, and the blob holding all of it.
+pub const SESSION_OUTPUT: &str = "devtrace.session.output";
+pub const SESSION_OUTPUT_BYTES: &str = "devtrace.session.output.bytes";
+pub const SESSION_OUTPUT_REF: &str = "devtrace.session.output.ref";
+/// A tool call's input (JSON, bounded) and the blob holding all of it.
+pub const SESSION_INPUT: &str = "devtrace.session.input";
+pub const SESSION_INPUT_REF: &str = "devtrace.session.input.ref";
+/// The type of a `trace-1.0.0` event, as sent.
+pub const SESSION_EVENT_TYPE: &str = "devtrace.session.event.type";
+/// Span events on the session span recording live hook notifications.
+pub const SESSION_HOOK_EVENT: &str = "devtrace.session.hook";
+pub const SESSION_HOOK_NAME: &str = "devtrace.session.hook.name";
+/// A developer's note (`thought` events) and its tags.
+pub const SESSION_NOTE: &str = "devtrace.session.note";
+pub const SESSION_NOTE_TAGS: &str = "devtrace.session.note.tags";
+/// The `session_id` a `trace-1.0.0` event carries (a part of the recorded work).
+pub const SESSION_SEGMENT: &str = "devtrace.session.segment";
+/// The blob holding a session's `trace-1.0.0` document as received (after redaction).
+pub const SESSION_DOCUMENT_REF: &str = "devtrace.session.document.ref";
+/// A session's task: its test command.
+pub const SESSION_TASK_TEST_COMMAND: &str = "devtrace.session.task.test_command";
+/// Duration of an IDE event as reported (ms).
+pub const SESSION_DURATION_MS: &str = "devtrace.session.duration_ms";

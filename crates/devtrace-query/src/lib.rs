@@ -24,6 +24,8 @@
 //! - [`json`]: stable JSON shapes of stored data (traces, spans, attributes, logs);
 //! - [`text`]: plain-text renderings of analysis results (findings, breakdowns, comparisons)
 //!   that the CLI prints and the MCP tools return;
+//! - [`sessions`]: development sessions: listings, one session's timeline with findings and
+//!   linked runs, and cross-session insights (`check_insights`);
 //! - [`timefmt`]: durations and UTC timestamps, parsed and printed one way everywhere.
 //!
 //! It reads through the `Store` trait and computes through `devtrace-analyze`; it writes no SQL,
@@ -38,6 +40,7 @@ pub mod overview;
 pub mod runs;
 pub mod scope;
 pub mod search;
+pub mod sessions;
 pub mod text;
 pub mod timefmt;
 pub mod trace_view;

@@ -73,63 +73,7 @@ pub fn format_timestamp(nanos: u64) -> String {
     )
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from(if month > 2 { month - 3 } else { month + 9 });
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// "2026-11-21T09:00:00Z", with optional fraction; UTC ("Z" or "+00:00") only.
-fn parse_rfc3339(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let body = text
-        .strip_suffix('Z')
-        .or_else(|| text.strip_suffix("+00:00"))?;
-    let (date, time) = body.split_once(['T', ' '])?;
-    let mut date_parts = date.splitn(3, '-');
-    let year: i64 = date_parts.next()?.parse().ok()?;
-    let month: u32 = date_parts.next()?.parse().ok()?;
-    let day: u32 = date_parts.next()?.parse().ok()?;
-    let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
-    let mut time_parts = hms.splitn(3, ':');
-    let hour: u64 = time_parts.next()?.parse().ok()?;
-    let minute: u64 = time_parts.next()?.parse().ok()?;
-    let second: u64 = time_parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let nanos: u64 = if fraction.is_empty() {
-        0
-    } else {
-        let digits: String = fraction.chars().take(9).collect();
-        digits.parse::<u64>().ok()? * 10u64.pow(9 - digits.len() as u32)
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = u64::try_from(days).ok()? * 86400 + hour * 3600 + minute * 60 + second;
-    Some(secs * 1_000_000_000 + nanos)
-}
+use devtrace_model::time::{civil_from_days, parse_rfc3339};
 
 #[cfg(test)]
 mod tests {

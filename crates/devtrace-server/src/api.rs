@@ -26,11 +26,14 @@ pub struct ApiState {
     pub traces: crate::rest::TraceCache,
     /// Becomes true when the server shuts down, so long-lived responses (event streams) end.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Applied to sessions posted to the REST API, as to everything ingested.
+    pub redactor: Arc<devtrace_ingest::redact::Redactor>,
 }
 
 pub fn router(state: ApiState, allowed_hosts: AllowedHosts) -> Router {
     let (rest, _document) = crate::rest::router_and_document();
     rest.merge(state.mcp.routes())
+        .merge(crate::sessions_api::routes())
         .route("/api", get(not_found))
         .route("/api/{*rest}", axum::routing::any(not_found))
         .fallback(get(crate::ui::handle))

@@ -1,4 +1,4 @@
-//! The transport-agnostic ingest pipeline: decode → validate → prepare → group commit.
+//! The transport-agnostic ingest pipeline: decode → validate → redact → prepare → group commit.
 
 use devtrace_ingest::otlp::{
     collector::{
@@ -8,6 +8,7 @@ use devtrace_ingest::otlp::{
     logs::v1::ResourceLogs,
     trace::v1::ResourceSpans,
 };
+use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::{DecodeError, Limits, json, proto};
 use devtrace_store::writer::{SubmitError, WriteHandle};
 use devtrace_store::{WriteBatch, prepare_logs, prepare_spans};
@@ -84,6 +85,7 @@ pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 64;
 pub struct Ingestor {
     writer: WriteHandle,
     limits: Limits,
+    redactor: Arc<Redactor>,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: usize,
 }
@@ -102,9 +104,18 @@ impl Ingestor {
         Self {
             writer,
             limits,
+            redactor: Arc::new(Redactor::builtin()),
             in_flight: Arc::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT_REQUESTS,
         }
+    }
+
+    /// Redaction applied to every span and log record before it is stored (the built-in
+    /// rules unless replaced; `Redactor::disabled()` to store values as received).
+    #[must_use]
+    pub fn with_redactor(mut self, redactor: Arc<Redactor>) -> Self {
+        self.redactor = redactor;
+        self
     }
 
     #[must_use]
@@ -145,7 +156,8 @@ impl Ingestor {
                     Encoding::Protobuf => proto::decode_trace_request(body)?.resource_spans,
                     Encoding::Json => json::decode_traces(body)?,
                 };
-                let accepted = proto::spans_from_proto(resource_spans, &self.limits);
+                let mut accepted = proto::spans_from_proto(resource_spans, &self.limits);
+                self.redactor.redact_spans(&mut accepted.batch);
                 let receipt = Receipt {
                     accepted: accepted.batch.spans.len() as u64,
                     rejected: accepted.rejected,
@@ -158,7 +170,8 @@ impl Ingestor {
                     Encoding::Protobuf => proto::decode_logs_request(body)?.resource_logs,
                     Encoding::Json => json::decode_logs(body)?,
                 };
-                let accepted = proto::logs_from_proto(resource_logs, &self.limits);
+                let mut accepted = proto::logs_from_proto(resource_logs, &self.limits);
+                self.redactor.redact_logs(&mut accepted.batch);
                 let receipt = Receipt {
                     accepted: accepted.batch.logs.len() as u64,
                     rejected: accepted.rejected,

@@ -1,9 +1,9 @@
 //! The network faces of devtrace.
 //!
 //! Binds and serves three ports: OTLP/gRPC (default 127.0.0.1:4317), OTLP/HTTP (4318) and the
-//! HTTP API (4319: the REST API in [`rest`], MCP over Streamable HTTP at `/mcp` in
-//! [`mcp_http`], the web UI in [`ui`]; every request's `Host` and `Origin` checked against DNS
-//! rebinding by [`guard`]). Receivers only translate
+//! HTTP API (4319: the REST API in [`rest`] and [`sessions_api`], MCP over Streamable HTTP at
+//! `/mcp` in [`mcp_http`], the web UI in [`ui`]; every request's `Host` and `Origin` checked
+//! against DNS rebinding by [`guard`]). Receivers only translate
 //! between transports and the transport-agnostic [`ingest::Ingestor`], which decodes with
 //! `devtrace-ingest`, prepares rows with `devtrace-store` and waits for the group commit
 //! before anything is acknowledged.
@@ -18,6 +18,7 @@ pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod rest;
 mod rpc_status;
+pub mod sessions_api;
 pub mod ui;
 
 use devtrace_store::Store;
@@ -43,6 +44,8 @@ pub struct ServerConfig {
     /// Record every MCP request served at /mcp as a span in the store.
     pub self_trace: bool,
     pub limits: devtrace_ingest::Limits,
+    /// Applied to everything received (OTLP and sessions) before it is stored.
+    pub redactor: Arc<devtrace_ingest::redact::Redactor>,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +59,7 @@ impl Default for ServerConfig {
             allowed_hosts: Vec::new(),
             self_trace: false,
             limits: devtrace_ingest::Limits::default(),
+            redactor: Arc::new(devtrace_ingest::redact::Redactor::builtin()),
         }
     }
 }
@@ -126,7 +130,8 @@ impl Bound {
     ) -> Result<(), ServerError> {
         let ingestor = Arc::new(
             Ingestor::new(writer.clone(), self.config.limits.clone())
-                .with_max_in_flight(self.config.max_in_flight_requests),
+                .with_max_in_flight(self.config.max_in_flight_requests)
+                .with_redactor(Arc::clone(&self.config.redactor)),
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stop_rx_api = stop_rx.clone();
@@ -164,6 +169,7 @@ impl Bound {
                 mcp: mcp.clone(),
                 traces: rest::TraceCache::default(),
                 stopping: stop_rx_api,
+                redactor: Arc::clone(&self.config.redactor),
             },
             allowed_hosts,
         );

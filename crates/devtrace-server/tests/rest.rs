@@ -189,6 +189,7 @@ async fn api() -> Api {
         rate: IngestRate::start(handle),
         traces: Default::default(),
         stopping,
+        redactor: Arc::new(devtrace_ingest::redact::Redactor::builtin()),
     };
     Api {
         router: router(state, AllowedHosts::new([127, 0, 0, 1].into(), &[])),

@@ -17,6 +17,280 @@ pub fn run_all(factory: Factory<'_>) {
     operations_find_the_traces_that_contain_them(factory);
     runs_are_listed_apart(factory);
     listing_searches_any_span_and_pages_without_gaps(factory);
+    sessions_merge_resent_spans_and_keep_their_summary(factory);
+    sessions_are_listed_by_agent_project_and_time(factory);
+    cursors_blobs_and_deletes(factory);
+    listing_can_end_at_a_time(factory);
+}
+
+fn session_span(trace: u8, id: u8, parent: Option<u8>, role: &str, start: u64, end: u64) -> Span {
+    let mut s = span(trace, id, parent, &format!("{role} {id}"), start, end);
+    s.attributes = vec![KeyValue::new(semconv::SESSION_SPAN, role)];
+    s
+}
+
+fn session_root(trace: u8, agent: &str, project: &str, start: u64, end: u64) -> Span {
+    let mut root = session_span(trace, 1, None, semconv::SESSION_SPAN_SESSION, start, end);
+    root.attributes.extend([
+        KeyValue::new(semconv::SESSION_AGENT, agent),
+        KeyValue::new(semconv::SESSION_PROJECT, project),
+        KeyValue::new(semconv::GEN_AI_CONVERSATION_ID, format!("s{trace}")),
+    ]);
+    root
+}
+
+fn sessions_merge_resent_spans_and_keep_their_summary(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    // A live hook records a tool call as it starts...
+    let mut started = session_span(1, 3, Some(1), semconv::SESSION_SPAN_TOOL, 120, 120);
+    started
+        .attributes
+        .push(KeyValue::new(semconv::SESSION_CWD, "/repo"));
+    writer
+        .write(&[prepare_session(
+            batch(
+                "claude-code",
+                vec![session_root(1, "claude-code", "/repo", 100, 120), started],
+            ),
+            vec![],
+        )])
+        .unwrap();
+    // ...then the transcript brings the whole session, the same tool call finished and failed.
+    let mut finished = session_span(1, 3, Some(2), semconv::SESSION_SPAN_TOOL, 118, 180);
+    finished.status.code = StatusCode::Error;
+    let mut chat = session_span(1, 4, Some(2), semconv::SESSION_SPAN_CHAT, 105, 115);
+    chat.attributes.extend([
+        KeyValue::new(semconv::GEN_AI_USAGE_INPUT_TOKENS, 1200i64),
+        KeyValue::new(semconv::GEN_AI_USAGE_OUTPUT_TOKENS, 80i64),
+    ]);
+    let full = batch(
+        "claude-code",
+        vec![
+            session_root(1, "claude-code", "/repo", 100, 200),
+            session_span(1, 2, Some(1), semconv::SESSION_SPAN_TURN, 101, 200),
+            chat,
+            finished,
+        ],
+    );
+    writer
+        .write(&[prepare_session(full.clone(), vec![])])
+        .unwrap();
+    // Importing the same again changes nothing.
+    writer.write(&[prepare_session(full, vec![])]).unwrap();
+
+    let trace = store.get_trace(TraceId([1; 16])).unwrap().unwrap();
+    assert_eq!(trace.spans.spans.len(), 4, "every span once");
+    assert_eq!(
+        (trace.summary.span_count, trace.summary.error_count),
+        (4, 1)
+    );
+    let tool = trace
+        .spans
+        .spans
+        .iter()
+        .find(|s| s.span_id == SpanId([3; 8]))
+        .unwrap();
+    assert_eq!(tool.parent_span_id, Some(SpanId([2; 8])));
+    assert_eq!((tool.start_unix_nano, tool.end_unix_nano), (118, 180));
+    assert_eq!(
+        tool.attr(semconv::SESSION_CWD).and_then(AnyValue::as_str),
+        Some("/repo"),
+        "what only the hook knew is kept"
+    );
+    assert_eq!(store.stats().unwrap().spans, 4);
+    assert_eq!(store.stats().unwrap().traces, 1);
+
+    let session = store.session(TraceId([1; 16])).unwrap().unwrap();
+    assert_eq!(session.facts.agent, "claude-code");
+    assert_eq!(
+        (
+            session.facts.turns,
+            session.facts.tool_calls,
+            session.facts.errors
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        (session.facts.input_tokens, session.facts.output_tokens),
+        (1200, 80)
+    );
+    assert_eq!(
+        (session.facts.start_unix_nano, session.facts.end_unix_nano),
+        (100, 200)
+    );
+    // The operation index follows the merged names.
+    assert_eq!(
+        store
+            .traces_with_operation("turn 2", None, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store.session(TraceId([2; 16])).unwrap().is_none());
+}
+
+fn sessions_are_listed_by_agent_project_and_time(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    for (trace, agent, project, start) in [
+        (1u8, "claude-code", "/work/app", 100u64),
+        (2, "codex", "/work/app/sub", 200),
+        (3, "claude-code", "/work/application", 300),
+        (4, "claude-code", "/work/app", 400),
+    ] {
+        writer
+            .write(&[prepare_session(
+                batch(
+                    agent,
+                    vec![session_root(trace, agent, project, start, start + 50)],
+                ),
+                vec![],
+            )])
+            .unwrap();
+    }
+    // An ordinary trace is not a session.
+    writer
+        .write(&[prepare_spans(batch(
+            "s",
+            vec![span(9, 1, None, "GET /", 500, 600)],
+        ))])
+        .unwrap();
+    let ids = |query: SessionQuery| -> Vec<u8> {
+        store
+            .list_sessions(&SessionQuery { limit: 10, ..query })
+            .unwrap()
+            .iter()
+            .map(|s| s.trace_id.0[0])
+            .collect()
+    };
+    assert_eq!(ids(SessionQuery::default()), [4, 3, 2, 1], "newest first");
+    assert_eq!(
+        ids(SessionQuery {
+            agent: Some("codex".into()),
+            ..Default::default()
+        }),
+        [2]
+    );
+    assert_eq!(
+        ids(SessionQuery {
+            project: Some("/work/app/".into()),
+            ..Default::default()
+        }),
+        [4, 2, 1],
+        "the directory and inside it, not a sibling sharing its prefix"
+    );
+    assert_eq!(
+        ids(SessionQuery {
+            since_unix_nano: Some(250),
+            ..Default::default()
+        }),
+        [4, 3]
+    );
+    assert_eq!(
+        store
+            .list_sessions(&SessionQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .unwrap()[0]
+            .facts
+            .session_id,
+        "s4"
+    );
+}
+
+fn cursors_blobs_and_deletes(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    assert!(store.import_cursor("/t/a.jsonl").unwrap().is_none());
+    let cursor = ImportCursor {
+        source: "/t/a.jsonl".into(),
+        offset: 4096,
+        fingerprint: [7; 32],
+        state: b"state".to_vec(),
+    };
+    let output = b"error: linker `cc` not found\n".repeat(100);
+    let hash = *blake3::hash(&output).as_bytes();
+    let mut first = prepare_session(
+        batch("codex", vec![session_root(1, "codex", "/r", 10, 20)]),
+        vec![(hash, output.clone())],
+    );
+    first.cursors.push(cursor.clone());
+    writer.write(&[first]).unwrap();
+    assert_eq!(store.import_cursor("/t/a.jsonl").unwrap(), Some(cursor));
+    assert_eq!(store.blob(&hash).unwrap(), Some(output));
+    assert!(store.blob(&[0; 32]).unwrap().is_none());
+    // A later cursor replaces the earlier one; the same blob again is stored once.
+    let later = ImportCursor {
+        offset: 8192,
+        ..store.import_cursor("/t/a.jsonl").unwrap().unwrap()
+    };
+    writer
+        .write(&[WriteBatch {
+            cursors: vec![later],
+            ..Default::default()
+        }])
+        .unwrap();
+    assert_eq!(
+        store.import_cursor("/t/a.jsonl").unwrap().unwrap().offset,
+        8192
+    );
+
+    writer
+        .write(&[prepare_spans(batch(
+            "s",
+            vec![span(2, 1, None, "GET /", 30, 40)],
+        ))])
+        .unwrap();
+    writer
+        .write(&[WriteBatch {
+            deletes: vec![TraceId([1; 16]), TraceId([5; 16])],
+            ..Default::default()
+        }])
+        .unwrap();
+    assert!(store.get_trace(TraceId([1; 16])).unwrap().is_none());
+    assert!(store.session(TraceId([1; 16])).unwrap().is_none());
+    assert!(
+        store
+            .list_sessions(&SessionQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .is_empty()
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (stats.traces, stats.spans),
+        (1, 1),
+        "only the other trace is left"
+    );
+    assert!(matches!(
+        store.resolve_trace_id("0101"),
+        Err(StoreError::TraceNotFound(_))
+    ));
+}
+
+fn listing_can_end_at_a_time(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    for (trace, start) in [(1u8, 100u64), (2, 200), (3, 300)] {
+        writer
+            .write(&[prepare_spans(batch(
+                "s",
+                vec![span(trace, 1, None, "op", start, start + 10)],
+            ))])
+            .unwrap();
+    }
+    let found: Vec<u8> = store
+        .list_traces(&TraceQuery {
+            since_unix_nano: Some(150),
+            until_unix_nano: Some(250),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap()
+        .iter()
+        .map(|t| t.trace_id.0[0])
+        .collect();
+    assert_eq!(found, [2]);
 }
 
 fn runs_are_listed_apart(factory: Factory<'_>) {

@@ -22,7 +22,10 @@ pub mod writer;
 use devtrace_model::{LogBatch, SpanBatch, TraceId};
 use serde::Serialize;
 
-pub use prepare::{WriteBatch, prepare_logs, prepare_spans};
+pub use devtrace_model::session::SessionFacts;
+pub use prepare::{
+    BlobRow, WriteBatch, compress_blob, prepare_logs, prepare_session, prepare_spans,
+};
 
 /// One row of a trace listing: everything `ls` shows, kept up to date at ingest.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -99,6 +102,42 @@ impl TraceCursor {
         })
     }
 }
+
+/// Filters for a session listing; `None` means "any".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionQuery {
+    /// `claude-code`, `codex`, `trace-1.0.0`, …
+    pub agent: Option<String>,
+    /// Sessions whose project is this directory or inside it (or this repository URL).
+    pub project: Option<String>,
+    /// Only sessions that started at or after this time.
+    pub since_unix_nano: Option<u64>,
+    pub limit: usize,
+}
+
+/// One row of a session listing, kept current as the session's spans arrive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionSummary {
+    pub trace_id: TraceId,
+    #[serde(flatten)]
+    pub facts: SessionFacts,
+}
+
+/// Where an incremental import of one source (a transcript file) stopped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportCursor {
+    /// What was imported: normally a file's absolute path.
+    pub source: String,
+    /// Bytes consumed so far.
+    pub offset: u64,
+    /// A digest of the consumed bytes' head, to notice a file that was replaced, not grown.
+    pub fingerprint: [u8; 32],
+    /// The importer's own state (serialised), to resume where it stopped.
+    pub state: Vec<u8>,
+}
+
+/// Identifies a blob by its content: blake3 of its bytes.
+pub type BlobHash = [u8; 32];
 
 /// A whole trace as stored: its summary and every span received for it.
 #[derive(Clone, Debug, PartialEq)]
@@ -198,6 +237,14 @@ pub trait Store: Send + Sync {
     ) -> Result<sql::SqlRows, sql::SqlError> {
         Err(sql::SqlError::Unsupported)
     }
+    /// Sessions newest first, filtered; never reads spans.
+    fn list_sessions(&self, query: &SessionQuery) -> Result<Vec<SessionSummary>>;
+    /// The session summary of one trace, if it is a session.
+    fn session(&self, trace_id: TraceId) -> Result<Option<SessionSummary>>;
+    /// Where the last incremental import of `source` stopped.
+    fn import_cursor(&self, source: &str) -> Result<Option<ImportCursor>>;
+    /// A stored blob's bytes.
+    fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>>;
 }
 
 /// Identifies an imported document by its content.

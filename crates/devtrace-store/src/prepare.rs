@@ -4,6 +4,7 @@
 //! single writer thread.
 
 use crate::chunk;
+use devtrace_model::session::SessionFacts;
 use devtrace_model::{LogBatch, Span, SpanBatch, TraceId};
 use std::collections::HashMap;
 
@@ -24,6 +25,12 @@ pub struct TraceChunk {
     pub operations: Vec<String>,
     /// The root span is a `devtrace run` (it carries `devtrace.run.id`).
     pub is_run: bool,
+    /// Merge into the stored trace (same span id: the newer version fills in the older, see
+    /// `devtrace_model::session::merge_span`) instead of appending. Sessions are written this
+    /// way, so re-sending a span never stores it twice.
+    pub merge: bool,
+    /// The session summary, when the chunk holds a session span.
+    pub session: Option<SessionFacts>,
     pub data: Vec<u8>,
 }
 
@@ -36,6 +43,16 @@ pub struct LogChunk {
     pub data: Vec<u8>,
 }
 
+/// A large value stored once by content (command output, a tool's input, a document).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobRow {
+    /// blake3 of the uncompressed bytes: what attributes refer to.
+    pub hash: crate::BlobHash,
+    pub size: u64,
+    /// The bytes, zstd-compressed.
+    pub data: Vec<u8>,
+}
+
 /// One request's worth of rows.
 #[derive(Clone, Debug, Default)]
 pub struct WriteBatch {
@@ -43,6 +60,11 @@ pub struct WriteBatch {
     pub logs: Vec<LogChunk>,
     /// Digests of imported documents, recorded in the same transaction as their data.
     pub documents: Vec<crate::DocumentDigest>,
+    pub blobs: Vec<BlobRow>,
+    /// Where incremental imports stopped, recorded with the data they read.
+    pub cursors: Vec<crate::ImportCursor>,
+    /// Traces to remove with everything stored for them (applied before the rest).
+    pub deletes: Vec<TraceId>,
 }
 
 impl WriteBatch {
@@ -54,9 +76,33 @@ impl WriteBatch {
         self.logs.iter().map(|l| l.count).sum()
     }
 
-    /// Queue weight: one unit per span or log record.
+    /// Queue weight: one unit per span, log record, blob, cursor or deletion.
     pub fn items(&self) -> u64 {
-        self.span_count() + self.log_count()
+        self.span_count()
+            + self.log_count()
+            + (self.blobs.len() + self.cursors.len() + self.deletes.len()) as u64
+    }
+}
+
+/// Prepares a session's spans (and the blobs they refer to) to be merged into what is stored.
+pub fn prepare_session(batch: SpanBatch, blobs: Vec<(crate::BlobHash, Vec<u8>)>) -> WriteBatch {
+    let mut prepared = prepare_spans(batch);
+    for trace in &mut prepared.traces {
+        trace.merge = true;
+    }
+    prepared.blobs = blobs
+        .into_iter()
+        .map(|(hash, bytes)| compress_blob(hash, &bytes))
+        .collect();
+    prepared
+}
+
+/// A blob row for `bytes`, whose blake3 hash is `hash`.
+pub fn compress_blob(hash: crate::BlobHash, bytes: &[u8]) -> BlobRow {
+    BlobRow {
+        hash,
+        size: bytes.len() as u64,
+        data: zstd::bulk::compress(bytes, 3).expect("zstd compression of memory"),
     }
 }
 
@@ -153,7 +199,8 @@ fn intern<T: PartialEq + Clone>(table: &mut Vec<T>, entry: &T) -> u32 {
     }
 }
 
-fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
+/// The summary row of one trace's spans, and its encoded chunk.
+pub(crate) fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
     let start = batch
         .spans
         .iter()
@@ -182,6 +229,8 @@ fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
         is_root: root.is_some(),
         operations: distinct_names(batch),
         is_run: root.is_some_and(|r| r.attr(devtrace_model::semconv::RUN_ID).is_some()),
+        merge: false,
+        session: SessionFacts::from_spans(batch),
         data: chunk::encode_spans(batch),
     }
 }

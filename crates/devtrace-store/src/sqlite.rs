@@ -7,9 +7,10 @@
 //! processes see committed data while `serve` writes (WAL).
 
 use crate::chunk;
+use crate::prepare::TraceChunk;
 use crate::{
-    Result, ServiceSummary, Store, StoreError, StoreStats, StoreWriter, StoredTrace, TraceQuery,
-    TraceSummary, WriteBatch,
+    BlobHash, ImportCursor, Result, ServiceSummary, SessionFacts, SessionQuery, SessionSummary,
+    Store, StoreError, StoreStats, StoreWriter, StoredTrace, TraceQuery, TraceSummary, WriteBatch,
 };
 use devtrace_model::{LogBatch, SpanBatch, TraceId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -66,6 +67,37 @@ const MIGRATIONS: &[&str] = &[
     // 4: which traces are `devtrace run` executions.
     "ALTER TABLE traces ADD COLUMN is_run INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX traces_runs ON traces(start_ns) WHERE is_run = 1;",
+    // 5: development sessions (a summary row beside each session trace), content-addressed
+    // blobs for large values, and where incremental imports of transcripts stopped.
+    "CREATE TABLE sessions (
+         trace              INTEGER PRIMARY KEY,
+         session_id         TEXT NOT NULL,
+         agent              TEXT NOT NULL,
+         project            TEXT NOT NULL,
+         title              TEXT NOT NULL,
+         start_ns           INTEGER NOT NULL,
+         end_ns             INTEGER NOT NULL,
+         turns              INTEGER NOT NULL,
+         tool_calls         INTEGER NOT NULL,
+         subagents          INTEGER NOT NULL,
+         input_tokens       INTEGER NOT NULL,
+         output_tokens      INTEGER NOT NULL,
+         cache_read_tokens  INTEGER NOT NULL,
+         errors             INTEGER NOT NULL
+     );
+     CREATE INDEX sessions_by_start ON sessions(start_ns);
+     CREATE TABLE blobs (
+         hash  BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),
+         size  INTEGER NOT NULL,
+         data  BLOB NOT NULL
+     );
+     CREATE TABLE import_cursors (
+         source       TEXT PRIMARY KEY,
+         offset       INTEGER NOT NULL,
+         fingerprint  BLOB NOT NULL,
+         state        BLOB NOT NULL,
+         updated_ns   INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// Nanosecond times and durations as SQLite integers (saturating: u64 beyond i64 is never real).
@@ -248,7 +280,19 @@ impl SqliteWriter {
                 "INSERT INTO log_chunks (trace_id, first_ns, count, data) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for batch in batches {
+                for trace_id in &batch.deletes {
+                    let (traces_gone, spans_gone, logs_gone) = delete_trace(&tx, *trace_id)?;
+                    new_traces -= traces_gone;
+                    spans -= spans_gone;
+                    logs -= logs_gone;
+                }
                 for trace in &batch.traces {
+                    if trace.merge
+                        && let Some(delta) = merge_trace(&tx, &mut self.names, trace)?
+                    {
+                        spans += delta;
+                        continue;
+                    }
                     let count = trace.span_count as i64;
                     let (key, total): (i64, i64) = upsert.query_row(
                         params![
@@ -272,6 +316,37 @@ impl SqliteWriter {
                         let id = self.names.id(&tx, name)?;
                         index_operation.execute(params![id, key])?;
                     }
+                    if trace.merge
+                        && let Some(facts) = &trace.session
+                    {
+                        upsert_session(&tx, key, facts)?;
+                    }
+                }
+                for blob in &batch.blobs {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![
+                        &blob.hash[..],
+                        blob.size as i64,
+                        blob.data
+                    ])?;
+                }
+                for cursor in &batch.cursors {
+                    tx.prepare_cached(
+                        "INSERT INTO import_cursors (source, offset, fingerprint, state, updated_ns)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (source) DO UPDATE SET offset = excluded.offset,
+                             fingerprint = excluded.fingerprint, state = excluded.state,
+                             updated_ns = excluded.updated_ns",
+                    )?
+                    .execute(params![
+                        cursor.source,
+                        cursor.offset as i64,
+                        &cursor.fingerprint[..],
+                        cursor.state,
+                        unix_now_nanos(),
+                    ])?;
                 }
                 for log in &batch.logs {
                     let trace_id = log.trace_id.map(|id| id.0.to_vec());
@@ -287,9 +362,7 @@ impl SqliteWriter {
             let mut remember = tx.prepare_cached(
                 "INSERT OR IGNORE INTO imported_documents (digest, imported_ns) VALUES (?1, ?2)",
             )?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as i64);
+            let now = unix_now_nanos();
             for batch in batches {
                 for digest in &batch.documents {
                     remember.execute(params![&digest[..], now])?;
@@ -304,6 +377,131 @@ impl SqliteWriter {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Merges a chunk into its stored trace (see `TraceChunk::merge`): the stored chunks and the
+/// new one become one chunk, the summary and the operation index are recomputed. Returns the
+/// change in span count, or `None` when the trace is new (append instead).
+fn merge_trace(
+    tx: &rusqlite::Transaction<'_>,
+    names: &mut NameCache,
+    trace: &TraceChunk,
+) -> Result<Option<i64>> {
+    let found: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT id, span_count FROM traces WHERE trace_id = ?1")?
+        .query_row(params![&trace.trace_id.0[..]], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let Some((key, old_count)) = found else {
+        return Ok(None);
+    };
+    let mut stored = SpanBatch::default();
+    {
+        let mut statement =
+            tx.prepare_cached("SELECT data FROM span_chunks WHERE trace = ?1 ORDER BY rowid")?;
+        let mut rows = statement.query(params![key])?;
+        while let Some(row) = rows.next()? {
+            stored.extend(chunk::decode_spans(row.get_ref(0)?.as_blob()?)?);
+        }
+    }
+    devtrace_model::session::merge_batches(&mut stored, chunk::decode_spans(&trace.data)?);
+    let merged = crate::prepare::summarise(trace.trace_id, &stored);
+    tx.prepare_cached("DELETE FROM span_chunks WHERE trace = ?1")?
+        .execute(params![key])?;
+    tx.prepare_cached("INSERT INTO span_chunks (trace, data) VALUES (?1, ?2)")?
+        .execute(params![key, merged.data])?;
+    tx.prepare_cached(
+        "UPDATE traces SET start_ns = ?2, end_ns = ?3, span_count = ?4, error_count = ?5,
+                 root_name = ?6, root_service = ?7, root_is_real = ?8, is_run = ?9
+             WHERE id = ?1",
+    )?
+    .execute(params![
+        key,
+        merged.start_unix_nano as i64,
+        merged.end_unix_nano as i64,
+        merged.span_count as i64,
+        merged.error_count as i64,
+        merged.root_name,
+        merged.root_service,
+        merged.is_root,
+        merged.is_run,
+    ])?;
+    tx.prepare_cached("DELETE FROM trace_operations WHERE trace = ?1")?
+        .execute(params![key])?;
+    for name in &merged.operations {
+        let id = names.id(tx, name)?;
+        tx.prepare_cached("INSERT OR IGNORE INTO trace_operations (name, trace) VALUES (?1, ?2)")?
+            .execute(params![id, key])?;
+    }
+    if let Some(facts) = &merged.session {
+        upsert_session(tx, key, facts)?;
+    }
+    Ok(Some(merged.span_count as i64 - old_count))
+}
+
+fn unix_now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn upsert_session(tx: &rusqlite::Transaction<'_>, key: i64, facts: &SessionFacts) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO sessions (trace, session_id, agent, project, title, start_ns, end_ns, turns,
+             tool_calls, subagents, input_tokens, output_tokens, cache_read_tokens, errors)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (trace) DO UPDATE SET session_id = excluded.session_id,
+             agent = excluded.agent, project = excluded.project, title = excluded.title,
+             start_ns = excluded.start_ns, end_ns = excluded.end_ns, turns = excluded.turns,
+             tool_calls = excluded.tool_calls, subagents = excluded.subagents,
+             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+             cache_read_tokens = excluded.cache_read_tokens, errors = excluded.errors",
+    )?
+    .execute(params![
+        key,
+        facts.session_id,
+        facts.agent,
+        facts.project,
+        facts.title,
+        facts.start_unix_nano as i64,
+        facts.end_unix_nano as i64,
+        facts.turns as i64,
+        facts.tool_calls as i64,
+        facts.subagents as i64,
+        facts.input_tokens as i64,
+        facts.output_tokens as i64,
+        facts.cache_read_tokens as i64,
+        facts.errors as i64,
+    ])?;
+    Ok(())
+}
+
+/// Removes a trace and everything stored for it; returns the (traces, spans, logs) removed.
+fn delete_trace(tx: &rusqlite::Transaction<'_>, trace_id: TraceId) -> Result<(i64, i64, i64)> {
+    let found: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT id, span_count FROM traces WHERE trace_id = ?1")?
+        .query_row(params![&trace_id.0[..]], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let logs: i64 = tx
+        .prepare_cached("SELECT coalesce(sum(count), 0) FROM log_chunks WHERE trace_id = ?1")?
+        .query_row(params![&trace_id.0[..]], |row| row.get(0))?;
+    tx.prepare_cached("DELETE FROM log_chunks WHERE trace_id = ?1")?
+        .execute(params![&trace_id.0[..]])?;
+    let Some((key, span_count)) = found else {
+        return Ok((0, 0, logs));
+    };
+    for sql in [
+        "DELETE FROM span_chunks WHERE trace = ?1",
+        "DELETE FROM trace_operations WHERE trace = ?1",
+        "DELETE FROM sessions WHERE trace = ?1",
+        "DELETE FROM traces WHERE id = ?1",
+    ] {
+        tx.prepare_cached(sql)?.execute(params![key])?;
+    }
+    Ok((1, span_count, logs))
 }
 
 /// The read side: a small pool of connections, shareable across threads.
@@ -363,6 +561,33 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TraceSummary> {
         service: row.get(4)?,
         span_count: row.get::<_, i64>(5)? as u64,
         error_count: row.get::<_, i64>(6)? as u64,
+    })
+}
+
+const SESSION_COLUMNS: &str = "t.trace_id, s.session_id, s.agent, s.project, s.title, s.start_ns,
+     s.end_ns, s.turns, s.tool_calls, s.subagents, s.input_tokens, s.output_tokens,
+     s.cache_read_tokens, s.errors";
+
+fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary> {
+    let id: Vec<u8> = row.get(0)?;
+    let int = |i: usize| -> rusqlite::Result<u64> { Ok(row.get::<_, i64>(i)?.max(0) as u64) };
+    Ok(SessionSummary {
+        trace_id: TraceId::from_slice(&id).unwrap_or_default(),
+        facts: SessionFacts {
+            session_id: row.get(1)?,
+            agent: row.get(2)?,
+            project: row.get(3)?,
+            title: row.get(4)?,
+            start_unix_nano: int(5)?,
+            end_unix_nano: int(6)?,
+            turns: int(7)?,
+            tool_calls: int(8)?,
+            subagents: int(9)?,
+            input_tokens: int(10)?,
+            output_tokens: int(11)?,
+            cache_read_tokens: int(12)?,
+            errors: int(13)?,
+        },
     })
 }
 
@@ -602,6 +827,90 @@ impl Store for SqliteStore {
         limits: crate::sql::SqlLimits,
     ) -> Result<crate::sql::SqlRows, crate::sql::SqlError> {
         crate::sql::query(&self.path, sql, limits)
+    }
+
+    fn list_sessions(&self, query: &SessionQuery) -> Result<Vec<SessionSummary>> {
+        let mut sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN traces t ON t.id = s.trace WHERE 1 = 1"
+        );
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(agent) = &query.agent {
+            sql.push_str(" AND s.agent = ?");
+            args.push(agent.clone().into());
+        }
+        if let Some(project) = &query.project {
+            let project = if project.len() > 1 {
+                project.trim_end_matches('/')
+            } else {
+                project.as_str()
+            };
+            sql.push_str(" AND (s.project = ? OR substr(s.project, 1, ?) = ?)");
+            let prefix = if project.ends_with('/') {
+                project.to_owned()
+            } else {
+                format!("{project}/")
+            };
+            args.push(project.to_owned().into());
+            args.push((prefix.len() as i64).into());
+            args.push(prefix.into());
+        }
+        if let Some(since) = query.since_unix_nano {
+            sql.push_str(" AND s.start_ns >= ?");
+            args.push((since.min(i64::MAX as u64) as i64).into());
+        }
+        sql.push_str(" ORDER BY s.start_ns DESC, s.trace DESC LIMIT ?");
+        args.push((query.limit.min(i64::MAX as usize) as i64).into());
+        self.with_conn(|conn| {
+            let mut statement = conn.prepare_cached(&sql)?;
+            let rows = statement.query_map(rusqlite::params_from_iter(args), session_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn session(&self, trace_id: TraceId) -> Result<Option<SessionSummary>> {
+        self.with_conn(|conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions s JOIN traces t ON t.id = s.trace
+                     WHERE t.trace_id = ?1"
+                ))?
+                .query_row(params![&trace_id.0[..]], session_from_row)
+                .optional()?)
+        })
+    }
+
+    fn import_cursor(&self, source: &str) -> Result<Option<ImportCursor>> {
+        self.with_conn(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT offset, fingerprint, state FROM import_cursors WHERE source = ?1",
+                )?
+                .query_row(params![source], |row| {
+                    let fingerprint: Vec<u8> = row.get(1)?;
+                    Ok(ImportCursor {
+                        source: source.to_owned(),
+                        offset: row.get::<_, i64>(0)? as u64,
+                        fingerprint: fingerprint.try_into().unwrap_or([0; 32]),
+                        state: row.get(2)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>> {
+        let found: Option<(i64, Vec<u8>)> = self.with_conn(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT size, data FROM blobs WHERE hash = ?1")?
+                .query_row(params![&hash[..]], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?)
+        })?;
+        found
+            .map(|(size, data)| {
+                zstd::bulk::decompress(&data, size.max(0) as usize)
+                    .map_err(|e| StoreError::Corrupt(format!("blob: {e}")))
+            })
+            .transpose()
     }
 
     fn stats(&self) -> Result<StoreStats> {

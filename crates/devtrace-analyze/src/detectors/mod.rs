@@ -10,6 +10,7 @@ pub mod regression;
 pub mod repeated_calls;
 pub mod retry_storm;
 pub mod sequential_work;
+pub mod session;
 pub mod token_waste;
 
 use crate::{AnalyzedTrace, Finding};

@@ -1,7 +1,9 @@
-//! `devtrace import`: OTLP/JSON files into the store.
+//! `devtrace import FILE…`: OTLP/JSON files and developer-telemetry documents
+//! (`trace-1.0.0`) into the store.
 //!
 //! Each file is decoded completely before anything from it is written, and written in one
-//! transaction: a file with an error stores nothing. Other files still import.
+//! transaction: a file with an error stores nothing. Other files still import. Everything is
+//! redacted before it is stored.
 //!
 //! Importing is idempotent: a document (a whole file, or one line of a JSON-lines file) whose
 //! digest the store has seen is skipped, so re-importing a file, or a file that grew, stores
@@ -11,19 +13,23 @@
 use crate::cli::ImportArgs;
 use anyhow::{Context, Result, anyhow};
 use devtrace_ingest::json::{self, Signal};
+use devtrace_ingest::redact::Redactor;
+use devtrace_ingest::sessions::trace_v1;
 use devtrace_ingest::{Limits, proto};
 use devtrace_model::{SpanBatch, SpanId, TraceId};
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::{
-    Store, StoreWriter, WriteBatch, document_digest, prepare_logs, prepare_spans,
+    Store, StoreWriter, WriteBatch, document_digest, prepare_logs, prepare_session, prepare_spans,
 };
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Default, Debug, PartialEq, Eq)]
 struct Totals {
     files: u64,
+    sessions: u64,
     spans: u64,
     logs: u64,
     rejected: u64,
@@ -33,12 +39,13 @@ struct Totals {
     failed_files: u64,
 }
 
-pub fn run(data: &Path, args: &ImportArgs) -> Result<ExitCode> {
+pub fn run(data: &Path, args: &ImportArgs, redactor: Arc<Redactor>) -> Result<ExitCode> {
     let mut writer = SqliteWriter::open(data)?;
     let store = SqliteStore::open(data)?;
     let mut importer = Importer {
         store: &store,
         limits: Limits::default(),
+        redactor,
         seen_documents: HashSet::new(),
         seen_spans: HashSet::new(),
     };
@@ -50,6 +57,7 @@ pub fn run(data: &Path, args: &ImportArgs) -> Result<ExitCode> {
                     .write(&file.batches)
                     .with_context(|| format!("{}: cannot store", path.display()))?;
                 totals.files += 1;
+                totals.sessions += file.sessions;
                 totals.spans += file.spans;
                 totals.logs += file.logs;
                 totals.rejected += file.rejected;
@@ -59,12 +67,21 @@ pub fn run(data: &Path, args: &ImportArgs) -> Result<ExitCode> {
                 for note in &file.notes {
                     eprintln!("{}: {note}", path.display());
                 }
-                let mut line = format!(
-                    "{}: {} spans, {} log records",
-                    path.display(),
-                    file.spans,
-                    file.logs
-                );
+                let mut line = if file.sessions > 0 {
+                    format!(
+                        "{}: a {} session, {} spans",
+                        path.display(),
+                        trace_v1::VERSION,
+                        file.spans
+                    )
+                } else {
+                    format!(
+                        "{}: {} spans, {} log records",
+                        path.display(),
+                        file.spans,
+                        file.logs
+                    )
+                };
                 if file.already_imported > 0 {
                     line.push_str(&format!(
                         "; {} documents already imported",
@@ -87,7 +104,7 @@ pub fn run(data: &Path, args: &ImportArgs) -> Result<ExitCode> {
     }
     if args.json {
         let summary = serde_json::json!({
-            "files": totals.files, "spans": totals.spans, "logs": totals.logs,
+            "files": totals.files, "sessions": totals.sessions, "spans": totals.spans, "logs": totals.logs,
             "rejected": totals.rejected, "duplicate_spans": totals.duplicate_spans,
             "already_imported": totals.already_imported, "skipped_documents": totals.skipped_documents,
             "failed_files": totals.failed_files,
@@ -112,6 +129,7 @@ pub fn run(data: &Path, args: &ImportArgs) -> Result<ExitCode> {
 #[derive(Default)]
 struct FileImport {
     batches: Vec<WriteBatch>,
+    sessions: u64,
     spans: u64,
     logs: u64,
     rejected: u64,
@@ -124,6 +142,7 @@ struct FileImport {
 struct Importer<'a> {
     store: &'a SqliteStore,
     limits: Limits,
+    redactor: Arc<Redactor>,
     /// Documents and spans taken in this run (the store only knows committed ones).
     seen_documents: HashSet<devtrace_store::DocumentDigest>,
     seen_spans: HashSet<(TraceId, SpanId)>,
@@ -135,6 +154,12 @@ impl Importer<'_> {
         let text =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut file = FileImport::default();
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&text)
+            && trace_v1::is_trace_document(&value)
+        {
+            self.import_trace_document(&text, value, &mut file)?;
+            return Ok(file);
+        }
         // One document per file, or one per line (the OpenTelemetry file exporter's format).
         let documents: Vec<(usize, &[u8])> =
             match serde_json::from_slice::<serde::de::IgnoredAny>(&text) {
@@ -167,6 +192,7 @@ impl Importer<'_> {
                     let resource_spans =
                         json::decode_traces(document).map_err(|e| anyhow!("{place}{e}"))?;
                     let mut accepted = proto::spans_from_proto(resource_spans, limits);
+                    self.redactor.redact_spans(&mut accepted.batch);
                     file.duplicate_spans += self.drop_stored_spans(&mut accepted.batch)?;
                     file.spans += accepted.batch.spans.len() as u64;
                     file.rejected += accepted.rejected;
@@ -181,7 +207,8 @@ impl Importer<'_> {
                 Some(Signal::Logs) => {
                     let resource_logs =
                         json::decode_logs(document).map_err(|e| anyhow!("{place}{e}"))?;
-                    let accepted = proto::logs_from_proto(resource_logs, limits);
+                    let mut accepted = proto::logs_from_proto(resource_logs, limits);
+                    self.redactor.redact_logs(&mut accepted.batch);
                     file.logs += accepted.batch.logs.len() as u64;
                     file.rejected += accepted.rejected;
                     if accepted.rejected > 0 {
@@ -217,6 +244,30 @@ impl Importer<'_> {
                 .flat_map(|b| b.documents.iter().copied()),
         );
         Ok(file)
+    }
+
+    /// A developer-telemetry document: validated (errors name the field), redacted, mapped to a
+    /// session and merged into what is stored, so importing it again changes nothing.
+    fn import_trace_document(
+        &mut self,
+        text: &[u8],
+        value: serde_json::Value,
+        file: &mut FileImport,
+    ) -> Result<()> {
+        let digest = document_digest(text);
+        if self.seen_documents.contains(&digest) || self.store.is_imported(&digest)? {
+            file.already_imported += 1;
+            return Ok(());
+        }
+        let document = trace_v1::from_value(value, &self.redactor)?;
+        let output = trace_v1::to_spans(&document, Arc::clone(&self.redactor));
+        file.sessions += 1;
+        file.spans += output.spans.spans.len() as u64;
+        let mut batch = prepare_session(output.spans, output.blobs);
+        batch.documents.push(digest);
+        file.batches.push(batch);
+        self.seen_documents.insert(digest);
+        Ok(())
     }
 
     /// Removes spans whose trace and span id are already stored (or taken earlier in this run);

@@ -13,6 +13,9 @@ const DEFAULT_LAST: usize = 500;
 const DEFAULT_SINCE: &str = "1h";
 
 pub fn run(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
+    if args.sessions {
+        return sessions(store, args);
+    }
     let scope = ScopeArgs {
         since: Some(
             args.scope
@@ -54,5 +57,26 @@ pub fn run(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
         ));
     }
     print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sessions analysed for cross-session insights unless `--last` says otherwise.
+const DEFAULT_SESSIONS: usize = 20;
+
+/// `--sessions`: observations recurring across development sessions, as quoted data.
+fn sessions(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
+    let repository = args.repo.as_deref().map(super::sessions::repository);
+    let answer = devtrace_query::sessions::session_insights(
+        store,
+        repository.as_deref(),
+        args.scope.last.unwrap_or(DEFAULT_SESSIONS),
+        args.task.as_deref(),
+        args.limit,
+    )?;
+    if args.json {
+        print_json(&answer)?;
+    } else {
+        print_stdout(&devtrace_query::sessions::render_insights(&answer))?;
+    }
     Ok(ExitCode::SUCCESS)
 }

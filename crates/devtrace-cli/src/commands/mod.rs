@@ -6,7 +6,9 @@ mod compare;
 mod demo;
 mod errors;
 mod export;
+mod hook;
 mod import;
+mod import_sessions;
 mod insights;
 mod locks;
 mod ls;
@@ -16,10 +18,12 @@ mod python_autotrace;
 mod run;
 mod runs;
 mod serve;
+mod sessions;
 mod show;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ImportSource};
 use anyhow::Result;
+use devtrace_ingest::sessions::Agent;
 use devtrace_store::sqlite::SqliteStore;
 use std::path::Path;
 use std::process::ExitCode;
@@ -30,7 +34,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(data, args),
         Command::Ls(args) => ls::run(&open_store(data)?, args, cli.color),
         Command::Show(args) => show::run(&open_store(data)?, args, cli.color),
-        Command::Import(args) => import::run(&crate::config::data_dir(data)?, args),
+        Command::Import(args) => {
+            let dir = crate::config::data_dir(data)?;
+            let redactor = crate::config::default_redaction()?;
+            match &args.source {
+                Some(ImportSource::ClaudeCode { path }) => import_sessions::run(
+                    &dir,
+                    Agent::ClaudeCode,
+                    path.as_deref(),
+                    args.json,
+                    redactor,
+                ),
+                Some(ImportSource::Codex { path }) => {
+                    import_sessions::run(&dir, Agent::Codex, path.as_deref(), args.json, redactor)
+                }
+                None => import::run(&dir, args, redactor),
+            }
+        }
         Command::Export(args) => export::run(&open_store(data)?, args),
         Command::Perf(args) => perf::run(&open_store(data)?, args),
         Command::Errors(args) => errors::run(&open_store(data)?, args),
@@ -41,6 +61,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run::run(data, args),
         Command::Runs(args) => runs::run(&open_store(data)?, args),
         Command::Mcp(args) => mcp::run(data, args),
+        Command::Sessions(args) => sessions::list(&open_store(data)?, args),
+        Command::Session(args) => sessions::session(&open_store(data)?, &args.command),
+        Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
     }
 }
 

@@ -239,6 +239,7 @@ impl EmbeddedReceiver {
         let backend = SqliteWriter::open(data_dir).context("cannot open the store")?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data_dir)?);
         let writer = Writer::start(Box::new(backend), Default::default());
+        let redactor = crate::config::default_redaction()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -248,6 +249,7 @@ impl EmbeddedReceiver {
             grpc_listen: SocketAddr::from(([127, 0, 0, 1], grpc)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], http)),
             api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            redactor: Arc::clone(&redactor),
             ..Default::default()
         };
         let bound = runtime

@@ -274,9 +274,9 @@ fn span_notes(span: &Span) -> Vec<String> {
     let model =
         text(semconv::GEN_AI_REQUEST_MODEL).or_else(|| text(semconv::GEN_AI_RESPONSE_MODEL));
     let tokens = (
-        span.attr(semconv::GEN_AI_INPUT_TOKENS)
+        span.attr(semconv::GEN_AI_USAGE_INPUT_TOKENS)
             .and_then(|v| v.as_i64()),
-        span.attr(semconv::GEN_AI_OUTPUT_TOKENS)
+        span.attr(semconv::GEN_AI_USAGE_OUTPUT_TOKENS)
             .and_then(|v| v.as_i64()),
     );
     if model.is_some() || tokens != (None, None) {

@@ -1,0 +1,57 @@
+//! `devtrace sessions` and `devtrace session show`: development sessions from the store,
+//! through the read side every face shares (`devtrace_query::sessions`).
+
+use crate::cli::{SessionCommand, SessionsArgs};
+use crate::output::{print_json, print_stdout};
+use anyhow::{Result, anyhow};
+use devtrace_query::sessions::{
+    SessionFilter, list_sessions, render_list, render_overview, session_overview,
+};
+use devtrace_query::timefmt::{now_nanos, parse_since};
+use devtrace_store::Store;
+use std::process::ExitCode;
+
+/// A `--repo` argument: an existing directory becomes its absolute path (sessions record
+/// absolute working directories); anything else (a repository URL) is used as given.
+pub fn repository(arg: &str) -> String {
+    match std::fs::canonicalize(arg) {
+        Ok(path) if path.is_dir() => path.display().to_string(),
+        _ => arg.to_owned(),
+    }
+}
+
+pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
+    let since = match &args.since {
+        Some(text) => Some(parse_since(text, now_nanos()).map_err(|e| anyhow!("--since: {e}"))?),
+        None => None,
+    };
+    let items = list_sessions(
+        store,
+        &SessionFilter {
+            agent: args.agent.clone(),
+            project: args.repo.as_deref().map(repository),
+            since_unix_nano: since,
+            limit: Some(args.limit),
+        },
+    )?;
+    if args.json {
+        print_json(&items)?;
+    } else {
+        print_stdout(&render_list(&items))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn session(store: &dyn Store, command: &SessionCommand) -> Result<ExitCode> {
+    match command {
+        SessionCommand::Show { id, json } => {
+            let overview = session_overview(store, id)?;
+            if *json {
+                print_json(&overview)?;
+            } else {
+                print_stdout(&render_overview(&overview))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

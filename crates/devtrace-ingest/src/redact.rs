@@ -1,0 +1,461 @@
+//! Redaction on ingest: secrets and personal data replaced by a typed marker before anything
+//! is stored.
+//!
+//! The rules are data: `redaction_rules.json` beside this file is the canonical list, shared
+//! byte for byte with the Python helpers (`sdk/python/devtrace/redaction_rules.json`), so
+//! "redacted by the same rules as the server" is literally true. Each rule has a name and a
+//! pattern; rules apply in file order to every string value; a match becomes
+//! `[REDACTED:<name>]`, or, when the pattern has a named group `secret`, only that group does
+//! (the scheme and user of a URL stay readable). A match that is already a marker is left
+//! alone, so a token inside a URL keeps the more specific marker of the rule that found it
+//! first. Users can add rules of the same shape, and switching redaction off is an explicit
+//! choice.
+//!
+//! Patterns are compiled for bytes with ASCII semantics (`\b`, `\w`, `\s`, `(?i)` ASCII-only),
+//! which keeps matching on the fast DFA path whatever the text contains. Against Python's
+//! Unicode-aware `re` this can only redact more, never less, and only next to non-ASCII
+//! letters.
+//!
+//! Speed: most values are short names and numbers. A value shorter than the shortest possible
+//! match is skipped outright; the rest go through one pass of a combined automaton of every
+//! rule ([`regex::bytes::RegexSet`]), and only the rules it reports are run.
+
+use devtrace_model::{AnyValue, KeyValue, LogBatch, SpanBatch};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use serde::Deserialize;
+use std::borrow::Cow;
+
+/// The canonical rules file, compiled into the binary.
+pub const BUILTIN_RULES_JSON: &str = include_str!("redaction_rules.json");
+
+/// One rule as written in a rules file.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub pattern: String,
+}
+
+/// A rules file: `{"version": 1, "rules": [...]}`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RulesFile {
+    pub version: u32,
+    pub rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedactionError {
+    #[error("invalid redaction rules file: {0}")]
+    File(String),
+    #[error("redaction rule {name:?}: {message}")]
+    Rule { name: String, message: String },
+}
+
+impl RulesFile {
+    pub fn parse(json: &str) -> Result<Self, RedactionError> {
+        let file: RulesFile = serde_json::from_str(json)
+            .map_err(|e| RedactionError::File(format!("{e} (expected {{\"version\": 1, \"rules\": [{{\"name\", \"description\", \"pattern\"}}]}})")))?;
+        if file.version != 1 {
+            return Err(RedactionError::File(format!(
+                "version {} is not supported (expected 1)",
+                file.version
+            )));
+        }
+        Ok(file)
+    }
+}
+
+struct Rule {
+    name: String,
+    regex: Regex,
+    marker: Vec<u8>,
+    secret_group: Option<usize>,
+}
+
+/// Applies redaction rules to values. Cheap to share (`Arc`) and to call from many threads.
+pub struct Redactor {
+    rules: Vec<Rule>,
+    set: Option<RegexSet>,
+    /// No rule can match fewer bytes than this.
+    min_len: usize,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.rules.iter().map(|r| r.name.as_str()).collect();
+        f.debug_struct("Redactor").field("rules", &names).finish()
+    }
+}
+
+fn compile(spec: &RuleSpec) -> Result<(Rule, usize), RedactionError> {
+    let error = |message: String| RedactionError::Rule {
+        name: spec.name.clone(),
+        message,
+    };
+    let valid_name = !spec.name.is_empty()
+        && spec
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if !valid_name {
+        return Err(error(
+            "names are letters, digits, '_', '-' and '.' (they appear in the marker)".into(),
+        ));
+    }
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(&spec.pattern)
+        .map_err(|e| error(format!("invalid pattern: {e}")))?;
+    let min_len = hir.properties().minimum_len().unwrap_or(usize::MAX);
+    if min_len == 0 {
+        return Err(error(
+            "the pattern can match an empty string; it must match at least one character".into(),
+        ));
+    }
+    let regex = RegexBuilder::new(&spec.pattern)
+        .unicode(false)
+        .build()
+        .map_err(|e| error(format!("invalid pattern: {e}")))?;
+    let secret_group = regex
+        .capture_names()
+        .position(|name| name == Some("secret"));
+    Ok((
+        Rule {
+            name: spec.name.clone(),
+            marker: format!("[REDACTED:{}]", spec.name).into_bytes(),
+            regex,
+            secret_group,
+        },
+        min_len,
+    ))
+}
+
+impl Redactor {
+    /// The canonical rules.
+    pub fn builtin() -> Self {
+        Self::with_extra_rules(&[]).expect("the built-in redaction rules compile")
+    }
+
+    /// The canonical rules followed by `extra` (a user's own, same shape).
+    pub fn with_extra_rules(extra: &[RuleSpec]) -> Result<Self, RedactionError> {
+        let builtin = RulesFile::parse(BUILTIN_RULES_JSON)?;
+        Self::from_rules(builtin.rules.iter().chain(extra))
+    }
+
+    /// Exactly these rules, in order.
+    pub fn from_rules<'a>(
+        specs: impl IntoIterator<Item = &'a RuleSpec>,
+    ) -> Result<Self, RedactionError> {
+        let mut rules = Vec::new();
+        let mut min_len = usize::MAX;
+        let mut patterns = Vec::new();
+        for spec in specs {
+            if rules.iter().any(|r: &Rule| r.name == spec.name) {
+                return Err(RedactionError::Rule {
+                    name: spec.name.clone(),
+                    message: "a rule with this name already exists".into(),
+                });
+            }
+            let (rule, len) = compile(spec)?;
+            min_len = min_len.min(len);
+            patterns.push(spec.pattern.clone());
+            rules.push(rule);
+        }
+        let set = if rules.is_empty() {
+            None
+        } else {
+            Some(
+                RegexSetBuilder::new(&patterns)
+                    .unicode(false)
+                    .build()
+                    .map_err(|e| RedactionError::File(e.to_string()))?,
+            )
+        };
+        Ok(Self {
+            rules,
+            set,
+            min_len,
+        })
+    }
+
+    /// Redacts nothing: the explicit opt-out.
+    pub fn disabled() -> Self {
+        Self {
+            rules: Vec::new(),
+            set: None,
+            min_len: usize::MAX,
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.name.as_str())
+    }
+
+    /// The text with every rule applied in order; borrowed when nothing matched.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let Some(set) = &self.set else {
+            return Cow::Borrowed(text);
+        };
+        if text.len() < self.min_len {
+            return Cow::Borrowed(text);
+        }
+        let mut matching = set.matches(text.as_bytes());
+        if !matching.matched_any() {
+            return Cow::Borrowed(text);
+        }
+        let mut current: Vec<u8> = text.as_bytes().to_vec();
+        let mut index = 0;
+        while index < self.rules.len() {
+            if matching.matched(index)
+                && let Some(replaced) = self.rules[index].apply(&current)
+            {
+                current = replaced;
+                // Later rules see the text as it is now, exactly as applying every rule in
+                // turn would.
+                matching = set.matches(&current);
+            }
+            index += 1;
+        }
+        Cow::Owned(match String::from_utf8(current) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// Redacts `text` in place; true when it changed.
+    pub fn redact_string(&self, text: &mut String) -> bool {
+        match self.redact(text) {
+            Cow::Borrowed(_) => false,
+            Cow::Owned(new) => {
+                *text = new;
+                true
+            }
+        }
+    }
+
+    /// Every string inside an attribute value (arrays and maps included); returns how many
+    /// values changed.
+    pub fn redact_value(&self, value: &mut AnyValue) -> u64 {
+        match value {
+            AnyValue::String(text) => u64::from(self.redact_string(text)),
+            AnyValue::Array(items) => items.iter_mut().map(|v| self.redact_value(v)).sum(),
+            AnyValue::KvList(pairs) => self.redact_attributes(pairs),
+            _ => 0,
+        }
+    }
+
+    pub fn redact_attributes(&self, attributes: &mut [KeyValue]) -> u64 {
+        attributes
+            .iter_mut()
+            .map(|kv| self.redact_value(&mut kv.value))
+            .sum()
+    }
+
+    /// Span names, status messages and every string attribute of spans, events, links,
+    /// resources and scopes. Returns how many values changed.
+    pub fn redact_spans(&self, batch: &mut SpanBatch) -> u64 {
+        if !self.is_enabled() {
+            return 0;
+        }
+        let mut changed = 0;
+        for resource in &mut batch.resources {
+            changed += self.redact_attributes(&mut resource.attributes);
+        }
+        for scope in &mut batch.scopes {
+            changed += self.redact_attributes(&mut scope.attributes);
+        }
+        for span in &mut batch.spans {
+            changed += u64::from(self.redact_string(&mut span.name));
+            changed += u64::from(self.redact_string(&mut span.status.message));
+            changed += self.redact_attributes(&mut span.attributes);
+            for event in &mut span.events {
+                changed += u64::from(self.redact_string(&mut event.name));
+                changed += self.redact_attributes(&mut event.attributes);
+            }
+            for link in &mut span.links {
+                changed += self.redact_attributes(&mut link.attributes);
+            }
+        }
+        changed
+    }
+
+    /// Log bodies and every string attribute of records, resources and scopes.
+    pub fn redact_logs(&self, batch: &mut LogBatch) -> u64 {
+        if !self.is_enabled() {
+            return 0;
+        }
+        let mut changed = 0;
+        for resource in &mut batch.resources {
+            changed += self.redact_attributes(&mut resource.attributes);
+        }
+        for scope in &mut batch.scopes {
+            changed += self.redact_attributes(&mut scope.attributes);
+        }
+        for log in &mut batch.logs {
+            changed += self.redact_value(&mut log.body);
+            changed += self.redact_attributes(&mut log.attributes);
+            changed += u64::from(self.redact_string(&mut log.severity_text));
+        }
+        changed
+    }
+
+    /// Every string in a JSON document (keys are names, not data, and stay).
+    pub fn redact_json(&self, value: &mut serde_json::Value) -> u64 {
+        if !self.is_enabled() {
+            return 0;
+        }
+        match value {
+            serde_json::Value::String(text) => u64::from(self.redact_string(text)),
+            serde_json::Value::Array(items) => items.iter_mut().map(|v| self.redact_json(v)).sum(),
+            serde_json::Value::Object(map) => map.values_mut().map(|v| self.redact_json(v)).sum(),
+            _ => 0,
+        }
+    }
+}
+
+/// `[REDACTED:<name>]`, exactly.
+fn is_marker(bytes: &[u8]) -> bool {
+    bytes
+        .strip_prefix(b"[REDACTED:")
+        .and_then(|rest| rest.strip_suffix(b"]"))
+        .is_some_and(|name| {
+            !name.is_empty()
+                && name
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        })
+}
+
+impl Rule {
+    /// The text with this rule's matches replaced, or `None` when it does not match.
+    fn apply(&self, text: &[u8]) -> Option<Vec<u8>> {
+        let mut out: Vec<u8> = Vec::with_capacity(text.len());
+        let mut copied = 0;
+        let mut any = false;
+        for captures in self.regex.captures_iter(text) {
+            let whole = captures.get(0).expect("group 0 always participates");
+            let target = self
+                .secret_group
+                .and_then(|group| captures.get(group))
+                .unwrap_or(whole);
+            // Already a marker (a token inside a URL or an assignment that an earlier, more
+            // specific rule replaced): keep the more specific marker.
+            if target.is_empty() || is_marker(target.as_bytes()) {
+                continue;
+            }
+            any = true;
+            out.extend_from_slice(&text[copied..target.start()]);
+            out.extend_from_slice(&self.marker);
+            copied = target.end();
+        }
+        if !any {
+            return None;
+        }
+        out.extend_from_slice(&text[copied..]);
+        (out != text).then_some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(name: &str, pattern: &str) -> RuleSpec {
+        RuleSpec {
+            name: name.into(),
+            description: String::new(),
+            pattern: pattern.into(),
+        }
+    }
+
+    #[test]
+    fn the_builtin_rules_compile_and_have_unique_names() {
+        let redactor = Redactor::builtin();
+        let names: Vec<&str> = redactor.rule_names().collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+        assert!(names.len() >= 30, "{} rules", names.len());
+    }
+
+    #[test]
+    fn a_secret_group_keeps_the_rest_of_the_match() {
+        let redactor = Redactor::builtin();
+        assert_eq!(
+            redactor.redact("postgres://app:hunter2@db.internal:5432/orders"),
+            "postgres://app:[REDACTED:url_password]@db.internal:5432/orders"
+        );
+        assert_eq!(
+            redactor.redact("curl -H 'Authorization: Bearer abcdefghijklmnop1234'"),
+            "curl -H 'Authorization: Bearer [REDACTED:bearer_token]'"
+        );
+    }
+
+    #[test]
+    fn redacting_twice_changes_nothing_more() {
+        let redactor = Redactor::builtin();
+        let once = redactor
+            .redact("mysql://root:pw@h/db and password=\"s3cretpw\" by ops@example.com")
+            .into_owned();
+        assert_eq!(redactor.redact(&once), once);
+        assert!(!once.contains("s3cretpw") && !once.contains("ops@example.com"));
+    }
+
+    #[test]
+    fn rules_apply_in_order_on_the_text_earlier_rules_left() {
+        // The first rule removes what the second would have matched.
+        let redactor = Redactor::from_rules(&[
+            rule("outer", "token-[a-z]+-[0-9]+"),
+            rule("inner", "[0-9]{3}"),
+        ])
+        .unwrap();
+        assert_eq!(
+            redactor.redact("x token-abc-123 y 456"),
+            "x [REDACTED:outer] y [REDACTED:inner]"
+        );
+    }
+
+    #[test]
+    fn user_rules_are_checked_with_clear_errors() {
+        let empty = Redactor::with_extra_rules(&[rule("maybe", "a*")]).unwrap_err();
+        assert!(empty.to_string().contains("empty string"), "{empty}");
+        let invalid = Redactor::with_extra_rules(&[rule("bad", "(unclosed")]).unwrap_err();
+        assert!(invalid.to_string().contains("\"bad\""), "{invalid}");
+        let duplicate = Redactor::with_extra_rules(&[rule("email", "x@y")]).unwrap_err();
+        assert!(
+            duplicate.to_string().contains("already exists"),
+            "{duplicate}"
+        );
+        let extra = Redactor::with_extra_rules(&[rule("ticket", "\\bTICKET-[0-9]{4}\\b")]).unwrap();
+        assert_eq!(extra.redact("see TICKET-1234"), "see [REDACTED:ticket]");
+        let file = RulesFile::parse("{\"version\": 2, \"rules\": []}").unwrap_err();
+        assert!(file.to_string().contains("version 2"), "{file}");
+    }
+
+    #[test]
+    fn disabled_redacts_nothing() {
+        let redactor = Redactor::disabled();
+        assert!(!redactor.is_enabled());
+        assert_eq!(redactor.redact("ops@example.com"), "ops@example.com");
+    }
+
+    #[test]
+    fn non_ascii_text_stays_valid_and_untouched_around_matches() {
+        let redactor = Redactor::builtin();
+        assert_eq!(
+            redactor.redact("連絡先: ops@example.com です 🎉"),
+            "連絡先: [REDACTED:email] です 🎉"
+        );
+        assert_eq!(redactor.redact("日本語のテキスト ✓"), "日本語のテキスト ✓");
+    }
+}

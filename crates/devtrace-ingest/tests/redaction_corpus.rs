@@ -1,0 +1,511 @@
+//! The redaction corpora: real-format secrets in realistic surroundings must all be redacted
+//! (with the right marker, the surroundings kept), and ordinary text (code, logs, the
+//! third-party fixtures, this project's own sources) must come out unchanged.
+//!
+//! The secrets are fake but have the exact shape of real ones (prefixes, alphabets, lengths).
+//! They are assembled at run time so this file does not itself look like a leak to scanners.
+
+use devtrace_ingest::redact::Redactor;
+use std::path::{Path, PathBuf};
+
+fn alnum(len: usize, seed: u32) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(12_345);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            ALPHABET[(state % ALPHABET.len() as u32) as usize] as char
+        })
+        .collect()
+}
+
+fn hex(len: usize, seed: u32) -> String {
+    alnum(len * 2, seed)
+        .bytes()
+        .map(|b| char::from(b"0123456789abcdef"[(b % 16) as usize]))
+        .take(len)
+        .collect()
+}
+
+fn upper_alnum(len: usize, seed: u32) -> String {
+    alnum(len * 3, seed)
+        .chars()
+        .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        .take(len)
+        .collect()
+}
+
+fn b64url(len: usize, seed: u32) -> String {
+    alnum(len, seed)
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match i % 11 {
+            3 => '-',
+            7 => '_',
+            _ => c,
+        })
+        .collect()
+}
+
+/// (rule expected, the text the rule replaces, the line it appears in). Redacting the line must
+/// give exactly the line with that text replaced by the rule's marker.
+fn secrets() -> Vec<(&'static str, String, String)> {
+    let p = |parts: &[&str]| parts.concat();
+    let mut out: Vec<(&'static str, String, String)> = Vec::new();
+    let mut add = |rule: &'static str, secret: String, line: String| {
+        out.push((rule, secret, line));
+    };
+    // Provider keys and tokens, each in the kind of place it leaks from.
+    let gh = p(&["gh", "p_", &alnum(36, 1)]);
+    add(
+        "github_token",
+        gh.clone(),
+        format!("export GITHUB_TOKEN={gh}"),
+    );
+    let gho = p(&["gh", "o_", &alnum(36, 2)]);
+    add(
+        "github_token",
+        gho.clone(),
+        format!("oauth token: {gho} (expires in 8h)"),
+    );
+    let ghs = p(&["gh", "s_", &alnum(36, 3)]);
+    add(
+        "github_token",
+        ghs.clone(),
+        format!("remote: https://x-access-token:{ghs}@github.com/org/repo.git"),
+    );
+    let pat = p(&["github", "_pat_", &alnum(22, 4), "_", &alnum(59, 5)]);
+    add(
+        "github_fine_grained_token",
+        pat.clone(),
+        format!("gh auth login --with-token <<< {pat}"),
+    );
+    let glpat = p(&["glp", "at-", &alnum(20, 6)]);
+    add(
+        "gitlab_token",
+        glpat.clone(),
+        format!("PRIVATE-TOKEN: {glpat}"),
+    );
+    let ant = p(&["sk-", "ant-api03-", &b64url(93, 7), "AA"]);
+    add(
+        "anthropic_api_key",
+        ant.clone(),
+        format!("ANTHROPIC_API_KEY={ant}"),
+    );
+    let openai = p(&["sk-", "proj-", &b64url(120, 8)]);
+    add(
+        "openai_api_key",
+        openai.clone(),
+        format!("client = OpenAI(api_key=\"{openai}\")"),
+    );
+    let openai_classic = p(&["sk-", &alnum(48, 9)]);
+    add(
+        "openai_api_key",
+        openai_classic.clone(),
+        format!("Incorrect API key provided: {openai_classic}."),
+    );
+    let aws_id = p(&["AK", "IA", &upper_alnum(16, 10)]);
+    add(
+        "aws_access_key_id",
+        aws_id.clone(),
+        format!("aws_access_key_id = {aws_id}"),
+    );
+    let aws_secret = alnum(40, 11);
+    add(
+        "aws_secret_access_key",
+        aws_secret.clone(),
+        format!("aws_secret_access_key = {aws_secret}"),
+    );
+    let sts = p(&["AS", "IA", &upper_alnum(16, 12)]);
+    add(
+        "aws_access_key_id",
+        sts.clone(),
+        format!("{{\"AccessKeyId\": \"{sts}\", \"Expiration\": \"2026-01-01T00:00:00Z\"}}"),
+    );
+    let stripe = p(&["sk", "_live_", &alnum(24, 13)]);
+    add(
+        "stripe_key",
+        stripe.clone(),
+        format!("Stripe.api_key = '{stripe}'"),
+    );
+    let stripe_r = p(&["rk", "_test_", &alnum(24, 14)]);
+    add(
+        "stripe_key",
+        stripe_r.clone(),
+        format!("STRIPE_RESTRICTED={stripe_r}"),
+    );
+    let slack = p(&[
+        "xo",
+        "xb-",
+        &hex(12, 15),
+        "-",
+        &hex(13, 16),
+        "-",
+        &alnum(24, 17),
+    ]);
+    add(
+        "slack_token",
+        slack.clone(),
+        format!("SLACK_BOT_TOKEN={slack}"),
+    );
+    let hook = p(&[
+        "https://hooks.",
+        "slack.com/services/T",
+        &upper_alnum(8, 18),
+        "/B",
+        &upper_alnum(8, 19),
+        "/",
+        &alnum(24, 20),
+    ]);
+    add(
+        "slack_webhook",
+        hook.clone(),
+        format!("curl -X POST {hook} -d '{{\"text\":\"deployed\"}}'"),
+    );
+    let discord = p(&[
+        "https://discord.com/api/",
+        "webhooks/1234567890123/",
+        &b64url(68, 21),
+    ]);
+    add(
+        "discord_webhook",
+        discord.clone(),
+        format!("webhook_url: {discord}"),
+    );
+    let google = p(&["AI", "za", &b64url(35, 22)]);
+    add(
+        "google_api_key",
+        google.clone(),
+        format!("https://maps.googleapis.com/maps/api/geocode/json?key={google}"),
+    );
+    let gocspx = p(&["GOC", "SPX-", &b64url(28, 23)]);
+    add(
+        "google_oauth_secret",
+        gocspx.clone(),
+        format!("\"client_secret\": \"{gocspx}\","),
+    );
+    let ya29 = p(&["ya", "29.", &b64url(120, 24)]);
+    add(
+        "google_oauth_token",
+        ya29.clone(),
+        format!("access token {ya29}"),
+    );
+    let hf = p(&["hf", "_", &alnum(34, 25)]);
+    add(
+        "huggingface_token",
+        hf.clone(),
+        format!("huggingface-cli login --token {hf}"),
+    );
+    let groq = p(&["gs", "k_", &alnum(52, 26)]);
+    add("groq_api_key", groq.clone(), format!("GROQ_API_KEY={groq}"));
+    let npm = p(&["np", "m_", &alnum(36, 27)]);
+    add(
+        "npm_token",
+        npm.clone(),
+        format!("//registry.npmjs.org/:_authToken={npm}"),
+    );
+    let pypi = p(&["py", "pi-AgEIcHlwaS5vcmc", &b64url(70, 28)]);
+    add("pypi_token", pypi.clone(), format!("password = {pypi}"));
+    let sendgrid = p(&["S", "G.", &b64url(22, 29), ".", &b64url(43, 30)]);
+    add(
+        "sendgrid_api_key",
+        sendgrid.clone(),
+        format!("SENDGRID_API_KEY='{sendgrid}'"),
+    );
+    let twilio = p(&["S", "K", &hex(32, 31)]);
+    add(
+        "twilio_api_key",
+        twilio.clone(),
+        format!("twilio api key {twilio} created"),
+    );
+    let mailgun = p(&["ke", "y-", &alnum(32, 32)]);
+    add(
+        "mailgun_api_key",
+        mailgun.clone(),
+        format!("mg = Mailgun(\"{mailgun}\")"),
+    );
+    let doo = p(&["do", "p_v1_", &hex(64, 33)]);
+    add(
+        "digitalocean_token",
+        doo.clone(),
+        format!("doctl auth init -t {doo}"),
+    );
+    let shop = p(&["shp", "at_", &hex(32, 34)]);
+    add(
+        "shopify_token",
+        shop.clone(),
+        format!("X-Shopify-Access-Token: {shop}"),
+    );
+    let dapi = p(&["da", "pi", &hex(32, 35)]);
+    add(
+        "databricks_token",
+        dapi.clone(),
+        format!("DATABRICKS_TOKEN={dapi}"),
+    );
+    let telegram = p(&["123456789", ":AA", &b64url(33, 36)]);
+    add(
+        "telegram_bot_token",
+        telegram.clone(),
+        format!("https://api.telegram.org/bot{telegram}/getMe"),
+    );
+    let azure = p(&[&alnum(86, 37), "=="]);
+    add(
+        "azure_storage_key",
+        azure.clone(),
+        format!(
+            "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={azure};EndpointSuffix=core.windows.net"
+        ),
+    );
+    // Generic credentials.
+    let header = p(&[
+        "e",
+        "yJ",
+        &b64url(30, 38),
+        ".",
+        "e",
+        "yJ",
+        &b64url(60, 39),
+        ".",
+        &b64url(43, 40),
+    ]);
+    add(
+        "jwt",
+        header.clone(),
+        format!("{{\"id_token\": \"{header}\"}}"),
+    );
+    let bearer = b64url(40, 41);
+    add(
+        "bearer_token",
+        bearer.clone(),
+        format!("curl -H \"Authorization: Bearer {bearer}\" https://api.example.org/v1/me"),
+    );
+    let basic = p(&[&alnum(30, 42), "=="]);
+    add(
+        "authorization_header",
+        basic.clone(),
+        format!("Authorization: Basic {basic}"),
+    );
+    add(
+        "url_password",
+        "Tr0ub4dor&3".into(),
+        "DATABASE_URL=postgres://app:Tr0ub4dor&3@db.internal:5432/orders".into(),
+    );
+    add(
+        "url_password",
+        "guest-pw-9".into(),
+        "amqp://guest:guest-pw-9@rabbitmq:5672/%2f".into(),
+    );
+    add(
+        "url_password",
+        "s3cr3t".into(),
+        "redis://default:s3cr3t@cache:6379/0".into(),
+    );
+    add(
+        "password_parameter",
+        "Pa55w0rd!".into(),
+        "Server=sql1;Database=shop;User Id=sa;Password=Pa55w0rd!;".into(),
+    );
+    add(
+        "password_parameter",
+        "hunter2hunter2".into(),
+        "mysql --user=root --password=hunter2hunter2 shop".into(),
+    );
+    add(
+        "password_assignment",
+        "correct-horse-battery".into(),
+        "DB_PASSWORD: \"correct-horse-battery\"".into(),
+    );
+    add(
+        "password_assignment",
+        "p@ssw0rd-2026".into(),
+        "{\"username\": \"admin\", \"password\": \"p@ssw0rd-2026\"}".into(),
+    );
+    let key_body = (0..6)
+        .map(|i| alnum(64, 50 + i))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let pem = format!("-----BEGIN RSA PRIVATE KEY-----\n{key_body}\n-----END RSA PRIVATE KEY-----");
+    add("private_key", pem.clone(), format!("cat id_rsa\n{pem}\n"));
+    // Inside JSON the line breaks are the two characters `\n`.
+    let openssh = format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\\n{}\\n-----END OPENSSH PRIVATE KEY-----",
+        alnum(70, 60)
+    );
+    add(
+        "private_key",
+        openssh.clone(),
+        format!("{{\"private_key\": \"{openssh}\\n\"}}"),
+    );
+    // Cut off before its END line (a truncated log): everything from BEGIN on goes.
+    let cut = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n{}",
+        alnum(64, 61),
+        alnum(40, 62)
+    );
+    add(
+        "private_key",
+        cut.clone(),
+        format!("key (truncated by the log):\n{cut}"),
+    );
+    add(
+        "email",
+        "jane.doe@example.com".into(),
+        "Author: Jane Doe <jane.doe@example.com>".into(),
+    );
+    add(
+        "email",
+        "ops+alerts@corp.example.co.uk".into(),
+        "notify ops+alerts@corp.example.co.uk on failure".into(),
+    );
+    out
+}
+
+#[test]
+fn every_real_format_secret_is_redacted_with_its_marker_and_nothing_else_changes() {
+    let redactor = Redactor::builtin();
+    let corpus = secrets();
+    assert!(
+        corpus.len() >= 30,
+        "the corpus has {} secrets",
+        corpus.len()
+    );
+    let mut failures = Vec::new();
+    for (rule, secret, line) in &corpus {
+        assert!(
+            line.contains(secret.as_str()),
+            "corpus entry for {rule} does not contain its secret"
+        );
+        let expected = line.replace(secret.as_str(), &format!("[REDACTED:{rule}]"));
+        let redacted = redactor.redact(line);
+        if redacted != expected {
+            failures.push(format!(
+                "{rule}:\n  in:       {line:?}\n  out:      {redacted:?}\n  expected: {expected:?}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "not redacted as expected:\n{}",
+        failures.join("\n")
+    );
+}
+
+const ORDINARY: &[&str] = &[
+    // Code that handles credentials without containing any.
+    "password = getpass.getpass(\"Password: \")",
+    "api_key = os.environ[\"OPENAI_API_KEY\"]",
+    "const token = req.headers.authorization?.split(' ')[1];",
+    "let secret = std::env::var(\"DEVTRACE_SECRET\").context(\"DEVTRACE_SECRET is unset\")?;",
+    "if (!process.env.STRIPE_KEY) throw new Error('missing STRIPE_KEY');",
+    "def check_password(user, password): return bcrypt.checkpw(password, user.hash)",
+    "fn redact(&self, text: &str) -> Cow<'_, str> { /* … */ }",
+    "SELECT id, email, created_at FROM users WHERE id = $1",
+    "git clone https://github.com/open-telemetry/opentelemetry-rust.git",
+    "export PATH=\"$HOME/.cargo/bin:$PATH\"; PWD=/home/dev/project cargo test --workspace",
+    "npx create-next-app@latest todo-app --typescript --tailwind --eslint --app",
+    "pnpm add lucide-react@0.542.0 next@15.5.2 react@19.1.0",
+    "docker pull golang@sha256:8f5b4a3c1b2d9e0f7a6c5b4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f",
+    "postgres://localhost:5432/orders?sslmode=disable",
+    "git clone git@github.com:org/repo.git && git push git@gitlab.com:team/app.git main",
+    "curl -H 'Authorization: Bearer $TOKEN' https://api.example.org",
+    // Logs with ids, hashes and times.
+    "2025-11-21T13:00:00.123Z INFO request_id=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7 took 12.5ms",
+    "thread 'main' panicked at src/main.rs:42:17: called `Option::unwrap()` on a `None` value",
+    "error[E0599]: no method named `redact` found for struct `Redactor` in the current scope",
+    "commit 3f64c3e1c0ffee5e2b7d8a9c4b1e6f7a8d9c0b1a  Merge pull request #4217 from feature/sessions",
+    "npm warn Unknown env config \"verify-deps-before-run\". This will stop working in the next major version of npm.",
+    "ModuleNotFoundError: No module named 'requests'",
+    "Error: listen EADDRINUSE: address already in use :::3000",
+    "uuid 019b64e5-57fa-7463-b644-fba7e456f905 sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "The secret to fast tests is to run fewer of them; see docs/testing.md for the token budget.",
+    "Bearer tokens are sent in the Authorization header; never log them.",
+    "base64 -d <<< aGVsbG8gd29ybGQ= | wc -c",
+];
+
+#[test]
+fn ordinary_text_is_unchanged() {
+    let redactor = Redactor::builtin();
+    let changed: Vec<String> = ORDINARY
+        .iter()
+        .filter_map(|line| {
+            let out = redactor.redact(line);
+            (out != *line).then(|| format!("{line:?} -> {out:?}"))
+        })
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "ordinary text was redacted:\n{}",
+        changed.join("\n")
+    );
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// The third-party fixtures (real transcripts and OTLP examples) hold no secret: every line
+/// comes out byte for byte the same.
+#[test]
+fn the_fixtures_are_unchanged() {
+    let redactor = Redactor::builtin();
+    let mut files = Vec::new();
+    files_under(&repo_root().join("../shared/fixtures"), &mut files);
+    let mut lines = 0;
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "jsonl" || e == "json"))
+    {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            lines += 1;
+            let out = redactor.redact(line);
+            assert!(out == line, "{}:{} changed: {out}", file.display(), n + 1);
+        }
+    }
+    assert!(lines > 500, "only {lines} fixture lines were read");
+}
+
+/// This project's own sources and documentation are ordinary text too.
+#[test]
+fn project_sources_are_unchanged() {
+    let redactor = Redactor::builtin();
+    let root = repo_root();
+    let mut files = Vec::new();
+    for dir in [
+        "crates/devtrace-store/src",
+        "crates/devtrace-analyze/src",
+        "crates/devtrace-server/src",
+    ] {
+        files_under(&root.join(dir), &mut files);
+    }
+    files.extend(["docs/ARCHITECTURE.md", "docs/analysis.md", "README.md"].map(|f| root.join(f)));
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let out = redactor.redact(&text);
+        if out != text {
+            let first = text
+                .lines()
+                .zip(out.lines())
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| format!("{a:?} -> {b:?}"));
+            panic!("{} changed: {first:?}", file.display());
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! The session importers against real transcripts (../shared/fixtures: Claude Code 1.0.98 and
+//! 1.0.108, a Codex 0.77 rollout) and synthetic ones of our own (tests/fixtures/sessions).
+//!
+//! Expected numbers were counted independently from the files (message ids, tool_use blocks,
+//! is_error results), not taken from the importer's output.
+
+use devtrace_ingest::redact::Redactor;
+use devtrace_ingest::sessions::claude_code::{ClaudeCodeImporter, ClaudeCodeState, hook_event};
+use devtrace_ingest::sessions::codex::CodexImporter;
+use devtrace_ingest::sessions::{ImportCursorState, ReadSummary, SessionOutput, read_lines};
+use devtrace_model::session::{SessionFacts, merge_batches, session_span_id};
+use devtrace_model::{AnyValue, Span, SpanBatch, SpanId, StatusCode, TraceId, semconv};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const FE5E: &str = "fe5e1c6753e7486281aed0e013e3270b";
+const C5C0: &str = "5c0375b457a54f26b12dd022ee4e51b7";
+const A1AF: &str = "1af7fc5e845544149ccd011d40f70b2a";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+}
+
+fn own_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sessions")
+        .join(name)
+}
+
+fn redactor() -> Arc<Redactor> {
+    Arc::new(Redactor::builtin())
+}
+
+/// What the store would hold: every output merged per trace, as the store merges.
+#[derive(Default)]
+struct Stored(BTreeMap<TraceId, SpanBatch>);
+
+impl Stored {
+    fn add(&mut self, output: SessionOutput) {
+        let mut by_trace: BTreeMap<TraceId, SpanBatch> = BTreeMap::new();
+        for span in &output.spans.spans {
+            by_trace
+                .entry(span.trace_id)
+                .or_insert_with(|| SpanBatch {
+                    resources: output.spans.resources.clone(),
+                    scopes: output.spans.scopes.clone(),
+                    spans: Vec::new(),
+                })
+                .spans
+                .push(span.clone());
+        }
+        for (trace, batch) in by_trace {
+            merge_batches(self.0.entry(trace).or_default(), batch);
+        }
+    }
+
+    fn trace(&self, trace: &str) -> &SpanBatch {
+        &self.0[&trace.parse::<TraceId>().unwrap()]
+    }
+
+    fn facts(&self, trace: &str) -> SessionFacts {
+        SessionFacts::from_spans(self.trace(trace)).unwrap()
+    }
+}
+
+fn role(span: &Span) -> Option<&str> {
+    span.attr(semconv::SESSION_SPAN).and_then(AnyValue::as_str)
+}
+
+fn text<'a>(span: &'a Span, key: &str) -> Option<&'a str> {
+    span.attr(key).and_then(AnyValue::as_str)
+}
+
+fn import_claude(stored: &mut Stored, file: &Path) -> ReadSummary {
+    let mut importer = ClaudeCodeImporter::new(redactor());
+    let reader = std::io::BufReader::new(std::fs::File::open(file).unwrap());
+    let summary = read_lines(reader, 0, &mut importer, &mut |_| {}).unwrap();
+    stored.add(importer.drain());
+    summary
+}
+
+fn sample_project() -> Stored {
+    let mut stored = Stored::default();
+    let dir = fixtures().join("claude-code/sample-project");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for file in &files {
+        let summary = import_claude(&mut stored, file);
+        assert!(
+            summary.notes.is_empty(),
+            "{}: {:?}",
+            file.display(),
+            summary.notes
+        );
+        assert!(!summary.incomplete_tail);
+    }
+    stored
+}
+
+#[test]
+fn the_claude_code_sample_project_imports_with_its_real_numbers() {
+    let stored = sample_project();
+    assert_eq!(
+        stored.0.len(),
+        3,
+        "three sessions (the agent-* files belong to 5c0375b4)"
+    );
+
+    let orchestrator = stored.facts(FE5E);
+    assert_eq!(orchestrator.agent, "claude-code");
+    assert_eq!(orchestrator.project, "/path/to/Demo");
+    assert_eq!(
+        orchestrator.title,
+        "/orchestrator create TODO app by Next.js"
+    );
+    assert_eq!(orchestrator.turns, 2);
+    assert_eq!(orchestrator.tool_calls, 167);
+    assert_eq!(orchestrator.subagents, 5);
+    assert_eq!(orchestrator.errors, 23);
+    // Deduplicated by message id (the largest usage of each of the 170 responses):
+    // input 818 + cache creation 137,976 + cache read 3,647,854; output 51,933.
+    assert_eq!(orchestrator.input_tokens, 3_786_648);
+    assert_eq!(orchestrator.cache_read_tokens, 3_647_854);
+    assert_eq!(orchestrator.output_tokens, 51_933);
+    let chats = stored
+        .trace(FE5E)
+        .spans
+        .iter()
+        .filter(|s| role(s) == Some(semconv::SESSION_SPAN_CHAT))
+        .count();
+    assert_eq!(chats, 170);
+
+    let update = stored.facts(C5C0);
+    assert_eq!((update.turns, update.tool_calls, update.errors), (1, 21, 3));
+    // Two Task calls with a prompt (one more failed without one), and two sub-agent files
+    // whose prompts match no Task call.
+    assert_eq!(update.subagents, 4);
+    assert_eq!(update.input_tokens, 329 + 47_747 + 324_259);
+    assert_eq!(update.output_tokens, 3_649);
+
+    let init = stored.facts(A1AF);
+    assert_eq!(
+        (init.turns, init.tool_calls, init.errors, init.subagents),
+        (1, 12, 1, 0)
+    );
+    assert_eq!(
+        (init.input_tokens, init.output_tokens),
+        (93 + 12_698 + 103_219, 953)
+    );
+    assert_eq!(init.title, "/init");
+}
+
+#[test]
+fn sub_agents_hang_under_the_task_call_that_started_them() {
+    let stored = sample_project();
+    let trace = stored.trace(FE5E);
+    let by_id: HashMap<SpanId, &Span> = trace.spans.iter().map(|s| (s.span_id, s)).collect();
+    let agents: Vec<&Span> = trace
+        .spans
+        .iter()
+        .filter(|s| role(s) == Some(semconv::SESSION_SPAN_AGENT))
+        .collect();
+    assert_eq!(agents.len(), 5);
+    for agent in &agents {
+        let parent = by_id[&agent.parent_span_id.unwrap()];
+        assert_eq!(parent.name, "execute_tool Task");
+        assert_eq!(agent.name, "invoke_agent general-purpose");
+        // The sub-agent's span covers its own lines, which run after the Task call starts.
+        assert!(agent.end_unix_nano > agent.start_unix_nano);
+    }
+    // The first of the four failing `npm run build`s of the types sub-agent: tool → sub-agent → Task → turn → session.
+    let build = trace
+        .spans
+        .iter()
+        .find(|s| text(s, semconv::GEN_AI_TOOL_CALL_ID) == Some("toolu_01CSi16ZXnnQne2EuM8ZxNB4"))
+        .unwrap();
+    let mut chain = Vec::new();
+    let mut cursor = build;
+    while let Some(parent) = cursor.parent_span_id {
+        cursor = by_id[&parent];
+        chain.push(role(cursor).unwrap());
+    }
+    assert_eq!(chain, ["agent", "tool", "turn", "session"]);
+    assert_eq!(text(build, semconv::SESSION_COMMAND), Some("npm run build"));
+    assert_eq!(
+        text(build, semconv::SESSION_CWD),
+        Some("/path/to/Demo/todo-app")
+    );
+    assert_eq!(build.status.code, StatusCode::Error);
+    assert_eq!(
+        build.status.message,
+        "[TypeError: generate is not a function]"
+    );
+
+    // Sub-agents known only from their own files hang under the session.
+    let update = stored.trace(C5C0);
+    let root = session_span_id(C5C0.parse().unwrap());
+    let orphans = update
+        .spans
+        .iter()
+        .filter(|s| role(s) == Some(semconv::SESSION_SPAN_AGENT) && s.parent_span_id == Some(root))
+        .count();
+    assert_eq!(orphans, 2);
+}
+
+#[test]
+fn edits_reads_and_commands_carry_what_the_detectors_need() {
+    let stored = sample_project();
+    let trace = stored.trace(FE5E);
+    let rejected = trace
+        .spans
+        .iter()
+        .filter(|s| s.status.message.starts_with("File has not been read yet"))
+        .count();
+    assert_eq!(rejected, 13, "the tool rejected 13 blind edits");
+    // A successful Edit knows the file's content hash before and after.
+    let edit = trace
+        .spans
+        .iter()
+        .find(|s| {
+            text(s, semconv::GEN_AI_TOOL_NAME) == Some("Edit") && s.status.code != StatusCode::Error
+        })
+        .unwrap();
+    let before = text(edit, semconv::SESSION_FILE_HASH_BEFORE).unwrap();
+    let after = text(edit, semconv::SESSION_FILE_HASH_AFTER).unwrap();
+    assert_ne!(before, after);
+    assert_eq!(text(edit, semconv::SESSION_ACTION), Some("edit"));
+    // The Read just before it saw the same content the edit started from.
+    let read = trace
+        .spans
+        .iter()
+        .filter(|s| {
+            text(s, semconv::GEN_AI_TOOL_NAME) == Some("Read")
+                && s.end_unix_nano <= edit.start_unix_nano
+                && text(s, semconv::SESSION_FILE_PATH) == text(edit, semconv::SESSION_FILE_PATH)
+        })
+        .max_by_key(|s| s.end_unix_nano)
+        .unwrap();
+    assert_eq!(text(read, semconv::SESSION_FILE_HASH), Some(before));
+    // Outputs: their size, the head inline, all of it in a blob when long.
+    let long = trace
+        .spans
+        .iter()
+        .filter_map(|s| {
+            s.attr(semconv::SESSION_OUTPUT_BYTES)
+                .and_then(AnyValue::as_i64)
+        })
+        .max()
+        .unwrap();
+    assert!(
+        long > 4096,
+        "some output is longer than what is kept inline ({long})"
+    );
+    let with_blob = trace
+        .spans
+        .iter()
+        .filter(|s| s.attr(semconv::SESSION_OUTPUT_REF).is_some())
+        .count();
+    assert!(with_blob > 0);
+}
+
+#[test]
+fn the_edge_cases_import_without_error_and_report_the_broken_lines() {
+    let mut stored = Stored::default();
+    let dir = fixtures().join("claude-code/edge-cases");
+    let mut notes = BTreeMap::new();
+    for name in [
+        "edge_cases.jsonl",
+        "representative_messages.jsonl",
+        "session_b.jsonl",
+        "todowrite_examples.jsonl",
+    ] {
+        let summary = import_claude(&mut stored, &dir.join(name));
+        notes.insert(
+            name,
+            summary.notes.iter().map(|n| n.line).collect::<Vec<_>>(),
+        );
+    }
+    // edge_cases.jsonl: a line with "timesstamp" (and a message that is a string), and four
+    // lines that are not transcript objects ("massive error", {"silly": "this"}, 42, [1]).
+    assert_eq!(notes["edge_cases.jsonl"], [11, 13, 14, 15, 16]);
+    assert!(notes["representative_messages.jsonl"].is_empty());
+    assert!(notes["session_b.jsonl"].is_empty());
+    assert!(notes["todowrite_examples.jsonl"].is_empty());
+    let turns: BTreeMap<String, u64> = stored
+        .0
+        .values()
+        .map(|batch| {
+            let facts = SessionFacts::from_spans(batch).unwrap();
+            (facts.session_id, facts.turns)
+        })
+        .collect();
+    let expected: BTreeMap<String, u64> = [
+        ("edge_cases", 4),
+        ("test_session", 4),
+        ("session_b", 2),
+        ("todowrite_session", 2),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(turns, expected);
+}
+
+fn import_codex(stored: &mut Stored, file: &Path) -> ReadSummary {
+    let mut importer = CodexImporter::new(redactor());
+    let reader = std::io::BufReader::new(std::fs::File::open(file).unwrap());
+    let summary = read_lines(reader, 0, &mut importer, &mut |_| {}).unwrap();
+    stored.add(importer.drain());
+    summary
+}
+
+#[test]
+fn the_codex_sample_imports() {
+    let mut stored = Stored::default();
+    let summary = import_codex(
+        &mut stored,
+        &fixtures().join("codex/sample_codex_session.jsonl"),
+    );
+    assert!(summary.notes.is_empty(), "{:?}", summary.notes);
+    let facts = stored.facts("019b64e557fa7463b644fba7e456f905");
+    assert_eq!(facts.agent, "codex");
+    assert_eq!(facts.project, "/Users/macmini/Code/homelab-migration");
+    assert_eq!(
+        facts.turns, 1,
+        "the prompt is both a message item and an event: one turn"
+    );
+    assert!(facts.title.starts_with("can you analyse the MD files"));
+    assert_eq!(facts.tool_calls, 0);
+}
+
+#[test]
+fn a_codex_rollout_with_tool_calls_maps_commands_patches_and_tokens() {
+    let mut stored = Stored::default();
+    let summary = import_codex(&mut stored, &own_fixture("codex_tools.jsonl"));
+    assert!(summary.notes.is_empty(), "{:?}", summary.notes);
+    let trace_id = "0199a1b2c3d47e5f8a9b0c1d2e3f4a5b";
+    let facts = stored.facts(trace_id);
+    assert_eq!((facts.turns, facts.tool_calls, facts.errors), (1, 3, 1));
+    // Three model calls (one token_count was repeated): 9,000 + 10,500 + 11,000 in.
+    assert_eq!(facts.input_tokens, 30_500);
+    assert_eq!(facts.output_tokens, 340);
+    assert_eq!(facts.cache_read_tokens, 25_000);
+    let trace = stored.trace(trace_id);
+    let tools: Vec<&Span> = trace
+        .spans
+        .iter()
+        .filter(|s| role(s) == Some(semconv::SESSION_SPAN_TOOL))
+        .collect();
+    let summary: Vec<(&str, Option<&str>, Option<i64>)> = tools
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                text(s, semconv::SESSION_COMMAND),
+                s.attr(semconv::SESSION_EXIT_CODE)
+                    .and_then(AnyValue::as_i64),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("execute_tool shell_command", Some("npm test"), Some(1)),
+            ("execute_tool apply_patch", None, Some(0)),
+            ("execute_tool shell", Some("npm test"), Some(0)),
+        ]
+    );
+    assert_eq!(tools[0].status.message, "error: 'expected 30, got 0'");
+    assert_eq!(tools[0].duration_nanos(), 3_400_000_000);
+    let edit = trace
+        .spans
+        .iter()
+        .find(|s| text(s, semconv::SESSION_ACTION) == Some("edit"))
+        .unwrap();
+    assert_eq!(text(edit, semconv::SESSION_FILE_PATH), Some("src/cart.js"));
+    assert_eq!(edit.parent_span_id, Some(tools[1].span_id));
+    assert!(text(edit, semconv::SESSION_FILE_HASH_BEFORE).is_some());
+    let root = trace
+        .spans
+        .iter()
+        .find(|s| role(s) == Some("session"))
+        .unwrap();
+    assert_eq!(text(root, semconv::SESSION_GIT_COMMIT), Some("4f2a9c1"));
+    assert_eq!(
+        text(root, semconv::SESSION_REPOSITORY),
+        Some("git@github.com:acme/shop.git")
+    );
+}
+
+/// Imports `file` in two pieces: the first `split` bytes, then (resuming from the saved state)
+/// the rest. Returns what the store would hold and the lines each piece read.
+fn import_claude_in_two(file: &Path, split_after_lines: usize) -> (Stored, u64, u64) {
+    let bytes = std::fs::read(file).unwrap();
+    let split = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(split_after_lines - 1)
+        .unwrap()
+        .0
+        + 1;
+    let mut stored = Stored::default();
+    let mut first = ClaudeCodeImporter::new(redactor());
+    let one = read_lines(&bytes[..split], 0, &mut first, &mut |_| {}).unwrap();
+    stored.add(first.drain());
+    let saved = ImportCursorState {
+        lines: one.lines,
+        state: first.state().clone(),
+    }
+    .to_bytes();
+    let resumed = ImportCursorState::<ClaudeCodeState>::from_bytes(&saved).unwrap();
+    let mut second = ClaudeCodeImporter::resume(redactor(), resumed.state);
+    let two = read_lines(&bytes[split..], resumed.lines, &mut second, &mut |_| {}).unwrap();
+    stored.add(second.drain());
+    (stored, one.lines, two.lines)
+}
+
+#[test]
+fn a_transcript_imported_in_pieces_equals_one_imported_whole() {
+    let file =
+        fixtures().join("claude-code/sample-project/fe5e1c67-53e7-4862-81ae-d0e013e3270b.jsonl");
+    let mut whole = Stored::default();
+    import_claude(&mut whole, &file);
+    // Split inside a sub-agent's run, between a tool call and its result.
+    for split in [40, 200, 401] {
+        let (pieces, first, second) = import_claude_in_two(&file, split);
+        assert_eq!((first, second), (split as u64, 438 - split as u64));
+        let mut a = whole.trace(FE5E).spans.clone();
+        let mut b = pieces.trace(FE5E).spans.clone();
+        a.sort_by_key(|s| s.span_id);
+        b.sort_by_key(|s| s.span_id);
+        assert_eq!(a.len(), b.len(), "split after {split}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x, y, "split after {split}: {}", x.name);
+        }
+    }
+}
+
+#[test]
+fn hook_events_and_the_transcript_land_on_the_same_spans() {
+    let file =
+        fixtures().join("claude-code/sample-project/fe5e1c67-53e7-4862-81ae-d0e013e3270b.jsonl");
+    let mut stored = Stored::default();
+    // Live: the prompt, then the build command as it starts (a little before the transcript's
+    // own timestamp for it) and as it fails.
+    let session = "fe5e1c67-53e7-4862-81ae-d0e013e3270b";
+    let t0 = devtrace_model::time::parse_rfc3339("2025-09-03T01:00:25.000Z").unwrap();
+    let prompt = serde_json::json!({"session_id": session, "transcript_path": file, "cwd": "/path/to/Demo",
+        "hook_event_name": "UserPromptSubmit", "prompt": "create TODO app by Next.js"});
+    let pre = serde_json::json!({"session_id": session, "transcript_path": file, "cwd": "/path/to/Demo/todo-app",
+        "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "toolu_01CSi16ZXnnQne2EuM8ZxNB4",
+        "tool_input": {"command": "npm run build", "description": "Build the TODO app from todo-app directory"}});
+    for (event, at) in [(&prompt, t0 - 1), (&pre, t0)] {
+        let (output, info) = hook_event(&event.to_string(), at, redactor()).unwrap();
+        assert_eq!(info.trace_id.to_hex(), FE5E);
+        stored.add(output);
+    }
+    let live = stored.facts(FE5E);
+    assert_eq!(
+        (live.tool_calls, live.turns),
+        (1, 0),
+        "recorded at once, before any import"
+    );
+    // Later, the transcript.
+    import_claude(&mut stored, &file);
+    let facts = stored.facts(FE5E);
+    assert_eq!(
+        (facts.tool_calls, facts.turns, facts.subagents),
+        (167, 2, 5),
+        "nothing twice"
+    );
+    let trace = stored.trace(FE5E);
+    let build = trace
+        .spans
+        .iter()
+        .find(|s| text(s, semconv::GEN_AI_TOOL_CALL_ID) == Some("toolu_01CSi16ZXnnQne2EuM8ZxNB4"))
+        .unwrap();
+    assert_eq!(build.start_unix_nano, t0, "the hook saw it start first");
+    assert_eq!(
+        build.status.code,
+        StatusCode::Error,
+        "the transcript brought the outcome"
+    );
+    assert_eq!(
+        role(
+            trace
+                .spans
+                .iter()
+                .find(|s| Some(s.span_id) == build.parent_span_id)
+                .unwrap()
+        ),
+        Some("agent")
+    );
+    let root = trace
+        .spans
+        .iter()
+        .find(|s| role(s) == Some("session"))
+        .unwrap();
+    assert_eq!(root.events.len(), 1, "the prompt notification is kept");
+    assert_eq!(root.events[0].name, semconv::SESSION_HOOK_EVENT);
+
+    // Bad hook input is refused with a reason.
+    let error = hook_event("{\"hook_event_name\": \"Stop\"}", t0, redactor()).unwrap_err();
+    assert!(error.contains("session_id"), "{error}");
+}

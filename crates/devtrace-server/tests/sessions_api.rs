@@ -1,0 +1,410 @@
+//! The sessions REST API through the real router (no socket) over a real SQLite store and
+//! group-commit writer; and redaction on the OTLP receivers.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use devtrace_ingest::redact::Redactor;
+use devtrace_server::api::{ApiState, IngestRate, router};
+use devtrace_server::guard::AllowedHosts;
+use devtrace_server::ingest::Ingestor;
+use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
+use devtrace_store::writer::{Writer, WriterConfig};
+use devtrace_store::{Store, TraceQuery};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Api {
+    _dir: tempfile::TempDir,
+    /// Dropping it would tell long-lived responses the server is stopping.
+    _stop: tokio::sync::watch::Sender<bool>,
+    store: Arc<SqliteStore>,
+    writer: Writer,
+    router: axum::Router,
+}
+
+impl Api {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::start(
+            Box::new(SqliteWriter::open(dir.path()).unwrap()),
+            WriterConfig::default(),
+        );
+        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let router = router(
+            ApiState {
+                mcp: devtrace_server::mcp_http::McpHttp::new(store.clone(), None),
+                store: store.clone(),
+                writer: writer.handle(),
+                rate: IngestRate::start(writer.handle()),
+                traces: Default::default(),
+                stopping,
+                redactor: Arc::new(Redactor::builtin()),
+            },
+            AllowedHosts::new([127, 0, 0, 1].into(), &[]),
+        );
+        Self {
+            _dir: dir,
+            _stop: stop,
+            store,
+            writer,
+            router,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Value) {
+        self.call_with(method, path, body, "application/json", "127.0.0.1:4319")
+            .await
+    }
+
+    async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        content_type: &str,
+        host: &str,
+    ) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", host)
+            .header("content-type", content_type)
+            .body(Body::from(body.unwrap_or("").to_owned()))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+}
+
+const TRACE_ID: &str = "123e4567-e89b-12d3-a456-426614174000";
+
+fn document() -> Value {
+    json!({
+        "trace_id": TRACE_ID,
+        "created_at": "2025-06-14T11:00:00Z",
+        "version": "trace-1.0.0",
+        "developer": {"name": "Ada", "experience_level": "senior", "ide": "vscode", "os": "linux"},
+        "task": {"description": "Fix the total for empty carts", "repository": "https://github.com/acme/shop",
+                 "branch": "main", "commit": "abc123", "test_image": "golang:1.24", "test_command": "go test ./...", "complexity": "low"},
+        "environment": {"os": "linux", "editor": "vscode", "version": "1.0.0", "plugins": ["go", "gitlens"], "workspace_size": 42},
+        "events": [
+            {"t": "2025-06-14T11:00:01Z", "type": "file_opened", "session_id": "session-1", "file_path": "src/main.go", "language": "go"},
+            {"t": "2025-06-14T11:00:02Z", "type": "go_to_definition", "session_id": "session-1",
+             "source": {"file_path": "src/main.go", "symbol": "calculateTotal", "range": {"start": {"line": 10, "col": 5}, "end": {"line": 10, "col": 20}}},
+             "target": {"file_path": "src/calculator.go", "line": 25, "symbol_kind": "function"}, "latency_ms": 150},
+            {"t": "2025-06-14T11:00:04Z", "type": "edit", "session_id": "session-1", "file_path": "src/calculator.go", "op": "replace",
+             "range": {"start": {"line": 25, "col": 1}, "end": {"line": 30, "col": 1}},
+             "patch_unified": "diff --git a/src/calculator.go b/src/calculator.go\n-\treturn 0\n+\treturn sum\n", "before_hash": "abc123", "after_hash": "def456"},
+            {"t": "2025-06-14T11:00:07Z", "type": "terminal_command", "session_id": "session-1", "cmd": "go test", "args": ["-v", "./..."],
+             "cwd": "/workspace", "exit_code": 0, "duration_ms": 2500, "stdout": "PASS: TestCalculator\n", "stderr": ""},
+            {"t": "2025-06-14T11:00:10Z", "type": "thought", "session_id": "session-1", "raw": "I need to fix the edge case in the calculation", "tags": ["debugging", "edge-case"]}
+        ],
+        "artifacts": {"final_patch": "diff --git a/src/calculator.go b/src/calculator.go", "test_results": {"passed": 5, "failed": 0}},
+        "qa": {"tests": {"runner": "docker", "image": "golang:1.24", "command": "go test ./...", "ok": true, "stdout": "ok", "stderr": "", "exit_code": 0, "duration_ms": 2500},
+               "judge": {"model": "m", "rubric_version": "v1", "scores": {"problem_understanding": 4.0, "investigation_strategy": 4.0}, "overall": 4.0, "comments": "fine"}}
+    })
+}
+
+#[tokio::test]
+async fn a_document_round_trips_through_the_api() {
+    let api = Api::new();
+    let body = document().to_string();
+    let (status, created) = api.call("POST", "/api/v1/sessions", Some(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["trace_id"], "123e4567e89b12d3a456426614174000");
+    assert_eq!(
+        (created["events"].as_u64(), created["created"].as_bool()),
+        (Some(5), Some(true))
+    );
+
+    let (status, back) = api
+        .call("GET", &format!("/api/v1/sessions/{TRACE_ID}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(back, document(), "the document comes back as it was sent");
+
+    let (status, list) = api
+        .call("GET", "/api/v1/sessions?agent=developer", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["title"], "Fix the total for empty carts");
+    assert_eq!(sessions[0]["project"], "https://github.com/acme/shop");
+    let (_, other) = api.call("GET", "/api/v1/sessions?agent=codex", None).await;
+    assert_eq!(other["sessions"], json!([]));
+
+    let (status, overview) = api
+        .call("GET", "/api/v1/sessions/123e4567/overview", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let kinds: Vec<&str> = overview["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "file_opened",
+            "go_to_definition",
+            "edit",
+            "terminal_command",
+            "thought"
+        ]
+    );
+
+    // The same document again: nothing stored twice.
+    let (status, again) = api.call("POST", "/api/v1/sessions", Some(&body)).await;
+    assert_eq!(
+        (status, again["created"].as_bool()),
+        (StatusCode::OK, Some(false))
+    );
+    let traces = api
+        .store
+        .list_traces(&TraceQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(traces.len(), 1);
+    assert_eq!(
+        traces[0].span_count, 6,
+        "the session span and five events, once"
+    );
+
+    // Events added to the session.
+    let batch = json!({"events": [
+        {"t": "2025-06-14T11:01:00Z", "type": "terminal_command", "cmd": "go", "args": ["vet"], "exit_code": 1, "stderr": "vet: main.go:3: unreachable code"}
+    ]});
+    let (status, added) = api
+        .call(
+            "POST",
+            &format!("/api/v1/sessions/{TRACE_ID}/events"),
+            Some(&batch.to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    assert_eq!(
+        (added["added"].as_u64(), added["events"].as_u64()),
+        (Some(1), Some(6))
+    );
+    let (_, back) = api
+        .call("GET", &format!("/api/v1/sessions/{TRACE_ID}"), None)
+        .await;
+    assert_eq!(back["events"].as_array().unwrap().len(), 6);
+    assert_eq!(back["events"][5]["args"], json!(["vet"]));
+    let (_, list) = api.call("GET", "/api/v1/sessions", None).await;
+    assert_eq!(list["sessions"][0]["errors"], 1);
+
+    // Deleted: gone, and a second delete finds nothing.
+    let (status, _) = api
+        .call("DELETE", &format!("/api/v1/sessions/{TRACE_ID}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, gone) = api
+        .call("GET", &format!("/api/v1/sessions/{TRACE_ID}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{gone}");
+    assert!(gone["error"].as_str().unwrap().contains("no session"));
+    let (status, _) = api
+        .call("DELETE", &format!("/api/v1/sessions/{TRACE_ID}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(api.store.stats().unwrap().traces, 0);
+    drop(api.writer);
+}
+
+#[tokio::test]
+async fn invalid_documents_get_their_field_paths_and_store_nothing() {
+    let api = Api::new();
+    let mut bad = document();
+    bad["trace_id"] = json!("12345");
+    bad["events"][3]["exit_code"] = json!("zero");
+    bad["events"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("file_path");
+    let (status, answer) = api
+        .call("POST", "/api/v1/sessions", Some(&bad.to_string()))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let paths: Vec<&str> = answer["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["trace_id", "events[0].file_path", "events[3].exit_code"]
+    );
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid trace-1.0.0 document: trace_id:")
+    );
+
+    let (status, answer) = api
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            Some("{\"version\": \"trace-1.0.0\""),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["errors"][0]["path"], "$");
+    let (status, _) = api
+        .call_with(
+            "POST",
+            "/api/v1/sessions",
+            Some(&document().to_string()),
+            "text/plain",
+            "localhost",
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, answer) = api
+        .call("GET", "/api/v1/sessions?since=yesterday", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(answer["error"].as_str().unwrap().starts_with("since:"));
+    // Events for a session that does not exist, or that are invalid.
+    let (status, _) = api
+        .call(
+            "POST",
+            "/api/v1/sessions/0000aaaa/events",
+            Some("{\"events\": []}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(api.store.stats().unwrap().traces, 0, "nothing stored");
+    api.call("POST", "/api/v1/sessions", Some(&document().to_string()))
+        .await;
+    let (status, answer) = api
+        .call(
+            "POST",
+            &format!("/api/v1/sessions/{TRACE_ID}/events"),
+            Some("{\"events\": [{\"type\": \"edit\", \"t\": \"soon\"}]}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let paths: Vec<&str> = answer["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["events[0].t", "events[0].file_path"]);
+    // A foreign Host is refused before anything runs (the API port's DNS-rebinding guard).
+    let (status, _) = api
+        .call_with(
+            "POST",
+            "/api/v1/sessions",
+            Some(&document().to_string()),
+            "application/json",
+            "evil.example",
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn secrets_in_documents_and_otlp_spans_are_redacted_before_storing() {
+    let api = Api::new();
+    let token = format!("ghp_{}", "a1B2c3D4e5".repeat(4));
+    let mut doc = document();
+    doc["events"][3]["stdout"] = json!(format!("export GITHUB_TOKEN={token}\n"));
+    doc["developer"]["email"] = json!("ada@example.com");
+    let (status, _) = api
+        .call("POST", "/api/v1/sessions", Some(&doc.to_string()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, back) = api
+        .call("GET", &format!("/api/v1/sessions/{TRACE_ID}"), None)
+        .await;
+    assert_eq!(
+        back["events"][3]["stdout"],
+        "export GITHUB_TOKEN=[REDACTED:github_token]\n"
+    );
+    assert_eq!(back["developer"]["email"], "[REDACTED:email]");
+    let stored = format!(
+        "{:?}",
+        api.store
+            .get_trace("123e4567e89b12d3a456426614174000".parse().unwrap())
+            .unwrap()
+    );
+    assert!(!stored.contains(&token) && !stored.contains("ada@example.com"));
+
+    // OTLP/JSON through the receiver's ingest pipeline.
+    let ingestor = Ingestor::new(api.writer.handle(), Default::default());
+    let body = json!({"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]},
+        "scopeSpans": [{"spans": [{"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "GET /",
+            "startTimeUnixNano": "1", "endTimeUnixNano": "2",
+            "attributes": [{"key": "url.full", "value": {"stringValue": "https://deploy:hunter22@example.org/x"}},
+                           {"key": "http.request.header.authorization", "value": {"stringValue": format!("Bearer {token}")}}]}]}]}]});
+    ingestor
+        .ingest(
+            devtrace_server::ingest::Signal::Traces,
+            devtrace_server::ingest::Encoding::Json,
+            body.to_string().as_bytes(),
+        )
+        .await
+        .unwrap();
+    let trace = api
+        .store
+        .get_trace("5b8efff798038103d269b633813fc60c".parse().unwrap())
+        .unwrap()
+        .unwrap();
+    let attrs: Vec<String> = trace.spans.spans[0]
+        .attributes
+        .iter()
+        .map(|kv| kv.value.to_display_string())
+        .collect();
+    assert_eq!(
+        attrs,
+        [
+            "https://deploy:[REDACTED:url_password]@example.org/x".to_owned(),
+            "Bearer [REDACTED:github_token]".to_owned(),
+        ]
+    );
+    // Opting out stores values as received.
+    let plain = Ingestor::new(api.writer.handle(), Default::default())
+        .with_redactor(Arc::new(Redactor::disabled()));
+    let body = body
+        .to_string()
+        .replace("eee19b7ec3c1b174", "eee19b7ec3c1b175")
+        .replace("5b8efff7", "6b8efff7");
+    plain
+        .ingest(
+            devtrace_server::ingest::Signal::Traces,
+            devtrace_server::ingest::Encoding::Json,
+            body.as_bytes(),
+        )
+        .await
+        .unwrap();
+    let kept = api
+        .store
+        .get_trace("6b8efff798038103d269b633813fc60c".parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(
+        kept.spans.spans[0].attributes[0]
+            .value
+            .to_display_string()
+            .contains("hunter22")
+    );
+}
