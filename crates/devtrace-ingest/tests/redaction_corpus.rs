@@ -509,3 +509,72 @@ fn project_sources_are_unchanged() {
         }
     }
 }
+
+/// The Python helpers ship a copy of the rules file; it must be this one, byte for byte.
+#[test]
+fn the_python_helpers_ship_the_same_rules_file() {
+    let python_copy = repo_root().join("sdk/python/devtrace/redaction_rules.json");
+    let copy = std::fs::read_to_string(&python_copy)
+        .unwrap_or_else(|e| panic!("{}: {e}", python_copy.display()));
+    assert!(
+        copy == devtrace_ingest::redact::BUILTIN_RULES_JSON,
+        "{} differs from crates/devtrace-ingest/src/redaction_rules.json: copy the canonical file over it",
+        python_copy.display()
+    );
+}
+
+/// The Python helpers (sdk/python/devtrace/redact.py, run by a bare `python3`) redact every
+/// corpus line and every ordinary line exactly as the server does.
+#[test]
+fn the_python_helpers_redact_exactly_like_the_server() {
+    use std::io::Write as _;
+    let redactor = Redactor::builtin();
+    let mut lines: Vec<String> = secrets().into_iter().map(|(_, _, line)| line).collect();
+    lines.extend(ORDINARY.iter().map(|l| l.to_string()));
+    // Overlapping rules: a token inside a URL keeps its specific marker on both sides.
+    lines.push(format!(
+        "git remote add origin https://x-access-token:ghp_{}@github.com/o/r.git",
+        alnum(36, 99)
+    ));
+    let script = r#"
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("redact", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+sys.modules["redact"] = module
+spec.loader.exec_module(module)
+print(json.dumps([module.redact(line) for line in json.load(sys.stdin)]))
+"#;
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(repo_root().join("sdk/python/devtrace/redact.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {python} (Python 3 is a set-up requirement): {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&lines).unwrap().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{python} failed");
+    let from_python: Vec<String> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(from_python.len(), lines.len());
+    let differ: Vec<String> = lines
+        .iter()
+        .zip(&from_python)
+        .filter_map(|(line, python_out)| {
+            let server = redactor.redact(line);
+            (server != *python_out)
+                .then(|| format!("in:     {line:?}\nserver: {server:?}\npython: {python_out:?}"))
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "Python and the server redact differently:\n{}",
+        differ.join("\n")
+    );
+}

@@ -1,9 +1,10 @@
 """Redaction of secrets and personal data, by the rules the devtrace server applies.
 
 ``redaction_rules.json`` is a copy of the server's rules file (the Rust ingest path loads the
-same file; a test keeps the two identical). Rules apply in file order to every string; a match
-becomes ``[REDACTED:<rule name>]``, or only its ``secret`` group does when the pattern has one
-(so ``https://user:[REDACTED:url_password]@host`` keeps the scheme and user).
+same file; a Rust test keeps the two byte-identical). Rules apply in file order to every string,
+with ASCII semantics as on the server; a match becomes ``[REDACTED:<rule name>]``, or only its
+``secret`` group does when the pattern has one (so ``https://user:[REDACTED:url_password]@host``
+keeps the scheme and user); a match that is already a marker is left alone.
 
 On top of the rules, values bound to names that say they are secret (``password``, ``api_key``,
 ``token``…) are replaced whole when the helpers record local variables: the value of such a
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Iterable, List, Optional, Pattern
 
 __all__ = ["Rule", "redact", "rules", "add_rules", "is_secret_name", "SECRET_NAME_MARKER"]
@@ -37,18 +38,24 @@ class Rule:
 
     def apply(self, text: str) -> str:
         marker = f"[REDACTED:{self.name}]"
-        if "secret" not in self.pattern.groupindex:
-            return self.pattern.sub(marker, text)
+        has_secret = "secret" in self.pattern.groupindex
 
         def replace(match: "re.Match[str]") -> str:
-            start, end = match.span("secret")
-            if start < 0:
-                return match.group(0)
-            whole_start = match.start(0)
+            group = "secret" if has_secret else 0
+            start, end = match.span(group)
             value = match.group(0)
+            # Already a marker (a token an earlier, more specific rule replaced, inside a URL or
+            # an assignment): keep the more specific marker, as the server does.
+            if start < 0 or start == end or _MARKER.fullmatch(match.group(group)):
+                return value
+            whole_start = match.start(0)
             return value[: start - whole_start] + marker + value[end - whole_start :]
 
         return self.pattern.sub(replace, text)
+
+
+#: ``[REDACTED:<name>]`` exactly, as rules write it.
+_MARKER = re.compile(r"\[REDACTED:[A-Za-z0-9_.\-]+\]")
 
 
 def _load(raw: str, origin: str) -> List[Rule]:
@@ -56,7 +63,10 @@ def _load(raw: str, origin: str) -> List[Rule]:
         document = json.loads(raw)
         loaded = []
         for entry in document["rules"]:
-            loaded.append(Rule(entry["name"], entry.get("description", ""), re.compile(entry["pattern"])))
+            # re.ASCII: \w, \b, \s and (?i) mean what they mean on the server (ASCII only).
+            loaded.append(
+                Rule(entry["name"], entry.get("description", ""), re.compile(entry["pattern"], re.ASCII))
+            )
         return loaded
     except (ValueError, KeyError, TypeError, re.error) as error:
         raise ValueError(
@@ -65,8 +75,10 @@ def _load(raw: str, origin: str) -> List[Rule]:
         ) from error
 
 
+# Beside this file (package data when installed), so the module also loads on its own: the
+# server's test suite runs it with a bare interpreter to check both sides redact alike.
 _RULES: List[Rule] = _load(
-    resources.files("devtrace").joinpath("redaction_rules.json").read_text(encoding="utf-8"),
+    Path(__file__).with_name("redaction_rules.json").read_text(encoding="utf-8"),
     "devtrace/redaction_rules.json",
 )
 _enabled = True

@@ -37,8 +37,12 @@ def test_only_the_secret_group_is_replaced():
     assert devtrace.redact("git clone https://ana:s3cr3t@git.example.com/r.git") == (
         "git clone https://ana:[REDACTED:url_password]@git.example.com/r.git"
     )
-    assert devtrace.redact("Authorization: Bearer abc.def.ghi123") == "Authorization: Bearer [REDACTED:bearer_token]"
-    assert devtrace.redact('{"db_password": "hunter22"}') == '{"db_password": "[REDACTED:secret_assignment]"}'
+    assert devtrace.redact("Authorization: Bearer abc.def.ghi123jkl456") == "Authorization: Bearer [REDACTED:bearer_token]"
+    assert devtrace.redact('{"db_password": "hunter22"}') == '{"db_password": "[REDACTED:password_assignment]"}'
+    # A token inside a URL keeps the more specific marker, as on the server.
+    assert devtrace.redact("https://x:ghp_" + "a1" * 18 + "@github.com/o/r") == (
+        "https://x:[REDACTED:github_token]@github.com/o/r"
+    )
     assert devtrace.redact("max_tokens=512 input_tokens: 12") == "max_tokens=512 input_tokens: 12"
 
 
