@@ -34,9 +34,17 @@ pub fn def() -> ToolDef {
 }
 
 /// Share of the budget the findings may take on the first page; the timeline gets the rest.
-const FINDINGS_SHARE: f64 = 0.5;
-/// Tokens kept for the timeline's footer.
-const FOOTER_ROOM: usize = 90;
+const FINDINGS_SHARE: usize = 2;
+/// Tokens the first page keeps for the timeline whatever the findings.
+const TIMELINE_ROOM: usize = 200;
+
+/// The footer naming the next page.
+fn footer(offset: usize, last: usize, total: usize, budget: usize, short_id: &str) -> String {
+    format!(
+        "[entries {offset}–{last} of {total} shown to fit {budget} tokens; the rest: session_overview(session_id=\"{short_id}\", offset={})]\n",
+        last + 1
+    )
+}
 
 fn run(store: &dyn Store, params: Params) -> ToolResult {
     let budget = budget::resolve(params.budget);
@@ -51,53 +59,61 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
         )));
     }
     let options = TextOptions::quoted(100, "get_spans has them all");
-    let short = &overview.session.trace_id[..8];
-    let mut out = format!("{SESSION_LEGEND}\n{}", overview_header(&overview, &options));
+    let trace_id = &overview.session.trace_id;
+    let mut out = format!("{SESSION_LEGEND}\n");
     if offset == 0 {
-        out.push_str(&findings(&overview, &options, budget));
+        out.push_str(&overview_header(&overview, &options));
+        let room = (budget / FINDINGS_SHARE)
+            .min(budget.saturating_sub(budget::count(&out) + TIMELINE_ROOM));
+        out.push_str(&findings(&overview, &options, room));
     } else {
-        out.push_str("(findings: on the first page, offset 0)\n");
+        out.push_str(&format!(
+            "session {trace_id}, continued (its numbers and findings: offset 0)\n"
+        ));
     }
     out.push_str(&format!(
-        "\ntimeline from entry {offset} of {total}: +time from the start, ✓/✗ outcome, [span id prefix] for get_spans(trace_id=\"{}\", span_ids=[…]) (a call's input and output)\n",
-        overview.session.trace_id
+        "\ntimeline from entry {offset} of {total}: +time from the start, ✓/✗ outcome, [span id prefix] for get_spans(trace_id, span_ids)\n"
     ));
     let origin = timeline_origin(&overview);
-    let mut used = budget::count(&out) + FOOTER_ROOM;
+    // Room for the longest footer this page could end with.
+    let footer_room = budget::count(&footer(total, total, total, budget, &trace_id[..8]));
+    let mut used = budget::count(&out) + footer_room;
     let mut end = offset;
-    for entry in &overview.timeline[offset.min(total)..] {
+    for entry in &overview.timeline[offset..] {
         let text = timeline_entry_text(&overview, entry, origin, &options);
         let cost = budget::count(&text);
-        if used + cost > budget {
+        if used + cost <= budget {
+            used += cost;
+            out.push_str(&text);
+        } else if end == offset {
+            // An entry too large for a page of its own is cut, so that paging always advances.
+            out.push_str(&budget::fit(&text, budget.saturating_sub(used), |_, _| {
+                "      [entry cut to fit the budget; get_spans has all of it]\n".into()
+            }));
+        } else {
             break;
         }
-        used += cost;
-        out.push_str(&text);
         end += 1;
     }
     if end < total {
-        out.push_str(&format!(
-            "[timeline entries {offset}–{} of {total} shown to fit {budget} tokens; the rest: session_overview(session_id=\"{short}\", offset={end})]\n",
-            end.saturating_sub(1)
-        ));
+        out.push_str(&footer(offset, end - 1, total, budget, &trace_id[..8]));
     } else if !overview.linked_runs.is_empty() {
         out.push_str("next: get_trace on a linked run (↳) for what the command did inside\n");
     }
     Ok(out)
 }
 
-/// The findings as numbered blocks, as many as fit in their share of the budget.
-fn findings(overview: &SessionOverview, options: &TextOptions, budget: usize) -> String {
+/// The findings as numbered blocks, as many as fit in `room` tokens.
+fn findings(overview: &SessionOverview, options: &TextOptions, room: usize) -> String {
     let findings = &overview.findings;
     if findings.is_empty() {
         return "\nno findings: no session detector fired\n".into();
     }
-    let room = (budget as f64 * FINDINGS_SHARE) as usize;
     let mut out = format!(
         "\n{} finding(s), largest estimated saving first\n",
         findings.len()
     );
-    let mut used = budget::count(&out);
+    let mut used = budget::count(&out) + 20;
     let mut shown = 0;
     for (i, finding) in findings.iter().enumerate() {
         let block = session_finding_text(finding, i + 1, options);

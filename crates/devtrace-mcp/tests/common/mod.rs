@@ -272,3 +272,43 @@ pub fn transcript(
     }
     out
 }
+
+/// The sample project's `/orchestrator` session (fe5e1c67), as if run again `n` times, a day
+/// apart, in the same directory: the same transcript under new session ids (`…0001`, `…0002`,
+/// …), its times moved `1..=n` days later. Written as transcripts into `out`.
+pub fn orchestrator_reruns(out: &Path, n: u64) {
+    const ORIGINAL: &str = "fe5e1c67-53e7-4862-81ae-d0e013e3270b";
+    let text = std::fs::read_to_string(sample_project().join(format!("{ORIGINAL}.jsonl"))).unwrap();
+    for day in 1..=n {
+        let session = format!("7e1d2c3b-4a59-4687-9a0b-{day:012}");
+        let moved: String = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let mut value: serde_json::Value = serde_json::from_str(l).unwrap();
+                shift(&mut value, ORIGINAL, &session, day * 86_400_000_000_000);
+                value.to_string() + "\n"
+            })
+            .collect();
+        std::fs::write(out.join(format!("{session}.jsonl")), moved).unwrap();
+    }
+}
+
+fn shift(value: &mut serde_json::Value, from: &str, to: &str, nanos: u64) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match (key.as_str(), v.as_str()) {
+                    ("sessionId", Some(id)) if id == from => *v = to.into(),
+                    ("timestamp", Some(t)) => {
+                        let at = devtrace_model::time::parse_rfc3339(t).unwrap();
+                        *v = devtrace_model::time::format_rfc3339(at + nanos).into();
+                    }
+                    _ => shift(v, from, to, nanos),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| shift(v, from, to, nanos)),
+        _ => {}
+    }
+}
