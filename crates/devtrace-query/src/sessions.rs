@@ -895,3 +895,29 @@ pub fn finding_kinds(findings: &[Finding]) -> BTreeMap<&'static str, usize> {
     }
     counts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repository_argument_is_a_canonical_directory_or_taken_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("app")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "").unwrap();
+        let canonical = std::fs::canonicalize(dir.path()).unwrap();
+        let roundabout = format!("{}/app/../app/", dir.path().display());
+        assert_eq!(
+            repository_argument(&roundabout),
+            canonical.join("app").display().to_string()
+        );
+        for as_given in [
+            "https://github.com/acme/shop",
+            "/path/to/a/directory/elsewhere",
+        ] {
+            assert_eq!(repository_argument(&format!(" {as_given} ")), as_given);
+        }
+        let file = format!("{}/notes.txt", dir.path().display());
+        assert_eq!(repository_argument(&file), file, "only directories resolve");
+    }
+}
