@@ -85,13 +85,29 @@ pub fn findings_text(
     more: &str,
 ) -> String {
     let options = devtrace_query::text::TextOptions::quoted(100, "get_spans has them all");
+    let (mut out, shown) = take_within(
+        findings.iter().enumerate().map(|(n, finding)| {
+            let names = finding_names(finding, traces);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            devtrace_query::text::finding_text_with(finding, n + 1, &options, &names)
+        }),
+        budget,
+    );
+    if shown < findings.len() {
+        out.push_str(&format!(
+            "… {} more finding(s) not shown: {more}\n",
+            findings.len() - shown
+        ));
+    }
+    out
+}
+
+/// As many of `blocks`, in order, as fit together in `budget` tokens (each is rendered only when
+/// the ones before it fitted), and how many that was.
+pub fn take_within(blocks: impl IntoIterator<Item = String>, budget: usize) -> (String, usize) {
     let mut out = String::new();
-    let mut used = 0;
-    let mut shown = 0;
-    for (n, finding) in findings.iter().enumerate() {
-        let names = finding_names(finding, traces);
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let block = devtrace_query::text::finding_text_with(finding, n + 1, &options, &names);
+    let (mut used, mut shown) = (0, 0);
+    for block in blocks {
         let cost = crate::budget::count(&block);
         if used + cost > budget {
             break;
@@ -100,11 +116,5 @@ pub fn findings_text(
         out.push_str(&block);
         shown += 1;
     }
-    if shown < findings.len() {
-        out.push_str(&format!(
-            "… {} more finding(s) not shown: {more}\n",
-            findings.len() - shown
-        ));
-    }
-    out
+    (out, shown)
 }

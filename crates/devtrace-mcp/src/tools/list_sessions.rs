@@ -3,7 +3,7 @@
 
 use super::{ToolDef, ToolError, ToolResult, since, tool};
 use crate::budget;
-use crate::render::{SESSION_LEGEND, session_rows};
+use crate::render::{SESSION_LEGEND, session_rows, take_within};
 use devtrace_query::sessions::{
     MAX_LIST_LIMIT, SessionFilter, SessionItem, list_sessions, repository_argument,
 };
@@ -82,18 +82,14 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
         items.len()
     );
     let footer_room = 80;
-    let mut used = budget::count(&out) + footer_room;
-    let mut shown = 0;
-    for item in &items {
-        let rows = session_rows(&facts(item), &item.trace_id, Some(item.findings));
-        let cost = budget::count(&rows);
-        if used + cost > budget {
-            break;
-        }
-        used += cost;
-        out.push_str(&rows);
-        shown += 1;
-    }
+    let room = budget.saturating_sub(budget::count(&out) + footer_room);
+    let (rows, shown) = take_within(
+        items
+            .iter()
+            .map(|item| session_rows(&facts(item), &item.trace_id, Some(item.findings))),
+        room,
+    );
+    out.push_str(&rows);
     if shown < items.len() {
         out.push_str(&format!(
             "[{shown} of {} sessions shown to fit {budget} tokens: raise budget, or narrow with agent, repo or since]\n",

@@ -3,7 +3,7 @@
 
 use super::{SESSION_ID_HINT, ToolDef, ToolError, ToolResult, tool};
 use crate::budget;
-use crate::render::SESSION_LEGEND;
+use crate::render::{SESSION_LEGEND, take_within};
 use devtrace_query::QueryError;
 use devtrace_query::sessions::{
     SessionOverview, overview_header, session_finding_text, session_overview, timeline_entry_text,
@@ -113,18 +113,14 @@ fn findings(overview: &SessionOverview, options: &TextOptions, room: usize) -> S
         "\n{} finding(s), largest estimated saving first\n",
         findings.len()
     );
-    let mut used = budget::count(&out) + 20;
-    let mut shown = 0;
-    for (i, finding) in findings.iter().enumerate() {
-        let block = session_finding_text(finding, i + 1, options);
-        let cost = budget::count(&block);
-        if used + cost > room {
-            break;
-        }
-        used += cost;
-        out.push_str(&block);
-        shown += 1;
-    }
+    let (blocks, shown) = take_within(
+        findings
+            .iter()
+            .enumerate()
+            .map(|(i, finding)| session_finding_text(finding, i + 1, options)),
+        room.saturating_sub(budget::count(&out) + 20),
+    );
+    out.push_str(&blocks);
     if shown < findings.len() {
         out.push_str(&format!(
             "… {} more finding(s) not shown: ask again with a larger budget\n",
