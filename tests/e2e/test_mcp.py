@@ -52,25 +52,32 @@ def demo_data(devtrace_bin: Path, tmp_path_factory) -> Path:
     return data
 
 
-@pytest.fixture(scope="module")
-def http_server(devtrace_bin: Path, tmp_path_factory):
-    """serve --self-trace on its own copy of the demo data."""
-    data = tmp_path_factory.mktemp("demo-http")
-    demo(devtrace_bin, data)
-    srv = start_server(devtrace_bin, data, data.parent / "serve.log", ("--self-trace",))
+def serve_filled(devtrace_bin: Path, tmp_path_factory, name: str, fill, extra_args: tuple[str, ...] = ()):
+    """`devtrace serve` on a data directory of its own that `fill(bin, data)` filled first."""
+    data = tmp_path_factory.mktemp(name)
+    fill(devtrace_bin, data)
+    srv = start_server(devtrace_bin, data, data.parent / f"{name}.log", extra_args)
     yield srv
     stop_server(srv, signal.SIGTERM)
 
 
+@pytest.fixture(scope="module")
+def http_server(devtrace_bin: Path, tmp_path_factory):
+    """serve --self-trace on its own copy of the demo data."""
+    yield from serve_filled(devtrace_bin, tmp_path_factory, "demo-http", demo, ("--self-trace",))
+
+
+def connect_to(request, devtrace_bin: Path, data: Path, http_server_fixture: str):
+    """What the Client connects to: `devtrace mcp` on `data` (stdio), or the URL of the server
+    the named fixture runs (HTTP)."""
+    if request.param == "stdio":
+        return StdioServerParameters(command=str(devtrace_bin), args=["--data", str(data), "mcp"], env=clean_env())
+    return f"http://{request.getfixturevalue(http_server_fixture).api}/mcp"
+
+
 @pytest.fixture(params=["stdio", "http"])
 def target(request, devtrace_bin: Path, demo_data: Path):
-    """What the Client connects to: the stdio command, or the HTTP URL."""
-    if request.param == "stdio":
-        return StdioServerParameters(
-            command=str(devtrace_bin), args=["--data", str(demo_data), "mcp"], env=clean_env()
-        )
-    srv = request.getfixturevalue("http_server")
-    return f"http://{srv.api}/mcp"
+    return connect_to(request, devtrace_bin, demo_data, "http_server")
 
 
 def session(target, body, **client_options):
@@ -443,20 +450,12 @@ def sessions_data(devtrace_bin: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def sessions_http_server(devtrace_bin: Path, tmp_path_factory):
-    data = tmp_path_factory.mktemp("sessions-http")
-    import_sessions(devtrace_bin, data)
-    srv = start_server(devtrace_bin, data, data.parent / "sessions-serve.log")
-    yield srv
-    stop_server(srv, signal.SIGTERM)
+    yield from serve_filled(devtrace_bin, tmp_path_factory, "sessions-http", import_sessions)
 
 
 @pytest.fixture(params=["stdio", "http"])
 def sessions_target(request, devtrace_bin: Path, sessions_data: Path):
-    if request.param == "stdio":
-        return StdioServerParameters(
-            command=str(devtrace_bin), args=["--data", str(sessions_data), "mcp"], env=clean_env()
-        )
-    return f"http://{request.getfixturevalue('sessions_http_server').api}/mcp"
+    return connect_to(request, devtrace_bin, sessions_data, "sessions_http_server")
 
 
 SESSION_ROW = re.compile(
