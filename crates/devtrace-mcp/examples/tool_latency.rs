@@ -1,11 +1,15 @@
-//! Latency of every MCP tool on a store of one million spans (20,000 traces of 50 spans).
+//! Latency of every MCP tool on a store of one million spans (20,000 traces of 50 spans) and 22
+//! coding-agent sessions.
 //!
 //!     cargo run --release -p devtrace-mcp --example tool_latency [-- DATA_DIR]
 //!
 //! Builds the store in DATA_DIR (a temporary directory by default; an existing store there is
-//! reused), then calls each tool 5 times through the same path an MCP request takes (arguments
-//! decoded, store read, analysis, rendering, token counting) and prints the median and the
-//! slowest time, and the tokens of the result. Figures are recorded in docs/PERFORMANCE.md.
+//! reused): the spans, then the real Claude Code sample project (3 sessions in `/path/to/Demo`)
+//! and 19 reruns of its 345-span orchestrator session in the same directory, so that
+//! `check_insights` reads the repository's last 20 sessions. Then it calls each tool 5 times
+//! through the same path an MCP request takes (arguments decoded, store read, analysis,
+//! rendering, token counting) and prints the median and the slowest time, and the tokens of the
+//! result. Figures are recorded in docs/PERFORMANCE.md.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -19,6 +23,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 const TRACES: u64 = 20_000;
+/// The sample project's 3 sessions and 19 reruns of its orchestrator session.
+const SESSIONS: u64 = 22;
 
 fn main() {
     let temp;
@@ -29,11 +35,11 @@ fn main() {
             temp.path().to_path_buf()
         }
     };
-    let filled = SqliteStore::open(&dir)
+    let traces = SqliteStore::open(&dir)
         .ok()
         .and_then(|s| s.stats().ok())
-        .is_some_and(|s| s.spans == TRACES * 50);
-    if !filled {
+        .map_or(0, |s| s.traces);
+    if traces < TRACES {
         let started = Instant::now();
         common::fill_store(&dir, TRACES);
         eprintln!(
@@ -41,6 +47,12 @@ fn main() {
             TRACES * 50,
             started.elapsed()
         );
+    }
+    if traces < TRACES + SESSIONS {
+        let reruns = tempfile::tempdir().expect("a temporary directory");
+        common::orchestrator_reruns(reruns.path(), SESSIONS - 3);
+        common::import_claude_code(&dir, &common::sample_project());
+        common::import_claude_code(&dir, reruns.path());
     }
     let store = Arc::new(SqliteStore::open(&dir).expect("the store"));
     let server = DevtraceMcp::new(store, Transport::Stdio);
@@ -73,9 +85,19 @@ fn main() {
             "query_sql by name",
             json!({"sql": "SELECT count(*) FROM spans WHERE name = 'payment.charge' AND status = 'error'"}),
         ),
+        ("list_sessions", json!({})),
+        ("session_overview", json!({"session_id": "fe5e1c67"})),
+        (
+            "session_overview page",
+            json!({"session_id": "fe5e1c67", "offset": 88}),
+        ),
+        (
+            "check_insights",
+            json!({"repo": "/path/to/Demo", "task": "fix the npm build"}),
+        ),
     ];
     println!(
-        "{:<20} {:>10} {:>10} {:>7}",
+        "{:<22} {:>10} {:>10} {:>7}",
         "tool", "median", "max", "tokens"
     );
     for (label, arguments) in calls {
@@ -91,7 +113,7 @@ fn main() {
         }
         times.sort();
         println!(
-            "{label:<20} {:>10.1?} {:>10.1?} {tokens:>7}",
+            "{label:<22} {:>10.1?} {:>10.1?} {tokens:>7}",
             times[times.len() / 2],
             times[times.len() - 1]
         );

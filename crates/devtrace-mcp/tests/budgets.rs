@@ -1,6 +1,7 @@
 //! Token budgets on large data: a 5,000-span trace through `get_trace` keeps its critical path
-//! and every error inside the default budget, and every tool stays inside its budget on a store
-//! of one million spans.
+//! and every error inside the default budget, a 174-entry session pages through
+//! `session_overview` at every budget, and every tool stays inside its budget on a store of one
+//! million spans (with real coding-agent sessions beside them).
 
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_mcp::DevtraceMcp;
@@ -174,6 +175,12 @@ fn every_tool_stays_inside_its_budget_on_a_million_spans() {
     fill_store(dir.path(), 20_000);
     let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
     assert_eq!(store.stats().unwrap().spans, 1_000_000);
+    // The sample project's sessions, and its orchestrator session run once more, beside them.
+    let reruns = tempfile::tempdir().unwrap();
+    common::orchestrator_reruns(reruns.path(), 1);
+    common::import_claude_code(dir.path(), &common::sample_project());
+    common::import_claude_code(dir.path(), reruns.path());
+    assert_eq!(store.stats().unwrap().traces, 20_004);
     let server = DevtraceMcp::new(store, Transport::Stdio);
     let trace_id = "0000000000004e20ab00000000000000"; // the last trace (20,000)
     let calls = [
@@ -206,6 +213,12 @@ fn every_tool_stays_inside_its_budget_on_a_million_spans() {
             "query_sql",
             json!({"sql": "SELECT trace_id, root_name, duration_ns FROM traces", "max_rows": 500}),
         ),
+        ("list_sessions", json!({"limit": 200})),
+        ("session_overview", json!({"session_id": "fe5e1c67"})),
+        (
+            "check_insights",
+            json!({"repo": "/path/to/Demo", "task": "fix the build"}),
+        ),
     ];
     for (tool, arguments) in calls {
         for budget in [None, Some(1_000), Some(MAX_BUDGET * 10)] {
@@ -230,5 +243,114 @@ fn every_tool_stays_inside_its_budget_on_a_million_spans() {
     assert!(
         errors.contains("cart.size"),
         "the failing runs share cart.size: {errors}"
+    );
+    let (overview, _) = server.call("overview", json!({}));
+    assert!(
+        overview.contains("recent development sessions")
+            && overview.contains("\"/orchestrator create TODO app by Next.js\""),
+        "{overview}"
+    );
+    let (insights, _) = server.call("check_insights", json!({"repo": "/path/to/Demo"}));
+    assert!(
+        insights.contains("in 2 of 4 sessions"),
+        "the rerun's failures recur: {insights}"
+    );
+    let (not_a_session, is_error) =
+        server.call("session_overview", json!({"session_id": trace_id}));
+    assert!(is_error);
+    assert!(
+        not_a_session.contains("is a trace, but not a development session"),
+        "{not_a_session}"
+    );
+}
+
+/// Timeline entries on a `session_overview` page: their lines start with the time since the
+/// session started (`+1:17`).
+fn timeline_entries(page: &str) -> usize {
+    page.lines()
+        .filter(|l| {
+            l.trim_start()
+                .strip_prefix('+')
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .count()
+}
+
+/// The `offset` a page's footer names for the next page, if there is one.
+fn next_offset(page: &str) -> Option<usize> {
+    let (_, after) = page.rsplit_once(", offset=")?;
+    Some(after[..after.find(')')?].parse().unwrap())
+}
+
+/// The real 174-entry orchestrator session (2 turns, 5 sub-agents, 167 tool calls): at every
+/// budget each page fits, the first holds the header and as many findings as its share allows,
+/// and following the footers shows every entry exactly once; the other session tools fit too.
+#[test]
+fn the_session_tools_fit_every_budget_and_page_through_a_whole_session() {
+    let dir = tempfile::tempdir().unwrap();
+    common::import_claude_code(dir.path(), &common::sample_project());
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let server = DevtraceMcp::new(store, Transport::Stdio);
+    for budget in [300, 1_000, DEFAULT_BUDGET, MAX_BUDGET] {
+        for (tool, arguments) in [
+            ("list_sessions", json!({"budget": budget})),
+            (
+                "check_insights",
+                json!({"repo": "/path/to/Demo", "budget": budget}),
+            ),
+        ] {
+            let (text, is_error) = server.call(tool, arguments);
+            assert!(!is_error, "{tool}: {text}");
+            assert!(count(&text) <= budget, "{tool} at {budget}: {text}");
+        }
+        let (mut offset, mut seen, mut pages) = (0, 0, 0);
+        loop {
+            let (page, is_error) = server.call(
+                "session_overview",
+                json!({"session_id": "fe5e1c67", "offset": offset, "budget": budget}),
+            );
+            assert!(!is_error, "{page}");
+            let tokens = count(&page);
+            assert!(
+                tokens <= budget,
+                "{tokens} > {budget} at offset {offset}:\n{page}"
+            );
+            let shown = timeline_entries(&page);
+            assert!(shown > 0, "every page advances:\n{page}");
+            assert!(!page.contains("entry cut"), "{page}");
+            seen += shown;
+            pages += 1;
+            match next_offset(&page) {
+                Some(next) => {
+                    assert_eq!(next, offset + shown, "the footer names the next entry");
+                    offset = next;
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen, 174, "at {budget} tokens");
+        if budget == MAX_BUDGET {
+            assert_eq!(pages, 1, "the whole session fits in {MAX_BUDGET} tokens");
+        } else {
+            assert!(pages > 1, "at {budget} tokens");
+        }
+    }
+    let (first, _) = server.call("session_overview", json!({"session_id": "fe5e1c67"}));
+    assert!(
+        first.contains("\n4 finding(s), largest estimated saving first\n"),
+        "{first}"
+    );
+    assert!(
+        !first.contains("more finding(s) not shown"),
+        "the default budget shows every finding:\n{first}"
+    );
+    let (past, is_error) = server.call(
+        "session_overview",
+        json!({"session_id": "fe5e1c67", "offset": 174}),
+    );
+    assert!(is_error);
+    assert_eq!(
+        past,
+        "offset 174 is past the end: the timeline of this session has 174 entries (0 to 173)"
     );
 }

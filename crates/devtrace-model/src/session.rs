@@ -169,6 +169,7 @@ pub fn prompt_title(prompt: &str) -> String {
 
 /// What a session trace adds up to, for listings. Computed from its spans (see
 /// [`SessionFacts::from_spans`]), never from the source format.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionFacts {
     /// The agent's own session id (`gen_ai.conversation.id`).

@@ -1,7 +1,11 @@
 //! What a store holds, at a glance: the first thing an assistant or a person asks for.
+//! Services, time range, top operations, recent errors, runs and development sessions.
 
 use devtrace_analyze::perf::{OperationTotal, rank_operations};
-use devtrace_store::{ServiceSummary, Store, StoreError, StoreStats, TraceQuery, TraceSummary};
+use devtrace_store::{
+    ServiceSummary, SessionQuery, SessionSummary, Store, StoreError, StoreStats, TraceQuery,
+    TraceSummary,
+};
 use serde::Serialize;
 
 /// Recent traces ranked for "top operations by time".
@@ -13,6 +17,7 @@ pub struct OverviewLimits {
     pub operations: usize,
     pub errors: usize,
     pub runs: usize,
+    pub sessions: usize,
 }
 
 impl Default for OverviewLimits {
@@ -21,6 +26,7 @@ impl Default for OverviewLimits {
             operations: 10,
             errors: 5,
             runs: 5,
+            sessions: 5,
         }
     }
 }
@@ -39,6 +45,9 @@ pub struct Overview {
     pub ranked_traces: usize,
     pub recent_errors: Vec<TraceSummary>,
     pub recent_runs: Vec<TraceSummary>,
+    /// Development sessions started in scope, newest first (their numbers, no findings: those
+    /// need each session read and analysed).
+    pub recent_sessions: Vec<SessionSummary>,
 }
 
 /// The overview of traces started at or after `since` (all when `None`).
@@ -75,6 +84,15 @@ pub fn overview(
         limit: limits.runs,
         ..Default::default()
     })?;
+    let recent_sessions = if limits.sessions == 0 {
+        Vec::new()
+    } else {
+        store.list_sessions(&SessionQuery {
+            since_unix_nano,
+            limit: limits.sessions,
+            ..Default::default()
+        })?
+    };
     Ok(Overview {
         stats: store.stats()?,
         time_range,
@@ -83,41 +101,75 @@ pub fn overview(
         ranked_traces: recent.len(),
         recent_errors,
         recent_runs,
+        recent_sessions,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{store_with, trace};
+    use crate::testing::{add_sessions, store_with, trace};
     use devtrace_model::{KeyValue, StatusCode, semconv};
 
     #[test]
-    fn overview_counts_services_ranks_operations_and_lists_errors_and_runs() {
+    fn overview_counts_services_ranks_operations_and_lists_errors_runs_and_sessions() {
         let mut failing = trace(2, vec![], vec![]);
         failing.spans[0].status.code = StatusCode::Error;
         let mut run = trace(3, vec![KeyValue::new(semconv::RUN_ID, "ab")], vec![]);
         run.spans[0].name = "op 1".into();
-        let (_dir, store) = store_with(vec![trace(1, vec![], vec![]), failing, run]);
+        let session = trace(
+            4,
+            vec![
+                KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_SESSION),
+                KeyValue::new(semconv::SESSION_AGENT, "claude-code"),
+                KeyValue::new(semconv::SESSION_PROJECT, "/work/shop"),
+            ],
+            vec![],
+        );
+        let (dir, store) = store_with(vec![trace(1, vec![], vec![]), failing, run]);
+        add_sessions(&dir, vec![session]);
         let seen = overview(&store, None, OverviewLimits::default()).unwrap();
-        assert_eq!(seen.stats.traces, 3);
-        assert_eq!(seen.time_range, Some((1_000, 3_500)));
+        assert_eq!(seen.stats.traces, 4);
+        assert_eq!(seen.time_range, Some((1_000, 4_500)));
         assert_eq!(seen.services.len(), 1);
         assert_eq!(
             (seen.services[0].traces, seen.services[0].error_traces),
-            (3, 1)
+            (4, 1)
         );
         let ops: Vec<(&str, usize, u64)> = seen
             .top_operations
             .iter()
             .map(|o| (o.operation.as_str(), o.runs, o.errors))
             .collect();
-        assert_eq!(ops, [("op 1", 2, 0), ("op 2", 1, 1)]);
-        assert_eq!(seen.ranked_traces, 3);
+        assert_eq!(ops, [("op 1", 2, 0), ("op 2", 1, 1), ("op 4", 1, 0)]);
+        assert_eq!(seen.ranked_traces, 4);
         assert_eq!(seen.recent_errors.len(), 1);
         assert_eq!(seen.recent_runs.len(), 1);
         assert_eq!(seen.recent_runs[0].start_unix_nano, 3_000);
+        let sessions: Vec<(&str, &str, u64)> = seen
+            .recent_sessions
+            .iter()
+            .map(|s| {
+                (
+                    s.facts.agent.as_str(),
+                    s.facts.project.as_str(),
+                    s.facts.start_unix_nano,
+                )
+            })
+            .collect();
+        assert_eq!(sessions, [("claude-code", "/work/shop", 4_000)]);
         let later = overview(&store, Some(10_000), OverviewLimits::default()).unwrap();
         assert_eq!((later.time_range, later.top_operations.len()), (None, 0));
+        assert!(later.recent_sessions.is_empty());
+        let none = OverviewLimits {
+            sessions: 0,
+            ..OverviewLimits::default()
+        };
+        assert!(
+            overview(&store, None, none)
+                .unwrap()
+                .recent_sessions
+                .is_empty()
+        );
     }
 }

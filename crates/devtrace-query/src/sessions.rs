@@ -13,7 +13,7 @@
 //! [`render_insights`] are their text forms.
 
 use crate::scope::QueryError;
-use crate::text::truncate;
+use crate::text::{TextOptions, quote, truncate};
 use crate::timefmt::{format_duration, format_timestamp};
 use devtrace_analyze::detectors::session::run_all;
 use devtrace_analyze::session::{ActionKind, RunFacts, SessionView, link_runs};
@@ -91,6 +91,17 @@ fn load(store: &dyn Store, trace_id: TraceId) -> Result<Option<AnalyzedTrace>, S
     Ok(store
         .get_trace(trace_id)?
         .map(|stored| AnalyzedTrace::new(trace_id, stored.spans)))
+}
+
+/// A repository argument (`--repo`, the MCP tools' `repo`): an existing directory becomes its
+/// absolute path (sessions record absolute working directories); anything else (a repository
+/// URL, or a path on another machine) is used as given.
+pub fn repository_argument(arg: &str) -> String {
+    let arg = arg.trim();
+    match std::fs::canonicalize(arg) {
+        Ok(path) if path.is_dir() => path.display().to_string(),
+        _ => arg.to_owned(),
+    }
 }
 
 /// Sessions newest first, with the number of findings each has.
@@ -606,17 +617,51 @@ fn shorten_path(path: &str) -> String {
 
 /// The overview as text: a header, the timeline with findings inline, then the findings.
 pub fn render_overview(overview: &SessionOverview) -> String {
+    render_overview_with(overview, &TextOptions::plain(100))
+}
+
+/// [`render_overview`], with recorded text quoted when the options say so.
+pub fn render_overview_with(overview: &SessionOverview, options: &TextOptions) -> String {
+    let mut out = overview_header(overview, options);
+    let origin = timeline_origin(overview);
+    for entry in &overview.timeline {
+        out.push_str(&timeline_entry_text(overview, entry, origin, options));
+    }
+    if overview.findings.is_empty() {
+        out.push_str("\nno findings\n");
+    } else {
+        out.push_str(&format!("\n{} findings:\n", overview.findings.len()));
+        for (i, finding) in overview.findings.iter().enumerate() {
+            out.push_str(&session_finding_text(finding, i + 1, options));
+        }
+    }
+    out
+}
+
+/// What the session was, where and when, and its numbers. Quoted: the recorded text (agent,
+/// title, project, ids, branch) quoted and the token counts exact.
+pub fn overview_header(overview: &SessionOverview, options: &TextOptions) -> String {
     let s = &overview.session;
+    let title = if options.quote_data {
+        quote(&truncate(&s.title, 200))
+    } else if s.title.is_empty() {
+        "(untitled)".to_owned()
+    } else {
+        s.title.clone()
+    };
+    let amount = |n: u64| {
+        if options.quote_data {
+            n.to_string()
+        } else {
+            tokens(n)
+        }
+    };
     let mut out = format!(
         "{}  {}  {}\nsession {}  trace {}  started {} UTC  {}\n{}, {}, {}, {}; tokens {} in ({} from cache), {} out\n",
-        s.agent,
-        if s.title.is_empty() {
-            "(untitled)"
-        } else {
-            &s.title
-        },
-        s.project,
-        s.session_id,
+        options.data(&s.agent),
+        title,
+        options.data(&s.project),
+        options.data(&s.session_id),
         s.trace_id,
         format_timestamp(s.start_unix_nano),
         format_duration(s.duration_ns),
@@ -624,83 +669,145 @@ pub fn render_overview(overview: &SessionOverview) -> String {
         count(s.tool_calls, "tool call"),
         count(s.subagents, "sub-agent"),
         count(s.errors, "error"),
-        tokens(s.input_tokens),
-        tokens(s.cache_read_tokens),
-        tokens(s.output_tokens),
+        amount(s.input_tokens),
+        amount(s.cache_read_tokens),
+        amount(s.output_tokens),
     );
-    let origin = overview
+    if options.quote_data {
+        let facts: Vec<String> = [
+            ("git branch", &overview.git_branch),
+            ("repository", &overview.repository),
+            ("agent version", &overview.agent_version),
+        ]
+        .iter()
+        .filter_map(|(name, value)| value.as_deref().map(|v| format!("{name} {}", quote(v))))
+        .collect();
+        if !facts.is_empty() {
+            out.push_str(&facts.join(", "));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The time timeline offsets count from: the session's start, or its first entry if earlier.
+pub fn timeline_origin(overview: &SessionOverview) -> u64 {
+    overview
         .timeline
         .first()
-        .map_or(s.start_unix_nano, |e| e.start_unix_nano)
-        .min(s.start_unix_nano);
-    for entry in &overview.timeline {
-        let offset = format!(
-            "+{}",
-            format_offset(entry.start_unix_nano.saturating_sub(origin))
-        );
-        let indent = "  ".repeat(entry.depth + usize::from(entry.kind != "turn"));
-        let line = match entry.kind {
-            "turn" => format!(
-                "▶ {}  ({} in, {} out)",
-                truncate(&entry.label, 100),
-                tokens(entry.input_tokens.unwrap_or(0)),
-                tokens(entry.output_tokens.unwrap_or(0))
-            ),
-            "agent" => format!("◆ sub-agent: {}", truncate(&entry.label, 90)),
-            _ => {
-                let mark = if entry.outcome == Some("failed") {
-                    "✗"
+        .map_or(overview.session.start_unix_nano, |e| e.start_unix_nano)
+        .min(overview.session.start_unix_nano)
+}
+
+/// One timeline entry: its line, then its error, the runs it started and the findings that
+/// became evident on it. Quoted: recorded text (prompts, tool names, commands, paths, errors)
+/// quoted, span id prefixes on tool calls (for `get_spans`), findings named by number.
+pub fn timeline_entry_text(
+    overview: &SessionOverview,
+    entry: &TimelineEntry,
+    origin: u64,
+    options: &TextOptions,
+) -> String {
+    let offset = format!(
+        "+{}",
+        format_offset(entry.start_unix_nano.saturating_sub(origin))
+    );
+    let indent = "  ".repeat(entry.depth + usize::from(entry.kind != "turn"));
+    let line = match entry.kind {
+        "turn" => format!(
+            "▶ {}  ({} in, {} out)",
+            options.data(&truncate(&entry.label, 100)),
+            tokens(entry.input_tokens.unwrap_or(0)),
+            tokens(entry.output_tokens.unwrap_or(0))
+        ),
+        "agent" => format!("◆ sub-agent: {}", options.data(&truncate(&entry.label, 90))),
+        _ => {
+            let mark = if entry.outcome == Some("failed") {
+                "✗"
+            } else {
+                "✓"
+            };
+            let what = match (&entry.command, &entry.path) {
+                (Some(command), _) => {
+                    let first = truncate(command.lines().next().unwrap_or(""), 90);
+                    if options.quote_data {
+                        quote(&first)
+                    } else {
+                        format!("`{first}`")
+                    }
+                }
+                (None, Some(path)) => options.data(path),
+                (None, None) => String::new(),
+            };
+            let exit = entry
+                .exit_code
+                .filter(|c| *c != 0)
+                .map(|c| format!(" exit {c}"))
+                .unwrap_or_default();
+            if options.quote_data {
+                let what = if what.is_empty() {
+                    what
                 } else {
-                    "✓"
+                    format!(" {what}")
                 };
-                let what = entry
-                    .command
-                    .as_deref()
-                    .map(|c| format!("`{}`", truncate(c.lines().next().unwrap_or(""), 90)))
-                    .or_else(|| entry.path.clone())
-                    .unwrap_or_default();
-                let exit = entry
-                    .exit_code
-                    .filter(|c| *c != 0)
-                    .map(|c| format!(" exit {c}"))
-                    .unwrap_or_default();
+                format!(
+                    "{mark} {}{what}{exit}  {} [{}]",
+                    quote(&entry.label),
+                    format_duration(entry.duration_ns),
+                    &entry.span_id[..8]
+                )
+            } else {
                 format!(
                     "{mark} {} {what}{exit}  {}",
                     entry.label,
                     format_duration(entry.duration_ns)
                 )
             }
-        };
-        out.push_str(&format!("{offset:>9}  {indent}{line}\n"));
-        if let Some(error) = &entry.error {
-            out.push_str(&format!(
-                "{:>9}  {indent}    {}\n",
-                "",
-                truncate(error, 110)
-            ));
         }
-        for run in &entry.linked_runs {
-            out.push_str(&format!(
-                "{:>9}  {indent}    ↳ run trace {run} (devtrace show {})\n",
-                "",
-                &run[..8]
-            ));
-        }
-        for finding in &entry.findings {
-            if let Some(f) = overview.findings.get(*finding) {
-                out.push_str(&format!("{:>9}  {indent}    ⚑ {}\n", "", f.title));
-            }
-        }
+    };
+    let mut out = format!("{offset:>9}  {indent}{line}\n");
+    if let Some(error) = &entry.error {
+        out.push_str(&format!(
+            "{:>9}  {indent}    {}\n",
+            "",
+            options.data(&truncate(error, 110))
+        ));
     }
-    if overview.findings.is_empty() {
-        out.push_str("\nno findings\n");
-    } else {
-        out.push_str(&format!("\n{} findings:\n", overview.findings.len()));
-        for (i, finding) in overview.findings.iter().enumerate() {
-            out.push_str(&crate::text::finding_text(finding, i + 1));
+    for run in &entry.linked_runs {
+        out.push_str(&format!(
+            "{:>9}  {indent}    ↳ run trace {run} ({})\n",
+            "",
+            if options.quote_data {
+                format!("get_trace(trace_id=\"{}\")", &run[..8])
+            } else {
+                format!("devtrace show {}", &run[..8])
+            }
+        ));
+    }
+    for finding in &entry.findings {
+        if let Some(f) = overview.findings.get(*finding) {
+            let what = if options.quote_data {
+                format!("finding {} ({})", finding + 1, f.kind.as_str())
+            } else {
+                f.title.clone()
+            };
+            out.push_str(&format!("{:>9}  {indent}    ⚑ {what}\n", ""));
         }
     }
     out
+}
+
+/// A session finding as a few lines. Its title states recorded text (commands, errors, paths)
+/// in devtrace's sentence, so quoted, the whole title is quoted; the recommendation is
+/// devtrace's own.
+pub fn session_finding_text(finding: &Finding, index: usize, options: &TextOptions) -> String {
+    if options.quote_data {
+        let mut quoted = finding.clone();
+        quoted.title = quote(&finding.title);
+        crate::text::finding_text_with(&quoted, index, options, &[])
+    } else {
+        crate::text::finding_text_with(finding, index, options, &[])
+    }
 }
 
 fn format_offset(nanos: u64) -> String {
@@ -723,13 +830,26 @@ fn count(n: u64, noun: &str) -> String {
 
 /// Insights as quoted observations with their evidence.
 pub fn render_insights(answer: &InsightsAnswer) -> String {
+    render_insights_with(answer, &TextOptions::plain(100))
+}
+
+/// [`render_insights`]; with quoting on, the observations and the repository are JSON-quoted
+/// (escaped, so recorded text cannot leave its quotes).
+pub fn render_insights_with(answer: &InsightsAnswer, options: &TextOptions) -> String {
+    let observation = |text: &str| {
+        if options.quote_data {
+            quote(text)
+        } else {
+            format!("\"{text}\"")
+        }
+    };
     let scope = format!(
         "{}{}",
         count(answer.sessions_analysed as u64, "session"),
         answer
             .repository
             .as_deref()
-            .map(|r| format!(" in {r}"))
+            .map(|r| format!(" in {}", options.data(r)))
             .unwrap_or_default()
     );
     if answer.insights.is_empty() {
@@ -739,11 +859,18 @@ pub fn render_insights(answer: &InsightsAnswer) -> String {
     }
     let mut out = format!("recurring across the last {scope} (observations, not instructions):\n");
     for (i, insight) in answer.insights.iter().enumerate() {
-        let ids: Vec<&str> = insight.sessions.iter().take(5).map(|s| &s[..8]).collect();
+        // Id prefixes for people; whole ids for assistants, which pass them on.
+        let width = if options.quote_data { 32 } else { 8 };
+        let ids: Vec<&str> = insight
+            .sessions
+            .iter()
+            .take(5)
+            .map(|s| &s[..width])
+            .collect();
         out.push_str(&format!(
-            "{}. \"{}\" — in {} of {} sessions (last {} UTC; sessions {}{})\n   [{} {}]\n",
+            "{}. {} — in {} of {} sessions (last {} UTC; sessions {}{})\n   [{} {}]\n",
             i + 1,
-            insight.observation,
+            observation(&insight.observation),
             insight.session_count,
             insight.of_sessions,
             insight.last_seen.replace('T', " ").trim_end_matches('Z'),
@@ -767,4 +894,30 @@ pub fn finding_kinds(findings: &[Finding]) -> BTreeMap<&'static str, usize> {
         *counts.entry(finding.kind.as_str()).or_default() += 1;
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repository_argument_is_a_canonical_directory_or_taken_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("app")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "").unwrap();
+        let canonical = std::fs::canonicalize(dir.path()).unwrap();
+        let roundabout = format!("{}/app/../app/", dir.path().display());
+        assert_eq!(
+            repository_argument(&roundabout),
+            canonical.join("app").display().to_string()
+        );
+        for as_given in [
+            "https://github.com/acme/shop",
+            "/path/to/a/directory/elsewhere",
+        ] {
+            assert_eq!(repository_argument(&format!(" {as_given} ")), as_given);
+        }
+        let file = format!("{}/notes.txt", dir.path().display());
+        assert_eq!(repository_argument(&file), file, "only directories resolve");
+    }
 }

@@ -4,7 +4,7 @@ use devtrace_model::{
     KeyValue, Resource, Scope, Span, SpanBatch, SpanId, SpanKind, Status, TraceId, semconv,
 };
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
-use devtrace_store::{StoreWriter, prepare_spans};
+use devtrace_store::{StoreWriter, prepare_session, prepare_spans};
 
 /// A one-span trace numbered `n`, started at `n` µs, with the given span and resource
 /// attributes.
@@ -75,4 +75,15 @@ pub fn store_with(batches: Vec<SpanBatch>) -> (tempfile::TempDir, SqliteStore) {
     writer.write(&prepared).unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     (dir, store)
+}
+
+/// Writes session traces (as importers do: merged, with their session facts) into a store
+/// [`store_with`] made.
+pub fn add_sessions(dir: &tempfile::TempDir, batches: Vec<SpanBatch>) {
+    let mut writer = SqliteWriter::open(dir.path()).unwrap();
+    let prepared: Vec<_> = batches
+        .into_iter()
+        .map(|b| prepare_session(b, Vec::new()))
+        .collect();
+    writer.write(&prepared).unwrap();
 }

@@ -116,6 +116,7 @@ pub struct SessionQuery {
 }
 
 /// One row of a session listing, kept current as the session's spans arrive.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SessionSummary {
     pub trace_id: TraceId,

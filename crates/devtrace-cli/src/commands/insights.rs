@@ -65,7 +65,10 @@ const DEFAULT_SESSIONS: usize = 20;
 
 /// `--sessions`: observations recurring across development sessions, as quoted data.
 fn sessions(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
-    let repository = args.repo.as_deref().map(super::sessions::repository);
+    let repository = args
+        .repo
+        .as_deref()
+        .map(devtrace_query::sessions::repository_argument);
     let answer = devtrace_query::sessions::session_insights(
         store,
         repository.as_deref(),

@@ -5,20 +5,12 @@ use crate::cli::{SessionCommand, SessionsArgs};
 use crate::output::{print_json, print_stdout};
 use anyhow::{Result, anyhow};
 use devtrace_query::sessions::{
-    SessionFilter, list_sessions, render_list, render_overview, session_overview,
+    SessionFilter, list_sessions, render_list, render_overview, repository_argument,
+    session_overview,
 };
 use devtrace_query::timefmt::{now_nanos, parse_since};
 use devtrace_store::Store;
 use std::process::ExitCode;
-
-/// A `--repo` argument: an existing directory becomes its absolute path (sessions record
-/// absolute working directories); anything else (a repository URL) is used as given.
-pub fn repository(arg: &str) -> String {
-    match std::fs::canonicalize(arg) {
-        Ok(path) if path.is_dir() => path.display().to_string(),
-        _ => arg.to_owned(),
-    }
-}
 
 pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
     let since = match &args.since {
@@ -29,7 +21,7 @@ pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
         store,
         &SessionFilter {
             agent: args.agent.clone(),
-            project: args.repo.as_deref().map(repository),
+            project: args.repo.as_deref().map(repository_argument),
             since_unix_nano: since,
             limit: Some(args.limit),
         },

@@ -7,14 +7,17 @@
 //! [`DEFINITIONS_BUDGET`] tokens.
 
 pub mod analyze_operation;
+pub mod check_insights;
 pub mod compare;
 pub mod errors;
 pub mod find_issues;
 pub mod get_spans;
 pub mod get_trace;
+pub mod list_sessions;
 pub mod overview;
 pub mod query_sql;
 pub mod search_traces;
+pub mod session_overview;
 
 use crate::budget;
 use devtrace_query::QueryError;
@@ -28,9 +31,6 @@ use std::sync::Arc;
 /// All tool definitions together stay under this many tokens (an assistant's context is
 /// precious).
 pub const DEFINITIONS_BUDGET: usize = 3_000;
-/// Kept free within [`DEFINITIONS_BUDGET`] for the session tools (`list_sessions`,
-/// `session_overview`, `check_insights`) still to come; set to 0 when they are registered.
-pub const SESSION_TOOLS_RESERVE: usize = 600;
 
 /// A tool's answer: text, or an error that teaches the fix.
 pub type ToolResult = Result<String, ToolError>;
@@ -99,6 +99,9 @@ pub fn all() -> Vec<ToolDef> {
         find_issues::def(),
         compare::def(),
         errors::def(),
+        list_sessions::def(),
+        session_overview::def(),
+        check_insights::def(),
         query_sql::def(),
     ]
 }
@@ -183,6 +186,9 @@ impl ToolError {
         }
     }
 }
+
+/// How session ids look, for every message about an unknown one.
+pub const SESSION_ID_HINT: &str = "a session is named by its trace id (32 hex characters, or a unique prefix of 8 or more, e.g. 4bf92f35) or by the agent's own session id (a UUID such as 4bf92f35-77b3-4da6-a3ce-929d0e0e4736); list_sessions lists them";
 
 /// How trace ids look, for every message about a bad one.
 pub const TRACE_ID_HINT: &str = "trace ids are 32 hex characters (e.g. 4bf92f3577b34da6a3ce929d0e0e4736); a unique prefix of 8 or more works; search_traces and overview list them";
@@ -270,10 +276,6 @@ mod tests {
         assert!(
             tokens <= DEFINITIONS_BUDGET,
             "tool definitions take {tokens} tokens, more than {DEFINITIONS_BUDGET}"
-        );
-        assert!(
-            tokens <= DEFINITIONS_BUDGET - SESSION_TOOLS_RESERVE,
-            "tool definitions take {tokens} tokens; keep {SESSION_TOOLS_RESERVE} of {DEFINITIONS_BUDGET} free for the session tools"
         );
     }
 

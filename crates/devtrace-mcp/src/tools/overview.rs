@@ -2,7 +2,7 @@
 
 use super::{ToolDef, ToolResult, fit, since, tool};
 use crate::budget;
-use crate::render::{LEGEND, summary_rows};
+use crate::render::{LEGEND, session_rows, summary_rows};
 use devtrace_query::overview::{OverviewLimits, overview};
 use devtrace_query::text::quote;
 use devtrace_query::timefmt::{format_duration, format_timestamp};
@@ -22,7 +22,7 @@ pub struct Params {
 pub fn def() -> ToolDef {
     tool(
         "overview",
-        "Start here: services, time range, top operations by total time, recent errors and runs.",
+        "Start here: services, time range, top operations by total time, recent errors, runs and coding-agent sessions.",
         run,
     )
 }
@@ -37,6 +37,7 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
             operations: 10,
             errors: 5,
             runs: 5,
+            sessions: 5,
         },
     )?;
     let mut out = format!(
@@ -90,8 +91,20 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
         out.push_str("\nrecent runs (devtrace run)\n");
         out.push_str(&summary_rows(&seen.recent_runs));
     }
+    if !seen.recent_sessions.is_empty() {
+        out.push_str(
+            "\nrecent development sessions (id, start, duration, agent, project, title; numbers)\n",
+        );
+        for session in &seen.recent_sessions {
+            out.push_str(&session_rows(
+                &session.facts,
+                &session.trace_id.to_hex(),
+                None,
+            ));
+        }
+    }
     out.push_str(
-        "\nnext: analyze_operation(operation) for why one is slow; errors for failures; find_issues for ranked findings; search_traces then get_trace to drill into one run\n",
+        "\nnext: analyze_operation(operation) for why one is slow; errors for failures; find_issues for ranked findings; search_traces then get_trace to drill into one run; session_overview(session_id) and check_insights(repo) for sessions\n",
     );
     Ok(fit(out, budget, "narrow with since"))
 }

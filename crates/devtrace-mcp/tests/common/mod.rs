@@ -1,15 +1,21 @@
-//! Test data shared by the budget tests and the tool-latency benchmark: spans, errors, and a
+//! Test data shared by the budget tests and the tool-latency benchmark: spans, errors, a
 //! store of "checkout" runs (an N+1 of 20 queries, two sequential HTTP calls, every 10th run
-//! failing in the payment call with a large cart).
+//! failing in the payment call with a large cart), and Claude Code transcripts imported the way
+//! `devtrace import claude-code` imports them (the real sample project among them).
 
 #![allow(dead_code)]
 
+use devtrace_ingest::redact::Redactor;
+use devtrace_ingest::sessions::claude_code::ClaudeCodeImporter;
+use devtrace_ingest::sessions::read_lines;
 use devtrace_model::{
     AnyValue, Event, KeyValue, Resource, Scope, Span, SpanBatch, SpanId, SpanKind, Status,
     StatusCode, TraceId, semconv,
 };
 use devtrace_store::sqlite::SqliteWriter;
-use devtrace_store::{StoreWriter, prepare_spans};
+use devtrace_store::{StoreWriter, prepare_session, prepare_spans};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const MS: u64 = 1_000_000;
 
@@ -159,4 +165,150 @@ pub fn fill_store(dir: &std::path::Path, traces: u64) {
         }
     }
     writer.write(&pending).unwrap();
+}
+
+/// The real Claude Code transcripts of `/work/shared/fixtures` (see its README): a
+/// `/orchestrator` session with 5 sub-agents, 167 tool calls and 23 errors, and two smaller
+/// sessions, all in `/path/to/Demo`.
+pub fn sample_project() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/claude-code/sample-project")
+}
+
+/// Imports Claude Code transcripts (`*.jsonl` in `path`, or the one file `path`) into the
+/// store in `dir` as `devtrace import claude-code` does: one importer per file, redacted,
+/// written merged with the session's facts.
+pub fn import_claude_code(dir: &Path, path: &Path) {
+    let mut files: Vec<PathBuf> = if path.is_dir() {
+        std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect()
+    } else {
+        vec![path.to_owned()]
+    };
+    files.sort();
+    assert!(!files.is_empty(), "no transcripts in {}", path.display());
+    let redactor = Arc::new(Redactor::builtin());
+    let mut writer = SqliteWriter::open(dir).unwrap();
+    for file in files {
+        let mut importer = ClaudeCodeImporter::new(Arc::clone(&redactor));
+        let reader = std::io::BufReader::new(std::fs::File::open(&file).unwrap());
+        let read = read_lines(reader, 0, &mut importer, &mut |_| {}).unwrap();
+        assert!(
+            read.notes.is_empty(),
+            "{}: {:?}",
+            file.display(),
+            read.notes
+        );
+        let output = importer.drain();
+        writer
+            .write(&[prepare_session(output.spans, output.blobs)])
+            .unwrap();
+    }
+}
+
+/// One line of a Claude Code transcript, as the agent writes it.
+fn line(
+    session: &str,
+    uuid: &str,
+    cwd: &str,
+    unix_seconds: u64,
+    rest: serde_json::Value,
+) -> String {
+    let mut line = serde_json::json!({
+        "sessionId": session, "uuid": uuid, "isSidechain": false, "cwd": cwd,
+        "timestamp": devtrace_model::time::format_rfc3339(unix_seconds * 1_000_000_000),
+    });
+    for (key, value) in rest.as_object().unwrap() {
+        line[key] = value.clone();
+    }
+    line.to_string() + "\n"
+}
+
+/// A Claude Code transcript in `cwd`: the user's `prompt`, then each command run with Bash
+/// at one-minute intervals, failing with `error` when it is `Some`.
+pub fn transcript(
+    session: &str,
+    cwd: &str,
+    start_unix_seconds: u64,
+    prompt: &str,
+    commands: &[(&str, Option<&str>)],
+) -> String {
+    let mut out = line(
+        session,
+        &format!("{session}-u0"),
+        cwd,
+        start_unix_seconds,
+        serde_json::json!({"type": "user", "parentUuid": null,
+            "message": {"role": "user", "content": prompt}}),
+    );
+    for (i, (command, error)) in commands.iter().enumerate() {
+        let at = start_unix_seconds + 60 * (i as u64 + 1);
+        let tool = format!("toolu_{}_{i}", &session[..8]);
+        out.push_str(&line(
+            session,
+            &format!("{session}-a{i}"),
+            cwd,
+            at,
+            serde_json::json!({"type": "assistant", "message": {
+                "id": format!("msg_{}_{i}", &session[..8]), "role": "assistant", "model": "claude-sonnet-4",
+                "usage": {"input_tokens": 100, "output_tokens": 20},
+                "content": [{"type": "tool_use", "id": tool, "name": "Bash", "input": {"command": command}}]}}),
+        ));
+        let mut result = serde_json::json!({"type": "tool_result", "tool_use_id": tool,
+            "content": error.unwrap_or("ok")});
+        if error.is_some() {
+            result["is_error"] = serde_json::json!(true);
+        }
+        out.push_str(&line(
+            session,
+            &format!("{session}-r{i}"),
+            cwd,
+            at + 2,
+            serde_json::json!({"type": "user", "message": {"role": "user", "content": [result]}}),
+        ));
+    }
+    out
+}
+
+/// The sample project's `/orchestrator` session (fe5e1c67), as if run again `n` times, a day
+/// apart, in the same directory: the same transcript under new session ids (`…0001`, `…0002`,
+/// …), its times moved `1..=n` days later. Written as transcripts into `out`.
+pub fn orchestrator_reruns(out: &Path, n: u64) {
+    const ORIGINAL: &str = "fe5e1c67-53e7-4862-81ae-d0e013e3270b";
+    let text = std::fs::read_to_string(sample_project().join(format!("{ORIGINAL}.jsonl"))).unwrap();
+    for day in 1..=n {
+        let session = format!("7e1d2c3b-4a59-4687-9a0b-{day:012}");
+        let moved: String = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let mut value: serde_json::Value = serde_json::from_str(l).unwrap();
+                shift(&mut value, ORIGINAL, &session, day * 86_400_000_000_000);
+                value.to_string() + "\n"
+            })
+            .collect();
+        std::fs::write(out.join(format!("{session}.jsonl")), moved).unwrap();
+    }
+}
+
+fn shift(value: &mut serde_json::Value, from: &str, to: &str, nanos: u64) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match (key.as_str(), v.as_str()) {
+                    ("sessionId", Some(id)) if id == from => *v = to.into(),
+                    ("timestamp", Some(t)) => {
+                        let at = devtrace_model::time::parse_rfc3339(t).unwrap();
+                        *v = devtrace_model::time::format_rfc3339(at + nanos).into();
+                    }
+                    _ => shift(v, from, to, nanos),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| shift(v, from, to, nanos)),
+        _ => {}
+    }
 }
