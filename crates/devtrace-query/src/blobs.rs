@@ -131,8 +131,13 @@ mod tests {
         assert_eq!(joined, text);
         // Pages ending inside a two-byte character were shortened to one byte.
         assert!(pages > text.len() / 2, "{pages} pages");
-        let whole = read_page(&store, &hash, 0, DEFAULT_PAGE_BYTES).unwrap().unwrap();
-        assert_eq!((whole.text.as_str(), whole.next_offset), (text.as_str(), None));
+        let whole = read_page(&store, &hash, 0, DEFAULT_PAGE_BYTES)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (whole.text.as_str(), whole.next_offset),
+            (text.as_str(), None)
+        );
         assert!(read_page(&store, &[7; 32], 0, 10).unwrap().is_none());
         assert!(matches!(
             read_page(&store, &hash, 1_000_000, 10),
@@ -142,5 +147,4 @@ mod tests {
         let page = read_page(&store, &hash, 1, 1).unwrap().unwrap();
         assert_eq!((page.text.as_str(), page.next_offset), ("é", Some(3)));
     }
-
 }

@@ -130,7 +130,9 @@ fn align<'a>(old: &[&'a str], new: &[&'a str]) -> Vec<(char, &'a str)> {
                 out.push((' ', a[i]));
                 i += 1;
                 j += 1;
-            } else if j == b.len() || (i < a.len() && lcs[(i + 1) * width + j] >= lcs[i * width + j + 1]) {
+            } else if j == b.len()
+                || (i < a.len() && lcs[(i + 1) * width + j] >= lcs[i * width + j + 1])
+            {
                 removed.push(a[i]);
                 i += 1;
             } else {
@@ -165,7 +167,8 @@ mod tests {
 
     #[test]
     fn tool_inputs_of_every_edit_shape_become_diffs() {
-        let edit = json!({"file_path": "/a.ts", "old_string": "let a = 1;", "new_string": "let a = 2;"});
+        let edit =
+            json!({"file_path": "/a.ts", "old_string": "let a = 1;", "new_string": "let a = 2;"});
         assert_eq!(
             from_tool_input(&edit.to_string()).unwrap(),
             "-let a = 1;\n+let a = 2;\n"
@@ -180,7 +183,8 @@ mod tests {
         );
         let write = json!({"file_path": "/b.ts", "content": "one\ntwo\n"});
         assert_eq!(from_tool_input(&write.to_string()).unwrap(), "+one\n+two\n");
-        let patch = json!({"input": "*** Begin Patch\n*** Update File: a.rs\n-a\n+b\n*** End Patch"});
+        let patch =
+            json!({"input": "*** Begin Patch\n*** Update File: a.rs\n-a\n+b\n*** End Patch"});
         assert_eq!(
             from_tool_input(&patch.to_string()).unwrap(),
             "*** Begin Patch\n*** Update File: a.rs\n-a\n+b\n*** End Patch\n"
@@ -198,7 +202,10 @@ mod tests {
         let shown = diff.lines().count() - 1;
         assert_eq!(
             last,
-            format!("… ({} more lines not shown: the diff is cut at 256 KiB)", 40_000 - shown)
+            format!(
+                "… ({} more lines not shown: the diff is cut at 256 KiB)",
+                40_000 - shown
+            )
         );
         assert!(diff.lines().nth(shown - 1).unwrap().starts_with("+line "));
         // Too many lines to align: every old line removed, every new one added.
