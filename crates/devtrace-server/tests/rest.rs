@@ -876,6 +876,8 @@ async fn the_ui_is_served_at_every_view_path_and_the_guard_applies() {
         "/traces/0101",
         "/operations/checkout",
         "/compare?a=1&b=2",
+        "/sessions?agent=codex",
+        "/sessions/fe5e1c67?entry=c9f60754a8447ac9",
     ] {
         let (status, headers, body) = api.raw(path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
