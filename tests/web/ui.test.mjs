@@ -307,8 +307,10 @@ test('sessions list → the orchestrator session: turns, tool calls, diffs, outp
   assert.equal(await fact('Errors'), '23');
   assert.equal(await fact('Tokens'), '3.8M in (3.6M from cache), 51k out');
   const api = await (await fetch(`${base}/api/v1/sessions/${FE5E}/overview`)).json();
-  // Every entry of the timeline: 2 turns, 95 replies, 5 sub-agents, 167 tool calls, 23 failed.
-  assert.equal(await entries().count(), api.timeline.length);
+  // Every entry of the timeline (the first ones at once, the rest right after): 2 turns,
+  // 95 replies, 5 sub-agents, 167 tool calls, 23 failed.
+  await page.waitForFunction((n) => document.querySelectorAll('ol.timeline > li.entry').length === n, api.timeline.length);
+  assert.equal(api.timeline.length, 269);
   assert.equal(await page.locator('li.entry.k-turn').count(), 2);
   assert.equal(await page.locator('li.entry.k-message').count(), 95);
   assert.equal(await page.locator('li.entry.k-agent').count(), 5);
@@ -380,6 +382,12 @@ test('sessions list → the orchestrator session: turns, tool calls, diffs, outp
     api.timeline.filter((e) => (e.command || '').includes('npm run build')).length);
   await page.getByLabel('Filter the timeline').fill('');
   await page.getByText('269 entries', {exact: true}).waitFor();
+
+  // A deep link opens the timeline at its entry, even one built after the first batch.
+  const late = api.timeline[250].span_id;
+  await page.goto(`${base}/sessions/${FE5E}?entry=${late}`);
+  await page.locator(`li.entry.current[data-span="${late}"]`).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.span), late);
 
   await page.goto(`${base}/sessions/${FE5E}`);
   await entries().first().waitFor();

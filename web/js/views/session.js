@@ -15,6 +15,10 @@ import {h, duration, time, note, plural, tokens, bytes, traceHref, sessionHref, 
 /** Lines shown before "Show all" (outputs, diffs, prompts, replies). */
 const SHOWN = {output: 10, diff: 12, text: 6, reply: 4};
 const MARKS = {turn: '▶', agent: '◆', message: '»'};
+/** Entries built before the view shows; the rest follow in batches between frames, so a
+ * session of thousands of tool calls opens as fast as a short one. */
+const FIRST_ENTRIES = 120;
+const BATCH = 300;
 
 export async function render(main, {params, query}) {
   const id = params[0];
@@ -30,17 +34,21 @@ export async function render(main, {params, query}) {
   const view = new SessionView(overview);
   main.replaceChildren(view.element);
   view.start(query);
+  return () => view.stop();
 }
 
 class SessionView {
   constructor(overview) {
     this.o = overview;
     this.s = overview.session;
-    this.origin = Math.min(this.s.start_unix_nano, ...overview.timeline.map((e) => e.start_unix_nano));
+    this.origin = overview.timeline.reduce((min, e) => Math.min(min, e.start_unix_nano), this.s.start_unix_nano);
     // Where each finding is shown: the entry of its last piece of evidence.
     this.anchorOf = new Map();
     overview.timeline.forEach((e) => e.findings.forEach((f) => this.anchorOf.set(f, e.span_id)));
     this.entries = [];
+    this.bySpan = new Map();
+    this.indexOf = new Map(overview.timeline.map((e, i) => [e.span_id, i]));
+    this.timer = null;
     this.current = null;
     this.build();
   }
@@ -52,8 +60,8 @@ class SessionView {
       'aria-label': 'Filter the timeline'});
     this.onlyProblems = h('input', {type: 'checkbox', name: 'problems'});
     this.counter = h('span', {class: 'muted', role: 'status'});
-    this.list = h('ol', {class: 'timeline', tabindex: '0', 'aria-label': `Timeline of ${title}: ${plural(o.timeline.length, 'entry', 'entries')}`},
-      o.timeline.map((entry, i) => this.entryElement(entry, i)));
+    this.list = h('ol', {class: 'timeline', tabindex: '0', 'aria-label': `Timeline of ${title}: ${plural(o.timeline.length, 'entry', 'entries')}`});
+    this.renderThrough(FIRST_ENTRIES - 1);
     this.element = h('section', {class: 'session-view'},
       h('header', {class: 'session-head'},
         h('p', {class: 'crumbs'}, h('a', {href: '/sessions'}, 'Sessions'), ' / ', h('span', {class: 'mono'}, s.trace_id.slice(0, 8))),
@@ -157,6 +165,7 @@ class SessionView {
     // Text the filter matches: what the entry says, not its long outputs.
     li.dataset.text = [e.label, e.command, e.path, e.error, e.kind === 'message' ? '' : e.text].filter(Boolean).join('\n').toLowerCase();
     this.entries.push(li);
+    this.bySpan.set(e.span_id, li);
     return li;
   }
 
@@ -181,14 +190,48 @@ class SessionView {
     return parts;
   }
 
+  /** Builds the entries up to index `last` (those not built yet). */
+  renderThrough(last) {
+    const timeline = this.o.timeline;
+    last = Math.min(last, timeline.length - 1);
+    if (last < this.entries.length) return;
+    const from = this.entries.length;
+    const fragment = document.createDocumentFragment();
+    for (let i = from; i <= last; i++) fragment.append(this.entryElement(timeline[i], i));
+    this.list.append(fragment);
+    if (this.filtering()) this.applyFilter();
+  }
+
+  renderAll() {
+    clearTimeout(this.timer);
+    this.renderThrough(this.o.timeline.length - 1);
+  }
+
+  /** The element of the entry of span `id`, built if need be. */
+  entry(id) {
+    const index = this.indexOf.get(id);
+    if (index === undefined) return null;
+    this.renderThrough(index);
+    return this.bySpan.get(id);
+  }
+
+  stop() {
+    clearTimeout(this.timer);
+  }
+
   start(query) {
     const finding = Number(query.get('finding'));
-    const entry = query.get('entry', 'entries');
+    const entry = query.get('entry');
     if (finding) this.showFinding(finding - 1);
     else if (entry) {
-      const li = this.entries.find((x) => x.dataset.span === entry);
+      const li = this.entry(entry);
       if (li) this.select(li, {scroll: true});
     }
+    const more = () => {
+      this.renderThrough(this.entries.length + BATCH - 1);
+      this.timer = this.entries.length < this.o.timeline.length ? setTimeout(more, 0) : null;
+    };
+    if (this.entries.length < this.o.timeline.length) this.timer = setTimeout(more, 0);
     this.element.addEventListener('click', (event) => {
       const a = event.target.closest('a[data-finding], a[data-entry]');
       if (!a || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
@@ -197,7 +240,7 @@ class SessionView {
         this.showFinding(Number(a.dataset.finding) - 1);
         history.replaceState(null, '', a.getAttribute('href'));
       } else {
-        const li = this.entries.find((x) => x.dataset.span === a.dataset.entry);
+        const li = this.entry(a.dataset.entry);
         if (li) this.select(li, {scroll: true});
       }
     });
@@ -207,9 +250,10 @@ class SessionView {
   showFinding(index) {
     const f = this.o.findings[index];
     if (!f) return;
+    this.renderAll();
     const evidence = new Set(f.evidence.flatMap((e) => e.span_ids));
     for (const li of this.entries) li.classList.toggle('mark', evidence.has(li.dataset.span));
-    const anchor = this.entries.find((x) => x.dataset.span === this.anchorOf.get(index));
+    const anchor = this.bySpan.get(this.anchorOf.get(index));
     if (anchor) this.select(anchor, {scroll: true, keepUrl: true});
   }
 
@@ -226,6 +270,8 @@ class SessionView {
   }
 
   key(event) {
+    if (event.key === 'End') this.renderAll();
+    else if (['ArrowDown', 'j'].includes(event.key) && this.current === this.entries.at(-1)) this.renderThrough(this.entries.length + BATCH - 1);
     const visible = this.entries.filter((li) => !li.hidden);
     if (!visible.length) return;
     const at = visible.indexOf(this.current);
@@ -244,7 +290,12 @@ class SessionView {
     }
   }
 
+  filtering() {
+    return this.filter.value.trim() !== '' || this.onlyProblems.checked;
+  }
+
   applyFilter() {
+    if (this.filtering() && this.entries.length < this.o.timeline.length) return this.renderAll();
     const text = this.filter.value.trim().toLowerCase();
     const problems = this.onlyProblems.checked;
     let shown = 0;
