@@ -18,7 +18,7 @@ const MARKS = {turn: '▶', agent: '◆', message: '»'};
 /** Entries built before the view shows; the rest follow in batches between frames, so a
  * session of thousands of tool calls opens as fast as a short one. */
 const FIRST_ENTRIES = 120;
-const BATCH = 300;
+const BATCH = 100;
 
 export async function render(main, {params, query}) {
   const id = params[0];
