@@ -6,13 +6,18 @@
 #                                          other spans its children)
 #   bench/web/run-ui.sh list DATA_DIR     the traces list of an existing store, e.g. one filled
 #                                          by KEEP_DATA=1 TOTAL_SPANS=5000000 bench/run-ingest.sh
+#   bench/web/run-ui.sh sessions [DIR]    the sessions list, and the timeline of its session
+#                                          fe5e1c67 (or SESSION=ID), after importing the Claude
+#                                          Code transcripts under DIR (default: the sample
+#                                          project in ../shared/fixtures)
 #
 # Builds the release binary (NO_BUILD=1 to skip), starts `devtrace serve` on free loopback
 # ports, runs bench/web/measure.mjs (RUNS times, default 5) and stops the server. Needs
 # /usr/bin/chromium and `npm ci` in tests/web (scripts/test does both).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-what=${1:?usage: bench/web/run-ui.sh trace [SPANS] | list DATA_DIR}
+USAGE="usage: bench/web/run-ui.sh trace [SPANS] | list DATA_DIR | sessions [TRANSCRIPTS_DIR]"
+what=${1:?$USAGE}
 RUNS=${RUNS:-5}
 DEVTRACE=target/release/devtrace
 [[ -n "${NO_BUILD:-}" ]] || cargo build --release -p devtrace-cli
@@ -35,7 +40,11 @@ case "$what" in
     list)
         DATA=${2:?give the data directory of a store}
         ;;
-    *) echo "usage: bench/web/run-ui.sh trace [SPANS] | list DATA_DIR" >&2; exit 2 ;;
+    sessions)
+        DATA="$WORK/data"
+        "$DEVTRACE" --data "$DATA" import claude-code "${2:-../shared/fixtures/claude-code/sample-project}" --json
+        ;;
+    *) echo "$USAGE" >&2; exit 2 ;;
 esac
 
 "$DEVTRACE" --data "$DATA" serve --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
@@ -45,7 +54,13 @@ for _ in $(seq 200); do [[ -s "$DATA/serve.json" ]] && break; sleep 0.05; done
 API=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['api'])" "$DATA/serve.json")
 curl -s "http://$API/api/v1/stats"; echo
 
-if [[ "$what" == trace ]]; then
+if [[ "$what" == sessions ]]; then
+    SESSION=${SESSION:-fe5e1c6753e7486281aed0e013e3270b}
+    node bench/web/measure.mjs sessions "http://$API" "$RUNS"
+    node bench/web/measure.mjs session "http://$API" "$SESSION" "$RUNS"
+    echo "sessions JSON: $(curl -s -o /dev/null -w '%{size_download} bytes in %{time_total} s' "http://$API/api/v1/sessions?limit=200")"
+    echo "overview JSON: $(curl -s -o /dev/null -w '%{size_download} bytes in %{time_total} s' "http://$API/api/v1/sessions/$SESSION/overview")"
+elif [[ "$what" == trace ]]; then
     node bench/web/measure.mjs trace "http://$API" b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1 "$RUNS"
     echo "waterfall JSON: $(curl -s -o /dev/null -w '%{size_download} bytes in %{time_total} s' "http://$API/api/v1/traces/b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1/waterfall")"
 else

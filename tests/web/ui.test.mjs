@@ -1,6 +1,8 @@
 // End-to-end tests of the web UI: a real `devtrace serve` loaded with the journal demo's
-// traces (a real OpenTelemetry program, run 20 times: 10 original, 10 fixed) and two
-// `devtrace run` executions of it, driven by Playwright in Debian's Chromium, headless.
+// traces (a real OpenTelemetry program, run 20 times: 10 original, 10 fixed), two
+// `devtrace run` executions of it, the Claude Code sample project's three sessions
+// (../shared/fixtures) and a developer session, sent as a trace-1.0.0 document, whose command
+// ran one of those runs; driven by Playwright in Debian's Chromium, headless.
 // Screenshots of each main view go to target/web-screenshots/ for a reviewer.
 //
 // Run with scripts/test (which builds devtrace and installs Chromium and playwright-core),
@@ -19,12 +21,15 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const bin = resolve(process.env.DEVTRACE_BIN || join(root, 'target/debug/devtrace'));
 const demoProgram = join(dirname(bin), 'journal-demo');
+const sampleProject = join(root, '../shared/fixtures/claude-code/sample-project');
+const FE5E = 'fe5e1c6753e7486281aed0e013e3270b';
+const LINKED_SESSION = '6b1f0c2e-3d4a-4e5b-8c7d-9e0f1a2b3c4d';
 const shots = join(root, 'target/web-screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const LAUNCH_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
   '--disable-component-update', '--no-first-run', '--disable-sync'];
 
-let data, server, info, base, browser, page;
+let data, server, info, base, browser, page, beforeRun;
 
 function devtrace(...args) {
   return execFileSync(bin, ['--data', data, ...args], {encoding: 'utf8', env: {...process.env, NO_COLOR: '1'}});
@@ -54,6 +59,29 @@ before(async () => {
   // Two recorded runs of the demo program: the original and the fixed variant.
   devtrace('run', '--label', 'before', '--', demoProgram, '--run', '0');
   devtrace('run', '--label', 'after', '--', demoProgram, '--run', '1', '--fixed');
+  // Sessions: the sample project's transcripts, and a developer's session whose command ran
+  // the 'before' run (same command line, same directory, overlapping time), so it links to it.
+  devtrace('import', 'claude-code', sampleProject);
+  beforeRun = JSON.parse(devtrace('runs', '--label', 'before', '--json'))[0];
+  const runSpan = JSON.parse(devtrace('show', beforeRun.trace_id, '--json')).spans[0];
+  const cwd = runSpan.attributes['devtrace.run.cwd'];
+  const at = (offsetMs) => new Date(Number(BigInt(beforeRun.start_unix_nano) / 1000000n) + offsetMs).toISOString();
+  const runMs = beforeRun.duration_ns / 1e6;
+  const posted = await fetch(`${base}/api/v1/sessions`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({
+    trace_id: LINKED_SESSION, version: 'trace-1.0.0', created_at: at(-5000),
+    developer: {name: 'Ada', experience_level: 'senior', ide: 'vim', os: 'linux'},
+    task: {description: 'Time the journal generator before the fix', repository: cwd, complexity: 'low'},
+    events: [
+      {t: at(-4000), type: 'file_opened', file_path: 'journal/summary.py'},
+      {t: at(-3000), type: 'edit', file_path: 'journal/summary.py', op: 'replace',
+        patch_unified: '--- a/journal/summary.py\n+++ b/journal/summary.py\n@@ -1,2 +1,2 @@\n def summary(day):\n-    return generate(day)\n+    return generate(day, timeout=30)\n',
+        before_hash: 'a1', after_hash: 'a2'},
+      {t: at(-200), type: 'terminal_command', cmd: 'devtrace', args: ['run', '--label', 'before', '--', demoProgram, '--run', '0'],
+        cwd, exit_code: 0, duration_ms: runMs + 400, stdout: 'journal written\n', stderr: ''},
+      {t: at(runMs + 1000), type: 'thought', raw: 'The three LLM calls run one after another; <b>not</b> in parallel.', tags: ['performance']},
+    ],
+  })});
+  assert.equal(posted.status, 201, await posted.text());
   browser = await chromium.launch({executablePath: CHROMIUM, args: LAUNCH_FLAGS});
   page = await browser.newPage({viewport: {width: 1400, height: 900}});
   page.on('pageerror', (error) => { throw error; });
@@ -72,9 +100,10 @@ const shot = (name) => page.screenshot({path: join(shots, `${name}.png`)});
 test('list → filter → open trace → critical path → select span → attributes', async () => {
   await page.goto(`${base}/`);
   await page.waitForURL(`${base}/traces`);
-  // 20 demo traces, 2 run traces and the 2 journal traces attached to them.
-  await page.getByText('24 traces shown, newest first.').waitFor();
-  assert.equal(await rows().count(), 24);
+  // 20 demo traces, 2 run traces and the 2 journal traces attached to them, and 4 sessions
+  // (sessions are traces too).
+  await page.getByText('28 traces shown, newest first.').waitFor();
+  assert.equal(await rows().count(), 28);
   await page.locator('td.spark-cell svg polyline').first().waitFor();
   await shot('traces');
 
@@ -237,15 +266,197 @@ test('findings link their evidence to the spans', async () => {
   assert.equal(await page.locator('.wf-row.mark').count(), marked.length);
 });
 
+const entries = () => page.locator('ol.timeline > li.entry');
+
+test('sessions list → the orchestrator session: turns, tool calls, diffs, outputs and the blind-edit finding', async () => {
+  await page.goto(`${base}/traces`);
+  await page.keyboard.press('g');
+  await page.keyboard.press('s');
+  await page.waitForURL(`${base}/sessions`);
+  await page.getByText('4 sessions, newest first.').waitFor();
+  const sessionRows = page.locator('table.sessions tbody tr');
+  const row = async (id) => (await page.locator(`table.sessions tbody tr[data-id="${id}"] td`).allTextContents());
+  // Newest first: the developer's session (today), then the sample project's three.
+  assert.deepEqual(await sessionRows.evaluateAll((trs) => trs.map((tr) => tr.dataset.id.slice(0, 8))),
+    ['6b1f0c2e', 'fe5e1c67', '5c0375b4', '1af7fc5e']);
+  // Agent, project, title, duration, turns, tool calls, tokens, errors, findings, id: the
+  // numbers `devtrace sessions` prints for these transcripts.
+  assert.deepEqual((await row(FE5E)).slice(1), ['claude-code', '/path/to/Demo', '/orchestrator create TODO app by Next.js',
+    '9.5 min', '2', '167 +5 agents', '3.8M', '23', '4', 'fe5e1c67']);
+  assert.deepEqual((await row('5c0375b457a54f26b12dd022ee4e51b7')).slice(1, 10), ['claude-code', '/path/to/Demo',
+    '/orchestrator @CLAUDE.md を最新の状態にアップデートしてください', '6307.1 min', '1', '21 +4 agents', '375k', '3', '0']);
+  assert.deepEqual((await row('1af7fc5e845544149ccd011d40f70b2a')).slice(1, 10), ['claude-code', '/path/to/Demo', '/init',
+    '32.97 s', '1', '12', '116k', '1', '0']);
+  assert.equal(await page.locator(`table.sessions tbody tr[data-id="${FE5E}"]`).getAttribute('class'), 'has-error');
+  await shot('sessions');
+
+  // Filter by agent: the URL keeps it.
+  await page.getByLabel('Agent').fill('claude-code');
+  await page.getByRole('button', {name: 'Apply'}).click();
+  await page.waitForURL(`${base}/sessions?agent=claude-code`);
+  await page.getByText('3 sessions, newest first.').waitFor();
+
+  // Open the orchestrator session.
+  await page.getByRole('link', {name: `open session /orchestrator create TODO app by Next.js ${FE5E}`}).click();
+  await page.waitForURL(`${base}/sessions/${FE5E}`);
+  await page.getByRole('heading', {name: '/orchestrator create TODO app by Next.js', level: 1}).waitFor();
+  const fact = async (label) => page.locator(`.session-head .facts dt:text-is("${label}") + dd`).textContent();
+  assert.equal(await fact('Turns'), '2');
+  assert.equal(await fact('Tool calls'), '167');
+  assert.equal(await fact('Sub-agents'), '5');
+  assert.equal(await fact('Errors'), '23');
+  assert.equal(await fact('Tokens'), '3.8M in (3.6M from cache), 51k out');
+  const api = await (await fetch(`${base}/api/v1/sessions/${FE5E}/overview`)).json();
+  // Every entry of the timeline (the first ones at once, the rest right after): 2 turns,
+  // 95 replies, 5 sub-agents, 167 tool calls, 23 failed.
+  await page.waitForFunction((n) => document.querySelectorAll('ol.timeline > li.entry').length === n, api.timeline.length);
+  assert.equal(api.timeline.length, 269);
+  assert.equal(await page.locator('li.entry.k-turn').count(), 2);
+  assert.equal(await page.locator('li.entry.k-message').count(), 95);
+  assert.equal(await page.locator('li.entry.k-agent').count(), 5);
+  assert.equal(await page.locator('li.entry.k-tool').count(), 167);
+  assert.equal(await page.locator('li.entry.failed').count(), 23);
+  assert.equal(await page.locator('li.entry.k-turn .label').first().textContent(), '/orchestrator create TODO app by Next.js');
+  assert.equal(await page.locator('li.entry.k-agent .label').first().textContent(), 'sub-agent: Setup Next.js project');
+  assert.equal(await page.locator('li.entry.k-message pre.reply').first().textContent(),
+    'I\'ll help you create a TODO app using Next.js by breaking this into parallel subtasks for efficient execution. Let me start by discovering available commands and then decomposing the task.');
+
+  // The findings, and the blind edits inline: each refused edit shows its error.
+  const findings = page.locator('.session-findings .finding');
+  assert.equal(await findings.count(), 4);
+  const blind = api.findings.findIndex((f) => f.kind === 'anti_pattern' && f.operation === 'blind edit');
+  assert.equal(await findings.nth(blind).locator('h3').textContent(),
+    '13 edits of files not read first, 13 refused by the tool (todo-app/src/app/page.tsx, todo-app/src/hooks/useTodos.test.ts, todo-app/src/hooks/useTodos.ts, …)');
+  const refused = page.locator('li.entry.failed', {hasText: 'File has not been read yet. Read it first before writing to it.'});
+  assert.equal(await refused.count(), 13);
+  // The retry loop is flagged on the fourth failed build, with the build's output.
+  const flagged = page.locator('li.entry.has-finding', {hasText: '`npm run build` failed 4 times in a row'});
+  assert.match(await flagged.locator('code.command').textContent(), /^npm run build$/);
+  assert.match(await flagged.locator('pre.output').textContent(), /TypeError: generate is not a function/);
+  // "Show in the timeline" marks the finding's evidence and moves to where it became evident.
+  await findings.nth(blind).getByRole('link', {name: 'Show in the timeline'}).click();
+  await page.waitForURL(`${base}/sessions/${FE5E}?finding=${blind + 1}`);
+  const evidence = api.findings[blind].evidence.flatMap((e) => e.span_ids);
+  assert.equal(await page.locator('li.entry.mark').count(), evidence.length);
+  assert.equal(evidence.length, 13);
+  assert.deepEqual(await page.locator('li.entry.mark').evaluateAll((lis) => [...new Set(lis.map((li) => li.classList.contains('failed')))]), [true]);
+  assert.match(await page.locator('li.entry.current').textContent(), /⚑ 13 edits of files not read first/);
+
+  // An edit as a diff: removed and added lines of the Edit tool's old and new text.
+  const edit = page.locator('li.entry.k-tool:not(.failed)', {has: page.locator('strong.label:text-is("Edit")')}).first();
+  const diffLines = edit.locator('pre.diff span');
+  assert.equal(await diffLines.first().textContent(), '-import Image from "next/image";');
+  assert.equal(await diffLines.first().getAttribute('class'), 'del');
+  // Its first lines, then all of it.
+  assert.equal(await diffLines.count(), 12);
+  const editSpan = await edit.getAttribute('data-span');
+  const diff = api.timeline.find((e) => e.span_id === editSpan).diff.trimEnd().split('\n');
+  await edit.getByRole('button', {name: `Show all ${diff.length} lines of the diff`}).click();
+  assert.deepEqual(await diffLines.allTextContents(), diff);
+  assert.equal(await edit.locator('pre.diff span.add').count(), diff.filter((l) => l.startsWith('+')).length);
+  // A large output is cut in the view; "Show all" reads the whole of it from its blob.
+  const cut = api.timeline.find((e) => e.label === 'Read' && e.output_ref);
+  const read = page.locator(`li.entry[data-span="${cut.span_id}"]`);
+  await read.locator('summary').filter({hasText: /^Output \(/}).click();
+  await read.getByRole('button', {name: /^Show all 5\.2 kB of output$/}).click();
+  const whole = await (await fetch(`${base}/api/v1/blobs/${cut.output_ref}`)).json();
+  await page.waitForFunction(([span, size]) => document.querySelector(`li.entry[data-span="${span}"] pre.output`).textContent.length === size,
+    [cut.span_id, whole.text.length]);
+  assert.equal(await read.locator('pre.output').textContent(), whole.text);
+  assert.equal(whole.size, 5207);
+
+  // Keyboard: j/k and End move through the entries; the URL names the current one.
+  await page.locator('ol.timeline').focus();
+  await page.keyboard.press('Home');
+  assert.equal(await page.locator('li.entry.current').getAttribute('data-span'), api.timeline[0].span_id);
+  await page.keyboard.press('j');
+  assert.equal(await page.locator('li.entry.current').getAttribute('data-span'), api.timeline[1].span_id);
+  assert.equal(new URL(page.url()).searchParams.get('entry'), api.timeline[1].span_id);
+  await page.keyboard.press('End');
+  assert.equal(await page.locator('li.entry.current').getAttribute('data-span'), api.timeline.at(-1).span_id);
+  assert.match(await page.locator('li.entry.current').textContent(), /CLAUDE\.md has been created/);
+  // The filter narrows the timeline.
+  await page.getByLabel('Filter the timeline').fill('npm run build');
+  await page.getByText(/^\d+ of 269 entries$/).waitFor();
+  assert.equal(await page.locator('li.entry:not([hidden])').count(),
+    api.timeline.filter((e) => (e.command || '').includes('npm run build')).length);
+  await page.getByLabel('Filter the timeline').fill('');
+  await page.getByText('269 entries', {exact: true}).waitFor();
+
+  // A deep link opens the timeline at its entry, even one built after the first batch.
+  const late = api.timeline[250].span_id;
+  await page.goto(`${base}/sessions/${FE5E}?entry=${late}`);
+  await page.locator(`li.entry.current[data-span="${late}"]`).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.span), late);
+
+  await page.goto(`${base}/sessions/${FE5E}`);
+  await entries().first().waitFor();
+  await shot('session');
+  await page.goto(`${base}/sessions/${FE5E}?finding=${blind + 1}`);
+  await page.locator('li.entry.current').waitFor();
+  await shot('session-finding');
+  await page.emulateMedia({colorScheme: 'dark'});
+  assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(20, 23, 28)');
+  await shot('session-dark');
+  await page.emulateMedia({colorScheme: 'light'});
+});
+
+test('a session links to the run its command made: follow it to the run\'s trace', async () => {
+  await page.goto(`${base}/sessions`);
+  await page.getByRole('link', {name: /^open session Time the journal generator before the fix /}).click();
+  await page.waitForURL(`${base}/sessions/${LINKED_SESSION.replaceAll('-', '')}`);
+  await page.getByRole('heading', {name: 'Time the journal generator before the fix', level: 1}).waitFor();
+  assert.deepEqual(await entries().locator('strong.label').allTextContents(),
+    ['file_opened', 'edit', 'terminal_command', 'thought']);
+  // The edit as its diff, the command with its output, the note as text (not markup).
+  const edit = entries().nth(1);
+  assert.deepEqual(await edit.locator('pre.diff span').evaluateAll((spans) => spans.map((s) => [s.className, s.textContent])), [
+    ['hunk', '--- a/journal/summary.py'], ['hunk', '+++ b/journal/summary.py'], ['hunk', '@@ -1,2 +1,2 @@'],
+    ['ctx', ' def summary(day):'], ['del', '-    return generate(day)'], ['add', '+    return generate(day, timeout=30)']]);
+  const command = entries().nth(2);
+  assert.equal(await command.locator('code.command').textContent(), `devtrace run --label before -- ${demoProgram} --run 0`);
+  assert.equal(await command.locator('pre.output').textContent(), 'journal written');
+  const thought = entries().nth(3);
+  assert.equal(await thought.locator('pre.note-text').textContent(), 'The three LLM calls run one after another; <b>not</b> in parallel.');
+  assert.equal(await thought.locator('b').count(), 0);
+  assert.equal(await thought.locator('.tags .badge').textContent(), 'performance');
+  // The run the command made, on the command and in the runs list of the session.
+  const link = command.getByRole('link', {name: `run trace ${beforeRun.trace_id.slice(0, 12)}…`});
+  assert.equal(await link.getAttribute('href'), `/traces/${beforeRun.trace_id}`);
+  assert.match(await page.locator('.linked-runs li').textContent(), /exit 0/);
+  await shot('session-linked-run');
+
+  // Follow it: the run's trace opens, its span the command, linked to the journal trace the
+  // program sent (attached by the run id).
+  await link.click();
+  await page.waitForURL(`${base}/traces/${beforeRun.trace_id}`);
+  const runRow = page.locator('.wf-row', {hasText: `${demoProgram} --run 0`});
+  await runRow.waitFor();
+  await runRow.locator('.label').click();
+  const panel = page.locator('.span-panel');
+  await panel.getByRole('heading', {name: 'Links (1)'}).waitFor();
+  const attrs = await panel.locator('section:has(h3:text-matches("^Attributes")) table.attrs tr').evaluateAll((trs) =>
+    Object.fromEntries(trs.map((tr) => [tr.querySelector('th').textContent, tr.querySelector('td').textContent])));
+  assert.equal(attrs['devtrace.run.label'], 'before');
+  assert.equal(attrs['devtrace.run.exit_code'], '0');
+  const attached = JSON.parse(attrs['devtrace.run.attached_traces']);
+  assert.equal(attached.length, 1);
+  await panel.locator('section:has(h3:text-is("Links (1)")) a').click();
+  await page.waitForURL(new RegExp(`/traces/${attached[0]}\\?span=`));
+  await page.locator('.wf-row', {hasText: 'journal.generate'}).first().waitFor();
+  assert.equal(await page.locator('.trace-head .facts dt:text-is("Spans") + dd').textContent(), '48');
+  await shot('session-run-trace');
+});
+
 test('the list updates live as traces arrive', async () => {
   await page.goto(`${base}/traces`);
-  await page.getByText('24 traces shown, newest first.').waitFor();
+  await page.getByText('28 traces shown, newest first.').waitFor();
   // A new trace sent straight to the OTLP/gRPC receiver, while the page stays open.
   execFileSync(demoProgram, ['--run', '3'], {
     env: {...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://${info.grpc}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc'},
   });
-  await page.getByText('25 traces shown, newest first.').waitFor();
-  assert.equal(await rows().count(), 25);
+  await page.getByText('29 traces shown, newest first.').waitFor();
+  assert.equal(await rows().count(), 29);
   assert.equal(await page.locator('tbody tr.new').count(), 1);
   assert.match(await page.locator('tbody tr.new').textContent(), /journal\.generate/);
   assert.match(await page.locator('#live').textContent(), /^live/);

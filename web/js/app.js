@@ -14,6 +14,7 @@ export const VIEWS = [
   {path: '/findings', label: 'Findings', key: 'f'},
   {path: '/compare', label: 'Compare', key: 'c'},
   {path: '/runs', label: 'Runs', key: 'r'},
+  {path: '/sessions', label: 'Sessions', key: 's'},
 ];
 
 /** Path patterns → view modules; captures become `params` (decoded). */
@@ -26,6 +27,8 @@ const ROUTES = [
   [/^\/findings\/?$/, () => import('./views/findings.js')],
   [/^\/compare\/?$/, () => import('./views/compare.js')],
   [/^\/runs\/?$/, () => import('./views/runs.js')],
+  [/^\/sessions\/?$/, () => import('./views/sessions.js')],
+  [/^\/sessions\/([^/]+)$/, () => import('./views/session.js')],
 ];
 
 const main = document.getElementById('main');
@@ -116,7 +119,7 @@ document.addEventListener('keydown', (event) => {
     const search = main.querySelector('[data-search]');
     if (search) { event.preventDefault(); search.focus(); search.select?.(); }
   } else if (event.key === '?') {
-    toast('Keys: g t/o/f/c/r go to a view · / search · j k or ↑ ↓ move · Enter open · ← → collapse/expand · Esc close');
+    toast('Keys: g t/o/f/c/r/s go to a view · / search · j k or ↑ ↓ move · Enter open · ← → collapse/expand · Esc close');
   }
 });
 

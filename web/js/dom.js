@@ -68,8 +68,24 @@ export function percent(share) {
   return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)} %`;
 }
 
-export function plural(n, word) {
-  return `${n.toLocaleString()} ${word}${n === 1 ? '' : 's'}`;
+/** Token counts as the CLI prints them: "950", "52k", "3.8M". */
+export function tokens(n) {
+  n = Number(n) || 0;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${Math.floor(n / 1e3)}k`;
+  return String(n);
+}
+
+/** A size in bytes: "812 B", "5.2 kB", "1.3 MB". */
+export function bytes(n) {
+  n = Number(n) || 0;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${n} B`;
+}
+
+export function plural(n, word, many = `${word}s`) {
+  return `${n.toLocaleString()} ${n === 1 ? word : many}`;
 }
 
 /** Links inside the app: same-origin paths handled by the router. */
@@ -78,6 +94,7 @@ export function link(href, ...children) {
 }
 
 export const traceHref = (id, span) => `/traces/${id}${span ? `?span=${span}` : ''}`;
+export const sessionHref = (id, entry) => `/sessions/${id}${entry ? `?entry=${entry}` : ''}`;
 export const operationHref = (name) => `/operations/${encodeURIComponent(name)}`;
 
 /** A sparkline of values as an inline SVG polyline. */

@@ -148,6 +148,53 @@ fn the_orchestrator_session_shows_the_blind_edits_and_the_repeated_build() {
         .unwrap();
     assert_eq!(fourth_build["findings"], json!([index]));
 
+    // The agent's replies: one per API response that said something, counted from the file.
+    let transcript = std::fs::read_to_string(
+        sample_project().join("fe5e1c67-53e7-4862-81ae-d0e013e3270b.jsonl"),
+    )
+    .unwrap();
+    let mut replies = std::collections::BTreeSet::new();
+    for line in transcript.lines() {
+        let line: Value = serde_json::from_str(line).unwrap();
+        let says = line["message"]["content"].as_array().is_some_and(|blocks| {
+            blocks.iter().any(|b| {
+                b["type"] == "text" && b["text"].as_str().is_some_and(|t| !t.trim().is_empty())
+            })
+        });
+        if line["type"] == "assistant" && says {
+            replies.insert(line["message"]["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(count("message"), replies.len());
+    assert_eq!(replies.len(), 95);
+    // Every edit and write shows as a diff: a write's lines are all additions, an edit's
+    // removed and added lines are its old and new text.
+    let changes: Vec<&Value> = timeline
+        .iter()
+        .filter(|e| e["action"] == "edit" || e["action"] == "write")
+        .collect();
+    assert_eq!(changes.len(), 44);
+    assert!(changes.iter().all(|e| e["diff"].is_string()), "{changes:?}");
+    let write = changes.iter().find(|e| e["label"] == "Write").unwrap();
+    assert!(
+        write["diff"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .all(|l| l.starts_with('+'))
+    );
+    let edit = changes
+        .iter()
+        .find(|e| e["label"] == "Edit" && e["outcome"] == "ok")
+        .unwrap();
+    let diff = edit["diff"].as_str().unwrap();
+    assert!(
+        diff.starts_with(
+            "-import Image from \"next/image\";\n-\n export default function Home() {\n   return (\n"
+        ),
+        "{diff}"
+    );
+
     let text = stdout(&devtrace(
         dir.path(),
         &["session", "show", "fe5e1c67-53e7-4862-81ae-d0e013e3270b"],

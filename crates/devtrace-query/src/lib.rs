@@ -26,13 +26,17 @@
 //!   that the CLI prints and the MCP tools return;
 //! - [`sessions`]: development sessions: listings, one session's timeline with findings and
 //!   linked runs, and cross-session insights (`check_insights`);
+//! - [`diff`]: edits as unified diffs (from a recorded patch or an edit tool's input);
+//! - [`blobs`]: large recorded values (whole outputs, long prompts) read back a page at a time;
 //! - [`timefmt`]: durations and UTC timestamps, parsed and printed one way everywhere.
 //!
 //! It reads through the `Store` trait and computes through `devtrace-analyze`; it writes no SQL,
 //! computes no findings of its own and does no terminal or network I/O.
 
 pub mod analytics;
+pub mod blobs;
 pub mod comparison;
+pub mod diff;
 pub mod errors;
 pub mod json;
 pub mod links;

@@ -9,6 +9,19 @@ pub fn trace(trace_id: &str, span_id: Option<&str>) -> String {
     }
 }
 
+/// `/sessions/ID`, or `/sessions/ID?entry=SPAN` to open at one entry of the timeline.
+pub fn session(trace_id: &str, entry: Option<&str>) -> String {
+    match entry {
+        Some(span) => format!("/sessions/{trace_id}?entry={span}"),
+        None => format!("/sessions/{trace_id}"),
+    }
+}
+
+/// `/sessions?…`: the sessions list with filters (`agent`, `repo`, `since`).
+pub fn sessions(filters: &[(&str, &str)]) -> String {
+    with_query("/sessions", filters)
+}
+
 /// `/operations/NAME`, the operation's analytics.
 pub fn operation(name: &str) -> String {
     format!("/operations/{}", encode(name))
@@ -26,14 +39,18 @@ pub fn compare_runs(a: &str, b: &str) -> String {
 
 /// `/traces?…`: the traces list with filters (pairs of REST parameter name and value).
 pub fn traces(filters: &[(&str, &str)]) -> String {
+    with_query("/traces", filters)
+}
+
+fn with_query(path: &str, filters: &[(&str, &str)]) -> String {
     if filters.is_empty() {
-        return "/traces".to_owned();
+        return path.to_owned();
     }
     let query: Vec<String> = filters
         .iter()
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect();
-    format!("/traces?{}", query.join("&"))
+    format!("{path}?{}", query.join("&"))
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).
@@ -66,5 +83,14 @@ mod tests {
             "/traces?status=error&attr=http.route%3D%2Fa"
         );
         assert_eq!(traces(&[]), "/traces");
+        assert_eq!(session("fe5e1c67", None), "/sessions/fe5e1c67");
+        assert_eq!(
+            session("fe5e1c67", Some("c9f60754a8447ac9")),
+            "/sessions/fe5e1c67?entry=c9f60754a8447ac9"
+        );
+        assert_eq!(
+            sessions(&[("repo", "/work/shop"), ("since", "7d")]),
+            "/sessions?repo=%2Fwork%2Fshop&since=7d"
+        );
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! - [`list_sessions`]: sessions with filters (agent, project, since, limit) and their
 //!   numbers, findings counted;
-//! - [`session_overview`]: one session as a timeline (turns, tool calls with outcome, edits,
-//!   commands, linked `devtrace run` traces, sub-agents) with its findings inline;
+//! - [`session_overview`]: one session as a timeline (turns, the agent's replies, tool calls
+//!   with outcome, edits as diffs, commands with their output, notes, linked `devtrace run`
+//!   traces, sub-agents) with its findings inline;
 //! - [`check_insights`]: what recurs across a repository's recent sessions, as quoted
 //!   observations with evidence (session ids, counts), never as instructions.
 //!
@@ -46,6 +47,7 @@ pub struct SessionFilter {
 
 /// One session in a listing.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionItem {
     pub trace_id: String,
     pub session_id: String,
@@ -160,8 +162,10 @@ pub fn resolve_session(store: &dyn Store, id: &str) -> Result<TraceId, QueryErro
 
 /// One line of a session's timeline.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimelineEntry {
-    /// `turn`, `tool`, `event` (an IDE event) or `agent` (a sub-agent starting).
+    /// `turn`, `tool`, `event` (an IDE event), `agent` (a sub-agent starting) or `message`
+    /// (the agent's text reply).
     pub kind: &'static str,
     pub span_id: String,
     pub start: String,
@@ -169,7 +173,8 @@ pub struct TimelineEntry {
     pub duration_ns: u64,
     /// 0 for the main agent; one more per sub-agent level.
     pub depth: usize,
-    /// The turn's prompt, the sub-agent's type, or the tool (`Bash`, `Edit`, `terminal_command`).
+    /// The turn's prompt, the sub-agent's type, the tool (`Bash`, `Edit`, `terminal_command`),
+    /// or the first line of a reply.
     pub label: String,
     /// `read`, `edit`, `write`, `command`, … (tools and events).
     pub action: Option<String>,
@@ -187,10 +192,70 @@ pub struct TimelineEntry {
     /// Indices into [`SessionOverview::findings`] of the findings this entry is evidence of
     /// (listed on the entry where the pattern became evident: its last piece of evidence).
     pub findings: Vec<usize>,
+    /// The prompt (turn, sub-agent), the reply (message) or the note (a `thought` event), as
+    /// stored: whole up to 4 KiB, else its head and tail (the whole in the blob `text_ref`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_ref: Option<String>,
+    /// A note's tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// What an edit, write or patch changed, as unified-diff lines (`-`, `+`, ` `, `@@`),
+    /// at most 256 KiB; a write's whole content is all additions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// The tool's input (JSON, as stored) when its path, command or diff does not already say
+    /// what it did (searches, plans, sub-agent tasks, web requests, other tools).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// The output as stored: whole up to 4 KiB, else its first 3 KiB and last 1 KiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// The whole output's size in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_bytes: Option<u64>,
+    /// The blob holding the whole output when `output` is cut (`GET /api/v1/blobs/{hash}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_ref: Option<String>,
+}
+
+impl TimelineEntry {
+    /// An entry for `span` with nothing but its times filled in.
+    fn at(kind: &'static str, span: &Span, depth: usize, label: String) -> Self {
+        Self {
+            kind,
+            span_id: span.span_id.to_hex(),
+            start: format_rfc3339(span.start_unix_nano),
+            start_unix_nano: span.start_unix_nano,
+            duration_ns: span.duration_nanos(),
+            depth,
+            label,
+            action: None,
+            path: None,
+            command: None,
+            exit_code: None,
+            outcome: None,
+            error: None,
+            input_tokens: None,
+            output_tokens: None,
+            linked_runs: Vec::new(),
+            findings: Vec::new(),
+            text: None,
+            text_ref: None,
+            tags: Vec::new(),
+            diff: None,
+            input: None,
+            output: None,
+            output_bytes: None,
+            output_ref: None,
+        }
+    }
 }
 
 /// A recorded run linked to a tool call.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkedRun {
     pub tool_span_id: String,
     pub trace_id: String,
@@ -201,6 +266,7 @@ pub struct LinkedRun {
 
 /// A session: its numbers, its timeline, its findings, the runs it did.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionOverview {
     pub session: SessionItem,
     pub git_branch: Option<String>,
@@ -356,81 +422,97 @@ pub fn session_overview(store: &dyn Store, id: &str) -> Result<SessionOverview, 
         let span = &spans[turn];
         let (input, output) = tokens.get(&turn).copied().unwrap_or_default();
         let prompt = text(span, semconv::SESSION_PROMPT).unwrap_or_default();
-        timeline.push(TimelineEntry {
-            kind: "turn",
-            span_id: span.span_id.to_hex(),
-            start: format_rfc3339(span.start_unix_nano),
-            start_unix_nano: span.start_unix_nano,
-            duration_ns: span.duration_nanos(),
-            depth: 0,
-            label: devtrace_model::session::prompt_title(&prompt),
-            action: None,
-            path: None,
-            command: None,
-            exit_code: None,
-            outcome: None,
-            error: None,
-            input_tokens: Some(input),
-            output_tokens: Some(output),
-            linked_runs: Vec::new(),
-            findings: findings_at.remove(&span.span_id).unwrap_or_default(),
-        });
+        let mut entry = TimelineEntry::at(
+            "turn",
+            span,
+            0,
+            devtrace_model::session::prompt_title(&prompt),
+        );
+        entry.input_tokens = Some(input);
+        entry.output_tokens = Some(output);
+        entry.findings = findings_at.remove(&span.span_id).unwrap_or_default();
+        entry.text = (!prompt.is_empty()).then_some(prompt);
+        entry.text_ref = text(span, semconv::SESSION_INPUT_REF);
+        timeline.push(entry);
     }
     for (i, span) in spans.iter().enumerate() {
-        if session_role(span) != Some(semconv::SESSION_SPAN_AGENT) {
-            continue;
+        match session_role(span) {
+            Some(semconv::SESSION_SPAN_AGENT) => {
+                let label = text(span, semconv::SESSION_TITLE)
+                    .or_else(|| text(span, semconv::SESSION_SUBAGENT_TYPE))
+                    .unwrap_or_else(|| span.name.clone());
+                let mut entry = TimelineEntry::at("agent", span, depth_of(i), label);
+                entry.text = text(span, semconv::SESSION_PROMPT);
+                entry.text_ref = text(span, semconv::SESSION_INPUT_REF);
+                entry.findings = findings_at.remove(&span.span_id).unwrap_or_default();
+                timeline.push(entry);
+            }
+            Some(semconv::SESSION_SPAN_CHAT) => {
+                let Some(reply) = text(span, semconv::SESSION_RESPONSE) else {
+                    continue;
+                };
+                let first = reply.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                let mut entry =
+                    TimelineEntry::at("message", span, depth_of(i), truncate(first.trim(), 120));
+                entry.findings = findings_at.remove(&span.span_id).unwrap_or_default();
+                entry.text = Some(reply);
+                timeline.push(entry);
+            }
+            _ => {}
         }
-        timeline.push(TimelineEntry {
-            kind: "agent",
-            span_id: span.span_id.to_hex(),
-            start: format_rfc3339(span.start_unix_nano),
-            start_unix_nano: span.start_unix_nano,
-            duration_ns: span.duration_nanos(),
-            depth: depth_of(i),
-            label: text(span, semconv::SESSION_TITLE)
-                .or_else(|| text(span, semconv::SESSION_SUBAGENT_TYPE))
-                .unwrap_or_else(|| span.name.clone()),
-            action: None,
-            path: None,
-            command: None,
-            exit_code: None,
-            outcome: None,
-            error: None,
-            input_tokens: None,
-            output_tokens: None,
-            linked_runs: Vec::new(),
-            findings: Vec::new(),
-        });
     }
     for action in &view.actions {
         let span = &spans[action.span];
-        timeline.push(TimelineEntry {
-            kind: if session_role(span) == Some(semconv::SESSION_SPAN_EVENT) {
-                "event"
-            } else {
-                "tool"
-            },
-            span_id: action.span_id.to_hex(),
-            start: format_rfc3339(action.start),
-            start_unix_nano: action.start,
-            duration_ns: action.duration(),
-            depth: depth_of(action.span),
-            label: action.tool.clone(),
-            action: Some(action_name(action.kind).to_owned()),
-            path: action.path.clone(),
-            command: action.command.clone(),
-            exit_code: action.exit_code,
-            outcome: Some(if action.failed { "failed" } else { "ok" }),
-            error: (!action.error.is_empty()).then(|| action.error.clone()),
-            input_tokens: None,
-            output_tokens: None,
-            linked_runs: runs_of.remove(&action.span_id).unwrap_or_default(),
-            findings: findings_at.remove(&action.span_id).unwrap_or_default(),
-        });
+        let kind = if session_role(span) == Some(semconv::SESSION_SPAN_EVENT) {
+            "event"
+        } else {
+            "tool"
+        };
+        let mut entry = TimelineEntry::at(kind, span, depth_of(action.span), action.tool.clone());
+        entry.start = format_rfc3339(action.start);
+        entry.start_unix_nano = action.start;
+        entry.duration_ns = action.duration();
+        entry.action = Some(action_name(action.kind).to_owned());
+        entry.path = action.path.clone();
+        entry.command = action.command.clone();
+        entry.exit_code = action.exit_code;
+        entry.outcome = Some(if action.failed { "failed" } else { "ok" });
+        entry.error = (!action.error.is_empty()).then(|| action.error.clone());
+        entry.linked_runs = runs_of.remove(&action.span_id).unwrap_or_default();
+        entry.findings = findings_at.remove(&action.span_id).unwrap_or_default();
+        entry.output = text(span, semconv::SESSION_OUTPUT);
+        entry.output_bytes = span
+            .attr(semconv::SESSION_OUTPUT_BYTES)
+            .and_then(AnyValue::as_i64)
+            .map(|b| b.max(0) as u64);
+        entry.output_ref = text(span, semconv::SESSION_OUTPUT_REF);
+        match action.kind {
+            ActionKind::Edit | ActionKind::Write | ActionKind::Patch => {
+                entry.diff = edit_diff(store, span)?;
+            }
+            ActionKind::Note => {
+                entry.text = text(span, semconv::SESSION_NOTE);
+                entry.text_ref = text(span, semconv::SESSION_INPUT_REF);
+                entry.tags = span
+                    .attr(semconv::SESSION_NOTE_TAGS)
+                    .map(|tags| match tags {
+                        AnyValue::Array(items) => items
+                            .iter()
+                            .filter_map(|t| t.as_str().map(str::to_owned))
+                            .collect(),
+                        other => vec![other.to_display_string()],
+                    })
+                    .unwrap_or_default();
+            }
+            ActionKind::Read | ActionKind::Command => {}
+            _ => entry.input = text(span, semconv::SESSION_INPUT),
+        }
+        timeline.push(entry);
     }
     // Time order; at equal times a turn before its work, a sub-agent before its tools.
     let rank = |kind: &str| match kind {
         "turn" => 0,
+        "message" => 1,
         "agent" => 2,
         _ => 1,
     };
@@ -445,6 +527,33 @@ pub fn session_overview(store: &dyn Store, id: &str) -> Result<SessionOverview, 
         findings,
         linked_runs,
     })
+}
+
+/// What an edit changed: its recorded patch, else the diff its tool input describes (read
+/// from the input's blob when the stored input is cut).
+fn edit_diff(store: &dyn Store, span: &Span) -> Result<Option<String>, StoreError> {
+    let whole = |key: &str| -> Result<Option<String>, StoreError> {
+        let Some(stored) = text(span, key) else {
+            return Ok(None);
+        };
+        // A cut value keeps its head and tail around this marker; the blob holds all of it.
+        if !stored.contains(" bytes omitted) …") {
+            return Ok(Some(stored));
+        }
+        let blob = text(span, semconv::SESSION_INPUT_REF)
+            .and_then(|r| crate::blobs::parse_hash(&r))
+            .map(|hash| store.blob(&hash))
+            .transpose()?
+            .flatten();
+        Ok(Some(match blob {
+            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            None => stored,
+        }))
+    };
+    if let Some(patch) = whole(semconv::SESSION_PATCH)? {
+        return Ok(Some(crate::diff::from_patch(&patch)));
+    }
+    Ok(whole(semconv::SESSION_INPUT)?.and_then(|input| crate::diff::from_tool_input(&input)))
 }
 
 fn action_name(kind: ActionKind) -> &'static str {
@@ -624,7 +733,7 @@ pub fn render_overview(overview: &SessionOverview) -> String {
 pub fn render_overview_with(overview: &SessionOverview, options: &TextOptions) -> String {
     let mut out = overview_header(overview, options);
     let origin = timeline_origin(overview);
-    for entry in &overview.timeline {
+    for entry in text_timeline(overview) {
         out.push_str(&timeline_entry_text(overview, entry, origin, options));
     }
     if overview.findings.is_empty() {
@@ -697,6 +806,12 @@ pub fn timeline_origin(overview: &SessionOverview) -> u64 {
         .first()
         .map_or(overview.session.start_unix_nano, |e| e.start_unix_nano)
         .min(overview.session.start_unix_nano)
+}
+
+/// The timeline as the text views show it: what was done, without the agent's replies
+/// (`message` entries, which the web UI shows).
+pub fn text_timeline(overview: &SessionOverview) -> impl Iterator<Item = &TimelineEntry> {
+    overview.timeline.iter().filter(|e| e.kind != "message")
 }
 
 /// One timeline entry: its line, then its error, the runs it started and the findings that

@@ -33,7 +33,6 @@ pub struct ApiState {
 pub fn router(state: ApiState, allowed_hosts: AllowedHosts) -> Router {
     let (rest, _document) = crate::rest::router_and_document();
     rest.merge(state.mcp.routes())
-        .merge(crate::sessions_api::routes())
         .route("/api", get(not_found))
         .route("/api/{*rest}", axum::routing::any(not_found))
         .fallback(get(crate::ui::handle))

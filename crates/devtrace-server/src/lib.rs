@@ -1,7 +1,7 @@
 //! The network faces of devtrace.
 //!
 //! Binds and serves three ports: OTLP/gRPC (default 127.0.0.1:4317), OTLP/HTTP (4318) and the
-//! HTTP API (4319: the REST API in [`rest`] and [`sessions_api`], MCP over Streamable HTTP at
+//! HTTP API (4319: the REST API in [`rest`] (sessions in [`rest::sessions`]), MCP over Streamable HTTP at
 //! `/mcp` in [`mcp_http`], the web UI in [`ui`]; every request's `Host` and `Origin` checked
 //! against DNS rebinding by [`guard`]). Receivers only translate
 //! between transports and the transport-agnostic [`ingest::Ingestor`], which decodes with
@@ -18,7 +18,6 @@ pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod rest;
 mod rpc_status;
-pub mod sessions_api;
 pub mod ui;
 
 use devtrace_store::Store;

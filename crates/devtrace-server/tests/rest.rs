@@ -143,6 +143,7 @@ fn run_trace(n: u8, t0: u64, label: &str) -> SpanBatch {
 struct Api {
     _dir: tempfile::TempDir,
     router: axum::Router,
+    state: ApiState,
     _stop: tokio::sync::watch::Sender<bool>,
     t0: u64,
     _writer: Writer,
@@ -192,7 +193,8 @@ async fn api() -> Api {
         redactor: Arc::new(devtrace_ingest::redact::Redactor::builtin()),
     };
     Api {
-        router: router(state, AllowedHosts::new([127, 0, 0, 1].into(), &[])),
+        router: router(state.clone(), AllowedHosts::new([127, 0, 0, 1].into(), &[])),
+        state,
         _dir: dir,
         _stop: stop,
         t0,
@@ -255,6 +257,17 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The `/api/` paths a router serves (axum lists them in its Debug output), less the
+/// document itself and the catch-all that answers unknown API paths with a JSON 404.
+fn routed_api_paths(router: &axum::Router) -> BTreeSet<String> {
+    format!("{router:?}")
+        .split('"')
+        .filter(|part| part.starts_with("/api/"))
+        .filter(|part| *part != devtrace_server::rest::OPENAPI_PATH && *part != "/api/{*rest}")
+        .map(str::to_owned)
+        .collect()
+}
+
 #[tokio::test]
 async fn the_openapi_document_lists_every_route_the_router_serves() {
     let api = api().await;
@@ -265,28 +278,79 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         .keys()
         .cloned()
         .collect();
-    // axum prints the paths it routes in its Debug output; every /api/v1 one must be documented
-    // (the document itself excepted).
-    let (routed_router, _) = devtrace_server::rest::router_and_document();
-    let debug = format!("{routed_router:?}");
-    let routed: BTreeSet<String> = debug
-        .split('"')
-        .filter(|part| part.starts_with("/api/v1/"))
-        .filter(|part| *part != devtrace_server::rest::OPENAPI_PATH)
-        .map(str::to_owned)
-        .collect();
-    assert!(routed.len() >= 17, "routes found in {debug}");
+    // The API port's whole router as served (REST, sessions, MCP, the UI): every /api/ path it
+    // routes is in the document.
+    let routed = routed_api_paths(&api.router);
+    assert!(routed.len() >= 22, "routes found: {routed:?}");
     assert_eq!(routed, documented);
-    // Every documented operation has a response schema and answers (not the 404 fallback).
+    // So a route mounted beside the REST router instead of through it fails the comparison.
+    let extended = router(
+        api.state.clone(),
+        AllowedHosts::new([127, 0, 0, 1].into(), &[]),
+    )
+    .route(
+        "/api/v1/undocumented",
+        axum::routing::get(|| async { "hidden" }),
+    );
+    let undocumented: Vec<String> = routed_api_paths(&extended)
+        .difference(&documented)
+        .cloned()
+        .collect();
+    assert_eq!(undocumented, ["/api/v1/undocumented"]);
+
+    // Every documented operation has a success response, and the router serves it with that
+    // method: never 405, never the 404 of an unknown endpoint. (Ids are placeholders; bodies
+    // are empty documents, refused without storing anything.)
+    let mut operations = 0;
     for (path, item) in document["paths"].as_object().unwrap() {
-        assert!(item["get"]["responses"]["200"].is_object(), "{path}");
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(
+                responses.keys().any(|status| status.starts_with('2')),
+                "{method} {path}: {responses:?}"
+            );
+            let uri: String = path
+                .split('/')
+                .map(|part| if part.starts_with('{') { "0" } else { part })
+                .collect::<Vec<_>>()
+                .join("/");
+            let response = api
+                .router
+                .clone()
+                .oneshot(
+                    Request::builder()
+                        .method(method.to_uppercase().as_str())
+                        .uri(&uri)
+                        .header(header::HOST, "127.0.0.1:4319")
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(Body::from("{}"))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = response.status();
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+            if status == StatusCode::NOT_FOUND {
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                let text = String::from_utf8_lossy(&body);
+                assert!(!text.contains("no such endpoint"), "{method} {uri}: {text}");
+            }
+            operations += 1;
+        }
     }
+    assert!(operations >= 24, "{operations} operations");
     for schema in [
         "TracePage",
         "Waterfall",
         "SpanDetail",
         "OperationAnalytics",
         "Finding",
+        "SessionList",
+        "SessionOverview",
+        "TimelineEntry",
+        "BlobPage",
+        "ApiErrorBody",
+        "FieldErrorBody",
     ] {
         assert!(
             document["components"]["schemas"][schema].is_object(),
@@ -812,6 +876,8 @@ async fn the_ui_is_served_at_every_view_path_and_the_guard_applies() {
         "/traces/0101",
         "/operations/checkout",
         "/compare?a=1&b=2",
+        "/sessions?agent=codex",
+        "/sessions/fe5e1c67?entry=c9f60754a8447ac9",
     ] {
         let (status, headers, body) = api.raw(path).await;
         assert_eq!(status, StatusCode::OK, "{path}");

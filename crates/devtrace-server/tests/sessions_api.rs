@@ -408,3 +408,218 @@ async fn secrets_in_documents_and_otlp_spans_are_redacted_before_storing() {
             .contains("hunter22")
     );
 }
+
+#[tokio::test]
+async fn the_timeline_has_diffs_outputs_and_notes_and_a_whole_output_is_read_from_its_blob() {
+    let api = Api::new();
+    // A command whose output is larger than what a span keeps inline (4 KiB).
+    let stdout: String = (0..400)
+        .map(|i| format!("test case {i:03} … ok\n"))
+        .collect();
+    let mut doc = document();
+    doc["events"][3]["stdout"] = json!(stdout);
+    doc["events"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"t": "2025-06-14T11:00:12Z", "type": "pairing", "partner": "bob"}));
+    let (status, _) = api
+        .call("POST", "/api/v1/sessions", Some(&doc.to_string()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, overview) = api
+        .call("GET", "/api/v1/sessions/123e4567/overview", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{overview}");
+    let timeline = overview["timeline"].as_array().unwrap();
+    let edit = &timeline[2];
+    assert_eq!(
+        edit["diff"],
+        "diff --git a/src/calculator.go b/src/calculator.go\n-\treturn 0\n+\treturn sum\n"
+    );
+    let thought = &timeline[4];
+    assert_eq!(
+        (&thought["action"], &thought["text"], &thought["tags"]),
+        (
+            &json!("note"),
+            &json!("I need to fix the edge case in the calculation"),
+            &json!(["debugging", "edge-case"])
+        )
+    );
+    let command = &timeline[3];
+    assert_eq!(command["command"], "go test -v ./...");
+    assert_eq!(command["output_bytes"], stdout.len());
+    let inline = command["output"].as_str().unwrap();
+    assert!(inline.starts_with("test case 000 … ok\n"), "{inline}");
+    assert!(inline.contains(" bytes omitted) …"), "{inline}");
+    assert!(inline.ends_with("test case 399 … ok\n"), "{inline}");
+    let hash = command["output_ref"].as_str().unwrap();
+    assert_eq!(hash.len(), 64);
+    // An event of a type devtrace does not know shows what was sent; a file read has its path
+    // and no input repeated.
+    assert_eq!(timeline[5]["label"], "pairing");
+    assert!(
+        timeline[5]["input"]
+            .as_str()
+            .unwrap()
+            .contains("\"partner\":\"bob\"")
+    );
+    assert_eq!(timeline[0]["path"], "src/main.go");
+    assert!(timeline[0].get("input").is_none());
+
+    // The whole output, in one page and in pages that chain.
+    let (status, page) = api
+        .call("GET", &format!("/api/v1/blobs/{hash}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["text"], stdout.as_str());
+    assert_eq!(
+        (&page["size"], &page["offset"], &page["next_offset"]),
+        (&json!(stdout.len()), &json!(0), &Value::Null)
+    );
+    let mut joined = String::new();
+    let mut offset = 0;
+    let mut pages = 0;
+    loop {
+        let (status, page) = api
+            .call(
+                "GET",
+                &format!("/api/v1/blobs/{hash}?offset={offset}&limit=1000"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        joined.push_str(page["text"].as_str().unwrap());
+        pages += 1;
+        match page["next_offset"].as_u64() {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    assert_eq!(joined, stdout);
+    assert_eq!(pages, stdout.len().div_ceil(1000));
+
+    // Bad parameters are 400s naming the parameter; an unknown hash is a 404.
+    for (uri, parameter, says) in [
+        (
+            "/api/v1/blobs/abc",
+            "hash",
+            "expected 64 hexadecimal characters",
+        ),
+        (
+            &format!("/api/v1/blobs/{hash}?limit=0"),
+            "limit",
+            "from 1 to 4194304",
+        ),
+        (
+            &format!("/api/v1/blobs/{hash}?offset=-1"),
+            "offset",
+            "not a whole number of bytes",
+        ),
+        (
+            &format!("/api/v1/blobs/{hash}?offset=99999999"),
+            "offset",
+            "past the end of the value",
+        ),
+        (
+            &format!("/api/v1/blobs/{hash}?page=2"),
+            "page",
+            "accepted parameters: offset, limit",
+        ),
+    ] {
+        let (status, answer) = api.call("GET", uri, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {answer}");
+        assert_eq!(answer["parameter"], parameter, "{uri}: {answer}");
+        let message = answer["error"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{parameter}: ")) && message.contains(says),
+            "{uri}: {message}"
+        );
+    }
+    let (status, answer) = api
+        .call("GET", &format!("/api/v1/blobs/{}", "0".repeat(64)), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("no value stored under 0000")
+    );
+}
+
+#[tokio::test]
+async fn session_errors_have_the_api_error_body() {
+    let api = Api::new();
+    // Parameters: named, with what they accept.
+    for (uri, parameter, says) in [
+        ("/api/v1/sessions?since=yesterday", "since", "30m"),
+        ("/api/v1/sessions?limit=0", "limit", "from 1 to 200"),
+        ("/api/v1/sessions?limit=many", "limit", "from 1 to 200"),
+        (
+            "/api/v1/sessions?project=/x",
+            "project",
+            "accepted parameters: agent, repo, since, limit",
+        ),
+        (
+            "/api/v1/sessions/123e4567/overview?full=1",
+            "full",
+            "takes no query parameters",
+        ),
+    ] {
+        let (status, answer) = api.call("GET", uri, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {answer}");
+        assert_eq!(answer["parameter"], parameter, "{uri}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(says),
+            "{uri}: {answer}"
+        );
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+    // An invalid document: the summary, no parameter, and every problem by path.
+    let mut bad = document();
+    bad["events"][3]["exit_code"] = json!("zero");
+    let (status, answer) = api
+        .call("POST", "/api/v1/sessions", Some(&bad.to_string()))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer,
+        json!({
+            "error": "invalid trace-1.0.0 document: events[3].exit_code: expected an integer, found a string (\"zero\")",
+            "errors": [{"path": "events[3].exit_code", "message": "expected an integer, found a string (\"zero\")"}]
+        })
+    );
+    // Media type and size: JSON errors too, nothing stored.
+    let (status, answer) = api
+        .call_with(
+            "POST",
+            "/api/v1/sessions",
+            Some("{}"),
+            "text/plain",
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        answer,
+        json!({"error": "unsupported Content-Type \"text/plain\": send application/json"})
+    );
+    let huge = format!(
+        "{{\"version\": \"trace-1.0.0\", \"pad\": \"{}\"}}",
+        "x".repeat(33 * 1024 * 1024)
+    );
+    let (status, answer) = api.call("POST", "/api/v1/sessions", Some(&huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the body is larger than 32 MiB"),
+        "{answer}"
+    );
+    // Unknown and ambiguous sessions.
+    let (status, answer) = api.call("DELETE", "/api/v1/sessions/feedbeef", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(answer, json!({"error": "no session matches \"feedbeef\""}));
+    assert_eq!(api.store.stats().unwrap().traces, 0, "nothing stored");
+}

@@ -6,8 +6,8 @@ use crate::budget;
 use crate::render::{SESSION_LEGEND, take_within};
 use devtrace_query::QueryError;
 use devtrace_query::sessions::{
-    SessionOverview, overview_header, session_finding_text, session_overview, timeline_entry_text,
-    timeline_origin,
+    SessionOverview, TimelineEntry, overview_header, session_finding_text, session_overview,
+    text_timeline, timeline_entry_text, timeline_origin,
 };
 use devtrace_query::text::{TextOptions, quote};
 use devtrace_store::{Store, StoreError};
@@ -50,7 +50,8 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     let budget = budget::resolve(params.budget);
     let id = params.session_id.trim();
     let overview = session_overview(store, id).map_err(|e| session_error(store, id, e))?;
-    let total = overview.timeline.len();
+    let entries: Vec<&TimelineEntry> = text_timeline(&overview).collect();
+    let total = entries.len();
     let offset = params.offset.unwrap_or(0);
     if offset > 0 && offset >= total {
         return Err(ToolError::new(format!(
@@ -79,7 +80,7 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     let footer_room = budget::count(&footer(total, total, total, budget, &trace_id[..8]));
     let mut used = budget::count(&out) + footer_room;
     let mut end = offset;
-    for entry in &overview.timeline[offset..] {
+    for entry in &entries[offset..] {
         let text = timeline_entry_text(&overview, entry, origin, &options);
         let cost = budget::count(&text);
         if used + cost <= budget {

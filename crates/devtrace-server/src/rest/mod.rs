@@ -7,11 +7,16 @@
 //! (and the Rust types) as the router: there is no second list to keep in sync.
 //!
 //! Bad parameters are answered with 400 and a message naming the parameter and what it
-//! accepts ([`params`]); unknown traces and operations with 404.
+//! accepts ([`params`]); unknown traces, sessions and operations with 404. Every error has the
+//! same JSON body, [`ApiErrorBody`].
+//!
+//! Everything is read-only except [`sessions`], which takes `trace-1.0.0` documents and
+//! deletes sessions.
 
 mod analysis;
 mod live;
 pub mod params;
+pub mod sessions;
 mod traces;
 
 use crate::api::ApiState;
@@ -33,9 +38,11 @@ use utoipa_axum::routes;
 #[openapi(
     info(
         title = "devtrace REST API",
-        description = "Traces, analysis and findings from a devtrace store. Read-only; every \
-                       response is JSON (the events stream is Server-Sent Events). Durations are \
-                       nanoseconds unless a parameter says otherwise; times are Unix nanoseconds.",
+        description = "Traces, analysis, findings and development sessions from a devtrace \
+                       store. Read-only except the sessions endpoints, which take trace-1.0.0 \
+                       documents and delete sessions; every response is JSON (the events stream \
+                       is Server-Sent Events). Durations are nanoseconds unless a parameter says \
+                       otherwise; times are Unix nanoseconds.",
         license(name = "Apache-2.0")
     ),
     components(schemas(ApiErrorBody))
@@ -62,6 +69,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(analysis::findings))
         .routes(routes!(analysis::runs))
         .routes(routes!(live::events))
+        .merge(sessions::routes())
 }
 
 /// The router and its OpenAPI document (which is also served, at `/api/v1/openapi.json`).
@@ -97,6 +105,18 @@ pub struct ApiErrorBody {
     /// The parameter at fault, for 400s about one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parameter: Option<String>,
+    /// For a document refused as invalid: every problem found (up to 20), each with the path
+    /// of the field at fault (`events[1].exit_code`; `$` for the document as a whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldErrorBody>>,
+}
+
+/// One problem of an invalid document.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FieldErrorBody {
+    /// Where: `trace_id`, `events[0].file_path`, `$` for the whole document.
+    pub path: String,
+    pub message: String,
 }
 
 /// An error answer: a status and a message for a person.
@@ -105,14 +125,20 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub parameter: Option<String>,
+    /// The problems of an invalid document, by field.
+    pub errors: Option<Vec<FieldErrorBody>>,
+    /// Answer with `Retry-After: 1` (the server is busy; the same request can be sent again).
+    pub retry_after: bool,
 }
 
 impl ApiError {
     pub fn bad_parameter(parameter: &str, message: impl Into<String>) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
-            message: format!("{parameter}: {}", message.into()),
             parameter: Some(parameter.to_owned()),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                format!("{parameter}: {}", message.into()),
+            )
         }
     }
 
@@ -121,6 +147,16 @@ impl ApiError {
             status,
             message: message.into(),
             parameter: None,
+            errors: None,
+            retry_after: false,
+        }
+    }
+
+    /// A 400 for an invalid document: the summary, and every problem with its field's path.
+    pub fn invalid_document(message: impl Into<String>, errors: Vec<FieldErrorBody>) -> Self {
+        Self {
+            errors: Some(errors),
+            ..Self::new(StatusCode::BAD_REQUEST, message)
         }
     }
 }
@@ -130,14 +166,22 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::warn!(status = %self.status, "API error: {}", self.message);
         }
-        (
+        let mut response = (
             self.status,
             Json(ApiErrorBody {
                 error: self.message,
                 parameter: self.parameter,
+                errors: self.errors,
             }),
         )
-            .into_response()
+            .into_response();
+        if self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 

@@ -1,0 +1,543 @@
+//! Development sessions over REST (the only part of the API that writes):
+//!
+//! | method | path | |
+//! |---|---|---|
+//! | `POST` | `/api/v1/sessions` | a `trace-1.0.0` document: validated (400 with the field paths), redacted, stored; 201, or 200 when it replaces the session's earlier document |
+//! | `POST` | `/api/v1/sessions/{id}/events` | `{"events": [...]}` appended to a stored `trace-1.0.0` session |
+//! | `GET` | `/api/v1/sessions` | sessions, newest first (`agent`, `repo`, `since`, `limit`) |
+//! | `GET` | `/api/v1/sessions/{id}` | a `trace-1.0.0` session's document as stored; any other session's overview |
+//! | `GET` | `/api/v1/sessions/{id}/overview` | the timeline with findings and linked runs |
+//! | `DELETE` | `/api/v1/sessions/{id}` | removes the session's trace; 204 |
+//! | `GET` | `/api/v1/blobs/{hash}` | a large recorded value (a whole output), a bounded page at a time |
+//!
+//! `{id}` is a trace id (or unique prefix) or the session's own id. Errors are the API's
+//! [`ApiErrorBody`], with `errors: [{path, message}]` for an invalid document. Everything here
+//! is a thin layer over `devtrace-ingest` (validation, mapping, redaction), the group-commit
+//! writer and `devtrace-query` (the read side).
+
+use super::params::Params;
+use super::traces::NoParams;
+use super::{ApiError, ApiErrorBody, ApiResult, FieldErrorBody, blocking};
+use crate::api::ApiState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use devtrace_ingest::sessions::trace_v1::{self, DocumentError, TraceDocument};
+use devtrace_model::{AnyValue, TraceId, semconv};
+use devtrace_query::QueryError;
+use devtrace_query::blobs::{BlobPage, DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parse_hash, read_page};
+use devtrace_query::sessions::{
+    MAX_LIST_LIMIT, SessionFilter, SessionItem, SessionOverview, list_sessions, resolve_session,
+    session_overview,
+};
+use devtrace_store::writer::SubmitError;
+use devtrace_store::{Store, StoreError, WriteBatch, prepare_session};
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Largest session document or event batch accepted.
+pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024 * 1024;
+
+/// The sessions routes (and the blobs their large values are kept in), with their documents.
+pub fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(one, remove))
+        .routes(routes!(overview))
+        .routes(routes!(append))
+        .routes(routes!(blob))
+        .layer(DefaultBodyLimit::max(MAX_DOCUMENT_BYTES))
+}
+
+/// A session that does not exist is a 404 saying so; other lookup errors as everywhere.
+fn session_error(error: QueryError) -> ApiError {
+    match error {
+        QueryError::Store(StoreError::TraceNotFound(id)) => {
+            ApiError::new(StatusCode::NOT_FOUND, format!("no session matches {id:?}"))
+        }
+        other => other.into(),
+    }
+}
+
+fn invalid(error: &DocumentError) -> ApiError {
+    ApiError::invalid_document(
+        error.to_string(),
+        error
+            .errors
+            .iter()
+            .map(|e| FieldErrorBody {
+                path: e.path.clone(),
+                message: e.message.clone(),
+            })
+            .collect(),
+    )
+}
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+}
+
+/// The request's body, when it is JSON and within the size limit.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported Content-Type {content_type:?}: send application/json"),
+        ));
+    }
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is larger than {} MiB; send the session in parts \
+                     (POST /api/v1/sessions/{{id}}/events appends events)",
+                    MAX_DOCUMENT_BYTES / (1024 * 1024)
+                ),
+            )
+        } else {
+            ApiError::new(rejection.status(), rejection.body_text())
+        }
+    })
+}
+
+/// Writes a batch through the group-commit writer and waits until it is durable.
+async fn commit(state: &ApiState, batch: WriteBatch) -> Result<(), ApiError> {
+    let ticket = state.writer.submit(batch).map_err(|e| match e {
+        SubmitError::Overloaded => ApiError {
+            retry_after: true,
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "devtrace is busy writing; retry shortly",
+            )
+        },
+        SubmitError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    })?;
+    ticket
+        .committed()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+}
+
+/// Stores a validated document: its spans merged into the session, the document as a blob.
+async fn store_document(state: &ApiState, document: &TraceDocument) -> Result<usize, ApiError> {
+    let output = trace_v1::to_spans(document, Arc::clone(&state.redactor));
+    let spans = output.spans.spans.len();
+    commit(state, prepare_session(output.spans, output.blobs)).await?;
+    Ok(spans)
+}
+
+fn events_in(document: &TraceDocument) -> usize {
+    document.document["events"].as_array().map_or(0, Vec::len)
+}
+
+/// A document stored.
+#[derive(Serialize, ToSchema)]
+pub struct SessionStored {
+    /// The session's trace id (the document's `trace_id` without dashes).
+    pub trace_id: String,
+    /// The document's `trace_id` as sent.
+    pub session_id: String,
+    /// False when the document replaced the session's earlier one.
+    pub created: bool,
+    /// Events in the document.
+    pub events: usize,
+    /// Spans the session is now made of.
+    pub spans: usize,
+}
+
+/// Stores a `trace-1.0.0` developer-telemetry document as a session: validated (every problem
+/// reported with its field's path, and nothing stored), redacted, merged.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sessions",
+    tag = "sessions",
+    request_body(
+        content = Object,
+        content_type = "application/json",
+        description = "A trace-1.0.0 document (docs/sessions.md), at most 32 MiB"
+    ),
+    responses(
+        (status = 201, description = "A new session", body = SessionStored,
+            headers(("Location" = String, description = "/api/v1/sessions/{trace_id}"))),
+        (status = 200, description = "The session's earlier document, replaced", body = SessionStored),
+        (status = 400, description = "Not JSON, or an invalid document: `errors` lists every problem with its path", body = ApiErrorBody),
+        (status = 413, description = "Larger than 32 MiB", body = ApiErrorBody),
+        (status = 415, description = "Not sent as application/json", body = ApiErrorBody),
+        (status = 503, description = "The writer is busy (Retry-After) or stopping", body = ApiErrorBody),
+    )
+)]
+pub async fn create(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let body = json_body(&headers, body)?;
+    let document = trace_v1::parse(&body, &state.redactor).map_err(|e| invalid(&e))?;
+    let store = Arc::clone(&state.store);
+    let trace_id = document.trace_id;
+    let existed = blocking(move || Ok(store.session(trace_id)?.is_some())).await?;
+    let spans = store_document(&state, &document).await?;
+    Ok((
+        if existed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        [(
+            header::LOCATION,
+            format!("/api/v1/sessions/{}", trace_id.to_hex()),
+        )],
+        Json(SessionStored {
+            trace_id: trace_id.to_hex(),
+            session_id: document.id.clone(),
+            created: !existed,
+            events: events_in(&document),
+            spans,
+        }),
+    )
+        .into_response())
+}
+
+/// The stored `trace-1.0.0` document of a session, if it has one.
+fn stored_document(store: &dyn Store, trace_id: TraceId) -> Result<Option<Value>, StoreError> {
+    let Some(trace) = store.get_trace(trace_id)? else {
+        return Ok(None);
+    };
+    let hash = trace.spans.spans.iter().find_map(|s| {
+        s.attr(semconv::SESSION_DOCUMENT_REF)
+            .and_then(AnyValue::as_str)
+            .and_then(parse_hash)
+    });
+    let Some(hash) = hash else {
+        return Ok(None);
+    };
+    let Some(bytes) = store.blob(&hash)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("stored document: {e}")))
+}
+
+/// Events added to a session.
+#[derive(Serialize, ToSchema)]
+pub struct EventsAdded {
+    pub trace_id: String,
+    /// Events in this batch.
+    pub added: usize,
+    /// Events in the session's document now.
+    pub events: usize,
+    /// Spans the session is now made of.
+    pub spans: usize,
+}
+
+/// A batch of events for a stored session.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the request body; it is read as JSON and validated by trace_v1
+pub struct EventBatch {
+    /// `trace-1.0.0` events (`t`, `type`, and the fields of their type).
+    #[schema(value_type = Vec<Object>)]
+    events: Vec<Value>,
+}
+
+/// Appends events to a session that was sent as a `trace-1.0.0` document.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sessions/{id}/events",
+    tag = "sessions",
+    params(("id" = String, Path, description = "The session: trace id, unique prefix, or the document's trace_id")),
+    request_body(content = EventBatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The events were added", body = EventsAdded),
+        (status = 400, description = "Not JSON, or invalid events: `errors` lists every problem with its path", body = ApiErrorBody),
+        (status = 404, description = "No such session", body = ApiErrorBody),
+        (status = 409, description = "The session was not sent as a trace-1.0.0 document", body = ApiErrorBody),
+        (status = 413, description = "Larger than 32 MiB", body = ApiErrorBody),
+        (status = 415, description = "Not sent as application/json", body = ApiErrorBody),
+        (status = 503, description = "The writer is busy (Retry-After) or stopping", body = ApiErrorBody),
+    )
+)]
+pub async fn append(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<EventsAdded> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let body = json_body(&headers, body)?;
+    let batch: Value = serde_json::from_slice(&body).map_err(|e| {
+        invalid(&DocumentError {
+            errors: vec![trace_v1::FieldError {
+                path: "$".into(),
+                message: format!("not JSON: {e}"),
+            }],
+        })
+    })?;
+    let store = Arc::clone(&state.store);
+    let (trace_id, document) = blocking(move || {
+        let trace_id = resolve_session(store.as_ref(), &id).map_err(session_error)?;
+        Ok((trace_id, stored_document(store.as_ref(), trace_id)?))
+    })
+    .await?;
+    let Some(document) = document else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "session {} was not sent as a {} document; events can only be added to those",
+                trace_id.to_hex(),
+                trace_v1::VERSION
+            ),
+        ));
+    };
+    let mut document = trace_v1::from_value(document, &state.redactor)
+        .map_err(|e| internal(format!("the stored document is invalid: {e}")))?;
+    let added =
+        trace_v1::append_events(&mut document, &batch, &state.redactor).map_err(|e| invalid(&e))?;
+    let spans = store_document(&state, &document).await?;
+    Ok(Json(EventsAdded {
+        trace_id: trace_id.to_hex(),
+        added,
+        events: events_in(&document),
+        spans,
+    }))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the parameters; values are read through `Params`
+pub struct SessionListParams {
+    /// Only sessions of this agent (`claude-code`, `codex`, `developer`).
+    agent: Option<String>,
+    /// Only sessions in this directory or below it, or of this repository URL.
+    repo: Option<String>,
+    /// Only sessions started at or after: `30m`, `7d` (ago), an RFC 3339 UTC time, or Unix
+    /// nanoseconds.
+    since: Option<String>,
+    /// How many sessions, 1 to 200 (default 20).
+    limit: Option<usize>,
+}
+
+/// Sessions, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionItem>,
+}
+
+/// Sessions newest first, with their numbers and how many findings each has
+/// (`devtrace sessions`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/sessions",
+    tag = "sessions",
+    params(SessionListParams),
+    responses(
+        (status = 200, description = "Sessions, newest first", body = SessionList),
+        (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<SessionList> {
+    let p = Params::parse::<SessionListParams>(raw.as_deref())?;
+    let filter = SessionFilter {
+        agent: p.text("agent"),
+        project: p.text("repo"),
+        since_unix_nano: p.time("since")?,
+        limit: Some(p.number(
+            "limit",
+            devtrace_query::sessions::DEFAULT_LIST_LIMIT,
+            1..=MAX_LIST_LIMIT,
+        )?),
+    };
+    let store = Arc::clone(&state.store);
+    let sessions = blocking(move || Ok(list_sessions(store.as_ref(), &filter)?)).await?;
+    Ok(Json(SessionList { sessions }))
+}
+
+/// A session as sent: the stored `trace-1.0.0` document (after redaction) for a session sent
+/// as one; for any other session (an imported transcript), its overview.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sessions/{id}",
+    tag = "sessions",
+    params(("id" = String, Path, description = "The session: trace id, unique prefix, or the agent's session id")),
+    responses(
+        (status = 200, description = "The trace-1.0.0 document as stored, or a SessionOverview", body = Object),
+        (status = 400, description = "An ambiguous prefix", body = ApiErrorBody),
+        (status = 404, description = "No such session", body = ApiErrorBody),
+    )
+)]
+pub async fn one(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Value> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let store = Arc::clone(&state.store);
+    let answer = blocking(move || {
+        let trace_id = resolve_session(store.as_ref(), &id).map_err(session_error)?;
+        if let Some(document) = stored_document(store.as_ref(), trace_id)? {
+            return Ok(document);
+        }
+        let overview =
+            session_overview(store.as_ref(), &trace_id.to_hex()).map_err(session_error)?;
+        serde_json::to_value(overview).map_err(internal)
+    })
+    .await?;
+    Ok(Json(answer))
+}
+
+/// One session as a timeline (turns, replies, tool calls with outcome, edits as diffs,
+/// commands with output, notes, sub-agents, linked `devtrace run` traces) with its findings
+/// inline (`devtrace session show`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/sessions/{id}/overview",
+    tag = "sessions",
+    params(("id" = String, Path, description = "The session: trace id, unique prefix, or the agent's session id")),
+    responses(
+        (status = 200, description = "The session's timeline, findings and linked runs", body = SessionOverview),
+        (status = 400, description = "An ambiguous prefix", body = ApiErrorBody),
+        (status = 404, description = "No such session", body = ApiErrorBody),
+    )
+)]
+pub async fn overview(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<SessionOverview> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let store = Arc::clone(&state.store);
+    let overview =
+        blocking(move || session_overview(store.as_ref(), &id).map_err(session_error)).await?;
+    Ok(Json(overview))
+}
+
+/// Deletes a session (its trace and everything stored for it; the blobs it shared stay).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sessions/{id}",
+    tag = "sessions",
+    params(("id" = String, Path, description = "The session: trace id, unique prefix, or the agent's session id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "An ambiguous prefix", body = ApiErrorBody),
+        (status = 404, description = "No such session", body = ApiErrorBody),
+        (status = 503, description = "The writer is busy (Retry-After) or stopping", body = ApiErrorBody),
+    )
+)]
+pub async fn remove(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<StatusCode, ApiError> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let store = Arc::clone(&state.store);
+    let trace_id = blocking(move || {
+        let trace_id = resolve_session(store.as_ref(), &id).map_err(session_error)?;
+        match store.session(trace_id)? {
+            Some(_) => Ok(trace_id),
+            None => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("{} is a trace but not a session", trace_id.to_hex()),
+            )),
+        }
+    })
+    .await?;
+    commit(
+        &state,
+        WriteBatch {
+            deletes: vec![trace_id],
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the parameters; values are read through `Params`
+pub struct BlobParams {
+    /// Where to start, in bytes (default 0; a page's `next_offset` continues it).
+    offset: Option<u64>,
+    /// Bytes to return, 1 to 4194304 (default 1048576); the page ends on a character boundary.
+    limit: Option<usize>,
+}
+
+/// A large recorded value (a tool's whole output, a long prompt or patch), referenced by
+/// `output_ref` or `text_ref` in a session's timeline: a page of it as text.
+#[utoipa::path(
+    get,
+    path = "/api/v1/blobs/{hash}",
+    tag = "sessions",
+    params(
+        ("hash" = String, Path, description = "The value's blake3 hash: 64 hexadecimal characters"),
+        BlobParams,
+    ),
+    responses(
+        (status = 200, description = "A page of the value", body = BlobPage),
+        (status = 400, description = "Not a hash, or a parameter out of range", body = ApiErrorBody),
+        (status = 404, description = "No such value stored", body = ApiErrorBody),
+    )
+)]
+pub async fn blob(
+    State(state): State<ApiState>,
+    Path(hash): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<BlobPage> {
+    let p = Params::parse::<BlobParams>(raw.as_deref())?;
+    let parsed = parse_hash(&hash).ok_or_else(|| {
+        ApiError::bad_parameter(
+            "hash",
+            format!("{hash:?} is not a blob hash: expected 64 hexadecimal characters"),
+        )
+    })?;
+    let offset = match p.text("offset") {
+        None => 0,
+        Some(text) => text.parse::<u64>().map_err(|_| {
+            ApiError::bad_parameter(
+                "offset",
+                format!("{text:?} is not a whole number of bytes (0, or a page's next_offset)"),
+            )
+        })?,
+    };
+    let limit = p.number("limit", DEFAULT_PAGE_BYTES, 1..=MAX_PAGE_BYTES)?;
+    let store = Arc::clone(&state.store);
+    let page = blocking(move || {
+        read_page(store.as_ref(), &parsed, offset, limit).map_err(|e| match e {
+            QueryError::Invalid(message) => {
+                ApiError::bad_parameter("offset", message.trim_start_matches("offset: ").to_owned())
+            }
+            other => other.into(),
+        })
+    })
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no value stored under {hash}"),
+        )
+    })?;
+    Ok(Json(page))
+}

@@ -1,0 +1,86 @@
+// Sessions: development sessions (Claude Code and Codex transcripts, live hooks, trace-1.0.0
+// documents), newest first, with their numbers and how many findings each has
+// (`devtrace sessions`). Filters live in the URL, so every listing is a link.
+
+import {get} from '../api.js';
+import {h, duration, time, ago, note, plural, tokens, sessionHref} from '../dom.js';
+import {moveInRows} from './traces.js';
+
+const SINCE = [['', 'any time'], ['24h', 'last 24 h'], ['7d', 'last 7 days'], ['30d', 'last 30 days'], ['365d', 'last year']];
+/** The most the API lists at once. */
+const LIMIT = 200;
+
+export async function render(main, {query, navigate}) {
+  const filters = {agent: query.get('agent') || '', repo: query.get('repo') || '', since: query.get('since') || ''};
+  const form = filterForm(filters, navigate);
+  const status = h('p', {class: 'note muted', role: 'status'}, 'Loading…');
+  main.append(h('h1', {}, 'Sessions'), form, status);
+  let sessions;
+  try {
+    sessions = (await get('sessions', {...filters, limit: LIMIT})).sessions;
+  } catch (error) {
+    status.textContent = error.message;
+    status.className = 'note error';
+    return;
+  }
+  if (!sessions.length) {
+    status.textContent = filters.agent || filters.repo || filters.since
+      ? 'No sessions match these filters.'
+      : 'No sessions stored. Import some with: devtrace import claude-code (or codex), or send trace-1.0.0 documents to POST /api/v1/sessions.';
+    return;
+  }
+  status.textContent = `${plural(sessions.length, 'session')}, newest first${sessions.length === LIMIT ? ` (the newest ${LIMIT}; narrow the filters to see older ones)` : ''}.`;
+  const agents = form.querySelector('#session-agents');
+  agents.replaceChildren(...[...new Set(sessions.map((s) => s.agent))].map((a) => h('option', {value: a})));
+  const body = h('tbody', {}, sessions.map(sessionRow));
+  body.addEventListener('keydown', (event) => moveInRows(event, body));
+  const numeric = new Set([5, 6, 7, 8, 9, 10]);
+  main.append(h('table', {class: 'list sessions'},
+    h('thead', {}, h('tr', {}, ['Started', 'Agent', 'Project', 'Title', 'Duration', 'Turns', 'Tool calls', 'Tokens', 'Errors', 'Findings', 'Session']
+      .map((t, i) => h('th', {class: numeric.has(i) || i === 4 ? 'num' : ''}, t)))),
+    body));
+}
+
+function sessionRow(s) {
+  const total = s.input_tokens + s.output_tokens;
+  return h('tr', {dataset: {id: s.trace_id}, class: s.errors > 0 ? 'has-error' : ''},
+    h('td', {title: time(s.start_unix_nano)}, h('time', {}, ago(s.start_unix_nano))),
+    h('td', {}, h('a', {href: `/sessions?agent=${encodeURIComponent(s.agent)}`, class: 'badge'}, s.agent)),
+    h('td', {class: 'project', title: s.project}, h('a', {href: `/sessions?repo=${encodeURIComponent(s.project)}`}, shortPath(s.project))),
+    h('td', {class: 'title', title: s.title}, s.title || h('span', {class: 'muted'}, '(untitled)')),
+    h('td', {class: 'num'}, duration(s.duration_ns)),
+    h('td', {class: 'num'}, s.turns.toLocaleString()),
+    h('td', {class: 'num'}, s.tool_calls.toLocaleString(), s.subagents ? h('span', {class: 'muted small', title: `${plural(s.subagents, 'sub-agent')}`}, ` +${s.subagents} agents`) : null),
+    h('td', {class: 'num', title: `${s.input_tokens.toLocaleString()} in (${s.cache_read_tokens.toLocaleString()} from cache), ${s.output_tokens.toLocaleString()} out`}, tokens(total)),
+    h('td', {class: 'num'}, s.errors > 0 ? h('span', {class: 'badge error'}, s.errors) : '0'),
+    h('td', {class: 'num'}, s.findings > 0 ? h('span', {class: 'badge warn'}, s.findings) : '0'),
+    h('td', {}, h('a', {href: sessionHref(s.trace_id), class: 'mono', 'aria-label': `open session ${s.title || s.session_id} ${s.trace_id}`}, s.trace_id.slice(0, 8))));
+}
+
+/** `/home/me/src/shop` → `…/src/shop` when long, as the CLI prints it. */
+function shortPath(path) {
+  if (path.length <= 32) return path;
+  const parts = path.split('/').filter(Boolean);
+  return `…/${parts.slice(-2).join('/')}`;
+}
+
+function filterForm(filters, navigate) {
+  const field = (label, input) => h('label', {class: 'field'}, h('span', {}, label), input);
+  const agent = h('input', {name: 'agent', value: filters.agent, placeholder: 'any agent', list: 'session-agents', size: 12});
+  const repo = h('input', {name: 'repo', value: filters.repo, placeholder: '/path/to/project or repository URL', size: 30, 'data-search': true});
+  const since = h('select', {name: 'since'}, SINCE.map(([v, l]) => h('option', {value: v, selected: v === filters.since}, l)));
+  if (filters.since && !SINCE.some(([v]) => v === filters.since)) since.append(h('option', {value: filters.since, selected: true}, filters.since));
+  const form = h('form', {class: 'filters', role: 'search', 'aria-label': 'Filter sessions'},
+    field('Agent', agent), field('Project (directory or repository)', repo), field('Started', since),
+    h('div', {class: 'actions'}, h('button', {type: 'submit'}, 'Apply'), h('a', {href: '/sessions', class: 'button secondary'}, 'Clear')),
+    h('datalist', {id: 'session-agents'}));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const q = new URLSearchParams();
+    for (const [key, input] of [['agent', agent], ['repo', repo], ['since', since]]) {
+      if (input.value.trim()) q.set(key, input.value.trim());
+    }
+    navigate(`/sessions${q.toString() ? `?${q}` : ''}`);
+  });
+  return form;
+}
