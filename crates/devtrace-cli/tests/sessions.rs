@@ -217,6 +217,36 @@ fn the_orchestrator_session_shows_the_blind_edits_and_the_repeated_build() {
     );
 }
 
+/// The runtime detectors would read an agent's one-at-a-time replies and tool calls as work to
+/// batch or parallelise; program-trace views leave sessions to their own detectors.
+#[test]
+fn runtime_analyses_leave_sessions_to_the_session_detectors() {
+    let dir = tempfile::tempdir().unwrap();
+    import_sample(dir.path());
+    let insights = json_of(&devtrace(
+        dir.path(),
+        &["insights", "--since", "3000d", "--json"],
+    ));
+    assert_eq!(insights["traces_analysed"], 0, "{insights}");
+    assert_eq!(insights["total_findings"], 0, "{insights}");
+    let text = stdout(&devtrace(dir.path(), &["insights", "--since", "3000d"]));
+    assert!(text.contains("devtrace insights --sessions"), "{text}");
+    let errors = stdout(&devtrace(dir.path(), &["errors", "--since", "3000d"]));
+    assert!(errors.starts_with("no traces with errors"), "{errors}");
+    // The sessions are still traces: listed, and analysed by their own detectors.
+    let listed = json_of(&devtrace(dir.path(), &["ls", "--json", "--since", "3000d"]));
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+    let sessions = json_of(&devtrace(dir.path(), &["sessions", "--json"]));
+    assert!(
+        sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["findings"].as_u64().unwrap_or(0) > 0),
+        "{sessions}"
+    );
+}
+
 #[test]
 fn a_grown_transcript_imports_only_its_new_lines() {
     let dir = tempfile::tempdir().unwrap();

@@ -30,6 +30,7 @@ pub fn load(
     let since = scope.since_unix_nano;
     let failing = store.list_traces(&TraceQuery {
         errors_only: true,
+        runtime_only: true,
         since_unix_nano: since,
         limit,
         ..Default::default()

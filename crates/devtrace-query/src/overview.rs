@@ -62,6 +62,7 @@ pub fn overview(
         .map(|s| (s.first_start_unix_nano, s.last_end_unix_nano))
         .reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)));
     let recent = store.list_traces(&TraceQuery {
+        runtime_only: true,
         since_unix_nano,
         limit: RANKED_TRACES,
         ..Default::default()
@@ -73,6 +74,7 @@ pub fn overview(
     );
     top_operations.truncate(limits.operations);
     let recent_errors = store.list_traces(&TraceQuery {
+        runtime_only: true,
         since_unix_nano,
         errors_only: true,
         limit: limits.errors,

@@ -69,6 +69,7 @@ pub fn recent(
             found
         }
         None => store.list_traces(&TraceQuery {
+            runtime_only: true,
             since_unix_nano: scope.since_unix_nano,
             limit,
             ..Default::default()

@@ -154,6 +154,28 @@ fn sessions_are_listed_by_agent_project_and_time(factory: Factory<'_>) {
             vec![span(9, 1, None, "GET /", 500, 600)],
         ))])
         .unwrap();
+    let runtime: Vec<u8> = store
+        .list_traces(&TraceQuery {
+            runtime_only: true,
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap()
+        .iter()
+        .map(|t| t.trace_id.0[0])
+        .collect();
+    assert_eq!(runtime, [9], "runtime_only leaves the sessions out");
+    assert_eq!(
+        store
+            .list_traces(&TraceQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        5,
+        "sessions are traces in ordinary listings"
+    );
     let ids = |query: SessionQuery| -> Vec<u8> {
         store
             .list_sessions(&SessionQuery { limit: 10, ..query })

@@ -65,6 +65,9 @@ pub struct TraceQuery {
     pub without_errors: bool,
     /// Only `devtrace run` executions.
     pub runs_only: bool,
+    /// Leave out development sessions: runtime analyses (findings, error groups, operation
+    /// rankings) read program traces; sessions have their own listing and detectors.
+    pub runtime_only: bool,
     /// Only traces that started at or after this time.
     pub since_unix_nano: Option<u64>,
     /// Only traces that started before this time.

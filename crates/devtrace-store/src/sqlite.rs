@@ -639,6 +639,9 @@ impl Store for SqliteStore {
         if query.runs_only {
             sql.push_str(" AND is_run = 1");
         }
+        if query.runtime_only {
+            sql.push_str(" AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.trace = traces.id)");
+        }
         if let Some(since) = query.since_unix_nano {
             sql.push_str(" AND start_ns >= ?");
             args.push(clamp_i64(since).into());

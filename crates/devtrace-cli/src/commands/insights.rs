@@ -45,6 +45,11 @@ pub fn run(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
     if findings.is_empty() {
         out.push_str("nothing to report: no detector fired on these traces\n");
     }
+    if traces.is_empty() && args.operation.is_none() {
+        out.push_str(
+            "(program traces only: development sessions have their own detectors, see `devtrace insights --sessions`)\n",
+        );
+    }
     for (n, finding) in shown.iter().enumerate() {
         out.push_str(&finding_text(finding, n + 1));
         out.push('\n');

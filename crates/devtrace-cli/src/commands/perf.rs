@@ -59,6 +59,7 @@ pub fn run(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
 fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
     let limit = args.scope.last.unwrap_or(1_000).clamp(1, MAX_TRACES * 20);
     let summaries = store.list_traces(&TraceQuery {
+        runtime_only: true,
         since_unix_nano: since(&args.scope)?,
         limit,
         ..Default::default()
@@ -73,7 +74,9 @@ fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if ranked.is_empty() {
-        eprintln!("no traces in scope; send some to `devtrace serve` first");
+        eprintln!(
+            "no program traces in scope; send some to `devtrace serve` first (development sessions are listed by `devtrace sessions`)"
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let width = ranked

@@ -81,6 +81,7 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
             errors_only: matches!(params.status, Some(Status::Error)),
             without_errors: matches!(params.status, Some(Status::Ok)),
             runs_only: false,
+            runtime_only: false,
             since_unix_nano: since(params.since.as_deref())?,
             until_unix_nano: since(params.until.as_deref())?,
             after,

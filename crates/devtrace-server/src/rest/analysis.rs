@@ -95,6 +95,7 @@ pub async fn operations(
     let store = state.store.clone();
     let ranking = blocking(move || {
         let summaries = store.list_traces(&TraceQuery {
+            runtime_only: true,
             since_unix_nano: since,
             limit: last,
             ..Default::default()

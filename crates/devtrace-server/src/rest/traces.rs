@@ -121,6 +121,7 @@ pub async fn list(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Api
             errors_only: status == Some("error"),
             without_errors: status == Some("ok"),
             runs_only: false,
+            runtime_only: false,
             since_unix_nano: p.time("since")?,
             until_unix_nano: p.time("until")?,
             after,
