@@ -143,8 +143,9 @@ mod tests {
             .iter()
             .map(|o| (o.operation.as_str(), o.runs, o.errors))
             .collect();
-        assert_eq!(ops, [("op 1", 2, 0), ("op 2", 1, 1), ("op 4", 1, 0)]);
-        assert_eq!(seen.ranked_traces, 4);
+        // The session is listed as a session, not ranked among the program's operations.
+        assert_eq!(ops, [("op 1", 2, 0), ("op 2", 1, 1)]);
+        assert_eq!(seen.ranked_traces, 3);
         assert_eq!(seen.recent_errors.len(), 1);
         assert_eq!(seen.recent_runs.len(), 1);
         assert_eq!(seen.recent_runs[0].start_unix_nano, 3_000);

@@ -14,7 +14,7 @@
 //! [`render_insights`] are their text forms.
 
 use crate::scope::QueryError;
-use crate::text::{TextOptions, quote, truncate};
+use crate::text::{SavingWording, TextOptions, finding_text_worded, quote, truncate};
 use crate::timefmt::{format_duration, format_timestamp};
 use devtrace_analyze::detectors::session::run_all;
 use devtrace_analyze::session::{ActionKind, RunFacts, SessionView, link_runs};
@@ -914,14 +914,14 @@ pub fn timeline_entry_text(
 
 /// A session finding as a few lines. Its title states recorded text (commands, errors, paths)
 /// in devtrace's sentence, so quoted, the whole title is quoted; the recommendation is
-/// devtrace's own.
+/// devtrace's own. Its saving reads as time lost in the session, not per run.
 pub fn session_finding_text(finding: &Finding, index: usize, options: &TextOptions) -> String {
     if options.quote_data {
         let mut quoted = finding.clone();
         quoted.title = quote(&finding.title);
-        crate::text::finding_text_with(&quoted, index, options, &[])
+        finding_text_worded(&quoted, index, options, &[], SavingWording::TimeLost)
     } else {
-        crate::text::finding_text_with(finding, index, options, &[])
+        finding_text_worded(finding, index, options, &[], SavingWording::TimeLost)
     }
 }
 

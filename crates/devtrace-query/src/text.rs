@@ -138,14 +138,46 @@ pub fn finding_text_with(
     options: &TextOptions,
     names: &[&str],
 ) -> String {
+    finding_text_worded(finding, index, options, names, SavingWording::PerRun)
+}
+
+/// How a finding's estimated saving reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SavingWording {
+    /// A program's finding: "saving ≈ X per run × N run(s) = total".
+    PerRun,
+    /// A development session's finding: "time lost ≈ total (N × X)", its occurrences being
+    /// the refused edits, repeated commands… of one session, not runs.
+    TimeLost,
+}
+
+/// [`finding_text_with`], with the saving worded for the kind of trace it came from.
+pub fn finding_text_worded(
+    finding: &Finding,
+    index: usize,
+    options: &TextOptions,
+    names: &[&str],
+    wording: SavingWording,
+) -> String {
     let mut out = format!("{index}. {}\n", options.words(&finding.title, names));
     if finding.saving_nanos > 0 {
-        out.push_str(&format!(
-            "   saving ≈ {} per run × {} run(s) = {}\n",
-            format_duration(finding.saving_nanos),
-            finding.occurrences.max(1),
-            format_duration(finding.total_saving_nanos())
-        ));
+        let times = finding.occurrences.max(1);
+        out.push_str(&match wording {
+            SavingWording::PerRun => format!(
+                "   saving ≈ {} per run × {times} run(s) = {}\n",
+                format_duration(finding.saving_nanos),
+                format_duration(finding.total_saving_nanos())
+            ),
+            SavingWording::TimeLost if times > 1 => format!(
+                "   time lost ≈ {} ({times} × {})\n",
+                format_duration(finding.total_saving_nanos()),
+                format_duration(finding.saving_nanos),
+            ),
+            SavingWording::TimeLost => format!(
+                "   time lost ≈ {}\n",
+                format_duration(finding.total_saving_nanos())
+            ),
+        });
     }
     out.push_str(&format!(
         "   → {}\n",
