@@ -284,6 +284,34 @@ def test_resources_and_prompts_read(target):
     assert 'compare(operation="journal.generate", after="30m")' in verify.messages[0].content.text
 
 
+def test_answers_about_one_view_link_to_the_web_ui_while_a_server_runs(devtrace_bin: Path, demo_data: Path, http_server):
+    async def body(client):
+        found = await text_of(client, "search_traces", {"operation": "journal.generate", "status": "error"})
+        trace_id = re.findall(r"^  ([0-9a-f]{32}) ", found, re.M)[0]
+        return trace_id, {
+            f"/traces/{trace_id}": await text_of(client, "get_trace", {"trace_id": trace_id[:10]}),
+            "/operations/journal.generate": await text_of(
+                client, "analyze_operation", {"operation": "journal.generate"}
+            ),
+        }
+
+    def stdio(data: Path):
+        return StdioServerParameters(command=str(devtrace_bin), args=["--data", str(data), "mcp"], env=clean_env())
+
+    base = f"http://{http_server.api}"
+    # Over HTTP the server links to itself; over stdio `devtrace mcp` finds the serve running on
+    # the same data directory.
+    for target in (f"{base}/mcp", stdio(http_server.data_dir)):
+        trace_id, answers = session(target, body)
+        for path, text in answers.items():
+            assert text.endswith(f"web UI view for the user: {base}{path}\n"), text[-300:]
+            status, headers, page = http_request("GET", f"{base}{path}")
+            assert status == 200 and headers.get("Content-Type", "").startswith("text/html"), status
+    # With no server on the data directory there is no UI to open.
+    _, answers = session(stdio(demo_data), body)
+    assert all("web UI" not in text for text in answers.values()), answers
+
+
 def test_http_answers_the_handshake_versions_too(http_server):
     url = f"http://{http_server.api}/mcp"
 

@@ -65,6 +65,14 @@ def timeless(text: str) -> str:
     return re.sub(r"0x[0-9a-f]+", "0x…", text)
 
 
+def show_text(server: Server, trace_id: str) -> str:
+    """`devtrace show` as text, without the web UI link it ends with while the server runs."""
+    text = server.cli("show", trace_id).stdout
+    link = f"\nopen in the web UI: http://{server.api}/traces/{trace_id}\n"
+    assert text.endswith(link), text[-300:]
+    return text.removesuffix(link)
+
+
 def failing_add(server: Server, tmp_path: Path) -> str:
     """Adds a task, then another whose plan comes back truncated: plan.parse fails."""
     state = tmp_path / "tasks.json"
@@ -198,7 +206,7 @@ def test_2_two_concurrent_updates_the_second_waits_as_long_as_the_first_holds(se
 def test_3_any_command_has_the_span_breakdown(server: Server, tmp_path: Path):
     taskplan(server, tmp_path / "tasks.json", "add", "Write docs")
     trace_id = only_trace(server)
-    waterfall = timeless(server.cli("show", trace_id).stdout).split("\n\n")[1]
+    waterfall = timeless(show_text(server, trace_id)).split("\n\n")[1]
     assert waterfall == """\
 taskplan add <t>
 └─ lock tasks.json <t>
@@ -232,7 +240,7 @@ taskplan add <t>
 
 def test_4_one_command_shows_the_error_the_llm_call_before_it_the_state_diff_and_the_spans(server: Server, tmp_path: Path):
     trace_id = failing_add(server, tmp_path)
-    text = timeless(server.cli("show", trace_id).stdout)
+    text = timeless(show_text(server, trace_id))
     head, waterfall, chain_head, rest = text.split("\n\n", 3)
     assert head.startswith("taskplan add  taskplan <t>  7 spans  2 errors\ntrace " + trace_id)
     assert waterfall == """\

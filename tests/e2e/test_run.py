@@ -72,6 +72,9 @@ def test_spans_of_an_sdk_that_ignores_traceparent_are_attached_by_resource(store
     assert [s["name"] for s in child_trace["spans"]] == ["work", "step.load", "step.compute"]
     assert child_trace["spans"][0]["resource"]["devtrace.run.id"] == summary["run_id"]
     assert [link["trace_id"] for link in run["links"]] == attached
+    # The summary counts the program's spans where they landed, and says where to look.
+    assert summary["spans"] == 3 and summary["attached_traces"] == attached, summary
+    assert "· 3 spans ·" in proc.stderr and f"  devtrace show {attached[0]}\n" in proc.stderr, proc.stderr
 
 
 def test_a_rust_opentelemetry_otlp_program_exports_to_the_runs_endpoint(store: Store, rust_client_bin: Path):
@@ -82,6 +85,7 @@ def test_a_rust_opentelemetry_otlp_program_exports_to_the_runs_endpoint(store: S
     run = run_span(store.show(summary["trace_id"]))
     assert run["attributes"]["devtrace.run.attached_traces"] == [client_trace]
     assert len(store.show(client_trace)["spans"]) == 6
+    assert summary["spans"] == 6 and summary["attached_traces"] == [client_trace], summary
 
 
 def test_a_shell_command_keeps_its_output_and_exit_code(store: Store):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from urllib.parse import quote
 
-from harness import Store, check_show, run_client, run_python_sender, start_server, stop_server
+from harness import Store, check_show, http_request, run_client, run_python_sender, start_server, stop_server
 
 
 def test_sigint_stops_cleanly_and_data_survives_restart(devtrace_bin: Path, tmp_path: Path):
@@ -47,3 +48,30 @@ def test_acknowledged_data_survives_sigkill(devtrace_bin: Path, rust_client_bin:
         srv.proc.wait(timeout=10)
     doc = check_show(Store(bin=devtrace_bin, data_dir=data_dir).show(trace_id))
     assert (doc["span_count"], len(doc["logs"])) == (6, 1)
+
+
+def test_text_answers_link_to_the_web_ui_while_a_server_runs(devtrace_bin: Path, tmp_path: Path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    srv = start_server(devtrace_bin, data_dir, tmp_path / "serve.log")
+    try:
+        trace_id = run_python_sender(
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": srv.grpc_endpoint, "OTEL_SERVICE_NAME": "links-e2e"}
+        )
+        root = next(s["name"] for s in srv.show(trace_id)["spans"] if not s.get("parent_span_id"))
+        answers = {
+            f"/traces/{trace_id}": srv.cli("show", trace_id).stdout,
+            f"/operations/{quote(root, safe='')}": srv.cli("perf", root).stdout,
+        }
+        for path, text in answers.items():
+            url = f"http://{srv.api}{path}"
+            assert f"open in the web UI: {url}\n" in text, text
+            status, headers, body = http_request("GET", url)
+            assert status == 200 and headers.get("Content-Type", "").startswith("text/html"), (status, body[:200])
+        # Scripts get the data alone: no link in JSON.
+        assert "open in the web UI" not in srv.cli("show", trace_id, "--json").stdout
+    finally:
+        stop_server(srv, signal.SIGTERM)
+    # With the server stopped there is nothing to open, so no link.
+    offline = Store(bin=devtrace_bin, data_dir=data_dir).cli("show", trace_id).stdout
+    assert trace_id[:8] in offline and "open in the web UI" not in offline, offline

@@ -54,6 +54,7 @@ struct Inner {
     tools: Vec<tools::ToolDef>,
     transport: Transport,
     self_trace: Option<Arc<dyn SpanSink>>,
+    web_ui: Option<tools::WebUi>,
 }
 
 impl DevtraceMcp {
@@ -73,18 +74,30 @@ impl DevtraceMcp {
                 tools: tools::all(),
                 transport,
                 self_trace: sink,
+                web_ui: None,
             }),
         }
+    }
+
+    /// Answers about one trace, operation or session end with a link to its web UI view while
+    /// `web_ui` finds a running server.
+    pub fn with_web_ui(mut self, web_ui: tools::WebUi) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("the web UI is set before the server is shared")
+            .web_ui = Some(web_ui);
+        self
     }
 
     /// Calls a tool directly (tests, benchmarks): the text, and whether it is an error.
     pub fn call(&self, name: &str, arguments: serde_json::Value) -> (String, bool) {
         match self.inner.tools.iter().find(|t| t.name == name) {
             None => (format!("unknown tool {name:?}"), true),
-            Some(tool) => match tool.call(&*self.inner.store, arguments) {
-                Ok(text) => (text, false),
-                Err(error) => (error.message, true),
-            },
+            Some(tool) => {
+                match tool.call(&*self.inner.store, self.inner.web_ui.as_ref(), arguments) {
+                    Ok(text) => (text, false),
+                    Err(error) => (error.message, true),
+                }
+            }
         }
     }
 

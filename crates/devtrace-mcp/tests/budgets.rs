@@ -7,6 +7,7 @@ use devtrace_analyze::AnalyzedTrace;
 use devtrace_mcp::DevtraceMcp;
 use devtrace_mcp::budget::{DEFAULT_BUDGET, MAX_BUDGET, count};
 use devtrace_mcp::selftrace::Transport;
+use devtrace_mcp::tools::WebUi;
 use devtrace_mcp::trace_view::{View, draw};
 mod common;
 
@@ -20,6 +21,9 @@ use std::sync::Arc;
 /// 5,000 spans: a root, 10 sequential stages (the critical path), each with a run of 100
 /// same-named queries (they fold) and 3 workers whose main loop is on the path while 131
 /// differently named parse steps (they do not fold) run beside it; 7 errors at various depths.
+/// Where the web UI would answer.
+const UI: &str = "http://127.0.0.1:4319";
+
 fn big_trace() -> (AnalyzedTrace, Vec<usize>) {
     let trace = TraceId([9; 16]);
     let mut spans = vec![span(trace, 1, None, "batch.import", 0, 10_000 * MS)];
@@ -181,7 +185,8 @@ fn every_tool_stays_inside_its_budget_on_a_million_spans() {
     common::import_claude_code(dir.path(), &common::sample_project());
     common::import_claude_code(dir.path(), reruns.path());
     assert_eq!(store.stats().unwrap().traces, 20_004);
-    let server = DevtraceMcp::new(store, Transport::Stdio);
+    // As under `devtrace serve`: answers about one view end with a link, inside the budget.
+    let server = DevtraceMcp::new(store, Transport::Stdio).with_web_ui(WebUi::at(UI.into()));
     let trace_id = "0000000000004e20ab00000000000000"; // the last trace (20,000)
     let calls = [
         ("overview", json!({})),
@@ -236,6 +241,14 @@ fn every_tool_stays_inside_its_budget_on_a_million_spans() {
             );
         }
     }
+    let link = format!("web UI view for the user: {UI}/traces/{trace_id}\n");
+    let (trace, _) = server.call("get_trace", json!({"trace_id": trace_id}));
+    assert!(trace.ends_with(&link), "{trace}");
+    let (small, _) = server.call("get_trace", json!({"trace_id": trace_id, "budget": 300}));
+    assert!(
+        !small.contains("web UI"),
+        "a small budget is kept for data: {small}"
+    );
     // The findings of this data, as the tools report them.
     let (issues, _) = server.call("find_issues", json!({}));
     assert!(issues.contains("20 times per run"), "the N+1: {issues}");
@@ -290,7 +303,7 @@ fn the_session_tools_fit_every_budget_and_page_through_a_whole_session() {
     let dir = tempfile::tempdir().unwrap();
     common::import_claude_code(dir.path(), &common::sample_project());
     let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let server = DevtraceMcp::new(store, Transport::Stdio);
+    let server = DevtraceMcp::new(store, Transport::Stdio).with_web_ui(WebUi::at(UI.into()));
     for budget in [300, 1_000, DEFAULT_BUDGET, MAX_BUDGET] {
         for (tool, arguments) in [
             ("list_sessions", json!({"budget": budget})),

@@ -1,6 +1,20 @@
 //! Deep links into the web UI, so the CLI and MCP answers can point at a view. The UI routes on
 //! these paths (web/js/app.js); changing one here means changing it there.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// The web UI's base address for a server whose API port listens on `api`. A server bound to
+/// every interface (`0.0.0.0`, `::`) is reached on loopback from this machine.
+pub fn base(mut api: SocketAddr) -> String {
+    if api.ip().is_unspecified() {
+        api.set_ip(match api.ip() {
+            IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{api}")
+}
+
 /// `/traces/ID`, or `/traces/ID?span=SPAN` to open with a span selected.
 pub fn trace(trace_id: &str, span_id: Option<&str>) -> String {
     match span_id {

@@ -127,6 +127,7 @@ impl Bound {
         writer: WriteHandle,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        let api_addr = self.addresses().api;
         let ingestor = Arc::new(
             Ingestor::new(writer.clone(), self.config.limits.clone())
                 .with_max_in_flight(self.config.max_in_flight_requests)
@@ -159,7 +160,7 @@ impl Bound {
             .config
             .self_trace
             .then(|| Arc::new(writer.clone()) as Arc<dyn devtrace_mcp::selftrace::SpanSink>);
-        let mcp = mcp_http::McpHttp::new(Arc::clone(&store), sink);
+        let mcp = mcp_http::McpHttp::new(Arc::clone(&store), sink, api_addr);
         let api_router = api::router(
             api::ApiState {
                 store,

@@ -10,6 +10,7 @@
 use axum::Router;
 use devtrace_mcp::DevtraceMcp;
 use devtrace_mcp::selftrace::{SpanSink, Transport};
+use devtrace_mcp::tools::WebUi;
 use devtrace_store::Store;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -22,9 +23,15 @@ pub struct McpHttp {
 }
 
 impl McpHttp {
-    /// With `self_trace`, every MCP request is recorded as a span through it.
-    pub fn new(store: Arc<dyn Store>, self_trace: Option<Arc<dyn SpanSink>>) -> Self {
-        let server = DevtraceMcp::with_self_trace(store, Transport::StreamableHttp, self_trace);
+    /// With `self_trace`, every MCP request is recorded as a span through it. `api` is where the
+    /// API port listens: answers link to the web UI there.
+    pub fn new(
+        store: Arc<dyn Store>,
+        self_trace: Option<Arc<dyn SpanSink>>,
+        api: std::net::SocketAddr,
+    ) -> Self {
+        let server = DevtraceMcp::with_self_trace(store, Transport::StreamableHttp, self_trace)
+            .with_web_ui(WebUi::at(devtrace_query::links::base(api)));
         let config = StreamableHttpServerConfig::default().disable_allowed_hosts();
         let service = StreamableHttpService::new(
             move || Ok(server.clone()),

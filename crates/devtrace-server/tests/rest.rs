@@ -184,7 +184,11 @@ async fn api() -> Api {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let store: Arc<dyn devtrace_store::Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
     let state = ApiState {
-        mcp: devtrace_server::mcp_http::McpHttp::new(Arc::clone(&store), None),
+        mcp: devtrace_server::mcp_http::McpHttp::new(
+            Arc::clone(&store),
+            None,
+            "127.0.0.1:4319".parse().unwrap(),
+        ),
         store,
         writer: handle.clone(),
         rate: IngestRate::start(handle),

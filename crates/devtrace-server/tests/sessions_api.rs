@@ -35,7 +35,11 @@ impl Api {
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let router = router(
             ApiState {
-                mcp: devtrace_server::mcp_http::McpHttp::new(store.clone(), None),
+                mcp: devtrace_server::mcp_http::McpHttp::new(
+                    store.clone(),
+                    None,
+                    "127.0.0.1:4319".parse().unwrap(),
+                ),
                 store: store.clone(),
                 writer: writer.handle(),
                 rate: IngestRate::start(writer.handle()),

@@ -9,6 +9,7 @@ use crate::cli::McpArgs;
 use anyhow::{Context, Result};
 use devtrace_mcp::DevtraceMcp;
 use devtrace_mcp::selftrace::{SpanSink, Transport};
+use devtrace_mcp::tools::WebUi;
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::Writer;
 use rmcp::ServiceExt;
@@ -31,7 +32,10 @@ pub fn run(data: Option<&Path>, args: &McpArgs) -> Result<ExitCode> {
         .map(|w| Arc::new(w.handle()) as Arc<dyn SpanSink>);
     // Load the tokenizer's vocabulary while the client starts up, off the first call's path.
     std::thread::spawn(devtrace_mcp::budget::warm_up);
-    let server = DevtraceMcp::with_self_trace(store, Transport::Stdio, sink);
+    // Links to the web UI while a `devtrace serve` runs on the same data directory.
+    let web_ui =
+        WebUi::new(move || super::serve::RunningServe::find(&dir).map(|serve| serve.web_link("")));
+    let server = DevtraceMcp::with_self_trace(store, Transport::Stdio, sink).with_web_ui(web_ui);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -33,7 +33,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Serve(args) => serve::run(data, args),
         Command::Ls(args) => ls::run(&open_store(data)?, args, cli.color),
-        Command::Show(args) => show::run(&open_store(data)?, args, cli.color),
+        Command::Show(args) => show::run(&open_store(data)?, args, cli.color, data),
         Command::Import(args) => {
             let dir = crate::config::data_dir(data)?;
             let redactor = crate::config::default_redaction()?;
@@ -52,7 +52,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Export(args) => export::run(&open_store(data)?, args),
-        Command::Perf(args) => perf::run(&open_store(data)?, args),
+        Command::Perf(args) => perf::run(&open_store(data)?, args, data),
         Command::Errors(args) => errors::run(&open_store(data)?, args),
         Command::Locks(args) => locks::run(&open_store(data)?, args),
         Command::Compare(args) => compare::run(&open_store(data)?, args),
@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Runs(args) => runs::run(&open_store(data)?, args),
         Command::Mcp(args) => mcp::run(data, args),
         Command::Sessions(args) => sessions::list(&open_store(data)?, args),
-        Command::Session(args) => sessions::session(&open_store(data)?, &args.command),
+        Command::Session(args) => sessions::session(&open_store(data)?, &args.command, data),
         Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
     }
 }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 /// Findings shown under a breakdown.
 const FINDINGS_SHOWN: usize = 3;
 
-pub fn run(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
+pub fn run(store: &dyn Store, args: &PerfArgs, data: Option<&std::path::Path>) -> Result<ExitCode> {
     let (traces, operation) = match (&args.trace, &args.operation) {
         (Some(id), _) => {
             let trace = one(store, id)?;
@@ -50,6 +50,10 @@ pub fn run(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
                 ));
             }
         }
+        out.push_str(&super::serve::web_link_line(
+            data,
+            &devtrace_query::links::operation(&operation),
+        ));
         print_stdout(&out)?;
     }
     Ok(ExitCode::SUCCESS)

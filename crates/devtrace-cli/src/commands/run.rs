@@ -14,7 +14,7 @@
 use crate::cli::RunArgs;
 use crate::commands::analysis::finding_text;
 use crate::commands::python_autotrace::{self, PythonAutotrace};
-use crate::commands::serve::SERVE_FILE;
+use crate::commands::serve::RunningServe;
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_ingest::test_output::{TestOutputParser, TestReport};
@@ -180,7 +180,8 @@ impl Destination {
                 endpoint: endpoint.trim_end_matches('/').to_owned(),
             };
         }
-        if let Some(addr) = running_server(data_dir) {
+        if let Some(serve) = RunningServe::find(data_dir) {
+            let addr = serve.http;
             return Self::External {
                 endpoint: format!("http://{addr}"),
             };
@@ -212,19 +213,6 @@ impl Destination {
             receiver.stop();
         }
     }
-}
-
-/// The OTLP/HTTP address of a live `devtrace serve` on this data directory, if any.
-fn running_server(data_dir: &Path) -> Option<SocketAddr> {
-    let text = std::fs::read_to_string(data_dir.join(SERVE_FILE)).ok()?;
-    let info: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let pid = info["pid"].as_u64()?;
-    if !Path::new(&format!("/proc/{pid}")).exists() && cfg!(target_os = "linux") {
-        return None;
-    }
-    let addr: SocketAddr = info["http"].as_str()?.parse().ok()?;
-    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-    Some(addr)
 }
 
 struct EmbeddedReceiver {
@@ -946,17 +934,42 @@ fn summarize(
         .position(|s| s.span_id == identity.span_id)
         .context("the run span is missing")?;
     let run_span = trace.span(run_index).clone();
-    let in_run: Vec<usize> = trace.descendants(run_index);
+    // The program's spans: under the run span, and in the traces of SDKs that did not continue
+    // TRACEPARENT (attached to the run by its id).
+    let attached = run_span
+        .attributes
+        .iter()
+        .filter(|kv| kv.key == semconv::RUN_ATTACHED_TRACES)
+        .filter_map(|kv| match &kv.value {
+            AnyValue::Array(ids) => Some(ids.iter().filter_map(AnyValue::as_str)),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|id| {
+            let id = store.resolve_trace_id(id).ok()?;
+            let stored = store.get_trace(id).ok().flatten()?;
+            Some(AnalyzedTrace::new(id, stored.spans))
+        });
+    let analysed: Vec<AnalyzedTrace> = std::iter::once(trace).chain(attached).collect();
+    let (trace, attached) = (&analysed[0], &analysed[1..]);
+    let mut in_run: Vec<(&AnalyzedTrace, usize)> = trace
+        .descendants(run_index)
+        .into_iter()
+        .map(|i| (trace, i))
+        .collect();
+    for other in attached {
+        in_run.extend((0..other.spans.spans.len()).map(|i| (other, i)));
+    }
     let spans = in_run.len();
-    let errors = in_run.iter().filter(|i| trace.span(**i).is_error()).count();
-    let mut slowest: Vec<usize> = in_run
+    let errors = in_run.iter().filter(|(t, i)| t.span(*i).is_error()).count();
+    let mut slowest: Vec<(&AnalyzedTrace, usize)> = in_run
         .iter()
         .copied()
-        .filter(|i| !trace.span(*i).name.starts_with("test "))
+        .filter(|(t, i)| !t.span(*i).name.starts_with("test "))
         .collect();
-    slowest.sort_by_key(|i| std::cmp::Reverse(trace.span(*i).duration_nanos()));
+    slowest.sort_by_key(|(t, i)| std::cmp::Reverse(t.span(*i).duration_nanos()));
     slowest.truncate(3);
-    let findings = devtrace_analyze::detectors::run_all(std::slice::from_ref(&trace));
+    let findings = devtrace_analyze::detectors::run_all(&analysed);
     let baseline = baseline_run(&store, args, identity, &run_span.name)?;
 
     let status = match (outcome.code, outcome.signal, &outcome.error) {
@@ -988,11 +1001,11 @@ fn summarize(
     if !slowest.is_empty() {
         let list: Vec<String> = slowest
             .iter()
-            .map(|i| {
+            .map(|(t, i)| {
                 format!(
                     "{} {}",
-                    trace.span(*i).name,
-                    format_duration(trace.span(*i).duration_nanos())
+                    t.span(*i).name,
+                    format_duration(t.span(*i).duration_nanos())
                 )
             })
             .collect();
@@ -1007,7 +1020,7 @@ fn summarize(
     if let Some((baseline, how)) = &baseline {
         let comparison = devtrace_analyze::compare::compare(
             std::slice::from_ref(baseline),
-            std::slice::from_ref(&trace),
+            std::slice::from_ref(trace),
         );
         let total = &comparison.total;
         text.push_str(&format!(
@@ -1033,6 +1046,15 @@ fn summarize(
         comparison_json = serde_json::json!({"against": how, "baseline_trace_id": baseline.trace_id.to_hex(), "comparison": comparison});
     }
     text.push_str(&format!("  devtrace show {}\n", identity.trace_id));
+    if !attached.is_empty() {
+        text.push_str(&format!(
+            "  the program's spans came in {} trace(s) of their own (its SDK did not continue TRACEPARENT):\n",
+            attached.len()
+        ));
+        for other in attached.iter().take(3) {
+            text.push_str(&format!("  devtrace show {}\n", other.trace_id));
+        }
+    }
     let json = serde_json::json!({
         "run_id": identity.run_id,
         "trace_id": identity.trace_id.to_hex(),
@@ -1044,7 +1066,8 @@ fn summarize(
         "spans": spans,
         "errors": errors,
         "tests": outcome.tests,
-        "slowest": slowest.iter().map(|i| serde_json::json!({"name": trace.span(*i).name, "duration_ns": trace.span(*i).duration_nanos()})).collect::<Vec<_>>(),
+        "attached_traces": attached.iter().map(|t| t.trace_id.to_hex()).collect::<Vec<_>>(),
+        "slowest": slowest.iter().map(|(t, i)| serde_json::json!({"name": t.span(*i).name, "duration_ns": t.span(*i).duration_nanos()})).collect::<Vec<_>>(),
         "findings": findings.iter().take(5).collect::<Vec<_>>(),
         "comparison": comparison_json,
     });

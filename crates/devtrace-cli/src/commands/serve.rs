@@ -12,9 +12,11 @@ use devtrace_server::Addresses;
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::Writer;
 use std::fs::File;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub const SERVE_FILE: &str = "serve.json";
 const LOCK_FILE: &str = "serve.lock";
@@ -88,6 +90,46 @@ fn lock_data_dir(data: &Path) -> Result<File> {
     Ok(file)
 }
 
+/// The addresses a live `devtrace serve` on this data directory announced in `serve.json`.
+pub struct RunningServe {
+    /// OTLP/HTTP (which also answers OTLP/gRPC).
+    pub http: SocketAddr,
+    /// The API port: REST, MCP and the web UI.
+    pub api: SocketAddr,
+}
+
+impl RunningServe {
+    /// The server announced in `data_dir`, when its process is alive and its OTLP/HTTP port
+    /// answers (a stale `serve.json` left by a killed server is ignored).
+    pub fn find(data_dir: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(data_dir.join(SERVE_FILE)).ok()?;
+        let info: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let pid = info["pid"].as_u64()?;
+        if cfg!(target_os = "linux") && !Path::new(&format!("/proc/{pid}")).exists() {
+            return None;
+        }
+        let http: SocketAddr = info["http"].as_str()?.parse().ok()?;
+        let api: SocketAddr = info["api"].as_str()?.parse().ok()?;
+        TcpStream::connect_timeout(&http, Duration::from_millis(200)).ok()?;
+        Some(Self { http, api })
+    }
+
+    /// A web UI address for a view path (`devtrace_query::links`).
+    pub fn web_link(&self, path: &str) -> String {
+        format!("{}{path}", devtrace_query::links::base(self.api))
+    }
+}
+
+/// "open in the web UI: http://…" for a view, when a `devtrace serve` on this data directory
+/// is running (an empty string otherwise), for the end of a text answer.
+pub fn web_link_line(data_dir: Option<&Path>, path: &str) -> String {
+    crate::config::data_dir(data_dir)
+        .ok()
+        .and_then(|dir| RunningServe::find(&dir))
+        .map(|serve| format!("\nopen in the web UI: {}\n", serve.web_link(path)))
+        .unwrap_or_default()
+}
+
 /// Written atomically (temp file + rename) so readers never see half a file.
 fn write_serve_file(data: &Path, addresses: Addresses) -> Result<()> {
     let info = serde_json::json!({
@@ -140,4 +182,36 @@ pub fn init_logging(level: &str) -> Result<()> {
         .with_target(false)
         .init();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunningServe;
+
+    fn serve_on(api: &str) -> RunningServe {
+        RunningServe {
+            http: "127.0.0.1:4318".parse().unwrap(),
+            api: api.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn web_links_use_the_announced_api_address() {
+        assert_eq!(
+            serve_on("127.0.0.1:4319").web_link("/traces/ab"),
+            "http://127.0.0.1:4319/traces/ab"
+        );
+    }
+
+    #[test]
+    fn a_server_on_every_interface_is_linked_on_loopback() {
+        assert_eq!(
+            serve_on("0.0.0.0:4319").web_link("/sessions/x"),
+            "http://127.0.0.1:4319/sessions/x"
+        );
+        assert_eq!(
+            serve_on("[::]:4319").web_link("/operations/y"),
+            "http://[::1]:4319/operations/y"
+        );
+    }
 }

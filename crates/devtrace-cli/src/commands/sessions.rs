@@ -34,14 +34,23 @@ pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn session(store: &dyn Store, command: &SessionCommand) -> Result<ExitCode> {
+pub fn session(
+    store: &dyn Store,
+    command: &SessionCommand,
+    data: Option<&std::path::Path>,
+) -> Result<ExitCode> {
     match command {
         SessionCommand::Show { id, json } => {
             let overview = session_overview(store, id)?;
             if *json {
                 print_json(&overview)?;
             } else {
-                print_stdout(&render_overview(&overview))?;
+                let mut out = render_overview(&overview);
+                out.push_str(&super::serve::web_link_line(
+                    data,
+                    &devtrace_query::links::session(&overview.session.trace_id, None),
+                ));
+                print_stdout(&out)?;
             }
             Ok(ExitCode::SUCCESS)
         }

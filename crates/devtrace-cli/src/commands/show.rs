@@ -12,7 +12,12 @@ use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_store::{Store, StoreError, StoredTrace};
 use std::process::ExitCode;
 
-pub fn run(store: &dyn Store, args: &ShowArgs, color: ColorChoice) -> Result<ExitCode> {
+pub fn run(
+    store: &dyn Store,
+    args: &ShowArgs,
+    color: ColorChoice,
+    data: Option<&std::path::Path>,
+) -> Result<ExitCode> {
     let trace_id = store.resolve_trace_id(&args.trace)?;
     let trace = store
         .get_trace(trace_id)?
@@ -32,7 +37,12 @@ pub fn run(store: &dyn Store, args: &ShowArgs, color: ColorChoice) -> Result<Exi
             width: terminal_width(),
             style: Style::for_stdout(color),
         };
-        print_stdout(&render(&trace, &logs, &options))?;
+        let mut out = render(&trace, &logs, &options);
+        out.push_str(&super::serve::web_link_line(
+            data,
+            &devtrace_query::links::trace(&trace_id.to_hex(), None),
+        ));
+        print_stdout(&out)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,7 @@
 //! `analyze_operation`: why is X slow? The breakdown of one operation over its recent runs and
 //! the findings about it.
 
-use super::{ToolDef, ToolError, ToolResult, fit, since, tool};
+use super::{ToolDef, ToolError, ToolResult, WebUi, fit, linked_tool, since};
 use crate::budget;
 use crate::render::{LEGEND, findings_text};
 use devtrace_analyze::detectors::run_all;
@@ -29,15 +29,14 @@ pub struct Params {
 }
 
 pub fn def() -> ToolDef {
-    tool(
+    linked_tool(
         "analyze_operation",
         "Why is an operation slow: time per child (mean, p50, p95, share, calls, critical-path share), time by kind of work, and findings (sequential work, N+1, …) with savings, over its last runs.",
         run,
     )
 }
 
-fn run(store: &dyn Store, params: Params) -> ToolResult {
-    let budget = budget::resolve(params.budget);
+fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult {
     let operation = params.operation.trim().to_owned();
     let scope = Scope {
         last: params.last,
@@ -48,6 +47,13 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     let Some(profile) = profile_operation(&traces, &operation) else {
         return Err(super::unknown_operation(store, &operation));
     };
+    let budget = budget::resolve(params.budget);
+    let (link, link_cost) = WebUi::link_line(
+        web_ui,
+        &devtrace_query::links::operation(&operation),
+        budget,
+    );
+    let budget = budget - link_cost;
     let options = TextOptions::quoted(100, "get_spans has them all");
     let mut out = format!("{LEGEND}\n{}", render_profile_with(&profile, &options));
     let failed = traces.iter().filter(|t| has_error(t)).count();
@@ -84,5 +90,7 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
         ));
     }
     out.push_str("next: get_trace(trace_id) on a run (evidence lists trace ids); compare to verify a change\n");
-    Ok(fit(out, budget, "ask again with a larger budget"))
+    let mut out = fit(out, budget, "ask again with a larger budget");
+    out.push_str(&link);
+    Ok(out)
 }

@@ -1,6 +1,6 @@
 //! `get_trace`: one trace as a budgeted tree (see [`crate::trace_view`]).
 
-use super::{ToolDef, ToolError, ToolResult, tool};
+use super::{ToolDef, ToolError, ToolResult, WebUi, linked_tool};
 use crate::budget;
 use crate::trace_view::{View, draw};
 use devtrace_analyze::AnalyzedTrace;
@@ -20,26 +20,35 @@ pub struct Params {
 }
 
 pub fn def() -> ToolDef {
-    tool(
+    linked_tool(
         "get_trace",
         "One trace as an indented span tree within the budget: critical path (*) and every error (✗) kept, big self time next, repeated siblings folded; footer says what is hidden.",
         run,
     )
 }
 
-fn run(store: &dyn Store, params: Params) -> ToolResult {
+fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult {
     let trace = devtrace_query::scope::one(store, &params.trace_id)?;
     let focus = params
         .span_id
         .as_deref()
         .map(|id| find_span(&trace, id))
         .transpose()?;
-    Ok(draw(&View {
+    let focus_id = focus.map(|i| trace.span(i).span_id.to_hex());
+    let budget = budget::resolve(params.budget);
+    let (link, link_cost) = WebUi::link_line(
+        web_ui,
+        &devtrace_query::links::trace(&trace.trace_id.to_hex(), focus_id.as_deref()),
+        budget,
+    );
+    let mut text = draw(&View {
         trace: &trace,
         focus,
-        budget: budget::resolve(params.budget),
+        budget: budget - link_cost,
     })
-    .text)
+    .text;
+    text.push_str(&link);
+    Ok(text)
 }
 
 /// A span of `trace` by id or unique prefix.

@@ -35,7 +35,7 @@ pub const DEFINITIONS_BUDGET: usize = 3_000;
 /// A tool's answer: text, or an error that teaches the fix.
 pub type ToolResult = Result<String, ToolError>;
 
-type Run = dyn Fn(&dyn Store, Value) -> ToolResult + Send + Sync;
+type Run = dyn Fn(&dyn Store, Option<&WebUi>, Value) -> ToolResult + Send + Sync;
 
 /// One tool: its definition and its implementation.
 pub struct ToolDef {
@@ -45,17 +45,68 @@ pub struct ToolDef {
 }
 
 impl ToolDef {
-    /// Runs the tool on raw arguments; bad arguments become a teaching error.
-    pub fn call(&self, store: &dyn Store, arguments: Value) -> ToolResult {
-        (self.run)(store, arguments)
+    /// Runs the tool on raw arguments; bad arguments become a teaching error. With `web_ui`,
+    /// tools that show one view (a trace, an operation, a session) end with a link to it.
+    pub fn call(&self, store: &dyn Store, web_ui: Option<&WebUi>, arguments: Value) -> ToolResult {
+        (self.run)(store, web_ui, arguments)
     }
 }
+
+/// The web UI of a running `devtrace serve`, for deep links in answers: its base address
+/// (`http://127.0.0.1:4319`) is asked for at each call, because over stdio a server may start or
+/// stop while the assistant works.
+#[derive(Clone)]
+pub struct WebUi(Arc<dyn Fn() -> Option<String> + Send + Sync>);
+
+impl WebUi {
+    /// A web UI found by `locate` (None while no server runs).
+    pub fn new(locate: impl Fn() -> Option<String> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(locate))
+    }
+
+    /// A web UI always at `base`.
+    pub fn at(base: String) -> Self {
+        Self::new(move || Some(base.clone()))
+    }
+
+    /// The line that ends an answer about the view at `path` (`devtrace_query::links`), with its
+    /// token cost; empty when no server runs, or when the link would take more than a
+    /// twentieth of the answer's `budget` (ids tokenize poorly; a small budget is for data).
+    pub fn link_line(web_ui: Option<&WebUi>, path: &str, budget: usize) -> (String, usize) {
+        let Some(base) = web_ui.and_then(|web| (web.0)()) else {
+            return (String::new(), 0);
+        };
+        let line = format!("web UI view for the user: {base}{path}\n");
+        let cost = budget::count(&line);
+        if cost * LINK_SHARE > budget {
+            return (String::new(), 0);
+        }
+        (line, cost)
+    }
+}
+
+/// A web UI link takes at most 1/LINK_SHARE of an answer's budget.
+const LINK_SHARE: usize = 20;
 
 /// Builds a tool from its parameter type and function.
 pub fn tool<P>(
     name: &'static str,
     description: &str,
     run: fn(&dyn Store, P) -> ToolResult,
+) -> ToolDef
+where
+    P: DeserializeOwned + schemars::JsonSchema + 'static,
+{
+    linked_tool(name, description, move |store, params, _| {
+        run(store, params)
+    })
+}
+
+/// A tool whose answer shows one view of the web UI and ends with a link to it.
+pub fn linked_tool<P>(
+    name: &'static str,
+    description: &str,
+    run: impl Fn(&dyn Store, P, Option<&WebUi>) -> ToolResult + Send + Sync + 'static,
 ) -> ToolDef
 where
     P: DeserializeOwned + schemars::JsonSchema + 'static,
@@ -71,7 +122,7 @@ where
     ToolDef {
         name,
         definition,
-        run: Box::new(move |store, arguments| {
+        run: Box::new(move |store, web_ui, arguments| {
             let arguments = if arguments.is_null() {
                 Value::Object(Default::default())
             } else {
@@ -83,7 +134,7 @@ where
                     properties.join(", ")
                 ))
             })?;
-            run(store, params)
+            run(store, params, web_ui)
         }),
     }
 }

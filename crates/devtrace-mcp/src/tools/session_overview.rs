@@ -1,7 +1,7 @@
 //! `session_overview`: one development session as a timeline (turns, sub-agents, every tool
 //! call with its outcome, the runs it started) with its findings, paged by timeline entry.
 
-use super::{SESSION_ID_HINT, ToolDef, ToolError, ToolResult, tool};
+use super::{SESSION_ID_HINT, ToolDef, ToolError, ToolResult, WebUi, linked_tool};
 use crate::budget;
 use crate::render::{SESSION_LEGEND, take_within};
 use devtrace_query::QueryError;
@@ -26,7 +26,7 @@ pub struct Params {
 }
 
 pub fn def() -> ToolDef {
-    tool(
+    linked_tool(
         "session_overview",
         "One session: its numbers, findings (retry loops, blind edits, test-fix spirals, environment errors, token waste…), then the timeline of turns, sub-agents and tool calls with outcome, error and linked runs.",
         run,
@@ -46,10 +46,16 @@ fn footer(offset: usize, last: usize, total: usize, budget: usize, short_id: &st
     )
 }
 
-fn run(store: &dyn Store, params: Params) -> ToolResult {
-    let budget = budget::resolve(params.budget);
+fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult {
     let id = params.session_id.trim();
     let overview = session_overview(store, id).map_err(|e| session_error(store, id, e))?;
+    let budget = budget::resolve(params.budget);
+    let (link, link_cost) = WebUi::link_line(
+        web_ui,
+        &devtrace_query::links::session(&overview.session.trace_id, None),
+        budget,
+    );
+    let budget = budget - link_cost;
     let entries: Vec<&TimelineEntry> = text_timeline(&overview).collect();
     let total = entries.len();
     let offset = params.offset.unwrap_or(0);
@@ -101,6 +107,7 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     } else if !overview.linked_runs.is_empty() {
         out.push_str("next: get_trace on a linked run (↳) for what the command did inside\n");
     }
+    out.push_str(&link);
     Ok(out)
 }
 
