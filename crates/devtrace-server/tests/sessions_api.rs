@@ -232,6 +232,30 @@ async fn a_document_round_trips_through_the_api() {
 }
 
 #[tokio::test]
+async fn the_repo_filter_takes_a_directory_however_it_is_written() {
+    let api = Api::new();
+    let checkout = tempfile::tempdir().unwrap();
+    std::fs::create_dir(checkout.path().join("src")).unwrap();
+    let canonical = std::fs::canonicalize(checkout.path()).unwrap();
+    let mut doc = document();
+    doc["task"]["repository"] = json!(canonical.display().to_string());
+    let (status, created) = api
+        .call("POST", "/api/v1/sessions", Some(&doc.to_string()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let roundabout = format!("{}/src/..", checkout.path().display());
+    let (status, list) = api
+        .call("GET", &format!("/api/v1/sessions?repo={roundabout}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 1, "{list}");
+    let (_, elsewhere) = api
+        .call("GET", "/api/v1/sessions?repo=/nowhere/else", None)
+        .await;
+    assert_eq!(elsewhere["sessions"], json!([]));
+}
+
+#[tokio::test]
 async fn invalid_documents_get_their_field_paths_and_store_nothing() {
     let api = Api::new();
     let mut bad = document();

@@ -30,8 +30,8 @@ use devtrace_model::{AnyValue, TraceId, semconv};
 use devtrace_query::QueryError;
 use devtrace_query::blobs::{BlobPage, DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parse_hash, read_page};
 use devtrace_query::sessions::{
-    MAX_LIST_LIMIT, SessionFilter, SessionItem, SessionOverview, list_sessions, resolve_session,
-    session_overview,
+    MAX_LIST_LIMIT, SessionFilter, SessionItem, SessionOverview, list_sessions,
+    repository_argument, resolve_session, session_overview,
 };
 use devtrace_store::writer::SubmitError;
 use devtrace_store::{Store, StoreError, WriteBatch, prepare_session};
@@ -361,7 +361,8 @@ pub async fn list(
     let p = Params::parse::<SessionListParams>(raw.as_deref())?;
     let filter = SessionFilter {
         agent: p.text("agent"),
-        project: p.text("repo"),
+        // As the CLI and MCP take it: a directory names its canonical path.
+        project: p.text("repo").as_deref().map(repository_argument),
         since_unix_nano: p.time("since")?,
         limit: Some(p.number(
             "limit",
