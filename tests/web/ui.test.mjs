@@ -389,7 +389,10 @@ test('sessions list → the orchestrator session: turns, tool calls, diffs, outp
   await page.locator(`li.entry.current[data-span="${late}"]`).waitFor();
   assert.equal(await page.evaluate(() => document.activeElement.dataset.span), late);
 
-  await page.goto(`${base}/sessions/${FE5E}`);
+  // The session is a trace too; its waterfall leads back to the timeline.
+  await page.goto(`${base}/traces/${FE5E}`);
+  await page.getByRole('link', {name: 'Session timeline'}).click();
+  await page.waitForURL(`${base}/sessions/${FE5E}`);
   await entries().first().waitFor();
   await shot('session');
   await page.goto(`${base}/sessions/${FE5E}?finding=${blind + 1}`);
@@ -445,6 +448,7 @@ test('a session links to the run its command made: follow it to the run\'s trace
   await page.waitForURL(new RegExp(`/traces/${attached[0]}\\?span=`));
   await page.locator('.wf-row', {hasText: 'journal.generate'}).first().waitFor();
   assert.equal(await page.locator('.trace-head .facts dt:text-is("Spans") + dd').textContent(), '48');
+  assert.equal(await page.getByRole('link', {name: 'Session timeline'}).count(), 0, 'a program trace is no session');
   await shot('session-run-trace');
 });
 

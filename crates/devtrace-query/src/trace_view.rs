@@ -32,6 +32,8 @@ pub struct Waterfall {
     pub duration_ns: u64,
     pub span_count: usize,
     pub error_count: usize,
+    /// The trace is a development session: its timeline view is `/sessions/ID`.
+    pub session: bool,
     /// Names, services and kinds of work, referred to by index from the columns.
     pub strings: Vec<String>,
     pub span_id: Vec<SpanId>,
@@ -127,6 +129,9 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         duration_ns: end.saturating_sub(origin),
         span_count: n,
         error_count: spans.iter().filter(|s| s.is_error()).count(),
+        session: spans.iter().any(|s| {
+            devtrace_model::session::session_role(s) == Some(semconv::SESSION_SPAN_SESSION)
+        }),
         strings: Vec::new(),
         span_id: Vec::with_capacity(n),
         parent: Vec::with_capacity(n),

@@ -472,6 +472,7 @@ async fn the_waterfall_is_columnar_with_folds_the_critical_path_and_errors() {
     let view = api.ok(&format!("/api/v1/traces/{trace}/waterfall")).await;
     assert_eq!(view["span_count"], 9);
     assert_eq!(view["error_count"], 1);
+    assert_eq!(view["session"], false, "a program trace");
     assert_eq!(view["duration_ns"], 100 * MS);
     let strings = view["strings"].as_array().unwrap();
     let names: Vec<&str> = view["name"]

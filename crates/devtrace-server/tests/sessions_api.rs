@@ -148,6 +148,18 @@ async fn a_document_round_trips_through_the_api() {
     assert_eq!(sessions[0]["project"], "https://github.com/acme/shop");
     let (_, other) = api.call("GET", "/api/v1/sessions?agent=codex", None).await;
     assert_eq!(other["sessions"], json!([]));
+    let (status, waterfall) = api
+        .call(
+            "GET",
+            "/api/v1/traces/123e4567e89b12d3a456426614174000/waterfall",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        waterfall["session"], true,
+        "the trace view links to the timeline"
+    );
 
     let (status, overview) = api
         .call("GET", "/api/v1/sessions/123e4567/overview", None)

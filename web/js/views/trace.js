@@ -6,7 +6,7 @@
 // events and logs are fetched when it is selected.
 
 import {get} from '../api.js';
-import {h, duration, time, debounce, note, traceHref, operationHref, plural} from '../dom.js';
+import {h, duration, time, debounce, note, traceHref, operationHref, plural, sessionHref} from '../dom.js';
 
 const ROW = 24; // px per row; fixed so the scroll position maps to a row by division
 const OVERSCAN = 12;
@@ -69,6 +69,7 @@ class Waterfall {
         h('dt', {}, 'Critical path'), h('dd', {}, plural(this.criticalCount, 'span')),
         h('dt', {}, 'Trace id'), h('dd', {class: 'mono'}, wf.trace_id)),
       h('p', {class: 'links'},
+        wf.session ? [h('a', {href: sessionHref(wf.trace_id)}, 'Session timeline'), ' · '] : null,
         h('a', {href: operationHref(root)}, `Analytics of ${root}`), ' · ',
         h('a', {href: `/compare?a=${wf.trace_id}`}, 'Compare with another trace'), ' · ',
         h('a', {href: `/api/v1/traces/${wf.trace_id}/waterfall`, target: '_blank', rel: 'noopener'}, 'JSON')),
