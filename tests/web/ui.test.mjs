@@ -465,3 +465,20 @@ test('the list updates live as traces arrive', async () => {
   assert.match(await page.locator('tbody tr.new').textContent(), /journal\.generate/);
   assert.match(await page.locator('#live').textContent(), /^live/);
 });
+
+test('the sessions list updates live as a session arrives', async () => {
+  await page.goto(`${base}/sessions`);
+  await page.getByText('4 sessions, newest first.').waitFor();
+  const now = Date.now();
+  const posted = await fetch(`${base}/api/v1/sessions`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({
+    trace_id: '7c2e1d3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f', version: 'trace-1.0.0', created_at: new Date(now - 2000).toISOString(),
+    developer: {name: 'Grace', experience_level: 'senior', ide: 'vim', os: 'linux'},
+    task: {description: 'Arrives while the list is open', repository: '/srv/live', complexity: 'low'},
+    events: [{t: new Date(now - 1000).toISOString(), type: 'file_opened', file_path: 'README.md'}],
+  })});
+  assert.equal(posted.status, 201, await posted.text());
+  await page.getByText('5 sessions, newest first.').waitFor();
+  const arrived = page.locator('table.sessions tbody tr.new');
+  assert.equal(await arrived.count(), 1);
+  assert.match(await arrived.textContent(), /Arrives while the list is open/);
+});

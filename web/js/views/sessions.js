@@ -9,36 +9,70 @@ import {moveInRows} from './traces.js';
 const SINCE = [['', 'any time'], ['24h', 'last 24 h'], ['7d', 'last 7 days'], ['30d', 'last 30 days'], ['365d', 'last year']];
 /** The most the API lists at once. */
 const LIMIT = 200;
+/** Quiet time after new spans before the list refreshes. */
+const LIVE_DELAY_MS = 1000;
 
 export async function render(main, {query, navigate}) {
   const filters = {agent: query.get('agent') || '', repo: query.get('repo') || '', since: query.get('since') || ''};
   const form = filterForm(filters, navigate);
   const status = h('p', {class: 'note muted', role: 'status'}, 'Loading…');
-  main.append(h('h1', {}, 'Sessions'), form, status);
-  let sessions;
-  try {
-    sessions = (await get('sessions', {...filters, limit: LIMIT})).sessions;
-  } catch (error) {
-    status.textContent = error.message;
-    status.className = 'note error';
-    return;
-  }
-  if (!sessions.length) {
-    status.textContent = filters.agent || filters.repo || filters.since
-      ? 'No sessions match these filters.'
-      : 'No sessions stored. Import some with: devtrace import claude-code (or codex), or send trace-1.0.0 documents to POST /api/v1/sessions.';
-    return;
-  }
-  status.textContent = `${plural(sessions.length, 'session')}, newest first${sessions.length === LIMIT ? ` (the newest ${LIMIT}; narrow the filters to see older ones)` : ''}.`;
-  const agents = form.querySelector('#session-agents');
-  agents.replaceChildren(...[...new Set(sessions.map((s) => s.agent))].map((a) => h('option', {value: a})));
-  const body = h('tbody', {}, sessions.map(sessionRow));
+  const body = h('tbody');
   body.addEventListener('keydown', (event) => moveInRows(event, body));
   const numeric = new Set([5, 6, 7, 8, 9, 10]);
-  main.append(h('table', {class: 'list sessions'},
+  const table = h('table', {class: 'list sessions', hidden: true},
     h('thead', {}, h('tr', {}, ['Started', 'Agent', 'Project', 'Title', 'Duration', 'Turns', 'Tool calls', 'Tokens', 'Errors', 'Findings', 'Session']
       .map((t, i) => h('th', {class: numeric.has(i) || i === 4 ? 'num' : ''}, t)))),
-    body));
+    body);
+  main.append(h('h1', {}, 'Sessions'), form, status, table);
+
+  let shown = new Set();
+  async function load({live = false} = {}) {
+    let sessions;
+    try {
+      sessions = (await get('sessions', {...filters, limit: LIMIT})).sessions;
+    } catch (error) {
+      status.textContent = error.message;
+      status.className = 'note error';
+      return;
+    }
+    status.className = 'note muted';
+    table.hidden = sessions.length === 0;
+    if (!sessions.length) {
+      status.textContent = filters.agent || filters.repo || filters.since
+        ? 'No sessions match these filters.'
+        : 'No sessions stored. Import some with: devtrace import claude-code (or codex), or send trace-1.0.0 documents to POST /api/v1/sessions.';
+      return;
+    }
+    status.textContent = `${plural(sessions.length, 'session')}, newest first${sessions.length === LIMIT ? ` (the newest ${LIMIT}; narrow the filters to see older ones)` : ''}.`;
+    const agents = form.querySelector('#session-agents');
+    agents.replaceChildren(...[...new Set(sessions.map((s) => s.agent))].map((a) => h('option', {value: a})));
+    const focused = document.activeElement?.closest('tr')?.dataset.id;
+    body.replaceChildren(...sessions.map((s) => {
+      const row = sessionRow(s);
+      if (live && !shown.has(s.trace_id)) row.classList.add('new');
+      return row;
+    }));
+    shown = new Set(sessions.map((s) => s.trace_id));
+    // A refresh keeps the keyboard where it was.
+    if (focused) body.querySelector(`tr[data-id="${focused}"] a.mono`)?.focus();
+  }
+  await load();
+
+  // Live: sessions grow while an agent works (hooks, imports, POSTed events). Each listing
+  // reads every session's findings, so refreshes are spaced out and never overlap.
+  let pending = null;
+  let loading = null;
+  const refresh = () => {
+    if (loading) { pending = setTimeout(refresh, LIVE_DELAY_MS); return; }
+    loading = load({live: true}).finally(() => { loading = null; });
+  };
+  const onIngest = (event) => {
+    if (event.detail.new_spans === 0) return;
+    clearTimeout(pending);
+    pending = setTimeout(refresh, LIVE_DELAY_MS);
+  };
+  window.addEventListener('devtrace:ingest', onIngest);
+  return () => { window.removeEventListener('devtrace:ingest', onIngest); clearTimeout(pending); };
 }
 
 function sessionRow(s) {
