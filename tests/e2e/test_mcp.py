@@ -26,7 +26,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from harness import REPO_ROOT, clean_env, http_request, start_server, stop_server
+from harness import REPO_ROOT, Store, clean_env, http_request, start_server, stop_server
 
 TOOLS = {
     "overview", "search_traces", "get_trace", "get_spans", "analyze_operation", "find_issues",
@@ -380,6 +380,23 @@ def test_self_trace_records_each_call_with_the_mcp_conventions(http_server):
     ok_span = http_server.show(ok["trace_id"])["spans"][0]
     assert 0 < ok_span["attributes"]["devtrace.mcp.result.tokens"] <= 4000
     assert ok_span["resource"]["service.name"] == "devtrace"
+
+
+def test_self_trace_over_stdio_records_calls_in_the_store(devtrace_bin: Path, tmp_path: Path):
+    data = tmp_path / "data"
+    params = StdioServerParameters(
+        command=str(devtrace_bin), args=["--data", str(data), "mcp", "--self-trace"], env=clean_env()
+    )
+    session(params, lambda client: text_of(client, "overview", {}))
+    # The server wrote its spans before exiting; no serve ran.
+    store = Store(bin=devtrace_bin, data_dir=data)
+    traces = {t["root_name"]: t for t in store.ls("--service", "devtrace")}
+    # The client lists the tools too (to check results against their schemas).
+    assert set(traces) <= {"tools/call overview", "tools/list"} and "tools/call overview" in traces, traces
+    span = store.show(traces["tools/call overview"]["trace_id"])["spans"][0]
+    assert span["attributes"]["network.transport"] == "pipe"
+    assert span["attributes"]["gen_ai.tool.name"] == "overview"
+    assert span["status"]["code"] != "error"
 
 
 def test_stdio_writes_only_protocol_to_stdout(devtrace_bin: Path, demo_data: Path):
