@@ -58,10 +58,15 @@ def test_text_answers_link_to_the_web_ui_while_a_server_runs(devtrace_bin: Path,
         trace_id = run_python_sender(
             {"OTEL_EXPORTER_OTLP_ENDPOINT": srv.grpc_endpoint, "OTEL_SERVICE_NAME": "links-e2e"}
         )
+        other = run_python_sender(
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": srv.grpc_endpoint, "OTEL_SERVICE_NAME": "links-e2e"}
+        )
         root = next(s["name"] for s in srv.show(trace_id)["spans"] if not s.get("parent_span_id"))
         answers = {
             f"/traces/{trace_id}": srv.cli("show", trace_id).stdout,
             f"/operations/{quote(root, safe='')}": srv.cli("perf", root).stdout,
+            f"/compare?a={trace_id}&b={other}": srv.cli("compare", trace_id, other).stdout,
+            f"/compare?operation={quote(root, safe='')}&last=2": srv.cli("compare", "--operation", root, "--last", "2").stdout,
         }
         for path, text in answers.items():
             url = f"http://{srv.api}{path}"

@@ -46,6 +46,21 @@ pub fn compare_traces(a: &str, b: &str) -> String {
     format!("/compare?a={}&b={}", encode(a), encode(b))
 }
 
+/// `/compare?operation=NAME&last=N`: an operation's last N runs, older half against newer.
+pub fn compare_last(operation: &str, last: usize) -> String {
+    format!("/compare?operation={}&last={last}", encode(operation))
+}
+
+/// `/compare?operation=NAME&before=T&after=T`: an operation's runs before one instant against
+/// those from another (Unix nanoseconds; either may be left out).
+pub fn compare_window(operation: &str, before: Option<u64>, after: Option<u64>) -> String {
+    let (before, after) = (before.map(|t| t.to_string()), after.map(|t| t.to_string()));
+    let mut filters = vec![("operation", operation)];
+    filters.extend(before.as_deref().map(|t| ("before", t)));
+    filters.extend(after.as_deref().map(|t| ("after", t)));
+    with_query("/compare", &filters)
+}
+
 /// `/compare?run_a=A&run_b=B`: two `devtrace run` executions with their attached traces.
 pub fn compare_runs(a: &str, b: &str) -> String {
     format!("/compare?run_a={}&run_b={}", encode(a), encode(b))
@@ -92,6 +107,18 @@ mod tests {
             "/operations/GET%20%2Fusers%2F%7Bid%7D"
         );
         assert_eq!(compare_runs("a1", "b2"), "/compare?run_a=a1&run_b=b2");
+        assert_eq!(
+            compare_last("journal.generate", 10),
+            "/compare?operation=journal.generate&last=10"
+        );
+        assert_eq!(
+            compare_window("checkout", None, Some(1_700_000_000_000_000_000)),
+            "/compare?operation=checkout&after=1700000000000000000"
+        );
+        assert_eq!(
+            base("0.0.0.0:4319".parse().unwrap()),
+            "http://127.0.0.1:4319"
+        );
         assert_eq!(
             traces(&[("status", "error"), ("attr", "http.route=/a")]),
             "/traces?status=error&attr=http.route%3D%2Fa"

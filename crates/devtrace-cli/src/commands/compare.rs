@@ -4,21 +4,40 @@ use crate::cli::CompareArgs;
 use crate::output::{print_json, print_stdout};
 use anyhow::{Result, anyhow, bail};
 use devtrace_query::comparison::{Selection, compare_selection};
+use devtrace_query::links;
 use devtrace_query::timefmt::{now_nanos, parse_since};
 use devtrace_store::Store;
 use std::process::ExitCode;
 
-pub fn run(store: &dyn Store, args: &CompareArgs) -> Result<ExitCode> {
-    let compared = compare_selection(store, &selection(args)?)?;
+pub fn run(
+    store: &dyn Store,
+    args: &CompareArgs,
+    data: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    let selection = selection(args)?;
+    let compared = compare_selection(store, &selection)?;
     if args.json {
         print_json(&serde_json::json!({"what": compared.what, "comparison": compared.comparison}))?;
     } else {
-        print_stdout(&devtrace_query::text::render_comparison(
-            &compared.what,
-            &compared.comparison,
-        ))?;
+        let mut out = devtrace_query::text::render_comparison(&compared.what, &compared.comparison);
+        out.push_str(&super::serve::web_link_line(data, &web_path(&selection)));
+        print_stdout(&out)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The web UI's view of the same comparison.
+fn web_path(selection: &Selection) -> String {
+    match selection {
+        Selection::Traces { a, b } => links::compare_traces(a, b),
+        Selection::Runs { a, b } => links::compare_runs(a, b),
+        Selection::Last { operation, last } => links::compare_last(operation, *last),
+        Selection::Window {
+            operation,
+            before,
+            after,
+        } => links::compare_window(operation, *before, *after),
+    }
 }
 
 fn selection(args: &CompareArgs) -> Result<Selection> {

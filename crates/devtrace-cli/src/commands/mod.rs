@@ -55,7 +55,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Perf(args) => perf::run(&open_store(data)?, args, data),
         Command::Errors(args) => errors::run(&open_store(data)?, args),
         Command::Locks(args) => locks::run(&open_store(data)?, args),
-        Command::Compare(args) => compare::run(&open_store(data)?, args),
+        Command::Compare(args) => compare::run(&open_store(data)?, args, data),
         Command::Insights(args) => insights::run(&open_store(data)?, args),
         Command::Demo(args) => demo::run(data, args, cli.color),
         Command::Run(args) => run::run(data, args),
