@@ -430,9 +430,12 @@ test('a session links to the run its command made: follow it to the run\'s trace
   await shot('session-linked-run');
 
   // Follow it: the run's trace opens, its span the command, linked to the journal trace the
-  // program sent (attached by the run id).
+  // program sent (attached by the run id); and it leads back to the command in the session.
+  const commandSpan = await command.getAttribute('data-span');
   await link.click();
   await page.waitForURL(`${base}/traces/${beforeRun.trace_id}`);
+  const back = page.getByRole('link', {name: 'Made in session Time the journal generator before the fix'});
+  assert.equal(await back.getAttribute('href'), `/sessions/${LINKED_SESSION.replaceAll('-', '')}?entry=${commandSpan}`);
   const runRow = page.locator('.wf-row', {hasText: `${demoProgram} --run 0`});
   await runRow.waitFor();
   await runRow.locator('.label').click();

@@ -649,6 +649,28 @@ fn a_command_that_ran_devtrace_run_links_to_the_run_trace() {
         )),
         "{text}"
     );
+    // And back: the run's trace names the session and the entry of the command that made it.
+    let shown = stdout(&devtrace(
+        &data,
+        &["show", run["trace_id"].as_str().unwrap()],
+    ));
+    let session_trace = overview["session"]["trace_id"].as_str().unwrap();
+    let tool = entry["span_id"].as_str().unwrap();
+    assert!(
+        shown.contains(&format!(
+            "made in session {} (claude-code) by the command in entry [{}]: devtrace session show {}\n",
+            overview["session"]["title"],
+            &tool[..8],
+            &session_trace[..8]
+        )),
+        "{shown}"
+    );
+    // A trace that is not a run has no origin.
+    let session_shown = stdout(&devtrace(&data, &["show", session_trace]));
+    assert!(
+        !session_shown.contains("made in session"),
+        "{session_shown}"
+    );
 }
 
 #[test]

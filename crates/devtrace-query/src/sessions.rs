@@ -8,7 +8,9 @@
 //!   with outcome, edits as diffs, commands with their output, notes, linked `devtrace run`
 //!   traces, sub-agents) with its findings inline;
 //! - [`check_insights`]: what recurs across a repository's recent sessions, as quoted
-//!   observations with evidence (session ids, counts), never as instructions.
+//!   observations with evidence (session ids, counts), never as instructions;
+//! - [`run_origin`]: the session command that made a recorded run (the way back from a run's
+//!   trace to the session).
 //!
 //! Each returns plain serialisable structs; [`render_list`], [`render_overview`] and
 //! [`render_insights`] are their text forms.
@@ -17,7 +19,7 @@ use crate::scope::QueryError;
 use crate::text::{SavingWording, TextOptions, finding_text_worded, quote, truncate};
 use crate::timefmt::{format_duration, format_timestamp};
 use devtrace_analyze::detectors::session::run_all;
-use devtrace_analyze::session::{ActionKind, RunFacts, SessionView, link_runs};
+use devtrace_analyze::session::{ActionKind, LINK_SLACK_NANOS, RunFacts, SessionView, link_runs};
 use devtrace_analyze::session_insights::{self, Insight, SessionSignals};
 use devtrace_analyze::{AnalyzedTrace, Finding};
 use devtrace_model::session::session_role;
@@ -119,6 +121,7 @@ pub fn list_sessions(
             .limit
             .unwrap_or(DEFAULT_LIST_LIMIT)
             .clamp(1, MAX_LIST_LIMIT),
+        ..Default::default()
     })?;
     let mut items = Vec::with_capacity(summaries.len());
     for summary in &summaries {
@@ -322,6 +325,76 @@ fn runs_between(
         ));
     }
     Ok(runs)
+}
+
+/// The session command that made a recorded run: the other end of
+/// [`SessionOverview::linked_runs`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunOrigin {
+    /// The session's trace id.
+    pub session_trace_id: String,
+    /// The agent's own session id.
+    pub session_id: String,
+    pub agent: String,
+    pub title: String,
+    /// The tool call (or developer command) that ran it.
+    pub tool_span_id: String,
+}
+
+/// Sessions active during a run that are examined for the command that made it, newest first.
+const ORIGIN_CANDIDATES: usize = 20;
+
+/// Which session made the `devtrace run` recorded in `spans` (the spans of trace `trace_id`),
+/// if any: the session whose timeline links this run (see [`link_runs`]), among the sessions
+/// active while it ran. `None` for traces that are not runs, which costs nothing.
+pub fn run_origin(
+    store: &dyn Store,
+    trace_id: TraceId,
+    spans: &[Span],
+) -> Result<Option<RunOrigin>, StoreError> {
+    let Some(root) = spans
+        .iter()
+        .find(|s| s.parent_span_id.is_none() && s.attr(semconv::RUN_ID).is_some())
+    else {
+        return Ok(None);
+    };
+    let candidates = store.list_sessions(&SessionQuery {
+        active_between: Some((
+            root.start_unix_nano.saturating_sub(LINK_SLACK_NANOS),
+            root.end_unix_nano.saturating_add(LINK_SLACK_NANOS),
+        )),
+        limit: ORIGIN_CANDIDATES,
+        ..Default::default()
+    })?;
+    for summary in candidates {
+        let Some(trace) = load(store, summary.trace_id)? else {
+            continue;
+        };
+        let view = SessionView::new(&trace);
+        // The same matching as the session's own view, so both ends agree.
+        let runs: Vec<RunFacts> = runs_between(
+            store,
+            summary.facts.start_unix_nano,
+            summary.facts.end_unix_nano,
+        )?
+        .into_iter()
+        .map(|(facts, _)| facts)
+        .collect();
+        if let Some((tool, _)) = link_runs(&view.actions, &runs)
+            .into_iter()
+            .find(|(_, run)| *run == trace_id)
+        {
+            return Ok(Some(RunOrigin {
+                session_trace_id: summary.trace_id.to_hex(),
+                session_id: summary.facts.session_id.clone(),
+                agent: summary.facts.agent.clone(),
+                title: summary.facts.title.clone(),
+                tool_span_id: tool.to_hex(),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// One session as a timeline with its findings inline and the runs it did.

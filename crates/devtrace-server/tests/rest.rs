@@ -473,6 +473,8 @@ async fn the_waterfall_is_columnar_with_folds_the_critical_path_and_errors() {
     assert_eq!(view["span_count"], 9);
     assert_eq!(view["error_count"], 1);
     assert_eq!(view["session"], false, "a program trace");
+    let origin = api.ok(&format!("/api/v1/traces/{trace}/origin")).await;
+    assert_eq!(origin, serde_json::json!({"session": null}), "not a run");
     assert_eq!(view["duration_ns"], 100 * MS);
     let strings = view["strings"].as_array().unwrap();
     let names: Vec<&str> = view["name"]
@@ -527,6 +529,10 @@ async fn the_waterfall_is_columnar_with_folds_the_critical_path_and_errors() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
     api.bad("/api/v1/traces/xyz/waterfall", "id", "32 hexadecimal")
         .await;
+    api.bad("/api/v1/traces/xyz/origin", "id", "32 hexadecimal")
+        .await;
+    let (status, missing) = api.get("/api/v1/traces/0909/origin").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
     let summary = api.ok(&format!("/api/v1/traces/{trace}")).await;
     assert_eq!(
         (

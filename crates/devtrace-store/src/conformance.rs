@@ -207,6 +207,22 @@ fn sessions_are_listed_by_agent_project_and_time(factory: Factory<'_>) {
         }),
         [4, 3]
     );
+    // Sessions run over [100, 150], [200, 250], [300, 350] and [400, 450].
+    for (from, to, active) in [
+        (240, 310, vec![3, 2]),
+        (150, 150, vec![1]),
+        (360, 390, vec![]),
+        (0, 1_000, vec![4, 3, 2, 1]),
+    ] {
+        assert_eq!(
+            ids(SessionQuery {
+                active_between: Some((from, to)),
+                ..Default::default()
+            }),
+            active,
+            "sessions active between {from} and {to}"
+        );
+    }
     assert_eq!(
         store
             .list_sessions(&SessionQuery {

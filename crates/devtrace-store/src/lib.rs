@@ -115,6 +115,9 @@ pub struct SessionQuery {
     pub project: Option<String>,
     /// Only sessions that started at or after this time.
     pub since_unix_nano: Option<u64>,
+    /// Only sessions whose time overlaps `[from, to]` (both inclusive): those that could have
+    /// made something that ran then.
+    pub active_between: Option<(u64, u64)>,
     pub limit: usize,
 }
 

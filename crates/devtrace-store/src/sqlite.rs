@@ -903,7 +903,12 @@ impl Store for SqliteStore {
         }
         if let Some(since) = query.since_unix_nano {
             sql.push_str(" AND s.start_ns >= ?");
-            args.push((since.min(i64::MAX as u64) as i64).into());
+            args.push(clamp_i64(since).into());
+        }
+        if let Some((from, to)) = query.active_between {
+            sql.push_str(" AND s.start_ns <= ? AND s.end_ns >= ?");
+            args.push(clamp_i64(to).into());
+            args.push(clamp_i64(from).into());
         }
         sql.push_str(" ORDER BY s.start_ns DESC, s.trace DESC LIMIT ?");
         args.push((query.limit.min(i64::MAX as usize) as i64).into());

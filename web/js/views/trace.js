@@ -25,7 +25,20 @@ export async function render(main, {params, query, navigate}) {
   const view = new Waterfall(wf, navigate);
   main.replaceChildren(view.element);
   view.start(query);
+  showOrigin(view, wf.trace_id);
   return () => view.stop();
+}
+
+/** A run made by a session's command links back to that command in the session's timeline.
+ * Fetched after the waterfall is up: it is not on the way to an interactive view. */
+async function showOrigin(view, traceId) {
+  let origin;
+  try {
+    origin = (await get(`traces/${traceId}/origin`)).session;
+  } catch { return; /* the waterfall stands without it */ }
+  if (!origin) return;
+  view.links.prepend(h('a', {href: sessionHref(origin.session_trace_id, origin.tool_span_id), class: 'origin'},
+    `Made in session ${origin.title || origin.session_id}`), ' · ');
 }
 
 class Waterfall {
@@ -59,6 +72,11 @@ class Waterfall {
       'aria-label': 'Search within the trace', class: 'trace-search'});
     this.searchInfo = h('span', {class: 'muted', role: 'status'});
     this.playButton = h('button', {type: 'button', class: 'secondary', 'aria-pressed': 'false'}, 'Playback');
+    this.links = h('p', {class: 'links'},
+      wf.session ? [h('a', {href: sessionHref(wf.trace_id)}, 'Session timeline'), ' · '] : null,
+      h('a', {href: operationHref(root)}, `Analytics of ${root}`), ' · ',
+      h('a', {href: `/compare?a=${wf.trace_id}`}, 'Compare with another trace'), ' · ',
+      h('a', {href: `/api/v1/traces/${wf.trace_id}/waterfall`, target: '_blank', rel: 'noopener'}, 'JSON'));
     this.header = h('header', {class: 'trace-head'},
       h('h1', {}, root, ' ', h('span', {class: 'muted small'}, wf.service)),
       h('dl', {class: 'facts'},
@@ -68,11 +86,7 @@ class Waterfall {
         h('dt', {}, 'Started'), h('dd', {}, time(wf.start_unix_nano)),
         h('dt', {}, 'Critical path'), h('dd', {}, plural(this.criticalCount, 'span')),
         h('dt', {}, 'Trace id'), h('dd', {class: 'mono'}, wf.trace_id)),
-      h('p', {class: 'links'},
-        wf.session ? [h('a', {href: sessionHref(wf.trace_id)}, 'Session timeline'), ' · '] : null,
-        h('a', {href: operationHref(root)}, `Analytics of ${root}`), ' · ',
-        h('a', {href: `/compare?a=${wf.trace_id}`}, 'Compare with another trace'), ' · ',
-        h('a', {href: `/api/v1/traces/${wf.trace_id}/waterfall`, target: '_blank', rel: 'noopener'}, 'JSON')),
+      this.links,
       h('div', {class: 'trace-tools'}, this.searchInput, this.searchInfo,
         h('span', {class: 'legend'}, h('i', {class: 'swatch critical'}), 'critical path', h('i', {class: 'swatch error'}), 'error', h('i', {class: 'swatch fold'}), 'folded repeats'),
         this.playButton));

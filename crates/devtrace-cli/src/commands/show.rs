@@ -7,6 +7,8 @@ use devtrace_analyze::errors::{causal_chain, error_spans, first_error};
 use devtrace_analyze::fold::DEFAULT_MIN_RUN;
 use devtrace_analyze::{AnalyzedTrace, FoldedChild, TraceTree, fold_children};
 use devtrace_model::{LogBatch, Span, SpanBatch, semconv};
+use devtrace_query::sessions::run_origin;
+use devtrace_query::text::quote;
 use devtrace_query::text::truncate;
 use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_store::{Store, StoreError, StoredTrace};
@@ -38,6 +40,15 @@ pub fn run(
             style: Style::for_stdout(color),
         };
         let mut out = render(&trace, &logs, &options);
+        if let Some(origin) = run_origin(store, trace_id, &trace.spans.spans)? {
+            out.push_str(&format!(
+                "\nmade in session {} ({}) by the command in entry [{}]: devtrace session show {}\n",
+                quote(&origin.title),
+                origin.agent,
+                &origin.tool_span_id[..8],
+                &origin.session_trace_id[..8],
+            ));
+        }
         out.push_str(&super::serve::web_link_line(
             data,
             &devtrace_query::links::trace(&trace_id.to_hex(), None),

@@ -4,6 +4,8 @@ use super::{ToolDef, ToolError, ToolResult, WebUi, linked_tool};
 use crate::budget;
 use crate::trace_view::{View, draw};
 use devtrace_analyze::AnalyzedTrace;
+use devtrace_query::sessions::run_origin;
+use devtrace_query::text::quote;
 use devtrace_store::Store;
 use serde::Deserialize;
 
@@ -36,6 +38,19 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
         .transpose()?;
     let focus_id = focus.map(|i| trace.span(i).span_id.to_hex());
     let budget = budget::resolve(params.budget);
+    // A run an agent's command made leads back to that session.
+    let origin = run_origin(store, trace.trace_id, &trace.spans.spans)?
+        .map(|o| {
+            format!(
+                "made in development session {} (agent {}) by its tool call [{}]: session_overview(session_id=\"{}\")\n",
+                quote(&o.title),
+                quote(&o.agent),
+                &o.tool_span_id[..8],
+                &o.session_trace_id[..8]
+            )
+        })
+        .unwrap_or_default();
+    let budget = budget.saturating_sub(budget::count(&origin));
     let (link, link_cost) = WebUi::link_line(
         web_ui,
         &devtrace_query::links::trace(&trace.trace_id.to_hex(), focus_id.as_deref()),
@@ -47,6 +62,7 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
         budget: budget - link_cost,
     })
     .text;
+    text.push_str(&origin);
     text.push_str(&link);
     Ok(text)
 }

@@ -61,6 +61,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(traces::span))
         .routes(routes!(traces::search))
         .routes(routes!(traces::timeline))
+        .routes(routes!(traces::origin))
         .routes(routes!(analysis::operations))
         .routes(routes!(analysis::operation_names))
         .routes(routes!(analysis::operation))

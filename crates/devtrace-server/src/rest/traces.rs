@@ -1,4 +1,5 @@
-//! Trace search and one trace's views: summary, waterfall, span detail, search, timeline.
+//! Trace search and one trace's views: summary, waterfall, span detail, search, timeline, and
+//! where a run came from (the session that made it).
 
 use super::params::Params;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
@@ -7,6 +8,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use devtrace_model::SpanId;
 use devtrace_query::search::{AttributeFilter, TraceSearch, search as search_traces};
+use devtrace_query::sessions::{RunOrigin, run_origin};
 use devtrace_query::trace_view::{
     SpanDetail, Timeline, Waterfall, find_span, search_spans, span_detail, timeline as timeline_of,
     waterfall as waterfall_of,
@@ -313,4 +315,43 @@ pub async fn timeline(
 ) -> ApiResult<Timeline> {
     Params::parse::<NoParams>(raw.as_deref())?;
     with_trace(&state, id, |entry| Ok(timeline_of(&entry.trace))).await
+}
+
+/// Where a trace came from.
+#[derive(Serialize, ToSchema)]
+pub struct TraceOrigin {
+    /// For a `devtrace run` trace, the development session command that ran it (the session's
+    /// timeline links the run back); null for other traces and for runs made outside any
+    /// recorded session.
+    pub session: Option<RunOrigin>,
+}
+
+/// The development session whose command made this run, if any.
+#[utoipa::path(
+    get,
+    path = "/api/v1/traces/{id}/origin",
+    tag = "traces",
+    params(("id" = String, Path, description = "Trace id, or a unique prefix of it")),
+    responses(
+        (status = 200, description = "The session that made the run, or null", body = TraceOrigin),
+        (status = 400, description = "Not a trace id, or an ambiguous prefix", body = ApiErrorBody),
+        (status = 404, description = "No such trace", body = ApiErrorBody),
+    )
+)]
+pub async fn origin(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<TraceOrigin> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let (store, cache) = (state.store.clone(), state.traces.clone());
+    let origin = blocking(move || {
+        let entry = cache.get(&*store, &id)?;
+        let trace = &entry.trace;
+        Ok(TraceOrigin {
+            session: run_origin(&*store, trace.trace_id, &trace.spans.spans)?,
+        })
+    })
+    .await?;
+    Ok(Json(origin))
 }
