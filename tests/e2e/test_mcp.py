@@ -19,6 +19,7 @@ import json
 import re
 import signal
 import subprocess
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -363,8 +364,15 @@ def test_self_trace_records_each_call_with_the_mcp_conventions(http_server):
         return await text_of(client, "overview", {})
 
     session(url, body)
-    traces = http_server.ls("--service", "devtrace", "--limit", "50")
-    names = [t["root_name"] for t in traces]
+    # A call's span is recorded as the call ends, through the group-commit writer: it may land
+    # just after the client has its answer.
+    deadline = time.monotonic() + 10
+    while True:
+        traces = http_server.ls("--service", "devtrace", "--limit", "50")
+        names = [t["root_name"] for t in traces]
+        if ("tools/call overview" in names and "tools/call get_trace" in names) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert "tools/call overview" in names and "tools/call get_trace" in names, names
     failed = next(t for t in traces if t["root_name"] == "tools/call get_trace")
     span = http_server.show(failed["trace_id"])["spans"][0]
