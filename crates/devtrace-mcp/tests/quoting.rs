@@ -106,7 +106,7 @@ fn the_user_docs_carry_the_sql_schema_verbatim() {
     let docs = include_str!("../../../docs/mcp.md");
     assert!(
         docs.contains(devtrace_store::sql::SCHEMA),
-        "docs/mcp.md must show devtrace_store::sql::SCHEMA as it is; copy it from crates/devtrace-store/src/sql.rs"
+        "docs/mcp.md must show devtrace_store::sql::SCHEMA as it is; copy it from crates/devtrace-store/src/sql/mod.rs"
     );
 }
 

@@ -8,23 +8,19 @@
 //! and rows beyond the row limit are not read.
 //!
 //! The views ([`SCHEMA`]) hide the storage layout: `traces` and `operations` are plain views
-//! over the summary and operation-index tables; `spans` is a virtual table that decodes the
-//! compressed span chunks on demand, newest traces first, reading only the traces a
-//! `trace_id = …` or `name = …` constraint selects when the query has one.
+//! over the summary and operation-index tables; `spans` ([`spans`]) and `logs` ([`logs`]) are
+//! virtual tables that decode the compressed chunks on demand, reading only what a
+//! `trace_id = …` (or, for spans, `name = …`) constraint selects when the query has one.
+
+mod logs;
+mod spans;
 
 use crate::StoreError;
-use crate::chunk;
-use devtrace_model::{AnyValue, KeyValue, SpanBatch};
+use devtrace_model::{AnyValue, KeyValue};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::ValueRef;
-use rusqlite::vtab::{
-    Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab, VTabConfig, VTabConnection,
-    VTabCursor,
-};
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
-use std::borrow::Cow;
-use std::ffi::{CStr, c_int};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,6 +36,8 @@ spans(trace_id, span_id, parent_span_id, name, service, kind, start_ns, end_ns, 
   filter on trace_id = '…' or name = '…' to read only the traces concerned
 operations(name, trace_id, start_ns)
   which traces contain a span of each name (an index: fast)
+logs(trace_id, span_id, time_ns, severity_number, severity, body, attributes, service, resource)
+  one row per log record, latest stored first; trace_id null for logs outside traces; filter on trace_id = '…' to read one trace's
 SQLite syntax and JSON functions; read-only.
 Examples:
   SELECT name, count(*) n, avg(duration_ns)/1e6 avg_ms FROM spans WHERE trace_id = '4bf9…' GROUP BY name ORDER BY 3 DESC
@@ -90,7 +88,7 @@ pub struct SqlRows {
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
     #[error(
-        "refused: {0}. query_sql is read-only: write one SELECT (or WITH … SELECT) over the views traces, spans and operations"
+        "refused: {0}. query_sql is read-only: write one SELECT (or WITH … SELECT) over the views traces, spans, operations and logs"
     )]
     Refused(String),
     #[error("{0}")]
@@ -156,7 +154,7 @@ fn classify(error: rusqlite::Error, limits: SqlLimits) -> SqlError {
             SqlError::Refused("several statements were given; send one statement per call".into())
         }
         rusqlite::Error::SqliteFailure(_, Some(message)) => SqlError::Invalid(format!(
-            "SQL error: {message}. The views are traces, spans and operations (see the schema)"
+            "SQL error: {message}. The views are traces, spans, operations and logs (see the schema)"
         )),
         other => SqlError::Invalid(format!("SQL error: {other}")),
     }
@@ -263,7 +261,9 @@ fn open(db: &Path) -> Result<Connection, SqlError> {
     let conn = Connection::open_with_flags(db, flags).map_err(StoreError::from)?;
     conn.busy_timeout(Duration::from_secs(5))
         .map_err(StoreError::from)?;
-    conn.create_module(c"spans", &SPANS_MODULE, None::<()>)
+    conn.create_module(c"spans", &spans::SPANS_MODULE, None::<()>)
+        .map_err(StoreError::from)?;
+    conn.create_module(c"logs", &logs::LOGS_MODULE, None::<()>)
         .map_err(StoreError::from)?;
     conn.execute_batch(
         "CREATE TEMP VIEW traces AS
@@ -279,295 +279,6 @@ fn open(db: &Path) -> Result<Connection, SqlError> {
     )
     .map_err(StoreError::from)?;
     Ok(conn)
-}
-
-// --- the `spans` virtual table ----------------------------------------------------------------
-
-const SPANS_MODULE: Module<'static, SpansTable> = Module::eponymous_only_module();
-
-const COLUMNS: &[&str] = &[
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "service",
-    "kind",
-    "start_ns",
-    "end_ns",
-    "duration_ns",
-    "status",
-    "status_message",
-    "attributes",
-    "events",
-    "resource",
-];
-const COL_TRACE_ID: c_int = 0;
-const COL_NAME: c_int = 3;
-
-/// Query plans: which constraint the cursor uses to pick traces.
-const PLAN_SCAN: c_int = 0;
-const PLAN_TRACE: c_int = 1;
-const PLAN_NAME: c_int = 2;
-
-/// Traces read from the summary table at a time while scanning.
-const TRACE_PAGE: i64 = 256;
-
-#[repr(C)]
-struct SpansTable {
-    base: rusqlite::vtab::sqlite3_vtab,
-    /// A non-owning handle on the connection the table belongs to, for reading chunks in the
-    /// same snapshot (and under the same interrupt and time limit) as the outer query.
-    conn: Connection,
-}
-
-unsafe impl<'vtab> VTab<'vtab> for SpansTable {
-    type Aux = ();
-    type Cursor = SpansCursor<'vtab>;
-
-    fn connect(
-        db: &mut VTabConnection,
-        _aux: Option<&()>,
-        _module: &[u8],
-        _database: &[u8],
-        _table: &[u8],
-        _args: &[&[u8]],
-    ) -> rusqlite::Result<(Cow<'static, CStr>, Self)> {
-        db.config(VTabConfig::DirectOnly)?;
-        // SAFETY: the handle outlives the virtual table (SQLite disconnects tables before
-        // closing), and `from_handle` does not close it on drop.
-        let conn = unsafe { Connection::from_handle(db.handle())? };
-        let schema = format!("CREATE TABLE x({})", COLUMNS.join(", "));
-        let schema = std::ffi::CString::new(schema).expect("no NUL in column names");
-        Ok((
-            Cow::Owned(schema),
-            Self {
-                base: Default::default(),
-                conn,
-            },
-        ))
-    }
-
-    fn best_index(&self, info: &mut IndexInfo) -> rusqlite::Result<bool> {
-        let mut by_trace = None;
-        let mut by_name = None;
-        for (i, constraint) in info.constraints().enumerate() {
-            if !constraint.is_usable()
-                || constraint.operator() != IndexConstraintOp::SQLITE_INDEX_CONSTRAINT_EQ
-            {
-                continue;
-            }
-            match constraint.column() {
-                COL_TRACE_ID => by_trace = Some(i),
-                COL_NAME => by_name = Some(i),
-                _ => {}
-            }
-        }
-        let (plan, constraint, cost) = match (by_trace, by_name) {
-            (Some(i), _) => (PLAN_TRACE, Some(i), 10.0),
-            (None, Some(i)) => (PLAN_NAME, Some(i), 1_000.0),
-            (None, None) => (PLAN_SCAN, None, 1e9),
-        };
-        if let Some(i) = constraint {
-            // SQLite still checks the constraint on every row: the plan only narrows the traces.
-            info.constraint_usage(i).set_argv_index(1);
-        }
-        info.set_idx_num(plan);
-        info.set_estimated_cost(cost);
-        Ok(true)
-    }
-
-    fn open(&'vtab mut self) -> rusqlite::Result<SpansCursor<'vtab>> {
-        Ok(SpansCursor {
-            base: Default::default(),
-            table: self,
-            traces: Vec::new(),
-            next_trace: 0,
-            page_after: None,
-            paging: false,
-            current: None,
-            span: 0,
-            row: 0,
-        })
-    }
-}
-
-/// The spans of one decoded trace.
-struct LoadedTrace {
-    trace_id: String,
-    batch: SpanBatch,
-}
-
-#[repr(C)]
-struct SpansCursor<'vtab> {
-    base: rusqlite::vtab::sqlite3_vtab_cursor,
-    table: &'vtab SpansTable,
-    /// Trace keys (row id, trace id) still to read, in order.
-    traces: Vec<(i64, Vec<u8>)>,
-    next_trace: usize,
-    /// The last (start, key) read while scanning the summary table page by page.
-    page_after: Option<(i64, i64)>,
-    paging: bool,
-    current: Option<LoadedTrace>,
-    span: usize,
-    row: i64,
-}
-
-impl SpansCursor<'_> {
-    /// Moves to the next trace that has spans; `current` is `None` at the end.
-    fn load_next_trace(&mut self) -> rusqlite::Result<()> {
-        loop {
-            if self.next_trace == self.traces.len() && (!self.paging || !self.next_page()?) {
-                self.current = None;
-                return Ok(());
-            }
-            let (key, id) = self.traces[self.next_trace].clone();
-            self.next_trace += 1;
-            let mut statement = self.table.conn.prepare_cached(
-                "SELECT data FROM main.span_chunks WHERE trace = ?1 ORDER BY rowid",
-            )?;
-            let mut rows = statement.query(params![key])?;
-            let mut batch = SpanBatch::default();
-            while let Some(row) = rows.next()? {
-                let decoded = chunk::decode_spans(row.get_ref(0)?.as_blob()?)
-                    .map_err(|e| rusqlite::Error::ModuleError(e.to_string()))?;
-                batch.extend(decoded);
-            }
-            if !batch.spans.is_empty() {
-                self.current = Some(LoadedTrace {
-                    trace_id: hex(&id),
-                    batch,
-                });
-                self.span = 0;
-                return Ok(());
-            }
-        }
-    }
-
-    /// Reads the next page of the summary table, newest first; false at the end.
-    fn next_page(&mut self) -> rusqlite::Result<bool> {
-        let (start, key) = self.page_after.unwrap_or((i64::MAX, i64::MAX));
-        let mut statement = self.table.conn.prepare_cached(
-            "SELECT id, trace_id, start_ns FROM main.traces
-             WHERE (start_ns, id) < (?1, ?2) ORDER BY start_ns DESC, id DESC LIMIT ?3",
-        )?;
-        let page: Vec<(i64, Vec<u8>, i64)> = statement
-            .query_map(params![start, key, TRACE_PAGE], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        if let Some((key, _, start)) = page.last() {
-            self.page_after = Some((*start, *key));
-        }
-        self.traces = page.into_iter().map(|(key, id, _)| (key, id)).collect();
-        self.next_trace = 0;
-        Ok(!self.traces.is_empty())
-    }
-}
-
-unsafe impl VTabCursor for SpansCursor<'_> {
-    fn filter(&mut self, plan: c_int, _: Option<&str>, args: &Filters<'_>) -> rusqlite::Result<()> {
-        self.traces.clear();
-        self.next_trace = 0;
-        self.page_after = None;
-        self.paging = false;
-        self.row = 0;
-        let conn = &self.table.conn;
-        match plan {
-            PLAN_TRACE => {
-                let wanted: Option<String> = args.get(0).ok();
-                if let Some(bytes) = wanted.as_deref().and_then(parse_hex_id) {
-                    let found = conn
-                        .prepare_cached("SELECT id, trace_id FROM main.traces WHERE trace_id = ?1")?
-                        .query_map(params![bytes], |r| Ok((r.get(0)?, r.get(1)?)))?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                    self.traces = found;
-                }
-            }
-            PLAN_NAME => {
-                let name: Option<String> = args.get(0).ok();
-                if let Some(name) = name {
-                    self.traces = conn
-                        .prepare_cached(
-                            "SELECT t.id, t.trace_id FROM main.trace_operations o
-                             JOIN main.traces t ON t.id = o.trace
-                             WHERE o.name = (SELECT id FROM main.span_names WHERE name = ?1)
-                             ORDER BY t.start_ns DESC, t.id DESC",
-                        )?
-                        .query_map(params![name], |r| Ok((r.get(0)?, r.get(1)?)))?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
-                }
-            }
-            _ => self.paging = true,
-        }
-        self.load_next_trace()?;
-        self.skip_to_row()
-    }
-
-    fn next(&mut self) -> rusqlite::Result<()> {
-        self.span += 1;
-        self.row += 1;
-        self.skip_to_row()
-    }
-
-    fn eof(&self) -> bool {
-        self.current.is_none()
-    }
-
-    fn column(&self, ctx: &mut Context, column: c_int) -> rusqlite::Result<()> {
-        let Some(trace) = &self.current else {
-            return ctx.set_result(rusqlite::types::Null);
-        };
-        let batch = &trace.batch;
-        let span = &batch.spans[self.span];
-        let clamp = |v: u64| v.min(i64::MAX as u64) as i64;
-        match column {
-            0 => ctx.set_result(&trace.trace_id),
-            1 => ctx.set_result(span.span_id.to_hex()),
-            2 => ctx.set_result(span.parent_span_id.map(|p| p.to_hex())),
-            3 => ctx.set_result(&span.name),
-            4 => ctx.set_result(batch.resource_of(span).service_name()),
-            5 => ctx.set_result(span.kind.as_str()),
-            6 => ctx.set_result(clamp(span.start_unix_nano)),
-            7 => ctx.set_result(clamp(span.end_unix_nano)),
-            8 => ctx.set_result(clamp(span.duration_nanos())),
-            9 => ctx.set_result(span.status.code.as_str()),
-            10 => ctx.set_result(&span.status.message),
-            11 => ctx.set_result(attributes_json(&span.attributes).to_string()),
-            12 => {
-                let events: Vec<serde_json::Value> = span
-                    .events
-                    .iter()
-                    .map(|e| {
-                        serde_json::json!({
-                            "time_ns": e.time_unix_nano,
-                            "name": e.name,
-                            "attributes": attributes_json(&e.attributes),
-                        })
-                    })
-                    .collect();
-                ctx.set_result(serde_json::Value::Array(events).to_string())
-            }
-            13 => ctx.set_result(attributes_json(&batch.resource_of(span).attributes).to_string()),
-            _ => ctx.set_result(rusqlite::types::Null),
-        }
-    }
-
-    fn rowid(&self) -> rusqlite::Result<i64> {
-        Ok(self.row)
-    }
-}
-
-impl SpansCursor<'_> {
-    /// Advances past exhausted traces so the cursor points at a span or at the end.
-    fn skip_to_row(&mut self) -> rusqlite::Result<()> {
-        while let Some(trace) = &self.current {
-            if self.span < trace.batch.spans.len() {
-                return Ok(());
-            }
-            self.load_next_trace()?;
-        }
-        Ok(())
-    }
 }
 
 fn parse_hex_id(text: &str) -> Option<Vec<u8>> {
@@ -613,8 +324,8 @@ mod tests {
     use super::*;
     use crate::conformance::{batch, span};
     use crate::sqlite::{SqliteStore, SqliteWriter};
-    use crate::{Store, StoreWriter, prepare_spans};
-    use devtrace_model::StatusCode;
+    use crate::{Store, StoreWriter, prepare_logs, prepare_spans};
+    use devtrace_model::{LogBatch, LogRecord, Resource, Scope, SpanId, StatusCode, TraceId};
 
     fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -637,6 +348,37 @@ mod tests {
                     "api",
                     vec![span(2, 1, None, "GET /b", 10, 200), failing],
                 )),
+            ])
+            .unwrap();
+        let log = |time: u64, trace: Option<u8>, body: AnyValue| LogRecord {
+            time_unix_nano: time,
+            severity_number: 17,
+            severity_text: "ERROR".into(),
+            body,
+            attributes: vec![KeyValue::new("code", 7i64)],
+            trace_id: trace.map(|t| TraceId([t; 16])),
+            span_id: trace.map(|_| SpanId([2; 8])),
+            ..Default::default()
+        };
+        let service = Resource {
+            attributes: vec![KeyValue::new("service.name", "api")],
+            ..Default::default()
+        };
+        writer
+            .write(&[
+                prepare_logs(LogBatch {
+                    resources: vec![service.clone()],
+                    scopes: vec![Scope::default()],
+                    logs: vec![
+                        log(40, Some(2), AnyValue::from("query failed")),
+                        log(5, None, AnyValue::from("starting")),
+                    ],
+                }),
+                prepare_logs(LogBatch {
+                    resources: vec![service],
+                    scopes: vec![Scope::default()],
+                    logs: vec![log(50, Some(2), AnyValue::Int(42))],
+                }),
             ])
             .unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
@@ -704,6 +446,68 @@ mod tests {
         assert_eq!(
             ops.rows[2],
             [SqlValue::Text("SELECT".into()), SqlValue::Integer(2)]
+        );
+    }
+
+    #[test]
+    fn the_logs_view_reads_log_records_with_and_without_a_trace() {
+        let (_dir, store) = store();
+        let trace = "02".repeat(16);
+        let all = rows(
+            &store,
+            "SELECT trace_id, span_id, time_ns, severity, body, service, json_extract(attributes, '$.code') FROM logs",
+        );
+        // The latest write first (a non-text body as JSON), then the earlier one's records.
+        assert_eq!(all.rows.len(), 3);
+        assert_eq!(all.rows[0][4], SqlValue::Text("42".into()));
+        let row = |body: &str| {
+            all.rows
+                .iter()
+                .find(|r| r[4] == SqlValue::Text(body.into()))
+                .unwrap()
+        };
+        let failed = row("query failed");
+        assert_eq!(text(&failed[0]), trace);
+        assert_eq!(text(&failed[1]), "02".repeat(8));
+        assert_eq!(failed[2], SqlValue::Integer(40));
+        assert_eq!(text(&failed[3]), "ERROR");
+        assert_eq!(text(&failed[5]), "api");
+        assert_eq!(failed[6], SqlValue::Integer(7));
+        assert_eq!(
+            row("starting")[0],
+            SqlValue::Null,
+            "a log outside any trace"
+        );
+
+        let one = rows(
+            &store,
+            &format!("SELECT body FROM logs WHERE trace_id = '{trace}' ORDER BY time_ns"),
+        );
+        assert_eq!(
+            one.rows,
+            [
+                vec![SqlValue::Text("query failed".into())],
+                vec![SqlValue::Text("42".into())]
+            ]
+        );
+        let none = rows(
+            &store,
+            "SELECT count(*) FROM logs WHERE trace_id = 'nothex'",
+        );
+        assert_eq!(none.rows[0][0], SqlValue::Integer(0));
+        // Joined with spans: the failing query's log line.
+        let joined = rows(
+            &store,
+            &format!(
+                "SELECT s.name, l.body FROM logs l JOIN spans s ON s.trace_id = l.trace_id AND s.span_id = l.span_id WHERE l.trace_id = '{trace}' AND s.trace_id = '{trace}' ORDER BY l.time_ns LIMIT 1"
+            ),
+        );
+        assert_eq!(
+            joined.rows[0],
+            [
+                SqlValue::Text("SELECT".into()),
+                SqlValue::Text("query failed".into())
+            ]
         );
     }
 
@@ -809,7 +613,7 @@ mod tests {
         assert!(matches!(error, SqlError::Invalid(_)), "{error:?}");
         assert!(
             error.to_string().contains("no such table: nope")
-                && error.to_string().contains("traces, spans and operations"),
+                && error.to_string().contains("traces, spans, operations and logs"),
             "{error}"
         );
     }
