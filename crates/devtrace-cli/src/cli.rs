@@ -8,12 +8,17 @@ use std::path::PathBuf;
 #[command(
     name = "devtrace",
     version,
-    about = "See how code actually runs: receive OpenTelemetry traces, store them locally, explore them.",
-    long_about = "devtrace receives OpenTelemetry traces and logs (OTLP over gRPC and HTTP), stores them \
-in an embedded database, and shows them in the terminal.\n\n\
+    about = "See how code actually runs and how development sessions actually went: traces, analysis, sessions.",
+    long_about = "devtrace receives OpenTelemetry traces and logs (OTLP over gRPC and HTTP), imports and \
+captures coding-agent and developer sessions, stores everything in an embedded database, and \
+analyses it (critical path, sequential work, N+1 loops, failure patterns, agent retry loops). \
+Read it here, in the web UI and REST API that `devtrace serve` also serves \
+(http://127.0.0.1:4319/), or from an AI assistant over MCP (`devtrace mcp`).\n\n\
 Start the receiver with `devtrace serve`, point any OpenTelemetry SDK at it with \
 OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (HTTP) or http://127.0.0.1:4317 (gRPC), \
-then list traces with `devtrace ls` and draw one with `devtrace show <id>`.",
+or run a program under tracing with `devtrace run -- <command>`; then list traces with \
+`devtrace ls`, draw one with `devtrace show <id>`, and ask why it is slow with `devtrace perf`. \
+Sessions: `devtrace import claude-code`, then `devtrace sessions`.",
     after_help = "Exit codes: 0 success, 1 error (message on stderr), 2 usage error."
 )]
 pub struct Cli {
@@ -67,8 +72,8 @@ pub enum Command {
     /// Serve the MCP tools over stdio, for AI assistants (Claude Code, Codex, Cursor, …)
     ///
     /// Serves devtrace's MCP tools (overview, search_traces, get_trace, get_spans,
-    /// analyze_operation, find_issues, compare, errors, query_sql), resources and prompts over
-    /// stdio. An MCP client starts it; it reads the same store `devtrace serve` writes, while
+    /// analyze_operation, find_issues, compare, errors, list_sessions, session_overview,
+    /// check_insights, query_sql), resources and prompts over stdio. An MCP client starts it; it reads the same store `devtrace serve` writes, while
     /// serve runs or not. stdout carries only the protocol; logs go to stderr. The same tools
     /// are served over Streamable HTTP at /mcp on serve's API port.
     Mcp(McpArgs),
@@ -78,6 +83,34 @@ pub enum Command {
     Session(SessionArgs),
     /// Record a live agent event (reads the hook's JSON on stdin): `hook claude-code`
     Hook(HookArgs),
+    /// Read-only SQL over the store's documented views (traces, spans, operations, logs)
+    Query(QueryArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+devtrace query --schema\n  \
+devtrace query \"SELECT name, count(*), avg(duration_ns)/1e6 AS avg_ms FROM spans WHERE trace_id = '4bf9…' GROUP BY name\"\n  \
+devtrace query \"SELECT root_name, count(*) FROM traces WHERE error_count > 0 GROUP BY 1\" --json\n\n\
+The same views as the MCP tool query_sql. Anything that could write is refused; a query stops at \
+its time limit. Filter spans and logs on trace_id = '…' (or spans on name = '…') to read only \
+the traces concerned.")]
+pub struct QueryArgs {
+    /// One SELECT (or WITH … SELECT) statement
+    #[arg(required_unless_present = "schema")]
+    pub sql: Option<String>,
+    /// Print the views, their columns and examples, and exit
+    #[arg(long, conflicts_with = "sql")]
+    pub schema: bool,
+    /// Most rows to return (the output says when there were more)
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_rows: usize,
+    /// Time limit, e.g. 5s, 30s, 2m
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+    pub timeout: u64,
+    /// Print JSON ({columns, rows, more}) instead of a table
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -15,6 +15,7 @@ mod ls;
 mod mcp;
 mod perf;
 mod python_autotrace;
+mod query;
 mod run;
 mod runs;
 mod serve;
@@ -64,6 +65,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sessions(args) => sessions::list(&open_store(data)?, args),
         Command::Session(args) => sessions::session(&open_store(data)?, &args.command, data),
         Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
+        Command::Query(args) => query::run(data, args),
     }
 }
 

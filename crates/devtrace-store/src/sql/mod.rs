@@ -88,7 +88,7 @@ pub struct SqlRows {
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
     #[error(
-        "refused: {0}. query_sql is read-only: write one SELECT (or WITH … SELECT) over the views traces, spans, operations and logs"
+        "refused: {0}. SQL here is read-only: write one SELECT (or WITH … SELECT) over the views traces, spans, operations and logs"
     )]
     Refused(String),
     #[error("{0}")]
@@ -613,7 +613,9 @@ mod tests {
         assert!(matches!(error, SqlError::Invalid(_)), "{error:?}");
         assert!(
             error.to_string().contains("no such table: nope")
-                && error.to_string().contains("traces, spans, operations and logs"),
+                && error
+                    .to_string()
+                    .contains("traces, spans, operations and logs"),
             "{error}"
         );
     }
