@@ -75,6 +75,11 @@ def test_spans_of_an_sdk_that_ignores_traceparent_are_attached_by_resource(store
     # The summary counts the program's spans where they landed, and says where to look.
     assert summary["spans"] == 3 and summary["attached_traces"] == attached, summary
     assert "· 3 spans ·" in proc.stderr and f"  devtrace show {attached[0]}\n" in proc.stderr, proc.stderr
+    shown = store.cli("show", summary["trace_id"]).stdout
+    assert (
+        f"the program's spans are in a trace of their own (its SDK did not continue TRACEPARENT): devtrace show {attached[0][:8]}\n"
+        in shown
+    ), shown
 
 
 def test_a_rust_opentelemetry_otlp_program_exports_to_the_runs_endpoint(store: Store, rust_client_bin: Path):

@@ -436,6 +436,9 @@ test('a session links to the run its command made: follow it to the run\'s trace
   await page.waitForURL(`${base}/traces/${beforeRun.trace_id}`);
   const back = page.getByRole('link', {name: 'Made in session Time the journal generator before the fix'});
   assert.equal(await back.getAttribute('href'), `/sessions/${LINKED_SESSION.replaceAll('-', '')}?entry=${commandSpan}`);
+  await shot('run-trace-made-in-session');
+  // The program's own trace, attached to the run, is one click away in the header too.
+  const runAttachments = await page.locator('.trace-head .links a.mono').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
   const runRow = page.locator('.wf-row', {hasText: `${demoProgram} --run 0`});
   await runRow.waitFor();
   await runRow.locator('.label').click();
@@ -447,6 +450,7 @@ test('a session links to the run its command made: follow it to the run\'s trace
   assert.equal(attrs['devtrace.run.exit_code'], '0');
   const attached = JSON.parse(attrs['devtrace.run.attached_traces']);
   assert.equal(attached.length, 1);
+  assert.deepEqual(runAttachments, [`/traces/${attached[0]}`], 'the header links the attached trace');
   await panel.locator('section:has(h3:text-is("Links (1)")) a').click();
   await page.waitForURL(new RegExp(`/traces/${attached[0]}\\?span=`));
   await page.locator('.wf-row', {hasText: 'journal.generate'}).first().waitFor();

@@ -1,5 +1,6 @@
 //! A run that an agent's command made leads back to its session: `get_trace` on the run names
-//! the session (its title quoted, as recorded data) and the `session_overview` call to open it.
+//! the session (its title quoted, as recorded data) and the `session_overview` call to open it,
+//! and the trace its program sent on its own.
 
 mod common;
 
@@ -46,6 +47,11 @@ fn get_trace_of_a_run_names_the_session_whose_command_made_it() {
         KeyValue::new(semconv::RUN_ID, "run-1"),
         KeyValue::new(semconv::RUN_COMMAND, "cargo test"),
         KeyValue::new(semconv::RUN_CWD, "/w/app"),
+        // The program's SDK started a trace of its own (the next one).
+        KeyValue::new(
+            semconv::RUN_ATTACHED_TRACES,
+            devtrace_model::AnyValue::Array(vec![TraceId([8; 16]).to_hex().into()]),
+        ),
     ];
     let other = TraceId([8; 16]);
     let plain = common::span(
@@ -90,6 +96,13 @@ fn get_trace_of_a_run_names_the_session_whose_command_made_it() {
             &session_trace[..8]
         )),
         "{line}"
+    );
+    assert!(
+        text.contains(&format!(
+            "the program's spans are in its own trace(s) (its SDK did not continue TRACEPARENT): get_trace(trace_id=\"{}\")\n",
+            other.to_hex()
+        )),
+        "{text}"
     );
     let (plain_text, _) = server.call("get_trace", json!({"trace_id": other.to_hex()}));
     assert!(

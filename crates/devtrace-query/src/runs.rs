@@ -5,6 +5,21 @@ use devtrace_model::{AnyValue, Span, TraceId, semconv};
 use devtrace_store::{Store, StoreError, TraceQuery};
 use serde::Serialize;
 
+/// The traces a run's program sent on its own (an SDK that did not continue `TRACEPARENT`), as
+/// the run span records them in `devtrace.run.attached_traces`: where the program's spans are.
+pub fn attached_traces(spans: &[Span]) -> Vec<String> {
+    spans
+        .iter()
+        .filter_map(|s| s.attr(semconv::RUN_ATTACHED_TRACES))
+        .filter_map(|v| match v {
+            AnyValue::Array(ids) => Some(ids.iter().filter_map(AnyValue::as_str)),
+            _ => None,
+        })
+        .flatten()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// One `devtrace run` execution.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

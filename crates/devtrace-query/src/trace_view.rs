@@ -34,6 +34,9 @@ pub struct Waterfall {
     pub error_count: usize,
     /// The trace is a development session: its timeline view is `/sessions/ID`.
     pub session: bool,
+    /// For a `devtrace run`, the traces its program sent on its own (an SDK that did not
+    /// continue `TRACEPARENT`): where the program's spans are.
+    pub attached_traces: Vec<String>,
     /// Names, services and kinds of work, referred to by index from the columns.
     pub strings: Vec<String>,
     pub span_id: Vec<SpanId>,
@@ -132,6 +135,7 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         session: spans.iter().any(|s| {
             devtrace_model::session::session_role(s) == Some(semconv::SESSION_SPAN_SESSION)
         }),
+        attached_traces: crate::runs::attached_traces(spans),
         strings: Vec::new(),
         span_id: Vec::with_capacity(n),
         parent: Vec::with_capacity(n),

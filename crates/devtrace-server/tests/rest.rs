@@ -473,6 +473,7 @@ async fn the_waterfall_is_columnar_with_folds_the_critical_path_and_errors() {
     assert_eq!(view["span_count"], 9);
     assert_eq!(view["error_count"], 1);
     assert_eq!(view["session"], false, "a program trace");
+    assert_eq!(view["attached_traces"], serde_json::json!([]), "not a run");
     let origin = api.ok(&format!("/api/v1/traces/{trace}/origin")).await;
     assert_eq!(origin, serde_json::json!({"session": null}), "not a run");
     assert_eq!(view["duration_ns"], 100 * MS);

@@ -72,8 +72,11 @@ class Waterfall {
       'aria-label': 'Search within the trace', class: 'trace-search'});
     this.searchInfo = h('span', {class: 'muted', role: 'status'});
     this.playButton = h('button', {type: 'button', class: 'secondary', 'aria-pressed': 'false'}, 'Playback');
+    // A run whose program started traces of its own: they hold the program's spans.
+    const attached = wf.attached_traces.map((id) => [h('a', {href: traceHref(id), class: 'mono'}, id.slice(0, 12)), ' · ']);
     this.links = h('p', {class: 'links'},
       wf.session ? [h('a', {href: sessionHref(wf.trace_id)}, 'Session timeline'), ' · '] : null,
+      attached.length ? [h('span', {class: 'muted'}, `The program's spans (${attached.length === 1 ? 'its own trace' : `${attached.length} traces of their own`}): `), attached] : null,
       h('a', {href: operationHref(root)}, `Analytics of ${root}`), ' · ',
       h('a', {href: `/compare?a=${wf.trace_id}`}, 'Compare with another trace'), ' · ',
       h('a', {href: `/api/v1/traces/${wf.trace_id}/waterfall`, target: '_blank', rel: 'noopener'}, 'JSON'));

@@ -936,17 +936,10 @@ fn summarize(
     let run_span = trace.span(run_index).clone();
     // The program's spans: under the run span, and in the traces of SDKs that did not continue
     // TRACEPARENT (attached to the run by its id).
-    let attached = run_span
-        .attributes
-        .iter()
-        .filter(|kv| kv.key == semconv::RUN_ATTACHED_TRACES)
-        .filter_map(|kv| match &kv.value {
-            AnyValue::Array(ids) => Some(ids.iter().filter_map(AnyValue::as_str)),
-            _ => None,
-        })
-        .flatten()
+    let attached = devtrace_query::runs::attached_traces(std::slice::from_ref(&run_span))
+        .into_iter()
         .filter_map(|id| {
-            let id = store.resolve_trace_id(id).ok()?;
+            let id = store.resolve_trace_id(&id).ok()?;
             let stored = store.get_trace(id).ok().flatten()?;
             Some(AnalyzedTrace::new(id, stored.spans))
         });

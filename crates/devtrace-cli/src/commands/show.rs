@@ -40,6 +40,18 @@ pub fn run(
             style: Style::for_stdout(color),
         };
         let mut out = render(&trace, &logs, &options);
+        let attached = devtrace_query::runs::attached_traces(&trace.spans.spans);
+        if !attached.is_empty() {
+            out.push_str(&format!(
+                "\nthe program's spans are in {} of their own (its SDK did not continue TRACEPARENT): {}\n",
+                if attached.len() == 1 { "a trace" } else { "traces" },
+                attached
+                    .iter()
+                    .map(|id| format!("devtrace show {}", &id[..id.len().min(8)]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         if let Some(origin) = run_origin(store, trace_id, &trace.spans.spans)? {
             out.push_str(&format!(
                 "\nmade in session {} ({}) by the command in entry [{}]: devtrace session show {}\n",

@@ -9,6 +9,9 @@ use devtrace_query::text::quote;
 use devtrace_store::Store;
 use serde::Deserialize;
 
+/// A run's attached traces named in full; the rest are counted.
+const ATTACHED_SHOWN: usize = 5;
+
 /// Parameters of `get_trace`.
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +53,24 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
             )
         })
         .unwrap_or_default();
+    // A run whose program sent its own traces: that is where its spans are.
+    let attached = devtrace_query::runs::attached_traces(&trace.spans.spans);
+    let origin = if attached.is_empty() {
+        origin
+    } else {
+        let mut calls: Vec<String> = attached
+            .iter()
+            .take(ATTACHED_SHOWN)
+            .map(|id| format!("get_trace(trace_id=\"{id}\")"))
+            .collect();
+        if attached.len() > ATTACHED_SHOWN {
+            calls.push(format!("{} more", attached.len() - ATTACHED_SHOWN));
+        }
+        format!(
+            "{origin}the program's spans are in its own trace(s) (its SDK did not continue TRACEPARENT): {}\n",
+            calls.join(", ")
+        )
+    };
     let budget = budget.saturating_sub(budget::count(&origin));
     let (link, link_cost) = WebUi::link_line(
         web_ui,
