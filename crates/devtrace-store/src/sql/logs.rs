@@ -6,8 +6,7 @@ use super::{attributes_json, parse_hex_id, value_json};
 use crate::chunk;
 use devtrace_model::{AnyValue, LogBatch};
 use rusqlite::vtab::{
-    Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab, VTabConfig, VTabConnection,
-    VTabCursor,
+    Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab, VTabConnection, VTabCursor,
 };
 use rusqlite::{Connection, params};
 use std::borrow::Cow;
@@ -37,7 +36,7 @@ const CHUNK_PAGE: i64 = 64;
 #[repr(C)]
 pub(super) struct LogsTable {
     base: rusqlite::vtab::sqlite3_vtab,
-    /// A non-owning handle on the connection the table belongs to (as for `spans`).
+    /// A non-owning handle on the connection the table belongs to (`connect_virtual_table`).
     conn: Connection,
 }
 
@@ -53,14 +52,9 @@ unsafe impl<'vtab> VTab<'vtab> for LogsTable {
         _table: &[u8],
         _args: &[&[u8]],
     ) -> rusqlite::Result<(Cow<'static, CStr>, Self)> {
-        db.config(VTabConfig::DirectOnly)?;
-        // SAFETY: as for `spans`: SQLite disconnects the table before closing the connection,
-        // and `from_handle` does not close it on drop.
-        let conn = unsafe { Connection::from_handle(db.handle())? };
-        let schema = format!("CREATE TABLE x({})", COLUMNS.join(", "));
-        let schema = std::ffi::CString::new(schema).expect("no NUL in column names");
+        let (schema, conn) = super::connect_virtual_table(db, COLUMNS)?;
         Ok((
-            Cow::Owned(schema),
+            schema,
             Self {
                 base: Default::default(),
                 conn,

@@ -281,6 +281,22 @@ fn open(db: &Path) -> Result<Connection, SqlError> {
     Ok(conn)
 }
 
+/// What a virtual table's `connect` makes: its declared schema (one column per name) and a
+/// non-owning handle on the connection it belongs to, for reading chunks in the same snapshot
+/// (and under the same interrupt and time limit) as the outer query.
+fn connect_virtual_table(
+    db: &mut rusqlite::vtab::VTabConnection,
+    columns: &[&str],
+) -> rusqlite::Result<(std::borrow::Cow<'static, std::ffi::CStr>, Connection)> {
+    db.config(rusqlite::vtab::VTabConfig::DirectOnly)?;
+    // SAFETY: the handle outlives the virtual table (SQLite disconnects tables before closing),
+    // and `from_handle` does not close it on drop.
+    let conn = unsafe { Connection::from_handle(db.handle())? };
+    let schema = format!("CREATE TABLE x({})", columns.join(", "));
+    let schema = std::ffi::CString::new(schema).expect("no NUL in column names");
+    Ok((std::borrow::Cow::Owned(schema), conn))
+}
+
 fn parse_hex_id(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
     if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {

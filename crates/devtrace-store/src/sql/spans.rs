@@ -7,8 +7,7 @@ use devtrace_model::SpanBatch;
 use rusqlite::Connection;
 use rusqlite::params;
 use rusqlite::vtab::{
-    Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab, VTabConfig, VTabConnection,
-    VTabCursor,
+    Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab, VTabConnection, VTabCursor,
 };
 use std::borrow::Cow;
 use std::ffi::{CStr, c_int};
@@ -62,14 +61,9 @@ unsafe impl<'vtab> VTab<'vtab> for SpansTable {
         _table: &[u8],
         _args: &[&[u8]],
     ) -> rusqlite::Result<(Cow<'static, CStr>, Self)> {
-        db.config(VTabConfig::DirectOnly)?;
-        // SAFETY: the handle outlives the virtual table (SQLite disconnects tables before
-        // closing), and `from_handle` does not close it on drop.
-        let conn = unsafe { Connection::from_handle(db.handle())? };
-        let schema = format!("CREATE TABLE x({})", COLUMNS.join(", "));
-        let schema = std::ffi::CString::new(schema).expect("no NUL in column names");
+        let (schema, conn) = super::connect_virtual_table(db, COLUMNS)?;
         Ok((
-            Cow::Owned(schema),
+            schema,
             Self {
                 base: Default::default(),
                 conn,
