@@ -468,26 +468,14 @@ mod tests {
     use devtrace_model::{KeyValue, Resource, Scope, SpanBatch, SpanId, SpanKind, Status, TraceId};
 
     fn span(id: u8, parent: Option<u8>, name: &str, start_ms: u64, end_ms: u64) -> Span {
-        Span {
-            trace_id: TraceId([1; 16]),
-            span_id: SpanId([id; 8]),
-            parent_span_id: parent.map(|p| SpanId([p; 8])),
-            trace_state: String::new(),
-            flags: 1,
-            name: name.into(),
-            kind: SpanKind::Internal,
-            start_unix_nano: start_ms * 1_000_000,
-            end_unix_nano: end_ms * 1_000_000,
-            attributes: vec![],
-            dropped_attributes_count: 0,
-            events: vec![],
-            dropped_events_count: 0,
-            links: vec![],
-            dropped_links_count: 0,
-            status: Status::default(),
-            resource: 0,
-            scope: 0,
-        }
+        Span::new(
+            TraceId([1; 16]),
+            SpanId([id; 8]),
+            parent.map(|p| SpanId([p; 8])),
+            name,
+            start_ms * 1_000_000,
+            end_ms * 1_000_000,
+        )
     }
 
     fn trace() -> AnalyzedTrace {

@@ -171,6 +171,38 @@ pub struct Span {
 }
 
 impl Span {
+    /// An internal span with no attributes, events or links, unset status, sampled, pointing
+    /// at the first resource and scope of its batch: the start every builder sets fields on.
+    pub fn new(
+        trace_id: TraceId,
+        span_id: SpanId,
+        parent_span_id: Option<SpanId>,
+        name: impl Into<String>,
+        start_unix_nano: u64,
+        end_unix_nano: u64,
+    ) -> Self {
+        Span {
+            trace_id,
+            span_id,
+            parent_span_id,
+            trace_state: String::new(),
+            flags: 1,
+            name: name.into(),
+            kind: SpanKind::Internal,
+            start_unix_nano,
+            end_unix_nano,
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: Vec::new(),
+            dropped_events_count: 0,
+            links: Vec::new(),
+            dropped_links_count: 0,
+            status: Status::default(),
+            resource: 0,
+            scope: 0,
+        }
+    }
+
     /// Duration in nanoseconds; a span that ends before it starts counts as zero.
     pub fn duration_nanos(&self) -> u64 {
         self.end_unix_nano.saturating_sub(self.start_unix_nano)

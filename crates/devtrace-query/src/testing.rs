@@ -22,24 +22,16 @@ pub fn trace(n: u32, span_attrs: Vec<KeyValue>, resource_attrs: Vec<KeyValue>) -
         }],
         scopes: vec![Scope::default()],
         spans: vec![Span {
-            trace_id: TraceId(id),
-            span_id: SpanId([1; 8]),
-            parent_span_id: None,
-            trace_state: String::new(),
             flags: 0,
-            name: format!("op {n}"),
-            kind: SpanKind::Internal,
-            start_unix_nano: start,
-            end_unix_nano: start + 500,
             attributes: span_attrs,
-            dropped_attributes_count: 0,
-            events: vec![],
-            dropped_events_count: 0,
-            links: vec![],
-            dropped_links_count: 0,
-            status: Status::default(),
-            resource: 0,
-            scope: 0,
+            ..Span::new(
+                TraceId(id),
+                SpanId([1; 8]),
+                None,
+                format!("op {n}"),
+                start,
+                start + 500,
+            )
         }],
     }
 }
@@ -47,24 +39,15 @@ pub fn trace(n: u32, span_attrs: Vec<KeyValue>, resource_attrs: Vec<KeyValue>) -
 /// A span of trace `[trace; 16]` with id `[id; 8]`, internal, no attributes.
 pub fn span(trace: u8, id: u8, parent: Option<u8>, name: &str, start: u64, end: u64) -> Span {
     Span {
-        trace_id: TraceId([trace; 16]),
-        span_id: SpanId([id; 8]),
-        parent_span_id: parent.map(|p| SpanId([p; 8])),
-        trace_state: String::new(),
         flags: 0,
-        name: name.into(),
-        kind: SpanKind::Internal,
-        start_unix_nano: start,
-        end_unix_nano: end,
-        attributes: vec![],
-        dropped_attributes_count: 0,
-        events: vec![],
-        dropped_events_count: 0,
-        links: vec![],
-        dropped_links_count: 0,
-        status: Status::default(),
-        resource: 0,
-        scope: 0,
+        ..Span::new(
+            TraceId([trace; 16]),
+            SpanId([id; 8]),
+            parent.map(|p| SpanId([p; 8])),
+            name,
+            start,
+            end,
+        )
     }
 }
 

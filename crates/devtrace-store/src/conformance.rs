@@ -423,24 +423,17 @@ fn operations_find_the_traces_that_contain_them(factory: Factory<'_>) {
 
 pub fn span(trace: u8, id: u8, parent: Option<u8>, name: &str, start: u64, end: u64) -> Span {
     Span {
-        trace_id: TraceId([trace; 16]),
-        span_id: SpanId([id; 8]),
-        parent_span_id: parent.map(|p| SpanId([p; 8])),
-        trace_state: String::new(),
         flags: 0,
-        name: name.into(),
         kind: SpanKind::Server,
-        start_unix_nano: start,
-        end_unix_nano: end,
         attributes: vec![KeyValue::new("n", AnyValue::Int(id as i64))],
-        dropped_attributes_count: 0,
-        events: vec![],
-        dropped_events_count: 0,
-        links: vec![],
-        dropped_links_count: 0,
-        status: Status::default(),
-        resource: 0,
-        scope: 0,
+        ..Span::new(
+            TraceId([trace; 16]),
+            SpanId([id; 8]),
+            parent.map(|p| SpanId([p; 8])),
+            name,
+            start,
+            end,
+        )
     }
 }
 

@@ -249,21 +249,7 @@ mod tests {
 
     fn span(trace: u8, id: u8, parent: Option<u8>, start: u64, resource: u32) -> Span {
         Span {
-            trace_id: TraceId([trace; 16]),
-            span_id: SpanId([id; 8]),
-            parent_span_id: parent.map(|p| SpanId([p; 8])),
-            trace_state: String::new(),
             flags: 0,
-            name: format!("op{id}"),
-            kind: SpanKind::Internal,
-            start_unix_nano: start,
-            end_unix_nano: start + 10,
-            attributes: vec![],
-            dropped_attributes_count: 0,
-            events: vec![],
-            dropped_events_count: 0,
-            links: vec![],
-            dropped_links_count: 0,
             status: Status {
                 code: if id == 3 {
                     StatusCode::Error
@@ -273,7 +259,14 @@ mod tests {
                 message: String::new(),
             },
             resource,
-            scope: 0,
+            ..Span::new(
+                TraceId([trace; 16]),
+                SpanId([id; 8]),
+                parent.map(|p| SpanId([p; 8])),
+                format!("op{id}"),
+                start,
+                start + 10,
+            )
         }
     }
 

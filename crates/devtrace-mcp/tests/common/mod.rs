@@ -32,26 +32,7 @@ pub fn span(
     start: u64,
     end: u64,
 ) -> Span {
-    Span {
-        trace_id: trace,
-        span_id: span_id(id),
-        parent_span_id: parent.map(span_id),
-        trace_state: String::new(),
-        flags: 1,
-        name: name.into(),
-        kind: SpanKind::Internal,
-        start_unix_nano: start,
-        end_unix_nano: end,
-        attributes: vec![],
-        dropped_attributes_count: 0,
-        events: vec![],
-        dropped_events_count: 0,
-        links: vec![],
-        dropped_links_count: 0,
-        status: Status::default(),
-        resource: 0,
-        scope: 0,
-    }
+    Span::new(trace, span_id(id), parent.map(span_id), name, start, end)
 }
 
 pub fn fail(span: &mut Span, message: &str) {
