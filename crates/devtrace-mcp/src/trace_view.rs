@@ -465,7 +465,7 @@ fn error_text(span: &Span) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use devtrace_model::{KeyValue, Resource, Scope, SpanBatch, SpanId, SpanKind, Status, TraceId};
+    use devtrace_model::{KeyValue, Resource, Scope, SpanBatch, SpanId, Status, TraceId};
 
     fn span(id: u8, parent: Option<u8>, name: &str, start_ms: u64, end_ms: u64) -> Span {
         Span::new(

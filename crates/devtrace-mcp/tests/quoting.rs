@@ -6,8 +6,7 @@ mod common;
 use devtrace_mcp::DevtraceMcp;
 use devtrace_mcp::selftrace::Transport;
 use devtrace_model::{
-    Event, KeyValue, Resource, Scope, Span, SpanBatch, SpanId, SpanKind, Status, StatusCode,
-    TraceId, semconv,
+    Event, KeyValue, Resource, Scope, Span, SpanBatch, SpanId, Status, StatusCode, TraceId, semconv,
 };
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::{StoreWriter, prepare_spans};

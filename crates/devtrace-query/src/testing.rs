@@ -1,8 +1,6 @@
 //! Small stores for the tests of this crate.
 
-use devtrace_model::{
-    KeyValue, Resource, Scope, Span, SpanBatch, SpanId, SpanKind, Status, TraceId, semconv,
-};
+use devtrace_model::{KeyValue, Resource, Scope, Span, SpanBatch, SpanId, TraceId, semconv};
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::{StoreWriter, prepare_session, prepare_spans};
 
