@@ -13,7 +13,7 @@ use devtrace_query::trace_view::{
     SpanDetail, Timeline, Waterfall, find_span, search_spans, span_detail, timeline as timeline_of,
     waterfall as waterfall_of,
 };
-use devtrace_store::{TraceCursor, TraceQuery, TraceSummary};
+use devtrace_store::{Store, TraceCursor, TraceQuery, TraceSummary};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -147,14 +147,15 @@ pub async fn list(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Api
 #[into_params(parameter_in = Query)]
 pub struct NoParams {}
 
-/// Runs `view` on trace `id` (from the cache of opened traces) on a blocking thread.
+/// Runs `view` on trace `id` (from the cache of opened traces) on a blocking thread; the view
+/// gets the store too, for what lies beyond the trace.
 async fn with_trace<T: Send + 'static>(
     state: &ApiState,
     id: String,
-    view: impl FnOnce(&super::CachedTrace) -> Result<T, ApiError> + Send + 'static,
+    view: impl FnOnce(&dyn Store, &super::CachedTrace) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<Json<T>, ApiError> {
     let (store, cache) = (state.store.clone(), state.traces.clone());
-    let answer = blocking(move || view(&*cache.get(&*store, &id)?)).await?;
+    let answer = blocking(move || view(&*store, &*cache.get(&*store, &id)?)).await?;
     Ok(Json(answer))
 }
 
@@ -206,7 +207,7 @@ pub async fn waterfall(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Waterfall> {
     Params::parse::<NoParams>(raw.as_deref())?;
-    with_trace(&state, id, |entry| {
+    with_trace(&state, id, |_, entry| {
         Ok(waterfall_of(&entry.trace, &entry.summary, &entry.logs))
     })
     .await
@@ -239,7 +240,7 @@ pub async fn span(
             format!("{span_id:?} is not a span id: span ids are 16 hexadecimal characters"),
         )
     })?;
-    with_trace(&state, id, move |entry| {
+    with_trace(&state, id, move |_, entry| {
         let index = find_span(&entry.trace, wanted).ok_or_else(|| {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
@@ -288,7 +289,7 @@ pub async fn search(
     let q = p.text("q").ok_or_else(|| {
         ApiError::bad_parameter("q", "give the text to search for, e.g. ?q=SELECT")
     })?;
-    with_trace(&state, id, move |entry| {
+    with_trace(&state, id, move |_, entry| {
         Ok(SpanMatches {
             span_ids: search_spans(&entry.trace, &q),
         })
@@ -314,7 +315,7 @@ pub async fn timeline(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Timeline> {
     Params::parse::<NoParams>(raw.as_deref())?;
-    with_trace(&state, id, |entry| Ok(timeline_of(&entry.trace))).await
+    with_trace(&state, id, |_, entry| Ok(timeline_of(&entry.trace))).await
 }
 
 /// Where a trace came from.
@@ -344,14 +345,11 @@ pub async fn origin(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<TraceOrigin> {
     Params::parse::<NoParams>(raw.as_deref())?;
-    let (store, cache) = (state.store.clone(), state.traces.clone());
-    let origin = blocking(move || {
-        let entry = cache.get(&*store, &id)?;
+    with_trace(&state, id, |store, entry| {
         let trace = &entry.trace;
         Ok(TraceOrigin {
-            session: run_origin(&*store, trace.trace_id, &trace.spans.spans)?,
+            session: run_origin(store, trace.trace_id, &trace.spans.spans)?,
         })
     })
-    .await?;
-    Ok(Json(origin))
+    .await
 }
