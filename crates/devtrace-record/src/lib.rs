@@ -44,7 +44,7 @@ pub fn now_nanos() -> u64 {
 
 /// An RFC 3339 time with milliseconds, as trace-1.0.0 events carry it.
 pub fn timestamp(nanos: u64) -> String {
-    devtrace_model::time::format_rfc3339(nanos)
+    devtrace_model::time::format_rfc3339(nanos - nanos % 1_000_000)
 }
 
 /// A new random UUID (version 4), from the operating system's random source.

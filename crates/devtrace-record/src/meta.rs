@@ -86,8 +86,9 @@ pub struct Options {
     pub coalesce_ms: u64,
     /// Largest file whose contents are diffed; larger ones are summarised.
     pub max_diff_file_bytes: u64,
-    /// Largest command output kept per stream (head and tail), in bytes.
-    pub max_output_bytes: u64,
+    /// Where the session goes at the end: a devtrace server's URL, or the local store (`None`).
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 impl Default for Options {
@@ -96,8 +97,8 @@ impl Default for Options {
             ask_every_secs: 0,
             watch: true,
             coalesce_ms: 300,
+            server: None,
             max_diff_file_bytes: 1024 * 1024,
-            max_output_bytes: 64 * 1024,
         }
     }
 }

@@ -25,7 +25,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,8 @@ const SPOOL_POLL: Duration = Duration::from_secs(2);
 
 enum Message {
     Watch(Raw),
-    Client(Request, Sender<Response>),
+    /// A request, where to send its answer, and where the connection says it has written it.
+    Client(Request, Sender<Response>, SyncSender<()>),
 }
 
 /// Runs the recorder until `record stop` (or the process is killed). `ready` is called once
@@ -219,12 +220,19 @@ fn serve_connection(stream: UnixStream, sender: Sender<Message>) {
         let response = match serde_json::from_slice::<Request>(&line) {
             Ok(request) => {
                 let (reply, replied) = mpsc::channel();
-                if sender.send(Message::Client(request, reply)).is_err() {
+                let (written, was_written) = mpsc::sync_channel(0);
+                if sender.send(Message::Client(request, reply, written)).is_err() {
                     return;
                 }
-                replied
+                let response = replied
                     .recv()
-                    .unwrap_or_else(|_| Response::error("the recorder is stopping"))
+                    .unwrap_or_else(|_| Response::error("the recorder is stopping"));
+                let result = answer(&mut writer, &response);
+                drop(was_written);
+                if result.is_err() {
+                    return;
+                }
+                continue;
             }
             Err(error) => Response::error(format!(
                 "not a request ({error}); send {{\"op\": \"event\", \"event\": {{…}}}}, or op status, pause, resume, stop"
@@ -357,7 +365,7 @@ impl State {
             let message = receiver.recv_timeout(wake.saturating_duration_since(now));
             match message {
                 Ok(Message::Watch(raw)) => self.on_watch(raw, coalesce)?,
-                Ok(Message::Client(request, reply)) => {
+                Ok(Message::Client(request, reply, written)) => {
                     let stop = matches!(request, Request::Stop);
                     let response = self.on_request(request);
                     let response = match response {
@@ -370,6 +378,9 @@ impl State {
                     let ok = response.ok;
                     let _ = reply.send(response);
                     if stop && ok {
+                        // Exit only once the answer is written: this rendezvous returns when
+                        // the connection drops its end, after writing.
+                        let _ = written.send(());
                         return Ok(());
                     }
                 }

@@ -57,6 +57,7 @@ if [[ $- == *i* && -z ${__devtrace_hooked-} ]]; then
   else
     __devtrace_hooked=1
     __devtrace_active=@ACTIVE@
+    __devtrace_x=x
     __devtrace_histno=
     __devtrace_json() {
       local s=$1
@@ -64,9 +65,9 @@ if [[ $- == *i* && -z ${__devtrace_hooked-} ]]; then
       __devtrace_out=$s
     }
     __devtrace_precmd() {
-      local status=$? end=$EPOCHREALTIME
-      if [[ -n ${__devtrace_t-} && -e $__devtrace_active/capturing ]]; then
-        local line number= cmd
+      local status=$? end=${EPOCHREALTIME/[.,]/}
+      if [[ -n ${__devtrace_us-} && -e $__devtrace_active/capturing ]]; then
+        local line number= cmd=
         line=$(HISTTIMEFORMAT= builtin history 1)
         if [[ $line =~ ^[[:space:]]*([0-9]+)[*]?[[:space:]]+(.*)$ ]]; then
           number=${BASH_REMATCH[1]}; line=${BASH_REMATCH[2]}
@@ -81,9 +82,9 @@ if [[ $- == *i* && -z ${__devtrace_hooked-} ]]; then
         __devtrace_histno=$number
         if [[ -n $cmd ]]; then
           __devtrace_json "$cmd"; cmd=$__devtrace_out
-          __devtrace_json "$__devtrace_cwd"
-          { printf '{"shell":"bash","pid":%s,"cmd":"%s","cwd":"%s","exit":%s,"start":"%s","end":"%s","scope":"%s"}\n' \
-              "$$" "$cmd" "$__devtrace_out" "$status" "$__devtrace_t" "$end" "${DEVTRACE_RECORD_SCOPE-}" \
+          __devtrace_json "${__devtrace_cwd:-$PWD}"
+          { printf '{"shell":"bash","pid":%s,"cmd":"%s","cwd":"%s","exit":%s,"start_us":%s,"end_us":%s,"scope":"%s"}\n' \
+              "$$" "$cmd" "$__devtrace_out" "$status" "$__devtrace_us" "$end" "${DEVTRACE_RECORD_SCOPE-}" \
               >>"$__devtrace_active/shell.jsonl"; } 2>/dev/null
         fi
         if [[ -e $__devtrace_active/ask ]]; then
@@ -94,18 +95,19 @@ if [[ $- == *i* && -z ${__devtrace_hooked-} ]]; then
           fi
         fi
       fi
-      __devtrace_t= __devtrace_cwd= __devtrace_first=
+      __devtrace_us= __devtrace_cwd= __devtrace_first=
       return $status
     }
-    # PS0 is expanded after a command is read and before it runs: it notes the start time and
-    # directory by assignment inside an expansion that prints nothing (no subshell).
-    PS0='${__devtrace_nil#${__devtrace_t:=$EPOCHREALTIME}${__devtrace_cwd:=$PWD}}'"${PS0-}"
-    # The first simple command, for commands history did not keep (HISTCONTROL, HISTIGNORE).
+    # PS0 is expanded after a command line is read and before it runs: its arithmetic notes the
+    # start (microseconds) and prints nothing; no subshell, no process.
+    PS0='${__devtrace_x:0:(__devtrace_us=${EPOCHREALTIME/[.,]/}),0}'"${PS0-}"
+    # Before the first simple command: its directory, and its text for commands history did not
+    # keep (HISTCONTROL, HISTIGNORE). Another DEBUG trap already set is kept, after this one.
     __devtrace_old_debug=$(trap -p DEBUG)
     __devtrace_old_debug=${__devtrace_old_debug#"trap -- '"}
     __devtrace_old_debug=${__devtrace_old_debug%"' DEBUG"}
     __devtrace_old_debug=${__devtrace_old_debug//"'\\''"/"'"}
-    trap '[[ -n ${__devtrace_t-} && -z ${__devtrace_first-} ]] && __devtrace_first=$BASH_COMMAND'"${__devtrace_old_debug:+; $__devtrace_old_debug}" DEBUG
+    trap '[[ -n ${__devtrace_us-} && -z ${__devtrace_first-} ]] && { __devtrace_first=$BASH_COMMAND; __devtrace_cwd=$PWD; }'"${__devtrace_old_debug:+; $__devtrace_old_debug}" DEBUG
     if [[ "$(declare -p PROMPT_COMMAND 2>/dev/null)" == "declare -a"* ]]; then
       PROMPT_COMMAND=(__devtrace_precmd "${PROMPT_COMMAND[@]}")
     else
@@ -224,11 +226,16 @@ pub struct HookLine {
     pub cwd: String,
     #[serde(default)]
     pub exit: i64,
-    /// Epoch seconds with a fraction, as the shell printed it (`.` or `,` by locale).
+    /// Epoch seconds with a fraction, as zsh prints it (`.` or `,` by locale).
     #[serde(default)]
     pub start: String,
     #[serde(default)]
     pub end: String,
+    /// Epoch microseconds, as bash computes them.
+    #[serde(default)]
+    pub start_us: Option<u64>,
+    #[serde(default)]
+    pub end_us: Option<u64>,
     /// fish: the duration it measured.
     #[serde(default)]
     pub duration_ms: Option<f64>,
@@ -348,8 +355,11 @@ pub fn split_simple(line: &str) -> Option<(String, Vec<String>)> {
 /// The `terminal_command` event of a hook line; `received` stands in for the start when the
 /// shell gave only a duration (fish).
 pub fn to_event(line: &HookLine, received: u64) -> Value {
-    let start = epoch_nanos(&line.start);
-    let end = epoch_nanos(&line.end);
+    let start = line
+        .start_us
+        .map(|us| us * 1000)
+        .or_else(|| epoch_nanos(&line.start));
+    let end = line.end_us.map(|us| us * 1000).or_else(|| epoch_nanos(&line.end));
     let (start, duration_ms) = match (start, end, line.duration_ms) {
         (Some(start), Some(end), _) => (start, end.saturating_sub(start) as f64 / 1e6),
         (_, _, Some(ms)) => (received.saturating_sub((ms * 1e6) as u64), ms),
@@ -390,7 +400,7 @@ mod tests {
 
     #[test]
     fn hook_lines_become_terminal_commands() {
-        let line = parse_line(br#"{"shell":"bash","pid":7,"cmd":"pytest -q tests/test_cart.py","cwd":"/w/shop","exit":1,"start":"1767225600.250000","end":"1767225601,750000","scope":""}"#).unwrap();
+        let line = parse_line(br#"{"shell":"bash","pid":7,"cmd":"pytest -q tests/test_cart.py","cwd":"/w/shop","exit":1,"start_us":1767225600250000,"end_us":1767225601750000,"scope":""}"#).unwrap();
         let event = to_event(&line, 0);
         assert_eq!(event["t"], "2026-01-01T00:00:00.250Z");
         assert_eq!(event["cmd"], "pytest");
@@ -398,6 +408,8 @@ mod tests {
         assert_eq!(event["exit_code"], 1);
         assert_eq!(event["duration_ms"], 1500.0);
         assert_eq!(event["cwd"], "/w/shop");
+        let zsh = parse_line(br#"{"shell":"zsh","cmd":"make","exit":0,"start":"1767225600.5","end":"1767225601,000000"}"#).unwrap();
+        assert_eq!(to_event(&zsh, 0)["duration_ms"], 500.0);
         let fish = parse_line(br#"{"shell":"fish","pid":7,"cmd":"make","cwd":"/w","exit":0,"duration_ms":250,"scope":""}"#).unwrap();
         let event = to_event(&fish, 1_767_225_601_000_000_000);
         assert_eq!(event["t"], "2026-01-01T00:00:00.750Z");

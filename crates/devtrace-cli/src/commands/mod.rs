@@ -16,6 +16,7 @@ mod mcp;
 mod perf;
 mod python_autotrace;
 mod query;
+mod record;
 mod run;
 mod runs;
 mod serve;
@@ -66,6 +67,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Session(args) => sessions::session(&open_store(data)?, &args.command, data),
         Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
         Command::Query(args) => query::run(data, args),
+        Command::Record(args) => record::run(data, args),
+        Command::Note(args) => record::note(data, args),
     }
 }
 

@@ -298,14 +298,14 @@ struct Outcome {
 
 /// A bounded copy of a stream: its first and last bytes, and how many there were.
 #[derive(Default)]
-struct Capture {
+pub(super) struct Capture {
     head: Vec<u8>,
     tail: std::collections::VecDeque<u8>,
-    total: u64,
+    pub(super) total: u64,
 }
 
 impl Capture {
-    fn push(&mut self, bytes: &[u8]) {
+    pub(super) fn push(&mut self, bytes: &[u8]) {
         self.total += bytes.len() as u64;
         let room = CAPTURE_HEAD.saturating_sub(self.head.len());
         let (head, rest) = bytes.split_at(room.min(bytes.len()));
@@ -315,17 +315,17 @@ impl Capture {
         self.tail.drain(..excess);
     }
 
-    fn head_text(&self) -> String {
+    pub(super) fn head_text(&self) -> String {
         String::from_utf8_lossy(&self.head).into_owned()
     }
 
-    fn tail_text(&self) -> String {
+    pub(super) fn tail_text(&self) -> String {
         let (a, b) = self.tail.as_slices();
         String::from_utf8_lossy(&[a, b].concat()).into_owned()
     }
 }
 
-static CHILD_PID: AtomicI32 = AtomicI32::new(0);
+pub(super) static CHILD_PID: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn forward_signal(signal: libc::c_int) {
     let pid = CHILD_PID.load(Ordering::Relaxed);
@@ -340,7 +340,7 @@ extern "C" fn forward_signal(signal: libc::c_int) {
 /// Terminal signals go to the whole foreground process group, so the child gets Ctrl-C by
 /// itself; devtrace only has to survive it. SIGTERM and SIGHUP sent to devtrace alone are
 /// passed on. Handlers (unlike "ignore") are reset in the child when it executes.
-fn install_signal_handlers() {
+pub(super) fn install_signal_handlers() {
     for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: installing a handler that only calls an async-signal-safe function.
         unsafe {
@@ -462,16 +462,16 @@ fn execute(
 }
 
 /// Both ends of a pseudo-terminal.
-struct Pty {
-    master: std::fs::File,
-    slave: std::fs::File,
+pub(super) struct Pty {
+    pub(super) master: std::fs::File,
+    pub(super) slave: std::fs::File,
 }
 
 /// A pseudo-terminal shaped like `fd` (same window size) when `fd` is a terminal.
 ///
 /// Output processing is off on the child's end, so the bytes the child writes are the bytes we
 /// copy (no "\n" → "\r\n"): the stream stays unchanged, only `isatty()` is true for the child.
-fn terminal_like(fd: libc::c_int) -> Option<Pty> {
+pub(super) fn terminal_like(fd: libc::c_int) -> Option<Pty> {
     use std::os::fd::FromRawFd;
     // SAFETY: isatty, ioctl(TIOCGWINSZ), openpty, tcgetattr and tcsetattr are called with
     // valid pointers to initialised local values; the returned descriptors are owned below.
@@ -558,7 +558,7 @@ fn child_environment(identity: &Identity, endpoint: &str, program: &str) -> Vec<
 }
 
 /// Copies `input` to `output` as it comes, keeping a bounded copy and feeding the test parser.
-fn tee(
+pub(super) fn tee(
     mut input: impl Read + Send + 'static,
     mut output: impl Write + Send + 'static,
     parser: Arc<Mutex<TestOutputParser>>,
