@@ -650,15 +650,13 @@ pub enum RecordCommand {
     /// Capture again after `record pause`
     Resume,
     /// Print the shell integration: eval "$(devtrace record shell-init bash)" (or zsh, fish)
-    #[command(
-        after_help = "Add to your shell's start-up file:\n  \
+    #[command(after_help = "Add to your shell's start-up file:\n  \
 bash (~/.bashrc):                    eval \"$(devtrace record shell-init bash)\"\n  \
 zsh (~/.zshrc):                      eval \"$(devtrace record shell-init zsh)\"\n  \
 fish (~/.config/fish/config.fish):   devtrace record shell-init fish | source\n\n\
 While no recording runs, a prompt costs one file check. While one runs, each command's line,\n\
 directory, exit code and duration are appended to the recording. Commands typed with a leading\n\
-space are not recorded when your shell keeps them out of history (HISTCONTROL=ignorespace)."
-    )]
+space are not recorded when your shell keeps them out of history (HISTCONTROL=ignorespace).")]
     ShellInit {
         /// bash, zsh or fish
         #[arg(value_enum)]
@@ -667,7 +665,12 @@ space are not recorded when your shell keeps them out of history (HISTCONTROL=ig
     /// Run a command and record it with its output (bounded, redacted); the exit code is the command's
     Exec {
         /// The command and its arguments
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
         command: Vec<String>,
     },
     /// The background recorder itself (started by `record start`)
@@ -728,7 +731,12 @@ pub struct RecordStartArgs {
     #[arg(long, env = "DEVTRACE_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// The server's access token (with --server)
-    #[arg(long, env = "DEVTRACE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DEVTRACE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// Print what is recorded as JSON
     #[arg(long)]
@@ -750,7 +758,12 @@ pub struct RecordStopArgs {
     #[arg(long, env = "DEVTRACE_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// The server's access token (with --server)
-    #[arg(long, env = "DEVTRACE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DEVTRACE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// Print a JSON summary on stdout
     #[arg(long)]

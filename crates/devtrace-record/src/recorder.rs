@@ -221,7 +221,10 @@ fn serve_connection(stream: UnixStream, sender: Sender<Message>) {
             Ok(request) => {
                 let (reply, replied) = mpsc::channel();
                 let (written, was_written) = mpsc::sync_channel(0);
-                if sender.send(Message::Client(request, reply, written)).is_err() {
+                if sender
+                    .send(Message::Client(request, reply, written))
+                    .is_err()
+                {
                     return;
                 }
                 let response = replied

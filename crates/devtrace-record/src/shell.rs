@@ -359,7 +359,10 @@ pub fn to_event(line: &HookLine, received: u64) -> Value {
         .start_us
         .map(|us| us * 1000)
         .or_else(|| epoch_nanos(&line.start));
-    let end = line.end_us.map(|us| us * 1000).or_else(|| epoch_nanos(&line.end));
+    let end = line
+        .end_us
+        .map(|us| us * 1000)
+        .or_else(|| epoch_nanos(&line.end));
     let (start, duration_ms) = match (start, end, line.duration_ms) {
         (Some(start), Some(end), _) => (start, end.saturating_sub(start) as f64 / 1e6),
         (_, _, Some(ms)) => (received.saturating_sub((ms * 1e6) as u64), ms),

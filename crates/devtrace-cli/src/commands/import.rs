@@ -147,7 +147,9 @@ pub(super) fn import_trace_document(
         serde_json::from_slice(text).context("the document is not JSON")?;
     let mut file = FileImport::default();
     importer.import_trace_document(text, value, &mut file)?;
-    writer.write(&file.batches).context("cannot store the session")?;
+    writer
+        .write(&file.batches)
+        .context("cannot store the session")?;
     Ok(file.spans)
 }
 

@@ -170,9 +170,12 @@ fn start_recording(data: &Path, args: &RecordStartArgs) -> Result<SessionDir> {
     let repo = Repo::discover(&dir)?;
     let redactor = crate::config::default_redaction()?;
     let meta = session_meta(&repo, args, &redactor)?;
-    let session = root
-        .create_session(&meta.id)
-        .with_context(|| format!("cannot create the recording's directory under {}", root.path.display()))?;
+    let session = root.create_session(&meta.id).with_context(|| {
+        format!(
+            "cannot create the recording's directory under {}",
+            root.path.display()
+        )
+    })?;
     meta.write(&session.meta())
         .with_context(|| format!("cannot write {}", session.meta().display()))?;
     root.set_active(&session)?;
@@ -222,9 +225,13 @@ fn orphan_choice(session: &SessionDir, flag: Option<OrphanChoice>) -> Result<Orp
              or `devtrace record stop` to just store it"
         );
     }
-    eprintln!("devtrace: a recording was left open by a recorder that is no longer running:\n  {description}");
+    eprintln!(
+        "devtrace: a recording was left open by a recorder that is no longer running:\n  {description}"
+    );
     loop {
-        eprint!("[r]esume it, [c]lose it (store what was recorded) and start anew, or [d]iscard it? ");
+        eprint!(
+            "[r]esume it, [c]lose it (store what was recorded) and start anew, or [d]iscard it? "
+        );
         let mut answer = String::new();
         if std::io::stdin().read_line(&mut answer)? == 0 {
             bail!("no answer: nothing was changed");
@@ -269,7 +276,9 @@ fn session_meta(repo: &Repo, args: &RecordStartArgs, redactor: &Redactor) -> Res
             workspace_size,
         },
         options: Options {
-            ask_every_secs: args.ask_every.map_or(0, |nanos| (nanos / 1_000_000_000).max(1)),
+            ask_every_secs: args
+                .ask_every
+                .map_or(0, |nanos| (nanos / 1_000_000_000).max(1)),
             watch: !args.no_watch,
             server: args.server.clone(),
             ..Options::default()
@@ -318,7 +327,11 @@ fn spawn_recorder(data: &Path, session: &SessionDir) -> Result<Status> {
         }
         if let Some(exit) = child.try_wait()? {
             let log = std::fs::read_to_string(session.log()).unwrap_or_default();
-            let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let last = log
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
             bail!(
                 "the recorder stopped at once ({exit}): {last}\n(its log: {})",
                 session.log().display()
@@ -380,7 +393,10 @@ fn start_text(meta: &SessionMeta, status: &Status, data: &Path, redactor: &Redac
     } else {
         format!("branch {}", task.branch)
     };
-    text.push_str(&format!("  repository:    {} ({branch} {at})\n", task.repository));
+    text.push_str(&format!(
+        "  repository:    {} ({branch} {at})\n",
+        task.repository
+    ));
     if !task.test_command.is_empty() {
         text.push_str(&format!(
             "  tests:         {}, run at `devtrace record stop` for the results\n",
@@ -394,9 +410,13 @@ fn start_text(meta: &SessionMeta, status: &Status, data: &Path, redactor: &Redac
             directories(status.watched_directories)
         ));
     } else {
-        text.push_str("                 no saved files (--no-watch); the final patch has every change\n");
+        text.push_str(
+            "                 no saved files (--no-watch); the final patch has every change\n",
+        );
     }
-    text.push_str("                 Neovim navigation (editors/nvim), notes (devtrace note \"…\")\n");
+    text.push_str(
+        "                 Neovim navigation (editors/nvim), notes (devtrace note \"…\")\n",
+    );
     text.push_str("  not captured:  command output (unless run as `devtrace record exec -- COMMAND`), ignored files\n");
     for warning in &status.warnings {
         text.push_str(&format!("  warning:       {warning}\n"));
@@ -406,7 +426,10 @@ fn start_text(meta: &SessionMeta, status: &Status, data: &Path, redactor: &Redac
     } else if meta.developer.name.is_empty() {
         "no one (git has no user.name or user.email)".to_owned()
     } else {
-        format!("{} (a pseudonym; --identify records your git name)", meta.developer.name)
+        format!(
+            "{} (a pseudonym; --identify records your git name)",
+            meta.developer.name
+        )
     };
     text.push_str(&format!(
         "  privacy:       redaction {} (keys, tokens, passwords, e-mail addresses); you appear as {developer}\n",
@@ -458,7 +481,17 @@ fn daemon(session: &Path) -> Result<ExitCode> {
 
 fn status(data: &Path, json_output: bool) -> Result<ExitCode> {
     let root = RecordRoot::new(data);
-    match open_recording(&root) {
+    let mut open = open_recording(&root);
+    let mut live_status = None;
+    if let Open::Live(session) = &open {
+        match ask(session, &Request::Status) {
+            Ok(response) => live_status = response.status,
+            // It died between the two looks.
+            Err(_) if !session.recorder_alive() => open = Open::Orphaned(session.clone()),
+            Err(error) => return Err(error),
+        }
+    }
+    match open {
         Open::None => {
             if json_output {
                 crate::output::print_json(&json!({"state": "none"}))?;
@@ -468,10 +501,8 @@ fn status(data: &Path, json_output: bool) -> Result<ExitCode> {
                 )?;
             }
         }
-        Open::Live(session) => {
-            let status = ask(&session, &Request::Status)?
-                .status
-                .ok_or_else(|| anyhow!("the recorder sent no status"))?;
+        Open::Live(_) => {
+            let status = live_status.ok_or_else(|| anyhow!("the recorder sent no status"))?;
             if json_output {
                 let state = if status.paused { "paused" } else { "recording" };
                 crate::output::print_json(&json!({"state": state, "status": status}))?;
@@ -505,7 +536,11 @@ fn status_text(status: &Status) -> String {
     use devtrace_model::recorded::quote;
     let mut text = format!(
         "{} session {} in {} since {}\n",
-        if status.paused { "paused:" } else { "recording" },
+        if status.paused {
+            "paused:"
+        } else {
+            "recording"
+        },
         short(&status.id),
         status.root,
         status.started
@@ -600,7 +635,7 @@ fn exec(data: &Path, argv: &[String]) -> Result<ExitCode> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let started = devtrace_record::now_nanos();
     let clock = Instant::now();
-    let outcome = run_captured(argv, None, None);
+    let outcome = run_captured(argv, None, None, false);
     let duration_ms = clock.elapsed().as_secs_f64() * 1000.0;
     if let Some(session) = session {
         let (stdout, stderr) = (bounded_text(&outcome.stdout), bounded_text(&outcome.stderr));
@@ -616,8 +651,12 @@ fn exec(data: &Path, argv: &[String]) -> Result<ExitCode> {
             "stderr": stderr,
             "captured": true,
         });
-        if let Err(error) = ask(&session, &Request::Event { event }) {
-            eprintln!("devtrace: the command ran but was not recorded: {error:#}");
+        match ask(&session, &Request::Event { event }) {
+            Ok(response) if response.recorded == Some(false) => {
+                eprintln!("devtrace: recording is paused: the command was not recorded");
+            }
+            Ok(_) => {}
+            Err(error) => eprintln!("devtrace: the command ran but was not recorded: {error:#}"),
         }
     }
     Ok(ExitCode::from(outcome.exit_code.clamp(0, 255) as u8))
@@ -646,15 +685,25 @@ struct Captured {
     timed_out: bool,
 }
 
-/// Runs `argv` (in `dir`), streaming its output through (stdout to `stdout_to_stderr`'s
-/// choice) and keeping a bounded copy, with an optional time limit.
-fn run_captured(argv: &[String], dir: Option<&Path>, limit: Option<Duration>) -> Captured {
+/// Runs `argv` (in `dir`), streaming its output through and keeping a bounded copy, with an
+/// optional time limit. With `quiet_stdout` its stdout goes to our stderr (stdout is data).
+fn run_captured(
+    argv: &[String],
+    dir: Option<&Path>,
+    limit: Option<Duration>,
+    quiet_stdout: bool,
+) -> Captured {
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]).stdin(Stdio::inherit());
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
-    let stdout_pty = terminal_like(libc::STDOUT_FILENO);
+    let stdout_fd = if quiet_stdout {
+        libc::STDERR_FILENO
+    } else {
+        libc::STDOUT_FILENO
+    };
+    let stdout_pty = terminal_like(stdout_fd);
     let stderr_pty = terminal_like(libc::STDERR_FILENO);
     let mut masters = (None, None);
     match stdout_pty {
@@ -709,7 +758,12 @@ fn run_captured(argv: &[String], dir: Option<&Path>, limit: Option<Duration>) ->
         (None, Some(pipe)) => Box::new(pipe),
         (None, None) => Box::new(std::io::empty()),
     };
-    let stdout = tee(stdout_source, std::io::stdout(), Arc::clone(&parser));
+    let stdout_sink: Box<dyn Write + Send> = if quiet_stdout {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    let stdout = tee(stdout_source, stdout_sink, Arc::clone(&parser));
     let stderr = tee(stderr_source, std::io::stderr(), Arc::clone(&parser));
     let began = Instant::now();
     let mut timed_out = false;
@@ -761,7 +815,9 @@ fn run_captured(argv: &[String], dir: Option<&Path>, limit: Option<Duration>) ->
 fn stop_recording(data: &Path, args: &RecordStopArgs) -> Result<ExitCode> {
     let root = RecordRoot::new(data);
     let session = match open_recording(&root) {
-        Open::None => bail!("not recording: there is nothing to stop (start with `devtrace record start`)"),
+        Open::None => {
+            bail!("not recording: there is nothing to stop (start with `devtrace record start`)")
+        }
         Open::Live(session) => {
             ask(&session, &Request::Stop)?;
             // The recorder exits once it has answered: wait for its lock to be free.
@@ -849,8 +905,12 @@ fn finish(
         }
         None => {
             let redactor = crate::config::default_redaction()?;
-            super::import::import_trace_document(data, &text, redactor)
-                .with_context(|| format!("the document is kept in {}; `devtrace record stop` tries again", session.document().display()))?;
+            super::import::import_trace_document(data, &text, redactor).with_context(|| {
+                format!(
+                    "the document is kept in {}; `devtrace record stop` tries again",
+                    session.document().display()
+                )
+            })?;
             format!("stored in {}", data.display())
         }
     };
@@ -871,7 +931,12 @@ fn run_tests(meta: &SessionMeta, limit_nanos: u64) -> TestResults {
     eprintln!("devtrace: running the test command for the results: {command}");
     let began = Instant::now();
     let argv = vec!["sh".to_owned(), "-c".to_owned(), command.clone()];
-    let outcome = run_captured(&argv, Some(&meta.root), Some(Duration::from_nanos(limit_nanos)));
+    let outcome = run_captured(
+        &argv,
+        Some(&meta.root),
+        Some(Duration::from_nanos(limit_nanos)),
+        true,
+    );
     if outcome.timed_out {
         eprintln!(
             "devtrace: the test command took longer than {} s and was stopped",
@@ -902,7 +967,10 @@ fn summary(document: &Value, destination: &str) -> Value {
     let events = document["events"].as_array().cloned().unwrap_or_default();
     let count = |kind: &str| events.iter().filter(|e| e["type"] == kind).count();
     let patch = document["artifacts"]["final_patch"].as_str().unwrap_or("");
-    let files = patch.lines().filter(|l| l.starts_with("diff --git ")).count();
+    let files = patch
+        .lines()
+        .filter(|l| l.starts_with("diff --git "))
+        .count();
     let added = patch
         .lines()
         .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
@@ -1136,7 +1204,9 @@ fn shell_command(data: &Path, session: &SessionDir, argv: &[String]) -> Result<C
                     shell::init_script(Shell::Zsh, &record_root)
                 ),
             )?;
-            command.env("ZDOTDIR", &dot).env("__devtrace_zdotdir", original);
+            command
+                .env("ZDOTDIR", &dot)
+                .env("__devtrace_zdotdir", original);
         }
         Some(Shell::Fish) => {
             let init = session.path.join("init.fish");
