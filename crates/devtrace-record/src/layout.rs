@@ -10,7 +10,7 @@
 //!     shell.jsonl                lines the shell hooks append (no process spawned per command)
 //!     recorder.lock              held (flock) by the live recorder: free means orphaned
 //!     recorder.log               the recorder's messages
-//!     sock                       the recorder's socket (mode 0600)
+//!     sock                       the recorder's socket (mode 0600; clients use active/sock)
 //!     ask                        a counter the recorder bumps when a note is due (--ask-every)
 //!     snapshots/<hash>           file contents edits are diffed against
 //!     document.json              the finished trace-1.0.0 document, until it is stored
@@ -130,6 +130,14 @@ impl SessionDir {
     }
     pub fn socket(&self) -> PathBuf {
         self.path.join("sock")
+    }
+    /// The socket as clients reach it, through the `active` link: shorter than the session's
+    /// own path (Unix socket paths are limited to 107 bytes).
+    pub fn client_socket(&self) -> PathBuf {
+        match self.path.parent().and_then(Path::parent) {
+            Some(record) => record.join("active").join("sock"),
+            None => self.socket(),
+        }
     }
     pub fn ask(&self) -> PathBuf {
         self.path.join("ask")

@@ -18,6 +18,10 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
+/// Longest path a Unix socket can be reached by (`sun_path` is 108 bytes on Linux, with the
+/// terminating NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
 /// Longest request line accepted (an event with a command's output fits).
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
@@ -95,6 +99,10 @@ pub enum ClientError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "the socket path {0} is longer than a Unix socket allows ({MAX_SOCKET_PATH} bytes): use a shorter data directory (--data or DEVTRACE_DATA)"
+    )]
+    PathTooLong(String),
     #[error("the recorder stopped answering: {0}")]
     Io(#[from] std::io::Error),
     #[error("the recorder's answer is not understood: {0}")]
@@ -107,6 +115,9 @@ pub fn request(
     request: &Request,
     timeout: Duration,
 ) -> Result<Response, ClientError> {
+    if socket.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(ClientError::PathTooLong(socket.display().to_string()));
+    }
     let mut stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
         path: socket.display().to_string(),
         source,

@@ -37,10 +37,6 @@ pub enum RecorderError {
         path: String,
         source: std::io::Error,
     },
-    #[error(
-        "the socket path {0} is too long for a Unix socket (108 bytes at most): use a shorter --data directory"
-    )]
-    SocketPathTooLong(String),
     #[error("cannot listen on {path}: {source}")]
     Listen {
         path: String,
@@ -134,15 +130,15 @@ pub fn run(
         .map_err(journal_error)?;
     state.take_baselines(resuming).map_err(journal_error)?;
 
-    // The socket, owner-only (the directory is too).
+    // The socket, owner-only (the directory is too). Bound by a name relative to the
+    // recording's directory, so the length of the data directory's path does not matter here.
     let socket = session.socket();
-    if socket.as_os_str().len() >= 108 {
-        return Err(RecorderError::SocketPathTooLong(
-            socket.display().to_string(),
-        ));
-    }
     let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).map_err(|source| RecorderError::Listen {
+    std::env::set_current_dir(&session.path).map_err(|source| RecorderError::Listen {
+        path: socket.display().to_string(),
+        source,
+    })?;
+    let listener = UnixListener::bind("sock").map_err(|source| RecorderError::Listen {
         path: socket.display().to_string(),
         source,
     })?;
@@ -623,6 +619,15 @@ impl State {
             ));
         }
         self.relativize(object);
+        if matches!(kind.as_str(), "file_opened" | "edit")
+            && !object.contains_key("language")
+            && let Some(path) = object.get("file_path").and_then(Value::as_str)
+        {
+            let language = crate::language::of_path(path);
+            if !language.is_empty() {
+                object.insert("language".into(), json!(language));
+            }
+        }
         if kind == "edit" && !object.contains_key("patch_unified") {
             // An editor saved a file: the edit is computed here, from the file, once, with
             // the editor named (the watcher's report of the same save then finds no change).

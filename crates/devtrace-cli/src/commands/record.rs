@@ -105,7 +105,18 @@ fn short(id: &str) -> &str {
 }
 
 fn ask(session: &SessionDir, request: &Request) -> Result<Response> {
-    let response = protocol::request(&session.socket(), request, REQUEST_TIMEOUT)?;
+    // A recorder that has just started may not be listening yet: wait for it a little.
+    let began = Instant::now();
+    let response = loop {
+        match protocol::request(&session.client_socket(), request, REQUEST_TIMEOUT) {
+            Err(protocol::ClientError::Connect { .. })
+                if began.elapsed() < Duration::from_secs(10) && session.recorder_alive() =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => break other?,
+        }
+    };
     if !response.ok {
         bail!(
             "the recorder refused: {}",
@@ -317,9 +328,11 @@ fn spawn_recorder(data: &Path, session: &SessionDir) -> Result<Status> {
     let mut child = command.spawn().context("cannot start the recorder")?;
     let began = Instant::now();
     loop {
-        if let Ok(response) =
-            protocol::request(&session.socket(), &Request::Status, Duration::from_secs(2))
-            && let Some(status) = response.status
+        if let Ok(response) = protocol::request(
+            &session.client_socket(),
+            &Request::Status,
+            Duration::from_secs(2),
+        ) && let Some(status) = response.status
         {
             // Reap it later is not ours to do: it outlives us, and init adopts it.
             drop(child);

@@ -32,7 +32,8 @@ local state = {
   connecting = false,
   queue = {},
   original = {},
-  opened = {},
+  sent = 0,
+  answered = 0,
 }
 
 local function data_dir()
@@ -95,6 +96,7 @@ function M.send(event)
   event.editor = 'nvim'
   local line = encode({ op = 'event', event = event }) .. '\n'
   table.insert(state.queue, line)
+  state.sent = state.sent + 1
   if state.pipe then
     flush()
     return true
@@ -119,7 +121,10 @@ function M.send(event)
     pipe:read_start(function(read_err, data)
       if read_err or not data then
         close_pipe()
+        return
       end
+      local _, answers = data:gsub('\n', '')
+      state.answered = state.answered + answers
     end)
     flush()
   end)
@@ -132,6 +137,15 @@ local function buffer_path(bufnr)
     return nil
   end
   return vim.fn.fnamemodify(name, ':p')
+end
+
+--- The buffer's file type, or nil (the recorder then names the language from the path).
+local function filetype(bufnr)
+  local ft = vim.bo[bufnr].filetype
+  if ft == '' then
+    return nil
+  end
+  return ft
 end
 
 --- The symbol under the cursor and its 1-based range.
@@ -269,6 +283,11 @@ function M.references()
   end)
 end
 
+--- Events sent to the recorder and answers read back (an answer means journaled).
+function M.stats()
+  return { sent = state.sent, answered = state.answered }
+end
+
 --- Restores what setup() changed.
 function M.teardown()
   for name, original in pairs(state.original) do
@@ -287,7 +306,7 @@ function M.setup(options)
     callback = function(args)
       local path = buffer_path(args.buf)
       if path then
-        M.send({ type = 'file_opened', file_path = path, language = vim.bo[args.buf].filetype })
+        M.send({ type = 'file_opened', file_path = path, language = filetype(args.buf) })
       end
     end,
   })
@@ -296,7 +315,7 @@ function M.setup(options)
     callback = function(args)
       local path = buffer_path(args.buf)
       if path then
-        M.send({ type = 'edit', file_path = path, language = vim.bo[args.buf].filetype })
+        M.send({ type = 'edit', file_path = path, language = filetype(args.buf) })
       end
     end,
   })
