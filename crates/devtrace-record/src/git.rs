@@ -128,10 +128,10 @@ impl Repo {
             let status = &field[..2];
             paths.push(String::from_utf8_lossy(&field[3..]).into_owned());
             // A rename or copy is followed by its original path.
-            if status[0] == b'R' || status[0] == b'C' {
-                if let Some(original) = fields.next() {
-                    paths.push(String::from_utf8_lossy(original).into_owned());
-                }
+            if (status[0] == b'R' || status[0] == b'C')
+                && let Some(original) = fields.next()
+            {
+                paths.push(String::from_utf8_lossy(original).into_owned());
             }
         }
         Ok(paths)
