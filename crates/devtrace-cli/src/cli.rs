@@ -727,10 +727,20 @@ pub struct RecordStartArgs {
     /// (asked on a terminal; required otherwise)
     #[arg(long, value_enum, value_name = "WHAT")]
     pub orphan: Option<OrphanChoice>,
-    /// Send the session to this devtrace server at the end instead of the local store
+    #[command(flatten)]
+    pub destination: DestinationArgs,
+    /// Print what is recorded as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where a finished recording goes when it is not the local store.
+#[derive(Args, Clone, Debug, Default)]
+pub struct DestinationArgs {
+    /// Send the session to this devtrace server (POST /api/v1/sessions) instead of the local store
     #[arg(long, env = "DEVTRACE_SERVER", value_name = "URL")]
     pub server: Option<String>,
-    /// The server's access token (with --server)
+    /// The server's access token (with --server), sent as a bearer token
     #[arg(
         long,
         env = "DEVTRACE_TOKEN",
@@ -738,9 +748,6 @@ pub struct RecordStartArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
-    /// Print what is recorded as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args, Debug, Default)]
@@ -754,17 +761,8 @@ pub struct RecordStopArgs {
     /// Also write the trace-1.0.0 document to this file
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Send the session to this devtrace server instead of the local store
-    #[arg(long, env = "DEVTRACE_SERVER", value_name = "URL")]
-    pub server: Option<String>,
-    /// The server's access token (with --server)
-    #[arg(
-        long,
-        env = "DEVTRACE_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub destination: DestinationArgs,
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,

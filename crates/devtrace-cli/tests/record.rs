@@ -598,3 +598,63 @@ fn errors_name_the_problem_and_the_fix() {
     );
     project.ok(&["record", "stop"]);
 }
+
+#[test]
+fn a_recording_can_go_to_a_server_instead_of_the_local_store() {
+    let project = Project::new();
+    let server_data = project.repo.join("../server-data");
+    std::fs::create_dir_all(&server_data).unwrap();
+    let server = common::Server::start(&server_data);
+    let url = format!("http://{}", server.api);
+    let started = project.ok(&["record", "start", "--task", "shared", "--server", &url]);
+    assert!(
+        stderr(&started).contains(&format!(
+            "  goes to:       the devtrace server {url} at `devtrace record stop`\n"
+        )),
+        "{}",
+        stderr(&started)
+    );
+    project.ok(&["note", "for the team"]);
+    let stopped = project.ok(&["record", "stop"]);
+    let id = String::from_utf8_lossy(&stopped.stderr).into_owned();
+    assert!(
+        id.contains(&format!("sent to {url}: 0 commands, 0 edits, 1 notes")),
+        "{id}"
+    );
+    // Nothing in the local store; the server has it.
+    let local = project.devtrace(&["sessions", "--json"]);
+    assert!(
+        stderr(&local).starts_with("error: no devtrace store at"),
+        "{}",
+        stderr(&local)
+    );
+    let listed = common::devtrace(&server_data, &["sessions", "--json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["title"], "shared");
+    assert_eq!(listed[0]["agent"], "developer");
+    server.stop();
+
+    // A server that is not there: the document is kept, and stop can be tried again.
+    project.ok(&["record", "start", "--task", "offline", "--no-watch"]);
+    let failed = project.devtrace(&["record", "stop", "--server", "http://127.0.0.1:9"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr(&failed)
+            .starts_with("error: cannot connect to 127.0.0.1:9 (--server http://127.0.0.1:9)"),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(
+        project.status()["state"],
+        "orphaned",
+        "kept for another try"
+    );
+    let retried = project.ok(&["record", "stop"]);
+    assert!(
+        stderr(&retried).contains("stored in"),
+        "{}",
+        stderr(&retried)
+    );
+    let local = project.json(&["sessions", "--json"]);
+    assert_eq!(local[0]["title"], "offline");
+}

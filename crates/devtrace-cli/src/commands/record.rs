@@ -10,7 +10,9 @@
 //! whose recorder died is found by the next `record start` (resume, close or discard) and
 //! finished by `record stop` from its journal.
 
-use super::run::{CHILD_PID, Capture, install_signal_handlers, tee, terminal_like};
+use super::run::{
+    CHILD_PID, Capture, attach_outputs, install_signal_handlers, output_sources, spawn_failure, tee,
+};
 use crate::cli::{
     NoteArgs, OrphanChoice, RecordArgs, RecordCommand, RecordStartArgs, RecordStopArgs, ShellName,
 };
@@ -291,7 +293,7 @@ fn session_meta(repo: &Repo, args: &RecordStartArgs, redactor: &Redactor) -> Res
                 .ask_every
                 .map_or(0, |nanos| (nanos / 1_000_000_000).max(1)),
             watch: !args.no_watch,
-            server: args.server.clone(),
+            server: args.destination.server.clone(),
             ..Options::default()
         },
         identified: args.identify,
@@ -716,41 +718,16 @@ fn run_captured(
     } else {
         libc::STDOUT_FILENO
     };
-    let stdout_pty = terminal_like(stdout_fd);
-    let stderr_pty = terminal_like(libc::STDERR_FILENO);
-    let mut masters = (None, None);
-    match stdout_pty {
-        Some(pty) => {
-            command.stdout(Stdio::from(pty.slave));
-            masters.0 = Some(pty.master);
-        }
-        None => {
-            command.stdout(Stdio::piped());
-        }
-    }
-    match stderr_pty {
-        Some(pty) => {
-            command.stderr(Stdio::from(pty.slave));
-            masters.1 = Some(pty.master);
-        }
-        None => {
-            command.stderr(Stdio::piped());
-        }
-    }
+    let masters = attach_outputs(&mut command, stdout_fd);
     install_signal_handlers();
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
-            let (message, code) = match error.kind() {
-                std::io::ErrorKind::NotFound => ("command not found".to_owned(), 127),
-                std::io::ErrorKind::PermissionDenied => ("Permission denied".to_owned(), 126),
-                _ => (error.to_string(), 126),
-            };
-            eprintln!("devtrace: {}: {message}", argv[0]);
+            let (message, code) = spawn_failure(&argv[0], &error);
             let mut stderr = Capture::default();
             stderr.push(format!("{}: {message}\n", argv[0]).as_bytes());
             return Captured {
-                exit_code: code,
+                exit_code: i64::from(code),
                 stdout: Capture::default(),
                 stderr,
                 tests: None,
@@ -761,16 +738,7 @@ fn run_captured(
     CHILD_PID.store(child.id() as i32, Ordering::Relaxed);
     drop(command);
     let parser = Arc::new(Mutex::new(TestOutputParser::new()));
-    let stdout_source: Box<dyn Read + Send> = match (masters.0, child.stdout.take()) {
-        (Some(master), _) => Box::new(master),
-        (None, Some(pipe)) => Box::new(pipe),
-        (None, None) => Box::new(std::io::empty()),
-    };
-    let stderr_source: Box<dyn Read + Send> = match (masters.1, child.stderr.take()) {
-        (Some(master), _) => Box::new(master),
-        (None, Some(pipe)) => Box::new(pipe),
-        (None, None) => Box::new(std::io::empty()),
-    };
+    let (stdout_source, stderr_source) = output_sources(masters, &mut child);
     let stdout_sink: Box<dyn Write + Send> = if quiet_stdout {
         Box::new(std::io::stderr())
     } else {
@@ -910,10 +878,14 @@ fn finish(
             .with_context(|| format!("cannot write {}", output.display()))?;
     }
     let document: Value = serde_json::from_slice(&text).context("the finished document")?;
-    let server = args.server.clone().or_else(|| meta.options.server.clone());
+    let server = args
+        .destination
+        .server
+        .clone()
+        .or_else(|| meta.options.server.clone());
     let destination = match &server {
         Some(url) => {
-            send_to_server(url, args.token.as_deref(), &text)?;
+            send_to_server(url, args.destination.token.as_deref(), &text)?;
             format!("sent to {url}")
         }
         None => {
@@ -1172,8 +1144,7 @@ fn record_command(data: &Path, start: &RecordStartArgs, argv: &[String]) -> Resu
         }
     };
     let stop = RecordStopArgs {
-        server: start.server.clone(),
-        token: start.token.clone(),
+        destination: start.destination.clone(),
         ..RecordStopArgs::default()
     };
     stop_recording(data, &stop)?;

@@ -358,29 +358,7 @@ fn execute(
     let program = &args.command[0];
     let mut command = Command::new(program);
     command.args(&args.command[1..]).stdin(Stdio::inherit());
-    // A stream that is a terminal stays one for the child (colours, progress bars, prompts):
-    // it gets a pseudo-terminal we copy from; otherwise a pipe.
-    let stdout_pty = terminal_like(libc::STDOUT_FILENO);
-    let stderr_pty = terminal_like(libc::STDERR_FILENO);
-    let mut masters = (None, None);
-    match stdout_pty {
-        Some(pty) => {
-            command.stdout(Stdio::from(pty.slave));
-            masters.0 = Some(pty.master);
-        }
-        None => {
-            command.stdout(Stdio::piped());
-        }
-    }
-    match stderr_pty {
-        Some(pty) => {
-            command.stderr(Stdio::from(pty.slave));
-            masters.1 = Some(pty.master);
-        }
-        None => {
-            command.stderr(Stdio::piped());
-        }
-    }
+    let masters = attach_outputs(&mut command, libc::STDOUT_FILENO);
     if let Some(endpoint) = destination.endpoint() {
         for (key, value) in child_environment(identity, endpoint, program) {
             command.env(key, value);
@@ -405,13 +383,7 @@ fn execute(
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
-            // The same words and codes a shell uses.
-            let (message, code) = match error.kind() {
-                std::io::ErrorKind::NotFound => ("command not found".to_owned(), 127),
-                std::io::ErrorKind::PermissionDenied => ("Permission denied".to_owned(), 126),
-                _ => (error.to_string(), 126),
-            };
-            eprintln!("devtrace: {program}: {message}");
+            let (message, code) = spawn_failure(program, &error);
             outcome.exit_code = code;
             outcome.code = Some(i32::from(code));
             outcome.error = Some(format!("{program}: {message}"));
@@ -422,16 +394,7 @@ fn execute(
     // Our copies of the terminals' child ends must close, or reading would never see the end.
     drop(command);
     let parser = Arc::new(Mutex::new(TestOutputParser::new()));
-    let stdout_source: Box<dyn Read + Send> = match (masters.0, child.stdout.take()) {
-        (Some(master), _) => Box::new(master),
-        (None, Some(pipe)) => Box::new(pipe),
-        (None, None) => Box::new(std::io::empty()),
-    };
-    let stderr_source: Box<dyn Read + Send> = match (masters.1, child.stderr.take()) {
-        (Some(master), _) => Box::new(master),
-        (None, Some(pipe)) => Box::new(pipe),
-        (None, None) => Box::new(std::io::empty()),
-    };
+    let (stdout_source, stderr_source) = output_sources(masters, &mut child);
     let stdout = tee(stdout_source, std::io::stdout(), Arc::clone(&parser));
     let stderr = tee(stderr_source, std::io::stderr(), Arc::clone(&parser));
     let status = child.wait();
@@ -461,17 +424,76 @@ fn execute(
     outcome
 }
 
+/// Gives the child's stdout and stderr a pseudo-terminal when ours (`stdout_fd` for its
+/// stdout, our stderr for its stderr) is a terminal, so it keeps its colours, progress bars and
+/// prompts; otherwise a pipe. Returns the terminals' ends we read.
+pub(super) fn attach_outputs(
+    command: &mut Command,
+    stdout_fd: libc::c_int,
+) -> (Option<std::fs::File>, Option<std::fs::File>) {
+    let mut masters = (None, None);
+    match terminal_like(stdout_fd) {
+        Some(pty) => {
+            command.stdout(Stdio::from(pty.slave));
+            masters.0 = Some(pty.master);
+        }
+        None => {
+            command.stdout(Stdio::piped());
+        }
+    }
+    match terminal_like(libc::STDERR_FILENO) {
+        Some(pty) => {
+            command.stderr(Stdio::from(pty.slave));
+            masters.1 = Some(pty.master);
+        }
+        None => {
+            command.stderr(Stdio::piped());
+        }
+    }
+    masters
+}
+
+/// What to read the child's stdout and stderr from: the terminals of [`attach_outputs`], else
+/// its pipes.
+pub(super) fn output_sources(
+    masters: (Option<std::fs::File>, Option<std::fs::File>),
+    child: &mut std::process::Child,
+) -> (Box<dyn Read + Send>, Box<dyn Read + Send>) {
+    let stdout: Box<dyn Read + Send> = match (masters.0, child.stdout.take()) {
+        (Some(master), _) => Box::new(master),
+        (None, Some(pipe)) => Box::new(pipe),
+        (None, None) => Box::new(std::io::empty()),
+    };
+    let stderr: Box<dyn Read + Send> = match (masters.1, child.stderr.take()) {
+        (Some(master), _) => Box::new(master),
+        (None, Some(pipe)) => Box::new(pipe),
+        (None, None) => Box::new(std::io::empty()),
+    };
+    (stdout, stderr)
+}
+
+/// A command that could not start, in the words and exit codes a shell uses (said on stderr).
+pub(super) fn spawn_failure(program: &str, error: &std::io::Error) -> (String, u8) {
+    let (message, code) = match error.kind() {
+        std::io::ErrorKind::NotFound => ("command not found".to_owned(), 127),
+        std::io::ErrorKind::PermissionDenied => ("Permission denied".to_owned(), 126),
+        _ => (error.to_string(), 126),
+    };
+    eprintln!("devtrace: {program}: {message}");
+    (message, code)
+}
+
 /// Both ends of a pseudo-terminal.
-pub(super) struct Pty {
-    pub(super) master: std::fs::File,
-    pub(super) slave: std::fs::File,
+struct Pty {
+    master: std::fs::File,
+    slave: std::fs::File,
 }
 
 /// A pseudo-terminal shaped like `fd` (same window size) when `fd` is a terminal.
 ///
 /// Output processing is off on the child's end, so the bytes the child writes are the bytes we
 /// copy (no "\n" → "\r\n"): the stream stays unchanged, only `isatty()` is true for the child.
-pub(super) fn terminal_like(fd: libc::c_int) -> Option<Pty> {
+fn terminal_like(fd: libc::c_int) -> Option<Pty> {
     use std::os::fd::FromRawFd;
     // SAFETY: isatty, ioctl(TIOCGWINSZ), openpty, tcgetattr and tcsetattr are called with
     // valid pointers to initialised local values; the returned descriptors are owned below.
