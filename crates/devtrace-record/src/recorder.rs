@@ -160,11 +160,30 @@ pub fn run(
         match TreeWatcher::start(&state.meta.root, vec![data_dir], move |raw| {
             let _ = watch_sender.send(Message::Watch(raw));
         }) {
-            Ok(mut watcher) => {
-                let _ = watcher.watch_other(&session.path);
-                state.watcher = Some(watcher);
-            }
+            Ok(watcher) => state.watcher = Some(watcher),
             Err(error) => eprintln!("devtrace recorder: {error}; saved files are not recorded"),
+        }
+    }
+    // The hooks' spool, followed whether or not the tree is watched.
+    let spool_sender = sender.clone();
+    let spool = session.shell_spool();
+    let mut spool_watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event
+                && event.paths.iter().any(|p| *p == spool)
+            {
+                let _ = spool_sender.send(Message::Watch(Raw::Changed(spool.clone())));
+            }
+        })
+        .ok();
+    if let Some(watcher) = &mut spool_watcher {
+        use notify::Watcher as _;
+        if let Err(error) = watcher.watch(&session.path, notify::RecursiveMode::NonRecursive) {
+            eprintln!(
+                "devtrace recorder: cannot watch {}: {error}; shell commands are read every {} s",
+                session.path.display(),
+                SPOOL_POLL.as_secs()
+            );
         }
     }
     // Lines the hooks wrote while no recorder ran.
@@ -332,15 +351,25 @@ impl State {
     }
 
     /// Redacts, journals (synced) and counts one event.
-    fn record(&mut self, mut event: Value, spool: Option<u64>) -> std::io::Result<()> {
-        self.redactor.redact_json(&mut event);
-        self.journal.append(&[Entry::Event {
-            event: event.clone(),
-            spool,
-        }])?;
-        self.counts.add(&event);
-        if event.get("type").and_then(Value::as_str) == Some("thought") {
-            self.last_note = Instant::now();
+    fn record(&mut self, event: Value, spool: Option<u64>) -> std::io::Result<()> {
+        self.record_all(vec![(event, spool)])
+    }
+
+    /// Redacts, journals (in one synced write) and counts events.
+    fn record_all(&mut self, events: Vec<(Value, Option<u64>)>) -> std::io::Result<()> {
+        let mut entries = Vec::with_capacity(events.len());
+        for (mut event, spool) in events {
+            self.redactor.redact_json(&mut event);
+            entries.push(Entry::Event { event, spool });
+        }
+        self.journal.append(&entries)?;
+        for entry in &entries {
+            if let Entry::Event { event, .. } = entry {
+                self.counts.add(event);
+                if event.get("type").and_then(Value::as_str) == Some("thought") {
+                    self.last_note = Instant::now();
+                }
+            }
         }
         Ok(())
     }
@@ -496,6 +525,7 @@ impl State {
         file.take(length - self.spool_offset)
             .read_to_end(&mut bytes)?;
         let mut consumed = 0;
+        let mut events = Vec::new();
         while let Some(end) = bytes[consumed..].iter().position(|b| *b == b'\n') {
             let line = &bytes[consumed..consumed + end];
             consumed += end + 1;
@@ -506,11 +536,11 @@ impl State {
             if !self.takes_command(&hook) {
                 continue;
             }
-            let event = shell::to_event(&hook, crate::now_nanos());
-            self.record(event, Some(offset))?;
+            events.push((shell::to_event(&hook, crate::now_nanos()), Some(offset)));
         }
+        // One write and one sync for all the lines read.
+        self.record_all(events)?;
         self.spool_offset += consumed as u64;
-        // A command also changes files: look at what is waiting now rather than later.
         Ok(())
     }
 

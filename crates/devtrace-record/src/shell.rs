@@ -4,8 +4,8 @@
 //! A hook runs at every prompt, so it must cost nothing when no recording is open and little
 //! when one is: it checks one file (`DATA/record/active/capturing`, a `stat`), and only while
 //! recording appends one JSON line to `DATA/record/active/shell.jsonl` with the shell's
-//! built-in `printf`: no process is spawned per command (bash forks once to read its history
-//! line, only while recording), no socket is opened (bash and fish cannot open a Unix socket
+//! built-in `printf`: no process is spawned and no subshell forked per command (bash reads its
+//! history line back through a small file), no socket is opened (bash and fish cannot open a Unix socket
 //! without a helper process). The recorder follows that file; if it is not running, the lines
 //! wait there and are read when it resumes.
 //!
@@ -67,8 +67,17 @@ if [[ $- == *i* && -z ${__devtrace_hooked-} ]]; then
     __devtrace_precmd() {
       local status=$? end=${EPOCHREALTIME/[.,]/}
       if [[ -n ${__devtrace_us-} && -e $__devtrace_active/capturing ]]; then
-        local line number= cmd=
-        line=$(HISTTIMEFORMAT= builtin history 1)
+        local line= number= cmd= HISTTIMEFORMAT= history=$__devtrace_active/.history.$$
+        # The history line through a file rather than $(…), which would fork: appended (a
+        # rewrite would make ext4 flush it) and read back from a descriptor that follows it.
+        {
+          if [[ -z ${__devtrace_hfd-} || ! -e $history ]]; then
+            [[ -n ${__devtrace_hfd-} ]] && exec {__devtrace_hfd}<&-
+            : >>"$history" && exec {__devtrace_hfd}<"$history"
+          fi
+          builtin history 1 >>"$history" && printf '\0' >>"$history" && IFS= read -r -d '' -u "$__devtrace_hfd" line
+        } 2>/dev/null
+        line=${line%$'\n'}
         if [[ $line =~ ^[[:space:]]*([0-9]+)[*]?[[:space:]]+(.*)$ ]]; then
           number=${BASH_REMATCH[1]}; line=${BASH_REMATCH[2]}
         fi

@@ -191,16 +191,6 @@ impl TreeWatcher {
         self.directories.len()
     }
 
-    /// Also watches `directory` itself (not its tree), e.g. the recording's own directory.
-    pub fn watch_other(&mut self, directory: &Path) -> Result<(), WatchError> {
-        self.watcher
-            .watch(directory, RecursiveMode::NonRecursive)
-            .map_err(|e| WatchError::Watch {
-                path: directory.display().to_string(),
-                message: e.to_string(),
-            })
-    }
-
     /// Watches `directory` and every directory below it that git does not ignore; returns the
     /// files found in it (they may have been written before the watch was in place).
     pub fn add_directory(&mut self, directory: &Path) -> Vec<PathBuf> {
