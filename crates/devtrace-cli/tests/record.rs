@@ -658,3 +658,71 @@ fn a_recording_can_go_to_a_server_instead_of_the_local_store() {
     let local = project.json(&["sessions", "--json"]);
     assert_eq!(local[0]["title"], "offline");
 }
+
+#[test]
+fn record_dash_dash_shell_records_that_shell_and_stops_when_it_exits() {
+    let project = Project::new();
+    let mut child = Command::new(BIN)
+        .current_dir(&project.repo)
+        .env("DEVTRACE_DATA", &project.data)
+        .env_remove("DEVTRACE_CONFIG")
+        .env("HOME", project.repo.join(".."))
+        .args(["record", "--task", "one shell", "--no-watch", "--", "bash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        // Outside the working tree too: this shell is the recording's wherever it goes.
+        stdin
+            .write_all(b"python3 -c 'import sys; sys.exit(5)'\ncd /\necho done\nexit 3\n")
+            .unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "the shell's exit code");
+    let text = stderr(&output);
+    assert!(
+        text.contains("devtrace: running bash; the recording stops when it exits\n"),
+        "{text}"
+    );
+    assert!(text.contains(" stored in "), "{text}");
+    let sessions = project.json(&["sessions", "--json"]);
+    let id = sessions[0]["trace_id"].as_str().unwrap().to_owned();
+    let shown = project.json(&["session", "show", &id[..8], "--json"]);
+    let commands: Vec<(String, i64)> = shown["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "command")
+        .map(|e| {
+            (
+                e["command"].as_str().unwrap().to_owned(),
+                e["exit_code"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            ("python3 -c 'import sys; sys.exit(5)'".to_owned(), 5),
+            ("cd /".to_owned(), 0),
+            ("echo done".to_owned(), 0)
+        ]
+    );
+}
+
+#[test]
+fn ask_every_bumps_the_reminder_the_hooks_show() {
+    let project = Project::new();
+    project.ok(&["record", "start", "--no-watch", "--ask-every", "1s"]);
+    let ask = project.data.join("record/active/ask");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&ask).ok().as_deref() != Some("1\n") {
+        assert!(Instant::now() < deadline, "no reminder after 1 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    project.ok(&["record", "stop"]);
+}
