@@ -303,6 +303,33 @@ def test_zsh_and_fish_record_commands_with_exit_codes(recording, tmux, project, 
     assert all(c["cwd"] == str(project) for c in commands)
 
 
+def test_capture_mode_records_each_commands_output(recording, tmux, project, tmp_path):
+    """`devtrace record --capture -- bash`: the shell runs on a terminal devtrace reads, and
+    each command's output (as the terminal showed it) is recorded with the command."""
+    home = tmp_path / "home"
+    env = shell_env(recording, home)
+    outer = tmux(["bash", "--norc", "-i"], project, env)
+    recording.context = outer.screen
+    outer.send("devtrace record --capture --no-watch --task 'captured' -- bash")
+    recording.wait("the recording to start", lambda s: s.get("state") == "recording")
+    outer.send("echo to stdout; echo to stderr >&2; python -c 'import sys; sys.exit(6)'")
+    recording.counts(commands=1)
+    outer.send("seq 1 5000 | tail -n 2")
+    recording.counts(commands=2)
+    outer.send("exit")
+    recording.wait("the recording to end", lambda s: s.get("state") == "none", timeout=60)
+    screen = outer.screen()
+    assert "to stdout\nto stderr\n" in screen.replace("\r", ""), screen
+    assert "6973" not in screen, "the markers never reach the terminal"
+    listed = json.loads(recording.run("sessions", "--json").stdout)
+    shown = json.loads(recording.run("session", "show", listed[0]["trace_id"][:8], "--json").stdout)
+    commands = [e for e in shown["timeline"] if e["action"] == "command"]
+    assert [(c["exit_code"], c["output"]) for c in commands] == [
+        (6, "to stdout\nto stderr\n"),
+        (0, "4999\n5000\n"),
+    ], commands
+
+
 NVIM_SCRIPT = r"""
 local ok, err = pcall(function()
   local devtrace = require('devtrace')

@@ -630,6 +630,10 @@ pub struct RecordArgs {
     /// With `--`: run this command (usually your shell) while recording, then stop
     #[arg(last = true, value_name = "COMMAND")]
     pub run: Vec<String>,
+    /// Capture mode: run the shell on a terminal devtrace reads, so each command's output
+    /// (stdout and stderr as shown, first and last 16 KiB, redacted) is recorded with it
+    #[arg(long)]
+    pub capture: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -37,8 +37,38 @@ fn put(map: &mut Map<String, Value>, key: &str, value: &str) {
     }
 }
 
+/// A hook's command gets the output capture mode took for it; the keys that matched them
+/// (`shell_pid`, `seq`) are the recorder's own and leave the event.
+fn attach_output(event: &mut Value, outputs: &std::collections::HashMap<(u64, u64), (&str, u64)>) {
+    let Some(object) = event.as_object_mut() else {
+        return;
+    };
+    let pid = object.remove("shell_pid").and_then(|v| v.as_u64());
+    let seq = object.remove("seq").and_then(|v| v.as_u64());
+    if let (Some(pid), Some(seq)) = (pid, seq)
+        && let Some((output, bytes)) = outputs.get(&(pid, seq))
+    {
+        object.insert("stdout".into(), json!(output));
+        object.insert("output_bytes".into(), json!(bytes));
+        object.insert("captured".into(), json!("terminal"));
+    }
+}
+
 /// Assembles the document.
 pub fn assemble(meta: &SessionMeta, journal: &Contents, ending: &Ending) -> Value {
+    let outputs: std::collections::HashMap<(u64, u64), (&str, u64)> = journal
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Output {
+                pid,
+                seq,
+                output,
+                bytes,
+            } => Some(((u64::from(*pid), *seq), (output.as_str(), *bytes))),
+            _ => None,
+        })
+        .collect();
     let mut events: Vec<(u64, Value)> = Vec::new();
     let mut editors: Vec<String> = Vec::new();
     for entry in &journal.entries {
@@ -49,13 +79,15 @@ pub fn assemble(meta: &SessionMeta, journal: &Contents, ending: &Ending) -> Valu
                 {
                     editors.push(editor.to_owned());
                 }
-                event.clone()
+                let mut event = event.clone();
+                attach_output(&mut event, &outputs);
+                event
             }
             Entry::Paused { t } => json!({"t": crate::timestamp(*t), "type": "recording_paused"}),
             Entry::Resumed { t } => {
                 json!({"t": crate::timestamp(*t), "type": "recording_resumed"})
             }
-            Entry::Started { .. } | Entry::Known { .. } => continue,
+            Entry::Started { .. } | Entry::Known { .. } | Entry::Output { .. } => continue,
         };
         let t = event
             .get("t")
@@ -187,7 +219,7 @@ mod tests {
             entries: vec![
                 Entry::Started { t: 0, pid: 1 },
                 Entry::Event {
-                    event: json!({"t": "2026-01-01T00:00:05Z", "type": "terminal_command", "cmd": "pytest", "args": ["-q"], "exit_code": 1, "duration_ms": 900}),
+                    event: json!({"t": "2026-01-01T00:00:05Z", "type": "terminal_command", "cmd": "pytest", "args": ["-q"], "exit_code": 1, "duration_ms": 900, "shell_pid": 7, "seq": 3}),
                     spool: Some(100),
                 },
                 Entry::Event {
@@ -203,6 +235,12 @@ mod tests {
                 Entry::Known {
                     path: "x".into(),
                     hash: None,
+                },
+                Entry::Output {
+                    pid: 7,
+                    seq: 3,
+                    output: "1 failed\n".into(),
+                    bytes: 9,
                 },
             ],
             damaged: 0,
@@ -242,6 +280,12 @@ mod tests {
         );
         assert_eq!(document["environment"]["plugins"], json!(["devtrace.nvim"]));
         assert_eq!(document["artifacts"]["test_results"]["passed"], 3);
+        let command = &document["events"][1];
+        assert_eq!(
+            command["stdout"], "1 failed\n",
+            "capture mode's output, matched"
+        );
+        assert!(command.get("seq").is_none() && command.get("shell_pid").is_none());
         assert!(document["developer"].get("email").is_none());
         let checked = trace_v1::from_value(document, &Redactor::builtin()).unwrap();
         let output = trace_v1::to_spans(&checked, std::sync::Arc::new(Redactor::builtin()));

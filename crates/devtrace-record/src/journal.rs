@@ -29,6 +29,14 @@ pub enum Entry {
         path: String,
         hash: Option<String>,
     },
+    /// A command's output from capture mode, for the `terminal_command` whose `shell_pid` and
+    /// `seq` match (the two arrive separately, in either order).
+    Output {
+        pid: u32,
+        seq: u64,
+        output: String,
+        bytes: u64,
+    },
     /// A recorder process started (the first, or one resuming an orphaned recording).
     Started {
         t: u64,

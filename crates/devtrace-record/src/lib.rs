@@ -14,6 +14,8 @@
 //! - [`edits`]: a saved change as an `edit` event (unified diff, content hashes, language;
 //!   binary and huge files summarised) and the snapshots diffs are taken against;
 //! - [`shell`]: the bash, zsh and fish hooks and the lines they write;
+//! - [`capture`]: the shell integration's capture mode, each command's output cut from the
+//!   terminal stream by the hooks' markers;
 //! - [`protocol`]: the local socket's requests and answers, and a client;
 //! - [`watch`]: the working tree's file watcher (gitignore respected, bursts coalesced);
 //! - [`recorder`]: the background process tying them together.
@@ -21,6 +23,7 @@
 //! What this crate must not do: open the store or talk to a server (the CLI sends the finished
 //! document through the ordinary import path), or print for people (the CLI formats).
 
+pub mod capture;
 pub mod document;
 pub mod edits;
 pub mod git;

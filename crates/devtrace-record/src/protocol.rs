@@ -32,6 +32,14 @@ pub enum Request {
     Event {
         event: Value,
     },
+    /// A command's output from capture mode (`record --capture -- SHELL`): the shell's pid and
+    /// the command's sequence number, as its hook line names them.
+    Output {
+        pid: u32,
+        seq: u64,
+        output: String,
+        bytes: u64,
+    },
     Status,
     Pause,
     Resume,

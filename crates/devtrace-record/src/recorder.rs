@@ -68,15 +68,25 @@ pub fn run(
     redactor: Arc<Redactor>,
     ready: impl FnOnce(&Status),
 ) -> Result<(), RecorderError> {
-    let Some(_lock) =
-        RecorderLock::try_acquire(session).map_err(|source| RecorderError::Journal {
-            path: session.lock().display().to_string(),
-            source,
-        })?
-    else {
-        return Err(RecorderError::AlreadyRunning(
-            session.path.display().to_string(),
-        ));
+    // Another process may be probing the lock this instant (`record status` asks whether a
+    // recorder is alive by trying it): a held lock is only another recorder if it stays held.
+    let lock_error = |source| RecorderError::Journal {
+        path: session.lock().display().to_string(),
+        source,
+    };
+    let began = Instant::now();
+    let _lock = loop {
+        match RecorderLock::try_acquire(session).map_err(lock_error)? {
+            Some(lock) => break lock,
+            None if began.elapsed() < Duration::from_secs(2) => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            None => {
+                return Err(RecorderError::AlreadyRunning(
+                    session.path.display().to_string(),
+                ));
+            }
+        }
     };
     let meta = SessionMeta::read(&session.meta()).map_err(|source| RecorderError::Meta {
         path: session.meta().display().to_string(),
@@ -614,6 +624,30 @@ impl State {
                 })
             }
             Request::Event { event } => self.on_event(event),
+            Request::Output {
+                pid,
+                seq,
+                output,
+                bytes,
+            } => {
+                if self.paused {
+                    return Ok(Response {
+                        recorded: Some(false),
+                        ..Response::ok()
+                    });
+                }
+                let output = self.redactor.redact(&output).into_owned();
+                self.journal.append(&[Entry::Output {
+                    pid,
+                    seq,
+                    output,
+                    bytes,
+                }])?;
+                Ok(Response {
+                    recorded: Some(true),
+                    ..Response::ok()
+                })
+            }
         }
     }
 

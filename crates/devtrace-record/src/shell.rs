@@ -48,6 +48,10 @@ impl Shell {
 /// tree.
 pub const SCOPE_VARIABLE: &str = "DEVTRACE_RECORD_SCOPE";
 
+/// Set for a shell run in capture mode: its hooks mark each command's output (see
+/// [`crate::capture`]).
+pub const CAPTURE_VARIABLE: &str = "DEVTRACE_RECORD_CAPTURE";
+
 const BASH: &str = r#"# devtrace shell integration for bash 5+ (from `devtrace record shell-init bash`).
 # While `devtrace record` runs, each command is appended to the recording (command line, directory,
 # exit code, start and end). When nothing is recorded, a prompt costs one file check.
@@ -58,6 +62,7 @@ if [[ $- == *i* && -z ${__devtrace_hooked-} ]]; then
     __devtrace_hooked=1
     __devtrace_active=@ACTIVE@
     __devtrace_x=x
+    __devtrace_seq=0
     __devtrace_histno=
     __devtrace_json() {
       local s=$1
@@ -92,9 +97,11 @@ if [[ $- == *i* && -z ${__devtrace_hooked-} ]]; then
         if [[ -n $cmd ]]; then
           __devtrace_json "$cmd"; cmd=$__devtrace_out
           __devtrace_json "${__devtrace_cwd:-$PWD}"
-          { printf '{"shell":"bash","pid":%s,"cmd":"%s","cwd":"%s","exit":%s,"start_us":%s,"end_us":%s,"scope":"%s"}\n' \
-              "$$" "$cmd" "$__devtrace_out" "$status" "$__devtrace_us" "$end" "${DEVTRACE_RECORD_SCOPE-}" \
+          (( __devtrace_seq += 1 ))
+          { printf '{"shell":"bash","pid":%s,"seq":%s,"cmd":"%s","cwd":"%s","exit":%s,"start_us":%s,"end_us":%s,"scope":"%s"}\n' \
+              "$$" "$__devtrace_seq" "$cmd" "$__devtrace_out" "$status" "$__devtrace_us" "$end" "${DEVTRACE_RECORD_SCOPE-}" \
               >>"$__devtrace_active/shell.jsonl"; } 2>/dev/null
+          [[ -n ${DEVTRACE_RECORD_CAPTURE-} ]] && printf '\e]6973;D;%s;%s\a' "$$" "$__devtrace_seq"
         fi
         if [[ -e $__devtrace_active/ask ]]; then
           local asked; { read -r asked <"$__devtrace_active/ask"; } 2>/dev/null
@@ -110,6 +117,9 @@ if [[ $- == *i* && -z ${__devtrace_hooked-} ]]; then
     # PS0 is expanded after a command line is read and before it runs: its arithmetic notes the
     # start (microseconds) and prints nothing; no subshell, no process.
     PS0='${__devtrace_x:0:(__devtrace_us=${EPOCHREALTIME/[.,]/}),0}'"${PS0-}"
+    # Capture mode (`devtrace record --capture -- bash`): mark where each command's output
+    # begins for the terminal devtrace reads; the end is marked after the prompt's hook line.
+    [[ -n ${DEVTRACE_RECORD_CAPTURE-} ]] && PS0='\e]6973;C\a'"$PS0"
     # Before the first simple command: its directory, and its text for commands history did not
     # keep (HISTCONTROL, HISTIGNORE). Another DEBUG trap already set is kept, after this one.
     __devtrace_old_debug=$(trap -p DEBUG)
@@ -139,9 +149,11 @@ if [[ -o interactive && -z ${__devtrace_hooked-} ]]; then
     s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\r'/\\r}; s=${s//$'\t'/\\t}
     REPLY=$s
   }
+  __devtrace_seq=0
   __devtrace_preexec() {
     __devtrace_cmd=$1 __devtrace_t=$EPOCHREALTIME __devtrace_cwd=$PWD
     if [[ -o hist_ignore_space && $1 == ' '* ]]; then __devtrace_cmd=; fi
+    [[ -n ${DEVTRACE_RECORD_CAPTURE-} ]] && printf '\e]6973;C\a'
   }
   __devtrace_precmd() {
     local exit_status=$? end=$EPOCHREALTIME
@@ -149,8 +161,10 @@ if [[ -o interactive && -z ${__devtrace_hooked-} ]]; then
       local cmd cwd
       __devtrace_json "$__devtrace_cmd"; cmd=$REPLY
       __devtrace_json "$__devtrace_cwd"; cwd=$REPLY
-      { print -r -- "{\"shell\":\"zsh\",\"pid\":$$,\"cmd\":\"$cmd\",\"cwd\":\"$cwd\",\"exit\":$exit_status,\"start\":\"$__devtrace_t\",\"end\":\"$end\",\"scope\":\"${DEVTRACE_RECORD_SCOPE-}\"}" \
+      (( __devtrace_seq += 1 ))
+      { print -r -- "{\"shell\":\"zsh\",\"pid\":$$,\"seq\":$__devtrace_seq,\"cmd\":\"$cmd\",\"cwd\":\"$cwd\",\"exit\":$exit_status,\"start\":\"$__devtrace_t\",\"end\":\"$end\",\"scope\":\"${DEVTRACE_RECORD_SCOPE-}\"}" \
           >>"$__devtrace_active/shell.jsonl"; } 2>/dev/null
+      [[ -n ${DEVTRACE_RECORD_CAPTURE-} ]] && printf '\e]6973;D;%s;%s\a' "$$" "$__devtrace_seq"
       if [[ -e $__devtrace_active/ask ]]; then
         local asked; { read -r asked <"$__devtrace_active/ask"; } 2>/dev/null
         if [[ -n $asked && $asked != "${__devtrace_asked-}" ]]; then
@@ -176,8 +190,10 @@ if status is-interactive; and not set -q __devtrace_hooked
   function __devtrace_json
     string replace -a '\\' '\\\\' -- $argv[1] | string replace -a '"' '\\"' | string replace -a \n '\\n' | string replace -a \t '\\t' | string replace -a \r '\\r' | string join '\\n'
   end
+  set -g __devtrace_seq 0
   function __devtrace_preexec --on-event fish_preexec
     set -g __devtrace_cwd $PWD
+    set -q DEVTRACE_RECORD_CAPTURE; and printf '\e]6973;C\a'
   end
   function __devtrace_postexec --on-event fish_postexec
     set -l exit_status $status
@@ -190,7 +206,9 @@ if status is-interactive; and not set -q __devtrace_hooked
       set -l cmd (__devtrace_json $argv[1])
       set -l cwd (__devtrace_json $__devtrace_cwd)
       set -q DEVTRACE_RECORD_SCOPE; or set -l DEVTRACE_RECORD_SCOPE ''
-      printf '{"shell":"fish","pid":%s,"cmd":"%s","cwd":"%s","exit":%s,"duration_ms":%s,"scope":"%s"}\n' $fish_pid "$cmd" "$cwd" $exit_status $duration "$DEVTRACE_RECORD_SCOPE" >>$__devtrace_active/shell.jsonl 2>/dev/null
+      set -g __devtrace_seq (math $__devtrace_seq + 1)
+      printf '{"shell":"fish","pid":%s,"seq":%s,"cmd":"%s","cwd":"%s","exit":%s,"duration_ms":%s,"scope":"%s"}\n' $fish_pid $__devtrace_seq "$cmd" "$cwd" $exit_status $duration "$DEVTRACE_RECORD_SCOPE" >>$__devtrace_active/shell.jsonl 2>/dev/null
+      set -q DEVTRACE_RECORD_CAPTURE; and printf '\e]6973;D;%s;%s\a' $fish_pid $__devtrace_seq
       if test -e $__devtrace_active/ask
         read -l asked <$__devtrace_active/ask 2>/dev/null
         if test -n "$asked"; and test "$asked" != "$__devtrace_asked"
@@ -250,6 +268,9 @@ pub struct HookLine {
     pub duration_ms: Option<f64>,
     #[serde(default)]
     pub scope: String,
+    /// The command's number in its shell: what capture mode's output is matched by.
+    #[serde(default)]
+    pub seq: Option<u64>,
 }
 
 /// Parses a hook's line. Control characters the hook could not escape are escaped first.
@@ -391,6 +412,10 @@ pub fn to_event(line: &HookLine, received: u64) -> Value {
     });
     if !line.cwd.is_empty() {
         event["cwd"] = json!(line.cwd);
+    }
+    if let Some(seq) = line.seq {
+        event["shell_pid"] = json!(line.pid);
+        event["seq"] = json!(seq);
     }
     event
 }

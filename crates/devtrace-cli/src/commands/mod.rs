@@ -17,6 +17,7 @@ mod perf;
 mod python_autotrace;
 mod query;
 mod record;
+mod record_terminal;
 mod run;
 mod runs;
 mod serve;

@@ -61,7 +61,10 @@ pub fn run(data: Option<&Path>, args: &RecordArgs) -> Result<ExitCode> {
         }
         Some(RecordCommand::Exec { command }) => exec(&data, command),
         Some(RecordCommand::Daemon { session }) => daemon(session),
-        None if !args.run.is_empty() => record_command(&data, &args.start, &args.run),
+        None if !args.run.is_empty() => record_command(&data, &args.start, &args.run, args.capture),
+        None if args.capture => {
+            bail!("--capture goes with a command: devtrace record --capture -- $SHELL")
+        }
         None => bail!(
             "say what to do: `devtrace record start --task \"…\"`, `devtrace record stop`, `devtrace record status`, \
              or `devtrace record -- $SHELL` to record one shell (see `devtrace record --help`)"
@@ -1119,17 +1122,39 @@ fn tempfile_in_tmp(body: &[u8]) -> Result<PathBuf> {
 
 /// Starts a recording, runs the command (a shell gets the integration without editing its
 /// start-up files), and stops when it exits. The exit code is the command's.
-fn record_command(data: &Path, start: &RecordStartArgs, argv: &[String]) -> Result<ExitCode> {
+fn record_command(
+    data: &Path,
+    start: &RecordStartArgs,
+    argv: &[String],
+    capture: bool,
+) -> Result<ExitCode> {
+    if capture && !std::io::stdin().is_terminal() {
+        bail!(
+            "--capture needs a terminal: it runs {} on a terminal of its own and shows it on yours",
+            argv[0]
+        );
+    }
     let session = start_recording(data, start)?;
     let id = session.id();
     let mut command = shell_command(data, &session, argv)?;
     command.env(shell::SCOPE_VARIABLE, &id);
     eprintln!(
-        "devtrace: running {}; the recording stops when it exits",
-        argv.join(" ")
+        "devtrace: running {}{}; the recording stops when it exits",
+        argv.join(" "),
+        if capture {
+            " with its output captured"
+        } else {
+            ""
+        }
     );
     install_signal_handlers();
-    let code = match command.status() {
+    let status = if capture {
+        command.env(shell::CAPTURE_VARIABLE, "1");
+        super::record_terminal::run(command, &session)
+    } else {
+        command.status()
+    };
+    let code = match status {
         Ok(status) => {
             use std::os::unix::process::ExitStatusExt;
             match (status.code(), status.signal()) {

@@ -758,7 +758,13 @@ fn emit_event(
             {
                 let arg = arg.as_str().unwrap_or_default();
                 command.push(' ');
-                if arg.is_empty() || arg.contains([' ', '"', '\'', '$']) {
+                // Quoted when a shell would read it otherwise (spaces, quotes, expansions,
+                // operators, globs), so the command line reads as it ran.
+                if arg.is_empty()
+                    || arg
+                        .chars()
+                        .any(|c| c.is_whitespace() || "\"'$`\\()|&;<>*?[]{}!#~".contains(c))
+                {
                     command.push_str(&format!("'{}'", arg.replace('\'', "'\\''")));
                 } else {
                     command.push_str(arg);
