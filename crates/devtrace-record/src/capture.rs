@@ -201,8 +201,8 @@ mod tests {
         stream.extend_from_slice(b"\x1b]6973;D;5;2\x07");
         let done = splitter.feed(&stream, &mut show);
         assert_eq!(show, b"0123456789\x1b]0;title\x07");
-        assert_eq!(done[0].bytes, 19);
-        assert_eq!(done[0].text, "0123\n… [11 bytes not kept] …\ntle\u{7}");
+        assert_eq!(done[0].bytes, 20);
+        assert_eq!(done[0].text, "0123\n… [12 bytes not kept] …\ntle\u{7}");
         // No start marker: nothing is captured.
         let none = splitter.feed(b"plain\x1b]6973;D;5;3\x07", &mut show);
         assert!(none.is_empty());
