@@ -96,7 +96,11 @@ fn blind_edits(view: &SessionView, thresholds: &Thresholds) -> Option<Finding> {
         .iter()
         .map(|a| relative(a.path.as_deref().unwrap_or(""), project.as_deref()))
         .collect();
-    let listed: Vec<&str> = files.iter().take(3).map(String::as_str).collect();
+    let listed: Vec<String> = files
+        .iter()
+        .take(3)
+        .map(|f| devtrace_model::recorded::name(f))
+        .collect();
     Some(Finding {
         kind: FindingKind::AntiPattern,
         operation: Some("blind edit".into()),
@@ -123,6 +127,7 @@ fn blind_edits(view: &SessionView, thresholds: &Thresholds) -> Option<Finding> {
         .into_iter()
         .collect(),
         evidence: evidence(view, blind.iter().map(|a| a.span_id)),
+        impact: super::time_lost(),
     })
 }
 
@@ -175,7 +180,7 @@ fn sleep_polling(view: &SessionView, thresholds: &Thresholds) -> Option<Finding>
         kind: FindingKind::AntiPattern,
         operation: Some("sleep polling".into()),
         title: format!(
-            "polled with sleep: {} commands waited {:.0} s in all (e.g. `{}`)",
+            "polled with sleep: {} commands waited {:.0} s in all (e.g. {})",
             sleeping.len(),
             total,
             short(sleeping[0].0.command.as_deref().unwrap_or(""), 60)
@@ -191,6 +196,7 @@ fn sleep_polling(view: &SessionView, thresholds: &Thresholds) -> Option<Finding>
         .into_iter()
         .collect(),
         evidence: evidence(view, sleeping.iter().map(|(a, _)| a.span_id)),
+        impact: super::time_lost(),
     })
 }
 
@@ -230,7 +236,7 @@ fn reverts(view: &SessionView, thresholds: &Thresholds) -> Option<Finding> {
         kind: FindingKind::AntiPattern,
         operation: Some("revert".into()),
         title: format!(
-            "edits abandoned by revert {} {} (`{}`)",
+            "edits abandoned by revert {} {} ({})",
             reverts.len(),
             if reverts.len() == 1 { "time" } else { "times" },
             short(reverts[0].command.as_deref().unwrap_or(""), 60)
@@ -241,6 +247,7 @@ fn reverts(view: &SessionView, thresholds: &Thresholds) -> Option<Finding> {
         occurrences: reverts.len() as u64,
         numbers: [("reverts".to_owned(), reverts.len() as f64)].into_iter().collect(),
         evidence: evidence(view, reverts.iter().map(|a| a.span_id)),
+        impact: super::time_lost(),
     })
 }
 
@@ -270,7 +277,7 @@ mod tests {
         s.then(edit("/repo/src/new.ts", "N", "M"));
         assert_eq!(
             titles(&s.build()),
-            ["2 edits of files not read first, 1 refused by the tool (src/a.ts, src/b.ts)"]
+            ["2 edits of files not read first, 1 refused by the tool (\"src/a.ts\", \"src/b.ts\")"]
         );
     }
 
@@ -294,7 +301,7 @@ mod tests {
         );
         assert_eq!(
             titles(&t.build()),
-            ["2 edits of files not read first, 2 refused by the tool (a.ts)"],
+            ["2 edits of files not read first, 2 refused by the tool (\"a.ts\")"],
             "the main agent's read does not count for the sub-agent"
         );
     }
@@ -314,7 +321,7 @@ mod tests {
         assert_eq!(
             titles(&s.build()),
             [
-                "polled with sleep: 3 commands waited 30 s in all (e.g. `sleep 10 && curl -sf localhost:8080/health`)"
+                "polled with sleep: 3 commands waited 30 s in all (e.g. \"sleep 10 && curl -sf localhost:8080/health\")"
             ]
         );
         let mut t = Session::new(2);
@@ -335,7 +342,7 @@ mod tests {
         s.then(command("git checkout -- a.ts"));
         assert_eq!(
             titles(&s.build()),
-            ["edits abandoned by revert 1 time (`git checkout -- a.ts`)"]
+            ["edits abandoned by revert 1 time (\"git checkout -- a.ts\")"]
         );
         let mut t = Session::new(2);
         t.then(command("git stash"));
