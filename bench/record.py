@@ -12,7 +12,7 @@
    on the same repository with a few hundred recorded events and some edits. Target: < 1 s.
 
 Usage: bench/record.py [--bin target/release/devtrace] [--commands 500] [--idle-seconds 60]
-       [--files 50000] [--only prompt|idle|stop]
+       [--files 50000] [--only prompt|idle|stop|repository]
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def idle_and_stop(bin: Path, files: int, idle_seconds: int, only: str | None) ->
         status = json.loads(devtrace(bin, data, "record", "status", "--json", cwd=repo).stdout)["status"]
         report["watched_directories"] = status["watched_directories"]
         pid = status["pid"]
-        if only in (None, "idle"):
+        if only in (None, "idle", "repository"):
             time.sleep(2)  # let start-up work settle
             before = cpu_seconds(pid)
             time.sleep(idle_seconds)
@@ -160,7 +160,7 @@ def idle_and_stop(bin: Path, files: int, idle_seconds: int, only: str | None) ->
             report["idle_seconds"] = idle_seconds
             report["idle_cpu_seconds"] = round(used, 4)
             report["idle_cpu_percent_of_a_core"] = round(100 * used / idle_seconds, 4)
-        if only in (None, "stop"):
+        if only in (None, "stop", "repository"):
             # A session's worth of events: notes and commands through the socket, and edits.
             for i in range(200):
                 devtrace(bin, data, "record", "exec", "--", "true", cwd=repo)
@@ -196,7 +196,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle-seconds", type=int, default=60)
     parser.add_argument("--files", type=int, default=50_000)
-    parser.add_argument("--only", choices=["prompt", "idle", "stop"])
+    parser.add_argument("--only", choices=["prompt", "idle", "stop", "repository"],
+                        help="one benchmark (repository: idle and stop on one generated repository)")
     args = parser.parse_args()
     args.bin = args.bin.resolve()
     if not args.bin.exists():
@@ -205,7 +206,7 @@ def main() -> int:
     report = {"machine": os.uname().nodename, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     if args.only in (None, "prompt"):
         report["prompt"] = prompt(args.bin, args.commands, args.rounds)
-    if args.only in (None, "idle", "stop"):
+    if args.only in (None, "idle", "stop", "repository"):
         report["repository"] = idle_and_stop(args.bin, args.files, args.idle_seconds, args.only)
     print(json.dumps(report, indent=2))
     return 0

@@ -56,7 +56,6 @@ fn window_size(fd: libc::c_int) -> Option<libc::winsize> {
 /// Runs `command` on a new pseudo-terminal shown on ours; returns how it ended.
 pub fn run(mut command: Command, session: &SessionDir) -> std::io::Result<ExitStatus> {
     let (mut master, slave) = open_terminal()?;
-    let slave_fd = slave.as_raw_fd();
     command
         .stdin(Stdio::from(slave.try_clone()?))
         .stdout(Stdio::from(slave.try_clone()?))
@@ -72,7 +71,7 @@ pub fn run(mut command: Command, session: &SessionDir) -> std::io::Result<ExitSt
         });
     }
     let mut child = command.spawn()?;
-    let _ = slave_fd;
+    // Our copies of the terminal's child end must close, or reading would never see the end.
     drop(command);
     let raw = RawMode::enter();
     // Keys: ours → the shell's terminal.
