@@ -180,7 +180,7 @@ pub fn run(
     let mut spool_watcher =
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if let Ok(event) = event
-                && event.paths.iter().any(|p| *p == spool)
+                && event.paths.contains(&spool)
             {
                 let _ = spool_sender.send(Message::Watch(Raw::Changed(spool.clone())));
             }
