@@ -79,7 +79,21 @@ enum Subject {
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
     let mut by_operation: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
     for (t, trace) in traces.iter().enumerate() {
-        for &root in &trace.tree.roots {
+        // A run is a real root: a span without a parent. Spans whose parent never arrived
+        // (dropped by an exporter's full queue) are fragments, not runs of an operation.
+        let real: Vec<usize> = trace
+            .tree
+            .roots
+            .iter()
+            .copied()
+            .filter(|r| trace.span(*r).parent_span_id.is_none())
+            .collect();
+        let roots = if real.is_empty() {
+            trace.root().into_iter().collect()
+        } else {
+            real
+        };
+        for root in roots {
             by_operation
                 .entry(trace.span(root).name.as_str())
                 .or_default()
