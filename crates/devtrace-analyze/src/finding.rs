@@ -25,6 +25,7 @@ pub enum FindingKind {
     TestFixSpiral,
     EnvironmentError,
     AntiPattern,
+    BlindSpot,
 }
 
 impl FindingKind {
@@ -46,6 +47,7 @@ impl FindingKind {
             Self::TestFixSpiral => "test_fix_spiral",
             Self::EnvironmentError => "environment_error",
             Self::AntiPattern => "anti_pattern",
+            Self::BlindSpot => "blind_spot",
         }
     }
 }

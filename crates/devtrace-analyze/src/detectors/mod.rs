@@ -1,6 +1,7 @@
 //! The detectors: each a small pure function from traces to findings, with its thresholds
 //! documented on its `Thresholds` type and tested on hand-built traces.
 
+pub mod blind_spot;
 pub mod cache_problem;
 pub mod dominant_cost;
 pub mod failure_correlation;
@@ -28,6 +29,7 @@ pub fn run_all(traces: &[AnalyzedTrace]) -> Vec<Finding> {
     findings.extend(lock_contention::detect(traces, &Default::default()));
     findings.extend(retry_storm::detect(traces, &Default::default()));
     findings.extend(regression::detect(traces, &Default::default()));
+    findings.extend(blind_spot::detect(traces, &Default::default()));
     crate::finding::rank(&mut findings);
     findings
 }
