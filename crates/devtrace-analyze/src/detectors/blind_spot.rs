@@ -14,7 +14,8 @@
 //! **Does not fire on** spans whose kind of work explains their time (LLM, database, HTTP,
 //! file I/O, lock waits: [`classify`]; client spans waiting on another service), spans the
 //! native recorder made (`devtrace.recorder`: already a function, its own time is its own code
-//! or C calls), operations whose time is covered by children or recorded calls, or rare and
+//! or C calls), `devtrace run` spans (a command's wall time: the program's own spans are what
+//! a plan can fill), operations whose time is covered by children or recorded calls, or rare and
 //! short ones.
 //!
 //! **Saving model.** None (`saving_nanos` 0): the finding says where devtrace cannot see, not
@@ -86,6 +87,7 @@ pub fn own_times(traces: &[AnalyzedTrace]) -> BTreeMap<String, OwnTime> {
             if span.kind == SpanKind::Client
                 || classify(trace, i) != WorkKind::Other
                 || matches!(span.attr(RECORDER), Some(AnyValue::Bool(true)))
+                || span.attr(devtrace_model::semconv::RUN_ID).is_some()
             {
                 continue;
             }
@@ -217,6 +219,9 @@ mod tests {
         // A function the recorder made: already a function.
         let recorded = || trace(vec![with(span(1, None, "app.work", 0, 100 * MS), RECORDER, AnyValue::Bool(true))]);
         assert!(detect(&[recorded(), recorded()], &t).is_empty());
+        // A devtrace run span: a command, not a function.
+        let run = || trace(vec![with(span(1, None, "python app.py", 0, 100 * MS), devtrace_model::semconv::RUN_ID, AnyValue::String("r".into()))]);
+        assert!(detect(&[run(), run()], &t).is_empty());
     }
 
     #[test]
