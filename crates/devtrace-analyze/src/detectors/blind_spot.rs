@@ -3,7 +3,8 @@
 //! answer is to record the functions the operation calls (`devtrace plan`, MCP
 //! `plan_instrumentation`).
 //!
-//! **Rule.** For each span name (operation), over all its spans in the analysed traces: the
+//! **Rule.** For each span name (operation) that has child spans or names its function
+//! (`code.function.name`), over all its spans in the analysed traces: the
 //! own time of a span is its self time (its duration less the time covered by its children)
 //! less the time its recorded short calls account for (`devtrace.calls.accounted_ns`, set by
 //! the native recorder: those calls are known, just not spans). The operation is a blind spot
@@ -11,7 +12,8 @@
 //! [`Thresholds::min_share`] of its total duration, and at least [`Thresholds::min_own_nanos`]
 //! per run on average.
 //!
-//! **Does not fire on** spans whose kind of work explains their time (LLM, database, HTTP,
+//! **Does not fire on** leaf spans that name no function (nothing says what code they cover),
+//! spans whose kind of work explains their time (LLM, database, HTTP,
 //! file I/O, lock waits: [`classify`]; client spans waiting on another service), spans the
 //! native recorder made (`devtrace.recorder`: already a function, its own time is its own code
 //! or C calls), `devtrace run` spans (a command's wall time: the program's own spans are what
@@ -84,7 +86,11 @@ pub fn own_times(traces: &[AnalyzedTrace]) -> BTreeMap<String, OwnTime> {
     for (t, trace) in traces.iter().enumerate() {
         for i in 0..trace.spans.spans.len() {
             let span = trace.span(i);
-            if span.kind == SpanKind::Client
+            // A leaf span tells nothing about code unless it names its function: the blind
+            // spots worth planning for are gaps between instrumented children, or functions.
+            let names_code = span.attr("code.function.name").is_some() || span.attr("code.function").is_some();
+            if (trace.tree.children[i].is_empty() && !names_code)
+                || span.kind == SpanKind::Client
                 || classify(trace, i) != WorkKind::Other
                 || matches!(span.attr(RECORDER), Some(AnyValue::Bool(true)))
                 || span.attr(devtrace_model::semconv::RUN_ID).is_some()
@@ -219,6 +225,12 @@ mod tests {
         // A function the recorder made: already a function.
         let recorded = || trace(vec![with(span(1, None, "app.work", 0, 100 * MS), RECORDER, AnyValue::Bool(true))]);
         assert!(detect(&[recorded(), recorded()], &t).is_empty());
+        // A leaf span naming no function: nothing to plan from.
+        let leaf = || trace(vec![span(1, None, "fetch", 0, 100 * MS)]);
+        assert!(detect(&[leaf(), leaf()], &t).is_empty());
+        // The same leaf naming its function is one.
+        let coded = || trace(vec![with(span(1, None, "fetch", 0, 100 * MS), "code.function.name", AnyValue::String("fetch".into()))]);
+        assert_eq!(detect(&[coded(), coded()], &t).len(), 1);
         // A devtrace run span: a command, not a function.
         let run = || trace(vec![with(span(1, None, "python app.py", 0, 100 * MS), devtrace_model::semconv::RUN_ID, AnyValue::String("r".into()))]);
         assert!(detect(&[run(), run()], &t).is_empty());
