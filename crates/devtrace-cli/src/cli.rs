@@ -299,7 +299,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub record: bool,
     /// With --record: seconds of calls to keep
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, requires = "record")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10.0,
+        requires = "record"
+    )]
     pub record_seconds: f64,
     /// With --record: most memory per process for the window, in MiB
     #[arg(long, value_name = "MIB", default_value_t = 64, requires = "record")]

@@ -48,18 +48,26 @@ fn plans_from_the_spans_and_the_source_and_stores_the_plan() {
         let trace = TraceId([t as u8 + 1; 16]);
         let start = 1_700_000_000_000_000_000 + t * 100 * MS;
         let mut s = span(trace, 1, None, "ingest.batch", start, start + 80 * MS);
-        s.attributes.push(KeyValue::new("code.function.name", "ingest"));
-        s.attributes.push(KeyValue::new("code.file.path", src.join("shop/jobs.py").to_string_lossy().as_ref()));
+        s.attributes
+            .push(KeyValue::new("code.function.name", "ingest"));
+        s.attributes.push(KeyValue::new(
+            "code.file.path",
+            src.join("shop/jobs.py").to_string_lossy().as_ref(),
+        ));
         writer.write(&[prepare_spans(batch(vec![s]))]).unwrap();
     }
     PlanStore::set_default(PlanStore::new(&data));
     let store = Arc::new(SqliteStore::open(&data).unwrap());
     let server = DevtraceMcp::new(store, Transport::Stdio);
 
-    let (text, is_error) = server.call("plan_instrumentation", json!({"operation": "ingest.batch"}));
+    let (text, is_error) =
+        server.call("plan_instrumentation", json!({"operation": "ingest.batch"}));
     assert!(!is_error, "{text}");
     let id = text.split_whitespace().nth(1).unwrap().to_owned();
-    assert!(text.starts_with(&format!("plan {id} for \"ingest.batch\" (made ")), "{text}");
+    assert!(
+        text.starts_with(&format!("plan {id} for \"ingest.batch\" (made ")),
+        "{text}"
+    );
     assert!(text.contains("  why: 100 % of its time (80.0 ms of 80.0 ms a run, over 3 runs) is its own, in no child span\n"), "{text}");
     for line in [
         "    shop.jobs.ingest  jobs.py:8  \"the operation's function\"\n",
@@ -70,17 +78,26 @@ fn plans_from_the_spans_and_the_source_and_stores_the_plan() {
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
-    assert!(text.contains(&format!("next: the user runs `devtrace run --plan {id} -- <their command>`")));
+    assert!(text.contains(&format!(
+        "next: the user runs `devtrace run --plan {id} -- <their command>`"
+    )));
     // Stored, and loadable by prefix.
     let plan = PlanStore::default_store().unwrap().load(&id[..6]).unwrap();
     assert_eq!(plan.functions.len(), 4);
     assert_eq!(plan.operation, "ingest.batch");
 
     // Within a small budget, cut with a note.
-    let (small, _) = server.call("plan_instrumentation", json!({"operation": "ingest.batch", "budget": 300}));
+    let (small, _) = server.call(
+        "plan_instrumentation",
+        json!({"operation": "ingest.batch", "budget": 300}),
+    );
     assert!(devtrace_mcp::budget::count(&small) <= 300, "{small}");
 
     // An unknown operation teaches; a name that is no function says what to set.
-    let (unknown, is_error) = server.call("plan_instrumentation", json!({"operation": "ingest.batc"}));
-    assert!(is_error && unknown.contains("\"ingest.batch\""), "{unknown}");
+    let (unknown, is_error) =
+        server.call("plan_instrumentation", json!({"operation": "ingest.batc"}));
+    assert!(
+        is_error && unknown.contains("\"ingest.batch\""),
+        "{unknown}"
+    );
 }

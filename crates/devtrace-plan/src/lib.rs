@@ -129,7 +129,10 @@ fn string_attr<'a>(span: &'a devtrace_model::Span, keys: &[&str]) -> Option<&'a 
 fn module_of(file: &Path, roots: &[PathBuf]) -> Option<String> {
     for root in roots {
         if let Ok(rel) = file.strip_prefix(root) {
-            let mut parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+            let mut parts: Vec<String> = rel
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
             let last = parts.pop()?;
             let stem = last.strip_suffix(".py")?;
             if stem != "__init__" {
@@ -151,7 +154,11 @@ fn package_root(file: &Path) -> Option<PathBuf> {
 }
 
 /// `(module, qualname, file)` for the operation: from `code.*` attributes, else from the name.
-fn locate(traces: &[devtrace_analyze::AnalyzedTrace], operation: &str, roots: &mut Vec<PathBuf>) -> Result<(String, String, Option<String>), PlanError> {
+fn locate(
+    traces: &[devtrace_analyze::AnalyzedTrace],
+    operation: &str,
+    roots: &mut Vec<PathBuf>,
+) -> Result<(String, String, Option<String>), PlanError> {
     for trace in traces {
         for i in trace.spans_named(operation) {
             let span = trace.span(i);
@@ -166,7 +173,11 @@ fn locate(traces: &[devtrace_analyze::AnalyzedTrace], operation: &str, roots: &m
                 }
                 let namespace = string_attr(span, &["code.namespace"]);
                 let qualname = match namespace {
-                    Some(ns) if !function.contains('.') && !ns.contains('/') && module_of(path, roots).as_deref() != Some(ns) => {
+                    Some(ns)
+                        if !function.contains('.')
+                            && !ns.contains('/')
+                            && module_of(path, roots).as_deref() != Some(ns) =>
+                    {
                         format!("{}.{function}", ns.rsplit('.').next().unwrap_or(ns))
                     }
                     _ => function.to_owned(),
@@ -179,15 +190,24 @@ fn locate(traces: &[devtrace_analyze::AnalyzedTrace], operation: &str, roots: &m
     }
     // The name as module.qualname: the longest prefix that is a module file under a root.
     let parts: Vec<&str> = operation.split('.').collect();
-    let valid = parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c == '_' || c.is_alphanumeric()));
+    let valid = parts
+        .iter()
+        .all(|p| !p.is_empty() && p.chars().all(|c| c == '_' || c.is_alphanumeric()));
     if valid {
         for split in (1..parts.len()).rev() {
             let module = parts[..split].join(".");
             let rel: PathBuf = parts[..split].iter().collect();
             for root in roots.iter() {
-                for file in [root.join(&rel).with_extension("py"), root.join(&rel).join("__init__.py")] {
+                for file in [
+                    root.join(&rel).with_extension("py"),
+                    root.join(&rel).join("__init__.py"),
+                ] {
                     if file.is_file() {
-                        return Ok((module, parts[split..].join("."), Some(file.to_string_lossy().into_owned())));
+                        return Ok((
+                            module,
+                            parts[split..].join("."),
+                            Some(file.to_string_lossy().into_owned()),
+                        ));
                     }
                 }
             }
@@ -196,7 +216,11 @@ fn locate(traces: &[devtrace_analyze::AnalyzedTrace], operation: &str, roots: &m
     Err(PlanError::NotFound(format!(
         "cannot tell which function {} is: its spans have no code.function.name and code.file.path attributes, and its name is not module.function for a file under {}; set those attributes on the span (the native recorder does), or pass --source DIR where its package lives",
         recorded::name(operation),
-        roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
+        roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     )))
 }
 
@@ -219,12 +243,21 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
         DEFAULT_LAST,
     )?;
     let mut roots: Vec<PathBuf> = if request.roots.is_empty() {
-        vec![std::env::current_dir().map_err(|source| PlanError::Io { dir: ".".into(), source })?]
+        vec![std::env::current_dir().map_err(|source| PlanError::Io {
+            dir: ".".into(),
+            source,
+        })?]
     } else {
-        request.roots.iter().map(|r| std::path::absolute(r).unwrap_or_else(|_| r.clone())).collect()
+        request
+            .roots
+            .iter()
+            .map(|r| std::path::absolute(r).unwrap_or_else(|_| r.clone()))
+            .collect()
     };
     let (module, qualname, file) = locate(&traces, &request.operation, &mut roots)?;
-    let own = blind_spot::own_times(&traces).remove(&request.operation).unwrap_or_default();
+    let own = blind_spot::own_times(&traces)
+        .remove(&request.operation)
+        .unwrap_or_default();
     let runs = own.runs.max(1) as f64;
     let blind = BlindSpot {
         runs: own.runs,
@@ -249,11 +282,17 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
     if !output.status.success() {
         return Err(PlanError::Python(format!(
             "{python} could not read the source: {}",
-            String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
         )));
     }
-    let parsed: ScriptOutput = serde_json::from_slice(&output.stdout)
-        .map_err(|e| PlanError::Python(format!("{python} answered something else than a plan ({e})")))?;
+    let parsed: ScriptOutput = serde_json::from_slice(&output.stdout).map_err(|e| {
+        PlanError::Python(format!(
+            "{python} answered something else than a plan ({e})"
+        ))
+    })?;
     if !parsed.missing.is_empty() || parsed.functions.is_empty() {
         return Err(PlanError::NotFound(format!(
             "{} is {module}.{qualname}{}, but no function {qualname} is defined there",
@@ -262,7 +301,12 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
         )));
     }
     let created = devtrace_query::timefmt::now_nanos();
-    let id = devtrace_analyze::fingerprint::fingerprint(&[&request.operation, &module, &qualname, &created.to_string()]);
+    let id = devtrace_analyze::fingerprint::fingerprint(&[
+        &request.operation,
+        &module,
+        &qualname,
+        &created.to_string(),
+    ]);
     Ok(Plan {
         id: id.chars().take(10).collect(),
         created_unix_nano: created,
@@ -331,11 +375,18 @@ impl PlanStore {
         };
         let mut plans: Vec<Plan> = entries
             .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".json") && !e.file_name().to_string_lossy().starts_with('.'))
+            .filter(|e| {
+                e.file_name().to_string_lossy().ends_with(".json")
+                    && !e.file_name().to_string_lossy().starts_with('.')
+            })
             .filter_map(|e| std::fs::read(e.path()).ok())
             .filter_map(|b| serde_json::from_slice(&b).ok())
             .collect();
-        plans.sort_by(|a: &Plan, b: &Plan| b.created_unix_nano.cmp(&a.created_unix_nano).then(a.id.cmp(&b.id)));
+        plans.sort_by(|a: &Plan, b: &Plan| {
+            b.created_unix_nano
+                .cmp(&a.created_unix_nano)
+                .then(a.id.cmp(&b.id))
+        });
         Ok(plans)
     }
 
@@ -360,7 +411,11 @@ impl PlanStore {
 /// What the recorder reads for a planned run: `{"id", "threshold_ms", "functions": [[module,
 /// qualname], …]}`.
 pub fn recorder_file(plan: &Plan) -> String {
-    let functions: Vec<[&str; 2]> = plan.functions.iter().map(|f| [f.module.as_str(), f.qualname.as_str()]).collect();
+    let functions: Vec<[&str; 2]> = plan
+        .functions
+        .iter()
+        .map(|f| [f.module.as_str(), f.qualname.as_str()])
+        .collect();
     serde_json::json!({"id": plan.id, "threshold_ms": plan.threshold_ms, "operation": plan.operation, "functions": functions}).to_string()
 }
 
@@ -368,7 +423,12 @@ pub fn recorder_file(plan: &Plan) -> String {
 pub fn explain(plan: &Plan) -> String {
     let mut out = String::new();
     let when = devtrace_model::time::format_rfc3339(plan.created_unix_nano);
-    out.push_str(&format!("plan {} for {} (made {})\n", plan.id, recorded::name(&plan.operation), &when[..when.len().min(19)]));
+    out.push_str(&format!(
+        "plan {} for {} (made {})\n",
+        plan.id,
+        recorded::name(&plan.operation),
+        &when[..when.len().min(19)]
+    ));
     let b = &plan.blind_spot;
     if b.runs > 0 {
         out.push_str(&format!(
@@ -388,7 +448,10 @@ pub fn explain(plan: &Plan) -> String {
         let place = if f.file.is_empty() {
             "(library)".to_owned()
         } else {
-            let file = Path::new(&f.file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let file = Path::new(&f.file)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             format!("{file}:{}", f.line)
         };
         let recursive = if f.recursive { ", recursive" } else { "" };
@@ -400,19 +463,42 @@ pub fn explain(plan: &Plan) -> String {
             recorded::quote_short(&f.via, 100)
         ));
     }
-    let skipped: Vec<&PlanNote> = plan.notes.iter().filter(|n| n.kind == "c" || n.kind == "unknown" || n.kind == "unparsed").collect();
+    let skipped: Vec<&PlanNote> = plan
+        .notes
+        .iter()
+        .filter(|n| n.kind == "c" || n.kind == "unknown" || n.kind == "unparsed")
+        .collect();
     if !skipped.is_empty() {
         out.push_str("  not recordable (their time stays in their caller's own time):\n");
         for n in skipped.iter().take(20) {
-            out.push_str(&format!("    {} at line {} of {}: {}\n", recorded::quote_short(&n.call, 60), n.line, n.caller, n.reason));
+            out.push_str(&format!(
+                "    {} at line {} of {}: {}\n",
+                recorded::quote_short(&n.call, 60),
+                n.line,
+                n.caller,
+                n.reason
+            ));
         }
         if skipped.len() > 20 {
             out.push_str(&format!("    … and {} more\n", skipped.len() - 20));
         }
     }
-    for n in plan.notes.iter().filter(|n| n.kind == "candidates" || n.kind == "library") {
-        out.push_str(&format!("  note: {} at line {} of {}: {}\n", recorded::quote_short(&n.call, 60), n.line, n.caller, n.reason));
+    for n in plan
+        .notes
+        .iter()
+        .filter(|n| n.kind == "candidates" || n.kind == "library")
+    {
+        out.push_str(&format!(
+            "  note: {} at line {} of {}: {}\n",
+            recorded::quote_short(&n.call, 60),
+            n.line,
+            n.caller,
+            n.reason
+        ));
     }
-    out.push_str(&format!("  run it: devtrace run --plan {} -- <the command>\n", plan.id));
+    out.push_str(&format!(
+        "  run it: devtrace run --plan {} -- <the command>\n",
+        plan.id
+    ));
     out
 }

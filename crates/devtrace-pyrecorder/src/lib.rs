@@ -22,9 +22,15 @@ mod native;
 #[pyfunction]
 fn supported() -> (bool, String) {
     #[cfg(Py_GIL_DISABLED)]
-    return (false, "free-threaded CPython builds are not supported yet".into());
+    return (
+        false,
+        "free-threaded CPython builds are not supported yet".into(),
+    );
     #[cfg(all(not(Py_GIL_DISABLED), not(Py_3_12)))]
-    return (false, "the native recorder needs CPython 3.12 or newer (sys.monitoring)".into());
+    return (
+        false,
+        "the native recorder needs CPython 3.12 or newer (sys.monitoring)".into(),
+    );
     #[cfg(all(Py_3_12, not(Py_GIL_DISABLED)))]
     return (true, String::new());
 }

@@ -6,7 +6,7 @@
 
 use std::cell::UnsafeCell;
 use std::collections::{HashMap, HashSet};
-use std::ffi::{c_void, CStr};
+use std::ffi::{CStr, c_void};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -14,9 +14,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use devtrace_recorder::builder::OTHER_CODE;
-use devtrace_recorder::clock::{monotonic_ns, ClockPair};
+use devtrace_recorder::clock::{ClockPair, monotonic_ns};
 use devtrace_recorder::names::{self, CodeInfo, Names};
-use devtrace_recorder::ring::{self, pack_meta, Cursor, EventKind, Layout, RecorderFile, ThreadWriter};
+use devtrace_recorder::ring::{
+    self, Cursor, EventKind, Layout, RecorderFile, ThreadWriter, pack_meta,
+};
 use devtrace_recorder::{Builder, BuilderOptions, OutSpan, SdkSpanCalls};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::ffi;
@@ -210,7 +212,9 @@ unsafe fn current_module(py: Python<'_>) -> String {
         return String::new();
     };
     let get = |key: &str| globals.get_item(key).ok().flatten();
-    let name: String = get("__name__").and_then(|n| n.extract().ok()).unwrap_or_default();
+    let name: String = get("__name__")
+        .and_then(|n| n.extract().ok())
+        .unwrap_or_default();
     if name != "__main__" {
         return name;
     }
@@ -229,9 +233,10 @@ unsafe fn current_module(py: Python<'_>) -> String {
 }
 
 fn in_packages(module: &str, packages: &[String]) -> bool {
-    packages
-        .iter()
-        .any(|p| module == p || (module.starts_with(p.as_str()) && module.as_bytes().get(p.len()) == Some(&b'.')))
+    packages.iter().any(|p| {
+        module == p
+            || (module.starts_with(p.as_str()) && module.as_bytes().get(p.len()) == Some(&b'.'))
+    })
 }
 
 #[cold]
@@ -254,8 +259,14 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
     if !watched {
         return 0;
     }
-    let file: String = code.getattr("co_filename").and_then(|f| f.extract()).unwrap_or_default();
-    let line: u32 = code.getattr("co_firstlineno").and_then(|l| l.extract()).unwrap_or(0);
+    let file: String = code
+        .getattr("co_filename")
+        .and_then(|f| f.extract())
+        .unwrap_or_default();
+    let line: u32 = code
+        .getattr("co_firstlineno")
+        .and_then(|l| l.extract())
+        .unwrap_or(0);
     let id = active.next_code;
     if id >= OTHER_CODE - 2 {
         return 0;
@@ -283,8 +294,14 @@ unsafe fn exception_id(active: &mut Active, exc: *mut ffi::PyObject) -> u32 {
     }
     let py = unsafe { Python::assume_attached() };
     let ty = unsafe { Bound::from_borrowed_ptr(py, ty) };
-    let module: String = ty.getattr("__module__").and_then(|m| m.extract()).unwrap_or_default();
-    let qualname: String = ty.getattr("__qualname__").and_then(|m| m.extract()).unwrap_or_default();
+    let module: String = ty
+        .getattr("__module__")
+        .and_then(|m| m.extract())
+        .unwrap_or_default();
+    let qualname: String = ty
+        .getattr("__qualname__")
+        .and_then(|m| m.extract())
+        .unwrap_or_default();
     let name = if module.is_empty() || module == "builtins" {
         qualname
     } else {
@@ -387,7 +404,9 @@ unsafe extern "C" fn on_raise(
 
 #[cold]
 unsafe fn trigger(active: &mut Active, exc: *mut ffi::PyObject) {
-    let Some(callback) = &active.on_trigger else { return };
+    let Some(callback) = &active.on_trigger else {
+        return;
+    };
     let py = unsafe { Python::assume_attached() };
     unsafe { record(active, EventKind::Trigger, 0, 1) };
     active.triggering = true;
@@ -405,13 +424,27 @@ unsafe fn trigger(active: &mut Active, exc: *mut ffi::PyObject) {
     }
 }
 
-type FastCall = unsafe extern "C" fn(*mut ffi::PyObject, *mut *mut ffi::PyObject, ffi::Py_ssize_t) -> *mut ffi::PyObject;
+type FastCall = unsafe extern "C" fn(
+    *mut ffi::PyObject,
+    *mut *mut ffi::PyObject,
+    ffi::Py_ssize_t,
+) -> *mut ffi::PyObject;
 
 // CPython 3.12 renamed the code-extra functions (the old underscore names are macros now).
 unsafe extern "C" {
-    fn PyUnstable_Eval_RequestCodeExtraIndex(free: unsafe extern "C" fn(*mut c_void)) -> ffi::Py_ssize_t;
-    fn PyUnstable_Code_GetExtra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t, extra: *mut *mut c_void) -> std::ffi::c_int;
-    fn PyUnstable_Code_SetExtra(code: *mut ffi::PyObject, index: ffi::Py_ssize_t, extra: *mut c_void) -> std::ffi::c_int;
+    fn PyUnstable_Eval_RequestCodeExtraIndex(
+        free: unsafe extern "C" fn(*mut c_void),
+    ) -> ffi::Py_ssize_t;
+    fn PyUnstable_Code_GetExtra(
+        code: *mut ffi::PyObject,
+        index: ffi::Py_ssize_t,
+        extra: *mut *mut c_void,
+    ) -> std::ffi::c_int;
+    fn PyUnstable_Code_SetExtra(
+        code: *mut ffi::PyObject,
+        index: ffi::Py_ssize_t,
+        extra: *mut c_void,
+    ) -> std::ffi::c_int;
 }
 
 /// Our code-object extras are integers: nothing to free.
@@ -456,17 +489,20 @@ fn drainer(shared: Arc<Shared>, period: Duration) {
 
 // -- what Python receives --------------------------------------------------------------------
 
+/// A counted function, named: (qualname, module, count, total_ns, self_ns, errors).
+type ResolvedCall = (String, String, u64, u64, u64, u64);
+
 /// A kept call with its names resolved, ready for Python.
 struct Resolved {
     span: OutSpan,
     code: CodeInfo,
     error: Option<String>,
     handled: Vec<(u64, String)>,
-    calls: Vec<(String, String, u64, u64, u64, u64)>,
+    calls: Vec<ResolvedCall>,
     thread: Option<String>,
 }
 
-fn resolve_calls(names: &Names, calls: &[devtrace_recorder::CallAggregate]) -> Vec<(String, String, u64, u64, u64, u64)> {
+fn resolve_calls(names: &Names, calls: &[devtrace_recorder::CallAggregate]) -> Vec<ResolvedCall> {
     calls
         .iter()
         .map(|c| {
@@ -486,21 +522,36 @@ fn resolve_calls(names: &Names, calls: &[devtrace_recorder::CallAggregate]) -> V
 
 fn resolve(file: &RecorderFile, names: &mut Names, spans: Vec<OutSpan>) -> Vec<Resolved> {
     let missing = spans.iter().any(|s| {
-        !names.codes.contains_key(&s.code) || s.error.is_some_and(|e| !names.exceptions.contains_key(&e))
+        !names.codes.contains_key(&s.code)
+            || s.error.is_some_and(|e| !names.exceptions.contains_key(&e))
     });
     if missing {
         *names = Names::read(file);
     }
-    let exception = |names: &Names, id: u32| names.exceptions.get(&id).cloned().unwrap_or_else(|| "exception".into());
+    let exception = |names: &Names, id: u32| {
+        names
+            .exceptions
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| "exception".into())
+    };
     spans
         .into_iter()
         .map(|span| Resolved {
-            code: names.codes.get(&span.code).cloned().unwrap_or_else(|| CodeInfo {
-                qualname: format!("code#{}", span.code),
-                ..Default::default()
-            }),
+            code: names
+                .codes
+                .get(&span.code)
+                .cloned()
+                .unwrap_or_else(|| CodeInfo {
+                    qualname: format!("code#{}", span.code),
+                    ..Default::default()
+                }),
             error: span.error.map(|e| exception(names, e)),
-            handled: span.handled.iter().map(|&(ts, e)| (ts, exception(names, e))).collect(),
+            handled: span
+                .handled
+                .iter()
+                .map(|&(ts, e)| (ts, exception(names, e)))
+                .collect(),
             calls: resolve_calls(names, &span.calls),
             thread: names.threads.get(&span.stream).cloned(),
             span,
@@ -508,11 +559,19 @@ fn resolve(file: &RecorderFile, names: &mut Names, spans: Vec<OutSpan>) -> Vec<R
         .collect()
 }
 
-fn to_python<'py>(py: Python<'py>, clock: ClockPair, items: Vec<Resolved>) -> PyResult<Bound<'py, PyList>> {
+fn to_python<'py>(
+    py: Python<'py>,
+    clock: ClockPair,
+    items: Vec<Resolved>,
+) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for r in items {
         let s = &r.span;
-        let handled: Vec<(u64, String)> = r.handled.iter().map(|(ts, n)| (clock.to_unix(*ts), n.clone())).collect();
+        let handled: Vec<(u64, String)> = r
+            .handled
+            .iter()
+            .map(|(ts, n)| (clock.to_unix(*ts), n.clone()))
+            .collect();
         let tuple = (
             (r.code.qualname, r.code.module, r.code.file, r.code.line),
             (s.trace_id, s.span_id, s.parent_span_id),
@@ -533,7 +592,9 @@ fn to_python<'py>(py: Python<'py>, clock: ClockPair, items: Vec<Resolved>) -> Py
 fn active<'a>(_py: Python<'_>) -> PyResult<&'a mut Active> {
     let a = ACTIVE.load(Ordering::Relaxed);
     if a.is_null() {
-        return Err(PyRuntimeError::new_err("the devtrace recorder is not running (call devtrace.recorder.start first)"));
+        return Err(PyRuntimeError::new_err(
+            "the devtrace recorder is not running (call devtrace.recorder.start first)",
+        ));
     }
     // SAFETY: set and cleared under the GIL, which `_py` proves we hold.
     Ok(unsafe { &mut *a })
@@ -559,7 +620,9 @@ fn start(
     drain_ms: u64,
 ) -> PyResult<u8> {
     if !ACTIVE.load(Ordering::Relaxed).is_null() {
-        return Err(PyRuntimeError::new_err("the devtrace recorder is already running in this process (stop it first)"));
+        return Err(PyRuntimeError::new_err(
+            "the devtrace recorder is already running in this process (stop it first)",
+        ));
     }
     let monitoring = py.import("sys")?.getattr("monitoring")?;
     let holder = monitoring.call_method1("get_tool", (TOOL_ID,))?;
@@ -569,14 +632,17 @@ fn start(
             holder.repr()?
         )));
     }
-    let layout = Layout::for_size(size_mib << 20).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let layout =
+        Layout::for_size(size_mib << 20).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let file = RecorderFile::create(&path, layout, std::process::id(), flight as u32, &meta)
         .map_err(|e| PyOSError::new_err(e.to_string()))?;
     if EXTRA_INDEX.load(Ordering::Relaxed) < 0 {
         // SAFETY: the GIL is held; our extras are integers, nothing to free.
         let index = unsafe { PyUnstable_Eval_RequestCodeExtraIndex(free_extra) };
         if index < 0 {
-            return Err(PyRuntimeError::new_err("no code-object extra slot left (CPython allows 255 per process)"));
+            return Err(PyRuntimeError::new_err(
+                "no code-object extra slot left (CPython allows 255 per process)",
+            ));
         }
         EXTRA_INDEX.store(index as isize, Ordering::Relaxed);
     }
@@ -612,7 +678,11 @@ fn start(
         (c"devtrace_py_throw", "PY_THROW", on_throw),
         (c"devtrace_py_unwind", "PY_UNWIND", on_unwind),
         (c"devtrace_raise", "RAISE", on_raise),
-        (c"devtrace_exception_handled", "EXCEPTION_HANDLED", on_handled),
+        (
+            c"devtrace_exception_handled",
+            "EXCEPTION_HANDLED",
+            on_handled,
+        ),
     ];
     monitoring.call_method1("use_tool_id", (TOOL_ID, TOOL_NAME))?;
     let mut funcs = Vec::new();
@@ -628,7 +698,11 @@ fn start(
     let drainer = std::thread::Builder::new()
         .name("devtrace-drainer".into())
         .spawn(move || drainer(drainer_shared, Duration::from_millis(drain_ms.max(1))))
-        .map_err(|e| PyRuntimeError::new_err(format!("could not start the recorder's drainer thread: {e}")))?;
+        .map_err(|e| {
+            PyRuntimeError::new_err(format!(
+                "could not start the recorder's drainer thread: {e}"
+            ))
+        })?;
     let active = Box::new(Active {
         shared,
         epoch,
@@ -663,13 +737,27 @@ fn start(
 fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
     let a = ACTIVE.load(Ordering::Relaxed);
     if a.is_null() {
-        return Err(PyRuntimeError::new_err("the devtrace recorder is not running"));
+        return Err(PyRuntimeError::new_err(
+            "the devtrace recorder is not running",
+        ));
     }
     let monitoring = py.import("sys")?.getattr("monitoring")?;
     monitoring.call_method1("set_events", (TOOL_ID, 0))?;
     let events = monitoring.getattr("events")?;
-    for event in ["PY_START", "PY_RESUME", "PY_RETURN", "PY_YIELD", "PY_THROW", "PY_UNWIND", "RAISE", "EXCEPTION_HANDLED"] {
-        monitoring.call_method1("register_callback", (TOOL_ID, events.getattr(event)?, py.None()))?;
+    for event in [
+        "PY_START",
+        "PY_RESUME",
+        "PY_RETURN",
+        "PY_YIELD",
+        "PY_THROW",
+        "PY_UNWIND",
+        "RAISE",
+        "EXCEPTION_HANDLED",
+    ] {
+        monitoring.call_method1(
+            "register_callback",
+            (TOOL_ID, events.getattr(event)?, py.None()),
+        )?;
     }
     monitoring.call_method1("free_tool_id", (TOOL_ID,))?;
     ACTIVE.store(std::ptr::null_mut(), Ordering::Release);
@@ -724,7 +812,11 @@ fn take_spans(py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyList>>> {
     let (items, done) = py.detach(|| {
         let mut st = shared.drain.lock().unwrap();
         if st.out.is_empty() && !st.stopped && timeout > 0.0 {
-            st = shared.ready.wait_timeout(st, Duration::from_secs_f64(timeout)).unwrap().0;
+            st = shared
+                .ready
+                .wait_timeout(st, Duration::from_secs_f64(timeout))
+                .unwrap()
+                .0;
         }
         let spans = std::mem::take(&mut st.out);
         let done = st.stopped && spans.is_empty();
@@ -763,7 +855,7 @@ fn span_start(py: Python<'_>, trace_id: u128, span_id: u64) -> PyResult<Option<(
 /// Marks an OpenTelemetry span ended in this thread. In record mode, returns the short calls
 /// aggregated on it: `[(qualname, module, count, total_ns, self_ns, errors)]`.
 #[pyfunction]
-fn span_end(py: Python<'_>, span_id: u64) -> PyResult<Vec<(String, String, u64, u64, u64, u64)>> {
+fn span_end(py: Python<'_>, span_id: u64) -> PyResult<Vec<ResolvedCall>> {
     let active = active(py)?;
     let Some(key) = active.span_keys.remove(&span_id) else {
         return Ok(Vec::new());
@@ -781,7 +873,11 @@ fn span_end(py: Python<'_>, span_id: u64) -> PyResult<Vec<(String, String, u64, 
             return Vec::new();
         };
         let calls = st.sdk_calls.swap_remove(i);
-        if calls.calls.iter().any(|c| c.code != OTHER_CODE && !st.names.codes.contains_key(&c.code)) {
+        if calls
+            .calls
+            .iter()
+            .any(|c| c.code != OTHER_CODE && !st.names.codes.contains_key(&c.code))
+        {
             st.names = Names::read(&shared.file);
         }
         resolve_calls(&st.names, &calls.calls)
@@ -797,7 +893,13 @@ fn current_stream() -> Option<u64> {
 /// start/end (Unix ns), events, lost, threads.
 #[pyfunction]
 #[pyo3(signature = (threshold_ns, detail_last_events, root, window_ns=0))]
-fn dump_window(py: Python<'_>, threshold_ns: u64, detail_last_events: usize, root: Option<(u128, u64)>, window_ns: u64) -> PyResult<Py<PyDict>> {
+fn dump_window(
+    py: Python<'_>,
+    threshold_ns: u64,
+    detail_last_events: usize,
+    root: Option<(u128, u64)>,
+    window_ns: u64,
+) -> PyResult<Py<PyDict>> {
     let active = active(py)?;
     unsafe { record(active, EventKind::Trigger, 0, 0) };
     let file = active.shared.file.clone();
@@ -807,7 +909,14 @@ fn dump_window(py: Python<'_>, threshold_ns: u64, detail_last_events: usize, roo
 /// The same for a recorder file left by another (dead) process.
 #[pyfunction]
 #[pyo3(signature = (path, threshold_ns, detail_last_events, root, window_ns=0))]
-fn recover_window(py: Python<'_>, path: PathBuf, threshold_ns: u64, detail_last_events: usize, root: Option<(u128, u64)>, window_ns: u64) -> PyResult<Py<PyDict>> {
+fn recover_window(
+    py: Python<'_>,
+    path: PathBuf,
+    threshold_ns: u64,
+    detail_last_events: usize,
+    root: Option<(u128, u64)>,
+    window_ns: u64,
+) -> PyResult<Py<PyDict>> {
     let file = RecorderFile::open(&path).map_err(|e| PyOSError::new_err(e.to_string()))?;
     window_to_python(py, &file, threshold_ns, detail_last_events, root, window_ns)
 }
@@ -825,7 +934,11 @@ fn window_to_python(
         let mut streams = ring::read_window(file);
         if window_ns > 0 {
             // Keep the last window_ns of each thread, up to the latest record of all.
-            let latest = streams.iter().filter_map(|s| s.events.last().map(|e| e.ts)).max().unwrap_or(0);
+            let latest = streams
+                .iter()
+                .filter_map(|s| s.events.last().map(|e| e.ts))
+                .max()
+                .unwrap_or(0);
             let from = latest.saturating_sub(window_ns);
             for s in &mut streams {
                 let cut = s.events.partition_point(|e| e.ts < from);
@@ -859,12 +972,21 @@ fn window_to_python(
     out.set_item("spans", to_python(py, clock, items)?)?;
     let top_calls = PyList::empty(py);
     for (stream, tid, calls) in top {
-        top_calls.append((tid, names.threads.get(&stream).cloned(), resolve_calls(&names, &calls)))?;
+        top_calls.append((
+            tid,
+            names.threads.get(&stream).cloned(),
+            resolve_calls(&names, &calls),
+        ))?;
     }
     out.set_item("top_calls", top_calls)?;
     let threads = PyList::empty(py);
     for (stream, tid, first, last) in &times {
-        threads.append((*tid, names.threads.get(stream).cloned(), clock.to_unix(*first), clock.to_unix(*last)))?;
+        threads.append((
+            *tid,
+            names.threads.get(stream).cloned(),
+            clock.to_unix(*first),
+            clock.to_unix(*last),
+        ))?;
     }
     out.set_item("threads", threads)?;
     let start = times.iter().map(|t| t.2).min().unwrap_or(0);
@@ -882,7 +1004,12 @@ fn window_to_python(
 /// The recorder file's path while recording.
 #[pyfunction]
 fn path(py: Python<'_>) -> PyResult<String> {
-    Ok(active(py)?.shared.file.path().to_string_lossy().into_owned())
+    Ok(active(py)?
+        .shared
+        .file
+        .path()
+        .to_string_lossy()
+        .into_owned())
 }
 
 /// Whether a recorder runs in this process.
@@ -905,11 +1032,23 @@ unsafe extern "C" fn empty_callback(
 fn bench_floor(py: Python<'_>, on: bool) -> PyResult<()> {
     let monitoring = py.import("sys")?.getattr("monitoring")?;
     let events = monitoring.getattr("events")?;
-    let names = ["PY_START", "PY_RESUME", "PY_RETURN", "PY_YIELD", "PY_THROW", "PY_UNWIND", "RAISE", "EXCEPTION_HANDLED"];
+    let names = [
+        "PY_START",
+        "PY_RESUME",
+        "PY_RETURN",
+        "PY_YIELD",
+        "PY_THROW",
+        "PY_UNWIND",
+        "RAISE",
+        "EXCEPTION_HANDLED",
+    ];
     if !on {
         monitoring.call_method1("set_events", (TOOL_ID, 0))?;
         for event in names {
-            monitoring.call_method1("register_callback", (TOOL_ID, events.getattr(event)?, py.None()))?;
+            monitoring.call_method1(
+                "register_callback",
+                (TOOL_ID, events.getattr(event)?, py.None()),
+            )?;
         }
         monitoring.call_method1("free_tool_id", (TOOL_ID,))?;
         return Ok(());

@@ -88,7 +88,8 @@ pub fn own_times(traces: &[AnalyzedTrace]) -> BTreeMap<String, OwnTime> {
             let span = trace.span(i);
             // A leaf span tells nothing about code unless it names its function: the blind
             // spots worth planning for are gaps between instrumented children, or functions.
-            let names_code = span.attr("code.function.name").is_some() || span.attr("code.function").is_some();
+            let names_code =
+                span.attr("code.function.name").is_some() || span.attr("code.function").is_some();
             if (trace.tree.children[i].is_empty() && !names_code)
                 || span.kind == SpanKind::Client
                 || classify(trace, i) != WorkKind::Other
@@ -121,14 +122,22 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
         .collect()
 }
 
-fn finding(traces: &[AnalyzedTrace], operation: &str, mut own: OwnTime, thresholds: &Thresholds) -> Option<Finding> {
+fn finding(
+    traces: &[AnalyzedTrace],
+    operation: &str,
+    mut own: OwnTime,
+    thresholds: &Thresholds,
+) -> Option<Finding> {
     let runs = own.runs as u64;
-    if own.runs < thresholds.min_runs || own.share() < thresholds.min_share || own.own_nanos / runs < thresholds.min_own_nanos {
+    if own.runs < thresholds.min_runs
+        || own.share() < thresholds.min_share
+        || own.own_nanos / runs < thresholds.min_own_nanos
+    {
         return None;
     }
     let per_run = own.own_nanos / runs;
     let share = own.share();
-    own.spans.sort_by(|a, b| b.2.cmp(&a.2));
+    own.spans.sort_by_key(|s| std::cmp::Reverse(s.2));
     let evidence = own
         .spans
         .iter()
@@ -142,8 +151,14 @@ fn finding(traces: &[AnalyzedTrace], operation: &str, mut own: OwnTime, threshol
     let mut numbers = BTreeMap::new();
     numbers.insert("own_share".to_owned(), share);
     numbers.insert("own_ms_per_run".to_owned(), per_run as f64 / 1e6);
-    numbers.insert("duration_ms_per_run".to_owned(), own.duration_nanos as f64 / runs as f64 / 1e6);
-    numbers.insert("accounted_ms_per_run".to_owned(), own.accounted_nanos as f64 / runs as f64 / 1e6);
+    numbers.insert(
+        "duration_ms_per_run".to_owned(),
+        own.duration_nanos as f64 / runs as f64 / 1e6,
+    );
+    numbers.insert(
+        "accounted_ms_per_run".to_owned(),
+        own.accounted_nanos as f64 / runs as f64 / 1e6,
+    );
     numbers.insert("runs".to_owned(), runs as f64);
     Some(Finding {
         kind: FindingKind::BlindSpot,
@@ -188,7 +203,11 @@ mod tests {
     fn run(child_ms: u64) -> AnalyzedTrace {
         trace(vec![
             span(1, None, "handle", 0, 100 * MS),
-            with(span(2, Some(1), "db", 10 * MS, (10 + child_ms) * MS), "db.system", AnyValue::String("sqlite".into())),
+            with(
+                span(2, Some(1), "db", 10 * MS, (10 + child_ms) * MS),
+                "db.system",
+                AnyValue::String("sqlite".into()),
+            ),
         ])
     }
 
@@ -217,22 +236,55 @@ mod tests {
         // One run only.
         assert!(detect(&[run(20)], &t).is_empty());
         // Short: 80 % own but 8 ms a run.
-        let short = || trace(vec![span(1, None, "tiny", 0, 10 * MS), span(2, Some(1), "x", 0, 2 * MS)]);
-        assert!(detect(&[short(), short()], &t).iter().all(|f| f.operation.as_deref() != Some("tiny")));
+        let short = || {
+            trace(vec![
+                span(1, None, "tiny", 0, 10 * MS),
+                span(2, Some(1), "x", 0, 2 * MS),
+            ])
+        };
+        assert!(
+            detect(&[short(), short()], &t)
+                .iter()
+                .all(|f| f.operation.as_deref() != Some("tiny"))
+        );
         // The kind of work explains it: an HTTP client span is all own time.
-        let http = || trace(vec![with(span(1, None, "GET /api", 0, 100 * MS), "http.request.method", AnyValue::String("GET".into()))]);
+        let http = || {
+            trace(vec![with(
+                span(1, None, "GET /api", 0, 100 * MS),
+                "http.request.method",
+                AnyValue::String("GET".into()),
+            )])
+        };
         assert!(detect(&[http(), http()], &t).is_empty());
         // A function the recorder made: already a function.
-        let recorded = || trace(vec![with(span(1, None, "app.work", 0, 100 * MS), RECORDER, AnyValue::Bool(true))]);
+        let recorded = || {
+            trace(vec![with(
+                span(1, None, "app.work", 0, 100 * MS),
+                RECORDER,
+                AnyValue::Bool(true),
+            )])
+        };
         assert!(detect(&[recorded(), recorded()], &t).is_empty());
         // A leaf span naming no function: nothing to plan from.
         let leaf = || trace(vec![span(1, None, "fetch", 0, 100 * MS)]);
         assert!(detect(&[leaf(), leaf()], &t).is_empty());
         // The same leaf naming its function is one.
-        let coded = || trace(vec![with(span(1, None, "fetch", 0, 100 * MS), "code.function.name", AnyValue::String("fetch".into()))]);
+        let coded = || {
+            trace(vec![with(
+                span(1, None, "fetch", 0, 100 * MS),
+                "code.function.name",
+                AnyValue::String("fetch".into()),
+            )])
+        };
         assert_eq!(detect(&[coded(), coded()], &t).len(), 1);
         // A devtrace run span: a command, not a function.
-        let run = || trace(vec![with(span(1, None, "python app.py", 0, 100 * MS), devtrace_model::semconv::RUN_ID, AnyValue::String("r".into()))]);
+        let run = || {
+            trace(vec![with(
+                span(1, None, "python app.py", 0, 100 * MS),
+                devtrace_model::semconv::RUN_ID,
+                AnyValue::String("r".into()),
+            )])
+        };
         assert!(detect(&[run(), run()], &t).is_empty());
     }
 
@@ -241,12 +293,23 @@ mod tests {
         // 80 ms own, of which the recorder counted 60 ms of short calls: 20 % unexplained.
         let accounted = || {
             trace(vec![
-                with(span(1, None, "handle", 0, 100 * MS), ACCOUNTED_NS, AnyValue::Int(60 * MS as i64)),
-                with(span(2, Some(1), "child", 0, 20 * MS), "db.system", AnyValue::String("sqlite".into())),
+                with(
+                    span(1, None, "handle", 0, 100 * MS),
+                    ACCOUNTED_NS,
+                    AnyValue::Int(60 * MS as i64),
+                ),
+                with(
+                    span(2, Some(1), "child", 0, 20 * MS),
+                    "db.system",
+                    AnyValue::String("sqlite".into()),
+                ),
             ])
         };
         assert!(detect(&[accounted(), accounted()], &Thresholds::default()).is_empty());
         let own = own_times(&[accounted()]);
-        assert_eq!((own["handle"].own_nanos, own["handle"].accounted_nanos), (20 * MS, 60 * MS));
+        assert_eq!(
+            (own["handle"].own_nanos, own["handle"].accounted_nanos),
+            (20 * MS, 60 * MS)
+        );
     }
 }

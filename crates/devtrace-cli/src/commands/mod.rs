@@ -34,7 +34,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.as_deref();
     match &cli.command {
         Command::Serve(args) => {
-            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(&crate::config::data_dir(data)?));
+            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(
+                &crate::config::data_dir(data)?,
+            ));
             serve::run(data, args)
         }
         Command::Ls(args) => ls::run(&open_store(data)?, args, cli.color),
@@ -66,7 +68,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run::run(data, args),
         Command::Runs(args) => runs::run(&open_store(data)?, args),
         Command::Mcp(args) => {
-            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(&crate::config::data_dir(data)?));
+            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(
+                &crate::config::data_dir(data)?,
+            ));
             mcp::run(data, args)
         }
         Command::Sessions(args) => sessions::list(&open_store(data)?, args),

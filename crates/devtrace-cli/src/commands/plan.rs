@@ -19,7 +19,11 @@ pub fn run(data: Option<&Path>, args: &PlanArgs) -> Result<ExitCode> {
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&list)?)
             } else if list.is_empty() {
-                writeln!(out, "no plans yet in {}; make one with `devtrace plan <operation>`", plans.dir().display())
+                writeln!(
+                    out,
+                    "no plans yet in {}; make one with `devtrace plan <operation>`",
+                    plans.dir().display()
+                )
             } else {
                 let mut text = String::new();
                 for p in &list {
@@ -45,10 +49,15 @@ pub fn run(data: Option<&Path>, args: &PlanArgs) -> Result<ExitCode> {
         }
         None => {
             let Some(operation) = &args.operation else {
-                bail!("devtrace plan needs an operation (a span name), e.g. `devtrace plan app.jobs.process`; `devtrace plan list` shows the stored plans");
+                bail!(
+                    "devtrace plan needs an operation (a span name), e.g. `devtrace plan app.jobs.process`; `devtrace plan list` shows the stored plans"
+                );
             };
             if !(args.threshold_ms >= 0.0 && args.threshold_ms.is_finite()) {
-                bail!("--threshold-ms {}: give a number of milliseconds ≥ 0", args.threshold_ms);
+                bail!(
+                    "--threshold-ms {}: give a number of milliseconds ≥ 0",
+                    args.threshold_ms
+                );
             }
             let store = SqliteStore::open(&dir)?;
             let mut request = PlanRequest::new(operation);

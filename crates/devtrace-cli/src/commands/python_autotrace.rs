@@ -138,7 +138,10 @@ impl PythonAutotrace {
             env.push((RECORD_VAR.to_owned(), "flight".to_owned()));
             env.push((RECORD_SECONDS_VAR.to_owned(), seconds.to_string()));
             env.push((RECORD_MIB_VAR.to_owned(), mib.to_string()));
-            env.push((RECORD_DIR_VAR.to_owned(), self.dir.join("rings").display().to_string()));
+            env.push((
+                RECORD_DIR_VAR.to_owned(),
+                self.dir.join("rings").display().to_string(),
+            ));
         }
         if let Some(plan) = &self.plan {
             env.push((PLAN_VAR.to_owned(), plan.display().to_string()));
@@ -170,8 +173,16 @@ impl PythonAutotrace {
         let report = std::fs::read_to_string(&self.report).unwrap_or_default();
         let _ = std::fs::remove_dir_all(&self.dir);
         if self.packages.is_empty() {
-            let flag = if self.plan.is_some() { "--plan" } else { "--record" };
-            return summary(&report, &[]).map(|note| note.replace("--python-autotrace ", flag).replace("auto-traced", "recorded").replace("auto-tracing hook", "recorder"));
+            let flag = if self.plan.is_some() {
+                "--plan"
+            } else {
+                "--record"
+            };
+            return summary(&report, &[]).map(|note| {
+                note.replace("--python-autotrace ", flag)
+                    .replace("auto-traced", "recorded")
+                    .replace("auto-tracing hook", "recorder")
+            });
         }
         summary(&report, &self.packages)
     }
@@ -198,7 +209,9 @@ fn recover_one(path: &std::path::Path, endpoint: &str) -> String {
     match command.output() {
         Ok(out) if out.status.success() => {
             let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            let seconds = (result["end"].as_f64().unwrap_or(0.0) - result["start"].as_f64().unwrap_or(0.0)) / 1e9;
+            let seconds = (result["end"].as_f64().unwrap_or(0.0)
+                - result["start"].as_f64().unwrap_or(0.0))
+                / 1e9;
             format!(
                 "devtrace: --record: process {} died without writing its window; recovered its last {:.2} s ({} calls kept as spans, {} events) from {}",
                 info.pid,
@@ -211,7 +224,10 @@ fn recover_one(path: &std::path::Path, endpoint: &str) -> String {
         Ok(out) => format!(
             "devtrace: --record: could not recover the window of process {} with {python}: {}",
             info.pid,
-            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
         ),
         Err(error) => format!(
             "devtrace: --record: could not run {python} to recover the window of process {}: {error}",

@@ -66,7 +66,8 @@ pub fn run(data: Option<&Path>, args: &RunArgs) -> Result<ExitCode> {
         (true, Some(_)) => Some(PythonAutotrace::prepare(
             autotrace_packages.unwrap_or_default(),
             args.python_autotrace_threshold,
-            args.record.then_some((args.record_seconds, args.record_mib)),
+            args.record
+                .then_some((args.record_seconds, args.record_mib)),
             plan_json,
         )?),
         _ => None,

@@ -55,13 +55,20 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
         ));
     };
     let mut request = PlanRequest::new(operation);
-    request.roots = params.source.unwrap_or_default().into_iter().map(PathBuf::from).collect();
+    request.roots = params
+        .source
+        .unwrap_or_default()
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
     if let Some(depth) = params.depth {
         request.depth = depth.min(6);
     }
     if let Some(ms) = params.threshold_ms {
         if !(ms >= 0.0 && ms.is_finite()) {
-            return Err(ToolError::new("threshold_ms must be a number of milliseconds ≥ 0"));
+            return Err(ToolError::new(
+                "threshold_ms must be a number of milliseconds ≥ 0",
+            ));
         }
         request.threshold_ms = ms;
     }
@@ -69,7 +76,9 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
         PlanError::Query(q) => ToolError::from_query(store, q, Some(operation)),
         other => ToolError::new(other.to_string()),
     })?;
-    plans.save(&plan).map_err(|e| ToolError::new(e.to_string()))?;
+    plans
+        .save(&plan)
+        .map_err(|e| ToolError::new(e.to_string()))?;
     let mut out = explain(&plan);
     out.push_str(&format!(
         "next: the user runs `devtrace run --plan {} -- <their command>`; then analyze_operation on the operation shows the recorded calls and how much of its own time they account for (devtrace.calls.accounted_ns)\n",
