@@ -325,9 +325,11 @@ macro_rules! active_or_return {
     }};
 }
 
-/// PY_START, PY_RESUME, PY_THROW: `(code, offset)`.
-macro_rules! start_callback {
-    ($name:ident, $kind:expr) => {
+/// A callback recording `$kind` for the code object in `args[0]`. Location events (PY_START,
+/// PY_RESUME, PY_RETURN, PY_YIELD) return `DISABLE` for code not recorded, so CPython stops
+/// calling for it; the others (PY_THROW, PY_UNWIND, EXCEPTION_HANDLED) cannot be disabled.
+macro_rules! callback {
+    ($name:ident, $kind:expr, $disable_outside:expr) => {
         unsafe extern "C" fn $name(
             _slf: *mut ffi::PyObject,
             args: *mut *mut ffi::PyObject,
@@ -339,7 +341,11 @@ macro_rules! start_callback {
             }
             let id = unsafe { code_id(active, *args) };
             if id == 0 {
-                return unsafe { disable() };
+                return if $disable_outside {
+                    unsafe { disable() }
+                } else {
+                    unsafe { none() }
+                };
             }
             unsafe { record(active, $kind, id, 0) };
             unsafe { none() }
@@ -347,35 +353,13 @@ macro_rules! start_callback {
     };
 }
 
-start_callback!(on_start, EventKind::Call);
-start_callback!(on_resume, EventKind::Resume);
-start_callback!(on_return, EventKind::Return);
-start_callback!(on_yield, EventKind::Yield);
-
-/// PY_THROW, PY_UNWIND, EXCEPTION_HANDLED: not location events, so they cannot be disabled.
-macro_rules! exception_callback {
-    ($name:ident, $kind:expr) => {
-        unsafe extern "C" fn $name(
-            _slf: *mut ffi::PyObject,
-            args: *mut *mut ffi::PyObject,
-            nargs: ffi::Py_ssize_t,
-        ) -> *mut ffi::PyObject {
-            let active = active_or_return!();
-            if nargs < 1 {
-                return unsafe { none() };
-            }
-            let id = unsafe { code_id(active, *args) };
-            if id != 0 {
-                unsafe { record(active, $kind, id, 0) };
-            }
-            unsafe { none() }
-        }
-    };
-}
-
-exception_callback!(on_throw, EventKind::Throw);
-exception_callback!(on_unwind, EventKind::Unwind);
-exception_callback!(on_handled, EventKind::Handled);
+callback!(on_start, EventKind::Call, true);
+callback!(on_resume, EventKind::Resume, true);
+callback!(on_return, EventKind::Return, true);
+callback!(on_yield, EventKind::Yield, true);
+callback!(on_throw, EventKind::Throw, false);
+callback!(on_unwind, EventKind::Unwind, false);
+callback!(on_handled, EventKind::Handled, false);
 
 /// RAISE: `(code, offset, exception)`; also the flight recorder's exception trigger.
 unsafe extern "C" fn on_raise(
