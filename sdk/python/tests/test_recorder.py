@@ -49,7 +49,6 @@ def in_span(tracer):
 def gen():
     time.sleep(0.012)
     yield 1
-    time.sleep(0.001)
     yield 2
     time.sleep(0.013)
 
@@ -147,7 +146,7 @@ def test_generators_and_coroutines_are_timed_per_resumption(spans, app):
     recorder.stop_recording()
     got = spans()
     gens = sorted((s for s in got if s.name == "recapp.core.gen"), key=lambda s: s.start_time)
-    # 12 ms to the first yield, 1 ms (counted, not a span), 13 ms to the end.
+    # 12 ms to the first yield, an instant (counted, not a span), 13 ms to the end.
     assert len(gens) == 2
     assert not gens[0].attributes.get(recorder.RESUMED) and gens[1].attributes.get(recorder.RESUMED)
     consume = named(got, "recapp.core.consume")
@@ -256,3 +255,78 @@ def test_without_the_native_recorder_autotrace_falls_back_and_says_so_once(tmp_p
     assert lines == [f"devtrace: native recorder unavailable ({WHY_NOT}); auto-tracing with the pure-Python tracer"]
     with pytest.raises(RuntimeError, match="native recorder is not available"):
         recorder.record()
+
+
+@native_only
+def test_a_chosen_exception_type_and_a_signal_trigger_the_window(spans, app, tmp_path):
+    import os
+    import signal
+
+    recorder.record(5, 8, exceptions=(KeyError,), signals=(signal.SIGUSR2,), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    app.catches()  # raises KeyError inside, caught: the raise is the trigger
+    windows = [s for s in spans() if s.name == recorder.FLIGHT_WINDOW]
+    assert [w.attributes[recorder.FLIGHT_REASON] for w in windows] == ["exception KeyError raised"]
+    event = [e for e in windows[0].events if e.name == "exception"][0]
+    assert event.attributes["exception.type"] == "KeyError"
+    time.sleep(1.1)  # one dump a second at most
+    os.kill(os.getpid(), signal.SIGUSR2)
+    time.sleep(0.05)  # the handler runs between bytecodes of the main thread
+    windows = [s for s in spans() if s.name == recorder.FLIGHT_WINDOW]
+    assert [w.attributes[recorder.FLIGHT_REASON] for w in windows][-1] == "signal SIGUSR2"
+    recorder.stop_recording()
+    assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL, "stopping restores the handler"
+
+
+@native_only
+def test_a_failing_pytest_test_writes_the_window(tmp_path):
+    (tmp_path / "conftest.py").write_text(
+        textwrap.dedent(
+            """
+            import json
+            from opentelemetry import trace
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+            import devtrace
+
+            EXPORTER = InMemorySpanExporter()
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+            trace.set_tracer_provider(provider)
+            devtrace.record(5, 8, signals=(), on_unhandled=False)
+
+            def pytest_sessionfinish(session):
+                devtrace.stop_recording()
+                spans = [{"name": s.name, "attributes": dict(s.attributes)} for s in EXPORTER.get_finished_spans()]
+                with open("spans.json", "w") as f:
+                    json.dump(spans, f, default=str)
+            """
+        )
+    )
+    (tmp_path / "test_app.py").write_text(
+        textwrap.dedent(
+            """
+            def helper(x):
+                return x + 1
+
+            def test_passes():
+                assert helper(1) == 2
+
+            def test_fails():
+                import time
+                time.sleep(0.002)  # long enough to be a span of its own
+                assert helper(1) == 3
+            """
+        )
+    )
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 1, out.stdout + out.stderr
+    import json
+
+    got = json.loads((tmp_path / "spans.json").read_text())
+    windows = [s for s in got if s["name"] == recorder.FLIGHT_WINDOW]
+    assert [w["attributes"][recorder.FLIGHT_REASON] for w in windows] == ["test failed: test_app.py::test_fails (call)"]
+    # The failing test's call is in the window, with the helper it called counted on it (and
+    # pytest's assertion rewriting).
+    failing = [s for s in got if s["name"] == "test_app.test_fails"]
+    assert len(failing) == 1 and "test_app.helper" in failing[0]["attributes"][recorder.CALLS_FUNCTION]
