@@ -269,7 +269,7 @@ OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_SERVICE_NAME (when unset), short batch delays,
 OTEL_RESOURCE_ATTRIBUTES with devtrace.run.id.\n\
 Uses a running `devtrace serve` for the same data directory if there is one; otherwise starts \
 receivers just for the run. The exit code is the command's (128+N when killed by signal N).\n\n\
-Examples:\n  devtrace run -- cargo test\n  devtrace run --label after-fix -- python app.py\n  devtrace run --json run.json --quiet -- ./script.sh\n  devtrace run --python-autotrace myapp -- python -m myapp serve"
+Examples:\n  devtrace run -- cargo test\n  devtrace run --label after-fix -- python app.py\n  devtrace run --json run.json --quiet -- ./script.sh\n  devtrace run --python-autotrace myapp -- python -m myapp serve\n  devtrace run --record -- python app.py\n  devtrace run --plan 3f9a2c1b10 -- python -m myapp"
 )]
 pub struct RunArgs {
     /// A label for this run (compare runs by label with --baseline)
