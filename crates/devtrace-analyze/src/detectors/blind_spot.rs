@@ -27,6 +27,7 @@
 use crate::classify::{WorkKind, classify};
 use crate::finding::{MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
+use crate::finding::{Impact, ImpactBasis};
 use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
 use devtrace_model::{AnyValue, SpanKind};
 use std::collections::BTreeMap;
@@ -176,6 +177,7 @@ fn finding(
         occurrences: runs,
         numbers,
         evidence,
+        impact: Impact::of(ImpactBasis::Observation),
     })
 }
 
