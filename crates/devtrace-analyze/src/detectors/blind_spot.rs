@@ -25,9 +25,9 @@
 //! run's result can be compared with it.
 
 use crate::classify::{WorkKind, classify};
+use crate::finding::{Impact, ImpactBasis};
 use crate::finding::{MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
-use crate::finding::{Impact, ImpactBasis};
 use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
 use devtrace_model::{AnyValue, SpanKind};
 use std::collections::BTreeMap;
