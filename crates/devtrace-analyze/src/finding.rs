@@ -26,6 +26,7 @@ pub enum FindingKind {
     TestFixSpiral,
     EnvironmentError,
     AntiPattern,
+    BlindSpot,
 }
 
 impl FindingKind {
@@ -48,6 +49,7 @@ impl FindingKind {
             Self::TestFixSpiral => "test_fix_spiral",
             Self::EnvironmentError => "environment_error",
             Self::AntiPattern => "anti_pattern",
+            Self::BlindSpot => "blind_spot",
         }
     }
 
