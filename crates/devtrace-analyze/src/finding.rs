@@ -54,7 +54,7 @@ impl FindingKind {
     }
 
     /// Every kind, in declaration order (the JSON-schema enum of the faces' `kind` filters).
-    pub const ALL: [FindingKind; 17] = [
+    pub const ALL: [FindingKind; 18] = [
         Self::SequentialWork,
         Self::RepeatedCalls,
         Self::DominantCost,
@@ -67,6 +67,7 @@ impl FindingKind {
         Self::RetryStorm,
         Self::Regression,
         Self::ConcurrencyLimit,
+        Self::BlindSpot,
         Self::RetryLoop,
         Self::CircularEdit,
         Self::TestFixSpiral,
