@@ -392,7 +392,7 @@ pub struct TimelineLine {
     pub label: String,
     /// What a tool call acted on: the command's first line, else the path.
     pub subject: String,
-    /// `ok` or `failed` (tools and events).
+    /// `ok`, `failed` or `running` (a tool call with no result yet).
     pub outcome: Option<String>,
     pub exit_code: Option<i64>,
     /// A one-line summary: the error's first line, else the output's first line.
@@ -426,7 +426,8 @@ fn first_line(text: &str) -> &str {
 
 /// The session `id` (trace id, prefix or the agent's session id) turn by turn.
 pub fn session_timeline(store: &dyn Store, id: &str) -> Result<SessionTimeline, QueryError> {
-    let overview = crate::sessions::session_overview(store, id)?;
+    let trace_id = resolve_session(store, id)?;
+    let overview = crate::sessions::session_overview(store, &trace_id.to_hex())?;
     let lines = crate::sessions::text_timeline(&overview)
         .map(|entry| TimelineLine {
             kind: entry.kind.to_owned(),
@@ -442,7 +443,19 @@ pub fn session_timeline(store: &dyn Store, id: &str) -> Result<SessionTimeline, 
                 .or(entry.path.as_deref())
                 .unwrap_or("")
                 .to_owned(),
-            outcome: entry.outcome.map(str::to_owned),
+            // A tool call recorded when it started (a hook's PreToolUse, a transcript's
+            // tool_use) has no result until it ends.
+            outcome: if entry.kind == "tool"
+                && entry.outcome == Some("ok")
+                && entry.duration_ns == 0
+                && entry.exit_code.is_none()
+                && entry.output.is_none()
+                && entry.output_bytes.is_none()
+            {
+                Some("running".to_owned())
+            } else {
+                entry.outcome.map(str::to_owned)
+            },
             exit_code: entry.exit_code,
             summary: first_line(
                 entry
@@ -475,6 +488,18 @@ pub fn latest_session(store: &dyn Store) -> Result<Option<TraceId>, QueryError> 
         })?
         .first()
         .map(|s| s.trace_id))
+}
+
+/// A session argument: `latest`, a trace id or unique prefix, or the agent's session id.
+pub fn resolve_session(store: &dyn Store, id: &str) -> Result<TraceId, QueryError> {
+    if id.trim() == "latest" {
+        return latest_session(store)?.ok_or_else(|| {
+            QueryError::Invalid(
+                "no sessions stored yet: import some with `devtrace import claude-code` (add --follow to keep importing) or record them with the hooks".into(),
+            )
+        });
+    }
+    crate::sessions::resolve_session(store, id)
 }
 
 #[cfg(test)]

@@ -94,7 +94,12 @@ pub fn run(source: Box<dyn Source>, options: Options) -> std::io::Result<()> {
     } else {
         Screen::Dashboard
     };
-    let mut view = ViewState::new(view::Theme { color: options.colors }, first);
+    let mut view = ViewState::new(
+        view::Theme {
+            color: options.colors,
+        },
+        first,
+    );
     let (requests, updates) = spawn_worker(source, options.query, options.session);
 
     let mut dirty = true;

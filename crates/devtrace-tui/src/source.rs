@@ -165,10 +165,9 @@ impl RemoteSource {
             .enable_all()
             .build()
             .map_err(|e| SourceError::Remote(format!("cannot start the HTTP client: {e}")))?;
-        let client = hyper_util::client::legacy::Client::builder(
-            hyper_util::rt::TokioExecutor::new(),
-        )
-        .build_http();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
         let mut source = Self {
             base,
             authority,
@@ -211,7 +210,11 @@ impl RemoteSource {
             let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
                 .await
                 .map_err(|_| SourceError::Remote(format!("{base}{path}: no answer within 10 s")))?
-                .map_err(|e| SourceError::Remote(format!("cannot reach {base}: {e}; is `devtrace serve` running there?")))?;
+                .map_err(|e| {
+                    SourceError::Remote(format!(
+                        "cannot reach {base}: {e}; is `devtrace serve` running there?"
+                    ))
+                })?;
             let status = response.status();
             let body = response
                 .into_body()
@@ -352,7 +355,10 @@ impl Source for RemoteSource {
     }
 
     fn session_timeline(&mut self, session: &str) -> Result<SessionTimeline> {
-        self.get(&format!("/api/v1/live/sessions/{}/timeline", segment(session)))
+        self.get(&format!(
+            "/api/v1/live/sessions/{}/timeline",
+            segment(session)
+        ))
     }
 
     fn waterfall(&mut self, trace_id: TraceId) -> Result<Waterfall> {

@@ -2,12 +2,22 @@
 //! goes through [`data`], which escapes it (`devtrace_model::recorded`): a span name can never
 //! move the cursor, clear the screen or reorder the line it is shown on.
 
-use devtrace_model::recorded::escape_short;
+use devtrace_model::recorded::{escape, escape_short};
 use devtrace_query::timefmt::format_duration;
 
-/// Recorded text for a cell: escaped, at most `max` characters.
+/// Recorded text for a cell: escaped, at most `max` characters. Backticks, which the shared
+/// escaping writes as `\u0060` so recorded text cannot close a code span in an assistant's
+/// answer, are harmless on a terminal and shown as they are.
 pub fn data(text: &str, max: usize) -> String {
-    escape_short(text, max.max(1))
+    if !text.contains('`') {
+        return escape_short(text, max.max(1));
+    }
+    let shown: String = text.chars().take(max.max(1)).collect();
+    let mut out = shown.split('`').map(escape).collect::<Vec<_>>().join("`");
+    if shown.len() < text.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// `text` cut or padded to exactly `width` characters (a cut is marked with `…`).
@@ -94,6 +104,8 @@ mod tests {
             "\\u001b[2J\\u001b[Hboom\\r\\n"
         );
         assert_eq!(data("a\u{202e}b", 40), "a\\u202eb");
+        assert_eq!(data("`npm test`\u{1b}c", 40), "`npm test`\\u001bc");
+        assert_eq!(data("`abcdef`", 4), "`abc…");
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("ab", 4), "ab  ");
         assert_eq!(sparkline(&[0, 1, 2, 4]), "▁▃▅█");

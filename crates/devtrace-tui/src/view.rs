@@ -239,7 +239,10 @@ fn header(dash: &Dashboard, width: u16, theme: Theme) -> Line<'static> {
         ));
     }
     if width >= 100 {
-        parts.push(Span::styled(format!("  {}", data(&dash.source, 60)), theme.dim()));
+        parts.push(Span::styled(
+            format!("  {}", data(&dash.source, 60)),
+            theme.dim(),
+        ));
     }
     Line::from(parts)
 }
@@ -249,9 +252,9 @@ fn dashboard(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewState) 
     let wide = area.width >= 120;
     let [top, rates, middle, bottom] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(if area.height >= 40 { 4 } else { 2 }),
-        Constraint::Percentage(60),
-        Constraint::Min(4),
+        Constraint::Length(2),
+        Constraint::Percentage(55),
+        Constraint::Min(5),
     ])
     .areas(area);
     frame.render_widget(Paragraph::new(header(dash, area.width, t)), top);
@@ -286,7 +289,7 @@ fn rate_lines(frame: &mut Frame, area: Rect, dash: &Dashboard, t: Theme) {
             Span::styled(label, t.dim()),
             Span::styled(sparkline(&series), style),
         ])];
-        if rect.height > 1 {
+        if rect.height > 1 && !series.is_empty() {
             let max = series.iter().copied().max().unwrap_or(0);
             lines.push(Line::from(Span::styled(
                 format!(
@@ -404,7 +407,10 @@ fn action_text(action: &ActionLine, width: usize) -> String {
     let subject = if action.subject.is_empty() {
         String::new()
     } else {
-        format!(" {}", data(&action.subject, width.saturating_sub(10).max(8)))
+        format!(
+            " {}",
+            data(&action.subject, width.saturating_sub(10).max(8))
+        )
     };
     format!("{}{}", data(&action.tool, 20), subject)
 }
@@ -574,7 +580,11 @@ fn findings_pane(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSta
     let t = view.theme;
     let items = visible_feed(dash, view);
     let focused = view.focus == Pane::Findings && *view.screen() == Screen::Dashboard;
-    let block = pane_block(format!(" Findings as they fire ({}) ", items.len()), focused, t);
+    let block = pane_block(
+        format!(" Findings as they fire ({}) ", items.len()),
+        focused,
+        t,
+    );
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = inner.width as usize;
@@ -589,7 +599,11 @@ fn findings_pane(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSta
     let start = scroll_start(view.finding_row, items.len(), fits);
     for (i, item) in items.iter().enumerate().skip(start).take(fits) {
         let new = dash.is_new(item);
-        let mut style = if new { t.new_finding() } else { Style::default() };
+        let mut style = if new {
+            t.new_finding()
+        } else {
+            Style::default()
+        };
         if focused && i == view.finding_row {
             style = style.patch(t.selected());
         }
@@ -608,10 +622,7 @@ fn findings_pane(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSta
         );
         lines.push(Line::from(Span::styled(fit(&head, width), style)));
         lines.push(Line::from(Span::styled(
-            fit(
-                &format!("         ↳ {}", evidence_text(item, width)),
-                width,
-            ),
+            fit(&format!("         ↳ {}", evidence_text(item, width)), width),
             t.dim(),
         )));
     }
@@ -668,10 +679,7 @@ fn session_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSt
             ]),
             Line::from(Span::styled(fit(&second, width), t.dim())),
             Line::from(Span::styled(
-                format!(
-                    "{} findings",
-                    timeline.findings.len()
-                ),
+                format!("{} findings", timeline.findings.len()),
                 if timeline.findings.is_empty() {
                     t.dim()
                 } else {
@@ -684,20 +692,16 @@ fn session_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSt
     let rows = timeline_rows(dash, view);
     let height = body.height as usize;
     let start = scroll_start(view.timeline_row, rows.len(), height);
-    let origin = timeline
-        .lines
-        .first()
-        .map_or(s.start_unix_nano, |l| l.start_unix_nano.min(s.start_unix_nano));
+    let origin = timeline.lines.first().map_or(s.start_unix_nano, |l| {
+        l.start_unix_nano.min(s.start_unix_nano)
+    });
     let mut lines = Vec::new();
     for (i, row) in rows.iter().enumerate().skip(start).take(height) {
         let selected = i == view.timeline_row;
         let (text, style) = match row {
             TimelineRow::Line(index) => {
                 let line = &timeline.lines[*index];
-                let offset = format!(
-                    "+{}",
-                    offset(line.start_unix_nano.saturating_sub(origin))
-                );
+                let offset = format!("+{}", offset(line.start_unix_nano.saturating_sub(origin)));
                 let indent = "  ".repeat(line.depth + usize::from(line.kind != "turn"));
                 match line.kind.as_str() {
                     "turn" => (
@@ -711,11 +715,28 @@ fn session_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSt
                         t.title(),
                     ),
                     "agent" => (
-                        format!("{:>7} {indent}◆ sub-agent {}", offset, data(&line.label, 60)),
+                        format!(
+                            "{:>7} {indent}◆ sub-agent {}",
+                            offset,
+                            data(&line.label, 60)
+                        ),
                         t.accent(),
                     ),
                     _ => {
                         let failed = line.outcome.as_deref() == Some("failed");
+                        let mark = match line.outcome.as_deref() {
+                            Some("failed") => "✗",
+                            Some("running") => "▶",
+                            _ => "✓",
+                        };
+                        let took = if line.outcome.as_deref() == Some("running") {
+                            format!(
+                                "running {}",
+                                duration(dash.now_unix_nano.saturating_sub(line.start_unix_nano))
+                            )
+                        } else {
+                            duration(line.duration_ns)
+                        };
                         let exit = line
                             .exit_code
                             .filter(|c| *c != 0)
@@ -728,12 +749,10 @@ fn session_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSt
                         };
                         (
                             format!(
-                                "{:>7} {indent}{} {} {}{exit}  {}  {}{runs}",
+                                "{:>7} {indent}{mark} {} {}{exit}  {took}  {}{runs}",
                                 offset,
-                                if failed { "✗" } else { "✓" },
                                 data(&line.label, 20),
                                 data(&line.subject, width / 2),
-                                duration(line.duration_ns),
                                 data(&line.summary, width)
                             ),
                             if failed { t.error() } else { Style::default() },
@@ -789,8 +808,7 @@ pub fn timeline_rows(dash: &Dashboard, view: &ViewState) -> Vec<TimelineRow> {
     };
     let mut rows = Vec::new();
     for (i, line) in timeline.lines.iter().enumerate() {
-        if !view.passes(&[&line.label, &line.subject, &line.summary]) && line.findings.is_empty()
-        {
+        if !view.passes(&[&line.label, &line.subject, &line.summary]) && line.findings.is_empty() {
             continue;
         }
         rows.push(TimelineRow::Line(i));
@@ -876,7 +894,11 @@ fn waterfall_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &View
                         1 => "1 error".to_owned(),
                         n => format!("{n} errors"),
                     },
-                    if wf.error_count > 0 { t.error() } else { t.dim() },
+                    if wf.error_count > 0 {
+                        t.error()
+                    } else {
+                        t.dim()
+                    },
                 ),
             ]),
             Line::from(Span::styled(
@@ -979,7 +1001,11 @@ fn finding_screen(
             ),
             None => return,
         },
-        FindingRef::Timeline(index) => match dash.timeline.as_ref().and_then(|tl| tl.findings.get(*index)) {
+        FindingRef::Timeline(index) => match dash
+            .timeline
+            .as_ref()
+            .and_then(|tl| tl.findings.get(*index))
+        {
             Some(finding) => (finding, None, None),
             None => return,
         },
@@ -1073,7 +1099,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("↑ ↓  j k", "move"),
     ("PgUp PgDn  g G", "page, top, bottom"),
     ("mouse wheel", "scroll"),
-    ("Enter", "open: trace waterfall, session, finding's evidence; unfold"),
+    (
+        "Enter",
+        "open: trace waterfall, session, finding's evidence; unfold",
+    ),
     ("Esc", "back (and clear the filter)"),
     ("/", "filter what is shown"),
     ("s", "the newest session, turn by turn"),
@@ -1082,7 +1111,7 @@ pub const KEYS: &[(&str, &str)] = &[
 ];
 
 fn help(frame: &mut Frame, area: Rect, t: Theme) {
-    let width = 64.min(area.width);
+    let width = 76.min(area.width);
     let height = (KEYS.len() as u16 + 4).min(area.height);
     let rect = Rect {
         x: area.x + (area.width - width) / 2,

@@ -121,9 +121,7 @@ impl Watcher {
     /// analysis of what settled and of the sessions that grew.
     pub fn tick(&mut self, source: &mut dyn Source) -> Vec<Update> {
         let mut updates = Vec::new();
-        let due = self
-            .last_snapshot
-            .is_none_or(|t| t.elapsed() >= HEARTBEAT);
+        let due = self.last_snapshot.is_none_or(|t| t.elapsed() >= HEARTBEAT);
         let changed = source.changed();
         // Traces that held still since the last snapshot are ready for analysis.
         if !changed && !self.settling.is_empty() {
@@ -150,7 +148,11 @@ impl Watcher {
     }
 
     fn remember(&mut self, summary: &TraceSummary) {
-        let key = (summary.span_count, summary.error_count, summary.end_unix_nano);
+        let key = (
+            summary.span_count,
+            summary.error_count,
+            summary.end_unix_nano,
+        );
         if self.seen.insert(summary.trace_id, key).is_none() {
             self.seen_order.push_back(summary.trace_id);
             while self.seen_order.len() > REMEMBERED {
@@ -181,7 +183,11 @@ impl Watcher {
                 }
                 Some((spans, errors, end)) => {
                     if (spans, errors, end)
-                        != (summary.span_count, summary.error_count, summary.end_unix_nano)
+                        != (
+                            summary.span_count,
+                            summary.error_count,
+                            summary.end_unix_nano,
+                        )
                     {
                         new_error_spans += summary.error_count.saturating_sub(errors);
                         if !self.first {

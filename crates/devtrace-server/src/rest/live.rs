@@ -12,19 +12,19 @@
 use crate::api::ApiState;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use devtrace_query::live::{
     self, LiveQuery, LiveSnapshot, SessionProgress, SessionTimeline, TraceFindings,
 };
-use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Serialize;
 use std::convert::Infallible;
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiResult, blocking};
 use super::params::Params;
 use super::traces::NoParams;
+use super::{ApiError, ApiResult, blocking};
 
 /// How often each stream checks for newly committed spans.
 pub const TICK: Duration = Duration::from_millis(500);
