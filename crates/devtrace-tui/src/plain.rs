@@ -18,6 +18,7 @@ pub struct Printer {
     sessions: HashMap<devtrace_model::TraceId, (u64, u64, Option<String>)>,
     findings: HashSet<String>,
     skipped: u64,
+    last_error: Option<String>,
 }
 
 impl Printer {
@@ -25,7 +26,7 @@ impl Printer {
     pub fn lines(&mut self, update: &Update) -> Vec<String> {
         let mut out = Vec::new();
         match update {
-            Update::Snapshot { .. } => {}
+            Update::Snapshot { .. } => self.last_error = None,
             Update::TraceAnalysed(found) => {
                 let s = &found.summary;
                 if self.traces.insert(found.trace_id, s.span_count) != Some(s.span_count) {
@@ -108,7 +109,13 @@ impl Printer {
                 }
             }
             Update::Timeline(_) | Update::Waterfall(_) => {}
-            Update::Error(message) => out.push(format!("error: {}", data(message, 500))),
+            // The same failure every tick (a store not created yet) is said once.
+            Update::Error(message) => {
+                if self.last_error.as_ref() != Some(message) {
+                    out.push(format!("error: {}", data(message, 500)));
+                    self.last_error = Some(message.clone());
+                }
+            }
         }
         out
     }

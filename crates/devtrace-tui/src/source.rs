@@ -19,9 +19,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// What went wrong reading a source; the message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("{0}")]
+    #[error(transparent)]
     Query(#[from] devtrace_query::QueryError),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] devtrace_store::StoreError),
     #[error("{0}")]
     Remote(String),
@@ -49,9 +49,10 @@ pub fn now_unix_nano() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// The embedded store in a data directory, read directly.
+/// The embedded store in a data directory, read directly. A store that does not exist yet is
+/// waited for (opened once `serve` or an import creates it).
 pub struct LocalSource {
-    store: SqliteStore,
+    store: Option<SqliteStore>,
     dir: PathBuf,
     last_seen: Option<FilesState>,
 }
@@ -76,12 +77,34 @@ fn files_state(dir: &Path) -> FilesState {
 }
 
 impl LocalSource {
+    /// The store in `dir`; a missing store is waited for, any other failure is an error.
     pub fn open(dir: &Path) -> Result<Self> {
+        let store = match SqliteStore::open(dir) {
+            Ok(store) => Some(store),
+            Err(devtrace_store::StoreError::Missing(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
         Ok(Self {
-            store: SqliteStore::open(dir)?,
+            store,
             dir: dir.to_path_buf(),
             last_seen: None,
         })
+    }
+
+    fn store(&mut self) -> Result<&SqliteStore> {
+        if self.store.is_none() {
+            match SqliteStore::open(&self.dir) {
+                Ok(store) => self.store = Some(store),
+                Err(devtrace_store::StoreError::Missing(_)) => {
+                    return Err(SourceError::Remote(format!(
+                        "waiting for a store at {}: start `devtrace serve` or import data",
+                        self.dir.display()
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(self.store.as_ref().expect("opened above"))
     }
 }
 
@@ -98,28 +121,29 @@ impl Source for LocalSource {
     }
 
     fn snapshot(&mut self, query: &LiveQuery) -> Result<LiveSnapshot> {
-        Ok(live::snapshot(&self.store, query)?)
+        Ok(live::snapshot(self.store()?, query)?)
     }
 
     fn trace_findings(&mut self, trace_id: TraceId) -> Result<TraceFindings> {
-        Ok(live::trace_findings(&self.store, trace_id)?)
+        Ok(live::trace_findings(self.store()?, trace_id)?)
     }
 
     fn session_progress(&mut self, session: &str) -> Result<SessionProgress> {
-        let trace_id = live::resolve_session(&self.store, session)?;
-        Ok(live::session_progress(&self.store, trace_id)?)
+        let store = self.store()?;
+        let trace_id = live::resolve_session(store, session)?;
+        Ok(live::session_progress(store, trace_id)?)
     }
 
     fn session_timeline(&mut self, session: &str) -> Result<SessionTimeline> {
-        Ok(live::session_timeline(&self.store, session)?)
+        Ok(live::session_timeline(self.store()?, session)?)
     }
 
     fn waterfall(&mut self, trace_id: TraceId) -> Result<Waterfall> {
-        let stored = self
-            .store
+        let store = self.store()?;
+        let stored = store
             .get_trace(trace_id)?
             .ok_or_else(|| devtrace_store::StoreError::TraceNotFound(trace_id.to_hex()))?;
-        let logs = self.store.logs_for_trace(trace_id)?;
+        let logs = store.logs_for_trace(trace_id)?;
         let summary = stored.summary.clone();
         let trace = devtrace_analyze::AnalyzedTrace::new(trace_id, stored.spans);
         Ok(devtrace_query::trace_view::waterfall(

@@ -138,7 +138,7 @@ impl Watcher {
                     self.last_snapshot = Some(Instant::now());
                     updates.push(self.compare(snapshot));
                 }
-                Err(e) => updates.push(Update::Error(format!("cannot read: {e}"))),
+                Err(e) => updates.push(Update::Error(e.to_string())),
             }
         }
         updates.extend(self.analyse(source));
