@@ -289,3 +289,36 @@ def test_watch_plain_prints_one_line_per_event_and_needs_no_terminal(store, tmp_
         "error: devtrace watch draws a live dashboard and needs a terminal (stdout is not one); "
         "for one line per event (logs, CI) use `devtrace watch --plain`\n"
     )
+
+
+def test_watch_plain_reads_a_server_through_its_api(server: Server, tmp_path: Path):
+    projects = tmp_path / "projects"
+    projects.mkdir()
+    (projects / "s.jsonl").write_text("\n".join(retry_loop_transcript("remote-session", "/home/dev/r")) + "\n")
+    watch = subprocess.Popen(
+        [str(server.bin), "watch", "--plain", "--exit-after", "5s", "--server", f"http://{server.api}"],
+        env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(0.5)
+    server.cli("import", "claude-code", str(projects))
+    sent = subprocess.run(
+        [sys.executable, str(SENDER)],
+        env=clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=server.http_endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                      OTEL_SERVICE_NAME="py-remote"),
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    trace_id = sent.stdout.strip()
+    out, err = watch.communicate(timeout=30)
+    assert watch.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"watching server http://{server.api}"
+    assert any(f" trace {trace_id[:8]} \"handle-request\" service \"py-remote\"" in l for l in lines), out
+    assert any(" finding retry_loop session " in l for l in lines), out
+
+    # Not a server: a clear error naming the address.
+    result = server.cli("watch", "--plain", "--server", "ftp://example", check=False)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: ftp://example is not a server address: give http://HOST:PORT, the API port of "
+        "`devtrace serve` (default http://127.0.0.1:4319)\n"
+    )
