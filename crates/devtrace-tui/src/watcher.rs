@@ -123,13 +123,10 @@ impl Watcher {
         let mut updates = Vec::new();
         let due = self.last_snapshot.is_none_or(|t| t.elapsed() >= HEARTBEAT);
         let changed = source.changed();
-        // Traces that held still since the last snapshot are ready for analysis.
+        // Nothing written since the last look: every trace that was settling held still.
         if !changed && !self.settling.is_empty() {
-            let mut settled: Vec<TraceSummary> = self.settling.drain().map(|(_, s)| s).collect();
-            settled.sort_by(|a, b| b.start_unix_nano.cmp(&a.start_unix_nano));
-            self.ready.extend(settled);
-            self.ready
-                .sort_by(|a, b| b.start_unix_nano.cmp(&a.start_unix_nano));
+            let settled: Vec<TraceSummary> = self.settling.drain().map(|(_, s)| s).collect();
+            self.make_ready(settled);
         }
         if changed || due {
             self.query.now_unix_nano = now_unix_nano();
@@ -164,7 +161,29 @@ impl Watcher {
         }
     }
 
+    fn make_ready(&mut self, settled: Vec<TraceSummary>) {
+        self.ready.extend(settled);
+        self.ready
+            .sort_by(|a, b| b.start_unix_nano.cmp(&a.start_unix_nano));
+    }
+
     fn compare(&mut self, snapshot: devtrace_query::live::LiveSnapshot) -> Update {
+        // A settling trace listed again unchanged held still for a tick: ready. One no longer
+        // listed was pushed out by newer traces (a busy store); it is ready too, and the
+        // newest-first budget decides whether it is analysed.
+        let listed: HashMap<TraceId, &TraceSummary> =
+            snapshot.traces.iter().map(|s| (s.trace_id, s)).collect();
+        let settling: Vec<TraceSummary> = self.settling.drain().map(|(_, s)| s).collect();
+        let mut settled = Vec::new();
+        for summary in settling {
+            match listed.get(&summary.trace_id) {
+                Some(now) if **now != summary => {
+                    self.settling.insert(summary.trace_id, (*now).clone());
+                }
+                _ => settled.push(summary),
+            }
+        }
+        self.make_ready(settled);
         let mut new_error_spans = 0;
         let mut fresh = 0;
         for summary in &snapshot.traces {
