@@ -226,7 +226,7 @@ fn list_len(dash: &Dashboard, view: &ViewState) -> usize {
     }
 }
 
-fn selection<'a>(view: &'a mut ViewState) -> &'a mut usize {
+fn selection(view: &mut ViewState) -> &mut usize {
     match view.screen().clone() {
         Screen::Dashboard => match view.focus {
             Pane::Traces => &mut view.trace_row,

@@ -226,7 +226,7 @@ impl Dashboard {
         }
         self.traces
             .make_contiguous()
-            .sort_by(|a, b| b.summary.start_unix_nano.cmp(&a.summary.start_unix_nano));
+            .sort_by_key(|r| std::cmp::Reverse(r.summary.start_unix_nano));
         self.traces.truncate(TRACES_KEPT);
     }
 

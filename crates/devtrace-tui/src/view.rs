@@ -503,10 +503,7 @@ fn sessions_pane(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSta
                 ),
                 Span::raw(action_text(last, width)),
                 Span::styled(
-                    format!(
-                        "  {} ago",
-                        duration(now.saturating_sub(last.end_unix_nano).max(0))
-                    ),
+                    format!("  {} ago", duration(now.saturating_sub(last.end_unix_nano))),
                     t.dim(),
                 ),
             ]),

@@ -164,7 +164,7 @@ impl Watcher {
     fn make_ready(&mut self, settled: Vec<TraceSummary>) {
         self.ready.extend(settled);
         self.ready
-            .sort_by(|a, b| b.start_unix_nano.cmp(&a.start_unix_nano));
+            .sort_by_key(|s| std::cmp::Reverse(s.start_unix_nano));
     }
 
     fn compare(&mut self, snapshot: devtrace_query::live::LiveSnapshot) -> Update {

@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub fn run(data: Option<&Path>, args: &WatchArgs, color: ColorChoice) -> Result<ExitCode> {
-    if !args.plain && !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+    let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if !args.plain && !terminal {
         bail!(
             "devtrace watch draws a live dashboard and needs a terminal ({} not one); for one line per event (logs, CI) use `devtrace watch --plain`",
             if std::io::stdout().is_terminal() {
