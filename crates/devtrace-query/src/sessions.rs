@@ -998,7 +998,8 @@ pub fn session_finding_text(finding: &Finding, index: usize, options: &TextOptio
     }
 }
 
-fn format_offset(nanos: u64) -> String {
+/// An offset into a session: `4:05`, `1h02m`.
+pub fn format_offset(nanos: u64) -> String {
     let secs = nanos / 1_000_000_000;
     if secs >= 3600 {
         format!("{}h{:02}m", secs / 3600, secs % 3600 / 60)

@@ -9,6 +9,7 @@
 use crate::state::{Dashboard, FeedItem, Origin};
 use crate::text::{clock, count, data, duration, fit, right, short_id, sparkline};
 use devtrace_query::live::{ActionLine, SessionProgress};
+use devtrace_query::sessions::format_offset;
 use devtrace_query::trace_view::Waterfall;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -194,15 +195,33 @@ fn status_line(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewState
     frame.render_widget(Paragraph::new(line), area);
 }
 
-fn pane_block(title: String, focused: bool, theme: Theme) -> Block<'static> {
-    let style = if focused {
-        theme.title().patch(theme.accent())
+/// Draws a dashboard pane's frame (its title and count, highlighted when it has the focus);
+/// returns the area inside and its first lines: `empty` as a hint when there is nothing.
+fn pane(
+    frame: &mut Frame,
+    area: Rect,
+    view: &ViewState,
+    which: Pane,
+    title: &str,
+    count: usize,
+    empty: &'static str,
+) -> (Rect, Vec<Line<'static>>) {
+    let t = view.theme;
+    let style = if view.focus == which && *view.screen() == Screen::Dashboard {
+        t.title().patch(t.accent())
     } else {
-        theme.title()
+        t.title()
     };
-    Block::default()
+    let block = Block::default()
         .borders(Borders::TOP)
-        .title(Span::styled(title, style))
+        .title(Span::styled(format!(" {title} ({count}) "), style));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let mut lines = Vec::new();
+    if count == 0 && !empty.is_empty() {
+        lines.push(Line::from(Span::styled(empty, t.dim())));
+    }
+    (inner, lines)
 }
 
 fn header(dash: &Dashboard, width: u16, theme: Theme) -> Line<'static> {
@@ -341,9 +360,7 @@ fn traces_pane(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewState
     let t = view.theme;
     let rows = visible_traces(dash, view);
     let focused = view.focus == Pane::Traces && *view.screen() == Screen::Dashboard;
-    let block = pane_block(format!(" Traces ({}) ", rows.len()), focused, t);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
+    let (inner, _) = pane(frame, area, view, Pane::Traces, "Traces", rows.len(), "");
     let width = inner.width as usize;
     // time 8, duration 9, spans 6, errors 6, findings 3, gaps: the rest is op and service.
     let fixed = 8 + 1 + 9 + 1 + 6 + 1 + 6 + 1 + 3;
@@ -436,21 +453,16 @@ fn sessions_pane(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSta
     let t = view.theme;
     let sessions = visible_sessions(dash, view);
     let focused = view.focus == Pane::Sessions && *view.screen() == Screen::Dashboard;
-    let block = pane_block(
-        format!(" Sessions in progress ({}) ", sessions.len()),
-        focused,
-        t,
+    let (inner, mut lines) = pane(
+        frame,
+        area,
+        view,
+        Pane::Sessions,
+        "Sessions in progress",
+        sessions.len(),
+        "no session in progress: hooks, `devtrace import claude-code --follow` or `devtrace record` bring them live",
     );
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
     let width = inner.width as usize;
-    let mut lines = Vec::new();
-    if sessions.is_empty() {
-        lines.push(Line::from(Span::styled(
-            "no session active in the last 15 minutes: hooks, `devtrace import claude-code --follow` or `devtrace record` bring them live",
-            t.dim(),
-        )));
-    }
     let per = if inner.height >= 12 { 3 } else { 2 };
     let fits = (inner.height as usize / per).max(1);
     let start = scroll_start(view.session_row, sessions.len(), fits);
@@ -577,21 +589,16 @@ fn findings_pane(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSta
     let t = view.theme;
     let items = visible_feed(dash, view);
     let focused = view.focus == Pane::Findings && *view.screen() == Screen::Dashboard;
-    let block = pane_block(
-        format!(" Findings as they fire ({}) ", items.len()),
-        focused,
-        t,
+    let (inner, mut lines) = pane(
+        frame,
+        area,
+        view,
+        Pane::Findings,
+        "Findings as they fire",
+        items.len(),
+        "none yet: session detectors run on each new action, runtime detectors on each completed trace",
     );
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
     let width = inner.width as usize;
-    let mut lines = Vec::new();
-    if items.is_empty() {
-        lines.push(Line::from(Span::styled(
-            "none yet: session detectors run on each new action, runtime detectors on each completed trace",
-            t.dim(),
-        )));
-    }
     let fits = (inner.height as usize / 2).max(1);
     let start = scroll_start(view.finding_row, items.len(), fits);
     for (i, item) in items.iter().enumerate().skip(start).take(fits) {
@@ -698,7 +705,10 @@ fn session_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSt
         let (text, style) = match row {
             TimelineRow::Line(index) => {
                 let line = &timeline.lines[*index];
-                let offset = format!("+{}", offset(line.start_unix_nano.saturating_sub(origin)));
+                let offset = format!(
+                    "+{}",
+                    format_offset(line.start_unix_nano.saturating_sub(origin))
+                );
                 let indent = "  ".repeat(line.depth + usize::from(line.kind != "turn"));
                 match line.kind.as_str() {
                     "turn" => (
@@ -781,15 +791,6 @@ fn session_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSt
         lines.push(Line::from(Span::styled("nothing recorded yet", t.dim())));
     }
     frame.render_widget(Paragraph::new(lines), body);
-}
-
-fn offset(nanos: u64) -> String {
-    let secs = nanos / 1_000_000_000;
-    if secs >= 3600 {
-        format!("{}h{:02}m", secs / 3600, secs % 3600 / 60)
-    } else {
-        format!("{}:{:02}", secs / 60, secs % 60)
-    }
 }
 
 /// A row of the session screen: a timeline line, or a finding under the line it fired on.
