@@ -282,6 +282,20 @@ def test_watch_plain_prints_one_line_per_event_and_needs_no_terminal(store, tmp_
     assert any(" session " in l and '"make the checkout tests pass"' in l and "tools 0 ok 4 failed" in l for l in lines), out
     assert any(" finding retry_loop session " in l and 'on Bash "npm test" failed' in l for l in lines), out
 
+    # --json: the same events as JSON lines.
+    watch = subprocess.run(
+        [str(store.bin), "--data", str(store.data_dir), "watch", "--plain", "--json", "--exit-after", "3s"],
+        env=clean_env(), capture_output=True, text=True, timeout=20,
+    )
+    events = [json.loads(line) for line in watch.stdout.splitlines()]
+    session = next(e for e in events if e["event"] == "session")
+    assert (session["title"], session["tools_ok"], session["tools_failed"]) == ("make the checkout tests pass", 0, 4)
+    assert session["last"] == {"tool": "Bash", "subject": "npm test", "outcome": "failed", "exit_code": 1,
+                               "error": 'npm ERR! Missing script: "test"'}
+    finding = next(e for e in events if e["event"] == "finding")
+    assert finding["kind"] == "retry_loop" and finding["session_trace_id"] == session["trace_id"]
+    assert finding["evidence"]["subject"] == "npm test"
+
     # Without a terminal the dashboard says how to get lines instead.
     result = store.cli("watch", check=False)
     assert result.returncode == 1

@@ -120,6 +120,9 @@ pub struct WatchArgs {
     /// One line per event (traces, session progress, findings) instead of the dashboard
     #[arg(long)]
     pub plain: bool,
+    /// With --plain: one JSON object per line (event: trace, session, finding or error)
+    #[arg(long, requires = "plain")]
+    pub json: bool,
     /// With --plain: stop after this long (30s, 10m); default: until interrupted
     #[arg(long, value_name = "DURATION", requires = "plain", value_parser = devtrace_query::timefmt::parse_duration_arg)]
     pub exit_after: Option<u64>,

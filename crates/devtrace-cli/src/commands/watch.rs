@@ -39,6 +39,7 @@ pub fn run(data: Option<&Path>, args: &WatchArgs, color: ColorChoice) -> Result<
             query,
             args.session.clone(),
             args.exit_after.map(Duration::from_nanos),
+            args.json,
             &mut out,
         )?;
     } else {
