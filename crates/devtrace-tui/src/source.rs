@@ -312,8 +312,9 @@ impl RemoteSource {
                                 if stop.load(Ordering::Relaxed) {
                                     return;
                                 }
+                                const INGEST: &[u8] = b"event: ingest";
                                 if let Some(data) = frame.data_ref()
-                                    && data.windows(12).any(|w| w == b"event: ingest")
+                                    && data.windows(INGEST.len()).any(|w| w == INGEST)
                                 {
                                     events.fetch_add(1, Ordering::Relaxed);
                                 }
