@@ -312,10 +312,7 @@ impl RemoteSource {
                                 if stop.load(Ordering::Relaxed) {
                                     return;
                                 }
-                                const INGEST: &[u8] = b"event: ingest";
-                                if let Some(data) = frame.data_ref()
-                                    && data.windows(INGEST.len()).any(|w| w == INGEST)
-                                {
+                                if frame.data_ref().is_some_and(|d| has_ingest_event(d)) {
                                     events.fetch_add(1, Ordering::Relaxed);
                                 }
                             }
@@ -325,6 +322,12 @@ impl RemoteSource {
                 });
             });
     }
+}
+
+/// Whether a chunk of the event stream holds an `ingest` event (spans were committed).
+fn has_ingest_event(chunk: &[u8]) -> bool {
+    const INGEST: &[u8] = b"event: ingest\n";
+    chunk.windows(INGEST.len()).any(|w| w == INGEST)
 }
 
 impl Drop for RemoteSource {
@@ -388,5 +391,32 @@ impl Source for RemoteSource {
 
     fn waterfall(&mut self, trace_id: TraceId) -> Result<Waterfall> {
         self.get(&format!("/api/v1/traces/{trace_id}/waterfall"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ingest_events_are_recognised_in_the_stream() {
+        assert!(has_ingest_event(
+            b"event: ingest\ndata: {\"committed_spans\":3,\"new_spans\":3}\n\n"
+        ));
+        assert!(!has_ingest_event(b": keep-alive\n\n"));
+        assert!(!has_ingest_event(b"event: ingested\n"));
+    }
+
+    #[test]
+    fn only_http_addresses_are_taken() {
+        let error = |url: &str| match RemoteSource::connect(url, None) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{url} connected"),
+        };
+        assert_eq!(
+            error("https://team.example:4319"),
+            "https://team.example:4319: https is not supported by watch yet; reach the server over http (a loopback port or an SSH tunnel)"
+        );
+        assert!(error("http://127.0.0.1:1").starts_with("cannot reach http://127.0.0.1:1: "));
     }
 }
