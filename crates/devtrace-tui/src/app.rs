@@ -108,8 +108,20 @@ pub fn run(source: Box<dyn Source>, options: Options) -> std::io::Result<()> {
         if stopping() {
             break;
         }
-        while let Ok(update) = updates.try_recv() {
-            dash.apply(update);
+        loop {
+            match updates.try_recv() {
+                Ok(update) => dash.apply(update),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    if dash.error.is_none() {
+                        dash.error = Some((
+                            dash.now_unix_nano,
+                            "the reader thread stopped (see the message above on exit); restart devtrace watch".into(),
+                        ));
+                    }
+                    break;
+                }
+            }
             dirty = true;
         }
         // Running times and the clock move once a second even when nothing arrives.
