@@ -173,7 +173,7 @@ def test_watch_shows_a_trace_a_live_session_and_its_retry_loop(server: Server, t
 
         screen = tmux.wait_for("handle-request", "py-watch", "make the checkout tests pass", "retry_loop",
                                "tools 0✓ 4✗", timeout=20)
-        assert "`npm test` failed 4 times in a row" in screen, screen
+        assert "\"npm test\" failed 4 times in a row" in screen, screen
 
         # Enter on the trace (the traces pane has the focus): its waterfall, then back.
         tmux.run("send-keys", "-t", "watch", "Enter")

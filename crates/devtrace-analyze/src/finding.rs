@@ -113,7 +113,7 @@ pub struct Finding {
 
 /// What a finding's impact is measured in.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImpactBasis {
     /// A wrong result is possible (a colliding cache key, locks that can deadlock).
@@ -133,7 +133,7 @@ pub enum ImpactBasis {
 /// A finding's impact: in its own units, and normalised into one score findings are ranked
 /// by (see [`crate::impact`] for the definition).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Impact {
     pub basis: ImpactBasis,
     /// The root operation (what a user runs) whose runs the finding affects.

@@ -224,6 +224,61 @@ pub struct SessionProgress {
     pub context_tokens: Vec<u64>,
     /// The session detectors' findings, in the order they became evident.
     pub findings: Vec<FiredFinding>,
+    /// What the session's LLM calls cost at the built-in price table, when any call's model
+    /// has a price.
+    pub cost: Option<SessionCost>,
+}
+
+/// An estimate of what a session's LLM calls cost.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionCost {
+    /// US dollars, cache reads and writes priced apart.
+    pub usd: f64,
+    pub priced_calls: usize,
+    /// Calls whose model has no price in the table (left out of `usd`).
+    pub unpriced_calls: usize,
+    /// The date of the price table (`devtrace_analyze::pricing::BUILT_IN_AS_OF`).
+    pub prices_as_of: String,
+}
+
+/// The cost of the session's LLM calls at the built-in prices; `None` when no call is priced.
+fn session_cost(view: &SessionView) -> Option<SessionCost> {
+    use devtrace_analyze::pricing::{BUILT_IN_AS_OF, PriceTable, TokenUse};
+    let prices = PriceTable::built_in();
+    let trace = view.trace;
+    let (mut usd, mut priced, mut unpriced) = (0.0, 0, 0);
+    for call in &view.llm_calls {
+        let span = trace.span(call.span);
+        let tokens = |key: &str| {
+            span.attr(key)
+                .and_then(AnyValue::as_i64)
+                .map_or(0, |t| t.max(0) as u64)
+        };
+        let cache_read = tokens(semconv::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS);
+        let cache_write = tokens(semconv::GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS);
+        let use_ = TokenUse {
+            // The recorded input includes what was read from and written to the cache.
+            input: call.input_tokens.saturating_sub(cache_read + cache_write),
+            cache_read,
+            cache_write,
+            output: call.output_tokens,
+        };
+        let model = devtrace_analyze::classify::llm_call(trace, call.span).and_then(|c| c.model);
+        match model.and_then(|m| prices.cost(&m, use_)) {
+            Some(cost) => {
+                usd += cost;
+                priced += 1;
+            }
+            None => unpriced += 1,
+        }
+    }
+    (priced > 0).then(|| SessionCost {
+        usd,
+        priced_calls: priced,
+        unpriced_calls: unpriced,
+        prices_as_of: BUILT_IN_AS_OF.to_owned(),
+    })
 }
 
 /// The session `trace_id` as it stands, with every session detector re-run on it.
@@ -365,6 +420,7 @@ pub fn progress_of(
         .collect();
     fired.sort_by_key(|f| f.at_unix_nano);
     SessionProgress {
+        cost: session_cost(view),
         trace_id: trace.trace_id,
         facts,
         turn,
@@ -549,6 +605,18 @@ mod tests {
             };
             spans.push(span);
         }
+        for (n, model) in [(20u8, "claude-sonnet-4-20250514"), (21, "mystery-model")] {
+            let mut chat = Span::new(trace_id, SpanId([n; 8]), Some(root_id), "chat", S, 2 * S);
+            chat.attributes = vec![
+                KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_CHAT),
+                KeyValue::new(semconv::GEN_AI_REQUEST_MODEL, model),
+                KeyValue::new(semconv::GEN_AI_USAGE_INPUT_TOKENS, 10_000i64),
+                KeyValue::new(semconv::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 8_000i64),
+                KeyValue::new(semconv::GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, 1_000i64),
+                KeyValue::new(semconv::GEN_AI_USAGE_OUTPUT_TOKENS, 500i64),
+            ];
+            spans.push(chat);
+        }
         let mut read = tool(9, "Read", 10 * S, 10 * S);
         read.attributes.extend([
             KeyValue::new(semconv::SESSION_ACTION, "read"),
@@ -591,5 +659,11 @@ mod tests {
         );
         assert_eq!(running.outcome, "running");
         assert_eq!(progress.last_action.unwrap().span_id, SpanId([4; 8]));
+        // Claude Sonnet 4 at $3 / $0.30 cache read / $3.75 cache write / $15 per million:
+        // 1,000 plain input, 8,000 read, 1,000 written, 500 out; the unknown model left out.
+        let cost = progress.cost.expect("one call is priced");
+        assert!((cost.usd - 0.01665).abs() < 1e-9, "{}", cost.usd);
+        assert_eq!((cost.priced_calls, cost.unpriced_calls), (1, 1));
+        assert_eq!(progress.context_tokens, [10_000, 10_000]);
     }
 }

@@ -440,13 +440,22 @@ fn outcome_mark(action: &ActionLine) -> &'static str {
     }
 }
 
-/// Tokens in/out and, when the model's price is known, the estimated cost.
+/// Tokens in/out and, when the models' prices are known, the estimated cost (`≥` when some
+/// calls could not be priced).
 fn tokens_text(progress: &SessionProgress) -> String {
-    format!(
+    let mut text = format!(
         "tokens {} in / {} out",
         count(progress.facts.input_tokens),
         count(progress.facts.output_tokens)
-    )
+    );
+    if let Some(cost) = &progress.cost {
+        text.push_str(&format!(
+            "  ≈{}{}",
+            if cost.unpriced_calls > 0 { "≥" } else { "" },
+            devtrace_analyze::pricing::format_dollars(cost.usd)
+        ));
+    }
+    text
 }
 
 fn sessions_pane(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewState) {

@@ -125,6 +125,7 @@ fn session() -> SpanBatch {
     );
     chat.attributes = vec![
         KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_CHAT),
+        KeyValue::new(semconv::GEN_AI_REQUEST_MODEL, "claude-sonnet-4-5-20250929"),
         KeyValue::new(semconv::GEN_AI_USAGE_INPUT_TOKENS, 12_000i64),
         KeyValue::new(semconv::GEN_AI_USAGE_OUTPUT_TOKENS, 300i64),
     ];
