@@ -80,6 +80,7 @@ def main() -> int:
     parser.add_argument("--load-seconds", type=float, default=30)
     parser.add_argument("--memory-minutes", type=float, default=10)
     parser.add_argument("--memory-rate", type=float, default=5_000)
+    parser.add_argument("--phases", default="latency,idle,load,memory", help="which of latency, idle, memory to run (the load phase always runs)")
     args = parser.parse_args()
     if shutil.which("tmux") is None:
         print("tmux is missing (apt-get install tmux)", file=sys.stderr)
@@ -112,9 +113,22 @@ def main() -> int:
         pid = int(tmux(socket, "display-message", "-p", "-t", "w", "#{pane_pid}").strip())
         time.sleep(2)
 
+        phases = set(args.phases.split(","))
+
+        def stored_spans() -> int:
+            return json.load(urllib.request.urlopen(f"http://{api}/api/v1/stats"))["spans"]
+
+        def wait_for_load(before: int) -> None:
+            # The load generator encodes its requests before it starts sending.
+            deadline = time.monotonic() + 300
+            while stored_spans() == before:
+                assert time.monotonic() < deadline, "the load generator sent nothing within 300 s"
+                time.sleep(0.2)
+            time.sleep(1)
+
         # 1. Latency.
         latencies = []
-        for i in range(args.samples):
+        for i in range(args.samples if "latency" in phases else 0):
             name = f"bench-{i:03d}-{secrets.token_hex(3)}"
             post_span(http, name)
             acknowledged = time.monotonic()
@@ -125,18 +139,21 @@ def main() -> int:
             latencies.append((time.monotonic() - acknowledged) * 1000)
             time.sleep(0.3)
         latencies.sort()
-        summary["latency_ms"] = {
+        if latencies:
+          summary["latency_ms"] = {
             "median": round(statistics.median(latencies), 1),
             "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
             "max": round(latencies[-1], 1),
             "samples": len(latencies),
         }
-        print(f"acknowledged span -> on screen: median {summary['latency_ms']['median']} ms, "
-              f"p95 {summary['latency_ms']['p95']} ms, max {summary['latency_ms']['max']} ms "
-              f"({len(latencies)} samples)")
+          print(f"acknowledged span -> on screen: median {summary['latency_ms']['median']} ms, "
+                f"p95 {summary['latency_ms']['p95']} ms, max {summary['latency_ms']['max']} ms "
+                f"({len(latencies)} samples)")
 
         # 2. Idle.
         time.sleep(3)
+        if "idle" not in phases:
+            args.idle_seconds = 0.1
         c0, t0 = cpu_seconds(pid), time.monotonic()
         time.sleep(args.idle_seconds)
         idle = (cpu_seconds(pid) - c0) / (time.monotonic() - t0) * 100
@@ -149,14 +166,14 @@ def main() -> int:
             [args.loadgen, "--http", http, "--rate", str(args.rate), "--duration", str(args.load_seconds),
              "--api", api, "--json-out", str(report)],
             stdout=subprocess.DEVNULL, stderr=open(work / "loadgen.log", "w"))
-        time.sleep(2)  # past the load generator's warm-up
+        wait_for_load(stored_spans())
         c0, s0, t0 = cpu_seconds(pid), cpu_seconds(serve.pid), time.monotonic()
-        stored0 = json.load(urllib.request.urlopen(f"http://{api}/api/v1/stats"))["spans"]
+        stored0 = stored_spans()
         time.sleep(max(1.0, args.load_seconds - 4))
         elapsed = time.monotonic() - t0
         watch_load = (cpu_seconds(pid) - c0) / elapsed * 100
         serve_load = (cpu_seconds(serve.pid) - s0) / elapsed * 100
-        stored = json.load(urllib.request.urlopen(f"http://{api}/api/v1/stats"))["spans"] - stored0
+        stored = stored_spans() - stored0
         load.wait(timeout=args.load_seconds + 120)
         summary["load"] = {
             "offered_spans_per_second": args.rate,
@@ -174,10 +191,12 @@ def main() -> int:
         transcript.write_text("")
         follow = subprocess.Popen([args.bin, "--data", str(data), "import", "claude-code", "--follow", str(projects)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        seconds = args.memory_minutes * 60
+        seconds = args.memory_minutes * 60 if "memory" in phases else 0
         load = subprocess.Popen(
-            [args.loadgen, "--http", http, "--rate", str(args.memory_rate), "--duration", str(seconds)],
+            [args.loadgen, "--http", http, "--rate", str(args.memory_rate), "--duration", str(max(seconds, 1))],
             stdout=subprocess.DEVNULL, stderr=open(work / "loadgen-memory.log", "w"))
+        if seconds:
+            wait_for_load(stored_spans())
         samples = []
         session = secrets.token_hex(4)
         started = time.monotonic()
@@ -195,7 +214,7 @@ def main() -> int:
                 samples.append((round(time.monotonic() - started), round(rss_mib(pid), 1)))
             time.sleep(1)
         load.wait(timeout=120)
-        rss = [s[1] for s in samples]
+        rss = [s[1] for s in samples] or [rss_mib(pid)]
         summary["memory_mib"] = {"first": rss[0], "last": rss[-1], "min": min(rss), "max": max(rss),
                                  "minutes": args.memory_minutes, "rate": args.memory_rate, "samples": samples}
         print(f"memory over {args.memory_minutes:g} min at {args.memory_rate:,.0f} spans/s: RSS "
