@@ -18,8 +18,11 @@ use devtrace_store::{SessionSummary, TraceSummary};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-/// Traces analysed per tick at most.
-pub const ANALYSES_PER_TICK: usize = 4;
+/// Traces analysed per tick at most (each reads the trace and up to nine earlier runs).
+pub const ANALYSES_PER_TICK: usize = 2;
+/// Snapshots are at least this far apart, however busy the store: a busy store changes every
+/// tick, and a snapshot every 200 ms keeps what is acknowledged on screen well within 500 ms.
+pub const MIN_SNAPSHOT_INTERVAL: Duration = Duration::from_millis(200);
 /// Sessions re-evaluated per tick at most.
 pub const SESSIONS_PER_TICK: usize = 4;
 /// Trace summaries remembered (to tell new from seen).
@@ -122,6 +125,15 @@ impl Watcher {
     pub fn tick(&mut self, source: &mut dyn Source) -> Vec<Update> {
         let mut updates = Vec::new();
         let due = self.last_snapshot.is_none_or(|t| t.elapsed() >= HEARTBEAT);
+        let recent = self
+            .last_snapshot
+            .is_some_and(|t| t.elapsed() < MIN_SNAPSHOT_INTERVAL);
+        if recent {
+            // Too soon for another snapshot: only the analysis and sessions already due.
+            let mut updates = self.analyse(source);
+            updates.extend(self.refresh_sessions(source));
+            return updates;
+        }
         let changed = source.changed();
         // Nothing written since the last look: every trace that was settling held still.
         if !changed && !self.settling.is_empty() {

@@ -194,6 +194,7 @@ fn dashboard(dir: &Path) -> (Dashboard, LocalSource, Watcher) {
         .write(&[prepare_session(session(), Vec::new())])
         .unwrap();
     for _ in 0..3 {
+        std::thread::sleep(devtrace_tui::watcher::MIN_SNAPSHOT_INTERVAL);
         for update in watcher.tick(&mut source) {
             dash.apply(update);
         }

@@ -51,24 +51,28 @@ fn a_busy_store_gets_its_newest_traces_analysed_and_the_rest_counted_as_skipped(
     assert!(analysed(&first).is_empty());
 
     // Ten new traces, then the store keeps changing: the ten held still, so they are ready;
-    // the newest four are analysed, six are counted as skipped.
+    // the newest two are analysed, eight are counted as skipped.
     let batches: Vec<_> = (10..20u8)
         .map(|n| prepare_spans(one_span_trace(n, t0 + u64::from(n) * 1_000_000)))
         .collect();
     writer.write(&batches).unwrap();
+    std::thread::sleep(devtrace_tui::watcher::MIN_SNAPSHOT_INTERVAL);
     let seen = watcher.tick(&mut source);
     assert!(analysed(&seen).is_empty(), "new traces wait a tick");
     assert!(matches!(&seen[0], Update::Snapshot { traces, .. } if traces.len() == 11));
     writer
         .write(&[prepare_spans(one_span_trace(30, t0 + 30_000_000))])
         .unwrap();
+    std::thread::sleep(devtrace_tui::watcher::MIN_SNAPSHOT_INTERVAL);
     let busy = watcher.tick(&mut source);
-    assert_eq!(analysed(&busy), [19, 18, 17, 16]);
-    assert_eq!(ANALYSES_PER_TICK, 4);
-    assert!(busy.contains(&Update::Skipped(6)), "{busy:?}");
+    assert_eq!(analysed(&busy), [19, 18]);
+    assert_eq!(ANALYSES_PER_TICK, 2);
+    assert!(busy.contains(&Update::Skipped(8)), "{busy:?}");
 
     // Quiet again: the last one settles and is analysed; nothing is analysed twice.
+    std::thread::sleep(devtrace_tui::watcher::MIN_SNAPSHOT_INTERVAL);
     let quiet = watcher.tick(&mut source);
     assert_eq!(analysed(&quiet), [30]);
+    std::thread::sleep(devtrace_tui::watcher::MIN_SNAPSHOT_INTERVAL);
     assert!(analysed(&watcher.tick(&mut source)).is_empty());
 }
