@@ -105,7 +105,10 @@ pub fn run(source: Box<dyn Source>, options: Options) -> std::io::Result<()> {
     let mut dirty = true;
     let mut last_draw = Instant::now();
     loop {
-        if stopping() {
+        // A terminal that went away (its window closed, tmux killed) ends the watch even when
+        // no SIGHUP arrives: a hung-up terminal fails tcgetattr, so isatty says no.
+        // SAFETY: isatty only inspects the descriptor.
+        if stopping() || unsafe { libc::isatty(libc::STDIN_FILENO) } == 0 {
             break;
         }
         loop {
@@ -186,6 +189,15 @@ fn spawn_worker(
                 }
             }
             loop {
+                // The UI thread can be stuck in the terminal's input reader when the terminal
+                // hung up (its reads return end of file at once): a signal or a lost terminal
+                // then ends the process from here, after restoring what can be restored.
+                // SAFETY: isatty only inspects the descriptor.
+                if stopping() || unsafe { libc::isatty(libc::STDIN_FILENO) } == 0 {
+                    std::thread::sleep(Duration::from_millis(300));
+                    restore_terminal();
+                    std::process::exit(0);
+                }
                 let started = Instant::now();
                 for update in watcher.tick(source.as_mut()) {
                     if update_tx.send(update).is_err() {
