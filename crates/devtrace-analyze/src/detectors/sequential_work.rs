@@ -92,6 +92,9 @@ struct Group {
     /// Member identities (name and template), in start order.
     keys: Vec<String>,
     names: Vec<String>,
+    /// How each member reads in a title: its call (`"GET catalog/v1/search"`), quoted, or
+    /// its span name when that is all there is.
+    labels: Vec<String>,
     parent_nanos: u64,
     sum_nanos: u64,
     max_nanos: u64,
@@ -214,6 +217,11 @@ fn group_under(
         }
     }
     runs.push(current);
+    runs.retain(|r| r.len() >= 2);
+    if runs.is_empty() {
+        // Nothing to group: skip reading every child's values.
+        return None;
+    }
 
     // Rules 4–5: split at producers of a fan-out and at dependencies.
     // Where each value first appears among the children: a value a later sibling shares with
@@ -229,7 +237,7 @@ fn group_under(
         }
     }
     let mut groups: Vec<Vec<&Child>> = Vec::new();
-    for run in runs.into_iter().filter(|r| r.len() >= 2) {
+    for run in runs {
         let mut pieces: Vec<Vec<&Child>> = vec![Vec::new()];
         for (i, child) in run.iter().enumerate() {
             let produces_fan_out = run.get(i + 1).is_some_and(|next| {
@@ -295,6 +303,10 @@ fn group_under(
         names: best
             .iter()
             .map(|c| trace.span(c.index).name.clone())
+            .collect(),
+        labels: best
+            .iter()
+            .map(|c| c.call.template.display(&trace.span(c.index).name))
             .collect(),
         parent_nanos,
         sum_nanos: durations.iter().sum(),
@@ -475,7 +487,7 @@ fn finding(
         median(&mut parents),
     );
     let example = chosen.first()?;
-    let listed = list_names(&example.names);
+    let listed = list_labels(&example.labels);
     let n = runs_with_parent.max(k);
     let per_run_instances = instances as f64 / k.max(1) as f64;
     let repeated = if per_run_instances > 1.05 {
@@ -560,23 +572,23 @@ fn finding(
     })
 }
 
-/// `"a", "b" and "c"` in the given order; repeated names once, with their count
-/// (`"llm.call" ×3`); each quoted as recorded text.
-fn list_names(names: &[String]) -> String {
+/// `"a", "b" and "c"` in the given order; repeated labels once, with their count
+/// (`"llm.call" ×3`). Labels are already quoted ([`crate::call::Template::display`]).
+fn list_labels(labels: &[String]) -> String {
     let mut unique: Vec<(&str, usize)> = Vec::new();
-    for name in names {
-        match unique.iter_mut().find(|(n, _)| *n == name.as_str()) {
+    for label in labels {
+        match unique.iter_mut().find(|(n, _)| *n == label.as_str()) {
             Some((_, count)) => *count += 1,
-            None => unique.push((name.as_str(), 1)),
+            None => unique.push((label.as_str(), 1)),
         }
     }
     let items: Vec<String> = unique
         .iter()
-        .map(|(name, count)| {
+        .map(|(label, count)| {
             if *count > 1 {
-                format!("{} ×{count}", q(name))
+                format!("{label} ×{count}")
             } else {
-                q(name)
+                (*label).to_owned()
             }
         })
         .collect();
@@ -942,7 +954,7 @@ mod tests {
         let _ = detect(&[t], &Thresholds::default());
         assert!(detect(&[], &Thresholds::default()).is_empty());
         assert_eq!(
-            list_names(&["a".into(), "b".into(), "a".into()]),
+            list_labels(&["\"a\"".into(), "\"b\"".into(), "\"a\"".into()]),
             "\"a\" ×2 and \"b\""
         );
     }
