@@ -159,6 +159,22 @@ impl SessionDir {
             Err(_) => false,
         }
     }
+
+    /// Whether the recorder is gone or goes within `wait`. A recorder killed while a client
+    /// talks to it closes its socket (the client reads a reset) an instant before the kernel
+    /// drops its lock, so one look right after a failed request can still see it alive.
+    pub fn recorder_gone_within(&self, wait: std::time::Duration) -> bool {
+        let began = std::time::Instant::now();
+        loop {
+            if !self.recorder_alive() {
+                return true;
+            }
+            if began.elapsed() >= wait {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
 }
 
 /// The lock a live recorder holds for as long as it runs; the kernel releases it when the

@@ -504,8 +504,10 @@ fn status(data: &Path, json_output: bool) -> Result<ExitCode> {
     if let Open::Live(session) = &open {
         match ask(session, &Request::Status) {
             Ok(response) => live_status = response.status,
-            // It died between the two looks.
-            Err(_) if !session.recorder_alive() => open = Open::Orphaned(session.clone()),
+            // It died between the two looks (or while answering).
+            Err(_) if session.recorder_gone_within(Duration::from_millis(500)) => {
+                open = Open::Orphaned(session.clone())
+            }
             Err(error) => return Err(error),
         }
     }
