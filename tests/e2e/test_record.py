@@ -312,6 +312,11 @@ def test_capture_mode_records_each_commands_output(recording, tmux, project, tmp
     recording.context = outer.screen
     outer.send("devtrace record --capture --no-watch --task 'captured' -- bash")
     recording.wait("the recording to start", lambda s: s.get("state") == "recording")
+    started = outer.screen()
+    assert (
+        "                 each command's output in this shell (--capture: first and last 16 KiB, redacted)\n"
+        "  not captured:  the output of commands in other shells (unless run as `devtrace record exec -- COMMAND`), ignored files\n"
+    ) in started, started
     outer.send("echo to stdout; echo to stderr >&2; python -c 'import sys; sys.exit(6)'")
     recording.counts(commands=1)
     outer.send("seq 1 5000 | tail -n 2")

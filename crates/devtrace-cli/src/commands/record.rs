@@ -43,7 +43,7 @@ pub fn run(data: Option<&Path>, args: &RecordArgs) -> Result<ExitCode> {
     let data = data_dir(data)?;
     match &args.command {
         Some(RecordCommand::Start(start)) => {
-            start_recording(&data, start)?;
+            start_recording(&data, start, false)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(RecordCommand::Stop(stop)) => stop_recording(&data, stop),
@@ -134,7 +134,9 @@ fn ask(session: &SessionDir, request: &Request) -> Result<Response> {
 // ---------------------------------------------------------------------------------------------
 // start
 
-fn start_recording(data: &Path, args: &RecordStartArgs) -> Result<SessionDir> {
+/// `capture`: the recording is for `record --capture -- COMMAND`, whose output is recorded (said
+/// in what is captured).
+fn start_recording(data: &Path, args: &RecordStartArgs, capture: bool) -> Result<SessionDir> {
     let root = RecordRoot::new(data);
     match open_recording(&root) {
         Open::None => {}
@@ -206,10 +208,10 @@ fn start_recording(data: &Path, args: &RecordStartArgs) -> Result<SessionDir> {
     if args.json {
         crate::output::print_json(&json!({
             "session": meta.id, "root": meta.root, "status": status,
-            "captured": captured_lines(&meta, &status, data),
+            "captured": captured_lines(&meta, &status, data, &redactor, capture),
         }))?;
     } else {
-        eprint!("{}", start_text(&meta, &status, data, &redactor));
+        eprint!("{}", start_text(&meta, &status, data, &redactor, capture));
     }
     Ok(session)
 }
@@ -368,14 +370,20 @@ fn spawn_recorder(data: &Path, session: &SessionDir) -> Result<Status> {
 }
 
 /// What is captured, one line per source (for --json).
-fn captured_lines(meta: &SessionMeta, status: &Status, data: &Path) -> Value {
+fn captured_lines(
+    meta: &SessionMeta,
+    status: &Status,
+    data: &Path,
+    redactor: &Redactor,
+    capture: bool,
+) -> Value {
     json!({
         "commands": "typed in shells with devtrace's shell integration: command line, directory, exit code, duration",
-        "command_output": "only for commands run as `devtrace record exec -- COMMAND`",
+        "command_output": if capture { CAPTURED_OUTPUT } else { "only for commands run as `devtrace record exec -- COMMAND`" },
         "edits": if status.watching { format!("saved files in {} as diffs (.gitignore respected; {} watched)", meta.root.display(), directories(status.watched_directories)) } else { "not watched (--no-watch); the final patch has every change".to_owned() },
         "editor": "Neovim navigation and saves with editors/nvim",
         "notes": "devtrace note \"…\"",
-        "redaction": "on",
+        "redaction": if redactor.is_enabled() { "on" } else { "off" },
         "developer": if meta.identified { "your git name and e-mail" } else { "a pseudonym derived from your git e-mail" },
         "destination": destination(meta, data),
     })
@@ -388,7 +396,17 @@ fn destination(meta: &SessionMeta, data: &Path) -> String {
     }
 }
 
-fn start_text(meta: &SessionMeta, status: &Status, data: &Path, redactor: &Redactor) -> String {
+/// What capture mode records, in `record start`'s statement.
+const CAPTURED_OUTPUT: &str =
+    "each command's output in this shell (--capture: first and last 16 KiB, redacted)";
+
+fn start_text(
+    meta: &SessionMeta,
+    status: &Status,
+    data: &Path,
+    redactor: &Redactor,
+    capture: bool,
+) -> String {
     use devtrace_model::recorded::quote;
     let task = &meta.task;
     let mut text = format!(
@@ -435,7 +453,12 @@ fn start_text(meta: &SessionMeta, status: &Status, data: &Path, redactor: &Redac
     text.push_str(
         "                 Neovim navigation (editors/nvim), notes (devtrace note \"…\")\n",
     );
-    text.push_str("  not captured:  command output (unless run as `devtrace record exec -- COMMAND`), ignored files\n");
+    if capture {
+        text.push_str(&format!("                 {CAPTURED_OUTPUT}\n"));
+        text.push_str("  not captured:  the output of commands in other shells (unless run as `devtrace record exec -- COMMAND`), ignored files\n");
+    } else {
+        text.push_str("  not captured:  command output (unless run as `devtrace record exec -- COMMAND`), ignored files\n");
+    }
     for warning in &status.warnings {
         text.push_str(&format!("  warning:       {warning}\n"));
     }
@@ -1136,7 +1159,7 @@ fn record_command(
             argv[0]
         );
     }
-    let session = start_recording(data, start)?;
+    let session = start_recording(data, start, capture)?;
     let id = session.id();
     let mut command = shell_command(data, &session, argv)?;
     command.env(shell::SCOPE_VARIABLE, &id);
