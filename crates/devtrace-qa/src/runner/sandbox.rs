@@ -5,7 +5,7 @@
 //! - **no network**: a network namespace with only its own loopback;
 //! - **the checkout the only writable place**: the host's file system read-only
 //!   (`--ro-bind / /`), the checkout bound writable, a private empty `/tmp` (gone with the
-//!   run), the store's directory hidden behind an empty one;
+//!   run), the store's directory hidden behind an empty read-only one;
 //! - **a time limit that kills the whole process tree**: bwrap runs in a process group of its
 //!   own, is killed with it, and takes the sandbox's PID namespace down with it
 //!   (`--die-with-parent`: its init gets SIGKILL, and with it every process inside);
@@ -73,10 +73,15 @@ impl Sandbox {
             }
         }
         let checkout = path(&spec.checkout);
+        args.extend(["--bind".to_owned(), checkout.clone(), checkout.clone()]);
+        // The empty directories standing in for hidden ones are read-only too (the mounts
+        // inside them keep their own modes).
+        for hidden in &spec.hide {
+            if hidden.is_dir() {
+                args.extend(["--remount-ro".to_owned(), path(hidden)]);
+            }
+        }
         args.extend([
-            "--bind".to_owned(),
-            checkout.clone(),
-            checkout.clone(),
             "--chdir".to_owned(),
             checkout,
             "--clearenv".to_owned(),
