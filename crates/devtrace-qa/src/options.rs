@@ -92,3 +92,80 @@ impl QaOptions {
         serde_json::from_str(text).map_err(|e| format!("cannot read the job's options: {e}"))
     }
 }
+
+/// Settings a request may change (REST body, CLI flags); the rest come from the defaults.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QaOverrides {
+    /// `sandbox` (default on Linux), `docker`, `podman`, or `local` (no isolation).
+    pub runner: Option<RunnerKind>,
+    /// Each test run's time limit, 1 to 86400 seconds.
+    pub timeout_secs: Option<u64>,
+    /// Memory per process, at least 64 MiB.
+    pub memory_mib: Option<u64>,
+    /// Processes at once, 8 to 100000.
+    pub max_processes: Option<u64>,
+    pub test_command: Option<String>,
+    pub repository: Option<String>,
+    pub commit: Option<String>,
+    /// false: skip the LLM judge even when one is configured.
+    pub llm_judge: Option<bool>,
+}
+
+impl QaOverrides {
+    /// `defaults` with these applied; an error names the setting and what it accepts.
+    pub fn apply(&self, defaults: &QaOptions) -> Result<QaOptions, (&'static str, String)> {
+        let mut options = defaults.clone();
+        if let Some(runner) = self.runner {
+            options.runner = runner;
+        }
+        if let Some(timeout) = self.timeout_secs {
+            if !(1..=86_400).contains(&timeout) {
+                return Err((
+                    "timeout_secs",
+                    format!("{timeout} is not between 1 and 86400 seconds"),
+                ));
+            }
+            options.timeout_secs = timeout;
+        }
+        if let Some(memory) = self.memory_mib {
+            if memory < 64 {
+                return Err((
+                    "memory_mib",
+                    format!("{memory} MiB is too little: at least 64"),
+                ));
+            }
+            options.memory_mib = memory;
+        }
+        if let Some(processes) = self.max_processes {
+            if !(8..=100_000).contains(&processes) {
+                return Err((
+                    "max_processes",
+                    format!("{processes} is not between 8 and 100000"),
+                ));
+            }
+            options.max_processes = processes;
+        }
+        for (name, value, slot) in [
+            (
+                "test_command",
+                &self.test_command,
+                &mut options.test_command,
+            ),
+            ("repository", &self.repository, &mut options.repository),
+            ("commit", &self.commit, &mut options.commit),
+        ] {
+            if let Some(value) = value {
+                if value.trim().is_empty() {
+                    return Err((name, "is empty".to_owned()));
+                }
+                *slot = Some(value.trim().to_owned());
+            }
+        }
+        if let Some(llm) = self.llm_judge {
+            options.llm_judge = llm;
+        }
+        Ok(options)
+    }
+}

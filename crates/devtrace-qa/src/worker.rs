@@ -358,3 +358,31 @@ fn recover_unwritten(ctx: &QaContext) {
         }
     }
 }
+
+/// What the faces of a server hold to queue jobs: the defaults, whether sessions are checked
+/// when they arrive (`serve --qa`), and a way to wake the workers.
+#[derive(Clone)]
+pub struct QaHandle {
+    pub defaults: crate::QaOptions,
+    /// Queue QA of every `trace-1.0.0` session with a task as it is stored.
+    pub on_upload: bool,
+    /// Workers in this process (0: jobs wait for a process that has some).
+    pub workers: usize,
+    notifier: Notifier,
+}
+
+impl QaHandle {
+    pub fn new(defaults: crate::QaOptions, on_upload: bool, workers: &Workers) -> Self {
+        Self {
+            defaults,
+            on_upload,
+            workers: workers.threads.len(),
+            notifier: workers.notifier(),
+        }
+    }
+
+    /// A job was queued: wake a worker.
+    pub fn notify(&self) {
+        self.notifier.notify();
+    }
+}

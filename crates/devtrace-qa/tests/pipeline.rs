@@ -18,7 +18,12 @@ fn a_patch_that_fixes_the_failing_test_is_resolved_and_written_into_the_session(
     let (repo, head) = cart_repo(&h.path("shop"));
     let patch = repo.diff_for(&[("cart.js", CART_FIXED)]);
     let doc = with_patch(
-        document("11111111-2222-4333-8444-555555555555", repo.path.to_str().unwrap(), &head[..10], "node --test"),
+        document(
+            "11111111-2222-4333-8444-555555555555",
+            repo.path.to_str().unwrap(),
+            &head[..10],
+            "node --test",
+        ),
         &patch,
     );
     let session = h.import(doc);
@@ -26,7 +31,11 @@ fn a_patch_that_fixes_the_failing_test_is_resolved_and_written_into_the_session(
     assert_eq!(job.state, QaJobState::Done, "{:?}", job.error);
     assert_eq!(job.attempts, 1);
     assert_eq!(result.verdict, Verdict::Resolved, "{}", result.summary);
-    assert_eq!(result.commit.as_deref(), Some(head.as_str()), "the short commit resolved");
+    assert_eq!(
+        result.commit.as_deref(),
+        Some(head.as_str()),
+        "the short commit resolved"
+    );
     let comparison = result.comparison.as_ref().unwrap();
     assert_eq!(comparison.fixed, ["total sums prices"]);
     assert!(comparison.broken.is_empty() && comparison.still_failing.is_empty());
@@ -41,19 +50,52 @@ fn a_patch_that_fixes_the_failing_test_is_resolved_and_written_into_the_session(
     assert_eq!(base.tests.as_ref().unwrap().failing, ["total sums prices"]);
     assert_eq!(base.tests.as_ref().unwrap().runner, "node");
     let tests = result.tests.as_ref().unwrap();
-    assert_eq!((tests.runner.as_str(), tests.command.as_str(), tests.ok, tests.exit_code), ("sandbox", "node --test", true, Some(0)));
-    assert!(tests.stdout.contains("ok 1 - total sums prices"), "{}", tests.stdout);
-    assert_eq!(result.summary, "resolved: fixed \"total sums prices\"; patch from artifacts.final_patch applied by git apply");
+    assert_eq!(
+        (
+            tests.runner.as_str(),
+            tests.command.as_str(),
+            tests.ok,
+            tests.exit_code
+        ),
+        ("sandbox", "node --test", true, Some(0))
+    );
+    assert!(
+        tests.stdout.contains("ok 1 - total sums prices"),
+        "{}",
+        tests.stdout
+    );
+    assert_eq!(
+        result.summary,
+        "resolved: fixed \"total sums prices\"; patch from artifacts.final_patch applied by git apply"
+    );
     assert!(result.runner.isolation.contains(&"no network".to_owned()));
     assert_eq!(result.judges[0].model, "devtrace-evidence/v1");
 
     // The outputs are blobs in the store.
-    let whole = h.store.blob(&devtrace_query::blobs::parse_hash(&base.stdout.blob).unwrap()).unwrap().unwrap();
-    assert!(String::from_utf8(whole).unwrap().contains("not ok 1 - total sums prices"));
+    let whole = h
+        .store
+        .blob(&devtrace_query::blobs::parse_hash(&base.stdout.blob).unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8(whole)
+            .unwrap()
+            .contains("not ok 1 - total sums prices")
+    );
 
     // The session's document now carries qa.tests and qa.judge in the trace-1.0.0 shape, and
     // it validates as a document again (export → import round trip).
-    assert!(job.projected || h.ctx.store.qa().unwrap().job(job.id).unwrap().unwrap().projected);
+    assert!(
+        job.projected
+            || h.ctx
+                .store
+                .qa()
+                .unwrap()
+                .job(job.id)
+                .unwrap()
+                .unwrap()
+                .projected
+    );
     let stored = h.store.get_trace(session).unwrap().unwrap();
     let trace = devtrace_analyze::AnalyzedTrace::new(session, stored.spans);
     let doc = devtrace_qa::session::document(h.store.as_ref(), &trace).unwrap();
@@ -65,7 +107,15 @@ fn a_patch_that_fixes_the_failing_test_is_resolved_and_written_into_the_session(
     assert_eq!(doc["qa"]["judge"]["rubric_version"], "v1");
     assert_eq!(doc["qa"]["judge"]["scores"].as_object().unwrap().len(), 6);
     let keys: Vec<&String> = doc["qa"]["tests"].as_object().unwrap().keys().collect();
-    let mut expected = vec!["command", "duration_ms", "exit_code", "ok", "runner", "stderr", "stdout"];
+    let mut expected = vec![
+        "command",
+        "duration_ms",
+        "exit_code",
+        "ok",
+        "runner",
+        "stderr",
+        "stdout",
+    ];
     expected.sort();
     assert_eq!(keys, expected, "exactly the trace-1.0.0 fields");
     let again = devtrace_ingest::sessions::trace_v1::validate(&doc);
@@ -76,21 +126,49 @@ fn a_patch_that_fixes_the_failing_test_is_resolved_and_written_into_the_session(
     let recorded = qa.recorded.expect("the document's qa block is read back");
     assert_eq!(recorded.source, "document");
     assert_eq!(recorded.tests.as_ref().unwrap().ok, true);
-    assert_eq!(recorded.judge.as_ref().unwrap().model, "devtrace-evidence/v1");
+    assert_eq!(
+        recorded.judge.as_ref().unwrap().model,
+        "devtrace-evidence/v1"
+    );
 
     // The qa span with the scores as gen_ai.evaluation.result events, and the log records.
-    let qa_span = trace.spans.spans.iter().find(|s| s.name == "qa resolved").expect("a qa span");
-    let events: Vec<_> = qa_span.events.iter().filter(|e| e.name == "gen_ai.evaluation.result").collect();
+    let qa_span = trace
+        .spans
+        .spans
+        .iter()
+        .find(|s| s.name == "qa resolved")
+        .expect("a qa span");
+    let events: Vec<_> = qa_span
+        .events
+        .iter()
+        .filter(|e| e.name == "gen_ai.evaluation.result")
+        .collect();
     assert_eq!(events.len(), 7, "six criteria and overall");
     let names: Vec<&str> = events
         .iter()
-        .map(|e| devtrace_model::find_attr(&e.attributes, "gen_ai.evaluation.name").unwrap().as_str().unwrap())
+        .map(|e| {
+            devtrace_model::find_attr(&e.attributes, "gen_ai.evaluation.name")
+                .unwrap()
+                .as_str()
+                .unwrap()
+        })
         .collect();
-    assert!(names.contains(&"devtrace.rubric.v1.reproducibility"), "{names:?}");
+    assert!(
+        names.contains(&"devtrace.rubric.v1.reproducibility"),
+        "{names:?}"
+    );
     let logs = h.store.logs_for_trace(session).unwrap();
-    let evaluations: Vec<_> = logs.logs.iter().filter(|l| l.event_name == "gen_ai.evaluation.result").collect();
+    let evaluations: Vec<_> = logs
+        .logs
+        .iter()
+        .filter(|l| l.event_name == "gen_ai.evaluation.result")
+        .collect();
     assert_eq!(evaluations.len(), 7);
-    assert!(evaluations.iter().all(|l| l.span_id == Some(devtrace_model::session::session_span_id(session))));
+    assert!(
+        evaluations
+            .iter()
+            .all(|l| l.span_id == Some(devtrace_model::session::session_span_id(session)))
+    );
     let from_span = view::recorded_in_spans(&trace).unwrap();
     assert_eq!(from_span.tests.unwrap().ok, true);
     assert_eq!(from_span.judge.unwrap().scores.len(), 6);
@@ -108,7 +186,12 @@ fn a_patch_that_breaks_another_test_says_which() {
     let (repo, head) = cart_repo(&h.path("shop"));
     let patch = repo.diff_for(&[("cart.js", CART_BROKEN)]);
     let session = h.import(with_patch(
-        document("21111111-2222-4333-8444-555555555555", repo.path.to_str().unwrap(), &head, "node --test"),
+        document(
+            "21111111-2222-4333-8444-555555555555",
+            repo.path.to_str().unwrap(),
+            &head,
+            "node --test",
+        ),
         &patch,
     ));
     let (job, result) = h.run(session, &sandbox(60));
@@ -131,7 +214,12 @@ fn a_patch_that_does_not_apply_fails_the_job_with_its_rejected_hunks() {
     let (repo, head) = cart_repo(&h.path("shop"));
     let patch = "diff --git a/cart.js b/cart.js\n--- a/cart.js\n+++ b/cart.js\n@@ -1,3 +1,3 @@\n function subtotal(lines) {\n-  return lines.map(price).sum();\n+  return lines.map(price).sum() - discount;\n }\n";
     let session = h.import(with_patch(
-        document("31111111-2222-4333-8444-555555555555", repo.path.to_str().unwrap(), &head, "node --test"),
+        document(
+            "31111111-2222-4333-8444-555555555555",
+            repo.path.to_str().unwrap(),
+            &head,
+            "node --test",
+        ),
         patch,
     ));
     let (job, result) = h.run(session, &sandbox(60));
@@ -144,12 +232,21 @@ fn a_patch_that_does_not_apply_fails_the_job_with_its_rejected_hunks() {
     assert_eq!(patch.method, None);
     assert_eq!(patch.rejected.len(), 1);
     assert_eq!(patch.rejected[0].file, "cart.js");
-    assert!(patch.rejected[0].hunk.contains("-  return lines.map(price).sum();"), "{}", patch.rejected[0].hunk);
+    assert!(
+        patch.rejected[0]
+            .hunk
+            .contains("-  return lines.map(price).sum();"),
+        "{}",
+        patch.rejected[0].hunk
+    );
     assert!(result.base.is_none(), "no test ran");
     assert_eq!(result.judges.len(), 1, "the session is still judged");
     // Shown as text, not a stack trace.
     let text = view::render(&view::session_qa(h.store.as_ref(), session).unwrap(), false);
-    assert!(text.contains("rejected in cart.js:\n    @@ -1,3 +1,3 @@"), "{text}");
+    assert!(
+        text.contains("rejected in cart.js:\n    @@ -1,3 +1,3 @@"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -160,29 +257,55 @@ fn an_already_applied_patch_is_recognised_and_a_drifted_one_applies_fuzzily() {
     let patch = repo.diff_for(&[("cart.js", CART_FIXED)]);
     let fixed = repo.commit(&[("cart.js", CART_FIXED)], "fix");
     let session = h.import(with_patch(
-        document("41111111-2222-4333-8444-555555555555", repo.path.to_str().unwrap(), &fixed, "node --test"),
+        document(
+            "41111111-2222-4333-8444-555555555555",
+            repo.path.to_str().unwrap(),
+            &fixed,
+            "node --test",
+        ),
         &patch,
     ));
     let (job, result) = h.run(session, &sandbox(60));
     assert_eq!(job.state, QaJobState::Done);
-    assert_eq!(result.patch.as_ref().unwrap().method, Some(ApplyMethod::AlreadyApplied));
+    assert_eq!(
+        result.patch.as_ref().unwrap().method,
+        Some(ApplyMethod::AlreadyApplied)
+    );
     assert_eq!(result.verdict, Verdict::Passed, "{}", result.summary);
 
     // The code moved on since the patch was made: a comment above and a changed context line.
     let drifted = repo.commit(
-        &[("cart.js", &format!("// cart maths\n\n{}", CART.replace("function count(items) {", "function count(items /* list */) {")))],
+        &[(
+            "cart.js",
+            &format!(
+                "// cart maths\n\n{}",
+                CART.replace(
+                    "function count(items) {",
+                    "function count(items /* list */) {"
+                )
+            ),
+        )],
         "drift",
     );
     let patch = "--- a/cart.js\n+++ b/cart.js\n@@ -1,6 +1,6 @@\n function total(items) {\n-  return items.reduce((sum, item) => sum + item.price, 1);\n+  return items.reduce((sum, item) => sum + item.price, 0);\n }\n \n function count(items) {\n";
     let session = h.import(with_patch(
-        document("42111111-2222-4333-8444-555555555555", repo.path.to_str().unwrap(), &drifted, "node --test"),
+        document(
+            "42111111-2222-4333-8444-555555555555",
+            repo.path.to_str().unwrap(),
+            &drifted,
+            "node --test",
+        ),
         patch,
     ));
     let (job, result) = h.run(session, &sandbox(60));
     assert_eq!(job.state, QaJobState::Done, "{:?}", job.error);
     let applied = result.patch.as_ref().unwrap();
     assert_eq!(applied.method, Some(ApplyMethod::PatchFuzz));
-    assert!(applied.confidence < 1.0, "a fuzzy apply lowers confidence: {}", applied.confidence);
+    assert!(
+        applied.confidence < 1.0,
+        "a fuzzy apply lowers confidence: {}",
+        applied.confidence
+    );
     assert_eq!(result.verdict, Verdict::Resolved);
 }
 
@@ -195,7 +318,12 @@ fn edit_events_are_applied_in_order_when_there_is_no_final_patch() {
     let first = repo.diff_for(&[("cart.js", &step_one)]);
     repo.commit(&[("cart.js", &step_one)], "tmp");
     let second = repo.diff_for(&[("cart.js", CART_FIXED)]);
-    let mut doc = document("51111111-2222-4333-8444-555555555555", repo.path.to_str().unwrap(), &head, "node --test");
+    let mut doc = document(
+        "51111111-2222-4333-8444-555555555555",
+        repo.path.to_str().unwrap(),
+        &head,
+        "node --test",
+    );
     doc["events"].as_array_mut().unwrap().extend([
         json!({"t": "2026-01-05T10:00:21Z", "type": "edit", "file_path": "cart.js", "patch_unified": first}),
         json!({"t": "2026-01-05T10:00:25Z", "type": "edit", "file_path": "cart.js", "patch_unified": second}),
@@ -207,7 +335,14 @@ fn edit_events_are_applied_in_order_when_there_is_no_final_patch() {
     assert_eq!(patch.source, PatchSource::EditEvents);
     assert_eq!(patch.pieces, 2);
     assert_eq!(result.verdict, Verdict::Resolved);
-    assert!(patch.diff.as_ref().unwrap().text.contains("+  return items.reduce((sum, item) => sum + item.price, 0);"));
+    assert!(
+        patch
+            .diff
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("+  return items.reduce((sum, item) => sum + item.price, 0);")
+    );
 }
 
 #[test]
@@ -234,12 +369,21 @@ test('writes in the checkout', () => {{\n  fs.writeFileSync(path.join(__dirname,
     );
     let repo = Repo::new(
         &h.path("escape"),
-        &[("test/net.test.js", &net_test), ("test/write.test.js", &write_test), ("README", "x\n")],
+        &[
+            ("test/net.test.js", &net_test),
+            ("test/write.test.js", &write_test),
+            ("README", "x\n"),
+        ],
     );
     let head = git(&repo.path, &["rev-parse", "HEAD"]);
     let patch = repo.diff_for(&[("README", "y\n")]);
     let session = h.import(with_patch(
-        document("61111111-2222-4333-8444-555555555555", repo.path.to_str().unwrap(), &head, "node --test"),
+        document(
+            "61111111-2222-4333-8444-555555555555",
+            repo.path.to_str().unwrap(),
+            &head,
+            "node --test",
+        ),
         &patch,
     ));
     let (job, result) = h.run(session, &sandbox(60));
@@ -250,18 +394,40 @@ test('writes in the checkout', () => {{\n  fs.writeFileSync(path.join(__dirname,
     failing.sort();
     assert_eq!(
         failing,
-        ["reaches the host", "reaches the internet", "writes next to the checkout", "writes outside the checkout"]
+        [
+            "reaches the host",
+            "reaches the internet",
+            "writes next to the checkout",
+            "writes outside the checkout"
+        ]
     );
-    assert_eq!(tests.cases.get("writes in the checkout").map(String::as_str), Some("passed"));
+    assert_eq!(
+        tests
+            .cases
+            .get("writes in the checkout")
+            .map(String::as_str),
+        Some("passed")
+    );
     let output = &patched.stdout.text;
-    assert!(output.contains("ECONNREFUSED") || output.contains("ENETUNREACH"), "{output}");
+    assert!(
+        output.contains("ECONNREFUSED") || output.contains("ENETUNREACH"),
+        "{output}"
+    );
     assert!(output.contains("EROFS"), "{output}");
-    assert!(!output.contains("ENOENT"), "the outside directory is visible, read-only: {output}");
-    assert!(listener.accept().is_err(), "nothing reached the host's listener");
+    assert!(
+        !output.contains("ENOENT"),
+        "the outside directory is visible, read-only: {output}"
+    );
+    assert!(
+        listener.accept().is_err(),
+        "nothing reached the host's listener"
+    );
     assert!(!escaped.exists(), "nothing was written outside");
     assert!(!h.data.join("qa").join("work").join("sibling.txt").exists());
     assert!(
-        !std::fs::read_dir(h.data.join("qa").join("work")).unwrap().any(|e| e.unwrap().path().join("sibling.txt").exists())
+        !std::fs::read_dir(h.data.join("qa").join("work"))
+            .unwrap()
+            .any(|e| e.unwrap().path().join("sibling.txt").exists())
     );
 }
 
@@ -274,9 +440,15 @@ fn a_hanging_test_command_is_killed_with_its_whole_process_tree() {
     let head = git(&repo.path, &["rev-parse", "HEAD"]);
     let patch = repo.diff_for(&[("README", "y\n")]);
     // A child in its own session, a grandchild, and a shell that never ends.
-    let command = format!("setsid sleep {marker} & (sleep {marker} &) ; while true; do sleep 1; done");
+    let command =
+        format!("setsid sleep {marker} & (sleep {marker} &) ; while true; do sleep 1; done");
     let session = h.import(with_patch(
-        document("71111111-2222-4333-8444-555555555555", repo.path.to_str().unwrap(), &head, &command),
+        document(
+            "71111111-2222-4333-8444-555555555555",
+            repo.path.to_str().unwrap(),
+            &head,
+            &command,
+        ),
         &patch,
     ));
     let started = std::time::Instant::now();
@@ -288,9 +460,22 @@ fn a_hanging_test_command_is_killed_with_its_whole_process_tree() {
     assert_eq!(infra.class, InfraClass::Timeout);
     assert_eq!(infra.step, "base");
     assert!(result.base.as_ref().unwrap().timed_out);
-    assert!(result.summary.starts_with("not counted against the session: timeout (base)"), "{}", result.summary);
-    let left = std::process::Command::new("pgrep").args(["-f", &format!("sleep {marker}")]).output().unwrap();
-    assert!(left.stdout.is_empty(), "processes left behind: {}", String::from_utf8_lossy(&left.stdout));
+    assert!(
+        result
+            .summary
+            .starts_with("not counted against the session: timeout (base)"),
+        "{}",
+        result.summary
+    );
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &format!("sleep {marker}")])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "processes left behind: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
 }
 
 #[test]
@@ -301,7 +486,12 @@ fn a_huge_output_is_kept_to_the_limit_and_shown_truncated() {
     let patch = repo.diff_for(&[("cart.js", CART_FIXED)]);
     let command = "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 50000000; node --test";
     let session = h.import(with_patch(
-        document("81111111-2222-4333-8444-555555555555", repo.path.to_str().unwrap(), &head, command),
+        document(
+            "81111111-2222-4333-8444-555555555555",
+            repo.path.to_str().unwrap(),
+            &head,
+            command,
+        ),
         &patch,
     ));
     let options = QaOptions {
@@ -310,23 +500,44 @@ fn a_huge_output_is_kept_to_the_limit_and_shown_truncated() {
     };
     let (job, result) = h.run(session, &options);
     assert_eq!(job.state, QaJobState::Done, "{:?}", job.error);
-    assert_eq!(result.verdict, Verdict::Resolved, "the test summary at the end is still read");
+    assert_eq!(
+        result.verdict,
+        Verdict::Resolved,
+        "the test summary at the end is still read"
+    );
     let stdout = &result.patched.as_ref().unwrap().stdout;
     assert!(stdout.bytes > 50_000_000, "{}", stdout.bytes);
     assert!(stdout.capped && stdout.truncated);
-    assert!(stdout.text.len() < 20_000, "the view is bounded: {}", stdout.text.len());
-    let blob = h.store.blob(&devtrace_query::blobs::parse_hash(&stdout.blob).unwrap()).unwrap().unwrap();
+    assert!(
+        stdout.text.len() < 20_000,
+        "the view is bounded: {}",
+        stdout.text.len()
+    );
+    let blob = h
+        .store
+        .blob(&devtrace_query::blobs::parse_hash(&stdout.blob).unwrap())
+        .unwrap()
+        .unwrap();
     assert!(blob.len() > 4 * 1024 * 1024 && blob.len() < 4 * 1024 * 1024 + 200);
     let text = String::from_utf8(blob).unwrap();
     assert!(text.starts_with("0123456789abcdefghijklmnopqrstuvwxyz\n"));
     assert!(text.contains("bytes not kept: more than the 4194304 bytes captured per stream"));
-    assert!(text.contains("# todo 0\n# duration_ms"), "the tail is kept: {:?}", &text[text.len() - 100..]);
+    assert!(
+        text.contains("# todo 0\n# duration_ms"),
+        "the tail is kept: {:?}",
+        &text[text.len() - 100..]
+    );
 }
 
 #[test]
 fn sessions_without_a_task_or_patch_say_what_is_missing() {
     let h = Harness::new();
-    let mut doc = document("91111111-2222-4333-8444-555555555555", "/nowhere", "abc", "node --test");
+    let mut doc = document(
+        "91111111-2222-4333-8444-555555555555",
+        "/nowhere",
+        "abc",
+        "node --test",
+    );
     doc["task"].as_object_mut().unwrap().remove("test_command");
     let session = h.import(with_patch(doc, "diff --git a/x b/x\n"));
     let (job, result) = h.run(session, &sandbox(60));
@@ -334,13 +545,24 @@ fn sessions_without_a_task_or_patch_say_what_is_missing() {
     assert_eq!(result.verdict, Verdict::NotCheckable);
     assert_eq!(
         job.error.as_deref(),
-        Some("nothing to test: the session's task has no test command (task.test_command; or pass --test-command)")
+        Some(
+            "nothing to test: the session's task has no test command (task.test_command; or pass --test-command)"
+        )
     );
     assert_eq!(result.judges.len(), 1, "judged all the same");
 
-    let session = h.import(document("92111111-2222-4333-8444-555555555555", "/nowhere", "abc", "node --test"));
+    let session = h.import(document(
+        "92111111-2222-4333-8444-555555555555",
+        "/nowhere",
+        "abc",
+        "node --test",
+    ));
     let (job, _) = h.run(session, &sandbox(60));
-    assert!(job.error.unwrap().starts_with("nothing to apply: the session has no final patch"));
+    assert!(
+        job.error
+            .unwrap()
+            .starts_with("nothing to apply: the session has no final patch")
+    );
 }
 
 #[test]
@@ -348,25 +570,44 @@ fn a_repository_that_cannot_be_cloned_is_an_infrastructure_failure_retried_then_
     require_bwrap();
     let h = Harness::new();
     let session = h.import(with_patch(
-        document("a1111111-2222-4333-8444-555555555555", "/nowhere/at/all", "abc123", "node --test"),
+        document(
+            "a1111111-2222-4333-8444-555555555555",
+            "/nowhere/at/all",
+            "abc123",
+            "node --test",
+        ),
         "diff --git a/x b/x\n",
     ));
     let (job, result) = h.run(session, &sandbox(60));
     assert_eq!(job.state, QaJobState::Failed);
     assert_eq!(job.attempts, 3, "a failed clone is tried again");
     assert_eq!(result.verdict, Verdict::Infrastructure);
-    assert_eq!(result.infrastructure.unwrap().class, InfraClass::CloneFailed);
+    assert_eq!(
+        result.infrastructure.unwrap().class,
+        InfraClass::CloneFailed
+    );
 
     let (repo, _) = cart_repo(&h.path("shop"));
     let session = h.import(with_patch(
-        document("a2111111-2222-4333-8444-555555555555", repo.path.to_str().unwrap(), "0123456789abcdef", "node --test"),
+        document(
+            "a2111111-2222-4333-8444-555555555555",
+            repo.path.to_str().unwrap(),
+            "0123456789abcdef",
+            "node --test",
+        ),
         "diff --git a/x b/x\n",
     ));
     let (job, result) = h.run(session, &sandbox(60));
     assert_eq!(job.attempts, 1, "a missing commit is not retried");
     let infra = result.infrastructure.unwrap();
     assert_eq!(infra.class, InfraClass::CommitMissing);
-    assert!(infra.message.ends_with("has no commit \"0123456789abcdef\" (task.commit)"), "{}", infra.message);
+    assert!(
+        infra
+            .message
+            .ends_with("has no commit \"0123456789abcdef\" (task.commit)"),
+        "{}",
+        infra.message
+    );
 }
 
 #[test]
@@ -380,11 +621,19 @@ fn a_result_that_differs_on_a_retry_is_marked_flaky() {
 test('depends on the weather', () => {{\n  assert.strictEqual(fs.readFileSync({:?}, 'utf8'), 'pass');\n}});\n",
         switch.to_str().unwrap()
     );
-    let repo = Repo::new(&h.path("flaky"), &[("test/w.test.js", &flaky_test), ("README", "x\n")]);
+    let repo = Repo::new(
+        &h.path("flaky"),
+        &[("test/w.test.js", &flaky_test), ("README", "x\n")],
+    );
     let head = git(&repo.path, &["rev-parse", "HEAD"]);
     let patch = repo.diff_for(&[("README", "y\n")]);
     let session = h.import(with_patch(
-        document("b1111111-2222-4333-8444-555555555555", repo.path.to_str().unwrap(), &head, "node --test"),
+        document(
+            "b1111111-2222-4333-8444-555555555555",
+            repo.path.to_str().unwrap(),
+            &head,
+            "node --test",
+        ),
         &patch,
     ));
     let (first, result) = h.run(session, &sandbox(60));
@@ -393,8 +642,10 @@ test('depends on the weather', () => {{\n  assert.strictEqual(fs.readFileSync({:
     std::fs::write(&switch, "fail").unwrap();
     let (retry, _) = devtrace_qa::retry(h.store.as_ref(), first.id).unwrap();
     assert_eq!(retry.retry_of, Some(first.id));
-    let retry = devtrace_qa::worker::run_now(&h.ctx, retry.id, std::time::Duration::from_secs(30)).unwrap();
-    let result: devtrace_qa::QaResult = serde_json::from_str(retry.result.as_deref().unwrap()).unwrap();
+    let retry =
+        devtrace_qa::worker::run_now(&h.ctx, retry.id, std::time::Duration::from_secs(30)).unwrap();
+    let result: devtrace_qa::QaResult =
+        serde_json::from_str(retry.result.as_deref().unwrap()).unwrap();
     let flaky = result.flaky.expect("marked flaky");
     assert_eq!(flaky.previous_job, first.id);
     assert!(flaky.verdict_changed);
@@ -417,7 +668,14 @@ fn an_agent_sessions_edits_are_replayed() {
         KeyValue::new(semconv::SESSION_PROJECT, root_path.as_str()),
     ];
     let tool = |id: u8, name: &str, action: &str, path: &str, input: serde_json::Value, at: u64| {
-        let mut span = Span::new(trace_id, devtrace_model::SpanId([id; 8]), Some(root_id), format!("execute_tool {name}"), at, at + 10);
+        let mut span = Span::new(
+            trace_id,
+            devtrace_model::SpanId([id; 8]),
+            Some(root_id),
+            format!("execute_tool {name}"),
+            at,
+            at + 10,
+        );
         span.attributes = vec![
             KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_TOOL),
             KeyValue::new(semconv::GEN_AI_TOOL_NAME, name),
@@ -432,16 +690,39 @@ fn an_agent_sessions_edits_are_replayed() {
     let spans = vec![
         root,
         tool(2, "Read", "read", &cart, json!({"file_path": cart}), 2_000),
-        tool(3, "Edit", "edit", &cart, json!({"file_path": cart, "old_string": "item.price, 1)", "new_string": "item.price, 0)"}), 3_000),
-        tool(4, "Write", "write", &format!("{root_path}/NOTES.md"), json!({"file_path": format!("{root_path}/NOTES.md"), "content": "fixed the total\n"}), 4_000),
-        tool(5, "Write", "write", "/etc/motd", json!({"file_path": "/etc/motd", "content": "x"}), 5_000),
+        tool(
+            3,
+            "Edit",
+            "edit",
+            &cart,
+            json!({"file_path": cart, "old_string": "item.price, 1)", "new_string": "item.price, 0)"}),
+            3_000,
+        ),
+        tool(
+            4,
+            "Write",
+            "write",
+            &format!("{root_path}/NOTES.md"),
+            json!({"file_path": format!("{root_path}/NOTES.md"), "content": "fixed the total\n"}),
+            4_000,
+        ),
+        tool(
+            5,
+            "Write",
+            "write",
+            "/etc/motd",
+            json!({"file_path": "/etc/motd", "content": "x"}),
+            5_000,
+        ),
     ];
     let mut batch = SpanBatch::default();
     batch.resources.push(devtrace_model::Resource::default());
     batch.scopes.push(devtrace_model::Scope::default());
     batch.spans = spans;
     use devtrace_qa::ResultSink;
-    h.writer.write(devtrace_store::prepare_session(batch, vec![])).unwrap();
+    h.writer
+        .write(devtrace_store::prepare_session(batch, vec![]))
+        .unwrap();
     let options = QaOptions {
         commit: Some(head.clone()),
         test_command: Some("node --test".into()),
@@ -455,9 +736,17 @@ fn an_agent_sessions_edits_are_replayed() {
     assert_eq!(patch.pieces, 2);
     assert_eq!(patch.files, ["NOTES.md", "cart.js"]);
     assert_eq!(patch.notes.len(), 1);
-    assert!(patch.notes[0].contains("\"/etc/motd\" is outside the repository"), "{:?}", patch.notes);
+    assert!(
+        patch.notes[0].contains("\"/etc/motd\" is outside the repository"),
+        "{:?}",
+        patch.notes
+    );
     assert_eq!(result.verdict, Verdict::Resolved);
-    assert_eq!(result.repository.as_deref(), Some(root_path.as_str()), "the project directory is the repository");
+    assert_eq!(
+        result.repository.as_deref(),
+        Some(root_path.as_str()),
+        "the project directory is the repository"
+    );
 }
 
 #[test]
@@ -466,20 +755,40 @@ fn the_local_runner_runs_only_when_asked_and_container_runners_say_what_is_missi
     let (repo, head) = cart_repo(&h.path("shop"));
     let patch = repo.diff_for(&[("cart.js", CART_FIXED)]);
     let mut doc = with_patch(
-        document("c1111111-2222-4333-8444-555555555555", repo.path.to_str().unwrap(), &head, "node --test"),
+        document(
+            "c1111111-2222-4333-8444-555555555555",
+            repo.path.to_str().unwrap(),
+            &head,
+            "node --test",
+        ),
         &patch,
     );
     doc["task"]["test_image"] = json!("node:20");
     let session = h.import(doc);
-    let (job, result) = h.run(session, &QaOptions { runner: RunnerKind::Local, ..sandbox(60) });
+    let (job, result) = h.run(
+        session,
+        &QaOptions {
+            runner: RunnerKind::Local,
+            ..sandbox(60)
+        },
+    );
     assert_eq!(job.state, QaJobState::Done);
     assert_eq!(result.verdict, Verdict::Resolved);
     assert_eq!(result.tests.unwrap().runner, "local");
     assert!(result.runner.isolation[0].starts_with("none:"));
 
     // This machine has a docker client and no engine (say so), or an engine (then it runs).
-    let engine = std::process::Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
-    let (job, result) = h.run(session, &QaOptions { runner: RunnerKind::Docker, ..sandbox(60) });
+    let engine = std::process::Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let (job, result) = h.run(
+        session,
+        &QaOptions {
+            runner: RunnerKind::Docker,
+            ..sandbox(60)
+        },
+    );
     if engine {
         assert_eq!(job.state, QaJobState::Done);
     } else {

@@ -81,11 +81,7 @@ impl Sandbox {
                 args.extend(["--remount-ro".to_owned(), path(hidden)]);
             }
         }
-        args.extend([
-            "--chdir".to_owned(),
-            checkout,
-            "--clearenv".to_owned(),
-        ]);
+        args.extend(["--chdir".to_owned(), checkout, "--clearenv".to_owned()]);
         for (key, value) in environment() {
             args.extend(["--setenv".to_owned(), key, value]);
         }

@@ -141,7 +141,9 @@ impl Harness {
         let data = dir.path().join("data");
         let writer = SqliteWriter::open(&data).unwrap();
         let store = Arc::new(SqliteStore::open(&data).unwrap());
-        let sink = Arc::new(DirectSink(Mutex::new(Box::new(writer) as Box<dyn StoreWriter>)));
+        let sink = Arc::new(DirectSink(Mutex::new(
+            Box::new(writer) as Box<dyn StoreWriter>
+        )));
         let ctx = QaContext::in_data_dir(
             &data,
             Arc::clone(&store) as Arc<dyn Store>,
@@ -176,7 +178,8 @@ impl Harness {
 
     /// Queues QA of `session` and runs it here; the job as it ended and its result.
     pub fn run(&self, session: TraceId, options: &QaOptions) -> (QaJob, QaResult) {
-        let (job, created) = devtrace_qa::enqueue(self.store.as_ref(), session, options, None).unwrap();
+        let (job, created) =
+            devtrace_qa::enqueue(self.store.as_ref(), session, options, None).unwrap();
         assert!(created);
         let job = devtrace_qa::worker::run_now(&self.ctx, job.id, Duration::from_secs(30)).unwrap();
         let result = serde_json::from_str(job.result.as_deref().expect("a result")).unwrap();

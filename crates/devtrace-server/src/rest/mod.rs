@@ -16,6 +16,7 @@
 mod analysis;
 mod live;
 pub mod params;
+pub mod qa;
 pub mod sessions;
 mod traces;
 
@@ -71,6 +72,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(analysis::runs))
         .routes(routes!(live::events))
         .merge(sessions::routes())
+        .merge(qa::routes())
 }
 
 /// The router and its OpenAPI document (which is also served, at `/api/v1/openapi.json`).
