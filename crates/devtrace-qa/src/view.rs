@@ -526,7 +526,7 @@ pub fn render_result(out: &mut String, result: &QaResult, quoted: bool) {
                     events.join(" ")
                 }
             ));
-            for reason in criterion.reasons.iter().skip(1).take(4) {
+            for reason in criterion.reasons.iter().take(5) {
                 out.push_str(&format!("      {}\n", data(reason, quoted)));
             }
         }

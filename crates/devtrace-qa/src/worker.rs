@@ -99,6 +99,9 @@ impl Workers {
         let notifier = Notifier::default();
         let busy = Arc::new(AtomicUsize::new(0));
         if config.workers > 0 {
+            if let Some(queue) = ctx.store.qa() {
+                release_orphans(queue);
+            }
             let ctx = Arc::clone(&ctx);
             std::thread::Builder::new()
                 .name("qa-recover".into())
@@ -330,6 +333,52 @@ fn write_into_session(
         ctx.sink.write(batch)?;
     }
     queue.mark_projected(job.id).map_err(|e| e.to_string())
+}
+
+/// Hands back the running jobs whose worker was a process on this host that is gone (a
+/// server killed mid-job), so they run again at once rather than when their lease expires.
+/// A worker elsewhere, or a process id taken by another program, is left to the lease.
+pub fn release_orphans(queue: &dyn QaQueue) -> usize {
+    let Ok(running) = queue.jobs(&QaJobQuery {
+        states: vec![devtrace_store::qa::QaJobState::Running],
+        limit: 10_000,
+        ..Default::default()
+    }) else {
+        return 0;
+    };
+    let here = worker_name(0);
+    let host = here.rsplitn(3, ':').nth(2).unwrap_or_default().to_owned();
+    let mut released = 0;
+    for job in running {
+        let Some(worker) = job.worker.as_deref() else {
+            continue;
+        };
+        let mut parts = worker.rsplitn(3, ':');
+        let (_n, pid, worker_host) = (parts.next(), parts.next(), parts.next());
+        let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let gone = worker_host == Some(host.as_str())
+            && pid != std::process::id()
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if gone
+            && queue
+                .release(
+                    job.id,
+                    job.attempts,
+                    &format!("its worker ({worker}) stopped while the job ran"),
+                )
+                .unwrap_or(false)
+        {
+            tracing::info!(
+                job = job.id,
+                worker,
+                "QA job handed back: its worker is gone"
+            );
+            released += 1;
+        }
+    }
+    released
 }
 
 /// Writes the results recorded but not written into their sessions (the process stopped in

@@ -94,7 +94,8 @@ pub struct QaJob {
     /// When the latest attempt was claimed.
     pub started_unix_nano: Option<u64>,
     pub finished_unix_nano: Option<u64>,
-    /// Why the job failed, or why the last attempt was handed back.
+    /// Why the job failed, or why an earlier attempt was handed back (kept when a later attempt
+    /// succeeds, so a job's history shows it).
     pub error: Option<String>,
     /// The result, as JSON (devtrace-qa's result), written once by the attempt that finished.
     pub result: Option<String>,

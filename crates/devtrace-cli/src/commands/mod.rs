@@ -15,6 +15,7 @@ mod ls;
 mod mcp;
 mod perf;
 mod python_autotrace;
+mod qa;
 mod query;
 mod run;
 mod runs;
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Session(args) => sessions::session(&open_store(data)?, &args.command, data),
         Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
         Command::Query(args) => query::run(data, args),
+        Command::Qa(args) => qa::run(data, &args.command),
     }
 }
 

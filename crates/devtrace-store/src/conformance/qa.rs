@@ -221,6 +221,26 @@ fn handed_back_jobs_run_again_until_their_attempts_are_used(factory: Factory<'_>
     assert_eq!(failed.state, QaJobState::Failed, "no attempts left");
     assert_eq!(failed.error.as_deref(), Some("clone failed again"));
     assert!(failed.finished_unix_nano.is_some());
+
+    // A job that succeeds on a later attempt keeps why the earlier one was handed back.
+    let id = queue.enqueue(&job(2)).unwrap().0.id;
+    queue.claim("w", LEASE, None).unwrap().unwrap();
+    queue.release(id, 1, "its worker stopped").unwrap();
+    queue.claim("w", LEASE, None).unwrap().unwrap();
+    assert!(
+        queue
+            .finish(
+                id,
+                2,
+                QaFinish::Done {
+                    result: "{}".into()
+                }
+            )
+            .unwrap()
+    );
+    let done = queue.job(id).unwrap().unwrap();
+    assert_eq!(done.state, QaJobState::Done);
+    assert_eq!(done.error.as_deref(), Some("its worker stopped"));
 }
 
 fn cancelling_stops_queued_jobs_and_asks_running_ones(factory: Factory<'_>) {

@@ -205,8 +205,8 @@ impl QaQueue for SqliteStore {
         immediate(self, |tx| {
             let changed = tx
                 .prepare_cached(
-                    "UPDATE qa_jobs SET state = ?3, error = ?4, result = ?5, finished_ns = ?6,
-                         lease_expires_ns = NULL
+                    "UPDATE qa_jobs SET state = ?3, error = coalesce(?4, error), result = ?5,
+                         finished_ns = ?6, lease_expires_ns = NULL
                      WHERE id = ?1 AND attempts = ?2 AND state = 'running'",
                 )?
                 .execute(params![
