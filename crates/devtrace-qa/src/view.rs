@@ -583,3 +583,67 @@ pub fn session_span(trace: &AnalyzedTrace) -> Option<&Span> {
         .iter()
         .find(|s| session_role(s) == Some(semconv::SESSION_SPAN_SESSION))
 }
+
+/// A few lines for a session's overview (MCP `session_overview`): the latest job's state, the
+/// verdict and each judge's scores; `None` when the session has no QA.
+pub fn render_brief(qa: &SessionQa, quoted: bool) -> Option<String> {
+    let mut out = String::new();
+    if let Some(job) = qa.jobs.first()
+        && job.state.is_active()
+    {
+        out.push_str(&format!("QA: job {} {}\n", job.id, job.state.as_str()));
+    }
+    if let Some(result) = &qa.result {
+        out.push_str(&format!("QA verdict: {}\n", data(&result.summary, quoted)));
+        if let Some(infra) = &result.infrastructure {
+            out.push_str(&format!(
+                "  not counted against the session ({})\n",
+                infra.class.as_str()
+            ));
+        }
+        for judge in &result.judges {
+            let scores: Vec<String> = judge
+                .criteria
+                .iter()
+                .map(|c| format!("{} {}", c.criterion, c.score))
+                .collect();
+            out.push_str(&format!(
+                "  judge {} overall {:.1}: {}\n",
+                data(&judge.model, quoted),
+                judge.overall,
+                scores.join(", ")
+            ));
+        }
+    } else if let Some(recorded) = &qa.recorded {
+        if let Some(tests) = &recorded.tests {
+            out.push_str(&format!(
+                "QA recorded in the session: tests {} ({})\n",
+                if tests.ok { "passed" } else { "failed" },
+                data(&tests.command, quoted)
+            ));
+        }
+        if let Some(judge) = &recorded.judge {
+            let scores: Vec<String> = judge
+                .scores
+                .iter()
+                .map(|(c, s)| format!("{c} {s}"))
+                .collect();
+            out.push_str(&format!(
+                "  judge {} overall {:.1}: {}\n",
+                data(&judge.model, quoted),
+                judge.overall,
+                scores.join(", ")
+            ));
+        }
+    } else if let Some(job) = qa.jobs.first()
+        && let Some(error) = &job.error
+    {
+        out.push_str(&format!(
+            "QA job {} {}: {}\n",
+            job.id,
+            job.state.as_str(),
+            data(error, quoted)
+        ));
+    }
+    (!out.is_empty()).then_some(out)
+}
