@@ -190,11 +190,13 @@ impl Job<'_> {
         self.result.finished_unix_nano = crate::now_unix_nano();
         // The outputs and the diff the result refers to are stored before the result is.
         if !self.blobs.is_empty() {
-            let mut batch = devtrace_store::WriteBatch::default();
-            batch.blobs = std::mem::take(&mut self.blobs)
-                .into_iter()
-                .map(|(hash, bytes)| devtrace_store::compress_blob(hash, &bytes))
-                .collect();
+            let batch = devtrace_store::WriteBatch {
+                blobs: std::mem::take(&mut self.blobs)
+                    .into_iter()
+                    .map(|(hash, bytes)| devtrace_store::compress_blob(hash, &bytes))
+                    .collect(),
+                ..Default::default()
+            };
             self.ctx.sink.write(batch)?;
         }
         Ok(match failure {

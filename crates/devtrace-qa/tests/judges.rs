@@ -356,7 +356,7 @@ fn the_llm_judge_takes_the_median_of_three_samples_retries_a_bad_answer_and_cach
         (4.0, Some(2.0)),
         "median of 4, 5, 3"
     );
-    assert_eq!(understanding.evidence, [cite.clone()]);
+    assert_eq!(understanding.evidence, std::slice::from_ref(&cite));
     assert_eq!(judgement.overall, 4.0);
     assert_eq!(judgement.prompt_hash.as_ref().map(String::len), Some(32));
 

@@ -125,7 +125,7 @@ fn a_patch_that_fixes_the_failing_test_is_resolved_and_written_into_the_session(
     let qa = view::session_qa(other.store.as_ref(), copied).unwrap();
     let recorded = qa.recorded.expect("the document's qa block is read back");
     assert_eq!(recorded.source, "document");
-    assert_eq!(recorded.tests.as_ref().unwrap().ok, true);
+    assert!(recorded.tests.as_ref().unwrap().ok);
     assert_eq!(
         recorded.judge.as_ref().unwrap().model,
         "devtrace-evidence/v1"
@@ -170,7 +170,7 @@ fn a_patch_that_fixes_the_failing_test_is_resolved_and_written_into_the_session(
             .all(|l| l.span_id == Some(devtrace_model::session::session_span_id(session)))
     );
     let from_span = view::recorded_in_spans(&trace).unwrap();
-    assert_eq!(from_span.tests.unwrap().ok, true);
+    assert!(from_span.tests.unwrap().ok);
     assert_eq!(from_span.judge.unwrap().scores.len(), 6);
 
     // Session facts do not move: the qa span sits at the session's end.
@@ -200,7 +200,7 @@ fn a_patch_that_breaks_another_test_says_which() {
     let c = result.comparison.unwrap();
     assert_eq!(c.fixed, ["total sums prices"]);
     assert_eq!(c.broken, ["count counts items"]);
-    assert_eq!(result.tests.unwrap().ok, false);
+    assert!(!result.tests.unwrap().ok);
     assert_eq!(
         result.summary,
         "broke_tests: fixed \"total sums prices\"; broke \"count counts items\"; patch from artifacts.final_patch applied by git apply"
