@@ -331,10 +331,13 @@ fn serve_checks_uploads_and_a_job_killed_with_its_server_completes_exactly_once(
     );
 
     let server = start_server_with(&s.data, &[], &[]);
-    wait_until("the job to finish", || {
-        let status = s.json(&["qa", "status", "--json"]);
-        status["jobs"][0]["state"] == "done"
-    });
+    wait_until(
+        "the job to finish and its result to reach the session",
+        || {
+            let status = s.json(&["qa", "status", "--json"]);
+            status["jobs"][0]["state"] == "done" && status["jobs"][0]["written_to_session"] == true
+        },
+    );
     let status = s.json(&["qa", "status", "--json"]);
     assert_eq!(status["counts"], json!({"done": 1}), "one job");
     let job = &status["jobs"][0];

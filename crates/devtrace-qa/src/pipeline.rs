@@ -357,9 +357,13 @@ fn run_inner(ctx: &QaContext, job: &QaJob, cancel: &AtomicBool) -> Result<JobOut
     };
     if let Some(diff) = patch.diff.take() {
         let text = state.ctx.redactor.redact(&diff.text).into_owned();
-        let mut blobs = std::mem::take(&mut state.blobs);
-        patch.diff = Some(output(ctx, text.as_bytes(), diff.bytes, false, &mut blobs));
-        state.blobs = blobs;
+        patch.diff = Some(output(
+            ctx,
+            text.as_bytes(),
+            diff.bytes,
+            false,
+            &mut state.blobs,
+        ));
     }
     let rejected = !patch.rejected.is_empty();
     state.result.patch = Some(patch);
@@ -387,59 +391,16 @@ fn run_inner(ctx: &QaContext, job: &QaJob, cancel: &AtomicBool) -> Result<JobOut
     spec.image = task.test_image.clone();
     spec.name = format!("devtrace-qa-{}-{}-base", job.id, job.attempts);
     state.result.runner.isolation = runner.isolation(&spec);
-    let base_run = runner::execute(runner.as_ref(), &spec, cancel);
-    if base_run.cancelled {
-        return Ok(JobOutcome::Cancelled);
-    }
-    if let Some(error) = &base_run.spawn_error {
-        if job.attempts < job.max_attempts {
-            return Ok(JobOutcome::Retry(error.clone()));
-        }
-        return infrastructure(
-            state,
-            &loaded,
-            InfraClass::RunnerError,
-            "base",
-            error.clone(),
-        );
-    }
-    state.result.timings.base_run_ms = base_run.duration.as_secs_f64() * 1000.0;
-    let mut blobs = std::mem::take(&mut state.blobs);
-    let base = report(ctx, "base", &base_run, &mut blobs);
-    state.blobs = blobs;
-    let base_infra = compare::infrastructure("base", &base, &tail_text(&base_run));
-    state.result.base = Some(base.clone());
-    if let Some(failure) = base_infra {
-        return infrastructure(state, &loaded, failure.class, "base", failure.message);
-    }
-
+    let base = match test_run(&mut state, runner.as_ref(), &spec, "base", cancel) {
+        RunStep::Ran(report) => *report,
+        stop => return stop.end(state, &loaded, "base"),
+    };
     spec.checkout = patched_dir.clone();
     spec.name = format!("devtrace-qa-{}-{}-patched", job.id, job.attempts);
-    let patched_run = runner::execute(runner.as_ref(), &spec, cancel);
-    if patched_run.cancelled {
-        return Ok(JobOutcome::Cancelled);
-    }
-    if let Some(error) = &patched_run.spawn_error {
-        if job.attempts < job.max_attempts {
-            return Ok(JobOutcome::Retry(error.clone()));
-        }
-        return infrastructure(
-            state,
-            &loaded,
-            InfraClass::RunnerError,
-            "patched",
-            error.clone(),
-        );
-    }
-    state.result.timings.patched_run_ms = patched_run.duration.as_secs_f64() * 1000.0;
-    let mut blobs = std::mem::take(&mut state.blobs);
-    let patched = report(ctx, "patched", &patched_run, &mut blobs);
-    state.blobs = blobs;
-    let patched_infra = compare::infrastructure("patched", &patched, &tail_text(&patched_run));
-    state.result.patched = Some(patched.clone());
-    if let Some(failure) = patched_infra {
-        return infrastructure(state, &loaded, failure.class, "patched", failure.message);
-    }
+    let patched = match test_run(&mut state, runner.as_ref(), &spec, "patched", cancel) {
+        RunStep::Ran(report) => *report,
+        stop => return stop.end(state, &loaded, "patched"),
+    };
 
     let comparison = compare::compare(base.tests.as_ref(), patched.tests.as_ref());
     let verdict = compare::verdict(&base, &patched, &comparison);
@@ -458,6 +419,63 @@ fn run_inner(ctx: &QaContext, job: &QaJob, cancel: &AtomicBool) -> Result<JobOut
     });
     state.result.flaky = flaky(ctx, job, &state.result);
     state.done(Some(&loaded), None)
+}
+
+/// How one run of the test command went.
+enum RunStep {
+    Ran(Box<RunReport>),
+    Cancelled,
+    Retry(String),
+    Infrastructure(InfraClass, String),
+}
+
+impl RunStep {
+    /// The job's outcome when the step stopped it.
+    fn end(self, state: Job<'_>, loaded: &LoadedSession, step: &str) -> Result<JobOutcome, String> {
+        match self {
+            RunStep::Ran(_) => unreachable!("a run that ran does not end the job"),
+            RunStep::Cancelled => Ok(JobOutcome::Cancelled),
+            RunStep::Retry(error) => Ok(JobOutcome::Retry(error)),
+            RunStep::Infrastructure(class, message) => {
+                infrastructure(state, loaded, class, step, message)
+            }
+        }
+    }
+}
+
+/// Runs the test command for step `label` (`base`, `patched`), recording its report, time and
+/// outputs in the job.
+fn test_run(
+    state: &mut Job<'_>,
+    runner: &dyn runner::Runner,
+    spec: &RunSpec,
+    label: &str,
+    cancel: &AtomicBool,
+) -> RunStep {
+    let run = runner::execute(runner, spec, cancel);
+    if run.cancelled {
+        return RunStep::Cancelled;
+    }
+    if let Some(error) = run.spawn_error {
+        if state.job.attempts < state.job.max_attempts {
+            return RunStep::Retry(error);
+        }
+        return RunStep::Infrastructure(InfraClass::RunnerError, error);
+    }
+    let ms = run.duration.as_secs_f64() * 1000.0;
+    let report = report(state.ctx, label, &run, &mut state.blobs);
+    let infra = compare::infrastructure(label, &report, &tail_text(&run));
+    if label == "base" {
+        state.result.timings.base_run_ms = ms;
+        state.result.base = Some(report.clone());
+    } else {
+        state.result.timings.patched_run_ms = ms;
+        state.result.patched = Some(report.clone());
+    }
+    match infra {
+        Some(failure) => RunStep::Infrastructure(failure.class, failure.message),
+        None => RunStep::Ran(Box::new(report)),
+    }
 }
 
 fn short(commit: &str) -> &str {

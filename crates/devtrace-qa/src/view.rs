@@ -38,6 +38,8 @@ pub struct JobView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queued_ms: Option<f64>,
     pub cancel_requested: bool,
+    /// The result is written into the session too (its document's qa block, its qa span).
+    pub written_to_session: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,6 +75,7 @@ pub fn job_view(job: &QaJob) -> JobView {
             .started_unix_nano
             .map(|s| s.saturating_sub(job.enqueued_unix_nano) as f64 / 1e6),
         cancel_requested: job.cancel_requested,
+        written_to_session: job.projected,
         retry_of: job.retry_of,
         error: job.error.clone(),
         runner,

@@ -110,17 +110,15 @@ impl Api {
         (status, value)
     }
 
-    /// Polls the session's QA until its newest job has finished.
+    /// Polls the session's QA until its newest job has finished and its result is in the
+    /// session.
     async fn finished(&self, session: &str) -> Value {
         for _ in 0..600 {
             let (status, qa) = self
                 .call("GET", &format!("/api/v1/sessions/{session}/qa"), None)
                 .await;
             assert_eq!(status, StatusCode::OK, "{qa}");
-            if qa["jobs"][0]["state"]
-                .as_str()
-                .is_some_and(|s| s != "queued" && s != "running")
-            {
+            if qa["jobs"][0]["written_to_session"] == true {
                 return qa;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

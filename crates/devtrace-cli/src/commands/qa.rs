@@ -113,6 +113,22 @@ fn call(
     Ok((status, value))
 }
 
+/// Queues a job through the running server (`POST path`): its number and whether it is new.
+fn queue_through(
+    serve: &RunningServe,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(QaJobId, bool)> {
+    let (status, answer) = call(serve, "POST", path, body)?;
+    if status != 202 {
+        bail!("{}", api_error(&answer));
+    }
+    let id = answer["job"]["id"]
+        .as_i64()
+        .ok_or_else(|| anyhow!("the server answered without a job: {answer}"))?;
+    Ok((id, answer["created"] == json!(true)))
+}
+
 fn api_error(value: &Value) -> String {
     value["error"]
         .as_str()
@@ -133,27 +149,9 @@ fn queue_and_report(
     let trace_id = resolve_session(&store, session)?;
     if let Some(serve) = RunningServe::find(dir) {
         let body = serde_json::to_value(overrides)?;
-        let (status, answer) = call(
-            &serve,
-            "POST",
-            &format!("/api/v1/sessions/{}/qa", trace_id.to_hex()),
-            Some(&body),
-        )?;
-        if status != 202 {
-            bail!("{}", api_error(&answer));
-        }
-        let id = answer["job"]["id"]
-            .as_i64()
-            .ok_or_else(|| anyhow!("the server answered without a job: {answer}"))?;
-        return follow(
-            dir,
-            &store,
-            id,
-            answer["created"] == json!(true),
-            wait,
-            json,
-            Some(&serve),
-        );
+        let path = format!("/api/v1/sessions/{}/qa", trace_id.to_hex());
+        let (id, created) = queue_through(&serve, &path, Some(&body))?;
+        return follow(dir, &store, id, created, wait, json, Some(&serve));
     }
     let options = overrides
         .apply(&QaOptions::default())
@@ -229,10 +227,15 @@ fn follow(
 fn wait_for(store: &SqliteStore, id: QaJobId) -> Result<QaJob> {
     let queue = queue(store)?;
     let mut announced = false;
+    let mut ended: Option<std::time::Instant> = None;
     loop {
         let job = queue.job(id)?.ok_or_else(|| anyhow!("job {id} vanished"))?;
         if !job.state.is_active() {
-            return Ok(job);
+            // Its result goes into the session a moment after the job ends.
+            let since = *ended.get_or_insert_with(std::time::Instant::now);
+            if job.projected || job.result.is_none() || since.elapsed() > Duration::from_secs(10) {
+                return Ok(job);
+            }
         }
         if job.state == QaJobState::Running && !announced {
             eprintln!(
@@ -400,27 +403,9 @@ fn retry(dir: &Path, target: &str, wait: bool, json: bool) -> Result<ExitCode> {
     let store = open(dir)?;
     let old = target_job(&store, target, false)?;
     if let Some(serve) = RunningServe::find(dir) {
-        let (status, answer) = call(
-            &serve,
-            "POST",
-            &format!("/api/v1/qa/jobs/{}/retry", old.id),
-            None,
-        )?;
-        if status != 202 {
-            bail!("{}", api_error(&answer));
-        }
-        let id = answer["job"]["id"]
-            .as_i64()
-            .ok_or_else(|| anyhow!("the server answered without a job: {answer}"))?;
-        return follow(
-            dir,
-            &store,
-            id,
-            answer["created"] == json!(true),
-            wait,
-            json,
-            Some(&serve),
-        );
+        let path = format!("/api/v1/qa/jobs/{}/retry", old.id);
+        let (id, created) = queue_through(&serve, &path, None)?;
+        return follow(dir, &store, id, created, wait, json, Some(&serve));
     }
     let (job, created) = devtrace_qa::retry(&store, old.id)?;
     follow(dir, &store, job.id, created, wait, json, None)

@@ -86,6 +86,17 @@ impl WebUi {
     }
 }
 
+/// The `repo` argument of a tool: a directory (made canonical) or a repository URL.
+pub fn repo_argument(repo: &str) -> Result<String, ToolError> {
+    let repo = repo.trim();
+    if repo.is_empty() {
+        return Err(ToolError::new(
+            "repo is empty: give the directory the work is in (an absolute path) or the repository's URL",
+        ));
+    }
+    Ok(devtrace_query::sessions::repository_argument(repo))
+}
+
 /// A web UI link takes at most 1/LINK_SHARE of an answer's budget.
 const LINK_SHARE: usize = 20;
 

@@ -2,10 +2,9 @@
 //! sessions judged): pass rate, mean scores per judge, the failure reasons that recur. Test
 //! names and reasons are recorded data, quoted; the answer is observations, not instructions.
 
-use super::{ToolDef, ToolError, ToolResult, fit, tool};
+use super::{ToolDef, ToolError, ToolResult, fit, repo_argument, tool};
 use crate::budget;
 use crate::render::SESSION_LEGEND;
-use devtrace_query::sessions::repository_argument;
 use devtrace_store::Store;
 use serde::Deserialize;
 
@@ -31,14 +30,9 @@ pub fn def() -> ToolDef {
 
 fn run(store: &dyn Store, params: Params) -> ToolResult {
     let budget = budget::resolve(params.budget);
-    let repo = params.repo.trim();
-    if repo.is_empty() {
-        return Err(ToolError::new(
-            "repo is empty: give the directory the work is in (an absolute path) or the repository's URL",
-        ));
-    }
+    let repository = repo_argument(&params.repo)?;
     let limit = params.limit.unwrap_or(100).clamp(1, 500);
-    let summary = devtrace_qa::summary::repository(store, &repository_argument(repo), limit)
+    let summary = devtrace_qa::summary::repository(store, &repository, limit)
         .map_err(|e| ToolError::new(e.to_string()))?;
     let mut out = format!(
         "{SESSION_LEGEND}\n{}",

@@ -269,6 +269,25 @@ fn job_number(text: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_parameter("job", format!("{text:?} is not a job number")))
 }
 
+/// Runs `work` on the queue and job `id` (the path's `{job}`, checked) on a blocking thread.
+async fn on_job<T: Send + 'static>(
+    state: &ApiState,
+    id: &str,
+    raw: Option<&str>,
+    work: impl FnOnce(&dyn devtrace_store::Store, i64) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    Params::parse::<NoParams>(raw)?;
+    let id = job_number(id)?;
+    let store = Arc::clone(&state.store);
+    blocking(move || work(store.as_ref(), id)).await
+}
+
+fn queue_of(
+    store: &dyn devtrace_store::Store,
+) -> Result<&dyn devtrace_store::qa::QaQueue, ApiError> {
+    Ok(store.qa().ok_or(QaError::NoQueue)?)
+}
+
 /// One QA job with its result.
 #[utoipa::path(
     get,
@@ -285,13 +304,9 @@ pub async fn job(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<JobDetail> {
-    Params::parse::<NoParams>(raw.as_deref())?;
-    let id = job_number(&id)?;
-    let store = Arc::clone(&state.store);
     Ok(Json(
-        blocking(move || {
-            let queue = store.qa().ok_or(QaError::NoQueue)?;
-            let job = queue.job(id)?.ok_or(QaError::NoSuchJob(id))?;
+        on_job(&state, &id, raw.as_deref(), |store, id| {
+            let job = queue_of(store)?.job(id)?.ok_or(QaError::NoSuchJob(id))?;
             Ok(job_detail(&job))
         })
         .await?,
@@ -315,13 +330,9 @@ pub async fn cancel(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<JobView> {
-    Params::parse::<NoParams>(raw.as_deref())?;
-    let id = job_number(&id)?;
-    let store = Arc::clone(&state.store);
     Ok(Json(
-        blocking(move || {
-            let queue = store.qa().ok_or(QaError::NoQueue)?;
-            let job = queue.cancel(id)?.ok_or(QaError::NoSuchJob(id))?;
+        on_job(&state, &id, raw.as_deref(), |store, id| {
+            let job = queue_of(store)?.cancel(id)?.ok_or(QaError::NoSuchJob(id))?;
             Ok(job_view(&job))
         })
         .await?,
@@ -345,10 +356,10 @@ pub async fn retry(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    Params::parse::<NoParams>(raw.as_deref())?;
-    let id = job_number(&id)?;
-    let store = Arc::clone(&state.store);
-    let (job, created) = blocking(move || Ok(devtrace_qa::retry(store.as_ref(), id)?)).await?;
+    let (job, created) = on_job(&state, &id, raw.as_deref(), |store, id| {
+        Ok(devtrace_qa::retry(store, id)?)
+    })
+    .await?;
     Ok(queued(&state, &job, created))
 }
 
