@@ -100,6 +100,7 @@ const OUT_OF_MEMORY: &[&str] = &[
     "memory allocation of",
     "std::bad_alloc",
     "failed to reserve virtual memory",
+    "allocation failed",
 ];
 
 const NO_TESTS: &[&str] = &[

@@ -159,3 +159,38 @@ impl Runner for Container {
             .status();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::QaOptions;
+    use std::path::Path;
+
+    #[test]
+    fn the_command_line_isolates_the_container() {
+        let mut spec = RunSpec::new(
+            "go test ./...",
+            Path::new("/data/qa/work/job-7-1/base"),
+            &QaOptions::default(),
+        );
+        spec.image = Some("golang:1.24".into());
+        spec.name = "devtrace-qa-7-1-base".into();
+        // SAFETY: getuid/getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let expected = format!(
+            "run --rm --name devtrace-qa-7-1-base --network none --read-only --tmpfs /tmp:rw,exec,size=1g \
+             --memory 4096m --pids-limit 512 --cap-drop ALL --security-opt no-new-privileges --user {uid}:{gid} \
+             --env HOME=/tmp --env CI=true --volume /data/qa/work/job-7-1/base:/work --workdir /work \
+             golang:1.24 /bin/sh -c go test ./..."
+        );
+        assert_eq!(
+            Container::new(Engine::Docker).arguments(&spec).join(" "),
+            expected
+        );
+        let podman = Container::new(Engine::Podman).arguments(&spec).join(" ");
+        assert!(
+            podman.contains("--workdir /work --userns keep-id golang:1.24"),
+            "{podman}"
+        );
+    }
+}

@@ -247,3 +247,48 @@ impl PidsCgroup {
         tracing::warn!(cgroup = %self.dir.display(), "could not remove a QA run's cgroup");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::QaOptions;
+
+    #[test]
+    fn without_bubblewrap_the_error_names_the_package() {
+        let error = Sandbox { bwrap: None }.check().unwrap_err();
+        assert_eq!(
+            error.0,
+            "the sandbox runner needs bubblewrap (`bwrap`), which is not installed: install the \
+             Debian/Ubuntu package `bubblewrap` (apt-get install bubblewrap; Fedora: dnf install \
+             bubblewrap), or choose another runner with --runner"
+        );
+    }
+
+    #[test]
+    fn the_arguments_isolate_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let checkout = data.join("qa/work/job-1-1/base");
+        let repos = data.join("qa/repos");
+        std::fs::create_dir_all(&checkout).unwrap();
+        std::fs::create_dir_all(&repos).unwrap();
+        let mut spec = RunSpec::new("npm test", &checkout, &QaOptions::default());
+        spec.hide = vec![data.clone()];
+        spec.reveal = vec![repos.clone()];
+        let args = Sandbox::arguments(&spec);
+        let text = args.join(" ");
+        let (d, c, r) = (
+            data.display().to_string(),
+            checkout.display().to_string(),
+            repos.display().to_string(),
+        );
+        let expected_start = format!(
+            "--die-with-parent --new-session --unshare-all --ro-bind / / --dev /dev --proc /proc \
+             --tmpfs /tmp --tmpfs {d} --ro-bind {r} {r} --bind {c} {c} --remount-ro {d} --chdir {c} --clearenv"
+        );
+        assert!(text.starts_with(&expected_start), "{text}");
+        assert!(text.ends_with(" -- /bin/sh -c npm test"), "{text}");
+        assert!(text.contains("--setenv CI true"));
+        assert!(!text.contains("--share-net"));
+    }
+}
