@@ -320,6 +320,7 @@ fn serve_checks_uploads_and_a_job_killed_with_its_server_completes_exactly_once(
         status["jobs"][0]["state"] == "running"
     });
     wait_until("the base run to start", || sleeping(&marker));
+    let killed = server_pid(&s.data);
     let mut server = server;
     server.kill();
     // The sandbox went down with its server: nothing of the run is left.
@@ -338,6 +339,15 @@ fn serve_checks_uploads_and_a_job_killed_with_its_server_completes_exactly_once(
             status["jobs"][0]["state"] == "done" && status["jobs"][0]["written_to_session"] == true
         },
     );
+    // The killed server's process-count cgroup (when it could make one) is cleaned up too.
+    let left: Vec<String> = std::fs::read_dir("/sys/fs/cgroup/pids")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&format!("devtrace-qa-{killed}-")))
+        .collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
     let status = s.json(&["qa", "status", "--json"]);
     assert_eq!(status["counts"], json!({"done": 1}), "one job");
     let job = &status["jobs"][0];

@@ -102,6 +102,7 @@ impl Workers {
             if let Some(queue) = ctx.store.qa() {
                 release_orphans(queue);
             }
+            crate::runner::sandbox::PidsCgroup::remove_stale();
             let ctx = Arc::clone(&ctx);
             std::thread::Builder::new()
                 .name("qa-recover".into())

@@ -210,6 +210,37 @@ impl PidsCgroup {
         root && Self::root().is_some()
     }
 
+    /// Removes the empty cgroups left by devtrace processes that are gone (a server killed while
+    /// a job ran cannot remove its own). Returns how many.
+    pub fn remove_stale() -> usize {
+        if !Self::available() {
+            return 0;
+        }
+        let Some(root) = Self::root() else {
+            return 0;
+        };
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix("devtrace-qa-")
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let gone = pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists();
+            // rmdir fails on a cgroup that still has processes: those are left alone.
+            if gone && std::fs::remove_dir(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// A new cgroup allowing `max` processes, when this process may make one.
     pub fn create(max: u64) -> Option<Self> {
         if !Self::available() {
