@@ -114,3 +114,20 @@ def check(server, truth: dict) -> list[dict]:
 def test_scenario(server, name):
     truth = run_scenario(server, name)
     check(server, truth)
+
+
+def test_a_shop_of_three_real_services(server):
+    """Issue 21's end-to-end check: real HTTP services on real time with propagated context,
+    a worker pool, a lock wait recorded as span events, a value passed from one call to the
+    next — its truth from one insights call."""
+    truth = run_scenario(server, "shop")
+    findings = check(server, truth)
+    # One trace per checkout, spanning every service.
+    for trace in server.ls("--limit", "100"):
+        shown = server.show(trace["trace_id"])
+        services = {span["service"] for span in shown["spans"]}
+        assert services == set(truth["services"]), services
+    # The reservation id passed from reserve to charge keeps those two out of any group.
+    for f in findings:
+        if f["kind"] == "sequential_work":
+            assert "/reserve" not in f["title"] and "/charge" not in f["title"], f["title"]

@@ -16,6 +16,7 @@ pub mod get_trace;
 pub mod list_sessions;
 pub mod overview;
 pub mod qa_summary;
+pub mod plan_instrumentation;
 pub mod query_sql;
 pub mod search_traces;
 pub mod session_overview;
@@ -167,6 +168,7 @@ pub fn all() -> Vec<ToolDef> {
         check_insights::def(),
         query_sql::def(),
         qa_summary::def(),
+        plan_instrumentation::def(),
     ]
 }
 
