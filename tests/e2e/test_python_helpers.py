@@ -271,7 +271,14 @@ def test_python_autotrace_traces_the_package_without_code_changes(server: Server
         cwd=tmp_path, env=clean_env(TASKPLAN_LLM_LATENCY_MS="50"), capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
+    if sys.version_info >= (3, 12):
+        assert proc.stderr == ""
+    else:
+        # Before 3.12 (no sys.monitoring) the pure-Python tracer does the work, and says so once.
+        assert proc.stderr == (
+            "devtrace: native recorder unavailable (the native recorder needs CPython 3.12 or newer "
+            "(sys.monitoring)); auto-tracing with the pure-Python tracer\n"
+        )
     doc = server.show(json.loads(summary.read_text())["trace_id"])
     by_id = {s["span_id"]: s for s in doc["spans"]}
 
