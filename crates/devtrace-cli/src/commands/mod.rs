@@ -16,6 +16,7 @@ mod mcp;
 mod perf;
 mod plan;
 mod python_autotrace;
+mod qa;
 mod query;
 mod record;
 mod record_terminal;
@@ -88,6 +89,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Query(args) => query::run(data, args),
         Command::Record(args) => record::run(data, args),
         Command::Note(args) => record::note(data, args),
+        Command::Qa(args) => qa::run(data, &args.command),
         Command::Plan(args) => plan::run(data, args),
         Command::Watch(args) => watch::run(data, args, cli.color),
     }
