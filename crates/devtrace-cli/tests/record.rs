@@ -390,6 +390,29 @@ fn a_recording_from_start_to_stop_is_a_stored_session_with_its_patch_and_tests()
             .count(),
         0
     );
+
+    // QA takes it like any session: the final patch on the start commit, the test command
+    // before and after, in the sandbox.
+    let qa = project.devtrace(&["qa", "run", &id[..8], "--wait", "--no-llm"]);
+    assert_eq!(qa.status.code(), Some(0), "{}", stderr(&qa));
+    let text = String::from_utf8(qa.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("QA of session {}", id.replace('-', "")),
+        "{text}"
+    );
+    assert_eq!(
+        lines[1],
+        "verdict: resolved: the tests fail at the base commit and pass with the patch; patch from artifacts.final_patch applied by git apply",
+        "{text}"
+    );
+    assert_eq!(
+        lines[3],
+        "patch: from artifacts.final_patch (1 piece), applied by git apply (confidence 1.0); files: NOTES.md, cart.py",
+        "{text}"
+    );
+    assert_eq!(lines[4], "tests: python3 check.py with the sandbox runner");
 }
 
 #[test]
