@@ -42,6 +42,7 @@ pub mod json;
 pub mod links;
 pub mod overview;
 pub mod runs;
+pub mod safe_json;
 pub mod scope;
 pub mod search;
 pub mod sessions;
