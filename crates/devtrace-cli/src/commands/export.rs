@@ -6,7 +6,6 @@ use devtrace_ingest::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use devtrace_ingest::{json, proto};
 use devtrace_store::{Store, StoreError};
 use prost::Message;
-use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run(store: &dyn Store, args: &ExportArgs) -> Result<ExitCode> {
@@ -17,22 +16,18 @@ pub fn run(store: &dyn Store, args: &ExportArgs) -> Result<ExitCode> {
     let resource_spans = proto::spans_to_proto(&trace.spans);
     let bytes = match args.format {
         ExportFormat::OtlpJson => {
-            let mut text = json::write_traces(&resource_spans, true);
-            text.push(b'\n');
-            text
+            let text = json::write_traces(&resource_spans, true);
+            let text = String::from_utf8(text).context("the OTLP/JSON writer wrote UTF-8")?;
+            let mut bytes = devtrace_query::safe_json::escape_document(&text).into_owned();
+            bytes.push('\n');
+            bytes.into_bytes()
         }
         ExportFormat::OtlpProto => ExportTraceServiceRequest { resource_spans }.encode_to_vec(),
     };
     match &args.output {
         Some(path) => std::fs::write(path, &bytes)
-            .with_context(|| format!("cannot write {}", path.display()))?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            match stdout.write_all(&bytes).and_then(|_| stdout.flush()) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                other => other?,
-            }
-        }
+            .with_context(|| format!("cannot write {}", crate::output::path(&path)))?,
+        None => crate::output::print_bytes(&bytes)?,
     }
     Ok(ExitCode::SUCCESS)
 }

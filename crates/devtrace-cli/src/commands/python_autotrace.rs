@@ -65,9 +65,13 @@ impl PythonAutotrace {
                 .map_or(0, |d| d.as_nanos())
         ));
         std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::write(dir.join("sitecustomize.py"), SITECUSTOMIZE)
-            .with_context(|| format!("cannot write {}/sitecustomize.py", dir.display()))?;
+            .with_context(|| format!("cannot create {}", crate::output::path(&dir)))?;
+        std::fs::write(dir.join("sitecustomize.py"), SITECUSTOMIZE).with_context(|| {
+            format!(
+                "cannot write {}/sitecustomize.py",
+                crate::output::path(&dir)
+            )
+        })?;
         Ok(Self {
             report: dir.join("report.txt"),
             dir,
@@ -78,7 +82,7 @@ impl PythonAutotrace {
 
     /// The child's variables: our directory first on PYTHONPATH, what to trace, where to report.
     pub fn environment(&self) -> Vec<(String, String)> {
-        let mut python_path = self.dir.display().to_string();
+        let mut python_path = crate::output::path(&self.dir).to_string();
         if let Some(existing) = std::env::var_os("PYTHONPATH").filter(|p| !p.is_empty()) {
             python_path.push(':');
             python_path.push_str(&existing.to_string_lossy());
@@ -86,7 +90,10 @@ impl PythonAutotrace {
         let mut env = vec![
             ("PYTHONPATH".to_owned(), python_path),
             (PACKAGES_VAR.to_owned(), self.packages.join(",")),
-            (REPORT_VAR.to_owned(), self.report.display().to_string()),
+            (
+                REPORT_VAR.to_owned(),
+                crate::output::path(&self.report).to_string(),
+            ),
         ];
         if let Some(ms) = self.threshold_ms {
             env.push((THRESHOLD_VAR.to_owned(), ms.to_string()));
