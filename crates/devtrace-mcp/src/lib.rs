@@ -99,7 +99,7 @@ impl DevtraceMcp {
             None => (
                 format!(
                     "unknown tool {name_q}",
-                    name_q = devtrace_model::recorded::quote(&name)
+                    name_q = devtrace_model::recorded::quote(name)
                 ),
                 true,
             ),

@@ -80,14 +80,14 @@ pub fn get(name: &str, arguments: Option<&JsonObject>) -> Result<GetPromptResult
         format!(
             "unknown prompt {name_q}; the prompts are {}",
             names.join(", "),
-            name_q = devtrace_model::recorded::quote(&name)
+            name_q = devtrace_model::recorded::quote(name)
         )
     })?;
     for (arg, _, required) in spec.arguments {
         if *required && argument(arguments, arg).is_none() {
             return Err(format!(
                 "prompt {name} needs the argument {arg_q}",
-                arg_q = devtrace_model::recorded::quote(&arg)
+                arg_q = devtrace_model::recorded::quote(arg)
             ));
         }
     }

@@ -82,7 +82,7 @@ pub fn select(store: &dyn Store, selection: &Selection) -> Result<Sides, QueryEr
                 return Err(QueryError::Invalid(format!(
                     "only {} run(s) of {} are stored; need 2 to compare",
                     runs.len(),
-                    crate::text::quote(&operation)
+                    crate::text::quote(operation)
                 )));
             }
             // Oldest first: the older half is A.
@@ -126,7 +126,7 @@ pub fn select(store: &dyn Store, selection: &Selection) -> Result<Sides, QueryEr
     }
     let label = format!(
         "{}: {} earlier run(s) (A) vs {} later run(s) (B)",
-        devtrace_model::recorded::name(&operation),
+        devtrace_model::recorded::name(operation),
         a.len(),
         b.len()
     );

@@ -39,12 +39,12 @@ impl<F: Formatter> Formatter for SafeFormatter<F> {
         let mut start = 0;
         for (at, c) in fragment.char_indices() {
             if must_escape(c) {
-                writer.write_all(fragment[start..at].as_bytes())?;
+                writer.write_all(&fragment.as_bytes()[start..at])?;
                 write!(writer, "\\u{:04x}", c as u32)?;
                 start = at + c.len_utf8();
             }
         }
-        writer.write_all(fragment[start..].as_bytes())
+        writer.write_all(&fragment.as_bytes()[start..])
     }
 
     // The layout: everything else is `F`'s.

@@ -26,7 +26,7 @@ pub fn run(store: &dyn Store, args: &ExportArgs) -> Result<ExitCode> {
     };
     match &args.output {
         Some(path) => std::fs::write(path, &bytes)
-            .with_context(|| format!("cannot write {}", crate::output::path(&path)))?,
+            .with_context(|| format!("cannot write {}", crate::output::path(path)))?,
         None => crate::output::print_bytes(&bytes)?,
     }
     Ok(ExitCode::SUCCESS)

@@ -56,7 +56,7 @@ pub fn run(data: &Path, args: &ImportArgs, redactor: Arc<Redactor>) -> Result<Ex
             Ok(file) => {
                 writer
                     .write(&file.batches)
-                    .with_context(|| format!("{}: cannot store", crate::output::path(&path)))?;
+                    .with_context(|| format!("{}: cannot store", crate::output::path(path)))?;
                 totals.files += 1;
                 totals.sessions += file.sessions;
                 totals.spans += file.spans;
@@ -66,19 +66,19 @@ pub fn run(data: &Path, args: &ImportArgs, redactor: Arc<Redactor>) -> Result<Ex
                 totals.already_imported += file.already_imported;
                 totals.skipped_documents += file.skipped;
                 for note in &file.notes {
-                    eprintln_safe!("{}: {note}", crate::output::path(&path));
+                    eprintln_safe!("{}: {note}", crate::output::path(path));
                 }
                 let mut line = if file.sessions > 0 {
                     format!(
                         "{}: a {} session, {} spans",
-                        crate::output::path(&path),
+                        crate::output::path(path),
                         trace_v1::VERSION,
                         file.spans
                     )
                 } else {
                     format!(
                         "{}: {} spans, {} log records",
-                        crate::output::path(&path),
+                        crate::output::path(path),
                         file.spans,
                         file.logs
                     )
@@ -98,7 +98,7 @@ pub fn run(data: &Path, args: &ImportArgs, redactor: Arc<Redactor>) -> Result<Ex
                 totals.failed_files += 1;
                 eprintln_safe!(
                     "error: {}: {error:#} (nothing from this file was stored)",
-                    crate::output::path(&path)
+                    crate::output::path(path)
                 );
             }
         }
@@ -153,7 +153,7 @@ impl Importer<'_> {
     fn import_file(&mut self, path: &Path) -> Result<FileImport> {
         let limits = &self.limits.clone();
         let text = std::fs::read(path)
-            .with_context(|| format!("cannot read {}", crate::output::path(&path)))?;
+            .with_context(|| format!("cannot read {}", crate::output::path(path)))?;
         let mut file = FileImport::default();
         if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&text)
             && trace_v1::is_trace_document(&value)

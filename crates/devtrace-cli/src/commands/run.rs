@@ -96,7 +96,7 @@ pub fn run(data: Option<&Path>, args: &RunArgs) -> Result<ExitCode> {
                 path,
                 devtrace_query::safe_json::to_string_pretty(&summary.json)?,
             )
-            .with_context(|| format!("cannot write {}", crate::output::path(&path)))?;
+            .with_context(|| format!("cannot write {}", crate::output::path(path)))?;
         }
     }
     Ok(ExitCode::from(outcome.exit_code))

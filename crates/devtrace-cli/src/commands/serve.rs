@@ -85,7 +85,7 @@ fn lock_data_dir(data: &Path) -> Result<File> {
             .unwrap_or_default();
         bail!(
             "another devtrace serve is already using {}{owner}; stop it or pass a different --data",
-            crate::output::path(&data)
+            crate::output::path(data)
         );
     }
     Ok(file)

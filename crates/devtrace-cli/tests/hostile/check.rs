@@ -27,11 +27,12 @@ pub fn text(what: &str, text: &str, colour: bool) {
     let mut at = 0;
     while at < text.len() {
         let c = text[at..].chars().next().unwrap();
-        if colour && c == '\u{1b}' {
-            if let Some(len) = sgr_at(text, at) {
-                at += len;
-                continue;
-            }
+        if colour
+            && c == '\u{1b}'
+            && let Some(len) = sgr_at(text, at)
+        {
+            at += len;
+            continue;
         }
         assert!(
             !must_escape(c) || c == '\n' || c == '`',

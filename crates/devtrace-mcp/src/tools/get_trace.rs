@@ -94,7 +94,7 @@ pub fn find_span(trace: &AnalyzedTrace, id: &str) -> Result<usize, ToolError> {
     if wanted.is_empty() || wanted.len() > 16 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ToolError::new(format!(
             "{id_q} is not a span id: span ids are 16 hex characters (a unique prefix works), as get_trace shows them in [brackets]",
-            id_q = devtrace_model::recorded::quote(&id)
+            id_q = devtrace_model::recorded::quote(id)
         )));
     }
     let matches: Vec<usize> = trace

@@ -69,7 +69,7 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
         .as_deref()
         .map(|c| {
             TraceCursor::decode(c).ok_or_else(|| {
-                ToolError::new(format!("cursor {c_q} is not one this tool gave; copy it from a result's footer, or leave it out", c_q = devtrace_model::recorded::quote(&c)))
+                ToolError::new(format!("cursor {c_q} is not one this tool gave; copy it from a result's footer, or leave it out", c_q = devtrace_model::recorded::quote(c)))
             })
         })
         .transpose()?;
