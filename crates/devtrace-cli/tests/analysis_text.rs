@@ -103,7 +103,7 @@ findings
    evidence: trace 0000000000000000000000000000aa00 spans 0000000000000001 0000000000000002 0000000000000003
    evidence: trace 0000000000000000000000000000aa01 spans 0000000000000001 0000000000000002 0000000000000003
    [sequential_work f52c1cd41fb20654]
-2. report runs `SELECT * FROM rows WHERE id = <n>` 6 times per run (10.0 ms each, 60.0 ms in all)
+2. report runs \\u0060SELECT * FROM rows WHERE id = <n>\\u0060 6 times per run (10.0 ms each, 60.0 ms in all)
    saving ≈ 45.0 ms per run × 2 run(s) = 90.0 ms
    → batch them into one query (WHERE … IN (...) or a JOIN); saving ≈ 45.0 ms per run
    evidence: trace 0000000000000000000000000000aa00 spans 0000000000000001 000000000000000a 000000000000000b 000000000000000c 000000000000000d 000000000000000e +1
@@ -149,7 +149,7 @@ fn compare_last_runs_gives_a_rank_test_verdict() {
         &["compare", "--operation", "report", "--last", "12"],
     ));
     assert!(
-        text.starts_with("report: 6 earlier run(s) (A) vs 6 later run(s) (B)\n"),
+        text.starts_with("\"report\": 6 earlier run(s) (A) vs 6 later run(s) (B)\n"),
         "{text}"
     );
     assert!(
@@ -166,7 +166,7 @@ fn insights_text_ranks_by_saving() {
     let text = stdout(&devtrace(dir.path(), &["insights", "--since", "1000d"]));
     assert!(text.starts_with("2 findings across 2 traces (since 1000d), ranked by estimated saving\n\n1. fetch and render run one after another"), "{text}");
     assert!(
-        text.contains("\n2. report runs `SELECT * FROM rows WHERE id = <n>` 6 times per run"),
+        text.contains("\n2. report runs \\u0060SELECT * FROM rows WHERE id = <n>\\u0060 6 times per run"),
         "{text}"
     );
 }

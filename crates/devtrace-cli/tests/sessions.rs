@@ -205,7 +205,8 @@ fn the_orchestrator_session_shows_the_blind_edits_and_the_repeated_build() {
     );
     assert!(text.contains("2 turns, 167 tool calls, 5 sub-agents, 23 errors; tokens 3.8M in (3.6M from cache), 51k out"));
     assert!(text.contains("✗ Bash `npm run build`"));
-    assert!(text.contains("⚑ `npm run build` failed 4 times in a row"));
+    // Finding titles are escaped as they are shown: a backtick in one cannot open a code span.
+    assert!(text.contains("⚑ \\u0060npm run build\\u0060 failed 4 times in a row"));
     assert!(text.contains("◆ sub-agent: Setup Next.js project"));
 
     let missing = devtrace(dir.path(), &["session", "show", "deadbeef"]);
@@ -747,7 +748,7 @@ fn recurring_failures_across_a_repositorys_sessions_become_insights() {
         &["insights", "--sessions", "--repo", "/work/shop"],
     ));
     assert!(
-        text.contains("1. \"`npm run build` failed: [TypeError: generate is not a function]\" — in 2 of 3 sessions"),
+        text.contains("1. \"\\u0060npm run build\\u0060 failed: [TypeError: generate is not a function]\" — in 2 of 3 sessions"),
         "{text}"
     );
     let none = stdout(&devtrace(
