@@ -19,7 +19,9 @@ pub struct Params {
     /// Only traces containing this span name
     operation: Option<String>,
     /// Only findings of this kind
-    kind: Option<Kind>,
+    #[serde(default)]
+    #[schemars(schema_with = "kind_schema")]
+    kind: Option<String>,
     /// "2h" or RFC 3339
     since: Option<String>,
     /// Recent traces to analyse (default 500)
@@ -28,49 +30,11 @@ pub struct Params {
     budget: Option<usize>,
 }
 
-/// The kinds of finding this tool reports: the runtime detectors' (a session's findings are
-/// `session_overview`'s).
-#[derive(Deserialize, schemars::JsonSchema, Clone, Copy, PartialEq, Eq, Debug)]
-#[serde(rename_all = "snake_case")]
-enum Kind {
-    SequentialWork,
-    RepeatedCalls,
-    DominantCost,
-    FailureCorrelation,
-    RecurringError,
-    TokenWaste,
-    CacheProblem,
-    LockContention,
-    LockOrderInversion,
-    RetryStorm,
-    Regression,
-}
-
-/// Which [`Kind`] a finding is, or None for a session finding. Exhaustive on purpose: a new
-/// kind of finding does not compile until it is placed here (and in [`Kind`] if this tool
-/// reports it), so the parameter's closed set cannot fall behind the detectors.
-fn reported_kind(kind: FindingKind) -> Option<Kind> {
-    use FindingKind as F;
-    Some(match kind {
-        F::SequentialWork => Kind::SequentialWork,
-        F::RepeatedCalls => Kind::RepeatedCalls,
-        F::DominantCost => Kind::DominantCost,
-        F::FailureCorrelation => Kind::FailureCorrelation,
-        F::RecurringError => Kind::RecurringError,
-        F::TokenWaste => Kind::TokenWaste,
-        F::CacheProblem => Kind::CacheProblem,
-        F::LockContention => Kind::LockContention,
-        F::LockOrderInversion => Kind::LockOrderInversion,
-        F::RetryStorm => Kind::RetryStorm,
-        F::Regression => Kind::Regression,
-        F::RetryLoop
-        | F::CircularEdit
-        | F::TestFixSpiral
-        | F::EnvironmentError
-        | F::AntiPattern => {
-            return None;
-        }
-    })
+/// `kind`'s schema: an enum of every kind of finding (`FindingKind::ALL`, the analysis crate's
+/// list), so an assistant sees the closed set and a value outside it is refused naming them.
+fn kind_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let kinds: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+    schemars::json_schema!({"type": "string", "enum": kinds})
 }
 
 pub fn def() -> ToolDef {
@@ -91,11 +55,17 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     let traces = devtrace_query::scope::recent(store, scope, operation, DEFAULT_LAST)
         .map_err(|e| ToolError::from_query(store, e, operation))?;
     let mut findings = run_all(&traces);
-    if let Some(kind) = params.kind {
-        findings.retain(|f| reported_kind(f.kind) == Some(kind));
+    if let Some(kind) = params.kind.as_deref() {
+        // The closed set was checked against the schema before the call.
+        findings.retain(|f| f.kind.as_str() == kind);
     }
+    // The best finding of every kind first (within the first page), then by impact.
+    let order =
+        devtrace_analyze::finding::page_order(&findings, devtrace_analyze::finding::FIRST_PAGE);
+    let findings: Vec<devtrace_analyze::Finding> =
+        order.into_iter().map(|i| findings[i].clone()).collect();
     let mut out = format!(
-        "{LEGEND}\n{} finding(s) across {} trace(s), ranked by estimated total saving\n",
+        "{LEGEND}\n{} finding(s) across {} trace(s), ranked by impact (share of the operation's time, tokens or runs a fix recovers × how often it runs)\n",
         findings.len(),
         traces.len()
     );
@@ -111,25 +81,4 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     ));
     out.push_str("next: get_trace(trace_id) / get_spans(trace_id, span_ids) on the evidence\n");
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_closed_set_names_each_kind_as_findings_do() {
-        for kind in [
-            FindingKind::SequentialWork,
-            FindingKind::RepeatedCalls,
-            FindingKind::LockOrderInversion,
-            FindingKind::Regression,
-        ] {
-            let reported = reported_kind(kind).unwrap();
-            let as_argument: Kind =
-                serde_json::from_value(serde_json::json!(kind.as_str())).unwrap();
-            assert_eq!(as_argument, reported, "{}", kind.as_str());
-        }
-        assert_eq!(reported_kind(FindingKind::RetryLoop), None);
-    }
 }

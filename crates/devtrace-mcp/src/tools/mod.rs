@@ -485,6 +485,13 @@ mod tests {
             ),
             "{error}"
         );
+        let find_issues = all().into_iter().find(|t| t.name == "find_issues").unwrap();
+        let schema = Value::Object((*find_issues.definition.input_schema).clone());
+        assert_eq!(schema["properties"]["kind"]["enum"][0], "sequential_work");
+        assert!(
+            schema.get("required").is_none(),
+            "kind is optional: {schema}"
+        );
         let error = call("search_traces", serde_json::json!({"status": 3}))
             .unwrap_err()
             .message;
