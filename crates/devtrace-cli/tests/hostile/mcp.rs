@@ -107,6 +107,13 @@ fn check_message(what: &str, line: &str, message: &Value) -> String {
             .or_else(|| item["content"]["text"].as_str())
             .unwrap_or("");
         check::text(what, text, false);
+        // For an assistant, recorded text is quoted: the claims it makes stay inside quotes.
+        for line in text.lines() {
+            assert!(
+                check::only_inside_quotes(line, "SYSTEM:"),
+                "{what}: recorded text outside quotes in {line:?}\n--- whole answer ---\n{text}"
+            );
+        }
         texts.push_str(text);
     }
     if let Some(structured) = result.get("structuredContent") {

@@ -158,6 +158,10 @@ fn classify(error: rusqlite::Error, limits: SqlLimits) -> SqlError {
         rusqlite::Error::SqliteFailure(_, Some(message)) => SqlError::Invalid(format!(
             "SQL error: {message}. The views are traces, spans, operations and logs (see the schema)"
         )),
+        // Its own text would repeat the whole statement (which the caller has): say where.
+        rusqlite::Error::SqlInputError { msg, offset, .. } => SqlError::Invalid(format!(
+            "SQL error: {msg}, at byte {offset} of the statement"
+        )),
         other => SqlError::Invalid(format!("SQL error: {other}")),
     }
 }
