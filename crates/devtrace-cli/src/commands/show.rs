@@ -55,7 +55,7 @@ pub fn run(
             out.push_str(&format!(
                 "\nmade in session {} ({}) by the command in entry [{}]: devtrace session show {}\n",
                 quote(&origin.title),
-                origin.agent,
+                escape(&origin.agent),
                 &origin.tool_span_id[..8],
                 &origin.session_trace_id[..8],
             ));

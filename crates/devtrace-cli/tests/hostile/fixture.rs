@@ -234,6 +234,14 @@ fn trace(n: u8, start: u64, fails: bool) -> (Vec<Span>, Vec<LogRecord>) {
     root_span.attributes = vec![
         kv("http.route", hostile("http.route")),
         odd("root attribute"),
+        // Where a run's program sent spans of its own: trace ids, shown and sliced by faces.
+        kv(
+            semconv::RUN_ATTACHED_TRACES,
+            AnyValue::Array(vec![
+                hostile("attached trace id").into(),
+                format!("a{}", "ü".repeat(12)).into(),
+            ]),
+        ),
     ];
     root_span.events.push(Event {
         time_unix_nano: start + MS / 2,
