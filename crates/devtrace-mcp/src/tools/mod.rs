@@ -385,7 +385,11 @@ impl ToolError {
 
 /// "no span named X is stored; did you mean …", naming the tools that list operations.
 pub fn unknown_operation(store: &dyn Store, name: &str) -> ToolError {
-    let close = devtrace_query::scope::closest_operations(store, name, 5).unwrap_or_default();
+    const SHOWN: usize = 5;
+    let mut close =
+        devtrace_query::scope::closest_operations(store, name, SHOWN + 1).unwrap_or_default();
+    let more = close.len() > SHOWN;
+    close.truncate(SHOWN);
     let quoted: Vec<String> = close
         .iter()
         .map(|n| devtrace_query::text::quote(n))
@@ -394,6 +398,14 @@ pub fn unknown_operation(store: &dyn Store, name: &str) -> ToolError {
         format!(
             "no span named {} is stored (operation names are exact span names); overview lists the top operations, and query_sql can list all: SELECT DISTINCT name FROM operations",
             devtrace_query::text::quote(name)
+        )
+    } else if more {
+        // The name goes into the suggested SQL as a literal quoted for SQLite.
+        format!(
+            "no span named {} is stored; did you mean {}? (operation names are exact span names) More contain it: SELECT DISTINCT name FROM operations WHERE instr(lower(name), lower({})) > 0",
+            devtrace_query::text::quote(name),
+            quoted.join(", "),
+            devtrace_model::recorded::sql_literal(name)
         )
     } else {
         format!(
@@ -518,6 +530,53 @@ mod tests {
         );
         let mut arguments = serde_json::json!({"budget": 4000});
         assert_eq!(budget_note(&mut arguments), "");
+    }
+
+    #[test]
+    fn an_unknown_operations_suggested_sql_quotes_the_name_and_runs() {
+        use devtrace_model::{Resource, Scope, Span, SpanBatch, SpanId, TraceId};
+        use devtrace_store::StoreWriter;
+        let dir = tempfile::tempdir().unwrap();
+        let name = "it's\na `checkout`";
+        // More operations contain the name than "did you mean" lists: the SQL finds them all.
+        let stored: Vec<String> = (1..=7).map(|v| format!("POST {name} v{v}")).collect();
+        let spans = stored
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Span::new(TraceId([i as u8 + 1; 16]), SpanId([9; 8]), None, n, 1, 2))
+            .collect();
+        devtrace_store::sqlite::SqliteWriter::open(dir.path())
+            .unwrap()
+            .write(&[devtrace_store::prepare_spans(SpanBatch {
+                resources: vec![Resource::default()],
+                scopes: vec![Scope::default()],
+                spans,
+            })])
+            .unwrap();
+        let store = devtrace_store::sqlite::SqliteStore::open(dir.path()).unwrap();
+        let error = unknown_operation(&store, name).message;
+        let sql = error.split("More contain it: ").nth(1).unwrap();
+        assert!(devtrace_model::recorded::is_inert(sql), "{sql}");
+        assert_eq!(
+            sql,
+            "SELECT DISTINCT name FROM operations WHERE instr(lower(name), lower('it''s' || char(10) || 'a ' || char(96) || 'checkout' || char(96))) > 0"
+        );
+        let rows = store
+            .query_sql(sql, devtrace_store::sql::SqlLimits::default())
+            .unwrap();
+        let mut found: Vec<String> = rows
+            .rows
+            .iter()
+            .map(|row| match &row[0] {
+                devtrace_store::sql::SqlValue::Text(t) => t.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        found.sort();
+        assert_eq!(
+            found, stored,
+            "the suggestion, run as it is, finds every one"
+        );
     }
 
     #[test]
