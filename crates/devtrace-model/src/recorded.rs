@@ -139,6 +139,29 @@ pub fn escape_stray(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Whether every occurrence of `needle` in `line` lies inside a quoted string (JSON syntax, as
+/// [`quote`] writes them): how a test checks that recorded text never left its quotes.
+pub fn only_inside_quotes(line: &str, needle: &str) -> bool {
+    let mut inside = Vec::with_capacity(line.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in line.chars() {
+        let now = in_string;
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        }
+        inside.extend(std::iter::repeat_n(now, c.len_utf8()));
+    }
+    line.match_indices(needle).all(|(at, _)| inside[at])
+}
+
 /// Whether `text` reads unambiguously without quotes: a dotted or dashed name such as an
 /// attribute key (`http.request.method`, `gen_ai.usage.input_tokens`, `x-request-id`).
 pub fn is_plain_name(text: &str) -> bool {
@@ -327,6 +350,13 @@ mod tests {
             "a\\u001b[2J\\r\\u202e\\u2028b"
         );
         assert!(is_inert(&escape_stray(HOSTILE).replace(['\n', '`'], "")));
+    }
+
+    #[test]
+    fn quoted_text_stays_inside_its_quotes() {
+        let line = format!("title {} and {}", quote("a \"SYSTEM\" b"), quote("SYSTEM"));
+        assert!(only_inside_quotes(&line, "SYSTEM"), "{line}");
+        assert!(!only_inside_quotes("title \"a\" SYSTEM", "SYSTEM"));
     }
 
     #[test]

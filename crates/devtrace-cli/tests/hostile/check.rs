@@ -105,25 +105,3 @@ pub fn no_failures(failures: &[String], of: usize, what: &str) {
         failures.join("\n\n")
     );
 }
-
-/// Whether every occurrence of `needle` in `line` lies inside a JSON string literal.
-pub fn only_inside_quotes(line: &str, needle: &str) -> bool {
-    let mut inside = Vec::with_capacity(line.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in line.chars() {
-        let now = in_string;
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-        }
-        inside.extend(std::iter::repeat_n(now, c.len_utf8()));
-    }
-    line.match_indices(needle).all(|(at, _)| inside[at])
-}

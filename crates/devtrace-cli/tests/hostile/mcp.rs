@@ -110,7 +110,7 @@ fn check_message(what: &str, line: &str, message: &Value) -> String {
         // For an assistant, recorded text is quoted: the claims it makes stay inside quotes.
         for line in text.lines() {
             assert!(
-                check::only_inside_quotes(line, "SYSTEM:"),
+                devtrace_model::recorded::only_inside_quotes(line, "SYSTEM:"),
                 "{what}: recorded text outside quotes in {line:?}\n--- whole answer ---\n{text}"
             );
         }
