@@ -26,6 +26,7 @@ pub enum FindingKind {
     TestFixSpiral,
     EnvironmentError,
     AntiPattern,
+    BlindSpot,
 }
 
 impl FindingKind {
@@ -48,11 +49,12 @@ impl FindingKind {
             Self::TestFixSpiral => "test_fix_spiral",
             Self::EnvironmentError => "environment_error",
             Self::AntiPattern => "anti_pattern",
+            Self::BlindSpot => "blind_spot",
         }
     }
 
     /// Every kind, in declaration order (the JSON-schema enum of the faces' `kind` filters).
-    pub const ALL: [FindingKind; 17] = [
+    pub const ALL: [FindingKind; 18] = [
         Self::SequentialWork,
         Self::RepeatedCalls,
         Self::DominantCost,
@@ -65,6 +67,7 @@ impl FindingKind {
         Self::RetryStorm,
         Self::Regression,
         Self::ConcurrencyLimit,
+        Self::BlindSpot,
         Self::RetryLoop,
         Self::CircularEdit,
         Self::TestFixSpiral,

@@ -85,6 +85,58 @@ pub enum Command {
     Hook(HookArgs),
     /// Read-only SQL over the store's documented views (traces, spans, operations, logs)
     Query(QueryArgs),
+    /// Plan which Python functions to record for an operation's blind spot; `plan list`,
+    /// `plan show ID`
+    Plan(PlanArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "An operation is a blind spot when most of its time is its own, in no child span \
+(finding blind_spot in `devtrace insights`). The plan finds its function (the spans' code.function.name \
+and code.file.path, or the name read as module.function), reads the source with Python's ast (parsed, \
+never run) and lists the functions it calls, to the depth asked: those are recorded natively on the \
+next run, everything else runs at full speed. Calls implemented in C are listed as not recordable.\n\n\
+Examples:\n  devtrace plan app.jobs.process\n  devtrace plan \"handle request\" --source src --depth 3\n  \
+devtrace run --plan 3f9a2c1b10 -- python -m app\n  devtrace plan list\n  devtrace plan show 3f9a"
+)]
+pub struct PlanArgs {
+    #[command(subcommand)]
+    pub command: Option<PlanCommand>,
+    /// The operation (span name) to plan for
+    pub operation: Option<String>,
+    /// A directory the program's packages are under (repeat; default: the current directory)
+    #[arg(long, value_name = "DIR")]
+    pub source: Vec<PathBuf>,
+    /// How many calls deep to follow from the operation's function
+    #[arg(long, default_value_t = devtrace_plan::DEFAULT_DEPTH)]
+    pub depth: u32,
+    /// Calls of at least this many milliseconds become spans in the planned run
+    #[arg(long, value_name = "MS", default_value_t = devtrace_plan::DEFAULT_THRESHOLD_MS)]
+    pub threshold_ms: f64,
+    /// Runs of the operation to read
+    #[arg(long, default_value_t = devtrace_plan::DEFAULT_LAST)]
+    pub last: usize,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlanCommand {
+    /// List the stored plans, newest first
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explain one stored plan
+    Show {
+        /// The plan's id or a unique prefix of it
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -217,7 +269,7 @@ OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_SERVICE_NAME (when unset), short batch delays,
 OTEL_RESOURCE_ATTRIBUTES with devtrace.run.id.\n\
 Uses a running `devtrace serve` for the same data directory if there is one; otherwise starts \
 receivers just for the run. The exit code is the command's (128+N when killed by signal N).\n\n\
-Examples:\n  devtrace run -- cargo test\n  devtrace run --label after-fix -- python app.py\n  devtrace run --json run.json --quiet -- ./script.sh\n  devtrace run --python-autotrace myapp -- python -m myapp serve"
+Examples:\n  devtrace run -- cargo test\n  devtrace run --label after-fix -- python app.py\n  devtrace run --json run.json --quiet -- ./script.sh\n  devtrace run --python-autotrace myapp -- python -m myapp serve\n  devtrace run --record -- python app.py\n  devtrace run --plan 3f9a2c1b10 -- python -m myapp"
 )]
 pub struct RunArgs {
     /// A label for this run (compare runs by label with --baseline)
@@ -241,6 +293,26 @@ pub struct RunArgs {
     /// (default 1)
     #[arg(long, value_name = "MS", requires = "python_autotrace")]
     pub python_autotrace_threshold: Option<f64>,
+    /// Flight recorder: every Python interpreter the command starts keeps the last seconds of
+    /// every call (CPython 3.12+) and writes them into the trace when it fails; if it is
+    /// killed, devtrace recovers them afterwards
+    #[arg(long)]
+    pub record: bool,
+    /// With --record: seconds of calls to keep
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10.0,
+        requires = "record"
+    )]
+    pub record_seconds: f64,
+    /// With --record: most memory per process for the window, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 64, requires = "record")]
+    pub record_mib: u64,
+    /// Record exactly the functions of this instrumentation plan (`devtrace plan`), natively;
+    /// everything else runs at full speed
+    #[arg(long, value_name = "ID")]
+    pub plan: Option<String>,
     /// The command and its arguments
     #[arg(
         required = true,

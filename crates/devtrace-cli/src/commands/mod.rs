@@ -14,6 +14,7 @@ mod locks;
 mod ls;
 mod mcp;
 mod perf;
+mod plan;
 mod python_autotrace;
 mod query;
 mod run;
@@ -32,7 +33,12 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.as_deref();
     match &cli.command {
-        Command::Serve(args) => serve::run(data, args),
+        Command::Serve(args) => {
+            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(
+                &crate::config::data_dir(data)?,
+            ));
+            serve::run(data, args)
+        }
         Command::Ls(args) => ls::run(&open_store(data)?, args, cli.color),
         Command::Show(args) => show::run(&open_store(data)?, args, cli.color, data),
         Command::Import(args) => {
@@ -61,11 +67,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(data, args, cli.color),
         Command::Run(args) => run::run(data, args),
         Command::Runs(args) => runs::run(&open_store(data)?, args),
-        Command::Mcp(args) => mcp::run(data, args),
+        Command::Mcp(args) => {
+            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(
+                &crate::config::data_dir(data)?,
+            ));
+            mcp::run(data, args)
+        }
         Command::Sessions(args) => sessions::list(&open_store(data)?, args),
         Command::Session(args) => sessions::session(&open_store(data)?, &args.command, data),
         Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
         Command::Query(args) => query::run(data, args),
+        Command::Plan(args) => plan::run(data, args),
     }
 }
 
