@@ -88,6 +88,8 @@ pub enum Command {
     /// Plan which Python functions to record for an operation's blind spot; `plan list`,
     /// `plan show ID`
     Plan(PlanArgs),
+    /// A live dashboard: traces as they complete, sessions in progress, findings as they fire
+    Watch(WatchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -137,6 +139,48 @@ pub enum PlanCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Views: the dashboard (spans/s and errors/s, traces newest first, sessions in progress,\n\
+findings as they fire, a new one highlighted with its evidence); one session turn by turn\n\
+(--session, or Enter on a session, or s); a trace's waterfall with its critical path and\n\
+repeated siblings folded (Enter on a trace); a finding with its evidence (Enter on it).\n\
+Keys: Tab pane, arrows or j/k move, Enter open, Esc back, / filter, ? keys, q quit; the mouse\n\
+wheel scrolls.\n\n\
+Reads the local store while `devtrace serve`, hooks and imports write to it, or a server's\n\
+REST API with --server. Without a terminal, use --plain: one line per event.\n\n\
+Examples:\n  devtrace watch\n  devtrace watch --session latest\n  devtrace watch --plain --exit-after 60s >> watch.log\n  \
+devtrace watch --server http://127.0.0.1:4319 --token $TOKEN"
+)]
+pub struct WatchArgs {
+    /// Follow one session turn by turn: its trace id (or prefix), its session id, or `latest`
+    #[arg(long, value_name = "ID|latest")]
+    pub session: Option<String>,
+    /// Read from a devtrace server's API (http://HOST:PORT) instead of the local store
+    #[arg(long, env = "DEVTRACE_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// A token for --server, sent as a bearer token
+    #[arg(
+        long,
+        env = "DEVTRACE_TOKEN",
+        hide_env_values = true,
+        requires = "server"
+    )]
+    pub token: Option<String>,
+    /// One line per event (traces, session progress, findings) instead of the dashboard
+    #[arg(long)]
+    pub plain: bool,
+    /// With --plain: one JSON object per line (event: trace, session, finding or error)
+    #[arg(long, requires = "plain")]
+    pub json: bool,
+    /// With --plain: stop after this long (30s, 10m); default: until interrupted
+    #[arg(long, value_name = "DURATION", requires = "plain", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+    pub exit_after: Option<u64>,
+    /// A session is in progress when something happened in it within this long
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+    pub active_within: u64,
 }
 
 #[derive(Args, Debug)]
@@ -635,22 +679,32 @@ pub struct ImportArgs {
 pub enum ImportSource {
     /// Claude Code transcripts, sub-agents included [default: ~/.claude/projects]
     #[command(
+        alias = "claude",
         after_help = "Incremental: each transcript's position is remembered, so importing again reads only\n\
 what was added (a replaced file is read again; nothing is ever stored twice).\n\
-CLAUDE_CONFIG_DIR is honoured. PATH may be a project directory or one .jsonl file."
+CLAUDE_CONFIG_DIR is honoured. PATH may be a project directory or one .jsonl file.\n\
+--follow keeps going: lines written to the transcripts (and new transcripts) are imported\n\
+within a second, until Ctrl-C; stopping and starting again imports nothing twice."
     )]
     ClaudeCode {
         /// A directory of transcripts (searched recursively) or one transcript
         path: Option<PathBuf>,
+        /// Keep importing what is written, as it is written, until interrupted
+        #[arg(long)]
+        follow: bool,
     },
     /// Codex CLI rollouts [default: ~/.codex/sessions]
     #[command(
         after_help = "Incremental like `import claude-code`. CODEX_HOME is honoured. PATH may be a\n\
-directory (searched recursively) or one rollout-*.jsonl file."
+directory (searched recursively) or one rollout-*.jsonl file. --follow keeps importing what\n\
+is written, within a second, until Ctrl-C."
     )]
     Codex {
         /// A directory of rollouts (searched recursively) or one rollout
         path: Option<PathBuf>,
+        /// Keep importing what is written, as it is written, until interrupted
+        #[arg(long)]
+        follow: bool,
     },
 }
 

@@ -15,13 +15,13 @@ use devtrace_analyze::fold::{DEFAULT_MIN_RUN, FoldedChild, fold_children};
 use devtrace_analyze::{AnalyzedTrace, errors};
 use devtrace_model::{AnyValue, KeyValue, LogBatch, SpanId, StatusCode, TraceId, semconv};
 use devtrace_store::TraceSummary;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// The span tree of a trace as parallel columns, indexed by row (depth-first, children in
 /// start order).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Waterfall {
     pub trace_id: TraceId,
     pub root_name: String,
@@ -73,7 +73,7 @@ pub struct Waterfall {
 
 /// Consecutive siblings sharing a name: rows `first_row` … up to the end of `last_row`'s subtree.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fold {
     pub first_row: u32,
     pub last_row: u32,

@@ -22,6 +22,7 @@ mod runs;
 mod serve;
 mod sessions;
 mod show;
+mod watch;
 
 use crate::cli::{Cli, Command, ImportSource};
 use anyhow::Result;
@@ -45,16 +46,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let dir = crate::config::data_dir(data)?;
             let redactor = crate::config::default_redaction()?;
             match &args.source {
-                Some(ImportSource::ClaudeCode { path }) => import_sessions::run(
+                Some(ImportSource::ClaudeCode { path, follow }) => import_sessions::run(
                     &dir,
                     Agent::ClaudeCode,
                     path.as_deref(),
                     args.json,
                     redactor,
+                    *follow,
                 ),
-                Some(ImportSource::Codex { path }) => {
-                    import_sessions::run(&dir, Agent::Codex, path.as_deref(), args.json, redactor)
-                }
+                Some(ImportSource::Codex { path, follow }) => import_sessions::run(
+                    &dir,
+                    Agent::Codex,
+                    path.as_deref(),
+                    args.json,
+                    redactor,
+                    *follow,
+                ),
                 None => import::run(&dir, args, redactor),
             }
         }
@@ -78,6 +85,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
         Command::Query(args) => query::run(data, args),
         Command::Plan(args) => plan::run(data, args),
+        Command::Watch(args) => watch::run(data, args, cli.color),
     }
 }
 
