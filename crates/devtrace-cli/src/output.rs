@@ -197,6 +197,23 @@ impl Write for SafeStderr {
     }
 }
 
+/// stdout through the safety net for a command that writes as it goes (`watch --plain`): unlike
+/// [`print_stdout`], a closed pipe is returned as an error, so the writer knows to stop.
+pub struct SafeStdout;
+
+impl Write for SafeStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stdout()
+            .lock()
+            .write_all(terminal_safe(&String::from_utf8_lossy(buf)).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}
+
 /// ANSI styling that turns itself off when colour is not wanted.
 #[derive(Clone, Copy, Debug)]
 pub struct Style {

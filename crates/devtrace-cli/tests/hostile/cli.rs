@@ -68,6 +68,8 @@ struct Names {
     fingerprint: String,
     transcript_session: String,
     document_session: String,
+    /// A stored plan for the hostile operation.
+    plan: String,
 }
 
 fn names(fixture: &Fixture) -> Names {
@@ -89,6 +91,7 @@ fn names(fixture: &Fixture) -> Names {
             .to_owned()
     };
     let errors = json(&["errors", "--json"]);
+    let plan = json(&["plan", &fixture::root_name(), "--json"]);
     Names {
         trace: fixture.traces[0].to_hex(),
         passing: fixture.traces[1].to_hex(),
@@ -98,6 +101,10 @@ fn names(fixture: &Fixture) -> Names {
             .to_owned(),
         transcript_session: session("claude-code"),
         document_session: session("developer"),
+        plan: plan["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a plan id in {plan}"))
+            .to_owned(),
     }
 }
 
@@ -286,9 +293,36 @@ fn invocations(fixture: &Fixture, n: &Names) -> BTreeMap<&'static str, Vec<Invoc
             call(&["query", &format!("SELECT * FROM \"{bad}\"")], Fails),
         ],
     );
-    // `run` and `serve` are run by the test itself (a child process's output, a server's log).
+    // The operation's function is in a real file (fixture.rs): a plan is made, stored and
+    // explained; the state span names a function that is not there.
+    let state_span = hostile("state span");
+    table.insert(
+        "plan",
+        vec![
+            call(&["plan", &op], Shows),
+            call(&["plan", &op, "--json"], Shows),
+            call(&["plan", &state_span], Fails),
+            call(&["plan", &bad], Fails),
+            call(&["plan", &op, "--source", missing], Fails),
+        ],
+    );
+    table.insert(
+        "plan list",
+        vec![call(&["plan", "list"], Shows), call(&["plan", "list", "--json"], Shows)],
+    );
+    table.insert(
+        "plan show",
+        vec![
+            call(&["plan", "show", &bad], Fails),
+            call(&["plan", "show", &n.plan], Shows),
+            call(&["plan", "show", &n.plan, "--json"], Shows),
+        ],
+    );
+    // `run`, `serve` and `watch` are run by the test itself (a child process's output, a
+    // server's log, what a watch prints while a run records).
     table.insert("run", vec![]);
     table.insert("serve", vec![]);
+    table.insert("watch", vec![]);
     table
 }
 
@@ -428,10 +462,81 @@ fn serve_with_hostile_data_dir(fixture: &Fixture) {
     );
 }
 
+/// `devtrace watch --plain` (text and `--json`) started before the hostile `devtrace run`
+/// records its trace: each prints the sessions in progress and the new trace, analysed.
+fn spawn_watch(fixture: &Fixture, json: bool) -> std::process::Child {
+    let mut command = Command::new(BIN);
+    command
+        .arg("--data")
+        .arg(&fixture.data)
+        .args([
+            "watch",
+            "--plain",
+            "--exit-after",
+            "12s",
+            "--active-within",
+            "30d",
+        ])
+        .env("NO_COLOR", "1")
+        .env("DEVTRACE_STRICT_OUTPUT", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if json {
+        command.arg("--json");
+    }
+    command.spawn().unwrap()
+}
+
+fn check_watch(child: std::process::Child, json: bool) {
+    let what = if json {
+        "devtrace watch --plain --json"
+    } else {
+        "devtrace watch --plain"
+    };
+    let output = child.wait_with_output().unwrap();
+    let (out, err) = (stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{what} failed:\n{out}{err}");
+    check::text(&format!("{what} (stderr)"), &err, false);
+    if json {
+        let events: Vec<serde_json::Value> = out
+            .lines()
+            .map(|line| check::json(what, line.as_bytes()))
+            .collect();
+        for event in ["session", "trace"] {
+            assert!(
+                events.iter().any(|e| e["event"] == event),
+                "{what} prints a {event} event:\n{out}"
+            );
+        }
+        assert!(
+            events.iter().any(check::holds_payload),
+            "{what} gives recorded text back exactly:\n{out}"
+        );
+    } else {
+        check::text(&format!("{what} (stdout)"), &out, false);
+        assert!(
+            out.lines().any(|l| l.contains(" trace ") && shows_recorded(l)),
+            "{what} prints the recorded trace, escaped:\n{out}"
+        );
+        assert!(
+            out.lines().any(|l| l.contains(" session ") && shows_recorded(l)),
+            "{what} prints the sessions in progress, escaped:\n{out}"
+        );
+    }
+}
+
 #[test]
 fn every_cli_command_shows_recorded_text_as_data() {
     let fixture = fixture::build();
+    let watches = [spawn_watch(&fixture, false), spawn_watch(&fixture, true)];
+    // The watches take their first snapshot (what is already there is not analysed) before
+    // the run records.
+    std::thread::sleep(std::time::Duration::from_secs(3));
     run_hostile_command(&fixture);
+    let [text_watch, json_watch] = watches;
+    check_watch(text_watch, false);
+    check_watch(json_watch, true);
     let n = names(&fixture);
     let mut table = invocations(&fixture, &n);
     let paths = command_paths();

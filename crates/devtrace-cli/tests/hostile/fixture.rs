@@ -82,7 +82,7 @@ fn span_id(trace: u8, n: u8) -> SpanId {
 
 /// One hostile run of the root operation: N+1 queries, sequential HTTP calls, an LLM call, a
 /// lock, a state change, and (when `fails`) an exception with stack trace, locals and state.
-fn trace(n: u8, start: u64, fails: bool) -> (Vec<Span>, Vec<LogRecord>) {
+fn trace(n: u8, start: u64, fails: bool, code_file: &str) -> (Vec<Span>, Vec<LogRecord>) {
     let trace = trace_id(n);
     let root = span_id(n, 1);
     let mut spans = Vec::new();
@@ -182,6 +182,10 @@ fn trace(n: u8, start: u64, fails: bool) -> (Vec<Span>, Vec<LogRecord>) {
                 format!("{}\n{}", hostile("diff line one"), hostile("diff line two")),
             ),
             kv(semconv::STATE_CHANGES, 3i64),
+            // A function the planner looks for in a real file (`devtrace plan` of this span):
+            // not there, so its refusal names it.
+            kv("code.function.name", hostile("code.function.name")),
+            kv("code.file.path", code_file),
         ],
     ));
     let mut step = child(
@@ -242,6 +246,9 @@ fn trace(n: u8, start: u64, fails: bool) -> (Vec<Span>, Vec<LogRecord>) {
                 format!("a{}", "ü".repeat(12)).into(),
             ]),
         ),
+        // The operation's function, for `devtrace plan` and MCP plan_instrumentation.
+        kv("code.function.name", "process"),
+        kv("code.file.path", code_file),
     ];
     root_span.events.push(Event {
         time_unix_nano: start + MS / 2,
@@ -302,14 +309,14 @@ fn scope() -> Scope {
 
 /// The hostile traces and logs, written through the store's writer (what ingest would store:
 /// the receivers are not what this fixture tests).
-fn write_traces(data: &Path) -> (Vec<TraceId>, SpanId) {
+fn write_traces(data: &Path, code_file: &str) -> (Vec<TraceId>, SpanId) {
     let now = now_nanos();
     let mut spans = Vec::new();
     let mut logs = Vec::new();
     let mut traces = Vec::new();
     for n in 0..TRACES {
         let start = now - u64::from(TRACES - n) * 60_000 * MS;
-        let (s, l) = trace(n, start, n % 2 == 0);
+        let (s, l) = trace(n, start, n % 2 == 0, code_file);
         spans.extend(s);
         logs.extend(l);
         traces.push(trace_id(n));
@@ -465,7 +472,22 @@ pub fn build() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let (traces, failing_span) = write_traces(&data);
+    // The hostile operation's source, for the planner (it parses it, never runs it): a call
+    // whose text carries the payload (its line breaks aside: a string literal holds none),
+    // which a plan cites as recorded text.
+    let package = dir.path().join("plan_src").join("app");
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::write(package.join("__init__.py"), "").unwrap();
+    let code_file = package.join("jobs.py");
+    std::fs::write(
+        &code_file,
+        format!(
+            "def process():\n    helper()\n    unknown_callable(\"{}\")\n\n\ndef helper():\n    return 1\n",
+            hostile("source").replace(['\n', '\r', '\u{2028}', '\u{2029}', '"', '\\'], " ")
+        ),
+    )
+    .unwrap();
+    let (traces, failing_span) = write_traces(&data, code_file.to_str().unwrap());
 
     let now = now_nanos() / 1_000_000_000;
     let document = document(now - 3_000);

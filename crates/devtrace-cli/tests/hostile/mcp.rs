@@ -252,6 +252,17 @@ fn every_mcp_tool_resource_and_prompt_quotes_recorded_text() {
         "check_insights",
         vec![(json!({"repo": fixture.cwd, "task": bad}), Shows)],
     );
+    // The operation's function is in a real file (fixture.rs); the state span names one that
+    // is not there.
+    table.insert(
+        "plan_instrumentation",
+        vec![
+            (json!({"operation": op}), Shows),
+            (json!({"operation": hostile("state span")}), Refused),
+            (json!({"operation": bad}), Refused),
+            (json!({"operation": op, "source": [hostile("source dir")]}), Refused),
+        ],
+    );
     table.insert(
         "query_sql",
         vec![
