@@ -2,10 +2,10 @@
 //! explains them; this only formats).
 
 use crate::cli::{PlanArgs, PlanCommand};
+use crate::output::{print_json, print_stdout};
 use anyhow::{Result, bail};
 use devtrace_plan::{PlanRequest, PlanStore, explain, make_plan};
 use devtrace_store::sqlite::SqliteStore;
-use crate::output::{print_json, print_stdout};
 use std::path::Path;
 use std::process::ExitCode;
 
