@@ -10,7 +10,7 @@
 //! one event per [`TICK`].
 
 use crate::api::ApiState;
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use devtrace_query::live::{
