@@ -263,9 +263,9 @@ fn follow_transcripts(
         libc::signal(libc::SIGINT, handler);
         libc::signal(libc::SIGTERM, handler);
     }
-    eprintln!(
+    eprintln_safe!(
         "following {}: what is written is imported as it is written; Ctrl-C stops",
-        root.display()
+        crate::output::path(root)
     );
     let mut seen = None;
     let mut failed = false;
@@ -279,7 +279,7 @@ fn follow_transcripts(
                 .iter()
                 .filter(|w| !w.contains("the last line is still being written"))
             {
-                eprintln!("{warning}");
+                eprintln_safe!("{warning}");
             }
             failed |= totals.failed > 0;
             if totals.spans > 0 || totals.files > 0 {
@@ -294,7 +294,7 @@ fn follow_transcripts(
                     });
                     crate::output::print_stdout(&format!("{line}\n"))?;
                 } else {
-                    eprintln!(
+                    eprintln_safe!(
                         "{} imported {} from {} ({} spans)",
                         devtrace_tui::text::clock(devtrace_tui::source::now_unix_nano()),
                         bytes(totals.bytes),
@@ -313,7 +313,7 @@ fn follow_transcripts(
         }
         std::thread::sleep(FOLLOW_POLL);
     }
-    eprintln!("stopped following {}", root.display());
+    eprintln_safe!("stopped following {}", crate::output::path(root));
     Ok(if failed {
         ExitCode::from(1)
     } else {

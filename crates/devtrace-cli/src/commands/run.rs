@@ -79,7 +79,7 @@ pub fn run(data: Option<&Path>, args: &RunArgs) -> Result<ExitCode> {
     let ended_at = SystemTime::now();
     if let (Some(hook), Some(endpoint)) = (&autotrace, destination.endpoint()) {
         for note in hook.recover(endpoint) {
-            eprintln!("{note}");
+            eprintln_safe!("{note}");
         }
     }
     if let Some(note) = autotrace.and_then(PythonAutotrace::finish) {
