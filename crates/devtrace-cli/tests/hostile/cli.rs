@@ -303,12 +303,16 @@ fn invocations(fixture: &Fixture, n: &Names) -> BTreeMap<&'static str, Vec<Invoc
             call(&["plan", &op, "--json"], Shows),
             call(&["plan", &state_span], Fails),
             call(&["plan", &bad], Fails),
-            call(&["plan", &op, "--source", missing], Fails),
+            // Not found under the given directories, which the refusal names.
+            call(&["plan", &bad, "--source", missing], Fails),
         ],
     );
     table.insert(
         "plan list",
-        vec![call(&["plan", "list"], Shows), call(&["plan", "list", "--json"], Shows)],
+        vec![
+            call(&["plan", "list"], Shows),
+            call(&["plan", "list", "--json"], Shows),
+        ],
     );
     table.insert(
         "plan show",
@@ -516,11 +520,13 @@ fn check_watch(child: std::process::Child, json: bool) {
     } else {
         check::text(&format!("{what} (stdout)"), &out, false);
         assert!(
-            out.lines().any(|l| l.contains(" trace ") && shows_recorded(l)),
+            out.lines()
+                .any(|l| l.contains(" trace ") && shows_recorded(l)),
             "{what} prints the recorded trace, escaped:\n{out}"
         );
         assert!(
-            out.lines().any(|l| l.contains(" session ") && shows_recorded(l)),
+            out.lines()
+                .any(|l| l.contains(" session ") && shows_recorded(l)),
             "{what} prints the sessions in progress, escaped:\n{out}"
         );
     }

@@ -260,7 +260,10 @@ fn every_mcp_tool_resource_and_prompt_quotes_recorded_text() {
             (json!({"operation": op}), Shows),
             (json!({"operation": hostile("state span")}), Refused),
             (json!({"operation": bad}), Refused),
-            (json!({"operation": op, "source": [hostile("source dir")]}), Refused),
+            (
+                json!({"operation": bad, "source": [hostile("source dir")]}),
+                Refused,
+            ),
         ],
     );
     table.insert(

@@ -349,6 +349,35 @@ fn every_rest_endpoint_answers_recorded_text_as_escaped_json() {
         ],
     );
 
+    table.insert(
+        "GET /api/v1/live",
+        vec![
+            get("/api/v1/live?active_within=30d".into(), Shows),
+            get(format!("/api/v1/live?active_within={bad}"), Refused),
+        ],
+    );
+    table.insert(
+        "GET /api/v1/live/traces/{id}/findings",
+        vec![
+            get(format!("/api/v1/live/traces/{trace}/findings"), Shows),
+            get(format!("/api/v1/live/traces/{bad}/findings"), Refused),
+        ],
+    );
+    table.insert(
+        "GET /api/v1/live/sessions/{id}",
+        vec![
+            get(format!("/api/v1/live/sessions/{session}"), Shows),
+            get(format!("/api/v1/live/sessions/{bad}"), Refused),
+        ],
+    );
+    table.insert(
+        "GET /api/v1/live/sessions/{id}/timeline",
+        vec![
+            get(format!("/api/v1/live/sessions/{session}/timeline"), Shows),
+            get(format!("/api/v1/live/sessions/{bad}/timeline"), Refused),
+        ],
+    );
+
     for (method, path) in &operations {
         assert!(
             table.contains_key(format!("{method} {path}").as_str()),
