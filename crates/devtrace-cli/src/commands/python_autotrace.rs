@@ -94,8 +94,12 @@ impl PythonAutotrace {
         ));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", crate::output::path(&dir)))?;
-        std::fs::write(dir.join("sitecustomize.py"), SITECUSTOMIZE)
-            .with_context(|| format!("cannot write {}/sitecustomize.py", crate::output::path(&dir)))?;
+        std::fs::write(dir.join("sitecustomize.py"), SITECUSTOMIZE).with_context(|| {
+            format!(
+                "cannot write {}/sitecustomize.py",
+                crate::output::path(&dir)
+            )
+        })?;
         let plan = match plan_json {
             Some(json) => {
                 let path = dir.join("plan.json");
