@@ -6,6 +6,8 @@
 use crate::*;
 use devtrace_model::*;
 
+mod qa;
+
 pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn StoreWriter>, Box<dyn Store>);
 
 pub fn run_all(factory: Factory<'_>) {
@@ -21,6 +23,7 @@ pub fn run_all(factory: Factory<'_>) {
     sessions_are_listed_by_agent_project_and_time(factory);
     cursors_blobs_and_deletes(factory);
     listing_can_end_at_a_time(factory);
+    qa::run_all(factory);
 }
 
 fn session_span(trace: u8, id: u8, parent: Option<u8>, role: &str, start: u64, end: u64) -> Span {

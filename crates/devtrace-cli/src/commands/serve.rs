@@ -9,6 +9,8 @@ use crate::cli::ServeArgs;
 use crate::config::{ServeSettings, serve_settings};
 use crate::output::eprintln_safe;
 use anyhow::{Context, Result, bail};
+use devtrace_qa::worker::{QaHandle, WorkerConfig, Workers};
+use devtrace_qa::{QaContext, QaOptions};
 use devtrace_server::Addresses;
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::Writer;
@@ -37,12 +39,15 @@ pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
     let backend = SqliteWriter::open(&settings.data)?;
     let store = Arc::new(SqliteStore::open(&settings.data)?);
     let writer = Writer::start(Box::new(backend), settings.writer.clone());
+    let (workers, qa) = start_qa(&settings, args, &store, &writer)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("devtrace-serve")
         .build()
         .context("cannot start the async runtime")?;
-    let served = runtime.block_on(serve(&settings, store, &writer));
+    let served = runtime.block_on(serve(&settings, store, &writer, qa));
+    // Running QA jobs stop and go back to the queue; their results would need the writer.
+    workers.shutdown();
     // In-flight requests are done; commit what they queued before saying goodbye.
     writer.shutdown();
     let _ = std::fs::remove_file(settings.data.join(SERVE_FILE));
@@ -51,8 +56,15 @@ pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(settings: &ServeSettings, store: Arc<SqliteStore>, writer: &Writer) -> Result<()> {
-    let bound = devtrace_server::bind(settings.server.clone()).await?;
+async fn serve(
+    settings: &ServeSettings,
+    store: Arc<SqliteStore>,
+    writer: &Writer,
+    qa: QaHandle,
+) -> Result<()> {
+    let bound = devtrace_server::bind(settings.server.clone())
+        .await?
+        .with_qa(qa);
     let addresses = bound.addresses();
     // Handlers first: a SIGTERM sent as soon as serve.json appears must stop the server cleanly,
     // not kill it with the default action.
@@ -70,6 +82,45 @@ async fn serve(settings: &ServeSettings, store: Arc<SqliteStore>, writer: &Write
     );
     bound.run(store, writer.handle(), shutdown).await?;
     Ok(())
+}
+
+/// The QA worker pool (`--qa-workers`) and what the API needs to queue jobs (`--qa`).
+fn start_qa(
+    settings: &ServeSettings,
+    args: &ServeArgs,
+    store: &Arc<SqliteStore>,
+    writer: &Writer,
+) -> Result<(Workers, QaHandle)> {
+    let llm = devtrace_qa::judge::llm::LlmConfig::from_env(|key| std::env::var(key).ok())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(llm) = &llm {
+        tracing::info!(judge = %llm.label(), "QA: the LLM judge is configured");
+    }
+    let ctx = QaContext::in_data_dir(
+        &settings.data,
+        Arc::clone(store) as Arc<dyn devtrace_store::Store>,
+        Arc::new(writer.handle()),
+        Arc::clone(&settings.server.redactor),
+        llm,
+    );
+    let lease = std::env::var("DEVTRACE_QA_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(WorkerConfig::default().lease, Duration::from_secs);
+    let workers = Workers::start(
+        Arc::new(ctx),
+        WorkerConfig {
+            workers: args.qa_workers,
+            lease,
+            ..WorkerConfig::default()
+        },
+    );
+    let defaults = QaOptions {
+        runner: args.qa_runner.kind(),
+        ..QaOptions::default()
+    };
+    let handle = QaHandle::new(defaults, args.qa, &workers);
+    Ok((workers, handle))
 }
 
 fn lock_data_dir(data: &Path) -> Result<File> {

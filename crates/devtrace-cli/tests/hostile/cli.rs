@@ -322,6 +322,34 @@ fn invocations(fixture: &Fixture, n: &Names) -> BTreeMap<&'static str, Vec<Invoc
             call(&["plan", "show", &n.plan, "--json"], Shows),
         ],
     );
+    // QA without a runner here: jobs are queued, listed, shown and cancelled (running one
+    // needs a sandbox); what they print names no recorded text until a result exists.
+    table.insert("qa", vec![call(&["qa"], Fails)]);
+    table.insert(
+        "qa run",
+        vec![
+            call(&["qa", "run", &n.document_session], Quiet),
+            call(&["qa", "run", &bad], Fails),
+        ],
+    );
+    table.insert(
+        "qa status",
+        vec![
+            call(&["qa", "status"], Quiet),
+            call(&["qa", "status", "--json"], Quiet),
+            call(&["qa", "status", "--state", &bad], Fails),
+        ],
+    );
+    table.insert(
+        "qa show",
+        vec![
+            call(&["qa", "show", &n.document_session], Quiet),
+            call(&["qa", "show", &n.document_session, "--json"], Quiet),
+            call(&["qa", "show", &bad], Fails),
+        ],
+    );
+    table.insert("qa cancel", vec![call(&["qa", "cancel", &bad], Fails)]);
+    table.insert("qa retry", vec![call(&["qa", "retry", &bad], Fails)]);
     // `run`, `serve` and `watch` are run by the test itself (a child process's output, a
     // server's log, what a watch prints while a run records).
     table.insert("run", vec![]);

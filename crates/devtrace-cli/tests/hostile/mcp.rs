@@ -266,6 +266,14 @@ fn every_mcp_tool_resource_and_prompt_quotes_recorded_text() {
             ),
         ],
     );
+    // No session of these repositories has QA: the summary says so, quoting the repository.
+    table.insert(
+        "qa_summary",
+        vec![
+            (json!({"repo": fixture.cwd}), Shows),
+            (json!({"repo": bad}), Shows),
+        ],
+    );
     table.insert(
         "query_sql",
         vec![

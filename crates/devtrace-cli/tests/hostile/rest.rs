@@ -378,6 +378,54 @@ fn every_rest_endpoint_answers_recorded_text_as_escaped_json() {
         ],
     );
 
+    // QA: read and refuse (queueing a real job would start a runner on the server).
+    let post = |path: String| Call {
+        method: "POST",
+        path,
+        body: None,
+        expect: Refused,
+    };
+    table.insert(
+        "GET /api/v1/sessions/{id}/qa",
+        vec![
+            get(format!("/api/v1/sessions/{session}/qa"), Quiet),
+            get(format!("/api/v1/sessions/{bad}/qa"), Refused),
+        ],
+    );
+    table.insert(
+        "POST /api/v1/sessions/{id}/qa",
+        vec![post(format!("/api/v1/sessions/{bad}/qa"))],
+    );
+    table.insert(
+        "GET /api/v1/qa/jobs",
+        vec![
+            get("/api/v1/qa/jobs".into(), Quiet),
+            get(format!("/api/v1/qa/jobs?state={bad}"), Refused),
+        ],
+    );
+    table.insert(
+        "GET /api/v1/qa/jobs/{job}",
+        vec![get(format!("/api/v1/qa/jobs/{bad}"), Refused)],
+    );
+    table.insert(
+        "POST /api/v1/qa/jobs/{job}/cancel",
+        vec![post(format!("/api/v1/qa/jobs/{bad}/cancel"))],
+    );
+    table.insert(
+        "POST /api/v1/qa/jobs/{job}/retry",
+        vec![post(format!("/api/v1/qa/jobs/{bad}/retry"))],
+    );
+    table.insert(
+        "GET /api/v1/qa/summary",
+        vec![
+            get(
+                format!("/api/v1/qa/summary?repo={}", encode(&fixture.cwd)),
+                Quiet,
+            ),
+            get(format!("/api/v1/qa/summary?limit={bad}"), Refused),
+        ],
+    );
+
     for (method, path) in &operations {
         assert!(
             table.contains_key(format!("{method} {path}").as_str()),
