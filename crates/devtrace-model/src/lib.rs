@@ -10,6 +10,7 @@
 //! field.
 
 mod ids;
+pub mod metrics;
 pub mod recorded;
 pub mod semconv;
 pub mod session;

@@ -14,6 +14,7 @@
 //! Only this crate knows SQL. It must not decode wire formats or compute findings.
 
 pub mod chunk;
+pub mod metrics;
 pub mod prepare;
 pub mod sql;
 pub mod sqlite;
@@ -172,6 +173,8 @@ pub struct StoreStats {
     pub spans: u64,
     pub traces: u64,
     pub logs: u64,
+    /// Metric data points (each stored once, however often an exporter re-sent it).
+    pub metric_points: u64,
     pub bytes_on_disk: u64,
 }
 
@@ -252,6 +255,9 @@ pub trait Store: Send + Sync {
     fn import_cursor(&self, source: &str) -> Result<Option<ImportCursor>>;
     /// A stored blob's bytes.
     fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>>;
+    /// What agents reported through their metrics (cost, tokens, lines changed), per session
+    /// of `query` with metrics, or per UTC day when `by_day` (see [`metrics`]).
+    fn usage(&self, query: &metrics::UsageQuery, by_day: bool) -> Result<Vec<metrics::UsageTotal>>;
 }
 
 /// Identifies an imported document by its content.

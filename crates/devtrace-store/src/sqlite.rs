@@ -105,6 +105,9 @@ const MIGRATIONS: &[&str] = &[
     // throughput (bench/run-ingest.sh, 2 M spans: 137–141 k spans/s without, 105–119 k with);
     // a plain scan answers the overview in ~0.2 s on 5 M spans (see `services`).
     "DROP INDEX IF EXISTS traces_by_service;",
+    // 8: OTLP metrics: series (with the session and usage quantity they belong to) and
+    // points keyed so that an exporter's retry is stored once (see metrics.rs).
+    crate::metrics::MIGRATION,
 ];
 
 /// Services of the traces started since `?1`, reading every trace row in storage order: the
@@ -248,6 +251,7 @@ fn open_existing(path: &Path) -> Result<Connection> {
 pub struct SqliteWriter {
     conn: Connection,
     names: NameCache,
+    series: crate::metrics::SeriesCache,
 }
 
 impl SqliteWriter {
@@ -264,6 +268,7 @@ impl SqliteWriter {
         Ok(Self {
             conn,
             names: NameCache::default(),
+            series: crate::metrics::SeriesCache::default(),
         })
     }
 }
@@ -293,8 +298,9 @@ impl StoreWriter for SqliteWriter {
     fn write(&mut self, batches: &[WriteBatch]) -> Result<()> {
         let result = self.write_transaction(batches);
         if result.is_err() {
-            // Names inserted by the failed transaction were rolled back with it.
+            // Names and series inserted by the failed transaction were rolled back with it.
             self.names = NameCache::default();
+            self.series.clear();
         }
         result
     }
@@ -311,7 +317,7 @@ impl SqliteWriter {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (mut spans, mut new_traces, mut logs) = (0i64, 0i64, 0i64);
+        let (mut spans, mut new_traces, mut logs, mut points) = (0i64, 0i64, 0i64, 0i64);
         {
             let mut upsert = tx.prepare_cached(UPSERT_TRACE)?;
             let mut insert_chunk =
@@ -391,6 +397,7 @@ impl SqliteWriter {
                         unix_now_nanos(),
                     ])?;
                 }
+                points += crate::metrics::write_series(&tx, &mut self.series, &batch.metrics)?;
                 for log in &batch.logs {
                     let trace_id = log.trace_id.map(|id| id.0.to_vec());
                     insert_logs.execute(params![
@@ -416,6 +423,7 @@ impl SqliteWriter {
             bump.execute(params!["spans", spans])?;
             bump.execute(params!["traces", new_traces])?;
             bump.execute(params!["logs", logs])?;
+            bump.execute(params!["metric_points", points])?;
         }
         tx.commit()?;
         Ok(())
@@ -966,26 +974,42 @@ impl Store for SqliteStore {
     }
 
     fn stats(&self) -> Result<StoreStats> {
-        let (spans, traces, logs) = self.with_conn(|conn| {
+        let (spans, traces, logs, metric_points) = self.with_conn(|conn| {
             let mut statement = conn.prepare_cached("SELECT name, value FROM counters")?;
             let mut rows = statement.query([])?;
-            let (mut spans, mut traces, mut logs) = (0, 0, 0);
+            let (mut spans, mut traces, mut logs, mut points) = (0, 0, 0, 0);
             while let Some(row) = rows.next()? {
                 let value = row.get::<_, i64>(1)? as u64;
                 match row.get_ref(0)?.as_str()? {
                     "spans" => spans = value,
                     "traces" => traces = value,
                     "logs" => logs = value,
+                    "metric_points" => points = value,
                     _ => {}
                 }
             }
-            Ok((spans, traces, logs))
+            Ok((spans, traces, logs, points))
         })?;
         Ok(StoreStats {
             spans,
             traces,
             logs,
+            metric_points,
             bytes_on_disk: self.files_size(),
+        })
+    }
+
+    fn usage(
+        &self,
+        query: &crate::metrics::UsageQuery,
+        by_day: bool,
+    ) -> Result<Vec<crate::metrics::UsageTotal>> {
+        self.with_conn(|conn| {
+            if by_day {
+                crate::metrics::usage_by_day(conn, query)
+            } else {
+                crate::metrics::usage_by_session(conn, query)
+            }
         })
     }
 }
