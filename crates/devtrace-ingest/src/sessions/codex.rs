@@ -11,7 +11,7 @@
 use super::LineSource;
 use super::common::{
     Builder, ChatCall, SessionOutput, SessionRoot, content_hash, derive_span_id, derive_trace_id,
-    error_message, head, title_from_prompt,
+    error_message, head, title_from_prompt, turn_span_id_for_trace,
 };
 use crate::redact::Redactor;
 use devtrace_model::session::session_span_id;
@@ -58,6 +58,10 @@ struct SessionState {
     pending_response: String,
     open_calls: HashMap<String, OpenCall>,
     dirty: bool,
+    /// The current task's trace id (0.1xx rollouts' `task_started`): its telemetry events
+    /// carry the same, so the turn is named after it.
+    #[serde(default)]
+    turn_trace: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -226,8 +230,13 @@ impl CodexImporter {
     /// A user prompt starts a turn; the same prompt seen twice (as a message item and as a
     /// `user_message` event, same time) is one turn.
     fn prompt(&mut self, session_id: &str, prompt: &str, ts: u64) {
-        let trace_id = self.session(session_id, ts).trace_id;
-        let span_id = derive_span_id(trace_id, &["turn", &ts.to_string(), &content_hash(prompt)]);
+        let session = self.session(session_id, ts);
+        let trace_id = session.trace_id;
+        let span_id = if session.turn_trace.is_empty() {
+            derive_span_id(trace_id, &["turn", &ts.to_string(), &content_hash(prompt)])
+        } else {
+            turn_span_id_for_trace(trace_id, &session.turn_trace)
+        };
         let session = self.session(session_id, ts);
         if session.turn.map(|(id, _)| id) == Some(span_id) {
             return;
@@ -260,6 +269,14 @@ impl CodexImporter {
                 }
             }
             Some("token_count") => self.token_count(session_id, payload, ts),
+            Some("task_started") => {
+                let trace = payload
+                    .get("trace_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                self.session(session_id, ts).turn_trace = trace.to_owned();
+                self.extend_turn(session_id, ts);
+            }
             Some("agent_message") => {
                 let message = payload.get("message").and_then(Value::as_str).unwrap_or("");
                 let session = self.session(session_id, ts);
@@ -312,6 +329,7 @@ impl CodexImporter {
             response: (!response.is_empty()).then_some(response.as_str()),
             start,
             end: ts,
+            from_telemetry: false,
         });
         self.extend_turn(session_id, ts);
     }
@@ -572,7 +590,7 @@ impl LineSource for CodexImporter {
 }
 
 /// Messages Codex adds to the conversation itself (instructions, environment), not prompts.
-fn is_injected_context(text: &str) -> bool {
+pub(crate) fn is_injected_context(text: &str) -> bool {
     let text = text.trim_start();
     text.starts_with("<environment_context>")
         || text.starts_with("<user_instructions>")
@@ -581,7 +599,7 @@ fn is_injected_context(text: &str) -> bool {
 }
 
 /// The command line a shell-like call runs: `bash -lc "cargo test"` is `cargo test`.
-fn command_of(name: &str, arguments: &Value, payload: &Value) -> Option<String> {
+pub(crate) fn command_of(name: &str, arguments: &Value, payload: &Value) -> Option<String> {
     let argv = |value: &Value| -> Option<String> {
         let parts: Vec<&str> = value.as_array()?.iter().filter_map(Value::as_str).collect();
         match parts.as_slice() {
@@ -628,7 +646,7 @@ fn command_of(name: &str, arguments: &Value, payload: &Value) -> Option<String> 
 
 /// A tool output's text and exit code, from the JSON (`{"output", "metadata": {"exit_code"}}`)
 /// or text (`Exit code: 1`, `Process exited with code 1`) forms Codex writes.
-fn output_of(output: &Value) -> (String, Option<i64>) {
+pub(crate) fn output_of(output: &Value) -> (String, Option<i64>) {
     let raw = match output {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -665,7 +683,7 @@ fn output_of(output: &Value) -> (String, Option<i64>) {
     (text, code)
 }
 
-fn looks_failed(text: &str) -> bool {
+pub(crate) fn looks_failed(text: &str) -> bool {
     let start = head(text, 200).to_ascii_lowercase();
     start.starts_with("error")
         || start.starts_with("failed")
@@ -674,7 +692,7 @@ fn looks_failed(text: &str) -> bool {
 
 /// The files a patch (`*** Begin Patch` format) touches, with the text of the changed region
 /// before and after (context lines in both).
-fn parse_patch(patch: &str) -> Vec<(String, String, String)> {
+pub(crate) fn parse_patch(patch: &str) -> Vec<(String, String, String)> {
     let mut files: Vec<(String, String, String)> = Vec::new();
     for line in patch.lines() {
         if let Some(path) = line
