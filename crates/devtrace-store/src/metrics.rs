@@ -263,6 +263,8 @@ pub struct UsageTotal {
     /// The UTC day (its start, ns) for per-day totals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub day_unix_nano: Option<u64>,
+    /// Per-day totals: the sessions with points that day.
+    pub sessions: u64,
     pub usage: Usage,
 }
 
@@ -341,6 +343,7 @@ pub(crate) fn usage_by_session(conn: &Connection, query: &UsageQuery) -> Result<
         .map(|(session, totals)| UsageTotal {
             session: Some(session),
             day_unix_nano: None,
+            sessions: 1,
             usage: Usage::from_totals(&totals),
         })
         .collect();
@@ -350,17 +353,23 @@ pub(crate) fn usage_by_session(conn: &Connection, query: &UsageQuery) -> Result<
 
 /// Usage per UTC day, oldest first.
 pub(crate) fn usage_by_day(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageTotal>> {
-    let mut totals: std::collections::BTreeMap<u64, Vec<(UsageQuantity, f64)>> =
-        std::collections::BTreeMap::new();
-    for (_, quantity, time, value) in increases(conn, query)? {
+    type Day = (
+        Vec<(UsageQuantity, f64)>,
+        std::collections::HashSet<TraceId>,
+    );
+    let mut days: std::collections::BTreeMap<u64, Day> = std::collections::BTreeMap::new();
+    for (session, quantity, time, value) in increases(conn, query)? {
         let day = (time as i64 / NANOS_PER_DAY * NANOS_PER_DAY) as u64;
-        totals.entry(day).or_default().push((quantity, value));
+        let entry = days.entry(day).or_default();
+        entry.0.push((quantity, value));
+        entry.1.extend(session);
     }
-    Ok(totals
+    Ok(days
         .into_iter()
-        .map(|(day, totals)| UsageTotal {
+        .map(|(day, (totals, sessions))| UsageTotal {
             session: None,
             day_unix_nano: Some(day),
+            sessions: sessions.len() as u64,
             usage: Usage::from_totals(&totals),
         })
         .collect())

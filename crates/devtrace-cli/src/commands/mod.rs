@@ -1,6 +1,7 @@
 //! One module per command. Commands read and write through `devtrace-store`, analyse through
 //! `devtrace-analyze`, and only format here.
 
+mod agent_setup;
 mod analysis;
 mod compare;
 mod demo;
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Session(args) => sessions::session(&open_store(data)?, &args.command, data),
         Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
         Command::Query(args) => query::run(data, args),
+        Command::AgentSetup(args) => agent_setup::run(data, args),
     }
 }
 
