@@ -40,6 +40,10 @@ class Script:
     attempts: int = 3
     final_text: str = "The check keeps failing: config.toml is missing. I stopped retrying."
     usage: Usage = field(default_factory=Usage)
+    # When set, the answer after the last attempt waits for it (at most `hold_seconds`): the
+    # agent is still running while a test looks at what it has sent so far.
+    hold: threading.Event | None = None
+    hold_seconds: float = 120.0
 
 
 @dataclass
@@ -56,6 +60,8 @@ class ScriptedModel:
     def __init__(self, script: Script):
         self.script = script
         self.requests: list[Request] = []
+        # Whether an answer has been held back by `script.hold` (the agent is waiting).
+        self.held = False
         self._lock = threading.Lock()
         model = self
 
@@ -157,7 +163,11 @@ class ScriptedModel:
             self.requests.append(Request(provider, path, body, answer))
 
     def _wants_tool(self, offered: bool, results: int) -> bool:
-        return offered and results < self.script.attempts
+        wants = offered and results < self.script.attempts
+        if offered and not wants and self.script.hold is not None:
+            self.held = True
+            self.script.hold.wait(self.script.hold_seconds)
+        return wants
 
     # -- Anthropic Messages --------------------------------------------------------------
 
@@ -465,15 +475,30 @@ class ScriptedModel:
 
     @staticmethod
     def _gemini_json_answer(body: dict) -> dict:
-        schema = (body.get("generationConfig") or {}).get("responseJsonSchema") or (
-            body.get("generationConfig") or {}
-        ).get("responseSchema") or {}
+        """An answer of the shape a side question's JSON schema asks for (who speaks next,
+        which model to route to, how complex the task is)."""
+        config = body.get("generationConfig") or {}
+        schema = config.get("responseJsonSchema") or config.get("responseSchema") or {}
         properties = schema.get("properties") or {}
-        if "next_speaker" in properties:
-            return {"reasoning": "The model answered.", "next_speaker": "user"}
-        if "model_choice" in properties:
-            return {"reasoning": "Simple task.", "model_choice": "flash"}
-        return {key: "" for key in properties}
+        known = {"next_speaker": "user", "model_choice": "flash", "complexity_score": 10}
+        answer = {}
+        for key, spec in properties.items():
+            kind = str(spec.get("type", "string")).lower()
+            if key in known:
+                answer[key] = known[key]
+            elif "enum" in spec and spec["enum"]:
+                answer[key] = spec["enum"][0]
+            elif kind in ("integer", "number"):
+                answer[key] = 1
+            elif kind == "boolean":
+                answer[key] = False
+            elif kind == "array":
+                answer[key] = []
+            elif kind == "object":
+                answer[key] = {}
+            else:
+                answer[key] = "Scripted."
+        return answer
 
     def _text(self, tools: list) -> str:
         return self.script.final_text if tools else "Scripted answer."

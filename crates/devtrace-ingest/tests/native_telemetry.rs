@@ -275,7 +275,10 @@ fn codex_0_169_turns_follow_the_trace_and_tokens_pair_with_their_request() {
         ),
         (8000, 160, 3200)
     );
-    let turn = with_role(&stored, semconv::SESSION_SPAN_TURN)[0];
+    // The start-up events' trace is not a turn's.
+    let turns = with_role(&stored, semconv::SESSION_SPAN_TURN);
+    assert_eq!(turns.len(), 1);
+    let turn = turns[0];
     assert_eq!(
         text(turn, semconv::SESSION_AGENT_TRACE),
         Some("d38dda73bd9c77566e6a1009145d301c")
@@ -324,6 +327,7 @@ fn codex_0_169_turns_follow_the_trace_and_tokens_pair_with_their_request() {
         [
             "codex.conversation_starts",
             "codex.sandbox_outcome",
+            "codex.startup_phase",
             "codex.turn_ttft"
         ]
     );
@@ -496,7 +500,7 @@ fn records_are_recognised_by_event_name_body_and_scope() {
     );
     let codex = logs("codex-0.169-events.json");
     assert_eq!(
-        recognise(&codex, &codex.logs[1]),
+        recognise(&codex, &codex.logs[2]),
         Some((NativeAgent::Codex, "user_prompt".to_owned()))
     );
     let gemini = logs("gemini-cli-0.61-events.json");

@@ -37,7 +37,24 @@ pub(crate) struct Pairing {
     last_request: HashMap<String, (Option<SpanId>, u64, u64)>,
 }
 
+/// Events that happen within a turn; the others (the conversation's start, start-up phases,
+/// authentication) carry the trace of the session's start-up, not of a turn.
+const TURN_EVENTS: &[&str] = &[
+    "user_prompt",
+    "api_request",
+    "sse_event",
+    "tool_decision",
+    "tool_result",
+    "turn_ttft",
+    "sandbox_outcome",
+    "websocket_request",
+    "websocket_event",
+];
+
 fn turn_of(session: &Session, record: &Record) -> Option<SpanId> {
+    if !TURN_EVENTS.contains(&record.name.as_str()) {
+        return None;
+    }
     record
         .agent_trace()
         .map(|trace| turn_span_id_for_trace(session.trace_id, &trace))
