@@ -22,7 +22,7 @@ export async function render(main, {query, navigate}) {
   body.addEventListener('keydown', (event) => moveInRows(event, body));
   const head = h('thead');
   const table = h('table', {class: 'list sessions', hidden: true}, head, body);
-  const daily = h('section', {class: 'usage-days', hidden: true, 'aria-label': 'Agent-reported usage per day'});
+  const daily = h('section', {class: 'usage-days', hidden: true});
   main.append(h('h1', {}, 'Sessions'), form, status, daily, table);
   const columns = (metrics) => ['Started', 'Agent', 'Project', 'Title', 'Duration', 'Turns', 'Tool calls', 'Tokens',
     ...(metrics ? ['Cost', 'Lines'] : []), 'Errors', 'Findings', 'Session'];
