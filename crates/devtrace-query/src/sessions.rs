@@ -196,7 +196,11 @@ pub fn usage_per_day(
         },
         true,
     )?;
-    Ok(totals
+    Ok(days(totals))
+}
+
+fn days(totals: Vec<devtrace_store::metrics::UsageTotal>) -> Vec<UsageDay> {
+    totals
         .into_iter()
         .filter_map(|t| {
             let day = t.day_unix_nano?;
@@ -207,7 +211,7 @@ pub fn usage_per_day(
                 usage: t.usage,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// Finds a session by trace id (or unique prefix) or by the agent's own session id.
@@ -755,25 +759,13 @@ pub fn session_overview(store: &dyn Store, id: &str) -> Result<SessionOverview, 
     let mut session = item(&summary, findings.len());
     add_usage(store, std::slice::from_mut(&mut session))?;
     let usage_by_day = if session.usage.is_some() {
-        store
-            .usage(
-                &UsageQuery {
-                    sessions: Some(vec![trace_id]),
-                    ..Default::default()
-                },
-                true,
-            )?
-            .into_iter()
-            .filter_map(|t| {
-                let day = t.day_unix_nano?;
-                Some(UsageDay {
-                    day: format_rfc3339(day)[..10].to_owned(),
-                    day_unix_nano: day,
-                    sessions: t.sessions,
-                    usage: t.usage,
-                })
-            })
-            .collect()
+        days(store.usage(
+            &UsageQuery {
+                sessions: Some(vec![trace_id]),
+                ..Default::default()
+            },
+            true,
+        )?)
     } else {
         Vec::new()
     };

@@ -92,7 +92,7 @@ fn metrics_add_up_per_session_and_day_whatever_their_temporality(factory: Factor
         ..Default::default()
     };
     assert_eq!(prepared.items(), 6);
-    writer.write(&[prepared.clone()]).unwrap();
+    writer.write(std::slice::from_ref(&prepared)).unwrap();
     // The exporter retries the same request: nothing is stored twice.
     writer.write(&[prepared]).unwrap();
     assert_eq!(store.stats().unwrap().metric_points, 6);

@@ -281,10 +281,10 @@ const INCREASES_SQL: &str = "
     FROM metric_series s JOIN metric_points p ON p.series = s.id
     WHERE s.quantity IS NOT NULL AND s.kind = 2";
 
-fn increases(
-    conn: &Connection,
-    query: &UsageQuery,
-) -> Result<Vec<(Option<TraceId>, UsageQuantity, u64, f64)>> {
+/// What one point adds: (its session, its quantity, its time, the amount).
+type Increase = (Option<TraceId>, UsageQuantity, u64, f64);
+
+fn increases(conn: &Connection, query: &UsageQuery) -> Result<Vec<Increase>> {
     let mut sql = INCREASES_SQL.to_owned();
     let mut values: Vec<rusqlite::types::Value> = Vec::new();
     if let Some(service) = &query.service {
@@ -378,7 +378,6 @@ pub(crate) fn usage_by_day(conn: &Connection, query: &UsageQuery) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use devtrace_model::metrics::*;
     use devtrace_model::{Resource, Scope};
 
     fn point(start: u64, time: u64, value: f64, kind: &str) -> MetricPoint {

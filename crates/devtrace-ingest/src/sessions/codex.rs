@@ -542,42 +542,20 @@ impl CodexImporter {
         }
         self.builder.emit(span);
         // One edit per file a patch touched, under the call that applied it.
-        for (path, before, after) in &open.patch {
-            let edit_id = derive_span_id(trace_id, &["edit", call_id, path]);
-            let path = self.builder.redact(path).into_owned();
-            let mut attributes = vec![
-                KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_EVENT),
-                KeyValue::new(semconv::SESSION_EVENT_TYPE, "edit"),
-                KeyValue::new(
-                    semconv::SESSION_ACTION,
-                    if before.is_empty() { "write" } else { "edit" },
-                ),
-                KeyValue::new(semconv::SESSION_FILE_PATH, path.as_str()),
-                KeyValue::new(semconv::SESSION_FILE_HASH_AFTER, content_hash(after)),
-            ];
-            if before.is_empty() {
-                attributes.push(KeyValue::new(semconv::SESSION_FILE_CREATED, true));
-            } else {
-                attributes.push(KeyValue::new(
-                    semconv::SESSION_FILE_HASH_BEFORE,
-                    content_hash(before),
-                ));
-            }
-            let mut edit = self.builder.span(
+        emit_patch_edits(
+            &mut self.builder,
+            PatchEdits {
                 trace_id,
-                edit_id,
-                Some(open.span_id),
-                format!("edit {path}"),
-                open.start,
-                ts,
                 resource,
-                attributes,
-            );
-            if failed {
-                edit.status.code = StatusCode::Error;
-            }
-            self.builder.emit(edit);
-        }
+                call_id,
+                call_span: open.span_id,
+                patch: &open.patch,
+                start: open.start,
+                end: ts,
+                failed,
+                extra: &[],
+            },
+        );
     }
 }
 
@@ -586,6 +564,64 @@ impl LineSource for CodexImporter {
         let line: Line =
             serde_json::from_str(text).map_err(|e| format!("not a Codex rollout line: {e}"))?;
         self.handle(line)
+    }
+}
+
+/// The edits a patch made, for [`emit_patch_edits`].
+pub(crate) struct PatchEdits<'a> {
+    pub trace_id: TraceId,
+    pub resource: u32,
+    pub call_id: &'a str,
+    /// The tool call that applied the patch: the edits' parent.
+    pub call_span: SpanId,
+    /// (path, region before, region after) per file, from [`parse_patch`].
+    pub patch: &'a [(String, String, String)],
+    pub start: u64,
+    pub end: u64,
+    pub failed: bool,
+    /// More attributes for each edit.
+    pub extra: &'a [KeyValue],
+}
+
+/// One edit span per file a patch touched, with hashes of the region before and after (so an
+/// undone change is recognisable), as rollouts and Codex's telemetry both describe patches.
+pub(crate) fn emit_patch_edits(builder: &mut Builder, edits: PatchEdits) {
+    for (path, before, after) in edits.patch {
+        let edit_id = derive_span_id(edits.trace_id, &["edit", edits.call_id, path]);
+        let path = builder.redact(path).into_owned();
+        let mut attributes = vec![
+            KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_EVENT),
+            KeyValue::new(semconv::SESSION_EVENT_TYPE, "edit"),
+            KeyValue::new(
+                semconv::SESSION_ACTION,
+                if before.is_empty() { "write" } else { "edit" },
+            ),
+            KeyValue::new(semconv::SESSION_FILE_PATH, path.as_str()),
+            KeyValue::new(semconv::SESSION_FILE_HASH_AFTER, content_hash(after)),
+        ];
+        if before.is_empty() {
+            attributes.push(KeyValue::new(semconv::SESSION_FILE_CREATED, true));
+        } else {
+            attributes.push(KeyValue::new(
+                semconv::SESSION_FILE_HASH_BEFORE,
+                content_hash(before),
+            ));
+        }
+        attributes.extend_from_slice(edits.extra);
+        let mut edit = builder.span(
+            edits.trace_id,
+            edit_id,
+            Some(edits.call_span),
+            format!("edit {path}"),
+            edits.start,
+            edits.end,
+            edits.resource,
+            attributes,
+        );
+        if edits.failed {
+            edit.status.code = StatusCode::Error;
+        }
+        builder.emit(edit);
     }
 }
 

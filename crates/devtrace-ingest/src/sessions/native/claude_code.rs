@@ -18,7 +18,7 @@
 //! `promptId`); an LLM call its `request_id` (the transcript's `requestId`); a tool call its
 //! `tool_use_id`. So `devtrace import claude-code` of the same session merges into these spans.
 
-use super::{Mapper, Record, Session, failed};
+use super::{Mapper, Record, Session, failed, request_failed};
 use crate::sessions::claude_code::{ToolCall, emit_tool_call};
 use crate::sessions::common::{
     ChatCall, chat_span_id_for_request, derive_span_id, head, tool_span_id, turn_span_id_for_prompt,
@@ -65,11 +65,7 @@ pub(crate) fn map(mapper: &mut Mapper, pairing: &mut Pairing, session: &Session,
         "user_prompt" => {
             // Before prompt ids (1.0) a prompt is a turn of its own: what followed it cannot
             // be placed in it and hangs under the session.
-            let turn = turn.unwrap_or_else(|| {
-                let span_id = derive_span_id(session.trace_id, &["turn-event", &record.key()]);
-                mapper.turn(session, record, span_id, end, end);
-                span_id
-            });
+            let turn = turn.unwrap_or_else(|| mapper.turn_of_event(session, record, end));
             // Without OTEL_LOG_USER_PROMPTS the prompt is `<REDACTED>` (only its length).
             if let Some(prompt) = record.text("prompt").filter(|p| *p != "<REDACTED>") {
                 mapper.prompt(session, turn, prompt, end);
@@ -112,22 +108,13 @@ pub(crate) fn map(mapper: &mut Mapper, pairing: &mut Pairing, session: &Session,
                 ),
             ];
             mapper.provenance(record, &mut attributes);
-            let resource = mapper.builder.resource(session.agent.name(), "");
             let model = record.text("model").unwrap_or("");
-            let span = mapper.builder.span(
-                session.trace_id,
-                span_id,
-                Some(parent),
-                if model.is_empty() {
-                    "chat".to_owned()
-                } else {
-                    format!("chat {model}")
-                },
-                end,
-                end,
-                resource,
-                attributes,
-            );
+            let name = if model.is_empty() {
+                "chat".to_owned()
+            } else {
+                format!("chat {model}")
+            };
+            let span = mapper.span(session, span_id, Some(parent), name, (end, end), attributes);
             mapper.builder.emit(span);
         }
         "tool_decision" | "tool_result" => tool(mapper, session, record, parent, (start, end)),
@@ -179,25 +166,17 @@ fn llm_call(
             attributes.push(KeyValue::new(format!("claude_code.{key}"), value));
         }
     }
-    let resource = mapper.builder.resource(session.agent.name(), "");
-    let mut span = mapper.builder.span(
-        session.trace_id,
+    let mut span = mapper.span(
+        session,
         span_id,
         None,
         String::new(),
-        start,
-        end,
-        resource,
+        (start, end),
         attributes,
     );
     span.links = Mapper::agent_link(record);
     if record.name == "api_error" {
-        let error = record.text("error").unwrap_or("API error");
-        let message = match record.display("status_code") {
-            Some(code) => format!("{error} (HTTP {code})"),
-            None => error.to_owned(),
-        };
-        span.status = failed(&message);
+        span.status = request_failed(record);
     }
     mapper.builder.emit(span);
 }
@@ -281,14 +260,12 @@ fn tool(
     if let Some(bytes) = record.count("tool_result_size_bytes") {
         attributes.push(KeyValue::new(semconv::SESSION_OUTPUT_BYTES, bytes as i64));
     }
-    let mut span = mapper.builder.span(
-        session.trace_id,
+    let mut span = mapper.span(
+        session,
         tool_span_id(session.trace_id, call_id),
         Some(parent),
         format!("execute_tool {name}"),
-        start,
-        end,
-        resource,
+        (start, end),
         attributes,
     );
     span.links = Mapper::agent_link(record);

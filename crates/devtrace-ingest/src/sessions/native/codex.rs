@@ -21,10 +21,10 @@
 //! its `call_id`. LLM calls are named by their event (Codex's events carry no response id).
 
 use super::{Mapper, Record, Session, failed};
-use crate::sessions::codex::{command_of, looks_failed, output_of, parse_patch};
-use crate::sessions::common::{
-    ChatCall, content_hash, derive_span_id, tool_span_id, turn_span_id_for_trace,
+use crate::sessions::codex::{
+    PatchEdits, command_of, emit_patch_edits, looks_failed, output_of, parse_patch,
 };
+use crate::sessions::common::{ChatCall, derive_span_id, tool_span_id, turn_span_id_for_trace};
 use devtrace_model::{KeyValue, SpanId, semconv};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -69,30 +69,21 @@ pub(crate) fn map(mapper: &mut Mapper, pairing: &mut Pairing, session: &Session,
     }
     let conversation = record.text("conversation.id").unwrap_or("").to_owned();
     match record.name.as_str() {
-        "conversation_starts" => {
-            let mut attributes = Vec::new();
-            for (key, name) in [
+        "conversation_starts" => mapper.settings(
+            session,
+            record,
+            &[
                 ("model", "codex.model"),
                 ("provider_name", "codex.provider"),
                 ("approval_policy", "codex.approval_policy"),
                 ("sandbox_policy", "codex.sandbox_policy"),
                 ("reasoning_effort", "codex.reasoning_effort"),
-            ] {
-                if let Some(value) = record.text(key) {
-                    attributes.push(KeyValue::new(name, value));
-                }
-            }
-            mapper.session_attributes(session, attributes);
-            mapper.keep(session, session.root(), record);
-        }
+            ],
+        ),
         "user_prompt" => {
-            // Without a trace id the prompt's time names the turn: its later events cannot
+            // Without a trace id the prompt's event names the turn: its later events cannot
             // be placed in it and hang under the session.
-            let turn = turn.unwrap_or_else(|| {
-                let span_id = derive_span_id(session.trace_id, &["turn-event", &record.key()]);
-                mapper.turn(session, record, span_id, end, end);
-                span_id
-            });
+            let turn = turn.unwrap_or_else(|| mapper.turn_of_event(session, record, end));
             if let Some(prompt) = record.text("prompt").filter(|p| *p != "[REDACTED]") {
                 mapper.prompt(session, turn, prompt, end);
             }
@@ -123,17 +114,14 @@ pub(crate) fn map(mapper: &mut Mapper, pairing: &mut Pairing, session: &Session,
                 attributes.push(KeyValue::new(semconv::LLM_ATTEMPT, attempt as i64 + 1));
             }
             mapper.provenance(record, &mut attributes);
-            let resource = mapper.builder.resource(session.agent.name(), "");
-            let mut span = mapper.builder.span(
-                session.trace_id,
+            let mut span = mapper.span(
+                session,
                 span_id,
                 Some(parent),
                 format!("chat {}", record.text("model").unwrap_or(""))
                     .trim()
                     .to_owned(),
-                start,
-                end,
-                resource,
+                (start, end),
                 attributes,
             );
             let message = match (error, status) {
@@ -187,15 +175,12 @@ pub(crate) fn map(mapper: &mut Mapper, pairing: &mut Pairing, session: &Session,
                     reasoning as i64,
                 ));
             }
-            let resource = mapper.builder.resource(session.agent.name(), "");
-            let span = mapper.builder.span(
-                session.trace_id,
+            let span = mapper.span(
+                session,
                 span_id,
                 None,
                 String::new(),
-                end,
-                end,
-                resource,
+                (end, end),
                 attributes,
             );
             mapper.builder.emit(span);
@@ -329,55 +314,31 @@ fn tool(
             record.text("source").unwrap_or("unknown source")
         ));
     }
-    let resource = mapper.builder.resource(session.agent.name(), "");
-    let mut span = mapper.builder.span(
-        session.trace_id,
+    let mut span = mapper.span(
+        session,
         span_id,
         Some(parent),
         format!("execute_tool {name}"),
-        start,
-        end,
-        resource,
+        (start, end),
         attributes,
     );
     span.status = status.clone();
     span.links = Mapper::agent_link(record);
     mapper.builder.emit(span);
     // One edit per file a patch touched, under the call, as the rollout importer records.
-    for (path, before, after) in &patch {
-        let edit_id = derive_span_id(session.trace_id, &["edit", call_id, path]);
-        let mut attributes = vec![
-            KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_EVENT),
-            KeyValue::new(semconv::SESSION_EVENT_TYPE, "edit"),
-            KeyValue::new(
-                semconv::SESSION_ACTION,
-                if before.is_empty() { "write" } else { "edit" },
-            ),
-            KeyValue::new(semconv::SESSION_FILE_PATH, path.as_str()),
-            KeyValue::new(semconv::SESSION_FILE_HASH_AFTER, content_hash(after)),
-            KeyValue::new(semconv::SESSION_FROM_TELEMETRY, true),
-        ];
-        if before.is_empty() {
-            attributes.push(KeyValue::new(semconv::SESSION_FILE_CREATED, true));
-        } else {
-            attributes.push(KeyValue::new(
-                semconv::SESSION_FILE_HASH_BEFORE,
-                content_hash(before),
-            ));
-        }
-        let mut edit = mapper.builder.span(
-            session.trace_id,
-            edit_id,
-            Some(span_id),
-            format!("edit {path}"),
+    let resource = mapper.builder.resource(session.agent.name(), "");
+    emit_patch_edits(
+        &mut mapper.builder,
+        PatchEdits {
+            trace_id: session.trace_id,
+            resource,
+            call_id,
+            call_span: span_id,
+            patch: &patch,
             start,
             end,
-            resource,
-            attributes,
-        );
-        if status.code == devtrace_model::StatusCode::Error {
-            edit.status.code = devtrace_model::StatusCode::Error;
-        }
-        mapper.builder.emit(edit);
-    }
+            failed: status.code == devtrace_model::StatusCode::Error,
+            extra: &[KeyValue::new(semconv::SESSION_FROM_TELEMETRY, true)],
+        },
+    );
 }

@@ -18,7 +18,7 @@
 //! Ids: Gemini CLI writes no transcript devtrace imports; the turn is its `prompt_id`; a tool
 //! call its call id when the event has one, else its trace, function and arguments.
 
-use super::{Mapper, Record, Session, failed};
+use super::{Mapper, Record, Session, failed, request_failed};
 use crate::sessions::common::{
     ChatCall, content_hash, derive_span_id, head, tool_span_id, turn_span_id_for_prompt,
 };
@@ -52,20 +52,15 @@ pub(crate) fn map(mapper: &mut Mapper, session: &Session, record: &Record) {
         mapper.turn(session, record, turn, start, end);
     }
     match record.name.as_str() {
-        "config" => {
-            let mut attributes = Vec::new();
-            for (key, name) in [
+        "config" => mapper.settings(
+            session,
+            record,
+            &[
                 ("model", "gemini_cli.model"),
                 ("approval_mode", "gemini_cli.approval_mode"),
                 ("sandbox_enabled", "gemini_cli.sandbox_enabled"),
-            ] {
-                if let Some(value) = record.attr(key) {
-                    attributes.push(KeyValue::new(name, value.clone()));
-                }
-            }
-            mapper.session_attributes(session, attributes);
-            mapper.keep(session, session.root(), record);
-        }
+            ],
+        ),
         "user_prompt" => {
             if let (Some(turn), Some(prompt)) = (turn, record.text("prompt")) {
                 mapper.prompt(session, turn, prompt, end);
@@ -148,24 +143,17 @@ fn llm_call(
     if let Some(role) = record.text("role") {
         attributes.push(KeyValue::new("gemini_cli.role", role));
     }
-    let resource = mapper.builder.resource(session.agent.name(), "");
-    let mut span = mapper.builder.span(
-        session.trace_id,
+    let mut span = mapper.span(
+        session,
         span_id,
         None,
         String::new(),
-        start,
-        end,
-        resource,
+        (start, end),
         attributes,
     );
     span.links = Mapper::agent_link(record);
     if record.name == "api_error" {
-        let error = record.text("error").unwrap_or("API error");
-        span.status = failed(&match record.display("status_code") {
-            Some(code) => format!("{error} (HTTP {code})"),
-            None => error.to_owned(),
-        });
+        span.status = request_failed(record);
     }
     mapper.builder.emit(span);
 }
@@ -283,15 +271,12 @@ fn tool(
     if let Some(bytes) = record.count("content_length") {
         attributes.push(KeyValue::new(semconv::SESSION_OUTPUT_BYTES, bytes as i64));
     }
-    let resource = mapper.builder.resource(session.agent.name(), "");
-    let mut span = mapper.builder.span(
-        session.trace_id,
+    let mut span = mapper.span(
+        session,
         span_id,
         Some(parent),
         format!("execute_tool {name}"),
-        start,
-        end,
-        resource,
+        (start, end),
         attributes,
     );
     span.links = Mapper::agent_link(record);

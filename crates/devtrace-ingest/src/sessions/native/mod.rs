@@ -18,7 +18,7 @@ pub mod claude_code;
 pub mod codex;
 pub mod gemini;
 
-use super::common::{Builder, SessionOutput, SessionRoot, derive_trace_id};
+use super::common::{Builder, SessionOutput, SessionRoot, derive_span_id, derive_trace_id};
 use crate::redact::Redactor;
 use devtrace_model::metrics::{Metric, MetricBatch, MetricPoint, UsageQuantity};
 use devtrace_model::session::session_span_id;
@@ -406,6 +406,48 @@ impl Mapper {
         })
     }
 
+    /// A version of a span of `session` (in the agent's resource).
+    pub fn span(
+        &mut self,
+        session: &Session,
+        span_id: SpanId,
+        parent: Option<SpanId>,
+        name: String,
+        (start, end): (u64, u64),
+        attributes: Vec<KeyValue>,
+    ) -> devtrace_model::Span {
+        let resource = self.builder.resource(session.agent.name(), "");
+        self.builder.span(
+            session.trace_id,
+            span_id,
+            parent,
+            name,
+            start,
+            end,
+            resource,
+            attributes,
+        )
+    }
+
+    /// The agent's settings an event names (`(attribute, name on the session)` pairs), as
+    /// attributes of the session; the event is kept too.
+    pub fn settings(&mut self, session: &Session, record: &Record, names: &[(&str, &str)]) {
+        let attributes = names
+            .iter()
+            .filter_map(|(key, name)| record.attr(key).map(|v| KeyValue::new(*name, v.clone())))
+            .collect();
+        self.session_attributes(session, attributes);
+        self.keep(session, session.root(), record);
+    }
+
+    /// A turn of its own for a prompt the agent gives no id (the prompt's event names it):
+    /// what follows it cannot be placed in it.
+    pub fn turn_of_event(&mut self, session: &Session, record: &Record, time: u64) -> SpanId {
+        let span_id = derive_span_id(session.trace_id, &["turn-event", &record.key()]);
+        self.turn(session, record, span_id, time, time);
+        span_id
+    }
+
     /// Adds attributes to the session span (the newest value of each wins when merged).
     pub fn session_attributes(&mut self, session: &Session, attributes: Vec<KeyValue>) {
         if let Some(root) = self.roots.get_mut(&session.trace_id) {
@@ -463,15 +505,12 @@ impl Mapper {
         if let Some(trace) = record.agent_trace() {
             attributes.push(KeyValue::new(semconv::SESSION_AGENT_TRACE, trace));
         }
-        let resource = self.builder.resource(agent, "");
-        let span = self.builder.span(
-            session.trace_id,
+        let span = self.span(
+            session,
             span_id,
             Some(session.root()),
             format!("invoke_agent {agent}"),
-            start,
-            end,
-            resource,
+            (start, end),
             attributes,
         );
         self.builder.emit(span);
@@ -487,15 +526,12 @@ impl Mapper {
             None,
             prompt,
         );
-        let resource = self.builder.resource(session.agent.name(), "");
-        let span = self.builder.span(
-            session.trace_id,
+        let span = self.span(
+            session,
             span_id,
             None,
             String::new(),
-            time,
-            time,
-            resource,
+            (time, time),
             attributes,
         );
         self.builder.emit(span);
@@ -520,17 +556,7 @@ impl Mapper {
             attributes.push(KeyValue::new("body", body.as_str()));
         }
         let time = record.time();
-        let resource = self.builder.resource(session.agent.name(), "");
-        let mut span = self.builder.span(
-            session.trace_id,
-            target,
-            None,
-            String::new(),
-            time,
-            time,
-            resource,
-            vec![],
-        );
+        let mut span = self.span(session, target, None, String::new(), (time, time), vec![]);
         span.events.push(Event {
             time_unix_nano: time,
             name: format!("{}.{}", event_prefix(session.agent), record.name),
@@ -588,6 +614,15 @@ fn event_prefix(agent: NativeAgent) -> &'static str {
         NativeAgent::Codex => "codex",
         NativeAgent::GeminiCli => "gemini_cli",
     }
+}
+
+/// The status of a failed LLM request: its error, with the HTTP status when there is one.
+pub(crate) fn request_failed(record: &Record) -> devtrace_model::Status {
+    let error = record.text("error").unwrap_or("API error");
+    failed(&match record.display("status_code") {
+        Some(code) => format!("{error} (HTTP {code})"),
+        None => error.to_owned(),
+    })
 }
 
 /// The status of a failed step, with its most telling line as message.
