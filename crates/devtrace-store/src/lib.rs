@@ -21,7 +21,7 @@ pub mod sqlite;
 pub mod writer;
 
 use devtrace_model::{LogBatch, SpanBatch, TraceId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use devtrace_model::session::SessionFacts;
 pub use prepare::{
@@ -30,7 +30,7 @@ pub use prepare::{
 
 /// One row of a trace listing: everything `ls` shows, kept up to date at ingest.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceSummary {
     pub trace_id: TraceId,
     pub start_unix_nano: u64,
@@ -124,7 +124,7 @@ pub struct SessionQuery {
 
 /// One row of a session listing, kept current as the session's spans arrive.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSummary {
     pub trace_id: TraceId,
     #[serde(flatten)]
@@ -168,7 +168,7 @@ pub struct ServiceSummary {
 
 /// What the store holds, for `/api/v1/stats` and `devtrace stats`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {
     pub spans: u64,
     pub traces: u64,

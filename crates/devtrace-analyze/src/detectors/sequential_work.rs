@@ -217,6 +217,11 @@ fn group_under(
         }
     }
     runs.push(current);
+    runs.retain(|r| r.len() >= 2);
+    if runs.is_empty() {
+        // Nothing to group: skip reading every child's values.
+        return None;
+    }
 
     // Rules 4–5: split at producers of a fan-out and at dependencies.
     // Where each value first appears among the children: a value a later sibling shares with
@@ -232,7 +237,7 @@ fn group_under(
         }
     }
     let mut groups: Vec<Vec<&Child>> = Vec::new();
-    for run in runs.into_iter().filter(|r| r.len() >= 2) {
+    for run in runs {
         let mut pieces: Vec<Vec<&Child>> = vec![Vec::new()];
         for (i, child) in run.iter().enumerate() {
             let produces_fan_out = run.get(i + 1).is_some_and(|next| {
