@@ -405,3 +405,55 @@ async fn start_server(
     }));
     (addresses, stop)
 }
+
+#[tokio::test]
+async fn secrets_in_an_agents_events_are_redacted_before_the_session_is_built() {
+    let fixture = Fixture::new();
+    let key = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-AbCdEfGhIj";
+    let command = format!("curl -H 'x-api-key: {key}' https://api.example.com");
+    let body = serde_json::json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "claude-code"}}]},
+        "scopeLogs": [{"scope": {"name": "com.anthropic.claude_code.events"}, "logRecords": [{
+            "timeUnixNano": "1795406177000000000", "body": {"stringValue": "claude_code.tool_result"},
+            "attributes": [
+                {"key": "session.id", "value": {"stringValue": SESSION}},
+                {"key": "event.name", "value": {"stringValue": "tool_result"}},
+                {"key": "tool_name", "value": {"stringValue": "Bash"}},
+                {"key": "tool_use_id", "value": {"stringValue": "toolu_secret"}},
+                {"key": "success", "value": {"stringValue": "true"}},
+                {"key": "tool_input", "value": {"stringValue": serde_json::json!({"command": command}).to_string()}},
+                {"key": "user.email", "value": {"stringValue": "ada@example.com"}}]}]}]}]});
+    let (status, _) = post(
+        fixture.router(),
+        "/v1/logs",
+        "application/json",
+        false,
+        body.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let id: TraceId = SESSION.replace('-', "").parse().unwrap();
+    let trace = fixture.store.get_trace(id).unwrap().unwrap();
+    let tool = trace
+        .spans
+        .spans
+        .iter()
+        .find(|s| s.name == "execute_tool Bash")
+        .unwrap();
+    let stored = tool
+        .attr(devtrace_model::semconv::SESSION_COMMAND)
+        .and_then(|v| v.as_str())
+        .unwrap();
+    assert!(!stored.contains(key), "{stored}");
+    assert!(stored.contains("[REDACTED:"), "{stored}");
+    // The log records as stored (the logs view over every chunk) hold neither.
+    let rows = fixture
+        .store
+        .query_sql("SELECT attributes FROM logs", Default::default())
+        .unwrap();
+    assert_eq!(rows.rows.len(), 1);
+    let everything = format!("{:?}{:?}", trace.spans, rows.rows);
+    assert!(!everything.contains(key), "{everything}");
+    assert!(!everything.contains("ada@example.com"), "{everything}");
+    assert!(everything.contains("[REDACTED:email]"), "{everything}");
+}
