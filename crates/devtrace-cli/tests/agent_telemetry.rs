@@ -279,7 +279,9 @@ fn imported_events_and_metrics_show_as_a_session_with_the_agents_numbers() {
         "{show}"
     );
     assert!(
-        show.contains("failed 3 times in a row with no change in between: Shell command failed"),
+        show.contains(
+            "failed 3 times in a row with no change in between: \"Shell command failed\""
+        ),
         "{show}"
     );
     // Importing again stores nothing twice: documents are remembered, points keyed.
