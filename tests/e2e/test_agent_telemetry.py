@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO_ROOT, Server
+from harness import REPO_ROOT, Server, clean_env
 from scripted_model import Script, ScriptedModel, Usage
 
 AGENTS_DIR = REPO_ROOT / "tests" / "agents"
@@ -120,6 +120,31 @@ def wait_for_live_session(server: Server, agent: str, model: ScriptedModel, run:
     )
 
 
+def watch_events(server: Server, *extra: str, seconds: int = 3) -> list[dict]:
+    """`devtrace watch --plain --json` on the server's store for a few seconds: its events."""
+    result = server.cli("watch", "--plain", "--json", "--exit-after", f"{seconds}s", *extra)
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def check_watch(server: Server, overview: dict, agent: str) -> None:
+    """The live session as `devtrace watch --plain` shows it (the live query layer): in progress,
+    its three failed calls, and the retry-loop finding on it."""
+    trace_id = overview["session"]["trace_id"]
+    events = watch_events(server)
+    sessions = [e for e in events if e["event"] == "session" and e["trace_id"] == trace_id]
+    assert sessions, f"watch --plain did not show {agent}'s session {trace_id}: {events}"
+    latest = sessions[-1]
+    assert latest["agent"] == agent
+    assert latest["title"] == PROMPT
+    assert latest["tools_failed"] == 3, latest
+    assert latest["last"]["subject"] == COMMAND and latest["last"]["outcome"] == "failed", latest
+    finding = next(
+        e for e in events
+        if e["event"] == "finding" and e["kind"] == "retry_loop" and e["session_trace_id"] == trace_id
+    )  # fmt: skip
+    assert finding["evidence"]["subject"] == COMMAND, finding
+
+
 def check_live(overview: dict, agent: str) -> None:
     session = overview["session"]
     assert session["agent"] == agent
@@ -159,6 +184,8 @@ def test_claude_code_session_appears_live_from_its_own_telemetry(server: Server,
         try:
             live = wait_for_live_session(server, "claude-code", model, run)
             check_live(live, "claude-code")
+            check_watch(server, live, "claude-code")
+            assert run.proc.poll() is None, "watch saw the session while the agent still ran"
             hold.set()
             assert run.finish() == 0, run.describe()
         finally:
@@ -228,6 +255,8 @@ def test_codex_session_appears_live_from_its_own_telemetry(server: Server, tmp_p
         try:
             live = wait_for_live_session(server, "codex", model, run)
             check_live(live, "codex")
+            check_watch(server, live, "codex")
+            assert run.proc.poll() is None, "watch saw the session while the agent still ran"
             hold.set()
             assert run.finish() == 0, run.describe()
         finally:
@@ -290,6 +319,8 @@ def test_gemini_cli_session_appears_live_from_its_own_telemetry(server: Server, 
         try:
             live = wait_for_live_session(server, "gemini-cli", model, run)
             check_live(live, "gemini-cli")
+            check_watch(server, live, "gemini-cli")
+            assert run.proc.poll() is None, "watch saw the session while the agent still ran"
             hold.set()
             assert run.finish() == 0, run.describe()
         finally:
@@ -313,3 +344,69 @@ def test_gemini_cli_session_appears_live_from_its_own_telemetry(server: Server, 
     prompt_tokens = sum(m["tokens"]["prompt"] for m in result["stats"]["models"].values())
     assert session["input_tokens"] == prompt_tokens
     assert usage_now["input_tokens"] == prompt_tokens
+
+
+FIXTURES = REPO_ROOT / "crates" / "devtrace-ingest" / "tests" / "fixtures" / "native"
+
+
+def claude_code_events_now(session_id: str) -> bytes:
+    """Claude Code 2.1's events as OTLP/JSON, written to match its documented schema (the mapping
+    tests' fixture: a prompt, then the same command failing three times and a rejected Write),
+    moved to a fresh session id and to the last seconds, so the session is in progress."""
+    doc = json.loads((FIXTURES / "claude-code-2.1-events.json").read_text())
+    records = [r for rl in doc["resourceLogs"] for sl in rl["scopeLogs"] for r in sl["logRecords"]]
+    shift = time.time_ns() - 2_000_000_000 - min(int(r["timeUnixNano"]) for r in records)
+    for record in records:
+        for key in ("timeUnixNano", "observedTimeUnixNano"):
+            record[key] = str(int(record[key]) + shift)
+        for attr in record["attributes"]:
+            if attr["key"] == "session.id":
+                attr["value"] = {"stringValue": session_id}
+            elif attr["key"] == "event.timestamp":
+                moment = int(record["timeUnixNano"]) / 1e9
+                attr["value"] = {
+                    "stringValue": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment))
+                    + f".{int(moment * 1000) % 1000:03d}Z"
+                }
+    return json.dumps(doc).encode()
+
+
+def test_a_session_from_claude_codes_documented_events_shows_live_in_watch(server: Server):
+    """No agent CLI: OTLP payloads matching Claude Code's documented schema, posted as its exporter
+    does, show in `devtrace watch --plain` (local store and --server) with the retry loop."""
+    session_id = "6f1c2a4e-0b7d-4c55-9e31-2d8f5a6b7c90"
+    trace_id = session_id.replace("-", "")
+    watch = subprocess.Popen(
+        [str(server.bin), "--data", str(server.data_dir), "watch", "--plain", "--json", "--exit-after", "5s"],
+        env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(0.8)
+    status, _, body = server.post(
+        "/v1/logs", claude_code_events_now(session_id), {"content-type": "application/json"}
+    )
+    assert status == 200, body
+    out, err = watch.communicate(timeout=30)
+    assert watch.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    session = [e for e in events if e["event"] == "session" and e["trace_id"] == trace_id]
+    assert session, out
+    assert (session[-1]["agent"], session[-1]["title"]) == ("claude-code", "Run the check and fix the build")
+    # Three failed runs of the command and a rejected Write, as in the events.
+    assert (session[-1]["tools_ok"], session[-1]["tools_failed"]) == (0, 4), session[-1]
+    assert (session[-1]["input_tokens"], session[-1]["output_tokens"]) == (8400, 160)
+    finding = next(e for e in events if e["event"] == "finding" and e["session_trace_id"] == trace_id)
+    assert finding["kind"] == "retry_loop"
+    assert finding["evidence"]["subject"] == COMMAND, finding
+
+    # The same through a server's API (the live REST feed a remote watch reads).
+    remote = subprocess.run(
+        [str(server.bin), "watch", "--plain", "--exit-after", "3s", "--server", f"http://{server.api}"],
+        env=clean_env(), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert remote.returncode == 0, remote.stderr
+    assert any(
+        f" session {trace_id[:8]} " in line and '"Run the check and fix the build"' in line
+        and "tools 0 ok 4 failed" in line
+        for line in remote.stdout.splitlines()
+    ), remote.stdout  # fmt: skip
+    assert any(f" finding retry_loop session {trace_id[:8]}: " in line for line in remote.stdout.splitlines()), remote.stdout
