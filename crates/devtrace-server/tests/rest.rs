@@ -186,6 +186,7 @@ async fn api() -> Api {
         traces: Default::default(),
         stopping,
         redactor: Arc::new(devtrace_ingest::redact::Redactor::builtin()),
+        qa: None,
     };
     Api {
         router: router(state.clone(), AllowedHosts::new([127, 0, 0, 1].into(), &[])),

@@ -6,6 +6,8 @@
 use crate::*;
 use devtrace_model::*;
 
+mod qa;
+
 pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn StoreWriter>, Box<dyn Store>);
 
 pub fn run_all(factory: Factory<'_>) {
@@ -22,6 +24,7 @@ pub fn run_all(factory: Factory<'_>) {
     cursors_blobs_and_deletes(factory);
     listing_can_end_at_a_time(factory);
     metrics_add_up_per_session_and_day_whatever_their_temporality(factory);
+    qa::run_all(factory);
 }
 
 fn metrics_add_up_per_session_and_day_whatever_their_temporality(factory: Factory<'_>) {

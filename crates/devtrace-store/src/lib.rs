@@ -16,6 +16,7 @@
 pub mod chunk;
 pub mod metrics;
 pub mod prepare;
+pub mod qa;
 pub mod sql;
 pub mod sqlite;
 pub mod writer;
@@ -258,6 +259,11 @@ pub trait Store: Send + Sync {
     /// What agents reported through their metrics (cost, tokens, lines changed), per session
     /// of `query` with metrics, or per UTC day when `by_day` (see [`metrics`]).
     fn usage(&self, query: &metrics::UsageQuery, by_day: bool) -> Result<Vec<metrics::UsageTotal>>;
+    /// The QA job queue kept in this store ([`qa`]), when the backend has one. It writes on
+    /// its own (a claim is its own small transaction), not through the group-commit writer.
+    fn qa(&self) -> Option<&dyn qa::QaQueue> {
+        None
+    }
 }
 
 /// Identifies an imported document by its content.

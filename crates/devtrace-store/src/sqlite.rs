@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod qa;
+
 /// The database file inside a data directory.
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("devtrace.db")
@@ -105,7 +107,9 @@ const MIGRATIONS: &[&str] = &[
     // throughput (bench/run-ingest.sh, 2 M spans: 137–141 k spans/s without, 105–119 k with);
     // a plain scan answers the overview in ~0.2 s on 5 M spans (see `services`).
     "DROP INDEX IF EXISTS traces_by_service;",
-    // 8: OTLP metrics: series (with the session and usage quantity they belong to) and
+    // 8: the QA job queue and cached LLM judgements (sqlite/qa.rs).
+    qa::MIGRATION,
+    // 9: OTLP metrics: series (with the session and usage quantity they belong to) and
     // points keyed so that an exporter's retry is stored once (see metrics.rs).
     crate::metrics::MIGRATION,
 ];
@@ -1012,6 +1016,10 @@ impl Store for SqliteStore {
                 })
                 .optional()?)
         })
+    }
+
+    fn qa(&self) -> Option<&dyn crate::qa::QaQueue> {
+        Some(self)
     }
 
     fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>> {
