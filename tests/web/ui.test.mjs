@@ -549,6 +549,8 @@ test("an agent's own telemetry: its session with the cost and lines its metrics 
   assert.equal(await page.locator('p.lacks').textContent(),
     "From the agent's own telemetry, which leaves out replies, tool outputs, the working directory; importing its transcript (devtrace import claude-code) fills them in.");
   await shot('session-agent-telemetry');
+});
+
 test('a session\'s QA: run it from its page, follow the job, read the verdict, the tests and the judge\'s evidence', async () => {
   // A repository made here whose one test fails, and a session whose final patch fixes it.
   const repo = mkdtempSync(join(tmpdir(), 'devtrace-web-repo-'));
