@@ -71,6 +71,8 @@ pub struct Stats {
     spans: u64,
     traces: u64,
     logs: u64,
+    /// Metric data points stored (a point an exporter re-sent counts once).
+    metric_points: u64,
     bytes_on_disk: u64,
     /// Spans committed per second over the last ten seconds.
     ingest_spans_per_second: f64,
@@ -88,6 +90,7 @@ pub async fn stats(State(state): State<ApiState>) -> Response {
             spans: stored.spans,
             traces: stored.traces,
             logs: stored.logs,
+            metric_points: stored.metric_points,
             bytes_on_disk: stored.bytes_on_disk,
             ingest_spans_per_second: state.rate.spans_per_second(),
             queued_items: state.writer.pending_items(),

@@ -1,4 +1,5 @@
-//! OTLP over HTTP: `POST /v1/traces` and `POST /v1/logs`, protobuf or JSON, optionally gzip.
+//! OTLP over HTTP: `POST /v1/traces`, `POST /v1/logs` and `POST /v1/metrics`, protobuf or
+//! JSON, optionally gzip.
 //!
 //! Replies follow the OTLP/HTTP specification: the response message in the request's
 //! encoding; errors as a `google.rpc.Status` in that encoding; 400 for malformed bodies, 413
@@ -26,10 +27,11 @@ struct HttpState {
 }
 
 pub fn router(ingestor: Arc<Ingestor>, max_body_bytes: usize) -> Router {
-    use crate::otlp_grpc::{LogsService, OtlpGrpc, OtlpService, TraceService};
+    use crate::otlp_grpc::{LogsService, MetricsService, OtlpGrpc, OtlpService, TraceService};
     Router::new()
         .route("/v1/traces", post(traces))
         .route("/v1/logs", post(logs))
+        .route("/v1/metrics", post(metrics))
         .route_service(
             &format!("/{}/Export", TraceService::NAME),
             OtlpGrpc::<TraceService>::new(Arc::clone(&ingestor), max_body_bytes),
@@ -37,6 +39,10 @@ pub fn router(ingestor: Arc<Ingestor>, max_body_bytes: usize) -> Router {
         .route_service(
             &format!("/{}/Export", LogsService::NAME),
             OtlpGrpc::<LogsService>::new(Arc::clone(&ingestor), max_body_bytes),
+        )
+        .route_service(
+            &format!("/{}/Export", MetricsService::NAME),
+            OtlpGrpc::<MetricsService>::new(Arc::clone(&ingestor), max_body_bytes),
         )
         // Bodies are read with our own limit so the 413 carries an OTLP status.
         .layer(DefaultBodyLimit::disable())
@@ -52,6 +58,10 @@ async fn traces(State(state): State<HttpState>, headers: HeaderMap, body: Body) 
 
 async fn logs(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     export(state, Signal::Logs, headers, body).await
+}
+
+async fn metrics(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+    export(state, Signal::Metrics, headers, body).await
 }
 
 async fn export(state: HttpState, signal: Signal, headers: HeaderMap, body: Body) -> Response {
@@ -136,6 +146,7 @@ async fn export(state: HttpState, signal: Signal, headers: HeaderMap, body: Body
             let body = match (signal, encoding) {
                 (Signal::Traces, Encoding::Protobuf) => receipt.trace_response().encode_to_vec(),
                 (Signal::Logs, Encoding::Protobuf) => receipt.logs_response().encode_to_vec(),
+                (Signal::Metrics, Encoding::Protobuf) => receipt.metrics_response().encode_to_vec(),
                 (_, Encoding::Json) => json_receipt(signal, &receipt),
             };
             reply(StatusCode::OK, encoding, body)
@@ -158,6 +169,7 @@ fn json_receipt(signal: Signal, receipt: &crate::ingest::Receipt) -> Vec<u8> {
         let count_field = match signal {
             Signal::Traces => "rejectedSpans",
             Signal::Logs => "rejectedLogRecords",
+            Signal::Metrics => "rejectedDataPoints",
         };
         serde_json::json!({"partialSuccess": {
             count_field: receipt.rejected.to_string(),

@@ -14,6 +14,7 @@
 //! Only this crate knows SQL. It must not decode wire formats or compute findings.
 
 pub mod chunk;
+pub mod metrics;
 pub mod prepare;
 pub mod qa;
 pub mod sql;
@@ -174,6 +175,8 @@ pub struct StoreStats {
     pub spans: u64,
     pub traces: u64,
     pub logs: u64,
+    /// Metric data points (each stored once, however often an exporter re-sent it).
+    pub metric_points: u64,
     pub bytes_on_disk: u64,
 }
 
@@ -254,6 +257,9 @@ pub trait Store: Send + Sync {
     fn import_cursor(&self, source: &str) -> Result<Option<ImportCursor>>;
     /// A stored blob's bytes.
     fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>>;
+    /// What agents reported through their metrics (cost, tokens, lines changed), per session
+    /// of `query` with metrics, or per UTC day when `by_day` (see [`metrics`]).
+    fn usage(&self, query: &metrics::UsageQuery, by_day: bool) -> Result<Vec<metrics::UsageTotal>>;
     /// The QA job queue kept in this store ([`qa`]), when the backend has one. It writes on
     /// its own (a claim is its own small transaction), not through the group-commit writer.
     fn qa(&self) -> Option<&dyn qa::QaQueue> {

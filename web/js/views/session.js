@@ -11,6 +11,7 @@
 
 import {get} from '../api.js';
 import {h, duration, time, note, plural, tokens, bytes, traceHref, sessionHref, debounce, escaped, escapedBlock} from '../dom.js';
+import {cost, lines} from './sessions.js';
 import {qaSection} from './session_qa.js';
 
 /** Lines shown before "Show all" (outputs, diffs, prompts, replies). */
@@ -80,7 +81,13 @@ class SessionView {
           fact('Tokens', `${tokens(s.input_tokens)} in (${tokens(s.cache_read_tokens)} from cache), ${tokens(s.output_tokens)} out`),
           fact('Errors', s.errors ? h('span', {class: 'error-text'}, s.errors.toLocaleString()) : '0'),
           fact('Findings', String(o.findings.length)),
+          s.usage?.cost_usd !== undefined ? fact('Cost (agent-reported)', cost(s.usage.cost_usd)) : null,
+          lines(s.usage) ? fact('Lines changed', lines(s.usage)) : null,
+          o.sources?.length ? fact('Recorded from', o.sources.join(', ')) : null,
           fact('Session id', h('span', {class: 'mono'}, s.session_id))),
+        o.lacks?.length ? h('p', {class: 'note muted lacks'},
+          `From the agent's own telemetry, which leaves out ${o.lacks.join(', ')}`
+          + (s.agent === 'claude-code' || s.agent === 'codex' ? `; importing its transcript (devtrace import ${s.agent}) fills them in.` : '.')) : null,
         h('p', {class: 'links'},
           h('a', {href: traceHref(s.trace_id)}, 'Open as a trace (waterfall)'), ' · ',
           h('a', {href: `/api/v1/sessions/${s.trace_id}/overview`, target: '_blank', rel: 'noopener'}, 'JSON'))),

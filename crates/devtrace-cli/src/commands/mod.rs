@@ -1,6 +1,7 @@
 //! One module per command. Commands read and write through `devtrace-store`, analyse through
 //! `devtrace-analyze`, and only format here.
 
+mod agent_setup;
 mod analysis;
 mod compare;
 mod demo;
@@ -92,6 +93,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Qa(args) => qa::run(data, &args.command),
         Command::Plan(args) => plan::run(data, args),
         Command::Watch(args) => watch::run(data, args, cli.color),
+        Command::AgentSetup(args) => agent_setup::run(data, args),
     }
 }
 

@@ -353,6 +353,17 @@ fn invocations(fixture: &Fixture, n: &Names) -> BTreeMap<&'static str, Vec<Invoc
         vec![call(&["record", "daemon", "--session", &bad], Fails)],
     );
     table.insert("note", vec![call(&["note", &bad], Fails)]);
+    // agent-setup prints settings devtrace writes (no recorded text); a hostile agent name is
+    // refused by the grammar.
+    table.insert(
+        "agent-setup",
+        vec![
+            call(&["agent-setup", "claude-code", "--print"], Quiet),
+            call(&["agent-setup", "codex", "--print"], Quiet),
+            call(&["agent-setup", "gemini", "--print"], Quiet),
+            call(&["agent-setup", &bad], Fails),
+        ],
+    );
     // QA without a runner here: jobs are queued, listed, shown and cancelled (running one
     // needs a sandbox); what they print names no recorded text until a result exists.
     table.insert("qa", vec![call(&["qa"], Fails)]);

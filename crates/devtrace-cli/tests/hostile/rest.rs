@@ -294,6 +294,11 @@ fn every_rest_endpoint_answers_recorded_text_as_escaped_json() {
             get(format!("/api/v1/sessions?since={bad}"), Refused),
         ],
     );
+    // Usage per session and day, from agents' metrics (none in this store) and sessions.
+    table.insert(
+        "GET /api/v1/usage",
+        vec![get("/api/v1/usage".into(), Quiet)],
+    );
     table.insert("POST /api/v1/sessions", vec![
         Call { method: "POST", path: "/api/v1/sessions".into(), body: Some(sent.clone()), expect: Quiet },
         Call { method: "POST", path: "/api/v1/sessions".into(),
