@@ -64,9 +64,13 @@ pub async fn health() -> Json<Health> {
 /// What the store holds and how fast spans arrive.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Stats {
+    /// Spans stored (each once).
     spans: u64,
     traces: u64,
     logs: u64,
+    /// Spans received again after they were stored (an exporter retrying) and not stored
+    /// twice; `spans + resent_spans` is every span accepted.
+    resent_spans: u64,
     bytes_on_disk: u64,
     /// Spans committed per second over the last ten seconds.
     ingest_spans_per_second: f64,
@@ -84,6 +88,7 @@ pub async fn stats(State(state): State<ApiState>) -> Response {
             spans: stored.spans,
             traces: stored.traces,
             logs: stored.logs,
+            resent_spans: stored.resent_spans,
             bytes_on_disk: stored.bytes_on_disk,
             ingest_spans_per_second: state.rate.spans_per_second(),
             queued_items: state.writer.pending_items(),

@@ -21,6 +21,138 @@ pub fn run_all(factory: Factory<'_>) {
     sessions_are_listed_by_agent_project_and_time(factory);
     cursors_blobs_and_deletes(factory);
     listing_can_end_at_a_time(factory);
+    a_resent_span_is_stored_once(factory);
+    resent_spans_split_and_merged_differently_are_stored_once(factory);
+}
+
+/// An exporter retrying after a timeout sends the same request again: nothing new is stored,
+/// in later transactions, within one transaction, or within one request.
+fn a_resent_span_is_stored_once(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let mut failing = span(1, 3, Some(1), "SELECT", 120, 130);
+    failing.status.code = StatusCode::Error;
+    let request = batch(
+        "api",
+        vec![
+            span(1, 1, None, "GET /", 100, 200),
+            span(1, 2, Some(1), "SELECT", 110, 120),
+            failing,
+        ],
+    );
+    writer.write(&[prepare_spans(request.clone())]).unwrap();
+    writer.write(&[prepare_spans(request.clone())]).unwrap();
+    // Twice more in one transaction, and a request holding one span twice.
+    writer
+        .write(&[
+            prepare_spans(request.clone()),
+            prepare_spans(request.clone()),
+        ])
+        .unwrap();
+    let mut doubled = request.clone();
+    doubled.spans.push(request.spans[1].clone());
+    writer.write(&[prepare_spans(doubled)]).unwrap();
+
+    let trace = store.get_trace(TraceId([1; 16])).unwrap().unwrap();
+    let mut ids: Vec<u8> = trace.spans.spans.iter().map(|s| s.span_id.0[0]).collect();
+    ids.sort();
+    assert_eq!(ids, [1, 2, 3], "each span once");
+    assert_eq!(
+        (trace.summary.span_count, trace.summary.error_count),
+        (3, 1)
+    );
+    assert_eq!(
+        (trace.summary.start_unix_nano, trace.summary.end_unix_nano),
+        (100, 200)
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.spans, stats.traces), (3, 1));
+    assert_eq!(
+        stats.resent_spans,
+        3 + 6 + 3 + 1,
+        "every re-sent span counted"
+    );
+    assert_eq!(
+        store
+            .traces_with_operation("SELECT", None, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A re-sent span that differs: the first stored version wins, whole.
+    let mut changed = span(1, 2, Some(1), "UPDATE", 110, 190);
+    changed.status.code = StatusCode::Error;
+    writer
+        .write(&[prepare_spans(batch("api", vec![changed]))])
+        .unwrap();
+    let trace = store.get_trace(TraceId([1; 16])).unwrap().unwrap();
+    let kept = trace
+        .spans
+        .spans
+        .iter()
+        .find(|s| s.span_id == SpanId([2; 8]))
+        .unwrap();
+    assert_eq!((kept.name.as_str(), kept.end_unix_nano), ("SELECT", 120));
+    assert_eq!(
+        (trace.summary.span_count, trace.summary.error_count),
+        (3, 1)
+    );
+    assert!(
+        store
+            .traces_with_operation("UPDATE", None, 10)
+            .unwrap()
+            .is_empty(),
+        "the dropped version's name is not indexed"
+    );
+}
+
+/// A retrying exporter (or a collector in between) may cut and combine batches differently
+/// the second time: new spans are stored, old ones are not, whatever the grouping.
+fn resent_spans_split_and_merged_differently_are_stored_once(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    writer
+        .write(&[prepare_spans(batch(
+            "api",
+            vec![
+                span(1, 1, None, "GET /a", 100, 200),
+                span(1, 2, Some(1), "q", 110, 120),
+                span(1, 3, Some(1), "q", 120, 130),
+                span(2, 1, None, "GET /b", 300, 400),
+            ],
+        ))])
+        .unwrap();
+    // The second attempt: part of trace 1 again with a new span, trace 2 again with a late
+    // child of another service, in one request; then trace 1's root alone.
+    let mut late = batch("worker", vec![span(2, 2, Some(1), "job", 310, 390)]);
+    let mut again = batch(
+        "api",
+        vec![
+            span(1, 2, Some(1), "q", 110, 120),
+            span(1, 4, Some(1), "q", 130, 140),
+            span(2, 1, None, "GET /b", 300, 400),
+        ],
+    );
+    again.extend(std::mem::take(&mut late));
+    writer.write(&[prepare_spans(again)]).unwrap();
+    writer
+        .write(&[prepare_spans(batch(
+            "api",
+            vec![span(1, 1, None, "GET /a", 100, 200)],
+        ))])
+        .unwrap();
+    let count = |trace: u8| {
+        let stored = store.get_trace(TraceId([trace; 16])).unwrap().unwrap();
+        (stored.spans.spans.len() as u64, stored.summary.span_count)
+    };
+    assert_eq!(count(1), (4, 4));
+    assert_eq!(count(2), (2, 2));
+    let summary = store.trace_summary(TraceId([2; 16])).unwrap().unwrap();
+    assert_eq!(
+        (summary.root_name.as_str(), summary.service.as_str()),
+        ("GET /b", "api")
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.spans, stats.traces, stats.resent_spans), (6, 2, 3));
 }
 
 fn session_span(trace: u8, id: u8, parent: Option<u8>, role: &str, start: u64, end: u64) -> Span {
@@ -772,7 +904,7 @@ fn logs_come_back_with_their_trace_in_time_order(factory: Factory<'_>) {
 fn a_failed_transaction_stores_nothing(factory: Factory<'_>) {
     let (mut writer, store) = factory();
     let good = prepare_spans(batch("s", vec![span(1, 1, None, "ok", 1, 2)]));
-    let mut corrupt = prepare_spans(batch("s", vec![span(2, 1, None, "bad", 1, 2)]));
+    let mut corrupt = prepare_spans(batch("s", vec![span(2, 2, None, "bad", 1, 2)]));
     // An impossible count violates the schema's checks, so the second statement fails.
     corrupt.traces[0].span_count = u64::MAX;
     corrupt.traces[0].trace_id = TraceId([1; 16]);

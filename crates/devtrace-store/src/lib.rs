@@ -15,6 +15,7 @@
 
 pub mod chunk;
 pub mod prepare;
+pub mod recent;
 pub mod sql;
 pub mod sqlite;
 pub mod writer;
@@ -169,9 +170,13 @@ pub struct ServiceSummary {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
+    /// Spans stored, each once.
     pub spans: u64,
     pub traces: u64,
     pub logs: u64,
+    /// Spans received again after they were stored (an exporter retrying after a timeout) and
+    /// not stored a second time. `spans + resent_spans` is every span accepted.
+    pub resent_spans: u64,
     pub bytes_on_disk: u64,
 }
 

@@ -5,8 +5,8 @@
 
 use crate::chunk;
 use devtrace_model::session::SessionFacts;
-use devtrace_model::{LogBatch, Span, SpanBatch, TraceId};
-use std::collections::HashMap;
+use devtrace_model::{LogBatch, Span, SpanBatch, SpanId, TraceId};
+use std::collections::{HashMap, HashSet};
 
 /// The spans of one trace that arrived together, ready to insert.
 #[derive(Clone, Debug)]
@@ -31,6 +31,11 @@ pub struct TraceChunk {
     pub merge: bool,
     /// The session summary, when the chunk holds a session span.
     pub session: Option<SessionFacts>,
+    /// The span ids in the chunk, each once: what the writer checks against the spans stored
+    /// before, so a re-sent span is stored once (see [`crate::recent`]).
+    pub span_ids: Vec<SpanId>,
+    /// Spans the request held twice (same id in this trace), left out of the chunk.
+    pub repeated: u64,
     pub data: Vec<u8>,
 }
 
@@ -85,8 +90,11 @@ impl WriteBatch {
 }
 
 /// Prepares a session's spans (and the blobs they refer to) to be merged into what is stored.
+/// A span the batch holds twice is folded into one (`merge_span`), as a stored one would be.
 pub fn prepare_session(batch: SpanBatch, blobs: Vec<(crate::BlobHash, Vec<u8>)>) -> WriteBatch {
-    let mut prepared = prepare_spans(batch);
+    let mut folded = SpanBatch::default();
+    devtrace_model::session::merge_batches(&mut folded, batch);
+    let mut prepared = prepare_spans(folded);
     for trace in &mut prepared.traces {
         trace.merge = true;
     }
@@ -106,7 +114,9 @@ pub fn compress_blob(hash: crate::BlobHash, bytes: &[u8]) -> BlobRow {
     }
 }
 
-/// Splits `batch` into one chunk per trace, in order of first appearance.
+/// Splits `batch` into one chunk per trace, in order of first appearance. A span id the batch
+/// holds twice for the same trace is kept once: the first one (the rule for re-sent spans,
+/// docs/conventions.md).
 pub fn prepare_spans(batch: SpanBatch) -> WriteBatch {
     let SpanBatch {
         resources,
@@ -124,9 +134,15 @@ pub fn prepare_spans(batch: SpanBatch) -> WriteBatch {
     }
     let traces = groups
         .into_iter()
-        .map(|(trace_id, spans)| {
+        .map(|(trace_id, mut spans)| {
+            let received = spans.len();
+            keep_first_of_each_id(&mut spans);
+            let repeated = (received - spans.len()) as u64;
             let sub = sub_batch(&resources, &scopes, spans);
-            summarise(trace_id, &sub)
+            TraceChunk {
+                repeated,
+                ..summarise(trace_id, &sub)
+            }
         })
         .collect();
     WriteBatch {
@@ -173,6 +189,33 @@ pub fn prepare_logs(batch: LogBatch) -> WriteBatch {
         logs,
         ..Default::default()
     }
+}
+
+/// Drops every span whose id an earlier span of the list has (all spans of one trace).
+fn keep_first_of_each_id(spans: &mut Vec<Span>) {
+    if spans.len() < 2 {
+        return;
+    }
+    let mut seen: HashSet<SpanId> = HashSet::with_capacity(spans.len());
+    spans.retain(|s| seen.insert(s.span_id));
+}
+
+/// The chunk without the spans `stored` says are stored already, re-summarised; `None` when
+/// nothing is left. Decodes the chunk: only re-sent spans pay for this.
+pub(crate) fn without_stored(
+    chunk: &TraceChunk,
+    stored: impl Fn(&SpanId) -> bool,
+) -> crate::Result<Option<TraceChunk>> {
+    let mut batch = chunk::decode_spans(&chunk.data)?;
+    batch.spans.retain(|s| !stored(&s.span_id));
+    if batch.spans.is_empty() {
+        return Ok(None);
+    }
+    let spans = std::mem::take(&mut batch.spans);
+    let compact = sub_batch(&batch.resources, &batch.scopes, spans);
+    let mut filtered = summarise(chunk.trace_id, &compact);
+    filtered.merge = chunk.merge;
+    Ok(Some(filtered))
 }
 
 fn sub_batch(
@@ -231,6 +274,8 @@ pub(crate) fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
         is_run: root.is_some_and(|r| r.attr(devtrace_model::semconv::RUN_ID).is_some()),
         merge: false,
         session: SessionFacts::from_spans(batch),
+        span_ids: batch.spans.iter().map(|s| s.span_id).collect(),
+        repeated: 0,
         data: chunk::encode_spans(batch),
     }
 }

@@ -7,12 +7,13 @@
 //! processes see committed data while `serve` writes (WAL).
 
 use crate::chunk;
-use crate::prepare::TraceChunk;
+use crate::prepare::{TraceChunk, without_stored};
+use crate::recent::RecentSpans;
 use crate::{
     BlobHash, ImportCursor, Result, ServiceSummary, SessionFacts, SessionQuery, SessionSummary,
     Store, StoreError, StoreStats, StoreWriter, StoredTrace, TraceQuery, TraceSummary, WriteBatch,
 };
-use devtrace_model::{LogBatch, SpanBatch, TraceId};
+use devtrace_model::{LogBatch, SpanBatch, SpanId, TraceId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -248,6 +249,10 @@ fn open_existing(path: &Path) -> Result<Connection> {
 pub struct SqliteWriter {
     conn: Connection,
     names: NameCache,
+    /// Span ids of recently written traces, so re-sent spans are found without a read.
+    recent: RecentSpans,
+    /// `PRAGMA data_version` in the last transaction: a change means another connection wrote.
+    data_version: Option<i64>,
 }
 
 impl SqliteWriter {
@@ -264,7 +269,17 @@ impl SqliteWriter {
         Ok(Self {
             conn,
             names: NameCache::default(),
+            recent: RecentSpans::new(crate::recent::DEFAULT_CAPACITY),
+            data_version: None,
         })
+    }
+}
+
+#[cfg(test)]
+impl SqliteWriter {
+    fn with_recent_capacity(mut self, spans: usize) -> Self {
+        self.recent = RecentSpans::new(spans);
+        self
     }
 }
 
@@ -287,14 +302,16 @@ const UPSERT_TRACE: &str = "
             ELSE root_service END,
         root_is_real = max(root_is_real, excluded.root_is_real),
         is_run = max(is_run, excluded.is_run)
-    RETURNING id, span_count";
+    RETURNING id";
 
 impl StoreWriter for SqliteWriter {
     fn write(&mut self, batches: &[WriteBatch]) -> Result<()> {
         let result = self.write_transaction(batches);
         if result.is_err() {
-            // Names inserted by the failed transaction were rolled back with it.
+            // Names and spans inserted by the failed transaction were rolled back with it.
             self.names = NameCache::default();
+            self.recent.clear();
+            self.data_version = None;
         }
         result
     }
@@ -311,59 +328,34 @@ impl SqliteWriter {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (mut spans, mut new_traces, mut logs) = (0i64, 0i64, 0i64);
+        // Another connection (an importer beside a server) may have written since this
+        // writer's last transaction: then what the cache remembers may be incomplete.
+        let version: i64 = tx.pragma_query_value(None, "data_version", |r| r.get(0))?;
+        if self.data_version != Some(version) {
+            self.recent.clear();
+        }
+        let mut counts = Counts::default();
         {
-            let mut upsert = tx.prepare_cached(UPSERT_TRACE)?;
-            let mut insert_chunk =
-                tx.prepare_cached("INSERT INTO span_chunks (trace, data) VALUES (?1, ?2)")?;
-            let mut index_operation = tx.prepare_cached(
-                "INSERT OR IGNORE INTO trace_operations (name, trace) VALUES (?1, ?2)",
-            )?;
             let mut insert_logs = tx.prepare_cached(
                 "INSERT INTO log_chunks (trace_id, first_ns, count, data) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for batch in batches {
                 for trace_id in &batch.deletes {
+                    self.recent.forget(trace_id);
                     let (traces_gone, spans_gone, logs_gone) = delete_trace(&tx, *trace_id)?;
-                    new_traces -= traces_gone;
-                    spans -= spans_gone;
-                    logs -= logs_gone;
+                    counts.traces -= traces_gone;
+                    counts.spans -= spans_gone;
+                    counts.logs -= logs_gone;
                 }
                 for trace in &batch.traces {
-                    if trace.merge
-                        && let Some(delta) = merge_trace(&tx, &mut self.names, trace)?
-                    {
-                        spans += delta;
-                        continue;
+                    if trace.merge {
+                        self.recent.forget(&trace.trace_id);
+                        if let Some(delta) = merge_trace(&tx, &mut self.names, trace)? {
+                            counts.spans += delta;
+                            continue;
+                        }
                     }
-                    let count = trace.span_count as i64;
-                    let (key, total): (i64, i64) = upsert.query_row(
-                        params![
-                            &trace.trace_id.0[..],
-                            trace.start_unix_nano as i64,
-                            trace.end_unix_nano as i64,
-                            count,
-                            trace.error_count as i64,
-                            trace.root_name,
-                            trace.root_service,
-                            trace.is_root,
-                            trace.is_run,
-                        ],
-                        |row| Ok((row.get(0)?, row.get(1)?)),
-                    )?;
-                    // The upsert adds to an existing row, so an unchanged count means "new".
-                    new_traces += i64::from(total == count);
-                    spans += count;
-                    insert_chunk.execute(params![key, trace.data])?;
-                    for name in &trace.operations {
-                        let id = self.names.id(&tx, name)?;
-                        index_operation.execute(params![id, key])?;
-                    }
-                    if trace.merge
-                        && let Some(facts) = &trace.session
-                    {
-                        upsert_session(&tx, key, facts)?;
-                    }
+                    append_trace(&tx, &mut self.names, &mut self.recent, trace, &mut counts)?;
                 }
                 for blob in &batch.blobs {
                     tx.prepare_cached(
@@ -399,7 +391,7 @@ impl SqliteWriter {
                         log.count as i64,
                         log.data
                     ])?;
-                    logs += log.count as i64;
+                    counts.logs += log.count as i64;
                 }
             }
             let mut remember = tx.prepare_cached(
@@ -411,15 +403,151 @@ impl SqliteWriter {
                     remember.execute(params![&digest[..], now])?;
                 }
             }
-            let mut bump =
-                tx.prepare_cached("UPDATE counters SET value = value + ?2 WHERE name = ?1")?;
-            bump.execute(params!["spans", spans])?;
-            bump.execute(params!["traces", new_traces])?;
-            bump.execute(params!["logs", logs])?;
+            let mut bump = tx.prepare_cached(
+                "INSERT INTO counters (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            )?;
+            bump.execute(params!["spans", counts.spans])?;
+            bump.execute(params!["traces", counts.traces])?;
+            bump.execute(params!["logs", counts.logs])?;
+            if counts.resent != 0 {
+                bump.execute(params!["resent_spans", counts.resent])?;
+            }
         }
         tx.commit()?;
+        self.data_version = Some(version);
         Ok(())
     }
+}
+
+/// What one transaction changes in the counters.
+#[derive(Default)]
+struct Counts {
+    spans: i64,
+    traces: i64,
+    logs: i64,
+    /// Spans received again and not stored.
+    resent: i64,
+}
+
+/// A new trace's row; `None` when the trace is stored already (nothing is changed then).
+const INSERT_NEW_TRACE: &str = "
+    INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count,
+                        root_name, root_service, root_is_real, is_run)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+    ON CONFLICT (trace_id) DO NOTHING
+    RETURNING id";
+
+/// Appends a chunk to its trace, leaving out every span stored before (first version wins):
+/// a new trace costs one insert; a known one is checked against the writer's cache of recent
+/// traces, or, on a miss, against the span ids in its stored chunks.
+fn append_trace(
+    tx: &rusqlite::Transaction<'_>,
+    names: &mut NameCache,
+    recent: &mut RecentSpans,
+    trace: &TraceChunk,
+    counts: &mut Counts,
+) -> Result<()> {
+    counts.resent += trace.repeated as i64;
+    let row = |c: &TraceChunk| {
+        (
+            c.trace_id.0.to_vec(),
+            c.start_unix_nano as i64,
+            c.end_unix_nano as i64,
+            c.span_count as i64,
+            c.error_count as i64,
+            c.root_name.clone(),
+            c.root_service.clone(),
+            c.is_root,
+            c.is_run,
+        )
+    };
+    let known_key = if recent.known(&trace.trace_id).is_some() {
+        None
+    } else {
+        let inserted: Option<i64> = tx
+            .prepare_cached(INSERT_NEW_TRACE)?
+            .query_row(row(trace), |r| r.get(0))
+            .optional()?;
+        match inserted {
+            Some(key) => {
+                counts.traces += 1;
+                store_chunk(tx, names, recent, key, trace, counts)?;
+                return Ok(());
+            }
+            None => {
+                // Stored before, but not in the cache: read what is stored.
+                let (key, ids) = stored_span_ids(tx, trace.trace_id)?;
+                recent.add(trace.trace_id, &ids);
+                Some(key)
+            }
+        }
+    };
+    let known = recent
+        .known(&trace.trace_id)
+        .expect("the trace was just found or read into the cache");
+    let resent = trace.span_ids.iter().filter(|id| known.holds(id)).count();
+    counts.resent += resent as i64;
+    let filtered;
+    let chunk = if resent == 0 {
+        trace
+    } else if resent == trace.span_ids.len() {
+        return Ok(());
+    } else {
+        filtered = without_stored(trace, |id| known.holds(id))?
+            .expect("a span is left when not every one was stored");
+        &filtered
+    };
+    let key: i64 = tx
+        .prepare_cached(UPSERT_TRACE)?
+        .query_row(row(chunk), |r| r.get(0))?;
+    debug_assert!(known_key.is_none_or(|k| k == key));
+    store_chunk(tx, names, recent, key, chunk, counts)
+}
+
+/// Inserts a chunk of new spans under the trace row `key` and indexes it.
+fn store_chunk(
+    tx: &rusqlite::Transaction<'_>,
+    names: &mut NameCache,
+    recent: &mut RecentSpans,
+    key: i64,
+    chunk: &TraceChunk,
+    counts: &mut Counts,
+) -> Result<()> {
+    tx.prepare_cached("INSERT INTO span_chunks (trace, data) VALUES (?1, ?2)")?
+        .execute(params![key, chunk.data])?;
+    let mut index_operation =
+        tx.prepare_cached("INSERT OR IGNORE INTO trace_operations (name, trace) VALUES (?1, ?2)")?;
+    for name in &chunk.operations {
+        let id = names.id(tx, name)?;
+        index_operation.execute(params![id, key])?;
+    }
+    if chunk.merge
+        && let Some(facts) = &chunk.session
+    {
+        upsert_session(tx, key, facts)?;
+    }
+    counts.spans += chunk.span_count as i64;
+    recent.add(chunk.trace_id, &chunk.span_ids);
+    Ok(())
+}
+
+/// The row id of a stored trace and every span id in its chunks.
+fn stored_span_ids(
+    tx: &rusqlite::Transaction<'_>,
+    trace_id: TraceId,
+) -> Result<(i64, Vec<SpanId>)> {
+    let key: i64 = tx
+        .prepare_cached("SELECT id FROM traces WHERE trace_id = ?1")?
+        .query_row(params![&trace_id.0[..]], |row| row.get(0))?;
+    let mut ids = Vec::new();
+    let mut statement = tx.prepare_cached("SELECT data FROM span_chunks WHERE trace = ?1")?;
+    let mut rows = statement.query(params![key])?;
+    while let Some(row) = rows.next()? {
+        let batch = chunk::decode_spans(row.get_ref(0)?.as_blob()?)?;
+        ids.extend(batch.spans.iter().map(|s| s.span_id));
+    }
+    Ok((key, ids))
 }
 
 /// Merges a chunk into its stored trace (see `TraceChunk::merge`): the stored chunks and the
@@ -966,27 +1094,24 @@ impl Store for SqliteStore {
     }
 
     fn stats(&self) -> Result<StoreStats> {
-        let (spans, traces, logs) = self.with_conn(|conn| {
+        let mut stats = self.with_conn(|conn| {
             let mut statement = conn.prepare_cached("SELECT name, value FROM counters")?;
             let mut rows = statement.query([])?;
-            let (mut spans, mut traces, mut logs) = (0, 0, 0);
+            let mut stats = StoreStats::default();
             while let Some(row) = rows.next()? {
-                let value = row.get::<_, i64>(1)? as u64;
+                let value = row.get::<_, i64>(1)?.max(0) as u64;
                 match row.get_ref(0)?.as_str()? {
-                    "spans" => spans = value,
-                    "traces" => traces = value,
-                    "logs" => logs = value,
+                    "spans" => stats.spans = value,
+                    "traces" => stats.traces = value,
+                    "logs" => stats.logs = value,
+                    "resent_spans" => stats.resent_spans = value,
                     _ => {}
                 }
             }
-            Ok((spans, traces, logs))
+            Ok(stats)
         })?;
-        Ok(StoreStats {
-            spans,
-            traces,
-            logs,
-            bytes_on_disk: self.files_size(),
-        })
+        stats.bytes_on_disk = self.files_size();
+        Ok(stats)
     }
 }
 
@@ -1043,6 +1168,75 @@ mod tests {
         assert!(services_window_is_wide(&conn, -5).unwrap());
         assert!(services_window_is_wide(&conn, 50).unwrap());
         assert!(!services_window_is_wide(&conn, 90).unwrap());
+    }
+
+    /// The span ids stored for trace `n`, sorted, and the summary's span count.
+    fn stored_ids(store: &SqliteStore, n: u8) -> (Vec<u8>, u64) {
+        let trace = store.get_trace(TraceId([n; 16])).unwrap().unwrap();
+        let mut ids: Vec<u8> = trace.spans.spans.iter().map(|s| s.span_id.0[0]).collect();
+        ids.sort();
+        (ids, trace.summary.span_count)
+    }
+
+    fn spans_of(trace: u8, ids: &[u8]) -> WriteBatch {
+        crate::prepare_spans(crate::conformance::batch(
+            "svc",
+            ids.iter()
+                .map(|&id| {
+                    let parent = (id != 1).then_some(1);
+                    crate::conformance::span(trace, id, parent, "op", 10 * id as u64, 100)
+                })
+                .collect(),
+        ))
+    }
+
+    #[test]
+    fn resent_spans_are_found_when_the_writer_has_not_seen_the_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let store_writer = || SqliteWriter::open(dir.path()).unwrap();
+        store_writer().write(&[spans_of(1, &[1, 2])]).unwrap();
+        // A writer started later (a restarted server) has an empty cache: it reads the chunks.
+        let mut fresh = store_writer();
+        fresh.write(&[spans_of(1, &[2, 3])]).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(stored_ids(&store, 1), (vec![1, 2, 3], 3));
+        // A trace evicted from a small cache is read back the same way.
+        let mut small = store_writer().with_recent_capacity(2);
+        small.write(&[spans_of(2, &[1, 2, 3])]).unwrap();
+        small.write(&[spans_of(3, &[1, 2])]).unwrap();
+        assert!(small.recent.known(&TraceId([2; 16])).is_none(), "evicted");
+        small.write(&[spans_of(2, &[3, 4])]).unwrap();
+        assert_eq!(stored_ids(&store, 2), (vec![1, 2, 3, 4], 4));
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.spans, stats.resent_spans), (9, 2));
+    }
+
+    #[test]
+    fn a_write_by_another_connection_empties_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = SqliteWriter::open(dir.path()).unwrap();
+        let mut importer = SqliteWriter::open(dir.path()).unwrap();
+        server.write(&[spans_of(1, &[1])]).unwrap();
+        // The server's cache holds trace 1 as {1}; the importer adds span 2 behind its back.
+        importer.write(&[spans_of(1, &[2])]).unwrap();
+        server.write(&[spans_of(1, &[2, 3])]).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(stored_ids(&store, 1), (vec![1, 2, 3], 3));
+        assert_eq!(store.stats().unwrap().resent_spans, 1);
+    }
+
+    #[test]
+    fn a_failed_transaction_empties_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SqliteWriter::open(dir.path()).unwrap();
+        let mut broken = spans_of(2, &[1]);
+        broken.traces[0].span_count = u64::MAX;
+        // Trace 1's insert is rolled back with the transaction: the cache must not remember it.
+        assert!(writer.write(&[spans_of(1, &[1, 2]), broken]).is_err());
+        assert!(writer.recent.is_empty());
+        writer.write(&[spans_of(1, &[1, 2])]).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(stored_ids(&store, 1), (vec![1, 2], 2));
     }
 
     #[test]
