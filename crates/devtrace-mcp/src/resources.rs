@@ -14,7 +14,7 @@ pub fn list() -> Vec<Resource> {
     vec![
         Resource::new(SCHEMA_URI, "sql-schema")
             .with_title("SQL views for query_sql")
-            .with_description("The views query_sql reads (traces, spans, operations), their columns, and example queries")
+            .with_description("The views query_sql reads (traces, spans, operations, trace_services, logs), their columns, and example queries")
             .with_mime_type("text/plain"),
     ]
 }

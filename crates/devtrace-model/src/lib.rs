@@ -10,6 +10,7 @@
 //! field.
 
 mod ids;
+pub mod operation;
 pub mod recorded;
 pub mod semconv;
 pub mod session;
@@ -17,6 +18,7 @@ pub mod time;
 mod value;
 
 pub use ids::{IdParseError, SpanId, TraceId};
+pub use operation::{Operation, OperationFilter, parse_span_kind};
 pub use value::{AnyValue, KeyValue, find_attr};
 
 use serde::{Deserialize, Serialize};

@@ -12,6 +12,8 @@
 //! - [`analytics`]: one operation's breakdown, histogram, percentiles over time and findings,
 //!   and duration series for sparklines;
 //! - [`comparison`]: which traces a comparison reads (two traces, the last runs, a window);
+//! - [`operation`]: which operation (service, span name, kind) a question names, and the
+//!   operations one service handles;
 //! - [`runs`]: the recorded `devtrace run` executions;
 //! - [`links`]: deep links into the web UI's views, for answers to print;
 //! - [`overview`]: what the store holds at a glance (services, time range, top operations,
@@ -40,6 +42,7 @@ pub mod diff;
 pub mod errors;
 pub mod json;
 pub mod links;
+pub mod operation;
 pub mod overview;
 pub mod runs;
 pub mod scope;

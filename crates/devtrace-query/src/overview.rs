@@ -1,7 +1,7 @@
 //! What a store holds, at a glance: the first thing an assistant or a person asks for.
 //! Services, time range, top operations, recent errors, runs and development sessions.
 
-use devtrace_analyze::perf::{OperationTotal, rank_operations};
+use devtrace_analyze::perf::{OperationTotal, RootRun, rank_operations};
 use devtrace_store::{
     ServiceSummary, SessionQuery, SessionSummary, Store, StoreError, StoreStats, TraceQuery,
     TraceSummary,
@@ -67,11 +67,7 @@ pub fn overview(
         limit: RANKED_TRACES,
         ..Default::default()
     })?;
-    let mut top_operations = rank_operations(
-        recent
-            .iter()
-            .map(|s| (s.root_name.clone(), s.duration_nanos(), s.error_count > 0)),
-    );
+    let mut top_operations = rank_roots(&recent);
     top_operations.truncate(limits.operations);
     let recent_errors = store.list_traces(&TraceQuery {
         runtime_only: true,
@@ -105,6 +101,16 @@ pub fn overview(
         recent_runs,
         recent_sessions,
     })
+}
+
+/// The traces' root operations (name and service) ranked by total time, from their summaries.
+pub fn rank_roots(summaries: &[TraceSummary]) -> Vec<OperationTotal> {
+    rank_operations(summaries.iter().map(|s| RootRun {
+        name: s.root_name.clone(),
+        service: s.service.clone(),
+        duration_nanos: s.duration_nanos(),
+        failed: s.error_count > 0,
+    }))
 }
 
 #[cfg(test)]

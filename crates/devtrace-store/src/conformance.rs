@@ -22,7 +22,182 @@ pub fn run_all(factory: Factory<'_>) {
     cursors_blobs_and_deletes(factory);
     listing_can_end_at_a_time(factory);
     a_resent_span_is_stored_once(factory);
+    traces_are_multi_service_and_operations_keep_their_identity(factory);
+    the_indexes_follow_merges_and_deletes(factory);
     resent_spans_split_and_merged_differently_are_stored_once(factory);
+}
+
+/// A request crosses services: filters match any span's service, each service is counted by
+/// its own spans, and a client span never merges with the server span of the same name.
+fn traces_are_multi_service_and_operations_keep_their_identity(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let call = "/shop.Checkout/PlaceOrder";
+    let kinded = |mut s: Span, kind: SpanKind| {
+        s.kind = kind;
+        s
+    };
+    let mut refused = kinded(span(1, 3, Some(2), call, 120, 180), SpanKind::Server);
+    refused.status.code = StatusCode::Error;
+    let mut request = batch(
+        "frontend",
+        vec![
+            span(1, 1, None, "GET /checkout", 100, 200),
+            kinded(span(1, 2, Some(1), call, 110, 190), SpanKind::Client),
+        ],
+    );
+    request.extend(batch("checkout", vec![refused]));
+    request.extend(batch(
+        "payment",
+        vec![span(1, 4, Some(3), "charge", 130, 150)],
+    ));
+    writer.write(&[prepare_spans(request)]).unwrap();
+    writer
+        .write(&[prepare_spans(batch(
+            "frontend",
+            vec![span(2, 1, None, "GET /", 300, 310)],
+        ))])
+        .unwrap();
+    let ids = |service: &str| -> Vec<u8> {
+        store
+            .list_traces(&TraceQuery {
+                service: Some(service.into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .iter()
+            .map(|t| t.trace_id.0[0])
+            .collect()
+    };
+    assert_eq!(ids("checkout"), [1], "a service that never has the root");
+    assert_eq!(ids("payment"), [1]);
+    assert_eq!(ids("frontend"), [2, 1]);
+    assert!(ids("nope").is_empty());
+    let summary = store.trace_summary(TraceId([1; 16])).unwrap().unwrap();
+    assert_eq!(summary.service, "frontend", "the root's service");
+    assert_eq!(summary.services, ["checkout", "frontend", "payment"]);
+    assert_eq!(
+        store.get_trace(TraceId([1; 16])).unwrap().unwrap().summary,
+        summary
+    );
+
+    let services: Vec<(String, u64, u64, u64, u64)> = store
+        .services(None)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.service, s.traces, s.root_traces, s.error_traces, s.spans))
+        .collect();
+    assert_eq!(
+        services,
+        [
+            ("frontend".to_owned(), 2, 2, 0, 3),
+            ("checkout".to_owned(), 1, 0, 1, 1),
+            ("payment".to_owned(), 1, 0, 0, 1),
+        ],
+        "each service counted by its own spans, errors where they happened"
+    );
+    assert_eq!(store.services(Some(250)).unwrap().len(), 1);
+
+    let identities: Vec<(String, SpanKind)> = store
+        .operations()
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.name == call)
+        .map(|o| (o.service, o.kind))
+        .collect();
+    assert_eq!(
+        identities,
+        [
+            ("checkout".to_owned(), SpanKind::Server),
+            ("frontend".to_owned(), SpanKind::Client)
+        ]
+    );
+    let found = |filter: OperationFilter| -> Vec<u8> {
+        store
+            .traces_with_operation(&filter, None, 10)
+            .unwrap()
+            .iter()
+            .map(|t| t.trace_id.0[0])
+            .collect()
+    };
+    assert_eq!(found(OperationFilter::named(call)), [1], "each trace once");
+    let server = OperationFilter {
+        name: call.into(),
+        service: Some("checkout".into()),
+        kind: Some(SpanKind::Server),
+    };
+    assert_eq!(found(server.clone()), [1]);
+    assert!(
+        found(OperationFilter {
+            service: Some("frontend".into()),
+            ..server.clone()
+        })
+        .is_empty()
+    );
+    assert!(
+        found(OperationFilter {
+            kind: Some(SpanKind::Consumer),
+            ..server
+        })
+        .is_empty()
+    );
+    assert_eq!(
+        store.operation_names().unwrap(),
+        [call, "GET /", "GET /checkout", "charge"]
+    );
+}
+
+/// A merged (session) trace and a deleted one leave nothing stale in the indexes.
+fn the_indexes_follow_merges_and_deletes(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let root = session_root(1, "codex", "/r", 10, 90);
+    writer
+        .write(&[prepare_session(
+            batch(
+                "codex",
+                vec![
+                    root.clone(),
+                    session_span(1, 2, Some(1), semconv::SESSION_SPAN_TOOL, 20, 30),
+                ],
+            ),
+            vec![],
+        )])
+        .unwrap();
+    // The tool call comes again under another name (the importer learnt what it was).
+    let mut renamed = session_span(1, 2, Some(1), semconv::SESSION_SPAN_TOOL, 20, 40);
+    renamed.name = "execute_tool shell".into();
+    writer
+        .write(&[prepare_session(batch("codex", vec![renamed]), vec![])])
+        .unwrap();
+    let found = |name: &str| {
+        store
+            .traces_with_operation(&OperationFilter::named(name), None, 10)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(found("execute_tool shell"), 1);
+    assert_eq!(found("tool 2"), 0, "the old name left the index");
+    let services = store.services(None).unwrap();
+    assert_eq!((services[0].traces, services[0].spans), (1, 2));
+
+    writer
+        .write(&[WriteBatch {
+            deletes: vec![TraceId([1; 16])],
+            ..Default::default()
+        }])
+        .unwrap();
+    assert_eq!(found("execute_tool shell"), 0);
+    assert!(store.services(None).unwrap().is_empty());
+    assert!(
+        store
+            .list_traces(&TraceQuery {
+                service: Some("codex".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// An exporter retrying after a timeout sends the same request again: nothing new is stored,
@@ -73,7 +248,7 @@ fn a_resent_span_is_stored_once(factory: Factory<'_>) {
     );
     assert_eq!(
         store
-            .traces_with_operation("SELECT", None, 10)
+            .traces_with_operation(&OperationFilter::named("SELECT"), None, 10)
             .unwrap()
             .len(),
         1
@@ -99,7 +274,7 @@ fn a_resent_span_is_stored_once(factory: Factory<'_>) {
     );
     assert!(
         store
-            .traces_with_operation("UPDATE", None, 10)
+            .traces_with_operation(&OperationFilter::named("UPDATE"), None, 10)
             .unwrap()
             .is_empty(),
         "the dropped version's name is not indexed"
@@ -253,7 +428,7 @@ fn sessions_merge_resent_spans_and_keep_their_summary(factory: Factory<'_>) {
     // The operation index follows the merged names.
     assert_eq!(
         store
-            .traces_with_operation("turn 2", None, 10)
+            .traces_with_operation(&OperationFilter::named("turn 2"), None, 10)
             .unwrap()
             .len(),
         1
@@ -536,7 +711,7 @@ fn operations_find_the_traces_that_contain_them(factory: Factory<'_>) {
         .unwrap();
     let ids = |name: &str, since: Option<u64>, limit: usize| -> Vec<u8> {
         store
-            .traces_with_operation(name, since, limit)
+            .traces_with_operation(&OperationFilter::named(name), since, limit)
             .unwrap()
             .iter()
             .map(|t| t.trace_id.0[0])
@@ -820,7 +995,9 @@ fn listing_searches_any_span_and_pages_without_gaps(factory: Factory<'_>) {
         [ServiceSummary {
             service: "api".into(),
             traces: 5,
+            root_traces: 5,
             error_traces: 1,
+            spans: 7,
             first_start_unix_nano: 1_000,
             last_end_unix_nano: 4_060,
         }]

@@ -24,6 +24,7 @@ use devtrace_model::{LogBatch, SpanBatch, TraceId};
 use serde::Serialize;
 
 pub use devtrace_model::session::SessionFacts;
+pub use devtrace_model::{Operation, OperationFilter};
 pub use prepare::{
     BlobRow, WriteBatch, compress_blob, prepare_logs, prepare_session, prepare_spans,
 };
@@ -39,6 +40,8 @@ pub struct TraceSummary {
     pub root_name: String,
     /// `service.name` of that span.
     pub service: String,
+    /// Every service with a span in the trace, sorted (the root's included).
+    pub services: Vec<String>,
     pub span_count: u64,
     pub error_count: u64,
 }
@@ -53,7 +56,7 @@ impl TraceSummary {
 /// (start, trace id) descending, so [`TraceCursor`] pages through them without gaps or repeats.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TraceQuery {
-    /// The root span's `service.name`.
+    /// Only traces with a span of this `service.name` (any span, not only the root).
     pub service: Option<String>,
     /// Matches root operations containing this text.
     pub name_contains: Option<String>,
@@ -154,14 +157,21 @@ pub struct StoredTrace {
     pub spans: SpanBatch,
 }
 
-/// One service's traces (by the root span's service), for overviews.
+/// One service's part in the traces of a window, counted by the spans of that service: a
+/// trace counts for every service it has spans of.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServiceSummary {
     pub service: String,
+    /// Traces with at least one span of this service.
     pub traces: u64,
-    /// Traces with at least one error span.
+    /// Of those, the traces whose root span is this service's (requests it received first).
+    pub root_traces: u64,
+    /// Traces in which a span of this service failed.
     pub error_traces: u64,
+    /// Spans of this service in those traces.
+    pub spans: u64,
+    /// Start of the first and end of the last trace it has spans in.
     pub first_start_unix_nano: u64,
     pub last_end_unix_nano: u64,
 }
@@ -228,17 +238,24 @@ pub trait Store: Send + Sync {
     /// Log records correlated with the trace, oldest first.
     fn logs_for_trace(&self, trace_id: TraceId) -> Result<LogBatch>;
     fn stats(&self) -> Result<StoreStats>;
-    /// Traces containing a span named `operation` (newest first), most recent `limit`.
+    /// Traces containing a span of an operation the filter matches (newest first), the most
+    /// recent `limit`, each once.
     fn traces_with_operation(
         &self,
-        operation: &str,
+        operation: &OperationFilter,
         since_unix_nano: Option<u64>,
         limit: usize,
     ) -> Result<Vec<TraceSummary>>;
-    /// Services of the traces started at or after `since`, most traces first.
+    /// Every service with spans in the traces started at or after `since`, most traces first.
     fn services(&self, since_unix_nano: Option<u64>) -> Result<Vec<ServiceSummary>>;
+    /// Every operation ever stored, sorted by name, service and kind.
+    fn operations(&self) -> Result<Vec<Operation>>;
     /// Every span name ever stored, sorted.
-    fn operation_names(&self) -> Result<Vec<String>>;
+    fn operation_names(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self.operations()?.into_iter().map(|o| o.name).collect();
+        names.dedup();
+        Ok(names)
+    }
     /// Whether a document with this digest was imported before (see [`document_digest`]).
     fn is_imported(&self, digest: &DocumentDigest) -> Result<bool>;
     /// One read-only SQL statement over the views documented in [`sql::SCHEMA`].

@@ -21,8 +21,10 @@ pub struct TraceChunk {
     pub root_name: String,
     pub root_service: String,
     pub is_root: bool,
-    /// The distinct span names in the chunk, for the operation index.
-    pub operations: Vec<String>,
+    /// The distinct operations (span name, service, kind) in the chunk, for the operation index.
+    pub operations: Vec<crate::Operation>,
+    /// Spans and failed spans of each service in the chunk, for the service index.
+    pub services: Vec<ServiceSpans>,
     /// The root span is a `devtrace run` (it carries `devtrace.run.id`).
     pub is_run: bool,
     /// Merge into the stored trace (same span id: the newer version fills in the older, see
@@ -37,6 +39,14 @@ pub struct TraceChunk {
     /// Spans the request held twice (same id in this trace), left out of the chunk.
     pub repeated: u64,
     pub data: Vec<u8>,
+}
+
+/// How many spans of one service a chunk holds, and how many of them failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSpans {
+    pub service: String,
+    pub spans: u64,
+    pub errors: u64,
 }
 
 /// Log records that arrived together for one trace (or with no trace at all).
@@ -270,7 +280,8 @@ pub(crate) fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
         root_name: named.name.clone(),
         root_service: batch.resource_of(named).service_name().to_owned(),
         is_root: root.is_some(),
-        operations: distinct_names(batch),
+        operations: distinct_operations(batch),
+        services: spans_by_service(batch),
         is_run: root.is_some_and(|r| r.attr(devtrace_model::semconv::RUN_ID).is_some()),
         merge: false,
         session: SessionFacts::from_spans(batch),
@@ -280,11 +291,39 @@ pub(crate) fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
     }
 }
 
-fn distinct_names(batch: &SpanBatch) -> Vec<String> {
-    let mut names: Vec<String> = batch.spans.iter().map(|s| s.name.clone()).collect();
-    names.sort_unstable();
-    names.dedup();
-    names
+/// The operations of a batch's spans, each once, sorted.
+pub(crate) fn distinct_operations(batch: &SpanBatch) -> Vec<crate::Operation> {
+    let mut seen: HashSet<(&str, u32, devtrace_model::SpanKind)> = HashSet::new();
+    let mut operations: Vec<crate::Operation> = batch
+        .spans
+        .iter()
+        .filter(|s| seen.insert((s.name.as_str(), s.resource, s.kind)))
+        .map(|s| crate::Operation::new(&s.name, batch.resource_of(s).service_name(), s.kind))
+        .collect();
+    // Two resources may name the same service.
+    operations.sort_unstable();
+    operations.dedup();
+    operations
+}
+
+/// Spans and failed spans per service, sorted by service.
+pub(crate) fn spans_by_service(batch: &SpanBatch) -> Vec<ServiceSpans> {
+    let mut counts: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    for span in &batch.spans {
+        let entry = counts
+            .entry(batch.resource_of(span).service_name())
+            .or_default();
+        entry.0 += 1;
+        entry.1 += u64::from(span.is_error());
+    }
+    counts
+        .into_iter()
+        .map(|(service, (spans, errors))| ServiceSpans {
+            service: service.to_owned(),
+            spans,
+            errors,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -349,6 +388,30 @@ mod tests {
                 first.is_root
             ),
             ("op1", "front", true)
+        );
+        assert_eq!(
+            first.services,
+            [
+                ServiceSpans {
+                    service: "back".into(),
+                    spans: 2,
+                    errors: 1
+                },
+                ServiceSpans {
+                    service: "front".into(),
+                    spans: 1,
+                    errors: 0
+                }
+            ]
+        );
+        let operations: Vec<(&str, &str)> = first
+            .operations
+            .iter()
+            .map(|o| (o.name.as_str(), o.service.as_str()))
+            .collect();
+        assert_eq!(
+            operations,
+            [("op1", "front"), ("op2", "back"), ("op3", "back")]
         );
         let decoded = chunk::decode_spans(&first.data).unwrap();
         assert_eq!(decoded.resources.len(), 2);

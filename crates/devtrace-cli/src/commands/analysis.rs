@@ -20,7 +20,7 @@ pub fn since(scope: &ScopeArgs) -> Result<Option<u64>> {
         .transpose()
 }
 
-/// The most recent traces in scope, optionally only those containing `operation`.
+/// The most recent traces in scope, optionally only those containing a span named `operation`.
 pub fn recent(
     store: &dyn Store,
     scope: &ScopeArgs,
@@ -31,10 +31,11 @@ pub fn recent(
         last: scope.last,
         since_unix_nano: since(scope)?,
     };
+    let operation = operation.map(devtrace_model::OperationFilter::named);
     Ok(devtrace_query::scope::recent(
         store,
         scope,
-        operation,
+        operation.as_ref(),
         default_last,
     )?)
 }

@@ -1075,7 +1075,8 @@ fn baseline_run(
     identity: &Identity,
     name: &str,
 ) -> Result<Option<(AnalyzedTrace, String)>> {
-    let candidates = store.traces_with_operation(name, None, 50)?;
+    let candidates =
+        store.traces_with_operation(&devtrace_model::OperationFilter::named(name), None, 50)?;
     for summary in candidates {
         if summary.trace_id == identity.trace_id {
             continue;

@@ -42,7 +42,8 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
         since_unix_nano: since(params.since.as_deref())?,
     };
     let operation = params.operation.as_deref().map(str::trim);
-    let traces = devtrace_query::scope::recent(store, scope, operation, DEFAULT_LAST)
+    let filter = operation.map(devtrace_model::OperationFilter::named);
+    let traces = devtrace_query::scope::recent(store, scope, filter.as_ref(), DEFAULT_LAST)
         .map_err(|e| ToolError::from_query(store, e, operation))?;
     let mut findings = run_all(&traces);
     if let Some(kind) = params.kind.as_deref() {

@@ -266,6 +266,9 @@ impl ToolError {
     pub fn from_query(store: &dyn Store, error: QueryError, operation: Option<&str>) -> Self {
         match (error, operation) {
             (QueryError::UnknownOperation(_), Some(name)) => unknown_operation(store, name),
+            (QueryError::OperationElsewhere(message), _) => {
+                ToolError::new(format!("{message}; pass service and kind to choose one"))
+            }
             (QueryError::UnknownOperation(message) | QueryError::Invalid(message), _) => {
                 ToolError::new(message)
             }

@@ -59,23 +59,27 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
             return Ok(out);
         }
     }
-    out.push_str("\nservices (traces, with errors)\n");
+    out.push_str(
+        "\nservices, each counted by its own spans: traces it has spans in, of them as the root, with a failing span of it\n",
+    );
     for service in &seen.services {
         out.push_str(&format!(
-            "  {} {} ({})\n",
+            "  {}: {} traces, {} as root, {} failing\n",
             quote(&service.service),
             service.traces,
+            service.root_traces,
             service.error_traces
         ));
     }
     out.push_str(&format!(
-        "\ntop operations by total time (last {} traces): runs, total, mean, p95, errors\n",
+        "\ntop root operations by total time (last {} traces): operation, service, runs, total, mean, p95, errors\n",
         seen.ranked_traces
     ));
     for op in &seen.top_operations {
         out.push_str(&format!(
-            "  {} {} {} {} {} {}\n",
+            "  {} {} {} {} {} {} {}\n",
             quote(&op.operation),
+            quote(&op.service),
             op.runs,
             format_duration(op.total_nanos),
             format_duration(op.duration.mean as u64),
