@@ -385,9 +385,13 @@ pub struct InsightsArgs {
     /// With --sessions: put the observations related to this task first
     #[arg(long, value_name = "TEXT", requires = "sessions")]
     pub task: Option<String>,
-    /// How many findings to show
-    #[arg(long, default_value_t = 10)]
-    pub limit: usize,
+    /// How many findings to show, by impact. Without it: about ten, always including the best
+    /// finding of every kind (so no kind is crowded out by another's many)
+    #[arg(long, conflicts_with = "all")]
+    pub limit: Option<usize>,
+    /// Show every finding
+    #[arg(long)]
+    pub all: bool,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,

@@ -1021,16 +1021,12 @@ pub fn render_insights(answer: &InsightsAnswer) -> String {
     render_insights_with(answer, &TextOptions::plain(100))
 }
 
-/// [`render_insights`]; with quoting on, the observations and the repository are JSON-quoted
-/// (escaped, so recorded text cannot leave its quotes).
+/// [`render_insights`]; with quoting on, the repository is JSON-quoted. Observations are
+/// devtrace's own sentences whose recorded parts (commands, errors, paths) are already quoted
+/// and escaped where they were made (`devtrace_model::recorded`); they are escaped once more
+/// here, which changes nothing in text that is already safe.
 pub fn render_insights_with(answer: &InsightsAnswer, options: &TextOptions) -> String {
-    let observation = |text: &str| {
-        if options.quote_data {
-            quote(text)
-        } else {
-            format!("\"{text}\"")
-        }
-    };
+    let observation = |text: &str| devtrace_model::recorded::escape(text);
     let scope = format!(
         "{}{}",
         count(answer.sessions_analysed as u64, "session"),

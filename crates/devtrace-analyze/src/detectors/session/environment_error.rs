@@ -194,12 +194,12 @@ fn finding(view: &SessionView, category: Category, subject: &str, actions: &[&Ac
     let what = if subject.is_empty() {
         String::new()
     } else {
-        format!(" `{}`", short(subject, 60))
+        format!(" {}", short(subject, 60))
     };
     let example = actions[0]
         .command
         .as_deref()
-        .map(|c| format!(" (e.g. `{}`)", short(c, 60)))
+        .map(|c| format!(" (e.g. {})", short(c, 60)))
         .unwrap_or_default();
     Finding {
         kind: FindingKind::EnvironmentError,
@@ -222,6 +222,7 @@ fn finding(view: &SessionView, category: Category, subject: &str, actions: &[&Ac
             .into_iter()
             .collect(),
         evidence: evidence(view, actions.iter().map(|a| a.span_id)),
+        impact: super::time_lost(),
     }
 }
 
@@ -324,9 +325,9 @@ mod tests {
         assert_eq!(
             titles,
             [
-                "environment: command not found `pnpm`, 2 failed actions (e.g. `pnpm install`)",
-                "environment: command not found `tree`, 1 failed action (e.g. `tree`)",
-                "environment: missing module `flask`, 1 failed action (e.g. `python app.py`)",
+                "environment: command not found \"pnpm\", 2 failed actions (e.g. \"pnpm install\")",
+                "environment: command not found \"tree\", 1 failed action (e.g. \"tree\")",
+                "environment: missing module \"flask\", 1 failed action (e.g. \"python app.py\")",
             ]
         );
     }
