@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{devtrace, stderr, stdout};
+use common::{devtrace, import_text, ok, stderr};
 use serde_json::{Value, json};
 
 const T0: u64 = 1_763_730_000_000_000_000; // 2025-11-21 13:00:00 UTC
@@ -47,16 +47,8 @@ fn request(n: u64) -> Value {
 fn store() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let lines: Vec<String> = (0..3).map(|n| request(n).to_string()).collect();
-    let file = dir.path().join("requests.jsonl");
-    std::fs::write(&file, lines.join("\n")).unwrap();
-    let output = devtrace(dir.path(), &["import", file.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    import_text(dir.path(), "requests.jsonl", &lines.join("\n"));
     dir
-}
-
-fn ok(output: std::process::Output) -> String {
-    assert!(output.status.success(), "{}", stderr(&output));
-    stdout(&output)
 }
 
 #[test]
@@ -188,10 +180,7 @@ break one down with: devtrace perf <operation> --service checkout
 fn spans_imported_again_are_stored_once() {
     let dir = store();
     // The same spans in another file (another document): the second copy adds nothing.
-    let again = dir.path().join("again.json");
-    std::fs::write(&again, request(0).to_string()).unwrap();
-    let output = devtrace(dir.path(), &["import", again.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    import_text(dir.path(), "again.json", &request(0).to_string());
     let shown: Value = serde_json::from_str(&ok(devtrace(
         dir.path(),
         &["show", "00000000000000000000000000c0de00", "--json"],

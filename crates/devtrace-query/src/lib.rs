@@ -30,7 +30,9 @@
 //!   linked runs, and cross-session insights (`check_insights`);
 //! - [`diff`]: edits as unified diffs (from a recorded patch or an edit tool's input);
 //! - [`blobs`]: large recorded values (whole outputs, long prompts) read back a page at a time;
-//! - [`timefmt`]: durations and UTC timestamps, parsed and printed one way everywhere.
+//! - [`timefmt`]: durations and UTC timestamps, parsed and printed one way everywhere;
+//! - [`window`]: the one default time window of every face (the last hour, or the hour before
+//!   the newest trace when nothing is recent, and the note that says so).
 //!
 //! It reads through the `Store` trait and computes through `devtrace-analyze`; it writes no SQL,
 //! computes no findings of its own and does no terminal or network I/O.
@@ -51,6 +53,7 @@ pub mod sessions;
 pub mod text;
 pub mod timefmt;
 pub mod trace_view;
+pub mod window;
 
 #[cfg(test)]
 mod testing;

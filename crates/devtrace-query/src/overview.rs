@@ -1,6 +1,7 @@
 //! What a store holds, at a glance: the first thing an assistant or a person asks for.
 //! Services, time range, top operations, recent errors, runs and development sessions.
 
+use crate::window::{Window, default_window};
 use devtrace_analyze::perf::{OperationTotal, RootRun, rank_operations};
 use devtrace_store::{
     ServiceSummary, SessionQuery, SessionSummary, Store, StoreError, StoreStats, TraceQuery,
@@ -48,6 +49,25 @@ pub struct Overview {
     /// Development sessions started in scope, newest first (their numbers, no findings: those
     /// need each session read and analysed).
     pub recent_sessions: Vec<SessionSummary>,
+    /// The default window, when the caller gave no `since` (its `note` says when it is not the
+    /// last hour).
+    pub window: Option<Window>,
+}
+
+/// The overview since `since`, or over the default window (`crate::window`) when `None`.
+pub fn overview_or_default(
+    store: &dyn Store,
+    since_unix_nano: Option<u64>,
+    now: u64,
+    limits: OverviewLimits,
+) -> Result<Overview, StoreError> {
+    if since_unix_nano.is_some() {
+        return overview(store, since_unix_nano, limits);
+    }
+    let window = default_window(store, now, None)?;
+    let mut seen = overview(store, Some(window.since_unix_nano), limits)?;
+    seen.window = Some(window);
+    Ok(seen)
 }
 
 /// The overview of traces started at or after `since` (all when `None`).
@@ -100,6 +120,7 @@ pub fn overview(
         recent_errors,
         recent_runs,
         recent_sessions,
+        window: None,
     })
 }
 

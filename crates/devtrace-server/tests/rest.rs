@@ -1081,3 +1081,52 @@ async fn services_filters_and_operations_see_every_span_of_a_multi_service_trace
         ]
     );
 }
+
+/// The REST face of the default window and of 64-bit ids: on a store whose only trace is old,
+/// the findings and the overview read the hour before the newest trace and say so; a 64-bit
+/// trace id (16 hex digits) finds the trace.
+#[tokio::test]
+async fn an_old_store_gets_the_default_window_and_64_bit_ids_resolve() {
+    let t0 = 1_763_730_000_000_000_000; // 2025-11-21 13:00:00 UTC
+    let mut root = span(9, 1, None, "GET /report", t0, t0 + 100 * MS);
+    root.trace_id = "00000000000000004bf92f3577b34da6".parse().unwrap();
+    let mut spans = vec![root];
+    for q in 0..8u8 {
+        let start = t0 + (10 + u64::from(q) * 10) * MS;
+        let mut query = span(9, 10 + q, Some(1), "SELECT row", start, start + 9 * MS);
+        query.trace_id = spans[0].trace_id;
+        query.kind = SpanKind::Client;
+        query.attributes = vec![
+            KeyValue::new("db.system.name", "postgresql"),
+            KeyValue::new(
+                "db.query.text",
+                format!("SELECT * FROM rows WHERE id = {q}"),
+            ),
+        ];
+        spans.push(query);
+    }
+    let api = api_with(t0, vec![prepare_spans(batch("reports", spans))]).await;
+    let note = "no traces in the last hour; showing the hour before the newest trace, 2025-11-21 13:00:00 UTC";
+    let findings = api.ok("/api/v1/findings").await;
+    assert_eq!(findings["window"]["note"], note);
+    assert_eq!(findings["window"]["newest_unix_nano"], t0);
+    assert_eq!(findings["traces_analysed"], 1);
+    assert!(findings["total"].as_u64().unwrap() >= 1, "{findings}");
+    let recent = api.ok("/api/v1/findings?since=1h").await;
+    assert_eq!(
+        (&recent["traces_analysed"], &recent["window"]),
+        (&serde_json::json!(0), &Value::Null)
+    );
+    let overview = api.ok("/api/v1/overview").await;
+    assert_eq!(overview["window"]["note"], note);
+    assert_eq!(overview["services"][0]["service"], "reports");
+    for id in ["4bf92f3577b34da6", "00000000000000004bf92f3577b34da6"] {
+        let trace = api.ok(&format!("/api/v1/traces/{id}")).await;
+        assert_eq!(
+            trace["trace_id"], "00000000000000004bf92f3577b34da6",
+            "{id}"
+        );
+    }
+    let (status, _) = api.get("/api/v1/traces/4bf92f3577b34da7").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

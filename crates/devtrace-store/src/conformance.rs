@@ -12,6 +12,7 @@ pub fn run_all(factory: Factory<'_>) {
     late_root_and_split_traces_are_summarised(factory);
     listing_filters_and_orders_newest_first(factory);
     prefixes_resolve_uniquely_or_explain(factory);
+    sixty_four_bit_ids_resolve_as_jaeger_and_zipkin_write_them(factory);
     logs_come_back_with_their_trace_in_time_order(factory);
     a_failed_transaction_stores_nothing(factory);
     operations_find_the_traces_that_contain_them(factory);
@@ -1039,6 +1040,59 @@ fn prefixes_resolve_uniquely_or_explain(factory: Factory<'_>) {
         store.resolve_trace_id(""),
         Err(StoreError::InvalidTraceId(_))
     ));
+}
+
+/// Jaeger and Zipkin write 64-bit trace ids as 16 hex digits; OpenTelemetry carries them
+/// zero-padded to 16 bytes. Either form (or a prefix of the short one) finds the trace.
+fn sixty_four_bit_ids_resolve_as_jaeger_and_zipkin_write_them(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let jaeger: TraceId = "00000000000000004bf92f3577b34da6".parse().unwrap();
+    let mut a = span(0, 1, None, "a", 1, 2);
+    a.trace_id = jaeger;
+    let mut b = span(0, 1, None, "b", 1, 2);
+    b.trace_id = "7a1c0000000000000000000000000001".parse().unwrap();
+    writer
+        .write(&[prepare_spans(batch("s", vec![a, b]))])
+        .unwrap();
+    for text in [
+        "4bf92f3577b34da6",
+        "4BF92F3577B34DA6",
+        " 4bf92f3577b34da6\n",
+        "00000000000000004bf92f3577b34da6",
+        "4bf92f35",
+    ] {
+        assert_eq!(store.resolve_trace_id(text).unwrap(), jaeger, "{text:?}");
+    }
+    assert!(matches!(
+        store.resolve_trace_id("4bf92f3577b34da7"),
+        Err(StoreError::TraceNotFound(_))
+    ));
+    // A 128-bit id that starts with the same 16 digits makes them ambiguous: both are named.
+    let mut c = span(0, 1, None, "c", 1, 2);
+    c.trace_id = "4bf92f3577b34da6aaaaaaaaaaaaaaaa".parse().unwrap();
+    writer
+        .write(&[prepare_spans(batch("s", vec![c.clone()]))])
+        .unwrap();
+    match store.resolve_trace_id("4bf92f3577b34da6") {
+        Err(StoreError::AmbiguousPrefix { candidates, .. }) => assert_eq!(
+            candidates,
+            [c.trace_id.to_hex(), jaeger.to_hex()],
+            "the 128-bit match, then the 64-bit one"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store
+            .resolve_trace_id("00000000000000004bf92f3577b34da6")
+            .unwrap(),
+        jaeger,
+        "the padded form is exact"
+    );
+    let error = store.resolve_trace_id("4bf92f3577b34da6x").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "\"4bf92f3577b34da6x\" is not a trace id or prefix: trace ids are 32 hexadecimal characters (16 for a 64-bit id, as Jaeger and Zipkin write them)"
+    );
 }
 
 fn logs_come_back_with_their_trace_in_time_order(factory: Factory<'_>) {

@@ -199,7 +199,9 @@ pub enum StoreError {
         prefix: String,
         candidates: Vec<String>,
     },
-    #[error("{0:?} is not a trace id or prefix: trace ids are 32 hexadecimal characters")]
+    #[error(
+        "{0:?} is not a trace id or prefix: trace ids are 32 hexadecimal characters (16 for a 64-bit id, as Jaeger and Zipkin write them)"
+    )]
     InvalidTraceId(String),
     #[error("no devtrace store at {0}: start `devtrace serve` or import data first")]
     Missing(String),
@@ -230,8 +232,15 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait Store: Send + Sync {
     /// Traces newest first, filtered; never reads spans.
     fn list_traces(&self, query: &TraceQuery) -> Result<Vec<TraceSummary>>;
-    /// The full id of the one trace whose hex id starts with `prefix`.
-    fn resolve_trace_id(&self, prefix: &str) -> Result<TraceId>;
+    /// Stored trace ids from `low` to `high` (both included), in order, at most `limit`.
+    fn trace_ids_between(&self, low: TraceId, high: TraceId, limit: usize) -> Result<Vec<TraceId>>;
+    /// The full id of the one trace `text` names: a whole id, a unique prefix of one, or a
+    /// 64-bit id (16 hex digits, as Jaeger and Zipkin write them; stored zero-padded on the
+    /// left, as OpenTelemetry carries them) or a prefix of one. Written once, over
+    /// [`Store::trace_ids_between`], so every backend resolves ids alike.
+    fn resolve_trace_id(&self, text: &str) -> Result<TraceId> {
+        resolve_trace_id(self, text)
+    }
     fn get_trace(&self, trace_id: TraceId) -> Result<Option<StoredTrace>>;
     /// The summary row of one trace, without reading its spans.
     fn trace_summary(&self, trace_id: TraceId) -> Result<Option<TraceSummary>>;
@@ -274,6 +283,51 @@ pub trait Store: Send + Sync {
     fn import_cursor(&self, source: &str) -> Result<Option<ImportCursor>>;
     /// A stored blob's bytes.
     fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>>;
+}
+
+/// How many candidates an ambiguous id lists.
+const ID_CANDIDATES: usize = 5;
+
+fn resolve_trace_id<S: Store + ?Sized>(store: &S, text: &str) -> Result<TraceId> {
+    let text = text.trim();
+    let valid = !text.is_empty() && text.len() <= 32 && text.bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid {
+        return Err(StoreError::InvalidTraceId(text.to_owned()));
+    }
+    let text = text.to_ascii_lowercase();
+    // `prefix` padded to 32 digits with `fill`.
+    let padded = |prefix: &str, fill: char| -> TraceId {
+        let mut full = prefix.to_owned();
+        full.extend(std::iter::repeat_n(fill, 32 - prefix.len()));
+        full.parse().expect("32 hex characters")
+    };
+    let mut found =
+        store.trace_ids_between(padded(&text, '0'), padded(&text, 'f'), ID_CANDIDATES)?;
+    // A 64-bit id, or the start of one: the low half of a zero-padded 128-bit id.
+    if text.len() <= 16 {
+        let low_half = format!("{:0>16}{text}", "");
+        for id in store.trace_ids_between(
+            padded(&low_half, '0'),
+            padded(&low_half, 'f'),
+            ID_CANDIDATES,
+        )? {
+            if !found.contains(&id) {
+                found.push(id);
+            }
+        }
+    }
+    match found.as_slice() {
+        [] => Err(StoreError::TraceNotFound(text)),
+        [one] => Ok(*one),
+        many => Err(StoreError::AmbiguousPrefix {
+            prefix: text,
+            candidates: many
+                .iter()
+                .take(ID_CANDIDATES)
+                .map(|id| id.to_hex())
+                .collect(),
+        }),
+    }
 }
 
 /// Identifies an imported document by its content.

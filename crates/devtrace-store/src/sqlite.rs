@@ -998,38 +998,19 @@ impl Store for SqliteStore {
         })
     }
 
-    fn resolve_trace_id(&self, prefix: &str) -> Result<TraceId> {
-        let prefix = prefix.trim();
-        let valid = !prefix.is_empty()
-            && prefix.len() <= 32
-            && prefix.bytes().all(|b| b.is_ascii_hexdigit());
-        if !valid {
-            return Err(StoreError::InvalidTraceId(prefix.to_owned()));
-        }
-        let pad = |fill: char| -> TraceId {
-            let mut full = prefix.to_ascii_lowercase();
-            full.extend(std::iter::repeat_n(fill, 32 - prefix.len()));
-            full.parse().expect("32 hex characters")
-        };
-        let (low, high) = (pad('0'), pad('f'));
-        let matches: Vec<TraceId> = self.with_conn(|conn| {
+    fn trace_ids_between(&self, low: TraceId, high: TraceId, limit: usize) -> Result<Vec<TraceId>> {
+        self.with_conn(|conn| {
             let mut statement = conn.prepare_cached(
-                "SELECT trace_id FROM traces WHERE trace_id BETWEEN ?1 AND ?2 LIMIT 5",
+                "SELECT trace_id FROM traces WHERE trace_id BETWEEN ?1 AND ?2
+                 ORDER BY trace_id LIMIT ?3",
             )?;
-            let rows = statement.query_map(params![&low.0[..], &high.0[..]], |row| {
+            let limit = limit.min(i64::MAX as usize) as i64;
+            let rows = statement.query_map(params![&low.0[..], &high.0[..], limit], |row| {
                 let id: Vec<u8> = row.get(0)?;
                 Ok(TraceId::from_slice(&id).unwrap_or_default())
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })?;
-        match matches.as_slice() {
-            [] => Err(StoreError::TraceNotFound(prefix.to_owned())),
-            [one] => Ok(*one),
-            many => Err(StoreError::AmbiguousPrefix {
-                prefix: prefix.to_owned(),
-                candidates: many.iter().map(|id| id.to_hex()).collect(),
-            }),
-        }
+        })
     }
 
     fn trace_summary(&self, trace_id: TraceId) -> Result<Option<TraceSummary>> {

@@ -1,6 +1,9 @@
 //! `devtrace perf`: where an operation's time goes across its recent runs.
 
-use super::analysis::{DEFAULT_LAST, MAX_TRACES, finding_text, one, since};
+use super::analysis::{
+    DEFAULT_LAST, MAX_TRACES, finding_text, one, scope_description, scope_or_default_window, since,
+    window_note,
+};
 use crate::cli::PerfArgs;
 use crate::output::{print_json, print_stdout};
 use anyhow::Result;
@@ -127,12 +130,14 @@ fn shell_word(text: &str) -> String {
     }
 }
 
-/// `devtrace perf` with no operation: root operations ranked by total time.
+/// `devtrace perf` with no operation: root operations ranked by total time, over the default
+/// window unless `--since` or `--last` says otherwise.
 fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
-    let limit = args.scope.last.unwrap_or(1_000).clamp(1, MAX_TRACES * 20);
+    let (scope, window) = scope_or_default_window(store, &args.scope, None)?;
+    let limit = scope.last.unwrap_or(1_000).clamp(1, MAX_TRACES * 20);
     let summaries = store.list_traces(&TraceQuery {
         runtime_only: true,
-        since_unix_nano: since(&args.scope)?,
+        since_unix_nano: scope.since_unix_nano,
         limit,
         ..Default::default()
     })?;
@@ -143,14 +148,18 @@ fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
     }
     if ranked.is_empty() {
         eprintln!(
-            "no program traces in scope; send some to `devtrace serve` first (development sessions are listed by `devtrace sessions`)"
+            "no program traces in {}; send some to `devtrace serve` first, or widen --since (development sessions are listed by `devtrace sessions`)",
+            scope_description(&args.scope, window.as_ref())
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let heading = format!(
-        "root operations by total time over the last {} traces",
-        summaries.len()
-    );
+    let mut heading = window_note(window.as_ref());
+    heading.push_str(&format!(
+        "root operations by total time over {} trace{} ({})",
+        summaries.len(),
+        if summaries.len() == 1 { "" } else { "s" },
+        scope_description(&args.scope, window.as_ref())
+    ));
     print_stdout(&ranking_table(
         &heading,
         &ranked,

@@ -15,14 +15,13 @@ use devtrace_query::analytics::{
     DurationSeries, OperationAnalytics, duration_series, operation_analytics,
 };
 use devtrace_query::comparison::{LabelledComparison, Selection, compare_selection};
-use devtrace_query::overview::{Overview, OverviewLimits, overview as overview_of, rank_roots};
+use devtrace_query::overview::{Overview, OverviewLimits, overview_or_default, rank_roots};
 use devtrace_query::runs::{RunSummary, list_runs};
 use devtrace_query::scope::{MAX_TRACES, recent};
 use devtrace_query::timefmt::now_nanos;
+use devtrace_query::window::{Window, with_default};
 use devtrace_store::TraceQuery;
 
-/// Findings look at the last hour by default, as `devtrace insights` does.
-const DEFAULT_FINDINGS_WINDOW_NANOS: u64 = 3_600 * 1_000_000_000;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -52,8 +51,15 @@ pub async fn overview(
     let p = Params::parse::<SinceParams>(raw.as_deref())?;
     let since = p.time("since")?;
     let store = state.store.clone();
-    let view =
-        blocking(move || Ok(overview_of(&*store, since, OverviewLimits::default())?)).await?;
+    let view = blocking(move || {
+        Ok(overview_or_default(
+            &*store,
+            since,
+            now_nanos(),
+            OverviewLimits::default(),
+        )?)
+    })
+    .await?;
     Ok(Json(view))
 }
 
@@ -431,9 +437,11 @@ pub async fn compare(
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct FindingParams {
-    /// Only traces started at or after (default `1h`): `30m` ago, RFC 3339, or Unix nanoseconds.
+    /// Only traces started at or after: `30m` ago, RFC 3339, or Unix nanoseconds. With neither
+    /// `since` nor `last`, the default window: the last hour, or the hour before the newest
+    /// trace when nothing is that recent (`window` says which).
     since: Option<String>,
-    /// How many recent traces to analyse, 1 to 5000 (default 500).
+    /// How many recent traces to analyse, 1 to 5000 (at most 500 in the default window).
     last: Option<usize>,
     /// Only traces containing this operation.
     operation: Option<String>,
@@ -445,6 +453,8 @@ pub struct FindingParams {
 #[derive(Serialize, ToSchema)]
 pub struct FindingList {
     pub traces_analysed: usize,
+    /// The default window, when neither `since` nor `last` was given.
+    pub window: Option<Window>,
     /// Findings made, before `limit`.
     pub total: usize,
     pub findings: Vec<Finding>,
@@ -469,22 +479,21 @@ pub async fn findings(
     let p = Params::parse::<FindingParams>(raw.as_deref())?;
     let scope = Scope {
         last: p.optional_number("last", 1..=MAX_TRACES)?,
-        since_unix_nano: match p.time("since")? {
-            Some(since) => Some(since),
-            None => Some(now_nanos().saturating_sub(DEFAULT_FINDINGS_WINDOW_NANOS)),
-        },
+        since_unix_nano: p.time("since")?,
     };
     let operation = p.text("operation");
     let limit = p.number("limit", 50, 1..=500)?;
     let store = state.store.clone();
     let list = blocking(move || {
         let filter = operation.map(OperationFilter::named);
+        let (scope, window) = with_default(&*store, scope, now_nanos(), filter.as_ref())?;
         let traces = recent(&*store, scope, filter.as_ref(), 500)?;
         let mut findings = run_all(&traces);
         let total = findings.len();
         findings.truncate(limit);
         Ok(FindingList {
             traces_analysed: traces.len(),
+            window,
             total,
             findings,
         })
