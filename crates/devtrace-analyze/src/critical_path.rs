@@ -15,17 +15,24 @@ use crate::AnalyzedTrace;
 /// path is credited to them). The credits of `top`'s subtree sum to `top`'s duration.
 pub fn critical_credits(trace: &AnalyzedTrace, top: usize) -> Vec<u64> {
     let mut credits = vec![0u64; trace.spans.spans.len()];
-    let end = trace
-        .span(top)
-        .end_unix_nano
-        .max(trace.span(top).start_unix_nano);
-    walk(trace, top, end, &mut credits);
+    let start = trace.span(top).start_unix_nano;
+    let end = trace.span(top).end_unix_nano.max(start);
+    walk(trace, top, start, end, &mut credits);
     credits
 }
 
-fn walk(trace: &AnalyzedTrace, node: usize, window_end: u64, credits: &mut [u64]) {
+/// Credits `node`'s time within `[window_start, window_end]` (its parent's time on the path,
+/// so a child that starts before or ends after its parent — clock skew, async work — is
+/// clipped and the credits still sum to the top span's duration).
+fn walk(
+    trace: &AnalyzedTrace,
+    node: usize,
+    window_start: u64,
+    window_end: u64,
+    credits: &mut [u64],
+) {
     let span = trace.span(node);
-    let start = span.start_unix_nano;
+    let start = span.start_unix_nano.clamp(window_start, window_end);
     let end = window_end.min(span.end_unix_nano).max(start);
     // Children by clipped end, latest first (ties: the later start, then the later index).
     // The cursor only moves back, so one pass over this order finds every chosen child: a
@@ -50,7 +57,7 @@ fn walk(trace: &AnalyzedTrace, node: usize, window_end: u64, credits: &mut [u64]
             continue;
         }
         credits[node] += cursor - child_end;
-        walk(trace, child, child_end, credits);
+        walk(trace, child, child_start, child_end, credits);
         cursor = child_start;
     }
     credits[node] += cursor.saturating_sub(start);
@@ -125,9 +132,15 @@ mod tests {
 
     /// The rule, by brute force: among the children that end at or before the cursor (ends
     /// clipped to the window), the one that ends last (then the later start).
-    fn brute_force(t: &AnalyzedTrace, node: usize, window_end: u64, credits: &mut [u64]) {
+    fn brute_force(
+        t: &AnalyzedTrace,
+        node: usize,
+        window_start: u64,
+        window_end: u64,
+        credits: &mut [u64],
+    ) {
         let span = t.span(node);
-        let start = span.start_unix_nano;
+        let start = span.start_unix_nano.clamp(window_start, window_end);
         let end = window_end.min(span.end_unix_nano).max(start);
         let mut cursor = end;
         loop {
@@ -147,7 +160,7 @@ mod tests {
                 break;
             }
             credits[node] += cursor - child_end;
-            brute_force(t, child, child_end, credits);
+            brute_force(t, child, child_start, child_end, credits);
             cursor = child_start;
         }
         credits[node] += cursor.saturating_sub(start);
@@ -173,7 +186,7 @@ mod tests {
         }
         let t = trace(spans);
         let mut expected = vec![0u64; t.spans.spans.len()];
-        brute_force(&t, 0, t.span(0).end_unix_nano, &mut expected);
+        brute_force(&t, 0, 0, t.span(0).end_unix_nano, &mut expected);
         assert_eq!(critical_credits(&t, 0), expected);
         assert_eq!(expected.iter().sum::<u64>(), 100_000);
     }

@@ -1,12 +1,12 @@
 //! Findings: what the engine concludes, always with the evidence behind it.
 
 use devtrace_model::{SpanId, TraceId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The kinds of finding the engine computes. Each has its own detector module.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     SequentialWork,
@@ -26,6 +26,7 @@ pub enum FindingKind {
     TestFixSpiral,
     EnvironmentError,
     AntiPattern,
+    BlindSpot,
 }
 
 impl FindingKind {
@@ -48,11 +49,12 @@ impl FindingKind {
             Self::TestFixSpiral => "test_fix_spiral",
             Self::EnvironmentError => "environment_error",
             Self::AntiPattern => "anti_pattern",
+            Self::BlindSpot => "blind_spot",
         }
     }
 
     /// Every kind, in declaration order (the JSON-schema enum of the faces' `kind` filters).
-    pub const ALL: [FindingKind; 17] = [
+    pub const ALL: [FindingKind; 18] = [
         Self::SequentialWork,
         Self::RepeatedCalls,
         Self::DominantCost,
@@ -65,6 +67,7 @@ impl FindingKind {
         Self::RetryStorm,
         Self::Regression,
         Self::ConcurrencyLimit,
+        Self::BlindSpot,
         Self::RetryLoop,
         Self::CircularEdit,
         Self::TestFixSpiral,
@@ -80,7 +83,7 @@ impl FindingKind {
 
 /// Where a finding can be checked: a trace and the spans in it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
     pub trace_id: TraceId,
     pub span_ids: Vec<SpanId>,
@@ -90,7 +93,7 @@ pub struct Evidence {
 /// can check the arithmetic); `saving_nanos` is the estimated time saved per affected run if the
 /// recommendation is followed, `occurrences` how many analysed runs are affected.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub kind: FindingKind,
     /// The operation the finding is about (a span name), when there is one.
@@ -113,7 +116,7 @@ pub struct Finding {
 
 /// What a finding's impact is measured in.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImpactBasis {
     /// A wrong result is possible (a colliding cache key, locks that can deadlock).
@@ -133,7 +136,7 @@ pub enum ImpactBasis {
 /// A finding's impact: in its own units, and normalised into one score findings are ranked
 /// by (see [`crate::impact`] for the definition).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Impact {
     pub basis: ImpactBasis,
     /// The root operation (what a user runs) whose runs the finding affects.

@@ -113,7 +113,7 @@ report (span of reports): 310.0 ms mean over 2 runs (p50 310.0 ms, p95 310.0 ms,
 time by kind of work: database 19 % (60.0 ms), HTTP 81 % (250.0 ms)
 
 findings
-1. \"fetch\" and \"render\" run one after another under \"report\" in 2 of 2 runs, 250.0 ms in all; concurrently they would take ≈ 150.0 ms
+1. \"GET rows.internal/v1/rows\" and \"GET templates.internal/v1/report\" run one after another under \"report\" in 2 of 2 runs, 250.0 ms in all; concurrently they would take ≈ 150.0 ms
    impact: saves ≈ 100.0 ms per run in 2 of 2 runs of \"report\" (32 % of its time) · score 0.323
    → run them concurrently: nothing in the trace shows one uses another's result (no link, no shared lock, no value passed from one to the next); saving ≈ 100.0 ms per run (median of 2 runs)
    evidence: trace 0000000000000000000000000000aa00 spans 0000000000000001 0000000000000002 0000000000000003
@@ -190,7 +190,8 @@ fn insights_text_ranks_by_impact() {
         text.starts_with(
             "3 findings across 2 traces (since 1000d), ranked by impact (the share of an \
              operation's time, tokens or runs a fix recovers × how often it runs)\n\n1. \
-             \"fetch\" and \"render\" run one after another"
+             \"GET rows.internal/v1/rows\" and \"GET templates.internal/v1/report\" run one \
+             after another"
         ),
         "{text}"
     );

@@ -331,6 +331,31 @@ mod tests {
         assert!(!with(SpanKind::Client, 200, StatusCode::Unset));
     }
 
+    /// docs/conventions.md shows this table between its markers; `DEVTRACE_BLESS=1` rewrites it.
+    #[test]
+    fn the_documentation_shows_this_table() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/conventions.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/conventions.md");
+        let (start, end) = (
+            "<!-- conventions-table:start -->\n",
+            "<!-- conventions-table:end -->",
+        );
+        let from = doc.find(start).expect("start marker") + start.len();
+        let to = doc.find(end).expect("end marker");
+        let expected = markdown_table();
+        if std::env::var_os("DEVTRACE_BLESS").is_some() {
+            let updated = format!("{}{}{}", &doc[..from], expected, &doc[to..]);
+            std::fs::write(&path, updated).expect("write docs/conventions.md");
+            return;
+        }
+        assert_eq!(
+            &doc[from..to],
+            expected,
+            "docs/conventions.md is out of date: run DEVTRACE_BLESS=1 cargo test -p devtrace-model"
+        );
+    }
+
     #[test]
     fn every_concept_has_names_and_a_meaning() {
         for (concept, keys) in TABLE {

@@ -16,6 +16,7 @@
 //!   operations one service handles;
 //! - [`runs`]: the recorded `devtrace run` executions;
 //! - [`links`]: deep links into the web UI's views, for answers to print;
+//! - [`live`]: what is happening now, for the live dashboard (`devtrace watch`);
 //! - [`overview`]: what the store holds at a glance (services, time range, top operations,
 //!   recent errors and runs);
 //! - [`search`]: trace search, the store's indexed filters plus bounded attribute filters;
@@ -44,6 +45,7 @@ pub mod diff;
 pub mod errors;
 pub mod json;
 pub mod links;
+pub mod live;
 pub mod operation;
 pub mod overview;
 pub mod runs;

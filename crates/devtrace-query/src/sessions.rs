@@ -26,7 +26,7 @@ use devtrace_model::session::session_role;
 use devtrace_model::time::format_rfc3339;
 use devtrace_model::{AnyValue, Span, SpanId, TraceId, semconv};
 use devtrace_store::{SessionQuery, SessionSummary, Store, StoreError, TraceQuery};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Sessions listed when no limit is given, and the most any listing returns.
@@ -48,7 +48,7 @@ pub struct SessionFilter {
 }
 
 /// One session in a listing.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionItem {
     pub trace_id: String,
@@ -257,7 +257,7 @@ impl TimelineEntry {
 }
 
 /// A recorded run linked to a tool call.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkedRun {
     pub tool_span_id: String,
@@ -998,7 +998,8 @@ pub fn session_finding_text(finding: &Finding, index: usize, options: &TextOptio
     }
 }
 
-fn format_offset(nanos: u64) -> String {
+/// An offset into a session: `4:05`, `1h02m`.
+pub fn format_offset(nanos: u64) -> String {
     let secs = nanos / 1_000_000_000;
     if secs >= 3600 {
         format!("{}h{:02}m", secs / 3600, secs % 3600 / 60)

@@ -21,7 +21,7 @@ pub mod sqlite;
 pub mod writer;
 
 use devtrace_model::{LogBatch, SpanBatch, TraceId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use devtrace_model::session::SessionFacts;
 pub use devtrace_model::{Operation, OperationFilter};
@@ -31,7 +31,7 @@ pub use prepare::{
 
 /// One row of a trace listing: everything `ls` shows, kept up to date at ingest.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceSummary {
     pub trace_id: TraceId,
     pub start_unix_nano: u64,
@@ -127,7 +127,7 @@ pub struct SessionQuery {
 
 /// One row of a session listing, kept current as the session's spans arrive.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSummary {
     pub trace_id: TraceId,
     #[serde(flatten)]
@@ -178,7 +178,7 @@ pub struct ServiceSummary {
 
 /// What the store holds, for `/api/v1/stats` and `devtrace stats`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {
     /// Spans stored, each once.
     pub spans: u64,

@@ -79,7 +79,21 @@ enum Subject {
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
     let mut by_operation: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
     for (t, trace) in traces.iter().enumerate() {
-        for &root in &trace.tree.roots {
+        // A run is a real root: a span without a parent. Spans whose parent never arrived
+        // (dropped by an exporter's full queue) are fragments, not runs of an operation.
+        let real: Vec<usize> = trace
+            .tree
+            .roots
+            .iter()
+            .copied()
+            .filter(|r| trace.span(*r).parent_span_id.is_none())
+            .collect();
+        let roots = if real.is_empty() {
+            trace.root().into_iter().collect()
+        } else {
+            real
+        };
+        for root in roots {
             by_operation
                 .entry(trace.span(root).name.as_str())
                 .or_default()
@@ -115,11 +129,14 @@ fn run(trace: &AnalyzedTrace, trace_index: usize, root: usize) -> Run {
     let mut by_child: BTreeMap<String, Tally> = BTreeMap::new();
     for &child in &trace.tree.children[root] {
         let c = trace.span(child);
+        // A child is named by its call when the span name is generic ("POST" to two services
+        // is two children), quoted as recorded text.
+        let label = crate::call::call_template(trace, child).display(&c.name);
         intervals
-            .entry(c.name.clone())
+            .entry(label.clone())
             .or_default()
             .push((c.start_unix_nano.max(start), c.end_unix_nano.min(end)));
-        let tally = by_child.entry(c.name.clone()).or_default();
+        let tally = by_child.entry(label).or_default();
         tally.calls += 1;
         tally.spans.push(child);
     }
@@ -196,7 +213,7 @@ fn finding(
             format!(
                 "{percent} of the time of {} is in {} ({} {} per run, {} each)",
                 q(operation),
-                q(name),
+                name,
                 format_count(calls_per_run),
                 plural("call", calls_per_run),
                 human_duration((nanos / calls.max(1) as f64).round() as u64)
@@ -204,7 +221,7 @@ fn finding(
             format!(
                 "start with {}: it is where the time of {} goes (this says where to look; it \
                  estimates no saving)",
-                q(name),
+                name,
                 q(operation)
             ),
             format!("child:{name}"),

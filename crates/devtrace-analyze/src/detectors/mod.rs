@@ -1,6 +1,7 @@
 //! The detectors: each a small pure function from traces to findings, with its thresholds
 //! documented on its `Thresholds` type and tested on hand-built traces.
 
+pub mod blind_spot;
 pub mod cache_problem;
 pub mod calls;
 pub mod concurrency_limit;
@@ -53,6 +54,7 @@ pub fn run_all_with(traces: &[AnalyzedTrace], options: &Options) -> Vec<Finding>
     findings.extend(lock_contention::detect(traces, &Default::default()));
     findings.extend(retry_storm::detect(traces, &Default::default()));
     findings.extend(regression::detect(traces, &Default::default()));
+    findings.extend(blind_spot::detect(traces, &Default::default()));
     crate::impact::score(&mut findings, traces, &options.prices);
     findings
 }

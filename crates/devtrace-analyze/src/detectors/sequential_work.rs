@@ -19,8 +19,10 @@
 //!    with them.
 //! 5. *Data flow*: a member joins a group only if nothing shows it depends on an earlier
 //!    member: no span link between their subtrees, no lock in common, no value passed (an id,
-//!    key or location from the earlier member's subtree, its attributes and events, found again
-//!    in the later one's and not in the input they share — [`crate::values`]), not a retry of it
+//!    key or location that first appears in the earlier member's subtree, its attributes and
+//!    events, found again in the later one's, and not in the input they share from their parent
+//!    — [`crate::values`]; two calls that both use what a third returned do not depend on each
+//!    other), not a retry of it
 //!    (the same call after a failed attempt), and for LLM calls not a continuation of its
 //!    conversation (a recorded prompt containing the earlier response, or an input that grew by
 //!    the earlier call's output in the same conversation). Where a member depends on an earlier
@@ -44,11 +46,11 @@ use crate::call::{Call, Direction, Template, describe};
 use crate::classify::WorkKind;
 use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
-use crate::values::{context_tokens, passed, subtree_tokens};
+use crate::values::{context_tokens, subtree_tokens};
 use crate::{AnalyzedTrace, Finding, FindingKind};
 use devtrace_model::recorded::name as q;
 use devtrace_model::{SpanId, TraceId};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The attribute naming a lock a span holds or waits on.
 const LOCK_NAME: &str = "devtrace.lock.name";
@@ -90,6 +92,9 @@ struct Group {
     /// Member identities (name and template), in start order.
     keys: Vec<String>,
     names: Vec<String>,
+    /// How each member reads in a title: its call (`"GET catalog/v1/search"`), quoted, or
+    /// its span name when that is all there is.
+    labels: Vec<String>,
     parent_nanos: u64,
     sum_nanos: u64,
     max_nanos: u64,
@@ -212,11 +217,27 @@ fn group_under(
         }
     }
     runs.push(current);
+    runs.retain(|r| r.len() >= 2);
+    if runs.is_empty() {
+        // Nothing to group: skip reading every child's values.
+        return None;
+    }
 
     // Rules 4–5: split at producers of a fan-out and at dependencies.
+    // Where each value first appears among the children: a value a later sibling shares with
+    // an earlier one came from that one only if it appeared there first (two calls that both
+    // use what a third returned do not depend on each other).
     let context = context_tokens(trace, parent);
+    let mut origin: HashMap<String, usize> = HashMap::new();
+    for child in &children {
+        for token in subtree_tokens(trace, child.index) {
+            if !context.contains(&token) {
+                origin.entry(token).or_insert(child.index);
+            }
+        }
+    }
     let mut groups: Vec<Vec<&Child>> = Vec::new();
-    for run in runs.into_iter().filter(|r| r.len() >= 2) {
+    for run in runs {
         let mut pieces: Vec<Vec<&Child>> = vec![Vec::new()];
         for (i, child) in run.iter().enumerate() {
             let produces_fan_out = run.get(i + 1).is_some_and(|next| {
@@ -229,7 +250,7 @@ fn group_under(
             let piece = pieces.last_mut().expect("never empty");
             let depends = piece
                 .iter()
-                .any(|earlier| depends_on(trace, earlier.index, child.index, &context));
+                .any(|earlier| depends_on(trace, earlier.index, child.index, &origin));
             if depends {
                 pieces.push(vec![child]);
             } else {
@@ -283,6 +304,10 @@ fn group_under(
             .iter()
             .map(|c| trace.span(c.index).name.clone())
             .collect(),
+        labels: best
+            .iter()
+            .map(|c| c.call.template.display(&trace.span(c.index).name))
+            .collect(),
         parent_nanos,
         sum_nanos: durations.iter().sum(),
         max_nanos: durations.iter().max().copied().unwrap_or(0),
@@ -312,7 +337,7 @@ fn depends_on(
     trace: &AnalyzedTrace,
     earlier: usize,
     later: usize,
-    context: &HashSet<String>,
+    origin: &HashMap<String, usize>,
 ) -> bool {
     let (a, b) = (trace.span(earlier), trace.span(later));
     // A retry: the same call again after a failed attempt.
@@ -356,13 +381,10 @@ fn depends_on(
     {
         return true;
     }
-    if !passed(
-        &subtree_tokens(trace, earlier),
-        &subtree_tokens(trace, later),
-        context,
-        1,
-    )
-    .is_empty()
+    // A value that first appeared in the earlier sibling, found again in the later one.
+    if subtree_tokens(trace, later)
+        .iter()
+        .any(|t| origin.get(t) == Some(&earlier))
     {
         return true;
     }
@@ -465,7 +487,7 @@ fn finding(
         median(&mut parents),
     );
     let example = chosen.first()?;
-    let listed = list_names(&example.names);
+    let listed = list_labels(&example.labels);
     let n = runs_with_parent.max(k);
     let per_run_instances = instances as f64 / k.max(1) as f64;
     let repeated = if per_run_instances > 1.05 {
@@ -550,23 +572,23 @@ fn finding(
     })
 }
 
-/// `"a", "b" and "c"` in the given order; repeated names once, with their count
-/// (`"llm.call" ×3`); each quoted as recorded text.
-fn list_names(names: &[String]) -> String {
+/// `"a", "b" and "c"` in the given order; repeated labels once, with their count
+/// (`"llm.call" ×3`). Labels are already quoted ([`crate::call::Template::display`]).
+fn list_labels(labels: &[String]) -> String {
     let mut unique: Vec<(&str, usize)> = Vec::new();
-    for name in names {
-        match unique.iter_mut().find(|(n, _)| *n == name.as_str()) {
+    for label in labels {
+        match unique.iter_mut().find(|(n, _)| *n == label.as_str()) {
             Some((_, count)) => *count += 1,
-            None => unique.push((name.as_str(), 1)),
+            None => unique.push((label.as_str(), 1)),
         }
     }
     let items: Vec<String> = unique
         .iter()
-        .map(|(name, count)| {
+        .map(|(label, count)| {
             if *count > 1 {
-                format!("{} ×{count}", q(name))
+                format!("{label} ×{count}")
             } else {
-                q(name)
+                (*label).to_owned()
             }
         })
         .collect();
@@ -818,6 +840,26 @@ mod tests {
     }
 
     #[test]
+    fn calls_that_all_use_what_a_third_returned_are_independent_of_each_other() {
+        // prefs returns a segment; the three searches all send it: each depends on prefs, none
+        // on the others.
+        let mut prefs = get(2, "GET", "https://prefs/v1/users/me", 0, 50);
+        prefs
+            .attributes
+            .push(KeyValue::new("user.segment", "seg_4471"));
+        let spans = vec![
+            span(1, None, "search", 0, 350 * MS),
+            prefs,
+            get(3, "GET", "https://catalog/v1/search?seg=seg_4471", 50, 150),
+            get(4, "GET", "https://reviews/v1/search?seg=seg_4471", 150, 250),
+            get(5, "GET", "https://ads/v1/match?seg=seg_4471", 250, 350),
+        ];
+        let f = &detect(&[trace(1, spans)], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(3), id(4), id(5)]);
+        assert_eq!(f.saving_nanos, 200 * MS);
+    }
+
+    #[test]
     fn one_member_already_overlapping_is_left_out() {
         // a, then b and c concurrently, then d: a and d are the only back-to-back reads, but c
         // overlapping b breaks the run between them.
@@ -912,7 +954,7 @@ mod tests {
         let _ = detect(&[t], &Thresholds::default());
         assert!(detect(&[], &Thresholds::default()).is_empty());
         assert_eq!(
-            list_names(&["a".into(), "b".into(), "a".into()]),
+            list_labels(&["\"a\"".into(), "\"b\"".into(), "\"a\"".into()]),
             "\"a\" ×2 and \"b\""
         );
     }

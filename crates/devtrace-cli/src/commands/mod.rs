@@ -14,6 +14,7 @@ mod locks;
 mod ls;
 mod mcp;
 mod perf;
+mod plan;
 mod python_autotrace;
 mod query;
 mod run;
@@ -21,6 +22,7 @@ mod runs;
 mod serve;
 mod sessions;
 mod show;
+mod watch;
 
 use crate::cli::{Cli, Command, ImportSource};
 use anyhow::Result;
@@ -32,23 +34,34 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.as_deref();
     match &cli.command {
-        Command::Serve(args) => serve::run(data, args),
+        Command::Serve(args) => {
+            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(
+                &crate::config::data_dir(data)?,
+            ));
+            serve::run(data, args)
+        }
         Command::Ls(args) => ls::run(&open_store(data)?, args, cli.color),
         Command::Show(args) => show::run(&open_store(data)?, args, cli.color, data),
         Command::Import(args) => {
             let dir = crate::config::data_dir(data)?;
             let redactor = crate::config::default_redaction()?;
             match &args.source {
-                Some(ImportSource::ClaudeCode { path }) => import_sessions::run(
+                Some(ImportSource::ClaudeCode { path, follow }) => import_sessions::run(
                     &dir,
                     Agent::ClaudeCode,
                     path.as_deref(),
                     args.json,
                     redactor,
+                    *follow,
                 ),
-                Some(ImportSource::Codex { path }) => {
-                    import_sessions::run(&dir, Agent::Codex, path.as_deref(), args.json, redactor)
-                }
+                Some(ImportSource::Codex { path, follow }) => import_sessions::run(
+                    &dir,
+                    Agent::Codex,
+                    path.as_deref(),
+                    args.json,
+                    redactor,
+                    *follow,
+                ),
                 None => import::run(&dir, args, redactor),
             }
         }
@@ -61,11 +74,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(data, args, cli.color),
         Command::Run(args) => run::run(data, args),
         Command::Runs(args) => runs::run(&open_store(data)?, args),
-        Command::Mcp(args) => mcp::run(data, args),
+        Command::Mcp(args) => {
+            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(
+                &crate::config::data_dir(data)?,
+            ));
+            mcp::run(data, args)
+        }
         Command::Sessions(args) => sessions::list(&open_store(data)?, args),
         Command::Session(args) => sessions::session(&open_store(data)?, &args.command, data),
         Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
         Command::Query(args) => query::run(data, args),
+        Command::Plan(args) => plan::run(data, args),
+        Command::Watch(args) => watch::run(data, args, cli.color),
     }
 }
 

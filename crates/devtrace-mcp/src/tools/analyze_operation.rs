@@ -5,7 +5,7 @@ use super::{ToolDef, ToolError, ToolResult, WebUi, fit, linked_tool, since};
 use crate::budget;
 use crate::render::{LEGEND, findings_text};
 use devtrace_analyze::detectors::run_all;
-use devtrace_analyze::errors::has_error;
+use devtrace_analyze::errors::is_error_span;
 use devtrace_analyze::perf::{profile_operation, spans_of};
 use devtrace_model::OperationFilter;
 use devtrace_query::Scope;
@@ -96,10 +96,15 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
             others.join("; ")
         ));
     }
-    let failed = traces.iter().filter(|t| has_error(t)).count();
+    // Only the operation's own failed spans count: an error elsewhere in the trace is not this
+    // operation failing.
+    let failed = traces
+        .iter()
+        .filter(|t| spans_of(t, &operation).any(|i| is_error_span(t.span(i))))
+        .count();
     if failed > 0 {
         out.push_str(&format!(
-            "{failed} of {} runs had errors: errors(operation={}) groups them with what the failing runs share\n",
+            "{failed} of {} runs failed in this operation: errors(operation={}) groups them with what the failing runs share\n",
             traces.len(),
             quote(&name)
         ));

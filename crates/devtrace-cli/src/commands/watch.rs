@@ -1,0 +1,61 @@
+//! `devtrace watch`: the live dashboard (devtrace-tui) on the terminal, or `--plain`.
+
+use crate::cli::{ColorChoice, WatchArgs};
+use anyhow::{Result, bail};
+use devtrace_query::live::LiveQuery;
+use devtrace_tui::source::{LocalSource, RemoteSource, Source, now_unix_nano};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub fn run(data: Option<&Path>, args: &WatchArgs, color: ColorChoice) -> Result<ExitCode> {
+    let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if !args.plain && !terminal {
+        bail!(
+            "devtrace watch draws a live dashboard and needs a terminal ({} not one); for one line per event (logs, CI) use `devtrace watch --plain`",
+            if std::io::stdout().is_terminal() {
+                "stdin is"
+            } else {
+                "stdout is"
+            }
+        );
+    }
+    let source: Box<dyn Source> = match &args.server {
+        Some(url) => Box::new(RemoteSource::connect(url, args.token.clone())?),
+        None => {
+            let dir = crate::config::data_dir(data)?;
+            Box::new(LocalSource::open(&dir)?)
+        }
+    };
+    let mut query = LiveQuery::at(now_unix_nano());
+    query.active_within_nanos = args.active_within;
+    // Enough summary rows per snapshot to see every trace at a few thousand per second.
+    query.traces = 200;
+    if args.plain {
+        let mut out = std::io::stdout().lock();
+        devtrace_tui::plain::run(
+            source,
+            query,
+            args.session.clone(),
+            args.exit_after.map(Duration::from_nanos),
+            args.json,
+            &mut out,
+        )?;
+    } else {
+        let colors = match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        devtrace_tui::app::run(
+            source,
+            devtrace_tui::app::Options {
+                colors,
+                session: args.session.clone(),
+                query,
+            },
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
