@@ -1,7 +1,7 @@
 //! What a store holds, at a glance: the first thing an assistant or a person asks for.
 //! Services, time range, top operations, recent errors, runs and development sessions.
 
-use crate::window::{Window, default_window};
+use crate::window::{Anchor, Window, default_window};
 use devtrace_analyze::perf::{OperationTotal, RootRun, rank_operations};
 use devtrace_store::{
     ServiceSummary, SessionQuery, SessionSummary, Store, StoreError, StoreStats, TraceQuery,
@@ -64,7 +64,8 @@ pub fn overview_or_default(
     if since_unix_nano.is_some() {
         return overview(store, since_unix_nano, limits);
     }
-    let window = default_window(store, now, None)?;
+    // The overview lists development sessions too: the window follows them as well.
+    let window = default_window(store, now, Anchor::Everything)?;
     let mut seen = overview(store, Some(window.since_unix_nano), limits)?;
     seen.window = Some(window);
     Ok(seen)

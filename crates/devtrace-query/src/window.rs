@@ -54,27 +54,33 @@ impl Window {
     }
 }
 
-/// The default window at `now` for traces containing `operation` (any program trace when
-/// `None`).
+/// Which traces a window follows the newest of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchor<'a> {
+    /// Program traces (what the runtime analyses read).
+    Programs,
+    /// Traces containing a span of an operation.
+    Operation(&'a OperationFilter),
+    /// Every trace, development sessions included (what the overview lists).
+    Everything,
+}
+
+/// The default window at `now`, following the newest trace of `anchor`.
 pub fn default_window(
     store: &dyn Store,
     now: u64,
-    operation: Option<&OperationFilter>,
+    anchor: Anchor<'_>,
 ) -> Result<Window, StoreError> {
-    let newest = match operation {
-        Some(filter) => store
-            .traces_with_operation(filter, None, 1)?
-            .first()
-            .map(|t| t.start_unix_nano),
-        None => store
-            .list_traces(&TraceQuery {
-                runtime_only: true,
-                limit: 1,
-                ..Default::default()
-            })?
-            .first()
-            .map(|t| t.start_unix_nano),
-    };
+    let newest = match anchor {
+        Anchor::Operation(filter) => store.traces_with_operation(filter, None, 1)?,
+        Anchor::Programs | Anchor::Everything => store.list_traces(&TraceQuery {
+            runtime_only: anchor == Anchor::Programs,
+            limit: 1,
+            ..Default::default()
+        })?,
+    }
+    .first()
+    .map(|t| t.start_unix_nano);
     let last_hour = Window::last_hour(now);
     Ok(match newest {
         Some(newest) if newest < last_hour.since_unix_nano => Window::before(newest),
@@ -93,7 +99,8 @@ pub fn with_default(
     if scope.since_unix_nano.is_some() || scope.last.is_some() {
         return Ok((scope, None));
     }
-    let window = default_window(store, now, operation)?;
+    let anchor = operation.map_or(Anchor::Programs, Anchor::Operation);
+    let window = default_window(store, now, anchor)?;
     Ok((
         Scope {
             since_unix_nano: Some(window.since_unix_nano),
@@ -114,12 +121,12 @@ mod tests {
     fn the_last_hour_when_there_is_recent_data_else_the_hour_before_the_newest_trace() {
         // Traces start at 1 µs, 2 µs and 3 µs.
         let (_dir, store) = store_with((1..=3).map(|n| trace(n, vec![], vec![])).collect());
-        let recent = default_window(&store, HOUR + 2_500, None).unwrap();
+        let recent = default_window(&store, HOUR + 2_500, Anchor::Programs).unwrap();
         assert_eq!(recent, Window::last_hour(HOUR + 2_500));
         assert_eq!(recent.note, None);
 
         // A day later nothing is recent: the hour before the newest trace.
-        let later = default_window(&store, 24 * HOUR, None).unwrap();
+        let later = default_window(&store, 24 * HOUR, Anchor::Programs).unwrap();
         assert_eq!(
             (later.since_unix_nano, later.newest_unix_nano),
             (0, Some(3_000))
@@ -131,7 +138,8 @@ mod tests {
             )
         );
         // An operation's window follows its own newest run.
-        let op1 = default_window(&store, 24 * HOUR, Some(&OperationFilter::named("op 1"))).unwrap();
+        let op1 = OperationFilter::named("op 1");
+        let op1 = default_window(&store, 24 * HOUR, Anchor::Operation(&op1)).unwrap();
         assert_eq!(op1.newest_unix_nano, Some(1_000));
 
         // A scope that names a time or a count is left as it is.
@@ -149,10 +157,32 @@ mod tests {
     }
 
     #[test]
+    fn the_overview_follows_sessions_too() {
+        use devtrace_model::{KeyValue, semconv};
+        let (dir, store) = store_with(vec![trace(1, vec![], vec![])]);
+        let session = trace(
+            9,
+            vec![
+                KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_SESSION),
+                KeyValue::new(semconv::SESSION_AGENT, "codex"),
+            ],
+            vec![],
+        );
+        crate::testing::add_sessions(&dir, vec![session]);
+        let now = 24 * HOUR;
+        let programs = default_window(&store, now, Anchor::Programs).unwrap();
+        let everything = default_window(&store, now, Anchor::Everything).unwrap();
+        assert_eq!(
+            (programs.newest_unix_nano, everything.newest_unix_nano),
+            (Some(1_000), Some(9_000))
+        );
+    }
+
+    #[test]
     fn an_empty_store_gets_the_last_hour() {
         let (_dir, store) = store_with(vec![]);
         assert_eq!(
-            default_window(&store, 5 * HOUR, None).unwrap(),
+            default_window(&store, 5 * HOUR, Anchor::Programs).unwrap(),
             Window::last_hour(5 * HOUR)
         );
     }
