@@ -924,6 +924,14 @@ struct Pytest {
     /// session starts) before that section was closed by one of pytest's own headers.
     capture_candidate: Option<Counts>,
     in_short_summary: bool,
+    /// In the `FAILURES` or `ERRORS` section.
+    in_failures: bool,
+    /// There, the test whose report this is: its `____ headline ____`, as [`pytest_headline`]
+    /// writes it.
+    report_of: Option<String>,
+    /// Headline → the first `E   ` line of its report: the message when the short summary's
+    /// line has none (pytest leaves it out, or cuts it with `...`, to fit the terminal).
+    reported: std::collections::HashMap<String, String>,
 }
 
 impl Pytest {
@@ -957,9 +965,38 @@ impl Pytest {
             }
             Some(('=', "short test summary info")) => {
                 self.in_short_summary = true;
+                self.in_failures = false;
+                return;
+            }
+            Some(('=', "FAILURES" | "ERRORS")) => {
+                self.in_failures = true;
+                self.report_of = None;
+                return;
+            }
+            Some(('=', _)) => self.in_failures = false,
+            Some(('_', title)) if self.in_failures => {
+                let title = [
+                    "ERROR at setup of ",
+                    "ERROR at teardown of ",
+                    "ERROR collecting ",
+                ]
+                .iter()
+                .find_map(|p| title.strip_prefix(p))
+                .unwrap_or(title);
+                self.report_of = Some(title.to_owned());
                 return;
             }
             _ => {}
+        }
+        // `E       AssertionError: math is broken`: the first is the report's message.
+        if self.in_failures
+            && let Some(text) = line.strip_prefix("E ")
+            && let Some(test) = &self.report_of
+        {
+            if self.reported.len() < MAX_FAILING && !self.reported.contains_key(test) {
+                self.reported.insert(test.clone(), text.trim().to_owned());
+            }
+            return;
         }
         if let Some(counts) = parse_pytest_summary(line) {
             sink.recognise(Runner::Pytest);
@@ -979,8 +1016,13 @@ impl Pytest {
             {
                 let node_id = pytest_node_id(rest);
                 sink.failing(Runner::Pytest, node_id, true);
-                // `FAILED path::test - AssertionError: math is broken`
-                if let Some(message) = rest[node_id.len()..].strip_prefix(" - ") {
+                // `FAILED path::test - AssertionError: math is broken`, unless pytest cut the
+                // message (`...`) or left it out to fit the terminal: then the report's.
+                let inline = rest[node_id.len()..]
+                    .strip_prefix(" - ")
+                    .filter(|m| !m.ends_with("..."));
+                let reported = self.reported.get(&pytest_headline(node_id));
+                if let Some(message) = inline.or(reported.map(String::as_str)) {
                     sink.message(Runner::Pytest, node_id, message, false);
                 }
                 return;
@@ -1012,6 +1054,16 @@ impl Pytest {
             sink.summary(Runner::Pytest, counts);
         }
         *self = Pytest::default();
+    }
+}
+
+/// The headline pytest gives a test's report: `test_param[2]` for
+/// `tests/test_math.py::test_param[2]`, `TestGroup.test_class_fails` for
+/// `tests/test_math.py::TestGroup::test_class_fails`; a module (no `::`) is itself.
+fn pytest_headline(node_id: &str) -> String {
+    match node_id.split_once("::") {
+        Some((_, test)) => test.replace("::", "."),
+        None => node_id.to_owned(),
     }
 }
 
@@ -2100,6 +2152,44 @@ mod tests {
             [
                 ("group > deep fail", Some("boom")),
                 ("is wrong", Some("Expected values to be strictly equal:")),
+            ]
+        );
+    }
+
+    /// On a narrow terminal pytest cuts the short summary's message (`...`) or leaves it out
+    /// when the node id is long; the first `E` line of the test's report is its message then.
+    #[test]
+    fn a_pytest_message_cut_to_fit_the_terminal_comes_from_the_report() {
+        let text = "\
+F.F                                                                      [100%]
+=================================== FAILURES ===================================
+_________________________________ test_broken __________________________________
+
+    def test_broken(): assert 1 == 2
+E   assert 1 == 2
+
+../../tmp/pytest-of-root/pytest-1/test_x0/test_sample.py:4: AssertionError
+__________________________ TestGroup.test_cut[a-b] ___________________________
+
+>       raise ValueError(\"a rather long message that pytest cut\")
+E       ValueError: a rather long message that pytest cut
+
+test_sample.py:9: ValueError
+=========================== short test summary info ============================
+FAILED ../../tmp/pytest-of-root/pytest-1/test_x0/test_sample.py::test_broken
+FAILED test_sample.py::TestGroup::test_cut[a-b] - ValueError: a rather long...
+2 failed, 1 passed in 0.03s";
+        assert_eq!(
+            messages(&report(text)),
+            [
+                (
+                    "../../tmp/pytest-of-root/pytest-1/test_x0/test_sample.py::test_broken",
+                    Some("assert 1 == 2")
+                ),
+                (
+                    "test_sample.py::TestGroup::test_cut[a-b]",
+                    Some("ValueError: a rather long message that pytest cut")
+                ),
             ]
         );
     }
