@@ -224,6 +224,7 @@ fn every_tool_stays_inside_its_budget_on_a_million_spans() {
             "check_insights",
             json!({"repo": "/path/to/Demo", "task": "fix the build"}),
         ),
+        ("qa_summary", json!({"repo": "/path/to/Demo"})),
     ];
     for (tool, arguments) in calls {
         for budget in [None, Some(1_000), Some(MAX_BUDGET * 10)] {
@@ -350,7 +351,7 @@ fn the_session_tools_fit_every_budget_and_page_through_a_whole_session() {
     }
     let (first, _) = server.call("session_overview", json!({"session_id": "fe5e1c67"}));
     assert!(
-        first.contains("\n4 finding(s), largest estimated saving first\n"),
+        first.contains("\n4 finding(s), ranked by impact\n"),
         "{first}"
     );
     assert!(

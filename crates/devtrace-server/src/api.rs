@@ -28,6 +28,9 @@ pub struct ApiState {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Applied to sessions posted to the REST API, as to everything ingested.
     pub redactor: Arc<devtrace_ingest::redact::Redactor>,
+    /// QA of sessions: defaults, `serve --qa`, and the workers to wake. Without it jobs are
+    /// still queued in the store, for a process with workers to run.
+    pub qa: Option<devtrace_qa::worker::QaHandle>,
 }
 
 pub fn router(state: ApiState, allowed_hosts: AllowedHosts) -> Router {

@@ -90,6 +90,7 @@ pub struct Bound {
     http: tokio::net::TcpListener,
     api: tokio::net::TcpListener,
     config: ServerConfig,
+    qa: Option<devtrace_qa::worker::QaHandle>,
 }
 
 pub async fn bind(config: ServerConfig) -> Result<Bound, ServerError> {
@@ -106,10 +107,17 @@ pub async fn bind(config: ServerConfig) -> Result<Bound, ServerError> {
         http: listen("OTLP/HTTP", config.http_listen).await?,
         api: listen("the API", config.api_listen).await?,
         config,
+        qa: None,
     })
 }
 
 impl Bound {
+    /// Serves QA requests with these workers and defaults (`serve --qa-workers`, `--qa`).
+    pub fn with_qa(mut self, qa: devtrace_qa::worker::QaHandle) -> Self {
+        self.qa = Some(qa);
+        self
+    }
+
     pub fn addresses(&self) -> Addresses {
         let addr =
             |l: &tokio::net::TcpListener| l.local_addr().expect("bound listener has an address");
@@ -170,6 +178,7 @@ impl Bound {
                 traces: rest::TraceCache::default(),
                 stopping: stop_rx_api,
                 redactor: Arc::clone(&self.config.redactor),
+                qa: self.qa.clone(),
             },
             allowed_hosts,
         );

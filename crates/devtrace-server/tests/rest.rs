@@ -191,6 +191,7 @@ async fn api_with(t0: u64, batches: Vec<devtrace_store::WriteBatch>) -> Api {
         traces: Default::default(),
         stopping,
         redactor: Arc::new(devtrace_ingest::redact::Redactor::builtin()),
+        qa: None,
     };
     Api {
         router: router(state.clone(), AllowedHosts::new([127, 0, 0, 1].into(), &[])),

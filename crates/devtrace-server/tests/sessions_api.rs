@@ -46,6 +46,7 @@ impl Api {
                 traces: Default::default(),
                 stopping,
                 redactor: Arc::new(Redactor::builtin()),
+                qa: None,
             },
             AllowedHosts::new([127, 0, 0, 1].into(), &[]),
         );

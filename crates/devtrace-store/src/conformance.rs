@@ -6,6 +6,8 @@
 use crate::*;
 use devtrace_model::*;
 
+mod qa;
+
 pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn StoreWriter>, Box<dyn Store>);
 
 pub fn run_all(factory: Factory<'_>) {
@@ -26,6 +28,7 @@ pub fn run_all(factory: Factory<'_>) {
     traces_are_multi_service_and_operations_keep_their_identity(factory);
     the_indexes_follow_merges_and_deletes(factory);
     resent_spans_split_and_merged_differently_are_stored_once(factory);
+    qa::run_all(factory);
 }
 
 /// A request crosses services: filters match any span's service, each service is counted by

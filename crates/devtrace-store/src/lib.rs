@@ -15,6 +15,7 @@
 
 pub mod chunk;
 pub mod prepare;
+pub mod qa;
 pub mod recent;
 pub mod sql;
 pub mod sqlite;
@@ -283,6 +284,11 @@ pub trait Store: Send + Sync {
     fn import_cursor(&self, source: &str) -> Result<Option<ImportCursor>>;
     /// A stored blob's bytes.
     fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>>;
+    /// The QA job queue kept in this store ([`qa`]), when the backend has one. It writes on
+    /// its own (a claim is its own small transaction), not through the group-commit writer.
+    fn qa(&self) -> Option<&dyn qa::QaQueue> {
+        None
+    }
 }
 
 /// How many candidates an ambiguous id lists.

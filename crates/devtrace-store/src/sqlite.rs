@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod qa;
+
 /// The database file inside a data directory.
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("devtrace.db")
@@ -107,7 +109,9 @@ const MIGRATIONS: &[&str] = &[
     // throughput (bench/run-ingest.sh, 2 M spans: 137–141 k spans/s without, 105–119 k with);
     // a plain scan answers the overview in ~0.2 s on 5 M spans (see `services`).
     "DROP INDEX IF EXISTS traces_by_service;",
-    // 8: traces are multi-service. An operation is (span name, service, kind): the operation
+    // 8: the QA job queue and cached LLM judgements (sqlite/qa.rs).
+    qa::MIGRATION,
+    // 9: traces are multi-service. An operation is (span name, service, kind): the operation
     // index is rebuilt on that identity, and a service index says which services have spans
     // in each trace (with their span and error counts). Filled from the stored chunks, which
     // also loses any span stored twice by an older devtrace (see `after_migration`).
@@ -187,13 +191,13 @@ fn clamp_i64(value: u64) -> i64 {
 /// Work a migration needs beyond SQL: filling new indexes from existing chunks.
 fn after_migration(tx: &rusqlite::Transaction<'_>, version: usize) -> Result<()> {
     // Migration 3's name index is replaced by 8's, which fills the new one from the chunks.
-    if version == 8 {
+    if version == 9 {
         reindex_every_trace(tx)?;
     }
     Ok(())
 }
 
-/// Migration 8's backfill: reads every trace's chunks once, in trace order; a trace holding a
+/// Migration 9's backfill: reads every trace's chunks once, in trace order; a trace holding a
 /// span id twice (stored by a devtrace from before re-sent spans were recognised) is rewritten
 /// as one chunk without the later copies, its summary recomputed and the counters corrected;
 /// then its operations and services are indexed.
@@ -1254,6 +1258,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn qa(&self) -> Option<&dyn crate::qa::QaQueue> {
+        Some(self)
+    }
+
     fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>> {
         let found: Option<(i64, Vec<u8>)> = self.with_conn(|conn| {
             Ok(conn
@@ -1490,7 +1498,7 @@ mod tests {
 
     /// A store left at each earlier version, holding what a devtrace of that version wrote: a
     /// trace across three services in two chunks, the second repeating a span (devtrace
-    /// stored re-sent spans until version 8). Opening it brings it to the current version with
+    /// stored re-sent spans until version 9). Opening it brings it to the current version with
     /// the span once, exact counts and both indexes filled.
     #[test]
     fn a_store_of_every_earlier_version_upgrades_deduplicated_and_indexed() {

@@ -16,6 +16,7 @@ mod mcp;
 mod perf;
 mod plan;
 mod python_autotrace;
+mod qa;
 mod query;
 mod run;
 mod runs;
@@ -84,6 +85,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Session(args) => sessions::session(&open_store(data)?, &args.command, data),
         Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
         Command::Query(args) => query::run(data, args),
+        Command::Qa(args) => qa::run(data, &args.command),
         Command::Plan(args) => plan::run(data, args),
         Command::Watch(args) => watch::run(data, args, cli.color),
     }

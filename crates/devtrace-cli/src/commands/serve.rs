@@ -8,6 +8,8 @@
 use crate::cli::ServeArgs;
 use crate::config::{ServeSettings, serve_settings};
 use anyhow::{Context, Result, bail};
+use devtrace_qa::worker::{QaHandle, WorkerConfig, Workers};
+use devtrace_qa::{QaContext, QaOptions};
 use devtrace_server::Addresses;
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::Writer;
@@ -36,12 +38,15 @@ pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
     let backend = SqliteWriter::open(&settings.data)?;
     let store = Arc::new(SqliteStore::open(&settings.data)?);
     let writer = Writer::start(Box::new(backend), settings.writer.clone());
+    let (workers, qa) = start_qa(&settings, args, &store, &writer)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("devtrace-serve")
         .build()
         .context("cannot start the async runtime")?;
-    let served = runtime.block_on(serve(&settings, store, &writer));
+    let served = runtime.block_on(serve(&settings, store, &writer, qa));
+    // Running QA jobs stop and go back to the queue; their results would need the writer.
+    workers.shutdown();
     // In-flight requests are done; commit what they queued before saying goodbye.
     writer.shutdown();
     let _ = std::fs::remove_file(settings.data.join(SERVE_FILE));
@@ -50,9 +55,19 @@ pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(settings: &ServeSettings, store: Arc<SqliteStore>, writer: &Writer) -> Result<()> {
-    let bound = devtrace_server::bind(settings.server.clone()).await?;
+async fn serve(
+    settings: &ServeSettings,
+    store: Arc<SqliteStore>,
+    writer: &Writer,
+    qa: QaHandle,
+) -> Result<()> {
+    let bound = devtrace_server::bind(settings.server.clone())
+        .await?
+        .with_qa(qa);
     let addresses = bound.addresses();
+    // Handlers first: a SIGTERM sent as soon as serve.json appears must stop the server cleanly,
+    // not kill it with the default action.
+    let shutdown = shutdown_signal()?;
     write_serve_file(&settings.data, addresses)?;
     eprintln!(
         "devtrace serve: OTLP/gRPC on {}, OTLP/HTTP on http://{}, API on http://{}\n\
@@ -64,8 +79,47 @@ async fn serve(settings: &ServeSettings, store: Arc<SqliteStore>, writer: &Write
         settings.data.display(),
         addresses.http,
     );
-    bound.run(store, writer.handle(), shutdown_signal()).await?;
+    bound.run(store, writer.handle(), shutdown).await?;
     Ok(())
+}
+
+/// The QA worker pool (`--qa-workers`) and what the API needs to queue jobs (`--qa`).
+fn start_qa(
+    settings: &ServeSettings,
+    args: &ServeArgs,
+    store: &Arc<SqliteStore>,
+    writer: &Writer,
+) -> Result<(Workers, QaHandle)> {
+    let llm = devtrace_qa::judge::llm::LlmConfig::from_env(|key| std::env::var(key).ok())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(llm) = &llm {
+        tracing::info!(judge = %llm.label(), "QA: the LLM judge is configured");
+    }
+    let ctx = QaContext::in_data_dir(
+        &settings.data,
+        Arc::clone(store) as Arc<dyn devtrace_store::Store>,
+        Arc::new(writer.handle()),
+        Arc::clone(&settings.server.redactor),
+        llm,
+    );
+    let lease = std::env::var("DEVTRACE_QA_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(WorkerConfig::default().lease, Duration::from_secs);
+    let workers = Workers::start(
+        Arc::new(ctx),
+        WorkerConfig {
+            workers: args.qa_workers,
+            lease,
+            ..WorkerConfig::default()
+        },
+    );
+    let defaults = QaOptions {
+        runner: args.qa_runner.kind(),
+        ..QaOptions::default()
+    };
+    let handle = QaHandle::new(defaults, args.qa, &workers);
+    Ok((workers, handle))
 }
 
 fn lock_data_dir(data: &Path) -> Result<File> {
@@ -148,21 +202,29 @@ fn write_serve_file(data: &Path, addresses: Addresses) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Installs the SIGINT and SIGTERM handlers now and returns the future that completes on the
+/// first of them.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        (interrupt, terminate)
+    };
+    Ok(async move {
+        #[cfg(unix)]
+        {
+            let (mut interrupt, mut terminate) = signals;
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
         }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down: finishing in-flight requests and committing queued data");
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight requests and committing queued data");
+    })
 }
 
 fn colour_stderr() -> bool {
