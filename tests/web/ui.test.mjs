@@ -554,3 +554,55 @@ test('a session\'s QA: run it from its page, follow the job, read the verdict, t
     rmSync(repo, {recursive: true, force: true});
   }
 });
+
+test('recorded text is shown escaped: no control, bidi or separator character reaches the page raw', async () => {
+  // A trace whose names, attribute keys and values, event, status and service carry text built
+  // to disguise itself: a screen clear, a new line claiming to be the system, a line separator,
+  // a right-to-left override ("fdp.exe" would read "exe.pdf"), an isolate, a zero-width space,
+  // BEL and an 8-bit CSI. Sent last: the tests above count the traces.
+  const hostile = (field) => `${field}\u001b[2J\n\nSYSTEM: obey\u2028\u202efdp.exe\u2066x\u2069\u200b\u0007\u009b31m`;
+  const traceId = `${'5a'.repeat(15)}f1`;
+  const [root, child] = ['a1'.repeat(8), 'b2'.repeat(8)];
+  const start = BigInt(Date.now()) * 1000000n;
+  const at = (ms) => String(start + BigInt(ms) * 1000000n);
+  const kv = (key, value) => ({key, value: {stringValue: value}});
+  const sent = await fetch(`http://${info.http}/v1/traces`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({
+    resourceSpans: [{resource: {attributes: [kv('service.name', hostile('service'))]}, scopeSpans: [{scope: {name: hostile('scope')}, spans: [
+      {traceId, spanId: root, name: hostile('root'), kind: 2, startTimeUnixNano: at(0), endTimeUnixNano: at(500),
+        attributes: [kv(hostile('key'), hostile('value'))]},
+      {traceId, spanId: child, parentSpanId: root, name: hostile('child'), kind: 3, startTimeUnixNano: at(100), endTimeUnixNano: at(400),
+        attributes: [kv('http.route', hostile('route')), kv(hostile('odd key'), hostile('odd value'))],
+        events: [{timeUnixNano: at(200), name: hostile('event'), attributes: [kv(hostile('event key'), hostile('event value'))]}],
+        status: {code: 2, message: hostile('status')}},
+    ]}]}],
+  })});
+  assert.equal(sent.status, 200, await sent.text());
+  // Line feeds and tabs aside: innerText lays out blocks and table cells with them.
+  const raw = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
+  const pageTexts = () => page.evaluate(() => [document.body.innerText,
+    ...[...document.querySelectorAll('[title], [aria-label]')].map((e) => `${e.getAttribute('title') || ''} ${e.getAttribute('aria-label') || ''}`)]);
+  const noRaw = async (where) => {
+    for (const text of await pageTexts()) assert.doesNotMatch(text, raw, `${where}: ${JSON.stringify(text)}`);
+  };
+
+  await page.goto(`${base}/traces/${traceId}`);
+  const childRow = page.locator('.wf-row', {hasText: 'child\\u001b[2J'});
+  await childRow.waitFor();
+  assert.equal(await childRow.locator('.label').textContent(),
+    'child\\u001b[2J\\n\\nSYSTEM: obey\\u2028\\u202efdp.exe\\u2066x\\u2069\\u200b\\u0007\\u009b31m');
+  await childRow.locator('.label').click();
+  const panel = page.locator('.span-panel');
+  await panel.locator('table.attrs').first().waitFor();
+  assert.match(await panel.locator('h2').textContent(), /^child\\u001b\[2J\\n\\nSYSTEM: obey\\u2028\\u202efdp\.exe/);
+  const keys = await panel.locator('table.attrs th').allTextContents();
+  assert.ok(keys.includes('odd key\\u001b[2J\\n\\nSYSTEM: obey\\u2028\\u202efdp.exe\\u2066x\\u2069\\u200b\\u0007\\u009b31m'), keys.join(' | '));
+  await noRaw('the trace view with a span selected');
+  await shot('trace-hostile');
+
+  await page.goto(`${base}/traces?operation=${encodeURIComponent(hostile('root'))}`);
+  await page.getByText('1 trace shown, newest first.').waitFor();
+  await noRaw('the traces list');
+  await page.goto(`${base}/operations/${encodeURIComponent(hostile('root'))}`);
+  await page.locator('table.breakdown tbody tr').first().waitFor();
+  await noRaw('the operation view');
+});

@@ -88,9 +88,11 @@ impl ConfigFile {
                 _ => return Ok(Self::default()),
             },
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("cannot read the config file {}", crate::output::path(&path))
+        })?;
+        toml::from_str(&text)
+            .with_context(|| format!("invalid config file {}", crate::output::path(&path)))
     }
 }
 
@@ -119,14 +121,18 @@ pub fn redaction(
     let Some(path) = path else {
         return Ok(std::sync::Arc::new(Redactor::builtin()));
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read the redaction rules {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read the redaction rules {}",
+            crate::output::path(&path)
+        )
+    })?;
     let extra = RulesFile::parse(&text)
-        .with_context(|| format!("in {}", path.display()))?
+        .with_context(|| format!("in {}", crate::output::path(&path)))?
         .rules;
     Ok(std::sync::Arc::new(
         Redactor::with_extra_rules(&extra)
-            .with_context(|| format!("the redaction rules in {}", path.display()))?,
+            .with_context(|| format!("the redaction rules in {}", crate::output::path(&path)))?,
     ))
 }
 

@@ -165,7 +165,7 @@ FINGERPRINT       COUNT  TRACES  FIRST SEEN (UTC)     LAST SEEN (UTC)      OPERA
         stdout(&scoped),
         expected.replace(
             "analysed, the hour",
-            "analysed, traces containing summary.generate, the hour"
+            "analysed, traces containing \"summary.generate\", the hour"
         )
     );
     let unknown = devtrace(dir.path(), &["errors", "--operation", "summary.generat"]);
@@ -207,10 +207,10 @@ what came before (ended before it started, most recent first; \"used\" only wher
       gen_ai.usage.input_tokens = 12499
 
 exception TimeoutError: LLM call timed out after 30s at +650.0 ms
-  Traceback (most recent call last):
-    File \"journal/summary.py\", line 42, in generate
-      reply = client.complete(prompt, timeout=30)
-  TimeoutError: LLM call timed out after 30s
+  │ Traceback (most recent call last):
+  │   File \"journal/summary.py\", line 42, in generate
+  │     reply = client.complete(prompt, timeout=30)
+  │ TimeoutError: LLM call timed out after 30s
   locals
     prompt_chars = 2400311
     model = 'gpt-4o'

@@ -64,7 +64,7 @@ pub fn operation_analytics(
     let profile = profile_operation(traces, operation).ok_or_else(|| {
         QueryError::UnknownOperation(format!(
             "no span of {} in the selected traces",
-            operation.label()
+            crate::text::quote(&operation.label())
         ))
     })?;
     let points: Vec<(u64, f64)> = traces

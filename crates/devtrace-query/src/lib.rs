@@ -49,6 +49,7 @@ pub mod live;
 pub mod operation;
 pub mod overview;
 pub mod runs;
+pub mod safe_json;
 pub mod scope;
 pub mod search;
 pub mod sessions;

@@ -16,7 +16,7 @@
 //! [`render_insights`] are their text forms.
 
 use crate::scope::QueryError;
-use crate::text::{SavingWording, TextOptions, finding_text_worded, quote, truncate};
+use crate::text::{SavingWording, TextOptions, cell, escape, finding_text_worded, quote, truncate};
 use crate::timefmt::{format_duration, format_timestamp};
 use devtrace_analyze::detectors::session::run_all;
 use devtrace_analyze::session::{ActionKind, LINK_SLACK_NANOS, RunFacts, SessionView, link_runs};
@@ -773,8 +773,8 @@ pub fn render_list(items: &[SessionItem]) -> String {
         out.push_str(&format!(
             "{:<19}  {:<11}  {:<28}  {:>9}  {:>5}  {:>5}  {:>8}  {:>6}  {:>8}  {:<8}  {}\n",
             format_timestamp(item.start_unix_nano),
-            truncate(&item.agent, 11),
-            truncate(&shorten_path(&item.project), 28),
+            cell(&item.agent, 11),
+            cell(&shorten_path(&item.project), 28),
             format_duration(item.duration_ns),
             item.turns,
             item.tool_calls,
@@ -782,7 +782,7 @@ pub fn render_list(items: &[SessionItem]) -> String {
             item.errors,
             item.findings,
             &item.trace_id[..8],
-            truncate(&item.title, 60),
+            cell(&item.title, 60),
         ));
     }
     out
@@ -829,7 +829,7 @@ pub fn overview_header(overview: &SessionOverview, options: &TextOptions) -> Str
     } else if s.title.is_empty() {
         "(untitled)".to_owned()
     } else {
-        s.title.clone()
+        escape(&s.title)
     };
     let amount = |n: u64| {
         if options.quote_data {
@@ -921,7 +921,8 @@ pub fn timeline_entry_text(
                     if options.quote_data {
                         quote(&first)
                     } else {
-                        format!("`{first}`")
+                        // Escaped, a backtick in the command cannot close the code span.
+                        format!("`{}`", escape(&first))
                     }
                 }
                 (None, Some(path)) => options.data(path),
@@ -947,7 +948,7 @@ pub fn timeline_entry_text(
             } else {
                 format!(
                     "{mark} {} {what}{exit}  {}",
-                    entry.label,
+                    escape(&entry.label),
                     format_duration(entry.duration_ns)
                 )
             }
@@ -977,7 +978,7 @@ pub fn timeline_entry_text(
             let what = if options.quote_data {
                 format!("finding {} ({})", finding + 1, f.kind.as_str())
             } else {
-                f.title.clone()
+                options.words(&f.title)
             };
             out.push_str(&format!("{:>9}  {indent}    ⚑ {what}\n", ""));
         }
@@ -990,7 +991,7 @@ pub fn timeline_entry_text(
 pub fn session_finding_text(finding: &Finding, index: usize, options: &TextOptions) -> String {
     // Titles already quote the recorded text they carry (`devtrace_model::recorded`); quoting the
     // whole title again would escape those quotes and bury the recorded parts.
-    finding_text_worded(finding, index, options, &[], SavingWording::TimeLost)
+    finding_text_worded(finding, index, options, SavingWording::TimeLost)
 }
 
 /// An offset into a session: `4:05`, `1h02m`.
@@ -1022,7 +1023,7 @@ pub fn render_insights(answer: &InsightsAnswer) -> String {
 /// and escaped where they were made (`devtrace_model::recorded`); they are escaped once more
 /// here, which changes nothing in text that is already safe.
 pub fn render_insights_with(answer: &InsightsAnswer, options: &TextOptions) -> String {
-    let observation = |text: &str| devtrace_model::recorded::escape(text);
+    let observation = escape;
     let scope = format!(
         "{}{}",
         count(answer.sessions_analysed as u64, "session"),

@@ -4,11 +4,12 @@
 //! Host/Origin check of [`crate::guard`].
 
 use crate::guard::AllowedHosts;
+use crate::json::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use devtrace_store::Store;
 use devtrace_store::writer::WriteHandle;
 use serde::Serialize;

@@ -21,6 +21,7 @@ pub mod sql;
 pub mod sqlite;
 pub mod writer;
 
+use devtrace_model::recorded::{escape, quote};
 use devtrace_model::{LogBatch, SpanBatch, TraceId};
 use serde::{Deserialize, Serialize};
 
@@ -193,18 +194,19 @@ pub struct StoreStats {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("no trace matches {0:?}")]
+    #[error("no trace matches {}", quote(.0))]
     TraceNotFound(String),
-    #[error("{prefix:?} matches several traces ({}); give more characters", candidates.join(", "))]
+    #[error("{} matches several traces ({}); give more characters", quote(prefix), candidates.join(", "))]
     AmbiguousPrefix {
         prefix: String,
         candidates: Vec<String>,
     },
     #[error(
-        "{0:?} is not a trace id or prefix: trace ids are 32 hexadecimal characters (16 for a 64-bit id, as Jaeger and Zipkin write them)"
+        "{} is not a trace id or prefix: trace ids are 32 hexadecimal characters (16 for a 64-bit id, as Jaeger and Zipkin write them)",
+        quote(.0)
     )]
     InvalidTraceId(String),
-    #[error("no devtrace store at {0}: start `devtrace serve` or import data first")]
+    #[error("no devtrace store at {}: start `devtrace serve` or import data first", escape(.0))]
     Missing(String),
     #[error(
         "the store at {path} has schema version {found}, newer than this devtrace knows ({known}); upgrade devtrace"

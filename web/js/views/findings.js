@@ -2,7 +2,7 @@
 // linking to the spans (the trace view highlights every span of the evidence).
 
 import {get} from '../api.js';
-import {h, duration, note, operationHref} from '../dom.js';
+import {h, duration, note, operationHref, escaped} from '../dom.js';
 
 // '' is the default window every face shares: the last hour, or the hour before the newest
 // trace when nothing is that recent (the answer's `window` says which).
@@ -73,7 +73,7 @@ export function findingList(findings) {
     h('header', {}, h('span', {class: 'rank'}, `${n + 1}`), h('h3', {}, f.title)),
     h('p', {class: 'meta'},
       h('span', {class: 'badge'}, f.kind.replaceAll('_', ' ')),
-      f.operation ? [' on ', h('a', {href: operationHref(f.operation)}, f.operation)] : null,
+      f.operation ? [' on ', h('a', {href: operationHref(f.operation)}, escaped(f.operation))] : null,
       ` · ${impactLine(f)}`),
     h('p', {class: 'recommendation'}, '→ ', f.recommendation),
     h('p', {class: 'evidence'}, 'Evidence: ', f.evidence.map((e, k) => [k ? ', ' : '',

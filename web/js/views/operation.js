@@ -2,7 +2,7 @@
 // child breakdown (the `devtrace perf` table) and the findings about it.
 
 import {get} from '../api.js';
-import {h, s, duration, percent, note, traceHref, operationHref} from '../dom.js';
+import {h, s, duration, percent, note, traceHref, operationHref, escaped} from '../dom.js';
 import {findingList} from './findings.js';
 
 export async function render(main, {params, query, navigate}) {
@@ -23,7 +23,7 @@ export async function render(main, {params, query, navigate}) {
   });
   const status = note('Analysing…');
   const identity = h('p', {class: 'identity'});
-  main.append(h('h1', {}, name), identity, form, status);
+  main.append(h('h1', {}, escaped(name)), identity, form, status);
   let a;
   try {
     a = await get(`operations/${encodeURIComponent(name)}`, {last, service, kind});
@@ -33,13 +33,13 @@ export async function render(main, {params, query, navigate}) {
     return;
   }
   const p = a.profile;
-  identity.append(`${p.span_kind === 'unspecified' ? '' : `${p.span_kind} `}span of `, h('strong', {}, p.service));
+  identity.append(`${p.span_kind === 'unspecified' ? '' : `${p.span_kind} `}span of `, h('strong', {}, escaped(p.service)));
   if (a.other_identities.length) {
     identity.append('; the name also belongs to ');
     a.other_identities.forEach((o, i) => {
       if (i) identity.append(', ');
       identity.append(h('a', {href: operationHref(o.name, {service: o.service, kind: o.kind})},
-        `the ${o.kind} span of ${o.service}`), ` (${o.spans} spans)`);
+        `the ${o.kind} span of ${escaped(o.service)}`), ` (${o.spans} spans)`);
     });
     identity.append(', not in these numbers');
   }
@@ -108,8 +108,8 @@ function childTable(profile) {
     const critical = h('span', {class: 'share-bar critical'});
     critical.style.width = `${Math.min(1, c.critical_share) * 100}%`;
     return h('tr', {},
-      h('td', {}, h('a', {href: operationHref(c.name, {service: c.service, kind: c.span_kind})}, c.name),
-        c.service === profile.service ? '' : h('span', {class: 'muted'}, ` → ${c.service}`)),
+      h('td', {}, h('a', {href: operationHref(c.name, {service: c.service, kind: c.span_kind})}, escaped(c.name)),
+        c.service === profile.service ? '' : h('span', {class: 'muted'}, ` → ${escaped(c.service)}`)),
       h('td', {}, h('span', {class: `kind k-${c.kind}`}), c.kind.replace('_', ' ')),
       h('td', {class: 'num'}, duration(c.per_run.mean)),
       h('td', {class: 'num'}, duration(c.per_run.p50)),

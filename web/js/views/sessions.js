@@ -3,7 +3,7 @@
 // (`devtrace sessions`). Filters live in the URL, so every listing is a link.
 
 import {get} from '../api.js';
-import {h, duration, time, ago, note, plural, tokens, sessionHref} from '../dom.js';
+import {h, duration, time, ago, note, plural, tokens, sessionHref, escaped} from '../dom.js';
 import {moveInRows} from './traces.js';
 
 const SINCE = [['', 'any time'], ['24h', 'last 24 h'], ['7d', 'last 7 days'], ['30d', 'last 30 days'], ['365d', 'last year']];
@@ -79,16 +79,16 @@ function sessionRow(s) {
   const total = s.input_tokens + s.output_tokens;
   return h('tr', {dataset: {id: s.trace_id}, class: s.errors > 0 ? 'has-error' : ''},
     h('td', {title: time(s.start_unix_nano)}, h('time', {}, ago(s.start_unix_nano))),
-    h('td', {}, h('a', {href: `/sessions?agent=${encodeURIComponent(s.agent)}`, class: 'badge'}, s.agent)),
-    h('td', {class: 'project', title: s.project}, h('a', {href: `/sessions?repo=${encodeURIComponent(s.project)}`}, shortPath(s.project))),
-    h('td', {class: 'title', title: s.title}, s.title || h('span', {class: 'muted'}, '(untitled)')),
+    h('td', {}, h('a', {href: `/sessions?agent=${encodeURIComponent(s.agent)}`, class: 'badge'}, escaped(s.agent))),
+    h('td', {class: 'project', title: escaped(s.project)}, h('a', {href: `/sessions?repo=${encodeURIComponent(s.project)}`}, escaped(shortPath(s.project)))),
+    h('td', {class: 'title', title: escaped(s.title)}, s.title ? escaped(s.title) : h('span', {class: 'muted'}, '(untitled)')),
     h('td', {class: 'num'}, duration(s.duration_ns)),
     h('td', {class: 'num'}, s.turns.toLocaleString()),
     h('td', {class: 'num'}, s.tool_calls.toLocaleString(), s.subagents ? h('span', {class: 'muted small', title: `${plural(s.subagents, 'sub-agent')}`}, ` +${s.subagents} agents`) : null),
     h('td', {class: 'num', title: `${s.input_tokens.toLocaleString()} in (${s.cache_read_tokens.toLocaleString()} from cache), ${s.output_tokens.toLocaleString()} out`}, tokens(total)),
     h('td', {class: 'num'}, s.errors > 0 ? h('span', {class: 'badge error'}, s.errors) : '0'),
     h('td', {class: 'num'}, s.findings > 0 ? h('span', {class: 'badge warn'}, s.findings) : '0'),
-    h('td', {}, h('a', {href: sessionHref(s.trace_id), class: 'mono', 'aria-label': `open session ${s.title || s.session_id} ${s.trace_id}`}, s.trace_id.slice(0, 8))));
+    h('td', {}, h('a', {href: sessionHref(s.trace_id), class: 'mono', 'aria-label': `open session ${escaped(s.title || s.session_id)} ${s.trace_id}`}, s.trace_id.slice(0, 8))));
 }
 
 /** `/home/me/src/shop` → `…/src/shop` when long, as the CLI prints it. */

@@ -7,6 +7,7 @@
 
 use super::analysis::{finding_text, load};
 use crate::cli::{ColorChoice, DemoArgs};
+use crate::output::eprintln_safe;
 use crate::output::print_stdout;
 use anyhow::{Context, Result, bail};
 use devtrace_analyze::detectors::run_all;
@@ -35,7 +36,8 @@ pub fn run(data: Option<&Path>, args: &DemoArgs, _color: ColorChoice) -> Result<
         Some(dir) => dir.to_path_buf(),
         None => std::env::temp_dir().join(format!("devtrace-demo-{}", std::process::id())),
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create {}", crate::output::path(&dir)))?;
     let server = DemoServer::start(&dir)?;
     let variants: &[bool] = if args.fixed { &[false, true] } else { &[false] };
     // Lay the runs out back to back in (virtual) time, ending now.
@@ -46,7 +48,7 @@ pub fn run(data: Option<&Path>, args: &DemoArgs, _color: ColorChoice) -> Result<
     let base = now_ms.saturating_sub(total_runs * RUN_SPACING_MS);
     let mut slot = 0;
     for &fixed in variants {
-        eprintln!(
+        eprintln_safe!(
             "running {PROGRAM}{} {} times…",
             if fixed { " --fixed" } else { "" },
             args.runs
@@ -70,9 +72,9 @@ pub fn run(data: Option<&Path>, args: &DemoArgs, _color: ColorChoice) -> Result<
                 .env_remove("OTEL_SERVICE_NAME")
                 .stdin(Stdio::null())
                 .status()
-                .with_context(|| format!("cannot run {}", program.display()))?;
+                .with_context(|| format!("cannot run {}", crate::output::path(&program)))?;
             if !status.success() {
-                bail!("{} exited with {status}", program.display());
+                bail!("{} exited with {status}", crate::output::path(&program));
             }
         }
     }
@@ -135,7 +137,7 @@ pub fn run(data: Option<&Path>, args: &DemoArgs, _color: ColorChoice) -> Result<
     }
     out.push_str(&format!(
         "\nthe data stays in {0}; explore it with\n  devtrace --data {0} ls\n  devtrace --data {0} show <trace id>\n",
-        dir.display()
+        crate::output::path(&dir)
     ));
     print_stdout(&out)?;
     server.stop();
@@ -162,7 +164,7 @@ fn find_program() -> Result<PathBuf> {
     } else {
         bail!(
             "the demo program {PROGRAM} is not next to devtrace (looked for {}); build both with `cargo build -p devtrace-cli` (add --release if devtrace is a release build)",
-            candidate.display()
+            crate::output::path(&candidate)
         )
     }
 }
@@ -213,7 +215,7 @@ impl DemoServer {
     fn stop(self) {
         let _ = self.stop.send(());
         if let Ok(Err(error)) = self.thread.join() {
-            eprintln!("warning: the demo server stopped with an error: {error:#}");
+            eprintln_safe!("warning: the demo server stopped with an error: {error:#}");
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::cli::{ErrorsArgs, ErrorsCommand};
 use crate::output::{print_json, print_stdout, terminal_width};
 use anyhow::{Result, bail};
 use devtrace_analyze::AnalyzedTrace;
+use devtrace_model::recorded::{quote, shell_word};
 use devtrace_query::errors::{DEFAULT_LAST, ExplainError, explain, report};
 use devtrace_query::text::TextOptions;
 use devtrace_query::text::errors::{render_chain, render_report};
@@ -37,7 +38,10 @@ fn load_scope(
 fn scope_parts(args: &ErrorsArgs, window: Option<&Window>) -> Vec<String> {
     let mut parts = Vec::new();
     if let Some(operation) = &args.operation {
-        parts.push(format!("traces containing {operation}"));
+        parts.push(format!(
+            "traces containing {}",
+            devtrace_model::recorded::name(operation)
+        ));
     }
     if window.is_some() || args.scope.since.is_some() {
         parts.push(scope_description(&args.scope, window));
@@ -82,8 +86,10 @@ fn show(store: &dyn Store, args: &ErrorsArgs, target: &str) -> Result<ExitCode> 
     let view = match explain(store, &traces, &groups, target) {
         Ok(view) => view,
         Err(ExplainError::NoMatch { target, looked_at }) => bail!(
-            "no error fingerprint or trace id starts with {target:?} (looked at {looked_at} trace{}); run `devtrace errors` to list the fingerprints, or widen the search with `devtrace errors --since 30d show {target}`",
-            if looked_at == 1 { "" } else { "s" }
+            "no error fingerprint or trace id starts with {} (looked at {looked_at} trace{}); run `devtrace errors` to list the fingerprints, or widen the search with `devtrace errors --since 30d show {}`",
+            quote(&target),
+            if looked_at == 1 { "" } else { "s" },
+            shell_word(&target)
         ),
         Err(ExplainError::NoErrors { trace_id }) => {
             bail!("trace {trace_id} has no errors; `devtrace show {trace_id}` draws it")
@@ -92,7 +98,8 @@ fn show(store: &dyn Store, args: &ErrorsArgs, target: &str) -> Result<ExitCode> 
             target,
             fingerprints,
         }) => bail!(
-            "{target:?} matches several error fingerprints ({}); give more characters",
+            "{} matches several error fingerprints ({}); give more characters",
+            quote(&target),
             fingerprints.join(", ")
         ),
         Err(ExplainError::ExampleGone {

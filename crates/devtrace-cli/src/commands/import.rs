@@ -11,6 +11,7 @@
 //! whichever document brings them.
 
 use crate::cli::ImportArgs;
+use crate::output::eprintln_safe;
 use anyhow::{Context, Result, anyhow};
 use devtrace_ingest::json::{self, Signal};
 use devtrace_ingest::redact::Redactor;
@@ -42,20 +43,14 @@ struct Totals {
 pub fn run(data: &Path, args: &ImportArgs, redactor: Arc<Redactor>) -> Result<ExitCode> {
     let mut writer = SqliteWriter::open(data)?;
     let store = SqliteStore::open(data)?;
-    let mut importer = Importer {
-        store: &store,
-        limits: Limits::default(),
-        redactor,
-        seen_documents: HashSet::new(),
-        seen_spans: HashSet::new(),
-    };
+    let mut importer = Importer::new(&store, redactor);
     let mut totals = Totals::default();
     for path in &args.files {
         match importer.import_file(path) {
             Ok(file) => {
                 writer
                     .write(&file.batches)
-                    .with_context(|| format!("{}: cannot store", path.display()))?;
+                    .with_context(|| format!("{}: cannot store", crate::output::path(path)))?;
                 totals.files += 1;
                 totals.sessions += file.sessions;
                 totals.spans += file.spans;
@@ -65,19 +60,19 @@ pub fn run(data: &Path, args: &ImportArgs, redactor: Arc<Redactor>) -> Result<Ex
                 totals.already_imported += file.already_imported;
                 totals.skipped_documents += file.skipped;
                 for note in &file.notes {
-                    eprintln!("{}: {note}", path.display());
+                    eprintln_safe!("{}: {note}", crate::output::path(path));
                 }
                 let mut line = if file.sessions > 0 {
                     format!(
                         "{}: a {} session, {} spans",
-                        path.display(),
+                        crate::output::path(path),
                         trace_v1::VERSION,
                         file.spans
                     )
                 } else {
                     format!(
                         "{}: {} spans, {} log records",
-                        path.display(),
+                        crate::output::path(path),
                         file.spans,
                         file.logs
                     )
@@ -91,13 +86,13 @@ pub fn run(data: &Path, args: &ImportArgs, redactor: Arc<Redactor>) -> Result<Ex
                 if file.duplicate_spans > 0 {
                     line.push_str(&format!("; {} spans already stored", file.duplicate_spans));
                 }
-                eprintln!("{line}");
+                eprintln_safe!("{line}");
             }
             Err(error) => {
                 totals.failed_files += 1;
-                eprintln!(
+                eprintln_safe!(
                     "error: {}: {error:#} (nothing from this file was stored)",
-                    path.display()
+                    crate::output::path(path)
                 );
             }
         }
@@ -111,7 +106,7 @@ pub fn run(data: &Path, args: &ImportArgs, redactor: Arc<Redactor>) -> Result<Ex
         });
         crate::output::print_stdout(&format!("{summary}\n"))?;
     } else {
-        eprintln!(
+        eprintln_safe!(
             "imported {} spans and {} log records from {} of {} files",
             totals.spans,
             totals.logs,
@@ -124,6 +119,27 @@ pub fn run(data: &Path, args: &ImportArgs, redactor: Arc<Redactor>) -> Result<Ex
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One `trace-1.0.0` document (its bytes) into the store exactly as `devtrace import FILE`
+/// takes it: validated, redacted, mapped, merged, remembered by digest. For `devtrace record`.
+/// Returns the spans written (0 when the document was already imported).
+pub(super) fn import_trace_document(
+    data: &Path,
+    text: &[u8],
+    redactor: Arc<Redactor>,
+) -> Result<u64> {
+    let mut writer = SqliteWriter::open(data)?;
+    let store = SqliteStore::open(data)?;
+    let mut importer = Importer::new(&store, redactor);
+    let value: serde_json::Value =
+        serde_json::from_slice(text).context("the document is not JSON")?;
+    let mut file = FileImport::default();
+    importer.import_trace_document(text, value, &mut file)?;
+    writer
+        .write(&file.batches)
+        .context("cannot store the session")?;
+    Ok(file.spans)
 }
 
 #[derive(Default)]
@@ -148,11 +164,21 @@ struct Importer<'a> {
     seen_spans: HashSet<(TraceId, SpanId)>,
 }
 
-impl Importer<'_> {
+impl<'a> Importer<'a> {
+    fn new(store: &'a SqliteStore, redactor: Arc<Redactor>) -> Self {
+        Self {
+            store,
+            limits: Limits::default(),
+            redactor,
+            seen_documents: HashSet::new(),
+            seen_spans: HashSet::new(),
+        }
+    }
+
     fn import_file(&mut self, path: &Path) -> Result<FileImport> {
         let limits = &self.limits.clone();
-        let text =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read(path)
+            .with_context(|| format!("cannot read {}", crate::output::path(path)))?;
         let mut file = FileImport::default();
         if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&text)
             && trace_v1::is_trace_document(&value)

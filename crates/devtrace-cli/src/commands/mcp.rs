@@ -22,7 +22,7 @@ pub fn run(data: Option<&Path>, args: &McpArgs) -> Result<ExitCode> {
     let dir = crate::config::data_dir(data)?;
     // Creates and migrates the store if there is none; dropped at once unless self-tracing.
     let writer = SqliteWriter::open(&dir)
-        .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+        .with_context(|| format!("cannot open the store in {}", crate::output::path(&dir)))?;
     let store = Arc::new(SqliteStore::open(&dir)?);
     let writer = args
         .self_trace

@@ -18,6 +18,8 @@ mod plan;
 mod python_autotrace;
 mod qa;
 mod query;
+mod record;
+mod record_terminal;
 mod run;
 mod runs;
 mod serve;
@@ -85,6 +87,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Session(args) => sessions::session(&open_store(data)?, &args.command, data),
         Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
         Command::Query(args) => query::run(data, args),
+        Command::Record(args) => record::run(data, args),
+        Command::Note(args) => record::note(data, args),
         Command::Qa(args) => qa::run(data, &args.command),
         Command::Plan(args) => plan::run(data, args),
         Command::Watch(args) => watch::run(data, args, cli.color),

@@ -5,9 +5,11 @@ use super::analysis::{
     window_note,
 };
 use crate::cli::PerfArgs;
+use crate::output::eprintln_safe;
 use crate::output::{print_json, print_stdout};
 use anyhow::Result;
 use devtrace_analyze::perf::{OperationTotal, profile_operation};
+use devtrace_model::recorded::shell_word;
 use devtrace_model::{Operation, OperationFilter};
 use devtrace_query::Scope;
 use devtrace_query::analytics::findings_for_operation;
@@ -60,7 +62,10 @@ pub fn run(store: &dyn Store, args: &PerfArgs, data: Option<&std::path::Path>) -
         }
     };
     let Some(profile) = profile_operation(&traces, &operation) else {
-        anyhow::bail!("no span of {} in the selected traces", operation.label());
+        anyhow::bail!(
+            "no span of {} in the selected traces",
+            devtrace_query::text::quote(&operation.label())
+        );
     };
     let findings = findings_for_operation(&traces, &profile);
     if args.json {
@@ -76,9 +81,9 @@ pub fn run(store: &dyn Store, args: &PerfArgs, data: Option<&std::path::Path>) -
         }
         if findings.len() > FINDINGS_SHOWN {
             out.push_str(&format!(
-                "   … {} more: devtrace insights --operation {:?}\n",
+                "   … {} more: devtrace insights --operation {}\n",
                 findings.len() - FINDINGS_SHOWN,
-                operation.name
+                shell_word(&operation.name)
             ));
         }
     }
@@ -96,8 +101,8 @@ fn other_identities_text(operation: &Operation, others: &[OtherIdentity]) -> Str
         return String::new();
     }
     let mut out = format!(
-        "\n{:?} also names {} other operation{} (not in these numbers):\n",
-        operation.name,
+        "\n{} also names {} other operation{} (not in these numbers):\n",
+        devtrace_query::text::quote(&operation.name),
         others.len(),
         if others.len() == 1 { "" } else { "s" }
     );
@@ -106,7 +111,7 @@ fn other_identities_text(operation: &Operation, others: &[OtherIdentity]) -> Str
         out.push_str(&format!(
             "  {} span of {} ({} span{} in these runs): devtrace perf {} --service {} --kind {}\n",
             o.kind.as_str(),
-            o.service,
+            devtrace_model::recorded::escape(&o.service),
             other.spans,
             if other.spans == 1 { "" } else { "s" },
             shell_word(&o.name),
@@ -115,19 +120,6 @@ fn other_identities_text(operation: &Operation, others: &[OtherIdentity]) -> Str
         ));
     }
     out
-}
-
-/// A word a shell reads back as itself: plain when it is safe, single-quoted otherwise.
-fn shell_word(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c));
-    if plain {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
 }
 
 /// `devtrace perf` with no operation: root operations ranked by total time, over the default
@@ -147,7 +139,7 @@ fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if ranked.is_empty() {
-        eprintln!(
+        eprintln_safe!(
             "no program traces in {}; send some to `devtrace serve` first, or widen --since (development sessions are listed by `devtrace sessions`)",
             scope_description(&args.scope, window.as_ref())
         );
@@ -181,11 +173,15 @@ fn rank_service(
         return Ok(ExitCode::SUCCESS);
     }
     if ranked.is_empty() {
-        eprintln!("no traces with spans of {service:?} in scope; widen --since");
+        eprintln_safe!(
+            "no traces with spans of {} in scope; widen --since",
+            devtrace_query::text::quote(service)
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let heading = format!(
-        "operations {service} handles, by total time over the last {traces} traces with its spans"
+        "operations {} handles, by total time over the last {traces} traces with its spans",
+        devtrace_query::text::quote(service)
     );
     let next = format!(
         "devtrace perf <operation> --service {}",
@@ -215,8 +211,8 @@ fn ranking_table(heading: &str, ranked: &[OperationTotal], next: &str) -> String
     for row in ranked {
         out.push_str(&format!(
             "  {:<width$}  {:<service_width$}  {:>5}  {:>10}  {:>9}  {:>9}  {:>6}\n",
-            devtrace_query::text::truncate(&row.operation, width),
-            devtrace_query::text::truncate(&row.service, service_width),
+            devtrace_query::text::cell(&row.operation, width),
+            devtrace_query::text::cell(&row.service, service_width),
             row.runs,
             format_duration(row.total_nanos),
             format_duration(row.duration.mean as u64),

@@ -15,9 +15,11 @@ use crate::cli::RunArgs;
 use crate::commands::analysis::finding_text;
 use crate::commands::python_autotrace::{self, PythonAutotrace};
 use crate::commands::serve::RunningServe;
+use crate::output::eprintln_safe;
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_ingest::test_output::{TestFailure, TestOutputParser, TestReport};
+use devtrace_model::recorded::{escape, quote};
 use devtrace_model::{AnyValue, KeyValue, SpanId, TraceId, semconv};
 use devtrace_query::timefmt::format_duration;
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
@@ -52,7 +54,7 @@ pub fn run(data: Option<&Path>, args: &RunArgs) -> Result<ExitCode> {
     let data_dir = crate::config::data_dir(data)?;
     let destination = Destination::choose(&data_dir, &identity);
     if let Destination::Unrecorded(reason) = &destination {
-        eprintln!("devtrace: not recording this run: {reason}");
+        eprintln_safe!("devtrace: not recording this run: {reason}");
     }
     let plan_json = match &args.plan {
         Some(id) => {
@@ -77,11 +79,11 @@ pub fn run(data: Option<&Path>, args: &RunArgs) -> Result<ExitCode> {
     let ended_at = SystemTime::now();
     if let (Some(hook), Some(endpoint)) = (&autotrace, destination.endpoint()) {
         for note in hook.recover(endpoint) {
-            eprintln!("{note}");
+            eprintln_safe!("{note}");
         }
     }
     if let Some(note) = autotrace.and_then(PythonAutotrace::finish) {
-        eprintln!("{note}");
+        eprintln_safe!("{note}");
     }
 
     let mut summary = None;
@@ -94,18 +96,23 @@ pub fn run(data: Option<&Path>, args: &RunArgs) -> Result<ExitCode> {
         match recorded {
             Ok(s) => summary = Some(s),
             Err(error) => {
-                eprintln!("devtrace: the command ran, but the run could not be recorded: {error:#}")
+                eprintln_safe!(
+                    "devtrace: the command ran, but the run could not be recorded: {error:#}"
+                )
             }
         }
     }
     destination.stop();
     if let Some(summary) = &summary {
         if !args.quiet {
-            eprint!("{}", summary.text);
+            crate::output::print_stderr(&summary.text);
         }
         if let Some(path) = &args.json {
-            std::fs::write(path, serde_json::to_vec_pretty(&summary.json)?)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(
+                path,
+                devtrace_query::safe_json::to_string_pretty(&summary.json)?,
+            )
+            .with_context(|| format!("cannot write {}", crate::output::path(path)))?;
         }
     }
     Ok(ExitCode::from(outcome.exit_code))
@@ -267,7 +274,7 @@ impl EmbeddedReceiver {
                 let _ = stopped.await;
             }));
             if let Err(error) = served {
-                eprintln!("devtrace: the run's receiver failed: {error}");
+                eprintln_safe!("devtrace: the run's receiver failed: {error}");
             }
             runtime.shutdown_timeout(Duration::from_secs(2));
         });
@@ -314,14 +321,14 @@ struct Outcome {
 
 /// A bounded copy of a stream: its first and last bytes, and how many there were.
 #[derive(Default)]
-struct Capture {
+pub(super) struct Capture {
     head: Vec<u8>,
     tail: std::collections::VecDeque<u8>,
-    total: u64,
+    pub(super) total: u64,
 }
 
 impl Capture {
-    fn push(&mut self, bytes: &[u8]) {
+    pub(super) fn push(&mut self, bytes: &[u8]) {
         self.total += bytes.len() as u64;
         let room = CAPTURE_HEAD.saturating_sub(self.head.len());
         let (head, rest) = bytes.split_at(room.min(bytes.len()));
@@ -331,17 +338,17 @@ impl Capture {
         self.tail.drain(..excess);
     }
 
-    fn head_text(&self) -> String {
+    pub(super) fn head_text(&self) -> String {
         String::from_utf8_lossy(&self.head).into_owned()
     }
 
-    fn tail_text(&self) -> String {
+    pub(super) fn tail_text(&self) -> String {
         let (a, b) = self.tail.as_slices();
         String::from_utf8_lossy(&[a, b].concat()).into_owned()
     }
 }
 
-static CHILD_PID: AtomicI32 = AtomicI32::new(0);
+pub(super) static CHILD_PID: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn forward_signal(signal: libc::c_int) {
     let pid = CHILD_PID.load(Ordering::Relaxed);
@@ -356,7 +363,7 @@ extern "C" fn forward_signal(signal: libc::c_int) {
 /// Terminal signals go to the whole foreground process group, so the child gets Ctrl-C by
 /// itself; devtrace only has to survive it. SIGTERM and SIGHUP sent to devtrace alone are
 /// passed on. Handlers (unlike "ignore") are reset in the child when it executes.
-fn install_signal_handlers() {
+pub(super) fn install_signal_handlers() {
     for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: installing a handler that only calls an async-signal-safe function.
         unsafe {
@@ -374,29 +381,7 @@ fn execute(
     let program = &args.command[0];
     let mut command = Command::new(program);
     command.args(&args.command[1..]).stdin(Stdio::inherit());
-    // A stream that is a terminal stays one for the child (colours, progress bars, prompts):
-    // it gets a pseudo-terminal we copy from; otherwise a pipe.
-    let stdout_pty = terminal_like(libc::STDOUT_FILENO);
-    let stderr_pty = terminal_like(libc::STDERR_FILENO);
-    let mut masters = (None, None);
-    match stdout_pty {
-        Some(pty) => {
-            command.stdout(Stdio::from(pty.slave));
-            masters.0 = Some(pty.master);
-        }
-        None => {
-            command.stdout(Stdio::piped());
-        }
-    }
-    match stderr_pty {
-        Some(pty) => {
-            command.stderr(Stdio::from(pty.slave));
-            masters.1 = Some(pty.master);
-        }
-        None => {
-            command.stderr(Stdio::piped());
-        }
-    }
+    let masters = attach_outputs(&mut command, libc::STDOUT_FILENO);
     if let Some(endpoint) = destination.endpoint() {
         for (key, value) in child_environment(identity, endpoint, program) {
             command.env(key, value);
@@ -421,13 +406,7 @@ fn execute(
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
-            // The same words and codes a shell uses.
-            let (message, code) = match error.kind() {
-                std::io::ErrorKind::NotFound => ("command not found".to_owned(), 127),
-                std::io::ErrorKind::PermissionDenied => ("Permission denied".to_owned(), 126),
-                _ => (error.to_string(), 126),
-            };
-            eprintln!("devtrace: {program}: {message}");
+            let (message, code) = spawn_failure(program, &error);
             outcome.exit_code = code;
             outcome.code = Some(i32::from(code));
             outcome.error = Some(format!("{program}: {message}"));
@@ -438,16 +417,7 @@ fn execute(
     // Our copies of the terminals' child ends must close, or reading would never see the end.
     drop(command);
     let parser = Arc::new(Mutex::new(TestOutputParser::new()));
-    let stdout_source: Box<dyn Read + Send> = match (masters.0, child.stdout.take()) {
-        (Some(master), _) => Box::new(master),
-        (None, Some(pipe)) => Box::new(pipe),
-        (None, None) => Box::new(std::io::empty()),
-    };
-    let stderr_source: Box<dyn Read + Send> = match (masters.1, child.stderr.take()) {
-        (Some(master), _) => Box::new(master),
-        (None, Some(pipe)) => Box::new(pipe),
-        (None, None) => Box::new(std::io::empty()),
-    };
+    let (stdout_source, stderr_source) = output_sources(masters, &mut child);
     let stdout = tee(stdout_source, std::io::stdout(), Arc::clone(&parser));
     let stderr = tee(stderr_source, std::io::stderr(), Arc::clone(&parser));
     let status = child.wait();
@@ -475,6 +445,65 @@ fn execute(
         }
     }
     outcome
+}
+
+/// Gives the child's stdout and stderr a pseudo-terminal when ours (`stdout_fd` for its
+/// stdout, our stderr for its stderr) is a terminal, so it keeps its colours, progress bars and
+/// prompts; otherwise a pipe. Returns the terminals' ends we read.
+pub(super) fn attach_outputs(
+    command: &mut Command,
+    stdout_fd: libc::c_int,
+) -> (Option<std::fs::File>, Option<std::fs::File>) {
+    let mut masters = (None, None);
+    match terminal_like(stdout_fd) {
+        Some(pty) => {
+            command.stdout(Stdio::from(pty.slave));
+            masters.0 = Some(pty.master);
+        }
+        None => {
+            command.stdout(Stdio::piped());
+        }
+    }
+    match terminal_like(libc::STDERR_FILENO) {
+        Some(pty) => {
+            command.stderr(Stdio::from(pty.slave));
+            masters.1 = Some(pty.master);
+        }
+        None => {
+            command.stderr(Stdio::piped());
+        }
+    }
+    masters
+}
+
+/// What to read the child's stdout and stderr from: the terminals of [`attach_outputs`], else
+/// its pipes.
+pub(super) fn output_sources(
+    masters: (Option<std::fs::File>, Option<std::fs::File>),
+    child: &mut std::process::Child,
+) -> (Box<dyn Read + Send>, Box<dyn Read + Send>) {
+    let stdout: Box<dyn Read + Send> = match (masters.0, child.stdout.take()) {
+        (Some(master), _) => Box::new(master),
+        (None, Some(pipe)) => Box::new(pipe),
+        (None, None) => Box::new(std::io::empty()),
+    };
+    let stderr: Box<dyn Read + Send> = match (masters.1, child.stderr.take()) {
+        (Some(master), _) => Box::new(master),
+        (None, Some(pipe)) => Box::new(pipe),
+        (None, None) => Box::new(std::io::empty()),
+    };
+    (stdout, stderr)
+}
+
+/// A command that could not start, in the words and exit codes a shell uses (said on stderr).
+pub(super) fn spawn_failure(program: &str, error: &std::io::Error) -> (String, u8) {
+    let (message, code) = match error.kind() {
+        std::io::ErrorKind::NotFound => ("command not found".to_owned(), 127),
+        std::io::ErrorKind::PermissionDenied => ("Permission denied".to_owned(), 126),
+        _ => (error.to_string(), 126),
+    };
+    eprintln_safe!("devtrace: {}: {message}", escape(program));
+    (message, code)
 }
 
 /// Both ends of a pseudo-terminal.
@@ -574,7 +603,7 @@ fn child_environment(identity: &Identity, endpoint: &str, program: &str) -> Vec<
 }
 
 /// Copies `input` to `output` as it comes, keeping a bounded copy and feeding the test parser.
-fn tee(
+pub(super) fn tee(
     mut input: impl Read + Send + 'static,
     mut output: impl Write + Send + 'static,
     parser: Arc<Mutex<TestOutputParser>>,
@@ -1014,14 +1043,14 @@ fn summarize(
     let baseline = baseline_run(&store, args, identity, &run_span.name)?;
 
     let status = match (outcome.code, outcome.signal, &outcome.error) {
-        (_, _, Some(error)) => format!("failed to start ({error})"),
+        (_, _, Some(error)) => format!("failed to start ({})", escape(error)),
         (_, Some(signal), _) => format!("was killed by signal {signal}"),
         (Some(code), _, _) => format!("exited {code}"),
         _ => "ended".to_owned(),
     };
     let mut text = format!(
         "\ndevtrace: `{}` {status} in {} · {spans} span{} · {errors} error{}",
-        run_span.name,
+        escape(&run_span.name),
         format_duration(run_span.duration_nanos()),
         if spans == 1 { "" } else { "s" },
         if errors == 1 { "" } else { "s" },
@@ -1035,10 +1064,7 @@ fn summarize(
             tests.skipped
         ));
         for failure in tests.failures.iter().take(5) {
-            text.push_str(&format!(
-                "\n  failed: {}",
-                failure_text(failure, devtrace_model::recorded::escape)
-            ));
+            text.push_str(&format!("\n  failed: {}", failure_text(failure, escape)));
         }
         if tests.failures.len() > 5 {
             text.push_str(&format!("\n  … {} more failing", tests.failures.len() - 5));
@@ -1051,7 +1077,7 @@ fn summarize(
             .map(|(t, i)| {
                 format!(
                     "{} {}",
-                    t.span(*i).name,
+                    escape(&t.span(*i).name),
                     format_duration(t.span(*i).duration_nanos())
                 )
             })
@@ -1085,7 +1111,7 @@ fn summarize(
         {
             text.push_str(&format!(
                 "    {}: {} → {}\n",
-                row.operation,
+                escape(&row.operation),
                 format_duration(row.a.mean_nanos as u64),
                 format_duration(row.b.mean_nanos as u64)
             ));
@@ -1154,13 +1180,14 @@ fn baseline_run(
             .map(str::to_owned);
         match &args.baseline {
             Some(wanted) if label.as_deref() != Some(wanted.as_str()) => continue,
-            Some(wanted) => return Ok(Some((trace, format!("baseline {wanted:?}")))),
+            Some(wanted) => return Ok(Some((trace, format!("baseline {}", quote(wanted))))),
             None => return Ok(Some((trace, "the previous run".to_owned()))),
         }
     }
     if let Some(wanted) = &args.baseline {
-        eprintln!(
-            "devtrace: no earlier run of this command has the label {wanted:?}; nothing to compare with"
+        eprintln_safe!(
+            "devtrace: no earlier run of this command has the label {}; nothing to compare with",
+            quote(wanted)
         );
     }
     Ok(None)

@@ -7,6 +7,7 @@
 
 use crate::cli::ServeArgs;
 use crate::config::{ServeSettings, serve_settings};
+use crate::output::eprintln_safe;
 use anyhow::{Context, Result, bail};
 use devtrace_qa::worker::{QaHandle, WorkerConfig, Workers};
 use devtrace_qa::{QaContext, QaOptions};
@@ -29,7 +30,7 @@ pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&settings.data).with_context(|| {
         format!(
             "cannot create the data directory {}",
-            settings.data.display()
+            crate::output::path(&settings.data)
         )
     })?;
     let _lock = lock_data_dir(&settings.data)?;
@@ -69,14 +70,14 @@ async fn serve(
     // not kill it with the default action.
     let shutdown = shutdown_signal()?;
     write_serve_file(&settings.data, addresses)?;
-    eprintln!(
+    eprintln_safe!(
         "devtrace serve: OTLP/gRPC on {}, OTLP/HTTP on http://{}, API on http://{}\n\
          data in {}\n\
          point an SDK here with OTEL_EXPORTER_OTLP_ENDPOINT=http://{}  (Ctrl-C to stop)",
         addresses.grpc,
         addresses.http,
         addresses.api,
-        settings.data.display(),
+        crate::output::path(&settings.data),
         addresses.http,
     );
     bound.run(store, writer.handle(), shutdown).await?;
@@ -129,7 +130,7 @@ fn lock_data_dir(data: &Path) -> Result<File> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+        .with_context(|| format!("cannot open {}", crate::output::path(&path)))?;
     if file.try_lock().is_err() {
         let owner = std::fs::read_to_string(data.join(SERVE_FILE))
             .ok()
@@ -138,7 +139,7 @@ fn lock_data_dir(data: &Path) -> Result<File> {
             .unwrap_or_default();
         bail!(
             "another devtrace serve is already using {}{owner}; stop it or pass a different --data",
-            data.display()
+            crate::output::path(data)
         );
     }
     Ok(file)
@@ -196,9 +197,9 @@ fn write_serve_file(data: &Path, addresses: Addresses) -> Result<()> {
     let final_path = data.join(SERVE_FILE);
     let temp_path: PathBuf = data.join(format!(".{SERVE_FILE}.{}", std::process::id()));
     std::fs::write(&temp_path, serde_json::to_vec_pretty(&info)?)
-        .with_context(|| format!("cannot write {}", temp_path.display()))?;
+        .with_context(|| format!("cannot write {}", crate::output::path(&temp_path)))?;
     std::fs::rename(&temp_path, &final_path)
-        .with_context(|| format!("cannot write {}", final_path.display()))?;
+        .with_context(|| format!("cannot write {}", crate::output::path(&final_path)))?;
     Ok(())
 }
 
@@ -239,7 +240,7 @@ pub fn init_logging(level: &str) -> Result<()> {
     })?;
     tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::output::SafeStderr)
         .with_ansi(colour_stderr())
         .with_target(false)
         .init();

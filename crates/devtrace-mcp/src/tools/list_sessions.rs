@@ -22,7 +22,7 @@ pub struct Params {
     since: Option<String>,
     /// Default 20
     limit: Option<usize>,
-    /// Max tokens (default 4000)
+    /// Max tokens, 300 to 20000 (default 4000)
     budget: Option<usize>,
 }
 

@@ -21,7 +21,7 @@ pub mod sessions;
 mod traces;
 
 use crate::api::ApiState;
-use axum::Json;
+use crate::json::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use devtrace_analyze::AnalyzedTrace;

@@ -19,7 +19,7 @@ use super::params::Params;
 use super::traces::NoParams;
 use super::{ApiError, ApiErrorBody, ApiResult, FieldErrorBody, blocking};
 use crate::api::ApiState;
-use axum::Json;
+use crate::json::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};

@@ -4,7 +4,7 @@
 use super::params::Params;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
 use crate::api::ApiState;
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, RawQuery, State};
 use devtrace_model::SpanId;
 use devtrace_query::search::{AttributeFilter, TraceSearch, search as search_traces};
