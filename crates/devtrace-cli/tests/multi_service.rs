@@ -106,7 +106,7 @@ time by kind of work: other 100 % (60.0 ms)
 findings
 1. \"{CALL}\": 67 % of its time (40.0 ms a run, over 3 runs) is its own, in no child span: a blind spot
    impact: says where the time goes; estimates nothing (listed, not ranked)
-   → Record the functions it calls: \\u0060devtrace plan \"{CALL}\"\\u0060 (MCP plan_instrumentation), then \\u0060devtrace run --plan ID -- …\\u0060 and look at the new trace
+   → Record the functions it calls: run devtrace plan \"{CALL}\" (MCP plan_instrumentation), then devtrace run --plan ID -- …, and look at the new trace
    evidence: trace 00000000000000000000000000c0de00 spans 0000000000000003
    evidence: trace 00000000000000000000000000c0de01 spans 0000000000000003
    evidence: trace 00000000000000000000000000c0de02 spans 0000000000000003
