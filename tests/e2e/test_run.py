@@ -257,7 +257,9 @@ def test_node_test_runner_results_become_test_spans(store: Store, tmp_path: Path
     doc = store.show(summary["trace_id"])
     tests = {s["name"]: s for s in doc["spans"] if s["name"].startswith("test ")}
     assert set(tests) == {"test adds", "test waits", "test breaks"}, tests.keys()
-    assert tests["test waits"]["duration_ns"] >= 30_000_000
+    # The span takes the runner's own figure for the 30 ms wait (node measured 29.96 ms once: its
+    # timers may fire a hair early by its clock), not the few microseconds of the other tests.
+    assert tests["test waits"]["duration_ns"] >= 25_000_000
     assert tests["test breaks"]["status"]["code"] == "error"
     # The failing test's span says what failed: the assertion's first line.
     assert tests["test breaks"]["status"]["message"].startswith("AssertionError [ERR_ASSERTION]: "), tests["test breaks"]["status"]
