@@ -13,19 +13,45 @@
 //!
 //! Only this crate knows SQL. It must not decode wire formats or compute findings.
 
+pub mod accounts;
 pub mod chunk;
+pub mod location;
+pub mod postgres;
 pub mod prepare;
 pub mod sql;
 pub mod sqlite;
+mod sqlite_accounts;
 pub mod writer;
 
 use devtrace_model::{LogBatch, SpanBatch, TraceId};
 use serde::Serialize;
+use std::sync::Arc;
+
+pub use accounts::{Accounts, NewToken, Project, TokenRecord};
+pub use location::{Backend, StoreLocation};
 
 pub use devtrace_model::session::SessionFacts;
 pub use prepare::{
     BlobRow, WriteBatch, compress_blob, prepare_logs, prepare_session, prepare_spans,
 };
+
+/// Which project data belongs to. Every read goes through a handle scoped to one project
+/// ([`Store::in_project`]) and every write names its project ([`WriteBatch::project`]); the
+/// embedded store holds only [`ProjectId::DEFAULT`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ProjectId(pub i64);
+
+impl ProjectId {
+    /// The project named `default`, which every store has.
+    pub const DEFAULT: ProjectId = ProjectId(1);
+}
+
+impl Default for ProjectId {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// One row of a trace listing: everything `ls` shows, kept up to date at ingest.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -200,8 +226,15 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the writer has stopped")]
     WriterStopped,
+    /// The database refused or failed a statement (the backend's message, without secrets).
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(String),
+    /// The database could not be reached. Retrying later may work.
+    #[error("cannot reach the store at {target}: {message}")]
+    Unreachable { target: String, message: String },
+    /// An operation the backend cannot do (e.g. a second project on the embedded store).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -252,6 +285,46 @@ pub trait Store: Send + Sync {
     fn import_cursor(&self, source: &str) -> Result<Option<ImportCursor>>;
     /// A stored blob's bytes.
     fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>>;
+    /// The project this handle reads.
+    fn project(&self) -> ProjectId {
+        ProjectId::DEFAULT
+    }
+    /// A handle on the same store that reads only `project`'s data (cheap: it shares
+    /// connections). Backends holding one project refuse any other.
+    fn in_project(&self, project: ProjectId) -> Result<Arc<dyn Store>>;
+    /// The views [`Store::query_sql`] offers on this backend, with their columns and examples.
+    fn sql_schema(&self) -> &'static str {
+        sql::SCHEMA
+    }
+}
+
+/// Resolves a trace id prefix: `lookup(low, high)` returns up to five stored ids between the
+/// lowest and highest ids with that prefix; exactly one must match. Shared by the backends so
+/// that a prefix means the same on each.
+pub(crate) fn resolve_prefix(
+    prefix: &str,
+    lookup: impl FnOnce(TraceId, TraceId) -> Result<Vec<TraceId>>,
+) -> Result<TraceId> {
+    let prefix = prefix.trim();
+    let valid =
+        !prefix.is_empty() && prefix.len() <= 32 && prefix.bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid {
+        return Err(StoreError::InvalidTraceId(prefix.to_owned()));
+    }
+    let pad = |fill: char| -> TraceId {
+        let mut full = prefix.to_ascii_lowercase();
+        full.extend(std::iter::repeat_n(fill, 32 - prefix.len()));
+        full.parse().expect("32 hex characters")
+    };
+    let matches = lookup(pad('0'), pad('f'))?;
+    match matches.as_slice() {
+        [] => Err(StoreError::TraceNotFound(prefix.to_owned())),
+        [one] => Ok(*one),
+        many => Err(StoreError::AmbiguousPrefix {
+            prefix: prefix.to_owned(),
+            candidates: many.iter().map(|id| id.to_hex()).collect(),
+        }),
+    }
 }
 
 /// Identifies an imported document by its content.
@@ -281,6 +354,12 @@ pub trait StoreWriter: Send {
 impl From<rusqlite::types::FromSqlError> for StoreError {
     fn from(error: rusqlite::types::FromSqlError) -> Self {
         StoreError::Corrupt(format!("unexpected column type: {error}"))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Database(error.to_string())
     }
 }
 

@@ -9,8 +9,9 @@
 use crate::chunk;
 use crate::prepare::TraceChunk;
 use crate::{
-    BlobHash, ImportCursor, Result, ServiceSummary, SessionFacts, SessionQuery, SessionSummary,
-    Store, StoreError, StoreStats, StoreWriter, StoredTrace, TraceQuery, TraceSummary, WriteBatch,
+    BlobHash, ImportCursor, ProjectId, Result, ServiceSummary, SessionFacts, SessionQuery,
+    SessionSummary, Store, StoreError, StoreStats, StoreWriter, StoredTrace, TraceQuery,
+    TraceSummary, WriteBatch,
 };
 use devtrace_model::{LogBatch, SpanBatch, TraceId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -105,6 +106,27 @@ const MIGRATIONS: &[&str] = &[
     // throughput (bench/run-ingest.sh, 2 M spans: 137–141 k spans/s without, 105–119 k with);
     // a plain scan answers the overview in ~0.2 s on 5 M spans (see `services`).
     "DROP INDEX IF EXISTS traces_by_service;",
+    // 8: the project (one: the embedded store holds `default` only) with its retention, and
+    // API tokens, for `devtrace serve --auth required` (see accounts.rs).
+    "CREATE TABLE projects (
+         id            INTEGER PRIMARY KEY CHECK (id = 1),
+         name          TEXT NOT NULL UNIQUE,
+         retention_ns  INTEGER CHECK (retention_ns > 0),
+         created_ns    INTEGER NOT NULL
+     );
+     INSERT INTO projects (id, name, created_ns) VALUES (1, 'default', 0);
+     CREATE TABLE tokens (
+         public_id     TEXT PRIMARY KEY,
+         project_id    INTEGER NOT NULL REFERENCES projects (id),
+         name          TEXT NOT NULL,
+         scopes        TEXT NOT NULL,
+         salt          BLOB NOT NULL CHECK (length(salt) = 16),
+         hash          BLOB NOT NULL CHECK (length(hash) = 32),
+         created_ns    INTEGER NOT NULL,
+         expires_ns    INTEGER,
+         last_used_ns  INTEGER,
+         revoked_ns    INTEGER
+     ) WITHOUT ROWID;",
 ];
 
 /// Services of the traces started since `?1`, reading every trace row in storage order: the
@@ -289,8 +311,19 @@ const UPSERT_TRACE: &str = "
         is_run = max(is_run, excluded.is_run)
     RETURNING id, span_count";
 
+/// What the embedded store answers to a write or a handle for another project.
+pub(crate) fn one_project_only(project: ProjectId) -> StoreError {
+    StoreError::Unsupported(format!(
+        "the embedded store holds one project, `default` (this is project {}); projects need the PostgreSQL store (--store postgres://…)",
+        project.0
+    ))
+}
+
 impl StoreWriter for SqliteWriter {
     fn write(&mut self, batches: &[WriteBatch]) -> Result<()> {
+        if let Some(batch) = batches.iter().find(|b| b.project != ProjectId::DEFAULT) {
+            return Err(one_project_only(batch.project));
+        }
         let result = self.write_transaction(batches);
         if result.is_err() {
             // Names inserted by the failed transaction were rolled back with it.
@@ -328,6 +361,16 @@ impl SqliteWriter {
                     new_traces -= traces_gone;
                     spans -= spans_gone;
                     logs -= logs_gone;
+                }
+                if let Some(before) = batch.delete_logs_before {
+                    let gone: i64 = tx
+                        .prepare_cached(
+                            "SELECT coalesce(sum(count), 0) FROM log_chunks WHERE first_ns < ?1",
+                        )?
+                        .query_row(params![clamp_i64(before)], |row| row.get(0))?;
+                    tx.prepare_cached("DELETE FROM log_chunks WHERE first_ns < ?1")?
+                        .execute(params![clamp_i64(before)])?;
+                    logs -= gone;
                 }
                 for trace in &batch.traces {
                     if trace.merge
@@ -547,10 +590,11 @@ fn delete_trace(tx: &rusqlite::Transaction<'_>, trace_id: TraceId) -> Result<(i6
     Ok((1, span_count, logs))
 }
 
-/// The read side: a small pool of connections, shareable across threads.
+/// The read side: a small pool of connections, shareable across threads (and cheap to clone).
+#[derive(Clone)]
 pub struct SqliteStore {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: std::sync::Arc<Mutex<Vec<Connection>>>,
 }
 
 impl SqliteStore {
@@ -562,11 +606,11 @@ impl SqliteStore {
         migrate(&mut conn, &path)?;
         Ok(Self {
             path,
-            idle: Mutex::new(vec![conn]),
+            idle: std::sync::Arc::new(Mutex::new(vec![conn])),
         })
     }
 
-    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let pooled = self.idle.lock().expect("pool poisoned").pop();
         let conn = match pooled {
             Some(conn) => conn,
@@ -699,37 +743,18 @@ impl Store for SqliteStore {
     }
 
     fn resolve_trace_id(&self, prefix: &str) -> Result<TraceId> {
-        let prefix = prefix.trim();
-        let valid = !prefix.is_empty()
-            && prefix.len() <= 32
-            && prefix.bytes().all(|b| b.is_ascii_hexdigit());
-        if !valid {
-            return Err(StoreError::InvalidTraceId(prefix.to_owned()));
-        }
-        let pad = |fill: char| -> TraceId {
-            let mut full = prefix.to_ascii_lowercase();
-            full.extend(std::iter::repeat_n(fill, 32 - prefix.len()));
-            full.parse().expect("32 hex characters")
-        };
-        let (low, high) = (pad('0'), pad('f'));
-        let matches: Vec<TraceId> = self.with_conn(|conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT trace_id FROM traces WHERE trace_id BETWEEN ?1 AND ?2 LIMIT 5",
-            )?;
-            let rows = statement.query_map(params![&low.0[..], &high.0[..]], |row| {
-                let id: Vec<u8> = row.get(0)?;
-                Ok(TraceId::from_slice(&id).unwrap_or_default())
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })?;
-        match matches.as_slice() {
-            [] => Err(StoreError::TraceNotFound(prefix.to_owned())),
-            [one] => Ok(*one),
-            many => Err(StoreError::AmbiguousPrefix {
-                prefix: prefix.to_owned(),
-                candidates: many.iter().map(|id| id.to_hex()).collect(),
-            }),
-        }
+        crate::resolve_prefix(prefix, |low, high| {
+            self.with_conn(|conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT trace_id FROM traces WHERE trace_id BETWEEN ?1 AND ?2 LIMIT 5",
+                )?;
+                let rows = statement.query_map(params![&low.0[..], &high.0[..]], |row| {
+                    let id: Vec<u8> = row.get(0)?;
+                    Ok(TraceId::from_slice(&id).unwrap_or_default())
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+        })
     }
 
     fn trace_summary(&self, trace_id: TraceId) -> Result<Option<TraceSummary>> {
@@ -988,6 +1013,13 @@ impl Store for SqliteStore {
             bytes_on_disk: self.files_size(),
         })
     }
+
+    fn in_project(&self, project: ProjectId) -> Result<std::sync::Arc<dyn Store>> {
+        if project != ProjectId::DEFAULT {
+            return Err(one_project_only(project));
+        }
+        Ok(std::sync::Arc::new(self.clone()))
+    }
 }
 
 #[cfg(test)]
@@ -1054,6 +1086,18 @@ mod tests {
             let store = SqliteStore::open(dir.path()).unwrap();
             dirs.borrow_mut().push(dir);
             (Box::new(writer), Box::new(store))
+        });
+    }
+
+    #[test]
+    fn sqlite_passes_the_team_conformance_suite() {
+        let dirs = std::cell::RefCell::new(Vec::new());
+        conformance::run_team(&|| {
+            let dir = tempfile::tempdir().unwrap();
+            let writer = SqliteWriter::open(dir.path()).unwrap();
+            let store = SqliteStore::open(dir.path()).unwrap();
+            dirs.borrow_mut().push(dir);
+            (Box::new(writer), Box::new(store.clone()), Box::new(store))
         });
     }
 

@@ -91,6 +91,11 @@ pub enum SqlError {
         "refused: {0}. SQL here is read-only: write one SELECT (or WITH … SELECT) over the views traces, spans, operations and logs"
     )]
     Refused(String),
+    /// The PostgreSQL store's refusal (its views are fewer: see `postgres::sql`).
+    #[error(
+        "refused: {0}. SQL here is read-only: write one SELECT (or WITH … SELECT) over the views traces and operations"
+    )]
+    RefusedOnPostgres(String),
     #[error("{0}")]
     Invalid(String),
     #[error(
@@ -211,7 +216,7 @@ fn run(
 }
 
 /// The statement's first word, upper-cased, after whitespace and comments.
-fn first_keyword(sql: &str) -> String {
+pub(crate) fn first_keyword(sql: &str) -> String {
     let mut rest = sql.trim_start();
     loop {
         if let Some(line) = rest.strip_prefix("--") {
