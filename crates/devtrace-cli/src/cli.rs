@@ -26,6 +26,15 @@ pub struct Cli {
     #[arg(long, global = true, env = "DEVTRACE_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
 
+    /// The store: a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE) for a team
+    /// server, or a data directory for the embedded store [default: the embedded store in --data]
+    #[arg(long, global = true, env = "DEVTRACE_STORE", value_name = "URL|DIR")]
+    pub store: Option<String>,
+
+    /// The project to read (and to import into) on a PostgreSQL store [default: default]
+    #[arg(long, global = true, env = "DEVTRACE_PROJECT", value_name = "NAME")]
+    pub project: Option<String>,
+
     /// When to colour output: auto (a terminal, and NO_COLOR unset), always, never
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -85,6 +94,125 @@ pub enum Command {
     Hook(HookArgs),
     /// Read-only SQL over the store's documented views (traces, spans, operations, logs)
     Query(QueryArgs),
+    /// API tokens for a server that requires them: `token create`, `token list`, `token revoke`
+    Token(TokenArgs),
+    /// Projects of a team store and their retention: `project list`, `project set NAME --retention 30d`
+    Project(ProjectArgs),
+    /// Delete traces or sessions (one, or everything before a time), on either store
+    Delete(DeleteArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Tokens are managed with direct access to the store (--store URL, or --data for the embedded store), so the first admin token needs no server and there is no default password:
+  devtrace token create --store postgres://devtrace@db/devtrace --project default --scope admin --name admin
+  devtrace token create --project web --scope ingest --name ci --expires 90d
+  devtrace token list
+  devtrace token revoke dtk_AbCd1234
+
+Scopes: ingest (send spans, logs and sessions), read (CLI against a server, REST, MCP, web UI), qa (start QA jobs), admin (tokens, projects, retention, deletion; every scope on every project).
+Clients send the token as `Authorization: Bearer dtk_…` (OTLP: OTEL_EXPORTER_OTLP_HEADERS=\"Authorization=Bearer dtk_…\")."
+)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Make a token and print it once (only a salted hash is stored)
+    Create {
+        /// The project the token belongs to (made if it does not exist) [default: default]
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
+        /// What the token may do: ingest, read, qa, admin (repeat or separate with commas)
+        #[arg(
+            long = "scope",
+            value_name = "SCOPE",
+            required = true,
+            value_delimiter = ','
+        )]
+        scopes: Vec<String>,
+        /// A name saying who or what uses it (shown in `token list`)
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// Expire after this long (e.g. 90d, 12h) [default: never]
+        #[arg(long, value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+        expires: Option<u64>,
+        /// Print {token, id, project, scopes, expires} as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens: id, name, project, scopes, created, last used, expiry, revoked
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token at once, on every node (by its id dtk_…, the whole token, or its name)
+    Revoke {
+        /// The token's id (`dtk_` and 8 characters, as `token list` shows), the token, or its name
+        token: String,
+    },
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  devtrace project list
+  devtrace project create mobile
+  devtrace project set mobile --retention 30d
+  devtrace project set mobile --retention none
+
+Retention deletes a project's data older than the duration continuously while `devtrace serve` runs; `serve --retention` covers projects without their own. The embedded store holds one project, default.")]
+pub struct ProjectArgs {
+    #[command(subcommand)]
+    pub command: ProjectCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectCommand {
+    /// Every project with its retention
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a project (tokens for a new project also make it)
+    Create { name: String },
+    /// Change a project's retention
+    Set {
+        name: String,
+        /// Keep this long (e.g. 30d), or `none` to keep everything
+        #[arg(long, value_name = "DURATION|none")]
+        retention: String,
+    },
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  devtrace delete --trace 4bf92f35\n  devtrace delete --session 0af7651916cd\n  \
+devtrace delete --before 2026-10-01T00:00:00Z --project web\n  devtrace delete --before 30d --vacuum\n\n\
+Deletes from the store directly (--store URL or --data), in the project given by --project; \
+a trace's spans, logs and session go with it. Against a server (--server URL --token T) the token \
+needs the admin scope. --vacuum then returns the space to the file system (the embedded store \
+rewrites its file; PostgreSQL runs VACUUM on devtrace's tables); without it, freed space is reused \
+for new data."
+)]
+pub struct DeleteArgs {
+    /// One trace, by id or unique prefix
+    #[arg(long, value_name = "ID", conflicts_with_all = ["session", "before"], required_unless_present_any = ["session", "before"])]
+    pub trace: Option<String>,
+    /// One development session, by trace id (prefix) or session id
+    #[arg(long, value_name = "ID", conflicts_with = "before")]
+    pub session: Option<String>,
+    /// Every trace that started before this time: RFC 3339 (2026-10-01T00:00:00Z) or an age (30d)
+    #[arg(long, value_name = "TIME")]
+    pub before: Option<String>,
+    /// Compact the store afterwards so the space goes back to the file system
+    #[arg(long)]
+    pub vacuum: bool,
+    /// Print {traces, spans} as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -461,6 +589,43 @@ pub struct ServeArgs {
     /// ({"version": 1, "rules": [{"name", "description", "pattern"}]})
     #[arg(long, env = "DEVTRACE_REDACTION_RULES", value_name = "FILE")]
     pub redaction_rules: Option<PathBuf>,
+    /// Require API tokens: `auto` requires them with a PostgreSQL store or when any port listens
+    /// beyond loopback; `required` also on the embedded store [default: auto]
+    #[arg(long, env = "DEVTRACE_AUTH", value_enum, value_name = "WHEN")]
+    pub auth: Option<AuthWhen>,
+    /// Serve without authentication even where it would be required (anyone who can reach the
+    /// ports can read and write everything). Logged as a warning at every start
+    #[arg(long, env = "DEVTRACE_INSECURE_NO_AUTH", conflicts_with = "auth")]
+    pub insecure_no_auth: bool,
+    /// Delete data older than this (e.g. 30d) in every project without a retention of its own
+    /// (`devtrace project set NAME --retention`), continuously, in small transactions
+    #[arg(long, env = "DEVTRACE_RETENTION", value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+    pub retention: Option<u64>,
+    /// Serve HTTPS and gRPC over TLS with this certificate chain (PEM); needs --tls-key
+    #[arg(
+        long,
+        env = "DEVTRACE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM, PKCS#8 or RSA) of --tls-cert
+    #[arg(
+        long,
+        env = "DEVTRACE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// When `serve` requires tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthWhen {
+    /// With a PostgreSQL store or a non-loopback listen address.
+    Auto,
+    /// Always.
+    Required,
 }
 
 #[derive(Args, Debug)]

@@ -11,7 +11,7 @@ use devtrace_ingest::otlp::{
 use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::{DecodeError, Limits, json, proto};
 use devtrace_store::writer::{SubmitError, WriteHandle};
-use devtrace_store::{WriteBatch, prepare_logs, prepare_spans};
+use devtrace_store::{ProjectId, WriteBatch, prepare_logs, prepare_spans};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -138,12 +138,14 @@ impl Ingestor {
         Ok(admission)
     }
 
-    /// Decodes, stores and acknowledges one request body (already decompressed).
+    /// Decodes, stores (in `project`) and acknowledges one request body (already
+    /// decompressed).
     pub async fn ingest(
         &self,
         signal: Signal,
         encoding: Encoding,
         body: &[u8],
+        project: ProjectId,
     ) -> Result<Receipt, IngestError> {
         // Refuse before decoding: under overload, decoding only to refuse wastes the CPU the
         // writer needs to catch up.
@@ -180,7 +182,7 @@ impl Ingestor {
                 (prepare_logs(accepted.batch), receipt)
             }
         };
-        self.commit(batch).await?;
+        self.commit(batch.in_project(project)).await?;
         Ok(receipt)
     }
 

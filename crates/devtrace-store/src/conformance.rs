@@ -986,6 +986,20 @@ fn projects_keep_their_data_apart(factory: TeamFactory<'_>) {
         2
     );
     assert_eq!(theirs.stats().unwrap().logs, 0);
+    assert!(
+        theirs
+            .traces_with_operation("GET /theirs", None, 10)
+            .unwrap()
+            .is_empty(),
+        "the operation index forgets a deleted trace"
+    );
+    assert_eq!(
+        store
+            .traces_with_operation("GET /ours", None, 10)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 fn tokens_are_stored_listed_used_and_revoked(factory: TeamFactory<'_>) {

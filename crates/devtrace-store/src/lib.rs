@@ -18,6 +18,7 @@ pub mod chunk;
 pub mod location;
 pub mod postgres;
 pub mod prepare;
+pub mod retention;
 pub mod sql;
 pub mod sqlite;
 mod sqlite_accounts;
@@ -28,7 +29,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 pub use accounts::{Accounts, NewToken, Project, TokenRecord};
-pub use location::{Backend, StoreLocation};
+pub use location::{Backend, CommitFeed, ProjectWriter, StoreLocation};
 
 pub use devtrace_model::session::SessionFacts;
 pub use prepare::{
@@ -349,6 +350,11 @@ pub trait StoreWriter: Send {
     fn write(&mut self, batches: &[WriteBatch]) -> Result<()>;
     /// Folds the write-ahead log into the main file (on shutdown, and for size measurements).
     fn checkpoint(&mut self) -> Result<()>;
+    /// Gives the space of deleted data back (after `devtrace delete --vacuum`): the embedded
+    /// store rewrites its file; PostgreSQL vacuums devtrace's tables.
+    fn reclaim(&mut self) -> Result<()> {
+        self.checkpoint()
+    }
 }
 
 impl From<rusqlite::types::FromSqlError> for StoreError {

@@ -122,3 +122,37 @@ mod tests {
         );
     }
 }
+
+/// A writer whose every batch goes to one project: importers and `devtrace run` write for the
+/// project chosen on the command line. Batches already in that project pass unchanged.
+pub struct ProjectWriter {
+    inner: Box<dyn StoreWriter>,
+    project: ProjectId,
+}
+
+impl ProjectWriter {
+    pub fn new(inner: Box<dyn StoreWriter>, project: ProjectId) -> Self {
+        Self { inner, project }
+    }
+}
+
+impl StoreWriter for ProjectWriter {
+    fn write(&mut self, batches: &[crate::WriteBatch]) -> Result<()> {
+        if batches.iter().all(|b| b.project == self.project) {
+            return self.inner.write(batches);
+        }
+        let owned: Vec<crate::WriteBatch> = batches
+            .iter()
+            .map(|b| b.clone().in_project(self.project))
+            .collect();
+        self.inner.write(&owned)
+    }
+
+    fn checkpoint(&mut self) -> Result<()> {
+        self.inner.checkpoint()
+    }
+
+    fn reclaim(&mut self) -> Result<()> {
+        self.inner.reclaim()
+    }
+}

@@ -337,6 +337,11 @@ impl StoreWriter for SqliteWriter {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
+
+    fn reclaim(&mut self) -> Result<()> {
+        self.conn.execute_batch("VACUUM")?;
+        self.checkpoint()
+    }
 }
 
 impl SqliteWriter {
@@ -579,9 +584,27 @@ fn delete_trace(tx: &rusqlite::Transaction<'_>, trace_id: TraceId) -> Result<(i6
     let Some((key, span_count)) = found else {
         return Ok((0, 0, logs));
     };
+    // The operation index is keyed by (name, trace): find the trace's names in its chunks and
+    // delete by key, rather than scan the whole index for the trace (retention deletes many).
+    let mut names = std::collections::BTreeSet::new();
+    {
+        let mut chunks = tx.prepare_cached("SELECT data FROM span_chunks WHERE trace = ?1")?;
+        let mut rows = chunks.query(params![key])?;
+        while let Some(row) = rows.next()? {
+            for span in chunk::decode_spans(row.get_ref(0)?.as_blob()?)?.spans {
+                names.insert(span.name);
+            }
+        }
+    }
+    for name in &names {
+        tx.prepare_cached(
+            "DELETE FROM trace_operations
+             WHERE name = (SELECT id FROM span_names WHERE name = ?1) AND trace = ?2",
+        )?
+        .execute(params![name, key])?;
+    }
     for sql in [
         "DELETE FROM span_chunks WHERE trace = ?1",
-        "DELETE FROM trace_operations WHERE trace = ?1",
         "DELETE FROM sessions WHERE trace = ?1",
         "DELETE FROM traces WHERE id = ?1",
     ] {

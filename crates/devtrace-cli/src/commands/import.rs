@@ -17,9 +17,8 @@ use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::sessions::trace_v1;
 use devtrace_ingest::{Limits, proto};
 use devtrace_model::{SpanBatch, SpanId, TraceId};
-use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::{
-    Store, StoreWriter, WriteBatch, document_digest, prepare_logs, prepare_session, prepare_spans,
+    Store, WriteBatch, document_digest, prepare_logs, prepare_session, prepare_spans,
 };
 use std::collections::HashSet;
 use std::path::Path;
@@ -39,11 +38,14 @@ struct Totals {
     failed_files: u64,
 }
 
-pub fn run(data: &Path, args: &ImportArgs, redactor: Arc<Redactor>) -> Result<ExitCode> {
-    let mut writer = SqliteWriter::open(data)?;
-    let store = SqliteStore::open(data)?;
+pub fn run(
+    choice: &crate::config::StoreChoice,
+    args: &ImportArgs,
+    redactor: Arc<Redactor>,
+) -> Result<ExitCode> {
+    let (mut writer, store) = choice.open_writer()?;
     let mut importer = Importer {
-        store: &store,
+        store: &*store,
         limits: Limits::default(),
         redactor,
         seen_documents: HashSet::new(),
@@ -140,7 +142,7 @@ struct FileImport {
 }
 
 struct Importer<'a> {
-    store: &'a SqliteStore,
+    store: &'a dyn Store,
     limits: Limits,
     redactor: Arc<Redactor>,
     /// Documents and spans taken in this run (the store only knows committed ones).

@@ -16,8 +16,7 @@ use anyhow::{Context, Result, bail};
 use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::sessions::{Agent, Importer, LineNote, LineSource, importer, read_lines};
 use devtrace_model::TraceId;
-use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
-use devtrace_store::{ImportCursor, Store, StoreWriter, WriteBatch, prepare_session};
+use devtrace_store::{ImportCursor, StoreWriter, WriteBatch, prepare_session};
 use std::collections::BTreeSet;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -144,7 +143,7 @@ impl Report {
 }
 
 pub fn run(
-    data: &Path,
+    choice: &crate::config::StoreChoice,
     agent: Agent,
     path: Option<&Path>,
     json: bool,
@@ -166,7 +165,7 @@ pub fn run(
         };
         bail!("{} does not exist: {hint}", root.display());
     }
-    let report = import(data, agent, &root, redactor, !json)?;
+    let report = import(choice, agent, &root, redactor, !json)?;
     let totals = &report.totals;
     for warning in &report.warnings {
         eprintln!("{warning}");
@@ -221,15 +220,14 @@ pub fn run(
 
 /// Imports every transcript under `root` (or `root` itself) that is new or grew.
 pub fn import(
-    data: &Path,
+    choice: &crate::config::StoreChoice,
     agent: Agent,
     root: &Path,
     redactor: Arc<Redactor>,
     show_progress: bool,
 ) -> Result<Report> {
     let files = transcripts(root)?;
-    let mut writer = SqliteWriter::open(data)?;
-    let store = SqliteStore::open(data)?;
+    let (mut writer, store) = choice.open_writer()?;
     let started = Instant::now();
     let mut totals = Totals::default();
     let mut plans = Vec::new();
@@ -277,7 +275,7 @@ pub fn import(
     };
     let mut warnings = Vec::new();
     let written = write_all(
-        &mut writer,
+        &mut *writer,
         &receiver,
         &mut totals,
         &mut warnings,
@@ -298,7 +296,7 @@ pub fn import(
 
 /// The writer's side: coalesces waiting pieces into one transaction each time.
 fn write_all(
-    writer: &mut SqliteWriter,
+    writer: &mut dyn StoreWriter,
     receiver: &Receiver<Piece>,
     totals: &mut Totals,
     warnings: &mut Vec<String>,

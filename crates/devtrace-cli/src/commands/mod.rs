@@ -3,6 +3,7 @@
 
 mod analysis;
 mod compare;
+mod delete;
 mod demo;
 mod errors;
 mod export;
@@ -14,6 +15,7 @@ mod locks;
 mod ls;
 mod mcp;
 mod perf;
+mod project;
 mod python_autotrace;
 mod query;
 mod run;
@@ -21,56 +23,60 @@ mod runs;
 mod serve;
 mod sessions;
 mod show;
+mod token;
 
 use crate::cli::{Cli, Command, ImportSource};
 use anyhow::Result;
 use devtrace_ingest::sessions::Agent;
-use devtrace_store::sqlite::SqliteStore;
-use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.as_deref();
+    let choice =
+        || crate::config::StoreChoice::resolve(data, cli.store.as_deref(), cli.project.as_deref());
+    // Opens the store for reading; works while `devtrace serve` writes to it.
+    let open_store = || choice()?.open();
     match &cli.command {
-        Command::Serve(args) => serve::run(data, args),
-        Command::Ls(args) => ls::run(&open_store(data)?, args, cli.color),
-        Command::Show(args) => show::run(&open_store(data)?, args, cli.color, data),
+        Command::Serve(args) => serve::run(&choice()?, args),
+        Command::Ls(args) => ls::run(&*open_store()?, args, cli.color),
+        Command::Show(args) => show::run(&*open_store()?, args, cli.color, data),
         Command::Import(args) => {
-            let dir = crate::config::data_dir(data)?;
+            let choice = choice()?;
             let redactor = crate::config::default_redaction()?;
             match &args.source {
                 Some(ImportSource::ClaudeCode { path }) => import_sessions::run(
-                    &dir,
+                    &choice,
                     Agent::ClaudeCode,
                     path.as_deref(),
                     args.json,
                     redactor,
                 ),
-                Some(ImportSource::Codex { path }) => {
-                    import_sessions::run(&dir, Agent::Codex, path.as_deref(), args.json, redactor)
-                }
-                None => import::run(&dir, args, redactor),
+                Some(ImportSource::Codex { path }) => import_sessions::run(
+                    &choice,
+                    Agent::Codex,
+                    path.as_deref(),
+                    args.json,
+                    redactor,
+                ),
+                None => import::run(&choice, args, redactor),
             }
         }
-        Command::Export(args) => export::run(&open_store(data)?, args),
-        Command::Perf(args) => perf::run(&open_store(data)?, args, data),
-        Command::Errors(args) => errors::run(&open_store(data)?, args),
-        Command::Locks(args) => locks::run(&open_store(data)?, args),
-        Command::Compare(args) => compare::run(&open_store(data)?, args, data),
-        Command::Insights(args) => insights::run(&open_store(data)?, args),
+        Command::Export(args) => export::run(&*open_store()?, args),
+        Command::Perf(args) => perf::run(&*open_store()?, args, data),
+        Command::Errors(args) => errors::run(&*open_store()?, args),
+        Command::Locks(args) => locks::run(&*open_store()?, args),
+        Command::Compare(args) => compare::run(&*open_store()?, args, data),
+        Command::Insights(args) => insights::run(&*open_store()?, args),
         Command::Demo(args) => demo::run(data, args, cli.color),
-        Command::Run(args) => run::run(data, args),
-        Command::Runs(args) => runs::run(&open_store(data)?, args),
-        Command::Mcp(args) => mcp::run(data, args),
-        Command::Sessions(args) => sessions::list(&open_store(data)?, args),
-        Command::Session(args) => sessions::session(&open_store(data)?, &args.command, data),
-        Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
-        Command::Query(args) => query::run(data, args),
+        Command::Run(args) => run::run(&choice()?, args),
+        Command::Runs(args) => runs::run(&*open_store()?, args),
+        Command::Mcp(args) => mcp::run(&choice()?, args),
+        Command::Sessions(args) => sessions::list(&*open_store()?, args),
+        Command::Session(args) => sessions::session(&*open_store()?, &args.command, data),
+        Command::Hook(args) => hook::run(&choice()?, args),
+        Command::Query(args) => query::run(&choice()?, args),
+        Command::Token(args) => token::run(&choice()?, &args.command),
+        Command::Project(args) => project::run(&choice()?, &args.command),
+        Command::Delete(args) => delete::run(&choice()?, args),
     }
-}
-
-/// Opens the store for reading; works while `devtrace serve` writes to it.
-fn open_store(data: Option<&Path>) -> Result<SqliteStore> {
-    let dir = crate::config::data_dir(data)?;
-    Ok(SqliteStore::open(&dir)?)
 }

@@ -1,16 +1,20 @@
-//! `devtrace serve`: the receivers and API over the embedded store.
+//! `devtrace serve`: the receivers and API over the embedded store or a PostgreSQL store.
 //!
-//! Holds an exclusive lock on `DATA/serve.lock` so two servers never share a store, and
-//! announces itself in `DATA/serve.json` (pid and bound addresses) so other devtrace commands
-//! and tests can find it. On SIGINT/SIGTERM it stops accepting, lets in-flight requests
-//! finish, commits what is queued, checkpoints, and removes `serve.json`.
+//! Holds an exclusive lock on `DATA/serve.lock` so two servers never share a data directory
+//! (with the embedded store, a store), and announces itself in `DATA/serve.json` (pid and
+//! bound addresses) so other devtrace commands and tests can find it. Several servers may
+//! share one PostgreSQL store, each with its own data directory. Authentication is on with a
+//! PostgreSQL store or a non-loopback listen address unless `--insecure-no-auth` says
+//! otherwise (loudly). On SIGINT/SIGTERM it stops accepting, lets in-flight requests finish,
+//! commits what is queued, checkpoints, and removes `serve.json`.
 
-use crate::cli::ServeArgs;
-use crate::config::{ServeSettings, serve_settings};
+use crate::cli::{AuthWhen, ServeArgs};
+use crate::config::{ServeSettings, StoreChoice, serve_settings};
 use anyhow::{Context, Result, bail};
 use devtrace_server::Addresses;
-use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
+use devtrace_server::auth::Auth;
 use devtrace_store::writer::Writer;
+use devtrace_store::{Backend, CommitFeed};
 use std::fs::File;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -21,8 +25,8 @@ use std::time::Duration;
 pub const SERVE_FILE: &str = "serve.json";
 const LOCK_FILE: &str = "serve.lock";
 
-pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
-    let settings = serve_settings(data, args)?;
+pub fn run(choice: &StoreChoice, args: &ServeArgs) -> Result<ExitCode> {
+    let settings = serve_settings(Some(&choice.data_dir), args)?;
     init_logging(&settings.log_level)?;
     std::fs::create_dir_all(&settings.data).with_context(|| {
         format!(
@@ -33,15 +37,37 @@ pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
     let _lock = lock_data_dir(&settings.data)?;
     // The MCP tools count tokens: load the vocabulary now rather than on the first call.
     std::thread::spawn(devtrace_mcp::budget::warm_up);
-    let backend = SqliteWriter::open(&settings.data)?;
-    let store = Arc::new(SqliteStore::open(&settings.data)?);
-    let writer = Writer::start(Box::new(backend), settings.writer.clone());
+    let location = &choice.location;
+    let described = location.describe();
+    let backend_writer = location
+        .open_writer()
+        .with_context(|| format!("cannot open the store {described}"))?;
+    let backend = location
+        .open()
+        .with_context(|| format!("cannot open the store {described}"))?;
+    let auth = choose_auth(args, &settings, location, &backend)?;
+    let writer = Writer::start(backend_writer, settings.writer.clone());
+    let feed: Arc<dyn CommitFeed> = match location.listen()? {
+        Some(listener) => listener,
+        None => Arc::new(writer.handle()),
+    };
+    let retention = devtrace_server::retention::Retention::start(
+        backend.clone(),
+        writer.handle(),
+        args.retention,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("devtrace-serve")
         .build()
         .context("cannot start the async runtime")?;
-    let served = runtime.block_on(serve(&settings, store, &writer));
+    let services = devtrace_server::Services {
+        store: backend.store,
+        auth,
+        feed,
+    };
+    let served = runtime.block_on(serve(&settings, &described, services, &writer));
+    retention.stop();
     // In-flight requests are done; commit what they queued before saying goodbye.
     writer.shutdown();
     let _ = std::fs::remove_file(settings.data.join(SERVE_FILE));
@@ -50,21 +76,91 @@ pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(settings: &ServeSettings, store: Arc<SqliteStore>, writer: &Writer) -> Result<()> {
+/// Whether tokens are required: `--auth required`, or by default (`auto`) with a PostgreSQL
+/// store or any port beyond loopback; `--insecure-no-auth` turns them off, with a warning.
+fn choose_auth(
+    args: &ServeArgs,
+    settings: &ServeSettings,
+    location: &devtrace_store::StoreLocation,
+    backend: &Backend,
+) -> Result<Auth> {
+    let accounts = Arc::clone(&backend.accounts);
+    let exposed: Vec<SocketAddr> = [
+        settings.server.grpc_listen,
+        settings.server.http_listen,
+        settings.server.api_listen,
+    ]
+    .into_iter()
+    .filter(|addr| !addr.ip().is_loopback())
+    .collect();
+    let wanted = match args.auth {
+        Some(AuthWhen::Required) => Some("--auth required"),
+        _ if !location.is_embedded() => Some("the PostgreSQL store"),
+        _ if !exposed.is_empty() => Some("a listen address beyond loopback"),
+        _ => None,
+    };
+    if args.insecure_no_auth {
+        if let Some(reason) = wanted {
+            let ports = if exposed.is_empty() {
+                "its ports".to_owned()
+            } else {
+                exposed
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            tracing::warn!(
+                "AUTHENTICATION IS OFF (--insecure-no-auth) although {reason} calls for it: anyone who can reach {ports} can read and write every project"
+            );
+        }
+        return Ok(Auth::off(accounts));
+    }
+    let Some(reason) = wanted else {
+        return Ok(Auth::off(accounts));
+    };
+    let tokens = backend.accounts.tokens()?;
+    if !tokens.iter().any(|t| t.revoked_unix_nano.is_none()) {
+        tracing::warn!(
+            "tokens are required ({reason}) and the store has none yet: create the first admin token with `devtrace token create --store {} --project default --scope admin --name admin`",
+            location.describe()
+        );
+    }
+    tracing::info!("authentication required ({reason})");
+    Ok(Auth::required(accounts))
+}
+
+async fn serve(
+    settings: &ServeSettings,
+    store: &str,
+    services: devtrace_server::Services,
+    writer: &Writer,
+) -> Result<()> {
     let bound = devtrace_server::bind(settings.server.clone()).await?;
     let addresses = bound.addresses();
     write_serve_file(&settings.data, addresses)?;
+    let scheme = if settings.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     eprintln!(
-        "devtrace serve: OTLP/gRPC on {}, OTLP/HTTP on http://{}, API on http://{}\n\
-         data in {}\n\
-         point an SDK here with OTEL_EXPORTER_OTLP_ENDPOINT=http://{}  (Ctrl-C to stop)",
+        "devtrace serve: OTLP/gRPC on {}, OTLP/HTTP on {scheme}://{}, API on {scheme}://{}\n\
+         store {store}{}\n\
+         point an SDK here with OTEL_EXPORTER_OTLP_ENDPOINT={scheme}://{}  (Ctrl-C to stop)",
         addresses.grpc,
         addresses.http,
         addresses.api,
-        settings.data.display(),
+        if services.auth.is_required() {
+            "; tokens required (OTEL_EXPORTER_OTLP_HEADERS=\"Authorization=Bearer dtk_…\")"
+        } else {
+            ""
+        },
         addresses.http,
     );
-    bound.run(store, writer.handle(), shutdown_signal()).await?;
+    bound
+        .serve(services, writer.handle(), shutdown_signal())
+        .await?;
     Ok(())
 }
 

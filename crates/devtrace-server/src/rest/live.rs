@@ -8,7 +8,7 @@
 //! one event per [`TICK`].
 
 use crate::api::ApiState;
-use axum::extract::{RawQuery, State};
+use axum::extract::RawQuery;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Serialize;
@@ -46,7 +46,7 @@ pub struct IngestEvent {
     )
 )]
 pub async fn events(
-    State(state): State<ApiState>,
+    state: ApiState,
     RawQuery(raw): RawQuery,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     Params::parse::<NoParams>(raw.as_deref())?;
@@ -64,7 +64,9 @@ pub async fn events(
                 if *stopping.borrow() {
                     return None;
                 }
-                let committed = state.writer.committed_spans();
+                // Every node's commits to this request's project (the local writer's alone on
+                // the embedded store).
+                let committed = state.feed.committed_spans(state.store.project());
                 if last == Some(committed) {
                     continue;
                 }

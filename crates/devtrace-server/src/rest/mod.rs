@@ -54,6 +54,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(crate::api::health))
         .routes(routes!(crate::api::stats))
+        .routes(routes!(crate::api::me))
         .routes(routes!(analysis::overview))
         .routes(routes!(traces::list))
         .routes(routes!(traces::summary))
@@ -231,6 +232,8 @@ pub struct TraceCache {
 }
 
 pub struct CachedTrace {
+    /// The project the trace was read from: the same id may name another trace elsewhere.
+    pub project: devtrace_store::ProjectId,
     pub summary: TraceSummary,
     pub trace: AnalyzedTrace,
     pub logs: devtrace_model::LogBatch,
@@ -254,7 +257,7 @@ impl TraceCache {
             let entries = self.entries.lock().expect("trace cache poisoned");
             entries
                 .iter()
-                .find(|e| e.trace.trace_id == trace_id)
+                .find(|e| e.trace.trace_id == trace_id && e.project == store.project())
                 .cloned()
         };
         if let Some(entry) = cached
@@ -267,6 +270,7 @@ impl TraceCache {
             .ok_or_else(|| StoreError::TraceNotFound(id.to_owned()))?;
         let logs = store.logs_for_trace(trace_id)?;
         let entry = Arc::new(CachedTrace {
+            project: store.project(),
             trace: AnalyzedTrace::new(trace_id, found.spans),
             summary: found.summary,
             logs,

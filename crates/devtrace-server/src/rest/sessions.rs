@@ -22,7 +22,7 @@ use crate::api::ApiState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use devtrace_ingest::sessions::trace_v1::{self, DocumentError, TraceDocument};
@@ -118,16 +118,19 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
 
 /// Writes a batch through the group-commit writer and waits until it is durable.
 async fn commit(state: &ApiState, batch: WriteBatch) -> Result<(), ApiError> {
-    let ticket = state.writer.submit(batch).map_err(|e| match e {
-        SubmitError::Overloaded => ApiError {
-            retry_after: true,
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "devtrace is busy writing; retry shortly",
-            )
-        },
-        SubmitError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    })?;
+    let ticket = state
+        .writer
+        .submit(batch.in_project(state.store.project()))
+        .map_err(|e| match e {
+            SubmitError::Overloaded => ApiError {
+                retry_after: true,
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "devtrace is busy writing; retry shortly",
+                )
+            },
+            SubmitError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        })?;
     ticket
         .committed()
         .await
@@ -183,7 +186,7 @@ pub struct SessionStored {
     )
 )]
 pub async fn create(
-    State(state): State<ApiState>,
+    state: ApiState,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -276,7 +279,7 @@ pub struct EventBatch {
     )
 )]
 pub async fn append(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -354,10 +357,7 @@ pub struct SessionList {
         (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
     )
 )]
-pub async fn list(
-    State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<SessionList> {
+pub async fn list(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<SessionList> {
     let p = Params::parse::<SessionListParams>(raw.as_deref())?;
     let filter = SessionFilter {
         agent: p.text("agent"),
@@ -389,7 +389,7 @@ pub async fn list(
     )
 )]
 pub async fn one(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Value> {
@@ -423,7 +423,7 @@ pub async fn one(
     )
 )]
 pub async fn overview(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<SessionOverview> {
@@ -448,7 +448,7 @@ pub async fn overview(
     )
 )]
 pub async fn remove(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<StatusCode, ApiError> {
@@ -503,7 +503,7 @@ pub struct BlobParams {
     )
 )]
 pub async fn blob(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(hash): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<BlobPage> {

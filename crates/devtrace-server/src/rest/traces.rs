@@ -5,7 +5,7 @@ use super::params::Params;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
 use crate::api::ApiState;
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use devtrace_model::SpanId;
 use devtrace_query::search::{AttributeFilter, TraceSearch, search as search_traces};
 use devtrace_query::sessions::{RunOrigin, run_origin};
@@ -94,7 +94,7 @@ pub struct TracePage {
         (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
     )
 )]
-pub async fn list(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> ApiResult<TracePage> {
+pub async fn list(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<TracePage> {
     let p = Params::parse::<TraceListParams>(raw.as_deref())?;
     let status = p.choice("status", &["error", "ok"])?;
     let attributes = p
@@ -172,7 +172,7 @@ async fn with_trace<T: Send + 'static>(
     )
 )]
 pub async fn summary(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<TraceRow> {
@@ -202,7 +202,7 @@ pub async fn summary(
     )
 )]
 pub async fn waterfall(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Waterfall> {
@@ -229,7 +229,7 @@ pub async fn waterfall(
     )
 )]
 pub async fn span(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path((id, span_id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<SpanDetail> {
@@ -281,7 +281,7 @@ pub struct SpanMatches {
     )
 )]
 pub async fn search(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<SpanMatches> {
@@ -310,7 +310,7 @@ pub async fn search(
     )
 )]
 pub async fn timeline(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Timeline> {
@@ -340,7 +340,7 @@ pub struct TraceOrigin {
     )
 )]
 pub async fn origin(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<TraceOrigin> {

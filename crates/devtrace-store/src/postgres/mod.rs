@@ -27,6 +27,7 @@ mod sql;
 mod write;
 
 pub use listen::PgListener;
+pub use sql::SCHEMA;
 pub use write::PgWriter;
 
 use crate::{ProjectId, Result, StoreError};

@@ -98,6 +98,16 @@ impl StoreWriter for PgWriter {
         // PostgreSQL checkpoints by itself; nothing is buffered on this side.
         Ok(())
     }
+
+    fn reclaim(&mut self) -> Result<()> {
+        // Plain VACUUM: the space becomes reusable without locking out ingest. (Only VACUUM
+        // FULL gives it back to the file system, holding an exclusive lock meanwhile.)
+        self.reconnect_if_closed()?;
+        self.conn.client.batch_execute(
+            "VACUUM (ANALYZE) traces, span_chunks, log_chunks, trace_operations, sessions, blobs",
+        )?;
+        Ok(())
+    }
 }
 
 /// What went wrong in a transaction, keeping PostgreSQL's error to decide on a retry.
