@@ -121,10 +121,10 @@ pub struct TokenArgs {
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Make a token and print it once (only a salted hash is stored)
+    ///
+    /// The token belongs to the project given by --project (made if it does not exist;
+    /// default: default).
     Create {
-        /// The project the token belongs to (made if it does not exist) [default: default]
-        #[arg(long, value_name = "NAME")]
-        project: Option<String>,
         /// What the token may do: ingest, read, qa, admin (repeat or separate with commas)
         #[arg(
             long = "scope",
@@ -272,7 +272,7 @@ pub struct SessionsArgs {
     #[arg(long)]
     pub agent: Option<String>,
     /// Only sessions in this directory (or below it), or of this repository URL
-    #[arg(long, alias = "project", value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub repo: Option<String>,
     /// Only sessions started within this long (30m, 2h, 7d) or since a time
     #[arg(long, value_name = "WHEN")]
@@ -765,4 +765,14 @@ pub struct ExportArgs {
 
 fn parse_attribute_filter(text: &str) -> Result<devtrace_query::search::AttributeFilter, String> {
     devtrace_query::search::AttributeFilter::parse(text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_grammar_is_consistent() {
+        // Duplicate flags (a global flag and a command's of the same name), bad defaults and
+        // conflicting names panic here rather than when a user runs that command.
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

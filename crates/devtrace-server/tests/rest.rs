@@ -182,10 +182,14 @@ async fn api() -> Api {
         ),
         store,
         writer: handle.clone(),
-        rate: IngestRate::start(handle),
+        rate: IngestRate::start(handle.clone()),
         traces: Default::default(),
         stopping,
         redactor: Arc::new(devtrace_ingest::redact::Redactor::builtin()),
+        auth: devtrace_server::auth::Auth::off(Arc::new(devtrace_server::auth::NoAccounts)),
+        feed: Arc::new(handle),
+        secure_cookies: false,
+        principal: None,
     };
     Api {
         router: router(state.clone(), AllowedHosts::new([127, 0, 0, 1].into(), &[])),

@@ -46,6 +46,10 @@ impl Api {
                 traces: Default::default(),
                 stopping,
                 redactor: Arc::new(Redactor::builtin()),
+                auth: devtrace_server::auth::Auth::off(Arc::new(devtrace_server::auth::NoAccounts)),
+                feed: Arc::new(writer.handle()),
+                secure_cookies: false,
+                principal: None,
             },
             AllowedHosts::new([127, 0, 0, 1].into(), &[]),
         );
@@ -401,6 +405,7 @@ async fn secrets_in_documents_and_otlp_spans_are_redacted_before_storing() {
             devtrace_server::ingest::Signal::Traces,
             devtrace_server::ingest::Encoding::Json,
             body.to_string().as_bytes(),
+            devtrace_store::ProjectId::DEFAULT,
         )
         .await
         .unwrap();
@@ -433,6 +438,7 @@ async fn secrets_in_documents_and_otlp_spans_are_redacted_before_storing() {
             devtrace_server::ingest::Signal::Traces,
             devtrace_server::ingest::Encoding::Json,
             body.as_bytes(),
+            devtrace_store::ProjectId::DEFAULT,
         )
         .await
         .unwrap();

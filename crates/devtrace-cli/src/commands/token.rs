@@ -15,14 +15,13 @@ pub fn run(choice: &StoreChoice, command: &TokenCommand) -> Result<ExitCode> {
     let accounts = &*backend.accounts;
     match command {
         TokenCommand::Create {
-            project,
             scopes,
             name,
             expires,
             json,
         } => create(
             accounts,
-            project.as_deref().or(choice.project.as_deref()),
+            choice.project.as_deref(),
             scopes,
             name,
             *expires,
