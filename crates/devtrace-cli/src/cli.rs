@@ -597,6 +597,10 @@ pub struct ServeArgs {
     /// ports can read and write everything). Logged as a warning at every start
     #[arg(long, env = "DEVTRACE_INSECURE_NO_AUTH", conflicts_with = "auth")]
     pub insecure_no_auth: bool,
+    /// Failed authentication attempts a client address may make per minute before it is
+    /// refused (429) until the minute ends [default: 20]
+    #[arg(long, env = "DEVTRACE_AUTH_FAILURES_PER_MINUTE", value_name = "N")]
+    pub auth_failures_per_minute: Option<u32>,
     /// Delete data older than this (e.g. 30d) in every project without a retention of its own
     /// (`devtrace project set NAME --retention`), continuously, in small transactions
     #[arg(long, env = "DEVTRACE_RETENTION", value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]

@@ -127,7 +127,11 @@ fn choose_auth(
         );
     }
     tracing::info!("authentication required ({reason})");
-    Ok(Auth::required(accounts))
+    Ok(Auth::required_with_limit(
+        accounts,
+        args.auth_failures_per_minute
+            .unwrap_or(devtrace_server::auth::MAX_FAILURES),
+    ))
 }
 
 async fn serve(

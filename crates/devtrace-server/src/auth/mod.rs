@@ -217,12 +217,18 @@ impl Auth {
         }
     }
 
-    /// Every request must present a token with the scope it needs.
+    /// Every request must present a token with the scope it needs; an address is refused
+    /// for the rest of the minute after [`MAX_FAILURES`] failed attempts.
     pub fn required(accounts: Arc<dyn Accounts>) -> Self {
+        Self::required_with_limit(accounts, MAX_FAILURES)
+    }
+
+    /// [`Auth::required`] with another limit of failed attempts per address and minute.
+    pub fn required_with_limit(accounts: Arc<dyn Accounts>, max_failures: u32) -> Self {
         Self {
             accounts,
             required: Some(Arc::new(Checker {
-                limiter: limit::FailureLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
+                limiter: limit::FailureLimiter::new(max_failures.max(1), FAILURE_WINDOW),
                 recorded_use: Mutex::default(),
             })),
         }

@@ -43,7 +43,10 @@ pub fn needed_scope(method: &Method, path: &str) -> Option<Scope> {
     if path == "/mcp" {
         return Some(Scope::Read);
     }
-    if *method == Method::POST && path == "/api/v1/sessions" {
+    // Sending a session, or events of one.
+    if *method == Method::POST
+        && (path == "/api/v1/sessions" || path.starts_with("/api/v1/sessions/"))
+    {
         return Some(Scope::Ingest);
     }
     Some(Scope::Admin)
@@ -247,6 +250,11 @@ mod tests {
             (&Method::POST, "/mcp", Some(Scope::Read)),
             (&Method::DELETE, "/mcp", Some(Scope::Read)),
             (&Method::POST, "/api/v1/sessions", Some(Scope::Ingest)),
+            (
+                &Method::POST,
+                "/api/v1/sessions/ab/events",
+                Some(Scope::Ingest),
+            ),
             (&Method::DELETE, "/api/v1/sessions/ab", Some(Scope::Admin)),
             (&Method::DELETE, "/api/v1/traces/ab", Some(Scope::Admin)),
         ] {
