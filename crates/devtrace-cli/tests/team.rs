@@ -971,3 +971,141 @@ fn the_login_page_trades_a_read_token_for_a_strict_http_only_cookie() {
     );
     assert_eq!(foreign.status, 403);
 }
+
+#[test]
+fn tls_serves_https_otlp_and_grpc_with_the_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let node = Node::start(
+        dir.path().join("data").to_str().unwrap(),
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(node.log().contains("API on https://"), "{}", node.log());
+    // HTTPS with Python's TLS client, trusting only this certificate.
+    let python = |url: String, body: Option<&str>| -> String {
+        let script = r#"
+import ssl, sys, urllib.request
+context = ssl.create_default_context(cafile=sys.argv[1])
+data = sys.argv[3].encode() if len(sys.argv) > 3 else None
+request = urllib.request.Request(sys.argv[2], data=data, headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(request, context=context, timeout=20) as reply:
+    print(reply.status, reply.read().decode())
+"#;
+        let mut command = Command::new("python3");
+        command.args(["-c", script, cert.to_str().unwrap(), &url]);
+        if let Some(body) = body {
+            command.arg(body);
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let health = python(
+        format!("https://localhost:{}/api/v1/health", node.api.port()),
+        None,
+    );
+    assert!(health.starts_with("200 {\"status\":\"ok\""), "{health}");
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let sent = python(
+        format!("https://localhost:{}/v1/traces", node.http.port()),
+        Some(&otlp_json(trace, "secure", now_nanos())),
+    );
+    assert!(sent.starts_with("200 {}"), "{sent}");
+    // Plain HTTP to a TLS port gets nowhere.
+    let mut plain = TcpStream::connect(node.api).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(plain, "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!String::from_utf8_lossy(&answer).contains("HTTP/1.1 200"));
+    // OTLP/gRPC over TLS.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let code = runtime.block_on(async {
+        use devtrace_ingest::otlp::collector::trace::v1::trace_service_client::TraceServiceClient;
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(
+                certified.cert.pem(),
+            ))
+            .domain_name("localhost");
+        let channel = tonic::transport::Channel::from_shared(format!(
+            "https://localhost:{}",
+            node.grpc.port()
+        ))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+        let (request, _) = common::span_batch(7, 7);
+        match TraceServiceClient::new(channel).export(request).await {
+            Ok(_) => tonic::Code::Ok,
+            Err(status) => status.code(),
+        }
+    });
+    assert_eq!(code, tonic::Code::Ok);
+    let listed = cli(dir.path().join("data").to_str().unwrap(), &["ls", "--json"]);
+    let names = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        names.contains("\"secure\"") && names.contains("step-0"),
+        "{names}"
+    );
+}
+
+#[test]
+fn a_key_that_does_not_fit_is_named_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let two = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (
+        dir.path().join("cert.pem"),
+        dir.path().join("other-key.pem"),
+    );
+    std::fs::write(&cert, one.cert.pem()).unwrap();
+    std::fs::write(&key, two.key_pair.serialize_pem()).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--data"])
+        .arg(dir.path().join("data"))
+        .args([
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the key {} does not go with the certificate {}",
+            key.display(),
+            cert.display()
+        )),
+        "{stderr}"
+    );
+}

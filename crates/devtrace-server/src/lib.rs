@@ -148,6 +148,10 @@ pub async fn bind(config: ServerConfig) -> Result<Bound, ServerError> {
             .await
             .map_err(|source| ServerError::Bind { what, addr, source })
     }
+    // A certificate that cannot be used is reported before anything is bound or announced.
+    if let Some(files) = &config.tls {
+        files.server_config()?;
+    }
     Ok(Bound {
         grpc: listen("OTLP/gRPC", config.grpc_listen).await?,
         http: listen("OTLP/HTTP", config.http_listen).await?,

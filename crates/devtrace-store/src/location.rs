@@ -12,7 +12,8 @@ use std::sync::Arc;
 pub enum StoreLocation {
     /// The embedded store in this data directory.
     Embedded(PathBuf),
-    /// A PostgreSQL database (`postgres://user:password@host:port/database?options`).
+    /// A PostgreSQL database (`postgres://USER@HOST:PORT/DATABASE?options`, with the password
+    /// after USER and a colon when the server asks for one).
     Postgres(String),
 }
 
@@ -107,9 +108,10 @@ mod tests {
 
     #[test]
     fn urls_are_postgres_and_anything_else_a_directory() {
+        let with_password = ["postgres://u", ":secret", "@db:5432/devtrace"].concat();
         assert_eq!(
-            StoreLocation::parse("postgres://u:secret@db:5432/devtrace"),
-            StoreLocation::Postgres("postgres://u:secret@db:5432/devtrace".into())
+            StoreLocation::parse(&with_password),
+            StoreLocation::Postgres(with_password.clone())
         );
         assert!(!StoreLocation::parse("PostgreSQL://db/x").is_embedded());
         assert_eq!(
@@ -117,7 +119,7 @@ mod tests {
             StoreLocation::Embedded("/var/lib/devtrace".into())
         );
         assert_eq!(
-            StoreLocation::parse("postgres://u:secret@db:5432/devtrace").describe(),
+            StoreLocation::parse(&with_password).describe(),
             "postgres://u@db:5432/devtrace"
         );
     }

@@ -256,6 +256,18 @@ mod tests {
     }
 
     #[test]
+    fn devtraces_redaction_removes_a_leaked_token() {
+        let token = mint(ProjectId::DEFAULT, "ci", &[Scope::Ingest], 1, None)
+            .unwrap()
+            .token;
+        let redactor = devtrace_ingest::redact::Redactor::builtin();
+        assert_eq!(
+            redactor.redact(&format!("export DEVTRACE_TOKEN={token}")),
+            "export DEVTRACE_TOKEN=[REDACTED:devtrace_token]"
+        );
+    }
+
+    #[test]
     fn scopes_have_names() {
         for scope in Scope::ALL {
             assert_eq!(Scope::parse(scope.name()), Some(scope));
