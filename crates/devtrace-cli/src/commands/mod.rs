@@ -67,7 +67,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Locks(args) => locks::run(&*open_store()?, args),
         Command::Compare(args) => compare::run(&*open_store()?, args, data),
         Command::Insights(args) => insights::run(&*open_store()?, args),
-        Command::Demo(args) => demo::run(data, args, cli.color),
+        Command::Demo(args) => {
+            let store = match cli.store {
+                Some(_) => Some(choice()?),
+                None => None,
+            };
+            demo::run(data, store, args, cli.color)
+        }
         Command::Run(args) => run::run(&choice()?, args),
         Command::Runs(args) => runs::run(&*open_store()?, args),
         Command::Mcp(args) => mcp::run(&choice()?, args),

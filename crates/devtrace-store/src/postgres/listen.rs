@@ -5,7 +5,8 @@
 //! every node's event streams see them.
 //!
 //! The payload is `project:spans:logs` per project, comma-separated. The channel is named
-//! after the schema, so stores in different schemas of one database do not hear each other.
+//! after the schema (a hash of it: channel names are short), so stores in different schemas
+//! of one database do not hear each other.
 
 use super::{Conn, Database};
 use crate::location::CommitFeed;
@@ -22,7 +23,8 @@ pub(crate) fn channel(conn: &mut Conn) -> Result<String> {
         .client
         .query_one("SELECT current_schema()", &[])?
         .get(0);
-    Ok(format!("devtrace {schema}"))
+    let hash = blake3::hash(schema.as_bytes()).to_hex();
+    Ok(format!("devtrace_{}", &hash[..16]))
 }
 
 /// Committed spans per project heard from every node; stops listening when dropped.
