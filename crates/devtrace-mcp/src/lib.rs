@@ -217,8 +217,7 @@ impl ServerHandler for DevtraceMcp {
                 let mut definition = t.definition.clone();
                 // The SQL tool describes the views of the store it reads (PostgreSQL's differ).
                 if definition.name == "query_sql" && schema != devtrace_store::sql::SCHEMA {
-                    definition.description =
-                        Some(tools::query_sql::description_for(schema).into());
+                    definition.description = Some(tools::query_sql::description_for(schema).into());
                 }
                 definition
             })

@@ -102,29 +102,6 @@ impl CommitFeed for crate::writer::WriteHandle {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_postgres_and_anything_else_a_directory() {
-        let with_password = ["postgres://u", ":secret", "@db:5432/devtrace"].concat();
-        assert_eq!(
-            StoreLocation::parse(&with_password),
-            StoreLocation::Postgres(with_password.clone())
-        );
-        assert!(!StoreLocation::parse("PostgreSQL://db/x").is_embedded());
-        assert_eq!(
-            StoreLocation::parse("/var/lib/devtrace"),
-            StoreLocation::Embedded("/var/lib/devtrace".into())
-        );
-        assert_eq!(
-            StoreLocation::parse(&with_password).describe(),
-            "postgres://u@db:5432/devtrace"
-        );
-    }
-}
-
 /// A writer whose every batch goes to one project: importers and `devtrace run` write for the
 /// project chosen on the command line. Batches already in that project pass unchanged.
 pub struct ProjectWriter {
@@ -156,5 +133,28 @@ impl StoreWriter for ProjectWriter {
 
     fn reclaim(&mut self) -> Result<()> {
         self.inner.reclaim()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_postgres_and_anything_else_a_directory() {
+        let with_password = ["postgres://u", ":secret", "@db:5432/devtrace"].concat();
+        assert_eq!(
+            StoreLocation::parse(&with_password),
+            StoreLocation::Postgres(with_password.clone())
+        );
+        assert!(!StoreLocation::parse("PostgreSQL://db/x").is_embedded());
+        assert_eq!(
+            StoreLocation::parse("/var/lib/devtrace"),
+            StoreLocation::Embedded("/var/lib/devtrace".into())
+        );
+        assert_eq!(
+            StoreLocation::parse(&with_password).describe(),
+            "postgres://u@db:5432/devtrace"
+        );
     }
 }

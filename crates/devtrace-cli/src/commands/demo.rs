@@ -43,9 +43,7 @@ pub fn run(
         None => {
             let dir = match data {
                 Some(dir) => dir.to_path_buf(),
-                None => {
-                    std::env::temp_dir().join(format!("devtrace-demo-{}", std::process::id()))
-                }
+                None => std::env::temp_dir().join(format!("devtrace-demo-{}", std::process::id())),
             };
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;

@@ -393,42 +393,6 @@ impl Auth {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderValue;
-
-    #[test]
-    fn credentials_come_from_the_bearer_header_or_the_cookie() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer  dtk_x "),
-        );
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=b; devtrace_token=dtk_cookie; devtrace_project=web"),
-        );
-        let c = Credentials::from_headers(&headers, true, None);
-        assert_eq!(c.token.as_deref(), Some("dtk_x"));
-        assert_eq!(c.project.as_deref(), Some("web"));
-        headers.remove(header::AUTHORIZATION);
-        let c = Credentials::from_headers(&headers, true, None);
-        assert_eq!(c.token.as_deref(), Some("dtk_cookie"));
-        let c = Credentials::from_headers(&headers, false, None);
-        assert_eq!((c.token, c.project), (None, None), "OTLP takes no cookies");
-        headers.insert(PROJECT_HEADER, HeaderValue::from_static("api"));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("dtk_bare"));
-        let c = Credentials::from_headers(&headers, true, None);
-        assert_eq!(c.token.as_deref(), Some("dtk_bare"));
-        assert_eq!(
-            c.project.as_deref(),
-            Some("api"),
-            "the header wins over the cookie"
-        );
-    }
-}
-
 /// Accounts of a server that has none (tests, `devtrace run`'s receiver): the default project
 /// only, and no tokens.
 pub struct NoAccounts;
@@ -475,5 +439,41 @@ fn default_project() -> devtrace_store::Project {
         name: "default".into(),
         retention_nanos: None,
         created_unix_nano: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn credentials_come_from_the_bearer_header_or_the_cookie() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer  dtk_x "),
+        );
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; devtrace_token=dtk_cookie; devtrace_project=web"),
+        );
+        let c = Credentials::from_headers(&headers, true, None);
+        assert_eq!(c.token.as_deref(), Some("dtk_x"));
+        assert_eq!(c.project.as_deref(), Some("web"));
+        headers.remove(header::AUTHORIZATION);
+        let c = Credentials::from_headers(&headers, true, None);
+        assert_eq!(c.token.as_deref(), Some("dtk_cookie"));
+        let c = Credentials::from_headers(&headers, false, None);
+        assert_eq!((c.token, c.project), (None, None), "OTLP takes no cookies");
+        headers.insert(PROJECT_HEADER, HeaderValue::from_static("api"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("dtk_bare"));
+        let c = Credentials::from_headers(&headers, true, None);
+        assert_eq!(c.token.as_deref(), Some("dtk_bare"));
+        assert_eq!(
+            c.project.as_deref(),
+            Some("api"),
+            "the header wins over the cookie"
+        );
     }
 }
