@@ -58,6 +58,8 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(analysis::overview))
         .routes(routes!(traces::list))
         .routes(routes!(traces::summary))
+        .routes(routes!(traces::otlp))
+        .routes(routes!(traces::logs_otlp))
         .routes(routes!(traces::waterfall))
         .routes(routes!(traces::span))
         .routes(routes!(traces::search))

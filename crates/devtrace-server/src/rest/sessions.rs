@@ -335,6 +335,10 @@ pub struct SessionListParams {
     /// Only sessions started at or after: `30m`, `7d` (ago), an RFC 3339 UTC time, or Unix
     /// nanoseconds.
     since: Option<String>,
+    /// With `active_to`: only sessions whose time overlaps [active_from, active_to] (both
+    /// inclusive; same formats as `since`): those that could have made something that ran then.
+    active_from: Option<String>,
+    active_to: Option<String>,
     /// How many sessions, 1 to 200 (default 20).
     limit: Option<usize>,
 }
@@ -364,6 +368,16 @@ pub async fn list(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<Session
         // As the CLI and MCP take it: a directory names its canonical path.
         project: p.text("repo").as_deref().map(repository_argument),
         since_unix_nano: p.time("since")?,
+        active_between: match (p.time("active_from")?, p.time("active_to")?) {
+            (Some(from), Some(to)) => Some((from, to)),
+            (None, None) => None,
+            _ => {
+                return Err(ApiError::bad_parameter(
+                    "active_from",
+                    "give active_from and active_to together",
+                ));
+            }
+        },
         limit: Some(p.number(
             "limit",
             devtrace_query::sessions::DEFAULT_LIST_LIMIT,
