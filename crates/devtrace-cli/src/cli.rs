@@ -35,6 +35,26 @@ pub struct Cli {
     #[arg(long, global = true, env = "DEVTRACE_PROJECT", value_name = "NAME")]
     pub project: Option<String>,
 
+    /// Read from a devtrace server instead of a store: its API URL (http(s)://HOST:4319).
+    /// ls, show, perf, errors, locks, compare, insights, runs, sessions and export work the
+    /// same, through its REST API
+    #[arg(long, global = true, env = "DEVTRACE_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// The API token for --server (read scope; sent as Authorization: Bearer)
+    #[arg(
+        long,
+        global = true,
+        env = "DEVTRACE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// A PEM file of certificates to trust for an https --server (besides the system's)
+    #[arg(long, global = true, env = "DEVTRACE_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
+
     /// When to colour output: auto (a terminal, and NO_COLOR unset), always, never
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

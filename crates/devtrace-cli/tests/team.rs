@@ -82,27 +82,31 @@ impl Node {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("starting devtrace serve");
+        // Owned at once: a failing start kills the child (Drop).
+        let unbound = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut node = Self {
+            child,
+            grpc: unbound,
+            http: unbound,
+            api: unbound,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let info = std::fs::read_to_string(&serve_file)
                 .ok()
                 .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
             if let Some(info) = info
-                && info["pid"].as_u64() == Some(u64::from(child.id()))
+                && info["pid"].as_u64() == Some(u64::from(node.child.id()))
             {
                 let addr = |key: &str| info[key].as_str().unwrap().parse().unwrap();
-                return Self {
-                    grpc: addr("grpc"),
-                    http: addr("http"),
-                    api: addr("api"),
-                    child,
-                    log,
-                };
+                (node.grpc, node.http, node.api) = (addr("grpc"), addr("http"), addr("api"));
+                return node;
             }
             assert!(
                 Instant::now() < deadline,
                 "devtrace serve did not start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
+                node.log()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -1107,5 +1111,98 @@ fn a_key_that_does_not_fit_is_named_at_start() {
             cert.display()
         )),
         "{stderr}"
+    );
+}
+
+#[test]
+fn the_remote_cli_prints_what_the_local_cli_prints() {
+    let Some(store) = postgres() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/claude-code/sample-project");
+    for args in [
+        vec!["--project", "web", "demo", "--runs", "4"],
+        vec![
+            "--project",
+            "web",
+            "import",
+            "claude-code",
+            sample.to_str().unwrap(),
+        ],
+    ] {
+        let out = cli(&store, &args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (read, _) = make_token(&store, "web", "read", "laptop", None);
+    let (ingest, _) = make_token(&store, "web", "ingest", "ci", None);
+    let node = Node::start(&store, &data.path().join("node"), &[]);
+    let server = format!("http://{}", node.api);
+    let remote = |token: &str, args: &[&str]| {
+        Command::new(BIN)
+            .args(["--server", &server, "--token", token])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("DEVTRACE_STORE")
+            .output()
+            .unwrap()
+    };
+    let local = |args: &[&str]| {
+        let mut all = vec!["--project", "web"];
+        all.extend(args);
+        cli(&store, &all)
+    };
+    let listed: serde_json::Value =
+        serde_json::from_slice(&local(&["ls", "--json"]).stdout).unwrap();
+    let trace = listed[0]["trace_id"].as_str().unwrap().to_owned();
+    for args in [
+        vec!["ls"],
+        vec!["ls", "--json", "--errors"],
+        vec!["show", &trace[..10]],
+        vec!["show", &trace, "--json"],
+        vec!["export", &trace],
+        vec!["perf", "journal.generate"],
+        vec!["insights"],
+        vec!["errors"],
+        vec!["sessions"],
+        vec!["session", "show", "fe5e1c67"],
+        vec!["show", "ffff"],
+    ] {
+        let (here, there) = (local(&args), remote(&read, &args));
+        assert_eq!(
+            (
+                here.status.code(),
+                String::from_utf8_lossy(&here.stdout),
+                String::from_utf8_lossy(&here.stderr)
+            ),
+            (
+                there.status.code(),
+                String::from_utf8_lossy(&there.stdout),
+                String::from_utf8_lossy(&there.stderr)
+            ),
+            "devtrace {args:?}: local and remote differ"
+        );
+        assert!(
+            here.stdout.len() > 20 || args == ["show", "ffff"],
+            "{args:?} printed too little"
+        );
+    }
+    // What a server cannot do for the CLI, and a token that may not read, say so.
+    let refused = remote(&ingest, &["ls"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("may not read: its scopes are ingest"),
+        "{stderr}"
+    );
+    let import = remote(&read, &["import", "x.json"]);
+    assert!(
+        String::from_utf8_lossy(&import.stderr)
+            .contains("this command works on a store, not through a server"),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
     );
 }

@@ -34,8 +34,40 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.as_deref();
     let choice =
         || crate::config::StoreChoice::resolve(data, cli.store.as_deref(), cli.project.as_deref());
-    // Opens the store for reading; works while `devtrace serve` writes to it.
-    let open_store = || choice()?.open();
+    // Opens the store for reading (works while `devtrace serve` writes to it), or the store of
+    // the server given by --server, through its REST API.
+    let open_store = || -> Result<std::sync::Arc<dyn devtrace_store::Store>> {
+        match &cli.server {
+            Some(url) => Ok(std::sync::Arc::new(crate::remote::RemoteStore::new(
+                url,
+                cli.token.clone(),
+                cli.project.clone(),
+                cli.ca_cert.as_deref(),
+            )?)),
+            None => choice()?.open(),
+        }
+    };
+    // The other commands need the store itself.
+    if let Some(url) = &cli.server
+        && !matches!(
+            cli.command,
+            Command::Ls(_)
+                | Command::Show(_)
+                | Command::Export(_)
+                | Command::Perf(_)
+                | Command::Errors(_)
+                | Command::Locks(_)
+                | Command::Compare(_)
+                | Command::Insights(_)
+                | Command::Runs(_)
+                | Command::Sessions(_)
+                | Command::Session(_)
+        )
+    {
+        anyhow::bail!(
+            "this command works on a store, not through a server (--server {url}): give --store URL (or --data DIR) instead; against a server, ls, show, export, perf, errors, locks, compare, insights, runs and sessions work"
+        );
+    }
     match &cli.command {
         Command::Serve(args) => serve::run(&choice()?, args),
         Command::Ls(args) => ls::run(&*open_store()?, args, cli.color),
