@@ -117,8 +117,8 @@ LOCALS = f"""\
 """
 
 CONSUMED = """\
-what it consumed (ended before it started, most recent first)
-  plan.llm  LLM call <t>, ended <t> before
+what came before (ended before it started, most recent first; "used" only where the trace shows it)
+  plan.llm  LLM call, a value passed on <t>, its output was used ("{\\"steps\\": [\\"Outline: Ship it\\",")
       gen_ai.operation.name = chat
       gen_ai.provider.name = simulated
       gen_ai.system = simulated
@@ -128,7 +128,7 @@ what it consumed (ended before it started, most recent first)
       gen_ai.usage.output_tokens = 7
       gen_ai.response.finish_reasons = [length]
       response = {"steps": ["Outline: Ship it",
-  state.tasks  state change <t>, ended <t> before
+  state.tasks  state change <t>, preceded it by <t> (nothing in the trace shows it was used)
       tasks changed (2 changes):
         next_id: 2 → 3
         + tasks[id=2] = {"id":2,"status":"new","steps":[],"title":"Ship it"}

@@ -1,6 +1,7 @@
 //! Kinds of work, from OpenTelemetry semantic conventions (old and new spellings).
 
 use crate::AnalyzedTrace;
+use devtrace_model::conventions::Concept;
 use devtrace_model::{AnyValue, SpanKind};
 use serde::Serialize;
 
@@ -12,16 +13,20 @@ pub enum WorkKind {
     Llm,
     Database,
     Http,
+    Rpc,
+    Messaging,
     FileIo,
     LockWait,
     Other,
 }
 
 impl WorkKind {
-    pub const ALL: [WorkKind; 6] = [
+    pub const ALL: [WorkKind; 8] = [
         Self::Llm,
         Self::Database,
         Self::Http,
+        Self::Rpc,
+        Self::Messaging,
         Self::FileIo,
         Self::LockWait,
         Self::Other,
@@ -32,6 +37,8 @@ impl WorkKind {
             Self::Llm => "llm",
             Self::Database => "database",
             Self::Http => "http",
+            Self::Rpc => "rpc",
+            Self::Messaging => "messaging",
             Self::FileIo => "file_io",
             Self::LockWait => "lock_wait",
             Self::Other => "other",
@@ -43,6 +50,8 @@ impl WorkKind {
             Self::Llm => "LLM",
             Self::Database => "database",
             Self::Http => "HTTP",
+            Self::Rpc => "RPC",
+            Self::Messaging => "messaging",
             Self::FileIo => "file I/O",
             Self::LockWait => "lock wait",
             Self::Other => "other",
@@ -58,22 +67,17 @@ const LLM_KEYS: &[&str] = &[
     "llm.request.model",
     "llm.model_name",
 ];
-const DATABASE_KEYS: &[&str] = &[
-    "db.system",
-    "db.system.name",
-    "db.statement",
-    "db.query.text",
-    "db.operation.name",
-];
-const HTTP_KEYS: &[&str] = &["http.request.method", "http.method", "url.full", "http.url"];
 const FILE_KEYS: &[&str] = &["file.path", "file.name", "devtrace.io.path"];
 
-/// Classifies a span by its attributes; HTTP counts as HTTP work only for outgoing calls
-/// (a server span's own time is the handler's work).
+/// Classifies a span by its attributes, read through the conventions table (old and new
+/// names alike). HTTP and RPC count as such only for outgoing calls (a server span's own time
+/// is the handler's work); messaging only on the producing or receiving side, not while a
+/// consumer processes a message.
 pub fn classify(trace: &AnalyzedTrace, index: usize) -> WorkKind {
     let span = trace.span(index);
-    let has = |keys: &[&str]| keys.iter().any(|k| span.attr(k).is_some());
+    let has = |concepts: &[Concept]| concepts.iter().any(|c| span.concept(*c).is_some());
     let name = span.name.as_str();
+    let kind = span.effective_kind();
     if span
         .attributes
         .iter()
@@ -81,13 +85,35 @@ pub fn classify(trace: &AnalyzedTrace, index: usize) -> WorkKind {
         || name.starts_with("lock.wait")
     {
         WorkKind::LockWait
-    } else if has(LLM_KEYS) {
+    } else if LLM_KEYS.iter().any(|k| span.attr(k).is_some())
+        && !span
+            .attr(devtrace_model::semconv::GEN_AI_OPERATION_NAME)
+            .and_then(AnyValue::as_str)
+            .is_some_and(|op| op == "execute_tool" || op == "invoke_agent")
+    {
         WorkKind::Llm
-    } else if has(DATABASE_KEYS) {
+    } else if has(&[
+        Concept::DbSystem,
+        Concept::DbStatement,
+        Concept::DbOperation,
+    ]) && kind != SpanKind::Server
+    {
         WorkKind::Database
-    } else if has(HTTP_KEYS) && span.kind != SpanKind::Server {
+    } else if has(&[Concept::RpcSystem, Concept::RpcService, Concept::RpcMethod])
+        && kind != SpanKind::Server
+    {
+        WorkKind::Rpc
+    } else if has(&[Concept::HttpMethod, Concept::HttpUrl]) && kind != SpanKind::Server {
         WorkKind::Http
-    } else if has(FILE_KEYS) || name.starts_with("file.") || name.starts_with("fs.") {
+    } else if has(&[Concept::MessagingSystem, Concept::MessagingDestination])
+        && kind != SpanKind::Consumer
+        && kind != SpanKind::Server
+    {
+        WorkKind::Messaging
+    } else if FILE_KEYS.iter().any(|k| span.attr(k).is_some())
+        || name.starts_with("file.")
+        || name.starts_with("fs.")
+    {
         WorkKind::FileIo
     } else {
         WorkKind::Other

@@ -1,9 +1,13 @@
-//! The critical path: the chain of work that determined when a span finished.
+//! The critical path: the one chain of work that determined when a span finished.
 //!
 //! Walking back from the end of a span, the critical child is the one that finished last
-//! (before the cursor); the time between it and the cursor is the parent's own time on the
-//! path; then the cursor moves to that child's start. Children that overlap the chosen child
-//! are off the path: making them faster would not make the parent finish sooner.
+//! *before the cursor* (a child that outlives its parent is clipped to the parent's end); the
+//! time between it and the cursor is the parent's own time on the path; then the cursor moves
+//! to that child's start, and the walk continues into the child the same way. A child still
+//! running when the cursor reaches it (it ends after the cursor) overlaps the chain and is off
+//! the path, like every concurrent sibling that is not the last to finish: making it faster
+//! would not make the parent finish sooner. The result is exactly one chain: no two credited
+//! siblings overlap, and the credits of a span's subtree sum to its duration.
 
 use crate::AnalyzedTrace;
 
@@ -11,68 +15,50 @@ use crate::AnalyzedTrace;
 /// path is credited to them). The credits of `top`'s subtree sum to `top`'s duration.
 pub fn critical_credits(trace: &AnalyzedTrace, top: usize) -> Vec<u64> {
     let mut credits = vec![0u64; trace.spans.spans.len()];
-    let end = trace
-        .span(top)
-        .end_unix_nano
-        .max(trace.span(top).start_unix_nano);
-    walk(trace, top, end, &mut credits);
+    let start = trace.span(top).start_unix_nano;
+    let end = trace.span(top).end_unix_nano.max(start);
+    walk(trace, top, start, end, &mut credits);
     credits
 }
 
-fn walk(trace: &AnalyzedTrace, node: usize, window_end: u64, credits: &mut [u64]) {
+/// Credits `node`'s time within `[window_start, window_end]` (its parent's time on the path,
+/// so a child that starts before or ends after its parent — clock skew, async work — is
+/// clipped and the credits still sum to the top span's duration).
+fn walk(
+    trace: &AnalyzedTrace,
+    node: usize,
+    window_start: u64,
+    window_end: u64,
+    credits: &mut [u64],
+) {
     let span = trace.span(node);
-    let start = span.start_unix_nano;
-    let mut cursor = window_end.min(span.end_unix_nano).max(start);
-    // The next child on the path is the one that finished last before the cursor (its end
-    // clipped to the cursor; ties to the later start). Children are taken in order of end,
-    // latest first; those ending at or after the cursor wait in a heap by start, since their
-    // clipped ends are all equal to the cursor. Each child enters and leaves once, so a span
-    // with k children costs O(k log k), not O(k²): traces with tens of thousands of siblings
-    // under one parent stay fast.
-    let children = &trace.tree.children[node];
-    let mut by_end: Vec<(u64, u64, usize)> = children
+    let start = span.start_unix_nano.clamp(window_start, window_end);
+    let end = window_end.min(span.end_unix_nano).max(start);
+    // Children by clipped end, latest first (ties: the later start, then the later index).
+    // The cursor only moves back, so one pass over this order finds every chosen child: a
+    // child ending after the cursor overlaps what is already on the path and is skipped for
+    // good. A span with k children costs O(k log k).
+    let mut by_end: Vec<(u64, u64, usize)> = trace.tree.children[node]
         .iter()
         .map(|&c| {
-            (
-                trace.span(c).end_unix_nano,
-                trace.span(c).start_unix_nano,
-                c,
-            )
+            let child = trace.span(c);
+            let child_start = child.start_unix_nano.max(start);
+            (child.end_unix_nano.min(end), child_start, c)
         })
+        .filter(|(child_end, child_start, _)| child_start < child_end)
         .collect();
     by_end.sort_unstable_by(|a, b| b.cmp(a));
-    let mut next_by_end = 0;
-    let mut overlapping: std::collections::BinaryHeap<(u64, usize)> = Default::default();
-    loop {
-        while next_by_end < by_end.len() && by_end[next_by_end].0 >= cursor {
-            let (_, child_start, child) = by_end[next_by_end];
-            overlapping.push((child_start, child));
-            next_by_end += 1;
-        }
-        // A child starting at or after the cursor can never be chosen: the cursor only moves
-        // back.
-        while overlapping.peek().is_some_and(|(s, _)| *s >= cursor) {
-            overlapping.pop();
-        }
-        let child = if let Some((_, child)) = overlapping.pop() {
-            child
-        } else {
-            while next_by_end < by_end.len() && by_end[next_by_end].1 >= cursor {
-                next_by_end += 1;
-            }
-            let Some(&(_, _, child)) = by_end.get(next_by_end) else {
-                break;
-            };
-            next_by_end += 1;
-            child
-        };
-        let child_end = trace.span(child).end_unix_nano.min(cursor);
-        credits[node] += cursor - child_end;
-        walk(trace, child, child_end, credits);
-        cursor = trace.span(child).start_unix_nano.max(start);
+    let mut cursor = end;
+    for (child_end, child_start, child) in by_end {
         if cursor <= start {
             break;
         }
+        if child_end > cursor {
+            continue;
+        }
+        credits[node] += cursor - child_end;
+        walk(trace, child, child_start, child_end, credits);
+        cursor = child_start;
     }
     credits[node] += cursor.saturating_sub(start);
 }
@@ -144,33 +130,38 @@ mod tests {
         assert_eq!(credits, vec![20, 30]);
     }
 
-    /// The original rule, by brute force: the child with the latest clipped end (then the
-    /// latest start) among those starting before the cursor.
-    fn brute_force(t: &AnalyzedTrace, node: usize, window_end: u64, credits: &mut [u64]) {
+    /// The rule, by brute force: among the children that end at or before the cursor (ends
+    /// clipped to the window), the one that ends last (then the later start).
+    fn brute_force(
+        t: &AnalyzedTrace,
+        node: usize,
+        window_start: u64,
+        window_end: u64,
+        credits: &mut [u64],
+    ) {
         let span = t.span(node);
-        let start = span.start_unix_nano;
-        let mut cursor = window_end.min(span.end_unix_nano).max(start);
-        let mut remaining = t.tree.children[node].clone();
-        while let Some((position, child)) = remaining
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(_, c)| t.span(*c).start_unix_nano < cursor)
-            .max_by_key(|(_, c)| {
-                (
-                    t.span(*c).end_unix_nano.min(cursor),
-                    t.span(*c).start_unix_nano,
-                )
-            })
-        {
-            remaining.remove(position);
-            let child_end = t.span(child).end_unix_nano.min(cursor);
-            credits[node] += cursor - child_end;
-            brute_force(t, child, child_end, credits);
-            cursor = t.span(child).start_unix_nano.max(start);
+        let start = span.start_unix_nano.clamp(window_start, window_end);
+        let end = window_end.min(span.end_unix_nano).max(start);
+        let mut cursor = end;
+        loop {
+            let next = t.tree.children[node]
+                .iter()
+                .copied()
+                .map(|c| {
+                    let s = t.span(c).start_unix_nano.max(start);
+                    (t.span(c).end_unix_nano.min(end), s, c)
+                })
+                .filter(|(e, s, _)| s < e && *e <= cursor)
+                .max();
+            let Some((child_end, child_start, child)) = next else {
+                break;
+            };
             if cursor <= start {
                 break;
             }
+            credits[node] += cursor - child_end;
+            brute_force(t, child, child_start, child_end, credits);
+            cursor = child_start;
         }
         credits[node] += cursor.saturating_sub(start);
     }
@@ -195,7 +186,7 @@ mod tests {
         }
         let t = trace(spans);
         let mut expected = vec![0u64; t.spans.spans.len()];
-        brute_force(&t, 0, t.span(0).end_unix_nano, &mut expected);
+        brute_force(&t, 0, 0, t.span(0).end_unix_nano, &mut expected);
         assert_eq!(critical_credits(&t, 0), expected);
         assert_eq!(expected.iter().sum::<u64>(), 100_000);
     }

@@ -105,21 +105,30 @@ pub fn normalize_sql(statement: &str) -> String {
     folded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A URL or path template: numeric and hex segments and the query string folded.
+/// A URL or path template: the query string dropped, and every path segment that carries a
+/// digit folded to `{id}` (`/users/42`, `/orders/ord_9f3k2`, `/objects/result-3-11`,
+/// `/days/2026-01-05`) — except API versions (`v1`, `v2.1`) and a host (`api2.example.com`).
 pub fn normalize_url(url: &str) -> String {
     let without_query = url.split(['?', '#']).next().unwrap_or(url);
-    without_query
-        .split('/')
-        .map(|segment| {
-            let folded = fold_word(segment);
-            if folded != segment {
-                "{id}".to_owned()
-            } else {
-                segment.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+    let host_at = without_query.find("://").map(|i| i + 3);
+    let mut out = String::with_capacity(without_query.len());
+    let mut position = 0;
+    for (i, segment) in without_query.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let is_host = host_at == Some(position);
+        position += segment.len() + 1;
+        let version = segment.strip_prefix(['v', 'V']).is_some_and(|rest| {
+            !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '.')
+        });
+        if !is_host && !version && segment.chars().any(|c| c.is_ascii_digit()) {
+            out.push_str("{id}");
+        } else {
+            out.push_str(segment);
+        }
+    }
+    out
 }
 
 /// A short stable fingerprint (16 hex characters) of the given parts.
@@ -177,6 +186,15 @@ mod tests {
             normalize_url("https://api.x.com/users/42/orders/7f3a9c2e?page=2"),
             "https:/{id}/api.x.com/users/{id}/orders/{id}".replace("/{id}/api", "//api")
         );
+        assert_eq!(
+            normalize_url("https://blob.internal/v1/objects/result-3-11"),
+            "https://blob.internal/v1/objects/{id}"
+        );
+        assert_eq!(
+            normalize_url("http://api2.example.com/v2.1/orders/ord_9f3k2/lines"),
+            "http://api2.example.com/v2.1/orders/{id}/lines"
+        );
+        assert_eq!(normalize_url("/days/2026-01-05"), "/days/{id}");
     }
 
     #[test]

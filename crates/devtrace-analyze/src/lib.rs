@@ -10,6 +10,7 @@
 //! Everything here is a function of `devtrace_model` values: no I/O, no SQL, no formatting.
 //! The faces (CLI, API, MCP) fetch traces from the store and render what this crate returns.
 
+pub mod call;
 pub mod classify;
 pub mod compare;
 pub mod critical_path;
@@ -18,16 +19,21 @@ pub mod errors;
 pub mod finding;
 pub mod fingerprint;
 pub mod fold;
+pub mod impact;
+pub mod kinds;
 pub mod locks;
 pub mod perf;
+pub mod pricing;
 pub mod session;
 pub mod session_insights;
 pub mod stats;
 pub mod trace;
 pub mod tree;
+pub mod values;
+pub mod waits;
 
 pub use classify::WorkKind;
-pub use finding::{Evidence, Finding, FindingKind};
+pub use finding::{Evidence, Finding, FindingKind, Impact, ImpactBasis};
 pub use fold::{FoldedChild, fold_children};
 pub use trace::AnalyzedTrace;
 pub use tree::TraceTree;

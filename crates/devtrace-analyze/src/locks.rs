@@ -54,6 +54,13 @@ pub struct LockUse {
     pub wait_nanos: u64,
     #[serde(rename = "hold_ns")]
     pub hold_nanos: u64,
+    /// For a wait recorded as events inside an operation's span (see [`crate::waits`]): that
+    /// span's name. `None` for a lock span of the devtrace convention.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waited_in: Option<String>,
+    /// How many were ahead in line, when recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub behind: Option<u64>,
 }
 
 /// Counts and sums over a set of lock uses.
@@ -177,9 +184,50 @@ pub struct TimelineEvent {
     pub hold_ns: Option<u64>,
 }
 
-/// The lock uses recorded in one trace, in span order.
+/// The lock uses recorded in one trace, in span order: lock spans of the convention, then
+/// waits recorded as events inside other spans.
 pub fn lock_uses(trace: &AnalyzedTrace) -> Vec<LockUse> {
-    parse(trace).into_iter().map(|(_, u)| u).collect()
+    let mut uses: Vec<LockUse> = parse(trace).into_iter().map(|(_, u)| u).collect();
+    uses.extend(event_waits(trace));
+    uses
+}
+
+/// Waits recorded as events inside spans ([`crate::waits`]), as lock uses: the lock is what
+/// the event names (a lock, pool or queue), else the kind of wait in that operation
+/// (`lock in "UPDATE accounts …"`); requested and acquired are the wait's start and end, the
+/// release is the span's end.
+fn event_waits(trace: &AnalyzedTrace) -> Vec<LockUse> {
+    crate::waits::trace_waits(trace)
+        .into_iter()
+        .map(|w| {
+            let span = trace.span(w.span);
+            let template = crate::call::call_template(trace, w.span).display(&span.name);
+            let lock = match &w.resource {
+                Some(resource) => format!("{} {resource}", w.kind.as_str()),
+                None => format!("{} in {template}", w.kind.as_str()),
+            };
+            let holder = HOLDER_FALLBACKS
+                .iter()
+                .find_map(|k| trace.attr(w.span, k))
+                .map(AnyValue::to_display_string)
+                .unwrap_or_default();
+            let released = span.end_unix_nano.max(w.end_unix_nano);
+            LockUse {
+                trace_id: trace.trace_id,
+                span_id: span.span_id,
+                lock,
+                kind: Some(format!("{} (span events)", w.kind.as_str())),
+                holder,
+                requested: w.start_unix_nano,
+                acquired: w.end_unix_nano,
+                released,
+                wait_nanos: w.nanos(),
+                hold_nanos: released - w.end_unix_nano,
+                waited_in: Some(span.name.clone()),
+                behind: w.behind,
+            }
+        })
+        .collect()
 }
 
 /// Uses, statistics and inversions over `traces`.
@@ -190,6 +238,7 @@ pub fn analyze(traces: &[AnalyzedTrace]) -> LockReport {
         let parsed = parse(trace);
         orders.extend(nesting(trace, &parsed));
         uses.extend(parsed.into_iter().map(|(_, u)| u));
+        uses.extend(event_waits(trace));
     }
     uses.sort_by(|a, b| {
         b.wait_nanos
@@ -331,6 +380,8 @@ fn parse_span(trace: &AnalyzedTrace, index: usize) -> Option<LockUse> {
         released,
         wait_nanos: wait_attr.unwrap_or(acquired - requested),
         hold_nanos: hold_attr.unwrap_or(released - acquired),
+        waited_in: None,
+        behind: None,
     })
 }
 

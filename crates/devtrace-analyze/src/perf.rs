@@ -33,7 +33,8 @@ pub struct ChildStats {
     pub critical_share: f64,
 }
 
-/// Time by kind of work within the operation (self time of every span in its subtree).
+/// Time by kind of work within the operation: wall-clock time, each instant shared among the
+/// work running then ([`crate::kinds::time_by_kind`]), so the shares sum to 100 %.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KindStats {
@@ -90,8 +91,10 @@ pub fn profile_operation(traces: &[AnalyzedTrace], operation: &str) -> Option<Op
             entry.1 += 1;
             entry.2 += subtree_credit(trace, &credits, child) as f64 / duration;
         }
-        for node in std::iter::once(*op).chain(trace.descendants(*op)) {
-            *kinds.entry(classify(trace, node)).or_default() += trace.tree.self_time[node] as f64;
+        // Wall-clock time by kind: concurrent work shares each instant, waits inside spans
+        // are waiting, and the kinds sum to the run's duration.
+        for (kind, nanos) in crate::kinds::time_by_kind(trace, *op) {
+            *kinds.entry(kind).or_default() += nanos as f64;
         }
     }
     let mut children: Vec<ChildStats> = children

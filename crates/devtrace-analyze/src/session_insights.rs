@@ -36,11 +36,14 @@ fn observation(finding: &Finding) -> String {
     let op = finding.operation.clone().unwrap_or_default();
     match finding.kind {
         FindingKind::RetryLoop => {
-            format!("`{}` was run again unchanged after failing", short(&op, 80))
+            format!("{} was run again unchanged after failing", short(&op, 80))
         }
-        FindingKind::CircularEdit => format!("{op} went back to an earlier version (edits undone)"),
+        FindingKind::CircularEdit => format!(
+            "{} went back to an earlier version (edits undone)",
+            short(&op, 80)
+        ),
         FindingKind::TestFixSpiral => format!(
-            "`{}` kept failing across several fix attempts",
+            "{} kept failing across several fix attempts",
             short(&op, 80)
         ),
         FindingKind::EnvironmentError => finding
@@ -100,9 +103,9 @@ pub fn signals(view: &SessionView, findings: &[Finding]) -> Vec<Signal> {
         ]);
         let describe = |command: &str, error: &str| {
             if error.is_empty() {
-                format!("`{}` failed", short(command, 80))
+                format!("{} failed", short(command, 80))
             } else {
-                format!("`{}` failed: {}", short(command, 80), short(error, 120))
+                format!("{} failed: {}", short(command, 80), short(error, 120))
             }
         };
         out.entry(print.clone()).or_insert_with(|| Signal {
@@ -286,9 +289,9 @@ mod tests {
             statements,
             [
                 // Each session's `ls` names another directory: the parts that differ are folded.
-                "`ls <path>` failed: ls: cannot access ?: No such file (in 5 of the last 5 sessions)",
+                "\"ls <path>\" failed: \"ls: cannot access ?: No such file\" (in 5 of the last 5 sessions)",
                 // Two different missing modules, one problem; the words shared are kept.
-                "`npm run build` failed: Module not found: Can't resolve ? (in 3 of the last 5 sessions)",
+                "\"npm run build\" failed: \"Module not found: Can't resolve ?\" (in 3 of the last 5 sessions)",
                 "files were edited without being read first (in 2 of the last 5 sessions)",
             ]
         );

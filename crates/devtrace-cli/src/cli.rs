@@ -36,8 +36,8 @@ pub struct Cli {
     pub project: Option<String>,
 
     /// Read from a devtrace server instead of a store: its API URL (http(s)://HOST:4319).
-    /// ls, show, perf, errors, locks, compare, insights, runs, sessions and export work the
-    /// same, through its REST API
+    /// ls, show, export, perf, errors, locks, compare, insights, runs, sessions, plan and watch
+    /// work the same, through its REST API
     #[arg(long, global = true, env = "DEVTRACE_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
@@ -120,6 +120,11 @@ pub enum Command {
     Project(ProjectArgs),
     /// Delete traces or sessions (one, or everything before a time), on either store
     Delete(DeleteArgs),
+    /// Plan which Python functions to record for an operation's blind spot; `plan list`,
+    /// `plan show ID`
+    Plan(PlanArgs),
+    /// A live dashboard: traces as they complete, sessions in progress, findings as they fire
+    Watch(WatchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -212,8 +217,8 @@ pub enum ProjectCommand {
     after_help = "Examples:\n  devtrace delete --trace 4bf92f35\n  devtrace delete --session 0af7651916cd\n  \
 devtrace delete --before 2026-10-01T00:00:00Z --project web\n  devtrace delete --before 30d --vacuum\n\n\
 Deletes from the store directly (--store URL or --data), in the project given by --project; \
-a trace's spans, logs and session go with it. Against a server (--server URL --token T) the token \
-needs the admin scope. --vacuum then returns the space to the file system (the embedded store \
+a trace's spans, logs and session go with it. Like token and project, it needs the store itself, \
+not a server (--server). --vacuum then returns the space to the file system (the embedded store \
 rewrites its file; PostgreSQL runs VACUUM on devtrace's tables); without it, freed space is reused \
 for new data."
 )]
@@ -233,6 +238,86 @@ pub struct DeleteArgs {
     /// Print {traces, spans} as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "An operation is a blind spot when most of its time is its own, in no child span \
+(finding blind_spot in `devtrace insights`). The plan finds its function (the spans' code.function.name \
+and code.file.path, or the name read as module.function), reads the source with Python's ast (parsed, \
+never run) and lists the functions it calls, to the depth asked: those are recorded natively on the \
+next run, everything else runs at full speed. Calls implemented in C are listed as not recordable.\n\n\
+Examples:\n  devtrace plan app.jobs.process\n  devtrace plan \"handle request\" --source src --depth 3\n  \
+devtrace run --plan 3f9a2c1b10 -- python -m app\n  devtrace plan list\n  devtrace plan show 3f9a"
+)]
+pub struct PlanArgs {
+    #[command(subcommand)]
+    pub command: Option<PlanCommand>,
+    /// The operation (span name) to plan for
+    pub operation: Option<String>,
+    /// A directory the program's packages are under (repeat; default: the current directory)
+    #[arg(long, value_name = "DIR")]
+    pub source: Vec<PathBuf>,
+    /// How many calls deep to follow from the operation's function
+    #[arg(long, default_value_t = devtrace_plan::DEFAULT_DEPTH)]
+    pub depth: u32,
+    /// Calls of at least this many milliseconds become spans in the planned run
+    #[arg(long, value_name = "MS", default_value_t = devtrace_plan::DEFAULT_THRESHOLD_MS)]
+    pub threshold_ms: f64,
+    /// Runs of the operation to read
+    #[arg(long, default_value_t = devtrace_plan::DEFAULT_LAST)]
+    pub last: usize,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlanCommand {
+    /// List the stored plans, newest first
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explain one stored plan
+    Show {
+        /// The plan's id or a unique prefix of it
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Views: the dashboard (spans/s and errors/s, traces newest first, sessions in progress,\n\
+findings as they fire, a new one highlighted with its evidence); one session turn by turn\n\
+(--session, or Enter on a session, or s); a trace's waterfall with its critical path and\n\
+repeated siblings folded (Enter on a trace); a finding with its evidence (Enter on it).\n\
+Keys: Tab pane, arrows or j/k move, Enter open, Esc back, / filter, ? keys, q quit; the mouse\n\
+wheel scrolls.\n\n\
+Reads the local store while `devtrace serve`, hooks and imports write to it, or a server's\n\
+REST API with --server. Without a terminal, use --plain: one line per event.\n\n\
+Examples:\n  devtrace watch\n  devtrace watch --session latest\n  devtrace watch --plain --exit-after 60s >> watch.log\n  \
+devtrace watch --server http://127.0.0.1:4319 --token $TOKEN"
+)]
+pub struct WatchArgs {
+    /// Follow one session turn by turn: its trace id (or prefix), its session id, or `latest`
+    #[arg(long, value_name = "ID|latest")]
+    pub session: Option<String>,
+    /// One line per event (traces, session progress, findings) instead of the dashboard
+    #[arg(long)]
+    pub plain: bool,
+    /// With --plain: one JSON object per line (event: trace, session, finding or error)
+    #[arg(long, requires = "plain")]
+    pub json: bool,
+    /// With --plain: stop after this long (30s, 10m); default: until interrupted
+    #[arg(long, value_name = "DURATION", requires = "plain", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+    pub exit_after: Option<u64>,
+    /// A session is in progress when something happened in it within this long
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+    pub active_within: u64,
 }
 
 #[derive(Args, Debug)]
@@ -365,7 +450,7 @@ OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_SERVICE_NAME (when unset), short batch delays,
 OTEL_RESOURCE_ATTRIBUTES with devtrace.run.id.\n\
 Uses a running `devtrace serve` for the same data directory if there is one; otherwise starts \
 receivers just for the run. The exit code is the command's (128+N when killed by signal N).\n\n\
-Examples:\n  devtrace run -- cargo test\n  devtrace run --label after-fix -- python app.py\n  devtrace run --json run.json --quiet -- ./script.sh\n  devtrace run --python-autotrace myapp -- python -m myapp serve"
+Examples:\n  devtrace run -- cargo test\n  devtrace run --label after-fix -- python app.py\n  devtrace run --json run.json --quiet -- ./script.sh\n  devtrace run --python-autotrace myapp -- python -m myapp serve\n  devtrace run --record -- python app.py\n  devtrace run --plan 3f9a2c1b10 -- python -m myapp"
 )]
 pub struct RunArgs {
     /// A label for this run (compare runs by label with --baseline)
@@ -389,6 +474,26 @@ pub struct RunArgs {
     /// (default 1)
     #[arg(long, value_name = "MS", requires = "python_autotrace")]
     pub python_autotrace_threshold: Option<f64>,
+    /// Flight recorder: every Python interpreter the command starts keeps the last seconds of
+    /// every call (CPython 3.12+) and writes them into the trace when it fails; if it is
+    /// killed, devtrace recovers them afterwards
+    #[arg(long)]
+    pub record: bool,
+    /// With --record: seconds of calls to keep
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10.0,
+        requires = "record"
+    )]
+    pub record_seconds: f64,
+    /// With --record: most memory per process for the window, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 64, requires = "record")]
+    pub record_mib: u64,
+    /// Record exactly the functions of this instrumentation plan (`devtrace plan`), natively;
+    /// everything else runs at full speed
+    #[arg(long, value_name = "ID")]
+    pub plan: Option<String>,
     /// The command and its arguments
     #[arg(
         required = true,
@@ -520,9 +625,13 @@ pub struct InsightsArgs {
     /// With --sessions: put the observations related to this task first
     #[arg(long, value_name = "TEXT", requires = "sessions")]
     pub task: Option<String>,
-    /// How many findings to show
-    #[arg(long, default_value_t = 10)]
-    pub limit: usize,
+    /// How many findings to show, by impact. Without it: about ten, always including the best
+    /// finding of every kind (so no kind is crowded out by another's many)
+    #[arg(long, conflicts_with = "all")]
+    pub limit: Option<usize>,
+    /// Show every finding
+    #[arg(long)]
+    pub all: bool,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -748,22 +857,32 @@ pub struct ImportArgs {
 pub enum ImportSource {
     /// Claude Code transcripts, sub-agents included [default: ~/.claude/projects]
     #[command(
+        alias = "claude",
         after_help = "Incremental: each transcript's position is remembered, so importing again reads only\n\
 what was added (a replaced file is read again; nothing is ever stored twice).\n\
-CLAUDE_CONFIG_DIR is honoured. PATH may be a project directory or one .jsonl file."
+CLAUDE_CONFIG_DIR is honoured. PATH may be a project directory or one .jsonl file.\n\
+--follow keeps going: lines written to the transcripts (and new transcripts) are imported\n\
+within a second, until Ctrl-C; stopping and starting again imports nothing twice."
     )]
     ClaudeCode {
         /// A directory of transcripts (searched recursively) or one transcript
         path: Option<PathBuf>,
+        /// Keep importing what is written, as it is written, until interrupted
+        #[arg(long)]
+        follow: bool,
     },
     /// Codex CLI rollouts [default: ~/.codex/sessions]
     #[command(
         after_help = "Incremental like `import claude-code`. CODEX_HOME is honoured. PATH may be a\n\
-directory (searched recursively) or one rollout-*.jsonl file."
+directory (searched recursively) or one rollout-*.jsonl file. --follow keeps importing what\n\
+is written, within a second, until Ctrl-C."
     )]
     Codex {
         /// A directory of rollouts (searched recursively) or one rollout
         path: Option<PathBuf>,
+        /// Keep importing what is written, as it is written, until interrupted
+        #[arg(long)]
+        follow: bool,
     },
 }
 

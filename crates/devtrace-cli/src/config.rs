@@ -31,6 +31,53 @@ pub struct ConfigFile {
     pub redact: Option<bool>,
     /// A rules file (the same shape as the built-in one) whose rules are added.
     pub redaction_rules: Option<PathBuf>,
+    /// LLM prices replacing or adding to the built-in table, $ per million tokens:
+    /// `[prices."gpt-4o"] input = 2.5, cache-read = 1.25, cache-write = 2.5, output = 10`.
+    pub prices: Option<std::collections::BTreeMap<String, PriceEntry>>,
+}
+
+/// One model's price in the config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PriceEntry {
+    pub input: f64,
+    pub output: f64,
+    /// Defaults to the input price (no cache discount known).
+    pub cache_read: Option<f64>,
+    /// Defaults to the input price.
+    pub cache_write: Option<f64>,
+}
+
+/// The price table: the built-in one with the config file's `[prices]` applied.
+pub fn prices(explicit: Option<&Path>) -> Result<devtrace_analyze::pricing::PriceTable> {
+    let file = ConfigFile::load(explicit)?;
+    let mut table = devtrace_analyze::pricing::PriceTable::built_in();
+    for (model, entry) in file.prices.unwrap_or_default() {
+        for (name, value) in [
+            ("input", Some(entry.input)),
+            ("output", Some(entry.output)),
+            ("cache-read", entry.cache_read),
+            ("cache-write", entry.cache_write),
+        ] {
+            if let Some(v) = value
+                && !(v.is_finite() && v >= 0.0)
+            {
+                anyhow::bail!(
+                    "the config file's price of {model:?} has {name} = {v}: prices are dollars per million tokens, 0 or more"
+                );
+            }
+        }
+        table = table.with_override(
+            &model,
+            devtrace_analyze::pricing::Price {
+                input: entry.input,
+                cache_read: entry.cache_read.unwrap_or(entry.input),
+                cache_write: entry.cache_write.unwrap_or(entry.input),
+                output: entry.output,
+            },
+        );
+    }
+    Ok(table)
 }
 
 impl ConfigFile {

@@ -30,8 +30,8 @@ fn span(trace: &str, id: u8, parent: Option<u8>, name: &str, start_ms: u64, end_
     span
 }
 
-/// A report: `fetch` then `render` one after another, then 6 queries of 10 ms each.
-/// `slow` makes `render` 200 ms instead of 100 ms.
+/// A report: `fetch` then `render`, two HTTP GETs to different services one after another,
+/// then 6 queries of 10 ms each. `slow` makes `render` 200 ms instead of 100 ms.
 fn report(run: u64, slow: bool) -> Value {
     let trace = format!("{:032x}", 0xaa00 + run);
     let offset = run * 10_000;
@@ -45,14 +45,20 @@ fn report(run: u64, slow: bool) -> Value {
             offset,
             offset + 150 + render + 60,
         ),
-        span(&trace, 2, Some(1), "fetch", offset, offset + 150),
-        span(
-            &trace,
-            3,
-            Some(1),
-            "render",
-            offset + 150,
-            offset + 150 + render,
+        get(
+            span(&trace, 2, Some(1), "fetch", offset, offset + 150),
+            "https://rows.internal/v1/rows",
+        ),
+        get(
+            span(
+                &trace,
+                3,
+                Some(1),
+                "render",
+                offset + 150,
+                offset + 150 + render,
+            ),
+            "https://templates.internal/v1/report",
         ),
     ];
     for q in 0..6u8 {
@@ -64,6 +70,16 @@ fn report(run: u64, slow: bool) -> Value {
     json!({"resourceSpans": [{
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "reports"}}]},
         "scopeSpans": [{"spans": spans}]}]})
+}
+
+/// `span` as an HTTP GET client span to `url`.
+fn get(mut span: Value, url: &str) -> Value {
+    span["kind"] = json!(3);
+    span["attributes"] = json!([
+        {"key": "http.request.method", "value": {"stringValue": "GET"}},
+        {"key": "url.full", "value": {"stringValue": url}},
+    ]);
+    span
 }
 
 fn store_with(runs: &[(u64, bool)]) -> tempfile::TempDir {
@@ -90,25 +106,31 @@ fn perf_text() {
 report: 310.0 ms mean over 2 runs (p50 310.0 ms, p95 310.0 ms, max 310.0 ms)
 
   child       kind            mean        p50        p95  share   calls  critical
-  fetch       other       150.0 ms   150.0 ms   150.0 ms   48 %     1.0      48 %
-  render      other       100.0 ms   100.0 ms   100.0 ms   32 %     1.0      32 %
+  fetch       HTTP        150.0 ms   150.0 ms   150.0 ms   48 %     1.0      48 %
+  render      HTTP        100.0 ms   100.0 ms   100.0 ms   32 %     1.0      32 %
   SELECT row  database     60.0 ms    60.0 ms    60.0 ms   19 %     6.0      19 %
 
-time by kind of work: database 19 % (60.0 ms), other 81 % (250.0 ms)
+time by kind of work: database 19 % (60.0 ms), HTTP 81 % (250.0 ms)
 
 findings
-1. fetch and render run one after another under report, 250.0 ms in all; concurrently they would take ≈ 150.0 ms
-   saving ≈ 100.0 ms per run × 2 run(s) = 200.0 ms
-   → run them concurrently (no data flows between them in the trace); saving ≈ 100.0 ms per run
+1. \"GET rows.internal/v1/rows\" and \"GET templates.internal/v1/report\" run one after another under \"report\" in 2 of 2 runs, 250.0 ms in all; concurrently they would take ≈ 150.0 ms
+   impact: saves ≈ 100.0 ms per run in 2 of 2 runs of \"report\" (32 % of its time) · score 0.323
+   → run them concurrently: nothing in the trace shows one uses another's result (no link, no shared lock, no value passed from one to the next); saving ≈ 100.0 ms per run (median of 2 runs)
    evidence: trace 0000000000000000000000000000aa00 spans 0000000000000001 0000000000000002 0000000000000003
    evidence: trace 0000000000000000000000000000aa01 spans 0000000000000001 0000000000000002 0000000000000003
-   [sequential_work f52c1cd41fb20654]
-2. report runs `SELECT * FROM rows WHERE id = <n>` 6 times per run (10.0 ms each, 60.0 ms in all)
-   saving ≈ 45.0 ms per run × 2 run(s) = 90.0 ms
+   [sequential_work 5fda8c38cc8ca471]
+2. \"report\" runs \"SELECT * FROM rows WHERE id = <n>\" one after another, 6 times per run (10.0 ms each, 60.0 ms in all)
+   impact: saves ≈ 45.0 ms per run in 2 of 2 runs of \"report\" (15 % of its time) · score 0.145
    → batch them into one query (WHERE … IN (...) or a JOIN); saving ≈ 45.0 ms per run
    evidence: trace 0000000000000000000000000000aa00 spans 0000000000000001 000000000000000a 000000000000000b 000000000000000c 000000000000000d 000000000000000e +1
    evidence: trace 0000000000000000000000000000aa01 spans 0000000000000001 000000000000000a 000000000000000b 000000000000000c 000000000000000d 000000000000000e +1
    [repeated_calls 6ef39f86747c1471]
+3. 80.6 % of the time of \"report\" is HTTP calls (2 calls per run)
+   impact: says where the time goes; estimates nothing (listed, not ranked)
+   → start with the outgoing HTTP calls: fewer round trips, caching, concurrency (this says where to look; it estimates no saving)
+   evidence: trace 0000000000000000000000000000aa00 spans 0000000000000001 0000000000000002 0000000000000003
+   evidence: trace 0000000000000000000000000000aa01 spans 0000000000000001 0000000000000002 0000000000000003
+   [dominant_cost f98fd38335f979b9]
 ";
     assert_eq!(stdout(&devtrace(dir.path(), &["perf", "report"])), expected);
 }
@@ -161,12 +183,28 @@ fn compare_last_runs_gives_a_rank_test_verdict() {
 }
 
 #[test]
-fn insights_text_ranks_by_saving() {
+fn insights_text_ranks_by_impact() {
     let dir = store_with(&[(0, false), (1, false)]);
     let text = stdout(&devtrace(dir.path(), &["insights", "--since", "1000d"]));
-    assert!(text.starts_with("2 findings across 2 traces (since 1000d), ranked by estimated saving\n\n1. fetch and render run one after another"), "{text}");
     assert!(
-        text.contains("\n2. report runs `SELECT * FROM rows WHERE id = <n>` 6 times per run"),
+        text.starts_with(
+            "3 findings across 2 traces (since 1000d), ranked by impact (the share of an \
+             operation's time, tokens or runs a fix recovers × how often it runs)\n\n1. \
+             \"GET rows.internal/v1/rows\" and \"GET templates.internal/v1/report\" run one \
+             after another"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "\n2. \"report\" runs \"SELECT * FROM rows WHERE id = <n>\" one after another, 6 \
+             times per run"
+        ),
+        "{text}"
+    );
+    // The observation has no score and comes last.
+    assert!(
+        text.contains("\n3. 80.6 % of the time of \"report\" is HTTP calls"),
         "{text}"
     );
 }

@@ -111,7 +111,7 @@ fn errors_groups_the_timeouts_and_says_what_the_failing_runs_share() {
 FINGERPRINT       COUNT  TRACES  FIRST SEEN (UTC)     LAST SEEN (UTC)      OPERATION
 {fingerprint}      4       4  2025-11-21 13:02:00  2025-11-21 13:09:00  summary.generate
   TimeoutError: LLM call timed out after 30s
-  → all 4 timeouts of summary.generate had git.diff.diff.size_bytes > 600 KB; 0 of 6 successes did
+  → all 4 timeouts of \"summary.generate\" had \"git.diff.diff.size_bytes\" > 600 KB; 0 of 6 successes did (observed: failing runs ≥ 620 KB, passing runs ≤ 28 KB)
 
 `devtrace errors show <fingerprint>` gives the causal chain of one
 "
@@ -189,15 +189,15 @@ fn errors_show_draws_the_causal_chain_with_the_stacktrace_and_locals() {
         "\
 TimeoutError in summary.generate: LLM call timed out after 30s
 fingerprint {fingerprint}: 4 times in 4 traces, first 2025-11-21 13:02:00, last 2025-11-21 13:09:00 UTC
-→ all 4 timeouts of summary.generate had git.diff.diff.size_bytes > 600 KB; 0 of 6 successes did (this run: 690 KB)
+→ all 4 timeouts of \"summary.generate\" had \"git.diff.diff.size_bytes\" > 600 KB; 0 of 6 successes did (observed: failing runs ≥ 620 KB, passing runs ≤ 28 KB) (this run: 690 KB)
 trace {}  span 0000000000000004  at 2025-11-21 13:09:00 UTC
 
 where it failed
   journal.generate      1.00 s  ✗
     summary.generate  650.0 ms  ✗ failed here
 
-what it consumed (ended before it started, most recent first)
-  dialogue.generate  LLM call  240.0 ms, ended 10.0 ms before
+what came before (ended before it started, most recent first; \"used\" only where the trace shows it)
+  dialogue.generate  LLM call  240.0 ms, preceded it by 10.0 ms (nothing in the trace shows it was used)
       gen_ai.system = openai
       gen_ai.request.model = gpt-4o
       gen_ai.usage.input_tokens = 12499

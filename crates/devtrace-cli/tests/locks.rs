@@ -300,7 +300,7 @@ fn traces_without_lock_spans_say_how_to_record_them() {
     stdout(&devtrace(dir.path(), &["import", file.to_str().unwrap()]));
     assert_eq!(
         stdout(&devtrace(dir.path(), &["locks"])),
-        "no lock spans in the 1 trace analysed; record locks as docs/conventions.md describes (a span `lock <name>` with devtrace.lock.* attributes and events)\n"
+        "no lock spans or waits in the 1 trace analysed; record locks as docs/conventions.md describes (a span `lock <name>` with devtrace.lock.* attributes and events), or waits as span events (\"Waiting for lock\" … \"Acquired lock\")\n"
     );
     let json: Value =
         serde_json::from_str(&stdout(&devtrace(dir.path(), &["locks", "--json"]))).unwrap();

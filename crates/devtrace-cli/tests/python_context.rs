@@ -150,14 +150,14 @@ where it failed
     lock tasks.json  168.0 ms
       plan.parse       2.0 ms  ✗ failed here
 
-what it consumed (ended before it started, most recent first)
-  plan.llm  LLM call  140.0 ms, ended 10.0 ms before
+what came before (ended before it started, most recent first; \"used\" only where the trace shows it)
+  plan.llm  LLM call, a value passed on  140.0 ms, its output was used (\"{\\\"steps\\\": [\\\"Outline: Ship it\\\",\")
       gen_ai.provider.name = simulated
       gen_ai.request.model = sim-1
       gen_ai.usage.input_tokens = 29
       gen_ai.usage.output_tokens = 7
       response = {\"steps\": [\"Outline: Ship it\",
-  state.tasks  state change  1.0 ms, ended 156.0 ms before
+  state.tasks  state change  1.0 ms, preceded it by 156.0 ms (nothing in the trace shows it was used)
       tasks changed (2 changes):
         next_id: 2 → 3
         + tasks[id=2] = {\"id\":2,\"status\":\"new\"}

@@ -127,7 +127,7 @@ fn the_orchestrator_session_shows_the_blind_edits_and_the_repeated_build() {
     assert_eq!(build["numbers"]["failures"], 4.0);
     assert_eq!(
         build["title"],
-        "`npm run build` failed 4 times in a row with no change in between: [TypeError: generate is not a function]"
+        "\"npm run build\" failed 4 times in a row with no change in between: \"[TypeError: generate is not a function]\""
     );
     // The timeline: turns, the five sub-agents, every tool call with its outcome.
     let timeline = overview["timeline"].as_array().unwrap();
@@ -205,7 +205,7 @@ fn the_orchestrator_session_shows_the_blind_edits_and_the_repeated_build() {
     );
     assert!(text.contains("2 turns, 167 tool calls, 5 sub-agents, 23 errors; tokens 3.8M in (3.6M from cache), 51k out"));
     assert!(text.contains("✗ Bash `npm run build`"));
-    assert!(text.contains("⚑ `npm run build` failed 4 times in a row"));
+    assert!(text.contains("⚑ \"npm run build\" failed 4 times in a row"));
     assert!(text.contains("◆ sub-agent: Setup Next.js project"));
 
     let missing = devtrace(dir.path(), &["session", "show", "deadbeef"]);
@@ -720,7 +720,7 @@ fn recurring_failures_across_a_repositorys_sessions_become_insights() {
     assert_eq!(insights.len(), 1, "{answer}");
     assert_eq!(
         insights[0]["observation"],
-        "`npm run build` failed: [TypeError: generate is not a function]"
+        "\"npm run build\" failed: \"[TypeError: generate is not a function]\""
     );
     assert_eq!(
         (
@@ -747,7 +747,7 @@ fn recurring_failures_across_a_repositorys_sessions_become_insights() {
         &["insights", "--sessions", "--repo", "/work/shop"],
     ));
     assert!(
-        text.contains("1. \"`npm run build` failed: [TypeError: generate is not a function]\" — in 2 of 3 sessions"),
+        text.contains("1. \"npm run build\" failed: \"[TypeError: generate is not a function]\" — in 2 of 3 sessions"),
         "{text}"
     );
     let none = stdout(&devtrace(
@@ -804,16 +804,16 @@ fn every_session_detector_fires_on_a_transcript_and_none_on_its_near_misses() {
     assert_eq!(
         titles,
         [
-            "anti_pattern: 2 edits of files not read first, 2 refused by the tool (src/cart.js)",
-            "anti_pattern: edits abandoned by revert 1 time (`git checkout -- src/cart.js`)",
-            "anti_pattern: polled with sleep: 3 commands waited 15 s in all (e.g. `sleep 5 && curl -sf localhost:3000/health`)",
-            "circular_edit: src/cart.js went back to an earlier version: 2 edits ended where they started",
-            "environment_error: environment: command not found `pnpm`, 1 failed action (e.g. `pnpm install`)",
-            "retry_loop: `npm run lint` failed 3 times in a row with no change in between: 1:1  error  'items' is defined but never used  no-unused-vars",
-            "retry_loop: `sleep 5 && curl -sf localhost:3000/health` failed 3 times in a row with no change in between: curl: (7) Failed to connect to localhost port 3000",
-            "test_fix_spiral: `npm test` failed 4 times with edits in between (a test-fix spiral); it passed in the end: error: 'expected 30, got 15'",
-            "token_waste: 1 tool output over 40 kB (65 kB in all, ≈ 16,489 tokens; largest: `cat logs/server.log`)",
-            "token_waste: 2 re-reads of unchanged files (package.json ×2; 0 kB)",
+            "anti_pattern: 2 edits of files not read first, 2 refused by the tool (\"src/cart.js\")",
+            "anti_pattern: edits abandoned by revert 1 time (\"git checkout -- src/cart.js\")",
+            "anti_pattern: polled with sleep: 3 commands waited 15 s in all (e.g. \"sleep 5 && curl -sf localhost:3000/health\")",
+            "circular_edit: \"src/cart.js\" went back to an earlier version: 2 edits ended where they started",
+            "environment_error: environment: command not found \"pnpm\", 1 failed action (e.g. \"pnpm install\")",
+            "retry_loop: \"npm run lint\" failed 3 times in a row with no change in between: \"1:1  error  'items' is defined but never used  no-unused-vars\"",
+            "retry_loop: \"sleep 5 && curl -sf localhost:3000/health\" failed 3 times in a row with no change in between: \"curl: (7) Failed to connect to localhost port 3000\"",
+            "test_fix_spiral: \"npm test\" failed 4 times with edits in between (a test-fix spiral); it passed in the end: \"error: 'expected 30, got 15'\"",
+            "token_waste: 1 tool output over 40 kB (65 kB in all, ≈ 16,489 tokens; largest: \"cat logs/server.log\")",
+            "token_waste: 2 re-reads of unchanged files (\"package.json\" ×2; 0 kB)",
         ]
     );
     let near = json_of(&devtrace(

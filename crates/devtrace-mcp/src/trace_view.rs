@@ -48,6 +48,8 @@ pub struct Drawn {
 struct Facts {
     critical: Vec<bool>,
     error: Vec<bool>,
+    /// Spans inside a repeated sibling that another member stands for (see `draw`).
+    folded_away: Vec<bool>,
     in_view: Vec<bool>,
     parent: Vec<Option<usize>>,
     id_chars: usize,
@@ -102,9 +104,58 @@ pub fn draw(view: &View<'_>) -> Drawn {
     let error: Vec<bool> = (0..n)
         .map(|i| in_view[i] && is_error_span(trace.span(i)))
         .collect();
+    // Repeated siblings (runs of same-named siblings) are one pattern: the member on the
+    // critical path (else the first) stands for all of them, and the first member with an
+    // error in its subtree shows that error; the others are folded away with everything under
+    // them — counted on the fold's line, their errors counted and the first one named there —
+    // so the budget goes to what differs, not to a hundred identical chunks.
+    let mut folded_away = vec![false; n];
+    let mut all_children: Vec<&[usize]> = trace.tree.children.iter().map(Vec::as_slice).collect();
+    all_children.push(&roots);
+    for children in all_children {
+        for item in fold_children(&trace.spans, children, DEFAULT_MIN_RUN) {
+            let FoldedChild::Run { spans, .. } = item else {
+                continue;
+            };
+            // A leaf repeated is all on the fold's line; a subtree repeated keeps one example.
+            let keep = spans
+                .iter()
+                .any(|s| !trace.tree.children[*s].is_empty())
+                .then(|| {
+                    spans
+                        .iter()
+                        .copied()
+                        .find(|s| critical[*s])
+                        .unwrap_or(spans[0])
+                });
+            // The first member failing with each distinct error keeps its line: a fold never
+            // hides an error of its own kind, only repeats of one already shown.
+            let mut seen_errors = std::collections::HashSet::new();
+            let failed_examples: Vec<usize> = spans
+                .iter()
+                .copied()
+                .filter(|s| {
+                    std::iter::once(*s)
+                        .chain(trace.descendants(*s))
+                        .find(|d| error[*d])
+                        .and_then(|d| devtrace_analyze::errors::error_key(trace.span(d)))
+                        .is_some_and(|key| seen_errors.insert(key.fingerprint))
+                })
+                .collect();
+            for s in spans {
+                if Some(s) != keep && !failed_examples.contains(&s) {
+                    folded_away[s] = true;
+                    for d in trace.descendants(s) {
+                        folded_away[d] = true;
+                    }
+                }
+            }
+        }
+    }
     let facts = Facts {
         critical,
         error,
+        folded_away,
         in_view,
         parent,
         id_chars: id_chars(trace),
@@ -120,17 +171,27 @@ pub fn draw(view: &View<'_>) -> Drawn {
         .max(1) as f64;
     let mut order: Vec<usize> = Vec::with_capacity(n);
     order.extend(&roots);
-    let errors: Vec<usize> = (0..n).filter(|i| facts.error[*i] && !is_root[*i]).collect();
+    let errors: Vec<usize> = (0..n)
+        .filter(|i| facts.error[*i] && !is_root[*i] && !facts.folded_away[*i])
+        .collect();
     let (first_errors, more_errors) = errors.split_at(errors.len().min(FIRST_ERRORS));
     order.extend(first_errors);
     let mut critical_spans: Vec<usize> = (0..n)
-        .filter(|i| facts.critical[*i] && !facts.error[*i] && !is_root[*i])
+        .filter(|i| {
+            facts.critical[*i] && !facts.error[*i] && !is_root[*i] && !facts.folded_away[*i]
+        })
         .collect();
     critical_spans.sort_by_key(|i| std::cmp::Reverse(trace.span(*i).duration_nanos()));
     order.extend(&critical_spans);
     order.extend(more_errors);
     let mut rest: Vec<usize> = (0..n)
-        .filter(|i| facts.in_view[*i] && !facts.error[*i] && !facts.critical[*i] && !is_root[*i])
+        .filter(|i| {
+            facts.in_view[*i]
+                && !facts.error[*i]
+                && !facts.critical[*i]
+                && !is_root[*i]
+                && !facts.folded_away[*i]
+        })
         .collect();
     let score = |i: usize| {
         (2.0 * trace.tree.self_time[i] as f64 + trace.span(i).duration_nanos() as f64) / window
@@ -313,17 +374,23 @@ impl Renderer<'_> {
                     }
                 }
                 FoldedChild::Run { name, spans, .. } => {
-                    // Members with something to show of their own (an error, or selected spans
-                    // inside them) get their own lines; the rest stay folded.
+                    // Members with something to show of their own (the one standing for the
+                    // pattern, the first error) get their own lines; the rest stay folded on
+                    // one line that counts their errors.
                     let (expand, rest): (Vec<usize>, Vec<usize>) = spans.iter().partition(|s| {
-                        self.facts.error[**s]
-                            || self
-                                .trace
-                                .descendants(**s)
-                                .iter()
-                                .any(|d| self.selected[*d])
+                        !self.facts.folded_away[**s]
+                            && (self.facts.error[**s]
+                                || self.selected[**s]
+                                || self
+                                    .trace
+                                    .descendants(**s)
+                                    .iter()
+                                    .any(|d| self.selected[*d]))
                     });
-                    if !rest.iter().any(|s| self.selected[*s]) {
+                    let folded = rest.iter().any(|s| self.facts.folded_away[*s]);
+                    if folded && !rest.is_empty() {
+                        self.run(&name, &rest, depth);
+                    } else if !rest.iter().any(|s| self.selected[*s]) {
                         hidden += rest
                             .iter()
                             .map(|s| 1 + self.trace.descendants(*s).len())
@@ -406,12 +473,28 @@ impl Renderer<'_> {
     fn run(&mut self, name: &str, spans: &[usize], depth: usize) {
         let trace = self.trace;
         let total_nanos: u64 = spans.iter().map(|s| trace.span(*s).duration_nanos()).sum();
-        let errors = spans.iter().filter(|s| self.facts.error[**s]).count();
+        // Members that failed, or with a failure anywhere under them, and the first failure.
+        let failing: Vec<usize> = spans
+            .iter()
+            .filter_map(|s| {
+                std::iter::once(*s)
+                    .chain(trace.descendants(*s))
+                    .find(|d| self.facts.error[*d])
+            })
+            .collect();
+        let errors = failing.len();
         let critical = spans.iter().any(|s| self.facts.critical[*s]);
+        // The members and everything under them are on this line.
         for s in spans {
             self.visible[*s] = true;
+            self.shown += 1;
+            for d in trace.descendants(*s) {
+                if !self.visible[d] {
+                    self.visible[d] = true;
+                    self.shown += 1;
+                }
+            }
         }
-        self.shown += spans.len();
         let first = trace.span(spans[0]);
         let mut line = format!(
             "{}{} × {} {} {} avg, {} total {}",
@@ -427,8 +510,13 @@ impl Renderer<'_> {
         if kind != WorkKind::Other {
             line.push_str(&format!(" {}", kind.as_str()));
         }
-        if errors > 0 {
-            line.push_str(&format!(" ✗ {errors} failed"));
+        if let Some(first) = failing.first() {
+            line.push_str(&format!(
+                " ✗ {errors} with a failure (first: {} in {} [{}])",
+                error_text(trace.span(*first)),
+                quote(&truncate(&trace.span(*first).name, 80)),
+                self.id(*first)
+            ));
         }
         line.push_str(&format!(
             " [{}…{}]\n",
@@ -534,6 +622,93 @@ mod tests {
             ]
         );
         assert!(drawn.text.starts_with(crate::render::LEGEND));
+    }
+
+    /// A batch job: 100 identical chunks of four spans each, one failing deep inside.
+    fn batch() -> AnalyzedTrace {
+        let id = |n: u32| SpanId([0, 0, 0, 0, (n >> 16) as u8, (n >> 8) as u8, n as u8, 1]);
+        let mut spans = vec![Span::new(
+            TraceId([2; 16]),
+            id(0),
+            None,
+            "import.run",
+            0,
+            100_000_000,
+        )];
+        let mut next = 1;
+        for chunk in 0..100u64 {
+            let start = chunk * 1_000_000;
+            let chunk_id = id(next);
+            next += 1;
+            spans.push(Span::new(
+                TraceId([2; 16]),
+                chunk_id,
+                Some(id(0)),
+                "chunk.process",
+                start,
+                start + 900_000,
+            ));
+            for (k, name) in ["parse", "validate", "store"].iter().enumerate() {
+                let mut child = Span::new(
+                    TraceId([2; 16]),
+                    id(next),
+                    Some(chunk_id),
+                    *name,
+                    start + k as u64 * 300_000,
+                    start + (k as u64 + 1) * 300_000,
+                );
+                if chunk == 57 && *name == "store" {
+                    child.status = Status {
+                        code: devtrace_model::StatusCode::Error,
+                        message: "disk full".into(),
+                    };
+                }
+                next += 1;
+                spans.push(child);
+            }
+        }
+        AnalyzedTrace::new(
+            TraceId([2; 16]),
+            SpanBatch {
+                resources: vec![Resource::default()],
+                scopes: vec![Scope::default()],
+                spans,
+            },
+        )
+    }
+
+    #[test]
+    fn identical_subtrees_fold_into_one_example_and_a_line_that_keeps_their_failure() {
+        let trace = batch();
+        let drawn = draw(&View {
+            trace: &trace,
+            focus: None,
+            budget: 4_000,
+        });
+        let tokens = crate::budget::count(&drawn.text);
+        assert!(
+            tokens < 1_000,
+            "{tokens} tokens: the budget goes to what differs, not to 100 identical chunks\n{}",
+            drawn.text
+        );
+        // One example chunk expanded, the failing one expanded, the rest on one fold line
+        // that counts the failure and names it.
+        let chunk_lines = drawn
+            .text
+            .lines()
+            .filter(|l| l.contains("\"chunk.process\"") && !l.contains('×'))
+            .count();
+        assert!(chunk_lines <= 2, "{}", drawn.text);
+        assert!(drawn.text.contains("\"disk full\""), "{}", drawn.text);
+        assert!(
+            drawn.text.contains("× 98 \"chunk.process\""),
+            "{}",
+            drawn.text
+        );
+        assert_eq!(
+            drawn.shown, drawn.total,
+            "every span is accounted for: shown or folded"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! with respect to OTLP, because `devtrace export` promises a round trip that preserves every
 //! field.
 
+pub mod conventions;
 mod ids;
 pub mod recorded;
 pub mod semconv;
@@ -207,10 +208,6 @@ impl Span {
     /// Duration in nanoseconds; a span that ends before it starts counts as zero.
     pub fn duration_nanos(&self) -> u64 {
         self.end_unix_nano.saturating_sub(self.start_unix_nano)
-    }
-
-    pub fn is_error(&self) -> bool {
-        self.status.code == StatusCode::Error
     }
 
     pub fn attr(&self, key: &str) -> Option<&AnyValue> {

@@ -14,6 +14,7 @@
 //! - [`comparison`]: which traces a comparison reads (two traces, the last runs, a window);
 //! - [`runs`]: the recorded `devtrace run` executions;
 //! - [`links`]: deep links into the web UI's views, for answers to print;
+//! - [`live`]: what is happening now, for the live dashboard (`devtrace watch`);
 //! - [`overview`]: what the store holds at a glance (services, time range, top operations,
 //!   recent errors and runs);
 //! - [`search`]: trace search, the store's indexed filters plus bounded attribute filters;
@@ -40,6 +41,7 @@ pub mod diff;
 pub mod errors;
 pub mod json;
 pub mod links;
+pub mod live;
 pub mod overview;
 pub mod runs;
 pub mod scope;

@@ -26,7 +26,7 @@ use devtrace_model::session::session_role;
 use devtrace_model::time::format_rfc3339;
 use devtrace_model::{AnyValue, Span, SpanId, TraceId, semconv};
 use devtrace_store::{SessionQuery, SessionSummary, Store, StoreError, TraceQuery};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Sessions listed when no limit is given, and the most any listing returns.
@@ -50,7 +50,7 @@ pub struct SessionFilter {
 }
 
 /// One session in a listing.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionItem {
     pub trace_id: String,
@@ -259,7 +259,7 @@ impl TimelineEntry {
 }
 
 /// A recorded run linked to a tool call.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkedRun {
     pub tool_span_id: String,
@@ -1000,7 +1000,8 @@ pub fn session_finding_text(finding: &Finding, index: usize, options: &TextOptio
     }
 }
 
-fn format_offset(nanos: u64) -> String {
+/// An offset into a session: `4:05`, `1h02m`.
+pub fn format_offset(nanos: u64) -> String {
     let secs = nanos / 1_000_000_000;
     if secs >= 3600 {
         format!("{}h{:02}m", secs / 3600, secs % 3600 / 60)
@@ -1023,16 +1024,12 @@ pub fn render_insights(answer: &InsightsAnswer) -> String {
     render_insights_with(answer, &TextOptions::plain(100))
 }
 
-/// [`render_insights`]; with quoting on, the observations and the repository are JSON-quoted
-/// (escaped, so recorded text cannot leave its quotes).
+/// [`render_insights`]; with quoting on, the repository is JSON-quoted. Observations are
+/// devtrace's own sentences whose recorded parts (commands, errors, paths) are already quoted
+/// and escaped where they were made (`devtrace_model::recorded`); they are escaped once more
+/// here, which changes nothing in text that is already safe.
 pub fn render_insights_with(answer: &InsightsAnswer, options: &TextOptions) -> String {
-    let observation = |text: &str| {
-        if options.quote_data {
-            quote(text)
-        } else {
-            format!("\"{text}\"")
-        }
-    };
+    let observation = |text: &str| devtrace_model::recorded::escape(text);
     let scope = format!(
         "{}{}",
         count(answer.sessions_analysed as u64, "session"),

@@ -141,6 +141,81 @@ pub fn finding_text_with(
     finding_text_worded(finding, index, options, names, SavingWording::PerRun)
 }
 
+/// A finding's impact in its own units, then its normalised score: "saves ≈ 45.0 ms per run
+/// in 2 of 2 runs of "report" (15 % of its time) · score 0.145".
+pub fn impact_text(finding: &Finding) -> String {
+    use devtrace_analyze::ImpactBasis;
+    let impact = &finding.impact;
+    let of = match &impact.operation {
+        Some(op) => format!(" of {}", devtrace_model::recorded::name(op)),
+        None => String::new(),
+    };
+    let runs = format!(
+        "in {} of {} run{}{of}",
+        impact.affected_runs,
+        impact.operation_runs,
+        if impact.operation_runs == 1 { "" } else { "s" }
+    );
+    let percent = |share: f64| format!("{:.0} %", share * 100.0);
+    let score = format!(" · score {:.3}", impact.score);
+    match impact.basis {
+        ImpactBasis::Time => format!(
+            "saves ≈ {} per run {runs} ({} of its time){score}",
+            format_duration(impact.time_nanos_per_run),
+            percent(impact.share)
+        ),
+        ImpactBasis::Tokens => {
+            let cost = impact
+                .cost_per_run_usd
+                .map(|c| format!(", {}", devtrace_analyze::pricing::format_dollars(c)))
+                .unwrap_or_default();
+            let basis = if impact.cost_per_run_usd.is_some() {
+                "of its LLM cost"
+            } else {
+                "of its tokens"
+            };
+            let time = if finding.saving_nanos > 0 {
+                format!(" and ≈ {} per run", format_duration(finding.saving_nanos))
+            } else {
+                String::new()
+            };
+            format!(
+                "≈ {} input tokens{cost} per run{time} {runs} ({} {basis}){score}",
+                devtrace_analyze::finding::thousands(impact.tokens_per_run),
+                percent(impact.share)
+            )
+        }
+        ImpactBasis::Failures => {
+            let contained = finding
+                .numbers
+                .get("contained_runs")
+                .copied()
+                .unwrap_or(0.0) as u64;
+            let survived = if contained > 0 {
+                format!("; {contained} survived it")
+            } else {
+                String::new()
+            };
+            format!(
+                "fails {} of {} run{}{of} ({}{survived}){score}",
+                impact.affected_runs,
+                impact.operation_runs,
+                if impact.operation_runs == 1 { "" } else { "s" },
+                percent(impact.failure_rate.unwrap_or(0.0))
+            )
+        }
+        ImpactBasis::Correctness => {
+            format!("a wrong result is possible {runs}: correctness outranks speed{score}")
+        }
+        ImpactBasis::Handled => {
+            "handled, not a failure: the spans ended fine (listed, not ranked)".to_owned()
+        }
+        ImpactBasis::Observation => {
+            "says where the time goes; estimates nothing (listed, not ranked)".to_owned()
+        }
+    }
+}
+
 /// How a finding's estimated saving reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SavingWording {
@@ -160,14 +235,12 @@ pub fn finding_text_worded(
     wording: SavingWording,
 ) -> String {
     let mut out = format!("{index}. {}\n", options.words(&finding.title, names));
-    if finding.saving_nanos > 0 {
+    if wording == SavingWording::PerRun {
+        out.push_str(&format!("   impact: {}\n", impact_text(finding)));
+    } else if finding.saving_nanos > 0 {
         let times = finding.occurrences.max(1);
         out.push_str(&match wording {
-            SavingWording::PerRun => format!(
-                "   saving ≈ {} per run × {times} run(s) = {}\n",
-                format_duration(finding.saving_nanos),
-                format_duration(finding.total_saving_nanos())
-            ),
+            SavingWording::PerRun => unreachable!("handled above"),
             SavingWording::TimeLost if times > 1 => format!(
                 "   time lost ≈ {} ({times} × {})\n",
                 format_duration(finding.total_saving_nanos()),

@@ -15,13 +15,13 @@ use devtrace_analyze::fold::{DEFAULT_MIN_RUN, FoldedChild, fold_children};
 use devtrace_analyze::{AnalyzedTrace, errors};
 use devtrace_model::{AnyValue, KeyValue, LogBatch, SpanId, StatusCode, TraceId, semconv};
 use devtrace_store::TraceSummary;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// The span tree of a trace as parallel columns, indexed by row (depth-first, children in
 /// start order).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Waterfall {
     pub trace_id: TraceId,
     pub root_name: String,
@@ -73,14 +73,18 @@ pub struct Waterfall {
 
 /// Consecutive siblings sharing a name: rows `first_row` … up to the end of `last_row`'s subtree.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fold {
     pub first_row: u32,
     pub last_row: u32,
     pub count: u32,
     pub name: String,
     pub total_ns: u64,
+    /// Members that failed, or with a failed span anywhere under them.
     pub errors: u32,
+    /// The row of the first failed span inside the fold (itself or under a member), so a
+    /// viewer can show it without unfolding everything.
+    pub first_error_row: Option<u32>,
 }
 
 /// Builds the waterfall of `trace`, with `logs` counted against their spans.
@@ -200,16 +204,26 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
                 name,
                 spans: members,
                 total_nanos,
-                errors,
+                ..
             } = folded
             {
+                // A failure anywhere in a member's subtree counts: folding must not hide it.
+                let failures: Vec<usize> = members
+                    .iter()
+                    .filter_map(|m| {
+                        std::iter::once(*m)
+                            .chain(trace.descendants(*m))
+                            .find(|d| errors::is_error_span(trace.span(*d)))
+                    })
+                    .collect();
                 view.folds.push(Fold {
                     first_row: row_of[members[0]],
                     last_row: row_of[*members.last().expect("a run has members")],
                     count: members.len() as u32,
                     name,
                     total_ns: total_nanos,
-                    errors: errors as u32,
+                    errors: failures.len() as u32,
+                    first_error_row: failures.first().map(|f| row_of[*f]),
                 });
             }
         }
@@ -591,7 +605,8 @@ mod tests {
                 count: 6,
                 name: "q".into(),
                 total_ns: 600,
-                errors: 1
+                errors: 1,
+                first_error_row: Some(8),
             }]
         );
         assert_eq!(view.strings[view.work[9] as usize], "llm");

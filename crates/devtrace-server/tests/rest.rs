@@ -875,6 +875,64 @@ async fn the_event_stream_opens_with_the_committed_count() {
 }
 
 #[tokio::test]
+async fn the_live_view_lists_runtime_traces_and_analyses_a_completed_one() {
+    let api = api().await;
+    let live = api
+        .ok("/api/v1/live?traces=3&sessions=5&active_within=30m")
+        .await;
+    assert_eq!(
+        live["stats"]["spans"],
+        api.ok("/api/v1/stats").await["spans"]
+    );
+    // Newest first, at most 3.
+    let listed: Vec<String> = live["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap()[..2].to_owned())
+        .collect();
+    assert_eq!(listed, ["05", "04", "03"]);
+    assert_eq!(live["sessions"], serde_json::json!([]));
+    api.bad("/api/v1/live?traces=0", "traces", "1").await;
+    api.bad("/api/v1/live?active_within=soon", "active_within", "soon")
+        .await;
+
+    // Checkout 3, beside the two earlier checkouts: its six sequential queries are found, and
+    // every finding it gets is one it is evidence of.
+    let found = api
+        .ok(&format!("/api/v1/live/traces/{}/findings", id(3).to_hex()))
+        .await;
+    assert_eq!(found["complete"], true);
+    assert_eq!(found["traces_analysed"], 3);
+    let findings = found["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["kind"] == "repeated_calls"),
+        "{found}"
+    );
+    for finding in findings {
+        assert!(
+            finding["evidence"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["trace_id"] == id(3).to_hex()),
+            "{finding}"
+        );
+    }
+    let (status, body) = api
+        .get(&format!("/api/v1/live/traces/{}/findings", "ff".repeat(16)))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    let (status, body) = api.get("/api/v1/live/sessions/latest").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["error"],
+        "no sessions stored yet: import some with `devtrace import claude-code` (add --follow to keep importing) or record them with the hooks"
+    );
+}
+
+#[tokio::test]
 async fn the_ui_is_served_at_every_view_path_and_the_guard_applies() {
     let api = api().await;
     for path in [

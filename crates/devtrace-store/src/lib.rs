@@ -25,7 +25,7 @@ mod sqlite_accounts;
 pub mod writer;
 
 use devtrace_model::{LogBatch, SpanBatch, TraceId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub use accounts::{Accounts, NewToken, Project, TokenRecord};
@@ -56,7 +56,7 @@ impl Default for ProjectId {
 
 /// One row of a trace listing: everything `ls` shows, kept up to date at ingest.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceSummary {
     pub trace_id: TraceId,
     pub start_unix_nano: u64,
@@ -150,7 +150,7 @@ pub struct SessionQuery {
 
 /// One row of a session listing, kept current as the session's spans arrive.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSummary {
     pub trace_id: TraceId,
     #[serde(flatten)]
@@ -194,7 +194,7 @@ pub struct ServiceSummary {
 
 /// What the store holds, for `/api/v1/stats` and `devtrace stats`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {
     pub spans: u64,
     pub traces: u64,

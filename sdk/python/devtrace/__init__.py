@@ -16,7 +16,10 @@ record it in the conventions the devtrace analysis engine reads (docs/convention
   bounded and redacted); the ``openai`` and ``anthropic`` clients are captured automatically
   when the application imports them.
 - :func:`state_snapshot` records the state before and after an operation, and the diff.
-- :func:`autotrace` traces a package's function calls above a duration threshold.
+- :func:`autotrace` traces a package's function calls above a duration threshold (natively on
+  CPython 3.12+: :mod:`devtrace.recorder`).
+- :func:`record` starts the flight recorder: the last seconds of every call, written into the
+  trace when the program fails; :func:`record_calls` records chosen functions natively.
 - :func:`redact` applies the server's redaction rules to a string.
 """
 
@@ -27,6 +30,7 @@ from devtrace.autotrace import autotrace, stop_autotrace
 from devtrace.errors import capture_errors, error_context, record_exception
 from devtrace.llm import LLMCall, instrument_llm_clients, llm_call, traced_llm
 from devtrace.locks import AsyncLock, FileLock, Lock, RLock, file_lock, traced_lock
+from devtrace.recorder import native_status, record, record_calls, stop_recording
 from devtrace.redact import redact
 from devtrace.state import diff as state_diff
 from devtrace.state import state_snapshot
@@ -44,12 +48,16 @@ __all__ = [
     "file_lock",
     "instrument_llm_clients",
     "llm_call",
+    "native_status",
+    "record",
+    "record_calls",
     "record_exception",
     "redact",
     "shutdown",
     "state_diff",
     "state_snapshot",
     "stop_autotrace",
+    "stop_recording",
     "traced_llm",
     "traced_lock",
     "tracer",

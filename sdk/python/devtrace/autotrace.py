@@ -367,8 +367,9 @@ def _install_monitoring(state: _Tracer) -> None:
 def autotrace(*packages: str, threshold_ms: Optional[float] = None, backend: Optional[str] = None) -> None:
     """Traces calls of functions in ``packages`` (module names; sub-modules included) that last
     at least ``threshold_ms`` (default 1 ms, or ``DEVTRACE_AUTOTRACE_THRESHOLD_MS``). Calling it
-    again replaces the previous set-up. ``backend`` (``"monitoring"`` or ``"setprofile"``)
-    forces one mechanism; by default ``sys.monitoring`` where Python has it."""
+    again replaces the previous set-up. ``backend`` forces one mechanism: ``"native"`` (the
+    native recorder, devtrace.recorder: CPython 3.12+, the default where it runs),
+    ``"monitoring"`` (pure Python on ``sys.monitoring``) or ``"setprofile"``."""
     global _active, _backend
     if not packages:
         raise ValueError('autotrace() needs at least one package name, e.g. autotrace("myapp")')
@@ -383,10 +384,16 @@ def autotrace(*packages: str, threshold_ms: Optional[float] = None, backend: Opt
             raise ValueError(f"DEVTRACE_AUTOTRACE_THRESHOLD_MS={raw!r} is not a number of milliseconds") from None
     if threshold_ms < 0:
         raise ValueError(f"autotrace(): threshold_ms must be ≥ 0, not {threshold_ms}")
-    chosen = backend or ("monitoring" if hasattr(sys, "monitoring") else "setprofile")
-    if chosen not in ("monitoring", "setprofile"):
-        raise ValueError(f"autotrace(): unknown backend {backend!r} (monitoring or setprofile)")
+    chosen = backend or _default_backend()
+    if chosen not in ("native", "monitoring", "setprofile"):
+        raise ValueError(f"autotrace(): unknown backend {backend!r} (native, monitoring or setprofile)")
     stop_autotrace()
+    if chosen == "native":
+        from devtrace.recorder import record_calls
+
+        record_calls(*packages, threshold_ms=threshold_ms)
+        _backend = "native"
+        return
     provider, ids = _hook_provider()
     state = _Tracer(packages, int(threshold_ms * 1_000_000), provider, ids)
     if chosen == "monitoring":
@@ -396,11 +403,35 @@ def autotrace(*packages: str, threshold_ms: Optional[float] = None, backend: Opt
     _active, _backend = state, chosen
 
 
+_fallback_said = False
+
+
+def _default_backend() -> str:
+    """The native recorder where it can run; otherwise this module's pure-Python tracer, and a
+    one-time note saying why (it is ~40× slower on call-heavy code)."""
+    global _fallback_said
+    from devtrace.recorder import native_status
+
+    ok, why = native_status()
+    if ok:
+        return "native"
+    if not _fallback_said:
+        _fallback_said = True
+        sys.stderr.write(f"devtrace: native recorder unavailable ({why}); auto-tracing with the pure-Python tracer\n")
+    return "monitoring" if hasattr(sys, "monitoring") else "setprofile"
+
+
 def stop_autotrace() -> None:
-    """Stops auto-tracing (calls in progress leave no span)."""
+    """Stops auto-tracing (calls still running end now; on the pure-Python backends they leave
+    no span)."""
     global _active, _backend
     state, backend = _active, _backend
     _active, _backend = None, None
+    if backend == "native":
+        from devtrace.recorder import stop_recording
+
+        stop_recording()
+        return
     if state is None:
         return
     if backend == "setprofile":

@@ -14,7 +14,11 @@ import pytest
 import devtrace
 from devtrace.autotrace import DEFAULT_THRESHOLD_MS
 
-BACKENDS = ["setprofile"] + (["monitoring"] if hasattr(sys, "monitoring") else [])
+BACKENDS = (
+    ["setprofile"]
+    + (["monitoring"] if hasattr(sys, "monitoring") else [])
+    + (["native"] if devtrace.native_status()[0] else [])
+)
 
 APP = '''
 import time

@@ -226,7 +226,9 @@ class Waterfall {
       h('button', {type: 'button', class: 'toggle', tabindex: '-1', 'aria-label': 'expand the repeats', dataset: {fold: f}}, '▸'),
       h('span', {class: 'label'}, `× ${fold.count} ${fold.name}`),
       h('span', {class: 'muted small'}, ` ${duration(fold.total_ns)} in all, ${duration(fold.total_ns / fold.count)} each`),
-      fold.errors ? h('span', {class: 'badge error'}, `${fold.errors} failed`) : null);
+      // A failure inside the fold stays visible: a marker, and a link to the first one.
+      fold.errors ? h('span', {class: 'badge error', title: 'a span inside these repeats failed'}, `✗ ${fold.errors} with a failure`) : null,
+      fold.first_error_row != null ? h('button', {type: 'button', class: 'link small', dataset: {showRow: fold.first_error_row}}, 'show the first') : null);
     nameCell.style.paddingLeft = `${wf.depth[fold.first_row] * 14 + 4}px`;
     const bars = h('div', {class: 'wf-bars'});
     // One thin tick per member (at most 400), so the rhythm of the repeats shows.
@@ -248,6 +250,8 @@ class Waterfall {
   click(event) {
     const toggle = event.target.closest('[data-toggle]');
     if (toggle) { this.toggle(Number(toggle.dataset.toggle)); return; }
+    const failure = event.target.closest('[data-show-row]');
+    if (failure) { this.select(Number(failure.dataset.showRow)); return; }
     const fold = event.target.closest('[data-fold], [data-fold-row]');
     if (fold) { this.openFold(Number(fold.dataset.fold ?? fold.dataset.foldRow)); return; }
     const row = event.target.closest('[data-row]');

@@ -9,8 +9,11 @@
 //! for other inputs), so it carries no time saving.
 
 use crate::AnalyzedTrace;
-use crate::finding::{Evidence, Finding, FindingKind, MAX_EVIDENCE, human_duration};
+use crate::finding::{
+    Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
+};
 use crate::fingerprint::fingerprint;
+use devtrace_model::recorded::{name as q, quote_short};
 use devtrace_model::{AnyValue, SpanId, TraceId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -150,17 +153,19 @@ fn repeated(operation: &str, items: &[&Work], thresholds: &Thresholds) -> Option
         "never from a cache"
     };
     let title = format!(
-        "{operation} computed {computed} times with the same inputs (input hash {}) in {traces} traces, {how}{others}: ≈ {} spent redoing it",
-        hash.chars().take(12).collect::<String>(),
+        "{} computed {computed} times with the same inputs (input hash {}) in {traces} traces, {how}{others}: ≈ {} spent redoing it",
+        q(operation),
+        quote_short(hash, 12),
         human_duration(total),
     );
     let recommendation = match keyed_miss {
         Some(key) => format!(
-            "Its cache (key `{}`) missed every time: the key probably includes something that changes between runs (a time, a random id) or entries expire too soon — key it by the input hash",
-            short(key, 60)
+            "Its cache (key {}) missed every time: the key probably includes something that changes between runs (a time, a random id) or entries expire too soon — key it by the input hash",
+            quote_short(key, 60)
         ),
         None => format!(
-            "Cache {operation}'s result keyed by its input hash (or memoise it): every repeat could be a lookup"
+            "Cache the result of {} keyed by its input hash (or memoise it): every repeat could be a lookup",
+            q(operation)
         ),
     };
     let mut shown: Vec<&Work> = top.clone();
@@ -190,6 +195,7 @@ fn repeated(operation: &str, items: &[&Work], thresholds: &Thresholds) -> Option
             ),
         ]),
         evidence: evidence(&shown),
+        impact: Impact::of(ImpactBasis::Time),
     })
 }
 
@@ -239,8 +245,9 @@ fn collision(operation: &str, items: &[&Work], thresholds: &Thresholds) -> Optio
         kind: FindingKind::CacheProblem,
         operation: Some(operation.to_owned()),
         title: format!(
-            "the cache key collides: {distinct} different inputs hit the same entry ({operation}, key `{}`){others}",
-            short(key, 60)
+            "the cache key collides: {distinct} different inputs hit the same entry ({}, key {}){others}",
+            q(operation),
+            quote_short(key, 60)
         ),
         recommendation: "This is a correctness problem, not a speed one: callers can get a result computed for other inputs. Put everything the result depends on into the key (e.g. the input hash)".to_owned(),
         fingerprint: fingerprint(&[FindingKind::CacheProblem.as_str(), operation, "key_collision"]),
@@ -253,6 +260,7 @@ fn collision(operation: &str, items: &[&Work], thresholds: &Thresholds) -> Optio
             ("colliding_keys".to_owned(), colliding.len() as f64),
         ]),
         evidence: evidence(&shown),
+        impact: Impact::of(ImpactBasis::Correctness),
     })
 }
 
@@ -281,16 +289,6 @@ fn evidence(items: &[&Work]) -> Vec<Evidence> {
 }
 
 /// At most `max` characters, with "…" when cut.
-fn short(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,13 +323,16 @@ mod tests {
         assert_eq!(f.kind, FindingKind::CacheProblem);
         assert_eq!(
             f.title,
-            "render computed 5 times with the same inputs (input hash 3fa2c9d1e0b4) in 5 traces, never from a cache: ≈ 1.40 s spent redoing it"
+            "\"render\" computed 5 times with the same inputs (input hash \"3fa2c9d1e0b4…\") in 5 traces, never from a cache: ≈ 1.40 s spent redoing it"
         );
         // All but the first (200 + 300 + 400 + 500 ms), over the 4 runs that redid it.
         assert_eq!(f.numbers["total_saving_ns"], 1.4e9);
         assert_eq!((f.saving_nanos, f.occurrences), (350 * MS, 4));
         assert_eq!(f.evidence.len(), MAX_EVIDENCE);
-        assert!(f.recommendation.starts_with("Cache render's result"));
+        assert!(
+            f.recommendation
+                .starts_with("Cache the result of \"render\"")
+        );
     }
 
     #[test]
@@ -356,7 +357,7 @@ mod tests {
             "{}",
             findings[0].title
         );
-        assert!(findings[0].recommendation.contains("key `render:1`"));
+        assert!(findings[0].recommendation.contains("key \"render:1\""));
         assert_eq!(findings[0].numbers["cache_misses"], 3.0);
     }
 
@@ -397,7 +398,7 @@ mod tests {
         let f = &findings[0];
         assert_eq!(
             f.title,
-            "the cache key collides: 3 different inputs hit the same entry (render, key `journal:2025-11-21`)"
+            "the cache key collides: 3 different inputs hit the same entry (\"render\", key \"journal:2025-11-21\")"
         );
         assert!(
             f.recommendation

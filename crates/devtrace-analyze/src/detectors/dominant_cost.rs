@@ -2,10 +2,11 @@
 //!
 //! **Rule.** For each root operation (the name of a root span of the tree; each root span is
 //! one run), across all its runs:
-//! - *by kind of work*: the self time of every span in the run's subtree is summed per
-//!   [`WorkKind`] ([`classify`]); a kind holding at least [`Thresholds::min_kind_share`] of
-//!   the operation's time is dominant. The time is the runs' total duration, or their total
-//!   self time when concurrent children make that larger, so a share never exceeds 100 %.
+//! - *by kind of work*: the run's wall-clock time is split by kind of work
+//!   ([`crate::kinds::time_by_kind`]: each span's own time is its kind's, waits inside spans
+//!   are waiting, and concurrent work shares each instant), so the kinds sum to the run's
+//!   duration and no share exceeds 100 %; a kind holding at least
+//!   [`Thresholds::min_kind_share`] of the operation's time is dominant.
 //!   [`WorkKind::Other`] (the code's own time, unclassified) is not reported as a kind: it
 //!   names nothing to look at; the child rule covers it.
 //! - *by direct child*: the time covered by the root's direct children of one name (the union
@@ -22,10 +23,11 @@
 //! threshold), on zero-length runs, or on non-root spans (their parents' findings cover them).
 
 use crate::classify::{WorkKind, classify};
-use crate::finding::{MAX_EVIDENCE, human_duration};
+use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
 use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
 use devtrace_model::SpanId;
+use devtrace_model::recorded::name as q;
 use std::collections::BTreeMap;
 
 /// Most span ids listed per evidence item besides the root (the longest ones).
@@ -57,8 +59,6 @@ struct Run {
     trace: usize,
     root: usize,
     duration: u64,
-    /// Total self time in the subtree (exceeds `duration` when children run concurrently).
-    work: u64,
     by_kind: BTreeMap<WorkKind, Tally>,
     by_child: BTreeMap<String, Tally>,
 }
@@ -79,7 +79,21 @@ enum Subject {
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
     let mut by_operation: BTreeMap<&str, Vec<Run>> = BTreeMap::new();
     for (t, trace) in traces.iter().enumerate() {
-        for &root in &trace.tree.roots {
+        // A run is a real root: a span without a parent. Spans whose parent never arrived
+        // (dropped by an exporter's full queue) are fragments, not runs of an operation.
+        let real: Vec<usize> = trace
+            .tree
+            .roots
+            .iter()
+            .copied()
+            .filter(|r| trace.span(*r).parent_span_id.is_none())
+            .collect();
+        let roots = if real.is_empty() {
+            trace.root().into_iter().collect()
+        } else {
+            real
+        };
+        for root in roots {
             by_operation
                 .entry(trace.span(root).name.as_str())
                 .or_default()
@@ -96,16 +110,15 @@ fn run(trace: &AnalyzedTrace, trace_index: usize, root: usize) -> Run {
     let span = trace.span(root);
     let (start, end) = (span.start_unix_nano, span.end_unix_nano);
     let mut by_kind: BTreeMap<WorkKind, Tally> = BTreeMap::new();
-    let mut work = 0u64;
+    for (kind, nanos) in crate::kinds::time_by_kind(trace, root) {
+        by_kind.entry(kind).or_default().nanos = nanos;
+    }
     // Depth-first with the kind of the nearest enclosing span, so that a call is counted once
     // even when it nests spans of its own kind (an LLM call wrapping an LLM client span).
     let mut stack: Vec<(usize, Option<WorkKind>)> = vec![(root, None)];
     while let Some((node, enclosing)) = stack.pop() {
         let kind = classify(trace, node);
-        let self_time = trace.tree.self_time[node];
-        work = work.saturating_add(self_time);
         let tally = by_kind.entry(kind).or_default();
-        tally.nanos = tally.nanos.saturating_add(self_time);
         if enclosing != Some(kind) {
             tally.calls += 1;
             tally.spans.push(node);
@@ -116,11 +129,14 @@ fn run(trace: &AnalyzedTrace, trace_index: usize, root: usize) -> Run {
     let mut by_child: BTreeMap<String, Tally> = BTreeMap::new();
     for &child in &trace.tree.children[root] {
         let c = trace.span(child);
+        // A child is named by its call when the span name is generic ("POST" to two services
+        // is two children), quoted as recorded text.
+        let label = crate::call::call_template(trace, child).display(&c.name);
         intervals
-            .entry(c.name.clone())
+            .entry(label.clone())
             .or_default()
             .push((c.start_unix_nano.max(start), c.end_unix_nano.min(end)));
-        let tally = by_child.entry(c.name.clone()).or_default();
+        let tally = by_child.entry(label).or_default();
         tally.calls += 1;
         tally.spans.push(child);
     }
@@ -133,7 +149,6 @@ fn run(trace: &AnalyzedTrace, trace_index: usize, root: usize) -> Run {
         trace: trace_index,
         root,
         duration: span.duration_nanos(),
-        work,
         by_kind,
         by_child,
     }
@@ -146,7 +161,7 @@ fn finding(
     thresholds: &Thresholds,
 ) -> Option<Finding> {
     let duration: f64 = runs.iter().map(|r| r.duration as f64).sum();
-    let time: f64 = runs.iter().map(|r| r.duration.max(r.work) as f64).sum();
+    let time = duration;
     if duration <= 0.0 || time <= 0.0 {
         return None;
     }
@@ -185,7 +200,8 @@ fn finding(
             let (what, unit, advice) = describe(*kind);
             (
                 format!(
-                    "{percent} of {operation}'s time is {what} ({} {} per run)",
+                    "{percent} of the time of {} is {what} ({} {} per run)",
+                    q(operation),
                     format_count(calls_per_run),
                     plural(unit, calls_per_run)
                 ),
@@ -195,14 +211,18 @@ fn finding(
         }
         Subject::Child(name) => (
             format!(
-                "{percent} of {operation}'s time is in {name} ({} {} per run, {} each)",
+                "{percent} of the time of {} is in {} ({} {} per run, {} each)",
+                q(operation),
+                name,
                 format_count(calls_per_run),
                 plural("call", calls_per_run),
                 human_duration((nanos / calls.max(1) as f64).round() as u64)
             ),
             format!(
-                "start with {name}: it is where {operation}'s time goes (this says where to \
-                 look; it estimates no saving)"
+                "start with {}: it is where the time of {} goes (this says where to look; it \
+                 estimates no saving)",
+                name,
+                q(operation)
             ),
             format!("child:{name}"),
         ),
@@ -236,6 +256,7 @@ fn finding(
         occurrences: runs.len() as u64,
         numbers,
         evidence,
+        impact: Impact::of(ImpactBasis::Observation),
     })
 }
 
@@ -274,15 +295,26 @@ fn describe(kind: WorkKind) -> (&'static str, &'static str, &'static str) {
             "call",
             "start with the outgoing HTTP calls: fewer round trips, caching, concurrency",
         ),
+        WorkKind::Rpc => (
+            "RPC calls",
+            "call",
+            "start with the RPC calls: fewer round trips, batching, concurrency",
+        ),
+        WorkKind::Messaging => (
+            "messaging",
+            "operation",
+            "start with the messaging calls: batching sends, fewer round trips",
+        ),
         WorkKind::FileIo => (
             "file I/O",
             "operation",
             "start with the file I/O: fewer reads and writes, buffering, caching",
         ),
         WorkKind::LockWait => (
-            "waiting on locks",
+            "waiting (on locks, pools, queues or back-off)",
             "wait",
-            "start with lock contention: shorter critical sections, finer-grained locks",
+            "start with what it waits for: shorter critical sections, finer-grained locks, \
+             a larger pool",
         ),
         WorkKind::Other => ("its own code", "span", "profile the code itself"),
     }
@@ -384,7 +416,7 @@ mod tests {
         assert_eq!(f.operation.as_deref(), Some("journal.generate"));
         assert_eq!(
             f.title,
-            "97.8 % of journal.generate's time is LLM calls (3 calls per run)"
+            "97.8 % of the time of \"journal.generate\" is LLM calls (3 calls per run)"
         );
         assert_eq!(f.saving_nanos, 0);
         assert_eq!(f.occurrences, 2);
@@ -417,7 +449,7 @@ mod tests {
         assert_eq!(
             f.title,
             format!(
-                "60.0 % of checkout's time is in payment.authorize (1 call per run, {} each)",
+                "60.0 % of the time of \"checkout\" is in \"payment.authorize\" (1 call per run, {} each)",
                 human_duration(600 * MS)
             )
         );
@@ -443,7 +475,8 @@ mod tests {
 
     #[test]
     fn concurrent_work_never_exceeds_the_whole() {
-        // Three concurrent 9 s LLM calls in a 10 s run: 27 s of LLM time out of 28 s of work.
+        // Three concurrent 9 s LLM calls in a 10 s run: 9 s of the run's 10 s are LLM time
+        // (each instant counts once, however many calls run in it).
         let t = trace(
             1,
             vec![
@@ -454,10 +487,12 @@ mod tests {
             ],
         );
         let f = &detect(&[t], &Thresholds::default())[0];
-        assert!((f.numbers["share"] - 27.0 / 28.0).abs() < 1e-12);
+        assert!((f.numbers["share"] - 0.9).abs() < 1e-12);
         assert!(
             f.title
-                .starts_with("96.4 % of fan_out's time is LLM calls (3 calls")
+                .starts_with("90.0 % of the time of \"fan_out\" is LLM calls (3 calls"),
+            "{}",
+            f.title
         );
     }
 
@@ -474,7 +509,7 @@ mod tests {
         let f = &detect(&[t], &Thresholds::default())[0];
         assert_eq!(
             f.title,
-            "100.0 % of ask's time is LLM calls (1 call per run)"
+            "100.0 % of the time of \"ask\" is LLM calls (1 call per run)"
         );
     }
 

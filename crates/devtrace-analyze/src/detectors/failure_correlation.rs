@@ -11,7 +11,7 @@
 //! features; numbers named like ids or times are compared by value or not at all.
 
 use crate::errors::{ErrorGroup, group_errors_with};
-use crate::finding::MAX_EVIDENCE;
+use crate::finding::{Impact, MAX_EVIDENCE};
 use crate::fingerprint::fingerprint;
 use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
 use std::collections::BTreeMap;
@@ -58,6 +58,14 @@ fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup) -> Option<Finding> {
     if let Some(threshold) = c.threshold {
         numbers.insert("threshold".to_owned(), threshold);
     }
+    if let Some(edge) = c.failing_edge {
+        numbers.insert("failing_edge".to_owned(), edge);
+    }
+    if let Some(edge) = c.passing_edge {
+        numbers.insert("passing_edge".to_owned(), edge);
+    }
+    numbers.insert("narrow_gap".to_owned(), f64::from(u8::from(c.narrow_gap)));
+    numbers.insert("contained_runs".to_owned(), group.contained_traces as f64);
 
     // Evidence: the most recent failing runs, with the failing span and the spans carrying the
     // feature's value in them.
@@ -101,7 +109,10 @@ fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup) -> Option<Finding> {
         title: c.text.clone(),
         recommendation: format!(
             "Reproduce {} with {} {} and handle that case in {} (bound, split or reject such input early, or raise the limit it hits); compare with a passing run",
-            group.root_operation, c.feature, c.condition, group.operation
+            devtrace_model::recorded::name(&group.root_operation),
+            devtrace_model::recorded::name(&c.feature),
+            c.condition,
+            devtrace_model::recorded::name(&group.operation)
         ),
         fingerprint: fingerprint(&[
             "failure_correlation",
@@ -113,6 +124,8 @@ fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup) -> Option<Finding> {
         occurrences: c.failing_with as u64,
         numbers,
         evidence,
+        // It explains failures: it ranks with them, by the failing runs it accounts for.
+        impact: Impact::failures(c.failing_with as u64),
     })
 }
 
@@ -136,7 +149,7 @@ mod tests {
         assert_eq!(f.kind, FindingKind::FailureCorrelation);
         assert_eq!(
             f.title,
-            "all 4 timeouts of summary.generate had diff.collect.diff.size_bytes > 800 KB; 0 of 8 successes did"
+            "all 4 timeouts of \"summary.generate\" had \"diff.collect.diff.size_bytes\" > 800 KB; 0 of 8 successes did (observed: failing runs ≥ 900 KB, passing runs ≤ 20 KB)"
         );
         assert!(f.recommendation.contains("diff.collect.diff.size_bytes"));
         assert_eq!(f.operation.as_deref(), Some("summary.generate"));

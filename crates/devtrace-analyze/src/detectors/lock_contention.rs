@@ -6,10 +6,13 @@
 //! what the waiters would get back if the lock were never held when they asked for it.
 
 use crate::AnalyzedTrace;
-use crate::finding::{Evidence, Finding, FindingKind, MAX_EVIDENCE, human_duration};
+use crate::finding::{
+    Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
+};
 use crate::fingerprint::fingerprint;
 use crate::locks::{self, Inversion, LockUse};
 use devtrace_model::TraceId;
+use devtrace_model::recorded::{name as q, quote_short};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Clone, Debug)]
@@ -83,21 +86,55 @@ fn contention(traces: &[AnalyzedTrace], uses: &[LockUse], thresholds: &Threshold
         let holder = if longest.holder.is_empty() {
             String::new()
         } else {
-            format!(", holder {}", longest.holder)
+            format!(", holder {}", q(&longest.holder))
         };
-        let title = format!(
-            "lock `{lock}`: {} wait{} totalling {} = {:.0} % of the time of the {runs} run{} it slowed (longest {}{holder})",
-            waits.len(),
-            plural(waits.len() as u64),
-            human_duration(total_wait),
-            share * 100.0,
-            plural(runs),
-            human_duration(longest.wait_nanos),
-        );
-        let recommendation = format!(
-            "Hold `{lock}` for less time (it is held {} on average: move work that does not need it out of the critical section), split it per resource, or stop sharing it between these holders",
-            human_duration(mean_hold)
-        );
+        let behind = match waits.iter().filter_map(|u| u.behind).max() {
+            Some(n) => format!(", behind up to {n}"),
+            None => String::new(),
+        };
+        let (title, recommendation) = match &longest.waited_in {
+            // A wait the operation's own events recorded (a row lock, a pool, a queue).
+            Some(operation) => (
+                format!(
+                    "{} waited {} time{} for {} ({} in all, longest {}{behind}) = {:.0} % of the \
+                     time of the {runs} run{} it slowed",
+                    quote_short(operation, 100),
+                    waits.len(),
+                    plural(waits.len() as u64),
+                    lock_phrase(longest),
+                    human_duration(total_wait),
+                    human_duration(longest.wait_nanos),
+                    share * 100.0,
+                    plural(runs),
+                ),
+                format!(
+                    "The time is spent waiting, not working: find who holds {} meanwhile (the \
+                     concurrent runs in the evidence) and shorten or reorder that work, or size \
+                     the pool/queue for the load",
+                    lock_phrase(longest)
+                ),
+            ),
+            None => (
+                format!(
+                    "lock {}: {} wait{} totalling {} = {:.0} % of the time of the {runs} run{} it \
+                     slowed (longest {}{holder}{behind})",
+                    q(lock),
+                    waits.len(),
+                    plural(waits.len() as u64),
+                    human_duration(total_wait),
+                    share * 100.0,
+                    plural(runs),
+                    human_duration(longest.wait_nanos),
+                ),
+                format!(
+                    "Hold {} for less time (it is held {} on average: move work that does not need \
+                     it out of the critical section), split it per resource, or stop sharing it \
+                     between these holders",
+                    q(lock),
+                    human_duration(mean_hold)
+                ),
+            ),
+        };
         let numbers = BTreeMap::from([
             ("uses".to_owned(), lock_uses.len() as f64),
             ("waits".to_owned(), waits.len() as f64),
@@ -118,6 +155,7 @@ fn contention(traces: &[AnalyzedTrace], uses: &[LockUse], thresholds: &Threshold
             occurrences: runs,
             numbers,
             evidence: contention_evidence(&waits, &lock_uses),
+            impact: Impact::of(ImpactBasis::Time),
         });
     }
     findings.sort_by(|a, b| {
@@ -175,20 +213,17 @@ fn inversion(inv: &Inversion) -> Finding {
         if h.is_empty() {
             String::new()
         } else {
-            format!(" in holder {h}")
+            format!(" in holder {}", q(h))
         }
     };
+    let (a, b) = (q(&inv.lock_a), q(&inv.lock_b));
     let title = format!(
-        "lock-order inversion: `{a}`→`{b}`{}, `{b}`→`{a}`{} — can deadlock",
+        "lock-order inversion: {a}→{b}{}, {b}→{a}{} — can deadlock",
         in_holder(&ab.holder),
         in_holder(&ba.holder),
-        a = inv.lock_a,
-        b = inv.lock_b,
     );
     let recommendation = format!(
-        "Take `{a}` and `{b}` in one order everywhere (e.g. always `{a}` first), or merge them into one lock: two holders taking them in opposite orders at the same time wait for each other forever",
-        a = inv.lock_a,
-        b = inv.lock_b,
+        "Take {a} and {b} in one order everywhere (e.g. always {a} first), or merge them into one lock: two holders taking them in opposite orders at the same time wait for each other forever",
     );
     let mut evidence: Vec<Evidence> = Vec::new();
     for order in [ab, ba] {
@@ -226,6 +261,27 @@ fn inversion(inv: &Inversion) -> Finding {
         occurrences: inv.traces,
         numbers,
         evidence,
+        impact: Impact::of(ImpactBasis::Correctness),
+    }
+}
+
+/// "a lock", "the pool \"primary\"": what a wait inside a span waited for.
+fn lock_phrase(lock_use: &LockUse) -> String {
+    let kind = lock_use
+        .kind
+        .as_deref()
+        .and_then(|k| k.split(' ').next())
+        .unwrap_or("lock");
+    let noun = match kind {
+        "backoff" => "a back-off",
+        "pool" => "a pool",
+        "queue" => "a queue",
+        "wait" => "something",
+        _ => "a lock",
+    };
+    match lock_use.lock.split_once(' ') {
+        Some((_, rest)) if !rest.starts_with("in ") => format!("{noun} {}", q(rest)),
+        _ => noun.to_owned(),
     }
 }
 
@@ -275,7 +331,7 @@ mod tests {
         assert_eq!(f.kind, FindingKind::LockContention);
         assert_eq!(
             f.title,
-            "lock `db`: 1 wait totalling 40.0 ms = 40 % of the time of the 1 run it slowed (longest 40.0 ms, holder 13)"
+            "lock \"db\": 1 wait totalling 40.0 ms = 40 % of the time of the 1 run it slowed (longest 40.0 ms, holder \"13\")"
         );
         assert_eq!(f.operation.as_deref(), Some("lock db"));
         assert_eq!((f.saving_nanos, f.occurrences), (40 * MS, 1));
@@ -334,7 +390,7 @@ mod tests {
         assert_eq!(f.kind, FindingKind::LockOrderInversion);
         assert_eq!(
             f.title,
-            "lock-order inversion: `accounts`→`ledger` in holder 12, `ledger`→`accounts` in holder 13 — can deadlock"
+            "lock-order inversion: \"accounts\"→\"ledger\" in holder \"12\", \"ledger\"→\"accounts\" in holder \"13\" — can deadlock"
         );
         assert_eq!((f.saving_nanos, f.occurrences), (0, 2));
         assert_eq!(f.evidence.len(), 2);

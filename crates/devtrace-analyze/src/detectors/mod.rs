@@ -1,7 +1,10 @@
 //! The detectors: each a small pure function from traces to findings, with its thresholds
 //! documented on its `Thresholds` type and tested on hand-built traces.
 
+pub mod blind_spot;
 pub mod cache_problem;
+pub mod calls;
+pub mod concurrency_limit;
 pub mod dominant_cost;
 pub mod failure_correlation;
 pub mod lock_contention;
@@ -13,13 +16,36 @@ pub mod sequential_work;
 pub mod session;
 pub mod token_waste;
 
+use crate::pricing::PriceTable;
 use crate::{AnalyzedTrace, Finding};
 
-/// Runs every detector with its default thresholds.
+/// What the detectors need besides the traces.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Prices that turn tokens into money for the impact of token findings.
+    pub prices: PriceTable,
+}
+
+/// Runs every detector with its default thresholds and the built-in prices, measures each
+/// finding's impact ([`crate::impact`]) and ranks them.
 pub fn run_all(traces: &[AnalyzedTrace]) -> Vec<Finding> {
+    run_all_with(traces, &Options::default())
+}
+
+/// [`run_all`] with options. Calls that an N+1 or a concurrency-limit finding accounts for are
+/// not also claimed by a sequential-work group: no span's time counts twice.
+pub fn run_all_with(traces: &[AnalyzedTrace], options: &Options) -> Vec<Finding> {
     let mut findings = Vec::new();
-    findings.extend(sequential_work::detect(traces, &Default::default()));
-    findings.extend(repeated_calls::detect(traces, &Default::default()));
+    let (repeated, mut claims) = repeated_calls::detect_claiming(traces, &Default::default());
+    let (limited, limited_claims) = concurrency_limit::detect_claiming(traces, &Default::default());
+    claims.extend(limited_claims);
+    findings.extend(repeated);
+    findings.extend(limited);
+    findings.extend(sequential_work::detect_excluding(
+        traces,
+        &Default::default(),
+        &claims,
+    ));
     findings.extend(dominant_cost::detect(traces, &Default::default()));
     findings.extend(failure_correlation::detect(traces, &Default::default()));
     findings.extend(recurring_error::detect(traces, &Default::default()));
@@ -28,6 +54,7 @@ pub fn run_all(traces: &[AnalyzedTrace]) -> Vec<Finding> {
     findings.extend(lock_contention::detect(traces, &Default::default()));
     findings.extend(retry_storm::detect(traces, &Default::default()));
     findings.extend(regression::detect(traces, &Default::default()));
-    crate::finding::rank(&mut findings);
+    findings.extend(blind_spot::detect(traces, &Default::default()));
+    crate::impact::score(&mut findings, traces, &options.prices);
     findings
 }

@@ -3,10 +3,11 @@
 //! days ago, latest 3 h ago)"). Times are relative to the latest span end in the input: the
 //! analysis has no clock.
 
-use crate::errors::{ErrorGroup, failure_noun, group_errors};
-use crate::finding::MAX_EVIDENCE;
+use crate::errors::{ErrorGroup, failure_noun, group_errors, group_handled};
+use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE};
 use crate::fingerprint::fingerprint;
 use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
+use devtrace_model::recorded::{name as q, quote_short};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug)]
@@ -21,9 +22,11 @@ impl Default for Thresholds {
     }
 }
 
-/// One finding per fingerprint seen in at least `min_traces` traces. The saving is the mean
-/// duration of the failing runs (the root of each trace with the error): the time each failure
-/// throws away; occurrences = how many times it failed.
+/// One finding per fingerprint seen in at least `min_traces` traces, ranked by the runs it
+/// fails ([`ImpactBasis::Failures`]: failure rate and runs affected, a failure the run
+/// survived counting half), never by a time "saving" (`saving_nanos` is 0; the mean duration
+/// of the failing runs is in `numbers`). Exceptions that were caught and handled are reported
+/// as handled ([`ImpactBasis::Handled`]) and never rank as failures.
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
     let now = traces
         .iter()
@@ -37,6 +40,7 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
         .unwrap_or(0);
     group_errors(traces)
         .iter()
+        .chain(group_handled(traces).iter())
         .filter(|g| g.traces >= thresholds.min_traces.max(1))
         .map(|g| finding(traces, g, now))
         .collect()
@@ -56,7 +60,10 @@ fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup, now: u64) -> Finding {
         root_durations.values().sum::<u64>() / root_durations.len() as u64
     };
 
-    let what = group.exception_type.as_deref().unwrap_or("error");
+    let what = group
+        .exception_type
+        .as_deref()
+        .map_or_else(|| "error".to_owned(), q);
     let in_traces = if group.count == group.traces {
         String::new()
     } else {
@@ -65,25 +72,44 @@ fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup, now: u64) -> Finding {
     let message = if group.message.is_empty() {
         String::new()
     } else {
-        format!(": {}", shorten(&group.message, 80))
+        format!(": {}", quote_short(&group.message, 80))
+    };
+    let handled = if group.handled {
+        " raised and handled (the spans ended fine)"
+    } else {
+        ""
     };
     let title = format!(
-        "{what} in {}: {} occurrence{in_traces} (first {}, latest {}){message}",
-        group.operation,
+        "{what}{handled} in {}: {} occurrence{in_traces} (first {}, latest {}){message}",
+        q(&group.operation),
         ordinal(group.count),
         ago(now.saturating_sub(group.first_seen_unix_nano)),
         ago(now.saturating_sub(group.last_seen_unix_nano)),
     );
-    let mut recommendation = format!(
-        "The same {} keeps coming back: fix its cause rather than re-running; the causal chain of error {} shows what {} consumed",
-        failure_noun(group.exception_type.as_deref())
-            .trim_end_matches('s')
-            .trim_end_matches(" failure"),
-        group.fingerprint,
-        group.operation
-    );
+    let mut recommendation = if group.handled {
+        format!(
+            "Not a failure: the code caught it and went on. If it is expected (a cache miss, an \
+             optional file), nothing to do; if it costs time or hides a bug, look at {} \
+             (error {})",
+            q(&group.operation),
+            group.fingerprint
+        )
+    } else {
+        format!(
+            "The same {} keeps coming back: fix its cause rather than re-running; the causal chain of error {} shows what {} used",
+            failure_noun(group.exception_type.as_deref())
+                .trim_end_matches('s')
+                .trim_end_matches(" failure"),
+            group.fingerprint,
+            q(&group.operation)
+        )
+    };
     if let Some(c) = &group.correlation {
-        recommendation.push_str(&format!("; failing runs had {} {}", c.feature, c.condition));
+        recommendation.push_str(&format!(
+            "; failing runs had {} {}",
+            q(&c.feature),
+            c.condition
+        ));
     }
 
     let mut evidence: Vec<Evidence> = Vec::new();
@@ -113,6 +139,7 @@ fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup, now: u64) -> Finding {
         group.last_seen_unix_nano as f64,
     );
     numbers.insert("mean_failed_run_nanos".to_owned(), mean_failed_run as f64);
+    numbers.insert("contained_runs".to_owned(), group.contained_traces as f64);
 
     Finding {
         kind: FindingKind::RecurringError,
@@ -120,10 +147,15 @@ fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup, now: u64) -> Finding {
         title,
         recommendation,
         fingerprint: fingerprint(&["recurring_error", &group.fingerprint]),
-        saving_nanos: mean_failed_run,
+        saving_nanos: 0,
         occurrences: group.count as u64,
         numbers,
         evidence,
+        impact: if group.handled {
+            Impact::of(ImpactBasis::Handled)
+        } else {
+            Impact::failures(group.traces as u64)
+        },
     }
 }
 
@@ -151,16 +183,6 @@ pub fn ago(nanos: u64) -> String {
     }
 }
 
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,11 +206,15 @@ mod tests {
         assert_eq!(f.kind, FindingKind::RecurringError);
         assert_eq!(
             f.title,
-            "TimeoutError in summary.generate: 3rd occurrence (first 2 days ago, latest 1 h ago): LLM call timed out after <n>s"
+            "\"TimeoutError\" in \"summary.generate\": 3rd occurrence (first 2 days ago, latest 1 h ago): \"LLM call timed out after <n>s\""
         );
         assert_eq!(f.occurrences, 3);
+        // Ranked by the runs it fails, not by a time "saving".
+        assert_eq!(f.saving_nanos, 0);
+        assert_eq!(f.impact.basis, crate::ImpactBasis::Failures);
+        assert_eq!(f.impact.affected_runs, 3);
         assert_eq!(
-            f.saving_nanos, 1_000_000_000,
+            f.numbers["mean_failed_run_nanos"], 1e9,
             "each failed run lost its 1 s"
         );
         assert_eq!(f.evidence.len(), 3);

@@ -15,7 +15,7 @@
 //! min_baseline_runs`), small slowdowns (below the ratio, however consistent), noisy
 //! differences (not significant), speed-ups, or operations whose baseline median is zero.
 
-use crate::finding::{MAX_EVIDENCE, human_duration};
+use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
 use crate::stats::{mann_whitney, percentile};
 use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
@@ -110,8 +110,8 @@ fn regression(operation: &str, runs: &[Run], thresholds: &Thresholds) -> Option<
         format!("p = {:.3}", test.p_value)
     };
     let title = format!(
-        "{operation} is {:.0} % slower in its last {} runs (median {} vs {} over {} earlier runs, \
-         {p})",
+        "{} is {:.0} % slower in its last {} runs (median {} vs {} over {} earlier runs, {p})",
+        devtrace_model::recorded::name(operation),
         slowdown * 100.0,
         recent.len(),
         human_duration(recent_ns),
@@ -154,6 +154,7 @@ fn regression(operation: &str, runs: &[Run], thresholds: &Thresholds) -> Option<
                 span_ids: vec![r.span_id],
             })
             .collect(),
+        impact: Impact::of(ImpactBasis::Time),
     })
 }
 
@@ -220,7 +221,7 @@ mod tests {
         assert_eq!(
             f.title,
             format!(
-                "checkout is 38 % slower in its last 5 runs (median {} vs {} over 20 earlier \
+                "\"checkout\" is 38 % slower in its last 5 runs (median {} vs {} over 20 earlier \
                  runs, p < 0.001)",
                 human_duration(412 * MS),
                 human_duration(298 * MS)

@@ -1,28 +1,42 @@
 //! N+1 / repeated calls: many sibling calls of the same statement or URL template under one
-//! parent, which one batched call could replace.
+//! parent, made one after another, which one batched call could replace.
 //!
-//! **Rule.** Under one parent span, children are grouped by span name and call template: the
-//! SQL statement (`db.query.text`, or the older `db.statement`) with its literals folded by
-//! [`normalize_sql`]; else the HTTP method and URL (`url.full`, `http.url` or `url.path`) folded
-//! by [`normalize_url`]; else the span name alone. A group of at least
-//! [`Thresholds::min_calls`] successful calls is reported.
+//! **Rule.** Under one parent span, the children that leave the process (client or producer
+//! spans, or spans with database, HTTP client, RPC, messaging or LLM attributes: see
+//! [`crate::call`]) are grouped by span name and call template (the statement with its literals
+//! folded, else the HTTP method and URL template, else the RPC method, else the destination,
+//! else the name). A group of at least [`Thresholds::min_calls`] successful calls that run one
+//! after another — never more than one in flight — is reported. Internal spans (a loop in the
+//! program's own code) are never reported here: there is nothing to batch. Calls that overlap
+//! are a concurrency question, not a batching one: a fan-out held to a few at a time is
+//! [`super::concurrency_limit`]'s, and calls that all run at once are already as fast as they
+//! get.
 //!
 //! **Saving model.** One batched call (`IN (...)`, a JOIN, a batch endpoint) is assumed to cost
-//! [`Thresholds::batch_cost_factor`] × the mean duration of one call. The saving is the time the
-//! calls cover in the parent (their sum when they run one after another, as N+1 loops do; the
-//! union of their intervals when some overlap) minus that cost. Across runs the finding is
-//! aggregated per (parent operation, call name, template): `occurrences` is the number of traces
-//! where it happens, `saving_nanos` the mean saving per such trace.
+//! [`Thresholds::batch_cost_factor`] × the mean duration of one call. The saving of one loop is
+//! the sum of its calls minus that cost.
 //!
-//! **Does not fire on** a few similar calls (below [`Thresholds::min_calls`]), calls that
-//! differ in statement or URL template, calls under different parents, or failed calls (a
-//! call failing again and again is a retry storm, see [`super::retry_storm`], not batching
-//! material).
+//! **Across runs** the finding is one per (root operation, parent operation, call name,
+//! template). A parent that repeats inside one run (the same subtree a hundred times: a batch
+//! job's chunks) is one pattern with its count: "10 times per call of \"chunk\", 100 calls per
+//! run". `occurrences` is the number of runs with the loop; the saving per run is the median,
+//! over those runs, of the run's savings summed over the parent's instances. Evidence lists each
+//! trace once.
+//!
+//! **Does not fire on** a few similar calls (below [`Thresholds::min_calls`]), calls that differ
+//! in statement or URL template, calls under different parents, failed calls (a call failing
+//! again and again is a retry storm, see [`super::retry_storm`]), internal spans, or calls that
+//! already overlap.
 
-use crate::finding::{MAX_EVIDENCE, human_duration};
-use crate::fingerprint::{fingerprint, normalize_sql, normalize_url};
-use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
+use super::calls::{
+    Claims, evidence_per_trace, format_count, median, outbound_groups, overlap, root_name,
+};
+use crate::call::Template;
+use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
+use crate::fingerprint::fingerprint;
+use crate::{AnalyzedTrace, Finding, FindingKind};
 use devtrace_model::SpanId;
+use devtrace_model::recorded::name as q;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug)]
@@ -46,80 +60,7 @@ impl Default for Thresholds {
     }
 }
 
-/// What a call does, normalised so that calls differing only in literals or ids are equal.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Template {
-    /// A SQL statement with its literals folded.
-    Sql(String),
-    /// An HTTP call: the method (when known) and the URL template.
-    Http(String),
-    /// Neither: the span name is all there is.
-    Name,
-}
-
-impl Template {
-    /// The template as text for fingerprints ("" for [`Template::Name`]).
-    pub(crate) fn key(&self) -> &str {
-        match self {
-            Self::Sql(text) | Self::Http(text) => text,
-            Self::Name => "",
-        }
-    }
-
-    /// How to name the call in a title: the statement, the method and URL without its scheme,
-    /// or the span name; long statements are shortened.
-    pub(crate) fn display(&self, name: &str) -> String {
-        match self {
-            Self::Sql(sql) => shorten(sql, 100),
-            Self::Http(call) => shorten(&strip_scheme(call), 100),
-            Self::Name => name.to_owned(),
-        }
-    }
-}
-
-/// "POST https://host/p" → "POST host/p"; "https://host/p" → "host/p".
-fn strip_scheme(call: &str) -> String {
-    match call.split_once("://") {
-        Some((before, rest)) => match before.rsplit_once(' ') {
-            Some((method, _scheme)) => format!("{method} {rest}"),
-            None => rest.to_owned(),
-        },
-        None => call.to_owned(),
-    }
-}
-
-/// The template of span `index`: SQL, else HTTP, else the name.
-pub(crate) fn call_template(trace: &AnalyzedTrace, index: usize) -> Template {
-    let span = trace.span(index);
-    let text = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| span.attr(k).and_then(|v| v.as_str()))
-            .filter(|s| !s.trim().is_empty())
-    };
-    if let Some(sql) = text(&["db.query.text", "db.statement"]) {
-        return Template::Sql(normalize_sql(sql));
-    }
-    if let Some(url) = text(&["url.full", "http.url", "url.path"]) {
-        let url = normalize_url(url);
-        return Template::Http(match text(&["http.request.method", "http.method"]) {
-            Some(method) => format!("{} {url}", method.to_uppercase()),
-            None => url,
-        });
-    }
-    Template::Name
-}
-
-fn shorten(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        text.to_owned()
-    } else {
-        let mut short: String = text.chars().take(max_chars).collect();
-        short.push('…');
-        short
-    }
-}
-
-/// One group of repeated calls under one parent span.
+/// One loop: the calls under one parent instance.
 #[derive(Debug)]
 struct Occurrence {
     trace: usize,
@@ -130,63 +71,65 @@ struct Occurrence {
 }
 
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
-    // (parent name, call name, template) → occurrences, in trace order.
-    let mut by_subject: BTreeMap<(String, String, Template), Vec<Occurrence>> = BTreeMap::new();
-    let min_calls = thresholds.min_calls.max(2);
-    for (t, trace) in traces.iter().enumerate() {
-        for (parent, _) in trace.tree.walk() {
-            let children = &trace.tree.children[parent];
-            if children.len() < min_calls {
-                continue;
-            }
-            let mut groups: BTreeMap<(&str, Template), Vec<usize>> = BTreeMap::new();
-            for &child in children {
-                let span = trace.span(child);
-                if !span.is_error() {
-                    groups
-                        .entry((span.name.as_str(), call_template(trace, child)))
-                        .or_default()
-                        .push(child);
-                }
-            }
-            for ((name, template), calls) in groups {
-                if calls.len() < min_calls {
-                    continue;
-                }
-                let total: u64 = calls
-                    .iter()
-                    .map(|c| trace.span(*c).duration_nanos())
-                    .fold(0, u64::saturating_add);
-                let covered = covered_nanos(
-                    calls
-                        .iter()
-                        .map(|c| (trace.span(*c).start_unix_nano, trace.span(*c).end_unix_nano)),
-                );
-                let batched =
-                    total as f64 / calls.len() as f64 * thresholds.batch_cost_factor.max(0.0);
-                let saving = (covered as f64 - batched).max(0.0).round() as u64;
-                if saving == 0 {
-                    continue;
-                }
-                by_subject
-                    .entry((trace.span(parent).name.clone(), name.to_owned(), template))
-                    .or_default()
-                    .push(Occurrence {
-                        trace: t,
-                        parent_id: trace.span(parent).span_id,
-                        call_ids: calls.iter().map(|c| trace.span(*c).span_id).collect(),
-                        total_nanos: total,
-                        saving_nanos: saving,
-                    });
-            }
+    detect_claiming(traces, thresholds).0
+}
+
+/// [`detect`], and the calls its findings account for.
+pub fn detect_claiming(
+    traces: &[AnalyzedTrace],
+    thresholds: &Thresholds,
+) -> (Vec<Finding>, Claims) {
+    // (root operation, parent name, call name, template) → occurrences, in trace order.
+    let mut by_subject: BTreeMap<(String, String, String, Template), Vec<Occurrence>> =
+        BTreeMap::new();
+    let mut claims = Claims::default();
+    for group in outbound_groups(traces, thresholds.min_calls.max(2)) {
+        let trace = &traces[group.trace];
+        let intervals: Vec<(u64, u64)> = group
+            .calls
+            .iter()
+            .map(|c| (trace.span(*c).start_unix_nano, trace.span(*c).end_unix_nano))
+            .collect();
+        if overlap(&intervals).max_in_flight > 1 {
+            continue;
         }
+        let total: u64 = group
+            .calls
+            .iter()
+            .map(|c| trace.span(*c).duration_nanos())
+            .fold(0, u64::saturating_add);
+        let batched =
+            total as f64 / group.calls.len() as f64 * thresholds.batch_cost_factor.max(0.0);
+        let saving = (total as f64 - batched).max(0.0).round() as u64;
+        if saving == 0 {
+            continue;
+        }
+        for &c in &group.calls {
+            claims.claim(group.trace, c);
+        }
+        by_subject
+            .entry((
+                root_name(trace).to_owned(),
+                trace.span(group.parent).name.clone(),
+                group.name.clone(),
+                group.template.clone(),
+            ))
+            .or_default()
+            .push(Occurrence {
+                trace: group.trace,
+                parent_id: trace.span(group.parent).span_id,
+                call_ids: group.calls.iter().map(|c| trace.span(*c).span_id).collect(),
+                total_nanos: total,
+                saving_nanos: saving,
+            });
     }
-    by_subject
+    let findings = by_subject
         .into_iter()
-        .map(|((parent, name, template), occurrences)| {
+        .map(|((_, parent, name, template), occurrences)| {
             finding(traces, &parent, &name, &template, &occurrences)
         })
-        .collect()
+        .collect();
+    (findings, claims)
 }
 
 fn finding(
@@ -196,18 +139,22 @@ fn finding(
     template: &Template,
     occurrences: &[Occurrence],
 ) -> Finding {
-    let mut per_trace: BTreeMap<usize, (u64, u64, u64)> = BTreeMap::new(); // calls, total, saving
+    // Per run: calls, total time, saving, parent instances.
+    let mut per_trace: BTreeMap<usize, (u64, u64, u64, u64)> = BTreeMap::new();
     for o in occurrences {
         let entry = per_trace.entry(o.trace).or_default();
         entry.0 += o.call_ids.len() as u64;
         entry.1 = entry.1.saturating_add(o.total_nanos);
         entry.2 = entry.2.saturating_add(o.saving_nanos);
+        entry.3 += 1;
     }
     let runs = per_trace.len().max(1) as f64;
     let calls: u64 = per_trace.values().map(|v| v.0).sum();
     let total: f64 = per_trace.values().map(|v| v.1 as f64).sum();
-    let saving = (per_trace.values().map(|v| v.2 as f64).sum::<f64>() / runs).round() as u64;
+    let saving = median(&mut per_trace.values().map(|v| v.2).collect::<Vec<_>>());
     let calls_per_run = calls as f64 / runs;
+    let instances_per_run = occurrences.len() as f64 / runs;
+    let calls_per_instance = calls as f64 / occurrences.len().max(1) as f64;
     let mean_call = (total / calls.max(1) as f64).round() as u64;
     let total_per_run = (total / runs).round() as u64;
     let (verb, remedy) = match template {
@@ -216,18 +163,31 @@ fn finding(
             "batch them into one query (WHERE … IN (...) or a JOIN)",
         ),
         Template::Http(_) => ("calls", "fetch them in a single request (a batch endpoint)"),
-        Template::Name => ("calls", "batch them into a single call"),
+        _ => ("calls", "batch them into a single call"),
+    };
+    let how_often = if instances_per_run > 1.05 {
+        format!(
+            "{} times per call of {} ({} calls per run, {} in all per run)",
+            format_count(calls_per_instance),
+            q(parent),
+            format_count(instances_per_run),
+            format_count(calls_per_run),
+        )
+    } else {
+        format!("{} times per run", format_count(calls_per_run))
     };
     let title = format!(
-        "{parent} {verb} `{}` {} times per run ({} each, {} in all)",
+        "{} {verb} {} one after another, {how_often} ({} each, {} in all)",
+        q(parent),
         template.display(name),
-        format_count(calls_per_run),
         human_duration(mean_call),
         human_duration(total_per_run),
     );
     let recommendation = format!("{remedy}; saving ≈ {} per run", human_duration(saving));
     let numbers = BTreeMap::from([
         ("calls_per_run".to_owned(), calls_per_run),
+        ("calls_per_parent".to_owned(), calls_per_instance),
+        ("parents_per_run".to_owned(), instances_per_run),
         ("mean_call_nanos".to_owned(), mean_call as f64),
         ("total_nanos_per_run".to_owned(), total_per_run as f64),
         ("saving_nanos".to_owned(), saving as f64),
@@ -247,46 +207,24 @@ fn finding(
         saving_nanos: saving,
         occurrences: per_trace.len() as u64,
         numbers,
-        evidence: occurrences
-            .iter()
-            .take(MAX_EVIDENCE)
-            .map(|o| Evidence {
-                trace_id: traces[o.trace].trace_id,
-                span_ids: std::iter::once(o.parent_id)
-                    .chain(o.call_ids.iter().copied())
-                    .collect(),
-            })
-            .collect(),
+        evidence: evidence_per_trace(
+            occurrences.iter().map(|o| {
+                (
+                    traces[o.trace].trace_id,
+                    std::iter::once(o.parent_id)
+                        .chain(o.call_ids.iter().copied())
+                        .collect(),
+                )
+            }),
+            MAX_EVIDENCE,
+            MAX_SPANS_PER_EVIDENCE,
+        ),
+        impact: Impact::of(ImpactBasis::Time),
     }
 }
 
-/// "40", or "40.5" when the mean is not whole.
-fn format_count(value: f64) -> String {
-    if (value - value.round()).abs() < 0.05 {
-        format!("{}", value.round() as u64)
-    } else {
-        format!("{value:.1}")
-    }
-}
-
-/// Length of the union of the intervals (ends before starts count as empty).
-fn covered_nanos(intervals: impl Iterator<Item = (u64, u64)>) -> u64 {
-    let mut sorted: Vec<(u64, u64)> = intervals.filter(|(s, e)| s < e).collect();
-    sorted.sort_unstable();
-    let mut total = 0u64;
-    let mut current: Option<(u64, u64)> = None;
-    for (s, e) in sorted {
-        current = match current {
-            Some((cs, ce)) if s <= ce => Some((cs, ce.max(e))),
-            Some((cs, ce)) => {
-                total = total.saturating_add(ce - cs);
-                Some((s, e))
-            }
-            None => Some((s, e)),
-        };
-    }
-    total.saturating_add(current.map_or(0, |(s, e)| e - s))
-}
+/// Most span ids one evidence item lists (the parent, then the first calls).
+const MAX_SPANS_PER_EVIDENCE: usize = 41;
 
 #[cfg(test)]
 mod tests {
@@ -327,7 +265,8 @@ mod tests {
         assert_eq!(
             f.title,
             format!(
-                "chat_history.load runs `SELECT * FROM messages WHERE id = <n>` 40 times per run \
+                "\"chat_history.load\" runs \"SELECT * FROM messages WHERE id = <n>\" one after \
+                 another, 40 times per run \
                  ({} each, {} in all)",
                 human_duration(3_100 * US),
                 human_duration(124 * MS)
@@ -424,8 +363,10 @@ mod tests {
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
         assert!(
-            f.title
-                .starts_with("profile.render calls `GET api.x.com/users/{id}` 6 times per run"),
+            f.title.starts_with(
+                "\"profile.render\" calls \"GET api.x.com/users/{id}\" one after another, 6 \
+                     times per run"
+            ),
             "{}",
             f.title
         );
@@ -436,26 +377,92 @@ mod tests {
         );
     }
 
-    #[test]
-    fn without_a_statement_or_url_the_span_name_is_the_template() {
+    /// Five `cache.lookup` spans in a row; `kind` says whether they leave the process.
+    fn lookups(kind: devtrace_model::SpanKind) -> Vec<Span> {
         let mut spans = vec![span(1, None, "index", 0, 100)];
         for i in 0..5u8 {
-            spans.push(span(
+            let mut s = span(
                 10 + i,
                 Some(1),
                 "cache.lookup",
                 u64::from(i) * 10,
                 u64::from(i) * 10 + 10,
-            ));
+            );
+            s.kind = kind;
+            spans.push(s);
         }
-        let f = &detect(&[trace(1, spans)], &Thresholds::default())[0];
+        spans
+    }
+
+    #[test]
+    fn without_a_statement_or_url_a_client_call_is_named_by_its_span() {
+        let f = &detect(
+            &[trace(1, lookups(devtrace_model::SpanKind::Client))],
+            &Thresholds::default(),
+        )[0];
         assert!(
             f.title
-                .starts_with("index calls `cache.lookup` 5 times per run"),
+                .starts_with("\"index\" calls \"cache.lookup\" one after another, 5 times per run"),
             "{}",
             f.title
         );
         assert_eq!(f.saving_nanos, 50 - 15);
+    }
+
+    #[test]
+    fn an_internal_loop_is_not_batching_material() {
+        // The program's own loop: nothing leaves the process, nothing to batch.
+        let spans = lookups(devtrace_model::SpanKind::Internal);
+        assert!(detect(&[trace(1, spans)], &Thresholds::default()).is_empty());
+    }
+
+    #[test]
+    fn a_repeated_subtree_is_one_pattern_with_its_count_and_evidence_lists_a_trace_once() {
+        // A batch job: 100 chunks, each inserting 10 rows one at a time.
+        let mut spans = vec![span(1, None, "import.run", 0, 100_000 * US)];
+        let mut id: u16 = 2;
+        let sid = |n: u16| SpanId([(n >> 8) as u8, n as u8, 0, 0, 0, 0, 0, 1]);
+        let mut all = vec![];
+        for chunk in 0..100u64 {
+            let parent = sid(id);
+            id += 1;
+            let start = chunk * 1_000 * US;
+            let mut c = span(0, None, "chunk.process", start, start + 1_000 * US);
+            c.span_id = parent;
+            c.parent_span_id = Some(SpanId([1; 8]));
+            all.push(c);
+            for row in 0..10u64 {
+                let s0 = start + row * 90 * US;
+                let mut insert = span(0, None, "INSERT", s0, s0 + 80 * US);
+                insert.span_id = sid(id);
+                id += 1;
+                insert.parent_span_id = Some(parent);
+                insert.attributes.push(KeyValue::new(
+                    "db.statement",
+                    format!("INSERT INTO rows VALUES ({})", chunk * 10 + row),
+                ));
+                all.push(insert);
+            }
+        }
+        spans.extend(all);
+        let findings = detect(&[trace(1, spans)], &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.occurrences, 1);
+        assert_eq!(f.numbers["calls_per_parent"], 10.0);
+        assert_eq!(f.numbers["parents_per_run"], 100.0);
+        assert!(
+            f.title
+                .contains("10 times per call of \"chunk.process\" (100 calls per run"),
+            "{}",
+            f.title
+        );
+        // 100 loops of (800 µs − 1.5 × 80 µs).
+        assert_eq!(f.saving_nanos, 100 * (800 - 120) * US);
+        assert_eq!(f.evidence.len(), 1, "one trace, listed once");
+        let ids = &f.evidence[0].span_ids;
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "no span id twice");
     }
 
     #[test]
@@ -472,13 +479,16 @@ mod tests {
     fn templates_display_without_the_scheme() {
         assert_eq!(
             Template::Http("POST https://api.openai.com/v1/chat".into()).display("x"),
-            "POST api.openai.com/v1/chat"
+            "\"POST api.openai.com/v1/chat\""
         );
-        assert_eq!(Template::Http("/v1/items".into()).display("x"), "/v1/items");
-        assert_eq!(Template::Name.display("span"), "span");
+        assert_eq!(
+            Template::Http("/v1/items".into()).display("x"),
+            "\"/v1/items\""
+        );
+        assert_eq!(Template::Name.display("span"), "\"span\"");
         assert_eq!(
             Template::Sql("x".repeat(120)).display("").chars().count(),
-            101
+            103
         );
     }
 }

@@ -23,10 +23,11 @@
 //!
 //! [`call_template`]: super::repeated_calls
 
-use super::repeated_calls::{Template, call_template};
-use crate::finding::{MAX_EVIDENCE, human_duration};
+use crate::call::{Template, call_template};
+use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::{fingerprint, normalize_text};
 use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
+use devtrace_model::recorded::quote_short;
 use devtrace_model::{SpanId, semconv};
 use std::collections::BTreeMap;
 
@@ -282,16 +283,16 @@ fn finding(traces: &[AnalyzedTrace], name: &str, template: &Template, storms: &[
     } else {
         format!("up to {max_retries} times")
     };
-    let error = most_common_error(storms);
+    let error = most_common_error(storms).map(|e| quote_short(e, 120));
     let subject = template.display(name);
     let what = if storms.iter().all(|s| s.resent_only) {
-        match error {
-            Some(error) => format!("was resent {times} in a row (`{error}`)"),
+        match &error {
+            Some(error) => format!("was resent {times} in a row ({error})"),
             None => format!("was resent {times} in a row"),
         }
     } else {
-        match error {
-            Some(error) => format!("failed with `{error}` and was retried {times} in a row"),
+        match &error {
+            Some(error) => format!("failed with {error} and was retried {times} in a row"),
             None => format!("failed and was retried {times} in a row"),
         }
     };
@@ -301,8 +302,8 @@ fn finding(traces: &[AnalyzedTrace], name: &str, template: &Template, storms: &[
         format!("{} lost", human_duration(lost))
     };
     let title = format!("{subject} {what} ({lost_text})");
-    let cause = match error {
-        Some(error) => format!("fix the cause (`{error}`)"),
+    let cause = match &error {
+        Some(error) => format!("fix the cause ({error})"),
         None => "fix the cause of the failures".to_owned(),
     };
     let recommendation = format!(
@@ -338,6 +339,7 @@ fn finding(traces: &[AnalyzedTrace], name: &str, template: &Template, storms: &[
                     .collect(),
             })
             .collect(),
+        impact: Impact::of(ImpactBasis::Time),
     }
 }
 
@@ -408,8 +410,8 @@ mod tests {
         assert_eq!(
             f.title,
             format!(
-                "POST api.openai.com/v1/chat failed with `TimeoutError: Request timed out after \
-                 600 ms` and was retried 4 times in a row ({} lost)",
+                "\"POST api.openai.com/v1/chat\" failed with \"TimeoutError: Request timed out \
+                 after 600 ms\" and was retried 4 times in a row ({} lost)",
                 human_duration(lost)
             )
         );
@@ -517,7 +519,7 @@ mod tests {
         assert_eq!(f.numbers["retries"], 2.0);
         assert!(
             f.title
-                .starts_with("POST api.openai.com/v1/chat was resent 2 times in a row ("),
+                .starts_with("\"POST api.openai.com/v1/chat\" was resent 2 times in a row ("),
             "{}",
             f.title
         );

@@ -1,73 +1,105 @@
-//! Sequential independent work: siblings that run one after another although nothing in the
-//! trace says one needs the other.
+//! Sequential independent work: sibling calls that run one after another although nothing in
+//! the trace says one needs another — only where the trace gives reasons to believe they are
+//! independent.
 //!
-//! **Rule.** Under one parent span, take the children that each last at least
-//! [`Thresholds::min_child_share`] of the parent. Those that overlap another such child are
-//! dropped (that part of the parent already runs concurrently). From the rest, a group is formed
-//! greedily, longest first, of siblings with no data dependency visible in the trace: no span
-//! link between their subtrees (in either direction, in [`Span::links`]) and no lock in common
-//! (a `devtrace.lock.name` attribute of the same value anywhere in both subtrees). A group of at
-//! least [`Thresholds::min_group_size`] is reported when its saving is at least
-//! [`Thresholds::min_saving_share`] of the parent.
+//! **Which siblings are grouped** (documented in docs/analysis.md, one rule each):
+//! 1. *Already concurrent*: a child that overlaps a sibling is out; so is a call an N+1 or a
+//!    concurrency-limit finding already accounts for (no span's time is claimed twice).
+//! 2. *Outbound reads only*: members are calls that leave the process and only read
+//!    ([`crate::call`]: `SELECT`, `GET`, `Get…` RPCs, receives, file reads, LLM calls). A write
+//!    (`INSERT`, `POST`, `Charge…`, a publish) is never a member and ends a run: what comes
+//!    after it may read what it wrote, and it may use everything before it.
+//! 3. *One kind, back to back*: a run is consecutive such reads of one kind of work (database,
+//!    HTTP, RPC, messaging, file, LLM). Any other child longer than
+//!    [`Thresholds::transparent_share`] of the parent (or with children of its own) ends it:
+//!    the program did something with the results in between. LLM calls group only with LLM
+//!    calls — a call followed by an LLM call is how prompts carry earlier results.
+//! 4. *Load, then fan out*: a call followed by two or more calls of one template (the same
+//!    query or endpoint with different ids) is taken to produce their input, and is not grouped
+//!    with them.
+//! 5. *Data flow*: a member joins a group only if nothing shows it depends on an earlier
+//!    member: no span link between their subtrees, no lock in common, no value passed (an id,
+//!    key or location that first appears in the earlier member's subtree, its attributes and
+//!    events, found again in the later one's, and not in the input they share from their parent
+//!    — [`crate::values`]; two calls that both use what a third returned do not depend on each
+//!    other), not a retry of it
+//!    (the same call after a failed attempt), and for LLM calls not a continuation of its
+//!    conversation (a recorded prompt containing the earlier response, or an input that grew by
+//!    the earlier call's output in the same conversation). Where a member depends on an earlier
+//!    one, the run is split there.
 //!
-//! **Saving model.** Run concurrently, the group takes as long as its slowest member, so the
-//! saving is `sum − max` of the members' durations. Across runs the finding is aggregated per
-//! (parent operation, set of child names): `occurrences` is the number of traces where the group
-//! appears, `saving_nanos` the mean saving per such trace (summed over the parent's instances in
-//! it).
+//! The strongest candidate per parent is the group with the largest saving; the saving is
+//! claimed for that group only. Other siblings of the parent that also run back to back are
+//! mentioned as "also sequential; may depend on each other", without a saving.
 //!
-//! **Does not fire on** siblings that already overlap, siblings linked by a span link or sharing
-//! a lock, short siblings (below the share threshold; reordering them is not worth it), or groups
-//! whose saving is a negligible part of the parent. It cannot see data that flows outside the
-//! trace (a file written by one and read by the next); the recommendation says "in the trace"
-//! for that reason.
+//! **Across runs**: one finding per (root operation, parent operation). Its members are the
+//! set of calls (name and template) that forms the group in most runs; "in k of n runs" counts
+//! the runs with that group against the runs containing the parent; the saving per run is the
+//! median over those k runs of `sum − max` of the group (summed over the parent's instances
+//! when the parent repeats inside a run).
 //!
-//! [`Span::links`]: devtrace_model::Span::links
+//! It cannot see data passed in memory without leaving a trace, so the recommendation says
+//! what was checked: "nothing in the trace shows one uses another's result".
 
-use crate::finding::{MAX_EVIDENCE, human_duration};
+use super::calls::{Claims, median, root_name};
+use crate::call::{Call, Direction, Template, describe};
+use crate::classify::WorkKind;
+use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
-use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
+use crate::values::{context_tokens, subtree_tokens};
+use crate::{AnalyzedTrace, Finding, FindingKind};
+use devtrace_model::recorded::name as q;
 use devtrace_model::{SpanId, TraceId};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The attribute naming a lock a span holds or waits on.
 const LOCK_NAME: &str = "devtrace.lock.name";
 
 #[derive(Clone, Debug)]
 pub struct Thresholds {
-    /// Smallest duration, as a share of the parent's, for a child to be part of a group.
-    /// Default 0.05 (5 %): shorter children are not worth restructuring code for, and
-    /// including them would only add noise to the title.
-    pub min_child_share: f64,
     /// Smallest saving (`sum − max` of the group), as a share of the parent's duration, worth
     /// reporting. Default 0.05 (5 %): below that the change is within run-to-run noise.
     pub min_saving_share: f64,
-    /// Smallest number of siblings in a group. Default 2: two independent calls in a row are
-    /// already a candidate for running concurrently.
+    /// A member shorter than this share of its parent is left out of the group (it would only
+    /// add noise to the title). Default 0.01 (1 %).
+    pub min_member_share: f64,
+    /// A child that is not a member (internal work, a write, another kind) ends a run unless it
+    /// is shorter than this share of the parent and has no children: bookkeeping between two
+    /// calls does not consume their results. Default 0.01 (1 %).
+    pub transparent_share: f64,
+    /// Smallest number of siblings in a group. Default 2.
     pub min_group_size: usize,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
-            min_child_share: 0.05,
             min_saving_share: 0.05,
+            min_member_share: 0.01,
+            transparent_share: 0.01,
             min_group_size: 2,
         }
     }
 }
 
-/// One group of sequential independent siblings under one parent span.
-#[derive(Debug)]
+/// One group under one parent instance.
+#[derive(Debug, Clone)]
 struct Group {
     trace: usize,
     parent_id: SpanId,
     /// Members in start order.
     span_ids: Vec<SpanId>,
+    /// Member identities (name and template), in start order.
+    keys: Vec<String>,
     names: Vec<String>,
+    /// How each member reads in a title: its call (`"GET catalog/v1/search"`), quoted, or
+    /// its span name when that is all there is.
+    labels: Vec<String>,
     parent_nanos: u64,
     sum_nanos: u64,
     max_nanos: u64,
+    /// Other back-to-back children of the parent not in the group.
+    also: Vec<String>,
 }
 
 impl Group {
@@ -77,228 +109,486 @@ impl Group {
 }
 
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
-    // (parent name, set of child names) → groups, in trace order.
-    let mut by_subject: BTreeMap<(String, BTreeSet<String>), Vec<Group>> = BTreeMap::new();
+    detect_excluding(traces, thresholds, &Claims::default())
+}
+
+/// [`detect`], leaving out calls other findings account for.
+pub fn detect_excluding(
+    traces: &[AnalyzedTrace],
+    thresholds: &Thresholds,
+    claimed: &Claims,
+) -> Vec<Finding> {
+    // (root operation, parent operation) → groups; and how many runs contain the parent.
+    let mut by_subject: BTreeMap<(String, String), Vec<Group>> = BTreeMap::new();
+    let mut runs_with_parent: BTreeMap<(String, String), BTreeSet<usize>> = BTreeMap::new();
     for (t, trace) in traces.iter().enumerate() {
+        let root = root_name(trace).to_owned();
         for (parent, _) in trace.tree.walk() {
-            if let Some(group) = group_under(trace, t, parent, thresholds) {
-                let names: BTreeSet<String> = group.names.iter().cloned().collect();
-                by_subject
-                    .entry((trace.span(parent).name.clone(), names))
-                    .or_default()
-                    .push(group);
+            if trace.tree.children[parent].len() < 2 {
+                continue;
+            }
+            let subject = (root.clone(), trace.span(parent).name.clone());
+            runs_with_parent
+                .entry(subject.clone())
+                .or_default()
+                .insert(t);
+            if let Some(group) = group_under(trace, t, parent, thresholds, claimed) {
+                by_subject.entry(subject).or_default().push(group);
             }
         }
     }
     by_subject
         .into_iter()
-        .map(|((parent, names), groups)| finding(traces, &parent, &names, &groups))
+        .filter_map(|(subject, groups)| {
+            let runs = runs_with_parent.get(&subject).map_or(0, BTreeSet::len);
+            finding(traces, &subject.1, &groups, runs)
+        })
         .collect()
 }
 
-/// The group of sequential independent children of `parent`, if there is one worth reporting.
+/// A child seen as a candidate member.
+struct Child {
+    index: usize,
+    call: Call,
+    key: String,
+    overlaps: bool,
+}
+
 fn group_under(
     trace: &AnalyzedTrace,
     trace_index: usize,
     parent: usize,
     thresholds: &Thresholds,
+    claimed: &Claims,
 ) -> Option<Group> {
     let parent_nanos = trace.span(parent).duration_nanos();
-    let children = &trace.tree.children[parent];
-    if parent_nanos == 0 || children.len() < thresholds.min_group_size.max(2) {
+    if parent_nanos == 0 {
         return None;
     }
-    let min_child = thresholds.min_child_share * parent_nanos as f64;
-    let significant: Vec<usize> = children
+    let children: Vec<usize> = trace.tree.children[parent]
         .iter()
         .copied()
-        .filter(|c| {
-            let d = trace.span(*c).duration_nanos();
-            d > 0 && d as f64 >= min_child
-        })
+        .filter(|c| trace.span(*c).duration_nanos() > 0)
         .collect();
     let overlaps = |a: usize, b: usize| {
         let (a, b) = (trace.span(a), trace.span(b));
         a.start_unix_nano < b.end_unix_nano && b.start_unix_nano < a.end_unix_nano
     };
-    let mut candidates: Vec<usize> = significant
+    let children: Vec<Child> = children
         .iter()
-        .copied()
-        .filter(|a| !significant.iter().any(|b| b != a && overlaps(*a, *b)))
+        .map(|&c| {
+            let call = describe(trace, c);
+            let span = trace.span(c);
+            let key = format!("{}|{}", span.name, call.template.key());
+            Child {
+                index: c,
+                overlaps: children.iter().any(|&o| o != c && overlaps(c, o)),
+                call,
+                key,
+            }
+        })
         .collect();
-    if candidates.len() < thresholds.min_group_size.max(2) {
-        return None;
-    }
-    // Longest first, so the greedy choice keeps the members that matter most.
-    candidates.sort_by_key(|c| (std::cmp::Reverse(trace.span(*c).duration_nanos()), *c));
-    let footprints: Vec<Footprint> = candidates
-        .iter()
-        .map(|c| Footprint::of(trace, *c))
-        .collect();
-    let mut chosen: Vec<usize> = Vec::new();
-    for i in 0..candidates.len() {
-        if chosen
-            .iter()
-            .all(|j| footprints[i].independent_of(&footprints[*j]))
-        {
-            chosen.push(i);
+
+    // Rules 1–3: runs of back-to-back outbound reads of one kind.
+    let member_ok = |child: &Child| {
+        !child.overlaps
+            && !claimed.is_claimed(trace_index, child.index)
+            && is_groupable_read(&child.call)
+    };
+    let transparent = |child: &Child| {
+        trace.tree.children[child.index].is_empty()
+            && (trace.span(child.index).duration_nanos() as f64)
+                < thresholds.transparent_share * parent_nanos as f64
+            && child.call.direction != Direction::Write
+    };
+    let mut runs: Vec<Vec<&Child>> = Vec::new();
+    let mut current: Vec<&Child> = Vec::new();
+    for child in &children {
+        if member_ok(child) {
+            if current
+                .first()
+                .is_some_and(|first| first.call.kind != child.call.kind)
+            {
+                runs.push(std::mem::take(&mut current));
+            }
+            current.push(child);
+        } else if !transparent(child) {
+            runs.push(std::mem::take(&mut current));
         }
     }
-    if chosen.len() < thresholds.min_group_size.max(2) {
+    runs.push(current);
+    runs.retain(|r| r.len() >= 2);
+    if runs.is_empty() {
+        // Nothing to group: skip reading every child's values.
         return None;
     }
-    let mut members: Vec<usize> = chosen.iter().map(|i| candidates[*i]).collect();
-    members.sort_by_key(|c| (trace.span(*c).start_unix_nano, *c));
-    let durations = members.iter().map(|c| trace.span(*c).duration_nanos());
+
+    // Rules 4–5: split at producers of a fan-out and at dependencies.
+    // Where each value first appears among the children: a value a later sibling shares with
+    // an earlier one came from that one only if it appeared there first (two calls that both
+    // use what a third returned do not depend on each other).
+    let context = context_tokens(trace, parent);
+    let mut origin: HashMap<String, usize> = HashMap::new();
+    for child in &children {
+        for token in subtree_tokens(trace, child.index) {
+            if !context.contains(&token) {
+                origin.entry(token).or_insert(child.index);
+            }
+        }
+    }
+    let mut groups: Vec<Vec<&Child>> = Vec::new();
+    for run in runs {
+        let mut pieces: Vec<Vec<&Child>> = vec![Vec::new()];
+        for (i, child) in run.iter().enumerate() {
+            let produces_fan_out = run.get(i + 1).is_some_and(|next| {
+                next.call.template != child.call.template
+                    && run.get(i + 2).is_some_and(|after| {
+                        after.call.template == next.call.template
+                            && !matches!(next.call.template, Template::Name)
+                    })
+            });
+            let piece = pieces.last_mut().expect("never empty");
+            let depends = piece
+                .iter()
+                .any(|earlier| depends_on(trace, earlier.index, child.index, &origin));
+            if depends {
+                pieces.push(vec![child]);
+            } else {
+                piece.push(child);
+            }
+            if produces_fan_out {
+                pieces.push(Vec::new());
+            }
+        }
+        groups.extend(pieces);
+    }
+
+    let min_member = thresholds.min_member_share * parent_nanos as f64;
+    let best = groups
+        .into_iter()
+        .map(|g| {
+            g.into_iter()
+                .filter(|c| trace.span(c.index).duration_nanos() as f64 >= min_member)
+                .collect::<Vec<_>>()
+        })
+        .filter(|g| g.len() >= thresholds.min_group_size.max(2))
+        .max_by_key(|g| {
+            let d: Vec<u64> = g
+                .iter()
+                .map(|c| trace.span(c.index).duration_nanos())
+                .collect();
+            d.iter().sum::<u64>() - d.iter().max().copied().unwrap_or(0)
+        })?;
+    let durations: Vec<u64> = best
+        .iter()
+        .map(|c| trace.span(c.index).duration_nanos())
+        .collect();
+    let members: HashSet<usize> = best.iter().map(|c| c.index).collect();
+    // Other children that also run back to back (significant, not overlapping).
+    let also: Vec<String> = children
+        .iter()
+        .filter(|c| {
+            !members.contains(&c.index)
+                && !c.overlaps
+                && !claimed.is_claimed(trace_index, c.index)
+                && trace.span(c.index).duration_nanos() as f64 >= 0.05 * parent_nanos as f64
+        })
+        .map(|c| trace.span(c.index).name.clone())
+        .collect();
     let group = Group {
         trace: trace_index,
         parent_id: trace.span(parent).span_id,
-        span_ids: members.iter().map(|c| trace.span(*c).span_id).collect(),
-        names: members
+        span_ids: best.iter().map(|c| trace.span(c.index).span_id).collect(),
+        keys: best.iter().map(|c| c.key.clone()).collect(),
+        names: best
             .iter()
-            .map(|c| trace.span(*c).name.clone())
+            .map(|c| trace.span(c.index).name.clone())
+            .collect(),
+        labels: best
+            .iter()
+            .map(|c| c.call.template.display(&trace.span(c.index).name))
             .collect(),
         parent_nanos,
-        sum_nanos: durations.clone().fold(0u64, u64::saturating_add),
-        max_nanos: durations.max().unwrap_or(0),
+        sum_nanos: durations.iter().sum(),
+        max_nanos: durations.iter().max().copied().unwrap_or(0),
+        also,
     };
-    (group.saving() as f64 >= thresholds.min_saving_share * parent_nanos as f64
-        && group.saving() > 0)
+    (group.saving() > 0
+        && group.saving() as f64 >= thresholds.min_saving_share * parent_nanos as f64)
         .then_some(group)
 }
 
-/// What a child's subtree exposes of its data flow: its spans, the spans it links to, its locks.
-struct Footprint {
-    spans: HashSet<(TraceId, SpanId)>,
-    links: HashSet<(TraceId, SpanId)>,
-    locks: HashSet<String>,
+/// Rule 2: a call that leaves the process (or reads a file) and only reads.
+fn is_groupable_read(call: &Call) -> bool {
+    call.direction == Direction::Read
+        && match call.kind {
+            WorkKind::FileIo => true,
+            WorkKind::Llm
+            | WorkKind::Database
+            | WorkKind::Http
+            | WorkKind::Rpc
+            | WorkKind::Messaging => call.outbound,
+            WorkKind::LockWait | WorkKind::Other => false,
+        }
 }
 
-impl Footprint {
-    fn of(trace: &AnalyzedTrace, child: usize) -> Self {
-        let mut footprint = Self {
-            spans: HashSet::new(),
-            links: HashSet::new(),
-            locks: HashSet::new(),
-        };
-        for node in std::iter::once(child).chain(trace.descendants(child)) {
-            let span = trace.span(node);
-            footprint.spans.insert((span.trace_id, span.span_id));
-            footprint
-                .links
-                .extend(span.links.iter().map(|l| (l.trace_id, l.span_id)));
-            let lock = span.attr(LOCK_NAME).map(|v| v.to_display_string());
-            footprint.locks.extend(lock.filter(|l| !l.is_empty()));
-        }
-        footprint
+/// Rule 5: whether the later sibling shows it used the earlier one's result.
+fn depends_on(
+    trace: &AnalyzedTrace,
+    earlier: usize,
+    later: usize,
+    origin: &HashMap<String, usize>,
+) -> bool {
+    let (a, b) = (trace.span(earlier), trace.span(later));
+    // A retry: the same call again after a failed attempt.
+    if crate::errors::is_error_span(a)
+        && a.name == b.name
+        && crate::call::call_template(trace, earlier) == crate::call::call_template(trace, later)
+    {
+        return true;
     }
+    // Links and locks, anywhere in either subtree.
+    let subtree =
+        |i: usize| -> Vec<usize> { std::iter::once(i).chain(trace.descendants(i)).collect() };
+    let (sa, sb) = (subtree(earlier), subtree(later));
+    let ids = |nodes: &[usize]| -> HashSet<(TraceId, SpanId)> {
+        nodes
+            .iter()
+            .map(|n| (trace.span(*n).trace_id, trace.span(*n).span_id))
+            .collect()
+    };
+    let links = |nodes: &[usize]| -> HashSet<(TraceId, SpanId)> {
+        nodes
+            .iter()
+            .flat_map(|n| trace.span(*n).links.iter().map(|l| (l.trace_id, l.span_id)))
+            .collect()
+    };
+    let locks = |nodes: &[usize]| -> HashSet<String> {
+        nodes
+            .iter()
+            .filter_map(|n| {
+                trace
+                    .span(*n)
+                    .attr(LOCK_NAME)
+                    .map(|v| v.to_display_string())
+            })
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    if !links(&sb).is_disjoint(&ids(&sa))
+        || !links(&sa).is_disjoint(&ids(&sb))
+        || !locks(&sa).is_disjoint(&locks(&sb))
+    {
+        return true;
+    }
+    // A value that first appeared in the earlier sibling, found again in the later one.
+    if subtree_tokens(trace, later)
+        .iter()
+        .any(|t| origin.get(t) == Some(&earlier))
+    {
+        return true;
+    }
+    llm_continues(trace, earlier, later)
+}
 
-    fn independent_of(&self, other: &Self) -> bool {
-        self.links.is_disjoint(&other.spans)
-            && other.links.is_disjoint(&self.spans)
-            && self.locks.is_disjoint(&other.locks)
+/// An LLM call that continues an earlier one: its recorded prompt contains (a long piece of)
+/// the earlier response, or, in the same conversation, its input grew by at least most of the
+/// earlier call's output.
+fn llm_continues(trace: &AnalyzedTrace, earlier: usize, later: usize) -> bool {
+    use crate::classify::{llm_call, prompt_text};
+    let (Some(a), Some(b)) = (llm_call(trace, earlier), llm_call(trace, later)) else {
+        return false;
+    };
+    if let (Some(response), Some(prompt)) = (a.response.as_deref(), prompt_text(trace, later)) {
+        let piece: String = response.trim().chars().take(80).collect();
+        if piece.chars().count() >= 20 && prompt.contains(&piece) {
+            return true;
+        }
+    }
+    let conversation = |i: usize| {
+        trace
+            .span(i)
+            .attr(devtrace_model::semconv::GEN_AI_CONVERSATION_ID)
+            .map(|v| v.to_display_string())
+    };
+    let same_conversation =
+        conversation(earlier).is_some() && conversation(earlier) == conversation(later);
+    match (a.input_tokens, a.output_tokens, b.input_tokens) {
+        (Some(a_in), Some(a_out), Some(b_in)) if same_conversation && a_out > 0 => {
+            b_in as f64 >= a_in as f64 + 0.8 * a_out as f64
+        }
+        _ => false,
     }
 }
 
 fn finding(
     traces: &[AnalyzedTrace],
     parent: &str,
-    names: &BTreeSet<String>,
     groups: &[Group],
-) -> Finding {
-    // Saving per affected trace: the sum over the parent's instances in it.
-    let mut per_trace: BTreeMap<usize, u64> = BTreeMap::new();
-    for group in groups {
-        let entry = per_trace.entry(group.trace).or_default();
-        *entry = entry.saturating_add(group.saving());
+    runs_with_parent: usize,
+) -> Option<Finding> {
+    // Per run: the member set of its instances' groups (the most common one in the run), and
+    // the run's sums over the instances with that set.
+    let mut per_run: BTreeMap<usize, Vec<&Group>> = BTreeMap::new();
+    for g in groups {
+        per_run.entry(g.trace).or_default().push(g);
     }
-    let runs = per_trace.len() as u64;
-    let saving = mean_u64(per_trace.values().copied());
-    let count = groups.len().max(1) as f64;
-    let mean_of = |f: fn(&Group) -> u64| {
-        (groups.iter().map(|g| f(g) as f64).sum::<f64>() / count).round() as u64
-    };
-    let (parent_nanos, sum_nanos, max_nanos) = (
-        mean_of(|g| g.parent_nanos),
-        mean_of(|g| g.sum_nanos),
-        mean_of(|g| g.max_nanos),
+    let set_of = |g: &Group| -> BTreeSet<String> { g.keys.iter().cloned().collect() };
+    let mut set_counts: BTreeMap<BTreeSet<String>, usize> = BTreeMap::new();
+    let mut run_sets: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    for (t, run_groups) in &per_run {
+        let mut counts: BTreeMap<BTreeSet<String>, usize> = BTreeMap::new();
+        for g in run_groups {
+            *counts.entry(set_of(g)).or_default() += 1;
+        }
+        let set = counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(s, _)| s)
+            .unwrap_or_default();
+        *set_counts.entry(set.clone()).or_default() += 1;
+        run_sets.insert(*t, set);
+    }
+    let members = set_counts
+        .into_iter()
+        .max_by(|a, b| {
+            a.1.cmp(&b.1)
+                .then(b.0.len().cmp(&a.0.len()))
+                .then(b.0.cmp(&a.0))
+        })
+        .map(|(s, _)| s)?;
+    let mut sums = Vec::new();
+    let mut maxes = Vec::new();
+    let mut savings = Vec::new();
+    let mut parents = Vec::new();
+    let mut instances = 0usize;
+    let mut chosen: Vec<&Group> = Vec::new();
+    for (t, run_groups) in &per_run {
+        if run_sets.get(t) != Some(&members) {
+            continue;
+        }
+        let matching: Vec<&Group> = run_groups
+            .iter()
+            .copied()
+            .filter(|g| set_of(g) == members)
+            .collect();
+        instances += matching.len();
+        sums.push(matching.iter().map(|g| g.sum_nanos).sum::<u64>());
+        maxes.push(matching.iter().map(|g| g.max_nanos).sum::<u64>());
+        savings.push(matching.iter().map(|g| g.saving()).sum::<u64>());
+        parents.push(matching.iter().map(|g| g.parent_nanos).sum::<u64>());
+        chosen.extend(matching);
+    }
+    let k = savings.len();
+    let (sum_nanos, max_nanos, saving, parent_nanos) = (
+        median(&mut sums),
+        median(&mut maxes),
+        median(&mut savings),
+        median(&mut parents),
     );
-    let listed = groups
-        .first()
-        .map(|g| list_names(&g.names))
-        .unwrap_or_default();
+    let example = chosen.first()?;
+    let listed = list_labels(&example.labels);
+    let n = runs_with_parent.max(k);
+    let per_run_instances = instances as f64 / k.max(1) as f64;
+    let repeated = if per_run_instances > 1.05 {
+        format!(
+            " ({} times per run)",
+            super::calls::format_count(per_run_instances)
+        )
+    } else {
+        String::new()
+    };
     let title = format!(
-        "{listed} run one after another under {parent}, {} in all; concurrently they would take ≈ {}",
+        "{listed} run one after another under {}{repeated} in {k} of {n} runs, {} in all; \
+         concurrently they would take ≈ {}",
+        q(parent),
         human_duration(sum_nanos),
         human_duration(max_nanos),
     );
+    let mut also: Vec<String> = Vec::new();
+    for name in chosen.iter().flat_map(|g| g.also.iter()) {
+        if !also.contains(name) && !example.names.contains(name) {
+            also.push(name.clone());
+        }
+    }
+    let also_text = if also.is_empty() {
+        String::new()
+    } else {
+        let shown: Vec<String> = also.iter().take(4).map(|n| q(n)).collect();
+        format!(
+            ". Also sequential, but they may depend on each other (no saving claimed): {}{}",
+            shown.join(", "),
+            if also.len() > 4 { ", …" } else { "" }
+        )
+    };
     let recommendation = format!(
-        "run them concurrently (no data flows between them in the trace); saving ≈ {} per run",
-        human_duration(saving)
+        "run them concurrently: nothing in the trace shows one uses another's result (no link, \
+         no shared lock, no value passed from one to the next); saving ≈ {} per run (median of \
+         {k} run{}){also_text}",
+        human_duration(saving),
+        if k == 1 { "" } else { "s" },
     );
-    let mut parts: Vec<&str> = vec![FindingKind::SequentialWork.as_str(), parent];
-    parts.extend(names.iter().map(String::as_str));
-    let group_size = groups.first().map_or(0, |g| g.span_ids.len());
+    let root = root_name(&traces[example.trace]).to_owned();
     let numbers = BTreeMap::from([
         ("parent_nanos".to_owned(), parent_nanos as f64),
         ("sequential_nanos".to_owned(), sum_nanos as f64),
         ("concurrent_nanos".to_owned(), max_nanos as f64),
         ("saving_nanos".to_owned(), saving as f64),
-        ("group_size".to_owned(), group_size as f64),
-        ("runs".to_owned(), runs as f64),
-        ("instances".to_owned(), groups.len() as f64),
+        ("group_size".to_owned(), example.span_ids.len() as f64),
+        ("runs".to_owned(), k as f64),
+        ("runs_with_parent".to_owned(), n as f64),
+        ("instances".to_owned(), instances as f64),
         (
             "saving_share_of_parent".to_owned(),
             if parent_nanos == 0 {
                 0.0
             } else {
-                sum_nanos.saturating_sub(max_nanos) as f64 / parent_nanos as f64
+                saving as f64 / parent_nanos as f64
             },
         ),
     ]);
-    Finding {
+    Some(Finding {
         kind: FindingKind::SequentialWork,
         operation: Some(parent.to_owned()),
         title,
         recommendation,
-        fingerprint: fingerprint(&parts),
+        fingerprint: fingerprint(&[FindingKind::SequentialWork.as_str(), &root, parent]),
         saving_nanos: saving,
-        occurrences: runs,
+        occurrences: k as u64,
         numbers,
-        evidence: groups
-            .iter()
-            .take(MAX_EVIDENCE)
-            .map(|g| Evidence {
-                trace_id: traces[g.trace].trace_id,
-                span_ids: std::iter::once(g.parent_id)
-                    .chain(g.span_ids.iter().copied())
-                    .collect(),
-            })
-            .collect(),
-    }
+        evidence: super::calls::evidence_per_trace(
+            chosen.iter().map(|g| {
+                (
+                    traces[g.trace].trace_id,
+                    std::iter::once(g.parent_id)
+                        .chain(g.span_ids.iter().copied())
+                        .collect(),
+                )
+            }),
+            MAX_EVIDENCE,
+            20,
+        ),
+        impact: Impact::of(ImpactBasis::Time),
+    })
 }
 
-fn mean_u64(values: impl Iterator<Item = u64>) -> u64 {
-    let (sum, n) = values.fold((0u128, 0u128), |(s, n), v| (s + u128::from(v), n + 1));
-    (sum + n / 2).checked_div(n).map_or(0, |mean| mean as u64)
-}
-
-/// "a, b and c" in the given order; repeated names once, with their count ("llm.call ×3").
-fn list_names(names: &[String]) -> String {
+/// `"a", "b" and "c"` in the given order; repeated labels once, with their count
+/// (`"llm.call" ×3`). Labels are already quoted ([`crate::call::Template::display`]).
+fn list_labels(labels: &[String]) -> String {
     let mut unique: Vec<(&str, usize)> = Vec::new();
-    for name in names {
-        match unique.iter_mut().find(|(n, _)| *n == name.as_str()) {
+    for label in labels {
+        match unique.iter_mut().find(|(n, _)| *n == label.as_str()) {
             Some((_, count)) => *count += 1,
-            None => unique.push((name.as_str(), 1)),
+            None => unique.push((label.as_str(), 1)),
         }
     }
     let items: Vec<String> = unique
         .iter()
-        .map(|(name, count)| {
+        .map(|(label, count)| {
             if *count > 1 {
-                format!("{name} ×{count}")
+                format!("{label} ×{count}")
             } else {
-                (*name).to_owned()
+                (*label).to_owned()
             }
         })
         .collect();
@@ -313,9 +603,8 @@ fn list_names(names: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::tree::tests::{batch, span};
-    use devtrace_model::{KeyValue, Link, Span};
+    use devtrace_model::{KeyValue, Link, Span, SpanKind, StatusCode};
 
-    const S: u64 = 1_000_000_000;
     const MS: u64 = 1_000_000;
 
     fn trace(n: u8, spans: Vec<Span>) -> AnalyzedTrace {
@@ -326,171 +615,273 @@ mod tests {
         SpanId([n; 8])
     }
 
-    /// journal.generate: context.gather (0.3 s), then summary (9.04 s), dialogue (4.89 s) and
-    /// technical decisions (1.67 s), one after another. The three LLM calls sum to 15.6 s; with
-    /// context.gather before them the parent lasts 15.9 s.
-    fn journal(n: u8, offset: u64) -> AnalyzedTrace {
-        journal_scaled(n, offset, 1)
+    fn client(mut s: Span, attributes: &[(&str, &str)]) -> Span {
+        s.kind = SpanKind::Client;
+        for (k, v) in attributes {
+            s.attributes.push(KeyValue::new(*k, *v));
+        }
+        s
     }
 
-    /// The journal run with every duration multiplied by `scale`.
-    fn journal_scaled(n: u8, offset: u64, scale: u64) -> AnalyzedTrace {
-        let at = |ms: u64| offset + ms * MS * scale;
+    fn get(n: u8, name: &str, url: &str, start: u64, end: u64) -> Span {
+        client(
+            span(n, Some(1), name, start * MS, end * MS),
+            &[("http.request.method", "GET"), ("url.full", url)],
+        )
+    }
+
+    fn llm(n: u8, name: &str, start: u64, end: u64) -> Span {
+        client(
+            span(n, Some(1), name, start * MS, end * MS),
+            &[
+                ("gen_ai.request.model", "gpt-4o"),
+                ("gen_ai.operation.name", "chat"),
+            ],
+        )
+    }
+
+    fn sql(n: u8, statement: &str, start: u64, end: u64) -> Span {
+        client(
+            span(
+                n,
+                Some(1),
+                statement.split(' ').next().unwrap_or("db"),
+                start * MS,
+                end * MS,
+            ),
+            &[
+                ("db.system.name", "postgresql"),
+                ("db.query.text", statement),
+            ],
+        )
+    }
+
+    /// journal.generate: context gathering (internal work), then three LLM calls back to back
+    /// (9.04 s, 4.89 s, 1.67 s), then the write.
+    fn journal(n: u8, scale: u64) -> AnalyzedTrace {
+        let at = |ms: u64| ms * scale;
+        let mut gather = span(2, Some(1), "context.gather", 0, at(300) * MS);
+        gather.kind = SpanKind::Internal;
+        let mut write = span(
+            6,
+            Some(1),
+            "journal.write",
+            at(15_900) * MS,
+            at(16_000) * MS,
+        );
+        write
+            .attributes
+            .push(KeyValue::new("file.path", "journal/entries.md"));
         trace(
             n,
             vec![
-                span(1, None, "journal.generate", at(0), at(15_900)),
-                span(2, Some(1), "context.gather", at(0), at(300)),
-                span(3, Some(1), "summary.generate", at(300), at(9_340)),
-                span(4, Some(1), "dialogue.generate", at(9_340), at(14_230)),
-                span(
-                    5,
-                    Some(1),
-                    "technical_decisions.generate",
-                    at(14_230),
-                    at(15_900),
-                ),
+                span(1, None, "journal.generate", 0, at(16_000) * MS),
+                gather,
+                span(7, Some(2), "git.diff", 0, at(300) * MS),
+                llm(3, "summary.generate", at(300), at(9_340)),
+                llm(4, "dialogue.generate", at(9_340), at(14_230)),
+                llm(5, "technical_decisions.generate", at(14_230), at(15_900)),
+                write,
             ],
         )
     }
 
     #[test]
-    fn the_journal_story_groups_the_three_llm_calls() {
-        let findings = detect(&[journal(1, 0)], &Thresholds::default());
+    fn three_independent_llm_calls_back_to_back_are_one_group() {
+        let findings = detect(&[journal(1, 1)], &Thresholds::default());
         assert_eq!(findings.len(), 1, "{findings:#?}");
         let f = &findings[0];
-        assert_eq!(f.kind, FindingKind::SequentialWork);
         assert_eq!(f.operation.as_deref(), Some("journal.generate"));
-        assert_eq!(f.saving_nanos, 6_560 * MS);
-        assert_eq!(f.occurrences, 1);
+        assert_eq!(f.saving_nanos, (1_670 + 4_890) * MS);
         assert_eq!(f.numbers["sequential_nanos"], (15_600 * MS) as f64);
         assert_eq!(f.numbers["concurrent_nanos"], (9_040 * MS) as f64);
         assert_eq!(f.numbers["group_size"], 3.0);
-        assert_eq!(
-            f.evidence,
-            [Evidence {
-                trace_id: TraceId([1; 16]),
-                span_ids: vec![id(1), id(3), id(4), id(5)],
-            }]
-        );
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(3), id(4), id(5)]);
         assert!(
             f.title.starts_with(
-                "summary.generate, dialogue.generate and technical_decisions.generate run one \
-                 after another under journal.generate, 15.60 s in all; concurrently they would \
+                "\"summary.generate\", \"dialogue.generate\" and \
+                 \"technical_decisions.generate\" run one after another under \
+                 \"journal.generate\" in 1 of 1 runs, 15.60 s in all; concurrently they would \
                  take ≈ 9.04 s"
             ),
             "{}",
             f.title
         );
-        assert!(
-            f.title.contains(&human_duration(15_600 * MS)),
-            "{}",
-            f.title
-        );
-        assert!(f.title.contains(&human_duration(9_040 * MS)), "{}", f.title);
-        assert!(
-            f.recommendation.contains(&human_duration(6_560 * MS)),
-            "{}",
-            f.recommendation
-        );
+        // The internal gathering step and the write are not members and not claimed.
+        assert!(!f.title.contains("context.gather"));
     }
 
     #[test]
-    fn runs_aggregate_into_one_finding_with_a_stable_fingerprint() {
-        let traces: Vec<AnalyzedTrace> = (1..=7)
-            .map(|n| journal(n, u64::from(n) * 100 * S))
-            .collect();
+    fn runs_aggregate_into_one_finding_with_the_median_saving_and_k_of_n() {
+        let traces = [journal(1, 1), journal(2, 2), journal(3, 3)];
         let findings = detect(&traces, &Thresholds::default());
         assert_eq!(findings.len(), 1);
         let f = &findings[0];
-        assert_eq!(f.occurrences, 7);
-        assert_eq!(f.saving_nanos, 6_560 * MS);
-        assert_eq!(f.evidence.len(), MAX_EVIDENCE);
-        assert_eq!(f.evidence[4].trace_id, TraceId([5; 16]));
-        let single = &detect(&traces[6..], &Thresholds::default())[0];
+        assert_eq!(f.occurrences, 3);
+        // Savings 6.56 s, 13.12 s, 19.68 s: the median.
+        assert_eq!(f.saving_nanos, 13_120 * MS);
+        assert!(f.title.contains("in 3 of 3 runs"), "{}", f.title);
+        let single = &detect(&traces[2..], &Thresholds::default())[0];
         assert_eq!(single.fingerprint, f.fingerprint);
     }
 
     #[test]
-    fn saving_is_the_mean_over_affected_runs() {
-        // Run 2: the same calls, each twice as long (parent too).
-        let slow = journal_scaled(2, 0, 2);
-        let f = &detect(&[journal(1, 0), slow], &Thresholds::default())[0];
-        assert_eq!(f.occurrences, 2);
-        assert_eq!(f.saving_nanos, (6_560 + 13_120) / 2 * MS);
+    fn the_member_set_is_the_one_most_runs_share() {
+        // In two runs the three calls are independent; in a third, dialogue's prompt carries
+        // the summary's response, so only two of them form a group there. One finding, the
+        // three-call set, in 2 of 3 runs.
+        let mut third = journal(3, 1);
+        for s in &mut third.spans.spans {
+            if s.name == "summary.generate" {
+                s.attributes.push(KeyValue::new(
+                    "gen_ai.completion",
+                    "The commit moves the cache to a per-user key and adds eviction tests.",
+                ));
+            }
+            if s.name == "dialogue.generate" {
+                s.attributes.push(KeyValue::new(
+                    "gen_ai.prompt",
+                    "Summary so far: The commit moves the cache to a per-user key and adds \
+                     eviction tests. Now write the dialogue.",
+                ));
+            }
+        }
+        let third = AnalyzedTrace::new(third.trace_id, third.spans);
+        let findings = detect(
+            &[journal(1, 1), journal(2, 1), third],
+            &Thresholds::default(),
+        );
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert!(
+            findings[0].title.contains("in 2 of 3 runs"),
+            "{}",
+            findings[0].title
+        );
+        assert_eq!(findings[0].numbers["group_size"], 3.0);
     }
 
     #[test]
-    fn overlapping_siblings_do_not_fire() {
-        let t = trace(
-            1,
-            vec![
-                span(1, None, "p", 0, 10 * S),
-                span(2, Some(1), "a", 0, 6 * S),
-                span(3, Some(1), "b", 5 * S, 10 * S),
-            ],
-        );
-        assert!(detect(&[t], &Thresholds::default()).is_empty());
-        // Fully concurrent too.
-        let t = trace(
-            1,
-            vec![
-                span(1, None, "p", 0, 10 * S),
-                span(2, Some(1), "a", 0, 10 * S),
-                span(3, Some(1), "b", 0, 9 * S),
-            ],
-        );
-        assert!(detect(&[t], &Thresholds::default()).is_empty());
-    }
-
-    #[test]
-    fn siblings_linked_by_a_span_link_do_not_fire() {
-        let mut spans = vec![
-            span(1, None, "p", 0, 10 * S),
-            span(2, Some(1), "produce", 0, 5 * S),
-            span(3, Some(1), "consume", 5 * S, 10 * S),
-            span(4, Some(3), "consume.read", 5 * S, 6 * S),
+    fn load_then_fan_out_groups_only_the_fan_out() {
+        // GET the cart, then GET three item prices (one template) and the shipping quote: the
+        // cart load produces their input.
+        let spans = vec![
+            span(1, None, "checkout", 0, 500 * MS),
+            get(2, "GET", "https://cart/v1/carts/c81", 0, 100),
+            get(3, "GET", "https://pricing/v1/items/1001", 100, 200),
+            get(4, "GET", "https://pricing/v1/items/1002", 200, 300),
+            get(5, "GET", "https://pricing/v1/items/1003", 300, 400),
         ];
-        // The link sits on a grandchild and points at the other sibling: still a dependency.
-        spans[3].links.push(Link {
-            trace_id: TraceId([1; 16]),
-            span_id: id(2),
-            trace_state: String::new(),
-            attributes: vec![],
-            dropped_attributes_count: 0,
-            flags: 0,
-        });
+        let f = &detect(&[trace(1, spans)], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(3), id(4), id(5)]);
+        assert_eq!(f.saving_nanos, 200 * MS);
+    }
+
+    #[test]
+    fn reads_then_a_write_group_the_reads_only() {
+        // Two reads, then the payment (a POST): the payment is never a member and its time is
+        // never claimed.
+        let mut pay = get(4, "POST", "https://pay/v1/charges", 200, 400);
+        pay.attributes[0] = KeyValue::new("http.request.method", "POST");
+        let spans = vec![
+            span(1, None, "checkout", 0, 400 * MS),
+            get(2, "GET", "https://inventory/v1/stock/1", 0, 100),
+            get(3, "GET", "https://shipping/v1/quote/1", 100, 200),
+            pay,
+        ];
+        let f = &detect(&[trace(1, spans)], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(3)]);
+        assert_eq!(f.saving_nanos, 100 * MS);
+        assert!(
+            f.recommendation.contains("Also sequential"),
+            "{}",
+            f.recommendation
+        );
+        assert!(
+            f.recommendation.contains("\"POST\""),
+            "{}",
+            f.recommendation
+        );
+        // A write between two reads ends the run: nothing left to group.
+        let mut write = sql(3, "UPDATE stock SET n = n - 1 WHERE id = 7", 100, 200);
+        write.kind = SpanKind::Client;
+        let spans = vec![
+            span(1, None, "reserve", 0, 300 * MS),
+            sql(2, "SELECT n FROM stock WHERE id = 7", 0, 100),
+            write,
+            sql(4, "SELECT * FROM prices WHERE id = 7", 200, 300),
+        ];
         assert!(detect(&[trace(1, spans)], &Thresholds::default()).is_empty());
     }
 
     #[test]
-    fn siblings_sharing_a_lock_do_not_fire() {
-        let mut spans = vec![
-            span(1, None, "p", 0, 10 * S),
-            span(2, Some(1), "a", 0, 5 * S),
-            span(3, Some(1), "b", 5 * S, 10 * S),
-            span(4, Some(2), "lock.wait", 0, MS),
-            span(5, Some(3), "lock.wait", 5 * S, 5 * S + MS),
+    fn a_call_then_an_llm_call_is_not_a_group() {
+        // The retrieval's results go into the prompt: different kinds never group.
+        let spans = vec![
+            span(1, None, "answer", 0, 1_000 * MS),
+            get(2, "GET", "https://search/v1/docs?q=1", 0, 300),
+            llm(3, "chat", 300, 1_000),
         ];
-        spans[3].attributes.push(KeyValue::new(LOCK_NAME, "db"));
-        spans[4].attributes.push(KeyValue::new(LOCK_NAME, "db"));
-        assert!(detect(&[trace(1, spans.clone())], &Thresholds::default()).is_empty());
-        // Different locks: independent.
-        spans[4].attributes[0] = KeyValue::new(LOCK_NAME, "cache");
-        assert_eq!(detect(&[trace(1, spans)], &Thresholds::default()).len(), 1);
+        assert!(detect(&[trace(1, spans)], &Thresholds::default()).is_empty());
     }
 
     #[test]
-    fn a_dependent_sibling_is_left_out_of_the_group() {
-        // c links to a; b is independent of both. Longest first: a (5 s), b (3 s); c (2 s)
-        // depends on a, so the group is {a, b}: saving 3 s.
-        let mut spans = vec![
-            span(1, None, "p", 0, 10 * S),
-            span(2, Some(1), "a", 0, 5 * S),
-            span(3, Some(1), "b", 5 * S, 8 * S),
-            span(4, Some(1), "c", 8 * S, 10 * S),
+    fn a_value_passed_from_one_call_to_the_next_is_a_dependency() {
+        let mut lookup = get(2, "GET", "https://users/v1/by-email?e=a", 0, 100);
+        lookup.attributes.push(KeyValue::new("user.id", "u_88231"));
+        let orders = get(3, "GET", "https://orders/v1/users/u_88231/orders", 100, 200);
+        let spans = vec![span(1, None, "profile", 0, 200 * MS), lookup, orders];
+        assert!(detect(&[trace(1, spans.clone())], &Thresholds::default()).is_empty());
+        // The same id already in the parent's attributes is a shared input, not a result.
+        let mut shared = spans;
+        shared[0]
+            .attributes
+            .push(KeyValue::new("user.id", "u_88231"));
+        assert_eq!(detect(&[trace(1, shared)], &Thresholds::default()).len(), 1);
+    }
+
+    #[test]
+    fn calls_that_all_use_what_a_third_returned_are_independent_of_each_other() {
+        // prefs returns a segment; the three searches all send it: each depends on prefs, none
+        // on the others.
+        let mut prefs = get(2, "GET", "https://prefs/v1/users/me", 0, 50);
+        prefs
+            .attributes
+            .push(KeyValue::new("user.segment", "seg_4471"));
+        let spans = vec![
+            span(1, None, "search", 0, 350 * MS),
+            prefs,
+            get(3, "GET", "https://catalog/v1/search?seg=seg_4471", 50, 150),
+            get(4, "GET", "https://reviews/v1/search?seg=seg_4471", 150, 250),
+            get(5, "GET", "https://ads/v1/match?seg=seg_4471", 250, 350),
         ];
-        spans[3].links.push(Link {
+        let f = &detect(&[trace(1, spans)], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(3), id(4), id(5)]);
+        assert_eq!(f.saving_nanos, 200 * MS);
+    }
+
+    #[test]
+    fn one_member_already_overlapping_is_left_out() {
+        // a, then b and c concurrently, then d: a and d are the only back-to-back reads, but c
+        // overlapping b breaks the run between them.
+        let spans = vec![
+            span(1, None, "page", 0, 400 * MS),
+            get(2, "GET", "https://a/x/1", 0, 100),
+            get(3, "GET", "https://b/x/2", 100, 200),
+            get(4, "GET", "https://c/x/3", 150, 250),
+            get(5, "GET", "https://d/x/4", 250, 350),
+        ];
+        let f = detect(&[trace(1, spans)], &Thresholds::default());
+        assert!(f.is_empty(), "{f:#?}");
+    }
+
+    #[test]
+    fn links_locks_and_retries_are_dependencies() {
+        let mut spans = vec![
+            span(1, None, "p", 0, 200 * MS),
+            get(2, "GET", "https://a/x/1", 0, 100),
+            get(3, "GET", "https://b/x/2", 100, 200),
+        ];
+        spans[2].links.push(Link {
             trace_id: TraceId([1; 16]),
             span_id: id(2),
             trace_state: String::new(),
@@ -498,38 +889,55 @@ mod tests {
             dropped_attributes_count: 0,
             flags: 0,
         });
-        let findings = detect(&[trace(1, spans)], &Thresholds::default());
-        assert_eq!(findings.len(), 1);
-        assert_eq!(findings[0].saving_nanos, 3 * S);
-        assert_eq!(findings[0].evidence[0].span_ids, [id(1), id(2), id(3)]);
+        assert!(detect(&[trace(1, spans.clone())], &Thresholds::default()).is_empty());
+        spans[2].links.clear();
+        spans[1].attributes.push(KeyValue::new(LOCK_NAME, "db"));
+        spans[2].attributes.push(KeyValue::new(LOCK_NAME, "db"));
+        assert!(detect(&[trace(1, spans.clone())], &Thresholds::default()).is_empty());
+        // A retry: the same call after a failed attempt.
+        let mut first = get(2, "GET", "https://a/x/1", 0, 100);
+        first.status.code = StatusCode::Error;
+        let retry = get(3, "GET", "https://a/x/1", 100, 200);
+        let spans = vec![span(1, None, "p", 0, 200 * MS), first, retry];
+        assert!(detect(&[trace(1, spans)], &Thresholds::default()).is_empty());
     }
 
     #[test]
-    fn a_small_saving_does_not_fire() {
-        // 9.6 s + 0.4 s: b is 4 % of the parent, below the 5 % child share.
-        let t = trace(
-            1,
-            vec![
-                span(1, None, "p", 0, 10 * S),
-                span(2, Some(1), "a", 0, 9_600 * MS),
-                span(3, Some(1), "b", 9_600 * MS, 10 * S),
-            ],
-        );
-        assert!(detect(&[t], &Thresholds::default()).is_empty());
-        // With a lower child share, the saving (0.4 s = 4 %) is still below 5 %.
-        let lenient = Thresholds {
-            min_child_share: 0.01,
-            ..Thresholds::default()
-        };
-        let t = trace(
-            1,
-            vec![
-                span(1, None, "p", 0, 10 * S),
-                span(2, Some(1), "a", 0, 9_600 * MS),
-                span(3, Some(1), "b", 9_600 * MS, 10 * S),
-            ],
-        );
-        assert!(detect(&[t], &lenient).is_empty());
+    fn calls_an_n_plus_one_finding_claims_are_not_grouped_again() {
+        let mut spans = vec![span(1, None, "report", 0, 1_000 * MS)];
+        for i in 0..8u8 {
+            let start = u64::from(i) * 50;
+            spans.push(sql(
+                10 + i,
+                &format!("SELECT * FROM t WHERE id = {i}"),
+                start,
+                start + 50,
+            ));
+        }
+        spans.push(get(30, "GET", "https://fx/v1/rates", 400, 700));
+        let traces = [trace(1, spans)];
+        let (n_plus_one, claims) =
+            super::super::repeated_calls::detect_claiming(&traces, &Default::default());
+        assert_eq!(n_plus_one.len(), 1);
+        let sequential = detect_excluding(&traces, &Thresholds::default(), &claims);
+        assert!(sequential.is_empty(), "{sequential:#?}");
+    }
+
+    #[test]
+    fn internal_work_and_small_savings_do_not_fire() {
+        let spans = vec![
+            span(1, None, "p", 0, 10_000 * MS),
+            span(2, Some(1), "parse", 0, 5_000 * MS),
+            span(3, Some(1), "render", 5_000 * MS, 10_000 * MS),
+        ];
+        assert!(detect(&[trace(1, spans)], &Thresholds::default()).is_empty());
+        // 9.6 s + 0.4 s: a 4 % saving.
+        let spans = vec![
+            span(1, None, "p", 0, 10_000 * MS),
+            get(2, "GET", "https://a/x/1", 0, 9_600),
+            get(3, "GET", "https://b/x/2", 9_600, 10_000),
+        ];
+        assert!(detect(&[trace(1, spans)], &Thresholds::default()).is_empty());
     }
 
     #[test]
@@ -537,24 +945,17 @@ mod tests {
         let t = trace(
             1,
             vec![
-                span(1, None, "p", 10, 0), // ends before it starts
-                span(2, Some(1), "a", 0, 5),
-                span(3, Some(1), "b", 5, 10),
-                span(4, Some(9), "orphan", 0, 5), // missing parent
-                span(5, Some(4), "x", 3, 1),
-                span(6, Some(4), "y", 1, 2),
+                span(1, None, "p", 10, 0),
+                get(2, "GET", "https://a/x/1", 0, 5),
+                get(3, "GET", "https://b/x/2", 5, 10),
+                span(4, Some(9), "orphan", 0, 5),
             ],
         );
-        assert!(detect(&[t], &Thresholds::default()).is_empty());
+        let _ = detect(&[t], &Thresholds::default());
         assert!(detect(&[], &Thresholds::default()).is_empty());
-    }
-
-    #[test]
-    fn repeated_names_are_counted_in_the_title() {
         assert_eq!(
-            list_names(&["a".into(), "b".into(), "a".into()]),
-            "a ×2 and b"
+            list_labels(&["\"a\"".into(), "\"b\"".into(), "\"a\"".into()]),
+            "\"a\" ×2 and \"b\""
         );
-        assert_eq!(list_names(&["a".into()]), "a");
     }
 }

@@ -12,8 +12,11 @@
 
 use crate::AnalyzedTrace;
 use crate::classify::{self, WorkKind};
-use crate::finding::{Evidence, Finding, FindingKind, MAX_EVIDENCE, human_duration};
+use crate::finding::{
+    Evidence, Finding, FindingKind, Impact, MAX_EVIDENCE, human_duration, thousands,
+};
 use crate::fingerprint::fingerprint;
+use devtrace_model::recorded::name as q;
 use devtrace_model::{AnyValue, SpanId, TraceId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -145,7 +148,8 @@ fn ratio(operation: &str, calls: &[Call], thresholds: &Thresholds) -> Option<Fin
         return None;
     }
     let title = format!(
-        "{operation} sends {} input tokens for {} output tokens on average ({:.0}× over {} call{})",
+        "{} sends {} input tokens for {} output tokens on average ({:.0}× over {} call{})",
+        q(operation),
         thousands(mean_in.round() as u64),
         thousands(mean_out.round() as u64),
         ratio,
@@ -169,6 +173,13 @@ fn ratio(operation: &str, calls: &[Call], thresholds: &Thresholds) -> Option<Fin
             ("total_output_tokens".to_owned(), total_out as f64),
         ]),
         evidence: evidence(&counted),
+        // What trimming could recover: the input beyond the ratio this detector calls normal,
+        // per call, times the calls per run. A floor, not a promise.
+        impact: Impact::tokens(
+            ((mean_in - thresholds.min_input_output_ratio * mean_out).max(0.0) * per_run(&counted))
+                .round() as u64,
+            model_of(&counted),
+        ),
     })
 }
 
@@ -226,7 +237,8 @@ fn prefix(operation: &str, calls: &[Call], thresholds: &Thresholds) -> Option<Fi
         kind: FindingKind::TokenWaste,
         operation: Some(operation.to_owned()),
         title: format!(
-            "{operation} re-sends the same {}-character prefix in every call ({:.0} % of its prompt, {} calls)",
+            "{} re-sends the same {}-character prefix in every call ({:.0} % of its prompt, {} calls)",
+            q(operation),
             thousands(prefix_chars as u64),
             share * 100.0,
             prompts.len(),
@@ -235,6 +247,15 @@ fn prefix(operation: &str, calls: &[Call], thresholds: &Thresholds) -> Option<Fi
         fingerprint: fingerprint(&[FindingKind::TokenWaste.as_str(), operation, "repeated_prefix"]),
         saving_nanos: 0,
         occurrences: runs(&prompted),
+        impact: Impact::tokens(
+            (numbers
+                .get("prefix_input_tokens_estimate")
+                .copied()
+                .unwrap_or(prefix_chars as f64 / 4.0)
+                * per_run(&prompted))
+            .round() as u64,
+            model_of(&prompted),
+        ),
         numbers,
         evidence: evidence(&prompted),
     })
@@ -308,7 +329,8 @@ fn growth(operation: &str, calls: &[Call], thresholds: &Thresholds) -> Option<Fi
         kind: FindingKind::TokenWaste,
         operation: Some(operation.to_owned()),
         title: format!(
-            "{operation}'s input grows run after run: {} → {} tokens over {length} consecutive runs{factor}",
+            "the input of {} grows run after run: {} → {} tokens over {length} consecutive runs{factor}",
+            q(operation),
             thousands(first.round() as u64),
             thousands(last.round() as u64),
         ),
@@ -318,6 +340,10 @@ fn growth(operation: &str, calls: &[Call], thresholds: &Thresholds) -> Option<Fi
         occurrences: length as u64,
         numbers,
         evidence,
+        impact: Impact::tokens(
+            (last - first).max(0.0).round() as u64,
+            model_of(&calls.iter().collect::<Vec<_>>()),
+        ),
     })
 }
 
@@ -356,7 +382,8 @@ fn identical(operation: &str, calls: &[Call], thresholds: &Thresholds) -> Option
         kind: FindingKind::TokenWaste,
         operation: Some(operation.to_owned()),
         title: format!(
-            "{operation} sends identical requests (same model and prompt): a cache would answer {n} of {} calls (≈ {})",
+            "{} sends identical requests (same model and prompt): a cache would answer {n} of {} calls (≈ {})",
+            q(operation),
             calls.len(),
             human_duration(total),
         ),
@@ -372,6 +399,15 @@ fn identical(operation: &str, calls: &[Call], thresholds: &Thresholds) -> Option
             ("total_saving_ns".to_owned(), total as f64),
         ]),
         evidence: evidence(&shown),
+        impact: Impact::tokens(
+            repeats
+                .iter()
+                .filter_map(|c| c.tokens)
+                .map(|(i, o)| i + o)
+                .sum::<u64>()
+                / occurrences,
+            model_of(&repeats),
+        ),
     })
 }
 
@@ -391,24 +427,29 @@ fn evidence(calls: &[&Call]) -> Vec<Evidence> {
     out
 }
 
+/// Calls per run (trace) among `calls`.
+fn per_run(calls: &[&Call]) -> f64 {
+    calls.len() as f64 / runs(calls).max(1) as f64
+}
+
+/// The model most of `calls` went to.
+fn model_of(calls: &[&Call]) -> Option<String> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in calls.iter().filter(|c| !c.model.is_empty()) {
+        *counts.entry(c.model.as_str()).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .map(|(m, _)| m.to_owned())
+}
+
 fn runs(calls: &[&Call]) -> u64 {
     calls
         .iter()
         .map(|c| c.trace_id)
         .collect::<BTreeSet<_>>()
         .len() as u64
-}
-
-/// 12499 → "12,499".
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let groups: Vec<&str> = digits
-        .as_bytes()
-        .rchunks(3)
-        .rev()
-        .map(|group| std::str::from_utf8(group).unwrap_or_default())
-        .collect();
-    groups.join(",")
 }
 
 fn plural(n: usize) -> &'static str {
@@ -477,7 +518,7 @@ mod tests {
         let f = &findings[0];
         assert_eq!(
             f.title,
-            "dialogue.generate sends 12,499 input tokens for 310 output tokens on average (40× over 4 calls)"
+            "\"dialogue.generate\" sends 12,499 input tokens for 310 output tokens on average (40× over 4 calls)"
         );
         assert_eq!(f.numbers["mean_input_tokens"], 12_499.0);
         assert_eq!(f.numbers["mean_output_tokens"], 310.0);
@@ -519,7 +560,7 @@ mod tests {
         let f = &findings[0];
         assert_eq!(
             f.title,
-            "dialogue.generate re-sends the same 8,200-character prefix in every call (98 % of its prompt, 3 calls)"
+            "\"dialogue.generate\" re-sends the same 8,200-character prefix in every call (98 % of its prompt, 3 calls)"
         );
         assert_eq!(f.numbers["prefix_chars"], 8_200.0);
         assert_eq!(f.numbers["mean_prompt_chars"], 8_400.0);
@@ -559,7 +600,7 @@ mod tests {
         let f = &findings[0];
         assert_eq!(
             f.title,
-            "dialogue.generate's input grows run after run: 2,000 → 3,400 tokens over 5 consecutive runs (×1.7)"
+            "the input of \"dialogue.generate\" grows run after run: 2,000 → 3,400 tokens over 5 consecutive runs (×1.7)"
         );
         assert_eq!(f.numbers["growth_factor"], 1.7);
         assert_eq!(f.occurrences, 5);
@@ -596,7 +637,7 @@ mod tests {
         let f = &findings[0];
         assert_eq!(
             f.title,
-            "dialogue.generate sends identical requests (same model and prompt): a cache would answer 2 of 5 calls (≈ 5.00 s)"
+            "\"dialogue.generate\" sends identical requests (same model and prompt): a cache would answer 2 of 5 calls (≈ 5.00 s)"
         );
         assert_eq!(f.numbers["total_saving_ns"], 5e9);
         assert_eq!(f.numbers["mean_repeated_call_ns"], 2.5e9);

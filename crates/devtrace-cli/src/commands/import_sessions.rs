@@ -22,7 +22,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -148,6 +148,7 @@ pub fn run(
     path: Option<&Path>,
     json: bool,
     redactor: Arc<Redactor>,
+    follow: bool,
 ) -> Result<ExitCode> {
     let root = match path {
         Some(path) => path.to_path_buf(),
@@ -164,6 +165,9 @@ pub fn run(
             _ => "check the path",
         };
         bail!("{} does not exist: {hint}", root.display());
+    }
+    if follow {
+        return follow_transcripts(choice, agent, &root, json, redactor);
     }
     let report = import(choice, agent, &root, redactor, !json)?;
     let totals = &report.totals;
@@ -212,6 +216,102 @@ pub fn run(
         }
     }
     Ok(if totals.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// How often `--follow` looks at the transcripts' sizes.
+const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+static STOP_FOLLOWING: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn stop_following(_: libc::c_int) {
+    STOP_FOLLOWING.store(true, Ordering::SeqCst);
+}
+
+/// The transcripts under `root` with their sizes and modification times: when this changes,
+/// something was written.
+fn transcripts_state(root: &Path) -> Result<Vec<(PathBuf, u64, Option<std::time::SystemTime>)>> {
+    Ok(transcripts(root)?
+        .into_iter()
+        .filter_map(|path| {
+            let meta = std::fs::metadata(&path).ok()?;
+            Some((path, meta.len(), meta.modified().ok()))
+        })
+        .collect())
+}
+
+/// `--follow`: imports what is new whenever a transcript under `root` grows or appears, until
+/// SIGINT or SIGTERM. Each round is an ordinary incremental import (cursors in the store,
+/// written with the data), so stopping anywhere and starting again stores nothing twice; a
+/// line still being written waits for its newline.
+fn follow_transcripts(
+    choice: &crate::config::StoreChoice,
+    agent: Agent,
+    root: &Path,
+    json: bool,
+    redactor: Arc<Redactor>,
+) -> Result<ExitCode> {
+    let handler = stop_following as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+    eprintln!(
+        "following {}: what is written is imported as it is written; Ctrl-C stops",
+        root.display()
+    );
+    let mut seen = None;
+    let mut failed = false;
+    while !STOP_FOLLOWING.load(Ordering::SeqCst) {
+        let state = transcripts_state(root)?;
+        if seen.as_ref() != Some(&state) {
+            let report = import(choice, agent, root, Arc::clone(&redactor), false)?;
+            let totals = &report.totals;
+            for warning in report
+                .warnings
+                .iter()
+                .filter(|w| !w.contains("the last line is still being written"))
+            {
+                eprintln!("{warning}");
+            }
+            failed |= totals.failed > 0;
+            if totals.spans > 0 || totals.files > 0 {
+                if json {
+                    let line = serde_json::json!({
+                        "agent": agent.name(),
+                        "files": totals.files,
+                        "sessions": totals.sessions.iter().map(|t| t.to_hex()).collect::<Vec<_>>(),
+                        "spans": totals.spans,
+                        "bytes": totals.bytes,
+                        "skipped_lines": totals.skipped_lines,
+                    });
+                    crate::output::print_stdout(&format!("{line}\n"))?;
+                } else {
+                    eprintln!(
+                        "{} imported {} from {} ({} spans)",
+                        devtrace_tui::text::clock(devtrace_tui::source::now_unix_nano()),
+                        bytes(totals.bytes),
+                        match totals.sessions.len() {
+                            1 => format!(
+                                "session {}",
+                                &totals.sessions.iter().next().expect("one").to_hex()[..8]
+                            ),
+                            n => format!("{n} sessions"),
+                        },
+                        totals.spans
+                    );
+                }
+            }
+            seen = Some(state);
+        }
+        std::thread::sleep(FOLLOW_POLL);
+    }
+    eprintln!("stopped following {}", root.display());
+    Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -1,10 +1,11 @@
-//! `devtrace insights`: the findings across recent traces, ranked by estimated saving.
+//! `devtrace insights`: the findings across recent traces, ranked by impact.
 
 use super::analysis::{finding_text, recent};
 use crate::cli::{InsightsArgs, ScopeArgs};
 use crate::output::{print_json, print_stdout};
 use anyhow::Result;
-use devtrace_analyze::detectors::run_all;
+use devtrace_analyze::detectors::{Options, run_all_with};
+use devtrace_analyze::finding::{FIRST_PAGE, first_page};
 use devtrace_store::Store;
 use std::process::ExitCode;
 
@@ -26,8 +27,18 @@ pub fn run(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
         last: args.scope.last,
     };
     let traces = recent(store, &scope, args.operation.as_deref(), DEFAULT_LAST)?;
-    let findings = run_all(&traces);
-    let shown: Vec<_> = findings.iter().take(args.limit).collect();
+    let options = Options {
+        prices: crate::config::prices(None)?,
+    };
+    let findings = run_all_with(&traces, &options);
+    let shown: Vec<_> = match (args.all, args.limit) {
+        (true, _) => findings.iter().collect(),
+        (false, Some(limit)) => findings.iter().take(limit).collect(),
+        (false, None) => first_page(&findings, FIRST_PAGE)
+            .into_iter()
+            .map(|i| &findings[i])
+            .collect(),
+    };
     if args.json {
         print_json(
             &serde_json::json!({"traces_analysed": traces.len(), "findings": shown, "total_findings": findings.len()}),
@@ -35,7 +46,7 @@ pub fn run(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = format!(
-        "{} finding{} across {} trace{} (since {}), ranked by estimated saving\n\n",
+        "{} finding{} across {} trace{} (since {}), ranked by impact (the share of an operation's time, tokens or runs a fix recovers × how often it runs)\n\n",
         findings.len(),
         if findings.len() == 1 { "" } else { "s" },
         traces.len(),
@@ -56,9 +67,8 @@ pub fn run(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
     }
     if findings.len() > shown.len() {
         out.push_str(&format!(
-            "… {} more (--limit {})\n",
+            "… {} more (--all, or --limit N for the top N by impact)\n",
             findings.len() - shown.len(),
-            findings.len()
         ));
     }
     print_stdout(&out)?;
@@ -79,7 +89,11 @@ fn sessions(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
         repository.as_deref(),
         args.scope.last.unwrap_or(DEFAULT_SESSIONS),
         args.task.as_deref(),
-        args.limit,
+        if args.all {
+            usize::MAX
+        } else {
+            args.limit.unwrap_or(FIRST_PAGE)
+        },
     )?;
     if args.json {
         print_json(&answer)?;

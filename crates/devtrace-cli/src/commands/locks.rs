@@ -64,7 +64,7 @@ fn trace_start(trace: &AnalyzedTrace) -> u64 {
 fn render(report: &LockReport, traces: usize, timeline: Option<&[TimelineEvent]>) -> String {
     if report.uses.is_empty() {
         return format!(
-            "no lock spans in the {traces} trace{} analysed; record locks as docs/conventions.md describes (a span `lock <name>` with devtrace.lock.* attributes and events)\n",
+            "no lock spans or waits in the {traces} trace{} analysed; record locks as docs/conventions.md describes (a span `lock <name>` with devtrace.lock.* attributes and events), or waits as span events (\"Waiting for lock\" … \"Acquired lock\")\n",
             plural(traces as u64)
         );
     }
@@ -94,7 +94,10 @@ fn render(report: &LockReport, traces: usize, timeline: Option<&[TimelineEvent]>
             format_duration(u.wait_nanos),
             format_duration(u.hold_nanos),
             &u.trace_id.to_hex()[..8],
-            u.span_id,
+            match u.behind {
+                Some(n) => format!("{}  (behind {n})", u.span_id),
+                None => u.span_id.to_string(),
+            },
         ));
     }
     if report.uses.len() > USES_SHOWN {

@@ -15,6 +15,7 @@ mod locks;
 mod ls;
 mod mcp;
 mod perf;
+mod plan;
 mod project;
 mod python_autotrace;
 mod query;
@@ -24,6 +25,7 @@ mod serve;
 mod sessions;
 mod show;
 mod token;
+mod watch;
 
 use crate::cli::{Cli, Command, ImportSource};
 use anyhow::Result;
@@ -62,33 +64,41 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 | Command::Runs(_)
                 | Command::Sessions(_)
                 | Command::Session(_)
+                | Command::Plan(_)
+                | Command::Watch(_)
         )
     {
         anyhow::bail!(
-            "this command works on a store, not through a server (--server {url}): give --store URL (or --data DIR) instead; against a server, ls, show, export, perf, errors, locks, compare, insights, runs and sessions work"
+            "this command works on a store, not through a server (--server {url}): give --store URL (or --data DIR) instead; against a server, ls, show, export, perf, errors, locks, compare, insights, runs, sessions, plan and watch work"
         );
     }
     match &cli.command {
-        Command::Serve(args) => serve::run(&choice()?, args),
+        Command::Serve(args) => {
+            let choice = choice()?;
+            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(&choice.data_dir));
+            serve::run(&choice, args)
+        }
         Command::Ls(args) => ls::run(&*open_store()?, args, cli.color),
         Command::Show(args) => show::run(&*open_store()?, args, cli.color, data),
         Command::Import(args) => {
             let choice = choice()?;
             let redactor = crate::config::default_redaction()?;
             match &args.source {
-                Some(ImportSource::ClaudeCode { path }) => import_sessions::run(
+                Some(ImportSource::ClaudeCode { path, follow }) => import_sessions::run(
                     &choice,
                     Agent::ClaudeCode,
                     path.as_deref(),
                     args.json,
                     redactor,
+                    *follow,
                 ),
-                Some(ImportSource::Codex { path }) => import_sessions::run(
+                Some(ImportSource::Codex { path, follow }) => import_sessions::run(
                     &choice,
                     Agent::Codex,
                     path.as_deref(),
                     args.json,
                     redactor,
+                    *follow,
                 ),
                 None => import::run(&choice, args, redactor),
             }
@@ -108,7 +118,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Run(args) => run::run(&choice()?, args),
         Command::Runs(args) => runs::run(&*open_store()?, args),
-        Command::Mcp(args) => mcp::run(&choice()?, args),
+        Command::Mcp(args) => {
+            let choice = choice()?;
+            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(&choice.data_dir));
+            mcp::run(&choice, args)
+        }
         Command::Sessions(args) => sessions::list(&*open_store()?, args),
         Command::Session(args) => sessions::session(&*open_store()?, &args.command, data),
         Command::Hook(args) => hook::run(&choice()?, args),
@@ -116,5 +130,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(args) => token::run(&choice()?, &args.command),
         Command::Project(args) => project::run(&choice()?, &args.command),
         Command::Delete(args) => delete::run(&choice()?, args),
+        Command::Plan(args) => plan::run(&choice()?.data_dir, open_store, args),
+        Command::Watch(args) => watch::run(&cli, args),
     }
 }

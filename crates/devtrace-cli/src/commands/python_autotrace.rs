@@ -7,6 +7,12 @@
 //! `devtrace.configure()` and `devtrace.autotrace(PKG…)`. Each interpreter appends a line to a
 //! report file (`ok`, `missing` when the devtrace package is not installed for it, `failed`),
 //! so devtrace can say afterwards when nothing was auto-traced, and why.
+//!
+//! The same hook starts the native recorder for `--record` (the flight recorder: each
+//! interpreter keeps its window in a ring file under `rings/` of that directory) and `--plan`
+//! (the plan's functions, from `plan.json` there). A ring file still there after the command
+//! ended belongs to a process that died without writing its window: [`PythonAutotrace::recover`]
+//! has its Python (named in the file) write it into the run's trace.
 
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
@@ -17,12 +23,21 @@ const SITECUSTOMIZE: &str = include_str!("python/sitecustomize.py");
 const PACKAGES_VAR: &str = "DEVTRACE_PYTHON_AUTOTRACE";
 const REPORT_VAR: &str = "DEVTRACE_PYTHON_AUTOTRACE_REPORT";
 const THRESHOLD_VAR: &str = "DEVTRACE_AUTOTRACE_THRESHOLD_MS";
+const RECORD_VAR: &str = "DEVTRACE_RECORD";
+const RECORD_SECONDS_VAR: &str = "DEVTRACE_RECORD_SECONDS";
+const RECORD_MIB_VAR: &str = "DEVTRACE_RECORD_MIB";
+const RECORD_DIR_VAR: &str = "DEVTRACE_RECORD_DIR";
+const PLAN_VAR: &str = "DEVTRACE_RECORD_PLAN";
 
 pub struct PythonAutotrace {
     dir: PathBuf,
     report: PathBuf,
     packages: Vec<String>,
     threshold_ms: Option<f64>,
+    /// --record: (seconds, MiB).
+    record: Option<(f64, u64)>,
+    /// --plan: the plan file for the recorder.
+    plan: Option<PathBuf>,
 }
 
 /// Checks that each name is a Python module name (`app`, `app.core`).
@@ -51,7 +66,20 @@ pub fn check_packages(packages: &[String]) -> Result<Vec<String>> {
 
 impl PythonAutotrace {
     /// Writes the sitecustomize into a fresh temporary directory.
-    pub fn prepare(packages: Vec<String>, threshold_ms: Option<f64>) -> Result<Self> {
+    pub fn prepare(
+        packages: Vec<String>,
+        threshold_ms: Option<f64>,
+        record: Option<(f64, u64)>,
+        plan_json: Option<String>,
+    ) -> Result<Self> {
+        if let Some((seconds, mib)) = record {
+            if !(seconds > 0.0 && seconds.is_finite()) {
+                bail!("--record-seconds {seconds}: give a number of seconds > 0");
+            }
+            if mib < 2 {
+                bail!("--record-mib {mib}: the flight recorder needs at least 2 MiB");
+            }
+        }
         if let Some(ms) = threshold_ms
             && !(ms >= 0.0 && ms.is_finite())
         {
@@ -68,11 +96,26 @@ impl PythonAutotrace {
             .with_context(|| format!("cannot create {}", dir.display()))?;
         std::fs::write(dir.join("sitecustomize.py"), SITECUSTOMIZE)
             .with_context(|| format!("cannot write {}/sitecustomize.py", dir.display()))?;
+        let plan = match plan_json {
+            Some(json) => {
+                let path = dir.join("plan.json");
+                std::fs::write(&path, json)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                Some(path)
+            }
+            None => None,
+        };
+        if record.is_some() {
+            std::fs::create_dir_all(dir.join("rings"))
+                .with_context(|| format!("cannot create {}/rings", dir.display()))?;
+        }
         Ok(Self {
             report: dir.join("report.txt"),
             dir,
             packages,
             threshold_ms,
+            record,
+            plan,
         })
     }
 
@@ -91,14 +134,105 @@ impl PythonAutotrace {
         if let Some(ms) = self.threshold_ms {
             env.push((THRESHOLD_VAR.to_owned(), ms.to_string()));
         }
+        if let Some((seconds, mib)) = self.record {
+            env.push((RECORD_VAR.to_owned(), "flight".to_owned()));
+            env.push((RECORD_SECONDS_VAR.to_owned(), seconds.to_string()));
+            env.push((RECORD_MIB_VAR.to_owned(), mib.to_string()));
+            env.push((
+                RECORD_DIR_VAR.to_owned(),
+                self.dir.join("rings").display().to_string(),
+            ));
+        }
+        if let Some(plan) = &self.plan {
+            env.push((PLAN_VAR.to_owned(), plan.display().to_string()));
+        }
         env
+    }
+
+    /// Writes into the trace the windows of the processes that died with the flight recorder
+    /// on (their ring files are still there), through the Python that recorded each, sending
+    /// to `endpoint`. Returns one line per file for the user.
+    pub fn recover(&self, endpoint: &str) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("rings")) else {
+            return Vec::new();
+        };
+        let mut notes = Vec::new();
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "ring") {
+                continue;
+            }
+            notes.push(recover_one(&path, endpoint));
+        }
+        notes.sort();
+        notes
     }
 
     /// Removes the directory; returns what to tell the user when no interpreter was traced.
     pub fn finish(self) -> Option<String> {
         let report = std::fs::read_to_string(&self.report).unwrap_or_default();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if self.packages.is_empty() {
+            let flag = if self.plan.is_some() {
+                "--plan"
+            } else {
+                "--record"
+            };
+            return summary(&report, &[]).map(|note| {
+                note.replace("--python-autotrace ", flag)
+                    .replace("auto-traced", "recorded")
+                    .replace("auto-tracing hook", "recorder")
+            });
+        }
         summary(&report, &self.packages)
+    }
+}
+
+fn recover_one(path: &std::path::Path, endpoint: &str) -> String {
+    let info = match devtrace_recorder::RecorderFile::open(path) {
+        Ok(file) => file.info(),
+        Err(error) => return format!("devtrace: --record: {error}"),
+    };
+    let meta: serde_json::Value = serde_json::from_str(&info.meta).unwrap_or_default();
+    let python = meta["python"].as_str().unwrap_or("python3").to_owned();
+    let mut command = std::process::Command::new(&python);
+    command
+        .args(["-m", "devtrace.recover", "--json"])
+        .arg(path)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env_remove("TRACEPARENT")
+        .env_remove("PYTHONPATH");
+    if let Some(service) = meta["service.name"].as_str().filter(|s| !s.is_empty()) {
+        command.env("OTEL_SERVICE_NAME", service);
+    }
+    match command.output() {
+        Ok(out) if out.status.success() => {
+            let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let seconds = (result["end"].as_f64().unwrap_or(0.0)
+                - result["start"].as_f64().unwrap_or(0.0))
+                / 1e9;
+            format!(
+                "devtrace: --record: process {} died without writing its window; recovered its last {:.2} s ({} calls kept as spans, {} events) from {}",
+                info.pid,
+                seconds.max(0.0),
+                result["spans"].as_u64().unwrap_or(0),
+                result["events"].as_u64().unwrap_or(0),
+                path.display()
+            )
+        }
+        Ok(out) => format!(
+            "devtrace: --record: could not recover the window of process {} with {python}: {}",
+            info.pid,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ),
+        Err(error) => format!(
+            "devtrace: --record: could not run {python} to recover the window of process {}: {error}",
+            info.pid
+        ),
     }
 }
 

@@ -52,16 +52,32 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
     if let Destination::Unrecorded(reason) = &destination {
         eprintln!("devtrace: not recording this run: {reason}");
     }
-    let autotrace = match (autotrace_packages, destination.endpoint()) {
-        (Some(packages), Some(_)) => Some(PythonAutotrace::prepare(
-            packages,
+    let plan_json = match &args.plan {
+        Some(id) => {
+            let plan = devtrace_plan::PlanStore::new(&choice.data_dir).load(id)?;
+            Some(devtrace_plan::recorder_file(&plan))
+        }
+        None => None,
+    };
+    let wants_python = autotrace_packages.is_some() || args.record || plan_json.is_some();
+    let autotrace = match (wants_python, destination.endpoint()) {
+        (true, Some(_)) => Some(PythonAutotrace::prepare(
+            autotrace_packages.unwrap_or_default(),
             args.python_autotrace_threshold,
+            args.record
+                .then_some((args.record_seconds, args.record_mib)),
+            plan_json,
         )?),
         _ => None,
     };
 
     let outcome = execute(args, &identity, &destination, autotrace.as_ref());
     let ended_at = SystemTime::now();
+    if let (Some(hook), Some(endpoint)) = (&autotrace, destination.endpoint()) {
+        for note in hook.recover(endpoint) {
+            eprintln!("{note}");
+        }
+    }
     if let Some(note) = autotrace.and_then(PythonAutotrace::finish) {
         eprintln!("{note}");
     }

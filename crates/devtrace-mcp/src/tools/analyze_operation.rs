@@ -5,7 +5,6 @@ use super::{ToolDef, ToolError, ToolResult, WebUi, fit, linked_tool, since};
 use crate::budget;
 use crate::render::{LEGEND, findings_text};
 use devtrace_analyze::detectors::run_all;
-use devtrace_analyze::errors::has_error;
 use devtrace_analyze::perf::profile_operation;
 use devtrace_query::Scope;
 use devtrace_query::scope::DEFAULT_LAST;
@@ -56,10 +55,18 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
     let budget = budget - link_cost;
     let options = TextOptions::quoted(100, "get_spans has them all");
     let mut out = format!("{LEGEND}\n{}", render_profile_with(&profile, &options));
-    let failed = traces.iter().filter(|t| has_error(t)).count();
+    // Only the operation's own failed spans count: an error elsewhere in the trace is not this
+    // operation failing.
+    let failed = traces
+        .iter()
+        .filter(|t| {
+            t.spans_named(&operation)
+                .any(|i| devtrace_analyze::errors::is_error_span(t.span(i)))
+        })
+        .count();
     if failed > 0 {
         out.push_str(&format!(
-            "{failed} of {} runs had errors: errors(operation={}) groups them with what the failing runs share\n",
+            "{failed} of {} runs failed in this operation: errors(operation={}) groups them with what the failing runs share\n",
             traces.len(),
             quote(&operation)
         ));

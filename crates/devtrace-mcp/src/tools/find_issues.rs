@@ -48,8 +48,13 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     if let Some(kind) = params.kind.as_deref() {
         findings.retain(|f| f.kind.as_str() == kind);
     }
+    // The best finding of every kind first (within the first page), then by impact.
+    let order =
+        devtrace_analyze::finding::page_order(&findings, devtrace_analyze::finding::FIRST_PAGE);
+    let findings: Vec<devtrace_analyze::Finding> =
+        order.into_iter().map(|i| findings[i].clone()).collect();
     let mut out = format!(
-        "{LEGEND}\n{} finding(s) across {} trace(s), ranked by estimated total saving\n",
+        "{LEGEND}\n{} finding(s) across {} trace(s), ranked by impact (share of the operation's time, tokens or runs a fix recovers × how often it runs)\n",
         findings.len(),
         traces.len()
     );

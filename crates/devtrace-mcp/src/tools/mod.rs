@@ -15,6 +15,7 @@ pub mod get_spans;
 pub mod get_trace;
 pub mod list_sessions;
 pub mod overview;
+pub mod plan_instrumentation;
 pub mod query_sql;
 pub mod search_traces;
 pub mod session_overview;
@@ -154,6 +155,7 @@ pub fn all() -> Vec<ToolDef> {
         session_overview::def(),
         check_insights::def(),
         query_sql::def(),
+        plan_instrumentation::def(),
     ]
 }
 

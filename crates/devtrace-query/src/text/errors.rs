@@ -238,6 +238,9 @@ fn reason_label(reason: ConsumedReason) -> &'static str {
         ConsumedReason::Llm => "LLM call",
         ConsumedReason::StateChange => "state change",
         ConsumedReason::Link => "linked",
+        ConsumedReason::SameLock => "same lock",
+        ConsumedReason::SharedValue => "a value passed on",
+        ConsumedReason::StateNamesIt => "its state change names it",
     }
 }
 
@@ -347,21 +350,41 @@ pub fn render_chain(
         ));
     }
 
-    // What it consumed.
+    // What came before it: used (the trace shows it) or merely earlier.
     if chain.consumed.is_empty() {
         out.push_str(
-            "\nwhat it consumed: no LLM call, state change or linked span ended before it started\n",
+            "\nwhat came before: no LLM call, state change or span sharing a link, lock or value \
+             with it ended before it started\n",
         );
     } else {
-        out.push_str("\nwhat it consumed (ended before it started, most recent first)\n");
+        out.push_str(
+            "\nwhat came before (ended before it started, most recent first; \"used\" only where \
+             the trace shows it)\n",
+        );
         for consumed in &chain.consumed {
             let reasons: Vec<&str> = consumed.reasons.iter().map(|r| reason_label(*r)).collect();
+            let relation = if consumed.used {
+                let values: Vec<String> = consumed
+                    .shared_values
+                    .iter()
+                    .map(|v| devtrace_model::recorded::quote_short(v, 60))
+                    .collect();
+                if values.is_empty() {
+                    "its output was used".to_owned()
+                } else {
+                    format!("its output was used ({})", values.join(", "))
+                }
+            } else {
+                format!(
+                    "preceded it by {} (nothing in the trace shows it was used)",
+                    format_duration(consumed.ended_before_nanos)
+                )
+            };
             out.push_str(&format!(
-                "  {}  {}  {}, ended {} before{}\n",
+                "  {}  {}  {}, {relation}{}\n",
                 options.data(&consumed.span.name),
                 reasons.join(", "),
                 format_duration(consumed.span.duration_nanos),
-                format_duration(consumed.ended_before_nanos),
                 if consumed.span.error { "  ✗" } else { "" }
             ));
             consumed_details(&mut out, &consumed.details, options);

@@ -73,6 +73,10 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(analysis::findings))
         .routes(routes!(analysis::runs))
         .routes(routes!(live::events))
+        .routes(routes!(live::snapshot))
+        .routes(routes!(live::trace_findings))
+        .routes(routes!(live::session_progress))
+        .routes(routes!(live::session_timeline))
         .merge(sessions::routes())
 }
 

@@ -92,7 +92,11 @@ fn blind_edits(view: &SessionView, thresholds: &Thresholds) -> Option<Finding> {
         .iter()
         .map(|a| relative(a.path.as_deref().unwrap_or(""), project.as_deref()))
         .collect();
-    let listed: Vec<&str> = files.iter().take(3).map(String::as_str).collect();
+    let listed: Vec<String> = files
+        .iter()
+        .take(3)
+        .map(|f| devtrace_model::recorded::name(f))
+        .collect();
     Some(Finding {
         kind: FindingKind::AntiPattern,
         operation: Some("blind edit".into()),
@@ -119,6 +123,7 @@ fn blind_edits(view: &SessionView, thresholds: &Thresholds) -> Option<Finding> {
         .into_iter()
         .collect(),
         evidence: evidence(view, blind.iter().map(|a| a.span_id)),
+        impact: super::time_lost(),
     })
 }
 
@@ -171,7 +176,7 @@ fn sleep_polling(view: &SessionView, thresholds: &Thresholds) -> Option<Finding>
         kind: FindingKind::AntiPattern,
         operation: Some("sleep polling".into()),
         title: format!(
-            "polled with sleep: {} commands waited {:.0} s in all (e.g. `{}`)",
+            "polled with sleep: {} commands waited {:.0} s in all (e.g. {})",
             sleeping.len(),
             total,
             short(sleeping[0].0.command.as_deref().unwrap_or(""), 60)
@@ -187,6 +192,7 @@ fn sleep_polling(view: &SessionView, thresholds: &Thresholds) -> Option<Finding>
         .into_iter()
         .collect(),
         evidence: evidence(view, sleeping.iter().map(|(a, _)| a.span_id)),
+        impact: super::time_lost(),
     })
 }
 
@@ -226,7 +232,7 @@ fn reverts(view: &SessionView, thresholds: &Thresholds) -> Option<Finding> {
         kind: FindingKind::AntiPattern,
         operation: Some("revert".into()),
         title: format!(
-            "edits abandoned by revert {} {} (`{}`)",
+            "edits abandoned by revert {} {} ({})",
             reverts.len(),
             if reverts.len() == 1 { "time" } else { "times" },
             short(reverts[0].command.as_deref().unwrap_or(""), 60)
@@ -237,6 +243,7 @@ fn reverts(view: &SessionView, thresholds: &Thresholds) -> Option<Finding> {
         occurrences: reverts.len() as u64,
         numbers: [("reverts".to_owned(), reverts.len() as f64)].into_iter().collect(),
         evidence: evidence(view, reverts.iter().map(|a| a.span_id)),
+        impact: super::time_lost(),
     })
 }
 
@@ -266,7 +273,7 @@ mod tests {
         s.then(edit("/repo/src/new.ts", "N", "M"));
         assert_eq!(
             titles(&s.build()),
-            ["2 edits of files not read first, 1 refused by the tool (src/a.ts, src/b.ts)"]
+            ["2 edits of files not read first, 1 refused by the tool (\"src/a.ts\", \"src/b.ts\")"]
         );
     }
 
@@ -290,7 +297,7 @@ mod tests {
         );
         assert_eq!(
             titles(&t.build()),
-            ["2 edits of files not read first, 2 refused by the tool (a.ts)"],
+            ["2 edits of files not read first, 2 refused by the tool (\"a.ts\")"],
             "the main agent's read does not count for the sub-agent"
         );
     }
@@ -310,7 +317,7 @@ mod tests {
         assert_eq!(
             titles(&s.build()),
             [
-                "polled with sleep: 3 commands waited 30 s in all (e.g. `sleep 10 && curl -sf localhost:8080/health`)"
+                "polled with sleep: 3 commands waited 30 s in all (e.g. \"sleep 10 && curl -sf localhost:8080/health\")"
             ]
         );
         let mut t = Session::new(2);
@@ -331,7 +338,7 @@ mod tests {
         s.then(command("git checkout -- a.ts"));
         assert_eq!(
             titles(&s.build()),
-            ["edits abandoned by revert 1 time (`git checkout -- a.ts`)"]
+            ["edits abandoned by revert 1 time (\"git checkout -- a.ts\")"]
         );
         let mut t = Session::new(2);
         t.then(command("git stash"));

@@ -111,7 +111,8 @@ fn finding(
     let name = relative(path, project);
     let edits = undone.len();
     let title = format!(
-        "{name} went back to an earlier version: {edits} edits ended where they started{}",
+        "{} went back to an earlier version: {edits} edits ended where they started{}",
+        devtrace_model::recorded::name(&name),
         if history.returns.len() > 1 {
             format!(" ({} times)", history.returns.len())
         } else {
@@ -136,6 +137,7 @@ fn finding(
         .into_iter()
         .collect(),
         evidence: evidence(view, undone.iter().map(|a| a.span_id)),
+        impact: super::time_lost(),
     }
 }
 
@@ -161,7 +163,7 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(
             found[0].title,
-            "src/cart.js went back to an earlier version: 3 edits ended where they started"
+            "\"src/cart.js\" went back to an earlier version: 3 edits ended where they started"
         );
         assert_eq!(found[0].numbers["edits_undone"], 3.0);
         assert_eq!(found[0].saving_nanos, 3 * SECOND);

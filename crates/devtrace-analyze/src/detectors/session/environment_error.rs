@@ -31,6 +31,7 @@ pub enum Category {
     PermissionDenied,
     AddressInUse,
     MissingCredentials,
+    MissingVariable,
 }
 
 impl Category {
@@ -41,6 +42,7 @@ impl Category {
             Self::PermissionDenied => "permission denied",
             Self::AddressInUse => "address in use",
             Self::MissingCredentials => "missing credentials",
+            Self::MissingVariable => "missing environment variable",
         }
     }
 
@@ -60,6 +62,9 @@ impl Category {
             }
             Self::MissingCredentials => {
                 "Configure the credentials (environment variable, login, key file) before retrying; the environment does not have them."
+            }
+            Self::MissingVariable => {
+                "Set the variable (export it, or put it in the .env file the tool reads) before running again; the code expects the environment to have it."
             }
         }
     }
@@ -88,9 +93,89 @@ fn before(text: &str, marker: &str) -> Option<String> {
     (!word.is_empty()).then(|| word.to_owned())
 }
 
+/// Shells that print `NAME: [LINE: ]THING: not found` for a missing command (POSIX `sh`,
+/// dash, ash, ksh) or `…: No such file or directory` for a missing executable.
+const SHELLS: &[&str] = &["sh", "dash", "ash", "bash", "zsh", "ksh", "mksh", "busybox"];
+
+/// `sh: 1: tsc: not found`, `/bin/sh: tsc: not found`, `bash: ./run.sh: No such file or
+/// directory` → the thing the shell could not run.
+fn shell_could_not_run(text: &str, tail: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let line = line.trim();
+        let rest = line.strip_suffix(tail)?;
+        let mut parts = rest.split(": ");
+        let shell = parts.next()?.rsplit('/').next()?;
+        if !SHELLS.contains(&shell) {
+            return None;
+        }
+        let mut thing = parts.next()?;
+        if thing.chars().all(|c| c.is_ascii_digit()) || thing.starts_with("line ") {
+            thing = parts.next()?; // the line number dash and bash print
+        }
+        let thing = thing.trim_matches(['\'', '"', '`']);
+        (!thing.is_empty() && parts.next().is_none()).then(|| thing.to_owned())
+    })
+}
+
 /// The category of an environment failure and what it names, if the text shows one.
 pub fn classify(text: &str) -> Option<(Category, String)> {
     let lower = text.to_ascii_lowercase();
+    // A shell that could not find or run a command (sh/dash/ksh "not found", any shell's
+    // "No such file or directory" for the program itself), and the other runtimes' ways of
+    // saying the executable does not exist.
+    if let Some(thing) = shell_could_not_run(text, ": not found")
+        .or_else(|| shell_could_not_run(text, ": No such file or directory"))
+    {
+        return Some((Category::CommandNotFound, thing));
+    }
+    let fish = after(text, "fish: Unknown command:");
+    let powershell = after(text, "The term")
+        .filter(|_| lower.contains("is not recognized as the name of a cmdlet"));
+    let go = after(text, "exec:").filter(|_| lower.contains("executable file not found"));
+    // Node: `spawn tsc ENOENT`.
+    let node = text.lines().find_map(|l| {
+        let l = l.trim();
+        let rest = l
+            .strip_prefix("Error: spawn ")
+            .or_else(|| l.strip_prefix("spawn "))?;
+        rest.strip_suffix(" ENOENT").map(str::to_owned)
+    });
+    if let Some(thing) = fish.or(powershell).or(go).or(node) {
+        return Some((Category::CommandNotFound, thing));
+    }
+    if lower.contains("unbound variable") {
+        // bash `set -u`: `bash: DATABASE_URL: unbound variable`.
+        return Some((
+            Category::MissingVariable,
+            before(text, ": unbound variable").unwrap_or_default(),
+        ));
+    }
+    for marker in [
+        "missing required environment variable",
+        "environment variable not found",
+        "environment variable not set",
+        "environment variable is not set",
+        "env var not set",
+    ] {
+        if lower.contains(marker) {
+            let at = lower.find(marker).unwrap_or(0);
+            let named = after(&text[at..], ":")
+                .filter(|n| {
+                    n.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                })
+                .unwrap_or_default();
+            return Some((Category::MissingVariable, named));
+        }
+    }
+    // Python's os.environ["X"]: `KeyError: 'DATABASE_URL'` with an environ frame, or a
+    // message naming an upper-case variable that "is not set".
+    if text.contains("KeyError") && (text.contains("os.environ") || text.contains("environ[")) {
+        return Some((
+            Category::MissingVariable,
+            after(text, "KeyError:").unwrap_or_default(),
+        ));
+    }
     if lower.contains("command not found")
         || lower.contains("is not recognized as an internal or external command")
     {
@@ -103,6 +188,7 @@ pub fn classify(text: &str) -> Option<(Category, String)> {
     for marker in [
         "No module named",
         "Cannot find module",
+        "Cannot find package",
         "Module not found: Error: Can't resolve",
         "cannot find package",
         "error while loading shared libraries:",
@@ -194,12 +280,12 @@ fn finding(view: &SessionView, category: Category, subject: &str, actions: &[&Ac
     let what = if subject.is_empty() {
         String::new()
     } else {
-        format!(" `{}`", short(subject, 60))
+        format!(" {}", short(subject, 60))
     };
     let example = actions[0]
         .command
         .as_deref()
-        .map(|c| format!(" (e.g. `{}`)", short(c, 60)))
+        .map(|c| format!(" (e.g. {})", short(c, 60)))
         .unwrap_or_default();
     Finding {
         kind: FindingKind::EnvironmentError,
@@ -222,6 +308,7 @@ fn finding(view: &SessionView, category: Category, subject: &str, actions: &[&Ac
             .into_iter()
             .collect(),
         evidence: evidence(view, actions.iter().map(|a| a.span_id)),
+        impact: super::time_lost(),
     }
 }
 
@@ -237,6 +324,60 @@ mod tests {
                 "bash: pnpm: command not found",
                 Category::CommandNotFound,
                 "pnpm",
+            ),
+            ("sh: 1: tsc: not found", Category::CommandNotFound, "tsc"),
+            ("/bin/sh: tsc: not found", Category::CommandNotFound, "tsc"),
+            (
+                "/bin/sh: 1: tsc: not found",
+                Category::CommandNotFound,
+                "tsc",
+            ),
+            (
+                "bash: ./scripts/dev.sh: No such file or directory",
+                Category::CommandNotFound,
+                "./scripts/dev.sh",
+            ),
+            ("fish: Unknown command: rg", Category::CommandNotFound, "rg"),
+            (
+                "'tsc' is not recognized as an internal or external command,",
+                Category::CommandNotFound,
+                "tsc",
+            ),
+            (
+                "The term 'pnpm' is not recognized as the name of a cmdlet, function, script file, or operable program.",
+                Category::CommandNotFound,
+                "pnpm",
+            ),
+            (
+                "exec: \"protoc\": executable file not found in $PATH",
+                Category::CommandNotFound,
+                "protoc",
+            ),
+            ("Error: spawn tsc ENOENT", Category::CommandNotFound, "tsc"),
+            (
+                "bash: DATABASE_URL: unbound variable",
+                Category::MissingVariable,
+                "DATABASE_URL",
+            ),
+            (
+                "Error: Missing required environment variable: STRIPE_KEY",
+                Category::MissingVariable,
+                "STRIPE_KEY",
+            ),
+            (
+                "thread 'main' panicked at src/main.rs:4:44:\nDATABASE_URL: environment variable not found",
+                Category::MissingVariable,
+                "",
+            ),
+            (
+                "  File \"app.py\", line 3, in <module>\n    url = os.environ[\"DATABASE_URL\"]\nKeyError: 'DATABASE_URL'",
+                Category::MissingVariable,
+                "DATABASE_URL",
+            ),
+            (
+                "Error [ERR_MODULE_NOT_FOUND]: Cannot find package 'zod' imported from /app/x.js",
+                Category::MissingModule,
+                "zod",
             ),
             (
                 "zsh: command not found: tree",
@@ -324,9 +465,9 @@ mod tests {
         assert_eq!(
             titles,
             [
-                "environment: command not found `pnpm`, 2 failed actions (e.g. `pnpm install`)",
-                "environment: command not found `tree`, 1 failed action (e.g. `tree`)",
-                "environment: missing module `flask`, 1 failed action (e.g. `python app.py`)",
+                "environment: command not found \"pnpm\", 2 failed actions (e.g. \"pnpm install\")",
+                "environment: command not found \"tree\", 1 failed action (e.g. \"tree\")",
+                "environment: missing module \"flask\", 1 failed action (e.g. \"python app.py\")",
             ]
         );
     }

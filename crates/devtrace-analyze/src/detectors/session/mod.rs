@@ -20,7 +20,7 @@ pub mod retry_loop;
 pub mod test_fix_spiral;
 pub mod token_waste;
 
-use crate::finding::{Evidence, Finding, rank};
+use crate::finding::{Evidence, Finding, Impact, ImpactBasis, rank};
 use crate::session::SessionView;
 use devtrace_model::SpanId;
 
@@ -50,14 +50,15 @@ pub(crate) fn evidence(
     }]
 }
 
-/// Text for a title: one line, at most `max` characters.
+/// Recorded text for a title: its first line, quoted, at most `max` characters.
 pub(crate) fn short(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or("").trim();
-    if line.chars().count() <= max {
-        line.to_owned()
-    } else {
-        format!("{}…", line.chars().take(max - 1).collect::<String>())
-    }
+    devtrace_model::recorded::quote_short(line, max)
+}
+
+/// The impact of a session finding: time lost (ranked within its session).
+pub(crate) fn time_lost() -> Impact {
+    Impact::of(ImpactBasis::Time)
 }
 
 /// A path relative to the session's project when inside it (so fingerprints match across

@@ -117,8 +117,11 @@ fn finding(view: &SessionView, run: &[&Action]) -> Finding {
     let first = run[0];
     let last = run[run.len() - 1];
     let what = match &first.command {
-        Some(command) => format!("`{}`", short(&command_key(command), 80)),
-        None => format!("{} with the same input", first.tool),
+        Some(command) => short(&command_key(command), 80),
+        None => format!(
+            "{} with the same input",
+            devtrace_model::recorded::name(&first.tool)
+        ),
     };
     let error = short(&last.error, 100);
     let retried: u64 = run[1..].iter().map(|a| a.duration()).sum();
@@ -158,6 +161,7 @@ fn finding(view: &SessionView, run: &[&Action]) -> Finding {
         .into_iter()
         .collect(),
         evidence: evidence(view, run.iter().map(|a| a.span_id)),
+        impact: super::time_lost(),
     }
 }
 
@@ -189,7 +193,7 @@ mod tests {
         assert_eq!(f.kind, FindingKind::RetryLoop);
         assert_eq!(
             f.title,
-            "`npm run build` failed 4 times in a row with no change in between: [TypeError: generate is not a function]"
+            "\"npm run build\" failed 4 times in a row with no change in between: \"[TypeError: generate is not a function]\""
         );
         assert_eq!(f.numbers["failures"], 4.0);
         assert_eq!(f.saving_nanos, 3 * SECOND, "the three retries");
@@ -242,7 +246,7 @@ mod tests {
         assert!(
             found[0]
                 .title
-                .starts_with("Read with the same input failed 3 times"),
+                .starts_with("\"Read\" with the same input failed 3 times"),
             "{}",
             found[0].title
         );

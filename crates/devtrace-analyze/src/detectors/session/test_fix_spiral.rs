@@ -143,7 +143,7 @@ fn finding(view: &SessionView, key: &str, spiral: &Spiral) -> Finding {
         kind: FindingKind::TestFixSpiral,
         operation: Some(key.to_owned()),
         title: format!(
-            "`{}` failed {runs} times with edits in between (a test-fix spiral); {outcome}{}",
+            "{} failed {runs} times with edits in between (a test-fix spiral); {outcome}{}",
             short(key, 80),
             if error.is_empty() {
                 String::new()
@@ -164,6 +164,7 @@ fn finding(view: &SessionView, key: &str, spiral: &Spiral) -> Finding {
         .into_iter()
         .collect(),
         evidence: evidence(view, spiral.failures.iter().map(|a| a.span_id)),
+        impact: super::time_lost(),
     }
 }
 
@@ -200,7 +201,7 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(
             found[0].title,
-            "`cargo test` failed 3 times with edits in between (a test-fix spiral); it passed in the end: test cart::total ... FAILED"
+            "\"cargo test\" failed 3 times with edits in between (a test-fix spiral); it passed in the end: \"test cart::total ... FAILED\""
         );
         assert_eq!(found[0].numbers["edits"], 4.0);
         assert_eq!(found[0].numbers["passed"], 1.0);

@@ -9,7 +9,7 @@
 //! Tokens are estimated from bytes (≈ 4 bytes per token) where the output is all we know.
 
 use super::{evidence, relative};
-use crate::finding::{Finding, FindingKind};
+use crate::finding::{Finding, FindingKind, thousands};
 use crate::fingerprint::fingerprint;
 use crate::session::{Action, ActionKind, SessionView};
 use devtrace_model::{SpanId, semconv};
@@ -67,9 +67,9 @@ fn large_outputs(view: &SessionView, thresholds: &Thresholds) -> Option<Finding>
     let what = biggest
         .command
         .as_deref()
-        .map(|c| format!("`{}`", super::short(c, 60)))
-        .or_else(|| biggest.path.clone())
-        .unwrap_or_else(|| biggest.tool.clone());
+        .map(|c| super::short(c, 60))
+        .or_else(|| biggest.path.as_deref().map(devtrace_model::recorded::name))
+        .unwrap_or_else(|| devtrace_model::recorded::name(&biggest.tool));
     Some(Finding {
         kind: FindingKind::TokenWaste,
         operation: None,
@@ -93,6 +93,7 @@ fn large_outputs(view: &SessionView, thresholds: &Thresholds) -> Option<Finding>
         .into_iter()
         .collect(),
         evidence: evidence(view, large.iter().map(|a| a.span_id)),
+        impact: super::time_lost(),
     })
 }
 
@@ -141,11 +142,8 @@ fn rereads(view: &SessionView, thresholds: &Thresholds) -> Option<Finding> {
         .iter()
         .take(3)
         .map(|(f, n)| {
-            if *n > 1 {
-                format!("{f} ×{n}")
-            } else {
-                f.clone()
-            }
+            let f = devtrace_model::recorded::name(f);
+            if *n > 1 { format!("{f} ×{n}") } else { f }
         })
         .collect();
     Some(Finding {
@@ -170,6 +168,7 @@ fn rereads(view: &SessionView, thresholds: &Thresholds) -> Option<Finding> {
         .into_iter()
         .collect(),
         evidence: evidence(view, redundant.iter().map(|a| a.span_id)),
+        impact: super::time_lost(),
     })
 }
 
@@ -213,22 +212,10 @@ fn context_growth(view: &SessionView, thresholds: &Thresholds) -> Vec<Finding> {
             .into_iter()
             .collect(),
             evidence: evidence(view, [first.span_id, peak.span_id]),
+            impact: super::time_lost(),
         });
     }
     findings
-}
-
-/// 12345 → "12,345".
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -250,7 +237,7 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(
             found[0].title,
-            "2 tool outputs over 40 kB (290 kB in all, ≈ 72,500 tokens; largest: `find / -name '*.json'`)"
+            "2 tool outputs over 40 kB (290 kB in all, ≈ 72,500 tokens; largest: \"find / -name '*.json'\")"
         );
     }
 
@@ -267,7 +254,7 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(
             found[0].title,
-            "2 re-reads of unchanged files (package.json ×2; 4 kB)"
+            "2 re-reads of unchanged files (\"package.json\" ×2; 4 kB)"
         );
         // One re-read is below the threshold; a sub-agent reading what the main agent read
         // is not a re-read (it has its own context).

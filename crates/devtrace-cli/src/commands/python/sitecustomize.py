@@ -1,4 +1,5 @@
-"""devtrace run --python-autotrace: loaded by every Python interpreter the command starts.
+"""devtrace run --python-autotrace / --record / --plan: loaded by every Python interpreter the
+command starts.
 
 `devtrace run` writes this file into a temporary directory that it puts first on PYTHONPATH,
 with DEVTRACE_PYTHON_AUTOTRACE naming the packages to trace. It sets up the devtrace helpers
@@ -6,6 +7,10 @@ with DEVTRACE_PYTHON_AUTOTRACE naming the packages to trace. It sets up the devt
 hides, if there is one. When the devtrace package is not installed for this interpreter, it
 says so on stderr and the program runs untraced. One line per interpreter goes to the report
 file devtrace run reads afterwards.
+
+With DEVTRACE_RECORD=flight it starts the flight recorder (devtrace.record(), its ring file in
+DEVTRACE_RECORD_DIR named by the process id); with DEVTRACE_RECORD_PLAN, the native recorder
+on exactly the functions of that plan file.
 """
 
 import os
@@ -41,7 +46,9 @@ def _chain_hidden_sitecustomize():
 
 def _start():
     packages = [p.strip() for p in os.environ.get("DEVTRACE_PYTHON_AUTOTRACE", "").split(",") if p.strip()]
-    if not packages:
+    flight = os.environ.get("DEVTRACE_RECORD") == "flight"
+    plan_path = os.environ.get("DEVTRACE_RECORD_PLAN")
+    if not packages and not flight and not plan_path:
         return
     try:
         import devtrace
@@ -56,9 +63,33 @@ def _start():
         return
     try:
         devtrace.configure()
-        devtrace.autotrace(*packages)
+        if plan_path:
+            import json
+
+            with open(plan_path, encoding="utf-8") as f:
+                plan = json.load(f)
+            devtrace.record_calls(
+                plan=[tuple(entry) for entry in plan["functions"]],
+                threshold_ms=float(plan.get("threshold_ms", 1.0)),
+                plan_id=plan.get("id"),
+            )
+        elif packages:
+            devtrace.autotrace(*packages)
+        if flight and not plan_path:
+            ok, why = devtrace.native_status()
+            if not ok:
+                sys.stderr.write(f"devtrace: --record: no flight recorder in {sys.executable}: {why}\n")
+                _report(f"failed {os.getpid()} {sys.executable}")
+                return
+            if not packages:
+                directory = os.environ.get("DEVTRACE_RECORD_DIR") or None
+                devtrace.record(
+                    seconds=float(os.environ.get("DEVTRACE_RECORD_SECONDS", "10")),
+                    max_mib=int(os.environ.get("DEVTRACE_RECORD_MIB", "64")),
+                    path=os.path.join(directory, f"{os.getpid()}.ring") if directory else None,
+                )
     except Exception as error:
-        sys.stderr.write(f"devtrace: --python-autotrace: could not start auto-tracing: {error}\n")
+        sys.stderr.write(f"devtrace: could not start recording in {sys.executable}: {error}\n")
         _report(f"failed {os.getpid()} {sys.executable}")
         return
     _report(f"ok {os.getpid()} {sys.executable}")

@@ -1,0 +1,90 @@
+//! `devtrace plan`: instrumentation plans for blind spots (devtrace-plan makes, keeps and
+//! explains them; this only formats).
+
+use crate::cli::{PlanArgs, PlanCommand};
+use anyhow::{Result, bail};
+use devtrace_plan::{PlanRequest, PlanStore, explain, make_plan};
+use devtrace_store::Store;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Plans are kept in the data directory `dir`; `open_store` opens what they are made from (the
+/// store, or a server's through --server).
+pub fn run(
+    dir: &Path,
+    open_store: impl FnOnce() -> Result<Arc<dyn Store>>,
+    args: &PlanArgs,
+) -> Result<ExitCode> {
+    let plans = PlanStore::new(dir);
+    let mut out = std::io::stdout().lock();
+    let written = match &args.command {
+        Some(PlanCommand::List { json }) => {
+            let list = plans.list()?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)
+            } else if list.is_empty() {
+                writeln!(
+                    out,
+                    "no plans yet in {}; make one with `devtrace plan <operation>`",
+                    plans.dir().display()
+                )
+            } else {
+                let mut text = String::new();
+                for p in &list {
+                    let when = devtrace_model::time::format_rfc3339(p.created_unix_nano);
+                    text.push_str(&format!(
+                        "{}  {}  {} functions  {}\n",
+                        p.id,
+                        &when[..when.len().min(19)],
+                        p.functions.len(),
+                        devtrace_model::recorded::name(&p.operation)
+                    ));
+                }
+                write!(out, "{text}")
+            }
+        }
+        Some(PlanCommand::Show { id, json }) => {
+            let plan = plans.load(id)?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)
+            } else {
+                write!(out, "{}", explain(&plan))
+            }
+        }
+        None => {
+            let Some(operation) = &args.operation else {
+                bail!(
+                    "devtrace plan needs an operation (a span name), e.g. `devtrace plan app.jobs.process`; `devtrace plan list` shows the stored plans"
+                );
+            };
+            if !(args.threshold_ms >= 0.0 && args.threshold_ms.is_finite()) {
+                bail!(
+                    "--threshold-ms {}: give a number of milliseconds ≥ 0",
+                    args.threshold_ms
+                );
+            }
+            let store = open_store()?;
+            let mut request = PlanRequest::new(operation);
+            request.roots = args.source.clone();
+            request.depth = args.depth;
+            request.threshold_ms = args.threshold_ms;
+            request.last = args.last;
+            let plan = make_plan(&*store, &request)?;
+            plans.save(&plan)?;
+            if args.json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)
+            } else {
+                write!(out, "{}", explain(&plan))
+            }
+        }
+    };
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        other => {
+            other?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

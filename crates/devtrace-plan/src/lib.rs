@@ -1,0 +1,504 @@
+//! Instrumentation plans: what to record so a blind spot's time shows where it goes.
+//!
+//! Owns: finding an operation's function (the spans' `code.*` attributes, else its name read as
+//! `module.qualname`), reading the source to the functions it calls (Python's own `ast`, in
+//! the script `plan_calls.py` shipped inside the binary: parsed, never executed), the plan
+//! (which code objects to record, at which threshold, why each, and the calls that cannot be
+//! recorded and why), its explanation in words, and where plans are kept (`DATA/plans/ID.json`).
+//!
+//! Must not: format for a face beyond the one explanation every face shares, write to the
+//! store, or run the program. Plans are files beside the store rather than rows in it: they
+//! name local source files, and a file per plan is what `devtrace run --plan` hands to Python.
+
+use devtrace_analyze::detectors::blind_spot;
+use devtrace_model::{AnyValue, recorded};
+use devtrace_query::scope::{self, QueryError, Scope};
+use devtrace_store::Store;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const PLAN_CALLS: &str = include_str!("plan_calls.py");
+
+/// Runs of the operation read to locate it and measure its blind spot.
+pub const DEFAULT_LAST: usize = 20;
+/// How deep the call graph is followed from the operation's function.
+pub const DEFAULT_DEPTH: u32 = 2;
+/// Calls at least this long become spans in the planned run; shorter ones are counted.
+pub const DEFAULT_THRESHOLD_MS: f64 = 1.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Python(String),
+    #[error("plans in {dir}: {source}")]
+    Io {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One function the plan records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanFunction {
+    pub module: String,
+    pub qualname: String,
+    pub file: String,
+    pub line: u32,
+    /// 0: the operation's function; n: n calls away; -1: a library function outside the
+    /// source, recorded but not followed.
+    pub depth: i32,
+    /// Why it is in the plan (which call of which function, at which line).
+    pub via: String,
+    pub recursive: bool,
+}
+
+/// A call the plan cannot record, or records by candidates, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanNote {
+    pub caller: String,
+    pub call: String,
+    pub line: u32,
+    /// `c`, `library`, `candidates`, `unknown`, `unparsed`.
+    pub kind: String,
+    pub reason: String,
+}
+
+/// The blind spot the plan answers, measured before it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlindSpot {
+    pub runs: usize,
+    pub own_share: f64,
+    pub own_ms_per_run: f64,
+    pub duration_ms_per_run: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub id: String,
+    pub created_unix_nano: u64,
+    pub operation: String,
+    pub threshold_ms: f64,
+    pub depth: u32,
+    pub roots: Vec<String>,
+    pub blind_spot: BlindSpot,
+    pub functions: Vec<PlanFunction>,
+    pub notes: Vec<PlanNote>,
+}
+
+/// What to plan for.
+#[derive(Clone, Debug)]
+pub struct PlanRequest {
+    pub operation: String,
+    /// Directories the program's modules are found under (default: the current directory).
+    pub roots: Vec<PathBuf>,
+    pub depth: u32,
+    pub threshold_ms: f64,
+    pub last: usize,
+    /// The Python that parses the source (default `DEVTRACE_PYTHON`, else `python3`).
+    pub python: Option<String>,
+}
+
+impl PlanRequest {
+    pub fn new(operation: &str) -> Self {
+        Self {
+            operation: operation.to_owned(),
+            roots: Vec::new(),
+            depth: DEFAULT_DEPTH,
+            threshold_ms: DEFAULT_THRESHOLD_MS,
+            last: DEFAULT_LAST,
+            python: None,
+        }
+    }
+}
+
+fn string_attr<'a>(span: &'a devtrace_model::Span, keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|k| match span.attr(k) {
+        Some(AnyValue::String(s)) if !s.is_empty() => Some(s.as_str()),
+        _ => None,
+    })
+}
+
+/// The module a file is, under one of `roots` (`root/app/jobs.py` → `app.jobs`).
+fn module_of(file: &Path, roots: &[PathBuf]) -> Option<String> {
+    for root in roots {
+        if let Ok(rel) = file.strip_prefix(root) {
+            let mut parts: Vec<String> = rel
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            let last = parts.pop()?;
+            let stem = last.strip_suffix(".py")?;
+            if stem != "__init__" {
+                parts.push(stem.to_owned());
+            }
+            return Some(parts.join("."));
+        }
+    }
+    None
+}
+
+/// The directory above a file's outermost package (the one holding `app/` for `app/jobs.py`).
+fn package_root(file: &Path) -> Option<PathBuf> {
+    let mut dir = file.parent()?.to_path_buf();
+    while dir.join("__init__.py").is_file() {
+        dir = dir.parent()?.to_path_buf();
+    }
+    Some(dir)
+}
+
+/// `(module, qualname, file)` for the operation: from `code.*` attributes, else from the name.
+fn locate(
+    traces: &[devtrace_analyze::AnalyzedTrace],
+    operation: &str,
+    roots: &mut Vec<PathBuf>,
+) -> Result<(String, String, Option<String>), PlanError> {
+    for trace in traces {
+        for i in trace.spans_named(operation) {
+            let span = trace.span(i);
+            let function = string_attr(span, &["code.function.name", "code.function"]);
+            let file = string_attr(span, &["code.file.path", "code.filepath"]);
+            if let (Some(function), Some(file)) = (function, file) {
+                let path = Path::new(file);
+                if let Some(root) = package_root(path).filter(|_| path.is_absolute())
+                    && !roots.contains(&root)
+                {
+                    roots.push(root);
+                }
+                let namespace = string_attr(span, &["code.namespace"]);
+                let qualname = match namespace {
+                    Some(ns)
+                        if !function.contains('.')
+                            && !ns.contains('/')
+                            && module_of(path, roots).as_deref() != Some(ns) =>
+                    {
+                        format!("{}.{function}", ns.rsplit('.').next().unwrap_or(ns))
+                    }
+                    _ => function.to_owned(),
+                };
+                if let Some(module) = module_of(path, roots) {
+                    return Ok((module, qualname, Some(file.to_owned())));
+                }
+            }
+        }
+    }
+    // The name as module.qualname: the longest prefix that is a module file under a root.
+    let parts: Vec<&str> = operation.split('.').collect();
+    let valid = parts
+        .iter()
+        .all(|p| !p.is_empty() && p.chars().all(|c| c == '_' || c.is_alphanumeric()));
+    if valid {
+        for split in (1..parts.len()).rev() {
+            let module = parts[..split].join(".");
+            let rel: PathBuf = parts[..split].iter().collect();
+            for root in roots.iter() {
+                for file in [
+                    root.join(&rel).with_extension("py"),
+                    root.join(&rel).join("__init__.py"),
+                ] {
+                    if file.is_file() {
+                        return Ok((
+                            module,
+                            parts[split..].join("."),
+                            Some(file.to_string_lossy().into_owned()),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Err(PlanError::NotFound(format!(
+        "cannot tell which function {} is: its spans have no code.function.name and code.file.path attributes, and its name is not module.function for a file under {}; set those attributes on the span (the native recorder does), or pass --source DIR where its package lives",
+        recorded::name(operation),
+        roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
+#[derive(Deserialize)]
+struct ScriptOutput {
+    functions: Vec<PlanFunction>,
+    notes: Vec<PlanNote>,
+    missing: Vec<serde_json::Value>,
+}
+
+/// Makes a plan for `request.operation` from the stored runs and the source.
+pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanError> {
+    let traces = scope::recent(
+        store,
+        Scope {
+            last: Some(request.last),
+            since_unix_nano: None,
+        },
+        Some(&request.operation),
+        DEFAULT_LAST,
+    )?;
+    let mut roots: Vec<PathBuf> = if request.roots.is_empty() {
+        vec![std::env::current_dir().map_err(|source| PlanError::Io {
+            dir: ".".into(),
+            source,
+        })?]
+    } else {
+        request
+            .roots
+            .iter()
+            .map(|r| std::path::absolute(r).unwrap_or_else(|_| r.clone()))
+            .collect()
+    };
+    let (module, qualname, file) = locate(&traces, &request.operation, &mut roots)?;
+    let own = blind_spot::own_times(&traces)
+        .remove(&request.operation)
+        .unwrap_or_default();
+    let runs = own.runs.max(1) as f64;
+    let blind = BlindSpot {
+        runs: own.runs,
+        own_share: own.share(),
+        own_ms_per_run: own.own_nanos as f64 / runs / 1e6,
+        duration_ms_per_run: own.duration_nanos as f64 / runs / 1e6,
+    };
+    let python = request
+        .python
+        .clone()
+        .or_else(|| std::env::var("DEVTRACE_PYTHON").ok())
+        .unwrap_or_else(|| "python3".to_owned());
+    let input = serde_json::json!({
+        "roots": roots,
+        "targets": [{"module": module, "qualname": qualname, "file": file}],
+        "depth": request.depth,
+    });
+    let output = Command::new(&python)
+        .args(["-I", "-c", PLAN_CALLS, &input.to_string()])
+        .output()
+        .map_err(|e| PlanError::Python(format!("cannot run {python} to read the source ({e}); set DEVTRACE_PYTHON to a Python 3.9+ interpreter")))?;
+    if !output.status.success() {
+        return Err(PlanError::Python(format!(
+            "{python} could not read the source: {}",
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        )));
+    }
+    let parsed: ScriptOutput = serde_json::from_slice(&output.stdout).map_err(|e| {
+        PlanError::Python(format!(
+            "{python} answered something else than a plan ({e})"
+        ))
+    })?;
+    if !parsed.missing.is_empty() || parsed.functions.is_empty() {
+        return Err(PlanError::NotFound(format!(
+            "{} is {module}.{qualname}{}, but no function {qualname} is defined there",
+            recorded::name(&request.operation),
+            file.map(|f| format!(" in {f}")).unwrap_or_default()
+        )));
+    }
+    let created = devtrace_query::timefmt::now_nanos();
+    let id = devtrace_analyze::fingerprint::fingerprint(&[
+        &request.operation,
+        &module,
+        &qualname,
+        &created.to_string(),
+    ]);
+    Ok(Plan {
+        id: id.chars().take(10).collect(),
+        created_unix_nano: created,
+        operation: request.operation.clone(),
+        threshold_ms: request.threshold_ms,
+        depth: request.depth,
+        roots: roots.iter().map(|r| r.display().to_string()).collect(),
+        blind_spot: blind,
+        functions: parsed.functions,
+        notes: parsed.notes,
+    })
+}
+
+/// Where plans are kept: `DATA/plans/`.
+#[derive(Clone, Debug)]
+pub struct PlanStore {
+    dir: PathBuf,
+}
+
+static DEFAULT_STORE: OnceLock<PlanStore> = OnceLock::new();
+
+impl PlanStore {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            dir: data_dir.join("plans"),
+        }
+    }
+
+    /// Sets the plan store of this process (the faces that have no data directory of their
+    /// own, like the MCP tools, use it).
+    pub fn set_default(store: PlanStore) {
+        let _ = DEFAULT_STORE.set(store);
+    }
+
+    pub fn default_store() -> Option<&'static PlanStore> {
+        DEFAULT_STORE.get()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn io(&self, source: std::io::Error) -> PlanError {
+        PlanError::Io {
+            dir: self.dir.clone(),
+            source,
+        }
+    }
+
+    pub fn save(&self, plan: &Plan) -> Result<PathBuf, PlanError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.io(e))?;
+        let path = self.dir.join(format!("{}.json", plan.id));
+        let tmp = self.dir.join(format!(".{}.json.tmp", plan.id));
+        let bytes = serde_json::to_vec_pretty(plan).expect("a plan serialises");
+        std::fs::write(&tmp, bytes).map_err(|e| self.io(e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| self.io(e))?;
+        Ok(path)
+    }
+
+    /// Every stored plan, newest first.
+    pub fn list(&self) -> Result<Vec<Plan>, PlanError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(e)),
+        };
+        let mut plans: Vec<Plan> = entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name().to_string_lossy().ends_with(".json")
+                    && !e.file_name().to_string_lossy().starts_with('.')
+            })
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|b| serde_json::from_slice(&b).ok())
+            .collect();
+        plans.sort_by(|a: &Plan, b: &Plan| {
+            b.created_unix_nano
+                .cmp(&a.created_unix_nano)
+                .then(a.id.cmp(&b.id))
+        });
+        Ok(plans)
+    }
+
+    /// The plan with this id or unique id prefix.
+    pub fn load(&self, id: &str) -> Result<Plan, PlanError> {
+        let plans = self.list()?;
+        let matching: Vec<&Plan> = plans.iter().filter(|p| p.id.starts_with(id)).collect();
+        match matching.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(PlanError::NotFound(format!(
+                "no plan {id:?} in {}; `devtrace plan list` shows the stored plans",
+                self.dir.display()
+            ))),
+            many => Err(PlanError::NotFound(format!(
+                "plan id {id:?} is ambiguous ({} plans start with it); give more of it",
+                many.len()
+            ))),
+        }
+    }
+}
+
+/// What the recorder reads for a planned run: `{"id", "threshold_ms", "functions": [[module,
+/// qualname], …]}`.
+pub fn recorder_file(plan: &Plan) -> String {
+    let functions: Vec<[&str; 2]> = plan
+        .functions
+        .iter()
+        .map(|f| [f.module.as_str(), f.qualname.as_str()])
+        .collect();
+    serde_json::json!({"id": plan.id, "threshold_ms": plan.threshold_ms, "operation": plan.operation, "functions": functions}).to_string()
+}
+
+/// The plan in words (recorded text quoted: names and source snippets are data).
+pub fn explain(plan: &Plan) -> String {
+    let mut out = String::new();
+    let when = devtrace_model::time::format_rfc3339(plan.created_unix_nano);
+    out.push_str(&format!(
+        "plan {} for {} (made {})\n",
+        plan.id,
+        recorded::name(&plan.operation),
+        &when[..when.len().min(19)]
+    ));
+    let b = &plan.blind_spot;
+    if b.runs > 0 {
+        out.push_str(&format!(
+            "  why: {:.0} % of its time ({:.1} ms of {:.1} ms a run, over {} runs) is its own, in no child span\n",
+            b.own_share * 100.0,
+            b.own_ms_per_run,
+            b.duration_ms_per_run,
+            b.runs
+        ));
+    }
+    out.push_str(&format!(
+        "  records {} functions (calls of at least {} ms become spans; shorter ones are counted on their caller), everything else runs at full speed:\n",
+        plan.functions.len(),
+        plan.threshold_ms
+    ));
+    for f in &plan.functions {
+        let place = if f.file.is_empty() {
+            "(library)".to_owned()
+        } else {
+            let file = Path::new(&f.file)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!("{file}:{}", f.line)
+        };
+        let recursive = if f.recursive { ", recursive" } else { "" };
+        out.push_str(&format!(
+            "    {}.{}  {}  {}{recursive}\n",
+            f.module,
+            f.qualname,
+            place,
+            recorded::quote_short(&f.via, 100)
+        ));
+    }
+    let skipped: Vec<&PlanNote> = plan
+        .notes
+        .iter()
+        .filter(|n| n.kind == "c" || n.kind == "unknown" || n.kind == "unparsed")
+        .collect();
+    if !skipped.is_empty() {
+        out.push_str("  not recordable (their time stays in their caller's own time):\n");
+        for n in skipped.iter().take(20) {
+            out.push_str(&format!(
+                "    {} at line {} of {}: {}\n",
+                recorded::quote_short(&n.call, 60),
+                n.line,
+                n.caller,
+                n.reason
+            ));
+        }
+        if skipped.len() > 20 {
+            out.push_str(&format!("    … and {} more\n", skipped.len() - 20));
+        }
+    }
+    for n in plan
+        .notes
+        .iter()
+        .filter(|n| n.kind == "candidates" || n.kind == "library")
+    {
+        out.push_str(&format!(
+            "  note: {} at line {} of {}: {}\n",
+            recorded::quote_short(&n.call, 60),
+            n.line,
+            n.caller,
+            n.reason
+        ));
+    }
+    out.push_str(&format!(
+        "  run it: devtrace run --plan {} -- <the command>\n",
+        plan.id
+    ));
+    out
+}

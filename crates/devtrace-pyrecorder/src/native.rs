@@ -1,0 +1,1064 @@
+//! The recorder proper (CPython 3.12+, GIL builds only).
+//!
+//! Threading: every callback and every `#[pyfunction]` here runs with the GIL held, so the
+//! `Active` state they share is only touched under the GIL. The drainer thread never takes the
+//! GIL: it shares only `Shared` (the mapped file, and the builder behind a mutex) with them.
+
+use std::cell::UnsafeCell;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{CStr, c_void};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use devtrace_recorder::builder::OTHER_CODE;
+use devtrace_recorder::clock::{ClockPair, monotonic_ns};
+use devtrace_recorder::names::{self, CodeInfo, Names};
+use devtrace_recorder::ring::{
+    self, Cursor, EventKind, Layout, RecorderFile, ThreadWriter, pack_meta,
+};
+use devtrace_recorder::{Builder, BuilderOptions, OutSpan, SdkSpanCalls};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+/// devtrace's `sys.monitoring` tool id (3 and 4 are unassigned by CPython; 2, the profiler's,
+/// is left to cProfile and other profilers so they can run beside it).
+const TOOL_ID: u8 = 4;
+const TOOL_NAME: &str = "devtrace.recorder";
+
+// -- state -----------------------------------------------------------------------------------
+
+/// What the drainer thread and the Python threads share.
+struct Shared {
+    file: Arc<RecorderFile>,
+    drain: Mutex<DrainState>,
+    ready: Condvar,
+    wake: Condvar,
+    stop: AtomicBool,
+    flight: bool,
+}
+
+struct DrainState {
+    cursor: Cursor,
+    builder: Builder,
+    names: Names,
+    out: Vec<OutSpan>,
+    sdk_calls: Vec<SdkSpanCalls>,
+    stopped: bool,
+}
+
+impl Shared {
+    /// Reads what is new (of one stream, or all) into the builder.
+    fn drain(&self, st: &mut DrainState, only: Option<u64>) {
+        let streams = st.cursor.read(&self.file, only);
+        if streams.is_empty() {
+            return;
+        }
+        let file = &self.file;
+        for s in &streams {
+            st.builder.feed(s, &|key| file.span(key));
+        }
+        let spans = st.builder.take_spans();
+        st.out.extend(spans);
+        let calls = st.builder.take_sdk_calls();
+        st.sdk_calls.extend(calls);
+        // Aggregates of spans nobody claimed (ended without our hook seeing it) stay bounded.
+        if st.sdk_calls.len() > 4096 {
+            st.sdk_calls.drain(..2048);
+        }
+    }
+}
+
+/// The recorder while it runs (GIL-protected).
+struct Active {
+    shared: Arc<Shared>,
+    epoch: u64,
+    packages: Vec<String>,
+    plan: Option<HashSet<(String, String)>>,
+    exclude: Vec<String>,
+    next_code: u32,
+    exception_ids: HashMap<usize, u32>,
+    exception_types: Vec<Py<PyAny>>,
+    trigger_types: Option<Py<PyTuple>>,
+    on_trigger: Option<Py<PyAny>>,
+    triggering: bool,
+    span_keys: HashMap<u64, u32>,
+    _callbacks: Vec<Py<PyAny>>,
+    drainer: Option<JoinHandle<()>>,
+    remove_on_stop: bool,
+    threading: Py<PyAny>,
+}
+
+static ACTIVE: AtomicPtr<Active> = AtomicPtr::new(std::ptr::null_mut());
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+static EXTRA_INDEX: AtomicIsize = AtomicIsize::new(-1);
+static DISABLE: AtomicPtr<ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
+
+/// This thread's writer (created at its first event under a recorder).
+struct Local {
+    epoch: u64,
+    file: Option<Arc<RecorderFile>>,
+    writer: Option<ThreadWriter>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let (Some(file), Some(w)) = (&self.file, &mut self.writer) {
+            file.release(w);
+        }
+    }
+}
+
+thread_local! {
+    static LOCAL: UnsafeCell<Local> = const { UnsafeCell::new(Local { epoch: 0, file: None, writer: None }) };
+}
+
+// -- the hot path ----------------------------------------------------------------------------
+
+#[inline(always)]
+unsafe fn none() -> *mut ffi::PyObject {
+    let none = unsafe { ffi::Py_None() };
+    unsafe { ffi::Py_INCREF(none) };
+    none
+}
+
+#[inline(always)]
+unsafe fn disable() -> *mut ffi::PyObject {
+    let d = DISABLE.load(Ordering::Relaxed);
+    unsafe { ffi::Py_INCREF(d) };
+    d
+}
+
+/// Writes one record for this thread.
+#[inline(always)]
+unsafe fn record(active: &Active, kind: EventKind, code: u32, aux: u32) {
+    LOCAL.with(|local| {
+        // SAFETY: LOCAL is this thread's; no reference to it outlives this closure.
+        let local = unsafe { &mut *local.get() };
+        if local.epoch != active.epoch {
+            unsafe { start_thread(active, local) };
+        }
+        if let (Some(file), Some(w)) = (&local.file, &mut local.writer) {
+            file.push(w, monotonic_ns(), pack_meta(kind, code, aux));
+        }
+    })
+}
+
+/// The first event of a thread under this recorder: its writer, and its name in the log.
+#[cold]
+unsafe fn start_thread(active: &Active, local: &mut Local) {
+    if let (Some(file), Some(w)) = (&local.file, &mut local.writer) {
+        file.release(w);
+    }
+    let file = active.shared.file.clone();
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() } as u64;
+    let writer = file.writer(tid);
+    // SAFETY: called from a callback or function holding the GIL.
+    let py = unsafe { Python::assume_attached() };
+    let name = active
+        .threading
+        .bind(py)
+        .call_method0("current_thread")
+        .and_then(|t| t.getattr("name"))
+        .and_then(|n| n.extract::<String>());
+    match name {
+        Ok(name) => {
+            names::write_thread(&file, writer.stream, &name);
+        }
+        Err(e) => drop(e),
+    }
+    local.writer = Some(writer);
+    local.file = Some(file);
+    local.epoch = active.epoch;
+}
+
+/// The code id of `code` under this recorder, deciding once per code object (0: not recorded).
+#[inline(always)]
+unsafe fn code_id(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
+    let index = EXTRA_INDEX.load(Ordering::Relaxed);
+    let mut extra: *mut c_void = std::ptr::null_mut();
+    // SAFETY: code is the code object CPython passed; index was requested at start.
+    if unsafe { PyUnstable_Code_GetExtra(code, index, &mut extra) } == 0 {
+        let v = extra as u64;
+        if v >> 32 == active.epoch {
+            return v as u32;
+        }
+    } else {
+        unsafe { ffi::PyErr_Clear() };
+    }
+    let id = unsafe { decide(active, code) };
+    let v = (active.epoch << 32) | id as u64;
+    if unsafe { PyUnstable_Code_SetExtra(code, index, v as usize as *mut c_void) } != 0 {
+        unsafe { ffi::PyErr_Clear() };
+    }
+    id
+}
+
+/// The module of the code running now (its frame's globals): `__name__`, or for the script
+/// run as `__main__` its real name (`python -m pkg.cli` → `pkg.cli`, `python app.py` → `app`).
+unsafe fn current_module(py: Python<'_>) -> String {
+    // SAFETY: borrowed reference to the running frame's globals (the callback runs in it).
+    let globals = unsafe { ffi::PyEval_GetGlobals() };
+    if globals.is_null() {
+        return String::new();
+    }
+    let globals = unsafe { Bound::from_borrowed_ptr(py, globals) };
+    let Ok(globals) = globals.cast_into::<PyDict>() else {
+        return String::new();
+    };
+    let get = |key: &str| globals.get_item(key).ok().flatten();
+    let name: String = get("__name__")
+        .and_then(|n| n.extract().ok())
+        .unwrap_or_default();
+    if name != "__main__" {
+        return name;
+    }
+    if let Some(spec_name) = get("__spec__")
+        .filter(|s| !s.is_none())
+        .and_then(|s| s.getattr("name").ok())
+        .and_then(|n| n.extract::<String>().ok())
+    {
+        return spec_name;
+    }
+    if let Some(file) = get("__file__").and_then(|f| f.extract::<String>().ok()) {
+        let base = file.rsplit('/').next().unwrap_or(&file);
+        return base.strip_suffix(".py").unwrap_or(base).to_string();
+    }
+    name
+}
+
+fn in_packages(module: &str, packages: &[String]) -> bool {
+    packages.iter().any(|p| {
+        module == p
+            || (module.starts_with(p.as_str()) && module.as_bytes().get(p.len()) == Some(&b'.'))
+    })
+}
+
+#[cold]
+unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
+    // SAFETY: the GIL is held (we are in a callback).
+    let py = unsafe { Python::assume_attached() };
+    let module = unsafe { current_module(py) };
+    let code = unsafe { Bound::from_borrowed_ptr(py, code) };
+    let qualname: String = code
+        .getattr("co_qualname")
+        .and_then(|q| q.extract())
+        .unwrap_or_else(|_| String::from("?"));
+    let watched = if in_packages(&module, &active.exclude) {
+        false
+    } else if let Some(plan) = &active.plan {
+        plan.contains(&(module.clone(), qualname.clone()))
+    } else {
+        active.packages.is_empty() || in_packages(&module, &active.packages)
+    };
+    if !watched {
+        return 0;
+    }
+    let file: String = code
+        .getattr("co_filename")
+        .and_then(|f| f.extract())
+        .unwrap_or_default();
+    let line: u32 = code
+        .getattr("co_firstlineno")
+        .and_then(|l| l.extract())
+        .unwrap_or(0);
+    let id = active.next_code;
+    if id >= OTHER_CODE - 2 {
+        return 0;
+    }
+    active.next_code += 1;
+    names::write_code(
+        &active.shared.file,
+        id,
+        &CodeInfo {
+            qualname,
+            module,
+            file,
+            line,
+        },
+    );
+    id
+}
+
+#[cold]
+unsafe fn exception_id(active: &mut Active, exc: *mut ffi::PyObject) -> u32 {
+    // SAFETY: exc is a live exception object; its type outlives it (we keep a reference).
+    let ty = unsafe { ffi::Py_TYPE(exc) } as *mut ffi::PyObject;
+    if let Some(id) = active.exception_ids.get(&(ty as usize)) {
+        return *id;
+    }
+    let py = unsafe { Python::assume_attached() };
+    let ty = unsafe { Bound::from_borrowed_ptr(py, ty) };
+    let module: String = ty
+        .getattr("__module__")
+        .and_then(|m| m.extract())
+        .unwrap_or_default();
+    let qualname: String = ty
+        .getattr("__qualname__")
+        .and_then(|m| m.extract())
+        .unwrap_or_default();
+    let name = if module.is_empty() || module == "builtins" {
+        qualname
+    } else {
+        format!("{module}.{qualname}")
+    };
+    let id = active.exception_types.len() as u32 + 1;
+    names::write_exception(&active.shared.file, id, &name);
+    active.exception_ids.insert(ty.as_ptr() as usize, id);
+    active.exception_types.push(ty.unbind());
+    id
+}
+
+macro_rules! active_or_return {
+    () => {{
+        let a = ACTIVE.load(Ordering::Relaxed);
+        if a.is_null() {
+            return unsafe { none() };
+        }
+        // SAFETY: ACTIVE is set and cleared under the GIL, which this callback holds.
+        unsafe { &mut *a }
+    }};
+}
+
+/// A callback recording `$kind` for the code object in `args[0]`. Location events (PY_START,
+/// PY_RESUME, PY_RETURN, PY_YIELD) return `DISABLE` for code not recorded, so CPython stops
+/// calling for it; the others (PY_THROW, PY_UNWIND, EXCEPTION_HANDLED) cannot be disabled.
+macro_rules! callback {
+    ($name:ident, $kind:expr, $disable_outside:expr) => {
+        unsafe extern "C" fn $name(
+            _slf: *mut ffi::PyObject,
+            args: *mut *mut ffi::PyObject,
+            nargs: ffi::Py_ssize_t,
+        ) -> *mut ffi::PyObject {
+            let active = active_or_return!();
+            if nargs < 1 {
+                return unsafe { none() };
+            }
+            let id = unsafe { code_id(active, *args) };
+            if id == 0 {
+                return if $disable_outside {
+                    unsafe { disable() }
+                } else {
+                    unsafe { none() }
+                };
+            }
+            unsafe { record(active, $kind, id, 0) };
+            unsafe { none() }
+        }
+    };
+}
+
+callback!(on_start, EventKind::Call, true);
+callback!(on_resume, EventKind::Resume, true);
+callback!(on_return, EventKind::Return, true);
+callback!(on_yield, EventKind::Yield, true);
+callback!(on_throw, EventKind::Throw, false);
+callback!(on_unwind, EventKind::Unwind, false);
+callback!(on_handled, EventKind::Handled, false);
+
+/// RAISE: `(code, offset, exception)`; also the flight recorder's exception trigger.
+unsafe extern "C" fn on_raise(
+    _slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    let active = active_or_return!();
+    if nargs < 3 {
+        return unsafe { none() };
+    }
+    let exc = unsafe { *args.add(2) };
+    let id = unsafe { code_id(active, *args) };
+    if id != 0 {
+        let type_id = unsafe { exception_id(active, exc) };
+        unsafe { record(active, EventKind::Raise, id, type_id) };
+    }
+    if let Some(types) = &active.trigger_types
+        && !active.triggering
+        && unsafe { ffi::PyErr_GivenExceptionMatches(exc, types.as_ptr()) } != 0
+    {
+        unsafe { trigger(active, exc) };
+    }
+    unsafe { none() }
+}
+
+#[cold]
+unsafe fn trigger(active: &mut Active, exc: *mut ffi::PyObject) {
+    let Some(callback) = &active.on_trigger else {
+        return;
+    };
+    let py = unsafe { Python::assume_attached() };
+    unsafe { record(active, EventKind::Trigger, 0, 1) };
+    active.triggering = true;
+    let callback = callback.clone_ref(py);
+    let exc = unsafe { Bound::from_borrowed_ptr(py, exc) };
+    // The callback writes the window out; its failure must not change the program's own
+    // exception, so it is reported as unraisable instead of raised.
+    if let Err(e) = callback.call1(py, ("exception", exc)) {
+        e.write_unraisable(py, None);
+    }
+    let a = ACTIVE.load(Ordering::Relaxed);
+    if !a.is_null() {
+        // SAFETY: still under the GIL.
+        unsafe { (*a).triggering = false };
+    }
+}
+
+type FastCall = unsafe extern "C" fn(
+    *mut ffi::PyObject,
+    *mut *mut ffi::PyObject,
+    ffi::Py_ssize_t,
+) -> *mut ffi::PyObject;
+
+// CPython 3.12 renamed the code-extra functions (the old underscore names are macros now).
+unsafe extern "C" {
+    fn PyUnstable_Eval_RequestCodeExtraIndex(
+        free: unsafe extern "C" fn(*mut c_void),
+    ) -> ffi::Py_ssize_t;
+    fn PyUnstable_Code_GetExtra(
+        code: *mut ffi::PyObject,
+        index: ffi::Py_ssize_t,
+        extra: *mut *mut c_void,
+    ) -> std::ffi::c_int;
+    fn PyUnstable_Code_SetExtra(
+        code: *mut ffi::PyObject,
+        index: ffi::Py_ssize_t,
+        extra: *mut c_void,
+    ) -> std::ffi::c_int;
+}
+
+/// Our code-object extras are integers: nothing to free.
+unsafe extern "C" fn free_extra(_: *mut c_void) {}
+
+/// A built-in function object calling `f` with the fast-call convention. The method
+/// definition must live as long as the function: it is leaked (a few per process).
+fn fast_function(py: Python<'_>, name: &'static CStr, f: FastCall) -> PyResult<Py<PyAny>> {
+    let def = Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
+        ml_flags: ffi::METH_FASTCALL,
+        ml_doc: std::ptr::null(),
+    }));
+    // SAFETY: def is 'static; no self, no module.
+    let func = unsafe { ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut()) };
+    // SAFETY: a new reference or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, func) }.map(Bound::unbind)
+}
+
+// -- the drainer -----------------------------------------------------------------------------
+
+fn drainer(shared: Arc<Shared>, period: Duration) {
+    let mut st = shared.drain.lock().unwrap();
+    loop {
+        shared.file.heartbeat(monotonic_ns());
+        if !shared.flight {
+            shared.drain(&mut st, None);
+            if !st.out.is_empty() {
+                shared.ready.notify_all();
+            }
+        }
+        if shared.stop.load(Ordering::Acquire) {
+            break;
+        }
+        st = shared.wake.wait_timeout(st, period).unwrap().0;
+        if shared.stop.load(Ordering::Acquire) && shared.flight {
+            break;
+        }
+    }
+}
+
+// -- what Python receives --------------------------------------------------------------------
+
+/// A counted function, named: (qualname, module, count, total_ns, self_ns, errors).
+type ResolvedCall = (String, String, u64, u64, u64, u64);
+
+/// A kept call with its names resolved, ready for Python.
+struct Resolved {
+    span: OutSpan,
+    code: CodeInfo,
+    error: Option<String>,
+    handled: Vec<(u64, String)>,
+    calls: Vec<ResolvedCall>,
+    thread: Option<String>,
+}
+
+fn resolve_calls(names: &Names, calls: &[devtrace_recorder::CallAggregate]) -> Vec<ResolvedCall> {
+    calls
+        .iter()
+        .map(|c| {
+            let (q, m) = if c.code == OTHER_CODE {
+                ("(other functions)".to_string(), String::new())
+            } else {
+                names
+                    .codes
+                    .get(&c.code)
+                    .map(|i| (i.qualname.clone(), i.module.clone()))
+                    .unwrap_or_else(|| (format!("code#{}", c.code), String::new()))
+            };
+            (q, m, c.count, c.total_ns, c.self_ns, c.errors)
+        })
+        .collect()
+}
+
+fn resolve(file: &RecorderFile, names: &mut Names, spans: Vec<OutSpan>) -> Vec<Resolved> {
+    let missing = spans.iter().any(|s| {
+        !names.codes.contains_key(&s.code)
+            || s.error.is_some_and(|e| !names.exceptions.contains_key(&e))
+    });
+    if missing {
+        *names = Names::read(file);
+    }
+    let exception = |names: &Names, id: u32| {
+        names
+            .exceptions
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| "exception".into())
+    };
+    spans
+        .into_iter()
+        .map(|span| Resolved {
+            code: names
+                .codes
+                .get(&span.code)
+                .cloned()
+                .unwrap_or_else(|| CodeInfo {
+                    qualname: format!("code#{}", span.code),
+                    ..Default::default()
+                }),
+            error: span.error.map(|e| exception(names, e)),
+            handled: span
+                .handled
+                .iter()
+                .map(|&(ts, e)| (ts, exception(names, e)))
+                .collect(),
+            calls: resolve_calls(names, &span.calls),
+            thread: names.threads.get(&span.stream).cloned(),
+            span,
+        })
+        .collect()
+}
+
+fn to_python<'py>(
+    py: Python<'py>,
+    clock: ClockPair,
+    items: Vec<Resolved>,
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for r in items {
+        let s = &r.span;
+        let handled: Vec<(u64, String)> = r
+            .handled
+            .iter()
+            .map(|(ts, n)| (clock.to_unix(*ts), n.clone()))
+            .collect();
+        let tuple = (
+            (r.code.qualname, r.code.module, r.code.file, r.code.line),
+            (s.trace_id, s.span_id, s.parent_span_id),
+            (clock.to_unix(s.start), clock.to_unix(s.end)),
+            r.error,
+            handled,
+            r.calls,
+            (s.resumed, s.open, s.started_before_window),
+            (s.tid, r.thread),
+        );
+        list.append(tuple.into_pyobject(py)?)?;
+    }
+    Ok(list)
+}
+
+// -- the Python functions --------------------------------------------------------------------
+
+fn active<'a>(_py: Python<'_>) -> PyResult<&'a mut Active> {
+    let a = ACTIVE.load(Ordering::Relaxed);
+    if a.is_null() {
+        return Err(PyRuntimeError::new_err(
+            "the devtrace recorder is not running (call devtrace.recorder.start first)",
+        ));
+    }
+    // SAFETY: set and cleared under the GIL, which `_py` proves we hold.
+    Ok(unsafe { &mut *a })
+}
+
+/// Starts recording. See devtrace/recorder.py for the meaning of each argument.
+#[pyfunction]
+#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10))]
+#[allow(clippy::too_many_arguments)]
+fn start(
+    py: Python<'_>,
+    path: PathBuf,
+    size_mib: u64,
+    flight: bool,
+    packages: Vec<String>,
+    plan: Option<Vec<(String, String)>>,
+    exclude: Vec<String>,
+    threshold_ns: u64,
+    root: Option<(u128, u64)>,
+    meta: String,
+    trigger_types: Option<Bound<'_, PyTuple>>,
+    on_trigger: Option<Py<PyAny>>,
+    drain_ms: u64,
+) -> PyResult<u8> {
+    if !ACTIVE.load(Ordering::Relaxed).is_null() {
+        return Err(PyRuntimeError::new_err(
+            "the devtrace recorder is already running in this process (stop it first)",
+        ));
+    }
+    let monitoring = py.import("sys")?.getattr("monitoring")?;
+    let holder = monitoring.call_method1("get_tool", (TOOL_ID,))?;
+    if !holder.is_none() {
+        return Err(PyRuntimeError::new_err(format!(
+            "sys.monitoring tool id {TOOL_ID}, which devtrace's recorder uses, is held by {}: stop that tool first (sys.monitoring.free_tool_id({TOOL_ID}))",
+            holder.repr()?
+        )));
+    }
+    let layout =
+        Layout::for_size(size_mib << 20).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let file = RecorderFile::create(&path, layout, std::process::id(), flight as u32, &meta)
+        .map_err(|e| PyOSError::new_err(e.to_string()))?;
+    if EXTRA_INDEX.load(Ordering::Relaxed) < 0 {
+        // SAFETY: the GIL is held; our extras are integers, nothing to free.
+        let index = unsafe { PyUnstable_Eval_RequestCodeExtraIndex(free_extra) };
+        if index < 0 {
+            return Err(PyRuntimeError::new_err(
+                "no code-object extra slot left (CPython allows 255 per process)",
+            ));
+        }
+        EXTRA_INDEX.store(index as isize, Ordering::Relaxed);
+    }
+    DISABLE.store(monitoring.getattr("DISABLE")?.into_ptr(), Ordering::Relaxed);
+    let shared = Arc::new(Shared {
+        file: Arc::new(file),
+        drain: Mutex::new(DrainState {
+            cursor: Cursor::new(),
+            builder: Builder::new(BuilderOptions {
+                threshold_ns,
+                root,
+                seed: monotonic_ns() ^ ((std::process::id() as u64) << 32),
+                ..Default::default()
+            }),
+            names: Names::default(),
+            out: Vec::new(),
+            sdk_calls: Vec::new(),
+            stopped: false,
+        }),
+        ready: Condvar::new(),
+        wake: Condvar::new(),
+        stop: AtomicBool::new(false),
+        flight,
+    });
+    let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
+    let events = monitoring.getattr("events")?;
+    let ev = |name: &str| -> PyResult<u32> { events.getattr(name)?.extract() };
+    let callbacks: [(&'static CStr, &str, FastCall); 8] = [
+        (c"devtrace_py_start", "PY_START", on_start),
+        (c"devtrace_py_resume", "PY_RESUME", on_resume),
+        (c"devtrace_py_return", "PY_RETURN", on_return),
+        (c"devtrace_py_yield", "PY_YIELD", on_yield),
+        (c"devtrace_py_throw", "PY_THROW", on_throw),
+        (c"devtrace_py_unwind", "PY_UNWIND", on_unwind),
+        (c"devtrace_raise", "RAISE", on_raise),
+        (
+            c"devtrace_exception_handled",
+            "EXCEPTION_HANDLED",
+            on_handled,
+        ),
+    ];
+    monitoring.call_method1("use_tool_id", (TOOL_ID, TOOL_NAME))?;
+    let mut funcs = Vec::new();
+    let mut mask = 0u32;
+    for (cname, event, f) in callbacks {
+        let func = fast_function(py, cname, f)?;
+        let bit = ev(event)?;
+        monitoring.call_method1("register_callback", (TOOL_ID, bit, func.clone_ref(py)))?;
+        mask |= bit;
+        funcs.push(func);
+    }
+    let drainer_shared = shared.clone();
+    let drainer = std::thread::Builder::new()
+        .name("devtrace-drainer".into())
+        .spawn(move || drainer(drainer_shared, Duration::from_millis(drain_ms.max(1))))
+        .map_err(|e| {
+            PyRuntimeError::new_err(format!(
+                "could not start the recorder's drainer thread: {e}"
+            ))
+        })?;
+    let active = Box::new(Active {
+        shared,
+        epoch,
+        packages,
+        plan: plan.map(|p| p.into_iter().collect()),
+        exclude,
+        next_code: 1,
+        exception_ids: HashMap::new(),
+        exception_types: Vec::new(),
+        trigger_types: trigger_types.filter(|t| !t.is_empty()).map(Bound::unbind),
+        on_trigger,
+        triggering: false,
+        span_keys: HashMap::new(),
+        _callbacks: funcs,
+        drainer: Some(drainer),
+        remove_on_stop: false,
+        threading: py.import("threading")?.into_any().unbind(),
+    });
+    *LAST.lock().unwrap() = None;
+    ACTIVE.store(Box::into_raw(active), Ordering::Release);
+    // Code switched off by an earlier recorder (or another tool) is switched on again.
+    monitoring.call_method0("restart_events")?;
+    monitoring.call_method1("set_events", (TOOL_ID, mask))?;
+    Ok(TOOL_ID)
+}
+
+/// Stops recording: no event is recorded after it. In record mode the rest of the rings is
+/// turned into spans (calls still running end now, marked open) for `take_spans`.
+/// Returns statistics.
+#[pyfunction]
+#[pyo3(signature = (remove_file=false))]
+fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
+    let a = ACTIVE.load(Ordering::Relaxed);
+    if a.is_null() {
+        return Err(PyRuntimeError::new_err(
+            "the devtrace recorder is not running",
+        ));
+    }
+    let monitoring = py.import("sys")?.getattr("monitoring")?;
+    monitoring.call_method1("set_events", (TOOL_ID, 0))?;
+    let events = monitoring.getattr("events")?;
+    for event in [
+        "PY_START",
+        "PY_RESUME",
+        "PY_RETURN",
+        "PY_YIELD",
+        "PY_THROW",
+        "PY_UNWIND",
+        "RAISE",
+        "EXCEPTION_HANDLED",
+    ] {
+        monitoring.call_method1(
+            "register_callback",
+            (TOOL_ID, events.getattr(event)?, py.None()),
+        )?;
+    }
+    monitoring.call_method1("free_tool_id", (TOOL_ID,))?;
+    ACTIVE.store(std::ptr::null_mut(), Ordering::Release);
+    // SAFETY: we took it out of ACTIVE under the GIL; no callback can see it any more.
+    let mut active = unsafe { Box::from_raw(a) };
+    let _ = active.remove_on_stop;
+    let shared = active.shared.clone();
+    *LAST.lock().unwrap() = Some(shared.clone());
+    shared.stop.store(true, Ordering::Release);
+    shared.wake.notify_all();
+    if let Some(d) = active.drainer.take() {
+        py.detach(|| d.join()).ok();
+    }
+    let stats = PyDict::new(py);
+    let file = shared.file.clone();
+    let (events_seen, lost) = py.detach(|| {
+        let mut st = shared.drain.lock().unwrap();
+        if !shared.flight {
+            shared.drain(&mut st, None);
+            st.builder.finish_open();
+            let spans = st.builder.take_spans();
+            st.out.extend(spans);
+        }
+        st.stopped = true;
+        shared.ready.notify_all();
+        (st.builder.events, st.builder.lost)
+    });
+    file.set_state(ring::STATE_CLOSED);
+    stats.set_item("events", events_seen)?;
+    stats.set_item("lost", lost)?;
+    stats.set_item("path", file.path().to_string_lossy().into_owned())?;
+    stats.set_item("functions", active.next_code - 1)?;
+    if remove_file {
+        std::fs::remove_file(file.path()).ok();
+    }
+    drop(active);
+    Ok(stats.unbind())
+}
+
+/// Finished spans: waits up to `timeout` seconds for some. Returns None once the recorder has
+/// stopped and everything was taken.
+#[pyfunction]
+fn take_spans(py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyList>>> {
+    let shared = match ACTIVE.load(Ordering::Relaxed) {
+        a if !a.is_null() => unsafe { (*a).shared.clone() },
+        _ => match LAST.lock().unwrap().clone() {
+            Some(s) => s,
+            None => return Ok(None),
+        },
+    };
+    let clock = shared.file.info().created;
+    let (items, done) = py.detach(|| {
+        let mut st = shared.drain.lock().unwrap();
+        if st.out.is_empty() && !st.stopped && timeout > 0.0 {
+            st = shared
+                .ready
+                .wait_timeout(st, Duration::from_secs_f64(timeout))
+                .unwrap()
+                .0;
+        }
+        let spans = std::mem::take(&mut st.out);
+        let done = st.stopped && spans.is_empty();
+        let DrainState { names, .. } = &mut *st;
+        (resolve(&shared.file, names, spans), done)
+    });
+    if done {
+        return Ok(None);
+    }
+    Ok(Some(to_python(py, clock, items)?.unbind()))
+}
+
+static LAST: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+
+/// Marks an OpenTelemetry span started in this thread. In record mode, when it started inside
+/// a recorded call, returns that call's `(trace_id, span_id)`: the span's parent.
+#[pyfunction]
+fn span_start(py: Python<'_>, trace_id: u128, span_id: u64) -> PyResult<Option<(u128, u64)>> {
+    let active = active(py)?;
+    let file = &active.shared.file;
+    let key = file.add_span(trace_id, span_id);
+    active.span_keys.insert(span_id, key);
+    unsafe { record(active, EventKind::SpanStart, key, 0) };
+    if active.shared.flight {
+        return Ok(None);
+    }
+    let stream = current_stream();
+    let shared = active.shared.clone();
+    Ok(py.detach(|| {
+        let mut st = shared.drain.lock().unwrap();
+        shared.drain(&mut st, stream);
+        stream.and_then(|s| st.builder.parent_for_span(s, key, trace_id))
+    }))
+}
+
+/// Marks an OpenTelemetry span ended in this thread. In record mode, returns the short calls
+/// aggregated on it: `[(qualname, module, count, total_ns, self_ns, errors)]`.
+#[pyfunction]
+fn span_end(py: Python<'_>, span_id: u64) -> PyResult<Vec<ResolvedCall>> {
+    let active = active(py)?;
+    let Some(key) = active.span_keys.remove(&span_id) else {
+        return Ok(Vec::new());
+    };
+    unsafe { record(active, EventKind::SpanEnd, key, 0) };
+    if active.shared.flight {
+        return Ok(Vec::new());
+    }
+    let stream = current_stream();
+    let shared = active.shared.clone();
+    Ok(py.detach(|| {
+        let mut st = shared.drain.lock().unwrap();
+        shared.drain(&mut st, stream);
+        let Some(i) = st.sdk_calls.iter().position(|c| c.span_id == span_id) else {
+            return Vec::new();
+        };
+        let calls = st.sdk_calls.swap_remove(i);
+        if calls
+            .calls
+            .iter()
+            .any(|c| c.code != OTHER_CODE && !st.names.codes.contains_key(&c.code))
+        {
+            st.names = Names::read(&shared.file);
+        }
+        resolve_calls(&st.names, &calls.calls)
+    }))
+}
+
+fn current_stream() -> Option<u64> {
+    LOCAL.with(|l| unsafe { &*l.get() }.writer.as_ref().map(|w| w.stream))
+}
+
+/// The flight recorder's window, as spans: everything still in the rings (the last seconds),
+/// built in window mode. Returns a dict: spans (as take_spans), top_calls per thread,
+/// start/end (Unix ns), events, lost, threads.
+#[pyfunction]
+#[pyo3(signature = (threshold_ns, detail_last_events, root, window_ns=0))]
+fn dump_window(
+    py: Python<'_>,
+    threshold_ns: u64,
+    detail_last_events: usize,
+    root: Option<(u128, u64)>,
+    window_ns: u64,
+) -> PyResult<Py<PyDict>> {
+    let active = active(py)?;
+    unsafe { record(active, EventKind::Trigger, 0, 0) };
+    let file = active.shared.file.clone();
+    window_to_python(py, &file, threshold_ns, detail_last_events, root, window_ns)
+}
+
+/// The same for a recorder file left by another (dead) process.
+#[pyfunction]
+#[pyo3(signature = (path, threshold_ns, detail_last_events, root, window_ns=0))]
+fn recover_window(
+    py: Python<'_>,
+    path: PathBuf,
+    threshold_ns: u64,
+    detail_last_events: usize,
+    root: Option<(u128, u64)>,
+    window_ns: u64,
+) -> PyResult<Py<PyDict>> {
+    let file = RecorderFile::open(&path).map_err(|e| PyOSError::new_err(e.to_string()))?;
+    window_to_python(py, &file, threshold_ns, detail_last_events, root, window_ns)
+}
+
+fn window_to_python(
+    py: Python<'_>,
+    file: &RecorderFile,
+    threshold_ns: u64,
+    detail_last_events: usize,
+    root: Option<(u128, u64)>,
+    window_ns: u64,
+) -> PyResult<Py<PyDict>> {
+    let clock = file.info().created;
+    let (items, top, times, events, lost, names) = py.detach(|| {
+        let mut streams = ring::read_window(file);
+        if window_ns > 0 {
+            // Keep the last window_ns of each thread, up to the latest record of all.
+            let latest = streams
+                .iter()
+                .filter_map(|s| s.events.last().map(|e| e.ts))
+                .max()
+                .unwrap_or(0);
+            let from = latest.saturating_sub(window_ns);
+            for s in &mut streams {
+                let cut = s.events.partition_point(|e| e.ts < from);
+                if cut > 0 {
+                    s.events.drain(..cut);
+                }
+            }
+            streams.retain(|s| !s.events.is_empty());
+        }
+        let mut builder = Builder::new(BuilderOptions {
+            threshold_ns,
+            root,
+            window: true,
+            detail_last_events,
+            seed: monotonic_ns(),
+            ..Default::default()
+        });
+        // Window mode wants each stream whole: segments split by an overrun are fed apart.
+        for s in &streams {
+            builder.feed(s, &|key| file.span(key));
+        }
+        builder.finish_open();
+        let mut names = Names::read(file);
+        let spans = builder.take_spans();
+        let top = builder.take_top_calls();
+        let times = builder.stream_times();
+        let items = resolve(file, &mut names, spans);
+        (items, top, times, builder.events, builder.lost, names)
+    });
+    let out = PyDict::new(py);
+    out.set_item("spans", to_python(py, clock, items)?)?;
+    let top_calls = PyList::empty(py);
+    for (stream, tid, calls) in top {
+        top_calls.append((
+            tid,
+            names.threads.get(&stream).cloned(),
+            resolve_calls(&names, &calls),
+        ))?;
+    }
+    out.set_item("top_calls", top_calls)?;
+    let threads = PyList::empty(py);
+    for (stream, tid, first, last) in &times {
+        threads.append((
+            *tid,
+            names.threads.get(stream).cloned(),
+            clock.to_unix(*first),
+            clock.to_unix(*last),
+        ))?;
+    }
+    out.set_item("threads", threads)?;
+    let start = times.iter().map(|t| t.2).min().unwrap_or(0);
+    let end = times.iter().map(|t| t.3).max().unwrap_or(0);
+    out.set_item("start", clock.to_unix(start))?;
+    out.set_item("end", clock.to_unix(end))?;
+    out.set_item("events", events)?;
+    out.set_item("lost", lost)?;
+    let info = file.info();
+    out.set_item("meta", info.meta)?;
+    out.set_item("pid", info.pid)?;
+    Ok(out.unbind())
+}
+
+/// The recorder file's path while recording.
+#[pyfunction]
+fn path(py: Python<'_>) -> PyResult<String> {
+    Ok(active(py)?
+        .shared
+        .file
+        .path()
+        .to_string_lossy()
+        .into_owned())
+}
+
+/// Whether a recorder runs in this process.
+#[pyfunction]
+fn running() -> bool {
+    !ACTIVE.load(Ordering::Relaxed).is_null()
+}
+
+unsafe extern "C" fn empty_callback(
+    _slf: *mut ffi::PyObject,
+    _args: *mut *mut ffi::PyObject,
+    _nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    unsafe { none() }
+}
+
+/// The benchmark's floor: registers (or, with `on=False`, removes) a native callback that does
+/// nothing, on the recorder's events, so the cost of CPython's dispatch alone can be measured.
+#[pyfunction]
+fn bench_floor(py: Python<'_>, on: bool) -> PyResult<()> {
+    let monitoring = py.import("sys")?.getattr("monitoring")?;
+    let events = monitoring.getattr("events")?;
+    let names = [
+        "PY_START",
+        "PY_RESUME",
+        "PY_RETURN",
+        "PY_YIELD",
+        "PY_THROW",
+        "PY_UNWIND",
+        "RAISE",
+        "EXCEPTION_HANDLED",
+    ];
+    if !on {
+        monitoring.call_method1("set_events", (TOOL_ID, 0))?;
+        for event in names {
+            monitoring.call_method1(
+                "register_callback",
+                (TOOL_ID, events.getattr(event)?, py.None()),
+            )?;
+        }
+        monitoring.call_method1("free_tool_id", (TOOL_ID,))?;
+        return Ok(());
+    }
+    monitoring.call_method1("use_tool_id", (TOOL_ID, "devtrace.bench_floor"))?;
+    let func = fast_function(py, c"devtrace_empty", empty_callback)?;
+    let mut mask = 0u32;
+    for event in names {
+        let bit: u32 = events.getattr(event)?.extract()?;
+        monitoring.call_method1("register_callback", (TOOL_ID, bit, func.clone_ref(py)))?;
+        mask |= bit;
+    }
+    monitoring.call_method1("set_events", (TOOL_ID, mask))?;
+    Ok(())
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(bench_floor, m)?)?;
+    m.add_function(wrap_pyfunction!(start, m)?)?;
+    m.add_function(wrap_pyfunction!(stop, m)?)?;
+    m.add_function(wrap_pyfunction!(take_spans, m)?)?;
+    m.add_function(wrap_pyfunction!(span_start, m)?)?;
+    m.add_function(wrap_pyfunction!(span_end, m)?)?;
+    m.add_function(wrap_pyfunction!(dump_window, m)?)?;
+    m.add_function(wrap_pyfunction!(recover_window, m)?)?;
+    m.add_function(wrap_pyfunction!(path, m)?)?;
+    m.add_function(wrap_pyfunction!(running, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,945 @@
+//! From calls to spans: replays one thread's records (calls, returns, yields, exceptions and the
+//! OpenTelemetry spans marked among them) as a stack, and keeps what a reader of the trace needs.
+//!
+//! - A call that lasts at least the threshold becomes a span, child of the call or the
+//!   OpenTelemetry span it ran in (the stream's root context when there is neither).
+//! - A shorter call leaves no span: it is counted on its parent (the kept call or the
+//!   OpenTelemetry span) as a per-function aggregate: calls, total and self time. What a
+//!   dropped call had aggregated itself is merged up, so self times add up to the time the
+//!   listed functions account for.
+//! - Span ids are allocated only when needed: when a call is kept, and for its open ancestors
+//!   (a kept call's parent lasts longer, so it is kept too), or when an OpenTelemetry span
+//!   starts inside a call and must name that call as its parent.
+//! - Each resumption of a generator or coroutine is timed on its own (`resumed`); a frame that
+//!   exits by an exception (`PY_UNWIND`) ends with that exception's type; exceptions raised and
+//!   caught inside a kept call are listed on it.
+//! - In window mode (a flight-recorder dump, a crash recovery) the first records may close
+//!   frames opened before the window: those frames are rebuilt from their ends (marked
+//!   `started_before_window`), calls still open at the end are kept (marked `open`), and the
+//!   last `detail_last_events` records of each thread are kept whole, whatever their duration.
+
+use std::collections::HashMap;
+
+use crate::ring::{Event, EventKind, StreamEvents};
+
+/// The code id of a function not named (an aggregate's "other functions").
+pub const OTHER_CODE: u32 = u32::MAX;
+const UNKNOWN_CODE: u32 = u32::MAX - 1;
+const MAX_HANDLED: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct BuilderOptions {
+    pub threshold_ns: u64,
+    /// The parent of calls made outside any OpenTelemetry span: `(trace id, span id)` of the
+    /// process's root context (`TRACEPARENT`), or none (each such call starts a trace).
+    pub root: Option<(u128, u64)>,
+    /// Window mode (see the module doc).
+    pub window: bool,
+    /// In window mode, the last records of each thread kept whole.
+    pub detail_last_events: usize,
+    /// Distinct functions kept in one aggregate; the rest are summed as "other functions".
+    pub max_aggregates: usize,
+    /// Seed of the span id generator.
+    pub seed: u64,
+}
+
+impl Default for BuilderOptions {
+    fn default() -> Self {
+        BuilderOptions {
+            threshold_ns: 1_000_000,
+            root: None,
+            window: false,
+            detail_last_events: 0,
+            max_aggregates: 24,
+            seed: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+}
+
+/// Calls of one function aggregated on a parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallAggregate {
+    pub code: u32,
+    pub count: u64,
+    pub total_ns: u64,
+    pub self_ns: u64,
+    /// How many of these calls ended by an exception.
+    pub errors: u64,
+}
+
+/// A kept call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutSpan {
+    pub trace_id: u128,
+    pub span_id: u64,
+    /// 0: a root span.
+    pub parent_span_id: u64,
+    pub code: u32,
+    pub stream: u64,
+    pub tid: u64,
+    /// Monotonic nanoseconds.
+    pub start: u64,
+    pub end: u64,
+    /// A generator or coroutine resumption rather than the first start.
+    pub resumed: bool,
+    /// The type id of the exception it exited with.
+    pub error: Option<u32>,
+    /// Exceptions raised and caught inside it: (time, type id).
+    pub handled: Vec<(u64, u32)>,
+    /// The shorter calls under it.
+    pub calls: Vec<CallAggregate>,
+    /// Still running when the window ended (window mode).
+    pub open: bool,
+    /// Started before the window began; `start` is the window's start.
+    pub started_before_window: bool,
+}
+
+/// Short calls aggregated on an OpenTelemetry span (reported when the span ends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkSpanCalls {
+    pub trace_id: u128,
+    pub span_id: u64,
+    pub calls: Vec<CallAggregate>,
+}
+
+#[derive(Debug, Clone)]
+struct Frame {
+    /// The code id, or the span key of an OpenTelemetry span.
+    code: u32,
+    sdk: bool,
+    start: u64,
+    child_ns: u64,
+    trace_id: u128,
+    span_id: u64,
+    parent_span_id: u64,
+    keep: bool,
+    resumed: bool,
+    synthetic: bool,
+    handled: Vec<(u64, u32)>,
+    calls: Vec<CallAggregate>,
+}
+
+impl Frame {
+    fn call(code: u32, start: u64, resumed: bool) -> Frame {
+        Frame {
+            code,
+            sdk: false,
+            start,
+            child_ns: 0,
+            trace_id: 0,
+            span_id: 0,
+            parent_span_id: 0,
+            keep: false,
+            resumed,
+            synthetic: false,
+            handled: Vec::new(),
+            calls: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct StreamState {
+    tid: u64,
+    stack: Vec<Frame>,
+    last_exception: Option<u32>,
+    last_ts: u64,
+    first_ts: Option<u64>,
+    /// Short calls made outside any span or kept call (window mode reports them).
+    top_calls: Vec<CallAggregate>,
+}
+
+/// The span builder. Feed it streams' records in order; take the spans it produced.
+pub struct Builder {
+    opts: BuilderOptions,
+    streams: HashMap<u64, StreamState>,
+    spans: Vec<OutSpan>,
+    sdk_calls: Vec<SdkSpanCalls>,
+    rng: u64,
+    /// Records the rings overwrote before they were read, over all streams.
+    pub lost: u64,
+    /// Records fed, over all streams.
+    pub events: u64,
+}
+
+impl Builder {
+    pub fn new(opts: BuilderOptions) -> Builder {
+        let rng = opts.seed | 1;
+        Builder {
+            opts,
+            streams: HashMap::new(),
+            spans: Vec::new(),
+            sdk_calls: Vec::new(),
+            rng,
+            lost: 0,
+            events: 0,
+        }
+    }
+
+    pub fn options(&self) -> &BuilderOptions {
+        &self.opts
+    }
+
+    fn next_id(&mut self) -> u64 {
+        // xorshift64*: ids need to be unique and non-zero, not unpredictable.
+        loop {
+            self.rng ^= self.rng >> 12;
+            self.rng ^= self.rng << 25;
+            self.rng ^= self.rng >> 27;
+            let id = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    /// Feeds the next records of one stream. `span` looks up an OpenTelemetry span's
+    /// `(trace id, span id)` by its key. In window mode, feed each stream once, whole.
+    pub fn feed(&mut self, records: &StreamEvents, span: &dyn Fn(u32) -> Option<(u128, u64)>) {
+        self.lost += records.lost;
+        self.events += records.events.len() as u64;
+        let mut state = self.streams.remove(&records.stream).unwrap_or_default();
+        state.tid = records.tid;
+        if records.lost > 0 && !state.stack.is_empty() {
+            // Records were overwritten unread: the open calls' ends are lost with them.
+            self.close_stream(records.stream, &mut state);
+        }
+        if let Some(first) = records.events.first() {
+            state.first_ts.get_or_insert(first.ts);
+        }
+        let mut detail_from = u64::MAX;
+        if self.opts.window {
+            self.open_before_window(&mut state, &records.events, span);
+            let n = records.events.len();
+            if self.opts.detail_last_events > 0 && n > 0 {
+                detail_from = records.events[n.saturating_sub(self.opts.detail_last_events)].ts;
+            }
+        }
+        for event in &records.events {
+            self.apply(records.stream, &mut state, event, span, detail_from);
+        }
+        self.streams.insert(records.stream, state);
+    }
+
+    /// Window mode: the frames the window's first records close without having opened them,
+    /// rebuilt at the bottom of the stack (innermost last).
+    fn open_before_window(
+        &mut self,
+        state: &mut StreamState,
+        events: &[Event],
+        span: &dyn Fn(u32) -> Option<(u128, u64)>,
+    ) {
+        if !state.stack.is_empty() {
+            return;
+        }
+        let start = events.first().map_or(0, |e| e.ts);
+        let mut depth: Vec<bool> = Vec::new(); // true: an OpenTelemetry span
+        let mut unmatched: Vec<Frame> = Vec::new();
+        for e in events {
+            match e.kind {
+                EventKind::Call | EventKind::Resume | EventKind::Throw => depth.push(false),
+                EventKind::SpanStart => depth.push(true),
+                EventKind::Return | EventKind::Yield | EventKind::Unwind => {
+                    if let Some(pos) = depth.iter().rposition(|sdk| !sdk) {
+                        depth.remove(pos);
+                    } else {
+                        let mut f = Frame::call(UNKNOWN_CODE, start, false);
+                        f.synthetic = true;
+                        unmatched.push(f);
+                    }
+                }
+                EventKind::SpanEnd => {
+                    if let Some(pos) = depth.iter().rposition(|sdk| *sdk) {
+                        depth.remove(pos);
+                    } else if let Some((trace_id, span_id)) = span(e.code) {
+                        let mut f = Frame::call(e.code, start, false);
+                        f.sdk = true;
+                        f.synthetic = true;
+                        f.trace_id = trace_id;
+                        f.span_id = span_id;
+                        unmatched.push(f);
+                    }
+                }
+                _ => {}
+            }
+        }
+        unmatched.reverse();
+        state.stack = unmatched;
+    }
+
+    fn apply(
+        &mut self,
+        stream: u64,
+        state: &mut StreamState,
+        e: &Event,
+        span: &dyn Fn(u32) -> Option<(u128, u64)>,
+        detail_from: u64,
+    ) {
+        state.last_ts = e.ts;
+        match e.kind {
+            EventKind::Call => state.stack.push(Frame::call(e.code, e.ts, false)),
+            EventKind::Resume | EventKind::Throw => {
+                state.stack.push(Frame::call(e.code, e.ts, true))
+            }
+            EventKind::Return | EventKind::Yield | EventKind::Unwind => {
+                let error = if e.kind == EventKind::Unwind {
+                    Some(state.last_exception.unwrap_or(0))
+                } else {
+                    None
+                };
+                self.pop_call(stream, state, e.code, e.ts, error, detail_from);
+            }
+            EventKind::Raise => state.last_exception = Some(e.aux),
+            EventKind::Handled => {
+                if let Some(f) = state.stack.iter_mut().rev().find(|f| !f.sdk)
+                    && f.handled.len() < MAX_HANDLED
+                {
+                    f.handled
+                        .push((e.ts, state.last_exception.unwrap_or(e.aux)));
+                }
+            }
+            EventKind::SpanStart => {
+                let mut f = Frame::call(e.code, e.ts, false);
+                f.sdk = true;
+                if let Some((trace_id, span_id)) = span(e.code) {
+                    f.trace_id = trace_id;
+                    f.span_id = span_id;
+                }
+                state.stack.push(f);
+            }
+            EventKind::SpanEnd => {
+                if let Some(i) = state.stack.iter().rposition(|f| f.sdk && f.code == e.code) {
+                    self.finish(stream, state, i, e.ts, None, detail_from);
+                }
+            }
+            EventKind::Trigger => {}
+        }
+    }
+
+    fn pop_call(
+        &mut self,
+        stream: u64,
+        state: &mut StreamState,
+        code: u32,
+        ts: u64,
+        error: Option<u32>,
+        detail_from: u64,
+    ) {
+        let Some(top) = state.stack.iter().rposition(|f| !f.sdk) else {
+            return; // a return whose call was before the recorder started
+        };
+        let target = if state.stack[top].code == code {
+            Some(top)
+        } else if state.stack[top].code == UNKNOWN_CODE {
+            state.stack[top].code = code;
+            Some(top)
+        } else {
+            state.stack.iter().rposition(|f| !f.sdk && f.code == code)
+        };
+        let Some(i) = target else { return };
+        // Calls above it whose ends were not seen (the recorder started or stopped meanwhile).
+        while let Some(j) = state.stack.iter().rposition(|f| !f.sdk).filter(|&j| j > i) {
+            self.finish(stream, state, j, ts, None, detail_from);
+        }
+        self.finish(stream, state, i, ts, error, detail_from);
+    }
+
+    /// Gives ids to the frames up to `upto` that have none, each the child of the one before
+    /// (the first the child of the nearest frame with ids, or the root context).
+    fn ensure_ids(&mut self, stack: &mut [Frame], upto: usize, trace_hint: u128) {
+        let mut j = upto as isize;
+        while j >= 0 && stack[j as usize].span_id == 0 {
+            j -= 1;
+        }
+        let (mut trace_id, mut parent) = if j >= 0 {
+            let f = &mut stack[j as usize];
+            f.keep = true;
+            (f.trace_id, f.span_id)
+        } else if let Some(root) = self.opts.root {
+            root
+        } else if trace_hint != 0 {
+            (trace_hint, 0)
+        } else {
+            ((self.next_id() as u128) << 64 | self.next_id() as u128, 0)
+        };
+        for f in stack[(j + 1) as usize..=upto].iter_mut() {
+            if f.sdk {
+                continue; // an OpenTelemetry span whose ids were not found
+            }
+            f.trace_id = trace_id;
+            f.parent_span_id = parent;
+            f.span_id = self.next_id();
+            f.keep = true;
+            parent = f.span_id;
+            trace_id = f.trace_id;
+        }
+    }
+
+    fn finish(
+        &mut self,
+        stream: u64,
+        state: &mut StreamState,
+        i: usize,
+        end: u64,
+        error: Option<u32>,
+        detail_from: u64,
+    ) {
+        let top = state.stack.len() - 1;
+        if i < top {
+            // Frames above it stay open; bind them to it now, before it leaves the stack.
+            let mut stack = std::mem::take(&mut state.stack);
+            self.ensure_ids(&mut stack, top, 0);
+            state.stack = stack;
+        }
+        let f = &state.stack[i];
+        let dur = end.saturating_sub(f.start);
+        let keep_call = !f.sdk
+            && f.code != UNKNOWN_CODE
+            && (f.keep || dur >= self.opts.threshold_ns || end >= detail_from || f.synthetic);
+        if keep_call && f.span_id == 0 {
+            let mut stack = std::mem::take(&mut state.stack);
+            self.ensure_ids(&mut stack, i, 0);
+            state.stack = stack;
+        }
+        let f = state.stack.remove(i);
+        let parent_index = i.checked_sub(1);
+        if f.sdk {
+            if !f.calls.is_empty() && f.span_id != 0 {
+                self.sdk_calls.push(SdkSpanCalls {
+                    trace_id: f.trace_id,
+                    span_id: f.span_id,
+                    calls: f.calls,
+                });
+            }
+            if let Some(p) = parent_index {
+                state.stack[p].child_ns += dur;
+            }
+            return;
+        }
+        if f.code == UNKNOWN_CODE {
+            return;
+        }
+        if let Some(p) = parent_index {
+            state.stack[p].child_ns += dur;
+        }
+        if keep_call {
+            self.spans.push(OutSpan {
+                trace_id: f.trace_id,
+                span_id: f.span_id,
+                parent_span_id: f.parent_span_id,
+                code: f.code,
+                stream,
+                tid: state.tid,
+                start: f.start,
+                end,
+                resumed: f.resumed,
+                error,
+                handled: f.handled,
+                calls: sorted(f.calls),
+                open: false,
+                started_before_window: f.synthetic,
+            });
+            return;
+        }
+        let max = self.opts.max_aggregates;
+        let own = CallAggregate {
+            code: f.code,
+            count: 1,
+            total_ns: dur,
+            self_ns: dur.saturating_sub(f.child_ns),
+            errors: error.is_some() as u64,
+        };
+        let into = match parent_index {
+            Some(p) => &mut state.stack[p].calls,
+            None => &mut state.top_calls,
+        };
+        add_aggregate(into, own, max);
+        for a in f.calls {
+            add_aggregate(into, a, max);
+        }
+    }
+
+    /// Called right after a SpanStart record of `stream` was fed: if the OpenTelemetry span
+    /// started inside a recorded call, that call (with ids allocated now, and kept) is the
+    /// span's parent. Returns its `(trace id, span id)`.
+    pub fn parent_for_span(
+        &mut self,
+        stream: u64,
+        key: u32,
+        trace_hint: u128,
+    ) -> Option<(u128, u64)> {
+        let mut state = self.streams.remove(&stream)?;
+        let at = state.stack.iter().rposition(|f| f.sdk && f.code == key);
+        let mut result = None;
+        if let Some(at) = at.filter(|&a| a > 0 && !state.stack[a - 1].sdk) {
+            let mut stack = std::mem::take(&mut state.stack);
+            self.ensure_ids(&mut stack, at - 1, trace_hint);
+            let parent = &stack[at - 1];
+            result = Some((parent.trace_id, parent.span_id));
+            state.stack = stack;
+        }
+        self.streams.insert(stream, state);
+        result
+    }
+
+    /// Ends the calls still open (window mode: at the last record of their thread, marked
+    /// open; a recorder stopping: the same). Short calls made outside any span are reported
+    /// by [`Builder::take_top_calls`].
+    pub fn finish_open(&mut self) {
+        let streams: Vec<u64> = self.streams.keys().copied().collect();
+        for stream in streams {
+            let mut state = self.streams.remove(&stream).unwrap();
+            self.close_stream(stream, &mut state);
+            self.streams.insert(stream, state);
+        }
+    }
+
+    fn close_stream(&mut self, stream: u64, state: &mut StreamState) {
+        let end = state.last_ts;
+        let first_open = self.spans.len();
+        while let Some(top) = state.stack.len().checked_sub(1) {
+            let f = &mut state.stack[top];
+            if !f.sdk && f.code != UNKNOWN_CODE {
+                f.keep = true;
+            }
+            self.finish(stream, state, top, end, None, u64::MAX);
+        }
+        for s in &mut self.spans[first_open..] {
+            s.open = true;
+        }
+    }
+
+    /// The short calls made outside any span or kept call, per stream (with its OS thread id).
+    pub fn take_top_calls(&mut self) -> Vec<(u64, u64, Vec<CallAggregate>)> {
+        let mut out: Vec<_> = self
+            .streams
+            .iter_mut()
+            .filter(|(_, s)| !s.top_calls.is_empty())
+            .map(|(k, s)| (*k, s.tid, sorted(std::mem::take(&mut s.top_calls))))
+            .collect();
+        out.sort_by_key(|(k, _, _)| *k);
+        out
+    }
+
+    /// The first and last record times seen per stream.
+    pub fn stream_times(&self) -> Vec<(u64, u64, u64, u64)> {
+        let mut out: Vec<_> = self
+            .streams
+            .iter()
+            .map(|(k, s)| (*k, s.tid, s.first_ts.unwrap_or(s.last_ts), s.last_ts))
+            .collect();
+        out.sort_by_key(|t| t.0);
+        out
+    }
+
+    pub fn take_spans(&mut self) -> Vec<OutSpan> {
+        std::mem::take(&mut self.spans)
+    }
+
+    pub fn take_sdk_calls(&mut self) -> Vec<SdkSpanCalls> {
+        std::mem::take(&mut self.sdk_calls)
+    }
+
+    /// Forgets a stream (its thread ended and everything of it was fed and finished).
+    pub fn drop_stream(&mut self, stream: u64) {
+        self.streams.remove(&stream);
+    }
+}
+
+fn sorted(mut calls: Vec<CallAggregate>) -> Vec<CallAggregate> {
+    calls.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.code.cmp(&b.code)));
+    calls
+}
+
+fn add_aggregate(into: &mut Vec<CallAggregate>, a: CallAggregate, max: usize) {
+    if let Some(x) = into.iter_mut().find(|x| x.code == a.code) {
+        x.count += a.count;
+        x.total_ns += a.total_ns;
+        x.self_ns += a.self_ns;
+        x.errors += a.errors;
+        return;
+    }
+    if into.len() + 1 < max || (into.len() < max && a.code == OTHER_CODE) {
+        into.push(a);
+        return;
+    }
+    let other = match into.iter_mut().find(|x| x.code == OTHER_CODE) {
+        Some(o) => o,
+        None => {
+            into.push(CallAggregate {
+                code: OTHER_CODE,
+                count: 0,
+                total_ns: 0,
+                self_ns: 0,
+                errors: 0,
+            });
+            into.last_mut().unwrap()
+        }
+    };
+    other.count += a.count;
+    other.total_ns += a.total_ns;
+    other.self_ns += a.self_ns;
+    other.errors += a.errors;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use EventKind::*;
+
+    const MS: u64 = 1_000_000;
+    const TRACE: u128 = 0xAAAA;
+    const SDK_SPAN: u64 = 0x5D4;
+
+    fn stream(id: u64, events: &[(u64, EventKind, u32)]) -> StreamEvents {
+        StreamEvents {
+            stream: id,
+            tid: 100 + id,
+            first_seq: 0,
+            events: events
+                .iter()
+                .map(|&(ts, kind, code)| Event {
+                    ts,
+                    kind,
+                    code,
+                    aux: 0,
+                })
+                .collect(),
+            lost: 0,
+        }
+    }
+
+    fn spans_table(key: u32) -> Option<(u128, u64)> {
+        match key {
+            1 => Some((TRACE, SDK_SPAN)),
+            2 => Some((TRACE, 0x5D5)),
+            _ => None,
+        }
+    }
+
+    fn builder(threshold_ms: u64) -> Builder {
+        Builder::new(BuilderOptions {
+            threshold_ns: threshold_ms * MS,
+            ..Default::default()
+        })
+    }
+
+    fn agg(code: u32, count: u64, total_ms: u64, self_ms: u64) -> CallAggregate {
+        CallAggregate {
+            code,
+            count,
+            total_ns: total_ms * MS,
+            self_ns: self_ms * MS,
+            errors: 0,
+        }
+    }
+
+    #[test]
+    fn calls_nest_under_the_opentelemetry_span_that_was_current_and_short_ones_are_counted() {
+        let mut b = builder(5);
+        // span 1 ⊃ a (20 ms) ⊃ { b (2 ms) ⊃ c (1 ms), b (3 ms) }, then d (1 ms) directly in span 1.
+        b.feed(
+            &stream(
+                1,
+                &[
+                    (0, SpanStart, 1),
+                    (MS, Call, 10),
+                    (2 * MS, Call, 11),
+                    (2 * MS, Call, 12),
+                    (3 * MS, Return, 12),
+                    (4 * MS, Return, 11),
+                    (5 * MS, Call, 11),
+                    (8 * MS, Return, 11),
+                    (21 * MS, Return, 10),
+                    (22 * MS, Call, 13),
+                    (23 * MS, Return, 13),
+                    (30 * MS, SpanEnd, 1),
+                ],
+            ),
+            &spans_table,
+        );
+        let spans = b.take_spans();
+        assert_eq!(spans.len(), 1);
+        let a = &spans[0];
+        assert_eq!(
+            (a.code, a.trace_id, a.parent_span_id, a.start, a.end),
+            (10, TRACE, SDK_SPAN, MS, 21 * MS)
+        );
+        assert_ne!(a.span_id, 0);
+        // b: 2 calls, 5 ms, self 4 ms (c's 1 ms is c's); c merged up from the dropped b.
+        assert_eq!(a.calls, vec![agg(11, 2, 5, 4), agg(12, 1, 1, 1)]);
+        assert_eq!(
+            b.take_sdk_calls(),
+            vec![SdkSpanCalls {
+                trace_id: TRACE,
+                span_id: SDK_SPAN,
+                calls: vec![agg(13, 1, 1, 1)]
+            }]
+        );
+    }
+
+    #[test]
+    fn the_threshold_is_inclusive_and_kept_calls_chain_their_parents() {
+        let mut b = builder(5);
+        // outer (12 ms) ⊃ mid (6 ms) ⊃ inner (5 ms): all three kept, chained; a 4.9 ms sibling is not.
+        b.feed(
+            &stream(
+                1,
+                &[
+                    (0, Call, 1),
+                    (MS, Call, 2),
+                    (MS, Call, 3),
+                    (6 * MS, Return, 3),
+                    (7 * MS, Return, 2),
+                    (7 * MS, Call, 4),
+                    (7 * MS + 4_900_000, Return, 4),
+                    (12 * MS, Return, 1),
+                ],
+            ),
+            &spans_table,
+        );
+        let spans = b.take_spans();
+        let by_code = |c: u32| spans.iter().find(|s| s.code == c).unwrap();
+        assert_eq!(spans.len(), 3);
+        let (outer, mid, inner) = (by_code(1), by_code(2), by_code(3));
+        assert_eq!(inner.parent_span_id, mid.span_id);
+        assert_eq!(mid.parent_span_id, outer.span_id);
+        assert_eq!(
+            outer.parent_span_id, 0,
+            "no root context: a trace of its own"
+        );
+        assert!(
+            outer.trace_id == mid.trace_id && mid.trace_id == inner.trace_id && outer.trace_id != 0
+        );
+        assert_eq!(
+            outer.calls,
+            vec![CallAggregate {
+                code: 4,
+                count: 1,
+                total_ns: 4_900_000,
+                self_ns: 4_900_000,
+                errors: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn generators_are_timed_per_resumption() {
+        let mut b = builder(2);
+        // gen 7 runs 3 ms, yields; the caller works; gen resumes 1 ms, yields; resumes 4 ms, returns.
+        b.feed(
+            &stream(
+                1,
+                &[
+                    (0, SpanStart, 1),
+                    (0, Call, 7),
+                    (3 * MS, Yield, 7),
+                    (10 * MS, Resume, 7),
+                    (11 * MS, Yield, 7),
+                    (20 * MS, Resume, 7),
+                    (24 * MS, Return, 7),
+                    (25 * MS, SpanEnd, 1),
+                ],
+            ),
+            &spans_table,
+        );
+        let spans = b.take_spans();
+        assert_eq!(
+            spans
+                .iter()
+                .map(|s| (s.start / MS, s.end / MS, s.resumed))
+                .collect::<Vec<_>>(),
+            vec![(0, 3, false), (20, 24, true)]
+        );
+        assert_eq!(b.take_sdk_calls()[0].calls, vec![agg(7, 1, 1, 1)]);
+    }
+
+    #[test]
+    fn exceptions_raised_caught_and_unwound() {
+        let mut b = builder(1);
+        let ev = |ts: u64, kind, code, aux| Event {
+            ts,
+            kind,
+            code,
+            aux,
+        };
+        let mut s = stream(1, &[]);
+        s.events = vec![
+            ev(0, Call, 1, 0),
+            ev(MS, Call, 2, 0),
+            ev(2 * MS, Raise, 2, 9),
+            ev(3 * MS, Unwind, 2, 0), // g exits by ValueError (type 9)...
+            ev(3 * MS, Raise, 1, 9),
+            ev(4 * MS, Handled, 1, 0), // ...caught in f
+            ev(5 * MS, Call, 3, 0),
+            ev(5 * MS + 10, Raise, 3, 4),
+            ev(5 * MS + 20, Unwind, 3, 0), // a short call failing: counted with its error
+            ev(6 * MS, Handled, 1, 0),
+            ev(9 * MS, Return, 1, 0),
+        ];
+        b.feed(&s, &spans_table);
+        let spans = b.take_spans();
+        let f = spans.iter().find(|s| s.code == 1).unwrap();
+        let g = spans.iter().find(|s| s.code == 2).unwrap();
+        assert_eq!((g.error, g.parent_span_id), (Some(9), f.span_id));
+        assert_eq!(f.error, None);
+        assert_eq!(f.handled, vec![(4 * MS, 9), (6 * MS, 4)]);
+        assert_eq!(
+            f.calls,
+            vec![CallAggregate {
+                code: 3,
+                count: 1,
+                total_ns: 20,
+                self_ns: 20,
+                errors: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn threads_build_their_own_stacks() {
+        let mut b = builder(1);
+        b.feed(&stream(1, &[(0, SpanStart, 1), (0, Call, 5)]), &spans_table);
+        b.feed(
+            &stream(2, &[(0, SpanStart, 2), (MS, Call, 6)]),
+            &spans_table,
+        );
+        b.feed(
+            &stream(1, &[(2 * MS, Return, 5), (3 * MS, SpanEnd, 1)]),
+            &spans_table,
+        );
+        b.feed(
+            &stream(2, &[(4 * MS, Return, 6), (5 * MS, SpanEnd, 2)]),
+            &spans_table,
+        );
+        let spans = b.take_spans();
+        assert_eq!(
+            spans
+                .iter()
+                .map(|s| (s.code, s.parent_span_id, s.tid))
+                .collect::<Vec<_>>(),
+            vec![(5, SDK_SPAN, 101), (6, 0x5D5, 102)]
+        );
+    }
+
+    #[test]
+    fn a_span_started_inside_a_recorded_call_gets_that_call_as_parent() {
+        let mut b = builder(50);
+        b.feed(
+            &stream(
+                1,
+                &[
+                    (0, SpanStart, 1),
+                    (1, Call, 5),
+                    (2, Call, 6),
+                    (3, SpanStart, 2),
+                ],
+            ),
+            &spans_table,
+        );
+        let (trace, parent) = b.parent_for_span(1, 2, 0).unwrap();
+        b.feed(
+            &stream(
+                1,
+                &[
+                    (4, SpanEnd, 2),
+                    (5, Return, 6),
+                    (6, Return, 5),
+                    (7, SpanEnd, 1),
+                ],
+            ),
+            &spans_table,
+        );
+        let spans = b.take_spans();
+        // Both calls are kept though short: the span's parent chain must exist.
+        let inner = spans.iter().find(|s| s.code == 6).unwrap();
+        let outer = spans.iter().find(|s| s.code == 5).unwrap();
+        assert_eq!((trace, parent), (TRACE, inner.span_id));
+        assert_eq!(
+            (inner.parent_span_id, outer.parent_span_id),
+            (outer.span_id, SDK_SPAN)
+        );
+        // A span started directly in a span (no recorded call between) keeps its parent.
+        let mut b = builder(50);
+        b.feed(
+            &stream(1, &[(0, SpanStart, 1), (1, SpanStart, 2)]),
+            &spans_table,
+        );
+        assert_eq!(b.parent_for_span(1, 2, 0), None);
+    }
+
+    #[test]
+    fn a_window_rebuilds_the_frames_open_before_it_and_keeps_those_open_after_it() {
+        let mut b = Builder::new(BuilderOptions {
+            threshold_ns: 10 * MS,
+            window: true,
+            detail_last_events: 2,
+            root: Some((TRACE, 0x77)),
+            ..Default::default()
+        });
+        // The window starts inside main (9) inside span 1, inside step (8): step returns, main
+        // calls tiny (3) twice and then crash (4), which never returns.
+        b.feed(
+            &stream(
+                1,
+                &[
+                    (100, Call, 2),
+                    (200, Return, 2),
+                    (300, Return, 8),
+                    (400, Call, 3),
+                    (500, Return, 3),
+                    (600, Call, 3),
+                    (700, Return, 3),
+                    (800, Call, 4),
+                    (900, SpanEnd, 1),
+                ],
+            ),
+            &spans_table,
+        );
+        b.finish_open();
+        let spans = b.take_spans();
+        let desc: Vec<_> = spans
+            .iter()
+            .map(|s| (s.code, s.start, s.end, s.open, s.started_before_window))
+            .collect();
+        // step: rebuilt from its return, started before the window; the last two records
+        // (crash's call, the span end) are detail, so crash is kept; the span end closes the
+        // span rebuilt under the calls, and with it crash (still open).
+        assert!(desc.contains(&(8, 100, 300, false, true)), "{desc:?}");
+        assert!(desc.contains(&(4, 800, 900, true, false)), "{desc:?}");
+        let step = spans.iter().find(|s| s.code == 8).unwrap();
+        assert_eq!(
+            step.parent_span_id, SDK_SPAN,
+            "the span ended in the window was open at its start"
+        );
+        assert_eq!(
+            step.calls,
+            vec![CallAggregate {
+                code: 2,
+                count: 1,
+                total_ns: 100,
+                self_ns: 100,
+                errors: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn an_overrun_ends_the_open_calls_instead_of_mismatching_returns() {
+        let mut b = builder(0);
+        b.feed(&stream(1, &[(0, Call, 1), (10, Call, 2)]), &spans_table);
+        let mut after_gap = stream(1, &[(50, Return, 9), (60, Call, 3), (70, Return, 3)]);
+        after_gap.lost = 40;
+        b.feed(&after_gap, &spans_table);
+        let spans = b.take_spans();
+        let desc: Vec<_> = spans
+            .iter()
+            .map(|s| (s.code, s.start, s.end, s.open))
+            .collect();
+        assert_eq!(
+            desc,
+            vec![(2, 10, 10, true), (1, 0, 10, true), (3, 60, 70, false)]
+        );
+        assert_eq!(b.lost, 40);
+    }
+}

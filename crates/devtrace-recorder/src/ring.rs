@@ -1,0 +1,1083 @@
+//! The recorder file: per-thread, lock-free, overwrite-oldest rings of fixed-size records in
+//! shared memory (a file mapped `MAP_SHARED`, under `/dev/shm` or the data directory), so a
+//! reader in the same process can drain them while they are written and a reader in another
+//! process can recover the last window after the writer died.
+//!
+//! # Format, version 1 (native endianness and alignment; a reader checks the magic)
+//!
+//! ```text
+//! header   4096 B   magic "DTREC\0v1", sizes and offsets, creation clock pair, counters,
+//!                   state (running / closed), the root trace context, a JSON metadata string
+//! names    N B      append-only log of names (code objects, exception types, threads)
+//! spans    S × 32 B table of OpenTelemetry spans marked in the rings (key, trace id, span id)
+//! chunks   C × (64 B header + R × 16 B records)
+//! ```
+//!
+//! A thread writes into a *chunk* it owns; when the chunk is full it takes the chunk allocated
+//! longest ago that no thread is writing (overwrite-oldest across all threads, so one busy
+//! thread can use the whole file and a quiet thread's last calls stay until they are the
+//! oldest). A chunk header names its *stream* (one per writing thread, never reused, unlike OS
+//! thread ids), the OS thread id, the stream sequence number of its first record, and how many
+//! records are committed. Each record is 16 bytes: a monotonic timestamp and a word holding the
+//! code id (32 bits), the kind (8 bits) and an auxiliary value (24 bits: an exception type id).
+//!
+//! Concurrency: a chunk's header is guarded by a generation counter used as a seqlock (odd
+//! while the header is being rewritten for a new owner, even after; readers check it before and
+//! after reading and drop what they read if it changed). Records are published by storing the
+//! committed count with release ordering after writing them. A reader that falls behind sees a
+//! gap between the sequence number it expected and the first one still present: that many
+//! records were overwritten (an overrun), and it says so rather than guessing.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+use crate::clock::ClockPair;
+
+pub const MAGIC: [u8; 8] = *b"DTREC\0v1";
+pub const HEADER_SIZE: usize = 4096;
+pub const CHUNK_HEADER_SIZE: usize = 64;
+pub const RECORD_SIZE: usize = 16;
+pub const SPAN_SLOT_SIZE: usize = 32;
+const META_OFFSET: usize = 256;
+pub const META_CAPACITY: usize = HEADER_SIZE - META_OFFSET;
+
+// Header field offsets.
+const H_VERSION: usize = 8;
+const H_CHUNK_RECORDS: usize = 12;
+const H_CHUNK_COUNT: usize = 16;
+const H_SPAN_SLOTS: usize = 20;
+const H_NAMES_OFFSET: usize = 24;
+const H_NAMES_CAPACITY: usize = 32;
+const H_SPANS_OFFSET: usize = 40;
+const H_CHUNKS_OFFSET: usize = 48;
+const H_PID: usize = 56;
+const H_FLAGS: usize = 60;
+const H_CREATED_UNIX: usize = 64;
+const H_CREATED_MONO: usize = 72;
+const H_NEXT_CHUNK: usize = 96;
+const H_NAMES_LEN: usize = 104;
+const H_NEXT_SPAN: usize = 112;
+const H_STATE: usize = 120;
+const H_NEXT_STREAM: usize = 128;
+const H_HEARTBEAT: usize = 136;
+const H_META_LEN: usize = 144;
+
+// Chunk header field offsets.
+const C_GENERATION: usize = 0;
+const C_STREAM: usize = 8;
+const C_TID: usize = 16;
+const C_FIRST_SEQ: usize = 24;
+const C_COMMITTED: usize = 32;
+const C_ACTIVE: usize = 36;
+
+/// `state` in the header.
+pub const STATE_RUNNING: u32 = 1;
+pub const STATE_CLOSED: u32 = 2;
+/// A reader recovered the file after its writer died.
+pub const STATE_RECOVERED: u32 = 3;
+
+/// What a record says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum EventKind {
+    /// A Python function started (`PY_START`).
+    Call = 1,
+    /// A generator or coroutine resumed (`PY_RESUME`).
+    Resume = 2,
+    /// A function returned (`PY_RETURN`).
+    Return = 3,
+    /// A generator or coroutine yielded or awaited (`PY_YIELD`).
+    Yield = 4,
+    /// A frame exited by an exception (`PY_UNWIND`).
+    Unwind = 5,
+    /// An exception was raised (or re-raised) in a frame; aux is the exception type id.
+    Raise = 6,
+    /// An exception was caught in a frame (`EXCEPTION_HANDLED`).
+    Handled = 7,
+    /// An OpenTelemetry span started in this thread; code is the span key (span table).
+    SpanStart = 8,
+    /// An OpenTelemetry span ended; code is the span key.
+    SpanEnd = 9,
+    /// A generator resumed by `throw()` (`PY_THROW`).
+    Throw = 10,
+    /// The flight recorder was triggered here (aux: the trigger).
+    Trigger = 11,
+}
+
+impl EventKind {
+    pub fn from_u8(v: u8) -> Option<EventKind> {
+        use EventKind::*;
+        Some(match v {
+            1 => Call,
+            2 => Resume,
+            3 => Return,
+            4 => Yield,
+            5 => Unwind,
+            6 => Raise,
+            7 => Handled,
+            8 => SpanStart,
+            9 => SpanEnd,
+            10 => Throw,
+            11 => Trigger,
+            _ => return None,
+        })
+    }
+}
+
+/// One decoded record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    pub ts: u64,
+    pub kind: EventKind,
+    pub code: u32,
+    pub aux: u32,
+}
+
+#[inline(always)]
+pub fn pack_meta(kind: EventKind, code: u32, aux: u32) -> u64 {
+    code as u64 | (kind as u64) << 32 | ((aux as u64 & 0xFF_FFFF) << 40)
+}
+
+pub fn unpack(ts: u64, meta: u64) -> Option<Event> {
+    Some(Event {
+        ts,
+        kind: EventKind::from_u8((meta >> 32) as u8)?,
+        code: meta as u32,
+        aux: (meta >> 40) as u32,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RingError {
+    #[error("recorder file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "recorder file {path} is not a devtrace recorder file (bad magic or version); it may be from another program or a newer devtrace"
+    )]
+    NotARecorderFile { path: PathBuf },
+    #[error("recorder file {path} is truncated: {len} bytes, its header describes {expected}")]
+    Truncated {
+        path: PathBuf,
+        len: u64,
+        expected: u64,
+    },
+    #[error(
+        "recorder size {mib} MiB is too small: at least {min} MiB are needed for the header, names, span table and one chunk per thread"
+    )]
+    TooSmall { mib: u64, min: u64 },
+}
+
+/// The sizes of a recorder file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub chunk_records: u32,
+    pub chunk_count: u32,
+    pub span_slots: u32,
+    pub names_capacity: u64,
+}
+
+impl Layout {
+    /// A layout for a file of about `total_bytes`: 1/16 for names (at least 256 KiB), a span
+    /// table of 16,384 slots, the rest in chunks of 16,384 records (256 KiB).
+    pub fn for_size(total_bytes: u64) -> Result<Layout, RingError> {
+        let chunk_records: u32 = 16 * 1024;
+        let names_capacity = (total_bytes / 16).max(256 * 1024);
+        let span_slots: u32 = 16 * 1024;
+        let fixed = HEADER_SIZE as u64 + names_capacity + span_slots as u64 * SPAN_SLOT_SIZE as u64;
+        let chunk_bytes = CHUNK_HEADER_SIZE as u64 + chunk_records as u64 * RECORD_SIZE as u64;
+        let chunk_count = total_bytes.saturating_sub(fixed) / chunk_bytes;
+        if chunk_count < 4 {
+            let min = (fixed + 4 * chunk_bytes).div_ceil(1 << 20);
+            return Err(RingError::TooSmall {
+                mib: total_bytes >> 20,
+                min,
+            });
+        }
+        Ok(Layout {
+            chunk_records,
+            chunk_count: chunk_count as u32,
+            span_slots,
+            names_capacity,
+        })
+    }
+
+    /// A layout with explicit sizes (tests, and callers that know better).
+    pub fn new(
+        chunk_records: u32,
+        chunk_count: u32,
+        span_slots: u32,
+        names_capacity: u64,
+    ) -> Layout {
+        Layout {
+            chunk_records: chunk_records.max(1),
+            chunk_count: chunk_count.max(2),
+            span_slots: span_slots.max(1),
+            names_capacity: names_capacity.max(64).next_multiple_of(8),
+        }
+    }
+
+    fn names_offset(&self) -> usize {
+        HEADER_SIZE
+    }
+    fn spans_offset(&self) -> usize {
+        HEADER_SIZE + self.names_capacity as usize
+    }
+    fn chunks_offset(&self) -> usize {
+        self.spans_offset() + self.span_slots as usize * SPAN_SLOT_SIZE
+    }
+    fn chunk_bytes(&self) -> usize {
+        CHUNK_HEADER_SIZE + self.chunk_records as usize * RECORD_SIZE
+    }
+    pub fn file_len(&self) -> usize {
+        self.chunks_offset() + self.chunk_count as usize * self.chunk_bytes()
+    }
+    /// How many records the file holds in all.
+    pub fn record_capacity(&self) -> u64 {
+        self.chunk_count as u64 * self.chunk_records as u64
+    }
+}
+
+/// A mapped recorder file, for writing (the recording process) or reading (the same process's
+/// drainer, or another process after a crash).
+pub struct RecorderFile {
+    base: *mut u8,
+    len: usize,
+    layout: Layout,
+    path: PathBuf,
+    _file: File,
+}
+
+// SAFETY: all shared state in the mapping is accessed through atomics; the mapping lives as
+// long as the RecorderFile.
+unsafe impl Send for RecorderFile {}
+unsafe impl Sync for RecorderFile {}
+
+impl Drop for RecorderFile {
+    fn drop(&mut self) {
+        // SAFETY: base/len came from a successful mmap.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> RingError {
+    RingError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn map(file: &File, len: usize, path: &Path) -> Result<*mut u8, RingError> {
+    // SAFETY: a shared read-write mapping of a file we opened read-write, of its full length.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(io_error(path, std::io::Error::last_os_error()));
+    }
+    Ok(base as *mut u8)
+}
+
+/// The metadata a recorder file carries for whoever reads it back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileInfo {
+    pub pid: u32,
+    pub flags: u32,
+    pub state: u32,
+    pub created: ClockPair,
+    /// The last time the recording process said it was alive (monotonic ns).
+    pub heartbeat_ns: u64,
+    /// A JSON object written at creation (service, command, root trace context, options).
+    pub meta: String,
+}
+
+impl RecorderFile {
+    /// Creates (or truncates) the file at `path` with `layout` and maps it. `meta` (at most
+    /// 3,840 bytes, cut beyond) is kept in the header for readers.
+    pub fn create(
+        path: &Path,
+        layout: Layout,
+        pid: u32,
+        flags: u32,
+        meta: &str,
+    ) -> Result<RecorderFile, RingError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| io_error(path, e))?;
+        let len = layout.file_len();
+        file.set_len(len as u64).map_err(|e| io_error(path, e))?;
+        let base = map(&file, len, path)?;
+        let rf = RecorderFile {
+            base,
+            len,
+            layout,
+            path: path.to_path_buf(),
+            _file: file,
+        };
+        // SAFETY: the header is inside the mapping; nobody else has it yet.
+        unsafe {
+            std::ptr::copy_nonoverlapping(MAGIC.as_ptr(), base, 8);
+        }
+        rf.u32_at(H_VERSION).store(1, Ordering::Relaxed);
+        rf.u32_at(H_CHUNK_RECORDS)
+            .store(layout.chunk_records, Ordering::Relaxed);
+        rf.u32_at(H_CHUNK_COUNT)
+            .store(layout.chunk_count, Ordering::Relaxed);
+        rf.u32_at(H_SPAN_SLOTS)
+            .store(layout.span_slots, Ordering::Relaxed);
+        rf.u64_at(H_NAMES_OFFSET)
+            .store(layout.names_offset() as u64, Ordering::Relaxed);
+        rf.u64_at(H_NAMES_CAPACITY)
+            .store(layout.names_capacity, Ordering::Relaxed);
+        rf.u64_at(H_SPANS_OFFSET)
+            .store(layout.spans_offset() as u64, Ordering::Relaxed);
+        rf.u64_at(H_CHUNKS_OFFSET)
+            .store(layout.chunks_offset() as u64, Ordering::Relaxed);
+        rf.u32_at(H_PID).store(pid, Ordering::Relaxed);
+        rf.u32_at(H_FLAGS).store(flags, Ordering::Relaxed);
+        let clock = ClockPair::now();
+        rf.u64_at(H_CREATED_UNIX)
+            .store(clock.unix_ns, Ordering::Relaxed);
+        rf.u64_at(H_CREATED_MONO)
+            .store(clock.monotonic_ns, Ordering::Relaxed);
+        rf.u64_at(H_HEARTBEAT)
+            .store(clock.monotonic_ns, Ordering::Relaxed);
+        let meta = truncate_utf8(meta, META_CAPACITY);
+        // SAFETY: META_OFFSET + meta.len() ≤ HEADER_SIZE.
+        unsafe {
+            std::ptr::copy_nonoverlapping(meta.as_ptr(), base.add(META_OFFSET), meta.len());
+        }
+        rf.u32_at(H_META_LEN)
+            .store(meta.len() as u32, Ordering::Relaxed);
+        rf.u32_at(H_STATE).store(STATE_RUNNING, Ordering::Release);
+        Ok(rf)
+    }
+
+    /// Opens an existing recorder file (another process's, possibly dead) for reading.
+    pub fn open(path: &Path) -> Result<RecorderFile, RingError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| io_error(path, e))?;
+        let flen = file.metadata().map_err(|e| io_error(path, e))?.len();
+        if flen < HEADER_SIZE as u64 {
+            return Err(RingError::NotARecorderFile { path: path.into() });
+        }
+        let mut header = [0u8; 64];
+        std::io::Read::read_exact(&mut &file, &mut header).map_err(|e| io_error(path, e))?;
+        if header[..8] != MAGIC || u32::from_ne_bytes(header[8..12].try_into().unwrap()) != 1 {
+            return Err(RingError::NotARecorderFile { path: path.into() });
+        }
+        let field32 = |o: usize| u32::from_ne_bytes(header[o..o + 4].try_into().unwrap());
+        let field64 = |o: usize| u64::from_ne_bytes(header[o..o + 8].try_into().unwrap());
+        let layout = Layout {
+            chunk_records: field32(H_CHUNK_RECORDS),
+            chunk_count: field32(H_CHUNK_COUNT),
+            span_slots: field32(H_SPAN_SLOTS),
+            names_capacity: field64(H_NAMES_CAPACITY),
+        };
+        let expected = layout.file_len() as u64;
+        if layout.chunk_records == 0
+            || flen < expected
+            || field64(H_CHUNKS_OFFSET) != layout.chunks_offset() as u64
+        {
+            return Err(RingError::Truncated {
+                path: path.into(),
+                len: flen,
+                expected,
+            });
+        }
+        let len = expected as usize;
+        let base = map(&file, len, path)?;
+        Ok(RecorderFile {
+            base,
+            len,
+            layout,
+            path: path.to_path_buf(),
+            _file: file,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    fn u64_at(&self, offset: usize) -> &AtomicU64 {
+        debug_assert!(offset.is_multiple_of(8) && offset + 8 <= self.len);
+        // SAFETY: in bounds, 8-aligned (the mapping is page-aligned), shared through atomics.
+        unsafe { &*(self.base.add(offset) as *const AtomicU64) }
+    }
+
+    fn u32_at(&self, offset: usize) -> &AtomicU32 {
+        debug_assert!(offset.is_multiple_of(4) && offset + 4 <= self.len);
+        // SAFETY: as above, 4-aligned.
+        unsafe { &*(self.base.add(offset) as *const AtomicU32) }
+    }
+
+    pub fn info(&self) -> FileInfo {
+        let meta_len =
+            (self.u32_at(H_META_LEN).load(Ordering::Acquire) as usize).min(META_CAPACITY);
+        // SAFETY: inside the header.
+        let meta = unsafe { std::slice::from_raw_parts(self.base.add(META_OFFSET), meta_len) };
+        FileInfo {
+            pid: self.u32_at(H_PID).load(Ordering::Relaxed),
+            flags: self.u32_at(H_FLAGS).load(Ordering::Relaxed),
+            state: self.u32_at(H_STATE).load(Ordering::Acquire),
+            created: ClockPair {
+                unix_ns: self.u64_at(H_CREATED_UNIX).load(Ordering::Relaxed),
+                monotonic_ns: self.u64_at(H_CREATED_MONO).load(Ordering::Relaxed),
+            },
+            heartbeat_ns: self.u64_at(H_HEARTBEAT).load(Ordering::Relaxed),
+            meta: String::from_utf8_lossy(meta).into_owned(),
+        }
+    }
+
+    pub fn set_state(&self, state: u32) {
+        self.u32_at(H_STATE).store(state, Ordering::Release);
+    }
+
+    pub fn heartbeat(&self, monotonic_ns: u64) {
+        self.u64_at(H_HEARTBEAT)
+            .store(monotonic_ns, Ordering::Relaxed);
+    }
+
+    // -- names -------------------------------------------------------------------------------
+
+    /// Appends one entry to the names log; false when the log is full. Entries must be
+    /// appended by one writer at a time (the caller serialises: the GIL, or a lock).
+    pub(crate) fn append_name(&self, entry: &[u8]) -> bool {
+        let len_at = self.u64_at(H_NAMES_LEN);
+        let used = len_at.load(Ordering::Relaxed) as usize;
+        let need = 4 + entry.len();
+        if used + need > self.layout.names_capacity as usize {
+            return false;
+        }
+        // SAFETY: [names_offset + used, + need) is inside the names region and not yet
+        // published, so no reader looks at it.
+        unsafe {
+            let at = self.base.add(self.layout.names_offset() + used);
+            std::ptr::copy_nonoverlapping((entry.len() as u32).to_ne_bytes().as_ptr(), at, 4);
+            std::ptr::copy_nonoverlapping(entry.as_ptr(), at.add(4), entry.len());
+        }
+        len_at.store((used + need) as u64, Ordering::Release);
+        true
+    }
+
+    /// The published part of the names log.
+    pub(crate) fn names_bytes(&self) -> &[u8] {
+        let used = (self.u64_at(H_NAMES_LEN).load(Ordering::Acquire) as usize)
+            .min(self.layout.names_capacity as usize);
+        // SAFETY: the published prefix of the names region is never written again.
+        unsafe { std::slice::from_raw_parts(self.base.add(self.layout.names_offset()), used) }
+    }
+
+    // -- the span table ----------------------------------------------------------------------
+
+    /// Records an OpenTelemetry span (its trace and span ids) and returns its key, to be put
+    /// in a SpanStart/SpanEnd record.
+    pub fn add_span(&self, trace_id: u128, span_id: u64) -> u32 {
+        let key = self.u64_at(H_NEXT_SPAN).fetch_add(1, Ordering::Relaxed) as u32;
+        let slot =
+            self.layout.spans_offset() + (key % self.layout.span_slots) as usize * SPAN_SLOT_SIZE;
+        let tag = self.u64_at(slot);
+        tag.store(0, Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.u64_at(slot + 8)
+            .store((trace_id >> 64) as u64, Ordering::Relaxed);
+        self.u64_at(slot + 16)
+            .store(trace_id as u64, Ordering::Relaxed);
+        self.u64_at(slot + 24).store(span_id, Ordering::Relaxed);
+        tag.store(key as u64 + 1, Ordering::Release);
+        key
+    }
+
+    /// The span recorded under `key`, if its slot has not been reused since.
+    pub fn span(&self, key: u32) -> Option<(u128, u64)> {
+        let slot =
+            self.layout.spans_offset() + (key % self.layout.span_slots) as usize * SPAN_SLOT_SIZE;
+        let tag = self.u64_at(slot);
+        let t1 = tag.load(Ordering::Acquire);
+        let hi = self.u64_at(slot + 8).load(Ordering::Relaxed);
+        let lo = self.u64_at(slot + 16).load(Ordering::Relaxed);
+        let span = self.u64_at(slot + 24).load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        let t2 = tag.load(Ordering::Relaxed);
+        (t1 == key as u64 + 1 && t1 == t2).then_some(((hi as u128) << 64 | lo as u128, span))
+    }
+
+    // -- chunks ------------------------------------------------------------------------------
+
+    fn chunk_offset(&self, index: u32) -> usize {
+        self.layout.chunks_offset() + index as usize * self.layout.chunk_bytes()
+    }
+
+    /// A writer for a new stream (one per thread).
+    pub fn writer(&self, os_tid: u64) -> ThreadWriter {
+        let stream = self.u64_at(H_NEXT_STREAM).fetch_add(1, Ordering::Relaxed) + 1;
+        ThreadWriter {
+            stream,
+            os_tid,
+            seq: 0,
+            chunk: None,
+            records: std::ptr::null_mut(),
+            committed: std::ptr::null(),
+            index: 0,
+            capacity: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Takes the chunk allocated longest ago that no thread is writing, for `w`.
+    fn claim_chunk(&self, w: &mut ThreadWriter) -> bool {
+        if let Some(old) = w.chunk.take() {
+            self.u32_at(self.chunk_offset(old) + C_ACTIVE)
+                .store(0, Ordering::Release);
+        }
+        let count = self.layout.chunk_count as u64;
+        for _ in 0..count {
+            let n = self.u64_at(H_NEXT_CHUNK).fetch_add(1, Ordering::Relaxed);
+            let index = (n % count) as u32;
+            let at = self.chunk_offset(index);
+            if self
+                .u32_at(at + C_ACTIVE)
+                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                continue; // another thread is writing it
+            }
+            let generation = self.u64_at(at + C_GENERATION);
+            generation.store(2 * n + 1, Ordering::Relaxed);
+            fence(Ordering::Release);
+            self.u64_at(at + C_STREAM)
+                .store(w.stream, Ordering::Relaxed);
+            self.u64_at(at + C_TID).store(w.os_tid, Ordering::Relaxed);
+            self.u64_at(at + C_FIRST_SEQ)
+                .store(w.seq, Ordering::Relaxed);
+            self.u32_at(at + C_COMMITTED).store(0, Ordering::Relaxed);
+            generation.store(2 * n + 2, Ordering::Release);
+            w.chunk = Some(index);
+            // SAFETY: the records of chunk `index`, inside the mapping.
+            w.records = unsafe { self.base.add(at + CHUNK_HEADER_SIZE) } as *mut AtomicU64;
+            w.committed = self.u32_at(at + C_COMMITTED);
+            w.index = 0;
+            w.capacity = self.layout.chunk_records;
+            return true;
+        }
+        w.records = std::ptr::null_mut();
+        w.capacity = 0;
+        false
+    }
+
+    /// Gives up `w`'s chunk (the thread ended); its records stay until overwritten.
+    pub fn release(&self, w: &mut ThreadWriter) {
+        if let Some(old) = w.chunk.take() {
+            self.u32_at(self.chunk_offset(old) + C_ACTIVE)
+                .store(0, Ordering::Release);
+        }
+        w.records = std::ptr::null_mut();
+        w.capacity = 0;
+        w.index = 0;
+    }
+
+    /// Writes one record for `w`.
+    #[inline(always)]
+    pub fn push(&self, w: &mut ThreadWriter, ts: u64, meta: u64) {
+        if w.index == w.capacity && !self.claim_chunk(w) {
+            w.dropped += 1;
+            w.seq += 1;
+            return;
+        }
+        // SAFETY: index < capacity, records points at this writer's chunk.
+        unsafe {
+            let rec = w.records.add(w.index as usize * 2);
+            (*rec).store(ts, Ordering::Relaxed);
+            (*rec.add(1)).store(meta, Ordering::Relaxed);
+            w.index += 1;
+            (*w.committed).store(w.index, Ordering::Release);
+        }
+        w.seq += 1;
+    }
+
+    /// A snapshot of every chunk's header that holds records, oldest first per stream.
+    fn chunk_heads(&self) -> Vec<ChunkHead> {
+        let mut heads = Vec::new();
+        for index in 0..self.layout.chunk_count {
+            let at = self.chunk_offset(index);
+            let generation = self.u64_at(at + C_GENERATION).load(Ordering::Acquire);
+            if generation == 0 || !generation.is_multiple_of(2) {
+                continue;
+            }
+            let head = ChunkHead {
+                index,
+                generation,
+                stream: self.u64_at(at + C_STREAM).load(Ordering::Relaxed),
+                tid: self.u64_at(at + C_TID).load(Ordering::Relaxed),
+                first_seq: self.u64_at(at + C_FIRST_SEQ).load(Ordering::Relaxed),
+            };
+            fence(Ordering::Acquire);
+            if self.u64_at(at + C_GENERATION).load(Ordering::Relaxed) == generation {
+                heads.push(head);
+            }
+        }
+        heads.sort_by_key(|h| (h.stream, h.first_seq));
+        heads
+    }
+
+    /// Reads the records of `head` from record `from` on, appending them to `out`; false when
+    /// the chunk was taken by another writer meanwhile (what was read is removed again).
+    fn read_chunk(&self, head: &ChunkHead, from: u32, out: &mut Vec<Event>) -> bool {
+        let at = self.chunk_offset(head.index);
+        let generation = self.u64_at(at + C_GENERATION);
+        if generation.load(Ordering::Acquire) != head.generation {
+            return false;
+        }
+        let committed = self
+            .u32_at(at + C_COMMITTED)
+            .load(Ordering::Acquire)
+            .min(self.layout.chunk_records);
+        let before = out.len();
+        for i in from..committed {
+            let rec = at + CHUNK_HEADER_SIZE + i as usize * RECORD_SIZE;
+            let ts = self.u64_at(rec).load(Ordering::Relaxed);
+            let meta = self.u64_at(rec + 8).load(Ordering::Relaxed);
+            if let Some(event) = unpack(ts, meta) {
+                out.push(event);
+            }
+        }
+        fence(Ordering::Acquire);
+        if generation.load(Ordering::Relaxed) != head.generation {
+            out.truncate(before);
+            return false;
+        }
+        true
+    }
+}
+
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ChunkHead {
+    index: u32,
+    generation: u64,
+    stream: u64,
+    tid: u64,
+    first_seq: u64,
+}
+
+/// One thread's writing position. Not shared: each thread owns its writer.
+pub struct ThreadWriter {
+    pub stream: u64,
+    pub os_tid: u64,
+    seq: u64,
+    chunk: Option<u32>,
+    records: *mut AtomicU64,
+    committed: *const AtomicU32,
+    index: u32,
+    capacity: u32,
+    /// Records dropped because every chunk was being written by another thread.
+    pub dropped: u64,
+}
+
+// SAFETY: a ThreadWriter is moved to the thread that owns it; its pointers point into a
+// mapping that outlives it (the caller keeps the RecorderFile alive).
+unsafe impl Send for ThreadWriter {}
+
+impl ThreadWriter {
+    /// How many records this stream has written (its next sequence number).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+/// Records of one stream read in one pass, in order: `lost` records were overwritten just
+/// before `events[0]` (a stream with a gap in the middle comes as two segments).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamEvents {
+    pub stream: u64,
+    pub tid: u64,
+    /// The sequence number of `events[0]`.
+    pub first_seq: u64,
+    pub events: Vec<Event>,
+    /// Records that were overwritten before this reader got to them.
+    pub lost: u64,
+}
+
+/// A reader that follows every stream, returning what is new at each call and counting what
+/// it missed. Used by the live drainer; `read_window` is the one-shot form.
+#[derive(Debug, Default)]
+pub struct Cursor {
+    next_seq: std::collections::HashMap<u64, u64>,
+}
+
+impl Cursor {
+    pub fn new() -> Cursor {
+        Cursor::default()
+    }
+
+    /// The records written since the last call, per stream (streams with nothing new left out).
+    /// Records of a stream in `only` (when given) are the only ones read.
+    pub fn read(&mut self, file: &RecorderFile, only: Option<u64>) -> Vec<StreamEvents> {
+        let heads = file.chunk_heads();
+        let mut out: Vec<StreamEvents> = Vec::new();
+        for head in heads {
+            if only.is_some_and(|s| s != head.stream) {
+                continue;
+            }
+            let next = self.next_seq.entry(head.stream).or_insert(0);
+            let chunk_end = head.first_seq + file.layout.chunk_records as u64;
+            if chunk_end <= *next {
+                continue; // read already
+            }
+            // A gap splits the stream: the records after it start a new segment, so a reader
+            // knows where the calls it missed were.
+            let gap = head.first_seq.saturating_sub(*next);
+            let segment_open = out
+                .last()
+                .is_some_and(|s| s.stream == head.stream && (gap == 0 || s.events.is_empty()));
+            if !segment_open {
+                out.push(StreamEvents {
+                    stream: head.stream,
+                    tid: head.tid,
+                    first_seq: (*next).max(head.first_seq),
+                    ..Default::default()
+                });
+            }
+            let current = out.last_mut().unwrap();
+            if gap > 0 {
+                current.lost += gap;
+                current.first_seq = head.first_seq;
+                *next = head.first_seq;
+            }
+            let from = (*next - head.first_seq) as u32;
+            let before = current.events.len();
+            if file.read_chunk(&head, from, &mut current.events) {
+                *next += (current.events.len() - before) as u64;
+            }
+            // A chunk taken over while read: its records are gone; the gap shows as lost at
+            // the next chunk of this stream.
+        }
+        out.retain(|s| !s.events.is_empty() || s.lost > 0);
+        out
+    }
+}
+
+/// Everything still in the file, per stream (the flight recorder's window, or what a crashed
+/// process left).
+pub fn read_window(file: &RecorderFile) -> Vec<StreamEvents> {
+    Cursor::new().read(file, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(dir: &Path, name: &str) -> RecorderFile {
+        RecorderFile::create(&dir.join(name), Layout::new(16, 4, 8, 4096), 1, 0, "{}").unwrap()
+    }
+
+    fn write(file: &RecorderFile, w: &mut ThreadWriter, n: u64) {
+        for _ in 0..n {
+            let seq = w.seq();
+            file.push(w, 1000 + seq, pack_meta(EventKind::Call, seq as u32, 0));
+        }
+    }
+
+    fn seqs(events: &[Event]) -> Vec<u64> {
+        events.iter().map(|e| e.ts - 1000).collect()
+    }
+
+    #[test]
+    fn records_round_trip_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = small(dir.path(), "r");
+        let mut w = file.writer(42);
+        file.push(&mut w, 5, pack_meta(EventKind::Raise, 7, 0xAB_CDEF));
+        file.push(&mut w, 6, pack_meta(EventKind::Unwind, 7, 0));
+        let window = read_window(&file);
+        assert_eq!(window.len(), 1);
+        assert_eq!(
+            (window[0].stream, window[0].tid, window[0].lost),
+            (w.stream, 42, 0)
+        );
+        assert_eq!(
+            window[0].events,
+            vec![
+                Event {
+                    ts: 5,
+                    kind: EventKind::Raise,
+                    code: 7,
+                    aux: 0xAB_CDEF
+                },
+                Event {
+                    ts: 6,
+                    kind: EventKind::Unwind,
+                    code: 7,
+                    aux: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn wrap_around_keeps_the_newest_records_and_counts_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = small(dir.path(), "r");
+        let mut w = file.writer(1);
+        // 4 chunks of 16: after 197 records the chunks hold 144..160, 160..176, 176..192 and
+        // the active one 192..197; everything before was overwritten.
+        write(&file, &mut w, 197);
+        let window = read_window(&file);
+        assert_eq!(window.len(), 1);
+        assert_eq!(window[0].lost, 144);
+        assert_eq!(window[0].first_seq, 144);
+        assert_eq!(seqs(&window[0].events), (144..197).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_reader_that_falls_behind_sees_the_overrun_by_sequence_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = small(dir.path(), "r");
+        let mut w = file.writer(1);
+        let mut cursor = Cursor::new();
+        write(&file, &mut w, 10);
+        let first = cursor.read(&file, None);
+        assert_eq!(
+            (first[0].lost, seqs(&first[0].events)),
+            (0, (0..10).collect())
+        );
+        // 100 more: 110 in all, the file holds 48..110, so 10..48 were overwritten unread.
+        write(&file, &mut w, 100);
+        let second = cursor.read(&file, None);
+        assert_eq!(second[0].lost, 38);
+        assert_eq!(second[0].first_seq, 48);
+        assert_eq!(seqs(&second[0].events), (48..110).collect::<Vec<_>>());
+        // Nothing new: nothing returned.
+        assert!(cursor.read(&file, None).is_empty());
+        write(&file, &mut w, 3);
+        let third = cursor.read(&file, None);
+        assert_eq!(
+            (third[0].lost, seqs(&third[0].events)),
+            (0, vec![110, 111, 112])
+        );
+    }
+
+    #[test]
+    fn threads_have_their_own_streams_and_share_the_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = small(dir.path(), "r");
+        let mut a = file.writer(10);
+        let mut b = file.writer(11);
+        write(&file, &mut a, 20);
+        write(&file, &mut b, 5);
+        write(&file, &mut a, 3);
+        let window = read_window(&file);
+        assert_eq!(window.len(), 2);
+        assert_eq!(
+            (window[0].tid, seqs(&window[0].events)),
+            (10, (0..23).collect())
+        );
+        assert_eq!(
+            (window[1].tid, seqs(&window[1].events)),
+            (11, (0..5).collect())
+        );
+        // The quiet thread's records stay until they are the oldest: a writes 40 more (the
+        // file has 4 chunks: a's two, b's one, one free), taking the free chunk and then its
+        // own oldest ones, never b's active chunk.
+        write(&file, &mut a, 40);
+        let window = read_window(&file);
+        assert_eq!(seqs(&window[1].events), (0..5).collect::<Vec<_>>());
+        assert_eq!(window[0].events.last().map(|e| e.ts - 1000), Some(62));
+    }
+
+    #[test]
+    fn span_table_and_names_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = small(dir.path(), "r");
+        let k1 = file.add_span(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10, 0xfeed);
+        assert_eq!(
+            file.span(k1),
+            Some((0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10, 0xfeed))
+        );
+        // 8 slots: the 9th span reuses the first slot, and the old key no longer resolves.
+        for i in 0..8 {
+            file.add_span(i, i as u64 + 1);
+        }
+        assert_eq!(file.span(k1), None);
+        let info = crate::names::CodeInfo {
+            qualname: "Store.save".into(),
+            module: "app.store".into(),
+            file: "/src/app/store.py".into(),
+            line: 12,
+        };
+        assert!(crate::names::write_code(&file, 3, &info));
+        assert!(crate::names::write_exception(
+            &file,
+            1,
+            "builtins.ValueError"
+        ));
+        assert!(crate::names::write_thread(&file, 2, "worker-1"));
+        let names = crate::names::Names::read(&file);
+        assert_eq!(names.codes[&3], info);
+        assert_eq!(names.exceptions[&1], "builtins.ValueError");
+        assert_eq!(names.threads[&2], "worker-1");
+    }
+
+    #[test]
+    fn a_reader_concurrent_with_the_writer_never_sees_a_torn_or_misordered_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::sync::Arc::new(
+            RecorderFile::create(
+                &dir.path().join("r"),
+                Layout::new(64, 8, 8, 4096),
+                1,
+                0,
+                "{}",
+            )
+            .unwrap(),
+        );
+        let total = 400_000u64;
+        let writer = {
+            let file = file.clone();
+            std::thread::spawn(move || {
+                let mut w = file.writer(1);
+                for seq in 0..total {
+                    // The code id repeats the low bits of the timestamp: a torn record breaks it.
+                    file.push(
+                        &mut w,
+                        seq,
+                        pack_meta(EventKind::Call, seq as u32, (seq & 0xFFFF) as u32),
+                    );
+                }
+            })
+        };
+        let mut cursor = Cursor::new();
+        let (mut seen, mut lost, mut next) = (0u64, 0u64, 0u64);
+        loop {
+            let done = writer.is_finished();
+            for s in cursor.read(&file, None) {
+                lost += s.lost;
+                next += s.lost;
+                for e in s.events {
+                    assert_eq!(e.ts, next, "records in order, none torn");
+                    assert_eq!(
+                        (e.code as u64, e.aux as u64),
+                        (e.ts & 0xFFFF_FFFF, e.ts & 0xFFFF)
+                    );
+                    next += 1;
+                    seen += 1;
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        writer.join().unwrap();
+        for s in cursor.read(&file, None) {
+            lost += s.lost;
+            seen += s.events.len() as u64;
+        }
+        assert_eq!(seen + lost, total);
+    }
+
+    #[test]
+    fn a_reader_recovers_the_window_after_the_writer_process_died() {
+        if let Ok(path) = std::env::var("DEVTRACE_RING_TEST_CHILD") {
+            // The child: write, then die without any clean-up.
+            let file = RecorderFile::create(
+                Path::new(&path),
+                Layout::new(16, 4, 8, 4096),
+                std::process::id(),
+                0,
+                r#"{"who":"child"}"#,
+            )
+            .unwrap();
+            crate::names::write_code(
+                &file,
+                1,
+                &crate::names::CodeInfo {
+                    qualname: "work".into(),
+                    module: "m".into(),
+                    file: "m.py".into(),
+                    line: 1,
+                },
+            );
+            let mut w = file.writer(77);
+            write(&file, &mut w, 70);
+            std::process::abort();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("child.ring");
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "ring::tests::a_reader_recovers_the_window_after_the_writer_process_died",
+                "--nocapture",
+            ])
+            .env("DEVTRACE_RING_TEST_CHILD", &path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!status.success(), "the child aborted");
+        let file = RecorderFile::open(&path).unwrap();
+        let info = file.info();
+        assert_eq!(
+            (info.state, info.meta.as_str()),
+            (STATE_RUNNING, r#"{"who":"child"}"#)
+        );
+        assert_ne!(info.pid, std::process::id());
+        let window = read_window(&file);
+        assert_eq!(window.len(), 1);
+        assert_eq!(window[0].tid, 77);
+        // 70 records in 4 chunks of 16: 16..70 survive (the first chunk was reused).
+        assert_eq!(seqs(&window[0].events), (16..70).collect::<Vec<_>>());
+        assert_eq!(window[0].lost, 16);
+        assert_eq!(crate::names::Names::read(&file).codes[&1].qualname, "work");
+    }
+
+    #[test]
+    fn files_that_are_not_recorder_files_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk");
+        std::fs::write(&path, vec![7u8; 8192]).unwrap();
+        let err = RecorderFile::open(&path).err().unwrap().to_string();
+        assert!(
+            err.contains("junk") && err.contains("not a devtrace recorder file"),
+            "{err}"
+        );
+        assert!(Layout::for_size(64 << 20).unwrap().record_capacity() > 3_500_000);
+        assert_eq!(
+            Layout::for_size(1 << 20).unwrap_err().to_string(),
+            "recorder size 1 MiB is too small: at least 2 MiB are needed for the header, names, span table and one chunk per thread"
+        );
+    }
+}

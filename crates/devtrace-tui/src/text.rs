@@ -1,0 +1,113 @@
+//! Small text helpers for cells and lines. Recorded text (names, commands, titles, paths) always
+//! goes through [`data`], which escapes it (`devtrace_model::recorded`): a span name can never
+//! move the cursor, clear the screen or reorder the line it is shown on.
+
+use devtrace_model::recorded::{escape, escape_short};
+use devtrace_query::timefmt::format_duration;
+
+/// Recorded text for a cell: escaped, at most `max` characters. Backticks, which the shared
+/// escaping writes as `\u0060` so recorded text cannot close a code span in an assistant's
+/// answer, are harmless on a terminal and shown as they are.
+pub fn data(text: &str, max: usize) -> String {
+    if !text.contains('`') {
+        return escape_short(text, max.max(1));
+    }
+    let shown: String = text.chars().take(max.max(1)).collect();
+    let mut out = shown.split('`').map(escape).collect::<Vec<_>>().join("`");
+    if shown.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// `text` cut or padded to exactly `width` characters (a cut is marked with `…`).
+pub fn fit(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count <= width {
+        format!("{text}{}", " ".repeat(width - count))
+    } else if width == 0 {
+        String::new()
+    } else {
+        let mut out: String = text.chars().take(width - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// `text` right-aligned in `width` characters.
+pub fn right(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count >= width {
+        text.to_owned()
+    } else {
+        format!("{}{text}", " ".repeat(width - count))
+    }
+}
+
+pub fn duration(nanos: u64) -> String {
+    format_duration(nanos)
+}
+
+/// Wall-clock time of day, UTC: `14:03:27`.
+pub fn clock(unix_nano: u64) -> String {
+    let secs = unix_nano / 1_000_000_000;
+    format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// 950, 12.3k, 4.5M.
+pub fn count(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1}M", n as f64 / 1e6)
+    } else if n >= 10_000 {
+        format!("{}k", n / 1000)
+    } else if n >= 1_000 {
+        format!("{:.1}k", n as f64 / 1e3)
+    } else {
+        n.to_string()
+    }
+}
+
+/// A series as a one-line text sparkline, scaled to its own maximum.
+pub fn sparkline(values: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values.iter().copied().max().unwrap_or(0);
+    values
+        .iter()
+        .map(|&v| {
+            if max == 0 {
+                BARS[0]
+            } else {
+                BARS[((v as f64 / max as f64) * 7.0).round() as usize]
+            }
+        })
+        .collect()
+}
+
+/// The first 8 characters of an id.
+pub fn short_id(hex: &str) -> &str {
+    &hex[..hex.len().min(8)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_text_cannot_drive_the_terminal() {
+        assert_eq!(
+            data("\u{1b}[2J\u{1b}[Hboom\r\n", 40),
+            "\\u001b[2J\\u001b[Hboom\\r\\n"
+        );
+        assert_eq!(data("a\u{202e}b", 40), "a\\u202eb");
+        assert_eq!(data("`npm test`\u{1b}c", 40), "`npm test`\\u001bc");
+        assert_eq!(data("`abcdef`", 4), "`abc…");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("ab", 4), "ab  ");
+        assert_eq!(sparkline(&[0, 1, 2, 4]), "▁▃▅█");
+    }
+}

@@ -1,0 +1,355 @@
+//! Frame snapshots: every screen drawn on ratatui's `TestBackend` at 80×24 and 200×60, from a
+//! real store (a program trace with a repeated query, a span name carrying terminal escapes, a
+//! Claude Code-shaped session with a retry loop) read through the real watcher and source,
+//! compared with the text in tests/snapshots/. `DEVTRACE_UPDATE_SNAPSHOTS=1` rewrites them
+//! (review the diff).
+
+use devtrace_model::session::session_span_id;
+use devtrace_model::{
+    KeyValue, Resource, Scope, Span, SpanBatch, SpanId, SpanKind, Status, StatusCode, TraceId,
+    semconv,
+};
+use devtrace_query::live::LiveQuery;
+use devtrace_store::sqlite::SqliteWriter;
+use devtrace_store::{StoreWriter, prepare_session, prepare_spans};
+use devtrace_tui::source::LocalSource;
+use devtrace_tui::state::Dashboard;
+use devtrace_tui::view::{self, FindingRef, Pane, Screen, Theme, ViewState};
+use devtrace_tui::watcher::{Request, Watcher};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use std::path::Path;
+
+/// 2026-01-05 09:00:00 UTC.
+const T0: u64 = 1_767_603_600_000_000_000;
+const MS: u64 = 1_000_000;
+const S: u64 = 1_000_000_000;
+
+fn program_trace() -> SpanBatch {
+    let trace = TraceId([0x4b; 16]);
+    let root_id = SpanId([1; 8]);
+    let mut spans = vec![Span::new(
+        trace,
+        root_id,
+        None,
+        "GET /orders",
+        T0,
+        T0 + 120 * MS,
+    )];
+    spans[0].kind = SpanKind::Server;
+    let mut load = Span::new(
+        trace,
+        SpanId([2; 8]),
+        Some(root_id),
+        "load_orders",
+        T0 + MS,
+        T0 + 80 * MS,
+    );
+    load.kind = SpanKind::Internal;
+    spans.push(load);
+    for k in 0..8u64 {
+        let start = T0 + 2 * MS + k * 9 * MS;
+        let mut q = Span::new(
+            trace,
+            SpanId([10 + k as u8; 8]),
+            Some(SpanId([2; 8])),
+            "SELECT items",
+            start,
+            start + 8 * MS,
+        );
+        q.kind = SpanKind::Client;
+        q.attributes = vec![
+            KeyValue::new("db.system", "postgresql"),
+            KeyValue::new("db.statement", "SELECT * FROM items WHERE order_id = $1"),
+        ];
+        spans.push(q);
+    }
+    let mut render = Span::new(
+        trace,
+        SpanId([3; 8]),
+        Some(root_id),
+        "render \u{1b}[2J\u{1b}[H",
+        T0 + 80 * MS,
+        T0 + 118 * MS,
+    );
+    render.status = Status {
+        code: StatusCode::Error,
+        message: "template missing".into(),
+    };
+    spans.push(render);
+    SpanBatch {
+        resources: vec![Resource {
+            attributes: vec![KeyValue::new(semconv::SERVICE_NAME, "shop-api")],
+            ..Default::default()
+        }],
+        scopes: vec![Scope::default()],
+        spans,
+    }
+}
+
+fn session() -> SpanBatch {
+    let trace = TraceId([0x5e; 16]);
+    let root_id = session_span_id(trace);
+    let mut root = Span::new(
+        trace,
+        root_id,
+        None,
+        "invoke_agent claude-code",
+        T0,
+        T0 + 60 * S,
+    );
+    root.attributes = vec![
+        KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_SESSION),
+        KeyValue::new(semconv::SESSION_AGENT, "claude-code"),
+        KeyValue::new(semconv::SESSION_PROJECT, "/home/dev/shop"),
+        KeyValue::new(semconv::SESSION_TITLE, "Make the tests pass"),
+        KeyValue::new(
+            semconv::GEN_AI_CONVERSATION_ID,
+            "c0ffee00-0000-4000-8000-000000000001",
+        ),
+    ];
+    let turn_id = SpanId([0x70; 8]);
+    let mut turn = Span::new(trace, turn_id, Some(root_id), "turn", T0, T0 + 60 * S);
+    turn.attributes = vec![
+        KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_TURN),
+        KeyValue::new(semconv::SESSION_PROMPT, "make the tests pass"),
+    ];
+    let mut spans = vec![root, turn];
+    let mut chat = Span::new(
+        trace,
+        SpanId([0x71; 8]),
+        Some(turn_id),
+        "chat claude",
+        T0,
+        T0 + 2 * S,
+    );
+    chat.attributes = vec![
+        KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_CHAT),
+        KeyValue::new(semconv::GEN_AI_REQUEST_MODEL, "claude-sonnet-4-5-20250929"),
+        KeyValue::new(semconv::GEN_AI_USAGE_INPUT_TOKENS, 12_000i64),
+        KeyValue::new(semconv::GEN_AI_USAGE_OUTPUT_TOKENS, 300i64),
+    ];
+    spans.push(chat);
+    for n in 0..4u64 {
+        let start = T0 + (3 + n * 10) * S;
+        let mut call = Span::new(
+            trace,
+            SpanId([0x80 + n as u8; 8]),
+            Some(turn_id),
+            "execute_tool Bash",
+            start,
+            start + 2 * S,
+        );
+        call.attributes = vec![
+            KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_TOOL),
+            KeyValue::new(semconv::GEN_AI_TOOL_NAME, "Bash"),
+            KeyValue::new(semconv::SESSION_ACTION, "command"),
+            KeyValue::new(semconv::SESSION_COMMAND, "npm test"),
+            KeyValue::new(semconv::SESSION_EXIT_CODE, 1i64),
+            KeyValue::new(semconv::SESSION_OUTPUT, "npm ERR! Missing script: \"test\""),
+            KeyValue::new(semconv::SESSION_OUTPUT_BYTES, 31i64),
+        ];
+        call.status = Status {
+            code: StatusCode::Error,
+            message: "npm ERR! Missing script: \"test\"".into(),
+        };
+        spans.push(call);
+    }
+    let mut read = Span::new(
+        trace,
+        SpanId([0x90; 8]),
+        Some(turn_id),
+        "execute_tool Read",
+        T0 + 50 * S,
+        T0 + 50 * S,
+    );
+    read.attributes = vec![
+        KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_TOOL),
+        KeyValue::new(semconv::GEN_AI_TOOL_NAME, "Read"),
+        KeyValue::new(semconv::SESSION_ACTION, "read"),
+        KeyValue::new(semconv::SESSION_FILE_PATH, "/home/dev/shop/package.json"),
+    ];
+    spans.push(read);
+    SpanBatch {
+        resources: vec![Resource::default()],
+        scopes: vec![Scope::default()],
+        spans,
+    }
+}
+
+/// A dashboard fed by the real watcher over a store holding the two traces above.
+fn dashboard(dir: &Path) -> (Dashboard, LocalSource, Watcher) {
+    let mut writer = SqliteWriter::open(dir).unwrap();
+    let mut source = LocalSource::open(dir).unwrap();
+    let mut query = LiveQuery::at(T0);
+    query.active_within_nanos = 100 * 365 * 24 * 3600 * S;
+    let mut watcher = Watcher::new(query);
+    let mut dash = Dashboard::new("store /data".into());
+    for update in watcher.tick(&mut source) {
+        dash.apply(update);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    writer.write(&[prepare_spans(program_trace())]).unwrap();
+    writer
+        .write(&[prepare_session(session(), Vec::new())])
+        .unwrap();
+    for _ in 0..3 {
+        std::thread::sleep(devtrace_tui::watcher::MIN_SNAPSHOT_INTERVAL);
+        for update in watcher.tick(&mut source) {
+            dash.apply(update);
+        }
+    }
+    (dash, source, watcher)
+}
+
+fn render(dash: &Dashboard, view: &ViewState, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| view::draw(frame, dash, view))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..height {
+        let mut line = String::new();
+        for x in 0..width {
+            line.push_str(buffer[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn check(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("DEVTRACE_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run with DEVTRACE_UPDATE_SNAPSHOTS=1",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "frame {name} differs from {}",
+        path.display()
+    );
+}
+
+/// Pins what moves with the wall clock (the snapshot's time, rate seconds).
+fn pin(dash: &mut Dashboard) {
+    dash.now_unix_nano = T0 + 55 * S;
+    for item in dash.feed.iter_mut() {
+        item.first_unix_nano = T0 + 50 * S;
+        item.last_unix_nano = T0 + 50 * S;
+    }
+    dash.spans = Default::default();
+    dash.errors = Default::default();
+    dash.spans.add(T0 + 54 * S, 11);
+    dash.spans.add(T0 + 55 * S, 0);
+}
+
+#[test]
+fn every_screen_at_80x24_and_200x60() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut dash, mut source, mut watcher) = dashboard(dir.path());
+    for update in watcher.request(&mut source, Request::Follow(Some("latest".into()))) {
+        dash.apply(update);
+    }
+    for update in watcher.request(&mut source, Request::Waterfall(TraceId([0x4b; 16]))) {
+        dash.apply(update);
+    }
+    pin(&mut dash);
+    let theme = Theme { color: false };
+
+    let mut dashboard_view = ViewState::new(theme, Screen::Dashboard);
+    let mut session_view = ViewState::new(theme, Screen::Session);
+    session_view.timeline_row = 4;
+    let mut waterfall_view = ViewState::new(theme, Screen::Waterfall);
+    waterfall_view.waterfall_row = 2;
+    let retry = dash
+        .feed
+        .iter()
+        .find(|f| f.finding.kind.as_str() == "retry_loop")
+        .expect("the retry loop fired")
+        .finding
+        .fingerprint
+        .clone();
+    let finding_view = ViewState::new(theme, Screen::Finding(FindingRef::Feed(retry)));
+    let mut help_view = ViewState::new(theme, Screen::Dashboard);
+    help_view.help = true;
+    dashboard_view.focus = Pane::Findings;
+
+    for (w, h) in [(80, 24), (200, 60)] {
+        check(
+            &format!("dashboard_{w}x{h}"),
+            &render(&dash, &dashboard_view, w, h),
+        );
+        check(
+            &format!("session_{w}x{h}"),
+            &render(&dash, &session_view, w, h),
+        );
+        check(
+            &format!("waterfall_{w}x{h}"),
+            &render(&dash, &waterfall_view, w, h),
+        );
+        check(
+            &format!("finding_{w}x{h}"),
+            &render(&dash, &finding_view, w, h),
+        );
+        check(&format!("help_{w}x{h}"), &render(&dash, &help_view, w, h));
+    }
+}
+
+#[test]
+fn recorded_escapes_are_shown_as_text_never_sent_to_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut dash, mut source, mut watcher) = dashboard(dir.path());
+    for update in watcher.request(&mut source, Request::Waterfall(TraceId([0x4b; 16]))) {
+        dash.apply(update);
+    }
+    pin(&mut dash);
+    let view = ViewState::new(Theme { color: true }, Screen::Waterfall);
+    let frame = render(&dash, &view, 120, 30);
+    assert!(frame.contains("render \\u001b[2J\\u001b[H"), "{frame}");
+    let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
+    terminal.draw(|f| view::draw(f, &dash, &view)).unwrap();
+    assert!(
+        terminal
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .all(|cell| !cell.symbol().chars().any(|c| c.is_control())),
+        "no control character reaches a cell"
+    );
+}
+
+#[test]
+fn no_color_draws_without_colours_and_colour_draws_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut dash, _, _) = dashboard(dir.path());
+    pin(&mut dash);
+    let coloured = |color: bool| {
+        let view = ViewState::new(Theme { color }, Screen::Dashboard);
+        let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        terminal.draw(|f| view::draw(f, &dash, &view)).unwrap();
+        terminal
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .filter(|cell| {
+                cell.fg != ratatui::style::Color::Reset || cell.bg != ratatui::style::Color::Reset
+            })
+            .count()
+    };
+    assert_eq!(coloured(false), 0);
+    assert!(coloured(true) > 0);
+}

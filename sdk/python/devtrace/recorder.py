@@ -1,0 +1,747 @@
+"""The native recorder: every Python call captured for tens of nanoseconds, turned into spans;
+and the flight recorder, which keeps the last seconds of every call and writes them into the
+trace when something fails.
+
+Two ways to use it:
+
+- :func:`record_calls` (and :func:`devtrace.autotrace`, which uses it on CPython 3.12+) records
+  the calls of chosen packages, or exactly the functions of an instrumentation plan. Calls
+  lasting at least the threshold become spans nested where they ran (under the OpenTelemetry
+  span that was current, with spans started inside them as their children); shorter ones are
+  counted on their parent as per-function aggregates (``devtrace.calls.*``).
+- :func:`record` starts the flight recorder: every call (of every module but devtrace's own)
+  goes into a bounded shared-memory ring (default 64 MiB, the last 10 s at most). On an
+  unhandled exception, a failing test, a chosen exception type, a signal, or
+  :meth:`FlightRecorder.dump`, the window is written into the trace as a
+  ``devtrace.flight_window`` span linked to the failure, with the exception's context. If the
+  process is killed, ``devtrace`` recovers the window from the ring file afterwards
+  (``devtrace recover``; ``devtrace run --record`` does it by itself).
+
+The engine is the ``devtrace._native`` extension (crates/devtrace-pyrecorder): callbacks on
+``sys.monitoring`` written natively, per-thread rings in shared memory, and a drainer thread in
+Rust that builds the spans without the GIL. On Python 3.11 and older, and on free-threaded
+builds, it is not available: :func:`native_status` says why, and ``autotrace`` falls back to
+its pure-Python implementation (saying so once). docs/python.md describes the spans and
+attributes; docs/PERFORMANCE.md the measured cost.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from devtrace import _names as names
+
+__all__ = [
+    "FlightRecorder",
+    "Recorder",
+    "native_status",
+    "record",
+    "record_calls",
+    "recover",
+    "stop_recording",
+    "DEFAULT_WINDOW_SECONDS",
+    "DEFAULT_FLIGHT_MIB",
+]
+
+DEFAULT_WINDOW_SECONDS = 10.0
+DEFAULT_FLIGHT_MIB = 64
+DEFAULT_RECORD_MIB = 16
+#: Calls of the window's last records kept whole in a dump, whatever their duration.
+DEFAULT_DETAIL_CALLS = 2000
+#: In a dump, calls shorter than this (and not among the last ones) are aggregated.
+DEFAULT_FLIGHT_THRESHOLD_MS = 1.0
+
+# Attribute names (docs/conventions.md).
+CALLS_FUNCTION = "devtrace.calls.function"
+CALLS_COUNT = "devtrace.calls.count"
+CALLS_TOTAL_NS = "devtrace.calls.total_ns"
+CALLS_SELF_NS = "devtrace.calls.self_ns"
+CALLS_ERRORS = "devtrace.calls.errors"
+CALLS_ACCOUNTED_NS = "devtrace.calls.accounted_ns"
+RECORDER = "devtrace.recorder"
+RESUMED = "devtrace.recorder.resumed"
+OPEN = "devtrace.recorder.open"
+BEFORE_WINDOW = "devtrace.recorder.started_before_window"
+THREAD_ID = "thread.id"
+THREAD_NAME = "thread.name"
+PLAN_ID = "devtrace.plan.id"
+FLIGHT_WINDOW = "devtrace.flight_window"
+FLIGHT_REASON = "devtrace.flight.reason"
+FLIGHT_EVENTS = "devtrace.flight.events"
+FLIGHT_LOST = "devtrace.flight.lost_events"
+FLIGHT_SECONDS = "devtrace.flight.window_seconds"
+FLIGHT_THREADS = "devtrace.flight.threads"
+FLIGHT_RECOVERED = "devtrace.flight.recovered"
+FLIGHT_PID = "devtrace.flight.pid"
+
+_EXCLUDED = ["devtrace"]
+
+try:
+    from devtrace import _native  # type: ignore[attr-defined]
+
+    _SUPPORTED, _WHY_NOT = _native.supported()
+except ImportError as error:  # a pure-Python install (no compiled module)
+    _native = None
+    _SUPPORTED, _WHY_NOT = False, f"the devtrace._native extension is not installed ({error})"
+
+
+def native_status() -> Tuple[bool, str]:
+    """``(True, "")`` when the native recorder can run here, else ``(False, reason)``."""
+    return bool(_SUPPORTED), str(_WHY_NOT)
+
+
+def _require_native() -> Any:
+    if not _SUPPORTED:
+        raise RuntimeError(f"devtrace's native recorder is not available: {_WHY_NOT}")
+    return _native
+
+
+def _default_path(kind: str) -> str:
+    chosen = os.environ.get("DEVTRACE_RECORD_FILE")
+    if chosen:
+        return chosen
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    return os.path.join(base, f"devtrace-{kind}-{os.getpid()}.ring")
+
+
+def _root_ids() -> Optional[Tuple[int, int]]:
+    """The root context (``TRACEPARENT``) as ``(trace_id, span_id)``."""
+    from opentelemetry import trace
+
+    from devtrace._config import _root_context
+
+    if _root_context is None:
+        return None
+    ctx = trace.get_current_span(_root_context).get_span_context()
+    return (ctx.trace_id, ctx.span_id) if ctx.is_valid else None
+
+
+def _provider() -> Any:
+    from opentelemetry import trace
+
+    provider = trace.get_tracer_provider()
+    if not hasattr(provider, "add_span_processor"):
+        from devtrace._config import configure
+
+        configure()
+        provider = trace.get_tracer_provider()
+    if not hasattr(provider, "add_span_processor") or not hasattr(provider, "_active_span_processor"):
+        raise RuntimeError(
+            "devtrace's recorder needs the OpenTelemetry SDK's TracerProvider "
+            f"(the global provider is {type(provider).__name__}); call devtrace.configure() first"
+        )
+    return provider
+
+
+def _aggregate_attributes(calls: Sequence[Tuple[str, str, int, int, int, int]]) -> Dict[str, Any]:
+    if not calls:
+        return {}
+    return {
+        CALLS_FUNCTION: [f"{m}.{q}" if m else q for q, m, *_ in calls],
+        CALLS_COUNT: [c[2] for c in calls],
+        CALLS_TOTAL_NS: [c[3] for c in calls],
+        CALLS_SELF_NS: [c[4] for c in calls],
+        CALLS_ERRORS: [c[5] for c in calls],
+        CALLS_ACCOUNTED_NS: sum(c[4] for c in calls),
+    }
+
+
+class _SpanMaker:
+    """Turns the native side's span tuples into the SDK's ReadableSpans."""
+
+    def __init__(self, provider: Any, extra: Optional[Dict[str, Any]] = None) -> None:
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+        from devtrace import __version__
+
+        self.provider = provider
+        self.scope = InstrumentationScope("devtrace.recorder", __version__)
+        self.extra = extra or {}
+
+    def make(self, item: Any) -> Any:
+        from opentelemetry.sdk.trace import Event, ReadableSpan
+        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+        (qualname, module, file, line), (trace_id, span_id, parent_id), (start, end), error, handled, calls, flags, thread = item
+        resumed, still_open, before_window = flags
+        tid, thread_name = thread
+        attributes: Dict[str, Any] = {
+            names.CODE_FUNCTION: qualname,
+            names.CODE_FILE: file,
+            names.CODE_LINE: line,
+            names.AUTOTRACE: True,
+            RECORDER: True,
+            THREAD_ID: tid,
+        }
+        if thread_name:
+            attributes[THREAD_NAME] = thread_name
+        if resumed:
+            attributes[RESUMED] = True
+        if still_open:
+            attributes[OPEN] = True
+        if before_window:
+            attributes[BEFORE_WINDOW] = True
+        attributes.update(_aggregate_attributes(calls))
+        attributes.update(self.extra)
+        events = [
+            Event(names.EXCEPTION_EVENT, {names.EXCEPTION_TYPE: kind, "devtrace.exception.handled": True}, timestamp=ts)
+            for ts, kind in handled
+        ]
+        status = Status(StatusCode.UNSET)
+        if error is not None:
+            events.append(Event(names.EXCEPTION_EVENT, {names.EXCEPTION_TYPE: error, names.EXCEPTION_ESCAPED: True}, timestamp=end))
+            status = Status(StatusCode.ERROR, error)
+        sampled = TraceFlags(TraceFlags.SAMPLED)
+        parent = SpanContext(trace_id, parent_id, is_remote=False, trace_flags=sampled) if parent_id else None
+        return ReadableSpan(
+            f"{module}.{qualname}" if module else qualname,
+            context=SpanContext(trace_id, span_id, is_remote=False, trace_flags=sampled),
+            parent=parent,
+            resource=self.provider.resource,
+            attributes=attributes,
+            events=events,
+            kind=SpanKind.INTERNAL,
+            status=status,
+            start_time=start,
+            end_time=end,
+            instrumentation_scope=self.scope,
+        )
+
+    def export(self, items: Iterable[Any]) -> int:
+        processor = self.provider._active_span_processor
+        n = 0
+        for item in items:
+            processor.on_end(self.make(item))
+            n += 1
+        return n
+
+
+class _Marks:
+    """A span processor: marks the SDK's span starts and ends in the ring of the thread, so
+    recorded calls nest under the span that was current; in record mode a span started inside
+    a recorded call is re-parented to it, and the short calls counted on a span are set on it
+    before it is exported."""
+
+    def __init__(self) -> None:
+        self.enabled = True
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if not self.enabled or _native is None or not _native.running():
+            return
+        ctx = span.get_span_context()
+        parent = _native.span_start(ctx.trace_id, ctx.span_id)
+        if parent is not None and parent[0] == ctx.trace_id and hasattr(span, "_parent"):
+            from opentelemetry.trace import SpanContext, TraceFlags
+
+            span._parent = SpanContext(parent[0], parent[1], is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+
+    def _on_ending(self, span: Any) -> None:
+        if not self.enabled or _native is None or not _native.running():
+            return
+        calls = _native.span_end(span.get_span_context().span_id)
+        if calls:
+            attributes = getattr(span, "_attributes", None)
+            if attributes is not None and hasattr(attributes, "_immutable"):
+                # The SDK froze the attributes a moment ago in end(); this runs before any
+                # exporter sees the span.
+                attributes._immutable = False
+                try:
+                    for key, value in _aggregate_attributes(calls).items():
+                        attributes[key] = value
+                finally:
+                    attributes._immutable = True
+
+    def on_end(self, span: Any) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+_marks_by_provider: Dict[int, _Marks] = {}
+
+
+def _install_marks(provider: Any) -> _Marks:
+    marks = _marks_by_provider.get(id(provider))
+    if marks is None:
+        marks = _Marks()
+        provider.add_span_processor(marks)
+        _marks_by_provider[id(provider)] = marks
+    marks.enabled = True
+    return marks
+
+
+_current: Optional["_Base"] = None
+_lock = threading.Lock()
+
+
+class _Base:
+    flight = False
+
+    def __init__(self, path: str, size_mib: int, threshold_ns: int, meta: Dict[str, Any]) -> None:
+        self.path = path
+        self.size_mib = size_mib
+        self.threshold_ns = threshold_ns
+        self.meta = meta
+        self.provider = _provider()
+        self.stats: Dict[str, Any] = {}
+        self.stopped = False
+
+    def _meta_json(self) -> str:
+        meta = dict(self.meta)
+        meta.setdefault("pid", os.getpid())
+        meta.setdefault("python", sys.executable)
+        meta.setdefault("argv", sys.argv[:8])
+        root = _root_ids()
+        if root is not None:
+            meta["trace_id"] = f"{root[0]:032x}"
+            meta["span_id"] = f"{root[1]:016x}"
+        resource = getattr(self.provider, "resource", None)
+        if resource is not None:
+            meta["service.name"] = str(resource.attributes.get("service.name", ""))
+        return json.dumps(meta)[:3800]
+
+
+class Recorder(_Base):
+    """Records the calls of chosen packages (or of a plan) as spans. See :func:`record_calls`."""
+
+    def __init__(
+        self,
+        packages: Sequence[str],
+        plan: Optional[Sequence[Tuple[str, str]]],
+        threshold_ms: float,
+        path: str,
+        size_mib: int,
+        plan_id: Optional[str] = None,
+    ) -> None:
+        super().__init__(path, size_mib, int(threshold_ms * 1_000_000), {"mode": "record", "plan": plan_id})
+        native = _require_native()
+        self.maker = _SpanMaker(self.provider, {PLAN_ID: plan_id} if plan_id else None)
+        _install_marks(self.provider)
+        native.start(
+            path,
+            size_mib,
+            False,
+            list(packages),
+            [tuple(p) for p in plan] if plan is not None else None,
+            _EXCLUDED,
+            self.threshold_ns,
+            _root_ids(),
+            self._meta_json(),
+        )
+        self.exported = 0
+        self.thread = threading.Thread(target=self._export_loop, name="devtrace-recorder-export", daemon=True)
+        self.thread.start()
+
+    def _export_loop(self) -> None:
+        native = _native
+        while True:
+            batch = native.take_spans(0.05)
+            if batch is None:
+                return
+            if batch:
+                self.exported += self.maker.export(batch)
+
+    def stop(self) -> Dict[str, Any]:
+        """Stops recording; calls still running end now (marked open). Returns statistics."""
+        if self.stopped:
+            return self.stats
+        self.stopped = True
+        self.stats = dict(_native.stop(True))
+        self.thread.join(timeout=10)
+        self.stats["spans"] = self.exported
+        return self.stats
+
+
+class FlightRecorder(_Base):
+    """The flight recorder. See :func:`record`."""
+
+    flight = True
+
+    def __init__(
+        self,
+        seconds: float,
+        max_mib: int,
+        packages: Sequence[str],
+        exceptions: Sequence[type],
+        signals: Sequence[int],
+        on_unhandled: bool,
+        threshold_ms: float,
+        detail_calls: int,
+        path: str,
+    ) -> None:
+        super().__init__(path, max_mib, int(threshold_ms * 1_000_000), {"mode": "flight", "seconds": seconds})
+        native = _require_native()
+        self.seconds = seconds
+        self.detail_calls = detail_calls
+        self.dumps = 0
+        self.last_dump = 0.0
+        self.maker = _SpanMaker(self.provider)
+        self.marks = _install_marks(self.provider)
+        self._saved_hooks: List[Tuple[str, Any]] = []
+        self._saved_signals: Dict[int, Any] = {}
+        native.start(
+            path,
+            max_mib,
+            True,
+            list(packages),
+            None,
+            _EXCLUDED,
+            self.threshold_ns,
+            _root_ids(),
+            self._meta_json(),
+            tuple(exceptions) or None,
+            self._on_exception if exceptions else None,
+        )
+        if on_unhandled:
+            self._hook_unhandled()
+        for sig in signals:
+            self._hook_signal(sig)
+
+    # -- triggers ------------------------------------------------------------------------
+
+    def _hook_unhandled(self) -> None:
+        previous = sys.excepthook
+
+        def excepthook(kind: Any, value: Any, tb: Any) -> None:
+            try:
+                self.dump("unhandled exception", value)
+            except Exception as error:  # never hide the program's own error
+                sys.stderr.write(f"devtrace: the flight recorder could not write its window: {error}\n")
+            previous(kind, value, tb)
+
+        sys.excepthook = excepthook
+        self._saved_hooks.append(("excepthook", previous))
+        previous_thread = threading.excepthook
+
+        def thread_hook(args: Any) -> None:
+            if args.exc_type is not SystemExit:
+                try:
+                    self.dump(f"unhandled exception in thread {getattr(args.thread, 'name', '?')}", args.exc_value)
+                except Exception as error:
+                    sys.stderr.write(f"devtrace: the flight recorder could not write its window: {error}\n")
+            previous_thread(args)
+
+        threading.excepthook = thread_hook
+        self._saved_hooks.append(("threading.excepthook", previous_thread))
+
+    def _hook_signal(self, sig: int) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(sig)
+        self._saved_signals[sig] = previous
+
+        def handler(signum: int, frame: Any) -> None:
+            name = signal.Signals(signum).name
+            self.dump(f"signal {name}", None)
+            if callable(previous):
+                previous(signum, frame)
+            elif previous == signal.SIG_DFL and signum not in (signal.SIGUSR1, signal.SIGUSR2):
+                # Die as the signal would have killed us, now that the window is written.
+                self.stop()
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+
+        signal.signal(sig, handler)
+
+    def _on_exception(self, reason: str, exc: BaseException) -> None:
+        self.dump(f"exception {type(exc).__qualname__} raised", exc)
+
+    # -- the window ----------------------------------------------------------------------
+
+    def dump(self, reason: str = "requested", error: Optional[BaseException] = None) -> Optional[Dict[str, Any]]:
+        """Writes the window (the last ``seconds`` of every call) into the trace now, as a
+        ``devtrace.flight_window`` span linked to the failure. Returns what was written, or
+        None when a dump was made less than a second ago (a burst of failures writes one)."""
+        if self.stopped:
+            return None
+        now = time.monotonic()
+        if self.dumps and now - self.last_dump < 1.0:
+            return None
+        self.last_dump = now
+        self.dumps += 1
+        self.marks.enabled = False  # the dump's own spans are not program spans
+        try:
+            window = _write_window(
+                self.maker,
+                lambda root: _native.dump_window(self.threshold_ns, self.detail_calls, root, int(self.seconds * 1e9)),
+                reason,
+                error,
+            )
+        finally:
+            self.marks.enabled = True
+        force_flush = getattr(self.provider, "force_flush", None)
+        if force_flush is not None:
+            force_flush()
+        return window
+
+    def stop(self) -> Dict[str, Any]:
+        """Stops the flight recorder (the window is discarded, its file removed)."""
+        if self.stopped:
+            return self.stats
+        self.stopped = True
+        for name, previous in self._saved_hooks:
+            if name == "excepthook":
+                sys.excepthook = previous
+            else:
+                threading.excepthook = previous
+        for sig, previous in self._saved_signals.items():
+            try:
+                signal.signal(sig, previous)
+            except (ValueError, TypeError):
+                pass
+        self.stats = dict(_native.stop(True))
+        return self.stats
+
+
+def _failure_parent() -> Tuple[Optional[Any], Optional[Any]]:
+    """The span to hang a window under: the current span if one is recording, else the root
+    context (TRACEPARENT); and the span to link to."""
+    from opentelemetry import trace
+
+    current = trace.get_current_span().get_span_context()
+    if current.is_valid:
+        return current, current
+    from devtrace._config import _root_context
+
+    if _root_context is not None:
+        root = trace.get_current_span(_root_context).get_span_context()
+        if root.is_valid:
+            return root, None
+    return None, None
+
+
+def _write_window(
+    maker: _SpanMaker,
+    build: Callable[[Optional[Tuple[int, int]]], Dict[str, Any]],
+    reason: str,
+    error: Optional[BaseException],
+    recovered: bool = False,
+    parent_ids: Optional[Tuple[int, int]] = None,
+) -> Dict[str, Any]:
+    import random
+
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+    if parent_ids is not None:
+        parent, link = SpanContext(parent_ids[0], parent_ids[1], is_remote=True), None
+    elif recovered:
+        parent, link = None, None
+    else:
+        parent, link = _failure_parent()
+    trace_id = parent.trace_id if parent is not None else random.getrandbits(128) or 1
+    window_id = random.getrandbits(64) or 1
+    window = build((trace_id, window_id))
+    spans = window["spans"]
+    maker.export(spans)
+    attributes: Dict[str, Any] = {
+        FLIGHT_REASON: reason,
+        FLIGHT_EVENTS: window["events"],
+        FLIGHT_LOST: window["lost"],
+        FLIGHT_SECONDS: round((window["end"] - window["start"]) / 1e9, 6),
+        FLIGHT_THREADS: [f"{name or 'thread'} ({tid})" for tid, name, _, _ in window["threads"]],
+        FLIGHT_PID: window["pid"],
+        RECORDER: True,
+    }
+    if recovered:
+        attributes[FLIGHT_RECOVERED] = True
+    top: List[Tuple[str, str, int, int, int, int]] = []
+    for _tid, _name, calls in window["top_calls"]:
+        top.extend(calls)
+    attributes.update(_aggregate_attributes(top))
+    events = []
+    status = Status(StatusCode.UNSET)
+    if error is not None:
+        from devtrace.errors import exception_attributes
+
+        events.append(Event(names.EXCEPTION_EVENT, exception_attributes(error), timestamp=window["end"]))
+        status = Status(StatusCode.ERROR, f"{type(error).__qualname__}: {error}"[:500])
+    sampled = TraceFlags(TraceFlags.SAMPLED)
+    start = window["start"] or time.time_ns()
+    end = max(window["end"], start)
+    maker.provider._active_span_processor.on_end(
+        ReadableSpan(
+            FLIGHT_WINDOW,
+            context=SpanContext(trace_id, window_id, is_remote=False, trace_flags=sampled),
+            parent=SpanContext(parent.trace_id, parent.span_id, is_remote=False, trace_flags=sampled) if parent is not None else None,
+            resource=maker.provider.resource,
+            attributes=attributes,
+            events=events,
+            links=[Link(link, {"devtrace.link": "failure"})] if link is not None else [],
+            kind=SpanKind.INTERNAL,
+            status=status,
+            start_time=start,
+            end_time=end,
+            instrumentation_scope=maker.scope,
+        )
+    )
+    return {"trace_id": f"{trace_id:032x}", "span_id": f"{window_id:016x}", "spans": len(spans), **{k: window[k] for k in ("events", "lost", "start", "end")}}
+
+
+def record_calls(
+    *packages: str,
+    threshold_ms: Optional[float] = None,
+    plan: Optional[Sequence[Tuple[str, str]]] = None,
+    plan_id: Optional[str] = None,
+    size_mib: int = DEFAULT_RECORD_MIB,
+    path: Optional[str] = None,
+) -> Recorder:
+    """Records calls natively: of functions in ``packages`` (module names, sub-modules
+    included), or exactly the ``(module, qualname)`` pairs of ``plan``; everything else is
+    switched off after its first call and runs at full speed. Calls lasting at least
+    ``threshold_ms`` (default 1 ms, or ``DEVTRACE_AUTOTRACE_THRESHOLD_MS``) become spans; the
+    others are counted on their parent. Raises RuntimeError where the native recorder cannot run
+    (:func:`native_status`)."""
+    global _current
+    if not packages and plan is None:
+        raise ValueError('record_calls() needs a package name or a plan, e.g. record_calls("myapp")')
+    for package in packages:
+        if not package or not all(part.isidentifier() for part in package.split(".")):
+            raise ValueError(f"record_calls(): {package!r} is not a module name (e.g. 'myapp' or 'myapp.core')")
+    threshold = _threshold(threshold_ms)
+    with _lock:
+        _stop_current()
+        _install_exit_hook()
+        _current = Recorder(packages, plan, threshold, path or _default_path("record"), size_mib, plan_id)
+        return _current  # type: ignore[return-value]
+
+
+def _threshold(threshold_ms: Optional[float]) -> float:
+    if threshold_ms is None:
+        raw = os.environ.get("DEVTRACE_AUTOTRACE_THRESHOLD_MS", "")
+        try:
+            threshold_ms = float(raw) if raw.strip() else 1.0
+        except ValueError:
+            raise ValueError(f"DEVTRACE_AUTOTRACE_THRESHOLD_MS={raw!r} is not a number of milliseconds") from None
+    if threshold_ms < 0:
+        raise ValueError(f"threshold_ms must be ≥ 0, not {threshold_ms}")
+    return threshold_ms
+
+
+def record(
+    seconds: float = DEFAULT_WINDOW_SECONDS,
+    max_mib: int = DEFAULT_FLIGHT_MIB,
+    *,
+    packages: Sequence[str] = (),
+    exceptions: Sequence[type] = (),
+    signals: Sequence[int] = (signal.SIGTERM, signal.SIGUSR2),
+    on_unhandled: bool = True,
+    threshold_ms: float = DEFAULT_FLIGHT_THRESHOLD_MS,
+    detail_calls: int = DEFAULT_DETAIL_CALLS,
+    path: Optional[str] = None,
+) -> FlightRecorder:
+    """Starts the flight recorder: the last ``seconds`` of every call (of ``packages`` only,
+    when given) are kept in a ring of at most ``max_mib`` MiB (when calls come faster than it
+    holds, the window is shorter: the dump says how long it was). The window is written into
+    the trace on an unhandled exception (``on_unhandled``), a failing pytest test (the devtrace
+    pytest plugin), an exception of one of ``exceptions`` being raised, one of ``signals``
+    (SIGTERM: written, then the process ends as it would have; SIGUSR2: written, and the
+    program goes on), or :meth:`FlightRecorder.dump`. Calls shorter than ``threshold_ms`` are
+    counted on their parent, except the last ``detail_calls`` records of each thread, kept
+    whole."""
+    global _current
+    if seconds <= 0:
+        raise ValueError(f"record(): seconds must be > 0, not {seconds}")
+    with _lock:
+        _stop_current()
+        _install_exit_hook()
+        _current = FlightRecorder(
+            seconds, max_mib, packages, exceptions, signals, on_unhandled, threshold_ms, detail_calls, path or _default_path("flight")
+        )
+        return _current  # type: ignore[return-value]
+
+
+def current() -> Optional[_Base]:
+    """The recorder running in this process, if any."""
+    return _current
+
+
+def _stop_current() -> None:
+    global _current
+    if _current is not None and not _current.stopped:
+        _current.stop()  # type: ignore[attr-defined]
+    _current = None
+    for marks in _marks_by_provider.values():
+        marks.enabled = False
+
+
+def stop_recording() -> Optional[Dict[str, Any]]:
+    """Stops the recorder or flight recorder running in this process; returns its statistics."""
+    with _lock:
+        recorder = _current
+        _stop_current()
+        return recorder.stats if recorder is not None else None
+
+
+def file_meta(path: str) -> Dict[str, Any]:
+    """The metadata a recorder file carries (pid, python, argv, the root trace context, mode).
+    Raises ValueError when ``path`` is not a devtrace recorder file."""
+    with open(path, "rb") as f:
+        header = f.read(4096)
+    if len(header) < 4096 or header[:8] != b"DTREC\0v1":
+        raise ValueError(f"{path} is not a devtrace recorder file")
+    length = int.from_bytes(header[144:148], sys.byteorder)
+    try:
+        meta = json.loads(header[256 : 256 + min(length, 3840)].decode("utf-8", "replace"))
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def recover(path: str, *, threshold_ms: float = DEFAULT_FLIGHT_THRESHOLD_MS, detail_calls: int = DEFAULT_DETAIL_CALLS, seconds: float = 0.0) -> Dict[str, Any]:
+    """Writes the window a dead process left in its ring file into its trace (the root context
+    its metadata names, else ``TRACEPARENT``), then removes the file. Used by ``devtrace
+    recover`` and ``devtrace run --record``."""
+    native = _require_native()
+    provider = _provider()
+    maker = _SpanMaker(provider)
+
+    def build(root: Optional[Tuple[int, int]]) -> Dict[str, Any]:
+        return native.recover_window(path, int(threshold_ms * 1e6), detail_calls, root, int(seconds * 1e9))
+
+    meta = file_meta(path)
+    parent_ids = None
+    if meta.get("trace_id") and meta.get("span_id"):
+        parent_ids = (int(meta["trace_id"], 16), int(meta["span_id"], 16))
+    result = _write_window(maker, build, "process died (recovered from its ring file)", None, recovered=True, parent_ids=parent_ids)
+    force_flush = getattr(provider, "force_flush", None)
+    if force_flush is not None:
+        force_flush()
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    return result
+
+
+_exit_hook_installed = False
+
+
+def _install_exit_hook() -> None:
+    # Registered when a recorder starts, after configure() registered the SDK's shutdown, so
+    # it runs before it (atexit runs the last registered first).
+    global _exit_hook_installed
+    if not _exit_hook_installed:
+        atexit.register(_at_exit)
+        _exit_hook_installed = True
+
+
+def _at_exit() -> None:
+    # A clean exit: the spans still in the rings are exported and the ring file removed (only
+    # a process that dies leaves one for recovery).
+    try:
+        stop_recording()
+    except Exception:
+        pass

@@ -1,0 +1,332 @@
+"""The native recorder (devtrace.recorder on devtrace._native): spans built from sys.monitoring
+events by the Rust drainer, checked through the SDK's in-memory exporter. On CPython 3.12+
+(scripts/test runs this file in .venv-native-3.12 and -3.13); on older Pythons only the
+fallback test applies."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+from opentelemetry import trace
+
+import devtrace
+from devtrace import recorder
+
+from conftest import named
+
+NATIVE, WHY_NOT = devtrace.native_status()
+native_only = pytest.mark.skipif(not NATIVE, reason=f"native recorder not available here: {WHY_NOT}")
+
+APP = '''
+import asyncio
+import threading
+import time
+
+def quick():
+    return 1
+
+def slow(seconds):
+    time.sleep(seconds)
+
+def run():
+    for _ in range(50):
+        quick()
+    slow(0.02)
+
+def in_span(tracer):
+    with tracer.start_as_current_span("outer"):
+        for _ in range(7):
+            quick()
+        slow(0.015)
+
+def gen():
+    time.sleep(0.012)
+    yield 1
+    yield 2
+    time.sleep(0.013)
+
+def consume():
+    g = gen()
+    next(g)
+    time.sleep(0.02)
+    next(g)
+    for _ in g:
+        pass
+
+async def job():
+    await asyncio.sleep(0.001)
+    time.sleep(0.012)
+    return 3
+
+def catches():
+    try:
+        fails()
+    except KeyError:
+        pass
+    time.sleep(0.011)
+
+def fails():
+    time.sleep(0.011)
+    raise KeyError("missing")
+
+def unwinds():
+    fails()
+
+def worker(tracer, out):
+    with tracer.start_as_current_span("in.thread"):
+        slow(0.012)
+    out.append(threading.current_thread().name)
+'''
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    package = tmp_path / "recapp"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "core.py").write_text(textwrap.dedent(APP))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [n for n in sys.modules if n.startswith("recapp")]:
+        del sys.modules[name]
+    yield importlib.import_module("recapp.core")
+    recorder.stop_recording()
+
+
+def record(*packages, **kwargs):
+    return recorder.record_calls(*packages, path=None, **kwargs)
+
+
+def calls_of(span):
+    attrs = span.attributes
+    return dict(zip(attrs.get(recorder.CALLS_FUNCTION, ()), attrs.get(recorder.CALLS_COUNT, ())))
+
+
+@native_only
+def test_long_calls_become_spans_and_short_ones_are_counted_on_their_parent(spans, app):
+    record("recapp", threshold_ms=10)
+    app.run()
+    recorder.stop_recording()
+    got = spans()
+    run, slow = named(got, "recapp.core.run"), named(got, "recapp.core.slow")
+    assert slow.parent.span_id == run.context.span_id
+    assert calls_of(run) == {"recapp.core.quick": 50}
+    assert run.attributes["code.function.name"] == "run"
+    assert run.attributes[recorder.THREAD_NAME] == "MainThread"
+    assert 0 <= run.attributes[recorder.CALLS_ACCOUNTED_NS] < 5_000_000
+    assert slow.end_time - slow.start_time >= 20_000_000
+    assert not [s for s in got if s.name == "recapp.core.quick"]
+
+
+@native_only
+def test_calls_nest_under_the_span_that_was_current_and_its_short_calls_are_set_on_it(spans, app):
+    tracer = trace.get_tracer("test")
+    record("recapp", threshold_ms=10)
+    app.in_span(tracer)
+    recorder.stop_recording()
+    got = spans()
+    outer, slow, in_span = named(got, "outer"), named(got, "recapp.core.slow"), named(got, "recapp.core.in_span")
+    assert slow.parent.span_id == outer.context.span_id
+    # The SDK span started inside a recorded call is that call's child (re-parented).
+    assert outer.parent.span_id == in_span.context.span_id
+    assert calls_of(outer) == {"recapp.core.quick": 7}
+
+
+@native_only
+def test_generators_and_coroutines_are_timed_per_resumption(spans, app):
+    record("recapp", threshold_ms=10)
+    app.consume()
+    asyncio.run(app.job())
+    recorder.stop_recording()
+    got = spans()
+    gens = sorted((s for s in got if s.name == "recapp.core.gen"), key=lambda s: s.start_time)
+    # 12 ms to the first yield, an instant (counted, not a span), 13 ms to the end.
+    assert len(gens) == 2
+    assert not gens[0].attributes.get(recorder.RESUMED) and gens[1].attributes.get(recorder.RESUMED)
+    consume = named(got, "recapp.core.consume")
+    assert calls_of(consume) == {"recapp.core.gen": 1}
+    jobs = [s for s in got if s.name == "recapp.core.job"]
+    assert len(jobs) == 1 and jobs[0].attributes.get(recorder.RESUMED) is True
+
+
+@native_only
+def test_exceptions_raised_caught_and_unwound(spans, app):
+    record("recapp", threshold_ms=10)
+    app.catches()
+    with pytest.raises(KeyError):
+        app.unwinds()
+    recorder.stop_recording()
+    got = spans()
+    catches = named(got, "recapp.core.catches")
+    handled = [e for e in catches.events if e.name == "exception"]
+    assert [e.attributes["exception.type"] for e in handled] == ["KeyError"]
+    assert handled[0].attributes["devtrace.exception.handled"] is True
+    assert catches.status.status_code.name == "UNSET"
+    unwinds = named(got, "recapp.core.unwinds")
+    assert unwinds.status.status_code.name == "ERROR" and unwinds.status.description == "KeyError"
+    failed = [s for s in got if s.name == "recapp.core.fails"]
+    assert len(failed) == 2 and all(s.status.status_code.name == "ERROR" for s in failed)
+
+
+@native_only
+def test_threads_record_into_their_own_rings(spans, app):
+    tracer = trace.get_tracer("test")
+    record("recapp", threshold_ms=10)
+    out = []
+    threads = [threading.Thread(target=app.worker, args=(tracer, out), name=f"w{i}") for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    recorder.stop_recording()
+    got = spans()
+    parents = {s.context.span_id: s for s in got if s.name == "in.thread"}
+    slows = [s for s in got if s.name == "recapp.core.slow"]
+    assert len(parents) == 3 and len(slows) == 3
+    for s in slows:
+        parent = parents[s.parent.span_id]
+        assert s.attributes[recorder.THREAD_NAME] in ("w0", "w1", "w2")
+        assert parent.start_time <= s.start_time and s.end_time <= parent.end_time
+    assert len({s.attributes[recorder.THREAD_ID] for s in slows}) == 3
+
+
+@native_only
+def test_a_plan_records_exactly_its_functions(spans, app):
+    record(plan=[("recapp.core", "slow")], threshold_ms=0, plan_id="p1")
+    app.run()
+    recorder.stop_recording()
+    got = spans()
+    assert [s.name for s in got] == ["recapp.core.slow"]
+    assert got[0].attributes[recorder.PLAN_ID] == "p1"
+
+
+@native_only
+def test_a_taken_tool_id_is_named_in_the_error(app):
+    sys.monitoring.use_tool_id(4, "someone-else")
+    try:
+        with pytest.raises(RuntimeError, match="tool id 4, which devtrace's recorder uses, is held by 'someone-else'"):
+            record("recapp")
+    finally:
+        sys.monitoring.free_tool_id(4)
+
+
+@native_only
+def test_the_flight_recorder_writes_its_window_on_request(spans, app, tmp_path):
+    tracer = trace.get_tracer("test")
+    flight = recorder.record(5, 8, signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    app.run()
+    with tracer.start_as_current_span("request") as current:
+        window = flight.dump("requested")
+    recorder.stop_recording()
+    got = spans()
+    win = named(got, recorder.FLIGHT_WINDOW)
+    assert win.parent.span_id == current.get_span_context().span_id
+    assert win.attributes[recorder.FLIGHT_REASON] == "requested"
+    assert window["spans"] >= 2 and win.attributes[recorder.FLIGHT_EVENTS] > 100
+    run = named(got, "recapp.core.run")
+    assert run.parent.span_id == win.context.span_id
+    # The last calls are kept whole: the 50 quick() calls are spans, not counts.
+    assert len([s for s in got if s.name == "recapp.core.quick"]) == 50
+    assert not (tmp_path / "f.ring").exists(), "a clean stop removes the ring file"
+
+
+def test_without_the_native_recorder_autotrace_falls_back_and_says_so_once(tmp_path):
+    if NATIVE:
+        script = "import devtrace; print(devtrace.native_status())"
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "(True, '')"
+        return
+    script = textwrap.dedent(
+        """
+        import devtrace
+        devtrace.autotrace("x")
+        devtrace.autotrace("y")
+        devtrace.stop_autotrace()
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path)
+    lines = [line for line in out.stderr.splitlines() if "native recorder unavailable" in line]
+    assert lines == [f"devtrace: native recorder unavailable ({WHY_NOT}); auto-tracing with the pure-Python tracer"]
+    with pytest.raises(RuntimeError, match="native recorder is not available"):
+        recorder.record()
+
+
+@native_only
+def test_a_chosen_exception_type_and_a_signal_trigger_the_window(spans, app, tmp_path):
+    import os
+    import signal
+
+    recorder.record(5, 8, exceptions=(KeyError,), signals=(signal.SIGUSR2,), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    app.catches()  # raises KeyError inside, caught: the raise is the trigger
+    windows = [s for s in spans() if s.name == recorder.FLIGHT_WINDOW]
+    assert [w.attributes[recorder.FLIGHT_REASON] for w in windows] == ["exception KeyError raised"]
+    event = [e for e in windows[0].events if e.name == "exception"][0]
+    assert event.attributes["exception.type"] == "KeyError"
+    time.sleep(1.1)  # one dump a second at most
+    os.kill(os.getpid(), signal.SIGUSR2)
+    time.sleep(0.05)  # the handler runs between bytecodes of the main thread
+    windows = [s for s in spans() if s.name == recorder.FLIGHT_WINDOW]
+    assert [w.attributes[recorder.FLIGHT_REASON] for w in windows][-1] == "signal SIGUSR2"
+    recorder.stop_recording()
+    assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL, "stopping restores the handler"
+
+
+@native_only
+def test_a_failing_pytest_test_writes_the_window(tmp_path):
+    (tmp_path / "conftest.py").write_text(
+        textwrap.dedent(
+            """
+            import json
+            from opentelemetry import trace
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+            import devtrace
+
+            EXPORTER = InMemorySpanExporter()
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+            trace.set_tracer_provider(provider)
+            devtrace.record(5, 8, signals=(), on_unhandled=False)
+
+            def pytest_sessionfinish(session):
+                devtrace.stop_recording()
+                spans = [{"name": s.name, "attributes": dict(s.attributes)} for s in EXPORTER.get_finished_spans()]
+                with open("spans.json", "w") as f:
+                    json.dump(spans, f, default=str)
+            """
+        )
+    )
+    (tmp_path / "test_app.py").write_text(
+        textwrap.dedent(
+            """
+            def helper(x):
+                return x + 1
+
+            def test_passes():
+                assert helper(1) == 2
+
+            def test_fails():
+                import time
+                time.sleep(0.002)  # long enough to be a span of its own
+                assert helper(1) == 3
+            """
+        )
+    )
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 1, out.stdout + out.stderr
+    import json
+
+    got = json.loads((tmp_path / "spans.json").read_text())
+    windows = [s for s in got if s["name"] == recorder.FLIGHT_WINDOW]
+    assert [w["attributes"][recorder.FLIGHT_REASON] for w in windows] == ["test failed: test_app.py::test_fails (call)"]
+    # The failing test's call is in the window, with the helper it called counted on it (and
+    # pytest's assertion rewriting).
+    failing = [s for s in got if s["name"] == "test_app.test_fails"]
+    assert len(failing) == 1 and "test_app.helper" in failing[0]["attributes"][recorder.CALLS_FUNCTION]
