@@ -1206,3 +1206,95 @@ fn the_remote_cli_prints_what_the_local_cli_prints() {
         String::from_utf8_lossy(&import.stderr)
     );
 }
+
+#[test]
+fn watch_reads_one_project_through_a_server_or_from_the_store() {
+    let Some(store) = postgres() else { return };
+    let data = tempfile::tempdir().unwrap();
+    // An admin token of the default project reads any project: --project chooses.
+    let (admin, _) = make_token(&store, "default", "admin", "lead", None);
+    let (web_ingest, _) = make_token(&store, "web", "ingest", "web-ci", None);
+    let (other_ingest, _) = make_token(&store, "other", "ingest", "other-ci", None);
+    let node = Node::start(&store, &data.path().join("node"), &[]);
+    let server = format!("http://{}", node.api);
+    let watch = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["watch", "--plain", "--exit-after", "6s"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("DEVTRACE_STORE")
+            .env_remove("DEVTRACE_SERVER")
+            .env_remove("DEVTRACE_TOKEN")
+            .env_remove("DEVTRACE_PROJECT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // The same global flags as every other command: --server, --token, --project.
+    let remote = watch(&["--server", &server, "--token", &admin, "--project", "web"]);
+    let direct = watch(&["--store", &store, "--project", "other"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (web_trace, other_trace) = ("a1".repeat(16), "b2".repeat(16));
+    for (token, trace, name) in [
+        (&web_ingest, &web_trace, "checkout"),
+        (&other_ingest, &other_trace, "billing"),
+    ] {
+        let reply = http(
+            node.http,
+            "POST",
+            "/v1/traces",
+            &[
+                ("Authorization", &bearer(token)),
+                ("Content-Type", "application/json"),
+            ],
+            otlp_json(trace, name, now_nanos()).as_bytes(),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let finish = |child: Child| {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let (remote, direct) = (finish(remote), finish(direct));
+    assert_eq!(
+        remote.lines().next(),
+        Some(format!("watching server {server}").as_str()),
+        "{remote}"
+    );
+    assert!(
+        remote.contains(&format!(
+            " trace {} \"checkout\" service \"shop\"",
+            &web_trace[..8]
+        )),
+        "{remote}"
+    );
+    assert!(
+        !remote.contains("billing"),
+        "another project's trace: {remote}"
+    );
+    assert!(
+        direct
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with("watching store postgres://devtrace@")),
+        "{direct}"
+    );
+    assert!(
+        direct.contains(&format!(
+            " trace {} \"billing\" service \"shop\"",
+            &other_trace[..8]
+        )),
+        "{direct}"
+    );
+    assert!(
+        !direct.contains("checkout"),
+        "another project's trace: {direct}"
+    );
+}
