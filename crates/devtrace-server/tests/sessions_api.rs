@@ -604,7 +604,7 @@ async fn session_errors_have_the_api_error_body() {
         (
             "/api/v1/sessions?project=/x",
             "project",
-            "accepted parameters: agent, repo, since, limit",
+            "accepted parameters: agent, repo, since, active_from, active_to, limit",
         ),
         (
             "/api/v1/sessions/123e4567/overview?full=1",
