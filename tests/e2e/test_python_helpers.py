@@ -200,7 +200,7 @@ def test_2_two_concurrent_updates_the_second_waits_as_long_as_the_first_holds(se
     assert events[3:] == [(a, "released"), (b, "acquired"), (b, "released")], timeline
     # The analysis names the contention as a finding.
     insights = server.cli("insights").stdout
-    assert re.search(r"lock `tasks\.json`: 2 waits totalling [0-9.]+ ms", insights), insights
+    assert re.search(r'lock "tasks\.json": 2 waits totalling [0-9.]+ ms', insights), insights
 
 
 def test_3_any_command_has_the_span_breakdown(server: Server, tmp_path: Path):
@@ -266,11 +266,19 @@ def test_python_autotrace_traces_the_package_without_code_changes(server: Server
     summary = tmp_path / "run.json"
     proc = subprocess.run(
         [str(server.bin), "--data", str(server.data_dir), "run", "--quiet", "--json", str(summary),
-         "--python-autotrace", "taskplan", "--", sys.executable, str(TASKPLAN), "--state", str(state), "add", "Write docs"],
+         "--python-autotrace", "taskplan", "--python-autotrace-threshold", "20",
+         "--", sys.executable, str(TASKPLAN), "--state", str(state), "add", "Write docs"],
         cwd=tmp_path, env=clean_env(TASKPLAN_LLM_LATENCY_MS="50"), capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
+    if sys.version_info >= (3, 12):
+        assert proc.stderr == ""
+    else:
+        # Before 3.12 (no sys.monitoring) the pure-Python tracer does the work, and says so once.
+        assert proc.stderr == (
+            "devtrace: native recorder unavailable (the native recorder needs CPython 3.12 or newer "
+            "(sys.monitoring)); auto-tracing with the pure-Python tracer\n"
+        )
     doc = server.show(json.loads(summary.read_text())["trace_id"])
     by_id = {s["span_id"]: s for s in doc["spans"]}
 
@@ -283,7 +291,7 @@ def test_python_autotrace_traces_the_package_without_code_changes(server: Server
 
     auto = [s for s in doc["spans"] if s["attributes"].get("devtrace.autotrace") is True]
     assert {s["name"] for s in auto} >= {"taskplan.cli.main", "taskplan.cli.add", "taskplan.planner.plan", "taskplan.llm.complete"}
-    # Quick calls (well under the 1 ms default) leave no span.
+    # Quick calls (microseconds, well under the 20 ms threshold even on a loaded machine) leave no span.
     assert "taskplan.planner.prompt_for" not in {s["name"] for s in auto}
     llm = next(s for s in doc["spans"] if s["name"] == "plan.llm")
     assert path(llm) == ["taskplan.cli.main", "taskplan add", "taskplan.cli.add", "lock tasks.json",

@@ -256,7 +256,10 @@ test('findings link their evidence to the spans', async () => {
   await page.goto(`${base}/findings`);
   await page.locator('.finding').first().waitFor();
   const titles = await page.locator('.finding h3').allTextContents();
-  assert.ok(titles.some((t) => /run one after another under journal\.generate/.test(t)), titles.join('\n'));
+  assert.ok(titles.some((t) => /run one after another under "journal\.generate"/.test(t)), titles.join('\n'));
+  // Each card says its impact in its own units: the sequential work in time saved per run.
+  const meta = await page.locator('.finding', {hasText: 'one after another'}).first().locator('.meta').textContent();
+  assert.match(meta, /saves ≈ [\d.]+ s per run in \d+ of \d+ runs of journal\.generate \(\d+ % of its time\) · score 0\.\d{3}/);
   await shot('findings');
   const evidence = page.locator('.finding', {hasText: 'one after another'}).first().locator('.evidence a').first();
   const href = await evidence.getAttribute('href');
@@ -326,11 +329,11 @@ test('sessions list → the orchestrator session: turns, tool calls, diffs, outp
   assert.equal(await findings.count(), 4);
   const blind = api.findings.findIndex((f) => f.kind === 'anti_pattern' && f.operation === 'blind edit');
   assert.equal(await findings.nth(blind).locator('h3').textContent(),
-    '13 edits of files not read first, 13 refused by the tool (todo-app/src/app/page.tsx, todo-app/src/hooks/useTodos.test.ts, todo-app/src/hooks/useTodos.ts, …)');
+    '13 edits of files not read first, 13 refused by the tool ("todo-app/src/app/page.tsx", "todo-app/src/hooks/useTodos.test.ts", "todo-app/src/hooks/useTodos.ts", …)');
   const refused = page.locator('li.entry.failed', {hasText: 'File has not been read yet. Read it first before writing to it.'});
   assert.equal(await refused.count(), 13);
   // The retry loop is flagged on the fourth failed build, with the build's output.
-  const flagged = page.locator('li.entry.has-finding', {hasText: '`npm run build` failed 4 times in a row'});
+  const flagged = page.locator('li.entry.has-finding', {hasText: '"npm run build" failed 4 times in a row'});
   assert.match(await flagged.locator('code.command').textContent(), /^npm run build$/);
   assert.match(await flagged.locator('pre.output').textContent(), /TypeError: generate is not a function/);
   // "Show in the timeline" marks the finding's evidence and moves to where it became evident.

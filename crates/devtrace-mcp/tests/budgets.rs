@@ -350,7 +350,7 @@ fn the_session_tools_fit_every_budget_and_page_through_a_whole_session() {
     }
     let (first, _) = server.call("session_overview", json!({"session_id": "fe5e1c67"}));
     assert!(
-        first.contains("\n4 finding(s), largest estimated saving first\n"),
+        first.contains("\n4 finding(s), ranked by impact\n"),
         "{first}"
     );
     assert!(

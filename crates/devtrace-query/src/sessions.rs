@@ -987,17 +987,12 @@ pub fn timeline_entry_text(
     out
 }
 
-/// A session finding as a few lines. Its title states recorded text (commands, errors, paths)
-/// in devtrace's sentence, so quoted, the whole title is quoted; the recommendation is
-/// devtrace's own. Its saving reads as time lost in the session, not per run.
+/// A session finding as a few lines: its title (recorded text inside it already quoted), the
+/// recommendation (devtrace's own) and its saving, read as time lost in the session, not per run.
 pub fn session_finding_text(finding: &Finding, index: usize, options: &TextOptions) -> String {
-    if options.quote_data {
-        let mut quoted = finding.clone();
-        quoted.title = quote(&finding.title);
-        finding_text_worded(&quoted, index, options, &[], SavingWording::TimeLost)
-    } else {
-        finding_text_worded(finding, index, options, &[], SavingWording::TimeLost)
-    }
+    // Titles already quote the recorded text they carry (`devtrace_model::recorded`); quoting the
+    // whole title again would escape those quotes and bury the recorded parts.
+    finding_text_worded(finding, index, options, &[], SavingWording::TimeLost)
 }
 
 /// An offset into a session: `4:05`, `1h02m`.

@@ -27,11 +27,38 @@ export async function render(main, {query, navigate}) {
     const answer = await get('findings', {since, operation, limit: 100});
     status.textContent = answer.total === 0
       ? `Nothing to report: no detector fired on the ${answer.traces_analysed} traces analysed.`
-      : `${answer.total} finding${answer.total === 1 ? '' : 's'} across ${answer.traces_analysed} traces, ranked by estimated saving.`;
+      : `${answer.total} finding${answer.total === 1 ? '' : 's'} across ${answer.traces_analysed} traces, ranked by impact: the share of an operation's time, tokens or runs a fix recovers × how often it runs.`;
     main.append(findingList(answer.findings));
   } catch (error) {
     status.textContent = error.message;
     status.className = 'note error';
+  }
+}
+
+/** A finding's impact in its own units, as `devtrace insights` words it (devtrace_query::text). */
+export function impactLine(f) {
+  const i = f.impact;
+  if (!i) return `${f.occurrences} occurrence${f.occurrences === 1 ? '' : 's'}`;
+  const plural = i.operation_runs === 1 ? '' : 's';
+  const runs = `in ${i.affected_runs} of ${i.operation_runs} run${plural}${i.operation ? ` of ${i.operation}` : ''}`;
+  const percent = (share) => `${Math.round(share * 100)} %`;
+  const score = ` · score ${i.score.toFixed(3)}`;
+  switch (i.basis) {
+    case 'time':
+      return `saves ≈ ${duration(i.time_nanos_per_run)} per run ${runs} (${percent(i.share)} of its time)${score}`;
+    case 'tokens': {
+      const cost = i.cost_per_run_usd == null ? '' : `, $${i.cost_per_run_usd < 1 ? i.cost_per_run_usd.toPrecision(2) : i.cost_per_run_usd.toFixed(2)}`;
+      const basis = i.cost_per_run_usd == null ? 'of its tokens' : 'of its LLM cost';
+      return `≈ ${i.tokens_per_run.toLocaleString('en-US')} input tokens${cost} per run ${runs} (${percent(i.share)} ${basis})${score}`;
+    }
+    case 'failures':
+      return `fails ${i.affected_runs} of ${i.operation_runs} run${plural}${i.operation ? ` of ${i.operation}` : ''} (${percent(i.failure_rate || 0)})${score}`;
+    case 'correctness':
+      return `a wrong result is possible ${runs}: correctness outranks speed${score}`;
+    case 'handled':
+      return 'handled, not a failure: the spans ended fine (listed, not ranked)';
+    default:
+      return 'says where the time goes; estimates nothing (listed, not ranked)';
   }
 }
 
@@ -42,7 +69,7 @@ export function findingList(findings) {
     h('p', {class: 'meta'},
       h('span', {class: 'badge'}, f.kind.replaceAll('_', ' ')),
       f.operation ? [' on ', h('a', {href: operationHref(f.operation)}, f.operation)] : null,
-      f.saving_nanos > 0 ? ` · saving ≈ ${duration(f.saving_nanos)} per run × ${Math.max(1, f.occurrences)} = ${duration(f.saving_nanos * Math.max(1, f.occurrences))}` : ` · ${f.occurrences} occurrence${f.occurrences === 1 ? '' : 's'}`),
+      ` · ${impactLine(f)}`),
     h('p', {class: 'recommendation'}, '→ ', f.recommendation),
     h('p', {class: 'evidence'}, 'Evidence: ', f.evidence.map((e, k) => [k ? ', ' : '',
       h('a', {href: `/traces/${e.trace_id}?span=${e.span_ids[0] || ''}&mark=${e.span_ids.join(',')}`, class: 'mono'},

@@ -142,6 +142,9 @@ async fn serve(
 ) -> Result<()> {
     let bound = devtrace_server::bind(settings.server.clone()).await?;
     let addresses = bound.addresses();
+    // Handlers first: a SIGTERM sent as soon as serve.json appears must stop the server cleanly,
+    // not kill it with the default action.
+    let shutdown = shutdown_signal()?;
     write_serve_file(&settings.data, addresses)?;
     let scheme = if settings.server.tls.is_some() {
         "https"
@@ -162,9 +165,7 @@ async fn serve(
         },
         addresses.http,
     );
-    bound
-        .serve(services, writer.handle(), shutdown_signal())
-        .await?;
+    bound.serve(services, writer.handle(), shutdown).await?;
     Ok(())
 }
 
@@ -248,21 +249,29 @@ fn write_serve_file(data: &Path, addresses: Addresses) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Installs the SIGINT and SIGTERM handlers now and returns the future that completes on the
+/// first of them.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        (interrupt, terminate)
+    };
+    Ok(async move {
+        #[cfg(unix)]
+        {
+            let (mut interrupt, mut terminate) = signals;
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
         }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down: finishing in-flight requests and committing queued data");
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight requests and committing queued data");
+    })
 }
 
 fn colour_stderr() -> bool {

@@ -87,7 +87,7 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
     if findings.is_empty() {
         out.push_str("\nno findings: no detector fired on these runs\n");
     } else {
-        out.push_str("\nfindings, largest estimated saving first\n");
+        out.push_str("\nfindings, ranked by impact (share of the operation's time, tokens or runs a fix recovers × how often it runs)\n");
         let room = budget.saturating_sub(budget::count(&out) + 60);
         out.push_str(&findings_text(
             &findings,

@@ -117,10 +117,7 @@ fn findings(overview: &SessionOverview, options: &TextOptions, room: usize) -> S
     if findings.is_empty() {
         return "\nno findings: no session detector fired\n".into();
     }
-    let mut out = format!(
-        "\n{} finding(s), largest estimated saving first\n",
-        findings.len()
-    );
+    let mut out = format!("\n{} finding(s), ranked by impact\n", findings.len());
     let (blocks, shown) = take_within(
         findings
             .iter()
