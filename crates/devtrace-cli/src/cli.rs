@@ -31,7 +31,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "DEVTRACE_STORE", value_name = "URL|DIR")]
     pub store: Option<String>,
 
-    /// The project to read (and to import into) on a PostgreSQL store [default: default]
+    /// The project to read (and to import into) on a PostgreSQL store, or to read through
+    /// --server (another project than the token's needs an admin token) [default: default;
+    /// through a server, the token's]
     #[arg(long, global = true, env = "DEVTRACE_PROJECT", value_name = "NAME")]
     pub project: Option<String>,
 
