@@ -44,7 +44,7 @@ from harness import (
 
 TOOLS = {
     "overview", "search_traces", "get_trace", "get_spans", "analyze_operation", "find_issues",
-    "compare", "errors", "list_sessions", "session_overview", "check_insights", "query_sql",
+    "compare", "errors", "list_sessions", "session_overview", "check_insights", "query_sql", "qa_summary",
     "plan_instrumentation",
 }  # fmt: skip
 PROMPTS = {"diagnose-slow-operation", "verify-my-change", "why-did-this-run-fail", "what-patterns-do-you-see"}

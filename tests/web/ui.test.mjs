@@ -11,7 +11,7 @@
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn, execFileSync} from 'node:child_process';
-import {mkdtempSync, readFileSync, existsSync, mkdirSync, rmSync} from 'node:fs';
+import {mkdtempSync, readFileSync, existsSync, mkdirSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, resolve, dirname} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -491,4 +491,66 @@ test('the sessions list updates live as a session arrives', async () => {
   const arrived = page.locator('table.sessions tbody tr.new');
   assert.equal(await arrived.count(), 1);
   assert.match(await arrived.textContent(), /Arrives while the list is open/);
+});
+
+test('a session\'s QA: run it from its page, follow the job, read the verdict, the tests and the judge\'s evidence', async () => {
+  // A repository made here whose one test fails, and a session whose final patch fixes it.
+  const repo = mkdtempSync(join(tmpdir(), 'devtrace-web-repo-'));
+  const git = (...args) => execFileSync('git', ['-C', repo, ...args], {encoding: 'utf8',
+    env: {...process.env, GIT_AUTHOR_NAME: 'T', GIT_AUTHOR_EMAIL: 't@example.invalid', GIT_COMMITTER_NAME: 'T', GIT_COMMITTER_EMAIL: 't@example.invalid'}}).trim();
+  mkdirSync(join(repo, 'test'));
+  writeFileSync(join(repo, 'sum.js'), 'module.exports = (a, b) => a - b;\n');
+  writeFileSync(join(repo, 'test/sum.test.js'), "const test = require('node:test');\nconst assert = require('node:assert');\nconst sum = require('../sum.js');\ntest('adds <b>numbers</b>', () => assert.strictEqual(sum(2, 3), 5));\n");
+  git('init', '--quiet');
+  git('add', '-A');
+  git('commit', '--quiet', '-m', 'sum');
+  const commit = git('rev-parse', 'HEAD');
+  writeFileSync(join(repo, 'sum.js'), 'module.exports = (a, b) => a + b;\n');
+  const patch = `${git('diff')}\n`;
+  git('checkout', '--quiet', '--', '.');
+  const id = '8d3f2e4a-5b6c-4d7e-8f90-a1b2c3d4e5f6';
+  const trace = id.replaceAll('-', '');
+  const now = Date.now();
+  const at = (s) => new Date(now - 60000 + s * 1000).toISOString();
+  const posted = await fetch(`${base}/api/v1/sessions`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({
+    trace_id: id, version: 'trace-1.0.0',
+    task: {description: 'Make sum add', repository: repo, commit, test_command: 'node --test'},
+    events: [
+      {t: at(0), type: 'terminal_command', cmd: 'node', args: ['--test'], exit_code: 1, stdout: 'not ok 1 - adds'},
+      {t: at(5), type: 'file_opened', file_path: 'sum.js'},
+      {t: at(9), type: 'edit', file_path: 'sum.js', patch_unified: patch},
+      {t: at(15), type: 'terminal_command', cmd: 'node', args: ['--test'], exit_code: 0, stdout: 'ok 1 - adds'},
+    ],
+    artifacts: {final_patch: patch},
+  })});
+  assert.equal(posted.status, 201, await posted.text());
+  try {
+    await page.goto(`${base}/sessions/${trace}`);
+    const qa = page.locator('section.session-qa');
+    await qa.getByText('No QA yet').waitFor();
+    await qa.getByRole('button', {name: 'Run QA'}).click();
+    // The job runs in the sandbox on the server's worker; the section follows it.
+    await qa.locator('.qa-verdict').waitFor({timeout: 60000});
+    assert.match(await qa.locator('.qa-verdict').textContent(), /^resolved fixed "adds <b>numbers<\/b>"; patch from artifacts.final_patch applied by git apply$/);
+    assert.equal(await qa.locator('.qa-tests.fixed code').textContent(), 'adds <b>numbers</b>', 'a test name is text, not markup');
+    assert.equal(await qa.locator('.qa-tests.fixed b').count(), 0);
+    assert.match(await qa.locator('tr.qa-run-base').textContent(), /exit 1.*0 passed, 1 failed/);
+    assert.match(await qa.locator('tr.qa-run-patched').textContent(), /exit 0.*1 passed, 0 failed/);
+    assert.match(await qa.locator('.qa-judge h3').first().textContent(), /^devtrace-evidence\/v1 · rubric v1 · overall/);
+    assert.equal(await qa.locator('table.qa-scores tbody tr').count(), 6);
+    const understanding = qa.locator('tr[data-criterion="problem_understanding"]');
+    assert.match(await understanding.textContent(), /reproduced the failure before the first edit/);
+    await shot('session-qa');
+    // A score's evidence opens its entry in the timeline.
+    const evidence = understanding.locator('a[data-entry]').first();
+    const span = await evidence.getAttribute('data-entry');
+    await evidence.click();
+    await page.waitForURL(`${base}/sessions/${trace}?entry=${span}`);
+    await page.locator(`li.entry[data-span="${span}"].selected, li.entry[data-span="${span}"][aria-current]`).first().waitFor();
+    // The CLI reads the same result.
+    const shown = JSON.parse(devtrace('qa', 'show', trace.slice(0, 8), '--json'));
+    assert.equal(shown.result.verdict, 'resolved');
+  } finally {
+    rmSync(repo, {recursive: true, force: true});
+  }
 });

@@ -39,3 +39,17 @@ export function onIngest(handler) {
   source.addEventListener('ingest', (event) => handler(JSON.parse(event.data)));
   return () => source.close();
 }
+
+/** POST /api/v1/<path> with a JSON body; JSON back. */
+export async function post(path, body = {}) {
+  const response = await fetch(`/api/v1/${path}`, {method: 'POST', body: JSON.stringify(body),
+    headers: {accept: 'application/json', 'content-type': 'application/json'}});
+  let answer;
+  try {
+    answer = await response.json();
+  } catch {
+    throw new ApiError(response.status, `the server answered ${response.status} without JSON`);
+  }
+  if (!response.ok) throw new ApiError(response.status, answer.error || `HTTP ${response.status}`, answer.parameter);
+  return answer;
+}

@@ -122,6 +122,8 @@ pub enum Command {
     Project(ProjectArgs),
     /// Delete traces or sessions (one, or everything before a time), on either store
     Delete(DeleteArgs),
+    /// Check development sessions: apply their patch, run their tests in a sandbox, judge them
+    Qa(QaArgs),
     /// Plan which Python functions to record for an operation's blind spot; `plan list`,
     /// `plan show ID`
     Plan(PlanArgs),
@@ -752,6 +754,21 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+    /// Queue QA of every trace-1.0.0 session with a task and test command as it arrives
+    /// (POST /api/v1/sessions)
+    #[arg(long, env = "DEVTRACE_QA")]
+    pub qa: bool,
+    /// QA jobs run at once (0: none here; jobs wait for a process with workers)
+    #[arg(
+        long,
+        env = "DEVTRACE_QA_WORKERS",
+        default_value_t = 1,
+        value_name = "N"
+    )]
+    pub qa_workers: usize,
+    /// The runner of QA jobs queued on this server, unless a request names another
+    #[arg(long, value_enum, env = "DEVTRACE_QA_RUNNER", default_value_t = QaRunnerArg::Sandbox)]
+    pub qa_runner: QaRunnerArg,
 }
 
 /// When `serve` requires tokens.
@@ -894,6 +911,9 @@ pub enum ExportFormat {
     OtlpJson,
     /// OTLP protobuf ExportTraceServiceRequest bytes
     OtlpProto,
+    /// A session sent as a trace-1.0.0 document, as stored (with its qa block)
+    #[value(name = "trace-1.0.0")]
+    TraceV1,
 }
 
 #[derive(Args, Debug)]
@@ -910,6 +930,127 @@ pub struct ExportArgs {
 
 fn parse_attribute_filter(text: &str) -> Result<devtrace_query::search::AttributeFilter, String> {
     devtrace_query::search::AttributeFilter::parse(text)
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "QA applies a session's patch (artifacts.final_patch, else its edit events, else an \
+agent's edits) to its task's repository at task.commit, runs task.test_command at the base commit and \
+with the patch in an isolated runner, compares the tests (fixed, broken, still failing) and scores the \
+session against rubric v1 (devtrace-evidence/v1 always; an LLM judge only when DEVTRACE_QA_LLM and \
+DEVTRACE_QA_LLM_MODEL are set). Jobs live in the store: a running `devtrace serve` runs them (see \
+--qa-workers); without one, `qa run --wait` runs the job here.\n\n\
+Examples:\n  devtrace qa run 123e4567 --wait\n  devtrace qa run fe5e1c67 --commit HEAD~1 --test-command 'npm test' --repo ~/src/shop\n  \
+devtrace qa status\n  devtrace qa show 123e4567 --json\n  devtrace qa cancel 12\n  devtrace qa retry 123e4567 --wait\n\n\
+See docs/qa.md for the runners, their isolation and the judges' rules."
+)]
+pub struct QaArgs {
+    #[command(subcommand)]
+    pub command: QaCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QaCommand {
+    /// Queue QA of a session (trace id, unique prefix or session id)
+    #[command(
+        after_help = "Exit codes with --wait: 0 the patch passes (resolved, passed), 3 the tests ran and \
+the patch does not pass (broke_tests, unresolved), 1 the job failed (the patch does not apply, nothing \
+to test, an infrastructure failure: not the session's fault)."
+    )]
+    Run {
+        session: String,
+        /// Wait for the result (running the job here when no devtrace serve is running)
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        settings: QaSettingsArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Jobs by state and the most recent ones
+    Status {
+        /// Only jobs in this state (repeatable): queued, running, done, failed, cancelled
+        #[arg(long, value_name = "STATE")]
+        state: Vec<String>,
+        /// How many jobs to list
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A session's QA: its jobs and latest result
+    Show {
+        session: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a job (its number, or a session's active job)
+    Cancel {
+        target: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a job again with its settings (its number, or a session's latest job)
+    Retry {
+        target: String,
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// QA runners, for flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum QaRunnerArg {
+    /// bubblewrap: no network, only the checkout writable, time, memory and process limits
+    #[default]
+    Sandbox,
+    /// Docker with the task's test_image (needs a running engine)
+    Docker,
+    /// Podman with the task's test_image
+    Podman,
+    /// This machine as it is, no isolation (only when you ask for it)
+    Local,
+}
+
+impl QaRunnerArg {
+    pub fn kind(self) -> devtrace_qa::RunnerKind {
+        match self {
+            Self::Sandbox => devtrace_qa::RunnerKind::Sandbox,
+            Self::Docker => devtrace_qa::RunnerKind::Docker,
+            Self::Podman => devtrace_qa::RunnerKind::Podman,
+            Self::Local => devtrace_qa::RunnerKind::Local,
+        }
+    }
+}
+
+#[derive(Args, Debug, Default)]
+pub struct QaSettingsArgs {
+    /// Where the tests run [default: sandbox]
+    #[arg(long, value_enum)]
+    pub runner: Option<QaRunnerArg>,
+    /// Each test run's time limit, e.g. 90s, 10m [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+    pub timeout: Option<u64>,
+    /// Memory each process of the test command may use, in MiB [default: 4096]
+    #[arg(long, value_name = "MIB")]
+    pub memory: Option<u64>,
+    /// Processes the test command may run at once [default: 512]
+    #[arg(long, value_name = "N")]
+    pub max_processes: Option<u64>,
+    /// The test command, instead of the session's task.test_command
+    #[arg(long, value_name = "COMMAND")]
+    pub test_command: Option<String>,
+    /// The repository (URL or path), instead of the session's (agent sessions: their directory)
+    #[arg(long, value_name = "URL_OR_PATH")]
+    pub repo: Option<String>,
+    /// The base commit, instead of the session's task.commit (agent sessions record none)
+    #[arg(long, value_name = "COMMIT")]
+    pub commit: Option<String>,
+    /// Do not ask the configured LLM judge
+    #[arg(long)]
+    pub no_llm: bool,
 }
 
 #[cfg(test)]

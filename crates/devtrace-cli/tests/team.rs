@@ -1298,3 +1298,95 @@ fn watch_reads_one_project_through_a_server_or_from_the_store() {
         "another project's trace: {direct}"
     );
 }
+
+#[test]
+fn qa_on_postgres_says_it_needs_the_embedded_store() {
+    let Some(store) = postgres() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let (ingest, _) = make_token(&store, "web", "ingest", "ci", None);
+    let (read, _) = make_token(&store, "web", "read", "dashboards", None);
+    let (qa, _) = make_token(&store, "web", "qa", "checker", None);
+    let node = Node::start(&store, &data.path().join("node"), &[]);
+    let session = "123e4567-e89b-12d3-a456-426614174000";
+    let sent = http(
+        node.api,
+        "POST",
+        "/api/v1/sessions",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &bearer(&ingest)),
+        ],
+        session_document(session).as_bytes(),
+    );
+    assert_eq!(sent.status, 201, "{}", sent.body);
+
+    // Starting, cancelling and retrying jobs takes the qa scope; reading takes read.
+    let run = format!("/api/v1/sessions/{session}/qa");
+    for (method, path, token, status) in [
+        ("POST", run.as_str(), &ingest, 403),
+        ("POST", run.as_str(), &read, 403),
+        ("POST", "/api/v1/qa/jobs/1/cancel", &read, 403),
+        ("POST", "/api/v1/qa/jobs/1/retry", &read, 403),
+        ("POST", run.as_str(), &qa, 501),
+        ("POST", "/api/v1/qa/jobs/1/retry", &qa, 501),
+        ("GET", "/api/v1/qa/jobs", &read, 501),
+    ] {
+        let reply = http(
+            node.api,
+            method,
+            path,
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", &bearer(token)),
+            ],
+            b"",
+        );
+        assert_eq!(reply.status, status, "{method} {path}: {}", reply.body);
+        if status == 501 {
+            assert!(
+                reply.body.contains("QA needs the embedded store for now"),
+                "{method} {path}: {}",
+                reply.body
+            );
+        }
+    }
+    // The session's page still reads: no jobs.
+    let page = http(
+        node.api,
+        "GET",
+        &run,
+        &[("Authorization", &bearer(&read))],
+        b"",
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+
+    // The CLI and `serve --qa` say the same before doing anything.
+    let status = cli(&store, &["qa", "status"]);
+    assert!(!status.status.success());
+    let said = String::from_utf8_lossy(&status.stderr);
+    assert!(
+        said.contains("QA needs the embedded store for now") && !said.contains(":devtrace@"),
+        "{said}"
+    );
+    let serve = Command::new(BIN)
+        .args(["serve", "--qa", "--store", &store, "--data"])
+        .arg(data.path().join("other"))
+        .args([
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("DEVTRACE_STORE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!serve.status.success());
+    let said = String::from_utf8_lossy(&serve.stderr);
+    assert!(
+        said.contains("--qa: QA needs the embedded store for now"),
+        "{said}"
+    );
+}

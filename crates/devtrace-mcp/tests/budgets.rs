@@ -224,6 +224,7 @@ fn every_tool_stays_inside_its_budget_on_a_million_spans() {
             "check_insights",
             json!({"repo": "/path/to/Demo", "task": "fix the build"}),
         ),
+        ("qa_summary", json!({"repo": "/path/to/Demo"})),
     ];
     for (tool, arguments) in calls {
         for budget in [None, Some(1_000), Some(MAX_BUDGET * 10)] {

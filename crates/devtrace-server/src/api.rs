@@ -36,6 +36,9 @@ pub struct ApiState {
     pub secure_cookies: bool,
     /// Who the request acts as (set per request by authentication).
     pub principal: Option<crate::auth::Principal>,
+    /// QA of sessions: defaults, `serve --qa`, and the workers to wake. Without it jobs are
+    /// still queued in the store, for a process with workers to run.
+    pub qa: Option<devtrace_qa::worker::QaHandle>,
 }
 
 /// A handler's state: the server's, with the store scoped to the request's project.

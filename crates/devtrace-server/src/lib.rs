@@ -137,6 +137,7 @@ pub struct Bound {
     http: tokio::net::TcpListener,
     api: tokio::net::TcpListener,
     config: ServerConfig,
+    qa: Option<devtrace_qa::worker::QaHandle>,
 }
 
 pub async fn bind(config: ServerConfig) -> Result<Bound, ServerError> {
@@ -157,10 +158,17 @@ pub async fn bind(config: ServerConfig) -> Result<Bound, ServerError> {
         http: listen("OTLP/HTTP", config.http_listen).await?,
         api: listen("the API", config.api_listen).await?,
         config,
+        qa: None,
     })
 }
 
 impl Bound {
+    /// Serves QA requests with these workers and defaults (`serve --qa-workers`, `--qa`).
+    pub fn with_qa(mut self, qa: devtrace_qa::worker::QaHandle) -> Self {
+        self.qa = Some(qa);
+        self
+    }
+
     pub fn addresses(&self) -> Addresses {
         let addr =
             |l: &tokio::net::TcpListener| l.local_addr().expect("bound listener has an address");
@@ -255,6 +263,7 @@ impl Bound {
                 feed,
                 secure_cookies: tls.is_some(),
                 principal: None,
+                qa: self.qa.clone(),
             },
             allowed_hosts,
         );

@@ -190,6 +190,7 @@ async fn api() -> Api {
         feed: Arc::new(handle),
         secure_cookies: false,
         principal: None,
+        qa: None,
     };
     Api {
         router: router(state.clone(), AllowedHosts::new([127, 0, 0, 1].into(), &[])),

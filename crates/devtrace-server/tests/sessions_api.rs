@@ -50,6 +50,7 @@ impl Api {
                 feed: Arc::new(writer.handle()),
                 secure_cookies: false,
                 principal: None,
+                qa: None,
             },
             AllowedHosts::new([127, 0, 0, 1].into(), &[]),
         );

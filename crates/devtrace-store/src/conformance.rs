@@ -1,10 +1,13 @@
 //! The store conformance suite: every backend must pass each of these, written once.
 //!
 //! A backend's test module calls [`run_all`] with a factory that yields a fresh, empty
-//! store's writer and reader.
+//! store's writer and reader, [`run_team`] for projects, tokens and retention, and [`run_qa`]
+//! when the backend keeps a QA job queue.
 
 use crate::*;
 use devtrace_model::*;
+
+mod qa;
 
 pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn StoreWriter>, Box<dyn Store>);
 
@@ -21,6 +24,12 @@ pub fn run_all(factory: Factory<'_>) {
     sessions_are_listed_by_agent_project_and_time(factory);
     cursors_blobs_and_deletes(factory);
     listing_can_end_at_a_time(factory);
+}
+
+/// The QA job queue's half ([`crate::qa`]), for backends that keep one ([`Store::qa`]): the
+/// embedded store for now; PostgreSQL refuses QA with a message until it has a queue.
+pub fn run_qa(factory: Factory<'_>) {
+    qa::run_all(factory);
 }
 
 fn session_span(trace: u8, id: u8, parent: Option<u8>, role: &str, start: u64, end: u64) -> Span {

@@ -18,6 +18,7 @@ pub mod chunk;
 pub mod location;
 pub mod postgres;
 pub mod prepare;
+pub mod qa;
 pub mod retention;
 pub mod sql;
 pub mod sqlite;
@@ -296,6 +297,11 @@ pub trait Store: Send + Sync {
     /// The views [`Store::query_sql`] offers on this backend, with their columns and examples.
     fn sql_schema(&self) -> &'static str {
         sql::SCHEMA
+    }
+    /// The QA job queue kept in this store ([`qa`]), when the backend has one. It writes on
+    /// its own (a claim is its own small transaction), not through the group-commit writer.
+    fn qa(&self) -> Option<&dyn qa::QaQueue> {
+        None
     }
 }
 

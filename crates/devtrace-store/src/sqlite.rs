@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod qa;
+
 /// The database file inside a data directory.
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("devtrace.db")
@@ -106,7 +108,9 @@ const MIGRATIONS: &[&str] = &[
     // throughput (bench/run-ingest.sh, 2 M spans: 137–141 k spans/s without, 105–119 k with);
     // a plain scan answers the overview in ~0.2 s on 5 M spans (see `services`).
     "DROP INDEX IF EXISTS traces_by_service;",
-    // 8: the project (one: the embedded store holds `default` only) with its retention, and
+    // 8: the QA job queue and cached LLM judgements (sqlite/qa.rs).
+    qa::MIGRATION,
+    // 9: the project (one: the embedded store holds `default` only) with its retention, and
     // API tokens, for `devtrace serve --auth required` (see accounts.rs).
     "CREATE TABLE projects (
          id            INTEGER PRIMARY KEY CHECK (id = 1),
@@ -998,6 +1002,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn qa(&self) -> Option<&dyn crate::qa::QaQueue> {
+        Some(self)
+    }
+
     fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>> {
         let found: Option<(i64, Vec<u8>)> = self.with_conn(|conn| {
             Ok(conn
@@ -1110,6 +1118,24 @@ mod tests {
             dirs.borrow_mut().push(dir);
             (Box::new(writer), Box::new(store))
         });
+    }
+
+    #[test]
+    fn sqlite_passes_the_qa_queue_conformance_suite() {
+        let dirs = std::cell::RefCell::new(Vec::new());
+        conformance::run_qa(&|| {
+            let dir = tempfile::tempdir().unwrap();
+            let writer = SqliteWriter::open(dir.path()).unwrap();
+            let store = SqliteStore::open(dir.path()).unwrap();
+            dirs.borrow_mut().push(dir);
+            (Box::new(writer), Box::new(store))
+        });
+        // Servers and commands read through a project-scoped handle: it keeps the queue.
+        let dir = tempfile::tempdir().unwrap();
+        SqliteWriter::open(dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let scoped = store.in_project(ProjectId::DEFAULT).unwrap();
+        assert!(scoped.qa().is_some());
     }
 
     #[test]

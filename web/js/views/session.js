@@ -11,6 +11,7 @@
 
 import {get} from '../api.js';
 import {h, duration, time, note, plural, tokens, bytes, traceHref, sessionHref, debounce} from '../dom.js';
+import {qaSection} from './session_qa.js';
 
 /** Lines shown before "Show all" (outputs, diffs, prompts, replies). */
 const SHOWN = {output: 10, diff: 12, text: 6, reply: 4};
@@ -85,6 +86,7 @@ class SessionView {
           h('a', {href: `/api/v1/sessions/${s.trace_id}/overview`, target: '_blank', rel: 'noopener'}, 'JSON'))),
       o.linked_runs.length ? this.runsSection() : null,
       o.findings.length ? this.findingsSection() : null,
+      this.qa = qaSection(s.trace_id),
       h('h2', {}, 'Timeline'),
       h('div', {class: 'timeline-tools'}, this.filter,
         h('label', {class: 'check'}, this.onlyProblems, ' failures and findings only'), this.counter,
@@ -217,6 +219,7 @@ class SessionView {
 
   stop() {
     clearTimeout(this.timer);
+    this.qa?.stop();
   }
 
   start(query) {

@@ -1,4 +1,5 @@
-//! `devtrace export`: one trace back out in OTLP, every field as it was received.
+//! `devtrace export`: one trace back out in OTLP, every field as it was received; or a session
+//! sent as a `trace-1.0.0` document, as stored.
 
 use crate::cli::{ExportArgs, ExportFormat};
 use anyhow::{Context, Result};
@@ -10,6 +11,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run(store: &dyn Store, args: &ExportArgs) -> Result<ExitCode> {
+    if args.format == ExportFormat::TraceV1 {
+        return write(args, &session_document(store, &args.trace)?);
+    }
     let trace_id = store.resolve_trace_id(&args.trace)?;
     let trace = store
         .get_trace(trace_id)?
@@ -22,13 +26,36 @@ pub fn run(store: &dyn Store, args: &ExportArgs) -> Result<ExitCode> {
             text
         }
         ExportFormat::OtlpProto => ExportTraceServiceRequest { resource_spans }.encode_to_vec(),
+        ExportFormat::TraceV1 => unreachable!("handled above"),
     };
+    write(args, &bytes)
+}
+
+/// A session's `trace-1.0.0` document as stored (with the `qa` block QA wrote into it).
+fn session_document(store: &dyn Store, id: &str) -> Result<Vec<u8>> {
+    let trace_id = devtrace_query::sessions::resolve_session(store, id)?;
+    let trace = store
+        .get_trace(trace_id)?
+        .ok_or_else(|| StoreError::TraceNotFound(id.to_owned()))?;
+    let trace = devtrace_analyze::AnalyzedTrace::new(trace_id, trace.spans);
+    let document = devtrace_qa::session::document(store, &trace).ok_or_else(|| {
+        anyhow::anyhow!(
+            "session {} was not sent as a trace-1.0.0 document: export it as OTLP (--format otlp-json)",
+            trace_id.to_hex()
+        )
+    })?;
+    let mut bytes = serde_json::to_vec_pretty(&document)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+fn write(args: &ExportArgs, bytes: &[u8]) -> Result<ExitCode> {
     match &args.output {
-        Some(path) => std::fs::write(path, &bytes)
+        Some(path) => std::fs::write(path, bytes)
             .with_context(|| format!("cannot write {}", path.display()))?,
         None => {
             let mut stdout = std::io::stdout().lock();
-            match stdout.write_all(&bytes).and_then(|_| stdout.flush()) {
+            match stdout.write_all(bytes).and_then(|_| stdout.flush()) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
                 other => other?,
             }

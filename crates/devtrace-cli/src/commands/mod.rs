@@ -18,6 +18,7 @@ mod perf;
 mod plan;
 mod project;
 mod python_autotrace;
+mod qa;
 mod query;
 mod run;
 mod runs;
@@ -130,6 +131,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(args) => token::run(&choice()?, &args.command),
         Command::Project(args) => project::run(&choice()?, &args.command),
         Command::Delete(args) => delete::run(&choice()?, args),
+        Command::Qa(args) => qa::run(&choice()?, &args.command),
         Command::Plan(args) => plan::run(&choice()?.data_dir, open_store, args),
         Command::Watch(args) => watch::run(&cli, args),
     }

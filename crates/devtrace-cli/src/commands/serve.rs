@@ -11,6 +11,8 @@
 use crate::cli::{AuthWhen, ServeArgs};
 use crate::config::{ServeSettings, StoreChoice, serve_settings};
 use anyhow::{Context, Result, bail};
+use devtrace_qa::worker::{QaHandle, WorkerConfig, Workers};
+use devtrace_qa::{QaContext, QaOptions};
 use devtrace_server::Addresses;
 use devtrace_server::auth::Auth;
 use devtrace_store::writer::Writer;
@@ -56,6 +58,7 @@ pub fn run(choice: &StoreChoice, args: &ServeArgs) -> Result<ExitCode> {
         writer.handle(),
         args.retention,
     );
+    let (workers, qa) = start_qa(&settings, args, &backend.store, location, &writer)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("devtrace-serve")
@@ -66,8 +69,10 @@ pub fn run(choice: &StoreChoice, args: &ServeArgs) -> Result<ExitCode> {
         auth,
         feed,
     };
-    let served = runtime.block_on(serve(&settings, &described, services, &writer));
+    let served = runtime.block_on(serve(&settings, &described, services, &writer, qa));
     retention.stop();
+    // Running QA jobs stop and go back to the queue; their results would need the writer.
+    workers.shutdown();
     // In-flight requests are done; commit what they queued before saying goodbye.
     writer.shutdown();
     let _ = std::fs::remove_file(settings.data.join(SERVE_FILE));
@@ -139,8 +144,11 @@ async fn serve(
     store: &str,
     services: devtrace_server::Services,
     writer: &Writer,
+    qa: QaHandle,
 ) -> Result<()> {
-    let bound = devtrace_server::bind(settings.server.clone()).await?;
+    let bound = devtrace_server::bind(settings.server.clone())
+        .await?
+        .with_qa(qa);
     let addresses = bound.addresses();
     // Handlers first: a SIGTERM sent as soon as serve.json appears must stop the server cleanly,
     // not kill it with the default action.
@@ -167,6 +175,55 @@ async fn serve(
     );
     bound.serve(services, writer.handle(), shutdown).await?;
     Ok(())
+}
+
+/// The QA worker pool (`--qa-workers`) and what the API needs to queue jobs (`--qa`).
+/// QA keeps its queue in the embedded store only (for now): on a PostgreSQL store no worker
+/// starts, the API answers QA requests 501, and `--qa` is refused.
+fn start_qa(
+    settings: &ServeSettings,
+    args: &ServeArgs,
+    store: &Arc<dyn devtrace_store::Store>,
+    location: &devtrace_store::StoreLocation,
+    writer: &Writer,
+) -> Result<(Workers, QaHandle)> {
+    let has_queue = store.qa().is_some();
+    if !has_queue && args.qa {
+        bail!(
+            "--qa: QA needs the embedded store for now; {} is a PostgreSQL store, which keeps no QA queue (serve a data directory to run QA)",
+            location.describe()
+        );
+    }
+    let llm = devtrace_qa::judge::llm::LlmConfig::from_env(|key| std::env::var(key).ok())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(llm) = &llm {
+        tracing::info!(judge = %llm.label(), "QA: the LLM judge is configured");
+    }
+    let ctx = QaContext::in_data_dir(
+        &settings.data,
+        Arc::clone(store),
+        Arc::new(writer.handle()),
+        Arc::clone(&settings.server.redactor),
+        llm,
+    );
+    let lease = std::env::var("DEVTRACE_QA_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(WorkerConfig::default().lease, Duration::from_secs);
+    let workers = Workers::start(
+        Arc::new(ctx),
+        WorkerConfig {
+            workers: if has_queue { args.qa_workers } else { 0 },
+            lease,
+            ..WorkerConfig::default()
+        },
+    );
+    let defaults = QaOptions {
+        runner: args.qa_runner.kind(),
+        ..QaOptions::default()
+    };
+    let handle = QaHandle::new(defaults, args.qa, &workers);
+    Ok((workers, handle))
 }
 
 fn lock_data_dir(data: &Path) -> Result<File> {

@@ -28,49 +28,7 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path) -> Self {
-        let serve_file = data.join("serve.json");
-        let _ = std::fs::remove_file(&serve_file);
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--grpc-listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--api-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--data")
-            .arg(data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting devtrace serve");
-        let mut server = Self {
-            child,
-            grpc: unbound(),
-            http: unbound(),
-            api: unbound(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let info = std::fs::read_to_string(&serve_file)
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-            if let Some(info) = info
-                && info["pid"].as_u64() == Some(u64::from(server.child.id()))
-            {
-                let addr = |key: &str| info[key].as_str().unwrap().parse().unwrap();
-                (server.grpc, server.http, server.api) = (addr("grpc"), addr("http"), addr("api"));
-                return server;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "devtrace serve did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        start_server_with(data, &[], &[])
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -211,4 +169,53 @@ pub fn span_batch(
         }],
     };
     (request, ids)
+}
+
+/// A `devtrace serve` with extra arguments and environment (QA workers, leases).
+pub fn start_server_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let serve_file = data.join("serve.json");
+    let _ = std::fs::remove_file(&serve_file);
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting devtrace serve");
+    let mut server = Server {
+        child,
+        grpc: unbound(),
+        http: unbound(),
+        api: unbound(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = std::fs::read_to_string(&serve_file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        if let Some(info) = info
+            && info["pid"].as_u64() == Some(u64::from(server.child.id()))
+        {
+            let addr = |key: &str| info[key].as_str().unwrap().parse().unwrap();
+            (server.grpc, server.http, server.api) = (addr("grpc"), addr("http"), addr("api"));
+            return server;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "devtrace serve did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

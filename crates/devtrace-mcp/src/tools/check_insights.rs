@@ -2,10 +2,10 @@
 //! retry loops, blind edits…), for an agent to weigh before it starts. The observations are
 //! recorded data, quoted, with their counts and the sessions they come from: never instructions.
 
-use super::{ToolDef, ToolError, ToolResult, fit, tool};
+use super::{ToolDef, ToolError, ToolResult, fit, repo_argument, tool};
 use crate::budget;
 use crate::render::SESSION_LEGEND;
-use devtrace_query::sessions::{check_insights, render_insights_with, repository_argument};
+use devtrace_query::sessions::{check_insights, render_insights_with};
 use devtrace_query::text::{TextOptions, quote};
 use devtrace_store::Store;
 use serde::Deserialize;
@@ -32,13 +32,7 @@ pub fn def() -> ToolDef {
 
 fn run(store: &dyn Store, params: Params) -> ToolResult {
     let budget = budget::resolve(params.budget);
-    let repo = params.repo.trim();
-    if repo.is_empty() {
-        return Err(ToolError::new(
-            "repo is empty: give the directory the work is in (an absolute path) or the repository's URL",
-        ));
-    }
-    let repository = repository_argument(repo);
+    let repository = repo_argument(&params.repo)?;
     let task = params
         .task
         .as_deref()

@@ -16,6 +16,7 @@ pub mod get_trace;
 pub mod list_sessions;
 pub mod overview;
 pub mod plan_instrumentation;
+pub mod qa_summary;
 pub mod query_sql;
 pub mod search_traces;
 pub mod session_overview;
@@ -84,6 +85,17 @@ impl WebUi {
         }
         (line, cost)
     }
+}
+
+/// The `repo` argument of a tool: a directory (made canonical) or a repository URL.
+pub fn repo_argument(repo: &str) -> Result<String, ToolError> {
+    let repo = repo.trim();
+    if repo.is_empty() {
+        return Err(ToolError::new(
+            "repo is empty: give the directory the work is in (an absolute path) or the repository's URL",
+        ));
+    }
+    Ok(devtrace_query::sessions::repository_argument(repo))
 }
 
 /// A web UI link takes at most 1/LINK_SHARE of an answer's budget.
@@ -155,6 +167,7 @@ pub fn all() -> Vec<ToolDef> {
         session_overview::def(),
         check_insights::def(),
         query_sql::def(),
+        qa_summary::def(),
         plan_instrumentation::def(),
     ]
 }

@@ -28,7 +28,7 @@ pub struct Params {
 pub fn def() -> ToolDef {
     linked_tool(
         "session_overview",
-        "One session: its numbers, findings (retry loops, blind edits, test-fix spirals, environment errors, token waste…), then the timeline of turns, sub-agents and tool calls with outcome, error and linked runs.",
+        "One session: its numbers, findings (retry loops, blind edits, test-fix spirals, environment errors, token waste…), QA verdict and scores, then the timeline of turns, sub-agents and tool calls with outcome, error and linked runs.",
         run,
     )
 }
@@ -70,6 +70,7 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
     let mut out = format!("{SESSION_LEGEND}\n");
     if offset == 0 {
         out.push_str(&overview_header(&overview, &options));
+        out.push_str(&qa(store, trace_id));
         let room = (budget / FINDINGS_SHARE)
             .min(budget.saturating_sub(budget::count(&out) + TIMELINE_ROOM));
         out.push_str(&findings(&overview, &options, room));
@@ -109,6 +110,17 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
     }
     out.push_str(&link);
     Ok(out)
+}
+
+/// The session's QA in a few lines (quoted), when it has any.
+fn qa(store: &dyn Store, trace_id: &str) -> String {
+    let Ok(id) = trace_id.parse() else {
+        return String::new();
+    };
+    devtrace_qa::view::session_qa(store, id)
+        .ok()
+        .and_then(|qa| devtrace_qa::view::render_brief(&qa, true))
+        .unwrap_or_default()
 }
 
 /// The findings as numbered blocks, as many as fit in `room` tokens.

@@ -43,6 +43,13 @@ pub fn needed_scope(method: &Method, path: &str) -> Option<Scope> {
     if path == "/mcp" {
         return Some(Scope::Read);
     }
+    // Starting, cancelling or retrying QA jobs.
+    if *method == Method::POST
+        && (path.starts_with("/api/v1/qa/")
+            || (path.starts_with("/api/v1/sessions/") && path.ends_with("/qa")))
+    {
+        return Some(Scope::Qa);
+    }
     // Sending a session, or events of one.
     if *method == Method::POST
         && (path == "/api/v1/sessions" || path.starts_with("/api/v1/sessions/"))
@@ -255,6 +262,12 @@ mod tests {
                 "/api/v1/sessions/ab/events",
                 Some(Scope::Ingest),
             ),
+            (&Method::POST, "/api/v1/sessions/ab/qa", Some(Scope::Qa)),
+            (&get, "/api/v1/sessions/ab/qa", Some(Scope::Read)),
+            (&Method::POST, "/api/v1/qa/jobs/7/cancel", Some(Scope::Qa)),
+            (&Method::POST, "/api/v1/qa/jobs/7/retry", Some(Scope::Qa)),
+            (&get, "/api/v1/qa/jobs", Some(Scope::Read)),
+            (&get, "/api/v1/qa/summary", Some(Scope::Read)),
             (&Method::DELETE, "/api/v1/sessions/ab", Some(Scope::Admin)),
             (&Method::DELETE, "/api/v1/traces/ab", Some(Scope::Admin)),
         ] {

@@ -16,6 +16,7 @@
 mod analysis;
 mod live;
 pub mod params;
+pub mod qa;
 pub mod sessions;
 mod traces;
 
@@ -78,6 +79,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(live::session_progress))
         .routes(routes!(live::session_timeline))
         .merge(sessions::routes())
+        .merge(qa::routes())
 }
 
 /// The router and its OpenAPI document (which is also served, at `/api/v1/openapi.json`).

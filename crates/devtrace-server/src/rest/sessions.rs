@@ -85,7 +85,10 @@ fn internal(error: impl std::fmt::Display) -> ApiError {
 }
 
 /// The request's body, when it is JSON and within the size limit.
-fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(super) fn json_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -198,6 +201,7 @@ pub async fn create(
     let trace_id = document.trace_id;
     let existed = blocking(move || Ok(store.session(trace_id)?.is_some())).await?;
     let spans = store_document(&state, &document).await?;
+    super::qa::on_upload(&state, trace_id, &document.document).await;
     Ok((
         if existed {
             StatusCode::OK

@@ -1,0 +1,428 @@
+//! `devtrace qa`: queue, watch and read QA of development sessions.
+//!
+//! With a `devtrace serve` running on the data directory, jobs are queued through its REST
+//! API (its workers run them at once); without one they are queued in the store, and
+//! `--wait` runs the job here. Reading (`status`, `show`) goes to the store either way.
+
+use super::serve::RunningServe;
+use crate::cli::{QaCommand, QaSettingsArgs};
+use crate::config::StoreChoice;
+use crate::output::{print_json, print_stdout};
+use anyhow::{Context, Result, anyhow, bail};
+use devtrace_model::TraceId;
+use devtrace_qa::options::QaOverrides;
+use devtrace_qa::result::{QaResult, Verdict};
+use devtrace_qa::view::{JobView, job_view, render, render_status, session_qa};
+use devtrace_qa::{DirectSink, QaContext, QaOptions};
+use devtrace_query::sessions::resolve_session;
+use devtrace_store::qa::{QaJob, QaJobId, QaJobQuery, QaJobState, QaQueue};
+use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
+use devtrace_store::{Store, StoreLocation, StoreWriter};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A job's lease when this command runs it.
+const LEASE: Duration = Duration::from_secs(30);
+
+pub fn run(choice: &StoreChoice, command: &QaCommand) -> Result<ExitCode> {
+    let dir = embedded_store(choice)?;
+    let data = Some(choice.data_dir.as_path());
+    match command {
+        QaCommand::Run {
+            session,
+            wait,
+            settings,
+            json,
+        } => queue_and_report(&dir, session, &overrides(settings), *wait, *json),
+        QaCommand::Status { state, limit, json } => status(&dir, state, *limit, *json),
+        QaCommand::Show { session, json } => show(&dir, session, *json, data),
+        QaCommand::Cancel { target, json } => cancel(&dir, target, *json),
+        QaCommand::Retry { target, wait, json } => retry(&dir, target, *wait, *json),
+    }
+}
+
+fn overrides(settings: &QaSettingsArgs) -> QaOverrides {
+    QaOverrides {
+        runner: settings.runner.map(|r| r.kind()),
+        timeout_secs: settings.timeout.map(|nanos| (nanos / 1_000_000_000).max(1)),
+        memory_mib: settings.memory,
+        max_processes: settings.max_processes,
+        test_command: settings.test_command.clone(),
+        repository: settings.repo.as_deref().map(absolute_repository),
+        commit: settings.commit.clone(),
+        llm_judge: settings.no_llm.then_some(false),
+    }
+}
+
+/// A local path given on the command line, made absolute (a URL is left as it is).
+fn absolute_repository(text: &str) -> String {
+    if text.contains("://") || text.contains('@') {
+        return text.to_owned();
+    }
+    std::fs::canonicalize(text)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| text.to_owned())
+}
+
+/// QA keeps its job queue in the embedded store only (for now): the directory of that store,
+/// or a message naming what works.
+fn embedded_store(choice: &StoreChoice) -> Result<PathBuf> {
+    let StoreLocation::Embedded(dir) = &choice.location else {
+        bail!(
+            "QA needs the embedded store for now: {} is a PostgreSQL store, which keeps no QA queue; run devtrace qa on a data directory (--data DIR, or --store DIR)",
+            choice.location.describe()
+        );
+    };
+    // The embedded store holds the project `default` only: refuse another as other commands do.
+    choice.open()?;
+    Ok(dir.clone())
+}
+
+fn open(dir: &Path) -> Result<SqliteStore> {
+    Ok(SqliteStore::open(dir)?)
+}
+
+fn queue(store: &dyn Store) -> Result<&dyn QaQueue> {
+    store
+        .qa()
+        .ok_or_else(|| anyhow!("this store keeps no QA queue"))
+}
+
+// --- the running server's REST API ------------------------------------------------------------
+
+fn api_url(serve: &RunningServe, path: &str) -> String {
+    format!("{}{path}", devtrace_query::links::base(serve.api))
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// A REST call to the running server: its status and JSON answer.
+fn call(
+    serve: &RunningServe,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value)> {
+    let url = api_url(serve, path);
+    let agent = agent();
+    let response = match (method, body) {
+        ("POST", Some(body)) => agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(body.to_string()),
+        ("POST", None) => agent.post(&url).send_empty(),
+        _ => agent.get(&url).call(),
+    };
+    let mut response = response.with_context(|| format!("cannot reach devtrace serve at {url}"))?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string()?;
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok((status, value))
+}
+
+/// Queues a job through the running server (`POST path`): its number and whether it is new.
+fn queue_through(
+    serve: &RunningServe,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(QaJobId, bool)> {
+    let (status, answer) = call(serve, "POST", path, body)?;
+    if status != 202 {
+        bail!("{}", api_error(&answer));
+    }
+    let id = answer["job"]["id"]
+        .as_i64()
+        .ok_or_else(|| anyhow!("the server answered without a job: {answer}"))?;
+    Ok((id, answer["created"] == json!(true)))
+}
+
+fn api_error(value: &Value) -> String {
+    value["error"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| value.to_string())
+}
+
+// --- commands ---------------------------------------------------------------------------------
+
+fn queue_and_report(
+    dir: &Path,
+    session: &str,
+    overrides: &QaOverrides,
+    wait: bool,
+    json: bool,
+) -> Result<ExitCode> {
+    let store = open(dir)?;
+    let trace_id = resolve_session(&store, session)?;
+    if let Some(serve) = RunningServe::find(dir) {
+        let body = serde_json::to_value(overrides)?;
+        let path = format!("/api/v1/sessions/{}/qa", trace_id.to_hex());
+        let (id, created) = queue_through(&serve, &path, Some(&body))?;
+        return follow(dir, &store, id, created, wait, json, Some(&serve));
+    }
+    let options = overrides
+        .apply(&QaOptions::default())
+        .map_err(|(name, why)| anyhow!("--{}: {why}", flag_of(name)))?;
+    let (job, created) = devtrace_qa::enqueue(&store, trace_id, &options, None)?;
+    follow(dir, &store, job.id, created, wait, json, None)
+}
+
+/// The flag that sets a setting.
+fn flag_of(setting: &str) -> &str {
+    match setting {
+        "timeout_secs" => "timeout",
+        "memory_mib" => "memory",
+        "max_processes" => "max-processes",
+        "test_command" => "test-command",
+        "repository" => "repo",
+        other => other,
+    }
+}
+
+/// After queueing job `id`: report it, or wait for it (running it here without a server).
+fn follow(
+    dir: &Path,
+    store: &SqliteStore,
+    id: QaJobId,
+    created: bool,
+    wait: bool,
+    json: bool,
+    serve: Option<&RunningServe>,
+) -> Result<ExitCode> {
+    let job = queue(store)?
+        .job(id)?
+        .ok_or_else(|| anyhow!("job {id} vanished"))?;
+    if !wait {
+        let view = job_view(&job);
+        if json {
+            print_json(&json!({"job": view, "created": created, "server": serve.is_some()}))?;
+        } else {
+            let what = if created {
+                "queued"
+            } else {
+                "already queued or running:"
+            };
+            let mut text = format!(
+                "{what} QA job {} for session {}\n",
+                job.id,
+                job.trace_id.to_hex()
+            );
+            text.push_str(&match serve {
+                Some(serve) => format!(
+                    "the running devtrace serve (API on {}) runs it; follow with `devtrace qa status`, read it with `devtrace qa show {}`\n",
+                    serve.api,
+                    &job.trace_id.to_hex()[..8]
+                ),
+                None => format!(
+                    "no devtrace serve is running on {}: it runs when one starts, or now with `devtrace qa run {} --wait`\n",
+                    dir.display(),
+                    &job.trace_id.to_hex()[..8]
+                ),
+            });
+            print_stdout(&text)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let job = match serve {
+        Some(_) => wait_for(store, id)?,
+        None => run_here(dir, store, id)?,
+    };
+    report(store, &job, json)
+}
+
+/// Waits for a job someone else runs.
+fn wait_for(store: &SqliteStore, id: QaJobId) -> Result<QaJob> {
+    let queue = queue(store)?;
+    let mut announced = false;
+    let mut ended: Option<std::time::Instant> = None;
+    loop {
+        let job = queue.job(id)?.ok_or_else(|| anyhow!("job {id} vanished"))?;
+        if !job.state.is_active() {
+            // Its result goes into the session a moment after the job ends.
+            let since = *ended.get_or_insert_with(std::time::Instant::now);
+            if job.projected || job.result.is_none() || since.elapsed() > Duration::from_secs(10) {
+                return Ok(job);
+            }
+        }
+        if job.state == QaJobState::Running && !announced {
+            eprintln!(
+                "job {id} is running on {}…",
+                job.worker.as_deref().unwrap_or("a worker")
+            );
+            announced = true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Runs a job in this process (no server is running).
+fn run_here(dir: &Path, store: &SqliteStore, id: QaJobId) -> Result<QaJob> {
+    let writer = SqliteWriter::open(dir)?;
+    let reader: Arc<dyn Store> = Arc::new(SqliteStore::open(dir)?);
+    let llm = devtrace_qa::judge::llm::LlmConfig::from_env(|k| std::env::var(k).ok())
+        .map_err(|e| anyhow!(e))?;
+    let ctx = QaContext::in_data_dir(
+        dir,
+        reader,
+        Arc::new(DirectSink(Mutex::new(
+            Box::new(writer) as Box<dyn StoreWriter>
+        ))),
+        crate::config::default_redaction()?,
+        llm,
+    );
+    eprintln!("running QA job {id} here (no devtrace serve is running)…");
+    let _ = store;
+    Ok(devtrace_qa::worker::run_now(&ctx, id, LEASE)?)
+}
+
+/// Prints a finished job's session QA; the exit code says how it went.
+fn report(store: &SqliteStore, job: &QaJob, json: bool) -> Result<ExitCode> {
+    let qa = session_qa(store, job.trace_id)?;
+    if json {
+        print_json(&qa)?;
+    } else {
+        print_stdout(&render(&qa, false))?;
+    }
+    let result: Option<QaResult> = job
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok());
+    Ok(match (job.state, result.map(|r| r.verdict)) {
+        (QaJobState::Done, Some(v)) if v.is_pass() => ExitCode::SUCCESS,
+        (QaJobState::Done, Some(Verdict::BrokeTests | Verdict::Unresolved)) => ExitCode::from(3),
+        _ => ExitCode::from(1),
+    })
+}
+
+fn status(dir: &Path, states: &[String], limit: usize, json: bool) -> Result<ExitCode> {
+    let store = open(dir)?;
+    let queue = queue(&store)?;
+    let states = states
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(|s| {
+            QaJobState::parse(s.trim()).ok_or_else(|| {
+                anyhow!("--state {s:?}: use queued, running, done, failed or cancelled")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let counts = queue.job_counts()?;
+    let jobs: Vec<JobView> = queue
+        .jobs(&QaJobQuery {
+            states,
+            limit,
+            ..Default::default()
+        })?
+        .iter()
+        .map(job_view)
+        .collect();
+    if json {
+        let counts: serde_json::Map<String, Value> = counts
+            .iter()
+            .map(|(s, n)| (s.as_str().to_owned(), json!(n)))
+            .collect();
+        print_json(&json!({"counts": counts, "jobs": jobs}))?;
+    } else {
+        print_stdout(&render_status(&counts, &jobs))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(dir: &Path, session: &str, json: bool, data: Option<&Path>) -> Result<ExitCode> {
+    let store = open(dir)?;
+    let trace_id = resolve_session(&store, session)?;
+    let qa = session_qa(&store, trace_id)?;
+    if json {
+        print_json(&qa)?;
+    } else {
+        let mut text = render(&qa, false);
+        text.push_str(&super::serve::web_link_line(
+            data,
+            &devtrace_query::links::session(&trace_id.to_hex(), None),
+        ));
+        print_stdout(&text)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A job number, or the session whose newest job (active ones first) is meant.
+fn target_job(store: &SqliteStore, target: &str, active_only: bool) -> Result<QaJob> {
+    let queue = queue(store)?;
+    if let Ok(id) = target.parse::<QaJobId>()
+        && !(target.len() >= 8 && target.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return queue
+            .job(id)?
+            .ok_or_else(|| anyhow!("no QA job {id}: `devtrace qa status` lists them"));
+    }
+    let trace_id: TraceId = resolve_session(store, target)?;
+    let jobs = queue.jobs(&QaJobQuery {
+        trace_id: Some(trace_id),
+        limit: 20,
+        ..Default::default()
+    })?;
+    let found = if active_only {
+        jobs.into_iter().find(|j| j.state.is_active())
+    } else {
+        jobs.into_iter().next()
+    };
+    found.ok_or_else(|| {
+        anyhow!(
+            "session {} has no {}QA job",
+            trace_id.to_hex(),
+            if active_only {
+                "queued or running "
+            } else {
+                ""
+            }
+        )
+    })
+}
+
+fn cancel(dir: &Path, target: &str, json: bool) -> Result<ExitCode> {
+    let store = open(dir)?;
+    let job = target_job(&store, target, true)?;
+    let after = queue(&store)?
+        .cancel(job.id)?
+        .ok_or_else(|| anyhow!("job {} vanished", job.id))?;
+    if json {
+        print_json(&job_view(&after))?;
+    } else {
+        let text = match after.state {
+            QaJobState::Cancelled => format!("cancelled QA job {}\n", after.id),
+            QaJobState::Running => format!(
+                "asked QA job {} to stop: its worker ({}) ends it at its next heartbeat\n",
+                after.id,
+                after.worker.as_deref().unwrap_or("?")
+            ),
+            state => format!(
+                "QA job {} had already ended ({})\n",
+                after.id,
+                state.as_str()
+            ),
+        };
+        print_stdout(&text)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn retry(dir: &Path, target: &str, wait: bool, json: bool) -> Result<ExitCode> {
+    let store = open(dir)?;
+    let old = target_job(&store, target, false)?;
+    if let Some(serve) = RunningServe::find(dir) {
+        let path = format!("/api/v1/qa/jobs/{}/retry", old.id);
+        let (id, created) = queue_through(&serve, &path, None)?;
+        return follow(dir, &store, id, created, wait, json, Some(&serve));
+    }
+    let (job, created) = devtrace_qa::retry(&store, old.id)?;
+    follow(dir, &store, job.id, created, wait, json, None)
+}
