@@ -82,6 +82,9 @@ pub struct Action {
     /// The content hash a read saw (whole-file reads only).
     pub hash_read: Option<String>,
     pub created: bool,
+    /// An IDE event (a person's editor or terminal, trace-1.0.0), not an agent's tool call: an
+    /// edit saved from an editor was made with the file open in front of them.
+    pub ide_event: bool,
     pub start: u64,
     pub end: u64,
 }
@@ -184,6 +187,7 @@ impl<'a> SessionView<'a> {
                         created: span
                             .attr(semconv::SESSION_FILE_CREATED)
                             .is_some_and(|v| *v == AnyValue::Bool(true)),
+                        ide_event: session_role(span) == Some(semconv::SESSION_SPAN_EVENT),
                         start: span.start_unix_nano,
                         end: span.end_unix_nano,
                     });
@@ -329,6 +333,7 @@ mod tests {
             hash_after: None,
             hash_read: None,
             created: false,
+            ide_event: false,
             start,
             end,
         }

@@ -39,11 +39,11 @@ pub struct Cli {
 
     /// Read from a devtrace server instead of a store: its API URL (http(s)://HOST:4319).
     /// ls, show, export, perf, errors, locks, compare, insights, runs, sessions, plan and watch
-    /// work the same, through its REST API
+    /// work the same, through its REST API; record sends its session there
     #[arg(long, global = true, env = "DEVTRACE_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
-    /// The API token for --server (read scope; sent as Authorization: Bearer)
+    /// The API token for --server (read scope; ingest for record; sent as Authorization: Bearer)
     #[arg(
         long,
         global = true,
@@ -122,6 +122,11 @@ pub enum Command {
     Project(ProjectArgs),
     /// Delete traces or sessions (one, or everything before a time), on either store
     Delete(DeleteArgs),
+    /// Record your own work as a development session: commands, saved edits, editor
+    /// navigation and notes, with the final patch (`record start`, `record stop`, `record -- $SHELL`)
+    Record(RecordArgs),
+    /// Add a note (a thought) to the session being recorded: `devtrace note "trying the cache" --tag debugging`
+    Note(NoteArgs),
     /// Check development sessions: apply their patch, run their tests in a sandbox, judge them
     Qa(QaArgs),
     /// Plan which Python functions to record for an operation's blind spot; `plan list`,
@@ -480,7 +485,8 @@ pub struct RunArgs {
     pub python_autotrace_threshold: Option<f64>,
     /// Flight recorder: every Python interpreter the command starts keeps the last seconds of
     /// every call (CPython 3.12+) and writes them into the trace when it fails; if it is
-    /// killed, devtrace recovers them afterwards
+    /// killed, devtrace recovers them afterwards (not `devtrace record`, which records your
+    /// own work session)
     #[arg(long)]
     pub record: bool,
     /// With --record: seconds of calls to keep
@@ -930,6 +936,170 @@ pub struct ExportArgs {
 
 fn parse_attribute_filter(text: &str) -> Result<devtrace_query::search::AttributeFilter, String> {
     devtrace_query::search::AttributeFilter::parse(text)
+}
+
+#[derive(Args, Debug)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  \
+devtrace record start --task \"fix the empty-cart total\" --test-command \"pytest -q\"\n  \
+eval \"$(devtrace record shell-init bash)\"     # in ~/.bashrc: commands are recorded while a recording runs\n  \
+devtrace note \"the total is computed twice\" --tag debugging\n  \
+devtrace record status\n  \
+devtrace record stop                          # final patch, test results, into the store\n  \
+devtrace record --task \"try the new parser\" -- $SHELL   # record one shell; stops when it exits\n\n\
+What is captured: commands typed in shells with the integration (command line, directory, exit\n\
+code, duration; output only under `devtrace record exec` or `record --capture`), saved files in\n\
+the working tree (as diffs; .gitignore respected), Neovim navigation with editors/nvim, notes.\n\
+Everything is redacted (keys, tokens, passwords, e-mail addresses) before it is written. See\n\
+docs/record.md.\n\n\
+Not to be confused with `devtrace run --record`, the flight recorder of a Python program's calls."
+)]
+pub struct RecordArgs {
+    #[command(subcommand)]
+    pub command: Option<RecordCommand>,
+    #[command(flatten)]
+    pub start: RecordStartArgs,
+    /// With `--`: run this command (usually your shell) while recording, then stop
+    #[arg(last = true, value_name = "COMMAND")]
+    pub run: Vec<String>,
+    /// Capture mode: run the shell on a terminal devtrace reads, so each command's output
+    /// (stdout and stderr as shown, first and last 16 KiB, redacted) is recorded with it
+    #[arg(long)]
+    pub capture: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecordCommand {
+    /// Begin recording in this git working tree (a background recorder keeps going until `record stop`)
+    Start(RecordStartArgs),
+    /// End the recording: final patch, test results, and the session into the store (or a server)
+    Stop(RecordStopArgs),
+    /// What is being recorded: the session, counts of events, paused or not
+    Status {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop capturing until `record resume` (notes are still taken; what changes meanwhile is
+    /// not recorded, though the final patch still includes it)
+    Pause,
+    /// Capture again after `record pause`
+    Resume,
+    /// Print the shell integration: eval "$(devtrace record shell-init bash)" (or zsh, fish)
+    #[command(after_help = "Add to your shell's start-up file:\n  \
+bash (~/.bashrc):                    eval \"$(devtrace record shell-init bash)\"\n  \
+zsh (~/.zshrc):                      eval \"$(devtrace record shell-init zsh)\"\n  \
+fish (~/.config/fish/config.fish):   devtrace record shell-init fish | source\n\n\
+While no recording runs, a prompt costs one file check. While one runs, each command's line,\n\
+directory, exit code and duration are appended to the recording. Commands typed with a leading\n\
+space are not recorded when your shell keeps them out of history (HISTCONTROL=ignorespace).")]
+    ShellInit {
+        /// bash, zsh or fish
+        #[arg(value_enum)]
+        shell: ShellName,
+    },
+    /// Run a command and record it with its output (bounded, redacted); the exit code is the command's
+    Exec {
+        /// The command and its arguments
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+    },
+    /// The background recorder itself (started by `record start`)
+    #[command(hide = true)]
+    Daemon {
+        /// The recording's directory
+        #[arg(long, value_name = "DIR")]
+        session: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ShellName {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// What to do with a recording whose recorder died.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OrphanChoice {
+    /// Start a recorder for it again and go on recording it
+    Resume,
+    /// Finish it as `record stop` would (final patch, into the store), then start a new one
+    Close,
+    /// Delete what it recorded, then start a new one
+    Discard,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct RecordStartArgs {
+    /// What you are setting out to do (the session's title)
+    #[arg(long, value_name = "TEXT")]
+    pub task: Option<String>,
+    /// The command that tells whether the task is done; run at `record stop` for the test results
+    #[arg(long, value_name = "COMMAND")]
+    pub test_command: Option<String>,
+    /// The container image the test command runs in (recorded for QA, not used here)
+    #[arg(long, value_name = "IMAGE")]
+    pub test_image: Option<String>,
+    /// Record your git user.name and user.email instead of a pseudonym derived from them
+    #[arg(long)]
+    pub identify: bool,
+    /// Remind you at the prompt to add a note after this long without one (e.g. 15m)
+    #[arg(long, value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+    pub ask_every: Option<u64>,
+    /// Do not watch the working tree for saved files (the final patch still has every change)
+    #[arg(long)]
+    pub no_watch: bool,
+    /// The working tree to record [default: the current directory's]
+    #[arg(long, short = 'C', value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// When a recording was left open by a recorder that died: resume it, close it, or discard it
+    /// (asked on a terminal; required otherwise)
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub orphan: Option<OrphanChoice>,
+    /// Print what is recorded as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct RecordStopArgs {
+    /// Do not run the test command (no test results)
+    #[arg(long)]
+    pub no_test: bool,
+    /// The test command's time limit
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+    pub test_timeout: u64,
+    /// Also write the trace-1.0.0 document to this file
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "The note goes to the recording (`devtrace record start`) as a thought, with its tags.\n\n\
+Examples:\n  devtrace note \"the cache key ignores the locale\" --tag debugging\n  devtrace note \"dead end: the bug is not in the parser\" --tag dead-end --tag parser"
+)]
+pub struct NoteArgs {
+    /// What you are thinking (several words are joined with spaces)
+    #[arg(required = true, value_name = "TEXT")]
+    pub text: Vec<String>,
+    /// A tag (repeatable)
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Print a JSON answer
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

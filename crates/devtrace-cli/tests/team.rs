@@ -1390,3 +1390,72 @@ fn qa_on_postgres_says_it_needs_the_embedded_store() {
         "{said}"
     );
 }
+
+#[test]
+fn a_recording_goes_to_the_chosen_postgres_store_and_project() {
+    let Some(store) = postgres() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("shop");
+    std::fs::create_dir(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .current_dir(&repo)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["config", "user.name", "Ada Lovelace"]);
+    git(&["config", "user.email", "ada@example.com"]);
+    std::fs::write(repo.join("cart.py"), "def total(p):\n    return sum(p)\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "the cart"]);
+    let data = dir.path().join("data");
+    let devtrace = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .current_dir(&repo)
+            .args(args)
+            .args(["--store", &store, "--project", "web", "--data"])
+            .arg(&data)
+            .env_remove("DEVTRACE_SERVER")
+            .env_remove("DEVTRACE_TOKEN")
+            .env_remove("DEVTRACE_CONFIG")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "devtrace {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    };
+    let started = devtrace(&["record", "start", "--task", "team work", "--no-watch"]);
+    let said = String::from_utf8_lossy(&started.stderr);
+    assert!(
+        said.contains("  goes to:       the store postgres://devtrace@")
+            && !said.contains(":devtrace@"),
+        "{said}"
+    );
+    std::fs::write(
+        repo.join("cart.py"),
+        "def total(p):\n    return sum(p, 0)\n",
+    )
+    .unwrap();
+    let stopped = devtrace(&["record", "stop"]);
+    let said = String::from_utf8_lossy(&stopped.stderr);
+    assert!(said.contains("stored in postgres://devtrace@"), "{said}");
+
+    let listed: serde_json::Value =
+        serde_json::from_slice(&devtrace(&["sessions", "--json"]).stdout).unwrap();
+    assert_eq!(listed[0]["title"], "team work", "{listed}");
+    assert_eq!(listed[0]["agent"], "developer");
+    // Only in project web.
+    let other = cli(&store, &["sessions", "--json"]);
+    assert!(other.status.success());
+    let other: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
+    assert_eq!(other.as_array().map(Vec::len), Some(0), "{other}");
+}

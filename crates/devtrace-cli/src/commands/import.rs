@@ -44,13 +44,7 @@ pub fn run(
     redactor: Arc<Redactor>,
 ) -> Result<ExitCode> {
     let (mut writer, store) = choice.open_writer()?;
-    let mut importer = Importer {
-        store: &*store,
-        limits: Limits::default(),
-        redactor,
-        seen_documents: HashSet::new(),
-        seen_spans: HashSet::new(),
-    };
+    let mut importer = Importer::new(&*store, redactor);
     let mut totals = Totals::default();
     for path in &args.files {
         match importer.import_file(path) {
@@ -128,6 +122,26 @@ pub fn run(
     })
 }
 
+/// One `trace-1.0.0` document (its bytes) into the store exactly as `devtrace import FILE`
+/// takes it: validated, redacted, mapped, merged, remembered by digest. For `devtrace record`.
+/// Returns the spans written (0 when the document was already imported).
+pub(super) fn import_trace_document(
+    choice: &crate::config::StoreChoice,
+    text: &[u8],
+    redactor: Arc<Redactor>,
+) -> Result<u64> {
+    let (mut writer, store) = choice.open_writer()?;
+    let mut importer = Importer::new(&*store, redactor);
+    let value: serde_json::Value =
+        serde_json::from_slice(text).context("the document is not JSON")?;
+    let mut file = FileImport::default();
+    importer.import_trace_document(text, value, &mut file)?;
+    writer
+        .write(&file.batches)
+        .context("cannot store the session")?;
+    Ok(file.spans)
+}
+
 #[derive(Default)]
 struct FileImport {
     batches: Vec<WriteBatch>,
@@ -150,7 +164,17 @@ struct Importer<'a> {
     seen_spans: HashSet<(TraceId, SpanId)>,
 }
 
-impl Importer<'_> {
+impl<'a> Importer<'a> {
+    fn new(store: &'a dyn Store, redactor: Arc<Redactor>) -> Self {
+        Self {
+            store,
+            limits: Limits::default(),
+            redactor,
+            seen_documents: HashSet::new(),
+            seen_spans: HashSet::new(),
+        }
+    }
+
     fn import_file(&mut self, path: &Path) -> Result<FileImport> {
         let limits = &self.limits.clone();
         let text =

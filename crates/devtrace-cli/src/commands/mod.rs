@@ -20,6 +20,8 @@ mod project;
 mod python_autotrace;
 mod qa;
 mod query;
+mod record;
+mod record_terminal;
 mod run;
 mod runs;
 mod serve;
@@ -67,10 +69,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 | Command::Session(_)
                 | Command::Plan(_)
                 | Command::Watch(_)
+                | Command::Record(_)
+                | Command::Note(_)
         )
     {
         anyhow::bail!(
-            "this command works on a store, not through a server (--server {url}): give --store URL (or --data DIR) instead; against a server, ls, show, export, perf, errors, locks, compare, insights, runs, sessions, plan and watch work"
+            "this command works on a store, not through a server (--server {url}): give --store URL (or --data DIR) instead; against a server, ls, show, export, perf, errors, locks, compare, insights, runs, sessions, plan and watch work, and record sends its session there"
         );
     }
     match &cli.command {
@@ -131,6 +135,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(args) => token::run(&choice()?, &args.command),
         Command::Project(args) => project::run(&choice()?, &args.command),
         Command::Delete(args) => delete::run(&choice()?, args),
+        Command::Record(args) => record::run(
+            &record::Target {
+                store: choice()?,
+                server: cli.server.clone(),
+                token: cli.token.clone(),
+            },
+            args,
+        ),
+        Command::Note(args) => record::note(data, args),
         Command::Qa(args) => qa::run(&choice()?, &args.command),
         Command::Plan(args) => plan::run(&choice()?.data_dir, open_store, args),
         Command::Watch(args) => watch::run(&cli, args),

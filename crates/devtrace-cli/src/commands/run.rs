@@ -311,14 +311,14 @@ struct Outcome {
 
 /// A bounded copy of a stream: its first and last bytes, and how many there were.
 #[derive(Default)]
-struct Capture {
+pub(super) struct Capture {
     head: Vec<u8>,
     tail: std::collections::VecDeque<u8>,
-    total: u64,
+    pub(super) total: u64,
 }
 
 impl Capture {
-    fn push(&mut self, bytes: &[u8]) {
+    pub(super) fn push(&mut self, bytes: &[u8]) {
         self.total += bytes.len() as u64;
         let room = CAPTURE_HEAD.saturating_sub(self.head.len());
         let (head, rest) = bytes.split_at(room.min(bytes.len()));
@@ -328,17 +328,17 @@ impl Capture {
         self.tail.drain(..excess);
     }
 
-    fn head_text(&self) -> String {
+    pub(super) fn head_text(&self) -> String {
         String::from_utf8_lossy(&self.head).into_owned()
     }
 
-    fn tail_text(&self) -> String {
+    pub(super) fn tail_text(&self) -> String {
         let (a, b) = self.tail.as_slices();
         String::from_utf8_lossy(&[a, b].concat()).into_owned()
     }
 }
 
-static CHILD_PID: AtomicI32 = AtomicI32::new(0);
+pub(super) static CHILD_PID: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn forward_signal(signal: libc::c_int) {
     let pid = CHILD_PID.load(Ordering::Relaxed);
@@ -353,7 +353,7 @@ extern "C" fn forward_signal(signal: libc::c_int) {
 /// Terminal signals go to the whole foreground process group, so the child gets Ctrl-C by
 /// itself; devtrace only has to survive it. SIGTERM and SIGHUP sent to devtrace alone are
 /// passed on. Handlers (unlike "ignore") are reset in the child when it executes.
-fn install_signal_handlers() {
+pub(super) fn install_signal_handlers() {
     for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: installing a handler that only calls an async-signal-safe function.
         unsafe {
@@ -371,29 +371,7 @@ fn execute(
     let program = &args.command[0];
     let mut command = Command::new(program);
     command.args(&args.command[1..]).stdin(Stdio::inherit());
-    // A stream that is a terminal stays one for the child (colours, progress bars, prompts):
-    // it gets a pseudo-terminal we copy from; otherwise a pipe.
-    let stdout_pty = terminal_like(libc::STDOUT_FILENO);
-    let stderr_pty = terminal_like(libc::STDERR_FILENO);
-    let mut masters = (None, None);
-    match stdout_pty {
-        Some(pty) => {
-            command.stdout(Stdio::from(pty.slave));
-            masters.0 = Some(pty.master);
-        }
-        None => {
-            command.stdout(Stdio::piped());
-        }
-    }
-    match stderr_pty {
-        Some(pty) => {
-            command.stderr(Stdio::from(pty.slave));
-            masters.1 = Some(pty.master);
-        }
-        None => {
-            command.stderr(Stdio::piped());
-        }
-    }
+    let masters = attach_outputs(&mut command, libc::STDOUT_FILENO);
     if let Some(endpoint) = destination.endpoint() {
         for (key, value) in child_environment(identity, endpoint, program) {
             command.env(key, value);
@@ -418,13 +396,7 @@ fn execute(
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
-            // The same words and codes a shell uses.
-            let (message, code) = match error.kind() {
-                std::io::ErrorKind::NotFound => ("command not found".to_owned(), 127),
-                std::io::ErrorKind::PermissionDenied => ("Permission denied".to_owned(), 126),
-                _ => (error.to_string(), 126),
-            };
-            eprintln!("devtrace: {program}: {message}");
+            let (message, code) = spawn_failure(program, &error);
             outcome.exit_code = code;
             outcome.code = Some(i32::from(code));
             outcome.error = Some(format!("{program}: {message}"));
@@ -435,16 +407,7 @@ fn execute(
     // Our copies of the terminals' child ends must close, or reading would never see the end.
     drop(command);
     let parser = Arc::new(Mutex::new(TestOutputParser::new()));
-    let stdout_source: Box<dyn Read + Send> = match (masters.0, child.stdout.take()) {
-        (Some(master), _) => Box::new(master),
-        (None, Some(pipe)) => Box::new(pipe),
-        (None, None) => Box::new(std::io::empty()),
-    };
-    let stderr_source: Box<dyn Read + Send> = match (masters.1, child.stderr.take()) {
-        (Some(master), _) => Box::new(master),
-        (None, Some(pipe)) => Box::new(pipe),
-        (None, None) => Box::new(std::io::empty()),
-    };
+    let (stdout_source, stderr_source) = output_sources(masters, &mut child);
     let stdout = tee(stdout_source, std::io::stdout(), Arc::clone(&parser));
     let stderr = tee(stderr_source, std::io::stderr(), Arc::clone(&parser));
     let status = child.wait();
@@ -472,6 +435,65 @@ fn execute(
         }
     }
     outcome
+}
+
+/// Gives the child's stdout and stderr a pseudo-terminal when ours (`stdout_fd` for its
+/// stdout, our stderr for its stderr) is a terminal, so it keeps its colours, progress bars and
+/// prompts; otherwise a pipe. Returns the terminals' ends we read.
+pub(super) fn attach_outputs(
+    command: &mut Command,
+    stdout_fd: libc::c_int,
+) -> (Option<std::fs::File>, Option<std::fs::File>) {
+    let mut masters = (None, None);
+    match terminal_like(stdout_fd) {
+        Some(pty) => {
+            command.stdout(Stdio::from(pty.slave));
+            masters.0 = Some(pty.master);
+        }
+        None => {
+            command.stdout(Stdio::piped());
+        }
+    }
+    match terminal_like(libc::STDERR_FILENO) {
+        Some(pty) => {
+            command.stderr(Stdio::from(pty.slave));
+            masters.1 = Some(pty.master);
+        }
+        None => {
+            command.stderr(Stdio::piped());
+        }
+    }
+    masters
+}
+
+/// What to read the child's stdout and stderr from: the terminals of [`attach_outputs`], else
+/// its pipes.
+pub(super) fn output_sources(
+    masters: (Option<std::fs::File>, Option<std::fs::File>),
+    child: &mut std::process::Child,
+) -> (Box<dyn Read + Send>, Box<dyn Read + Send>) {
+    let stdout: Box<dyn Read + Send> = match (masters.0, child.stdout.take()) {
+        (Some(master), _) => Box::new(master),
+        (None, Some(pipe)) => Box::new(pipe),
+        (None, None) => Box::new(std::io::empty()),
+    };
+    let stderr: Box<dyn Read + Send> = match (masters.1, child.stderr.take()) {
+        (Some(master), _) => Box::new(master),
+        (None, Some(pipe)) => Box::new(pipe),
+        (None, None) => Box::new(std::io::empty()),
+    };
+    (stdout, stderr)
+}
+
+/// A command that could not start, in the words and exit codes a shell uses (said on stderr).
+pub(super) fn spawn_failure(program: &str, error: &std::io::Error) -> (String, u8) {
+    let (message, code) = match error.kind() {
+        std::io::ErrorKind::NotFound => ("command not found".to_owned(), 127),
+        std::io::ErrorKind::PermissionDenied => ("Permission denied".to_owned(), 126),
+        _ => (error.to_string(), 126),
+    };
+    eprintln!("devtrace: {program}: {message}");
+    (message, code)
 }
 
 /// Both ends of a pseudo-terminal.
@@ -571,7 +593,7 @@ fn child_environment(identity: &Identity, endpoint: &str, program: &str) -> Vec<
 }
 
 /// Copies `input` to `output` as it comes, keeping a bounded copy and feeding the test parser.
-fn tee(
+pub(super) fn tee(
     mut input: impl Read + Send + 'static,
     mut output: impl Write + Send + 'static,
     parser: Arc<Mutex<TestOutputParser>>,

@@ -282,6 +282,33 @@ impl Checker {
                 }
                 self.number(event, path, "latency_ms");
             }
+            "find_references" => {
+                if let Some(source) = self.object(event, path, "source") {
+                    let source_path = join(path, "source");
+                    self.string(source, &source_path, "file_path");
+                    self.string(source, &source_path, "symbol");
+                    self.position(source, &source_path, "range");
+                }
+                self.integer(event, path, "count", 0);
+                self.number(event, path, "latency_ms");
+                match event.get("references") {
+                    None | Some(Value::Null) => {}
+                    Some(Value::Array(references)) => {
+                        for (i, reference) in references.iter().enumerate() {
+                            let reference_path = format!("{}[{i}]", join(path, "references"));
+                            let Value::Object(reference) = reference else {
+                                self.wrong_type(&reference_path, "an object", reference);
+                                continue;
+                            };
+                            self.string(reference, &reference_path, "file_path");
+                            self.integer(reference, &reference_path, "line", 0);
+                        }
+                    }
+                    Some(other) => {
+                        self.wrong_type(&join(path, "references"), "an array of locations", other)
+                    }
+                }
+            }
             "edit" => {
                 self.required_string(event, path, "file_path");
                 self.string(event, path, "op");
@@ -679,8 +706,24 @@ fn emit_event(
                 .unwrap_or_default();
             format!("go_to_definition {symbol}").trim_end().to_owned()
         }
+        "find_references" => {
+            attributes.push(KeyValue::new(semconv::SESSION_ACTION, "navigate"));
+            let source = event.get("source").cloned().unwrap_or(Value::Null);
+            if !text(&source, "file_path").is_empty() {
+                attributes.push(KeyValue::new(
+                    semconv::SESSION_FILE_PATH,
+                    text(&source, "file_path"),
+                ));
+            }
+            format!("find_references {}", text(&source, "symbol"))
+                .trim_end()
+                .to_owned()
+        }
         "edit" => {
             attributes.push(KeyValue::new(semconv::SESSION_ACTION, "edit"));
+            if text(event, "op") == "create" {
+                attributes.push(KeyValue::new(semconv::SESSION_FILE_CREATED, true));
+            }
             attributes.push(KeyValue::new(
                 semconv::SESSION_FILE_PATH,
                 text(event, "file_path"),
@@ -715,7 +758,13 @@ fn emit_event(
             {
                 let arg = arg.as_str().unwrap_or_default();
                 command.push(' ');
-                if arg.is_empty() || arg.contains([' ', '"', '\'', '$']) {
+                // Quoted when a shell would read it otherwise (spaces, quotes, expansions,
+                // operators, globs), so the command line reads as it ran.
+                if arg.is_empty()
+                    || arg
+                        .chars()
+                        .any(|c| c.is_whitespace() || "\"'$`\\()|&;<>*?[]{}!#~".contains(c))
+                {
                     command.push_str(&format!("'{}'", arg.replace('\'', "'\\''")));
                 } else {
                     command.push_str(arg);
@@ -860,6 +909,41 @@ mod tests {
         assert_eq!(output.blobs.len(), 1, "the document itself");
         let stored: Value = serde_json::from_slice(&output.blobs[0].1).unwrap();
         assert_eq!(stored, document.document);
+    }
+
+    #[test]
+    fn references_are_navigation_and_created_files_are_marked() {
+        let redactor = Arc::new(Redactor::builtin());
+        let mut doc = example();
+        doc["events"] = json!([
+            {"t": "2025-06-14T11:00:01Z", "type": "find_references", "source": {"file_path": "cart.py", "symbol": "total", "range": {"start": {"line": 3, "col": 5}, "end": {"line": 3, "col": 10}}}, "count": 4, "references": [{"file_path": "cart.py", "line": 1, "col": 5}], "latency_ms": 12.5},
+            {"t": "2025-06-14T11:00:02Z", "type": "edit", "file_path": "new.py", "op": "create", "after_hash": "h1"}
+        ]);
+        let document = from_value(doc.clone(), &redactor).unwrap();
+        let output = to_spans(&document, redactor);
+        let references = &output.spans.spans[0];
+        assert_eq!(references.name, "find_references total");
+        assert_eq!(
+            references.attr(semconv::SESSION_ACTION),
+            Some(&AnyValue::from("navigate"))
+        );
+        assert_eq!(
+            references.attr(semconv::SESSION_FILE_PATH),
+            Some(&AnyValue::from("cart.py"))
+        );
+        assert_eq!(references.duration_nanos(), 12_500_000);
+        assert_eq!(
+            output.spans.spans[1].attr(semconv::SESSION_FILE_CREATED),
+            Some(&AnyValue::Bool(true))
+        );
+        doc["events"][0]["references"] = json!([{"file_path": 3}]);
+        doc["events"][0]["count"] = json!(-1);
+        let error = validate(&doc).unwrap_err();
+        let paths: Vec<&str> = error.errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["events[0].count", "events[0].references[0].file_path"]
+        );
     }
 
     #[test]

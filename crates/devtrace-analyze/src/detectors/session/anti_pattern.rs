@@ -71,7 +71,11 @@ fn blind_edits(view: &SessionView, thresholds: &Thresholds) -> Option<Finding> {
                 let unread = if action.failed {
                     refused_as_unread(action)
                 } else {
-                    !action.created && !seen.contains(path) && action.kind == ActionKind::Edit
+                    // A person's editor shows the file it saves: only agents edit blind.
+                    !action.created
+                        && !action.ide_event
+                        && !seen.contains(path)
+                        && action.kind == ActionKind::Edit
                 };
                 if unread {
                     blind.push(action);
