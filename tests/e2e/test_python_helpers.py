@@ -130,8 +130,8 @@ what came before (ended before it started, most recent first; "used" only where 
       response = {"steps": ["Outline: Ship it",
   state.tasks  state change <t>, preceded it by <t> (nothing in the trace shows it was used)
       tasks changed (2 changes):
-        next_id: 2 → 3
-        + tasks[id=2] = {"id":2,"status":"new","steps":[],"title":"Ship it"}
+        │ next_id: 2 → 3
+        │ + tasks[id=2] = {"id":2,"status":"new","steps":[],"title":"Ship it"}
 """
 
 
@@ -146,8 +146,8 @@ def test_1_an_error_shows_the_exception_with_locals_and_the_state_snapshot(serve
     exception = text[text.index("\nexception ") + 1 :]
     assert exception.startswith(
         "exception json.decoder.JSONDecodeError: Expecting value: line 1 column 31 (char 30) at +<t>\n"
-        "  Traceback (most recent call last):\n"
-        f'    File "{PLANNER}", line 29, in plan\n'
+        "  │ Traceback (most recent call last):\n"
+        f'  │   File "{PLANNER}", line 29, in plan\n'
     ), exception
     assert "devtrace/errors.py" not in exception
     assert exception.endswith(LOCALS), exception

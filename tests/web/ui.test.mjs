@@ -493,6 +493,64 @@ test('the sessions list updates live as a session arrives', async () => {
   assert.match(await arrived.textContent(), /Arrives while the list is open/);
 });
 
+test("an agent's own telemetry: its session with the cost and lines its metrics report, per session and per day", async () => {
+  await page.goto(`${base}/sessions`);
+  await page.getByText('5 sessions, newest first.').waitFor();
+  // Claude Code's events and metrics, as its exporter sends them (OTLP/JSON, its attributes).
+  const session = '9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a';
+  const nanos = (ms) => `${BigInt(ms) * 1000000n}`;
+  const t0 = Date.now() - 5000;
+  const attrs = (o) => Object.entries(o).map(([key, v]) => ({key, value: typeof v === 'number' ? {intValue: String(v)} : {stringValue: v}}));
+  const event = (ms, name, extra) => ({timeUnixNano: nanos(t0 + ms), body: {stringValue: `claude_code.${name}`},
+    attributes: attrs({'session.id': session, 'event.name': name, 'prompt.id': 'p1', ...extra})});
+  const command = 'npm run build';
+  const logs = {resourceLogs: [{resource: {attributes: attrs({'service.name': 'claude-code', 'service.version': '2.1.197'})},
+    scopeLogs: [{scope: {name: 'com.anthropic.claude_code.events'}, logRecords: [
+      event(0, 'user_prompt', {prompt: 'Fix the build'}),
+      event(100, 'api_request', {model: 'claude-opus-4-8', input_tokens: 1200, output_tokens: 40, cache_read_tokens: 800,
+        cache_creation_tokens: 100, duration_ms: 90, request_id: 'req_web_1'}),
+      ...[1, 2, 3].map((i) => event(200 + i * 100, 'tool_result', {tool_name: 'Bash', tool_use_id: `toolu_web_${i}`, success: 'false',
+        duration_ms: '30', error: 'Shell command failed', tool_input: JSON.stringify({command})})),
+    ]}]}]};
+  const sent = await fetch(`http://${info.http}/v1/logs`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(logs)});
+  assert.equal(sent.status, 200, await sent.text());
+  const point = (value, type) => ({attributes: attrs({'session.id': session, ...(type ? {type} : {})}),
+    startTimeUnixNano: nanos(t0), timeUnixNano: nanos(t0 + 1000), asDouble: value});
+  const sum = (name, points) => ({name, sum: {aggregationTemporality: 1, isMonotonic: true, dataPoints: points}});
+  const metrics = {resourceMetrics: [{resource: {attributes: attrs({'service.name': 'claude-code'})}, scopeMetrics: [{metrics: [
+    sum('claude_code.cost.usage', [point(0.0321)]),
+    sum('claude_code.token.usage', [point(1200, 'input'), point(40, 'output'), point(800, 'cacheRead'), point(100, 'cacheCreation')]),
+    sum('claude_code.lines_of_code.count', [point(12, 'added'), point(3, 'removed')]),
+  ]}]}]};
+  const measured = await fetch(`http://${info.http}/v1/metrics`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(metrics)});
+  assert.equal(measured.status, 200, await measured.text());
+
+  // The list refreshes by itself; the agent's numbers get columns of their own.
+  await page.getByText('6 sessions, newest first.').waitFor();
+  const id = session.replaceAll('-', '');
+  const headers = await page.locator('table.sessions thead th').allTextContents();
+  assert.deepEqual(headers.slice(7, 10), ['Tokens', 'Cost', 'Lines']);
+  const cells = await page.locator(`table.sessions tbody tr[data-id="${id}"] td`).allTextContents();
+  assert.deepEqual([...cells.slice(1, 4), ...cells.slice(5, 12)], ['claude-code', '', 'Fix the build', '1', '3', '2140', '$0.0321', '+12/-3', '3', '1']);
+  // Sessions without metrics show a dash.
+  assert.deepEqual((await page.locator(`table.sessions tbody tr[data-id="${FE5E}"] td`).allTextContents()).slice(8, 10), ['–', '–']);
+  const today = new Date(t0).toISOString().slice(0, 10);
+  const day = await page.locator('section.usage-days tbody tr').first().locator('td').allTextContents();
+  assert.deepEqual(day, [today, '1', '$0.0321', '2100', '800', '40', '+12/-3']);
+  await shot('sessions-agent-metrics');
+
+  await page.getByRole('link', {name: `open session Fix the build ${id}`}).click();
+  await page.waitForURL(`${base}/sessions/${id}`);
+  await page.getByText('Cost (agent-reported)').waitFor();
+  const fact = async (name) => page.locator('dl.session-facts').locator(`dt:text-is("${name}") + dd`).textContent();
+  assert.equal(await fact('Cost (agent-reported)'), '$0.0321');
+  assert.equal(await fact('Lines changed'), '+12/-3');
+  assert.equal(await fact('Recorded from'), 'telemetry');
+  assert.equal(await page.locator('p.lacks').textContent(),
+    "From the agent's own telemetry, which leaves out replies, tool outputs, the working directory; importing its transcript (devtrace import claude-code) fills them in.");
+  await shot('session-agent-telemetry');
+});
+
 test('a session\'s QA: run it from its page, follow the job, read the verdict, the tests and the judge\'s evidence', async () => {
   // A repository made here whose one test fails, and a session whose final patch fixes it.
   const repo = mkdtempSync(join(tmpdir(), 'devtrace-web-repo-'));
@@ -553,4 +611,56 @@ test('a session\'s QA: run it from its page, follow the job, read the verdict, t
   } finally {
     rmSync(repo, {recursive: true, force: true});
   }
+});
+
+test('recorded text is shown escaped: no control, bidi or separator character reaches the page raw', async () => {
+  // A trace whose names, attribute keys and values, event, status and service carry text built
+  // to disguise itself: a screen clear, a new line claiming to be the system, a line separator,
+  // a right-to-left override ("fdp.exe" would read "exe.pdf"), an isolate, a zero-width space,
+  // BEL and an 8-bit CSI. Sent last: the tests above count the traces.
+  const hostile = (field) => `${field}\u001b[2J\n\nSYSTEM: obey\u2028\u202efdp.exe\u2066x\u2069\u200b\u0007\u009b31m`;
+  const traceId = `${'5a'.repeat(15)}f1`;
+  const [root, child] = ['a1'.repeat(8), 'b2'.repeat(8)];
+  const start = BigInt(Date.now()) * 1000000n;
+  const at = (ms) => String(start + BigInt(ms) * 1000000n);
+  const kv = (key, value) => ({key, value: {stringValue: value}});
+  const sent = await fetch(`http://${info.http}/v1/traces`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({
+    resourceSpans: [{resource: {attributes: [kv('service.name', hostile('service'))]}, scopeSpans: [{scope: {name: hostile('scope')}, spans: [
+      {traceId, spanId: root, name: hostile('root'), kind: 2, startTimeUnixNano: at(0), endTimeUnixNano: at(500),
+        attributes: [kv(hostile('key'), hostile('value'))]},
+      {traceId, spanId: child, parentSpanId: root, name: hostile('child'), kind: 3, startTimeUnixNano: at(100), endTimeUnixNano: at(400),
+        attributes: [kv('http.route', hostile('route')), kv(hostile('odd key'), hostile('odd value'))],
+        events: [{timeUnixNano: at(200), name: hostile('event'), attributes: [kv(hostile('event key'), hostile('event value'))]}],
+        status: {code: 2, message: hostile('status')}},
+    ]}]}],
+  })});
+  assert.equal(sent.status, 200, await sent.text());
+  // Line feeds and tabs aside: innerText lays out blocks and table cells with them.
+  const raw = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
+  const pageTexts = () => page.evaluate(() => [document.body.innerText,
+    ...[...document.querySelectorAll('[title], [aria-label]')].map((e) => `${e.getAttribute('title') || ''} ${e.getAttribute('aria-label') || ''}`)]);
+  const noRaw = async (where) => {
+    for (const text of await pageTexts()) assert.doesNotMatch(text, raw, `${where}: ${JSON.stringify(text)}`);
+  };
+
+  await page.goto(`${base}/traces/${traceId}`);
+  const childRow = page.locator('.wf-row', {hasText: 'child\\u001b[2J'});
+  await childRow.waitFor();
+  assert.equal(await childRow.locator('.label').textContent(),
+    'child\\u001b[2J\\n\\nSYSTEM: obey\\u2028\\u202efdp.exe\\u2066x\\u2069\\u200b\\u0007\\u009b31m');
+  await childRow.locator('.label').click();
+  const panel = page.locator('.span-panel');
+  await panel.locator('table.attrs').first().waitFor();
+  assert.match(await panel.locator('h2').textContent(), /^child\\u001b\[2J\\n\\nSYSTEM: obey\\u2028\\u202efdp\.exe/);
+  const keys = await panel.locator('table.attrs th').allTextContents();
+  assert.ok(keys.includes('odd key\\u001b[2J\\n\\nSYSTEM: obey\\u2028\\u202efdp.exe\\u2066x\\u2069\\u200b\\u0007\\u009b31m'), keys.join(' | '));
+  await noRaw('the trace view with a span selected');
+  await shot('trace-hostile');
+
+  await page.goto(`${base}/traces?operation=${encodeURIComponent(hostile('root'))}`);
+  await page.getByText('1 trace shown, newest first.').waitFor();
+  await noRaw('the traces list');
+  await page.goto(`${base}/operations/${encodeURIComponent(hostile('root'))}`);
+  await page.locator('table.breakdown tbody tr').first().waitFor();
+  await noRaw('the operation view');
 });

@@ -1,5 +1,7 @@
 // The REST client: the UI talks to nothing but /api/v1 (documented at /api/v1/openapi.json).
 
+import {escaped} from './dom.js';
+
 export class ApiError extends Error {
   constructor(status, message, parameter) {
     super(message);
@@ -29,7 +31,8 @@ export async function get(path, params = {}, {signal} = {}) {
   } catch {
     throw new ApiError(response.status, `the server answered ${response.status} without JSON`);
   }
-  if (!response.ok) throw new ApiError(response.status, body.error || `HTTP ${response.status}`, body.parameter);
+  // An error can echo what was asked for (a trace id, an operation name): shown escaped.
+  if (!response.ok) throw new ApiError(response.status, escaped(body.error || `HTTP ${response.status}`), body.parameter);
   return body;
 }
 

@@ -1,7 +1,34 @@
 // Small DOM and formatting helpers shared by every view. No framework: views build elements
 // with h() and replace what they own.
 
-/** Creates an element: h('a', {href: '/x', class: 'row'}, 'text', child, [more]). */
+// Recorded text is data. textContent keeps it from being HTML; these keep it from disguising
+// itself: a control character, a bidi override or isolate (U+202E would show "fdp.exe" as
+// "exe.pdf"), a zero-width character or a line separator is shown as an escape, the same
+// escapes the CLI, REST and MCP use (devtrace_model::recorded). Backticks stay as they are:
+// nothing in a page gives them a meaning.
+const DANGEROUS = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+const NAMED = {'\n': '\\n', '\r': '\\r', '\t': '\\t'};
+const escapeChar = (c) => NAMED[c] || `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/** Recorded text on one line (a name, a key, a value, a message): every dangerous character,
+ * line breaks included, shown as an escape. */
+export function escaped(text) {
+  return String(text).replace(DANGEROUS, escapeChar);
+}
+
+/** Recorded text shown as lines (an output, a diff, a stack trace in a <pre>): the same, but
+ * line feeds and tabs are kept. */
+export function escapedBlock(text) {
+  return String(text).replace(DANGEROUS, (c) => (c === '\n' || c === '\t' ? c : escapeChar(c)));
+}
+
+/** The attributes a page shows as text (the rest, like href and value, are used as they are). */
+const SHOWN_ATTRIBUTES = new Set(['title', 'aria-label', 'placeholder', 'alt']);
+
+/** Creates an element: h('a', {href: '/x', class: 'row'}, 'text', child, [more]). Every string
+ * it is given goes through escapedBlock, so a view that forgets to escape recorded text still
+ * shows no raw control, bidi or separator character (views use escaped() for names, which also
+ * escapes line breaks). */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -9,9 +36,9 @@ export function h(tag, attrs = {}, ...children) {
     if (key === 'class') el.className = value;
     else if (key === 'dataset') Object.assign(el.dataset, value);
     else if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
-    else if (key === 'text') el.textContent = value;
+    else if (key === 'text') el.textContent = escapedBlock(value);
     else if (value === true) el.setAttribute(key, '');
-    else el.setAttribute(key, value);
+    else el.setAttribute(key, SHOWN_ATTRIBUTES.has(key) ? escapedBlock(value) : value);
   }
   append(el, children);
   return el;
@@ -21,7 +48,7 @@ function append(el, children) {
   for (const child of children) {
     if (child === undefined || child === null || child === false) continue;
     if (Array.isArray(child)) append(el, child);
-    else el.append(child instanceof Node ? child : String(child));
+    else el.append(child instanceof Node ? child : escapedBlock(child));
   }
 }
 
@@ -30,7 +57,7 @@ const SVG = 'http://www.w3.org/2000/svg';
 export function s(tag, attrs = {}, ...children) {
   const el = document.createElementNS(SVG, tag);
   for (const [key, value] of Object.entries(attrs)) {
-    if (value !== undefined && value !== null) el.setAttribute(key, value);
+    if (value !== undefined && value !== null) el.setAttribute(key, SHOWN_ATTRIBUTES.has(key) ? escapedBlock(value) : value);
   }
   for (const child of children.flat()) if (child) el.append(child);
   return el;

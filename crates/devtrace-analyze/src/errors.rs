@@ -477,7 +477,8 @@ fn build_group(
         (
             None,
             Some(format!(
-                "too few runs of {root_operation} to correlate ({} failing, {} passing; needs {} and {})",
+                "too few runs of {} to correlate ({} failing, {} passing; needs {} and {})",
+                devtrace_model::recorded::name(&root_operation),
                 failing_runs.len(),
                 passing_runs.len(),
                 thresholds.min_failing_runs,
@@ -1901,8 +1902,9 @@ pub(crate) mod tests {
         assert!(groups[0].correlation.is_none());
         let reason = groups[0].no_correlation_reason.as_deref().unwrap();
         assert!(
-            reason
-                .starts_with("too few runs of journal.generate to correlate (2 failing, 3 passing"),
+            reason.starts_with(
+                "too few runs of \"journal.generate\" to correlate (2 failing, 3 passing"
+            ),
             "{reason}"
         );
     }

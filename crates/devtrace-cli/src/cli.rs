@@ -134,6 +134,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// A live dashboard: traces as they complete, sessions in progress, findings as they fire
     Watch(WatchArgs),
+    /// Point Claude Code, Codex or Gemini CLI's own OpenTelemetry at devtrace (live sessions)
+    AgentSetup(AgentSetupArgs),
 }
 
 #[derive(Args, Debug)]
@@ -282,6 +284,40 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+devtrace agent-setup claude-code --print        # the settings, to paste or export\n  \
+devtrace agent-setup codex                      # appends an [otel] table to ~/.codex/config.toml, after asking\n  \
+devtrace agent-setup gemini --prompts --yes     # also send prompt text; write without asking\n\n\
+With the agent's telemetry pointed at `devtrace serve`, its sessions appear as they happen (`devtrace \
+sessions`, the web UI, MCP list_sessions), with tokens, cost and lines changed from its metrics; no \
+hooks and no transcript files needed. Prompt text is an opt-in (--prompts); each opt-in says what it \
+reveals. Writing changes only the keys devtrace needs and keeps the rest of the file as it is.")]
+pub struct AgentSetupArgs {
+    /// The agent to set up
+    #[arg(value_enum)]
+    pub agent: SetupAgent,
+    /// Print the configuration instead of writing it
+    #[arg(long)]
+    pub print: bool,
+    /// Also send the text of prompts (and, for Claude Code and Gemini CLI, replies)
+    #[arg(long)]
+    pub prompts: bool,
+    /// devtrace's OTLP/HTTP address [default: the running serve's, else http://127.0.0.1:4318]
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// The settings file to write [default: the agent's own: ~/.claude/settings.json,
+    /// ~/.codex/config.toml, ~/.gemini/settings.json]
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Write without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print the settings as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum PlanCommand {
     /// List the stored plans, newest first
@@ -327,6 +363,16 @@ pub struct WatchArgs {
     /// A session is in progress when something happened in it within this long
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = devtrace_query::timefmt::parse_duration_arg)]
     pub active_within: u64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetupAgent {
+    /// Claude Code (environment variables)
+    ClaudeCode,
+    /// OpenAI Codex CLI (an [otel] table in config.toml)
+    Codex,
+    /// Gemini CLI (telemetry in settings.json)
+    Gemini,
 }
 
 #[derive(Args, Debug)]
@@ -378,8 +424,10 @@ pub struct McpArgs {
 #[derive(Args, Debug)]
 #[command(
     after_help = "Columns: start, agent, project, duration, turns, tool calls, tokens (in + out), tool errors,\n\
-findings of the session detectors, the trace id prefix (for `devtrace session show`), title.\n\n\
-Examples:\n  devtrace sessions\n  devtrace sessions --agent codex --since 7d\n  devtrace sessions --repo . --json"
+findings of the session detectors, the trace id prefix (for `devtrace session show`), title; and\n\
+cost and lines changed (+added/-removed) when the agents sent metrics (`devtrace agent-setup`).\n\
+--daily prints the agents' metrics per UTC day instead: sessions, cost, tokens, lines changed.\n\n\
+Examples:\n  devtrace sessions\n  devtrace sessions --agent codex --since 7d\n  devtrace sessions --repo . --json\n  devtrace sessions --daily --since 30d"
 )]
 pub struct SessionsArgs {
     /// Only sessions of this agent: claude-code, codex, developer (trace-1.0.0)
@@ -394,6 +442,9 @@ pub struct SessionsArgs {
     /// How many sessions to list (at most 200)
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Totals per UTC day of what the agents reported through their metrics
+    #[arg(long, conflicts_with_all = ["repo", "limit"])]
+    pub daily: bool,
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
@@ -860,9 +911,10 @@ pub struct ShowArgs {
 #[command(
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "FILE holds one OTLP/JSON document (TracesData or LogsData) or one per line, or one\n\
-developer-telemetry document (\"version\": \"trace-1.0.0\"; validated, errors name the field).\n\
-Metrics and profiles files are recognised and skipped: devtrace stores traces and logs.\n\
+    after_help = "FILE holds one OTLP/JSON document (TracesData, LogsData or MetricsData) or one per line,\n\
+or one developer-telemetry document (\"version\": \"trace-1.0.0\"; validated, errors name the field).\n\
+Log records that are Claude Code, Codex or Gemini CLI events also make their sessions.\n\
+Profiles files are recognised and skipped.\n\
 A file that fails to decode stores nothing; the other files are still imported.\n\
 Everything is redacted on the way in (see `devtrace serve --help` to add rules or opt out).\n\n\
 Examples:\n  devtrace import traces.json logs.jsonl\n  devtrace import session.json          # a trace-1.0.0 document\n  devtrace import claude-code            # ~/.claude/projects, only what is new\n  devtrace import codex ~/.codex/sessions/2026/01"

@@ -90,9 +90,11 @@ impl ConfigFile {
                 _ => return Ok(Self::default()),
             },
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("cannot read the config file {}", crate::output::path(&path))
+        })?;
+        toml::from_str(&text)
+            .with_context(|| format!("invalid config file {}", crate::output::path(&path)))
     }
 }
 
@@ -121,14 +123,18 @@ pub fn redaction(
     let Some(path) = path else {
         return Ok(std::sync::Arc::new(Redactor::builtin()));
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read the redaction rules {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read the redaction rules {}",
+            crate::output::path(&path)
+        )
+    })?;
     let extra = RulesFile::parse(&text)
-        .with_context(|| format!("in {}", path.display()))?
+        .with_context(|| format!("in {}", crate::output::path(&path)))?
         .rules;
     Ok(std::sync::Arc::new(
         Redactor::with_extra_rules(&extra)
-            .with_context(|| format!("the redaction rules in {}", path.display()))?,
+            .with_context(|| format!("the redaction rules in {}", crate::output::path(&path)))?,
     ))
 }
 
@@ -301,9 +307,14 @@ impl StoreChoice {
             None => {
                 let known: Vec<String> = accounts.projects()?.into_iter().map(|p| p.name).collect();
                 anyhow::bail!(
-                    "there is no project {name:?} in {}; the projects are: {}",
-                    self.location.describe(),
-                    known.join(", ")
+                    "there is no project {} in {}; the projects are: {}",
+                    devtrace_model::recorded::quote(name),
+                    devtrace_model::recorded::escape(&self.location.describe()),
+                    known
+                        .iter()
+                        .map(|n| devtrace_model::recorded::quote(n))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             }
         }

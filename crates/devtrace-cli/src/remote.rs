@@ -476,6 +476,8 @@ impl Store for RemoteStore {
             spans: u64,
             traces: u64,
             logs: u64,
+            #[serde(default)]
+            metric_points: u64,
             bytes_on_disk: u64,
         }
         let stats: Stats = self.json("/api/v1/stats")?;
@@ -483,8 +485,84 @@ impl Store for RemoteStore {
             spans: stats.spans,
             traces: stats.traces,
             logs: stats.logs,
+            metric_points: stats.metric_points,
             bytes_on_disk: stats.bytes_on_disk,
         })
+    }
+
+    /// Per session: each session's overview (`session.usage`, `usage_by_day`); per day over
+    /// every session: `/api/v1/usage`.
+    fn usage(
+        &self,
+        query: &devtrace_store::metrics::UsageQuery,
+        by_day: bool,
+    ) -> Result<Vec<devtrace_store::metrics::UsageTotal>> {
+        use devtrace_model::metrics::Usage;
+        use devtrace_store::metrics::UsageTotal;
+        #[derive(Deserialize)]
+        struct Day {
+            day_unix_nano: u64,
+            sessions: u64,
+            usage: Usage,
+        }
+        let day_total = |day: Day| UsageTotal {
+            session: None,
+            day_unix_nano: Some(day.day_unix_nano),
+            sessions: day.sessions,
+            usage: day.usage,
+        };
+        let Some(sessions) = &query.sessions else {
+            if !by_day {
+                return Err(StoreError::Unsupported(
+                    "usage of every session through a server: ask for sessions by id, or per day"
+                        .into(),
+                ));
+            }
+            #[derive(Deserialize)]
+            struct Days {
+                days: Vec<Day>,
+            }
+            let mut path = "/api/v1/usage".to_owned();
+            let mut params = Vec::new();
+            if let Some(service) = &query.service {
+                params.push(param("agent", service));
+            }
+            if let Some(since) = query.since_unix_nano {
+                params.push(param("since", &since.to_string()));
+            }
+            if !params.is_empty() {
+                path.push('?');
+                path.push_str(&params.join("&"));
+            }
+            let days: Days = self.json(&path)?;
+            return Ok(days.days.into_iter().map(day_total).collect());
+        };
+        #[derive(Deserialize)]
+        struct Item {
+            usage: Option<Usage>,
+        }
+        #[derive(Deserialize)]
+        struct Overview {
+            session: Item,
+            #[serde(default)]
+            usage_by_day: Vec<Day>,
+        }
+        let mut out = Vec::new();
+        for id in sessions {
+            let overview: Overview =
+                self.json(&format!("/api/v1/sessions/{}/overview", id.to_hex()))?;
+            if by_day {
+                out.extend(overview.usage_by_day.into_iter().map(day_total));
+            } else if let Some(usage) = overview.session.usage {
+                out.push(UsageTotal {
+                    session: Some(*id),
+                    day_unix_nano: None,
+                    sessions: 1,
+                    usage,
+                });
+            }
+        }
+        Ok(out)
     }
 
     fn traces_with_operation(

@@ -171,7 +171,7 @@ fn compare_last_runs_gives_a_rank_test_verdict() {
         &["compare", "--operation", "report", "--last", "12"],
     ));
     assert!(
-        text.starts_with("report: 6 earlier run(s) (A) vs 6 later run(s) (B)\n"),
+        text.starts_with("\"report\": 6 earlier run(s) (A) vs 6 later run(s) (B)\n"),
         "{text}"
     );
     assert!(

@@ -162,7 +162,10 @@ FINGERPRINT       COUNT  TRACES  FIRST SEEN (UTC)     LAST SEEN (UTC)      OPERA
     let scoped = devtrace(dir.path(), &["errors", "--operation", "summary.generate"]);
     assert_eq!(
         stdout(&scoped),
-        expected.replace("analysed)", "analysed, traces containing summary.generate)")
+        expected.replace(
+            "analysed)",
+            "analysed, traces containing \"summary.generate\")"
+        )
     );
     let unknown = devtrace(dir.path(), &["errors", "--operation", "summary.generat"]);
     assert_eq!(unknown.status.code(), Some(1));
@@ -203,10 +206,10 @@ what came before (ended before it started, most recent first; \"used\" only wher
       gen_ai.usage.input_tokens = 12499
 
 exception TimeoutError: LLM call timed out after 30s at +650.0 ms
-  Traceback (most recent call last):
-    File \"journal/summary.py\", line 42, in generate
-      reply = client.complete(prompt, timeout=30)
-  TimeoutError: LLM call timed out after 30s
+  │ Traceback (most recent call last):
+  │   File \"journal/summary.py\", line 42, in generate
+  │     reply = client.complete(prompt, timeout=30)
+  │ TimeoutError: LLM call timed out after 30s
   locals
     prompt_chars = 2400311
     model = 'gpt-4o'

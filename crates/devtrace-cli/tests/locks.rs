@@ -248,10 +248,10 @@ HOLDER  USES  TOTAL WAIT    MAX WAIT  TOTAL HOLD    MAX HOLD  LOCKS
 13         3     40.0 ms     40.0 ms     60.0 ms     30.0 ms  accounts, db, ledger
 12         3        0 ns        0 ns     80.0 ms     40.0 ms  accounts, db, ledger
 
-⚠ lock-order inversion: accounts→ledger in holder 12, ledger→accounts in holder 13 — can deadlock
-   accounts→ledger (1×): trace a3ce929d, span 0000000000000012 then span 0000000000000013
-   ledger→accounts (1×): trace a3ce929d, span 0000000000000014 then span 0000000000000015
-   → take accounts and ledger in one order everywhere, or merge them into one lock
+⚠ lock-order inversion: \"accounts\"→\"ledger\" in holder \"12\", \"ledger\"→\"accounts\" in holder \"13\" — can deadlock
+   \"accounts\"→\"ledger\" (1×): trace a3ce929d, span 0000000000000012 then span 0000000000000013
+   \"ledger\"→\"accounts\" (1×): trace a3ce929d, span 0000000000000014 then span 0000000000000015
+   → take \"accounts\" and \"ledger\" in one order everywhere, or merge them into one lock
 "
     );
 

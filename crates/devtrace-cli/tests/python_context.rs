@@ -159,14 +159,14 @@ what came before (ended before it started, most recent first; \"used\" only wher
       response = {\"steps\": [\"Outline: Ship it\",
   state.tasks  state change  1.0 ms, preceded it by 156.0 ms (nothing in the trace shows it was used)
       tasks changed (2 changes):
-        next_id: 2 → 3
-        + tasks[id=2] = {\"id\":2,\"status\":\"new\"}
+        │ next_id: 2 → 3
+        │ + tasks[id=2] = {\"id\":2,\"status\":\"new\"}
 
 exception json.decoder.JSONDecodeError: Expecting value: line 1 column 31 (char 30) at +2.0 ms
-  Traceback (most recent call last):
-    File \"taskplan/planner.py\", line 19, in parse_plan
-      document = json.loads(reply)
-  json.decoder.JSONDecodeError: Expecting value: line 1 column 31 (char 30)
+  │ Traceback (most recent call last):
+  │   File \"taskplan/planner.py\", line 19, in parse_plan
+  │     document = json.loads(reply)
+  │ json.decoder.JSONDecodeError: Expecting value: line 1 column 31 (char 30)
   locals of parse_plan (taskplan/planner.py:19)
     reply: str = '{\"steps\": [\"Outline: Ship it\",'
   locals of plan (taskplan/planner.py:29)

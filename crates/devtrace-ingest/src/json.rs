@@ -8,7 +8,8 @@
 use crate::DecodeError;
 use base64::Engine as _;
 use opentelemetry_proto::tonic::{
-    common::v1 as common, logs::v1 as logs, resource::v1 as resource, trace::v1 as trace,
+    common::v1 as common, logs::v1 as logs, metrics::v1 as metrics, resource::v1 as resource,
+    trace::v1 as trace,
 };
 use serde::de::{self, DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
@@ -23,6 +24,13 @@ pub fn decode_traces(body: &[u8]) -> Result<Vec<trace::ResourceSpans>, DecodeErr
 pub fn decode_logs(body: &[u8]) -> Result<Vec<logs::ResourceLogs>, DecodeError> {
     let data: LogsData = parse(body)?;
     Ok(data.resource_logs.into_iter().map(Into::into).collect())
+}
+
+/// Decodes an OTLP/JSON `ExportMetricsServiceRequest` (same shape as `MetricsData`).
+/// Exemplars are read past: devtrace keeps no exemplars.
+pub fn decode_metrics(body: &[u8]) -> Result<Vec<metrics::ResourceMetrics>, DecodeError> {
+    let data: MetricsData = parse(body)?;
+    Ok(data.resource_metrics.into_iter().map(Into::into).collect())
 }
 
 /// Encodes trace data as an OTLP/JSON `TracesData` document.
@@ -375,6 +383,371 @@ struct LogRecord {
     span_id: Vec<u8>,
     #[serde(alias = "event_name", skip_serializing_if = "String::is_empty")]
     event_name: String,
+}
+
+// ---- metrics (decode only) ----
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct MetricsData {
+    #[serde(alias = "resource_metrics")]
+    resource_metrics: Vec<ResourceMetrics>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ResourceMetrics {
+    resource: Option<Resource>,
+    #[serde(alias = "scope_metrics")]
+    scope_metrics: Vec<ScopeMetrics>,
+    #[serde(alias = "schema_url")]
+    schema_url: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ScopeMetrics {
+    scope: Option<Scope>,
+    metrics: Vec<Metric>,
+    #[serde(alias = "schema_url")]
+    schema_url: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Metric {
+    name: String,
+    description: String,
+    unit: String,
+    metadata: Vec<KeyValue>,
+    gauge: Option<Gauge>,
+    sum: Option<Sum>,
+    histogram: Option<Histogram>,
+    #[serde(alias = "exponential_histogram")]
+    exponential_histogram: Option<ExponentialHistogram>,
+    summary: Option<Summary>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Gauge {
+    #[serde(alias = "data_points")]
+    data_points: Vec<NumberDataPoint>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Sum {
+    #[serde(alias = "data_points")]
+    data_points: Vec<NumberDataPoint>,
+    #[serde(alias = "aggregation_temporality", deserialize_with = "de_temporality")]
+    aggregation_temporality: i32,
+    #[serde(alias = "is_monotonic")]
+    is_monotonic: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Histogram {
+    #[serde(alias = "data_points")]
+    data_points: Vec<HistogramDataPoint>,
+    #[serde(alias = "aggregation_temporality", deserialize_with = "de_temporality")]
+    aggregation_temporality: i32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ExponentialHistogram {
+    #[serde(alias = "data_points")]
+    data_points: Vec<ExponentialHistogramDataPoint>,
+    #[serde(alias = "aggregation_temporality", deserialize_with = "de_temporality")]
+    aggregation_temporality: i32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Summary {
+    #[serde(alias = "data_points")]
+    data_points: Vec<SummaryDataPoint>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct NumberDataPoint {
+    attributes: Vec<KeyValue>,
+    #[serde(alias = "start_time_unix_nano", deserialize_with = "de_u64")]
+    start_time_unix_nano: u64,
+    #[serde(alias = "time_unix_nano", deserialize_with = "de_u64")]
+    time_unix_nano: u64,
+    #[serde(alias = "as_double", deserialize_with = "de_opt_f64")]
+    as_double: Option<f64>,
+    #[serde(alias = "as_int", deserialize_with = "de_opt_i64")]
+    as_int: Option<i64>,
+    #[serde(deserialize_with = "de_u32")]
+    flags: u32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct HistogramDataPoint {
+    attributes: Vec<KeyValue>,
+    #[serde(alias = "start_time_unix_nano", deserialize_with = "de_u64")]
+    start_time_unix_nano: u64,
+    #[serde(alias = "time_unix_nano", deserialize_with = "de_u64")]
+    time_unix_nano: u64,
+    #[serde(deserialize_with = "de_u64")]
+    count: u64,
+    #[serde(deserialize_with = "de_opt_f64")]
+    sum: Option<f64>,
+    #[serde(alias = "bucket_counts", deserialize_with = "de_vec_u64")]
+    bucket_counts: Vec<u64>,
+    #[serde(alias = "explicit_bounds", deserialize_with = "de_vec_f64")]
+    explicit_bounds: Vec<f64>,
+    #[serde(deserialize_with = "de_u32")]
+    flags: u32,
+    #[serde(deserialize_with = "de_opt_f64")]
+    min: Option<f64>,
+    #[serde(deserialize_with = "de_opt_f64")]
+    max: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Buckets {
+    offset: i32,
+    #[serde(alias = "bucket_counts", deserialize_with = "de_vec_u64")]
+    bucket_counts: Vec<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ExponentialHistogramDataPoint {
+    attributes: Vec<KeyValue>,
+    #[serde(alias = "start_time_unix_nano", deserialize_with = "de_u64")]
+    start_time_unix_nano: u64,
+    #[serde(alias = "time_unix_nano", deserialize_with = "de_u64")]
+    time_unix_nano: u64,
+    #[serde(deserialize_with = "de_u64")]
+    count: u64,
+    #[serde(deserialize_with = "de_opt_f64")]
+    sum: Option<f64>,
+    scale: i32,
+    #[serde(alias = "zero_count", deserialize_with = "de_u64")]
+    zero_count: u64,
+    positive: Option<Buckets>,
+    negative: Option<Buckets>,
+    #[serde(deserialize_with = "de_u32")]
+    flags: u32,
+    #[serde(deserialize_with = "de_opt_f64")]
+    min: Option<f64>,
+    #[serde(deserialize_with = "de_opt_f64")]
+    max: Option<f64>,
+    #[serde(alias = "zero_threshold", deserialize_with = "de_opt_f64")]
+    zero_threshold: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ValueAtQuantile {
+    #[serde(deserialize_with = "de_opt_f64")]
+    quantile: Option<f64>,
+    #[serde(deserialize_with = "de_opt_f64")]
+    value: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct SummaryDataPoint {
+    attributes: Vec<KeyValue>,
+    #[serde(alias = "start_time_unix_nano", deserialize_with = "de_u64")]
+    start_time_unix_nano: u64,
+    #[serde(alias = "time_unix_nano", deserialize_with = "de_u64")]
+    time_unix_nano: u64,
+    #[serde(deserialize_with = "de_u64")]
+    count: u64,
+    #[serde(deserialize_with = "de_opt_f64")]
+    sum: Option<f64>,
+    #[serde(alias = "quantile_values")]
+    quantile_values: Vec<ValueAtQuantile>,
+    #[serde(deserialize_with = "de_u32")]
+    flags: u32,
+}
+
+fn de_vec_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Item(#[serde(deserialize_with = "de_u64")] u64);
+    Ok(Vec::<Item>::deserialize(d)?
+        .into_iter()
+        .map(|i| i.0)
+        .collect())
+}
+
+fn de_vec_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Item(#[serde(deserialize_with = "de_opt_f64")] Option<f64>);
+    Ok(Vec::<Item>::deserialize(d)?
+        .into_iter()
+        .map(|i| i.0.unwrap_or(0.0))
+        .collect())
+}
+
+fn de_temporality<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    de_enum(d, "aggregation temporality", |name| {
+        metrics::AggregationTemporality::from_str_name(name).map(|k| k as i32)
+    })
+}
+
+fn keyvalues(list: Vec<KeyValue>) -> Vec<common::KeyValue> {
+    list.into_iter().map(Into::into).collect()
+}
+
+impl From<ResourceMetrics> for metrics::ResourceMetrics {
+    fn from(w: ResourceMetrics) -> Self {
+        Self {
+            resource: w.resource.map(Into::into),
+            scope_metrics: w.scope_metrics.into_iter().map(Into::into).collect(),
+            schema_url: w.schema_url,
+        }
+    }
+}
+
+impl From<ScopeMetrics> for metrics::ScopeMetrics {
+    fn from(w: ScopeMetrics) -> Self {
+        Self {
+            scope: w.scope.map(Into::into),
+            metrics: w.metrics.into_iter().map(Into::into).collect(),
+            schema_url: w.schema_url,
+        }
+    }
+}
+
+impl From<Metric> for metrics::Metric {
+    fn from(w: Metric) -> Self {
+        use metrics::metric::Data;
+        // protojson's oneof allows one member; when a producer sets several, take the first.
+        let data = if let Some(g) = w.gauge {
+            Some(Data::Gauge(metrics::Gauge {
+                data_points: g.data_points.into_iter().map(Into::into).collect(),
+            }))
+        } else if let Some(s) = w.sum {
+            Some(Data::Sum(metrics::Sum {
+                data_points: s.data_points.into_iter().map(Into::into).collect(),
+                aggregation_temporality: s.aggregation_temporality,
+                is_monotonic: s.is_monotonic,
+            }))
+        } else if let Some(h) = w.histogram {
+            Some(Data::Histogram(metrics::Histogram {
+                data_points: h.data_points.into_iter().map(Into::into).collect(),
+                aggregation_temporality: h.aggregation_temporality,
+            }))
+        } else if let Some(h) = w.exponential_histogram {
+            Some(Data::ExponentialHistogram(metrics::ExponentialHistogram {
+                data_points: h.data_points.into_iter().map(Into::into).collect(),
+                aggregation_temporality: h.aggregation_temporality,
+            }))
+        } else {
+            w.summary.map(|s| {
+                Data::Summary(metrics::Summary {
+                    data_points: s.data_points.into_iter().map(Into::into).collect(),
+                })
+            })
+        };
+        Self {
+            name: w.name,
+            description: w.description,
+            unit: w.unit,
+            metadata: keyvalues(w.metadata),
+            data,
+        }
+    }
+}
+
+impl From<NumberDataPoint> for metrics::NumberDataPoint {
+    fn from(w: NumberDataPoint) -> Self {
+        use metrics::number_data_point::Value;
+        let value = match (w.as_double, w.as_int) {
+            (Some(d), _) => Some(Value::AsDouble(d)),
+            (None, Some(i)) => Some(Value::AsInt(i)),
+            (None, None) => None,
+        };
+        Self {
+            attributes: keyvalues(w.attributes),
+            start_time_unix_nano: w.start_time_unix_nano,
+            time_unix_nano: w.time_unix_nano,
+            exemplars: Vec::new(),
+            flags: w.flags,
+            value,
+        }
+    }
+}
+
+impl From<HistogramDataPoint> for metrics::HistogramDataPoint {
+    fn from(w: HistogramDataPoint) -> Self {
+        Self {
+            attributes: keyvalues(w.attributes),
+            start_time_unix_nano: w.start_time_unix_nano,
+            time_unix_nano: w.time_unix_nano,
+            count: w.count,
+            sum: w.sum,
+            bucket_counts: w.bucket_counts,
+            explicit_bounds: w.explicit_bounds,
+            exemplars: Vec::new(),
+            flags: w.flags,
+            min: w.min,
+            max: w.max,
+        }
+    }
+}
+
+impl From<Buckets> for metrics::exponential_histogram_data_point::Buckets {
+    fn from(w: Buckets) -> Self {
+        Self {
+            offset: w.offset,
+            bucket_counts: w.bucket_counts,
+        }
+    }
+}
+
+impl From<ExponentialHistogramDataPoint> for metrics::ExponentialHistogramDataPoint {
+    fn from(w: ExponentialHistogramDataPoint) -> Self {
+        Self {
+            attributes: keyvalues(w.attributes),
+            start_time_unix_nano: w.start_time_unix_nano,
+            time_unix_nano: w.time_unix_nano,
+            count: w.count,
+            sum: w.sum,
+            scale: w.scale,
+            zero_count: w.zero_count,
+            positive: w.positive.map(Into::into),
+            negative: w.negative.map(Into::into),
+            flags: w.flags,
+            exemplars: Vec::new(),
+            min: w.min,
+            max: w.max,
+            zero_threshold: w.zero_threshold.unwrap_or(0.0),
+        }
+    }
+}
+
+impl From<SummaryDataPoint> for metrics::SummaryDataPoint {
+    fn from(w: SummaryDataPoint) -> Self {
+        Self {
+            attributes: keyvalues(w.attributes),
+            start_time_unix_nano: w.start_time_unix_nano,
+            time_unix_nano: w.time_unix_nano,
+            count: w.count,
+            sum: w.sum.unwrap_or(0.0),
+            quantile_values: w
+                .quantile_values
+                .into_iter()
+                .map(|q| metrics::summary_data_point::ValueAtQuantile {
+                    quantile: q.quantile.unwrap_or(0.0),
+                    value: q.value.unwrap_or(0.0),
+                })
+                .collect(),
+            flags: w.flags,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -896,6 +1269,60 @@ mod tests {
             serde_json::json!({"resourceSpans":[{"scopeSpans":[{"spans":[{
                 "traceId":"abababababababababababababababab","spanId":"cdcdcdcdcdcdcdcd",
                 "startTimeUnixNano":"7"}]}]}]})
+        );
+    }
+
+    #[test]
+    fn metrics_decode_every_kind_with_strings_names_and_snake_case() {
+        let body = br#"{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"claude-code"}}]},
+          "scopeMetrics":[{"scope":{"name":"s"},"metrics":[
+            {"name":"c","unit":"USD","sum":{"aggregationTemporality":"AGGREGATION_TEMPORALITY_DELTA","isMonotonic":true,
+              "dataPoints":[{"startTimeUnixNano":"1","timeUnixNano":"2","asDouble":0.5,"exemplars":[{"asInt":"3"}]}]}},
+            {"name":"g","gauge":{"data_points":[{"time_unix_nano":3,"as_int":"-4"}]}},
+            {"name":"h","histogram":{"aggregationTemporality":2,"dataPoints":[{"timeUnixNano":"5","count":"3","sum":6.5,
+              "bucketCounts":["1","2"],"explicitBounds":[10],"min":1,"max":"Infinity"}]}},
+            {"name":"e","exponentialHistogram":{"aggregationTemporality":1,"dataPoints":[{"timeUnixNano":"6","count":"2",
+              "scale":3,"zeroCount":"1","positive":{"offset":-1,"bucketCounts":["1"]}}]}},
+            {"name":"s","summary":{"dataPoints":[{"timeUnixNano":"7","count":"4","sum":8,
+              "quantileValues":[{"quantile":0.5,"value":2}]}]}}]}]}]}"#;
+        let rm = decode_metrics(body).unwrap();
+        let ms = &rm[0].scope_metrics[0].metrics;
+        use metrics::metric::Data;
+        let Some(Data::Sum(sum)) = &ms[0].data else {
+            panic!("sum")
+        };
+        assert_eq!((sum.aggregation_temporality, sum.is_monotonic), (1, true));
+        assert_eq!(
+            sum.data_points[0].value,
+            Some(metrics::number_data_point::Value::AsDouble(0.5))
+        );
+        let Some(Data::Gauge(gauge)) = &ms[1].data else {
+            panic!("gauge")
+        };
+        assert_eq!(
+            gauge.data_points[0].value,
+            Some(metrics::number_data_point::Value::AsInt(-4))
+        );
+        let Some(Data::Histogram(h)) = &ms[2].data else {
+            panic!("histogram")
+        };
+        assert_eq!(h.data_points[0].bucket_counts, [1, 2]);
+        assert_eq!(h.data_points[0].max, Some(f64::INFINITY));
+        let Some(Data::ExponentialHistogram(e)) = &ms[3].data else {
+            panic!("exp")
+        };
+        assert_eq!(e.data_points[0].positive.as_ref().unwrap().offset, -1);
+        let Some(Data::Summary(s)) = &ms[4].data else {
+            panic!("summary")
+        };
+        assert_eq!(s.data_points[0].quantile_values[0].value, 2.0);
+
+        let err = decode_metrics(br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"sum":{"aggregationTemporality":"WEEKLY"}}]}]}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("metrics[0].sum.aggregationTemporality"),
+            "{err}"
         );
     }
 

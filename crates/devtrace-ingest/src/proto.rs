@@ -3,9 +3,13 @@
 use crate::{Accepted, DecodeError, Limits};
 use devtrace_model as model;
 use opentelemetry_proto::tonic::{
-    collector::{logs::v1::ExportLogsServiceRequest, trace::v1::ExportTraceServiceRequest},
+    collector::{
+        logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
+        trace::v1::ExportTraceServiceRequest,
+    },
     common::v1 as common,
     logs::v1 as logs,
+    metrics::v1 as metrics,
     resource::v1 as resource,
     trace::v1 as trace,
 };
@@ -20,6 +24,11 @@ pub fn decode_trace_request(body: &[u8]) -> Result<ExportTraceServiceRequest, De
 /// Decodes a protobuf `ExportLogsServiceRequest` body.
 pub fn decode_logs_request(body: &[u8]) -> Result<ExportLogsServiceRequest, DecodeError> {
     ExportLogsServiceRequest::decode(body).map_err(|e| DecodeError::Protobuf(e.to_string()))
+}
+
+/// Decodes a protobuf `ExportMetricsServiceRequest` body.
+pub fn decode_metrics_request(body: &[u8]) -> Result<ExportMetricsServiceRequest, DecodeError> {
+    ExportMetricsServiceRequest::decode(body).map_err(|e| DecodeError::Protobuf(e.to_string()))
 }
 
 /// Counts rejected items per reason, remembering where each reason first occurred.
@@ -123,6 +132,242 @@ pub fn logs_from_proto(
         rejected: rejections.total,
         error_message: rejections.message("log records", seen),
     }
+}
+
+/// Converts metric data to the model, rejecting data points that cannot be placed in time or
+/// carry no value (and every point of a metric with no name or no data).
+pub fn metrics_from_proto(
+    resource_metrics: Vec<metrics::ResourceMetrics>,
+    limits: &Limits,
+) -> Accepted<model::metrics::MetricBatch> {
+    use metrics::metric::Data;
+    use model::metrics::{Metric, MetricKind, Temporality};
+    let mut batch = model::metrics::MetricBatch::default();
+    let mut rejections = Rejections::default();
+    let mut seen = 0u64;
+    for (ri, rm) in resource_metrics.into_iter().enumerate() {
+        let resource_index = batch.resources.len() as u32;
+        batch
+            .resources
+            .push(resource_from_proto(rm.resource, rm.schema_url, limits));
+        for (si, sm) in rm.scope_metrics.into_iter().enumerate() {
+            let scope_index = batch.scopes.len() as u32;
+            batch
+                .scopes
+                .push(scope_from_proto(sm.scope, sm.schema_url, limits));
+            for (mi, metric) in sm.metrics.into_iter().enumerate() {
+                let path = |pi: usize| {
+                    format!(
+                        "resourceMetrics[{ri}].scopeMetrics[{si}].metrics[{mi}].dataPoints[{pi}]"
+                    )
+                };
+                let (kind, temporality, monotonic, points): (_, _, _, Vec<PointResult>) =
+                    match metric.data {
+                        Some(Data::Gauge(g)) => (
+                            MetricKind::Gauge,
+                            Temporality::Unspecified,
+                            false,
+                            g.data_points
+                                .into_iter()
+                                .map(|p| number_point(p, limits))
+                                .collect(),
+                        ),
+                        Some(Data::Sum(s)) => (
+                            MetricKind::Sum,
+                            Temporality::from_otlp(s.aggregation_temporality),
+                            s.is_monotonic,
+                            s.data_points
+                                .into_iter()
+                                .map(|p| number_point(p, limits))
+                                .collect(),
+                        ),
+                        Some(Data::Histogram(h)) => (
+                            MetricKind::Histogram,
+                            Temporality::from_otlp(h.aggregation_temporality),
+                            false,
+                            h.data_points
+                                .into_iter()
+                                .map(|p| histogram_point(p, limits))
+                                .collect(),
+                        ),
+                        Some(Data::ExponentialHistogram(h)) => (
+                            MetricKind::ExponentialHistogram,
+                            Temporality::from_otlp(h.aggregation_temporality),
+                            false,
+                            h.data_points
+                                .into_iter()
+                                .map(|p| exponential_point(p, limits))
+                                .collect(),
+                        ),
+                        Some(Data::Summary(s)) => (
+                            MetricKind::Summary,
+                            Temporality::Unspecified,
+                            false,
+                            s.data_points
+                                .into_iter()
+                                .map(|p| summary_point(p, limits))
+                                .collect(),
+                        ),
+                        None => {
+                            seen += 1;
+                            rejections.reject(METRIC_WITHOUT_DATA, || {
+                                format!("resourceMetrics[{ri}].scopeMetrics[{si}].metrics[{mi}]")
+                            });
+                            continue;
+                        }
+                    };
+                let mut kept = Vec::with_capacity(points.len());
+                for (pi, point) in points.into_iter().enumerate() {
+                    seen += 1;
+                    match point {
+                        _ if metric.name.is_empty() => {
+                            rejections.reject(METRIC_WITHOUT_NAME, || path(pi))
+                        }
+                        Ok(point) => kept.push(point),
+                        Err(reason) => rejections.reject(reason, || path(pi)),
+                    }
+                }
+                if kept.is_empty() {
+                    continue;
+                }
+                batch.metrics.push(Metric {
+                    name: metric.name,
+                    description: truncate_string(metric.description, limits.max_value_bytes),
+                    unit: metric.unit,
+                    kind,
+                    temporality,
+                    monotonic,
+                    points: kept,
+                    resource: resource_index,
+                    scope: scope_index,
+                });
+            }
+        }
+    }
+    Accepted {
+        batch,
+        rejected: rejections.total,
+        error_message: rejections.message("data points", seen),
+    }
+}
+
+const METRIC_WITHOUT_DATA: &str =
+    "in a metric with no data (set gauge, sum, histogram, exponentialHistogram or summary)";
+const METRIC_WITHOUT_NAME: &str = "in a metric with no name";
+const POINT_WITHOUT_TIME: &str = "with no time_unix_nano";
+const POINT_WITHOUT_VALUE: &str = "with no value (set asDouble or asInt)";
+
+type PointResult = Result<model::metrics::MetricPoint, &'static str>;
+
+fn point_of(
+    attributes: Vec<common::KeyValue>,
+    start_unix_nano: u64,
+    time_unix_nano: u64,
+    flags: u32,
+    value: model::metrics::PointValue,
+    limits: &Limits,
+) -> PointResult {
+    if time_unix_nano == 0 {
+        return Err(POINT_WITHOUT_TIME);
+    }
+    Ok(model::metrics::MetricPoint {
+        attributes: attributes_from_proto(attributes, limits).0,
+        start_unix_nano,
+        time_unix_nano,
+        flags,
+        value,
+    })
+}
+
+fn number_point(point: metrics::NumberDataPoint, limits: &Limits) -> PointResult {
+    use metrics::number_data_point::Value;
+    let value = match point.value {
+        Some(Value::AsInt(v)) => model::metrics::PointValue::Int(v),
+        Some(Value::AsDouble(v)) => model::metrics::PointValue::Double(v),
+        None => return Err(POINT_WITHOUT_VALUE),
+    };
+    point_of(
+        point.attributes,
+        point.start_time_unix_nano,
+        point.time_unix_nano,
+        point.flags,
+        value,
+        limits,
+    )
+}
+
+fn histogram_point(point: metrics::HistogramDataPoint, limits: &Limits) -> PointResult {
+    let value = model::metrics::PointValue::Histogram(model::metrics::HistogramValue {
+        count: point.count,
+        sum: point.sum,
+        min: point.min,
+        max: point.max,
+        bucket_counts: point.bucket_counts,
+        explicit_bounds: point.explicit_bounds,
+    });
+    point_of(
+        point.attributes,
+        point.start_time_unix_nano,
+        point.time_unix_nano,
+        point.flags,
+        value,
+        limits,
+    )
+}
+
+fn exponential_point(
+    point: metrics::ExponentialHistogramDataPoint,
+    limits: &Limits,
+) -> PointResult {
+    let (positive_offset, positive_counts) = point
+        .positive
+        .map_or((0, Vec::new()), |b| (b.offset, b.bucket_counts));
+    let (negative_offset, negative_counts) = point
+        .negative
+        .map_or((0, Vec::new()), |b| (b.offset, b.bucket_counts));
+    let value = model::metrics::PointValue::ExponentialHistogram(
+        model::metrics::ExponentialHistogramValue {
+            count: point.count,
+            sum: point.sum,
+            min: point.min,
+            max: point.max,
+            scale: point.scale,
+            zero_count: point.zero_count,
+            zero_threshold: point.zero_threshold,
+            positive_offset,
+            positive_counts,
+            negative_offset,
+            negative_counts,
+        },
+    );
+    point_of(
+        point.attributes,
+        point.start_time_unix_nano,
+        point.time_unix_nano,
+        point.flags,
+        value,
+        limits,
+    )
+}
+
+fn summary_point(point: metrics::SummaryDataPoint, limits: &Limits) -> PointResult {
+    let value = model::metrics::PointValue::Summary(model::metrics::SummaryValue {
+        count: point.count,
+        sum: point.sum,
+        quantiles: point
+            .quantile_values
+            .into_iter()
+            .map(|q| (q.quantile, q.value))
+            .collect(),
+    });
+    point_of(
+        point.attributes,
+        point.start_time_unix_nano,
+        point.time_unix_nano,
+        point.flags,
+        value,
+        limits,
+    )
 }
 
 fn resource_from_proto(
@@ -676,5 +921,65 @@ mod tests {
         );
         assert_eq!(accepted.batch.logs[1].trace_id, None);
         assert_eq!(accepted.rejected, 1);
+    }
+
+    #[test]
+    fn metric_points_without_time_or_value_are_rejected_and_located() {
+        use metrics::number_data_point::Value;
+        let point = |time: u64, value: Option<Value>| metrics::NumberDataPoint {
+            time_unix_nano: time,
+            value,
+            ..Default::default()
+        };
+        let sum = |name: &str, points| metrics::Metric {
+            name: name.into(),
+            data: Some(metrics::metric::Data::Sum(metrics::Sum {
+                data_points: points,
+                aggregation_temporality: 2,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        };
+        let accepted = metrics_from_proto(
+            vec![metrics::ResourceMetrics {
+                scope_metrics: vec![metrics::ScopeMetrics {
+                    metrics: vec![
+                        sum(
+                            "tokens",
+                            vec![
+                                point(5, Some(Value::AsInt(3))),
+                                point(0, Some(Value::AsInt(1))),
+                                point(6, None),
+                            ],
+                        ),
+                        sum("", vec![point(7, Some(Value::AsDouble(1.0)))]),
+                        metrics::Metric {
+                            name: "empty".into(),
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            &Limits::default(),
+        );
+        assert_eq!(accepted.batch.point_count(), 1);
+        let metric = &accepted.batch.metrics[0];
+        assert_eq!(metric.temporality, model::metrics::Temporality::Cumulative);
+        assert!(metric.monotonic);
+        assert_eq!(metric.points[0].value, model::metrics::PointValue::Int(3));
+        assert_eq!(accepted.rejected, 4);
+        let message = &accepted.error_message;
+        assert!(
+            message.starts_with("rejected 4 of 5 data points"),
+            "{message}"
+        );
+        assert!(
+            message.contains("1 with no time_unix_nano (first at resourceMetrics[0].scopeMetrics[0].metrics[0].dataPoints[1])"),
+            "{message}"
+        );
+        assert!(message.contains("1 in a metric with no name"), "{message}");
+        assert!(message.contains("1 in a metric with no data"), "{message}");
     }
 }

@@ -90,8 +90,19 @@ impl DevtraceMcp {
 
     /// Calls a tool directly (tests, benchmarks): the text, and whether it is an error.
     pub fn call(&self, name: &str, arguments: serde_json::Value) -> (String, bool) {
+        let (text, is_error) = self.call_unchecked(name, arguments);
+        (outgoing(text), is_error)
+    }
+
+    fn call_unchecked(&self, name: &str, arguments: serde_json::Value) -> (String, bool) {
         match self.inner.tools.iter().find(|t| t.name == name) {
-            None => (format!("unknown tool {name:?}"), true),
+            None => (
+                format!(
+                    "unknown tool {name_q}",
+                    name_q = devtrace_model::recorded::quote(name)
+                ),
+                true,
+            ),
             Some(tool) => {
                 match tool.call(&*self.inner.store, self.inner.web_ui.as_ref(), arguments) {
                     Ok(text) => (text, false),
@@ -172,6 +183,23 @@ impl DevtraceMcp {
     }
 }
 
+/// Every text an answer carries, on its way out. Tools quote and escape the recorded text they
+/// format; this escapes whatever one forgot (a control, bidi or zero-width character, a line
+/// separator: `recorded::escape_stray`), keeping devtrace's own line breaks and backticks. With
+/// `DEVTRACE_STRICT_OUTPUT` set, a debug build panics instead, so the hostile-text tests prove
+/// that no tool relies on it.
+pub fn outgoing(text: String) -> String {
+    match devtrace_model::recorded::escape_stray(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(escaped) => {
+            if cfg!(debug_assertions) && std::env::var_os("DEVTRACE_STRICT_OUTPUT").is_some() {
+                panic!("the MCP safety net had to escape a character a tool wrote raw: {escaped}");
+            }
+            escaped
+        }
+    }
+}
+
 fn request_id(id: &rmcp::model::RequestId) -> String {
     serde_json::to_value(id)
         .ok()
@@ -243,7 +271,11 @@ impl ServerHandler for DevtraceMcp {
         let call = self.begin("tools/call", Some(name.clone()), &context);
         if !self.inner.tools.iter().any(|t| t.name == name) {
             let known: Vec<&str> = self.inner.tools.iter().map(|t| t.name).collect();
-            let message = format!("unknown tool {name:?}; the tools are {}", known.join(", "));
+            let message = format!(
+                "unknown tool {name_q}; the tools are {}",
+                known.join(", "),
+                name_q = devtrace_model::recorded::quote(&name)
+            );
             self.end(
                 call,
                 Outcome::RpcError {

@@ -78,13 +78,17 @@ pub fn get(name: &str, arguments: Option<&JsonObject>) -> Result<GetPromptResult
     let spec = PROMPTS.iter().find(|s| s.name == name).ok_or_else(|| {
         let names: Vec<&str> = PROMPTS.iter().map(|s| s.name).collect();
         format!(
-            "unknown prompt {name:?}; the prompts are {}",
-            names.join(", ")
+            "unknown prompt {name_q}; the prompts are {}",
+            names.join(", "),
+            name_q = devtrace_model::recorded::quote(name)
         )
     })?;
     for (arg, _, required) in spec.arguments {
         if *required && argument(arguments, arg).is_none() {
-            return Err(format!("prompt {name} needs the argument {arg:?}"));
+            return Err(format!(
+                "prompt {name} needs the argument {arg_q}",
+                arg_q = devtrace_model::recorded::quote(arg)
+            ));
         }
     }
     let quoted = |arg: &str| argument(arguments, arg).map(devtrace_query::text::quote);
@@ -144,8 +148,9 @@ pub fn get(name: &str, arguments: Option<&JsonObject>) -> Result<GetPromptResult
             )
         }
     };
-    Ok(
-        GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
-            .with_description(spec.description),
-    )
+    Ok(GetPromptResult::new(vec![PromptMessage::new_text(
+        Role::User,
+        crate::outgoing(text),
+    )])
+    .with_description(spec.description))
 }

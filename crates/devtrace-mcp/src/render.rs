@@ -52,45 +52,15 @@ pub fn session_rows(facts: &SessionFacts, trace_id: &str, findings: Option<usize
     )
 }
 
-/// The trace names a finding mentions (its operation and its evidence spans), to quote in its
-/// title and recommendation.
-pub fn finding_names(
-    finding: &devtrace_analyze::Finding,
-    traces: &[devtrace_analyze::AnalyzedTrace],
-) -> Vec<String> {
-    let mut names: Vec<String> = finding.operation.iter().cloned().collect();
-    for evidence in &finding.evidence {
-        if let Some(trace) = traces.iter().find(|t| t.trace_id == evidence.trace_id) {
-            if let Some(root) = trace.root()
-                && !names.contains(&trace.span(root).name)
-            {
-                names.push(trace.span(root).name.clone());
-            }
-            for span in &trace.spans.spans {
-                if evidence.span_ids.contains(&span.span_id) && !names.contains(&span.name) {
-                    names.push(span.name.clone());
-                }
-            }
-        }
-    }
-    names
-}
-
-/// Findings as numbered blocks, names quoted, as many as fit in `budget` tokens; says how
-/// many were left out and how to see them.
-pub fn findings_text(
-    findings: &[devtrace_analyze::Finding],
-    traces: &[devtrace_analyze::AnalyzedTrace],
-    budget: usize,
-    more: &str,
-) -> String {
+/// Findings as numbered blocks (their titles quote the recorded text they cite), as many as
+/// fit in `budget` tokens; says how many were left out and how to see them.
+pub fn findings_text(findings: &[devtrace_analyze::Finding], budget: usize, more: &str) -> String {
     let options = devtrace_query::text::TextOptions::quoted(100, "get_spans has them all");
     let (mut out, shown) = take_within(
-        findings.iter().enumerate().map(|(n, finding)| {
-            let names = finding_names(finding, traces);
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            devtrace_query::text::finding_text_with(finding, n + 1, &options, &names)
-        }),
+        findings
+            .iter()
+            .enumerate()
+            .map(|(n, finding)| devtrace_query::text::finding_text_with(finding, n + 1, &options)),
         budget,
     );
     if shown < findings.len() {

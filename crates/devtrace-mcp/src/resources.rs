@@ -14,9 +14,25 @@ pub fn list() -> Vec<Resource> {
     vec![
         Resource::new(SCHEMA_URI, "sql-schema")
             .with_title("SQL views for query_sql")
-            .with_description("The views query_sql reads (traces, spans, operations), their columns, and example queries")
+            .with_description(format!(
+                "The views query_sql reads ({}), their columns, and example queries",
+                sql_views().join(", ")
+            ))
             .with_mime_type("text/plain"),
     ]
+}
+
+/// The views of the SQL schema, as it names them (a line `name(columns…)` each), so the
+/// resource's description cannot leave one out.
+pub fn sql_views() -> Vec<&'static str> {
+    SCHEMA
+        .lines()
+        .filter_map(|line| {
+            let (name, _) = line.split_once('(')?;
+            (!name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                .then_some(name)
+        })
+        .collect()
 }
 
 pub fn templates() -> Vec<ResourceTemplate> {
@@ -55,10 +71,27 @@ pub fn read(store: &dyn Store, uri: &str) -> Result<ReadResourceResult, String> 
         .text
     } else {
         return Err(format!(
-            "no resource {uri:?}: the resources are {SCHEMA_URI} and {TRACE_PREFIX}{{trace_id}}"
+            "no resource {}: the resources are {SCHEMA_URI} and {TRACE_PREFIX}{{trace_id}}",
+            devtrace_model::recorded::quote(uri)
         ));
     };
     Ok(ReadResourceResult::new(vec![ResourceContents::text(
-        text, uri,
+        crate::outgoing(text),
+        uri,
     )]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_resource_lists_every_view() {
+        assert_eq!(sql_views(), ["traces", "spans", "operations", "logs"]);
+        let listed = list();
+        let description = listed[0].description.as_deref().unwrap();
+        for view in sql_views() {
+            assert!(description.contains(view), "{view}: {description}");
+        }
+    }
 }

@@ -100,28 +100,6 @@ fn the_user_docs_carry_the_sql_schema_verbatim() {
     );
 }
 
-/// Whether every occurrence of `needle` in `line` lies inside a JSON string literal.
-fn only_inside_quotes(line: &str, needle: &str) -> bool {
-    let mut inside = Vec::with_capacity(line.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in line.chars() {
-        let now = in_string;
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-        }
-        inside.extend(std::iter::repeat_n(now, c.len_utf8()));
-    }
-    line.match_indices(needle).all(|(at, _)| inside[at])
-}
-
 /// A prompt and a command's error that read like instructions, recorded in two sessions of one
 /// repository: every session tool (and the overview) shows them quoted, escaped, labelled as
 /// data, and never on a line of their own.
@@ -178,7 +156,7 @@ fn instruction_like_session_text_is_quoted_in_the_session_tools() {
         );
         for line in text.lines() {
             assert!(
-                only_inside_quotes(line, "Ignore previous"),
+                devtrace_model::recorded::only_inside_quotes(line, "Ignore previous"),
                 "{tool}: recorded text outside quotes in {line:?}\n{text}"
             );
             assert!(
@@ -283,7 +261,7 @@ fn qa_results_are_quoted_in_qa_summary_and_session_overview() {
         );
         for line in text.lines() {
             assert!(
-                only_inside_quotes(line, "Ignore previous"),
+                devtrace_model::recorded::only_inside_quotes(line, "Ignore previous"),
                 "{tool}: recorded text outside quotes in {line:?}\n{text}"
             );
             assert!(!line.trim_start().starts_with("SYSTEM:"), "{tool}:\n{text}");

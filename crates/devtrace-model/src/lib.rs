@@ -11,6 +11,7 @@
 
 pub mod conventions;
 mod ids;
+pub mod metrics;
 pub mod recorded;
 pub mod semconv;
 pub mod session;

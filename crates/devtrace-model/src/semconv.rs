@@ -187,3 +187,26 @@ pub const SESSION_DOCUMENT_REF: &str = "devtrace.session.document.ref";
 pub const SESSION_TASK_TEST_COMMAND: &str = "devtrace.session.task.test_command";
 /// Duration of an IDE event as reported (ms).
 pub const SESSION_DURATION_MS: &str = "devtrace.session.duration_ms";
+
+/// Agents' own OpenTelemetry (Claude Code, Codex CLI, Gemini CLI events mapped to sessions).
+/// Set on every span built from an agent's native telemetry, so the read side knows what the
+/// session was assembled from (a transcript import sets `devtrace.session.source` instead).
+pub const SESSION_FROM_TELEMETRY: &str = "devtrace.session.telemetry";
+/// The agent's telemetry named the tool but withheld its input (Claude Code without
+/// `OTEL_LOG_TOOL_DETAILS=1`): the call cannot be compared with others.
+pub const SESSION_INPUT_WITHHELD: &str = "devtrace.session.input.withheld";
+/// How the agent decided to run a tool call (`accept`, `reject`, `approved`, `denied`…) and
+/// who decided (`config`, `user_permanent`, `hook`…), as its telemetry says.
+pub const SESSION_TOOL_DECISION: &str = "devtrace.session.tool.decision";
+pub const SESSION_TOOL_DECISION_SOURCE: &str = "devtrace.session.tool.decision.source";
+/// The agent's own trace that recorded this part of the session (hex trace id), when its
+/// event carried one: the agent's traces are stored as they are and linked from here.
+pub const SESSION_AGENT_TRACE: &str = "devtrace.session.agent_trace";
+/// What an LLM call cost, as the agent reported it (US dollars).
+pub const LLM_COST_USD: &str = "devtrace.llm.cost_usd";
+/// Whether an LLM request was retried (its attempt number, 1 for the first).
+pub const LLM_ATTEMPT: &str = "devtrace.llm.attempt";
+/// Set on turns and LLM calls read from a transcript, so that when a session also has them
+/// from the agent's telemetry (which cannot always name them the same way) each is counted
+/// once: the transcript's are counted.
+pub const SESSION_FROM_TRANSCRIPT: &str = "devtrace.session.transcript";

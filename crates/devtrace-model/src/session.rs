@@ -213,6 +213,11 @@ fn int(span: &Span, key: &str) -> u64 {
 
 impl SessionFacts {
     /// The facts of a session trace, or `None` when no span in it is a session span.
+    ///
+    /// A session may hold turns and LLM calls from a transcript and from the agent's telemetry
+    /// that could not be matched by id (Codex without trace ids): when a transcript's are there,
+    /// only those are counted, so nothing counts twice. Without a title of its own (telemetry
+    /// gives none), the session is titled by its first prompt.
     pub fn from_spans(batch: &SpanBatch) -> Option<Self> {
         let root = batch
             .spans
@@ -227,20 +232,45 @@ impl SessionFacts {
             end_unix_nano: 0,
             ..Default::default()
         };
+        let from_transcript = |span: &Span| {
+            span.attr(semconv::SESSION_FROM_TRANSCRIPT) == Some(&AnyValue::Bool(true))
+        };
+        let transcript_has = |role: &str| {
+            batch
+                .spans
+                .iter()
+                .any(|s| session_role(s) == Some(role) && from_transcript(s))
+        };
+        let (transcript_turns, transcript_chats) = (
+            transcript_has(semconv::SESSION_SPAN_TURN),
+            transcript_has(semconv::SESSION_SPAN_CHAT),
+        );
+        let mut first_prompt: Option<(u64, &str)> = None;
         for span in &batch.spans {
             if span.start_unix_nano != 0 {
                 facts.start_unix_nano = facts.start_unix_nano.min(span.start_unix_nano);
             }
             facts.end_unix_nano = facts.end_unix_nano.max(span.end_unix_nano);
             match session_role(span) {
-                Some(semconv::SESSION_SPAN_TURN) => facts.turns += 1,
+                Some(semconv::SESSION_SPAN_TURN) => {
+                    if !transcript_turns || from_transcript(span) {
+                        facts.turns += 1;
+                    }
+                    if let Some(prompt) = span
+                        .attr(semconv::SESSION_PROMPT)
+                        .and_then(AnyValue::as_str)
+                        && first_prompt.is_none_or(|(start, _)| span.start_unix_nano < start)
+                    {
+                        first_prompt = Some((span.start_unix_nano, prompt));
+                    }
+                }
                 Some(semconv::SESSION_SPAN_TOOL) => {
                     facts.tool_calls += 1;
                     facts.errors += u64::from(span.is_error());
                 }
                 Some(semconv::SESSION_SPAN_EVENT) => facts.errors += u64::from(span.is_error()),
                 Some(semconv::SESSION_SPAN_AGENT) => facts.subagents += 1,
-                Some(semconv::SESSION_SPAN_CHAT) => {
+                Some(semconv::SESSION_SPAN_CHAT) if !transcript_chats || from_transcript(span) => {
                     facts.input_tokens += int(span, semconv::GEN_AI_USAGE_INPUT_TOKENS);
                     facts.output_tokens += int(span, semconv::GEN_AI_USAGE_OUTPUT_TOKENS);
                     facts.cache_read_tokens +=
@@ -248,6 +278,11 @@ impl SessionFacts {
                 }
                 _ => {}
             }
+        }
+        if facts.title.is_empty()
+            && let Some((_, prompt)) = first_prompt
+        {
+            facts.title = prompt_title(prompt);
         }
         if facts.start_unix_nano == u64::MAX {
             facts.start_unix_nano = 0;

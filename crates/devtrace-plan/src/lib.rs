@@ -36,7 +36,7 @@ pub enum PlanError {
     NotFound(String),
     #[error("{0}")]
     Python(String),
-    #[error("plans in {dir}: {source}")]
+    #[error("plans in {}: {source}", recorded::escape(&.dir.to_string_lossy()))]
     Io {
         dir: PathBuf,
         #[source]
@@ -218,7 +218,7 @@ fn locate(
         recorded::name(operation),
         roots
             .iter()
-            .map(|r| r.display().to_string())
+            .map(|r| recorded::escape(&r.to_string_lossy()))
             .collect::<Vec<_>>()
             .join(", ")
     )))
@@ -278,26 +278,38 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
     let output = Command::new(&python)
         .args(["-I", "-c", PLAN_CALLS, &input.to_string()])
         .output()
-        .map_err(|e| PlanError::Python(format!("cannot run {python} to read the source ({e}); set DEVTRACE_PYTHON to a Python 3.9+ interpreter")))?;
+        .map_err(|e| {
+            PlanError::Python(format!(
+                "cannot run {} to read the source ({e}); set DEVTRACE_PYTHON to a Python 3.9+ interpreter",
+                recorded::quote(&python)
+            ))
+        })?;
     if !output.status.success() {
         return Err(PlanError::Python(format!(
-            "{python} could not read the source: {}",
-            String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
+            "{} could not read the source: {}",
+            recorded::quote(&python),
+            recorded::escape(
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            )
         )));
     }
     let parsed: ScriptOutput = serde_json::from_slice(&output.stdout).map_err(|e| {
         PlanError::Python(format!(
-            "{python} answered something else than a plan ({e})"
+            "{} answered something else than a plan ({e})",
+            recorded::quote(&python)
         ))
     })?;
     if !parsed.missing.is_empty() || parsed.functions.is_empty() {
         return Err(PlanError::NotFound(format!(
-            "{} is {module}.{qualname}{}, but no function {qualname} is defined there",
+            "{} is {}{}, but no function {} is defined there",
             recorded::name(&request.operation),
-            file.map(|f| format!(" in {f}")).unwrap_or_default()
+            recorded::quote(&format!("{module}.{qualname}")),
+            file.map(|f| format!(" in {}", recorded::quote(&f)))
+                .unwrap_or_default(),
+            recorded::quote(&qualname)
         )));
     }
     let created = devtrace_query::timefmt::now_nanos();
@@ -397,11 +409,13 @@ impl PlanStore {
         match matching.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(PlanError::NotFound(format!(
-                "no plan {id:?} in {}; `devtrace plan list` shows the stored plans",
-                self.dir.display()
+                "no plan {} in {}; `devtrace plan list` shows the stored plans",
+                recorded::quote(id),
+                recorded::escape(&self.dir.to_string_lossy())
             ))),
             many => Err(PlanError::NotFound(format!(
-                "plan id {id:?} is ambiguous ({} plans start with it); give more of it",
+                "plan id {} is ambiguous ({} plans start with it); give more of it",
+                recorded::quote(id),
                 many.len()
             ))),
         }
@@ -452,13 +466,13 @@ pub fn explain(plan: &Plan) -> String {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            format!("{file}:{}", f.line)
+            format!("{}:{}", recorded::escape(&file), f.line)
         };
         let recursive = if f.recursive { ", recursive" } else { "" };
         out.push_str(&format!(
             "    {}.{}  {}  {}{recursive}\n",
-            f.module,
-            f.qualname,
+            recorded::escape(&f.module),
+            recorded::escape(&f.qualname),
             place,
             recorded::quote_short(&f.via, 100)
         ));
@@ -475,8 +489,8 @@ pub fn explain(plan: &Plan) -> String {
                 "    {} at line {} of {}: {}\n",
                 recorded::quote_short(&n.call, 60),
                 n.line,
-                n.caller,
-                n.reason
+                recorded::escape(&n.caller),
+                recorded::escape(&n.reason)
             ));
         }
         if skipped.len() > 20 {
@@ -492,8 +506,8 @@ pub fn explain(plan: &Plan) -> String {
             "  note: {} at line {} of {}: {}\n",
             recorded::quote_short(&n.call, 60),
             n.line,
-            n.caller,
-            n.reason
+            recorded::escape(&n.caller),
+            recorded::escape(&n.reason)
         ));
     }
     out.push_str(&format!(

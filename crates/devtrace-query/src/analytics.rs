@@ -55,7 +55,8 @@ pub fn operation_analytics(
     let traces = recent(store, scope, Some(operation), crate::scope::DEFAULT_LAST)?;
     let profile = profile_operation(&traces, operation).ok_or_else(|| {
         QueryError::UnknownOperation(format!(
-            "no span named {operation:?} in the selected traces"
+            "no span named {} in the selected traces",
+            crate::text::quote(operation)
         ))
     })?;
     let points: Vec<(u64, f64)> = traces

@@ -80,8 +80,9 @@ pub fn select(store: &dyn Store, selection: &Selection) -> Result<Sides, QueryEr
             }
             if runs.len() < 2 {
                 return Err(QueryError::Invalid(format!(
-                    "only {} run(s) of {operation:?} are stored; need 2 to compare",
-                    runs.len()
+                    "only {} run(s) of {} are stored; need 2 to compare",
+                    runs.len(),
+                    crate::text::quote(operation)
                 )));
             }
             // Oldest first: the older half is A.
@@ -124,7 +125,8 @@ pub fn select(store: &dyn Store, selection: &Selection) -> Result<Sides, QueryEr
         )));
     }
     let label = format!(
-        "{operation}: {} earlier run(s) (A) vs {} later run(s) (B)",
+        "{}: {} earlier run(s) (A) vs {} later run(s) (B)",
+        devtrace_model::recorded::name(operation),
         a.len(),
         b.len()
     );
@@ -217,7 +219,7 @@ mod tests {
         assert_eq!((last.a_traces.len(), last.b_traces.len()), (2, 2));
         assert_eq!(
             last.what,
-            "work: 2 earlier run(s) (A) vs 2 later run(s) (B)"
+            "\"work\": 2 earlier run(s) (A) vs 2 later run(s) (B)"
         );
         let window = select(
             &store,

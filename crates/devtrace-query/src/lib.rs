@@ -44,6 +44,7 @@ pub mod links;
 pub mod live;
 pub mod overview;
 pub mod runs;
+pub mod safe_json;
 pub mod scope;
 pub mod search;
 pub mod sessions;

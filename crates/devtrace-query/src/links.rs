@@ -82,8 +82,9 @@ fn with_query(path: &str, filters: &[(&str, &str)]) -> String {
     format!("{path}?{}", query.join("&"))
 }
 
-/// Percent-encodes everything but unreserved characters (RFC 3986).
-fn encode(text: &str) -> String {
+/// Percent-encodes everything but unreserved characters (RFC 3986): a path segment or a query
+/// value.
+pub fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

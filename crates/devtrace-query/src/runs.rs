@@ -16,7 +16,9 @@ pub fn attached_traces(spans: &[Span]) -> Vec<String> {
             _ => None,
         })
         .flatten()
-        .map(str::to_owned)
+        // Recorded values: only well-formed trace ids are used (they are shown and sliced).
+        .filter_map(|id| id.parse::<TraceId>().ok())
+        .map(|id| id.to_hex())
         .collect()
 }
 

@@ -1,5 +1,6 @@
 //! Which traces an analysis reads, loaded and built into trees.
 
+use crate::text::quote;
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_store::{Store, StoreError, TraceQuery, TraceSummary};
 
@@ -113,11 +114,15 @@ pub fn closest_operations(
 pub fn unknown_operation(store: &dyn Store, name: &str) -> Result<String, StoreError> {
     let close = closest_operations(store, name, 5)?;
     Ok(if close.is_empty() {
-        format!("no span named {name:?} is stored; `devtrace perf` lists the operations there are")
-    } else {
-        let list: Vec<String> = close.iter().map(|n| format!("{n:?}")).collect();
         format!(
-            "no span named {name:?} is stored; did you mean {}?",
+            "no span named {} is stored; `devtrace perf` lists the operations there are",
+            quote(name)
+        )
+    } else {
+        let list: Vec<String> = close.iter().map(|n| quote(n)).collect();
+        format!(
+            "no span named {} is stored; did you mean {}?",
+            quote(name),
             list.join(", ")
         )
     })

@@ -41,14 +41,18 @@ impl AttributeFilter {
             (None, Some(c)) => (c, false),
             (None, None) => {
                 return Err(format!(
-                    "{text:?} is not an attribute filter: write key=value (equals) or key~text (contains), \
-                     e.g. http.route=/users or db.statement~SELECT"
+                    "{} is not an attribute filter: write key=value (equals) or key~text (contains), \
+                     e.g. http.route=/users or db.statement~SELECT",
+                    crate::text::quote(text)
                 ));
             }
         };
         let key = text[..at].trim();
         if key.is_empty() {
-            return Err(format!("{text:?} has no attribute key before the operator"));
+            return Err(format!(
+                "{} has no attribute key before the operator",
+                crate::text::quote(text)
+            ));
         }
         let value = text[at + 1..].to_owned();
         Ok(Self {

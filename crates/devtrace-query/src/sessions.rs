@@ -16,15 +16,17 @@
 //! [`render_insights`] are their text forms.
 
 use crate::scope::QueryError;
-use crate::text::{SavingWording, TextOptions, finding_text_worded, quote, truncate};
+use crate::text::{SavingWording, TextOptions, cell, escape, finding_text_worded, quote, truncate};
 use crate::timefmt::{format_duration, format_timestamp};
 use devtrace_analyze::detectors::session::run_all;
 use devtrace_analyze::session::{ActionKind, LINK_SLACK_NANOS, RunFacts, SessionView, link_runs};
 use devtrace_analyze::session_insights::{self, Insight, SessionSignals};
 use devtrace_analyze::{AnalyzedTrace, Finding};
+use devtrace_model::metrics::Usage;
 use devtrace_model::session::session_role;
 use devtrace_model::time::format_rfc3339;
 use devtrace_model::{AnyValue, Span, SpanId, TraceId, semconv};
+use devtrace_store::metrics::UsageQuery;
 use devtrace_store::{SessionQuery, SessionSummary, Store, StoreError, TraceQuery};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -69,6 +71,10 @@ pub struct SessionItem {
     pub cache_read_tokens: u64,
     pub errors: u64,
     pub findings: usize,
+    /// What the agent reported through its metrics (cost, tokens, lines changed), when it
+    /// sent any for this session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 fn item(summary: &SessionSummary, findings: usize) -> SessionItem {
@@ -90,7 +96,36 @@ fn item(summary: &SessionSummary, findings: usize) -> SessionItem {
         cache_read_tokens: facts.cache_read_tokens,
         errors: facts.errors,
         findings,
+        usage: None,
     }
+}
+
+/// The metrics-reported usage of each of `items`, filled in.
+fn add_usage(store: &dyn Store, items: &mut [SessionItem]) -> Result<(), StoreError> {
+    let ids: Vec<TraceId> = items
+        .iter()
+        .filter_map(|i| i.trace_id.parse().ok())
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let totals = store.usage(
+        &UsageQuery {
+            sessions: Some(ids),
+            ..Default::default()
+        },
+        false,
+    )?;
+    for total in totals {
+        let Some(session) = total.session else {
+            continue;
+        };
+        let hex = session.to_hex();
+        if let Some(item) = items.iter_mut().find(|i| i.trace_id == hex) {
+            item.usage = Some(total.usage);
+        }
+    }
+    Ok(())
 }
 
 fn load(store: &dyn Store, trace_id: TraceId) -> Result<Option<AnalyzedTrace>, StoreError> {
@@ -133,7 +168,52 @@ pub fn list_sessions(
         };
         items.push(item(summary, findings));
     }
+    add_usage(store, &mut items)?;
     Ok(items)
+}
+
+/// One UTC day of what agents reported through their metrics.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsageDay {
+    /// `2026-11-23`.
+    pub day: String,
+    pub day_unix_nano: u64,
+    /// Sessions with metrics that day.
+    pub sessions: u64,
+    pub usage: Usage,
+}
+
+/// Agent-reported usage per UTC day since `since` (for `agent`, when given), oldest first.
+pub fn usage_per_day(
+    store: &dyn Store,
+    agent: Option<&str>,
+    since_unix_nano: Option<u64>,
+) -> Result<Vec<UsageDay>, QueryError> {
+    let totals = store.usage(
+        &UsageQuery {
+            sessions: None,
+            since_unix_nano,
+            service: agent.map(str::to_owned),
+        },
+        true,
+    )?;
+    Ok(days(totals))
+}
+
+fn days(totals: Vec<devtrace_store::metrics::UsageTotal>) -> Vec<UsageDay> {
+    totals
+        .into_iter()
+        .filter_map(|t| {
+            let day = t.day_unix_nano?;
+            Some(UsageDay {
+                day: format_rfc3339(day)[..10].to_owned(),
+                day_unix_nano: day,
+                sessions: t.sessions,
+                usage: t.usage,
+            })
+        })
+        .collect()
 }
 
 /// Finds a session by trace id (or unique prefix) or by the agent's own session id.
@@ -277,9 +357,93 @@ pub struct SessionOverview {
     pub git_branch: Option<String>,
     pub repository: Option<String>,
     pub agent_version: Option<String>,
+    /// What the session was assembled from: `transcript`, `telemetry` (the agent's own
+    /// OpenTelemetry events), `hooks`, `trace-1.0.0`.
+    pub sources: Vec<String>,
+    /// What a session known only from the agent's telemetry lacks next to a transcript
+    /// (empty otherwise): `prompt text`, `replies`, `tool inputs`, `tool outputs`,
+    /// `file contents`, `the working directory`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lacks: Vec<String>,
+    /// The agent's metrics for the session per UTC day (one day for most sessions).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub usage_by_day: Vec<UsageDay>,
     pub timeline: Vec<TimelineEntry>,
     pub findings: Vec<Finding>,
     pub linked_runs: Vec<LinkedRun>,
+}
+
+/// Where a session's spans came from, and what the agent's telemetry alone leaves out.
+fn sources_and_lacks(
+    spans: &[Span],
+    view: &SessionView,
+    project: &str,
+) -> (Vec<String>, Vec<String>) {
+    let flag = |span: &Span, key: &str| span.attr(key) == Some(&AnyValue::Bool(true));
+    let root = view.root.map(|r| &spans[r]);
+    let mut sources = Vec::new();
+    match root
+        .and_then(|r| text(r, semconv::SESSION_SOURCE))
+        .as_deref()
+    {
+        Some("transcript") => sources.push("transcript".to_owned()),
+        Some(other) => sources.push(other.to_owned()),
+        None => {}
+    }
+    let telemetry = spans
+        .iter()
+        .any(|s| flag(s, semconv::SESSION_FROM_TELEMETRY));
+    if telemetry {
+        sources.push("telemetry".to_owned());
+    }
+    if root.is_some_and(|r| {
+        r.events
+            .iter()
+            .any(|e| e.name == semconv::SESSION_HOOK_EVENT)
+    }) || spans.iter().any(|s| {
+        s.events
+            .iter()
+            .any(|e| e.name == semconv::SESSION_HOOK_EVENT)
+    }) {
+        sources.push("hooks".to_owned());
+    }
+    if !telemetry || sources.iter().any(|s| s != "telemetry") {
+        return (sources, Vec::new());
+    }
+    let with_role =
+        |role: &'static str| spans.iter().filter(move |s| session_role(s) == Some(role));
+    let mut lacks = Vec::new();
+    if with_role(semconv::SESSION_SPAN_TURN).all(|t| text(t, semconv::SESSION_PROMPT).is_none()) {
+        lacks.push("prompt text");
+    }
+    if with_role(semconv::SESSION_SPAN_CHAT).all(|c| text(c, semconv::SESSION_RESPONSE).is_none()) {
+        lacks.push("replies");
+    }
+    let tools: Vec<&Span> = with_role(semconv::SESSION_SPAN_TOOL).collect();
+    if tools
+        .iter()
+        .any(|t| flag(t, semconv::SESSION_INPUT_WITHHELD))
+    {
+        lacks.push("tool inputs");
+    }
+    if !tools.is_empty()
+        && tools
+            .iter()
+            .all(|t| text(t, semconv::SESSION_OUTPUT).is_none())
+    {
+        lacks.push("tool outputs");
+    }
+    if view
+        .actions
+        .iter()
+        .any(|a| a.kind.changes_files() && a.hash_after.is_none())
+    {
+        lacks.push("file contents");
+    }
+    if project.is_empty() {
+        lacks.push("the working directory");
+    }
+    (sources, lacks.into_iter().map(str::to_owned).collect())
 }
 
 fn text(span: &Span, key: &str) -> Option<String> {
@@ -593,11 +757,28 @@ pub fn session_overview(store: &dyn Store, id: &str) -> Result<SessionOverview, 
     };
     timeline.sort_by_key(|e| (e.start_unix_nano, rank(e.kind)));
     let root = view.root.map(|r| &spans[r]);
+    let (sources, lacks) = sources_and_lacks(spans, &view, &summary.facts.project);
+    let mut session = item(&summary, findings.len());
+    add_usage(store, std::slice::from_mut(&mut session))?;
+    let usage_by_day = if session.usage.is_some() {
+        days(store.usage(
+            &UsageQuery {
+                sessions: Some(vec![trace_id]),
+                ..Default::default()
+            },
+            true,
+        )?)
+    } else {
+        Vec::new()
+    };
     Ok(SessionOverview {
-        session: item(&summary, findings.len()),
+        session,
         git_branch: root.and_then(|r| text(r, semconv::SESSION_GIT_BRANCH)),
         repository: root.and_then(|r| text(r, semconv::SESSION_REPOSITORY)),
         agent_version: root.and_then(|r| text(r, semconv::SESSION_AGENT_VERSION)),
+        sources,
+        lacks,
+        usage_by_day,
         timeline,
         findings,
         linked_runs,
@@ -752,13 +933,39 @@ fn tokens(n: u64) -> String {
     }
 }
 
-/// The listing as a table.
+/// Money as agents report it: cents for dollars, four decimals below one.
+pub fn format_cost(usd: f64) -> String {
+    if usd >= 0.995 {
+        format!("${usd:.2}")
+    } else {
+        format!("${usd:.4}")
+    }
+}
+
+/// Lines changed as `+12/-3`.
+pub fn format_lines(usage: &Usage) -> Option<String> {
+    match (usage.lines_added, usage.lines_removed) {
+        (None, None) => None,
+        (added, removed) => Some(format!("+{}/-{}", added.unwrap_or(0), removed.unwrap_or(0))),
+    }
+}
+
+/// The listing as a table. The COST and LINES columns (the agents' metrics) appear when a
+/// listed session has metrics.
 pub fn render_list(items: &[SessionItem]) -> String {
     if items.is_empty() {
-        return "no sessions stored; import some with `devtrace import claude-code` or `devtrace import codex`\n".into();
+        return "no sessions stored; import some with `devtrace import claude-code` or `devtrace import codex`, or point an agent's telemetry here (`devtrace agent-setup`)\n".into();
     }
+    let metrics = items.iter().any(|i| i.usage.is_some());
+    let usage_columns = |cost: &str, lines: &str| {
+        if metrics {
+            format!("{cost:>9}  {lines:>11}  ")
+        } else {
+            String::new()
+        }
+    };
     let mut out = format!(
-        "{:<19}  {:<11}  {:<28}  {:>9}  {:>5}  {:>5}  {:>8}  {:>6}  {:>8}  {:<8}  {}\n",
+        "{:<19}  {:<11}  {:<28}  {:>9}  {:>5}  {:>5}  {:>8}  {}{:>6}  {:>8}  {:<8}  {}\n",
         "START (UTC)",
         "AGENT",
         "PROJECT",
@@ -766,25 +973,97 @@ pub fn render_list(items: &[SessionItem]) -> String {
         "TURNS",
         "TOOLS",
         "TOKENS",
+        usage_columns("COST", "LINES"),
         "ERRORS",
         "FINDINGS",
         "ID",
         "TITLE"
     );
     for item in items {
+        let (cost, lines) = item.usage.as_ref().map_or((None, None), |u| {
+            (u.cost_usd.map(format_cost), format_lines(u))
+        });
         out.push_str(&format!(
-            "{:<19}  {:<11}  {:<28}  {:>9}  {:>5}  {:>5}  {:>8}  {:>6}  {:>8}  {:<8}  {}\n",
+            "{:<19}  {:<11}  {:<28}  {:>9}  {:>5}  {:>5}  {:>8}  {}{:>6}  {:>8}  {:<8}  {}\n",
             format_timestamp(item.start_unix_nano),
-            truncate(&item.agent, 11),
-            truncate(&shorten_path(&item.project), 28),
+            cell(&item.agent, 11),
+            cell(&shorten_path(&item.project), 28),
             format_duration(item.duration_ns),
             item.turns,
             item.tool_calls,
             tokens(item.input_tokens + item.output_tokens),
+            usage_columns(
+                cost.as_deref().unwrap_or("-"),
+                lines.as_deref().unwrap_or("-")
+            ),
             item.errors,
             item.findings,
             &item.trace_id[..8],
-            truncate(&item.title, 60),
+            cell(&item.title, 60),
+        ));
+    }
+    out
+}
+
+/// What an agent's metrics said, in a line: cost, tokens, lines changed, commits, time.
+pub fn usage_line(usage: &Usage) -> String {
+    let mut parts = Vec::new();
+    if let Some(cost) = usage.cost_usd {
+        parts.push(format!("cost {}", format_cost(cost)));
+    }
+    if usage.input_tokens.is_some() || usage.output_tokens.is_some() {
+        let mut tokens_part = format!(
+            "tokens {} in",
+            usage.input_tokens.map_or("?".to_owned(), tokens)
+        );
+        if let Some(cached) = usage.cache_read_tokens {
+            tokens_part.push_str(&format!(" ({} from cache)", tokens(cached)));
+        }
+        tokens_part.push_str(&format!(
+            ", {} out",
+            usage.output_tokens.map_or("?".to_owned(), tokens)
+        ));
+        parts.push(tokens_part);
+    }
+    if let Some(lines) = format_lines(usage) {
+        parts.push(format!("lines {lines}"));
+    }
+    if let Some(commits) = usage.commits {
+        parts.push(count(commits, "commit"));
+    }
+    if let Some(prs) = usage.pull_requests {
+        parts.push(count(prs, "pull request"));
+    }
+    if let Some(seconds) = usage.active_seconds {
+        parts.push(format!(
+            "active {}",
+            format_duration((seconds * 1e9) as u64)
+        ));
+    }
+    parts.join(", ")
+}
+
+/// Agent-reported usage per day as a table.
+pub fn render_usage_days(days: &[UsageDay]) -> String {
+    if days.is_empty() {
+        return "no agent metrics stored: point an agent's telemetry here with `devtrace agent-setup claude-code|codex|gemini`\n".into();
+    }
+    let mut out = format!(
+        "{:<10}  {:>8}  {:>9}  {:>9}  {:>9}  {:>9}  {:>11}\n",
+        "DAY (UTC)", "SESSIONS", "COST", "TOKENS IN", "CACHED", "OUT", "LINES"
+    );
+    let cell = |n: Option<u64>| n.map_or("-".to_owned(), tokens);
+    for day in days {
+        let u = &day.usage;
+        out.push_str(&format!(
+            "{:<10}  {:>8}  {:>9}  {:>9}  {:>9}  {:>9}  {:>11}\n",
+            day.day,
+            day.sessions,
+            u.cost_usd.map_or("-".to_owned(), format_cost),
+            cell(u.input_tokens),
+            cell(u.cache_read_tokens),
+            cell(u.output_tokens),
+            format_lines(u).unwrap_or_else(|| "-".to_owned()),
         ));
     }
     out
@@ -831,7 +1110,7 @@ pub fn overview_header(overview: &SessionOverview, options: &TextOptions) -> Str
     } else if s.title.is_empty() {
         "(untitled)".to_owned()
     } else {
-        s.title.clone()
+        escape(&s.title)
     };
     let amount = |n: u64| {
         if options.quote_data {
@@ -857,6 +1136,20 @@ pub fn overview_header(overview: &SessionOverview, options: &TextOptions) -> Str
         amount(s.cache_read_tokens),
         amount(s.output_tokens),
     );
+    if let Some(usage) = &s.usage {
+        out.push_str(&format!("agent-reported: {}\n", usage_line(usage)));
+    }
+    if !overview.lacks.is_empty() {
+        let fill = match s.agent.as_str() {
+            "claude-code" => "; `devtrace import claude-code` fills them in",
+            "codex" => "; `devtrace import codex` fills them in",
+            _ => "",
+        };
+        out.push_str(&format!(
+            "from the agent's own telemetry, which leaves out {}{fill}\n",
+            overview.lacks.join(", ")
+        ));
+    }
     if options.quote_data {
         let facts: Vec<String> = [
             ("git branch", &overview.git_branch),
@@ -923,7 +1216,8 @@ pub fn timeline_entry_text(
                     if options.quote_data {
                         quote(&first)
                     } else {
-                        format!("`{first}`")
+                        // Escaped, a backtick in the command cannot close the code span.
+                        format!("`{}`", escape(&first))
                     }
                 }
                 (None, Some(path)) => options.data(path),
@@ -949,7 +1243,7 @@ pub fn timeline_entry_text(
             } else {
                 format!(
                     "{mark} {} {what}{exit}  {}",
-                    entry.label,
+                    escape(&entry.label),
                     format_duration(entry.duration_ns)
                 )
             }
@@ -979,7 +1273,7 @@ pub fn timeline_entry_text(
             let what = if options.quote_data {
                 format!("finding {} ({})", finding + 1, f.kind.as_str())
             } else {
-                f.title.clone()
+                options.words(&f.title)
             };
             out.push_str(&format!("{:>9}  {indent}    ⚑ {what}\n", ""));
         }
@@ -992,7 +1286,7 @@ pub fn timeline_entry_text(
 pub fn session_finding_text(finding: &Finding, index: usize, options: &TextOptions) -> String {
     // Titles already quote the recorded text they carry (`devtrace_model::recorded`); quoting the
     // whole title again would escape those quotes and bury the recorded parts.
-    finding_text_worded(finding, index, options, &[], SavingWording::TimeLost)
+    finding_text_worded(finding, index, options, SavingWording::TimeLost)
 }
 
 /// An offset into a session: `4:05`, `1h02m`.
@@ -1024,7 +1318,7 @@ pub fn render_insights(answer: &InsightsAnswer) -> String {
 /// and escaped where they were made (`devtrace_model::recorded`); they are escaped once more
 /// here, which changes nothing in text that is already safe.
 pub fn render_insights_with(answer: &InsightsAnswer, options: &TextOptions) -> String {
-    let observation = |text: &str| devtrace_model::recorded::escape(text);
+    let observation = escape;
     let scope = format!(
         "{}{}",
         count(answer.sessions_analysed as u64, "session"),

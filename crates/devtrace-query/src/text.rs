@@ -9,14 +9,16 @@ use devtrace_analyze::Finding;
 use devtrace_analyze::compare::{Comparison, OperationDelta};
 use devtrace_analyze::perf::OperationProfile;
 
-/// How a rendering treats data recorded by traced programs (span names, messages, attribute
-/// values): plain for people at a terminal, quoted for an AI assistant, so recorded text is
-/// always recognisable as data and can never read as an instruction.
+/// How a rendering shows data recorded by traced programs and sessions (span names, messages,
+/// attribute values): escaped for people at a terminal (table cells and tree lines, where the
+/// column says what the text is), quoted for an AI assistant; either way nothing recorded can
+/// move a cursor, start a line of its own or pass for devtrace's words
+/// ([`devtrace_model::recorded`]).
 #[derive(Clone, Copy, Debug)]
 pub struct TextOptions {
     /// Columns available (wider tables truncate names to fit).
     pub width: usize,
-    /// Quote trace data in JSON string syntax.
+    /// Quote trace data in JSON string syntax (else escape it in place).
     pub quote_data: bool,
     /// Where the attributes left out of a rendering can be read.
     pub more_attributes_hint: &'static str,
@@ -25,7 +27,7 @@ pub struct TextOptions {
 }
 
 impl TextOptions {
-    /// For people: data as recorded.
+    /// For people: data escaped in place.
     pub fn plain(width: usize) -> Self {
         Self {
             width,
@@ -50,7 +52,7 @@ impl TextOptions {
         if self.quote_data {
             quote(text)
         } else {
-            text.to_owned()
+            escape(text)
         }
     }
 
@@ -59,63 +61,67 @@ impl TextOptions {
         self.data(text)
     }
 
-    /// A sentence of devtrace's own that mentions trace names: the names quoted.
-    pub fn words(&self, text: &str, names: &[&str]) -> String {
+    /// A recorded key (attribute name): escaped for people; for assistants as it is when it is
+    /// a plain dotted name, quoted otherwise.
+    pub fn key(&self, key: &str) -> String {
         if self.quote_data {
-            quote_names(text, names)
+            devtrace_model::recorded::key(key)
         } else {
-            text.to_owned()
+            escape(key)
         }
+    }
+
+    /// A recorded value that may span lines, placed after a label (`key =`): returned with its
+    /// leading separator. Quoted: ` "one\nJSON string"`. Plain: ` one line`, escaped; a value of
+    /// several lines starts on the next line, each line escaped behind a `│` gutter indented by
+    /// `indent`, so no recorded line starts a line of the output.
+    pub fn block(&self, text: &str, indent: usize) -> String {
+        let text = text.trim_end_matches('\n');
+        if self.quote_data || !text.contains('\n') {
+            return format!(" {}", self.data(text));
+        }
+        let pad = " ".repeat(indent);
+        text.lines()
+            .map(|line| format!("\n{pad}│ {}", escape(line)))
+            .collect()
+    }
+
+    /// A recorded line shown on a line of its own (a stack-trace line, a diff line): quoted for
+    /// assistants; for people escaped behind a `│` gutter, so it never starts the output line.
+    pub fn line(&self, text: &str) -> String {
+        if self.quote_data {
+            quote(text)
+        } else {
+            format!("│ {}", escape(text))
+        }
+    }
+
+    /// A sentence of devtrace's own (a finding's title or recommendation) that already quotes
+    /// the recorded text it cites: escaped all the same, as a safety net (escaping is
+    /// idempotent on text that needs none).
+    pub fn words(&self, text: &str) -> String {
+        escape(text)
     }
 }
 
-/// `text` as a JSON string literal: quotes, backslashes, newlines and control characters
-/// escaped, so it cannot break out of its quotes.
-pub fn quote(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
-}
-
-/// Quotes every whole-word occurrence of any of `names` in `text` (longest names first; text
-/// already inside quotes is left alone).
-pub fn quote_names(text: &str, names: &[&str]) -> String {
-    let mut names: Vec<&str> = names.iter().copied().filter(|n| !n.is_empty()).collect();
-    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    names.dedup();
-    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
-    let mut out = String::with_capacity(text.len() + 16);
-    let mut rest = text;
-    let mut in_quotes = false;
-    'scan: while let Some(c) = rest.chars().next() {
-        if c == '"' {
-            in_quotes = !in_quotes;
-        } else if !in_quotes {
-            let boundary_before = out.chars().last().is_none_or(|p| !is_word(p));
-            if boundary_before {
-                for name in &names {
-                    if let Some(after) = rest.strip_prefix(name)
-                        && after.chars().next().is_none_or(|n| {
-                            !is_word(n)
-                                || n == '.' && !after[1..].starts_with(char::is_alphanumeric)
-                        })
-                    {
-                        out.push_str(&quote(name));
-                        rest = after;
-                        continue 'scan;
-                    }
-                }
-            }
-        }
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
-}
+pub use devtrace_model::recorded::{escape, escape_short, quote, quote_short};
 
 /// Operation rows shown in a comparison.
 pub const COMPARE_ROWS_SHOWN: usize = 15;
 
-/// Cuts `text` to `width` characters, marking the cut with an ellipsis.
+/// Cuts `text` to `width` characters, marking the cut with an ellipsis. Recorded text is
+/// escaped before it is cut (`truncate(&options.data(name), width)`, or [`cell`]), so the width
+/// counts what is shown.
 pub fn truncate(text: &str, width: usize) -> String {
+    truncate_shown(text, width)
+}
+
+/// Recorded text for a table cell or tree line: escaped, then cut to `width` characters.
+pub fn cell(text: &str, width: usize) -> String {
+    truncate_shown(&escape(text), width)
+}
+
+fn truncate_shown(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         text.to_owned()
     } else {
@@ -127,18 +133,13 @@ pub fn truncate(text: &str, width: usize) -> String {
 
 /// A finding as a few lines of text: title, saving, recommendation, evidence.
 pub fn finding_text(finding: &Finding, index: usize) -> String {
-    finding_text_with(finding, index, &TextOptions::plain(100), &[])
+    finding_text_with(finding, index, &TextOptions::plain(100))
 }
 
-/// [`finding_text`], with `names` (the trace names the finding mentions) quoted when the
-/// options say so.
-pub fn finding_text_with(
-    finding: &Finding,
-    index: usize,
-    options: &TextOptions,
-    names: &[&str],
-) -> String {
-    finding_text_worded(finding, index, options, names, SavingWording::PerRun)
+/// [`finding_text`] with the given options (how much evidence; the title and recommendation
+/// quote their recorded text themselves and are escaped either way).
+pub fn finding_text_with(finding: &Finding, index: usize, options: &TextOptions) -> String {
+    finding_text_worded(finding, index, options, SavingWording::PerRun)
 }
 
 /// A finding's impact in its own units, then its normalised score: "saves ≈ 45.0 ms per run
@@ -231,12 +232,14 @@ pub fn finding_text_worded(
     finding: &Finding,
     index: usize,
     options: &TextOptions,
-    names: &[&str],
     wording: SavingWording,
 ) -> String {
-    let mut out = format!("{index}. {}\n", options.words(&finding.title, names));
+    let mut out = format!("{index}. {}\n", options.words(&finding.title));
     if wording == SavingWording::PerRun {
-        out.push_str(&format!("   impact: {}\n", impact_text(finding)));
+        out.push_str(&format!(
+            "   impact: {}\n",
+            options.words(&impact_text(finding))
+        ));
     } else if finding.saving_nanos > 0 {
         let times = finding.occurrences.max(1);
         out.push_str(&match wording {
@@ -254,7 +257,7 @@ pub fn finding_text_worded(
     }
     out.push_str(&format!(
         "   → {}\n",
-        options.words(&finding.recommendation, names)
+        options.words(&finding.recommendation)
     ));
     for evidence in finding.evidence.iter().take(options.evidence_shown) {
         let spans: Vec<String> = evidence
@@ -385,7 +388,8 @@ pub fn render_comparison_with(
 ) -> String {
     let total = &comparison.total;
     let mut out = format!(
-        "{label}\n\nwhole run: {} → {}  ({}, {})  {}\n",
+        "{}\n\nwhole run: {} → {}  ({}, {})  {}\n",
+        options.words(label),
         format_duration(total.a.mean_nanos as u64),
         format_duration(total.b.mean_nanos as u64),
         signed(total.delta_nanos),

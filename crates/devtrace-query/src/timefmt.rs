@@ -1,5 +1,6 @@
 //! Parsing and printing durations and timestamps (UTC, no time-zone database needed).
 
+use devtrace_model::recorded::quote;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const UNITS: &[(&str, f64)] = &[
@@ -22,7 +23,8 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     let (number, unit) = text.split_at(split);
     let value: f64 = number.parse().map_err(|_| {
         format!(
-            "{text:?} is not a duration: write a number and a unit, like 250ms, 1.5s, 2m, 3h or 7d"
+            "{} is not a duration: write a number and a unit, like 250ms, 1.5s, 2m, 3h or 7d",
+            quote(text)
         )
     })?;
     let scale = UNITS
@@ -30,7 +32,11 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         .find(|(name, _)| *name == unit.trim())
         .map(|(_, s)| *s)
         .ok_or_else(|| {
-            format!("{text:?} has an unknown unit {unit:?}: use ns, us, ms, s, m, h or d")
+            format!(
+                "{} has an unknown unit {}: use ns, us, ms, s, m, h or d",
+                quote(text),
+                quote(unit)
+            )
         })?;
     Ok((value * scale).round() as u64)
 }
@@ -46,7 +52,10 @@ pub fn parse_since(text: &str, now_nanos: u64) -> Result<u64, String> {
         return Ok(now_nanos.saturating_sub(ago));
     }
     parse_rfc3339(text).ok_or_else(|| {
-        format!("{text:?} is neither a duration (30m, 2h, 7d) nor a time like 2026-11-21T09:00:00Z")
+        format!(
+            "{} is neither a duration (30m, 2h, 7d) nor a time like 2026-11-21T09:00:00Z",
+            quote(text)
+        )
     })
 }
 

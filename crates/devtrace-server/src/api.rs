@@ -5,10 +5,11 @@
 //! scopes each request's store to its project.
 
 use crate::guard::AllowedHosts;
+use crate::json::Json;
+use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use devtrace_store::Store;
 use devtrace_store::writer::WriteHandle;
 use serde::Serialize;
@@ -116,7 +117,15 @@ pub struct Me {
 #[utoipa::path(get, path = "/api/v1/me", tag = "server",
     responses((status = 200, description = "Who the request acts as", body = Me),
               (status = 401, description = "No valid token", body = crate::rest::ApiErrorBody)))]
-pub async fn me(state: ApiState) -> Response {
+pub async fn me(
+    state: ApiState,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Response {
+    if let Err(refused) =
+        crate::rest::params::Params::parse::<crate::rest::traces::NoParams>(raw.as_deref())
+    {
+        return refused.into_response();
+    }
     let principal = state.principal.clone().unwrap_or(crate::auth::Principal {
         project: devtrace_store::ProjectId::DEFAULT,
         project_name: "default".into(),
@@ -154,6 +163,8 @@ pub struct Stats {
     spans: u64,
     traces: u64,
     logs: u64,
+    /// Metric data points stored (a point an exporter re-sent counts once).
+    metric_points: u64,
     bytes_on_disk: u64,
     /// Spans committed per second over the last ten seconds.
     ingest_spans_per_second: f64,
@@ -171,6 +182,7 @@ pub async fn stats(state: ApiState) -> Response {
             spans: stored.spans,
             traces: stored.traces,
             logs: stored.logs,
+            metric_points: stored.metric_points,
             bytes_on_disk: stored.bytes_on_disk,
             ingest_spans_per_second: state.rate.spans_per_second(),
             queued_items: state.writer.pending_items(),

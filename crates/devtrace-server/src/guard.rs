@@ -101,7 +101,7 @@ pub async fn reject_foreign_hosts(
         None => next.run(request).await,
         Some(message) => (
             StatusCode::FORBIDDEN,
-            axum::Json(serde_json::json!({ "error": message })),
+            crate::json::Json(serde_json::json!({ "error": message })),
         )
             .into_response(),
     }

@@ -1,17 +1,28 @@
 //! The transport-agnostic ingest pipeline: decode → validate → redact → prepare → group commit.
+//!
+//! Log records that are a coding agent's own events (Claude Code, Codex CLI, Gemini CLI) also
+//! become session spans here ([`prepare_log_batch`]), committed in the same transaction as the
+//! records, so a session appears as its events arrive. Metrics are stored with the session
+//! and usage quantity each series belongs to ([`prepare_metric_batch`]).
 
 use devtrace_ingest::otlp::{
     collector::{
         logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse},
+        metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse},
         trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse},
     },
     logs::v1::ResourceLogs,
+    metrics::v1::ResourceMetrics,
     trace::v1::ResourceSpans,
 };
 use devtrace_ingest::redact::Redactor;
+use devtrace_ingest::sessions::native;
 use devtrace_ingest::{DecodeError, Limits, json, proto};
+use devtrace_model::LogBatch;
+use devtrace_model::metrics::MetricBatch;
+use devtrace_store::metrics::{SeriesTags, prepare_metrics};
 use devtrace_store::writer::{SubmitError, WriteHandle};
-use devtrace_store::{ProjectId, WriteBatch, prepare_logs, prepare_spans};
+use devtrace_store::{ProjectId, WriteBatch, prepare_logs, prepare_session, prepare_spans};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -21,6 +32,7 @@ use std::time::Duration;
 pub enum Signal {
     Traces,
     Logs,
+    Metrics,
 }
 
 /// How a request body is encoded.
@@ -60,6 +72,17 @@ impl Receipt {
             partial_success: (self.rejected > 0 || !self.error_message.is_empty()).then(|| {
                 ExportTracePartialSuccess {
                     rejected_spans: self.rejected as i64,
+                    error_message: self.error_message.clone(),
+                }
+            }),
+        }
+    }
+
+    pub fn metrics_response(&self) -> ExportMetricsServiceResponse {
+        ExportMetricsServiceResponse {
+            partial_success: (self.rejected > 0 || !self.error_message.is_empty()).then(|| {
+                ExportMetricsPartialSuccess {
+                    rejected_data_points: self.rejected as i64,
                     error_message: self.error_message.clone(),
                 }
             }),
@@ -179,7 +202,21 @@ impl Ingestor {
                     rejected: accepted.rejected,
                     error_message: accepted.error_message,
                 };
-                (prepare_logs(accepted.batch), receipt)
+                (prepare_log_batch(accepted.batch), receipt)
+            }
+            Signal::Metrics => {
+                let resource_metrics: Vec<ResourceMetrics> = match encoding {
+                    Encoding::Protobuf => proto::decode_metrics_request(body)?.resource_metrics,
+                    Encoding::Json => json::decode_metrics(body)?,
+                };
+                let mut accepted = proto::metrics_from_proto(resource_metrics, &self.limits);
+                redact_metrics(&self.redactor, &mut accepted.batch);
+                let receipt = Receipt {
+                    accepted: accepted.batch.point_count() as u64,
+                    rejected: accepted.rejected,
+                    error_message: accepted.error_message,
+                };
+                (prepare_metric_batch(&accepted.batch), receipt)
             }
         };
         self.commit(batch.in_project(project)).await?;
@@ -198,5 +235,54 @@ impl Ingestor {
             .committed()
             .await
             .map_err(|e| IngestError::Unavailable(e.to_string()))
+    }
+}
+
+/// One request's log records as rows: the records (as every log record is stored) and, for
+/// those that are a coding agent's own events, the session spans they describe, merged into
+/// what is stored of their sessions. `batch` must be redacted already.
+pub fn prepare_log_batch(batch: LogBatch) -> WriteBatch {
+    let sessions = native::sessions_from_logs(&batch);
+    let mut prepared = prepare_logs(batch);
+    if !sessions.is_empty() {
+        prepared.append(prepare_session(
+            sessions.output.spans,
+            sessions.output.blobs,
+        ));
+    }
+    prepared
+}
+
+/// One request's metrics as rows, each series tagged with the session it belongs to and the
+/// usage quantity it measures, when it is an agent's.
+pub fn prepare_metric_batch(batch: &MetricBatch) -> WriteBatch {
+    let classify = |batch: &MetricBatch,
+                    metric: &devtrace_model::metrics::Metric,
+                    point: &devtrace_model::metrics::MetricPoint| {
+        let (session, quantity) = native::classify_metric(batch, metric, point);
+        SeriesTags { session, quantity }
+    };
+    WriteBatch {
+        metrics: prepare_metrics(batch, &classify),
+        ..Default::default()
+    }
+}
+
+/// Redacts every attribute of a metric batch (resources, scopes, data points): metrics carry
+/// user names and e-mail addresses as attributes too.
+pub fn redact_metrics(redactor: &Redactor, batch: &mut MetricBatch) {
+    if !redactor.is_enabled() {
+        return;
+    }
+    for resource in &mut batch.resources {
+        redactor.redact_attributes(&mut resource.attributes);
+    }
+    for scope in &mut batch.scopes {
+        redactor.redact_attributes(&mut scope.attributes);
+    }
+    for metric in &mut batch.metrics {
+        for point in &mut metric.points {
+            redactor.redact_attributes(&mut point.attributes);
+        }
     }
 }

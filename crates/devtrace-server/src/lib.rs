@@ -14,6 +14,7 @@ pub mod api;
 pub mod auth;
 pub mod guard;
 pub mod ingest;
+pub mod json;
 pub mod mcp_http;
 pub mod otlp_grpc;
 pub mod otlp_http;

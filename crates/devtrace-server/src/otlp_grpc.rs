@@ -1,4 +1,4 @@
-//! OTLP over gRPC: `TraceService/Export` and `LogsService/Export`.
+//! OTLP over gRPC: `TraceService/Export`, `LogsService/Export` and `MetricsService/Export`.
 //!
 //! The request message is taken as raw bytes (a pass-through codec) and decoded by
 //! `devtrace-ingest`, so an undecodable message is answered `INVALID_ARGUMENT` with the reason,
@@ -43,6 +43,11 @@ pub async fn serve(
             max_message_bytes,
         ))
         .add_service(OtlpGrpc::<LogsService>::new(
+            Arc::clone(&ingestor),
+            auth.clone(),
+            max_message_bytes,
+        ))
+        .add_service(OtlpGrpc::<MetricsService>::new(
             ingestor,
             auth,
             max_message_bytes,
@@ -70,6 +75,12 @@ pub struct LogsService;
 impl OtlpService for LogsService {
     const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
     const SIGNAL: Signal = Signal::Logs;
+}
+
+pub struct MetricsService;
+impl OtlpService for MetricsService {
+    const NAME: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+    const SIGNAL: Signal = Signal::Metrics;
 }
 
 pub struct OtlpGrpc<S> {
@@ -193,6 +204,7 @@ impl<S: OtlpService> UnaryService<Bytes> for Export<S> {
                 Ok(receipt) => Ok(Response::new(match S::SIGNAL {
                     Signal::Traces => receipt.trace_response().encode_to_vec(),
                     Signal::Logs => receipt.logs_response().encode_to_vec(),
+                    Signal::Metrics => receipt.metrics_response().encode_to_vec(),
                 })),
                 Err(error) => Err(status_for(&error)),
             }

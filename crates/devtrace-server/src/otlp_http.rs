@@ -1,4 +1,5 @@
-//! OTLP over HTTP: `POST /v1/traces` and `POST /v1/logs`, protobuf or JSON, optionally gzip.
+//! OTLP over HTTP: `POST /v1/traces`, `POST /v1/logs` and `POST /v1/metrics`, protobuf or
+//! JSON, optionally gzip.
 //!
 //! Replies follow the OTLP/HTTP specification: the response message in the request's
 //! encoding; errors as a `google.rpc.Status` in that encoding; 400 for malformed bodies, 413
@@ -27,10 +28,11 @@ struct HttpState {
 }
 
 pub fn router(ingestor: Arc<Ingestor>, auth: Auth, max_body_bytes: usize) -> Router {
-    use crate::otlp_grpc::{LogsService, OtlpGrpc, OtlpService, TraceService};
+    use crate::otlp_grpc::{LogsService, MetricsService, OtlpGrpc, OtlpService, TraceService};
     Router::new()
         .route("/v1/traces", post(traces))
         .route("/v1/logs", post(logs))
+        .route("/v1/metrics", post(metrics))
         .route_service(
             &format!("/{}/Export", TraceService::NAME),
             OtlpGrpc::<TraceService>::new(Arc::clone(&ingestor), auth.clone(), max_body_bytes),
@@ -38,6 +40,10 @@ pub fn router(ingestor: Arc<Ingestor>, auth: Auth, max_body_bytes: usize) -> Rou
         .route_service(
             &format!("/{}/Export", LogsService::NAME),
             OtlpGrpc::<LogsService>::new(Arc::clone(&ingestor), auth.clone(), max_body_bytes),
+        )
+        .route_service(
+            &format!("/{}/Export", MetricsService::NAME),
+            OtlpGrpc::<MetricsService>::new(Arc::clone(&ingestor), auth.clone(), max_body_bytes),
         )
         // Bodies are read with our own limit so the 413 carries an OTLP status.
         .layer(DefaultBodyLimit::disable())
@@ -54,6 +60,10 @@ async fn traces(State(state): State<HttpState>, request: Request) -> Response {
 
 async fn logs(State(state): State<HttpState>, request: Request) -> Response {
     export(state, Signal::Logs, request).await
+}
+
+async fn metrics(State(state): State<HttpState>, request: Request) -> Response {
+    export(state, Signal::Metrics, request).await
 }
 
 async fn export(state: HttpState, signal: Signal, request: Request) -> Response {
@@ -151,6 +161,7 @@ async fn export(state: HttpState, signal: Signal, request: Request) -> Response 
             let body = match (signal, encoding) {
                 (Signal::Traces, Encoding::Protobuf) => receipt.trace_response().encode_to_vec(),
                 (Signal::Logs, Encoding::Protobuf) => receipt.logs_response().encode_to_vec(),
+                (Signal::Metrics, Encoding::Protobuf) => receipt.metrics_response().encode_to_vec(),
                 (_, Encoding::Json) => json_receipt(signal, &receipt),
             };
             reply(StatusCode::OK, encoding, body)
@@ -173,6 +184,7 @@ fn json_receipt(signal: Signal, receipt: &crate::ingest::Receipt) -> Vec<u8> {
         let count_field = match signal {
             Signal::Traces => "rejectedSpans",
             Signal::Logs => "rejectedLogRecords",
+            Signal::Metrics => "rejectedDataPoints",
         };
         serde_json::json!({"partialSuccess": {
             count_field: receipt.rejected.to_string(),

@@ -750,7 +750,7 @@ async fn compare_findings_and_runs() {
     let last = api.ok("/api/v1/compare?operation=checkout&last=3").await;
     assert_eq!(
         last["what"],
-        "checkout: 1 earlier run(s) (A) vs 2 later run(s) (B)"
+        "\"checkout\": 1 earlier run(s) (A) vs 2 later run(s) (B)"
     );
 
     api.bad(&format!("/api/v1/compare?a={a}"), "b", "give trace B too")

@@ -24,12 +24,150 @@ pub fn run_all(factory: Factory<'_>) {
     sessions_are_listed_by_agent_project_and_time(factory);
     cursors_blobs_and_deletes(factory);
     listing_can_end_at_a_time(factory);
+    metrics_add_up_per_session_and_day_whatever_their_temporality(factory);
 }
 
 /// The QA job queue's half ([`crate::qa`]), for backends that keep one ([`Store::qa`]): the
 /// embedded store for now; PostgreSQL refuses QA with a message until it has a queue.
 pub fn run_qa(factory: Factory<'_>) {
     qa::run_all(factory);
+}
+
+fn metrics_add_up_per_session_and_day_whatever_their_temporality(factory: Factory<'_>) {
+    use crate::metrics::{SeriesTags, UsageQuery, prepare_metrics};
+    use devtrace_model::metrics::*;
+    const DAY: u64 = 86_400_000_000_000;
+    let (mut writer, store) = factory();
+    let session = TraceId([0x51; 16]);
+    let other = TraceId([0x52; 16]);
+    // Cost as deltas (Claude Code's default), tokens as cumulative sums (Gemini CLI's), both
+    // for `session`; a second session's cost; the second day starts at `DAY`.
+    let sum = |name: &str, temporality, points: Vec<(u64, u64, f64, &str)>| Metric {
+        name: name.into(),
+        description: String::new(),
+        unit: String::new(),
+        kind: MetricKind::Sum,
+        temporality,
+        monotonic: true,
+        points: points
+            .into_iter()
+            .map(|(start, time, value, who)| MetricPoint {
+                attributes: vec![KeyValue::new("session.id", who)],
+                start_unix_nano: start,
+                time_unix_nano: time,
+                flags: 0,
+                value: PointValue::Double(value),
+            })
+            .collect(),
+        resource: 0,
+        scope: 0,
+    };
+    let batch = |metrics| MetricBatch {
+        resources: vec![Resource {
+            attributes: vec![KeyValue::new("service.name", "agent")],
+            ..Default::default()
+        }],
+        scopes: vec![Scope::default()],
+        metrics,
+    };
+    let classify = move |_: &MetricBatch, metric: &Metric, point: &MetricPoint| SeriesTags {
+        session: match point.attributes[0].value.as_str() {
+            Some("a") => Some(session),
+            Some("b") => Some(other),
+            _ => None,
+        },
+        quantity: match metric.name.as_str() {
+            "cost" => Some(UsageQuantity::CostUsd),
+            "tokens" => Some(UsageQuantity::PromptTokens),
+            _ => None,
+        },
+    };
+    let first = batch(vec![
+        sum(
+            "cost",
+            Temporality::Delta,
+            vec![(0, 10, 0.25, "a"), (10, 20, 0.5, "a"), (0, 15, 2.0, "b")],
+        ),
+        // Cumulative: 100 then 300 (+200) on day one; a restart (new start time) at 150.
+        sum(
+            "tokens",
+            Temporality::Cumulative,
+            vec![(5, 10, 100.0, "a"), (5, DAY + 5, 300.0, "a")],
+        ),
+        sum("unrelated", Temporality::Delta, vec![(0, 10, 99.0, "a")]),
+    ]);
+    let prepared = WriteBatch {
+        metrics: prepare_metrics(&first, &classify),
+        ..Default::default()
+    };
+    assert_eq!(prepared.items(), 6);
+    writer.write(std::slice::from_ref(&prepared)).unwrap();
+    // The exporter retries the same request: nothing is stored twice.
+    writer.write(&[prepared]).unwrap();
+    assert_eq!(store.stats().unwrap().metric_points, 6);
+    // A point that arrives late (between the two stored ones) and a restarted stream.
+    let late = batch(vec![sum(
+        "tokens",
+        Temporality::Cumulative,
+        vec![(5, 50, 120.0, "a"), (DAY + 6, DAY + 7, 150.0, "a")],
+    )]);
+    writer
+        .write(&[WriteBatch {
+            metrics: prepare_metrics(&late, &classify),
+            ..Default::default()
+        }])
+        .unwrap();
+    assert_eq!(store.stats().unwrap().metric_points, 8);
+
+    let by_session = store.usage(&UsageQuery::default(), false).unwrap();
+    let usage_of = |id: TraceId| {
+        by_session
+            .iter()
+            .find(|t| t.session == Some(id))
+            .map(|t| t.usage.clone())
+            .unwrap()
+    };
+    let a = usage_of(session);
+    assert_eq!(a.cost_usd, Some(0.75));
+    // 300 (the first stream's last value) + 150 (the restarted stream's).
+    assert_eq!(a.input_tokens, Some(450));
+    assert_eq!(usage_of(other).cost_usd, Some(2.0));
+    let only_b = store
+        .usage(
+            &UsageQuery {
+                sessions: Some(vec![other]),
+                ..Default::default()
+            },
+            false,
+        )
+        .unwrap();
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(only_b[0].usage.input_tokens, None);
+
+    let by_day = store.usage(&UsageQuery::default(), true).unwrap();
+    assert_eq!(
+        by_day
+            .iter()
+            .map(|t| (
+                t.day_unix_nano.unwrap(),
+                t.usage.cost_usd,
+                t.usage.input_tokens
+            ))
+            .collect::<Vec<_>>(),
+        // Day one: 0.25 + 0.5 + 2.0 and tokens 120 (100, then +20); day two: +180, +150.
+        [(0, Some(2.75), Some(120)), (DAY, None, Some(330))]
+    );
+    let since_day_two = store
+        .usage(
+            &UsageQuery {
+                since_unix_nano: Some(DAY),
+                ..Default::default()
+            },
+            true,
+        )
+        .unwrap();
+    assert_eq!(since_day_two.len(), 1);
+    assert_eq!(since_day_two[0].usage.input_tokens, Some(330));
 }
 
 fn session_span(trace: u8, id: u8, parent: Option<u8>, role: &str, start: u64, end: u64) -> Span {

@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod chunk;
 pub mod location;
+pub mod metrics;
 pub mod postgres;
 pub mod prepare;
 pub mod qa;
@@ -25,6 +26,7 @@ pub mod sqlite;
 mod sqlite_accounts;
 pub mod writer;
 
+use devtrace_model::recorded::{escape, quote};
 use devtrace_model::{LogBatch, SpanBatch, TraceId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -200,21 +202,23 @@ pub struct StoreStats {
     pub spans: u64,
     pub traces: u64,
     pub logs: u64,
+    /// Metric data points (each stored once, however often an exporter re-sent it).
+    pub metric_points: u64,
     pub bytes_on_disk: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("no trace matches {0:?}")]
+    #[error("no trace matches {}", quote(.0))]
     TraceNotFound(String),
-    #[error("{prefix:?} matches several traces ({}); give more characters", candidates.join(", "))]
+    #[error("{} matches several traces ({}); give more characters", quote(prefix), candidates.join(", "))]
     AmbiguousPrefix {
         prefix: String,
         candidates: Vec<String>,
     },
-    #[error("{0:?} is not a trace id or prefix: trace ids are 32 hexadecimal characters")]
+    #[error("{} is not a trace id or prefix: trace ids are 32 hexadecimal characters", quote(.0))]
     InvalidTraceId(String),
-    #[error("no devtrace store at {0}: start `devtrace serve` or import data first")]
+    #[error("no devtrace store at {}: start `devtrace serve` or import data first", escape(.0))]
     Missing(String),
     #[error(
         "the store at {path} has schema version {found}, newer than this devtrace knows ({known}); upgrade devtrace"
@@ -298,6 +302,9 @@ pub trait Store: Send + Sync {
     fn sql_schema(&self) -> &'static str {
         sql::SCHEMA
     }
+    /// What agents reported through their metrics (cost, tokens, lines changed), per session
+    /// of `query` with metrics, or per UTC day when `by_day` (see [`metrics`]).
+    fn usage(&self, query: &metrics::UsageQuery, by_day: bool) -> Result<Vec<metrics::UsageTotal>>;
     /// The QA job queue kept in this store ([`qa`]), when the backend has one. It writes on
     /// its own (a claim is its own small transaction), not through the group-commit writer.
     fn qa(&self) -> Option<&dyn qa::QaQueue> {

@@ -70,6 +70,8 @@ pub struct WriteBatch {
     /// Remove log records that arrived before this time (Unix nanoseconds), in traces or not:
     /// retention and `devtrace delete --before` send it with the traces they delete.
     pub delete_logs_before: Option<u64>,
+    /// Metric series and their points (see [`crate::metrics`]).
+    pub metrics: Vec<crate::metrics::SeriesRows>,
 }
 
 impl WriteBatch {
@@ -81,10 +83,27 @@ impl WriteBatch {
         self.logs.iter().map(|l| l.count).sum()
     }
 
-    /// Queue weight: one unit per span, log record, blob, cursor or deletion.
+    pub fn metric_point_count(&self) -> u64 {
+        self.metrics.iter().map(|s| s.points.len() as u64).sum()
+    }
+
+    /// Adds `other`'s rows to this batch (one request's logs and the session spans mapped
+    /// from them, committed together).
+    pub fn append(&mut self, other: WriteBatch) {
+        self.traces.extend(other.traces);
+        self.logs.extend(other.logs);
+        self.documents.extend(other.documents);
+        self.blobs.extend(other.blobs);
+        self.cursors.extend(other.cursors);
+        self.deletes.extend(other.deletes);
+        self.metrics.extend(other.metrics);
+    }
+
+    /// Queue weight: one unit per span, log record, metric point, blob, cursor or deletion.
     pub fn items(&self) -> u64 {
         self.span_count()
             + self.log_count()
+            + self.metric_point_count()
             + (self.blobs.len() + self.cursors.len() + self.deletes.len()) as u64
             + u64::from(self.delete_logs_before.is_some())
     }

@@ -110,7 +110,10 @@ const MIGRATIONS: &[&str] = &[
     "DROP INDEX IF EXISTS traces_by_service;",
     // 8: the QA job queue and cached LLM judgements (sqlite/qa.rs).
     qa::MIGRATION,
-    // 9: the project (one: the embedded store holds `default` only) with its retention, and
+    // 9: OTLP metrics: series (with the session and usage quantity they belong to) and
+    // points keyed so that an exporter's retry is stored once (see metrics.rs).
+    crate::metrics::MIGRATION,
+    // 10: the project (one: the embedded store holds `default` only) with its retention, and
     // API tokens, for `devtrace serve --auth required` (see accounts.rs).
     "CREATE TABLE projects (
          id            INTEGER PRIMARY KEY CHECK (id = 1),
@@ -274,6 +277,7 @@ fn open_existing(path: &Path) -> Result<Connection> {
 pub struct SqliteWriter {
     conn: Connection,
     names: NameCache,
+    series: crate::metrics::SeriesCache,
 }
 
 impl SqliteWriter {
@@ -290,6 +294,7 @@ impl SqliteWriter {
         Ok(Self {
             conn,
             names: NameCache::default(),
+            series: crate::metrics::SeriesCache::default(),
         })
     }
 }
@@ -323,15 +328,72 @@ pub(crate) fn one_project_only(project: ProjectId) -> StoreError {
     ))
 }
 
+/// Within one transaction, the merge-mode chunks of a trace (a live session that several of
+/// the transaction's requests updated) become one, so the stored session is decoded, merged
+/// and re-encoded once per transaction instead of once per request. Chunks are not combined
+/// across a deletion of their trace. `None` when no trace has two such chunks.
+fn coalesce_session_chunks(batches: &[WriteBatch]) -> Result<Option<Vec<WriteBatch>>> {
+    use std::collections::HashMap;
+    // (trace, segment: how many deletions of it came before) → the chunks' places.
+    let mut places: HashMap<(TraceId, usize), Vec<(usize, usize)>> = HashMap::new();
+    let mut deletions: HashMap<TraceId, usize> = HashMap::new();
+    for (b, batch) in batches.iter().enumerate() {
+        for trace_id in &batch.deletes {
+            *deletions.entry(*trace_id).or_default() += 1;
+        }
+        for (t, trace) in batch.traces.iter().enumerate() {
+            if trace.merge {
+                let segment = deletions.get(&trace.trace_id).copied().unwrap_or(0);
+                places
+                    .entry((trace.trace_id, segment))
+                    .or_default()
+                    .push((b, t));
+            }
+        }
+    }
+    if places.values().all(|p| p.len() < 2) {
+        return Ok(None);
+    }
+    let mut out: Vec<WriteBatch> = batches.to_vec();
+    let mut dropped: Vec<Vec<bool>> = batches
+        .iter()
+        .map(|b| vec![false; b.traces.len()])
+        .collect();
+    for ((trace_id, _), at) in places.into_iter().filter(|(_, p)| p.len() > 1) {
+        let mut combined = SpanBatch::default();
+        for &(b, t) in &at {
+            devtrace_model::session::merge_batches(
+                &mut combined,
+                chunk::decode_spans(&batches[b].traces[t].data)?,
+            );
+        }
+        let mut merged = crate::prepare::summarise(trace_id, &combined);
+        merged.merge = true;
+        let &(last_b, last_t) = at.last().expect("two or more places");
+        out[last_b].traces[last_t] = merged;
+        for &(b, t) in &at[..at.len() - 1] {
+            dropped[b][t] = true;
+        }
+    }
+    for (batch, dropped) in out.iter_mut().zip(dropped) {
+        let mut keep = dropped.into_iter().map(|d| !d);
+        batch.traces.retain(|_| keep.next().unwrap_or(true));
+    }
+    Ok(Some(out))
+}
+
 impl StoreWriter for SqliteWriter {
     fn write(&mut self, batches: &[WriteBatch]) -> Result<()> {
         if let Some(batch) = batches.iter().find(|b| b.project != ProjectId::DEFAULT) {
             return Err(one_project_only(batch.project));
         }
+        let coalesced = coalesce_session_chunks(batches)?;
+        let batches = coalesced.as_deref().unwrap_or(batches);
         let result = self.write_transaction(batches);
         if result.is_err() {
-            // Names inserted by the failed transaction were rolled back with it.
+            // Names and series inserted by the failed transaction were rolled back with it.
             self.names = NameCache::default();
+            self.series.clear();
         }
         result
     }
@@ -353,7 +415,7 @@ impl SqliteWriter {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (mut spans, mut new_traces, mut logs) = (0i64, 0i64, 0i64);
+        let (mut spans, mut new_traces, mut logs, mut points) = (0i64, 0i64, 0i64, 0i64);
         {
             let mut upsert = tx.prepare_cached(UPSERT_TRACE)?;
             let mut insert_chunk =
@@ -443,6 +505,7 @@ impl SqliteWriter {
                         unix_now_nanos(),
                     ])?;
                 }
+                points += crate::metrics::write_series(&tx, &mut self.series, &batch.metrics)?;
                 for log in &batch.logs {
                     let trace_id = log.trace_id.map(|id| id.0.to_vec());
                     insert_logs.execute(params![
@@ -468,6 +531,7 @@ impl SqliteWriter {
             bump.execute(params!["spans", spans])?;
             bump.execute(params!["traces", new_traces])?;
             bump.execute(params!["logs", logs])?;
+            bump.execute(params!["metric_points", points])?;
         }
         tx.commit()?;
         Ok(())
@@ -1022,25 +1086,27 @@ impl Store for SqliteStore {
     }
 
     fn stats(&self) -> Result<StoreStats> {
-        let (spans, traces, logs) = self.with_conn(|conn| {
+        let (spans, traces, logs, metric_points) = self.with_conn(|conn| {
             let mut statement = conn.prepare_cached("SELECT name, value FROM counters")?;
             let mut rows = statement.query([])?;
-            let (mut spans, mut traces, mut logs) = (0, 0, 0);
+            let (mut spans, mut traces, mut logs, mut points) = (0, 0, 0, 0);
             while let Some(row) = rows.next()? {
                 let value = row.get::<_, i64>(1)? as u64;
                 match row.get_ref(0)?.as_str()? {
                     "spans" => spans = value,
                     "traces" => traces = value,
                     "logs" => logs = value,
+                    "metric_points" => points = value,
                     _ => {}
                 }
             }
-            Ok((spans, traces, logs))
+            Ok((spans, traces, logs, points))
         })?;
         Ok(StoreStats {
             spans,
             traces,
             logs,
+            metric_points,
             bytes_on_disk: self.files_size(),
         })
     }
@@ -1050,6 +1116,20 @@ impl Store for SqliteStore {
             return Err(one_project_only(project));
         }
         Ok(std::sync::Arc::new(self.clone()))
+    }
+
+    fn usage(
+        &self,
+        query: &crate::metrics::UsageQuery,
+        by_day: bool,
+    ) -> Result<Vec<crate::metrics::UsageTotal>> {
+        self.with_conn(|conn| {
+            if by_day {
+                crate::metrics::usage_by_day(conn, query)
+            } else {
+                crate::metrics::usage_by_session(conn, query)
+            }
+        })
     }
 }
 
@@ -1106,6 +1186,95 @@ mod tests {
         assert!(services_window_is_wide(&conn, -5).unwrap());
         assert!(services_window_is_wide(&conn, 50).unwrap());
         assert!(!services_window_is_wide(&conn, 90).unwrap());
+    }
+
+    #[test]
+    fn a_sessions_chunks_in_one_transaction_are_merged_once_and_as_if_written_apart() {
+        use devtrace_model::{KeyValue, semconv};
+        let session = |id: u8, parent: Option<u8>, role: &str, start: u64, end: u64| {
+            let mut span = conformance::span(4, id, parent, &format!("{role} {id}"), start, end);
+            span.attributes = vec![KeyValue::new(semconv::SESSION_SPAN, role)];
+            span
+        };
+        let mut root = session(1, None, semconv::SESSION_SPAN_SESSION, 100, 110);
+        root.attributes
+            .push(KeyValue::new(semconv::SESSION_AGENT, "claude-code"));
+        let pieces = vec![
+            conformance::batch(
+                "claude-code",
+                vec![
+                    root.clone(),
+                    session(2, Some(1), semconv::SESSION_SPAN_TOOL, 100, 105),
+                ],
+            ),
+            // The same tool call again (finished), a new one, and a deletion of another trace.
+            conformance::batch(
+                "claude-code",
+                vec![
+                    session(2, Some(1), semconv::SESSION_SPAN_TOOL, 100, 120),
+                    session(3, Some(1), semconv::SESSION_SPAN_TOOL, 121, 130),
+                ],
+            ),
+            conformance::batch(
+                "claude-code",
+                vec![{
+                    let mut r = root;
+                    r.end_unix_nano = 130;
+                    r
+                }],
+            ),
+        ];
+        let apart = tempfile::tempdir().unwrap();
+        let together = tempfile::tempdir().unwrap();
+        let mut writer = SqliteWriter::open(apart.path()).unwrap();
+        for piece in &pieces {
+            writer
+                .write(&[crate::prepare_session(piece.clone(), vec![])])
+                .unwrap();
+        }
+        let batches: Vec<WriteBatch> = pieces
+            .iter()
+            .map(|p| crate::prepare_session(p.clone(), vec![]))
+            .collect();
+        let coalesced = coalesce_session_chunks(&batches).unwrap().unwrap();
+        assert_eq!(
+            coalesced.iter().map(|b| b.traces.len()).sum::<usize>(),
+            1,
+            "one chunk for the session"
+        );
+        SqliteWriter::open(together.path())
+            .unwrap()
+            .write(&batches)
+            .unwrap();
+        let read = |dir: &Path| {
+            let store = SqliteStore::open(dir).unwrap();
+            let trace = store.get_trace(TraceId([4; 16])).unwrap().unwrap();
+            let mut spans: Vec<(u8, u64, u64)> = trace
+                .spans
+                .spans
+                .iter()
+                .map(|s| (s.span_id.0[0], s.start_unix_nano, s.end_unix_nano))
+                .collect();
+            spans.sort();
+            (
+                spans,
+                store.session(TraceId([4; 16])).unwrap().unwrap().facts,
+                store.stats().unwrap().spans,
+            )
+        };
+        assert_eq!(read(apart.path()), read(together.path()));
+        assert_eq!(
+            read(together.path()).0,
+            [(1, 100, 130), (2, 100, 120), (3, 121, 130)]
+        );
+        // A deletion between two chunks of a trace keeps them apart.
+        let mut deleting = batches.clone();
+        deleting[1].deletes.push(TraceId([4; 16]));
+        let kept = coalesce_session_chunks(&deleting).unwrap().unwrap();
+        assert_eq!(
+            kept.iter().map(|b| b.traces.len()).collect::<Vec<_>>(),
+            [1, 0, 1]
+        );
     }
 
     #[test]

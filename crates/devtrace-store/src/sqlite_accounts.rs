@@ -83,7 +83,8 @@ impl Accounts for SqliteStore {
         match self.project_named(name)? {
             Some(project) => Ok(project),
             None => Err(crate::StoreError::Unsupported(format!(
-                "the embedded store holds one project, `default`, not {name:?}; projects need the PostgreSQL store (--store postgres://…)"
+                "the embedded store holds one project, `default`, not {}; projects need the PostgreSQL store (--store postgres://…)",
+                devtrace_model::recorded::quote(name)
             ))),
         }
     }

@@ -2,7 +2,7 @@
 //! on the screen; a closed pipe (`watch --plain | head`) ends the watch quietly.
 
 use crate::source::Source;
-use crate::text::{clock, data, duration, short_id};
+use crate::text::{clock, data, duration, quoted, short_id};
 use crate::watcher::{Request, Update, Watcher};
 use devtrace_query::live::{ActionLine, SessionProgress};
 use devtrace_store::TraceSummary;
@@ -21,6 +21,12 @@ pub struct Printer {
     sessions: HashMap<devtrace_model::TraceId, (u64, u64, Option<String>)>,
     findings: HashSet<String>,
     last_error: Option<String>,
+}
+
+/// One JSON line, written with devtrace's safe formatter (DEL, C1, bidi controls, separators and
+/// backticks as `\u` escapes, which plain JSON leaves raw): lossless, and inert in a terminal.
+fn json_line(value: &serde_json::Value) -> String {
+    devtrace_query::safe_json::to_string(value).unwrap_or_default()
 }
 
 fn action_json(action: &ActionLine) -> serde_json::Value {
@@ -43,7 +49,7 @@ impl Printer {
                 let s = &found.summary;
                 if self.traces.insert(found.trace_id, s.span_count) != Some(s.span_count) {
                     out.push(if self.json {
-                        serde_json::json!({
+                        json_line(&serde_json::json!({
                             "event": "trace",
                             "trace_id": found.trace_id,
                             "operation": s.root_name,
@@ -52,8 +58,7 @@ impl Printer {
                             "duration_ns": s.duration_nanos(),
                             "spans": s.span_count,
                             "errors": s.error_count,
-                        })
-                        .to_string()
+                        }))
                     } else {
                         trace_line(s)
                     });
@@ -66,15 +71,14 @@ impl Printer {
                         continue;
                     }
                     out.push(if self.json {
-                        serde_json::json!({
+                        json_line(&serde_json::json!({
                             "event": "finding",
                             "kind": finding.kind.as_str(),
                             "title": finding.title,
                             "fingerprint": finding.fingerprint,
                             "trace_id": found.trace_id,
                             "evidence": finding.evidence,
-                        })
-                        .to_string()
+                        }))
                     } else {
                         format!(
                             "{} finding {} trace {}: {}",
@@ -92,7 +96,7 @@ impl Printer {
             Update::Error(message) => {
                 if self.last_error.as_ref() != Some(message) {
                     out.push(if self.json {
-                        serde_json::json!({"event": "error", "message": message}).to_string()
+                        json_line(&serde_json::json!({"event": "error", "message": message}))
                     } else {
                         format!("error: {}", data(message, 500))
                     });
@@ -110,7 +114,7 @@ impl Printer {
         let key = (facts.tool_calls, facts.errors, running);
         if self.sessions.get(&progress.trace_id) != Some(&key) {
             out.push(if self.json {
-                serde_json::json!({
+                json_line(&serde_json::json!({
                     "event": "session",
                     "trace_id": progress.trace_id,
                     "agent": facts.agent,
@@ -122,15 +126,14 @@ impl Printer {
                     "output_tokens": facts.output_tokens,
                     "running": progress.running.as_ref().map(action_json),
                     "last": progress.last_action.as_ref().map(action_json),
-                })
-                .to_string()
+                }))
             } else {
                 let mut line = format!(
-                    "{} session {} {} {:?} turn {} tools {} ok {} failed tokens {} in {} out",
+                    "{} session {} {} {} turn {} tools {} ok {} failed tokens {} in {} out",
                     clock(facts.end_unix_nano),
                     id,
                     data(&facts.agent, 30),
-                    data(&facts.title, 80),
+                    quoted(&facts.title, 80),
                     progress.turn.as_ref().map_or(0, |t| t.number),
                     progress.tools_ok,
                     progress.tools_failed,
@@ -139,15 +142,15 @@ impl Printer {
                 );
                 if let Some(running) = &progress.running {
                     line.push_str(&format!(
-                        " running {} {:?}",
+                        " running {} {}",
                         data(&running.tool, 30),
-                        data(&running.subject, 120)
+                        quoted(&running.subject, 120)
                     ));
                 } else if let Some(last) = &progress.last_action {
                     line.push_str(&format!(
-                        " last {} {:?} {}",
+                        " last {} {} {}",
                         data(&last.tool, 30),
-                        data(&last.subject, 120),
+                        quoted(&last.subject, 120),
                         last.outcome
                     ));
                 }
@@ -163,7 +166,7 @@ impl Printer {
                 continue;
             }
             out.push(if self.json {
-                serde_json::json!({
+                json_line(&serde_json::json!({
                     "event": "finding",
                     "kind": fired.finding.kind.as_str(),
                     "title": fired.finding.title,
@@ -171,17 +174,16 @@ impl Printer {
                     "session_trace_id": progress.trace_id,
                     "at_unix_nano": fired.at_unix_nano,
                     "evidence": fired.evidence.as_ref().map(action_json),
-                })
-                .to_string()
+                }))
             } else {
                 let evidence = fired
                     .evidence
                     .as_ref()
                     .map(|e| {
                         format!(
-                            " [on {} {:?} {}]",
+                            " [on {} {} {}]",
                             data(&e.tool, 30),
-                            data(&e.subject, 120),
+                            quoted(&e.subject, 120),
                             e.outcome
                         )
                     })
@@ -200,11 +202,11 @@ impl Printer {
 
 fn trace_line(s: &TraceSummary) -> String {
     format!(
-        "{} trace {} {:?} service {:?} {} {} spans {} errors",
+        "{} trace {} {} service {} {} {} spans {} errors",
         clock(s.end_unix_nano),
         short_id(&s.trace_id.to_hex()),
-        data(&s.root_name, 120),
-        data(&s.service, 60),
+        quoted(&s.root_name, 120),
+        quoted(&s.service, 60),
         duration(s.duration_nanos()),
         s.span_count,
         s.error_count

@@ -2,22 +2,21 @@
 //! goes through [`data`], which escapes it (`devtrace_model::recorded`): a span name can never
 //! move the cursor, clear the screen or reorder the line it is shown on.
 
-use devtrace_model::recorded::{escape, escape_short};
+use devtrace_model::recorded::{escape_short, quote_short};
 use devtrace_query::timefmt::format_duration;
 
-/// Recorded text for a cell: escaped, at most `max` characters. Backticks, which the shared
-/// escaping writes as `\u0060` so recorded text cannot close a code span in an assistant's
-/// answer, are harmless on a terminal and shown as they are.
+/// Recorded text for a cell: escaped as in every other face (`devtrace_model::recorded`:
+/// controls, C1, bidi, zero-width, separators and backticks), at most `max` characters. The
+/// screen is read by people and, through `--plain` or a terminal capture, by assistants: the
+/// same rule holds for both.
 pub fn data(text: &str, max: usize) -> String {
-    if !text.contains('`') {
-        return escape_short(text, max.max(1));
-    }
-    let shown: String = text.chars().take(max.max(1)).collect();
-    let mut out = shown.split('`').map(escape).collect::<Vec<_>>().join("`");
-    if shown.len() < text.len() {
-        out.push('…');
-    }
-    out
+    escape_short(text, max.max(1))
+}
+
+/// Recorded text cited in a line of `--plain` (a session title, a command): quoted, escaped
+/// inside, at most `max` characters.
+pub fn quoted(text: &str, max: usize) -> String {
+    quote_short(text, max.max(1))
 }
 
 /// `text` cut or padded to exactly `width` characters (a cut is marked with `…`).
@@ -104,8 +103,11 @@ mod tests {
             "\\u001b[2J\\u001b[Hboom\\r\\n"
         );
         assert_eq!(data("a\u{202e}b", 40), "a\\u202eb");
-        assert_eq!(data("`npm test`\u{1b}c", 40), "`npm test`\\u001bc");
-        assert_eq!(data("`abcdef`", 4), "`abc…");
+        assert_eq!(
+            data("`npm test`\u{1b}c", 40),
+            "\\u0060npm test\\u0060\\u001bc"
+        );
+        assert_eq!(quoted("say \"hi\"\n", 40), "\"say \\\"hi\\\"\\n\"");
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("ab", 4), "ab  ");
         assert_eq!(sparkline(&[0, 1, 2, 4]), "▁▃▅█");

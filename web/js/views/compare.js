@@ -2,7 +2,7 @@
 // operation, side by side and aligned by operation, with deltas and an honest verdict.
 
 import {get} from '../api.js';
-import {h, duration, note, traceHref, operationHref} from '../dom.js';
+import {h, duration, note, traceHref, operationHref, escaped} from '../dom.js';
 
 export async function render(main, {query, navigate}) {
   const value = (k) => query.get(k) || '';
@@ -53,7 +53,7 @@ export async function render(main, {query, navigate}) {
   const max = Math.max(1, ...c.operations.map((o) => Math.max(o.a.mean_nanos, o.b.mean_nanos)));
   const bar = (v, cls) => { const b = h('span', {class: `cmp-bar ${cls}`}); b.style.width = `${v / max * 100}%`; return b; };
   const body = h('tbody', {}, c.operations.map((o) => h('tr', {class: o.delta_nanos < 0 ? 'faster' : o.delta_nanos > 0 ? 'slower' : ''},
-    h('td', {}, h('a', {href: operationHref(o.operation)}, o.operation)),
+    h('td', {}, h('a', {href: operationHref(o.operation)}, escaped(o.operation))),
     h('td', {class: 'num'}, duration(o.a.mean_nanos)),
     h('td', {class: 'bars'}, bar(o.a.mean_nanos, 'a'), bar(o.b.mean_nanos, 'b')),
     h('td', {class: 'num'}, duration(o.b.mean_nanos)),

@@ -2,7 +2,7 @@
 // linking to the spans (the trace view highlights every span of the evidence).
 
 import {get} from '../api.js';
-import {h, duration, note, operationHref} from '../dom.js';
+import {h, duration, note, operationHref, escaped} from '../dom.js';
 
 const SINCE = [['15m', 'last 15 min'], ['1h', 'last hour'], ['24h', 'last 24 h'], ['7d', 'last 7 days'], ['365d', 'last year']];
 
@@ -68,7 +68,7 @@ export function findingList(findings) {
     h('header', {}, h('span', {class: 'rank'}, `${n + 1}`), h('h3', {}, f.title)),
     h('p', {class: 'meta'},
       h('span', {class: 'badge'}, f.kind.replaceAll('_', ' ')),
-      f.operation ? [' on ', h('a', {href: operationHref(f.operation)}, f.operation)] : null,
+      f.operation ? [' on ', h('a', {href: operationHref(f.operation)}, escaped(f.operation))] : null,
       ` · ${impactLine(f)}`),
     h('p', {class: 'recommendation'}, '→ ', f.recommendation),
     h('p', {class: 'evidence'}, 'Evidence: ', f.evidence.map((e, k) => [k ? ', ' : '',

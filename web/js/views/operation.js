@@ -2,7 +2,7 @@
 // child breakdown (the `devtrace perf` table) and the findings about it.
 
 import {get} from '../api.js';
-import {h, s, duration, percent, note, traceHref, operationHref} from '../dom.js';
+import {h, s, duration, percent, note, traceHref, operationHref, escaped} from '../dom.js';
 import {findingList} from './findings.js';
 
 export async function render(main, {params, query, navigate}) {
@@ -17,7 +17,7 @@ export async function render(main, {params, query, navigate}) {
     navigate(`${operationHref(name)}${lastInput.value.trim() ? `?last=${encodeURIComponent(lastInput.value.trim())}` : ''}`);
   });
   const status = note('Analysing…');
-  main.append(h('h1', {}, name), form, status);
+  main.append(h('h1', {}, escaped(name)), form, status);
   let a;
   try {
     a = await get(`operations/${encodeURIComponent(name)}`, {last});
@@ -91,7 +91,7 @@ function childTable(profile) {
     const critical = h('span', {class: 'share-bar critical'});
     critical.style.width = `${Math.min(1, c.critical_share) * 100}%`;
     return h('tr', {},
-      h('td', {}, h('a', {href: operationHref(c.name)}, c.name)),
+      h('td', {}, h('a', {href: operationHref(c.name)}, escaped(c.name))),
       h('td', {}, h('span', {class: `kind k-${c.kind}`}), c.kind.replace('_', ' ')),
       h('td', {class: 'num'}, duration(c.per_run.mean)),
       h('td', {class: 'num'}, duration(c.per_run.p50)),

@@ -1,7 +1,7 @@
 // Operations: root operations ranked by total time, each linking to its analytics.
 
 import {get} from '../api.js';
-import {h, duration, note, operationHref} from '../dom.js';
+import {h, duration, note, operationHref, escaped} from '../dom.js';
 import {moveInRows} from './traces.js';
 
 export async function render(main) {
@@ -21,7 +21,7 @@ export async function render(main) {
     const bar = h('span', {class: 'share-bar'});
     bar.style.width = `${o.total_nanos / max * 100}%`;
     return h('tr', {},
-      h('td', {}, h('a', {href: operationHref(o.operation)}, o.operation)),
+      h('td', {}, h('a', {href: operationHref(o.operation)}, escaped(o.operation))),
       h('td', {class: 'num'}, o.runs),
       h('td', {class: 'num share'}, bar, h('span', {}, duration(o.total_nanos))),
       h('td', {class: 'num'}, duration(o.duration.mean)),

@@ -1,7 +1,7 @@
 // Runs: `devtrace run` executions with their outcome and test counts; pick two to compare.
 
 import {get} from '../api.js';
-import {h, duration, time, ago, note, traceHref} from '../dom.js';
+import {h, duration, time, ago, note, traceHref, escaped} from '../dom.js';
 
 export async function render(main, {query, navigate}) {
   const label = query.get('label') || '';
@@ -31,7 +31,7 @@ export async function render(main, {query, navigate}) {
   status.textContent = `${runs.length} run${runs.length === 1 ? '' : 's'}, newest first. Tick two to compare them.`;
   const picked = [];
   const body = h('tbody', {}, runs.map((r, k) => {
-    const box = h('input', {type: 'checkbox', 'aria-label': `select run ${r.command} ${time(r.start_unix_nano)}`, value: r.trace_id});
+    const box = h('input', {type: 'checkbox', 'aria-label': `select run ${escaped(r.command)} ${time(r.start_unix_nano)}`, value: r.trace_id});
     box.addEventListener('change', () => {
       if (box.checked) picked.push(r); else picked.splice(picked.indexOf(r), 1);
       while (picked.length > 2) {
@@ -46,8 +46,8 @@ export async function render(main, {query, navigate}) {
     return h('tr', {class: (r.exit_code ?? 0) !== 0 || r.signal != null ? 'has-error' : ''},
       h('td', {}, box),
       h('td', {title: time(r.start_unix_nano)}, ago(r.start_unix_nano)),
-      h('td', {class: 'mono'}, r.command),
-      h('td', {}, r.label ? h('a', {href: `/runs?label=${encodeURIComponent(r.label)}`, class: 'badge'}, r.label) : ''),
+      h('td', {class: 'mono'}, escaped(r.command)),
+      h('td', {}, r.label ? h('a', {href: `/runs?label=${encodeURIComponent(r.label)}`, class: 'badge'}, escaped(r.label)) : ''),
       h('td', {class: 'num'}, duration(r.duration_ns)),
       h('td', {class: 'num'}, exit === '0' ? exit : h('span', {class: 'badge error'}, exit)),
       h('td', {class: 'num tests'}, t ? [h('span', {class: 'pass'}, `${t.passed} passed`), t.failed ? [' ', h('span', {class: 'badge error'}, `${t.failed} failed`)] : '', t.skipped ? ` ${t.skipped} skipped` : ''] : '–'),

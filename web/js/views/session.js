@@ -10,7 +10,8 @@
 // URL: /sessions/ID, ?entry=SPAN to open at an entry, ?finding=N to show finding N's evidence.
 
 import {get} from '../api.js';
-import {h, duration, time, note, plural, tokens, bytes, traceHref, sessionHref, debounce} from '../dom.js';
+import {h, duration, time, note, plural, tokens, bytes, traceHref, sessionHref, debounce, escaped, escapedBlock} from '../dom.js';
+import {cost, lines} from './sessions.js';
 import {qaSection} from './session_qa.js';
 
 /** Lines shown before "Show all" (outputs, diffs, prompts, replies). */
@@ -56,7 +57,7 @@ class SessionView {
 
   build() {
     const {o, s} = this;
-    const title = s.title || '(untitled session)';
+    const title = s.title ? escaped(s.title) : '(untitled session)';
     this.filter = h('input', {type: 'search', 'data-search': true, class: 'timeline-filter', placeholder: 'Filter: tool, file, command, text…',
       'aria-label': 'Filter the timeline'});
     this.onlyProblems = h('input', {type: 'checkbox', name: 'problems'});
@@ -68,10 +69,10 @@ class SessionView {
         h('p', {class: 'crumbs'}, h('a', {href: '/sessions'}, 'Sessions'), ' / ', h('span', {class: 'mono'}, s.trace_id.slice(0, 8))),
         h('h1', {}, title),
         h('dl', {class: 'facts session-facts'},
-          fact('Agent', s.agent + (o.agent_version ? ` ${o.agent_version}` : '')),
-          fact('Project', h('a', {href: `/sessions?repo=${encodeURIComponent(s.project)}`}, s.project)),
-          o.repository && o.repository !== s.project ? fact('Repository', o.repository) : null,
-          o.git_branch ? fact('Branch', o.git_branch) : null,
+          fact('Agent', escaped(s.agent + (o.agent_version ? ` ${o.agent_version}` : ''))),
+          fact('Project', h('a', {href: `/sessions?repo=${encodeURIComponent(s.project)}`}, escaped(s.project))),
+          o.repository && o.repository !== s.project ? fact('Repository', escaped(o.repository)) : null,
+          o.git_branch ? fact('Branch', escaped(o.git_branch)) : null,
           fact('Started', time(s.start_unix_nano)),
           fact('Duration', duration(s.duration_ns)),
           fact('Turns', s.turns.toLocaleString()),
@@ -80,7 +81,13 @@ class SessionView {
           fact('Tokens', `${tokens(s.input_tokens)} in (${tokens(s.cache_read_tokens)} from cache), ${tokens(s.output_tokens)} out`),
           fact('Errors', s.errors ? h('span', {class: 'error-text'}, s.errors.toLocaleString()) : '0'),
           fact('Findings', String(o.findings.length)),
+          s.usage?.cost_usd !== undefined ? fact('Cost (agent-reported)', cost(s.usage.cost_usd)) : null,
+          lines(s.usage) ? fact('Lines changed', lines(s.usage)) : null,
+          o.sources?.length ? fact('Recorded from', o.sources.join(', ')) : null,
           fact('Session id', h('span', {class: 'mono'}, s.session_id))),
+        o.lacks?.length ? h('p', {class: 'note muted lacks'},
+          `From the agent's own telemetry, which leaves out ${o.lacks.join(', ')}`
+          + (s.agent === 'claude-code' || s.agent === 'codex' ? `; importing its transcript (devtrace import ${s.agent}) fills them in.` : '.')) : null,
         h('p', {class: 'links'},
           h('a', {href: traceHref(s.trace_id)}, 'Open as a trace (waterfall)'), ' · ',
           h('a', {href: `/api/v1/sessions/${s.trace_id}/overview`, target: '_blank', rel: 'noopener'}, 'JSON'))),
@@ -135,16 +142,16 @@ class SessionView {
     const failed = e.outcome === 'failed';
     const offset = `+${clock(e.start_unix_nano - this.origin)}`;
     const mark = MARKS[e.kind] || (failed ? '✗' : '✓');
-    const what = e.command != null ? h('code', {class: 'command'}, firstLine(e.command))
-      : e.path != null ? h('span', {class: 'path'}, e.path)
-        : e.kind === 'tool' || e.kind === 'event' ? h('span', {class: 'muted'}, inputSummary(e.input)) : null;
+    const what = e.command != null ? h('code', {class: 'command'}, escaped(firstLine(e.command)))
+      : e.path != null ? h('span', {class: 'path'}, escaped(e.path))
+        : e.kind === 'tool' || e.kind === 'event' ? h('span', {class: 'muted'}, escaped(inputSummary(e.input))) : null;
     const head = h('div', {class: 'entry-head'},
       h('span', {class: 'offset mono', title: time(e.start_unix_nano)}, offset),
       h('span', {class: `mark${failed ? ' error-text' : ''}`, 'aria-label': failed ? 'failed' : e.outcome === 'ok' ? 'ok' : e.kind}, mark),
-      e.kind === 'turn' ? h('strong', {class: 'label'}, e.label)
-        : e.kind === 'agent' ? h('strong', {class: 'label'}, `sub-agent: ${e.label}`)
+      e.kind === 'turn' ? h('strong', {class: 'label'}, escaped(e.label))
+        : e.kind === 'agent' ? h('strong', {class: 'label'}, `sub-agent: ${escaped(e.label)}`)
           : e.kind === 'message' ? h('div', {class: 'reply-head'}, clipped(e.text || e.label, SHOWN.reply, {label: 'reply', className: 'reply'}))
-            : [h('strong', {class: 'label'}, e.label), ' ', what],
+            : [h('strong', {class: 'label'}, escaped(e.label)), ' ', what],
       h('span', {class: 'entry-meta muted'},
         e.kind === 'turn' ? `${tokens(e.input_tokens)} in, ${tokens(e.output_tokens)} out` : null,
         e.kind !== 'message' && e.kind !== 'turn' && e.duration_ns > 0 ? duration(e.duration_ns) : null,
@@ -152,7 +159,7 @@ class SessionView {
     const li = h('li', {class: `entry k-${e.kind}${failed ? ' failed' : ''}${e.findings.length ? ' has-finding' : ''}`,
       tabindex: '-1', dataset: {span: e.span_id, index: String(index)}}, head);
     li.style.setProperty('--depth', String(e.depth));
-    if (e.error) li.append(h('p', {class: 'entry-error error-text'}, e.error));
+    if (e.error) li.append(h('p', {class: 'entry-error error-text'}, escaped(e.error)));
     li.append(...this.entryBody(e));
     for (const run of e.linked_runs) {
       const facts = this.o.linked_runs.find((r) => r.trace_id === run);
@@ -177,7 +184,7 @@ class SessionView {
     if (e.kind === 'agent' && e.text) parts.push(lazyDetails('Task given', () => clipped(e.text, SHOWN.text, {label: 'task', ref: e.text_ref})));
     if (e.action === 'note' && e.text) {
       parts.push(clipped(e.text, SHOWN.text, {label: 'note', ref: e.text_ref, className: 'note-text'}));
-      if (e.tags?.length) parts.push(h('p', {class: 'tags'}, e.tags.map((t) => h('span', {class: 'badge'}, t))));
+      if (e.tags?.length) parts.push(h('p', {class: 'tags'}, e.tags.map((t) => h('span', {class: 'badge'}, escaped(t)))));
     }
     if (e.diff) parts.push(diffBlock(e.diff));
     if (e.action === 'command' && e.command) {
@@ -357,10 +364,11 @@ function prettyJson(text) {
   try { return JSON.stringify(JSON.parse(text), null, 2); } catch { return text; }
 }
 
-/** Terminal colour and cursor codes, which recorded outputs carry, are not shown. */
+/** Terminal colour and cursor codes, which recorded outputs carry, are not shown; any other
+ * control, bidi or separator character is shown as an escape. */
 function plain(text) {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1b\][^\x07]*\x07/g, '');
+  return escapedBlock(text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1b\][^\x07]*\x07/g, ''));
 }
 
 /** A <details> whose content is built the first time it opens. */
@@ -382,15 +390,15 @@ function clipped(text, shown, {label = 'text', ref = null, className = 'text'} =
   if (lines.length > shown && lines[lines.length - 1] === '') lines.pop();
   const box = h('div', {class: 'clipped'}, pre);
   if (lines.length <= shown && !ref) {
-    pre.textContent = lines.join('\n');
+    pre.textContent = escapedBlock(lines.join('\n'));
     return box;
   }
-  pre.textContent = lines.slice(0, shown).join('\n');
+  pre.textContent = escapedBlock(lines.slice(0, shown).join('\n'));
   const button = h('button', {type: 'button', class: 'secondary small show-all'},
     ref ? `Show all of the ${label}` : `Show all ${lines.length.toLocaleString()} lines of the ${label}`);
   button.addEventListener('click', async () => {
     if (ref) await loadBlob(ref, pre, button);
-    else { pre.textContent = lines.join('\n'); button.remove(); }
+    else { pre.textContent = escapedBlock(lines.join('\n')); button.remove(); }
   });
   box.append(button);
   return box;

@@ -1,9 +1,11 @@
-// Sessions: development sessions (Claude Code and Codex transcripts, live hooks, trace-1.0.0
-// documents), newest first, with their numbers and how many findings each has
-// (`devtrace sessions`). Filters live in the URL, so every listing is a link.
+// Sessions: development sessions (Claude Code and Codex transcripts, live hooks, agents' own
+// OpenTelemetry, trace-1.0.0 documents), newest first, with their numbers and how many
+// findings each has (`devtrace sessions`). When agents sent metrics, their cost and lines
+// changed show per session and per day (`devtrace sessions --daily`). Filters live in the
+// URL, so every listing is a link.
 
 import {get} from '../api.js';
-import {h, duration, time, ago, note, plural, tokens, sessionHref} from '../dom.js';
+import {h, duration, time, ago, note, plural, tokens, sessionHref, escaped} from '../dom.js';
 import {moveInRows} from './traces.js';
 
 const SINCE = [['', 'any time'], ['24h', 'last 24 h'], ['7d', 'last 7 days'], ['30d', 'last 30 days'], ['365d', 'last year']];
@@ -18,12 +20,12 @@ export async function render(main, {query, navigate}) {
   const status = h('p', {class: 'note muted', role: 'status'}, 'Loading…');
   const body = h('tbody');
   body.addEventListener('keydown', (event) => moveInRows(event, body));
-  const numeric = new Set([5, 6, 7, 8, 9, 10]);
-  const table = h('table', {class: 'list sessions', hidden: true},
-    h('thead', {}, h('tr', {}, ['Started', 'Agent', 'Project', 'Title', 'Duration', 'Turns', 'Tool calls', 'Tokens', 'Errors', 'Findings', 'Session']
-      .map((t, i) => h('th', {class: numeric.has(i) || i === 4 ? 'num' : ''}, t)))),
-    body);
-  main.append(h('h1', {}, 'Sessions'), form, status, table);
+  const head = h('thead');
+  const table = h('table', {class: 'list sessions', hidden: true}, head, body);
+  const daily = h('section', {class: 'usage-days', hidden: true});
+  main.append(h('h1', {}, 'Sessions'), form, status, daily, table);
+  const columns = (metrics) => ['Started', 'Agent', 'Project', 'Title', 'Duration', 'Turns', 'Tool calls', 'Tokens',
+    ...(metrics ? ['Cost', 'Lines'] : []), 'Errors', 'Findings', 'Session'];
 
   let shown = new Set();
   async function load({live = false} = {}) {
@@ -46,9 +48,13 @@ export async function render(main, {query, navigate}) {
     status.textContent = `${plural(sessions.length, 'session')}, newest first${sessions.length === LIMIT ? ` (the newest ${LIMIT}; narrow the filters to see older ones)` : ''}.`;
     const agents = form.querySelector('#session-agents');
     agents.replaceChildren(...[...new Set(sessions.map((s) => s.agent))].map((a) => h('option', {value: a})));
+    // The agents' metrics: per-session columns, and the days they cover.
+    const metrics = sessions.some((s) => s.usage);
+    head.replaceChildren(h('tr', {}, columns(metrics).map((t, i) => h('th', {class: i >= 4 && i < columns(metrics).length - 1 ? 'num' : ''}, t))));
+    await showDaily(daily, filters, metrics);
     const focused = document.activeElement?.closest('tr')?.dataset.id;
     body.replaceChildren(...sessions.map((s) => {
-      const row = sessionRow(s);
+      const row = sessionRow(s, metrics);
       if (live && !shown.has(s.trace_id)) row.classList.add('new');
       return row;
     }));
@@ -75,20 +81,65 @@ export async function render(main, {query, navigate}) {
   return () => { window.removeEventListener('devtrace:ingest', onIngest); clearTimeout(pending); };
 }
 
-function sessionRow(s) {
+/** Money as agents report it: cents for dollars, four decimals below one (as the CLI). */
+export function cost(usd) {
+  return usd >= 0.995 ? `$${usd.toFixed(2)}` : `$${usd.toFixed(4)}`;
+}
+
+/** Lines changed as +added/-removed, or null when the agent reported none. */
+export function lines(usage) {
+  if (!usage || (usage.lines_added === undefined && usage.lines_removed === undefined)) return null;
+  return `+${usage.lines_added || 0}/-${usage.lines_removed || 0}`;
+}
+
+/** What agents reported per UTC day (the days of the filter), when they sent metrics. */
+async function showDaily(section, filters, metrics) {
+  section.hidden = true;
+  if (!metrics) return;
+  let days;
+  try {
+    const params = {};
+    if (filters.agent) params.agent = filters.agent;
+    params.since = filters.since || '30d';
+    days = (await get('usage', params)).days;
+  } catch {
+    return;
+  }
+  if (!days.length) return;
+  const cell = (n) => (n === undefined ? '–' : tokens(n));
+  section.replaceChildren(
+    h('h2', {}, 'Agent-reported, per day'),
+    h('table', {class: 'list usage'},
+      h('thead', {}, h('tr', {}, ['Day (UTC)', 'Sessions', 'Cost', 'Tokens in', 'From cache', 'Out', 'Lines']
+        .map((t, i) => h('th', {class: i ? 'num' : ''}, t)))),
+      h('tbody', {}, days.slice(-14).reverse().map((d) => h('tr', {},
+        h('td', {}, d.day),
+        h('td', {class: 'num'}, String(d.sessions)),
+        h('td', {class: 'num'}, d.usage.cost_usd === undefined ? '–' : cost(d.usage.cost_usd)),
+        h('td', {class: 'num'}, cell(d.usage.input_tokens)),
+        h('td', {class: 'num'}, cell(d.usage.cache_read_tokens)),
+        h('td', {class: 'num'}, cell(d.usage.output_tokens)),
+        h('td', {class: 'num'}, lines(d.usage) || '–'))))));
+  section.hidden = false;
+}
+
+function sessionRow(s, metrics) {
   const total = s.input_tokens + s.output_tokens;
+  const usage = s.usage || {};
   return h('tr', {dataset: {id: s.trace_id}, class: s.errors > 0 ? 'has-error' : ''},
     h('td', {title: time(s.start_unix_nano)}, h('time', {}, ago(s.start_unix_nano))),
-    h('td', {}, h('a', {href: `/sessions?agent=${encodeURIComponent(s.agent)}`, class: 'badge'}, s.agent)),
-    h('td', {class: 'project', title: s.project}, h('a', {href: `/sessions?repo=${encodeURIComponent(s.project)}`}, shortPath(s.project))),
-    h('td', {class: 'title', title: s.title}, s.title || h('span', {class: 'muted'}, '(untitled)')),
+    h('td', {}, h('a', {href: `/sessions?agent=${encodeURIComponent(s.agent)}`, class: 'badge'}, escaped(s.agent))),
+    h('td', {class: 'project', title: escaped(s.project)}, h('a', {href: `/sessions?repo=${encodeURIComponent(s.project)}`}, escaped(shortPath(s.project)))),
+    h('td', {class: 'title', title: escaped(s.title)}, s.title ? escaped(s.title) : h('span', {class: 'muted'}, '(untitled)')),
     h('td', {class: 'num'}, duration(s.duration_ns)),
     h('td', {class: 'num'}, s.turns.toLocaleString()),
     h('td', {class: 'num'}, s.tool_calls.toLocaleString(), s.subagents ? h('span', {class: 'muted small', title: `${plural(s.subagents, 'sub-agent')}`}, ` +${s.subagents} agents`) : null),
     h('td', {class: 'num', title: `${s.input_tokens.toLocaleString()} in (${s.cache_read_tokens.toLocaleString()} from cache), ${s.output_tokens.toLocaleString()} out`}, tokens(total)),
+    metrics ? h('td', {class: 'num', title: 'as the agent reported it'}, usage.cost_usd === undefined ? '–' : cost(usage.cost_usd)) : null,
+    metrics ? h('td', {class: 'num', title: 'lines added/removed, as the agent reported them'}, lines(usage) || '–') : null,
     h('td', {class: 'num'}, s.errors > 0 ? h('span', {class: 'badge error'}, s.errors) : '0'),
     h('td', {class: 'num'}, s.findings > 0 ? h('span', {class: 'badge warn'}, s.findings) : '0'),
-    h('td', {}, h('a', {href: sessionHref(s.trace_id), class: 'mono', 'aria-label': `open session ${s.title || s.session_id} ${s.trace_id}`}, s.trace_id.slice(0, 8))));
+    h('td', {}, h('a', {href: sessionHref(s.trace_id), class: 'mono', 'aria-label': `open session ${escaped(s.title || s.session_id)} ${s.trace_id}`}, s.trace_id.slice(0, 8))));
 }
 
 /** `/home/me/src/shop` → `…/src/shop` when long, as the CLI prints it. */

@@ -6,7 +6,7 @@
 // events and logs are fetched when it is selected.
 
 import {get} from '../api.js';
-import {h, duration, time, debounce, note, traceHref, operationHref, plural, sessionHref} from '../dom.js';
+import {h, duration, time, debounce, note, traceHref, operationHref, plural, sessionHref, escaped} from '../dom.js';
 
 const ROW = 24; // px per row; fixed so the scroll position maps to a row by division
 const OVERSCAN = 12;
@@ -77,11 +77,11 @@ class Waterfall {
     this.links = h('p', {class: 'links'},
       wf.session ? [h('a', {href: sessionHref(wf.trace_id)}, 'Session timeline'), ' · '] : null,
       attached.length ? [h('span', {class: 'muted'}, `The program's spans (${attached.length === 1 ? 'its own trace' : `${attached.length} traces of their own`}): `), attached] : null,
-      h('a', {href: operationHref(root)}, `Analytics of ${root}`), ' · ',
+      h('a', {href: operationHref(root)}, `Analytics of ${escaped(root)}`), ' · ',
       h('a', {href: `/compare?a=${wf.trace_id}`}, 'Compare with another trace'), ' · ',
       h('a', {href: `/api/v1/traces/${wf.trace_id}/waterfall`, target: '_blank', rel: 'noopener'}, 'JSON'));
     this.header = h('header', {class: 'trace-head'},
-      h('h1', {}, root, ' ', h('span', {class: 'muted small'}, wf.service)),
+      h('h1', {}, escaped(root), ' ', h('span', {class: 'muted small'}, escaped(wf.service))),
       h('dl', {class: 'facts'},
         h('dt', {}, 'Duration'), h('dd', {}, duration(wf.duration_ns)),
         h('dt', {}, 'Spans'), h('dd', {}, wf.span_count.toLocaleString()),
@@ -195,7 +195,7 @@ class Waterfall {
       : h('span', {class: 'toggle'});
     const nameCell = h('div', {class: 'wf-name'}, toggle,
       h('span', {class: `kind k-${wf.strings[wf.work[i]]}`, title: wf.strings[wf.work[i]]}),
-      h('span', {class: 'label'}, this.name(i)),
+      h('span', {class: 'label'}, escaped(this.name(i))),
       wf.status[i] === 2 ? h('span', {class: 'badge error', title: 'error'}, '!') : null,
       wf.event_count[i] ? h('span', {class: 'count', title: `${wf.event_count[i]} events`}, `◆${wf.event_count[i]}`) : null,
       wf.log_count[i] ? h('span', {class: 'count', title: `${wf.log_count[i]} logs`}, `≡${wf.log_count[i]}`) : null);
@@ -213,7 +213,7 @@ class Waterfall {
     return h('div', {class: classes.join(' '), role: 'treeitem', id: `row-${i}`, dataset: {row: i},
       'aria-level': wf.depth[i] + 1, 'aria-selected': i === this.selected ? 'true' : 'false',
       'aria-expanded': this.hasChildren[i] ? String(!this.collapsed[i]) : undefined,
-      title: `${this.name(i)} · ${duration(dur)}${wf.critical[i] > 0 ? ` · ${duration(wf.critical[i])} on the critical path` : ''}`},
+      title: `${escaped(this.name(i))} · ${duration(dur)}${wf.critical[i] > 0 ? ` · ${duration(wf.critical[i])} on the critical path` : ''}`},
     nameCell, h('div', {class: 'wf-bars'}, bar, label));
   }
 
@@ -224,7 +224,7 @@ class Waterfall {
     const end = wf.start[fold.last_row] + wf.duration[fold.last_row];
     const nameCell = h('div', {class: 'wf-name'},
       h('button', {type: 'button', class: 'toggle', tabindex: '-1', 'aria-label': 'expand the repeats', dataset: {fold: f}}, '▸'),
-      h('span', {class: 'label'}, `× ${fold.count} ${fold.name}`),
+      h('span', {class: 'label'}, `× ${fold.count} ${escaped(fold.name)}`),
       h('span', {class: 'muted small'}, ` ${duration(fold.total_ns)} in all, ${duration(fold.total_ns / fold.count)} each`),
       // A failure inside the fold stays visible: a marker, and a link to the first one.
       fold.errors ? h('span', {class: 'badge error', title: 'a span inside these repeats failed'}, `✗ ${fold.errors} with a failure`) : null,
@@ -396,29 +396,29 @@ function spanPanel(span, wf, row, selectParent) {
   });
   const parts = [
     h('header', {},
-      h('h2', {}, span.name),
-      h('p', {class: 'muted'}, `${span.kind} · ${span.service} · ${span.work.replace('_', ' ')}`,
-        span.scope_name ? ` · ${span.scope_name}${span.scope_version ? ` ${span.scope_version}` : ''}` : ''),
+      h('h2', {}, escaped(span.name)),
+      h('p', {class: 'muted'}, `${span.kind} · ${escaped(span.service)} · ${span.work.replace('_', ' ')}`,
+        span.scope_name ? ` · ${escaped(span.scope_name)}${span.scope_version ? ` ${escaped(span.scope_version)}` : ''}` : ''),
       h('dl', {class: 'facts'},
         h('dt', {}, 'Duration'), h('dd', {}, duration(span.duration_ns)),
         h('dt', {}, 'Self time'), h('dd', {}, duration(span.self_time_ns)),
         h('dt', {}, 'Starts at'), h('dd', {}, `+${duration(wf.start[row])}`),
         h('dt', {}, 'On critical path'), h('dd', {}, wf.critical[row] > 0 ? duration(wf.critical[row]) : 'no'),
-        h('dt', {}, 'Status'), h('dd', {class: span.status === 'error' ? 'error-text' : ''}, span.status, span.status_message ? `: ${span.status_message}` : ''),
+        h('dt', {}, 'Status'), h('dd', {class: span.status === 'error' ? 'error-text' : ''}, span.status, span.status_message ? `: ${escaped(span.status_message)}` : ''),
         h('dt', {}, 'Span id'), h('dd', {class: 'mono'}, span.span_id)),
       span.parent_span_id ? h('button', {type: 'button', class: 'secondary small', onclick: selectParent}, 'Go to parent') : null),
   ];
   if (span.exception) {
     parts.push(h('section', {class: 'exception'}, h('h3', {}, 'Exception'),
-      h('p', {class: 'error-text'}, h('strong', {}, span.exception.type || 'error'), span.exception.message ? `: ${span.exception.message}` : ''),
+      h('p', {class: 'error-text'}, h('strong', {}, escaped(span.exception.type || 'error')), span.exception.message ? `: ${escaped(span.exception.message)}` : ''),
       span.exception.stacktrace ? h('pre', {class: 'stack'}, span.exception.stacktrace) : null));
   }
   if (span.llm) {
     const llm = span.llm;
     parts.push(h('section', {class: 'llm'}, h('h3', {}, 'LLM call'),
       h('dl', {class: 'facts'},
-        llm.model ? [h('dt', {}, 'Model'), h('dd', {}, llm.model)] : null,
-        llm.provider ? [h('dt', {}, 'Provider'), h('dd', {}, llm.provider)] : null,
+        llm.model ? [h('dt', {}, 'Model'), h('dd', {}, escaped(llm.model))] : null,
+        llm.provider ? [h('dt', {}, 'Provider'), h('dd', {}, escaped(llm.provider))] : null,
         llm.input_tokens != null ? [h('dt', {}, 'Input tokens'), h('dd', {}, llm.input_tokens.toLocaleString())] : null,
         llm.output_tokens != null ? [h('dt', {}, 'Output tokens'), h('dd', {}, llm.output_tokens.toLocaleString())] : null),
       llm.prompt ? [h('h4', {}, 'Prompt'), h('pre', {class: 'text'}, llm.prompt)] : null,
@@ -430,7 +430,7 @@ function spanPanel(span, wf, row, selectParent) {
   if (span.events.length) {
     parts.push(h('section', {}, h('h3', {}, `Events (${span.events.length})`),
       h('ol', {class: 'events'}, span.events.map((e) => h('li', {},
-        h('span', {class: 'mono muted'}, `+${duration(e.offset_ns)} `), h('strong', {}, e.name),
+        h('span', {class: 'mono muted'}, `+${duration(e.offset_ns)} `), h('strong', {}, escaped(e.name)),
         e.attributes.length ? attributesTable(e.attributes) : null)))));
   }
   if (span.links.length) {
@@ -440,8 +440,8 @@ function spanPanel(span, wf, row, selectParent) {
   if (span.logs.length) {
     parts.push(h('section', {}, h('h3', {}, `Logs (${span.logs.length})`),
       h('ol', {class: 'logs'}, span.logs.map((l) => h('li', {class: l.severity_number >= 17 ? 'error-text' : ''},
-        h('span', {class: 'mono muted'}, `${time(l.time_unix_nano)} `), h('strong', {}, l.severity_text || `severity ${l.severity_number}`), ' ',
-        typeof l.body === 'string' ? l.body : JSON.stringify(l.body))))));
+        h('span', {class: 'mono muted'}, `${time(l.time_unix_nano)} `), h('strong', {}, escaped(l.severity_text || `severity ${l.severity_number}`)), ' ',
+        escaped(typeof l.body === 'string' ? l.body : JSON.stringify(l.body)))))));
   }
   parts.push(h('details', {}, h('summary', {}, `Resource (${span.resource.length})`), attributesTable(span.resource)));
   return h('div', {class: 'span-detail'}, parts);
@@ -449,13 +449,13 @@ function spanPanel(span, wf, row, selectParent) {
 
 function attributesTable(list) {
   return h('table', {class: 'attrs'}, h('tbody', {}, list.map((a) => h('tr', {},
-    h('th', {scope: 'row', class: 'mono'}, a.key),
+    h('th', {scope: 'row', class: 'mono'}, escaped(a.key)),
     h('td', {title: a.type}, valueText(a.value))))));
 }
 
 function valueText(value) {
-  if (typeof value === 'string') return value.length > 400 ? h('pre', {class: 'text'}, value) : value;
-  return JSON.stringify(value);
+  if (typeof value === 'string') return value.length > 400 ? h('pre', {class: 'text'}, value) : escaped(value);
+  return escaped(JSON.stringify(value));
 }
 
 /** Playback: a time scrubber over the trace; rows show what was running at that instant. */
@@ -504,7 +504,7 @@ class Player {
     this.running.textContent = `${(started - ended).toLocaleString()} running`;
     const events = (this.timeline?.events || []).filter((e) => e.offset_ns <= t).slice(-8);
     this.events.replaceChildren(...events.map((e) => h('li', {},
-      h('span', {class: 'mono muted'}, `+${duration(e.offset_ns)} `), h('strong', {}, e.name), e.summary ? ` ${e.summary}` : '')));
+      h('span', {class: 'mono muted'}, `+${duration(e.offset_ns)} `), h('strong', {}, escaped(e.name)), e.summary ? ` ${escaped(e.summary)}` : '')));
     this.view.draw();
   }
 

@@ -3,7 +3,7 @@
 // page. Filters live in the URL, so every search is a link.
 
 import {get} from '../api.js';
-import {h, duration, time, ago, sparkline, note, traceHref, operationHref, plural} from '../dom.js';
+import {h, duration, time, ago, sparkline, note, traceHref, operationHref, plural, escaped} from '../dom.js';
 
 const FILTERS = ['service', 'operation', 'name', 'min_duration', 'max_duration', 'status', 'since', 'until', 'run', 'label'];
 const SINCE_CHOICES = [['', 'any time'], ['15m', 'last 15 min'], ['1h', 'last hour'], ['6h', 'last 6 h'], ['24h', 'last 24 h'], ['7d', 'last 7 days']];
@@ -62,7 +62,7 @@ export async function render(main, {query, navigate}) {
     }
     for (const cell of body.querySelectorAll('td.spark-cell:empty')) {
       const values = series.get(cell.dataset.operation);
-      if (values) cell.append(sparkline(values, {label: `last ${values.length} durations of ${cell.dataset.operation}`}));
+      if (values) cell.append(sparkline(values, {label: `last ${values.length} durations of ${escaped(cell.dataset.operation)}`}));
     }
   }
 
@@ -84,13 +84,13 @@ export async function render(main, {query, navigate}) {
 function traceRow(t) {
   return h('tr', {dataset: {id: t.trace_id}, class: t.error_count > 0 ? 'has-error' : ''},
     h('td', {title: time(t.start_unix_nano)}, h('time', {}, ago(t.start_unix_nano))),
-    h('td', {}, h('a', {href: operationHref(t.root_name), class: 'op'}, t.root_name)),
+    h('td', {}, h('a', {href: operationHref(t.root_name), class: 'op'}, escaped(t.root_name))),
     h('td', {class: 'spark-cell', dataset: {operation: t.root_name}}),
-    h('td', {}, t.service),
+    h('td', {}, escaped(t.service)),
     h('td', {class: 'num'}, duration(t.duration_ns)),
     h('td', {class: 'num'}, t.span_count.toLocaleString()),
     h('td', {class: 'num'}, t.error_count > 0 ? h('span', {class: 'badge error'}, t.error_count) : '0'),
-    h('td', {}, h('a', {href: traceHref(t.trace_id), class: 'mono', 'aria-label': `open trace ${t.root_name} ${t.trace_id}`}, t.trace_id.slice(0, 12))));
+    h('td', {}, h('a', {href: traceHref(t.trace_id), class: 'mono', 'aria-label': `open trace ${escaped(t.root_name)} ${t.trace_id}`}, t.trace_id.slice(0, 12))));
 }
 
 /** j/k and arrows move between the rows' trace links. */

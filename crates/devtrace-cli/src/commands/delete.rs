@@ -60,7 +60,7 @@ pub fn run(choice: &StoreChoice, args: &DeleteArgs) -> Result<ExitCode> {
     if args.json {
         print_json(&serde_json::json!({"traces": deleted.traces, "spans": deleted.spans}))?;
     } else {
-        eprintln!(
+        crate::output::eprintln_safe!(
             "deleted {} {} ({} spans): {what}{}",
             deleted.traces,
             if deleted.traces == 1 {

@@ -8,6 +8,7 @@
 
 use super::analysis::{finding_text, load};
 use crate::cli::{ColorChoice, DemoArgs};
+use crate::output::eprintln_safe;
 use crate::output::print_stdout;
 use anyhow::{Context, Result, bail};
 use devtrace_analyze::detectors::run_all;
@@ -64,7 +65,7 @@ pub fn run(
     let base = now_ms.saturating_sub(total_runs * RUN_SPACING_MS);
     let mut slot = 0;
     for &fixed in variants {
-        eprintln!(
+        eprintln_safe!(
             "running {PROGRAM}{} {} times…",
             if fixed { " --fixed" } else { "" },
             args.runs
@@ -88,9 +89,9 @@ pub fn run(
                 .env_remove("OTEL_SERVICE_NAME")
                 .stdin(Stdio::null())
                 .status()
-                .with_context(|| format!("cannot run {}", program.display()))?;
+                .with_context(|| format!("cannot run {}", crate::output::path(&program)))?;
             if !status.success() {
-                bail!("{} exited with {status}", program.display());
+                bail!("{} exited with {status}", crate::output::path(&program));
             }
         }
     }
@@ -148,7 +149,7 @@ pub fn run(
     };
     out.push_str(&format!(
         "\nthe data stays in {0}; explore it with\n  devtrace {flag} ls\n  devtrace {flag} show <trace id>\n",
-        choice.location.describe()
+        devtrace_model::recorded::escape(&choice.location.describe())
     ));
     print_stdout(&out)?;
     server.stop();
@@ -175,7 +176,7 @@ fn find_program() -> Result<PathBuf> {
     } else {
         bail!(
             "the demo program {PROGRAM} is not next to devtrace (looked for {}); build both with `cargo build -p devtrace-cli` (add --release if devtrace is a release build)",
-            candidate.display()
+            crate::output::path(&candidate)
         )
     }
 }
@@ -226,7 +227,7 @@ impl DemoServer {
     fn stop(self) {
         let _ = self.stop.send(());
         if let Ok(Err(error)) = self.thread.join() {
-            eprintln!("warning: the demo server stopped with an error: {error:#}");
+            eprintln_safe!("warning: the demo server stopped with an error: {error:#}");
         }
     }
 }

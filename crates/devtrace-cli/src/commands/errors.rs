@@ -7,6 +7,7 @@ use crate::cli::{ErrorsArgs, ErrorsCommand};
 use crate::output::{print_json, print_stdout, terminal_width};
 use anyhow::{Result, bail};
 use devtrace_analyze::AnalyzedTrace;
+use devtrace_model::recorded::{quote, shell_word};
 use devtrace_query::Scope;
 use devtrace_query::errors::{DEFAULT_LAST, ExplainError, explain, report};
 use devtrace_query::text::TextOptions;
@@ -38,7 +39,10 @@ fn load_scope(store: &dyn Store, args: &ErrorsArgs) -> Result<Vec<AnalyzedTrace>
 fn scope_parts(args: &ErrorsArgs) -> Vec<String> {
     let mut parts = Vec::new();
     if let Some(operation) = &args.operation {
-        parts.push(format!("traces containing {operation}"));
+        parts.push(format!(
+            "traces containing {}",
+            devtrace_model::recorded::name(operation)
+        ));
     }
     if let Some(since) = &args.scope.since {
         parts.push(format!("since {since}"));
@@ -81,8 +85,10 @@ fn show(store: &dyn Store, args: &ErrorsArgs, target: &str) -> Result<ExitCode> 
     let view = match explain(store, &traces, &groups, target) {
         Ok(view) => view,
         Err(ExplainError::NoMatch { target, looked_at }) => bail!(
-            "no error fingerprint or trace id starts with {target:?} (looked at {looked_at} trace{}); run `devtrace errors` to list the fingerprints, or widen the search with `devtrace errors --since 30d show {target}`",
-            if looked_at == 1 { "" } else { "s" }
+            "no error fingerprint or trace id starts with {} (looked at {looked_at} trace{}); run `devtrace errors` to list the fingerprints, or widen the search with `devtrace errors --since 30d show {}`",
+            quote(&target),
+            if looked_at == 1 { "" } else { "s" },
+            shell_word(&target)
         ),
         Err(ExplainError::NoErrors { trace_id }) => {
             bail!("trace {trace_id} has no errors; `devtrace show {trace_id}` draws it")
@@ -91,7 +97,8 @@ fn show(store: &dyn Store, args: &ErrorsArgs, target: &str) -> Result<ExitCode> 
             target,
             fingerprints,
         }) => bail!(
-            "{target:?} matches several error fingerprints ({}); give more characters",
+            "{} matches several error fingerprints ({}); give more characters",
+            quote(&target),
             fingerprints.join(", ")
         ),
         Err(ExplainError::ExampleGone {

@@ -7,7 +7,6 @@ use devtrace_ingest::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use devtrace_ingest::{json, proto};
 use devtrace_store::{Store, StoreError};
 use prost::Message;
-use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run(store: &dyn Store, args: &ExportArgs) -> Result<ExitCode> {
@@ -21,9 +20,11 @@ pub fn run(store: &dyn Store, args: &ExportArgs) -> Result<ExitCode> {
     let resource_spans = proto::spans_to_proto(&trace.spans);
     let bytes = match args.format {
         ExportFormat::OtlpJson => {
-            let mut text = json::write_traces(&resource_spans, true);
-            text.push(b'\n');
-            text
+            let text = json::write_traces(&resource_spans, true);
+            let text = String::from_utf8(text).context("the OTLP/JSON writer wrote UTF-8")?;
+            let mut bytes = devtrace_query::safe_json::escape_document(&text).into_owned();
+            bytes.push('\n');
+            bytes.into_bytes()
         }
         ExportFormat::OtlpProto => ExportTraceServiceRequest { resource_spans }.encode_to_vec(),
         ExportFormat::TraceV1 => unreachable!("handled above"),
@@ -44,22 +45,17 @@ fn session_document(store: &dyn Store, id: &str) -> Result<Vec<u8>> {
             trace_id.to_hex()
         )
     })?;
-    let mut bytes = serde_json::to_vec_pretty(&document)?;
-    bytes.push(b'\n');
-    Ok(bytes)
+    // Recorded text with dangerous characters as \u escapes (lossless), like every JSON face.
+    let mut text = devtrace_query::safe_json::to_string_pretty(&document)?;
+    text.push('\n');
+    Ok(text.into_bytes())
 }
 
 fn write(args: &ExportArgs, bytes: &[u8]) -> Result<ExitCode> {
     match &args.output {
         Some(path) => std::fs::write(path, bytes)
-            .with_context(|| format!("cannot write {}", path.display()))?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            match stdout.write_all(bytes).and_then(|_| stdout.flush()) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                other => other?,
-            }
-        }
+            .with_context(|| format!("cannot write {}", crate::output::path(path)))?,
+        None => crate::output::print_bytes(bytes)?,
     }
     Ok(ExitCode::SUCCESS)
 }

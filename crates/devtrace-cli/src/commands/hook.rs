@@ -8,6 +8,7 @@
 
 use super::import_sessions;
 use crate::cli::{HookAgent, HookArgs};
+use crate::output::eprintln_safe;
 use anyhow::{Context, Result, bail};
 use devtrace_ingest::sessions::Agent;
 use devtrace_ingest::sessions::claude_code::hook_event;
@@ -59,7 +60,7 @@ fn claude_code(choice: &crate::config::StoreChoice) -> Result<ExitCode> {
                 import_sessions::import(choice, Agent::ClaudeCode, transcript, redactor, false)?;
             if report.failed_files() > 0 {
                 for warning in &report.warnings {
-                    eprintln!("devtrace hook: {warning}");
+                    eprintln_safe!("devtrace hook: {warning}");
                 }
             }
         }

@@ -1,5 +1,6 @@
-//! `devtrace import FILE…`: OTLP/JSON files and developer-telemetry documents
-//! (`trace-1.0.0`) into the store.
+//! `devtrace import FILE…`: OTLP/JSON files (traces, logs, metrics) and developer-telemetry
+//! documents (`trace-1.0.0`) into the store. Log records that are a coding agent's own events
+//! become its session too, as when `devtrace serve` receives them.
 //!
 //! Each file is decoded completely before anything from it is written, and written in one
 //! transaction: a file with an error stores nothing. Other files still import. Everything is
@@ -11,15 +12,15 @@
 //! whichever document brings them.
 
 use crate::cli::ImportArgs;
+use crate::output::eprintln_safe;
 use anyhow::{Context, Result, anyhow};
 use devtrace_ingest::json::{self, Signal};
 use devtrace_ingest::redact::Redactor;
-use devtrace_ingest::sessions::trace_v1;
+use devtrace_ingest::sessions::{native, trace_v1};
 use devtrace_ingest::{Limits, proto};
 use devtrace_model::{SpanBatch, SpanId, TraceId};
-use devtrace_store::{
-    Store, WriteBatch, document_digest, prepare_logs, prepare_session, prepare_spans,
-};
+use devtrace_server::ingest::{prepare_log_batch, prepare_metric_batch, redact_metrics};
+use devtrace_store::{Store, WriteBatch, document_digest, prepare_session, prepare_spans};
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
@@ -31,6 +32,7 @@ struct Totals {
     sessions: u64,
     spans: u64,
     logs: u64,
+    metric_points: u64,
     rejected: u64,
     duplicate_spans: u64,
     already_imported: u64,
@@ -51,32 +53,44 @@ pub fn run(
             Ok(file) => {
                 writer
                     .write(&file.batches)
-                    .with_context(|| format!("{}: cannot store", path.display()))?;
+                    .with_context(|| format!("{}: cannot store", crate::output::path(path)))?;
                 totals.files += 1;
                 totals.sessions += file.sessions;
                 totals.spans += file.spans;
                 totals.logs += file.logs;
+                totals.metric_points += file.metric_points;
                 totals.rejected += file.rejected;
                 totals.duplicate_spans += file.duplicate_spans;
                 totals.already_imported += file.already_imported;
                 totals.skipped_documents += file.skipped;
                 for note in &file.notes {
-                    eprintln!("{}: {note}", path.display());
+                    eprintln_safe!("{}: {note}", crate::output::path(path));
                 }
                 let mut line = if file.sessions > 0 {
                     format!(
                         "{}: a {} session, {} spans",
-                        path.display(),
+                        crate::output::path(path),
                         trace_v1::VERSION,
                         file.spans
                     )
                 } else {
-                    format!(
+                    let mut line = format!(
                         "{}: {} spans, {} log records",
-                        path.display(),
+                        crate::output::path(path),
                         file.spans,
                         file.logs
-                    )
+                    );
+                    if file.metric_points > 0 {
+                        line.push_str(&format!(", {} metric data points", file.metric_points));
+                    }
+                    if file.agent_sessions > 0 {
+                        line.push_str(&format!(
+                            " (the events of {} agent session{})",
+                            file.agent_sessions,
+                            if file.agent_sessions == 1 { "" } else { "s" }
+                        ));
+                    }
+                    line
                 };
                 if file.already_imported > 0 {
                     line.push_str(&format!(
@@ -87,13 +101,13 @@ pub fn run(
                 if file.duplicate_spans > 0 {
                     line.push_str(&format!("; {} spans already stored", file.duplicate_spans));
                 }
-                eprintln!("{line}");
+                eprintln_safe!("{line}");
             }
             Err(error) => {
                 totals.failed_files += 1;
-                eprintln!(
+                eprintln_safe!(
                     "error: {}: {error:#} (nothing from this file was stored)",
-                    path.display()
+                    crate::output::path(path)
                 );
             }
         }
@@ -101,14 +115,20 @@ pub fn run(
     if args.json {
         let summary = serde_json::json!({
             "files": totals.files, "sessions": totals.sessions, "spans": totals.spans, "logs": totals.logs,
+            "metric_points": totals.metric_points,
             "rejected": totals.rejected, "duplicate_spans": totals.duplicate_spans,
             "already_imported": totals.already_imported, "skipped_documents": totals.skipped_documents,
             "failed_files": totals.failed_files,
         });
         crate::output::print_stdout(&format!("{summary}\n"))?;
     } else {
-        eprintln!(
-            "imported {} spans and {} log records from {} of {} files",
+        let points = if totals.metric_points > 0 {
+            format!(", {} metric data points", totals.metric_points)
+        } else {
+            String::new()
+        };
+        eprintln_safe!(
+            "imported {} spans and {} log records{points} from {} of {} files",
             totals.spans,
             totals.logs,
             totals.files,
@@ -146,8 +166,11 @@ pub(super) fn import_trace_document(
 struct FileImport {
     batches: Vec<WriteBatch>,
     sessions: u64,
+    /// Agent sessions whose events (log records) the file held.
+    agent_sessions: u64,
     spans: u64,
     logs: u64,
+    metric_points: u64,
     rejected: u64,
     duplicate_spans: u64,
     already_imported: u64,
@@ -177,8 +200,8 @@ impl<'a> Importer<'a> {
 
     fn import_file(&mut self, path: &Path) -> Result<FileImport> {
         let limits = &self.limits.clone();
-        let text =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read(path)
+            .with_context(|| format!("cannot read {}", crate::output::path(path)))?;
         let mut file = FileImport::default();
         if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&text)
             && trace_v1::is_trace_document(&value)
@@ -241,24 +264,36 @@ impl<'a> Importer<'a> {
                         file.notes
                             .push(format!("{place}{}", accepted.error_message));
                     }
-                    let mut batch = prepare_logs(accepted.batch);
+                    file.agent_sessions +=
+                        native::sessions_from_logs(&accepted.batch).sessions.len() as u64;
+                    let mut batch = prepare_log_batch(accepted.batch);
                     batch.documents.push(digest);
                     file.batches.push(batch);
                 }
-                Some(signal @ (Signal::Metrics | Signal::Profiles)) => {
+                Some(Signal::Metrics) => {
+                    let resource_metrics =
+                        json::decode_metrics(document).map_err(|e| anyhow!("{place}{e}"))?;
+                    let mut accepted = proto::metrics_from_proto(resource_metrics, limits);
+                    redact_metrics(&self.redactor, &mut accepted.batch);
+                    file.metric_points += accepted.batch.point_count() as u64;
+                    file.rejected += accepted.rejected;
+                    if accepted.rejected > 0 {
+                        file.notes
+                            .push(format!("{place}{}", accepted.error_message));
+                    }
+                    let mut batch = prepare_metric_batch(&accepted.batch);
+                    batch.documents.push(digest);
+                    file.batches.push(batch);
+                }
+                Some(Signal::Profiles) => {
                     file.skipped += 1;
                     file.notes.push(format!(
-                        "{place}skipped a {} document: devtrace stores traces and logs",
-                        if signal == Signal::Metrics {
-                            "metrics"
-                        } else {
-                            "profiles"
-                        }
+                        "{place}skipped a profiles document: devtrace stores traces, logs and metrics"
                     ));
                 }
                 None => {
                     return Err(anyhow!(
-                        "{place}not an OTLP/JSON document: expected a top-level \"resourceSpans\" or \"resourceLogs\""
+                        "{place}not an OTLP/JSON document: expected a top-level \"resourceSpans\", \"resourceLogs\" or \"resourceMetrics\""
                     ));
                 }
             }

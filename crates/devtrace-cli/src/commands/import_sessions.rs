@@ -11,6 +11,7 @@
 //! pieces are bounded (a long transcript is flushed every 20,000 spans), so memory stays flat
 //! whatever the size of the import.
 
+use crate::output::eprintln_safe;
 use crate::progress::{Progress, bytes};
 use anyhow::{Context, Result, bail};
 use devtrace_ingest::redact::Redactor;
@@ -61,10 +62,11 @@ fn transcripts(root: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        let entries =
-            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
+        let entries = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot list {}", crate::output::path(&dir)))?;
         for entry in entries {
-            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+            let entry =
+                entry.with_context(|| format!("cannot list {}", crate::output::path(&dir)))?;
             let kind = entry.file_type()?;
             let path = entry.path();
             if kind.is_dir() {
@@ -164,7 +166,7 @@ pub fn run(
             }
             _ => "check the path",
         };
-        bail!("{} does not exist: {hint}", root.display());
+        bail!("{} does not exist: {hint}", crate::output::path(&root));
     }
     if follow {
         return follow_transcripts(choice, agent, &root, json, redactor);
@@ -172,7 +174,7 @@ pub fn run(
     let report = import(choice, agent, &root, redactor, !json)?;
     let totals = &report.totals;
     for warning in &report.warnings {
-        eprintln!("{warning}");
+        eprintln_safe!("{warning}");
     }
     if json {
         let summary = serde_json::json!({
@@ -210,9 +212,9 @@ pub fn run(
         if totals.skipped_lines > 0 {
             line.push_str(&format!("; {} lines skipped", totals.skipped_lines));
         }
-        eprintln!("{line}");
+        eprintln_safe!("{line}");
         if !totals.sessions.is_empty() {
-            eprintln!("list them with `devtrace sessions`");
+            eprintln_safe!("list them with `devtrace sessions`");
         }
     }
     Ok(if totals.failed > 0 {
@@ -260,9 +262,9 @@ fn follow_transcripts(
         libc::signal(libc::SIGINT, handler);
         libc::signal(libc::SIGTERM, handler);
     }
-    eprintln!(
+    eprintln_safe!(
         "following {}: what is written is imported as it is written; Ctrl-C stops",
-        root.display()
+        crate::output::path(root)
     );
     let mut seen = None;
     let mut failed = false;
@@ -276,7 +278,7 @@ fn follow_transcripts(
                 .iter()
                 .filter(|w| !w.contains("the last line is still being written"))
             {
-                eprintln!("{warning}");
+                eprintln_safe!("{warning}");
             }
             failed |= totals.failed > 0;
             if totals.spans > 0 || totals.files > 0 {
@@ -291,7 +293,7 @@ fn follow_transcripts(
                     });
                     crate::output::print_stdout(&format!("{line}\n"))?;
                 } else {
-                    eprintln!(
+                    eprintln_safe!(
                         "{} imported {} from {} ({} spans)",
                         devtrace_tui::text::clock(devtrace_tui::source::now_unix_nano()),
                         bytes(totals.bytes),
@@ -310,7 +312,7 @@ fn follow_transcripts(
         }
         std::thread::sleep(FOLLOW_POLL);
     }
-    eprintln!("stopped following {}", root.display());
+    eprintln_safe!("stopped following {}", crate::output::path(root));
     Ok(if failed {
         ExitCode::from(1)
     } else {
@@ -333,7 +335,7 @@ pub fn import(
     let mut plans = Vec::new();
     for path in files {
         let size = std::fs::metadata(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?
+            .with_context(|| format!("cannot read {}", crate::output::path(&path)))?
             .len();
         let source = std::fs::canonicalize(&path)
             .unwrap_or_else(|_| path.clone())
@@ -454,7 +456,7 @@ fn write_all(
                     for note in notes.iter().take(5) {
                         warnings.push(format!(
                             "warning: {}:{}: {} (line skipped)",
-                            path.display(),
+                            crate::output::path(&path),
                             note.line,
                             note.message
                         ));
@@ -462,20 +464,20 @@ fn write_all(
                     if notes.len() > 5 {
                         warnings.push(format!(
                             "warning: {}: {} more lines skipped",
-                            path.display(),
+                            crate::output::path(&path),
                             notes.len() - 5
                         ));
                     }
                     if incomplete_tail {
                         warnings.push(format!(
                             "note: {}: the last line is still being written; it will be imported next time",
-                            path.display()
+                            crate::output::path(&path)
                         ));
                     }
                 }
                 Piece::FileFailed { path, error } => {
                     totals.failed += 1;
-                    warnings.push(format!("error: {}: {error}", path.display()));
+                    warnings.push(format!("error: {}: {error}", crate::output::path(&path)));
                 }
                 Piece::Data { .. } => unreachable!("data pieces were taken above"),
             }

@@ -8,7 +8,8 @@ use crate::output::{print_json, print_stdout};
 use anyhow::Result;
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_analyze::locks::{self, Inversion, LockOrder, LockReport, TimelineEvent, UseStats};
-use devtrace_query::text::truncate;
+use devtrace_model::recorded::{escape, name};
+use devtrace_query::text::cell;
 use devtrace_query::timefmt::format_duration;
 use devtrace_store::Store;
 use serde::Serialize;
@@ -89,8 +90,8 @@ fn render(report: &LockReport, traces: usize, timeline: Option<&[TimelineEvent]>
     for u in report.uses.iter().take(USES_SHOWN) {
         out.push_str(&format!(
             "{:<lock_width$}  {:<holder_width$}  {:>10}  {:>10}  {:<8}  {}\n",
-            truncate(&u.lock, lock_width),
-            truncate(holder(&u.holder), holder_width),
+            cell(&u.lock, lock_width),
+            cell(holder(&u.holder), holder_width),
             format_duration(u.wait_nanos),
             format_duration(u.hold_nanos),
             &u.trace_id.to_hex()[..8],
@@ -110,9 +111,9 @@ fn render(report: &LockReport, traces: usize, timeline: Option<&[TimelineEvent]>
     out.push_str("\nper lock\n");
     out.push_str(&stats_header("LOCK", lock_width, "HOLDERS"));
     for l in &report.per_lock {
-        let holders: Vec<&str> = l.holders.iter().map(|h| holder(h)).collect();
+        let holders: Vec<String> = l.holders.iter().map(|h| escape(holder(h))).collect();
         out.push_str(&stats_row(
-            &truncate(&l.lock, lock_width),
+            &cell(&l.lock, lock_width),
             lock_width,
             &l.stats,
             &holders.join(", "),
@@ -122,10 +123,14 @@ fn render(report: &LockReport, traces: usize, timeline: Option<&[TimelineEvent]>
     out.push_str(&stats_header("HOLDER", holder_width, "LOCKS"));
     for h in &report.per_holder {
         out.push_str(&stats_row(
-            &truncate(holder(&h.holder), holder_width),
+            &cell(holder(&h.holder), holder_width),
             holder_width,
             &h.stats,
-            &h.locks.join(", "),
+            &h.locks
+                .iter()
+                .map(|l| escape(l))
+                .collect::<Vec<_>>()
+                .join(", "),
         ));
     }
 
@@ -150,9 +155,9 @@ fn render(report: &LockReport, traces: usize, timeline: Option<&[TimelineEvent]>
             let line = format!(
                 "{:>12}  {:<event_holder_width$}  {:<9}  {:<event_lock_width$}{detail}",
                 format!("+{}", format_duration(e.offset_nanos)),
-                truncate(holder(&e.holder), event_holder_width),
+                cell(holder(&e.holder), event_holder_width),
                 e.event.as_str(),
-                truncate(&e.lock, event_lock_width),
+                cell(&e.lock, event_lock_width),
             );
             out.push_str(line.trim_end());
             out.push('\n');
@@ -180,16 +185,16 @@ fn stats_row(first: &str, first_width: usize, stats: &UseStats, last: &str) -> S
 }
 
 fn inversion_text(inversion: &Inversion) -> String {
-    let (a, b) = (&inversion.lock_a, &inversion.lock_b);
+    let (a, b) = (name(&inversion.lock_a), name(&inversion.lock_b));
     let in_holder = |order: &LockOrder| match order.holder.as_str() {
         "" => String::new(),
-        h => format!(" in holder {h}"),
+        h => format!(" in holder {}", name(h)),
     };
     let example = |order: &LockOrder, count: u64| {
         format!(
             "   {}→{} ({count}×): trace {}, span {} then span {}\n",
-            order.outer,
-            order.inner,
+            name(&order.outer),
+            name(&order.inner),
             &order.trace_id.to_hex()[..8],
             order.outer_span_id,
             order.inner_span_id,

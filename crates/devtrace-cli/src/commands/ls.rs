@@ -2,10 +2,11 @@
 //! (a bounded number of candidates, see `devtrace_query::search`).
 
 use crate::cli::{ColorChoice, LsArgs};
+use crate::output::eprintln_safe;
 use crate::output::{Style, print_stdout};
 use anyhow::{Result, anyhow};
 use devtrace_query::search::{TraceSearch, search};
-use devtrace_query::text::truncate;
+use devtrace_query::text::cell;
 use devtrace_query::timefmt::{format_duration, format_timestamp, now_nanos, parse_since};
 use devtrace_store::{Store, TraceQuery};
 use std::process::ExitCode;
@@ -38,7 +39,7 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
         },
     )?;
     if page.scan_limited {
-        eprintln!(
+        eprintln_safe!(
             "note: stopped after reading {} candidate traces for --attr/--run/--label; narrow the search \
              (--since, --operation, --service) to look further back",
             page.scanned
@@ -54,7 +55,7 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
         return Ok(ExitCode::SUCCESS);
     }
     if traces.is_empty() {
-        eprintln!(
+        eprintln_safe!(
             "no traces match; send some with an OpenTelemetry SDK to `devtrace serve`, or widen the filters"
         );
         return Ok(ExitCode::SUCCESS);
@@ -88,8 +89,8 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
         out.push_str(&format!(
             "{:<19}  {:<name_width$}  {:<service_width$}  {:>10}  {:>5}  {}  {}\n",
             format_timestamp(t.start_unix_nano),
-            truncate(&t.root_name, name_width),
-            truncate(&t.service, service_width),
+            cell(&t.root_name, name_width),
+            cell(&t.service, service_width),
             format_duration(t.duration_nanos()),
             t.span_count,
             errors,

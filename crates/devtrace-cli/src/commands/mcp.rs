@@ -19,9 +19,12 @@ pub fn run(choice: &crate::config::StoreChoice, args: &McpArgs) -> Result<ExitCo
     super::serve::init_logging(&args.log_level)?;
     let dir = choice.data_dir.clone();
     // Creates and migrates the store if there is none; dropped at once unless self-tracing.
-    let (writer, store) = choice
-        .open_writer()
-        .with_context(|| format!("cannot open the store {}", choice.location.describe()))?;
+    let (writer, store) = choice.open_writer().with_context(|| {
+        format!(
+            "cannot open the store {}",
+            devtrace_model::recorded::escape(&choice.location.describe())
+        )
+    })?;
     let writer = args
         .self_trace
         .then(|| Writer::start(writer, Default::default()));

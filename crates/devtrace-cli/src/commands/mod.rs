@@ -1,6 +1,7 @@
 //! One module per command. Commands read and write through `devtrace-store`, analyse through
 //! `devtrace-analyze`, and only format here.
 
+mod agent_setup;
 mod analysis;
 mod compare;
 mod delete;
@@ -147,5 +148,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Qa(args) => qa::run(&choice()?, &args.command),
         Command::Plan(args) => plan::run(&choice()?.data_dir, open_store, args),
         Command::Watch(args) => watch::run(&cli, args),
+        Command::AgentSetup(args) => agent_setup::run(data, args),
     }
 }

@@ -2,6 +2,7 @@
 
 use super::analysis::{DEFAULT_LAST, MAX_TRACES, finding_text, one, recent, since};
 use crate::cli::PerfArgs;
+use crate::output::eprintln_safe;
 use crate::output::{print_json, print_stdout};
 use anyhow::Result;
 use devtrace_analyze::perf::{profile_operation, rank_operations};
@@ -31,7 +32,10 @@ pub fn run(store: &dyn Store, args: &PerfArgs, data: Option<&std::path::Path>) -
         (None, None) => return rank(store, args),
     };
     let Some(profile) = profile_operation(&traces, &operation) else {
-        anyhow::bail!("no span named {operation:?} in the selected traces");
+        anyhow::bail!(
+            "no span named {} in the selected traces",
+            devtrace_query::text::quote(&operation)
+        );
     };
     let findings = findings_for_operation(&traces, &profile);
     if args.json {
@@ -45,8 +49,9 @@ pub fn run(store: &dyn Store, args: &PerfArgs, data: Option<&std::path::Path>) -
             }
             if findings.len() > FINDINGS_SHOWN {
                 out.push_str(&format!(
-                    "   … {} more: devtrace insights --operation {operation:?}\n",
-                    findings.len() - FINDINGS_SHOWN
+                    "   … {} more: devtrace insights --operation {}\n",
+                    findings.len() - FINDINGS_SHOWN,
+                    devtrace_model::recorded::shell_word(&operation)
                 ));
             }
         }
@@ -78,7 +83,7 @@ fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if ranked.is_empty() {
-        eprintln!(
+        eprintln_safe!(
             "no program traces in scope; send some to `devtrace serve` first (development sessions are listed by `devtrace sessions`)"
         );
         return Ok(ExitCode::SUCCESS);
@@ -102,7 +107,7 @@ fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
     for row in &ranked {
         out.push_str(&format!(
             "  {:<width$}  {:>5}  {:>10}  {:>9}  {:>9}  {:>6}\n",
-            devtrace_query::text::truncate(&row.operation, width),
+            devtrace_query::text::cell(&row.operation, width),
             row.runs,
             format_duration(row.total_nanos),
             format_duration(row.duration.mean as u64),

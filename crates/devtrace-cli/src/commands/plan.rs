@@ -2,10 +2,10 @@
 //! explains them; this only formats).
 
 use crate::cli::{PlanArgs, PlanCommand};
+use crate::output::{print_json, print_stdout};
 use anyhow::{Result, bail};
 use devtrace_plan::{PlanRequest, PlanStore, explain, make_plan};
 use devtrace_store::Store;
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,18 +18,16 @@ pub fn run(
     args: &PlanArgs,
 ) -> Result<ExitCode> {
     let plans = PlanStore::new(dir);
-    let mut out = std::io::stdout().lock();
-    let written = match &args.command {
+    match &args.command {
         Some(PlanCommand::List { json }) => {
             let list = plans.list()?;
             if *json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)
+                print_json(&list)?;
             } else if list.is_empty() {
-                writeln!(
-                    out,
-                    "no plans yet in {}; make one with `devtrace plan <operation>`",
-                    plans.dir().display()
-                )
+                print_stdout(&format!(
+                    "no plans yet in {}; make one with `devtrace plan <operation>`\n",
+                    crate::output::path(plans.dir())
+                ))?;
             } else {
                 let mut text = String::new();
                 for p in &list {
@@ -42,15 +40,15 @@ pub fn run(
                         devtrace_model::recorded::name(&p.operation)
                     ));
                 }
-                write!(out, "{text}")
+                print_stdout(&text)?;
             }
         }
         Some(PlanCommand::Show { id, json }) => {
             let plan = plans.load(id)?;
             if *json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)
+                print_json(&plan)?;
             } else {
-                write!(out, "{}", explain(&plan))
+                print_stdout(&explain(&plan))?;
             }
         }
         None => {
@@ -74,17 +72,11 @@ pub fn run(
             let plan = make_plan(&*store, &request)?;
             plans.save(&plan)?;
             if args.json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)
+                print_json(&plan)?;
             } else {
-                write!(out, "{}", explain(&plan))
+                print_stdout(&explain(&plan))?;
             }
         }
-    };
-    match written {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        other => {
-            other?;
-            Ok(ExitCode::SUCCESS)
-        }
     }
+    Ok(ExitCode::SUCCESS)
 }

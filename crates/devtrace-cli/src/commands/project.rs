@@ -42,15 +42,18 @@ pub fn run(choice: &StoreChoice, command: &ProjectCommand) -> Result<ExitCode> {
             }
             let existed = accounts.project_named(name)?.is_some();
             let project = accounts.ensure_project(name)?;
-            eprintln!(
-                "project {:?} {}",
-                project.name,
+            crate::output::eprintln_safe!(
+                "project {} {}",
+                devtrace_model::recorded::quote(&project.name),
                 if existed { "already exists" } else { "created" }
             );
         }
         ProjectCommand::Set { name, retention } => {
             let Some(project) = accounts.project_named(name)? else {
-                bail!("there is no project {name:?}; `devtrace project list` shows them");
+                bail!(
+                    "there is no project {}; `devtrace project list` shows them",
+                    devtrace_model::recorded::quote(name)
+                );
             };
             let keep = match retention.trim() {
                 "none" | "never" | "forever" => None,
@@ -63,12 +66,17 @@ pub fn run(choice: &StoreChoice, command: &ProjectCommand) -> Result<ExitCode> {
             }
             accounts.set_retention(project.id, keep)?;
             match keep {
-                Some(nanos) => eprintln!(
-                    "project {:?} keeps {}: older data is deleted while `devtrace serve` runs",
-                    project.name,
+                Some(nanos) => crate::output::eprintln_safe!(
+                    "project {} keeps {}: older data is deleted while `devtrace serve` runs",
+                    devtrace_model::recorded::quote(&project.name),
                     format_duration(nanos)
                 ),
-                None => eprintln!("project {:?} keeps everything", project.name),
+                None => {
+                    crate::output::eprintln_safe!(
+                        "project {} keeps everything",
+                        devtrace_model::recorded::quote(&project.name)
+                    )
+                }
             }
         }
     }

@@ -93,21 +93,25 @@ impl PythonAutotrace {
                 .map_or(0, |d| d.as_nanos())
         ));
         std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::write(dir.join("sitecustomize.py"), SITECUSTOMIZE)
-            .with_context(|| format!("cannot write {}/sitecustomize.py", dir.display()))?;
+            .with_context(|| format!("cannot create {}", crate::output::path(&dir)))?;
+        std::fs::write(dir.join("sitecustomize.py"), SITECUSTOMIZE).with_context(|| {
+            format!(
+                "cannot write {}/sitecustomize.py",
+                crate::output::path(&dir)
+            )
+        })?;
         let plan = match plan_json {
             Some(json) => {
                 let path = dir.join("plan.json");
                 std::fs::write(&path, json)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                    .with_context(|| format!("cannot write {}", crate::output::path(&path)))?;
                 Some(path)
             }
             None => None,
         };
         if record.is_some() {
             std::fs::create_dir_all(dir.join("rings"))
-                .with_context(|| format!("cannot create {}/rings", dir.display()))?;
+                .with_context(|| format!("cannot create {}/rings", crate::output::path(&dir)))?;
         }
         Ok(Self {
             report: dir.join("report.txt"),
@@ -218,19 +222,23 @@ fn recover_one(path: &std::path::Path, endpoint: &str) -> String {
                 seconds.max(0.0),
                 result["spans"].as_u64().unwrap_or(0),
                 result["events"].as_u64().unwrap_or(0),
-                path.display()
+                crate::output::path(path)
             )
         }
         Ok(out) => format!(
-            "devtrace: --record: could not recover the window of process {} with {python}: {}",
+            "devtrace: --record: could not recover the window of process {} with {}: {}",
             info.pid,
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
+            devtrace_model::recorded::quote(&python),
+            devtrace_model::recorded::escape(
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            )
         ),
         Err(error) => format!(
-            "devtrace: --record: could not run {python} to recover the window of process {}: {error}",
+            "devtrace: --record: could not run {} to recover the window of process {}: {error}",
+            devtrace_model::recorded::quote(&python),
             info.pid
         ),
     }

@@ -7,7 +7,7 @@
 use super::serve::RunningServe;
 use crate::cli::{QaCommand, QaSettingsArgs};
 use crate::config::StoreChoice;
-use crate::output::{print_json, print_stdout};
+use crate::output::{eprintln_safe, print_json, print_stdout};
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_model::TraceId;
 use devtrace_qa::options::QaOverrides;
@@ -254,9 +254,9 @@ fn wait_for(store: &SqliteStore, id: QaJobId) -> Result<QaJob> {
             }
         }
         if job.state == QaJobState::Running && !announced {
-            eprintln!(
+            eprintln_safe!(
                 "job {id} is running on {}…",
-                job.worker.as_deref().unwrap_or("a worker")
+                devtrace_model::recorded::escape(job.worker.as_deref().unwrap_or("a worker"))
             );
             announced = true;
         }
@@ -279,7 +279,7 @@ fn run_here(dir: &Path, store: &SqliteStore, id: QaJobId) -> Result<QaJob> {
         crate::config::default_redaction()?,
         llm,
     );
-    eprintln!("running QA job {id} here (no devtrace serve is running)…");
+    eprintln_safe!("running QA job {id} here (no devtrace serve is running)…");
     let _ = store;
     Ok(devtrace_qa::worker::run_now(&ctx, id, LEASE)?)
 }
@@ -311,7 +311,10 @@ fn status(dir: &Path, states: &[String], limit: usize, json: bool) -> Result<Exi
         .flat_map(|s| s.split(','))
         .map(|s| {
             QaJobState::parse(s.trim()).ok_or_else(|| {
-                anyhow!("--state {s:?}: use queued, running, done, failed or cancelled")
+                anyhow!(
+                    "--state {}: use queued, running, done, failed or cancelled",
+                    devtrace_model::recorded::quote(s)
+                )
             })
         })
         .collect::<Result<Vec<_>>>()?;

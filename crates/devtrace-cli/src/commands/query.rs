@@ -4,7 +4,7 @@
 use crate::cli::QueryArgs;
 use crate::output::{print_json, print_stdout};
 use anyhow::{Result, bail};
-use devtrace_query::text::truncate;
+use devtrace_query::text::cell as text_cell;
 use devtrace_store::sql::{SCHEMA, SqlLimits, SqlRows, SqlValue};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -52,7 +52,7 @@ fn table(rows: &SqlRows, max_rows: usize) -> String {
             cells
                 .iter()
                 .map(|row| row[c].chars().count())
-                .chain([rows.columns[c].chars().count()])
+                .chain([text_cell(&rows.columns[c], CELL_CHARS).chars().count()])
                 .max()
                 .unwrap_or(0)
         })
@@ -81,7 +81,12 @@ fn table(rows: &SqlRows, max_rows: usize) -> String {
             .collect();
         format!("{}\n", padded.join("  ").trim_end())
     };
-    let mut out = line(&rows.columns);
+    let columns: Vec<String> = rows
+        .columns
+        .iter()
+        .map(|c| text_cell(c, CELL_CHARS))
+        .collect();
+    let mut out = line(&columns);
     for row in &cells {
         out.push_str(&line(row));
     }
@@ -104,7 +109,7 @@ fn cell(value: &SqlValue) -> String {
         SqlValue::Null => "null".into(),
         SqlValue::Integer(i) => i.to_string(),
         SqlValue::Real(r) => format!("{r}"),
-        SqlValue::Text(t) => truncate(&t.replace(['\n', '\t'], " "), CELL_CHARS),
+        SqlValue::Text(t) => text_cell(t, CELL_CHARS),
         SqlValue::Blob { blob_bytes } => format!("<{blob_bytes} bytes>"),
     }
 }

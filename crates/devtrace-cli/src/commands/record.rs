@@ -16,6 +16,7 @@ use super::run::{
 use crate::cli::{
     NoteArgs, OrphanChoice, RecordArgs, RecordCommand, RecordStartArgs, RecordStopArgs, ShellName,
 };
+use crate::output::eprintln_safe;
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::test_output::TestOutputParser;
@@ -90,9 +91,9 @@ impl Target {
             devtrace_store::StoreLocation::Embedded(dir)
                 if std::fs::canonicalize(dir).ok().as_deref() == Some(data) =>
             {
-                data.display().to_string()
+                crate::output::path(data)
             }
-            location => location.describe(),
+            location => devtrace_model::recorded::escape(&location.describe()),
         }
     }
 }
@@ -181,7 +182,7 @@ fn start_recording(
         Open::Orphaned(session) => match orphan_choice(&session, args.orphan)? {
             OrphanChoice::Resume => {
                 let status = spawn_recorder(data, &session)?;
-                eprintln!(
+                eprintln_safe!(
                     "devtrace: resumed recording session {} in {} ({} commands, {} edits, {} notes so far{})",
                     short(&status.id),
                     status.root,
@@ -196,7 +197,7 @@ fn start_recording(
                 return Ok(session);
             }
             OrphanChoice::Close => {
-                eprintln!(
+                eprintln_safe!(
                     "devtrace: closing the recording left open ({})",
                     short(&session.id())
                 );
@@ -206,7 +207,7 @@ fn start_recording(
                 std::fs::remove_dir_all(&session.path)
                     .with_context(|| format!("cannot remove {}", session.path.display()))?;
                 root.clear_active()?;
-                eprintln!(
+                eprintln_safe!(
                     "devtrace: discarded the recording left open ({})",
                     short(&session.id())
                 );
@@ -241,10 +242,13 @@ fn start_recording(
             "captured": captured_lines(&meta, &status, &target.store_name(data), &redactor, capture),
         }))?;
     } else {
-        eprint!(
-            "{}",
-            start_text(&meta, &status, &target.store_name(data), &redactor, capture)
-        );
+        crate::output::print_stderr(&start_text(
+            &meta,
+            &status,
+            &target.store_name(data),
+            &redactor,
+            capture,
+        ));
     }
     Ok(session)
 }
@@ -276,12 +280,12 @@ fn orphan_choice(session: &SessionDir, flag: Option<OrphanChoice>) -> Result<Orp
              or `devtrace record stop` to just store it"
         );
     }
-    eprintln!(
+    eprintln_safe!(
         "devtrace: a recording was left open by a recorder that is no longer running:\n  {description}"
     );
     loop {
-        eprint!(
-            "[r]esume it, [c]lose it (store what was recorded) and start anew, or [d]iscard it? "
+        crate::output::print_stderr(
+            "[r]esume it, [c]lose it (store what was recorded) and start anew, or [d]iscard it? ",
         );
         let mut answer = String::new();
         if std::io::stdin().read_line(&mut answer)? == 0 {
@@ -541,18 +545,18 @@ fn daemon(session: &Path) -> Result<ExitCode> {
         path: session.to_path_buf(),
     };
     let redactor = crate::config::default_redaction()?;
-    eprintln!(
+    eprintln_safe!(
         "devtrace recorder {} started (pid {})",
         session.id(),
         std::process::id()
     );
     devtrace_record::recorder::run(&session, redactor, |status| {
-        eprintln!(
+        eprintln_safe!(
             "devtrace recorder: ready, watching {} directories",
             status.watched_directories
         );
     })?;
-    eprintln!("devtrace recorder {} stopped", session.id());
+    eprintln_safe!("devtrace recorder {} stopped", session.id());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -669,7 +673,7 @@ fn pause_or_resume(data: &Path, pause: bool) -> Result<ExitCode> {
         Request::Resume
     };
     ask(&session, &request)?;
-    eprintln!(
+    eprintln_safe!(
         "{}",
         if pause {
             "devtrace: paused: nothing but notes is recorded until `devtrace record resume`"
@@ -700,7 +704,7 @@ pub fn note(data: Option<&Path>, args: &NoteArgs) -> Result<ExitCode> {
     if args.json {
         crate::output::print_json(&json!({"recorded": true, "session": session.id()}))?;
     } else {
-        eprintln!("devtrace: noted in session {}", short(&session.id()));
+        eprintln_safe!("devtrace: noted in session {}", short(&session.id()));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -710,7 +714,7 @@ fn exec(data: &Path, argv: &[String]) -> Result<ExitCode> {
     let session = match open_recording(&RecordRoot::new(data)) {
         Open::Live(session) => Some(session),
         _ => {
-            eprintln!("devtrace: not recording: running the command without recording it");
+            eprintln_safe!("devtrace: not recording: running the command without recording it");
             None
         }
     };
@@ -735,10 +739,12 @@ fn exec(data: &Path, argv: &[String]) -> Result<ExitCode> {
         });
         match ask(&session, &Request::Event { event }) {
             Ok(response) if response.recorded == Some(false) => {
-                eprintln!("devtrace: recording is paused: the command was not recorded");
+                eprintln_safe!("devtrace: recording is paused: the command was not recorded");
             }
             Ok(_) => {}
-            Err(error) => eprintln!("devtrace: the command ran but was not recorded: {error:#}"),
+            Err(error) => {
+                eprintln_safe!("devtrace: the command ran but was not recorded: {error:#}")
+            }
         }
     }
     Ok(ExitCode::from(outcome.exit_code.clamp(0, 255) as u8))
@@ -876,7 +882,7 @@ fn stop_recording(data: &Path, target: &Target, args: &RecordStopArgs) -> Result
             session
         }
         Open::Orphaned(session) => {
-            eprintln!(
+            eprintln_safe!(
                 "devtrace: the recorder of session {} was not running; finishing it from its journal",
                 short(&session.id())
             );
@@ -910,7 +916,7 @@ fn finish(
             let contents = journal::read(&session.journal())
                 .with_context(|| format!("cannot read {}", session.journal().display()))?;
             if contents.damaged > 0 {
-                eprintln!(
+                eprintln_safe!(
                     "devtrace: {} damaged lines in {} were skipped",
                     contents.damaged,
                     session.journal().display()
@@ -976,13 +982,13 @@ fn finish(
     std::fs::remove_dir_all(&session.path)
         .with_context(|| format!("cannot remove {}", session.path.display()))?;
     let summary = summary(&document, &destination);
-    eprint!("{}", summary_text(&summary));
+    crate::output::print_stderr(&summary_text(&summary));
     Ok(summary)
 }
 
 fn run_tests(meta: &SessionMeta, limit_nanos: u64) -> TestResults {
     let command = &meta.task.test_command;
-    eprintln!("devtrace: running the test command for the results: {command}");
+    eprintln_safe!("devtrace: running the test command for the results: {command}");
     let began = Instant::now();
     let argv = vec!["sh".to_owned(), "-c".to_owned(), command.clone()];
     let outcome = run_captured(
@@ -992,7 +998,7 @@ fn run_tests(meta: &SessionMeta, limit_nanos: u64) -> TestResults {
         true,
     );
     if outcome.timed_out {
-        eprintln!(
+        eprintln_safe!(
             "devtrace: the test command took longer than {} s and was stopped",
             limit_nanos / 1_000_000_000
         );
@@ -1205,7 +1211,7 @@ fn record_command(
     let id = session.id();
     let mut command = shell_command(data, &session, argv)?;
     command.env(shell::SCOPE_VARIABLE, &id);
-    eprintln!(
+    eprintln_safe!(
         "devtrace: running {}{}; the recording stops when it exits",
         argv.join(" "),
         if capture {
@@ -1231,7 +1237,7 @@ fn record_command(
             }
         }
         Err(error) => {
-            eprintln!("devtrace: cannot run {}: {error}", argv[0]);
+            eprintln_safe!("devtrace: cannot run {}: {error}", argv[0]);
             127
         }
     };

@@ -15,9 +15,11 @@ use crate::cli::RunArgs;
 use crate::commands::analysis::finding_text;
 use crate::commands::python_autotrace::{self, PythonAutotrace};
 use crate::commands::serve::RunningServe;
+use crate::output::eprintln_safe;
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_ingest::test_output::{TestOutputParser, TestReport};
+use devtrace_model::recorded::{escape, quote};
 use devtrace_model::{AnyValue, KeyValue, SpanId, TraceId, semconv};
 use devtrace_query::timefmt::format_duration;
 use devtrace_store::writer::Writer;
@@ -50,7 +52,7 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
     let identity = Identity::new();
     let destination = Destination::choose(choice, &identity);
     if let Destination::Unrecorded(reason) = &destination {
-        eprintln!("devtrace: not recording this run: {reason}");
+        eprintln_safe!("devtrace: not recording this run: {reason}");
     }
     let plan_json = match &args.plan {
         Some(id) => {
@@ -75,11 +77,11 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
     let ended_at = SystemTime::now();
     if let (Some(hook), Some(endpoint)) = (&autotrace, destination.endpoint()) {
         for note in hook.recover(endpoint) {
-            eprintln!("{note}");
+            eprintln_safe!("{note}");
         }
     }
     if let Some(note) = autotrace.and_then(PythonAutotrace::finish) {
-        eprintln!("{note}");
+        eprintln_safe!("{note}");
     }
 
     let mut summary = None;
@@ -92,18 +94,23 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
         match recorded {
             Ok(s) => summary = Some(s),
             Err(error) => {
-                eprintln!("devtrace: the command ran, but the run could not be recorded: {error:#}")
+                eprintln_safe!(
+                    "devtrace: the command ran, but the run could not be recorded: {error:#}"
+                )
             }
         }
     }
     destination.stop();
     if let Some(summary) = &summary {
         if !args.quiet {
-            eprint!("{}", summary.text);
+            crate::output::print_stderr(&summary.text);
         }
         if let Some(path) = &args.json {
-            std::fs::write(path, serde_json::to_vec_pretty(&summary.json)?)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(
+                path,
+                devtrace_query::safe_json::to_string_pretty(&summary.json)?,
+            )
+            .with_context(|| format!("cannot write {}", crate::output::path(path)))?;
         }
     }
     Ok(ExitCode::from(outcome.exit_code))
@@ -264,7 +271,7 @@ impl EmbeddedReceiver {
                 let _ = stopped.await;
             }));
             if let Err(error) = served {
-                eprintln!("devtrace: the run's receiver failed: {error}");
+                eprintln_safe!("devtrace: the run's receiver failed: {error}");
             }
             runtime.shutdown_timeout(Duration::from_secs(2));
         });
@@ -492,7 +499,7 @@ pub(super) fn spawn_failure(program: &str, error: &std::io::Error) -> (String, u
         std::io::ErrorKind::PermissionDenied => ("Permission denied".to_owned(), 126),
         _ => (error.to_string(), 126),
     };
-    eprintln!("devtrace: {program}: {message}");
+    eprintln_safe!("devtrace: {}: {message}", escape(program));
     (message, code)
 }
 
@@ -1005,14 +1012,14 @@ fn summarize(
     let baseline = baseline_run(&*store, args, identity, &run_span.name)?;
 
     let status = match (outcome.code, outcome.signal, &outcome.error) {
-        (_, _, Some(error)) => format!("failed to start ({error})"),
+        (_, _, Some(error)) => format!("failed to start ({})", escape(error)),
         (_, Some(signal), _) => format!("was killed by signal {signal}"),
         (Some(code), _, _) => format!("exited {code}"),
         _ => "ended".to_owned(),
     };
     let mut text = format!(
         "\ndevtrace: `{}` {status} in {} · {spans} span{} · {errors} error{}",
-        run_span.name,
+        escape(&run_span.name),
         format_duration(run_span.duration_nanos()),
         if spans == 1 { "" } else { "s" },
         if errors == 1 { "" } else { "s" },
@@ -1026,7 +1033,7 @@ fn summarize(
             tests.skipped
         ));
         for name in tests.failing.iter().take(5) {
-            text.push_str(&format!("\n  failed: {name}"));
+            text.push_str(&format!("\n  failed: {}", escape(name)));
         }
     }
     text.push('\n');
@@ -1036,7 +1043,7 @@ fn summarize(
             .map(|(t, i)| {
                 format!(
                     "{} {}",
-                    t.span(*i).name,
+                    escape(&t.span(*i).name),
                     format_duration(t.span(*i).duration_nanos())
                 )
             })
@@ -1070,7 +1077,7 @@ fn summarize(
         {
             text.push_str(&format!(
                 "    {}: {} → {}\n",
-                row.operation,
+                escape(&row.operation),
                 format_duration(row.a.mean_nanos as u64),
                 format_duration(row.b.mean_nanos as u64)
             ));
@@ -1138,13 +1145,14 @@ fn baseline_run(
             .map(str::to_owned);
         match &args.baseline {
             Some(wanted) if label.as_deref() != Some(wanted.as_str()) => continue,
-            Some(wanted) => return Ok(Some((trace, format!("baseline {wanted:?}")))),
+            Some(wanted) => return Ok(Some((trace, format!("baseline {}", quote(wanted))))),
             None => return Ok(Some((trace, "the previous run".to_owned()))),
         }
     }
     if let Some(wanted) = &args.baseline {
-        eprintln!(
-            "devtrace: no earlier run of this command has the label {wanted:?}; nothing to compare with"
+        eprintln_safe!(
+            "devtrace: no earlier run of this command has the label {}; nothing to compare with",
+            quote(wanted)
         );
     }
     Ok(None)

@@ -1,8 +1,10 @@
 //! `devtrace runs`: the recorded `devtrace run` executions, newest first.
 
 use crate::cli::RunsArgs;
+use crate::output::eprintln_safe;
 use crate::output::{print_json, print_stdout};
 use anyhow::Result;
+use devtrace_model::recorded::escape;
 use devtrace_query::runs::list_runs;
 use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_store::Store;
@@ -34,7 +36,7 @@ pub fn run(store: &dyn Store, args: &RunsArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        eprintln!("no runs recorded; record one with `devtrace run -- <command>`");
+        eprintln_safe!("no runs recorded; record one with `devtrace run -- <command>`");
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = format!(
@@ -65,9 +67,9 @@ pub fn run(store: &dyn Store, args: &RunsArgs) -> Result<ExitCode> {
             exit,
             tests,
             row["span_count"],
-            row["label"].as_str().unwrap_or("-"),
-            row["run_id"].as_str().unwrap_or(""),
-            row["command"].as_str().unwrap_or(""),
+            escape(row["label"].as_str().unwrap_or("-")),
+            escape(row["run_id"].as_str().unwrap_or("")),
+            escape(row["command"].as_str().unwrap_or("")),
         ));
     }
     print_stdout(&out)?;

@@ -10,6 +10,7 @@
 
 use crate::cli::{AuthWhen, ServeArgs};
 use crate::config::{ServeSettings, StoreChoice, serve_settings};
+use crate::output::eprintln_safe;
 use anyhow::{Context, Result, bail};
 use devtrace_qa::worker::{QaHandle, WorkerConfig, Workers};
 use devtrace_qa::{QaContext, QaOptions};
@@ -33,7 +34,7 @@ pub fn run(choice: &StoreChoice, args: &ServeArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&settings.data).with_context(|| {
         format!(
             "cannot create the data directory {}",
-            settings.data.display()
+            crate::output::path(&settings.data)
         )
     })?;
     let _lock = lock_data_dir(&settings.data)?;
@@ -159,13 +160,14 @@ async fn serve(
     } else {
         "http"
     };
-    eprintln!(
+    eprintln_safe!(
         "devtrace serve: OTLP/gRPC on {}, OTLP/HTTP on {scheme}://{}, API on {scheme}://{}\n\
-         store {store}{}\n\
+         store {}{}\n\
          point an SDK here with OTEL_EXPORTER_OTLP_ENDPOINT={scheme}://{}  (Ctrl-C to stop)",
         addresses.grpc,
         addresses.http,
         addresses.api,
+        devtrace_model::recorded::escape(store),
         if services.auth.is_required() {
             "; tokens required (OTEL_EXPORTER_OTLP_HEADERS=\"Authorization=Bearer dtk_…\")"
         } else {
@@ -233,7 +235,7 @@ fn lock_data_dir(data: &Path) -> Result<File> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+        .with_context(|| format!("cannot open {}", crate::output::path(&path)))?;
     if file.try_lock().is_err() {
         let owner = std::fs::read_to_string(data.join(SERVE_FILE))
             .ok()
@@ -242,7 +244,7 @@ fn lock_data_dir(data: &Path) -> Result<File> {
             .unwrap_or_default();
         bail!(
             "another devtrace serve is already using {}{owner}; stop it or pass a different --data",
-            data.display()
+            crate::output::path(data)
         );
     }
     Ok(file)
@@ -300,9 +302,9 @@ fn write_serve_file(data: &Path, addresses: Addresses) -> Result<()> {
     let final_path = data.join(SERVE_FILE);
     let temp_path: PathBuf = data.join(format!(".{SERVE_FILE}.{}", std::process::id()));
     std::fs::write(&temp_path, serde_json::to_vec_pretty(&info)?)
-        .with_context(|| format!("cannot write {}", temp_path.display()))?;
+        .with_context(|| format!("cannot write {}", crate::output::path(&temp_path)))?;
     std::fs::rename(&temp_path, &final_path)
-        .with_context(|| format!("cannot write {}", final_path.display()))?;
+        .with_context(|| format!("cannot write {}", crate::output::path(&final_path)))?;
     Ok(())
 }
 
@@ -343,7 +345,7 @@ pub fn init_logging(level: &str) -> Result<()> {
     })?;
     tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::output::SafeStderr)
         .with_ansi(colour_stderr())
         .with_target(false)
         .init();

@@ -5,8 +5,8 @@ use crate::cli::{SessionCommand, SessionsArgs};
 use crate::output::{print_json, print_stdout};
 use anyhow::{Result, anyhow};
 use devtrace_query::sessions::{
-    SessionFilter, list_sessions, render_list, render_overview, repository_argument,
-    session_overview,
+    SessionFilter, list_sessions, render_list, render_overview, render_usage_days,
+    repository_argument, session_overview, usage_per_day,
 };
 use devtrace_query::timefmt::{now_nanos, parse_since};
 use devtrace_store::Store;
@@ -17,6 +17,15 @@ pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
         Some(text) => Some(parse_since(text, now_nanos()).map_err(|e| anyhow!("--since: {e}"))?),
         None => None,
     };
+    if args.daily {
+        let days = usage_per_day(store, args.agent.as_deref(), since)?;
+        if args.json {
+            print_json(&days)?;
+        } else {
+            print_stdout(&render_usage_days(&days))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let items = list_sessions(
         store,
         &SessionFilter {

@@ -8,8 +8,7 @@ use devtrace_analyze::fold::DEFAULT_MIN_RUN;
 use devtrace_analyze::{AnalyzedTrace, FoldedChild, TraceTree, fold_children};
 use devtrace_model::{LogBatch, Span, SpanBatch, semconv};
 use devtrace_query::sessions::run_origin;
-use devtrace_query::text::quote;
-use devtrace_query::text::truncate;
+use devtrace_query::text::{TextOptions, escape, quote, truncate};
 use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_store::{Store, StoreError, StoredTrace};
 use std::process::ExitCode;
@@ -56,7 +55,7 @@ pub fn run(
             out.push_str(&format!(
                 "\nmade in session {} ({}) by the command in entry [{}]: devtrace session show {}\n",
                 quote(&origin.title),
-                origin.agent,
+                escape(&origin.agent),
                 &origin.tool_span_id[..8],
                 &origin.session_trace_id[..8],
             ));
@@ -93,8 +92,8 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
     let summary = &trace.summary;
     let mut out = format!(
         "{}  {}  {}  {} spans  {}\n{}\n\n",
-        style.bold(&summary.root_name),
-        style.cyan(&summary.service),
+        style.bold(&escape(&summary.root_name)),
+        style.cyan(&escape(&summary.service)),
         format_duration(summary.duration_nanos()),
         summary.span_count,
         match summary.error_count {
@@ -175,7 +174,12 @@ impl Waterfall<'_> {
                         .max()
                         .unwrap_or(0);
                     let avg = total_nanos / spans.len() as u64;
-                    let label = format!("× {} {name} … {} avg", spans.len(), format_duration(avg));
+                    let label = format!(
+                        "× {} {} … {} avg",
+                        spans.len(),
+                        escape(&name),
+                        format_duration(avg)
+                    );
                     self.line(
                         &format!("{prefix}{branch}"),
                         &label,
@@ -200,14 +204,17 @@ impl Waterfall<'_> {
         let span = &self.batch.spans[i];
         self.line(
             lead,
-            &span.name,
+            &escape(&span.name),
             span.duration_nanos(),
             span.start_unix_nano,
             span.end_unix_nano,
             span.is_error(),
         );
         if span.is_error() {
-            let text = self.options.style.red(&format!("✗ {}", error_text(span)));
+            let text = self
+                .options
+                .style
+                .red(&format!("✗ {}", escape(&error_text(span))));
             self.out.push_str(&format!("{child_prefix}  {text}\n"));
         }
         for note in span_notes(span) {
@@ -257,35 +264,33 @@ impl Waterfall<'_> {
             "{prefix}  {}\n",
             style.dim(&format!(
                 "{} · {} · span {}",
-                resource.service_name(),
+                escape(resource.service_name()),
                 span.kind.as_str(),
                 span.span_id
             ))
         ));
+        let text = TextOptions::plain(self.options.width);
+        let indent = prefix.chars().count() + 4;
         for kv in &span.attributes {
             self.out.push_str(&format!(
-                "{prefix}  {} = {}\n",
-                style.yellow(&kv.key),
-                kv.value.to_display_string()
+                "{prefix}  {} ={}\n",
+                style.yellow(&escape(&kv.key)),
+                text.block(&kv.value.to_display_string(), indent)
             ));
         }
         for event in &span.events {
             let offset = format_duration(event.time_unix_nano.saturating_sub(span.start_unix_nano));
             self.out.push_str(&format!(
                 "{prefix}  • +{offset} {}\n",
-                style.bold(&event.name)
+                style.bold(&escape(&event.name))
             ));
             for kv in &event.attributes {
-                let value = kv.value.to_display_string();
-                for (n, line) in value.lines().enumerate() {
-                    let key = if n == 0 {
-                        format!("{} = ", kv.key)
-                    } else {
-                        " ".repeat(kv.key.len() + 3)
-                    };
-                    self.out
-                        .push_str(&format!("{prefix}      {}{line}\n", style.dim(&key)));
-                }
+                // A stack trace reads as its lines, each behind a gutter.
+                self.out.push_str(&format!(
+                    "{prefix}      {}{}\n",
+                    style.dim(&format!("{} =", escape(&kv.key))),
+                    text.block(&kv.value.to_display_string(), indent + 4)
+                ));
             }
         }
         for link in &span.links {
@@ -315,13 +320,16 @@ fn span_notes(span: &Span) -> Vec<String> {
     if model.is_some() || tokens != (None, None) {
         let mut parts = vec![format!(
             "LLM {}",
-            model.unwrap_or_else(|| "call".to_owned())
+            model.map_or_else(|| "call".to_owned(), |m| escape(&m))
         )];
         if let (Some(input), Some(output)) = tokens {
             parts.push(format!("{input} → {output} tokens"));
         }
         if let Some(reasons) = text(semconv::GEN_AI_FINISH_REASONS) {
-            parts.push(format!("finish {}", reasons.trim_matches(['[', ']'])));
+            parts.push(format!(
+                "finish {}",
+                escape(reasons.trim_matches(['[', ']']))
+            ));
         }
         notes.push(format!("◆ {}", parts.join(" · ")));
     }
@@ -332,7 +340,7 @@ fn span_notes(span: &Span) -> Vec<String> {
             .and_then(|v| v.as_i64())
             .map_or(lines.len(), |n| n.max(0) as usize);
         for line in lines.iter().take(DIFF_LINES_SHOWN) {
-            notes.push(format!("Δ {line}"));
+            notes.push(format!("Δ {}", escape(line)));
         }
         if total > DIFF_LINES_SHOWN {
             notes.push(format!("Δ … {} more changes", total - DIFF_LINES_SHOWN));
@@ -413,12 +421,12 @@ fn render_logs(spans: &SpanBatch, logs: &LogBatch, start: u64, style: &Style) ->
         let span_name = log
             .span_id
             .and_then(|id| spans.spans.iter().find(|s| s.span_id == id))
-            .map(|s| format!("  [{}]", s.name))
+            .map(|s| format!("  [{}]", escape(&s.name)))
             .unwrap_or_default();
         let severity = if log.severity_text.is_empty() {
             format!("sev{}", log.severity_number)
         } else {
-            log.severity_text.clone()
+            escape(&log.severity_text)
         };
         let severity = if log.severity_number >= 17 {
             style.red(&severity)
@@ -427,7 +435,7 @@ fn render_logs(spans: &SpanBatch, logs: &LogBatch, start: u64, style: &Style) ->
         };
         out.push_str(&format!(
             "  {offset:>10}  {severity:<5}  {}{}\n",
-            log.body.to_display_string(),
+            escape(&log.body.to_display_string()),
             style.dim(&span_name)
         ));
     }

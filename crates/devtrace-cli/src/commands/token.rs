@@ -42,11 +42,12 @@ fn create(
 ) -> Result<ExitCode> {
     let mut parsed = Vec::new();
     for scope in scopes.iter().filter(|s| !s.trim().is_empty()) {
-        parsed.push(
-            Scope::parse(scope).with_context(|| {
-                format!("unknown scope {scope:?}: use ingest, read, qa or admin")
-            })?,
-        );
+        parsed.push(Scope::parse(scope).with_context(|| {
+            format!(
+                "unknown scope {}: use ingest, read, qa or admin",
+                devtrace_model::recorded::quote(scope)
+            )
+        })?);
     }
     if parsed.is_empty() {
         bail!("give at least one --scope: ingest, read, qa or admin");
@@ -77,11 +78,11 @@ fn create(
         }))?;
     } else {
         print_stdout(&format!("{}\n", minted.token))?;
-        eprintln!(
-            "token {} ({}) for project {:?}, scopes {}{}; shown only now: keep it secret",
+        crate::output::eprintln_safe!(
+            "token {} ({}) for project {}, scopes {}{}; shown only now: keep it secret",
             stored.public_id,
-            stored.name,
-            project.name,
+            devtrace_model::recorded::quote(&stored.name),
+            devtrace_model::recorded::quote(&project.name),
             stored.scopes.join(", "),
             stored
                 .expires_unix_nano
@@ -117,7 +118,7 @@ fn list(accounts: &dyn Accounts, json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if tokens.is_empty() {
-        eprintln!(
+        crate::output::eprintln_safe!(
             "no tokens: make one with `devtrace token create --project NAME --scope read --name NAME`"
         );
         return Ok(ExitCode::SUCCESS);
@@ -190,11 +191,13 @@ fn revoke(accounts: &dyn Accounts, given: &str) -> Result<ExitCode> {
             match named.as_slice() {
                 [one] => one.token.public_id.clone(),
                 [] => bail!(
-                    "no active token is named {given:?}: give its id (dtk_…) as `devtrace token list` shows it"
+                    "no active token is named {}: give its id (dtk_…) as `devtrace token list` shows it",
+                    devtrace_model::recorded::quote(given)
                 ),
                 many => bail!(
-                    "{} active tokens are named {given:?} ({}): give the id of the one to revoke",
+                    "{} active tokens are named {} ({}): give the id of the one to revoke",
                     many.len(),
+                    devtrace_model::recorded::quote(given),
                     many.iter()
                         .map(|t| t.token.public_id.as_str())
                         .collect::<Vec<_>>()
@@ -207,12 +210,16 @@ fn revoke(accounts: &dyn Accounts, given: &str) -> Result<ExitCode> {
         bail!("there is no token {id}: `devtrace token list` shows the ids");
     };
     if !accounts.revoke_token(&id, now_nanos())? {
-        eprintln!("token {id} ({}) was already revoked", found.token.name);
+        crate::output::eprintln_safe!(
+            "token {id} ({}) was already revoked",
+            devtrace_model::recorded::quote(&found.token.name)
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!(
-        "revoked token {id} ({}, project {:?}): every node refuses it from its next request",
-        found.token.name, found.project_name
+    crate::output::eprintln_safe!(
+        "revoked token {id} ({}, project {}): every node refuses it from its next request",
+        devtrace_model::recorded::quote(&found.token.name),
+        devtrace_model::recorded::quote(&found.project_name)
     );
     Ok(ExitCode::SUCCESS)
 }

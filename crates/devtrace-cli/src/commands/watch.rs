@@ -50,7 +50,8 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
     // Enough summary rows per snapshot to see every trace at a few thousand per second.
     query.traces = 200;
     if args.plain {
-        let mut out = std::io::stdout().lock();
+        // Through the terminal safety net, like every command's output.
+        let mut out = crate::output::SafeStdout;
         devtrace_tui::plain::run(
             source,
             query,

@@ -76,6 +76,18 @@ pub fn devtrace(data: &Path, args: &[&str]) -> Output {
         .expect("running devtrace")
 }
 
+/// Runs `command` with `input` on its stdin; its output.
+pub fn output_with_stdin(mut command: Command, input: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running devtrace");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }

@@ -19,8 +19,8 @@
 
 use super::LineSource;
 use super::common::{
-    Builder, ChatCall, SessionOutput, SessionRoot, content_hash, derive_span_id, derive_trace_id,
-    error_message, title_from_prompt,
+    Builder, ChatCall, SessionOutput, SessionRoot, chat_span_id_for_request, content_hash,
+    derive_span_id, derive_trace_id, error_message, title_from_prompt, turn_span_id_for_prompt,
 };
 use crate::redact::Redactor;
 use devtrace_model::session::{SUBAGENT_PLACEHOLDER_NAME, session_span_id};
@@ -132,6 +132,12 @@ struct Line<'a> {
     summary: Option<String>,
     #[serde(rename = "leafUuid")]
     leaf_uuid: Option<String>,
+    /// Claude Code 2.x: the id of the prompt a line belongs to (its telemetry's `prompt.id`).
+    #[serde(rename = "promptId")]
+    prompt_id: Option<String>,
+    /// The API request a response line came from (its telemetry's `request_id`).
+    #[serde(rename = "requestId")]
+    request_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -462,7 +468,12 @@ impl ClaudeCodeImporter {
         session.turns += 1;
         let index = session.turns;
         let trace_id = session.trace_id;
-        let span_id = derive_span_id(trace_id, &["turn", uuid]);
+        // The prompt's own id when the transcript has it (2.x), so the turn its telemetry
+        // describes is this one; the line's uuid before that.
+        let span_id = match &line.prompt_id {
+            Some(prompt_id) => turn_span_id_for_prompt(trace_id, prompt_id),
+            None => derive_span_id(trace_id, &["turn", uuid]),
+        };
         session.turn = Some(Turn {
             span_id,
             start: ts,
@@ -584,7 +595,11 @@ impl ClaudeCodeImporter {
                     session.messages.push_back((
                         message_id.clone(),
                         Response {
-                            span_id: derive_span_id(trace_id, &["chat", message_id]),
+                            // The request id when there is one, as in Claude Code's telemetry.
+                            span_id: match &line.request_id {
+                                Some(request) => chat_span_id_for_request(trace_id, request),
+                                None => derive_span_id(trace_id, &["chat", message_id]),
+                            },
                             start: previous.min(ts),
                             ..Default::default()
                         },
@@ -613,6 +628,7 @@ impl ClaudeCodeImporter {
                 response: add_text.as_deref(),
                 start,
                 end: ts,
+                from_telemetry: false,
             });
         }
         for block in content.blocks.iter().filter(|b| b.kind == "tool_use") {

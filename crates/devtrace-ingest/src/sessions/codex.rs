@@ -11,7 +11,7 @@
 use super::LineSource;
 use super::common::{
     Builder, ChatCall, SessionOutput, SessionRoot, content_hash, derive_span_id, derive_trace_id,
-    error_message, head, title_from_prompt,
+    error_message, head, title_from_prompt, turn_span_id_for_trace,
 };
 use crate::redact::Redactor;
 use devtrace_model::session::session_span_id;
@@ -58,6 +58,10 @@ struct SessionState {
     pending_response: String,
     open_calls: HashMap<String, OpenCall>,
     dirty: bool,
+    /// The current task's trace id (0.1xx rollouts' `task_started`): its telemetry events
+    /// carry the same, so the turn is named after it.
+    #[serde(default)]
+    turn_trace: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -226,8 +230,13 @@ impl CodexImporter {
     /// A user prompt starts a turn; the same prompt seen twice (as a message item and as a
     /// `user_message` event, same time) is one turn.
     fn prompt(&mut self, session_id: &str, prompt: &str, ts: u64) {
-        let trace_id = self.session(session_id, ts).trace_id;
-        let span_id = derive_span_id(trace_id, &["turn", &ts.to_string(), &content_hash(prompt)]);
+        let session = self.session(session_id, ts);
+        let trace_id = session.trace_id;
+        let span_id = if session.turn_trace.is_empty() {
+            derive_span_id(trace_id, &["turn", &ts.to_string(), &content_hash(prompt)])
+        } else {
+            turn_span_id_for_trace(trace_id, &session.turn_trace)
+        };
         let session = self.session(session_id, ts);
         if session.turn.map(|(id, _)| id) == Some(span_id) {
             return;
@@ -260,6 +269,14 @@ impl CodexImporter {
                 }
             }
             Some("token_count") => self.token_count(session_id, payload, ts),
+            Some("task_started") => {
+                let trace = payload
+                    .get("trace_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                self.session(session_id, ts).turn_trace = trace.to_owned();
+                self.extend_turn(session_id, ts);
+            }
             Some("agent_message") => {
                 let message = payload.get("message").and_then(Value::as_str).unwrap_or("");
                 let session = self.session(session_id, ts);
@@ -312,6 +329,7 @@ impl CodexImporter {
             response: (!response.is_empty()).then_some(response.as_str()),
             start,
             end: ts,
+            from_telemetry: false,
         });
         self.extend_turn(session_id, ts);
     }
@@ -524,42 +542,20 @@ impl CodexImporter {
         }
         self.builder.emit(span);
         // One edit per file a patch touched, under the call that applied it.
-        for (path, before, after) in &open.patch {
-            let edit_id = derive_span_id(trace_id, &["edit", call_id, path]);
-            let path = self.builder.redact(path).into_owned();
-            let mut attributes = vec![
-                KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_EVENT),
-                KeyValue::new(semconv::SESSION_EVENT_TYPE, "edit"),
-                KeyValue::new(
-                    semconv::SESSION_ACTION,
-                    if before.is_empty() { "write" } else { "edit" },
-                ),
-                KeyValue::new(semconv::SESSION_FILE_PATH, path.as_str()),
-                KeyValue::new(semconv::SESSION_FILE_HASH_AFTER, content_hash(after)),
-            ];
-            if before.is_empty() {
-                attributes.push(KeyValue::new(semconv::SESSION_FILE_CREATED, true));
-            } else {
-                attributes.push(KeyValue::new(
-                    semconv::SESSION_FILE_HASH_BEFORE,
-                    content_hash(before),
-                ));
-            }
-            let mut edit = self.builder.span(
+        emit_patch_edits(
+            &mut self.builder,
+            PatchEdits {
                 trace_id,
-                edit_id,
-                Some(open.span_id),
-                format!("edit {path}"),
-                open.start,
-                ts,
                 resource,
-                attributes,
-            );
-            if failed {
-                edit.status.code = StatusCode::Error;
-            }
-            self.builder.emit(edit);
-        }
+                call_id,
+                call_span: open.span_id,
+                patch: &open.patch,
+                start: open.start,
+                end: ts,
+                failed,
+                extra: &[],
+            },
+        );
     }
 }
 
@@ -571,8 +567,66 @@ impl LineSource for CodexImporter {
     }
 }
 
+/// The edits a patch made, for [`emit_patch_edits`].
+pub(crate) struct PatchEdits<'a> {
+    pub trace_id: TraceId,
+    pub resource: u32,
+    pub call_id: &'a str,
+    /// The tool call that applied the patch: the edits' parent.
+    pub call_span: SpanId,
+    /// (path, region before, region after) per file, from [`parse_patch`].
+    pub patch: &'a [(String, String, String)],
+    pub start: u64,
+    pub end: u64,
+    pub failed: bool,
+    /// More attributes for each edit.
+    pub extra: &'a [KeyValue],
+}
+
+/// One edit span per file a patch touched, with hashes of the region before and after (so an
+/// undone change is recognisable), as rollouts and Codex's telemetry both describe patches.
+pub(crate) fn emit_patch_edits(builder: &mut Builder, edits: PatchEdits) {
+    for (path, before, after) in edits.patch {
+        let edit_id = derive_span_id(edits.trace_id, &["edit", edits.call_id, path]);
+        let path = builder.redact(path).into_owned();
+        let mut attributes = vec![
+            KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_EVENT),
+            KeyValue::new(semconv::SESSION_EVENT_TYPE, "edit"),
+            KeyValue::new(
+                semconv::SESSION_ACTION,
+                if before.is_empty() { "write" } else { "edit" },
+            ),
+            KeyValue::new(semconv::SESSION_FILE_PATH, path.as_str()),
+            KeyValue::new(semconv::SESSION_FILE_HASH_AFTER, content_hash(after)),
+        ];
+        if before.is_empty() {
+            attributes.push(KeyValue::new(semconv::SESSION_FILE_CREATED, true));
+        } else {
+            attributes.push(KeyValue::new(
+                semconv::SESSION_FILE_HASH_BEFORE,
+                content_hash(before),
+            ));
+        }
+        attributes.extend_from_slice(edits.extra);
+        let mut edit = builder.span(
+            edits.trace_id,
+            edit_id,
+            Some(edits.call_span),
+            format!("edit {path}"),
+            edits.start,
+            edits.end,
+            edits.resource,
+            attributes,
+        );
+        if edits.failed {
+            edit.status.code = StatusCode::Error;
+        }
+        builder.emit(edit);
+    }
+}
+
 /// Messages Codex adds to the conversation itself (instructions, environment), not prompts.
-fn is_injected_context(text: &str) -> bool {
+pub(crate) fn is_injected_context(text: &str) -> bool {
     let text = text.trim_start();
     text.starts_with("<environment_context>")
         || text.starts_with("<user_instructions>")
@@ -581,7 +635,7 @@ fn is_injected_context(text: &str) -> bool {
 }
 
 /// The command line a shell-like call runs: `bash -lc "cargo test"` is `cargo test`.
-fn command_of(name: &str, arguments: &Value, payload: &Value) -> Option<String> {
+pub(crate) fn command_of(name: &str, arguments: &Value, payload: &Value) -> Option<String> {
     let argv = |value: &Value| -> Option<String> {
         let parts: Vec<&str> = value.as_array()?.iter().filter_map(Value::as_str).collect();
         match parts.as_slice() {
@@ -628,7 +682,7 @@ fn command_of(name: &str, arguments: &Value, payload: &Value) -> Option<String> 
 
 /// A tool output's text and exit code, from the JSON (`{"output", "metadata": {"exit_code"}}`)
 /// or text (`Exit code: 1`, `Process exited with code 1`) forms Codex writes.
-fn output_of(output: &Value) -> (String, Option<i64>) {
+pub(crate) fn output_of(output: &Value) -> (String, Option<i64>) {
     let raw = match output {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -665,7 +719,7 @@ fn output_of(output: &Value) -> (String, Option<i64>) {
     (text, code)
 }
 
-fn looks_failed(text: &str) -> bool {
+pub(crate) fn looks_failed(text: &str) -> bool {
     let start = head(text, 200).to_ascii_lowercase();
     start.starts_with("error")
         || start.starts_with("failed")
@@ -674,7 +728,7 @@ fn looks_failed(text: &str) -> bool {
 
 /// The files a patch (`*** Begin Patch` format) touches, with the text of the changed region
 /// before and after (context lines in both).
-fn parse_patch(patch: &str) -> Vec<(String, String, String)> {
+pub(crate) fn parse_patch(patch: &str) -> Vec<(String, String, String)> {
     let mut files: Vec<(String, String, String)> = Vec::new();
     for line in patch.lines() {
         if let Some(path) = line

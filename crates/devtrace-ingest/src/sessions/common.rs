@@ -61,6 +61,29 @@ pub fn derive_span_id(trace_id: TraceId, parts: &[&str]) -> SpanId {
     SpanId(bytes)
 }
 
+/// A turn's span id from the id the agent gives its prompt (Claude Code's `promptId` in the
+/// transcript and `prompt.id` in its telemetry; Gemini CLI's `prompt_id`).
+pub fn turn_span_id_for_prompt(trace_id: TraceId, prompt_id: &str) -> SpanId {
+    derive_span_id(trace_id, &["turn-prompt", prompt_id])
+}
+
+/// A turn's span id from the agent's own trace of it (Codex: the turn's trace id, which its
+/// rollout's `task_started` and its telemetry events both carry).
+pub fn turn_span_id_for_trace(trace_id: TraceId, agent_trace: &str) -> SpanId {
+    derive_span_id(trace_id, &["turn-trace", agent_trace])
+}
+
+/// An LLM call's span id from the provider's request id (Claude Code's `requestId` in the
+/// transcript and `request_id` in its telemetry).
+pub fn chat_span_id_for_request(trace_id: TraceId, request_id: &str) -> SpanId {
+    derive_span_id(trace_id, &["chat-request", request_id])
+}
+
+/// A tool call's span id from its call id (every source: transcripts, hooks, telemetry).
+pub fn tool_span_id(trace_id: TraceId, call_id: &str) -> SpanId {
+    derive_span_id(trace_id, &["tool", call_id])
+}
+
 /// How attributes name a blob: the hex of its blake3 hash.
 pub fn blob_hash_hex(hash: &[u8; 32]) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
@@ -330,6 +353,7 @@ impl Builder {
             ),
             KeyValue::new(semconv::GEN_AI_AGENT_NAME, agent),
             KeyValue::new(semconv::SESSION_TURN_INDEX, i64::from(index)),
+            KeyValue::new(semconv::SESSION_FROM_TRANSCRIPT, true),
         ];
         self.text_attr(
             &mut attributes,
@@ -371,6 +395,14 @@ impl Builder {
                 call.cache_read_tokens as i64,
             ),
         ];
+        attributes.push(KeyValue::new(
+            if call.from_telemetry {
+                semconv::SESSION_FROM_TELEMETRY
+            } else {
+                semconv::SESSION_FROM_TRANSCRIPT
+            },
+            true,
+        ));
         if let Some(tokens) = call.cache_creation_tokens {
             attributes.push(KeyValue::new(
                 semconv::GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
@@ -446,6 +478,8 @@ pub(crate) struct ChatCall<'a> {
     pub response: Option<&'a str>,
     pub start: u64,
     pub end: u64,
+    /// Built from the agent's telemetry rather than read from a transcript.
+    pub from_telemetry: bool,
 }
 
 /// The root span of a session: role, agent, ids, project.

@@ -22,6 +22,7 @@
 pub mod claude_code;
 pub mod codex;
 mod common;
+pub mod native;
 pub mod trace_v1;
 
 pub use common::{

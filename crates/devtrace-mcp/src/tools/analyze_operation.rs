@@ -23,7 +23,7 @@ pub struct Params {
     last: Option<usize>,
     /// "2h" or RFC 3339
     since: Option<String>,
-    /// Max tokens (default 4000)
+    /// Max tokens, 300 to 20000 (default 4000)
     budget: Option<usize>,
 }
 
@@ -91,7 +91,6 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
         let room = budget.saturating_sub(budget::count(&out) + 60);
         out.push_str(&findings_text(
             &findings,
-            &traces,
             room,
             "find_issues(operation) lists them with a larger budget",
         ));

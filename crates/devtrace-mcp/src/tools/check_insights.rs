@@ -18,7 +18,7 @@ pub struct Params {
     repo: String,
     /// The task about to start: related observations first
     task: Option<String>,
-    /// Max tokens (default 4000)
+    /// Max tokens, 300 to 20000 (default 4000)
     budget: Option<usize>,
 }
 

@@ -6,7 +6,7 @@ use crate::budget;
 use crate::render::LEGEND;
 use devtrace_analyze::compare::compare;
 use devtrace_query::comparison::{Selection, select};
-use devtrace_query::text::{TextOptions, quote_names, render_comparison_with};
+use devtrace_query::text::{TextOptions, render_comparison_with};
 use devtrace_store::Store;
 use serde::Deserialize;
 
@@ -16,6 +16,7 @@ use serde::Deserialize;
 pub struct Params {
     /// Trace A (before), with trace_b
     trace_a: Option<String>,
+    /// Trace B (after), with trace_a
     trace_b: Option<String>,
     /// Compare runs of this operation, with last or before/after
     operation: Option<String>,
@@ -25,7 +26,7 @@ pub struct Params {
     before: Option<String>,
     /// B = runs from this on
     after: Option<String>,
-    /// Max tokens (default 4000)
+    /// Max tokens, 300 to 20000 (default 4000)
     budget: Option<usize>,
 }
 
@@ -75,12 +76,8 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
         select(store, &spec).map_err(|e| ToolError::from_query(store, e, operation.as_deref()))?;
     let comparison = compare(&sides.a, &sides.b);
     let options = TextOptions::quoted(100, "get_spans has them all");
-    let label = match &operation {
-        Some(name) => quote_names(&sides.label, &[name]),
-        None => sides.label.clone(),
-    };
     let text = render_comparison_with(
-        &label,
+        &sides.label,
         &comparison,
         &options,
         "query_sql can aggregate any operation",

@@ -23,7 +23,7 @@ pub struct Params {
     last: Option<usize>,
     /// A fingerprint (or 4+ char prefix) or trace id: explain that error
     show: Option<String>,
-    /// Max tokens (default 4000)
+    /// Max tokens, 300 to 20000 (default 4000)
     budget: Option<usize>,
 }
 
@@ -67,15 +67,13 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     if let Some(target) = target {
         let view = explain(store, &traces, &report.groups, &target).map_err(|e| match e {
             ExplainError::NoMatch { target, looked_at } => ToolError::new(format!(
-                "no error fingerprint or trace id starts with {target:?} (looked at {looked_at} traces); call errors without show to list fingerprints, or widen with since; {TRACE_ID_HINT}"
-            )),
+                "no error fingerprint or trace id starts with {target_q} (looked at {looked_at} traces); call errors without show to list fingerprints, or widen with since; {TRACE_ID_HINT}", target_q = devtrace_model::recorded::quote(&target))),
             ExplainError::NoErrors { trace_id } => ToolError::new(format!(
                 "trace {trace_id} has no errors; get_trace shows it"
             )),
             ExplainError::Ambiguous { target, fingerprints } => ToolError::new(format!(
-                "{target:?} matches several error fingerprints ({}); give more characters",
-                fingerprints.join(", ")
-            )),
+                "{target_q} matches several error fingerprints ({}); give more characters",
+                fingerprints.join(", "), target_q = devtrace_model::recorded::quote(&target))),
             ExplainError::ExampleGone { fingerprint, trace_id } => ToolError::new(format!(
                 "the example trace {trace_id} of error {fingerprint} is no longer stored; call errors again"
             )),

@@ -3,6 +3,7 @@
 use super::{ToolDef, ToolError, ToolResult, since, tool};
 use crate::budget;
 use crate::render::{LEGEND, findings_text};
+use devtrace_analyze::FindingKind;
 use devtrace_analyze::detectors::run_all;
 use devtrace_query::Scope;
 use devtrace_store::Store;
@@ -17,14 +18,23 @@ const DEFAULT_LAST: usize = 500;
 pub struct Params {
     /// Only traces containing this span name
     operation: Option<String>,
-    /// Only this kind, e.g. "repeated_calls"
+    /// Only findings of this kind
+    #[serde(default)]
+    #[schemars(schema_with = "kind_schema")]
     kind: Option<String>,
     /// "2h" or RFC 3339
     since: Option<String>,
     /// Recent traces to analyse (default 500)
     last: Option<usize>,
-    /// Max tokens (default 4000)
+    /// Max tokens, 300 to 20000 (default 4000)
     budget: Option<usize>,
+}
+
+/// `kind`'s schema: an enum of every kind of finding (`FindingKind::ALL`, the analysis crate's
+/// list), so an assistant sees the closed set and a value outside it is refused naming them.
+fn kind_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let kinds: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+    schemars::json_schema!({"type": "string", "enum": kinds})
 }
 
 pub fn def() -> ToolDef {
@@ -46,6 +56,7 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
         .map_err(|e| ToolError::from_query(store, e, operation))?;
     let mut findings = run_all(&traces);
     if let Some(kind) = params.kind.as_deref() {
+        // The closed set was checked against the schema before the call.
         findings.retain(|f| f.kind.as_str() == kind);
     }
     // The best finding of every kind first (within the first page), then by impact.
@@ -65,7 +76,6 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     let room = budget.saturating_sub(budget::count(&out) + 40);
     out.push_str(&findings_text(
         &findings,
-        &traces,
         room,
         "filter by kind or operation, or raise budget",
     ));

@@ -20,10 +20,11 @@ const VALUE_CHARS: usize = 2_000;
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    /// The trace (32 hex chars or a unique prefix)
     trace_id: String,
     /// Up to 20 span ids or unique prefixes
     span_ids: Vec<String>,
-    /// Max tokens (default 4000)
+    /// Max tokens, 300 to 20000 (default 4000)
     budget: Option<usize>,
 }
 
@@ -115,7 +116,11 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
 
 fn attributes(out: &mut String, indent: &str, attributes: &[KeyValue]) {
     for kv in attributes {
-        out.push_str(&format!("{indent}{} = {}\n", kv.key, value(&kv.value)));
+        out.push_str(&format!(
+            "{indent}{} = {}\n",
+            devtrace_model::recorded::key(&kv.key),
+            value(&kv.value)
+        ));
     }
 }
 

@@ -20,7 +20,7 @@ pub struct Params {
     trace_id: String,
     /// Draw only the subtree under this span (id or prefix)
     span_id: Option<String>,
-    /// Max tokens (default 4000)
+    /// Max tokens, 300 to 20000 (default 4000)
     budget: Option<usize>,
 }
 
@@ -93,7 +93,8 @@ pub fn find_span(trace: &AnalyzedTrace, id: &str) -> Result<usize, ToolError> {
     let wanted = id.trim().to_ascii_lowercase();
     if wanted.is_empty() || wanted.len() > 16 || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ToolError::new(format!(
-            "{id:?} is not a span id: span ids are 16 hex characters (a unique prefix works), as get_trace shows them in [brackets]"
+            "{id_q} is not a span id: span ids are 16 hex characters (a unique prefix works), as get_trace shows them in [brackets]",
+            id_q = devtrace_model::recorded::quote(id)
         )));
     }
     let matches: Vec<usize> = trace
@@ -107,13 +108,15 @@ pub fn find_span(trace: &AnalyzedTrace, id: &str) -> Result<usize, ToolError> {
     match matches.as_slice() {
         [one] => Ok(*one),
         [] => Err(ToolError::new(format!(
-            "no span of trace {} has an id starting with {wanted:?}; get_trace lists them in [brackets]",
-            trace.trace_id
+            "no span of trace {} has an id starting with {wanted_q}; get_trace lists them in [brackets]",
+            trace.trace_id,
+            wanted_q = devtrace_model::recorded::quote(&wanted)
         ))),
         many => Err(ToolError::new(format!(
-            "{wanted:?} matches {} spans of trace {}; give more characters",
+            "{wanted_q} matches {} spans of trace {}; give more characters",
             many.len(),
-            trace.trace_id
+            trace.trace_id,
+            wanted_q = devtrace_model::recorded::quote(&wanted)
         ))),
     }
 }

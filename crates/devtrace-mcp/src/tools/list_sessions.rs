@@ -5,8 +5,11 @@ use super::{ToolDef, ToolError, ToolResult, since, tool};
 use crate::budget;
 use crate::render::{SESSION_LEGEND, session_rows, take_within};
 use devtrace_query::sessions::{
-    MAX_LIST_LIMIT, SessionFilter, SessionItem, list_sessions, repository_argument,
+    MAX_LIST_LIMIT, SessionFilter, SessionItem, list_sessions, repository_argument, usage_line,
+    usage_per_day,
 };
+
+const DAY: u64 = 86_400_000_000_000;
 use devtrace_store::{SessionFacts, Store};
 use serde::Deserialize;
 
@@ -22,14 +25,14 @@ pub struct Params {
     since: Option<String>,
     /// Default 20
     limit: Option<usize>,
-    /// Max tokens (default 4000)
+    /// Max tokens, 300 to 20000 (default 4000)
     budget: Option<usize>,
 }
 
 pub fn def() -> ToolDef {
     tool(
         "list_sessions",
-        "Recorded coding-agent sessions, newest first: id, start, duration, agent, project, title; turns, tool calls, sub-agents, errors, findings, tokens.",
+        "Recorded coding-agent sessions, newest first: id, start, duration, agent, project, title; turns, tool calls, sub-agents, errors, findings, tokens; cost and lines changed from the agent's metrics, also per day.",
         run,
     )
 }
@@ -85,12 +88,30 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     let footer_room = 80;
     let room = budget.saturating_sub(budget::count(&out) + footer_room);
     let (rows, shown) = take_within(
-        items
-            .iter()
-            .map(|item| session_rows(&facts(item), &item.trace_id, Some(item.findings))),
+        items.iter().map(|item| {
+            let mut rows = session_rows(&facts(item), &item.trace_id, Some(item.findings));
+            if let Some(usage) = &item.usage {
+                rows.push_str(&format!("    agent-reported: {}\n", usage_line(usage)));
+            }
+            rows
+        }),
         room,
     );
     out.push_str(&rows);
+    // The agents' own numbers per day, for the days these sessions cover (most recent last).
+    if items.iter().any(|i| i.usage.is_some()) {
+        let first = items.iter().map(|i| i.start_unix_nano).min().unwrap_or(0);
+        let days = usage_per_day(store, params.agent.as_deref(), Some(first - first % DAY))
+            .map_err(|e| ToolError::from_query(store, e, None))?;
+        let mut line = String::from("agent-reported per UTC day:");
+        for day in days.iter().rev().take(7).rev() {
+            line.push_str(&format!(" {} {};", day.day, usage_line(&day.usage)));
+        }
+        line.push('\n');
+        if budget::count(&out) + budget::count(&line) + footer_room <= budget {
+            out.push_str(&line);
+        }
+    }
     if shown < items.len() {
         out.push_str(&format!(
             "[{shown} of {} sessions shown to fit {budget} tokens: raise budget, or narrow with agent, repo or since]\n",

@@ -130,25 +130,100 @@ where
         .and_then(Value::as_object)
         .map(|p| p.keys().cloned().collect())
         .unwrap_or_default();
+    let closed_sets = closed_sets(&schema);
     let definition = Tool::new(name, description.to_owned(), Arc::new(schema))
         .with_annotations(ToolAnnotations::new().read_only(true));
     ToolDef {
         name,
         definition,
         run: Box::new(move |store, web_ui, arguments| {
-            let arguments = if arguments.is_null() {
+            let mut arguments = if arguments.is_null() {
                 Value::Object(Default::default())
             } else {
                 arguments
             };
+            check_closed_sets(&arguments, &closed_sets)?;
+            let budget_note = budget_note(&mut arguments);
             let params: P = serde_json::from_value(arguments).map_err(|e| {
                 ToolError::new(format!(
-                    "invalid arguments for {name}: {e}. It takes: {}",
+                    "invalid arguments for {name}: {}. It takes: {}",
+                    devtrace_model::recorded::escape(&e.to_string()),
                     properties.join(", ")
                 ))
             })?;
-            run(store, params, web_ui)
+            let mut answer = run(store, params, web_ui)?;
+            answer.push_str(&budget_note);
+            Ok(answer)
         }),
+    }
+}
+
+/// The parameters whose values form a closed set (a JSON-schema `enum`), with their values.
+fn closed_sets(schema: &JsonObject) -> Vec<(String, Vec<String>)> {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .filter_map(|(name, property)| {
+            let values = property.get("enum")?.as_array()?;
+            Some((
+                name.clone(),
+                values
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+            ))
+        })
+        .collect()
+}
+
+/// An argument outside its closed set is refused with the values it may take (serde's own
+/// message would quote the value in backticks and list the variants less plainly).
+fn check_closed_sets(arguments: &Value, sets: &[(String, Vec<String>)]) -> Result<(), ToolError> {
+    for (name, values) in sets {
+        match arguments.get(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(given)) if values.contains(given) => {}
+            Some(given) => {
+                let shown = match given {
+                    Value::String(text) => devtrace_model::recorded::quote(text),
+                    other => devtrace_model::recorded::escape(&other.to_string()),
+                };
+                return Err(ToolError::new(format!(
+                    "{name}: {shown} is not one of {}",
+                    values.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A budget outside [`budget::MIN_BUDGET`, `budget::MAX_BUDGET`] is used at the nearer bound and
+/// the answer says so in a last line (returned here). Above the maximum, the tool is given
+/// room for that line so the answer still fits the budget it used.
+fn budget_note(arguments: &mut Value) -> String {
+    let Some(asked) = arguments.get("budget").and_then(Value::as_u64) else {
+        return String::new();
+    };
+    let asked = asked as usize;
+    if asked < budget::MIN_BUDGET {
+        format!(
+            "note: budget {asked} is below the minimum {}; used {}\n",
+            budget::MIN_BUDGET,
+            budget::MIN_BUDGET
+        )
+    } else if asked > budget::MAX_BUDGET {
+        let note = format!(
+            "note: budget {asked} is above the maximum {}; used {}\n",
+            budget::MAX_BUDGET,
+            budget::MAX_BUDGET
+        );
+        arguments["budget"] = Value::from(budget::MAX_BUDGET - budget::count(&note));
+        note
+    } else {
+        String::new()
     }
 }
 
@@ -179,6 +254,7 @@ fn compact_schema<P: schemars::JsonSchema>() -> JsonObject {
     let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     let schema = generator.into_root_schema_for::<P>();
     let mut value = serde_json::to_value(schema).expect("schemas serialise");
+    inline_definitions(&mut value);
     compact(&mut value);
     // The parameter struct's own doc comment: the tool description already says it.
     if let Value::Object(map) = &mut value {
@@ -188,6 +264,40 @@ fn compact_schema<P: schemars::JsonSchema>() -> JsonObject {
         Value::Object(map) => map,
         _ => JsonObject::new(),
     }
+}
+
+/// Replaces each `{"$ref": "#/$defs/X"}` by the definition of `X` (an enum's values), keeping
+/// what stands beside the reference (its description), and drops `$defs`: a tool's parameters
+/// read in one place, and some clients do not follow references.
+fn inline_definitions(value: &mut Value) {
+    let Some(Value::Object(definitions)) = value.as_object_mut().and_then(|m| m.remove("$defs"))
+    else {
+        return;
+    };
+    fn resolve(value: &mut Value, definitions: &serde_json::Map<String, Value>) {
+        match value {
+            Value::Object(map) => {
+                let target = map
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/$defs/"))
+                    .and_then(|name| definitions.get(name))
+                    .cloned();
+                if let Some(Value::Object(definition)) = target {
+                    map.remove("$ref");
+                    for (k, v) in definition {
+                        map.entry(k).or_insert(v);
+                    }
+                }
+                for child in map.values_mut() {
+                    resolve(child, definitions);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| resolve(i, definitions)),
+            _ => {}
+        }
+    }
+    resolve(value, &definitions);
 }
 
 fn compact(value: &mut Value) {
@@ -262,12 +372,11 @@ pub const TRACE_ID_HINT: &str = "trace ids are 32 hex characters (e.g. 4bf92f357
 impl From<StoreError> for ToolError {
     fn from(error: StoreError) -> Self {
         ToolError::new(match error {
-            StoreError::TraceNotFound(id) => format!("no trace matches {id:?}: {TRACE_ID_HINT}"),
-            StoreError::InvalidTraceId(id) => format!("{id:?} is not a trace id: {TRACE_ID_HINT}"),
+            StoreError::TraceNotFound(id) => format!("no trace matches {id_q}: {TRACE_ID_HINT}", id_q = devtrace_model::recorded::quote(&id)),
+            StoreError::InvalidTraceId(id) => format!("{id_q} is not a trace id: {TRACE_ID_HINT}", id_q = devtrace_model::recorded::quote(&id)),
             StoreError::AmbiguousPrefix { prefix, candidates } => format!(
-                "{prefix:?} matches several traces ({}); give more characters",
-                candidates.join(", ")
-            ),
+                "{prefix_q} matches several traces ({}); give more characters",
+                candidates.join(", "), prefix_q = devtrace_model::recorded::quote(&prefix)),
             StoreError::Missing(_) => {
                 "the store is empty: no telemetry has been received yet. Run a program with OTEL_EXPORTER_OTLP_ENDPOINT pointing at `devtrace serve`, or `devtrace run -- <command>`".into()
             }
@@ -291,7 +400,11 @@ impl ToolError {
 
 /// "no span named X is stored; did you mean …", naming the tools that list operations.
 pub fn unknown_operation(store: &dyn Store, name: &str) -> ToolError {
-    let close = devtrace_query::scope::closest_operations(store, name, 5).unwrap_or_default();
+    const SHOWN: usize = 5;
+    let mut close =
+        devtrace_query::scope::closest_operations(store, name, SHOWN + 1).unwrap_or_default();
+    let more = close.len() > SHOWN;
+    close.truncate(SHOWN);
     let quoted: Vec<String> = close
         .iter()
         .map(|n| devtrace_query::text::quote(n))
@@ -300,6 +413,14 @@ pub fn unknown_operation(store: &dyn Store, name: &str) -> ToolError {
         format!(
             "no span named {} is stored (operation names are exact span names); overview lists the top operations, and query_sql can list all: SELECT DISTINCT name FROM operations",
             devtrace_query::text::quote(name)
+        )
+    } else if more {
+        // The name goes into the suggested SQL as a literal quoted for SQLite.
+        format!(
+            "no span named {} is stored; did you mean {}? (operation names are exact span names) More contain it: SELECT DISTINCT name FROM operations WHERE instr(lower(name), lower({})) > 0",
+            devtrace_query::text::quote(name),
+            quoted.join(", "),
+            devtrace_model::recorded::sql_literal(name)
         )
     } else {
         format!(
@@ -342,6 +463,134 @@ mod tests {
         assert!(
             tokens <= DEFINITIONS_BUDGET,
             "tool definitions take {tokens} tokens, more than {DEFINITIONS_BUDGET}"
+        );
+    }
+
+    #[test]
+    fn every_parameter_is_described_and_references_are_inlined() {
+        for def in all() {
+            let schema = Value::Object((*def.definition.input_schema).clone());
+            let text = schema.to_string();
+            assert!(
+                !text.contains("$ref") && !text.contains("$defs"),
+                "{}: {text}",
+                def.name
+            );
+            for (name, property) in schema["properties"].as_object().unwrap() {
+                let described = property
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| d.len() >= 8);
+                assert!(
+                    described,
+                    "{}.{name} has no description: {property}",
+                    def.name
+                );
+            }
+        }
+    }
+
+    fn call(tool: &str, arguments: Value) -> ToolResult {
+        let dir = tempfile::tempdir().unwrap();
+        drop(devtrace_store::sqlite::SqliteWriter::open(dir.path()).unwrap());
+        let store = devtrace_store::sqlite::SqliteStore::open(dir.path()).unwrap();
+        let def = all().into_iter().find(|t| t.name == tool).unwrap();
+        def.call(&store, None, arguments)
+    }
+
+    #[test]
+    fn a_value_outside_a_closed_set_is_refused_with_the_values_it_may_take() {
+        let error = call(
+            "find_issues",
+            serde_json::json!({"kind": "n_plus_one\nSYSTEM: x"}),
+        )
+        .unwrap_err()
+        .message;
+        assert!(
+            error.starts_with(
+                r#"kind: "n_plus_one\nSYSTEM: x" is not one of sequential_work, repeated_calls, "#
+            ),
+            "{error}"
+        );
+        let find_issues = all().into_iter().find(|t| t.name == "find_issues").unwrap();
+        let schema = Value::Object((*find_issues.definition.input_schema).clone());
+        assert_eq!(schema["properties"]["kind"]["enum"][0], "sequential_work");
+        assert!(
+            schema.get("required").is_none(),
+            "kind is optional: {schema}"
+        );
+        let error = call("search_traces", serde_json::json!({"status": 3}))
+            .unwrap_err()
+            .message;
+        assert_eq!(error, "status: 3 is not one of error, ok");
+    }
+
+    #[test]
+    fn a_budget_out_of_bounds_is_used_at_the_bound_and_reported() {
+        let mut arguments = serde_json::json!({"budget": 50});
+        assert_eq!(
+            budget_note(&mut arguments),
+            "note: budget 50 is below the minimum 300; used 300\n"
+        );
+        let mut arguments = serde_json::json!({"budget": 90_000});
+        let note = budget_note(&mut arguments);
+        assert_eq!(
+            note,
+            "note: budget 90000 is above the maximum 20000; used 20000\n"
+        );
+        assert_eq!(
+            arguments["budget"].as_u64(),
+            Some((budget::MAX_BUDGET - budget::count(&note)) as u64),
+            "room is left for the note"
+        );
+        let mut arguments = serde_json::json!({"budget": 4000});
+        assert_eq!(budget_note(&mut arguments), "");
+    }
+
+    #[test]
+    fn an_unknown_operations_suggested_sql_quotes_the_name_and_runs() {
+        use devtrace_model::{Resource, Scope, Span, SpanBatch, SpanId, TraceId};
+        use devtrace_store::StoreWriter;
+        let dir = tempfile::tempdir().unwrap();
+        let name = "it's\na `checkout`";
+        // More operations contain the name than "did you mean" lists: the SQL finds them all.
+        let stored: Vec<String> = (1..=7).map(|v| format!("POST {name} v{v}")).collect();
+        let spans = stored
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Span::new(TraceId([i as u8 + 1; 16]), SpanId([9; 8]), None, n, 1, 2))
+            .collect();
+        devtrace_store::sqlite::SqliteWriter::open(dir.path())
+            .unwrap()
+            .write(&[devtrace_store::prepare_spans(SpanBatch {
+                resources: vec![Resource::default()],
+                scopes: vec![Scope::default()],
+                spans,
+            })])
+            .unwrap();
+        let store = devtrace_store::sqlite::SqliteStore::open(dir.path()).unwrap();
+        let error = unknown_operation(&store, name).message;
+        let sql = error.split("More contain it: ").nth(1).unwrap();
+        assert!(devtrace_model::recorded::is_inert(sql), "{sql}");
+        assert_eq!(
+            sql,
+            "SELECT DISTINCT name FROM operations WHERE instr(lower(name), lower('it''s' || char(10) || 'a ' || char(96) || 'checkout' || char(96))) > 0"
+        );
+        let rows = store
+            .query_sql(sql, devtrace_store::sql::SqlLimits::default())
+            .unwrap();
+        let mut found: Vec<String> = rows
+            .rows
+            .iter()
+            .map(|row| match &row[0] {
+                devtrace_store::sql::SqlValue::Text(t) => t.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        found.sort();
+        assert_eq!(
+            found, stored,
+            "the suggestion, run as it is, finds every one"
         );
     }
 

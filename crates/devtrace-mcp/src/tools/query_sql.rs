@@ -24,7 +24,7 @@ pub struct Params {
     sql: String,
     /// Default 50, max 500
     max_rows: Option<usize>,
-    /// Max tokens (default 4000)
+    /// Max tokens, 300 to 20000 (default 4000)
     budget: Option<usize>,
 }
 

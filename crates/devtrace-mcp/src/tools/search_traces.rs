@@ -15,14 +15,17 @@ pub struct Params {
     service: Option<String>,
     /// Traces containing a span with exactly this name
     operation: Option<String>,
-    /// e.g. "250ms"
+    /// Shortest duration, e.g. "250ms"
     min_duration: Option<String>,
+    /// Longest duration, e.g. "2s"
     max_duration: Option<String>,
+    /// Only traces with (error) or without (ok) an error span
     status: Option<Status>,
     /// "key=value" (equals) or "key~text" (contains), on any span or resource; all must match
     attributes: Option<Vec<String>>,
     /// "2h" or RFC 3339
     since: Option<String>,
+    /// Started before: "1h" (ago) or RFC 3339
     until: Option<String>,
     /// Traces of one `devtrace run`
     run_id: Option<String>,
@@ -32,7 +35,7 @@ pub struct Params {
     limit: Option<usize>,
     /// From a previous result's footer
     cursor: Option<String>,
-    /// Max tokens (default 4000)
+    /// Max tokens, 300 to 20000 (default 4000)
     budget: Option<usize>,
 }
 
@@ -66,7 +69,7 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
         .as_deref()
         .map(|c| {
             TraceCursor::decode(c).ok_or_else(|| {
-                ToolError::new(format!("cursor {c:?} is not one this tool gave; copy it from a result's footer, or leave it out"))
+                ToolError::new(format!("cursor {c_q} is not one this tool gave; copy it from a result's footer, or leave it out", c_q = devtrace_model::recorded::quote(c)))
             })
         })
         .transpose()?;

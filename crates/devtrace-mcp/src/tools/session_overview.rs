@@ -21,7 +21,7 @@ pub struct Params {
     session_id: String,
     /// First timeline entry to show (from a footer)
     offset: Option<usize>,
-    /// Max tokens (default 4000)
+    /// Max tokens, 300 to 20000 (default 4000)
     budget: Option<usize>,
 }
 

@@ -75,22 +75,12 @@ pub fn render_report(report: &ErrorsReport, scope: &[String], options: &TextOpti
             options.data(&truncate(&headline(group), width.saturating_sub(2)))
         ));
         match (&group.correlation, &group.no_correlation_reason) {
-            (Some(c), _) => out.push_str(&format!(
-                "  → {}\n",
-                options.words(&c.text, &[&group.operation, &group.root_operation])
-            )),
-            (None, Some(reason)) => out.push_str(&format!(
-                "  · {}\n",
-                options.words(reason, &[&group.operation, &group.root_operation])
-            )),
+            (Some(c), _) => out.push_str(&format!("  → {}\n", options.words(&c.text))),
+            (None, Some(reason)) => out.push_str(&format!("  · {}\n", options.words(reason))),
             (None, None) => {}
         }
     }
     out
-}
-
-fn indent_value(value: &str, indent: usize) -> String {
-    value.replace('\n', &format!("\n{}", " ".repeat(indent)))
 }
 
 fn attribute_lines(
@@ -101,10 +91,10 @@ fn attribute_lines(
 ) {
     for a in attributes {
         out.push_str(&format!(
-            "{}{} = {}\n",
+            "{}{} ={}\n",
             " ".repeat(indent),
-            a.key,
-            options.value(&indent_value(&a.value, indent + 2))
+            options.key(&a.key),
+            options.block(&a.value, indent + 2)
         ));
     }
 }
@@ -141,10 +131,7 @@ fn render_frames(out: &mut String, frames: &[FrameInfo], options: &TextOptions) 
                 Some(kind) => format!("{}: {}", options.data(&local.name), options.data(kind)),
                 None => options.data(&local.name),
             };
-            out.push_str(&format!(
-                "    {name} = {}\n",
-                options.value(&indent_value(&local.value, 6))
-            ));
+            out.push_str(&format!("    {name} ={}\n", options.block(&local.value, 6)));
         }
         if frame.omitted_locals > 0 {
             let n = frame.omitted_locals;
@@ -164,15 +151,20 @@ pub fn render_state(
     indent: usize,
     options: &TextOptions,
 ) {
+    // Pretty JSON lines start with JSON syntax and keep every string in quotes; a state that
+    // is not JSON is recorded lines, shown as such.
     let pretty = serde_json::from_str::<serde_json::Value>(state)
         .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| state.to_owned());
+        .and_then(|v| serde_json::to_string_pretty(&v).ok());
     let pad = " ".repeat(indent);
     out.push_str(&format!("{pad}{heading}\n"));
-    let lines: Vec<&str> = pretty.lines().collect();
+    let lines: Vec<&str> = pretty.as_deref().unwrap_or(state).lines().collect();
     for line in lines.iter().take(STATE_LINES_SHOWN) {
-        out.push_str(&format!("{pad}  {}\n", options.value(line)));
+        let shown = match pretty {
+            Some(_) => options.value(line),
+            None => options.line(line),
+        };
+        out.push_str(&format!("{pad}  {shown}\n"));
     }
     if lines.len() > STATE_LINES_SHOWN {
         out.push_str(&format!(
@@ -199,7 +191,7 @@ fn consumed_details(out: &mut String, details: &[Attribute], options: &TextOptio
         plural(changes, "change", "changes")
     ));
     for line in diff.value.lines() {
-        out.push_str(&format!("        {}\n", options.value(line)));
+        out.push_str(&format!("        {}\n", options.line(line)));
     }
     let rest: Vec<Attribute> = details
         .iter()
@@ -268,7 +260,7 @@ pub fn render_chain(
         options.data(&chain.failing.name)
     ));
     if !message.is_empty() {
-        out.push_str(&format!(": {}", options.value(&indent_value(&message, 2))));
+        out.push_str(&format!(":{}", options.block(&message, 2)));
     }
     out.push('\n');
     match group {
@@ -283,19 +275,13 @@ pub fn render_chain(
             ));
             match (&g.correlation, &g.no_correlation_reason) {
                 (Some(c), _) => {
-                    out.push_str(&format!(
-                        "→ {}",
-                        options.words(&c.text, &[&g.operation, &g.root_operation])
-                    ));
+                    out.push_str(&format!("→ {}", options.words(&c.text)));
                     if let Some(value) = here {
                         out.push_str(&format!(" (this run: {value})"));
                     }
                     out.push('\n');
                 }
-                (None, Some(reason)) => out.push_str(&format!(
-                    "· {}\n",
-                    options.words(reason, &[&g.operation, &g.root_operation])
-                )),
+                (None, Some(reason)) => out.push_str(&format!("· {}\n", options.words(reason))),
                 (None, None) => {}
             }
         }
@@ -396,21 +382,29 @@ pub fn render_chain(
         let offset = exception
             .time_unix_nano
             .saturating_sub(chain.failing.start_unix_nano);
+        // Several lines of message follow the heading as a block of their own (plain text).
+        let multiline_block = !options.quote_data && exception.message.contains('\n');
         out.push_str(&format!(
             "\nexception {}{} at +{}\n",
             options.data(exception.exception_type.as_deref().unwrap_or("(no type)")),
-            if exception.message.is_empty() {
+            if exception.message.is_empty() || multiline_block {
                 String::new()
             } else {
-                format!(": {}", options.value(&indent_value(&exception.message, 2)))
+                format!(": {}", options.value(&exception.message))
             },
             format_duration(offset)
         ));
+        if multiline_block {
+            out.push_str(&format!(
+                "  message:{}\n",
+                options.block(&exception.message, 4)
+            ));
+        }
         for line in &exception.stacktrace {
             if line.is_empty() {
                 out.push('\n');
             } else {
-                out.push_str(&format!("  {}\n", options.value(line)));
+                out.push_str(&format!("  {}\n", options.line(line)));
             }
         }
         render_frames(&mut out, &exception.frames, options);
@@ -432,7 +426,7 @@ pub fn render_chain(
             let attrs: Vec<String> = event
                 .attributes
                 .iter()
-                .map(|a| format!("{}={}", a.key, options.value(&a.value)))
+                .map(|a| format!("{}={}", options.key(&a.key), options.value(&a.value)))
                 .collect();
             let line = format!(
                 "  +{}  {}  {}",
@@ -454,7 +448,7 @@ pub fn render_chain(
             let attrs: Vec<String> = link
                 .attributes
                 .iter()
-                .map(|a| format!("{}={}", a.key, options.value(&a.value)))
+                .map(|a| format!("{}={}", options.key(&a.key), options.value(&a.value)))
                 .collect();
             let line = format!(
                 "  trace {} span {}  {}",

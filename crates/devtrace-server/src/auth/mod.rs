@@ -88,13 +88,17 @@ pub enum Denied {
         action: &'static str,
         scopes: String,
     },
-    #[error("token {token} belongs to project {own:?}, not {asked:?}")]
+    #[error(
+        "token {token} belongs to project {}, not {}",
+        devtrace_model::recorded::quote(own),
+        devtrace_model::recorded::quote(asked)
+    )]
     OtherProject {
         token: String,
         own: String,
         asked: String,
     },
-    #[error("there is no project {0:?}")]
+    #[error("there is no project {}", devtrace_model::recorded::quote(.0))]
     UnknownProject(String),
     #[error("too many failed authentication attempts from this address; retry in {0} s")]
     RateLimited(u64),
@@ -406,7 +410,10 @@ impl Accounts for NoAccounts {
     }
     fn ensure_project(&self, name: &str) -> devtrace_store::Result<devtrace_store::Project> {
         self.project_named(name)?.ok_or_else(|| {
-            devtrace_store::StoreError::Unsupported(format!("no project {name:?} here"))
+            devtrace_store::StoreError::Unsupported(format!(
+                "no project {} here",
+                devtrace_model::recorded::quote(name)
+            ))
         })
     }
     fn set_retention(&self, _: ProjectId, _: Option<u64>) -> devtrace_store::Result<()> {

@@ -4,7 +4,7 @@ use super::params::Params;
 use super::traces::NoParams;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
 use crate::api::ApiState;
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, RawQuery};
 use devtrace_analyze::Finding;
 use devtrace_analyze::detectors::run_all;

@@ -10,7 +10,7 @@
 //! one event per [`TICK`].
 
 use crate::api::ApiState;
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, RawQuery};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use devtrace_query::live::{
@@ -81,10 +81,10 @@ pub async fn events(
                     new_spans: last.map_or(0, |l| committed.saturating_sub(l)),
                     spans_per_second: state.rate.spans_per_second(),
                 };
-                let event = Event::default()
-                    .event("ingest")
-                    .json_data(&data)
-                    .unwrap_or_else(|_| Event::default().event("ingest"));
+                let event = match devtrace_query::safe_json::to_string(&data) {
+                    Ok(json) => Event::default().event("ingest").data(json),
+                    Err(_) => Event::default().event("ingest"),
+                };
                 return Some((Ok(event), (state, stopping, Some(committed))));
             }
         },

@@ -18,10 +18,10 @@ mod live;
 pub mod params;
 pub mod qa;
 pub mod sessions;
-mod traces;
+pub(crate) mod traces;
 
 use crate::api::ApiState;
-use axum::Json;
+use crate::json::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use devtrace_analyze::AnalyzedTrace;

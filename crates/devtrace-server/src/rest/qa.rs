@@ -18,7 +18,7 @@ use super::sessions::json_body;
 use super::traces::NoParams;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
 use crate::api::ApiState;
-use axum::Json;
+use crate::json::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery};
@@ -66,7 +66,13 @@ fn session_id(
 ) -> Result<devtrace_model::TraceId, ApiError> {
     resolve_session(store, id).map_err(|e| match e {
         devtrace_query::QueryError::Store(devtrace_store::StoreError::TraceNotFound(id)) => {
-            ApiError::new(StatusCode::NOT_FOUND, format!("no session matches {id:?}"))
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no session matches {}",
+                    devtrace_model::recorded::quote(&id)
+                ),
+            )
         }
         other => other.into(),
     })
@@ -218,7 +224,10 @@ pub async fn jobs(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<JobList
         states.push(QaJobState::parse(&text).ok_or_else(|| {
             ApiError::bad_parameter(
                 "state",
-                format!("{text:?} is not a state; use queued, running, done, failed or cancelled"),
+                format!(
+                    "{} is not a state; use queued, running, done, failed or cancelled",
+                    devtrace_model::recorded::quote(&text)
+                ),
             )
         })?);
     }
@@ -265,8 +274,15 @@ fn job_detail(job: &devtrace_store::qa::QaJob) -> JobDetail {
 }
 
 fn job_number(text: &str) -> Result<i64, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::bad_parameter("job", format!("{text:?} is not a job number")))
+    text.parse().map_err(|_| {
+        ApiError::bad_parameter(
+            "job",
+            format!(
+                "{} is not a job number",
+                devtrace_model::recorded::quote(text)
+            ),
+        )
+    })
 }
 
 /// Runs `work` on the queue and job `id` (the path's `{job}`, checked) on a blocking thread.

@@ -9,6 +9,7 @@
 //! | `GET` | `/api/v1/sessions/{id}/overview` | the timeline with findings and linked runs |
 //! | `DELETE` | `/api/v1/sessions/{id}` | removes the session's trace; 204 |
 //! | `GET` | `/api/v1/blobs/{hash}` | a large recorded value (a whole output), a bounded page at a time |
+//! | `GET` | `/api/v1/usage` | what agents reported through their metrics, per UTC day (`agent`, `since`) |
 //!
 //! `{id}` is a trace id (or unique prefix) or the session's own id. Errors are the API's
 //! [`ApiErrorBody`], with `errors: [{path, message}]` for an invalid document. Everything here
@@ -19,7 +20,7 @@ use super::params::Params;
 use super::traces::NoParams;
 use super::{ApiError, ApiErrorBody, ApiResult, FieldErrorBody, blocking};
 use crate::api::ApiState;
-use axum::Json;
+use crate::json::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery};
@@ -30,8 +31,8 @@ use devtrace_model::{AnyValue, TraceId, semconv};
 use devtrace_query::QueryError;
 use devtrace_query::blobs::{BlobPage, DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parse_hash, read_page};
 use devtrace_query::sessions::{
-    MAX_LIST_LIMIT, SessionFilter, SessionItem, SessionOverview, list_sessions,
-    repository_argument, resolve_session, session_overview,
+    MAX_LIST_LIMIT, SessionFilter, SessionItem, SessionOverview, UsageDay, list_sessions,
+    repository_argument, resolve_session, session_overview, usage_per_day,
 };
 use devtrace_store::writer::SubmitError;
 use devtrace_store::{Store, StoreError, WriteBatch, prepare_session};
@@ -53,6 +54,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(overview))
         .routes(routes!(append))
         .routes(routes!(blob))
+        .routes(routes!(usage))
         .layer(DefaultBodyLimit::max(MAX_DOCUMENT_BYTES))
 }
 
@@ -391,6 +393,44 @@ pub async fn list(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<Session
     let store = Arc::clone(&state.store);
     let sessions = blocking(move || Ok(list_sessions(store.as_ref(), &filter)?)).await?;
     Ok(Json(SessionList { sessions }))
+}
+
+/// Parameters of `GET /api/v1/usage`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the parameters; values are read through `Params`
+pub struct UsageParams {
+    /// Only this agent's metrics (`claude-code`, `gemini-cli`).
+    agent: Option<String>,
+    /// Only days from: `7d` (ago), an RFC 3339 UTC time, or Unix nanoseconds.
+    since: Option<String>,
+}
+
+/// Agent-reported usage per UTC day, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct UsageList {
+    pub days: Vec<UsageDay>,
+}
+
+/// What coding agents reported through their OpenTelemetry metrics (cost, tokens, lines
+/// changed), per UTC day (`devtrace sessions --daily`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/usage",
+    tag = "sessions",
+    params(UsageParams),
+    responses(
+        (status = 200, description = "Usage per day, oldest first", body = UsageList),
+        (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
+    )
+)]
+pub async fn usage(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<UsageList> {
+    let p = Params::parse::<UsageParams>(raw.as_deref())?;
+    let (agent, since) = (p.text("agent"), p.time("since")?);
+    let store = Arc::clone(&state.store);
+    let days =
+        blocking(move || Ok(usage_per_day(store.as_ref(), agent.as_deref(), since)?)).await?;
+    Ok(Json(UsageList { days }))
 }
 
 /// A session as sent: the stored `trace-1.0.0` document (after redaction) for a session sent

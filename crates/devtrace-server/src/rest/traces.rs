@@ -4,7 +4,7 @@
 use super::params::Params;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
 use crate::api::ApiState;
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Response};
 use devtrace_model::SpanId;
@@ -207,11 +207,16 @@ fn otlp_reply(headers: &axum::http::HeaderMap, proto: Vec<u8>, json: Vec<u8>) ->
         )
             .into_response()
     } else {
-        (
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            json,
-        )
-            .into_response()
+        // Recorded text as data: written again with every dangerous character escaped
+        // (lossless: a client's parser reads back what was stored).
+        match serde_json::from_slice::<serde_json::Value>(&json) {
+            Ok(value) => Json(value).into_response(),
+            Err(error) => ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the OTLP/JSON could not be written: {error}"),
+            )
+            .into_response(),
+        }
     }
 }
 

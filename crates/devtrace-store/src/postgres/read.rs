@@ -229,11 +229,59 @@ impl Store for PgStore {
         Ok(logs)
     }
 
+    fn usage(
+        &self,
+        query: &crate::metrics::UsageQuery,
+        by_day: bool,
+    ) -> Result<Vec<crate::metrics::UsageTotal>> {
+        let sessions: Option<Vec<Vec<u8>>> = match &query.sessions {
+            Some(ids) if ids.is_empty() => return Ok(Vec::new()),
+            Some(ids) => Some(ids.iter().map(|id| id.0.to_vec()).collect()),
+            None => None,
+        };
+        let since = query.since_unix_nano.unwrap_or(0);
+        let increases = self.with_conn(|conn| {
+            // What each point adds (see metrics.rs: resolved when read, in any arrival order).
+            let statement = conn.prepared(
+                "SELECT s.session, s.quantity, p.time_ns,
+                     CASE WHEN s.temporality = 2
+                          THEN p.value - coalesce(lag(p.value) OVER (
+                                   PARTITION BY p.series, p.start_ns ORDER BY p.time_ns), 0)
+                          ELSE p.value END
+                 FROM metric_series s JOIN metric_points p ON p.series = s.id
+                 WHERE s.project_id = $1 AND s.quantity IS NOT NULL AND s.kind = 2
+                   AND ($2::text IS NULL OR s.service = $2)
+                   AND ($3::bytea[] IS NULL OR s.session = ANY($3))",
+            )?;
+            let rows = conn
+                .client
+                .query(&statement, &[&self.project.0, &query.service, &sessions])?;
+            Ok(rows
+                .iter()
+                .filter_map(|row| {
+                    crate::metrics::increase_of(
+                        row.get(0),
+                        row.get(1),
+                        row.get(2),
+                        row.get(3),
+                        since,
+                    )
+                })
+                .collect::<Vec<_>>())
+        })?;
+        Ok(if by_day {
+            crate::metrics::totals_by_day(increases)
+        } else {
+            crate::metrics::totals_by_session(increases)
+        })
+    }
+
     fn stats(&self) -> Result<StoreStats> {
         self.with_conn(|conn| {
             let statement = conn.prepared(
                 "SELECT coalesce(sum(spans), 0)::bigint, coalesce(sum(traces), 0)::bigint,
                         coalesce(sum(logs), 0)::bigint,
+                        coalesce(sum(metric_points), 0)::bigint,
                         (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
                          FROM pg_class c
                          WHERE c.relnamespace = current_schema()::regnamespace
@@ -246,7 +294,8 @@ impl Store for PgStore {
                 spans: count(0),
                 traces: count(1),
                 logs: count(2),
-                bytes_on_disk: count(3),
+                metric_points: count(3),
+                bytes_on_disk: count(4),
             })
         })
     }

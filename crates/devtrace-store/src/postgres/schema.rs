@@ -130,6 +130,35 @@ const MIGRATIONS: &[&str] = &[
          updated_ns   bigint NOT NULL,
          PRIMARY KEY (project_id, source)
      );",
+    // 2: OTLP metrics, as on the embedded store (see metrics.rs): series owned by a project,
+    // points keyed (series, time, start) so that an exporter's retry is stored once.
+    "CREATE TABLE metric_series (
+         id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         project_id   bigint NOT NULL,
+         key          bytea NOT NULL CHECK (length(key) = 16),
+         name         text NOT NULL,
+         unit         text NOT NULL,
+         kind         integer NOT NULL,
+         temporality  integer NOT NULL,
+         monotonic    boolean NOT NULL,
+         service      text NOT NULL,
+         session      bytea CHECK (session IS NULL OR length(session) = 16),
+         quantity     text,
+         attributes   bytea NOT NULL,
+         UNIQUE (project_id, key)
+     );
+     CREATE INDEX metric_series_by_session ON metric_series (project_id, session)
+         WHERE session IS NOT NULL;
+     CREATE TABLE metric_points (
+         series    bigint NOT NULL,
+         time_ns   bigint NOT NULL,
+         start_ns  bigint NOT NULL,
+         value     double precision NOT NULL,
+         count     bigint,
+         data      bytea,
+         PRIMARY KEY (series, time_ns, start_ns)
+     );
+     ALTER TABLE counters ADD COLUMN metric_points bigint NOT NULL DEFAULT 0;",
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

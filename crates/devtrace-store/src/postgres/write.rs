@@ -26,6 +26,8 @@ pub struct PgWriter {
     writer_id: i64,
     /// (project, span name) → id, remembered across transactions.
     names: HashMap<(i64, String), i64>,
+    /// (project, metric series key) → id, remembered across transactions.
+    series: HashMap<(i64, [u8; 16]), i64>,
     /// The `NOTIFY` channel of this schema (see [`super::listen`]).
     channel: String,
 }
@@ -49,6 +51,7 @@ impl PgWriter {
             database,
             writer_id,
             names: HashMap::new(),
+            series: HashMap::new(),
             channel,
         })
     }
@@ -73,6 +76,7 @@ impl StoreWriter for PgWriter {
                 tx: self.conn.client.transaction()?,
                 writer_id: self.writer_id,
                 names: &mut self.names,
+                series: &mut self.series,
                 channel: &self.channel,
                 totals: HashMap::new(),
             }
@@ -80,8 +84,10 @@ impl StoreWriter for PgWriter {
             match outcome {
                 Ok(()) => return Ok(()),
                 Err(failure) => {
-                    // Names inserted by the failed transaction were rolled back with it.
+                    // Names and series inserted by the failed transaction were rolled back
+                    // with it.
                     self.names.clear();
+                    self.series.clear();
                     match failure {
                         Failure::Postgres(e) if is_transient(&e) && attempt < ATTEMPTS => {
                             tracing::debug!(error = %e, attempt, "retrying a transaction");
@@ -104,7 +110,8 @@ impl StoreWriter for PgWriter {
         // FULL gives it back to the file system, holding an exclusive lock meanwhile.)
         self.reconnect_if_closed()?;
         self.conn.client.batch_execute(
-            "VACUUM (ANALYZE) traces, span_chunks, log_chunks, trace_operations, sessions, blobs",
+            "VACUUM (ANALYZE) traces, span_chunks, log_chunks, trace_operations, sessions, blobs,
+                 metric_series, metric_points",
         )?;
         Ok(())
     }
@@ -136,12 +143,14 @@ struct Totals {
     spans: i64,
     traces: i64,
     logs: i64,
+    metric_points: i64,
 }
 
 struct Transact<'a> {
     tx: Transaction<'a>,
     writer_id: i64,
     names: &'a mut HashMap<(i64, String), i64>,
+    series: &'a mut HashMap<(i64, [u8; 16]), i64>,
     channel: &'a str,
     totals: HashMap<i64, Totals>,
 }
@@ -215,6 +224,10 @@ impl<'a> Transact<'a> {
                 self.totals.entry(project).or_default().logs += log.count as i64;
                 logs.push((project, log));
             }
+            if !batch.metrics.is_empty() {
+                let added = self.write_metrics(project, &batch.metrics)?;
+                self.totals.entry(project).or_default().metric_points += added;
+            }
         }
         self.append(pending)?;
         if !logs.is_empty() {
@@ -247,23 +260,34 @@ impl<'a> Transact<'a> {
         projects.sort_by_key(|(project, _)| *project);
         let mut payload = Vec::new();
         for (project, totals) in &projects {
-            if (totals.spans, totals.traces, totals.logs) == (0, 0, 0) {
+            if (
+                totals.spans,
+                totals.traces,
+                totals.logs,
+                totals.metric_points,
+            ) == (0, 0, 0, 0)
+            {
                 continue;
             }
             self.tx.execute(
-                "INSERT INTO counters AS c (writer, project_id, spans, traces, logs)
-                 VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO counters AS c (writer, project_id, spans, traces, logs, metric_points)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (writer, project_id) DO UPDATE SET
                      spans = c.spans + excluded.spans, traces = c.traces + excluded.traces,
-                     logs = c.logs + excluded.logs",
+                     logs = c.logs + excluded.logs,
+                     metric_points = c.metric_points + excluded.metric_points",
                 &[
                     &self.writer_id,
                     project,
                     &totals.spans,
                     &totals.traces,
                     &totals.logs,
+                    &totals.metric_points,
                 ],
             )?;
+            if (totals.spans, totals.logs) == (0, 0) {
+                continue;
+            }
             payload.push(format!("{project}:{}:{}", totals.spans, totals.logs));
         }
         if !payload.is_empty() {
@@ -274,6 +298,76 @@ impl<'a> Transact<'a> {
         }
         self.tx.commit()?;
         Ok(())
+    }
+
+    /// A batch's metric series (each made once per project) and their points, in one insert
+    /// that leaves points already stored as they are; returns how many were new.
+    fn write_metrics(&mut self, project: i64, series: &[crate::metrics::SeriesRows]) -> Step<i64> {
+        let (mut ids, mut times, mut starts, mut values) = (vec![], vec![], vec![], vec![]);
+        let (mut counts, mut data): (Vec<Option<i64>>, Vec<Option<Vec<u8>>>) = (vec![], vec![]);
+        for rows in series {
+            let id = match self.series.get(&(project, rows.key)) {
+                Some(id) => *id,
+                None => {
+                    let id = self.series_id(project, rows)?;
+                    self.series.insert((project, rows.key), id);
+                    id
+                }
+            };
+            for point in &rows.points {
+                ids.push(id);
+                times.push(int(point.time_unix_nano));
+                starts.push(int(point.start_unix_nano));
+                values.push(point.value);
+                counts.push(point.count.map(int));
+                data.push(point.data.clone());
+            }
+        }
+        let added = self.tx.execute(
+            "INSERT INTO metric_points (series, time_ns, start_ns, value, count, data)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[],
+                                  $4::double precision[], $5::bigint[], $6::bytea[])
+             ON CONFLICT DO NOTHING",
+            &[&ids, &times, &starts, &values, &counts, &data],
+        )?;
+        Ok(added as i64)
+    }
+
+    /// The id of a series, made if it is new (another node may be making it at once: the
+    /// unique key makes one of them wait and then find it).
+    fn series_id(&mut self, project: i64, rows: &crate::metrics::SeriesRows) -> Step<i64> {
+        let made = self.tx.query_opt(
+            "INSERT INTO metric_series (project_id, key, name, unit, kind, temporality,
+                 monotonic, service, session, quantity, attributes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (project_id, key) DO NOTHING RETURNING id",
+            &[
+                &project,
+                &&rows.key[..],
+                &rows.name,
+                &rows.unit,
+                &(rows.kind.code() as i32),
+                &rows.temporality.to_otlp(),
+                &rows.monotonic,
+                &rows.service,
+                &rows.tags.session.map(|id| id.0.to_vec()),
+                &rows
+                    .tags
+                    .quantity
+                    .map(devtrace_model::metrics::UsageQuantity::as_str),
+                &rows.attributes,
+            ],
+        )?;
+        Ok(match made {
+            Some(row) => row.get(0),
+            None => self
+                .tx
+                .query_one(
+                    "SELECT id FROM metric_series WHERE project_id = $1 AND key = $2",
+                    &[&project, &&rows.key[..]],
+                )?
+                .get(0),
+        })
     }
 
     /// Appends chunks: one upsert of the summaries, one COPY of the chunks, the index.

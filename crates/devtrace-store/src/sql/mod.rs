@@ -88,15 +88,18 @@ pub struct SqlRows {
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
     #[error(
-        "refused: {0}. SQL here is read-only: write one SELECT (or WITH … SELECT) over the views traces, spans, operations and logs"
+        "refused: {}. SQL here is read-only: write one SELECT (or WITH … SELECT) over the views traces, spans, operations and logs",
+        devtrace_model::recorded::escape(.0)
     )]
     Refused(String),
     /// The PostgreSQL store's refusal (its views are fewer: see `postgres::sql`).
     #[error(
-        "refused: {0}. SQL here is read-only: write one SELECT (or WITH … SELECT) over the views traces and operations"
+        "refused: {}. SQL here is read-only: write one SELECT (or WITH … SELECT) over the views traces and operations",
+        devtrace_model::recorded::escape(.0)
     )]
     RefusedOnPostgres(String),
-    #[error("{0}")]
+    /// SQLite's own message, which may quote the statement: escaped.
+    #[error("{}", devtrace_model::recorded::escape(.0))]
     Invalid(String),
     #[error(
         "the query ran past its time limit of {0:?} and was stopped: filter spans by trace_id = '…' or name = '…', or add a LIMIT"
@@ -160,6 +163,10 @@ fn classify(error: rusqlite::Error, limits: SqlLimits) -> SqlError {
         }
         rusqlite::Error::SqliteFailure(_, Some(message)) => SqlError::Invalid(format!(
             "SQL error: {message}. The views are traces, spans, operations and logs (see the schema)"
+        )),
+        // Its own text would repeat the whole statement (which the caller has): say where.
+        rusqlite::Error::SqlInputError { msg, offset, .. } => SqlError::Invalid(format!(
+            "SQL error: {msg}, at byte {offset} of the statement"
         )),
         other => SqlError::Invalid(format!("SQL error: {other}")),
     }

@@ -107,7 +107,7 @@ pub(crate) mod testkit {
     }
 
     impl Step {
-        fn new(kind: &'static str, tool: &'static str) -> Self {
+        pub fn new(kind: &'static str, tool: &'static str) -> Self {
             Self {
                 kind,
                 tool,

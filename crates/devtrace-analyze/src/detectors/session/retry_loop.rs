@@ -65,6 +65,9 @@ fn retry_key(action: &Action) -> Option<String> {
     match (&action.command, action.kind) {
         (Some(command), _) => Some(format!("command {}", command_key(command))),
         (None, ActionKind::Note | ActionKind::Plan) => None,
+        // Nothing says what the call was (an agent's telemetry that withholds tool inputs):
+        // two such failures cannot be told to be the same call.
+        (None, _) if action.input.is_none() => None,
         (None, _) => Some(format!(
             "tool {} {}",
             action.tool,
@@ -250,5 +253,20 @@ mod tests {
             "{}",
             found[0].title
         );
+    }
+
+    #[test]
+    fn calls_whose_input_was_withheld_are_not_compared() {
+        // An agent's telemetry without tool details names the tool but not the command: three
+        // failing Bash calls may be three different commands.
+        let mut s = Session::new(1);
+        for _ in 0..3 {
+            s.then(
+                Step::new("command", "Bash")
+                    .attr(devtrace_model::semconv::SESSION_INPUT_WITHHELD, true)
+                    .fails("Shell command failed"),
+            );
+        }
+        assert!(findings(&s.build()).is_empty());
     }
 }
