@@ -72,6 +72,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 | Command::Watch(_)
                 | Command::Record(_)
                 | Command::Note(_)
+                | Command::AgentSetup(_)
         )
     {
         anyhow::bail!(
