@@ -9,7 +9,10 @@
 //!   event stream;
 //! - SIGKILL during ingest: every acknowledged span is in PostgreSQL afterwards;
 //! - retention deletes old data while serving;
-//! - the web UI's login trades a token for an HttpOnly, SameSite=Strict cookie.
+//! - the web UI's login trades a token for an HttpOnly, SameSite=Strict cookie;
+//! - agents' OTLP metrics land in the token's project, a retried export counts once;
+//! - QA says it needs the embedded store (REST 501, the CLI, `serve --qa`), behind the qa scope;
+//! - `record stop --store … --project …` stores the session in that project.
 
 mod common;
 
@@ -1458,4 +1461,72 @@ fn a_recording_goes_to_the_chosen_postgres_store_and_project() {
     assert!(other.status.success());
     let other: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
     assert_eq!(other.as_array().map(Vec::len), Some(0), "{other}");
+}
+
+#[test]
+fn agent_metrics_go_to_the_tokens_project_and_add_up_there() {
+    let Some(store) = postgres() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let (ingest, _) = make_token(&store, "web", "ingest", "agents", None);
+    let (read, _) = make_token(&store, "web", "read", "dashboards", None);
+    let (other, _) = make_token(&store, "mobile", "read", "mobile", None);
+    let node = Node::start(&store, &data.path().join("node"), &[]);
+    let t = now_nanos();
+    let cost = |start: u64, time: u64, usd: f64| {
+        serde_json::json!({"resourceMetrics": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "claude-code"}}]},
+            "scopeMetrics": [{"metrics": [{
+                "name": "claude_code.cost.usage", "unit": "USD",
+                "sum": {"aggregationTemporality": 1, "isMonotonic": true, "dataPoints": [{
+                    "attributes": [{"key": "session.id", "value": {"stringValue": "s-team"}}],
+                    "startTimeUnixNano": start.to_string(), "timeUnixNano": time.to_string(),
+                    "asDouble": usd}]}}]}]}]})
+        .to_string()
+    };
+    let send = |token: Option<&str>, body: &str| {
+        let auth = token.map(bearer);
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(auth) = &auth {
+            headers.push(("Authorization", auth));
+        }
+        http(node.http, "POST", "/v1/metrics", &headers, body.as_bytes())
+    };
+    assert_eq!(send(None, &cost(t, t + 10, 0.25)).status, 401);
+    assert_eq!(send(Some(&read), &cost(t, t + 10, 0.25)).status, 403);
+    for body in [cost(t, t + 10, 0.25), cost(t + 10, t + 20, 0.5)] {
+        let sent = send(Some(&ingest), &body);
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        // The exporter retries: stored once.
+        assert_eq!(send(Some(&ingest), &body).status, 200);
+    }
+    let usage = |token: &str| {
+        let reply = http(
+            node.api,
+            "GET",
+            "/api/v1/usage",
+            &[("Authorization", &bearer(token))],
+            b"",
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        serde_json::from_str::<serde_json::Value>(&reply.body).unwrap()
+    };
+    let web = usage(&read);
+    let days = web["days"].as_array().unwrap();
+    let total: f64 = days
+        .iter()
+        .map(|d| d["usage"]["cost_usd"].as_f64().unwrap_or(0.0))
+        .sum();
+    assert_eq!(total, 0.75, "{web}");
+    let stats = http(
+        node.api,
+        "GET",
+        "/api/v1/stats",
+        &[("Authorization", &bearer(&read))],
+        b"",
+    );
+    let stats: serde_json::Value = serde_json::from_str(&stats.body).unwrap();
+    assert_eq!(stats["metric_points"], 2, "{stats}");
+    // Another project's token sees none of it.
+    let mobile = usage(&other);
+    assert_eq!(mobile["days"].as_array().map(Vec::len), Some(0), "{mobile}");
 }
