@@ -4,6 +4,7 @@ commands that emit nothing; with and without a running `devtrace serve`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
 
 from harness import REPO_ROOT, SENDERS, Store, clean_env
 
@@ -183,6 +186,27 @@ def test_pytest_results_are_recognised(store: Store, tmp_path: Path):
     runs = store.json("runs", "--json")
     assert runs[0]["tests"] == {"runner": "pytest", "passed": 2, "failed": 1, "skipped": 1}
 
+    # The failing test says what failed, everywhere the run's failure is shown.
+    node_id = next(name for name in summary["tests"]["failing"] if "test_broken" in name)
+    assert summary["tests"]["failures"] == [{"name": node_id, "message": "assert 1 == 2"}]
+    assert f"failed: test {node_id}: assert 1 == 2" in proc.stderr, proc.stderr
+    run = run_span(store.show(summary["trace_id"]))
+    assert run["status"]["message"] == f"exited with code 1: test {node_id}: assert 1 == 2"
+    assert run["attributes"]["devtrace.test.failing"] == [node_id]
+    assert run["attributes"]["devtrace.test.failing_messages"] == ["assert 1 == 2"]
+    assert "assert 1 == 2" in store.cli("show", summary["trace_id"]).stdout
+    groups = store.json("errors", "--since", "1h", "--json")["groups"]
+    assert [g["example_message"] for g in groups] == [run["status"]["message"]], groups
+
+    async def get_trace():
+        params = StdioServerParameters(command=str(store.bin), args=["--data", str(store.data_dir), "mcp"], env=clean_env())
+        async with Client(params, read_timeout_seconds=60) as client:
+            result = await client.call_tool("get_trace", {"trace_id": summary["trace_id"]})
+            return "".join(c.text for c in result.content if c.type == "text")
+
+    text = asyncio.run(get_trace())
+    assert f'test {node_id}: assert 1 == 2' in text, text
+
 
 @pytest.fixture(params=["embedded", "served"])
 def destination(request, devtrace_bin: Path, tmp_path: Path):
@@ -235,6 +259,8 @@ def test_node_test_runner_results_become_test_spans(store: Store, tmp_path: Path
     assert set(tests) == {"test adds", "test waits", "test breaks"}, tests.keys()
     assert tests["test waits"]["duration_ns"] >= 30_000_000
     assert tests["test breaks"]["status"]["code"] == "error"
+    # The failing test's span says what failed: the assertion's first line.
+    assert tests["test breaks"]["status"]["message"].startswith("AssertionError [ERR_ASSERTION]: "), tests["test breaks"]["status"]
     assert tests["test adds"]["attributes"]["devtrace.test.outcome"] == "passed"
 
 

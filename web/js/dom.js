@@ -122,7 +122,13 @@ export function link(href, ...children) {
 
 export const traceHref = (id, span) => `/traces/${id}${span ? `?span=${span}` : ''}`;
 export const sessionHref = (id, entry) => `/sessions/${id}${entry ? `?entry=${entry}` : ''}`;
-export const operationHref = (name) => `/operations/${encodeURIComponent(name)}`;
+export const operationHref = (name, {service, kind} = {}) => {
+  const query = new URLSearchParams();
+  if (service) query.set('service', service);
+  if (kind) query.set('kind', kind);
+  const rest = query.toString();
+  return `/operations/${encodeURIComponent(name)}${rest ? `?${rest}` : ''}`;
+};
 
 /** A sparkline of values as an inline SVG polyline. */
 export function sparkline(values, {width = 90, height = 18, label} = {}) {

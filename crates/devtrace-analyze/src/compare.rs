@@ -3,6 +3,7 @@
 use crate::AnalyzedTrace;
 use crate::classify::tokens;
 use crate::stats::{RankTest, mann_whitney, mean};
+use devtrace_model::{Operation, SpanKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -63,7 +64,10 @@ pub struct Side {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OperationDelta {
+    /// The span name; with `service` and `span_kind`, the operation (empty for the whole run).
     pub operation: String,
+    pub service: String,
+    pub span_kind: String,
     pub a: Side,
     pub b: Side,
     pub delta_nanos: f64,
@@ -90,7 +94,7 @@ pub fn compare(a: &[AnalyzedTrace], b: &[AnalyzedTrace]) -> Comparison {
             .collect()
     };
     let total = delta(
-        "(whole run)",
+        &Operation::new("(whole run)", "", SpanKind::Unspecified),
         &totals(a),
         &totals(b),
         Side::default(),
@@ -98,7 +102,7 @@ pub fn compare(a: &[AnalyzedTrace], b: &[AnalyzedTrace]) -> Comparison {
     );
     let (per_a, side_a) = per_operation(a);
     let (per_b, side_b) = per_operation(b);
-    let names: std::collections::BTreeSet<&String> = per_a.keys().chain(per_b.keys()).collect();
+    let names: std::collections::BTreeSet<&Operation> = per_a.keys().chain(per_b.keys()).collect();
     let mut operations: Vec<OperationDelta> = names
         .into_iter()
         .map(|name| {
@@ -118,6 +122,8 @@ pub fn compare(a: &[AnalyzedTrace], b: &[AnalyzedTrace]) -> Comparison {
             .abs()
             .total_cmp(&x.delta_nanos.abs())
             .then(x.operation.cmp(&y.operation))
+            .then(x.service.cmp(&y.service))
+            .then(x.span_kind.cmp(&y.span_kind))
     });
     Comparison {
         total: Comparison::fill_total(total, a, b),
@@ -160,16 +166,20 @@ fn per_run(traces: &[AnalyzedTrace], f: impl Fn(&AnalyzedTrace) -> f64) -> f64 {
     }
 }
 
-/// For each span name: the per-run totals (one entry per trace, 0 when absent) and the side.
-fn per_operation(traces: &[AnalyzedTrace]) -> (BTreeMap<String, Vec<f64>>, BTreeMap<String, Side>) {
-    let mut totals: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut sides: BTreeMap<String, Side> = BTreeMap::new();
+type PerOperation = (BTreeMap<Operation, Vec<f64>>, BTreeMap<Operation, Side>);
+
+/// For each operation (name, service, kind: a client span and the server span of the same
+/// name stay apart): the per-run totals (one entry per trace, 0 when absent) and the side.
+fn per_operation(traces: &[AnalyzedTrace]) -> PerOperation {
+    let mut totals: BTreeMap<Operation, Vec<f64>> = BTreeMap::new();
+    let mut sides: BTreeMap<Operation, Side> = BTreeMap::new();
     for (run, trace) in traces.iter().enumerate() {
         for (index, span) in trace.spans.spans.iter().enumerate() {
+            let operation = Operation::of(&trace.spans, span);
             totals
-                .entry(span.name.clone())
+                .entry(operation.clone())
                 .or_insert_with(|| vec![0.0; traces.len()])[run] += span.duration_nanos() as f64;
-            let side = sides.entry(span.name.clone()).or_default();
+            let side = sides.entry(operation).or_default();
             side.calls_per_run += 1.0;
             side.tokens_per_run += tokens(trace, index).map_or(0.0, |(i, o)| (i + o) as f64);
             side.errors += u64::from(span.is_error());
@@ -185,7 +195,13 @@ fn per_operation(traces: &[AnalyzedTrace]) -> (BTreeMap<String, Vec<f64>>, BTree
     (totals, sides)
 }
 
-fn delta(name: &str, a: &[f64], b: &[f64], mut side_a: Side, mut side_b: Side) -> OperationDelta {
+fn delta(
+    operation: &Operation,
+    a: &[f64],
+    b: &[f64],
+    mut side_a: Side,
+    mut side_b: Side,
+) -> OperationDelta {
     let (mean_a, mean_b) = (mean(a), mean(b));
     side_a.mean_nanos = mean_a;
     side_b.mean_nanos = mean_b;
@@ -207,8 +223,15 @@ fn delta(name: &str, a: &[f64], b: &[f64], mut side_a: Side, mut side_b: Side) -
             runs_b: b.len(),
         },
     };
+    let whole_run = operation.service.is_empty();
     OperationDelta {
-        operation: name.to_owned(),
+        operation: operation.name.clone(),
+        service: operation.service.clone(),
+        span_kind: if whole_run {
+            String::new()
+        } else {
+            operation.kind.as_str().to_owned()
+        },
         a: side_a,
         b: side_b,
         delta_nanos: mean_b - mean_a,
@@ -232,6 +255,47 @@ mod tests {
                 span(3, Some(1), "dialogue.generate", summary, summary + dialogue),
             ]),
         )
+    }
+
+    /// A gRPC call seen from both ends shares a name; its client and server spans are two rows.
+    #[test]
+    fn a_client_span_and_its_server_span_are_compared_apart() {
+        use devtrace_model::{KeyValue, Resource};
+        let call = |id: u8, server: u64| {
+            let mut spans = vec![
+                span(1, None, "GET /", 0, server + 20),
+                span(2, Some(1), "Place", 5, server + 15),
+                span(3, Some(2), "Place", 10, server + 10),
+            ];
+            spans[1].kind = SpanKind::Client;
+            spans[2].kind = SpanKind::Server;
+            spans[2].resource = 1;
+            let mut batch = batch(spans);
+            batch.resources.push(Resource {
+                attributes: vec![KeyValue::new("service.name", "checkout")],
+                ..Default::default()
+            });
+            AnalyzedTrace::new(TraceId([id; 16]), batch)
+        };
+        let c = compare(&[call(1, 100)], &[call(2, 40)]);
+        let rows: Vec<(&str, &str, f64)> = c
+            .operations
+            .iter()
+            .filter(|r| r.operation == "Place")
+            .map(|r| (r.service.as_str(), r.span_kind.as_str(), r.b.calls_per_run))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("checkout", "server", 1.0),
+                ("unknown_service", "client", 1.0)
+            ],
+            "one call each, not two calls of one operation"
+        );
+        assert_eq!(
+            (c.total.service.as_str(), c.total.span_kind.as_str()),
+            ("", "")
+        );
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! The breakdown of an operation across runs: where its time goes, child by child and by kind
 //! of work, and how much of it is on the critical path.
+//!
+//! "The operation" is one identity, (service, span name, span kind)
+//! ([`devtrace_model::Operation`]): a client span and the server span of the same name are two
+//! operations and are never profiled together. [`operation_identities`] says which identities
+//! a name has in some traces, so a caller can pick one and say which.
 
 use crate::AnalyzedTrace;
 use crate::classify::{WorkKind, classify};
 use crate::critical_path::{critical_credits, subtree_credit};
 use crate::stats::{Summary, summarize};
-use devtrace_model::{SpanId, TraceId};
+use devtrace_model::{Operation, SpanId, SpanKind, TraceId};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -23,6 +28,10 @@ pub struct Run {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChildStats {
     pub name: String,
+    /// The child's `service.name` (another service's span when the operation calls out).
+    pub service: String,
+    /// Its span kind: `server`, `client`, `internal`, `producer`, `consumer`, `unspecified`.
+    pub span_kind: String,
     pub kind: WorkKind,
     /// Time per run spent in children of this name (0 for runs without one), nanoseconds.
     pub per_run: Summary,
@@ -46,7 +55,11 @@ pub struct KindStats {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OperationProfile {
+    /// The operation's span name.
     pub operation: String,
+    /// Its service and span kind: with the name, what identifies it.
+    pub service: String,
+    pub span_kind: String,
     pub runs: Vec<Run>,
     /// Duration per run, nanoseconds.
     pub duration: Summary,
@@ -57,12 +70,53 @@ pub struct OperationProfile {
     pub self_critical_share: f64,
 }
 
-/// Profiles every span named `operation` in `traces` (each is one run). `None` if no span has
-/// that name.
-pub fn profile_operation(traces: &[AnalyzedTrace], operation: &str) -> Option<OperationProfile> {
+/// The spans of `operation` in `trace`, in tree order.
+pub fn spans_of<'a>(
+    trace: &'a AnalyzedTrace,
+    operation: &'a Operation,
+) -> impl Iterator<Item = usize> + 'a {
+    trace.spans_named(&operation.name).filter(move |&i| {
+        trace.span(i).kind == operation.kind && trace.service(i) == operation.service
+    })
+}
+
+/// The identities (service, kind) the spans named `name` have in `traces`, each with its
+/// number of spans: most spans first, then server, consumer, internal, unspecified, producer,
+/// client (where a request is handled before where it is sent), then by service.
+pub fn operation_identities(traces: &[AnalyzedTrace], name: &str) -> Vec<(Operation, usize)> {
+    let mut counts: BTreeMap<Operation, usize> = BTreeMap::new();
+    for trace in traces {
+        for i in trace.spans_named(name) {
+            *counts
+                .entry(Operation::of(&trace.spans, trace.span(i)))
+                .or_default() += 1;
+        }
+    }
+    let preference = |kind: SpanKind| match kind {
+        SpanKind::Server => 0,
+        SpanKind::Consumer => 1,
+        SpanKind::Internal => 2,
+        SpanKind::Unspecified => 3,
+        SpanKind::Producer => 4,
+        SpanKind::Client => 5,
+    };
+    let mut identities: Vec<(Operation, usize)> = counts.into_iter().collect();
+    identities.sort_by(|(a, n), (b, m)| {
+        m.cmp(n)
+            .then(preference(a.kind).cmp(&preference(b.kind)))
+            .then(a.service.cmp(&b.service))
+    });
+    identities
+}
+
+/// Profiles every span of `operation` in `traces` (each is one run). `None` if there is none.
+pub fn profile_operation(
+    traces: &[AnalyzedTrace],
+    operation: &Operation,
+) -> Option<OperationProfile> {
     let instances: Vec<(&AnalyzedTrace, usize)> = traces
         .iter()
-        .flat_map(|t| t.spans_named(operation).map(move |i| (t, i)))
+        .flat_map(|t| spans_of(t, operation).map(move |i| (t, i)))
         .collect();
     if instances.is_empty() {
         return None;
@@ -74,8 +128,8 @@ pub fn profile_operation(traces: &[AnalyzedTrace], operation: &str) -> Option<Op
         .collect();
     let mean_duration = crate::stats::mean(&durations).max(1.0);
 
-    // name → (per-run totals, total calls, critical-share sum, kind)
-    let mut children: BTreeMap<String, (Vec<f64>, u64, f64, WorkKind)> = BTreeMap::new();
+    // identity → (per-run totals, total calls, critical-share sum, kind of work)
+    let mut children: BTreeMap<Operation, (Vec<f64>, u64, f64, WorkKind)> = BTreeMap::new();
     let mut kinds: BTreeMap<WorkKind, f64> = BTreeMap::new();
     let mut self_critical = 0.0;
     for (run, (trace, op)) in instances.iter().enumerate() {
@@ -85,7 +139,7 @@ pub fn profile_operation(traces: &[AnalyzedTrace], operation: &str) -> Option<Op
         for &child in &trace.tree.children[*op] {
             let span = trace.span(child);
             let entry = children
-                .entry(span.name.clone())
+                .entry(Operation::of(&trace.spans, span))
                 .or_insert_with(|| (vec![0.0; instances.len()], 0, 0.0, classify(trace, child)));
             entry.0[run] += span.duration_nanos() as f64;
             entry.1 += 1;
@@ -99,10 +153,12 @@ pub fn profile_operation(traces: &[AnalyzedTrace], operation: &str) -> Option<Op
     }
     let mut children: Vec<ChildStats> = children
         .into_iter()
-        .map(|(name, (per_run, calls, critical, kind))| {
+        .map(|(identity, (per_run, calls, critical, kind))| {
             let summary = summarize(&per_run);
             ChildStats {
-                name,
+                name: identity.name,
+                service: identity.service,
+                span_kind: identity.kind.as_str().to_owned(),
                 kind,
                 share: summary.mean / mean_duration,
                 per_run: summary,
@@ -116,6 +172,8 @@ pub fn profile_operation(traces: &[AnalyzedTrace], operation: &str) -> Option<Op
             .mean
             .total_cmp(&a.per_run.mean)
             .then(a.name.cmp(&b.name))
+            .then(a.service.cmp(&b.service))
+            .then(a.span_kind.cmp(&b.span_kind))
     });
     let by_kind = WorkKind::ALL
         .iter()
@@ -129,7 +187,9 @@ pub fn profile_operation(traces: &[AnalyzedTrace], operation: &str) -> Option<Op
         })
         .collect();
     Some(OperationProfile {
-        operation: operation.to_owned(),
+        operation: operation.name.clone(),
+        service: operation.service.clone(),
+        span_kind: operation.kind.as_str().to_owned(),
         runs: instances
             .iter()
             .map(|(t, i)| Run {
@@ -145,38 +205,53 @@ pub fn profile_operation(traces: &[AnalyzedTrace], operation: &str) -> Option<Op
     })
 }
 
-/// Operations ranked by total time spent, from `(name, duration)` pairs of root spans.
+/// Operations ranked by total time spent, from the root spans of traces.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OperationTotal {
     pub operation: String,
+    /// The root span's service: two services' roots of one name are two rows.
+    pub service: String,
     pub runs: usize,
     pub total_nanos: u64,
     pub duration: Summary,
     pub errors: u64,
 }
 
-pub fn rank_operations(runs: impl IntoIterator<Item = (String, u64, bool)>) -> Vec<OperationTotal> {
-    let mut by_name: BTreeMap<String, (Vec<f64>, u64)> = BTreeMap::new();
-    for (name, duration, failed) in runs {
-        let entry = by_name.entry(name).or_default();
-        entry.0.push(duration as f64);
-        entry.1 += u64::from(failed);
+/// One root span for [`rank_operations`].
+pub struct RootRun {
+    pub name: String,
+    pub service: String,
+    pub duration_nanos: u64,
+    pub failed: bool,
+}
+
+/// Root operations (name and service) ranked by total time, most first.
+pub fn rank_operations(runs: impl IntoIterator<Item = RootRun>) -> Vec<OperationTotal> {
+    let mut by_name: BTreeMap<(String, String), (Vec<f64>, u64)> = BTreeMap::new();
+    for run in runs {
+        let entry = by_name.entry((run.name, run.service)).or_default();
+        entry.0.push(run.duration_nanos as f64);
+        entry.1 += u64::from(run.failed);
     }
     let mut totals: Vec<OperationTotal> = by_name
         .into_iter()
-        .map(|(operation, (durations, errors))| OperationTotal {
-            operation,
-            runs: durations.len(),
-            total_nanos: durations.iter().sum::<f64>() as u64,
-            duration: summarize(&durations),
-            errors,
-        })
+        .map(
+            |((operation, service), (durations, errors))| OperationTotal {
+                operation,
+                service,
+                runs: durations.len(),
+                total_nanos: durations.iter().sum::<f64>() as u64,
+                duration: summarize(&durations),
+                errors,
+            },
+        )
         .collect();
     totals.sort_by(|a, b| {
         b.total_nanos
             .cmp(&a.total_nanos)
             .then(a.operation.cmp(&b.operation))
+            .then(a.service.cmp(&b.service))
     });
     totals
 }
@@ -213,7 +288,8 @@ mod tests {
     #[test]
     fn breakdown_by_child_kind_and_critical_path() {
         let traces = vec![journal_run(1, 0), journal_run(2, 1000)];
-        let profile = profile_operation(&traces, "journal.generate").unwrap();
+        let journal = Operation::new("journal.generate", "unknown_service", SpanKind::Internal);
+        let profile = profile_operation(&traces, &journal).unwrap();
         assert_eq!(profile.runs.len(), 2);
         assert_eq!(profile.duration.mean, 160.0);
         let names: Vec<&str> = profile.children.iter().map(|c| c.name.as_str()).collect();
@@ -236,18 +312,88 @@ mod tests {
             .find(|k| k.kind == WorkKind::Other)
             .unwrap();
         assert_eq!(other.mean_nanos, 10.0, "the parent's own time");
-        assert!(profile_operation(&traces, "nope").is_none());
+        let nope = Operation::new("nope", "unknown_service", SpanKind::Internal);
+        assert!(profile_operation(&traces, &nope).is_none());
+    }
+
+    /// A gRPC call: the frontend's client span and the checkout service's server span share a
+    /// name, and each is an operation of its own.
+    #[test]
+    fn a_client_span_and_its_server_span_are_profiled_apart() {
+        use devtrace_model::{Resource, SpanBatch};
+        let call = "/shop.Checkout/PlaceOrder";
+        let mut spans = vec![
+            span(1, None, "GET /checkout", 0, 100),
+            span(2, Some(1), call, 10, 90),
+            span(3, Some(2), call, 20, 80),
+            span(4, Some(3), "SELECT", 30, 50),
+        ];
+        spans[1].kind = SpanKind::Client;
+        spans[2].kind = SpanKind::Server;
+        for s in &mut spans[2..] {
+            s.resource = 1;
+        }
+        let service = |name: &str| Resource {
+            attributes: vec![KeyValue::new("service.name", name)],
+            ..Default::default()
+        };
+        let batch = SpanBatch {
+            resources: vec![service("frontend"), service("checkout")],
+            ..batch(spans)
+        };
+        let traces = vec![AnalyzedTrace::new(devtrace_model::TraceId([1; 16]), batch)];
+        let identities = operation_identities(&traces, call);
+        let names: Vec<String> = identities.iter().map(|(o, _)| o.label()).collect();
+        assert_eq!(
+            names,
+            [
+                format!("{call} (checkout, server)"),
+                format!("{call} (frontend, client)")
+            ],
+            "one span each; the server side first"
+        );
+        let server = profile_operation(&traces, &identities[0].0).unwrap();
+        assert_eq!((server.runs.len(), server.duration.mean), (1, 60.0));
+        assert_eq!(
+            (server.service.as_str(), server.span_kind.as_str()),
+            ("checkout", "server")
+        );
+        assert_eq!(server.children[0].name, "SELECT");
+        let client = profile_operation(&traces, &identities[1].0).unwrap();
+        assert_eq!((client.runs.len(), client.duration.mean), (1, 80.0));
+        let child = &client.children[0];
+        assert_eq!(
+            (
+                child.name.as_str(),
+                child.service.as_str(),
+                child.span_kind.as_str()
+            ),
+            (call, "checkout", "server"),
+            "the server span is the client span's child, not more runs of it"
+        );
     }
 
     #[test]
     fn operations_rank_by_total_time() {
+        let run = |name: &str, service: &str, duration_nanos, failed| RootRun {
+            name: name.into(),
+            service: service.into(),
+            duration_nanos,
+            failed,
+        };
         let ranked = rank_operations([
-            ("a".to_owned(), 10, false),
-            ("b".to_owned(), 100, true),
-            ("a".to_owned(), 10, false),
+            run("a", "s", 10, false),
+            run("b", "s", 100, true),
+            run("a", "s", 10, false),
+            run("a", "t", 5, false),
         ]);
         assert_eq!(ranked[0].operation, "b");
         assert_eq!((ranked[1].runs, ranked[1].total_nanos), (2, 20));
         assert_eq!(ranked[0].errors, 1);
+        assert_eq!(
+            (ranked[2].operation.as_str(), ranked[2].service.as_str()),
+            ("a", "t"),
+            "another service's root of the same name is its own row"
+        );
     }
 }

@@ -114,7 +114,7 @@ pub enum Command {
     Session(SessionArgs),
     /// Record a live agent event (reads the hook's JSON on stdin): `hook claude-code`
     Hook(HookArgs),
-    /// Read-only SQL over the store's documented views (traces, spans, operations, logs)
+    /// Read-only SQL over the store's documented views (traces, spans, operations, trace_services, logs)
     Query(QueryArgs),
     /// API tokens for a server that requires them: `token create`, `token list`, `token revoke`
     Token(TokenArgs),
@@ -591,19 +591,32 @@ pub struct ScopeArgs {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  devtrace perf                      # operations ranked by total time\n  devtrace perf journal.generate     # its breakdown over the last 20 runs\n  devtrace perf --trace 4bf92f35     # one trace"
+    after_help = "An operation is a span name in one service with one span kind: a gRPC client span and the server span it calls share a name but are two operations. When a name has several, perf breaks down the one with the most spans (the server side first) and says how to ask for the others.\n\nExamples:\n  devtrace perf                                   # root operations ranked by total time\n  devtrace perf journal.generate                  # its breakdown over the last 20 runs\n  devtrace perf /shop.Checkout/PlaceOrder --service frontend --kind client\n  devtrace perf --service checkout                # what the checkout service handles, ranked\n  devtrace perf --trace 4bf92f35                  # one trace"
 )]
 pub struct PerfArgs {
     /// The operation (span name) to break down; omit to rank operations by total time
     pub operation: Option<String>,
+    /// Only spans of this service: the operation's, or with no operation, rank the operations
+    /// this service handles
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only spans of this kind (server, client, internal, producer, consumer)
+    #[arg(long, value_parser = parse_span_kind_arg, requires = "operation")]
+    pub kind: Option<devtrace_model::SpanKind>,
     #[command(flatten)]
     pub scope: ScopeArgs,
     /// Break down this one trace (id or unique prefix) instead
-    #[arg(long, value_name = "ID", conflicts_with = "operation")]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["operation", "service"])]
     pub trace: Option<String>,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_span_kind_arg(text: &str) -> Result<devtrace_model::SpanKind, String> {
+    devtrace_model::parse_span_kind(text).ok_or_else(|| {
+        format!("{text:?} is not a span kind: write server, client, internal, producer or consumer")
+    })
 }
 
 #[derive(Args, Debug)]
@@ -845,7 +858,7 @@ Examples:\n  devtrace ls --errors --since 1h\n  devtrace ls --service api --min-
 devtrace ls --operation 'SELECT users' --attr db.system=postgresql\n  devtrace ls --label after-fix"
 )]
 pub struct LsArgs {
-    /// Only traces whose root span comes from this service
+    /// Only traces with a span of this service (any span, not only the root)
     #[arg(long)]
     pub service: Option<String>,
     /// Only traces whose root operation contains this text

@@ -11,7 +11,7 @@
 //! `https://` with the system's roots plus `--ca-cert`), like the rest of the CLI.
 
 use devtrace_ingest::Limits;
-use devtrace_model::{LogBatch, TraceId};
+use devtrace_model::{LogBatch, Operation, OperationFilter, TraceId};
 use devtrace_store::{
     BlobHash, DocumentDigest, ImportCursor, ProjectId, Result, ServiceSummary, SessionFacts,
     SessionQuery, SessionSummary, Store, StoreError, StoreStats, StoredTrace, TraceCursor,
@@ -319,6 +319,8 @@ struct Row {
     end_unix_nano: u64,
     root_name: String,
     service: String,
+    #[serde(default)]
+    services: Vec<String>,
     span_count: u64,
     error_count: u64,
 }
@@ -331,6 +333,7 @@ impl From<Row> for TraceSummary {
             end_unix_nano: row.end_unix_nano,
             root_name: row.root_name,
             service: row.service,
+            services: row.services,
             span_count: row.span_count,
             error_count: row.error_count,
         }
@@ -425,6 +428,17 @@ impl Store for RemoteStore {
         Ok(found)
     }
 
+    /// Not offered by the API: [`Store::resolve_trace_id`], its one user, is the server's.
+    fn trace_ids_between(
+        &self,
+        _low: TraceId,
+        _high: TraceId,
+        _limit: usize,
+    ) -> Result<Vec<TraceId>> {
+        Err(not_here("listing trace ids by range"))
+    }
+
+    /// The server resolves the id (`GET /api/v1/traces/{id}` takes a prefix or a 64-bit id).
     fn resolve_trace_id(&self, prefix: &str) -> Result<TraceId> {
         let prefix = prefix.trim();
         let valid = !prefix.is_empty()
@@ -478,6 +492,8 @@ impl Store for RemoteStore {
             logs: u64,
             #[serde(default)]
             metric_points: u64,
+            #[serde(default)]
+            resent_spans: u64,
             bytes_on_disk: u64,
         }
         let stats: Stats = self.json("/api/v1/stats")?;
@@ -486,6 +502,7 @@ impl Store for RemoteStore {
             traces: stats.traces,
             logs: stats.logs,
             metric_points: stats.metric_points,
+            resent_spans: stats.resent_spans,
             bytes_on_disk: stats.bytes_on_disk,
         })
     }
@@ -565,18 +582,46 @@ impl Store for RemoteStore {
         Ok(out)
     }
 
+    /// The API filters traces by span name; a service or kind in the filter is checked on the
+    /// candidates' spans, page by page, until `limit` traces match.
     fn traces_with_operation(
         &self,
-        operation: &str,
+        operation: &OperationFilter,
         since_unix_nano: Option<u64>,
         limit: usize,
     ) -> Result<Vec<TraceSummary>> {
-        self.list_traces(&TraceQuery {
-            operation: Some(operation.to_owned()),
+        let mut query = TraceQuery {
+            operation: Some(operation.name.clone()),
             since_unix_nano,
             limit,
             ..Default::default()
-        })
+        };
+        if operation.service.is_none() && operation.kind.is_none() {
+            return self.list_traces(&query);
+        }
+        query.limit = limit.min(PAGE);
+        let mut found = Vec::new();
+        while found.len() < limit {
+            let page = self.list_traces(&query)?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            query.after = Some(devtrace_store::TraceCursor::of(last));
+            for summary in page {
+                let Some(trace) = self.get_trace(summary.trace_id)? else {
+                    continue;
+                };
+                let spans = &trace.spans;
+                let matches = spans
+                    .spans
+                    .iter()
+                    .any(|span| operation.matches(&Operation::of(spans, span)));
+                if matches && found.len() < limit {
+                    found.push(summary);
+                }
+            }
+        }
+        Ok(found)
     }
 
     fn services(&self, since_unix_nano: Option<u64>) -> Result<Vec<ServiceSummary>> {
@@ -584,7 +629,11 @@ impl Store for RemoteStore {
         struct Service {
             service: String,
             traces: u64,
+            #[serde(default)]
+            root_traces: u64,
             error_traces: u64,
+            #[serde(default)]
+            spans: u64,
             first_start_unix_nano: u64,
             last_end_unix_nano: u64,
         }
@@ -603,11 +652,38 @@ impl Store for RemoteStore {
             .map(|s| ServiceSummary {
                 service: s.service,
                 traces: s.traces,
+                root_traces: s.root_traces,
                 error_traces: s.error_traces,
+                spans: s.spans,
                 first_start_unix_nano: s.first_start_unix_nano,
                 last_end_unix_nano: s.last_end_unix_nano,
             })
             .collect())
+    }
+
+    fn operations(&self) -> Result<Vec<Operation>> {
+        #[derive(Deserialize)]
+        struct Stored {
+            name: String,
+            service: String,
+            kind: String,
+        }
+        #[derive(Deserialize)]
+        struct Names {
+            #[serde(default)]
+            operations: Vec<Stored>,
+        }
+        let names: Names = self.json("/api/v1/operation-names")?;
+        let mut operations: Vec<Operation> = names
+            .operations
+            .into_iter()
+            .map(|o| {
+                let kind = devtrace_model::operation::parse_span_kind(&o.kind).unwrap_or_default();
+                Operation::new(o.name, o.service, kind)
+            })
+            .collect();
+        operations.sort();
+        Ok(operations)
     }
 
     fn operation_names(&self) -> Result<Vec<String>> {

@@ -103,7 +103,7 @@ fn store_with(runs: &[(u64, bool)]) -> tempfile::TempDir {
 fn perf_text() {
     let dir = store_with(&[(0, false), (1, false)]);
     let expected = "\
-report: 310.0 ms mean over 2 runs (p50 310.0 ms, p95 310.0 ms, max 310.0 ms)
+report (span of reports): 310.0 ms mean over 2 runs (p50 310.0 ms, p95 310.0 ms, max 310.0 ms)
 
   child       kind            mean        p50        p95  share   calls  critical
   fetch       HTTP        150.0 ms   150.0 ms   150.0 ms   48 %     1.0      48 %

@@ -124,7 +124,7 @@ START (UTC)          OPERATION       SERVICE    DURATION  SPANS  ERRORS  TRACE I
     assert_eq!(
         json,
         json!([{
-        "trace_id": TRACE, "start_unix_nano": T0, "root_name": "POST /checkout", "service": "shop",
+        "trace_id": TRACE, "start_unix_nano": T0, "root_name": "POST /checkout", "service": "shop", "services": ["shop"],
         "duration_ns": 100_000_000, "span_count": 8, "error_count": 1}])
     );
     let none: Value = serde_json::from_str(&stdout(&devtrace(

@@ -106,7 +106,8 @@ fn errors_groups_the_timeouts_and_says_what_the_failing_runs_share() {
     assert_eq!(stderr(&output), "");
     let expected = format!(
         "\
-1 error fingerprint: 4 errors in 4 failing traces (10 traces analysed)
+note: no traces in the last hour; showing the hour before the newest trace, 2025-11-21 13:09:00 UTC
+1 error fingerprint: 4 errors in 4 failing traces (10 traces analysed, the hour before the newest trace)
 
 FINGERPRINT       COUNT  TRACES  FIRST SEEN (UTC)     LAST SEEN (UTC)      OPERATION
 {fingerprint}      4       4  2025-11-21 13:02:00  2025-11-21 13:09:00  summary.generate
@@ -163,8 +164,8 @@ FINGERPRINT       COUNT  TRACES  FIRST SEEN (UTC)     LAST SEEN (UTC)      OPERA
     assert_eq!(
         stdout(&scoped),
         expected.replace(
-            "analysed)",
-            "analysed, traces containing \"summary.generate\")"
+            "analysed, the hour",
+            "analysed, traces containing \"summary.generate\", the hour"
         )
     );
     let unknown = devtrace(dir.path(), &["errors", "--operation", "summary.generat"]);
@@ -280,12 +281,20 @@ fn errors_on_a_store_without_failures_says_so() {
     );
     let output = devtrace(dir.path(), &["errors"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stdout(&output), "no traces with errors\n");
+    // Data from 2025 is not recent: the default window is the hour before the newest trace.
+    assert_eq!(
+        stdout(&output),
+        "note: no traces in the last hour; showing the hour before the newest trace, 2025-11-21 13:03:00 UTC\nno traces with errors (the hour before the newest trace)\n"
+    );
     let json_out: Value =
         serde_json::from_str(&stdout(&devtrace(dir.path(), &["errors", "--json"]))).unwrap();
+    let newest = T0 + 3 * 60_000_000_000;
     assert_eq!(
         json_out,
-        json!({"scope": {"operation": null, "since": null, "last": 200},
+        json!({"scope": {"operation": null, "since": null, "last": 200, "window": {
+                "since_unix_nano": newest - 3_600_000_000_000, "newest_unix_nano": newest,
+                "description": "the hour before the newest trace",
+                "note": "no traces in the last hour; showing the hour before the newest trace, 2025-11-21 13:03:00 UTC"}},
             "traces_analysed": 0, "failing_traces": 0, "errors": 0, "groups": []})
     );
 }

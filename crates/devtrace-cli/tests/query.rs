@@ -97,10 +97,9 @@ fn writes_and_mistakes_are_refused_with_a_message_and_change_nothing() {
     );
     let unknown = devtrace(dir.path(), &["query", "SELECT * FROM nope"]);
     assert_eq!(unknown.status.code(), Some(1));
-    assert!(
-        stderr(&unknown)
-            .contains("no such table: nope. The views are traces, spans, operations and logs")
-    );
+    assert!(stderr(&unknown).contains(
+        "no such table: nope. The views are traces, spans, operations, trace_services and logs"
+    ));
     let count = devtrace(
         dir.path(),
         &["query", "SELECT count(*) AS n FROM traces", "--json"],

@@ -78,6 +78,8 @@ pub const MAX_FAILING: usize = 1_000;
 pub const MAX_CASES: usize = 10_000;
 /// Longest test name kept, in bytes; longer names are cut at a character boundary.
 pub const MAX_NAME_BYTES: usize = 1_024;
+/// Longest failure message kept, in bytes; a longer one is cut at a character boundary.
+pub const MAX_MESSAGE_BYTES: usize = 512;
 /// Longest line looked at, in bytes; the rest of a longer line is ignored.
 const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Deepest nesting of describe blocks / suites / subtests kept for building names.
@@ -165,6 +167,16 @@ pub struct TestCase {
     pub duration_nanos: Option<u64>,
 }
 
+/// A failing test and what it said first: the first line of its assertion or panic message
+/// (or, for `go test`, which cannot tell an assertion from a log line, the last line the test
+/// logged before it failed).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TestFailure {
+    pub name: String,
+    /// At most [`MAX_MESSAGE_BYTES`]; `None` when the runner's output had none for this test.
+    pub message: Option<String>,
+}
+
 /// What the test runners in one command's output reported.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TestReport {
@@ -175,6 +187,8 @@ pub struct TestReport {
     pub skipped: u64,
     /// Names of failing tests, first seen first, without duplicates, at most [`MAX_FAILING`].
     pub failing: Vec<String>,
+    /// The failing tests (as `failing`, in the same order) with their messages.
+    pub failures: Vec<TestFailure>,
     /// The tests listed individually, at most [`MAX_CASES`].
     pub cases: Vec<TestCase>,
     /// Cases listed by the runner but not kept because of [`MAX_CASES`].
@@ -282,6 +296,8 @@ struct Bucket {
     /// Set once a name came from the runner's own failure list; from then on names derived
     /// from case lines (which may be spelled differently) are not added.
     failing_authoritative: bool,
+    /// Failing test name → its message.
+    messages: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -290,6 +306,7 @@ struct Sink {
     order: Vec<Runner>,
     stored_cases: usize,
     stored_failing: usize,
+    stored_messages: usize,
 }
 
 impl Sink {
@@ -354,10 +371,31 @@ impl Sink {
         bucket.failing.push(name);
     }
 
+    /// What a failing test said. The first message of a test is kept, unless `replace` (a
+    /// runner whose last line is the telling one); empty text is ignored.
+    fn message(&mut self, runner: Runner, name: &str, text: &str, replace: bool) {
+        let (name, text) = (name.trim(), text.trim());
+        if name.is_empty() || text.is_empty() {
+            return;
+        }
+        let text = truncate_at_char(text, MAX_MESSAGE_BYTES).to_owned();
+        let messages = &mut self.buckets[runner.index()].messages;
+        match messages.get_mut(truncate_at_char(name, MAX_NAME_BYTES)) {
+            Some(kept) if replace => *kept = text,
+            Some(_) => {}
+            None if self.stored_messages < MAX_FAILING => {
+                self.stored_messages += 1;
+                messages.insert(cap_name(name), text);
+            }
+            None => {}
+        }
+    }
+
     fn into_report(mut self) -> Option<TestReport> {
         let runner = *self.order.first()?;
         let mut totals = Counts::default();
         let mut failing = Vec::new();
+        let mut failures = Vec::new();
         let mut seen = HashSet::new();
         let mut cases = Vec::new();
         let mut dropped_cases = 0u64;
@@ -366,6 +404,10 @@ impl Sink {
             totals.add(bucket.summary.unwrap_or(bucket.case_counts));
             for name in bucket.failing {
                 if failing.len() < MAX_FAILING && seen.insert(name.clone()) {
+                    failures.push(TestFailure {
+                        message: bucket.messages.get(&name).cloned(),
+                        name: name.clone(),
+                    });
                     failing.push(name);
                 }
             }
@@ -378,6 +420,7 @@ impl Sink {
             failed: totals.failed,
             skipped: totals.skipped,
             failing,
+            failures,
             cases,
             dropped_cases,
         })
@@ -513,11 +556,44 @@ fn strip_glyph(t: &str, glyph: char) -> Option<&str> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Rust panics (libtest and nextest print them the same way)
+
+/// Finds the message of a Rust panic: `thread 'NAME' (ID) panicked at FILE:LINE:COL:` and the
+/// message on the next line (Rust ≥ 1.73), or `thread 'NAME' panicked at 'MESSAGE', FILE` on
+/// one line (older).
+#[derive(Debug, Default)]
+struct PanicMessage {
+    awaiting: bool,
+}
+
+impl PanicMessage {
+    /// The message, when `line` (indentation trimmed) completes one.
+    fn feed(&mut self, line: &str) -> Option<String> {
+        let t = line.trim();
+        if std::mem::take(&mut self.awaiting) && !t.is_empty() {
+            return Some(t.to_owned());
+        }
+        let rest = t.strip_prefix("thread '")?;
+        let (_, after) = rest.split_once(" panicked at ")?;
+        if let Some(quoted) = after.strip_prefix('\'')
+            && let Some((message, _)) = quoted.rsplit_once("', ")
+        {
+            return Some(message.to_owned());
+        }
+        self.awaiting = after.ends_with(':');
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // cargo test (libtest)
 
 #[derive(Debug, Default)]
 struct Libtest {
     failures: FailuresState,
+    /// In the details: the test whose captured output this is (`---- NAME stdout ----`).
+    detail_of: Option<String>,
+    panic: PanicMessage,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -548,6 +624,7 @@ impl Libtest {
         }
         if line == "failures:" {
             self.failures = FailuresState::AfterHeader;
+            self.detail_of = None;
             return;
         }
         let list_name = line
@@ -557,6 +634,7 @@ impl Libtest {
             FailuresState::AfterHeader => {
                 if line.starts_with("---- ") {
                     self.failures = FailuresState::Details;
+                    self.details(line, sink);
                 } else if let Some(name) = list_name {
                     sink.failing(Runner::Cargo, name, true);
                     self.failures = FailuresState::List;
@@ -572,7 +650,10 @@ impl Libtest {
                 }
                 self.failures = FailuresState::None;
             }
-            FailuresState::Details => return,
+            FailuresState::Details => {
+                self.details(line, sink);
+                return;
+            }
             FailuresState::None => {}
         }
         if let Some((name, outcome, duration)) = parse_libtest_case(line) {
@@ -580,6 +661,27 @@ impl Libtest {
             if outcome == Outcome::Failed {
                 sink.failing(Runner::Cargo, name, true);
             }
+        }
+    }
+}
+
+impl Libtest {
+    /// A line of the failing tests' captured output: `---- NAME stdout ----` names the test,
+    /// its panic message is its message.
+    fn details(&mut self, line: &str, sink: &mut Sink) {
+        if let Some(name) = line
+            .strip_prefix("---- ")
+            .and_then(|r| r.strip_suffix(" ----"))
+            .and_then(|r| r.strip_suffix(" stdout"))
+        {
+            self.detail_of = Some(name.to_owned());
+            self.panic = PanicMessage::default();
+            return;
+        }
+        if let Some(message) = self.panic.feed(line)
+            && let Some(name) = &self.detail_of
+        {
+            sink.message(Runner::Cargo, name, &message, false);
         }
     }
 }
@@ -651,6 +753,9 @@ fn parse_libtest_case(line: &str) -> Option<(&str, Outcome, Option<u64>)> {
 struct Nextest {
     /// Between `Starting N tests across M binaries` and `Summary`.
     in_run: bool,
+    /// The test whose `FAIL` line came last: the output replayed after it is its own.
+    failed: Option<String>,
+    panic: PanicMessage,
 }
 
 impl Nextest {
@@ -675,9 +780,18 @@ impl Nextest {
         }
         if let Some((name, outcome, duration)) = parse_nextest_status(t) {
             sink.case(Runner::Nextest, name, outcome, duration);
+            self.panic = PanicMessage::default();
+            self.failed = None;
             if outcome == Outcome::Failed {
                 sink.failing(Runner::Nextest, name, true);
+                self.failed = Some(name.to_owned());
             }
+            return;
+        }
+        if let Some(message) = self.panic.feed(line)
+            && let Some(name) = &self.failed
+        {
+            sink.message(Runner::Nextest, name, &message, false);
         }
     }
 }
@@ -810,6 +924,14 @@ struct Pytest {
     /// session starts) before that section was closed by one of pytest's own headers.
     capture_candidate: Option<Counts>,
     in_short_summary: bool,
+    /// In the `FAILURES` or `ERRORS` section.
+    in_failures: bool,
+    /// There, the test whose report this is: its `____ headline ____`, as [`pytest_headline`]
+    /// writes it.
+    report_of: Option<String>,
+    /// Headline → the first `E   ` line of its report: the message when the short summary's
+    /// line has none (pytest leaves it out, or cuts it with `...`, to fit the terminal).
+    reported: std::collections::HashMap<String, String>,
 }
 
 impl Pytest {
@@ -843,9 +965,38 @@ impl Pytest {
             }
             Some(('=', "short test summary info")) => {
                 self.in_short_summary = true;
+                self.in_failures = false;
+                return;
+            }
+            Some(('=', "FAILURES" | "ERRORS")) => {
+                self.in_failures = true;
+                self.report_of = None;
+                return;
+            }
+            Some(('=', _)) => self.in_failures = false,
+            Some(('_', title)) if self.in_failures => {
+                let title = [
+                    "ERROR at setup of ",
+                    "ERROR at teardown of ",
+                    "ERROR collecting ",
+                ]
+                .iter()
+                .find_map(|p| title.strip_prefix(p))
+                .unwrap_or(title);
+                self.report_of = Some(title.to_owned());
                 return;
             }
             _ => {}
+        }
+        // `E       AssertionError: math is broken`: the first is the report's message.
+        if self.in_failures
+            && let Some(text) = line.strip_prefix("E ")
+            && let Some(test) = &self.report_of
+        {
+            if self.reported.len() < MAX_FAILING && !self.reported.contains_key(test) {
+                self.reported.insert(test.clone(), text.trim().to_owned());
+            }
+            return;
         }
         if let Some(counts) = parse_pytest_summary(line) {
             sink.recognise(Runner::Pytest);
@@ -863,7 +1014,17 @@ impl Pytest {
                 .strip_prefix("FAILED ")
                 .or_else(|| line.strip_prefix("ERROR "))
             {
-                sink.failing(Runner::Pytest, pytest_node_id(rest), true);
+                let node_id = pytest_node_id(rest);
+                sink.failing(Runner::Pytest, node_id, true);
+                // `FAILED path::test - AssertionError: math is broken`, unless pytest cut the
+                // message (`...`) or left it out to fit the terminal: then the report's.
+                let inline = rest[node_id.len()..]
+                    .strip_prefix(" - ")
+                    .filter(|m| !m.ends_with("..."));
+                let reported = self.reported.get(&pytest_headline(node_id));
+                if let Some(message) = inline.or(reported.map(String::as_str)) {
+                    sink.message(Runner::Pytest, node_id, message, false);
+                }
                 return;
             }
             if !["PASSED ", "SKIPPED ", "XFAIL ", "XPASS "]
@@ -893,6 +1054,16 @@ impl Pytest {
             sink.summary(Runner::Pytest, counts);
         }
         *self = Pytest::default();
+    }
+}
+
+/// The headline pytest gives a test's report: `test_param[2]` for
+/// `tests/test_math.py::test_param[2]`, `TestGroup.test_class_fails` for
+/// `tests/test_math.py::TestGroup::test_class_fails`; a module (no `::`) is itself.
+fn pytest_headline(node_id: &str) -> String {
+    match node_id.split_once("::") {
+        Some((_, test)) => test.replace("::", "."),
+        None => node_id.to_owned(),
     }
 }
 
@@ -1044,16 +1215,53 @@ fn parse_pytest_verbose(line: &str) -> Option<(&str, Outcome)> {
 struct GoTest {
     /// A `--- FAIL:` line was seen since the last package result line.
     failed_since_package: bool,
+    /// `-v`: the test of the last `=== RUN` / `=== CONT` line, which what is logged belongs to.
+    running: Option<String>,
+    /// `-v`: the last line each running test logged, until its result line.
+    logged: std::collections::HashMap<String, String>,
+    /// Without `-v`: the test of the last `--- FAIL:` line and its indentation; what is logged
+    /// under it, indented deeper, is its own.
+    failed: Option<(usize, String)>,
 }
+
+/// At most this many tests' last logged lines are held at once (`-v` with many tests running).
+const GO_LOGGED: usize = 1_024;
 
 impl GoTest {
     fn feed(&mut self, line: &str, sink: &mut Sink) {
+        if let Some(name) = line
+            .strip_prefix("=== RUN ")
+            .or_else(|| line.strip_prefix("=== CONT "))
+        {
+            self.running = Some(name.trim().to_owned());
+            self.failed = None;
+            return;
+        }
         if let Some((name, outcome, duration)) = parse_go_case(line) {
             sink.recognise(Runner::GoTest);
             sink.case(Runner::GoTest, name, outcome, duration);
+            let logged = self.logged.remove(name);
+            self.failed = None;
             if outcome == Outcome::Failed {
                 sink.failing(Runner::GoTest, name, true);
+                if let Some(message) = logged {
+                    sink.message(Runner::GoTest, name, &message, true);
+                }
+                self.failed = Some((indent_of(line), name.to_owned()));
                 self.failed_since_package = true;
+            }
+            return;
+        }
+        // `    calc_test.go:17: Add(2, 2) = 4, want 5`: what a test logged (t.Log, t.Error, …).
+        if let Some(logged) = go_log_line(line) {
+            if let Some((indent, name)) = &self.failed
+                && indent_of(line) > *indent
+            {
+                sink.message(Runner::GoTest, name, logged, true);
+            } else if let Some(name) = &self.running
+                && (self.logged.len() < GO_LOGGED || self.logged.contains_key(name))
+            {
+                self.logged.insert(name.clone(), logged.to_owned());
             }
             return;
         }
@@ -1067,6 +1275,18 @@ impl GoTest {
             self.failed_since_package = false;
         }
     }
+}
+
+/// `    calc_test.go:17: message` (indented): a line a test logged, as `file.go:LINE: message`.
+fn go_log_line(line: &str) -> Option<&str> {
+    if indent_of(line) == 0 {
+        return None;
+    }
+    let t = line.trim_start();
+    let (file, rest) = t.split_once(".go:")?;
+    let (number, _) = rest.split_once(": ")?;
+    (!file.is_empty() && !file.contains(char::is_whitespace) && parse_u64(number).is_some())
+        .then_some(t)
 }
 
 /// `--- PASS: TestX (0.00s)`, indented by four spaces per subtest level.
@@ -1135,6 +1355,8 @@ struct Jest {
     /// Enclosing `describe` titles: (indentation, title).
     describes: Vec<(usize, String)>,
     after_suites_line: bool,
+    /// After a `● describe › test` failure header: its first line of text is its message.
+    failure_of: Option<String>,
 }
 
 impl Jest {
@@ -1156,14 +1378,24 @@ impl Jest {
         if indent <= 1 && (t.starts_with("PASS ") || t.starts_with("FAIL ")) {
             self.in_file = true;
             self.describes.clear();
+            self.failure_of = None;
             return;
         }
         if let Some(title) = strip_glyph(t, '●') {
             let title = title.trim();
+            self.failure_of = None;
             if indent <= 4 && title != "Console" && !title.starts_with("Test suite failed to run") {
                 sink.failing(Runner::Jest, title, true);
+                self.failure_of = Some(title.to_owned());
             }
             self.in_file = false;
+            return;
+        }
+        if !t.is_empty()
+            && let Some(title) = self.failure_of.take()
+        {
+            // `expect(received).toBe(expected) // Object.is equality`, `boom`.
+            sink.message(Runner::Jest, &title, t, false);
             return;
         }
         if !self.in_file {
@@ -1249,6 +1481,8 @@ struct Vitest {
     after_files_line: bool,
     /// In the `⎯⎯ Failed Tests N ⎯⎯` section.
     in_failed_tests: bool,
+    /// After a `FAIL  file > test` line there: its next line of text is its message.
+    failure_of: Option<String>,
 }
 
 impl Vitest {
@@ -1271,6 +1505,7 @@ impl Vitest {
             return;
         }
         if t.starts_with('⎯') {
+            self.failure_of = None;
             if t.contains(" Failed Tests ") {
                 self.in_failed_tests = true;
             } else if t.contains(|c: char| c.is_ascii_alphabetic()) {
@@ -1282,6 +1517,12 @@ impl Vitest {
         if self.in_failed_tests {
             if let Some(name) = t.strip_prefix("FAIL ") {
                 sink.failing(Runner::Vitest, name.trim(), true);
+                self.failure_of = Some(name.trim().to_owned());
+            } else if !t.is_empty()
+                && let Some(name) = self.failure_of.take()
+            {
+                // `AssertionError: expected 4 to be 5 // Object.is equality`
+                sink.message(Runner::Vitest, &name, t, false);
             }
             return;
         }
@@ -1370,6 +1611,12 @@ struct NodeTest {
     /// TAP: the last test point, completed by its YAML block.
     tap_pending: Option<TapPending>,
     tap_in_yaml: bool,
+    /// TAP: in the YAML block, after `error: |-`: (the key's indentation) its first deeper
+    /// line is the message.
+    tap_error_block: Option<usize>,
+    /// Spec: after a `✖ test` line, (its indentation, its name): the first deeper line of text
+    /// is its message.
+    spec_failure: Option<(usize, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -1391,6 +1638,8 @@ struct TapPending {
     outcome: Outcome,
     duration: Option<u64>,
     is_suite: bool,
+    /// The YAML block's `error`.
+    message: Option<String>,
 }
 
 impl NodeTest {
@@ -1484,6 +1733,16 @@ impl NodeTest {
                 return false;
             };
             if indent >= pending.indent + 2 {
+                if let Some(key_indent) = self.tap_error_block {
+                    if t.is_empty() {
+                        return true;
+                    }
+                    self.tap_error_block = None;
+                    if indent > key_indent {
+                        pending.message.get_or_insert_with(|| t.to_owned());
+                        return true;
+                    }
+                }
                 if t == "..." {
                     self.tap_in_yaml = false;
                     self.finish_tap_pending(sink);
@@ -1491,6 +1750,17 @@ impl NodeTest {
                     pending.duration = decimal_nanos(ms, 1_000_000);
                 } else if t == "type: 'suite'" {
                     pending.is_suite = true;
+                } else if let Some(error) = t.strip_prefix("error: ") {
+                    // `error: |-` (the text follows, indented) or `error: 'boom'`.
+                    if error.starts_with('|') || error.starts_with('>') {
+                        self.tap_error_block = Some(indent);
+                    } else {
+                        let quoted = error
+                            .strip_prefix('\'')
+                            .and_then(|e| e.strip_suffix('\''))
+                            .map(|e| e.replace("''", "'"));
+                        pending.message = Some(quoted.unwrap_or_else(|| error.to_owned()));
+                    }
                 }
                 return true;
             }
@@ -1564,18 +1834,23 @@ impl NodeTest {
             outcome,
             duration: None,
             is_suite: false,
+            message: None,
         });
         true
     }
 
     fn finish_tap_pending(&mut self, sink: &mut Sink) {
         self.tap_in_yaml = false;
+        self.tap_error_block = None;
         if let Some(p) = self.tap_pending.take()
             && !p.is_suite
         {
             sink.case(Runner::NodeTest, &p.name, p.outcome, p.duration);
             if p.outcome == Outcome::Failed {
                 sink.failing(Runner::NodeTest, &p.name, true);
+                if let Some(message) = &p.message {
+                    sink.message(Runner::NodeTest, &p.name, message, false);
+                }
             }
         }
     }
@@ -1585,9 +1860,18 @@ impl NodeTest {
         let indent = indent_of(line);
         if t == "✖ failing tests:" {
             self.spec_recap = true;
+            self.spec_failure = None;
             return;
         }
         if self.spec_recap {
+            return;
+        }
+        if !t.is_empty()
+            && let Some((at, name)) = self.spec_failure.take()
+            && indent > at
+        {
+            // `AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:`
+            sink.message(Runner::NodeTest, &name, t, false);
             return;
         }
         if let Some(rest) = strip_glyph(t, '▶') {
@@ -1630,6 +1914,7 @@ impl NodeTest {
         sink.case(Runner::NodeTest, &full, outcome, duration);
         if outcome == Outcome::Failed {
             sink.failing(Runner::NodeTest, &full, true);
+            self.spec_failure = Some((indent, full));
         }
     }
 
@@ -1712,6 +1997,220 @@ mod tests {
         ($name:literal) => {
             include_str!(concat!("../tests/fixtures/test_output/", $name))
         };
+    }
+
+    /// Each failing test with its message, sorted by name.
+    fn messages(r: &TestReport) -> Vec<(&str, Option<&str>)> {
+        assert_eq!(
+            r.failures.iter().map(|f| &f.name).collect::<Vec<_>>(),
+            r.failing.iter().collect::<Vec<_>>(),
+            "failures follow failing"
+        );
+        let mut v: Vec<(&str, Option<&str>)> = r
+            .failures
+            .iter()
+            .map(|f| (f.name.as_str(), f.message.as_deref()))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Every runner's failing tests say what failed: the first line of the assertion or panic
+    /// (go: the last line the test logged), from real recorded output, coloured or not.
+    #[test]
+    fn each_failing_test_says_what_failed() {
+        let cargo = [
+            (
+                "integration_fails",
+                Some("assertion failed: sample_crate::add(1, 1) > 5"),
+            ),
+            (
+                "tests::nested::panics_with_message",
+                Some("something passed but then failed"),
+            ),
+            (
+                "tests::wrong_sum",
+                Some("assertion `left == right` failed: math is broken"),
+            ),
+        ];
+        for text in [fixture!("cargo_fail.txt"), fixture!("cargo_fail_color.txt")] {
+            assert_eq!(messages(&report(text)), cargo);
+        }
+        let nextest: Vec<(String, Option<&str>)> = [
+            (
+                "sample_crate tests::nested::panics_with_message",
+                cargo[1].1,
+            ),
+            ("sample_crate tests::wrong_sum", cargo[2].1),
+            ("sample_crate::integration integration_fails", cargo[0].1),
+        ]
+        .map(|(n, m)| (n.to_owned(), m))
+        .to_vec();
+        for text in [
+            fixture!("nextest_fail.txt"),
+            fixture!("nextest_fail_color.txt"),
+            fixture!("nextest_fail_status_all.txt"),
+        ] {
+            let r = report(text);
+            let got: Vec<(String, Option<&str>)> = messages(&r)
+                .into_iter()
+                .map(|(n, m)| (n.to_owned(), m))
+                .collect();
+            assert_eq!(got, nextest);
+        }
+        for text in [
+            fixture!("pytest_fail.txt"),
+            fixture!("pytest_fail_q.txt"),
+            fixture!("pytest_fail_v.txt"),
+            fixture!("pytest_fail_v_color.txt"),
+        ] {
+            assert_eq!(
+                messages(&report(text)),
+                [
+                    (
+                        "tests/test_fixtures.py::test_uses_broken",
+                        Some("RuntimeError: fixture failed")
+                    ),
+                    (
+                        "tests/test_math.py::TestGroup::test_class_fails",
+                        Some("ValueError: boom")
+                    ),
+                    ("tests/test_math.py::test_param[2]", Some("assert 2 != 2")),
+                    (
+                        "tests/test_math.py::test_wrong",
+                        Some("AssertionError: math is broken")
+                    ),
+                ]
+            );
+        }
+        // go cannot tell an assertion from a log line: the last line before the failure (the
+        // first, a t.Log imitating a result line, is not it).
+        for text in [fixture!("go_fail.txt"), fixture!("go_fail_verbose.txt")] {
+            assert_eq!(
+                messages(&report(text)),
+                [
+                    ("TestTable", None),
+                    ("TestTable/broken", Some("calc_test.go:33: got 2 want 3")),
+                    ("TestWrong", Some("calc_test.go:17: Add(2, 2) = 4, want 5")),
+                ]
+            );
+        }
+        for text in [
+            fixture!("jest_fail.txt"),
+            fixture!("jest_fail_verbose.txt"),
+            fixture!("jest_fail_verbose_color.txt"),
+        ] {
+            assert_eq!(
+                messages(&report(text)),
+                [
+                    (
+                        "math › is wrong",
+                        Some("expect(received).toBe(expected) // Object.is equality")
+                    ),
+                    ("math › nested › deep fail", Some("boom")),
+                ]
+            );
+        }
+        for text in [
+            fixture!("vitest_fail.txt"),
+            fixture!("vitest_fail_color.txt"),
+            fixture!("vitest_fail_verbose.txt"),
+        ] {
+            assert_eq!(
+                messages(&report(text)),
+                [
+                    (
+                        "math.test.js > math > is wrong",
+                        Some("AssertionError: expected 4 to be 5 // Object.is equality")
+                    ),
+                    (
+                        "math.test.js > math > nested > deep fail",
+                        Some("Error: boom")
+                    ),
+                ]
+            );
+        }
+        for text in [
+            fixture!("node_spec_fail.txt"),
+            fixture!("node_spec_fail_color.txt"),
+        ] {
+            assert_eq!(
+                messages(&report(text)),
+                [
+                    ("group > deep fail", Some("Error: boom")),
+                    (
+                        "is wrong",
+                        Some(
+                            "AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:"
+                        )
+                    ),
+                ]
+            );
+        }
+        assert_eq!(
+            messages(&report(fixture!("node_tap_fail.txt"))),
+            [
+                ("group > deep fail", Some("boom")),
+                ("is wrong", Some("Expected values to be strictly equal:")),
+            ]
+        );
+    }
+
+    /// On a narrow terminal pytest cuts the short summary's message (`...`) or leaves it out
+    /// when the node id is long; the first `E` line of the test's report is its message then.
+    #[test]
+    fn a_pytest_message_cut_to_fit_the_terminal_comes_from_the_report() {
+        let text = "\
+F.F                                                                      [100%]
+=================================== FAILURES ===================================
+_________________________________ test_broken __________________________________
+
+    def test_broken(): assert 1 == 2
+E   assert 1 == 2
+
+../../tmp/pytest-of-root/pytest-1/test_x0/test_sample.py:4: AssertionError
+__________________________ TestGroup.test_cut[a-b] ___________________________
+
+>       raise ValueError(\"a rather long message that pytest cut\")
+E       ValueError: a rather long message that pytest cut
+
+test_sample.py:9: ValueError
+=========================== short test summary info ============================
+FAILED ../../tmp/pytest-of-root/pytest-1/test_x0/test_sample.py::test_broken
+FAILED test_sample.py::TestGroup::test_cut[a-b] - ValueError: a rather long...
+2 failed, 1 passed in 0.03s";
+        assert_eq!(
+            messages(&report(text)),
+            [
+                (
+                    "../../tmp/pytest-of-root/pytest-1/test_x0/test_sample.py::test_broken",
+                    Some("assert 1 == 2")
+                ),
+                (
+                    "test_sample.py::TestGroup::test_cut[a-b]",
+                    Some("ValueError: a rather long message that pytest cut")
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn messages_are_bounded_and_the_first_one_is_kept() {
+        let long = "x".repeat(MAX_MESSAGE_BYTES * 2);
+        let text = format!(
+            "test a ... FAILED\n\nfailures:\n\n---- a stdout ----\n\nthread 'a' (1) panicked at src/lib.rs:1:1:\n{long}\n\nfailures:\n    a\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s"
+        );
+        let r = report(&text);
+        assert_eq!(
+            r.failures[0].message.as_deref().map(str::len),
+            Some(MAX_MESSAGE_BYTES)
+        );
+        // The older one-line form, and a second panic of the same test (not its first line).
+        let old = "test b ... FAILED\n\nfailures:\n\n---- b stdout ----\nthread 'b' panicked at 'first, with a comma', src/lib.rs:2:3\nthread 'b' panicked at 'second', src/lib.rs:4:5\n\nfailures:\n    b\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s";
+        assert_eq!(
+            report(old).failures[0].message.as_deref(),
+            Some("first, with a comma")
+        );
     }
 
     // -- cargo test --------------------------------------------------------------------------

@@ -87,7 +87,10 @@ mod tests {
 
     #[test]
     fn the_schema_resource_lists_every_view() {
-        assert_eq!(sql_views(), ["traces", "spans", "operations", "logs"]);
+        assert_eq!(
+            sql_views(),
+            ["traces", "spans", "operations", "trace_services", "logs"]
+        );
         let listed = list();
         let description = listed[0].description.as_deref().unwrap();
         for view in sql_views() {

@@ -12,6 +12,7 @@
 pub mod conventions;
 mod ids;
 pub mod metrics;
+pub mod operation;
 pub mod recorded;
 pub mod semconv;
 pub mod session;
@@ -19,6 +20,7 @@ pub mod time;
 mod value;
 
 pub use ids::{IdParseError, SpanId, TraceId};
+pub use operation::{Operation, OperationFilter, parse_span_kind};
 pub use value::{AnyValue, KeyValue, find_attr};
 
 use serde::{Deserialize, Serialize};

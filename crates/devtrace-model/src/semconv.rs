@@ -34,6 +34,9 @@ pub const TEST_PASSED: &str = "devtrace.test.passed";
 pub const TEST_FAILED: &str = "devtrace.test.failed";
 pub const TEST_SKIPPED: &str = "devtrace.test.skipped";
 pub const TEST_FAILING: &str = "devtrace.test.failing";
+/// What each failing test said (its first assertion or panic line), in the order of
+/// [`TEST_FAILING`]; an empty string when the runner printed none.
+pub const TEST_FAILING_MESSAGES: &str = "devtrace.test.failing_messages";
 pub const TEST_OUTCOME: &str = "devtrace.test.outcome";
 
 /// `exception.escaped` (OpenTelemetry): the exception left the span's scope.

@@ -239,7 +239,8 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
             last: Some(request.last),
             since_unix_nano: None,
         },
-        Some(&request.operation),
+        // A function's spans by name, whichever service recorded them.
+        Some(&devtrace_model::OperationFilter::named(&request.operation)),
         DEFAULT_LAST,
     )?;
     let mut roots: Vec<PathBuf> = if request.roots.is_empty() {

@@ -2,11 +2,13 @@
 //! distribution of its durations, percentiles over time and the findings about it; and the
 //! short duration series the traces list draws as sparklines.
 
-use crate::scope::{QueryError, Scope, recent};
+use crate::operation::{OtherIdentity, choose};
+use crate::scope::{QueryError, Scope};
 use devtrace_analyze::detectors::run_all;
-use devtrace_analyze::perf::{OperationProfile, profile_operation};
+use devtrace_analyze::perf::{OperationProfile, profile_operation, spans_of};
 use devtrace_analyze::stats::{Bin, TimeBucket, histogram, percentiles_over_time};
 use devtrace_analyze::{AnalyzedTrace, Finding};
+use devtrace_model::OperationFilter;
 use devtrace_store::{Store, StoreError};
 use serde::Serialize;
 
@@ -21,7 +23,11 @@ pub struct OperationAnalytics {
     pub operation: String,
     /// Traces read (each may hold several spans of the operation).
     pub traces_analysed: usize,
+    /// The breakdown of one operation: the name with one service and kind (`profile.service`,
+    /// `profile.span_kind`).
     pub profile: OperationProfile,
+    /// Other operations of the same name (another service or kind), not in this answer.
+    pub other_identities: Vec<OtherIdentity>,
     /// Durations of every span of the operation, nanoseconds.
     pub histogram: Vec<Bin>,
     /// Duration percentiles over the time the runs span.
@@ -46,36 +52,39 @@ pub fn findings_for_operation(
         .collect()
 }
 
-/// Analytics of `operation` over the runs in `scope` (default: the last 20).
+/// Analytics of the operation `filter` names over the runs in `scope` (default: the last 20);
+/// of the one [`choose`] picks when the name has several services or kinds.
 pub fn operation_analytics(
     store: &dyn Store,
-    operation: &str,
+    filter: &OperationFilter,
     scope: Scope,
 ) -> Result<OperationAnalytics, QueryError> {
-    let traces = recent(store, scope, Some(operation), crate::scope::DEFAULT_LAST)?;
-    let profile = profile_operation(&traces, operation).ok_or_else(|| {
+    let chosen = choose(store, filter, scope, crate::scope::DEFAULT_LAST)?;
+    let (traces, operation) = (&chosen.traces, &chosen.operation);
+    let profile = profile_operation(traces, operation).ok_or_else(|| {
         QueryError::UnknownOperation(format!(
-            "no span named {} in the selected traces",
-            crate::text::quote(operation)
+            "no span of {} in the selected traces",
+            crate::text::quote(&operation.label())
         ))
     })?;
     let points: Vec<(u64, f64)> = traces
         .iter()
         .flat_map(|t| {
-            t.spans_named(operation).map(move |i| {
+            spans_of(t, operation).map(move |i| {
                 let span = t.span(i);
                 (span.start_unix_nano, span.duration_nanos() as f64)
             })
         })
         .collect();
     let durations: Vec<f64> = points.iter().map(|p| p.1).collect();
-    let findings = findings_for_operation(&traces, &profile);
+    let findings = findings_for_operation(traces, &profile);
     Ok(OperationAnalytics {
-        operation: operation.to_owned(),
+        operation: operation.name.clone(),
         traces_analysed: traces.len(),
         histogram: histogram(&durations, HISTOGRAM_BINS),
         over_time: percentiles_over_time(&points, TIME_BUCKETS),
         profile,
+        other_identities: chosen.others,
         findings,
     })
 }
@@ -97,7 +106,8 @@ pub fn duration_series(
     operation: &str,
     points: usize,
 ) -> Result<DurationSeries, StoreError> {
-    let mut summaries = store.traces_with_operation(operation, None, points)?;
+    let mut summaries =
+        store.traces_with_operation(&OperationFilter::named(operation), None, points)?;
     summaries.reverse();
     Ok(DurationSeries {
         operation: operation.to_owned(),
@@ -118,7 +128,8 @@ mod tests {
             b.spans[0].end_unix_nano = b.spans[0].start_unix_nano + 100 * (k as u64 + 1);
         }
         let (_dir, store) = store_with(batches);
-        let analytics = operation_analytics(&store, "work", Scope::default()).unwrap();
+        let analytics =
+            operation_analytics(&store, &OperationFilter::named("work"), Scope::default()).unwrap();
         assert_eq!(analytics.traces_analysed, 4);
         assert_eq!(analytics.profile.duration.count, 4);
         let counts: usize = analytics.histogram.iter().map(|b| b.count).sum();
@@ -138,7 +149,9 @@ mod tests {
         let series = duration_series(&store, "work", 3).unwrap();
         assert_eq!(series.durations_ns, [200, 300, 400]);
 
-        let unknown = operation_analytics(&store, "wrok", Scope::default()).unwrap_err();
+        let unknown =
+            operation_analytics(&store, &OperationFilter::named("wrok"), Scope::default())
+                .unwrap_err();
         assert!(
             unknown.to_string().contains("did you mean \"work\""),
             "{unknown}"

@@ -5,7 +5,7 @@ use crate::scope::{QueryError, load, one, unknown_operation};
 use crate::search::{TraceSearch, search};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_analyze::compare::{Comparison, compare};
-use devtrace_model::semconv;
+use devtrace_model::{OperationFilter, semconv};
 use devtrace_store::{Store, TraceQuery};
 use serde::Serialize;
 
@@ -71,7 +71,11 @@ pub fn select(store: &dyn Store, selection: &Selection) -> Result<Sides, QueryEr
             });
         }
         Selection::Last { operation, last } => {
-            let summaries = store.traces_with_operation(operation, None, (*last).max(2))?;
+            let summaries = store.traces_with_operation(
+                &OperationFilter::named(operation.as_str()),
+                None,
+                (*last).max(2),
+            )?;
             let runs = load(store, &summaries)?;
             if runs.is_empty() {
                 return Err(QueryError::UnknownOperation(unknown_operation(
@@ -103,7 +107,11 @@ pub fn select(store: &dyn Store, selection: &Selection) -> Result<Sides, QueryEr
                 before.or(*after).unwrap_or(0),
                 after.or(*before).unwrap_or(0),
             );
-            let summaries = store.traces_with_operation(operation, None, WINDOW_RUNS * 2)?;
+            let summaries = store.traces_with_operation(
+                &OperationFilter::named(operation.as_str()),
+                None,
+                WINDOW_RUNS * 2,
+            )?;
             let runs: Vec<AnalyzedTrace> = load(store, &summaries)?
                 .into_iter()
                 .filter(|t| start(t) < before || start(t) >= after)

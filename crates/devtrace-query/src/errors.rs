@@ -7,7 +7,7 @@ use devtrace_analyze::errors::{
     CausalChain, Correlation, ErrorGroup, causal_chain, error_key, first_error, group_errors,
     render_number,
 };
-use devtrace_model::{AnyValue, TraceId};
+use devtrace_model::{AnyValue, OperationFilter, TraceId};
 use devtrace_store::{Store, StoreError, TraceQuery};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashSet};
@@ -24,7 +24,8 @@ pub fn load(
     operation: Option<&str>,
 ) -> Result<Vec<AnalyzedTrace>, QueryError> {
     if let Some(operation) = operation {
-        return scope::recent(store, scope, Some(operation), DEFAULT_LAST);
+        let filter = OperationFilter::named(operation);
+        return scope::recent(store, scope, Some(&filter), DEFAULT_LAST);
     }
     let limit = scope.limit(DEFAULT_LAST);
     let since = scope.since_unix_nano;
@@ -36,9 +37,18 @@ pub fn load(
         ..Default::default()
     })?;
     let mut seen: HashSet<TraceId> = failing.iter().map(|s| s.trace_id).collect();
-    let roots: BTreeSet<String> = failing.iter().map(|s| s.root_name.clone()).collect();
+    // The same root operation: its name, in its service.
+    let roots: BTreeSet<(String, String)> = failing
+        .iter()
+        .map(|s| (s.root_name.clone(), s.service.clone()))
+        .collect();
     let mut summaries = failing;
-    for root in roots {
+    for (name, service) in roots {
+        let root = OperationFilter {
+            name,
+            service: Some(service),
+            kind: None,
+        };
         for summary in store.traces_with_operation(&root, since, limit)? {
             if summaries.len() >= MAX_TRACES {
                 break;

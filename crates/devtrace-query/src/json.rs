@@ -34,6 +34,7 @@ pub fn summary_json(summary: &TraceSummary) -> Value {
         "start_unix_nano": summary.start_unix_nano,
         "root_name": summary.root_name,
         "service": summary.service,
+        "services": summary.services,
         "duration_ns": summary.duration_nanos(),
         "span_count": summary.span_count,
         "error_count": summary.error_count,

@@ -12,6 +12,8 @@
 //! - [`analytics`]: one operation's breakdown, histogram, percentiles over time and findings,
 //!   and duration series for sparklines;
 //! - [`comparison`]: which traces a comparison reads (two traces, the last runs, a window);
+//! - [`operation`]: which operation (service, span name, kind) a question names, and the
+//!   operations one service handles;
 //! - [`runs`]: the recorded `devtrace run` executions;
 //! - [`links`]: deep links into the web UI's views, for answers to print;
 //! - [`live`]: what is happening now, for the live dashboard (`devtrace watch`);
@@ -29,7 +31,9 @@
 //!   linked runs, and cross-session insights (`check_insights`);
 //! - [`diff`]: edits as unified diffs (from a recorded patch or an edit tool's input);
 //! - [`blobs`]: large recorded values (whole outputs, long prompts) read back a page at a time;
-//! - [`timefmt`]: durations and UTC timestamps, parsed and printed one way everywhere.
+//! - [`timefmt`]: durations and UTC timestamps, parsed and printed one way everywhere;
+//! - [`window`]: the one default time window of every face (the last hour, or the hour before
+//!   the newest trace when nothing is recent, and the note that says so).
 //!
 //! It reads through the `Store` trait and computes through `devtrace-analyze`; it writes no SQL,
 //! computes no findings of its own and does no terminal or network I/O.
@@ -42,6 +46,7 @@ pub mod errors;
 pub mod json;
 pub mod links;
 pub mod live;
+pub mod operation;
 pub mod overview;
 pub mod runs;
 pub mod safe_json;
@@ -51,6 +56,7 @@ pub mod sessions;
 pub mod text;
 pub mod timefmt;
 pub mod trace_view;
+pub mod window;
 
 #[cfg(test)]
 mod testing;

@@ -21,7 +21,7 @@ use devtrace_analyze::detectors::session::run_all as session_detectors;
 use devtrace_analyze::session::{Action, SessionView};
 use devtrace_analyze::{AnalyzedTrace, Finding};
 use devtrace_model::session::{SessionFacts, session_role};
-use devtrace_model::{AnyValue, SpanId, TraceId, semconv};
+use devtrace_model::{AnyValue, Operation, OperationFilter, SpanId, TraceId, semconv};
 use devtrace_store::{
     SessionQuery, SessionSummary, Store, StoreError, StoreStats, TraceQuery, TraceSummary,
 };
@@ -142,7 +142,9 @@ pub fn trace_findings(store: &dyn Store, trace_id: TraceId) -> Result<TraceFindi
             findings: Vec::new(),
         });
     };
-    let operation = trace.span(root).name.clone();
+    // The root's own operation (service, name, kind): another service's span of the same name
+    // is not an earlier run of it.
+    let operation = OperationFilter::exactly(&Operation::of(&trace.spans, trace.span(root)));
     let earlier: Vec<TraceSummary> = store
         .traces_with_operation(&operation, None, EARLIER_RUNS + 1)?
         .into_iter()

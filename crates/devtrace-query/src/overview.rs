@@ -1,7 +1,8 @@
 //! What a store holds, at a glance: the first thing an assistant or a person asks for.
 //! Services, time range, top operations, recent errors, runs and development sessions.
 
-use devtrace_analyze::perf::{OperationTotal, rank_operations};
+use crate::window::{Anchor, Window, default_window};
+use devtrace_analyze::perf::{OperationTotal, RootRun, rank_operations};
 use devtrace_store::{
     ServiceSummary, SessionQuery, SessionSummary, Store, StoreError, StoreStats, TraceQuery,
     TraceSummary,
@@ -48,6 +49,26 @@ pub struct Overview {
     /// Development sessions started in scope, newest first (their numbers, no findings: those
     /// need each session read and analysed).
     pub recent_sessions: Vec<SessionSummary>,
+    /// The default window, when the caller gave no `since` (its `note` says when it is not the
+    /// last hour).
+    pub window: Option<Window>,
+}
+
+/// The overview since `since`, or over the default window (`crate::window`) when `None`.
+pub fn overview_or_default(
+    store: &dyn Store,
+    since_unix_nano: Option<u64>,
+    now: u64,
+    limits: OverviewLimits,
+) -> Result<Overview, StoreError> {
+    if since_unix_nano.is_some() {
+        return overview(store, since_unix_nano, limits);
+    }
+    // The overview lists development sessions too: the window follows them as well.
+    let window = default_window(store, now, Anchor::Everything)?;
+    let mut seen = overview(store, Some(window.since_unix_nano), limits)?;
+    seen.window = Some(window);
+    Ok(seen)
 }
 
 /// The overview of traces started at or after `since` (all when `None`).
@@ -67,11 +88,7 @@ pub fn overview(
         limit: RANKED_TRACES,
         ..Default::default()
     })?;
-    let mut top_operations = rank_operations(
-        recent
-            .iter()
-            .map(|s| (s.root_name.clone(), s.duration_nanos(), s.error_count > 0)),
-    );
+    let mut top_operations = rank_roots(&recent);
     top_operations.truncate(limits.operations);
     let recent_errors = store.list_traces(&TraceQuery {
         runtime_only: true,
@@ -104,7 +121,18 @@ pub fn overview(
         recent_errors,
         recent_runs,
         recent_sessions,
+        window: None,
     })
+}
+
+/// The traces' root operations (name and service) ranked by total time, from their summaries.
+pub fn rank_roots(summaries: &[TraceSummary]) -> Vec<OperationTotal> {
+    rank_operations(summaries.iter().map(|s| RootRun {
+        name: s.root_name.clone(),
+        service: s.service.clone(),
+        duration_nanos: s.duration_nanos(),
+        failed: s.error_count > 0,
+    }))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use crate::text::quote;
 use devtrace_analyze::AnalyzedTrace;
+use devtrace_model::OperationFilter;
 use devtrace_store::{Store, StoreError, TraceQuery, TraceSummary};
 
 /// Traces analysed when no count is given.
@@ -16,6 +17,10 @@ pub enum QueryError {
     /// The message names the closest stored operations.
     #[error("{0}")]
     UnknownOperation(String),
+    /// Spans of that name exist, but not of the service or kind asked for; the message says
+    /// which there are.
+    #[error("{0}")]
+    OperationElsewhere(String),
     /// The question cannot be answered as asked (the message says why and what to change).
     #[error("{0}")]
     Invalid(String),
@@ -51,20 +56,22 @@ pub fn load(
     Ok(traces)
 }
 
-/// The most recent traces in scope, optionally only those containing a span named `operation`.
+/// The most recent traces in scope, optionally only those containing a span of an operation
+/// the filter matches.
 pub fn recent(
     store: &dyn Store,
     scope: Scope,
-    operation: Option<&str>,
+    operation: Option<&OperationFilter>,
     default_last: usize,
 ) -> Result<Vec<AnalyzedTrace>, QueryError> {
     let limit = scope.limit(default_last);
     let summaries = match operation {
-        Some(name) => {
-            let found = store.traces_with_operation(name, scope.since_unix_nano, limit)?;
+        Some(filter) => {
+            let found = store.traces_with_operation(filter, scope.since_unix_nano, limit)?;
             if found.is_empty() {
                 return Err(QueryError::UnknownOperation(unknown_operation(
-                    store, name,
+                    store,
+                    &filter.name,
                 )?));
             }
             found

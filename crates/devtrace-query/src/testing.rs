@@ -68,3 +68,44 @@ pub fn add_sessions(dir: &tempfile::TempDir, batches: Vec<SpanBatch>) {
         .collect();
     writer.write(&prepared).unwrap();
 }
+
+/// A [`span`] of the service `service`.
+pub fn span_in(
+    trace: u8,
+    id: u8,
+    parent: Option<u8>,
+    name: &str,
+    start: u64,
+    end: u64,
+    service: &str,
+) -> (String, Span) {
+    (
+        service.to_owned(),
+        span(trace, id, parent, name, start, end),
+    )
+}
+
+/// The span with its kind set.
+pub fn kinded(
+    (service, mut span): (String, Span),
+    kind: devtrace_model::SpanKind,
+) -> (String, Span) {
+    span.kind = kind;
+    (service, span)
+}
+
+/// A store holding these spans of these services, one request per trace.
+pub fn store_of(spans: Vec<(String, Span)>) -> (tempfile::TempDir, SqliteStore) {
+    let mut batch = SpanBatch::default();
+    for (service, span) in spans {
+        batch.extend(SpanBatch {
+            resources: vec![Resource {
+                attributes: vec![KeyValue::new(semconv::SERVICE_NAME, service)],
+                ..Default::default()
+            }],
+            scopes: vec![Scope::default()],
+            spans: vec![span],
+        });
+    }
+    store_with(vec![batch])
+}

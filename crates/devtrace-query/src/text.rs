@@ -305,9 +305,14 @@ pub fn render_profile(profile: &OperationProfile) -> String {
 pub fn render_profile_with(profile: &OperationProfile, options: &TextOptions) -> String {
     let d = &profile.duration;
     let ns = |v: f64| format_duration(v.max(0.0) as u64);
+    let kind = match profile.span_kind.as_str() {
+        "unspecified" => String::new(),
+        kind => format!("{kind} "),
+    };
     let mut out = format!(
-        "{}: {} mean over {} run{} (p50 {}, p95 {}, max {})\n\n",
+        "{} ({kind}span of {}): {} mean over {} run{} (p50 {}, p95 {}, max {})\n\n",
         options.data(&profile.operation),
+        options.data(&profile.service),
         ns(d.mean),
         d.count,
         if d.count == 1 { "" } else { "s" },
@@ -315,10 +320,27 @@ pub fn render_profile_with(profile: &OperationProfile, options: &TextOptions) ->
         ns(d.p95),
         ns(d.max),
     );
-    let width = profile
+    let labels: Vec<String> = profile
         .children
         .iter()
-        .map(|c| options.data(&c.name).chars().count())
+        .map(|c| {
+            let mut label = options.data(&c.name);
+            if c.service != profile.service {
+                label.push_str(&format!(" → {}", options.data(&c.service)));
+            }
+            let twin = profile
+                .children
+                .iter()
+                .any(|o| o.name == c.name && o.service == c.service && o.span_kind != c.span_kind);
+            if twin {
+                label.push_str(&format!(" [{}]", c.span_kind));
+            }
+            label
+        })
+        .collect();
+    let width = labels
+        .iter()
+        .map(|l| l.chars().count())
         .max()
         .unwrap_or(5)
         .clamp(5, 40);
@@ -326,10 +348,10 @@ pub fn render_profile_with(profile: &OperationProfile, options: &TextOptions) ->
         "  {:<width$}  {:<9}  {:>9}  {:>9}  {:>9}  {:>5}  {:>6}  {:>8}\n",
         "child", "kind", "mean", "p50", "p95", "share", "calls", "critical"
     ));
-    for child in &profile.children {
+    for (child, label) in profile.children.iter().zip(&labels) {
         out.push_str(&format!(
             "  {:<width$}  {:<9}  {:>9}  {:>9}  {:>9}  {:>5}  {:>6.1}  {:>8}\n",
-            truncate(&options.data(&child.name), width),
+            truncate(label, width),
             child.kind.label(),
             ns(child.per_run.mean),
             ns(child.per_run.p50),
@@ -413,9 +435,31 @@ pub fn render_comparison_with(
         .iter()
         .take(COMPARE_ROWS_SHOWN)
         .collect();
-    let width = rows
+    // A name two operations share (a client span and its server span) says which row is which.
+    let labels: Vec<String> = rows
         .iter()
-        .map(|r| options.data(&r.operation).chars().count())
+        .map(|r| {
+            let shared = comparison
+                .operations
+                .iter()
+                .filter(|o| o.operation == r.operation)
+                .count()
+                > 1;
+            if shared {
+                format!(
+                    "{} ({}, {})",
+                    options.data(&r.operation),
+                    options.data(&r.service),
+                    r.span_kind
+                )
+            } else {
+                options.data(&r.operation)
+            }
+        })
+        .collect();
+    let width = labels
+        .iter()
+        .map(|l| l.chars().count())
         .max()
         .unwrap_or(9)
         .clamp(9, 40);
@@ -423,10 +467,10 @@ pub fn render_comparison_with(
         "\n  {:<width$}  {:>9}  {:>9}  {:>10}  {:>8}  {:>11}  {}\n",
         "operation", "A", "B", "delta", "change", "calls A→B", "verdict"
     ));
-    for row in rows {
+    for (row, label) in rows.into_iter().zip(&labels) {
         out.push_str(&format!(
             "  {:<width$}  {:>9}  {:>9}  {:>10}  {:>8}  {:>11}  {}\n",
-            truncate(&options.data(&row.operation), width),
+            truncate(label, width),
             format_duration(row.a.mean_nanos as u64),
             format_duration(row.b.mean_nanos as u64),
             signed(row.delta_nanos),

@@ -566,6 +566,7 @@ mod tests {
             end_unix_nano: 2000,
             root_name: "root".into(),
             service: "svc".into(),
+            services: vec!["svc".into()],
             span_count: 10,
             error_count: 1,
         };

@@ -160,11 +160,15 @@ pub async fn me(
 /// What the store holds and how fast spans arrive.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Stats {
+    /// Spans stored (each once).
     spans: u64,
     traces: u64,
     logs: u64,
     /// Metric data points stored (a point an exporter re-sent counts once).
     metric_points: u64,
+    /// Spans received again after they were stored (an exporter retrying) and not stored
+    /// twice; `spans + resent_spans` is every span accepted.
+    resent_spans: u64,
     bytes_on_disk: u64,
     /// Spans committed per second over the last ten seconds.
     ingest_spans_per_second: f64,
@@ -183,6 +187,7 @@ pub async fn stats(state: ApiState) -> Response {
             traces: stored.traces,
             logs: stored.logs,
             metric_points: stored.metric_points,
+            resent_spans: stored.resent_spans,
             bytes_on_disk: stored.bytes_on_disk,
             ingest_spans_per_second: state.rate.spans_per_second(),
             queued_items: state.writer.pending_items(),

@@ -577,3 +577,70 @@ async fn http_get_with(addr: std::net::SocketAddr, path: &str, headers: &str) ->
 fn open_auth() -> devtrace_server::auth::Auth {
     devtrace_server::auth::Auth::off(Arc::new(devtrace_server::auth::NoAccounts))
 }
+
+/// An exporter whose request timed out sends it again: over every transport and encoding, and
+/// in batches cut differently, each span is stored once and the summary stays exact.
+#[tokio::test]
+async fn a_request_sent_again_is_stored_once_over_http_protobuf_json_and_grpc() {
+    let fixture = Fixture::new(WriterConfig::default(), None);
+    let mut failing = span(4, 3);
+    failing.status = Some(devtrace_ingest::otlp::trace::v1::Status {
+        code: 2,
+        message: "timeout".into(),
+    });
+    let spans = vec![span(4, 1), span(4, 2), failing];
+    let protobuf = request(spans.clone()).encode_to_vec();
+    for _ in 0..2 {
+        let (status, _, _) = post(
+            fixture.router(1 << 20),
+            "application/x-protobuf",
+            None,
+            protobuf.clone(),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    // The same spans as OTLP/JSON, with a span the request holds twice.
+    let json = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[
+        {"traceId":"04040404040404040404040404040404","spanId":"0202020202020202","name":"op2"},
+        {"traceId":"04040404040404040404040404040404","spanId":"0505050505050505","name":"op5"},
+        {"traceId":"04040404040404040404040404040404","spanId":"0505050505050505","name":"op5"}
+    ]}]}]}"#;
+    let (status, _, _) = post(
+        fixture.router(1 << 20),
+        "application/json",
+        None,
+        json.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (addresses, _stop) = start_server(&fixture).await;
+    let mut client = TraceServiceClient::connect(format!("http://{}", addresses.grpc))
+        .await
+        .unwrap();
+    // Re-sent over gRPC, split in two requests, the second with a new span.
+    for part in [vec![spans[2].clone()], vec![spans[0].clone(), span(4, 6)]] {
+        let reply = client.export(request(part)).await.unwrap().into_inner();
+        assert_eq!(
+            reply.partial_success, None,
+            "a re-sent span is not an error"
+        );
+    }
+    let trace = fixture
+        .store
+        .trace_summary(devtrace_model::TraceId([4; 16]))
+        .unwrap()
+        .unwrap();
+    assert_eq!((trace.span_count, trace.error_count), (5, 1));
+    let stored = fixture
+        .store
+        .get_trace(devtrace_model::TraceId([4; 16]))
+        .unwrap()
+        .unwrap();
+    let mut ids: Vec<u8> = stored.spans.spans.iter().map(|s| s.span_id.0[0]).collect();
+    ids.sort();
+    assert_eq!(ids, [1, 2, 3, 5, 6]);
+    let stats = fixture.store.stats().unwrap();
+    assert_eq!((stats.spans, stats.traces), (5, 1));
+    assert_eq!(stats.resent_spans, 3 + 1 + 1 + 2);
+}

@@ -141,13 +141,7 @@ struct Api {
 }
 
 async fn api() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let writer = Writer::start(
-        Box::new(SqliteWriter::open(dir.path()).unwrap()),
-        Default::default(),
-    );
     let t0 = now() - 600_000 * MS; // ten minutes ago
-    let handle = writer.handle();
     let mut batches = vec![
         prepare_spans(checkout(1, t0, false)),
         prepare_spans(checkout(2, t0 + 10_000 * MS, true)),
@@ -169,6 +163,17 @@ async fn api() -> Api {
         }],
     };
     batches.push(prepare_logs(logs));
+    api_with(t0, batches).await
+}
+
+/// An API over a store holding `batches`; `t0` is when their data starts.
+async fn api_with(t0: u64, batches: Vec<devtrace_store::WriteBatch>) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Writer::start(
+        Box::new(SqliteWriter::open(dir.path()).unwrap()),
+        Default::default(),
+    );
+    let handle = writer.handle();
     for prepared in batches {
         handle.submit(prepared).unwrap().committed().await.unwrap();
     }
@@ -1010,4 +1015,181 @@ async fn the_ui_is_served_at_every_view_path_and_the_guard_applies() {
         .await
         .unwrap();
     assert_eq!(refused_ui.status(), StatusCode::FORBIDDEN);
+}
+
+/// A request across three services: the frontend's client span and the checkout service's
+/// server span share the gRPC method's name.
+fn across_services(n: u8, t0: u64) -> SpanBatch {
+    let call = "/shop.Checkout/PlaceOrder";
+    let mut client = span(n, 2, Some(1), call, t0 + 10 * MS, t0 + 90 * MS);
+    client.kind = SpanKind::Client;
+    let mut server = span(n, 3, Some(2), call, t0 + 20 * MS, t0 + 80 * MS);
+    server.kind = SpanKind::Server;
+    let mut charge = span(n, 4, Some(3), "charge", t0 + 30 * MS, t0 + 50 * MS);
+    if n == 1 {
+        charge.status.code = SpanStatus::Error;
+    }
+    let mut request = batch(
+        "frontend",
+        vec![span(n, 1, None, "GET /checkout", t0, t0 + 100 * MS), client],
+    );
+    request.extend(batch("checkout", vec![server]));
+    request.extend(batch("payment", vec![charge]));
+    request
+}
+
+#[tokio::test]
+async fn services_filters_and_operations_see_every_span_of_a_multi_service_trace() {
+    let t0 = now() - 600_000 * MS;
+    let api = api_with(
+        t0,
+        (1..=3)
+            .map(|n| prepare_spans(across_services(n, t0 + u64::from(n) * 1_000 * MS)))
+            .collect(),
+    )
+    .await;
+    let found = api.ok("/api/v1/traces?service=payment").await;
+    assert_eq!(
+        ids(&found),
+        ["03", "02", "01"],
+        "a service without the root"
+    );
+    assert_eq!(
+        found["traces"][0]["services"],
+        serde_json::json!(["checkout", "frontend", "payment"])
+    );
+    let overview = api.ok("/api/v1/overview").await;
+    let services: Vec<(String, u64, u64, u64)> = overview["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["service"].as_str().unwrap().to_owned(),
+                s["traces"].as_u64().unwrap(),
+                s["root_traces"].as_u64().unwrap(),
+                s["error_traces"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        services,
+        [
+            ("checkout".to_owned(), 3, 0, 0),
+            ("frontend".to_owned(), 3, 3, 0),
+            ("payment".to_owned(), 3, 0, 1)
+        ],
+        "every service, its errors where they happened"
+    );
+    let call = "%2Fshop.Checkout%2FPlaceOrder";
+    let server = api.ok(&format!("/api/v1/operations/{call}")).await;
+    assert_eq!(
+        (
+            &server["profile"]["service"],
+            &server["profile"]["span_kind"],
+            &server["profile"]["duration"]["mean"]
+        ),
+        (
+            &serde_json::json!("checkout"),
+            &serde_json::json!("server"),
+            &serde_json::json!(60_000_000.0)
+        )
+    );
+    assert_eq!(
+        server["other_identities"],
+        serde_json::json!([{"name": "/shop.Checkout/PlaceOrder", "service": "frontend", "kind": "client", "spans": 3}])
+    );
+    let client = api
+        .ok(&format!(
+            "/api/v1/operations/{call}?service=frontend&kind=client"
+        ))
+        .await;
+    assert_eq!(client["profile"]["duration"]["mean"], 80_000_000.0);
+    assert_eq!(client["profile"]["children"][0]["service"], "checkout");
+    let (status, none) = api
+        .get(&format!("/api/v1/operations/{call}?kind=consumer"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        none["error"],
+        "no span named \"/shop.Checkout/PlaceOrder\" is a consumer span; it is a server span of \"checkout\" and a client span of \"frontend\"; choose one with the service and kind parameters"
+    );
+    api.bad(
+        &format!("/api/v1/operations/{call}?kind=rpc"),
+        "kind",
+        "not a span kind",
+    )
+    .await;
+    let ranked = api.ok("/api/v1/operations?service=checkout").await;
+    assert_eq!(ranked["traces"], 3);
+    assert_eq!(
+        ranked["operations"][0]["operation"],
+        "/shop.Checkout/PlaceOrder"
+    );
+    assert_eq!(ranked["operations"][0]["runs"], 3);
+    let names = api.ok("/api/v1/operation-names").await;
+    let identities: Vec<String> = names["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {} {}", o["name"], o["service"], o["kind"]))
+        .collect();
+    assert_eq!(
+        identities,
+        [
+            r#""/shop.Checkout/PlaceOrder" "checkout" "server""#,
+            r#""/shop.Checkout/PlaceOrder" "frontend" "client""#,
+            r#""GET /checkout" "frontend" "internal""#,
+            r#""charge" "payment" "internal""#,
+        ]
+    );
+}
+
+/// The REST face of the default window and of 64-bit ids: on a store whose only trace is old,
+/// the findings and the overview read the hour before the newest trace and say so; a 64-bit
+/// trace id (16 hex digits) finds the trace.
+#[tokio::test]
+async fn an_old_store_gets_the_default_window_and_64_bit_ids_resolve() {
+    let t0 = 1_763_730_000_000_000_000; // 2025-11-21 13:00:00 UTC
+    let mut root = span(9, 1, None, "GET /report", t0, t0 + 100 * MS);
+    root.trace_id = "00000000000000004bf92f3577b34da6".parse().unwrap();
+    let mut spans = vec![root];
+    for q in 0..8u8 {
+        let start = t0 + (10 + u64::from(q) * 10) * MS;
+        let mut query = span(9, 10 + q, Some(1), "SELECT row", start, start + 9 * MS);
+        query.trace_id = spans[0].trace_id;
+        query.kind = SpanKind::Client;
+        query.attributes = vec![
+            KeyValue::new("db.system.name", "postgresql"),
+            KeyValue::new(
+                "db.query.text",
+                format!("SELECT * FROM rows WHERE id = {q}"),
+            ),
+        ];
+        spans.push(query);
+    }
+    let api = api_with(t0, vec![prepare_spans(batch("reports", spans))]).await;
+    let note = "no traces in the last hour; showing the hour before the newest trace, 2025-11-21 13:00:00 UTC";
+    let findings = api.ok("/api/v1/findings").await;
+    assert_eq!(findings["window"]["note"], note);
+    assert_eq!(findings["window"]["newest_unix_nano"], t0);
+    assert_eq!(findings["traces_analysed"], 1);
+    assert!(findings["total"].as_u64().unwrap() >= 1, "{findings}");
+    let recent = api.ok("/api/v1/findings?since=1h").await;
+    assert_eq!(
+        (&recent["traces_analysed"], &recent["window"]),
+        (&serde_json::json!(0), &Value::Null)
+    );
+    let overview = api.ok("/api/v1/overview").await;
+    assert_eq!(overview["window"]["note"], note);
+    assert_eq!(overview["services"][0]["service"], "reports");
+    for id in ["4bf92f3577b34da6", "00000000000000004bf92f3577b34da6"] {
+        let trace = api.ok(&format!("/api/v1/traces/{id}")).await;
+        assert_eq!(
+            trace["trace_id"], "00000000000000004bf92f3577b34da6",
+            "{id}"
+        );
+    }
+    let (status, _) = api.get("/api/v1/traces/4bf92f3577b34da7").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

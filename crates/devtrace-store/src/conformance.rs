@@ -15,6 +15,7 @@ pub fn run_all(factory: Factory<'_>) {
     late_root_and_split_traces_are_summarised(factory);
     listing_filters_and_orders_newest_first(factory);
     prefixes_resolve_uniquely_or_explain(factory);
+    sixty_four_bit_ids_resolve_as_jaeger_and_zipkin_write_them(factory);
     logs_come_back_with_their_trace_in_time_order(factory);
     a_failed_transaction_stores_nothing(factory);
     operations_find_the_traces_that_contain_them(factory);
@@ -24,6 +25,10 @@ pub fn run_all(factory: Factory<'_>) {
     sessions_are_listed_by_agent_project_and_time(factory);
     cursors_blobs_and_deletes(factory);
     listing_can_end_at_a_time(factory);
+    a_resent_span_is_stored_once(factory);
+    traces_are_multi_service_and_operations_keep_their_identity(factory);
+    the_indexes_follow_merges_and_deletes(factory);
+    resent_spans_split_and_merged_differently_are_stored_once(factory);
     metrics_add_up_per_session_and_day_whatever_their_temporality(factory);
 }
 
@@ -170,6 +175,309 @@ fn metrics_add_up_per_session_and_day_whatever_their_temporality(factory: Factor
     assert_eq!(since_day_two[0].usage.input_tokens, Some(330));
 }
 
+/// A request crosses services: filters match any span's service, each service is counted by
+/// its own spans, and a client span never merges with the server span of the same name.
+fn traces_are_multi_service_and_operations_keep_their_identity(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let call = "/shop.Checkout/PlaceOrder";
+    let kinded = |mut s: Span, kind: SpanKind| {
+        s.kind = kind;
+        s
+    };
+    let mut refused = kinded(span(1, 3, Some(2), call, 120, 180), SpanKind::Server);
+    refused.status.code = StatusCode::Error;
+    let mut request = batch(
+        "frontend",
+        vec![
+            span(1, 1, None, "GET /checkout", 100, 200),
+            kinded(span(1, 2, Some(1), call, 110, 190), SpanKind::Client),
+        ],
+    );
+    request.extend(batch("checkout", vec![refused]));
+    request.extend(batch(
+        "payment",
+        vec![span(1, 4, Some(3), "charge", 130, 150)],
+    ));
+    writer.write(&[prepare_spans(request)]).unwrap();
+    writer
+        .write(&[prepare_spans(batch(
+            "frontend",
+            vec![span(2, 1, None, "GET /", 300, 310)],
+        ))])
+        .unwrap();
+    let ids = |service: &str| -> Vec<u8> {
+        store
+            .list_traces(&TraceQuery {
+                service: Some(service.into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .iter()
+            .map(|t| t.trace_id.0[0])
+            .collect()
+    };
+    assert_eq!(ids("checkout"), [1], "a service that never has the root");
+    assert_eq!(ids("payment"), [1]);
+    assert_eq!(ids("frontend"), [2, 1]);
+    assert!(ids("nope").is_empty());
+    let summary = store.trace_summary(TraceId([1; 16])).unwrap().unwrap();
+    assert_eq!(summary.service, "frontend", "the root's service");
+    assert_eq!(summary.services, ["checkout", "frontend", "payment"]);
+    assert_eq!(
+        store.get_trace(TraceId([1; 16])).unwrap().unwrap().summary,
+        summary
+    );
+
+    let services: Vec<(String, u64, u64, u64, u64)> = store
+        .services(None)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.service, s.traces, s.root_traces, s.error_traces, s.spans))
+        .collect();
+    assert_eq!(
+        services,
+        [
+            ("frontend".to_owned(), 2, 2, 0, 3),
+            ("checkout".to_owned(), 1, 0, 1, 1),
+            ("payment".to_owned(), 1, 0, 0, 1),
+        ],
+        "each service counted by its own spans, errors where they happened"
+    );
+    assert_eq!(store.services(Some(250)).unwrap().len(), 1);
+
+    let identities: Vec<(String, SpanKind)> = store
+        .operations()
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.name == call)
+        .map(|o| (o.service, o.kind))
+        .collect();
+    assert_eq!(
+        identities,
+        [
+            ("checkout".to_owned(), SpanKind::Server),
+            ("frontend".to_owned(), SpanKind::Client)
+        ]
+    );
+    let found = |filter: OperationFilter| -> Vec<u8> {
+        store
+            .traces_with_operation(&filter, None, 10)
+            .unwrap()
+            .iter()
+            .map(|t| t.trace_id.0[0])
+            .collect()
+    };
+    assert_eq!(found(OperationFilter::named(call)), [1], "each trace once");
+    let server = OperationFilter {
+        name: call.into(),
+        service: Some("checkout".into()),
+        kind: Some(SpanKind::Server),
+    };
+    assert_eq!(found(server.clone()), [1]);
+    assert!(
+        found(OperationFilter {
+            service: Some("frontend".into()),
+            ..server.clone()
+        })
+        .is_empty()
+    );
+    assert!(
+        found(OperationFilter {
+            kind: Some(SpanKind::Consumer),
+            ..server
+        })
+        .is_empty()
+    );
+    assert_eq!(
+        store.operation_names().unwrap(),
+        [call, "GET /", "GET /checkout", "charge"]
+    );
+}
+
+/// A merged (session) trace and a deleted one leave nothing stale in the indexes.
+fn the_indexes_follow_merges_and_deletes(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let root = session_root(1, "codex", "/r", 10, 90);
+    writer
+        .write(&[prepare_session(
+            batch(
+                "codex",
+                vec![
+                    root.clone(),
+                    session_span(1, 2, Some(1), semconv::SESSION_SPAN_TOOL, 20, 30),
+                ],
+            ),
+            vec![],
+        )])
+        .unwrap();
+    // The tool call comes again under another name (the importer learnt what it was).
+    let mut renamed = session_span(1, 2, Some(1), semconv::SESSION_SPAN_TOOL, 20, 40);
+    renamed.name = "execute_tool shell".into();
+    writer
+        .write(&[prepare_session(batch("codex", vec![renamed]), vec![])])
+        .unwrap();
+    let found = |name: &str| {
+        store
+            .traces_with_operation(&OperationFilter::named(name), None, 10)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(found("execute_tool shell"), 1);
+    assert_eq!(found("tool 2"), 0, "the old name left the index");
+    let services = store.services(None).unwrap();
+    assert_eq!((services[0].traces, services[0].spans), (1, 2));
+
+    writer
+        .write(&[WriteBatch {
+            deletes: vec![TraceId([1; 16])],
+            ..Default::default()
+        }])
+        .unwrap();
+    assert_eq!(found("execute_tool shell"), 0);
+    assert!(store.services(None).unwrap().is_empty());
+    assert!(
+        store
+            .list_traces(&TraceQuery {
+                service: Some("codex".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// An exporter retrying after a timeout sends the same request again: nothing new is stored,
+/// in later transactions, within one transaction, or within one request.
+fn a_resent_span_is_stored_once(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let mut failing = span(1, 3, Some(1), "SELECT", 120, 130);
+    failing.status.code = StatusCode::Error;
+    let request = batch(
+        "api",
+        vec![
+            span(1, 1, None, "GET /", 100, 200),
+            span(1, 2, Some(1), "SELECT", 110, 120),
+            failing,
+        ],
+    );
+    writer.write(&[prepare_spans(request.clone())]).unwrap();
+    writer.write(&[prepare_spans(request.clone())]).unwrap();
+    // Twice more in one transaction, and a request holding one span twice.
+    writer
+        .write(&[
+            prepare_spans(request.clone()),
+            prepare_spans(request.clone()),
+        ])
+        .unwrap();
+    let mut doubled = request.clone();
+    doubled.spans.push(request.spans[1].clone());
+    writer.write(&[prepare_spans(doubled)]).unwrap();
+
+    let trace = store.get_trace(TraceId([1; 16])).unwrap().unwrap();
+    let mut ids: Vec<u8> = trace.spans.spans.iter().map(|s| s.span_id.0[0]).collect();
+    ids.sort();
+    assert_eq!(ids, [1, 2, 3], "each span once");
+    assert_eq!(
+        (trace.summary.span_count, trace.summary.error_count),
+        (3, 1)
+    );
+    assert_eq!(
+        (trace.summary.start_unix_nano, trace.summary.end_unix_nano),
+        (100, 200)
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.spans, stats.traces), (3, 1));
+    assert_eq!(
+        stats.resent_spans,
+        3 + 6 + 3 + 1,
+        "every re-sent span counted"
+    );
+    assert_eq!(
+        store
+            .traces_with_operation(&OperationFilter::named("SELECT"), None, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A re-sent span that differs: the first stored version wins, whole.
+    let mut changed = span(1, 2, Some(1), "UPDATE", 110, 190);
+    changed.status.code = StatusCode::Error;
+    writer
+        .write(&[prepare_spans(batch("api", vec![changed]))])
+        .unwrap();
+    let trace = store.get_trace(TraceId([1; 16])).unwrap().unwrap();
+    let kept = trace
+        .spans
+        .spans
+        .iter()
+        .find(|s| s.span_id == SpanId([2; 8]))
+        .unwrap();
+    assert_eq!((kept.name.as_str(), kept.end_unix_nano), ("SELECT", 120));
+    assert_eq!(
+        (trace.summary.span_count, trace.summary.error_count),
+        (3, 1)
+    );
+    assert!(
+        store
+            .traces_with_operation(&OperationFilter::named("UPDATE"), None, 10)
+            .unwrap()
+            .is_empty(),
+        "the dropped version's name is not indexed"
+    );
+}
+
+/// A retrying exporter (or a collector in between) may cut and combine batches differently
+/// the second time: new spans are stored, old ones are not, whatever the grouping.
+fn resent_spans_split_and_merged_differently_are_stored_once(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    writer
+        .write(&[prepare_spans(batch(
+            "api",
+            vec![
+                span(1, 1, None, "GET /a", 100, 200),
+                span(1, 2, Some(1), "q", 110, 120),
+                span(1, 3, Some(1), "q", 120, 130),
+                span(2, 1, None, "GET /b", 300, 400),
+            ],
+        ))])
+        .unwrap();
+    // The second attempt: part of trace 1 again with a new span, trace 2 again with a late
+    // child of another service, in one request; then trace 1's root alone.
+    let mut late = batch("worker", vec![span(2, 2, Some(1), "job", 310, 390)]);
+    let mut again = batch(
+        "api",
+        vec![
+            span(1, 2, Some(1), "q", 110, 120),
+            span(1, 4, Some(1), "q", 130, 140),
+            span(2, 1, None, "GET /b", 300, 400),
+        ],
+    );
+    again.extend(std::mem::take(&mut late));
+    writer.write(&[prepare_spans(again)]).unwrap();
+    writer
+        .write(&[prepare_spans(batch(
+            "api",
+            vec![span(1, 1, None, "GET /a", 100, 200)],
+        ))])
+        .unwrap();
+    let count = |trace: u8| {
+        let stored = store.get_trace(TraceId([trace; 16])).unwrap().unwrap();
+        (stored.spans.spans.len() as u64, stored.summary.span_count)
+    };
+    assert_eq!(count(1), (4, 4));
+    assert_eq!(count(2), (2, 2));
+    let summary = store.trace_summary(TraceId([2; 16])).unwrap().unwrap();
+    assert_eq!(
+        (summary.root_name.as_str(), summary.service.as_str()),
+        ("GET /b", "api")
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.spans, stats.traces, stats.resent_spans), (6, 2, 3));
+}
+
 fn session_span(trace: u8, id: u8, parent: Option<u8>, role: &str, start: u64, end: u64) -> Span {
     let mut s = span(trace, id, parent, &format!("{role} {id}"), start, end);
     s.attributes = vec![KeyValue::new(semconv::SESSION_SPAN, role)];
@@ -268,7 +576,7 @@ fn sessions_merge_resent_spans_and_keep_their_summary(factory: Factory<'_>) {
     // The operation index follows the merged names.
     assert_eq!(
         store
-            .traces_with_operation("turn 2", None, 10)
+            .traces_with_operation(&OperationFilter::named("turn 2"), None, 10)
             .unwrap()
             .len(),
         1
@@ -551,7 +859,7 @@ fn operations_find_the_traces_that_contain_them(factory: Factory<'_>) {
         .unwrap();
     let ids = |name: &str, since: Option<u64>, limit: usize| -> Vec<u8> {
         store
-            .traces_with_operation(name, since, limit)
+            .traces_with_operation(&OperationFilter::named(name), since, limit)
             .unwrap()
             .iter()
             .map(|t| t.trace_id.0[0])
@@ -835,7 +1143,9 @@ fn listing_searches_any_span_and_pages_without_gaps(factory: Factory<'_>) {
         [ServiceSummary {
             service: "api".into(),
             traces: 5,
+            root_traces: 5,
             error_traces: 1,
+            spans: 7,
             first_start_unix_nano: 1_000,
             last_end_unix_nano: 4_060,
         }]
@@ -879,6 +1189,59 @@ fn prefixes_resolve_uniquely_or_explain(factory: Factory<'_>) {
     ));
 }
 
+/// Jaeger and Zipkin write 64-bit trace ids as 16 hex digits; OpenTelemetry carries them
+/// zero-padded to 16 bytes. Either form (or a prefix of the short one) finds the trace.
+fn sixty_four_bit_ids_resolve_as_jaeger_and_zipkin_write_them(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let jaeger: TraceId = "00000000000000004bf92f3577b34da6".parse().unwrap();
+    let mut a = span(0, 1, None, "a", 1, 2);
+    a.trace_id = jaeger;
+    let mut b = span(0, 1, None, "b", 1, 2);
+    b.trace_id = "7a1c0000000000000000000000000001".parse().unwrap();
+    writer
+        .write(&[prepare_spans(batch("s", vec![a, b]))])
+        .unwrap();
+    for text in [
+        "4bf92f3577b34da6",
+        "4BF92F3577B34DA6",
+        " 4bf92f3577b34da6\n",
+        "00000000000000004bf92f3577b34da6",
+        "4bf92f35",
+    ] {
+        assert_eq!(store.resolve_trace_id(text).unwrap(), jaeger, "{text:?}");
+    }
+    assert!(matches!(
+        store.resolve_trace_id("4bf92f3577b34da7"),
+        Err(StoreError::TraceNotFound(_))
+    ));
+    // A 128-bit id that starts with the same 16 digits makes them ambiguous: both are named.
+    let mut c = span(0, 1, None, "c", 1, 2);
+    c.trace_id = "4bf92f3577b34da6aaaaaaaaaaaaaaaa".parse().unwrap();
+    writer
+        .write(&[prepare_spans(batch("s", vec![c.clone()]))])
+        .unwrap();
+    match store.resolve_trace_id("4bf92f3577b34da6") {
+        Err(StoreError::AmbiguousPrefix { candidates, .. }) => assert_eq!(
+            candidates,
+            [c.trace_id.to_hex(), jaeger.to_hex()],
+            "the 128-bit match, then the 64-bit one"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store
+            .resolve_trace_id("00000000000000004bf92f3577b34da6")
+            .unwrap(),
+        jaeger,
+        "the padded form is exact"
+    );
+    let error = store.resolve_trace_id("4bf92f3577b34da6x").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "\"4bf92f3577b34da6x\" is not a trace id or prefix: trace ids are 32 hexadecimal characters (16 for a 64-bit id, as Jaeger and Zipkin write them)"
+    );
+}
+
 fn logs_come_back_with_their_trace_in_time_order(factory: Factory<'_>) {
     let (mut writer, store) = factory();
     let log = |time: u64, trace: Option<u8>, body: &str| LogRecord {
@@ -919,7 +1282,7 @@ fn logs_come_back_with_their_trace_in_time_order(factory: Factory<'_>) {
 fn a_failed_transaction_stores_nothing(factory: Factory<'_>) {
     let (mut writer, store) = factory();
     let good = prepare_spans(batch("s", vec![span(1, 1, None, "ok", 1, 2)]));
-    let mut corrupt = prepare_spans(batch("s", vec![span(2, 1, None, "bad", 1, 2)]));
+    let mut corrupt = prepare_spans(batch("s", vec![span(2, 2, None, "bad", 1, 2)]));
     // An impossible count violates the schema's checks, so the second statement fails.
     corrupt.traces[0].span_count = u64::MAX;
     corrupt.traces[0].trace_id = TraceId([1; 16]);
@@ -1069,13 +1432,13 @@ fn projects_keep_their_data_apart(factory: TeamFactory<'_>) {
     );
     assert!(
         store
-            .traces_with_operation("GET /theirs", None, 10)
+            .traces_with_operation(&OperationFilter::named("GET /theirs"), None, 10)
             .unwrap()
             .is_empty()
     );
     assert_eq!(
         theirs
-            .traces_with_operation("GET /theirs", None, 10)
+            .traces_with_operation(&OperationFilter::named("GET /theirs"), None, 10)
             .unwrap()
             .len(),
         1
@@ -1135,14 +1498,14 @@ fn projects_keep_their_data_apart(factory: TeamFactory<'_>) {
     assert_eq!(theirs.stats().unwrap().logs, 0);
     assert!(
         theirs
-            .traces_with_operation("GET /theirs", None, 10)
+            .traces_with_operation(&OperationFilter::named("GET /theirs"), None, 10)
             .unwrap()
             .is_empty(),
         "the operation index forgets a deleted trace"
     );
     assert_eq!(
         store
-            .traces_with_operation("GET /ours", None, 10)
+            .traces_with_operation(&OperationFilter::named("GET /ours"), None, 10)
             .unwrap()
             .len(),
         1

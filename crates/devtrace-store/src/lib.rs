@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod postgres;
 pub mod prepare;
 pub mod qa;
+pub mod recent;
 pub mod retention;
 pub mod sql;
 pub mod sqlite;
@@ -35,6 +36,7 @@ pub use accounts::{Accounts, NewToken, Project, TokenRecord};
 pub use location::{Backend, CommitFeed, ProjectWriter, StoreLocation};
 
 pub use devtrace_model::session::SessionFacts;
+pub use devtrace_model::{Operation, OperationFilter};
 pub use prepare::{
     BlobRow, WriteBatch, compress_blob, prepare_logs, prepare_session, prepare_spans,
 };
@@ -68,6 +70,8 @@ pub struct TraceSummary {
     pub root_name: String,
     /// `service.name` of that span.
     pub service: String,
+    /// Every service with a span in the trace, sorted (the root's included).
+    pub services: Vec<String>,
     pub span_count: u64,
     pub error_count: u64,
 }
@@ -82,7 +86,7 @@ impl TraceSummary {
 /// (start, trace id) descending, so [`TraceCursor`] pages through them without gaps or repeats.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TraceQuery {
-    /// The root span's `service.name`.
+    /// Only traces with a span of this `service.name` (any span, not only the root).
     pub service: Option<String>,
     /// Matches root operations containing this text.
     pub name_contains: Option<String>,
@@ -183,14 +187,21 @@ pub struct StoredTrace {
     pub spans: SpanBatch,
 }
 
-/// One service's traces (by the root span's service), for overviews.
+/// One service's part in the traces of a window, counted by the spans of that service: a
+/// trace counts for every service it has spans of.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServiceSummary {
     pub service: String,
+    /// Traces with at least one span of this service.
     pub traces: u64,
-    /// Traces with at least one error span.
+    /// Of those, the traces whose root span is this service's (requests it received first).
+    pub root_traces: u64,
+    /// Traces in which a span of this service failed.
     pub error_traces: u64,
+    /// Spans of this service in those traces.
+    pub spans: u64,
+    /// Start of the first and end of the last trace it has spans in.
     pub first_start_unix_nano: u64,
     pub last_end_unix_nano: u64,
 }
@@ -199,11 +210,15 @@ pub struct ServiceSummary {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {
+    /// Spans stored, each once.
     pub spans: u64,
     pub traces: u64,
     pub logs: u64,
     /// Metric data points (each stored once, however often an exporter re-sent it).
     pub metric_points: u64,
+    /// Spans received again after they were stored (an exporter retrying after a timeout) and
+    /// not stored a second time. `spans + resent_spans` is every span accepted.
+    pub resent_spans: u64,
     pub bytes_on_disk: u64,
 }
 
@@ -216,7 +231,10 @@ pub enum StoreError {
         prefix: String,
         candidates: Vec<String>,
     },
-    #[error("{} is not a trace id or prefix: trace ids are 32 hexadecimal characters", quote(.0))]
+    #[error(
+        "{} is not a trace id or prefix: trace ids are 32 hexadecimal characters (16 for a 64-bit id, as Jaeger and Zipkin write them)",
+        quote(.0)
+    )]
     InvalidTraceId(String),
     #[error("no devtrace store at {}: start `devtrace serve` or import data first", escape(.0))]
     Missing(String),
@@ -254,25 +272,39 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait Store: Send + Sync {
     /// Traces newest first, filtered; never reads spans.
     fn list_traces(&self, query: &TraceQuery) -> Result<Vec<TraceSummary>>;
-    /// The full id of the one trace whose hex id starts with `prefix`.
-    fn resolve_trace_id(&self, prefix: &str) -> Result<TraceId>;
+    /// Stored trace ids from `low` to `high` (both included), in order, at most `limit`.
+    fn trace_ids_between(&self, low: TraceId, high: TraceId, limit: usize) -> Result<Vec<TraceId>>;
+    /// The full id of the one trace `text` names: a whole id, a unique prefix of one, or a
+    /// 64-bit id (16 hex digits, as Jaeger and Zipkin write them; stored zero-padded on the
+    /// left, as OpenTelemetry carries them) or a prefix of one. Written once, over
+    /// [`Store::trace_ids_between`], so every backend resolves ids alike.
+    fn resolve_trace_id(&self, text: &str) -> Result<TraceId> {
+        resolve_trace_id(self, text)
+    }
     fn get_trace(&self, trace_id: TraceId) -> Result<Option<StoredTrace>>;
     /// The summary row of one trace, without reading its spans.
     fn trace_summary(&self, trace_id: TraceId) -> Result<Option<TraceSummary>>;
     /// Log records correlated with the trace, oldest first.
     fn logs_for_trace(&self, trace_id: TraceId) -> Result<LogBatch>;
     fn stats(&self) -> Result<StoreStats>;
-    /// Traces containing a span named `operation` (newest first), most recent `limit`.
+    /// Traces containing a span of an operation the filter matches (newest first), the most
+    /// recent `limit`, each once.
     fn traces_with_operation(
         &self,
-        operation: &str,
+        operation: &OperationFilter,
         since_unix_nano: Option<u64>,
         limit: usize,
     ) -> Result<Vec<TraceSummary>>;
-    /// Services of the traces started at or after `since`, most traces first.
+    /// Every service with spans in the traces started at or after `since`, most traces first.
     fn services(&self, since_unix_nano: Option<u64>) -> Result<Vec<ServiceSummary>>;
+    /// Every operation ever stored, sorted by name, service and kind.
+    fn operations(&self) -> Result<Vec<Operation>>;
     /// Every span name ever stored, sorted.
-    fn operation_names(&self) -> Result<Vec<String>>;
+    fn operation_names(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self.operations()?.into_iter().map(|o| o.name).collect();
+        names.dedup();
+        Ok(names)
+    }
     /// Whether a document with this digest was imported before (see [`document_digest`]).
     fn is_imported(&self, digest: &DocumentDigest) -> Result<bool>;
     /// One read-only SQL statement over the views documented in [`sql::SCHEMA`].
@@ -312,31 +344,47 @@ pub trait Store: Send + Sync {
     }
 }
 
-/// Resolves a trace id prefix: `lookup(low, high)` returns up to five stored ids between the
-/// lowest and highest ids with that prefix; exactly one must match. Shared by the backends so
-/// that a prefix means the same on each.
-pub(crate) fn resolve_prefix(
-    prefix: &str,
-    lookup: impl FnOnce(TraceId, TraceId) -> Result<Vec<TraceId>>,
-) -> Result<TraceId> {
-    let prefix = prefix.trim();
-    let valid =
-        !prefix.is_empty() && prefix.len() <= 32 && prefix.bytes().all(|b| b.is_ascii_hexdigit());
+/// How many candidates an ambiguous id lists.
+const ID_CANDIDATES: usize = 5;
+
+fn resolve_trace_id<S: Store + ?Sized>(store: &S, text: &str) -> Result<TraceId> {
+    let text = text.trim();
+    let valid = !text.is_empty() && text.len() <= 32 && text.bytes().all(|b| b.is_ascii_hexdigit());
     if !valid {
-        return Err(StoreError::InvalidTraceId(prefix.to_owned()));
+        return Err(StoreError::InvalidTraceId(text.to_owned()));
     }
-    let pad = |fill: char| -> TraceId {
-        let mut full = prefix.to_ascii_lowercase();
+    let text = text.to_ascii_lowercase();
+    // `prefix` padded to 32 digits with `fill`.
+    let padded = |prefix: &str, fill: char| -> TraceId {
+        let mut full = prefix.to_owned();
         full.extend(std::iter::repeat_n(fill, 32 - prefix.len()));
         full.parse().expect("32 hex characters")
     };
-    let matches = lookup(pad('0'), pad('f'))?;
-    match matches.as_slice() {
-        [] => Err(StoreError::TraceNotFound(prefix.to_owned())),
+    let mut found =
+        store.trace_ids_between(padded(&text, '0'), padded(&text, 'f'), ID_CANDIDATES)?;
+    // A 64-bit id, or the start of one: the low half of a zero-padded 128-bit id.
+    if text.len() <= 16 {
+        let low_half = format!("{:0>16}{text}", "");
+        for id in store.trace_ids_between(
+            padded(&low_half, '0'),
+            padded(&low_half, 'f'),
+            ID_CANDIDATES,
+        )? {
+            if !found.contains(&id) {
+                found.push(id);
+            }
+        }
+    }
+    match found.as_slice() {
+        [] => Err(StoreError::TraceNotFound(text)),
         [one] => Ok(*one),
         many => Err(StoreError::AmbiguousPrefix {
-            prefix: prefix.to_owned(),
-            candidates: many.iter().map(|id| id.to_hex()).collect(),
+            prefix: text,
+            candidates: many
+                .iter()
+                .take(ID_CANDIDATES)
+                .map(|id| id.to_hex())
+                .collect(),
         }),
     }
 }

@@ -5,8 +5,8 @@
 
 use crate::chunk;
 use devtrace_model::session::SessionFacts;
-use devtrace_model::{LogBatch, Span, SpanBatch, TraceId};
-use std::collections::HashMap;
+use devtrace_model::{LogBatch, Span, SpanBatch, SpanId, TraceId};
+use std::collections::{HashMap, HashSet};
 
 /// The spans of one trace that arrived together, ready to insert.
 #[derive(Clone, Debug)]
@@ -21,8 +21,10 @@ pub struct TraceChunk {
     pub root_name: String,
     pub root_service: String,
     pub is_root: bool,
-    /// The distinct span names in the chunk, for the operation index.
-    pub operations: Vec<String>,
+    /// The distinct operations (span name, service, kind) in the chunk, for the operation index.
+    pub operations: Vec<crate::Operation>,
+    /// Spans and failed spans of each service in the chunk, for the service index.
+    pub services: Vec<ServiceSpans>,
     /// The root span is a `devtrace run` (it carries `devtrace.run.id`).
     pub is_run: bool,
     /// Merge into the stored trace (same span id: the newer version fills in the older, see
@@ -31,7 +33,20 @@ pub struct TraceChunk {
     pub merge: bool,
     /// The session summary, when the chunk holds a session span.
     pub session: Option<SessionFacts>,
+    /// The span ids in the chunk, each once: what the writer checks against the spans stored
+    /// before, so a re-sent span is stored once (see [`crate::recent`]).
+    pub span_ids: Vec<SpanId>,
+    /// Spans the request held twice (same id in this trace), left out of the chunk.
+    pub repeated: u64,
     pub data: Vec<u8>,
+}
+
+/// How many spans of one service a chunk holds, and how many of them failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSpans {
+    pub service: String,
+    pub spans: u64,
+    pub errors: u64,
 }
 
 /// Log records that arrived together for one trace (or with no trace at all).
@@ -117,8 +132,11 @@ impl WriteBatch {
 }
 
 /// Prepares a session's spans (and the blobs they refer to) to be merged into what is stored.
+/// A span the batch holds twice is folded into one (`merge_span`), as a stored one would be.
 pub fn prepare_session(batch: SpanBatch, blobs: Vec<(crate::BlobHash, Vec<u8>)>) -> WriteBatch {
-    let mut prepared = prepare_spans(batch);
+    let mut folded = SpanBatch::default();
+    devtrace_model::session::merge_batches(&mut folded, batch);
+    let mut prepared = prepare_spans(folded);
     for trace in &mut prepared.traces {
         trace.merge = true;
     }
@@ -138,7 +156,9 @@ pub fn compress_blob(hash: crate::BlobHash, bytes: &[u8]) -> BlobRow {
     }
 }
 
-/// Splits `batch` into one chunk per trace, in order of first appearance.
+/// Splits `batch` into one chunk per trace, in order of first appearance. A span id the batch
+/// holds twice for the same trace is kept once: the first one (the rule for re-sent spans,
+/// docs/conventions.md).
 pub fn prepare_spans(batch: SpanBatch) -> WriteBatch {
     let SpanBatch {
         resources,
@@ -156,9 +176,15 @@ pub fn prepare_spans(batch: SpanBatch) -> WriteBatch {
     }
     let traces = groups
         .into_iter()
-        .map(|(trace_id, spans)| {
+        .map(|(trace_id, mut spans)| {
+            let received = spans.len();
+            keep_first_of_each_id(&mut spans);
+            let repeated = (received - spans.len()) as u64;
             let sub = sub_batch(&resources, &scopes, spans);
-            summarise(trace_id, &sub)
+            TraceChunk {
+                repeated,
+                ..summarise(trace_id, &sub)
+            }
         })
         .collect();
     WriteBatch {
@@ -205,6 +231,33 @@ pub fn prepare_logs(batch: LogBatch) -> WriteBatch {
         logs,
         ..Default::default()
     }
+}
+
+/// Drops every span whose id an earlier span of the list has (all spans of one trace).
+fn keep_first_of_each_id(spans: &mut Vec<Span>) {
+    if spans.len() < 2 {
+        return;
+    }
+    let mut seen: HashSet<SpanId> = HashSet::with_capacity(spans.len());
+    spans.retain(|s| seen.insert(s.span_id));
+}
+
+/// The chunk without the spans `stored` says are stored already, re-summarised; `None` when
+/// nothing is left. Decodes the chunk: only re-sent spans pay for this.
+pub(crate) fn without_stored(
+    chunk: &TraceChunk,
+    stored: impl Fn(&SpanId) -> bool,
+) -> crate::Result<Option<TraceChunk>> {
+    let mut batch = chunk::decode_spans(&chunk.data)?;
+    batch.spans.retain(|s| !stored(&s.span_id));
+    if batch.spans.is_empty() {
+        return Ok(None);
+    }
+    let spans = std::mem::take(&mut batch.spans);
+    let compact = sub_batch(&batch.resources, &batch.scopes, spans);
+    let mut filtered = summarise(chunk.trace_id, &compact);
+    filtered.merge = chunk.merge;
+    Ok(Some(filtered))
 }
 
 fn sub_batch(
@@ -259,19 +312,50 @@ pub(crate) fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
         root_name: named.name.clone(),
         root_service: batch.resource_of(named).service_name().to_owned(),
         is_root: root.is_some(),
-        operations: distinct_names(batch),
+        operations: distinct_operations(batch),
+        services: spans_by_service(batch),
         is_run: root.is_some_and(|r| r.attr(devtrace_model::semconv::RUN_ID).is_some()),
         merge: false,
         session: SessionFacts::from_spans(batch),
+        span_ids: batch.spans.iter().map(|s| s.span_id).collect(),
+        repeated: 0,
         data: chunk::encode_spans(batch),
     }
 }
 
-fn distinct_names(batch: &SpanBatch) -> Vec<String> {
-    let mut names: Vec<String> = batch.spans.iter().map(|s| s.name.clone()).collect();
-    names.sort_unstable();
-    names.dedup();
-    names
+/// The operations of a batch's spans, each once, sorted.
+pub(crate) fn distinct_operations(batch: &SpanBatch) -> Vec<crate::Operation> {
+    let mut seen: HashSet<(&str, u32, devtrace_model::SpanKind)> = HashSet::new();
+    let mut operations: Vec<crate::Operation> = batch
+        .spans
+        .iter()
+        .filter(|s| seen.insert((s.name.as_str(), s.resource, s.kind)))
+        .map(|s| crate::Operation::new(&s.name, batch.resource_of(s).service_name(), s.kind))
+        .collect();
+    // Two resources may name the same service.
+    operations.sort_unstable();
+    operations.dedup();
+    operations
+}
+
+/// Spans and failed spans per service, sorted by service.
+pub(crate) fn spans_by_service(batch: &SpanBatch) -> Vec<ServiceSpans> {
+    let mut counts: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    for span in &batch.spans {
+        let entry = counts
+            .entry(batch.resource_of(span).service_name())
+            .or_default();
+        entry.0 += 1;
+        entry.1 += u64::from(span.is_error());
+    }
+    counts
+        .into_iter()
+        .map(|(service, (spans, errors))| ServiceSpans {
+            service: service.to_owned(),
+            spans,
+            errors,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -336,6 +420,30 @@ mod tests {
                 first.is_root
             ),
             ("op1", "front", true)
+        );
+        assert_eq!(
+            first.services,
+            [
+                ServiceSpans {
+                    service: "back".into(),
+                    spans: 2,
+                    errors: 1
+                },
+                ServiceSpans {
+                    service: "front".into(),
+                    spans: 1,
+                    errors: 0
+                }
+            ]
+        );
+        let operations: Vec<(&str, &str)> = first
+            .operations
+            .iter()
+            .map(|o| (o.name.as_str(), o.service.as_str()))
+            .collect();
+        assert_eq!(
+            operations,
+            [("op1", "front"), ("op2", "back"), ("op3", "back")]
         );
         let decoded = chunk::decode_spans(&first.data).unwrap();
         assert_eq!(decoded.resources.len(), 2);

@@ -7,13 +7,14 @@
 //! processes see committed data while `serve` writes (WAL).
 
 use crate::chunk;
-use crate::prepare::TraceChunk;
+use crate::prepare::{TraceChunk, without_stored};
+use crate::recent::RecentSpans;
 use crate::{
-    BlobHash, ImportCursor, ProjectId, Result, ServiceSummary, SessionFacts, SessionQuery,
-    SessionSummary, Store, StoreError, StoreStats, StoreWriter, StoredTrace, TraceQuery,
-    TraceSummary, WriteBatch,
+    BlobHash, ImportCursor, Operation, OperationFilter, ProjectId, Result, ServiceSummary,
+    SessionFacts, SessionQuery, SessionSummary, Store, StoreError, StoreStats, StoreWriter,
+    StoredTrace, TraceQuery, TraceSummary, WriteBatch,
 };
-use devtrace_model::{LogBatch, SpanBatch, TraceId};
+use devtrace_model::{LogBatch, SpanBatch, SpanId, SpanKind, TraceId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -113,7 +114,34 @@ const MIGRATIONS: &[&str] = &[
     // 9: OTLP metrics: series (with the session and usage quantity they belong to) and
     // points keyed so that an exporter's retry is stored once (see metrics.rs).
     crate::metrics::MIGRATION,
-    // 10: the project (one: the embedded store holds `default` only) with its retention, and
+    // 10: traces are multi-service. An operation is (span name, service, kind): the operation
+    // index is rebuilt on that identity, and a service index says which services have spans
+    // in each trace (with their span and error counts). Filled from the stored chunks, which
+    // also loses any span stored twice by an older devtrace (see `after_migration`).
+    "CREATE TABLE services (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+     CREATE TABLE operations (
+         id       INTEGER PRIMARY KEY,
+         name     TEXT NOT NULL,
+         service  INTEGER NOT NULL,
+         kind     INTEGER NOT NULL,
+         UNIQUE (name, service, kind)
+     );
+     DROP TABLE trace_operations;
+     DROP TABLE span_names;
+     CREATE TABLE trace_operations (
+         operation  INTEGER NOT NULL,
+         trace      INTEGER NOT NULL,
+         PRIMARY KEY (operation, trace)
+     ) WITHOUT ROWID;
+     CREATE TABLE trace_services (
+         trace    INTEGER NOT NULL,
+         service  INTEGER NOT NULL,
+         spans    INTEGER NOT NULL,
+         errors   INTEGER NOT NULL,
+         PRIMARY KEY (trace, service)
+     ) WITHOUT ROWID;
+     INSERT OR IGNORE INTO counters (name, value) VALUES ('resent_spans', 0);",
+    // 11: the project (one: the embedded store holds `default` only) with its retention, and
     // API tokens, for `devtrace serve --auth required` (see accounts.rs).
     "CREATE TABLE projects (
          id            INTEGER PRIMARY KEY CHECK (id = 1),
@@ -136,19 +164,26 @@ const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;",
 ];
 
-/// Services of the traces started since `?1`, reading every trace row in storage order: the
-/// plan for a window covering much of the store.
+/// Every service with spans in the traces started since `?1`, reading every trace row in
+/// storage order and each one's service entries beside it: the plan for a window covering much
+/// of the store.
 const SERVICES_SCAN_SQL: &str =
-    "SELECT root_service, count(*), sum(error_count > 0), min(start_ns), max(end_ns)
-     FROM traces NOT INDEXED WHERE start_ns >= ?1
-     GROUP BY root_service ORDER BY count(*) DESC, root_service";
+    "SELECT s.name, count(*), sum(t.root_service = s.name), sum(ts.errors > 0), sum(ts.spans),
+            min(t.start_ns), max(t.end_ns)
+     FROM traces t NOT INDEXED CROSS JOIN trace_services ts ON ts.trace = t.id
+          JOIN services s ON s.id = ts.service
+     WHERE t.start_ns >= ?1
+     GROUP BY ts.service ORDER BY count(*) DESC, s.name";
 
 /// The same through the start-time index: the plan for a recent window. (Over a wide window it
 /// reads rows in time order, scattered over the table: 4× slower than the scan on 5 M spans.)
 const SERVICES_RECENT_SQL: &str =
-    "SELECT root_service, count(*), sum(error_count > 0), min(start_ns), max(end_ns)
-     FROM traces INDEXED BY traces_by_start WHERE start_ns >= ?1
-     GROUP BY root_service ORDER BY count(*) DESC, root_service";
+    "SELECT s.name, count(*), sum(t.root_service = s.name), sum(ts.errors > 0), sum(ts.spans),
+            min(t.start_ns), max(t.end_ns)
+     FROM traces t INDEXED BY traces_by_start CROSS JOIN trace_services ts ON ts.trace = t.id
+          JOIN services s ON s.id = ts.service
+     WHERE t.start_ns >= ?1
+     GROUP BY ts.service ORDER BY count(*) DESC, s.name";
 
 /// A `since` window holding more than this share of the store's time range is scanned.
 const SERVICES_SCAN_SHARE: f64 = 0.2;
@@ -177,47 +212,191 @@ fn clamp_i64(value: u64) -> i64 {
     value.min(i64::MAX as u64) as i64
 }
 
-/// Work a migration needs beyond SQL: filling a new index from existing chunks.
+/// Work a migration needs beyond SQL: filling new indexes from existing chunks.
 fn after_migration(tx: &rusqlite::Transaction<'_>, version: usize) -> Result<()> {
-    if version == 3 {
-        let mut chunks = tx.prepare("SELECT trace, data FROM span_chunks")?;
-        let mut rows = chunks.query([])?;
-        let mut names = NameCache::default();
-        while let Some(row) = rows.next()? {
-            let trace: i64 = row.get(0)?;
-            let batch = chunk::decode_spans(row.get_ref(1)?.as_blob()?)?;
-            for span in &batch.spans {
-                let id = names.id(tx, &span.name)?;
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO trace_operations (name, trace) VALUES (?1, ?2)",
-                )?
-                .execute(params![id, trace])?;
-            }
-        }
+    // Migration 3's name index is replaced by 10's, which fills the new one from the chunks.
+    if version == 10 {
+        reindex_every_trace(tx)?;
     }
     Ok(())
 }
 
-/// Span name → id, remembered across transactions by the writer.
-#[derive(Default)]
-struct NameCache {
-    ids: std::collections::HashMap<String, i64>,
+/// Migration 10's backfill: reads every trace's chunks once, in trace order; a trace holding a
+/// span id twice (stored by a devtrace from before re-sent spans were recognised) is rewritten
+/// as one chunk without the later copies, its summary recomputed and the counters corrected;
+/// then its operations and services are indexed.
+fn reindex_every_trace(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let mut index = IndexCache::default();
+    let mut removed_total = 0i64;
+    let mut statement = tx.prepare("SELECT trace, data FROM span_chunks ORDER BY trace, rowid")?;
+    let mut rows = statement.query([])?;
+    let mut current: Option<(i64, SpanBatch)> = None;
+    loop {
+        let row = rows.next()?;
+        let next_key = row.map(|r| r.get::<_, i64>(0)).transpose()?;
+        if let Some((key, batch)) = current.take_if(|(key, _)| Some(*key) != next_key) {
+            removed_total += reindex_trace(tx, &mut index, key, batch)?;
+        }
+        let (Some(row), Some(key)) = (row, next_key) else {
+            break;
+        };
+        let batch = chunk::decode_spans(row.get_ref(1)?.as_blob()?)?;
+        match &mut current {
+            Some((_, stored)) => stored.extend(batch),
+            None => current = Some((key, batch)),
+        }
+    }
+    if removed_total > 0 {
+        tx.execute(
+            "UPDATE counters SET value = value - ?1 WHERE name = 'spans'",
+            params![removed_total],
+        )?;
+        tx.execute(
+            "UPDATE counters SET value = value + ?1 WHERE name = 'resent_spans'",
+            params![removed_total],
+        )?;
+    }
+    Ok(())
 }
 
-impl NameCache {
-    fn id(&mut self, conn: &Connection, name: &str) -> Result<i64> {
-        if let Some(id) = self.ids.get(name) {
+/// One trace of [`reindex_every_trace`]; returns the spans it removed.
+fn reindex_trace(
+    tx: &rusqlite::Transaction<'_>,
+    index: &mut IndexCache,
+    key: i64,
+    mut batch: SpanBatch,
+) -> Result<i64> {
+    let before = batch.spans.len();
+    let mut seen = std::collections::HashSet::with_capacity(before);
+    batch.spans.retain(|s| seen.insert(s.span_id));
+    let removed = (before - batch.spans.len()) as i64;
+    let Some(first) = batch.spans.first() else {
+        return Ok(0);
+    };
+    let summary = crate::prepare::summarise(first.trace_id, &batch);
+    if removed > 0 {
+        replace_trace(tx, key, &summary)?;
+    }
+    index_chunk(tx, index, key, &summary)?;
+    Ok(removed)
+}
+
+/// Service name → id and operation → id, remembered across transactions by the writer.
+#[derive(Default)]
+struct IndexCache {
+    services: std::collections::HashMap<String, i64>,
+    operations: std::collections::HashMap<crate::Operation, i64>,
+}
+
+impl IndexCache {
+    fn service(&mut self, conn: &Connection, name: &str) -> Result<i64> {
+        if let Some(id) = self.services.get(name) {
             return Ok(*id);
         }
         let id: i64 = conn
             .prepare_cached(
-                "INSERT INTO span_names (name) VALUES (?1)
+                "INSERT INTO services (name) VALUES (?1)
                  ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
             )?
             .query_row(params![name], |row| row.get(0))?;
-        self.ids.insert(name.to_owned(), id);
+        self.services.insert(name.to_owned(), id);
         Ok(id)
     }
+
+    fn operation(&mut self, conn: &Connection, operation: &crate::Operation) -> Result<i64> {
+        if let Some(id) = self.operations.get(operation) {
+            return Ok(*id);
+        }
+        let service = self.service(conn, &operation.service)?;
+        let id: i64 = conn
+            .prepare_cached(
+                "INSERT INTO operations (name, service, kind) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name, service, kind) DO UPDATE SET name = excluded.name
+                 RETURNING id",
+            )?
+            .query_row(
+                params![operation.name, service, operation.kind.to_otlp()],
+                |row| row.get(0),
+            )?;
+        self.operations.insert(operation.clone(), id);
+        Ok(id)
+    }
+}
+
+/// Adds a chunk's operations and services to the indexes of trace `key`.
+fn index_chunk(
+    tx: &rusqlite::Transaction<'_>,
+    index: &mut IndexCache,
+    key: i64,
+    chunk: &TraceChunk,
+) -> Result<()> {
+    let mut index_operation = tx.prepare_cached(
+        "INSERT OR IGNORE INTO trace_operations (operation, trace) VALUES (?1, ?2)",
+    )?;
+    for operation in &chunk.operations {
+        let id = index.operation(tx, operation)?;
+        index_operation.execute(params![id, key])?;
+    }
+    let mut index_service = tx.prepare_cached(
+        "INSERT INTO trace_services (trace, service, spans, errors) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (trace, service) DO UPDATE SET spans = spans + excluded.spans,
+             errors = errors + excluded.errors",
+    )?;
+    for service in &chunk.services {
+        let id = index.service(tx, &service.service)?;
+        index_service.execute(params![
+            key,
+            id,
+            service.spans as i64,
+            service.errors as i64
+        ])?;
+    }
+    Ok(())
+}
+
+/// Removes trace `key` from the indexes, given the spans stored for it.
+fn unindex_trace(
+    tx: &rusqlite::Transaction<'_>,
+    index: &mut IndexCache,
+    key: i64,
+    stored: &SpanBatch,
+) -> Result<()> {
+    // The operation index is keyed by operation first: delete exactly the trace's entries
+    // rather than scanning it for the trace.
+    for operation in crate::prepare::distinct_operations(stored) {
+        let id = index.operation(tx, &operation)?;
+        tx.prepare_cached("DELETE FROM trace_operations WHERE operation = ?1 AND trace = ?2")?
+            .execute(params![id, key])?;
+    }
+    tx.prepare_cached("DELETE FROM trace_services WHERE trace = ?1")?
+        .execute(params![key])?;
+    Ok(())
+}
+
+/// Replaces everything stored for trace `key` by `whole`, one chunk summarising the whole trace:
+/// its chunks and its summary row (the indexes are the caller's).
+fn replace_trace(tx: &rusqlite::Transaction<'_>, key: i64, whole: &TraceChunk) -> Result<()> {
+    tx.prepare_cached("DELETE FROM span_chunks WHERE trace = ?1")?
+        .execute(params![key])?;
+    tx.prepare_cached("INSERT INTO span_chunks (trace, data) VALUES (?1, ?2)")?
+        .execute(params![key, whole.data])?;
+    tx.prepare_cached(
+        "UPDATE traces SET start_ns = ?2, end_ns = ?3, span_count = ?4, error_count = ?5,
+                 root_name = ?6, root_service = ?7, root_is_real = ?8, is_run = ?9
+             WHERE id = ?1",
+    )?
+    .execute(params![
+        key,
+        whole.start_unix_nano as i64,
+        whole.end_unix_nano as i64,
+        whole.span_count as i64,
+        whole.error_count as i64,
+        whole.root_name,
+        whole.root_service,
+        whole.is_root,
+        whole.is_run,
+    ])?;
+    Ok(())
 }
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -276,7 +455,11 @@ fn open_existing(path: &Path) -> Result<Connection> {
 /// The write side: owned by the writer thread (or an importer).
 pub struct SqliteWriter {
     conn: Connection,
-    names: NameCache,
+    index: IndexCache,
+    /// Span ids of recently written traces, so re-sent spans are found without a read.
+    recent: RecentSpans,
+    /// `PRAGMA data_version` in the last transaction: a change means another connection wrote.
+    data_version: Option<i64>,
     series: crate::metrics::SeriesCache,
 }
 
@@ -293,9 +476,19 @@ impl SqliteWriter {
         migrate(&mut conn, &path)?;
         Ok(Self {
             conn,
-            names: NameCache::default(),
+            index: IndexCache::default(),
+            recent: RecentSpans::new(crate::recent::DEFAULT_CAPACITY),
+            data_version: None,
             series: crate::metrics::SeriesCache::default(),
         })
+    }
+}
+
+#[cfg(test)]
+impl SqliteWriter {
+    fn with_recent_capacity(mut self, spans: usize) -> Self {
+        self.recent = RecentSpans::new(spans);
+        self
     }
 }
 
@@ -318,7 +511,7 @@ const UPSERT_TRACE: &str = "
             ELSE root_service END,
         root_is_real = max(root_is_real, excluded.root_is_real),
         is_run = max(is_run, excluded.is_run)
-    RETURNING id, span_count";
+    RETURNING id";
 
 /// What the embedded store answers to a write or a handle for another project.
 pub(crate) fn one_project_only(project: ProjectId) -> StoreError {
@@ -391,8 +584,10 @@ impl StoreWriter for SqliteWriter {
         let batches = coalesced.as_deref().unwrap_or(batches);
         let result = self.write_transaction(batches);
         if result.is_err() {
-            // Names and series inserted by the failed transaction were rolled back with it.
-            self.names = NameCache::default();
+            // Names, spans and series inserted by the failed transaction were rolled back with it.
+            self.index = IndexCache::default();
+            self.recent.clear();
+            self.data_version = None;
             self.series.clear();
         }
         result
@@ -415,23 +610,25 @@ impl SqliteWriter {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (mut spans, mut new_traces, mut logs, mut points) = (0i64, 0i64, 0i64, 0i64);
+        // Another connection (an importer beside a server) may have written since this
+        // writer's last transaction: then what the cache remembers may be incomplete.
+        let version: i64 = tx.pragma_query_value(None, "data_version", |r| r.get(0))?;
+        if self.data_version != Some(version) {
+            self.recent.clear();
+        }
+        let mut counts = Counts::default();
         {
-            let mut upsert = tx.prepare_cached(UPSERT_TRACE)?;
-            let mut insert_chunk =
-                tx.prepare_cached("INSERT INTO span_chunks (trace, data) VALUES (?1, ?2)")?;
-            let mut index_operation = tx.prepare_cached(
-                "INSERT OR IGNORE INTO trace_operations (name, trace) VALUES (?1, ?2)",
-            )?;
             let mut insert_logs = tx.prepare_cached(
                 "INSERT INTO log_chunks (trace_id, first_ns, count, data) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for batch in batches {
                 for trace_id in &batch.deletes {
-                    let (traces_gone, spans_gone, logs_gone) = delete_trace(&tx, *trace_id)?;
-                    new_traces -= traces_gone;
-                    spans -= spans_gone;
-                    logs -= logs_gone;
+                    self.recent.forget(trace_id);
+                    let (traces_gone, spans_gone, logs_gone) =
+                        delete_trace(&tx, &mut self.index, *trace_id)?;
+                    counts.traces -= traces_gone;
+                    counts.spans -= spans_gone;
+                    counts.logs -= logs_gone;
                 }
                 if let Some(before) = batch.delete_logs_before {
                     let gone: i64 = tx
@@ -441,43 +638,17 @@ impl SqliteWriter {
                         .query_row(params![clamp_i64(before)], |row| row.get(0))?;
                     tx.prepare_cached("DELETE FROM log_chunks WHERE first_ns < ?1")?
                         .execute(params![clamp_i64(before)])?;
-                    logs -= gone;
+                    counts.logs -= gone;
                 }
                 for trace in &batch.traces {
-                    if trace.merge
-                        && let Some(delta) = merge_trace(&tx, &mut self.names, trace)?
-                    {
-                        spans += delta;
-                        continue;
+                    if trace.merge {
+                        self.recent.forget(&trace.trace_id);
+                        if let Some(delta) = merge_trace(&tx, &mut self.index, trace)? {
+                            counts.spans += delta;
+                            continue;
+                        }
                     }
-                    let count = trace.span_count as i64;
-                    let (key, total): (i64, i64) = upsert.query_row(
-                        params![
-                            &trace.trace_id.0[..],
-                            trace.start_unix_nano as i64,
-                            trace.end_unix_nano as i64,
-                            count,
-                            trace.error_count as i64,
-                            trace.root_name,
-                            trace.root_service,
-                            trace.is_root,
-                            trace.is_run,
-                        ],
-                        |row| Ok((row.get(0)?, row.get(1)?)),
-                    )?;
-                    // The upsert adds to an existing row, so an unchanged count means "new".
-                    new_traces += i64::from(total == count);
-                    spans += count;
-                    insert_chunk.execute(params![key, trace.data])?;
-                    for name in &trace.operations {
-                        let id = self.names.id(&tx, name)?;
-                        index_operation.execute(params![id, key])?;
-                    }
-                    if trace.merge
-                        && let Some(facts) = &trace.session
-                    {
-                        upsert_session(&tx, key, facts)?;
-                    }
+                    append_trace(&tx, &mut self.index, &mut self.recent, trace, &mut counts)?;
                 }
                 for blob in &batch.blobs {
                     tx.prepare_cached(
@@ -505,7 +676,8 @@ impl SqliteWriter {
                         unix_now_nanos(),
                     ])?;
                 }
-                points += crate::metrics::write_series(&tx, &mut self.series, &batch.metrics)?;
+                counts.points +=
+                    crate::metrics::write_series(&tx, &mut self.series, &batch.metrics)?;
                 for log in &batch.logs {
                     let trace_id = log.trace_id.map(|id| id.0.to_vec());
                     insert_logs.execute(params![
@@ -514,7 +686,7 @@ impl SqliteWriter {
                         log.count as i64,
                         log.data
                     ])?;
-                    logs += log.count as i64;
+                    counts.logs += log.count as i64;
                 }
             }
             let mut remember = tx.prepare_cached(
@@ -526,16 +698,145 @@ impl SqliteWriter {
                     remember.execute(params![&digest[..], now])?;
                 }
             }
-            let mut bump =
-                tx.prepare_cached("UPDATE counters SET value = value + ?2 WHERE name = ?1")?;
-            bump.execute(params!["spans", spans])?;
-            bump.execute(params!["traces", new_traces])?;
-            bump.execute(params!["logs", logs])?;
-            bump.execute(params!["metric_points", points])?;
+            let mut bump = tx.prepare_cached(
+                "INSERT INTO counters (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            )?;
+            bump.execute(params!["spans", counts.spans])?;
+            bump.execute(params!["traces", counts.traces])?;
+            bump.execute(params!["logs", counts.logs])?;
+            if counts.points != 0 {
+                bump.execute(params!["metric_points", counts.points])?;
+            }
+            if counts.resent != 0 {
+                bump.execute(params!["resent_spans", counts.resent])?;
+            }
         }
         tx.commit()?;
+        self.data_version = Some(version);
         Ok(())
     }
+}
+
+/// What one transaction changes in the counters.
+#[derive(Default)]
+struct Counts {
+    spans: i64,
+    traces: i64,
+    logs: i64,
+    /// Spans received again and not stored.
+    resent: i64,
+    /// Metric data points stored.
+    points: i64,
+}
+
+/// A new trace's row; `None` when the trace is stored already (nothing is changed then).
+const INSERT_NEW_TRACE: &str = "
+    INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count,
+                        root_name, root_service, root_is_real, is_run)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+    ON CONFLICT (trace_id) DO NOTHING
+    RETURNING id";
+
+/// Appends a chunk to its trace, leaving out every span stored before (first version wins):
+/// a new trace costs one insert; a known one is checked against the writer's cache of recent
+/// traces, or, on a miss, against the span ids in its stored chunks.
+fn append_trace(
+    tx: &rusqlite::Transaction<'_>,
+    index: &mut IndexCache,
+    recent: &mut RecentSpans,
+    trace: &TraceChunk,
+    counts: &mut Counts,
+) -> Result<()> {
+    counts.resent += trace.repeated as i64;
+    let row = |c: &TraceChunk| {
+        (
+            c.trace_id.0.to_vec(),
+            c.start_unix_nano as i64,
+            c.end_unix_nano as i64,
+            c.span_count as i64,
+            c.error_count as i64,
+            c.root_name.clone(),
+            c.root_service.clone(),
+            c.is_root,
+            c.is_run,
+        )
+    };
+    let known_key = if recent.known(&trace.trace_id).is_some() {
+        None
+    } else {
+        let inserted: Option<i64> = tx
+            .prepare_cached(INSERT_NEW_TRACE)?
+            .query_row(row(trace), |r| r.get(0))
+            .optional()?;
+        match inserted {
+            Some(key) => {
+                counts.traces += 1;
+                store_chunk(tx, index, recent, key, trace, counts)?;
+                return Ok(());
+            }
+            None => {
+                // Stored before, but not in the cache: read what is stored.
+                let (key, ids) = stored_span_ids(tx, trace.trace_id)?;
+                recent.add(trace.trace_id, &ids);
+                Some(key)
+            }
+        }
+    };
+    let known = recent
+        .known(&trace.trace_id)
+        .expect("the trace was just found or read into the cache");
+    let resent = trace.span_ids.iter().filter(|id| known.holds(id)).count();
+    counts.resent += resent as i64;
+    let filtered;
+    let chunk = if resent == 0 {
+        trace
+    } else if resent == trace.span_ids.len() {
+        return Ok(());
+    } else {
+        filtered = without_stored(trace, |id| known.holds(id))?
+            .expect("a span is left when not every one was stored");
+        &filtered
+    };
+    let key: i64 = tx
+        .prepare_cached(UPSERT_TRACE)?
+        .query_row(row(chunk), |r| r.get(0))?;
+    debug_assert!(known_key.is_none_or(|k| k == key));
+    store_chunk(tx, index, recent, key, chunk, counts)
+}
+
+/// Inserts a chunk of new spans under the trace row `key` and indexes it.
+fn store_chunk(
+    tx: &rusqlite::Transaction<'_>,
+    index: &mut IndexCache,
+    recent: &mut RecentSpans,
+    key: i64,
+    chunk: &TraceChunk,
+    counts: &mut Counts,
+) -> Result<()> {
+    tx.prepare_cached("INSERT INTO span_chunks (trace, data) VALUES (?1, ?2)")?
+        .execute(params![key, chunk.data])?;
+    index_chunk(tx, index, key, chunk)?;
+    if chunk.merge
+        && let Some(facts) = &chunk.session
+    {
+        upsert_session(tx, key, facts)?;
+    }
+    counts.spans += chunk.span_count as i64;
+    recent.add(chunk.trace_id, &chunk.span_ids);
+    Ok(())
+}
+
+/// The row id of a stored trace and every span id in its chunks.
+fn stored_span_ids(
+    tx: &rusqlite::Transaction<'_>,
+    trace_id: TraceId,
+) -> Result<(i64, Vec<SpanId>)> {
+    let key: i64 = tx
+        .prepare_cached("SELECT id FROM traces WHERE trace_id = ?1")?
+        .query_row(params![&trace_id.0[..]], |row| row.get(0))?;
+    let stored = read_chunks(tx, key)?;
+    Ok((key, stored.spans.iter().map(|s| s.span_id).collect()))
 }
 
 /// Merges a chunk into its stored trace (see `TraceChunk::merge`): the stored chunks and the
@@ -543,7 +844,7 @@ impl SqliteWriter {
 /// change in span count, or `None` when the trace is new (append instead).
 fn merge_trace(
     tx: &rusqlite::Transaction<'_>,
-    names: &mut NameCache,
+    index: &mut IndexCache,
     trace: &TraceChunk,
 ) -> Result<Option<i64>> {
     let found: Option<(i64, i64)> = tx
@@ -555,44 +856,12 @@ fn merge_trace(
     let Some((key, old_count)) = found else {
         return Ok(None);
     };
-    let mut stored = SpanBatch::default();
-    {
-        let mut statement =
-            tx.prepare_cached("SELECT data FROM span_chunks WHERE trace = ?1 ORDER BY rowid")?;
-        let mut rows = statement.query(params![key])?;
-        while let Some(row) = rows.next()? {
-            stored.extend(chunk::decode_spans(row.get_ref(0)?.as_blob()?)?);
-        }
-    }
+    let mut stored = read_chunks(tx, key)?;
+    unindex_trace(tx, index, key, &stored)?;
     devtrace_model::session::merge_batches(&mut stored, chunk::decode_spans(&trace.data)?);
     let merged = crate::prepare::summarise(trace.trace_id, &stored);
-    tx.prepare_cached("DELETE FROM span_chunks WHERE trace = ?1")?
-        .execute(params![key])?;
-    tx.prepare_cached("INSERT INTO span_chunks (trace, data) VALUES (?1, ?2)")?
-        .execute(params![key, merged.data])?;
-    tx.prepare_cached(
-        "UPDATE traces SET start_ns = ?2, end_ns = ?3, span_count = ?4, error_count = ?5,
-                 root_name = ?6, root_service = ?7, root_is_real = ?8, is_run = ?9
-             WHERE id = ?1",
-    )?
-    .execute(params![
-        key,
-        merged.start_unix_nano as i64,
-        merged.end_unix_nano as i64,
-        merged.span_count as i64,
-        merged.error_count as i64,
-        merged.root_name,
-        merged.root_service,
-        merged.is_root,
-        merged.is_run,
-    ])?;
-    tx.prepare_cached("DELETE FROM trace_operations WHERE trace = ?1")?
-        .execute(params![key])?;
-    for name in &merged.operations {
-        let id = names.id(tx, name)?;
-        tx.prepare_cached("INSERT OR IGNORE INTO trace_operations (name, trace) VALUES (?1, ?2)")?
-            .execute(params![id, key])?;
-    }
+    replace_trace(tx, key, &merged)?;
+    index_chunk(tx, index, key, &merged)?;
     if let Some(facts) = &merged.session {
         upsert_session(tx, key, facts)?;
     }
@@ -637,7 +906,11 @@ fn upsert_session(tx: &rusqlite::Transaction<'_>, key: i64, facts: &SessionFacts
 }
 
 /// Removes a trace and everything stored for it; returns the (traces, spans, logs) removed.
-fn delete_trace(tx: &rusqlite::Transaction<'_>, trace_id: TraceId) -> Result<(i64, i64, i64)> {
+fn delete_trace(
+    tx: &rusqlite::Transaction<'_>,
+    index: &mut IndexCache,
+    trace_id: TraceId,
+) -> Result<(i64, i64, i64)> {
     let found: Option<(i64, i64)> = tx
         .prepare_cached("SELECT id, span_count FROM traces WHERE trace_id = ?1")?
         .query_row(params![&trace_id.0[..]], |row| {
@@ -652,25 +925,8 @@ fn delete_trace(tx: &rusqlite::Transaction<'_>, trace_id: TraceId) -> Result<(i6
     let Some((key, span_count)) = found else {
         return Ok((0, 0, logs));
     };
-    // The operation index is keyed by (name, trace): find the trace's names in its chunks and
-    // delete by key, rather than scan the whole index for the trace (retention deletes many).
-    let mut names = std::collections::BTreeSet::new();
-    {
-        let mut chunks = tx.prepare_cached("SELECT data FROM span_chunks WHERE trace = ?1")?;
-        let mut rows = chunks.query(params![key])?;
-        while let Some(row) = rows.next()? {
-            for span in chunk::decode_spans(row.get_ref(0)?.as_blob()?)?.spans {
-                names.insert(span.name);
-            }
-        }
-    }
-    for name in &names {
-        tx.prepare_cached(
-            "DELETE FROM trace_operations
-             WHERE name = (SELECT id FROM span_names WHERE name = ?1) AND trace = ?2",
-        )?
-        .execute(params![name, key])?;
-    }
+    let stored = read_chunks(tx, key)?;
+    unindex_trace(tx, index, key, &stored)?;
     for sql in [
         "DELETE FROM span_chunks WHERE trace = ?1",
         "DELETE FROM sessions WHERE trace = ?1",
@@ -679,6 +935,18 @@ fn delete_trace(tx: &rusqlite::Transaction<'_>, trace_id: TraceId) -> Result<(i6
         tx.prepare_cached(sql)?.execute(params![key])?;
     }
     Ok((1, span_count, logs))
+}
+
+/// Every span stored for trace `key`, in the order its chunks arrived.
+fn read_chunks(conn: &Connection, key: i64) -> Result<SpanBatch> {
+    let mut spans = SpanBatch::default();
+    let mut statement =
+        conn.prepare_cached("SELECT data FROM span_chunks WHERE trace = ?1 ORDER BY rowid")?;
+    let mut rows = statement.query(params![key])?;
+    while let Some(row) = rows.next()? {
+        spans.extend(chunk::decode_spans(row.get_ref(0)?.as_blob()?)?);
+    }
+    Ok(spans)
 }
 
 /// The read side: a small pool of connections, shareable across threads (and cheap to clone).
@@ -730,15 +998,26 @@ impl SqliteStore {
 }
 
 fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TraceSummary> {
-    let id: Vec<u8> = row.get(0)?;
+    summary_at(row, 0)
+}
+
+/// A [`SUMMARY_COLUMNS`] row whose first column is at `at`.
+fn summary_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<TraceSummary> {
+    let id: Vec<u8> = row.get(at)?;
+    let services: Option<String> = row.get(at + 7)?;
+    let mut services: Vec<String> = services
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    services.sort();
     Ok(TraceSummary {
         trace_id: TraceId::from_slice(&id).unwrap_or_default(),
-        start_unix_nano: row.get::<_, i64>(1)? as u64,
-        end_unix_nano: row.get::<_, i64>(2)? as u64,
-        root_name: row.get(3)?,
-        service: row.get(4)?,
-        span_count: row.get::<_, i64>(5)? as u64,
-        error_count: row.get::<_, i64>(6)? as u64,
+        start_unix_nano: row.get::<_, i64>(at + 1)? as u64,
+        end_unix_nano: row.get::<_, i64>(at + 2)? as u64,
+        root_name: row.get(at + 3)?,
+        service: row.get(at + 4)?,
+        services,
+        span_count: row.get::<_, i64>(at + 5)? as u64,
+        error_count: row.get::<_, i64>(at + 6)? as u64,
     })
 }
 
@@ -769,15 +1048,22 @@ fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary>
     })
 }
 
+/// The columns of a [`TraceSummary`], selected `FROM traces` (unaliased): the summary row and
+/// the trace's services as a JSON array.
 const SUMMARY_COLUMNS: &str =
-    "trace_id, start_ns, end_ns, root_name, root_service, span_count, error_count";
+    "trace_id, start_ns, end_ns, root_name, root_service, span_count, error_count,
+     (SELECT json_group_array(s.name) FROM trace_services ts JOIN services s ON s.id = ts.service
+      WHERE ts.trace = traces.id)";
 
 impl Store for SqliteStore {
     fn list_traces(&self, query: &TraceQuery) -> Result<Vec<TraceSummary>> {
         let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM traces WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(service) = &query.service {
-            sql.push_str(" AND root_service = ?");
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM trace_services ts WHERE ts.trace = traces.id
+                              AND ts.service = (SELECT id FROM services WHERE name = ?))",
+            );
             args.push(service.clone().into());
         }
         if let Some(name) = &query.name_contains {
@@ -787,7 +1073,7 @@ impl Store for SqliteStore {
         if let Some(operation) = &query.operation {
             sql.push_str(
                 " AND id IN (SELECT trace FROM trace_operations
-                             WHERE name = (SELECT id FROM span_names WHERE name = ?))",
+                             WHERE operation IN (SELECT id FROM operations WHERE name = ?))",
             );
             args.push(operation.clone().into());
         }
@@ -833,18 +1119,18 @@ impl Store for SqliteStore {
         })
     }
 
-    fn resolve_trace_id(&self, prefix: &str) -> Result<TraceId> {
-        crate::resolve_prefix(prefix, |low, high| {
-            self.with_conn(|conn| {
-                let mut statement = conn.prepare_cached(
-                    "SELECT trace_id FROM traces WHERE trace_id BETWEEN ?1 AND ?2 LIMIT 5",
-                )?;
-                let rows = statement.query_map(params![&low.0[..], &high.0[..]], |row| {
-                    let id: Vec<u8> = row.get(0)?;
-                    Ok(TraceId::from_slice(&id).unwrap_or_default())
-                })?;
-                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-            })
+    fn trace_ids_between(&self, low: TraceId, high: TraceId, limit: usize) -> Result<Vec<TraceId>> {
+        self.with_conn(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT trace_id FROM traces WHERE trace_id BETWEEN ?1 AND ?2
+                 ORDER BY trace_id LIMIT ?3",
+            )?;
+            let limit = limit.min(i64::MAX as usize) as i64;
+            let rows = statement.query_map(params![&low.0[..], &high.0[..], limit], |row| {
+                let id: Vec<u8> = row.get(0)?;
+                Ok(TraceId::from_slice(&id).unwrap_or_default())
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 
@@ -866,44 +1152,14 @@ impl Store for SqliteStore {
                     "SELECT id, {SUMMARY_COLUMNS} FROM traces WHERE trace_id = ?1"
                 ))?
                 .query_row(params![&trace_id.0[..]], |row| {
-                    let key: i64 = row.get(0)?;
-                    let id: Vec<u8> = row.get(1)?;
-                    Ok((
-                        key,
-                        id,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                        row.get::<_, i64>(6)?,
-                        row.get::<_, i64>(7)?,
-                    ))
+                    Ok((row.get::<_, i64>(0)?, summary_at(row, 1)?))
                 })
                 .optional()?;
-            let Some((key, _, start, end, root_name, service, span_count, error_count)) = found
-            else {
+            let Some((key, summary)) = found else {
                 return Ok(None);
             };
-            let mut statement = conn
-                .prepare_cached("SELECT data FROM span_chunks WHERE trace = ?1 ORDER BY rowid")?;
-            let mut rows = statement.query(params![key])?;
-            let mut spans = SpanBatch::default();
-            while let Some(row) = rows.next()? {
-                let data = row.get_ref(0)?.as_blob()?;
-                spans.extend(chunk::decode_spans(data)?);
-            }
-            Ok(Some(StoredTrace {
-                summary: TraceSummary {
-                    trace_id,
-                    start_unix_nano: start as u64,
-                    end_unix_nano: end as u64,
-                    root_name,
-                    service,
-                    span_count: span_count as u64,
-                    error_count: error_count as u64,
-                },
-                spans,
-            }))
+            let spans = read_chunks(conn, key)?;
+            Ok(Some(StoredTrace { summary, spans }))
         })
     }
 
@@ -925,20 +1181,50 @@ impl Store for SqliteStore {
 
     fn traces_with_operation(
         &self,
-        operation: &str,
+        operation: &OperationFilter,
         since_unix_nano: Option<u64>,
         limit: usize,
     ) -> Result<Vec<TraceSummary>> {
+        let since = clamp_i64(since_unix_nano.unwrap_or(0));
+        let limit = limit.min(i64::MAX as usize) as i64;
         self.with_conn(|conn| {
-            let mut statement = conn.prepare_cached(&format!(
-                "SELECT {SUMMARY_COLUMNS} FROM trace_operations o JOIN traces t ON t.id = o.trace
-                 WHERE o.name = (SELECT id FROM span_names WHERE name = ?1) AND t.start_ns >= ?2
-                 ORDER BY o.trace DESC LIMIT ?3"
+            let ids: Vec<i64> = conn
+                .prepare_cached(
+                    "SELECT o.id FROM operations o JOIN services s ON s.id = o.service
+                     WHERE o.name = ?1 AND (?2 IS NULL OR s.name = ?2) AND (?3 IS NULL OR o.kind = ?3)",
+                )?
+                .query_map(
+                    params![
+                        operation.name,
+                        operation.service,
+                        operation.kind.map(|k| k.to_otlp())
+                    ],
+                    |row| row.get(0),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            // The newest `limit` traces of each matching operation (the index walks them newest
+            // first and stops), then the newest `limit` of their union.
+            let mut keys: Vec<i64> = Vec::new();
+            let mut newest = conn.prepare_cached(
+                "SELECT o.trace FROM trace_operations o JOIN traces t ON t.id = o.trace
+                 WHERE o.operation = ?1 AND t.start_ns >= ?2 ORDER BY o.trace DESC LIMIT ?3",
+            )?;
+            for id in ids {
+                let rows = newest.query_map(params![id, since, limit], |row| row.get(0))?;
+                keys.extend(rows.collect::<rusqlite::Result<Vec<i64>>>()?);
+            }
+            keys.sort_unstable_by(|a, b| b.cmp(a));
+            keys.dedup();
+            keys.truncate(limit as usize);
+            let mut summary = conn.prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM traces WHERE id = ?1"
             ))?;
-            let since = since_unix_nano.unwrap_or(0).min(i64::MAX as u64) as i64;
-            let limit = limit.min(i64::MAX as usize) as i64;
-            let rows = statement.query_map(params![operation, since, limit], summary_from_row)?;
-            let mut found = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut found = Vec::with_capacity(keys.len());
+            for key in keys {
+                if let Some(row) = summary.query_row(params![key], summary_from_row).optional()? {
+                    found.push(row);
+                }
+            }
             found.sort_by_key(|t| std::cmp::Reverse(t.start_unix_nano));
             Ok(found)
         })
@@ -954,21 +1240,44 @@ impl Store for SqliteStore {
             };
             let mut statement = conn.prepare_cached(sql)?;
             let rows = statement.query_map(params![since], |row| {
+                let int =
+                    |i: usize| -> rusqlite::Result<u64> { Ok(row.get::<_, i64>(i)?.max(0) as u64) };
                 Ok(ServiceSummary {
                     service: row.get(0)?,
-                    traces: row.get::<_, i64>(1)? as u64,
-                    error_traces: row.get::<_, i64>(2)? as u64,
-                    first_start_unix_nano: row.get::<_, i64>(3)? as u64,
-                    last_end_unix_nano: row.get::<_, i64>(4)? as u64,
+                    traces: int(1)?,
+                    root_traces: int(2)?,
+                    error_traces: int(3)?,
+                    spans: int(4)?,
+                    first_start_unix_nano: int(5)?,
+                    last_end_unix_nano: int(6)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 
+    fn operations(&self) -> Result<Vec<Operation>> {
+        self.with_conn(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT o.name, s.name, o.kind FROM operations o JOIN services s ON s.id = o.service",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(Operation::new(
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    SpanKind::from_otlp(row.get(2)?),
+                ))
+            })?;
+            let mut operations = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            operations.sort();
+            Ok(operations)
+        })
+    }
+
     fn operation_names(&self) -> Result<Vec<String>> {
         self.with_conn(|conn| {
-            let mut statement = conn.prepare_cached("SELECT name FROM span_names ORDER BY name")?;
+            let mut statement =
+                conn.prepare_cached("SELECT DISTINCT name FROM operations ORDER BY name")?;
             let rows = statement.query_map([], |row| row.get(0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
@@ -1086,29 +1395,25 @@ impl Store for SqliteStore {
     }
 
     fn stats(&self) -> Result<StoreStats> {
-        let (spans, traces, logs, metric_points) = self.with_conn(|conn| {
+        let mut stats = self.with_conn(|conn| {
             let mut statement = conn.prepare_cached("SELECT name, value FROM counters")?;
             let mut rows = statement.query([])?;
-            let (mut spans, mut traces, mut logs, mut points) = (0, 0, 0, 0);
+            let mut stats = StoreStats::default();
             while let Some(row) = rows.next()? {
-                let value = row.get::<_, i64>(1)? as u64;
+                let value = row.get::<_, i64>(1)?.max(0) as u64;
                 match row.get_ref(0)?.as_str()? {
-                    "spans" => spans = value,
-                    "traces" => traces = value,
-                    "logs" => logs = value,
-                    "metric_points" => points = value,
+                    "spans" => stats.spans = value,
+                    "traces" => stats.traces = value,
+                    "logs" => stats.logs = value,
+                    "resent_spans" => stats.resent_spans = value,
+                    "metric_points" => stats.metric_points = value,
                     _ => {}
                 }
             }
-            Ok((spans, traces, logs, points))
+            Ok(stats)
         })?;
-        Ok(StoreStats {
-            spans,
-            traces,
-            logs,
-            metric_points,
-            bytes_on_disk: self.files_size(),
-        })
+        stats.bytes_on_disk = self.files_size();
+        Ok(stats)
     }
 
     fn in_project(&self, project: ProjectId) -> Result<std::sync::Arc<dyn Store>> {
@@ -1152,13 +1457,20 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
+        // Traces in storage order, each one's service entries found by its key.
         let scan = plan(SERVICES_SCAN_SQL);
         assert!(
-            scan.contains("SCAN traces") && !scan.contains("INDEX"),
+            scan.starts_with("SCAN t;")
+                && scan.contains("SEARCH ts USING PRIMARY KEY (trace=?)")
+                && !scan.contains("INDEX"),
             "{scan}"
         );
         let recent = plan(SERVICES_RECENT_SQL);
-        assert!(recent.contains("INDEX traces_by_start"), "{recent}");
+        assert!(
+            recent.contains("INDEX traces_by_start")
+                && recent.contains("SEARCH ts USING PRIMARY KEY (trace=?)"),
+            "{recent}"
+        );
         let indexes: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'traces'")
             .unwrap()
@@ -1186,6 +1498,75 @@ mod tests {
         assert!(services_window_is_wide(&conn, -5).unwrap());
         assert!(services_window_is_wide(&conn, 50).unwrap());
         assert!(!services_window_is_wide(&conn, 90).unwrap());
+    }
+
+    /// The span ids stored for trace `n`, sorted, and the summary's span count.
+    fn stored_ids(store: &SqliteStore, n: u8) -> (Vec<u8>, u64) {
+        let trace = store.get_trace(TraceId([n; 16])).unwrap().unwrap();
+        let mut ids: Vec<u8> = trace.spans.spans.iter().map(|s| s.span_id.0[0]).collect();
+        ids.sort();
+        (ids, trace.summary.span_count)
+    }
+
+    fn spans_of(trace: u8, ids: &[u8]) -> WriteBatch {
+        crate::prepare_spans(crate::conformance::batch(
+            "svc",
+            ids.iter()
+                .map(|&id| {
+                    let parent = (id != 1).then_some(1);
+                    crate::conformance::span(trace, id, parent, "op", 10 * id as u64, 100)
+                })
+                .collect(),
+        ))
+    }
+
+    #[test]
+    fn resent_spans_are_found_when_the_writer_has_not_seen_the_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let store_writer = || SqliteWriter::open(dir.path()).unwrap();
+        store_writer().write(&[spans_of(1, &[1, 2])]).unwrap();
+        // A writer started later (a restarted server) has an empty cache: it reads the chunks.
+        let mut fresh = store_writer();
+        fresh.write(&[spans_of(1, &[2, 3])]).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(stored_ids(&store, 1), (vec![1, 2, 3], 3));
+        // A trace evicted from a small cache is read back the same way.
+        let mut small = store_writer().with_recent_capacity(2);
+        small.write(&[spans_of(2, &[1, 2, 3])]).unwrap();
+        small.write(&[spans_of(3, &[1, 2])]).unwrap();
+        assert!(small.recent.known(&TraceId([2; 16])).is_none(), "evicted");
+        small.write(&[spans_of(2, &[3, 4])]).unwrap();
+        assert_eq!(stored_ids(&store, 2), (vec![1, 2, 3, 4], 4));
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.spans, stats.resent_spans), (9, 2));
+    }
+
+    #[test]
+    fn a_write_by_another_connection_empties_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = SqliteWriter::open(dir.path()).unwrap();
+        let mut importer = SqliteWriter::open(dir.path()).unwrap();
+        server.write(&[spans_of(1, &[1])]).unwrap();
+        // The server's cache holds trace 1 as {1}; the importer adds span 2 behind its back.
+        importer.write(&[spans_of(1, &[2])]).unwrap();
+        server.write(&[spans_of(1, &[2, 3])]).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(stored_ids(&store, 1), (vec![1, 2, 3], 3));
+        assert_eq!(store.stats().unwrap().resent_spans, 1);
+    }
+
+    #[test]
+    fn a_failed_transaction_empties_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SqliteWriter::open(dir.path()).unwrap();
+        let mut broken = spans_of(2, &[1]);
+        broken.traces[0].span_count = u64::MAX;
+        // Trace 1's insert is rolled back with the transaction: the cache must not remember it.
+        assert!(writer.write(&[spans_of(1, &[1, 2]), broken]).is_err());
+        assert!(writer.recent.is_empty());
+        writer.write(&[spans_of(1, &[1, 2])]).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(stored_ids(&store, 1), (vec![1, 2], 2));
     }
 
     #[test]
@@ -1358,7 +1739,9 @@ mod tests {
         let mut writer = SqliteWriter::open(dir.path()).unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(store.resolve_trace_id("0707").unwrap(), TraceId([7; 16]));
-        let found = store.traces_with_operation("old", None, 10).unwrap();
+        let found = store
+            .traces_with_operation(&OperationFilter::named("old"), None, 10)
+            .unwrap();
         assert_eq!(found.len(), 1, "the upgrade indexed the old chunk");
         let digest = [1u8; 32];
         assert!(!store.is_imported(&digest).unwrap());
@@ -1369,6 +1752,124 @@ mod tests {
             }])
             .unwrap();
         assert!(store.is_imported(&digest).unwrap());
+    }
+
+    /// A store left at each earlier version, holding what a devtrace of that version wrote: a
+    /// trace across three services in two chunks, the second repeating a span (devtrace
+    /// stored re-sent spans until version 9). Opening it brings it to the current version with
+    /// the span once, exact counts and both indexes filled.
+    #[test]
+    fn a_store_of_every_earlier_version_upgrades_deduplicated_and_indexed() {
+        use crate::conformance::{batch, span};
+        let call = "/shop.Checkout/PlaceOrder";
+        let mut client = span(5, 2, Some(1), call, 110, 190);
+        client.kind = SpanKind::Client;
+        let mut first = batch(
+            "frontend",
+            vec![span(5, 1, None, "GET /checkout", 100, 200)],
+        );
+        first.extend(batch("frontend", vec![client.clone()]));
+        let mut server = span(5, 3, Some(2), call, 120, 180);
+        server.status.code = devtrace_model::StatusCode::Error;
+        let mut second = batch("frontend", vec![client]);
+        second.extend(batch("checkout", vec![server]));
+        let chunks: Vec<Vec<u8>> = [first, second]
+            .into_iter()
+            .map(|b| crate::prepare_spans(b).traces.remove(0).data)
+            .collect();
+        // Versions before migration 10, which dedups and indexes: from 10 on, a store never
+        // holds a span twice.
+        for version in 1..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = database_path(dir.path());
+            {
+                let conn = Connection::open(&path).unwrap();
+                for sql in &MIGRATIONS[..version as usize] {
+                    conn.execute_batch(sql).unwrap();
+                }
+                conn.pragma_update(None, "user_version", version).unwrap();
+                conn.execute(
+                    "INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count,
+                                         root_name, root_service, root_is_real)
+                     VALUES (?1, 100, 200, 4, 1, 'GET /checkout', 'frontend', 1)",
+                    params![&[5u8; 16][..]],
+                )
+                .unwrap();
+                for data in &chunks {
+                    conn.execute(
+                        "INSERT INTO span_chunks (trace, data) VALUES (1, ?1)",
+                        params![data],
+                    )
+                    .unwrap();
+                }
+                conn.execute("UPDATE counters SET value = 4 WHERE name = 'spans'", [])
+                    .unwrap();
+                conn.execute("UPDATE counters SET value = 1 WHERE name = 'traces'", [])
+                    .unwrap();
+            }
+            drop(SqliteWriter::open(dir.path()).unwrap());
+            let store = SqliteStore::open(dir.path()).unwrap();
+            let what = format!("from version {version}");
+            let trace = store.get_trace(TraceId([5; 16])).unwrap().unwrap();
+            assert_eq!(trace.spans.spans.len(), 3, "{what}");
+            assert_eq!(
+                (trace.summary.span_count, trace.summary.error_count),
+                (3, 1),
+                "{what}"
+            );
+            assert_eq!(trace.summary.services, ["checkout", "frontend"], "{what}");
+            let stats = store.stats().unwrap();
+            assert_eq!(
+                (stats.spans, stats.traces, stats.resent_spans),
+                (3, 1, 1),
+                "{what}"
+            );
+            let operations: Vec<(String, String)> = store
+                .operations()
+                .unwrap()
+                .into_iter()
+                .map(|o| (o.service, o.kind.as_str().to_owned()))
+                .collect();
+            assert_eq!(
+                operations,
+                [
+                    ("checkout".to_owned(), "server".to_owned()),
+                    ("frontend".to_owned(), "client".to_owned()),
+                    ("frontend".to_owned(), "server".to_owned()),
+                ],
+                "{what}"
+            );
+            let server_side = OperationFilter {
+                name: call.into(),
+                service: Some("checkout".into()),
+                kind: None,
+            };
+            assert_eq!(
+                store
+                    .traces_with_operation(&server_side, None, 10)
+                    .unwrap()
+                    .len(),
+                1,
+                "{what}"
+            );
+            let checkout = store
+                .list_traces(&TraceQuery {
+                    service: Some("checkout".into()),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap();
+            assert_eq!(checkout.len(), 1, "{what}");
+            let services = store.services(None).unwrap();
+            assert_eq!(
+                services
+                    .iter()
+                    .map(|s| (s.service.as_str(), s.spans, s.error_traces))
+                    .collect::<Vec<_>>(),
+                [("checkout", 1, 1), ("frontend", 2, 0)],
+                "{what}"
+            );
+        }
     }
 
     #[test]

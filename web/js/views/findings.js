@@ -4,10 +4,12 @@
 import {get} from '../api.js';
 import {h, duration, note, operationHref, escaped} from '../dom.js';
 
-const SINCE = [['15m', 'last 15 min'], ['1h', 'last hour'], ['24h', 'last 24 h'], ['7d', 'last 7 days'], ['365d', 'last year']];
+// '' is the default window every face shares: the last hour, or the hour before the newest
+// trace when nothing is that recent (the answer's `window` says which).
+const SINCE = [['', 'default window'], ['15m', 'last 15 min'], ['1h', 'last hour'], ['24h', 'last 24 h'], ['7d', 'last 7 days'], ['365d', 'last year']];
 
 export async function render(main, {query, navigate}) {
-  const since = query.get('since') || '1h';
+  const since = query.get('since') || '';
   const operation = query.get('operation') || '';
   const sinceSelect = h('select', {name: 'since'}, SINCE.map(([v, l]) => h('option', {value: v, selected: v === since}, l)));
   const opInput = h('input', {name: 'operation', value: operation, placeholder: 'any operation', 'data-search': true});
@@ -17,7 +19,8 @@ export async function render(main, {query, navigate}) {
     h('div', {class: 'actions'}, h('button', {type: 'submit'}, 'Apply')));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    const q = new URLSearchParams({since: sinceSelect.value});
+    const q = new URLSearchParams();
+    if (sinceSelect.value) q.set('since', sinceSelect.value);
     if (opInput.value.trim()) q.set('operation', opInput.value.trim());
     navigate(`/findings?${q}`);
   });
@@ -25,9 +28,11 @@ export async function render(main, {query, navigate}) {
   main.append(h('h1', {}, 'Findings'), form, status);
   try {
     const answer = await get('findings', {since, operation, limit: 100});
+    const scope = answer.window ? ` (${answer.window.description})` : '';
     status.textContent = answer.total === 0
-      ? `Nothing to report: no detector fired on the ${answer.traces_analysed} traces analysed.`
-      : `${answer.total} finding${answer.total === 1 ? '' : 's'} across ${answer.traces_analysed} traces, ranked by impact: the share of an operation's time, tokens or runs a fix recovers × how often it runs.`;
+      ? `Nothing to report: no detector fired on the ${answer.traces_analysed} traces analysed${scope}.`
+      : `${answer.total} finding${answer.total === 1 ? '' : 's'} across ${answer.traces_analysed} traces${scope}, ranked by impact: the share of an operation's time, tokens or runs a fix recovers × how often it runs.`;
+    if (answer.window && answer.window.note) status.before(note(`Note: ${answer.window.note}.`));
     main.append(findingList(answer.findings));
   } catch (error) {
     status.textContent = error.message;

@@ -8,23 +8,40 @@ import {findingList} from './findings.js';
 export async function render(main, {params, query, navigate}) {
   const name = params[0];
   const last = query.get('last') || '';
+  // An operation is a name in one service with one span kind; these narrow the name to one.
+  const service = query.get('service') || '';
+  const kind = query.get('kind') || '';
   const lastInput = h('input', {name: 'last', value: last, placeholder: '20', size: 5, inputmode: 'numeric'});
   const form = h('form', {class: 'filters inline'},
     h('label', {class: 'field'}, h('span', {}, 'Runs analysed'), lastInput),
     h('div', {class: 'actions'}, h('button', {type: 'submit'}, 'Apply')));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    navigate(`${operationHref(name)}${lastInput.value.trim() ? `?last=${encodeURIComponent(lastInput.value.trim())}` : ''}`);
+    const href = operationHref(name, {service, kind});
+    const more = lastInput.value.trim() ? `last=${encodeURIComponent(lastInput.value.trim())}` : '';
+    navigate(more ? `${href}${href.includes('?') ? '&' : '?'}${more}` : href);
   });
   const status = note('Analysing…');
-  main.append(h('h1', {}, escaped(name)), form, status);
+  const identity = h('p', {class: 'identity'});
+  main.append(h('h1', {}, escaped(name)), identity, form, status);
   let a;
   try {
-    a = await get(`operations/${encodeURIComponent(name)}`, {last});
+    a = await get(`operations/${encodeURIComponent(name)}`, {last, service, kind});
   } catch (error) {
     status.textContent = error.message;
     status.className = 'note error';
     return;
+  }
+  const p = a.profile;
+  identity.append(`${p.span_kind === 'unspecified' ? '' : `${p.span_kind} `}span of `, h('strong', {}, escaped(p.service)));
+  if (a.other_identities.length) {
+    identity.append('; the name also belongs to ');
+    a.other_identities.forEach((o, i) => {
+      if (i) identity.append(', ');
+      identity.append(h('a', {href: operationHref(o.name, {service: o.service, kind: o.kind})},
+        `the ${o.kind} span of ${escaped(o.service)}`), ` (${o.spans} spans)`);
+    });
+    identity.append(', not in these numbers');
   }
   const d = a.profile.duration;
   status.replaceWith(h('dl', {class: 'facts wide'},
@@ -91,7 +108,8 @@ function childTable(profile) {
     const critical = h('span', {class: 'share-bar critical'});
     critical.style.width = `${Math.min(1, c.critical_share) * 100}%`;
     return h('tr', {},
-      h('td', {}, h('a', {href: operationHref(c.name)}, escaped(c.name))),
+      h('td', {}, h('a', {href: operationHref(c.name, {service: c.service, kind: c.span_kind})}, escaped(c.name)),
+        c.service === profile.service ? '' : h('span', {class: 'muted'}, ` → ${escaped(c.service)}`)),
       h('td', {}, h('span', {class: `kind k-${c.kind}`}), c.kind.replace('_', ' ')),
       h('td', {class: 'num'}, duration(c.per_run.mean)),
       h('td', {class: 'num'}, duration(c.per_run.p50)),

@@ -86,11 +86,19 @@ function traceRow(t) {
     h('td', {title: time(t.start_unix_nano)}, h('time', {}, ago(t.start_unix_nano))),
     h('td', {}, h('a', {href: operationHref(t.root_name), class: 'op'}, escaped(t.root_name))),
     h('td', {class: 'spark-cell', dataset: {operation: t.root_name}}),
-    h('td', {}, escaped(t.service)),
+    serviceCell(t),
     h('td', {class: 'num'}, duration(t.duration_ns)),
     h('td', {class: 'num'}, t.span_count.toLocaleString()),
     h('td', {class: 'num'}, t.error_count > 0 ? h('span', {class: 'badge error'}, t.error_count) : '0'),
     h('td', {}, h('a', {href: traceHref(t.trace_id), class: 'mono', 'aria-label': `open trace ${escaped(t.root_name)} ${t.trace_id}`}, t.trace_id.slice(0, 12))));
+}
+
+/** The root's service, and how many other services the trace crossed (all named on hover). */
+function serviceCell(t) {
+  const services = t.services || [t.service];
+  const others = services.filter((name) => name !== t.service).length;
+  return h('td', {title: services.map(escaped).join(', ')}, escaped(t.service),
+    others ? h('span', {class: 'muted', 'aria-label': `and ${others} more services`}, ` +${others}`) : '');
 }
 
 /** j/k and arrows move between the rows' trace links. */

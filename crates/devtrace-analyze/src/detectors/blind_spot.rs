@@ -170,7 +170,7 @@ fn finding(
             human_duration(per_run)
         ),
         recommendation: format!(
-            "Record the functions it calls: `devtrace plan {quoted}` (MCP plan_instrumentation), then `devtrace run --plan ID -- …` and look at the new trace"
+            "Record the functions it calls: run devtrace plan {quoted} (MCP plan_instrumentation), then devtrace run --plan ID -- …, and look at the new trace"
         ),
         fingerprint: fingerprint(&["blind_spot", operation]),
         saving_nanos: 0,

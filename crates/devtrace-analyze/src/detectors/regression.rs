@@ -123,7 +123,7 @@ fn regression(operation: &str, runs: &[Run], thresholds: &Thresholds) -> Option<
     let last_fast = &baseline[baseline.len() - 1];
     let recommendation = format!(
         "find what changed between the last run at the old speed and the first slow one \
-         (`devtrace compare {} {}`); back at the baseline, each run saves ≈ {}",
+         (devtrace compare {} {}); back at the baseline, each run saves ≈ {}",
         short_id(last_fast.trace_id),
         short_id(first_slow.trace_id),
         human_duration(saving),
@@ -235,7 +235,7 @@ mod tests {
         assert_eq!(f.evidence[0].span_ids, [SpanId([21; 8])]);
         assert!(
             f.recommendation
-                .contains("`devtrace compare 14141414 15151515`"),
+                .contains("(devtrace compare 14141414 15151515)"),
             "{}",
             f.recommendation
         );

@@ -6,6 +6,7 @@ use anyhow::{Result, anyhow};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_query::Scope;
 use devtrace_query::timefmt::{now_nanos, parse_since};
+use devtrace_query::window::Window;
 use devtrace_store::{Store, TraceSummary};
 
 pub use devtrace_query::scope::{DEFAULT_LAST, MAX_TRACES};
@@ -20,7 +21,45 @@ pub fn since(scope: &ScopeArgs) -> Result<Option<u64>> {
         .transpose()
 }
 
-/// The most recent traces in scope, optionally only those containing `operation`.
+/// `--since`/`--last` as a scope, with the default window (`devtrace_query::window`) when
+/// neither is given; the window comes back so the answer can say which time it covers.
+pub fn scope_or_default_window(
+    store: &dyn Store,
+    args: &ScopeArgs,
+    operation: Option<&str>,
+) -> Result<(Scope, Option<Window>)> {
+    let scope = Scope {
+        last: args.last,
+        since_unix_nano: since(args)?,
+    };
+    let filter = operation.map(devtrace_model::OperationFilter::named);
+    Ok(devtrace_query::window::with_default(
+        store,
+        scope,
+        now_nanos(),
+        filter.as_ref(),
+    )?)
+}
+
+/// What a scope covered, for a heading: "since 2h", "the last hour", "the hour before the
+/// newest trace", or "the most recent".
+pub fn scope_description(args: &ScopeArgs, window: Option<&Window>) -> String {
+    match (window, &args.since) {
+        (Some(window), _) => window.description.clone(),
+        (None, Some(since)) => format!("since {since}"),
+        (None, None) => "the most recent".into(),
+    }
+}
+
+/// "note: no traces in the last hour; …" when the default window is not the last hour.
+pub fn window_note(window: Option<&Window>) -> String {
+    window
+        .and_then(|w| w.note.as_ref())
+        .map(|note| format!("note: {note}\n"))
+        .unwrap_or_default()
+}
+
+/// The most recent traces in scope, optionally only those containing a span named `operation`.
 pub fn recent(
     store: &dyn Store,
     scope: &ScopeArgs,
@@ -31,10 +70,11 @@ pub fn recent(
         last: scope.last,
         since_unix_nano: since(scope)?,
     };
+    let operation = operation.map(devtrace_model::OperationFilter::named);
     Ok(devtrace_query::scope::recent(
         store,
         scope,
-        operation,
+        operation.as_ref(),
         default_last,
     )?)
 }

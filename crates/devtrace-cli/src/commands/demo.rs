@@ -96,13 +96,22 @@ pub fn run(
         }
     }
     let store = &*server.store;
-    let summaries = store.traces_with_operation(OPERATION, None, args.runs * variants.len())?;
+    let summaries = store.traces_with_operation(
+        &devtrace_model::OperationFilter::named(OPERATION),
+        None,
+        args.runs * variants.len(),
+    )?;
     let all = load(store, &summaries)?;
     let (original, fixed): (Vec<AnalyzedTrace>, Vec<AnalyzedTrace>) =
         all.into_iter().partition(|t| !is_fixed(t));
 
     let mut out = format!("\n$ devtrace perf {OPERATION}\n");
-    let profile = profile_operation(&original, OPERATION)
+    let identity = devtrace_analyze::perf::operation_identities(&original, OPERATION)
+        .into_iter()
+        .next()
+        .context("the demo produced no journal.generate spans")?
+        .0;
+    let profile = profile_operation(&original, &identity)
         .context("the demo produced no journal.generate spans")?;
     out.push_str(&devtrace_query::text::render_profile(&profile));
     let findings = run_all(&original);

@@ -2,16 +2,16 @@
 //! from the passing ones; `devtrace errors show`: the causal chain of one error. Loading and
 //! rendering live in `devtrace-query` (errors, text::errors), shared with the MCP server.
 
-use super::analysis::{MAX_TRACES, since};
+use super::analysis::{MAX_TRACES, scope_description, scope_or_default_window, window_note};
 use crate::cli::{ErrorsArgs, ErrorsCommand};
 use crate::output::{print_json, print_stdout, terminal_width};
 use anyhow::{Result, bail};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_model::recorded::{quote, shell_word};
-use devtrace_query::Scope;
 use devtrace_query::errors::{DEFAULT_LAST, ExplainError, explain, report};
 use devtrace_query::text::TextOptions;
 use devtrace_query::text::errors::{render_chain, render_report};
+use devtrace_query::window::Window;
 use devtrace_store::Store;
 use serde_json::json;
 use std::process::ExitCode;
@@ -23,20 +23,19 @@ pub fn run(store: &dyn Store, args: &ErrorsArgs) -> Result<ExitCode> {
     }
 }
 
-fn load_scope(store: &dyn Store, args: &ErrorsArgs) -> Result<Vec<AnalyzedTrace>> {
-    let scope = Scope {
-        last: args.scope.last,
-        since_unix_nano: since(&args.scope)?,
-    };
-    Ok(devtrace_query::errors::load(
-        store,
-        scope,
-        args.operation.as_deref(),
-    )?)
+/// The traces in scope (the default window when neither `--since` nor `--last` is given).
+fn load_scope(
+    store: &dyn Store,
+    args: &ErrorsArgs,
+) -> Result<(Vec<AnalyzedTrace>, Option<Window>)> {
+    let operation = args.operation.as_deref();
+    let (scope, window) = scope_or_default_window(store, &args.scope, operation)?;
+    let traces = devtrace_query::errors::load(store, scope, operation)?;
+    Ok((traces, window))
 }
 
-/// What limited the traces looked at: "traces containing X", "since 2h".
-fn scope_parts(args: &ErrorsArgs) -> Vec<String> {
+/// What limited the traces looked at: "traces containing X", "since 2h", "the last hour".
+fn scope_parts(args: &ErrorsArgs, window: Option<&Window>) -> Vec<String> {
     let mut parts = Vec::new();
     if let Some(operation) = &args.operation {
         parts.push(format!(
@@ -44,14 +43,14 @@ fn scope_parts(args: &ErrorsArgs) -> Vec<String> {
             devtrace_model::recorded::name(operation)
         ));
     }
-    if let Some(since) = &args.scope.since {
-        parts.push(format!("since {since}"));
+    if window.is_some() || args.scope.since.is_some() {
+        parts.push(scope_description(&args.scope, window));
     }
     parts
 }
 
 fn list(store: &dyn Store, args: &ErrorsArgs) -> Result<ExitCode> {
-    let traces = load_scope(store, args)?;
+    let (traces, window) = load_scope(store, args)?;
     let report = report(&traces);
     if args.json {
         print_json(&json!({
@@ -59,6 +58,7 @@ fn list(store: &dyn Store, args: &ErrorsArgs) -> Result<ExitCode> {
                 "operation": args.operation,
                 "since": args.scope.since,
                 "last": args.scope.last.unwrap_or(DEFAULT_LAST).clamp(1, MAX_TRACES),
+                "window": window,
             },
             "traces_analysed": report.traces_analysed,
             "failing_traces": report.failing_traces,
@@ -67,11 +67,12 @@ fn list(store: &dyn Store, args: &ErrorsArgs) -> Result<ExitCode> {
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = render_report(
+    let mut out = window_note(window.as_ref());
+    out.push_str(&render_report(
         &report,
-        &scope_parts(args),
+        &scope_parts(args, window.as_ref()),
         &TextOptions::plain(terminal_width()),
-    );
+    ));
     if !report.groups.is_empty() {
         out.push_str("\n`devtrace errors show <fingerprint>` gives the causal chain of one\n");
     }
@@ -80,7 +81,7 @@ fn list(store: &dyn Store, args: &ErrorsArgs) -> Result<ExitCode> {
 }
 
 fn show(store: &dyn Store, args: &ErrorsArgs, target: &str) -> Result<ExitCode> {
-    let traces = load_scope(store, args)?;
+    let (traces, _) = load_scope(store, args)?;
     let groups = devtrace_analyze::errors::group_errors(&traces);
     let view = match explain(store, &traces, &groups, target) {
         Ok(view) => view,

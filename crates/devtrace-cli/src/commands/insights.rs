@@ -1,7 +1,7 @@
 //! `devtrace insights`: the findings across recent traces, ranked by impact.
 
-use super::analysis::{finding_text, recent};
-use crate::cli::{InsightsArgs, ScopeArgs};
+use super::analysis::{finding_text, scope_description, scope_or_default_window, window_note};
+use crate::cli::InsightsArgs;
 use crate::output::{print_json, print_stdout};
 use anyhow::Result;
 use devtrace_analyze::detectors::{Options, run_all_with};
@@ -9,24 +9,18 @@ use devtrace_analyze::finding::{FIRST_PAGE, first_page};
 use devtrace_store::Store;
 use std::process::ExitCode;
 
-/// Traces analysed by default: the most recent ones within the last hour.
+/// Traces analysed at most unless `--last` says otherwise (within the default window, see
+/// `devtrace_query::window`, when `--since` and `--last` are both absent).
 const DEFAULT_LAST: usize = 500;
-const DEFAULT_SINCE: &str = "1h";
 
 pub fn run(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
     if args.sessions {
         return sessions(store, args);
     }
-    let scope = ScopeArgs {
-        since: Some(
-            args.scope
-                .since
-                .clone()
-                .unwrap_or_else(|| DEFAULT_SINCE.to_owned()),
-        ),
-        last: args.scope.last,
-    };
-    let traces = recent(store, &scope, args.operation.as_deref(), DEFAULT_LAST)?;
+    let operation = args.operation.as_deref();
+    let (scope, window) = scope_or_default_window(store, &args.scope, operation)?;
+    let filter = operation.map(devtrace_model::OperationFilter::named);
+    let traces = devtrace_query::scope::recent(store, scope, filter.as_ref(), DEFAULT_LAST)?;
     let options = Options {
         prices: crate::config::prices(None)?,
     };
@@ -41,18 +35,19 @@ pub fn run(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
     };
     if args.json {
         print_json(
-            &serde_json::json!({"traces_analysed": traces.len(), "findings": shown, "total_findings": findings.len()}),
+            &serde_json::json!({"traces_analysed": traces.len(), "window": window, "findings": shown, "total_findings": findings.len()}),
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = format!(
-        "{} finding{} across {} trace{} (since {}), ranked by impact (the share of an operation's time, tokens or runs a fix recovers × how often it runs)\n\n",
+    let mut out = window_note(window.as_ref());
+    out.push_str(&format!(
+        "{} finding{} across {} trace{} ({}), ranked by impact (the share of an operation's time, tokens or runs a fix recovers × how often it runs)\n\n",
         findings.len(),
         if findings.len() == 1 { "" } else { "s" },
         traces.len(),
         if traces.len() == 1 { "" } else { "s" },
-        scope.since.as_deref().unwrap_or(DEFAULT_SINCE),
-    );
+        scope_description(&args.scope, window.as_ref()),
+    ));
     if findings.is_empty() {
         out.push_str("nothing to report: no detector fired on these traces\n");
     }

@@ -67,12 +67,25 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
         .max()
         .unwrap_or(9)
         .clamp(9, 48);
-    let service_width = traces
+    // The root's service, and how many others the trace crossed: "frontend +2".
+    let services: Vec<String> = traces
         .iter()
-        .map(|t| t.service.chars().count())
+        .map(|t| {
+            let others = t.services.iter().filter(|s| **s != t.service).count();
+            let root = devtrace_query::text::truncate(&t.service, 24);
+            if others == 0 {
+                root
+            } else {
+                format!("{root} +{others}")
+            }
+        })
+        .collect();
+    let service_width = services
+        .iter()
+        .map(|s| s.chars().count())
         .max()
         .unwrap_or(7)
-        .clamp(7, 24);
+        .clamp(7, 30);
     let mut out = format!(
         "{}\n",
         style.bold(&format!(
@@ -80,7 +93,7 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
             "START (UTC)", "OPERATION", "SERVICE", "DURATION", "SPANS", "ERRORS", "TRACE ID"
         ))
     );
-    for t in &traces {
+    for (t, service) in traces.iter().zip(&services) {
         let errors = if t.error_count > 0 {
             style.red(&format!("{:>6}", t.error_count))
         } else {
@@ -90,7 +103,7 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
             "{:<19}  {:<name_width$}  {:<service_width$}  {:>10}  {:>5}  {}  {}\n",
             format_timestamp(t.start_unix_nano),
             cell(&t.root_name, name_width),
-            cell(&t.service, service_width),
+            cell(service, service_width),
             format_duration(t.duration_nanos()),
             t.span_count,
             errors,

@@ -1,12 +1,20 @@
 //! `devtrace perf`: where an operation's time goes across its recent runs.
 
-use super::analysis::{DEFAULT_LAST, MAX_TRACES, finding_text, one, recent, since};
+use super::analysis::{
+    DEFAULT_LAST, MAX_TRACES, finding_text, one, scope_description, scope_or_default_window, since,
+    window_note,
+};
 use crate::cli::PerfArgs;
 use crate::output::eprintln_safe;
 use crate::output::{print_json, print_stdout};
 use anyhow::Result;
-use devtrace_analyze::perf::{profile_operation, rank_operations};
+use devtrace_analyze::perf::{OperationTotal, profile_operation};
+use devtrace_model::recorded::shell_word;
+use devtrace_model::{Operation, OperationFilter};
+use devtrace_query::Scope;
 use devtrace_query::analytics::findings_for_operation;
+use devtrace_query::operation::{OtherIdentity, choose, service_entry_points};
+use devtrace_query::overview::rank_roots;
 use devtrace_query::timefmt::format_duration;
 use devtrace_store::{Store, TraceQuery};
 use serde_json::json;
@@ -15,99 +23,196 @@ use std::process::ExitCode;
 /// Findings shown under a breakdown.
 const FINDINGS_SHOWN: usize = 3;
 
+/// Traces a service's operations are ranked over unless `--last` says otherwise.
+const SERVICE_TRACES: usize = 200;
+
 pub fn run(store: &dyn Store, args: &PerfArgs, data: Option<&std::path::Path>) -> Result<ExitCode> {
-    let (traces, operation) = match (&args.trace, &args.operation) {
+    let scope = Scope {
+        last: args.scope.last,
+        since_unix_nano: since(&args.scope)?,
+    };
+    let (traces, operation, others) = match (&args.trace, &args.operation) {
         (Some(id), _) => {
             let trace = one(store, id)?;
-            let root = trace
-                .root()
-                .map(|r| trace.span(r).name.clone())
-                .unwrap_or_default();
-            (vec![trace], root)
+            let Some(root) = trace.root() else {
+                anyhow::bail!("trace {id} has no spans");
+            };
+            let operation = Operation::of(&trace.spans, trace.span(root));
+            (vec![trace], operation, Vec::new())
         }
-        (None, Some(operation)) => (
-            recent(store, &args.scope, Some(operation), DEFAULT_LAST)?,
-            operation.clone(),
-        ),
-        (None, None) => return rank(store, args),
+        (None, Some(name)) => {
+            let filter = OperationFilter {
+                name: name.clone(),
+                service: args.service.clone(),
+                kind: args.kind,
+            };
+            let chosen = choose(store, &filter, scope, DEFAULT_LAST).map_err(|e| match e {
+                devtrace_query::QueryError::OperationElsewhere(message) => {
+                    anyhow::anyhow!("{message}; choose one with --service and --kind")
+                }
+                other => other.into(),
+            })?;
+            (chosen.traces, chosen.operation, chosen.others)
+        }
+        (None, None) => {
+            return match &args.service {
+                Some(service) => rank_service(store, args, service, scope),
+                None => rank(store, args),
+            };
+        }
     };
     let Some(profile) = profile_operation(&traces, &operation) else {
         anyhow::bail!(
-            "no span named {} in the selected traces",
-            devtrace_query::text::quote(&operation)
+            "no span of {} in the selected traces",
+            devtrace_query::text::quote(&operation.label())
         );
     };
     let findings = findings_for_operation(&traces, &profile);
     if args.json {
-        print_json(&json!({"profile": profile, "findings": findings}))?;
-    } else {
-        let mut out = devtrace_query::text::render_profile(&profile);
-        if !findings.is_empty() {
-            out.push_str("\nfindings\n");
-            for (n, finding) in findings.iter().take(FINDINGS_SHOWN).enumerate() {
-                out.push_str(&finding_text(finding, n + 1));
-            }
-            if findings.len() > FINDINGS_SHOWN {
-                out.push_str(&format!(
-                    "   … {} more: devtrace insights --operation {}\n",
-                    findings.len() - FINDINGS_SHOWN,
-                    devtrace_model::recorded::shell_word(&operation)
-                ));
-            }
-        }
-        out.push_str(&super::serve::web_link_line(
-            data,
-            &devtrace_query::links::operation(&operation),
-        ));
-        print_stdout(&out)?;
+        print_json(&json!({"profile": profile, "other_identities": others, "findings": findings}))?;
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut out = devtrace_query::text::render_profile(&profile);
+    out.push_str(&other_identities_text(&operation, &others));
+    if !findings.is_empty() {
+        out.push_str("\nfindings\n");
+        for (n, finding) in findings.iter().take(FINDINGS_SHOWN).enumerate() {
+            out.push_str(&finding_text(finding, n + 1));
+        }
+        if findings.len() > FINDINGS_SHOWN {
+            out.push_str(&format!(
+                "   … {} more: devtrace insights --operation {}\n",
+                findings.len() - FINDINGS_SHOWN,
+                shell_word(&operation.name)
+            ));
+        }
+    }
+    out.push_str(&super::serve::web_link_line(
+        data,
+        &devtrace_query::links::operation(&operation.name),
+    ));
+    print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `devtrace perf` with no operation: root operations ranked by total time.
+/// "also named X: a client span of frontend (12 spans): devtrace perf X --service … --kind …".
+fn other_identities_text(operation: &Operation, others: &[OtherIdentity]) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\n{} also names {} other operation{} (not in these numbers):\n",
+        devtrace_query::text::quote(&operation.name),
+        others.len(),
+        if others.len() == 1 { "" } else { "s" }
+    );
+    for other in others {
+        let o = &other.operation;
+        out.push_str(&format!(
+            "  {} span of {} ({} span{} in these runs): devtrace perf {} --service {} --kind {}\n",
+            o.kind.as_str(),
+            devtrace_model::recorded::escape(&o.service),
+            other.spans,
+            if other.spans == 1 { "" } else { "s" },
+            shell_word(&o.name),
+            shell_word(&o.service),
+            o.kind.as_str()
+        ));
+    }
+    out
+}
+
+/// `devtrace perf` with no operation: root operations ranked by total time, over the default
+/// window unless `--since` or `--last` says otherwise.
 fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
-    let limit = args.scope.last.unwrap_or(1_000).clamp(1, MAX_TRACES * 20);
+    let (scope, window) = scope_or_default_window(store, &args.scope, None)?;
+    let limit = scope.last.unwrap_or(1_000).clamp(1, MAX_TRACES * 20);
     let summaries = store.list_traces(&TraceQuery {
         runtime_only: true,
-        since_unix_nano: since(&args.scope)?,
+        since_unix_nano: scope.since_unix_nano,
         limit,
         ..Default::default()
     })?;
-    let ranked = rank_operations(
-        summaries
-            .iter()
-            .map(|s| (s.root_name.clone(), s.duration_nanos(), s.error_count > 0)),
-    );
+    let ranked = rank_roots(&summaries);
     if args.json {
         print_json(&ranked)?;
         return Ok(ExitCode::SUCCESS);
     }
     if ranked.is_empty() {
         eprintln_safe!(
-            "no program traces in scope; send some to `devtrace serve` first (development sessions are listed by `devtrace sessions`)"
+            "no program traces in {}; send some to `devtrace serve` first, or widen --since (development sessions are listed by `devtrace sessions`)",
+            scope_description(&args.scope, window.as_ref())
         );
         return Ok(ExitCode::SUCCESS);
     }
+    let mut heading = window_note(window.as_ref());
+    heading.push_str(&format!(
+        "root operations by total time over {} trace{} ({})",
+        summaries.len(),
+        if summaries.len() == 1 { "" } else { "s" },
+        scope_description(&args.scope, window.as_ref())
+    ));
+    print_stdout(&ranking_table(
+        &heading,
+        &ranked,
+        "devtrace perf <operation>",
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `devtrace perf --service S`: the operations S handles, ranked by total time.
+fn rank_service(
+    store: &dyn Store,
+    args: &PerfArgs,
+    service: &str,
+    scope: Scope,
+) -> Result<ExitCode> {
+    let (ranked, traces) = service_entry_points(store, service, scope, SERVICE_TRACES)?;
+    if args.json {
+        print_json(&ranked)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if ranked.is_empty() {
+        eprintln_safe!(
+            "no traces with spans of {} in scope; widen --since",
+            devtrace_query::text::quote(service)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let heading = format!(
+        "operations {} handles, by total time over the last {traces} traces with its spans",
+        devtrace_query::text::quote(service)
+    );
+    let next = format!(
+        "devtrace perf <operation> --service {}",
+        shell_word(service)
+    );
+    print_stdout(&ranking_table(&heading, &ranked, &next))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ranking_table(heading: &str, ranked: &[OperationTotal], next: &str) -> String {
     let width = ranked
         .iter()
         .map(|r| r.operation.chars().count())
         .max()
         .unwrap_or(9)
         .clamp(9, 48);
+    let service_width = ranked
+        .iter()
+        .map(|r| r.service.chars().count())
+        .max()
+        .unwrap_or(7)
+        .clamp(7, 24);
     let mut out = format!(
-        "operations by total time over the last {} traces\n\n  {:<width$}  {:>5}  {:>10}  {:>9}  {:>9}  {:>6}\n",
-        summaries.len(),
-        "operation",
-        "runs",
-        "total",
-        "mean",
-        "p95",
-        "errors"
+        "{heading}\n\n  {:<width$}  {:<service_width$}  {:>5}  {:>10}  {:>9}  {:>9}  {:>6}\n",
+        "operation", "service", "runs", "total", "mean", "p95", "errors"
     );
-    for row in &ranked {
+    for row in ranked {
         out.push_str(&format!(
-            "  {:<width$}  {:>5}  {:>10}  {:>9}  {:>9}  {:>6}\n",
+            "  {:<width$}  {:<service_width$}  {:>5}  {:>10}  {:>9}  {:>9}  {:>6}\n",
             devtrace_query::text::cell(&row.operation, width),
+            devtrace_query::text::cell(&row.service, service_width),
             row.runs,
             format_duration(row.total_nanos),
             format_duration(row.duration.mean as u64),
@@ -115,7 +220,6 @@ fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
             row.errors,
         ));
     }
-    out.push_str("\nbreak one down with: devtrace perf <operation>\n");
-    print_stdout(&out)?;
-    Ok(ExitCode::SUCCESS)
+    out.push_str(&format!("\nbreak one down with: {next}\n"));
+    out
 }

@@ -18,7 +18,7 @@ use crate::commands::serve::RunningServe;
 use crate::output::eprintln_safe;
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_analyze::AnalyzedTrace;
-use devtrace_ingest::test_output::{TestOutputParser, TestReport};
+use devtrace_ingest::test_output::{TestFailure, TestOutputParser, TestReport};
 use devtrace_model::recorded::{escape, quote};
 use devtrace_model::{AnyValue, KeyValue, SpanId, TraceId, semconv};
 use devtrace_query::timefmt::format_duration;
@@ -764,6 +764,16 @@ fn record(
                         .collect(),
                 ),
             ));
+            attributes.push(KeyValue::new(
+                semconv::TEST_FAILING_MESSAGES,
+                AnyValue::Array(
+                    tests
+                        .failures
+                        .iter()
+                        .map(|f| AnyValue::from(f.message.as_deref().unwrap_or("")))
+                        .collect(),
+                ),
+            ));
         }
     }
     // Spans from SDKs that ignored TRACEPARENT, found by their resource attribute.
@@ -785,6 +795,14 @@ fn record(
         (None, _, Some(signal)) => format!("killed by signal {signal}"),
         (None, Some(code), _) if code != 0 => format!("exited with code {code}"),
         _ => String::new(),
+    };
+    // A failing test says what failed: the run's error is its first failing test and message
+    // (so `show`, `get_trace` and the error fingerprint name it), the rest are in attributes.
+    let status_message = match outcome.tests.as_ref().and_then(|t| t.failures.first()) {
+        Some(first) if failed => {
+            format!("{status_message}: {}", failure_text(first, str::to_owned))
+        }
+        _ => status_message,
     };
     let to_proto = |kvs: &[KeyValue]| -> Vec<PKv> {
         kvs.iter()
@@ -844,7 +862,12 @@ fn record(
                 ]),
                 status: (outcome_text == "failed").then(|| Status {
                     code: 2,
-                    message: "test failed".into(),
+                    message: tests
+                        .failures
+                        .iter()
+                        .find(|f| f.name == case.name)
+                        .and_then(|f| f.message.clone())
+                        .unwrap_or_else(|| "test failed".into()),
                 }),
                 ..Default::default()
             });
@@ -873,6 +896,15 @@ fn record(
         }],
     };
     post_traces(endpoint, &prost::Message::encode_to_vec(&request))
+}
+
+/// `test NAME: MESSAGE`, or `test NAME failed` when the runner printed no message; the name
+/// and message written by `show`.
+fn failure_text(failure: &TestFailure, show: fn(&str) -> String) -> String {
+    match &failure.message {
+        Some(message) => format!("test {}: {}", show(&failure.name), show(message)),
+        None => format!("test {} failed", show(&failure.name)),
+    }
 }
 
 fn value_to_proto(value: &AnyValue) -> devtrace_ingest::otlp::common::v1::AnyValue {
@@ -1032,8 +1064,11 @@ fn summarize(
             tests.failed,
             tests.skipped
         ));
-        for name in tests.failing.iter().take(5) {
-            text.push_str(&format!("\n  failed: {}", escape(name)));
+        for failure in tests.failures.iter().take(5) {
+            text.push_str(&format!("\n  failed: {}", failure_text(failure, escape)));
+        }
+        if tests.failures.len() > 5 {
+            text.push_str(&format!("\n  … {} more failing", tests.failures.len() - 5));
         }
     }
     text.push('\n');
@@ -1121,7 +1156,8 @@ fn baseline_run(
     identity: &Identity,
     name: &str,
 ) -> Result<Option<(AnalyzedTrace, String)>> {
-    let candidates = store.traces_with_operation(name, None, 50)?;
+    let candidates =
+        store.traces_with_operation(&devtrace_model::OperationFilter::named(name), None, 50)?;
     for summary in candidates {
         if summary.trace_id == identity.trace_id {
             continue;

@@ -96,6 +96,19 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 
+/// The stdout of a command that must have succeeded (its stderr in the message when not).
+pub fn ok(output: Output) -> String {
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+}
+
+/// Writes `text` (OTLP/JSON, one document a line) to `DATA/NAME` and imports it.
+pub fn import_text(data: &Path, name: &str, text: &str) {
+    let file = data.join(name);
+    std::fs::write(&file, text).unwrap();
+    ok(devtrace(data, &["import", file.to_str().unwrap()]));
+}
+
 /// POSTs a protobuf body; returns the HTTP status code.
 pub fn post_protobuf(addr: SocketAddr, path: &str, body: &[u8]) -> std::io::Result<u16> {
     let mut stream = TcpStream::connect(addr)?;

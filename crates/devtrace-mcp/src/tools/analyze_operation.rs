@@ -5,7 +5,9 @@ use super::{ToolDef, ToolError, ToolResult, WebUi, fit, linked_tool, since};
 use crate::budget;
 use crate::render::{LEGEND, findings_text};
 use devtrace_analyze::detectors::run_all;
-use devtrace_analyze::perf::profile_operation;
+use devtrace_analyze::errors::is_error_span;
+use devtrace_analyze::perf::{profile_operation, spans_of};
+use devtrace_model::OperationFilter;
 use devtrace_query::Scope;
 use devtrace_query::scope::DEFAULT_LAST;
 use devtrace_query::text::{TextOptions, quote, render_profile_with};
@@ -19,6 +21,10 @@ use std::collections::HashSet;
 pub struct Params {
     /// Exact span name, e.g. "journal.generate"
     operation: String,
+    /// Only spans of this service (a client span and the server span it calls share a name)
+    service: Option<String>,
+    /// Only spans of this kind: server, client, internal, producer, consumer
+    kind: Option<String>,
     /// Recent runs to analyse (default 20)
     last: Option<usize>,
     /// "2h" or RFC 3339
@@ -36,45 +42,77 @@ pub fn def() -> ToolDef {
 }
 
 fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult {
-    let operation = params.operation.trim().to_owned();
+    let name = params.operation.trim().to_owned();
+    let kind = match params.kind.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(devtrace_model::parse_span_kind(text).ok_or_else(|| {
+            ToolError::new(format!(
+                "kind {} is not a span kind: use server, client, internal, producer or consumer",
+                quote(text)
+            ))
+        })?),
+    };
+    let filter = OperationFilter {
+        name: name.clone(),
+        service: params
+            .service
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        kind,
+    };
     let scope = Scope {
         last: params.last,
         since_unix_nano: since(params.since.as_deref())?,
     };
-    let traces = devtrace_query::scope::recent(store, scope, Some(&operation), DEFAULT_LAST)
-        .map_err(|e| ToolError::from_query(store, e, Some(&operation)))?;
+    let chosen = devtrace_query::operation::choose(store, &filter, scope, DEFAULT_LAST)
+        .map_err(|e| ToolError::from_query(store, e, Some(&name)))?;
+    let (traces, operation) = (chosen.traces, chosen.operation);
     let Some(profile) = profile_operation(&traces, &operation) else {
-        return Err(super::unknown_operation(store, &operation));
+        return Err(super::unknown_operation(store, &name));
     };
     let budget = budget::resolve(params.budget);
-    let (link, link_cost) = WebUi::link_line(
-        web_ui,
-        &devtrace_query::links::operation(&operation),
-        budget,
-    );
+    let (link, link_cost) =
+        WebUi::link_line(web_ui, &devtrace_query::links::operation(&name), budget);
     let budget = budget - link_cost;
     let options = TextOptions::quoted(100, "get_spans has them all");
     let mut out = format!("{LEGEND}\n{}", render_profile_with(&profile, &options));
+    if !chosen.others.is_empty() {
+        let others: Vec<String> = chosen
+            .others
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} span of {} ({} spans in these runs)",
+                    o.operation.kind.as_str(),
+                    quote(&o.operation.service),
+                    o.spans
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "the name also belongs to: {} (not in these numbers): analyze_operation(operation, service, kind) for one\n",
+            others.join("; ")
+        ));
+    }
     // Only the operation's own failed spans count: an error elsewhere in the trace is not this
     // operation failing.
     let failed = traces
         .iter()
-        .filter(|t| {
-            t.spans_named(&operation)
-                .any(|i| devtrace_analyze::errors::is_error_span(t.span(i)))
-        })
+        .filter(|t| spans_of(t, &operation).any(|i| is_error_span(t.span(i))))
         .count();
     if failed > 0 {
         out.push_str(&format!(
             "{failed} of {} runs failed in this operation: errors(operation={}) groups them with what the failing runs share\n",
             traces.len(),
-            quote(&operation)
+            quote(&name)
         ));
     }
     // Findings about the operation or anything it calls, at any depth.
-    let mut within: HashSet<&str> = HashSet::from([operation.as_str()]);
+    let mut within: HashSet<&str> = HashSet::from([name.as_str()]);
     for trace in &traces {
-        for run in trace.spans_named(&operation) {
+        for run in spans_of(trace, &operation) {
             for d in trace.descendants(run) {
                 within.insert(trace.span(d).name.as_str());
             }

@@ -1,10 +1,9 @@
 //! `errors`: errors grouped by fingerprint, what the failing runs share, and the causal chain
 //! of one error.
 
-use super::{TRACE_ID_HINT, ToolDef, ToolError, ToolResult, fit, since, tool};
+use super::{TRACE_ID_HINT, ToolDef, ToolError, ToolResult, fit, tool};
 use crate::budget;
 use crate::render::LEGEND;
-use devtrace_query::Scope;
 use devtrace_query::errors::{ExplainError, explain, load, report};
 use devtrace_query::text::TextOptions;
 use devtrace_query::text::errors::{render_chain, render_report};
@@ -37,11 +36,16 @@ pub fn def() -> ToolDef {
 
 fn run(store: &dyn Store, params: Params) -> ToolResult {
     let budget = budget::resolve(params.budget);
-    let scope = Scope {
-        last: params.last,
-        since_unix_nano: since(params.since.as_deref())?,
-    };
     let operation = params.operation.as_deref().map(str::trim);
+    let filter = operation.map(devtrace_model::OperationFilter::named);
+    let asked =
+        super::Asked::resolve(store, params.since.as_deref(), params.last, filter.as_ref())?;
+    let super::Asked {
+        scope,
+        window,
+        words: scope_words,
+        note,
+    } = asked;
     let traces =
         load(store, scope, operation).map_err(|e| ToolError::from_query(store, e, operation))?;
     let report = report(&traces);
@@ -53,10 +57,10 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
             devtrace_query::text::quote(operation)
         ));
     }
-    if let Some(since) = &params.since {
-        parts.push(format!("since {since}"));
+    if window.is_some() || params.since.is_some() {
+        parts.push(scope_words);
     }
-    let mut out = format!("{LEGEND}\n");
+    let mut out = format!("{LEGEND}\n{note}");
     let target = match params.show.as_deref() {
         Some(target) => Some(target.to_owned()),
         None => {

@@ -1,11 +1,10 @@
 //! `find_issues`: the ranked findings across recent traces, each with its evidence.
 
-use super::{ToolDef, ToolError, ToolResult, since, tool};
+use super::{ToolDef, ToolError, ToolResult, tool};
 use crate::budget;
 use crate::render::{LEGEND, findings_text};
 use devtrace_analyze::FindingKind;
 use devtrace_analyze::detectors::run_all;
-use devtrace_query::Scope;
 use devtrace_store::Store;
 use serde::Deserialize;
 
@@ -47,12 +46,17 @@ pub fn def() -> ToolDef {
 
 fn run(store: &dyn Store, params: Params) -> ToolResult {
     let budget = budget::resolve(params.budget);
-    let scope = Scope {
-        last: params.last,
-        since_unix_nano: since(params.since.as_deref())?,
-    };
     let operation = params.operation.as_deref().map(str::trim);
-    let traces = devtrace_query::scope::recent(store, scope, operation, DEFAULT_LAST)
+    let filter = operation.map(devtrace_model::OperationFilter::named);
+    let asked =
+        super::Asked::resolve(store, params.since.as_deref(), params.last, filter.as_ref())?;
+    let super::Asked {
+        scope,
+        words: scope_words,
+        note,
+        ..
+    } = asked;
+    let traces = devtrace_query::scope::recent(store, scope, filter.as_ref(), DEFAULT_LAST)
         .map_err(|e| ToolError::from_query(store, e, operation))?;
     let mut findings = run_all(&traces);
     if let Some(kind) = params.kind.as_deref() {
@@ -65,7 +69,7 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     let findings: Vec<devtrace_analyze::Finding> =
         order.into_iter().map(|i| findings[i].clone()).collect();
     let mut out = format!(
-        "{LEGEND}\n{} finding(s) across {} trace(s), ranked by impact (share of the operation's time, tokens or runs a fix recovers × how often it runs)\n",
+        "{LEGEND}\n{note}{} finding(s) across {} trace(s) ({scope_words}), ranked by impact (share of the operation's time, tokens or runs a fix recovers × how often it runs)\n",
         findings.len(),
         traces.len()
     );

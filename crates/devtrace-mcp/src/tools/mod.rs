@@ -390,6 +390,9 @@ impl ToolError {
     pub fn from_query(store: &dyn Store, error: QueryError, operation: Option<&str>) -> Self {
         match (error, operation) {
             (QueryError::UnknownOperation(_), Some(name)) => unknown_operation(store, name),
+            (QueryError::OperationElsewhere(message), _) => {
+                ToolError::new(format!("{message}; pass service and kind to choose one"))
+            }
             (QueryError::UnknownOperation(message) | QueryError::Invalid(message), _) => {
                 ToolError::new(message)
             }
@@ -435,6 +438,57 @@ pub fn unknown_operation(store: &dyn Store, name: &str) -> ToolError {
 pub fn since(text: Option<&str>) -> Result<Option<u64>, ToolError> {
     text.map(|t| parse_since(t, now_nanos()).map_err(|e| ToolError::new(format!("since: {e}"))))
         .transpose()
+}
+
+/// What a call asked to read, resolved: the scope (the default window,
+/// `devtrace_query::window`, when neither `since` nor `last` is given), the window when it
+/// applies, how to name it ("since 2h", "the last hour", "the hour before the newest trace",
+/// "the most recent") and its note as a line of its own (empty when there is none).
+pub struct Asked {
+    pub scope: devtrace_query::Scope,
+    pub window: Option<devtrace_query::window::Window>,
+    pub words: String,
+    pub note: String,
+}
+
+impl Asked {
+    pub fn resolve(
+        store: &dyn Store,
+        since_text: Option<&str>,
+        last: Option<usize>,
+        operation: Option<&devtrace_model::OperationFilter>,
+    ) -> Result<Self, ToolError> {
+        let scope = devtrace_query::Scope {
+            last,
+            since_unix_nano: since(since_text)?,
+        };
+        let (scope, window) =
+            devtrace_query::window::with_default(store, scope, now_nanos(), operation)?;
+        Ok(Self::new(scope, window, since_text))
+    }
+
+    pub fn new(
+        scope: devtrace_query::Scope,
+        window: Option<devtrace_query::window::Window>,
+        since_text: Option<&str>,
+    ) -> Self {
+        let words = match (&window, since_text) {
+            (Some(window), _) => window.description.clone(),
+            (None, Some(since)) => format!("since {since}"),
+            (None, None) => "the most recent".into(),
+        };
+        let note = window
+            .as_ref()
+            .and_then(|w| w.note.as_ref())
+            .map(|note| format!("note: {note}\n"))
+            .unwrap_or_default();
+        Self {
+            scope,
+            window,
+            words,
+            note,
+        }
+    }
 }
 
 /// A duration argument such as "250ms" or "1.5s".

@@ -1,9 +1,9 @@
 //! `overview`: what the store holds, the first call an assistant makes.
 
-use super::{ToolDef, ToolResult, fit, since, tool};
+use super::{ToolDef, ToolResult, fit, tool};
 use crate::budget;
 use crate::render::{LEGEND, session_rows, summary_rows};
-use devtrace_query::overview::{OverviewLimits, overview};
+use devtrace_query::overview::{OverviewLimits, overview_or_default};
 use devtrace_query::text::quote;
 use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_store::Store;
@@ -29,10 +29,11 @@ pub fn def() -> ToolDef {
 
 fn run(store: &dyn Store, params: Params) -> ToolResult {
     let budget = budget::resolve(params.budget);
-    let since = since(params.since.as_deref())?;
-    let seen = overview(
+    let since = super::since(params.since.as_deref())?;
+    let seen = overview_or_default(
         store,
         since,
+        devtrace_query::timefmt::now_nanos(),
         OverviewLimits {
             operations: 10,
             errors: 5,
@@ -40,8 +41,17 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
             sessions: 5,
         },
     )?;
+    let super::Asked {
+        words: scope_words,
+        note,
+        ..
+    } = super::Asked::new(
+        devtrace_query::Scope::default(),
+        seen.window.clone(),
+        params.since.as_deref(),
+    );
     let mut out = format!(
-        "{LEGEND}\nstore: {} traces, {} spans, {} logs",
+        "{LEGEND}\n{note}store: {} traces, {} spans, {} logs in all; below, {scope_words}",
         seen.stats.traces, seen.stats.spans, seen.stats.logs
     );
     match seen.time_range {
@@ -51,31 +61,36 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
             format_timestamp(last)
         )),
         None => {
-            out.push_str("\nno traces yet");
-            if since.is_some() {
-                out.push_str(" in that window");
-            }
+            out.push_str(if seen.stats.traces == 0 {
+                "\nno traces yet"
+            } else {
+                "\nno traces in that window (widen since)"
+            });
             out.push_str(": run a program with OTEL_EXPORTER_OTLP_ENDPOINT pointing at devtrace serve, or `devtrace run -- <command>`\n");
             return Ok(out);
         }
     }
-    out.push_str("\nservices (traces, with errors)\n");
+    out.push_str(
+        "\nservices, each counted by its own spans: traces it has spans in, of them as the root, with a failing span of it\n",
+    );
     for service in &seen.services {
         out.push_str(&format!(
-            "  {} {} ({})\n",
+            "  {}: {} traces, {} as root, {} failing\n",
             quote(&service.service),
             service.traces,
+            service.root_traces,
             service.error_traces
         ));
     }
     out.push_str(&format!(
-        "\ntop operations by total time (last {} traces): runs, total, mean, p95, errors\n",
+        "\ntop root operations by total time (last {} traces): operation, service, runs, total, mean, p95, errors\n",
         seen.ranked_traces
     ));
     for op in &seen.top_operations {
         out.push_str(&format!(
-            "  {} {} {} {} {} {}\n",
+            "  {} {} {} {} {} {} {}\n",
             quote(&op.operation),
+            quote(&op.service),
             op.runs,
             format_duration(op.total_nanos),
             format_duration(op.duration.mean as u64),

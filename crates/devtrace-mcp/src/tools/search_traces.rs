@@ -11,7 +11,7 @@ use serde::Deserialize;
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    /// Root span's service.name
+    /// A service.name any span of the trace has (not only the root's)
     service: Option<String>,
     /// Traces containing a span with exactly this name
     operation: Option<String>,
@@ -49,7 +49,7 @@ enum Status {
 pub fn def() -> ToolDef {
     tool(
         "search_traces",
-        "Find traces by filters; returns one summary line each (id, start, root, service, duration, spans, errors), newest first.",
+        "Find traces by filters; returns one summary line each (id, start, root, root's service and the other services, duration, spans, errors), newest first.",
         run,
     )
 }
@@ -97,13 +97,20 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     let page = search(store, &wanted)?;
     if page.traces.is_empty() && page.next.is_none() {
         if let Some(operation) = &params.operation
-            && store.traces_with_operation(operation, None, 1)?.is_empty()
+            && store
+                .traces_with_operation(
+                    &devtrace_model::OperationFilter::named(operation.as_str()),
+                    None,
+                    1,
+                )?
+                .is_empty()
         {
             return Err(super::unknown_operation(store, operation));
         }
         return Ok("no traces match these filters; widen them (since, status, attributes), or call overview\n".into());
     }
-    let header = format!("{LEGEND}\ntrace_id start(UTC) root service duration spans errors\n");
+    let header =
+        format!("{LEGEND}\ntrace_id start(UTC) root service(+others) duration spans errors\n");
     let footer_room = 120;
     let mut out = header;
     let mut used = budget::count(&out) + footer_room;

@@ -8,20 +8,20 @@ use crate::json::Json;
 use axum::extract::{Path, RawQuery};
 use devtrace_analyze::Finding;
 use devtrace_analyze::detectors::run_all;
-use devtrace_analyze::perf::{OperationTotal, rank_operations};
+use devtrace_analyze::perf::OperationTotal;
+use devtrace_model::{Operation, OperationFilter};
 use devtrace_query::Scope;
 use devtrace_query::analytics::{
     DurationSeries, OperationAnalytics, duration_series, operation_analytics,
 };
 use devtrace_query::comparison::{LabelledComparison, Selection, compare_selection};
-use devtrace_query::overview::{Overview, OverviewLimits, overview as overview_of};
+use devtrace_query::overview::{Overview, OverviewLimits, overview_or_default, rank_roots};
 use devtrace_query::runs::{RunSummary, list_runs};
 use devtrace_query::scope::{MAX_TRACES, recent};
 use devtrace_query::timefmt::now_nanos;
+use devtrace_query::window::{Window, with_default};
 use devtrace_store::TraceQuery;
 
-/// Findings look at the last hour by default, as `devtrace insights` does.
-const DEFAULT_FINDINGS_WINDOW_NANOS: u64 = 3_600 * 1_000_000_000;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -48,8 +48,15 @@ pub async fn overview(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<Ove
     let p = Params::parse::<SinceParams>(raw.as_deref())?;
     let since = p.time("since")?;
     let store = state.store.clone();
-    let view =
-        blocking(move || Ok(overview_of(&*store, since, OverviewLimits::default())?)).await?;
+    let view = blocking(move || {
+        Ok(overview_or_default(
+            &*store,
+            since,
+            now_nanos(),
+            OverviewLimits::default(),
+        )?)
+    })
+    .await?;
     Ok(Json(view))
 }
 
@@ -63,7 +70,20 @@ pub struct ScopeParams {
     last: Option<usize>,
 }
 
-/// Root operations ranked by total time over the recent traces.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct RankingParams {
+    /// Only traces started at or after: `30m` (ago), an RFC 3339 UTC time, or Unix nanoseconds.
+    since: Option<String>,
+    /// How many recent traces to read (default 1000; 200 with `service`).
+    last: Option<usize>,
+    /// Rank the operations this service handles (its spans whose parent is another service's,
+    /// or none) over the traces it has spans in, instead of the root operations.
+    service: Option<String>,
+}
+
+/// Operations ranked by total time over the recent traces.
 #[derive(Serialize, ToSchema)]
 pub struct OperationRanking {
     /// Traces ranked.
@@ -71,22 +91,37 @@ pub struct OperationRanking {
     pub operations: Vec<OperationTotal>,
 }
 
-/// Root operations ranked by total time (`devtrace perf` without an operation).
+/// Root operations, or one service's, ranked by total time (`devtrace perf` without an
+/// operation, `devtrace perf --service S`).
 #[utoipa::path(
     get,
     path = "/api/v1/operations",
     tag = "analysis",
-    params(ScopeParams),
+    params(RankingParams),
     responses(
         (status = 200, description = "Operations by total time", body = OperationRanking),
         (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
     )
 )]
 pub async fn operations(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<OperationRanking> {
-    let p = Params::parse::<ScopeParams>(raw.as_deref())?;
+    let p = Params::parse::<RankingParams>(raw.as_deref())?;
     let since = p.time("since")?;
-    let last = p.number("last", 1_000, 1..=MAX_TRACES * 20)?;
+    let service = p.text("service");
     let store = state.store.clone();
+    if let Some(service) = service {
+        let scope = Scope {
+            last: p.optional_number("last", 1..=MAX_TRACES)?,
+            since_unix_nano: since,
+        };
+        let ranking = blocking(move || {
+            let (operations, traces) =
+                devtrace_query::operation::service_entry_points(&*store, &service, scope, 200)?;
+            Ok(OperationRanking { traces, operations })
+        })
+        .await?;
+        return Ok(Json(ranking));
+    }
+    let last = p.number("last", 1_000, 1..=MAX_TRACES * 20)?;
     let ranking = blocking(move || {
         let summaries = store.list_traces(&TraceQuery {
             runtime_only: true,
@@ -96,22 +131,20 @@ pub async fn operations(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<O
         })?;
         Ok(OperationRanking {
             traces: summaries.len(),
-            operations: rank_operations(
-                summaries
-                    .iter()
-                    .map(|s| (s.root_name.clone(), s.duration_nanos(), s.error_count > 0)),
-            ),
+            operations: rank_roots(&summaries),
         })
     })
     .await?;
     Ok(Json(ranking))
 }
 
-/// Every span name stored.
+/// Every span name stored, and every operation (name, service, kind).
 #[derive(Serialize, ToSchema)]
 pub struct OperationNames {
     /// Sorted.
     pub names: Vec<String>,
+    /// Sorted by name, service and kind: a name a client and a server share is two entries.
+    pub operations: Vec<Operation>,
 }
 
 /// Every span name ever stored (for filters and autocompletion).
@@ -130,8 +163,9 @@ pub async fn operation_names(
 ) -> ApiResult<OperationNames> {
     Params::parse::<NoParams>(raw.as_deref())?;
     let store = state.store.clone();
-    let names = blocking(move || Ok(store.operation_names()?)).await?;
-    Ok(Json(OperationNames { names }))
+    let (names, operations) =
+        blocking(move || Ok((store.operation_names()?, store.operations()?))).await?;
+    Ok(Json(OperationNames { names, operations }))
 }
 
 fn scope(p: &Params) -> Result<Scope, ApiError> {
@@ -141,14 +175,31 @@ fn scope(p: &Params) -> Result<Scope, ApiError> {
     })
 }
 
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct OperationParams {
+    /// Only traces started at or after: `30m` (ago), an RFC 3339 UTC time, or Unix nanoseconds.
+    since: Option<String>,
+    /// How many recent runs to read, 1 to 5000.
+    last: Option<usize>,
+    /// Only spans of this service: a client span and the server span it calls share a name.
+    service: Option<String>,
+    /// Only spans of this kind: server, client, internal, producer, consumer.
+    kind: Option<String>,
+}
+
 /// One operation over its recent runs: breakdown, histogram, percentiles over time, findings.
+/// When the name belongs to several operations (services or kinds) and `service`/`kind` do not
+/// narrow it to one, the one with the most spans is analysed and `other_identities` lists the
+/// rest.
 #[utoipa::path(
     get,
     path = "/api/v1/operations/{name}",
     tag = "analysis",
     params(
         ("name" = String, Path, description = "The span name (URL-encoded)"),
-        ScopeParams,
+        OperationParams,
     ),
     responses(
         (status = 200, description = "The operation's analytics", body = OperationAnalytics),
@@ -161,10 +212,26 @@ pub async fn operation(
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<OperationAnalytics> {
-    let p = Params::parse::<ScopeParams>(raw.as_deref())?;
+    let p = Params::parse::<OperationParams>(raw.as_deref())?;
     let scope = scope(&p)?;
+    let kind = match p.text("kind") {
+        None => None,
+        Some(text) => Some(devtrace_model::parse_span_kind(&text).ok_or_else(|| {
+            ApiError::bad_parameter(
+                "kind",
+                format!(
+                    "{text:?} is not a span kind: use server, client, internal, producer or consumer"
+                ),
+            )
+        })?),
+    };
+    let filter = OperationFilter {
+        name,
+        service: p.text("service"),
+        kind,
+    };
     let store = state.store.clone();
-    let analytics = blocking(move || Ok(operation_analytics(&*store, &name, scope)?)).await?;
+    let analytics = blocking(move || Ok(operation_analytics(&*store, &filter, scope)?)).await?;
     Ok(Json(analytics))
 }
 
@@ -358,9 +425,11 @@ pub async fn compare(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<Labe
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct FindingParams {
-    /// Only traces started at or after (default `1h`): `30m` ago, RFC 3339, or Unix nanoseconds.
+    /// Only traces started at or after: `30m` ago, RFC 3339, or Unix nanoseconds. With neither
+    /// `since` nor `last`, the default window: the last hour, or the hour before the newest
+    /// trace when nothing is that recent (`window` says which).
     since: Option<String>,
-    /// How many recent traces to analyse, 1 to 5000 (default 500).
+    /// How many recent traces to analyse, 1 to 5000 (at most 500 in the default window).
     last: Option<usize>,
     /// Only traces containing this operation.
     operation: Option<String>,
@@ -372,6 +441,8 @@ pub struct FindingParams {
 #[derive(Serialize, ToSchema)]
 pub struct FindingList {
     pub traces_analysed: usize,
+    /// The default window, when neither `since` nor `last` was given.
+    pub window: Option<Window>,
     /// Findings made, before `limit`.
     pub total: usize,
     pub findings: Vec<Finding>,
@@ -393,21 +464,21 @@ pub async fn findings(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<Fin
     let p = Params::parse::<FindingParams>(raw.as_deref())?;
     let scope = Scope {
         last: p.optional_number("last", 1..=MAX_TRACES)?,
-        since_unix_nano: match p.time("since")? {
-            Some(since) => Some(since),
-            None => Some(now_nanos().saturating_sub(DEFAULT_FINDINGS_WINDOW_NANOS)),
-        },
+        since_unix_nano: p.time("since")?,
     };
     let operation = p.text("operation");
     let limit = p.number("limit", 50, 1..=500)?;
     let store = state.store.clone();
     let list = blocking(move || {
-        let traces = recent(&*store, scope, operation.as_deref(), 500)?;
+        let filter = operation.map(OperationFilter::named);
+        let (scope, window) = with_default(&*store, scope, now_nanos(), filter.as_ref())?;
+        let traces = recent(&*store, scope, filter.as_ref(), 500)?;
         let mut findings = run_all(&traces);
         let total = findings.len();
         findings.truncate(limit);
         Ok(FindingList {
             traces_analysed: traces.len(),
+            window,
             total,
             findings,
         })

@@ -211,6 +211,10 @@ impl From<QueryError> for ApiError {
         match error {
             QueryError::Store(e) => e.into(),
             QueryError::UnknownOperation(message) => Self::new(StatusCode::NOT_FOUND, message),
+            QueryError::OperationElsewhere(message) => Self::new(
+                StatusCode::NOT_FOUND,
+                format!("{message}; choose one with the service and kind parameters"),
+            ),
             QueryError::Invalid(message) => Self::new(StatusCode::BAD_REQUEST, message),
         }
     }

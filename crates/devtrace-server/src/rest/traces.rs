@@ -26,7 +26,7 @@ pub const MAX_PAGE: usize = 1_000;
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // documents the parameters; values are read through `Params`
 pub struct TraceListParams {
-    /// Only traces whose root span's `service.name` is exactly this.
+    /// Only traces with a span of this `service.name` (any span, not only the root).
     service: Option<String>,
     /// Only traces whose root operation contains this text.
     name: Option<String>,

@@ -376,6 +376,81 @@ mod tests {
         assert!(scoped.qa().is_none());
     }
 
+    /// Two nodes appending to one trace: each sees what the other stored (its cache of recent
+    /// traces is not trusted once another node added spans), so every span is stored once.
+    #[test]
+    fn nodes_appending_to_one_trace_store_each_span_once() {
+        use crate::conformance::{batch, span};
+        use crate::{Store, StoreWriter};
+        use devtrace_model::TraceId;
+        let Some(url) = testing::server() else { return };
+        let url = testing::fresh_schema(&url);
+        let (mut a, mut b) = (PgWriter::open(&url).unwrap(), PgWriter::open(&url).unwrap());
+        let store = PgStore::open(&url).unwrap();
+        let spans = |ids: &[u8]| {
+            let spans = ids
+                .iter()
+                .map(|&id| span(7, id, (id > 1).then_some(1), "op", 100 + u64::from(id), 300))
+                .collect();
+            crate::prepare_spans(batch("api", spans))
+        };
+        a.write(&[spans(&[1, 2])]).unwrap();
+        b.write(&[spans(&[2, 3])]).unwrap();
+        // A knows 1 and 2 from its own write; 3 came through B.
+        a.write(&[spans(&[3, 4])]).unwrap();
+        b.write(&[spans(&[1, 4, 5])]).unwrap();
+        let trace = store.get_trace(TraceId([7; 16])).unwrap().unwrap();
+        let mut ids: Vec<u8> = trace.spans.spans.iter().map(|s| s.span_id.0[0]).collect();
+        ids.sort();
+        assert_eq!(ids, [1, 2, 3, 4, 5]);
+        assert_eq!(trace.summary.span_count, 5);
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.spans, stats.traces, stats.resent_spans), (5, 1, 4));
+
+        // Four nodes sending the same requests at once, new traces and stored ones alike.
+        let requests: Vec<crate::WriteBatch> = (0..4u8)
+            .map(|round| {
+                let spans = (0..20u8)
+                    .flat_map(|trace| {
+                        (1..=3u8).map(move |id| {
+                            span(0x40 + trace, id + 3 * (round % 2), None, "op", 100, 200)
+                        })
+                    })
+                    .collect();
+                crate::prepare_spans(batch("api", spans))
+            })
+            .collect();
+        let nodes: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                let requests = requests.clone();
+                std::thread::spawn(move || {
+                    let mut writer = PgWriter::open(&url).unwrap();
+                    for request in requests {
+                        writer.write(&[request]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for node in nodes {
+            node.join().unwrap();
+        }
+        for trace in 0..20u8 {
+            let stored = store
+                .get_trace(TraceId([0x40 + trace; 16]))
+                .unwrap()
+                .unwrap();
+            let mut ids: Vec<u8> = stored.spans.spans.iter().map(|s| s.span_id.0[0]).collect();
+            ids.sort();
+            assert_eq!(ids, [1, 2, 3, 4, 5, 6], "trace {trace}");
+            assert_eq!(stored.summary.span_count, 6);
+        }
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.spans, stats.traces), (5 + 20 * 6, 21));
+        // Every node sent 4 × 60 spans: 120 distinct ones are stored.
+        assert_eq!(stats.resent_spans, 4 + 4 * 4 * 60 - 120);
+    }
+
     #[test]
     fn postgres_passes_the_team_conformance_suite() {
         let Some(url) = testing::server() else { return };

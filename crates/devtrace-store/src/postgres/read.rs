@@ -3,20 +3,30 @@
 use super::{PgStore, int};
 use crate::chunk;
 use crate::{
-    BlobHash, DocumentDigest, ImportCursor, ProjectId, Result, ServiceSummary, SessionFacts,
-    SessionQuery, SessionSummary, Store, StoreError, StoreStats, StoredTrace, TraceQuery,
-    TraceSummary,
+    BlobHash, DocumentDigest, ImportCursor, Operation, OperationFilter, ProjectId, Result,
+    ServiceSummary, SessionFacts, SessionQuery, SessionSummary, Store, StoreError, StoreStats,
+    StoredTrace, TraceQuery, TraceSummary,
 };
-use devtrace_model::{LogBatch, SpanBatch, TraceId};
+use devtrace_model::{LogBatch, SpanBatch, SpanKind, TraceId};
 use postgres::Row;
 use postgres::types::ToSql;
 use std::sync::Arc;
 
-const SUMMARY_COLUMNS: &str =
-    "t.trace_id, t.start_ns, t.end_ns, t.root_name, t.root_service, t.span_count, t.error_count";
+/// The columns of a [`TraceSummary`] from `traces t`: the summary row and the trace's services.
+macro_rules! summary_columns {
+    () => {
+        "t.trace_id, t.start_ns, t.end_ns, t.root_name, t.root_service, t.span_count, t.error_count,
+     ARRAY(SELECT s.name FROM trace_services ts JOIN services s ON s.id = ts.service
+           WHERE ts.trace = t.id ORDER BY s.name COLLATE \"C\")"
+    };
+}
+const SUMMARY_COLUMNS: &str = summary_columns!();
 
 fn summary_from_row(row: &Row) -> TraceSummary {
+    let mut services: Vec<String> = row.get(7);
+    services.sort();
     TraceSummary {
+        services,
         trace_id: TraceId::from_slice(row.get::<_, &[u8]>(0)).unwrap_or_default(),
         start_unix_nano: row.get::<_, i64>(1).max(0) as u64,
         end_unix_nano: row.get::<_, i64>(2).max(0) as u64,
@@ -88,7 +98,12 @@ impl Store for PgStore {
         let mut q = Query::new(format!("SELECT {SUMMARY_COLUMNS} FROM traces t WHERE"));
         q.push(" t.project_id = ?", vec![Box::new(self.project.0)]);
         if let Some(service) = &query.service {
-            q.push(" AND t.root_service = ?", vec![Box::new(service.clone())]);
+            q.push(
+                " AND EXISTS (SELECT 1 FROM trace_services ts WHERE ts.trace = t.id
+                   AND ts.service = (SELECT s.id FROM services s
+                                     WHERE s.project_id = ? AND s.name = ?))",
+                vec![Box::new(self.project.0), Box::new(service.clone())],
+            );
         }
         if let Some(name) = &query.name_contains {
             q.push(
@@ -98,9 +113,9 @@ impl Store for PgStore {
         }
         if let Some(operation) = &query.operation {
             q.push(
-                " AND t.id IN (SELECT o.trace FROM trace_operations o
-                    WHERE o.name = (SELECT n.id FROM span_names n
-                                    WHERE n.project_id = ? AND n.name = ?))",
+                " AND t.id IN (SELECT x.trace FROM trace_operations x
+                    WHERE x.operation IN (SELECT o.id FROM operations o
+                                          WHERE o.project_id = ? AND o.name = ?))",
                 vec![Box::new(self.project.0), Box::new(operation.clone())],
             );
         }
@@ -150,31 +165,32 @@ impl Store for PgStore {
         })
     }
 
-    fn resolve_trace_id(&self, prefix: &str) -> Result<TraceId> {
-        crate::resolve_prefix(prefix, |low, high| {
-            self.with_conn(|conn| {
-                let statement = conn.prepared(
-                    "SELECT trace_id FROM traces
-                     WHERE project_id = $1 AND trace_id BETWEEN $2 AND $3 LIMIT 5",
-                )?;
-                let rows = conn
-                    .client
-                    .query(&statement, &[&self.project.0, &&low.0[..], &&high.0[..]])?;
-                Ok(rows
-                    .iter()
-                    .map(|row| TraceId::from_slice(row.get::<_, &[u8]>(0)).unwrap_or_default())
-                    .collect())
-            })
+    fn trace_ids_between(&self, low: TraceId, high: TraceId, limit: usize) -> Result<Vec<TraceId>> {
+        self.with_conn(|conn| {
+            let statement = conn.prepared(
+                "SELECT trace_id FROM traces
+                 WHERE project_id = $1 AND trace_id BETWEEN $2 AND $3
+                 ORDER BY trace_id LIMIT $4",
+            )?;
+            let limit = limit.min(i64::MAX as usize) as i64;
+            let rows = conn.client.query(
+                &statement,
+                &[&self.project.0, &&low.0[..], &&high.0[..], &limit],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| TraceId::from_slice(row.get::<_, &[u8]>(0)).unwrap_or_default())
+                .collect())
         })
     }
 
     fn trace_summary(&self, trace_id: TraceId) -> Result<Option<TraceSummary>> {
         self.with_conn(|conn| {
-            let statement = conn.prepared(
-                "SELECT t.trace_id, t.start_ns, t.end_ns, t.root_name, t.root_service,
-                        t.span_count, t.error_count
-                 FROM traces t WHERE t.project_id = $1 AND t.trace_id = $2",
-            )?;
+            let statement = conn.prepared(concat!(
+                "SELECT ",
+                summary_columns!(),
+                " FROM traces t WHERE t.project_id = $1 AND t.trace_id = $2"
+            ))?;
             Ok(conn
                 .client
                 .query_opt(&statement, &[&self.project.0, &&trace_id.0[..]])?
@@ -186,13 +202,14 @@ impl Store for PgStore {
     fn get_trace(&self, trace_id: TraceId) -> Result<Option<StoredTrace>> {
         self.with_conn(|conn| {
             // One round trip: the summary columns repeat on each chunk's row.
-            let statement = conn.prepared(
-                "SELECT t.trace_id, t.start_ns, t.end_ns, t.root_name, t.root_service,
-                        t.span_count, t.error_count, c.data
+            let statement = conn.prepared(concat!(
+                "SELECT ",
+                summary_columns!(),
+                ", c.data
                  FROM traces t LEFT JOIN span_chunks c ON c.trace = t.id
                  WHERE t.project_id = $1 AND t.trace_id = $2
-                 ORDER BY c.seq",
-            )?;
+                 ORDER BY c.seq"
+            ))?;
             let rows = conn
                 .client
                 .query(&statement, &[&self.project.0, &&trace_id.0[..]])?;
@@ -202,7 +219,7 @@ impl Store for PgStore {
             let summary = summary_from_row(first);
             let mut spans = SpanBatch::default();
             for row in &rows {
-                if let Some(data) = row.get::<_, Option<&[u8]>>(7) {
+                if let Some(data) = row.get::<_, Option<&[u8]>>(8) {
                     spans.extend(chunk::decode_spans(data)?);
                 }
             }
@@ -282,6 +299,7 @@ impl Store for PgStore {
                 "SELECT coalesce(sum(spans), 0)::bigint, coalesce(sum(traces), 0)::bigint,
                         coalesce(sum(logs), 0)::bigint,
                         coalesce(sum(metric_points), 0)::bigint,
+                        coalesce(sum(resent_spans), 0)::bigint,
                         (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
                          FROM pg_class c
                          WHERE c.relnamespace = current_schema()::regnamespace
@@ -295,31 +313,50 @@ impl Store for PgStore {
                 traces: count(1),
                 logs: count(2),
                 metric_points: count(3),
-                bytes_on_disk: count(4),
+                resent_spans: count(4),
+                bytes_on_disk: count(5),
             })
         })
     }
 
     fn traces_with_operation(
         &self,
-        operation: &str,
+        operation: &OperationFilter,
         since_unix_nano: Option<u64>,
         limit: usize,
     ) -> Result<Vec<TraceSummary>> {
         self.with_conn(|conn| {
-            let statement = conn.prepared(
-                "SELECT t.trace_id, t.start_ns, t.end_ns, t.root_name, t.root_service,
-                        t.span_count, t.error_count
-                 FROM trace_operations o JOIN traces t ON t.id = o.trace
-                 WHERE o.name = (SELECT id FROM span_names WHERE project_id = $1 AND name = $2)
-                   AND t.start_ns >= $3
-                 ORDER BY o.trace DESC LIMIT $4",
-            )?;
+            // The newest `limit` traces of each matching operation (the index walks each one's
+            // traces newest first and stops), then the newest `limit` of their union.
+            let statement = conn.prepared(concat!(
+                "SELECT ",
+                summary_columns!(),
+                " FROM traces t WHERE t.id IN (
+                     SELECT n.trace FROM operations o
+                     JOIN services s ON s.id = o.service
+                     CROSS JOIN LATERAL (
+                         SELECT x.trace FROM trace_operations x JOIN traces u ON u.id = x.trace
+                         WHERE x.operation = o.id AND u.start_ns >= $5
+                         ORDER BY x.trace DESC LIMIT $6) n
+                     WHERE o.project_id = $1 AND o.name = $2
+                       AND ($3::text IS NULL OR s.name = $3)
+                       AND ($4::integer IS NULL OR o.kind = $4))
+                 ORDER BY t.id DESC LIMIT $6"
+            ))?;
             let since = int(since_unix_nano.unwrap_or(0));
             let limit = limit.min(i64::MAX as usize) as i64;
-            let rows = conn
-                .client
-                .query(&statement, &[&self.project.0, &operation, &since, &limit])?;
+            let kind = operation.kind.map(|k| k.to_otlp());
+            let rows = conn.client.query(
+                &statement,
+                &[
+                    &self.project.0,
+                    &operation.name,
+                    &operation.service,
+                    &kind,
+                    &since,
+                    &limit,
+                ],
+            )?;
             let mut found: Vec<TraceSummary> = rows.iter().map(summary_from_row).collect();
             found.sort_by_key(|t| std::cmp::Reverse(t.start_unix_nano));
             Ok(found)
@@ -329,30 +366,61 @@ impl Store for PgStore {
     fn services(&self, since_unix_nano: Option<u64>) -> Result<Vec<ServiceSummary>> {
         self.with_conn(|conn| {
             let statement = conn.prepared(
-                "SELECT root_service, count(*), count(*) FILTER (WHERE error_count > 0),
-                        min(start_ns), max(end_ns)
-                 FROM traces WHERE project_id = $1 AND start_ns >= $2
-                 GROUP BY root_service ORDER BY count(*) DESC, root_service",
+                "SELECT s.name, count(*), count(*) FILTER (WHERE t.root_service = s.name),
+                        count(*) FILTER (WHERE ts.errors > 0), sum(ts.spans)::bigint,
+                        min(t.start_ns), max(t.end_ns)
+                 FROM traces t JOIN trace_services ts ON ts.trace = t.id
+                      JOIN services s ON s.id = ts.service
+                 WHERE t.project_id = $1 AND t.start_ns >= $2
+                 GROUP BY s.name ORDER BY count(*) DESC, s.name COLLATE \"C\"",
             )?;
             let since = int(since_unix_nano.unwrap_or(0));
             let rows = conn.client.query(&statement, &[&self.project.0, &since])?;
             Ok(rows
                 .iter()
-                .map(|row| ServiceSummary {
-                    service: row.get(0),
-                    traces: row.get::<_, i64>(1) as u64,
-                    error_traces: row.get::<_, i64>(2) as u64,
-                    first_start_unix_nano: row.get::<_, i64>(3).max(0) as u64,
-                    last_end_unix_nano: row.get::<_, i64>(4).max(0) as u64,
+                .map(|row| {
+                    let count = |i: usize| row.get::<_, i64>(i).max(0) as u64;
+                    ServiceSummary {
+                        service: row.get(0),
+                        traces: count(1),
+                        root_traces: count(2),
+                        error_traces: count(3),
+                        spans: count(4),
+                        first_start_unix_nano: count(5),
+                        last_end_unix_nano: count(6),
+                    }
                 })
                 .collect())
+        })
+    }
+
+    fn operations(&self) -> Result<Vec<Operation>> {
+        self.with_conn(|conn| {
+            let statement = conn.prepared(
+                "SELECT o.name, s.name, o.kind FROM operations o JOIN services s ON s.id = o.service
+                 WHERE o.project_id = $1",
+            )?;
+            let rows = conn.client.query(&statement, &[&self.project.0])?;
+            let mut operations: Vec<Operation> = rows
+                .iter()
+                .map(|row| {
+                    Operation::new(
+                        row.get::<_, String>(0),
+                        row.get::<_, String>(1),
+                        SpanKind::from_otlp(row.get(2)),
+                    )
+                })
+                .collect();
+            operations.sort();
+            Ok(operations)
         })
     }
 
     fn operation_names(&self) -> Result<Vec<String>> {
         self.with_conn(|conn| {
             let statement = conn.prepared(
-                "SELECT name FROM span_names WHERE project_id = $1 ORDER BY name COLLATE \"C\"",
+                "SELECT DISTINCT name COLLATE \"C\" FROM operations WHERE project_id = $1
+                 ORDER BY 1",
             )?;
             let rows = conn.client.query(&statement, &[&self.project.0])?;
             Ok(rows.iter().map(|row| row.get(0)).collect())

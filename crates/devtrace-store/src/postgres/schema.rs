@@ -159,6 +159,47 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (series, time_ns, start_ns)
      );
      ALTER TABLE counters ADD COLUMN metric_points bigint NOT NULL DEFAULT 0;",
+    // 3: traces are multi-service, as on the embedded store (its migration 10): an operation
+    // is (span name, service, kind), rebuilt on that identity, and a service index says which
+    // services have spans in each trace (with their span and error counts); re-sent spans are
+    // counted. Filled from the stored chunks, which also loses any span stored twice (see
+    // `after_migration`). The SQL tool's views over the old index go first (they are made again
+    // on the tool's next use).
+    "DO $$ BEGIN
+         IF to_regclass(quote_ident(current_schema() || '_sql') || '.operations') IS NOT NULL THEN
+             EXECUTE format('DROP VIEW %I.operations', current_schema() || '_sql');
+         END IF;
+     END $$;
+     CREATE TABLE services (
+         id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         project_id  bigint NOT NULL,
+         name        text NOT NULL,
+         UNIQUE (project_id, name)
+     );
+     CREATE TABLE operations (
+         id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         project_id  bigint NOT NULL,
+         name        text NOT NULL,
+         service     bigint NOT NULL,
+         kind        integer NOT NULL,
+         UNIQUE (project_id, name, service, kind)
+     );
+     DROP TABLE trace_operations;
+     DROP TABLE span_names;
+     CREATE TABLE trace_operations (
+         operation  bigint NOT NULL,
+         trace      bigint NOT NULL,
+         PRIMARY KEY (operation, trace)
+     );
+     CREATE INDEX trace_operations_by_trace ON trace_operations (trace);
+     CREATE TABLE trace_services (
+         trace    bigint NOT NULL,
+         service  bigint NOT NULL,
+         spans    bigint NOT NULL,
+         errors   bigint NOT NULL,
+         PRIMARY KEY (trace, service)
+     );
+     ALTER TABLE counters ADD COLUMN resent_spans bigint NOT NULL DEFAULT 0;",
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -197,6 +238,7 @@ fn migrate_locked(conn: &mut Conn, database: &Database) -> Result<()> {
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.batch_execute(sql)?;
+        super::write::after_migration(&mut tx, index + 1)?;
         tx.execute(
             "UPDATE devtrace_schema SET version = $1",
             &[&((index + 1) as i32)],
@@ -243,6 +285,7 @@ pub(crate) fn check_not_newer(conn: &mut Conn, database: &Database) -> Result<()
 mod tests {
     use super::super::testing;
     use super::*;
+    use devtrace_model::TraceId;
 
     #[test]
     fn migrations_run_once_and_newer_databases_are_refused() {
@@ -274,6 +317,99 @@ mod tests {
         assert!(
             text.contains("newer than this devtrace knows") && !text.contains("password"),
             "{text}"
+        );
+    }
+
+    /// A database of version 2 (one operation index by span name, re-sent spans stored again)
+    /// comes out of migration 3 with each span once, its counters corrected, and indexed by
+    /// operation (service, name, kind) and by service.
+    #[test]
+    fn version_2_upgrades_deduplicated_and_indexed() {
+        use crate::Store;
+        use crate::conformance::{batch, span};
+        let Some(url) = testing::server() else { return };
+        let url = testing::fresh_schema(&url);
+        let database = Database::parse(&url).unwrap();
+        let mut conn = database.connect().unwrap();
+        conn.client
+            .batch_execute(&format!(
+                "CREATE TABLE devtrace_schema (version integer NOT NULL);
+                 INSERT INTO devtrace_schema VALUES (2);
+                 {}; {}",
+                MIGRATIONS[0], MIGRATIONS[1]
+            ))
+            .unwrap();
+        let mut first = batch(
+            "frontend",
+            vec![span(5, 1, None, "GET /checkout", 100, 200)],
+        );
+        let client = span(5, 2, Some(1), "checkout", 110, 190);
+        first.extend(batch("frontend", vec![client.clone()]));
+        let mut server = span(5, 3, Some(2), "checkout", 120, 180);
+        server.status.code = devtrace_model::StatusCode::Error;
+        let mut second = batch("frontend", vec![client]);
+        second.extend(batch("checkout", vec![server]));
+        conn.client
+            .batch_execute(
+                "INSERT INTO traces (project_id, trace_id, start_ns, end_ns, span_count,
+                     error_count, root_name, root_service, root_is_real, is_run)
+                 VALUES (1, '\\x05050505050505050505050505050505', 100, 200, 4, 1,
+                         'GET /checkout', 'frontend', true, false);
+                 INSERT INTO counters (writer, project_id, spans, traces)
+                     VALUES (nextval('writers'), 1, 4, 1);",
+            )
+            .unwrap();
+        for spans in [first, second] {
+            let data = crate::prepare_spans(spans).traces.remove(0).data;
+            conn.client
+                .execute(
+                    "INSERT INTO span_chunks (trace, data) SELECT id, $1 FROM traces",
+                    &[&data],
+                )
+                .unwrap();
+        }
+        drop(conn);
+        let store = super::super::PgStore::open(&url).unwrap();
+        let trace = store.get_trace(TraceId([5; 16])).unwrap().unwrap();
+        assert_eq!(trace.spans.spans.len(), 3);
+        assert_eq!(
+            (trace.summary.span_count, trace.summary.error_count),
+            (3, 1)
+        );
+        assert_eq!(trace.summary.services, ["checkout", "frontend"]);
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.spans, stats.traces, stats.resent_spans), (3, 1, 1));
+        let operations: Vec<(String, String, String)> = store
+            .operations()
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.name, o.service, o.kind.as_str().to_owned()))
+            .collect();
+        assert_eq!(
+            operations,
+            [
+                ("GET /checkout".into(), "frontend".into(), "server".into()),
+                ("checkout".into(), "checkout".into(), "server".into()),
+                ("checkout".into(), "frontend".into(), "server".into()),
+            ]
+        );
+        let services = store.services(None).unwrap();
+        let counted: Vec<(&str, u64, u64, u64)> = services
+            .iter()
+            .map(|s| (s.service.as_str(), s.traces, s.root_traces, s.spans))
+            .collect();
+        assert_eq!(counted, [("checkout", 1, 0, 1), ("frontend", 1, 1, 2)]);
+        let filtered = store
+            .list_traces(&crate::TraceQuery {
+                service: Some("checkout".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            filtered.len(),
+            1,
+            "a filter matches a service that is not the root's"
         );
     }
 

@@ -7,7 +7,7 @@
 //!   first use with a random password kept in `sql_readers` (which only devtrace's own role
 //!   can read). The role owns nothing and is a member of nothing, so it cannot `SET ROLE` its
 //!   way out; it has `USAGE` on one schema (`<schema>_sql`) and `SELECT` on its views.
-//! - **The views** `traces` and `operations` (the SQLite tool's columns) are
+//! - **The views** `traces`, `operations` and `trace_services` (the SQLite tool's columns) are
 //!   `security_barrier` views owned by devtrace's role: they read the tables with its
 //!   rights, but only the rows of the project whose reader role is `current_user`, and a
 //!   function in the caller's `WHERE` clause cannot see rows before that filter applies.
@@ -32,8 +32,10 @@ use std::sync::Mutex;
 pub const SCHEMA: &str = "\
 traces(trace_id, start_ns, end_ns, duration_ns, span_count, error_count, root_name, service, is_run)
   one row per trace; ids are 32 lower-case hex; times are Unix nanoseconds; is_run: 1 for `devtrace run`
-operations(name, trace_id, start_ns)
-  which traces contain a span of each name (an index: fast)
+operations(name, service, kind, trace_id, start_ns)
+  which traces contain a span of each operation, an operation being (name, service, kind) (an index: fast)
+trace_services(trace_id, service, spans, errors)
+  which services have spans in each trace, how many and how many failed (an index: fast)
 PostgreSQL syntax; read-only. Spans and logs are not SQL views on the PostgreSQL store: use
 get_trace, search_traces or analyze_operation for per-span questions.
 Examples:
@@ -195,7 +197,7 @@ fn classify(error: &postgres::Error, limits: SqlLimits) -> SqlError {
             _ => String::new(),
         };
         SqlError::Invalid(format!(
-            "SQL error: {}{position}. The views are traces and operations (see the schema)",
+            "SQL error: {}{position}. The views are traces, operations and trace_services (see the schema)",
             db.message()
         ))
     }
@@ -258,11 +260,23 @@ fn prepare_reader(
              WHERE t.project_id = (SELECT r.project_id FROM {schema}.sql_readers r
                                    WHERE r.role = current_user);
          CREATE OR REPLACE VIEW {views}.operations WITH (security_barrier) AS
-             SELECT n.name, encode(t.trace_id, 'hex') AS trace_id, t.start_ns
-             FROM {schema}.trace_operations o
-             JOIN {schema}.span_names n ON n.id = o.name
-             JOIN {schema}.traces t ON t.id = o.trace
-             WHERE n.project_id = (SELECT r.project_id FROM {schema}.sql_readers r
+             SELECT o.name, s.name AS service,
+                    CASE o.kind WHEN 1 THEN 'internal' WHEN 2 THEN 'server' WHEN 3 THEN 'client'
+                        WHEN 4 THEN 'producer' WHEN 5 THEN 'consumer' ELSE 'unspecified' END
+                        AS kind,
+                    encode(t.trace_id, 'hex') AS trace_id, t.start_ns
+             FROM {schema}.trace_operations x
+             JOIN {schema}.operations o ON o.id = x.operation
+             JOIN {schema}.services s ON s.id = o.service
+             JOIN {schema}.traces t ON t.id = x.trace
+             WHERE o.project_id = (SELECT r.project_id FROM {schema}.sql_readers r
+                                   WHERE r.role = current_user);
+         CREATE OR REPLACE VIEW {views}.trace_services WITH (security_barrier) AS
+             SELECT encode(t.trace_id, 'hex') AS trace_id, s.name AS service, x.spans, x.errors
+             FROM {schema}.trace_services x
+             JOIN {schema}.services s ON s.id = x.service
+             JOIN {schema}.traces t ON t.id = x.trace
+             WHERE s.project_id = (SELECT r.project_id FROM {schema}.sql_readers r
                                    WHERE r.role = current_user);",
         views = q(&views),
         schema = q(&schema),
@@ -311,7 +325,7 @@ fn prepare_reader(
     };
     tx.batch_execute(&format!(
         "GRANT USAGE ON SCHEMA {views} TO {role};
-         GRANT SELECT ON {views}.traces, {views}.operations TO {role};",
+         GRANT SELECT ON {views}.traces, {views}.operations, {views}.trace_services TO {role};",
         views = q(&views),
         role = q(&role),
     ))?;

@@ -34,8 +34,10 @@ spans(trace_id, span_id, parent_span_id, name, service, kind, start_ns, end_ns, 
   one row per span, decoded on demand, newest traces first; status: ok|error|unset; kind: server|client|internal|producer|consumer|unspecified;
   attributes and resource are JSON objects, events a JSON array of {time_ns,name,attributes};
   filter on trace_id = '…' or name = '…' to read only the traces concerned
-operations(name, trace_id, start_ns)
-  which traces contain a span of each name (an index: fast)
+operations(name, service, kind, trace_id, start_ns)
+  which traces contain a span of each operation, an operation being (name, service, kind) (an index: fast)
+trace_services(trace_id, service, spans, errors)
+  which services have spans in each trace, how many and how many failed (an index: fast)
 logs(trace_id, span_id, time_ns, severity_number, severity, body, attributes, service, resource)
   one row per log record, latest stored first; trace_id null for logs outside traces; filter on trace_id = '…' to read one trace's
 SQLite syntax and JSON functions; read-only.
@@ -88,7 +90,7 @@ pub struct SqlRows {
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
     #[error(
-        "refused: {}. SQL here is read-only: write one SELECT (or WITH … SELECT) over the views traces, spans, operations and logs",
+        "refused: {}. SQL here is read-only: write one SELECT (or WITH … SELECT) over the views traces, spans, operations, trace_services and logs",
         devtrace_model::recorded::escape(.0)
     )]
     Refused(String),
@@ -162,7 +164,7 @@ fn classify(error: rusqlite::Error, limits: SqlLimits) -> SqlError {
             SqlError::Refused("several statements were given; send one statement per call".into())
         }
         rusqlite::Error::SqliteFailure(_, Some(message)) => SqlError::Invalid(format!(
-            "SQL error: {message}. The views are traces, spans, operations and logs (see the schema)"
+            "SQL error: {message}. The views are traces, spans, operations, trace_services and logs (see the schema)"
         )),
         // Its own text would repeat the whole statement (which the caller has): say where.
         rusqlite::Error::SqlInputError { msg, offset, .. } => SqlError::Invalid(format!(
@@ -283,10 +285,20 @@ fn open(db: &Path) -> Result<Connection, SqlError> {
                     span_count, error_count, root_name, root_service AS service, is_run
              FROM main.traces;
          CREATE TEMP VIEW operations AS
-             SELECT n.name AS name, lower(hex(t.trace_id)) AS trace_id, t.start_ns AS start_ns
-             FROM main.trace_operations o
-             JOIN main.span_names n ON n.id = o.name
-             JOIN main.traces t ON t.id = o.trace;
+             SELECT o.name AS name, s.name AS service,
+                    CASE o.kind WHEN 1 THEN 'internal' WHEN 2 THEN 'server' WHEN 3 THEN 'client'
+                        WHEN 4 THEN 'producer' WHEN 5 THEN 'consumer' ELSE 'unspecified' END AS kind,
+                    lower(hex(t.trace_id)) AS trace_id, t.start_ns AS start_ns
+             FROM main.trace_operations x
+             JOIN main.operations o ON o.id = x.operation
+             JOIN main.services s ON s.id = o.service
+             JOIN main.traces t ON t.id = x.trace;
+         CREATE TEMP VIEW trace_services AS
+             SELECT lower(hex(t.trace_id)) AS trace_id, s.name AS service, x.spans AS spans,
+                    x.errors AS errors
+             FROM main.trace_services x
+             JOIN main.services s ON s.id = x.service
+             JOIN main.traces t ON t.id = x.trace;
          PRAGMA query_only = ON;",
     )
     .map_err(StoreError::from)?;
@@ -468,12 +480,30 @@ mod tests {
 
         let ops = rows(
             &store,
-            "SELECT name, count(*) FROM operations GROUP BY name ORDER BY name",
+            "SELECT name, service, kind, count(*) FROM operations GROUP BY 1, 2, 3 ORDER BY name",
         );
         assert_eq!(ops.rows.len(), 3);
         assert_eq!(
             ops.rows[2],
-            [SqlValue::Text("SELECT".into()), SqlValue::Integer(2)]
+            [
+                SqlValue::Text("SELECT".into()),
+                SqlValue::Text("api".into()),
+                SqlValue::Text("server".into()),
+                SqlValue::Integer(2)
+            ]
+        );
+        let services = rows(
+            &store,
+            "SELECT service, sum(spans), sum(errors), count(*) FROM trace_services GROUP BY 1",
+        );
+        assert_eq!(
+            services.rows,
+            [[
+                SqlValue::Text("api".into()),
+                SqlValue::Integer(4),
+                SqlValue::Integer(1),
+                SqlValue::Integer(2)
+            ]]
         );
     }
 
@@ -643,7 +673,7 @@ mod tests {
             error.to_string().contains("no such table: nope")
                 && error
                     .to_string()
-                    .contains("traces, spans, operations and logs"),
+                    .contains("traces, spans, operations, trace_services and logs"),
             "{error}"
         );
     }

@@ -212,9 +212,10 @@ unsafe impl VTabCursor for SpansCursor<'_> {
                 if let Some(name) = name {
                     self.traces = conn
                         .prepare_cached(
-                            "SELECT t.id, t.trace_id FROM main.trace_operations o
-                             JOIN main.traces t ON t.id = o.trace
-                             WHERE o.name = (SELECT id FROM main.span_names WHERE name = ?1)
+                            "SELECT t.id, t.trace_id FROM main.traces t
+                             WHERE t.id IN (SELECT x.trace FROM main.trace_operations x
+                                            WHERE x.operation IN
+                                              (SELECT id FROM main.operations WHERE name = ?1))
                              ORDER BY t.start_ns DESC, t.id DESC",
                         )?
                         .query_map(params![name], |r| Ok((r.get(0)?, r.get(1)?)))?
