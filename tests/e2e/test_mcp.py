@@ -333,7 +333,7 @@ def test_query_sql_on_postgres_reads_the_projects_traces_as_a_read_only_role(tea
     assert counts.splitlines()[1] == "root_name | runs", counts
     assert counts.splitlines()[2] == '"journal.generate" | 10', counts
     assert ops.splitlines()[2] == "10", ops
-    assert 'relation "spans" does not exist' in spans and "traces and operations" in spans
+    assert 'relation "spans" does not exist' in spans and "traces, operations and trace_services" in spans
     assert "refused: DELETE statements" in refused
     assert 'relation "tokens" does not exist' in tokens
 
@@ -369,7 +369,8 @@ def test_resources_and_prompts_read(target):
     trace_id, schema, trace, prompt, verify = session(target, body)
     if isinstance(target, TeamTarget):
         assert "read-only PostgreSQL statement" in schema.contents[0].text
-        assert "operations(name, trace_id, start_ns)" in schema.contents[0].text
+        assert "operations(name, service, kind, trace_id, start_ns)" in schema.contents[0].text
+        assert "trace_services(trace_id, service, spans, errors)" in schema.contents[0].text
     else:
         assert "spans(trace_id, span_id, parent_span_id, name" in schema.contents[0].text
     assert f"trace {trace_id} \"journal.generate\"" in trace.contents[0].text

@@ -426,8 +426,36 @@ mod tests {
                 vec![SqlValue::Text("SELECT".into()), SqlValue::Integer(2)],
             ]
         );
+        let identities = rows(
+            &store,
+            "SELECT DISTINCT name, service, kind FROM operations ORDER BY name",
+        );
+        assert_eq!(
+            identities.rows[2],
+            [
+                SqlValue::Text("SELECT".into()),
+                SqlValue::Text("api".into()),
+                SqlValue::Text("server".into())
+            ]
+        );
+        let services = rows(
+            &store,
+            "SELECT service, sum(spans), sum(errors), count(*) FROM trace_services GROUP BY 1",
+        );
+        assert_eq!(
+            services.rows,
+            [[
+                SqlValue::Text("api".into()),
+                SqlValue::Integer(4),
+                SqlValue::Integer(1),
+                SqlValue::Integer(2)
+            ]],
+            "only the default project's services"
+        );
         let theirs = rows(&other, "SELECT root_name FROM traces");
         assert_eq!(theirs.rows, [vec![SqlValue::Text("secret".into())]]);
+        let theirs = rows(&other, "SELECT service FROM trace_services");
+        assert_eq!(theirs.rows, [vec![SqlValue::Text("other".into())]]);
         let limited = store
             .query_sql(
                 "SELECT * FROM traces;",
