@@ -1048,6 +1048,9 @@ fn session_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionSummary>
     })
 }
 
+/// The smallest LIMIT `list_traces` asks SQLite for (see there).
+const MIN_SQL_LIMIT: usize = 8;
+
 /// The columns of a [`TraceSummary`], selected `FROM traces` (unaliased): the summary row and
 /// the trace's services as a JSON array.
 const SUMMARY_COLUMNS: &str =
@@ -1111,11 +1114,15 @@ impl Store for SqliteStore {
             args.push(after.trace_id.0.to_vec().into());
         }
         sql.push_str(" ORDER BY start_ns DESC, trace_id DESC LIMIT ?");
-        args.push((query.limit.min(i64::MAX as usize) as i64).into());
+        // At least a few rows: for a LIMIT below 5 SQLite's planner gives up the start-time
+        // index for a scan of every trace with a top-N sort (35 ms instead of 0.1 ms on the
+        // 5 M-span store, measured with the newest-trace lookup of the default window).
+        let limit = query.limit.min(i64::MAX as usize);
+        args.push((limit.max(MIN_SQL_LIMIT) as i64).into());
         self.with_conn(|conn| {
             let mut statement = conn.prepare_cached(&sql)?;
             let rows = statement.query_map(rusqlite::params_from_iter(args), summary_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.take(limit).collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 
