@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO_ROOT, Store, _binary, start_server, stop_server
+from harness import REPO_ROOT, Store, _binary, start_server, start_team_server, stop_server
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +49,20 @@ def server(devtrace_bin: Path, tmp_path: Path):
     srv = start_server(devtrace_bin, data_dir, tmp_path / "serve.log")
     yield srv
     stop_server(srv, signal.SIGTERM)
+
+
+@pytest.fixture
+def team_server(devtrace_bin: Path, tmp_path: Path):
+    """`devtrace serve` on a fresh schema of the test PostgreSQL server, tokens required; its
+    clients act in project "e2e" with an ingest+read token (`server.token`)."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    srv = start_team_server(devtrace_bin, data_dir, tmp_path / "serve.log", tmp_path.name)
+    yield srv
+    stop_server(srv, signal.SIGTERM)
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def any_server(request):
+    """The same test on the embedded store and on the PostgreSQL team store."""
+    return request.getfixturevalue("server" if request.param == "embedded" else "team_server")

@@ -69,10 +69,12 @@ class Store:
 
     bin: Path
     data_dir: Path
+    # For a PostgreSQL store: ("--store", URL, "--project", NAME), added to every command.
+    store_args: tuple[str, ...] = ()
 
     def cli(self, *args: str, check: bool = True, cwd: Path = REPO_ROOT) -> CliResult:
-        """Runs `devtrace <args> --data <data_dir>`."""
-        argv = [str(a) for a in args] + ["--data", str(self.data_dir)]
+        """Runs `devtrace <args> --data <data_dir>` (and the store's --store/--project)."""
+        argv = [str(a) for a in args] + ["--data", str(self.data_dir), *self.store_args]
         proc = subprocess.run(
             [str(self.bin), *argv],
             cwd=cwd,
@@ -106,6 +108,16 @@ class Server(Store):
     proc: subprocess.Popen = None
     log_path: Path = None
     serve_json: dict = field(default_factory=dict)
+    # The API token clients send, when the server requires one.
+    token: str | None = None
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def otlp_env(self) -> dict[str, str]:
+        """What an OpenTelemetry SDK needs to send here besides the endpoint: the token as
+        OTEL_EXPORTER_OTLP_HEADERS (the value percent-encoded, as the specification says)."""
+        return {"OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer%20{self.token}"} if self.token else {}
 
     @property
     def grpc(self) -> str:
@@ -135,7 +147,7 @@ class Server(Store):
 
     def api_get(self, path: str):
         """GET http://<api><path>; returns (status, parsed JSON body)."""
-        status, headers, body = http_request("GET", f"http://{self.api}{path}")
+        status, headers, body = http_request("GET", f"http://{self.api}{path}", headers=self.auth_headers())
         try:
             return status, json.loads(body)
         except json.JSONDecodeError:
@@ -161,6 +173,52 @@ def _read_serve_json(path: Path):
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL server (scripts/test starts one); the test is skipped without it,
+    except under CI, where a missing server is a failure."""
+    url = os.environ.get("DEVTRACE_TEST_POSTGRES", "").strip()
+    if not url:
+        message = "DEVTRACE_TEST_POSTGRES is not set: start a server with scripts/postgres-test-server"
+        if os.environ.get("CI", "") not in ("", "false"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+def fresh_postgres_store(name: str) -> str:
+    """A new, empty schema on the test server, as a --store URL."""
+    url = postgres_url()
+    schema = re.sub(r"[^a-z0-9_]", "_", f"e2e_{name}_{os.getpid()}_{time.time_ns()}".lower())
+    proc = subprocess.run(
+        ["psql", url, "-q", "-v", "ON_ERROR_STOP=1", "-c", f"CREATE SCHEMA {schema}"],
+        capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"psql could not create a schema: {proc.stderr}"
+    return f"{url}?options=-csearch_path%3D{schema}"
+
+
+def make_token(bin: Path, store_url: str, project: str, scopes: str, name: str) -> str:
+    """`devtrace token create` with direct store access; returns the token."""
+    proc = subprocess.run(
+        [str(bin), "token", "create", "--store", store_url, "--project", project,
+         "--scope", scopes, "--name", name, "--json"],
+        cwd=REPO_ROOT, env=clean_env(), capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"token create failed: {proc.stderr}"
+    return json.loads(proc.stdout)["token"]
+
+
+def start_team_server(bin: Path, data_dir: Path, log_path: Path, name: str, extra_args: tuple[str, ...] = ()) -> Server:
+    """`devtrace serve` on a fresh PostgreSQL schema (authentication on, as it is by default
+    with PostgreSQL), with an ingest+read token of project "e2e" for its clients."""
+    store_url = fresh_postgres_store(name)
+    token = make_token(bin, store_url, "e2e", "ingest,read", f"e2e-{name}")
+    srv = start_server(bin, data_dir, log_path, ("--store", store_url, *extra_args))
+    srv.store_args = ("--store", store_url, "--project", "e2e")
+    srv.token = token
+    return srv
 
 
 def start_server(bin: Path, data_dir: Path, log_path: Path, extra_args: tuple[str, ...] = ()) -> Server:

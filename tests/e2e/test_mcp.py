@@ -1,7 +1,9 @@
 """The MCP server with the official Python MCP SDK as the client, over stdio (`devtrace mcp`)
 and Streamable HTTP (`/mcp` on serve's API port), on the journal demo's data (`devtrace demo`:
 ten runs of a real OpenTelemetry-instrumented program, three of which time out), and on
-recorded coding-agent sessions (the real Claude Code sample project of ../shared/fixtures).
+recorded coding-agent sessions (the real Claude Code sample project of ../shared/fixtures). The
+tool tests also run over Streamable HTTP against a team server on PostgreSQL (the demo written
+there with `devtrace demo --store`, a read token in the Authorization header).
 
 The facts asserted are the demo's (see crates/devtrace-cli/tests/demo.rs): summary.generate
 ≈ 9.04 s in the 7 successful runs and 12 s in the 3 timeouts, dialogue.generate 4.89 s in 7
@@ -26,8 +28,19 @@ from pathlib import Path
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
-from harness import REPO_ROOT, Store, clean_env, http_request, start_server, stop_server
+from harness import (
+    REPO_ROOT,
+    Store,
+    clean_env,
+    fresh_postgres_store,
+    http_request,
+    make_token,
+    start_server,
+    stop_server,
+)
 
 TOOLS = {
     "overview", "search_traces", "get_trace", "get_spans", "analyze_operation", "find_issues",
@@ -69,16 +82,54 @@ def http_server(devtrace_bin: Path, tmp_path_factory):
     yield from serve_filled(devtrace_bin, tmp_path_factory, "demo-http", demo, ("--self-trace",))
 
 
+class TeamTarget:
+    """Streamable HTTP to a team server, with its token in every request's Authorization
+    header; called for a fresh transport per session."""
+
+    def __init__(self, url: str, token: str):
+        self.url, self.token = url, token
+
+    def __call__(self):
+        client = create_mcp_http_client(headers={"Authorization": f"Bearer {self.token}"})
+        return streamable_http_client(self.url, http_client=client)
+
+
+@pytest.fixture(scope="module")
+def team_http_server(devtrace_bin: Path, tmp_path_factory):
+    """serve on a fresh PostgreSQL schema holding the journal demo in project "e2e"."""
+    data = tmp_path_factory.mktemp("demo-pg")
+    store_url = fresh_postgres_store("mcp")
+    proc = subprocess.run(
+        [str(devtrace_bin), "--store", store_url, "--project", "e2e", "demo"], cwd=REPO_ROOT,
+        env=clean_env(), capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    srv = start_server(devtrace_bin, data, data.parent / "demo-pg.log", ("--store", store_url))
+    srv.token = make_token(devtrace_bin, store_url, "e2e", "read", "assistant")
+    srv.store_args = ("--store", store_url, "--project", "e2e")
+    yield srv
+    stop_server(srv, signal.SIGTERM)
+
+
 def connect_to(request, devtrace_bin: Path, data: Path, http_server_fixture: str):
-    """What the Client connects to: `devtrace mcp` on `data` (stdio), or the URL of the server
-    the named fixture runs (HTTP)."""
+    """What the Client connects to: `devtrace mcp` on `data` (stdio), the URL of the server
+    the named fixture runs (HTTP), or the PostgreSQL team server (with its token)."""
     if request.param == "stdio":
         return StdioServerParameters(command=str(devtrace_bin), args=["--data", str(data), "mcp"], env=clean_env())
+    if request.param == "postgres":
+        team = request.getfixturevalue("team_http_server")
+        return TeamTarget(f"http://{team.api}/mcp", team.token)
     return f"http://{request.getfixturevalue(http_server_fixture).api}/mcp"
 
 
-@pytest.fixture(params=["stdio", "http"])
+@pytest.fixture(params=["stdio", "http", "postgres"])
 def target(request, devtrace_bin: Path, demo_data: Path):
+    return connect_to(request, devtrace_bin, demo_data, "http_server")
+
+
+@pytest.fixture(params=["stdio", "http"])
+def embedded_target(request, devtrace_bin: Path, demo_data: Path):
+    """The embedded store only (its SQL views include spans)."""
     return connect_to(request, devtrace_bin, demo_data, "http_server")
 
 
@@ -86,7 +137,8 @@ def session(target, body, **client_options):
     """Runs `body(client)` in a connected client session and returns its result."""
 
     async def run():
-        async with Client(target, read_timeout_seconds=60, **client_options) as client:
+        server = target() if isinstance(target, TeamTarget) else target
+        async with Client(server, read_timeout_seconds=60, **client_options) as client:
             return await body(client)
 
     return asyncio.run(run())
@@ -131,7 +183,9 @@ def test_lists_the_tools_resources_and_prompts(target):
         assert tool.annotations.read_only_hint is (tool.name != "plan_instrumentation"), tool.name
         assert tool.input_schema["type"] == "object", tool.name
     sql = next(t for t in tools.tools if t.name == "query_sql")
-    assert "spans(trace_id, span_id" in sql.description, "the schema is in the description"
+    assert "traces(trace_id, start_ns" in sql.description, "the schema is in the description"
+    # The views of the store the server reads: spans only where chunks are decoded in SQL.
+    assert ("spans(trace_id, span_id" in sql.description) != isinstance(target, TeamTarget)
     assert [r.uri for r in resources.resources] == ["devtrace://schema/sql"]
     assert [t.uri_template for t in templates.resource_templates] == ["devtrace://trace/{trace_id}"]
     assert {p.name for p in prompts.prompts} == PROMPTS
@@ -225,7 +279,8 @@ def test_compare_and_overview(target):
     assert "recent traces with errors" in overview
 
 
-def test_query_sql_reads_the_views_and_refuses_writes(target, demo_data: Path):
+def test_query_sql_reads_the_views_and_refuses_writes(embedded_target, demo_data: Path):
+    target = embedded_target
     db = demo_data / "devtrace.db"
 
     async def body(client):
@@ -254,6 +309,33 @@ def test_query_sql_reads_the_views_and_refuses_writes(target, demo_data: Path):
     assert after.splitlines()[2] == "10", "the store is unchanged"
     if before is not None:
         assert hashlib.sha256(db.read_bytes()).hexdigest() == before, "the database file is unchanged"
+
+
+def test_query_sql_on_postgres_reads_the_projects_traces_as_a_read_only_role(team_http_server):
+    target = TeamTarget(f"http://{team_http_server.api}/mcp", team_http_server.token)
+
+    async def body(client):
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        counts = await text_of(
+            client, "query_sql", {"sql": "SELECT root_name, count(*) AS runs FROM traces GROUP BY 1 ORDER BY 2 DESC"}
+        )
+        ops = await text_of(
+            client, "query_sql", {"sql": "SELECT count(DISTINCT trace_id) FROM operations WHERE name = 'chat_history.load'"}
+        )
+        spans = await text_of(client, "query_sql", {"sql": "SELECT count(*) FROM spans"}, error=True)
+        refused = await text_of(client, "query_sql", {"sql": "DELETE FROM traces"}, error=True)
+        tokens = await text_of(client, "query_sql", {"sql": "SELECT * FROM tokens"}, error=True)
+        return tools["query_sql"].description, counts, ops, spans, refused, tokens
+
+    description, counts, ops, spans, refused, tokens = session(target, body)
+    assert description.startswith("Read-only SQL (PostgreSQL, 5 s limit)"), description
+    assert "Spans and logs are not SQL views on the PostgreSQL store" in description
+    assert counts.splitlines()[1] == "root_name | runs", counts
+    assert counts.splitlines()[2] == '"journal.generate" | 10', counts
+    assert ops.splitlines()[2] == "10", ops
+    assert 'relation "spans" does not exist' in spans and "traces, operations and trace_services" in spans
+    assert "refused: DELETE statements" in refused
+    assert 'relation "tokens" does not exist' in tokens
 
 
 def test_errors_are_results_that_teach_the_fix(target):
@@ -285,7 +367,12 @@ def test_resources_and_prompts_read(target):
         return trace_id, schema, trace, prompt, verify
 
     trace_id, schema, trace, prompt, verify = session(target, body)
-    assert "spans(trace_id, span_id, parent_span_id, name" in schema.contents[0].text
+    if isinstance(target, TeamTarget):
+        assert "read-only PostgreSQL statement" in schema.contents[0].text
+        assert "operations(name, service, kind, trace_id, start_ns)" in schema.contents[0].text
+        assert "trace_services(trace_id, service, spans, errors)" in schema.contents[0].text
+    else:
+        assert "spans(trace_id, span_id, parent_span_id, name" in schema.contents[0].text
     assert f"trace {trace_id} \"journal.generate\"" in trace.contents[0].text
     assert 'analyze_operation(operation="journal.generate")' in prompt.messages[0].content.text
     assert 'compare(operation="journal.generate", after="30m")' in verify.messages[0].content.text

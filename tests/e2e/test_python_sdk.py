@@ -1,6 +1,7 @@
 """A real OpenTelemetry Python program (senders/python_sender.py) exports to `devtrace serve`
 over OTLP/gRPC and OTLP/HTTP (protobuf, plain and gzip); the stored trace and logs must come
-back exactly, through `devtrace ls --json` and `devtrace show --json`."""
+back exactly, through `devtrace ls --json` and `devtrace show --json`, on the embedded store
+and on the PostgreSQL team store (with a token, sent as OTEL_EXPORTER_OTLP_HEADERS)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ def send(server: Server, variant: str) -> tuple[str, str, int, int]:
     service = f"py-e2e-{variant}"
     env = dict(VARIANTS[variant])
     endpoint = server.grpc_endpoint if env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc" else server.http_endpoint
+    env.update(server.otlp_env())
     env.update(
         OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
         OTEL_SERVICE_NAME=service,
@@ -72,7 +74,8 @@ def send(server: Server, variant: str) -> tuple[str, str, int, int]:
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_python_sdk_trace_and_logs_round_trip(server: Server, variant: str):
+def test_python_sdk_trace_and_logs_round_trip(any_server: Server, variant: str):
+    server = any_server
     trace_id, service, before, after = send(server, variant)
 
     # ls: exactly this trace, summarised.

@@ -19,6 +19,12 @@ export async function get(path, params = {}, {signal} = {}) {
   }
   const qs = query.toString();
   const response = await fetch(`/api/v1/${path}${qs ? `?${qs}` : ''}`, {signal, headers: {accept: 'application/json'}});
+  // A team server whose session cookie is missing, expired or revoked: sign in again, then
+  // come back here.
+  if (response.status === 401) {
+    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    throw new ApiError(401, 'signing in again');
+  }
   let body;
   try {
     body = await response.json();

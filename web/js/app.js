@@ -5,7 +5,7 @@
 // module under views/ exporting `render(main, {params, query, navigate}) → cleanup?`.
 
 import {h} from './dom.js';
-import {onIngest} from './api.js';
+import {get, onIngest} from './api.js';
 
 /** Navigation entries, in order; `key` is the second key of the `g <key>` shortcut. */
 export const VIEWS = [
@@ -136,6 +136,37 @@ function startLive() {
   });
 }
 
+// On a team server: the project being read, a switcher when the token may read several
+// (an admin's), and signing out. The switcher sets the cookie the server reads the project
+// from (`devtrace_project`), then reloads.
+async function showAccount() {
+  let me;
+  try {
+    me = await get('me');
+  } catch {
+    return;
+  }
+  if (!me.auth_required && me.projects.length <= 1) return;
+  const account = h('span', {class: 'account'});
+  if (me.projects.length > 1) {
+    const select = h('select', {'aria-label': 'Project', id: 'project'},
+      ...me.projects.map((name) => h('option', {value: name, selected: name === me.project}, name)));
+    select.addEventListener('change', () => {
+      document.cookie = `devtrace_project=${encodeURIComponent(select.value)}; path=/; SameSite=Strict`;
+      location.reload();
+    });
+    account.append(h('label', {for: 'project'}, 'Project '), select);
+  } else {
+    account.append(h('span', {class: 'muted'}, 'Project '), h('strong', {id: 'project'}, me.project));
+  }
+  if (me.auth_required) {
+    account.append(h('form', {method: 'post', action: '/logout', class: 'logout'},
+      h('button', {type: 'submit'}, 'Sign out')));
+  }
+  document.getElementById('live').after(account);
+}
+
 buildNav();
 startLive();
+showAccount();
 route();

@@ -26,6 +26,37 @@ pub struct Cli {
     #[arg(long, global = true, env = "DEVTRACE_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
 
+    /// The store: a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE) for a team
+    /// server, or a data directory for the embedded store [default: the embedded store in --data]
+    #[arg(long, global = true, env = "DEVTRACE_STORE", value_name = "URL|DIR")]
+    pub store: Option<String>,
+
+    /// The project to read (and to import into) on a PostgreSQL store, or to read through
+    /// --server (another project than the token's needs an admin token) [default: default;
+    /// through a server, the token's]
+    #[arg(long, global = true, env = "DEVTRACE_PROJECT", value_name = "NAME")]
+    pub project: Option<String>,
+
+    /// Read from a devtrace server instead of a store: its API URL (http(s)://HOST:4319).
+    /// ls, show, export, perf, errors, locks, compare, insights, runs, sessions, plan and watch
+    /// work the same, through its REST API; record sends its session there
+    #[arg(long, global = true, env = "DEVTRACE_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// The API token for --server (read scope; ingest for record; sent as Authorization: Bearer)
+    #[arg(
+        long,
+        global = true,
+        env = "DEVTRACE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// A PEM file of certificates to trust for an https --server (besides the system's)
+    #[arg(long, global = true, env = "DEVTRACE_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
+
     /// When to colour output: auto (a terminal, and NO_COLOR unset), always, never
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -85,6 +116,12 @@ pub enum Command {
     Hook(HookArgs),
     /// Read-only SQL over the store's documented views (traces, spans, operations, trace_services, logs)
     Query(QueryArgs),
+    /// API tokens for a server that requires them: `token create`, `token list`, `token revoke`
+    Token(TokenArgs),
+    /// Projects of a team store and their retention: `project list`, `project set NAME --retention 30d`
+    Project(ProjectArgs),
+    /// Delete traces or sessions (one, or everything before a time), on either store
+    Delete(DeleteArgs),
     /// Record your own work as a development session: commands, saved edits, editor
     /// navigation and notes, with the final patch (`record start`, `record stop`, `record -- $SHELL`)
     Record(RecordArgs),
@@ -99,6 +136,119 @@ pub enum Command {
     Watch(WatchArgs),
     /// Point Claude Code, Codex or Gemini CLI's own OpenTelemetry at devtrace (live sessions)
     AgentSetup(AgentSetupArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Tokens are managed with direct access to the store (--store URL, or --data for the embedded store), so the first admin token needs no server and there is no default password:
+  devtrace token create --store postgres://devtrace@db/devtrace --project default --scope admin --name admin
+  devtrace token create --project web --scope ingest --name ci --expires 90d
+  devtrace token list
+  devtrace token revoke dtk_AbCd1234
+
+Scopes: ingest (send spans, logs and sessions), read (CLI against a server, REST, MCP, web UI), qa (start QA jobs), admin (tokens, projects, retention, deletion; every scope on every project).
+Clients send the token as `Authorization: Bearer dtk_…` (OTLP: OTEL_EXPORTER_OTLP_HEADERS=\"Authorization=Bearer dtk_…\")."
+)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Make a token and print it once (only a salted hash is stored)
+    ///
+    /// The token belongs to the project given by --project (made if it does not exist;
+    /// default: default).
+    Create {
+        /// What the token may do: ingest, read, qa, admin (repeat or separate with commas)
+        #[arg(
+            long = "scope",
+            value_name = "SCOPE",
+            required = true,
+            value_delimiter = ','
+        )]
+        scopes: Vec<String>,
+        /// A name saying who or what uses it (shown in `token list`)
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// Expire after this long (e.g. 90d, 12h) [default: never]
+        #[arg(long, value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+        expires: Option<u64>,
+        /// Print {token, id, project, scopes, expires} as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens: id, name, project, scopes, created, last used, expiry, revoked
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token at once, on every node (by its id dtk_…, the whole token, or its name)
+    Revoke {
+        /// The token's id (`dtk_` and 8 characters, as `token list` shows), the token, or its name
+        token: String,
+    },
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  devtrace project list
+  devtrace project create mobile
+  devtrace project set mobile --retention 30d
+  devtrace project set mobile --retention none
+
+Retention deletes a project's data older than the duration continuously while `devtrace serve` runs; `serve --retention` covers projects without their own. The embedded store holds one project, default.")]
+pub struct ProjectArgs {
+    #[command(subcommand)]
+    pub command: ProjectCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectCommand {
+    /// Every project with its retention
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a project (tokens for a new project also make it)
+    Create { name: String },
+    /// Change a project's retention
+    Set {
+        name: String,
+        /// Keep this long (e.g. 30d), or `none` to keep everything
+        #[arg(long, value_name = "DURATION|none")]
+        retention: String,
+    },
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  devtrace delete --trace 4bf92f35\n  devtrace delete --session 0af7651916cd\n  \
+devtrace delete --before 2026-10-01T00:00:00Z --project web\n  devtrace delete --before 30d --vacuum\n\n\
+Deletes from the store directly (--store URL or --data), in the project given by --project; \
+a trace's spans, logs and session go with it. Like token and project, it needs the store itself, \
+not a server (--server). --vacuum then returns the space to the file system (the embedded store \
+rewrites its file; PostgreSQL runs VACUUM on devtrace's tables); without it, freed space is reused \
+for new data."
+)]
+pub struct DeleteArgs {
+    /// One trace, by id or unique prefix
+    #[arg(long, value_name = "ID", conflicts_with_all = ["session", "before"], required_unless_present_any = ["session", "before"])]
+    pub trace: Option<String>,
+    /// One development session, by trace id (prefix) or session id
+    #[arg(long, value_name = "ID", conflicts_with = "before")]
+    pub session: Option<String>,
+    /// Every trace that started before this time: RFC 3339 (2026-10-01T00:00:00Z) or an age (30d)
+    #[arg(long, value_name = "TIME")]
+    pub before: Option<String>,
+    /// Compact the store afterwards so the space goes back to the file system
+    #[arg(long)]
+    pub vacuum: bool,
+    /// Print {traces, spans} as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -201,17 +351,6 @@ pub struct WatchArgs {
     /// Follow one session turn by turn: its trace id (or prefix), its session id, or `latest`
     #[arg(long, value_name = "ID|latest")]
     pub session: Option<String>,
-    /// Read from a devtrace server's API (http://HOST:PORT) instead of the local store
-    #[arg(long, env = "DEVTRACE_SERVER", value_name = "URL")]
-    pub server: Option<String>,
-    /// A token for --server, sent as a bearer token
-    #[arg(
-        long,
-        env = "DEVTRACE_TOKEN",
-        hide_env_values = true,
-        requires = "server"
-    )]
-    pub token: Option<String>,
     /// One line per event (traces, session progress, findings) instead of the dashboard
     #[arg(long)]
     pub plain: bool,
@@ -295,7 +434,7 @@ pub struct SessionsArgs {
     #[arg(long)]
     pub agent: Option<String>,
     /// Only sessions in this directory (or below it), or of this repository URL
-    #[arg(long, alias = "project", value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub repo: Option<String>,
     /// Only sessions started within this long (30m, 2h, 7d) or since a time
     #[arg(long, value_name = "WHEN")]
@@ -653,6 +792,38 @@ pub struct ServeArgs {
     /// ({"version": 1, "rules": [{"name", "description", "pattern"}]})
     #[arg(long, env = "DEVTRACE_REDACTION_RULES", value_name = "FILE")]
     pub redaction_rules: Option<PathBuf>,
+    /// Require API tokens: `auto` requires them with a PostgreSQL store or when any port listens
+    /// beyond loopback; `required` also on the embedded store [default: auto]
+    #[arg(long, env = "DEVTRACE_AUTH", value_enum, value_name = "WHEN")]
+    pub auth: Option<AuthWhen>,
+    /// Serve without authentication even where it would be required (anyone who can reach the
+    /// ports can read and write everything). Logged as a warning at every start
+    #[arg(long, env = "DEVTRACE_INSECURE_NO_AUTH", conflicts_with = "auth")]
+    pub insecure_no_auth: bool,
+    /// Failed authentication attempts a client address may make per minute before it is
+    /// refused (429) until the minute ends [default: 20]
+    #[arg(long, env = "DEVTRACE_AUTH_FAILURES_PER_MINUTE", value_name = "N")]
+    pub auth_failures_per_minute: Option<u32>,
+    /// Delete data older than this (e.g. 30d) in every project without a retention of its own
+    /// (`devtrace project set NAME --retention`), continuously, in small transactions
+    #[arg(long, env = "DEVTRACE_RETENTION", value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]
+    pub retention: Option<u64>,
+    /// Serve HTTPS and gRPC over TLS with this certificate chain (PEM); needs --tls-key
+    #[arg(
+        long,
+        env = "DEVTRACE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM, PKCS#8 or RSA) of --tls-cert
+    #[arg(
+        long,
+        env = "DEVTRACE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Queue QA of every trace-1.0.0 session with a task and test command as it arrives
     /// (POST /api/v1/sessions)
     #[arg(long, env = "DEVTRACE_QA")]
@@ -668,6 +839,15 @@ pub struct ServeArgs {
     /// The runner of QA jobs queued on this server, unless a request names another
     #[arg(long, value_enum, env = "DEVTRACE_QA_RUNNER", default_value_t = QaRunnerArg::Sandbox)]
     pub qa_runner: QaRunnerArg,
+}
+
+/// When `serve` requires tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthWhen {
+    /// With a PostgreSQL store or a non-loopback listen address.
+    Auto,
+    /// Always.
+    Required,
 }
 
 #[derive(Args, Debug)]
@@ -949,27 +1129,9 @@ pub struct RecordStartArgs {
     /// (asked on a terminal; required otherwise)
     #[arg(long, value_enum, value_name = "WHAT")]
     pub orphan: Option<OrphanChoice>,
-    #[command(flatten)]
-    pub destination: DestinationArgs,
     /// Print what is recorded as JSON
     #[arg(long)]
     pub json: bool,
-}
-
-/// Where a finished recording goes when it is not the local store.
-#[derive(Args, Clone, Debug, Default)]
-pub struct DestinationArgs {
-    /// Send the session to this devtrace server (POST /api/v1/sessions) instead of the local store
-    #[arg(long, env = "DEVTRACE_SERVER", value_name = "URL")]
-    pub server: Option<String>,
-    /// The server's access token (with --server), sent as a bearer token
-    #[arg(
-        long,
-        env = "DEVTRACE_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -983,8 +1145,6 @@ pub struct RecordStopArgs {
     /// Also write the trace-1.0.0 document to this file
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    #[command(flatten)]
-    pub destination: DestinationArgs,
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,
@@ -1126,4 +1286,14 @@ pub struct QaSettingsArgs {
     /// Do not ask the configured LLM judge
     #[arg(long)]
     pub no_llm: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_grammar_is_consistent() {
+        // Duplicate flags (a global flag and a command's of the same name), bad defaults and
+        // conflicting names panic here rather than when a user runs that command.
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

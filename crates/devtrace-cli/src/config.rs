@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConfigFile {
     pub data: Option<PathBuf>,
+    /// A PostgreSQL URL (or a data directory): the store every command uses.
+    pub store: Option<String>,
     pub grpc_listen: Option<SocketAddr>,
     pub http_listen: Option<SocketAddr>,
     pub api_listen: Option<SocketAddr>,
@@ -213,6 +215,13 @@ pub fn serve_settings(data_flag: Option<&Path>, args: &ServeArgs) -> Result<Serv
                     .unwrap_or(limits.max_links),
             },
             redactor,
+            tls: match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => Some(devtrace_server::tls::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
         },
         writer: devtrace_store::writer::WriterConfig {
             max_queued_items: args
@@ -239,6 +248,102 @@ pub fn data_dir(data_flag: Option<&Path>) -> Result<PathBuf> {
     match ConfigFile::load(explicit.as_deref())?.data {
         Some(dir) => Ok(dir),
         None => default_data_dir(),
+    }
+}
+
+/// Which store a command uses and as which project: `--store`/`DEVTRACE_STORE` (or the
+/// config file's `store`), else the embedded store in the data directory. The data directory
+/// is kept either way: `serve` announces itself there (`serve.json`).
+#[derive(Clone, Debug)]
+pub struct StoreChoice {
+    pub data_dir: PathBuf,
+    pub location: devtrace_store::StoreLocation,
+    /// `--project`: `None` is the project named `default`.
+    pub project: Option<String>,
+}
+
+impl StoreChoice {
+    pub fn resolve(
+        data: Option<&Path>,
+        store: Option<&str>,
+        project: Option<&str>,
+    ) -> Result<Self> {
+        let explicit = std::env::var_os("DEVTRACE_CONFIG").map(PathBuf::from);
+        let file = ConfigFile::load(explicit.as_deref())?;
+        let data_dir = match data {
+            Some(dir) => dir.to_path_buf(),
+            None => match &file.data {
+                Some(dir) => dir.clone(),
+                None => default_data_dir()?,
+            },
+        };
+        let location = match store.map(str::to_owned).or(file.store.clone()) {
+            Some(text) if !text.trim().is_empty() => devtrace_store::StoreLocation::parse(&text),
+            _ => devtrace_store::StoreLocation::Embedded(data_dir.clone()),
+        };
+        Ok(Self {
+            data_dir,
+            location,
+            project: project.filter(|p| !p.is_empty()).map(str::to_owned),
+        })
+    }
+
+    /// The store's read side and accounts.
+    pub fn backend(&self) -> Result<devtrace_store::Backend> {
+        Ok(self.location.open()?)
+    }
+
+    /// The chosen project's id: it must exist (tokens and ingest create projects; reading one
+    /// that does not exist is a typo).
+    pub fn project_id(
+        &self,
+        accounts: &dyn devtrace_store::Accounts,
+    ) -> Result<devtrace_store::ProjectId> {
+        let Some(name) = &self.project else {
+            return Ok(devtrace_store::ProjectId::DEFAULT);
+        };
+        match accounts.project_named(name)? {
+            Some(project) => Ok(project.id),
+            None => {
+                let known: Vec<String> = accounts.projects()?.into_iter().map(|p| p.name).collect();
+                anyhow::bail!(
+                    "there is no project {} in {}; the projects are: {}",
+                    devtrace_model::recorded::quote(name),
+                    devtrace_model::recorded::escape(&self.location.describe()),
+                    known
+                        .iter()
+                        .map(|n| devtrace_model::recorded::quote(n))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        }
+    }
+
+    /// The store, reading the chosen project.
+    pub fn open(&self) -> Result<std::sync::Arc<dyn devtrace_store::Store>> {
+        let backend = self.backend()?;
+        let project = self.project_id(&*backend.accounts)?;
+        Ok(backend.store.in_project(project)?)
+    }
+
+    /// A writer for the chosen project (created with the store if needed), and the store.
+    pub fn open_writer(
+        &self,
+    ) -> Result<(
+        Box<dyn devtrace_store::StoreWriter>,
+        std::sync::Arc<dyn devtrace_store::Store>,
+    )> {
+        let writer = self.location.open_writer()?;
+        let backend = self.backend()?;
+        let project = match &self.project {
+            Some(name) => backend.accounts.ensure_project(name)?.id,
+            None => devtrace_store::ProjectId::DEFAULT,
+        };
+        Ok((
+            Box::new(devtrace_store::ProjectWriter::new(writer, project)),
+            backend.store.in_project(project)?,
+        ))
     }
 }
 

@@ -12,6 +12,7 @@ mod commands;
 mod config;
 mod output;
 mod progress;
+mod remote;
 
 use clap::Parser;
 use std::process::ExitCode;

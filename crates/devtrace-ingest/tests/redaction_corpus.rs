@@ -76,6 +76,18 @@ fn secrets() -> Vec<(&'static str, String, String)> {
         ghs.clone(),
         format!("remote: https://x-access-token:{ghs}@github.com/org/repo.git"),
     );
+    let dtk = p(&["dt", "k_", &alnum(46, 40)]);
+    add(
+        "devtrace_token",
+        dtk.clone(),
+        format!("devtrace ls --server https://traces.example --token {dtk}"),
+    );
+    let dtk = p(&["dt", "k_", &alnum(46, 41)]);
+    add(
+        "devtrace_token",
+        dtk.clone(),
+        format!("export DEVTRACE_TOKEN={dtk}"),
+    );
     let pat = p(&["github", "_pat_", &alnum(22, 4), "_", &alnum(59, 5)]);
     add(
         "github_fine_grained_token",

@@ -236,11 +236,19 @@ impl ServerHandler for DevtraceMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let call = self.begin("tools/list", None, &context);
+        let schema = self.inner.store.sql_schema();
         let tools = self
             .inner
             .tools
             .iter()
-            .map(|t| t.definition.clone())
+            .map(|t| {
+                let mut definition = t.definition.clone();
+                // The SQL tool describes the views of the store it reads (PostgreSQL's differ).
+                if definition.name == "query_sql" && schema != devtrace_store::sql::SCHEMA {
+                    definition.description = Some(tools::query_sql::description_for(schema).into());
+                }
+                definition
+            })
             .collect();
         self.end(call, Self::ok());
         Ok(ListToolsResult::with_all_items(tools))

@@ -45,7 +45,15 @@ pub fn templates() -> Vec<ResourceTemplate> {
 }
 
 pub fn read(store: &dyn Store, uri: &str) -> Result<ReadResourceResult, String> {
-    let text = if uri == SCHEMA_URI {
+    let text = if uri == SCHEMA_URI && store.sql_schema() != SCHEMA {
+        format!(
+            "query_sql: one read-only PostgreSQL statement (SELECT or WITH … SELECT) over these\n\
+             views, run as a role that can read nothing else. Row limit 50 by default (max_rows up\n\
+             to 500), 5 s time limit; writes are refused. Durations and times are integer\n\
+             nanoseconds (Unix epoch); to_timestamp(start_ns / 1e9) gives a time.\n\n{}\n",
+            store.sql_schema()
+        )
+    } else if uri == SCHEMA_URI {
         format!(
             "query_sql: one read-only SQLite statement (SELECT or WITH … SELECT) over these views.\n\
              Row limit 50 by default (max_rows up to 500), 5 s time limit; writes, ATTACH, PRAGMA and\n\

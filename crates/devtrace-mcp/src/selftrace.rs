@@ -16,6 +16,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Where self-trace spans go (the store's writer).
 pub trait SpanSink: Send + Sync + 'static {
     fn record(&self, batch: SpanBatch);
+    /// Records in a project other than the default one (a team server's MCP request records
+    /// its span in the requester's project).
+    fn record_in(&self, batch: SpanBatch, _project: devtrace_store::ProjectId) {
+        self.record(batch);
+    }
 }
 
 /// How the client reaches this server.
@@ -206,7 +211,11 @@ pub fn span(call: &Call, outcome: &Outcome, transport: Transport, end_unix_nano:
 /// when the queue is full the span is dropped (self-tracing never slows the server down).
 impl SpanSink for devtrace_store::writer::WriteHandle {
     fn record(&self, batch: SpanBatch) {
-        if let Err(error) = self.submit(devtrace_store::prepare_spans(batch)) {
+        self.record_in(batch, devtrace_store::ProjectId::DEFAULT);
+    }
+
+    fn record_in(&self, batch: SpanBatch, project: devtrace_store::ProjectId) {
+        if let Err(error) = self.submit(devtrace_store::prepare_spans(batch).in_project(project)) {
             tracing::debug!("self-trace span not recorded: {error:?}");
         }
     }

@@ -44,7 +44,9 @@ pub use result::QaResult;
 /// Why a QA request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QaError {
-    #[error("this store keeps no QA queue")]
+    #[error(
+        "QA needs the embedded store for now: this store (PostgreSQL) keeps no QA queue; run QA with devtrace on a data directory"
+    )]
     NoQueue,
     #[error("{0:?} is not a development session")]
     NotASession(String),

@@ -46,6 +46,8 @@ pub struct SessionFilter {
     /// A directory (sessions in it or below) or a repository URL.
     pub project: Option<String>,
     pub since_unix_nano: Option<u64>,
+    /// Only sessions whose time overlaps `[from, to]` (see `SessionQuery::active_between`).
+    pub active_between: Option<(u64, u64)>,
     pub limit: Option<usize>,
 }
 
@@ -152,11 +154,11 @@ pub fn list_sessions(
         agent: filter.agent.clone(),
         project: filter.project.clone(),
         since_unix_nano: filter.since_unix_nano,
+        active_between: filter.active_between,
         limit: filter
             .limit
             .unwrap_or(DEFAULT_LIST_LIMIT)
             .clamp(1, MAX_LIST_LIMIT),
-        ..Default::default()
     })?;
     let mut items = Vec::with_capacity(summaries.len());
     for summary in &summaries {

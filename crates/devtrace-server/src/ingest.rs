@@ -22,7 +22,7 @@ use devtrace_model::LogBatch;
 use devtrace_model::metrics::MetricBatch;
 use devtrace_store::metrics::{SeriesTags, prepare_metrics};
 use devtrace_store::writer::{SubmitError, WriteHandle};
-use devtrace_store::{WriteBatch, prepare_logs, prepare_session, prepare_spans};
+use devtrace_store::{ProjectId, WriteBatch, prepare_logs, prepare_session, prepare_spans};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -161,12 +161,14 @@ impl Ingestor {
         Ok(admission)
     }
 
-    /// Decodes, stores and acknowledges one request body (already decompressed).
+    /// Decodes, stores (in `project`) and acknowledges one request body (already
+    /// decompressed).
     pub async fn ingest(
         &self,
         signal: Signal,
         encoding: Encoding,
         body: &[u8],
+        project: ProjectId,
     ) -> Result<Receipt, IngestError> {
         // Refuse before decoding: under overload, decoding only to refuse wastes the CPU the
         // writer needs to catch up.
@@ -217,7 +219,7 @@ impl Ingestor {
                 (prepare_metric_batch(&accepted.batch), receipt)
             }
         };
-        self.commit(batch).await?;
+        self.commit(batch.in_project(project)).await?;
         Ok(receipt)
     }
 

@@ -11,6 +11,7 @@
 //! This crate computes no findings and writes no SQL.
 
 pub mod api;
+pub mod auth;
 pub mod guard;
 pub mod ingest;
 pub mod json;
@@ -18,11 +19,13 @@ pub mod mcp_http;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod rest;
+pub mod retention;
 mod rpc_status;
+pub mod tls;
 pub mod ui;
 
-use devtrace_store::Store;
 use devtrace_store::writer::WriteHandle;
+use devtrace_store::{CommitFeed, Store};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +49,8 @@ pub struct ServerConfig {
     pub limits: devtrace_ingest::Limits,
     /// Applied to everything received (OTLP and sessions) before it is stored.
     pub redactor: Arc<devtrace_ingest::redact::Redactor>,
+    /// Serve HTTPS and gRPC over TLS (all three ports) with this certificate and key.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl Default for ServerConfig {
@@ -60,8 +65,20 @@ impl Default for ServerConfig {
             self_trace: false,
             limits: devtrace_ingest::Limits::default(),
             redactor: Arc::new(devtrace_ingest::redact::Redactor::builtin()),
+            tls: None,
         }
     }
+}
+
+/// What the server serves from: the store (its default project; requests are scoped to
+/// theirs), who may use it, and how commits by every node are heard.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub auth: auth::Auth,
+    /// Spans committed per project by every node writing to the store; the local writer for
+    /// the embedded store.
+    pub feed: Arc<dyn CommitFeed>,
 }
 
 /// The addresses actually bound (port 0 resolved).
@@ -82,6 +99,36 @@ pub enum ServerError {
     },
     #[error("{what} server failed: {message}")]
     Serve { what: &'static str, message: String },
+    #[error("{0}")]
+    Tls(String),
+}
+
+/// The client's address of a request served by [`spawn_axum`].
+pub fn client_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Serves `router` on `listener` (plain or TLS) until `stopped` resolves.
+fn spawn_axum<L>(
+    listener: L,
+    router: axum::Router,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<std::io::Result<()>>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    use axum::serve::ListenerExt;
+    // `tap_io` makes any listener's address available as connect info (plain or TLS alike).
+    tokio::spawn(
+        axum::serve(
+            listener.tap_io(|_| {}),
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped)
+        .into_future(),
+    )
 }
 
 /// All three listeners, bound: binding first means "address in use" is reported before
@@ -102,6 +149,10 @@ pub async fn bind(config: ServerConfig) -> Result<Bound, ServerError> {
         tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { what, addr, source })
+    }
+    // A certificate that cannot be used is reported before anything is bound or announced.
+    if let Some(files) = &config.tls {
+        files.server_config()?;
     }
     Ok(Bound {
         grpc: listen("OTLP/gRPC", config.grpc_listen).await?,
@@ -129,13 +180,29 @@ impl Bound {
         }
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
+    /// Serves an embedded store with authentication off until `shutdown` resolves.
     pub async fn run(
         self,
         store: Arc<dyn Store>,
         writer: WriteHandle,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        let services = Services {
+            auth: auth::Auth::off(Arc::new(auth::NoAccounts)),
+            feed: Arc::new(writer.clone()),
+            store,
+        };
+        self.serve(services, writer, shutdown).await
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
+    pub async fn serve(
+        self,
+        services: Services,
+        writer: WriteHandle,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let Services { store, auth, feed } = services;
         let api_addr = self.addresses().api;
         let ingestor = Arc::new(
             Ingestor::new(writer.clone(), self.config.limits.clone())
@@ -151,18 +218,32 @@ impl Bound {
             }
         };
         let rate = api::IngestRate::start(writer.clone());
+        // Certificates are read (and checked) before anything is served.
+        let tls = match &self.config.tls {
+            Some(files) => Some((files.server_config()?, files.grpc_config()?)),
+            None => None,
+        };
         let grpc = tokio::spawn(otlp_grpc::serve(
             self.grpc,
             Arc::clone(&ingestor),
+            auth.clone(),
+            tls.as_ref().map(|(_, grpc)| grpc.clone()),
             self.config.max_body_bytes,
             stopped(),
         ));
-        let http_router = otlp_http::router(Arc::clone(&ingestor), self.config.max_body_bytes);
-        let http = tokio::spawn(
-            axum::serve(self.http, http_router)
-                .with_graceful_shutdown(stopped())
-                .into_future(),
+        let http_router = otlp_http::router(
+            Arc::clone(&ingestor),
+            auth.clone(),
+            self.config.max_body_bytes,
         );
+        let http = match &tls {
+            Some((config, _)) => spawn_axum(
+                tls::TlsListener::new(self.http, Arc::clone(config)),
+                http_router,
+                stopped(),
+            ),
+            None => spawn_axum(self.http, http_router, stopped()),
+        };
         let allowed_hosts =
             guard::AllowedHosts::new(self.config.api_listen.ip(), &self.config.allowed_hosts);
         let sink = self
@@ -179,15 +260,22 @@ impl Bound {
                 traces: rest::TraceCache::default(),
                 stopping: stop_rx_api,
                 redactor: Arc::clone(&self.config.redactor),
+                auth,
+                feed,
+                secure_cookies: tls.is_some(),
+                principal: None,
                 qa: self.qa.clone(),
             },
             allowed_hosts,
         );
-        let api = tokio::spawn(
-            axum::serve(self.api, api_router)
-                .with_graceful_shutdown(stopped())
-                .into_future(),
-        );
+        let api = match &tls {
+            Some((config, _)) => spawn_axum(
+                tls::TlsListener::new(self.api, Arc::clone(config)),
+                api_router,
+                stopped(),
+            ),
+            None => spawn_axum(self.api, api_router, stopped()),
+        };
         shutdown.await;
         mcp.shutdown();
         let _ = stop_tx.send(true);

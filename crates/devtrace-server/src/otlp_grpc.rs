@@ -5,9 +5,11 @@
 //! and an overloaded server refuses before spending CPU on decoding. Throttling answers
 //! `UNAVAILABLE` with a `RetryInfo` detail, which OTLP exporters honour.
 
+use crate::auth::{Auth, Credentials, Scope};
 use crate::ingest::{Encoding, IngestError, Ingestor, RETRY_AFTER, Signal};
 use crate::rpc_status;
 use bytes::{Buf, BufMut, Bytes};
+use devtrace_store::ProjectId;
 use prost::Message;
 use std::convert::Infallible;
 use std::future::Future;
@@ -25,19 +27,31 @@ use tonic::{Code, Request, Response, Status};
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ingestor: Arc<Ingestor>,
+    auth: Auth,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     max_message_bytes: usize,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .add_service(OtlpGrpc::<TraceService>::new(
             Arc::clone(&ingestor),
+            auth.clone(),
             max_message_bytes,
         ))
         .add_service(OtlpGrpc::<LogsService>::new(
             Arc::clone(&ingestor),
+            auth.clone(),
             max_message_bytes,
         ))
-        .add_service(OtlpGrpc::<MetricsService>::new(ingestor, max_message_bytes))
+        .add_service(OtlpGrpc::<MetricsService>::new(
+            ingestor,
+            auth,
+            max_message_bytes,
+        ))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
             shutdown,
@@ -71,14 +85,16 @@ impl OtlpService for MetricsService {
 
 pub struct OtlpGrpc<S> {
     ingestor: Arc<Ingestor>,
+    auth: Auth,
     max_message_bytes: usize,
     service: PhantomData<fn() -> S>,
 }
 
 impl<S> OtlpGrpc<S> {
-    pub fn new(ingestor: Arc<Ingestor>, max_message_bytes: usize) -> Self {
+    pub fn new(ingestor: Arc<Ingestor>, auth: Auth, max_message_bytes: usize) -> Self {
         Self {
             ingestor,
+            auth,
             max_message_bytes,
             service: PhantomData,
         }
@@ -87,7 +103,11 @@ impl<S> OtlpGrpc<S> {
 
 impl<S> Clone for OtlpGrpc<S> {
     fn clone(&self) -> Self {
-        Self::new(Arc::clone(&self.ingestor), self.max_message_bytes)
+        Self::new(
+            Arc::clone(&self.ingestor),
+            self.auth.clone(),
+            self.max_message_bytes,
+        )
     }
 }
 
@@ -127,11 +147,34 @@ where
             Ok(admission) => admission,
             Err(error) => return Box::pin(async move { Ok(status_for(&error).into_http()) }),
         };
-        let method = Export::<S> {
-            ingestor: Arc::clone(&self.ingestor),
-            service: PhantomData,
-        };
+        // The token travels as metadata (`authorization: Bearer …`), an HTTP/2 header.
+        let extensions = request.extensions();
+        let client = extensions
+            .get::<tonic::transport::server::TcpConnectInfo>()
+            .and_then(|info| info.remote_addr())
+            .or_else(|| {
+                extensions
+                    .get::<tonic::transport::server::TlsConnectInfo<
+                        tonic::transport::server::TcpConnectInfo,
+                    >>()
+                    .and_then(|info| info.get_ref().remote_addr())
+            })
+            .map(|addr| addr.ip())
+            .or_else(|| crate::client_ip(extensions));
+        let credentials = Credentials::from_headers(request.headers(), false, client);
+        let auth = self.auth.clone();
+        let ingestor = Arc::clone(&self.ingestor);
         Box::pin(async move {
+            // Checked before the message is read: a refused request stores nothing.
+            let project = match auth.check_async(credentials, Scope::Ingest).await {
+                Ok(principal) => principal.project,
+                Err(denied) => return Ok(denied.grpc_status().into_http()),
+            };
+            let method = Export::<S> {
+                ingestor,
+                project,
+                service: PhantomData,
+            };
             let response = grpc.unary(method, request).await;
             drop(admission);
             Ok(response)
@@ -141,6 +184,7 @@ where
 
 struct Export<S> {
     ingestor: Arc<Ingestor>,
+    project: ProjectId,
     service: PhantomData<fn() -> S>,
 }
 
@@ -150,9 +194,13 @@ impl<S: OtlpService> UnaryService<Bytes> for Export<S> {
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let ingestor = Arc::clone(&self.ingestor);
+        let project = self.project;
         Box::pin(async move {
             let body = request.into_inner();
-            match ingestor.ingest(S::SIGNAL, Encoding::Protobuf, &body).await {
+            match ingestor
+                .ingest(S::SIGNAL, Encoding::Protobuf, &body, project)
+                .await
+            {
                 Ok(receipt) => Ok(Response::new(match S::SIGNAL {
                     Signal::Traces => receipt.trace_response().encode_to_vec(),
                     Signal::Logs => receipt.logs_response().encode_to_vec(),

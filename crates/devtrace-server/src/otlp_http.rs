@@ -9,12 +9,12 @@
 //! so one `OTEL_EXPORTER_OTLP_ENDPOINT` works whichever exporter a program uses: `devtrace run`
 //! relies on this when it hands its endpoint to a child it knows nothing about.
 
+use crate::auth::{Auth, Credentials, Denied, Scope};
 use crate::ingest::{Encoding, IngestError, Ingestor, RETRY_AFTER, Signal};
 use crate::rpc_status::{self, RpcStatus};
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use prost::Message;
@@ -23,10 +23,11 @@ use std::sync::Arc;
 #[derive(Clone)]
 struct HttpState {
     ingestor: Arc<Ingestor>,
+    auth: Auth,
     max_body_bytes: usize,
 }
 
-pub fn router(ingestor: Arc<Ingestor>, max_body_bytes: usize) -> Router {
+pub fn router(ingestor: Arc<Ingestor>, auth: Auth, max_body_bytes: usize) -> Router {
     use crate::otlp_grpc::{LogsService, MetricsService, OtlpGrpc, OtlpService, TraceService};
     Router::new()
         .route("/v1/traces", post(traces))
@@ -34,37 +35,41 @@ pub fn router(ingestor: Arc<Ingestor>, max_body_bytes: usize) -> Router {
         .route("/v1/metrics", post(metrics))
         .route_service(
             &format!("/{}/Export", TraceService::NAME),
-            OtlpGrpc::<TraceService>::new(Arc::clone(&ingestor), max_body_bytes),
+            OtlpGrpc::<TraceService>::new(Arc::clone(&ingestor), auth.clone(), max_body_bytes),
         )
         .route_service(
             &format!("/{}/Export", LogsService::NAME),
-            OtlpGrpc::<LogsService>::new(Arc::clone(&ingestor), max_body_bytes),
+            OtlpGrpc::<LogsService>::new(Arc::clone(&ingestor), auth.clone(), max_body_bytes),
         )
         .route_service(
             &format!("/{}/Export", MetricsService::NAME),
-            OtlpGrpc::<MetricsService>::new(Arc::clone(&ingestor), max_body_bytes),
+            OtlpGrpc::<MetricsService>::new(Arc::clone(&ingestor), auth.clone(), max_body_bytes),
         )
         // Bodies are read with our own limit so the 413 carries an OTLP status.
         .layer(DefaultBodyLimit::disable())
         .with_state(HttpState {
             ingestor,
+            auth,
             max_body_bytes,
         })
 }
 
-async fn traces(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
-    export(state, Signal::Traces, headers, body).await
+async fn traces(State(state): State<HttpState>, request: Request) -> Response {
+    export(state, Signal::Traces, request).await
 }
 
-async fn logs(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
-    export(state, Signal::Logs, headers, body).await
+async fn logs(State(state): State<HttpState>, request: Request) -> Response {
+    export(state, Signal::Logs, request).await
 }
 
-async fn metrics(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
-    export(state, Signal::Metrics, headers, body).await
+async fn metrics(State(state): State<HttpState>, request: Request) -> Response {
+    export(state, Signal::Metrics, request).await
 }
 
-async fn export(state: HttpState, signal: Signal, headers: HeaderMap, body: Body) -> Response {
+async fn export(state: HttpState, signal: Signal, request: Request) -> Response {
+    let client = crate::client_ip(request.extensions());
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -94,6 +99,12 @@ async fn export(state: HttpState, signal: Signal, headers: HeaderMap, body: Body
     let _admission = match state.ingestor.admit() {
         Ok(admission) => admission,
         Err(error) => return throttled(encoding, &error),
+    };
+    // Before the body is read: a refused request stores nothing and costs no decoding.
+    let credentials = Credentials::from_headers(&headers, false, client);
+    let principal = match state.auth.check_async(credentials, Scope::Ingest).await {
+        Ok(principal) => principal,
+        Err(denied) => return refused(encoding, &denied),
     };
     let too_large = || {
         error_reply(
@@ -141,7 +152,11 @@ async fn export(state: HttpState, signal: Signal, headers: HeaderMap, body: Body
             );
         }
     };
-    match state.ingestor.ingest(signal, encoding, body).await {
+    match state
+        .ingestor
+        .ingest(signal, encoding, body, principal.project)
+        .await
+    {
         Ok(receipt) => {
             let body = match (signal, encoding) {
                 (Signal::Traces, Encoding::Protobuf) => receipt.trace_response().encode_to_vec(),
@@ -177,6 +192,24 @@ fn json_receipt(signal: Signal, receipt: &crate::ingest::Receipt) -> Vec<u8> {
         }})
     };
     value.to_string().into_bytes()
+}
+
+/// An authentication failure: 401/403/429 with the reason as an OTLP status.
+fn refused(encoding: Encoding, denied: &Denied) -> Response {
+    let code = denied.grpc_status().code() as i32;
+    let mut response = error_reply(denied.status(), encoding, code, denied.to_string());
+    if let Some(seconds) = denied.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if denied.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"devtrace\""),
+        );
+    }
+    response
 }
 
 /// The retryable "slow down": 503 with `Retry-After`.

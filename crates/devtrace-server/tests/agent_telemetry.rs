@@ -56,7 +56,11 @@ impl Fixture {
 
     fn router(&self) -> axum::Router {
         let ingestor = Arc::new(Ingestor::new(self.writer.handle(), Default::default()));
-        devtrace_server::otlp_http::router(ingestor, 1 << 22)
+        devtrace_server::otlp_http::router(
+            ingestor,
+            devtrace_server::auth::Auth::off(Arc::new(devtrace_server::auth::NoAccounts)),
+            1 << 22,
+        )
     }
 
     fn session_usage(&self) -> devtrace_model::metrics::Usage {

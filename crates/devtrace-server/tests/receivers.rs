@@ -59,13 +59,13 @@ impl Fixture {
 
     fn router(&self, max_body: usize) -> axum::Router {
         let ingestor = Arc::new(Ingestor::new(self.writer.handle(), Default::default()));
-        devtrace_server::otlp_http::router(ingestor, max_body)
+        devtrace_server::otlp_http::router(ingestor, open_auth(), max_body)
     }
 
     fn router_admitting(&self, max_in_flight: usize) -> axum::Router {
         let ingestor = Ingestor::new(self.writer.handle(), Default::default())
             .with_max_in_flight(max_in_flight);
-        devtrace_server::otlp_http::router(Arc::new(ingestor), 1 << 20)
+        devtrace_server::otlp_http::router(Arc::new(ingestor), open_auth(), 1 << 20)
     }
 
     fn stored_spans(&self) -> u64 {
@@ -571,6 +571,11 @@ async fn http_get_with(addr: std::net::SocketAddr, path: &str, headers: &str) ->
     stream.read_to_string(&mut response).await.unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     (head.to_owned(), body.to_owned())
+}
+
+/// Authentication off, as on the embedded store on loopback.
+fn open_auth() -> devtrace_server::auth::Auth {
+    devtrace_server::auth::Auth::off(Arc::new(devtrace_server::auth::NoAccounts))
 }
 
 /// An exporter whose request timed out sends it again: over every transport and encoding, and

@@ -187,10 +187,14 @@ async fn api_with(t0: u64, batches: Vec<devtrace_store::WriteBatch>) -> Api {
         ),
         store,
         writer: handle.clone(),
-        rate: IngestRate::start(handle),
+        rate: IngestRate::start(handle.clone()),
         traces: Default::default(),
         stopping,
         redactor: Arc::new(devtrace_ingest::redact::Redactor::builtin()),
+        auth: devtrace_server::auth::Auth::off(Arc::new(devtrace_server::auth::NoAccounts)),
+        feed: Arc::new(handle),
+        secure_cookies: false,
+        principal: None,
         qa: None,
     };
     Api {

@@ -46,6 +46,10 @@ impl Api {
                 traces: Default::default(),
                 stopping,
                 redactor: Arc::new(Redactor::builtin()),
+                auth: devtrace_server::auth::Auth::off(Arc::new(devtrace_server::auth::NoAccounts)),
+                feed: Arc::new(writer.handle()),
+                secure_cookies: false,
+                principal: None,
                 qa: None,
             },
             AllowedHosts::new([127, 0, 0, 1].into(), &[]),
@@ -402,6 +406,7 @@ async fn secrets_in_documents_and_otlp_spans_are_redacted_before_storing() {
             devtrace_server::ingest::Signal::Traces,
             devtrace_server::ingest::Encoding::Json,
             body.to_string().as_bytes(),
+            devtrace_store::ProjectId::DEFAULT,
         )
         .await
         .unwrap();
@@ -434,6 +439,7 @@ async fn secrets_in_documents_and_otlp_spans_are_redacted_before_storing() {
             devtrace_server::ingest::Signal::Traces,
             devtrace_server::ingest::Encoding::Json,
             body.as_bytes(),
+            devtrace_store::ProjectId::DEFAULT,
         )
         .await
         .unwrap();
@@ -599,7 +605,7 @@ async fn session_errors_have_the_api_error_body() {
         (
             "/api/v1/sessions?project=/x",
             "project",
-            "accepted parameters: agent, repo, since, limit",
+            "accepted parameters: agent, repo, since, active_from, active_to, limit",
         ),
         (
             "/api/v1/sessions/123e4567/overview?full=1",

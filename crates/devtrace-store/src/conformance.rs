@@ -1,7 +1,8 @@
 //! The store conformance suite: every backend must pass each of these, written once.
 //!
 //! A backend's test module calls [`run_all`] with a factory that yields a fresh, empty
-//! store's writer and reader.
+//! store's writer and reader, [`run_team`] for projects, tokens and retention, and [`run_qa`]
+//! when the backend keeps a QA job queue.
 
 use crate::*;
 use devtrace_model::*;
@@ -29,6 +30,11 @@ pub fn run_all(factory: Factory<'_>) {
     the_indexes_follow_merges_and_deletes(factory);
     resent_spans_split_and_merged_differently_are_stored_once(factory);
     metrics_add_up_per_session_and_day_whatever_their_temporality(factory);
+}
+
+/// The QA job queue's half ([`crate::qa`]), for backends that keep one ([`Store::qa`]): the
+/// embedded store for now; PostgreSQL refuses QA with a message until it has a queue.
+pub fn run_qa(factory: Factory<'_>) {
     qa::run_all(factory);
 }
 
@@ -1291,4 +1297,335 @@ fn a_failed_transaction_stores_nothing(factory: Factory<'_>) {
             .is_empty()
     );
     assert_eq!(store.stats().unwrap().spans, 0);
+}
+
+/// A fresh, empty store's writer, reader and accounts.
+pub type TeamFactory<'a> =
+    &'a dyn Fn() -> (Box<dyn StoreWriter>, Box<dyn Store>, Box<dyn Accounts>);
+
+/// The suite's second half: projects, tokens, retention. Backends holding one project (the
+/// embedded store) must refuse other projects clearly; the others must keep them apart.
+pub fn run_team(factory: TeamFactory<'_>) {
+    projects_keep_their_data_apart(factory);
+    tokens_are_stored_listed_used_and_revoked(factory);
+    projects_are_made_once_and_keep_a_retention(factory);
+    old_logs_are_deleted_by_time(factory);
+}
+
+fn projects_keep_their_data_apart(factory: TeamFactory<'_>) {
+    let (mut writer, store, _) = factory();
+    let other = ProjectId(2);
+    let Ok(theirs) = store.in_project(other) else {
+        let error = store.in_project(other).err().unwrap();
+        assert!(
+            matches!(error, StoreError::Unsupported(_)) && error.to_string().contains("PostgreSQL"),
+            "{error}"
+        );
+        let refused = writer
+            .write(
+                &[prepare_spans(batch("s", vec![span(1, 1, None, "x", 1, 2)])).in_project(other)],
+            )
+            .unwrap_err();
+        assert!(matches!(refused, StoreError::Unsupported(_)), "{refused}");
+        assert!(
+            store
+                .list_traces(&TraceQuery {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap()
+                .is_empty()
+        );
+        return;
+    };
+    assert_eq!(theirs.project(), other);
+    let output = b"cargo: command not found".to_vec();
+    let hash = *blake3::hash(&output).as_bytes();
+    // The same trace id in both projects: two traces, not one.
+    let ours = prepare_spans(batch(
+        "api",
+        vec![
+            span(1, 1, None, "GET /ours", 100, 200),
+            span(1, 2, Some(1), "SELECT ours", 110, 120),
+        ],
+    ));
+    let mut session = prepare_session(
+        batch("codex", vec![session_root(3, "codex", "/secret", 300, 400)]),
+        vec![(hash, output.clone())],
+    );
+    session.documents.push([9; 32]);
+    session.cursors.push(ImportCursor {
+        source: "/t/x.jsonl".into(),
+        offset: 10,
+        fingerprint: [1; 32],
+        state: vec![],
+    });
+    let log = LogRecord {
+        time_unix_nano: 150,
+        body: AnyValue::from("their log"),
+        trace_id: Some(TraceId([1; 16])),
+        span_id: Some(SpanId([1; 8])),
+        ..Default::default()
+    };
+    let logs = prepare_logs(LogBatch {
+        resources: vec![Resource::default()],
+        scopes: vec![Scope::default()],
+        logs: vec![log],
+    });
+    writer
+        .write(&[
+            ours,
+            prepare_spans(batch(
+                "web",
+                vec![span(1, 1, None, "GET /theirs", 500, 900)],
+            ))
+            .in_project(other),
+            session.in_project(other),
+            logs.in_project(other),
+        ])
+        .unwrap();
+    let all = TraceQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let names = |s: &dyn Store| -> Vec<String> {
+        s.list_traces(&all)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.root_name)
+            .collect()
+    };
+    assert_eq!(names(&*store), ["GET /ours"]);
+    assert_eq!(names(&*theirs), ["GET /theirs", "session 1"]);
+    let mine = store.get_trace(TraceId([1; 16])).unwrap().unwrap();
+    assert_eq!(mine.spans.spans.len(), 2);
+    assert_eq!(
+        theirs
+            .get_trace(TraceId([1; 16]))
+            .unwrap()
+            .unwrap()
+            .spans
+            .spans
+            .len(),
+        1
+    );
+    assert!(store.get_trace(TraceId([3; 16])).unwrap().is_none());
+    assert!(matches!(
+        store.resolve_trace_id("0303"),
+        Err(StoreError::TraceNotFound(_))
+    ));
+    assert_eq!(theirs.resolve_trace_id("0303").unwrap(), TraceId([3; 16]));
+    assert!(
+        store
+            .logs_for_trace(TraceId([1; 16]))
+            .unwrap()
+            .logs
+            .is_empty()
+    );
+    assert_eq!(
+        theirs.logs_for_trace(TraceId([1; 16])).unwrap().logs.len(),
+        1
+    );
+    assert_eq!(
+        store.operation_names().unwrap(),
+        ["GET /ours", "SELECT ours"]
+    );
+    assert!(
+        store
+            .traces_with_operation(&OperationFilter::named("GET /theirs"), None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        theirs
+            .traces_with_operation(&OperationFilter::named("GET /theirs"), None, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store.session(TraceId([3; 16])).unwrap().is_none());
+    assert!(
+        store
+            .list_sessions(&SessionQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        theirs
+            .list_sessions(&SessionQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store.blob(&hash).unwrap().is_none(),
+        "a blob belongs to its project"
+    );
+    assert_eq!(theirs.blob(&hash).unwrap(), Some(output));
+    assert!(!store.is_imported(&[9; 32]).unwrap());
+    assert!(theirs.is_imported(&[9; 32]).unwrap());
+    assert!(store.import_cursor("/t/x.jsonl").unwrap().is_none());
+    assert!(theirs.import_cursor("/t/x.jsonl").unwrap().is_some());
+    assert_eq!(store.services(None).unwrap().len(), 1);
+    let (s1, s2) = (store.stats().unwrap(), theirs.stats().unwrap());
+    assert_eq!((s1.spans, s1.traces, s1.logs), (2, 1, 0));
+    assert_eq!((s2.spans, s2.traces, s2.logs), (2, 2, 1));
+    // Deleting their trace 1 leaves ours.
+    writer
+        .write(&[WriteBatch {
+            deletes: vec![TraceId([1; 16])],
+            ..Default::default()
+        }
+        .in_project(other)])
+        .unwrap();
+    assert!(theirs.get_trace(TraceId([1; 16])).unwrap().is_none());
+    assert_eq!(
+        store
+            .get_trace(TraceId([1; 16]))
+            .unwrap()
+            .unwrap()
+            .spans
+            .spans
+            .len(),
+        2
+    );
+    assert_eq!(theirs.stats().unwrap().logs, 0);
+    assert!(
+        theirs
+            .traces_with_operation(&OperationFilter::named("GET /theirs"), None, 10)
+            .unwrap()
+            .is_empty(),
+        "the operation index forgets a deleted trace"
+    );
+    assert_eq!(
+        store
+            .traces_with_operation(&OperationFilter::named("GET /ours"), None, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+fn tokens_are_stored_listed_used_and_revoked(factory: TeamFactory<'_>) {
+    let (_writer, _store, accounts) = factory();
+    let token = NewToken {
+        public_id: "dtk_abc123".into(),
+        project: ProjectId::DEFAULT,
+        name: "ci".into(),
+        scopes: vec!["ingest".into(), "read".into()],
+        salt: [3; 16],
+        hash: [4; 32],
+        created_unix_nano: 1_000,
+        expires_unix_nano: Some(9_000),
+    };
+    accounts.add_token(&token).unwrap();
+    assert!(accounts.add_token(&token).is_err(), "public ids are unique");
+    let found = accounts.token("dtk_abc123").unwrap().unwrap();
+    assert_eq!(found.token, token);
+    assert_eq!(found.project_name, "default");
+    assert_eq!(
+        (found.last_used_unix_nano, found.revoked_unix_nano),
+        (None, None)
+    );
+    assert!(accounts.token("dtk_nope").unwrap().is_none());
+    accounts.token_used("dtk_abc123", 5_000).unwrap();
+    accounts.token_used("dtk_abc123", 4_000).unwrap();
+    assert_eq!(
+        accounts
+            .token("dtk_abc123")
+            .unwrap()
+            .unwrap()
+            .last_used_unix_nano,
+        Some(5_000)
+    );
+    assert!(accounts.revoke_token("dtk_abc123", 6_000).unwrap());
+    assert!(
+        !accounts.revoke_token("dtk_abc123", 7_000).unwrap(),
+        "revoked once"
+    );
+    assert!(!accounts.revoke_token("dtk_nope", 7_000).unwrap());
+    let listed = accounts.tokens().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].revoked_unix_nano, Some(6_000));
+}
+
+fn projects_are_made_once_and_keep_a_retention(factory: TeamFactory<'_>) {
+    let (_writer, _store, accounts) = factory();
+    let default = accounts.project_named("default").unwrap().unwrap();
+    assert_eq!(
+        (default.id, default.retention_nanos),
+        (ProjectId::DEFAULT, None)
+    );
+    accounts
+        .set_retention(ProjectId::DEFAULT, Some(86_400_000_000_000))
+        .unwrap();
+    assert_eq!(
+        accounts.projects().unwrap()[0].retention_nanos,
+        Some(86_400_000_000_000)
+    );
+    accounts.set_retention(ProjectId::DEFAULT, None).unwrap();
+    assert_eq!(
+        accounts.ensure_project("default").unwrap().retention_nanos,
+        None
+    );
+    match accounts.ensure_project("mobile") {
+        Ok(made) => {
+            assert_ne!(made.id, ProjectId::DEFAULT);
+            assert_eq!(
+                accounts.ensure_project("mobile").unwrap().id,
+                made.id,
+                "made once"
+            );
+            let names: Vec<String> = accounts
+                .projects()
+                .unwrap()
+                .into_iter()
+                .map(|p| p.name)
+                .collect();
+            assert_eq!(names, ["default", "mobile"]);
+        }
+        Err(error) => {
+            assert!(matches!(error, StoreError::Unsupported(_)), "{error}");
+            assert!(accounts.project_named("mobile").unwrap().is_none());
+        }
+    }
+}
+
+fn old_logs_are_deleted_by_time(factory: TeamFactory<'_>) {
+    let (mut writer, store, _) = factory();
+    let log = |time: u64, trace: Option<u8>| LogRecord {
+        time_unix_nano: time,
+        body: AnyValue::from("x"),
+        trace_id: trace.map(|t| TraceId([t; 16])),
+        ..Default::default()
+    };
+    let logs = |records| {
+        prepare_logs(LogBatch {
+            resources: vec![Resource::default()],
+            scopes: vec![Scope::default()],
+            logs: records,
+        })
+    };
+    writer
+        .write(&[
+            logs(vec![log(10, None), log(20, Some(1))]),
+            logs(vec![log(500, Some(1))]),
+        ])
+        .unwrap();
+    writer
+        .write(&[WriteBatch {
+            delete_logs_before: Some(100),
+            ..Default::default()
+        }])
+        .unwrap();
+    assert_eq!(store.stats().unwrap().logs, 1);
+    let left = store.logs_for_trace(TraceId([1; 16])).unwrap();
+    assert_eq!(left.logs.len(), 1);
+    assert_eq!(left.logs[0].time_unix_nano, 500);
 }

@@ -13,24 +13,51 @@
 //!
 //! Only this crate knows SQL. It must not decode wire formats or compute findings.
 
+pub mod accounts;
 pub mod chunk;
+pub mod location;
 pub mod metrics;
+pub mod postgres;
 pub mod prepare;
 pub mod qa;
 pub mod recent;
+pub mod retention;
 pub mod sql;
 pub mod sqlite;
+mod sqlite_accounts;
 pub mod writer;
 
 use devtrace_model::recorded::{escape, quote};
 use devtrace_model::{LogBatch, SpanBatch, TraceId};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+pub use accounts::{Accounts, NewToken, Project, TokenRecord};
+pub use location::{Backend, CommitFeed, ProjectWriter, StoreLocation};
 
 pub use devtrace_model::session::SessionFacts;
 pub use devtrace_model::{Operation, OperationFilter};
 pub use prepare::{
     BlobRow, WriteBatch, compress_blob, prepare_logs, prepare_session, prepare_spans,
 };
+
+/// Which project data belongs to. Every read goes through a handle scoped to one project
+/// ([`Store::in_project`]) and every write names its project ([`WriteBatch::project`]); the
+/// embedded store holds only [`ProjectId::DEFAULT`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ProjectId(pub i64);
+
+impl ProjectId {
+    /// The project named `default`, which every store has.
+    pub const DEFAULT: ProjectId = ProjectId(1);
+}
+
+impl Default for ProjectId {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// One row of a trace listing: everything `ls` shows, kept up to date at ingest.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -223,8 +250,15 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the writer has stopped")]
     WriterStopped,
+    /// The database refused or failed a statement (the backend's message, without secrets).
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(String),
+    /// The database could not be reached. Retrying later may work.
+    #[error("cannot reach the store at {target}: {message}")]
+    Unreachable { target: String, message: String },
+    /// An operation the backend cannot do (e.g. a second project on the embedded store).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -289,6 +323,17 @@ pub trait Store: Send + Sync {
     fn import_cursor(&self, source: &str) -> Result<Option<ImportCursor>>;
     /// A stored blob's bytes.
     fn blob(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>>;
+    /// The project this handle reads.
+    fn project(&self) -> ProjectId {
+        ProjectId::DEFAULT
+    }
+    /// A handle on the same store that reads only `project`'s data (cheap: it shares
+    /// connections). Backends holding one project refuse any other.
+    fn in_project(&self, project: ProjectId) -> Result<Arc<dyn Store>>;
+    /// The views [`Store::query_sql`] offers on this backend, with their columns and examples.
+    fn sql_schema(&self) -> &'static str {
+        sql::SCHEMA
+    }
     /// What agents reported through their metrics (cost, tokens, lines changed), per session
     /// of `query` with metrics, or per UTC day when `by_day` (see [`metrics`]).
     fn usage(&self, query: &metrics::UsageQuery, by_day: bool) -> Result<Vec<metrics::UsageTotal>>;
@@ -366,11 +411,22 @@ pub trait StoreWriter: Send {
     fn write(&mut self, batches: &[WriteBatch]) -> Result<()>;
     /// Folds the write-ahead log into the main file (on shutdown, and for size measurements).
     fn checkpoint(&mut self) -> Result<()>;
+    /// Gives the space of deleted data back (after `devtrace delete --vacuum`): the embedded
+    /// store rewrites its file; PostgreSQL vacuums devtrace's tables.
+    fn reclaim(&mut self) -> Result<()> {
+        self.checkpoint()
+    }
 }
 
 impl From<rusqlite::types::FromSqlError> for StoreError {
     fn from(error: rusqlite::types::FromSqlError) -> Self {
         StoreError::Corrupt(format!("unexpected column type: {error}"))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Database(error.to_string())
     }
 }
 

@@ -282,7 +282,25 @@ const INCREASES_SQL: &str = "
     WHERE s.quantity IS NOT NULL AND s.kind = 2";
 
 /// What one point adds: (its session, its quantity, its time, the amount).
-type Increase = (Option<TraceId>, UsageQuantity, u64, f64);
+pub(crate) type Increase = (Option<TraceId>, UsageQuantity, u64, f64);
+
+/// A row of [`INCREASES_SQL`] (or its PostgreSQL twin) as an increase, unless it is before
+/// `since`: the window applies to the increases, not the points, so the first point inside it
+/// still adds only what it added since the point before it.
+pub(crate) fn increase_of(
+    session: Option<Vec<u8>>,
+    quantity: &str,
+    time: i64,
+    value: f64,
+    since: u64,
+) -> Option<Increase> {
+    if (time as u64) < since {
+        return None;
+    }
+    let quantity = UsageQuantity::parse(quantity)?;
+    let session = session.and_then(|bytes| TraceId::from_slice(&bytes));
+    Some((session, quantity, time as u64, value))
+}
 
 fn increases(conn: &Connection, query: &UsageQuery) -> Result<Vec<Increase>> {
     let mut sql = INCREASES_SQL.to_owned();
@@ -316,24 +334,25 @@ fn increases(conn: &Connection, query: &UsageQuery) -> Result<Vec<Increase>> {
     let mut out = Vec::new();
     for row in rows {
         let (session, quantity, time, value) = row?;
-        // The window applies to the increases, not the points: the first point inside it
-        // still adds only what it added since the point before it.
-        if (time as u64) < since {
-            continue;
-        }
-        let Some(quantity) = UsageQuantity::parse(&quantity) else {
-            continue;
-        };
-        let session = session.and_then(|bytes| TraceId::from_slice(&bytes));
-        out.push((session, quantity, time as u64, value));
+        out.extend(increase_of(session, &quantity, time, value, since));
     }
     Ok(out)
 }
 
 /// Usage per session of the sessions in `query` (those with metrics).
 pub(crate) fn usage_by_session(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageTotal>> {
+    Ok(totals_by_session(increases(conn, query)?))
+}
+
+/// Usage per UTC day, oldest first.
+pub(crate) fn usage_by_day(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageTotal>> {
+    Ok(totals_by_day(increases(conn, query)?))
+}
+
+/// Increases added up per session (those with one).
+pub(crate) fn totals_by_session(increases: Vec<Increase>) -> Vec<UsageTotal> {
     let mut totals: HashMap<TraceId, Vec<(UsageQuantity, f64)>> = HashMap::new();
-    for (session, quantity, _, value) in increases(conn, query)? {
+    for (session, quantity, _, value) in increases {
         if let Some(session) = session {
             totals.entry(session).or_default().push((quantity, value));
         }
@@ -348,31 +367,30 @@ pub(crate) fn usage_by_session(conn: &Connection, query: &UsageQuery) -> Result<
         })
         .collect();
     out.sort_by_key(|t| t.session);
-    Ok(out)
+    out
 }
 
-/// Usage per UTC day, oldest first.
-pub(crate) fn usage_by_day(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageTotal>> {
+/// Increases added up per UTC day, oldest first.
+pub(crate) fn totals_by_day(increases: Vec<Increase>) -> Vec<UsageTotal> {
     type Day = (
         Vec<(UsageQuantity, f64)>,
         std::collections::HashSet<TraceId>,
     );
     let mut days: std::collections::BTreeMap<u64, Day> = std::collections::BTreeMap::new();
-    for (session, quantity, time, value) in increases(conn, query)? {
+    for (session, quantity, time, value) in increases {
         let day = (time as i64 / NANOS_PER_DAY * NANOS_PER_DAY) as u64;
         let entry = days.entry(day).or_default();
         entry.0.push((quantity, value));
         entry.1.extend(session);
     }
-    Ok(days
-        .into_iter()
+    days.into_iter()
         .map(|(day, (totals, sessions))| UsageTotal {
             session: None,
             day_unix_nano: Some(day),
             sessions: sessions.len() as u64,
             usage: Usage::from_totals(&totals),
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

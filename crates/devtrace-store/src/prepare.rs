@@ -71,6 +71,8 @@ pub struct BlobRow {
 /// One request's worth of rows.
 #[derive(Clone, Debug, Default)]
 pub struct WriteBatch {
+    /// The project every row of the batch belongs to (the ingest token's).
+    pub project: crate::ProjectId,
     pub traces: Vec<TraceChunk>,
     pub logs: Vec<LogChunk>,
     /// Digests of imported documents, recorded in the same transaction as their data.
@@ -80,6 +82,9 @@ pub struct WriteBatch {
     pub cursors: Vec<crate::ImportCursor>,
     /// Traces to remove with everything stored for them (applied before the rest).
     pub deletes: Vec<TraceId>,
+    /// Remove log records that arrived before this time (Unix nanoseconds), in traces or not:
+    /// retention and `devtrace delete --before` send it with the traces they delete.
+    pub delete_logs_before: Option<u64>,
     /// Metric series and their points (see [`crate::metrics`]).
     pub metrics: Vec<crate::metrics::SeriesRows>,
 }
@@ -115,6 +120,14 @@ impl WriteBatch {
             + self.log_count()
             + self.metric_point_count()
             + (self.blobs.len() + self.cursors.len() + self.deletes.len()) as u64
+            + u64::from(self.delete_logs_before.is_some())
+    }
+
+    /// The same rows, for `project`.
+    #[must_use]
+    pub fn in_project(mut self, project: crate::ProjectId) -> Self {
+        self.project = project;
+        self
     }
 }
 

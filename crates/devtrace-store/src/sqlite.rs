@@ -10,9 +10,9 @@ use crate::chunk;
 use crate::prepare::{TraceChunk, without_stored};
 use crate::recent::RecentSpans;
 use crate::{
-    BlobHash, ImportCursor, Operation, OperationFilter, Result, ServiceSummary, SessionFacts,
-    SessionQuery, SessionSummary, Store, StoreError, StoreStats, StoreWriter, StoredTrace,
-    TraceQuery, TraceSummary, WriteBatch,
+    BlobHash, ImportCursor, Operation, OperationFilter, ProjectId, Result, ServiceSummary,
+    SessionFacts, SessionQuery, SessionSummary, Store, StoreError, StoreStats, StoreWriter,
+    StoredTrace, TraceQuery, TraceSummary, WriteBatch,
 };
 use devtrace_model::{LogBatch, SpanBatch, SpanId, SpanKind, TraceId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -141,6 +141,27 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (trace, service)
      ) WITHOUT ROWID;
      INSERT OR IGNORE INTO counters (name, value) VALUES ('resent_spans', 0);",
+    // 11: the project (one: the embedded store holds `default` only) with its retention, and
+    // API tokens, for `devtrace serve --auth required` (see accounts.rs).
+    "CREATE TABLE projects (
+         id            INTEGER PRIMARY KEY CHECK (id = 1),
+         name          TEXT NOT NULL UNIQUE,
+         retention_ns  INTEGER CHECK (retention_ns > 0),
+         created_ns    INTEGER NOT NULL
+     );
+     INSERT INTO projects (id, name, created_ns) VALUES (1, 'default', 0);
+     CREATE TABLE tokens (
+         public_id     TEXT PRIMARY KEY,
+         project_id    INTEGER NOT NULL REFERENCES projects (id),
+         name          TEXT NOT NULL,
+         scopes        TEXT NOT NULL,
+         salt          BLOB NOT NULL CHECK (length(salt) = 16),
+         hash          BLOB NOT NULL CHECK (length(hash) = 32),
+         created_ns    INTEGER NOT NULL,
+         expires_ns    INTEGER,
+         last_used_ns  INTEGER,
+         revoked_ns    INTEGER
+     ) WITHOUT ROWID;",
 ];
 
 /// Every service with spans in the traces started since `?1`, reading every trace row in
@@ -492,6 +513,14 @@ const UPSERT_TRACE: &str = "
         is_run = max(is_run, excluded.is_run)
     RETURNING id";
 
+/// What the embedded store answers to a write or a handle for another project.
+pub(crate) fn one_project_only(project: ProjectId) -> StoreError {
+    StoreError::Unsupported(format!(
+        "the embedded store holds one project, `default` (this is project {}); projects need the PostgreSQL store (--store postgres://…)",
+        project.0
+    ))
+}
+
 /// Within one transaction, the merge-mode chunks of a trace (a live session that several of
 /// the transaction's requests updated) become one, so the stored session is decoded, merged
 /// and re-encoded once per transaction instead of once per request. Chunks are not combined
@@ -548,6 +577,9 @@ fn coalesce_session_chunks(batches: &[WriteBatch]) -> Result<Option<Vec<WriteBat
 
 impl StoreWriter for SqliteWriter {
     fn write(&mut self, batches: &[WriteBatch]) -> Result<()> {
+        if let Some(batch) = batches.iter().find(|b| b.project != ProjectId::DEFAULT) {
+            return Err(one_project_only(batch.project));
+        }
         let coalesced = coalesce_session_chunks(batches)?;
         let batches = coalesced.as_deref().unwrap_or(batches);
         let result = self.write_transaction(batches);
@@ -565,6 +597,11 @@ impl StoreWriter for SqliteWriter {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
+    }
+
+    fn reclaim(&mut self) -> Result<()> {
+        self.conn.execute_batch("VACUUM")?;
+        self.checkpoint()
     }
 }
 
@@ -592,6 +629,16 @@ impl SqliteWriter {
                     counts.traces -= traces_gone;
                     counts.spans -= spans_gone;
                     counts.logs -= logs_gone;
+                }
+                if let Some(before) = batch.delete_logs_before {
+                    let gone: i64 = tx
+                        .prepare_cached(
+                            "SELECT coalesce(sum(count), 0) FROM log_chunks WHERE first_ns < ?1",
+                        )?
+                        .query_row(params![clamp_i64(before)], |row| row.get(0))?;
+                    tx.prepare_cached("DELETE FROM log_chunks WHERE first_ns < ?1")?
+                        .execute(params![clamp_i64(before)])?;
+                    counts.logs -= gone;
                 }
                 for trace in &batch.traces {
                     if trace.merge {
@@ -902,10 +949,11 @@ fn read_chunks(conn: &Connection, key: i64) -> Result<SpanBatch> {
     Ok(spans)
 }
 
-/// The read side: a small pool of connections, shareable across threads.
+/// The read side: a small pool of connections, shareable across threads (and cheap to clone).
+#[derive(Clone)]
 pub struct SqliteStore {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: std::sync::Arc<Mutex<Vec<Connection>>>,
 }
 
 impl SqliteStore {
@@ -917,11 +965,11 @@ impl SqliteStore {
         migrate(&mut conn, &path)?;
         Ok(Self {
             path,
-            idle: Mutex::new(vec![conn]),
+            idle: std::sync::Arc::new(Mutex::new(vec![conn])),
         })
     }
 
-    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let pooled = self.idle.lock().expect("pool poisoned").pop();
         let conn = match pooled {
             Some(conn) => conn,
@@ -1375,6 +1423,13 @@ impl Store for SqliteStore {
         Ok(stats)
     }
 
+    fn in_project(&self, project: ProjectId) -> Result<std::sync::Arc<dyn Store>> {
+        if project != ProjectId::DEFAULT {
+            return Err(one_project_only(project));
+        }
+        Ok(std::sync::Arc::new(self.clone()))
+    }
+
     fn usage(
         &self,
         query: &crate::metrics::UsageQuery,
@@ -1623,6 +1678,36 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_passes_the_qa_queue_conformance_suite() {
+        let dirs = std::cell::RefCell::new(Vec::new());
+        conformance::run_qa(&|| {
+            let dir = tempfile::tempdir().unwrap();
+            let writer = SqliteWriter::open(dir.path()).unwrap();
+            let store = SqliteStore::open(dir.path()).unwrap();
+            dirs.borrow_mut().push(dir);
+            (Box::new(writer), Box::new(store))
+        });
+        // Servers and commands read through a project-scoped handle: it keeps the queue.
+        let dir = tempfile::tempdir().unwrap();
+        SqliteWriter::open(dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let scoped = store.in_project(ProjectId::DEFAULT).unwrap();
+        assert!(scoped.qa().is_some());
+    }
+
+    #[test]
+    fn sqlite_passes_the_team_conformance_suite() {
+        let dirs = std::cell::RefCell::new(Vec::new());
+        conformance::run_team(&|| {
+            let dir = tempfile::tempdir().unwrap();
+            let writer = SqliteWriter::open(dir.path()).unwrap();
+            let store = SqliteStore::open(dir.path()).unwrap();
+            dirs.borrow_mut().push(dir);
+            (Box::new(writer), Box::new(store.clone()), Box::new(store))
+        });
+    }
+
+    #[test]
     fn reading_a_missing_store_says_how_to_create_one() {
         let dir = tempfile::tempdir().unwrap();
         let error = SqliteStore::open(dir.path()).err().unwrap();
@@ -1699,7 +1784,9 @@ mod tests {
             .into_iter()
             .map(|b| crate::prepare_spans(b).traces.remove(0).data)
             .collect();
-        for version in 1..SCHEMA_VERSION {
+        // Versions before migration 10, which dedups and indexes: from 10 on, a store never
+        // holds a span twice.
+        for version in 1..10 {
             let dir = tempfile::tempdir().unwrap();
             let path = database_path(dir.path());
             {

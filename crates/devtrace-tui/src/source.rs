@@ -139,16 +139,80 @@ impl Source for LocalSource {
     }
 
     fn waterfall(&mut self, trace_id: TraceId) -> Result<Waterfall> {
-        let store = self.store()?;
-        let stored = store
-            .get_trace(trace_id)?
-            .ok_or_else(|| devtrace_store::StoreError::TraceNotFound(trace_id.to_hex()))?;
-        let logs = store.logs_for_trace(trace_id)?;
-        let summary = stored.summary.clone();
-        let trace = devtrace_analyze::AnalyzedTrace::new(trace_id, stored.spans);
-        Ok(devtrace_query::trace_view::waterfall(
-            &trace, &summary, &logs,
-        ))
+        waterfall_of(self.store()?, trace_id)
+    }
+}
+
+/// The waterfall of a trace read from `store`.
+fn waterfall_of(store: &dyn Store, trace_id: TraceId) -> Result<Waterfall> {
+    let stored = store
+        .get_trace(trace_id)?
+        .ok_or_else(|| devtrace_store::StoreError::TraceNotFound(trace_id.to_hex()))?;
+    let logs = store.logs_for_trace(trace_id)?;
+    let summary = stored.summary.clone();
+    let trace = devtrace_analyze::AnalyzedTrace::new(trace_id, stored.spans);
+    Ok(devtrace_query::trace_view::waterfall(
+        &trace, &summary, &logs,
+    ))
+}
+
+/// The header naming the project to read on a team server.
+const PROJECT_HEADER: &str = "devtrace-project";
+
+/// Any store read directly, e.g. a team's PostgreSQL (`--store postgres://…`): it has no files
+/// to watch, so it is asked again at most once per [`STORE_POLL`].
+pub struct StoreSource {
+    store: Arc<dyn Store>,
+    describe: String,
+    last_poll: Option<std::time::Instant>,
+}
+
+/// How often a [`StoreSource`] is asked for a new snapshot.
+const STORE_POLL: Duration = Duration::from_secs(1);
+
+impl StoreSource {
+    /// `describe` says where the store is (with no password), for the header.
+    pub fn new(store: Arc<dyn Store>, describe: String) -> Self {
+        Self {
+            store,
+            describe,
+            last_poll: None,
+        }
+    }
+}
+
+impl Source for StoreSource {
+    fn describe(&self) -> String {
+        format!("store {}", self.describe)
+    }
+
+    fn changed(&mut self) -> bool {
+        let due = self.last_poll.is_none_or(|at| at.elapsed() >= STORE_POLL);
+        if due {
+            self.last_poll = Some(std::time::Instant::now());
+        }
+        due
+    }
+
+    fn snapshot(&mut self, query: &LiveQuery) -> Result<LiveSnapshot> {
+        Ok(live::snapshot(&*self.store, query)?)
+    }
+
+    fn trace_findings(&mut self, trace_id: TraceId) -> Result<TraceFindings> {
+        Ok(live::trace_findings(&*self.store, trace_id)?)
+    }
+
+    fn session_progress(&mut self, session: &str) -> Result<SessionProgress> {
+        let trace_id = live::resolve_session(&*self.store, session)?;
+        Ok(live::session_progress(&*self.store, trace_id)?)
+    }
+
+    fn session_timeline(&mut self, session: &str) -> Result<SessionTimeline> {
+        Ok(live::session_timeline(&*self.store, session)?)
+    }
+
+    fn waterfall(&mut self, trace_id: TraceId) -> Result<Waterfall> {
+        waterfall_of(&*self.store, trace_id)
     }
 }
 
@@ -157,6 +221,8 @@ pub struct RemoteSource {
     base: String,
     authority: String,
     token: Option<String>,
+    /// The project to read on a team server (`Devtrace-Project`); `None`: the token's.
+    project: Option<String>,
     runtime: tokio::runtime::Runtime,
     client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
@@ -174,8 +240,9 @@ pub struct RemoteSource {
 const REMOTE_POLL: Duration = Duration::from_secs(1);
 
 impl RemoteSource {
-    /// Checks `url` (an `http://` address) and that a devtrace server answers there.
-    pub fn connect(url: &str, token: Option<String>) -> Result<Self> {
+    /// Checks `url` (an `http://` address) and that a devtrace server answers there. `token`
+    /// is sent as a bearer token, `project` (a team server's project) as `Devtrace-Project`.
+    pub fn connect(url: &str, token: Option<String>, project: Option<String>) -> Result<Self> {
         let base = url.trim_end_matches('/').to_owned();
         let rest = base.strip_prefix("http://").ok_or_else(|| {
             SourceError::Remote(if base.starts_with("https://") {
@@ -196,6 +263,7 @@ impl RemoteSource {
             base,
             authority,
             token,
+            project,
             runtime,
             client,
             events: Arc::new(AtomicU64::new(0)),
@@ -219,6 +287,9 @@ impl RemoteSource {
             .header(hyper::header::ACCEPT, "application/json");
         if let Some(token) = &self.token {
             builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(project) = &self.project {
+            builder = builder.header(PROJECT_HEADER, project);
         }
         builder
             .body(http_body_util::Empty::new())
@@ -278,6 +349,7 @@ impl RemoteSource {
             let base = self.base.clone();
             let authority = self.authority.clone();
             let token = self.token.clone();
+            let project = self.project.clone();
             move || {
                 let mut builder = hyper::Request::get(format!("{base}/api/v1/events"))
                     .header(hyper::header::HOST, &authority)
@@ -285,6 +357,9 @@ impl RemoteSource {
                 if let Some(token) = &token {
                     builder =
                         builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+                }
+                if let Some(project) = &project {
+                    builder = builder.header(PROJECT_HEADER, project);
                 }
                 builder
                     .body(http_body_util::Empty::<bytes::Bytes>::new())
@@ -409,7 +484,7 @@ mod tests {
 
     #[test]
     fn only_http_addresses_are_taken() {
-        let error = |url: &str| match RemoteSource::connect(url, None) {
+        let error = |url: &str| match RemoteSource::connect(url, None, None) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("{url} connected"),
         };

@@ -4,6 +4,7 @@
 //! real program instrumented with the OpenTelemetry SDK, in examples/journal) N times, then
 //! prints what `perf` and `insights` say. With `--fixed` it also runs the fixed program (the
 //! three LLM calls concurrently) and compares: the measured saving next to the predicted one.
+//! With `--store URL` the runs go to that store (a team's PostgreSQL) instead.
 
 use super::analysis::{finding_text, load};
 use crate::cli::{ColorChoice, DemoArgs};
@@ -14,9 +15,8 @@ use devtrace_analyze::detectors::run_all;
 use devtrace_analyze::perf::profile_operation;
 use devtrace_analyze::{AnalyzedTrace, FindingKind};
 use devtrace_query::timefmt::format_duration;
-use devtrace_store::Store;
-use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::Writer;
+use devtrace_store::{Store, StoreLocation};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
@@ -27,18 +27,35 @@ const PROGRAM: &str = "journal-demo";
 /// Virtual time between the starts of consecutive runs.
 const RUN_SPACING_MS: u64 = 20_000;
 
-pub fn run(data: Option<&Path>, args: &DemoArgs, _color: ColorChoice) -> Result<ExitCode> {
+/// `store` is `--store` when given (with `--project`); otherwise the demo writes to `data` or a
+/// fresh temporary directory.
+pub fn run(
+    data: Option<&Path>,
+    store: Option<crate::config::StoreChoice>,
+    args: &DemoArgs,
+    _color: ColorChoice,
+) -> Result<ExitCode> {
     if args.runs < 2 {
         bail!("--runs must be at least 2");
     }
     let program = find_program()?;
-    let dir = match data {
-        Some(dir) => dir.to_path_buf(),
-        None => std::env::temp_dir().join(format!("devtrace-demo-{}", std::process::id())),
+    let choice = match store {
+        Some(choice) => choice,
+        None => {
+            let dir = match data {
+                Some(dir) => dir.to_path_buf(),
+                None => std::env::temp_dir().join(format!("devtrace-demo-{}", std::process::id())),
+            };
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            crate::config::StoreChoice {
+                data_dir: dir.clone(),
+                location: StoreLocation::Embedded(dir),
+                project: None,
+            }
+        }
     };
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create {}", crate::output::path(&dir)))?;
-    let server = DemoServer::start(&dir)?;
+    let server = DemoServer::start(&choice)?;
     let variants: &[bool] = if args.fixed { &[false, true] } else { &[false] };
     // Lay the runs out back to back in (virtual) time, ending now.
     let now_ms = SystemTime::now()
@@ -135,9 +152,13 @@ pub fn run(data: Option<&Path>, args: &DemoArgs, _color: ColorChoice) -> Result<
                 .to_owned(),
         });
     }
+    let flag = match &choice.location {
+        StoreLocation::Embedded(dir) => format!("--data {}", dir.display()),
+        StoreLocation::Postgres(_) => "--store URL".to_owned(),
+    };
     out.push_str(&format!(
-        "\nthe data stays in {0}; explore it with\n  devtrace --data {0} ls\n  devtrace --data {0} show <trace id>\n",
-        crate::output::path(&dir)
+        "\nthe data stays in {0}; explore it with\n  devtrace {flag} ls\n  devtrace {flag} show <trace id>\n",
+        devtrace_model::recorded::escape(&choice.location.describe())
     ));
     print_stdout(&out)?;
     server.stop();
@@ -171,16 +192,16 @@ fn find_program() -> Result<PathBuf> {
 
 /// The embedded store and receivers, on free loopback ports, for the demo's lifetime.
 struct DemoServer {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     grpc: std::net::SocketAddr,
     stop: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<Result<()>>,
 }
 
 impl DemoServer {
-    fn start(dir: &Path) -> Result<Self> {
-        let writer = Writer::start(Box::new(SqliteWriter::open(dir)?), Default::default());
-        let store = Arc::new(SqliteStore::open(dir)?);
+    fn start(choice: &crate::config::StoreChoice) -> Result<Self> {
+        let (backend, store) = choice.open_writer()?;
+        let writer = Writer::start(backend, Default::default());
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let config = devtrace_server::ServerConfig {
             grpc_listen: loopback,
@@ -195,7 +216,7 @@ impl DemoServer {
         let bound = runtime.block_on(devtrace_server::bind(config))?;
         let grpc = bound.addresses().grpc;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let reader: Arc<dyn Store> = store.clone();
+        let reader = Arc::clone(&store);
         let thread = std::thread::spawn(move || {
             let served = runtime.block_on(bound.run(reader, writer.handle(), async move {
                 let _ = stopped.await;

@@ -12,8 +12,7 @@ use crate::output::eprintln_safe;
 use anyhow::{Context, Result, bail};
 use devtrace_ingest::sessions::Agent;
 use devtrace_ingest::sessions::claude_code::hook_event;
-use devtrace_store::sqlite::SqliteWriter;
-use devtrace_store::{StoreWriter, prepare_session};
+use devtrace_store::prepare_session;
 use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
@@ -25,13 +24,13 @@ const MAX_EVENT_BYTES: u64 = 32 * 1024 * 1024;
 /// Hook events after which the transcript holds a finished reply.
 const IMPORT_AFTER: &[&str] = &["Stop", "SubagentStop", "PreCompact", "SessionEnd"];
 
-pub fn run(data: &Path, args: &HookArgs) -> Result<ExitCode> {
+pub fn run(choice: &crate::config::StoreChoice, args: &HookArgs) -> Result<ExitCode> {
     match args.agent {
-        HookAgent::ClaudeCode => claude_code(data),
+        HookAgent::ClaudeCode => claude_code(choice),
     }
 }
 
-fn claude_code(data: &Path) -> Result<ExitCode> {
+fn claude_code(choice: &crate::config::StoreChoice) -> Result<ExitCode> {
     let mut input = String::new();
     std::io::stdin()
         .take(MAX_EVENT_BYTES + 1)
@@ -49,7 +48,7 @@ fn claude_code(data: &Path) -> Result<ExitCode> {
     let redactor = crate::config::default_redaction()?;
     let (output, event) =
         hook_event(&input, now, std::sync::Arc::clone(&redactor)).map_err(anyhow::Error::msg)?;
-    let mut writer = SqliteWriter::open(data)?;
+    let (mut writer, _) = choice.open_writer()?;
     writer
         .write(&[prepare_session(output.spans, output.blobs)])
         .context("cannot record the hook event")?;
@@ -58,7 +57,7 @@ fn claude_code(data: &Path) -> Result<ExitCode> {
         let transcript = Path::new(&event.transcript_path);
         if transcript.is_file() {
             let report =
-                import_sessions::import(data, Agent::ClaudeCode, transcript, redactor, false)?;
+                import_sessions::import(choice, Agent::ClaudeCode, transcript, redactor, false)?;
             if report.failed_files() > 0 {
                 for warning in &report.warnings {
                     eprintln_safe!("devtrace hook: {warning}");

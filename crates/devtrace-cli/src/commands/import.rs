@@ -20,10 +20,7 @@ use devtrace_ingest::sessions::{native, trace_v1};
 use devtrace_ingest::{Limits, proto};
 use devtrace_model::{SpanBatch, SpanId, TraceId};
 use devtrace_server::ingest::{prepare_log_batch, prepare_metric_batch, redact_metrics};
-use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
-use devtrace_store::{
-    Store, StoreWriter, WriteBatch, document_digest, prepare_session, prepare_spans,
-};
+use devtrace_store::{Store, WriteBatch, document_digest, prepare_session, prepare_spans};
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
@@ -43,10 +40,13 @@ struct Totals {
     failed_files: u64,
 }
 
-pub fn run(data: &Path, args: &ImportArgs, redactor: Arc<Redactor>) -> Result<ExitCode> {
-    let mut writer = SqliteWriter::open(data)?;
-    let store = SqliteStore::open(data)?;
-    let mut importer = Importer::new(&store, redactor);
+pub fn run(
+    choice: &crate::config::StoreChoice,
+    args: &ImportArgs,
+    redactor: Arc<Redactor>,
+) -> Result<ExitCode> {
+    let (mut writer, store) = choice.open_writer()?;
+    let mut importer = Importer::new(&*store, redactor);
     let mut totals = Totals::default();
     for path in &args.files {
         match importer.import_file(path) {
@@ -146,13 +146,12 @@ pub fn run(data: &Path, args: &ImportArgs, redactor: Arc<Redactor>) -> Result<Ex
 /// takes it: validated, redacted, mapped, merged, remembered by digest. For `devtrace record`.
 /// Returns the spans written (0 when the document was already imported).
 pub(super) fn import_trace_document(
-    data: &Path,
+    choice: &crate::config::StoreChoice,
     text: &[u8],
     redactor: Arc<Redactor>,
 ) -> Result<u64> {
-    let mut writer = SqliteWriter::open(data)?;
-    let store = SqliteStore::open(data)?;
-    let mut importer = Importer::new(&store, redactor);
+    let (mut writer, store) = choice.open_writer()?;
+    let mut importer = Importer::new(&*store, redactor);
     let value: serde_json::Value =
         serde_json::from_slice(text).context("the document is not JSON")?;
     let mut file = FileImport::default();
@@ -180,7 +179,7 @@ struct FileImport {
 }
 
 struct Importer<'a> {
-    store: &'a SqliteStore,
+    store: &'a dyn Store,
     limits: Limits,
     redactor: Arc<Redactor>,
     /// Documents and spans taken in this run (the store only knows committed ones).
@@ -189,7 +188,7 @@ struct Importer<'a> {
 }
 
 impl<'a> Importer<'a> {
-    fn new(store: &'a SqliteStore, redactor: Arc<Redactor>) -> Self {
+    fn new(store: &'a dyn Store, redactor: Arc<Redactor>) -> Self {
         Self {
             store,
             limits: Limits::default(),

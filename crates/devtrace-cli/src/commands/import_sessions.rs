@@ -17,8 +17,7 @@ use anyhow::{Context, Result, bail};
 use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::sessions::{Agent, Importer, LineNote, LineSource, importer, read_lines};
 use devtrace_model::TraceId;
-use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
-use devtrace_store::{ImportCursor, Store, StoreWriter, WriteBatch, prepare_session};
+use devtrace_store::{ImportCursor, StoreWriter, WriteBatch, prepare_session};
 use std::collections::BTreeSet;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -146,7 +145,7 @@ impl Report {
 }
 
 pub fn run(
-    data: &Path,
+    choice: &crate::config::StoreChoice,
     agent: Agent,
     path: Option<&Path>,
     json: bool,
@@ -170,9 +169,9 @@ pub fn run(
         bail!("{} does not exist: {hint}", crate::output::path(&root));
     }
     if follow {
-        return follow_transcripts(data, agent, &root, json, redactor);
+        return follow_transcripts(choice, agent, &root, json, redactor);
     }
-    let report = import(data, agent, &root, redactor, !json)?;
+    let report = import(choice, agent, &root, redactor, !json)?;
     let totals = &report.totals;
     for warning in &report.warnings {
         eprintln_safe!("{warning}");
@@ -251,7 +250,7 @@ fn transcripts_state(root: &Path) -> Result<Vec<(PathBuf, u64, Option<std::time:
 /// written with the data), so stopping anywhere and starting again stores nothing twice; a
 /// line still being written waits for its newline.
 fn follow_transcripts(
-    data: &Path,
+    choice: &crate::config::StoreChoice,
     agent: Agent,
     root: &Path,
     json: bool,
@@ -272,7 +271,7 @@ fn follow_transcripts(
     while !STOP_FOLLOWING.load(Ordering::SeqCst) {
         let state = transcripts_state(root)?;
         if seen.as_ref() != Some(&state) {
-            let report = import(data, agent, root, Arc::clone(&redactor), false)?;
+            let report = import(choice, agent, root, Arc::clone(&redactor), false)?;
             let totals = &report.totals;
             for warning in report
                 .warnings
@@ -323,15 +322,14 @@ fn follow_transcripts(
 
 /// Imports every transcript under `root` (or `root` itself) that is new or grew.
 pub fn import(
-    data: &Path,
+    choice: &crate::config::StoreChoice,
     agent: Agent,
     root: &Path,
     redactor: Arc<Redactor>,
     show_progress: bool,
 ) -> Result<Report> {
     let files = transcripts(root)?;
-    let mut writer = SqliteWriter::open(data)?;
-    let store = SqliteStore::open(data)?;
+    let (mut writer, store) = choice.open_writer()?;
     let started = Instant::now();
     let mut totals = Totals::default();
     let mut plans = Vec::new();
@@ -379,7 +377,7 @@ pub fn import(
     };
     let mut warnings = Vec::new();
     let written = write_all(
-        &mut writer,
+        &mut *writer,
         &receiver,
         &mut totals,
         &mut warnings,
@@ -400,7 +398,7 @@ pub fn import(
 
 /// The writer's side: coalesces waiting pieces into one transaction each time.
 fn write_all(
-    writer: &mut SqliteWriter,
+    writer: &mut dyn StoreWriter,
     receiver: &Receiver<Piece>,
     totals: &mut Totals,
     warnings: &mut Vec<String>,

@@ -10,23 +10,24 @@ use anyhow::{Context, Result};
 use devtrace_mcp::DevtraceMcp;
 use devtrace_mcp::selftrace::{SpanSink, Transport};
 use devtrace_mcp::tools::WebUi;
-use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::Writer;
 use rmcp::ServiceExt;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub fn run(data: Option<&Path>, args: &McpArgs) -> Result<ExitCode> {
+pub fn run(choice: &crate::config::StoreChoice, args: &McpArgs) -> Result<ExitCode> {
     super::serve::init_logging(&args.log_level)?;
-    let dir = crate::config::data_dir(data)?;
+    let dir = choice.data_dir.clone();
     // Creates and migrates the store if there is none; dropped at once unless self-tracing.
-    let writer = SqliteWriter::open(&dir)
-        .with_context(|| format!("cannot open the store in {}", crate::output::path(&dir)))?;
-    let store = Arc::new(SqliteStore::open(&dir)?);
+    let (writer, store) = choice.open_writer().with_context(|| {
+        format!(
+            "cannot open the store {}",
+            devtrace_model::recorded::escape(&choice.location.describe())
+        )
+    })?;
     let writer = args
         .self_trace
-        .then(|| Writer::start(Box::new(writer), Default::default()));
+        .then(|| Writer::start(writer, Default::default()));
     let sink = writer
         .as_ref()
         .map(|w| Arc::new(w.handle()) as Arc<dyn SpanSink>);

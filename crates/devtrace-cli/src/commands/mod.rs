@@ -4,6 +4,7 @@
 mod agent_setup;
 mod analysis;
 mod compare;
+mod delete;
 mod demo;
 mod errors;
 mod export;
@@ -16,6 +17,7 @@ mod ls;
 mod mcp;
 mod perf;
 mod plan;
+mod project;
 mod python_autotrace;
 mod qa;
 mod query;
@@ -26,32 +28,71 @@ mod runs;
 mod serve;
 mod sessions;
 mod show;
+mod token;
 mod watch;
 
 use crate::cli::{Cli, Command, ImportSource};
 use anyhow::Result;
 use devtrace_ingest::sessions::Agent;
-use devtrace_store::sqlite::SqliteStore;
-use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.as_deref();
+    let choice =
+        || crate::config::StoreChoice::resolve(data, cli.store.as_deref(), cli.project.as_deref());
+    // Opens the store for reading (works while `devtrace serve` writes to it), or the store of
+    // the server given by --server, through its REST API.
+    let open_store = || -> Result<std::sync::Arc<dyn devtrace_store::Store>> {
+        match &cli.server {
+            Some(url) => Ok(std::sync::Arc::new(crate::remote::RemoteStore::new(
+                url,
+                cli.token.clone(),
+                cli.project.clone(),
+                cli.ca_cert.as_deref(),
+            )?)),
+            None => choice()?.open(),
+        }
+    };
+    // The other commands need the store itself.
+    if let Some(url) = &cli.server
+        && !matches!(
+            cli.command,
+            Command::Ls(_)
+                | Command::Show(_)
+                | Command::Export(_)
+                | Command::Perf(_)
+                | Command::Errors(_)
+                | Command::Locks(_)
+                | Command::Compare(_)
+                | Command::Insights(_)
+                | Command::Runs(_)
+                | Command::Sessions(_)
+                | Command::Session(_)
+                | Command::Plan(_)
+                | Command::Watch(_)
+                | Command::Record(_)
+                | Command::Note(_)
+                | Command::AgentSetup(_)
+        )
+    {
+        anyhow::bail!(
+            "this command works on a store, not through a server (--server {url}): give --store URL (or --data DIR) instead; against a server, ls, show, export, perf, errors, locks, compare, insights, runs, sessions, plan and watch work, and record sends its session there"
+        );
+    }
     match &cli.command {
         Command::Serve(args) => {
-            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(
-                &crate::config::data_dir(data)?,
-            ));
-            serve::run(data, args)
+            let choice = choice()?;
+            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(&choice.data_dir));
+            serve::run(&choice, args)
         }
-        Command::Ls(args) => ls::run(&open_store(data)?, args, cli.color),
-        Command::Show(args) => show::run(&open_store(data)?, args, cli.color, data),
+        Command::Ls(args) => ls::run(&*open_store()?, args, cli.color),
+        Command::Show(args) => show::run(&*open_store()?, args, cli.color, data),
         Command::Import(args) => {
-            let dir = crate::config::data_dir(data)?;
+            let choice = choice()?;
             let redactor = crate::config::default_redaction()?;
             match &args.source {
                 Some(ImportSource::ClaudeCode { path, follow }) => import_sessions::run(
-                    &dir,
+                    &choice,
                     Agent::ClaudeCode,
                     path.as_deref(),
                     args.json,
@@ -59,46 +100,55 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     *follow,
                 ),
                 Some(ImportSource::Codex { path, follow }) => import_sessions::run(
-                    &dir,
+                    &choice,
                     Agent::Codex,
                     path.as_deref(),
                     args.json,
                     redactor,
                     *follow,
                 ),
-                None => import::run(&dir, args, redactor),
+                None => import::run(&choice, args, redactor),
             }
         }
-        Command::Export(args) => export::run(&open_store(data)?, args),
-        Command::Perf(args) => perf::run(&open_store(data)?, args, data),
-        Command::Errors(args) => errors::run(&open_store(data)?, args),
-        Command::Locks(args) => locks::run(&open_store(data)?, args),
-        Command::Compare(args) => compare::run(&open_store(data)?, args, data),
-        Command::Insights(args) => insights::run(&open_store(data)?, args),
-        Command::Demo(args) => demo::run(data, args, cli.color),
-        Command::Run(args) => run::run(data, args),
-        Command::Runs(args) => runs::run(&open_store(data)?, args),
-        Command::Mcp(args) => {
-            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(
-                &crate::config::data_dir(data)?,
-            ));
-            mcp::run(data, args)
+        Command::Export(args) => export::run(&*open_store()?, args),
+        Command::Perf(args) => perf::run(&*open_store()?, args, data),
+        Command::Errors(args) => errors::run(&*open_store()?, args),
+        Command::Locks(args) => locks::run(&*open_store()?, args),
+        Command::Compare(args) => compare::run(&*open_store()?, args, data),
+        Command::Insights(args) => insights::run(&*open_store()?, args),
+        Command::Demo(args) => {
+            let store = match cli.store {
+                Some(_) => Some(choice()?),
+                None => None,
+            };
+            demo::run(data, store, args, cli.color)
         }
-        Command::Sessions(args) => sessions::list(&open_store(data)?, args),
-        Command::Session(args) => sessions::session(&open_store(data)?, &args.command, data),
-        Command::Hook(args) => hook::run(&crate::config::data_dir(data)?, args),
-        Command::Query(args) => query::run(data, args),
-        Command::Record(args) => record::run(data, args),
+        Command::Run(args) => run::run(&choice()?, args),
+        Command::Runs(args) => runs::run(&*open_store()?, args),
+        Command::Mcp(args) => {
+            let choice = choice()?;
+            devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(&choice.data_dir));
+            mcp::run(&choice, args)
+        }
+        Command::Sessions(args) => sessions::list(&*open_store()?, args),
+        Command::Session(args) => sessions::session(&*open_store()?, &args.command, data),
+        Command::Hook(args) => hook::run(&choice()?, args),
+        Command::Query(args) => query::run(&choice()?, args),
+        Command::Token(args) => token::run(&choice()?, &args.command),
+        Command::Project(args) => project::run(&choice()?, &args.command),
+        Command::Delete(args) => delete::run(&choice()?, args),
+        Command::Record(args) => record::run(
+            &record::Target {
+                store: choice()?,
+                server: cli.server.clone(),
+                token: cli.token.clone(),
+            },
+            args,
+        ),
         Command::Note(args) => record::note(data, args),
-        Command::Qa(args) => qa::run(data, &args.command),
-        Command::Plan(args) => plan::run(data, args),
-        Command::Watch(args) => watch::run(data, args, cli.color),
+        Command::Qa(args) => qa::run(&choice()?, &args.command),
+        Command::Plan(args) => plan::run(&choice()?.data_dir, open_store, args),
+        Command::Watch(args) => watch::run(&cli, args),
         Command::AgentSetup(args) => agent_setup::run(data, args),
     }
-}
-
-/// Opens the store for reading; works while `devtrace serve` writes to it.
-fn open_store(data: Option<&Path>) -> Result<SqliteStore> {
-    let dir = crate::config::data_dir(data)?;
-    Ok(SqliteStore::open(&dir)?)
 }

@@ -5,13 +5,19 @@ use crate::cli::{PlanArgs, PlanCommand};
 use crate::output::{print_json, print_stdout};
 use anyhow::{Result, bail};
 use devtrace_plan::{PlanRequest, PlanStore, explain, make_plan};
-use devtrace_store::sqlite::SqliteStore;
+use devtrace_store::Store;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-pub fn run(data: Option<&Path>, args: &PlanArgs) -> Result<ExitCode> {
-    let dir = crate::config::data_dir(data)?;
-    let plans = PlanStore::new(&dir);
+/// Plans are kept in the data directory `dir`; `open_store` opens what they are made from (the
+/// store, or a server's through --server).
+pub fn run(
+    dir: &Path,
+    open_store: impl FnOnce() -> Result<Arc<dyn Store>>,
+    args: &PlanArgs,
+) -> Result<ExitCode> {
+    let plans = PlanStore::new(dir);
     match &args.command {
         Some(PlanCommand::List { json }) => {
             let list = plans.list()?;
@@ -57,13 +63,13 @@ pub fn run(data: Option<&Path>, args: &PlanArgs) -> Result<ExitCode> {
                     args.threshold_ms
                 );
             }
-            let store = SqliteStore::open(&dir)?;
+            let store = open_store()?;
             let mut request = PlanRequest::new(operation);
             request.roots = args.source.clone();
             request.depth = args.depth;
             request.threshold_ms = args.threshold_ms;
             request.last = args.last;
-            let plan = make_plan(&store, &request)?;
+            let plan = make_plan(&*store, &request)?;
             plans.save(&plan)?;
             if args.json {
                 print_json(&plan)?;

@@ -6,6 +6,7 @@
 
 use super::serve::RunningServe;
 use crate::cli::{QaCommand, QaSettingsArgs};
+use crate::config::StoreChoice;
 use crate::output::{eprintln_safe, print_json, print_stdout};
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_model::TraceId;
@@ -16,9 +17,9 @@ use devtrace_qa::{DirectSink, QaContext, QaOptions};
 use devtrace_query::sessions::resolve_session;
 use devtrace_store::qa::{QaJob, QaJobId, QaJobQuery, QaJobState, QaQueue};
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
-use devtrace_store::{Store, StoreWriter};
+use devtrace_store::{Store, StoreLocation, StoreWriter};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,8 +27,9 @@ use std::time::Duration;
 /// A job's lease when this command runs it.
 const LEASE: Duration = Duration::from_secs(30);
 
-pub fn run(data: Option<&Path>, command: &QaCommand) -> Result<ExitCode> {
-    let dir = crate::config::data_dir(data)?;
+pub fn run(choice: &StoreChoice, command: &QaCommand) -> Result<ExitCode> {
+    let dir = embedded_store(choice)?;
+    let data = Some(choice.data_dir.as_path());
     match command {
         QaCommand::Run {
             session,
@@ -63,6 +65,20 @@ fn absolute_repository(text: &str) -> String {
     std::fs::canonicalize(text)
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| text.to_owned())
+}
+
+/// QA keeps its job queue in the embedded store only (for now): the directory of that store,
+/// or a message naming what works.
+fn embedded_store(choice: &StoreChoice) -> Result<PathBuf> {
+    let StoreLocation::Embedded(dir) = &choice.location else {
+        bail!(
+            "QA needs the embedded store for now: {} is a PostgreSQL store, which keeps no QA queue; run devtrace qa on a data directory (--data DIR, or --store DIR)",
+            choice.location.describe()
+        );
+    };
+    // The embedded store holds the project `default` only: refuse another as other commands do.
+    choice.open()?;
+    Ok(dir.clone())
 }
 
 fn open(dir: &Path) -> Result<SqliteStore> {

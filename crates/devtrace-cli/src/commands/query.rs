@@ -5,22 +5,25 @@ use crate::cli::QueryArgs;
 use crate::output::{print_json, print_stdout};
 use anyhow::{Result, bail};
 use devtrace_query::text::cell as text_cell;
-use devtrace_store::Store;
 use devtrace_store::sql::{SCHEMA, SqlLimits, SqlRows, SqlValue};
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// Widest a text cell is drawn in the table (`--json` has every value whole).
 const CELL_CHARS: usize = 60;
 
-pub fn run(data: Option<&Path>, args: &QueryArgs) -> Result<ExitCode> {
+pub fn run(choice: &crate::config::StoreChoice, args: &QueryArgs) -> Result<ExitCode> {
     // The schema needs no store.
     let Some(sql) = args.sql.as_deref().filter(|_| !args.schema) else {
-        print_stdout(&format!("{SCHEMA}\n"))?;
+        let schema = if choice.location.is_embedded() {
+            SCHEMA
+        } else {
+            devtrace_store::postgres::SCHEMA
+        };
+        print_stdout(&format!("{schema}\n"))?;
         return Ok(ExitCode::SUCCESS);
     };
-    let store = super::open_store(data)?;
+    let store = choice.open()?;
     if args.max_rows == 0 {
         bail!("--max-rows must be at least 1");
     }

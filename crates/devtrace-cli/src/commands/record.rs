@@ -40,14 +40,14 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a request to the recorder may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn run(data: Option<&Path>, args: &RecordArgs) -> Result<ExitCode> {
-    let data = data_dir(data)?;
+pub fn run(target: &Target, args: &RecordArgs) -> Result<ExitCode> {
+    let data = data_dir(Some(&target.store.data_dir))?;
     match &args.command {
         Some(RecordCommand::Start(start)) => {
-            start_recording(&data, start, false)?;
+            start_recording(&data, target, start, false)?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(RecordCommand::Stop(stop)) => stop_recording(&data, stop),
+        Some(RecordCommand::Stop(stop)) => stop_recording(&data, target, stop),
         Some(RecordCommand::Status { json }) => status(&data, *json),
         Some(RecordCommand::Pause) => pause_or_resume(&data, true),
         Some(RecordCommand::Resume) => pause_or_resume(&data, false),
@@ -62,7 +62,9 @@ pub fn run(data: Option<&Path>, args: &RecordArgs) -> Result<ExitCode> {
         }
         Some(RecordCommand::Exec { command }) => exec(&data, command),
         Some(RecordCommand::Daemon { session }) => daemon(session),
-        None if !args.run.is_empty() => record_command(&data, &args.start, &args.run, args.capture),
+        None if !args.run.is_empty() => {
+            record_command(&data, target, &args.start, &args.run, args.capture)
+        }
         None if args.capture => {
             bail!("--capture goes with a command: devtrace record --capture -- $SHELL")
         }
@@ -70,6 +72,29 @@ pub fn run(data: Option<&Path>, args: &RecordArgs) -> Result<ExitCode> {
             "say what to do: `devtrace record start --task \"…\"`, `devtrace record stop`, `devtrace record status`, \
              or `devtrace record -- $SHELL` to record one shell (see `devtrace record --help`)"
         ),
+    }
+}
+
+/// Where a finished recording goes: the store chosen by `--store`/`--data` (and `--project`),
+/// or the server given by `--server` (with `--token`), which wins.
+pub struct Target {
+    pub store: crate::config::StoreChoice,
+    pub server: Option<String>,
+    pub token: Option<String>,
+}
+
+impl Target {
+    /// The store, for messages: the data directory for the embedded store in it, else the
+    /// store's location without secrets.
+    fn store_name(&self, data: &Path) -> String {
+        match &self.store.location {
+            devtrace_store::StoreLocation::Embedded(dir)
+                if std::fs::canonicalize(dir).ok().as_deref() == Some(data) =>
+            {
+                crate::output::path(data)
+            }
+            location => devtrace_model::recorded::escape(&location.describe()),
+        }
     }
 }
 
@@ -137,7 +162,12 @@ fn ask(session: &SessionDir, request: &Request) -> Result<Response> {
 
 /// `capture`: the recording is for `record --capture -- COMMAND`, whose output is recorded (said
 /// in what is captured).
-fn start_recording(data: &Path, args: &RecordStartArgs, capture: bool) -> Result<SessionDir> {
+fn start_recording(
+    data: &Path,
+    target: &Target,
+    args: &RecordStartArgs,
+    capture: bool,
+) -> Result<SessionDir> {
     let root = RecordRoot::new(data);
     match open_recording(&root) {
         Open::None => {}
@@ -171,7 +201,7 @@ fn start_recording(data: &Path, args: &RecordStartArgs, capture: bool) -> Result
                     "devtrace: closing the recording left open ({})",
                     short(&session.id())
                 );
-                finish(data, &session, &RecordStopArgs::default(), None)?;
+                finish(data, target, &session, &RecordStopArgs::default(), None)?;
             }
             OrphanChoice::Discard => {
                 std::fs::remove_dir_all(&session.path)
@@ -188,7 +218,7 @@ fn start_recording(data: &Path, args: &RecordStartArgs, capture: bool) -> Result
     let dir = args.dir.clone().unwrap_or(cwd);
     let repo = Repo::discover(&dir)?;
     let redactor = crate::config::default_redaction()?;
-    let meta = session_meta(&repo, args, &redactor)?;
+    let meta = session_meta(&repo, args, target.server.clone(), &redactor)?;
     let session = root.create_session(&meta.id).with_context(|| {
         format!(
             "cannot create the recording's directory under {}",
@@ -209,10 +239,16 @@ fn start_recording(data: &Path, args: &RecordStartArgs, capture: bool) -> Result
     if args.json {
         crate::output::print_json(&json!({
             "session": meta.id, "root": meta.root, "status": status,
-            "captured": captured_lines(&meta, &status, data, &redactor, capture),
+            "captured": captured_lines(&meta, &status, &target.store_name(data), &redactor, capture),
         }))?;
     } else {
-        crate::output::print_stderr(&start_text(&meta, &status, data, &redactor, capture));
+        crate::output::print_stderr(&start_text(
+            &meta,
+            &status,
+            &target.store_name(data),
+            &redactor,
+            capture,
+        ));
     }
     Ok(session)
 }
@@ -264,7 +300,12 @@ fn orphan_choice(session: &SessionDir, flag: Option<OrphanChoice>) -> Result<Orp
     }
 }
 
-fn session_meta(repo: &Repo, args: &RecordStartArgs, redactor: &Redactor) -> Result<SessionMeta> {
+fn session_meta(
+    repo: &Repo,
+    args: &RecordStartArgs,
+    server: Option<String>,
+    redactor: &Redactor,
+) -> Result<SessionMeta> {
     let id = devtrace_record::new_uuid().context("cannot read random bytes for the session id")?;
     let repository = repo
         .remote_url()
@@ -299,7 +340,7 @@ fn session_meta(repo: &Repo, args: &RecordStartArgs, redactor: &Redactor) -> Res
                 .ask_every
                 .map_or(0, |nanos| (nanos / 1_000_000_000).max(1)),
             watch: !args.no_watch,
-            server: args.destination.server.clone(),
+            server,
             ..Options::default()
         },
         identified: args.identify,
@@ -374,7 +415,7 @@ fn spawn_recorder(data: &Path, session: &SessionDir) -> Result<Status> {
 fn captured_lines(
     meta: &SessionMeta,
     status: &Status,
-    data: &Path,
+    store: &str,
     redactor: &Redactor,
     capture: bool,
 ) -> Value {
@@ -386,14 +427,15 @@ fn captured_lines(
         "notes": "devtrace note \"…\"",
         "redaction": if redactor.is_enabled() { "on" } else { "off" },
         "developer": if meta.identified { "your git name and e-mail" } else { "a pseudonym derived from your git e-mail" },
-        "destination": destination(meta, data),
+        "destination": destination(meta, store),
     })
 }
 
-fn destination(meta: &SessionMeta, data: &Path) -> String {
+fn destination(meta: &SessionMeta, store: &str) -> String {
     match &meta.options.server {
         Some(server) => format!("the devtrace server {server}"),
-        None => format!("the local store in {}", data.display()),
+        None if store.contains("://") => format!("the store {store}"),
+        None => format!("the local store in {store}"),
     }
 }
 
@@ -404,7 +446,7 @@ const CAPTURED_OUTPUT: &str =
 fn start_text(
     meta: &SessionMeta,
     status: &Status,
-    data: &Path,
+    store: &str,
     redactor: &Redactor,
     capture: bool,
 ) -> String {
@@ -479,7 +521,7 @@ fn start_text(
     ));
     text.push_str(&format!(
         "  goes to:       {} at `devtrace record stop`\n",
-        destination(meta, data)
+        destination(meta, store)
     ));
     let shell_name = std::env::var("SHELL")
         .ok()
@@ -824,7 +866,7 @@ fn run_captured(
 // ---------------------------------------------------------------------------------------------
 // stop
 
-fn stop_recording(data: &Path, args: &RecordStopArgs) -> Result<ExitCode> {
+fn stop_recording(data: &Path, target: &Target, args: &RecordStopArgs) -> Result<ExitCode> {
     let root = RecordRoot::new(data);
     let session = match open_recording(&root) {
         Open::None => {
@@ -847,7 +889,7 @@ fn stop_recording(data: &Path, args: &RecordStopArgs) -> Result<ExitCode> {
             session
         }
     };
-    let summary = finish(data, &session, args, None)?;
+    let summary = finish(data, target, &session, args, None)?;
     if args.json {
         crate::output::print_json(&summary)?;
     }
@@ -859,6 +901,7 @@ fn stop_recording(data: &Path, args: &RecordStopArgs) -> Result<ExitCode> {
 /// summary.
 fn finish(
     data: &Path,
+    target: &Target,
     session: &SessionDir,
     args: &RecordStopArgs,
     ended: Option<u64>,
@@ -909,25 +952,26 @@ fn finish(
             .with_context(|| format!("cannot write {}", output.display()))?;
     }
     let document: Value = serde_json::from_slice(&text).context("the finished document")?;
-    let server = args
-        .destination
+    let server = target
         .server
         .clone()
         .or_else(|| meta.options.server.clone());
     let destination = match &server {
         Some(url) => {
-            send_to_server(url, args.destination.token.as_deref(), &text)?;
+            send_to_server(url, target.token.as_deref(), &text)?;
             format!("sent to {url}")
         }
         None => {
             let redactor = crate::config::default_redaction()?;
-            super::import::import_trace_document(data, &text, redactor).with_context(|| {
-                format!(
-                    "the document is kept in {}; `devtrace record stop` tries again",
-                    session.document().display()
-                )
-            })?;
-            format!("stored in {}", data.display())
+            super::import::import_trace_document(&target.store, &text, redactor).with_context(
+                || {
+                    format!(
+                        "the document is kept in {}; `devtrace record stop` tries again",
+                        session.document().display()
+                    )
+                },
+            )?;
+            format!("stored in {}", target.store_name(data))
         }
     };
     // Stored: the recording's working files go (they hold unredacted file snapshots).
@@ -1152,6 +1196,7 @@ fn tempfile_in_tmp(body: &[u8]) -> Result<PathBuf> {
 /// start-up files), and stops when it exits. The exit code is the command's.
 fn record_command(
     data: &Path,
+    target: &Target,
     start: &RecordStartArgs,
     argv: &[String],
     capture: bool,
@@ -1162,7 +1207,7 @@ fn record_command(
             argv[0]
         );
     }
-    let session = start_recording(data, start, capture)?;
+    let session = start_recording(data, target, start, capture)?;
     let id = session.id();
     let mut command = shell_command(data, &session, argv)?;
     command.env(shell::SCOPE_VARIABLE, &id);
@@ -1196,11 +1241,7 @@ fn record_command(
             127
         }
     };
-    let stop = RecordStopArgs {
-        destination: start.destination.clone(),
-        ..RecordStopArgs::default()
-    };
-    stop_recording(data, &stop)?;
+    stop_recording(data, target, &RecordStopArgs::default())?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 

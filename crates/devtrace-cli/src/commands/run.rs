@@ -22,7 +22,6 @@ use devtrace_ingest::test_output::{TestFailure, TestOutputParser, TestReport};
 use devtrace_model::recorded::{escape, quote};
 use devtrace_model::{AnyValue, KeyValue, SpanId, TraceId, semconv};
 use devtrace_query::timefmt::format_duration;
-use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::Writer;
 use devtrace_store::{Store, TraceQuery};
 use std::io::{Read, Write};
@@ -42,7 +41,7 @@ const MAX_LATE_WAIT: Duration = Duration::from_secs(2);
 /// Batch delay suggested to the child's SDKs, so exporters flush promptly.
 const CHILD_BATCH_DELAY_MS: &str = "100";
 
-pub fn run(data: Option<&Path>, args: &RunArgs) -> Result<ExitCode> {
+pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCode> {
     // Usage mistakes are reported before anything starts.
     let autotrace_packages = if args.python_autotrace.is_empty() {
         None
@@ -51,14 +50,13 @@ pub fn run(data: Option<&Path>, args: &RunArgs) -> Result<ExitCode> {
     };
     let started_at = SystemTime::now();
     let identity = Identity::new();
-    let data_dir = crate::config::data_dir(data)?;
-    let destination = Destination::choose(&data_dir, &identity);
+    let destination = Destination::choose(choice, &identity);
     if let Destination::Unrecorded(reason) = &destination {
         eprintln_safe!("devtrace: not recording this run: {reason}");
     }
     let plan_json = match &args.plan {
         Some(id) => {
-            let plan = devtrace_plan::PlanStore::new(&data_dir).load(id)?;
+            let plan = devtrace_plan::PlanStore::new(&choice.data_dir).load(id)?;
             Some(devtrace_plan::recorder_file(&plan))
         }
         None => None,
@@ -90,9 +88,9 @@ pub fn run(data: Option<&Path>, args: &RunArgs) -> Result<ExitCode> {
     if let Some(endpoint) = destination.endpoint() {
         destination.wait_for_late_spans();
         let recorded = record(
-            &data_dir, args, &identity, &outcome, started_at, ended_at, endpoint,
+            choice, args, &identity, &outcome, started_at, ended_at, endpoint,
         )
-        .and_then(|()| summarize(&data_dir, args, &identity, &outcome));
+        .and_then(|()| summarize(choice, args, &identity, &outcome));
         match recorded {
             Ok(s) => summary = Some(s),
             Err(error) => {
@@ -197,19 +195,19 @@ enum Destination {
 }
 
 impl Destination {
-    fn choose(data_dir: &Path, identity: &Identity) -> Self {
+    fn choose(choice: &crate::config::StoreChoice, identity: &Identity) -> Self {
         if let Some(endpoint) = &identity.nested_endpoint {
             return Self::External {
                 endpoint: endpoint.trim_end_matches('/').to_owned(),
             };
         }
-        if let Some(serve) = RunningServe::find(data_dir) {
+        if let Some(serve) = RunningServe::find(&choice.data_dir) {
             let addr = serve.http;
             return Self::External {
                 endpoint: format!("http://{addr}"),
             };
         }
-        match EmbeddedReceiver::start(data_dir) {
+        match EmbeddedReceiver::start(choice) {
             Ok(receiver) => Self::Embedded(Box::new(receiver)),
             Err(error) => Self::Unrecorded(format!("{error:#}")),
         }
@@ -246,10 +244,9 @@ struct EmbeddedReceiver {
 }
 
 impl EmbeddedReceiver {
-    fn start(data_dir: &Path) -> Result<Self> {
-        let backend = SqliteWriter::open(data_dir).context("cannot open the store")?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data_dir)?);
-        let writer = Writer::start(Box::new(backend), Default::default());
+    fn start(choice: &crate::config::StoreChoice) -> Result<Self> {
+        let (backend, store) = choice.open_writer().context("cannot open the store")?;
+        let writer = Writer::start(backend, Default::default());
         let redactor = crate::config::default_redaction()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -693,7 +690,7 @@ fn git(args: &[&str]) -> Option<String> {
 
 /// Builds the run span (and one span per reported test) and sends them over OTLP/HTTP.
 fn record(
-    data_dir: &Path,
+    choice: &crate::config::StoreChoice,
     args: &RunArgs,
     identity: &Identity,
     outcome: &Outcome,
@@ -780,7 +777,7 @@ fn record(
         }
     }
     // Spans from SDKs that ignored TRACEPARENT, found by their resource attribute.
-    let attached = attached_traces(data_dir, identity, start);
+    let attached = attached_traces(choice, identity, start);
     if !attached.is_empty() {
         attributes.push(KeyValue::new(
             semconv::RUN_ATTACHED_TRACES,
@@ -928,8 +925,12 @@ fn value_to_proto(value: &AnyValue) -> devtrace_ingest::otlp::common::v1::AnyVal
 
 /// Traces that arrived during the run carrying our run id as a resource attribute but not our
 /// trace id: their SDK did not honour TRACEPARENT.
-fn attached_traces(data_dir: &Path, identity: &Identity, since: u64) -> Vec<(TraceId, SpanId)> {
-    let Ok(store) = SqliteStore::open(data_dir) else {
+fn attached_traces(
+    choice: &crate::config::StoreChoice,
+    identity: &Identity,
+    since: u64,
+) -> Vec<(TraceId, SpanId)> {
+    let Ok(store) = choice.open() else {
         return Vec::new();
     };
     let Ok(recent) = store.list_traces(&TraceQuery {
@@ -994,12 +995,12 @@ struct Summary {
 
 /// What happened, for stderr (stdout stays the command's) and for `--json FILE`.
 fn summarize(
-    data_dir: &Path,
+    choice: &crate::config::StoreChoice,
     args: &RunArgs,
     identity: &Identity,
     outcome: &Outcome,
 ) -> Result<Summary> {
-    let store = SqliteStore::open(data_dir)?;
+    let store = choice.open()?;
     let stored = store
         .get_trace(identity.trace_id)?
         .context("the run's trace is not in the store")?;
@@ -1040,7 +1041,7 @@ fn summarize(
     slowest.sort_by_key(|(t, i)| std::cmp::Reverse(t.span(*i).duration_nanos()));
     slowest.truncate(3);
     let findings = devtrace_analyze::detectors::run_all(&analysed);
-    let baseline = baseline_run(&store, args, identity, &run_span.name)?;
+    let baseline = baseline_run(&*store, args, identity, &run_span.name)?;
 
     let status = match (outcome.code, outcome.signal, &outcome.error) {
         (_, _, Some(error)) => format!("failed to start ({})", escape(error)),
@@ -1150,7 +1151,7 @@ fn summarize(
 /// The run to compare with: the latest with `--baseline LABEL`, else the previous run of the
 /// same command line.
 fn baseline_run(
-    store: &SqliteStore,
+    store: &dyn Store,
     args: &RunArgs,
     identity: &Identity,
     name: &str,

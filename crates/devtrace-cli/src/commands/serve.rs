@@ -1,19 +1,23 @@
-//! `devtrace serve`: the receivers and API over the embedded store.
+//! `devtrace serve`: the receivers and API over the embedded store or a PostgreSQL store.
 //!
-//! Holds an exclusive lock on `DATA/serve.lock` so two servers never share a store, and
-//! announces itself in `DATA/serve.json` (pid and bound addresses) so other devtrace commands
-//! and tests can find it. On SIGINT/SIGTERM it stops accepting, lets in-flight requests
-//! finish, commits what is queued, checkpoints, and removes `serve.json`.
+//! Holds an exclusive lock on `DATA/serve.lock` so two servers never share a data directory
+//! (with the embedded store, a store), and announces itself in `DATA/serve.json` (pid and
+//! bound addresses) so other devtrace commands and tests can find it. Several servers may
+//! share one PostgreSQL store, each with its own data directory. Authentication is on with a
+//! PostgreSQL store or a non-loopback listen address unless `--insecure-no-auth` says
+//! otherwise (loudly). On SIGINT/SIGTERM it stops accepting, lets in-flight requests finish,
+//! commits what is queued, checkpoints, and removes `serve.json`.
 
-use crate::cli::ServeArgs;
-use crate::config::{ServeSettings, serve_settings};
+use crate::cli::{AuthWhen, ServeArgs};
+use crate::config::{ServeSettings, StoreChoice, serve_settings};
 use crate::output::eprintln_safe;
 use anyhow::{Context, Result, bail};
 use devtrace_qa::worker::{QaHandle, WorkerConfig, Workers};
 use devtrace_qa::{QaContext, QaOptions};
 use devtrace_server::Addresses;
-use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
+use devtrace_server::auth::Auth;
 use devtrace_store::writer::Writer;
+use devtrace_store::{Backend, CommitFeed};
 use std::fs::File;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -24,8 +28,8 @@ use std::time::Duration;
 pub const SERVE_FILE: &str = "serve.json";
 const LOCK_FILE: &str = "serve.lock";
 
-pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
-    let settings = serve_settings(data, args)?;
+pub fn run(choice: &StoreChoice, args: &ServeArgs) -> Result<ExitCode> {
+    let settings = serve_settings(Some(&choice.data_dir), args)?;
     init_logging(&settings.log_level)?;
     std::fs::create_dir_all(&settings.data).with_context(|| {
         format!(
@@ -36,16 +40,38 @@ pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
     let _lock = lock_data_dir(&settings.data)?;
     // The MCP tools count tokens: load the vocabulary now rather than on the first call.
     std::thread::spawn(devtrace_mcp::budget::warm_up);
-    let backend = SqliteWriter::open(&settings.data)?;
-    let store = Arc::new(SqliteStore::open(&settings.data)?);
-    let writer = Writer::start(Box::new(backend), settings.writer.clone());
-    let (workers, qa) = start_qa(&settings, args, &store, &writer)?;
+    let location = &choice.location;
+    let described = location.describe();
+    let backend_writer = location
+        .open_writer()
+        .with_context(|| format!("cannot open the store {described}"))?;
+    let backend = location
+        .open()
+        .with_context(|| format!("cannot open the store {described}"))?;
+    let auth = choose_auth(args, &settings, location, &backend)?;
+    let writer = Writer::start(backend_writer, settings.writer.clone());
+    let feed: Arc<dyn CommitFeed> = match location.listen()? {
+        Some(listener) => listener,
+        None => Arc::new(writer.handle()),
+    };
+    let retention = devtrace_server::retention::Retention::start(
+        backend.clone(),
+        writer.handle(),
+        args.retention,
+    );
+    let (workers, qa) = start_qa(&settings, args, &backend.store, location, &writer)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("devtrace-serve")
         .build()
         .context("cannot start the async runtime")?;
-    let served = runtime.block_on(serve(&settings, store, &writer, qa));
+    let services = devtrace_server::Services {
+        store: backend.store,
+        auth,
+        feed,
+    };
+    let served = runtime.block_on(serve(&settings, &described, services, &writer, qa));
+    retention.stop();
     // Running QA jobs stop and go back to the queue; their results would need the writer.
     workers.shutdown();
     // In-flight requests are done; commit what they queued before saying goodbye.
@@ -56,9 +82,68 @@ pub fn run(data: Option<&Path>, args: &ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether tokens are required: `--auth required`, or by default (`auto`) with a PostgreSQL
+/// store or any port beyond loopback; `--insecure-no-auth` turns them off, with a warning.
+fn choose_auth(
+    args: &ServeArgs,
+    settings: &ServeSettings,
+    location: &devtrace_store::StoreLocation,
+    backend: &Backend,
+) -> Result<Auth> {
+    let accounts = Arc::clone(&backend.accounts);
+    let exposed: Vec<SocketAddr> = [
+        settings.server.grpc_listen,
+        settings.server.http_listen,
+        settings.server.api_listen,
+    ]
+    .into_iter()
+    .filter(|addr| !addr.ip().is_loopback())
+    .collect();
+    let wanted = match args.auth {
+        Some(AuthWhen::Required) => Some("--auth required"),
+        _ if !location.is_embedded() => Some("the PostgreSQL store"),
+        _ if !exposed.is_empty() => Some("a listen address beyond loopback"),
+        _ => None,
+    };
+    if args.insecure_no_auth {
+        if let Some(reason) = wanted {
+            let ports = if exposed.is_empty() {
+                "its ports".to_owned()
+            } else {
+                exposed
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            tracing::warn!(
+                "AUTHENTICATION IS OFF (--insecure-no-auth) although {reason} calls for it: anyone who can reach {ports} can read and write every project"
+            );
+        }
+        return Ok(Auth::off(accounts));
+    }
+    let Some(reason) = wanted else {
+        return Ok(Auth::off(accounts));
+    };
+    let tokens = backend.accounts.tokens()?;
+    if !tokens.iter().any(|t| t.revoked_unix_nano.is_none()) {
+        tracing::warn!(
+            "tokens are required ({reason}) and the store has none yet: create the first admin token with `devtrace token create --store {} --project default --scope admin --name admin`",
+            location.describe()
+        );
+    }
+    tracing::info!("authentication required ({reason})");
+    Ok(Auth::required_with_limit(
+        accounts,
+        args.auth_failures_per_minute
+            .unwrap_or(devtrace_server::auth::MAX_FAILURES),
+    ))
+}
+
 async fn serve(
     settings: &ServeSettings,
-    store: Arc<SqliteStore>,
+    store: &str,
+    services: devtrace_server::Services,
     writer: &Writer,
     qa: QaHandle,
 ) -> Result<()> {
@@ -70,27 +155,47 @@ async fn serve(
     // not kill it with the default action.
     let shutdown = shutdown_signal()?;
     write_serve_file(&settings.data, addresses)?;
+    let scheme = if settings.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     eprintln_safe!(
-        "devtrace serve: OTLP/gRPC on {}, OTLP/HTTP on http://{}, API on http://{}\n\
-         data in {}\n\
-         point an SDK here with OTEL_EXPORTER_OTLP_ENDPOINT=http://{}  (Ctrl-C to stop)",
+        "devtrace serve: OTLP/gRPC on {}, OTLP/HTTP on {scheme}://{}, API on {scheme}://{}\n\
+         store {}{}\n\
+         point an SDK here with OTEL_EXPORTER_OTLP_ENDPOINT={scheme}://{}  (Ctrl-C to stop)",
         addresses.grpc,
         addresses.http,
         addresses.api,
-        crate::output::path(&settings.data),
+        devtrace_model::recorded::escape(store),
+        if services.auth.is_required() {
+            "; tokens required (OTEL_EXPORTER_OTLP_HEADERS=\"Authorization=Bearer dtk_…\")"
+        } else {
+            ""
+        },
         addresses.http,
     );
-    bound.run(store, writer.handle(), shutdown).await?;
+    bound.serve(services, writer.handle(), shutdown).await?;
     Ok(())
 }
 
 /// The QA worker pool (`--qa-workers`) and what the API needs to queue jobs (`--qa`).
+/// QA keeps its queue in the embedded store only (for now): on a PostgreSQL store no worker
+/// starts, the API answers QA requests 501, and `--qa` is refused.
 fn start_qa(
     settings: &ServeSettings,
     args: &ServeArgs,
-    store: &Arc<SqliteStore>,
+    store: &Arc<dyn devtrace_store::Store>,
+    location: &devtrace_store::StoreLocation,
     writer: &Writer,
 ) -> Result<(Workers, QaHandle)> {
+    let has_queue = store.qa().is_some();
+    if !has_queue && args.qa {
+        bail!(
+            "--qa: QA needs the embedded store for now; {} is a PostgreSQL store, which keeps no QA queue (serve a data directory to run QA)",
+            location.describe()
+        );
+    }
     let llm = devtrace_qa::judge::llm::LlmConfig::from_env(|key| std::env::var(key).ok())
         .map_err(|e| anyhow::anyhow!(e))?;
     if let Some(llm) = &llm {
@@ -98,7 +203,7 @@ fn start_qa(
     }
     let ctx = QaContext::in_data_dir(
         &settings.data,
-        Arc::clone(store) as Arc<dyn devtrace_store::Store>,
+        Arc::clone(store),
         Arc::new(writer.handle()),
         Arc::clone(&settings.server.redactor),
         llm,
@@ -110,7 +215,7 @@ fn start_qa(
     let workers = Workers::start(
         Arc::new(ctx),
         WorkerConfig {
-            workers: args.qa_workers,
+            workers: if has_queue { args.qa_workers } else { 0 },
             lease,
             ..WorkerConfig::default()
         },

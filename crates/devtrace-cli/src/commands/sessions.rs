@@ -32,6 +32,7 @@ pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
             agent: args.agent.clone(),
             project: args.repo.as_deref().map(repository_argument),
             since_unix_nano: since,
+            active_between: None,
             limit: Some(args.limit),
         },
     )?;

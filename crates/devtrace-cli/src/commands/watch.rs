@@ -1,15 +1,19 @@
 //! `devtrace watch`: the live dashboard (devtrace-tui) on the terminal, or `--plain`.
 
-use crate::cli::{ColorChoice, WatchArgs};
+use crate::cli::{Cli, ColorChoice, WatchArgs};
 use anyhow::{Result, bail};
 use devtrace_query::live::LiveQuery;
-use devtrace_tui::source::{LocalSource, RemoteSource, Source, now_unix_nano};
+use devtrace_store::StoreLocation;
+use devtrace_tui::source::{LocalSource, RemoteSource, Source, StoreSource, now_unix_nano};
 use std::io::IsTerminal;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub fn run(data: Option<&Path>, args: &WatchArgs, color: ColorChoice) -> Result<ExitCode> {
+/// Reads the server given by the global `--server` (with `--token` and `--project`), else the
+/// store: the embedded one in its directory (followed by its files), or a PostgreSQL store
+/// (`--store URL`, asked once a second).
+pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
+    let color = cli.color;
     let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if !args.plain && !terminal {
         bail!(
@@ -21,11 +25,24 @@ pub fn run(data: Option<&Path>, args: &WatchArgs, color: ColorChoice) -> Result<
             }
         );
     }
-    let source: Box<dyn Source> = match &args.server {
-        Some(url) => Box::new(RemoteSource::connect(url, args.token.clone())?),
+    let source: Box<dyn Source> = match &cli.server {
+        Some(url) => Box::new(RemoteSource::connect(
+            url,
+            cli.token.clone(),
+            cli.project.clone(),
+        )?),
         None => {
-            let dir = crate::config::data_dir(data)?;
-            Box::new(LocalSource::open(&dir)?)
+            let choice = crate::config::StoreChoice::resolve(
+                cli.data.as_deref(),
+                cli.store.as_deref(),
+                cli.project.as_deref(),
+            )?;
+            match &choice.location {
+                StoreLocation::Embedded(dir) => Box::new(LocalSource::open(dir)?),
+                StoreLocation::Postgres(_) => {
+                    Box::new(StoreSource::new(choice.open()?, choice.location.describe()))
+                }
+            }
         }
     };
     let mut query = LiveQuery::at(now_unix_nano());

@@ -392,6 +392,67 @@ fn invocations(fixture: &Fixture, n: &Names) -> BTreeMap<&'static str, Vec<Invoc
     );
     table.insert("qa cancel", vec![call(&["qa", "cancel", &bad], Fails)]);
     table.insert("qa retry", vec![call(&["qa", "retry", &bad], Fails)]);
+    // Accounts and deletion on the embedded store (one project, `default`): what they print
+    // is devtrace's own (ids, scopes, counts); hostile names and ids are refused or echoed
+    // as data. Nothing here deletes what the other invocations read.
+    table.insert("token", vec![call(&["token"], Fails)]);
+    table.insert(
+        "token create",
+        vec![
+            call(
+                &["token", "create", "--scope", "read", "--name", "ci"],
+                Quiet,
+            ),
+            call(
+                &[
+                    "token", "create", "--scope", "read", "--name", "ci", "--json",
+                ],
+                Quiet,
+            ),
+            call(&["token", "create", "--scope", &bad, "--name", "ci"], Fails),
+        ],
+    );
+    table.insert(
+        "token list",
+        vec![
+            call(&["token", "list"], Quiet),
+            call(&["token", "list", "--json"], Quiet),
+        ],
+    );
+    table.insert(
+        "token revoke",
+        vec![call(&["token", "revoke", &bad], Fails)],
+    );
+    table.insert("project", vec![call(&["project"], Fails)]);
+    table.insert(
+        "project list",
+        vec![
+            call(&["project", "list"], Quiet),
+            call(&["project", "list", "--json"], Quiet),
+        ],
+    );
+    table.insert(
+        "project create",
+        vec![call(&["project", "create", &bad], Fails)],
+    );
+    table.insert(
+        "project set",
+        vec![
+            call(
+                &["project", "set", "default", "--retention", "3650d"],
+                Quiet,
+            ),
+            call(&["project", "set", &bad, "--retention", "30d"], Fails),
+        ],
+    );
+    table.insert(
+        "delete",
+        vec![
+            call(&["delete", "--trace", &bad], Fails),
+            call(&["delete", "--session", &bad], Fails),
+            call(&["delete", "--before", &bad], Fails),
+        ],
+    );
     // `run`, `serve` and `watch` are run by the test itself (a child process's output, a
     // server's log, what a watch prints while a run records).
     table.insert("run", vec![]);

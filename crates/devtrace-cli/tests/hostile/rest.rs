@@ -191,6 +191,21 @@ fn every_rest_endpoint_answers_recorded_text_as_escaped_json() {
         "GET /api/v1/health",
         vec![get("/api/v1/health".into(), Quiet)],
     );
+    table.insert("GET /api/v1/me", vec![get("/api/v1/me".into(), Quiet)]);
+    table.insert(
+        "GET /api/v1/traces/{id}/otlp",
+        vec![
+            get(format!("/api/v1/traces/{trace}/otlp"), Shows),
+            get(format!("/api/v1/traces/{bad}/otlp"), Refused),
+        ],
+    );
+    table.insert(
+        "GET /api/v1/traces/{id}/logs/otlp",
+        vec![
+            get(format!("/api/v1/traces/{trace}/logs/otlp"), Quiet),
+            get(format!("/api/v1/traces/{bad}/logs/otlp"), Refused),
+        ],
+    );
     table.insert(
         "GET /api/v1/stats",
         vec![get("/api/v1/stats".into(), Quiet)],

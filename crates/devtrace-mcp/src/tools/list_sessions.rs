@@ -69,6 +69,7 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
             agent: params.agent.as_deref().map(|a| a.trim().to_owned()),
             project: params.repo.as_deref().map(repository_argument),
             since_unix_nano: since(params.since.as_deref())?,
+            active_between: None,
             limit: params.limit,
         },
     )

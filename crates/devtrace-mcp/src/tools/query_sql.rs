@@ -31,11 +31,19 @@ pub struct Params {
 /// The description carries the schema, so an assistant can write a query without a lookup.
 fn description() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
-    TEXT.get_or_init(|| {
-        format!(
-            "Read-only SQL (SQLite, 5 s limit) when other tools don't answer. Views:\n{SCHEMA}\nFull schema: resource devtrace://schema/sql"
-        )
-    })
+    TEXT.get_or_init(|| description_for(SCHEMA))
+}
+
+/// The description for a store whose views are `schema` (`Store::sql_schema`).
+pub fn description_for(schema: &str) -> String {
+    let dialect = if schema == SCHEMA {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    format!(
+        "Read-only SQL ({dialect}, 5 s limit) when other tools don't answer. Views:\n{schema}\nFull schema: resource devtrace://schema/sql"
+    )
 }
 
 pub fn def() -> ToolDef {

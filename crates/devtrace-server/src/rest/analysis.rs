@@ -5,7 +5,7 @@ use super::traces::NoParams;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
 use crate::api::ApiState;
 use crate::json::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use devtrace_analyze::Finding;
 use devtrace_analyze::detectors::run_all;
 use devtrace_analyze::perf::OperationTotal;
@@ -44,10 +44,7 @@ pub struct SinceParams {
         (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
     )
 )]
-pub async fn overview(
-    State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Overview> {
+pub async fn overview(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<Overview> {
     let p = Params::parse::<SinceParams>(raw.as_deref())?;
     let since = p.time("since")?;
     let store = state.store.clone();
@@ -106,10 +103,7 @@ pub struct OperationRanking {
         (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
     )
 )]
-pub async fn operations(
-    State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<OperationRanking> {
+pub async fn operations(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<OperationRanking> {
     let p = Params::parse::<RankingParams>(raw.as_deref())?;
     let since = p.time("since")?;
     let service = p.text("service");
@@ -164,7 +158,7 @@ pub struct OperationNames {
     )
 )]
 pub async fn operation_names(
-    State(state): State<ApiState>,
+    state: ApiState,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<OperationNames> {
     Params::parse::<NoParams>(raw.as_deref())?;
@@ -214,7 +208,7 @@ pub struct OperationParams {
     )
 )]
 pub async fn operation(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<OperationAnalytics> {
@@ -268,10 +262,7 @@ pub struct Sparklines {
         (status = 400, description = "No operation, too many, or bad points", body = ApiErrorBody),
     )
 )]
-pub async fn sparklines(
-    State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Sparklines> {
+pub async fn sparklines(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<Sparklines> {
     let p = Params::parse::<SparklineParams>(raw.as_deref())?;
     let mut operations = p.all("operation");
     operations.dedup();
@@ -332,10 +323,7 @@ pub struct CompareParams {
         (status = 404, description = "No such trace or operation", body = ApiErrorBody),
     )
 )]
-pub async fn compare(
-    State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<LabelledComparison> {
+pub async fn compare(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<LabelledComparison> {
     let p = Params::parse::<CompareParams>(raw.as_deref())?;
     let selection = match (p.text("run_a"), p.text("run_b")) {
         (Some(a), Some(b)) => Some(Selection::Runs { a, b }),
@@ -472,10 +460,7 @@ pub struct FindingList {
         (status = 404, description = "No span has the given operation name", body = ApiErrorBody),
     )
 )]
-pub async fn findings(
-    State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<FindingList> {
+pub async fn findings(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<FindingList> {
     let p = Params::parse::<FindingParams>(raw.as_deref())?;
     let scope = Scope {
         last: p.optional_number("last", 1..=MAX_TRACES)?,
@@ -529,7 +514,7 @@ pub struct RunList {
         (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
     )
 )]
-pub async fn runs(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> ApiResult<RunList> {
+pub async fn runs(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<RunList> {
     let p = Params::parse::<RunParams>(raw.as_deref())?;
     let label = p.text("label");
     let limit = p.number("limit", 50, 1..=500)?;

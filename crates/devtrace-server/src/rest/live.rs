@@ -11,7 +11,7 @@
 
 use crate::api::ApiState;
 use crate::json::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use devtrace_query::live::{
     self, LiveQuery, LiveSnapshot, SessionProgress, SessionTimeline, TraceFindings,
@@ -52,7 +52,7 @@ pub struct IngestEvent {
     )
 )]
 pub async fn events(
-    State(state): State<ApiState>,
+    state: ApiState,
     RawQuery(raw): RawQuery,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     Params::parse::<NoParams>(raw.as_deref())?;
@@ -70,7 +70,9 @@ pub async fn events(
                 if *stopping.borrow() {
                     return None;
                 }
-                let committed = state.writer.committed_spans();
+                // Every node's commits to this request's project (the local writer's alone on
+                // the embedded store).
+                let committed = state.feed.committed_spans(state.store.project());
                 if last == Some(committed) {
                     continue;
                 }
@@ -116,10 +118,7 @@ pub struct LiveParams {
         (status = 400, description = "A parameter is malformed", body = super::ApiErrorBody),
     )
 )]
-pub async fn snapshot(
-    State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<LiveSnapshot> {
+pub async fn snapshot(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<LiveSnapshot> {
     let p = Params::parse::<LiveParams>(raw.as_deref())?;
     let mut query = LiveQuery::at(now_unix_nano());
     query.traces = p.number("traces", live::DEFAULT_TRACES, 1..=live::MAX_TRACES)?;
@@ -146,7 +145,7 @@ pub async fn snapshot(
     )
 )]
 pub async fn trace_findings(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<TraceFindings> {
@@ -174,7 +173,7 @@ pub async fn trace_findings(
     )
 )]
 pub async fn session_progress(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<SessionProgress> {
@@ -202,7 +201,7 @@ pub async fn session_progress(
     )
 )]
 pub async fn session_timeline(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<SessionTimeline> {

@@ -18,7 +18,7 @@ mod live;
 pub mod params;
 pub mod qa;
 pub mod sessions;
-mod traces;
+pub(crate) mod traces;
 
 use crate::api::ApiState;
 use crate::json::Json;
@@ -55,9 +55,12 @@ pub fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(crate::api::health))
         .routes(routes!(crate::api::stats))
+        .routes(routes!(crate::api::me))
         .routes(routes!(analysis::overview))
         .routes(routes!(traces::list))
         .routes(routes!(traces::summary))
+        .routes(routes!(traces::otlp))
+        .routes(routes!(traces::logs_otlp))
         .routes(routes!(traces::waterfall))
         .routes(routes!(traces::span))
         .routes(routes!(traces::search))
@@ -241,6 +244,8 @@ pub struct TraceCache {
 }
 
 pub struct CachedTrace {
+    /// The project the trace was read from: the same id may name another trace elsewhere.
+    pub project: devtrace_store::ProjectId,
     pub summary: TraceSummary,
     pub trace: AnalyzedTrace,
     pub logs: devtrace_model::LogBatch,
@@ -264,7 +269,7 @@ impl TraceCache {
             let entries = self.entries.lock().expect("trace cache poisoned");
             entries
                 .iter()
-                .find(|e| e.trace.trace_id == trace_id)
+                .find(|e| e.trace.trace_id == trace_id && e.project == store.project())
                 .cloned()
         };
         if let Some(entry) = cached
@@ -277,6 +282,7 @@ impl TraceCache {
             .ok_or_else(|| StoreError::TraceNotFound(id.to_owned()))?;
         let logs = store.logs_for_trace(trace_id)?;
         let entry = Arc::new(CachedTrace {
+            project: store.project(),
             trace: AnalyzedTrace::new(trace_id, found.spans),
             summary: found.summary,
             logs,

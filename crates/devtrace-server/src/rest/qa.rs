@@ -21,7 +21,7 @@ use crate::api::ApiState;
 use crate::json::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use devtrace_qa::options::QaOverrides;
@@ -119,7 +119,7 @@ fn queued(state: &ApiState, job: &devtrace_store::qa::QaJob, created: bool) -> R
     )
 )]
 pub async fn queue_session(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -173,7 +173,7 @@ pub async fn queue_session(
     )
 )]
 pub async fn session(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<SessionQa> {
@@ -217,7 +217,7 @@ pub struct JobList {
         (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
     )
 )]
-pub async fn jobs(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> ApiResult<JobList> {
+pub async fn jobs(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<JobList> {
     let p = Params::parse::<JobListParams>(raw.as_deref())?;
     let mut states = Vec::new();
     for text in p.all("state") {
@@ -316,7 +316,7 @@ fn queue_of(
     )
 )]
 pub async fn job(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<JobDetail> {
@@ -342,7 +342,7 @@ pub async fn job(
     )
 )]
 pub async fn cancel(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<JobView> {
@@ -368,7 +368,7 @@ pub async fn cancel(
     )
 )]
 pub async fn retry(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -401,10 +401,7 @@ pub struct SummaryParams {
         (status = 400, description = "A parameter is missing or malformed", body = ApiErrorBody),
     )
 )]
-pub async fn summary(
-    State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<RepositoryQa> {
+pub async fn summary(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<RepositoryQa> {
     let p = Params::parse::<SummaryParams>(raw.as_deref())?;
     let repo = p.text("repo").ok_or_else(|| {
         ApiError::bad_parameter("repo", "required: a directory or repository URL")

@@ -23,7 +23,7 @@ use crate::api::ApiState;
 use crate::json::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use devtrace_ingest::sessions::trace_v1::{self, DocumentError, TraceDocument};
@@ -123,16 +123,19 @@ pub(super) fn json_body(
 
 /// Writes a batch through the group-commit writer and waits until it is durable.
 async fn commit(state: &ApiState, batch: WriteBatch) -> Result<(), ApiError> {
-    let ticket = state.writer.submit(batch).map_err(|e| match e {
-        SubmitError::Overloaded => ApiError {
-            retry_after: true,
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "devtrace is busy writing; retry shortly",
-            )
-        },
-        SubmitError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    })?;
+    let ticket = state
+        .writer
+        .submit(batch.in_project(state.store.project()))
+        .map_err(|e| match e {
+            SubmitError::Overloaded => ApiError {
+                retry_after: true,
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "devtrace is busy writing; retry shortly",
+                )
+            },
+            SubmitError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        })?;
     ticket
         .committed()
         .await
@@ -188,7 +191,7 @@ pub struct SessionStored {
     )
 )]
 pub async fn create(
-    State(state): State<ApiState>,
+    state: ApiState,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -282,7 +285,7 @@ pub struct EventBatch {
     )
 )]
 pub async fn append(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -338,6 +341,10 @@ pub struct SessionListParams {
     /// Only sessions started at or after: `30m`, `7d` (ago), an RFC 3339 UTC time, or Unix
     /// nanoseconds.
     since: Option<String>,
+    /// With `active_to`: only sessions whose time overlaps [active_from, active_to] (both
+    /// inclusive; same formats as `since`): those that could have made something that ran then.
+    active_from: Option<String>,
+    active_to: Option<String>,
     /// How many sessions, 1 to 200 (default 20).
     limit: Option<usize>,
 }
@@ -360,16 +367,23 @@ pub struct SessionList {
         (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
     )
 )]
-pub async fn list(
-    State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<SessionList> {
+pub async fn list(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<SessionList> {
     let p = Params::parse::<SessionListParams>(raw.as_deref())?;
     let filter = SessionFilter {
         agent: p.text("agent"),
         // As the CLI and MCP take it: a directory names its canonical path.
         project: p.text("repo").as_deref().map(repository_argument),
         since_unix_nano: p.time("since")?,
+        active_between: match (p.time("active_from")?, p.time("active_to")?) {
+            (Some(from), Some(to)) => Some((from, to)),
+            (None, None) => None,
+            _ => {
+                return Err(ApiError::bad_parameter(
+                    "active_from",
+                    "give active_from and active_to together",
+                ));
+            }
+        },
         limit: Some(p.number(
             "limit",
             devtrace_query::sessions::DEFAULT_LIST_LIMIT,
@@ -410,7 +424,7 @@ pub struct UsageList {
         (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
     )
 )]
-pub async fn usage(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> ApiResult<UsageList> {
+pub async fn usage(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<UsageList> {
     let p = Params::parse::<UsageParams>(raw.as_deref())?;
     let (agent, since) = (p.text("agent"), p.time("since")?);
     let store = Arc::clone(&state.store);
@@ -433,7 +447,7 @@ pub async fn usage(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Ap
     )
 )]
 pub async fn one(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Value> {
@@ -467,7 +481,7 @@ pub async fn one(
     )
 )]
 pub async fn overview(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<SessionOverview> {
@@ -492,7 +506,7 @@ pub async fn overview(
     )
 )]
 pub async fn remove(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<StatusCode, ApiError> {
@@ -547,7 +561,7 @@ pub struct BlobParams {
     )
 )]
 pub async fn blob(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(hash): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<BlobPage> {

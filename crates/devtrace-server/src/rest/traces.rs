@@ -5,7 +5,8 @@ use super::params::Params;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
 use crate::api::ApiState;
 use crate::json::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
+use axum::response::{IntoResponse, Response};
 use devtrace_model::SpanId;
 use devtrace_query::search::{AttributeFilter, TraceSearch, search as search_traces};
 use devtrace_query::sessions::{RunOrigin, run_origin};
@@ -14,6 +15,7 @@ use devtrace_query::trace_view::{
     waterfall as waterfall_of,
 };
 use devtrace_store::{Store, TraceCursor, TraceQuery, TraceSummary};
+use prost::Message;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -47,6 +49,8 @@ pub struct TraceListParams {
     run: Option<String>,
     /// Runs recorded with `devtrace run --label LABEL`.
     label: Option<String>,
+    /// `runs`: only `devtrace run` executions; `runtime`: leave development sessions out.
+    only: Option<String>,
     /// Traces per page, 1 to 1000 (default 50).
     limit: Option<usize>,
     /// Continue after this position: `next_cursor` of the previous page.
@@ -94,9 +98,10 @@ pub struct TracePage {
         (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
     )
 )]
-pub async fn list(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> ApiResult<TracePage> {
+pub async fn list(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<TracePage> {
     let p = Params::parse::<TraceListParams>(raw.as_deref())?;
     let status = p.choice("status", &["error", "ok"])?;
+    let only = p.choice("only", &["runs", "runtime"])?;
     let attributes = p
         .all("attr")
         .iter()
@@ -122,8 +127,8 @@ pub async fn list(State(state): State<ApiState>, RawQuery(raw): RawQuery) -> Api
             max_duration_nanos: p.duration("max_duration")?,
             errors_only: status == Some("error"),
             without_errors: status == Some("ok"),
-            runs_only: false,
-            runtime_only: false,
+            runs_only: only == Some("runs"),
+            runtime_only: only == Some("runtime"),
             since_unix_nano: p.time("since")?,
             until_unix_nano: p.time("until")?,
             after,
@@ -172,7 +177,7 @@ async fn with_trace<T: Send + 'static>(
     )
 )]
 pub async fn summary(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<TraceRow> {
@@ -189,6 +194,124 @@ pub async fn summary(
     Ok(Json(row))
 }
 
+/// How an OTLP export is encoded: protobuf when the client accepts it, else OTLP/JSON.
+fn otlp_reply(headers: &axum::http::HeaderMap, proto: Vec<u8>, json: Vec<u8>) -> Response {
+    let wants_proto = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/x-protobuf"));
+    if wants_proto {
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+            proto,
+        )
+            .into_response()
+    } else {
+        // Recorded text as data: written again with every dangerous character escaped
+        // (lossless: a client's parser reads back what was stored).
+        match serde_json::from_slice::<serde_json::Value>(&json) {
+            Ok(value) => Json(value).into_response(),
+            Err(error) => ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the OTLP/JSON could not be written: {error}"),
+            )
+            .into_response(),
+        }
+    }
+}
+
+/// The trace's spans as OTLP, every field as it was stored: OTLP/JSON (`TracesData`), or
+/// protobuf (`ExportTraceServiceRequest`) with `Accept: application/x-protobuf`. What
+/// `devtrace export` writes, and what the CLI reads from a server (`--server`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/traces/{id}/otlp",
+    tag = "traces",
+    params(("id" = String, Path, description = "Trace id, or a unique prefix of it")),
+    responses(
+        (status = 200, description = "OTLP/JSON TracesData (or protobuf with Accept: application/x-protobuf)", body = Object),
+        (status = 400, description = "Not a trace id, or an ambiguous prefix", body = ApiErrorBody),
+        (status = 404, description = "No such trace", body = ApiErrorBody),
+    )
+)]
+pub async fn otlp(
+    state: ApiState,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    export(&state, id, &headers, raw, |store, trace_id, id| {
+        let trace = store
+            .get_trace(trace_id)?
+            .ok_or(devtrace_store::StoreError::TraceNotFound(id))?;
+        let resource_spans = devtrace_ingest::proto::spans_to_proto(&trace.spans);
+        Ok((
+            devtrace_ingest::json::write_traces(&resource_spans, false),
+            devtrace_ingest::otlp::collector::trace::v1::ExportTraceServiceRequest {
+                resource_spans,
+            }
+            .encode_to_vec(),
+        ))
+    })
+    .await
+}
+
+/// Resolves `id` and encodes what `encode` reads of it as (JSON, protobuf), answering in the
+/// encoding the client accepts.
+async fn export(
+    state: &ApiState,
+    id: String,
+    headers: &axum::http::HeaderMap,
+    raw: Option<String>,
+    encode: impl FnOnce(
+        &dyn Store,
+        devtrace_model::TraceId,
+        String,
+    ) -> Result<(Vec<u8>, Vec<u8>), ApiError>
+    + Send
+    + 'static,
+) -> Result<Response, ApiError> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let store = state.store.clone();
+    let (json, proto) = blocking(move || {
+        let trace_id = store.resolve_trace_id(&id)?;
+        encode(&*store, trace_id, id)
+    })
+    .await?;
+    Ok(otlp_reply(headers, proto, json))
+}
+
+/// The log records correlated with the trace as OTLP: OTLP/JSON (`LogsData`), or protobuf
+/// (`ExportLogsServiceRequest`) with `Accept: application/x-protobuf`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/traces/{id}/logs/otlp",
+    tag = "traces",
+    params(("id" = String, Path, description = "Trace id, or a unique prefix of it")),
+    responses(
+        (status = 200, description = "OTLP/JSON LogsData (or protobuf with Accept: application/x-protobuf)", body = Object),
+        (status = 400, description = "Not a trace id, or an ambiguous prefix", body = ApiErrorBody),
+        (status = 404, description = "No such trace", body = ApiErrorBody),
+    )
+)]
+pub async fn logs_otlp(
+    state: ApiState,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    export(&state, id, &headers, raw, |store, trace_id, _| {
+        let resource_logs = devtrace_ingest::proto::logs_to_proto(&store.logs_for_trace(trace_id)?);
+        Ok((
+            serde_json::to_vec(&devtrace_ingest::json::encode_logs(&resource_logs))
+                .expect("JSON values serialise"),
+            devtrace_ingest::otlp::collector::logs::v1::ExportLogsServiceRequest { resource_logs }
+                .encode_to_vec(),
+        ))
+    })
+    .await
+}
+
 /// The span tree as columns, for a virtualised waterfall.
 #[utoipa::path(
     get,
@@ -202,7 +325,7 @@ pub async fn summary(
     )
 )]
 pub async fn waterfall(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Waterfall> {
@@ -229,7 +352,7 @@ pub async fn waterfall(
     )
 )]
 pub async fn span(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path((id, span_id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<SpanDetail> {
@@ -281,7 +404,7 @@ pub struct SpanMatches {
     )
 )]
 pub async fn search(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<SpanMatches> {
@@ -310,7 +433,7 @@ pub async fn search(
     )
 )]
 pub async fn timeline(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Timeline> {
@@ -340,7 +463,7 @@ pub struct TraceOrigin {
     )
 )]
 pub async fn origin(
-    State(state): State<ApiState>,
+    state: ApiState,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<TraceOrigin> {

@@ -94,6 +94,12 @@ pub enum SqlError {
         devtrace_model::recorded::escape(.0)
     )]
     Refused(String),
+    /// The PostgreSQL store's refusal (its views are fewer: see `postgres::sql`).
+    #[error(
+        "refused: {}. SQL here is read-only: write one SELECT (or WITH … SELECT) over the views traces and operations",
+        devtrace_model::recorded::escape(.0)
+    )]
+    RefusedOnPostgres(String),
     /// SQLite's own message, which may quote the statement: escaped.
     #[error("{}", devtrace_model::recorded::escape(.0))]
     Invalid(String),
@@ -219,7 +225,7 @@ fn run(
 }
 
 /// The statement's first word, upper-cased, after whitespace and comments.
-fn first_keyword(sql: &str) -> String {
+pub(crate) fn first_keyword(sql: &str) -> String {
     let mut rest = sql.trim_start();
     loop {
         if let Some(line) = rest.strip_prefix("--") {

@@ -1,0 +1,84 @@
+//! `devtrace project`: the projects of a team store and their retention.
+
+use crate::cli::ProjectCommand;
+use crate::config::StoreChoice;
+use crate::output::{print_json, print_stdout};
+use anyhow::{Result, bail};
+use devtrace_query::timefmt::{format_duration, parse_duration};
+use std::process::ExitCode;
+
+pub fn run(choice: &StoreChoice, command: &ProjectCommand) -> Result<ExitCode> {
+    let backend = choice.backend()?;
+    let accounts = &*backend.accounts;
+    match command {
+        ProjectCommand::List { json } => {
+            let projects = accounts.projects()?;
+            if *json {
+                print_json(&projects)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let width = projects
+                .iter()
+                .map(|p| p.name.chars().count())
+                .max()
+                .unwrap_or(0);
+            let mut text = format!("{:<width$}  RETENTION\n", "PROJECT", width = width.max(7));
+            for project in &projects {
+                text.push_str(&format!(
+                    "{:<width$}  {}\n",
+                    devtrace_model::recorded::escape(&project.name),
+                    project
+                        .retention_nanos
+                        .map_or_else(|| "keep everything".to_owned(), format_duration),
+                    width = width.max(7)
+                ));
+            }
+            print_stdout(&text)?;
+        }
+        ProjectCommand::Create { name } => {
+            let name = name.trim();
+            if name.is_empty() {
+                bail!("a project needs a name");
+            }
+            let existed = accounts.project_named(name)?.is_some();
+            let project = accounts.ensure_project(name)?;
+            crate::output::eprintln_safe!(
+                "project {} {}",
+                devtrace_model::recorded::quote(&project.name),
+                if existed { "already exists" } else { "created" }
+            );
+        }
+        ProjectCommand::Set { name, retention } => {
+            let Some(project) = accounts.project_named(name)? else {
+                bail!(
+                    "there is no project {}; `devtrace project list` shows them",
+                    devtrace_model::recorded::quote(name)
+                );
+            };
+            let keep = match retention.trim() {
+                "none" | "never" | "forever" => None,
+                text => Some(parse_duration(text).map_err(anyhow::Error::msg)?),
+            };
+            if keep == Some(0) {
+                bail!(
+                    "a retention of 0 would delete everything as it arrives; give a duration such as 30d, or none"
+                );
+            }
+            accounts.set_retention(project.id, keep)?;
+            match keep {
+                Some(nanos) => crate::output::eprintln_safe!(
+                    "project {} keeps {}: older data is deleted while `devtrace serve` runs",
+                    devtrace_model::recorded::quote(&project.name),
+                    format_duration(nanos)
+                ),
+                None => {
+                    crate::output::eprintln_safe!(
+                        "project {} keeps everything",
+                        devtrace_model::recorded::quote(&project.name)
+                    )
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,225 @@
+//! `devtrace token`: API tokens, managed with direct access to the store (so the first admin
+//! token needs no running server, and there is no default password).
+
+use crate::cli::TokenCommand;
+use crate::config::StoreChoice;
+use crate::output::{print_json, print_stdout};
+use anyhow::{Context, Result, bail};
+use devtrace_query::timefmt::{format_timestamp, now_nanos};
+use devtrace_server::auth::{Scope, token};
+use devtrace_store::{Accounts, TokenRecord};
+use std::process::ExitCode;
+
+pub fn run(choice: &StoreChoice, command: &TokenCommand) -> Result<ExitCode> {
+    let backend = choice.backend()?;
+    let accounts = &*backend.accounts;
+    match command {
+        TokenCommand::Create {
+            scopes,
+            name,
+            expires,
+            json,
+        } => create(
+            accounts,
+            choice.project.as_deref(),
+            scopes,
+            name,
+            *expires,
+            *json,
+        ),
+        TokenCommand::List { json } => list(accounts, *json),
+        TokenCommand::Revoke { token } => revoke(accounts, token),
+    }
+}
+
+fn create(
+    accounts: &dyn Accounts,
+    project: Option<&str>,
+    scopes: &[String],
+    name: &str,
+    expires: Option<u64>,
+    json: bool,
+) -> Result<ExitCode> {
+    let mut parsed = Vec::new();
+    for scope in scopes.iter().filter(|s| !s.trim().is_empty()) {
+        parsed.push(Scope::parse(scope).with_context(|| {
+            format!(
+                "unknown scope {}: use ingest, read, qa or admin",
+                devtrace_model::recorded::quote(scope)
+            )
+        })?);
+    }
+    if parsed.is_empty() {
+        bail!("give at least one --scope: ingest, read, qa or admin");
+    }
+    if name.trim().is_empty() {
+        bail!("--name must not be empty: say who or what uses the token");
+    }
+    let project = accounts.ensure_project(project.unwrap_or("default"))?;
+    let now = now_nanos();
+    let minted = token::mint(
+        project.id,
+        name.trim(),
+        &parsed,
+        now,
+        expires.map(|d| now.saturating_add(d)),
+    )
+    .context("cannot draw random bytes for the token")?;
+    accounts.add_token(&minted.stored)?;
+    let stored = &minted.stored;
+    if json {
+        print_json(&serde_json::json!({
+            "token": minted.token,
+            "id": stored.public_id,
+            "name": stored.name,
+            "project": project.name,
+            "scopes": stored.scopes,
+            "expires": stored.expires_unix_nano.map(devtrace_model::time::format_rfc3339),
+        }))?;
+    } else {
+        print_stdout(&format!("{}\n", minted.token))?;
+        crate::output::eprintln_safe!(
+            "token {} ({}) for project {}, scopes {}{}; shown only now: keep it secret",
+            stored.public_id,
+            devtrace_model::recorded::quote(&stored.name),
+            devtrace_model::recorded::quote(&project.name),
+            stored.scopes.join(", "),
+            stored
+                .expires_unix_nano
+                .map(|t| format!(", expires {} UTC", format_timestamp(t)))
+                .unwrap_or_default(),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(accounts: &dyn Accounts, json: bool) -> Result<ExitCode> {
+    let tokens = accounts.tokens()?;
+    let now = now_nanos();
+    if json {
+        let rows: Vec<serde_json::Value> = tokens
+            .iter()
+            .map(|t| {
+                let time = |v: Option<u64>| v.map(devtrace_model::time::format_rfc3339);
+                serde_json::json!({
+                    "id": t.token.public_id,
+                    "name": t.token.name,
+                    "project": t.project_name,
+                    "scopes": t.token.scopes,
+                    "created": devtrace_model::time::format_rfc3339(t.token.created_unix_nano),
+                    "last_used": time(t.last_used_unix_nano),
+                    "expires": time(t.token.expires_unix_nano),
+                    "revoked": time(t.revoked_unix_nano),
+                    "state": state(t, now),
+                })
+            })
+            .collect();
+        print_json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if tokens.is_empty() {
+        crate::output::eprintln_safe!(
+            "no tokens: make one with `devtrace token create --project NAME --scope read --name NAME`"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = vec![[
+        "ID".to_owned(),
+        "NAME".into(),
+        "PROJECT".into(),
+        "SCOPES".into(),
+        "CREATED".into(),
+        "LAST USED".into(),
+        "EXPIRES".into(),
+        "STATE".into(),
+    ]];
+    let when = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), format_timestamp);
+    for t in &tokens {
+        rows.push([
+            t.token.public_id.clone(),
+            devtrace_model::recorded::escape(&t.token.name),
+            devtrace_model::recorded::escape(&t.project_name),
+            t.token.scopes.join(","),
+            format_timestamp(t.token.created_unix_nano),
+            when(t.last_used_unix_nano),
+            t.token
+                .expires_unix_nano
+                .map_or_else(|| "never".to_owned(), format_timestamp),
+            state(t, now).to_owned(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    print_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn state(token: &TokenRecord, now: u64) -> &'static str {
+    if token.revoked_unix_nano.is_some() {
+        "revoked"
+    } else if token.token.expires_unix_nano.is_some_and(|t| t <= now) {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+fn revoke(accounts: &dyn Accounts, given: &str) -> Result<ExitCode> {
+    let given = given.trim();
+    // The whole token, its id, or the name of one active token.
+    let id = match token::parse(given) {
+        Ok(presented) => presented.public_id,
+        Err(_) if given.starts_with(token::PREFIX) => given.to_owned(),
+        Err(_) => {
+            let now = now_nanos();
+            let named: Vec<TokenRecord> = accounts
+                .tokens()?
+                .into_iter()
+                .filter(|t| t.token.name == given && state(t, now) == "active")
+                .collect();
+            match named.as_slice() {
+                [one] => one.token.public_id.clone(),
+                [] => bail!(
+                    "no active token is named {}: give its id (dtk_…) as `devtrace token list` shows it",
+                    devtrace_model::recorded::quote(given)
+                ),
+                many => bail!(
+                    "{} active tokens are named {} ({}): give the id of the one to revoke",
+                    many.len(),
+                    devtrace_model::recorded::quote(given),
+                    many.iter()
+                        .map(|t| t.token.public_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+    };
+    let Some(found) = accounts.token(&id)? else {
+        bail!("there is no token {id}: `devtrace token list` shows the ids");
+    };
+    if !accounts.revoke_token(&id, now_nanos())? {
+        crate::output::eprintln_safe!(
+            "token {id} ({}) was already revoked",
+            devtrace_model::recorded::quote(&found.token.name)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::output::eprintln_safe!(
+        "revoked token {id} ({}, project {}): every node refuses it from its next request",
+        devtrace_model::recorded::quote(&found.token.name),
+        devtrace_model::recorded::quote(&found.project_name)
+    );
+    Ok(ExitCode::SUCCESS)
+}
