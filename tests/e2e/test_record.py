@@ -137,6 +137,16 @@ class Tmux:
             text=True,
         ).stdout
 
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        """The screen once it shows `text` (what a program printed reaches the pane a moment
+        after the program's state says it started)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen or time.monotonic() > deadline:
+                return screen
+            time.sleep(0.05)
+
 
 @pytest.fixture
 def tmux():
@@ -312,7 +322,7 @@ def test_capture_mode_records_each_commands_output(recording, tmux, project, tmp
     recording.context = outer.screen
     outer.send("devtrace record --capture --no-watch --task 'captured' -- bash")
     recording.wait("the recording to start", lambda s: s.get("state") == "recording")
-    started = outer.screen()
+    started = outer.wait_for("  not captured:  ")
     assert (
         "                 each command's output in this shell (--capture: first and last 16 KiB, redacted)\n"
         "  not captured:  the output of commands in other shells (unless run as `devtrace record exec -- COMMAND`), ignored files\n"
