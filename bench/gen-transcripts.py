@@ -2,7 +2,7 @@
 """Synthetic Claude Code transcripts for the session-import benchmark.
 
 Writes FILES transcripts totalling about TOTAL_MB megabytes into OUT (one project directory
-per 50 sessions), shaped like real ones (see ../shared/fixtures/claude-code): prompts, responses
+per 50 sessions), shaped like real ones (the third-party transcripts under $DEVTRACE_EXTERNAL_FIXTURES/claude-code): prompts, responses
 split over several streamed lines that repeat their usage, tool calls (Bash, Read, Edit, Write,
 Grep, Task with a sub-agent on sidechain lines) and their results with `toolUseResult` beside
 them (file contents before an edit, what was read), failures, long outputs, a few secrets for

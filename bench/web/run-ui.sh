@@ -9,7 +9,7 @@
 #   bench/web/run-ui.sh sessions [DIR]    the sessions list, and the timeline of its session
 #                                          fe5e1c67 (or SESSION=ID), after importing the Claude
 #                                          Code transcripts under DIR (default: the sample
-#                                          project in ../shared/fixtures)
+#                                          project under $DEVTRACE_EXTERNAL_FIXTURES)
 #
 # Builds the release binary (NO_BUILD=1 to skip), starts `devtrace serve` on free loopback
 # ports, runs bench/web/measure.mjs (RUNS times, default 5) and stops the server. Needs
@@ -42,7 +42,7 @@ case "$what" in
         ;;
     sessions)
         DATA="$WORK/data"
-        "$DEVTRACE" --data "$DATA" import claude-code "${2:-../shared/fixtures/claude-code/sample-project}" --json
+        "$DEVTRACE" --data "$DATA" import claude-code "${2:-${DEVTRACE_EXTERNAL_FIXTURES:?give a transcripts directory or set DEVTRACE_EXTERNAL_FIXTURES}/claude-code/sample-project}" --json
         ;;
     *) echo "$USAGE" >&2; exit 2 ;;
 esac

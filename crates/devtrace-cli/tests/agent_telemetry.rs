@@ -303,10 +303,9 @@ fn imported_events_and_metrics_show_as_a_session_with_the_agents_numbers() {
 }
 
 #[test]
-fn the_canonical_otlp_metrics_example_imports_instead_of_being_skipped() {
+fn an_otlp_metrics_document_of_every_kind_imports_instead_of_being_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let example =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/otlp/metrics.json");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/otlp/metrics.json");
     let out = devtrace(dir.path(), &["import", example.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -1,5 +1,5 @@
-//! `devtrace query`: read-only SQL over the documented views, on the OpenTelemetry project's
-//! sample trace and log record (../shared/fixtures/otlp), as a table, as JSON, and refusals.
+//! `devtrace query`: read-only SQL over the documented views, on a server span and the log record
+//! it wrote (tests/fixtures/otlp, OTLP/JSON), as a table, as JSON, and refusals.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/otlp")
+        .join("tests/fixtures/otlp")
         .join(name)
 }
 
@@ -35,8 +35,8 @@ fn a_query_prints_an_aligned_table_with_its_row_count() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "name               duration_ns  kind\n\
-         I'm a server span   1000000000  server\n\
+        "name              duration_ns  kind\n\
+         GET /orders/{id}    250000000  server\n\
          (1 row)\n"
     );
     // Logs join their spans.
@@ -48,7 +48,7 @@ fn a_query_prints_an_aligned_table_with_its_row_count() {
         ],
     );
     assert!(
-        stdout(&joined).contains("I'm a server span  Information  Example log record\n"),
+        stdout(&joined).contains("GET /orders/{id}  INFO      order 4711 loaded from the cache\n"),
         "{}",
         stdout(&joined)
     );
@@ -71,7 +71,7 @@ fn json_has_the_columns_the_rows_and_whether_there_were_more() {
     let value: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(
         value,
-        json!({"columns": ["trace_id", "span_count"], "rows": [["5b8efff798038103d269b633813fc60c", 1]], "more": true})
+        json!({"columns": ["trace_id", "span_count"], "rows": [["0af7651916cd43dd8448eb211c80319c", 1]], "more": true})
     );
     let table = stdout(&devtrace(
         dir.path(),
