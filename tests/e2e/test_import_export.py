@@ -1,4 +1,5 @@
-"""`devtrace import` of the canonical OTLP/JSON examples (../shared/fixtures/otlp, from
+"""`devtrace import` of the canonical OTLP/JSON examples (the third-party conformance set named by
+DEVTRACE_EXTERNAL_FIXTURES: otlp/, from
 open-telemetry/opentelemetry-proto) into a fresh store without a server, and `devtrace export`
 back to OTLP/JSON."""
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from harness import (
     OTLP_FIXTURES_REL,
+    external,
     REPO_ROOT,
     Store,
     assert_strict,
@@ -28,6 +30,7 @@ def import_fixtures(store: Store) -> dict:
     return store.json("import", "--json", str(TRACE_JSON), str(LOGS_JSON))
 
 
+@external
 def test_import_fixtures_then_ls_and_show(store: Store):
     summary = import_fixtures(store)
     assert_subset(summary, {"files": 2, "spans": 1, "logs": 1, "rejected": 0}, "import --json summary")
@@ -79,6 +82,7 @@ def test_import_fixtures_then_ls_and_show(store: Store):
     )
 
 
+@external
 def test_import_twice_stores_nothing_twice(store: Store):
     import_fixtures(store)
     first = store.show(FIXTURE_TRACE_ID)
@@ -90,6 +94,7 @@ def test_import_twice_stores_nothing_twice(store: Store):
     assert again == first
 
 
+@external
 def test_export_is_semantically_the_fixture(store: Store):
     import_fixtures(store)
     result = store.cli("export", FIXTURE_TRACE_ID, "--format", "otlp-json")
@@ -106,6 +111,7 @@ def test_export_is_semantically_the_fixture(store: Store):
     )
 
 
+@external
 def test_import_json_lines(store: Store, tmp_path: Path):
     doc = json.loads((REPO_ROOT / TRACE_JSON).read_text())
     second = json.loads(json.dumps(doc))

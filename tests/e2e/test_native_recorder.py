@@ -144,3 +144,42 @@ def test_an_unhandled_exception_writes_the_window_into_its_trace(store, python):
     assert fail_deep["name"] == "app.main.fail_deep"
     # The batches before the failure are in the window too, under their own spans.
     assert len(by_name(spans, "app.jobs.process")) == 2
+
+
+def test_devtrace_recover_writes_the_window_a_killed_process_left(store, python, tmp_path):
+    """A program recording with `devtrace.record()` (no `devtrace run`) killed by SIGKILL leaves
+    its ring file; `devtrace recover FILE` writes the window into the trace it ran under."""
+    ring = tmp_path / "devtrace-flight-test.ring"
+    trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    script = (
+        "import devtrace\n"
+        "devtrace.configure(service_name='native-app')\n"
+        "devtrace.record(seconds=10, max_mib=16)\n"
+        "from app import jobs, main\n"
+        "jobs.process(3000)\n"
+        "main.last_steps_before_crash()\n"
+    )
+    env = clean_env(DEVTRACE_RECORD_FILE=str(ring), TRACEPARENT=f"00-{trace_id}-{parent}-01")
+    proc = subprocess.run([python, "-c", script], cwd=APP_DIR, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    assert ring.is_file(), "a killed process leaves its ring file"
+
+    result = store.json("recover", "--json", str(ring))
+    assert result["failed"] == [] and result["skipped"] == [], result
+    [recovered] = result["recovered"]
+    assert recovered["trace_id"] == trace_id and recovered["pid"] > 0 and recovered["python"]
+    assert recovered["spans"] > 0 and recovered["events"] > 0 and recovered["seconds"] > 0
+    assert not ring.exists(), "a recovered file is removed"
+
+    spans = spans_of(store, trace_id)
+    [window] = by_name(spans, "devtrace.flight_window")
+    assert window["span_id"] == recovered["span_id"]
+    assert window["parent_span_id"] == parent, "under the span the process ran in"
+    assert window["attributes"]["devtrace.flight.recovered"] is True
+    last = by_name(spans, "app.main.last_steps_before_crash")
+    assert len(last) == 1 and last[0]["attributes"]["devtrace.recorder.open"] is True
+    assert by_name(spans, "app.jobs.process"), "the calls before the kill"
+
+    # Nothing left to recover: said in words, and as JSON.
+    again = store.cli("recover", "--dir", str(tmp_path))
+    assert again.stdout == f"nothing to recover: no recorder file left by a dead process in {tmp_path}\n", again.describe()

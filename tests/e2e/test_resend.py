@@ -25,7 +25,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from harness import Server, check_show
+import signal
+from pathlib import Path
+
+from harness import Server, check_show, start_server, stop_server
 
 SPANS = 6
 
@@ -144,6 +147,18 @@ def exporter(protocol: str, endpoint: str):
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
     return HttpExporter(endpoint=f"http://{endpoint}/v1/traces", timeout=20)
+
+
+@pytest.fixture
+def server(devtrace_bin: Path, tmp_path: Path):
+    """`devtrace serve` behind this file's proxy: the proxy passes the exporter's Host (its own
+    port) through, as a local reverse proxy does, so serve is told to answer to 127.0.0.1 on any
+    port (the guard against DNS rebinding refuses it otherwise)."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    srv = start_server(devtrace_bin, data_dir, tmp_path / "serve.log", ("--allow-host", "127.0.0.1"))
+    yield srv
+    stop_server(srv, signal.SIGTERM)
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])

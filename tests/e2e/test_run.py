@@ -77,6 +77,10 @@ def test_spans_of_an_sdk_that_ignores_traceparent_are_attached_by_resource(store
     assert [link["trace_id"] for link in run["links"]] == attached
     # The summary counts the program's spans where they landed, and says where to look.
     assert summary["spans"] == 3 and summary["attached_traces"] == attached, summary
+    # `runs` counts the same spans and errors as the summary (issue 20: "35 spans · 1 error"
+    # in the summary, 1 span and no errors in `runs`).
+    [listed] = store.json("runs", "--json")
+    assert (listed["span_count"], listed["error_count"]) == (summary["spans"], summary["errors"]), listed
     assert "· 3 spans ·" in proc.stderr and f"  devtrace show {attached[0]}\n" in proc.stderr, proc.stderr
     shown = store.cli("show", summary["trace_id"]).stdout
     assert (
@@ -102,6 +106,9 @@ def test_a_shell_command_keeps_its_output_and_exit_code(store: Store):
     assert proc.stdout == "out\n"
     assert proc.stderr.startswith("err\n")
     assert summary["exit_code"] == 3 and summary["spans"] == 0
+    # The failed run span is not one of the program's spans, in `runs` as in the summary.
+    [listed] = store.json("runs", "--json")
+    assert (listed["span_count"], listed["error_count"]) == (0, 0) == (summary["spans"], summary["errors"]), listed
     run = run_span(store.show(summary["trace_id"]))
     assert run["status"] == {"code": "error", "message": "exited with code 3"}
     assert run["attributes"]["devtrace.run.exit_code"] == 3

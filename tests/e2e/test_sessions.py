@@ -11,7 +11,8 @@ from harness import REPO_ROOT, http_request
 
 SESSION_ID = "5f0c7a52-1b3e-4d8a-9c6f-2e7d8b9a0c1d"
 TRACE_ID = SESSION_ID.replace("-", "")
-SAMPLE_PROJECT = Path("..") / "shared" / "fixtures" / "claude-code" / "sample-project"
+# The repository's synthetic Claude Code project (tests/fixtures/claude-code/generate.py).
+SAMPLE_PROJECT = Path("tests") / "fixtures" / "claude-code" / "sample-project"
 
 
 def document() -> dict:
@@ -109,8 +110,9 @@ def test_transcripts_imported_while_the_server_runs_are_served(server):
     assert (imported["files"], imported["sessions"]) == (5, 3)
     status, listing = call(server, "GET", "/api/v1/sessions?limit=2")
     assert status == 200
-    assert [s["trace_id"][:8] for s in listing["sessions"]] == ["fe5e1c67", "5c0375b4"]
-    status, overview = call(server, "GET", "/api/v1/sessions/fe5e1c67")
+    assert [s["trace_id"][:8] for s in listing["sessions"]] == ["3f2a9b1c", "7c4d1e2f"]
+    status, overview = call(server, "GET", "/api/v1/sessions/3f2a9b1c")
     assert status == 200
     kinds = {f["kind"] for f in overview["findings"]}
-    assert {"retry_loop", "anti_pattern"} <= kinds
+    # Two blind edits refused by the tool; src/cart.ts edited v1 → v2 → v3 → v2.
+    assert {"anti_pattern", "circular_edit"} <= kinds

@@ -9,20 +9,13 @@
 
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
-import {spawn, execFileSync} from 'node:child_process';
-import {mkdtempSync, readFileSync, existsSync, mkdirSync, rmSync} from 'node:fs';
+import {execFileSync} from 'node:child_process';
+import {mkdtempSync, existsSync, mkdirSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
-import {join, resolve, dirname} from 'node:path';
-import {fileURLToPath} from 'node:url';
+import {join} from 'node:path';
 import {chromium} from 'playwright-core';
+import {bin, shots, CHROMIUM, LAUNCH_FLAGS, waitFor, startServe} from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../..');
-const bin = resolve(process.env.DEVTRACE_BIN || join(root, 'target/debug/devtrace'));
-const shots = join(root, 'target/web-screenshots');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const LAUNCH_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--no-first-run', '--disable-sync'];
 const POSTGRES = (process.env.DEVTRACE_TEST_POSTGRES || '').trim();
 const CI = !['', 'false'].includes(process.env.CI || '');
 const skip = POSTGRES ? false : 'DEVTRACE_TEST_POSTGRES is not set: the team server UI tests did not run';
@@ -38,15 +31,6 @@ function token(project, scope, name) {
   return JSON.parse(devtrace('token', 'create', '--project', project, '--scope', scope, '--name', name, '--json')).token;
 }
 
-async function waitFor(check, what, ms = 30000) {
-  const start = Date.now();
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 before(async () => {
   if (skip) return;
@@ -59,11 +43,8 @@ before(async () => {
   devtrace('--project', 'web', 'demo');
   readToken = token('web', 'read', 'browser');
   adminToken = token('default', 'admin', 'admin');
-  server = spawn(bin, ['serve', '--store', store, '--data', data, '--grpc-listen', '127.0.0.1:0',
-    '--http-listen', '127.0.0.1:0', '--api-listen', '127.0.0.1:0'], {stdio: ['ignore', 'ignore', 'inherit']});
-  const info = await waitFor(() => {
-    try { return JSON.parse(readFileSync(join(data, 'serve.json'), 'utf8')); } catch { return null; }
-  }, 'serve.json');
+  let info;
+  ({server, info} = await startServe(data, ['--store', store, '--data', data], 30000));
   base = `http://${info.api}`;
   browser = await chromium.launch({executablePath: CHROMIUM, args: LAUNCH_FLAGS});
   page = await browser.newPage({viewport: {width: 1400, height: 900}});

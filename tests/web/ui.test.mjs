@@ -1,7 +1,9 @@
 // End-to-end tests of the web UI: a real `devtrace serve` loaded with the journal demo's
 // traces (a real OpenTelemetry program, run 20 times: 10 original, 10 fixed), two
-// `devtrace run` executions of it, the Claude Code sample project's three sessions
-// (../shared/fixtures) and a developer session, sent as a trace-1.0.0 document, whose command
+// `devtrace run` executions of it, a Claude Code sample project's three sessions (the
+// repository's synthetic one, tests/fixtures/claude-code; or, when DEVTRACE_EXTERNAL_FIXTURES
+// names the third-party fixtures, the real one, which the orchestrator-view test is written
+// against) and a developer session, sent as a trace-1.0.0 document, whose command
 // ran one of those runs; driven by Playwright in Debian's Chromium, headless.
 // Screenshots of each main view go to target/web-screenshots/ for a reviewer.
 //
@@ -10,24 +12,21 @@
 
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
-import {spawn, execFileSync} from 'node:child_process';
-import {mkdtempSync, readFileSync, existsSync, mkdirSync, rmSync, writeFileSync} from 'node:fs';
+import {execFileSync} from 'node:child_process';
+import {mkdtempSync, existsSync, mkdirSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
-import {join, resolve, dirname} from 'node:path';
-import {fileURLToPath} from 'node:url';
+import {join, dirname} from 'node:path';
 import {chromium} from 'playwright-core';
+import {bin, root, shots, CHROMIUM, LAUNCH_FLAGS, waitFor, startServe} from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../..');
-const bin = resolve(process.env.DEVTRACE_BIN || join(root, 'target/debug/devtrace'));
 const demoProgram = join(dirname(bin), 'journal-demo');
-const sampleProject = join(root, '../shared/fixtures/claude-code/sample-project');
+const EXTERNAL = process.env.DEVTRACE_EXTERNAL_FIXTURES;
+const sampleProject = EXTERNAL ? join(EXTERNAL, 'claude-code/sample-project')
+  : join(root, 'tests/fixtures/claude-code/sample-project');
 const FE5E = 'fe5e1c6753e7486281aed0e013e3270b';
+// The sample project's orchestrator session (a session without agent metrics).
+const ORCHESTRATOR = EXTERNAL ? FE5E : '3f2a9b1c5d7e4f809a1b2c3d4e5f6a7b';
 const LINKED_SESSION = '6b1f0c2e-3d4a-4e5b-8c7d-9e0f1a2b3c4d';
-const shots = join(root, 'target/web-screenshots');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const LAUNCH_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--no-first-run', '--disable-sync'];
 
 let data, server, info, base, browser, page, beforeRun;
 
@@ -35,26 +34,13 @@ function devtrace(...args) {
   return execFileSync(bin, ['--data', data, ...args], {encoding: 'utf8', env: {...process.env, NO_COLOR: '1'}});
 }
 
-async function waitFor(check, what, ms = 20000) {
-  const start = Date.now();
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 before(async () => {
   assert.ok(existsSync(bin), `${bin} is missing: build it with cargo build -p devtrace-cli`);
   data = mkdtempSync(join(tmpdir(), 'devtrace-web-'));
   mkdirSync(shots, {recursive: true});
   devtrace('demo', '--fixed');
-  server = spawn(bin, ['--data', data, 'serve', '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0',
-    '--api-listen', '127.0.0.1:0'], {stdio: ['ignore', 'ignore', 'inherit']});
-  info = await waitFor(() => {
-    try { return JSON.parse(readFileSync(join(data, 'serve.json'), 'utf8')); } catch { return null; }
-  }, 'serve.json');
+  ({server, info} = await startServe(data, ['--data', data]));
   base = `http://${info.api}`;
   // Two recorded runs of the demo program: the original and the fixed variant.
   devtrace('run', '--label', 'before', '--', demoProgram, '--run', '0');
@@ -271,7 +257,8 @@ test('findings link their evidence to the spans', async () => {
 
 const entries = () => page.locator('ol.timeline > li.entry');
 
-test('sessions list → the orchestrator session: turns, tool calls, diffs, outputs and the blind-edit finding', async () => {
+test('sessions list → the orchestrator session: turns, tool calls, diffs, outputs and the blind-edit finding',
+  {skip: !EXTERNAL && 'third-party sample project: set DEVTRACE_EXTERNAL_FIXTURES'}, async () => {
   await page.goto(`${base}/traces`);
   await page.keyboard.press('g');
   await page.keyboard.press('s');
@@ -285,7 +272,7 @@ test('sessions list → the orchestrator session: turns, tool calls, diffs, outp
   // Agent, project, title, duration, turns, tool calls, tokens, errors, findings, id: the
   // numbers `devtrace sessions` prints for these transcripts.
   assert.deepEqual((await row(FE5E)).slice(1), ['claude-code', '/path/to/Demo', '/orchestrator create TODO app by Next.js',
-    '9.5 min', '2', '167 +5 agents', '3.8M', '23', '4', 'fe5e1c67']);
+    '9.5 min', '2', '167 +5 agents', '3.8M', '23', '9', 'fe5e1c67']);
   assert.deepEqual((await row('5c0375b457a54f26b12dd022ee4e51b7')).slice(1, 10), ['claude-code', '/path/to/Demo',
     '/orchestrator @CLAUDE.md を最新の状態にアップデートしてください', '6307.1 min', '1', '21 +4 agents', '375k', '3', '0']);
   assert.deepEqual((await row('1af7fc5e845544149ccd011d40f70b2a')).slice(1, 10), ['claude-code', '/path/to/Demo', '/init',
@@ -326,7 +313,7 @@ test('sessions list → the orchestrator session: turns, tool calls, diffs, outp
 
   // The findings, and the blind edits inline: each refused edit shows its error.
   const findings = page.locator('.session-findings .finding');
-  assert.equal(await findings.count(), 4);
+  assert.equal(await findings.count(), 9); // 4, plus 5 runs of batchable reads (issue 25)
   const blind = api.findings.findIndex((f) => f.kind === 'anti_pattern' && f.operation === 'blind edit');
   assert.equal(await findings.nth(blind).locator('h3').textContent(),
     '13 edits of files not read first, 13 refused by the tool ("todo-app/src/app/page.tsx", "todo-app/src/hooks/useTodos.test.ts", "todo-app/src/hooks/useTodos.ts", …)');
@@ -533,7 +520,7 @@ test("an agent's own telemetry: its session with the cost and lines its metrics 
   const cells = await page.locator(`table.sessions tbody tr[data-id="${id}"] td`).allTextContents();
   assert.deepEqual([...cells.slice(1, 4), ...cells.slice(5, 12)], ['claude-code', '', 'Fix the build', '1', '3', '2140', '$0.0321', '+12/-3', '3', '1']);
   // Sessions without metrics show a dash.
-  assert.deepEqual((await page.locator(`table.sessions tbody tr[data-id="${FE5E}"] td`).allTextContents()).slice(8, 10), ['–', '–']);
+  assert.deepEqual((await page.locator(`table.sessions tbody tr[data-id="${ORCHESTRATOR}"] td`).allTextContents()).slice(8, 10), ['–', '–']);
   const today = new Date(t0).toISOString().slice(0, 10);
   const day = await page.locator('section.usage-days tbody tr').first().locator('td').allTextContents();
   assert.deepEqual(day, [today, '1', '$0.0321', '2100', '800', '40', '+12/-3']);

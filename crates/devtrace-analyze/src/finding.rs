@@ -27,6 +27,8 @@ pub enum FindingKind {
     EnvironmentError,
     AntiPattern,
     BlindSpot,
+    CacheBreak,
+    BatchableCalls,
 }
 
 impl FindingKind {
@@ -50,11 +52,13 @@ impl FindingKind {
             Self::EnvironmentError => "environment_error",
             Self::AntiPattern => "anti_pattern",
             Self::BlindSpot => "blind_spot",
+            Self::CacheBreak => "cache_break",
+            Self::BatchableCalls => "batchable_calls",
         }
     }
 
     /// Every kind, in declaration order (the JSON-schema enum of the faces' `kind` filters).
-    pub const ALL: [FindingKind; 18] = [
+    pub const ALL: [FindingKind; 20] = [
         Self::SequentialWork,
         Self::RepeatedCalls,
         Self::DominantCost,
@@ -73,6 +77,8 @@ impl FindingKind {
         Self::TestFixSpiral,
         Self::EnvironmentError,
         Self::AntiPattern,
+        Self::CacheBreak,
+        Self::BatchableCalls,
     ];
 
     /// The kind named `name` (its `as_str`).

@@ -26,6 +26,7 @@ pub mod perf;
 pub mod pricing;
 pub mod session;
 pub mod session_insights;
+pub mod session_tokens;
 pub mod stats;
 pub mod trace;
 pub mod tree;

@@ -21,6 +21,10 @@ pub struct Price {
     /// Input written to the prompt cache (Anthropic charges it above plain input; OpenAI and
     /// Google write caches at the input price).
     pub cache_write: f64,
+    /// Input written to the 1-hour prompt cache (Anthropic: 2 × input; providers without the
+    /// option: the `cache_write` price).
+    #[serde(default)]
+    pub cache_write_1h: f64,
     pub output: f64,
 }
 
@@ -30,8 +34,28 @@ pub struct TokenUse {
     /// Input that was neither read from nor written to the cache.
     pub input: u64,
     pub cache_read: u64,
+    /// Every cache write, of which `cache_write_1h` were for the 1-hour lifetime.
     pub cache_write: u64,
+    pub cache_write_1h: u64,
     pub output: u64,
+}
+
+impl TokenUse {
+    /// All input: uncached, read from and written to the cache.
+    pub fn context(&self) -> u64 {
+        self.input + self.cache_read + self.cache_write
+    }
+
+    /// The sum of two uses.
+    pub fn plus(self, other: TokenUse) -> TokenUse {
+        TokenUse {
+            input: self.input + other.input,
+            cache_read: self.cache_read + other.cache_read,
+            cache_write: self.cache_write + other.cache_write,
+            cache_write_1h: self.cache_write_1h + other.cache_write_1h,
+            output: self.output + other.output,
+        }
+    }
 }
 
 impl Price {
@@ -39,13 +63,17 @@ impl Price {
     pub fn cost(&self, tokens: TokenUse) -> f64 {
         (tokens.input as f64 * self.input
             + tokens.cache_read as f64 * self.cache_read
-            + tokens.cache_write as f64 * self.cache_write
+            + tokens.cache_write.saturating_sub(tokens.cache_write_1h) as f64 * self.cache_write
+            + tokens.cache_write_1h.min(tokens.cache_write) as f64 * self.cache_write_1h
             + tokens.output as f64 * self.output)
             / 1e6
     }
 }
 
-/// The date the built-in prices were taken from the providers' price pages.
+/// The date the built-in prices were taken from the providers' price pages. Sources:
+/// <https://openai.com/api/pricing/>, <https://docs.anthropic.com/en/docs/about-claude/pricing>
+/// (cache writes: 5-minute lifetime 1.25 × input, 1-hour lifetime 2 × input; cache reads
+/// 0.1 × input), <https://ai.google.dev/gemini-api/docs/pricing>.
 pub const BUILT_IN_AS_OF: &str = "2025-11-24";
 
 /// (model name prefix, input, cache read, cache write, output), $ per million tokens.
@@ -110,6 +138,13 @@ impl PriceTable {
                             input: *input,
                             cache_read: *cache_read,
                             cache_write: *cache_write,
+                            // Anthropic's 1-hour cache writes cost 2 × input; the others
+                            // have one cache-write price.
+                            cache_write_1h: if model.starts_with("claude") {
+                                2.0 * *input
+                            } else {
+                                *cache_write
+                            },
                             output: *output,
                         },
                     )
@@ -212,11 +247,25 @@ mod tests {
                     input: 1_000_000,
                     cache_read: 1_000_000,
                     cache_write: 1_000_000,
+                    cache_write_1h: 0,
                     output: 1_000_000,
                 },
             )
             .unwrap();
         assert!((cost - (3.0 + 0.30 + 3.75 + 15.0)).abs() < 1e-9);
+        // Of two million cache writes, one for the 1-hour lifetime: at 2 × input.
+        let writes = table
+            .cost(
+                "claude-sonnet-4-5",
+                TokenUse {
+                    cache_write: 2_000_000,
+                    cache_write_1h: 1_000_000,
+                    ..TokenUse::default()
+                },
+            )
+            .unwrap();
+        assert!((writes - (3.75 + 6.0)).abs() < 1e-9);
+        assert_eq!(table.price("gpt-4o").unwrap().cache_write_1h, 2.50);
     }
 
     #[test]
@@ -225,6 +274,7 @@ mod tests {
             input: 1.0,
             cache_read: 0.5,
             cache_write: 1.0,
+            cache_write_1h: 1.0,
             output: 2.0,
         };
         let table = PriceTable::built_in()

@@ -65,6 +65,16 @@ fn observation(finding: &Finding) -> String {
                 "tool outputs were very large".to_owned()
             }
         }
+        FindingKind::CacheBreak => {
+            if op == "compaction" {
+                "the context was compacted (its prompt cache written again)".to_owned()
+            } else {
+                "the prompt cache broke and was written again at the write price".to_owned()
+            }
+        }
+        FindingKind::BatchableCalls => {
+            "independent read-only tool calls were made one request at a time".to_owned()
+        }
         _ => finding.title.clone(),
     }
 }

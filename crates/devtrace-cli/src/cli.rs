@@ -43,7 +43,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "DEVTRACE_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
-    /// The API token for --server (read scope; ingest for record; sent as Authorization: Bearer)
+    /// The API token for --server (read scope; ingest for record; sent as Authorization: Bearer);
+    /// agent-setup writes it into the agent's settings as its OTLP export header (ingest scope)
     #[arg(
         long,
         global = true,
@@ -129,6 +130,9 @@ pub enum Command {
     Note(NoteArgs),
     /// Check development sessions: apply their patch, run their tests in a sandbox, judge them
     Qa(QaArgs),
+    /// Write into their traces the flight-recorder windows of Python processes that died
+    /// (SIGKILL, a crash) with `devtrace run --record` or `devtrace.record()` on
+    Recover(RecoverArgs),
     /// Plan which Python functions to record for an operation's blind spot; `plan list`,
     /// `plan show ID`
     Plan(PlanArgs),
@@ -279,6 +283,32 @@ pub struct PlanArgs {
     /// Runs of the operation to read
     #[arg(long, default_value_t = devtrace_plan::DEFAULT_LAST)]
     pub last: usize,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "A Python process recording with the flight recorder keeps its last seconds of calls in a \
+ring file (/dev/shm/devtrace-flight-PID.ring). When it fails it writes them into its trace itself; when it \
+is killed (SIGKILL, a crash in native code, the OOM killer) the file stays. `devtrace recover` reads each \
+file left by a process that is gone, through the Python that recorded it (named in the file), and writes \
+the window into that process's trace as a `devtrace.flight_window` span (to a running `devtrace serve` \
+for the data directory, else straight into the store); then the file is removed. `devtrace run --record` \
+does this by itself for the processes of its command.\n\n\
+Examples:\n  devtrace recover                                   # every file left in /dev/shm (and the temporary directory)\n  \
+devtrace recover /dev/shm/devtrace-flight-4121.ring\n  devtrace recover --json"
+)]
+pub struct RecoverArgs {
+    /// Ring files to recover (default: every `devtrace-*.ring` in /dev/shm and the temporary
+    /// directory whose process is gone)
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Look for files left by dead processes in DIR instead (repeat), e.g. a directory
+    /// DEVTRACE_RECORD_FILE pointed into
+    #[arg(long, value_name = "DIR", conflicts_with = "files")]
+    pub dir: Vec<PathBuf>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -469,6 +499,26 @@ Examples:\n  devtrace session show fe5e1c67\n  devtrace session show fe5e1c67-53
     Show {
         /// Trace id (or unique prefix) or session id
         id: String,
+        /// Also print every model request: tokens by kind, cache share, cost, cache breaks
+        #[arg(long)]
+        requests: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Two sessions side by side: turns, requests, tool calls by tool and outcome, tokens by
+    /// kind, cost, wall and active time, findings, and the first request whose tool calls differ
+    #[command(
+        after_help = "A and B are trace ids (or unique prefixes) or the agents' own session ids.\n\
+Costs are at the built-in dated price table; cache breaks use a 5-minute cache lifetime\n\
+unless DEVTRACE_CACHE_LIFETIME says otherwise (e.g. 1h).\n\n\
+Examples:\n  devtrace session compare fe5e1c67 5c0375b4\n  devtrace session compare fe5e1c67 5c0375b4 --json"
+    )]
+    Compare {
+        /// The first session (trace id, unique prefix or session id)
+        a: String,
+        /// The second session
+        b: String,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -767,8 +817,10 @@ pub struct ServeArgs {
     /// Log level for devtrace's own messages: error, warn, info, debug, trace [default: info]
     #[arg(long, env = "DEVTRACE_LOG", value_name = "LEVEL")]
     pub log_level: Option<String>,
-    /// Another host name the API port may be addressed by (repeatable). Requests naming any other
-    /// host in Host or Origin are refused, against DNS rebinding; loopback names always work
+    /// Another host name (NAME, or NAME:PORT for one port only) every port may be addressed by,
+    /// and whose pages may call it (repeatable). Requests naming any other host in Host or
+    /// Origin are refused, against DNS rebinding; loopback names with the port's own number
+    /// always work
     #[arg(
         long = "allow-host",
         env = "DEVTRACE_ALLOW_HOSTS",

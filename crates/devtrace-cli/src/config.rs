@@ -46,6 +46,8 @@ pub struct PriceEntry {
     pub cache_read: Option<f64>,
     /// Defaults to the input price.
     pub cache_write: Option<f64>,
+    /// The 1-hour prompt cache's write price; defaults to `cache-write`.
+    pub cache_write_1h: Option<f64>,
 }
 
 /// The price table: the built-in one with the config file's `[prices]` applied.
@@ -58,6 +60,7 @@ pub fn prices(explicit: Option<&Path>) -> Result<devtrace_analyze::pricing::Pric
             ("output", Some(entry.output)),
             ("cache-read", entry.cache_read),
             ("cache-write", entry.cache_write),
+            ("cache-write-1h", entry.cache_write_1h),
         ] {
             if let Some(v) = value
                 && !(v.is_finite() && v >= 0.0)
@@ -73,6 +76,10 @@ pub fn prices(explicit: Option<&Path>) -> Result<devtrace_analyze::pricing::Pric
                 input: entry.input,
                 cache_read: entry.cache_read.unwrap_or(entry.input),
                 cache_write: entry.cache_write.unwrap_or(entry.input),
+                cache_write_1h: entry
+                    .cache_write_1h
+                    .or(entry.cache_write)
+                    .unwrap_or(entry.input),
                 output: entry.output,
             },
         );

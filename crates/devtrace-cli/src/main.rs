@@ -18,6 +18,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before any SQLite connection: the SQL tool's per-query heap cap needs its allocator.
+    devtrace_store::sql::memory::install();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

@@ -31,6 +31,8 @@ const PAGE: usize = 1_000;
 const SESSION_PAGE: usize = 200;
 /// Bytes of a blob per REST page (the API's largest).
 const BLOB_PAGE: usize = 4 * 1024 * 1024;
+/// Traces of one operation per request (the API's largest).
+const OPERATION_TRACES: usize = 100_000;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A devtrace server's store.
@@ -348,7 +350,12 @@ struct Page {
 
 /// `key=value` with the value percent-encoded.
 fn param(key: &str, value: &str) -> String {
-    let encoded: String = value
+    format!("{key}={}", encode(value))
+}
+
+/// `value` percent-encoded, every byte but the unreserved ones (also a path segment).
+fn encode(value: &str) -> String {
+    value
         .bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -356,8 +363,7 @@ fn param(key: &str, value: &str) -> String {
             }
             _ => format!("%{b:02X}"),
         })
-        .collect();
-    format!("{key}={encoded}")
+        .collect()
 }
 
 /// Stored data is already within every limit: decode it whole.
@@ -582,46 +588,44 @@ impl Store for RemoteStore {
         Ok(out)
     }
 
-    /// The API filters traces by span name; a service or kind in the filter is checked on the
-    /// candidates' spans, page by page, until `limit` traces match.
+    /// A name alone: `GET /api/v1/traces?operation=`; with a service or kind,
+    /// `GET /api/v1/operations/{name}/traces`, answered from the server's operation index in
+    /// one request (no trace is fetched to check its spans).
     fn traces_with_operation(
         &self,
         operation: &OperationFilter,
         since_unix_nano: Option<u64>,
         limit: usize,
     ) -> Result<Vec<TraceSummary>> {
-        let mut query = TraceQuery {
-            operation: Some(operation.name.clone()),
-            since_unix_nano,
-            limit,
-            ..Default::default()
-        };
         if operation.service.is_none() && operation.kind.is_none() {
-            return self.list_traces(&query);
+            return self.list_traces(&TraceQuery {
+                operation: Some(operation.name.clone()),
+                since_unix_nano,
+                limit,
+                ..Default::default()
+            });
         }
-        query.limit = limit.min(PAGE);
-        let mut found = Vec::new();
-        while found.len() < limit {
-            let page = self.list_traces(&query)?;
-            let Some(last) = page.last() else {
-                break;
-            };
-            query.after = Some(devtrace_store::TraceCursor::of(last));
-            for summary in page {
-                let Some(trace) = self.get_trace(summary.trace_id)? else {
-                    continue;
-                };
-                let spans = &trace.spans;
-                let matches = spans
-                    .spans
-                    .iter()
-                    .any(|span| operation.matches(&Operation::of(spans, span)));
-                if matches && found.len() < limit {
-                    found.push(summary);
-                }
-            }
+        #[derive(Deserialize)]
+        struct Traces {
+            traces: Vec<Row>,
         }
-        Ok(found)
+        let mut params = vec![format!("limit={}", limit.clamp(1, OPERATION_TRACES))];
+        if let Some(service) = &operation.service {
+            params.push(param("service", service));
+        }
+        if let Some(kind) = operation.kind {
+            params.push(param("kind", kind.as_str()));
+        }
+        if let Some(since) = since_unix_nano {
+            params.push(format!("since={since}"));
+        }
+        let path = format!(
+            "/api/v1/operations/{}/traces?{}",
+            encode(&operation.name),
+            params.join("&")
+        );
+        let traces: Traces = self.json(&path)?;
+        Ok(traces.traces.into_iter().map(TraceSummary::from).collect())
     }
 
     fn services(&self, since_unix_nano: Option<u64>) -> Result<Vec<ServiceSummary>> {

@@ -261,8 +261,8 @@ fn imported_events_and_metrics_show_as_a_session_with_the_agents_numbers() {
     let list = devtrace(dir.path(), &["sessions"]);
     assert_eq!(
         stdout(&list),
-        "START (UTC)          AGENT        PROJECT                        DURATION  TURNS  TOOLS    TOKENS       COST        LINES  ERRORS  FINDINGS  ID        TITLE\n\
-         2026-11-23 03:56:17  claude-code                                 420.0 ms      1      4      8560    $0.0321       +12/-3       4         1  215fdfde  Run the check and fix the build\n"
+        "START (UTC)          AGENT        PROJECT                        DURATION  TURNS  TOOLS    TOKENS  EST. COST       COST        LINES  ERRORS  FINDINGS  ID        TITLE\n\
+         2026-11-23 03:56:17  claude-code                                 420.0 ms      1      4      8560     $0.096    $0.0321       +12/-3       4         1  215fdfde  Run the check and fix the build\n"
     );
     let daily = devtrace(dir.path(), &["sessions", "--daily"]);
     assert_eq!(
@@ -317,4 +317,140 @@ fn an_otlp_metrics_document_of_every_kind_imports_instead_of_being_skipped() {
         stdout(&devtrace(dir.path(), &["sessions", "--daily"])),
         "no agent metrics stored: point an agent's telemetry here with `devtrace agent-setup claude-code|codex|gemini`\n"
     );
+}
+
+#[test]
+fn agent_setup_for_a_team_server_writes_the_token_as_each_agents_header_and_shows_it_masked() {
+    use std::os::unix::fs::PermissionsExt;
+    // A real token, made as `devtrace token create` makes them; it is shown by its public id.
+    let minted = devtrace_server::auth::token::mint(
+        devtrace_store::ProjectId::DEFAULT,
+        "agents",
+        &[devtrace_server::auth::Scope::Ingest],
+        0,
+        None,
+    )
+    .unwrap();
+    let token = minted.token.as_str();
+    let masked = format!("{}…", minted.stored.public_id);
+    assert!(
+        masked.starts_with("dtk_") && masked.chars().count() == 13,
+        "{masked}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+
+    // Claude Code: the standard OTLP headers variable, in the settings' env.
+    let claude = dir.path().join("claude.json");
+    let out = setup(
+        dir.path(),
+        &[
+            "claude-code",
+            "--yes",
+            "--token",
+            token,
+            "--file",
+            claude.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&claude).unwrap()).unwrap();
+    assert_eq!(
+        written["env"]["OTEL_EXPORTER_OTLP_HEADERS"],
+        format!("Authorization=Bearer {token}")
+    );
+    assert_eq!(
+        std::fs::metadata(&claude).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "a settings file holding a token is its owner's only"
+    );
+    let shown = stderr(&out);
+    assert!(
+        !shown.contains(token),
+        "the token is never printed: {shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "\"OTEL_EXPORTER_OTLP_HEADERS\": \"Authorization=Bearer {masked}\""
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("# The token is shown masked; --yes writes the real one (give it with --token or DEVTRACE_TOKEN).\n"),
+        "{shown}"
+    );
+
+    // Codex: `headers` on each of its exporters.
+    let codex = dir.path().join("config.toml");
+    let out = setup(
+        dir.path(),
+        &[
+            "codex",
+            "--yes",
+            "--token",
+            token,
+            "--file",
+            codex.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config: toml::Table = toml::from_str(&std::fs::read_to_string(&codex).unwrap()).unwrap();
+    for exporter in ["exporter", "trace_exporter", "metrics_exporter"] {
+        assert_eq!(
+            config["otel"][exporter]["otlp-http"]["headers"]["authorization"].as_str(),
+            Some(format!("Bearer {token}").as_str()),
+            "{exporter}"
+        );
+    }
+    assert!(!stderr(&out).contains(token));
+
+    // Gemini CLI: nothing in its settings can carry a header, so the export line is printed
+    // (masked) and the file holds no token.
+    let gemini = dir.path().join("gemini.json");
+    let out = setup(
+        dir.path(),
+        &[
+            "gemini",
+            "--yes",
+            "--token",
+            token,
+            "--file",
+            gemini.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "export OTEL_EXPORTER_OTLP_HEADERS=\"Authorization=Bearer {masked}\"\n"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!std::fs::read_to_string(&gemini).unwrap().contains("dtk_"));
+
+    // --print --json shows the masked form too.
+    let out = setup(
+        dir.path(),
+        &["claude-code", "--print", "--json", "--token", token],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains(token), "{text}");
+    assert!(
+        text.contains(&format!("Authorization=Bearer {masked}")),
+        "{text}"
+    );
+
+    // A token that is not devtrace's (a proxy's, say) is shown as "…" alone.
+    let out = setup(
+        dir.path(),
+        &[
+            "claude-code",
+            "--print",
+            "--token",
+            "proxy-secret-0123456789",
+        ],
+    );
+    let text = stdout(&out);
+    assert!(!text.contains("proxy-secret"), "{text}");
+    assert!(text.contains("\"Authorization=Bearer …\""), "{text}");
 }

@@ -199,3 +199,41 @@ fn the_fixed_program_saves_what_was_predicted() {
         "{transcript}"
     );
 }
+
+/// Without --data the demo never touches the user's store: a fresh temporary one, removed at
+/// the end; it says so, and that its clock is simulated.
+#[test]
+fn without_data_the_demo_uses_a_temporary_store_and_removes_it() {
+    let home = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["demo", "--runs", "2"])
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "120")
+        .env("HOME", home.path())
+        .env("TMPDIR", tmp.path())
+        .env_remove("DEVTRACE_DATA")
+        .env_remove("XDG_DATA_HOME")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.lines().next().unwrap(),
+        "devtrace demo: a fresh temporary store, removed at the end (--data DIR keeps the data); \
+         the clock is simulated: the 2 runs are laid out back to back, 20 s apart, ending now"
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.ends_with(
+            "\nthe demo's temporary store is removed; to keep the data and explore it, run\n  devtrace --data DIR demo\n"
+        ),
+        "{stdout}"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(
+        !home.path().join(".local/share/devtrace").exists(),
+        "the user's store was touched"
+    );
+}

@@ -204,3 +204,79 @@ fn spans_imported_again_are_stored_once() {
         (Some(4), Some(1), 4)
     );
 }
+
+/// A loopback proxy in front of `upstream` that keeps the request line of every request (the
+/// CLI's REST client opens one connection per request).
+fn counting_proxy(
+    upstream: std::net::SocketAddr,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let text = String::from_utf8_lossy(&head);
+            log.lock()
+                .unwrap()
+                .push(text.lines().next().unwrap_or_default().to_owned());
+            let mut server = std::net::TcpStream::connect(upstream).unwrap();
+            server.write_all(&head).unwrap();
+            let _ = std::io::copy(&mut server, &mut client);
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn a_servers_perf_of_one_service_and_kind_is_the_local_one_in_one_request() {
+    let dir = store();
+    let args = ["perf", CALL, "--service", "frontend", "--kind", "client"];
+    let here = ok(devtrace(dir.path(), &args));
+    // The proxy passes the client's Host (its own port) through, as a reverse proxy does: the
+    // server is told to answer to that name.
+    let server = common::start_server_with(dir.path(), &["--allow-host", "127.0.0.1"], &[]);
+    let (proxy, requests) = counting_proxy(server.api);
+    let there = std::process::Command::new(common::BIN)
+        .args(["--server", &format!("http://{proxy}")])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .env_remove("DEVTRACE_STORE")
+        .output()
+        .unwrap();
+    assert_eq!(ok(there), here);
+    let requests = requests.lock().unwrap().clone();
+    let asked: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.contains("/traces?") || r.contains("/otlp"))
+        .collect();
+    // One request finds the operation's traces; each of the 3 runs is then read once, to
+    // analyse it (no candidate is fetched to check its spans' service and kind).
+    assert_eq!(
+        asked
+            .iter()
+            .filter(|r| r
+                .starts_with("GET /api/v1/operations/%2Fshop.Checkout%2FPlaceOrder/traces?limit=")
+                && r.contains("&service=frontend&kind=client"))
+            .count(),
+        1,
+        "{requests:#?}"
+    );
+    assert_eq!(
+        asked.iter().filter(|r| r.contains("/otlp")).count(),
+        3,
+        "{requests:#?}"
+    );
+    assert_eq!(asked.len(), 4, "{requests:#?}");
+}

@@ -4,64 +4,14 @@
 
 mod common;
 
-use common::{devtrace, start_server_with, stderr, stdout};
+use common::{
+    devtrace, failing_sum_repository as repository, start_server_with, stderr, stdout,
+    sum_session_document as document,
+};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "T")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "T")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// A repository whose test fails; the commit and a patch that fixes it.
-fn repository(dir: &Path) -> (String, String) {
-    std::fs::create_dir_all(dir.join("test")).unwrap();
-    git(dir, &["init", "--quiet"]);
-    std::fs::write(dir.join("sum.js"), "module.exports = (a, b) => a - b;\n").unwrap();
-    std::fs::write(
-        dir.join("test/sum.test.js"),
-        "const test = require('node:test');\nconst assert = require('node:assert');\nconst sum = require('../sum.js');\ntest('adds', () => assert.strictEqual(sum(2, 3), 5));\ntest('adds zero', () => assert.strictEqual(sum(2, 0), 2));\n",
-    )
-    .unwrap();
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "--quiet", "-m", "sum"]);
-    let head = git(dir, &["rev-parse", "HEAD"]);
-    std::fs::write(dir.join("sum.js"), "module.exports = (a, b) => a + b;\n").unwrap();
-    let patch = git(dir, &["diff"]);
-    git(dir, &["checkout", "--quiet", "--", "."]);
-    (head, format!("{patch}\n"))
-}
-
-fn document(id: &str, repository: &Path, commit: &str, command: &str, patch: &str) -> Value {
-    json!({
-        "trace_id": id,
-        "version": "trace-1.0.0",
-        "task": {"description": "Make sum add", "repository": repository, "commit": commit, "test_command": command},
-        "events": [
-            {"t": "2026-01-05T10:00:00Z", "type": "terminal_command", "cmd": "node --test", "exit_code": 1},
-            {"t": "2026-01-05T10:00:10Z", "type": "file_opened", "file_path": "sum.js"},
-            {"t": "2026-01-05T10:00:20Z", "type": "edit", "file_path": "sum.js"},
-            {"t": "2026-01-05T10:00:30Z", "type": "terminal_command", "cmd": "node --test", "exit_code": 0}
-        ],
-        "artifacts": {"final_patch": patch}
-    })
-}
 
 struct Setup {
     dir: tempfile::TempDir,

@@ -85,6 +85,8 @@ fn the_sample_project_imports_once_and_lists_with_its_numbers() {
         ]
     );
     let orchestrator = &sessions[0];
+    // Counted per request (message id + request id) with its last usage.
+    assert_eq!(orchestrator["tokens"]["output"], 51_933);
     assert_eq!(orchestrator["agent"], "claude-code");
     assert_eq!(orchestrator["project"], "/path/to/Demo");
     assert_eq!(
@@ -455,6 +457,74 @@ fn trace_documents_import_validate_and_stay_idempotent() {
     );
 }
 
+/// A person's recorded session (`devtrace record`'s document) shows what they did — commands,
+/// edits, notes — the task, the final patch and the test results, not an agent's turns and
+/// tokens; the recorded text is escaped (text) or quoted (`--quote`-style faces such as MCP).
+#[test]
+fn a_recorded_session_shows_its_commands_task_patch_and_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc = trace_document();
+    doc["task"]["commit"] = json!("4b825dc642cb6eb9a060e54bf8d69288fbee4904");
+    doc["task"]["test_command"] = json!("go test ./...");
+    doc["developer"] = json!({"name": "dev-5f1c2a"});
+    let events = doc["events"].as_array_mut().unwrap();
+    events.push(json!({"t": "2025-06-14T11:00:09Z", "type": "edit", "file_path": "src/checkout.go",
+        "patch_unified": "--- a/src/checkout.go\n+++ b/src/checkout.go\n@@ -1 +1 @@\n-slow()\n+fast()\n"}));
+    events.push(
+        json!({"t": "2025-06-14T11:00:12Z", "type": "thought", "raw": "cache the \u{202e}rates"}),
+    );
+    events.push(json!({"t": "2025-06-14T11:00:20Z", "type": "terminal_command", "cmd": "go", "args": ["test", "./..."],
+        "exit_code": 0, "duration_ms": 700}));
+    doc["artifacts"] = json!({
+        "final_patch": "diff --git a/src/checkout.go b/src/checkout.go\n--- a/src/checkout.go\n+++ b/src/checkout.go\n@@ -1 +1 @@\n-slow()\n+fast()\n",
+        "test_results": {"command": "go test ./...", "exit_code": 0, "passed": 3, "failed": 0, "skipped": 1, "runner": "go-test", "duration_ms": 700}
+    });
+    let file = dir.path().join("recorded.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let imported = devtrace(dir.path(), &["import", file.to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+
+    let text = stdout(&devtrace(dir.path(), &["session", "show", "9f1c2d3e"]));
+    let header: Vec<&str> = text.lines().take(7).collect();
+    assert_eq!(
+        header,
+        [
+            "developer  Make checkout faster  https://github.com/acme/shop",
+            "session 9f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f  trace 9f1c2d3e4b5a4c6d8e7f0a1b2c3d4e5f  started 2025-06-14 11:00:01 UTC  19.70 s",
+            "2 commands (1 failed), 1 edit in 1 file, 1 note",
+            "task Make checkout faster",
+            "start commit 4b825dc642cb6eb9a060e54bf8d69288fbee4904, test command go test ./..., developer dev-5f1c2a",
+            "final patch: 1 file (+1 −1): src/checkout.go",
+            "tests: 3 passed, 0 failed, 1 skipped (go-test, exit code 0)",
+        ],
+        "{text}"
+    );
+    assert!(!text.contains("turns"), "{text}");
+    // The note's text, its right-to-left override shown as an escape.
+    assert!(text.contains("✓ thought cache the \\u202erates"), "{text}");
+    assert!(!text.contains('\u{202e}'), "{text}");
+
+    let overview = json_of(&devtrace(
+        dir.path(),
+        &["session", "show", "9f1c2d3e", "--json"],
+    ));
+    let recorded = &overview["recorded"];
+    assert_eq!(recorded["task"], "Make checkout faster");
+    assert_eq!(recorded["test_command"], "go test ./...");
+    assert_eq!(recorded["patch_files"], json!(["src/checkout.go"]));
+    assert_eq!(
+        (
+            recorded["lines_added"].as_u64(),
+            recorded["lines_removed"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(recorded["final_patch"], doc["artifacts"]["final_patch"]);
+    assert_eq!(recorded["final_patch_cut"], false);
+    assert_eq!(recorded["test_results"]["passed"], 3);
+    assert_eq!(recorded["test_results"]["runner"], "go-test");
+}
+
 #[test]
 fn otlp_imports_are_redacted() {
     let dir = tempfile::tempdir().unwrap();
@@ -822,6 +892,9 @@ fn every_session_detector_fires_on_a_transcript_and_none_on_its_near_misses() {
             "anti_pattern: 2 edits of files not read first, 2 refused by the tool (\"src/cart.js\")",
             "anti_pattern: edits abandoned by revert 1 time (\"git checkout -- src/cart.js\")",
             "anti_pattern: polled with sleep: 3 commands waited 15 s in all (e.g. \"sleep 5 && curl -sf localhost:3000/health\")",
+            // The cart.js read and the three package.json reads: four requests, one read each,
+            // none using what the one before returned.
+            "batchable_calls: 4 requests in a row each made one independent read-only call (\"Read\"): one request with parallel calls would have saved 3 round-trips and 63,936 context tokens re-read ($0.019)",
             "circular_edit: \"src/cart.js\" went back to an earlier version: 2 edits ended where they started",
             "environment_error: environment: command not found \"pnpm\", 1 failed action (e.g. \"pnpm install\")",
             "retry_loop: \"npm run lint\" failed 3 times in a row with no change in between: \"1:1  error  'items' is defined but never used  no-unused-vars\"",

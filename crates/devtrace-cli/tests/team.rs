@@ -1122,7 +1122,7 @@ fn the_remote_cli_prints_what_the_local_cli_prints() {
     let Some(store) = postgres() else { return };
     let data = tempfile::tempdir().unwrap();
     let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/claude-code/sample-project");
+        .join("../../tests/fixtures/claude-code/sample-project");
     for args in [
         vec!["--project", "web", "demo", "--runs", "4"],
         vec![
@@ -1171,7 +1171,7 @@ fn the_remote_cli_prints_what_the_local_cli_prints() {
         vec!["insights"],
         vec!["errors"],
         vec!["sessions"],
-        vec!["session", "show", "fe5e1c67"],
+        vec!["session", "show", "3f2a9b1c"],
         vec!["show", "ffff"],
     ] {
         let (here, there) = (local(&args), remote(&read, &args));
@@ -1302,95 +1302,162 @@ fn watch_reads_one_project_through_a_server_or_from_the_store() {
     );
 }
 
+/// A repository whose test fails, its commit, and a session document whose patch fixes it.
+fn qa_session(dir: &Path, id: &str) -> serde_json::Value {
+    let (head, patch) = common::failing_sum_repository(dir);
+    common::sum_session_document(id, dir, &head, "node --test", &patch)
+}
+
+/// GET with a bearer token, as JSON.
+fn get_json(addr: SocketAddr, path: &str, token: &str) -> (u16, serde_json::Value) {
+    let reply = http(addr, "GET", path, &[("Authorization", &bearer(token))], b"");
+    let value = serde_json::from_str(&reply.body).unwrap_or(serde_json::Value::Null);
+    (reply.status, value)
+}
+
+/// QA on a team server: the queue is in PostgreSQL. A session uploaded to one node (`--qa`,
+/// no workers) is checked by the workers of another, in the session's project; `qa run
+/// --wait` on the store queues a job a node's worker runs; another project sees none of it.
 #[test]
-fn qa_on_postgres_says_it_needs_the_embedded_store() {
+fn qa_runs_on_postgres_through_the_workers_of_any_node() {
     let Some(store) = postgres() else { return };
-    let data = tempfile::tempdir().unwrap();
+    assert!(
+        Command::new("bwrap").arg("--version").output().is_ok(),
+        "this test needs bubblewrap: apt-get install bubblewrap (scripts/test installs it)"
+    );
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let session = "d0000000-0000-4000-8000-00000000000d";
+    let doc = qa_session(&dir.path().join("repo"), session);
     let (ingest, _) = make_token(&store, "web", "ingest", "ci", None);
     let (read, _) = make_token(&store, "web", "read", "dashboards", None);
     let (qa, _) = make_token(&store, "web", "qa", "checker", None);
-    let node = Node::start(&store, &data.path().join("node"), &[]);
-    let session = "123e4567-e89b-12d3-a456-426614174000";
+    let (outsider, _) = make_token(&store, "other", "read,qa", "them", None);
+    let front = Node::start(
+        &store,
+        &dir.path().join("front"),
+        &["--qa", "--qa-workers", "0"],
+    );
+    let worker = Node::start(&store, &dir.path().join("worker"), &["--qa-workers", "2"]);
     let sent = http(
-        node.api,
+        front.api,
         "POST",
         "/api/v1/sessions",
         &[
             ("Content-Type", "application/json"),
             ("Authorization", &bearer(&ingest)),
         ],
-        session_document(session).as_bytes(),
+        doc.to_string().as_bytes(),
     );
     assert_eq!(sent.status, 201, "{}", sent.body);
 
-    // Starting, cancelling and retrying jobs takes the qa scope; reading takes read.
-    let run = format!("/api/v1/sessions/{session}/qa");
-    for (method, path, token, status) in [
-        ("POST", run.as_str(), &ingest, 403),
-        ("POST", run.as_str(), &read, 403),
-        ("POST", "/api/v1/qa/jobs/1/cancel", &read, 403),
-        ("POST", "/api/v1/qa/jobs/1/retry", &read, 403),
-        ("POST", run.as_str(), &qa, 501),
-        ("POST", "/api/v1/qa/jobs/1/retry", &qa, 501),
-        ("GET", "/api/v1/qa/jobs", &read, 501),
-    ] {
-        let reply = http(
-            node.api,
-            method,
-            path,
-            &[
-                ("Content-Type", "application/json"),
-                ("Authorization", &bearer(token)),
-            ],
-            b"",
-        );
-        assert_eq!(reply.status, status, "{method} {path}: {}", reply.body);
-        if status == 501 {
-            assert!(
-                reply.body.contains("QA needs the embedded store for now"),
-                "{method} {path}: {}",
-                reply.body
-            );
+    // Queued on upload by the front node, run by the other node's worker.
+    let page = format!("/api/v1/sessions/{session}/qa");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let qa_page = loop {
+        let (status, value) = get_json(front.api, &page, &read);
+        assert_eq!(status, 200, "{value}");
+        if value["jobs"][0]["state"] == "done" && value["jobs"][0]["written_to_session"] == true {
+            break value;
         }
-    }
-    // The session's page still reads: no jobs.
-    let page = http(
-        node.api,
-        "GET",
-        &run,
-        &[("Authorization", &bearer(&read))],
-        b"",
-    );
-    assert_eq!(page.status, 200, "{}", page.body);
-
-    // The CLI and `serve --qa` say the same before doing anything.
-    let status = cli(&store, &["qa", "status"]);
-    assert!(!status.status.success());
-    let said = String::from_utf8_lossy(&status.stderr);
+        assert!(
+            Instant::now() < deadline,
+            "the job did not finish: {value}\nworker: {}",
+            worker.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let job = &qa_page["jobs"][0];
+    assert_eq!(job["verdict"], "resolved", "{qa_page}");
     assert!(
-        said.contains("QA needs the embedded store for now") && !said.contains(":devtrace@"),
-        "{said}"
+        job["worker"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(":{}:", worker.child.id())),
+        "run by the worker node: {job}"
     );
-    let serve = Command::new(BIN)
-        .args(["serve", "--qa", "--store", &store, "--data"])
-        .arg(data.path().join("other"))
+    let (_, jobs) = get_json(worker.api, "/api/v1/qa/jobs", &read);
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1, "{jobs}");
+
+    // Another project's token sees neither the session nor its jobs, and cannot queue it.
+    let (status, _) = get_json(front.api, &page, &outsider);
+    assert_eq!(status, 404);
+    let (_, theirs) = get_json(worker.api, "/api/v1/qa/jobs", &outsider);
+    assert_eq!(theirs["jobs"], serde_json::json!([]), "{theirs}");
+    let queued = http(
+        front.api,
+        "POST",
+        &page,
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &bearer(&outsider)),
+        ],
+        b"{}",
+    );
+    assert_eq!(queued.status, 404, "{}", queued.body);
+
+    // The qa scope queues a job over REST (a retry of a checked session: a new job).
+    let queued = http(
+        front.api,
+        "POST",
+        &page,
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &bearer(&qa)),
+        ],
+        b"{}",
+    );
+    assert_eq!(queued.status, 202, "{}", queued.body);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (_, jobs) = get_json(front.api, "/api/v1/qa/jobs", &read);
+        let jobs = jobs["jobs"].as_array().cloned().unwrap_or_default();
+        if jobs.len() == 2 && jobs.iter().all(|j| j["state"] == "done") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second job did not finish: {jobs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // `qa run --wait` on the store, in the project: a node's worker takes the job (or, when it
+    // is still queued a few seconds later, this command runs it); the result is the same.
+    let output = Command::new(BIN)
         .args([
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
+            "qa", "run", "d0000000", "--wait", "--json", "--store", &store,
         ])
-        .env_remove("DEVTRACE_STORE")
-        .stdin(Stdio::null())
+        .args(["--project", "web", "--data"])
+        .arg(dir.path().join("cli"))
+        .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    assert!(!serve.status.success());
-    let said = String::from_utf8_lossy(&serve.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shown["jobs"][0]["verdict"], "resolved", "{shown}");
+    let status = cli(&store, &["qa", "status", "--json", "--project", "web"]);
     assert!(
-        said.contains("--qa: QA needs the embedded store for now"),
-        "{said}"
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["counts"]["done"], 3, "{status}");
+    let elsewhere = cli(&store, &["qa", "status", "--json", "--project", "other"]);
+    let elsewhere: serde_json::Value = serde_json::from_slice(&elsewhere.stdout).unwrap();
+    assert_eq!(elsewhere["jobs"], serde_json::json!([]), "{elsewhere}");
+    // The result was written into the session, in its project, once per job.
+    let shown = cli(&store, &["show", "d0000000", "--json", "--project", "web"]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert_eq!(
+        text.matches("\"qa resolved\"").count(),
+        3,
+        "one qa span a job"
     );
 }
 

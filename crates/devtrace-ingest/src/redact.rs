@@ -4,12 +4,15 @@
 //! The rules are data: `redaction_rules.json` beside this file is the canonical list, shared
 //! byte for byte with the Python helpers (`sdk/python/devtrace/redaction_rules.json`), so
 //! "redacted by the same rules as the server" is literally true. Each rule has a name and a
-//! pattern; rules apply in file order to every string value; a match becomes
-//! `[REDACTED:<name>]`, or, when the pattern has a named group `secret`, only that group does
-//! (the scheme and user of a URL stay readable). A match that is already a marker is left
-//! alone, so a token inside a URL keeps the more specific marker of the rule that found it
-//! first. Users can add rules of the same shape, and switching redaction off is an explicit
-//! choice.
+//! pattern; rules apply in file order to every string value, every bytes value, attribute and
+//! JSON object keys, span, event and scope names; a match becomes `[REDACTED:<name>]`, or,
+//! when the pattern has a named group `secret`, only that group does (the scheme and user of a
+//! URL stay readable). A match in which the `secret` group takes no part is a look-alike the
+//! rule names in order to leave it alone (`https://bob@github.com` is a URL's user, not an
+//! e-mail address). A match that is already a marker is left alone, so a token inside a URL
+//! keeps the more specific marker of the rule that found it first. Users can add rules of the
+//! same shape, and switching redaction off is an explicit choice. docs/RELIABILITY.md
+//! ("Redaction") lists the formats and the corpus counts.
 //!
 //! Patterns are compiled for bytes with ASCII semantics (`\b`, `\w`, `\s`, `(?i)` ASCII-only),
 //! which keeps matching on the fast DFA path whatever the text contains. Against Python's
@@ -20,7 +23,7 @@
 //! match is skipped outright; the rest go through one pass of a combined automaton of every
 //! rule ([`regex::bytes::RegexSet`]), and only the rules it reports are run.
 
-use devtrace_model::{AnyValue, KeyValue, LogBatch, SpanBatch};
+use devtrace_model::{AnyValue, KeyValue, LogBatch, Scope, SpanBatch};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -69,28 +72,37 @@ impl RulesFile {
 }
 
 struct Rule {
-    name: String,
     regex: Regex,
     marker: Vec<u8>,
     secret_group: Option<usize>,
 }
 
+/// The compiled automata: built on first use, so a process that never redacts anything (e.g.
+/// `devtrace run` around a command that emits no telemetry) never pays for compiling them.
+struct Compiled {
+    rules: Vec<Rule>,
+    set: RegexSet,
+}
+
 /// Applies redaction rules to values. Cheap to share (`Arc`) and to call from many threads.
 pub struct Redactor {
-    rules: Vec<Rule>,
-    set: Option<RegexSet>,
+    /// Each rule's name and pattern, validated (parsed, non-empty) when the redactor is made.
+    specs: Vec<(String, String)>,
+    compiled: std::sync::OnceLock<Result<Compiled, String>>,
     /// No rule can match fewer bytes than this.
     min_len: usize,
 }
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.rules.iter().map(|r| r.name.as_str()).collect();
+        let names: Vec<&str> = self.rule_names().collect();
         f.debug_struct("Redactor").field("rules", &names).finish()
     }
 }
 
-fn compile(spec: &RuleSpec) -> Result<(Rule, usize), RedactionError> {
+/// Checks a rule (its name, that its pattern parses and cannot match nothing); returns the
+/// fewest bytes it can match.
+fn validate(spec: &RuleSpec) -> Result<usize, RedactionError> {
     let error = |message: String| RedactionError::Rule {
         name: spec.name.clone(),
         message,
@@ -117,22 +129,22 @@ fn compile(spec: &RuleSpec) -> Result<(Rule, usize), RedactionError> {
             "the pattern can match an empty string; it must match at least one character".into(),
         ));
     }
-    let regex = RegexBuilder::new(&spec.pattern)
+    Ok(min_len)
+}
+
+fn compile(name: &str, pattern: &str) -> Result<Rule, String> {
+    let regex = RegexBuilder::new(pattern)
         .unicode(false)
         .build()
-        .map_err(|e| error(format!("invalid pattern: {e}")))?;
+        .map_err(|e| format!("rule {name}: invalid pattern: {e}"))?;
     let secret_group = regex
         .capture_names()
         .position(|name| name == Some("secret"));
-    Ok((
-        Rule {
-            name: spec.name.clone(),
-            marker: format!("[REDACTED:{}]", spec.name).into_bytes(),
-            regex,
-            secret_group,
-        },
-        min_len,
-    ))
+    Ok(Rule {
+        marker: format!("[REDACTED:{name}]").into_bytes(),
+        regex,
+        secret_group,
+    })
 }
 
 impl Redactor {
@@ -151,34 +163,21 @@ impl Redactor {
     pub fn from_rules<'a>(
         specs: impl IntoIterator<Item = &'a RuleSpec>,
     ) -> Result<Self, RedactionError> {
-        let mut rules = Vec::new();
+        let mut rules: Vec<(String, String)> = Vec::new();
         let mut min_len = usize::MAX;
-        let mut patterns = Vec::new();
         for spec in specs {
-            if rules.iter().any(|r: &Rule| r.name == spec.name) {
+            if rules.iter().any(|(name, _)| *name == spec.name) {
                 return Err(RedactionError::Rule {
                     name: spec.name.clone(),
                     message: "a rule with this name already exists".into(),
                 });
             }
-            let (rule, len) = compile(spec)?;
-            min_len = min_len.min(len);
-            patterns.push(spec.pattern.clone());
-            rules.push(rule);
+            min_len = min_len.min(validate(spec)?);
+            rules.push((spec.name.clone(), spec.pattern.clone()));
         }
-        let set = if rules.is_empty() {
-            None
-        } else {
-            Some(
-                RegexSetBuilder::new(&patterns)
-                    .unicode(false)
-                    .build()
-                    .map_err(|e| RedactionError::File(e.to_string()))?,
-            )
-        };
         Ok(Self {
-            rules,
-            set,
+            specs: rules,
+            compiled: std::sync::OnceLock::new(),
             min_len,
         })
     }
@@ -186,49 +185,92 @@ impl Redactor {
     /// Redacts nothing: the explicit opt-out.
     pub fn disabled() -> Self {
         Self {
-            rules: Vec::new(),
-            set: None,
+            specs: Vec::new(),
+            compiled: std::sync::OnceLock::new(),
             min_len: usize::MAX,
         }
     }
 
     pub fn is_enabled(&self) -> bool {
-        !self.rules.is_empty()
+        !self.specs.is_empty()
     }
 
     pub fn rule_names(&self) -> impl Iterator<Item = &str> {
-        self.rules.iter().map(|r| r.name.as_str())
+        self.specs.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// Builds every rule's automaton and the set now (they are otherwise built on first use);
+    /// an error names the rule whose pattern does not compile.
+    pub fn compile_now(&self) -> Result<(), RedactionError> {
+        match self.compiled() {
+            Ok(_) => Ok(()),
+            Err(message) => Err(RedactionError::File(message.clone())),
+        }
+    }
+
+    fn compiled(&self) -> &Result<Compiled, String> {
+        self.compiled.get_or_init(|| {
+            let rules = self
+                .specs
+                .iter()
+                .map(|(name, pattern)| compile(name, pattern))
+                .collect::<Result<Vec<_>, _>>()?;
+            let set = RegexSetBuilder::new(self.specs.iter().map(|(_, p)| p))
+                .unicode(false)
+                .build()
+                .map_err(|e| e.to_string())?;
+            Ok(Compiled { rules, set })
+        })
     }
 
     /// The text with every rule applied in order; borrowed when nothing matched.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let Some(set) = &self.set else {
-            return Cow::Borrowed(text);
+        match self.redact_raw(text.as_bytes()) {
+            None => Cow::Borrowed(text),
+            Some(current) => Cow::Owned(match String::from_utf8(current) {
+                Ok(text) => text,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            }),
+        }
+    }
+
+    /// Bytes (an OTLP `bytes` value, a payload recorded raw) with every rule applied in order,
+    /// or `None` when nothing matched. The rules see the bytes as they are: text in any
+    /// ASCII-compatible encoding is redacted, other bytes pass through untouched.
+    pub fn redact_bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        self.redact_raw(bytes)
+    }
+
+    fn redact_raw(&self, text: &[u8]) -> Option<Vec<u8>> {
+        if self.specs.is_empty() || text.len() < self.min_len {
+            return None;
+        }
+        let Compiled { rules, set } = match self.compiled() {
+            Ok(compiled) => compiled,
+            // A pattern that parsed but cannot be built (beyond the size limits): nothing
+            // passes unredacted.
+            Err(_) => return Some(b"[REDACTED:uncompiled-rules]".to_vec()),
         };
-        if text.len() < self.min_len {
-            return Cow::Borrowed(text);
-        }
-        let mut matching = set.matches(text.as_bytes());
+        let mut matching = set.matches(text);
         if !matching.matched_any() {
-            return Cow::Borrowed(text);
+            return None;
         }
-        let mut current: Vec<u8> = text.as_bytes().to_vec();
+        let mut current: Vec<u8> = text.to_vec();
+        let mut changed = false;
         let mut index = 0;
-        while index < self.rules.len() {
+        while index < rules.len() {
             if matching.matched(index)
-                && let Some(replaced) = self.rules[index].apply(&current)
+                && let Some(replaced) = rules[index].apply(&current)
             {
                 current = replaced;
+                changed = true;
                 // Later rules see the text as it is now, exactly as applying every rule in
                 // turn would.
                 matching = set.matches(&current);
             }
             index += 1;
         }
-        Cow::Owned(match String::from_utf8(current) {
-            Ok(text) => text,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        })
+        changed.then_some(current)
     }
 
     /// Redacts `text` in place; true when it changed.
@@ -242,26 +284,43 @@ impl Redactor {
         }
     }
 
-    /// Every string inside an attribute value (arrays and maps included); returns how many
-    /// values changed.
+    /// Every string and bytes value inside an attribute value (arrays and maps, their keys
+    /// included); returns how many values changed.
     pub fn redact_value(&self, value: &mut AnyValue) -> u64 {
         match value {
             AnyValue::String(text) => u64::from(self.redact_string(text)),
+            AnyValue::Bytes(bytes) => match self.redact_bytes(bytes) {
+                Some(new) => {
+                    *bytes = new;
+                    1
+                }
+                None => 0,
+            },
             AnyValue::Array(items) => items.iter_mut().map(|v| self.redact_value(v)).sum(),
             AnyValue::KvList(pairs) => self.redact_attributes(pairs),
             _ => 0,
         }
     }
 
+    /// Keys and values of attributes: a key is data as much as a value is (a map keyed by
+    /// tokens, a header name that carries one).
     pub fn redact_attributes(&self, attributes: &mut [KeyValue]) -> u64 {
         attributes
             .iter_mut()
-            .map(|kv| self.redact_value(&mut kv.value))
+            .map(|kv| u64::from(self.redact_string(&mut kv.key)) + self.redact_value(&mut kv.value))
             .sum()
     }
 
-    /// Span names, status messages and every string attribute of spans, events, links,
-    /// resources and scopes. Returns how many values changed.
+    /// A scope's name, version and attributes.
+    fn redact_scope(&self, scope: &mut Scope) -> u64 {
+        u64::from(self.redact_string(&mut scope.name))
+            + u64::from(self.redact_string(&mut scope.version))
+            + self.redact_attributes(&mut scope.attributes)
+    }
+
+    /// Span names, status messages, scope names and versions, and every string and bytes
+    /// attribute (keys included) of spans, events, links, resources and scopes. Returns how
+    /// many values changed.
     pub fn redact_spans(&self, batch: &mut SpanBatch) -> u64 {
         if !self.is_enabled() {
             return 0;
@@ -271,24 +330,27 @@ impl Redactor {
             changed += self.redact_attributes(&mut resource.attributes);
         }
         for scope in &mut batch.scopes {
-            changed += self.redact_attributes(&mut scope.attributes);
+            changed += self.redact_scope(scope);
         }
         for span in &mut batch.spans {
             changed += u64::from(self.redact_string(&mut span.name));
             changed += u64::from(self.redact_string(&mut span.status.message));
+            changed += u64::from(self.redact_string(&mut span.trace_state));
             changed += self.redact_attributes(&mut span.attributes);
             for event in &mut span.events {
                 changed += u64::from(self.redact_string(&mut event.name));
                 changed += self.redact_attributes(&mut event.attributes);
             }
             for link in &mut span.links {
+                changed += u64::from(self.redact_string(&mut link.trace_state));
                 changed += self.redact_attributes(&mut link.attributes);
             }
         }
         changed
     }
 
-    /// Log bodies and every string attribute of records, resources and scopes.
+    /// Log bodies, event names, severity texts, scope names and versions, and every string and
+    /// bytes attribute (keys included) of records, resources and scopes.
     pub fn redact_logs(&self, batch: &mut LogBatch) -> u64 {
         if !self.is_enabled() {
             return 0;
@@ -298,17 +360,20 @@ impl Redactor {
             changed += self.redact_attributes(&mut resource.attributes);
         }
         for scope in &mut batch.scopes {
-            changed += self.redact_attributes(&mut scope.attributes);
+            changed += self.redact_scope(scope);
         }
         for log in &mut batch.logs {
             changed += self.redact_value(&mut log.body);
             changed += self.redact_attributes(&mut log.attributes);
             changed += u64::from(self.redact_string(&mut log.severity_text));
+            changed += u64::from(self.redact_string(&mut log.event_name));
         }
         changed
     }
 
-    /// Every string in a JSON document (keys are names, not data, and stay).
+    /// Every string in a JSON document, object keys included (a key can be a token or an
+    /// address as well as a name). A key that redacts to one already in the object keeps its
+    /// value under the marker followed by `#2`, `#3`…, so no value is lost.
     pub fn redact_json(&self, value: &mut serde_json::Value) -> u64 {
         if !self.is_enabled() {
             return 0;
@@ -316,10 +381,58 @@ impl Redactor {
         match value {
             serde_json::Value::String(text) => u64::from(self.redact_string(text)),
             serde_json::Value::Array(items) => items.iter_mut().map(|v| self.redact_json(v)).sum(),
-            serde_json::Value::Object(map) => map.values_mut().map(|v| self.redact_json(v)).sum(),
+            serde_json::Value::Object(map) => {
+                let mut changed: u64 = map.values_mut().map(|v| self.redact_json(v)).sum();
+                let keys_change = map
+                    .keys()
+                    .any(|key| matches!(self.redact(key), Cow::Owned(_)));
+                if keys_change {
+                    let old = std::mem::take(map);
+                    for (key, item) in old {
+                        let mut key = match self.redact(&key) {
+                            Cow::Borrowed(_) => key,
+                            Cow::Owned(new) => {
+                                changed += 1;
+                                new
+                            }
+                        };
+                        if map.contains_key(&key) {
+                            let base = key.clone();
+                            let mut n = 2;
+                            while map.contains_key(&key) {
+                                key = format!("{base}#{n}");
+                                n += 1;
+                            }
+                        }
+                        map.insert(key, item);
+                    }
+                }
+                changed
+            }
             _ => 0,
         }
     }
+}
+
+/// Where the markers of earlier rules are in `text`.
+fn marker_ranges(text: &[u8]) -> Vec<std::ops::Range<usize>> {
+    const OPEN: &[u8] = b"[REDACTED:";
+    let mut ranges = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text[from..]
+        .windows(OPEN.len())
+        .position(|w| w == OPEN)
+        .map(|p| p + from)
+    {
+        match text[at..].iter().position(|&b| b == b']') {
+            Some(close) if is_marker(&text[at..=at + close]) => {
+                ranges.push(at..at + close + 1);
+                from = at + close + 1;
+            }
+            _ => from = at + 1,
+        }
+    }
+    ranges
 }
 
 /// `[REDACTED:<name>]`, exactly.
@@ -341,15 +454,30 @@ impl Rule {
         let mut out: Vec<u8> = Vec::with_capacity(text.len());
         let mut copied = 0;
         let mut any = false;
+        let markers = marker_ranges(text);
         for captures in self.regex.captures_iter(text) {
             let whole = captures.get(0).expect("group 0 always participates");
-            let target = self
-                .secret_group
-                .and_then(|group| captures.get(group))
-                .unwrap_or(whole);
+            // A rule with a `secret` group redacts only that group; a match in which the
+            // group does not take part is a look-alike the rule recognises in order to leave
+            // it alone (the user of `https://bob@github.com` is not an e-mail address).
+            let target = match self.secret_group {
+                Some(group) => match captures.get(group) {
+                    Some(target) => target,
+                    None => continue,
+                },
+                None => whole,
+            };
             // Already a marker (a token inside a URL or an assignment that an earlier, more
             // specific rule replaced): keep the more specific marker.
             if target.is_empty() || is_marker(target.as_bytes()) {
+                continue;
+            }
+            // Part of a marker, or a marker and more (`--user X=[REDACTED:env_secret]` read as
+            // user:password): redacting it would change an already redacted text again.
+            if markers
+                .iter()
+                .any(|m| target.start() < m.end && m.start < target.end())
+            {
                 continue;
             }
             any = true;
@@ -385,7 +513,7 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), names.len());
-        assert!(names.len() >= 30, "{} rules", names.len());
+        assert!(names.len() >= 60, "{} rules", names.len());
     }
 
     #[test]
@@ -440,6 +568,70 @@ mod tests {
         assert_eq!(extra.redact("see TICKET-1234"), "see [REDACTED:ticket]");
         let file = RulesFile::parse("{\"version\": 2, \"rules\": []}").unwrap_err();
         assert!(file.to_string().contains("version 2"), "{file}");
+    }
+
+    #[test]
+    fn keys_bytes_scope_names_and_event_names_are_redacted_too() {
+        use devtrace_model::{LogRecord, Resource};
+        let redactor = Redactor::builtin();
+        let mut logs = LogBatch {
+            resources: vec![Resource::default()],
+            scopes: vec![Scope {
+                name: "notify ops@example.com".into(),
+                version: "1.0".into(),
+                ..Scope::default()
+            }],
+            logs: vec![LogRecord {
+                event_name: "login by ops@example.com".into(),
+                body: AnyValue::Bytes(b"DB_PASSWORD=hunter2hunter2\n\xff\xfe".to_vec()),
+                attributes: vec![KeyValue::new(
+                    "contact:ops@example.com",
+                    AnyValue::KvList(vec![KeyValue::new("jane@example.org", 1i64)]),
+                )],
+                ..LogRecord::default()
+            }],
+        };
+        assert_eq!(redactor.redact_logs(&mut logs), 5);
+        assert_eq!(logs.scopes[0].name, "notify [REDACTED:email]");
+        let log = &logs.logs[0];
+        assert_eq!(log.event_name, "login by [REDACTED:email]");
+        assert_eq!(
+            log.body,
+            AnyValue::Bytes(b"DB_PASSWORD=[REDACTED:env_secret]\n\xff\xfe".to_vec())
+        );
+        assert_eq!(log.attributes[0].key, "contact:[REDACTED:email]");
+        assert_eq!(
+            log.attributes[0].value,
+            AnyValue::KvList(vec![KeyValue::new("[REDACTED:email]", 1i64)])
+        );
+    }
+
+    #[test]
+    fn json_keys_are_redacted_without_losing_a_value() {
+        let redactor = Redactor::builtin();
+        let mut value = serde_json::json!({
+            "ana@example.com": 1,
+            "bob@example.com": 2,
+            "note": "mail ana@example.com",
+        });
+        assert_eq!(redactor.redact_json(&mut value), 3);
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "[REDACTED:email]": 1,
+                "[REDACTED:email]#2": 2,
+                "note": "mail [REDACTED:email]",
+            })
+        );
+    }
+
+    #[test]
+    fn a_url_user_is_not_an_email_address() {
+        let redactor = Redactor::builtin();
+        assert_eq!(
+            redactor.redact("https://bob@github.com/o/r and bob@github.com"),
+            "https://bob@github.com/o/r and [REDACTED:email]"
+        );
     }
 
     #[test]

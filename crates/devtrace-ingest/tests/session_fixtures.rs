@@ -1,5 +1,10 @@
-//! The session importers against real transcripts (../shared/fixtures: Claude Code 1.0.98 and
-//! 1.0.108, a Codex 0.77 rollout) and synthetic ones of our own (tests/fixtures/sessions).
+//! The session importers against transcripts of our own, in the real formats: the synthetic
+//! Claude Code sample project of the repository's tests/fixtures/claude-code (written, and its
+//! numbers counted, by generate.py there) and tests/fixtures/sessions here; and, as the extra
+//! conformance set, against the real third-party transcripts (Claude Code 1.0.98 and 1.0.108, a
+//! Codex 0.77 rollout) in the directory `DEVTRACE_EXTERNAL_FIXTURES` names — those tests are
+//! ignored unless asked for (`cargo test -p devtrace-ingest --test session_fixtures --
+//! --ignored`; scripts/test does that when the variable is set).
 //!
 //! Expected numbers were counted independently from the files (message ids, tool_use blocks,
 //! is_error results), not taken from the importer's output.
@@ -18,8 +23,23 @@ const FE5E: &str = "fe5e1c6753e7486281aed0e013e3270b";
 const C5C0: &str = "5c0375b457a54f26b12dd022ee4e51b7";
 const A1AF: &str = "1af7fc5e845544149ccd011d40f70b2a";
 
+/// The synthetic sample project's sessions (tests/fixtures/claude-code/generate.py).
+const ORCH: &str = "3f2a9b1c5d7e4f809a1b2c3d4e5f6a7b";
+const UPDATE: &str = "7c4d1e2f3a5b4c6d8e7f0a1b2c3d4e5f";
+const INIT: &str = "9e8f7a6b5c4d4e3f9a2b1c0d9e8f7a6b";
+const ORCH_FILE: &str = "3f2a9b1c-5d7e-4f80-9a1b-2c3d4e5f6a7b.jsonl";
+
+/// The third-party fixtures (with their licences), outside the repository.
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+    let dir = std::env::var_os("DEVTRACE_EXTERNAL_FIXTURES").unwrap_or_else(|| {
+        panic!("set DEVTRACE_EXTERNAL_FIXTURES to the third-party fixtures directory")
+    });
+    PathBuf::from(dir)
+}
+
+/// The synthetic Claude Code sample project of the repository.
+fn own_sample_project_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/claude-code/sample-project")
 }
 
 fn own_fixture(name: &str) -> PathBuf {
@@ -81,9 +101,16 @@ fn import_claude(stored: &mut Stored, file: &Path) -> ReadSummary {
 }
 
 fn sample_project() -> Stored {
+    import_project(&fixtures().join("claude-code/sample-project"))
+}
+
+fn own_sample_project() -> Stored {
+    import_project(&own_sample_project_dir())
+}
+
+fn import_project(dir: &Path) -> Stored {
     let mut stored = Stored::default();
-    let dir = fixtures().join("claude-code/sample-project");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -102,6 +129,7 @@ fn sample_project() -> Stored {
 }
 
 #[test]
+#[ignore = "third-party transcripts: set DEVTRACE_EXTERNAL_FIXTURES and pass --ignored"]
 fn the_claude_code_sample_project_imports_with_its_real_numbers() {
     let stored = sample_project();
     assert_eq!(
@@ -155,6 +183,7 @@ fn the_claude_code_sample_project_imports_with_its_real_numbers() {
 }
 
 #[test]
+#[ignore = "third-party transcripts: set DEVTRACE_EXTERNAL_FIXTURES and pass --ignored"]
 fn sub_agents_hang_under_the_task_call_that_started_them() {
     let stored = sample_project();
     let trace = stored.trace(FE5E);
@@ -208,6 +237,7 @@ fn sub_agents_hang_under_the_task_call_that_started_them() {
 }
 
 #[test]
+#[ignore = "third-party transcripts: set DEVTRACE_EXTERNAL_FIXTURES and pass --ignored"]
 fn edits_reads_and_commands_carry_what_the_detectors_need() {
     let stored = sample_project();
     let trace = stored.trace(FE5E);
@@ -264,6 +294,7 @@ fn edits_reads_and_commands_carry_what_the_detectors_need() {
 }
 
 #[test]
+#[ignore = "third-party transcripts: set DEVTRACE_EXTERNAL_FIXTURES and pass --ignored"]
 fn the_edge_cases_import_without_error_and_report_the_broken_lines() {
     let mut stored = Stored::default();
     let dir = fixtures().join("claude-code/edge-cases");
@@ -315,6 +346,7 @@ fn import_codex(stored: &mut Stored, file: &Path) -> ReadSummary {
 }
 
 #[test]
+#[ignore = "third-party transcripts: set DEVTRACE_EXTERNAL_FIXTURES and pass --ignored"]
 fn the_codex_sample_imports() {
     let mut stored = Stored::default();
     let summary = import_codex(
@@ -421,6 +453,7 @@ fn import_claude_in_two(file: &Path, split_after_lines: usize) -> (Stored, u64, 
 }
 
 #[test]
+#[ignore = "third-party transcripts: set DEVTRACE_EXTERNAL_FIXTURES and pass --ignored"]
 fn a_transcript_imported_in_pieces_equals_one_imported_whole() {
     let file =
         fixtures().join("claude-code/sample-project/fe5e1c67-53e7-4862-81ae-d0e013e3270b.jsonl");
@@ -442,6 +475,7 @@ fn a_transcript_imported_in_pieces_equals_one_imported_whole() {
 }
 
 #[test]
+#[ignore = "third-party transcripts: set DEVTRACE_EXTERNAL_FIXTURES and pass --ignored"]
 fn hook_events_and_the_transcript_land_on_the_same_spans() {
     let file =
         fixtures().join("claude-code/sample-project/fe5e1c67-53e7-4862-81ae-d0e013e3270b.jsonl");
@@ -507,4 +541,296 @@ fn hook_events_and_the_transcript_land_on_the_same_spans() {
     // Bad hook input is refused with a reason.
     let error = hook_event("{\"hook_event_name\": \"Stop\"}", t0, redactor()).unwrap_err();
     assert!(error.contains("session_id"), "{error}");
+}
+
+// The same behaviours on the repository's own synthetic sample project (always run). Its
+// numbers are those generate.py prints, counted while it writes the lines.
+
+#[test]
+fn the_own_sample_project_imports_with_its_numbers() {
+    let stored = own_sample_project();
+    assert_eq!(
+        stored.0.len(),
+        3,
+        "three sessions (the agent-* files belong to 7c4d1e2f)"
+    );
+
+    let orchestrator = stored.facts(ORCH);
+    assert_eq!(orchestrator.agent, "claude-code");
+    assert_eq!(orchestrator.project, "/home/dev/shop");
+    assert_eq!(orchestrator.title, "/orchestrator add a shopping cart");
+    assert_eq!(orchestrator.turns, 2, "the isMeta line is not a turn");
+    assert_eq!(orchestrator.tool_calls, 17);
+    assert_eq!(orchestrator.subagents, 2);
+    assert_eq!(orchestrator.errors, 5);
+    // Deduplicated by message id (the largest usage of each of the 21 responses, whose lines
+    // repeat it with growing output): input 100 + cache creation 8,615 + cache read 367,500.
+    assert_eq!(orchestrator.input_tokens, 376_215);
+    assert_eq!(orchestrator.cache_read_tokens, 367_500);
+    assert_eq!(orchestrator.output_tokens, 1_320);
+    let chats = stored
+        .trace(ORCH)
+        .spans
+        .iter()
+        .filter(|s| role(s) == Some(semconv::SESSION_SPAN_CHAT))
+        .count();
+    assert_eq!(chats, 21);
+
+    let update = stored.facts(UPDATE);
+    assert_eq!(update.title, "/orchestrator update CLAUDE.md");
+    assert_eq!((update.turns, update.tool_calls, update.errors), (1, 9, 3));
+    // Two Task calls with a prompt (a third failed without one), and two sub-agent files
+    // whose prompts match no Task call.
+    assert_eq!(update.subagents, 4);
+    assert_eq!(update.input_tokens, 799_640);
+    assert_eq!(update.output_tokens, 560);
+
+    let init = stored.facts(INIT);
+    assert_eq!(
+        (init.turns, init.tool_calls, init.errors, init.subagents),
+        (1, 4, 1, 0)
+    );
+    assert_eq!((init.input_tokens, init.output_tokens), (579_174, 185));
+    assert_eq!(init.title, "/init");
+}
+
+#[test]
+fn own_sub_agents_hang_under_the_task_call_that_started_them() {
+    let stored = own_sample_project();
+    let trace = stored.trace(ORCH);
+    let by_id: HashMap<SpanId, &Span> = trace.spans.iter().map(|s| (s.span_id, s)).collect();
+    let agents: Vec<&Span> = trace
+        .spans
+        .iter()
+        .filter(|s| role(s) == Some(semconv::SESSION_SPAN_AGENT))
+        .collect();
+    assert_eq!(agents.len(), 2);
+    for agent in &agents {
+        let parent = by_id[&agent.parent_span_id.unwrap()];
+        assert_eq!(parent.name, "execute_tool Task");
+        assert_eq!(agent.name, "invoke_agent general-purpose");
+        assert!(agent.end_unix_nano > agent.start_unix_nano);
+    }
+    // The first of the two failing `npm run build`s of the first sub-agent: tool → sub-agent
+    // → Task → turn → session.
+    let build = trace
+        .spans
+        .iter()
+        .find(|s| text(s, semconv::GEN_AI_TOOL_CALL_ID) == Some("toolu_3f2a9b1c0007"))
+        .unwrap();
+    let mut chain = Vec::new();
+    let mut cursor = build;
+    while let Some(parent) = cursor.parent_span_id {
+        cursor = by_id[&parent];
+        chain.push(role(cursor).unwrap());
+    }
+    assert_eq!(chain, ["agent", "tool", "turn", "session"]);
+    assert_eq!(text(build, semconv::SESSION_COMMAND), Some("npm run build"));
+    assert_eq!(text(build, semconv::SESSION_CWD), Some("/home/dev/shop"));
+    assert_eq!(build.status.code, StatusCode::Error);
+    assert_eq!(
+        build.status.message,
+        "src/cart.ts(14,5): error TS2322: Type 'string' is not assignable to type 'number'."
+    );
+    assert_eq!(build.duration_nanos(), 4_000_000_000);
+
+    // Sub-agents known only from their own files hang under the session.
+    let update = stored.trace(UPDATE);
+    let root = session_span_id(UPDATE.parse().unwrap());
+    let orphans = update
+        .spans
+        .iter()
+        .filter(|s| role(s) == Some(semconv::SESSION_SPAN_AGENT) && s.parent_span_id == Some(root))
+        .count();
+    assert_eq!(orphans, 2);
+}
+
+#[test]
+fn own_edits_reads_and_commands_carry_what_the_detectors_need() {
+    let stored = own_sample_project();
+    let trace = stored.trace(ORCH);
+    let rejected = trace
+        .spans
+        .iter()
+        .filter(|s| s.status.message.starts_with("File has not been read yet"))
+        .count();
+    assert_eq!(rejected, 2, "the tool rejected 2 blind edits");
+    // Every successful Edit knows the file's content hash before and after, and the Read just
+    // before it saw the content it started from.
+    let edits: Vec<&Span> = trace
+        .spans
+        .iter()
+        .filter(|s| {
+            text(s, semconv::GEN_AI_TOOL_NAME) == Some("Edit") && s.status.code != StatusCode::Error
+        })
+        .collect();
+    assert_eq!(edits.len(), 3);
+    let mut edits = edits;
+    edits.sort_by_key(|s| s.start_unix_nano);
+    let first = edits[0];
+    // src/cart.ts goes v1 → v2 → v3 and back to v2 (generate.py's CART_V1..3).
+    let hashes: Vec<(&str, &str)> = edits
+        .iter()
+        .map(|e| {
+            (
+                text(e, semconv::SESSION_FILE_HASH_BEFORE).unwrap(),
+                text(e, semconv::SESSION_FILE_HASH_AFTER).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(hashes[0].1, hashes[1].0);
+    assert_eq!(hashes[1].1, hashes[2].0);
+    assert_eq!(hashes[2].1, hashes[0].1, "the last edit restores v2");
+    for edit in &edits {
+        let before = text(edit, semconv::SESSION_FILE_HASH_BEFORE).unwrap();
+        let after = text(edit, semconv::SESSION_FILE_HASH_AFTER).unwrap();
+        assert_ne!(before, after);
+        assert_eq!(text(edit, semconv::SESSION_ACTION), Some("edit"));
+    }
+    let read = trace
+        .spans
+        .iter()
+        .filter(|s| {
+            text(s, semconv::GEN_AI_TOOL_NAME) == Some("Read")
+                && s.end_unix_nano <= first.start_unix_nano
+                && text(s, semconv::SESSION_FILE_PATH) == text(first, semconv::SESSION_FILE_PATH)
+        })
+        .max_by_key(|s| s.end_unix_nano)
+        .unwrap();
+    assert_eq!(
+        text(read, semconv::SESSION_FILE_HASH),
+        text(first, semconv::SESSION_FILE_HASH_BEFORE)
+    );
+    // Outputs: their size, the head inline, all of it in a blob when long (`npm test` prints
+    // 180 result lines).
+    let test = trace
+        .spans
+        .iter()
+        .find(|s| text(s, semconv::SESSION_COMMAND) == Some("npm test"))
+        .unwrap();
+    let report: String = (1..=180)
+        .map(|i| format!("ok {i} - cart case {i}: total of {i} items\n"))
+        .collect::<String>()
+        + "# pass 180\n# fail 0\n";
+    assert!(report.len() > 4096);
+    assert_eq!(
+        test.attr(semconv::SESSION_OUTPUT_BYTES)
+            .and_then(AnyValue::as_i64),
+        Some(report.len() as i64)
+    );
+    assert!(test.attr(semconv::SESSION_OUTPUT_REF).is_some());
+}
+
+#[test]
+fn own_edge_cases_import_without_error_and_report_the_broken_lines() {
+    let mut stored = Stored::default();
+    let summary = import_claude(&mut stored, &own_fixture("claude_edge_cases.jsonl"));
+    // Line 7 has "timesstamp" (and a message that is a string); lines 8 to 11 are not
+    // transcript objects ("massive error", {"silly": "this"}, 42, [1]).
+    let lines: Vec<u64> = summary.notes.iter().map(|n| n.line).collect();
+    assert_eq!(lines, [7, 8, 9, 10, 11]);
+    let sessions: BTreeMap<String, (u64, u64, String)> = stored
+        .0
+        .values()
+        .map(|batch| {
+            let facts = SessionFacts::from_spans(batch).unwrap();
+            (
+                facts.session_id,
+                (facts.turns, facts.tool_calls, facts.title),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, (u64, u64, String)> = [
+        // Two prompts (one with an image beside its text), a TodoWrite call; a summary line
+        // whose leaf is in this session titles it.
+        ("edge-a", (2, 1, "Tidy the README")),
+        ("edge-b", (1, 0, "second session")),
+    ]
+    .into_iter()
+    .map(|(k, (turns, tools, title))| (k.to_owned(), (turns, tools, title.to_owned())))
+    .collect();
+    assert_eq!(sessions, expected);
+}
+
+#[test]
+fn an_own_transcript_imported_in_pieces_equals_one_imported_whole() {
+    let file = own_sample_project_dir().join(ORCH_FILE);
+    let mut whole = Stored::default();
+    import_claude(&mut whole, &file);
+    // Split inside the first sub-agent's run between a tool call and its result, between the
+    // two sub-agents, and inside the second turn.
+    for split in [16, 24, 40] {
+        let (pieces, first, second) = import_claude_in_two(&file, split);
+        assert_eq!((first, second), (split as u64, 45 - split as u64));
+        let mut a = whole.trace(ORCH).spans.clone();
+        let mut b = pieces.trace(ORCH).spans.clone();
+        a.sort_by_key(|s| s.span_id);
+        b.sort_by_key(|s| s.span_id);
+        assert_eq!(a.len(), b.len(), "split after {split}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x, y, "split after {split}: {}", x.name);
+        }
+    }
+}
+
+#[test]
+fn own_hook_events_and_the_transcript_land_on_the_same_spans() {
+    let file = own_sample_project_dir().join(ORCH_FILE);
+    let mut stored = Stored::default();
+    // Live: the prompt, then the build command as it starts (a little before the transcript's
+    // own timestamp for it, 09:00:16.150).
+    let session = "3f2a9b1c-5d7e-4f80-9a1b-2c3d4e5f6a7b";
+    let t0 = devtrace_model::time::parse_rfc3339("2026-02-10T09:00:15.000Z").unwrap();
+    let prompt = serde_json::json!({"session_id": session, "transcript_path": file, "cwd": "/home/dev/shop",
+        "hook_event_name": "UserPromptSubmit", "prompt": "/orchestrator add a shopping cart"});
+    let pre = serde_json::json!({"session_id": session, "transcript_path": file, "cwd": "/home/dev/shop",
+        "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "toolu_3f2a9b1c0007",
+        "tool_input": {"command": "npm run build", "description": "Build the shop"}});
+    for (event, at) in [(&prompt, t0 - 1), (&pre, t0)] {
+        let (output, info) = hook_event(&event.to_string(), at, redactor()).unwrap();
+        assert_eq!(info.trace_id.to_hex(), ORCH);
+        stored.add(output);
+    }
+    let live = stored.facts(ORCH);
+    assert_eq!(
+        (live.tool_calls, live.turns),
+        (1, 0),
+        "recorded at once, before any import"
+    );
+    import_claude(&mut stored, &file);
+    let facts = stored.facts(ORCH);
+    assert_eq!(
+        (facts.tool_calls, facts.turns, facts.subagents),
+        (17, 2, 2),
+        "nothing twice"
+    );
+    let trace = stored.trace(ORCH);
+    let build = trace
+        .spans
+        .iter()
+        .find(|s| text(s, semconv::GEN_AI_TOOL_CALL_ID) == Some("toolu_3f2a9b1c0007"))
+        .unwrap();
+    assert_eq!(build.start_unix_nano, t0, "the hook saw it start first");
+    assert_eq!(
+        build.status.code,
+        StatusCode::Error,
+        "the transcript brought the outcome"
+    );
+    assert_eq!(
+        role(
+            trace
+                .spans
+                .iter()
+                .find(|s| Some(s.span_id) == build.parent_span_id)
+                .unwrap()
+        ),
+        Some("agent")
+    );
+    let root = trace
+        .spans
+        .iter()
+        .find(|s| role(s) == Some("session"))
+        .unwrap();
+    assert_eq!(root.events.len(), 1, "the prompt notification is kept");
+    assert_eq!(root.events[0].name, semconv::SESSION_HOOK_EVENT);
 }

@@ -213,3 +213,13 @@ pub const LLM_ATTEMPT: &str = "devtrace.llm.attempt";
 /// from the agent's telemetry (which cannot always name them the same way) each is counted
 /// once: the transcript's are counted.
 pub const SESSION_FROM_TRANSCRIPT: &str = "devtrace.session.transcript";
+/// On an LLM call (chat span): the ids (`gen_ai.tool.call.id`) of the tool calls its response
+/// made, in order (array of strings). What says which request made which call, for batching.
+pub const SESSION_REQUEST_TOOL_CALLS: &str = "devtrace.session.request.tool_calls";
+/// On an LLM call: of its cache writes, the tokens written for the provider's 1-hour cache
+/// lifetime (Anthropic `cache_creation.ephemeral_1h_input_tokens`); absent when none.
+pub const SESSION_CACHE_WRITE_1H_TOKENS: &str = "devtrace.session.cache_write.1h_tokens";
+/// An event (on the turn, or the session span) where the agent compacted its context on
+/// purpose (Claude Code's `compact_boundary`, Codex's `compacted`): the prompt cache is
+/// expected to be re-written after it.
+pub const SESSION_COMPACTED_EVENT: &str = "devtrace.session.compacted";

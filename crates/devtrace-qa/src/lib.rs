@@ -34,7 +34,7 @@ use devtrace_ingest::redact::Redactor;
 use devtrace_model::TraceId;
 use devtrace_store::qa::{NewQaJob, QaJob, QaJobId, QaQueue};
 use devtrace_store::writer::{SubmitError, WriteHandle};
-use devtrace_store::{Store, StoreError, StoreWriter, WriteBatch};
+use devtrace_store::{ProjectId, Store, StoreError, StoreWriter, WriteBatch};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -45,7 +45,7 @@ pub use result::QaResult;
 #[derive(Debug, thiserror::Error)]
 pub enum QaError {
     #[error(
-        "QA needs the embedded store for now: this store (PostgreSQL) keeps no QA queue; run QA with devtrace on a data directory"
+        "this store keeps no QA job queue: QA runs on the embedded store or PostgreSQL (devtrace serve --qa)"
     )]
     NoQueue,
     #[error("{0:?} is not a development session")]
@@ -76,6 +76,18 @@ impl ResultSink for WriteHandle {
                 Err(e) => return Err(e.to_string()),
             }
         }
+    }
+}
+
+/// Writes into one project (a job's), whatever project its batches were made for.
+struct ProjectSink {
+    inner: Arc<dyn ResultSink>,
+    project: ProjectId,
+}
+
+impl ResultSink for ProjectSink {
+    fn write(&self, batch: WriteBatch) -> Result<(), String> {
+        self.inner.write(batch.in_project(self.project))
     }
 }
 
@@ -126,6 +138,26 @@ impl QaContext {
             llm,
             redactor,
         }
+    }
+
+    /// The same context in `project` (the store read there, results written there), or
+    /// `None` when it is this context's project already. Workers serve every project.
+    pub fn for_project(&self, project: ProjectId) -> Result<Option<Self>, StoreError> {
+        if project == self.store.project() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            store: self.store.in_project(project)?,
+            sink: Arc::new(ProjectSink {
+                inner: Arc::clone(&self.sink),
+                project,
+            }),
+            clones: self.clones.clone(),
+            work_dir: self.work_dir.clone(),
+            hide: self.hide.clone(),
+            llm: self.llm.clone(),
+            redactor: Arc::clone(&self.redactor),
+        }))
     }
 
     pub fn queue(&self) -> Result<&dyn QaQueue, QaError> {

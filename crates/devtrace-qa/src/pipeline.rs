@@ -683,8 +683,8 @@ fn flaky(ctx: &QaContext, job: &QaJob, result: &QaResult) -> Option<Flaky> {
         .jobs(&QaJobQuery {
             trace_id: Some(job.trace_id),
             states: vec![QaJobState::Done],
-            unprojected: false,
             limit: 10,
+            ..Default::default()
         })
         .ok()?;
     let diff_of = |r: &QaResult| {

@@ -189,8 +189,23 @@ pub fn run_now(ctx: &QaContext, id: QaJobId, lease: Duration) -> Result<QaJob, Q
     }
 }
 
-/// Runs one claimed job to its end and records what happened.
+/// Runs one claimed job to its end and records what happened, in the job's project.
 fn process(ctx: &QaContext, job: QaJob, lease: Duration, stop: &Arc<AtomicBool>) {
+    let scoped;
+    let ctx = match ctx.for_project(job.project) {
+        Ok(Some(other)) => {
+            scoped = other;
+            &scoped
+        }
+        Ok(None) => ctx,
+        Err(error) => {
+            tracing::warn!(job = job.id, %error, "QA job's project cannot be opened");
+            if let Some(queue) = ctx.store.qa() {
+                let _ = queue.release(job.id, job.attempts, &error.to_string());
+            }
+            return;
+        }
+    };
     let Some(queue) = ctx.store.qa() else {
         return;
     };
@@ -342,6 +357,7 @@ fn write_into_session(
 pub fn release_orphans(queue: &dyn QaQueue) -> usize {
     let Ok(running) = queue.jobs(&QaJobQuery {
         states: vec![devtrace_store::qa::QaJobState::Running],
+        all_projects: true,
         limit: 10_000,
         ..Default::default()
     }) else {
@@ -390,12 +406,21 @@ fn recover_unwritten(ctx: &QaContext) {
     };
     let Ok(jobs) = queue.jobs(&QaJobQuery {
         unprojected: true,
+        all_projects: true,
         limit: 1000,
         ..Default::default()
     }) else {
         return;
     };
     for job in jobs {
+        let scoped = match ctx.for_project(job.project) {
+            Ok(scoped) => scoped,
+            Err(error) => {
+                tracing::warn!(job = job.id, %error, "QA job's project cannot be opened");
+                continue;
+            }
+        };
+        let ctx = scoped.as_ref().unwrap_or(ctx);
         let Some(result) = job
             .result
             .as_deref()

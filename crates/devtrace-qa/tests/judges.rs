@@ -9,7 +9,7 @@ use common::Harness;
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_analyze::session::SessionView;
 use devtrace_ingest::redact::Redactor;
-use devtrace_model::TraceId;
+use devtrace_model::{SpanId, TraceId};
 use devtrace_qa::judge::evidence::{self, EvidenceInput};
 use devtrace_qa::judge::llm::{self, LlmConfig, Provider};
 use devtrace_qa::judge::summary;
@@ -180,10 +180,17 @@ fn the_evidence_judge_scores_a_careful_and_a_careless_session_by_its_rules() {
         reasons(&bad, "decision_rationale"),
         ["starts at 2: no thoughts or explanations recorded"]
     );
-    assert!(
-        reasons(&bad, "use_of_evidence")
-            .contains(&"-1 most edited files were not read first".to_owned())
-    );
+    // Its edits are a person's saves from an editor (IDE events): never blind edits, whatever
+    // else went wrong (an agent's unread edits are: see the next test).
+    for criterion in ["problem_understanding", "use_of_evidence"] {
+        let said = reasons(&bad, criterion);
+        assert!(
+            !said
+                .iter()
+                .any(|r| r.contains("not read first") || r.contains("without reading")),
+            "{criterion}: {said:?}"
+        );
+    }
     assert!(
         reasons(&bad, "problem_understanding")
             .contains(&"-1 no failing test run before the first edit".to_owned())
@@ -554,4 +561,137 @@ fn a_job_with_a_configured_llm_judge_writes_its_scores_into_qa_judge() {
     );
     assert_eq!(result.judges.len(), 1);
     assert_eq!(server.received.lock().unwrap().len(), before);
+}
+
+/// A session of an agent (tool calls) editing two files: `read` says which it read first.
+fn agent_session(h: &Harness, trace: u8, read: &[&str]) -> AnalyzedTrace {
+    use devtrace_model::{KeyValue, Span, SpanBatch, SpanId, semconv};
+    let trace_id = TraceId([trace; 16]);
+    let root_id = devtrace_model::session::session_span_id(trace_id);
+    let mut root = Span::new(
+        trace_id,
+        root_id,
+        None,
+        "session claude-code",
+        1_000,
+        90_000,
+    );
+    root.attributes = vec![
+        KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_SESSION),
+        KeyValue::new(semconv::SESSION_AGENT, "claude-code"),
+        KeyValue::new(semconv::SESSION_PROJECT, "/repo"),
+    ];
+    let tool = |id: u8, name: &str, action: &str, path: &str, at: u64| {
+        let mut span = Span::new(
+            trace_id,
+            SpanId([id; 8]),
+            Some(root_id),
+            format!("execute_tool {name}"),
+            at,
+            at + 10,
+        );
+        span.attributes = vec![
+            KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_TOOL),
+            KeyValue::new(semconv::GEN_AI_TOOL_NAME, name),
+            KeyValue::new(semconv::SESSION_ACTION, action),
+            KeyValue::new(semconv::SESSION_FILE_PATH, path),
+        ];
+        span
+    };
+    let mut spans = vec![root];
+    for (i, path) in read.iter().enumerate() {
+        spans.push(tool(10 + i as u8, "Read", "read", path, 2_000 + i as u64));
+    }
+    spans.push(tool(2, "Edit", "edit", "/repo/cart.js", 10_000));
+    spans.push(tool(3, "Edit", "edit", "/repo/util.js", 20_000));
+    let mut batch = SpanBatch::default();
+    batch.resources.push(devtrace_model::Resource::default());
+    batch.scopes.push(devtrace_model::Scope::default());
+    batch.spans = spans;
+    use devtrace_qa::ResultSink;
+    h.writer
+        .write(devtrace_store::prepare_session(batch, vec![]))
+        .unwrap();
+    let stored = h.store.get_trace(trace_id).unwrap().unwrap();
+    AnalyzedTrace::new(trace_id, stored.spans)
+}
+
+/// The read-first rule on both sides: an agent's edit of a file it never read is a blind edit;
+/// a person's save from an editor (an IDE event, as `devtrace record` records them) is not,
+/// and a file they opened first counts as read.
+#[test]
+fn an_agents_unread_edits_are_blind_a_persons_saved_edits_are_not() {
+    let h = Harness::new();
+    let judge = |trace: &AnalyzedTrace| {
+        evidence::judge(&EvidenceInput {
+            view: &SessionView::new(trace),
+            test_command: Some("node --test"),
+            verdict: None,
+        })
+    };
+    let blind_agent = judge(&agent_session(&h, 0x61, &[]));
+    assert!(
+        reasons(&blind_agent, "problem_understanding")
+            .contains(&"-0.5 edited 2 of 2 files without reading them first".to_owned()),
+        "{:?}",
+        reasons(&blind_agent, "problem_understanding")
+    );
+    assert!(
+        reasons(&blind_agent, "use_of_evidence")
+            .contains(&"-1 most edited files were not read first".to_owned())
+    );
+    let edit = SpanId([2; 8]).to_hex();
+    assert!(blind_agent.criteria[3].evidence.contains(&edit));
+    let careful_agent = judge(&agent_session(
+        &h,
+        0x62,
+        &["/repo/cart.js", "/repo/util.js"],
+    ));
+    assert!(
+        reasons(&careful_agent, "use_of_evidence")
+            .contains(&"+1 read nearly every file before editing it".to_owned())
+    );
+    assert!(score(&careful_agent, "use_of_evidence") > score(&blind_agent, "use_of_evidence"));
+
+    // A person who saved two files from an editor without a recorded open: no blind edits,
+    // and nothing to count either way.
+    let person = |id: &str, opened: bool| {
+        let mut events = Vec::new();
+        if opened {
+            events.push(
+                json!({"t": "2026-01-05T10:00:01Z", "type": "file_opened", "file_path": "cart.js"}),
+            );
+        }
+        events.push(json!({"t": "2026-01-05T10:00:10Z", "type": "edit", "file_path": "cart.js", "before_hash": "a1", "after_hash": "b2"}));
+        events.push(json!({"t": "2026-01-05T10:00:20Z", "type": "edit", "file_path": "util.js", "before_hash": "u1", "after_hash": "u2"}));
+        json!({
+            "trace_id": id,
+            "version": "trace-1.0.0",
+            "task": {"description": "Fix the cart total", "repository": "/repo", "commit": "abc", "test_command": "node --test"},
+            "events": events,
+        })
+    };
+    let (_, saved) = load(&h, person("c0000000-0000-4000-8000-000000000011", false));
+    let saved = judge(&saved);
+    for criterion in ["problem_understanding", "use_of_evidence"] {
+        let said = reasons(&saved, criterion);
+        assert!(
+            !said.iter().any(|r| r.contains("read")),
+            "{criterion}: {said:?}"
+        );
+    }
+    assert_eq!(
+        score(&saved, "use_of_evidence"),
+        score(&blind_agent, "use_of_evidence") + 1.0,
+        "the same edits, without the blind-edit penalty"
+    );
+    // One file opened first: it counts as read, the other save is left out of the ratio.
+    let (_, opened) = load(&h, person("c0000000-0000-4000-8000-000000000012", true));
+    let opened = judge(&opened);
+    assert!(
+        reasons(&opened, "problem_understanding")
+            .contains(&"+0.5 read 1 of 1 edited files before editing them".to_owned()),
+        "{:?}",
+        reasons(&opened, "problem_understanding")
+    );
 }

@@ -52,6 +52,7 @@ pub mod runs;
 pub mod safe_json;
 pub mod scope;
 pub mod search;
+pub mod session_tokens;
 pub mod sessions;
 pub mod text;
 pub mod timefmt;

@@ -244,41 +244,15 @@ pub struct SessionCost {
     pub prices_as_of: String,
 }
 
-/// The cost of the session's LLM calls at the built-in prices; `None` when no call is priced.
+/// The cost of the session's LLM calls at the built-in prices (per request, cache reads and
+/// writes priced apart: `devtrace_analyze::session_tokens`); `None` when no call is priced.
 fn session_cost(view: &SessionView) -> Option<SessionCost> {
-    use devtrace_analyze::pricing::{BUILT_IN_AS_OF, PriceTable, TokenUse};
-    let prices = PriceTable::built_in();
-    let trace = view.trace;
-    let (mut usd, mut priced, mut unpriced) = (0.0, 0, 0);
-    for call in &view.llm_calls {
-        let span = trace.span(call.span);
-        let tokens = |key: &str| {
-            span.attr(key)
-                .and_then(AnyValue::as_i64)
-                .map_or(0, |t| t.max(0) as u64)
-        };
-        let cache_read = tokens(semconv::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS);
-        let cache_write = tokens(semconv::GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS);
-        let use_ = TokenUse {
-            // The recorded input includes what was read from and written to the cache.
-            input: call.input_tokens.saturating_sub(cache_read + cache_write),
-            cache_read,
-            cache_write,
-            output: call.output_tokens,
-        };
-        let model = devtrace_analyze::classify::llm_call(trace, call.span).and_then(|c| c.model);
-        match model.and_then(|m| prices.cost(&m, use_)) {
-            Some(cost) => {
-                usd += cost;
-                priced += 1;
-            }
-            None => unpriced += 1,
-        }
-    }
-    (priced > 0).then(|| SessionCost {
-        usd,
-        priced_calls: priced,
-        unpriced_calls: unpriced,
+    use devtrace_analyze::pricing::{BUILT_IN_AS_OF, PriceTable};
+    let accounting = devtrace_analyze::session_tokens::account(view, &PriceTable::built_in());
+    (accounting.priced > 0).then(|| SessionCost {
+        usd: accounting.cost_usd,
+        priced_calls: accounting.priced,
+        unpriced_calls: accounting.unpriced,
         prices_as_of: BUILT_IN_AS_OF.to_owned(),
     })
 }

@@ -1,7 +1,7 @@
 //! The recorded `devtrace run` executions: command, label, outcome and test counts, read from
 //! each run's root span.
 
-use devtrace_model::{AnyValue, Span, TraceId, semconv};
+use devtrace_model::{AnyValue, Span, StatusCode, TraceId, semconv};
 use devtrace_store::{Store, StoreError, TraceQuery};
 use serde::Serialize;
 
@@ -36,7 +36,10 @@ pub struct RunSummary {
     pub signal: Option<i64>,
     /// Present when a test runner's results were recognised in the output.
     pub tests: Option<TestCounts>,
+    /// The program's spans: those of the run's trace other than the run span, and those of
+    /// the traces it sent on its own ([`attached_traces`]) — what `devtrace run` reports.
     pub span_count: u64,
+    /// Errors among those spans.
     pub error_count: u64,
 }
 
@@ -83,6 +86,21 @@ pub fn list_runs(
         if label.is_some() && run_label.as_deref() != label {
             continue;
         }
+        // The program's spans, as the run's own summary counts them: not the run span, and
+        // with the traces the program sent without continuing TRACEPARENT.
+        let mut span_count = summary.span_count.saturating_sub(1);
+        let mut error_count = summary
+            .error_count
+            .saturating_sub(u64::from(run.status.code == StatusCode::Error));
+        for id in attached_traces(std::slice::from_ref(run)) {
+            let Ok(id) = id.parse::<TraceId>() else {
+                continue;
+            };
+            if let Some(attached) = store.get_trace(id)? {
+                span_count += attached.summary.span_count;
+                error_count += attached.summary.error_count;
+            }
+        }
         rows.push(RunSummary {
             run_id: text(run, semconv::RUN_ID),
             trace_id: summary.trace_id,
@@ -98,8 +116,8 @@ pub fn list_runs(
                 failed: int(run, semconv::TEST_FAILED),
                 skipped: int(run, semconv::TEST_SKIPPED),
             }),
-            span_count: summary.span_count,
-            error_count: summary.error_count,
+            span_count,
+            error_count,
         });
         if rows.len() >= limit {
             break;
@@ -166,5 +184,49 @@ mod tests {
         let before = list_runs(&store, Some("before"), 10).unwrap();
         assert_eq!(before.len(), 1);
         assert_eq!(before[0].start_unix_nano, 1_000);
+        // The run span alone: the program sent nothing.
+        assert_eq!((all[0].span_count, all[0].error_count), (0, 0));
+    }
+
+    /// A program whose SDK did not continue TRACEPARENT sends its own trace, attached to the
+    /// run span: `runs` counts its spans and errors, as `devtrace run`'s summary does (the
+    /// run span itself, failed with the command, is not one of the program's spans).
+    #[test]
+    fn runs_count_the_programs_spans_in_attached_traces() {
+        use crate::testing::span;
+        use devtrace_model::{Status, StatusCode};
+        let mut run = trace(
+            1,
+            vec![
+                KeyValue::new(semconv::RUN_ID, "run-1"),
+                KeyValue::new(semconv::RUN_COMMAND, "python app.py"),
+                KeyValue::new(semconv::RUN_EXIT_CODE, AnyValue::Int(1)),
+                KeyValue::new(
+                    semconv::RUN_ATTACHED_TRACES,
+                    AnyValue::Array(vec![AnyValue::String(TraceId([7; 16]).to_hex())]),
+                ),
+            ],
+            vec![],
+        );
+        run.spans[0].status = Status {
+            code: StatusCode::Error,
+            message: "exited 1".into(),
+        };
+        let mut program = trace(2, vec![], vec![]);
+        program.spans = vec![
+            span(7, 1, None, "main", 1_000, 9_000),
+            span(7, 2, Some(1), "load", 1_100, 2_000),
+            Span {
+                status: Status {
+                    code: StatusCode::Error,
+                    message: "boom".into(),
+                },
+                ..span(7, 3, Some(1), "save", 2_100, 3_000)
+            },
+        ];
+        let (_dir, store) = store_with(vec![run, program]);
+        let runs = list_runs(&store, None, 10).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!((runs[0].span_count, runs[0].error_count), (3, 1));
     }
 }

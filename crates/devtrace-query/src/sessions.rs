@@ -16,9 +16,12 @@
 //! [`render_insights`] are their text forms.
 
 use crate::scope::QueryError;
+use crate::session_tokens::{
+    CacheBreakRollup, RequestRow, TokenTotals, render_tokens, request_rows, rollup, settings,
+};
 use crate::text::{SavingWording, TextOptions, cell, escape, finding_text_worded, quote, truncate};
 use crate::timefmt::{format_duration, format_timestamp};
-use devtrace_analyze::detectors::session::run_all;
+use devtrace_analyze::detectors::session::{TokenAnalysis, run_all_analysed, token_analysis};
 use devtrace_analyze::session::{ActionKind, LINK_SLACK_NANOS, RunFacts, SessionView, link_runs};
 use devtrace_analyze::session_insights::{self, Insight, SessionSignals};
 use devtrace_analyze::{AnalyzedTrace, Finding};
@@ -75,6 +78,29 @@ pub struct SessionItem {
     /// sent any for this session.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// Tokens by kind (uncached, cache write, cache read, output) counted per request, and
+    /// their cost at the price table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenTotals>,
+}
+
+/// A listing's item for a stored session summary.
+pub fn session_item(summary: &SessionSummary, findings: usize) -> SessionItem {
+    item(summary, findings)
+}
+
+/// A session's findings and token analysis.
+fn analyse(
+    view: &SessionView,
+    settings: &devtrace_analyze::detectors::session::Settings,
+) -> (Vec<Finding>, TokenAnalysis) {
+    let analysis = token_analysis(view, settings);
+    let findings = run_all_analysed(
+        std::slice::from_ref(view),
+        std::slice::from_ref(&analysis),
+        settings,
+    );
+    (findings, analysis)
 }
 
 fn item(summary: &SessionSummary, findings: usize) -> SessionItem {
@@ -97,6 +123,7 @@ fn item(summary: &SessionSummary, findings: usize) -> SessionItem {
         errors: facts.errors,
         findings,
         usage: None,
+        tokens: None,
     }
 }
 
@@ -160,13 +187,19 @@ pub fn list_sessions(
             .unwrap_or(DEFAULT_LIST_LIMIT)
             .clamp(1, MAX_LIST_LIMIT),
     })?;
+    let settings = settings()?;
     let mut items = Vec::with_capacity(summaries.len());
     for summary in &summaries {
-        let findings = match load(store, summary.trace_id)? {
-            Some(trace) => run_all(&[SessionView::new(&trace)]).len(),
-            None => 0,
+        let (findings, tokens) = match load(store, summary.trace_id)? {
+            Some(trace) => {
+                let (findings, analysis) = analyse(&SessionView::new(&trace), &settings);
+                (findings.len(), Some(TokenTotals::of(&analysis)))
+            }
+            None => (0, None),
         };
-        items.push(item(summary, findings));
+        let mut item = item(summary, findings);
+        item.tokens = tokens;
+        items.push(item);
     }
     add_usage(store, &mut items)?;
     Ok(items)
@@ -368,9 +401,148 @@ pub struct SessionOverview {
     /// The agent's metrics for the session per UTC day (one day for most sessions).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub usage_by_day: Vec<UsageDay>,
+    /// What a session sent as a `trace-1.0.0` document (a developer's recorded session) says
+    /// beyond its events: the task, the final patch, the test results. `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<RecordedFacts>,
     pub timeline: Vec<TimelineEntry>,
+    /// Every model request: tokens by kind, context size, cache share, cost, cache breaks.
+    pub requests: Vec<RequestRow>,
     pub findings: Vec<Finding>,
     pub linked_runs: Vec<LinkedRun>,
+}
+
+/// The task and outcome of a session sent as a `trace-1.0.0` document (`devtrace record`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordedFacts {
+    /// `task.description`, `task.commit` (where the session started), `task.test_command`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_command: Option<String>,
+    /// `developer.name` as stored (redacted or hashed unless recorded with `--identify`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub developer: Option<String>,
+    /// `artifacts.final_patch`: the diff from the start commit to the working tree at the
+    /// end, whole up to [`FINAL_PATCH_SHOWN`] bytes (cut at a line end past that; `devtrace
+    /// export --format trace-1.0.0` has all of it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_patch: Option<String>,
+    /// The whole patch's size in bytes, and whether `final_patch` is cut.
+    pub final_patch_bytes: usize,
+    pub final_patch_cut: bool,
+    /// The files the patch changes (`diff --git` headers) and its added and removed lines.
+    pub patch_files: Vec<String>,
+    pub lines_added: usize,
+    pub lines_removed: usize,
+    /// `artifacts.test_results`: the test command's run when the recording stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_results: Option<RecordedTests>,
+}
+
+/// `artifacts.test_results` of a `trace-1.0.0` document.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordedTests {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    pub exit_code: Option<i64>,
+    pub passed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    /// The runner whose summary was read (`pytest`, `cargo-test`, …); `None` when none was
+    /// recognised (then only the exit code tells).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runner: Option<String>,
+    pub duration_ms: Option<u64>,
+}
+
+/// The most of a final patch an overview carries.
+pub const FINAL_PATCH_SHOWN: usize = 256 * 1024;
+
+/// The recorded facts of a session sent as a `trace-1.0.0` document (its stored copy, a blob
+/// the session span refers to); `None` for other sessions or when the blob is gone.
+fn recorded_facts(store: &dyn Store, spans: &[Span]) -> Result<Option<RecordedFacts>, StoreError> {
+    let Some(hash) = spans.iter().find_map(|s| {
+        text(s, semconv::SESSION_DOCUMENT_REF).and_then(|r| crate::blobs::parse_hash(&r))
+    }) else {
+        return Ok(None);
+    };
+    let Some(bytes) = store.blob(&hash)? else {
+        return Ok(None);
+    };
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Ok(None);
+    };
+    let string = |value: &serde_json::Value, key: &str| {
+        value
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let task = &doc["task"];
+    let artifacts = &doc["artifacts"];
+    let patch = artifacts
+        .get("final_patch")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let patch_files = patch
+        .lines()
+        .filter_map(|l| l.strip_prefix("diff --git "))
+        .map(|rest| {
+            // "a/X b/X": the new name, without its prefix.
+            let new = rest.rsplit_once(" b/").map_or(rest, |(_, b)| b);
+            new.to_owned()
+        })
+        .collect();
+    let count = |sign: char, header: &str| {
+        patch
+            .lines()
+            .filter(|l| l.starts_with(sign) && !l.starts_with(header))
+            .count()
+    };
+    let final_patch_cut = patch.len() > FINAL_PATCH_SHOWN;
+    let shown = if final_patch_cut {
+        let mut end = FINAL_PATCH_SHOWN;
+        while !patch.is_char_boundary(end) {
+            end -= 1;
+        }
+        &patch[..patch[..end].rfind('\n').map_or(end, |i| i + 1)]
+    } else {
+        patch
+    };
+    let test_results = artifacts
+        .get("test_results")
+        .filter(|r| r.is_object())
+        .map(|r| {
+            let number = |key: &str| r.get(key).and_then(serde_json::Value::as_u64);
+            RecordedTests {
+                command: string(r, "command"),
+                exit_code: r.get("exit_code").and_then(serde_json::Value::as_i64),
+                passed: number("passed").unwrap_or(0),
+                failed: number("failed").unwrap_or(0),
+                skipped: number("skipped").unwrap_or(0),
+                runner: string(r, "runner"),
+                duration_ms: number("duration_ms"),
+            }
+        });
+    Ok(Some(RecordedFacts {
+        task: string(task, "description"),
+        commit: string(task, "commit"),
+        test_command: string(task, "test_command"),
+        developer: string(&doc["developer"], "name"),
+        final_patch: (!patch.is_empty()).then(|| shown.to_owned()),
+        final_patch_bytes: patch.len(),
+        final_patch_cut,
+        patch_files,
+        lines_added: count('+', "+++ "),
+        lines_removed: count('-', "--- "),
+        test_results,
+    }))
 }
 
 /// Where a session's spans came from, and what the agent's telemetry alone leaves out.
@@ -574,7 +746,8 @@ pub fn session_overview(store: &dyn Store, id: &str) -> Result<SessionOverview, 
     let trace = load(store, trace_id)?
         .ok_or_else(|| QueryError::Store(StoreError::TraceNotFound(id.to_owned())))?;
     let view = SessionView::new(&trace);
-    let findings = run_all(std::slice::from_ref(&view));
+    let (findings, analysis) = analyse(&view, &settings()?);
+    let requests = request_rows(&view, &analysis);
     let spans = &trace.spans.spans;
 
     let runs = runs_between(
@@ -759,6 +932,7 @@ pub fn session_overview(store: &dyn Store, id: &str) -> Result<SessionOverview, 
     let root = view.root.map(|r| &spans[r]);
     let (sources, lacks) = sources_and_lacks(spans, &view, &summary.facts.project);
     let mut session = item(&summary, findings.len());
+    session.tokens = Some(TokenTotals::of(&analysis));
     add_usage(store, std::slice::from_mut(&mut session))?;
     let usage_by_day = if session.usage.is_some() {
         days(store.usage(
@@ -779,7 +953,9 @@ pub fn session_overview(store: &dyn Store, id: &str) -> Result<SessionOverview, 
         sources,
         lacks,
         usage_by_day,
+        recorded: recorded_facts(store, spans)?,
         timeline,
+        requests,
         findings,
         linked_runs,
     })
@@ -837,6 +1013,8 @@ pub struct InsightsAnswer {
     pub task: Option<String>,
     pub sessions_analysed: usize,
     pub insights: Vec<InsightItem>,
+    /// Prompt-cache breaks across the sessions analysed, by cause, most money first.
+    pub cache_breaks: Vec<CacheBreakRollup>,
     /// How to read these: observations, not instructions.
     pub note: &'static str,
 }
@@ -882,13 +1060,16 @@ pub fn session_insights(
         limit: sessions.clamp(1, MAX_LIST_LIMIT),
         ..Default::default()
     })?;
+    let settings = settings()?;
+    let mut analyses = Vec::with_capacity(summaries.len());
     let mut all = Vec::with_capacity(summaries.len());
     for summary in &summaries {
         let Some(trace) = load(store, summary.trace_id)? else {
             continue;
         };
         let view = SessionView::new(&trace);
-        let findings = run_all(std::slice::from_ref(&view));
+        let (findings, analysis) = analyse(&view, &settings);
+        analyses.push(analysis);
         all.push(SessionSignals {
             trace_id: summary.trace_id,
             start_unix_nano: summary.facts.start_unix_nano,
@@ -902,6 +1083,7 @@ pub fn session_insights(
         task: task.map(str::to_owned),
         sessions_analysed: all.len(),
         insights: picked.iter().map(insight_item).collect(),
+        cache_breaks: rollup(&analyses.iter().collect::<Vec<_>>()),
         note: INSIGHTS_NOTE,
     })
 }
@@ -950,8 +1132,9 @@ pub fn format_lines(usage: &Usage) -> Option<String> {
     }
 }
 
-/// The listing as a table. The COST and LINES columns (the agents' metrics) appear when a
-/// listed session has metrics.
+/// The listing as a table. EST. COST is the requests' cost at the built-in price table (cache
+/// reads and writes priced apart); the COST and LINES columns (the agents' own metrics) appear
+/// when a listed session has metrics.
 pub fn render_list(items: &[SessionItem]) -> String {
     if items.is_empty() {
         return "no sessions stored; import some with `devtrace import claude-code` or `devtrace import codex`, or point an agent's telemetry here (`devtrace agent-setup`)\n".into();
@@ -965,7 +1148,7 @@ pub fn render_list(items: &[SessionItem]) -> String {
         }
     };
     let mut out = format!(
-        "{:<19}  {:<11}  {:<28}  {:>9}  {:>5}  {:>5}  {:>8}  {}{:>6}  {:>8}  {:<8}  {}\n",
+        "{:<19}  {:<11}  {:<28}  {:>9}  {:>5}  {:>5}  {:>8}  {:>9}  {}{:>6}  {:>8}  {:<8}  {}\n",
         "START (UTC)",
         "AGENT",
         "PROJECT",
@@ -973,6 +1156,7 @@ pub fn render_list(items: &[SessionItem]) -> String {
         "TURNS",
         "TOOLS",
         "TOKENS",
+        "EST. COST",
         usage_columns("COST", "LINES"),
         "ERRORS",
         "FINDINGS",
@@ -984,7 +1168,7 @@ pub fn render_list(items: &[SessionItem]) -> String {
             (u.cost_usd.map(format_cost), format_lines(u))
         });
         out.push_str(&format!(
-            "{:<19}  {:<11}  {:<28}  {:>9}  {:>5}  {:>5}  {:>8}  {}{:>6}  {:>8}  {:<8}  {}\n",
+            "{:<19}  {:<11}  {:<28}  {:>9}  {:>5}  {:>5}  {:>8}  {:>9}  {}{:>6}  {:>8}  {:<8}  {}\n",
             format_timestamp(item.start_unix_nano),
             cell(&item.agent, 11),
             cell(&shorten_path(&item.project), 28),
@@ -992,6 +1176,10 @@ pub fn render_list(items: &[SessionItem]) -> String {
             item.turns,
             item.tool_calls,
             tokens(item.input_tokens + item.output_tokens),
+            item.tokens
+                .as_ref()
+                .and_then(|t| t.cost_usd)
+                .map_or("-".to_owned(), devtrace_analyze::pricing::format_dollars),
             usage_columns(
                 cost.as_deref().unwrap_or("-"),
                 lines.as_deref().unwrap_or("-")
@@ -1086,6 +1274,9 @@ pub fn render_overview(overview: &SessionOverview) -> String {
 /// [`render_overview`], with recorded text quoted when the options say so.
 pub fn render_overview_with(overview: &SessionOverview, options: &TextOptions) -> String {
     let mut out = overview_header(overview, options);
+    if let Some(tokens) = &overview.session.tokens {
+        out.push_str(&render_tokens(tokens, &overview.requests));
+    }
     let origin = timeline_origin(overview);
     for entry in text_timeline(overview) {
         out.push_str(&timeline_entry_text(overview, entry, origin, options));
@@ -1120,7 +1311,7 @@ pub fn overview_header(overview: &SessionOverview, options: &TextOptions) -> Str
         }
     };
     let mut out = format!(
-        "{}  {}  {}\nsession {}  trace {}  started {} UTC  {}\n{}, {}, {}, {}; tokens {} in ({} from cache), {} out\n",
+        "{}  {}  {}\nsession {}  trace {}  started {} UTC  {}\n",
         options.data(&s.agent),
         title,
         options.data(&s.project),
@@ -1128,14 +1319,21 @@ pub fn overview_header(overview: &SessionOverview, options: &TextOptions) -> Str
         s.trace_id,
         format_timestamp(s.start_unix_nano),
         format_duration(s.duration_ns),
-        count(s.turns, "turn"),
-        count(s.tool_calls, "tool call"),
-        count(s.subagents, "sub-agent"),
-        count(s.errors, "error"),
-        amount(s.input_tokens),
-        amount(s.cache_read_tokens),
-        amount(s.output_tokens),
     );
+    match &overview.recorded {
+        // A person's recorded session: what they did, not an agent's turns and tokens.
+        Some(recorded) => out.push_str(&recorded_text(overview, recorded, options)),
+        None => out.push_str(&format!(
+            "{}, {}, {}, {}; tokens {} in ({} from cache), {} out\n",
+            count(s.turns, "turn"),
+            count(s.tool_calls, "tool call"),
+            count(s.subagents, "sub-agent"),
+            count(s.errors, "error"),
+            amount(s.input_tokens),
+            amount(s.cache_read_tokens),
+            amount(s.output_tokens),
+        )),
+    }
     if let Some(usage) = &s.usage {
         out.push_str(&format!("agent-reported: {}\n", usage_line(usage)));
     }
@@ -1163,6 +1361,109 @@ pub fn overview_header(overview: &SessionOverview, options: &TextOptions) -> Str
             out.push_str(&facts.join(", "));
             out.push('\n');
         }
+    }
+    out
+}
+
+/// What a person's activity in a recorded session adds up to (commands, edits, notes), from
+/// its timeline.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordedActivity {
+    pub commands: usize,
+    pub failed_commands: usize,
+    pub edits: usize,
+    pub files_edited: usize,
+    pub notes: usize,
+}
+
+pub fn recorded_activity(overview: &SessionOverview) -> RecordedActivity {
+    let of = |action: &'static str| {
+        overview
+            .timeline
+            .iter()
+            .filter(move |e| e.action.as_deref() == Some(action))
+    };
+    let files: std::collections::BTreeSet<&str> =
+        of("edit").filter_map(|e| e.path.as_deref()).collect();
+    RecordedActivity {
+        commands: of("command").count(),
+        failed_commands: of("command")
+            .filter(|e| e.outcome == Some("failed"))
+            .count(),
+        edits: of("edit").count(),
+        files_edited: files.len(),
+        notes: of("note").count(),
+    }
+}
+
+/// The header lines of a recorded session: its activity, task, final patch and tests.
+fn recorded_text(
+    overview: &SessionOverview,
+    recorded: &RecordedFacts,
+    options: &TextOptions,
+) -> String {
+    let activity = recorded_activity(overview);
+    let mut out = format!(
+        "{} ({} failed), {} in {}, {}\n",
+        count(activity.commands as u64, "command"),
+        activity.failed_commands,
+        count(activity.edits as u64, "edit"),
+        count(activity.files_edited as u64, "file"),
+        count(activity.notes as u64, "note"),
+    );
+    if let Some(task) = &recorded.task {
+        out.push_str(&format!("task {}\n", options.data(&truncate(task, 200))));
+    }
+    let mut facts = Vec::new();
+    if let Some(commit) = &recorded.commit {
+        facts.push(format!("start commit {}", options.data(commit)));
+    }
+    if let Some(command) = &recorded.test_command {
+        facts.push(format!("test command {}", options.data(command)));
+    }
+    if let Some(developer) = &recorded.developer {
+        facts.push(format!("developer {}", options.data(developer)));
+    }
+    if !facts.is_empty() {
+        out.push_str(&facts.join(", "));
+        out.push('\n');
+    }
+    if recorded.final_patch.is_some() {
+        let files: Vec<String> = recorded
+            .patch_files
+            .iter()
+            .map(|f| options.data(f))
+            .collect();
+        out.push_str(&format!(
+            "final patch: {} (+{} −{}){}{}\n",
+            count(recorded.patch_files.len() as u64, "file"),
+            recorded.lines_added,
+            recorded.lines_removed,
+            if files.is_empty() { "" } else { ": " },
+            files.join(", ")
+        ));
+    } else {
+        out.push_str("final patch: none recorded\n");
+    }
+    match &recorded.test_results {
+        Some(tests) => {
+            let exit = tests
+                .exit_code
+                .map_or_else(|| "?".to_owned(), |c| c.to_string());
+            match &tests.runner {
+                Some(runner) => out.push_str(&format!(
+                    "tests: {} passed, {} failed, {} skipped ({}, exit code {exit})\n",
+                    tests.passed,
+                    tests.failed,
+                    tests.skipped,
+                    options.data(runner)
+                )),
+                None => out.push_str(&format!(
+                    "tests: exit code {exit} (no test summary recognised)\n"
+                )),
+            }
+        }
+        None => out.push_str("tests: not run when the recording stopped\n"),
     }
     out
 }
@@ -1221,7 +1522,13 @@ pub fn timeline_entry_text(
                     }
                 }
                 (None, Some(path)) => options.data(path),
-                (None, None) => String::new(),
+                // A note (a `thought` event): its first line.
+                (None, None) => match (&entry.action, &entry.text) {
+                    (Some(action), Some(text)) if action == "note" => {
+                        options.data(&truncate(text.lines().next().unwrap_or(""), 90))
+                    }
+                    _ => String::new(),
+                },
             };
             let exit = entry
                 .exit_code
@@ -1328,9 +1635,18 @@ pub fn render_insights_with(answer: &InsightsAnswer, options: &TextOptions) -> S
             .map(|r| format!(" in {}", options.data(r)))
             .unwrap_or_default()
     );
+    let mut breaks = String::new();
+    if !answer.cache_breaks.is_empty() {
+        breaks.push_str(&format!(
+            "prompt-cache breaks over the last {scope}, most money first:\n"
+        ));
+        for rollup in &answer.cache_breaks {
+            breaks.push_str(&format!("- {}\n", escape(&rollup.summary)));
+        }
+    }
     if answer.insights.is_empty() {
         return format!(
-            "nothing recurs across the last {scope} (an observation needs at least 2 sessions)\n"
+            "nothing recurs across the last {scope} (an observation needs at least 2 sessions)\n{breaks}"
         );
     }
     let mut out = format!("recurring across the last {scope} (observations, not instructions):\n");
@@ -1360,6 +1676,7 @@ pub fn render_insights_with(answer: &InsightsAnswer, options: &TextOptions) -> S
             insight.fingerprint
         ));
     }
+    out.push_str(&breaks);
     out
 }
 

@@ -163,62 +163,172 @@ impl Repo {
     /// as a binary-safe git diff that `git apply` applies to `start`.
     ///
     /// The working tree is staged into a copy of the index (never the real one), so the
-    /// developer's staging area is untouched and unchanged files are not read again.
+    /// developer's staging area is untouched and unchanged files are not read again. This
+    /// stats every file of the tree; a recorder that watched the tree keeps a staged index
+    /// up to date instead ([`Repo::stage_tree`], [`Repo::stage_paths`], [`Repo::staged_patch`]).
     pub fn final_patch(&self, start: Option<&str>, scratch: &Path) -> Result<String, GitError> {
         let index = scratch.join(format!("final-patch.index.{}", std::process::id()));
-        let real_index = self.text(&["rev-parse", "--git-path", "index"]);
+        let result = self
+            .stage_tree(&index)
+            .and_then(|()| self.staged_patch(start, &index));
         let _ = std::fs::remove_file(&index);
-        if let Some(real) = real_index {
+        result
+    }
+
+    /// Stages the whole working tree (tracked files as they are, new files git does not
+    /// ignore, deletions) into `index`, an index file of devtrace's own that starts as a copy
+    /// of the repository's (for its stat cache: unchanged files are not read).
+    pub fn stage_tree(&self, index: &Path) -> Result<(), GitError> {
+        let _ = std::fs::remove_file(index);
+        if let Some(real) = self.text(&["rev-parse", "--git-path", "index"]) {
             let real = self.root.join(real);
             if real.is_file() {
-                std::fs::copy(&real, &index)?;
+                std::fs::copy(&real, index)?;
             }
         }
+        self.run_with_index(index, &["add", "-A", "--", "."], None)
+            .map(drop)
+            .map_err(|error| match error {
+                GitError::Failed { stderr, .. } => GitError::Failed {
+                    command: "add -A (into a scratch index)".into(),
+                    stderr,
+                },
+                other => other,
+            })
+    }
+
+    /// Brings `index` (staged by [`Repo::stage_tree`] earlier) up to date for `paths`
+    /// (relative to the root: files or directories, changed, new, renamed or gone), as
+    /// `git add -A` of the whole tree would, but reading only those paths: the tracked files
+    /// under them and the new ones git does not ignore are staged, the vanished ones removed.
+    /// Correct only if nothing outside `paths` changed since the index was staged, and the
+    /// ignore rules did not change.
+    pub fn stage_paths(&self, index: &Path, paths: &[String]) -> Result<(), GitError> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        // Which files those paths hold now: tracked ones (present or not) and new ones that
+        // are not ignored. Paths matching nothing are no error here.
+        let mut args = vec![
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+        ];
+        args.extend(paths.iter().map(String::as_str));
+        let listed = self.run_with_index(index, &args, None)?;
+        let mut files: Vec<&[u8]> = listed
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut input = Vec::new();
+        for file in files {
+            input.extend_from_slice(file);
+            input.push(0);
+        }
+        // --add: new files; --remove: files gone from the working tree.
+        self.run_with_index(
+            index,
+            &["update-index", "--add", "--remove", "-z", "--stdin"],
+            Some(input),
+        )
+        .map(drop)
+    }
+
+    /// The diff from `start` (`None`: the empty tree) to what `index` holds.
+    pub fn staged_patch(&self, start: Option<&str>, index: &Path) -> Result<String, GitError> {
         let base = match start {
             Some(commit) => commit.to_owned(),
             None => self.empty_tree()?,
         };
-        let result = (|| {
-            let staged = self
-                .command()
-                .env("GIT_INDEX_FILE", &index)
-                .args(["add", "-A", "--", "."])
-                .stdout(Stdio::null())
-                .output()
-                .map_err(GitError::Missing)?;
-            if !staged.status.success() {
-                return Err(GitError::Failed {
-                    command: "add -A (into a scratch index)".into(),
-                    stderr: String::from_utf8_lossy(&staged.stderr).trim().to_owned(),
-                });
+        let diff = self.run_with_index(
+            index,
+            &[
+                "diff",
+                "--cached",
+                "--binary",
+                "--full-index",
+                "--no-renames",
+                "--no-ext-diff",
+                "--no-textconv",
+                "--ignore-submodules",
+                &base,
+                "--",
+            ],
+            None,
+        )?;
+        Ok(String::from_utf8_lossy(&diff).into_owned())
+    }
+
+    /// What decides which files git ignores besides the `.gitignore` files in the tree (the
+    /// repository's `info/exclude`, `core.excludesFile` or the default global file), as one
+    /// comparable value: a staged index is only kept up to date by paths while it holds.
+    pub fn exclude_fingerprint(&self) -> String {
+        let mut files = Vec::new();
+        if let Some(exclude) = self.text(&["rev-parse", "--git-path", "info/exclude"]) {
+            files.push(self.root.join(exclude));
+        }
+        match self.config("core.excludesFile") {
+            Some(path) => files.push(expand_home(&path)),
+            None => {
+                let config = std::env::var_os("XDG_CONFIG_HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")));
+                if let Some(config) = config {
+                    files.push(config.join("git/ignore"));
+                }
             }
-            let diff = self
-                .command()
-                .env("GIT_INDEX_FILE", &index)
-                .args([
-                    "diff",
-                    "--cached",
-                    "--binary",
-                    "--full-index",
-                    "--no-renames",
-                    "--no-ext-diff",
-                    "--no-textconv",
-                    "--ignore-submodules",
-                    &base,
-                    "--",
-                ])
-                .output()
-                .map_err(GitError::Missing)?;
-            if !diff.status.success() {
-                return Err(GitError::Failed {
-                    command: format!("diff --cached {base}"),
-                    stderr: String::from_utf8_lossy(&diff.stderr).trim().to_owned(),
-                });
-            }
-            Ok(String::from_utf8_lossy(&diff.stdout).into_owned())
-        })();
-        let _ = std::fs::remove_file(&index);
-        result
+        }
+        let mut fingerprint = String::new();
+        for file in files {
+            let content = std::fs::read(&file).unwrap_or_default();
+            fingerprint.push_str(&format!(
+                "{}:{}\n",
+                file.display(),
+                blake3::hash(&content).to_hex()
+            ));
+        }
+        fingerprint
+    }
+
+    /// Runs git with `GIT_INDEX_FILE=index` and literal pathspecs, `input` on its stdin.
+    fn run_with_index(
+        &self,
+        index: &Path,
+        args: &[&str],
+        input: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, GitError> {
+        use std::io::Write as _;
+        let mut command = self.command();
+        command
+            .env("GIT_INDEX_FILE", index)
+            .env("GIT_LITERAL_PATHSPECS", "1")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if input.is_some() {
+            command.stdin(Stdio::piped());
+        }
+        let mut child = command.spawn().map_err(GitError::Missing)?;
+        if let Some(bytes) = input
+            && let Some(mut stdin) = child.stdin.take()
+        {
+            // A writer thread: git may fill its stdout before reading all of stdin.
+            let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+            let output = child.wait_with_output()?;
+            let _ = writer.join();
+            return checked(args, output);
+        }
+        let output = child.wait_with_output()?;
+        checked(args, output)
     }
 
     /// The id of the empty tree in this repository's hash format.
@@ -233,6 +343,30 @@ impl Repo {
         drop(child.stdin.take());
         let out = child.wait_with_output()?;
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+}
+
+fn checked(args: &[&str], output: std::process::Output) -> Result<Vec<u8>, GitError> {
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(GitError::Failed {
+            command: args
+                .iter()
+                .take_while(|a| **a != "--")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// `~/x` as git reads it in a configuration value.
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => PathBuf::from(path),
     }
 }
 
@@ -393,6 +527,101 @@ pub(crate) mod tests {
             4,
             "a.txt, new.txt, blob.bin, committed.txt changed: {output}"
         );
+    }
+
+    /// Every kind of change: modified, new, new in a new directory, deleted, renamed, a
+    /// directory renamed and one removed, ignored files, an empty new directory, a path that
+    /// came and went, and a change made before the index was staged.
+    #[test]
+    fn staging_only_the_changed_paths_gives_the_whole_trees_patch() {
+        let (dir, repo) = repo();
+        let root = dir.path();
+        let write = |path: &str, text: &str| {
+            let full = root.join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text).unwrap();
+        };
+        write("lib/one.py", "one\n");
+        write("lib/two.py", "two\n");
+        write("old/x.txt", "x\n");
+        write("gone/y.txt", "y\n");
+        write("b.txt", "b\n");
+        let git = |args: &[&str]| {
+            assert!(
+                Command::new("git")
+                    .current_dir(root)
+                    .args(args)
+                    .stdout(Stdio::null())
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        };
+        git(&["add", "."]);
+        git(&["commit", "-q", "-m", "more"]);
+        let start = repo.head().unwrap();
+        write("before.txt", "changed before the recording\n");
+        let scratch = tempfile::tempdir().unwrap();
+        let index = scratch.path().join("tree.index");
+        repo.stage_tree(&index).unwrap();
+
+        write("a.txt", "one\n2\nthree\n");
+        write("new.txt", "new\n");
+        write("fresh/deep/n.py", "n\n");
+        std::fs::remove_file(root.join("b.txt")).unwrap();
+        std::fs::rename(root.join("lib/one.py"), root.join("lib/uno.py")).unwrap();
+        std::fs::rename(root.join("old"), root.join("new-dir")).unwrap();
+        std::fs::remove_dir_all(root.join("gone")).unwrap();
+        write("trace.log", "ignored\n");
+        write("fresh/also.log", "ignored\n");
+        std::fs::create_dir(root.join("empty")).unwrap();
+        write("tmp.txt", "came and went\n");
+        std::fs::remove_file(root.join("tmp.txt")).unwrap();
+        let paths: Vec<String> = [
+            "a.txt",
+            "new.txt",
+            "fresh",
+            "fresh/deep",
+            "fresh/deep/n.py",
+            "b.txt",
+            "lib/one.py",
+            "lib/uno.py",
+            "old",
+            "new-dir",
+            "gone",
+            "trace.log",
+            "fresh/also.log",
+            "empty",
+            "tmp.txt",
+        ]
+        .map(String::from)
+        .to_vec();
+        repo.stage_paths(&index, &paths).unwrap();
+        let incremental = repo.staged_patch(Some(&start), &index).unwrap();
+        let whole = repo.final_patch(Some(&start), scratch.path()).unwrap();
+        assert_eq!(incremental, whole);
+        for expected in [
+            "b/before.txt",
+            "b/a.txt",
+            "b/new.txt",
+            "b/fresh/deep/n.py",
+            "a/b.txt",
+            "b/lib/uno.py",
+            "a/lib/one.py",
+            "b/new-dir/x.txt",
+            "a/old/x.txt",
+            "a/gone/y.txt",
+        ] {
+            assert!(incremental.contains(expected), "{expected}: {incremental}");
+        }
+        assert!(!incremental.contains(".log"), "{incremental}");
+        assert!(!incremental.contains("tmp.txt"), "{incremental}");
+        let (ok, output) = apply_check(&repo, &incremental, &start);
+        assert!(ok, "{output}");
+        // Nothing to stage is no error.
+        repo.stage_paths(&index, &[]).unwrap();
+        repo.stage_paths(&index, &["nowhere/at/all".to_owned()])
+            .unwrap();
     }
 
     #[test]

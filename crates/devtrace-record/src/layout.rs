@@ -148,6 +148,16 @@ impl SessionDir {
     pub fn document(&self) -> PathBuf {
         self.path.join("document.json")
     }
+    /// The working tree staged by the recorder, kept up to date with the watcher's paths while
+    /// it records (never the repository's own index).
+    pub fn tree_index_staging(&self) -> PathBuf {
+        self.path.join("tree.index.staging")
+    }
+    /// The staged working tree as it was at `record stop`, complete: the final patch is its
+    /// diff against the start commit. Absent when the recorder could not vouch for it.
+    pub fn tree_index(&self) -> PathBuf {
+        self.path.join("tree.index")
+    }
 
     /// Whether a recorder holds this recording's lock (is alive). A lock that can be taken
     /// means the recorder is gone, however it ended; the probe releases it at once.

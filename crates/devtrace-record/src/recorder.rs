@@ -20,7 +20,7 @@ use crate::shell;
 use crate::watch::{Raw, TreeWatcher};
 use devtrace_ingest::redact::Redactor;
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -54,6 +54,93 @@ pub enum RecorderError {
 /// How often the spool file is checked even without a watcher event (a safety net; the
 /// watcher normally reports each line at once).
 const SPOOL_POLL: Duration = Duration::from_secs(2);
+
+/// More changed paths than this at `stop` and the whole tree is staged again instead (the
+/// paths are git's arguments).
+const MAX_STAGED_PATHS: usize = 10_000;
+
+/// The working tree staged into the recording's own index at the start (in the background),
+/// and every path the watcher saw change since, so that `stop` stages only those: the final
+/// patch without reading the whole tree again. Given up (the CLI stages the whole tree) when
+/// the watcher may have missed something: lost events, a directory it could not watch, a
+/// changed ignore rule.
+struct Staging {
+    started: Option<std::thread::JoinHandle<Result<String, crate::git::GitError>>>,
+    paths: BTreeSet<String>,
+    /// Why the paths may not be all that changed, once they may not be.
+    given_up: Option<&'static str>,
+}
+
+impl Staging {
+    fn start(repo: &Repo, session: &SessionDir) -> Self {
+        let _ = std::fs::remove_file(session.tree_index());
+        let repo = repo.clone();
+        let index = session.tree_index_staging();
+        let started = std::thread::spawn(move || {
+            let fingerprint = repo.exclude_fingerprint();
+            repo.stage_tree(&index)?;
+            Ok(fingerprint)
+        });
+        Self {
+            started: Some(started),
+            paths: BTreeSet::new(),
+            given_up: None,
+        }
+    }
+
+    fn give_up(&mut self, why: &'static str) {
+        if self.given_up.is_none() {
+            self.given_up = Some(why);
+        }
+    }
+
+    /// Something under `path` changed.
+    fn changed(&mut self, root: &Path, path: &Path) {
+        let Ok(relative) = path.strip_prefix(root) else {
+            return;
+        };
+        match relative.components().next() {
+            None => return self.give_up("the working tree's top directory changed"),
+            Some(first) if first.as_os_str() == ".git" => return,
+            Some(_) => {}
+        }
+        if path.file_name().is_some_and(|n| n == ".gitignore") {
+            return self.give_up("a .gitignore changed");
+        }
+        if self.paths.len() >= MAX_STAGED_PATHS {
+            return self.give_up("too many paths changed");
+        }
+        self.paths.insert(relative.to_string_lossy().into_owned());
+    }
+
+    /// At `stop`: the staged tree brought up to date and put where the CLI takes it, or the
+    /// reason it is not.
+    fn finish(mut self, repo: &Repo, session: &SessionDir) -> Result<(), String> {
+        let staged = self.started.take().map(|thread| thread.join());
+        let index = session.tree_index_staging();
+        let result = (|| {
+            let fingerprint = match staged {
+                Some(Ok(Ok(fingerprint))) => fingerprint,
+                Some(Ok(Err(error))) => return Err(format!("staging the tree failed: {error}")),
+                _ => return Err("staging the tree failed".to_owned()),
+            };
+            if let Some(why) = self.given_up {
+                return Err(why.to_owned());
+            }
+            if repo.exclude_fingerprint() != fingerprint {
+                return Err("the repository's exclude rules changed".to_owned());
+            }
+            let paths: Vec<String> = self.paths.into_iter().collect();
+            repo.stage_paths(&index, &paths)
+                .map_err(|error| error.to_string())?;
+            std::fs::rename(&index, session.tree_index()).map_err(|error| error.to_string())
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&index);
+        }
+        result
+    }
+}
 
 enum Message {
     Watch(Raw),
@@ -125,6 +212,7 @@ pub fn run(
         spool_offset: contents.spool_offset(),
         counts: Counts::default(),
         watcher: None,
+        staging: None,
         last_note: Instant::now(),
         asked: 0,
     };
@@ -170,9 +258,19 @@ pub fn run(
         match TreeWatcher::start(&state.meta.root, vec![data_dir], move |raw| {
             let _ = watch_sender.send(Message::Watch(raw));
         }) {
-            Ok(watcher) => state.watcher = Some(watcher),
+            Ok(watcher) => {
+                // Staged once the watcher is in place, so every change after it is seen.
+                if watcher.warnings.is_empty() {
+                    state.staging = Some(Staging::start(&state.repo, session));
+                }
+                state.watcher = Some(watcher);
+            }
             Err(error) => eprintln!("devtrace recorder: {error}; saved files are not recorded"),
         }
+    }
+    if state.staging.is_none() {
+        let _ = std::fs::remove_file(session.tree_index());
+        let _ = std::fs::remove_file(session.tree_index_staging());
     }
     // The hooks' spool, followed whether or not the tree is watched.
     let spool_sender = sender.clone();
@@ -314,6 +412,8 @@ struct State {
     spool_offset: u64,
     counts: Counts,
     watcher: Option<TreeWatcher>,
+    /// The staged working tree (only while the tree is watched).
+    staging: Option<Staging>,
     last_note: Instant,
     /// The reminder counter written to `ask`.
     asked: u64,
@@ -455,6 +555,9 @@ impl State {
                 if path.starts_with(&self.session.path) {
                     return Ok(());
                 }
+                if let Some(staging) = &mut self.staging {
+                    staging.changed(&self.meta.root, &path);
+                }
                 if self.paused {
                     self.paused_changes.insert(path);
                 } else {
@@ -462,6 +565,9 @@ impl State {
                 }
             }
             Raw::DirectoryCreated(path) => {
+                if let Some(staging) = &mut self.staging {
+                    staging.changed(&self.meta.root, &path);
+                }
                 if let Some(watcher) = &mut self.watcher {
                     for file in watcher.add_directory(&path) {
                         if self.paused {
@@ -470,16 +576,29 @@ impl State {
                             self.pending.insert(file, Instant::now() + coalesce);
                         }
                     }
+                    if !watcher.warnings.is_empty()
+                        && let Some(staging) = &mut self.staging
+                    {
+                        staging.give_up("a directory could not be watched");
+                    }
                 }
             }
             Raw::Overflow => {
+                if let Some(staging) = &mut self.staging {
+                    staging.give_up("the watcher lost events");
+                }
                 // Events were lost: look at everything that differs from the start commit.
                 for path in self.repo.changed_files().unwrap_or_default() {
                     let full = self.meta.root.join(path);
                     self.pending.insert(full, Instant::now() + coalesce);
                 }
             }
-            Raw::Error(message) => eprintln!("devtrace recorder: the file watcher: {message}"),
+            Raw::Error(message) => {
+                if let Some(staging) = &mut self.staging {
+                    staging.give_up("the watcher failed");
+                }
+                eprintln!("devtrace recorder: the file watcher: {message}")
+            }
         }
         Ok(())
     }
@@ -617,6 +736,13 @@ impl State {
             Request::Stop => {
                 self.read_spool()?;
                 self.flush_pending(true)?;
+                if let Some(staging) = self.staging.take()
+                    && let Err(why) = staging.finish(&self.repo, &self.session)
+                {
+                    eprintln!(
+                        "devtrace recorder: the final patch stages the whole tree again: {why}"
+                    );
+                }
                 let _ = std::fs::remove_file(self.session.capturing());
                 Ok(Response {
                     status: Some(self.status()),
@@ -774,5 +900,80 @@ impl State {
                 .map(|w| w.warnings.clone())
                 .unwrap_or_default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> (tempfile::TempDir, SessionDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let session = SessionDir {
+            path: dir.path().to_path_buf(),
+        };
+        (dir, session)
+    }
+
+    #[test]
+    fn the_staged_tree_follows_the_watched_paths_and_gives_the_same_patch() {
+        let (dir, repo) = crate::git::tests::repo();
+        let root = repo.root.clone();
+        let start = repo.head().unwrap();
+        let (_keep, session) = session();
+        let mut staging = Staging::start(&repo, &session);
+        std::fs::write(root.join("a.txt"), "changed\n").unwrap();
+        std::fs::write(root.join("new.txt"), "new\n").unwrap();
+        std::fs::write(root.join("x.log"), "ignored\n").unwrap();
+        for name in ["a.txt", "new.txt", "x.log"] {
+            staging.changed(&root, &root.join(name));
+        }
+        // .git's own files are never paths to stage.
+        staging.changed(&root, &root.join(".git/index"));
+        assert_eq!(staging.paths.len(), 3);
+        staging.finish(&repo, &session).unwrap();
+        assert!(session.tree_index().is_file());
+        assert!(!session.tree_index_staging().exists());
+        let staged = repo
+            .staged_patch(Some(&start), &session.tree_index())
+            .unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        assert_eq!(
+            staged,
+            repo.final_patch(Some(&start), scratch.path()).unwrap()
+        );
+        assert!(staged.contains("b/new.txt") && staged.contains("+changed"));
+        drop(dir);
+    }
+
+    #[test]
+    fn the_staged_tree_is_given_up_when_the_watcher_may_have_missed_a_change() {
+        let (_dir, repo) = crate::git::tests::repo();
+        let root = repo.root.clone();
+        let (_keep, session) = session();
+        let mut staging = Staging::start(&repo, &session);
+        staging.changed(&root, &root.join("sub/.gitignore"));
+        assert_eq!(
+            staging.finish(&repo, &session).unwrap_err(),
+            "a .gitignore changed"
+        );
+        assert!(!session.tree_index().exists());
+        assert!(!session.tree_index_staging().exists());
+
+        let mut staging = Staging::start(&repo, &session);
+        staging.give_up("the watcher lost events");
+        assert!(staging.finish(&repo, &session).is_err());
+        assert!(!session.tree_index().exists());
+
+        // A changed exclude file outside the tree's .gitignore files.
+        let staging = Staging::start(&repo, &session);
+        while !staging.started.as_ref().unwrap().is_finished() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::write(root.join(".git/info/exclude"), "*.txt\n").unwrap();
+        assert_eq!(
+            staging.finish(&repo, &session).unwrap_err(),
+            "the repository's exclude rules changed"
+        );
     }
 }

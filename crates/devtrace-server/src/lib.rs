@@ -2,8 +2,8 @@
 //!
 //! Binds and serves three ports: OTLP/gRPC (default 127.0.0.1:4317), OTLP/HTTP (4318) and the
 //! HTTP API (4319: the REST API in [`rest`] (sessions in [`rest::sessions`]), MCP over Streamable HTTP at
-//! `/mcp` in [`mcp_http`], the web UI in [`ui`]; every request's `Host` and `Origin` checked
-//! against DNS rebinding by [`guard`]). Receivers only translate
+//! `/mcp` in [`mcp_http`], the web UI in [`ui`]). On every port each request's `Host` (gRPC's
+//! `:authority`) and `Origin` are checked against DNS rebinding by [`guard`]. Receivers only translate
 //! between transports and the transport-agnostic [`ingest::Ingestor`], which decodes with
 //! `devtrace-ingest`, prepares rows with `devtrace-store` and waits for the group commit
 //! before anything is acknowledged.
@@ -42,7 +42,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Requests processed at once; more are refused with the retryable throttle.
     pub max_in_flight_requests: usize,
-    /// Host names, besides loopback ones, that the API port may be addressed by.
+    /// Host names (`NAME` or `NAME:PORT`), besides loopback ones, that every port may be
+    /// addressed by and whose pages may call it (`--allow-host`).
     pub allowed_hosts: Vec<String>,
     /// Record every MCP request served at /mcp as a span in the store.
     pub self_trace: bool,
@@ -223,18 +224,27 @@ impl Bound {
             Some(files) => Some((files.server_config()?, files.grpc_config()?)),
             None => None,
         };
+        // Every listener checks Host (`:authority`) against its own port, and Origin against
+        // the UI's (the API listener's) origin.
+        let addresses = self.addresses();
+        let hosts_for = |listen: SocketAddr| {
+            guard::AllowedHosts::new(listen, &self.config.allowed_hosts)
+                .with_ui(addresses.api, tls.is_some())
+        };
         let grpc = tokio::spawn(otlp_grpc::serve(
             self.grpc,
             Arc::clone(&ingestor),
             auth.clone(),
             tls.as_ref().map(|(_, grpc)| grpc.clone()),
             self.config.max_body_bytes,
+            hosts_for(addresses.grpc),
             stopped(),
         ));
         let http_router = otlp_http::router(
             Arc::clone(&ingestor),
             auth.clone(),
             self.config.max_body_bytes,
+            hosts_for(addresses.http),
         );
         let http = match &tls {
             Some((config, _)) => spawn_axum(
@@ -244,8 +254,7 @@ impl Bound {
             ),
             None => spawn_axum(self.http, http_router, stopped()),
         };
-        let allowed_hosts =
-            guard::AllowedHosts::new(self.config.api_listen.ip(), &self.config.allowed_hosts);
+        let allowed_hosts = hosts_for(addresses.api);
         let sink = self
             .config
             .self_trace

@@ -6,6 +6,7 @@
 //! `UNAVAILABLE` with a `RetryInfo` detail, which OTLP exporters honour.
 
 use crate::auth::{Auth, Credentials, Scope};
+use crate::guard::AllowedHosts;
 use crate::ingest::{Encoding, IngestError, Ingestor, RETRY_AFTER, Signal};
 use crate::rpc_status;
 use bytes::{Buf, BufMut, Bytes};
@@ -30,6 +31,7 @@ pub async fn serve(
     auth: Auth,
     tls: Option<tonic::transport::ServerTlsConfig>,
     max_message_bytes: usize,
+    hosts: AllowedHosts,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let mut builder = tonic::transport::Server::builder();
@@ -41,16 +43,19 @@ pub async fn serve(
             Arc::clone(&ingestor),
             auth.clone(),
             max_message_bytes,
+            hosts.clone(),
         ))
         .add_service(OtlpGrpc::<LogsService>::new(
             Arc::clone(&ingestor),
             auth.clone(),
             max_message_bytes,
+            hosts.clone(),
         ))
         .add_service(OtlpGrpc::<MetricsService>::new(
             ingestor,
             auth,
             max_message_bytes,
+            hosts,
         ))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
@@ -87,15 +92,23 @@ pub struct OtlpGrpc<S> {
     ingestor: Arc<Ingestor>,
     auth: Auth,
     max_message_bytes: usize,
+    hosts: AllowedHosts,
     service: PhantomData<fn() -> S>,
 }
 
 impl<S> OtlpGrpc<S> {
-    pub fn new(ingestor: Arc<Ingestor>, auth: Auth, max_message_bytes: usize) -> Self {
+    /// `hosts` is the listener's DNS-rebinding guard, checked against `:authority`.
+    pub fn new(
+        ingestor: Arc<Ingestor>,
+        auth: Auth,
+        max_message_bytes: usize,
+        hosts: AllowedHosts,
+    ) -> Self {
         Self {
             ingestor,
             auth,
             max_message_bytes,
+            hosts,
             service: PhantomData,
         }
     }
@@ -107,6 +120,7 @@ impl<S> Clone for OtlpGrpc<S> {
             Arc::clone(&self.ingestor),
             self.auth.clone(),
             self.max_message_bytes,
+            self.hosts.clone(),
         )
     }
 }
@@ -136,6 +150,10 @@ where
             return Box::pin(async {
                 Ok(Status::unimplemented("only Export is implemented").into_http())
             });
+        }
+        // `:authority` (and `Origin`, should a browser get here) name this server.
+        if let Some(message) = crate::guard::check(&self.hosts, request.headers(), request.uri()) {
+            return Box::pin(async move { Ok(Status::permission_denied(message).into_http()) });
         }
         let mut accept = EnabledCompressionEncodings::default();
         accept.enable(CompressionEncoding::Gzip);

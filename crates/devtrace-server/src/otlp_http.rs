@@ -10,6 +10,7 @@
 //! relies on this when it hands its endpoint to a child it knows nothing about.
 
 use crate::auth::{Auth, Credentials, Denied, Scope};
+use crate::guard::AllowedHosts;
 use crate::ingest::{Encoding, IngestError, Ingestor, RETRY_AFTER, Signal};
 use crate::rpc_status::{self, RpcStatus};
 use axum::Router;
@@ -27,7 +28,13 @@ struct HttpState {
     max_body_bytes: usize,
 }
 
-pub fn router(ingestor: Arc<Ingestor>, auth: Auth, max_body_bytes: usize) -> Router {
+/// The OTLP/HTTP router; `hosts` is this listener's DNS-rebinding guard ([`crate::guard`]).
+pub fn router(
+    ingestor: Arc<Ingestor>,
+    auth: Auth,
+    max_body_bytes: usize,
+    hosts: AllowedHosts,
+) -> Router {
     use crate::otlp_grpc::{LogsService, MetricsService, OtlpGrpc, OtlpService, TraceService};
     Router::new()
         .route("/v1/traces", post(traces))
@@ -35,15 +42,30 @@ pub fn router(ingestor: Arc<Ingestor>, auth: Auth, max_body_bytes: usize) -> Rou
         .route("/v1/metrics", post(metrics))
         .route_service(
             &format!("/{}/Export", TraceService::NAME),
-            OtlpGrpc::<TraceService>::new(Arc::clone(&ingestor), auth.clone(), max_body_bytes),
+            OtlpGrpc::<TraceService>::new(
+                Arc::clone(&ingestor),
+                auth.clone(),
+                max_body_bytes,
+                hosts.clone(),
+            ),
         )
         .route_service(
             &format!("/{}/Export", LogsService::NAME),
-            OtlpGrpc::<LogsService>::new(Arc::clone(&ingestor), auth.clone(), max_body_bytes),
+            OtlpGrpc::<LogsService>::new(
+                Arc::clone(&ingestor),
+                auth.clone(),
+                max_body_bytes,
+                hosts.clone(),
+            ),
         )
         .route_service(
             &format!("/{}/Export", MetricsService::NAME),
-            OtlpGrpc::<MetricsService>::new(Arc::clone(&ingestor), auth.clone(), max_body_bytes),
+            OtlpGrpc::<MetricsService>::new(
+                Arc::clone(&ingestor),
+                auth.clone(),
+                max_body_bytes,
+                hosts.clone(),
+            ),
         )
         // Bodies are read with our own limit so the 413 carries an OTLP status.
         .layer(DefaultBodyLimit::disable())
@@ -52,6 +74,37 @@ pub fn router(ingestor: Arc<Ingestor>, auth: Auth, max_body_bytes: usize) -> Rou
             auth,
             max_body_bytes,
         })
+        // Outermost: a request from a foreign page (rebinding `Host`, foreign `Origin`, a
+        // `text/plain` simple request) is refused before admission, authentication or the body.
+        .layer(axum::middleware::from_fn_with_state(hosts, reject_foreign))
+}
+
+/// The Host/Origin guard with an OTLP reply: 403 carrying a `google.rpc.Status`
+/// (`PERMISSION_DENIED`) as JSON, the encoding every client can read; gRPC `PERMISSION_DENIED`
+/// to gRPC requests.
+async fn reject_foreign(
+    State(hosts): State<AllowedHosts>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let grpc = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    match crate::guard::check(&hosts, request.headers(), request.uri()) {
+        None => next.run(request).await,
+        // gRPC on this port: the status a gRPC client reads, as on 4317.
+        Some(message) if grpc => {
+            tonic::Status::permission_denied(message).into_http::<axum::body::Body>()
+        }
+        Some(message) => error_reply(
+            StatusCode::FORBIDDEN,
+            Encoding::Json,
+            rpc_status::PERMISSION_DENIED,
+            message,
+        ),
+    }
 }
 
 async fn traces(State(state): State<HttpState>, request: Request) -> Response {

@@ -40,6 +40,7 @@ pub const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
 /// gRPC status codes used here.
 pub const INVALID_ARGUMENT: i32 = 3;
+pub const PERMISSION_DENIED: i32 = 7;
 pub const UNAVAILABLE: i32 = 14;
 
 /// A status carrying a retry delay, encoded for `grpc-status-details-bin`.

@@ -60,6 +60,7 @@ impl Fixture {
             ingestor,
             devtrace_server::auth::Auth::off(Arc::new(devtrace_server::auth::NoAccounts)),
             1 << 22,
+            devtrace_server::guard::AllowedHosts::new(([127, 0, 0, 1], 4318).into(), &[]),
         )
     }
 

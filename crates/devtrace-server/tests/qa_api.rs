@@ -84,7 +84,7 @@ impl Api {
                 principal: None,
                 qa: handle,
             },
-            AllowedHosts::new([127, 0, 0, 1].into(), &[]),
+            AllowedHosts::new(([127, 0, 0, 1], 4319).into(), &[]),
         );
         Self {
             dir,

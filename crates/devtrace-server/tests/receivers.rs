@@ -59,13 +59,13 @@ impl Fixture {
 
     fn router(&self, max_body: usize) -> axum::Router {
         let ingestor = Arc::new(Ingestor::new(self.writer.handle(), Default::default()));
-        devtrace_server::otlp_http::router(ingestor, open_auth(), max_body)
+        devtrace_server::otlp_http::router(ingestor, open_auth(), max_body, otlp_hosts())
     }
 
     fn router_admitting(&self, max_in_flight: usize) -> axum::Router {
         let ingestor = Ingestor::new(self.writer.handle(), Default::default())
             .with_max_in_flight(max_in_flight);
-        devtrace_server::otlp_http::router(Arc::new(ingestor), open_auth(), 1 << 20)
+        devtrace_server::otlp_http::router(Arc::new(ingestor), open_auth(), 1 << 20, otlp_hosts())
     }
 
     fn stored_spans(&self) -> u64 {
@@ -384,6 +384,28 @@ async fn the_api_port_refuses_foreign_hosts_and_origins() {
     .await;
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
     assert!(body.contains("attacker.example"), "{body}");
+    // Any other port on localhost is another origin (another program's page).
+    for origin in ["http://localhost:3000", "http://127.0.0.1:8080", "null"] {
+        let (head, body) = http_get_with(
+            api,
+            "/api/v1/health",
+            &format!("Host: {api}\r\nOrigin: {origin}\r\n"),
+        )
+        .await;
+        assert!(head.starts_with("HTTP/1.1 403"), "{origin}: {head}");
+        assert!(body.contains("DNS-rebinding"), "{body}");
+    }
+    // The OTLP/HTTP port's own origin is not the UI's either.
+    let (head, _) = http_get_with(
+        api,
+        "/api/v1/health",
+        &format!(
+            "Host: {api}\r\nOrigin: http://localhost:{}\r\n",
+            addresses.http.port()
+        ),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
     let (head, _) = http_get_with(
         api,
         "/api/v1/health",
@@ -395,6 +417,143 @@ async fn the_api_port_refuses_foreign_hosts_and_origins() {
     )
     .await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
+
+/// One span as OTLP/JSON, the body a web page could send.
+const JSON_SPAN: &str = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"from a page","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+
+#[tokio::test]
+async fn the_otlp_http_port_refuses_rebinding_hosts_foreign_origins_and_simple_requests() {
+    let fixture = Fixture::new(WriterConfig::default(), None);
+    let (addresses, _stop) = start_server(&fixture).await;
+    let http = addresses.http;
+    let port = http.port();
+    let json = "Content-Type: application/json\r\n";
+    let refused = [
+        // DNS rebinding: the attacker's name, with the port the page asked for.
+        format!("Host: evil.example:4318\r\n{json}"),
+        format!("Host: evil.example:{port}\r\n{json}"),
+        // A loopback name with another port is not this listener.
+        format!("Host: localhost:1\r\n{json}"),
+        // The right Host, but a page of another site, of another localhost port, or opaque.
+        format!("Host: localhost:{port}\r\nOrigin: http://evil.example\r\n{json}"),
+        format!("Host: 127.0.0.1:{port}\r\nOrigin: http://localhost:3000\r\n{json}"),
+        format!("Host: 127.0.0.1:{port}\r\nOrigin: null\r\n{json}"),
+        // The CORS "simple request" a page can send without a preflight: text/plain.
+        format!(
+            "Host: localhost:{port}\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\n"
+        ),
+    ];
+    for headers in &refused {
+        let (head, body) =
+            http_send(http, "POST", "/v1/traces", headers, JSON_SPAN.as_bytes()).await;
+        assert!(head.starts_with("HTTP/1.1 403"), "{headers:?}: {head}");
+        assert!(body.contains("DNS-rebinding"), "{headers:?}: {body}");
+        assert!(
+            !head.to_ascii_lowercase().contains("access-control-allow"),
+            "CORS stays closed: {head}"
+        );
+    }
+    // text/plain is refused even when the page's Origin is hidden (no-referrer, a proxy).
+    let (head, _) = http_send(
+        http,
+        "POST",
+        "/v1/traces",
+        &format!("Host: localhost:{port}\r\nContent-Type: text/plain\r\n"),
+        JSON_SPAN.as_bytes(),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 415"), "{head}");
+    assert_eq!(fixture.stored_spans(), 0, "nothing refused was stored");
+    // What an SDK sends passes, and so does a request from the UI's own page.
+    for headers in [
+        format!("Host: localhost:{port}\r\n{json}"),
+        format!(
+            "Host: 127.0.0.1:{port}\r\nOrigin: http://localhost:{}\r\n{json}",
+            addresses.api.port()
+        ),
+    ] {
+        let (head, body) =
+            http_send(http, "POST", "/v1/traces", &headers, JSON_SPAN.as_bytes()).await;
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "{headers:?}: {head} {body}"
+        );
+    }
+    assert_eq!(fixture.stored_spans(), 1);
+}
+
+#[tokio::test]
+async fn grpc_checks_the_authority_on_both_ports() {
+    let fixture = Fixture::new(WriterConfig::default(), None);
+    let (addresses, _stop) = start_server(&fixture).await;
+    for addr in [addresses.grpc, addresses.http] {
+        for (authority, allowed) in [
+            (format!("http://evil.example:{}", addr.port()), false),
+            (format!("http://localhost:{}", addr.port() ^ 1), false),
+            (format!("http://localhost:{}", addr.port()), true),
+        ] {
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .origin(authority.parse().unwrap())
+                .connect()
+                .await
+                .unwrap();
+            let result = TraceServiceClient::new(channel)
+                .export(request(vec![span(7, 1)]))
+                .await;
+            match (allowed, result) {
+                (true, Ok(_)) => {}
+                (false, Err(status)) => {
+                    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{authority}");
+                    assert!(
+                        status.message().contains("--allow-host"),
+                        "{}",
+                        status.message()
+                    );
+                }
+                (_, other) => panic!("{addr} {authority}: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        fixture.stored_spans(),
+        1,
+        "the same span, accepted once per port"
+    );
+}
+
+#[tokio::test]
+async fn allow_host_names_pass_on_every_listener() {
+    let fixture = Fixture::new(WriterConfig::default(), None);
+    let config = devtrace_server::ServerConfig {
+        grpc_listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: "127.0.0.1:0".parse().unwrap(),
+        api_listen: "127.0.0.1:0".parse().unwrap(),
+        allowed_hosts: vec!["devbox.lan".into()],
+        ..Default::default()
+    };
+    let bound = devtrace_server::bind(config).await.unwrap();
+    let addresses = bound.addresses();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let store: Arc<dyn Store> = fixture.store.clone();
+    tokio::spawn(bound.run(store, fixture.writer.handle(), async move {
+        let _ = stopped.await;
+    }));
+    let (head, _) = http_send(
+        addresses.http,
+        "POST",
+        "/v1/traces",
+        "Host: devbox.lan\r\nOrigin: https://devbox.lan\r\nContent-Type: application/json\r\n",
+        JSON_SPAN.as_bytes(),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (head, _) =
+        http_get_with(addresses.api, "/api/v1/health", "Host: devbox.lan:8080\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (head, _) = http_get_with(addresses.api, "/api/v1/health", "Host: other.lan\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
 }
 
 #[tokio::test]
@@ -569,6 +728,35 @@ async fn http_get_with(addr: std::net::SocketAddr, path: &str, headers: &str) ->
         .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.to_owned(), body.to_owned())
+}
+
+/// The OTLP/HTTP port's DNS-rebinding guard, as `serve` builds it on loopback.
+fn otlp_hosts() -> devtrace_server::guard::AllowedHosts {
+    devtrace_server::guard::AllowedHosts::new(([127, 0, 0, 1], 4318).into(), &[])
+}
+
+/// A raw HTTP/1.1 request with the given header lines (each ending in CRLF) and body:
+/// (status line and headers, body).
+async fn http_send(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     (head.to_owned(), body.to_owned())
 }

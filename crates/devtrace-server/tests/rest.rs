@@ -198,7 +198,10 @@ async fn api_with(t0: u64, batches: Vec<devtrace_store::WriteBatch>) -> Api {
         qa: None,
     };
     Api {
-        router: router(state.clone(), AllowedHosts::new([127, 0, 0, 1].into(), &[])),
+        router: router(
+            state.clone(),
+            AllowedHosts::new(([127, 0, 0, 1], 4319).into(), &[]),
+        ),
         state,
         _dir: dir,
         _stop: stop,
@@ -291,7 +294,7 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
     // So a route mounted beside the REST router instead of through it fails the comparison.
     let extended = router(
         api.state.clone(),
-        AllowedHosts::new([127, 0, 0, 1].into(), &[]),
+        AllowedHosts::new(([127, 0, 0, 1], 4319).into(), &[]),
     )
     .route(
         "/api/v1/undocumented",

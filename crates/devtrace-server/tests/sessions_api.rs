@@ -52,7 +52,7 @@ impl Api {
                 principal: None,
                 qa: None,
             },
-            AllowedHosts::new([127, 0, 0, 1].into(), &[]),
+            AllowedHosts::new(([127, 0, 0, 1], 4319).into(), &[]),
         );
         Self {
             _dir: dir,
@@ -318,7 +318,7 @@ async fn invalid_documents_get_their_field_paths_and_store_nothing() {
             "/api/v1/sessions",
             Some(&document().to_string()),
             "text/plain",
-            "localhost",
+            "localhost:4319",
         )
         .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -643,7 +643,7 @@ async fn session_errors_have_the_api_error_body() {
             "/api/v1/sessions",
             Some("{}"),
             "text/plain",
-            "127.0.0.1",
+            "127.0.0.1:4319",
         )
         .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -669,4 +669,111 @@ async fn session_errors_have_the_api_error_body() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(answer, json!({"error": "no session matches \"feedbeef\""}));
     assert_eq!(api.store.stats().unwrap().traces, 0, "nothing stored");
+}
+
+/// Imports one of the CLI's token fixtures (transcripts we wrote in the agent's real format)
+/// through the group-commit writer, as `devtrace import` does.
+async fn import_fixture(api: &Api, agent: devtrace_ingest::sessions::Agent, file: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../devtrace-cli/tests/fixtures/sessions")
+        .join(file);
+    let (mut importer, _) =
+        devtrace_ingest::sessions::importer(agent, Arc::new(Redactor::builtin()), None);
+    let reader = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+    let read =
+        devtrace_ingest::sessions::read_lines(reader, 0, importer.as_mut(), &mut |_| {}).unwrap();
+    assert!(
+        read.notes.is_empty(),
+        "{}: {:?}",
+        path.display(),
+        read.notes
+    );
+    let output = importer.drain();
+    api.writer
+        .handle()
+        .submit(devtrace_store::prepare_session(output.spans, output.blobs))
+        .unwrap()
+        .committed()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn two_sessions_compare_side_by_side_as_the_cli_answers() {
+    use devtrace_ingest::sessions::Agent;
+    let api = Api::new();
+    import_fixture(
+        &api,
+        Agent::ClaudeCode,
+        "7a0c2d1e-5b3f-4c8a-9d6e-1f2a3b4c5d6e.jsonl",
+    )
+    .await;
+    import_fixture(
+        &api,
+        Agent::Codex,
+        "rollout-2026-11-20T10-00-00-019a7c3e-1111-7222-8333-944455556666.jsonl",
+    )
+    .await;
+
+    let (status, answer) = api
+        .call("GET", "/api/v1/sessions/7a0c2d1e/compare/019a7c3e", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    // The same numbers `session compare` prints (crates/devtrace-cli/tests/sessions_tokens.rs).
+    let (a, b) = (&answer["a"], &answer["b"]);
+    assert_eq!(a["agent"], "claude-code");
+    assert_eq!(b["agent"], "codex");
+    assert_eq!(a["requests"], 16);
+    assert_eq!(a["tokens"]["uncached_input"], 52);
+    assert_eq!(a["tokens"]["cache_write"], 54_050);
+    assert_eq!(a["tokens"]["cache_read"], 139_200);
+    assert_eq!(a["tokens"]["output"], 1_325);
+    assert!(
+        (a["tokens"]["cost_usd"].as_f64().unwrap() - 0.5576505).abs() < 1e-9,
+        "{a}"
+    );
+    assert_eq!(b["tokens"]["cache_read"], 25_088);
+    assert_eq!(b["tokens"]["output"], 270);
+    assert_eq!(a["tool_calls"]["Read"]["ok"], 5);
+    let divergence = &answer["first_divergence"];
+    assert_eq!(divergence["request"], 1, "{divergence}");
+    assert_eq!(divergence["a_calls"], json!(["Read lexer.rs"]));
+    assert_eq!(divergence["b_calls"], json!(["shell cat README.md"]));
+    let ratio = answer["cost_ratio"].as_f64().unwrap();
+    assert!(
+        (ratio - b["tokens"]["cost_usd"].as_f64().unwrap() / 0.5576505).abs() < 1e-9,
+        "{answer}"
+    );
+
+    // A session is its own twin.
+    let (status, same) = api
+        .call("GET", "/api/v1/sessions/7a0c2d1e/compare/7a0c2d1e", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same["first_divergence"], Value::Null);
+    assert_eq!(same["cost_ratio"], 1.0);
+
+    // Errors name the session that is missing, and the parameters it does not take.
+    let (status, missing) = api
+        .call("GET", "/api/v1/sessions/7a0c2d1e/compare/feedbeef", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing, json!({"error": "no session matches \"feedbeef\""}));
+    let (status, extra) = api
+        .call(
+            "GET",
+            "/api/v1/sessions/7a0c2d1e/compare/019a7c3e?full=1",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{extra}");
+    assert_eq!(extra["parameter"], "full");
+
+    // Declared in the OpenAPI document with its schema.
+    let (_, openapi) = api.call("GET", "/api/v1/openapi.json", None).await;
+    assert!(
+        openapi["paths"]["/api/v1/sessions/{a}/compare/{b}"]["get"].is_object(),
+        "not in the OpenAPI document"
+    );
+    assert!(openapi["components"]["schemas"]["SessionComparison"].is_object());
 }

@@ -32,8 +32,8 @@ pub fn run_all(factory: Factory<'_>) {
     metrics_add_up_per_session_and_day_whatever_their_temporality(factory);
 }
 
-/// The QA job queue's half ([`crate::qa`]), for backends that keep one ([`Store::qa`]): the
-/// embedded store for now; PostgreSQL refuses QA with a message until it has a queue.
+/// The QA job queue's half ([`crate::qa`]), for backends that keep one ([`Store::qa`]): both
+/// the embedded store and PostgreSQL.
 pub fn run_qa(factory: Factory<'_>) {
     qa::run_all(factory);
 }

@@ -13,7 +13,9 @@
 //! How backends map it: SQLite claims inside one `BEGIN IMMEDIATE` transaction (writers are
 //! serialised, so select-then-update is atomic); PostgreSQL with
 //! `UPDATE qa_jobs SET … WHERE id = (SELECT id FROM qa_jobs WHERE <claimable> ORDER BY id
-//! FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING …`. Times come from the backend's clock.
+//! FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING …`, so workers on several nodes skip each
+//! other's rows. Times come from the backend's clock (on PostgreSQL the database's, shared by
+//! every node). Jobs carry their project ([`QaJob::project`]).
 //!
 //! The queue stores a job's options and result as JSON text it does not interpret: their
 //! shapes belong to `devtrace-qa`. It also caches LLM judgements by (session, rubric, model).
@@ -23,7 +25,7 @@
 //! [`finish`]: QaQueue::finish
 //! [`release`]: QaQueue::release
 
-use crate::Result;
+use crate::{ProjectId, Result};
 use devtrace_model::TraceId;
 use serde::Serialize;
 use std::time::Duration;
@@ -76,6 +78,9 @@ impl QaJobState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QaJob {
     pub id: QaJobId,
+    /// The project of the session (the embedded store holds the default one only). Workers
+    /// claim from every project and read and write the job's session in this one.
+    pub project: ProjectId,
     /// The session the job checks.
     pub trace_id: TraceId,
     pub state: QaJobState,
@@ -148,6 +153,8 @@ pub struct QaJobQuery {
     pub states: Vec<QaJobState>,
     /// Only finished jobs whose result is not yet in their session.
     pub unprojected: bool,
+    /// Jobs of every project, not only the handle's (for workers, which serve them all).
+    pub all_projects: bool,
     pub limit: usize,
 }
 
@@ -160,6 +167,11 @@ pub struct CachedJudgement {
 }
 
 /// The QA job queue. Every backend implements it; [`crate::Store::qa`] gives access.
+///
+/// A queue reached through a handle scoped to a project ([`crate::Store::in_project`])
+/// enqueues, lists, counts, cancels and reads that project's jobs and judgements; claims take
+/// jobs of every project, and the attempt-bound steps (heartbeat, finish, release,
+/// mark_projected) name a job its worker holds.
 pub trait QaQueue: Send + Sync {
     /// Adds a job, unless the session already has an active one (queued or running), which is
     /// returned instead. Returns the job and whether it is new.

@@ -14,6 +14,7 @@ use crate::{
     SessionFacts, SessionQuery, SessionSummary, Store, StoreError, StoreStats, StoreWriter,
     StoredTrace, TraceQuery, TraceSummary, WriteBatch,
 };
+use devtrace_model::recorded::escape;
 use devtrace_model::{LogBatch, SpanBatch, SpanId, SpanKind, TraceId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -448,6 +449,7 @@ fn open_existing(path: &Path) -> Result<Connection> {
             path.parent().unwrap_or(path).display().to_string(),
         ));
     }
+    crate::sql::memory::install();
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     Ok(Connection::open_with_flags(path, flags)?)
 }
@@ -461,6 +463,16 @@ pub struct SqliteWriter {
     /// `PRAGMA data_version` in the last transaction: a change means another connection wrote.
     data_version: Option<i64>,
     series: crate::metrics::SeriesCache,
+    /// The database file, and its (device, inode) when opened: checked before each
+    /// transaction so that nothing is acknowledged into a file deleted under the server.
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
+}
+
+/// (device, inode) of `path`, or `None` when it cannot be read.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl SqliteWriter {
@@ -471,6 +483,7 @@ impl SqliteWriter {
             source,
         })?;
         let path = database_path(data_dir);
+        crate::sql::memory::install();
         let mut conn = Connection::open(&path)?;
         configure(&conn, 64 * 1024)?;
         migrate(&mut conn, &path)?;
@@ -480,6 +493,8 @@ impl SqliteWriter {
             recent: RecentSpans::new(crate::recent::DEFAULT_CAPACITY),
             data_version: None,
             series: crate::metrics::SeriesCache::default(),
+            identity: file_identity(&path),
+            path,
         })
     }
 }
@@ -580,9 +595,12 @@ impl StoreWriter for SqliteWriter {
         if let Some(batch) = batches.iter().find(|b| b.project != ProjectId::DEFAULT) {
             return Err(one_project_only(batch.project));
         }
+        self.check_file()?;
         let coalesced = coalesce_session_chunks(batches)?;
         let batches = coalesced.as_deref().unwrap_or(batches);
-        let result = self.write_transaction(batches);
+        let result = self
+            .write_transaction(batches)
+            .map_err(|e| explain_write_error(&self.path, e));
         if result.is_err() {
             // Names, spans and series inserted by the failed transaction were rolled back with it.
             self.index = IndexCache::default();
@@ -605,7 +623,41 @@ impl StoreWriter for SqliteWriter {
     }
 }
 
+/// Names the store file and says what to do when a write fails for a reason on the disk
+/// (full, read-only, I/O error); other errors pass unchanged.
+fn explain_write_error(path: &Path, error: StoreError) -> StoreError {
+    let StoreError::Database(message) = &error else {
+        return error;
+    };
+    let advice = if message.contains("full") {
+        "the disk holding it is full: free space there; devtrace answers 503 (retry later) until then and resumes by itself"
+    } else if message.contains("readonly") || message.contains("read-only") {
+        "it is read-only (file system or permissions): make it writable; devtrace answers 503 (retry later) until then"
+    } else if message.contains("I/O") {
+        "the disk reported an I/O error: check the disk and the file system; devtrace answers 503 (retry later)"
+    } else {
+        return error;
+    };
+    StoreError::Unsupported(format!(
+        "cannot write to the store {}: {advice} ({message})",
+        escape(&path.display().to_string())
+    ))
+}
+
 impl SqliteWriter {
+    /// Refuses to write when the database file was deleted or replaced under the server:
+    /// SQLite would go on writing into the unlinked file and every acknowledgement would be
+    /// for data nobody can read again.
+    fn check_file(&self) -> Result<()> {
+        if self.identity.is_none() || file_identity(&self.path) == self.identity {
+            return Ok(());
+        }
+        Err(StoreError::Unsupported(format!(
+            "the store {} was deleted or replaced under the running server: nothing more can be stored in it; restart `devtrace serve` to create a new store there",
+            escape(&self.path.display().to_string())
+        )))
+    }
+
     fn write_transaction(&mut self, batches: &[WriteBatch]) -> Result<()> {
         let tx = self
             .conn

@@ -208,7 +208,13 @@ fn fits(queue: &Queue, items: u64, config: &WriterConfig) -> bool {
     queue.pending_items == 0 || queue.pending_items + items <= config.max_queued_items
 }
 
+/// A failing commit is logged when its message changes, and otherwise at most once a minute,
+/// so a full or read-only disk under retrying clients does not flood the log.
+const REPEAT_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn run(shared: Arc<Shared>, mut backend: Box<dyn StoreWriter>) {
+    let mut last_logged: Option<(String, std::time::Instant)> = None;
+    let mut repeats = 0u64;
     loop {
         let jobs = {
             let mut queue = shared.queue.lock().expect("writer queue poisoned");
@@ -234,9 +240,23 @@ fn run(shared: Arc<Shared>, mut backend: Box<dyn StoreWriter>) {
             .map(|j| (j.batch, (j.items, j.spans, j.done)))
             .unzip();
         let outcome = backend.write(&batches).map_err(|e| {
-            tracing::error!(error = %e, "commit failed");
+            let message = e.to_string();
+            let repeated = last_logged
+                .as_ref()
+                .is_some_and(|(last, at)| *last == message && at.elapsed() < REPEAT_LOG_EVERY);
+            if repeated {
+                repeats += 1;
+            } else {
+                tracing::error!(error = %e, repeats, "commit failed");
+                last_logged = Some((message, std::time::Instant::now()));
+                repeats = 0;
+            }
             CommitFailed(Arc::new(e))
         });
+        if outcome.is_ok() && last_logged.take().is_some() {
+            tracing::info!(failed_since_logged = repeats, "commits succeed again");
+            repeats = 0;
+        }
         let (items, spans) = waiters.iter().fold((0, 0), |(i, s), w| (i + w.0, s + w.1));
         if outcome.is_ok() {
             shared.committed_spans.fetch_add(spans, Ordering::Relaxed);

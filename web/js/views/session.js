@@ -57,6 +57,7 @@ class SessionView {
 
   build() {
     const {o, s} = this;
+    const r = o.recorded;
     const title = s.title ? escaped(s.title) : '(untitled session)';
     this.filter = h('input', {type: 'search', 'data-search': true, class: 'timeline-filter', placeholder: 'Filter: tool, file, command, text…',
       'aria-label': 'Filter the timeline'});
@@ -69,16 +70,19 @@ class SessionView {
         h('p', {class: 'crumbs'}, h('a', {href: '/sessions'}, 'Sessions'), ' / ', h('span', {class: 'mono'}, s.trace_id.slice(0, 8))),
         h('h1', {}, title),
         h('dl', {class: 'facts session-facts'},
-          fact('Agent', escaped(s.agent + (o.agent_version ? ` ${o.agent_version}` : ''))),
+          r?.developer ? fact('Recorded by', escaped(r.developer))
+            : fact(r ? 'Recorder' : 'Agent', escaped(s.agent + (o.agent_version ? ` ${o.agent_version}` : ''))),
           fact('Project', h('a', {href: `/sessions?repo=${encodeURIComponent(s.project)}`}, escaped(s.project))),
           o.repository && o.repository !== s.project ? fact('Repository', escaped(o.repository)) : null,
           o.git_branch ? fact('Branch', escaped(o.git_branch)) : null,
           fact('Started', time(s.start_unix_nano)),
           fact('Duration', duration(s.duration_ns)),
-          fact('Turns', s.turns.toLocaleString()),
-          fact('Tool calls', s.tool_calls.toLocaleString()),
-          fact('Sub-agents', s.subagents.toLocaleString()),
-          fact('Tokens', `${tokens(s.input_tokens)} in (${tokens(s.cache_read_tokens)} from cache), ${tokens(s.output_tokens)} out`),
+          // A person's recorded session has no turns, tool calls or tokens: its own numbers instead.
+          ...(r ? this.recordedFacts() : []),
+          !r || s.turns ? fact('Turns', s.turns.toLocaleString()) : null,
+          !r || s.tool_calls ? fact('Tool calls', s.tool_calls.toLocaleString()) : null,
+          !r || s.subagents ? fact('Sub-agents', s.subagents.toLocaleString()) : null,
+          !r || s.input_tokens || s.output_tokens ? fact('Tokens', `${tokens(s.input_tokens)} in (${tokens(s.cache_read_tokens)} from cache), ${tokens(s.output_tokens)} out`) : null,
           fact('Errors', s.errors ? h('span', {class: 'error-text'}, s.errors.toLocaleString()) : '0'),
           fact('Findings', String(o.findings.length)),
           s.usage?.cost_usd !== undefined ? fact('Cost (agent-reported)', cost(s.usage.cost_usd)) : null,
@@ -91,6 +95,7 @@ class SessionView {
         h('p', {class: 'links'},
           h('a', {href: traceHref(s.trace_id)}, 'Open as a trace (waterfall)'), ' · ',
           h('a', {href: `/api/v1/sessions/${s.trace_id}/overview`, target: '_blank', rel: 'noopener'}, 'JSON'))),
+      r ? this.recordedSection() : null,
       o.linked_runs.length ? this.runsSection() : null,
       o.findings.length ? this.findingsSection() : null,
       this.qa = qaSection(s.trace_id),
@@ -108,6 +113,80 @@ class SessionView {
       if (li && !e.target.closest('a, button, summary, pre')) this.select(li, {focus: false});
     });
     this.counter.textContent = `${plural(o.timeline.length, 'entry', 'entries')}`;
+  }
+
+  /** The header facts of a recorded session: its commands, edits and notes, where it began. */
+  recordedFacts() {
+    const r = this.o.recorded;
+    const commands = this.o.timeline.filter((e) => e.action === 'command');
+    const failedCommands = commands.filter(failed).length;
+    const edits = this.o.timeline.filter((e) => e.action === 'edit');
+    const files = new Set(edits.map((e) => e.path).filter(Boolean));
+    const notes = this.o.timeline.filter((e) => e.action === 'note').length;
+    return [
+      fact('Commands', failedCommands ? [`${commands.length.toLocaleString()} (`, h('span', {class: 'error-text'}, `${failedCommands} failed`), ')']
+        : commands.length.toLocaleString()),
+      fact('Edits', `${edits.length.toLocaleString()} in ${plural(files.size, 'file')}`),
+      fact('Notes', notes.toLocaleString()),
+      r.commit ? fact('Start commit', h('span', {class: 'mono', title: escaped(r.commit)}, escaped(r.commit.slice(0, 12)))) : null,
+      r.test_command ? fact('Test command', h('code', {}, escaped(r.test_command))) : null,
+    ];
+  }
+
+  /** What a person's recorded session did and left: the task, the commands with their exit
+   * codes, the files edited, the notes, the final patch and the test results. */
+  recordedSection() {
+    const r = this.o.recorded;
+    const timeline = this.o.timeline;
+    const link = (e, ...content) => h('a', {href: sessionHref(this.s.trace_id, e.span_id), dataset: {entry: e.span_id}}, ...content);
+    const exit = (e) => e.exit_code == null ? h('span', {class: 'badge'}, 'exit ?')
+      : e.exit_code === 0 ? h('span', {class: 'badge ok'}, 'exit 0') : h('span', {class: 'badge error'}, `exit ${e.exit_code}`);
+    const commands = timeline.filter((e) => e.action === 'command');
+    const edited = new Map();
+    for (const e of timeline) {
+      if (e.action !== 'edit' || !e.path) continue;
+      const file = edited.get(e.path) || {first: e, count: 0};
+      file.count++;
+      edited.set(e.path, file);
+    }
+    const notes = timeline.filter((e) => e.action === 'note');
+    const LISTED = 50;
+    const more = (n) => n > LISTED ? h('li', {class: 'muted'}, `and ${(n - LISTED).toLocaleString()} more in the timeline`) : null;
+    const tests = r.test_results;
+    return h('section', {class: 'recorded-session'},
+      r.task ? h('section', {class: 'recorded-task'}, h('h2', {}, 'Task'), clipped(r.task, SHOWN.text, {label: 'task', className: 'note-text'})) : null,
+      h('div', {class: 'recorded-lists'},
+        h('section', {class: 'recorded-commands'}, h('h2', {}, `Commands run (${commands.length})`),
+          commands.length ? h('ol', {}, commands.slice(0, LISTED).map((e) => h('li', {class: failed(e) ? 'failed' : ''},
+            exit(e), ' ', link(e, h('code', {class: 'command'}, escaped(firstLine(e.command || e.label))))
+            , e.duration_ns > 0 ? h('span', {class: 'muted'}, ` · ${duration(e.duration_ns)}`) : null)), more(commands.length))
+            : h('p', {class: 'muted'}, 'No command was recorded (the shell integration records them: devtrace record shell-init).')),
+        h('section', {class: 'recorded-files'}, h('h2', {}, `Files edited (${edited.size})`),
+          edited.size ? h('ul', {}, [...edited].slice(0, LISTED).map(([path, {first, count}]) => h('li', {},
+            link(first, h('span', {class: 'path'}, escaped(path))), count > 1 ? h('span', {class: 'muted'}, ` · ${count} saves`) : null)), more(edited.size))
+            : h('p', {class: 'muted'}, 'No edit was recorded.')),
+        notes.length ? h('section', {class: 'recorded-notes'}, h('h2', {}, `Notes (${notes.length})`),
+          h('ul', {}, notes.slice(0, LISTED).map((e) => h('li', {},
+            link(e, h('span', {class: 'note-line'}, escaped(firstLine(e.text || e.label)))),
+            e.tags?.length ? [' ', ...e.tags.map((t) => h('span', {class: 'badge'}, escaped(t)))] : null)), more(notes.length))) : null),
+      h('section', {class: 'recorded-tests'}, h('h2', {}, 'Test results'),
+        tests ? h('p', {class: 'tests-line'},
+          tests.exit_code === 0 ? h('span', {class: 'badge ok'}, 'exit 0') : h('span', {class: 'badge error'}, tests.exit_code == null ? 'exit ?' : `exit ${tests.exit_code}`), ' ',
+          tests.runner ? h('span', {class: 'tests-counts'}, `${tests.passed} passed, `, h('span', {class: tests.failed ? 'error-text' : ''}, `${tests.failed} failed`), `, ${tests.skipped} skipped`)
+            : h('span', {class: 'muted'}, 'no test summary recognised'),
+          tests.runner ? h('span', {class: 'muted'}, ` · ${escaped(tests.runner)}`) : null,
+          tests.command ? [' · ', h('code', {}, escaped(tests.command))] : null,
+          tests.duration_ms != null ? h('span', {class: 'muted'}, ` · ${duration(tests.duration_ms * 1e6)}`) : null)
+          : h('p', {class: 'muted'}, r.test_command ? 'The tests were not run when the recording stopped.'
+            : 'No test command was given (devtrace record start --test-command "…" runs it at stop).')),
+      h('section', {class: 'recorded-patch'}, h('h2', {}, 'Final patch'),
+        r.final_patch != null ? [
+          h('p', {class: 'muted'}, `${plural(r.patch_files.length, 'file')} · +${r.lines_added} −${r.lines_removed}`,
+            r.commit ? ` · from ${r.commit.slice(0, 12)} to the working tree at the end` : '',
+            r.final_patch_cut ? ` · the first ${bytes(r.final_patch.length)} of ${bytes(r.final_patch_bytes)} shown (devtrace export ${this.s.trace_id.slice(0, 8)} --format trace-1.0.0 has all of it)` : ''),
+          r.patch_files.length ? h('ul', {class: 'patch-files'}, r.patch_files.map((f) => h('li', {}, h('span', {class: 'path'}, escaped(f))))) : null,
+          diffBlock(r.final_patch, 40)]
+          : h('p', {class: 'muted'}, 'No final patch was recorded.')));
   }
 
   runsSection() {
@@ -451,17 +530,17 @@ async function loadBlob(ref, pre, button) {
 }
 
 /** A unified diff, line by line: additions, removals, context and hunk headers. */
-function diffBlock(diff) {
+function diffBlock(diff, shown = SHOWN.diff) {
   const lines = diff.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   const pre = h('pre', {class: 'diff', 'aria-label': `diff: ${lines.filter((l) => l[0] === '+').length} added, ${lines.filter((l) => l[0] === '-').length} removed lines`});
   const draw = (count) => pre.replaceChildren(...lines.slice(0, count).map((line) => h('span', {class: diffClass(line)}, line)));
   const box = h('div', {class: 'clipped'}, pre);
-  if (lines.length <= SHOWN.diff) {
+  if (lines.length <= shown) {
     draw(lines.length);
     return box;
   }
-  draw(SHOWN.diff);
+  draw(shown);
   const button = h('button', {type: 'button', class: 'secondary small show-all'}, `Show all ${lines.length.toLocaleString()} lines of the diff`);
   button.addEventListener('click', () => { draw(lines.length); button.remove(); });
   box.append(button);

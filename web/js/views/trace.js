@@ -482,11 +482,13 @@ class Player {
     this.element.hidden = !open;
     this.view.playButton.setAttribute('aria-pressed', String(open));
     if (open) {
-      if (!this.timeline) {
-        try { this.timeline = await get(`traces/${this.view.wf.trace_id}/timeline`); } catch { this.timeline = {events: []}; }
-      }
       this.seek(0);
       this.range.focus();
+      if (!this.timeline) {
+        try { this.timeline = await get(`traces/${this.view.wf.trace_id}/timeline`); } catch { this.timeline = {events: []}; }
+        // The person may have scrubbed while the events loaded: keep their position.
+        if (!this.element.hidden) this.seek(this.t);
+      }
     } else {
       this.pause();
       this.view.playT = null;

@@ -39,12 +39,24 @@ pub fn run(
         bail!("--runs must be at least 2");
     }
     let program = find_program()?;
+    // Without --data (or --store) the demo never touches the user's store: a fresh temporary
+    // one, removed when the demo ends (also on an error: `_temporary` is dropped last).
+    let mut _temporary = None;
     let choice = match store {
         Some(choice) => choice,
         None => {
             let dir = match data {
                 Some(dir) => dir.to_path_buf(),
-                None => std::env::temp_dir().join(format!("devtrace-demo-{}", std::process::id())),
+                None => {
+                    let dir =
+                        std::env::temp_dir().join(format!("devtrace-demo-{}", std::process::id()));
+                    if dir.exists() {
+                        std::fs::remove_dir_all(&dir)
+                            .with_context(|| format!("cannot clear {}", dir.display()))?;
+                    }
+                    _temporary = Some(RemoveOnDrop(dir.clone()));
+                    dir
+                }
             };
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -57,6 +69,19 @@ pub fn run(
     };
     let server = DemoServer::start(&choice)?;
     let variants: &[bool] = if args.fixed { &[false, true] } else { &[false] };
+    eprintln_safe!(
+        "devtrace demo: {}; the clock is simulated: the {} runs are laid out back to back, {} s apart, ending now",
+        if _temporary.is_some() {
+            "a fresh temporary store, removed at the end (--data DIR keeps the data)".to_owned()
+        } else {
+            format!(
+                "writing to {}",
+                devtrace_model::recorded::escape(&choice.location.describe())
+            )
+        },
+        args.runs * variants.len(),
+        RUN_SPACING_MS / 1_000
+    );
     // Lay the runs out back to back in (virtual) time, ending now.
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -156,13 +181,28 @@ pub fn run(
         StoreLocation::Embedded(dir) => format!("--data {}", dir.display()),
         StoreLocation::Postgres(_) => "--store URL".to_owned(),
     };
-    out.push_str(&format!(
-        "\nthe data stays in {0}; explore it with\n  devtrace {flag} ls\n  devtrace {flag} show <trace id>\n",
-        devtrace_model::recorded::escape(&choice.location.describe())
-    ));
+    if _temporary.is_some() {
+        out.push_str(
+            "\nthe demo's temporary store is removed; to keep the data and explore it, run\n  devtrace --data DIR demo\n",
+        );
+    } else {
+        out.push_str(&format!(
+            "\nthe data stays in {0}; explore it with\n  devtrace {flag} ls\n  devtrace {flag} show <trace id>\n",
+            devtrace_model::recorded::escape(&choice.location.describe())
+        ));
+    }
     print_stdout(&out)?;
     server.stop();
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's temporary store, removed when the demo ends.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn is_fixed(trace: &AnalyzedTrace) -> bool {

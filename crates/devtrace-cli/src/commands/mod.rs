@@ -23,6 +23,7 @@ mod qa;
 mod query;
 mod record;
 mod record_terminal;
+mod recover;
 mod run;
 mod runs;
 mod serve;
@@ -148,7 +149,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Note(args) => record::note(data, args),
         Command::Qa(args) => qa::run(&choice()?, &args.command),
         Command::Plan(args) => plan::run(&choice()?.data_dir, open_store, args),
+        Command::Recover(args) => recover::run(&choice()?, args),
         Command::Watch(args) => watch::run(&cli, args),
-        Command::AgentSetup(args) => agent_setup::run(data, args),
+        Command::AgentSetup(args) => agent_setup::run(data, args, cli.token.as_deref()),
     }
 }

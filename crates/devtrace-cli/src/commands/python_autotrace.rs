@@ -193,11 +193,68 @@ impl PythonAutotrace {
 }
 
 fn recover_one(path: &std::path::Path, endpoint: &str) -> String {
-    let info = match devtrace_recorder::RecorderFile::open(path) {
-        Ok(file) => file.info(),
-        Err(error) => return format!("devtrace: --record: {error}"),
+    let recovered = recover_file(path, endpoint);
+    match &recovered.outcome {
+        Ok(result) => format!(
+            "devtrace: --record: process {} died without writing its window; recovered its last {:.2} s ({} calls kept as spans, {} events) from {}",
+            recovered.pid,
+            window_seconds(result),
+            result["spans"].as_u64().unwrap_or(0),
+            result["events"].as_u64().unwrap_or(0),
+            crate::output::path(path)
+        ),
+        Err(error) if recovered.pid == 0 => format!("devtrace: --record: {error}"),
+        Err(error) => format!(
+            "devtrace: --record: could not recover the window of process {}: {error}",
+            recovered.pid
+        ),
+    }
+}
+
+/// What recovering one ring file gave.
+pub(super) struct Recovered {
+    /// The process that wrote the file (0 when the file could not be read).
+    pub pid: u32,
+    /// The Python that recorded it (and recovered it).
+    pub python: String,
+    /// `python -m devtrace.recover --json`'s answer (trace_id, span_id, spans, events, start,
+    /// end), or what went wrong, for people.
+    pub outcome: std::result::Result<serde_json::Value, String>,
+}
+
+/// How long a recovered window was, in seconds.
+pub(super) fn window_seconds(result: &serde_json::Value) -> f64 {
+    ((result["end"].as_f64().unwrap_or(0.0) - result["start"].as_f64().unwrap_or(0.0)) / 1e9)
+        .max(0.0)
+}
+
+/// The pid that wrote a ring file and the meta it left, or why it is not one.
+pub(super) fn ring_file_info(
+    path: &std::path::Path,
+) -> std::result::Result<(u32, serde_json::Value), String> {
+    let info = devtrace_recorder::RecorderFile::open(path)
+        .map_err(|error| error.to_string())?
+        .info();
+    Ok((
+        info.pid,
+        serde_json::from_str(&info.meta).unwrap_or_default(),
+    ))
+}
+
+/// Writes the window of the dead process that left `path` into its trace, through the Python
+/// that recorded it (`python -m devtrace.recover`), sending to `endpoint`; the file is removed
+/// once written.
+pub(super) fn recover_file(path: &std::path::Path, endpoint: &str) -> Recovered {
+    let (pid, meta) = match ring_file_info(path) {
+        Ok(found) => found,
+        Err(error) => {
+            return Recovered {
+                pid: 0,
+                python: String::new(),
+                outcome: Err(error),
+            };
+        }
     };
-    let meta: serde_json::Value = serde_json::from_str(&info.meta).unwrap_or_default();
     let python = meta["python"].as_str().unwrap_or("python3").to_owned();
     let mut command = std::process::Command::new(&python);
     command
@@ -210,24 +267,15 @@ fn recover_one(path: &std::path::Path, endpoint: &str) -> String {
     if let Some(service) = meta["service.name"].as_str().filter(|s| !s.is_empty()) {
         command.env("OTEL_SERVICE_NAME", service);
     }
-    match command.output() {
-        Ok(out) if out.status.success() => {
-            let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            let seconds = (result["end"].as_f64().unwrap_or(0.0)
-                - result["start"].as_f64().unwrap_or(0.0))
-                / 1e9;
+    let outcome = match command.output() {
+        Ok(out) if out.status.success() => serde_json::from_slice(&out.stdout).map_err(|_| {
             format!(
-                "devtrace: --record: process {} died without writing its window; recovered its last {:.2} s ({} calls kept as spans, {} events) from {}",
-                info.pid,
-                seconds.max(0.0),
-                result["spans"].as_u64().unwrap_or(0),
-                result["events"].as_u64().unwrap_or(0),
-                crate::output::path(path)
+                "{} -m devtrace.recover printed no result",
+                devtrace_model::recorded::quote(&python)
             )
-        }
-        Ok(out) => format!(
-            "devtrace: --record: could not recover the window of process {} with {}: {}",
-            info.pid,
+        }),
+        Ok(out) => Err(format!(
+            "{} -m devtrace.recover failed: {}",
             devtrace_model::recorded::quote(&python),
             devtrace_model::recorded::escape(
                 String::from_utf8_lossy(&out.stderr)
@@ -235,12 +283,16 @@ fn recover_one(path: &std::path::Path, endpoint: &str) -> String {
                     .last()
                     .unwrap_or("")
             )
-        ),
-        Err(error) => format!(
-            "devtrace: --record: could not run {} to recover the window of process {}: {error}",
-            devtrace_model::recorded::quote(&python),
-            info.pid
-        ),
+        )),
+        Err(error) => Err(format!(
+            "cannot run {}: {error} (the Python that recorded the file; is it still installed?)",
+            devtrace_model::recorded::quote(&python)
+        )),
+    };
+    Recovered {
+        pid,
+        python,
+        outcome,
     }
 }
 

@@ -2,7 +2,10 @@
 //!
 //! With a `devtrace serve` running on the data directory, jobs are queued through its REST
 //! API (its workers run them at once); without one they are queued in the store, and
-//! `--wait` runs the job here. Reading (`status`, `show`) goes to the store either way.
+//! `--wait` runs the job here. On a PostgreSQL store (a team server) jobs are queued in the
+//! database of the chosen project, where the workers of every `serve` node claim them;
+//! `--wait` runs the job here when no worker has taken it within a few seconds. Reading
+//! (`status`, `show`) goes to the store either way.
 
 use super::serve::RunningServe;
 use crate::cli::{QaCommand, QaSettingsArgs};
@@ -16,7 +19,6 @@ use devtrace_qa::view::{JobView, job_view, render, render_status, session_qa};
 use devtrace_qa::{DirectSink, QaContext, QaOptions};
 use devtrace_query::sessions::resolve_session;
 use devtrace_store::qa::{QaJob, QaJobId, QaJobQuery, QaJobState, QaQueue};
-use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::{Store, StoreLocation, StoreWriter};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -27,8 +29,42 @@ use std::time::Duration;
 /// A job's lease when this command runs it.
 const LEASE: Duration = Duration::from_secs(30);
 
+/// How long `--wait` on a team store waits for a server's worker to take a job before it runs
+/// the job itself.
+const UNCLAIMED_GRACE: Duration = Duration::from_secs(3);
+
+/// The store QA works on, and where its clones and checkouts go.
+struct Target<'a> {
+    choice: &'a StoreChoice,
+    store: Arc<dyn Store>,
+    /// The embedded store's directory (a `devtrace serve` on it is found by `serve.json`);
+    /// `None` for a PostgreSQL store.
+    embedded: Option<PathBuf>,
+}
+
+impl Target<'_> {
+    /// The running server on the embedded store's directory, which queues and runs jobs.
+    fn serve(&self) -> Option<RunningServe> {
+        self.embedded.as_deref().and_then(RunningServe::find)
+    }
+}
+
 pub fn run(choice: &StoreChoice, command: &QaCommand) -> Result<ExitCode> {
-    let dir = embedded_store(choice)?;
+    let store = choice.open()?;
+    if store.qa().is_none() {
+        bail!(
+            "{} keeps no QA job queue",
+            devtrace_model::recorded::escape(&choice.location.describe())
+        );
+    }
+    let dir = Target {
+        choice,
+        store,
+        embedded: match &choice.location {
+            StoreLocation::Embedded(dir) => Some(dir.clone()),
+            _ => None,
+        },
+    };
     let data = Some(choice.data_dir.as_path());
     match command {
         QaCommand::Run {
@@ -65,24 +101,6 @@ fn absolute_repository(text: &str) -> String {
     std::fs::canonicalize(text)
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| text.to_owned())
-}
-
-/// QA keeps its job queue in the embedded store only (for now): the directory of that store,
-/// or a message naming what works.
-fn embedded_store(choice: &StoreChoice) -> Result<PathBuf> {
-    let StoreLocation::Embedded(dir) = &choice.location else {
-        bail!(
-            "QA needs the embedded store for now: {} is a PostgreSQL store, which keeps no QA queue; run devtrace qa on a data directory (--data DIR, or --store DIR)",
-            choice.location.describe()
-        );
-    };
-    // The embedded store holds the project `default` only: refuse another as other commands do.
-    choice.open()?;
-    Ok(dir.clone())
-}
-
-fn open(dir: &Path) -> Result<SqliteStore> {
-    Ok(SqliteStore::open(dir)?)
 }
 
 fn queue(store: &dyn Store) -> Result<&dyn QaQueue> {
@@ -155,25 +173,25 @@ fn api_error(value: &Value) -> String {
 // --- commands ---------------------------------------------------------------------------------
 
 fn queue_and_report(
-    dir: &Path,
+    dir: &Target<'_>,
     session: &str,
     overrides: &QaOverrides,
     wait: bool,
     json: bool,
 ) -> Result<ExitCode> {
-    let store = open(dir)?;
-    let trace_id = resolve_session(&store, session)?;
-    if let Some(serve) = RunningServe::find(dir) {
+    let store = &*dir.store;
+    let trace_id = resolve_session(store, session)?;
+    if let Some(serve) = dir.serve() {
         let body = serde_json::to_value(overrides)?;
         let path = format!("/api/v1/sessions/{}/qa", trace_id.to_hex());
         let (id, created) = queue_through(&serve, &path, Some(&body))?;
-        return follow(dir, &store, id, created, wait, json, Some(&serve));
+        return follow(dir, id, created, wait, json, Some(&serve));
     }
     let options = overrides
         .apply(&QaOptions::default())
         .map_err(|(name, why)| anyhow!("--{}: {why}", flag_of(name)))?;
-    let (job, created) = devtrace_qa::enqueue(&store, trace_id, &options, None)?;
-    follow(dir, &store, job.id, created, wait, json, None)
+    let (job, created) = devtrace_qa::enqueue(store, trace_id, &options, None)?;
+    follow(dir, job.id, created, wait, json, None)
 }
 
 /// The flag that sets a setting.
@@ -190,14 +208,14 @@ fn flag_of(setting: &str) -> &str {
 
 /// After queueing job `id`: report it, or wait for it (running it here without a server).
 fn follow(
-    dir: &Path,
-    store: &SqliteStore,
+    dir: &Target<'_>,
     id: QaJobId,
     created: bool,
     wait: bool,
     json: bool,
     serve: Option<&RunningServe>,
 ) -> Result<ExitCode> {
+    let store = &*dir.store;
     let job = queue(store)?
         .job(id)?
         .ok_or_else(|| anyhow!("job {id} vanished"))?;
@@ -222,9 +240,14 @@ fn follow(
                     serve.api,
                     &job.trace_id.to_hex()[..8]
                 ),
+                None if dir.embedded.is_none() => format!(
+                    "queued in {}: the workers of a devtrace serve on it run it; follow with `devtrace qa status`, or run it now with `devtrace qa run {} --wait`\n",
+                    devtrace_model::recorded::escape(&dir.choice.location.describe()),
+                    &job.trace_id.to_hex()[..8]
+                ),
                 None => format!(
                     "no devtrace serve is running on {}: it runs when one starts, or now with `devtrace qa run {} --wait`\n",
-                    dir.display(),
+                    dir.choice.data_dir.display(),
                     &job.trace_id.to_hex()[..8]
                 ),
             });
@@ -233,24 +256,34 @@ fn follow(
         return Ok(ExitCode::SUCCESS);
     }
     let job = match serve {
-        Some(_) => wait_for(store, id)?,
-        None => run_here(dir, store, id)?,
+        Some(_) => wait_for(store, id, None)?.ok_or_else(|| anyhow!("job {id} vanished"))?,
+        // A team store: a server's worker may take it; if none does soon, run it here.
+        None if dir.embedded.is_none() => match wait_for(store, id, Some(UNCLAIMED_GRACE))? {
+            Some(job) => job,
+            None => run_here(dir, id)?,
+        },
+        None => run_here(dir, id)?,
     };
     report(store, &job, json)
 }
 
-/// Waits for a job someone else runs.
-fn wait_for(store: &SqliteStore, id: QaJobId) -> Result<QaJob> {
+/// Waits for a job someone else runs; with `grace`, gives up (`None`) when no worker has
+/// claimed it by then.
+fn wait_for(store: &dyn Store, id: QaJobId, grace: Option<Duration>) -> Result<Option<QaJob>> {
     let queue = queue(store)?;
     let mut announced = false;
     let mut ended: Option<std::time::Instant> = None;
+    let started = std::time::Instant::now();
     loop {
         let job = queue.job(id)?.ok_or_else(|| anyhow!("job {id} vanished"))?;
+        if job.state == QaJobState::Queued && grace.is_some_and(|g| started.elapsed() >= g) {
+            return Ok(None);
+        }
         if !job.state.is_active() {
             // Its result goes into the session a moment after the job ends.
             let since = *ended.get_or_insert_with(std::time::Instant::now);
             if job.projected || job.result.is_none() || since.elapsed() > Duration::from_secs(10) {
-                return Ok(job);
+                return Ok(Some(job));
             }
         }
         if job.state == QaJobState::Running && !announced {
@@ -264,28 +297,35 @@ fn wait_for(store: &SqliteStore, id: QaJobId) -> Result<QaJob> {
     }
 }
 
-/// Runs a job in this process (no server is running).
-fn run_here(dir: &Path, store: &SqliteStore, id: QaJobId) -> Result<QaJob> {
-    let writer = SqliteWriter::open(dir)?;
-    let reader: Arc<dyn Store> = Arc::new(SqliteStore::open(dir)?);
+/// Runs a job in this process (no server is running, or none took it), in the chosen
+/// project; clones and checkouts go under the data directory.
+fn run_here(dir: &Target<'_>, id: QaJobId) -> Result<QaJob> {
+    let (writer, reader) = dir.choice.open_writer()?;
     let llm = devtrace_qa::judge::llm::LlmConfig::from_env(|k| std::env::var(k).ok())
         .map_err(|e| anyhow!(e))?;
+    let data = dir
+        .embedded
+        .clone()
+        .unwrap_or_else(|| dir.choice.data_dir.clone());
+    std::fs::create_dir_all(&data)
+        .with_context(|| format!("cannot create {}", crate::output::path(&data)))?;
     let ctx = QaContext::in_data_dir(
-        dir,
+        &data,
         reader,
-        Arc::new(DirectSink(Mutex::new(
-            Box::new(writer) as Box<dyn StoreWriter>
-        ))),
+        Arc::new(DirectSink(Mutex::new(writer as Box<dyn StoreWriter>))),
         crate::config::default_redaction()?,
         llm,
     );
-    eprintln_safe!("running QA job {id} here (no devtrace serve is running)…");
-    let _ = store;
+    if dir.embedded.is_some() {
+        eprintln_safe!("running QA job {id} here (no devtrace serve is running)…");
+    } else {
+        eprintln_safe!("running QA job {id} here (no devtrace serve worker took it)…");
+    }
     Ok(devtrace_qa::worker::run_now(&ctx, id, LEASE)?)
 }
 
 /// Prints a finished job's session QA; the exit code says how it went.
-fn report(store: &SqliteStore, job: &QaJob, json: bool) -> Result<ExitCode> {
+fn report(store: &dyn Store, job: &QaJob, json: bool) -> Result<ExitCode> {
     let qa = session_qa(store, job.trace_id)?;
     if json {
         print_json(&qa)?;
@@ -303,9 +343,8 @@ fn report(store: &SqliteStore, job: &QaJob, json: bool) -> Result<ExitCode> {
     })
 }
 
-fn status(dir: &Path, states: &[String], limit: usize, json: bool) -> Result<ExitCode> {
-    let store = open(dir)?;
-    let queue = queue(&store)?;
+fn status(dir: &Target<'_>, states: &[String], limit: usize, json: bool) -> Result<ExitCode> {
+    let queue = queue(&*dir.store)?;
     let states = states
         .iter()
         .flat_map(|s| s.split(','))
@@ -340,10 +379,10 @@ fn status(dir: &Path, states: &[String], limit: usize, json: bool) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(dir: &Path, session: &str, json: bool, data: Option<&Path>) -> Result<ExitCode> {
-    let store = open(dir)?;
-    let trace_id = resolve_session(&store, session)?;
-    let qa = session_qa(&store, trace_id)?;
+fn show(dir: &Target<'_>, session: &str, json: bool, data: Option<&Path>) -> Result<ExitCode> {
+    let store = &*dir.store;
+    let trace_id = resolve_session(store, session)?;
+    let qa = session_qa(store, trace_id)?;
     if json {
         print_json(&qa)?;
     } else {
@@ -358,7 +397,7 @@ fn show(dir: &Path, session: &str, json: bool, data: Option<&Path>) -> Result<Ex
 }
 
 /// A job number, or the session whose newest job (active ones first) is meant.
-fn target_job(store: &SqliteStore, target: &str, active_only: bool) -> Result<QaJob> {
+fn target_job(store: &dyn Store, target: &str, active_only: bool) -> Result<QaJob> {
     let queue = queue(store)?;
     if let Ok(id) = target.parse::<QaJobId>()
         && !(target.len() >= 8 && target.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -391,10 +430,10 @@ fn target_job(store: &SqliteStore, target: &str, active_only: bool) -> Result<Qa
     })
 }
 
-fn cancel(dir: &Path, target: &str, json: bool) -> Result<ExitCode> {
-    let store = open(dir)?;
-    let job = target_job(&store, target, true)?;
-    let after = queue(&store)?
+fn cancel(dir: &Target<'_>, target: &str, json: bool) -> Result<ExitCode> {
+    let store = &*dir.store;
+    let job = target_job(store, target, true)?;
+    let after = queue(store)?
         .cancel(job.id)?
         .ok_or_else(|| anyhow!("job {} vanished", job.id))?;
     if json {
@@ -418,14 +457,14 @@ fn cancel(dir: &Path, target: &str, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn retry(dir: &Path, target: &str, wait: bool, json: bool) -> Result<ExitCode> {
-    let store = open(dir)?;
-    let old = target_job(&store, target, false)?;
-    if let Some(serve) = RunningServe::find(dir) {
+fn retry(dir: &Target<'_>, target: &str, wait: bool, json: bool) -> Result<ExitCode> {
+    let store = &*dir.store;
+    let old = target_job(store, target, false)?;
+    if let Some(serve) = dir.serve() {
         let path = format!("/api/v1/qa/jobs/{}/retry", old.id);
         let (id, created) = queue_through(&serve, &path, None)?;
-        return follow(dir, &store, id, created, wait, json, Some(&serve));
+        return follow(dir, id, created, wait, json, Some(&serve));
     }
-    let (job, created) = devtrace_qa::retry(&store, old.id)?;
-    follow(dir, &store, job.id, created, wait, json, None)
+    let (job, created) = devtrace_qa::retry(store, old.id)?;
+    follow(dir, job.id, created, wait, json, None)
 }

@@ -30,6 +30,7 @@ pub fn run(choice: &crate::config::StoreChoice, args: &QueryArgs) -> Result<Exit
     let limits = SqlLimits {
         max_rows: args.max_rows,
         timeout: Duration::from_nanos(args.timeout),
+        ..SqlLimits::default()
     };
     let rows = store.query_sql(sql, limits)?;
     if args.json {

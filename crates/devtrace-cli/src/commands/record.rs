@@ -924,9 +924,15 @@ fn finish(
             }
             let repo = Repo::discover(&meta.root)?;
             let commit = (!meta.task.commit.is_empty()).then_some(meta.task.commit.as_str());
-            let final_patch = repo
-                .final_patch(commit, &session.path)
-                .context("cannot compute the final patch")?;
+            // The recorder kept the working tree staged as it watched it: a diff away. Else
+            // (no watcher, lost events, a recorder that died) the whole tree is staged now.
+            let staged = session.tree_index();
+            let final_patch = if staged.is_file() {
+                repo.staged_patch(commit, &staged)
+            } else {
+                repo.final_patch(commit, &session.path)
+            }
+            .context("cannot compute the final patch")?;
             let test_results = if meta.task.test_command.is_empty() || args.no_test {
                 None
             } else {

@@ -85,14 +85,26 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
     }
 
     let mut summary = None;
-    if let Some(endpoint) = destination.endpoint() {
+    if destination.endpoint().is_some() {
         destination.wait_for_late_spans();
+        // The summary reads the run back from the store: only when it is shown or written.
+        let wants_summary = !args.quiet || args.json.is_some();
         let recorded = record(
-            choice, args, &identity, &outcome, started_at, ended_at, endpoint,
+            choice,
+            args,
+            &identity,
+            &outcome,
+            started_at,
+            ended_at,
+            &destination,
         )
-        .and_then(|()| summarize(choice, args, &identity, &outcome));
+        .and_then(|()| {
+            wants_summary
+                .then(|| summarize(choice, args, &identity, &outcome))
+                .transpose()
+        });
         match recorded {
-            Ok(s) => summary = Some(s),
+            Ok(s) => summary = s,
             Err(error) => {
                 eprintln_safe!(
                     "devtrace: the command ran, but the run could not be recorded: {error:#}"
@@ -185,7 +197,7 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// Where the run's spans go.
-enum Destination {
+pub(super) enum Destination {
     /// Another `devtrace run` (we are its child) or a running `devtrace serve`.
     External { endpoint: String },
     /// Receivers started for this run over the store in the data directory.
@@ -196,7 +208,13 @@ enum Destination {
 
 impl Destination {
     fn choose(choice: &crate::config::StoreChoice, identity: &Identity) -> Self {
-        if let Some(endpoint) = &identity.nested_endpoint {
+        Self::choose_for(choice, identity.nested_endpoint.as_deref())
+    }
+
+    /// Another run's endpoint when nested in one, a running `devtrace serve` for the data
+    /// directory, else receivers started now over its store.
+    pub(super) fn choose_for(choice: &crate::config::StoreChoice, nested: Option<&str>) -> Self {
+        if let Some(endpoint) = nested {
             return Self::External {
                 endpoint: endpoint.trim_end_matches('/').to_owned(),
             };
@@ -213,7 +231,7 @@ impl Destination {
         }
     }
 
-    fn endpoint(&self) -> Option<&str> {
+    pub(super) fn endpoint(&self) -> Option<&str> {
         match self {
             Self::External { endpoint } => Some(endpoint),
             Self::Embedded(receiver) => Some(&receiver.endpoint),
@@ -221,22 +239,38 @@ impl Destination {
         }
     }
 
-    fn wait_for_late_spans(&self) {
+    /// Spans the run's own receivers have received so far; `None` when they go elsewhere (a
+    /// shared server receives other programs' spans too).
+    fn received_spans(&self) -> Option<u64> {
         match self {
+            Self::Embedded(receiver) => {
+                let handle = receiver.writer.handle();
+                Some(handle.committed_spans() + handle.pending_items())
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn wait_for_late_spans(&self) {
+        match self {
+            // No exporter sent anything during the run: nothing is late. (An SDK's exporter
+            // flushes synchronously at exit, and devtrace answers after the commit, so spans
+            // of a program that has exited are already counted.)
+            Self::Embedded(_) if self.received_spans() == Some(0) => {}
             Self::Embedded(receiver) => receiver.wait_until_quiet(),
             Self::External { .. } => std::thread::sleep(QUIET_WINDOW),
             Self::Unrecorded(_) => {}
         }
     }
 
-    fn stop(self) {
+    pub(super) fn stop(self) {
         if let Self::Embedded(receiver) = self {
             receiver.stop();
         }
     }
 }
 
-struct EmbeddedReceiver {
+pub(super) struct EmbeddedReceiver {
     endpoint: String,
     writer: Writer,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -676,16 +710,33 @@ fn run_name(argv: &[String]) -> String {
     }
 }
 
-fn git(args: &[&str]) -> Option<String> {
+/// The commit checked out and whether tracked files changed, from one `git status` (one
+/// process, not two); `None` outside a repository or before its first commit.
+fn git_state() -> Option<(String, bool)> {
     let output = Command::new("git")
-        .args(args)
+        .args([
+            "status",
+            "--porcelain=v2",
+            "--branch",
+            "--untracked-files=no",
+        ])
         .stderr(Stdio::null())
         .output()
         .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    if !output.status.success() {
+        return None;
+    }
+    parse_git_status(&String::from_utf8_lossy(&output.stdout))
+}
+
+fn parse_git_status(text: &str) -> Option<(String, bool)> {
+    let commit = text
+        .lines()
+        .find_map(|line| line.strip_prefix("# branch.oid "))
+        .filter(|oid| oid.bytes().all(|b| b.is_ascii_hexdigit()))?
+        .to_owned();
+    let dirty = text.lines().any(|line| !line.starts_with('#'));
+    Some((commit, dirty))
 }
 
 /// Builds the run span (and one span per reported test) and sends them over OTLP/HTTP.
@@ -696,8 +747,11 @@ fn record(
     outcome: &Outcome,
     started: SystemTime,
     ended: SystemTime,
-    endpoint: &str,
+    destination: &Destination,
 ) -> Result<()> {
+    let endpoint = destination
+        .endpoint()
+        .context("the run has nowhere to send its span")?;
     use devtrace_ingest::otlp::{
         collector::trace::v1::ExportTraceServiceRequest,
         common::v1::{InstrumentationScope, KeyValue as PKv},
@@ -723,10 +777,8 @@ fn record(
     if let Ok(cwd) = std::env::current_dir() {
         attributes.push(KeyValue::new(semconv::RUN_CWD, cwd.display().to_string()));
     }
-    if let Some(commit) = git(&["rev-parse", "HEAD"]) {
+    if let Some((commit, dirty)) = git_state() {
         attributes.push(KeyValue::new(semconv::RUN_GIT_COMMIT, commit));
-        let dirty =
-            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
         attributes.push(KeyValue::new(semconv::RUN_GIT_DIRTY, dirty));
     }
     if let Some(label) = &args.label {
@@ -777,7 +829,12 @@ fn record(
         }
     }
     // Spans from SDKs that ignored TRACEPARENT, found by their resource attribute.
-    let attached = attached_traces(choice, identity, start);
+    // Only when something other than devtrace sent spans (the store is not opened otherwise).
+    let attached = if destination.received_spans() == Some(0) {
+        Vec::new()
+    } else {
+        attached_traces(choice, identity, start)
+    };
     if !attached.is_empty() {
         attributes.push(KeyValue::new(
             semconv::RUN_ATTACHED_TRACES,
@@ -1023,9 +1080,9 @@ fn summarize(
         });
     let analysed: Vec<AnalyzedTrace> = std::iter::once(trace).chain(attached).collect();
     let (trace, attached) = (&analysed[0], &analysed[1..]);
-    let mut in_run: Vec<(&AnalyzedTrace, usize)> = trace
-        .descendants(run_index)
-        .into_iter()
+    // Every span of the run's trace but the run span itself (as `devtrace runs` counts them).
+    let mut in_run: Vec<(&AnalyzedTrace, usize)> = (0..trace.spans.spans.len())
+        .filter(|&i| i != run_index)
         .map(|i| (trace, i))
         .collect();
     for other in attached {
@@ -1192,4 +1249,23 @@ fn baseline_run(
         );
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_git_status;
+
+    #[test]
+    fn git_status_gives_the_commit_and_whether_tracked_files_changed() {
+        let oid = "0123456789abcdef0123456789abcdef01234567";
+        let clean = format!("# branch.oid {oid}\n# branch.head main\n");
+        assert_eq!(parse_git_status(&clean), Some((oid.to_owned(), false)));
+        let dirty = format!("{clean}1 .M N... 100644 100644 100644 a b src/lib.rs\n");
+        assert_eq!(parse_git_status(&dirty), Some((oid.to_owned(), true)));
+        // A repository without a commit yet has no commit to name.
+        assert_eq!(
+            parse_git_status("# branch.oid (initial)\n# branch.head main\n"),
+            None
+        );
+    }
 }

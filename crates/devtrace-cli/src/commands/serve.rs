@@ -126,7 +126,13 @@ fn choose_auth(
         return Ok(Auth::off(accounts));
     };
     let tokens = backend.accounts.tokens()?;
-    if !tokens.iter().any(|t| t.revoked_unix_nano.is_none()) {
+    let has_token = tokens.iter().any(|t| t.revoked_unix_nano.is_none());
+    if !has_token && !exposed.is_empty() {
+        // Off loopback the Host check must never be the only guard: without a token nobody
+        // could authenticate, and the only way to serve anyway is to say so.
+        bail!("{}", exposed_without_tokens(&exposed, &location.describe()));
+    }
+    if !has_token {
         tracing::warn!(
             "tokens are required ({reason}) and the store has none yet: create the first admin token with `devtrace token create --store {} --project default --scope admin --name admin`",
             location.describe()
@@ -138,6 +144,24 @@ fn choose_auth(
         args.auth_failures_per_minute
             .unwrap_or(devtrace_server::auth::MAX_FAILURES),
     ))
+}
+
+/// Why `serve` will not listen beyond loopback with no token to authenticate with, and the two
+/// ways on (snapshot-tested in tests/serve_exposure.rs).
+fn exposed_without_tokens(exposed: &[SocketAddr], store: &str) -> String {
+    let ports = exposed
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "refusing to listen beyond loopback ({ports}) without authentication: the store has no \
+         API token, so tokens cannot be required yet.\n\
+         Create the first admin token, then start serve again:\n  \
+         devtrace token create --store {store} --project default --scope admin --name admin\n\
+         or, only on a network you trust completely, add --insecure-no-auth (anyone who can \
+         reach these ports can then read and write every project); or listen on 127.0.0.1."
+    )
 }
 
 async fn serve(
@@ -179,9 +203,9 @@ async fn serve(
     Ok(())
 }
 
-/// The QA worker pool (`--qa-workers`) and what the API needs to queue jobs (`--qa`).
-/// QA keeps its queue in the embedded store only (for now): on a PostgreSQL store no worker
-/// starts, the API answers QA requests 501, and `--qa` is refused.
+/// The QA worker pool (`--qa-workers`) and what the API needs to queue jobs (`--qa`). Both
+/// stores keep the queue; on PostgreSQL the workers of every node claim from it, jobs of
+/// every project (each job is run in its own).
 fn start_qa(
     settings: &ServeSettings,
     args: &ServeArgs,
@@ -192,8 +216,8 @@ fn start_qa(
     let has_queue = store.qa().is_some();
     if !has_queue && args.qa {
         bail!(
-            "--qa: QA needs the embedded store for now; {} is a PostgreSQL store, which keeps no QA queue (serve a data directory to run QA)",
-            location.describe()
+            "--qa: {} keeps no QA job queue",
+            devtrace_model::recorded::escape(&location.describe())
         );
     }
     let llm = devtrace_qa::judge::llm::LlmConfig::from_env(|key| std::env::var(key).ok())

@@ -4,6 +4,7 @@
 use crate::cli::{SessionCommand, SessionsArgs};
 use crate::output::{print_json, print_stdout};
 use anyhow::{Result, anyhow};
+use devtrace_query::session_tokens::{compare_sessions, render_comparison, render_request_table};
 use devtrace_query::sessions::{
     SessionFilter, list_sessions, render_list, render_overview, render_usage_days,
     repository_argument, session_overview, usage_per_day,
@@ -50,17 +51,36 @@ pub fn session(
     data: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
     match command {
-        SessionCommand::Show { id, json } => {
+        SessionCommand::Show { id, requests, json } => {
             let overview = session_overview(store, id)?;
             if *json {
                 print_json(&overview)?;
             } else {
                 let mut out = render_overview(&overview);
+                if *requests {
+                    out.push_str("\nrequests:\n");
+                    out.push_str(&render_request_table(
+                        &overview.requests,
+                        &devtrace_query::text::TextOptions::plain(100),
+                    ));
+                }
                 out.push_str(&super::serve::web_link_line(
                     data,
                     &devtrace_query::links::session(&overview.session.trace_id, None),
                 ));
                 print_stdout(&out)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SessionCommand::Compare { a, b, json } => {
+            let comparison = compare_sessions(store, a, b)?;
+            if *json {
+                print_json(&comparison)?;
+            } else {
+                print_stdout(&render_comparison(
+                    &comparison,
+                    &devtrace_query::text::TextOptions::plain(100),
+                ))?;
             }
             Ok(ExitCode::SUCCESS)
         }

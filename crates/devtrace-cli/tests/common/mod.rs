@@ -37,6 +37,11 @@ impl Server {
         self.child.wait().unwrap();
     }
 
+    /// Whether the process is still running (it has not exited or crashed).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SIGTERM and wait for a clean exit.
     pub fn stop(mut self) {
         let status = Command::new("kill")
@@ -198,17 +203,47 @@ pub fn span_batch(
 
 /// A `devtrace serve` with extra arguments and environment (QA workers, leases).
 pub fn start_server_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    start_server_on(data, ["127.0.0.1:0"; 3], args, env)
+}
+
+/// A `devtrace serve` whose stderr goes to `stderr` (a file the test reads afterwards).
+pub fn start_server_logging(
+    data: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> Server {
+    start_server_full(data, ["127.0.0.1:0"; 3], args, env, stderr)
+}
+
+/// A `devtrace serve` listening on `listen` (gRPC, OTLP/HTTP, API).
+pub fn start_server_on(
+    data: &Path,
+    listen: [&str; 3],
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
+    start_server_full(data, listen, args, env, Stdio::null())
+}
+
+fn start_server_full(
+    data: &Path,
+    listen: [&str; 3],
+    args: &[&str],
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> Server {
     let serve_file = data.join("serve.json");
     let _ = std::fs::remove_file(&serve_file);
     let child = Command::new(BIN)
         .args([
             "serve",
             "--grpc-listen",
-            "127.0.0.1:0",
+            listen[0],
             "--http-listen",
-            "127.0.0.1:0",
+            listen[1],
             "--api-listen",
-            "127.0.0.1:0",
+            listen[2],
         ])
         .args(args)
         .arg("--data")
@@ -216,7 +251,7 @@ pub fn start_server_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Se
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("starting devtrace serve");
     let mut server = Server {
@@ -243,4 +278,67 @@ pub fn start_server_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Se
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `git -C dir args…` with a fixed author; its trimmed stdout. Panics on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "T")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "T")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// QA's test repository: a `sum` whose test fails at its commit; the commit and a patch that
+/// fixes it.
+pub fn failing_sum_repository(dir: &Path) -> (String, String) {
+    std::fs::create_dir_all(dir.join("test")).unwrap();
+    git(dir, &["init", "--quiet"]);
+    std::fs::write(dir.join("sum.js"), "module.exports = (a, b) => a - b;\n").unwrap();
+    std::fs::write(
+        dir.join("test/sum.test.js"),
+        "const test = require('node:test');\nconst assert = require('node:assert');\nconst sum = require('../sum.js');\ntest('adds', () => assert.strictEqual(sum(2, 3), 5));\ntest('adds zero', () => assert.strictEqual(sum(2, 0), 2));\n",
+    )
+    .unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "--quiet", "-m", "sum"]);
+    let head = git(dir, &["rev-parse", "HEAD"]);
+    std::fs::write(dir.join("sum.js"), "module.exports = (a, b) => a + b;\n").unwrap();
+    let patch = git(dir, &["diff"]);
+    git(dir, &["checkout", "--quiet", "--", "."]);
+    (head, format!("{patch}\n"))
+}
+
+/// A `trace-1.0.0` session on [`failing_sum_repository`]: a failing test run, the file read
+/// and edited, a passing run, and `patch` as its final patch.
+pub fn sum_session_document(
+    id: &str,
+    repository: &Path,
+    commit: &str,
+    command: &str,
+    patch: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "trace_id": id,
+        "version": "trace-1.0.0",
+        "task": {"description": "Make sum add", "repository": repository, "commit": commit, "test_command": command},
+        "events": [
+            {"t": "2026-01-05T10:00:00Z", "type": "terminal_command", "cmd": "node --test", "exit_code": 1},
+            {"t": "2026-01-05T10:00:10Z", "type": "file_opened", "file_path": "sum.js"},
+            {"t": "2026-01-05T10:00:20Z", "type": "edit", "file_path": "sum.js"},
+            {"t": "2026-01-05T10:00:30Z", "type": "terminal_command", "cmd": "node --test", "exit_code": 0}
+        ],
+        "artifacts": {"final_patch": patch}
+    })
 }

@@ -263,6 +263,31 @@ fn invocations(fixture: &Fixture, n: &Names) -> BTreeMap<&'static str, Vec<Invoc
             call(&["session", "show", &bad], Fails),
         ],
     );
+    table.insert(
+        "session compare",
+        vec![
+            call(
+                &[
+                    "session",
+                    "compare",
+                    &n.transcript_session,
+                    &n.document_session,
+                ],
+                Shows,
+            ),
+            call(
+                &[
+                    "session",
+                    "compare",
+                    &n.transcript_session,
+                    &n.document_session,
+                    "--json",
+                ],
+                Shows,
+            ),
+            call(&["session", "compare", &n.transcript_session, &bad], Fails),
+        ],
+    );
     table.insert("hook", vec![call(&["hook"], Fails)]);
     table.insert(
         "hook claude-code",
@@ -353,6 +378,8 @@ fn invocations(fixture: &Fixture, n: &Names) -> BTreeMap<&'static str, Vec<Invoc
         vec![call(&["record", "daemon", "--session", &bad], Fails)],
     );
     table.insert("note", vec![call(&["note", &bad], Fails)]);
+    // A ring file named with hostile text that does not exist: the error quotes the name.
+    table.insert("recover", vec![call(&["recover", &bad], Fails)]);
     // agent-setup prints settings devtrace writes (no recorded text); a hostile agent name is
     // refused by the grammar.
     table.insert(

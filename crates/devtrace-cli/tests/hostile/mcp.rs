@@ -248,6 +248,14 @@ fn every_mcp_tool_resource_and_prompt_quotes_recorded_text() {
         .collect();
     overviews.push((json!({"session_id": bad}), Refused));
     table.insert("session_overview", overviews);
+    // Both sessions hold hostile text (titles, prompts, commands): the comparison quotes it.
+    table.insert(
+        "compare_sessions",
+        vec![
+            (json!({"a": session_ids[0], "b": session_ids[1]}), Shows),
+            (json!({"a": session_ids[0], "b": bad}), Refused),
+        ],
+    );
     table.insert(
         "check_insights",
         vec![(json!({"repo": fixture.cwd, "task": bad}), Shows)],

@@ -275,6 +275,16 @@ fn every_rest_endpoint_answers_recorded_text_as_escaped_json() {
         ],
     );
     table.insert(
+        "GET /api/v1/operations/{name}/traces",
+        vec![
+            get(format!("/api/v1/operations/{op}/traces"), Shows),
+            get(
+                format!("/api/v1/operations/{op}/traces?kind={bad}"),
+                Refused,
+            ),
+        ],
+    );
+    table.insert(
         "GET /api/v1/sparklines",
         vec![get(format!("/api/v1/sparklines?operation={op}"), Shows)],
     );
@@ -313,6 +323,17 @@ fn every_rest_endpoint_answers_recorded_text_as_escaped_json() {
     table.insert(
         "GET /api/v1/usage",
         vec![get("/api/v1/usage".into(), Quiet)],
+    );
+    // Two sessions side by side: their titles, tools and findings are recorded text.
+    table.insert(
+        "GET /api/v1/sessions/{a}/compare/{b}",
+        vec![
+            get(
+                format!("/api/v1/sessions/{session}/compare/{sent_id}"),
+                Shows,
+            ),
+            get(format!("/api/v1/sessions/{session}/compare/{bad}"), Refused),
+        ],
     );
     table.insert("POST /api/v1/sessions", vec![
         Call { method: "POST", path: "/api/v1/sessions".into(), body: Some(sent.clone()), expect: Quiet },

@@ -1,10 +1,15 @@
 //! Claude Code: transcripts (`~/.claude/projects/<project>/<session>.jsonl`, sub-agents as
 //! sidechain lines or `agent-*.jsonl` files) and live hook events.
 //!
-//! Facts of the format this relies on (see ../shared/fixtures/README.md):
-//! - one API response is split over several `assistant` lines sharing `message.id`, each
-//!   repeating `usage` (output tokens grow as it streams): a response is one `chat` span whose
-//!   usage is the largest seen per field, so tokens count once per message id;
+//! Facts of the format this relies on (the synthetic sample project of tests/fixtures/claude-code
+//! shows each; the third-party conformance set checks them on real transcripts):
+//! - one API response is split over several `assistant` lines (one per content block)
+//!   sharing `message.id` and `requestId`, each repeating `usage` (output tokens grow as it
+//!   streams): a response is one `chat` span, counted once per (message id, request id) with
+//!   the usage of its last line; the `tool_use` blocks of its lines are the calls it made;
+//! - `system` lines with `subtype: "compact_boundary"` (and the `isCompactSummary` user line
+//!   after them) mark a compaction: an event on the turn, so the read side knows the context
+//!   shrank on purpose;
 //! - `is_error` on a `tool_result` appears only when true; `toolUseResult` beside it holds the
 //!   tool's structured result (file contents before an edit, what was read, …);
 //! - `isSidechain` lines belong to sub-agents; their `parentUuid` chain leads to a first line
@@ -74,7 +79,11 @@ struct SessionState {
     /// Sub-agent span → (its first line's time, its last line's time).
     agents: HashMap<SpanId, (u64, u64)>,
     open_tools: HashMap<String, OpenTool>,
-    messages: VecDeque<(String, Response)>,
+    /// Responses by (message id, request id).
+    messages: VecDeque<((String, Option<String>), Response)>,
+    /// The last compaction marked (its time), so the boundary and its summary are one.
+    #[serde(default)]
+    last_compaction_ns: u64,
     dirty: bool,
 }
 
@@ -100,9 +109,14 @@ struct OpenTool {
 struct Response {
     span_id: SpanId,
     start: u64,
-    /// input, output, cache read, cache creation: the largest seen.
-    usage: [u64; 4],
+    /// input, output, cache read, cache creation, of which 1-hour cache: from the last line
+    /// that carried a usage.
+    #[serde(default)]
+    usage: [u64; 5],
     has_text: bool,
+    /// The `tool_use` ids of its content blocks, in order.
+    #[serde(default)]
+    tool_calls: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +135,7 @@ struct Line<'a> {
     #[serde(rename = "isCompactSummary")]
     is_compact_summary: Option<bool>,
     timestamp: Option<String>,
+    subtype: Option<String>,
     cwd: Option<String>,
     version: Option<String>,
     #[serde(rename = "gitBranch")]
@@ -155,6 +170,12 @@ struct Usage {
     output_tokens: Option<u64>,
     cache_read_input_tokens: Option<u64>,
     cache_creation_input_tokens: Option<u64>,
+    cache_creation: Option<CacheCreation>,
+}
+
+#[derive(Deserialize, Default)]
+struct CacheCreation {
+    ephemeral_1h_input_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -323,6 +344,9 @@ impl ClaudeCodeImporter {
                 return Ok(());
             }
             Some("user" | "assistant") => {}
+            Some("system") if line.subtype.as_deref() == Some("compact_boundary") => {
+                return self.compaction(&line);
+            }
             // system notes, file snapshots, queue operations: not part of the session model.
             Some(_) => return Ok(()),
             None => return Err("no \"type\": not a Claude Code transcript line".into()),
@@ -371,12 +395,71 @@ impl ClaudeCodeImporter {
         }
         let content = parse_content(message.content);
         let sidechain = line.is_sidechain.unwrap_or(false);
+        if line.is_compact_summary.unwrap_or(false) && !sidechain {
+            self.mark_compaction(&session_id, ts);
+        }
         if line.kind.as_deref() == Some("user") {
             self.user(&session_id, &line, content, sidechain, ts);
         } else {
             self.assistant(&session_id, &line, &message, content, sidechain, ts);
         }
         Ok(())
+    }
+
+    /// A `compact_boundary` system line: the context was compacted.
+    fn compaction(&mut self, line: &Line) -> Result<(), String> {
+        let (Some(session_id), Some(ts)) = (
+            line.session_id.clone(),
+            line.timestamp.as_deref().and_then(parse_rfc3339),
+        ) else {
+            return Ok(());
+        };
+        if line.is_sidechain.unwrap_or(false) {
+            return Ok(());
+        }
+        let session = self.session(&session_id);
+        session.dirty = true;
+        session.first_ns = session.first_ns.min(ts);
+        session.last_ns = session.last_ns.max(ts);
+        self.mark_compaction(&session_id, ts);
+        Ok(())
+    }
+
+    /// Marks a compaction at `ts` on the current turn (or the session): once, though the
+    /// boundary line and the summary after it both say so (within a minute of each other).
+    fn mark_compaction(&mut self, session_id: &str, ts: u64) {
+        let session = self.session(session_id);
+        if session.last_compaction_ns != 0
+            && ts.abs_diff(session.last_compaction_ns) < 60_000_000_000
+        {
+            return;
+        }
+        session.last_compaction_ns = ts;
+        let trace_id = session.trace_id;
+        let version = session.version.clone();
+        let (span_id, resource) = match session.turn {
+            Some(turn) => (turn.span_id, self.builder.resource(AGENT, "")),
+            None => (
+                session_span_id(trace_id),
+                self.builder.resource(AGENT, &version),
+            ),
+        };
+        let mut span = self.builder.span(
+            trace_id,
+            span_id,
+            None,
+            String::new(),
+            ts,
+            ts,
+            resource,
+            vec![],
+        );
+        span.events.push(Event {
+            time_unix_nano: ts,
+            name: semconv::SESSION_COMPACTED_EVENT.into(),
+            ..Default::default()
+        });
+        self.builder.emit(span);
     }
 
     /// The span a line's work hangs under: its sub-agent, or the current turn, or the session.
@@ -574,18 +657,28 @@ impl ClaudeCodeImporter {
             }
         };
         if let Some(message_id) = &message.id {
-            let usage = message.usage.as_ref();
-            let seen = usage.map_or([0; 4], |u| {
+            let seen = message.usage.as_ref().map(|u| {
                 [
                     u.input_tokens.unwrap_or(0),
                     u.output_tokens.unwrap_or(0),
                     u.cache_read_input_tokens.unwrap_or(0),
                     u.cache_creation_input_tokens.unwrap_or(0),
+                    u.cache_creation
+                        .as_ref()
+                        .and_then(|c| c.ephemeral_1h_input_tokens)
+                        .unwrap_or(0),
                 ]
             });
             let first_text = content.text.iter().find(|t| !t.trim().is_empty()).cloned();
+            let calls: Vec<String> = content
+                .blocks
+                .iter()
+                .filter(|b| b.kind == "tool_use")
+                .filter_map(|b| b.id.clone())
+                .collect();
+            let key = (message_id.clone(), line.request_id.clone());
             let session = self.session(session_id);
-            let position = session.messages.iter().position(|(id, _)| id == message_id);
+            let position = session.messages.iter().position(|(k, _)| *k == key);
             let response = match position {
                 Some(i) => &mut session.messages[i].1,
                 None => {
@@ -593,7 +686,7 @@ impl ClaudeCodeImporter {
                         session.messages.pop_front();
                     }
                     session.messages.push_back((
-                        message_id.clone(),
+                        key,
                         Response {
                             // The request id when there is one, as in Claude Code's telemetry.
                             span_id: match &line.request_id {
@@ -607,12 +700,19 @@ impl ClaudeCodeImporter {
                     &mut session.messages.back_mut().expect("just pushed").1
                 }
             };
-            for (kept, new) in response.usage.iter_mut().zip(seen) {
-                *kept = (*kept).max(new);
+            // Each line repeats the message's usage; the last one carries the final counts.
+            if let Some(seen) = seen {
+                response.usage = seen;
+            }
+            for call in calls {
+                if !response.tool_calls.contains(&call) {
+                    response.tool_calls.push(call);
+                }
             }
             let add_text = first_text.filter(|_| !response.has_text);
             response.has_text |= add_text.is_some();
             let (span_id, start, usage) = (response.span_id, response.start, response.usage);
+            let tool_calls = response.tool_calls.clone();
             self.builder.chat(ChatCall {
                 trace_id,
                 span_id,
@@ -625,6 +725,8 @@ impl ClaudeCodeImporter {
                 output_tokens: usage[1],
                 cache_read_tokens: usage[2],
                 cache_creation_tokens: Some(usage[3]),
+                cache_creation_1h_tokens: Some(usage[4]),
+                tool_calls: &tool_calls,
                 response: add_text.as_deref(),
                 start,
                 end: ts,

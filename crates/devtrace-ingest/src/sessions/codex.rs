@@ -56,6 +56,9 @@ struct SessionState {
     /// The last `total_token_usage.total_tokens` seen: a repeated `token_count` is not a new call.
     last_total_tokens: u64,
     pending_response: String,
+    /// Tool calls made since the last `token_count`: the calls of the response it counts.
+    #[serde(default)]
+    pending_calls: Vec<String>,
     open_calls: HashMap<String, OpenCall>,
     dirty: bool,
     /// The current task's trace id (0.1xx rollouts' `task_started`): its telemetry events
@@ -195,11 +198,43 @@ impl CodexImporter {
             }
             "event_msg" => self.event(&session_id, &payload, ts),
             "response_item" => self.item(&session_id, &payload, ts),
-            // compacted history and anything newer: not part of the session model.
+            "compacted" => self.compacted(&session_id, ts),
+            // anything newer: not part of the session model.
             _ => {}
         }
         self.session(&session_id, ts).last_activity_ns = ts;
         Ok(())
+    }
+
+    /// A `compacted` line: the history was compacted (an event on the turn or session).
+    fn compacted(&mut self, session_id: &str, ts: u64) {
+        let session = self.session(session_id, ts);
+        let trace_id = session.trace_id;
+        let span_id = session
+            .turn
+            .map_or_else(|| session_span_id(trace_id), |(id, _)| id);
+        let version = if session.turn.is_some() {
+            String::new()
+        } else {
+            session.version.clone()
+        };
+        let resource = self.builder.resource(AGENT, &version);
+        let mut span = self.builder.span(
+            trace_id,
+            span_id,
+            None,
+            String::new(),
+            ts,
+            ts,
+            resource,
+            vec![],
+        );
+        span.events.push(devtrace_model::Event {
+            time_unix_nano: ts,
+            name: semconv::SESSION_COMPACTED_EVENT.into(),
+            ..Default::default()
+        });
+        self.builder.emit(span);
     }
 
     fn session(&mut self, id: &str, ts: u64) -> &mut SessionState {
@@ -311,6 +346,7 @@ impl CodexImporter {
             session.last_activity_ns.min(ts),
         );
         let response = std::mem::take(&mut session.pending_response);
+        let calls = std::mem::take(&mut session.pending_calls);
         let parent = self.parent(session_id, ts);
         let span_id = derive_span_id(trace_id, &["chat", &ts.to_string(), &total.to_string()]);
         self.builder.chat(ChatCall {
@@ -326,6 +362,8 @@ impl CodexImporter {
             output_tokens: number(last, "output_tokens"),
             cache_read_tokens: number(last, "cached_input_tokens"),
             cache_creation_tokens: None,
+            cache_creation_1h_tokens: None,
+            tool_calls: &calls,
             response: (!response.is_empty()).then_some(response.as_str()),
             start,
             end: ts,
@@ -376,6 +414,9 @@ impl CodexImporter {
             return;
         };
         let trace_id = self.session(session_id, ts).trace_id;
+        self.session(session_id, ts)
+            .pending_calls
+            .push(call_id.to_owned());
         let parent = self.parent(session_id, ts);
         let cwd = self.session(session_id, ts).cwd.clone();
         let kind = payload.get("type").and_then(Value::as_str).unwrap_or("");

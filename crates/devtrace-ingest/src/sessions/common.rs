@@ -409,6 +409,23 @@ impl Builder {
                 tokens as i64,
             ));
         }
+        if let Some(tokens) = call.cache_creation_1h_tokens.filter(|t| *t > 0) {
+            attributes.push(KeyValue::new(
+                semconv::SESSION_CACHE_WRITE_1H_TOKENS,
+                tokens as i64,
+            ));
+        }
+        if !call.tool_calls.is_empty() {
+            attributes.push(KeyValue::new(
+                semconv::SESSION_REQUEST_TOOL_CALLS,
+                devtrace_model::AnyValue::Array(
+                    call.tool_calls
+                        .iter()
+                        .map(|id| devtrace_model::AnyValue::String(id.clone()))
+                        .collect(),
+                ),
+            ));
+        }
         if let Some(id) = call.response_id {
             attributes.push(KeyValue::new(semconv::GEN_AI_RESPONSE_ID, id));
         }
@@ -474,6 +491,11 @@ pub(crate) struct ChatCall<'a> {
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
     pub cache_creation_tokens: Option<u64>,
+    /// Of the cache writes, those made for the 1-hour cache lifetime (Anthropic's
+    /// `cache_creation.ephemeral_1h_input_tokens`), when the record says.
+    pub cache_creation_1h_tokens: Option<u64>,
+    /// The ids of the tool calls this response made (in order), when the source says which.
+    pub tool_calls: &'a [String],
     /// The start of the response's text, when there is one.
     pub response: Option<&'a str>,
     pub start: u64,

@@ -9,6 +9,7 @@
 pub mod analyze_operation;
 pub mod check_insights;
 pub mod compare;
+pub mod compare_sessions;
 pub mod errors;
 pub mod find_issues;
 pub mod get_spans;
@@ -240,6 +241,7 @@ pub fn all() -> Vec<ToolDef> {
         errors::def(),
         list_sessions::def(),
         session_overview::def(),
+        compare_sessions::def(),
         check_insights::def(),
         query_sql::def(),
         qa_summary::def(),

@@ -55,6 +55,7 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     let limits = SqlLimits {
         max_rows: params.max_rows.unwrap_or(DEFAULT_ROWS).clamp(1, MAX_ROWS),
         timeout: Duration::from_secs(5),
+        ..SqlLimits::default()
     };
     let rows = store.query_sql(&params.sql, limits).map_err(|e| match e {
         SqlError::Store(error) => error.into(),

@@ -70,6 +70,17 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
     let mut out = format!("{SESSION_LEGEND}\n");
     if offset == 0 {
         out.push_str(&overview_header(&overview, &options));
+        if let Some(tokens) = &overview.session.tokens {
+            // Tokens by kind and cost; the sparklines only when the budget has room for them.
+            let lines = devtrace_query::session_tokens::render_tokens(tokens, &overview.requests);
+            let first = lines.lines().next().unwrap_or("").to_owned() + "\n";
+            let room = budget.saturating_sub(budget::count(&out) + TIMELINE_ROOM * 2);
+            if budget::count(&lines) <= room / 4 {
+                out.push_str(&lines);
+            } else if budget::count(&first) <= room / 4 {
+                out.push_str(&first);
+            }
+        }
         out.push_str(&qa(store, trace_id));
         let room = (budget / FINDINGS_SHARE)
             .min(budget.saturating_sub(budget::count(&out) + TIMELINE_ROOM));
@@ -130,6 +141,13 @@ fn findings(overview: &SessionOverview, options: &TextOptions, room: usize) -> S
         return "\nno findings: no session detector fired\n".into();
     }
     let mut out = format!("\n{} finding(s), ranked by impact\n", findings.len());
+    if budget::count(&out) + 20 >= room {
+        // Not one fits: a single line, so that the timeline keeps its room.
+        return format!(
+            "\n{} finding(s), not shown to fit the budget: ask again with a larger budget\n",
+            findings.len()
+        );
+    }
     let (blocks, shown) = take_within(
         findings
             .iter()

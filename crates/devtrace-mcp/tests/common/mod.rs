@@ -148,12 +148,11 @@ pub fn fill_store(dir: &std::path::Path, traces: u64) {
     writer.write(&pending).unwrap();
 }
 
-/// The real Claude Code transcripts of `/work/shared/fixtures` (see its README): a
-/// `/orchestrator` session with 5 sub-agents, 167 tool calls and 23 errors, and two smaller
-/// sessions, all in `/path/to/Demo`.
+/// The repository's synthetic Claude Code sample project (tests/fixtures/claude-code, see
+/// generate.py there): a `/orchestrator` session (3f2a9b1c) with 2 turns, 2 sub-agents, 17 tool
+/// calls and 5 errors, and two smaller sessions, all in `/home/dev/shop`.
 pub fn sample_project() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/claude-code/sample-project")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/claude-code/sample-project")
 }
 
 /// Imports Claude Code transcripts (`*.jsonl` in `path`, or the one file `path`) into the
@@ -254,11 +253,11 @@ pub fn transcript(
     out
 }
 
-/// The sample project's `/orchestrator` session (fe5e1c67), as if run again `n` times, a day
+/// The sample project's `/orchestrator` session (3f2a9b1c), as if run again `n` times, a day
 /// apart, in the same directory: the same transcript under new session ids (`…0001`, `…0002`,
 /// …), its times moved `1..=n` days later. Written as transcripts into `out`.
 pub fn orchestrator_reruns(out: &Path, n: u64) {
-    const ORIGINAL: &str = "fe5e1c67-53e7-4862-81ae-d0e013e3270b";
+    const ORIGINAL: &str = "3f2a9b1c-5d7e-4f80-9a1b-2c3d4e5f6a7b";
     let text = std::fs::read_to_string(sample_project().join(format!("{ORIGINAL}.jsonl"))).unwrap();
     for day in 1..=n {
         let session = format!("7e1d2c3b-4a59-4687-9a0b-{day:012}");

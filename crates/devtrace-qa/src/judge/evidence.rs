@@ -10,7 +10,8 @@
 //!   (`test`, `pytest`, `jest`, `vitest`, `go test`, `cargo test`, `mocha`, `rspec`, …);
 //! - **reproduced first**: a test run that failed before the first edit;
 //! - **read before edit**: edited files (not created ones) that were read or navigated to
-//!   before their first edit;
+//!   before their first edit; an edit saved from a person's editor (an IDE event) is never
+//!   counted as unread, since the editor showed the file;
 //! - **tests after the last edit**, and whether the last test run passed;
 //! - **dead ends**: retry loops, test-fix spirals and circular edits found by the session
 //!   detectors, and reverts (the anti-pattern detector's abandoned edits);
@@ -201,6 +202,10 @@ pub fn judge(input: &EvidenceInput<'_, '_>) -> Judgement {
         });
         match read {
             Some(read) => read_first.push(read),
+            // A person's editor shows the file it saves (an IDE event of a trace-1.0.0 or
+            // `devtrace record` session): not an edit made without reading. Left out of the
+            // ratio, since nothing says what they read before.
+            None if edit.ide_event => {}
             None => blind.push(edit),
         }
     }

@@ -214,6 +214,14 @@ pub async fn operation(
 ) -> ApiResult<OperationAnalytics> {
     let p = Params::parse::<OperationParams>(raw.as_deref())?;
     let scope = scope(&p)?;
+    let filter = operation_filter(name, &p)?;
+    let store = state.store.clone();
+    let analytics = blocking(move || Ok(operation_analytics(&*store, &filter, scope)?)).await?;
+    Ok(Json(analytics))
+}
+
+/// The operation `name`, narrowed by the `service` and `kind` parameters.
+fn operation_filter(name: String, p: &Params) -> Result<OperationFilter, ApiError> {
     let kind = match p.text("kind") {
         None => None,
         Some(text) => Some(devtrace_model::parse_span_kind(&text).ok_or_else(|| {
@@ -225,14 +233,71 @@ pub async fn operation(
             )
         })?),
     };
-    let filter = OperationFilter {
+    Ok(OperationFilter {
         name,
         service: p.text("service"),
         kind,
-    };
+    })
+}
+
+/// Most traces one request of [`operation_traces`] returns.
+pub const MAX_OPERATION_TRACES: usize = MAX_TRACES * 20;
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct OperationTracesParams {
+    /// Only spans of this service: a client span and the server span it calls share a name.
+    service: Option<String>,
+    /// Only spans of this kind: server, client, internal, producer, consumer.
+    kind: Option<String>,
+    /// Only traces started at or after: `30m` (ago), an RFC 3339 UTC time, or Unix nanoseconds.
+    since: Option<String>,
+    /// How many of the newest traces, 1 to 100000 (default 50).
+    limit: Option<usize>,
+}
+
+/// The newest traces containing a span of one operation.
+#[derive(Serialize, ToSchema)]
+pub struct OperationTraces {
+    /// Newest first.
+    pub traces: Vec<super::traces::TraceRow>,
+}
+
+/// The newest traces with a span of this operation (span name, narrowed by `service` and
+/// `kind`), answered from the store's operation index in one request: what `devtrace perf
+/// --service S` and every analysis of one operation read through `--server`. `GET
+/// /api/v1/traces?operation=` filters by name only.
+#[utoipa::path(
+    get,
+    path = "/api/v1/operations/{name}/traces",
+    tag = "analysis",
+    params(
+        ("name" = String, Path, description = "The span name (URL-encoded)"),
+        OperationTracesParams,
+    ),
+    responses(
+        (status = 200, description = "The traces, newest first (none when no span matches)", body = OperationTraces),
+        (status = 400, description = "A parameter is malformed", body = ApiErrorBody),
+    )
+)]
+pub async fn operation_traces(
+    state: ApiState,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<OperationTraces> {
+    let p = Params::parse::<OperationTracesParams>(raw.as_deref())?;
+    let filter = operation_filter(name, &p)?;
+    let since = p.time("since")?;
+    let limit = p.number("limit", 50, 1..=MAX_OPERATION_TRACES)?;
     let store = state.store.clone();
-    let analytics = blocking(move || Ok(operation_analytics(&*store, &filter, scope)?)).await?;
-    Ok(Json(analytics))
+    let traces = blocking(move || Ok(store.traces_with_operation(&filter, since, limit)?)).await?;
+    Ok(Json(OperationTraces {
+        traces: traces
+            .into_iter()
+            .map(super::traces::TraceRow::from)
+            .collect(),
+    }))
 }
 
 #[derive(IntoParams)]

@@ -69,6 +69,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(analysis::operations))
         .routes(routes!(analysis::operation_names))
         .routes(routes!(analysis::operation))
+        .routes(routes!(analysis::operation_traces))
         .routes(routes!(analysis::sparklines))
         .routes(routes!(analysis::compare))
         .routes(routes!(analysis::findings))

@@ -7,6 +7,7 @@
 //! | `GET` | `/api/v1/sessions` | sessions, newest first (`agent`, `repo`, `since`, `limit`) |
 //! | `GET` | `/api/v1/sessions/{id}` | a `trace-1.0.0` session's document as stored; any other session's overview |
 //! | `GET` | `/api/v1/sessions/{id}/overview` | the timeline with findings and linked runs |
+//! | `GET` | `/api/v1/sessions/{a}/compare/{b}` | two sessions side by side, as `devtrace session compare --json` |
 //! | `DELETE` | `/api/v1/sessions/{id}` | removes the session's trace; 204 |
 //! | `GET` | `/api/v1/blobs/{hash}` | a large recorded value (a whole output), a bounded page at a time |
 //! | `GET` | `/api/v1/usage` | what agents reported through their metrics, per UTC day (`agent`, `since`) |
@@ -30,6 +31,7 @@ use devtrace_ingest::sessions::trace_v1::{self, DocumentError, TraceDocument};
 use devtrace_model::{AnyValue, TraceId, semconv};
 use devtrace_query::QueryError;
 use devtrace_query::blobs::{BlobPage, DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parse_hash, read_page};
+use devtrace_query::session_tokens::{SessionComparison, compare_sessions};
 use devtrace_query::sessions::{
     MAX_LIST_LIMIT, SessionFilter, SessionItem, SessionOverview, UsageDay, list_sessions,
     repository_argument, resolve_session, session_overview, usage_per_day,
@@ -52,6 +54,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(create, list))
         .routes(routes!(one, remove))
         .routes(routes!(overview))
+        .routes(routes!(compare))
         .routes(routes!(append))
         .routes(routes!(blob))
         .routes(routes!(usage))
@@ -490,6 +493,35 @@ pub async fn overview(
     let overview =
         blocking(move || session_overview(store.as_ref(), &id).map_err(session_error)).await?;
     Ok(Json(overview))
+}
+
+/// Two sessions side by side (the answer of `devtrace session compare A B --json`): turns,
+/// requests, tool calls by tool and outcome, tokens by kind, cost, wall and active time, the
+/// findings of each, and the first main-chain request whose tool calls differ.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sessions/{a}/compare/{b}",
+    tag = "sessions",
+    params(
+        ("a" = String, Path, description = "Session A: trace id, unique prefix, or the agent's session id"),
+        ("b" = String, Path, description = "Session B, the same way"),
+    ),
+    responses(
+        (status = 200, description = "The two sessions side by side", body = SessionComparison),
+        (status = 400, description = "An ambiguous prefix", body = ApiErrorBody),
+        (status = 404, description = "No such session (the message names which)", body = ApiErrorBody),
+    )
+)]
+pub async fn compare(
+    state: ApiState,
+    Path((a, b)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<SessionComparison> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let store = Arc::clone(&state.store);
+    let comparison =
+        blocking(move || compare_sessions(store.as_ref(), &a, &b).map_err(session_error)).await?;
+    Ok(Json(comparison))
 }
 
 /// Deletes a session (its trace and everything stored for it; the blobs it shared stay).

@@ -21,6 +21,7 @@
 
 mod accounts;
 mod listen;
+mod qa;
 mod read;
 mod schema;
 mod sql;
@@ -366,14 +367,121 @@ mod tests {
     }
 
     #[test]
-    fn postgres_keeps_no_qa_queue_yet() {
-        // QA needs the embedded store for now (docs/qa.md): callers see `qa()` empty and say so.
-        // A PostgreSQL queue must pass `conformance::run_qa` before this changes.
+    fn postgres_passes_the_qa_queue_conformance_suite() {
         let Some(url) = testing::server() else { return };
-        let store = PgStore::open(&testing::fresh_schema(&url)).unwrap();
-        assert!(crate::Store::qa(&store).is_none());
-        let scoped = crate::Store::in_project(&store, ProjectId::DEFAULT).unwrap();
-        assert!(scoped.qa().is_none());
+        crate::conformance::run_qa(&|| {
+            let url = testing::fresh_schema(&url);
+            let writer = PgWriter::open(&url).unwrap();
+            let store = PgStore::open(&url).unwrap();
+            (Box::new(writer), Box::new(store))
+        });
+    }
+
+    /// Jobs belong to the project they were queued in: another project's handle neither
+    /// lists, reads, counts nor cancels them, and its judgements are its own; workers claim
+    /// from every project and learn the job's. Several nodes (each its own pool of
+    /// connections) claiming at once never take the same job.
+    #[test]
+    fn qa_jobs_keep_their_project_and_nodes_never_claim_one_twice() {
+        use crate::Accounts;
+        use crate::qa::*;
+        use devtrace_model::TraceId;
+        let Some(url) = testing::server() else { return };
+        let url = testing::fresh_schema(&url);
+        let store = PgStore::open(&url).unwrap();
+        let other = store.ensure_project("other").unwrap().id;
+        let (a, b) = (store.scoped(ProjectId::DEFAULT), store.scoped(other));
+        let lease = Duration::from_secs(60);
+        let new = |trace: u8| NewQaJob {
+            trace_id: TraceId([trace; 16]),
+            options: "{}".into(),
+            max_attempts: 2,
+            retry_of: None,
+        };
+        // The same session id in two projects: two jobs.
+        let (in_a, created_a) = a.enqueue(&new(3)).unwrap();
+        let (in_b, created_b) = b.enqueue(&new(3)).unwrap();
+        assert!(created_a && created_b && in_a.id != in_b.id);
+        assert_eq!((in_a.project, in_b.project), (ProjectId::DEFAULT, other));
+        let ids = |queue: &PgStore| -> Vec<QaJobId> {
+            queue
+                .jobs(&QaJobQuery {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap()
+                .iter()
+                .map(|j| j.id)
+                .collect()
+        };
+        assert_eq!(ids(&a), [in_a.id]);
+        assert_eq!(ids(&b), [in_b.id]);
+        let everyone = a
+            .jobs(&QaJobQuery {
+                all_projects: true,
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(everyone.len(), 2);
+        assert_eq!(b.job(in_a.id).unwrap(), None, "another project's job");
+        assert_eq!(b.cancel(in_a.id).unwrap(), None);
+        assert_eq!(a.job(in_a.id).unwrap().unwrap().state, QaJobState::Queued);
+        assert_eq!(b.job_counts().unwrap(), [(QaJobState::Queued, 1)]);
+        // Claiming one job by id stays in the handle's project.
+        assert_eq!(b.claim("w", lease, Some(in_a.id)).unwrap(), None);
+        // A worker takes both, oldest first, each with its project.
+        let first = b.claim("w", lease, None).unwrap().unwrap();
+        let second = b.claim("w", lease, None).unwrap().unwrap();
+        assert_eq!((first.id, first.project), (in_a.id, ProjectId::DEFAULT));
+        assert_eq!((second.id, second.project), (in_b.id, other));
+        let judged = CachedJudgement {
+            prompt_hash: "h".into(),
+            result: "{}".into(),
+        };
+        a.store_judgement(TraceId([3; 16]), "v1", "m", &judged)
+            .unwrap();
+        assert_eq!(
+            b.cached_judgement(TraceId([3; 16]), "v1", "m").unwrap(),
+            None
+        );
+
+        // Three nodes with two workers each, 60 jobs.
+        for trace in 10..70u8 {
+            a.enqueue(&new(trace)).unwrap();
+        }
+        let claimed: Vec<QaJobId> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..3)
+                .flat_map(|node| {
+                    let store = PgStore::open(&url).unwrap();
+                    (0..2).map(move |w| (node, w, store.clone()))
+                })
+                .map(|(node, w, store)| {
+                    scope.spawn(move || {
+                        let mut mine = Vec::new();
+                        while let Some(job) =
+                            store.claim(&format!("n{node}:{w}"), lease, None).unwrap()
+                        {
+                            let done = QaFinish::Done {
+                                result: "{}".into(),
+                            };
+                            assert!(store.finish(job.id, job.attempts, done).unwrap());
+                            mine.push(job.id);
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        let mut unique = claimed.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(claimed.len(), 60, "every job claimed");
+        assert_eq!(unique.len(), 60, "and none twice");
     }
 
     /// Two nodes appending to one trace: each sees what the other stored (its cache of recent

@@ -553,4 +553,8 @@ impl Store for PgStore {
     fn in_project(&self, project: ProjectId) -> Result<Arc<dyn Store>> {
         Ok(Arc::new(self.scoped(project)))
     }
+
+    fn qa(&self) -> Option<&dyn crate::qa::QaQueue> {
+        Some(self)
+    }
 }

@@ -200,6 +200,8 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (trace, service)
      );
      ALTER TABLE counters ADD COLUMN resent_spans bigint NOT NULL DEFAULT 0;",
+    // 4: the QA job queue and the LLM judgements' cache (see qa.rs), jobs owned by a project.
+    super::qa::MIGRATION,
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

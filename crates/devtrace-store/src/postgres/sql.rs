@@ -105,16 +105,31 @@ fn run(conn: &mut Conn, sql: &str, limits: SqlLimits) -> Result<SqlRows, SqlErro
         .iter()
         .map(|c| c.name().to_owned())
         .collect();
-    let wrapped = format!("SELECT row_to_json(q)::text FROM ({statement}\n) AS q LIMIT $1");
+    // Rows come back until their JSON passes the byte cap: the first row past it comes back
+    // empty, saying there were more.
+    let wrapped = format!(
+        "SELECT CASE WHEN total <= $2 THEN j END, n FROM (
+             SELECT j, sum(octet_length(j)) OVER (ROWS UNBOUNDED PRECEDING) AS total,
+                    count(*) OVER () AS n
+             FROM (SELECT row_to_json(q)::text AS j FROM ({statement}\n) AS q LIMIT $1) AS r
+         ) AS s WHERE total - octet_length(j) <= $2"
+    );
     let fetch = (limits.max_rows as i64).saturating_add(1);
+    let cap = i64::try_from(limits.max_result_bytes).unwrap_or(i64::MAX);
     let rows = tx
-        .query(wrapped.as_str(), &[&fetch])
+        .query(wrapped.as_str(), &[&fetch, &cap])
         .map_err(|e| classify(&e, limits))?;
     tx.rollback().map_err(StoreError::from)?;
-    let more = rows.len() > limits.max_rows;
+    let fetched: i64 = rows.first().map_or(0, |r| r.get(1));
+    let mut more = usize::try_from(fetched).unwrap_or(usize::MAX) > limits.max_rows;
+    let mut byte_limit_reached = false;
     let mut out = Vec::with_capacity(rows.len().min(limits.max_rows));
     for row in rows.iter().take(limits.max_rows) {
-        let text: &str = row.get(0);
+        let Some(text) = row.get::<_, Option<&str>>(0) else {
+            more = true;
+            byte_limit_reached = true;
+            break;
+        };
         let values: OrderedRow = serde_json::from_str(text)
             .map_err(|e| SqlError::Invalid(format!("unexpected row encoding: {e}")))?;
         out.push(values.0.into_iter().map(sql_value).collect());
@@ -123,6 +138,7 @@ fn run(conn: &mut Conn, sql: &str, limits: SqlLimits) -> Result<SqlRows, SqlErro
         columns,
         rows: out,
         more,
+        byte_limit_reached,
     })
 }
 
@@ -531,6 +547,7 @@ mod tests {
                 SqlLimits {
                     max_rows: 10,
                     timeout: std::time::Duration::from_millis(200),
+                    ..SqlLimits::default()
                 },
             )
             .unwrap_err();

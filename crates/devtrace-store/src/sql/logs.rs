@@ -188,6 +188,7 @@ impl LogsCursor<'_> {
 
 unsafe impl VTabCursor for LogsCursor<'_> {
     fn filter(&mut self, plan: c_int, _: Option<&str>, args: &Filters<'_>) -> rusqlite::Result<()> {
+        let _reading_storage = super::Internal::enter();
         self.plan = plan;
         self.trace = None;
         self.before_rowid = i64::MAX;
@@ -202,6 +203,7 @@ unsafe impl VTabCursor for LogsCursor<'_> {
     }
 
     fn next(&mut self) -> rusqlite::Result<()> {
+        let _reading_storage = super::Internal::enter();
         self.record += 1;
         self.row += 1;
         self.skip_to_row()

@@ -4,8 +4,15 @@
 //! Every query runs on a fresh connection that cannot write, three times over: the file is
 //! opened `SQLITE_OPEN_READ_ONLY`, `PRAGMA query_only` is on, and an authorizer refuses at
 //! prepare time anything but reading (no INSERT/UPDATE/DELETE, DDL, ATTACH, PRAGMA or
-//! transactions), naming what it refused. A progress handler stops a query at its time limit
-//! and rows beyond the row limit are not read.
+//! transactions), naming what it refused. The same authorizer lets a query read only the
+//! documented views (not `sqlite_master`, the storage tables, `dbstat` or pragma functions)
+//! and refuses functions that reach outside the query (`load_extension`, `fts3_tokenizer`).
+//!
+//! Every query is bounded ([`SqlLimits`]): a progress handler stops it at its time limit;
+//! `SQLITE_LIMIT_LENGTH` caps every string or blob it makes; its heap is capped by counting
+//! SQLite's allocations on its thread ([`memory`]); at most [`HEAVY_QUERIES`] run at once; and
+//! the rows returned stop at a row count and a byte count. Each limit, when hit, is an error
+//! (or, for rows and bytes, `more`) naming it.
 //!
 //! The views ([`SCHEMA`]) hide the storage layout: `traces` and `operations` are plain views
 //! over the summary and operation-index tables; `spans` ([`spans`]) and `logs` ([`logs`]) are
@@ -13,6 +20,7 @@
 //! `trace_id = …` (or, for spans, `name = …`) constraint selects when the query has one.
 
 mod logs;
+pub mod memory;
 mod spans;
 
 use crate::StoreError;
@@ -21,8 +29,9 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
+use std::cell::Cell;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The views `query_sql` offers, with their columns and examples. Shown to assistants (tool
@@ -51,8 +60,11 @@ Examples:
 pub struct SqlLimits {
     /// Rows returned; the result says when there were more.
     pub max_rows: usize,
-    /// Wall-clock time the query may run.
+    /// Wall-clock time the query may run, waiting for a turn included.
     pub timeout: Duration,
+    /// Bytes of text and numbers returned (blobs count by size only); rows past it are not
+    /// returned and the result says there were more.
+    pub max_result_bytes: usize,
 }
 
 impl Default for SqlLimits {
@@ -60,9 +72,21 @@ impl Default for SqlLimits {
         Self {
             max_rows: 100,
             timeout: Duration::from_secs(5),
+            max_result_bytes: MAX_RESULT_BYTES,
         }
     }
 }
+
+/// The longest string or blob a query may make (`SQLITE_LIMIT_LENGTH`).
+pub const MAX_VALUE_BYTES: usize = 10_000_000;
+/// The heap one query's SQLite may hold ([`memory`]).
+pub const MAX_QUERY_HEAP_BYTES: usize = 128 * 1024 * 1024;
+/// The longest statement accepted (`SQLITE_LIMIT_SQL_LENGTH`).
+pub const MAX_STATEMENT_BYTES: usize = 100_000;
+/// Queries run at once in this process; more wait for a turn within their time limit.
+pub const HEAVY_QUERIES: usize = 2;
+/// The default cap on the bytes of a result.
+pub const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
 
 /// One value of a result row.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -83,8 +107,12 @@ pub enum SqlValue {
 pub struct SqlRows {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<SqlValue>>,
-    /// True when the query had more rows than [`SqlLimits::max_rows`].
+    /// True when the query had more rows than [`SqlLimits::max_rows`], or than fit in
+    /// [`SqlLimits::max_result_bytes`].
     pub more: bool,
+    /// True when the rows stopped at [`SqlLimits::max_result_bytes`].
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub byte_limit_reached: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +135,23 @@ pub enum SqlError {
         "the query ran past its time limit of {0:?} and was stopped: filter spans by trace_id = '…' or name = '…', or add a LIMIT"
     )]
     TimeLimit(Duration),
+    #[error(
+        "the query made a value larger than the limit of {0} bytes per string or blob and was stopped: select less (substr, length, LIMIT) or aggregate"
+    )]
+    ValueTooLarge(usize),
+    #[error(
+        "the query needed more than its memory limit of {} MB and was stopped: filter spans by trace_id = '…' or name = '…', select fewer or shorter values, or add a LIMIT",
+        .0 / (1024 * 1024)
+    )]
+    MemoryLimit(usize),
+    #[error(
+        "{0} SQL queries are already running (the limit of queries at once) and none finished within this query's time limit: try again shortly"
+    )]
+    Busy(usize),
+    #[error(
+        "the statement is {0} bytes, past the limit of {MAX_STATEMENT_BYTES}: send a shorter statement"
+    )]
+    StatementTooLong(usize),
     #[error("this store does not support SQL queries")]
     Unsupported,
     #[error(transparent)]
@@ -115,6 +160,10 @@ pub enum SqlError {
 
 /// Runs one read-only statement against the database file `db`.
 pub(crate) fn query(db: &Path, sql: &str, limits: SqlLimits) -> Result<SqlRows, SqlError> {
+    let started = Instant::now();
+    if sql.len() > MAX_STATEMENT_BYTES {
+        return Err(SqlError::StatementTooLong(sql.len()));
+    }
     let keyword = first_keyword(sql);
     if !["SELECT", "WITH", "VALUES"].contains(&keyword.as_str()) {
         return Err(SqlError::Refused(if keyword.is_empty() {
@@ -123,20 +172,53 @@ pub(crate) fn query(db: &Path, sql: &str, limits: SqlLimits) -> Result<SqlRows, 
             format!("{keyword} statements")
         }));
     }
+    let deadline = started + limits.timeout;
+    let _turn = Turn::wait(deadline)?;
+    let installed = memory::install();
+    if !installed {
+        backstop_heap_limit();
+    }
+    // The heap cap covers the connection's whole life, the views and virtual tables included.
+    let capped = memory::Capped::new(MAX_QUERY_HEAP_BYTES);
+    let result = query_capped(db, sql, limits, deadline);
+    let hit = capped.hit();
+    drop(capped);
+    match result {
+        Err(SqlError::Invalid(_) | SqlError::Store(_)) if hit => {
+            Err(SqlError::MemoryLimit(MAX_QUERY_HEAP_BYTES))
+        }
+        other => other,
+    }
+}
+
+fn query_capped(
+    db: &Path,
+    sql: &str,
+    limits: SqlLimits,
+    deadline: Instant,
+) -> Result<SqlRows, SqlError> {
     let mut conn = open(db)?;
+    // The storage's names, to tell its tables from a CTE when SQLite names neither a database
+    // nor a column (`count(*)`).
+    let storage: Vec<String> = conn
+        .prepare("SELECT lower(name) FROM main.sqlite_master")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(StoreError::from)?;
     let refusal: Arc<Mutex<Option<String>>> = Arc::default();
     let seen = Arc::clone(&refusal);
-    conn.authorizer(Some(move |ctx: AuthContext<'_>| match allowed(&ctx) {
-        Ok(()) => Authorization::Allow,
-        Err(reason) => {
-            let mut slot = seen.lock().expect("refusal slot poisoned");
-            slot.get_or_insert(reason);
-            Authorization::Deny
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+        match allowed(&ctx, &storage) {
+            Ok(()) => Authorization::Allow,
+            Err(reason) => {
+                let mut slot = seen.lock().expect("refusal slot poisoned");
+                slot.get_or_insert(reason);
+                Authorization::Deny
+            }
         }
     }))
     .map_err(StoreError::from)?;
-    let deadline = Instant::now() + limits.timeout;
-    conn.progress_handler(10_000, Some(move || Instant::now() >= deadline))
+    // Checked every thousand virtual-machine steps: an interrupt lands within milliseconds.
+    conn.progress_handler(1_000, Some(move || Instant::now() >= deadline))
         .map_err(StoreError::from)?;
     let result = run(&conn, sql, limits, deadline);
     let refused = refusal.lock().expect("refusal slot poisoned").take();
@@ -153,6 +235,12 @@ fn classify(error: rusqlite::Error, limits: SqlLimits) -> SqlError {
             if e.code == rusqlite::ErrorCode::OperationInterrupted =>
         {
             SqlError::TimeLimit(limits.timeout)
+        }
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::TooBig => {
+            SqlError::ValueTooLarge(MAX_VALUE_BYTES)
+        }
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::OutOfMemory => {
+            SqlError::MemoryLimit(MAX_QUERY_HEAP_BYTES)
         }
         rusqlite::Error::SqliteFailure(e, message)
             if e.code == rusqlite::ErrorCode::ReadOnly
@@ -192,6 +280,8 @@ fn run(
     let mut rows = statement.query([])?;
     let mut out = Vec::new();
     let mut more = false;
+    let mut bytes = 0usize;
+    let mut byte_limit_reached = false;
     while let Some(row) = rows.next()? {
         if out.len() == limits.max_rows {
             more = true;
@@ -203,6 +293,18 @@ fn run(
                 None,
             ));
         }
+        let size: usize = (0..width)
+            .map(|i| match row.get_ref(i) {
+                Ok(ValueRef::Text(t)) => t.len() + 2,
+                _ => 8,
+            })
+            .sum();
+        if bytes + size > limits.max_result_bytes {
+            more = true;
+            byte_limit_reached = true;
+            break;
+        }
+        bytes += size;
         let mut values = Vec::with_capacity(width);
         for i in 0..width {
             values.push(match row.get_ref(i)? {
@@ -221,8 +323,97 @@ fn run(
         columns,
         rows: out,
         more,
+        byte_limit_reached,
     })
 }
+
+/// Queries running now, and the wake-up of those waiting for a turn.
+static RUNNING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// One of the [`HEAVY_QUERIES`] turns, held while a query runs.
+struct Turn;
+
+impl Turn {
+    fn wait(deadline: Instant) -> Result<Self, SqlError> {
+        let (count, freed) = &RUNNING;
+        let mut running = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *running >= HEAVY_QUERIES {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(SqlError::Busy(*running));
+            }
+            running = freed
+                .wait_timeout(running, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *running += 1;
+        Ok(Turn)
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let (count, freed) = &RUNNING;
+        *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
+
+/// When the counting allocator could not be installed (SQLite was initialised before it), a
+/// process-wide hard heap limit is the cap: it bounds [`HEAVY_QUERIES`] queries at their caps
+/// with room for the writer.
+fn backstop_heap_limit() {
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| {
+        let limit = (HEAVY_QUERIES + 2) * MAX_QUERY_HEAP_BYTES;
+        // SAFETY: a plain setter; SQLite reads it at each allocation.
+        unsafe { rusqlite::ffi::sqlite3_hard_heap_limit64(limit as i64) };
+    });
+}
+
+thread_local! {
+    /// Non-zero while a virtual table reads the storage tables for a query on this thread.
+    static INTERNAL: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Marks the virtual tables' own reads of the storage tables (made on the query's connection,
+/// so they pass through its authorizer) while it lives.
+pub(super) struct Internal;
+
+impl Internal {
+    pub(super) fn enter() -> Self {
+        INTERNAL.with(|n| n.set(n.get() + 1));
+        Internal
+    }
+}
+
+impl Drop for Internal {
+    fn drop(&mut self) {
+        INTERNAL.with(|n| n.set(n.get() - 1));
+    }
+}
+
+/// The views a query may name, and the table-valued functions it may call.
+const READABLE: &[&str] = &[
+    "traces",
+    "spans",
+    "operations",
+    "trace_services",
+    "logs",
+    "json_each",
+    "json_tree",
+];
+/// Functions that reach outside the query: refused.
+const REFUSED_FUNCTIONS: &[&str] = &[
+    "load_extension",
+    "fts3_tokenizer",
+    "readfile",
+    "writefile",
+    "edit",
+    "sqlite_compileoption_get",
+    "sqlite_compileoption_used",
+];
 
 /// The statement's first word, upper-cased, after whitespace and comments.
 pub(crate) fn first_keyword(sql: &str) -> String {
@@ -242,13 +433,61 @@ pub(crate) fn first_keyword(sql: &str) -> String {
         .to_ascii_uppercase()
 }
 
-/// What the authorizer lets through: reading, functions, recursive CTEs.
-fn allowed(ctx: &AuthContext<'_>) -> Result<(), String> {
+/// What the authorizer lets through: reading the documented views, functions but those that
+/// reach outside, recursive CTEs.
+fn allowed(ctx: &AuthContext<'_>, storage: &[String]) -> Result<(), String> {
     match ctx.action {
-        AuthAction::Select
-        | AuthAction::Read { .. }
-        | AuthAction::Function { .. }
-        | AuthAction::Recursive => Ok(()),
+        AuthAction::Select | AuthAction::Recursive => Ok(()),
+        AuthAction::Read {
+            table_name,
+            column_name,
+        } => {
+            let internal = INTERNAL.with(Cell::get) > 0;
+            // SQLite asks once more, with no column and no view named, for a table a flattened
+            // view joins but reads no column of, and names no database when a query reads no
+            // column of a table (`count(*)`): only the views' own tables, and CTEs, may be so
+            // read, and no value of theirs is revealed.
+            let lower = table_name.to_ascii_lowercase();
+            let no_column = column_name.is_empty()
+                && (ctx.database_name.is_none() || ctx.database_name == Some("main"));
+            let joined_by_view = no_column
+                && ([
+                    "traces",
+                    "trace_operations",
+                    "operations",
+                    "services",
+                    "trace_services",
+                ]
+                .contains(&lower.as_str())
+                    || !(storage.contains(&lower)
+                        || lower.starts_with("sqlite_")
+                        || lower.starts_with("pragma_")
+                        || lower == "dbstat"));
+            // The documented views read the storage tables on the query's behalf.
+            let through_view = ctx
+                .accessor
+                .is_some_and(|view| ["traces", "operations", "trace_services"].contains(&view))
+                && ctx.database_name == Some("main");
+            let view = READABLE.contains(&lower.as_str())
+                && (ctx.database_name != Some("main")
+                    || !["traces", "operations", "trace_services"].contains(&lower.as_str()));
+            // A CTE's own rows (in no database).
+            let cte = ctx.database_name.is_none() && !column_name.is_empty();
+            if internal || through_view || view || joined_by_view || cte {
+                Ok(())
+            } else {
+                Err(format!(
+                    "reading {table_name} (only the documented views can be read)"
+                ))
+            }
+        }
+        AuthAction::Function { function_name } => {
+            if REFUSED_FUNCTIONS.contains(&function_name.to_ascii_lowercase().as_str()) {
+                Err(format!("the function {function_name}"))
+            } else {
+                Ok(())
+            }
+        }
         AuthAction::Insert { table_name } => Err(format!("INSERT into {table_name}")),
         AuthAction::Update { table_name, .. } => Err(format!("UPDATE of {table_name}")),
         AuthAction::Delete { table_name } => Err(format!("DELETE from {table_name}")),
@@ -271,10 +510,21 @@ fn open(db: &Path) -> Result<Connection, SqlError> {
     if !db.is_file() {
         return Err(StoreError::Missing(db.parent().unwrap_or(db).display().to_string()).into());
     }
+    memory::install();
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(db, flags).map_err(StoreError::from)?;
     conn.busy_timeout(Duration::from_secs(5))
         .map_err(StoreError::from)?;
+    // SAFETY: plain setters on a connection this function owns.
+    unsafe {
+        use rusqlite::ffi::{SQLITE_LIMIT_LENGTH, SQLITE_LIMIT_SQL_LENGTH, sqlite3_limit};
+        sqlite3_limit(conn.handle(), SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES as i32);
+        sqlite3_limit(
+            conn.handle(),
+            SQLITE_LIMIT_SQL_LENGTH,
+            MAX_STATEMENT_BYTES as i32,
+        );
+    }
     conn.create_module(c"spans", &spans::SPANS_MODULE, None::<()>)
         .map_err(StoreError::from)?;
     conn.create_module(c"logs", &logs::LOGS_MODULE, None::<()>)
@@ -655,6 +905,7 @@ mod tests {
                 SqlLimits {
                     max_rows: 10,
                     timeout: Duration::from_millis(200),
+                    ..SqlLimits::default()
                 },
             )
             .unwrap_err();
@@ -676,5 +927,181 @@ mod tests {
                     .contains("traces, spans, operations, trace_services and logs"),
             "{error}"
         );
+    }
+
+    /// The attack queries of issue 15: each stops fast, with an error naming its limit.
+    #[test]
+    fn hostile_queries_stop_at_a_named_limit_fast() {
+        let (_dir, store) = store();
+        assert!(memory::install(), "the counting allocator is installed");
+        let limits = SqlLimits {
+            timeout: Duration::from_secs(2),
+            ..SqlLimits::default()
+        };
+        for (sql, limit) in [
+            (
+                "SELECT length(replace(hex(zeroblob(240000000)),'0','00'))",
+                "bytes per string or blob",
+            ),
+            (
+                "WITH RECURSIVE r(s) AS (SELECT 'x' UNION ALL SELECT s || s FROM r) SELECT length(s) FROM r ORDER BY 1 DESC LIMIT 1",
+                "bytes per string or blob",
+            ),
+            (
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 200000) SELECT length(group_concat(hex(randomblob(64)))) FROM n",
+                "bytes per string or blob",
+            ),
+            (
+                &format!(
+                    "SELECT {}",
+                    (0..30)
+                        .map(|_| "randomblob(9000000)")
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "memory limit of 128 MB",
+            ),
+        ] {
+            let started = Instant::now();
+            let error = store.query_sql(sql, limits).unwrap_err();
+            let took = started.elapsed();
+            // Its time limit, plus room for a loaded machine and a debug build of SQLite.
+            assert!(
+                took < Duration::from_secs(4),
+                "{sql}: took {took:?} ({error})"
+            );
+            assert!(
+                matches!(
+                    error,
+                    SqlError::ValueTooLarge(_) | SqlError::MemoryLimit(_) | SqlError::TimeLimit(_)
+                ),
+                "{sql}: {error:?}"
+            );
+            assert!(error.to_string().contains(limit), "{sql}: {error}");
+        }
+    }
+
+    #[test]
+    fn two_hostile_queries_at_once_both_stop() {
+        let (dir, _store) = store();
+        let path = dir.path().to_owned();
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let store = SqliteStore::open(&path).unwrap();
+                    store
+                        .query_sql(
+                            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 40) SELECT randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000), randomblob(9000000) FROM n",
+                            SqlLimits::default(),
+                        )
+                        .unwrap_err()
+                })
+            })
+            .collect();
+        for thread in threads {
+            let error = thread.join().unwrap();
+            assert!(
+                matches!(error, SqlError::MemoryLimit(_) | SqlError::Busy(_)),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_one_query_per_turn_beyond_the_limit_waits_and_then_says_busy() {
+        let (_dir, store) = store();
+        let turns: Vec<Turn> = (0..HEAVY_QUERIES)
+            .map(|_| Turn::wait(Instant::now() + Duration::from_secs(60)).unwrap())
+            .collect();
+        let error = store
+            .query_sql(
+                "SELECT 1",
+                SqlLimits {
+                    timeout: Duration::from_millis(100),
+                    ..SqlLimits::default()
+                },
+            )
+            .unwrap_err();
+        assert!(matches!(error, SqlError::Busy(_)), "{error:?}");
+        assert!(error.to_string().contains("queries at once"), "{error}");
+        drop(turns);
+        assert_eq!(rows(&store, "SELECT 1").rows[0][0], SqlValue::Integer(1));
+    }
+
+    #[test]
+    fn results_stop_at_the_byte_limit_and_say_so() {
+        let (_dir, store) = store();
+        let limited = store
+            .query_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 50) SELECT hex(randomblob(500)) FROM n",
+                SqlLimits {
+                    max_result_bytes: 10_000,
+                    ..SqlLimits::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(limited.rows.len(), 9);
+        assert!(limited.more && limited.byte_limit_reached);
+    }
+
+    #[test]
+    fn only_the_documented_views_can_be_read() {
+        let (_dir, store) = store();
+        for (sql, what) in [
+            ("SELECT * FROM sqlite_master", "sqlite_master"),
+            ("SELECT * FROM sqlite_schema", "sqlite_master"),
+            ("SELECT * FROM sqlite_temp_master", "sqlite_temp_master"),
+            ("SELECT * FROM main.span_chunks", "span_chunks"),
+            ("SELECT * FROM span_chunks", "span_chunks"),
+            ("SELECT * FROM main.traces", "reading traces"),
+            (
+                "SELECT trace FROM main.trace_operations",
+                "trace_operations",
+            ),
+            ("SELECT count(*) FROM sessions", "sessions"),
+            ("SELECT count(*) FROM blobs", "blobs"),
+            ("SELECT count(*) FROM sqlite_master", "sqlite_master"),
+            ("SELECT count(*) FROM dbstat", "dbstat"),
+            ("SELECT count(*) FROM main.span_chunks", "span_chunks"),
+            ("SELECT * FROM dbstat", "dbstat"),
+            (
+                "SELECT * FROM pragma_table_info('traces')",
+                "pragma_table_info",
+            ),
+            (
+                "SELECT name FROM traces WHERE 0 UNION SELECT name FROM sqlite_master",
+                "sqlite_master",
+            ),
+            (
+                "WITH x AS (SELECT * FROM span_chunks) SELECT count(*) FROM x",
+                "span_chunks",
+            ),
+            ("SELECT load_extension('/tmp/x.so')", "load_extension"),
+            ("SELECT fts3_tokenizer('simple')", "fts3_tokenizer"),
+        ] {
+            let error = store.query_sql(sql, SqlLimits::default()).unwrap_err();
+            assert!(matches!(error, SqlError::Refused(_)), "{sql}: {error:?}");
+            assert!(error.to_string().contains(what), "{sql}: {error}");
+        }
+        // The views, joins of them, CTEs and JSON table functions still work.
+        for sql in [
+            "SELECT count(*) FROM traces t JOIN trace_services s USING (trace_id)",
+            "SELECT count(*) FROM temp.traces",
+            "WITH x AS (SELECT name FROM spans) SELECT count(*) FROM x",
+            "SELECT count(*) FROM spans s, json_each(s.attributes)",
+            "SELECT count(*) FROM operations o JOIN logs l ON l.trace_id = o.trace_id",
+        ] {
+            rows(&store, sql);
+        }
+    }
+
+    #[test]
+    fn a_statement_past_the_length_limit_is_refused_without_being_echoed() {
+        let (_dir, store) = store();
+        let sql = format!("SELECT '{}'", "x".repeat(1_000_000));
+        let error = store.query_sql(&sql, SqlLimits::default()).unwrap_err();
+        assert!(matches!(error, SqlError::StatementTooLong(_)), "{error:?}");
+        assert!(error.to_string().len() < 200, "{error}");
     }
 }

@@ -190,6 +190,7 @@ impl SpansCursor<'_> {
 
 unsafe impl VTabCursor for SpansCursor<'_> {
     fn filter(&mut self, plan: c_int, _: Option<&str>, args: &Filters<'_>) -> rusqlite::Result<()> {
+        let _reading_storage = super::Internal::enter();
         self.traces.clear();
         self.next_trace = 0;
         self.page_after = None;
@@ -229,6 +230,7 @@ unsafe impl VTabCursor for SpansCursor<'_> {
     }
 
     fn next(&mut self) -> rusqlite::Result<()> {
+        let _reading_storage = super::Internal::enter();
         self.span += 1;
         self.row += 1;
         self.skip_to_row()

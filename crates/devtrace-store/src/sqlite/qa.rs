@@ -59,6 +59,7 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<QaJob> {
     };
     Ok(QaJob {
         id: row.get(0)?,
+        project: crate::ProjectId::DEFAULT,
         trace_id: TraceId::from_slice(&trace).unwrap_or_default(),
         state: QaJobState::parse(&state).unwrap_or(QaJobState::Failed),
         options: row.get(3)?,

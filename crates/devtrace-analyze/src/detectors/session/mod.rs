@@ -8,12 +8,21 @@
 //!   use, missing credentials;
 //! - [`token_waste`]: very large tool outputs, re-reading files that did not change, context
 //!   growth;
-//! - [`anti_pattern`]: editing files never read, polling with sleep, abandoning edits by revert.
+//! - [`anti_pattern`]: editing files never read, polling with sleep, abandoning edits by revert;
+//! - [`cache_break`]: a request re-writing the prompt cache the previous one had written, with
+//!   its cause (idle gap, model switch, unrecorded prefix change) and the money lost;
+//! - [`batchable`]: consecutive requests each making one independent read-only call, which one
+//!   request with parallel calls could have made.
+//!
+//! Findings are ranked by issue 14's normalised impact with the session as the operation
+//! ([`score`]): money recovered over the session's cost, time recovered over its wall time.
 //!
 //! Each has its thresholds on a `Thresholds` type (documented in docs/analysis.md) and tests
 //! for a case that fires and a near miss that does not.
 
 pub mod anti_pattern;
+pub mod batchable;
+pub mod cache_break;
 pub mod circular_edit;
 pub mod environment_error;
 pub mod retry_loop;
@@ -21,11 +30,56 @@ pub mod test_fix_spiral;
 pub mod token_waste;
 
 use crate::finding::{Evidence, Finding, Impact, ImpactBasis, rank};
+use crate::pricing::PriceTable;
 use crate::session::SessionView;
+use crate::session_tokens::{Accounting, account};
 use devtrace_model::SpanId;
 
-/// Every session detector with its default thresholds, ranked.
+/// What the session analysis is told: prices and the detectors' thresholds.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub prices: PriceTable,
+    pub cache: cache_break::Thresholds,
+    pub batchable: batchable::Thresholds,
+}
+
+/// Every session detector with its default thresholds and the built-in prices, ranked.
 pub fn run_all(views: &[SessionView]) -> Vec<Finding> {
+    run_all_with(views, &Settings::default())
+}
+
+/// The token side of one session: its accounting, cache breaks and batchable runs.
+#[derive(Clone, Debug, Default)]
+pub struct TokenAnalysis {
+    pub accounting: Accounting,
+    pub cache: cache_break::Report,
+    pub runs: Vec<batchable::Run>,
+}
+
+/// Accounting, cache breaks and batchable runs of one session.
+pub fn token_analysis(view: &SessionView, settings: &Settings) -> TokenAnalysis {
+    let accounting = account(view, &settings.prices);
+    let cache = cache_break::breaks(view, &accounting, &settings.prices, &settings.cache);
+    let runs = batchable::runs(view, &accounting, &settings.prices, &settings.batchable);
+    TokenAnalysis {
+        accounting,
+        cache,
+        runs,
+    }
+}
+
+/// Every session detector, ranked by [`score`].
+pub fn run_all_with(views: &[SessionView], settings: &Settings) -> Vec<Finding> {
+    let analyses: Vec<TokenAnalysis> = views.iter().map(|v| token_analysis(v, settings)).collect();
+    run_all_analysed(views, &analyses, settings)
+}
+
+/// [`run_all_with`] when the token analyses are already made (one per view, in order).
+pub fn run_all_analysed(
+    views: &[SessionView],
+    analyses: &[TokenAnalysis],
+    settings: &Settings,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     findings.extend(retry_loop::detect(views, &Default::default()));
     findings.extend(circular_edit::detect(views, &Default::default()));
@@ -33,8 +87,70 @@ pub fn run_all(views: &[SessionView]) -> Vec<Finding> {
     findings.extend(environment_error::detect(views, &Default::default()));
     findings.extend(token_waste::detect(views, &Default::default()));
     findings.extend(anti_pattern::detect(views, &Default::default()));
+    for (view, analysis) in views.iter().zip(analyses) {
+        findings.extend(cache_break::detect(
+            view,
+            &analysis.accounting,
+            &analysis.cache,
+            &settings.prices,
+        ));
+        findings.extend(batchable::detect(
+            view,
+            &analysis.accounting,
+            &analysis.runs,
+            &settings.prices,
+        ));
+    }
+    score(&mut findings, views, analyses);
     rank(&mut findings);
     findings
+}
+
+/// Issue 14's impact with the session as the operation (frequency 1): for money, the cost a
+/// fix recovers over the session's LLM cost (tokens over its tokens when unpriced); for time,
+/// the time recovered over the session's wall time. Observations score 0.
+pub fn score(findings: &mut [Finding], views: &[SessionView], analyses: &[TokenAnalysis]) {
+    for finding in findings.iter_mut() {
+        let Some(i) = views.iter().position(|v| {
+            finding
+                .evidence
+                .iter()
+                .any(|e| e.trace_id == v.trace.trace_id)
+        }) else {
+            continue;
+        };
+        let (view, analysis) = (&views[i], analyses.get(i));
+        let (saving, total_saving) = (finding.saving_nanos, finding.total_saving_nanos());
+        let impact = &mut finding.impact;
+        impact.frequency = 1.0;
+        impact.operation_runs = 1;
+        impact.affected_runs = 1;
+        impact.share = match impact.basis {
+            ImpactBasis::Tokens => {
+                let accounting = analysis.map(|a| &a.accounting);
+                let cost = accounting.map_or(0.0, |a| a.cost_usd);
+                let tokens = accounting.map_or(0, |a| a.totals.context() + a.totals.output);
+                match impact.cost_per_run_usd {
+                    Some(usd) if cost > 0.0 => usd / cost,
+                    _ if tokens > 0 => impact.tokens_per_run as f64 / tokens as f64,
+                    _ => 0.0,
+                }
+            }
+            ImpactBasis::Time => {
+                let wall = view.root.map_or(0, |r| view.trace.span(r).duration_nanos());
+                impact.time_nanos_per_run = saving;
+                if wall == 0 {
+                    0.0
+                } else {
+                    total_saving as f64 / wall as f64
+                }
+            }
+            ImpactBasis::Correctness => 1.0,
+            ImpactBasis::Failures | ImpactBasis::Handled | ImpactBasis::Observation => 0.0,
+        }
+        .clamp(0.0, 1.0);
+        impact.score = impact.share * impact.frequency;
+    }
 }
 
 /// Span ids shown as evidence for one finding, at most this many.
@@ -258,6 +374,70 @@ pub(crate) mod testkit {
                 KeyValue::new(semconv::GEN_AI_USAGE_OUTPUT_TOKENS, 100i64),
             ];
             self.spans.push(s);
+            self
+        }
+
+        /// A model request (cache read, cache write, uncached input, output) whose response
+        /// made `tools` (as parallel calls when several), one second each.
+        pub fn request(&mut self, model: &str, tokens: [i64; 4], tools: Vec<Step>) -> &mut Self {
+            let id = self.id();
+            let mut chat = span(self.trace, id, Some(self.context), "chat");
+            chat.start_unix_nano = self.clock;
+            chat.end_unix_nano = self.clock + SECOND;
+            self.clock += 2 * SECOND;
+            let [read, write, fresh, output] = tokens;
+            chat.attributes = vec![
+                KeyValue::new(semconv::SESSION_SPAN, semconv::SESSION_SPAN_CHAT),
+                KeyValue::new(semconv::GEN_AI_REQUEST_MODEL, model),
+                KeyValue::new(semconv::GEN_AI_USAGE_INPUT_TOKENS, read + write + fresh),
+                KeyValue::new(semconv::GEN_AI_USAGE_OUTPUT_TOKENS, output),
+                KeyValue::new(semconv::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, read),
+                KeyValue::new(semconv::GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, write),
+            ];
+            let mut ids = Vec::new();
+            let start = self.clock;
+            for step in tools {
+                let call_id = format!("call-{}", self.next_id + 1);
+                ids.push(devtrace_model::AnyValue::String(call_id.clone()));
+                self.clock = start;
+                self.then(step.attr(semconv::GEN_AI_TOOL_CALL_ID, call_id));
+            }
+            if !ids.is_empty() {
+                chat.attributes.push(KeyValue::new(
+                    semconv::SESSION_REQUEST_TOOL_CALLS,
+                    devtrace_model::AnyValue::Array(ids),
+                ));
+            }
+            self.spans.push(chat);
+            self
+        }
+
+        /// The attributes of the last request added.
+        pub fn last_chat(&mut self) -> &mut Vec<KeyValue> {
+            let chat = self
+                .spans
+                .iter_mut()
+                .rev()
+                .find(|s| s.name == "chat")
+                .expect("a request");
+            &mut chat.attributes
+        }
+
+        /// Nobody does anything for `seconds`.
+        pub fn idle(&mut self, seconds: u64) -> &mut Self {
+            self.clock += seconds * SECOND;
+            self
+        }
+
+        /// The agent compacts its context now.
+        pub fn compaction(&mut self) -> &mut Self {
+            let at = self.clock;
+            self.spans[0].events.push(devtrace_model::Event {
+                time_unix_nano: at,
+                name: semconv::SESSION_COMPACTED_EVENT.into(),
+                ..Default::default()
+            });
+            self.clock += SECOND;
             self
         }
 

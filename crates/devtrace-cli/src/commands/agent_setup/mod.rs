@@ -5,6 +5,11 @@
 //! in `~/.gemini/settings.json`. What would send prompt text is listed as an opt-in, off unless
 //! `--prompts`, each with what it reveals.
 //!
+//! With `--token` (a team server's ingest token) each agent also sends `Authorization: Bearer`
+//! on its exports: Claude Code as `OTEL_EXPORTER_OTLP_HEADERS`, Codex as its exporters'
+//! `headers`, Gemini CLI from the same environment variable (its settings file has no place for
+//! headers). The token goes into the file only; what is printed shows it masked.
+//!
 //! Writing changes only the keys devtrace needs: other settings keep their values and their
 //! order; a Codex config that already has an `[otel]` table is left alone (devtrace says what
 //! to put there instead).
@@ -90,8 +95,31 @@ fn default_file(agent: SetupAgent) -> Result<PathBuf> {
     })
 }
 
-/// What to set for `agent` (in the order it is shown) and its opt-ins.
-fn settings(agent: SetupAgent, url: &str, prompts: bool) -> (Vec<Setting>, Vec<OptIn>) {
+/// A token as it may be shown: a devtrace token's public id (`dtk_AbCd1234`, the name
+/// `devtrace token list` gives it) followed by "…"; any other token only as "…".
+fn masked(token: &str) -> String {
+    match devtrace_server::auth::token::parse(token) {
+        Ok(presented) => format!("{}…", presented.public_id),
+        Err(_) => "…".into(),
+    }
+}
+
+/// The `Authorization` header value for `token`.
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// The environment variable every OpenTelemetry SDK reads its export headers from.
+const OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+
+/// What to set for `agent` (in the order it is shown) and its opt-ins; `token` is the value
+/// written for the `Authorization` header (the real one, or its masked form for showing).
+fn settings(
+    agent: SetupAgent,
+    url: &str,
+    prompts: bool,
+    token: Option<&str>,
+) -> (Vec<Setting>, Vec<OptIn>) {
     let s = |name: &str, value: &str| Setting {
         name: name.to_owned(),
         value: value.to_owned(),
@@ -122,6 +150,9 @@ fn settings(agent: SetupAgent, url: &str, prompts: bool) -> (Vec<Setting>, Vec<O
                 s("OTEL_LOGS_EXPORT_INTERVAL", "1000"),
                 s("OTEL_METRIC_EXPORT_INTERVAL", "10000"),
             ];
+            if let Some(token) = token {
+                list.push(s(OTLP_HEADERS, &format!("Authorization={}", bearer(token))));
+            }
             list.extend(
                 opt_in
                     .iter()
@@ -137,9 +168,17 @@ fn settings(agent: SetupAgent, url: &str, prompts: bool) -> (Vec<Setting>, Vec<O
                 enabled: prompts,
                 reveals: "the text of every prompt you type (Codex always sends tool arguments and outputs)",
             }];
+            let headers = match token {
+                Some(token) => format!(
+                    ", headers = {{ authorization = {} }}",
+                    // A JSON string literal is a valid TOML basic string.
+                    serde_json::Value::String(bearer(token))
+                ),
+                None => String::new(),
+            };
             let exporter = |signal: &str| {
                 format!(
-                    "{{ otlp-http = {{ endpoint = \"{url}/v1/{signal}\", protocol = \"binary\" }} }}"
+                    "{{ otlp-http = {{ endpoint = \"{url}/v1/{signal}\", protocol = \"binary\"{headers} }} }}"
                 )
             };
             (
@@ -246,6 +285,7 @@ fn render(
     file: &Path,
     list: &[Setting],
     opt_in: &[OptIn],
+    shown_token: Option<&str>,
 ) -> String {
     let mut out = format!(
         "# {} → devtrace at {} (OTLP/HTTP; {})\n",
@@ -288,7 +328,16 @@ fn render(
                     s.value.trim_matches('"')
                 ));
             }
+            if let Some(token) = shown_token {
+                out.push_str(&format!(
+                    "# The server's token: Gemini CLI's settings have no place for headers; export it in the shell that starts `gemini`:\nexport {OTLP_HEADERS}=\"Authorization={}\"\n",
+                    bearer(token)
+                ));
+            }
         }
+    }
+    if shown_token.is_some() {
+        out.push_str("# The token is shown masked; --yes writes the real one (give it with --token or DEVTRACE_TOKEN).\n");
     }
     let (on, off): (Vec<&OptIn>, Vec<&OptIn>) = opt_in.iter().partition(|o| o.enabled);
     if !off.is_empty() {
@@ -313,14 +362,30 @@ fn render(
     out
 }
 
-pub fn run(data: Option<&Path>, args: &AgentSetupArgs) -> Result<ExitCode> {
+pub fn run(data: Option<&Path>, args: &AgentSetupArgs, token: Option<&str>) -> Result<ExitCode> {
     let endpoint = endpoint(data, args.endpoint.as_deref())?;
     let file = match &args.file {
         Some(file) => file.clone(),
         None => default_file(args.agent)?,
     };
-    let (list, opt_in) = settings(args.agent, &endpoint.url, args.prompts);
-    let text = render(args.agent, &endpoint, &file, &list, &opt_in);
+    let token = token.filter(|t| !t.is_empty());
+    let shown_token = token.map(masked);
+    // What is shown (and in --json) carries the masked token; only the file gets the real one.
+    let (list, opt_in) = settings(
+        args.agent,
+        &endpoint.url,
+        args.prompts,
+        shown_token.as_deref(),
+    );
+    let (written, _) = settings(args.agent, &endpoint.url, args.prompts, token);
+    let text = render(
+        args.agent,
+        &endpoint,
+        &file,
+        &list,
+        &opt_in,
+        shown_token.as_deref(),
+    );
     if args.print {
         if args.json {
             crate::output::print_json(&serde_json::json!({
@@ -336,14 +401,14 @@ pub fn run(data: Option<&Path>, args: &AgentSetupArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (new_text, summary) = edited(args.agent, &file, &list, &opt_in)?;
+    let (new_text, summary) = edited(args.agent, &file, &written, &opt_in)?;
     crate::output::print_stderr(&text);
     eprintln_safe!("\n{summary}");
     if !args.yes && !confirm(&file)? {
         eprintln_safe!("nothing written");
         return Ok(ExitCode::from(1));
     }
-    write_atomically(&file, &new_text)?;
+    write_atomically(&file, &new_text, token.is_some())?;
     if args.json {
         crate::output::print_json(&serde_json::json!({
             "agent": agent_name(args.agent),
@@ -473,7 +538,7 @@ fn confirm(file: &Path) -> Result<bool> {
 
 /// Writes through a temporary file in the same directory, so the settings are never half
 /// written.
-fn write_atomically(file: &Path, text: &str) -> Result<()> {
+fn write_atomically(file: &Path, text: &str, holds_secret: bool) -> Result<()> {
     let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -484,6 +549,12 @@ fn write_atomically(file: &Path, text: &str) -> Result<()> {
     // The settings keep their permissions (a settings file may hold keys of its own).
     if let Ok(metadata) = std::fs::metadata(file) {
         std::fs::set_permissions(&temporary, metadata.permissions())
+            .with_context(|| format!("cannot set the permissions of {}", temporary.display()))?;
+    }
+    // A file that now holds a server token is readable by its owner only.
+    if holds_secret {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("cannot set the permissions of {}", temporary.display()))?;
     }
     std::fs::rename(&temporary, file)

@@ -148,6 +148,8 @@ fn llm_call(
         output_tokens: count("output_tokens"),
         cache_read_tokens: cache_read,
         cache_creation_tokens: Some(cache_write),
+        cache_creation_1h_tokens: None,
+        tool_calls: &[],
         response: None,
         start,
         end,

@@ -125,6 +125,8 @@ fn llm_call(
         output_tokens: count("output_token_count"),
         cache_read_tokens: count("cached_content_token_count"),
         cache_creation_tokens: None,
+        cache_creation_1h_tokens: None,
+        tool_calls: &[],
         response: response
             .as_deref()
             .map(|t| head(t, crate::sessions::INLINE_TEXT_BYTES)),

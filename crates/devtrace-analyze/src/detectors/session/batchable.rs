@@ -1,0 +1,639 @@
+//! Tool calls one request could have made: consecutive requests of one conversation that each
+//! made a single read-only call, none of whose inputs uses anything an earlier call of the run
+//! returned. Made as parallel calls of one request, they would have cost one round-trip and
+//! one re-read of the context instead of several.
+//!
+//! The rules (docs/analysis.md):
+//! - **read-only calls**: file reads, searches and listings, web fetches and searches; a shell
+//!   command only when [`read_only_command`] says so;
+//! - **independent**: no term of a later call's input — its path, the path's file name or stem,
+//!   its command's words, its search pattern or URL (3 characters or more) — appears in the
+//!   output of an earlier call of the run. An earlier output kept only in part (a long one)
+//!   cannot be checked, so the run ends after it;
+//! - **never flagged**: a call that uses what one before returned, an edit or write, a command
+//!   with side effects, a request that made several calls (already parallel) or none.
+//! - a run is at least `min_run` (3) requests.
+
+use super::evidence;
+use crate::finding::{Finding, FindingKind, Impact, thousands};
+use crate::fingerprint::fingerprint;
+use crate::pricing::{PriceTable, TokenUse, format_dollars};
+use crate::session::{Action, ActionKind, SessionView};
+use crate::session_tokens::{Accounting, conversations};
+use serde::Serialize;
+
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    /// Requests in a run for a finding: 3.
+    pub min_run: usize,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self { min_run: 3 }
+    }
+}
+
+/// A run of requests that could have been one.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Run {
+    /// Indices into the accounting's requests, in order.
+    pub requests: Vec<usize>,
+    /// Round-trips one request would have saved (the run's length − 1).
+    pub round_trips: usize,
+    /// Context tokens the saved requests re-read.
+    pub context_tokens: u64,
+    /// What re-reading them cost (input only); `None` without a price.
+    pub usd: Option<f64>,
+    /// The saved requests' time (each waited for the model).
+    pub nanos: u64,
+}
+
+/// Programs that only read (their arguments are then checked: `find -exec`, `sed -i`, …).
+const READ_ONLY_PROGRAMS: &[&str] = &[
+    "cat",
+    "head",
+    "tail",
+    "ls",
+    "tree",
+    "pwd",
+    "grep",
+    "egrep",
+    "fgrep",
+    "rg",
+    "ag",
+    "ack",
+    "find",
+    "fd",
+    "wc",
+    "file",
+    "stat",
+    "du",
+    "df",
+    "which",
+    "type",
+    "whereis",
+    "echo",
+    "printf",
+    "sort",
+    "uniq",
+    "cut",
+    "tr",
+    "nl",
+    "diff",
+    "cmp",
+    "jq",
+    "sed",
+    "realpath",
+    "dirname",
+    "basename",
+    "readlink",
+    "cd",
+    "true",
+    "date",
+    "env",
+    "uname",
+    "id",
+    "whoami",
+    "md5sum",
+    "sha256sum",
+    "less",
+    "more",
+    "column",
+    "git",
+];
+
+/// git subcommands that only read.
+const READ_ONLY_GIT: &[&str] = &[
+    "status",
+    "log",
+    "diff",
+    "show",
+    "ls-files",
+    "ls-tree",
+    "grep",
+    "blame",
+    "rev-parse",
+    "describe",
+    "cat-file",
+    "shortlog",
+    "reflog",
+    "remote",
+    "branch",
+    "tag",
+];
+
+/// Whether a shell command only reads: every command of it (split at `|`, `&&`, `||`, `;`)
+/// is a [`READ_ONLY_PROGRAMS`] program with arguments that do not write (`find` without
+/// `-exec`/`-delete`/`-fprint`/`-ok`, `sed` without `-i`, `git` with a
+/// [`READ_ONLY_GIT`] subcommand and, for `branch`/`tag`/`remote`, only flags), and nothing
+/// redirects output to a file, substitutes a command or feeds a here-document
+/// (`>`, `>>`, `$(`, `` ` ``, `<<`, `tee`); `bash -c 'X'` is judged by X.
+pub fn read_only_command(command: &str) -> bool {
+    let command = command.trim();
+    if let Some(inner) = shell_wrapped(command) {
+        return read_only_command(&inner);
+    }
+    let cleaned = command
+        .replace("2>&1", "")
+        .replace("2>/dev/null", "")
+        .replace(">/dev/null", "")
+        .replace("> /dev/null", "");
+    if cleaned.contains('>')
+        || cleaned.contains("$(")
+        || cleaned.contains('`')
+        || cleaned.contains("<<")
+        || cleaned.contains('\n')
+    {
+        return false;
+    }
+    let normalized = cleaned
+        .replace("&&", ";")
+        .replace("||", ";")
+        .replace('|', ";");
+    let mut any = false;
+    for segment in normalized.split(';') {
+        let words: Vec<&str> = segment
+            .split_whitespace()
+            .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+            .collect();
+        let Some(program) = words.first() else {
+            continue;
+        };
+        any = true;
+        let program = program.rsplit('/').next().unwrap_or(program);
+        if !READ_ONLY_PROGRAMS.contains(&program) {
+            return false;
+        }
+        let args = &words[1..];
+        let ok = match program {
+            "find" => !args.iter().any(|a| {
+                matches!(
+                    *a,
+                    "-exec"
+                        | "-execdir"
+                        | "-delete"
+                        | "-ok"
+                        | "-okdir"
+                        | "-fprint"
+                        | "-fprintf"
+                        | "-fls"
+                )
+            }),
+            "sed" => !args
+                .iter()
+                .any(|a| a.starts_with("-i") || *a == "--in-place"),
+            "sort" => !args.iter().any(|a| a.starts_with("-o")),
+            "env" => args.is_empty(),
+            "git" => {
+                let sub = args.iter().find(|a| !a.starts_with('-'));
+                match sub {
+                    Some(sub) if READ_ONLY_GIT.contains(sub) => {
+                        let after: Vec<&&str> =
+                            args.iter().skip_while(|a| *a != sub).skip(1).collect();
+                        match *sub {
+                            // `git branch x`, `git tag v1`, `git remote add …` write.
+                            "branch" | "tag" | "remote" => {
+                                after.iter().all(|a| {
+                                    a.starts_with('-')
+                                        && !matches!(
+                                            **a,
+                                            "-d" | "-D"
+                                                | "-m"
+                                                | "-M"
+                                                | "-c"
+                                                | "-C"
+                                                | "--delete"
+                                                | "-f"
+                                                | "--force"
+                                                | "-a"
+                                                | "-s"
+                                                | "-u"
+                                        )
+                                        || (*sub == "tag" && **a == "-l")
+                                }) || (*sub == "remote"
+                                    && after.first().is_some_and(|a| **a == "-v"))
+                            }
+                            _ => true,
+                        }
+                    }
+                    _ => false,
+                }
+            }
+            _ => true,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    any
+}
+
+/// `bash -c 'X'`, `sh -lc "X"`, `zsh -c X` → X.
+fn shell_wrapped(command: &str) -> Option<String> {
+    let mut words = command.splitn(3, char::is_whitespace);
+    let shell = words.next()?;
+    let shell = shell.rsplit('/').next().unwrap_or(shell);
+    if !matches!(shell, "bash" | "sh" | "zsh" | "dash") {
+        return None;
+    }
+    let flag = words.next()?;
+    if !(flag.starts_with('-') && flag.ends_with('c')) {
+        return None;
+    }
+    let rest = words.next()?.trim();
+    let unquoted = rest
+        .strip_prefix('\'')
+        .and_then(|r| r.strip_suffix('\''))
+        .or_else(|| rest.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
+        .unwrap_or(rest);
+    Some(unquoted.to_owned())
+}
+
+/// Whether an action only reads.
+pub fn read_only(action: &Action) -> bool {
+    match action.kind {
+        ActionKind::Read | ActionKind::Search | ActionKind::Web => true,
+        ActionKind::Command => action.command.as_deref().is_some_and(read_only_command),
+        _ => false,
+    }
+}
+
+/// The terms of an action's input a dependency would show in: its path (and file name and
+/// stem), its command's words, its input's string values; 3 characters or more.
+fn input_terms(action: &Action) -> Vec<String> {
+    let mut terms: Vec<String> = Vec::new();
+    let add_path = |terms: &mut Vec<String>, path: &str| {
+        terms.push(path.to_owned());
+        if let Some(name) = path.rsplit('/').next() {
+            terms.push(name.to_owned());
+            if let Some((stem, _)) = name.split_once('.') {
+                terms.push(stem.to_owned());
+            }
+        }
+    };
+    if let Some(path) = &action.path {
+        add_path(&mut terms, path);
+    }
+    if let Some(command) = &action.command {
+        let words = command
+            .split(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | ';' | '|' | '&'))
+            .filter(|w| !w.starts_with('-'));
+        // The program names say nothing about data.
+        for word in words.skip(1) {
+            if word.contains('/') {
+                add_path(&mut terms, word);
+            } else {
+                terms.push(word.to_owned());
+            }
+        }
+    }
+    if let Some(input) = &action.input
+        && let Ok(value) = serde_json::from_str::<serde_json::Value>(input)
+    {
+        let mut strings = Vec::new();
+        collect_strings(&value, &mut strings);
+        for s in strings {
+            if s.contains('/') && !s.contains(char::is_whitespace) {
+                add_path(&mut terms, &s);
+            } else {
+                terms.push(s);
+            }
+        }
+    }
+    terms.retain(|t| t.chars().count() >= 3);
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// Whether `action` could have been made without `earlier`'s result: none of its input's
+/// terms is in that result, and the result is kept whole (else it cannot be checked).
+fn independent_of(action: &Action, earlier: &Action) -> bool {
+    if earlier.output_bytes > earlier.output.len() as u64 {
+        return false;
+    }
+    let output = &earlier.output;
+    // Terms the earlier call was given itself are not something it returned.
+    let given = input_terms(earlier);
+    !input_terms(action)
+        .iter()
+        .any(|term| output.contains(term.as_str()) && !given.contains(term))
+}
+
+/// The runs of one session.
+pub fn runs(
+    view: &SessionView,
+    accounting: &Accounting,
+    prices: &PriceTable,
+    thresholds: &Thresholds,
+) -> Vec<Run> {
+    let main = view
+        .root
+        .map(|r| view.trace.span(r).span_id)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (_, requests) in conversations(accounting, main) {
+        let mut run: Vec<usize> = Vec::new();
+        let mut finish = |run: &mut Vec<usize>| {
+            if run.len() >= thresholds.min_run.max(2) {
+                out.push(measure(accounting, prices, std::mem::take(run)));
+            }
+            run.clear();
+        };
+        for &r in &requests {
+            let request = &accounting.requests[r];
+            let single = match request.tools.as_slice() {
+                [only] if read_only(&view.actions[*only]) => Some(*only),
+                _ => None,
+            };
+            let Some(action) = single else {
+                finish(&mut run);
+                continue;
+            };
+            let action = &view.actions[action];
+            let fits = run.iter().all(|earlier| {
+                let earlier = &view.actions[accounting.requests[*earlier].tools[0]];
+                independent_of(action, earlier)
+            });
+            if !fits {
+                finish(&mut run);
+            }
+            run.push(r);
+        }
+        finish(&mut run);
+    }
+    out.sort_by_key(|run| accounting.requests[run.requests[0]].start);
+    out
+}
+
+fn measure(accounting: &Accounting, prices: &PriceTable, requests: Vec<usize>) -> Run {
+    let saved = &requests[1..];
+    let mut usd = Some(0.0);
+    let mut context_tokens = 0;
+    let mut nanos = 0;
+    for &r in saved {
+        let request = &accounting.requests[r];
+        context_tokens += request.context_tokens();
+        nanos += request.end.saturating_sub(request.start);
+        let input = TokenUse {
+            output: 0,
+            ..request.tokens
+        };
+        usd = match (
+            usd,
+            request.model.as_deref().and_then(|m| prices.cost(m, input)),
+        ) {
+            (Some(total), Some(cost)) => Some(total + cost),
+            _ => None,
+        };
+    }
+    Run {
+        round_trips: saved.len(),
+        requests,
+        context_tokens,
+        usd,
+        nanos,
+    }
+}
+
+/// One finding per run.
+pub fn detect(
+    view: &SessionView,
+    accounting: &Accounting,
+    runs: &[Run],
+    prices: &PriceTable,
+) -> Vec<Finding> {
+    runs.iter()
+        .map(|run| {
+            let actions: Vec<&Action> = run
+                .requests
+                .iter()
+                .map(|r| &view.actions[accounting.requests[*r].tools[0]])
+                .collect();
+            let mut tools: Vec<String> = actions
+                .iter()
+                .map(|a| devtrace_model::recorded::name(&a.tool))
+                .collect();
+            tools.dedup();
+            let model = accounting.requests[run.requests[0]].model.clone();
+            let mut impact = Impact::tokens(run.context_tokens, model);
+            impact.affected_runs = 1;
+            if let Some(usd) = run.usd {
+                impact.cost_per_run_usd = Some(usd);
+                impact.prices = Some(prices.source.clone());
+            }
+            let money = run
+                .usd
+                .map(|usd| format!(" ({})", format_dollars(usd)))
+                .unwrap_or_default();
+            Finding {
+                kind: FindingKind::BatchableCalls,
+                operation: Some("batchable tool calls".into()),
+                title: format!(
+                    "{} requests in a row each made one independent read-only call ({}): one request with parallel calls would have saved {} round-{} and {} context tokens re-read{money}",
+                    run.requests.len(),
+                    tools.join(", "),
+                    run.round_trips,
+                    if run.round_trips == 1 { "trip" } else { "trips" },
+                    thousands(run.context_tokens),
+                ),
+                recommendation: "Make independent reads in one request, as parallel tool calls: each extra round-trip re-sends the whole context.".into(),
+                fingerprint: fingerprint(&["batchable_calls", &tools.join(",")]),
+                saving_nanos: run.nanos,
+                occurrences: 1,
+                numbers: [
+                    ("requests".to_owned(), run.requests.len() as f64),
+                    ("round_trips".to_owned(), run.round_trips as f64),
+                    ("context_tokens".to_owned(), run.context_tokens as f64),
+                    ("usd".to_owned(), run.usd.unwrap_or(0.0)),
+                ]
+                .into_iter()
+                .collect(),
+                evidence: evidence(view, actions.iter().map(|a| a.span_id)),
+                impact,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{Session, Step, command, edit, read};
+    use super::*;
+    use crate::session_tokens::account;
+    use devtrace_model::semconv;
+
+    const MODEL: &str = "claude-sonnet-4-5";
+    const T: [i64; 4] = [10_000, 200, 5, 50];
+
+    fn found(session: &mut Session) -> (Vec<Run>, Vec<Finding>) {
+        let trace = session.build();
+        let view = SessionView::new(&trace);
+        let prices = PriceTable::built_in();
+        let accounting = account(&view, &prices);
+        let runs = runs(&view, &accounting, &prices, &Thresholds::default());
+        let findings = detect(&view, &accounting, &runs, &prices);
+        (runs, findings)
+    }
+
+    fn read_of(path: &str, content: &str) -> Step {
+        read(path, "h").output(content, content.len() as i64)
+    }
+
+    fn search(pattern: &str, result: &str) -> Step {
+        Step::new("search", "Grep")
+            .attr(
+                semconv::SESSION_INPUT,
+                format!("{{\"pattern\":\"{pattern}\"}}"),
+            )
+            .output(result, result.len() as i64)
+    }
+
+    #[test]
+    fn independent_single_reads_in_a_row_are_one_run() {
+        let mut s = Session::new(1);
+        s.request(MODEL, T, vec![read_of("/repo/src/alpha.rs", "fn one() {}")])
+            .request(MODEL, T, vec![read_of("/repo/src/beta.rs", "fn two() {}")])
+            .request(
+                MODEL,
+                T,
+                vec![command("ls -la /repo/docs").output("x.md", 4)],
+            )
+            .request(MODEL, T, vec![]);
+        let (runs, findings) = found(&mut s);
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(runs[0].requests.len(), 3);
+        assert_eq!(runs[0].round_trips, 2);
+        assert_eq!(runs[0].context_tokens, 2 * 10_205);
+        // Two requests' input: 10,000 read at $0.30, 200 written at $3.75, 5 at $3.
+        let usd = 2.0 * (10_000.0 * 0.30 + 200.0 * 3.75 + 5.0 * 3.0) / 1e6;
+        assert!((runs[0].usd.unwrap() - usd).abs() < 1e-12);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(
+            findings[0].title,
+            "3 requests in a row each made one independent read-only call (\"Read\", \"Bash\"): one request with parallel calls would have saved 2 round-trips and 20,410 context tokens re-read ($0.0075)"
+        );
+    }
+
+    #[test]
+    fn a_search_whose_result_the_next_read_opens_is_a_chain() {
+        let mut s = Session::new(2);
+        s.request(
+            MODEL,
+            T,
+            vec![search("TODO", "/repo/src/gamma.rs:3: // TODO")],
+        )
+        .request(MODEL, T, vec![read_of("/repo/src/gamma.rs", "fn g() {}")])
+        .request(MODEL, T, vec![read_of("/repo/src/delta.rs", "fn d() {}")]);
+        let (runs, _) = found(&mut s);
+        assert!(runs.is_empty(), "{runs:?}");
+    }
+
+    #[test]
+    fn a_read_then_an_edit_is_not_batchable() {
+        let mut s = Session::new(3);
+        s.request(MODEL, T, vec![read_of("/repo/a1.rs", "x")])
+            .request(MODEL, T, vec![read_of("/repo/b1.rs", "y")])
+            .request(MODEL, T, vec![edit("/repo/c1.rs", "h1", "h2")]);
+        let (runs, _) = found(&mut s);
+        assert!(runs.is_empty(), "{runs:?}");
+    }
+
+    #[test]
+    fn a_request_already_parallel_breaks_the_run() {
+        let mut s = Session::new(4);
+        s.request(MODEL, T, vec![read_of("/repo/a1.rs", "x")])
+            .request(
+                MODEL,
+                T,
+                vec![read_of("/repo/b1.rs", "y"), read_of("/repo/b2.rs", "z")],
+            )
+            .request(MODEL, T, vec![read_of("/repo/c1.rs", "w")]);
+        let (runs, _) = found(&mut s);
+        assert!(runs.is_empty(), "{runs:?}");
+    }
+
+    #[test]
+    fn a_command_with_side_effects_breaks_the_run_and_read_only_ones_join_it() {
+        let mut s = Session::new(5);
+        s.request(MODEL, T, vec![command("git status --short").output("", 0)])
+            .request(
+                MODEL,
+                T,
+                vec![command("npm install left-pad").output("", 0)],
+            )
+            .request(MODEL, T, vec![command("rg -n foo src").output("", 0)])
+            .request(
+                MODEL,
+                T,
+                vec![command("cat README.md | head -5").output("", 0)],
+            )
+            .request(
+                MODEL,
+                T,
+                vec![command("git log --oneline -3").output("", 0)],
+            );
+        let (runs, _) = found(&mut s);
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(runs[0].requests.len(), 3, "after the install");
+    }
+
+    #[test]
+    fn a_long_output_kept_in_part_ends_the_run() {
+        let mut s = Session::new(6);
+        s.request(
+            MODEL,
+            T,
+            vec![read("/repo/big.rs", "h").output("head … tail", 90_000)],
+        )
+        .request(MODEL, T, vec![read_of("/repo/b1.rs", "y")])
+        .request(MODEL, T, vec![read_of("/repo/c1.rs", "w")]);
+        let (runs, _) = found(&mut s);
+        assert!(runs.is_empty(), "{runs:?}");
+    }
+
+    #[test]
+    fn the_read_only_rule_for_shell_commands() {
+        for ok in [
+            "ls -la",
+            "cat a.txt | grep x | wc -l",
+            "cd app && git diff HEAD~1 -- src",
+            "find . -name '*.rs' -type f",
+            "sed -n 1,20p src/main.rs",
+            "git branch --show-current",
+            "bash -lc 'rg -n TODO src 2>/dev/null'",
+            "git remote -v",
+        ] {
+            assert!(read_only_command(ok), "{ok}");
+        }
+        for no in [
+            "rm -rf target",
+            "echo hi > out.txt",
+            "cat a >> b",
+            "find . -name '*.tmp' -delete",
+            "find . -exec rm {} \\;",
+            "sed -i s/a/b/ f",
+            "git commit -m x",
+            "git branch feature",
+            "git checkout main",
+            "npm test",
+            "ls $(cat list)",
+            "cat a | tee b",
+            "sort -o out in",
+            "bash -c 'touch x'",
+            "",
+        ] {
+            assert!(!read_only_command(no), "{no}");
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Token accounting, prompt-cache breaks, batchable tool calls and `session compare`, end to
+//! end through the binary on transcripts we wrote in the real Claude Code and Codex formats
+//! (tests/fixtures/sessions, made by make_token_fixtures.py): exact totals and costs.
+
+mod common;
+
+use common::{devtrace, stderr, stdout};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sessions")
+        .join(name)
+}
+
+const CLAUDE: &str = "7a0c2d1e-5b3f-4c8a-9d6e-1f2a3b4c5d6e.jsonl";
+const CODEX: &str = "rollout-2026-11-20T10-00-00-019a7c3e-1111-7222-8333-944455556666.jsonl";
+
+fn json_of(output: &std::process::Output) -> Value {
+    assert!(output.status.success(), "{}", stderr(output));
+    serde_json::from_str(&stdout(output)).unwrap_or_else(|e| panic!("{e}: {}", stdout(output)))
+}
+
+fn imported() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (agent, file) in [("claude-code", CLAUDE), ("codex", CODEX)] {
+        let out = devtrace(
+            dir.path(),
+            &["import", agent, fixture(file).to_str().unwrap()],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    dir
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn tokens_are_counted_once_per_message_with_its_last_usage_and_priced_by_kind() {
+    let dir = imported();
+    let show = json_of(&devtrace(
+        dir.path(),
+        &["session", "show", "7a0c2d1e", "--json"],
+    ));
+    let tokens = &show["session"]["tokens"];
+    // Every content block repeats the usage; the last line has the final output count.
+    assert_eq!(tokens["requests"], 16);
+    assert_eq!(tokens["uncached_input"], 52);
+    assert_eq!(tokens["cache_write"], 54_050);
+    assert_eq!(tokens["cache_read"], 139_200);
+    assert_eq!(tokens["output"], 1_325);
+    // Sonnet 4.5 at $3 / $0.30 / $3.75 / $15, Opus 4.1 at $15 / $1.50 / $18.75 / $75.
+    assert!(
+        close(tokens["cost_usd"].as_f64().unwrap(), 0.5576505),
+        "{tokens}"
+    );
+    let requests = show["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 16);
+    assert_eq!(requests[0]["tool_calls"], 1);
+    assert_eq!(requests[6]["tool_calls"], 2, "the parallel reads");
+    let sidechain: Vec<u64> = requests
+        .iter()
+        .filter(|r| r["sidechain"] == true)
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sidechain, [11, 12]);
+    let breaks: Vec<(u64, &str, u64)> = requests
+        .iter()
+        .filter_map(|r| {
+            let b = r.get("cache_break")?;
+            Some((
+                r["index"].as_u64().unwrap(),
+                b["cause"].as_str().unwrap(),
+                b["tokens_rewritten"].as_u64().unwrap(),
+            ))
+        })
+        .collect();
+    // Not breaks: the first request, the pause inside the lifetime (request 10), the
+    // sub-agent's first request (11), the one after the sidechain (13), after compaction (16).
+    assert_eq!(
+        breaks,
+        [(14, "idle_gap", 15_100), (15, "model_switch", 15_300)]
+    );
+    assert!(close(
+        requests[13]["cache_break"]["usd_lost"].as_f64().unwrap(),
+        15_100.0 * (3.75 - 0.30) / 1e6
+    ));
+    assert!(close(
+        requests[14]["cache_break"]["usd_lost"].as_f64().unwrap(),
+        15_300.0 * (18.75 - 1.50) / 1e6
+    ));
+    assert_eq!(requests[15]["after_compaction"], true);
+
+    let findings = show["findings"].as_array().unwrap();
+    let kinds: Vec<&str> = findings
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["cache_break", "batchable_calls", "cache_break"],
+        "ranked by impact"
+    );
+    assert!(
+        findings[0]["impact"]["score"].as_f64().unwrap()
+            > findings[1]["impact"]["score"].as_f64().unwrap()
+    );
+    let run = &findings[1];
+    assert_eq!(
+        run["numbers"]["requests"], 4.0,
+        "the search's result ends the run"
+    );
+    assert_eq!(run["numbers"]["round_trips"], 3.0);
+    assert_eq!(run["numbers"]["context_tokens"], 37_609.0);
+    assert_eq!(findings[2]["impact"]["basis"], "observation");
+}
+
+#[test]
+fn codex_cached_input_is_the_cache_read_and_an_idle_gap_breaks_it() {
+    let dir = imported();
+    let show = json_of(&devtrace(
+        dir.path(),
+        &["session", "show", "019a7c3e", "--json"],
+    ));
+    let tokens = &show["session"]["tokens"];
+    assert_eq!(
+        (
+            tokens["requests"].as_u64(),
+            tokens["uncached_input"].as_u64(),
+            tokens["cache_read"].as_u64(),
+            tokens["cache_write"].as_u64(),
+            tokens["output"].as_u64()
+        ),
+        (Some(5), Some(18_012), Some(25_088), Some(0), Some(270))
+    );
+    // gpt-5 at $1.25 / $0.125 cached / $10.
+    assert!(
+        close(tokens["cost_usd"].as_f64().unwrap(), 0.028351),
+        "{tokens}"
+    );
+    let requests = show["requests"].as_array().unwrap();
+    assert_eq!(requests[4]["cache_break"]["cause"], "idle_gap");
+    assert_eq!(requests[4]["cache_break"]["tokens_rewritten"], 8_900);
+    assert!(close(
+        requests[4]["cache_break"]["usd_lost"].as_f64().unwrap(),
+        8_900.0 * (1.25 - 0.125) / 1e6
+    ));
+    let run = show["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "batchable_calls")
+        .expect("the three read-only shell commands");
+    assert_eq!(run["numbers"]["requests"], 3.0);
+}
+
+#[test]
+fn the_listing_the_text_views_and_the_comparison() {
+    let dir = imported();
+    let list = stdout(&devtrace(dir.path(), &["sessions"]));
+    assert_eq!(
+        list,
+        "START (UTC)          AGENT        PROJECT                        DURATION  TURNS  TOOLS    TOKENS  EST. COST  ERRORS  FINDINGS  ID        TITLE\n\
+         2026-11-20 10:00:00  codex        /work/app                      11.7 min      2      3       43k     $0.028       0         2  019a7c3e  Summarise the README and the TODOs\n\
+         2026-11-20 10:00:00  claude-code  /repo                          30.8 min      4     11      194k     $0.558       0         3  7a0c2d1e  Look around the parser and fix the overflow\n"
+    );
+    let show = stdout(&devtrace(
+        dir.path(),
+        &["session", "show", "7a0c2d1e", "--requests"],
+    ));
+    assert!(show.contains(
+        "16 requests: 52 uncached in, 54,050 cache write, 139,200 cache read, 1,325 out; cost $0.558 at the built-in prices of 2025-11-24\n\
+         context per request  ▆▇▇▇▇▇▇██████▂  (max 15k)\n\
+         cache share          ▁██████████▁▁▁  (min 0%)\n"
+    ), "{show}");
+    assert!(show.contains(
+        "  15  main  claude-opus-4-1-20250805            3     15,500          0      200      0%     $0.306      0  cache break at a model switch from \"claude-sonnet-4-5-20250929\" to \"claude-opus-4-1-20250805\": 15,300 tokens re-written, $0.264 lost\n"
+    ), "{show}");
+    assert!(show.contains(
+        "1. 2 prompt-cache breaks re-wrote 30,400 tokens, $0.316 lost: 1 after idle gaps longer than the cache lifetime (longest 26.8 min); 1 at a model switch from \"claude-sonnet-4-5-20250929\" to \"claude-opus-4-1-20250805\"\n"
+    ), "{show}");
+
+    let compare = stdout(&devtrace(
+        dir.path(),
+        &["session", "compare", "7a0c2d1e", "019a7c3e"],
+    ));
+    assert!(
+        compare.contains(
+            "tokens: cache read             139,200          25,088\n\
+         tokens: output                   1,325             270\n\
+         cost                            $0.558          $0.028\n"
+        ),
+        "{compare}"
+    );
+    assert!(compare.contains(
+        "first divergence at request 1:\n  A (+0:00): Read lexer.rs\n  B (+0:03): shell cat README.md\n"
+    ), "{compare}");
+    let json = json_of(&devtrace(
+        dir.path(),
+        &["session", "compare", "7a0c2d1e", "7a0c2d1e", "--json"],
+    ));
+    assert_eq!(
+        json["first_divergence"],
+        Value::Null,
+        "a session is its own twin"
+    );
+    assert_eq!(json["a"]["tool_calls"]["Read"]["ok"], 5);
+    assert_eq!(json["cost_ratio"], 1.0);
+
+    let insights = stdout(&devtrace(dir.path(), &["insights", "--sessions"]));
+    assert!(insights.contains(
+        "prompt-cache breaks over the last 2 sessions, most money first:\n\
+         - breaks at model switches cost $0.264 (15,300 tokens re-written) over 1 session\n\
+         - breaks after idle gaps cost $0.062 (24,000 tokens re-written) over 2 sessions; the longest idle pauses were 26.8 min, 11.5 min\n"
+    ), "{insights}");
+
+    let bad = devtrace(dir.path(), &["session", "compare", "7a0c2d1e", "nosuch"]);
+    assert!(!bad.status.success());
+}

@@ -1,0 +1,41 @@
+// What the web UI tests share: where the devtrace binary and the screenshots are, how Chromium
+// is launched headless on this machine, and a `devtrace serve` on free loopback ports.
+
+import {spawn} from 'node:child_process';
+import {readFileSync} from 'node:fs';
+import {join, resolve, dirname} from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const root = resolve(here, '../..');
+export const bin = resolve(process.env.DEVTRACE_BIN || join(root, 'target/debug/devtrace'));
+export const shots = join(root, 'target/web-screenshots');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// Without the background-networking flags Chromium's connections are refused by this machine's
+// closed network at every start.
+export const LAUNCH_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--no-first-run', '--disable-sync'];
+
+/** Polls `check` every 50 ms until it returns something truthy; throws naming `what` after `ms`. */
+export async function waitFor(check, what, ms = 20000) {
+  const start = Date.now();
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * `devtrace serve` with `args` (the data directory or store among them) on free loopback ports;
+ * resolves to the child and its serve.json once it is up.
+ */
+export async function startServe(data, args, ms = 20000) {
+  const server = spawn(bin, [...args, 'serve', '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0',
+    '--api-listen', '127.0.0.1:0'], {stdio: ['ignore', 'ignore', 'inherit']});
+  const info = await waitFor(() => {
+    try { return JSON.parse(readFileSync(join(data, 'serve.json'), 'utf8')); } catch { return null; }
+  }, 'serve.json', ms);
+  return {server, info};
+}
