@@ -375,6 +375,51 @@ fn a_recording_from_start_to_stop_is_a_stored_session_with_its_patch_and_tests()
     assert_eq!(listed["agent"], "developer");
     assert_eq!(listed["title"], "fix the total of an empty cart");
     assert_eq!(listed["errors"], 1, "the failing test run");
+    // What the person did, in place of an agent's numbers (all zero for a person).
+    assert_eq!(
+        listed["recorded"],
+        serde_json::json!({
+            "developer": developer,
+            "activity": {"commands": 2, "failed_commands": 1, "edits": 3, "files_edited": 2, "notes": 1},
+            "patch_files": 2,
+            "lines_added": 5,
+            "lines_removed": 0,
+            "tests": {"command": "python3 check.py", "exit_code": 0, "passed": 1, "failed": 0, "skipped": 0, "runner": "pytest", "duration_ms": listed["recorded"]["tests"]["duration_ms"]},
+        })
+    );
+    let text = String::from_utf8(project.ok(&["sessions"]).stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let cells: Vec<&str> = lines[1]
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let findings = listed["findings"].to_string();
+    assert_eq!(
+        (cells[1], &cells[4..]),
+        (
+            "developer",
+            &[
+                "-",
+                "-",
+                "-",
+                "-",
+                "1",
+                &findings,
+                &id[..8],
+                "fix the total of an empty cart"
+            ][..]
+        ),
+        "no turns, tool calls, tokens or cost for a person: {text}"
+    );
+    assert_eq!(
+        lines[2],
+        format!(
+            "  ↳ recorded by {developer}: 2 commands (1 failed), 3 edits in 2 files, 1 note; final patch 2 files (+5 −0); tests 1 passed, 0 failed, 0 skipped (pytest, exit code 0)"
+        ),
+        "{text}"
+    );
     let shown = project.json(&["session", "show", &id[..8], "--json"]);
     let timeline = shown["timeline"].as_array().unwrap();
     let command = timeline.iter().find(|e| e["action"] == "command").unwrap();
