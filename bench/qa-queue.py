@@ -2,7 +2,7 @@
 """QA queue benchmark: the queue's overhead per job and a backlog of 100 sessions.
 
     bench/qa-queue.py [--devtrace target/release/devtrace] [--sessions 100] [--workers 2]
-                      [--runner sandbox] [--idle-jobs 20]
+                      [--runner sandbox] [--idle-jobs 20] [--test-image IMAGE]
 
 1. Makes a small git repository (a node project: three tests, one failing at the base commit)
    and starts `devtrace serve --qa-workers N` on a fresh data directory.
@@ -76,12 +76,15 @@ def call(base, method, path, body=None):
         return json.loads(response.read())
 
 
-def session(repo, commit, patch):
+def session(repo, commit, patch, test_image=None):
     ident = str(uuid.uuid4())
+    task = {"description": "Fix the cart total", "repository": str(repo), "commit": commit,
+            "test_command": "node --test"}
+    if test_image:
+        task["test_image"] = test_image
     return ident, {
         "trace_id": ident, "version": "trace-1.0.0",
-        "task": {"description": "Fix the cart total", "repository": str(repo), "commit": commit,
-                 "test_command": "node --test"},
+        "task": task,
         "events": [
             {"t": "2026-01-05T10:00:00Z", "type": "terminal_command", "cmd": "node --test", "exit_code": 1},
             {"t": "2026-01-05T10:00:05Z", "type": "file_opened", "file_path": "cart.js"},
@@ -121,6 +124,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runner", default="sandbox")
     parser.add_argument("--idle-jobs", type=int, default=20)
+    parser.add_argument("--test-image", help="task.test_image of every session (the docker and podman runners need one)")
     args = parser.parse_args()
     if not Path(args.devtrace).exists():
         sys.exit(f"{args.devtrace} is missing: cargo build --release -p devtrace-cli")
@@ -149,7 +153,7 @@ def main():
         # 1. Queue overhead with idle workers (the first job also fills the clone cache).
         overhead = []
         for i in range(args.idle_jobs + 1):
-            ident, doc = session(repo, commit, patch)
+            ident, doc = session(repo, commit, patch, args.test_image)
             call(base, "POST", "/api/v1/sessions", doc)
             queued = call(base, "POST", f"/api/v1/sessions/{ident}/qa", {})
             job = wait_done(base, [queued["job"]["id"]], 120)[queued["job"]["id"]]
@@ -159,7 +163,7 @@ def main():
         # 2. The backlog.
         idents = []
         for _ in range(args.sessions):
-            ident, doc = session(repo, commit, patch)
+            ident, doc = session(repo, commit, patch, args.test_image)
             call(base, "POST", "/api/v1/sessions", doc)
             idents.append(ident)
         started = time.time()
@@ -179,7 +183,8 @@ def main():
     means = {s: statistics.mean(r["timings"][s] for r in results) for s in steps}
     total = statistics.mean(r["timings"]["total_ms"] for r in results)
     attempts = sum(j["attempts"] for j in jobs.values())
-    print(f"runner {args.runner}, {args.workers} workers, devtrace {args.devtrace}")
+    image = f" (image {args.test_image})" if args.test_image else ""
+    print(f"runner {args.runner}{image}, {args.workers} workers, devtrace {args.devtrace}")
     print(f"queue overhead (enqueue → start, idle workers, {len(overhead)} jobs): "
           f"median {statistics.median(overhead):.1f} ms, p95 {percentile(overhead, 95):.1f} ms, max {max(overhead):.1f} ms")
     print(f"backlog: {args.sessions} sessions queued in {enqueue_s:.2f} s, all done in {wall:.1f} s "

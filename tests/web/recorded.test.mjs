@@ -146,3 +146,19 @@ test("a recorded session's page: what the person did, the task, the final patch 
   assert.equal(await entry.getAttribute('aria-current'), 'true');
   assert.match(await entry.locator('.entry-meta').textContent(), /exit 1/);
 });
+
+test("the sessions list shows what a recorded session did instead of an agent's turns and tokens", async () => {
+  await page.goto(`${base}/sessions`);
+  const row = page.locator(`table.sessions tr[data-id="${TRACE}"]`);
+  await row.waitFor();
+  const summary = row.locator('td.recorded-summary');
+  assert.equal(await summary.getAttribute('colspan'), '3', 'one cell across Turns, Tool calls and Tokens');
+  assert.equal(await summary.textContent(),
+    'recorded by dev-5f1c2a: 2 commands (1 failed) · 2 edits in 2 files · 1 note · tests 1 passed, 0 failed');
+  assert.equal(await summary.locator('.error-text').textContent(), '1 failed');
+  // The row still lines up with the header: its cells span as many columns as there are.
+  const headers = await page.locator('table.sessions thead th').count();
+  const spans = await row.locator('td').evaluateAll((cells) => cells.reduce((n, c) => n + c.colSpan, 0));
+  assert.equal(spans, headers);
+  await page.screenshot({path: join(shots, 'sessions-recorded.png'), fullPage: true});
+});

@@ -1186,7 +1186,7 @@ pub struct RecordStartArgs {
     pub json: bool,
 }
 
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug)]
 pub struct RecordStopArgs {
     /// Do not run the test command (no test results)
     #[arg(long)]
@@ -1200,6 +1200,20 @@ pub struct RecordStopArgs {
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+impl RecordStopArgs {
+    /// `devtrace record stop` with no options, clap's defaults included (the test command's
+    /// time limit): what closing an orphaned recording and `devtrace record -- COMMAND` stop
+    /// with. (A derived `Default` would give a time limit of 0 s.)
+    pub fn defaults() -> Self {
+        #[derive(clap::Parser)]
+        struct Stop {
+            #[command(flatten)]
+            args: RecordStopArgs,
+        }
+        <Stop as clap::Parser>::parse_from(["stop"]).args
+    }
 }
 
 #[derive(Args, Debug)]

@@ -127,6 +127,21 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The exit code and the passed and failed counts of a shown session's recorded test results.
+fn assert_test_results(shown: &Value, exit_code: i64, passed: u64, failed: u64) {
+    let tests = &shown["recorded"]["test_results"];
+    assert_eq!(
+        (
+            tests["exit_code"].as_i64(),
+            tests["passed"].as_u64(),
+            tests["failed"].as_u64()
+        ),
+        (Some(exit_code), Some(passed), Some(failed)),
+        "{}",
+        shown["recorded"]
+    );
+}
+
 fn events_of<'a>(document: &'a Value, kind: &str) -> Vec<&'a Value> {
     document["events"]
         .as_array()
@@ -360,6 +375,51 @@ fn a_recording_from_start_to_stop_is_a_stored_session_with_its_patch_and_tests()
     assert_eq!(listed["agent"], "developer");
     assert_eq!(listed["title"], "fix the total of an empty cart");
     assert_eq!(listed["errors"], 1, "the failing test run");
+    // What the person did, in place of an agent's numbers (all zero for a person).
+    assert_eq!(
+        listed["recorded"],
+        serde_json::json!({
+            "developer": developer,
+            "activity": {"commands": 2, "failed_commands": 1, "edits": 3, "files_edited": 2, "notes": 1},
+            "patch_files": 2,
+            "lines_added": 5,
+            "lines_removed": 0,
+            "tests": {"command": "python3 check.py", "exit_code": 0, "passed": 1, "failed": 0, "skipped": 0, "runner": "pytest", "duration_ms": listed["recorded"]["tests"]["duration_ms"]},
+        })
+    );
+    let text = String::from_utf8(project.ok(&["sessions"]).stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let cells: Vec<&str> = lines[1]
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let findings = listed["findings"].to_string();
+    assert_eq!(
+        (cells[1], &cells[4..]),
+        (
+            "developer",
+            &[
+                "-",
+                "-",
+                "-",
+                "-",
+                "1",
+                &findings,
+                &id[..8],
+                "fix the total of an empty cart"
+            ][..]
+        ),
+        "no turns, tool calls, tokens or cost for a person: {text}"
+    );
+    assert_eq!(
+        lines[2],
+        format!(
+            "  ↳ recorded by {developer}: 2 commands (1 failed), 3 edits in 2 files, 1 note; final patch 2 files (+5 −0); tests 1 passed, 0 failed, 0 skipped (pytest, exit code 0)"
+        ),
+        "{text}"
+    );
     let shown = project.json(&["session", "show", &id[..8], "--json"]);
     let timeline = shown["timeline"].as_array().unwrap();
     let command = timeline.iter().find(|e| e["action"] == "command").unwrap();
@@ -418,7 +478,14 @@ fn a_recording_from_start_to_stop_is_a_stored_session_with_its_patch_and_tests()
 #[test]
 fn a_killed_recorder_loses_nothing_and_start_offers_to_resume_or_close() {
     let project = Project::new();
-    project.ok(&["record", "start", "--task", "first"]);
+    project.ok(&[
+        "record",
+        "start",
+        "--task",
+        "first",
+        "--test-command",
+        "python3 check.py",
+    ]);
     project.ok(&["note", "before the crash"]);
     project.ok(&["record", "exec", "--", "python3", "-c", "print('ran')"]);
     project.write("cart.py", "def total(prices):\n    return sum(prices)\n");
@@ -511,6 +578,8 @@ fn a_killed_recorder_loses_nothing_and_start_offers_to_resume_or_close() {
     project.ok(&["record", "stop"]);
 
     let shown = project.json(&["session", "show", &id[..8], "--json"]);
+    // Closing it ran the test command with stop's own time limit (10 min), not none.
+    assert_test_results(&shown, 0, 1, 0);
     let timeline = shown["timeline"].as_array().unwrap();
     let labels: Vec<String> = timeline
         .iter()
@@ -690,7 +759,16 @@ fn record_dash_dash_shell_records_that_shell_and_stops_when_it_exits() {
         .env("DEVTRACE_DATA", &project.data)
         .env_remove("DEVTRACE_CONFIG")
         .env("HOME", project.repo.join(".."))
-        .args(["record", "--task", "one shell", "--no-watch", "--", "bash"])
+        .args([
+            "record",
+            "--task",
+            "one shell",
+            "--no-watch",
+            "--test-command",
+            "python3 check.py",
+            "--",
+            "bash",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -727,6 +805,8 @@ fn record_dash_dash_shell_records_that_shell_and_stops_when_it_exits() {
             )
         })
         .collect();
+    // The test command ran when the shell exited, within stop's own time limit.
+    assert_test_results(&shown, 1, 0, 1);
     assert_eq!(
         commands,
         [

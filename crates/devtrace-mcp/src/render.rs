@@ -1,5 +1,6 @@
 //! Small text pieces the tools share: the data legends, trace and session summary rows.
 
+use devtrace_query::sessions::{RecordedSummary, recorded_summary_line};
 use devtrace_query::text::{quote, truncate};
 use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_store::{SessionFacts, TraceSummary};
@@ -41,23 +42,52 @@ pub fn summary_rows(traces: &[TraceSummary]) -> String {
 /// Two lines per session: trace id (what `session_overview` takes), start (UTC), duration,
 /// agent, project and title quoted; then its numbers, tokens exact.
 pub fn session_rows(facts: &SessionFacts, trace_id: &str, findings: Option<usize>) -> String {
-    let findings = findings
-        .map(|n| format!(", {n} finding(s)"))
-        .unwrap_or_default();
     format!(
-        "  {trace_id} {} {} {} {} {}\n    {} turn(s), {} tool call(s), {} sub-agent(s), {} error(s){findings}; tokens {} in, {} out\n",
+        "{}    {} turn(s), {} tool call(s), {} sub-agent(s), {} error(s){}; tokens {} in, {} out\n",
+        session_first_row(facts, trace_id),
+        facts.turns,
+        facts.tool_calls,
+        facts.subagents,
+        facts.errors,
+        findings_words(findings),
+        facts.input_tokens,
+        facts.output_tokens,
+    )
+}
+
+/// A person's recorded session (`devtrace record`) in two lines: the first as
+/// [`session_rows`]; then who recorded it and what they did, instead of an agent's turns and
+/// tokens (it has none).
+pub fn recorded_session_rows(
+    facts: &SessionFacts,
+    trace_id: &str,
+    recorded: &RecordedSummary,
+    findings: Option<usize>,
+) -> String {
+    let options = devtrace_query::text::TextOptions::quoted(80, "get_spans has them all");
+    format!(
+        "{}    {}{}\n",
+        session_first_row(facts, trace_id),
+        recorded_summary_line(recorded, &options),
+        findings_words(findings),
+    )
+}
+
+fn session_first_row(facts: &SessionFacts, trace_id: &str) -> String {
+    format!(
+        "  {trace_id} {} {} {} {} {}\n",
         format_timestamp(facts.start_unix_nano),
         format_duration(facts.end_unix_nano.saturating_sub(facts.start_unix_nano)),
         quote(&facts.agent),
         quote(&facts.project),
         quote(&truncate(&facts.title, 80)),
-        facts.turns,
-        facts.tool_calls,
-        facts.subagents,
-        facts.errors,
-        facts.input_tokens,
-        facts.output_tokens,
     )
+}
+
+fn findings_words(findings: Option<usize>) -> String {
+    findings
+        .map(|n| format!(", {n} finding(s)"))
+        .unwrap_or_default()
 }
 
 /// Findings as numbered blocks (their titles quote the recorded text they cite), as many as

@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 /// that started it (whose version names it after the agent type).
 pub const SUBAGENT_PLACEHOLDER_NAME: &str = "invoke_agent subagent";
 
+/// The agent name of sessions sent as `trace-1.0.0` documents: a person's recorded sessions
+/// (`devtrace record`), which have no agent numbers (turns, tokens) but a document.
+pub const DOCUMENT_AGENT: &str = "developer";
+
 /// The id of a session's own span (the root of its trace), derived from the trace id so every
 /// source of the same session (transcript, hook, API) names it the same way.
 pub fn session_span_id(trace_id: TraceId) -> SpanId {

@@ -389,14 +389,15 @@ fn run_inner(ctx: &QaContext, job: &QaJob, cancel: &AtomicBool) -> Result<JobOut
     spec.hide = ctx.hide.clone();
     spec.reveal = vec![ctx.clones.dir().to_owned()];
     spec.image = task.test_image.clone();
-    spec.name = format!("devtrace-qa-{}-{}-base", job.id, job.attempts);
+    let name = run_name(job);
+    spec.name = format!("{name}-base");
     state.result.runner.isolation = runner.isolation(&spec);
     let base = match test_run(&mut state, runner.as_ref(), &spec, "base", cancel) {
         RunStep::Ran(report) => *report,
         stop => return stop.end(state, &loaded, "base"),
     };
     spec.checkout = patched_dir.clone();
-    spec.name = format!("devtrace-qa-{}-{}-patched", job.id, job.attempts);
+    spec.name = format!("{name}-patched");
     let patched = match test_run(&mut state, runner.as_ref(), &spec, "patched", cancel) {
         RunStep::Ran(report) => *report,
         stop => return stop.end(state, &loaded, "patched"),
@@ -419,6 +420,20 @@ fn run_inner(ctx: &QaContext, job: &QaJob, cancel: &AtomicBool) -> Result<JobOut
     });
     state.result.flaky = flaky(ctx, job, &state.result);
     state.done(Some(&loaded), None)
+}
+
+/// A name for a job's runs (its containers) that no other run on this machine has: job ids
+/// are per store, and two stores (two servers, tests running side by side) share the engine,
+/// where a name taken makes `run --name` fail.
+fn run_name(job: &QaJob) -> String {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "devtrace-qa-{}-{}-p{}-{}",
+        job.id,
+        job.attempts,
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// How one run of the test command went.

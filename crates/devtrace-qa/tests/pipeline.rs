@@ -349,66 +349,9 @@ fn edit_events_are_applied_in_order_when_there_is_no_final_patch() {
 fn the_sandbox_blocks_the_network_and_writes_outside_the_checkout() {
     require_bwrap();
     let h = Harness::new();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let outside = h.path("outside");
-    std::fs::create_dir_all(&outside).unwrap();
-    let escaped = outside.join("escaped.txt");
-    let net_test = format!(
-        "const test = require('node:test');\nconst assert = require('node:assert');\nconst net = require('node:net');\n\n\
-test('reaches the host', async () => {{\n  await new Promise((resolve, reject) => {{\n    const socket = net.connect({port}, '127.0.0.1', () => {{ socket.end('hello'); resolve(); }});\n    socket.on('error', reject);\n  }});\n}});\n\n\
-test('reaches the internet', async () => {{\n  await new Promise((resolve, reject) => {{\n    const socket = net.connect(80, '93.184.215.14', () => {{ socket.end(); resolve(); }});\n    socket.on('error', reject);\n  }});\n}});\n"
-    );
-    let write_test = format!(
-        "const test = require('node:test');\nconst fs = require('node:fs');\nconst path = require('node:path');\n\n\
-test('writes outside the checkout', () => {{\n  fs.writeFileSync({:?}, 'escaped');\n}});\n\n\
-test('writes next to the checkout', () => {{\n  fs.writeFileSync(path.join(__dirname, '..', '..', 'sibling.txt'), 'escaped');\n}});\n\n\
-test('writes in the checkout', () => {{\n  fs.writeFileSync(path.join(__dirname, 'inside.txt'), 'fine');\n}});\n",
-        escaped.to_str().unwrap()
-    );
-    let repo = Repo::new(
-        &h.path("escape"),
-        &[
-            ("test/net.test.js", &net_test),
-            ("test/write.test.js", &write_test),
-            ("README", "x\n"),
-        ],
-    );
-    let head = git(&repo.path, &["rev-parse", "HEAD"]);
-    let patch = repo.diff_for(&[("README", "y\n")]);
-    let session = h.import(with_patch(
-        document(
-            "61111111-2222-4333-8444-555555555555",
-            repo.path.to_str().unwrap(),
-            &head,
-            "node --test",
-        ),
-        &patch,
-    ));
-    let (job, result) = h.run(session, &sandbox(60));
-    assert_eq!(job.state, QaJobState::Done, "{:?}", job.error);
-    let patched = result.patched.as_ref().unwrap();
-    let tests = patched.tests.as_ref().unwrap();
-    let mut failing = tests.failing.clone();
-    failing.sort();
-    assert_eq!(
-        failing,
-        [
-            "reaches the host",
-            "reaches the internet",
-            "writes next to the checkout",
-            "writes outside the checkout"
-        ]
-    );
-    assert_eq!(
-        tests
-            .cases
-            .get("writes in the checkout")
-            .map(String::as_str),
-        Some("passed")
-    );
-    let output = &patched.stdout.text;
+    let attempt = EscapeAttempt::new(&h, "61111111-2222-4333-8444-555555555555", None);
+    let (job, result) = h.run(attempt.session, &sandbox(60));
+    let output = attempt.assert_blocked(&h, &job, &result);
     assert!(
         output.contains("ECONNREFUSED") || output.contains("ENETUNREACH"),
         "{output}"
@@ -417,17 +360,6 @@ test('writes in the checkout', () => {{\n  fs.writeFileSync(path.join(__dirname,
     assert!(
         !output.contains("ENOENT"),
         "the outside directory is visible, read-only: {output}"
-    );
-    assert!(
-        listener.accept().is_err(),
-        "nothing reached the host's listener"
-    );
-    assert!(!escaped.exists(), "nothing was written outside");
-    assert!(!h.data.join("qa").join("work").join("sibling.txt").exists());
-    assert!(
-        !std::fs::read_dir(h.data.join("qa").join("work"))
-            .unwrap()
-            .any(|e| e.unwrap().path().join("sibling.txt").exists())
     );
 }
 

@@ -82,6 +82,41 @@ pub struct SessionItem {
     /// their cost at the price table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<TokenTotals>,
+    /// A person's recorded session (`devtrace record`, a `trace-1.0.0` document): who recorded
+    /// it and what they did, which its agent numbers (no turns, no tokens) do not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<RecordedSummary>,
+}
+
+/// What a person's recorded session did, for listings: who (as stored: a pseudonym unless
+/// recorded with `--identify`), their commands, edits and notes, the final patch's size and
+/// the tests at the end.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordedSummary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub developer: Option<String>,
+    pub activity: RecordedActivity,
+    /// Files the final patch changes, and its added and removed lines.
+    pub patch_files: usize,
+    pub lines_added: usize,
+    pub lines_removed: usize,
+    /// `artifacts.test_results`; `None` when no test command ran at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<RecordedTests>,
+}
+
+impl RecordedSummary {
+    fn of(facts: &RecordedFacts) -> Self {
+        Self {
+            developer: facts.developer.clone(),
+            activity: facts.activity.clone(),
+            patch_files: facts.patch_files.len(),
+            lines_added: facts.lines_added,
+            lines_removed: facts.lines_removed,
+            tests: facts.test_results.clone(),
+        }
+    }
 }
 
 /// A listing's item for a stored session summary.
@@ -124,6 +159,7 @@ fn item(summary: &SessionSummary, findings: usize) -> SessionItem {
         findings,
         usage: None,
         tokens: None,
+        recorded: None,
     }
 }
 
@@ -161,6 +197,21 @@ fn load(store: &dyn Store, trace_id: TraceId) -> Result<Option<AnalyzedTrace>, S
         .map(|stored| AnalyzedTrace::new(trace_id, stored.spans)))
 }
 
+/// What a person's recorded session did (`devtrace record`, a `trace-1.0.0` document), for a
+/// listing that has only the store's session facts; `None` for any other session.
+pub fn recorded_summary(
+    store: &dyn Store,
+    trace_id: TraceId,
+) -> Result<Option<RecordedSummary>, StoreError> {
+    let Some(trace) = load(store, trace_id)? else {
+        return Ok(None);
+    };
+    let view = SessionView::new(&trace);
+    Ok(recorded_facts(store, &trace.spans.spans, &view)?
+        .as_ref()
+        .map(RecordedSummary::of))
+}
+
 /// A repository argument (`--repo`, the MCP tools' `repo`): an existing directory becomes its
 /// absolute path (sessions record absolute working directories); anything else (a repository
 /// URL, or a path on another machine) is used as given.
@@ -190,15 +241,22 @@ pub fn list_sessions(
     let settings = settings()?;
     let mut items = Vec::with_capacity(summaries.len());
     for summary in &summaries {
-        let (findings, tokens) = match load(store, summary.trace_id)? {
+        let (findings, tokens, recorded) = match load(store, summary.trace_id)? {
             Some(trace) => {
-                let (findings, analysis) = analyse(&SessionView::new(&trace), &settings);
-                (findings.len(), Some(TokenTotals::of(&analysis)))
+                let view = SessionView::new(&trace);
+                let (findings, analysis) = analyse(&view, &settings);
+                let recorded = recorded_facts(store, &trace.spans.spans, &view)?;
+                (
+                    findings.len(),
+                    Some(TokenTotals::of(&analysis)),
+                    recorded.as_ref().map(RecordedSummary::of),
+                )
             }
-            None => (0, None),
+            None => (0, None, None),
         };
         let mut item = item(summary, findings);
         item.tokens = tokens;
+        item.recorded = recorded;
         items.push(item);
     }
     add_usage(store, &mut items)?;
@@ -426,6 +484,8 @@ pub struct RecordedFacts {
     /// `developer.name` as stored (redacted or hashed unless recorded with `--identify`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub developer: Option<String>,
+    /// The commands, edits and notes among its events.
+    pub activity: RecordedActivity,
     /// `artifacts.final_patch`: the diff from the start commit to the working tree at the
     /// end, whole up to [`FINAL_PATCH_SHOWN`] bytes (cut at a line end past that; `devtrace
     /// export --format trace-1.0.0` has all of it).
@@ -444,7 +504,7 @@ pub struct RecordedFacts {
 }
 
 /// `artifacts.test_results` of a `trace-1.0.0` document.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordedTests {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -465,7 +525,11 @@ pub const FINAL_PATCH_SHOWN: usize = 256 * 1024;
 
 /// The recorded facts of a session sent as a `trace-1.0.0` document (its stored copy, a blob
 /// the session span refers to); `None` for other sessions or when the blob is gone.
-fn recorded_facts(store: &dyn Store, spans: &[Span]) -> Result<Option<RecordedFacts>, StoreError> {
+fn recorded_facts(
+    store: &dyn Store,
+    spans: &[Span],
+    view: &SessionView,
+) -> Result<Option<RecordedFacts>, StoreError> {
     let Some(hash) = spans.iter().find_map(|s| {
         text(s, semconv::SESSION_DOCUMENT_REF).and_then(|r| crate::blobs::parse_hash(&r))
     }) else {
@@ -535,6 +599,7 @@ fn recorded_facts(store: &dyn Store, spans: &[Span]) -> Result<Option<RecordedFa
         commit: string(task, "commit"),
         test_command: string(task, "test_command"),
         developer: string(&doc["developer"], "name"),
+        activity: recorded_activity(view),
         final_patch: (!patch.is_empty()).then(|| shown.to_owned()),
         final_patch_bytes: patch.len(),
         final_patch_cut,
@@ -953,7 +1018,7 @@ pub fn session_overview(store: &dyn Store, id: &str) -> Result<SessionOverview, 
         sources,
         lacks,
         usage_by_day,
-        recorded: recorded_facts(store, spans)?,
+        recorded: recorded_facts(store, spans, &view)?,
         timeline,
         requests,
         findings,
@@ -1167,18 +1232,28 @@ pub fn render_list(items: &[SessionItem]) -> String {
         let (cost, lines) = item.usage.as_ref().map_or((None, None), |u| {
             (u.cost_usd.map(format_cost), format_lines(u))
         });
+        // A person's recorded session has no turns, tool calls or tokens: dashes there, and
+        // what it has on a line of its own below.
+        let agent_number = |n: String| {
+            if item.recorded.is_some() {
+                "-".to_owned()
+            } else {
+                n
+            }
+        };
         out.push_str(&format!(
             "{:<19}  {:<11}  {:<28}  {:>9}  {:>5}  {:>5}  {:>8}  {:>9}  {}{:>6}  {:>8}  {:<8}  {}\n",
             format_timestamp(item.start_unix_nano),
             cell(&item.agent, 11),
             cell(&shorten_path(&item.project), 28),
             format_duration(item.duration_ns),
-            item.turns,
-            item.tool_calls,
-            tokens(item.input_tokens + item.output_tokens),
+            agent_number(item.turns.to_string()),
+            agent_number(item.tool_calls.to_string()),
+            agent_number(tokens(item.input_tokens + item.output_tokens)),
             item.tokens
                 .as_ref()
                 .and_then(|t| t.cost_usd)
+                .filter(|_| item.recorded.is_none())
                 .map_or("-".to_owned(), devtrace_analyze::pricing::format_dollars),
             usage_columns(
                 cost.as_deref().unwrap_or("-"),
@@ -1189,6 +1264,12 @@ pub fn render_list(items: &[SessionItem]) -> String {
             &item.trace_id[..8],
             cell(&item.title, 60),
         ));
+        if let Some(recorded) = &item.recorded {
+            out.push_str(&format!(
+                "  ↳ {}\n",
+                recorded_summary_line(recorded, &TextOptions::plain(80))
+            ));
+        }
     }
     out
 }
@@ -1322,7 +1403,7 @@ pub fn overview_header(overview: &SessionOverview, options: &TextOptions) -> Str
     );
     match &overview.recorded {
         // A person's recorded session: what they did, not an agent's turns and tokens.
-        Some(recorded) => out.push_str(&recorded_text(overview, recorded, options)),
+        Some(recorded) => out.push_str(&recorded_text(recorded, options)),
         None => out.push_str(&format!(
             "{}, {}, {}, {}; tokens {} in ({} from cache), {} out\n",
             count(s.turns, "turn"),
@@ -1366,51 +1447,36 @@ pub fn overview_header(overview: &SessionOverview, options: &TextOptions) -> Str
 }
 
 /// What a person's activity in a recorded session adds up to (commands, edits, notes), from
-/// its timeline.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// its actions (the timeline's entries of those kinds).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordedActivity {
     pub commands: usize,
     pub failed_commands: usize,
     pub edits: usize,
+    /// Distinct files among the edits.
     pub files_edited: usize,
     pub notes: usize,
 }
 
-pub fn recorded_activity(overview: &SessionOverview) -> RecordedActivity {
-    let of = |action: &'static str| {
-        overview
-            .timeline
-            .iter()
-            .filter(move |e| e.action.as_deref() == Some(action))
-    };
-    let files: std::collections::BTreeSet<&str> =
-        of("edit").filter_map(|e| e.path.as_deref()).collect();
+fn recorded_activity(view: &SessionView) -> RecordedActivity {
+    let of = |kind: ActionKind| view.actions.iter().filter(move |a| a.kind == kind);
+    let files: std::collections::BTreeSet<&str> = of(ActionKind::Edit)
+        .filter_map(|a| a.path.as_deref())
+        .collect();
     RecordedActivity {
-        commands: of("command").count(),
-        failed_commands: of("command")
-            .filter(|e| e.outcome == Some("failed"))
-            .count(),
-        edits: of("edit").count(),
+        commands: of(ActionKind::Command).count(),
+        failed_commands: of(ActionKind::Command).filter(|a| a.failed).count(),
+        edits: of(ActionKind::Edit).count(),
         files_edited: files.len(),
-        notes: of("note").count(),
+        notes: of(ActionKind::Note).count(),
     }
 }
 
 /// The header lines of a recorded session: its activity, task, final patch and tests.
-fn recorded_text(
-    overview: &SessionOverview,
-    recorded: &RecordedFacts,
-    options: &TextOptions,
-) -> String {
-    let activity = recorded_activity(overview);
-    let mut out = format!(
-        "{} ({} failed), {} in {}, {}\n",
-        count(activity.commands as u64, "command"),
-        activity.failed_commands,
-        count(activity.edits as u64, "edit"),
-        count(activity.files_edited as u64, "file"),
-        count(activity.notes as u64, "note"),
-    );
+fn recorded_text(recorded: &RecordedFacts, options: &TextOptions) -> String {
+    let mut out = activity_words(&recorded.activity);
+    out.push('\n');
     if let Some(task) = &recorded.task {
         out.push_str(&format!("task {}\n", options.data(&truncate(task, 200))));
     }
@@ -1435,37 +1501,89 @@ fn recorded_text(
             .map(|f| options.data(f))
             .collect();
         out.push_str(&format!(
-            "final patch: {} (+{} −{}){}{}\n",
-            count(recorded.patch_files.len() as u64, "file"),
-            recorded.lines_added,
-            recorded.lines_removed,
+            "final patch: {}{}{}\n",
+            patch_size_words(
+                recorded.patch_files.len(),
+                recorded.lines_added,
+                recorded.lines_removed
+            ),
             if files.is_empty() { "" } else { ": " },
             files.join(", ")
         ));
     } else {
         out.push_str("final patch: none recorded\n");
     }
-    match &recorded.test_results {
-        Some(tests) => {
-            let exit = tests
-                .exit_code
-                .map_or_else(|| "?".to_owned(), |c| c.to_string());
-            match &tests.runner {
-                Some(runner) => out.push_str(&format!(
-                    "tests: {} passed, {} failed, {} skipped ({}, exit code {exit})\n",
-                    tests.passed,
-                    tests.failed,
-                    tests.skipped,
-                    options.data(runner)
-                )),
-                None => out.push_str(&format!(
-                    "tests: exit code {exit} (no test summary recognised)\n"
-                )),
-            }
-        }
-        None => out.push_str("tests: not run when the recording stopped\n"),
-    }
+    out.push_str(&format!(
+        "tests: {}\n",
+        tests_words(recorded.test_results.as_ref(), options)
+    ));
     out
+}
+
+/// `5 commands (3 failed), 1 edit in 1 file, 1 note`.
+fn activity_words(activity: &RecordedActivity) -> String {
+    format!(
+        "{} ({} failed), {} in {}, {}",
+        count(activity.commands as u64, "command"),
+        activity.failed_commands,
+        count(activity.edits as u64, "edit"),
+        count(activity.files_edited as u64, "file"),
+        count(activity.notes as u64, "note"),
+    )
+}
+
+/// `1 file (+1 −1)`.
+fn patch_size_words(files: usize, added: usize, removed: usize) -> String {
+    format!("{} (+{added} −{removed})", count(files as u64, "file"))
+}
+
+/// `2 passed, 0 failed, 0 skipped ("pytest", exit code 0)`, or the exit code alone when the
+/// runner's summary was not recognised, or that no test ran.
+fn tests_words(tests: Option<&RecordedTests>, options: &TextOptions) -> String {
+    let Some(tests) = tests else {
+        return "not run when the recording stopped".to_owned();
+    };
+    let exit = tests
+        .exit_code
+        .map_or_else(|| "?".to_owned(), |c| c.to_string());
+    match &tests.runner {
+        Some(runner) => format!(
+            "{} passed, {} failed, {} skipped ({}, exit code {exit})",
+            tests.passed,
+            tests.failed,
+            tests.skipped,
+            options.data(runner)
+        ),
+        None => format!("exit code {exit} (no test summary recognised)"),
+    }
+}
+
+/// A recorded session in a listing, in a line (after its first): who recorded it and what
+/// they did, the final patch and the tests: `recorded by "developer-1a2b…": 5 commands (3
+/// failed), 1 edit in 1 file, 1 note; final patch 1 file (+1 −1); tests 2 passed, …`.
+pub fn recorded_summary_line(recorded: &RecordedSummary, options: &TextOptions) -> String {
+    let who = recorded
+        .developer
+        .as_deref()
+        .map(|d| format!(" by {}", options.data(d)))
+        .unwrap_or_default();
+    let patch = if recorded.patch_files == 0 {
+        "no final patch".to_owned()
+    } else {
+        format!(
+            "final patch {}",
+            patch_size_words(
+                recorded.patch_files,
+                recorded.lines_added,
+                recorded.lines_removed
+            )
+        )
+    };
+    format!(
+        "recorded{who}: {}; {patch}; tests {}",
+        activity_words(&recorded.activity),
+        tests_words(recorded.tests.as_ref(), options)
+    )
 }
 
 /// The time timeline offsets count from: the session's start, or its first entry if earlier.

@@ -132,14 +132,31 @@ function sessionRow(s, metrics) {
     h('td', {class: 'project', title: escaped(s.project)}, h('a', {href: `/sessions?repo=${encodeURIComponent(s.project)}`}, escaped(shortPath(s.project)))),
     h('td', {class: 'title', title: escaped(s.title)}, s.title ? escaped(s.title) : h('span', {class: 'muted'}, '(untitled)')),
     h('td', {class: 'num'}, duration(s.duration_ns)),
-    h('td', {class: 'num'}, s.turns.toLocaleString()),
-    h('td', {class: 'num'}, s.tool_calls.toLocaleString(), s.subagents ? h('span', {class: 'muted small', title: `${plural(s.subagents, 'sub-agent')}`}, ` +${s.subagents} agents`) : null),
-    h('td', {class: 'num', title: `${s.input_tokens.toLocaleString()} in (${s.cache_read_tokens.toLocaleString()} from cache), ${s.output_tokens.toLocaleString()} out`}, tokens(total)),
+    ...(s.recorded ? [recordedCell(s.recorded)] : [
+      h('td', {class: 'num'}, s.turns.toLocaleString()),
+      h('td', {class: 'num'}, s.tool_calls.toLocaleString(), s.subagents ? h('span', {class: 'muted small', title: `${plural(s.subagents, 'sub-agent')}`}, ` +${s.subagents} agents`) : null),
+      h('td', {class: 'num', title: `${s.input_tokens.toLocaleString()} in (${s.cache_read_tokens.toLocaleString()} from cache), ${s.output_tokens.toLocaleString()} out`}, tokens(total)),
+    ]),
     metrics ? h('td', {class: 'num', title: 'as the agent reported it'}, usage.cost_usd === undefined ? '–' : cost(usage.cost_usd)) : null,
     metrics ? h('td', {class: 'num', title: 'lines added/removed, as the agent reported them'}, lines(usage) || '–') : null,
     h('td', {class: 'num'}, s.errors > 0 ? h('span', {class: 'badge error'}, s.errors) : '0'),
     h('td', {class: 'num'}, s.findings > 0 ? h('span', {class: 'badge warn'}, s.findings) : '0'),
     h('td', {}, h('a', {href: sessionHref(s.trace_id), class: 'mono', 'aria-label': `open session ${escaped(s.title || s.session_id)} ${s.trace_id}`}, s.trace_id.slice(0, 8))));
+}
+
+/** A person's recorded session (devtrace record) has no turns, tool calls or tokens: what it
+ * has instead, across those three columns — who recorded it (a pseudonym unless recorded with
+ * --identify), commands and how many failed, edits, notes, the tests at the end. */
+export function recordedCell(r) {
+  const a = r.activity;
+  const tests = r.tests
+    ? (r.tests.runner ? `tests ${r.tests.passed} passed, ${r.tests.failed} failed` : `tests exit code ${r.tests.exit_code ?? '?'}`)
+    : 'tests not run';
+  return h('td', {colspan: 3, class: 'recorded-summary'},
+    r.developer ? h('span', {class: 'muted'}, 'recorded by ', escaped(r.developer), ': ') : h('span', {class: 'muted'}, 'recorded: '),
+    plural(a.commands, 'command'),
+    a.failed_commands ? [' (', h('span', {class: 'error-text'}, `${a.failed_commands} failed`), ')'] : null,
+    ` · ${plural(a.edits, 'edit')} in ${plural(a.files_edited, 'file')} · ${plural(a.notes, 'note')} · ${tests}`);
 }
 
 /** `/home/me/src/shop` → `…/src/shop` when long, as the CLI prints it. */

@@ -201,7 +201,7 @@ fn start_recording(
                     "devtrace: closing the recording left open ({})",
                     short(&session.id())
                 );
-                finish(data, target, &session, &RecordStopArgs::default(), None)?;
+                finish(data, target, &session, &RecordStopArgs::defaults(), None)?;
             }
             OrphanChoice::Discard => {
                 std::fs::remove_dir_all(&session.path)
@@ -1247,7 +1247,7 @@ fn record_command(
             127
         }
     };
-    stop_recording(data, target, &RecordStopArgs::default())?;
+    stop_recording(data, target, &RecordStopArgs::defaults())?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 

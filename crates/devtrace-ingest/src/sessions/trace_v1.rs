@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 pub const VERSION: &str = "trace-1.0.0";
 /// The agent name sessions from this format are listed under.
-pub const AGENT: &str = "developer";
+pub const AGENT: &str = devtrace_model::session::DOCUMENT_AGENT;
 /// Errors reported at most, so a broken document gets a readable answer.
 const MAX_ERRORS: usize = 20;
 

@@ -3,7 +3,7 @@
 
 use super::{ToolDef, ToolError, ToolResult, since, tool};
 use crate::budget;
-use crate::render::{SESSION_LEGEND, session_rows, take_within};
+use crate::render::{SESSION_LEGEND, recorded_session_rows, session_rows, take_within};
 use devtrace_query::sessions::{
     MAX_LIST_LIMIT, SessionFilter, SessionItem, list_sessions, repository_argument, usage_line,
     usage_per_day,
@@ -32,7 +32,7 @@ pub struct Params {
 pub fn def() -> ToolDef {
     tool(
         "list_sessions",
-        "Recorded coding-agent sessions, newest first: id, start, duration, agent, project, title; turns, tool calls, sub-agents, errors, findings, tokens; cost and lines changed from the agent's metrics, also per day.",
+        "Development sessions, newest first: id, start, duration, agent, project, title; turns, tool calls, sub-agents, errors, findings, tokens; agent-reported cost and lines per day; for a recorded person: who, commands, edits, notes, patch, tests.",
         run,
     )
 }
@@ -89,7 +89,15 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     let room = budget.saturating_sub(budget::count(&out) + footer_room);
     let (rows, shown) = take_within(
         items.iter().map(|item| {
-            let mut rows = session_rows(&facts(item), &item.trace_id, Some(item.findings));
+            let mut rows = match &item.recorded {
+                Some(recorded) => recorded_session_rows(
+                    &facts(item),
+                    &item.trace_id,
+                    recorded,
+                    Some(item.findings),
+                ),
+                None => session_rows(&facts(item), &item.trace_id, Some(item.findings)),
+            };
             if let Some(usage) = &item.usage {
                 rows.push_str(&format!("    agent-reported: {}\n", usage_line(usage)));
             }

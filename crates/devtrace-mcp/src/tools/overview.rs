@@ -1,9 +1,10 @@
 //! `overview`: what the store holds, the first call an assistant makes.
 
-use super::{ToolDef, ToolResult, fit, tool};
+use super::{ToolDef, ToolError, ToolResult, fit, tool};
 use crate::budget;
-use crate::render::{LEGEND, session_rows, summary_rows};
+use crate::render::{LEGEND, recorded_session_rows, session_rows, summary_rows};
 use devtrace_query::overview::{OverviewLimits, overview_or_default};
+use devtrace_query::sessions::recorded_summary;
 use devtrace_query::text::quote;
 use devtrace_query::timefmt::{format_duration, format_timestamp};
 use devtrace_store::Store;
@@ -111,11 +112,18 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
             "\nrecent development sessions (id, start, duration, agent, project, title; numbers)\n",
         );
         for session in &seen.recent_sessions {
-            out.push_str(&session_rows(
-                &session.facts,
-                &session.trace_id.to_hex(),
-                None,
-            ));
+            let trace_id = session.trace_id.to_hex();
+            // A person's recorded session has no agent numbers: what it did instead.
+            let recorded = if session.facts.agent == devtrace_model::session::DOCUMENT_AGENT {
+                recorded_summary(store, session.trace_id)
+                    .map_err(|e| ToolError::from_query(store, e.into(), None))?
+            } else {
+                None
+            };
+            out.push_str(&match recorded {
+                Some(recorded) => recorded_session_rows(&session.facts, &trace_id, &recorded, None),
+                None => session_rows(&session.facts, &trace_id, None),
+            });
         }
     }
     out.push_str(

@@ -193,3 +193,108 @@ pub fn sandbox(timeout_secs: u64) -> QaOptions {
         ..QaOptions::default()
     }
 }
+
+/// A session whose test command tries to get out of its runner: `test/net.test.js` connects
+/// to the host's loopback port of `listener` and to an address on the internet;
+/// `test/write.test.js` writes to a host path outside the checkout, next to the checkout, in
+/// `/etc`, and (the one allowed) in the checkout. The patch changes only the README.
+pub struct EscapeAttempt {
+    pub session: TraceId,
+    pub listener: std::net::TcpListener,
+    /// The host file the test tries to write.
+    pub escaped: PathBuf,
+}
+
+impl EscapeAttempt {
+    /// The tests that must fail, sorted.
+    pub const BLOCKED: [&str; 5] = [
+        "reaches the host",
+        "reaches the internet",
+        "writes in /etc",
+        "writes next to the checkout",
+        "writes outside the checkout",
+    ];
+
+    pub fn new(h: &Harness, id: &str, test_image: Option<&str>) -> Self {
+        let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let outside = h.path("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let escaped = outside.join("escaped.txt");
+        let net_test = format!(
+            "const test = require('node:test');\nconst net = require('node:net');\n\n\
+function connect(port, host) {{\n  return new Promise((resolve, reject) => {{\n    const socket = net.connect(port, host, () => {{ socket.end('hello'); resolve(); }});\n    socket.on('error', reject);\n  }});\n}}\n\n\
+test('reaches the host', () => connect({port}, '127.0.0.1'));\n\n\
+test('reaches the internet', () => connect(80, '93.184.215.14'));\n"
+        );
+        let write_test = format!(
+            "const test = require('node:test');\nconst fs = require('node:fs');\nconst path = require('node:path');\n\n\
+test('writes outside the checkout', () => {{\n  fs.writeFileSync({:?}, 'escaped');\n}});\n\n\
+test('writes next to the checkout', () => {{\n  fs.writeFileSync(path.join(__dirname, '..', '..', 'sibling.txt'), 'escaped');\n}});\n\n\
+test('writes in /etc', () => {{\n  fs.writeFileSync('/etc/devtrace-escaped.txt', 'escaped');\n}});\n\n\
+test('writes in the checkout', () => {{\n  fs.writeFileSync(path.join(__dirname, 'inside.txt'), 'fine');\n}});\n",
+            escaped.to_str().unwrap()
+        );
+        let repo = Repo::new(
+            &h.path("escape"),
+            &[
+                ("test/net.test.js", &net_test),
+                ("test/write.test.js", &write_test),
+                ("README", "x\n"),
+            ],
+        );
+        let head = git(&repo.path, &["rev-parse", "HEAD"]);
+        let patch = repo.diff_for(&[("README", "y\n")]);
+        let mut doc = with_patch(
+            document(id, repo.path.to_str().unwrap(), &head, "node --test"),
+            &patch,
+        );
+        if let Some(image) = test_image {
+            doc["task"]["test_image"] = json!(image);
+        }
+        Self {
+            session: h.import(doc),
+            listener,
+            escaped,
+        }
+    }
+
+    /// Checks the job's result and the host: only the write in the checkout passed, nothing
+    /// reached the listener, nothing was written outside. The patched run's output, for more.
+    pub fn assert_blocked(&self, h: &Harness, job: &QaJob, result: &QaResult) -> String {
+        assert_eq!(
+            job.state,
+            devtrace_store::qa::QaJobState::Done,
+            "{:?}",
+            job.error
+        );
+        let patched = result.patched.as_ref().unwrap();
+        let tests = patched.tests.as_ref().unwrap();
+        let mut failing = tests.failing.clone();
+        failing.sort();
+        assert_eq!(failing, Self::BLOCKED, "{}", patched.stdout.text);
+        assert_eq!(
+            tests
+                .cases
+                .get("writes in the checkout")
+                .map(String::as_str),
+            Some("passed")
+        );
+        assert!(
+            self.listener.accept().is_err(),
+            "nothing reached the host's listener"
+        );
+        assert!(!self.escaped.exists(), "nothing was written outside");
+        let work = h.data.join("qa").join("work");
+        assert!(!work.join("sibling.txt").exists());
+        assert!(
+            !std::fs::read_dir(&work).unwrap().any(|e| e
+                .unwrap()
+                .path()
+                .join("sibling.txt")
+                .exists())
+        );
+        patched.stdout.text.clone()
+    }
+}
