@@ -19,6 +19,7 @@
 //! writes no SQL of its own.
 
 pub mod budget;
+pub mod jsonrpc;
 pub mod prompts;
 pub mod render;
 pub mod resources;
