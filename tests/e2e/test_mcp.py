@@ -434,6 +434,50 @@ def test_http_answers_the_handshake_versions_too(http_server):
         assert message["result"]["serverInfo"]["name"] == "devtrace"
 
 
+def test_http_session_ends_with_delete_and_the_sdk_sees_no_failure(http_server, caplog):
+    """The SDK sends DELETE when a session closes and warns unless the answer is 200 or 204."""
+    url = f"http://{http_server.api}/mcp"
+    sessions: list[str] = []
+
+    async def remember_session(response):
+        if "mcp-session-id" in response.headers:
+            sessions.append(response.headers["mcp-session-id"])
+
+    def transport():
+        client = create_mcp_http_client()
+        client.event_hooks["response"].append(remember_session)
+        return streamable_http_client(url, http_client=client)
+
+    async def body(client):
+        return await text_of(client, "overview", {})
+
+    with caplog.at_level("DEBUG", logger="mcp"):
+        assert "journal.generate" in session(transport(), body, mode="legacy")
+    assert not [r for r in caplog.records if "termination failed" in r.getMessage()], caplog.text
+    assert sessions, "no Mcp-Session-Id seen"
+    # The session is gone: the server no longer knows its id.
+    ping = json.dumps({"jsonrpc": "2.0", "id": 9, "method": "ping"}).encode()
+    status, _, raw = http_request("POST", url, ping, {
+        "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+        "Mcp-Session-Id": sessions[-1], "MCP-Protocol-Version": "2025-06-18",
+    })  # fmt: skip
+    assert status == 404, (status, raw)
+
+
+def test_http_answers_malformed_json_and_batches_with_json_rpc_errors(http_server):
+    url = f"http://{http_server.api}/mcp"
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    status, answer_headers, raw = http_request("POST", url, b'{"jsonrpc": "2.0", "id": 1, "method": ', headers)
+    assert status == 400 and answer_headers.get("Content-Type") == "application/json", (status, raw)
+    answer = json.loads(raw)
+    assert answer["id"] is None and answer["error"]["code"] == -32700, answer
+    batch = json.dumps([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]).encode()
+    status, _, raw = http_request("POST", url, batch, headers)
+    assert status == 400, (status, raw)
+    answer = json.loads(raw)
+    assert answer["id"] is None and answer["error"]["code"] == -32600, answer
+
+
 def test_http_refuses_a_foreign_origin_or_host(http_server):
     url = f"http://{http_server.api}/mcp"
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()

@@ -74,6 +74,19 @@ fn argument<'a>(arguments: Option<&'a JsonObject>, name: &str) -> Option<&'a str
         .filter(|s| !s.is_empty())
 }
 
+/// The prompt's name and every argument within [`devtrace_query::limits`].
+pub fn check_sizes(name: &str, arguments: Option<&JsonObject>) -> Result<(), String> {
+    let arguments = arguments.map(|a| serde_json::Value::Object(a.clone()));
+    devtrace_query::limits::check("name", name, devtrace_query::limits::MAX_ARGUMENT_BYTES)
+        .map_err(|e| format!("prompts/get: {e}"))?;
+    match arguments {
+        Some(arguments) => {
+            crate::tools::check_sizes("prompts/get", &arguments).map_err(|e| e.message)
+        }
+        None => Ok(()),
+    }
+}
+
 pub fn get(name: &str, arguments: Option<&JsonObject>) -> Result<GetPromptResult, String> {
     let spec = PROMPTS.iter().find(|s| s.name == name).ok_or_else(|| {
         let names: Vec<&str> = PROMPTS.iter().map(|s| s.name).collect();

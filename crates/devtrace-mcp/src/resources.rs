@@ -45,6 +45,8 @@ pub fn templates() -> Vec<ResourceTemplate> {
 }
 
 pub fn read(store: &dyn Store, uri: &str) -> Result<ReadResourceResult, String> {
+    devtrace_query::limits::check("uri", uri, devtrace_query::limits::MAX_ARGUMENT_BYTES)
+        .map_err(|e| format!("resources/read: {e}"))?;
     let text = if uri == SCHEMA_URI && store.sql_schema() != SCHEMA {
         format!(
             "query_sql: one read-only PostgreSQL statement (SELECT or WITH … SELECT) over these\n\

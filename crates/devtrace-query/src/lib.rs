@@ -15,6 +15,7 @@
 //! - [`operation`]: which operation (service, span name, kind) a question names, and the
 //!   operations one service handles;
 //! - [`runs`]: the recorded `devtrace run` executions;
+//! - [`limits`]: how long a value a caller may pass (MCP tool arguments, REST parameters);
 //! - [`links`]: deep links into the web UI's views, for answers to print;
 //! - [`live`]: what is happening now, for the live dashboard (`devtrace watch`);
 //! - [`overview`]: what the store holds at a glance (services, time range, top operations,
@@ -44,6 +45,7 @@ pub mod comparison;
 pub mod diff;
 pub mod errors;
 pub mod json;
+pub mod limits;
 pub mod links;
 pub mod live;
 pub mod operation;

@@ -105,12 +105,40 @@ impl Receipt {
 /// bodies cannot add up to much memory.
 pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 64;
 
+/// Bytes of request bodies that admitted requests may hold at once by default (as received,
+/// and again once decompressed), from reading the body until its data is committed: with
+/// 16 MiB bodies, about eight large requests at a time, whatever their number.
+pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 256 * 1024 * 1024;
+
 pub struct Ingestor {
     writer: WriteHandle,
     limits: Limits,
     redactor: Arc<Redactor>,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: usize,
+    bytes: Arc<InFlightBytes>,
+    max_in_flight_bytes: usize,
+}
+
+/// The bytes charged by requests being processed, and the most ever charged at once.
+#[derive(Default)]
+struct InFlightBytes {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// Bytes of one request's body counted against [`DEFAULT_MAX_IN_FLIGHT_BYTES`]; given back when
+/// dropped (after the reply, so after the commit).
+#[must_use]
+pub struct Charge {
+    bytes: Arc<InFlightBytes>,
+    charged: usize,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.bytes.now.fetch_sub(self.charged, Ordering::AcqRel);
+    }
 }
 
 /// A request's place among those being processed; released when dropped (after the reply).
@@ -130,7 +158,42 @@ impl Ingestor {
             redactor: Arc::new(Redactor::builtin()),
             in_flight: Arc::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+            bytes: Arc::default(),
+            max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
         }
+    }
+
+    #[must_use]
+    pub fn with_max_in_flight_bytes(mut self, max: usize) -> Self {
+        self.max_in_flight_bytes = max.max(1);
+        self
+    }
+
+    /// Counts `bytes` of a request's body (read, or about to be read as its `Content-Length`
+    /// says, or decompressed) against the in-flight byte budget, or refuses the request with
+    /// the retryable throttle when they would take it past the budget. A request is never
+    /// refused for its size alone while nothing else is in flight (the body limit bounds it).
+    pub fn charge(&self, bytes: usize) -> Result<Charge, IngestError> {
+        let before = self.bytes.now.fetch_add(bytes, Ordering::AcqRel);
+        let charge = Charge {
+            bytes: Arc::clone(&self.bytes),
+            charged: bytes,
+        };
+        if before > 0 && before + bytes > self.max_in_flight_bytes {
+            return Err(IngestError::Overloaded);
+        }
+        self.bytes.peak.fetch_max(before + bytes, Ordering::AcqRel);
+        Ok(charge)
+    }
+
+    /// The most body bytes admitted requests have held at once since the start.
+    pub fn peak_in_flight_bytes(&self) -> usize {
+        self.bytes.peak.load(Ordering::Acquire)
+    }
+
+    /// Body bytes held by requests being processed now.
+    pub fn in_flight_bytes(&self) -> usize {
+        self.bytes.now.load(Ordering::Acquire)
     }
 
     /// Redaction applied to every span and log record before it is stored (the built-in

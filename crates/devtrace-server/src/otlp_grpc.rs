@@ -215,6 +215,9 @@ impl<S: OtlpService> UnaryService<Bytes> for Export<S> {
         let project = self.project;
         Box::pin(async move {
             let body = request.into_inner();
+            // The message is read (tonic bounds it by the message size limit); what it costs
+            // from here until its commit counts against the in-flight byte budget.
+            let _charge = ingestor.charge(body.len()).map_err(|e| status_for(&e))?;
             match ingestor
                 .ingest(S::SIGNAL, Encoding::Protobuf, &body, project)
                 .await

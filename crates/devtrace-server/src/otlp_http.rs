@@ -151,7 +151,9 @@ async fn export(state: HttpState, signal: Signal, request: Request) -> Response 
     };
     let _admission = match state.ingestor.admit() {
         Ok(admission) => admission,
-        Err(error) => return throttled(encoding, &error),
+        Err(error) => {
+            return drained(body, state.max_body_bytes, throttled(encoding, &error)).await;
+        }
     };
     // Before the body is read: a refused request stores nothing and costs no decoding.
     let credentials = Credentials::from_headers(&headers, false, client);
@@ -170,8 +172,27 @@ async fn export(state: HttpState, signal: Signal, request: Request) -> Response 
             ),
         )
     };
+    // In-flight bytes are charged before the body is read, as much as it says it holds: many
+    // large bodies at once get the retryable throttle instead of all being held in memory.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(state.max_body_bytes);
+    let _declared = match state.ingestor.charge(declared) {
+        Ok(charge) => charge,
+        Err(error) => {
+            return drained(body, state.max_body_bytes, throttled(encoding, &error)).await;
+        }
+    };
     let Ok(raw) = axum::body::to_bytes(body, state.max_body_bytes).await else {
         return too_large();
+    };
+    // A body without (or past) its Content-Length is charged for what was read beyond it.
+    let _read = match state.ingestor.charge(raw.len().saturating_sub(declared)) {
+        Ok(charge) => charge,
+        Err(error) => return throttled(encoding, &error),
     };
     let content_encoding = headers
         .get(header::CONTENT_ENCODING)
@@ -204,6 +225,15 @@ async fn export(state: HttpState, signal: Signal, request: Request) -> Response 
                 format!("unsupported Content-Encoding {other:?}: send gzip or no encoding"),
             );
         }
+    };
+    // A decompressed copy is held beside the compressed body.
+    let _inflated = if content_encoding == "gzip" {
+        match state.ingestor.charge(body.len()) {
+            Ok(charge) => Some(charge),
+            Err(error) => return throttled(encoding, &error),
+        }
+    } else {
+        None
     };
     match state
         .ingestor
@@ -277,6 +307,22 @@ fn throttled(encoding: Encoding, error: &IngestError) -> Response {
         header::RETRY_AFTER,
         HeaderValue::from(RETRY_AFTER.as_secs()),
     );
+    response
+}
+
+/// `response`, once what the client sends (up to `limit` bytes) has been read and dropped, a
+/// frame at a time: a refused request's connection closed with its body unread is reset by the
+/// server's kernel, and the client may see the reset instead of the retryable answer.
+async fn drained(body: axum::body::Body, limit: usize, response: Response) -> Response {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut read = 0usize;
+    while read <= limit {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |data| data.len()),
+            _ => break,
+        }
+    }
     response
 }
 

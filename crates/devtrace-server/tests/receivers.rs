@@ -68,6 +68,13 @@ impl Fixture {
         devtrace_server::otlp_http::router(Arc::new(ingestor), open_auth(), 1 << 20, otlp_hosts())
     }
 
+    fn ingestor_with_byte_budget(&self, max_in_flight_bytes: usize) -> Arc<Ingestor> {
+        Arc::new(
+            Ingestor::new(self.writer.handle(), Default::default())
+                .with_max_in_flight_bytes(max_in_flight_bytes),
+        )
+    }
+
     fn stored_spans(&self) -> u64 {
         self.store.stats().unwrap().spans
     }
@@ -270,7 +277,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
 }
 
 #[tokio::test]
-async fn requests_beyond_the_in_flight_limit_are_refused_before_their_body_is_read() {
+async fn requests_beyond_the_in_flight_limit_are_refused_without_holding_their_body() {
     let (open, gate) = mpsc::channel();
     // The queue has plenty of room: only the admission limit can refuse.
     let fixture = Fixture::new(WriterConfig::default(), Some(gate));
@@ -310,6 +317,85 @@ async fn requests_beyond_the_in_flight_limit_are_refused_before_their_body_is_re
     .await;
     assert_eq!(status, 200);
     assert_eq!(fixture.stored_spans(), 2);
+}
+
+/// One request of `spans` spans whose names make it about `bytes` long in all.
+fn large_request(trace: u8, spans: u8, bytes: usize) -> Vec<u8> {
+    let spans = (1..=spans)
+        .map(|id| Span {
+            name: "n".repeat(bytes / usize::from(spans)),
+            ..span(trace, id)
+        })
+        .collect();
+    request(spans).encode_to_vec()
+}
+
+#[tokio::test]
+async fn in_flight_bodies_are_bounded_in_bytes_and_the_rest_get_the_retryable_answer() {
+    let (open, gate) = mpsc::channel();
+    // Plenty of room in the queue and of request places: only the byte budget can refuse.
+    let fixture = Fixture::new(WriterConfig::default(), Some(gate));
+    const MIB: usize = 1 << 20;
+    let ingestor = fixture.ingestor_with_byte_budget(3 * MIB + MIB / 2);
+    let router = devtrace_server::otlp_http::router(
+        Arc::clone(&ingestor),
+        open_auth(),
+        16 * MIB,
+        otlp_hosts(),
+    );
+    // Eight requests of 1 MiB (4 spans of 256 KiB names; values are kept to 64 KiB, so what
+    // is stored is small: the budget is about what requests hold while in flight).
+    let bodies: Vec<Vec<u8>> = (1..=8).map(|t| large_request(t, 4, MIB)).collect();
+    let posted = |body: Vec<u8>| {
+        let router = router.clone();
+        tokio::spawn(async move {
+            let builder = http::Request::post("/v1/traces")
+                .header("content-type", "application/x-protobuf")
+                .header("content-length", body.len());
+            let response = router
+                .oneshot(builder.body(Body::from(body)).unwrap())
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.headers().get("retry-after").cloned(),
+            )
+        })
+    };
+    // The writer is held shut: admitted requests keep their bytes until their commit.
+    let mut waiting = Vec::new();
+    for body in bodies.iter().take(3) {
+        waiting.push(posted(body.clone()));
+        let held = waiting.len();
+        while fixture.writer.handle().pending_items() < 4 * held as u64 {
+            tokio::task::yield_now().await;
+        }
+    }
+    assert!(
+        ingestor.in_flight_bytes() >= 3 * MIB,
+        "{}",
+        ingestor.in_flight_bytes()
+    );
+    // Three are in flight (3 MiB of 3.5): each further one is refused, retryably, at once.
+    for body in bodies.iter().skip(3) {
+        let (status, retry_after) = posted(body.clone()).await.unwrap();
+        assert_eq!(status, 503);
+        assert_eq!(retry_after.unwrap(), "1");
+    }
+    assert!(ingestor.peak_in_flight_bytes() <= 3 * MIB + MIB / 2);
+    for _ in 0..3 {
+        let _ = open.send(());
+    }
+    for request in waiting {
+        assert_eq!(request.await.unwrap().0, 200);
+    }
+    // Their bytes were given back: the budget is whole again.
+    assert_eq!(ingestor.in_flight_bytes(), 0);
+    let _ = open.send(());
+    let (status, _) = posted(bodies[3].clone()).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(fixture.stored_spans(), 16);
+    assert!(ingestor.peak_in_flight_bytes() <= 3 * MIB + MIB / 2);
 }
 
 async fn start_server(

@@ -380,3 +380,104 @@ fn every_mcp_tool_resource_and_prompt_quotes_recorded_text() {
     let (answer, line) = mcp.request("prompts/get", json!({"name": bad}));
     check_message("an unknown prompt", &line, &answer);
 }
+
+/// What an oversized argument must get: a short error naming the parameter and the limit,
+/// without the value.
+fn assert_refused_for_size(what: &str, answer: &Value, line: &str, parameter: &str, value: &str) {
+    let text = answer["result"]["content"][0]["text"]
+        .as_str()
+        .or_else(|| answer["error"]["message"].as_str())
+        .unwrap_or_else(|| panic!("{what}: no error text in {line:.300}"));
+    let is_error =
+        answer["result"]["isError"].as_bool().unwrap_or(false) || answer.get("error").is_some();
+    assert!(is_error, "{what} should be refused: {text:.300}");
+    assert!(line.len() < 2_000, "{what}: a {}-byte answer", line.len());
+    assert!(
+        text.contains(&format!("parameter \"{parameter}\" is "))
+            && text.contains("past the limit of"),
+        "{what}: the error names neither the parameter nor the limit: {text}"
+    );
+    assert!(
+        !line.contains(&value[..64.min(value.len())]),
+        "{what}: the value is echoed"
+    );
+}
+
+#[test]
+fn every_mcp_tool_parameter_prompt_argument_and_resource_uri_is_bounded() {
+    let data = tempfile::tempdir().unwrap();
+    let mut mcp = Stdio_::start(data.path());
+    let (tools, _) = mcp.request("tools/list", json!({}));
+    let long = "SYSTEM: ".repeat(131_072); // 1 MiB
+    let mut checked = 0;
+    for tool in tools["result"]["tools"].as_array().unwrap() {
+        let name = tool["name"].as_str().unwrap();
+        for (parameter, schema) in tool["inputSchema"]["properties"].as_object().unwrap() {
+            let oversized = match schema["type"].as_str() {
+                Some("string") => Value::String(long.clone()),
+                Some("array") => json!([long.clone()]),
+                // Numbers and booleans have no length.
+                _ => continue,
+            };
+            let what = format!("{name}({parameter}: 1 MiB)");
+            let (answer, line) = mcp.request(
+                "tools/call",
+                json!({"name": name, "arguments": {parameter: oversized}}),
+            );
+            assert_refused_for_size(&what, &answer, &line, parameter, &long);
+            checked += 1;
+            if schema["type"] == "array" {
+                let many = vec![Value::String("a".into()); 1_001];
+                let (answer, line) = mcp.request(
+                    "tools/call",
+                    json!({"name": name, "arguments": {parameter: many}}),
+                );
+                let text = answer["result"]["content"][0]["text"]
+                    .as_str()
+                    .unwrap_or("");
+                assert!(
+                    answer["result"]["isError"] == true
+                        && text.contains(&format!("parameter \"{parameter}\" is 1001 items"))
+                        && line.len() < 2_000,
+                    "{name}({parameter}: 1,001 items): {text:.300}"
+                );
+            }
+        }
+        // A parameter nobody declared, with a long name, is refused as well.
+        let (answer, line) = mcp.request(
+            "tools/call",
+            json!({"name": name, "arguments": {long.clone(): 1}}),
+        );
+        assert_refused_for_size(name, &answer, &line, "(a parameter name)", &long);
+    }
+    assert!(checked >= 30, "only {checked} string parameters found");
+
+    // query_sql's statement may be longer (its own 100,000-byte limit) but not unbounded.
+    let (answer, _) = mcp.request(
+        "tools/call",
+        json!({"name": "query_sql", "arguments": {"sql": format!("SELECT 1 /* {} */", "x".repeat(8_000))}}),
+    );
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+
+    // The tool, prompt and resource names, and prompt arguments.
+    let (answer, line) = mcp.request("tools/call", json!({"name": long, "arguments": {}}));
+    assert!(
+        answer.get("error").is_some() && line.len() < 2_000,
+        "{line:.300}"
+    );
+    let (answer, line) = mcp.request("resources/read", json!({"uri": long}));
+    assert_refused_for_size("resources/read", &answer, &line, "uri", &long);
+    let (answer, line) = mcp.request("prompts/get", json!({"name": long}));
+    assert_refused_for_size("prompts/get", &answer, &line, "name", &long);
+    let (prompts, _) = mcp.request("prompts/list", json!({}));
+    for prompt in prompts["result"]["prompts"].as_array().unwrap() {
+        for argument in prompt["arguments"].as_array().into_iter().flatten() {
+            let parameter = argument["name"].as_str().unwrap();
+            let (answer, line) = mcp.request(
+                "prompts/get",
+                json!({"name": prompt["name"], "arguments": {parameter: long}}),
+            );
+            assert_refused_for_size("prompts/get", &answer, &line, parameter, &long);
+        }
+    }
+}

@@ -539,3 +539,79 @@ fn every_rest_endpoint_answers_recorded_text_as_escaped_json() {
     assert!(calls > 40, "{calls} calls");
     server.stop();
 }
+
+/// Every path and query parameter of every endpoint in the served OpenAPI document, given a
+/// value past the 4 KiB limit: a 400 naming the parameter and the limit, not repeating the
+/// value; the same for a long unknown parameter name and for too many parameters.
+#[test]
+fn every_rest_parameter_is_bounded() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let api = server.api;
+    let (_, _, document) = request(api, "GET", "/api/v1/openapi.json", None);
+    let document: Value = serde_json::from_slice(&document).unwrap();
+    let long = "S".repeat(5_000);
+    let mut checked = 0;
+    let refused = |what: &str, (status, _, body): (u16, String, Vec<u8>), parameter: &str| {
+        let answer = check::json(what, &body);
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert_eq!(answer["parameter"], parameter, "{what}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("parameter \"{parameter}\" is "))
+                && error.contains("past the limit of"),
+            "{what}: {error}"
+        );
+        assert!(
+            body.len() < 2_000 && !error.contains("SSSS"),
+            "{what}: {error}"
+        );
+    };
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let method = method.to_uppercase();
+            let parameters = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let fill = |target: &str, value: &str| {
+                let mut filled = path.clone();
+                for p in &parameters {
+                    if p["in"] == "path" {
+                        let name = p["name"].as_str().unwrap();
+                        let v = if name == target { value } else { "abc" };
+                        filled = filled.replace(&format!("{{{name}}}"), v);
+                    }
+                }
+                filled
+            };
+            for parameter in &parameters {
+                let name = parameter["name"].as_str().unwrap();
+                let url = match parameter["in"].as_str() {
+                    Some("path") => fill(name, &long),
+                    Some("query") => format!("{}?{name}={long}", fill("", "")),
+                    _ => continue,
+                };
+                let what = format!("{method} {path} with {name} of 5,000 bytes");
+                refused(&what, request(api, &method, &url, None), name);
+                checked += 1;
+            }
+            let base = fill("", "");
+            let what = format!("{method} {path} with a long parameter name");
+            refused(
+                &what,
+                request(api, &method, &format!("{base}?{long}=1"), None),
+                "(a parameter name)",
+            );
+            let many = vec!["a=1"; 1_001].join("&");
+            let what = format!("{method} {path} with 1,001 parameters");
+            refused(
+                &what,
+                request(api, &method, &format!("{base}?{many}"), None),
+                "query",
+            );
+        }
+    }
+    assert!(checked >= 40, "only {checked} parameters found");
+    server.stop();
+}

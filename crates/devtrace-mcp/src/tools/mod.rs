@@ -24,6 +24,7 @@ pub mod session_overview;
 
 use crate::budget;
 use devtrace_query::QueryError;
+use devtrace_query::limits;
 use devtrace_query::timefmt::{now_nanos, parse_duration, parse_since};
 use devtrace_store::{Store, StoreError};
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
@@ -143,6 +144,7 @@ where
             } else {
                 arguments
             };
+            check_sizes(name, &arguments)?;
             check_closed_sets(&arguments, &closed_sets)?;
             let budget_note = budget_note(&mut arguments);
             let params: P = serde_json::from_value(arguments).map_err(|e| {
@@ -157,6 +159,43 @@ where
             Ok(answer)
         }),
     }
+}
+
+/// Parameters allowed values longer than [`limits::MAX_ARGUMENT_BYTES`]: (tool, parameter,
+/// limit in bytes).
+const LONG_ARGUMENTS: &[(&str, &str, usize)] = &[("query_sql", "sql", limits::MAX_SQL_BYTES)];
+
+/// Every value in a tool's arguments, at any depth, within [`devtrace_query::limits`] (and
+/// every parameter name): checked before anything else reads them, so an oversized value costs
+/// nothing and is never echoed.
+pub fn check_sizes(tool: &str, arguments: &Value) -> Result<(), ToolError> {
+    fn walk(name: &str, value: &Value, limit: usize) -> Result<(), limits::TooLarge> {
+        match value {
+            Value::String(text) => limits::check(name, text, limit),
+            Value::Array(items) => {
+                limits::check_items(name, items.len())?;
+                items.iter().try_for_each(|item| walk(name, item, limit))
+            }
+            Value::Object(map) => map.iter().try_for_each(|(key, value)| {
+                limits::check_name(key)?;
+                walk(key, value, limit)
+            }),
+            _ => Ok(()),
+        }
+    }
+    let Value::Object(map) = arguments else {
+        return Ok(());
+    };
+    for (key, value) in map {
+        let limit = LONG_ARGUMENTS
+            .iter()
+            .find(|(t, parameter, _)| *t == tool && parameter == key)
+            .map_or(limits::MAX_ARGUMENT_BYTES, |(_, _, limit)| *limit);
+        limits::check_name(key)
+            .and_then(|()| walk(key, value, limit))
+            .map_err(|e| ToolError::new(format!("{tool}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// The parameters whose values form a closed set (a JSON-schema `enum`), with their values.

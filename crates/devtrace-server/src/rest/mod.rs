@@ -7,7 +7,7 @@
 //! (and the Rust types) as the router: there is no second list to keep in sync.
 //!
 //! Bad parameters are answered with 400 and a message naming the parameter and what it
-//! accepts ([`params`]); unknown traces, sessions and operations with 404. Every error has the
+//! accepts ([`params`]), a value past `devtrace_query::limits` (4 KiB) without repeating it; unknown traces, sessions and operations with 404. Every error has the
 //! same JSON body, [`ApiErrorBody`].
 //!
 //! Everything is read-only except [`sessions`], which takes `trace-1.0.0` documents and
@@ -86,6 +86,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
 /// The router and its OpenAPI document (which is also served, at `/api/v1/openapi.json`).
 pub fn router_and_document() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
     let (router, document) = routes().split_for_parts();
+    let router = router.route_layer(axum::middleware::from_fn(params::bounded));
     let served = Arc::new(
         document
             .to_pretty_json()

@@ -6,6 +6,10 @@
 //! it accepts.
 
 use super::ApiError;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use devtrace_query::limits;
 use devtrace_query::timefmt::{now_nanos, parse_duration, parse_since};
 use std::ops::RangeInclusive;
 use utoipa::IntoParams;
@@ -157,6 +161,75 @@ impl Params {
 }
 
 /// Decodes `application/x-www-form-urlencoded` text (`+` is a space).
+/// Middleware before every route: refuses a request whose path parameters (ids, names) or
+/// query parameters (names and values) are past [`limits`], before any handler decodes, looks
+/// up or echoes them. Path parameters are named from the route's template.
+pub async fn bounded(request: Request, next: Next) -> Response {
+    match check_sizes(&request) {
+        Ok(()) => next.run(request).await,
+        Err((parameter, error)) => {
+            ApiError::bad_parameter(&parameter, error.to_string()).into_response()
+        }
+    }
+}
+
+fn check_sizes(request: &Request) -> Result<(), (String, limits::TooLarge)> {
+    // Encoded, a value takes up to three times its bytes: only such candidates are decoded.
+    let size = |raw: &str| {
+        if raw.len() > limits::MAX_ARGUMENT_BYTES {
+            decode(raw).map_or(raw.len(), |s| s.len())
+        } else {
+            raw.len()
+        }
+    };
+    let too_large = |name: &str, size: usize, limit: usize, items: bool| {
+        let error = limits::TooLarge {
+            name: name.to_owned(),
+            size,
+            limit,
+            items,
+        };
+        Err((name.to_owned(), error))
+    };
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    for (at, segment) in request.uri().path().split('/').enumerate() {
+        let bytes = size(segment);
+        if bytes > limits::MAX_ARGUMENT_BYTES {
+            let name = template
+                .and_then(|t| t.split('/').nth(at))
+                .map_or("path", |s| s.trim_start_matches('{').trim_end_matches('}'));
+            return too_large(name, bytes, limits::MAX_ARGUMENT_BYTES, false);
+        }
+    }
+    let query = request.uri().query().unwrap_or_default();
+    let pairs = query.split('&').filter(|p| !p.is_empty());
+    let count = pairs.clone().count();
+    if count > limits::MAX_ARGUMENT_ITEMS {
+        return too_large("query", count, limits::MAX_ARGUMENT_ITEMS, true);
+    }
+    for pair in pairs {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name_bytes = size(name);
+        if name_bytes > limits::MAX_ARGUMENT_BYTES {
+            return too_large(
+                "(a parameter name)",
+                name_bytes,
+                limits::MAX_ARGUMENT_BYTES,
+                false,
+            );
+        }
+        let value_bytes = size(value);
+        if value_bytes > limits::MAX_ARGUMENT_BYTES {
+            let name = decode(name).unwrap_or_else(|| "query".to_owned());
+            return too_large(&name, value_bytes, limits::MAX_ARGUMENT_BYTES, false);
+        }
+    }
+    Ok(())
+}
+
 fn decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

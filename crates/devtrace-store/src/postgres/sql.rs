@@ -539,6 +539,44 @@ mod tests {
     }
 
     #[test]
+    fn results_stop_at_the_row_and_byte_caps() {
+        let Some((store, _)) = stores() else { return };
+        let limits = |max_rows, max_result_bytes| SqlLimits {
+            max_rows,
+            max_result_bytes,
+            ..SqlLimits::default()
+        };
+        let many = store
+            .query_sql(
+                "SELECT g FROM generate_series(1, 1000) AS g",
+                limits(10, 1 << 20),
+            )
+            .unwrap();
+        assert_eq!(many.rows.len(), 10);
+        assert!(many.more && !many.byte_limit_reached);
+        assert_eq!(many.rows[9], vec![SqlValue::Integer(10)]);
+        // 40 rows of 1 MB against a 16 MB cap: the rows that fit, and the flag that says why.
+        let big = store
+            .query_sql(
+                "SELECT repeat('x', 1000000) AS x FROM generate_series(1, 40)",
+                limits(100, crate::sql::MAX_RESULT_BYTES),
+            )
+            .unwrap();
+        assert!(big.more && big.byte_limit_reached);
+        // Each row is 1,000,008 bytes of JSON ({"x":"…"}): 16 fit in 16 MiB, the 17th does not.
+        assert_eq!(big.rows.len(), 16);
+        // Within both caps: everything, and no flag.
+        let all = store
+            .query_sql(
+                "SELECT g FROM generate_series(1, 5) AS g",
+                limits(10, 1 << 20),
+            )
+            .unwrap();
+        assert_eq!(all.rows.len(), 5);
+        assert!(!all.more && !all.byte_limit_reached);
+    }
+
+    #[test]
     fn a_slow_query_stops_at_its_time_limit() {
         let Some((store, _)) = stores() else { return };
         let error = store

@@ -3,7 +3,10 @@
 //! Reads the same store `serve` writes (SQLite in WAL mode: a reader sees committed data while
 //! the server writes); with no store yet it creates an empty one, so an agent configured before
 //! any trace arrives still connects and is told how to send some. stdout carries only protocol
-//! messages; logs go to stderr.
+//! messages; logs go to stderr. Lines that are no JSON-RPC message are answered with their
+//! JSON-RPC error by [`stdio`] before rmcp sees them.
+
+mod stdio;
 
 use crate::cli::McpArgs;
 use anyhow::{Context, Result};
@@ -43,13 +46,22 @@ pub fn run(choice: &crate::config::StoreChoice, args: &McpArgs) -> Result<ExitCo
         .build()
         .context("cannot start the async runtime")?;
     let served: Result<()> = runtime.block_on(async move {
-        let running = server
-            .serve(rmcp::transport::stdio())
-            .await
-            .context("the MCP client did not complete the handshake on stdin/stdout")?;
-        running.waiting().await.context("the MCP session failed")?;
-        Ok(())
+        let (transport, answers_copied) = stdio::checked();
+        let served = async {
+            let running = server
+                .serve(transport)
+                .await
+                .context("the MCP client did not complete the handshake on stdin/stdout")?;
+            running.waiting().await.context("the MCP session failed")?;
+            Ok(())
+        }
+        .await;
+        // rmcp's output pipe is closed now: wait until its last answers are on stdout.
+        let _ = answers_copied.await;
+        served
     });
+    // The stdin thread may still be blocked reading; it ends with the process.
+    runtime.shutdown_background();
     if let Some(writer) = writer {
         writer.shutdown();
     }
