@@ -313,7 +313,7 @@ test('sessions list → the orchestrator session: turns, tool calls, diffs, outp
 
   // The findings, and the blind edits inline: each refused edit shows its error.
   const findings = page.locator('.session-findings .finding');
-  assert.equal(await findings.count(), 9); // 4, plus 5 runs of batchable reads (issue 25)
+  assert.equal(await findings.count(), 5); // 4, plus one of batchable reads listing its 5 runs (issue 25)
   const blind = api.findings.findIndex((f) => f.kind === 'anti_pattern' && f.operation === 'blind edit');
   assert.equal(await findings.nth(blind).locator('h3').textContent(),
     '13 edits of files not read first, 13 refused by the tool ("todo-app/src/app/page.tsx", "todo-app/src/hooks/useTodos.test.ts", "todo-app/src/hooks/useTodos.ts", …)');
