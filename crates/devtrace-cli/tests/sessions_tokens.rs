@@ -345,3 +345,37 @@ fn cost_of_built_in(list: &Value, prefix: &str) -> f64 {
     assert_eq!(session["tokens"]["prices"], "built-in prices of 2025-11-24");
     session["tokens"]["cost_usd"].as_f64().unwrap()
 }
+
+#[test]
+fn a_configured_price_that_is_not_a_price_stops_the_session_commands_naming_it() {
+    let dir = imported();
+    let config = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(config.path().join("devtrace")).unwrap();
+    std::fs::write(
+        config.path().join("devtrace/config.toml"),
+        "[prices.\"claude-opus-4-1\"]\ninput = -1\noutput = 75\n",
+    )
+    .unwrap();
+    for args in [
+        &["sessions"][..],
+        &["session", "compare", "7a0c2d1e", "019a7c3e"],
+        &["insights", "--sessions"],
+    ] {
+        let out = std::process::Command::new(common::BIN)
+            .arg("--data")
+            .arg(dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", config.path())
+            .env_remove("DEVTRACE_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(stdout(&out), "", "{args:?}");
+        assert_eq!(
+            stderr(&out),
+            "error: the config file's price of \"claude-opus-4-1\" has input = -1: prices are dollars per million tokens, 0 or more\n",
+            "{args:?}"
+        );
+    }
+}
