@@ -336,3 +336,38 @@ def test_watch_plain_reads_a_server_through_its_api(server: Server, tmp_path: Pa
         "error: ftp://example is not a server address: give http://HOST:PORT, the API port of "
         "`devtrace serve` (default http://127.0.0.1:4319)\n"
     )
+
+
+TOKEN_FIXTURE = REPO_ROOT / "crates/devtrace-cli/tests/fixtures/sessions/7a0c2d1e-5b3f-4c8a-9d6e-1f2a3b4c5d6e.jsonl"
+
+
+def test_watch_shows_a_live_sessions_cache_breaks_batchable_calls_and_cost(store, tmp_path: Path):
+    """Issue 25's findings fire live: the token fixture (a batchable run of reads, a break after
+    an idle gap, one at a model switch), its times moved so it ends 20 s ago — in progress."""
+    lines = [json.loads(line) for line in TOKEN_FIXTURE.read_text().splitlines() if line.strip()]
+    parse = lambda text: datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    last = max(parse(line["timestamp"]) for line in lines if "timestamp" in line)
+    shift = datetime.now(timezone.utc) - timedelta(seconds=20) - last
+    for line in lines:
+        if "timestamp" in line:
+            line["timestamp"] = iso(parse(line["timestamp"]) + shift)
+    projects = tmp_path / "projects"
+    projects.mkdir()
+    (projects / TOKEN_FIXTURE.name).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    store.cli("import", "claude-code", str(projects))
+    watch = subprocess.run(
+        [str(store.bin), "--data", str(store.data_dir), "watch", "--plain", "--json", "--exit-after", "3s"],
+        env=clean_env(), capture_output=True, text=True, timeout=30,
+    )
+    assert watch.returncode == 0, watch.stderr
+    events = [json.loads(line) for line in watch.stdout.splitlines()]
+    session = next(e for e in events if e["event"] == "session")
+    assert session["title"] == "Look around the parser and fix the overflow"
+    # $0.558 at the built-in prices, as `devtrace sessions` prints it (sessions_tokens.rs).
+    assert abs(session["cost"]["usd"] - 0.5576505) < 1e-9, session
+    assert session["cost"]["prices"] == "built-in prices of 2025-11-24"
+    findings = [e for e in events if e["event"] == "finding" and e["session_trace_id"] == session["trace_id"]]
+    kinds = sorted(f["kind"] for f in findings)
+    assert kinds == ["batchable_calls", "cache_break", "cache_break"], findings
+    batchable = next(f for f in findings if f["kind"] == "batchable_calls")
+    assert batchable["title"].startswith("4 requests in a row each made one independent read-only call"), batchable

@@ -2,9 +2,10 @@
 // is launched headless on this machine, and a `devtrace serve` on free loopback ports.
 
 import {spawn} from 'node:child_process';
-import {readFileSync} from 'node:fs';
+import {readFileSync, rmSync} from 'node:fs';
 import {join, resolve, dirname} from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {chromium} from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const root = resolve(here, '../..');
@@ -38,4 +39,21 @@ export async function startServe(data, args, ms = 20000) {
     try { return JSON.parse(readFileSync(join(data, 'serve.json'), 'utf8')); } catch { return null; }
   }, 'serve.json', ms);
   return {server, info};
+}
+
+/** Headless Chromium with one page of `viewport`; an uncaught error in the page fails the test. */
+export async function openBrowser(viewport = {width: 1400, height: 900}) {
+  const browser = await chromium.launch({executablePath: CHROMIUM, args: LAUNCH_FLAGS});
+  const page = await browser.newPage({viewport});
+  page.on('pageerror', (error) => { throw error; });
+  return {browser, page};
+}
+
+/** After a test file: closes the browser, stops the server, removes the data directory (any
+ * of them may be missing when `before` failed). */
+export async function cleanUp({browser, server, data}) {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  if (server) await new Promise((r) => server.once('exit', r));
+  if (data) rmSync(data, {recursive: true, force: true});
 }

@@ -8,11 +8,10 @@
 
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
-import {mkdtempSync, existsSync, mkdirSync, rmSync} from 'node:fs';
+import {mkdtempSync, existsSync, mkdirSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {chromium} from 'playwright-core';
-import {bin, shots, CHROMIUM, LAUNCH_FLAGS, waitFor, startServe} from './harness.mjs';
+import {bin, shots, waitFor, startServe, openBrowser, cleanUp} from './harness.mjs';
 
 const SESSION = '3e9a7c51-2b4d-4f60-9a8b-7c6d5e4f3a21';
 const TRACE = SESSION.replaceAll('-', '');
@@ -72,18 +71,11 @@ before(async () => {
       test_results: {command: 'pytest -q', exit_code: 0, passed: 1, failed: 0, skipped: 0, runner: 'pytest', duration_ms: 812}},
   })});
   assert.equal(posted.status, 201, await posted.text());
-  browser = await chromium.launch({executablePath: CHROMIUM, args: LAUNCH_FLAGS});
-  page = await browser.newPage({viewport: {width: 1400, height: 1000}});
-  page.on('pageerror', (error) => { throw error; });
+  ({browser, page} = await openBrowser({width: 1400, height: 1000}));
   page.on('dialog', () => { throw new Error('recorded text ran as a script'); });
 });
 
-after(async () => {
-  await browser?.close();
-  server?.kill('SIGTERM');
-  if (server) await new Promise((r) => server.once('exit', r));
-  if (data) rmSync(data, {recursive: true, force: true});
-});
+after(() => cleanUp({browser, server, data}));
 
 test("a recorded session's page: what the person did, the task, the final patch and the tests", async () => {
   await page.goto(`${base}/sessions/${TRACE}`);

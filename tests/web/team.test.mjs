@@ -10,11 +10,10 @@
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
-import {mkdtempSync, existsSync, mkdirSync, rmSync} from 'node:fs';
+import {mkdtempSync, existsSync, mkdirSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {chromium} from 'playwright-core';
-import {bin, shots, CHROMIUM, LAUNCH_FLAGS, waitFor, startServe} from './harness.mjs';
+import {bin, shots, waitFor, startServe, openBrowser, cleanUp} from './harness.mjs';
 
 const POSTGRES = (process.env.DEVTRACE_TEST_POSTGRES || '').trim();
 const CI = !['', 'false'].includes(process.env.CI || '');
@@ -46,17 +45,10 @@ before(async () => {
   let info;
   ({server, info} = await startServe(data, ['--store', store, '--data', data], 30000));
   base = `http://${info.api}`;
-  browser = await chromium.launch({executablePath: CHROMIUM, args: LAUNCH_FLAGS});
-  page = await browser.newPage({viewport: {width: 1400, height: 900}});
-  page.on('pageerror', (error) => { throw error; });
+  ({browser, page} = await openBrowser({width: 1400, height: 900}));
 });
 
-after(async () => {
-  await browser?.close();
-  server?.kill('SIGTERM');
-  if (server) await new Promise((r) => server.once('exit', r));
-  if (data) rmSync(data, {recursive: true, force: true});
-});
+after(() => cleanUp({browser, server, data}));
 
 const rows = () => page.locator('table.traces tbody tr');
 

@@ -16,8 +16,7 @@ import {execFileSync} from 'node:child_process';
 import {mkdtempSync, existsSync, mkdirSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join, dirname} from 'node:path';
-import {chromium} from 'playwright-core';
-import {bin, root, shots, CHROMIUM, LAUNCH_FLAGS, waitFor, startServe} from './harness.mjs';
+import {bin, root, shots, waitFor, startServe, openBrowser, cleanUp} from './harness.mjs';
 
 const demoProgram = join(dirname(bin), 'journal-demo');
 const EXTERNAL = process.env.DEVTRACE_EXTERNAL_FIXTURES;
@@ -68,17 +67,10 @@ before(async () => {
     ],
   })});
   assert.equal(posted.status, 201, await posted.text());
-  browser = await chromium.launch({executablePath: CHROMIUM, args: LAUNCH_FLAGS});
-  page = await browser.newPage({viewport: {width: 1400, height: 900}});
-  page.on('pageerror', (error) => { throw error; });
+  ({browser, page} = await openBrowser({width: 1400, height: 900}));
 });
 
-after(async () => {
-  await browser?.close();
-  server?.kill('SIGTERM');
-  if (server) await new Promise((r) => server.once('exit', r));
-  if (data) rmSync(data, {recursive: true, force: true});
-});
+after(() => cleanUp({browser, server, data}));
 
 const rows = () => page.locator('table.traces tbody tr');
 const shot = (name) => page.screenshot({path: join(shots, `${name}.png`)});
@@ -269,14 +261,14 @@ test('sessions list → the orchestrator session: turns, tool calls, diffs, outp
   // Newest first: the developer's session (today), then the sample project's three.
   assert.deepEqual(await sessionRows.evaluateAll((trs) => trs.map((tr) => tr.dataset.id.slice(0, 8))),
     ['6b1f0c2e', 'fe5e1c67', '5c0375b4', '1af7fc5e']);
-  // Agent, project, title, duration, turns, tool calls, tokens, errors, findings, id: the
-  // numbers `devtrace sessions` prints for these transcripts.
-  assert.deepEqual((await row(FE5E)).slice(1), ['claude-code', '/path/to/Demo', '/orchestrator create TODO app by Next.js',
-    '9.5 min', '2', '167 +5 agents', '3.8M', '23', '9', 'fe5e1c67']);
-  assert.deepEqual((await row('5c0375b457a54f26b12dd022ee4e51b7')).slice(1, 10), ['claude-code', '/path/to/Demo',
-    '/orchestrator @CLAUDE.md を最新の状態にアップデートしてください', '6307.1 min', '1', '21 +4 agents', '375k', '3', '0']);
-  assert.deepEqual((await row('1af7fc5e845544149ccd011d40f70b2a')).slice(1, 10), ['claude-code', '/path/to/Demo', '/init',
-    '32.97 s', '1', '12', '116k', '1', '0']);
+  // Agent, project, title, duration, turns, tool calls, tokens, estimated cost, errors,
+  // findings, id: the numbers `devtrace sessions` prints for these transcripts.
+  assert.deepEqual((await row(FE5E)).slice(2), ['claude-code', '/path/to/Demo', '/orchestrator create TODO app by Next.js',
+    '9.5 min', '2', '167 +5 agents', '3.8M', '$2.39', '23', '5', 'fe5e1c67']);
+  assert.deepEqual((await row('5c0375b457a54f26b12dd022ee4e51b7')).slice(2, 12), ['claude-code', '/path/to/Demo',
+    '/orchestrator @CLAUDE.md を最新の状態にアップデートしてください', '6307.1 min', '1', '21 +4 agents', '375k', '$0.332', '3', '0']);
+  assert.deepEqual((await row('1af7fc5e845544149ccd011d40f70b2a')).slice(2, 12), ['claude-code', '/path/to/Demo', '/init',
+    '32.97 s', '1', '12', '116k', '$0.093', '1', '0']);
   assert.equal(await page.locator(`table.sessions tbody tr[data-id="${FE5E}"]`).getAttribute('class'), 'has-error');
   await shot('sessions');
 
@@ -313,7 +305,7 @@ test('sessions list → the orchestrator session: turns, tool calls, diffs, outp
 
   // The findings, and the blind edits inline: each refused edit shows its error.
   const findings = page.locator('.session-findings .finding');
-  assert.equal(await findings.count(), 9); // 4, plus 5 runs of batchable reads (issue 25)
+  assert.equal(await findings.count(), 5); // 4, plus one of batchable reads listing its 5 runs (issue 25)
   const blind = api.findings.findIndex((f) => f.kind === 'anti_pattern' && f.operation === 'blind edit');
   assert.equal(await findings.nth(blind).locator('h3').textContent(),
     '13 edits of files not read first, 13 refused by the tool ("todo-app/src/app/page.tsx", "todo-app/src/hooks/useTodos.test.ts", "todo-app/src/hooks/useTodos.ts", …)');
@@ -516,11 +508,14 @@ test("an agent's own telemetry: its session with the cost and lines its metrics 
   await page.getByText('6 sessions, newest first.').waitFor();
   const id = session.replaceAll('-', '');
   const headers = await page.locator('table.sessions thead th').allTextContents();
-  assert.deepEqual(headers.slice(7, 10), ['Tokens', 'Cost', 'Lines']);
+  assert.deepEqual(headers.slice(8, 12), ['Tokens', 'Est. cost', 'Cost', 'Lines']);
   const cells = await page.locator(`table.sessions tbody tr[data-id="${id}"] td`).allTextContents();
-  assert.deepEqual([...cells.slice(1, 4), ...cells.slice(5, 12)], ['claude-code', '', 'Fix the build', '1', '3', '2140', '$0.0321', '+12/-3', '3', '1']);
+  // The estimate at the built-in prices beside the cost the agent reported: claude-opus-4 at
+  // $15 / $1.50 / $18.75 / $75 for 1,200 uncached (Claude Code's input_tokens leave the cache
+  // out), 100 written, 800 read and 40 out is $0.024075.
+  assert.deepEqual([...cells.slice(2, 5), ...cells.slice(6, 14)], ['claude-code', '', 'Fix the build', '1', '3', '2140', '$0.024', '$0.0321', '+12/-3', '3', '1']);
   // Sessions without metrics show a dash.
-  assert.deepEqual((await page.locator(`table.sessions tbody tr[data-id="${ORCHESTRATOR}"] td`).allTextContents()).slice(8, 10), ['–', '–']);
+  assert.deepEqual((await page.locator(`table.sessions tbody tr[data-id="${ORCHESTRATOR}"] td`).allTextContents()).slice(10, 12), ['–', '–']);
   const today = new Date(t0).toISOString().slice(0, 10);
   const day = await page.locator('section.usage-days tbody tr').first().locator('td').allTextContents();
   assert.deepEqual(day, [today, '1', '$0.0321', '2100', '800', '40', '+12/-3']);

@@ -28,6 +28,7 @@ const ROUTES = [
   [/^\/compare\/?$/, () => import('./views/compare.js')],
   [/^\/runs\/?$/, () => import('./views/runs.js')],
   [/^\/sessions\/?$/, () => import('./views/sessions.js')],
+  [/^\/sessions\/compare\/([^/]+)\/([^/]+)$/, () => import('./views/session_compare.js')],
   [/^\/sessions\/([^/]+)$/, () => import('./views/session.js')],
 ];
 

@@ -103,6 +103,21 @@ export function tokens(n) {
   return String(n);
 }
 
+/** An exact count with thousands separators, as the CLI prints it: "54,050". */
+export function count(n) {
+  return Math.round(Number(n) || 0).toLocaleString('en-US');
+}
+
+/** An estimated cost as the CLI prints it (devtrace_analyze::pricing::format_dollars):
+ * "$1,234", "$12.34", "$0.558", "$0.0075". */
+export function dollars(usd) {
+  usd = Number(usd);
+  if (usd >= 1000) return `$${count(usd)}`;
+  if (usd >= 1) return `$${usd.toFixed(2)}`;
+  if (usd >= 0.01) return `$${usd.toFixed(3)}`;
+  return `$${usd.toFixed(4)}`;
+}
+
 /** A size in bytes: "812 B", "5.2 kB", "1.3 MB". */
 export function bytes(n) {
   n = Number(n) || 0;
@@ -122,6 +137,7 @@ export function link(href, ...children) {
 
 export const traceHref = (id, span) => `/traces/${id}${span ? `?span=${span}` : ''}`;
 export const sessionHref = (id, entry) => `/sessions/${id}${entry ? `?entry=${entry}` : ''}`;
+export const compareSessionsHref = (a, b) => `/sessions/compare/${encodeURIComponent(a)}/${encodeURIComponent(b)}`;
 export const operationHref = (name, {service, kind} = {}) => {
   const query = new URLSearchParams();
   if (service) query.set('service', service);

@@ -220,3 +220,162 @@ fn the_listing_the_text_views_and_the_comparison() {
     let bad = devtrace(dir.path(), &["session", "compare", "7a0c2d1e", "nosuch"]);
     assert!(!bad.status.success());
 }
+
+/// The config file's `[prices]` doubling Opus 4.1's prices: $30 / $3 / $37.5 / $150.
+const OPUS_DOUBLED: &str =
+    "[prices.\"claude-opus-4-1\"]\ninput = 30\ncache-read = 3\ncache-write = 37.5\noutput = 150\n";
+
+/// `GET path` on the API port of a running `devtrace serve`: the JSON body.
+fn get_json(server: &common::Server, path: &str) -> Value {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.api).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        server.api
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[test]
+fn configured_prices_reach_the_session_costs_of_every_face() {
+    let dir = imported();
+    let config = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(config.path().join("devtrace")).unwrap();
+    let file = config.path().join("devtrace/config.toml");
+    std::fs::write(&file, OPUS_DOUBLED).unwrap();
+    let with_config = |args: &[&str]| {
+        std::process::Command::new(common::BIN)
+            .arg("--data")
+            .arg(dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "100")
+            .env("XDG_CONFIG_HOME", config.path())
+            .env_remove("DEVTRACE_CONFIG")
+            .output()
+            .unwrap()
+    };
+    // The two Opus requests (3 uncached, 15,500 written, 200 out; after the compaction 3,
+    // 3,000 and 60): doubling their prices adds what they cost at the built-in ones,
+    // (6 × 15 + 18,500 × 18.75 + 260 × 75) / 1e6 = $0.366465.
+    let built_in = 0.5576505;
+    let configured = built_in + (6.0 * 15.0 + 18_500.0 * 18.75 + 260.0 * 75.0) / 1e6;
+    let label = "built-in prices of 2025-11-24 + configuration";
+    let cost_of = |list: &Value, prefix: &str| {
+        let session = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["trace_id"].as_str().unwrap().starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix} in {list}"));
+        assert_eq!(session["tokens"]["prices"], label, "{session}");
+        session["tokens"]["cost_usd"].as_f64().unwrap()
+    };
+
+    let list = json_of(&with_config(&["sessions", "--json"]));
+    assert!(close(cost_of(&list, "7a0c2d1e"), configured), "{list}");
+    assert!(
+        close(cost_of(&list, "019a7c3e"), 0.028351),
+        "gpt-5 keeps its price"
+    );
+    let compare = json_of(&with_config(&[
+        "session", "compare", "7a0c2d1e", "019a7c3e", "--json",
+    ]));
+    assert!(close(
+        compare["a"]["tokens"]["cost_usd"].as_f64().unwrap(),
+        configured
+    ));
+    assert!(close(
+        compare["cost_ratio"].as_f64().unwrap(),
+        0.028351 / configured
+    ));
+    // The break at the switch to Opus lost 15,300 × ($37.5 − $3) / 1e6 = $0.528.
+    let show = json_of(&with_config(&["session", "show", "7a0c2d1e", "--json"]));
+    assert!(close(
+        show["requests"][14]["cache_break"]["usd_lost"]
+            .as_f64()
+            .unwrap(),
+        15_300.0 * (37.5 - 3.0) / 1e6
+    ));
+    let insights = stdout(&with_config(&["insights", "--sessions"]));
+    assert!(
+        insights.contains(
+            "- breaks at model switches cost $0.528 (15,300 tokens re-written) over 1 session\n"
+        ),
+        "{insights}"
+    );
+    // Without the config file: the built-in prices.
+    let plain = json_of(&devtrace(dir.path(), &["sessions", "--json"]));
+    assert!(close(cost_of_built_in(&plain, "7a0c2d1e"), built_in));
+
+    // serve --config FILE: the same costs through REST.
+    let file_arg = file.to_str().unwrap();
+    let server = common::start_server_with(dir.path(), &["--config", file_arg], &[]);
+    let listed = get_json(&server, "/api/v1/sessions");
+    assert!(
+        close(cost_of(&listed["sessions"], "7a0c2d1e"), configured),
+        "{listed}"
+    );
+    let compared = get_json(&server, "/api/v1/sessions/7a0c2d1e/compare/019a7c3e");
+    assert!(close(
+        compared["a"]["tokens"]["cost_usd"].as_f64().unwrap(),
+        configured
+    ));
+    let overview = get_json(&server, "/api/v1/sessions/7a0c2d1e/overview");
+    assert!(close(
+        overview["session"]["tokens"]["cost_usd"].as_f64().unwrap(),
+        configured
+    ));
+    server.stop();
+}
+
+fn cost_of_built_in(list: &Value, prefix: &str) -> f64 {
+    let session = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["trace_id"].as_str().unwrap().starts_with(prefix))
+        .unwrap();
+    assert_eq!(session["tokens"]["prices"], "built-in prices of 2025-11-24");
+    session["tokens"]["cost_usd"].as_f64().unwrap()
+}
+
+#[test]
+fn a_configured_price_that_is_not_a_price_stops_the_session_commands_naming_it() {
+    let dir = imported();
+    let config = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(config.path().join("devtrace")).unwrap();
+    std::fs::write(
+        config.path().join("devtrace/config.toml"),
+        "[prices.\"claude-opus-4-1\"]\ninput = -1\noutput = 75\n",
+    )
+    .unwrap();
+    for args in [
+        &["sessions"][..],
+        &["session", "compare", "7a0c2d1e", "019a7c3e"],
+        &["insights", "--sessions"],
+    ] {
+        let out = std::process::Command::new(common::BIN)
+            .arg("--data")
+            .arg(dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", config.path())
+            .env_remove("DEVTRACE_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(stdout(&out), "", "{args:?}");
+        assert_eq!(
+            stderr(&out),
+            "error: the config file's price of \"claude-opus-4-1\" has input = -1: prices are dollars per million tokens, 0 or more\n",
+            "{args:?}"
+        );
+    }
+}

@@ -17,7 +17,8 @@
 //! returned as recorded and escaped by whoever shows it.
 
 use crate::scope::QueryError;
-use devtrace_analyze::detectors::session::run_all as session_detectors;
+use devtrace_analyze::detectors::session::run_all_with as session_detectors;
+use devtrace_analyze::pricing::{BUILT_IN_AS_OF, PriceTable};
 use devtrace_analyze::session::{Action, SessionView};
 use devtrace_analyze::{AnalyzedTrace, Finding};
 use devtrace_model::session::{SessionFacts, session_role};
@@ -240,20 +241,25 @@ pub struct SessionCost {
     pub priced_calls: usize,
     /// Calls whose model has no price in the table (left out of `usd`).
     pub unpriced_calls: usize,
-    /// The date of the price table (`devtrace_analyze::pricing::BUILT_IN_AS_OF`).
+    /// The date of the built-in price table (`devtrace_analyze::pricing::BUILT_IN_AS_OF`).
     pub prices_as_of: String,
+    /// The price table used: the built-in one, `+ configuration` when the config file's
+    /// `[prices]` changed it.
+    #[serde(default)]
+    pub prices: String,
 }
 
-/// The cost of the session's LLM calls at the built-in prices (per request, cache reads and
-/// writes priced apart: `devtrace_analyze::session_tokens`); `None` when no call is priced.
-fn session_cost(view: &SessionView) -> Option<SessionCost> {
-    use devtrace_analyze::pricing::{BUILT_IN_AS_OF, PriceTable};
-    let accounting = devtrace_analyze::session_tokens::account(view, &PriceTable::built_in());
+/// The cost of the session's LLM calls at the configured prices
+/// ([`crate::session_tokens::prices`]; per request, cache reads and writes priced apart:
+/// `devtrace_analyze::session_tokens`); `None` when no call is priced.
+fn session_cost(view: &SessionView, prices: &PriceTable) -> Option<SessionCost> {
+    let accounting = devtrace_analyze::session_tokens::account(view, prices);
     (accounting.priced > 0).then(|| SessionCost {
         usd: accounting.cost_usd,
         priced_calls: accounting.priced,
         unpriced_calls: accounting.unpriced,
         prices_as_of: BUILT_IN_AS_OF.to_owned(),
+        prices: prices.source.clone(),
     })
 }
 
@@ -270,8 +276,15 @@ pub fn session_progress(
         .ok_or_else(|| StoreError::TraceNotFound(trace_id.to_hex()))?;
     let trace = AnalyzedTrace::new(trace_id, stored.spans);
     let view = SessionView::new(&trace);
-    let findings = session_detectors(std::slice::from_ref(&view));
-    Ok(progress_of(&view, summary.facts, findings))
+    // The same settings (prices, cache lifetime) as every other face's session analysis.
+    let settings = crate::session_tokens::settings()?;
+    let findings = session_detectors(std::slice::from_ref(&view), &settings);
+    Ok(progress_of(
+        &view,
+        summary.facts,
+        findings,
+        &settings.prices,
+    ))
 }
 
 fn text(span: &devtrace_model::Span, key: &str) -> Option<String> {
@@ -324,6 +337,7 @@ pub fn progress_of(
     view: &SessionView,
     facts: SessionFacts,
     findings: Vec<Finding>,
+    prices: &PriceTable,
 ) -> SessionProgress {
     let trace = view.trace;
     let turn = view.turns.last().map(|&t| {
@@ -396,7 +410,7 @@ pub fn progress_of(
         .collect();
     fired.sort_by_key(|f| f.at_unix_nano);
     SessionProgress {
-        cost: session_cost(view),
+        cost: session_cost(view, prices),
         trace_id: trace.trace_id,
         facts,
         turn,
@@ -613,8 +627,9 @@ mod tests {
     fn a_retry_loop_fires_on_its_last_failing_command_and_a_call_without_result_is_running() {
         let trace = session();
         let view = SessionView::new(&trace);
-        let findings = session_detectors(std::slice::from_ref(&view));
-        let progress = progress_of(&view, SessionFacts::default(), findings);
+        let settings = Default::default();
+        let findings = session_detectors(std::slice::from_ref(&view), &settings);
+        let progress = progress_of(&view, SessionFacts::default(), findings, &settings.prices);
         let retry = progress
             .findings
             .iter()

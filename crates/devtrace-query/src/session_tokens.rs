@@ -44,11 +44,32 @@ pub fn parse_lifetime(text: &str) -> Result<u64, String> {
     Ok(nanos)
 }
 
-/// The session analysis settings every face uses: built-in prices, the cache lifetime from
-/// [`CACHE_LIFETIME_ENV`] (5 minutes when unset; an invalid value is an error naming it).
+/// The price table session costs use in this process; `None` until [`use_prices`] is called
+/// (then the built-in one).
+static PRICES: std::sync::RwLock<Option<PriceTable>> = std::sync::RwLock::new(None);
+
+/// Sets the price table every session cost of this process uses: the binary calls it once at
+/// start with the built-in table and the config file's `[prices]`, so the CLI, REST, MCP and
+/// `watch` price sessions alike, as the cache lifetime ([`CACHE_LIFETIME_ENV`]) is process-wide.
+pub fn use_prices(table: PriceTable) {
+    *PRICES.write().unwrap_or_else(|e| e.into_inner()) = Some(table);
+}
+
+/// The price table set by [`use_prices`], else the built-in one.
+pub fn prices() -> PriceTable {
+    PRICES
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_else(PriceTable::built_in)
+}
+
+/// The session analysis settings every face uses: the prices of [`prices`], the cache
+/// lifetime from [`CACHE_LIFETIME_ENV`] (5 minutes when unset; an invalid value is an error
+/// naming it).
 pub fn settings() -> Result<Settings, QueryError> {
     let mut settings = Settings {
-        prices: PriceTable::built_in(),
+        prices: prices(),
         ..Default::default()
     };
     if let Ok(text) = std::env::var(CACHE_LIFETIME_ENV)

@@ -124,6 +124,7 @@ impl Printer {
                     "tools_failed": progress.tools_failed,
                     "input_tokens": facts.input_tokens,
                     "output_tokens": facts.output_tokens,
+                    "cost": progress.cost,
                     "running": progress.running.as_ref().map(action_json),
                     "last": progress.last_action.as_ref().map(action_json),
                 }))
@@ -140,6 +141,13 @@ impl Printer {
                     facts.input_tokens,
                     facts.output_tokens
                 );
+                if let Some(cost) = &progress.cost {
+                    line.push_str(&format!(
+                        " cost {}{}",
+                        if cost.unpriced_calls > 0 { "≥" } else { "" },
+                        devtrace_analyze::pricing::format_dollars(cost.usd)
+                    ));
+                }
                 if let Some(running) = &progress.running {
                     line.push_str(&format!(
                         " running {} {}",

@@ -10,7 +10,7 @@
 // URL: /sessions/ID, ?entry=SPAN to open at an entry, ?finding=N to show finding N's evidence.
 
 import {get} from '../api.js';
-import {h, duration, time, note, plural, tokens, bytes, traceHref, sessionHref, debounce, escaped, escapedBlock} from '../dom.js';
+import {h, s as svg, duration, time, note, plural, tokens, bytes, count, dollars, traceHref, sessionHref, compareSessionsHref, debounce, escaped, escapedBlock} from '../dom.js';
 import {cost, lines} from './sessions.js';
 import {qaSection} from './session_qa.js';
 
@@ -22,7 +22,7 @@ const MARKS = {turn: '▶', agent: '◆', message: '»'};
 const FIRST_ENTRIES = 120;
 const BATCH = 100;
 
-export async function render(main, {params, query}) {
+export async function render(main, {params, query, navigate}) {
   const id = params[0];
   main.append(note('Loading the session…'));
   let overview;
@@ -33,15 +33,16 @@ export async function render(main, {params, query}) {
       h('p', {}, h('a', {href: '/sessions'}, 'Back to the sessions')));
     return;
   }
-  const view = new SessionView(overview);
+  const view = new SessionView(overview, navigate);
   main.replaceChildren(view.element);
   view.start(query);
   return () => view.stop();
 }
 
 class SessionView {
-  constructor(overview) {
+  constructor(overview, navigate) {
     this.o = overview;
+    this.navigate = navigate;
     this.s = overview.session;
     this.origin = overview.timeline.reduce((min, e) => Math.min(min, e.start_unix_nano), this.s.start_unix_nano);
     // Where each finding is shown: the entry of its last piece of evidence.
@@ -94,7 +95,9 @@ class SessionView {
           + (s.agent === 'claude-code' || s.agent === 'codex' ? `; importing its transcript (devtrace import ${s.agent}) fills them in.` : '.')) : null,
         h('p', {class: 'links'},
           h('a', {href: traceHref(s.trace_id)}, 'Open as a trace (waterfall)'), ' · ',
-          h('a', {href: `/api/v1/sessions/${s.trace_id}/overview`, target: '_blank', rel: 'noopener'}, 'JSON'))),
+          h('a', {href: `/api/v1/sessions/${s.trace_id}/overview`, target: '_blank', rel: 'noopener'}, 'JSON'), ' · ',
+          compareForm(s.trace_id, this.navigate))),
+      s.tokens?.requests ? tokensSection(s.tokens, o.requests) : null,
       r ? this.recordedSection() : null,
       o.linked_runs.length ? this.runsSection() : null,
       o.findings.length ? this.findingsSection() : null,
@@ -398,6 +401,100 @@ class SessionView {
   }
 }
 
+/** The token kinds, as the CLI and the comparison name them. */
+export const TOKEN_KINDS = [
+  ['uncached_input', 'Uncached input'],
+  ['cache_write', 'Cache write'],
+  ['cache_read', 'Cache read'],
+  ['output', 'Output'],
+];
+
+/** "$0.558 at the built-in prices of 2025-11-24", with the requests left unpriced. */
+export function costText(totals) {
+  if (totals.cost_usd == null) return 'unknown (no model with a price)';
+  const unpriced = totals.unpriced_requests ? ` (${plural(totals.unpriced_requests, 'request')} of unknown models not priced)` : '';
+  return `${dollars(totals.cost_usd)}${unpriced} at the ${totals.prices}`;
+}
+
+/** Where the session's tokens went (`session show`'s token lines and `--requests`): the
+ * kinds and the estimated cost, bars of each main-chain request's context size and cache
+ * share (a break marked), and the per-request table, folded. */
+function tokensSection(totals, requests) {
+  const main = requests.filter((r) => !r.sidechain);
+  const breaks = requests.filter((r) => r.cache_break);
+  return h('section', {class: 'session-tokens', 'aria-label': 'Tokens and cost'},
+    h('h2', {}, 'Tokens and cost'),
+    h('dl', {class: 'facts token-kinds'},
+      fact('Requests', count(totals.requests)),
+      ...TOKEN_KINDS.map(([key, label]) => fact(label, count(totals[key]))),
+      fact('Estimated cost', costText(totals))),
+    main.length > 1 ? h('div', {class: 'token-bars'},
+      bars('Context per request', main.map((r) => r.context), {
+        text: (r) => `request ${r.index}: ${count(r.context)} tokens of context`, rows: main, peak: `max ${tokens(Math.max(...main.map((r) => r.context)))}`}),
+      bars('Cache share', main.map((r) => r.cache_share), {max: 1,
+        text: (r) => `request ${r.index}: ${Math.round(r.cache_share * 100)} % read from the cache`, rows: main,
+        peak: `min ${Math.round(Math.min(...main.map((r) => r.cache_share)) * 100)} %`})) : null,
+    breaks.length ? h('ul', {class: 'cache-breaks'}, breaks.map((r) => h('li', {},
+      h('span', {class: 'badge warn'}, 'cache break'), ` request ${r.index}: ${escaped(r.cache_break.description)}: `,
+      `${count(r.cache_break.tokens_rewritten)} tokens re-written`,
+      r.cache_break.usd_lost != null ? `, ${dollars(r.cache_break.usd_lost)} lost` : ''))) : null,
+    lazyDetails(`Requests (${requests.length})`, () => requestTable(requests)));
+}
+
+/** One bar per request, scaled to `max` (the largest value when not given); a request that
+ * broke the cache is marked. Each bar says its numbers when pointed at. */
+function bars(label, values, {max, text, rows, peak}) {
+  const width = Math.max(120, Math.min(720, values.length * 12)), height = 36;
+  const top = max ?? Math.max(...values, 1);
+  const step = width / values.length;
+  const chart = svg('svg', {class: 'bars', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `${label}, ${peak}`},
+    ...values.map((v, i) => {
+      const barHeight = Math.max(1, (v / top) * (height - 2));
+      const rect = svg('rect', {x: (i * step + 1).toFixed(1), y: (height - barHeight).toFixed(1), width: Math.max(1, step - 2).toFixed(1),
+        height: barHeight.toFixed(1), class: rows[i].cache_break ? 'break' : rows[i].after_compaction ? 'compacted' : ''});
+      rect.append(svg('title', {}, text(rows[i])));
+      return rect;
+    }));
+  return h('figure', {class: 'token-bar'}, h('figcaption', {}, `${label} `, h('span', {class: 'muted'}, `(${peak})`)), chart);
+}
+
+/** The per-request table (`session show --requests`). */
+function requestTable(requests) {
+  const columns = ['#', 'Conversation', 'Model', 'Uncached', 'Cache write', 'Cache read', 'Output', 'Cache share', 'Cost', 'Tools', 'Note'];
+  return h('table', {class: 'list requests'},
+    h('thead', {}, h('tr', {}, columns.map((c, i) => h('th', {class: i >= 3 && i < 10 ? 'num' : ''}, c)))),
+    h('tbody', {}, requests.map((r) => h('tr', {class: r.cache_break ? 'cache-break' : ''},
+      h('td', {class: 'num'}, String(r.index)),
+      h('td', {}, r.sidechain ? 'sub-agent' : 'main'),
+      h('td', {class: 'mono'}, r.model ? escaped(r.model) : '–'),
+      h('td', {class: 'num'}, count(r.uncached_input)),
+      h('td', {class: 'num'}, count(r.cache_write)),
+      h('td', {class: 'num'}, count(r.cache_read)),
+      h('td', {class: 'num'}, count(r.output)),
+      h('td', {class: 'num'}, `${Math.round(r.cache_share * 100)} %`),
+      h('td', {class: 'num'}, r.cost_usd == null ? '–' : dollars(r.cost_usd)),
+      h('td', {class: 'num'}, String(r.tool_calls)),
+      h('td', {}, r.cache_break ? `cache break ${escaped(r.cache_break.description)}: ${count(r.cache_break.tokens_rewritten)} tokens re-written`
+        + (r.cache_break.usd_lost != null ? `, ${dollars(r.cache_break.usd_lost)} lost` : '')
+        : r.after_compaction ? 'after a compaction (cache written again, expected)' : '')))));
+}
+
+/** "Compare with…": another session of the listing, opened side by side with this one. */
+function compareForm(traceId, navigate) {
+  const select = h('select', {name: 'other', 'aria-label': 'Session to compare with'}, h('option', {value: ''}, 'Compare with…'));
+  const form = h('form', {class: 'compare-with'}, select, h('button', {type: 'submit'}, 'Compare'));
+  get('sessions', {limit: 50}).then(({sessions}) => {
+    select.append(...sessions.filter((o) => o.trace_id !== traceId).map((o) =>
+      h('option', {value: o.trace_id}, `${o.trace_id.slice(0, 8)} ${escaped(o.agent)} · ${escaped(o.title || '(untitled)')}`)));
+  }).catch(() => { form.hidden = true; });
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (!select.value) return;
+    navigate(compareSessionsHref(traceId, select.value));
+  });
+  return form;
+}
+
 function fact(label, value) {
   return h('div', {class: 'fact'}, h('dt', {}, label), h('dd', {}, value));
 }
@@ -407,7 +504,8 @@ function failed(e) {
 }
 
 /** "m:ss" from the session's start, "h:mm:ss" past an hour. */
-function clock(nanos) {
+/** An offset from the session's start: "4:05", "1:02:03". */
+export function clock(nanos) {
   const total = Math.max(0, Math.floor(nanos / 1e9));
   const pad = (n) => String(n).padStart(2, '0');
   const h_ = Math.floor(total / 3600), m = Math.floor(total % 3600 / 60), s = total % 60;

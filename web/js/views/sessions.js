@@ -5,7 +5,7 @@
 // URL, so every listing is a link.
 
 import {get} from '../api.js';
-import {h, duration, time, ago, note, plural, tokens, sessionHref, escaped} from '../dom.js';
+import {h, duration, time, ago, note, plural, tokens, dollars, sessionHref, compareSessionsHref, escaped} from '../dom.js';
 import {moveInRows} from './traces.js';
 
 const SINCE = [['', 'any time'], ['24h', 'last 24 h'], ['7d', 'last 7 days'], ['30d', 'last 30 days'], ['365d', 'last year']];
@@ -23,8 +23,29 @@ export async function render(main, {query, navigate}) {
   const head = h('thead');
   const table = h('table', {class: 'list sessions', hidden: true}, head, body);
   const daily = h('section', {class: 'usage-days', hidden: true});
-  main.append(h('h1', {}, 'Sessions'), form, status, daily, table);
-  const columns = (metrics) => ['Started', 'Agent', 'Project', 'Title', 'Duration', 'Turns', 'Tool calls', 'Tokens',
+  // Two sessions chosen (in the order they were ticked) open side by side.
+  const chosen = [];
+  const compareButton = h('button', {type: 'button', disabled: true}, 'Compare the two chosen');
+  const compareHint = h('span', {class: 'muted small'}, 'Tick two sessions to compare them.');
+  const compareBar = h('p', {class: 'compare-bar', hidden: true}, compareButton, ' ', compareHint);
+  compareButton.addEventListener('click', () => { if (chosen.length === 2) navigate(compareSessionsHref(chosen[0], chosen[1])); });
+  body.addEventListener('change', (event) => {
+    const box = event.target.closest('input[name="compare"]');
+    if (!box) return;
+    const at = chosen.indexOf(box.value);
+    if (box.checked && at < 0) chosen.push(box.value);
+    if (!box.checked && at >= 0) chosen.splice(at, 1);
+    // A third tick replaces the earliest.
+    while (chosen.length > 2) {
+      const dropped = chosen.shift();
+      const other = body.querySelector(`input[name="compare"][value="${dropped}"]`);
+      if (other) other.checked = false;
+    }
+    compareButton.disabled = chosen.length !== 2;
+    compareHint.textContent = chosen.length === 2 ? `A ${chosen[0].slice(0, 8)}, B ${chosen[1].slice(0, 8)}` : 'Tick two sessions to compare them.';
+  });
+  main.append(h('h1', {}, 'Sessions'), form, status, daily, compareBar, table);
+  const columns = (metrics) => ['Compare', 'Started', 'Agent', 'Project', 'Title', 'Duration', 'Turns', 'Tool calls', 'Tokens', 'Est. cost',
     ...(metrics ? ['Cost', 'Lines'] : []), 'Errors', 'Findings', 'Session'];
 
   let shown = new Set();
@@ -39,6 +60,7 @@ export async function render(main, {query, navigate}) {
     }
     status.className = 'note muted';
     table.hidden = sessions.length === 0;
+    compareBar.hidden = sessions.length < 2;
     if (!sessions.length) {
       status.textContent = filters.agent || filters.repo || filters.since
         ? 'No sessions match these filters.'
@@ -50,11 +72,11 @@ export async function render(main, {query, navigate}) {
     agents.replaceChildren(...[...new Set(sessions.map((s) => s.agent))].map((a) => h('option', {value: a})));
     // The agents' metrics: per-session columns, and the days they cover.
     const metrics = sessions.some((s) => s.usage);
-    head.replaceChildren(h('tr', {}, columns(metrics).map((t, i) => h('th', {class: i >= 4 && i < columns(metrics).length - 1 ? 'num' : ''}, t))));
+    head.replaceChildren(h('tr', {}, columns(metrics).map((t, i) => h('th', {class: i >= 5 && i < columns(metrics).length - 1 ? 'num' : ''}, t))));
     await showDaily(daily, filters, metrics);
     const focused = document.activeElement?.closest('tr')?.dataset.id;
     body.replaceChildren(...sessions.map((s) => {
-      const row = sessionRow(s, metrics);
+      const row = sessionRow(s, metrics, chosen.includes(s.trace_id));
       if (live && !shown.has(s.trace_id)) row.classList.add('new');
       return row;
     }));
@@ -123,10 +145,13 @@ async function showDaily(section, filters, metrics) {
   section.hidden = false;
 }
 
-function sessionRow(s, metrics) {
+function sessionRow(s, metrics, chosen) {
   const total = s.input_tokens + s.output_tokens;
   const usage = s.usage || {};
+  const estimate = s.tokens?.cost_usd;
   return h('tr', {dataset: {id: s.trace_id}, class: s.errors > 0 ? 'has-error' : ''},
+    h('td', {}, h('input', {type: 'checkbox', name: 'compare', value: s.trace_id, checked: chosen,
+      'aria-label': `compare session ${s.trace_id.slice(0, 8)}`})),
     h('td', {title: time(s.start_unix_nano)}, h('time', {}, ago(s.start_unix_nano))),
     h('td', {}, h('a', {href: `/sessions?agent=${encodeURIComponent(s.agent)}`, class: 'badge'}, escaped(s.agent))),
     h('td', {class: 'project', title: escaped(s.project)}, h('a', {href: `/sessions?repo=${encodeURIComponent(s.project)}`}, escaped(shortPath(s.project)))),
@@ -137,6 +162,7 @@ function sessionRow(s, metrics) {
       h('td', {class: 'num'}, s.tool_calls.toLocaleString(), s.subagents ? h('span', {class: 'muted small', title: `${plural(s.subagents, 'sub-agent')}`}, ` +${s.subagents} agents`) : null),
       h('td', {class: 'num', title: `${s.input_tokens.toLocaleString()} in (${s.cache_read_tokens.toLocaleString()} from cache), ${s.output_tokens.toLocaleString()} out`}, tokens(total)),
     ]),
+    h('td', {class: 'num', title: s.tokens ? `at the ${s.tokens.prices}` : null}, estimate == null ? '–' : dollars(estimate)),
     metrics ? h('td', {class: 'num', title: 'as the agent reported it'}, usage.cost_usd === undefined ? '–' : cost(usage.cost_usd)) : null,
     metrics ? h('td', {class: 'num', title: 'lines added/removed, as the agent reported them'}, lines(usage) || '–') : null,
     h('td', {class: 'num'}, s.errors > 0 ? h('span', {class: 'badge error'}, s.errors) : '0'),

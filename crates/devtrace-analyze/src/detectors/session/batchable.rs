@@ -15,7 +15,7 @@
 //! - a run is at least `min_run` (3) requests.
 
 use super::evidence;
-use crate::finding::{Finding, FindingKind, Impact, thousands};
+use crate::finding::{Finding, FindingKind, Impact, MAX_EVIDENCE, thousands};
 use crate::fingerprint::fingerprint;
 use crate::pricing::{PriceTable, TokenUse, format_dollars};
 use crate::session::{Action, ActionKind, SessionView};
@@ -406,64 +406,100 @@ fn measure(accounting: &Accounting, prices: &PriceTable, requests: Vec<usize>) -
     }
 }
 
-/// One finding per run.
+/// One finding per session holding runs: each run (the first [`MAX_EVIDENCE`]) listed as an
+/// evidence item (its calls) and
+/// in the numbers (`run_N_first_request`, 1-based as in `session show --requests`,
+/// `run_N_requests`, `run_N_round_trips`, `run_N_context_tokens`), the totals summed.
 pub fn detect(
     view: &SessionView,
     accounting: &Accounting,
     runs: &[Run],
     prices: &PriceTable,
 ) -> Vec<Finding> {
-    runs.iter()
-        .map(|run| {
-            let actions: Vec<&Action> = run
-                .requests
-                .iter()
-                .map(|r| &view.actions[accounting.requests[*r].tools[0]])
-                .collect();
-            let mut tools: Vec<String> = actions
-                .iter()
-                .map(|a| devtrace_model::recorded::name(&a.tool))
-                .collect();
-            tools.dedup();
-            let model = accounting.requests[run.requests[0]].model.clone();
-            let mut impact = Impact::tokens(run.context_tokens, model);
-            impact.affected_runs = 1;
-            if let Some(usd) = run.usd {
-                impact.cost_per_run_usd = Some(usd);
-                impact.prices = Some(prices.source.clone());
+    if runs.is_empty() {
+        return Vec::new();
+    }
+    let calls_of = |run: &Run| -> Vec<&Action> {
+        run.requests
+            .iter()
+            .map(|r| &view.actions[accounting.requests[*r].tools[0]])
+            .collect()
+    };
+    let mut tools: Vec<String> = Vec::new();
+    for run in runs {
+        for action in calls_of(run) {
+            let tool = devtrace_model::recorded::name(&action.tool);
+            if !tools.contains(&tool) {
+                tools.push(tool);
             }
-            let money = run
-                .usd
-                .map(|usd| format!(" ({})", format_dollars(usd)))
-                .unwrap_or_default();
-            Finding {
-                kind: FindingKind::BatchableCalls,
-                operation: Some("batchable tool calls".into()),
-                title: format!(
-                    "{} requests in a row each made one independent read-only call ({}): one request with parallel calls would have saved {} round-{} and {} context tokens re-read{money}",
-                    run.requests.len(),
-                    tools.join(", "),
-                    run.round_trips,
-                    if run.round_trips == 1 { "trip" } else { "trips" },
-                    thousands(run.context_tokens),
-                ),
-                recommendation: "Make independent reads in one request, as parallel tool calls: each extra round-trip re-sends the whole context.".into(),
-                fingerprint: fingerprint(&["batchable_calls", &tools.join(",")]),
-                saving_nanos: run.nanos,
-                occurrences: 1,
-                numbers: [
-                    ("requests".to_owned(), run.requests.len() as f64),
-                    ("round_trips".to_owned(), run.round_trips as f64),
-                    ("context_tokens".to_owned(), run.context_tokens as f64),
-                    ("usd".to_owned(), run.usd.unwrap_or(0.0)),
-                ]
-                .into_iter()
-                .collect(),
-                evidence: evidence(view, actions.iter().map(|a| a.span_id)),
-                impact,
-            }
-        })
-        .collect()
+        }
+    }
+    let requests: usize = runs.iter().map(|r| r.requests.len()).sum();
+    let round_trips: usize = runs.iter().map(|r| r.round_trips).sum();
+    let context_tokens: u64 = runs.iter().map(|r| r.context_tokens).sum();
+    let nanos: u64 = runs.iter().map(|r| r.nanos).sum();
+    let usd: Option<f64> = runs.iter().map(|r| r.usd).sum();
+    let model = accounting.requests[runs[0].requests[0]].model.clone();
+    let mut impact = Impact::tokens(context_tokens, model);
+    impact.affected_runs = 1;
+    if let Some(usd) = usd {
+        impact.cost_per_run_usd = Some(usd);
+        impact.prices = Some(prices.source.clone());
+    }
+    let money = usd
+        .map(|usd| format!(" ({})", format_dollars(usd)))
+        .unwrap_or_default();
+    let saved = format!(
+        "{round_trips} round-{} and {} context tokens re-read{money}",
+        if round_trips == 1 { "trip" } else { "trips" },
+        thousands(context_tokens),
+    );
+    let title = match runs {
+        [run] => format!(
+            "{} requests in a row each made one independent read-only call ({}): one request with parallel calls would have saved {saved}",
+            run.requests.len(),
+            tools.join(", "),
+        ),
+        _ => format!(
+            "{} runs of requests in a row each made one independent read-only call ({}; {requests} requests): one request per run with parallel calls would have saved {saved}",
+            runs.len(),
+            tools.join(", "),
+        ),
+    };
+    let mut numbers: std::collections::BTreeMap<String, f64> = [
+        ("runs".to_owned(), runs.len() as f64),
+        ("requests".to_owned(), requests as f64),
+        ("round_trips".to_owned(), round_trips as f64),
+        ("context_tokens".to_owned(), context_tokens as f64),
+        ("usd".to_owned(), usd.unwrap_or(0.0)),
+    ]
+    .into_iter()
+    .collect();
+    let mut evidence_items = Vec::new();
+    for (n, run) in runs.iter().take(MAX_EVIDENCE).enumerate() {
+        let n = n + 1;
+        for (name, value) in [
+            ("first_request", run.requests[0] as f64 + 1.0),
+            ("requests", run.requests.len() as f64),
+            ("round_trips", run.round_trips as f64),
+            ("context_tokens", run.context_tokens as f64),
+        ] {
+            numbers.insert(format!("run_{n}_{name}"), value);
+        }
+        evidence_items.extend(evidence(view, calls_of(run).iter().map(|a| a.span_id)));
+    }
+    vec![Finding {
+        kind: FindingKind::BatchableCalls,
+        operation: Some("batchable tool calls".into()),
+        title,
+        recommendation: "Make independent reads in one request, as parallel tool calls: each extra round-trip re-sends the whole context.".into(),
+        fingerprint: fingerprint(&["batchable_calls", &tools.join(",")]),
+        saving_nanos: nanos,
+        occurrences: 1,
+        numbers,
+        evidence: evidence_items,
+        impact,
+    }]
 }
 
 #[cfg(test)]
@@ -523,6 +559,58 @@ mod tests {
             findings[0].title,
             "3 requests in a row each made one independent read-only call (\"Read\", \"Bash\"): one request with parallel calls would have saved 2 round-trips and 20,410 context tokens re-read ($0.0075)"
         );
+    }
+
+    #[test]
+    fn a_session_with_several_runs_has_one_finding_listing_each() {
+        let mut s = Session::new(7);
+        s.request(MODEL, T, vec![read_of("/repo/src/a1.rs", "one")])
+            .request(MODEL, T, vec![read_of("/repo/src/b1.rs", "two")])
+            .request(MODEL, T, vec![read_of("/repo/src/c1.rs", "three")])
+            .request(MODEL, T, vec![edit("/repo/src/c1.rs", "h1", "h2")])
+            .request(MODEL, T, vec![search("fn main", "no matches")])
+            .request(MODEL, T, vec![read_of("/repo/src/d1.rs", "four")])
+            .request(MODEL, T, vec![read_of("/repo/src/e1.rs", "five")])
+            .request(MODEL, T, vec![read_of("/repo/src/f1.rs", "six")]);
+        let (runs, findings) = found(&mut s);
+        assert_eq!(runs.len(), 2, "{runs:?}");
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let f = &findings[0];
+        // 5 saved requests, each re-reading 10,205 tokens.
+        let usd = 5.0 * (10_000.0 * 0.30 + 200.0 * 3.75 + 5.0 * 3.0) / 1e6;
+        assert_eq!(
+            f.title,
+            "2 runs of requests in a row each made one independent read-only call (\"Read\", \"Grep\"; 7 requests): one request per run with parallel calls would have saved 5 round-trips and 51,025 context tokens re-read ($0.019)"
+        );
+        let number = |name: &str| f.numbers[name];
+        assert_eq!(number("runs"), 2.0);
+        assert_eq!(number("requests"), 7.0);
+        assert_eq!(number("round_trips"), 5.0);
+        assert_eq!(number("context_tokens"), 51_025.0);
+        assert!((number("usd") - usd).abs() < 1e-12);
+        assert_eq!(
+            [
+                number("run_1_first_request"),
+                number("run_1_requests"),
+                number("run_1_round_trips"),
+                number("run_1_context_tokens"),
+            ],
+            [1.0, 3.0, 2.0, 20_410.0]
+        );
+        assert_eq!(
+            [
+                number("run_2_first_request"),
+                number("run_2_requests"),
+                number("run_2_round_trips"),
+                number("run_2_context_tokens"),
+            ],
+            [5.0, 4.0, 3.0, 30_615.0]
+        );
+        assert_eq!(f.evidence.len(), 2, "one evidence item per run");
+        assert_eq!(f.evidence[0].span_ids.len(), 3);
+        assert_eq!(f.evidence[1].span_ids.len(), 4);
+        assert_eq!(f.impact.tokens_per_run, 51_025);
+        assert!((f.impact.cost_per_run_usd.unwrap() - usd).abs() < 1e-12);
     }
 
     #[test]
