@@ -168,7 +168,7 @@ START (UTC)          OPERATION       SERVICE    DURATION  SPANS  ERRORS  TRACE I
         stderr(&bad_attr)
     );
     let bad = devtrace(dir.path(), &["ls", "--since", "lately"]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(
         stderr(&bad).contains("--since") && stderr(&bad).contains("30m"),
         "{}",
@@ -209,7 +209,7 @@ fn unknown_ambiguous_and_malformed_ids_explain_themselves() {
     assert_eq!(unknown.status.code(), Some(1));
     assert_eq!(stderr(&unknown), "error: no trace matches \"ffff\"\n");
     let malformed = devtrace(dir.path(), &["show", "not-an-id"]);
-    assert_eq!(malformed.status.code(), Some(1));
+    assert_eq!(malformed.status.code(), Some(2));
     assert!(
         stderr(&malformed).contains("32 hexadecimal characters"),
         "{}",
