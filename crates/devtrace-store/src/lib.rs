@@ -238,6 +238,10 @@ pub enum StoreError {
     InvalidTraceId(String),
     #[error("no devtrace store at {}: start `devtrace serve` or import data first", escape(.0))]
     Missing(String),
+    /// The data directory of the embedded store cannot be used (a file, no permission, a
+    /// read-only or full file system): the message names it and says what to do.
+    #[error("{0}")]
+    DataDirectory(String),
     #[error(
         "the store at {path} has schema version {found}, newer than this devtrace knows ({known}); upgrade devtrace"
     )]
