@@ -284,3 +284,25 @@ fn export_then_import_elsewhere_round_trips_every_field() {
         json!((T0 + 40_000_000).to_string())
     );
 }
+
+#[test]
+fn counts_of_one_are_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/otlp/trace.json"
+    );
+    let import = devtrace(dir.path(), &["import", fixture]);
+    assert_eq!(
+        stderr(&import),
+        format!(
+            "{fixture}: 1 span, 0 log records\nimported 1 span and 0 log records from 1 of 1 file\n"
+        )
+    );
+    let show = devtrace(dir.path(), &["show", "0af7"]);
+    let first_line = stdout(&show).lines().next().unwrap_or_default().to_owned();
+    assert_eq!(
+        first_line,
+        "GET /orders/{id}  orders  250.0 ms  1 span  no errors"
+    );
+}

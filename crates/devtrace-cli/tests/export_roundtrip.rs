@@ -164,7 +164,7 @@ fn a_file_neither_json_nor_protobuf_is_refused_and_stores_nothing() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output).replace(file.to_str().unwrap(), "FILE"),
-        "error: FILE: neither OTLP/JSON (which starts with `{`) nor OTLP protobuf (invalid protobuf: not an OTLP export request with spans, log records or metrics): give a file `devtrace export --format otlp-json` or `--format otlp-proto` wrote, or an OpenTelemetry file exporter's output (nothing from this file was stored)\nimported 0 spans and 0 log records from 0 of 1 files\n"
+        "error: FILE: neither OTLP/JSON (which starts with `{`) nor OTLP protobuf (invalid protobuf: not an OTLP export request with spans, log records or metrics): give a file `devtrace export --format otlp-json` or `--format otlp-proto` wrote, or an OpenTelemetry file exporter's output (nothing from this file was stored)\nimported 0 spans and 0 log records from 0 of 1 file\n"
     );
     let listed = devtrace(&data, &["ls", "--json"]);
     assert_eq!(common::stdout(&listed), "[]\n", "{}", stderr(&listed));

@@ -178,5 +178,11 @@ mod tests {
         assert_eq!(format_duration(12), "12 ns");
         assert_eq!(format_duration(3_100_000), "3.1 ms");
         assert_eq!(format_duration(15_600_000_000), "15.60 s");
+        assert_eq!(format_duration(570_000_000_000), "9.5 min");
+        assert_eq!(format_duration(3_599_000_000_000), "1 h 0 min");
+        assert_eq!(format_duration(7_500_000_000_000), "2 h 5 min");
+        // A session left open for days: 6307.1 min.
+        assert_eq!(format_duration(378_426_000_000_000), "4 d 9 h");
+        assert_eq!(format_duration(86_399_000_000_000), "1 d 0 h");
     }
 }

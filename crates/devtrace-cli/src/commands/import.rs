@@ -21,6 +21,7 @@ use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::sessions::{native, trace_v1};
 use devtrace_ingest::{Limits, proto};
 use devtrace_model::{SpanBatch, SpanId, TraceId};
+use devtrace_query::text::counted;
 use devtrace_server::ingest::{prepare_log_batch, prepare_metric_batch, redact_metrics};
 use devtrace_store::{Store, WriteBatch, document_digest, prepare_session, prepare_spans};
 use std::collections::HashSet;
@@ -77,10 +78,10 @@ pub fn run(
                     )
                 } else {
                     let mut line = format!(
-                        "{}: {} spans, {} log records",
+                        "{}: {}, {}",
                         crate::output::path(path),
-                        file.spans,
-                        file.logs
+                        counted(file.spans, "span", "spans"),
+                        counted(file.logs, "log record", "log records")
                     );
                     if file.metric_points > 0 {
                         line.push_str(&format!(", {} metric data points", file.metric_points));
@@ -130,11 +131,11 @@ pub fn run(
             String::new()
         };
         eprintln_safe!(
-            "imported {} spans and {} log records{points} from {} of {} files",
-            totals.spans,
-            totals.logs,
+            "imported {} and {}{points} from {} of {}",
+            counted(totals.spans, "span", "spans"),
+            counted(totals.logs, "log record", "log records"),
             totals.files,
-            args.files.len()
+            counted(args.files.len() as u64, "file", "files")
         );
     }
     Ok(if totals.failed_files > 0 {
