@@ -266,7 +266,7 @@ test('sessions list → the orchestrator session: turns, tool calls, diffs, outp
   assert.deepEqual((await row(FE5E)).slice(2), ['claude-code', '/path/to/Demo', '/orchestrator create TODO app by Next.js',
     '9.5 min', '2', '167 +5 agents', '3.8M', '$2.39', '23', '5', 'fe5e1c67']);
   assert.deepEqual((await row('5c0375b457a54f26b12dd022ee4e51b7')).slice(2, 12), ['claude-code', '/path/to/Demo',
-    '/orchestrator @CLAUDE.md を最新の状態にアップデートしてください', '6307.1 min', '1', '21 +4 agents', '375k', '$0.332', '3', '0']);
+    '/orchestrator @CLAUDE.md を最新の状態にアップデートしてください', '4 d 9 h', '1', '21 +4 agents', '375k', '$0.332', '3', '0']);
   assert.deepEqual((await row('1af7fc5e845544149ccd011d40f70b2a')).slice(2, 12), ['claude-code', '/path/to/Demo', '/init',
     '32.97 s', '1', '12', '116k', '$0.093', '1', '0']);
   assert.equal(await page.locator(`table.sessions tbody tr[data-id="${FE5E}"]`).getAttribute('class'), 'has-error');

@@ -63,10 +63,17 @@ export function s(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** "1.23 s", "45.6 ms", "789 µs", "12 ns", "2.5 min" — as the CLI prints them. */
+/** "1.23 s", "45.6 ms", "789 µs", "12 ns", "2.5 min", "2 h 5 min", "4 d 9 h" — as the CLI
+ * prints them (devtrace_analyze::finding::human_duration). */
 export function duration(ns) {
   ns = Number(ns);
   if (!Number.isFinite(ns)) return '–';
+  const minutes = Math.floor((ns + 30e9) / 60e9);
+  if (minutes >= 24 * 60) {
+    const hours = Math.floor((ns + 1800e9) / 3600e9);
+    return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+  }
+  if (minutes >= 60) return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
   if (ns >= 60e9) return `${(ns / 60e9).toFixed(1)} min`;
   if (ns >= 1e9) return `${(ns / 1e9).toFixed(2)} s`;
   if (ns >= 1e6) return `${(ns / 1e6).toFixed(1)} ms`;

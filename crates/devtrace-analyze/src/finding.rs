@@ -214,10 +214,19 @@ impl Finding {
     }
 }
 
-/// A duration for titles: "1.23 s", "45.6 ms", "789 µs", "12 ns", "2.5 min".
+/// A duration for titles: "1.23 s", "45.6 ms", "789 µs", "12 ns", "2.5 min"; from an hour on
+/// in whole units, "2 h 5 min", "4 d 9 h" (not "6307.1 min").
 pub fn human_duration(nanos: u64) -> String {
+    const MINUTE: u64 = 60_000_000_000;
+    const HOUR: u64 = 60 * MINUTE;
     let n = nanos as f64;
-    if nanos >= 60_000_000_000 {
+    let minutes = nanos.saturating_add(MINUTE / 2) / MINUTE;
+    if minutes >= 24 * 60 {
+        let hours = nanos.saturating_add(HOUR / 2) / HOUR;
+        format!("{} d {} h", hours / 24, hours % 24)
+    } else if minutes >= 60 {
+        format!("{} h {} min", minutes / 60, minutes % 60)
+    } else if nanos >= MINUTE {
         format!("{:.1} min", n / 60e9)
     } else if nanos >= 1_000_000_000 {
         format!("{:.2} s", n / 1e9)

@@ -1,6 +1,7 @@
 //! The command-line grammar. `--help` text is written here, for people.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use devtrace_query::timefmt::When;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -19,7 +20,7 @@ OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (HTTP) or http://127.0.0.1:431
 or run a program under tracing with `devtrace run -- <command>`; then list traces with \
 `devtrace ls`, draw one with `devtrace show <id>`, and ask why it is slow with `devtrace perf`. \
 Sessions: `devtrace import claude-code`, then `devtrace sessions`.",
-    after_help = "Exit codes: 0 success, 1 error (message on stderr), 2 usage error."
+    after_help = "Exit codes: 0 success, 1 a runtime failure (message on stderr), 2 a usage error; `run` exits with its command's code (docs/cli.md)."
 )]
 pub struct Cli {
     /// Data directory holding the store [default: the user's data directory, e.g. ~/.local/share/devtrace]
@@ -170,11 +171,12 @@ pub enum TokenCommand {
             long = "scope",
             value_name = "SCOPE",
             required = true,
-            value_delimiter = ','
+            value_delimiter = ',',
+            value_parser = scope_arg
         )]
-        scopes: Vec<String>,
+        scopes: Vec<devtrace_server::auth::Scope>,
         /// A name saying who or what uses it (shown in `token list`)
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", value_parser = token_name_arg)]
         name: String,
         /// Expire after this long (e.g. 90d, 12h) [default: never]
         #[arg(long, value_name = "DURATION", value_parser = devtrace_query::timefmt::parse_duration_arg)]
@@ -222,8 +224,8 @@ pub enum ProjectCommand {
     Set {
         name: String,
         /// Keep this long (e.g. 30d), or `none` to keep everything
-        #[arg(long, value_name = "DURATION|none")]
-        retention: String,
+        #[arg(long, value_name = "DURATION|none", value_parser = Retention::parse)]
+        retention: Retention,
     },
 }
 
@@ -239,14 +241,14 @@ for new data."
 )]
 pub struct DeleteArgs {
     /// One trace, by id or unique prefix
-    #[arg(long, value_name = "ID", conflicts_with_all = ["session", "before"], required_unless_present_any = ["session", "before"])]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["session", "before"], required_unless_present_any = ["session", "before"], value_parser = trace_id_arg)]
     pub trace: Option<String>,
     /// One development session, by trace id (prefix) or session id
     #[arg(long, value_name = "ID", conflicts_with = "before")]
     pub session: Option<String>,
     /// Every trace that started before this time: RFC 3339 (2026-10-01T00:00:00Z) or an age (30d)
-    #[arg(long, value_name = "TIME")]
-    pub before: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = When::parse)]
+    pub before: Option<When>,
     /// Compact the store afterwards so the space goes back to the file system
     #[arg(long)]
     pub vacuum: bool,
@@ -467,8 +469,8 @@ pub struct SessionsArgs {
     #[arg(long, value_name = "DIR")]
     pub repo: Option<String>,
     /// Only sessions started within this long (30m, 2h, 7d) or since a time
-    #[arg(long, value_name = "WHEN")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "WHEN", value_parser = When::parse)]
+    pub since: Option<When>,
     /// How many sessions to list (at most 200)
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
@@ -632,8 +634,8 @@ pub struct RunsArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct ScopeArgs {
     /// Only traces started within this long (30m, 2h, 7d) or since a time (2026-11-21T09:00:00Z)
-    #[arg(long, value_name = "WHEN")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "WHEN", value_parser = When::parse)]
+    pub since: Option<When>,
     /// How many recent traces (or runs of the operation) to analyse
     #[arg(long, value_name = "N")]
     pub last: Option<usize>,
@@ -656,7 +658,7 @@ pub struct PerfArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
     /// Break down this one trace (id or unique prefix) instead
-    #[arg(long, value_name = "ID", conflicts_with_all = ["operation", "service"])]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["operation", "service"], value_parser = trace_id_arg)]
     pub trace: Option<String>,
     /// Print JSON instead of text
     #[arg(long)]
@@ -697,7 +699,7 @@ pub struct LocksArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
     /// Only this trace (id or unique prefix)
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = trace_id_arg)]
     pub trace: Option<String>,
     /// Print JSON instead of text
     #[arg(long)]
@@ -710,8 +712,10 @@ pub struct LocksArgs {
 )]
 pub struct CompareArgs {
     /// Trace A (before): id or unique prefix
+    #[arg(value_parser = trace_id_arg)]
     pub a: Option<String>,
     /// Trace B (after): id or unique prefix
+    #[arg(value_parser = trace_id_arg)]
     pub b: Option<String>,
     /// Compare runs of this operation (with --last or --before/--after)
     #[arg(long)]
@@ -720,11 +724,11 @@ pub struct CompareArgs {
     #[arg(long, value_name = "N")]
     pub last: Option<usize>,
     /// A = runs that started before this time (30m = 30 minutes ago, or an RFC 3339 time)
-    #[arg(long, value_name = "WHEN")]
-    pub before: Option<String>,
+    #[arg(long, value_name = "WHEN", value_parser = When::parse)]
+    pub before: Option<When>,
     /// B = runs that started at or after this time
-    #[arg(long, value_name = "WHEN")]
-    pub after: Option<String>,
+    #[arg(long, value_name = "WHEN", value_parser = When::parse)]
+    pub after: Option<When>,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -941,11 +945,11 @@ pub struct LsArgs {
     #[arg(long)]
     pub label: Option<String>,
     /// Only traces started within this long (e.g. 30m, 2h, 7d) or since a time (2026-11-21T09:00:00Z)
-    #[arg(long, value_name = "WHEN")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "WHEN", value_parser = When::parse)]
+    pub since: Option<When>,
     /// Only traces started before this long ago (e.g. 1h) or before a time
-    #[arg(long, value_name = "WHEN")]
-    pub until: Option<String>,
+    #[arg(long, value_name = "WHEN", value_parser = When::parse)]
+    pub until: Option<When>,
     /// How many traces to list
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
@@ -960,6 +964,7 @@ pub struct LsArgs {
 )]
 pub struct ShowArgs {
     /// Trace id, or a unique prefix of one (as `devtrace ls` prints)
+    #[arg(value_parser = trace_id_arg)]
     pub trace: String,
     /// Also print every span's attributes and events
     #[arg(long)]
@@ -1271,8 +1276,8 @@ to test, an infrastructure failure: not the session's fault)."
     /// Jobs by state and the most recent ones
     Status {
         /// Only jobs in this state (repeatable): queued, running, done, failed, cancelled
-        #[arg(long, value_name = "STATE")]
-        state: Vec<String>,
+        #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = qa_state_arg)]
+        state: Vec<devtrace_store::qa::QaJobState>,
         /// How many jobs to list
         #[arg(long, default_value_t = 20, value_name = "N")]
         limit: usize,
@@ -1362,4 +1367,60 @@ mod tests {
         // conflicting names panic here rather than when a user runs that command.
         <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
+}
+
+/// clap value parser for a trace id argument: 1 to 32 hexadecimal digits (a unique prefix is
+/// resolved when the command runs), so a mistyped id is a usage error.
+fn trace_id_arg(text: &str) -> Result<String, String> {
+    devtrace_store::check_trace_id_prefix(text)
+        .map(str::to_owned)
+        .map_err(|e| e.to_string())
+}
+
+/// clap value parser for `token create --scope`.
+fn scope_arg(text: &str) -> Result<devtrace_server::auth::Scope, String> {
+    devtrace_server::auth::Scope::parse(text).ok_or_else(|| {
+        format!(
+            "unknown scope {}: use ingest, read, qa or admin",
+            devtrace_model::recorded::quote(text)
+        )
+    })
+}
+
+/// clap value parser for `token create --name`: trimmed, not empty.
+fn token_name_arg(text: &str) -> Result<String, String> {
+    match text.trim() {
+        "" => Err("the name must not be empty: say who or what uses the token".into()),
+        name => Ok(name.to_owned()),
+    }
+}
+
+/// `project set --retention`: how long a project keeps its data; `None` keeps everything.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention(pub Option<u64>);
+
+impl Retention {
+    /// A duration above zero (30d), or `none`/`never`/`forever`.
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "none" | "never" | "forever" => Ok(Self(None)),
+            text => match devtrace_query::timefmt::parse_duration(text)? {
+                0 => Err(
+                    "a retention of 0 would delete everything as it arrives; give a duration such as 30d, or none"
+                        .into(),
+                ),
+                nanos => Ok(Self(Some(nanos))),
+            },
+        }
+    }
+}
+
+/// clap value parser for `qa status --state`.
+fn qa_state_arg(text: &str) -> Result<devtrace_store::qa::QaJobState, String> {
+    devtrace_store::qa::QaJobState::parse(text.trim()).ok_or_else(|| {
+        format!(
+            "{}: use queued, running, done, failed or cancelled",
+            devtrace_model::recorded::quote(text)
+        )
+    })
 }

@@ -1,8 +1,9 @@
 //! The `devtrace` binary: command-line parsing and dispatch.
 //!
 //! Each command lives in its own module under `commands/` and only formats what the store and
-//! the analysis crates return. Exit codes: 0 success, 1 error (the message is on stderr),
-//! 2 usage error. Data goes to stdout, everything else to stderr.
+//! the analysis crates return. Exit codes (docs/cli.md): 0 success, 1 a runtime failure (the
+//! message is on stderr), 2 a usage error (clap's, or a command's [`usage::UsageError`]); `run`
+//! passes its command's code through. Data goes to stdout, everything else to stderr.
 
 // Everything goes out through `output` (its safety net escapes what a command forgot to).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -13,25 +14,33 @@ mod config;
 mod output;
 mod progress;
 mod remote;
+mod usage;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // Before any SQLite connection: the SQL tool's per-query heap cap needs its allocator.
     devtrace_store::sql::memory::install();
-    let cli = match cli::Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(error) => {
-            let code = output::print_clap(error);
-            return ExitCode::from(u8::try_from(code).unwrap_or(2));
-        }
+    let clap_exit = |error: clap::Error| {
+        let code = output::print_clap(error);
+        ExitCode::from(u8::try_from(code).unwrap_or(2))
+    };
+    let parsed = cli::Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((cli::Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => return clap_exit(error),
     };
     match commands::run(cli) {
         Ok(code) => code,
-        Err(error) => {
-            output::print_error(&error);
-            ExitCode::from(1)
-        }
+        Err(error) => match error.downcast_ref::<usage::UsageError>() {
+            Some(usage) => clap_exit(usage::clap_error(usage, &usage::subcommand_path(&matches))),
+            None => {
+                output::print_error(&error);
+                ExitCode::from(1)
+            }
+        },
     }
 }

@@ -62,7 +62,7 @@ impl RemoteStore {
         } else if let Some(rest) = trimmed.strip_prefix("http://") {
             (false, rest)
         } else {
-            anyhow::bail!(
+            crate::usage::usage!(
                 "--server {url:?} is not a URL: write http://HOST:PORT or https://HOST:PORT (the server's API port, 4319 by default)"
             );
         };
@@ -72,8 +72,9 @@ impl RemoteStore {
                 host.trim_start_matches('[')
                     .trim_end_matches(']')
                     .to_owned(),
-                port.parse()
-                    .map_err(|_| anyhow::anyhow!("--server {url:?}: {port:?} is not a port"))?,
+                port.parse().map_err(|_| {
+                    crate::usage::UsageError(format!("--server {url:?}: {port:?} is not a port"))
+                })?,
             ),
             _ => (authority.to_owned(), if https { 443 } else { 80 }),
         };

@@ -109,10 +109,10 @@ fn agent_setup_prints_each_agents_settings_and_what_each_opt_in_reveals() {
         dir.path(),
         &["agent-setup", "codex", "--print", "--endpoint", "4318"],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out),
-        "error: --endpoint \"4318\" is not an http:// or https:// URL: give devtrace's OTLP/HTTP address, e.g. http://127.0.0.1:4318\n"
+        "error: --endpoint \"4318\" is not an http:// or https:// URL: give devtrace's OTLP/HTTP address, e.g. http://127.0.0.1:4318\n\nUsage: devtrace agent-setup [OPTIONS] <AGENT>\n\nFor more information, try '--help'.\n"
     );
 }
 

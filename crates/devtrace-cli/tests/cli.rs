@@ -168,7 +168,7 @@ START (UTC)          OPERATION       SERVICE    DURATION  SPANS  ERRORS  TRACE I
         stderr(&bad_attr)
     );
     let bad = devtrace(dir.path(), &["ls", "--since", "lately"]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(
         stderr(&bad).contains("--since") && stderr(&bad).contains("30m"),
         "{}",
@@ -209,7 +209,7 @@ fn unknown_ambiguous_and_malformed_ids_explain_themselves() {
     assert_eq!(unknown.status.code(), Some(1));
     assert_eq!(stderr(&unknown), "error: no trace matches \"ffff\"\n");
     let malformed = devtrace(dir.path(), &["show", "not-an-id"]);
-    assert_eq!(malformed.status.code(), Some(1));
+    assert_eq!(malformed.status.code(), Some(2));
     assert!(
         stderr(&malformed).contains("32 hexadecimal characters"),
         "{}",
@@ -282,5 +282,27 @@ fn export_then_import_elsewhere_round_trips_every_field() {
     assert_eq!(
         charge["startTimeUnixNano"],
         json!((T0 + 40_000_000).to_string())
+    );
+}
+
+#[test]
+fn counts_of_one_are_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/otlp/trace.json"
+    );
+    let import = devtrace(dir.path(), &["import", fixture]);
+    assert_eq!(
+        stderr(&import),
+        format!(
+            "{fixture}: 1 span, 0 log records\nimported 1 span and 0 log records from 1 of 1 file\n"
+        )
+    );
+    let show = devtrace(dir.path(), &["show", "0af7"]);
+    let first_line = stdout(&show).lines().next().unwrap_or_default().to_owned();
+    assert_eq!(
+        first_line,
+        "GET /orders/{id}  orders  250.0 ms  1 span  no errors"
     );
 }

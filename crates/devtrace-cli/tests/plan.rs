@@ -41,9 +41,9 @@ fn mistakes_are_named_with_the_fix() {
     assert_eq!(
         devtrace(data, &["plan"]),
         (
-            1,
+            2,
             String::new(),
-            "error: devtrace plan needs an operation (a span name), e.g. `devtrace plan app.jobs.process`; `devtrace plan list` shows the stored plans\n".into()
+            "error: devtrace plan needs an operation (a span name), e.g. `devtrace plan app.jobs.process`; `devtrace plan list` shows the stored plans\n\nUsage: devtrace plan [OPTIONS] [OPERATION]\n       devtrace plan <COMMAND>\n\nFor more information, try '--help'.\n".into()
         )
     );
     let expected = format!(
@@ -70,7 +70,11 @@ fn mistakes_are_named_with_the_fix() {
     assert_eq!((code, stderr), (1, expected));
     assert!(!marker.exists(), "the command did not run");
     assert_eq!(
-        devtrace(data, &["plan", "x", "--threshold-ms=-1"]).2,
-        "error: --threshold-ms -1: give a number of milliseconds ≥ 0\n"
+        devtrace(data, &["plan", "x", "--threshold-ms=-1"]),
+        (
+            2,
+            String::new(),
+            "error: --threshold-ms -1: give a number of milliseconds ≥ 0\n\nUsage: devtrace plan [OPTIONS] [OPERATION]\n       devtrace plan <COMMAND>\n\nFor more information, try '--help'.\n".to_owned()
+        )
     );
 }

@@ -205,30 +205,36 @@ fn exit_codes_cancel_retry_and_errors_name_what_is_wrong() {
     let output = devtrace(&s.data, &["qa", "cancel", "1"]);
     assert_eq!(stdout(&output), "QA job 1 had already ended (done)\n");
 
-    for (args, message) in [
+    // Runtime failures exit 1, usage errors 2 (docs/cli.md).
+    for (args, code, message) in [
         (
             &["qa", "run", "ffffffff"][..],
+            1,
             "error: no trace matches \"ffffffff\"",
         ),
         (
             &["qa", "cancel", "99"][..],
+            1,
             "error: no QA job 99: `devtrace qa status` lists them",
         ),
         (
             &["qa", "status", "--state", "sleeping"][..],
-            "error: --state \"sleeping\": use queued, running, done, failed or cancelled",
+            2,
+            "error: invalid value 'sleeping' for '--state <STATE>': \"sleeping\": use queued, running, done, failed or cancelled",
         ),
         (
             &["qa", "run", A, "--memory", "10"][..],
+            2,
             "error: --memory: 10 MiB is too little: at least 64",
         ),
         (
             &["qa", "cancel", "a0000000"][..],
+            1,
             "error: session a000000000004000800000000000000a has no queued or running QA job",
         ),
     ] {
         let output = devtrace(&s.data, args);
-        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(output.status.code(), Some(code), "{args:?}");
         assert!(
             stderr(&output).starts_with(message),
             "{args:?}: {}",

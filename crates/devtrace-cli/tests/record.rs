@@ -652,7 +652,7 @@ fn errors_name_the_problem_and_the_fix() {
         "error: not recording: start with `devtrace record start --task \"…\"`\n"
     );
     let bare = project.devtrace(&["record"]);
-    assert_eq!(bare.status.code(), Some(1));
+    assert_eq!(bare.status.code(), Some(2));
     assert!(stderr(&bare).contains("`devtrace record start --task \"…\"`"));
     assert_eq!(
         String::from_utf8(project.ok(&["record", "status"]).stdout).unwrap(),

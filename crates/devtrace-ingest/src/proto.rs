@@ -31,6 +31,56 @@ pub fn decode_metrics_request(body: &[u8]) -> Result<ExportMetricsServiceRequest
     ExportMetricsServiceRequest::decode(body).map_err(|e| DecodeError::Protobuf(e.to_string()))
 }
 
+/// An OTLP protobuf export request of any signal, as a file holds one
+/// (`devtrace export --format otlp-proto`, a collector's file exporter writing protobuf).
+#[derive(Debug)]
+pub enum AnyRequest {
+    Traces(Vec<trace::ResourceSpans>),
+    Logs(Vec<logs::ResourceLogs>),
+    Metrics(Vec<metrics::ResourceMetrics>),
+}
+
+/// Decodes a protobuf export request whose signal is not known. The three requests share field
+/// number 1, so the bytes are tried as each in turn and taken as the first whose content fits:
+/// spans with 16-byte trace ids and 8-byte span ids, then log records (a span or a metric read
+/// as a log record fails on a wire type), then metrics.
+pub fn decode_any_request(body: &[u8]) -> Result<AnyRequest, DecodeError> {
+    if let Ok(request) = ExportTraceServiceRequest::decode(body) {
+        let mut spans = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .peekable();
+        if spans.peek().is_some()
+            && spans.all(|span| span.trace_id.len() == 16 && span.span_id.len() == 8)
+        {
+            return Ok(AnyRequest::Traces(request.resource_spans));
+        }
+    }
+    if let Ok(request) = ExportLogsServiceRequest::decode(body)
+        && request
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .any(|s| !s.log_records.is_empty())
+    {
+        return Ok(AnyRequest::Logs(request.resource_logs));
+    }
+    if let Ok(request) = ExportMetricsServiceRequest::decode(body)
+        && request
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .any(|s| !s.metrics.is_empty())
+    {
+        return Ok(AnyRequest::Metrics(request.resource_metrics));
+    }
+    Err(DecodeError::Protobuf(
+        "not an OTLP export request with spans, log records or metrics".into(),
+    ))
+}
+
 /// Counts rejected items per reason, remembering where each reason first occurred.
 #[derive(Default)]
 struct Rejections {
@@ -811,6 +861,52 @@ mod tests {
             }],
             ..Default::default()
         }]
+    }
+
+    #[test]
+    fn a_request_of_unknown_signal_is_recognised_by_its_content() {
+        let traces = ExportTraceServiceRequest {
+            resource_spans: request(vec![span(vec![1; 16], vec![1; 8])]),
+        }
+        .encode_to_vec();
+        assert!(matches!(decode_any_request(&traces), Ok(AnyRequest::Traces(r)) if r.len() == 1));
+        let logs = ExportLogsServiceRequest {
+            resource_logs: vec![logs::ResourceLogs {
+                scope_logs: vec![logs::ScopeLogs {
+                    log_records: vec![logs::LogRecord {
+                        time_unix_nano: 7,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec();
+        assert!(matches!(decode_any_request(&logs), Ok(AnyRequest::Logs(_))));
+        let metrics = ExportMetricsServiceRequest {
+            resource_metrics: vec![metrics::ResourceMetrics {
+                scope_metrics: vec![metrics::ScopeMetrics {
+                    metrics: vec![metrics::Metric {
+                        name: "queue.depth".into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec();
+        assert!(matches!(
+            decode_any_request(&metrics),
+            Ok(AnyRequest::Metrics(_))
+        ));
+        assert_eq!(
+            decode_any_request(b"not protobuf at all").unwrap_err(),
+            DecodeError::Protobuf(
+                "not an OTLP export request with spans, log records or metrics".into()
+            )
+        );
     }
 
     #[test]

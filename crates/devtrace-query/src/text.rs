@@ -112,6 +112,12 @@ pub const COMPARE_ROWS_SHOWN: usize = 15;
 /// Cuts `text` to `width` characters, marking the cut with an ellipsis. Recorded text is
 /// escaped before it is cut (`truncate(&options.data(name), width)`, or [`cell`]), so the width
 /// counts what is shown.
+/// "1 span", "3 spans": a count with its noun in the right number.
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub fn truncate(text: &str, width: usize) -> String {
     truncate_shown(text, width)
 }

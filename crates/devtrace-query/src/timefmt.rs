@@ -48,15 +48,69 @@ pub fn parse_duration_arg(text: &str) -> Result<u64, String> {
 
 /// Parses `--since`: a duration back from now ("2h"), or an RFC 3339 UTC time.
 pub fn parse_since(text: &str, now_nanos: u64) -> Result<u64, String> {
-    if let Ok(ago) = parse_duration(text) {
-        return Ok(now_nanos.saturating_sub(ago));
+    When::parse(text).map(|when| when.unix_nanos(now_nanos))
+}
+
+/// A point in time as a command line gives it (`--since 2h`, `--before 2026-10-01T00:00:00Z`):
+/// checked when the arguments are parsed, so a mistake is a usage error before anything runs,
+/// and resolved against the clock only when the command needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct When {
+    text: String,
+    moment: Moment,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Moment {
+    /// This many nanoseconds before now.
+    Ago(u64),
+    /// Nanoseconds since the Unix epoch.
+    At(u64),
+}
+
+impl When {
+    /// A duration back from now ("30m", "2h", "7d") or an RFC 3339 time; also the clap value
+    /// parser of every such flag.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let moment = match parse_duration(text) {
+            Ok(ago) => Moment::Ago(ago),
+            Err(_) => Moment::At(parse_rfc3339(text).ok_or_else(|| {
+                format!(
+                    "{} is neither a duration (30m, 2h, 7d) nor a time like 2026-11-21T09:00:00Z",
+                    quote(text)
+                )
+            })?),
+        };
+        Ok(Self {
+            text: text.to_owned(),
+            moment,
+        })
     }
-    parse_rfc3339(text).ok_or_else(|| {
-        format!(
-            "{} is neither a duration (30m, 2h, 7d) nor a time like 2026-11-21T09:00:00Z",
-            quote(text)
-        )
-    })
+
+    /// Nanoseconds since the Unix epoch, an age counted back from `now_nanos`.
+    pub fn unix_nanos(&self, now_nanos: u64) -> u64 {
+        match self.moment {
+            Moment::Ago(ago) => now_nanos.saturating_sub(ago),
+            Moment::At(at) => at,
+        }
+    }
+
+    /// The text as given ("2h"), for headings and JSON that echo the request.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for When {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl serde::Serialize for When {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
 }
 
 pub fn now_nanos() -> u64 {
@@ -113,6 +167,10 @@ mod tests {
         );
         assert_eq!(parse_since("1h", 7_200_000_000_000), Ok(3_600_000_000_000));
         assert!(parse_since("yesterday", 0).is_err());
+        let when = When::parse("2026-11-21T13:45:02Z").unwrap();
+        assert_eq!(when.unix_nanos(0), when.unix_nanos(u64::MAX));
+        assert_eq!(When::parse("2h").unwrap().unix_nanos(7_200_000_000_000), 0);
+        assert_eq!(When::parse("2h").unwrap().as_str(), "2h");
     }
 
     #[test]
@@ -120,5 +178,11 @@ mod tests {
         assert_eq!(format_duration(12), "12 ns");
         assert_eq!(format_duration(3_100_000), "3.1 ms");
         assert_eq!(format_duration(15_600_000_000), "15.60 s");
+        assert_eq!(format_duration(570_000_000_000), "9.5 min");
+        assert_eq!(format_duration(3_599_000_000_000), "1 h 0 min");
+        assert_eq!(format_duration(7_500_000_000_000), "2 h 5 min");
+        // A session left open for days: 6307.1 min.
+        assert_eq!(format_duration(378_426_000_000_000), "4 d 9 h");
+        assert_eq!(format_duration(86_399_000_000_000), "1 d 0 h");
     }
 }

@@ -140,6 +140,8 @@ pub struct Bound {
     api: tokio::net::TcpListener,
     config: ServerConfig,
     qa: Option<devtrace_qa::worker::QaHandle>,
+    /// Whether the API listener serves REST, MCP and the web UI ([`Bound::receivers_only`]).
+    serve_api: bool,
 }
 
 pub async fn bind(config: ServerConfig) -> Result<Bound, ServerError> {
@@ -161,10 +163,18 @@ pub async fn bind(config: ServerConfig) -> Result<Bound, ServerError> {
         api: listen("the API", config.api_listen).await?,
         config,
         qa: None,
+        serve_api: true,
     })
 }
 
 impl Bound {
+    /// Serves only the OTLP receivers: no REST, MCP or web UI is built and the API listener
+    /// answers nothing (`devtrace run`'s receivers live for one command and need none of them).
+    pub fn receivers_only(mut self) -> Self {
+        self.serve_api = false;
+        self
+    }
+
     /// Serves QA requests with these workers and defaults (`serve --qa-workers`, `--qa`).
     pub fn with_qa(mut self, qa: devtrace_qa::worker::QaHandle) -> Self {
         self.qa = Some(qa);
@@ -254,39 +264,44 @@ impl Bound {
             ),
             None => spawn_axum(self.http, http_router, stopped()),
         };
-        let allowed_hosts = hosts_for(addresses.api);
-        let sink = self
-            .config
-            .self_trace
-            .then(|| Arc::new(writer.clone()) as Arc<dyn devtrace_mcp::selftrace::SpanSink>);
-        let mcp = mcp_http::McpHttp::new(Arc::clone(&store), sink, api_addr);
-        let api_router = api::router(
-            api::ApiState {
-                store,
-                writer,
-                rate,
-                mcp: mcp.clone(),
-                traces: rest::TraceCache::default(),
-                stopping: stop_rx_api,
-                redactor: Arc::clone(&self.config.redactor),
-                auth,
-                feed,
-                secure_cookies: tls.is_some(),
-                principal: None,
-                qa: self.qa.clone(),
-            },
-            allowed_hosts,
-        );
-        let api = match &tls {
-            Some((config, _)) => spawn_axum(
-                tls::TlsListener::new(self.api, Arc::clone(config)),
-                api_router,
-                stopped(),
-            ),
-            None => spawn_axum(self.api, api_router, stopped()),
-        };
+        let api = self.serve_api.then(|| {
+            let allowed_hosts = hosts_for(addresses.api);
+            let sink = self
+                .config
+                .self_trace
+                .then(|| Arc::new(writer.clone()) as Arc<dyn devtrace_mcp::selftrace::SpanSink>);
+            let mcp = mcp_http::McpHttp::new(Arc::clone(&store), sink, api_addr);
+            let api_router = api::router(
+                api::ApiState {
+                    store,
+                    writer,
+                    rate,
+                    mcp: mcp.clone(),
+                    traces: rest::TraceCache::default(),
+                    stopping: stop_rx_api,
+                    redactor: Arc::clone(&self.config.redactor),
+                    auth,
+                    feed,
+                    secure_cookies: tls.is_some(),
+                    principal: None,
+                    qa: self.qa.clone(),
+                },
+                allowed_hosts,
+            );
+            let api = match &tls {
+                Some((config, _)) => spawn_axum(
+                    tls::TlsListener::new(self.api, Arc::clone(config)),
+                    api_router,
+                    stopped(),
+                ),
+                None => spawn_axum(self.api, api_router, stopped()),
+            };
+            (mcp, api)
+        });
         shutdown.await;
-        mcp.shutdown();
+        if let Some((mcp, _)) = &api {
+            mcp.shutdown();
+        }
         let _ = stop_tx.send(true);
         let join = |what: &'static str, r: Result<Result<(), String>, tokio::task::JoinError>| {
             r.map_err(|e| e.to_string())
@@ -301,7 +316,9 @@ impl Bound {
             "OTLP/HTTP",
             http.await.map(|r| r.map_err(|e| e.to_string())),
         )?;
-        join("API", api.await.map(|r| r.map_err(|e| e.to_string())))?;
+        if let Some((_, api)) = api {
+            join("API", api.await.map(|r| r.map_err(|e| e.to_string())))?;
+        }
         Ok(())
     }
 }

@@ -238,6 +238,10 @@ pub enum StoreError {
     InvalidTraceId(String),
     #[error("no devtrace store at {}: start `devtrace serve` or import data first", escape(.0))]
     Missing(String),
+    /// The data directory of the embedded store cannot be used (a file, no permission, a
+    /// read-only or full file system): the message names it and says what to do.
+    #[error("{0}")]
+    DataDirectory(String),
     #[error(
         "the store at {path} has schema version {found}, newer than this devtrace knows ({known}); upgrade devtrace"
     )]
@@ -347,13 +351,19 @@ pub trait Store: Send + Sync {
 /// How many candidates an ambiguous id lists.
 const ID_CANDIDATES: usize = 5;
 
-fn resolve_trace_id<S: Store + ?Sized>(store: &S, text: &str) -> Result<TraceId> {
+/// `text` trimmed, if it can be a trace id or a prefix of one (1 to 32 hexadecimal digits);
+/// the command line checks ids with it before anything runs.
+pub fn check_trace_id_prefix(text: &str) -> Result<&str> {
     let text = text.trim();
     let valid = !text.is_empty() && text.len() <= 32 && text.bytes().all(|b| b.is_ascii_hexdigit());
     if !valid {
         return Err(StoreError::InvalidTraceId(text.to_owned()));
     }
-    let text = text.to_ascii_lowercase();
+    Ok(text)
+}
+
+fn resolve_trace_id<S: Store + ?Sized>(store: &S, text: &str) -> Result<TraceId> {
+    let text = check_trace_id_prefix(text)?.to_ascii_lowercase();
     // `prefix` padded to 32 digits with `fill`.
     let padded = |prefix: &str, fill: char| -> TraceId {
         let mut full = prefix.to_owned();

@@ -445,9 +445,9 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
 
 fn open_existing(path: &Path) -> Result<Connection> {
     if !path.is_file() {
-        return Err(StoreError::Missing(
-            path.parent().unwrap_or(path).display().to_string(),
-        ));
+        let dir = path.parent().unwrap_or(path);
+        return Err(data_dir_problem(dir, Access::Read)
+            .unwrap_or_else(|| StoreError::Missing(dir.display().to_string())));
     }
     crate::sql::memory::install();
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -478,15 +478,21 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 impl SqliteWriter {
     /// Opens (creating if needed) the store in `data_dir` and migrates it.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
-            context: format!("creating the data directory {}", data_dir.display()),
-            source,
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|error| data_dir_error(data_dir, &error, Access::Create))?;
         let path = database_path(data_dir);
         crate::sql::memory::install();
-        let mut conn = Connection::open(&path)?;
-        configure(&conn, 64 * 1024)?;
-        migrate(&mut conn, &path)?;
+        let opened = Connection::open(&path)
+            .map_err(StoreError::from)
+            .and_then(|mut conn| {
+                configure(&conn, 64 * 1024)?;
+                migrate(&mut conn, &path)?;
+                Ok(conn)
+            });
+        // SQLite says "unable to open database file" (error code 14) or "readonly database":
+        // the directory itself says why.
+        let conn =
+            opened.map_err(|error| data_dir_problem(data_dir, Access::Write).unwrap_or(error))?;
         Ok(Self {
             conn,
             index: IndexCache::default(),
@@ -621,6 +627,79 @@ impl StoreWriter for SqliteWriter {
         self.conn.execute_batch("VACUUM")?;
         self.checkpoint()
     }
+}
+
+/// What a command needs to do in a data directory.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Read an existing store.
+    Read,
+    /// Create the directory (and its parents).
+    Create,
+    /// Create and write files in it.
+    Write,
+}
+
+/// Why the data directory `dir` cannot be used as `access` needs, naming it and saying what to
+/// do; `None` when nothing is wrong with the directory (a missing one included: the caller
+/// says so its own way).
+fn data_dir_problem(dir: &Path, access: Access) -> Option<StoreError> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => {
+            return Some(data_dir_error(
+                dir,
+                &std::io::Error::from(std::io::ErrorKind::NotADirectory),
+                access,
+            ));
+        }
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => return Some(data_dir_error(dir, &error, Access::Read)),
+    }
+    if let Err(error) = std::fs::read_dir(dir) {
+        return Some(data_dir_error(dir, &error, Access::Read));
+    }
+    if access == Access::Write {
+        let probe = dir.join(format!(".devtrace-write-check-{}", std::process::id()));
+        // A page's worth of bytes, synced: creating an empty file works on a full disk.
+        let written = std::fs::File::create_new(&probe).and_then(|mut file| {
+            use std::io::Write;
+            file.write_all(&[0; 4096])?;
+            file.sync_all()
+        });
+        let _ = std::fs::remove_file(&probe);
+        if let Err(error) = written {
+            return Some(data_dir_error(dir, &error, Access::Write));
+        }
+    }
+    None
+}
+
+/// `error` met doing `access` in the data directory `dir`, as a message naming the directory
+/// and saying what to do.
+fn data_dir_error(dir: &Path, error: &std::io::Error, access: Access) -> StoreError {
+    use std::io::ErrorKind;
+    let dir = escape(&dir.display().to_string());
+    let another = "or choose another directory with --data";
+    let message = match (error.kind(), access) {
+        (ErrorKind::NotADirectory | ErrorKind::AlreadyExists, _) => format!(
+            "the data directory {dir} is a file, or has a file in its path: move the file away, {another}"
+        ),
+        (ErrorKind::PermissionDenied, Access::Read) => format!(
+            "cannot read the data directory {dir}: permission denied; give your user access to it (chmod u+rwx {dir}), {another}"
+        ),
+        (ErrorKind::PermissionDenied, _) => format!(
+            "cannot write in the data directory {dir}: permission denied; give your user write access to it (chmod u+rwx {dir}), {another}"
+        ),
+        (ErrorKind::ReadOnlyFilesystem, _) => format!(
+            "cannot write in the data directory {dir}: its file system is read-only; remount it read-write, {another}"
+        ),
+        (ErrorKind::StorageFull | ErrorKind::QuotaExceeded, _) => format!(
+            "cannot write in the data directory {dir}: the disk holding it is full; free space there, {another}"
+        ),
+        _ => format!("cannot use the data directory {dir}: {error}; {another}"),
+    };
+    StoreError::DataDirectory(message)
 }
 
 /// Names the store file and says what to do when a write fails for a reason on the disk

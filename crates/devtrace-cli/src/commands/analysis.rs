@@ -2,10 +2,10 @@
 //! [`devtrace_query::Scope`]; the loading itself lives in `devtrace-query`.
 
 use crate::cli::ScopeArgs;
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_query::Scope;
-use devtrace_query::timefmt::{now_nanos, parse_since};
+use devtrace_query::timefmt::now_nanos;
 use devtrace_query::window::Window;
 use devtrace_store::{Store, TraceSummary};
 
@@ -13,12 +13,8 @@ pub use devtrace_query::scope::{DEFAULT_LAST, MAX_TRACES};
 pub use devtrace_query::text::finding_text;
 
 /// `--since` as nanoseconds since the epoch.
-pub fn since(scope: &ScopeArgs) -> Result<Option<u64>> {
-    scope
-        .since
-        .as_deref()
-        .map(|text| parse_since(text, now_nanos()).map_err(|e| anyhow!("--since: {e}")))
-        .transpose()
+pub fn since(scope: &ScopeArgs) -> Option<u64> {
+    scope.since.as_ref().map(|w| w.unix_nanos(now_nanos()))
 }
 
 /// `--since`/`--last` as a scope, with the default window (`devtrace_query::window`) when
@@ -30,7 +26,7 @@ pub fn scope_or_default_window(
 ) -> Result<(Scope, Option<Window>)> {
     let scope = Scope {
         last: args.last,
-        since_unix_nano: since(args)?,
+        since_unix_nano: since(args),
     };
     let filter = operation.map(devtrace_model::OperationFilter::named);
     Ok(devtrace_query::window::with_default(
@@ -68,7 +64,7 @@ pub fn recent(
 ) -> Result<Vec<AnalyzedTrace>> {
     let scope = Scope {
         last: scope.last,
-        since_unix_nano: since(scope)?,
+        since_unix_nano: since(scope),
     };
     let operation = operation.map(devtrace_model::OperationFilter::named);
     Ok(devtrace_query::scope::recent(

@@ -2,20 +2,23 @@
 
 use crate::cli::CompareArgs;
 use crate::output::{print_json, print_stdout};
-use anyhow::{Result, anyhow, bail};
+use crate::usage::usage;
+use anyhow::Result;
 use devtrace_query::comparison::{Selection, compare_selection};
 use devtrace_query::links;
-use devtrace_query::timefmt::{now_nanos, parse_since};
+use devtrace_query::timefmt::now_nanos;
 use devtrace_store::Store;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+/// The selection is checked before `open_store` is called: a usage mistake opens nothing.
 pub fn run(
-    store: &dyn Store,
+    open_store: impl FnOnce() -> Result<Arc<dyn Store>>,
     args: &CompareArgs,
     data: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
     let selection = selection(args)?;
-    let compared = compare_selection(store, &selection)?;
+    let compared = compare_selection(&*open_store()?, &selection)?;
     if args.json {
         print_json(&serde_json::json!({"what": compared.what, "comparison": compared.comparison}))?;
     } else {
@@ -48,27 +51,26 @@ fn selection(args: &CompareArgs) -> Result<Selection> {
         });
     }
     if args.a.is_some() {
-        bail!("give two trace ids (A and B), or --operation with --last N or --before/--after");
+        usage!("give two trace ids (A and B), or --operation with --last N or --before/--after");
     }
     let Some(operation) = args.operation.clone() else {
-        bail!(
+        usage!(
             "say what to compare: two trace ids, or --operation NAME with --last N or --before/--after"
         );
     };
-    let when =
-        |text: &str, flag: &str| parse_since(text, now_nanos()).map_err(|e| anyhow!("{flag}: {e}"));
+    let now = now_nanos();
     match (args.last, &args.before, &args.after) {
         (Some(n), None, None) => {
             if n < 2 {
-                bail!("--last needs at least 2 runs (one per side)");
+                usage!("--last needs at least 2 runs (one per side)");
             }
             Ok(Selection::Last { operation, last: n })
         }
         (None, before, after) if before.is_some() || after.is_some() => Ok(Selection::Window {
             operation,
-            before: before.as_deref().map(|t| when(t, "--before")).transpose()?,
-            after: after.as_deref().map(|t| when(t, "--after")).transpose()?,
+            before: before.as_ref().map(|w| w.unix_nanos(now)),
+            after: after.as_ref().map(|w| w.unix_nanos(now)),
         }),
-        _ => bail!("with --operation, give either --last N or --before/--after (not both)"),
+        _ => usage!("with --operation, give either --last N or --before/--after (not both)"),
     }
 }

@@ -4,8 +4,8 @@
 use crate::cli::DeleteArgs;
 use crate::config::StoreChoice;
 use crate::output::print_json;
-use anyhow::{Context, Result, bail};
-use devtrace_query::timefmt::{format_timestamp, now_nanos, parse_since};
+use anyhow::{Context, Result};
+use devtrace_query::timefmt::{format_timestamp, now_nanos};
 use devtrace_store::retention::{Deleted, delete_before};
 use devtrace_store::{StoreError, WriteBatch};
 use std::process::ExitCode;
@@ -18,7 +18,7 @@ pub fn run(choice: &StoreChoice, args: &DeleteArgs) -> Result<ExitCode> {
     let (mut writer, store) = choice.open_writer()?;
     let what;
     let deleted = if let Some(before) = &args.before {
-        let cutoff = parse_since(before, now_nanos()).map_err(anyhow::Error::msg)?;
+        let cutoff = before.unix_nanos(now_nanos());
         what = format!(
             "traces that started before {} UTC",
             format_timestamp(cutoff)
@@ -36,7 +36,9 @@ pub fn run(choice: &StoreChoice, args: &DeleteArgs) -> Result<ExitCode> {
                 what = format!("session {id}");
                 devtrace_query::sessions::resolve_session(&*store, id)?
             }
-            (None, None) => bail!("say what to delete: --trace ID, --session ID or --before TIME"),
+            (None, None) => crate::usage::usage!(
+                "say what to delete: --trace ID, --session ID or --before TIME"
+            ),
         };
         let summary = store
             .trace_summary(trace_id)?

@@ -36,7 +36,7 @@ pub fn run(
     _color: ColorChoice,
 ) -> Result<ExitCode> {
     if args.runs < 2 {
-        bail!("--runs must be at least 2");
+        crate::usage::usage!("--runs must be at least 2");
     }
     let program = find_program()?;
     // Without --data (or --store) the demo never touches the user's store: a fresh temporary

@@ -1,4 +1,5 @@
-//! `devtrace import FILE…`: OTLP/JSON files (traces, logs, metrics) and developer-telemetry
+//! `devtrace import FILE…`: OTLP files (traces, logs, metrics; OTLP/JSON, or protobuf as
+//! `devtrace export --format otlp-proto` writes it) and developer-telemetry
 //! documents (`trace-1.0.0`) into the store. Log records that are a coding agent's own events
 //! become its session too, as when `devtrace serve` receives them.
 //!
@@ -15,10 +16,12 @@ use crate::cli::ImportArgs;
 use crate::output::eprintln_safe;
 use anyhow::{Context, Result, anyhow};
 use devtrace_ingest::json::{self, Signal};
+use devtrace_ingest::proto::AnyRequest;
 use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::sessions::{native, trace_v1};
 use devtrace_ingest::{Limits, proto};
 use devtrace_model::{SpanBatch, SpanId, TraceId};
+use devtrace_query::text::counted;
 use devtrace_server::ingest::{prepare_log_batch, prepare_metric_batch, redact_metrics};
 use devtrace_store::{Store, WriteBatch, document_digest, prepare_session, prepare_spans};
 use std::collections::HashSet;
@@ -75,10 +78,10 @@ pub fn run(
                     )
                 } else {
                     let mut line = format!(
-                        "{}: {} spans, {} log records",
+                        "{}: {}, {}",
                         crate::output::path(path),
-                        file.spans,
-                        file.logs
+                        counted(file.spans, "span", "spans"),
+                        counted(file.logs, "log record", "log records")
                     );
                     if file.metric_points > 0 {
                         line.push_str(&format!(", {} metric data points", file.metric_points));
@@ -128,11 +131,11 @@ pub fn run(
             String::new()
         };
         eprintln_safe!(
-            "imported {} spans and {} log records{points} from {} of {} files",
-            totals.spans,
-            totals.logs,
+            "imported {} and {}{points} from {} of {}",
+            counted(totals.spans, "span", "spans"),
+            counted(totals.logs, "log record", "log records"),
             totals.files,
-            args.files.len()
+            counted(args.files.len() as u64, "file", "files")
         );
     }
     Ok(if totals.failed_files > 0 {
@@ -199,7 +202,6 @@ impl<'a> Importer<'a> {
     }
 
     fn import_file(&mut self, path: &Path) -> Result<FileImport> {
-        let limits = &self.limits.clone();
         let text = std::fs::read(path)
             .with_context(|| format!("cannot read {}", crate::output::path(path)))?;
         let mut file = FileImport::default();
@@ -207,6 +209,26 @@ impl<'a> Importer<'a> {
             && trace_v1::is_trace_document(&value)
         {
             self.import_trace_document(&text, value, &mut file)?;
+            return Ok(file);
+        }
+        if text.trim_ascii().is_empty() {
+            return Err(anyhow!("the file is empty"));
+        }
+        if is_protobuf(path, &text) {
+            let digest = document_digest(&text);
+            if self.seen_documents.contains(&digest) || self.store.is_imported(&digest)? {
+                file.already_imported += 1;
+                return Ok(file);
+            }
+            let decoded = proto::decode_any_request(&text).map_err(|e| {
+                anyhow!(
+                    "neither OTLP/JSON (which starts with `{{`) nor OTLP protobuf ({e}): give a file \
+                     `devtrace export --format otlp-json` or `--format otlp-proto` wrote, or an \
+                     OpenTelemetry file exporter's output"
+                )
+            })?;
+            self.take(decoded, digest, "", &mut file)?;
+            self.seen_documents.insert(digest);
             return Ok(file);
         }
         // One document per file, or one per line (the OpenTelemetry file exporter's format).
@@ -236,67 +258,25 @@ impl<'a> Importer<'a> {
             }
             let value: serde_json::Value =
                 serde_json::from_slice(document).map_err(|e| anyhow!("{place}not JSON: {e}"))?;
-            match json::detect_signal(&value) {
-                Some(Signal::Traces) => {
-                    let resource_spans =
-                        json::decode_traces(document).map_err(|e| anyhow!("{place}{e}"))?;
-                    let mut accepted = proto::spans_from_proto(resource_spans, limits);
-                    self.redactor.redact_spans(&mut accepted.batch);
-                    file.duplicate_spans += self.drop_stored_spans(&mut accepted.batch)?;
-                    file.spans += accepted.batch.spans.len() as u64;
-                    file.rejected += accepted.rejected;
-                    if accepted.rejected > 0 {
-                        file.notes
-                            .push(format!("{place}{}", accepted.error_message));
-                    }
-                    let mut batch = prepare_spans(accepted.batch);
-                    batch.documents.push(digest);
-                    file.batches.push(batch);
-                }
-                Some(Signal::Logs) => {
-                    let resource_logs =
-                        json::decode_logs(document).map_err(|e| anyhow!("{place}{e}"))?;
-                    let mut accepted = proto::logs_from_proto(resource_logs, limits);
-                    self.redactor.redact_logs(&mut accepted.batch);
-                    file.logs += accepted.batch.logs.len() as u64;
-                    file.rejected += accepted.rejected;
-                    if accepted.rejected > 0 {
-                        file.notes
-                            .push(format!("{place}{}", accepted.error_message));
-                    }
-                    file.agent_sessions +=
-                        native::sessions_from_logs(&accepted.batch).sessions.len() as u64;
-                    let mut batch = prepare_log_batch(accepted.batch);
-                    batch.documents.push(digest);
-                    file.batches.push(batch);
-                }
-                Some(Signal::Metrics) => {
-                    let resource_metrics =
-                        json::decode_metrics(document).map_err(|e| anyhow!("{place}{e}"))?;
-                    let mut accepted = proto::metrics_from_proto(resource_metrics, limits);
-                    redact_metrics(&self.redactor, &mut accepted.batch);
-                    file.metric_points += accepted.batch.point_count() as u64;
-                    file.rejected += accepted.rejected;
-                    if accepted.rejected > 0 {
-                        file.notes
-                            .push(format!("{place}{}", accepted.error_message));
-                    }
-                    let mut batch = prepare_metric_batch(&accepted.batch);
-                    batch.documents.push(digest);
-                    file.batches.push(batch);
-                }
+            let decoded = match json::detect_signal(&value) {
+                Some(Signal::Traces) => json::decode_traces(document).map(AnyRequest::Traces),
+                Some(Signal::Logs) => json::decode_logs(document).map(AnyRequest::Logs),
+                Some(Signal::Metrics) => json::decode_metrics(document).map(AnyRequest::Metrics),
                 Some(Signal::Profiles) => {
                     file.skipped += 1;
                     file.notes.push(format!(
                         "{place}skipped a profiles document: devtrace stores traces, logs and metrics"
                     ));
+                    continue;
                 }
                 None => {
                     return Err(anyhow!(
                         "{place}not an OTLP/JSON document: expected a top-level \"resourceSpans\", \"resourceLogs\" or \"resourceMetrics\""
                     ));
                 }
-            }
+            };
+            let decoded = decoded.map_err(|e| anyhow!("{place}{e}"))?;
+            self.take(decoded, digest, &place, &mut file)?;
         }
         // Only now is the whole file known to be good: remember what it brings.
         self.seen_documents.extend(
@@ -305,6 +285,51 @@ impl<'a> Importer<'a> {
                 .flat_map(|b| b.documents.iter().copied()),
         );
         Ok(file)
+    }
+
+    /// One decoded OTLP document (from JSON or protobuf): validated against the limits,
+    /// redacted, and added to the file's batches, remembered by `digest`.
+    fn take(
+        &mut self,
+        decoded: AnyRequest,
+        digest: devtrace_store::DocumentDigest,
+        place: &str,
+        file: &mut FileImport,
+    ) -> Result<()> {
+        let limits = &self.limits;
+        let (mut batch, rejected, message) = match decoded {
+            AnyRequest::Traces(resource_spans) => {
+                let mut accepted = proto::spans_from_proto(resource_spans, limits);
+                self.redactor.redact_spans(&mut accepted.batch);
+                file.duplicate_spans += self.drop_stored_spans(&mut accepted.batch)?;
+                file.spans += accepted.batch.spans.len() as u64;
+                let batch = prepare_spans(accepted.batch);
+                (batch, accepted.rejected, accepted.error_message)
+            }
+            AnyRequest::Logs(resource_logs) => {
+                let mut accepted = proto::logs_from_proto(resource_logs, limits);
+                self.redactor.redact_logs(&mut accepted.batch);
+                file.logs += accepted.batch.logs.len() as u64;
+                file.agent_sessions +=
+                    native::sessions_from_logs(&accepted.batch).sessions.len() as u64;
+                let batch = prepare_log_batch(accepted.batch);
+                (batch, accepted.rejected, accepted.error_message)
+            }
+            AnyRequest::Metrics(resource_metrics) => {
+                let mut accepted = proto::metrics_from_proto(resource_metrics, limits);
+                redact_metrics(&self.redactor, &mut accepted.batch);
+                file.metric_points += accepted.batch.point_count() as u64;
+                let batch = prepare_metric_batch(&accepted.batch);
+                (batch, accepted.rejected, accepted.error_message)
+            }
+        };
+        file.rejected += rejected;
+        if rejected > 0 {
+            file.notes.push(format!("{place}{message}"));
+        }
+        batch.documents.push(digest);
+        file.batches.push(batch);
+        Ok(())
     }
 
     /// A developer-telemetry document: validated (errors name the field), redacted, mapped to a
@@ -350,4 +375,13 @@ impl<'a> Importer<'a> {
         self.seen_spans.extend(taken);
         Ok((before - batch.spans.len()) as u64)
     }
+}
+
+/// Whether a file is OTLP protobuf rather than OTLP/JSON: named so (`.pb`, `.binpb`), or not
+/// starting with `{` as every JSON document and JSON-lines file here does.
+fn is_protobuf(path: &Path, bytes: &[u8]) -> bool {
+    let named = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pb") || e.eq_ignore_ascii_case("binpb"));
+    named || !bytes.trim_ascii_start().starts_with(b"{")
 }

@@ -4,19 +4,15 @@
 use crate::cli::{ColorChoice, LsArgs};
 use crate::output::eprintln_safe;
 use crate::output::{Style, print_stdout};
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use devtrace_query::search::{TraceSearch, search};
 use devtrace_query::text::cell;
-use devtrace_query::timefmt::{format_duration, format_timestamp, now_nanos, parse_since};
+use devtrace_query::timefmt::{format_duration, format_timestamp, now_nanos};
 use devtrace_store::{Store, TraceQuery};
 use std::process::ExitCode;
 
 pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitCode> {
-    let when = |flag: &str, text: &Option<String>| -> Result<Option<u64>> {
-        text.as_deref()
-            .map(|t| parse_since(t, now_nanos()).map_err(|e| anyhow!("--{flag}: {e}")))
-            .transpose()
-    };
+    let now = now_nanos();
     let page = search(
         store,
         &TraceSearch {
@@ -28,8 +24,8 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
                 max_duration_nanos: args.max_duration,
                 errors_only: args.errors,
                 without_errors: args.ok,
-                since_unix_nano: when("since", &args.since)?,
-                until_unix_nano: when("until", &args.until)?,
+                since_unix_nano: args.since.as_ref().map(|w| w.unix_nanos(now)),
+                until_unix_nano: args.until.as_ref().map(|w| w.unix_nanos(now)),
                 limit: args.limit,
                 ..Default::default()
             },

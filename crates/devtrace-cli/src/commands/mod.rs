@@ -76,7 +76,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 | Command::AgentSetup(_)
         )
     {
-        anyhow::bail!(
+        crate::usage::usage!(
             "this command works on a store, not through a server (--server {url}): give --store URL (or --data DIR) instead; against a server, ls, show, export, perf, errors, locks, compare, insights, runs, sessions, plan and watch work, and record sends its session there"
         );
     }
@@ -129,7 +129,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Perf(args) => perf::run(&*open_store()?, args, data),
         Command::Errors(args) => errors::run(&*open_store()?, args),
         Command::Locks(args) => locks::run(&*open_store()?, args),
-        Command::Compare(args) => compare::run(&*open_store()?, args, data),
+        Command::Compare(args) => compare::run(open_store, args, data),
         Command::Insights(args) => insights::run(&*open_store()?, args),
         Command::Demo(args) => {
             let store = match cli.store {

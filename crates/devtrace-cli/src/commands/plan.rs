@@ -3,7 +3,8 @@
 
 use crate::cli::{PlanArgs, PlanCommand};
 use crate::output::{print_json, print_stdout};
-use anyhow::{Result, bail};
+use crate::usage::usage;
+use anyhow::Result;
 use devtrace_plan::{PlanRequest, PlanStore, explain, make_plan};
 use devtrace_store::Store;
 use std::path::Path;
@@ -53,12 +54,12 @@ pub fn run(
         }
         None => {
             let Some(operation) = &args.operation else {
-                bail!(
+                usage!(
                     "devtrace plan needs an operation (a span name), e.g. `devtrace plan app.jobs.process`; `devtrace plan list` shows the stored plans"
                 );
             };
             if !(args.threshold_ms >= 0.0 && args.threshold_ms.is_finite()) {
-                bail!(
+                usage!(
                     "--threshold-ms {}: give a number of milliseconds ≥ 0",
                     args.threshold_ms
                 );

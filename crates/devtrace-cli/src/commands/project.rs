@@ -3,8 +3,9 @@
 use crate::cli::ProjectCommand;
 use crate::config::StoreChoice;
 use crate::output::{print_json, print_stdout};
+use crate::usage::usage;
 use anyhow::{Result, bail};
-use devtrace_query::timefmt::{format_duration, parse_duration};
+use devtrace_query::timefmt::format_duration;
 use std::process::ExitCode;
 
 pub fn run(choice: &StoreChoice, command: &ProjectCommand) -> Result<ExitCode> {
@@ -38,7 +39,7 @@ pub fn run(choice: &StoreChoice, command: &ProjectCommand) -> Result<ExitCode> {
         ProjectCommand::Create { name } => {
             let name = name.trim();
             if name.is_empty() {
-                bail!("a project needs a name");
+                usage!("a project needs a name");
             }
             let existed = accounts.project_named(name)?.is_some();
             let project = accounts.ensure_project(name)?;
@@ -49,21 +50,13 @@ pub fn run(choice: &StoreChoice, command: &ProjectCommand) -> Result<ExitCode> {
             );
         }
         ProjectCommand::Set { name, retention } => {
+            let keep = retention.0;
             let Some(project) = accounts.project_named(name)? else {
                 bail!(
                     "there is no project {}; `devtrace project list` shows them",
                     devtrace_model::recorded::quote(name)
                 );
             };
-            let keep = match retention.trim() {
-                "none" | "never" | "forever" => None,
-                text => Some(parse_duration(text).map_err(anyhow::Error::msg)?),
-            };
-            if keep == Some(0) {
-                bail!(
-                    "a retention of 0 would delete everything as it arrives; give a duration such as 30d, or none"
-                );
-            }
             accounts.set_retention(project.id, keep)?;
             match keep {
                 Some(nanos) => crate::output::eprintln_safe!(

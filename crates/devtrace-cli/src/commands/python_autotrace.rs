@@ -14,7 +14,8 @@
 //! ended belongs to a process that died without writing its window: [`PythonAutotrace::recover`]
 //! has its Python (named in the file) write it into the run's trace.
 
-use anyhow::{Context, Result, bail};
+use crate::usage::usage;
+use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 const SITECUSTOMIZE: &str = include_str!("python/sitecustomize.py");
@@ -51,7 +52,7 @@ pub fn check_packages(packages: &[String]) -> Result<Vec<String>> {
                     && chars.all(|c| c == '_' || c.is_alphanumeric())
             });
             if !valid {
-                bail!(
+                usage!(
                     "--python-autotrace {name:?}: not a Python module name; give the package the program imports, e.g. --python-autotrace myapp"
                 );
             }
@@ -59,7 +60,7 @@ pub fn check_packages(packages: &[String]) -> Result<Vec<String>> {
         }
     }
     if out.is_empty() {
-        bail!("--python-autotrace needs a package name, e.g. --python-autotrace myapp");
+        usage!("--python-autotrace needs a package name, e.g. --python-autotrace myapp");
     }
     Ok(out)
 }
@@ -74,16 +75,16 @@ impl PythonAutotrace {
     ) -> Result<Self> {
         if let Some((seconds, mib)) = record {
             if !(seconds > 0.0 && seconds.is_finite()) {
-                bail!("--record-seconds {seconds}: give a number of seconds > 0");
+                usage!("--record-seconds {seconds}: give a number of seconds > 0");
             }
             if mib < 2 {
-                bail!("--record-mib {mib}: the flight recorder needs at least 2 MiB");
+                usage!("--record-mib {mib}: the flight recorder needs at least 2 MiB");
             }
         }
         if let Some(ms) = threshold_ms
             && !(ms >= 0.0 && ms.is_finite())
         {
-            bail!("--python-autotrace-threshold {ms}: give a number of milliseconds ≥ 0");
+            usage!("--python-autotrace-threshold {ms}: give a number of milliseconds ≥ 0");
         }
         let dir = std::env::temp_dir().join(format!(
             "devtrace-autotrace-{}-{:x}",

@@ -11,6 +11,7 @@ use super::serve::RunningServe;
 use crate::cli::{QaCommand, QaSettingsArgs};
 use crate::config::StoreChoice;
 use crate::output::{eprintln_safe, print_json, print_stdout};
+use crate::usage::usage;
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_model::TraceId;
 use devtrace_qa::options::QaOverrides;
@@ -187,9 +188,10 @@ fn queue_and_report(
         let (id, created) = queue_through(&serve, &path, Some(&body))?;
         return follow(dir, id, created, wait, json, Some(&serve));
     }
-    let options = overrides
-        .apply(&QaOptions::default())
-        .map_err(|(name, why)| anyhow!("--{}: {why}", flag_of(name)))?;
+    let options = match overrides.apply(&QaOptions::default()) {
+        Ok(options) => options,
+        Err((name, why)) => usage!("--{}: {why}", flag_of(name)),
+    };
     let (job, created) = devtrace_qa::enqueue(store, trace_id, &options, None)?;
     follow(dir, job.id, created, wait, json, None)
 }
@@ -343,20 +345,9 @@ fn report(store: &dyn Store, job: &QaJob, json: bool) -> Result<ExitCode> {
     })
 }
 
-fn status(dir: &Target<'_>, states: &[String], limit: usize, json: bool) -> Result<ExitCode> {
+fn status(dir: &Target<'_>, states: &[QaJobState], limit: usize, json: bool) -> Result<ExitCode> {
     let queue = queue(&*dir.store)?;
-    let states = states
-        .iter()
-        .flat_map(|s| s.split(','))
-        .map(|s| {
-            QaJobState::parse(s.trim()).ok_or_else(|| {
-                anyhow!(
-                    "--state {}: use queued, running, done, failed or cancelled",
-                    devtrace_model::recorded::quote(s)
-                )
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let states = states.to_vec();
     let counts = queue.job_counts()?;
     let jobs: Vec<JobView> = queue
         .jobs(&QaJobQuery {

@@ -3,7 +3,7 @@
 
 use crate::cli::QueryArgs;
 use crate::output::{print_json, print_stdout};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use devtrace_query::text::cell as text_cell;
 use devtrace_store::sql::{SCHEMA, SqlLimits, SqlRows, SqlValue};
 use std::process::ExitCode;
@@ -23,10 +23,10 @@ pub fn run(choice: &crate::config::StoreChoice, args: &QueryArgs) -> Result<Exit
         print_stdout(&format!("{schema}\n"))?;
         return Ok(ExitCode::SUCCESS);
     };
-    let store = choice.open()?;
     if args.max_rows == 0 {
-        bail!("--max-rows must be at least 1");
+        crate::usage::usage!("--max-rows must be at least 1");
     }
+    let store = choice.open()?;
     let limits = SqlLimits {
         max_rows: args.max_rows,
         timeout: Duration::from_nanos(args.timeout),

@@ -17,6 +17,7 @@ use crate::cli::{
     NoteArgs, OrphanChoice, RecordArgs, RecordCommand, RecordStartArgs, RecordStopArgs, ShellName,
 };
 use crate::output::eprintln_safe;
+use crate::usage::usage;
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::test_output::TestOutputParser;
@@ -41,6 +42,16 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run(target: &Target, args: &RecordArgs) -> Result<ExitCode> {
+    // Usage mistakes first: they create nothing, not even the data directory.
+    if args.command.is_none() && args.run.is_empty() {
+        if args.capture {
+            usage!("--capture goes with a command: devtrace record --capture -- $SHELL")
+        }
+        usage!(
+            "say what to do: `devtrace record start --task \"…\"`, `devtrace record stop`, `devtrace record status`, \
+             or `devtrace record -- $SHELL` to record one shell (see `devtrace record --help`)"
+        );
+    }
     let data = data_dir(Some(&target.store.data_dir))?;
     match &args.command {
         Some(RecordCommand::Start(start)) => {
@@ -62,16 +73,7 @@ pub fn run(target: &Target, args: &RecordArgs) -> Result<ExitCode> {
         }
         Some(RecordCommand::Exec { command }) => exec(&data, command),
         Some(RecordCommand::Daemon { session }) => daemon(session),
-        None if !args.run.is_empty() => {
-            record_command(&data, target, &args.start, &args.run, args.capture)
-        }
-        None if args.capture => {
-            bail!("--capture goes with a command: devtrace record --capture -- $SHELL")
-        }
-        None => bail!(
-            "say what to do: `devtrace record start --task \"…\"`, `devtrace record stop`, `devtrace record status`, \
-             or `devtrace record -- $SHELL` to record one shell (see `devtrace record --help`)"
-        ),
+        None => record_command(&data, target, &args.start, &args.run, args.capture),
     }
 }
 
@@ -688,12 +690,12 @@ fn pause_or_resume(data: &Path, pause: bool) -> Result<ExitCode> {
 // note and exec
 
 pub fn note(data: Option<&Path>, args: &NoteArgs) -> Result<ExitCode> {
-    let data = data_dir(data)?;
-    let session = live_session(&data)?;
     let text = args.text.join(" ");
     if text.trim().is_empty() {
-        bail!("the note is empty: devtrace note \"what you are thinking\"");
+        usage!("the note is empty: devtrace note \"what you are thinking\"");
     }
+    let data = data_dir(data)?;
+    let session = live_session(&data)?;
     let event = json!({
         "t": devtrace_record::timestamp(devtrace_record::now_nanos()),
         "type": "thought",

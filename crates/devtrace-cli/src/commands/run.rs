@@ -296,7 +296,8 @@ impl EmbeddedReceiver {
         };
         let bound = runtime
             .block_on(devtrace_server::bind(config(4317, 4318)))
-            .or_else(|_| runtime.block_on(devtrace_server::bind(config(0, 0))))?;
+            .or_else(|_| runtime.block_on(devtrace_server::bind(config(0, 0))))?
+            .receivers_only();
         let endpoint = format!("http://{}", bound.addresses().http);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = writer.handle();

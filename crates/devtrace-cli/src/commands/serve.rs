@@ -172,7 +172,8 @@ async fn serve(
     qa: QaHandle,
 ) -> Result<()> {
     let bound = devtrace_server::bind(settings.server.clone())
-        .await?
+        .await
+        .map_err(|error| explain_bind_error(error, &settings.server))?
         .with_qa(qa);
     let addresses = bound.addresses();
     // Handlers first: a SIGTERM sent as soon as serve.json appears must stop the server cleanly,
@@ -252,6 +253,42 @@ fn start_qa(
     Ok((workers, handle))
 }
 
+/// A listener that could not be bound, with the setting that moves it: its flag, its
+/// environment variable and its config file key.
+fn explain_bind_error(
+    error: devtrace_server::ServerError,
+    server: &devtrace_server::ServerConfig,
+) -> anyhow::Error {
+    let devtrace_server::ServerError::Bind { what, addr, source } = &error else {
+        return error.into();
+    };
+    let setting = if *addr == server.grpc_listen {
+        "grpc-listen"
+    } else if *addr == server.http_listen {
+        "http-listen"
+    } else {
+        "api-listen"
+    };
+    let env = format!("DEVTRACE_{}", setting.replace('-', "_").to_uppercase());
+    let problem = match source.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "port {} is already in use (by another devtrace serve, or another program); stop that program",
+            addr.port()
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "this user may not listen on port {} (ports below 1024 need privileges)",
+            addr.port()
+        ),
+        std::io::ErrorKind::AddrNotAvailable => {
+            format!("{} is not an address of this machine", addr.ip())
+        }
+        _ => return error.into(),
+    };
+    anyhow::anyhow!(
+        "cannot listen for {what} on {addr}: {problem}, or choose another address with --{setting} ADDR ({env}, or {setting} in the config file)"
+    )
+}
+
 fn lock_data_dir(data: &Path) -> Result<File> {
     let path = data.join(LOCK_FILE);
     let file = File::options()
@@ -264,7 +301,10 @@ fn lock_data_dir(data: &Path) -> Result<File> {
         let owner = std::fs::read_to_string(data.join(SERVE_FILE))
             .ok()
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-            .map(|v| format!(" (pid {}, API on {})", v["pid"], v["api"]))
+            .map(|v| {
+                let api = v["api"].as_str().unwrap_or("an unknown address");
+                format!(" (pid {}, API on {api})", v["pid"])
+            })
             .unwrap_or_default();
         bail!(
             "another devtrace serve is already using {}{owner}; stop it or pass a different --data",

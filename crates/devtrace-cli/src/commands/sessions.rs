@@ -3,21 +3,18 @@
 
 use crate::cli::{SessionCommand, SessionsArgs};
 use crate::output::{print_json, print_stdout};
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use devtrace_query::session_tokens::{compare_sessions, render_comparison, render_request_table};
 use devtrace_query::sessions::{
     SessionFilter, list_sessions, render_list, render_overview, render_usage_days,
     repository_argument, session_overview, usage_per_day,
 };
-use devtrace_query::timefmt::{now_nanos, parse_since};
+use devtrace_query::timefmt::now_nanos;
 use devtrace_store::Store;
 use std::process::ExitCode;
 
 pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
-    let since = match &args.since {
-        Some(text) => Some(parse_since(text, now_nanos()).map_err(|e| anyhow!("--since: {e}"))?),
-        None => None,
-    };
+    let since = args.since.as_ref().map(|w| w.unix_nanos(now_nanos()));
     if args.daily {
         let days = usage_per_day(store, args.agent.as_deref(), since)?;
         if args.json {

@@ -91,11 +91,11 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
     let style = &options.style;
     let summary = &trace.summary;
     let mut out = format!(
-        "{}  {}  {}  {} spans  {}\n{}\n\n",
+        "{}  {}  {}  {}  {}\n{}\n\n",
         style.bold(&escape(&summary.root_name)),
         style.cyan(&escape(&summary.service)),
         format_duration(summary.duration_nanos()),
-        summary.span_count,
+        devtrace_query::text::counted(summary.span_count, "span", "spans"),
         match summary.error_count {
             0 => "no errors".to_owned(),
             1 => style.red("1 error"),

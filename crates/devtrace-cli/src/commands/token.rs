@@ -35,32 +35,17 @@ pub fn run(choice: &StoreChoice, command: &TokenCommand) -> Result<ExitCode> {
 fn create(
     accounts: &dyn Accounts,
     project: Option<&str>,
-    scopes: &[String],
+    scopes: &[Scope],
     name: &str,
     expires: Option<u64>,
     json: bool,
 ) -> Result<ExitCode> {
-    let mut parsed = Vec::new();
-    for scope in scopes.iter().filter(|s| !s.trim().is_empty()) {
-        parsed.push(Scope::parse(scope).with_context(|| {
-            format!(
-                "unknown scope {}: use ingest, read, qa or admin",
-                devtrace_model::recorded::quote(scope)
-            )
-        })?);
-    }
-    if parsed.is_empty() {
-        bail!("give at least one --scope: ingest, read, qa or admin");
-    }
-    if name.trim().is_empty() {
-        bail!("--name must not be empty: say who or what uses the token");
-    }
     let project = accounts.ensure_project(project.unwrap_or("default"))?;
     let now = now_nanos();
     let minted = token::mint(
         project.id,
-        name.trim(),
-        &parsed,
+        name,
+        scopes,
         now,
         expires.map(|d| now.saturating_add(d)),
     )

@@ -368,3 +368,59 @@ pub fn send_http1(
     stream.write_all(body).unwrap();
     stream
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped. `None` when this process may
+/// not mount (not root, or no CAP_SYS_ADMIN in a container): the test says so and returns,
+/// unless `DEVTRACE_REQUIRE_MOUNT=1` or `CI` (`.ci/run` runs as root) makes that a failure.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(megabytes: u32) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::piped())
+            .output();
+        match status {
+            Ok(out) if out.status.success() => Some(Self { dir }),
+            other => {
+                let why = match other {
+                    Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+                    Err(e) => e.to_string(),
+                };
+                let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+                assert!(
+                    std::env::var_os("DEVTRACE_REQUIRE_MOUNT").is_none() && !ci,
+                    "cannot mount a tmpfs: {why}"
+                );
+                eprintln!("SKIPPED: cannot mount a tmpfs (needs root): {why}");
+                None
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn remount(&self, option: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{option}")])
+            .arg(self.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {option}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}

@@ -13,7 +13,7 @@ use devtrace_model::{KeyValue, semconv};
 const ATTRIBUTES_SHOWN: usize = 20;
 
 fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+    super::counted(n as u64, one, many)
 }
 
 /// "TimeoutError: LLM call timed out after 30s".

@@ -52,7 +52,7 @@ fn endpoint(data: Option<&Path>, explicit: Option<&str>) -> Result<Endpoint> {
     if let Some(url) = explicit {
         let url = url.trim_end_matches('/');
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            bail!(
+            crate::usage::usage!(
                 "--endpoint {url:?} is not an http:// or https:// URL: give devtrace's OTLP/HTTP address, e.g. http://127.0.0.1:4318"
             );
         }
