@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target in fuzz/ for a set time each, with a memory limit and a
 # per-input timeout, starting from the seed corpus in fuzz/corpus/<target> (libFuzzer adds
-# what it finds to a scratch copy, so the repository's corpus only changes by hand).
+# what it finds to a scratch copy, so the repository's corpus only changes by hand), with the
+# dictionary fuzz/dict/<target>.dict when there is one.
 #
 # Usage: bench/fuzz.sh [seconds per target, default 120] [target...]
 # Needs: the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
@@ -42,10 +43,12 @@ for target in "${TARGETS[@]}"; do
     [[ -d "corpus/$target" ]] && cp -r "corpus/$target/." "$SCRATCH/$target/"
     echo "== $target: ${SECONDS_EACH}s, rss limit ${RSS_LIMIT_MB} MB, timeout ${TIMEOUT}s"
     status=0
+    DICT=()
+    [[ -f "dict/$target.dict" ]] && DICT=(-dict="dict/$target.dict")
     mkdir -p "artifacts/$target"
     "$BIN_DIR/$target" "$SCRATCH/$target" -artifact_prefix="artifacts/$target/" \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb="$RSS_LIMIT_MB" \
-        -timeout="$TIMEOUT" "${PARALLEL[@]}" -print_final_stats=1 \
+        -timeout="$TIMEOUT" "${PARALLEL[@]}" "${DICT[@]}" -print_final_stats=1 \
         >"$SCRATCH/$target.log" 2>&1 || status=$?
     grep -E '^(#[0-9]+.*(DONE|INITED)|stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|==[0-9]+==|SUMMARY|Test unit written)' \
         "$SCRATCH/$target.log" || true

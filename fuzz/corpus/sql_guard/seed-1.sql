@@ -1,0 +1,1 @@
+SELECT root_name, count(*), avg(duration_ns)/1e9 s FROM traces WHERE error_count > 0 GROUP BY 1

@@ -1,0 +1,1 @@
+SELECT json_extract(attributes, '$."db.statement"') stmt, count(*) FROM spans WHERE name = 'SELECT' GROUP BY 1

@@ -1,0 +1,1 @@
+SELECT name, service, kind FROM operations ORDER BY 1

@@ -1,0 +1,1 @@
+SELECT * FROM logs LIMIT 5

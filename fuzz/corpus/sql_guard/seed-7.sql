@@ -1,0 +1,1 @@
+SELECT length(replace(hex(zeroblob(2400000)),'0','00'))

@@ -1,0 +1,1 @@
+SELECT group_concat(name) FROM spans, spans s2
