@@ -12,7 +12,6 @@ use devtrace_store::sqlite::SqliteStore;
 use prost::Message;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -341,16 +340,7 @@ fn a_read_only_data_directory_is_a_clear_error_at_start() {
 
     fs.remount("ro");
     let started = Instant::now();
-    let output = Command::new(common::BIN)
-        .args([
-            "serve",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--api-listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
+    let output = common::serve_command(&data)
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();

@@ -148,16 +148,7 @@ fn a_data_directory_locked_by_another_serve() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut first = Server::start(&data);
-    let second = Command::new(BIN)
-        .args([
-            "serve",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--api-listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
+    let second = common::serve_command(&data)
         .env("NO_COLOR", "1")
         .output()
         .unwrap();

@@ -226,6 +226,23 @@ pub fn start_server_on(
     start_server_full(data, listen, args, env, Stdio::null())
 }
 
+/// `devtrace serve --data DATA` with all three listeners on free loopback ports, not started:
+/// for tests that expect serve to refuse or fail and read its output.
+pub fn serve_command(data: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--api-listen", "127.0.0.1:0", "--data"])
+        .arg(data);
+    command
+}
+
 fn start_server_full(
     data: &Path,
     listen: [&str; 3],
