@@ -47,6 +47,21 @@ pub struct RemoteStore {
     tls: Option<Arc<rustls::ClientConfig>>,
 }
 
+/// `--server URL` as (https, the rest after the scheme), or the usage error every command that
+/// takes `--server` gives for anything but `http://` and `https://`.
+pub fn split_server_url(url: &str) -> anyhow::Result<(bool, &str)> {
+    let trimmed = url.trim().trim_end_matches('/');
+    if let Some(rest) = trimmed.strip_prefix("https://") {
+        Ok((true, rest))
+    } else if let Some(rest) = trimmed.strip_prefix("http://") {
+        Ok((false, rest))
+    } else {
+        crate::usage::usage!(
+            "--server {url:?} is not a URL: write http://HOST:PORT or https://HOST:PORT (the server's API port, 4319 by default)"
+        );
+    }
+}
+
 impl RemoteStore {
     /// `url` is the server's API address (`https://traces.example:4319`); `ca_cert` a PEM file
     /// of certificates to trust besides the system's.
@@ -57,15 +72,7 @@ impl RemoteStore {
         ca_cert: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let trimmed = url.trim().trim_end_matches('/');
-        let (https, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
-            (true, rest)
-        } else if let Some(rest) = trimmed.strip_prefix("http://") {
-            (false, rest)
-        } else {
-            crate::usage::usage!(
-                "--server {url:?} is not a URL: write http://HOST:PORT or https://HOST:PORT (the server's API port, 4319 by default)"
-            );
-        };
+        let (https, rest) = split_server_url(url)?;
         let authority = rest.split('/').next().unwrap_or(rest);
         let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => (

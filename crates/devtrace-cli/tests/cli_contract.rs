@@ -147,6 +147,10 @@ fn usage_errors_exit_2_with_the_usage_line() {
             "error: --server \"ftp://example\" is not a URL: write http://HOST:PORT or https://HOST:PORT (the server's API port, 4319 by default)\n\nUsage: devtrace ls [OPTIONS]\n\nFor more information, try '--help'.\n",
         ),
         (
+            &["--server", "ftp://example", "watch", "--plain"],
+            "error: --server \"ftp://example\" is not a URL: write http://HOST:PORT or https://HOST:PORT (the server's API port, 4319 by default)\n\nUsage: devtrace watch [OPTIONS]\n\nFor more information, try '--help'.\n",
+        ),
+        (
             &["--server", "http://127.0.0.1:port", "ls"],
             "error: --server \"http://127.0.0.1:port\": \"port\" is not a port\n\nUsage: devtrace ls [OPTIONS]\n\nFor more information, try '--help'.\n",
         ),

@@ -70,6 +70,9 @@ fn a_file_where_the_data_directory_should_be() {
     );
     let import = devtrace(&data, &["import", &spans]);
     assert_eq!(failure(&import, dir.path()), (Some(1), expected.to_owned()));
+    // `record` keeps its journals there too, and says the same.
+    let status = devtrace(&data, &["record", "status"]);
+    assert_eq!(failure(&status, dir.path()), (Some(1), expected.to_owned()));
     // Below it, too.
     let below = data.join("store");
     assert_eq!(

@@ -547,7 +547,7 @@ fn a_killed_recorder_loses_nothing_and_start_offers_to_resume_or_close() {
     let resumed = project.ok(&["record", "start", "--orphan", "resume"]);
     assert!(
         stderr(&resumed).starts_with(&format!(
-            "devtrace: resumed recording session {} in {} (1 commands, 2 edits, 1 notes so far)",
+            "devtrace: resumed recording session {} in {} (1 command, 2 edits, 1 note so far)",
             &id[..8],
             project.repo.display()
         )),
@@ -710,7 +710,7 @@ fn a_recording_can_go_to_a_server_instead_of_the_local_store() {
     let stopped = project.ok(&["record", "stop"]);
     let id = String::from_utf8_lossy(&stopped.stderr).into_owned();
     assert!(
-        id.contains(&format!("sent to {url}: 0 commands, 0 edits, 1 notes")),
+        id.contains(&format!("sent to {url}: 0 commands, 0 edits, 1 note")),
         "{id}"
     );
     // Nothing in the local store; the server has it.

@@ -475,11 +475,17 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
+/// Creates the data directory `data_dir` (and its parents) if it is missing, with the error that
+/// names it and says what to do when it cannot be (a file in the way, no permission, …).
+pub fn create_data_dir(data_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|error| data_dir_error(data_dir, &error, Access::Create))
+}
+
 impl SqliteWriter {
     /// Opens (creating if needed) the store in `data_dir` and migrates it.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|error| data_dir_error(data_dir, &error, Access::Create))?;
+        create_data_dir(data_dir)?;
         let path = database_path(data_dir);
         crate::sql::memory::install();
         let opened = Connection::open(&path)

@@ -21,6 +21,7 @@ use crate::usage::usage;
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::test_output::TestOutputParser;
+use devtrace_query::text::counted;
 use devtrace_record::document::{self, Ending, TestResults};
 use devtrace_record::git::Repo;
 use devtrace_record::journal;
@@ -103,8 +104,7 @@ impl Target {
 /// The data directory as an absolute path (the hooks and the recorder run elsewhere).
 fn data_dir(flag: Option<&Path>) -> Result<PathBuf> {
     let dir = crate::config::data_dir(flag)?;
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    devtrace_store::sqlite::create_data_dir(&dir)?;
     Ok(std::fs::canonicalize(&dir).unwrap_or(dir))
 }
 
@@ -185,12 +185,12 @@ fn start_recording(
             OrphanChoice::Resume => {
                 let status = spawn_recorder(data, &session)?;
                 eprintln_safe!(
-                    "devtrace: resumed recording session {} in {} ({} commands, {} edits, {} notes so far{})",
+                    "devtrace: resumed recording session {} in {} ({}, {}, {} so far{})",
                     short(&status.id),
                     status.root,
-                    status.commands,
-                    status.edits,
-                    status.notes,
+                    counted(status.commands, "command", "commands"),
+                    counted(status.edits, "edit", "edits"),
+                    counted(status.notes, "note", "notes"),
                     if status.paused { "; still paused" } else { "" }
                 );
                 if args.json {
@@ -637,8 +637,12 @@ fn status_text(status: &Status) -> String {
         text.push_str(&format!("  task:     {}\n", quote(&status.task)));
     }
     text.push_str(&format!(
-        "  recorded: {} commands, {} edits, {} notes, {} editor events, {} other\n",
-        status.commands, status.edits, status.notes, status.editor_events, status.other_events
+        "  recorded: {}, {}, {}, {}, {} other\n",
+        counted(status.commands, "command", "commands"),
+        counted(status.edits, "edit", "edits"),
+        counted(status.notes, "note", "notes"),
+        counted(status.editor_events, "editor event", "editor events"),
+        status.other_events
     ));
     text.push_str(&format!(
         "  watching: {}\n",
@@ -1061,21 +1065,32 @@ fn summary(document: &Value, destination: &str) -> Value {
     })
 }
 
+/// `value[key]` as "1 note" / "2 notes" (`many` is the key with `_` read as a space).
+fn counted_field(value: &Value, key: &str, one: &str) -> String {
+    counted(
+        value[key].as_u64().unwrap_or(0),
+        one,
+        &key.replace('_', " "),
+    )
+}
+
 fn summary_text(summary: &Value) -> String {
     let id = summary["session"].as_str().unwrap_or("");
     let mut text = format!(
-        "devtrace: session {} {}: {} commands, {} edits, {} notes, {} editor events\n",
+        "devtrace: session {} {}: {}, {}, {}, {}\n",
         short(id),
         summary["destination"].as_str().unwrap_or(""),
-        summary["commands"],
-        summary["edits"],
-        summary["notes"],
-        summary["editor_events"],
+        counted_field(summary, "commands", "command"),
+        counted_field(summary, "edits", "edit"),
+        counted_field(summary, "notes", "note"),
+        counted_field(summary, "editor_events", "editor event"),
     );
     let patch = &summary["final_patch"];
     text.push_str(&format!(
-        "  final patch: {} files (+{} −{})\n",
-        patch["files"], patch["lines_added"], patch["lines_removed"]
+        "  final patch: {} (+{} −{})\n",
+        counted_field(patch, "files", "file"),
+        patch["lines_added"],
+        patch["lines_removed"]
     ));
     if let Some(results) = summary["test_results"].as_object() {
         let runner = results.get("runner").and_then(Value::as_str).unwrap_or("");

@@ -13,6 +13,10 @@ use std::time::Duration;
 /// store: the embedded one in its directory (followed by its files), or a PostgreSQL store
 /// (`--store URL`, asked once a second).
 pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
+    if let Some(url) = &cli.server {
+        // A usage error, checked before anything else as every other `--server` command does.
+        crate::remote::split_server_url(url)?;
+    }
     let color = cli.color;
     let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     if !args.plain && !terminal {
