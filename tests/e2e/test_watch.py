@@ -329,12 +329,13 @@ def test_watch_plain_reads_a_server_through_its_api(server: Server, tmp_path: Pa
     assert any(f" trace {trace_id[:8]} \"handle-request\" service \"py-remote\"" in l for l in lines), out
     assert any(" finding retry_loop session " in l for l in lines), out
 
-    # Not a server: a clear error naming the address.
+    # Not a server address: a usage error naming it, as for every --server command (docs/cli.md).
     result = server.cli("watch", "--plain", "--server", "ftp://example", check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr == (
-        "error: ftp://example is not a server address: give http://HOST:PORT, the API port of "
-        "`devtrace serve` (default http://127.0.0.1:4319)\n"
+        "error: --server \"ftp://example\" is not a URL: write http://HOST:PORT or https://HOST:PORT "
+        "(the server's API port, 4319 by default)\n\nUsage: devtrace watch [OPTIONS]\n\n"
+        "For more information, try '--help'.\n"
     )
 
 
