@@ -479,65 +479,23 @@ fn a_transcript_imported_in_pieces_equals_one_imported_whole() {
 fn hook_events_and_the_transcript_land_on_the_same_spans() {
     let file =
         fixtures().join("claude-code/sample-project/fe5e1c67-53e7-4862-81ae-d0e013e3270b.jsonl");
-    let mut stored = Stored::default();
-    // Live: the prompt, then the build command as it starts (a little before the transcript's
-    // own timestamp for it) and as it fails.
-    let session = "fe5e1c67-53e7-4862-81ae-d0e013e3270b";
+    // The build command as the hook saw it start, a little before the transcript's own
+    // timestamp for it.
     let t0 = devtrace_model::time::parse_rfc3339("2025-09-03T01:00:25.000Z").unwrap();
-    let prompt = serde_json::json!({"session_id": session, "transcript_path": file, "cwd": "/path/to/Demo",
-        "hook_event_name": "UserPromptSubmit", "prompt": "create TODO app by Next.js"});
-    let pre = serde_json::json!({"session_id": session, "transcript_path": file, "cwd": "/path/to/Demo/todo-app",
-        "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "toolu_01CSi16ZXnnQne2EuM8ZxNB4",
-        "tool_input": {"command": "npm run build", "description": "Build the TODO app from todo-app directory"}});
-    for (event, at) in [(&prompt, t0 - 1), (&pre, t0)] {
-        let (output, info) = hook_event(&event.to_string(), at, redactor()).unwrap();
-        assert_eq!(info.trace_id.to_hex(), FE5E);
-        stored.add(output);
-    }
-    let live = stored.facts(FE5E);
-    assert_eq!(
-        (live.tool_calls, live.turns),
-        (1, 0),
-        "recorded at once, before any import"
-    );
-    // Later, the transcript.
-    import_claude(&mut stored, &file);
-    let facts = stored.facts(FE5E);
-    assert_eq!(
-        (facts.tool_calls, facts.turns, facts.subagents),
-        (167, 2, 5),
-        "nothing twice"
-    );
-    let trace = stored.trace(FE5E);
-    let build = trace
-        .spans
-        .iter()
-        .find(|s| text(s, semconv::GEN_AI_TOOL_CALL_ID) == Some("toolu_01CSi16ZXnnQne2EuM8ZxNB4"))
-        .unwrap();
-    assert_eq!(build.start_unix_nano, t0, "the hook saw it start first");
-    assert_eq!(
-        build.status.code,
-        StatusCode::Error,
-        "the transcript brought the outcome"
-    );
-    assert_eq!(
-        role(
-            trace
-                .spans
-                .iter()
-                .find(|s| Some(s.span_id) == build.parent_span_id)
-                .unwrap()
-        ),
-        Some("agent")
-    );
-    let root = trace
-        .spans
-        .iter()
-        .find(|s| role(s) == Some("session"))
-        .unwrap();
-    assert_eq!(root.events.len(), 1, "the prompt notification is kept");
-    assert_eq!(root.events[0].name, semconv::SESSION_HOOK_EVENT);
-
+    hooks_and_transcript_share_spans(&HookCase {
+        file: &file,
+        trace_hex: FE5E,
+        t0,
+        prompt: serde_json::json!({"session_id": "fe5e1c67-53e7-4862-81ae-d0e013e3270b",
+            "cwd": "/path/to/Demo", "hook_event_name": "UserPromptSubmit",
+            "prompt": "create TODO app by Next.js"}),
+        pre_tool_use: serde_json::json!({"session_id": "fe5e1c67-53e7-4862-81ae-d0e013e3270b",
+            "cwd": "/path/to/Demo/todo-app", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_use_id": "toolu_01CSi16ZXnnQne2EuM8ZxNB4",
+            "tool_input": {"command": "npm run build", "description": "Build the TODO app from todo-app directory"}}),
+        tool_use_id: "toolu_01CSi16ZXnnQne2EuM8ZxNB4",
+        imported: (167, 2, 5),
+    });
     // Bad hook input is refused with a reason.
     let error = hook_event("{\"hook_event_name\": \"Stop\"}", t0, redactor()).unwrap_err();
     assert!(error.contains("session_id"), "{error}");
@@ -776,41 +734,74 @@ fn an_own_transcript_imported_in_pieces_equals_one_imported_whole() {
 #[test]
 fn own_hook_events_and_the_transcript_land_on_the_same_spans() {
     let file = own_sample_project_dir().join(ORCH_FILE);
-    let mut stored = Stored::default();
-    // Live: the prompt, then the build command as it starts (a little before the transcript's
-    // own timestamp for it, 09:00:16.150).
-    let session = "3f2a9b1c-5d7e-4f80-9a1b-2c3d4e5f6a7b";
+    // The transcript's own timestamp for the build is 09:00:16.150; the hook saw it earlier.
     let t0 = devtrace_model::time::parse_rfc3339("2026-02-10T09:00:15.000Z").unwrap();
-    let prompt = serde_json::json!({"session_id": session, "transcript_path": file, "cwd": "/home/dev/shop",
-        "hook_event_name": "UserPromptSubmit", "prompt": "/orchestrator add a shopping cart"});
-    let pre = serde_json::json!({"session_id": session, "transcript_path": file, "cwd": "/home/dev/shop",
-        "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "toolu_3f2a9b1c0007",
-        "tool_input": {"command": "npm run build", "description": "Build the shop"}});
-    for (event, at) in [(&prompt, t0 - 1), (&pre, t0)] {
+    hooks_and_transcript_share_spans(&HookCase {
+        file: &file,
+        trace_hex: ORCH,
+        t0,
+        prompt: serde_json::json!({"session_id": "3f2a9b1c-5d7e-4f80-9a1b-2c3d4e5f6a7b",
+            "cwd": "/home/dev/shop", "hook_event_name": "UserPromptSubmit",
+            "prompt": "/orchestrator add a shopping cart"}),
+        pre_tool_use: serde_json::json!({"session_id": "3f2a9b1c-5d7e-4f80-9a1b-2c3d4e5f6a7b",
+            "cwd": "/home/dev/shop", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_use_id": "toolu_3f2a9b1c0007",
+            "tool_input": {"command": "npm run build", "description": "Build the shop"}}),
+        tool_use_id: "toolu_3f2a9b1c0007",
+        imported: (17, 2, 2),
+    });
+}
+
+/// A session seen live through hooks (its prompt, then a tool call as it starts), then
+/// imported from its transcript.
+struct HookCase<'a> {
+    file: &'a Path,
+    trace_hex: &'a str,
+    /// When the hook saw the tool call start; the prompt came 1 ns before.
+    t0: u64,
+    /// The hook inputs, without `transcript_path` (added here).
+    prompt: serde_json::Value,
+    pre_tool_use: serde_json::Value,
+    tool_use_id: &'a str,
+    /// (tool calls, turns, sub-agents) once the transcript is imported.
+    imported: (u64, u64, u64),
+}
+
+/// Hook events and the transcript land on the same spans: the live tool call is counted at
+/// once, the import adds nothing twice, the hook's start time stays, the transcript brings the
+/// outcome, and the prompt notification is kept on the session span.
+fn hooks_and_transcript_share_spans(case: &HookCase) {
+    let mut stored = Stored::default();
+    for (event, at) in [(&case.prompt, case.t0 - 1), (&case.pre_tool_use, case.t0)] {
+        let mut event = event.clone();
+        event["transcript_path"] = serde_json::json!(case.file);
         let (output, info) = hook_event(&event.to_string(), at, redactor()).unwrap();
-        assert_eq!(info.trace_id.to_hex(), ORCH);
+        assert_eq!(info.trace_id.to_hex(), case.trace_hex);
         stored.add(output);
     }
-    let live = stored.facts(ORCH);
+    let live = stored.facts(case.trace_hex);
     assert_eq!(
         (live.tool_calls, live.turns),
         (1, 0),
         "recorded at once, before any import"
     );
-    import_claude(&mut stored, &file);
-    let facts = stored.facts(ORCH);
+    import_claude(&mut stored, case.file);
+    let facts = stored.facts(case.trace_hex);
     assert_eq!(
         (facts.tool_calls, facts.turns, facts.subagents),
-        (17, 2, 2),
+        case.imported,
         "nothing twice"
     );
-    let trace = stored.trace(ORCH);
+    let trace = stored.trace(case.trace_hex);
     let build = trace
         .spans
         .iter()
-        .find(|s| text(s, semconv::GEN_AI_TOOL_CALL_ID) == Some("toolu_3f2a9b1c0007"))
+        .find(|s| text(s, semconv::GEN_AI_TOOL_CALL_ID) == Some(case.tool_use_id))
         .unwrap();
-    assert_eq!(build.start_unix_nano, t0, "the hook saw it start first");
+    assert_eq!(
+        build.start_unix_nano, case.t0,
+        "the hook saw it start first"
+    );
     assert_eq!(
         build.status.code,
         StatusCode::Error,
