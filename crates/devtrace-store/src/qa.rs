@@ -145,6 +145,22 @@ pub enum QaFinish {
     Cancelled,
 }
 
+impl QaFinish {
+    /// What a backend stores for this ending: the job's final state, its error (kept as it was
+    /// when `None`) and its result.
+    pub fn into_stored(self) -> (QaJobState, Option<String>, Option<String>) {
+        match self {
+            QaFinish::Done { result } => (QaJobState::Done, None, Some(result)),
+            QaFinish::Failed { error, result } => (QaJobState::Failed, Some(error), result),
+            QaFinish::Cancelled => (
+                QaJobState::Cancelled,
+                Some("cancelled while running".to_owned()),
+                None,
+            ),
+        }
+    }
+}
+
 /// Filters for a job listing, newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QaJobQuery {

@@ -220,15 +220,7 @@ impl QaQueue for PgStore {
     }
 
     fn finish(&self, job: QaJobId, attempt_number: u32, finish: QaFinish) -> Result<bool> {
-        let (state, error, result) = match finish {
-            QaFinish::Done { result } => (QaJobState::Done, None, Some(result)),
-            QaFinish::Failed { error, result } => (QaJobState::Failed, Some(error), result),
-            QaFinish::Cancelled => (
-                QaJobState::Cancelled,
-                Some("cancelled while running".to_owned()),
-                None,
-            ),
-        };
+        let (state, error, result) = finish.into_stored();
         self.with_conn(|conn| {
             let statement = conn.prepared(concat!(
                 "UPDATE qa_jobs SET state = $3, error = coalesce($4, error), result = $5,

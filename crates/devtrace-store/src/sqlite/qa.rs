@@ -194,15 +194,7 @@ impl QaQueue for SqliteStore {
     }
 
     fn finish(&self, job: QaJobId, attempt: u32, finish: QaFinish) -> Result<bool> {
-        let (state, error, result) = match finish {
-            QaFinish::Done { result } => (QaJobState::Done, None, Some(result)),
-            QaFinish::Failed { error, result } => (QaJobState::Failed, Some(error), result),
-            QaFinish::Cancelled => (
-                QaJobState::Cancelled,
-                Some("cancelled while running".to_owned()),
-                None,
-            ),
-        };
+        let (state, error, result) = finish.into_stored();
         immediate(self, |tx| {
             let changed = tx
                 .prepare_cached(
