@@ -2,21 +2,8 @@
 //! themselves are tested end to end in tests/e2e/test_native_recorder.py and by MCP's
 //! plan_instrumentation test).
 
-use std::process::Command;
-
-fn devtrace(data: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_devtrace"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::devtrace_parts;
 
 #[test]
 fn mistakes_are_named_with_the_fix() {
@@ -24,7 +11,7 @@ fn mistakes_are_named_with_the_fix() {
     let data = dir.path();
     let plans = data.join("plans");
     assert_eq!(
-        devtrace(data, &["plan", "list"]),
+        devtrace_parts(data, &["plan", "list"]),
         (
             0,
             format!(
@@ -35,11 +22,11 @@ fn mistakes_are_named_with_the_fix() {
         )
     );
     assert_eq!(
-        devtrace(data, &["plan", "list", "--json"]),
+        devtrace_parts(data, &["plan", "list", "--json"]),
         (0, "[]\n".into(), String::new())
     );
     assert_eq!(
-        devtrace(data, &["plan"]),
+        devtrace_parts(data, &["plan"]),
         (
             2,
             String::new(),
@@ -51,12 +38,12 @@ fn mistakes_are_named_with_the_fix() {
         plans.display()
     );
     assert_eq!(
-        devtrace(data, &["plan", "show", "3f9a"]),
+        devtrace_parts(data, &["plan", "show", "3f9a"]),
         (1, String::new(), expected.clone())
     );
     // run --plan refuses before running anything.
     let marker = dir.path().join("ran");
-    let (code, _, stderr) = devtrace(
+    let (code, _, stderr) = devtrace_parts(
         data,
         &[
             "run",
@@ -70,7 +57,7 @@ fn mistakes_are_named_with_the_fix() {
     assert_eq!((code, stderr), (1, expected));
     assert!(!marker.exists(), "the command did not run");
     assert_eq!(
-        devtrace(data, &["plan", "x", "--threshold-ms=-1"]),
+        devtrace_parts(data, &["plan", "x", "--threshold-ms=-1"]),
         (
             2,
             String::new(),

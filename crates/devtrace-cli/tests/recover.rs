@@ -3,24 +3,13 @@
 //! gone. (A real window recovered through CPython is tested in
 //! tests/e2e/test_native_recorder.py.)
 
+mod common;
+use common::devtrace_parts;
+
 use devtrace_recorder::ring::{Layout, RecorderFile};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
-
-fn devtrace(data: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_devtrace"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A recorder file as the Python recorder makes one, written by process `pid`.
 fn ring_file(path: &Path, pid: u32, python: &str) {
@@ -44,7 +33,7 @@ fn what_recover_says_file_by_file() {
     std::fs::create_dir(&rings).unwrap();
 
     assert_eq!(
-        devtrace(&data, &["recover", "--dir", rings.to_str().unwrap()]),
+        devtrace_parts(&data, &["recover", "--dir", rings.to_str().unwrap()]),
         (
             0,
             format!(
@@ -54,7 +43,7 @@ fn what_recover_says_file_by_file() {
             String::new()
         )
     );
-    let (code, stdout, _) = devtrace(
+    let (code, stdout, _) = devtrace_parts(
         &data,
         &["recover", "--dir", rings.to_str().unwrap(), "--json"],
     );
@@ -66,7 +55,7 @@ fn what_recover_says_file_by_file() {
 
     let missing = rings.join("devtrace-flight-1.ring");
     assert_eq!(
-        devtrace(&data, &["recover", missing.to_str().unwrap()]),
+        devtrace_parts(&data, &["recover", missing.to_str().unwrap()]),
         (
             1,
             String::new(),
@@ -82,7 +71,7 @@ fn what_recover_says_file_by_file() {
     ring_file(&live, std::process::id(), "python3");
     let pid = std::process::id();
     assert_eq!(
-        devtrace(&data, &["recover", "--dir", rings.to_str().unwrap()]),
+        devtrace_parts(&data, &["recover", "--dir", rings.to_str().unwrap()]),
         (
             0,
             format!(
@@ -98,7 +87,7 @@ fn what_recover_says_file_by_file() {
     let other = rings.join("notes.txt");
     std::fs::write(&other, "hello").unwrap();
     assert_eq!(
-        devtrace(&data, &["recover", other.to_str().unwrap()]),
+        devtrace_parts(&data, &["recover", other.to_str().unwrap()]),
         (
             1,
             format!(
@@ -114,7 +103,7 @@ fn what_recover_says_file_by_file() {
     let dead = rings.join("devtrace-flight-dead.ring");
     let pid = dead_pid();
     ring_file(&dead, pid, "/nonexistent/python3.12");
-    let (code, stdout, stderr) = devtrace(
+    let (code, stdout, stderr) = devtrace_parts(
         &data,
         &["recover", "--dir", rings.to_str().unwrap(), "--json"],
     );

@@ -81,6 +81,16 @@ pub fn devtrace(data: &Path, args: &[&str]) -> Output {
         .expect("running devtrace")
 }
 
+/// `devtrace --data DATA ARGS…` as (exit code, stdout, stderr), for tests that check all three.
+pub fn devtrace_parts(data: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = devtrace(data, args);
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Runs `command` with `input` on its stdin; its output.
 pub fn output_with_stdin(mut command: Command, input: &[u8]) -> Output {
     let mut child = command
