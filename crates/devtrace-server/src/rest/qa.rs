@@ -14,7 +14,7 @@
 //! (`serve --qa-workers`), or on any process with workers over the same store.
 
 use super::params::Params;
-use super::sessions::json_body;
+use super::sessions::{json_body, session_error};
 use super::traces::NoParams;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
 use crate::api::ApiState;
@@ -64,18 +64,7 @@ fn session_id(
     store: &dyn devtrace_store::Store,
     id: &str,
 ) -> Result<devtrace_model::TraceId, ApiError> {
-    resolve_session(store, id).map_err(|e| match e {
-        devtrace_query::QueryError::Store(devtrace_store::StoreError::TraceNotFound(id)) => {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "no session matches {}",
-                    devtrace_model::recorded::quote(&id)
-                ),
-            )
-        }
-        other => other.into(),
-    })
+    resolve_session(store, id).map_err(session_error)
 }
 
 /// A job queued (or the session's job already queued or running).

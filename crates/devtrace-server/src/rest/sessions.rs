@@ -61,12 +61,17 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .layer(DefaultBodyLimit::max(MAX_DOCUMENT_BYTES))
 }
 
-/// A session that does not exist is a 404 saying so; other lookup errors as everywhere.
-fn session_error(error: QueryError) -> ApiError {
+/// A session that does not exist is a 404 saying so (the id quoted as recorded text); other
+/// lookup errors as everywhere. The QA routes answer the same way.
+pub(super) fn session_error(error: QueryError) -> ApiError {
     match error {
-        QueryError::Store(StoreError::TraceNotFound(id)) => {
-            ApiError::new(StatusCode::NOT_FOUND, format!("no session matches {id:?}"))
-        }
+        QueryError::Store(StoreError::TraceNotFound(id)) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no session matches {}",
+                devtrace_model::recorded::quote(&id)
+            ),
+        ),
         other => other.into(),
     }
 }
