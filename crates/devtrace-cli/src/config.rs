@@ -51,8 +51,10 @@ pub struct PriceEntry {
 }
 
 /// The price table: the built-in one with the config file's `[prices]` applied.
+/// Without `explicit`, the file `DEVTRACE_CONFIG` names, as every other setting reads it.
 pub fn prices(explicit: Option<&Path>) -> Result<devtrace_analyze::pricing::PriceTable> {
-    let file = ConfigFile::load(explicit)?;
+    let from_env = std::env::var_os("DEVTRACE_CONFIG").map(PathBuf::from);
+    let file = ConfigFile::load(explicit.or(from_env.as_deref()))?;
     let mut table = devtrace_analyze::pricing::PriceTable::built_in();
     for (model, entry) in file.prices.unwrap_or_default() {
         for (name, value) in [

@@ -237,3 +237,42 @@ fn without_data_the_demo_uses_a_temporary_store_and_removes_it() {
         "the user's store was touched"
     );
 }
+
+/// The config file's `[prices]` reach a token finding's cost wherever findings are shown: the
+/// demo's repeated `gpt-4o` prompts priced at the built-in $2.50 per million input tokens, then
+/// at a configured $5.00, in `insights` and through `serve --config`'s REST findings.
+#[test]
+fn configured_prices_reach_the_token_finding_in_insights_and_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    devtrace(dir.path(), &["demo", "--runs", "3"]);
+    let config = tempfile::tempdir().unwrap();
+    let file = config.path().join("config.toml");
+    std::fs::write(&file, "[prices.\"gpt-4o\"]\ninput = 5\noutput = 20\n").unwrap();
+    let token_cost = |findings: &Value| {
+        let tokens = finding(findings, "token_waste", "dialogue.generate");
+        (
+            tokens["impact"]["cost_per_run_usd"].as_f64().unwrap(),
+            tokens["impact"]["prices"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (built_in, label) = token_cost(&json(dir.path(), &["insights", "--all", "--json"]));
+    assert_eq!(label, "built-in prices of 2025-11-24");
+
+    let configured = Command::new(BIN)
+        .arg("--data")
+        .arg(dir.path())
+        .args(["insights", "--all", "--json"])
+        .env("DEVTRACE_CONFIG", &file)
+        .output()
+        .unwrap();
+    assert!(configured.status.success());
+    let (cost, label) = token_cost(&serde_json::from_slice(&configured.stdout).unwrap());
+    assert_eq!(label, "built-in prices of 2025-11-24 + configuration");
+    near(cost, 2.0 * built_in, "the configured cost per run");
+
+    let server = common::start_server_with(dir.path(), &["--config", file.to_str().unwrap()], &[]);
+    let listed = common::get_json(server.api, "/api/v1/findings?limit=100");
+    let (cost, label) = token_cost(&listed);
+    assert_eq!(label, "built-in prices of 2025-11-24 + configuration");
+    near(cost, 2.0 * built_in, "the REST cost per run");
+}

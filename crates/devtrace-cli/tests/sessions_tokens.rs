@@ -225,23 +225,6 @@ fn the_listing_the_text_views_and_the_comparison() {
 const OPUS_DOUBLED: &str =
     "[prices.\"claude-opus-4-1\"]\ninput = 30\ncache-read = 3\ncache-write = 37.5\noutput = 150\n";
 
-/// `GET path` on the API port of a running `devtrace serve`: the JSON body.
-fn get_json(server: &common::Server, path: &str) -> Value {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(server.api).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
-        server.api
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
 #[test]
 fn configured_prices_reach_the_session_costs_of_every_face() {
     let dir = imported();
@@ -317,17 +300,17 @@ fn configured_prices_reach_the_session_costs_of_every_face() {
     // serve --config FILE: the same costs through REST.
     let file_arg = file.to_str().unwrap();
     let server = common::start_server_with(dir.path(), &["--config", file_arg], &[]);
-    let listed = get_json(&server, "/api/v1/sessions");
+    let listed = common::get_json(server.api, "/api/v1/sessions");
     assert!(
         close(cost_of(&listed["sessions"], "7a0c2d1e"), configured),
         "{listed}"
     );
-    let compared = get_json(&server, "/api/v1/sessions/7a0c2d1e/compare/019a7c3e");
+    let compared = common::get_json(server.api, "/api/v1/sessions/7a0c2d1e/compare/019a7c3e");
     assert!(close(
         compared["a"]["tokens"]["cost_usd"].as_f64().unwrap(),
         configured
     ));
-    let overview = get_json(&server, "/api/v1/sessions/7a0c2d1e/overview");
+    let overview = common::get_json(server.api, "/api/v1/sessions/7a0c2d1e/overview");
     assert!(close(
         overview["session"]["tokens"]["cost_usd"].as_f64().unwrap(),
         configured

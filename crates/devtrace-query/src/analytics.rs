@@ -4,7 +4,7 @@
 
 use crate::operation::{OtherIdentity, choose};
 use crate::scope::{QueryError, Scope};
-use devtrace_analyze::detectors::run_all;
+use devtrace_analyze::detectors::{Options, run_all_with};
 use devtrace_analyze::perf::{OperationProfile, profile_operation, spans_of};
 use devtrace_analyze::stats::{Bin, TimeBucket, histogram, percentiles_over_time};
 use devtrace_analyze::{AnalyzedTrace, Finding};
@@ -36,13 +36,23 @@ pub struct OperationAnalytics {
     pub findings: Vec<Finding>,
 }
 
+/// Every detector over `traces`, ranked, with the price table this process uses
+/// ([`crate::session_tokens::prices`]: the config file's `[prices]` when the binary set it), so
+/// the CLI, REST, MCP and `watch` put the same money on a token finding.
+pub fn trace_findings(traces: &[AnalyzedTrace]) -> Vec<Finding> {
+    let options = Options {
+        prices: crate::session_tokens::prices(),
+    };
+    run_all_with(traces, &options)
+}
+
 /// The findings of `traces` that concern `operation` or one of its direct children (or no
 /// operation in particular), as `devtrace perf` shows them.
 pub fn findings_for_operation(
     traces: &[AnalyzedTrace],
     profile: &OperationProfile,
 ) -> Vec<Finding> {
-    run_all(traces)
+    trace_findings(traces)
         .into_iter()
         .filter(|f| {
             f.operation.as_deref().is_none_or(|o| {

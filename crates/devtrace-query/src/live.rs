@@ -154,7 +154,7 @@ pub fn trace_findings(store: &dyn Store, trace_id: TraceId) -> Result<TraceFindi
         .collect();
     let mut traces = crate::scope::load(store, &earlier)?;
     traces.push(trace);
-    let findings = devtrace_analyze::detectors::run_all(&traces)
+    let findings = crate::analytics::trace_findings(&traces)
         .into_iter()
         .filter(|f| f.evidence.iter().any(|e| e.trace_id == trace_id))
         .collect();

@@ -4,7 +4,6 @@ use super::analysis::{finding_text, scope_description, scope_or_default_window, 
 use crate::cli::InsightsArgs;
 use crate::output::{print_json, print_stdout};
 use anyhow::Result;
-use devtrace_analyze::detectors::{Options, run_all_with};
 use devtrace_analyze::finding::{FIRST_PAGE, first_page};
 use devtrace_store::Store;
 use std::process::ExitCode;
@@ -21,10 +20,7 @@ pub fn run(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
     let (scope, window) = scope_or_default_window(store, &args.scope, operation)?;
     let filter = operation.map(devtrace_model::OperationFilter::named);
     let traces = devtrace_query::scope::recent(store, scope, filter.as_ref(), DEFAULT_LAST)?;
-    let options = Options {
-        prices: crate::config::prices(None)?,
-    };
-    let findings = run_all_with(&traces, &options);
+    let findings = devtrace_query::analytics::trace_findings(&traces);
     let shown: Vec<_> = match (args.all, args.limit) {
         (true, _) => findings.iter().collect(),
         (false, Some(limit)) => findings.iter().take(limit).collect(),

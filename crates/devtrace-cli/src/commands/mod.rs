@@ -80,7 +80,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             "this command works on a store, not through a server (--server {url}): give --store URL (or --data DIR) instead; against a server, ls, show, export, perf, errors, locks, compare, insights, runs, sessions, plan and watch work, and record sends its session there"
         );
     }
-    // Session costs, in every face this process serves, use the config file's `[prices]`.
+    // Costs (sessions', and token findings' in traces), in every face this process serves, use
+    // the config file's `[prices]`.
     match &cli.command {
         Command::Serve(args) => devtrace_query::session_tokens::use_prices(crate::config::prices(
             args.config.as_deref(),
@@ -88,6 +89,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sessions(_)
         | Command::Session(_)
         | Command::Insights(_)
+        | Command::Perf(_)
         | Command::Mcp(_)
         | Command::Watch(_) => {
             devtrace_query::session_tokens::use_prices(crate::config::prices(None)?)

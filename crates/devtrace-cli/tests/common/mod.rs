@@ -396,6 +396,17 @@ pub fn send_http1(
     stream
 }
 
+/// `GET path` on a running server's API port `addr`: the JSON body of a 200 answer (the head
+/// and body in the message of anything else).
+pub fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let mut stream = send_http1(addr, "GET", path, &[("Accept", "application/json")], b"");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{body}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
 /// A small tmpfs mounted for one test, unmounted when dropped. `None` when this process may
 /// not mount (not root, or no CAP_SYS_ADMIN in a container): the test says so and returns,
 /// unless `DEVTRACE_REQUIRE_MOUNT=1` or `CI` (`.ci/run` runs as root) makes that a failure.

@@ -4,11 +4,11 @@
 use super::{ToolDef, ToolError, ToolResult, WebUi, fit, linked_tool, since};
 use crate::budget;
 use crate::render::{LEGEND, findings_text};
-use devtrace_analyze::detectors::run_all;
 use devtrace_analyze::errors::is_error_span;
 use devtrace_analyze::perf::{profile_operation, spans_of};
 use devtrace_model::OperationFilter;
 use devtrace_query::Scope;
+use devtrace_query::analytics::trace_findings;
 use devtrace_query::scope::DEFAULT_LAST;
 use devtrace_query::text::{TextOptions, quote, render_profile_with};
 use devtrace_store::Store;
@@ -118,7 +118,7 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
             }
         }
     }
-    let findings: Vec<_> = run_all(&traces)
+    let findings: Vec<_> = trace_findings(&traces)
         .into_iter()
         .filter(|f| f.operation.as_deref().is_none_or(|o| within.contains(o)))
         .collect();

@@ -4,7 +4,7 @@ use super::{ToolDef, ToolError, ToolResult, tool};
 use crate::budget;
 use crate::render::{LEGEND, findings_text};
 use devtrace_analyze::FindingKind;
-use devtrace_analyze::detectors::run_all;
+use devtrace_query::analytics::trace_findings;
 use devtrace_store::Store;
 use serde::Deserialize;
 
@@ -58,7 +58,7 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     } = asked;
     let traces = devtrace_query::scope::recent(store, scope, filter.as_ref(), DEFAULT_LAST)
         .map_err(|e| ToolError::from_query(store, e, operation))?;
-    let mut findings = run_all(&traces);
+    let mut findings = trace_findings(&traces);
     if let Some(kind) = params.kind.as_deref() {
         // The closed set was checked against the schema before the call.
         findings.retain(|f| f.kind.as_str() == kind);

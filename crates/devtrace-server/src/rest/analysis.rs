@@ -7,10 +7,10 @@ use crate::api::ApiState;
 use crate::json::Json;
 use axum::extract::{Path, RawQuery};
 use devtrace_analyze::Finding;
-use devtrace_analyze::detectors::run_all;
 use devtrace_analyze::perf::OperationTotal;
 use devtrace_model::{Operation, OperationFilter};
 use devtrace_query::Scope;
+use devtrace_query::analytics::trace_findings;
 use devtrace_query::analytics::{
     DurationSeries, OperationAnalytics, duration_series, operation_analytics,
 };
@@ -538,7 +538,7 @@ pub async fn findings(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<Fin
         let filter = operation.map(OperationFilter::named);
         let (scope, window) = with_default(&*store, scope, now_nanos(), filter.as_ref())?;
         let traces = recent(&*store, scope, filter.as_ref(), 500)?;
-        let mut findings = run_all(&traces);
+        let mut findings = trace_findings(&traces);
         let total = findings.len();
         findings.truncate(limit);
         Ok(FindingList {
