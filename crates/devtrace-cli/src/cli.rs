@@ -195,6 +195,9 @@ pub enum TokenCommand {
     Revoke {
         /// The token's id (`dtk_` and 8 characters, as `token list` shows), the token, or its name
         token: String,
+        /// Print {id, name, project, revoked_before} as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -219,13 +222,21 @@ pub enum ProjectCommand {
         json: bool,
     },
     /// Make a project (tokens for a new project also make it)
-    Create { name: String },
+    Create {
+        name: String,
+        /// Print the project and whether it existed before as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Change a project's retention
     Set {
         name: String,
         /// Keep this long (e.g. 30d), or `none` to keep everything
         #[arg(long, value_name = "DURATION|none", value_parser = Retention::parse)]
         retention: Retention,
+        /// Print the project as it now is as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -1105,9 +1116,17 @@ pub enum RecordCommand {
     },
     /// Stop capturing until `record resume` (notes are still taken; what changes meanwhile is
     /// not recorded, though the final patch still includes it)
-    Pause,
+    Pause {
+        /// Print {"paused": true, "session"} as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Capture again after `record pause`
-    Resume,
+    Resume {
+        /// Print {"paused": false, "session"} as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the shell integration: eval "$(devtrace record shell-init bash)" (or zsh, fish)
     #[command(after_help = "Add to your shell's start-up file:\n  \
 bash (~/.bashrc):                    eval \"$(devtrace record shell-init bash)\"\n  \

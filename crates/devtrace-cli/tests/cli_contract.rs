@@ -167,17 +167,23 @@ fn usage_errors_exit_2_with_the_usage_line() {
     assert!(!data.exists(), "a usage error created the data directory");
 }
 
-/// A command line that is fine and work that fails: exit code 1, one `error:` line naming the
-/// thing.
-#[test]
-fn runtime_failures_exit_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// `DIR/data`, a store holding the repository's one-trace OTLP fixture.
+fn store_with_one_trace(dir: &std::path::Path) -> std::path::PathBuf {
+    let data = dir.join("data");
     let fixture = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/otlp/trace.json"
     );
     common::ok(devtrace(&data, &["import", fixture]));
+    data
+}
+
+/// A command line that is fine and work that fails: exit code 1, one `error:` line naming the
+/// thing.
+#[test]
+fn runtime_failures_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = store_with_one_trace(dir.path());
     let cases: &[(&[&str], &str)] = &[
         (&["show", "ffff"], "error: no trace matches \"ffff\"\n"),
         (
@@ -210,6 +216,125 @@ fn runtime_failures_exit_1() {
             Some(1),
             "error: no devtrace store at DIR/nothing: start `devtrace serve` or import data first\n"
                 .to_owned()
+        )
+    );
+}
+
+/// The commands that print no JSON, each for its reason (docs/cli.md): a server, a protocol
+/// over stdio, a format chosen by `--format`, a walkthrough, shell code, a command's own output.
+const NO_JSON: &[&str] = &[
+    "serve",
+    "mcp",
+    "hook claude-code",
+    "export",
+    "demo",
+    "record shell-init",
+    "record exec",
+];
+
+/// The subcommands `devtrace PATH --help` lists (without `help`).
+fn subcommands(path: &[&str]) -> Vec<String> {
+    let data = tempfile::tempdir().unwrap();
+    let mut args = path.to_vec();
+    args.push("--help");
+    let help = common::ok(devtrace(data.path(), &args));
+    help.split("\nCommands:\n")
+        .nth(1)
+        .map(|list| {
+            list.lines()
+                .take_while(|line| !line.is_empty())
+                .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
+                .filter_map(|line| line.split_whitespace().next())
+                .filter(|name| *name != "help")
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every command that does something has `--json`, but the few in [`NO_JSON`]; a command
+/// added without it fails here.
+#[test]
+fn every_command_has_json_but_the_documented_few() {
+    let mut missing = Vec::new();
+    let mut seen = Vec::new();
+    let mut queue: Vec<Vec<String>> = vec![Vec::new()];
+    while let Some(path) = queue.pop() {
+        let words: Vec<&str> = path.iter().map(String::as_str).collect();
+        let children = subcommands(&words);
+        for child in &children {
+            let mut next = path.clone();
+            next.push(child.clone());
+            queue.push(next);
+        }
+        let data = tempfile::tempdir().unwrap();
+        let mut args = words.clone();
+        args.push("--help");
+        let help = common::ok(devtrace(data.path(), &args));
+        let name = words.join(" ");
+        // A group such as `token` only chooses a subcommand; `record` also acts itself.
+        let acts = children.is_empty() || help.contains("\nArguments:\n");
+        if !acts {
+            continue;
+        }
+        seen.push(name.clone());
+        let has_json = help
+            .lines()
+            .any(|line| line.trim_start().starts_with("--json"));
+        if !has_json && !NO_JSON.contains(&name.as_str()) {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "without --json: {missing:?}");
+    for name in NO_JSON {
+        assert!(seen.iter().any(|s| s == name), "{name} is not a command");
+    }
+    assert!(seen.len() > 40, "{seen:?}");
+}
+
+/// Token and project changes answer in JSON too: what was revoked, made or set.
+#[test]
+fn token_and_project_changes_answer_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = store_with_one_trace(dir.path());
+    let made: serde_json::Value = serde_json::from_str(&common::ok(devtrace(
+        &data,
+        &[
+            "token", "create", "--scope", "read", "--name", "ci", "--json",
+        ],
+    )))
+    .unwrap();
+    let id = made["id"].as_str().unwrap();
+    let revoke = |data: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&common::ok(devtrace(
+            data,
+            &["token", "revoke", id, "--json"],
+        )))
+        .unwrap()
+    };
+    let expected = |before: bool| serde_json::json!({"id": id, "name": "ci", "project": "default", "revoked_before": before});
+    assert_eq!(revoke(&data), expected(false));
+    assert_eq!(revoke(&data), expected(true));
+
+    let created: serde_json::Value = serde_json::from_str(&common::ok(devtrace(
+        &data,
+        &["project", "create", "default", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(
+        (&created["existed"], &created["project"]["name"]),
+        (&serde_json::json!(true), &serde_json::json!("default"))
+    );
+    let set: serde_json::Value = serde_json::from_str(&common::ok(devtrace(
+        &data,
+        &["project", "set", "default", "--retention", "30d", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(
+        (&set["name"], &set["retention_nanos"]),
+        (
+            &serde_json::json!("default"),
+            &serde_json::json!(30u64 * 86_400 * 1_000_000_000)
         )
     );
 }

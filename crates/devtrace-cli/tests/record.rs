@@ -259,7 +259,9 @@ fn a_recording_from_start_to_stop_is_a_stored_session_with_its_patch_and_tests()
     assert_eq!(passed.status.code(), Some(0));
 
     // Paused: commands and saves are not recorded; notes are.
-    project.ok(&["record", "pause"]);
+    let paused = project.json(&["record", "pause", "--json"]);
+    assert_eq!(paused["paused"], true);
+    assert_eq!(paused["session"], id, "{paused}");
     assert_eq!(project.status()["state"], "paused");
     let paused = project.devtrace(&["record", "exec", "--", "true"]);
     assert_eq!(
@@ -271,7 +273,8 @@ fn a_recording_from_start_to_stop_is_a_stored_session_with_its_patch_and_tests()
         "empty carts total 0\nprivate thought while paused\n",
     );
     std::thread::sleep(Duration::from_millis(600));
-    project.ok(&["record", "resume"]);
+    let resumed = project.ok(&["record", "resume"]);
+    assert_eq!(stderr(&resumed), "devtrace: recording again\n");
     project.write(
         "NOTES.md",
         "empty carts total 0\nprivate thought while paused\nback\n",

@@ -36,20 +36,28 @@ pub fn run(choice: &StoreChoice, command: &ProjectCommand) -> Result<ExitCode> {
             }
             print_stdout(&text)?;
         }
-        ProjectCommand::Create { name } => {
+        ProjectCommand::Create { name, json } => {
             let name = name.trim();
             if name.is_empty() {
                 usage!("a project needs a name");
             }
             let existed = accounts.project_named(name)?.is_some();
             let project = accounts.ensure_project(name)?;
+            if *json {
+                print_json(&serde_json::json!({"project": project, "existed": existed}))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             crate::output::eprintln_safe!(
                 "project {} {}",
                 devtrace_model::recorded::quote(&project.name),
                 if existed { "already exists" } else { "created" }
             );
         }
-        ProjectCommand::Set { name, retention } => {
+        ProjectCommand::Set {
+            name,
+            retention,
+            json,
+        } => {
             let keep = retention.0;
             let Some(project) = accounts.project_named(name)? else {
                 bail!(
@@ -58,6 +66,11 @@ pub fn run(choice: &StoreChoice, command: &ProjectCommand) -> Result<ExitCode> {
                 );
             };
             accounts.set_retention(project.id, keep)?;
+            if *json {
+                let now = accounts.project_named(&project.name)?.unwrap_or(project);
+                print_json(&now)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             match keep {
                 Some(nanos) => crate::output::eprintln_safe!(
                     "project {} keeps {}: older data is deleted while `devtrace serve` runs",

@@ -61,8 +61,8 @@ pub fn run(target: &Target, args: &RecordArgs) -> Result<ExitCode> {
         }
         Some(RecordCommand::Stop(stop)) => stop_recording(&data, target, stop),
         Some(RecordCommand::Status { json }) => status(&data, *json),
-        Some(RecordCommand::Pause) => pause_or_resume(&data, true),
-        Some(RecordCommand::Resume) => pause_or_resume(&data, false),
+        Some(RecordCommand::Pause { json }) => pause_or_resume(&data, true, *json),
+        Some(RecordCommand::Resume { json }) => pause_or_resume(&data, false, *json),
         Some(RecordCommand::ShellInit { shell }) => {
             let shell = match shell {
                 ShellName::Bash => Shell::Bash,
@@ -671,7 +671,7 @@ fn live_session(data: &Path) -> Result<SessionDir> {
     }
 }
 
-fn pause_or_resume(data: &Path, pause: bool) -> Result<ExitCode> {
+fn pause_or_resume(data: &Path, pause: bool, json: bool) -> Result<ExitCode> {
     let session = live_session(data)?;
     let request = if pause {
         Request::Pause
@@ -679,6 +679,10 @@ fn pause_or_resume(data: &Path, pause: bool) -> Result<ExitCode> {
         Request::Resume
     };
     ask(&session, &request)?;
+    if json {
+        crate::output::print_json(&json!({"paused": pause, "session": session.id()}))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln_safe!(
         "{}",
         if pause {

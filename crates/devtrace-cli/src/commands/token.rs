@@ -28,7 +28,7 @@ pub fn run(choice: &StoreChoice, command: &TokenCommand) -> Result<ExitCode> {
             *json,
         ),
         TokenCommand::List { json } => list(accounts, *json),
-        TokenCommand::Revoke { token } => revoke(accounts, token),
+        TokenCommand::Revoke { token, json } => revoke(accounts, token, *json),
     }
 }
 
@@ -160,7 +160,7 @@ fn state(token: &TokenRecord, now: u64) -> &'static str {
     }
 }
 
-fn revoke(accounts: &dyn Accounts, given: &str) -> Result<ExitCode> {
+fn revoke(accounts: &dyn Accounts, given: &str, json: bool) -> Result<ExitCode> {
     let given = given.trim();
     // The whole token, its id, or the name of one active token.
     let id = match token::parse(given) {
@@ -194,7 +194,17 @@ fn revoke(accounts: &dyn Accounts, given: &str) -> Result<ExitCode> {
     let Some(found) = accounts.token(&id)? else {
         bail!("there is no token {id}: `devtrace token list` shows the ids");
     };
-    if !accounts.revoke_token(&id, now_nanos())? {
+    let revoked_now = accounts.revoke_token(&id, now_nanos())?;
+    if json {
+        print_json(&serde_json::json!({
+            "id": id,
+            "name": found.token.name,
+            "project": found.project_name,
+            "revoked_before": !revoked_now,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !revoked_now {
         crate::output::eprintln_safe!(
             "token {id} ({}) was already revoked",
             devtrace_model::recorded::quote(&found.token.name)
