@@ -237,7 +237,8 @@ test('findings link their evidence to the spans', async () => {
   assert.ok(titles.some((t) => /run one after another under "journal\.generate"/.test(t)), titles.join('\n'));
   // Each card says its impact in its own units: the sequential work in time saved per run.
   const meta = await page.locator('.finding', {hasText: 'one after another'}).first().locator('.meta').textContent();
-  assert.match(meta, /saves ≈ [\d.]+ s per run in \d+ of \d+ runs of journal\.generate \(\d+ % of its time\) · score 0\.\d{3}/);
+  // The wording is the server's (impact_text), the same as `devtrace insights` and MCP.
+  assert.match(meta, /saves ≈ [\d.]+ s per run in \d+ of \d+ runs of "journal\.generate" \(\d+ % of its time\) · score 0\.\d{3}/);
   await shot('findings');
   const evidence = page.locator('.finding', {hasText: 'one after another'}).first().locator('.evidence a').first();
   const href = await evidence.getAttribute('href');

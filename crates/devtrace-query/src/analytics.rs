@@ -33,7 +33,29 @@ pub struct OperationAnalytics {
     /// Duration percentiles over the time the runs span.
     pub over_time: Vec<TimeBucket>,
     /// Findings about the operation or its direct children, ranked.
-    pub findings: Vec<Finding>,
+    pub findings: Vec<WordedFinding>,
+}
+
+/// A finding as a face shows it: every field of [`Finding`] and its impact in words, worded
+/// once ([`crate::text::impact_text`]) so the web UI says what `insights` and MCP say.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WordedFinding {
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// The impact in its own units, then the score: "saves ≈ 45.0 ms per run in 2 of 2 runs of
+    /// "report" (15 % of its time) · score 0.145".
+    pub impact_text: String,
+}
+
+impl From<Finding> for WordedFinding {
+    fn from(finding: Finding) -> Self {
+        let impact_text = crate::text::impact_text(&finding);
+        Self {
+            finding,
+            impact_text,
+        }
+    }
 }
 
 /// Every detector over `traces`, ranked, with the price table this process uses
@@ -95,7 +117,7 @@ pub fn operation_analytics(
         over_time: percentiles_over_time(&points, TIME_BUCKETS),
         profile,
         other_identities: chosen.others,
-        findings,
+        findings: findings.into_iter().map(WordedFinding::from).collect(),
     })
 }
 

@@ -836,6 +836,21 @@ async fn compare_findings_and_runs() {
         7
     );
     assert_eq!(repeated["operation"], "checkout");
+    // The impact in the words `devtrace insights` and MCP use, from the impact's own numbers.
+    let impact = &repeated["impact"];
+    assert_eq!(
+        repeated["impact_text"],
+        format!(
+            "saves ≈ {} per run in {} of {} runs of \"checkout\" ({:.0} % of its time) · score {:.3}",
+            devtrace_query::timefmt::format_duration(
+                impact["time_nanos_per_run"].as_u64().unwrap()
+            ),
+            impact["affected_runs"],
+            impact["operation_runs"],
+            impact["share"].as_f64().unwrap() * 100.0,
+            impact["score"].as_f64().unwrap()
+        )
+    );
     api.bad("/api/v1/findings?limit=0", "limit", "from 1 to 500")
         .await;
 

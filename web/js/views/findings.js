@@ -40,33 +40,6 @@ export async function render(main, {query, navigate}) {
   }
 }
 
-/** A finding's impact in its own units, as `devtrace insights` words it (devtrace_query::text). */
-export function impactLine(f) {
-  const i = f.impact;
-  if (!i) return `${f.occurrences} occurrence${f.occurrences === 1 ? '' : 's'}`;
-  const plural = i.operation_runs === 1 ? '' : 's';
-  const runs = `in ${i.affected_runs} of ${i.operation_runs} run${plural}${i.operation ? ` of ${i.operation}` : ''}`;
-  const percent = (share) => `${Math.round(share * 100)} %`;
-  const score = ` · score ${i.score.toFixed(3)}`;
-  switch (i.basis) {
-    case 'time':
-      return `saves ≈ ${duration(i.time_nanos_per_run)} per run ${runs} (${percent(i.share)} of its time)${score}`;
-    case 'tokens': {
-      const cost = i.cost_per_run_usd == null ? '' : `, $${i.cost_per_run_usd < 1 ? i.cost_per_run_usd.toPrecision(2) : i.cost_per_run_usd.toFixed(2)}`;
-      const basis = i.cost_per_run_usd == null ? 'of its tokens' : 'of its LLM cost';
-      return `≈ ${i.tokens_per_run.toLocaleString('en-US')} input tokens${cost} per run ${runs} (${percent(i.share)} ${basis})${score}`;
-    }
-    case 'failures':
-      return `fails ${i.affected_runs} of ${i.operation_runs} run${plural}${i.operation ? ` of ${i.operation}` : ''} (${percent(i.failure_rate || 0)})${score}`;
-    case 'correctness':
-      return `a wrong result is possible ${runs}: correctness outranks speed${score}`;
-    case 'handled':
-      return 'handled, not a failure: the spans ended fine (listed, not ranked)';
-    default:
-      return 'says where the time goes; estimates nothing (listed, not ranked)';
-  }
-}
-
 /** Finding cards, also used by the operation view. */
 export function findingList(findings) {
   return h('ol', {class: 'findings'}, findings.map((f, n) => h('li', {class: `finding k-${f.kind}`},
@@ -74,7 +47,7 @@ export function findingList(findings) {
     h('p', {class: 'meta'},
       h('span', {class: 'badge'}, f.kind.replaceAll('_', ' ')),
       f.operation ? [' on ', h('a', {href: operationHref(f.operation)}, escaped(f.operation))] : null,
-      ` · ${impactLine(f)}`),
+      ` · ${f.impact_text}`),
     h('p', {class: 'recommendation'}, '→ ', f.recommendation),
     h('p', {class: 'evidence'}, 'Evidence: ', f.evidence.map((e, k) => [k ? ', ' : '',
       h('a', {href: `/traces/${e.trace_id}?span=${e.span_ids[0] || ''}&mark=${e.span_ids.join(',')}`, class: 'mono'},

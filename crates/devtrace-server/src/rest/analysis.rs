@@ -6,13 +6,12 @@ use super::{ApiError, ApiErrorBody, ApiResult, blocking};
 use crate::api::ApiState;
 use crate::json::Json;
 use axum::extract::{Path, RawQuery};
-use devtrace_analyze::Finding;
 use devtrace_analyze::perf::OperationTotal;
 use devtrace_model::{Operation, OperationFilter};
 use devtrace_query::Scope;
 use devtrace_query::analytics::trace_findings;
 use devtrace_query::analytics::{
-    DurationSeries, OperationAnalytics, duration_series, operation_analytics,
+    DurationSeries, OperationAnalytics, WordedFinding, duration_series, operation_analytics,
 };
 use devtrace_query::comparison::{LabelledComparison, Selection, compare_selection};
 use devtrace_query::overview::{Overview, OverviewLimits, overview_or_default, rank_roots};
@@ -510,7 +509,8 @@ pub struct FindingList {
     pub window: Option<Window>,
     /// Findings made, before `limit`.
     pub total: usize,
-    pub findings: Vec<Finding>,
+    /// Each with its impact in words (`impact_text`), as `devtrace insights` prints it.
+    pub findings: Vec<WordedFinding>,
 }
 
 /// Findings across recent traces, ranked by estimated total saving, with evidence.
@@ -538,14 +538,16 @@ pub async fn findings(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<Fin
         let filter = operation.map(OperationFilter::named);
         let (scope, window) = with_default(&*store, scope, now_nanos(), filter.as_ref())?;
         let traces = recent(&*store, scope, filter.as_ref(), 500)?;
-        let mut findings = trace_findings(&traces);
-        let total = findings.len();
-        findings.truncate(limit);
+        let findings = trace_findings(&traces);
         Ok(FindingList {
             traces_analysed: traces.len(),
             window,
-            total,
-            findings,
+            total: findings.len(),
+            findings: findings
+                .into_iter()
+                .take(limit)
+                .map(WordedFinding::from)
+                .collect(),
         })
     })
     .await?;
