@@ -91,9 +91,25 @@ struct Active {
     drainer: Option<JoinHandle<()>>,
     remove_on_stop: bool,
     threading: Py<PyAny>,
+    /// What a forked child needs to start its own recorder like this one.
+    options: StartOptions,
+}
+
+/// The options a recorder started with, kept to start the same one again in a forked child.
+#[derive(Clone, Copy)]
+struct StartOptions {
+    layout: Layout,
+    flight: bool,
+    threshold_ns: u64,
+    root: Option<(u128, u64)>,
+    drain_period: Duration,
 }
 
 static ACTIVE: AtomicPtr<Active> = AtomicPtr::new(std::ptr::null_mut());
+/// In a forked child, the parent's recorder until `after_fork_child` gives it a file of its
+/// own (see `forget_parent_in_child`).
+static FORKED: AtomicPtr<Active> = AtomicPtr::new(std::ptr::null_mut());
+static FORK_HANDLER: std::sync::Once = std::sync::Once::new();
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 static EXTRA_INDEX: AtomicIsize = AtomicIsize::new(-1);
 static DISABLE: AtomicPtr<ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
@@ -584,6 +600,42 @@ fn active<'a>(_py: Python<'_>) -> PyResult<&'a mut Active> {
     Ok(unsafe { &mut *a })
 }
 
+/// The state shared with a new drainer, over a newly created recorder file.
+fn new_shared(file: RecorderFile, options: &StartOptions) -> Arc<Shared> {
+    Arc::new(Shared {
+        file: Arc::new(file),
+        drain: Mutex::new(DrainState {
+            cursor: Cursor::new(),
+            builder: Builder::new(BuilderOptions {
+                threshold_ns: options.threshold_ns,
+                root: options.root,
+                seed: monotonic_ns() ^ ((std::process::id() as u64) << 32),
+                ..Default::default()
+            }),
+            names: Names::default(),
+            out: Vec::new(),
+            sdk_calls: Vec::new(),
+            stopped: false,
+        }),
+        ready: Condvar::new(),
+        wake: Condvar::new(),
+        stop: AtomicBool::new(false),
+        flight: options.flight,
+    })
+}
+
+fn spawn_drainer(shared: &Arc<Shared>, period: Duration) -> PyResult<JoinHandle<()>> {
+    let drainer_shared = shared.clone();
+    std::thread::Builder::new()
+        .name("devtrace-drainer".into())
+        .spawn(move || drainer(drainer_shared, period))
+        .map_err(|e| {
+            PyRuntimeError::new_err(format!(
+                "could not start the recorder's drainer thread: {e}"
+            ))
+        })
+}
+
 /// Starts recording. See devtrace/recorder.py for the meaning of each argument.
 #[pyfunction]
 #[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10))]
@@ -631,26 +683,14 @@ fn start(
         EXTRA_INDEX.store(index as isize, Ordering::Relaxed);
     }
     DISABLE.store(monitoring.getattr("DISABLE")?.into_ptr(), Ordering::Relaxed);
-    let shared = Arc::new(Shared {
-        file: Arc::new(file),
-        drain: Mutex::new(DrainState {
-            cursor: Cursor::new(),
-            builder: Builder::new(BuilderOptions {
-                threshold_ns,
-                root,
-                seed: monotonic_ns() ^ ((std::process::id() as u64) << 32),
-                ..Default::default()
-            }),
-            names: Names::default(),
-            out: Vec::new(),
-            sdk_calls: Vec::new(),
-            stopped: false,
-        }),
-        ready: Condvar::new(),
-        wake: Condvar::new(),
-        stop: AtomicBool::new(false),
+    let options = StartOptions {
+        layout,
         flight,
-    });
+        threshold_ns,
+        root,
+        drain_period: Duration::from_millis(drain_ms.max(1)),
+    };
+    let shared = new_shared(file, &options);
     let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
     let events = monitoring.getattr("events")?;
     let ev = |name: &str| -> PyResult<u32> { events.getattr(name)?.extract() };
@@ -678,15 +718,7 @@ fn start(
         mask |= bit;
         funcs.push(func);
     }
-    let drainer_shared = shared.clone();
-    let drainer = std::thread::Builder::new()
-        .name("devtrace-drainer".into())
-        .spawn(move || drainer(drainer_shared, Duration::from_millis(drain_ms.max(1))))
-        .map_err(|e| {
-            PyRuntimeError::new_err(format!(
-                "could not start the recorder's drainer thread: {e}"
-            ))
-        })?;
+    let drainer = spawn_drainer(&shared, options.drain_period)?;
     let active = Box::new(Active {
         shared,
         epoch,
@@ -704,8 +736,13 @@ fn start(
         drainer: Some(drainer),
         remove_on_stop: false,
         threading: py.import("threading")?.into_any().unbind(),
+        options,
     });
     *LAST.lock().unwrap() = None;
+    FORK_HANDLER.call_once(|| {
+        // SAFETY: registers a handler that only swaps two atomics.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_parent_in_child)) };
+    });
     ACTIVE.store(Box::into_raw(active), Ordering::Release);
     // Code switched off by an earlier recorder (or another tool) is switched on again.
     monitoring.call_method0("restart_events")?;
@@ -985,6 +1022,74 @@ fn window_to_python(
     Ok(out.unbind())
 }
 
+/// In a child just forked from a recording process (called from `os.register_at_fork`'s
+/// `after_in_child`): the child records into a ring file of its own at `path`, with its own
+/// drainer, its calls made outside any span of its own nesting under `root` (the span current
+/// when it forked). The parent's file is never written again from here: the child's copy of
+/// the parent's state (its drainer's lock, possibly held at fork time; the forking thread's
+/// chunk) is abandoned, not released. Returns false when no recorder was running.
+#[pyfunction]
+fn after_fork_child(
+    _py: Python<'_>,
+    path: PathBuf,
+    meta: String,
+    root: Option<(u128, u64)>,
+) -> PyResult<bool> {
+    let a = FORKED.swap(std::ptr::null_mut(), Ordering::Relaxed);
+    if a.is_null() {
+        return Ok(false);
+    }
+    // SAFETY: taken out of FORKED under the GIL, which `_py` proves we hold.
+    let active = unsafe { &mut *a };
+    LOCAL.with(|local| {
+        // SAFETY: this thread's; no other reference to it is live.
+        let local = unsafe { &mut *local.get() };
+        // Dropped without `release`: releasing would mark the parent's chunk free while the
+        // parent writes it. (The file stays mapped: the abandoned state below holds it.)
+        local.writer = None;
+        local.file = None;
+        local.epoch = 0;
+    });
+    // The drainer thread did not survive the fork: its handle is not joined or detached, and
+    // the state it shared (its mutex may be locked for ever here) is left alone.
+    std::mem::forget(active.drainer.take());
+    let options = StartOptions {
+        root: root.or(active.options.root),
+        ..active.options
+    };
+    let file = RecorderFile::create(
+        &path,
+        options.layout,
+        std::process::id(),
+        options.flight as u32,
+        &meta,
+    )
+    .map_err(|e| PyOSError::new_err(e.to_string()))?;
+    let shared = new_shared(file, &options);
+    std::mem::forget(std::mem::replace(&mut active.shared, shared.clone()));
+    active.options = options;
+    // A new epoch: every code object is decided again, its name written into the new file.
+    active.epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
+    active.next_code = 1;
+    active.exception_ids.clear();
+    active.exception_types.clear();
+    active.span_keys.clear();
+    active.triggering = false;
+    active.drainer = Some(spawn_drainer(&shared, options.drain_period)?);
+    ACTIVE.store(a, Ordering::Release);
+    Ok(true)
+}
+
+/// `pthread_atfork`'s child handler: runs in the child right after `fork()`, before any Python
+/// code (CPython's own `os.register_at_fork` hooks included, which may start threads). The
+/// recorder is set aside, so nothing the child runs is written into the parent's file, until
+/// `after_fork_child` (devtrace's at-fork hook, in Python) gives the child a file of its own.
+/// Only an atomic swap: a forked child of a threaded process may only do async-signal-safe work.
+extern "C" fn forget_parent_in_child() {
+    let a = ACTIVE.swap(std::ptr::null_mut(), Ordering::Relaxed);
+    FORKED.store(a, Ordering::Relaxed);
+}
+
 /// The recorder file's path while recording.
 #[pyfunction]
 fn path(py: Python<'_>) -> PyResult<String> {
@@ -1060,5 +1165,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(recover_window, m)?)?;
     m.add_function(wrap_pyfunction!(path, m)?)?;
     m.add_function(wrap_pyfunction!(running, m)?)?;
+    m.add_function(wrap_pyfunction!(after_fork_child, m)?)?;
     Ok(())
 }

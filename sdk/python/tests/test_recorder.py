@@ -330,3 +330,176 @@ def test_a_failing_pytest_test_writes_the_window(tmp_path):
     # pytest's assertion rewriting).
     failing = [s for s in got if s["name"] == "test_app.test_fails"]
     assert len(failing) == 1 and "test_app.helper" in failing[0]["attributes"][recorder.CALLS_FUNCTION]
+
+
+FORK_APP = '''
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+import devtrace
+from devtrace import recorder
+
+MODE, OUT, RINGS = sys.argv[1:4]
+
+
+def as_line(span):
+    return json.dumps({
+        "pid": os.getpid(),
+        "name": span.name,
+        "trace_id": span.context.trace_id,
+        "span_id": span.context.span_id,
+        "parent": span.parent.span_id if span.parent else None,
+        "attributes": {k: v for k, v in span.attributes.items() if isinstance(v, (str, int, bool))},
+    }) + "\\n"
+
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=open(OUT, "a"), formatter=as_line)))
+trace.set_tracer_provider(provider)
+tracer = trace.get_tracer("fork-test")
+
+
+def parent_work():
+    return 1
+
+
+def child_work():
+    return 2
+
+
+def child_main():
+    for _ in range(5):
+        child_work()
+
+
+def main():
+    ring = os.path.join(RINGS, f"devtrace-flight-{os.getpid()}.ring")
+    if MODE == "kill":
+        recorder.record(5, 8, signals=(), on_unhandled=False, path=ring)
+    else:
+        recorder.record_calls("forkapp", threshold_ms=0, path=ring)
+    for _ in range(3):
+        parent_work()
+    with tracer.start_as_current_span("at.fork") as at_fork:
+        if MODE == "multiprocessing":
+            child = multiprocessing.get_context("fork").Process(target=child_main)
+            child.start()
+            child.join()
+            pid = child.pid
+        else:
+            reader, writer = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                child_main()
+                if MODE == "kill":
+                    os.write(writer, recorder.current().path.encode())
+                    time.sleep(60)
+                devtrace.stop_recording()
+                os._exit(0)
+            if MODE == "kill":
+                child_ring = os.read(reader, 4096).decode()
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    for _ in range(2):
+        parent_work()
+    report = {"parent": os.getpid(), "child": pid, "at_fork": at_fork.get_span_context().span_id, "ring": ring}
+    if MODE == "kill":
+        report["child_ring"] = child_ring
+        report["child_ring_existed"] = os.path.exists(child_ring)
+        recorder.current().dump("requested")
+        devtrace.stop_recording()
+        report["recovered"] = recorder.recover(child_ring)
+    else:
+        devtrace.stop_recording()
+    report["rings_left"] = sorted(os.listdir(RINGS))
+    print(json.dumps(report))
+
+
+main()
+'''
+
+
+def run_fork_app(tmp_path, mode):
+    (tmp_path / "forkapp.py").write_text(FORK_APP)
+    rings = tmp_path / "rings"
+    rings.mkdir()
+    out = tmp_path / "spans.jsonl"
+    # CPython 3.12+ warns about fork() in a process with threads (the drainer is one): the
+    # warning is CPython's, and what this test checks is that the child is right regardless.
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "forkapp.py", mode, str(out), str(rings)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""
+    import json
+
+    report = json.loads(done.stdout.splitlines()[-1])
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    return report, got
+
+
+def by_pid(got, pid, name):
+    return [s for s in got if s["pid"] == pid and s["name"] == name]
+
+
+@native_only
+@pytest.mark.parametrize("mode", ["fork", "multiprocessing"])
+def test_a_forked_child_records_into_its_own_ring_under_the_span_current_at_fork(tmp_path, mode):
+    report, got = run_fork_app(tmp_path, mode)
+    parent, child = report["parent"], report["child"]
+    # Each process exported its own calls, and only its own.
+    assert len(by_pid(got, parent, "forkapp.parent_work")) == 5
+    assert len(by_pid(got, child, "forkapp.child_work")) == 5
+    assert by_pid(got, parent, "forkapp.child_work") == [] and by_pid(got, child, "forkapp.parent_work") == []
+    # The child's calls outside any span of its own nest under the span current at fork.
+    at_fork = [s for s in got if s["name"] == "at.fork"]
+    assert [s["pid"] for s in at_fork] == [parent]
+    # child_main is the child's outermost recorded call (what called it ran before the fork,
+    # or is multiprocessing's, not recorded): under the span current at fork; child_work in it.
+    main = by_pid(got, child, "forkapp.child_main")
+    assert len(main) == 1 and main[0]["parent"] == report["at_fork"]
+    assert {s["parent"] for s in by_pid(got, child, "forkapp.child_work")} == {main[0]["span_id"]}
+    assert {s["trace_id"] for s in got if s["pid"] == child} == {at_fork[0]["trace_id"]}
+    # Both stopped cleanly: no ring file left (each removed its own).
+    assert report["rings_left"] == []
+
+
+@native_only
+def test_a_forked_child_killed_by_sigkill_is_recovered_from_its_own_ring(tmp_path):
+    report, got = run_fork_app(tmp_path, "kill")
+    parent, child = report["parent"], report["child"]
+    assert report["child_ring"] == str(tmp_path / "rings" / f"devtrace-flight-{child}.ring")
+    assert report["child_ring_existed"] is True
+    windows = {s["attributes"][recorder.FLIGHT_PID]: s for s in got if s["name"] == recorder.FLIGHT_WINDOW}
+    assert set(windows) == {parent, child}
+    assert windows[child]["attributes"][recorder.FLIGHT_RECOVERED] is True
+    assert windows[parent]["attributes"][recorder.FLIGHT_REASON] == "requested"
+    # The child's window continues the trace under the span current at fork.
+    assert windows[child]["parent"] == report["at_fork"]
+
+    def in_window(window):
+        ids, names, grew = {window["span_id"]}, [], True
+        while grew:
+            grew = False
+            for s in got:
+                if s["parent"] in ids and s["span_id"] not in ids:
+                    ids.add(s["span_id"])
+                    names.append(s["name"])
+                    grew = True
+        return names
+
+    child_names, parent_names = in_window(windows[child]), in_window(windows[parent])
+    assert child_names.count("forkapp.child_work") == 5 and "forkapp.parent_work" not in child_names
+    assert parent_names.count("forkapp.parent_work") == 5 and "forkapp.child_work" not in parent_names
+    for pid in (parent, child):
+        assert windows[pid]["attributes"][recorder.FLIGHT_LOST] == 0
+    assert report["recovered"]["lost"] == 0
+    assert report["rings_left"] == []
