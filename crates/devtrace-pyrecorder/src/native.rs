@@ -93,6 +93,9 @@ struct Active {
     threading: Py<PyAny>,
     /// What a forked child needs to start its own recorder like this one.
     options: StartOptions,
+    /// The OpenTelemetry SDK's context variable and the key of the current span in its
+    /// contexts: where an asyncio task's first step finds the span it was created under.
+    span_context: Option<(Py<PyAny>, Py<PyAny>)>,
 }
 
 /// The options a recorder started with, kept to start the same one again in a forked child.
@@ -176,24 +179,37 @@ unsafe fn start_thread(active: &Active, local: &mut Local) {
     let writer = file.writer(tid);
     // SAFETY: called from a callback or function holding the GIL.
     let py = unsafe { Python::assume_attached() };
-    let name = active
-        .threading
-        .bind(py)
-        .call_method0("current_thread")
-        .and_then(|t| t.getattr("name"))
-        .and_then(|n| n.extract::<String>());
-    match name {
-        Ok(name) => {
-            names::write_thread(&file, writer.stream, &name);
-        }
-        Err(e) => drop(e),
+    // The thread's Thread object if threading knows it yet. Not current_thread(): in a thread
+    // starting (its first event is Thread._bootstrap's) that would make and register a
+    // _DummyThread, changing the program's threading state and naming the thread "Dummy-N".
+    // A thread not known yet is named later, by the Python side, from threading.enumerate().
+    let threading = active.threading.bind(py);
+    let name = threading
+        .call_method0("get_ident")
+        .and_then(|ident| threading.getattr("_active")?.call_method1("get", (ident,)))
+        .and_then(|thread| {
+            if thread.is_none() {
+                Ok(None)
+            } else {
+                thread.getattr("name")?.extract::<String>().map(Some)
+            }
+        });
+    if let Ok(Some(name)) = name {
+        names::write_thread(&file, writer.stream, &name);
     }
     local.writer = Some(writer);
     local.file = Some(file);
     local.epoch = active.epoch;
 }
 
-/// The code id of `code` under this recorder, deciding once per code object (0: not recorded).
+/// Set in a code id (as `code_id` returns it) when the code is a coroutine's: its starts and
+/// resumptions may be an asyncio task's step. Never in a recorded id.
+const COROUTINE: u32 = 1 << 31;
+/// `co_flags` of a coroutine function's code (CPython's CO_COROUTINE).
+const CO_COROUTINE: u32 = 0x80;
+
+/// The code id of `code` under this recorder, deciding once per code object (0: not recorded),
+/// with [`COROUTINE`] set for a coroutine's code.
 #[inline(always)]
 unsafe fn code_id(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
     let index = EXTRA_INDEX.load(Ordering::Relaxed);
@@ -284,9 +300,13 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .and_then(|l| l.extract())
         .unwrap_or(0);
     let id = active.next_code;
-    if id >= OTHER_CODE - 2 {
+    if id >= COROUTINE {
         return 0;
     }
+    let flags: u32 = code
+        .getattr("co_flags")
+        .and_then(|f| f.extract())
+        .unwrap_or(0);
     active.next_code += 1;
     names::write_code(
         &active.shared.file,
@@ -298,7 +318,11 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
             line,
         },
     );
-    id
+    if flags & CO_COROUTINE != 0 {
+        id | COROUTINE
+    } else {
+        id
+    }
 }
 
 #[cold]
@@ -345,7 +369,7 @@ macro_rules! active_or_return {
 /// PY_RESUME, PY_RETURN, PY_YIELD) return `DISABLE` for code not recorded, so CPython stops
 /// calling for it; the others (PY_THROW, PY_UNWIND, EXCEPTION_HANDLED) cannot be disabled.
 macro_rules! callback {
-    ($name:ident, $kind:expr, $disable_outside:expr) => {
+    ($name:ident, $kind:expr, $disable_outside:expr, $may_step:expr) => {
         unsafe extern "C" fn $name(
             _slf: *mut ffi::PyObject,
             args: *mut *mut ffi::PyObject,
@@ -363,19 +387,140 @@ macro_rules! callback {
                     unsafe { none() }
                 };
             }
-            unsafe { record(active, $kind, id, 0) };
+            if $may_step && id & COROUTINE != 0 {
+                unsafe { mark_task_step(active, $kind) };
+            }
+            unsafe { record(active, $kind, id & !COROUTINE, 0) };
             unsafe { none() }
         }
     };
 }
 
-callback!(on_start, EventKind::Call, true);
-callback!(on_resume, EventKind::Resume, true);
-callback!(on_return, EventKind::Return, true);
-callback!(on_yield, EventKind::Yield, true);
-callback!(on_throw, EventKind::Throw, false);
-callback!(on_unwind, EventKind::Unwind, false);
-callback!(on_handled, EventKind::Handled, false);
+/// Before a coroutine's start, resumption or throw: when it is the outermost recorded
+/// coroutine of what runs (no recorded coroutine awaits it: the event loop resumed it for its
+/// task), a TaskStep record names the task (its outermost coroutine), and a first step a
+/// TaskParent record with the OpenTelemetry span current in the task. Only coroutines pay
+/// for this: a walk up the frames awaiting this one.
+#[cold]
+unsafe fn mark_task_step(active: &mut Active, kind: EventKind) {
+    let Some(task) = (unsafe { task_of_step(active) }) else {
+        return;
+    };
+    let parent = if kind == EventKind::Call {
+        unsafe { current_span_key(active) }
+    } else {
+        None
+    };
+    unsafe { record(active, EventKind::TaskStep, task, 0) };
+    if let Some(key) = parent {
+        unsafe { record(active, EventKind::TaskParent, key, 0) };
+    }
+}
+
+/// The key of the task whose step the running coroutine is, or None when a recorded
+/// coroutine awaits it (its start or resumption is inside that one's).
+unsafe fn task_of_step(active: &mut Active) -> Option<u32> {
+    // SAFETY: the GIL is held; every new reference taken here is released here.
+    unsafe {
+        let frame = ffi::PyEval_GetFrame();
+        if frame.is_null() {
+            return None;
+        }
+        let mut outermost = ffi::PyFrame_GetGenerator(frame);
+        if outermost.is_null() {
+            return None;
+        }
+        let mut back = ffi::PyFrame_GetBack(frame);
+        let mut depth = 0;
+        while !back.is_null() && depth < 256 {
+            let generator = ffi::PyFrame_GetGenerator(back);
+            if generator.is_null() {
+                break;
+            }
+            if ffi::Py_TYPE(generator) != std::ptr::addr_of_mut!(ffi::PyCoro_Type) {
+                ffi::Py_DECREF(generator);
+                break;
+            }
+            let code = ffi::PyFrame_GetCode(back) as *mut ffi::PyObject;
+            let awaited_by_recorded = cached_code_id(active, code) != 0;
+            ffi::Py_DECREF(code);
+            if awaited_by_recorded {
+                ffi::Py_DECREF(generator);
+                ffi::Py_DECREF(back as *mut ffi::PyObject);
+                ffi::Py_DECREF(outermost);
+                return None;
+            }
+            ffi::Py_DECREF(outermost);
+            outermost = generator;
+            let next = ffi::PyFrame_GetBack(back);
+            ffi::Py_DECREF(back as *mut ffi::PyObject);
+            back = next;
+            depth += 1;
+        }
+        if !back.is_null() {
+            ffi::Py_DECREF(back as *mut ffi::PyObject);
+        }
+        // Objects are 16-byte aligned: the address's next 32 bits tell live coroutines apart.
+        let key = ((outermost as usize) >> 4) as u32;
+        ffi::Py_DECREF(outermost);
+        Some(key)
+    }
+}
+
+/// The code id cached on `code` for this recorder, without deciding (0: none).
+unsafe fn cached_code_id(active: &Active, code: *mut ffi::PyObject) -> u32 {
+    let index = EXTRA_INDEX.load(Ordering::Relaxed);
+    let mut extra: *mut c_void = std::ptr::null_mut();
+    // SAFETY: code is a live code object; the GIL is held.
+    if unsafe { PyUnstable_Code_GetExtra(code, index, &mut extra) } != 0 {
+        unsafe { ffi::PyErr_Clear() };
+        return 0;
+    }
+    let v = extra as u64;
+    if v >> 32 == active.epoch { v as u32 } else { 0 }
+}
+
+/// The span key of the OpenTelemetry span current in the running context (a task's own,
+/// copied when it was created), read without running Python code: the SDK's context
+/// variable, the span under its key, the span context's ids.
+unsafe fn current_span_key(active: &Active) -> Option<u32> {
+    let (var, span_key) = active.span_context.as_ref()?;
+    // SAFETY: the GIL is held.
+    let py = unsafe { Python::assume_attached() };
+    let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+    if unsafe { ffi::PyContextVar_Get(var.as_ptr(), std::ptr::null_mut(), &mut value) } != 0 {
+        unsafe { ffi::PyErr_Clear() };
+        return None;
+    }
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: PyContextVar_Get returned a new reference.
+    let context = unsafe { Bound::from_owned_ptr(py, value) };
+    let ids = context
+        .get_item(span_key.bind(py))
+        .and_then(|span| span.getattr("_context"))
+        .and_then(|ctx| {
+            Ok((
+                ctx.get_item(0)?.extract::<u128>()?,
+                ctx.get_item(1)?.extract::<u64>()?,
+            ))
+        });
+    match ids {
+        Ok((trace_id, span_id)) if trace_id != 0 && span_id != 0 => {
+            Some(active.shared.file.add_span(trace_id, span_id))
+        }
+        _ => None,
+    }
+}
+
+callback!(on_start, EventKind::Call, true, true);
+callback!(on_resume, EventKind::Resume, true, true);
+callback!(on_return, EventKind::Return, true, false);
+callback!(on_yield, EventKind::Yield, true, false);
+callback!(on_throw, EventKind::Throw, false, true);
+callback!(on_unwind, EventKind::Unwind, false, false);
+callback!(on_handled, EventKind::Handled, false, false);
 
 /// RAISE: `(code, offset, exception)`; also the flight recorder's exception trigger.
 unsafe extern "C" fn on_raise(
@@ -388,7 +533,7 @@ unsafe extern "C" fn on_raise(
         return unsafe { none() };
     }
     let exc = unsafe { *args.add(2) };
-    let id = unsafe { code_id(active, *args) };
+    let id = unsafe { code_id(active, *args) } & !COROUTINE;
     if id != 0 {
         let type_id = unsafe { exception_id(active, exc) };
         unsafe { record(active, EventKind::Raise, id, type_id) };
@@ -638,7 +783,7 @@ fn spawn_drainer(shared: &Arc<Shared>, period: Duration) -> PyResult<JoinHandle<
 
 /// Starts recording. See devtrace/recorder.py for the meaning of each argument.
 #[pyfunction]
-#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10))]
+#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None))]
 #[allow(clippy::too_many_arguments)]
 fn start(
     py: Python<'_>,
@@ -654,6 +799,7 @@ fn start(
     trigger_types: Option<Bound<'_, PyTuple>>,
     on_trigger: Option<Py<PyAny>>,
     drain_ms: u64,
+    span_context: Option<(Py<PyAny>, Py<PyAny>)>,
 ) -> PyResult<u8> {
     if !ACTIVE.load(Ordering::Relaxed).is_null() {
         return Err(PyRuntimeError::new_err(
@@ -737,6 +883,7 @@ fn start(
         remove_on_stop: false,
         threading: py.import("threading")?.into_any().unbind(),
         options,
+        span_context,
     });
     *LAST.lock().unwrap() = None;
     FORK_HANDLER.call_once(|| {

@@ -104,6 +104,13 @@ pub enum EventKind {
     Throw = 10,
     /// The flight recorder was triggered here (aux: the trigger).
     Trigger = 11,
+    /// The next start, resumption or throw is the first coroutine of an asyncio task's step
+    /// (what the event loop resumed); code is the task's key (its outermost coroutine's
+    /// address, shifted). Marks a task switch: the builder keeps a stack per task.
+    TaskStep = 12,
+    /// Follows a TaskStep of a task's first step: code is the span key of the OpenTelemetry
+    /// span current in the task (its context, copied when the task was created).
+    TaskParent = 13,
 }
 
 impl EventKind {
@@ -121,6 +128,8 @@ impl EventKind {
             9 => SpanEnd,
             10 => Throw,
             11 => Trigger,
+            12 => TaskStep,
+            13 => TaskParent,
             _ => return None,
         })
     }

@@ -124,6 +124,19 @@ def _root_ids() -> Optional[Tuple[int, int]]:
     return (ctx.trace_id, ctx.span_id) if ctx.is_valid else None
 
 
+def _span_context() -> Optional[Tuple[Any, Any]]:
+    """The OpenTelemetry SDK's context variable and the current span's key in its contexts,
+    for the native side to find the span an asyncio task was created under (None when the
+    runtime context is not the contextvars one)."""
+    import contextvars
+
+    from opentelemetry import context
+    from opentelemetry.trace.propagation import _SPAN_KEY
+
+    variable = getattr(getattr(context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+    return (variable, _SPAN_KEY) if isinstance(variable, contextvars.ContextVar) else None
+
+
 def _provider() -> Any:
     from opentelemetry import trace
 
@@ -165,6 +178,15 @@ class _SpanMaker:
         self.provider = provider
         self.scope = InstrumentationScope("devtrace.recorder", __version__)
         self.extra = extra or {}
+        self.thread_names: Dict[int, str] = {}
+
+    def thread_name(self, tid: int) -> Optional[str]:
+        """The name of a thread the recorder saw before threading knew it (its first event was
+        in its start-up), from the threads running now."""
+        if tid not in self.thread_names:
+            self.thread_names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id is not None})
+            self.thread_names.setdefault(tid, "")  # gone already: looked up once
+        return self.thread_names[tid] or None
 
     def make(self, item: Any) -> Any:
         from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -173,6 +195,7 @@ class _SpanMaker:
         (qualname, module, file, line), (trace_id, span_id, parent_id), (start, end), error, handled, calls, flags, thread = item
         resumed, still_open, before_window = flags
         tid, thread_name = thread
+        thread_name = thread_name or self.thread_name(tid)
         attributes: Dict[str, Any] = {
             names.CODE_FUNCTION: qualname,
             names.CODE_FILE: file,
@@ -425,6 +448,7 @@ class Recorder(_Base):
             self.threshold_ns,
             _root_ids(),
             self._meta_json(),
+            span_context=_span_context(),
         )
         self.exported = 0
         self._restart_threads()
@@ -492,6 +516,7 @@ class FlightRecorder(_Base):
             self._meta_json(),
             tuple(exceptions) or None,
             self._on_exception if exceptions else None,
+            span_context=_span_context(),
         )
         if on_unhandled:
             self._hook_unhandled()
@@ -640,7 +665,7 @@ def _write_window(
         FLIGHT_EVENTS: window["events"],
         FLIGHT_LOST: window["lost"],
         FLIGHT_SECONDS: round((window["end"] - window["start"]) / 1e9, 6),
-        FLIGHT_THREADS: [f"{name or 'thread'} ({tid})" for tid, name, _, _ in window["threads"]],
+        FLIGHT_THREADS: [f"{name or maker.thread_name(tid) or 'thread'} ({tid})" for tid, name, _, _ in window["threads"]],
         FLIGHT_PID: window["pid"],
         RECORDER: True,
     }

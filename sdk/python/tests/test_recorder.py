@@ -332,6 +332,32 @@ def test_a_failing_pytest_test_writes_the_window(tmp_path):
     assert len(failing) == 1 and "test_app.helper" in failing[0]["attributes"][recorder.CALLS_FUNCTION]
 
 
+@native_only
+def test_a_thread_started_under_the_flight_recorder_keeps_its_name_and_no_dummy_is_made(spans, app, tmp_path):
+    flight = recorder.record(5, 8, signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    release, ready = threading.Event(), threading.Event()
+
+    def work():
+        app.slow(0.002)
+        ready.set()
+        release.wait()
+
+    thread = threading.Thread(target=work, name="w-flight")
+    thread.start()  # its first recorded event is in threading's own start-up code
+    ready.wait()
+    flight.dump("requested")
+    release.set()
+    thread.join()
+    recorder.stop_recording()
+    got = spans()
+    slow = [s for s in got if s.name == "recapp.core.slow"]
+    assert [s.attributes[recorder.THREAD_NAME] for s in slow] == ["w-flight"]
+    window = named(got, recorder.FLIGHT_WINDOW)
+    assert f"w-flight ({thread.native_id})" in window.attributes[recorder.FLIGHT_THREADS]
+    assert not [t for t in threading.enumerate() if isinstance(t, threading._DummyThread)]
+    assert not [s for s in got if "Dummy" in str(s.attributes.get(recorder.THREAD_NAME, ""))]
+
+
 FORK_APP = '''
 import json
 import multiprocessing
