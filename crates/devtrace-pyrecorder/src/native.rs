@@ -126,10 +126,75 @@ struct Local {
 
 impl Drop for Local {
     fn drop(&mut self) {
+        // The thread ends (this runs without the GIL): a thread started later at the same
+        // thread pointer must not find this Local in the cache.
+        if std::ptr::eq(CACHED_LOCAL.load(Ordering::Relaxed), self) {
+            CACHED_THREAD.store(0, Ordering::Relaxed);
+        }
         if let (Some(file), Some(w)) = (&self.file, &mut self.writer) {
             file.release(w);
         }
     }
+}
+
+/// The thread that recorded last and its `Local`: a cache in front of the thread-local lookup,
+/// which in a shared library is a call to `__tls_get_addr` on every event. Written only by
+/// the thread holding the GIL (the `Local` first, then the thread), so a thread that finds
+/// itself in `CACHED_THREAD` finds its own `Local` in `CACHED_LOCAL`; a dying thread's
+/// `Drop` only clears `CACHED_THREAD`, which makes the next event look its `Local` up again.
+static CACHED_THREAD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static CACHED_LOCAL: AtomicPtr<Local> = AtomicPtr::new(std::ptr::null_mut());
+
+/// An identity of the running thread, read in one instruction where the ABI allows: the
+/// thread pointer (x86-64: `%fs:0` holds the thread control block's own address; AArch64:
+/// `tpidr_el0`), else `pthread_self()`. Unique among live threads.
+#[inline(always)]
+fn thread_pointer() -> usize {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let p: usize;
+        // SAFETY: reads the TCB self-pointer glibc and musl keep at %fs:0; no side effects.
+        unsafe {
+            std::arch::asm!("mov {}, fs:0", out(reg) p, options(nostack, readonly, preserves_flags))
+        };
+        p
+    }
+    #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
+    {
+        let p: usize;
+        // SAFETY: reads the thread pointer register; no side effects.
+        unsafe {
+            std::arch::asm!("mrs {}, tpidr_el0", out(reg) p, options(nomem, nostack, preserves_flags))
+        };
+        p
+    }
+    #[cfg(not(any(
+        all(target_arch = "x86_64", target_os = "linux"),
+        all(target_arch = "aarch64", target_os = "linux")
+    )))]
+    {
+        // SAFETY: no preconditions.
+        unsafe { libc::pthread_self() as usize }
+    }
+}
+
+/// This thread's `Local` (the GIL is held).
+#[inline(always)]
+fn this_thread_local() -> *mut Local {
+    let me = thread_pointer();
+    if CACHED_THREAD.load(Ordering::Relaxed) == me {
+        return CACHED_LOCAL.load(Ordering::Relaxed);
+    }
+    this_thread_local_slow(me)
+}
+
+#[cold]
+#[inline(never)]
+fn this_thread_local_slow(me: usize) -> *mut Local {
+    let local = LOCAL.with(|l| l.get());
+    CACHED_LOCAL.store(local, Ordering::Relaxed);
+    CACHED_THREAD.store(me, Ordering::Relaxed);
+    local
 }
 
 thread_local! {
@@ -155,16 +220,15 @@ unsafe fn disable() -> *mut ffi::PyObject {
 /// Writes one record for this thread.
 #[inline(always)]
 unsafe fn record(active: &Active, kind: EventKind, code: u32, aux: u32) {
-    LOCAL.with(|local| {
-        // SAFETY: LOCAL is this thread's; no reference to it outlives this closure.
-        let local = unsafe { &mut *local.get() };
-        if local.epoch != active.epoch {
-            unsafe { start_thread(active, local) };
-        }
-        if let (Some(file), Some(w)) = (&local.file, &mut local.writer) {
-            file.push(w, monotonic_ns(), pack_meta(kind, code, aux));
-        }
-    })
+    // SAFETY: this thread's Local, alive while the thread runs; no other reference to it is
+    // live (callbacks do not nest: CPython calls none while one runs).
+    let local = unsafe { &mut *this_thread_local() };
+    if local.epoch != active.epoch {
+        unsafe { start_thread(active, local) };
+    }
+    if let (Some(file), Some(w)) = (&local.file, &mut local.writer) {
+        file.push(w, monotonic_ns(), pack_meta(kind, code, aux));
+    }
 }
 
 /// The first event of a thread under this recorder: its writer, and its name in the log.
@@ -613,6 +677,9 @@ fn fast_function(py: Python<'_>, name: &'static CStr, f: FastCall) -> PyResult<P
 // -- the drainer -----------------------------------------------------------------------------
 
 fn drainer(shared: Arc<Shared>, period: Duration) {
+    // The rings' pages are made present here, off the writers' path: a record written to a
+    // page not touched yet would otherwise pay a page fault (one per 256 records).
+    shared.file.populate();
     let mut st = shared.drain.lock().unwrap();
     loop {
         shared.file.heartbeat(monotonic_ns());
