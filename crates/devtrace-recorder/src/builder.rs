@@ -163,6 +163,25 @@ struct StreamState {
     suspended: HashMap<u32, SuspendedTask>,
     /// A TaskStep (and TaskParent) just read: the next start/resume/throw begins that step.
     pending_task: Option<(u32, Option<u32>)>,
+    /// Emptied aggregate lists of dropped calls, reused by the next calls (a call with calls
+    /// under it would otherwise allocate its list, and free it when it is dropped).
+    spare_calls: Vec<Vec<CallAggregate>>,
+}
+
+impl StreamState {
+    fn push_call(&mut self, code: u32, ts: u64, resumed: bool) {
+        let mut f = Frame::call(code, ts, resumed);
+        if let Some(calls) = self.spare_calls.pop() {
+            f.calls = calls;
+        }
+        self.stack.push(f);
+    }
+
+    fn recycle(&mut self, calls: Vec<CallAggregate>) {
+        if calls.capacity() > 0 && self.spare_calls.len() < 64 {
+            self.spare_calls.push(calls);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -323,10 +342,8 @@ impl Builder {
                     *parent = Some(e.code);
                 }
             }
-            EventKind::Call => state.stack.push(Frame::call(e.code, e.ts, false)),
-            EventKind::Resume | EventKind::Throw => {
-                state.stack.push(Frame::call(e.code, e.ts, true))
-            }
+            EventKind::Call => state.push_call(e.code, e.ts, false),
+            EventKind::Resume | EventKind::Throw => state.push_call(e.code, e.ts, true),
             EventKind::Return | EventKind::Yield | EventKind::Unwind => {
                 let error = if e.kind == EventKind::Unwind {
                     Some(state.last_exception.unwrap_or(0))
@@ -580,9 +597,11 @@ impl Builder {
             None => &mut state.top_calls,
         };
         add_aggregate(into, own, max);
-        for a in f.calls {
+        let mut calls = f.calls;
+        for a in calls.drain(..) {
             add_aggregate(into, a, max);
         }
+        state.recycle(calls);
     }
 
     /// Called right after a SpanStart record of `stream` was fed: if the OpenTelemetry span
