@@ -374,6 +374,10 @@ def _child_path(path: str, parent_pid: int, child_pid: int) -> str:
 
 def _after_fork_in_child() -> None:
     # os.register_at_fork's after_in_child: runs in the child, in the thread that forked.
+    global _lock
+    # Another thread of the parent may have held the lock when it forked; it never releases it
+    # here (the child has one thread), so the child gets a lock of its own.
+    _lock = threading.Lock()
     recorder = _current
     if recorder is None or recorder.stopped or _native is None:
         return

@@ -529,3 +529,43 @@ def test_a_forked_child_killed_by_sigkill_is_recovered_from_its_own_ring(tmp_pat
         assert windows[pid]["attributes"][recorder.FLIGHT_LOST] == 0
     assert report["recovered"]["lost"] == 0
     assert report["rings_left"] == []
+
+
+@native_only
+def test_a_child_forked_while_another_thread_held_the_recorders_lock_can_still_stop(tmp_path):
+    script = textwrap.dedent(
+        """
+        import os, threading
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        trace.set_tracer_provider(TracerProvider())
+        import devtrace
+        from devtrace import recorder
+
+        recorder.record_calls("nothing_here", path=os.path.join(os.getcwd(), "devtrace-record-%d.ring" % os.getpid()))
+        held, release = threading.Event(), threading.Event()
+
+        def hold():
+            with recorder._lock:
+                held.set()
+                release.wait()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        held.wait()
+        pid = os.fork()
+        if pid == 0:
+            devtrace.stop_recording()  # would wait for ever on the lock the parent's thread held
+            os._exit(7)
+        _, status = os.waitpid(pid, 0)
+        release.set()
+        holder.join()
+        devtrace.stop_recording()
+        print(os.waitstatus_to_exitcode(status), sorted(os.listdir(".")))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "7 []\n", "the child stopped (its ring removed), then the parent (its ring removed)"
