@@ -272,16 +272,43 @@ const COROUTINE: u32 = 1 << 31;
 /// `co_flags` of a coroutine function's code (CPython's CO_COROUTINE).
 const CO_COROUTINE: u32 = 0x80;
 
+const CODE_CACHE_SIZE: usize = 256;
+
+/// Code ids by code object address, direct-mapped: in front of `PyUnstable_Code_GetExtra`, a
+/// call into libpython on every event. Only touched under the GIL. Only code objects carrying
+/// our extra are cached, and CPython calls `free_extra` when it frees such an object (or
+/// replaces the extra), which clears the whole cache: an entry never outlives its object, so
+/// a reused address cannot find another object's id. Code objects are rarely freed.
+struct CodeCache(UnsafeCell<[(usize, u64); CODE_CACHE_SIZE]>);
+
+// SAFETY: only used under the GIL (callbacks, and free_extra from code objects' deallocation).
+unsafe impl Sync for CodeCache {}
+
+static CODE_CACHE: CodeCache = CodeCache(UnsafeCell::new([(0, 0); CODE_CACHE_SIZE]));
+
+#[inline(always)]
+fn code_cache_slot(code: *mut ffi::PyObject) -> *mut (usize, u64) {
+    let i = (code as usize >> 4) & (CODE_CACHE_SIZE - 1);
+    // SAFETY: i < CODE_CACHE_SIZE.
+    unsafe { (CODE_CACHE.0.get() as *mut (usize, u64)).add(i) }
+}
+
 /// The code id of `code` under this recorder, deciding once per code object (0: not recorded),
 /// with [`COROUTINE`] set for a coroutine's code.
 #[inline(always)]
 unsafe fn code_id(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
+    // SAFETY: the GIL is held; the slot is read and written here only.
+    let (cached_code, cached) = unsafe { *code_cache_slot(code) };
+    if cached_code == code as usize && cached >> 32 == active.epoch {
+        return cached as u32;
+    }
     let index = EXTRA_INDEX.load(Ordering::Relaxed);
     let mut extra: *mut c_void = std::ptr::null_mut();
     // SAFETY: code is the code object CPython passed; index was requested at start.
     if unsafe { PyUnstable_Code_GetExtra(code, index, &mut extra) } == 0 {
         let v = extra as u64;
         if v >> 32 == active.epoch {
+            unsafe { *code_cache_slot(code) = (code as usize, v) };
             return v as u32;
         }
     } else {
@@ -291,6 +318,9 @@ unsafe fn code_id(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
     let v = (active.epoch << 32) | id as u64;
     if unsafe { PyUnstable_Code_SetExtra(code, index, v as usize as *mut c_void) } != 0 {
         unsafe { ffi::PyErr_Clear() };
+    } else {
+        // After SetExtra, whose free_extra of the replaced value cleared the cache.
+        unsafe { *code_cache_slot(code) = (code as usize, v) };
     }
     id
 }
@@ -656,8 +686,13 @@ unsafe extern "C" {
     ) -> std::ffi::c_int;
 }
 
-/// Our code-object extras are integers: nothing to free.
-unsafe extern "C" fn free_extra(_: *mut c_void) {}
+/// Our code-object extras are integers: nothing to free. But a code object with our extra is
+/// being freed (or its extra replaced): the code id cache may hold its address, so it is
+/// cleared (see [`CodeCache`]).
+unsafe extern "C" fn free_extra(_: *mut c_void) {
+    // SAFETY: called by CPython under the GIL.
+    unsafe { *CODE_CACHE.0.get() = [(0, 0); CODE_CACHE_SIZE] };
+}
 
 /// A built-in function object calling `f` with the fast-call convention. The method
 /// definition must live as long as the function: it is leaked (a few per process).

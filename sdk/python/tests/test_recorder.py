@@ -333,6 +333,21 @@ def test_a_failing_pytest_test_writes_the_window(tmp_path):
 
 
 @native_only
+def test_code_objects_freed_and_their_addresses_reused_are_named_by_their_own_code(spans, app):
+    # Each function's code object is freed before the next is compiled, so addresses repeat:
+    # an id cached by address must not outlive its code object.
+    record("recapp", threshold_ms=0)
+    for i in range(300):
+        namespace = {"__name__": "recapp.dynamic"}
+        exec(compile(f"def f{i}():\n    return {i}\n", "<dynamic>", "exec"), namespace)
+        assert namespace[f"f{i}"]() == i
+        del namespace
+    recorder.stop_recording()
+    got = sorted(s.name for s in spans() if s.name.startswith("recapp.dynamic.f"))
+    assert got == sorted(f"recapp.dynamic.f{i}" for i in range(300))
+
+
+@native_only
 def test_a_thread_started_under_the_flight_recorder_keeps_its_name_and_no_dummy_is_made(spans, app, tmp_path):
     flight = recorder.record(5, 8, signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
     release, ready = threading.Event(), threading.Event()
