@@ -6,9 +6,11 @@ scripts/test built the devtrace package for (DEVTRACE_NATIVE_PYTHONS, `:`-separa
 - `devtrace run --record` on a program killed by SIGKILL: its last calls are recovered from
   the ring file into the run's trace;
 - `devtrace run --record` on a program dying of an unhandled exception: the window is in its
-  trace, linked to the failure, with the exception's context.
+  trace, linked to the failure, with the exception's context;
+- two asyncio tasks interleaving on one thread (`python -m app.tasks`): each call nests under
+  its own task's span.
 
-The program is tests/e2e/native_app (python -m app.main).
+The program is tests/e2e/native_app (python -m app.main, python -m app.tasks).
 """
 
 from __future__ import annotations
