@@ -285,6 +285,17 @@ struct CodeCache(UnsafeCell<[(usize, u64); CODE_CACHE_SIZE]>);
 unsafe impl Sync for CodeCache {}
 
 static CODE_CACHE: CodeCache = CodeCache(UnsafeCell::new([(0, 0); CODE_CACHE_SIZE]));
+/// Whether the cache holds an entry: clearing an empty cache is skipped, so the many code
+/// objects freed at interpreter exit cost one test each.
+static CODE_CACHE_USED: AtomicBool = AtomicBool::new(false);
+
+/// Remembers `code`'s id (the slow path only).
+#[inline(always)]
+unsafe fn cache_code_id(code: *mut ffi::PyObject, v: u64) {
+    CODE_CACHE_USED.store(true, Ordering::Relaxed);
+    // SAFETY: the GIL is held; the slot is inside the cache.
+    unsafe { *code_cache_slot(code) = (code as usize, v) };
+}
 
 #[inline(always)]
 fn code_cache_slot(code: *mut ffi::PyObject) -> *mut (usize, u64) {
@@ -308,7 +319,7 @@ unsafe fn code_id(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
     if unsafe { PyUnstable_Code_GetExtra(code, index, &mut extra) } == 0 {
         let v = extra as u64;
         if v >> 32 == active.epoch {
-            unsafe { *code_cache_slot(code) = (code as usize, v) };
+            unsafe { cache_code_id(code, v) };
             return v as u32;
         }
     } else {
@@ -320,7 +331,7 @@ unsafe fn code_id(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         unsafe { ffi::PyErr_Clear() };
     } else {
         // After SetExtra, whose free_extra of the replaced value cleared the cache.
-        unsafe { *code_cache_slot(code) = (code as usize, v) };
+        unsafe { cache_code_id(code, v) };
     }
     id
 }
@@ -690,8 +701,10 @@ unsafe extern "C" {
 /// being freed (or its extra replaced): the code id cache may hold its address, so it is
 /// cleared (see [`CodeCache`]).
 unsafe extern "C" fn free_extra(_: *mut c_void) {
-    // SAFETY: called by CPython under the GIL.
-    unsafe { *CODE_CACHE.0.get() = [(0, 0); CODE_CACHE_SIZE] };
+    if CODE_CACHE_USED.swap(false, Ordering::Relaxed) {
+        // SAFETY: called by CPython under the GIL.
+        unsafe { *CODE_CACHE.0.get() = [(0, 0); CODE_CACHE_SIZE] };
+    }
 }
 
 /// A built-in function object calling `f` with the fast-call convention. The method
