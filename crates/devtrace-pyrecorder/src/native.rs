@@ -1350,6 +1350,10 @@ fn after_fork_child(
 extern "C" fn forget_parent_in_child() {
     let a = ACTIVE.swap(std::ptr::null_mut(), Ordering::Relaxed);
     FORKED.store(a, Ordering::Relaxed);
+    // The cached Local may be another parent thread's, which does not exist here; a thread
+    // the child starts may get its thread pointer and would find that Local (and its writer
+    // into the parent's file).
+    CACHED_THREAD.store(0, Ordering::Relaxed);
 }
 
 /// The recorder file's path while recording.
