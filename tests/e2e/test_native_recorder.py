@@ -6,9 +6,11 @@ scripts/test built the devtrace package for (DEVTRACE_NATIVE_PYTHONS, `:`-separa
 - `devtrace run --record` on a program killed by SIGKILL: its last calls are recovered from
   the ring file into the run's trace;
 - `devtrace run --record` on a program dying of an unhandled exception: the window is in its
-  trace, linked to the failure, with the exception's context.
+  trace, linked to the failure, with the exception's context;
+- two asyncio tasks interleaving on one thread (`python -m app.tasks`): each call nests under
+  its own task's span.
 
-The program is tests/e2e/native_app (python -m app.main).
+The program is tests/e2e/native_app (python -m app.main, python -m app.tasks).
 """
 
 from __future__ import annotations
@@ -183,3 +185,33 @@ def test_devtrace_recover_writes_the_window_a_killed_process_left(store, python,
     # Nothing left to recover: said in words, and as JSON.
     again = store.cli("recover", "--dir", str(tmp_path))
     assert again.stdout == f"nothing to recover: no recorder file left by a dead process in {tmp_path}\n", again.describe()
+
+
+def test_asyncio_tasks_interleaving_on_one_thread_nest_under_their_own_spans(store, python):
+    """Two tasks (tests/e2e/native_app/app/tasks.py) switch at their awaits: each one's calls
+    nest under its own span, and each task's coroutine under the span it was created in."""
+    argv = ["--data", str(store.data_dir), "run", "--python-autotrace", "app", "--python-autotrace-threshold", "1",
+            "--", python, "-m", "app.tasks"]
+    proc = subprocess.run([str(store.bin), *argv], cwd=APP_DIR, env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, CliResult(argv, proc.returncode, proc.stdout, proc.stderr).describe()
+    spans = spans_of(store, latest_trace(store))
+    by_id = {s["span_id"]: s for s in spans}
+    [both] = by_name(spans, "both")
+    [task_a], [task_b] = by_name(spans, "task.a"), by_name(spans, "task.b")
+    # Each task's coroutine, every step of it, runs under the span it was created in.
+    workers = by_name(spans, "app.tasks.worker")
+    assert len(workers) == 4 and {w["parent_span_id"] for w in workers} == {both["span_id"]}
+    assert sorted(bool(w["attributes"].get("devtrace.recorder.resumed")) for w in workers) == [False, False, True, True]
+    # The span a task starts is the child of that task's first step.
+    for task in (task_a, task_b):
+        parent = by_id[task["parent_span_id"]]
+        assert parent["name"] == "app.tasks.worker" and not parent["attributes"].get("devtrace.recorder.resumed")
+    assert task_a["parent_span_id"] != task_b["parent_span_id"]
+    # busy() nests under its own task's span, before and after the switch.
+    busy = by_name(spans, "app.tasks.busy")
+    under = {task["span_id"]: sorted(s["duration_ns"] for s in busy if s["parent_span_id"] == task["span_id"]) for task in (task_a, task_b)}
+    assert len(busy) == 4 and [len(v) for v in under.values()] == [2, 2], [(s["parent_span_id"], s["duration_ns"]) for s in busy]
+    assert under[task_a["span_id"]][1] >= 12_000_000 and under[task_b["span_id"]][1] < 12_000_000
+    # One thread: the coroutines' steps never overlap (a step ends at its await).
+    steps = sorted((w["start_unix_nano"], w["end_unix_nano"]) for w in workers)
+    assert all(end <= next_start for (_, end), (next_start, _) in zip(steps, steps[1:])), steps

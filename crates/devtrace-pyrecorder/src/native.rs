@@ -91,9 +91,28 @@ struct Active {
     drainer: Option<JoinHandle<()>>,
     remove_on_stop: bool,
     threading: Py<PyAny>,
+    /// What a forked child needs to start its own recorder like this one.
+    options: StartOptions,
+    /// The OpenTelemetry SDK's context variable and the key of the current span in its
+    /// contexts: where an asyncio task's first step finds the span it was created under.
+    span_context: Option<(Py<PyAny>, Py<PyAny>)>,
+}
+
+/// The options a recorder started with, kept to start the same one again in a forked child.
+#[derive(Clone, Copy)]
+struct StartOptions {
+    layout: Layout,
+    flight: bool,
+    threshold_ns: u64,
+    root: Option<(u128, u64)>,
+    drain_period: Duration,
 }
 
 static ACTIVE: AtomicPtr<Active> = AtomicPtr::new(std::ptr::null_mut());
+/// In a forked child, the parent's recorder until `after_fork_child` gives it a file of its
+/// own (see `forget_parent_in_child`).
+static FORKED: AtomicPtr<Active> = AtomicPtr::new(std::ptr::null_mut());
+static FORK_HANDLER: std::sync::Once = std::sync::Once::new();
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 static EXTRA_INDEX: AtomicIsize = AtomicIsize::new(-1);
 static DISABLE: AtomicPtr<ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
@@ -107,10 +126,75 @@ struct Local {
 
 impl Drop for Local {
     fn drop(&mut self) {
+        // The thread ends (this runs without the GIL): a thread started later at the same
+        // thread pointer must not find this Local in the cache.
+        if std::ptr::eq(CACHED_LOCAL.load(Ordering::Relaxed), self) {
+            CACHED_THREAD.store(0, Ordering::Relaxed);
+        }
         if let (Some(file), Some(w)) = (&self.file, &mut self.writer) {
             file.release(w);
         }
     }
+}
+
+/// The thread that recorded last and its `Local`: a cache in front of the thread-local lookup,
+/// which in a shared library is a call to `__tls_get_addr` on every event. Written only by
+/// the thread holding the GIL (the `Local` first, then the thread), so a thread that finds
+/// itself in `CACHED_THREAD` finds its own `Local` in `CACHED_LOCAL`; a dying thread's
+/// `Drop` only clears `CACHED_THREAD`, which makes the next event look its `Local` up again.
+static CACHED_THREAD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static CACHED_LOCAL: AtomicPtr<Local> = AtomicPtr::new(std::ptr::null_mut());
+
+/// An identity of the running thread, read in one instruction where the ABI allows: the
+/// thread pointer (x86-64: `%fs:0` holds the thread control block's own address; AArch64:
+/// `tpidr_el0`), else `pthread_self()`. Unique among live threads.
+#[inline(always)]
+fn thread_pointer() -> usize {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let p: usize;
+        // SAFETY: reads the TCB self-pointer glibc and musl keep at %fs:0; no side effects.
+        unsafe {
+            std::arch::asm!("mov {}, fs:0", out(reg) p, options(nostack, readonly, preserves_flags))
+        };
+        p
+    }
+    #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
+    {
+        let p: usize;
+        // SAFETY: reads the thread pointer register; no side effects.
+        unsafe {
+            std::arch::asm!("mrs {}, tpidr_el0", out(reg) p, options(nomem, nostack, preserves_flags))
+        };
+        p
+    }
+    #[cfg(not(any(
+        all(target_arch = "x86_64", target_os = "linux"),
+        all(target_arch = "aarch64", target_os = "linux")
+    )))]
+    {
+        // SAFETY: no preconditions.
+        unsafe { libc::pthread_self() as usize }
+    }
+}
+
+/// This thread's `Local` (the GIL is held).
+#[inline(always)]
+fn this_thread_local() -> *mut Local {
+    let me = thread_pointer();
+    if CACHED_THREAD.load(Ordering::Relaxed) == me {
+        return CACHED_LOCAL.load(Ordering::Relaxed);
+    }
+    this_thread_local_slow(me)
+}
+
+#[cold]
+#[inline(never)]
+fn this_thread_local_slow(me: usize) -> *mut Local {
+    let local = LOCAL.with(|l| l.get());
+    CACHED_LOCAL.store(local, Ordering::Relaxed);
+    CACHED_THREAD.store(me, Ordering::Relaxed);
+    local
 }
 
 thread_local! {
@@ -136,16 +220,15 @@ unsafe fn disable() -> *mut ffi::PyObject {
 /// Writes one record for this thread.
 #[inline(always)]
 unsafe fn record(active: &Active, kind: EventKind, code: u32, aux: u32) {
-    LOCAL.with(|local| {
-        // SAFETY: LOCAL is this thread's; no reference to it outlives this closure.
-        let local = unsafe { &mut *local.get() };
-        if local.epoch != active.epoch {
-            unsafe { start_thread(active, local) };
-        }
-        if let (Some(file), Some(w)) = (&local.file, &mut local.writer) {
-            file.push(w, monotonic_ns(), pack_meta(kind, code, aux));
-        }
-    })
+    // SAFETY: this thread's Local, alive while the thread runs; no other reference to it is
+    // live (callbacks do not nest: CPython calls none while one runs).
+    let local = unsafe { &mut *this_thread_local() };
+    if local.epoch != active.epoch {
+        unsafe { start_thread(active, local) };
+    }
+    if let (Some(file), Some(w)) = (&local.file, &mut local.writer) {
+        file.push(w, monotonic_ns(), pack_meta(kind, code, aux));
+    }
 }
 
 /// The first event of a thread under this recorder: its writer, and its name in the log.
@@ -160,32 +243,83 @@ unsafe fn start_thread(active: &Active, local: &mut Local) {
     let writer = file.writer(tid);
     // SAFETY: called from a callback or function holding the GIL.
     let py = unsafe { Python::assume_attached() };
-    let name = active
-        .threading
-        .bind(py)
-        .call_method0("current_thread")
-        .and_then(|t| t.getattr("name"))
-        .and_then(|n| n.extract::<String>());
-    match name {
-        Ok(name) => {
-            names::write_thread(&file, writer.stream, &name);
-        }
-        Err(e) => drop(e),
+    // The thread's Thread object if threading knows it yet. Not current_thread(): in a thread
+    // starting (its first event is Thread._bootstrap's) that would make and register a
+    // _DummyThread, changing the program's threading state and naming the thread "Dummy-N".
+    // A thread not known yet is named later, by the Python side, from threading.enumerate().
+    let threading = active.threading.bind(py);
+    let name = threading
+        .call_method0("get_ident")
+        .and_then(|ident| threading.getattr("_active")?.call_method1("get", (ident,)))
+        .and_then(|thread| {
+            if thread.is_none() {
+                Ok(None)
+            } else {
+                thread.getattr("name")?.extract::<String>().map(Some)
+            }
+        });
+    if let Ok(Some(name)) = name {
+        names::write_thread(&file, writer.stream, &name);
     }
     local.writer = Some(writer);
     local.file = Some(file);
     local.epoch = active.epoch;
 }
 
-/// The code id of `code` under this recorder, deciding once per code object (0: not recorded).
+/// Set in a code id (as `code_id` returns it) when the code is a coroutine's: its starts and
+/// resumptions may be an asyncio task's step. Never in a recorded id.
+const COROUTINE: u32 = 1 << 31;
+/// `co_flags` of a coroutine function's code (CPython's CO_COROUTINE).
+const CO_COROUTINE: u32 = 0x80;
+
+const CODE_CACHE_SIZE: usize = 256;
+
+/// Code ids by code object address, direct-mapped: in front of `PyUnstable_Code_GetExtra`, a
+/// call into libpython on every event. Only touched under the GIL. Only code objects carrying
+/// our extra are cached, and CPython calls `free_extra` when it frees such an object (or
+/// replaces the extra), which clears the whole cache: an entry never outlives its object, so
+/// a reused address cannot find another object's id. Code objects are rarely freed.
+struct CodeCache(UnsafeCell<[(usize, u64); CODE_CACHE_SIZE]>);
+
+// SAFETY: only used under the GIL (callbacks, and free_extra from code objects' deallocation).
+unsafe impl Sync for CodeCache {}
+
+static CODE_CACHE: CodeCache = CodeCache(UnsafeCell::new([(0, 0); CODE_CACHE_SIZE]));
+/// Whether the cache holds an entry: clearing an empty cache is skipped, so the many code
+/// objects freed at interpreter exit cost one test each.
+static CODE_CACHE_USED: AtomicBool = AtomicBool::new(false);
+
+/// Remembers `code`'s id (the slow path only).
+#[inline(always)]
+unsafe fn cache_code_id(code: *mut ffi::PyObject, v: u64) {
+    CODE_CACHE_USED.store(true, Ordering::Relaxed);
+    // SAFETY: the GIL is held; the slot is inside the cache.
+    unsafe { *code_cache_slot(code) = (code as usize, v) };
+}
+
+#[inline(always)]
+fn code_cache_slot(code: *mut ffi::PyObject) -> *mut (usize, u64) {
+    let i = (code as usize >> 4) & (CODE_CACHE_SIZE - 1);
+    // SAFETY: i < CODE_CACHE_SIZE.
+    unsafe { (CODE_CACHE.0.get() as *mut (usize, u64)).add(i) }
+}
+
+/// The code id of `code` under this recorder, deciding once per code object (0: not recorded),
+/// with [`COROUTINE`] set for a coroutine's code.
 #[inline(always)]
 unsafe fn code_id(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
+    // SAFETY: the GIL is held; the slot is read and written here only.
+    let (cached_code, cached) = unsafe { *code_cache_slot(code) };
+    if cached_code == code as usize && cached >> 32 == active.epoch {
+        return cached as u32;
+    }
     let index = EXTRA_INDEX.load(Ordering::Relaxed);
     let mut extra: *mut c_void = std::ptr::null_mut();
     // SAFETY: code is the code object CPython passed; index was requested at start.
     if unsafe { PyUnstable_Code_GetExtra(code, index, &mut extra) } == 0 {
         let v = extra as u64;
         if v >> 32 == active.epoch {
+            unsafe { cache_code_id(code, v) };
             return v as u32;
         }
     } else {
@@ -195,6 +329,9 @@ unsafe fn code_id(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
     let v = (active.epoch << 32) | id as u64;
     if unsafe { PyUnstable_Code_SetExtra(code, index, v as usize as *mut c_void) } != 0 {
         unsafe { ffi::PyErr_Clear() };
+    } else {
+        // After SetExtra, whose free_extra of the replaced value cleared the cache.
+        unsafe { cache_code_id(code, v) };
     }
     id
 }
@@ -268,9 +405,13 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .and_then(|l| l.extract())
         .unwrap_or(0);
     let id = active.next_code;
-    if id >= OTHER_CODE - 2 {
+    if id >= COROUTINE {
         return 0;
     }
+    let flags: u32 = code
+        .getattr("co_flags")
+        .and_then(|f| f.extract())
+        .unwrap_or(0);
     active.next_code += 1;
     names::write_code(
         &active.shared.file,
@@ -282,7 +423,11 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
             line,
         },
     );
-    id
+    if flags & CO_COROUTINE != 0 {
+        id | COROUTINE
+    } else {
+        id
+    }
 }
 
 #[cold]
@@ -329,7 +474,7 @@ macro_rules! active_or_return {
 /// PY_RESUME, PY_RETURN, PY_YIELD) return `DISABLE` for code not recorded, so CPython stops
 /// calling for it; the others (PY_THROW, PY_UNWIND, EXCEPTION_HANDLED) cannot be disabled.
 macro_rules! callback {
-    ($name:ident, $kind:expr, $disable_outside:expr) => {
+    ($name:ident, $kind:expr, $disable_outside:expr, $may_step:expr) => {
         unsafe extern "C" fn $name(
             _slf: *mut ffi::PyObject,
             args: *mut *mut ffi::PyObject,
@@ -347,19 +492,140 @@ macro_rules! callback {
                     unsafe { none() }
                 };
             }
-            unsafe { record(active, $kind, id, 0) };
+            if $may_step && id & COROUTINE != 0 {
+                unsafe { mark_task_step(active, $kind) };
+            }
+            unsafe { record(active, $kind, id & !COROUTINE, 0) };
             unsafe { none() }
         }
     };
 }
 
-callback!(on_start, EventKind::Call, true);
-callback!(on_resume, EventKind::Resume, true);
-callback!(on_return, EventKind::Return, true);
-callback!(on_yield, EventKind::Yield, true);
-callback!(on_throw, EventKind::Throw, false);
-callback!(on_unwind, EventKind::Unwind, false);
-callback!(on_handled, EventKind::Handled, false);
+/// Before a coroutine's start, resumption or throw: when it is the outermost recorded
+/// coroutine of what runs (no recorded coroutine awaits it: the event loop resumed it for its
+/// task), a TaskStep record names the task (its outermost coroutine), and a first step a
+/// TaskParent record with the OpenTelemetry span current in the task. Only coroutines pay
+/// for this: a walk up the frames awaiting this one.
+#[cold]
+unsafe fn mark_task_step(active: &mut Active, kind: EventKind) {
+    let Some(task) = (unsafe { task_of_step(active) }) else {
+        return;
+    };
+    let parent = if kind == EventKind::Call {
+        unsafe { current_span_key(active) }
+    } else {
+        None
+    };
+    unsafe { record(active, EventKind::TaskStep, task, 0) };
+    if let Some(key) = parent {
+        unsafe { record(active, EventKind::TaskParent, key, 0) };
+    }
+}
+
+/// The key of the task whose step the running coroutine is, or None when a recorded
+/// coroutine awaits it (its start or resumption is inside that one's).
+unsafe fn task_of_step(active: &mut Active) -> Option<u32> {
+    // SAFETY: the GIL is held; every new reference taken here is released here.
+    unsafe {
+        let frame = ffi::PyEval_GetFrame();
+        if frame.is_null() {
+            return None;
+        }
+        let mut outermost = ffi::PyFrame_GetGenerator(frame);
+        if outermost.is_null() {
+            return None;
+        }
+        let mut back = ffi::PyFrame_GetBack(frame);
+        let mut depth = 0;
+        while !back.is_null() && depth < 256 {
+            let generator = ffi::PyFrame_GetGenerator(back);
+            if generator.is_null() {
+                break;
+            }
+            if ffi::Py_TYPE(generator) != std::ptr::addr_of_mut!(ffi::PyCoro_Type) {
+                ffi::Py_DECREF(generator);
+                break;
+            }
+            let code = ffi::PyFrame_GetCode(back) as *mut ffi::PyObject;
+            let awaited_by_recorded = cached_code_id(active, code) != 0;
+            ffi::Py_DECREF(code);
+            if awaited_by_recorded {
+                ffi::Py_DECREF(generator);
+                ffi::Py_DECREF(back as *mut ffi::PyObject);
+                ffi::Py_DECREF(outermost);
+                return None;
+            }
+            ffi::Py_DECREF(outermost);
+            outermost = generator;
+            let next = ffi::PyFrame_GetBack(back);
+            ffi::Py_DECREF(back as *mut ffi::PyObject);
+            back = next;
+            depth += 1;
+        }
+        if !back.is_null() {
+            ffi::Py_DECREF(back as *mut ffi::PyObject);
+        }
+        // Objects are 16-byte aligned: the address's next 32 bits tell live coroutines apart.
+        let key = ((outermost as usize) >> 4) as u32;
+        ffi::Py_DECREF(outermost);
+        Some(key)
+    }
+}
+
+/// The code id cached on `code` for this recorder, without deciding (0: none).
+unsafe fn cached_code_id(active: &Active, code: *mut ffi::PyObject) -> u32 {
+    let index = EXTRA_INDEX.load(Ordering::Relaxed);
+    let mut extra: *mut c_void = std::ptr::null_mut();
+    // SAFETY: code is a live code object; the GIL is held.
+    if unsafe { PyUnstable_Code_GetExtra(code, index, &mut extra) } != 0 {
+        unsafe { ffi::PyErr_Clear() };
+        return 0;
+    }
+    let v = extra as u64;
+    if v >> 32 == active.epoch { v as u32 } else { 0 }
+}
+
+/// The span key of the OpenTelemetry span current in the running context (a task's own,
+/// copied when it was created), read without running Python code: the SDK's context
+/// variable, the span under its key, the span context's ids.
+unsafe fn current_span_key(active: &Active) -> Option<u32> {
+    let (var, span_key) = active.span_context.as_ref()?;
+    // SAFETY: the GIL is held.
+    let py = unsafe { Python::assume_attached() };
+    let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+    if unsafe { ffi::PyContextVar_Get(var.as_ptr(), std::ptr::null_mut(), &mut value) } != 0 {
+        unsafe { ffi::PyErr_Clear() };
+        return None;
+    }
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: PyContextVar_Get returned a new reference.
+    let context = unsafe { Bound::from_owned_ptr(py, value) };
+    let ids = context
+        .get_item(span_key.bind(py))
+        .and_then(|span| span.getattr("_context"))
+        .and_then(|ctx| {
+            Ok((
+                ctx.get_item(0)?.extract::<u128>()?,
+                ctx.get_item(1)?.extract::<u64>()?,
+            ))
+        });
+    match ids {
+        Ok((trace_id, span_id)) if trace_id != 0 && span_id != 0 => {
+            Some(active.shared.file.add_span(trace_id, span_id))
+        }
+        _ => None,
+    }
+}
+
+callback!(on_start, EventKind::Call, true, true);
+callback!(on_resume, EventKind::Resume, true, true);
+callback!(on_return, EventKind::Return, true, false);
+callback!(on_yield, EventKind::Yield, true, false);
+callback!(on_throw, EventKind::Throw, false, true);
+callback!(on_unwind, EventKind::Unwind, false, false);
+callback!(on_handled, EventKind::Handled, false, false);
 
 /// RAISE: `(code, offset, exception)`; also the flight recorder's exception trigger.
 unsafe extern "C" fn on_raise(
@@ -372,7 +638,7 @@ unsafe extern "C" fn on_raise(
         return unsafe { none() };
     }
     let exc = unsafe { *args.add(2) };
-    let id = unsafe { code_id(active, *args) };
+    let id = unsafe { code_id(active, *args) } & !COROUTINE;
     if id != 0 {
         let type_id = unsafe { exception_id(active, exc) };
         unsafe { record(active, EventKind::Raise, id, type_id) };
@@ -431,8 +697,15 @@ unsafe extern "C" {
     ) -> std::ffi::c_int;
 }
 
-/// Our code-object extras are integers: nothing to free.
-unsafe extern "C" fn free_extra(_: *mut c_void) {}
+/// Our code-object extras are integers: nothing to free. But a code object with our extra is
+/// being freed (or its extra replaced): the code id cache may hold its address, so it is
+/// cleared (see [`CodeCache`]).
+unsafe extern "C" fn free_extra(_: *mut c_void) {
+    if CODE_CACHE_USED.swap(false, Ordering::Relaxed) {
+        // SAFETY: called by CPython under the GIL.
+        unsafe { *CODE_CACHE.0.get() = [(0, 0); CODE_CACHE_SIZE] };
+    }
+}
 
 /// A built-in function object calling `f` with the fast-call convention. The method
 /// definition must live as long as the function: it is leaked (a few per process).
@@ -452,6 +725,9 @@ fn fast_function(py: Python<'_>, name: &'static CStr, f: FastCall) -> PyResult<P
 // -- the drainer -----------------------------------------------------------------------------
 
 fn drainer(shared: Arc<Shared>, period: Duration) {
+    // The rings' pages are made present here, off the writers' path: a record written to a
+    // page not touched yet would otherwise pay a page fault (one per 256 records).
+    shared.file.populate();
     let mut st = shared.drain.lock().unwrap();
     loop {
         shared.file.heartbeat(monotonic_ns());
@@ -584,9 +860,45 @@ fn active<'a>(_py: Python<'_>) -> PyResult<&'a mut Active> {
     Ok(unsafe { &mut *a })
 }
 
+/// The state shared with a new drainer, over a newly created recorder file.
+fn new_shared(file: RecorderFile, options: &StartOptions) -> Arc<Shared> {
+    Arc::new(Shared {
+        file: Arc::new(file),
+        drain: Mutex::new(DrainState {
+            cursor: Cursor::new(),
+            builder: Builder::new(BuilderOptions {
+                threshold_ns: options.threshold_ns,
+                root: options.root,
+                seed: monotonic_ns() ^ ((std::process::id() as u64) << 32),
+                ..Default::default()
+            }),
+            names: Names::default(),
+            out: Vec::new(),
+            sdk_calls: Vec::new(),
+            stopped: false,
+        }),
+        ready: Condvar::new(),
+        wake: Condvar::new(),
+        stop: AtomicBool::new(false),
+        flight: options.flight,
+    })
+}
+
+fn spawn_drainer(shared: &Arc<Shared>, period: Duration) -> PyResult<JoinHandle<()>> {
+    let drainer_shared = shared.clone();
+    std::thread::Builder::new()
+        .name("devtrace-drainer".into())
+        .spawn(move || drainer(drainer_shared, period))
+        .map_err(|e| {
+            PyRuntimeError::new_err(format!(
+                "could not start the recorder's drainer thread: {e}"
+            ))
+        })
+}
+
 /// Starts recording. See devtrace/recorder.py for the meaning of each argument.
 #[pyfunction]
-#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10))]
+#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None))]
 #[allow(clippy::too_many_arguments)]
 fn start(
     py: Python<'_>,
@@ -602,6 +914,7 @@ fn start(
     trigger_types: Option<Bound<'_, PyTuple>>,
     on_trigger: Option<Py<PyAny>>,
     drain_ms: u64,
+    span_context: Option<(Py<PyAny>, Py<PyAny>)>,
 ) -> PyResult<u8> {
     if !ACTIVE.load(Ordering::Relaxed).is_null() {
         return Err(PyRuntimeError::new_err(
@@ -631,26 +944,14 @@ fn start(
         EXTRA_INDEX.store(index as isize, Ordering::Relaxed);
     }
     DISABLE.store(monitoring.getattr("DISABLE")?.into_ptr(), Ordering::Relaxed);
-    let shared = Arc::new(Shared {
-        file: Arc::new(file),
-        drain: Mutex::new(DrainState {
-            cursor: Cursor::new(),
-            builder: Builder::new(BuilderOptions {
-                threshold_ns,
-                root,
-                seed: monotonic_ns() ^ ((std::process::id() as u64) << 32),
-                ..Default::default()
-            }),
-            names: Names::default(),
-            out: Vec::new(),
-            sdk_calls: Vec::new(),
-            stopped: false,
-        }),
-        ready: Condvar::new(),
-        wake: Condvar::new(),
-        stop: AtomicBool::new(false),
+    let options = StartOptions {
+        layout,
         flight,
-    });
+        threshold_ns,
+        root,
+        drain_period: Duration::from_millis(drain_ms.max(1)),
+    };
+    let shared = new_shared(file, &options);
     let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
     let events = monitoring.getattr("events")?;
     let ev = |name: &str| -> PyResult<u32> { events.getattr(name)?.extract() };
@@ -678,15 +979,7 @@ fn start(
         mask |= bit;
         funcs.push(func);
     }
-    let drainer_shared = shared.clone();
-    let drainer = std::thread::Builder::new()
-        .name("devtrace-drainer".into())
-        .spawn(move || drainer(drainer_shared, Duration::from_millis(drain_ms.max(1))))
-        .map_err(|e| {
-            PyRuntimeError::new_err(format!(
-                "could not start the recorder's drainer thread: {e}"
-            ))
-        })?;
+    let drainer = spawn_drainer(&shared, options.drain_period)?;
     let active = Box::new(Active {
         shared,
         epoch,
@@ -704,8 +997,14 @@ fn start(
         drainer: Some(drainer),
         remove_on_stop: false,
         threading: py.import("threading")?.into_any().unbind(),
+        options,
+        span_context,
     });
     *LAST.lock().unwrap() = None;
+    FORK_HANDLER.call_once(|| {
+        // SAFETY: registers a handler that only swaps two atomics.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_parent_in_child)) };
+    });
     ACTIVE.store(Box::into_raw(active), Ordering::Release);
     // Code switched off by an earlier recorder (or another tool) is switched on again.
     monitoring.call_method0("restart_events")?;
@@ -985,6 +1284,78 @@ fn window_to_python(
     Ok(out.unbind())
 }
 
+/// In a child just forked from a recording process (called from `os.register_at_fork`'s
+/// `after_in_child`): the child records into a ring file of its own at `path`, with its own
+/// drainer, its calls made outside any span of its own nesting under `root` (the span current
+/// when it forked). The parent's file is never written again from here: the child's copy of
+/// the parent's state (its drainer's lock, possibly held at fork time; the forking thread's
+/// chunk) is abandoned, not released. Returns false when no recorder was running.
+#[pyfunction]
+fn after_fork_child(
+    _py: Python<'_>,
+    path: PathBuf,
+    meta: String,
+    root: Option<(u128, u64)>,
+) -> PyResult<bool> {
+    let a = FORKED.swap(std::ptr::null_mut(), Ordering::Relaxed);
+    if a.is_null() {
+        return Ok(false);
+    }
+    // SAFETY: taken out of FORKED under the GIL, which `_py` proves we hold.
+    let active = unsafe { &mut *a };
+    LOCAL.with(|local| {
+        // SAFETY: this thread's; no other reference to it is live.
+        let local = unsafe { &mut *local.get() };
+        // Dropped without `release`: releasing would mark the parent's chunk free while the
+        // parent writes it. (The file stays mapped: the abandoned state below holds it.)
+        local.writer = None;
+        local.file = None;
+        local.epoch = 0;
+    });
+    // The drainer thread did not survive the fork: its handle is not joined or detached, and
+    // the state it shared (its mutex may be locked for ever here) is left alone.
+    std::mem::forget(active.drainer.take());
+    let options = StartOptions {
+        root: root.or(active.options.root),
+        ..active.options
+    };
+    let file = RecorderFile::create(
+        &path,
+        options.layout,
+        std::process::id(),
+        options.flight as u32,
+        &meta,
+    )
+    .map_err(|e| PyOSError::new_err(e.to_string()))?;
+    let shared = new_shared(file, &options);
+    std::mem::forget(std::mem::replace(&mut active.shared, shared.clone()));
+    active.options = options;
+    // A new epoch: every code object is decided again, its name written into the new file.
+    active.epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
+    active.next_code = 1;
+    active.exception_ids.clear();
+    active.exception_types.clear();
+    active.span_keys.clear();
+    active.triggering = false;
+    active.drainer = Some(spawn_drainer(&shared, options.drain_period)?);
+    ACTIVE.store(a, Ordering::Release);
+    Ok(true)
+}
+
+/// `pthread_atfork`'s child handler: runs in the child right after `fork()`, before any Python
+/// code (CPython's own `os.register_at_fork` hooks included, which may start threads). The
+/// recorder is set aside, so nothing the child runs is written into the parent's file, until
+/// `after_fork_child` (devtrace's at-fork hook, in Python) gives the child a file of its own.
+/// Only an atomic swap: a forked child of a threaded process may only do async-signal-safe work.
+extern "C" fn forget_parent_in_child() {
+    let a = ACTIVE.swap(std::ptr::null_mut(), Ordering::Relaxed);
+    FORKED.store(a, Ordering::Relaxed);
+    // The cached Local may be another parent thread's, which does not exist here; a thread
+    // the child starts may get its thread pointer and would find that Local (and its writer
+    // into the parent's file).
+    CACHED_THREAD.store(0, Ordering::Relaxed);
+}
+
 /// The recorder file's path while recording.
 #[pyfunction]
 fn path(py: Python<'_>) -> PyResult<String> {
@@ -1060,5 +1431,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(recover_window, m)?)?;
     m.add_function(wrap_pyfunction!(path, m)?)?;
     m.add_function(wrap_pyfunction!(running, m)?)?;
+    m.add_function(wrap_pyfunction!(after_fork_child, m)?)?;
     Ok(())
 }

@@ -17,6 +17,13 @@
 //!   frames opened before the window: those frames are rebuilt from their ends (marked
 //!   `started_before_window`), calls still open at the end are kept (marked `open`), and the
 //!   last `detail_last_events` records of each thread are kept whole, whatever their duration.
+//! - asyncio tasks interleave on one thread: a `TaskStep` record marks the coroutine the event
+//!   loop resumed (a task's step). Each task has a stack of its own: when its outermost
+//!   coroutine suspends, the frames the task still has open (OpenTelemetry spans started in it,
+//!   the span it was created under) are set aside, and put back when the task resumes, so its
+//!   calls nest under its own spans and not under whatever the task before it left open. A
+//!   task's first step nests under the span current in the task when it was created
+//!   (`TaskParent`). A coroutine's span covers one resumption: time suspended is in no span.
 
 use std::collections::HashMap;
 
@@ -115,6 +122,8 @@ struct Frame {
     keep: bool,
     resumed: bool,
     synthetic: bool,
+    /// The outermost coroutine of the running asyncio task step.
+    task_outer: bool,
     handled: Vec<(u64, u32)>,
     calls: Vec<CallAggregate>,
 }
@@ -132,6 +141,7 @@ impl Frame {
             keep: false,
             resumed,
             synthetic: false,
+            task_outer: false,
             handled: Vec::new(),
             calls: Vec::new(),
         }
@@ -147,6 +157,46 @@ struct StreamState {
     first_ts: Option<u64>,
     /// Short calls made outside any span or kept call (window mode reports them).
     top_calls: Vec<CallAggregate>,
+    /// The asyncio task whose step runs now.
+    task: Option<TaskRun>,
+    /// Suspended asyncio tasks' open frames, by task key.
+    suspended: HashMap<u32, SuspendedTask>,
+    /// A TaskStep (and TaskParent) just read: the next start/resume/throw begins that step.
+    pending_task: Option<(u32, Option<u32>)>,
+    /// Emptied aggregate lists of dropped calls, reused by the next calls (a call with calls
+    /// under it would otherwise allocate its list, and free it when it is dropped).
+    spare_calls: Vec<Vec<CallAggregate>>,
+}
+
+impl StreamState {
+    fn push_call(&mut self, code: u32, ts: u64, resumed: bool) {
+        let mut f = Frame::call(code, ts, resumed);
+        if let Some(calls) = self.spare_calls.pop() {
+            f.calls = calls;
+        }
+        self.stack.push(f);
+    }
+
+    fn recycle(&mut self, calls: Vec<CallAggregate>) {
+        if calls.capacity() > 0 && self.spare_calls.len() < 64 {
+            self.spare_calls.push(calls);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TaskRun {
+    key: u32,
+    /// Where the task's frames start on the stack (the frames below are the thread's).
+    base: usize,
+}
+
+#[derive(Debug, Default)]
+struct SuspendedTask {
+    /// The task's frames without its outermost coroutine, bottom first.
+    frames: Vec<Frame>,
+    /// Where the outermost coroutine goes back among them when the task resumes.
+    outer_at: usize,
 }
 
 /// The span builder. Feed it streams' records in order; take the spans it produced.
@@ -276,18 +326,31 @@ impl Builder {
         detail_from: u64,
     ) {
         state.last_ts = e.ts;
+        if matches!(
+            e.kind,
+            EventKind::Call | EventKind::Resume | EventKind::Throw
+        ) && let Some((key, parent)) = state.pending_task.take()
+            && state.task.is_none()
+        {
+            self.start_task_step(state, key, parent, e, span);
+            return;
+        }
         match e.kind {
-            EventKind::Call => state.stack.push(Frame::call(e.code, e.ts, false)),
-            EventKind::Resume | EventKind::Throw => {
-                state.stack.push(Frame::call(e.code, e.ts, true))
+            EventKind::TaskStep => state.pending_task = Some((e.code, None)),
+            EventKind::TaskParent => {
+                if let Some((_, parent)) = &mut state.pending_task {
+                    *parent = Some(e.code);
+                }
             }
+            EventKind::Call => state.push_call(e.code, e.ts, false),
+            EventKind::Resume | EventKind::Throw => state.push_call(e.code, e.ts, true),
             EventKind::Return | EventKind::Yield | EventKind::Unwind => {
                 let error = if e.kind == EventKind::Unwind {
                     Some(state.last_exception.unwrap_or(0))
                 } else {
                     None
                 };
-                self.pop_call(stream, state, e.code, e.ts, error, detail_from);
+                self.pop_call(stream, state, e, error, detail_from);
             }
             EventKind::Raise => state.last_exception = Some(e.aux),
             EventKind::Handled => {
@@ -320,11 +383,11 @@ impl Builder {
         &mut self,
         stream: u64,
         state: &mut StreamState,
-        code: u32,
-        ts: u64,
+        e: &Event,
         error: Option<u32>,
         detail_from: u64,
     ) {
+        let (code, ts) = (e.code, e.ts);
         let Some(top) = state.stack.iter().rposition(|f| !f.sdk) else {
             return; // a return whose call was before the recorder started
         };
@@ -337,11 +400,91 @@ impl Builder {
             state.stack.iter().rposition(|f| !f.sdk && f.code == code)
         };
         let Some(i) = target else { return };
+        if state.task.is_some_and(|run| i < run.base) {
+            // A frame below the task's ends: the step ended unseen; its frames close as calls.
+            state.task = None;
+        }
         // Calls above it whose ends were not seen (the recorder started or stopped meanwhile).
         while let Some(j) = state.stack.iter().rposition(|f| !f.sdk).filter(|&j| j > i) {
             self.finish(stream, state, j, ts, None, detail_from);
         }
+        let task_outer = state.stack[i].task_outer;
+        let dur = ts.saturating_sub(state.stack[i].start);
         self.finish(stream, state, i, ts, error, detail_from);
+        if task_outer && let Some(run) = state.task.take() {
+            self.end_task_step(state, run, i, dur, e.kind == EventKind::Yield);
+        }
+    }
+
+    /// The event loop resumed (or started) task `key`: its frames go back on the stack, the
+    /// resumed coroutine among them; a first step starts under the span it was created in.
+    fn start_task_step(
+        &mut self,
+        state: &mut StreamState,
+        key: u32,
+        parent: Option<u32>,
+        e: &Event,
+        span: &dyn Fn(u32) -> Option<(u128, u64)>,
+    ) {
+        let base = state.stack.len();
+        let mut outer = Frame::call(e.code, e.ts, e.kind != EventKind::Call);
+        outer.task_outer = true;
+        if let Some(mut saved) = state.suspended.remove(&key) {
+            saved
+                .frames
+                .insert(saved.outer_at.min(saved.frames.len()), outer);
+            state.stack.append(&mut saved.frames);
+        } else {
+            if let Some(parent) = parent
+                && let Some((trace_id, span_id)) = span(parent)
+            {
+                let mut f = Frame::call(parent, e.ts, false);
+                f.sdk = true;
+                f.synthetic = true;
+                f.trace_id = trace_id;
+                f.span_id = span_id;
+                state.stack.push(f);
+            }
+            state.stack.push(outer);
+        }
+        state.task = Some(TaskRun { key, base });
+    }
+
+    /// The task's outermost coroutine (at `outer_at` on the stack) ended its step: suspended,
+    /// its open frames are set aside for its next step; finished, they are dropped.
+    fn end_task_step(
+        &mut self,
+        state: &mut StreamState,
+        run: TaskRun,
+        outer_at: usize,
+        dur: u64,
+        suspended: bool,
+    ) {
+        let base = run.base.min(state.stack.len());
+        let frames = state.stack.split_off(base);
+        if outer_at > base
+            && let Some(below) = state.stack.last_mut()
+        {
+            // The step ran in the thread's frame below; `finish` credited the task's own.
+            below.child_ns += dur;
+        }
+        if suspended {
+            state.suspended.insert(
+                run.key,
+                SuspendedTask {
+                    frames,
+                    outer_at: outer_at.saturating_sub(base),
+                },
+            );
+            return;
+        }
+        // The task is done: what it counted on the span it was created under stays counted.
+        let max = self.opts.max_aggregates;
+        for f in frames {
+            for a in f.calls {
+                add_aggregate(&mut state.top_calls, a, max);
+            }
+        }
     }
 
     /// Gives ids to the frames up to `upto` that have none, each the child of the one before
@@ -454,9 +597,11 @@ impl Builder {
             None => &mut state.top_calls,
         };
         add_aggregate(into, own, max);
-        for a in f.calls {
+        let mut calls = f.calls;
+        for a in calls.drain(..) {
             add_aggregate(into, a, max);
         }
+        state.recycle(calls);
     }
 
     /// Called right after a SpanStart record of `stream` was fed: if the OpenTelemetry span
@@ -613,6 +758,7 @@ mod tests {
         match key {
             1 => Some((TRACE, SDK_SPAN)),
             2 => Some((TRACE, 0x5D5)),
+            3 => Some((TRACE, 0x5D6)),
             _ => None,
         }
     }
@@ -941,5 +1087,174 @@ mod tests {
             vec![(2, 10, 10, true), (1, 0, 10, true), (3, 60, 70, false)]
         );
         assert_eq!(b.lost, 40);
+    }
+    fn events(list: &[(u64, EventKind, u32, u32)]) -> StreamEvents {
+        let mut s = stream(1, &[]);
+        s.events = list
+            .iter()
+            .map(|&(ts, kind, code, aux)| Event {
+                ts,
+                kind,
+                code,
+                aux,
+            })
+            .collect();
+        s
+    }
+
+    fn after_awaiting(rest: &[(u64, EventKind, u32, u32)]) -> StreamEvents {
+        events(&[&AWAITING[..], rest].concat())
+    }
+
+    fn span_at(spans: &[OutSpan], code: u32, start: u64) -> &OutSpan {
+        spans
+            .iter()
+            .find(|s| s.code == code && s.start == start)
+            .unwrap()
+    }
+
+    /// Tasks (keys 100 and 200) created under span 1; code 20 and 21 their coroutines, 22 a
+    /// slow function, 23 a coroutine awaited by 20.
+    const TASK_A: u32 = 100;
+    const TASK_B: u32 = 200;
+    /// Task A's first step: coroutine 20 awaits coroutine 23, which suspends.
+    const AWAITING: [(u64, EventKind, u32, u32); 5] = [
+        (0, TaskStep, TASK_A, 0),
+        (0, Call, 20, 0),
+        (10, Call, 23, 0),
+        (20, Yield, 23, 0),
+        (30, Yield, 20, 0),
+    ];
+
+    #[test]
+    fn interleaved_asyncio_tasks_keep_stacks_of_their_own() {
+        let mut b = builder(1);
+        b.feed(
+            &events(&[
+                // A's first step: opens span 2 ("a") and awaits.
+                (0, TaskStep, TASK_A, 0),
+                (0, TaskParent, 1, 0),
+                (0, Call, 20, 0),
+                (MS / 2, SpanStart, 2, 0),
+                (MS, Yield, 20, 0),
+                // B's first step: opens span 3 ("b"), a slow call in it, awaits.
+                (2 * MS, TaskStep, TASK_B, 0),
+                (2 * MS, TaskParent, 1, 0),
+                (2 * MS, Call, 21, 0),
+                (2 * MS, SpanStart, 3, 0),
+                (2 * MS, Call, 22, 0),
+                (5 * MS, Return, 22, 0),
+                (5 * MS, Yield, 21, 0),
+                // A resumes: its slow call is in its own span "a", not in B's "b".
+                (6 * MS, TaskStep, TASK_A, 0),
+                (6 * MS, Resume, 20, 0),
+                (6 * MS, Call, 22, 0),
+                (9 * MS, Return, 22, 0),
+                (9 * MS, SpanEnd, 2, 0),
+                (10 * MS, Return, 20, 0),
+                // B resumes and ends.
+                (11 * MS, TaskStep, TASK_B, 0),
+                (11 * MS, Resume, 21, 0),
+                (11 * MS, SpanEnd, 3, 0),
+                (12 * MS, Return, 21, 0),
+            ]),
+            &spans_table,
+        );
+        let spans = b.take_spans();
+        let desc: Vec<_> = spans
+            .iter()
+            .map(|s| {
+                (
+                    s.code,
+                    s.start / MS,
+                    s.end / MS,
+                    s.resumed,
+                    s.parent_span_id,
+                )
+            })
+            .collect();
+        assert_eq!(
+            desc,
+            vec![
+                (20, 0, 1, false, SDK_SPAN),
+                (22, 2, 5, false, 0x5D6),
+                (21, 2, 5, false, SDK_SPAN),
+                (22, 6, 9, false, 0x5D5),
+                (20, 6, 10, true, SDK_SPAN),
+                (21, 11, 12, true, SDK_SPAN),
+            ]
+        );
+        assert!(spans.iter().all(|s| s.trace_id == TRACE));
+    }
+
+    #[test]
+    fn an_asyncio_task_cancelled_mid_await_ends_with_the_error_and_leaves_nothing_open() {
+        let mut b = builder(0);
+        const CANCELLED: u32 = 5;
+        b.feed(
+            &after_awaiting(&[
+                // Cancelled: CancelledError thrown in at the await, through both coroutines.
+                (100, TaskStep, TASK_A, 0),
+                (100, Throw, 20, 0),
+                (110, Throw, 23, 0),
+                (120, Raise, 23, CANCELLED),
+                (130, Unwind, 23, 0),
+                (140, Raise, 20, CANCELLED),
+                (150, Unwind, 20, 0),
+                // The next task starts on a clean stack.
+                (200, TaskStep, TASK_B, 0),
+                (200, Call, 21, 0),
+                (210, Return, 21, 0),
+            ]),
+            &spans_table,
+        );
+        let spans = b.take_spans();
+        let desc: Vec<_> = spans
+            .iter()
+            .map(|s| (s.code, s.start, s.end, s.resumed, s.error))
+            .collect();
+        assert_eq!(
+            desc,
+            vec![
+                (23, 10, 20, false, None),
+                (20, 0, 30, false, None),
+                (23, 110, 130, true, Some(CANCELLED)),
+                (20, 100, 150, true, Some(CANCELLED)),
+                (21, 200, 210, false, None),
+            ]
+        );
+        let by = |code: u32, start: u64| span_at(&spans, code, start);
+        assert_eq!(by(23, 110).parent_span_id, by(20, 100).span_id);
+        assert_eq!(by(21, 200).parent_span_id, 0, "nothing of A left under B");
+    }
+
+    #[test]
+    fn an_exception_through_an_await_fails_the_inner_coroutine_and_is_caught_in_the_outer() {
+        let mut b = builder(0);
+        const VALUE_ERROR: u32 = 9;
+        b.feed(
+            &after_awaiting(&[
+                (100, TaskStep, TASK_A, 0),
+                (100, Resume, 20, 0),
+                (110, Resume, 23, 0),
+                (120, Raise, 23, VALUE_ERROR),
+                (130, Unwind, 23, 0),
+                (140, Raise, 20, VALUE_ERROR),
+                (150, Handled, 20, 0),
+                (160, Return, 20, 0),
+            ]),
+            &spans_table,
+        );
+        let spans = b.take_spans();
+        let by = |code: u32, start: u64| span_at(&spans, code, start);
+        let (inner, outer) = (by(23, 110), by(20, 100));
+        assert_eq!(
+            (inner.error, inner.parent_span_id, inner.resumed),
+            (Some(VALUE_ERROR), outer.span_id, true)
+        );
+        assert_eq!(
+            (outer.error, outer.handled.clone(), outer.parent_span_id),
+            (None, vec![(150, VALUE_ERROR)], 0)
+        );
     }
 }

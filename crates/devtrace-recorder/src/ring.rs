@@ -104,6 +104,13 @@ pub enum EventKind {
     Throw = 10,
     /// The flight recorder was triggered here (aux: the trigger).
     Trigger = 11,
+    /// The next start, resumption or throw is the first coroutine of an asyncio task's step
+    /// (what the event loop resumed); code is the task's key (its outermost coroutine's
+    /// address, shifted). Marks a task switch: the builder keeps a stack per task.
+    TaskStep = 12,
+    /// Follows a TaskStep of a task's first step: code is the span key of the OpenTelemetry
+    /// span current in the task (its context, copied when the task was created).
+    TaskParent = 13,
 }
 
 impl EventKind {
@@ -121,6 +128,8 @@ impl EventKind {
             9 => SpanEnd,
             10 => Throw,
             11 => Trigger,
+            12 => TaskStep,
+            13 => TaskParent,
             _ => return None,
         })
     }
@@ -417,6 +426,22 @@ impl RecorderFile {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Makes every page of the mapping present and writable now (`MADV_POPULATE_WRITE`, Linux
+    /// 5.14+), so writers do not take a page fault at their first record in each page. The
+    /// contents are not changed (safe while writers write); the whole file is committed at
+    /// once instead of as the rings fill. Without kernel support it does nothing.
+    pub fn populate(&self) {
+        const MADV_POPULATE_WRITE: libc::c_int = 23;
+        // SAFETY: base/len are our mapping; the advice only faults pages in.
+        unsafe {
+            libc::madvise(
+                self.base as *mut libc::c_void,
+                self.len,
+                MADV_POPULATE_WRITE,
+            )
+        };
     }
 
     pub fn layout(&self) -> Layout {

@@ -124,6 +124,19 @@ def _root_ids() -> Optional[Tuple[int, int]]:
     return (ctx.trace_id, ctx.span_id) if ctx.is_valid else None
 
 
+def _span_context() -> Optional[Tuple[Any, Any]]:
+    """The OpenTelemetry SDK's context variable and the current span's key in its contexts,
+    for the native side to find the span an asyncio task was created under (None when the
+    runtime context is not the contextvars one)."""
+    import contextvars
+
+    from opentelemetry import context
+    from opentelemetry.trace.propagation import _SPAN_KEY
+
+    variable = getattr(getattr(context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+    return (variable, _SPAN_KEY) if isinstance(variable, contextvars.ContextVar) else None
+
+
 def _provider() -> Any:
     from opentelemetry import trace
 
@@ -165,6 +178,15 @@ class _SpanMaker:
         self.provider = provider
         self.scope = InstrumentationScope("devtrace.recorder", __version__)
         self.extra = extra or {}
+        self.thread_names: Dict[int, str] = {}
+
+    def thread_name(self, tid: int) -> Optional[str]:
+        """The name of a thread the recorder saw before threading knew it (its first event was
+        in its start-up), from the threads running now."""
+        if tid not in self.thread_names:
+            self.thread_names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id is not None})
+            self.thread_names.setdefault(tid, "")  # gone already: looked up once
+        return self.thread_names[tid] or None
 
     def make(self, item: Any) -> Any:
         from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -173,6 +195,7 @@ class _SpanMaker:
         (qualname, module, file, line), (trace_id, span_id, parent_id), (start, end), error, handled, calls, flags, thread = item
         resumed, still_open, before_window = flags
         tid, thread_name = thread
+        thread_name = thread_name or self.thread_name(tid)
         attributes: Dict[str, Any] = {
             names.CODE_FUNCTION: qualname,
             names.CODE_FILE: file,
@@ -298,12 +321,12 @@ class _Base:
         self.stats: Dict[str, Any] = {}
         self.stopped = False
 
-    def _meta_json(self) -> str:
+    def _meta_json(self, root: Optional[Tuple[int, int]] = None) -> str:
         meta = dict(self.meta)
         meta.setdefault("pid", os.getpid())
         meta.setdefault("python", sys.executable)
         meta.setdefault("argv", sys.argv[:8])
-        root = _root_ids()
+        root = root or _root_ids()
         if root is not None:
             meta["trace_id"] = f"{root[0]:032x}"
             meta["span_id"] = f"{root[1]:016x}"
@@ -311,6 +334,96 @@ class _Base:
         if resource is not None:
             meta["service.name"] = str(resource.attributes.get("service.name", ""))
         return json.dumps(meta)[:3800]
+
+    def _continue_in_child(self, parent_pid: int) -> None:
+        """In a child just forked: record into a ring file of its own (named by its pid), with
+        its own drainer, its calls nesting under the span current when it forked."""
+        from opentelemetry import trace
+
+        current = trace.get_current_span().get_span_context()
+        root = (current.trace_id, current.span_id) if current.is_valid else _root_ids()
+        self.path = _child_path(self.path, parent_pid, os.getpid())
+        self.meta = {**self.meta, "forked_from": parent_pid}
+        if not _native.after_fork_child(self.path, self._meta_json(root), root):
+            self.stopped = True  # the native side was not recording when the process forked
+            return
+        self._restart_threads()
+        _stop_at_multiprocessing_exit()
+
+    def _restart_threads(self) -> None:
+        pass
+
+
+def _child_path(path: str, parent_pid: int, child_pid: int) -> str:
+    """A forked child's ring file: the parent's, its pid replaced by the child's when the name
+    ends with it (``devtrace-flight-PID.ring``, ``run --record``'s ``PID.ring``), else the
+    child's pid added before the extension."""
+    directory, name = os.path.split(path)
+    stem, dot, extension = name.rpartition(".")
+    if not dot:
+        stem, extension = name, ""
+    suffix = f".{extension}" if dot else ""
+    if stem == str(parent_pid):
+        stem = str(child_pid)
+    elif stem.endswith(f"-{parent_pid}"):
+        stem = f"{stem[: -len(str(parent_pid))]}{child_pid}"
+    else:
+        stem = f"{stem}-{child_pid}"
+    return os.path.join(directory, stem + suffix)
+
+
+def _after_fork_in_child() -> None:
+    # os.register_at_fork's after_in_child: runs in the child, in the thread that forked.
+    global _lock
+    # Another thread of the parent may have held the lock when it forked; it never releases it
+    # here (the child has one thread), so the child gets a lock of its own.
+    _lock = threading.Lock()
+    recorder = _current
+    if recorder is None or recorder.stopped or _native is None:
+        return
+    parent_pid = _recording_pid
+    try:
+        recorder._continue_in_child(parent_pid)
+    except Exception as error:  # the child must go on; it just records nothing
+        sys.stderr.write(f"devtrace: the forked child {os.getpid()} records nothing: {error}\n")
+        recorder.stopped = True
+    _remember_pid()
+
+
+_recording_pid = os.getpid()
+_fork_hook_installed = False
+
+
+def _remember_pid() -> None:
+    global _recording_pid
+    _recording_pid = os.getpid()
+
+
+def _install_fork_hook() -> None:
+    global _fork_hook_installed
+    _remember_pid()
+    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _fork_hook_installed = True
+
+
+def _stop_at_multiprocessing_exit() -> None:
+    """A multiprocessing child ends with os._exit (no atexit): its recorder is stopped by a
+    multiprocessing finalizer instead, registered after multiprocessing cleared the parent's."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:
+        return
+    util.register_after_fork(_at_exit, lambda _: util.Finalize(None, _at_multiprocessing_exit, exitpriority=10))
+
+
+def _at_multiprocessing_exit() -> None:
+    # The SDK's own atexit shutdown does not run either: what the recorder exported is flushed.
+    recorder = _current
+    _at_exit()
+    if recorder is not None:
+        force_flush = getattr(recorder.provider, "force_flush", None)
+        if force_flush is not None:
+            force_flush()
 
 
 class Recorder(_Base):
@@ -339,8 +452,12 @@ class Recorder(_Base):
             self.threshold_ns,
             _root_ids(),
             self._meta_json(),
+            span_context=_span_context(),
         )
         self.exported = 0
+        self._restart_threads()
+
+    def _restart_threads(self) -> None:
         self.thread = threading.Thread(target=self._export_loop, name="devtrace-recorder-export", daemon=True)
         self.thread.start()
 
@@ -403,6 +520,7 @@ class FlightRecorder(_Base):
             self._meta_json(),
             tuple(exceptions) or None,
             self._on_exception if exceptions else None,
+            span_context=_span_context(),
         )
         if on_unhandled:
             self._hook_unhandled()
@@ -551,7 +669,7 @@ def _write_window(
         FLIGHT_EVENTS: window["events"],
         FLIGHT_LOST: window["lost"],
         FLIGHT_SECONDS: round((window["end"] - window["start"]) / 1e9, 6),
-        FLIGHT_THREADS: [f"{name or 'thread'} ({tid})" for tid, name, _, _ in window["threads"]],
+        FLIGHT_THREADS: [f"{name or maker.thread_name(tid) or 'thread'} ({tid})" for tid, name, _, _ in window["threads"]],
         FLIGHT_PID: window["pid"],
         RECORDER: True,
     }
@@ -614,6 +732,7 @@ def record_calls(
     with _lock:
         _stop_current()
         _install_exit_hook()
+        _install_fork_hook()
         _current = Recorder(packages, plan, threshold, path or _default_path("record"), size_mib, plan_id)
         return _current  # type: ignore[return-value]
 
@@ -657,6 +776,7 @@ def record(
     with _lock:
         _stop_current()
         _install_exit_hook()
+        _install_fork_hook()
         _current = FlightRecorder(
             seconds, max_mib, packages, exceptions, signals, on_unhandled, threshold_ms, detail_calls, path or _default_path("flight")
         )

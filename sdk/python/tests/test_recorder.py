@@ -330,3 +330,341 @@ def test_a_failing_pytest_test_writes_the_window(tmp_path):
     # pytest's assertion rewriting).
     failing = [s for s in got if s["name"] == "test_app.test_fails"]
     assert len(failing) == 1 and "test_app.helper" in failing[0]["attributes"][recorder.CALLS_FUNCTION]
+
+
+@native_only
+def test_code_objects_freed_and_their_addresses_reused_are_named_by_their_own_code(spans, app):
+    # Each function's code object is freed before the next is compiled, so addresses repeat:
+    # an id cached by address must not outlive its code object.
+    record("recapp", threshold_ms=0)
+    for i in range(300):
+        namespace = {"__name__": "recapp.dynamic"}
+        exec(compile(f"def f{i}():\n    return {i}\n", "<dynamic>", "exec"), namespace)
+        assert namespace[f"f{i}"]() == i
+        del namespace
+    recorder.stop_recording()
+    got = sorted(s.name for s in spans() if s.name.startswith("recapp.dynamic.f"))
+    assert got == sorted(f"recapp.dynamic.f{i}" for i in range(300))
+
+
+@native_only
+def test_a_thread_started_under_the_flight_recorder_keeps_its_name_and_no_dummy_is_made(spans, app, tmp_path):
+    flight = recorder.record(5, 8, signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    release, ready = threading.Event(), threading.Event()
+
+    def work():
+        app.slow(0.002)
+        ready.set()
+        release.wait()
+
+    thread = threading.Thread(target=work, name="w-flight")
+    thread.start()  # its first recorded event is in threading's own start-up code
+    ready.wait()
+    flight.dump("requested")
+    release.set()
+    thread.join()
+    recorder.stop_recording()
+    got = spans()
+    slow = [s for s in got if s.name == "recapp.core.slow"]
+    assert [s.attributes[recorder.THREAD_NAME] for s in slow] == ["w-flight"]
+    window = named(got, recorder.FLIGHT_WINDOW)
+    assert f"w-flight ({thread.native_id})" in window.attributes[recorder.FLIGHT_THREADS]
+    assert not [t for t in threading.enumerate() if isinstance(t, threading._DummyThread)]
+    assert not [s for s in got if "Dummy" in str(s.attributes.get(recorder.THREAD_NAME, ""))]
+
+
+FORK_APP = '''
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+import devtrace
+from devtrace import recorder
+
+MODE, OUT, RINGS = sys.argv[1:4]
+
+
+def as_line(span):
+    return json.dumps({
+        "pid": os.getpid(),
+        "name": span.name,
+        "trace_id": span.context.trace_id,
+        "span_id": span.context.span_id,
+        "parent": span.parent.span_id if span.parent else None,
+        "attributes": {k: v for k, v in span.attributes.items() if isinstance(v, (str, int, bool))},
+    }) + "\\n"
+
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=open(OUT, "a"), formatter=as_line)))
+trace.set_tracer_provider(provider)
+tracer = trace.get_tracer("fork-test")
+
+
+def parent_work():
+    return 1
+
+
+def child_work():
+    return 2
+
+
+def child_main():
+    for _ in range(5):
+        child_work()
+
+
+def main():
+    ring = os.path.join(RINGS, f"devtrace-flight-{os.getpid()}.ring")
+    if MODE == "kill":
+        recorder.record(5, 8, signals=(), on_unhandled=False, path=ring)
+    else:
+        recorder.record_calls("forkapp", threshold_ms=0, path=ring)
+    for _ in range(3):
+        parent_work()
+    with tracer.start_as_current_span("at.fork") as at_fork:
+        if MODE == "multiprocessing":
+            child = multiprocessing.get_context("fork").Process(target=child_main)
+            child.start()
+            child.join()
+            pid = child.pid
+        else:
+            reader, writer = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                child_main()
+                if MODE == "kill":
+                    os.write(writer, recorder.current().path.encode())
+                    time.sleep(60)
+                devtrace.stop_recording()
+                os._exit(0)
+            if MODE == "kill":
+                child_ring = os.read(reader, 4096).decode()
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    for _ in range(2):
+        parent_work()
+    report = {"parent": os.getpid(), "child": pid, "at_fork": at_fork.get_span_context().span_id, "ring": ring}
+    if MODE == "kill":
+        report["child_ring"] = child_ring
+        report["child_ring_existed"] = os.path.exists(child_ring)
+        recorder.current().dump("requested")
+        devtrace.stop_recording()
+        report["recovered"] = recorder.recover(child_ring)
+    else:
+        devtrace.stop_recording()
+    report["rings_left"] = sorted(os.listdir(RINGS))
+    print(json.dumps(report))
+
+
+main()
+'''
+
+
+def run_fork_app(tmp_path, mode):
+    (tmp_path / "forkapp.py").write_text(FORK_APP)
+    rings = tmp_path / "rings"
+    rings.mkdir()
+    out = tmp_path / "spans.jsonl"
+    # CPython 3.12+ warns about fork() in a process with threads (the drainer is one): the
+    # warning is CPython's, and what this test checks is that the child is right regardless.
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "forkapp.py", mode, str(out), str(rings)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""
+    import json
+
+    report = json.loads(done.stdout.splitlines()[-1])
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    return report, got
+
+
+def by_pid(got, pid, name):
+    return [s for s in got if s["pid"] == pid and s["name"] == name]
+
+
+@native_only
+@pytest.mark.parametrize("mode", ["fork", "multiprocessing"])
+def test_a_forked_child_records_into_its_own_ring_under_the_span_current_at_fork(tmp_path, mode):
+    report, got = run_fork_app(tmp_path, mode)
+    parent, child = report["parent"], report["child"]
+    # Each process exported its own calls, and only its own.
+    assert len(by_pid(got, parent, "forkapp.parent_work")) == 5
+    assert len(by_pid(got, child, "forkapp.child_work")) == 5
+    assert by_pid(got, parent, "forkapp.child_work") == [] and by_pid(got, child, "forkapp.parent_work") == []
+    # The child's calls outside any span of its own nest under the span current at fork.
+    at_fork = [s for s in got if s["name"] == "at.fork"]
+    assert [s["pid"] for s in at_fork] == [parent]
+    # child_main is the child's outermost recorded call (what called it ran before the fork,
+    # or is multiprocessing's, not recorded): under the span current at fork; child_work in it.
+    main = by_pid(got, child, "forkapp.child_main")
+    assert len(main) == 1 and main[0]["parent"] == report["at_fork"]
+    assert {s["parent"] for s in by_pid(got, child, "forkapp.child_work")} == {main[0]["span_id"]}
+    assert {s["trace_id"] for s in got if s["pid"] == child} == {at_fork[0]["trace_id"]}
+    # Both stopped cleanly: no ring file left (each removed its own).
+    assert report["rings_left"] == []
+
+
+@native_only
+def test_a_forked_child_killed_by_sigkill_is_recovered_from_its_own_ring(tmp_path):
+    report, got = run_fork_app(tmp_path, "kill")
+    parent, child = report["parent"], report["child"]
+    assert report["child_ring"] == str(tmp_path / "rings" / f"devtrace-flight-{child}.ring")
+    assert report["child_ring_existed"] is True
+    windows = {s["attributes"][recorder.FLIGHT_PID]: s for s in got if s["name"] == recorder.FLIGHT_WINDOW}
+    assert set(windows) == {parent, child}
+    assert windows[child]["attributes"][recorder.FLIGHT_RECOVERED] is True
+    assert windows[parent]["attributes"][recorder.FLIGHT_REASON] == "requested"
+    # The child's window continues the trace under the span current at fork.
+    assert windows[child]["parent"] == report["at_fork"]
+
+    def in_window(window):
+        ids, names, grew = {window["span_id"]}, [], True
+        while grew:
+            grew = False
+            for s in got:
+                if s["parent"] in ids and s["span_id"] not in ids:
+                    ids.add(s["span_id"])
+                    names.append(s["name"])
+                    grew = True
+        return names
+
+    child_names, parent_names = in_window(windows[child]), in_window(windows[parent])
+    assert child_names.count("forkapp.child_work") == 5 and "forkapp.parent_work" not in child_names
+    assert parent_names.count("forkapp.parent_work") == 5 and "forkapp.child_work" not in parent_names
+    for pid in (parent, child):
+        assert windows[pid]["attributes"][recorder.FLIGHT_LOST] == 0
+    assert report["recovered"]["lost"] == 0
+    assert report["rings_left"] == []
+
+
+@native_only
+def test_a_child_forked_while_another_thread_held_the_recorders_lock_can_still_stop(tmp_path):
+    script = textwrap.dedent(
+        """
+        import os, threading
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        trace.set_tracer_provider(TracerProvider())
+        import devtrace
+        from devtrace import recorder
+
+        recorder.record_calls("nothing_here", path=os.path.join(os.getcwd(), "devtrace-record-%d.ring" % os.getpid()))
+        held, release = threading.Event(), threading.Event()
+
+        def hold():
+            with recorder._lock:
+                held.set()
+                release.wait()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        held.wait()
+        pid = os.fork()
+        if pid == 0:
+            devtrace.stop_recording()  # would wait for ever on the lock the parent's thread held
+            os._exit(7)
+        _, status = os.waitpid(pid, 0)
+        release.set()
+        holder.join()
+        devtrace.stop_recording()
+        print(os.waitstatus_to_exitcode(status), sorted(os.listdir(".")))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "7 []\n", "the child stopped (its ring removed), then the parent (its ring removed)"
+
+
+@native_only
+def test_a_thread_started_in_a_forked_child_never_touches_the_parents_ring(tmp_path):
+    # In the child, a new thread often gets the thread pointer of a parent thread that does not
+    # exist there (glibc reuses its stack): it must not find that thread's writer, which would
+    # give the parent's chunk up in the parent's (shared) file while the parent writes it.
+    script = textwrap.dedent(
+        """
+        import mmap, os, struct, threading
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        trace.set_tracer_provider(TracerProvider())
+        import devtrace
+        from devtrace import recorder
+        import forkcalls
+
+        ring = os.path.join(os.getcwd(), "devtrace-flight-%d.ring" % os.getpid())
+        # The flight recorder: no export thread, whose restart in the child would take a stack
+        recorder.record(5, 8, packages=("forkcalls",), signals=(), on_unhandled=False, path=ring)
+        done = threading.Event()
+        seen = []
+
+        def parent_thread(recorded):
+            forkcalls.quick()  # this thread's writer holds a chunk of the parent's ring
+            seen.append((threading.get_ident(), threading.get_native_id()))
+            recorded.set()
+            done.wait()
+            forkcalls.quick()
+
+        # Two parent threads: the child's drainer may take one's stack; a thread the child starts
+        # then gets the other's. The cache holds the one that recorded last.
+        threads = []
+        for _ in range(2):
+            recorded = threading.Event()
+            threads.append(threading.Thread(target=parent_thread, args=(recorded,)))
+            threads[-1].start()
+            recorded.wait()
+        pid = os.fork()
+        if pid == 0:
+            idents = []
+            def child_thread():
+                idents.append(threading.get_ident())
+                forkcalls.quick()
+            for _ in range(4):  # one after another: each may get a parent thread's stack
+                c = threading.Thread(target=child_thread)
+                c.start()
+                c.join()
+            devtrace.stop_recording()
+            os._exit(0 if seen[-1][0] in idents else 3)  # 3: the cached thread's pointer not reused
+        _, status = os.waitpid(pid, 0)
+
+        def chunk_of(tid):
+            with open(ring, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                chunk_records, chunk_count = struct.unpack_from("=II", m, 12)
+                (chunks_at,) = struct.unpack_from("=Q", m, 48)
+                size = 64 + 16 * chunk_records
+                for i in range(chunk_count):
+                    at = chunks_at + i * size
+                    (generation,) = struct.unpack_from("=Q", m, at)
+                    (chunk_tid,) = struct.unpack_from("=Q", m, at + 16)
+                    (active,) = struct.unpack_from("=I", m, at + 36)
+                    if generation and chunk_tid == tid:
+                        return active
+            return None
+
+        active = min(chunk_of(tid) for _, tid in seen)
+        done.set()
+        for t in threads:
+            t.join()
+        devtrace.stop_recording()
+        print(os.waitstatus_to_exitcode(status), active)
+        """
+    )
+    (tmp_path / "forkcalls.py").write_text("def quick():\n    return 1\n")
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    reused, active = done.stdout.split()
+    # The parent threads' chunks are still theirs after the child ran (1: being written).
+    # Whether a child's thread gets the cached thread's pointer is glibc's choice (about one run
+    # in two here); reused is 0 when it did, 3 when not.
+    assert reused in ("0", "3") and active == "1", done.stdout
