@@ -214,6 +214,18 @@ impl Write for SafeStdout {
     }
 }
 
+/// Whether to colour what goes to a stream (the global `--color`): `always` colours even into
+/// a pipe or a file, `never` does not, and `auto` colours a terminal unless `NO_COLOR` is set
+/// to something (no-color.org); the flag, being the more specific request, wins over
+/// `NO_COLOR`.
+pub fn colour_wanted(choice: ColorChoice, terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
 /// ANSI styling that turns itself off when colour is not wanted.
 #[derive(Clone, Copy, Debug)]
 pub struct Style {
@@ -222,15 +234,9 @@ pub struct Style {
 
 impl Style {
     pub fn for_stdout(choice: ColorChoice) -> Self {
-        let enabled = match choice {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::stdout().is_terminal()
-            }
-        };
-        Self { enabled }
+        Self {
+            enabled: colour_wanted(choice, std::io::stdout().is_terminal()),
+        }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -262,11 +268,53 @@ impl Style {
     }
 }
 
-/// Terminal width from COLUMNS, else 120.
+/// The narrowest width tables are fitted to: a trace id (32 columns) and a little of a name.
+const MIN_WIDTH: usize = 40;
+
+/// The columns output may take: the terminal's own width when stdout is a terminal (asked
+/// with the TIOCGWINSZ ioctl, so a resized window counts), else `$COLUMNS`, else 80 (piped into
+/// a file or another program); at least 40, so an id is never cut.
 pub fn terminal_width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .filter(|w| *w >= 60)
-        .unwrap_or(120)
+    stdout_terminal_width()
+        .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+        .filter(|w| *w > 0)
+        .unwrap_or(80)
+        .max(MIN_WIDTH)
+}
+
+#[cfg(unix)]
+fn stdout_terminal_width() -> Option<usize> {
+    // SAFETY: TIOCGWINSZ only fills in the winsize given; on anything but a terminal it fails
+    // and the struct is not read.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+#[cfg(not(unix))]
+fn stdout_terminal_width() -> Option<usize> {
+    None
+}
+
+/// Prints a table, a tree or a report to stdout fitted to [`terminal_width`]: a line that is
+/// still wider (a sentence, a long value) is broken at a space onto indented continuation
+/// lines, never cut (`devtrace_query::text::fit::wrap_lines`).
+pub fn print_fitted(text: &str) -> anyhow::Result<()> {
+    print_stdout(&devtrace_query::text::fit::wrap_lines(
+        text,
+        terminal_width(),
+    ))
+}
+
+impl Style {
+    /// Colours a table cell by what it means (`devtrace_query::text::fit::Mark`).
+    pub fn mark(&self, mark: devtrace_query::text::fit::Mark, text: &str) -> String {
+        use devtrace_query::text::fit::Mark;
+        match mark {
+            Mark::Plain => text.to_owned(),
+            Mark::Header => self.bold(text),
+            Mark::Error => self.red(text),
+            Mark::Dim => self.dim(text),
+        }
+    }
 }

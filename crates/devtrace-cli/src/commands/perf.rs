@@ -6,7 +6,7 @@ use super::analysis::{
 };
 use crate::cli::PerfArgs;
 use crate::output::eprintln_safe;
-use crate::output::{print_json, print_stdout};
+use crate::output::{print_fitted, print_json};
 use anyhow::Result;
 use devtrace_analyze::perf::{OperationTotal, profile_operation};
 use devtrace_model::recorded::shell_word;
@@ -91,7 +91,7 @@ pub fn run(store: &dyn Store, args: &PerfArgs, data: Option<&std::path::Path>) -
         data,
         &devtrace_query::links::operation(&operation.name),
     ));
-    print_stdout(&out)?;
+    print_fitted(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -152,7 +152,7 @@ fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
         if summaries.len() == 1 { "" } else { "s" },
         scope_description(&args.scope, window.as_ref())
     ));
-    print_stdout(&ranking_table(
+    print_fitted(&ranking_table(
         &heading,
         &ranked,
         "devtrace perf <operation>",
@@ -187,7 +187,7 @@ fn rank_service(
         "devtrace perf <operation> --service {}",
         shell_word(service)
     );
-    print_stdout(&ranking_table(&heading, &ranked, &next))?;
+    print_fitted(&ranking_table(&heading, &ranked, &next))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,7 +2,7 @@
 //! explains them; this only formats).
 
 use crate::cli::{PlanArgs, PlanCommand};
-use crate::output::{print_json, print_stdout};
+use crate::output::{print_fitted, print_json};
 use crate::usage::usage;
 use anyhow::Result;
 use devtrace_plan::{PlanRequest, PlanStore, explain, make_plan};
@@ -25,14 +25,14 @@ pub fn run(
             if *json {
                 print_json(&list)?;
             } else if list.is_empty() {
-                print_stdout(&format!(
+                print_fitted(&format!(
                     "no plans yet in {}; make one with `devtrace plan <operation>`\n",
                     crate::output::path(plans.dir())
                 ))?;
             } else {
                 let mut text = String::new();
                 for p in &list {
-                    let when = devtrace_model::time::format_rfc3339(p.created_unix_nano);
+                    let when = devtrace_query::timefmt::format_timestamp(p.created_unix_nano);
                     text.push_str(&format!(
                         "{}  {}  {} functions  {}\n",
                         p.id,
@@ -41,7 +41,7 @@ pub fn run(
                         devtrace_model::recorded::name(&p.operation)
                     ));
                 }
-                print_stdout(&text)?;
+                print_fitted(&text)?;
             }
         }
         Some(PlanCommand::Show { id, json }) => {
@@ -49,7 +49,7 @@ pub fn run(
             if *json {
                 print_json(&plan)?;
             } else {
-                print_stdout(&explain(&plan))?;
+                print_fitted(&explain(&plan))?;
             }
         }
         None => {
@@ -75,7 +75,7 @@ pub fn run(
             if args.json {
                 print_json(&plan)?;
             } else {
-                print_stdout(&explain(&plan))?;
+                print_fitted(&explain(&plan))?;
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use super::{TextOptions, truncate};
 use crate::errors::ErrorsReport;
-use crate::timefmt::{format_duration, format_timestamp};
+use crate::timefmt::{format_duration, format_timestamp, format_timestamp_zoned, zone_name};
 use devtrace_analyze::errors::{
     Attribute, CausalChain, ChainSpan, ConsumedReason, ErrorGroup, FrameInfo, exception_frames,
 };
@@ -58,7 +58,11 @@ pub fn render_report(report: &ErrorsReport, scope: &[String], options: &TextOpti
     let operation_width = width.saturating_sub(79).max(16);
     out.push_str(&format!(
         "{:<16}  {:>5}  {:>6}  {:<19}  {:<19}  OPERATION\n",
-        "FINGERPRINT", "COUNT", "TRACES", "FIRST SEEN (UTC)", "LAST SEEN (UTC)"
+        "FINGERPRINT",
+        "COUNT",
+        "TRACES",
+        &format!("FIRST SEEN ({})", zone_name()),
+        &format!("LAST SEEN ({})", zone_name())
     ));
     for group in groups {
         out.push_str(&format!(
@@ -266,12 +270,12 @@ pub fn render_chain(
     match group {
         Some(g) => {
             out.push_str(&format!(
-                "fingerprint {}: {} in {}, first {}, last {} UTC\n",
+                "fingerprint {}: {} in {}, first {}, last {}\n",
                 g.fingerprint,
                 plural(g.count, "time", "times"),
                 plural(g.traces, "trace", "traces"),
                 format_timestamp(g.first_seen_unix_nano),
-                format_timestamp(g.last_seen_unix_nano),
+                format_timestamp_zoned(g.last_seen_unix_nano),
             ));
             match (&g.correlation, &g.no_correlation_reason) {
                 (Some(c), _) => {
@@ -292,10 +296,10 @@ pub fn render_chain(
         }
     }
     out.push_str(&format!(
-        "trace {}  span {}  at {} UTC\n",
+        "trace {}  span {}  at {}\n",
         chain.trace_id,
         chain.failing.span_id,
-        format_timestamp(chain.failing.start_unix_nano)
+        format_timestamp_zoned(chain.failing.start_unix_nano)
     ));
 
     // The failing span under its ancestors.
