@@ -167,7 +167,7 @@ pub fn print_clap(mut error: clap::Error) -> i32 {
     } else {
         std::io::stdout().is_terminal()
     };
-    let colour = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let colour = colour_wanted(color_in_arguments(), terminal);
     let rendered = error.render();
     let text = if colour {
         rendered.ansi().to_string()
@@ -180,6 +180,32 @@ pub fn print_clap(mut error: clap::Error) -> i32 {
         let _ = print_stdout(&text);
     }
     error.exit_code()
+}
+
+/// The `--color` the command line asks for, read from the raw arguments: a parse error is
+/// reported before there is a parsed command line to read it from. `auto` when absent or not
+/// one of the three.
+fn color_in_arguments() -> ColorChoice {
+    let mut chosen = ColorChoice::Auto;
+    let mut arguments = std::env::args_os().skip(1);
+    while let Some(argument) = arguments.next() {
+        if argument == "--" {
+            break;
+        }
+        let value = match argument.to_str() {
+            Some("--color") => arguments.next(),
+            Some(other) => other.strip_prefix("--color=").map(Into::into),
+            None => None,
+        };
+        if let Some(value) = value {
+            chosen = match value.to_str() {
+                Some("always") => ColorChoice::Always,
+                Some("never") => ColorChoice::Never,
+                _ => ColorChoice::Auto,
+            };
+        }
+    }
+    chosen
 }
 
 /// The server's log writer: stderr through the safety net, one event at a time.

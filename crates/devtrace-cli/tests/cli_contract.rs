@@ -415,12 +415,15 @@ fn output_fits_the_terminal_width_and_never_cuts_an_id() {
             "ID"
         ]
     );
+    // runs at 60: its two free-text columns (label, command) share what the run id leaves.
     let runs = stdout(&devtrace_env(&data, &["runs"], &[("COLUMNS", "60")]));
+    let lines: Vec<&str> = runs.lines().collect();
+    assert_eq!(
+        lines[0], "LABEL         RUN ID                            COMMAND",
+        "{runs}"
+    );
     assert!(
-        runs.lines()
-            .nth(1)
-            .unwrap()
-            .ends_with("  sh -c ': a long com…"),
+        lines[1].starts_with("a-label-tha…  ") && lines[1].ends_with("  sh -c ': a …"),
         "{runs}"
     );
     // Piped with no $COLUMNS: 80.
@@ -553,6 +556,19 @@ fn color_follows_the_flag_and_no_color() {
         show(&["--color", "always"])
     );
     assert!(!show(&["--color", "never"]).contains('\u{1b}'));
+    // A usage error, found before the command line is parsed, follows --color too.
+    let refused = |color: &str| {
+        stderr(&devtrace_env(
+            &data,
+            &["--color", color, "ls", "--since", "yesterday"],
+            &env,
+        ))
+    };
+    assert_eq!(
+        refused("always"),
+        "\u{1b}[1m\u{1b}[31merror:\u{1b}[0m invalid value '\u{1b}[33myesterday\u{1b}[0m' for '\u{1b}[1m--since <WHEN>\u{1b}[0m': \"yesterday\" is neither a duration (30m, 2h, 7d) nor a time like 2026-11-21T09:00:00Z\n\nFor more information, try '\u{1b}[1m--help\u{1b}[0m'.\n"
+    );
+    assert!(!refused("never").contains('\u{1b}'));
 }
 
 /// `serve` logs events with fields (`key=value`), no Rust Debug dumps; start-up says where it

@@ -13,6 +13,7 @@ fn devtrace(data: &Path, args: &[&str]) -> (i32, String, String) {
         .arg("--data")
         .arg(data)
         .args(args)
+        .env("COLUMNS", "200")
         .output()
         .unwrap();
     (

@@ -50,7 +50,7 @@ pub fn run(store: &dyn Store, args: &RunsArgs) -> Result<ExitCode> {
         Column::new("EXIT", Align::Right, Fit::Optional(5)),
         Column::new("TESTS (P/F/S)", Align::Left, Fit::Optional(2)),
         Column::new("SPANS", Align::Right, Fit::Optional(0)),
-        Column::new("LABEL", Align::Left, Fit::Optional(1)),
+        Column::new("LABEL", Align::Left, Fit::Shrink { min: 12 }),
         Column::new("RUN ID", Align::Left, Fit::Keep),
         Column::new("COMMAND", Align::Left, Fit::Shrink { min: 12 }),
     ]);
