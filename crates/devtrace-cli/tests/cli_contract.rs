@@ -605,7 +605,7 @@ fn serve_logs_structured_lines() {
     assert_eq!(
         logged,
         [
-            "TIME  INFO listening grpc=GRPC http=http://HTTP api=http://API store=DATA tokens_required=false",
+            "TIME  INFO listening grpc=GRPC http=http://HTTP api=http://API store=\"DATA\" tokens_required=false",
             "TIME  INFO shutting down: finishing in-flight requests and committing queued data",
             "TIME  INFO stopped",
         ]

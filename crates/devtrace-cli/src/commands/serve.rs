@@ -135,12 +135,13 @@ fn choose_auth(
         bail!("{}", exposed_without_tokens(&exposed, &location.describe()));
     }
     if !has_token {
+        let command = format!(
+            "devtrace token create --store {} --project default --scope admin --name admin",
+            location.describe()
+        );
         tracing::warn!(
             reason,
-            create = %format!(
-                "devtrace token create --store {} --project default --scope admin --name admin",
-                location.describe()
-            ),
+            command = command.as_str(),
             "tokens are required and the store has none yet: create the first admin token"
         );
     }
@@ -195,7 +196,7 @@ async fn serve(
         grpc = %addresses.grpc,
         http = %format!("{scheme}://{}", addresses.http),
         api = %format!("{scheme}://{}", addresses.api),
-        store = %devtrace_model::recorded::escape(store),
+        store = devtrace_model::recorded::escape(store).as_str(),
         tokens_required = services.auth.is_required(),
         "listening"
     );
