@@ -164,8 +164,8 @@ fn perf_ranks_what_one_service_handles() {
             "\
 operations \"checkout\" handles, by total time over the last 3 traces with its spans
 
-  operation                  service    runs       total       mean        p95  errors
-  {CALL}  checkout      3    180.0 ms    60.0 ms    60.0 ms       0
+  operation                  service   runs     total     mean      p95  errors
+  {CALL}  checkout     3  180.0 ms  60.0 ms  60.0 ms       0
 
 break one down with: devtrace perf <operation> --service checkout
 "
@@ -173,9 +173,7 @@ break one down with: devtrace perf <operation> --service checkout
     );
     let ranking = ok(devtrace(dir.path(), &["perf"]));
     assert!(
-        ranking.contains(
-            "  GET /checkout  frontend      3    300.0 ms   100.0 ms   100.0 ms       1\n"
-        ),
+        ranking.contains("  GET /checkout  frontend     3  300.0 ms  100.0 ms  100.0 ms       1\n"),
         "{ranking}"
     );
     let unknown = devtrace(dir.path(), &["perf", "--service", "billing"]);
