@@ -32,11 +32,10 @@ pub fn run(
             } else {
                 let mut text = String::new();
                 for p in &list {
-                    let when = devtrace_query::timefmt::format_timestamp(p.created_unix_nano);
                     text.push_str(&format!(
                         "{}  {}  {} functions  {}\n",
                         p.id,
-                        &when[..when.len().min(19)],
+                        devtrace_query::timefmt::format_timestamp_zoned(p.created_unix_nano),
                         p.functions.len(),
                         devtrace_model::recorded::name(&p.operation)
                     ));
