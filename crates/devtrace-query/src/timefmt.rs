@@ -319,6 +319,14 @@ mod tests {
         assert_eq!(when.unix_nanos(0), when.unix_nanos(u64::MAX));
         assert_eq!(When::parse("2h").unwrap().unix_nanos(7_200_000_000_000), 0);
         assert_eq!(When::parse("2h").unwrap().as_str(), "2h");
+        // Without an offset, a wall-clock time where times print: UTC unless a face chose
+        // local time (the CLI's tests cover local zones, TZ being per process).
+        assert_eq!(
+            When::parse("2026-11-21T09:00:00").unwrap().unix_nanos(0),
+            parse_rfc3339("2026-11-21T09:00:00Z").unwrap()
+        );
+        assert_eq!(format_timestamp_zoned(t), "2026-11-21 13:45:02 UTC");
+        assert_eq!(zone_name(), "UTC");
     }
 
     #[test]
