@@ -45,12 +45,14 @@ def _binary(env_var: str, default: Path, how_to_build: str) -> Path:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The current environment without OTEL_* / DEVTRACE_* variables, plus `extra`."""
+    """The current environment without OTEL_* / DEVTRACE_* variables, with a 120-column
+    terminal and times in UTC (what the CLI prints depends on both; docs/cli.md), plus `extra`."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("OTEL_") and not k.startswith("DEVTRACE_")
     }
+    env.update(COLUMNS="120", TZ="UTC")
     env.update(extra)
     return env
 

@@ -753,7 +753,7 @@ def test_check_insights_returns_what_recurs_as_quoted_observations(sessions_targ
     assert 'observations sharing words with the task "fix the npm build" first' in demo
     assert 'recurring across the last 4 sessions in "/path/to/Demo" (observations, not instructions):' in demo
     items = re.findall(
-        r'^(\d)\. (".*) — in (\d) of (\d) sessions \(last 2025-09-04 00:52:31\.\d+ UTC; sessions ([0-9a-f ]+)\)\n'
+        r'^(\d)\. (".*) — in (\d) of (\d) sessions \(last 2025-09-04 00:52:31(?:\.\d+)? UTC; sessions ([0-9a-f ]+)\)\n'
         r"   \[(\w+) [0-9a-f]{16}\]$",
         demo,
         re.M,

@@ -63,6 +63,17 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
+    /// Print times in UTC instead of the local time zone (TZ, else /etc/localtime); also how a
+    /// time without an offset (--since 2026-11-21T09:00:00) is read. JSON is always UTC
+    #[arg(
+        long,
+        global = true,
+        env = "DEVTRACE_UTC",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub utc: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

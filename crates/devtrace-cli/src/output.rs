@@ -167,7 +167,7 @@ pub fn print_clap(mut error: clap::Error) -> i32 {
     } else {
         std::io::stdout().is_terminal()
     };
-    let colour = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let colour = colour_wanted(color_in_arguments(), terminal);
     let rendered = error.render();
     let text = if colour {
         rendered.ansi().to_string()
@@ -180,6 +180,32 @@ pub fn print_clap(mut error: clap::Error) -> i32 {
         let _ = print_stdout(&text);
     }
     error.exit_code()
+}
+
+/// The `--color` the command line asks for, read from the raw arguments: a parse error is
+/// reported before there is a parsed command line to read it from. `auto` when absent or not
+/// one of the three.
+fn color_in_arguments() -> ColorChoice {
+    let mut chosen = ColorChoice::Auto;
+    let mut arguments = std::env::args_os().skip(1);
+    while let Some(argument) = arguments.next() {
+        if argument == "--" {
+            break;
+        }
+        let value = match argument.to_str() {
+            Some("--color") => arguments.next(),
+            Some(other) => other.strip_prefix("--color=").map(Into::into),
+            None => None,
+        };
+        if let Some(value) = value {
+            chosen = match value.to_str() {
+                Some("always") => ColorChoice::Always,
+                Some("never") => ColorChoice::Never,
+                _ => ColorChoice::Auto,
+            };
+        }
+    }
+    chosen
 }
 
 /// The server's log writer: stderr through the safety net, one event at a time.
@@ -214,6 +240,18 @@ impl Write for SafeStdout {
     }
 }
 
+/// Whether to colour what goes to a stream (the global `--color`): `always` colours even into
+/// a pipe or a file, `never` does not, and `auto` colours a terminal unless `NO_COLOR` is set
+/// to something (no-color.org); the flag, being the more specific request, wins over
+/// `NO_COLOR`.
+pub fn colour_wanted(choice: ColorChoice, terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
 /// ANSI styling that turns itself off when colour is not wanted.
 #[derive(Clone, Copy, Debug)]
 pub struct Style {
@@ -222,15 +260,9 @@ pub struct Style {
 
 impl Style {
     pub fn for_stdout(choice: ColorChoice) -> Self {
-        let enabled = match choice {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::stdout().is_terminal()
-            }
-        };
-        Self { enabled }
+        Self {
+            enabled: colour_wanted(choice, std::io::stdout().is_terminal()),
+        }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -262,11 +294,53 @@ impl Style {
     }
 }
 
-/// Terminal width from COLUMNS, else 120.
+/// The narrowest width tables are fitted to: a trace id (32 columns) and a little of a name.
+const MIN_WIDTH: usize = 40;
+
+/// The columns output may take: the terminal's own width when stdout is a terminal (asked
+/// with the TIOCGWINSZ ioctl, so a resized window counts), else `$COLUMNS`, else 80 (piped into
+/// a file or another program); at least 40, so an id is never cut.
 pub fn terminal_width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .filter(|w| *w >= 60)
-        .unwrap_or(120)
+    stdout_terminal_width()
+        .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+        .filter(|w| *w > 0)
+        .unwrap_or(80)
+        .max(MIN_WIDTH)
+}
+
+#[cfg(unix)]
+fn stdout_terminal_width() -> Option<usize> {
+    // SAFETY: TIOCGWINSZ only fills in the winsize given; on anything but a terminal it fails
+    // and the struct is not read.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+#[cfg(not(unix))]
+fn stdout_terminal_width() -> Option<usize> {
+    None
+}
+
+/// Prints a table, a tree or a report to stdout fitted to [`terminal_width`]: a line that is
+/// still wider (a sentence, a long value) is broken at a space onto indented continuation
+/// lines, never cut (`devtrace_query::text::fit::wrap_lines`).
+pub fn print_fitted(text: &str) -> anyhow::Result<()> {
+    print_stdout(&devtrace_query::text::fit::wrap_lines(
+        text,
+        terminal_width(),
+    ))
+}
+
+impl Style {
+    /// Colours a table cell by what it means (`devtrace_query::text::fit::Mark`).
+    pub fn mark(&self, mark: devtrace_query::text::fit::Mark, text: &str) -> String {
+        use devtrace_query::text::fit::Mark;
+        match mark {
+            Mark::Plain => text.to_owned(),
+            Mark::Header => self.bold(text),
+            Mark::Error => self.red(text),
+            Mark::Dim => self.dim(text),
+        }
+    }
 }

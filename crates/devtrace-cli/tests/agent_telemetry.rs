@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{devtrace, stderr, stdout};
+use common::{devtrace_wide as devtrace, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -261,8 +261,8 @@ fn imported_events_and_metrics_show_as_a_session_with_the_agents_numbers() {
     let list = devtrace(dir.path(), &["sessions"]);
     assert_eq!(
         stdout(&list),
-        "START (UTC)          AGENT        PROJECT                        DURATION  TURNS  TOOLS    TOKENS  EST. COST       COST        LINES  ERRORS  FINDINGS  ID        TITLE\n\
-         2026-11-23 03:56:17  claude-code                                 420.0 ms      1      4      8560     $0.096    $0.0321       +12/-3       4         1  215fdfde  Run the check and fix the build\n"
+        "START (UTC)          AGENT        PROJECT  DURATION  TURNS  TOOLS  TOKENS  EST. COST     COST   LINES  ERRORS  FINDINGS  ID        TITLE\n\
+         2026-11-23 03:56:17  claude-code           420.0 ms      1      4    8560     $0.096  $0.0321  +12/-3       4         1  215fdfde  Run the check and fix the build\n"
     );
     let daily = devtrace(dir.path(), &["sessions", "--daily"]);
     assert_eq!(

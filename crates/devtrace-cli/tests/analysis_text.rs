@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::devtrace;
+use common::devtrace_wide as devtrace;
 use serde_json::{Value, json};
 
 use std::process::Output;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{devtrace, stderr, stdout};
+use common::{devtrace_wide as devtrace, stderr, stdout};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -73,7 +73,8 @@ fn imported_store() -> tempfile::TempDir {
 #[test]
 fn show_draws_the_waterfall_with_folded_siblings_errors_and_logs() {
     let dir = imported_store();
-    let output = devtrace(dir.path(), &["show", "4bf9"]);
+    // The waterfall at 100 columns.
+    let output = common::devtrace(dir.path(), &["show", "4bf9"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let expected = "\
 POST /checkout  shop  100.0 ms  8 spans  1 error
@@ -112,8 +113,8 @@ fn ls_lists_the_summary_and_filters() {
     assert_eq!(
         stdout(&output),
         "\
-START (UTC)          OPERATION       SERVICE    DURATION  SPANS  ERRORS  TRACE ID
-2025-11-21 13:00:00  POST /checkout  shop       100.0 ms      8       1  4bf92f3577b34da6a3ce929d0e0e4736
+START (UTC)          OPERATION       SERVICE  DURATION  SPANS  ERRORS  TRACE ID
+2025-11-21 13:00:00  POST /checkout  shop     100.0 ms      8       1  4bf92f3577b34da6a3ce929d0e0e4736
 "
     );
     let json: Value = serde_json::from_str(&stdout(&devtrace(

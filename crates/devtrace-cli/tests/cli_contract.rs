@@ -362,3 +362,377 @@ fn run_passes_the_exit_code_and_the_signal_through() {
     let missing = devtrace(&data, &["run", "--quiet", "--", "no-such-program-here"]);
     assert_eq!(missing.status.code(), Some(127), "{}", stderr(&missing));
 }
+
+/// `devtrace ARGS…` on `data` with the environment given (and nothing inherited that changes
+/// what is printed: no COLUMNS, TZ, NO_COLOR or DEVTRACE_UTC unless given).
+fn devtrace_env(
+    data: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut command = std::process::Command::new(common::BIN);
+    command.arg("--data").arg(data).args(args);
+    for name in ["COLUMNS", "TZ", "NO_COLOR", "DEVTRACE_UTC"] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// The fixture trace: GET /orders/{id} of service orders, started 2023-11-14T22:13:20Z.
+const FIXTURE_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+
+/// A store with something in every listing: the demo's traces (findings, errors, locks), the
+/// OTLP fixture, a Claude Code and a Codex session, a run with a long command and label, a
+/// token with a long name.
+fn populated_store(data: &std::path::Path) -> Vec<String> {
+    common::ok(devtrace(data, &["demo", "--runs", "4"]));
+    common::ok(devtrace(
+        data,
+        &["import", &format!("{FIXTURES}/otlp/trace.json")],
+    ));
+    for (agent, file) in [
+        ("claude-code", "7a0c2d1e-5b3f-4c8a-9d6e-1f2a3b4c5d6e.jsonl"),
+        (
+            "codex",
+            "rollout-2026-11-20T10-00-00-019a7c3e-1111-7222-8333-944455556666.jsonl",
+        ),
+    ] {
+        common::ok(devtrace(
+            data,
+            &["import", agent, &format!("{FIXTURES}/sessions/{file}")],
+        ));
+    }
+    common::ok(devtrace(
+        data,
+        &[
+            "run",
+            "--quiet",
+            "--label",
+            "a-label-that-goes-on-and-on",
+            "--",
+            "sh",
+            "-c",
+            ": a long command line with many words in it, for the command column to cut",
+        ],
+    ));
+    common::ok(devtrace(
+        data,
+        &[
+            "token",
+            "create",
+            "--scope",
+            "read",
+            "--name",
+            "the continuous integration server of the web team",
+        ],
+    ));
+    let listed: serde_json::Value =
+        serde_json::from_str(&common::ok(devtrace(data, &["ls", "--json"]))).unwrap();
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every table and tree command, at 60, 80 and 200 columns (`$COLUMNS`, as when piped from a
+/// terminal that exports it): no line wider than that, every trace id listed whole, `--json`
+/// the same at any width.
+#[test]
+fn output_fits_the_terminal_width_and_never_cuts_an_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let traces = populated_store(&data);
+    let demo: Vec<&String> = traces.iter().filter(|t| *t != FIXTURE_TRACE).collect();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["ls"],
+        vec!["show", demo[0]],
+        vec!["sessions"],
+        vec!["sessions", "--daily"],
+        vec!["session", "show", "7a0c2d1e"],
+        vec!["session", "show", "--requests", "7a0c2d1e"],
+        vec!["session", "compare", "7a0c2d1e", "019a7c3e"],
+        vec!["runs"],
+        vec!["perf"],
+        vec!["perf", "journal.generate"],
+        vec!["errors"],
+        vec!["locks"],
+        vec!["compare", demo[0], demo[1]],
+        vec!["compare", "--operation", "journal.generate", "--last", "4"],
+        vec!["insights"],
+        vec!["plan", "list"],
+        vec!["qa", "status"],
+        vec!["token", "list"],
+        vec!["project", "list"],
+        vec!["record", "status"],
+        vec!["query", "SELECT * FROM traces LIMIT 3"],
+    ];
+    let mut failures = Vec::new();
+    for width in [60, 80, 200] {
+        let columns = width.to_string();
+        for args in &commands {
+            let output = devtrace_env(&data, args, &[("COLUMNS", &columns), ("TZ", "UTC")]);
+            let text = stdout(&output);
+            if !output.status.success() || text.is_empty() {
+                failures.push(format!(
+                    "{width}: devtrace {}: {}",
+                    args.join(" "),
+                    stderr(&output)
+                ));
+            }
+            for line in text.lines() {
+                let shown = unicode_width::UnicodeWidthStr::width(line);
+                if shown > width {
+                    failures.push(format!(
+                        "{width}: devtrace {}: {shown} columns: {line}",
+                        args.join(" ")
+                    ));
+                }
+            }
+        }
+        let listed = stdout(&devtrace_env(&data, &["ls"], &[("COLUMNS", &columns)]));
+        for id in &traces {
+            if !listed.contains(id.as_str()) {
+                failures.push(format!("{width}: ls cut or left out {id}:\n{listed}"));
+            }
+        }
+        let json = devtrace_env(&data, &["ls", "--json"], &[("COLUMNS", &columns)]);
+        if json.stdout != devtrace_env(&data, &["ls", "--json"], &[]).stdout {
+            failures.push(format!("{width}: ls --json depends on the width"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Narrower, a table leaves out its least needed columns and cuts its free text; the id stays.
+    let narrow = |columns: &str, args: &[&str]| {
+        let output = devtrace_env(&data, args, &[("COLUMNS", columns), ("TZ", "UTC")]);
+        stdout(&output)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        narrow("60", &["ls"]),
+        "OPERATION         DURATION  TRACE ID"
+    );
+    assert_eq!(
+        narrow("80", &["ls"]),
+        "START (UTC)          OPERATION        DURATION  TRACE ID"
+    );
+    assert_eq!(
+        narrow("200", &["ls"])
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        [
+            "START",
+            "(UTC)",
+            "OPERATION",
+            "SERVICE",
+            "DURATION",
+            "SPANS",
+            "ERRORS",
+            "TRACE",
+            "ID"
+        ]
+    );
+    // runs at 60: its two free-text columns (label, command) share what the run id leaves.
+    let runs = stdout(&devtrace_env(&data, &["runs"], &[("COLUMNS", "60")]));
+    let lines: Vec<&str> = runs.lines().collect();
+    assert_eq!(
+        lines[0], "LABEL         RUN ID                            COMMAND",
+        "{runs}"
+    );
+    assert!(
+        lines[1].starts_with("a-label-tha…  ") && lines[1].ends_with("  sh -c ': a …"),
+        "{runs}"
+    );
+    // Piped with no $COLUMNS: 80.
+    let piped = stdout(&devtrace_env(&data, &["ls"], &[("TZ", "UTC")]));
+    assert_eq!(
+        piped.lines().next(),
+        Some("START (UTC)          OPERATION        DURATION  TRACE ID")
+    );
+}
+
+/// Times print in the local zone (TZ), the zone named once in the heading or beside a time
+/// standing alone; `--utc` (or DEVTRACE_UTC) prints UTC; JSON is always RFC 3339 UTC; a
+/// `--since` time without an offset is a wall-clock time in the zone times print in.
+#[test]
+fn times_print_in_the_local_zone_unless_utc() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::ok(devtrace(
+        &data,
+        &["import", &format!("{FIXTURES}/otlp/trace.json")],
+    ));
+    let ls = |env: &[(&str, &str)], args: &[&str]| {
+        let mut all = vec!["ls"];
+        all.extend_from_slice(args);
+        let mut env = env.to_vec();
+        env.push(("COLUMNS", "200"));
+        let output = devtrace_env(&data, &all, &env);
+        format!("{}{}", stdout(&output), stderr(&output))
+    };
+    let row = |start: &str| {
+        format!("{start}  GET /orders/{{id}}  orders   250.0 ms      1       0  {FIXTURE_TRACE}\n")
+    };
+    assert_eq!(
+        ls(&[("TZ", "Asia/Kolkata")], &[]),
+        format!(
+            "START (IST)          OPERATION         SERVICE  DURATION  SPANS  ERRORS  TRACE ID\n{}",
+            row("2023-11-15 03:43:20")
+        )
+    );
+    assert_eq!(
+        ls(&[("TZ", "America/New_York")], &[]),
+        format!(
+            "START (EST)          OPERATION         SERVICE  DURATION  SPANS  ERRORS  TRACE ID\n{}",
+            row("2023-11-14 17:13:20")
+        )
+    );
+    let utc = format!(
+        "START (UTC)          OPERATION         SERVICE  DURATION  SPANS  ERRORS  TRACE ID\n{}",
+        row("2023-11-14 22:13:20")
+    );
+    assert_eq!(ls(&[("TZ", "Asia/Kolkata")], &["--utc"]), utc);
+    assert_eq!(
+        ls(&[("TZ", "Asia/Kolkata"), ("DEVTRACE_UTC", "1")], &[]),
+        utc
+    );
+    // A time standing alone carries its zone.
+    let show = |env: &[(&str, &str)]| {
+        stdout(&devtrace_env(&data, &["show", "0af7"], env))
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        show(&[("TZ", "Asia/Kolkata")]),
+        format!("trace {FIXTURE_TRACE}  started 2023-11-15 03:43:20 IST")
+    );
+    assert_eq!(
+        show(&[("TZ", "Asia/Kolkata"), ("DEVTRACE_UTC", "true")]),
+        format!("trace {FIXTURE_TRACE}  started 2023-11-14 22:13:20 UTC")
+    );
+    // JSON does not move with the zone.
+    let json = |env: &[(&str, &str)]| devtrace_env(&data, &["ls", "--json"], env).stdout;
+    assert_eq!(json(&[("TZ", "Asia/Kolkata")]), json(&[("TZ", "UTC")]));
+    // 01:00 in Kolkata is 19:30 UTC the day before: the trace (22:13 UTC) is after it; 01:00
+    // UTC is after the trace.
+    let since = ["--since", "2023-11-15T01:00:00"];
+    assert_eq!(
+        ls(&[("TZ", "Asia/Kolkata")], &since),
+        format!(
+            "START (IST)          OPERATION         SERVICE  DURATION  SPANS  ERRORS  TRACE ID\n{}",
+            row("2023-11-15 03:43:20")
+        )
+    );
+    assert_eq!(
+        ls(&[("TZ", "Asia/Kolkata")], &["--utc", since[0], since[1]]),
+        "no traces match; send some with an OpenTelemetry SDK to `devtrace serve`, or widen the filters\n"
+    );
+}
+
+/// `--color always` colours even into a pipe, `never` and NO_COLOR turn colour off, `auto`
+/// colours only a terminal (a pipe here): the exact escape codes.
+#[test]
+fn color_follows_the_flag_and_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::ok(devtrace(
+        &data,
+        &["import", &format!("{FIXTURES}/otlp/trace.json")],
+    ));
+    let env = [("COLUMNS", "200"), ("TZ", "UTC")];
+    let ls = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut all = args.to_vec();
+        all.push("ls");
+        let mut env = env.to_vec();
+        env.extend_from_slice(extra);
+        stdout(&devtrace_env(&data, &all, &env))
+    };
+    let plain = format!(
+        "START (UTC)          OPERATION         SERVICE  DURATION  SPANS  ERRORS  TRACE ID\n\
+         2023-11-14 22:13:20  GET /orders/{{id}}  orders   250.0 ms      1       0  {FIXTURE_TRACE}\n"
+    );
+    let coloured = format!(
+        "\u{1b}[1mSTART (UTC)          OPERATION         SERVICE  DURATION  SPANS  ERRORS  TRACE ID\u{1b}[0m\n\
+         2023-11-14 22:13:20  GET /orders/{{id}}  orders   250.0 ms      1       0  \u{1b}[2m{FIXTURE_TRACE}\u{1b}[0m\n"
+    );
+    assert_eq!(ls(&["--color", "always"], &[]), coloured);
+    assert_eq!(ls(&["--color", "always"], &[("NO_COLOR", "1")]), coloured);
+    assert_eq!(ls(&["--color", "never"], &[]), plain);
+    assert_eq!(ls(&[], &[]), plain, "auto, into a pipe");
+    assert_eq!(ls(&["--color", "auto"], &[("NO_COLOR", "1")]), plain);
+    let show = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["show", "0af7"]);
+        stdout(&devtrace_env(&data, &all, &env))
+    };
+    assert!(
+        show(&["--color", "always"]).starts_with("\u{1b}[1mGET /orders/{id}\u{1b}[0m"),
+        "{}",
+        show(&["--color", "always"])
+    );
+    assert!(!show(&["--color", "never"]).contains('\u{1b}'));
+    // A usage error, found before the command line is parsed, follows --color too.
+    let refused = |color: &str| {
+        stderr(&devtrace_env(
+            &data,
+            &["--color", color, "ls", "--since", "yesterday"],
+            &env,
+        ))
+    };
+    assert_eq!(
+        refused("always"),
+        "\u{1b}[1m\u{1b}[31merror:\u{1b}[0m invalid value '\u{1b}[33myesterday\u{1b}[0m' for '\u{1b}[1m--since <WHEN>\u{1b}[0m': \"yesterday\" is neither a duration (30m, 2h, 7d) nor a time like 2026-11-21T09:00:00Z\n\nFor more information, try '\u{1b}[1m--help\u{1b}[0m'.\n"
+    );
+    assert!(!refused("never").contains('\u{1b}'));
+}
+
+/// `serve` logs events with fields (`key=value`), no Rust Debug dumps; start-up says where it
+/// listens. The exact lines, times and ports filtered.
+#[test]
+fn serve_logs_structured_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("serve.log");
+    let server = common::start_server_logging(
+        &data,
+        &["--color", "never"],
+        &[],
+        std::process::Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let (grpc, http, api) = (server.grpc, server.http, server.api);
+    server.stop();
+    let text = std::fs::read_to_string(&log)
+        .unwrap()
+        .replace(&grpc.to_string(), "GRPC")
+        .replace(&http.to_string(), "HTTP")
+        .replace(&api.to_string(), "API")
+        .replace(data.to_str().unwrap(), "DATA");
+    let logged: Vec<String> = text
+        .lines()
+        .filter(|line| line.contains("  INFO ") || line.contains("  WARN "))
+        .map(|line| {
+            // "2026-11-23T16:35:07.933038Z  INFO …": the time is the first word.
+            let (time, rest) = line.split_once(' ').unwrap();
+            assert!(time.ends_with('Z') && time.contains('T'), "{line}");
+            format!("TIME {rest}")
+        })
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            "TIME  INFO listening grpc=GRPC http=http://HTTP api=http://API store=\"DATA\" tokens_required=false",
+            "TIME  INFO shutting down: finishing in-flight requests and committing queued data",
+            "TIME  INFO stopped",
+        ]
+    );
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{devtrace, stderr, stdout};
+use common::{devtrace_wide as devtrace, stderr, stdout};
 use serde_json::{Value, json};
 
 const T0: u64 = 1_763_730_000_000_000_000; // 2025-11-21 13:00:00 UTC

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{devtrace, stdout};
+use common::{devtrace_wide as devtrace, stdout};
 use serde_json::{Value, json};
 
 const T0: u64 = 1_763_730_000_000_000_000; // 2025-11-21 13:00:00 UTC
@@ -300,7 +300,8 @@ fn traces_without_lock_spans_say_how_to_record_them() {
     stdout(&devtrace(dir.path(), &["import", file.to_str().unwrap()]));
     assert_eq!(
         stdout(&devtrace(dir.path(), &["locks"])),
-        "no lock spans or waits in the 1 trace analysed; record locks as docs/conventions.md describes (a span `lock <name>` with devtrace.lock.* attributes and events), or waits as span events (\"Waiting for lock\" … \"Acquired lock\")\n"
+        "no lock spans or waits in the 1 trace analysed; record locks as docs/conventions.md describes (a span `lock <name>` with devtrace.lock.* attributes and events), or waits as span events (\"Waiting for\n  lock\" … \"Acquired lock\")\n",
+        "a sentence wider than the terminal (200 columns) continues on an indented line"
     );
     let json: Value =
         serde_json::from_str(&stdout(&devtrace(dir.path(), &["locks", "--json"]))).unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{devtrace, import_text, ok, stderr};
+use common::{devtrace_wide as devtrace, import_text, ok, stderr};
 use serde_json::{Value, json};
 
 const T0: u64 = 1_763_730_000_000_000_000; // 2025-11-21 13:00:00 UTC
@@ -77,10 +77,10 @@ fn any_span_of_a_service_finds_its_traces() {
     assert_eq!(
         text,
         "\
-START (UTC)          OPERATION      SERVICE        DURATION  SPANS  ERRORS  TRACE ID
-2025-11-21 13:00:02  GET /checkout  frontend +2    100.0 ms      4       0  00000000000000000000000000c0de02
-2025-11-21 13:00:01  GET /checkout  frontend +2    100.0 ms      4       0  00000000000000000000000000c0de01
-2025-11-21 13:00:00  GET /checkout  frontend +2    100.0 ms      4       1  00000000000000000000000000c0de00
+START (UTC)          OPERATION      SERVICE      DURATION  SPANS  ERRORS  TRACE ID
+2025-11-21 13:00:02  GET /checkout  frontend +2  100.0 ms      4       0  00000000000000000000000000c0de02
+2025-11-21 13:00:01  GET /checkout  frontend +2  100.0 ms      4       0  00000000000000000000000000c0de01
+2025-11-21 13:00:00  GET /checkout  frontend +2  100.0 ms      4       1  00000000000000000000000000c0de00
 "
     );
 }
@@ -164,8 +164,8 @@ fn perf_ranks_what_one_service_handles() {
             "\
 operations \"checkout\" handles, by total time over the last 3 traces with its spans
 
-  operation                  service    runs       total       mean        p95  errors
-  {CALL}  checkout      3    180.0 ms    60.0 ms    60.0 ms       0
+  operation                  service   runs     total     mean      p95  errors
+  {CALL}  checkout     3  180.0 ms  60.0 ms  60.0 ms       0
 
 break one down with: devtrace perf <operation> --service checkout
 "
@@ -173,9 +173,7 @@ break one down with: devtrace perf <operation> --service checkout
     );
     let ranking = ok(devtrace(dir.path(), &["perf"]));
     assert!(
-        ranking.contains(
-            "  GET /checkout  frontend      3    300.0 ms   100.0 ms   100.0 ms       1\n"
-        ),
+        ranking.contains("  GET /checkout  frontend     3  300.0 ms  100.0 ms  100.0 ms       1\n"),
         "{ranking}"
     );
     let unknown = devtrace(dir.path(), &["perf", "--service", "billing"]);
@@ -251,7 +249,7 @@ fn a_servers_perf_of_one_service_and_kind_is_the_local_one_in_one_request() {
         .args(["--server", &format!("http://{proxy}")])
         .args(args)
         .env("NO_COLOR", "1")
-        .env("COLUMNS", "100")
+        .env("COLUMNS", "200")
         .env_remove("DEVTRACE_STORE")
         .output()
         .unwrap();

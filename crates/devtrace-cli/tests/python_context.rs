@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{devtrace, stderr, stdout};
+use common::{devtrace, devtrace_wide, stderr, stdout};
 use serde_json::{Value, json};
 
 const T0: u64 = 1_763_730_000_000_000_000; // 2025-11-21 13:00:00 UTC
@@ -188,7 +188,8 @@ exception json.decoder.JSONDecodeError: Expecting value: line 1 column 31 (char 
 #[test]
 fn errors_show_draws_locals_by_frame_the_state_and_what_preceded_the_error() {
     let dir = store();
-    let output = devtrace(dir.path(), &["errors", "show", TRACE]);
+    // Its sentences on one line each.
+    let output = devtrace_wide(dir.path(), &["errors", "show", TRACE]);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
     let (head, chain) = text.split_once("\n\n").unwrap();
@@ -239,5 +240,7 @@ json.decoder.JSONDecodeError in plan.parse: Expecting value: line 1 column 31 (c
 ";
     let text = stdout(&output);
     assert!(text.starts_with(waterfall), "{text}");
-    assert!(text.ends_with(CHAIN), "{text}");
+    // The chain's sentences on one line each.
+    let wide = stdout(&devtrace_wide(dir.path(), &["show", TRACE]));
+    assert!(wide.ends_with(CHAIN), "{wide}");
 }

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    devtrace, failing_sum_repository as repository, start_server_with, stderr, stdout,
-    sum_session_document as document,
+    devtrace_wide as devtrace, failing_sum_repository as repository, start_server_with, stderr,
+    stdout, sum_session_document as document,
 };
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

@@ -57,6 +57,8 @@ impl Project {
         Command::new(BIN)
             .current_dir(&self.repo)
             .env("DEVTRACE_DATA", &self.data)
+            // Wide enough for every table and sentence on one line.
+            .env("COLUMNS", "200")
             .env_remove("DEVTRACE_CONFIG")
             .env_remove("DEVTRACE_SERVER")
             .env_remove("DEVTRACE_TOKEN")

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{devtrace, stderr, stdout};
+use common::{devtrace_wide as devtrace, stderr, stdout};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};

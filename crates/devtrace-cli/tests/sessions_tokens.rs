@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{devtrace, stderr, stdout};
+use common::{devtrace_wide as devtrace, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -163,12 +163,14 @@ fn the_listing_the_text_views_and_the_comparison() {
     let list = stdout(&devtrace(dir.path(), &["sessions"]));
     assert_eq!(
         list,
-        "START (UTC)          AGENT        PROJECT                        DURATION  TURNS  TOOLS    TOKENS  EST. COST  ERRORS  FINDINGS  ID        TITLE\n\
-         2026-11-20 10:00:00  codex        /work/app                      11.7 min      2      3       43k     $0.028       0         2  019a7c3e  Summarise the README and the TODOs\n\
-         2026-11-20 10:00:00  claude-code  /repo                          30.8 min      4     11      194k     $0.558       0         3  7a0c2d1e  Look around the parser and fix the overflow\n"
+        "START (UTC)          AGENT        PROJECT    DURATION  TURNS  TOOLS  TOKENS  EST. COST  ERRORS  FINDINGS  ID        TITLE\n\
+         2026-11-20 10:00:00  codex        /work/app  11.7 min      2      3     43k     $0.028       0         2  019a7c3e  Summarise the README and the TODOs\n\
+         2026-11-20 10:00:00  claude-code  /repo      30.8 min      4     11    194k     $0.558       0         3  7a0c2d1e  Look around the parser and fix the overflow\n"
     );
-    let show = stdout(&devtrace(
+    // The per-request table's notes are long: a terminal wide enough for them.
+    let show = stdout(&common::devtrace_at_width(
         dir.path(),
+        300,
         &["session", "show", "7a0c2d1e", "--requests"],
     ));
     assert!(show.contains(

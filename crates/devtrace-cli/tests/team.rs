@@ -549,7 +549,7 @@ fn every_face_answers_every_kind_of_token_as_documented() {
         );
     }
     assert!(
-        log.contains("authentication required (the PostgreSQL store)"),
+        log.contains("authentication required reason=\"the PostgreSQL store\""),
         "{log}"
     );
 }

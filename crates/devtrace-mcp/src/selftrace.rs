@@ -216,7 +216,7 @@ impl SpanSink for devtrace_store::writer::WriteHandle {
 
     fn record_in(&self, batch: SpanBatch, project: devtrace_store::ProjectId) {
         if let Err(error) = self.submit(devtrace_store::prepare_spans(batch).in_project(project)) {
-            tracing::debug!("self-trace span not recorded: {error:?}");
+            tracing::debug!(%error, "self-trace span not recorded");
         }
     }
 }

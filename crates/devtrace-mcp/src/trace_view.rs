@@ -21,7 +21,7 @@ use devtrace_analyze::fold::DEFAULT_MIN_RUN;
 use devtrace_analyze::{AnalyzedTrace, FoldedChild, fold_children};
 use devtrace_model::{AnyValue, Span, semconv};
 use devtrace_query::text::{quote, truncate};
-use devtrace_query::timefmt::{format_duration, format_timestamp};
+use devtrace_query::timefmt::{format_duration, format_timestamp_zoned};
 
 /// Errors placed before the critical path in the priority order (the rest come after it).
 const FIRST_ERRORS: usize = 20;
@@ -297,14 +297,14 @@ fn render(view: &View<'_>, roots: &[usize], facts: &Facts, selected: &[bool]) ->
     let mut text = format!("{LEGEND}\n");
     match view.focus {
         None => text.push_str(&format!(
-            "trace {} {} ({}) {}, {} spans, {} error span(s), started {} UTC\n",
+            "trace {} {} ({}) {}, {} spans, {} error span(s), started {}\n",
             trace.trace_id,
             quote(&root_span.name),
             quote(trace.service(root)),
             format_duration(end.saturating_sub(start)),
             total,
             errors_total,
-            format_timestamp(start),
+            format_timestamp_zoned(start),
         )),
         Some(_) => text.push_str(&format!(
             "trace {}, subtree of span {} {} ({} spans)\n",

@@ -11,7 +11,7 @@ use crate::{QaError, now_unix_nano};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_model::session::session_role;
 use devtrace_model::{AnyValue, Span, TraceId, semconv};
-use devtrace_query::timefmt::format_timestamp;
+use devtrace_query::timefmt::format_timestamp_zoned;
 use devtrace_store::Store;
 use devtrace_store::qa::{QaJob, QaJobQuery, QaJobState};
 use serde::Serialize;
@@ -255,7 +255,7 @@ fn data(text: &str, quoted: bool) -> String {
 
 fn when(nanos: Option<u64>) -> String {
     nanos
-        .map(format_timestamp)
+        .map(format_timestamp_zoned)
         .unwrap_or_else(|| "—".to_owned())
 }
 

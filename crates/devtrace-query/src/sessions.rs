@@ -20,7 +20,7 @@ use crate::session_tokens::{
     CacheBreakRollup, RequestRow, TokenTotals, render_tokens, request_rows, rollup, settings,
 };
 use crate::text::{SavingWording, TextOptions, cell, escape, finding_text_worded, quote, truncate};
-use crate::timefmt::{format_duration, format_timestamp};
+use crate::timefmt::{format_duration, format_timestamp, format_timestamp_zoned, zone_name};
 use devtrace_analyze::detectors::session::{TokenAnalysis, run_all_analysed, token_analysis};
 use devtrace_analyze::session::{ActionKind, LINK_SLACK_NANOS, RunFacts, SessionView, link_runs};
 use devtrace_analyze::session_insights::{self, Insight, SessionSignals};
@@ -1200,34 +1200,37 @@ pub fn format_lines(usage: &Usage) -> Option<String> {
 /// The listing as a table. EST. COST is the requests' cost at the built-in price table (cache
 /// reads and writes priced apart); the COST and LINES columns (the agents' own metrics) appear
 /// when a listed session has metrics.
-pub fn render_list(items: &[SessionItem]) -> String {
+pub fn render_list(items: &[SessionItem], width: usize) -> String {
+    use crate::text::fit::{Align, Column, Fit, Table};
     if items.is_empty() {
         return "no sessions stored; import some with `devtrace import claude-code` or `devtrace import codex`, or point an agent's telemetry here (`devtrace agent-setup`)\n".into();
     }
     let metrics = items.iter().any(|i| i.usage.is_some());
-    let usage_columns = |cost: &str, lines: &str| {
-        if metrics {
-            format!("{cost:>9}  {lines:>11}  ")
-        } else {
-            String::new()
-        }
-    };
-    let mut out = format!(
-        "{:<19}  {:<11}  {:<28}  {:>9}  {:>5}  {:>5}  {:>8}  {:>9}  {}{:>6}  {:>8}  {:<8}  {}\n",
-        "START (UTC)",
-        "AGENT",
-        "PROJECT",
-        "DURATION",
-        "TURNS",
-        "TOOLS",
-        "TOKENS",
-        "EST. COST",
-        usage_columns("COST", "LINES"),
-        "ERRORS",
-        "FINDINGS",
-        "ID",
-        "TITLE"
-    );
+    let mut columns = vec![
+        Column::new(
+            format!("START ({})", zone_name()),
+            Align::Left,
+            Fit::Optional(9),
+        ),
+        Column::new("AGENT", Align::Left, Fit::Optional(7)),
+        Column::new("PROJECT", Align::Left, Fit::Optional(5)),
+        Column::new("DURATION", Align::Right, Fit::Optional(8)),
+        Column::new("TURNS", Align::Right, Fit::Optional(3)),
+        Column::new("TOOLS", Align::Right, Fit::Optional(1)),
+        Column::new("TOKENS", Align::Right, Fit::Optional(2)),
+        Column::new("EST. COST", Align::Right, Fit::Optional(4)),
+    ];
+    if metrics {
+        columns.push(Column::new("COST", Align::Right, Fit::Optional(4)));
+        columns.push(Column::new("LINES", Align::Right, Fit::Optional(0)));
+    }
+    columns.extend([
+        Column::new("ERRORS", Align::Right, Fit::Optional(6)),
+        Column::new("FINDINGS", Align::Right, Fit::Optional(6)),
+        Column::new("ID", Align::Left, Fit::Keep),
+        Column::new("TITLE", Align::Left, Fit::Shrink { min: 16 }),
+    ]);
+    let mut table = Table::new(columns);
     for item in items {
         let (cost, lines) = item.usage.as_ref().map_or((None, None), |u| {
             (u.cost_usd.map(format_cost), format_lines(u))
@@ -1241,33 +1244,45 @@ pub fn render_list(items: &[SessionItem]) -> String {
                 n
             }
         };
-        out.push_str(&format!(
-            "{:<19}  {:<11}  {:<28}  {:>9}  {:>5}  {:>5}  {:>8}  {:>9}  {}{:>6}  {:>8}  {:<8}  {}\n",
-            format_timestamp(item.start_unix_nano),
-            cell(&item.agent, 11),
-            cell(&shorten_path(&item.project), 28),
-            format_duration(item.duration_ns),
-            agent_number(item.turns.to_string()),
-            agent_number(item.tool_calls.to_string()),
-            agent_number(tokens(item.input_tokens + item.output_tokens)),
+        let mut cells: Vec<crate::text::fit::Cell> = vec![
+            format_timestamp(item.start_unix_nano).into(),
+            cell(&item.agent, 11).into(),
+            cell(&shorten_path(&item.project), 28).into(),
+            format_duration(item.duration_ns).into(),
+            agent_number(item.turns.to_string()).into(),
+            agent_number(item.tool_calls.to_string()).into(),
+            agent_number(tokens(item.input_tokens + item.output_tokens)).into(),
             item.tokens
                 .as_ref()
                 .and_then(|t| t.cost_usd)
                 .filter(|_| item.recorded.is_none())
-                .map_or("-".to_owned(), devtrace_analyze::pricing::format_dollars),
-            usage_columns(
-                cost.as_deref().unwrap_or("-"),
-                lines.as_deref().unwrap_or("-")
-            ),
-            item.errors,
-            item.findings,
-            &item.trace_id[..8],
-            cell(&item.title, 60),
-        ));
+                .map_or("-".to_owned(), devtrace_analyze::pricing::format_dollars)
+                .into(),
+        ];
+        if metrics {
+            cells.push(cost.unwrap_or_else(|| "-".to_owned()).into());
+            cells.push(lines.unwrap_or_else(|| "-".to_owned()).into());
+        }
+        cells.extend([
+            item.errors.to_string().into(),
+            item.findings.to_string().into(),
+            item.trace_id[..8].to_owned().into(),
+            escape(&item.title).into(),
+        ]);
+        table.row(cells);
+    }
+    let rendered = table.render(width, &|_, text| text.to_owned());
+    // The header, then each session's row with, for a person's recorded session, what it has
+    // on a line of its own.
+    let mut lines = rendered.lines();
+    let mut out = format!("{}\n", lines.next().unwrap_or_default());
+    for (item, line) in items.iter().zip(lines) {
+        out.push_str(line);
+        out.push('\n');
         if let Some(recorded) = &item.recorded {
             out.push_str(&format!(
                 "  ↳ {}\n",
-                recorded_summary_line(recorded, &TextOptions::plain(80))
+                recorded_summary_line(recorded, &TextOptions::plain(width))
             ));
         }
     }
@@ -1392,13 +1407,13 @@ pub fn overview_header(overview: &SessionOverview, options: &TextOptions) -> Str
         }
     };
     let mut out = format!(
-        "{}  {}  {}\nsession {}  trace {}  started {} UTC  {}\n",
+        "{}  {}  {}\nsession {}  trace {}  started {}  {}\n",
         options.data(&s.agent),
         title,
         options.data(&s.project),
         options.data(&s.session_id),
         s.trace_id,
-        format_timestamp(s.start_unix_nano),
+        format_timestamp_zoned(s.start_unix_nano),
         format_duration(s.duration_ns),
     );
     match &overview.recorded {
@@ -1778,12 +1793,13 @@ pub fn render_insights_with(answer: &InsightsAnswer, options: &TextOptions) -> S
             .map(|s| &s[..width])
             .collect();
         out.push_str(&format!(
-            "{}. {} — in {} of {} sessions (last {} UTC; sessions {}{})\n   [{} {}]\n",
+            "{}. {} — in {} of {} sessions (last {}; sessions {}{})\n   [{} {}]\n",
             i + 1,
             observation(&insight.observation),
             insight.session_count,
             insight.of_sessions,
-            insight.last_seen.replace('T', " ").trim_end_matches('Z'),
+            devtrace_model::time::parse_rfc3339(&insight.last_seen)
+                .map_or_else(|| insight.last_seen.clone(), format_timestamp_zoned),
             ids.join(" "),
             if insight.sessions.len() > 5 {
                 " …"

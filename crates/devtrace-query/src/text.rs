@@ -3,6 +3,7 @@
 //! aligned tables that read well without colour.
 
 pub mod errors;
+pub mod fit;
 
 use crate::timefmt::format_duration;
 use devtrace_analyze::Finding;

@@ -1,4 +1,6 @@
-//! Parsing and printing durations and timestamps (UTC, no time-zone database needed).
+//! Parsing and printing durations and timestamps. Times print in UTC unless the process chose
+//! the local time zone ([`use_local_time`]: the CLI, unless `--utc`), which the C library reads
+//! from `TZ` and `/etc/localtime` (`localtime_r`); JSON always carries RFC 3339 UTC.
 
 use devtrace_model::recorded::quote;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -46,7 +48,8 @@ pub fn parse_duration_arg(text: &str) -> Result<u64, String> {
     parse_duration(text)
 }
 
-/// Parses `--since`: a duration back from now ("2h"), or an RFC 3339 UTC time.
+/// Parses `--since`: a duration back from now ("2h"), or an RFC 3339 time (without an offset, a
+/// wall-clock time in the zone times print in).
 pub fn parse_since(text: &str, now_nanos: u64) -> Result<u64, String> {
     When::parse(text).map(|when| when.unix_nanos(now_nanos))
 }
@@ -66,6 +69,10 @@ enum Moment {
     Ago(u64),
     /// Nanoseconds since the Unix epoch.
     At(u64),
+    /// A wall-clock time written without an offset ("2026-11-21T09:00:00"), as nanoseconds
+    /// since the epoch read as if it were UTC: placed in the zone times print in once the
+    /// command knows which ([`use_local_time`] runs after the arguments are parsed).
+    WallClock(u64),
 }
 
 impl When {
@@ -74,12 +81,19 @@ impl When {
     pub fn parse(text: &str) -> Result<Self, String> {
         let moment = match parse_duration(text) {
             Ok(ago) => Moment::Ago(ago),
-            Err(_) => Moment::At(parse_rfc3339(text).ok_or_else(|| {
-                format!(
-                    "{} is neither a duration (30m, 2h, 7d) nor a time like 2026-11-21T09:00:00Z",
-                    quote(text)
-                )
-            })?),
+            Err(_) => match (
+                parse_rfc3339(text),
+                parse_rfc3339(&format!("{}Z", text.trim())),
+            ) {
+                (Some(at), _) => Moment::At(at),
+                (None, Some(wall)) => Moment::WallClock(wall),
+                (None, None) => {
+                    return Err(format!(
+                        "{} is neither a duration (30m, 2h, 7d) nor a time like 2026-11-21T09:00:00Z",
+                        quote(text)
+                    ));
+                }
+            },
         };
         Ok(Self {
             text: text.to_owned(),
@@ -92,6 +106,7 @@ impl When {
         match self.moment {
             Moment::Ago(ago) => now_nanos.saturating_sub(ago),
             Moment::At(at) => at,
+            Moment::WallClock(wall) => zone::wall_clock_to_utc(wall),
         }
     }
 
@@ -123,20 +138,153 @@ pub fn now_nanos() -> u64 {
 /// "1.23 s", "45.6 ms", "789 µs", "12 ns": one format for the CLI and finding titles.
 pub use devtrace_analyze::finding::human_duration as format_duration;
 
-/// "2026-11-21 13:45:02" (UTC).
-pub fn format_timestamp(nanos: u64) -> String {
-    let secs = nanos / 1_000_000_000;
-    let (year, month, day) = civil_from_days((secs / 86400) as i64);
-    let rem = secs % 86400;
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// Whether this process prints times in the local time zone; UTC until a face chooses
+/// otherwise. The CLI chooses local (unless `--utc`); the server's faces and the MCP tools
+/// keep UTC, since whoever reads them may be anywhere.
+static LOCAL_TIME: AtomicBool = AtomicBool::new(false);
+
+/// Print times in the local time zone (`TZ`, else `/etc/localtime`) from now on, or in UTC.
+/// Process-wide, like the environment it reads; set once at start.
+pub fn use_local_time(local: bool) {
+    LOCAL_TIME.store(local, Ordering::Relaxed);
 }
 
-use devtrace_model::time::{civil_from_days, parse_rfc3339};
+/// "2026-11-21 13:45:02": the wall-clock time where times print ([`use_local_time`]), followed
+/// by its zone ("2026-07-01 10:00:00 EDT") only when that differs from the zone in effect now,
+/// which headings name once ([`zone_name`]).
+pub fn format_timestamp(nanos: u64) -> String {
+    let time = zone::civil(nanos);
+    if time.zone == zone::civil(now_nanos()).zone {
+        time.text
+    } else {
+        format!("{} {}", time.text, time.zone)
+    }
+}
+
+/// "2026-11-21 13:45:02 IST": a time standing alone in a sentence, with its zone.
+pub fn format_timestamp_zoned(nanos: u64) -> String {
+    let time = zone::civil(nanos);
+    format!("{} {}", time.text, time.zone)
+}
+
+/// "13:45:02": the time of day where times print (a live view's clock; the zone is
+/// [`zone_name`]).
+pub fn format_clock(nanos: u64) -> String {
+    zone::civil(nanos).text[11..].to_owned()
+}
+
+/// "2026-11-21": the calendar day of a time where times print.
+pub fn format_day(nanos: u64) -> String {
+    zone::civil(nanos).text[..10].to_owned()
+}
+
+/// The zone times print in now, as a heading names it: "UTC", "IST", "EST", "+04".
+pub fn zone_name() -> String {
+    zone::civil(now_nanos()).zone
+}
+
+/// Wall-clock times in UTC or, when chosen, the local zone through the C library.
+mod zone {
+    use super::{LOCAL_TIME, Ordering};
+    use devtrace_model::time::civil_from_days;
+
+    /// A time as a clock on the wall shows it: "2026-11-21 13:45:02", and the zone's name.
+    pub struct Civil {
+        pub text: String,
+        pub zone: String,
+    }
+
+    pub fn civil(nanos: u64) -> Civil {
+        let secs = (nanos / 1_000_000_000) as i64;
+        if LOCAL_TIME.load(Ordering::Relaxed)
+            && let Some(local) = local(secs)
+        {
+            return local;
+        }
+        Civil {
+            text: wall_text(secs),
+            zone: "UTC".to_owned(),
+        }
+    }
+
+    /// `secs` since the epoch read as a UTC wall clock: "2026-11-21 13:45:02".
+    fn wall_text(secs: i64) -> String {
+        let (year, month, day) = civil_from_days(secs.div_euclid(86400));
+        let rem = secs.rem_euclid(86400);
+        format!(
+            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+
+    #[cfg(unix)]
+    fn local(secs: i64) -> Option<Civil> {
+        let t = libc::time_t::try_from(secs).ok()?;
+        // SAFETY: `tm` is plain data the C library fills in; localtime_r is the re-entrant form,
+        // and tm_zone points into the C library's static zone names, read before returning.
+        let tm = unsafe {
+            let mut tm: libc::tm = std::mem::zeroed();
+            if libc::localtime_r(&t, &mut tm).is_null() {
+                return None;
+            }
+            tm
+        };
+        let offset = tm.tm_gmtoff as i64;
+        let zone = if tm.tm_zone.is_null() {
+            String::new()
+        } else {
+            // SAFETY: a NUL-terminated name owned by the C library (see above).
+            unsafe { std::ffi::CStr::from_ptr(tm.tm_zone) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        Some(Civil {
+            text: wall_text(secs + offset),
+            zone: if zone.is_empty() {
+                offset_name(offset)
+            } else {
+                zone
+            },
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn local(_secs: i64) -> Option<Civil> {
+        None
+    }
+
+    /// "+05:30" for a zone the C library gives no name.
+    fn offset_name(offset: i64) -> String {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let minutes = offset.abs() / 60;
+        format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60)
+    }
+
+    /// A wall-clock time given without an offset (as nanoseconds read as if UTC) → the
+    /// instant it names where times print: UTC as is; local through the zone's offset at
+    /// that time (near a change of offset, the offset in effect an offset earlier).
+    pub fn wall_clock_to_utc(wall: u64) -> u64 {
+        if !LOCAL_TIME.load(Ordering::Relaxed) {
+            return wall;
+        }
+        let offset_at = |nanos: u64| -> i64 {
+            let secs = (nanos / 1_000_000_000) as i64;
+            local(secs).map_or(0, |l| {
+                let (date, time) = l.text.split_once(' ').unwrap_or_default();
+                let wall = devtrace_model::time::parse_rfc3339(&format!("{date}T{time}Z"))
+                    .map_or(secs, |n| (n / 1_000_000_000) as i64);
+                wall - secs
+            })
+        };
+        let guess = wall.saturating_add_signed(-offset_at(wall) * 1_000_000_000);
+        wall.saturating_add_signed(-offset_at(guess) * 1_000_000_000)
+    }
+}
+
+use devtrace_model::time::parse_rfc3339;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(test)]
 mod tests {
@@ -171,6 +319,14 @@ mod tests {
         assert_eq!(when.unix_nanos(0), when.unix_nanos(u64::MAX));
         assert_eq!(When::parse("2h").unwrap().unix_nanos(7_200_000_000_000), 0);
         assert_eq!(When::parse("2h").unwrap().as_str(), "2h");
+        // Without an offset, a wall-clock time where times print: UTC unless a face chose
+        // local time (the CLI's tests cover local zones, TZ being per process).
+        assert_eq!(
+            When::parse("2026-11-21T09:00:00").unwrap().unix_nanos(0),
+            parse_rfc3339("2026-11-21T09:00:00Z").unwrap()
+        );
+        assert_eq!(format_timestamp_zoned(t), "2026-11-21 13:45:02 UTC");
+        assert_eq!(zone_name(), "UTC");
     }
 
     #[test]

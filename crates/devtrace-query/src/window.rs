@@ -8,7 +8,7 @@
 //! would read as "no problems".
 
 use crate::scope::Scope;
-use crate::timefmt::format_timestamp;
+use crate::timefmt::format_timestamp_zoned;
 use devtrace_model::OperationFilter;
 use devtrace_store::{Store, StoreError, TraceQuery};
 use serde::Serialize;
@@ -42,13 +42,13 @@ impl Window {
     }
 
     fn before(newest: u64) -> Self {
-        let at = format_timestamp(newest);
+        let at = format_timestamp_zoned(newest);
         Self {
             since_unix_nano: newest.saturating_sub(DEFAULT_WINDOW_NANOS),
             newest_unix_nano: Some(newest),
             description: "the hour before the newest trace".into(),
             note: Some(format!(
-                "no traces in the last hour; showing the hour before the newest trace, {at} UTC"
+                "no traces in the last hour; showing the hour before the newest trace, {at}"
             )),
         }
     }

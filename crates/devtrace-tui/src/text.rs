@@ -49,13 +49,7 @@ pub fn duration(nanos: u64) -> String {
 
 /// Wall-clock time of day, UTC: `14:03:27`.
 pub fn clock(unix_nano: u64) -> String {
-    let secs = unix_nano / 1_000_000_000;
-    format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
+    devtrace_query::timefmt::format_clock(unix_nano)
 }
 
 /// 950, 12.3k, 4.5M.

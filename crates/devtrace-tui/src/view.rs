@@ -253,7 +253,11 @@ fn header(dash: &Dashboard, width: u16, theme: Theme) -> Line<'static> {
     }
     if dash.now_unix_nano > 0 {
         parts.push(Span::styled(
-            format!("  {} UTC", clock(dash.now_unix_nano)),
+            format!(
+                "  {} {}",
+                clock(dash.now_unix_nano),
+                devtrace_query::timefmt::zone_name()
+            ),
             theme.dim(),
         ));
     }

@@ -1,7 +1,7 @@
 //! `devtrace compare`: two traces, the last runs of an operation, or two time windows.
 
 use crate::cli::CompareArgs;
-use crate::output::{print_json, print_stdout};
+use crate::output::{print_fitted, print_json};
 use crate::usage::usage;
 use anyhow::Result;
 use devtrace_query::comparison::{Selection, compare_selection};
@@ -24,7 +24,7 @@ pub fn run(
     } else {
         let mut out = devtrace_query::text::render_comparison(&compared.what, &compared.comparison);
         out.push_str(&super::serve::web_link_line(data, &web_path(&selection)));
-        print_stdout(&out)?;
+        print_fitted(&out)?;
     }
     Ok(ExitCode::SUCCESS)
 }

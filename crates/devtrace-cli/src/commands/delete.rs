@@ -5,7 +5,7 @@ use crate::cli::DeleteArgs;
 use crate::config::StoreChoice;
 use crate::output::print_json;
 use anyhow::{Context, Result};
-use devtrace_query::timefmt::{format_timestamp, now_nanos};
+use devtrace_query::timefmt::{format_timestamp_zoned, now_nanos};
 use devtrace_store::retention::{Deleted, delete_before};
 use devtrace_store::{StoreError, WriteBatch};
 use std::process::ExitCode;
@@ -20,8 +20,8 @@ pub fn run(choice: &StoreChoice, args: &DeleteArgs) -> Result<ExitCode> {
     let deleted = if let Some(before) = &args.before {
         let cutoff = before.unix_nanos(now_nanos());
         what = format!(
-            "traces that started before {} UTC",
-            format_timestamp(cutoff)
+            "traces that started before {}",
+            format_timestamp_zoned(cutoff)
         );
         delete_before(&*store, cutoff, BATCH, Duration::ZERO, &mut |batch| {
             writer.write(&[batch])

@@ -9,7 +9,7 @@
 use super::analysis::{finding_text, load};
 use crate::cli::{ColorChoice, DemoArgs};
 use crate::output::eprintln_safe;
-use crate::output::print_stdout;
+use crate::output::print_fitted;
 use anyhow::{Context, Result, bail};
 use devtrace_analyze::detectors::run_all;
 use devtrace_analyze::perf::profile_operation;
@@ -191,7 +191,7 @@ pub fn run(
             devtrace_model::recorded::escape(&choice.location.describe())
         ));
     }
-    print_stdout(&out)?;
+    print_fitted(&out)?;
     server.stop();
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,7 @@
 
 use super::analysis::{MAX_TRACES, scope_description, scope_or_default_window, window_note};
 use crate::cli::{ErrorsArgs, ErrorsCommand};
-use crate::output::{print_json, print_stdout, terminal_width};
+use crate::output::{print_fitted, print_json, terminal_width};
 use anyhow::{Result, bail};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_model::recorded::{quote, shell_word};
@@ -76,7 +76,7 @@ fn list(store: &dyn Store, args: &ErrorsArgs) -> Result<ExitCode> {
     if !report.groups.is_empty() {
         out.push_str("\n`devtrace errors show <fingerprint>` gives the causal chain of one\n");
     }
-    print_stdout(&out)?;
+    print_fitted(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -115,7 +115,7 @@ fn show(store: &dyn Store, args: &ErrorsArgs, target: &str) -> Result<ExitCode> 
             &json!({"group": view.group, "chain": view.chain, "correlated_value": view.correlated_value}),
         )?;
     } else {
-        print_stdout(&render_chain(
+        print_fitted(&render_chain(
             view.group.as_ref(),
             &view.chain,
             view.correlated_value.as_deref(),

@@ -2,7 +2,7 @@
 
 use super::analysis::{finding_text, scope_description, scope_or_default_window, window_note};
 use crate::cli::InsightsArgs;
-use crate::output::{print_json, print_stdout};
+use crate::output::{print_fitted, print_json};
 use anyhow::Result;
 use devtrace_analyze::finding::{FIRST_PAGE, first_page};
 use devtrace_store::Store;
@@ -62,7 +62,7 @@ pub fn run(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
             findings.len() - shown.len(),
         ));
     }
-    print_stdout(&out)?;
+    print_fitted(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -89,7 +89,7 @@ fn sessions(store: &dyn Store, args: &InsightsArgs) -> Result<ExitCode> {
     if args.json {
         print_json(&answer)?;
     } else {
-        print_stdout(&devtrace_query::sessions::render_insights(&answer))?;
+        print_fitted(&devtrace_query::sessions::render_insights(&answer))?;
     }
     Ok(ExitCode::SUCCESS)
 }

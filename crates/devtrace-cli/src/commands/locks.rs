@@ -4,7 +4,7 @@
 
 use super::analysis::{one, recent};
 use crate::cli::LocksArgs;
-use crate::output::{print_json, print_stdout};
+use crate::output::{print_fitted, print_json};
 use anyhow::Result;
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_analyze::locks::{self, Inversion, LockOrder, LockReport, TimelineEvent, UseStats};
@@ -47,7 +47,7 @@ pub fn run(store: &dyn Store, args: &LocksArgs) -> Result<ExitCode> {
             timeline,
         })?;
     } else {
-        print_stdout(&render(&report, traces.len(), timeline.as_deref()))?;
+        print_fitted(&render(&report, traces.len(), timeline.as_deref()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

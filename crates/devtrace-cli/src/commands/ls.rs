@@ -3,11 +3,12 @@
 
 use crate::cli::{ColorChoice, LsArgs};
 use crate::output::eprintln_safe;
-use crate::output::{Style, print_stdout};
+use crate::output::{Style, print_fitted, terminal_width};
 use anyhow::Result;
 use devtrace_query::search::{TraceSearch, search};
-use devtrace_query::text::cell;
-use devtrace_query::timefmt::{format_duration, format_timestamp, now_nanos};
+use devtrace_query::text::fit::{Align, Cell, Column, Fit, Mark, Table};
+use devtrace_query::text::{cell, escape};
+use devtrace_query::timefmt::{format_duration, format_timestamp, now_nanos, zone_name};
 use devtrace_store::{Store, TraceQuery};
 use std::process::ExitCode;
 
@@ -57,55 +58,40 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
         return Ok(ExitCode::SUCCESS);
     }
     let style = Style::for_stdout(color);
-    let name_width = traces
-        .iter()
-        .map(|t| t.root_name.chars().count())
-        .max()
-        .unwrap_or(9)
-        .clamp(9, 48);
-    // The root's service, and how many others the trace crossed: "frontend +2".
-    let services: Vec<String> = traces
-        .iter()
-        .map(|t| {
-            let others = t.services.iter().filter(|s| **s != t.service).count();
-            let root = devtrace_query::text::truncate(&t.service, 24);
-            if others == 0 {
-                root
-            } else {
-                format!("{root} +{others}")
-            }
-        })
-        .collect();
-    let service_width = services
-        .iter()
-        .map(|s| s.chars().count())
-        .max()
-        .unwrap_or(7)
-        .clamp(7, 30);
-    let mut out = format!(
-        "{}\n",
-        style.bold(&format!(
-            "{:<19}  {:<name_width$}  {:<service_width$}  {:>10}  {:>5}  {:>6}  {}",
-            "START (UTC)", "OPERATION", "SERVICE", "DURATION", "SPANS", "ERRORS", "TRACE ID"
-        ))
-    );
-    for (t, service) in traces.iter().zip(&services) {
-        let errors = if t.error_count > 0 {
-            style.red(&format!("{:>6}", t.error_count))
-        } else {
-            format!("{:>6}", 0)
+    let mut table = Table::new(vec![
+        Column::new(
+            format!("START ({})", zone_name()),
+            Align::Left,
+            Fit::Optional(3),
+        ),
+        Column::new("OPERATION", Align::Left, Fit::Shrink { min: 12 }),
+        Column::new("SERVICE", Align::Left, Fit::Optional(1)),
+        Column::new("DURATION", Align::Right, Fit::Optional(4)),
+        Column::new("SPANS", Align::Right, Fit::Optional(0)),
+        Column::new("ERRORS", Align::Right, Fit::Optional(2)),
+        Column::new("TRACE ID", Align::Left, Fit::Keep),
+    ]);
+    for t in &traces {
+        // The root's service, and how many others the trace crossed: "frontend +2".
+        let others = t.services.iter().filter(|s| **s != t.service).count();
+        let service = match others {
+            0 => cell(&t.service, 24),
+            n => format!("{} +{n}", cell(&t.service, 24)),
         };
-        out.push_str(&format!(
-            "{:<19}  {:<name_width$}  {:<service_width$}  {:>10}  {:>5}  {}  {}\n",
-            format_timestamp(t.start_unix_nano),
-            cell(&t.root_name, name_width),
-            cell(service, service_width),
-            format_duration(t.duration_nanos()),
-            t.span_count,
-            errors,
-            style.dim(&t.trace_id.to_hex()),
-        ));
+        table.row(vec![
+            format_timestamp(t.start_unix_nano).into(),
+            escape(&t.root_name).into(),
+            service.into(),
+            format_duration(t.duration_nanos()).into(),
+            t.span_count.to_string().into(),
+            match t.error_count {
+                0 => "0".into(),
+                n => Cell::marked(n.to_string(), Mark::Error),
+            },
+            Cell::marked(t.trace_id.to_hex(), Mark::Dim),
+        ]);
     }
-    print_stdout(&out)?;
+    let out = table.render(terminal_width(), &|mark, text| style.mark(mark, text));
+    print_fitted(&out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -80,6 +80,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             "this command works on a store, not through a server (--server {url}): give --store URL (or --data DIR) instead; against a server, ls, show, export, perf, errors, locks, compare, insights, runs, sessions, plan and watch work, and record sends its session there"
         );
     }
+    // Times print where the person is, unless --utc; the faces a server or an MCP client
+    // reads (anyone, anywhere) stay in UTC.
+    devtrace_query::timefmt::use_local_time(
+        !cli.utc && !matches!(cli.command, Command::Serve(_) | Command::Mcp(_)),
+    );
     // Costs (sessions', and token findings' in traces), in every face this process serves, use
     // the config file's `[prices]`.
     match &cli.command {
@@ -100,7 +105,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => {
             let choice = choice()?;
             devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(&choice.data_dir));
-            serve::run(&choice, args)
+            serve::run(&choice, args, cli.color)
         }
         Command::Ls(args) => ls::run(&*open_store()?, args, cli.color),
         Command::Show(args) => show::run(&*open_store()?, args, cli.color, data),
@@ -145,7 +150,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mcp(args) => {
             let choice = choice()?;
             devtrace_plan::PlanStore::set_default(devtrace_plan::PlanStore::new(&choice.data_dir));
-            mcp::run(&choice, args)
+            mcp::run(&choice, args, cli.color)
         }
         Command::Sessions(args) => sessions::list(&*open_store()?, args),
         Command::Session(args) => sessions::session(&*open_store()?, &args.command, data),

@@ -6,7 +6,7 @@ use super::analysis::{
 };
 use crate::cli::PerfArgs;
 use crate::output::eprintln_safe;
-use crate::output::{print_json, print_stdout};
+use crate::output::{print_fitted, print_json, terminal_width};
 use anyhow::Result;
 use devtrace_analyze::perf::{OperationTotal, profile_operation};
 use devtrace_model::recorded::shell_word;
@@ -91,7 +91,7 @@ pub fn run(store: &dyn Store, args: &PerfArgs, data: Option<&std::path::Path>) -
         data,
         &devtrace_query::links::operation(&operation.name),
     ));
-    print_stdout(&out)?;
+    print_fitted(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -152,7 +152,7 @@ fn rank(store: &dyn Store, args: &PerfArgs) -> Result<ExitCode> {
         if summaries.len() == 1 { "" } else { "s" },
         scope_description(&args.scope, window.as_ref())
     ));
-    print_stdout(&ranking_table(
+    print_fitted(&ranking_table(
         &heading,
         &ranked,
         "devtrace perf <operation>",
@@ -187,38 +187,39 @@ fn rank_service(
         "devtrace perf <operation> --service {}",
         shell_word(service)
     );
-    print_stdout(&ranking_table(&heading, &ranked, &next))?;
+    print_fitted(&ranking_table(&heading, &ranked, &next))?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn ranking_table(heading: &str, ranked: &[OperationTotal], next: &str) -> String {
-    let width = ranked
-        .iter()
-        .map(|r| r.operation.chars().count())
-        .max()
-        .unwrap_or(9)
-        .clamp(9, 48);
-    let service_width = ranked
-        .iter()
-        .map(|r| r.service.chars().count())
-        .max()
-        .unwrap_or(7)
-        .clamp(7, 24);
-    let mut out = format!(
-        "{heading}\n\n  {:<width$}  {:<service_width$}  {:>5}  {:>10}  {:>9}  {:>9}  {:>6}\n",
-        "operation", "service", "runs", "total", "mean", "p95", "errors"
-    );
+    use devtrace_query::text::fit::{Align, Column, Fit, Table};
+    let mut table = Table::new(vec![
+        Column::new("operation", Align::Left, Fit::Shrink { min: 16 }),
+        Column::new("service", Align::Left, Fit::Optional(2)),
+        Column::new("runs", Align::Right, Fit::Optional(1)),
+        Column::new("total", Align::Right, Fit::Keep),
+        Column::new("mean", Align::Right, Fit::Optional(4)),
+        Column::new("p95", Align::Right, Fit::Optional(3)),
+        Column::new("errors", Align::Right, Fit::Optional(0)),
+    ]);
     for row in ranked {
-        out.push_str(&format!(
-            "  {:<width$}  {:<service_width$}  {:>5}  {:>10}  {:>9}  {:>9}  {:>6}\n",
-            devtrace_query::text::cell(&row.operation, width),
-            devtrace_query::text::cell(&row.service, service_width),
-            row.runs,
-            format_duration(row.total_nanos),
-            format_duration(row.duration.mean as u64),
-            format_duration(row.duration.p95 as u64),
-            row.errors,
-        ));
+        table.row(vec![
+            devtrace_query::text::escape(&row.operation).into(),
+            devtrace_query::text::cell(&row.service, 24).into(),
+            row.runs.to_string().into(),
+            format_duration(row.total_nanos).into(),
+            format_duration(row.duration.mean as u64).into(),
+            format_duration(row.duration.p95 as u64).into(),
+            row.errors.to_string().into(),
+        ]);
+    }
+    // Indented under the heading: two columns fewer for the table.
+    let rendered = table.render(terminal_width().saturating_sub(2), &|_, text| {
+        text.to_owned()
+    });
+    let mut out = format!("{heading}\n\n");
+    for line in rendered.lines() {
+        out.push_str(&format!("  {line}\n"));
     }
     out.push_str(&format!("\nbreak one down with: {next}\n"));
     out

@@ -2,7 +2,7 @@
 //! explains them; this only formats).
 
 use crate::cli::{PlanArgs, PlanCommand};
-use crate::output::{print_json, print_stdout};
+use crate::output::{print_fitted, print_json};
 use crate::usage::usage;
 use anyhow::Result;
 use devtrace_plan::{PlanRequest, PlanStore, explain, make_plan};
@@ -25,23 +25,22 @@ pub fn run(
             if *json {
                 print_json(&list)?;
             } else if list.is_empty() {
-                print_stdout(&format!(
+                print_fitted(&format!(
                     "no plans yet in {}; make one with `devtrace plan <operation>`\n",
                     crate::output::path(plans.dir())
                 ))?;
             } else {
                 let mut text = String::new();
                 for p in &list {
-                    let when = devtrace_model::time::format_rfc3339(p.created_unix_nano);
                     text.push_str(&format!(
                         "{}  {}  {} functions  {}\n",
                         p.id,
-                        &when[..when.len().min(19)],
+                        devtrace_query::timefmt::format_timestamp_zoned(p.created_unix_nano),
                         p.functions.len(),
                         devtrace_model::recorded::name(&p.operation)
                     ));
                 }
-                print_stdout(&text)?;
+                print_fitted(&text)?;
             }
         }
         Some(PlanCommand::Show { id, json }) => {
@@ -49,7 +48,7 @@ pub fn run(
             if *json {
                 print_json(&plan)?;
             } else {
-                print_stdout(&explain(&plan))?;
+                print_fitted(&explain(&plan))?;
             }
         }
         None => {
@@ -75,7 +74,7 @@ pub fn run(
             if args.json {
                 print_json(&plan)?;
             } else {
-                print_stdout(&explain(&plan))?;
+                print_fitted(&explain(&plan))?;
             }
         }
     }

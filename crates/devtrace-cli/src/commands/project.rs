@@ -2,9 +2,10 @@
 
 use crate::cli::ProjectCommand;
 use crate::config::StoreChoice;
-use crate::output::{print_json, print_stdout};
+use crate::output::{print_fitted, print_json};
 use crate::usage::usage;
 use anyhow::{Result, bail};
+use devtrace_query::text::fit::{Align, Column, Fit, Table};
 use devtrace_query::timefmt::format_duration;
 use std::process::ExitCode;
 
@@ -18,23 +19,21 @@ pub fn run(choice: &StoreChoice, command: &ProjectCommand) -> Result<ExitCode> {
                 print_json(&projects)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let width = projects
-                .iter()
-                .map(|p| p.name.chars().count())
-                .max()
-                .unwrap_or(0);
-            let mut text = format!("{:<width$}  RETENTION\n", "PROJECT", width = width.max(7));
+            let mut table = Table::new(vec![
+                Column::new("PROJECT", Align::Left, Fit::Shrink { min: 16 }),
+                Column::new("RETENTION", Align::Left, Fit::Keep),
+            ]);
             for project in &projects {
-                text.push_str(&format!(
-                    "{:<width$}  {}\n",
-                    devtrace_model::recorded::escape(&project.name),
+                table.row(vec![
+                    devtrace_model::recorded::escape(&project.name).into(),
                     project
                         .retention_nanos
-                        .map_or_else(|| "keep everything".to_owned(), format_duration),
-                    width = width.max(7)
-                ));
+                        .map_or_else(|| "keep everything".to_owned(), format_duration)
+                        .into(),
+                ]);
             }
-            print_stdout(&text)?;
+            let text = table.render(crate::output::terminal_width(), &|_, text| text.to_owned());
+            print_fitted(&text)?;
         }
         ProjectCommand::Create { name, json } => {
             let name = name.trim();

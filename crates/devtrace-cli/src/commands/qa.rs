@@ -10,7 +10,7 @@
 use super::serve::RunningServe;
 use crate::cli::{QaCommand, QaSettingsArgs};
 use crate::config::StoreChoice;
-use crate::output::{eprintln_safe, print_json, print_stdout};
+use crate::output::{eprintln_safe, print_fitted, print_json};
 use crate::usage::usage;
 use anyhow::{Context, Result, anyhow, bail};
 use devtrace_model::TraceId;
@@ -253,7 +253,7 @@ fn follow(
                     &job.trace_id.to_hex()[..8]
                 ),
             });
-            print_stdout(&text)?;
+            print_fitted(&text)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -332,7 +332,7 @@ fn report(store: &dyn Store, job: &QaJob, json: bool) -> Result<ExitCode> {
     if json {
         print_json(&qa)?;
     } else {
-        print_stdout(&render(&qa, false))?;
+        print_fitted(&render(&qa, false))?;
     }
     let result: Option<QaResult> = job
         .result
@@ -365,7 +365,7 @@ fn status(dir: &Target<'_>, states: &[QaJobState], limit: usize, json: bool) -> 
             .collect();
         print_json(&json!({"counts": counts, "jobs": jobs}))?;
     } else {
-        print_stdout(&render_status(&counts, &jobs))?;
+        print_fitted(&render_status(&counts, &jobs))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -382,7 +382,7 @@ fn show(dir: &Target<'_>, session: &str, json: bool, data: Option<&Path>) -> Res
             data,
             &devtrace_query::links::session(&trace_id.to_hex(), None),
         ));
-        print_stdout(&text)?;
+        print_fitted(&text)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -443,7 +443,7 @@ fn cancel(dir: &Target<'_>, target: &str, json: bool) -> Result<ExitCode> {
                 state.as_str()
             ),
         };
-        print_stdout(&text)?;
+        print_fitted(&text)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -36,7 +36,7 @@ pub fn run(choice: &crate::config::StoreChoice, args: &QueryArgs) -> Result<Exit
     if args.json {
         print_json(&rows)?;
     } else {
-        print_stdout(&table(&rows, limits.max_rows))?;
+        crate::output::print_fitted(&table(&rows, limits.max_rows))?;
     }
     Ok(ExitCode::SUCCESS)
 }

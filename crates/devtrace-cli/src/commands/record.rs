@@ -584,7 +584,7 @@ fn status(data: &Path, json_output: bool) -> Result<ExitCode> {
             if json_output {
                 crate::output::print_json(&json!({"state": "none"}))?;
             } else {
-                crate::output::print_stdout(
+                crate::output::print_fitted(
                     "not recording (start with `devtrace record start --task \"…\"`)\n",
                 )?;
             }
@@ -595,7 +595,7 @@ fn status(data: &Path, json_output: bool) -> Result<ExitCode> {
                 let state = if status.paused { "paused" } else { "recording" };
                 crate::output::print_json(&json!({"state": state, "status": status}))?;
             } else {
-                crate::output::print_stdout(&status_text(&status))?;
+                crate::output::print_fitted(&status_text(&status))?;
             }
         }
         Open::Orphaned(session) => {
@@ -608,7 +608,7 @@ fn status(data: &Path, json_output: bool) -> Result<ExitCode> {
                     "events": contents.events().count(),
                 }))?;
             } else {
-                crate::output::print_stdout(&format!(
+                crate::output::print_fitted(&format!(
                     "session {} was left open: its recorder is not running ({} events recorded before it stopped).\n\
                      Resume it with `devtrace record start --orphan resume`, or store it with `devtrace record stop`.\n",
                     short(&session.id()),

@@ -153,7 +153,7 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<Ex
         });
         crate::output::print_json(&view)?;
     } else {
-        crate::output::print_stdout(&text(&recovered, &skipped, &failed, args))?;
+        crate::output::print_fitted(&text(&recovered, &skipped, &failed, args))?;
     }
     Ok(if ok {
         ExitCode::SUCCESS

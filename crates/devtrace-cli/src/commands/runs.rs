@@ -2,11 +2,12 @@
 
 use crate::cli::RunsArgs;
 use crate::output::eprintln_safe;
-use crate::output::{print_json, print_stdout};
+use crate::output::{print_fitted, print_json, terminal_width};
 use anyhow::Result;
 use devtrace_model::recorded::escape;
 use devtrace_query::runs::list_runs;
-use devtrace_query::timefmt::{format_duration, format_timestamp};
+use devtrace_query::text::fit::{Align, Column, Fit, Table};
+use devtrace_query::timefmt::{format_duration, format_timestamp, zone_name};
 use devtrace_store::Store;
 use serde_json::json;
 use std::process::ExitCode;
@@ -39,10 +40,20 @@ pub fn run(store: &dyn Store, args: &RunsArgs) -> Result<ExitCode> {
         eprintln_safe!("no runs recorded; record one with `devtrace run -- <command>`");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = format!(
-        "{:<19}  {:>9}  {:>5}  {:<18}  {:>5}  {:<12}  {:<32}  {}\n",
-        "START (UTC)", "DURATION", "EXIT", "TESTS (P/F/S)", "SPANS", "LABEL", "RUN ID", "COMMAND"
-    );
+    let mut table = Table::new(vec![
+        Column::new(
+            format!("START ({})", zone_name()),
+            Align::Left,
+            Fit::Optional(3),
+        ),
+        Column::new("DURATION", Align::Right, Fit::Optional(4)),
+        Column::new("EXIT", Align::Right, Fit::Optional(5)),
+        Column::new("TESTS (P/F/S)", Align::Left, Fit::Optional(2)),
+        Column::new("SPANS", Align::Right, Fit::Optional(0)),
+        Column::new("LABEL", Align::Left, Fit::Shrink { min: 12 }),
+        Column::new("RUN ID", Align::Left, Fit::Keep),
+        Column::new("COMMAND", Align::Left, Fit::Shrink { min: 12 }),
+    ]);
     for row in &rows {
         let exit = match (row["exit_code"].as_i64(), row["signal"].as_i64()) {
             (_, Some(signal)) => format!("sig{signal}"),
@@ -60,18 +71,18 @@ pub fn run(store: &dyn Store, args: &RunsArgs) -> Result<ExitCode> {
                 )
             })
             .unwrap_or_else(|| "-".to_owned());
-        out.push_str(&format!(
-            "{:<19}  {:>9}  {:>5}  {:<18}  {:>5}  {:<12}  {:<32}  {}\n",
-            format_timestamp(row["start_unix_nano"].as_u64().unwrap_or(0)),
-            format_duration(row["duration_ns"].as_u64().unwrap_or(0)),
-            exit,
-            tests,
-            row["span_count"],
-            escape(row["label"].as_str().unwrap_or("-")),
-            escape(row["run_id"].as_str().unwrap_or("")),
-            escape(row["command"].as_str().unwrap_or("")),
-        ));
+        table.row(vec![
+            format_timestamp(row["start_unix_nano"].as_u64().unwrap_or(0)).into(),
+            format_duration(row["duration_ns"].as_u64().unwrap_or(0)).into(),
+            exit.into(),
+            tests.into(),
+            row["span_count"].to_string().into(),
+            escape(row["label"].as_str().unwrap_or("-")).into(),
+            escape(row["run_id"].as_str().unwrap_or("")).into(),
+            escape(row["command"].as_str().unwrap_or("")).into(),
+        ]);
     }
-    print_stdout(&out)?;
+    let out = table.render(terminal_width(), &|_, text| text.to_owned());
+    print_fitted(&out)?;
     Ok(ExitCode::SUCCESS)
 }

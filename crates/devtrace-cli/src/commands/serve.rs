@@ -8,7 +8,7 @@
 //! otherwise (loudly). On SIGINT/SIGTERM it stops accepting, lets in-flight requests finish,
 //! commits what is queued, checkpoints, and removes `serve.json`.
 
-use crate::cli::{AuthWhen, ServeArgs};
+use crate::cli::{AuthWhen, ColorChoice, ServeArgs};
 use crate::config::{ServeSettings, StoreChoice, serve_settings};
 use crate::output::eprintln_safe;
 use anyhow::{Context, Result, bail};
@@ -28,9 +28,9 @@ use std::time::Duration;
 pub const SERVE_FILE: &str = "serve.json";
 const LOCK_FILE: &str = "serve.lock";
 
-pub fn run(choice: &StoreChoice, args: &ServeArgs) -> Result<ExitCode> {
+pub fn run(choice: &StoreChoice, args: &ServeArgs, color: ColorChoice) -> Result<ExitCode> {
     let settings = serve_settings(Some(&choice.data_dir), args)?;
-    init_logging(&settings.log_level)?;
+    init_logging(&settings.log_level, color)?;
     std::fs::create_dir_all(&settings.data).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -117,7 +117,9 @@ fn choose_auth(
                     .join(", ")
             };
             tracing::warn!(
-                "AUTHENTICATION IS OFF (--insecure-no-auth) although {reason} calls for it: anyone who can reach {ports} can read and write every project"
+                reason,
+                ports = %ports,
+                "AUTHENTICATION IS OFF (--insecure-no-auth) although the reason given needs it: anyone who can reach these ports can read and write every project"
             );
         }
         return Ok(Auth::off(accounts));
@@ -133,12 +135,17 @@ fn choose_auth(
         bail!("{}", exposed_without_tokens(&exposed, &location.describe()));
     }
     if !has_token {
-        tracing::warn!(
-            "tokens are required ({reason}) and the store has none yet: create the first admin token with `devtrace token create --store {} --project default --scope admin --name admin`",
+        let command = format!(
+            "devtrace token create --store {} --project default --scope admin --name admin",
             location.describe()
         );
+        tracing::warn!(
+            reason,
+            command = command.as_str(),
+            "tokens are required and the store has none yet: create the first admin token"
+        );
     }
-    tracing::info!("authentication required ({reason})");
+    tracing::info!(reason, "authentication required");
     Ok(Auth::required_with_limit(
         accounts,
         args.auth_failures_per_minute
@@ -185,6 +192,14 @@ async fn serve(
     } else {
         "http"
     };
+    tracing::info!(
+        grpc = %addresses.grpc,
+        http = %format!("{scheme}://{}", addresses.http),
+        api = %format!("{scheme}://{}", addresses.api),
+        store = devtrace_model::recorded::escape(store).as_str(),
+        tokens_required = services.auth.is_required(),
+        "listening"
+    );
     eprintln_safe!(
         "devtrace serve: OTLP/gRPC on {}, OTLP/HTTP on {scheme}://{}, API on {scheme}://{}\n\
          store {}{}\n\
@@ -397,20 +412,19 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-fn colour_stderr() -> bool {
+/// Logs to stderr at `level`, coloured as `--color` says (by default when stderr is a terminal).
+pub fn init_logging(level: &str, color: ColorChoice) -> Result<()> {
     use std::io::IsTerminal;
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
-}
-
-/// Logs to stderr at `level`, coloured when stderr is a terminal.
-pub fn init_logging(level: &str) -> Result<()> {
     let level: tracing::Level = level.parse().map_err(|_| {
         anyhow::anyhow!("unknown log level {level:?}: use error, warn, info, debug or trace")
     })?;
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(|| crate::output::SafeStderr)
-        .with_ansi(colour_stderr())
+        .with_ansi(crate::output::colour_wanted(
+            color,
+            std::io::stderr().is_terminal(),
+        ))
         .with_target(false)
         .init();
     Ok(())

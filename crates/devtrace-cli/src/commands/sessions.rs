@@ -2,11 +2,11 @@
 //! through the read side every face shares (`devtrace_query::sessions`).
 
 use crate::cli::{SessionCommand, SessionsArgs};
-use crate::output::{print_json, print_stdout};
+use crate::output::{print_fitted, print_json, terminal_width};
 use anyhow::Result;
 use devtrace_query::session_tokens::{compare_sessions, render_comparison, render_request_table};
 use devtrace_query::sessions::{
-    SessionFilter, list_sessions, render_list, render_overview, render_usage_days,
+    SessionFilter, list_sessions, render_list, render_overview_with, render_usage_days,
     repository_argument, session_overview, usage_per_day,
 };
 use devtrace_query::timefmt::now_nanos;
@@ -20,7 +20,7 @@ pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
         if args.json {
             print_json(&days)?;
         } else {
-            print_stdout(&render_usage_days(&days))?;
+            print_fitted(&render_usage_days(&days))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -37,7 +37,7 @@ pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
     if args.json {
         print_json(&items)?;
     } else {
-        print_stdout(&render_list(&items))?;
+        print_fitted(&render_list(&items, crate::output::terminal_width()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -53,19 +53,17 @@ pub fn session(
             if *json {
                 print_json(&overview)?;
             } else {
-                let mut out = render_overview(&overview);
+                let options = devtrace_query::text::TextOptions::plain(terminal_width());
+                let mut out = render_overview_with(&overview, &options);
                 if *requests {
                     out.push_str("\nrequests:\n");
-                    out.push_str(&render_request_table(
-                        &overview.requests,
-                        &devtrace_query::text::TextOptions::plain(100),
-                    ));
+                    out.push_str(&render_request_table(&overview.requests, &options));
                 }
                 out.push_str(&super::serve::web_link_line(
                     data,
                     &devtrace_query::links::session(&overview.session.trace_id, None),
                 ));
-                print_stdout(&out)?;
+                print_fitted(&out)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -74,9 +72,9 @@ pub fn session(
             if *json {
                 print_json(&comparison)?;
             } else {
-                print_stdout(&render_comparison(
+                print_fitted(&render_comparison(
                     &comparison,
-                    &devtrace_query::text::TextOptions::plain(100),
+                    &devtrace_query::text::TextOptions::plain(terminal_width()),
                 ))?;
             }
             Ok(ExitCode::SUCCESS)

@@ -1,7 +1,7 @@
 //! `devtrace show`: one trace as a terminal waterfall, or as JSON.
 
 use crate::cli::{ColorChoice, ShowArgs};
-use crate::output::{Style, print_stdout, terminal_width};
+use crate::output::{Style, print_fitted, terminal_width};
 use anyhow::Result;
 use devtrace_analyze::errors::{causal_chain, error_spans, first_error};
 use devtrace_analyze::fold::DEFAULT_MIN_RUN;
@@ -9,7 +9,7 @@ use devtrace_analyze::{AnalyzedTrace, FoldedChild, TraceTree, fold_children};
 use devtrace_model::{LogBatch, Span, SpanBatch, semconv};
 use devtrace_query::sessions::run_origin;
 use devtrace_query::text::{TextOptions, escape, quote, truncate};
-use devtrace_query::timefmt::{format_duration, format_timestamp};
+use devtrace_query::timefmt::{format_duration, format_timestamp_zoned};
 use devtrace_store::{Store, StoreError, StoredTrace};
 use std::process::ExitCode;
 
@@ -64,7 +64,7 @@ pub fn run(
             data,
             &devtrace_query::links::trace(&trace_id.to_hex(), None),
         ));
-        print_stdout(&out)?;
+        print_fitted(&out)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -102,9 +102,9 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
             n => style.red(&format!("{n} errors")),
         },
         style.dim(&format!(
-            "trace {}  started {} UTC",
+            "trace {}  started {}",
             summary.trace_id,
-            format_timestamp(summary.start_unix_nano)
+            format_timestamp_zoned(summary.start_unix_nano)
         )),
     );
     let label_width = (options.width * 45 / 100).max(30);

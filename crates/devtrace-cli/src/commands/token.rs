@@ -3,9 +3,10 @@
 
 use crate::cli::TokenCommand;
 use crate::config::StoreChoice;
-use crate::output::{print_json, print_stdout};
+use crate::output::{print_json, print_stdout, terminal_width};
 use anyhow::{Context, Result, bail};
-use devtrace_query::timefmt::{format_timestamp, now_nanos};
+use devtrace_query::text::fit::{Align, Column, Fit, Table};
+use devtrace_query::timefmt::{format_timestamp, format_timestamp_zoned, now_nanos, zone_name};
 use devtrace_server::auth::{Scope, token};
 use devtrace_store::{Accounts, TokenRecord};
 use std::process::ExitCode;
@@ -71,7 +72,7 @@ fn create(
             stored.scopes.join(", "),
             stored
                 .expires_unix_nano
-                .map(|t| format!(", expires {} UTC", format_timestamp(t)))
+                .map(|t| format!(", expires {}", format_timestamp_zoned(t)))
                 .unwrap_or_default(),
         );
     }
@@ -108,45 +109,35 @@ fn list(accounts: &dyn Accounts, json: bool) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let mut rows = vec![[
-        "ID".to_owned(),
-        "NAME".into(),
-        "PROJECT".into(),
-        "SCOPES".into(),
-        "CREATED".into(),
-        "LAST USED".into(),
-        "EXPIRES".into(),
-        "STATE".into(),
-    ]];
+    let zone = zone_name();
+    let mut table = Table::new(vec![
+        Column::new("ID", Align::Left, Fit::Keep),
+        Column::new("NAME", Align::Left, Fit::Shrink { min: 10 }),
+        Column::new("PROJECT", Align::Left, Fit::Optional(3)),
+        Column::new("SCOPES", Align::Left, Fit::Optional(4)),
+        Column::new(format!("CREATED ({zone})"), Align::Left, Fit::Optional(0)),
+        Column::new(format!("LAST USED ({zone})"), Align::Left, Fit::Optional(1)),
+        Column::new(format!("EXPIRES ({zone})"), Align::Left, Fit::Optional(2)),
+        Column::new("STATE", Align::Left, Fit::Optional(5)),
+    ]);
     let when = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), format_timestamp);
     for t in &tokens {
-        rows.push([
-            t.token.public_id.clone(),
-            devtrace_model::recorded::escape(&t.token.name),
-            devtrace_model::recorded::escape(&t.project_name),
-            t.token.scopes.join(","),
-            format_timestamp(t.token.created_unix_nano),
-            when(t.last_used_unix_nano),
+        table.row(vec![
+            t.token.public_id.clone().into(),
+            devtrace_model::recorded::escape(&t.token.name).into(),
+            devtrace_model::recorded::escape(&t.project_name).into(),
+            t.token.scopes.join(",").into(),
+            format_timestamp(t.token.created_unix_nano).into(),
+            when(t.last_used_unix_nano).into(),
             t.token
                 .expires_unix_nano
-                .map_or_else(|| "never".to_owned(), format_timestamp),
-            state(t, now).to_owned(),
+                .map_or_else(|| "never".to_owned(), format_timestamp)
+                .into(),
+            state(t, now).into(),
         ]);
     }
-    let widths: Vec<usize> = (0..8)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut text = String::new();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        text.push_str(cells.join("  ").trim_end());
-        text.push('\n');
-    }
-    print_stdout(&text)?;
+    let text = table.render(terminal_width(), &|_, text| text.to_owned());
+    crate::output::print_fitted(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 

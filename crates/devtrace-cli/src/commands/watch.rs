@@ -1,6 +1,6 @@
 //! `devtrace watch`: the live dashboard (devtrace-tui) on the terminal, or `--plain`.
 
-use crate::cli::{Cli, ColorChoice, WatchArgs};
+use crate::cli::{Cli, WatchArgs};
 use anyhow::{Result, bail};
 use devtrace_query::live::LiveQuery;
 use devtrace_store::StoreLocation;
@@ -65,11 +65,8 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
             &mut out,
         )?;
     } else {
-        let colors = match color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        };
+        // The dashboard takes over the terminal it runs in: `auto` is NO_COLOR alone.
+        let colors = crate::output::colour_wanted(color, true);
         devtrace_tui::app::run(
             source,
             devtrace_tui::app::Options {

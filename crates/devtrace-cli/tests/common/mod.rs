@@ -69,21 +69,35 @@ fn unbound() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 0))
 }
 
-/// Runs `devtrace --data DATA ARGS…` with NO_COLOR=1 and a 100-column terminal.
+/// Runs `devtrace --data DATA ARGS…` with NO_COLOR=1, a 100-column terminal and times in UTC
+/// (TZ=UTC), whatever the machine's zone.
 pub fn devtrace(data: &Path, args: &[&str]) -> Output {
+    devtrace_at_width(data, 100, args)
+}
+
+/// [`devtrace`] in a 200-column terminal: what a command says, with its wide tables whole and
+/// its sentences on one line (fitting to the width is tested in cli_contract.rs).
+pub fn devtrace_wide(data: &Path, args: &[&str]) -> Output {
+    devtrace_at_width(data, 200, args)
+}
+
+/// [`devtrace`] in a terminal `columns` wide (a wide table shown whole).
+pub fn devtrace_at_width(data: &Path, columns: usize, args: &[&str]) -> Output {
     Command::new(BIN)
         .arg("--data")
         .arg(data)
         .args(args)
         .env("NO_COLOR", "1")
-        .env("COLUMNS", "100")
+        .env("COLUMNS", columns.to_string())
+        .env("TZ", "UTC")
         .output()
         .expect("running devtrace")
 }
 
-/// `devtrace --data DATA ARGS…` as (exit code, stdout, stderr), for tests that check all three.
+/// `devtrace --data DATA ARGS…` as (exit code, stdout, stderr), for tests that check all three
+/// whole (so in a terminal wide enough not to break a line).
 pub fn devtrace_parts(data: &Path, args: &[&str]) -> (i32, String, String) {
-    let output = devtrace(data, args);
+    let output = devtrace_wide(data, args);
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),

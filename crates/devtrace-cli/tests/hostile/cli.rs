@@ -495,7 +495,9 @@ fn run(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
         .arg(data)
         .args(args)
         .env("NO_COLOR", "1")
-        .env("COLUMNS", "120")
+        // Wide, so a table cell cut to fit still shows the start of its recorded value and
+        // its escapes (fitting to the width is tested in cli_contract.rs).
+        .env("COLUMNS", "300")
         // A debug build then fails when its safety net has to catch what a command forgot.
         .env("DEVTRACE_STRICT_OUTPUT", "1");
     output_with_stdin(command, stdin.unwrap_or("").as_bytes())

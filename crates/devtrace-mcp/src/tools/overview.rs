@@ -6,7 +6,7 @@ use crate::render::{LEGEND, recorded_session_rows, session_rows, summary_rows};
 use devtrace_query::overview::{OverviewLimits, overview_or_default};
 use devtrace_query::sessions::recorded_summary;
 use devtrace_query::text::quote;
-use devtrace_query::timefmt::{format_duration, format_timestamp};
+use devtrace_query::timefmt::{format_duration, format_timestamp, format_timestamp_zoned};
 use devtrace_store::Store;
 use serde::Deserialize;
 
@@ -57,9 +57,9 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
     );
     match seen.time_range {
         Some((first, last)) => out.push_str(&format!(
-            "; {} to {} UTC\n",
+            "; {} to {}\n",
             format_timestamp(first),
-            format_timestamp(last)
+            format_timestamp_zoned(last)
         )),
         None => {
             out.push_str(if seen.stats.traces == 0 {

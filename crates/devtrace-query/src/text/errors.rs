@@ -3,7 +3,7 @@
 
 use super::{TextOptions, truncate};
 use crate::errors::ErrorsReport;
-use crate::timefmt::{format_duration, format_timestamp};
+use crate::timefmt::{format_duration, format_timestamp, format_timestamp_zoned, zone_name};
 use devtrace_analyze::errors::{
     Attribute, CausalChain, ChainSpan, ConsumedReason, ErrorGroup, FrameInfo, exception_frames,
 };
@@ -55,21 +55,47 @@ pub fn render_report(report: &ErrorsReport, scope: &[String], options: &TextOpti
         plural(report.failing_traces, "failing trace", "failing traces"),
         plural(report.traces_analysed, "trace", "traces"),
     );
-    let operation_width = width.saturating_sub(79).max(16);
-    out.push_str(&format!(
-        "{:<16}  {:>5}  {:>6}  {:<19}  {:<19}  OPERATION\n",
-        "FINGERPRINT", "COUNT", "TRACES", "FIRST SEEN (UTC)", "LAST SEEN (UTC)"
-    ));
+    use super::fit::{Align, Column, Fit, Table};
+    let zone = zone_name();
+    let mut table = Table::new(vec![
+        Column::new("FINGERPRINT", Align::Left, Fit::Keep),
+        Column::new("COUNT", Align::Right, Fit::Optional(3)),
+        Column::new("TRACES", Align::Right, Fit::Optional(1)),
+        Column::new(
+            format!("FIRST SEEN ({zone})"),
+            Align::Left,
+            Fit::Optional(0),
+        ),
+        Column::new(format!("LAST SEEN ({zone})"), Align::Left, Fit::Optional(2)),
+        // Quoted for an assistant, a name is kept whole: a cut would drop its closing quote.
+        Column::new(
+            "OPERATION",
+            Align::Left,
+            if options.quote_data {
+                Fit::Keep
+            } else {
+                Fit::Shrink { min: 16 }
+            },
+        ),
+    ]);
     for group in groups {
-        out.push_str(&format!(
-            "{:<16}  {:>5}  {:>6}  {:<19}  {:<19}  {}\n",
-            group.fingerprint,
-            group.count,
-            group.traces,
-            format_timestamp(group.first_seen_unix_nano),
-            format_timestamp(group.last_seen_unix_nano),
-            options.data(&truncate(&group.operation, operation_width)),
-        ));
+        table.row(vec![
+            group.fingerprint.clone().into(),
+            group.count.to_string().into(),
+            group.traces.to_string().into(),
+            format_timestamp(group.first_seen_unix_nano).into(),
+            format_timestamp(group.last_seen_unix_nano).into(),
+            options.data(&group.operation).into(),
+        ]);
+    }
+    let rendered = table.render(width, &|_, text| text.to_owned());
+    // The heading, then each group's row with its headline and what distinguishes it.
+    let mut lines = rendered.lines();
+    out.push_str(lines.next().unwrap_or_default());
+    out.push('\n');
+    for (group, row) in groups.iter().zip(lines) {
+        out.push_str(row);
+        out.push('\n');
         out.push_str(&format!(
             "  {}\n",
             options.data(&truncate(&headline(group), width.saturating_sub(2)))
@@ -266,12 +292,12 @@ pub fn render_chain(
     match group {
         Some(g) => {
             out.push_str(&format!(
-                "fingerprint {}: {} in {}, first {}, last {} UTC\n",
+                "fingerprint {}: {} in {}, first {}, last {}\n",
                 g.fingerprint,
                 plural(g.count, "time", "times"),
                 plural(g.traces, "trace", "traces"),
                 format_timestamp(g.first_seen_unix_nano),
-                format_timestamp(g.last_seen_unix_nano),
+                format_timestamp_zoned(g.last_seen_unix_nano),
             ));
             match (&g.correlation, &g.no_correlation_reason) {
                 (Some(c), _) => {
@@ -292,10 +318,10 @@ pub fn render_chain(
         }
     }
     out.push_str(&format!(
-        "trace {}  span {}  at {} UTC\n",
+        "trace {}  span {}  at {}\n",
         chain.trace_id,
         chain.failing.span_id,
-        format_timestamp(chain.failing.start_unix_nano)
+        format_timestamp_zoned(chain.failing.start_unix_nano)
     ));
 
     // The failing span under its ancestors.

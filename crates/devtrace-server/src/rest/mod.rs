@@ -176,7 +176,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::warn!(status = %self.status, "API error: {}", self.message);
+            tracing::warn!(status = %self.status, message = %self.message, "API error");
         }
         let mut response = (
             self.status,

@@ -18,8 +18,12 @@ use rmcp::ServiceExt;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub fn run(choice: &crate::config::StoreChoice, args: &McpArgs) -> Result<ExitCode> {
-    super::serve::init_logging(&args.log_level)?;
+pub fn run(
+    choice: &crate::config::StoreChoice,
+    args: &McpArgs,
+    color: crate::cli::ColorChoice,
+) -> Result<ExitCode> {
+    super::serve::init_logging(&args.log_level, color)?;
     let dir = choice.data_dir.clone();
     // Creates and migrates the store if there is none; dropped at once unless self-tracing.
     let (writer, store) = choice.open_writer().with_context(|| {
