@@ -4,7 +4,8 @@ resident memory, open file descriptors and threads; RSS should stay flat and the
 and thread counts should not grow.
 
 Usage: bench/soak.py [--minutes 10] [--rate 100000] [--interval 5] [--json]
-Needs release binaries (cargo build --release -p devtrace-cli -p devtrace-loadgen).
+Needs release binaries (cargo build --release -p devtrace-cli -p devtrace-loadgen) in
+$CARGO_TARGET_DIR/release (default target/release).
 The load is devtrace-loadgen, open loop at --rate spans/s (the rated sustained ingest of
 docs/PERFORMANCE.md is 100,000 spans/s) over gRPC and HTTP, 2 connections each. The verdict
 compares the median of the last quarter of the samples with the median of the second quarter
@@ -22,8 +23,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEVTRACE = os.path.join(ROOT, "target/release/devtrace")
-LOADGEN = os.path.join(ROOT, "target/release/devtrace-loadgen")
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+DEVTRACE = os.path.join(TARGET, "release/devtrace")
+LOADGEN = os.path.join(TARGET, "release/devtrace-loadgen")
 
 
 def sample(pid):
