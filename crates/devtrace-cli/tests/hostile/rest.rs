@@ -640,7 +640,7 @@ fn every_rest_json_body_field_is_bounded() {
         let error = answer["error"].as_str().unwrap();
         assert!(
             error.starts_with(&format!("{field}: parameter \"{field}\" is "))
-                && error.contains(&format!("past the limit of "))
+                && error.contains("past the limit of ")
                 && error.ends_with(&format!("{unit} for {} passed to devtrace (the value is not shown); pass the name, id or filter itself, not a document", if unit == "items" { "lists" } else { "values" })),
             "{what}: {error}"
         );
