@@ -19,17 +19,15 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-DEVTRACE = os.path.join(TARGET, "release/devtrace")
+import serve_process
+
+DEVTRACE = serve_process.DEVTRACE
 
 
 def varint(n):
@@ -100,23 +98,8 @@ def main():
         sys.exit(f"ingest-rss: {DEVTRACE} is missing; run: cargo build --release -p devtrace-cli")
 
     data = tempfile.mkdtemp(prefix="devtrace-rss.")
-    server = subprocess.Popen(
-        [DEVTRACE, "serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-         "--api-listen", "127.0.0.1:0", "--data", data, *extra],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=open(os.path.join(data, "serve.log"), "w"))
+    server, info = serve_process.start(data, extra, who="ingest-rss")
     try:
-        for _ in range(400):
-            try:
-                with open(os.path.join(data, "serve.json")) as f:
-                    info = json.load(f)
-                if info.get("pid") == server.pid:
-                    break
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.05)
-        else:
-            sys.exit("ingest-rss: devtrace serve did not become ready")
         host, port = info["http"].rsplit(":", 1)
         size = int(args.request_mb * 1_000_000)
         bodies = {}
@@ -173,11 +156,7 @@ def main():
             for key, value in report.items():
                 print(f"{key}: {value}")
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        serve_process.stop(server)
         shutil.rmtree(data, ignore_errors=True)
 
 

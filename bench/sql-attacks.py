@@ -20,16 +20,15 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-DEVTRACE = os.path.join(TARGET, "release/devtrace")
+import serve_process
+
+DEVTRACE = serve_process.DEVTRACE
 
 ATTACKS = {
     "zeroblob/replace": "SELECT length(replace(hex(zeroblob(240000000)),'0','00'))",
@@ -127,24 +126,9 @@ def main():
     if not os.access(DEVTRACE, os.X_OK):
         sys.exit(f"sql-attacks: {DEVTRACE} is missing; run: cargo build --release -p devtrace-cli")
     data = tempfile.mkdtemp(prefix="devtrace-sql.")
-    server = subprocess.Popen(
-        [DEVTRACE, "serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-         "--api-listen", "127.0.0.1:0", "--data", data],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=open(os.path.join(data, "serve.log"), "w"))
+    server, info = serve_process.start(data, who="sql-attacks")
     rows = []
     try:
-        for _ in range(400):
-            try:
-                with open(os.path.join(data, "serve.json")) as f:
-                    info = json.load(f)
-                if info.get("pid") == server.pid:
-                    break
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.05)
-        else:
-            sys.exit("sql-attacks: devtrace serve did not become ready")
         stored = store_big_values(info["http"], args.big_requests)
         mcp = Mcp(info["api"])
         idle = rss(server.pid)["VmRSS"]
@@ -171,11 +155,7 @@ def main():
                          "answer": " | ".join(answers[n] for n in (first, second))})
         after = rss(server.pid)["VmRSS"]
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        serve_process.stop(server)
     try:
         for name, sql in ATTACKS.items():
             timed = subprocess.run(
