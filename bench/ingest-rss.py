@@ -72,16 +72,6 @@ def request(client, sequence, size, incompressible=False):
     return field(1, field(2, scope_spans))
 
 
-def status(pid):
-    values = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) // 1024
-    return values
-
-
 def main():
     argv = sys.argv[1:]
     extra = []
@@ -129,7 +119,7 @@ def main():
                     answers[answer] = answers.get(answer, 0) + 1
             connection.close()
 
-        before = status(server.pid)
+        before = serve_process.memory(server.pid)
         started = time.monotonic()
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
         for thread in threads:
@@ -137,7 +127,7 @@ def main():
         for thread in threads:
             thread.join()
         seconds = time.monotonic() - started
-        after = status(server.pid)
+        after = serve_process.memory(server.pid)
         report = {
             "serve_flags": extra,
             "clients": args.clients,

@@ -35,6 +35,17 @@ def start(data, extra=(), who="bench"):
     sys.exit(f"{who}: devtrace serve did not become ready (see {data}/serve.log)")
 
 
+def memory(pid):
+    """Resident memory now (VmRSS) and at its peak (VmHWM) of process `pid`, in MiB."""
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) // 1024
+    return values
+
+
 def stop(server, timeout=120):
     """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
     server.send_signal(signal.SIGTERM)

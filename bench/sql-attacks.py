@@ -62,16 +62,6 @@ def store_big_values(address, requests):
     return stored
 
 
-def rss(pid):
-    values = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) // 1024
-    return values
-
-
 def reset_peak(pid):
     with open(f"/proc/{pid}/clear_refs", "w") as f:
         f.write("5")
@@ -131,14 +121,14 @@ def main():
     try:
         stored = store_big_values(info["http"], args.big_requests)
         mcp = Mcp(info["api"])
-        idle = rss(server.pid)["VmRSS"]
+        idle = serve_process.memory(server.pid)["VmRSS"]
         for name, sql in ATTACKS.items():
             reset_peak(server.pid)
             started = time.monotonic()
             answer = mcp.query(sql)
             rows.append({"where": "serve (MCP query_sql, 5 s)", "query": name,
                          "wall_s": round(time.monotonic() - started, 2),
-                         "peak_rss_mib": rss(server.pid)["VmHWM"], "answer": answer})
+                         "peak_rss_mib": serve_process.memory(server.pid)["VmHWM"], "answer": answer})
         for first, second in [("zeroblob/replace", "string-doubling CTE")]:
             reset_peak(server.pid)
             answers = {}
@@ -151,9 +141,9 @@ def main():
                 thread.join()
             rows.append({"where": "serve (MCP query_sql, 5 s)", "query": f"{first} + {second} at once",
                          "wall_s": round(time.monotonic() - started, 2),
-                         "peak_rss_mib": rss(server.pid)["VmHWM"],
+                         "peak_rss_mib": serve_process.memory(server.pid)["VmHWM"],
                          "answer": " | ".join(answers[n] for n in (first, second))})
-        after = rss(server.pid)["VmRSS"]
+        after = serve_process.memory(server.pid)["VmRSS"]
     finally:
         serve_process.stop(server)
     try:
