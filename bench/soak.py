@@ -4,7 +4,8 @@ resident memory, open file descriptors and threads; RSS should stay flat and the
 and thread counts should not grow.
 
 Usage: bench/soak.py [--minutes 10] [--rate 100000] [--interval 5] [--json]
-Needs release binaries (cargo build --release -p devtrace-cli -p devtrace-loadgen).
+Needs release binaries (cargo build --release -p devtrace-cli -p devtrace-loadgen) in
+$CARGO_TARGET_DIR/release (default target/release).
 The load is devtrace-loadgen, open loop at --rate spans/s (the rated sustained ingest of
 docs/PERFORMANCE.md is 100,000 spans/s) over gRPC and HTTP, 2 connections each. The verdict
 compares the median of the last quarter of the samples with the median of the second quarter
@@ -14,16 +15,17 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+import serve_process
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEVTRACE = os.path.join(ROOT, "target/release/devtrace")
-LOADGEN = os.path.join(ROOT, "target/release/devtrace-loadgen")
+DEVTRACE = serve_process.DEVTRACE
+LOADGEN = os.path.join(serve_process.TARGET, "release/devtrace-loadgen")
 
 
 def sample(pid):
@@ -50,23 +52,8 @@ def main():
             sys.exit(f"soak: {binary} is missing; run: cargo build --release -p devtrace-cli -p devtrace-loadgen")
 
     data = tempfile.mkdtemp(prefix="devtrace-soak.")
-    server = subprocess.Popen(
-        [DEVTRACE, "serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-         "--api-listen", "127.0.0.1:0", "--data", data],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(os.path.join(data, "serve.log"), "w"))
+    server, info = serve_process.start(data, who="soak")
     try:
-        info = None
-        for _ in range(200):
-            try:
-                with open(os.path.join(data, "serve.json")) as f:
-                    info = json.load(f)
-                if info.get("pid") == server.pid:
-                    break
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.05)
-        else:
-            sys.exit("soak: devtrace serve did not become ready")
         seconds = int(args.minutes * 60)
         load = subprocess.Popen(
             [LOADGEN, "--grpc", info["grpc"], "--http", info["http"], "--connections", "2",
@@ -85,8 +72,7 @@ def main():
             time.sleep(args.interval)
         report = json.loads(load.stdout.read() or "{}")
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        serve_process.stop(server)
         shutil.rmtree(data, ignore_errors=True)
 
     quarter = max(1, len(samples) // 4)

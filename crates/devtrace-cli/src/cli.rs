@@ -687,6 +687,22 @@ pub struct PerfArgs {
     pub json: bool,
 }
 
+/// A byte budget (`--max-in-flight-bytes`, `--max-queued-bytes`): a whole number of bytes, at
+/// least 1; a budget of 0 would refuse everything and is surely a mistake.
+pub fn byte_budget_arg(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err(
+            "a budget of 0 bytes would refuse every request; give at least 1 \
+                       (e.g. 268435456 for 256 MiB)"
+                .into(),
+        ),
+        Ok(bytes) => Ok(bytes),
+        Err(_) => Err(format!(
+            "{text:?} is not a number of bytes; give a whole number such as 268435456 (256 MiB)"
+        )),
+    }
+}
+
 fn parse_span_kind_arg(text: &str) -> Result<devtrace_model::SpanKind, String> {
     devtrace_model::parse_span_kind(text).ok_or_else(|| {
         format!("{text:?} is not a span kind: write server, client, internal, producer or consumer")
@@ -825,6 +841,9 @@ pub struct ServeArgs {
     /// Requests processed at once; more get the retryable throttle reply, so memory stays flat under overload [default: 64]
     #[arg(long, env = "DEVTRACE_MAX_IN_FLIGHT_REQUESTS", value_name = "N")]
     pub max_in_flight_requests: Option<usize>,
+    /// Bytes of request bodies held at once, from reading until commit; past it clients get the retryable throttle reply (a request alone is never refused for its size) [default: 268435456]
+    #[arg(long, env = "DEVTRACE_MAX_IN_FLIGHT_BYTES", value_name = "BYTES", value_parser = byte_budget_arg)]
+    pub max_in_flight_bytes: Option<usize>,
     /// Attributes kept per span, event, link or log record; the rest are counted as dropped [default: 128]
     #[arg(long, env = "DEVTRACE_MAX_ATTRIBUTES", value_name = "N")]
     pub max_attributes: Option<usize>,
@@ -840,6 +859,9 @@ pub struct ServeArgs {
     /// Spans and log records that may wait for the writer before clients are asked to retry [default: 200000]
     #[arg(long, env = "DEVTRACE_MAX_QUEUED_ITEMS", value_name = "N")]
     pub max_queued_items: Option<u64>,
+    /// Bytes of prepared (compressed) rows that may wait for the writer before clients are asked to retry [default: 134217728]
+    #[arg(long, env = "DEVTRACE_MAX_QUEUED_BYTES", value_name = "BYTES", value_parser = byte_budget_arg)]
+    pub max_queued_bytes: Option<usize>,
     /// Log level for devtrace's own messages: error, warn, info, debug, trace [default: info]
     #[arg(long, env = "DEVTRACE_LOG", value_name = "LEVEL")]
     pub log_level: Option<String>,

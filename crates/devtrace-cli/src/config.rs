@@ -19,11 +19,13 @@ pub struct ConfigFile {
     pub api_listen: Option<SocketAddr>,
     pub max_body_bytes: Option<usize>,
     pub max_in_flight_requests: Option<usize>,
+    pub max_in_flight_bytes: Option<usize>,
     pub max_attributes: Option<usize>,
     pub max_attribute_bytes: Option<usize>,
     pub max_events: Option<usize>,
     pub max_links: Option<usize>,
     pub max_queued_items: Option<u64>,
+    pub max_queued_bytes: Option<usize>,
     pub log_level: Option<String>,
     pub allow_hosts: Option<Vec<String>>,
     pub self_trace: Option<bool>,
@@ -165,6 +167,26 @@ pub struct ServeSettings {
 
 pub fn serve_settings(data_flag: Option<&Path>, args: &ServeArgs) -> Result<ServeSettings> {
     let file = ConfigFile::load(args.config.as_deref())?;
+    // The flags' values were checked by clap; the file's are checked here, alike.
+    for (key, value) in [
+        ("max-in-flight-bytes", file.max_in_flight_bytes),
+        ("max-queued-bytes", file.max_queued_bytes),
+    ] {
+        if let Some(value) = value
+            && let Err(why) = crate::cli::byte_budget_arg(&value.to_string())
+        {
+            crate::usage::usage!(
+                "invalid value '{value}' for '{key}' in the config file {}: {why}",
+                crate::output::path(
+                    &args
+                        .config
+                        .clone()
+                        .or_else(default_config_path)
+                        .unwrap_or_default()
+                )
+            );
+        }
+    }
     let defaults = devtrace_server::ServerConfig::default();
     let limits = devtrace_ingest::Limits::default();
     let writer = devtrace_store::writer::WriterConfig::default();
@@ -199,6 +221,10 @@ pub fn serve_settings(data_flag: Option<&Path>, args: &ServeArgs) -> Result<Serv
                 .max_in_flight_requests
                 .or(file.max_in_flight_requests)
                 .unwrap_or(defaults.max_in_flight_requests),
+            max_in_flight_bytes: args
+                .max_in_flight_bytes
+                .or(file.max_in_flight_bytes)
+                .unwrap_or(defaults.max_in_flight_bytes),
             self_trace: args.self_trace || file.self_trace.unwrap_or(false),
             allowed_hosts: if args.allow_hosts.is_empty() {
                 file.allow_hosts.clone().unwrap_or_default()
@@ -237,6 +263,10 @@ pub fn serve_settings(data_flag: Option<&Path>, args: &ServeArgs) -> Result<Serv
                 .max_queued_items
                 .or(file.max_queued_items)
                 .unwrap_or(writer.max_queued_items),
+            max_queued_bytes: args
+                .max_queued_bytes
+                .or(file.max_queued_bytes)
+                .map_or(writer.max_queued_bytes, |bytes| bytes as u64),
             ..writer
         },
         log_level: args
@@ -447,6 +477,48 @@ mod tests {
         assert!(
             error.contains("rules.json") && error.contains("\"bad\""),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn byte_budgets_come_from_flags_or_the_file_and_zero_is_a_usage_error_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(
+            &file,
+            "max-in-flight-bytes = 1048576\nmax-queued-bytes = 4096\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let settings = serve_settings(Some(dir.path()), &args).unwrap();
+        assert_eq!(settings.server.max_in_flight_bytes, 1_048_576);
+        assert_eq!(settings.writer.max_queued_bytes, 4096);
+        let flagged = ServeArgs {
+            max_in_flight_bytes: Some(2048),
+            ..args
+        };
+        let settings = serve_settings(Some(dir.path()), &flagged).unwrap();
+        assert_eq!(settings.server.max_in_flight_bytes, 2048);
+
+        std::fs::write(&file, "max-in-flight-bytes = 0\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let error = serve_settings(None, &args).unwrap_err();
+        let usage = error
+            .downcast_ref::<crate::usage::UsageError>()
+            .expect("a usage error");
+        assert_eq!(
+            usage.0,
+            format!(
+                "invalid value '0' for 'max-in-flight-bytes' in the config file {}: a budget of 0 \
+                 bytes would refuse every request; give at least 1 (e.g. 268435456 for 256 MiB)",
+                crate::output::path(&file)
+            )
         );
     }
 

@@ -131,6 +131,18 @@ fn usage_errors_exit_2_with_the_usage_line() {
             "error: --python-autotrace \"1app\": not a Python module name; give the package the program imports, e.g. --python-autotrace myapp\n\nUsage: devtrace run [OPTIONS] <COMMAND>...\n\nFor more information, try '--help'.\n",
         ),
         (
+            &["serve", "--max-in-flight-bytes", "0"],
+            "error: invalid value '0' for '--max-in-flight-bytes <BYTES>': a budget of 0 bytes would refuse every request; give at least 1 (e.g. 268435456 for 256 MiB)\n\nFor more information, try '--help'.\n",
+        ),
+        (
+            &["serve", "--max-in-flight-bytes", "256MB"],
+            "error: invalid value '256MB' for '--max-in-flight-bytes <BYTES>': \"256MB\" is not a number of bytes; give a whole number such as 268435456 (256 MiB)\n\nFor more information, try '--help'.\n",
+        ),
+        (
+            &["serve", "--max-queued-bytes", "lots"],
+            "error: invalid value 'lots' for '--max-queued-bytes <BYTES>': \"lots\" is not a number of bytes; give a whole number such as 268435456 (256 MiB)\n\nFor more information, try '--help'.\n",
+        ),
+        (
             &["qa", "status", "--state", "sleeping"],
             "error: invalid value 'sleeping' for '--state <STATE>': \"sleeping\": use queued, running, done, failed or cancelled\n\nFor more information, try '--help'.\n",
         ),

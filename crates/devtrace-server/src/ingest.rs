@@ -50,7 +50,8 @@ pub enum IngestError {
     /// The body could not be decoded; nothing from it is stored. Not retryable.
     #[error(transparent)]
     Malformed(#[from] DecodeError),
-    /// The write queue is full. Retryable after [`RETRY_AFTER`].
+    /// Too much is in flight: requests or their bytes, or the write queue's items or bytes.
+    /// Retryable after [`RETRY_AFTER`].
     #[error("devtrace is busy writing; retry after {}s", RETRY_AFTER.as_secs())]
     Overloaded,
     /// The data could not be committed (shutting down, disk error). Retryable.
@@ -235,7 +236,9 @@ impl Ingestor {
     ) -> Result<Receipt, IngestError> {
         // Refuse before decoding: under overload, decoding only to refuse wastes the CPU the
         // writer needs to catch up.
-        if !self.writer.has_room(1) {
+        // What the request will weigh in the queue is known only once prepared; a queue
+        // already at either bound refuses now, one that fills up meanwhile at `submit`.
+        if !self.writer.has_room(1, 0) {
             return Err(IngestError::Overloaded);
         }
         let (batch, receipt) = match signal {

@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Requests processed at once; more are refused with the retryable throttle.
     pub max_in_flight_requests: usize,
+    /// Bytes of request bodies admitted requests may hold at once, until their commit; past
+    /// it requests are refused with the retryable throttle.
+    pub max_in_flight_bytes: usize,
     /// Host names (`NAME` or `NAME:PORT`), besides loopback ones, that every port may be
     /// addressed by and whose pages may call it (`--allow-host`).
     pub allowed_hosts: Vec<String>,
@@ -62,6 +65,7 @@ impl Default for ServerConfig {
             api_listen: SocketAddr::from(([127, 0, 0, 1], 4319)),
             max_body_bytes: 16 * 1024 * 1024,
             max_in_flight_requests: ingest::DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+            max_in_flight_bytes: ingest::DEFAULT_MAX_IN_FLIGHT_BYTES,
             allowed_hosts: Vec::new(),
             self_trace: false,
             limits: devtrace_ingest::Limits::default(),
@@ -218,6 +222,7 @@ impl Bound {
         let ingestor = Arc::new(
             Ingestor::new(writer.clone(), self.config.limits.clone())
                 .with_max_in_flight(self.config.max_in_flight_requests)
+                .with_max_in_flight_bytes(self.config.max_in_flight_bytes)
                 .with_redactor(Arc::clone(&self.config.redactor)),
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -141,12 +141,13 @@ async fn export(state: HttpState, signal: Signal, request: Request) -> Response 
             let message = format!(
                 "unsupported Content-Type {other:?}: send application/x-protobuf or application/json"
             );
-            return error_reply(
+            let refusal = error_reply(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 Encoding::Json,
                 rpc_status::INVALID_ARGUMENT,
                 message,
             );
+            return drained(body, state.max_body_bytes, refusal).await;
         }
     };
     let _admission = match state.ingestor.admit() {
@@ -159,7 +160,10 @@ async fn export(state: HttpState, signal: Signal, request: Request) -> Response 
     let credentials = Credentials::from_headers(&headers, false, client);
     let principal = match state.auth.check_async(credentials, Scope::Ingest).await {
         Ok(principal) => principal,
-        Err(denied) => return refused(encoding, &denied),
+        // Drained like the throttle: a 429 asks the client to retry, so it must arrive.
+        Err(denied) => {
+            return drained(body, state.max_body_bytes, refused(encoding, &denied)).await;
+        }
     };
     let too_large = || {
         error_reply(

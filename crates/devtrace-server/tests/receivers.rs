@@ -248,6 +248,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
         WriterConfig {
             max_queued_items: 2,
             max_transaction_items: 100,
+            ..WriterConfig::default()
         },
         Some(gate),
     );
@@ -273,6 +274,60 @@ async fn a_full_queue_answers_503_with_retry_after() {
     assert_eq!(headers["retry-after"], "1");
     open.send(()).unwrap();
     assert_eq!(first.await.unwrap().0, 200);
+    assert_eq!(fixture.stored_spans(), 2);
+}
+
+#[tokio::test]
+async fn a_queue_full_in_bytes_answers_503_with_retry_after_though_items_would_fit() {
+    let (open, gate) = mpsc::channel();
+    // Room for a million items but, once anything waits, for no more bytes.
+    let fixture = Fixture::new(
+        WriterConfig {
+            max_queued_items: 1_000_000,
+            max_queued_bytes: 1,
+            ..WriterConfig::default()
+        },
+        Some(gate),
+    );
+    let router = fixture.router(1 << 20);
+    // An empty queue takes a batch whatever its size; held shut, it stays there.
+    let first = tokio::spawn(post(
+        router.clone(),
+        "application/x-protobuf",
+        None,
+        request(vec![span(1, 1)]).encode_to_vec(),
+    ));
+    while fixture.writer.handle().pending_items() < 1 {
+        tokio::task::yield_now().await;
+    }
+    assert!(fixture.writer.handle().pending_bytes() > 1);
+    let (status, headers, body) = post(
+        router.clone(),
+        "application/json",
+        None,
+        br#"{"resourceSpans":[]}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert_eq!(headers["retry-after"], "1");
+    let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status["code"], 14, "UNAVAILABLE");
+    assert_eq!(
+        status["message"],
+        "devtrace is busy writing; retry after 1s"
+    );
+    open.send(()).unwrap();
+    assert_eq!(first.await.unwrap().0, 200);
+    assert_eq!(fixture.writer.handle().pending_bytes(), 0);
+    open.send(()).unwrap();
+    let (status, _, _) = post(
+        router,
+        "application/x-protobuf",
+        None,
+        request(vec![span(2, 1)]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200);
     assert_eq!(fixture.stored_spans(), 2);
 }
 
@@ -666,6 +721,7 @@ async fn grpc_malformed_messages_are_invalid_argument_and_overload_is_unavailabl
         WriterConfig {
             max_queued_items: 1,
             max_transaction_items: 100,
+            ..WriterConfig::default()
         },
         Some(gate),
     );

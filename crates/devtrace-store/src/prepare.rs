@@ -123,6 +123,60 @@ impl WriteBatch {
             + u64::from(self.delete_logs_before.is_some())
     }
 
+    /// Queue weight in bytes: what the batch's rows hold on the heap while they wait for the
+    /// writer (compressed span and log data, blobs, the strings and ids beside them), so that
+    /// a few batches of huge values cannot fill memory while staying under the item bound.
+    /// An estimate from lengths, not an allocator's count.
+    pub fn byte_size(&self) -> u64 {
+        const ROW: usize = 64;
+        let traces: usize = self
+            .traces
+            .iter()
+            .map(|t| {
+                ROW + t.data.len()
+                    + t.root_name.len()
+                    + t.root_service.len()
+                    + t.span_ids.len() * std::mem::size_of::<SpanId>()
+                    + t.operations
+                        .iter()
+                        .map(|o| ROW + o.name.len() + o.service.len())
+                        .sum::<usize>()
+                    + t.services
+                        .iter()
+                        .map(|s| ROW + s.service.len())
+                        .sum::<usize>()
+            })
+            .sum();
+        let logs: usize = self.logs.iter().map(|l| ROW + l.data.len()).sum();
+        let blobs: usize = self.blobs.iter().map(|b| ROW + b.data.len()).sum();
+        let cursors: usize = self
+            .cursors
+            .iter()
+            .map(|c| ROW + c.source.len() + c.state.len())
+            .sum();
+        let metrics: usize = self
+            .metrics
+            .iter()
+            .map(|m| {
+                ROW + m.name.len()
+                    + m.unit.len()
+                    + m.service.len()
+                    + m.attributes.len()
+                    + m.points
+                        .iter()
+                        .map(|p| ROW + p.data.as_ref().map_or(0, Vec::len))
+                        .sum::<usize>()
+            })
+            .sum();
+        (traces
+            + logs
+            + blobs
+            + cursors
+            + metrics
+            + self.documents.len() * ROW
+            + self.deletes.len() * ROW) as u64
+    }
+
     /// The same rows, for `project`.
     #[must_use]
     pub fn in_project(mut self, project: crate::ProjectId) -> Self {

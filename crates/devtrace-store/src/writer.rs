@@ -5,9 +5,11 @@
 //! never sent for data that is not durable. While one transaction commits, new batches queue
 //! up and go into the next one together: the busier the server, the larger the transactions.
 //!
-//! The queue is bounded by items (spans + log records). A submission that does not fit is
-//! refused at once with [`SubmitError::Overloaded`], which receivers turn into the protocol's
-//! retryable "slow down" reply; memory stays flat under overload.
+//! The queue is bounded by items (spans + log records) and by bytes ([`WriteBatch::byte_size`]):
+//! a few requests of huge values stay under the item bound yet could fill memory. A submission
+//! that does not fit either bound is refused at once with [`SubmitError::Overloaded`], which
+//! receivers turn into the protocol's retryable "slow down" reply; memory stays flat under
+//! overload.
 
 use crate::{StoreError, StoreWriter, WriteBatch};
 use std::collections::VecDeque;
@@ -20,14 +22,23 @@ use tokio::sync::oneshot;
 pub struct WriterConfig {
     /// Spans + log records that may wait for the writer before submissions are refused.
     pub max_queued_items: u64,
+    /// Bytes of prepared rows ([`WriteBatch::byte_size`]) that may wait for the writer before
+    /// submissions are refused.
+    pub max_queued_bytes: u64,
     /// Most items committed in one transaction.
     pub max_transaction_items: u64,
 }
+
+/// Bytes of prepared rows that may wait for the writer by default. Rows are compressed, so
+/// this is several times the request bodies they came from; the item bound is usually hit
+/// first and this one holds when values are huge.
+pub const DEFAULT_MAX_QUEUED_BYTES: u64 = 128 * 1024 * 1024;
 
 impl Default for WriterConfig {
     fn default() -> Self {
         Self {
             max_queued_items: 200_000,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             max_transaction_items: 50_000,
         }
     }
@@ -70,6 +81,7 @@ impl Ticket {
 struct Job {
     batch: WriteBatch,
     items: u64,
+    bytes: u64,
     spans: u64,
     done: oneshot::Sender<Outcome>,
 }
@@ -79,6 +91,8 @@ struct Queue {
     jobs: VecDeque<Job>,
     /// Items queued or inside the transaction being committed.
     pending_items: u64,
+    /// Bytes ([`WriteBatch::byte_size`]) queued or inside the transaction being committed.
+    pending_bytes: u64,
     closed: bool,
 }
 
@@ -153,15 +167,16 @@ impl Drop for Writer {
 }
 
 impl WriteHandle {
-    /// True when a batch of `items` would be accepted now. Lets receivers refuse an
-    /// overloaded request before spending CPU on decoding it.
-    pub fn has_room(&self, items: u64) -> bool {
+    /// True when a batch of `items` items and `bytes` bytes would be accepted now. Lets
+    /// receivers refuse an overloaded request before spending CPU on decoding it.
+    pub fn has_room(&self, items: u64, bytes: u64) -> bool {
         let queue = self.shared.queue.lock().expect("writer queue poisoned");
-        fits(&queue, items, &self.shared.config)
+        fits(&queue, items, bytes, &self.shared.config)
     }
 
     pub fn submit(&self, batch: WriteBatch) -> Result<Ticket, SubmitError> {
         let items = batch.items();
+        let bytes = batch.byte_size();
         let spans = batch.span_count();
         let (done, ticket) = oneshot::channel();
         {
@@ -169,13 +184,15 @@ impl WriteHandle {
             if queue.closed {
                 return Err(SubmitError::Closed);
             }
-            if !fits(&queue, items, &self.shared.config) {
+            if !fits(&queue, items, bytes, &self.shared.config) {
                 return Err(SubmitError::Overloaded);
             }
             queue.pending_items += items;
+            queue.pending_bytes += bytes;
             queue.jobs.push_back(Job {
                 batch,
                 items,
+                bytes,
                 spans,
                 done,
             });
@@ -201,11 +218,22 @@ impl WriteHandle {
             .expect("writer queue poisoned")
             .pending_items
     }
+
+    /// Bytes of prepared rows waiting or being committed.
+    pub fn pending_bytes(&self) -> u64 {
+        self.shared
+            .queue
+            .lock()
+            .expect("writer queue poisoned")
+            .pending_bytes
+    }
 }
 
 /// An empty queue takes any batch, so one oversized request cannot be refused forever.
-fn fits(queue: &Queue, items: u64, config: &WriterConfig) -> bool {
-    queue.pending_items == 0 || queue.pending_items + items <= config.max_queued_items
+fn fits(queue: &Queue, items: u64, bytes: u64, config: &WriterConfig) -> bool {
+    queue.pending_items == 0 && queue.pending_bytes == 0
+        || queue.pending_items + items <= config.max_queued_items
+            && queue.pending_bytes + bytes <= config.max_queued_bytes
 }
 
 /// A failing commit is logged when its message changes, and otherwise at most once a minute,
@@ -237,7 +265,7 @@ fn run(shared: Arc<Shared>, mut backend: Box<dyn StoreWriter>) {
         };
         let (batches, waiters): (Vec<WriteBatch>, Vec<_>) = jobs
             .into_iter()
-            .map(|j| (j.batch, (j.items, j.spans, j.done)))
+            .map(|j| (j.batch, (j.items, j.bytes, j.spans, j.done)))
             .unzip();
         let outcome = backend.write(&batches).map_err(|e| {
             let message = e.to_string();
@@ -257,19 +285,21 @@ fn run(shared: Arc<Shared>, mut backend: Box<dyn StoreWriter>) {
             tracing::info!(failed_since_logged = repeats, "commits succeed again");
             repeats = 0;
         }
-        let (items, spans) = waiters.iter().fold((0, 0), |(i, s), w| (i + w.0, s + w.1));
+        let (items, bytes, spans) = waiters
+            .iter()
+            .fold((0, 0, 0), |(i, b, s), w| (i + w.0, b + w.1, s + w.2));
         if outcome.is_ok() {
             shared.committed_spans.fetch_add(spans, Ordering::Relaxed);
             shared
                 .committed_transactions
                 .fetch_add(1, Ordering::Relaxed);
         }
-        shared
-            .queue
-            .lock()
-            .expect("writer queue poisoned")
-            .pending_items -= items;
-        for (_, _, done) in waiters {
+        {
+            let mut queue = shared.queue.lock().expect("writer queue poisoned");
+            queue.pending_items -= items;
+            queue.pending_bytes -= bytes;
+        }
+        for (_, _, _, done) in waiters {
             let _ = done.send(outcome.clone());
         }
     }
@@ -351,13 +381,14 @@ mod tests {
             WriterConfig {
                 max_queued_items: 3,
                 max_transaction_items: 100,
+                ..WriterConfig::default()
             },
         );
         let handle = writer.handle();
         let first: Vec<Ticket> = (1..=3)
             .map(|n| handle.submit(one_span_batch(n)).unwrap())
             .collect();
-        assert!(!handle.has_room(1));
+        assert!(!handle.has_room(1, 0));
         assert_eq!(
             handle.submit(one_span_batch(4)).err(),
             Some(SubmitError::Overloaded)
@@ -368,13 +399,76 @@ mod tests {
         for ticket in first {
             ticket.wait().unwrap();
         }
-        assert!(handle.has_room(1));
+        assert!(handle.has_room(1, 0));
         drop(open);
         writer.shutdown();
         assert_eq!(
             handle.submit(one_span_batch(5)).err(),
             Some(SubmitError::Closed)
         );
+    }
+
+    #[test]
+    fn a_queue_full_in_bytes_refuses_though_items_would_fit() {
+        let (open, gate) = mpsc::channel();
+        // Compressed, the batches may differ by a byte or two.
+        let sizes: Vec<u64> = (1..=3).map(|n| one_span_batch(n).byte_size()).collect();
+        let two = sizes[0] + sizes[1];
+        let writer = Writer::start(
+            Box::new(Recording {
+                sizes: Arc::default(),
+                gate: Some(gate),
+            }),
+            WriterConfig {
+                max_queued_items: 1_000,
+                max_queued_bytes: two,
+                max_transaction_items: 100,
+            },
+        );
+        let handle = writer.handle();
+        let first: Vec<Ticket> = (1..=2)
+            .map(|n| handle.submit(one_span_batch(n)).unwrap())
+            .collect();
+        assert_eq!(handle.pending_items(), 2);
+        assert_eq!(handle.pending_bytes(), two);
+        assert!(!handle.has_room(1, sizes[2]));
+        assert!(handle.has_room(1, 0), "the item bound alone has room");
+        assert_eq!(
+            handle.submit(one_span_batch(3)).err(),
+            Some(SubmitError::Overloaded)
+        );
+        for _ in 0..2 {
+            open.send(()).unwrap();
+        }
+        for ticket in first {
+            ticket.wait().unwrap();
+        }
+        assert_eq!(handle.pending_bytes(), 0);
+        assert!(handle.submit(one_span_batch(3)).is_ok());
+        open.send(()).unwrap();
+        drop(open);
+        writer.shutdown();
+    }
+
+    #[test]
+    fn an_empty_queue_takes_a_batch_larger_than_the_byte_bound() {
+        let writer = Writer::start(
+            Box::new(Recording {
+                sizes: Arc::default(),
+                gate: None,
+            }),
+            WriterConfig {
+                max_queued_bytes: 1,
+                ..WriterConfig::default()
+            },
+        );
+        writer
+            .handle()
+            .submit(one_span_batch(1))
+            .unwrap()
+            .wait()
+            .unwrap();
+        writer.shutdown();
     }
 
     #[test]

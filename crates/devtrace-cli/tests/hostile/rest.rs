@@ -615,3 +615,108 @@ fn every_rest_parameter_is_bounded() {
     assert!(checked >= 40, "only {checked} parameters found");
     server.stop();
 }
+
+/// Every route of the served OpenAPI document that takes a JSON body has each field bounded:
+/// settings (QA) like a query parameter (4,096 bytes, 1,000 items), session documents and
+/// event batches at 4 MiB per string and 100,000 items per list. Every declared property (and,
+/// for a document declared as a bare object, fields of the document) given a string or a list
+/// one past its route's bound, and every body given a 5,000-byte field name, is refused with
+/// 400 naming the field and the limit, in under 2,000 bytes and without the value — before
+/// the session is looked up.
+#[test]
+fn every_rest_json_body_field_is_bounded() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let api = server.api;
+    let (_, _, document) = request(api, "GET", "/api/v1/openapi.json", None);
+    let document: Value = serde_json::from_slice(&document).unwrap();
+    let refused = |what: &str,
+                   (status, _, body): (u16, String, Vec<u8>),
+                   field: &str,
+                   unit: &str| {
+        let answer = check::json(what, &body);
+        assert_eq!(status, 400, "{what}: {answer}");
+        assert_eq!(answer["parameter"], field, "{what}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(
+            error.starts_with(&format!("{field}: parameter \"{field}\" is "))
+                && error.contains("past the limit of ")
+                && error.ends_with(&format!("{unit} for {} passed to devtrace (the value is not shown); pass the name, id or filter itself, not a document", if unit == "items" { "lists" } else { "values" })),
+            "{what}: {error}"
+        );
+        assert!(
+            body.len() < 2_000 && !error.contains("SSSS") && !error.contains("7,7"),
+            "{what}: {error}"
+        );
+    };
+    let mut routes = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+            if schema.is_null() {
+                continue;
+            }
+            let schema = match schema["$ref"].as_str() {
+                Some(reference) => {
+                    let name = reference.rsplit('/').next().unwrap();
+                    &document["components"]["schemas"][name]
+                }
+                None => schema,
+            };
+            let mut fields: Vec<String> = schema["properties"]
+                .as_object()
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            if fields.is_empty() {
+                // A document declared as a bare object: its fields are the document's own.
+                fields = vec!["trace_id".into(), "events".into()];
+            }
+            let url = path.replace("{id}", "abc");
+            let (text_bytes, items) = if path.ends_with("/qa") {
+                (4_096, 1_000)
+            } else {
+                (4 * 1024 * 1024, 100_000)
+            };
+            let long = Value::String("S".repeat(text_bytes + 1));
+            let many = Value::Array(vec![Value::from(7); items + 1]);
+            let method = method.to_uppercase();
+            for field in &fields {
+                let what = format!("{method} {path} with {field} of {} bytes", text_bytes + 1);
+                let body = serde_json::json!({ field.as_str(): long.clone() });
+                refused(
+                    &what,
+                    request(api, &method, &url, Some(&body)),
+                    field,
+                    "bytes",
+                );
+                let what = format!("{method} {path} with {field} of {} items", items + 1);
+                let body = serde_json::json!({ field.as_str(): many.clone() });
+                refused(
+                    &what,
+                    request(api, &method, &url, Some(&body)),
+                    field,
+                    "items",
+                );
+            }
+            let what = format!("{method} {path} with a 5,000-byte field name");
+            let body = serde_json::json!({ "S".repeat(5_000): 1 });
+            refused(
+                &what,
+                request(api, &method, &url, Some(&body)),
+                "(a field name)",
+                "bytes",
+            );
+            routes.push(format!("{method} {path}"));
+        }
+    }
+    assert_eq!(
+        routes,
+        [
+            "POST /api/v1/sessions",
+            "POST /api/v1/sessions/{id}/events",
+            "POST /api/v1/sessions/{id}/qa"
+        ],
+        "the routes that take a JSON body"
+    );
+    server.stop();
+}

@@ -160,6 +160,20 @@ impl Params {
     }
 }
 
+/// A JSON body, parsed and checked field by field against `bounds` before anything reads it
+/// as settings or a document (serde's own errors quote what they could not read). `not_json`
+/// words the refusal of a body that is not JSON at all.
+pub fn bounded_json(
+    body: &[u8],
+    bounds: limits::JsonBounds,
+    not_json: impl FnOnce(serde_json::Error) -> ApiError,
+) -> Result<serde_json::Value, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(not_json)?;
+    limits::check_json(&value, bounds)
+        .map_err(|error| ApiError::bad_parameter(&error.name.clone(), error.to_string()))?;
+    Ok(value)
+}
+
 /// Decodes `application/x-www-form-urlencoded` text (`+` is a space).
 /// Middleware before every route: refuses a request whose path parameters (ids, names) or
 /// query parameters (names and values) are past [`limits`], before any handler decodes, looks

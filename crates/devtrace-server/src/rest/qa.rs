@@ -13,7 +13,7 @@
 //! The queue lives in the store: jobs queued here run on this server's workers
 //! (`serve --qa-workers`), or on any process with workers over the same store.
 
-use super::params::Params;
+use super::params::{Params, bounded_json};
 use super::sessions::{json_body, session_error};
 use super::traces::NoParams;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
@@ -29,6 +29,7 @@ use devtrace_qa::result::QaResult;
 use devtrace_qa::summary::RepositoryQa;
 use devtrace_qa::view::{JobView, SessionQa, job_view, session_qa};
 use devtrace_qa::{QaError, QaOptions};
+use devtrace_query::limits;
 use devtrace_query::sessions::{repository_argument, resolve_session};
 use devtrace_store::qa::{QaJobQuery, QaJobState};
 use serde::Serialize;
@@ -119,12 +120,14 @@ pub async fn queue_session(
         Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => QaOverrides::default(),
         _ => {
             let body = json_body(&headers, body)?;
-            serde_json::from_slice(&body).map_err(|e| {
+            let not_settings = |e: serde_json::Error| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     format!("the body is not QA settings: {e}"),
                 )
-            })?
+            };
+            let value = bounded_json(&body, limits::SETTINGS_BODY, not_settings)?;
+            serde_json::from_value(value).map_err(not_settings)?
         }
     };
     let defaults = state

@@ -17,7 +17,7 @@
 //! is a thin layer over `devtrace-ingest` (validation, mapping, redaction), the group-commit
 //! writer and `devtrace-query` (the read side).
 
-use super::params::Params;
+use super::params::{Params, bounded_json};
 use super::traces::NoParams;
 use super::{ApiError, ApiErrorBody, ApiResult, FieldErrorBody, blocking};
 use crate::api::ApiState;
@@ -31,6 +31,7 @@ use devtrace_ingest::sessions::trace_v1::{self, DocumentError, TraceDocument};
 use devtrace_model::{AnyValue, TraceId, semconv};
 use devtrace_query::QueryError;
 use devtrace_query::blobs::{BlobPage, DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parse_hash, read_page};
+use devtrace_query::limits;
 use devtrace_query::session_tokens::{SessionComparison, compare_sessions};
 use devtrace_query::sessions::{
     MAX_LIST_LIMIT, SessionFilter, SessionItem, SessionOverview, UsageDay, list_sessions,
@@ -74,6 +75,16 @@ pub(super) fn session_error(error: QueryError) -> ApiError {
         ),
         other => other.into(),
     }
+}
+
+/// A body that is not JSON at all, refused as the validator refuses a document (path `$`).
+fn not_json(error: &serde_json::Error) -> ApiError {
+    invalid(&DocumentError {
+        errors: vec![trace_v1::FieldError {
+            path: "$".into(),
+            message: format!("not JSON: {error}"),
+        }],
+    })
 }
 
 fn invalid(error: &DocumentError) -> ApiError {
@@ -206,7 +217,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     Params::parse::<NoParams>(raw.as_deref())?;
     let body = json_body(&headers, body)?;
-    let document = trace_v1::parse(&body, &state.redactor).map_err(|e| invalid(&e))?;
+    let value = bounded_json(&body, limits::DOCUMENT_BODY, |e| not_json(&e))?;
+    let document = trace_v1::from_value(value, &state.redactor).map_err(|e| invalid(&e))?;
     let store = Arc::clone(&state.store);
     let trace_id = document.trace_id;
     let existed = blocking(move || Ok(store.session(trace_id)?.is_some())).await?;
@@ -301,14 +313,7 @@ pub async fn append(
 ) -> ApiResult<EventsAdded> {
     Params::parse::<NoParams>(raw.as_deref())?;
     let body = json_body(&headers, body)?;
-    let batch: Value = serde_json::from_slice(&body).map_err(|e| {
-        invalid(&DocumentError {
-            errors: vec![trace_v1::FieldError {
-                path: "$".into(),
-                message: format!("not JSON: {e}"),
-            }],
-        })
-    })?;
+    let batch = bounded_json(&body, limits::DOCUMENT_BODY, |e| not_json(&e))?;
     let store = Arc::clone(&state.store);
     let (trace_id, document) = blocking(move || {
         let trace_id = resolve_session(store.as_ref(), &id).map_err(session_error)?;

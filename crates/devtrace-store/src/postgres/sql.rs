@@ -13,6 +13,11 @@
 //!   function in the caller's `WHERE` clause cannot see rows before that filter applies.
 //! - **Limits**: `SET LOCAL statement_timeout` (the role's default is the ceiling), a
 //!   `READ ONLY` transaction, and the rows fetched capped by a `LIMIT` around the statement.
+//!   Memory: `work_mem` for each sort and hash (past it they spill to temporary files) and
+//!   `temp_file_limit` on what one statement may spill, both set on the reader role. A reader
+//!   can raise `work_mem` for itself (`set_config`), which only moves spilling later; it cannot
+//!   raise `temp_file_limit` (superuser only), which is therefore the ceiling. PostgreSQL caps a
+//!   single value at 1 GB on its own.
 //!
 //! Span and log rows are not offered here: on both backends they live only inside compressed
 //! per-trace chunks, which PostgreSQL cannot decode, and a row per span would cost the ingest
@@ -44,6 +49,13 @@ Examples:
 
 /// The ceiling on any statement of a reader role, whatever a query sets for itself.
 const ROLE_STATEMENT_TIMEOUT: &str = "60s";
+
+/// Memory each sort or hash of a reader's statement uses before spilling to disk.
+const READER_WORK_MEM: &str = "16MB";
+
+/// Temporary disk space one statement of a reader role may use; past it PostgreSQL stops the
+/// statement. Setting it needs a superuser (or, from PostgreSQL 15, `GRANT SET ON PARAMETER`).
+pub const READER_TEMP_FILE_LIMIT: &str = "256MB";
 
 /// The reader roles' connections, per project; made on first use.
 #[derive(Default)]
@@ -95,8 +107,10 @@ fn run(conn: &mut Conn, sql: &str, limits: SqlLimits) -> Result<SqlRows, SqlErro
         .start()
         .map_err(StoreError::from)?;
     let millis = limits.timeout.as_millis().clamp(1, i32::MAX as u128);
-    tx.batch_execute(&format!("SET LOCAL statement_timeout = {millis}"))
-        .map_err(StoreError::from)?;
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {millis}; SET LOCAL work_mem = '{READER_WORK_MEM}'"
+    ))
+    .map_err(StoreError::from)?;
     // The statement's own columns (names, order, duplicates) come from preparing it; its rows
     // come back as JSON so that every type (numeric, timestamps, arrays) has one decoding.
     let prepared = tx.prepare(statement).map_err(|e| classify(&e, limits))?;
@@ -191,6 +205,9 @@ fn sql_value(value: serde_json::Value) -> SqlValue {
     }
 }
 
+/// The largest value PostgreSQL builds (`MaxAllocSize`, 1 GB less a byte).
+const POSTGRES_MAX_VALUE_BYTES: usize = (1 << 30) - 1;
+
 fn classify(error: &postgres::Error, limits: SqlLimits) -> SqlError {
     use postgres::error::SqlState;
     let Some(db) = error.as_db_error() else {
@@ -199,6 +216,13 @@ fn classify(error: &postgres::Error, limits: SqlLimits) -> SqlError {
     let code = db.code();
     if *code == SqlState::QUERY_CANCELED {
         SqlError::TimeLimit(limits.timeout)
+    } else if *code == SqlState::CONFIGURATION_LIMIT_EXCEEDED
+        && db.message().contains("temp_file_limit")
+    {
+        SqlError::TempFileLimit(READER_TEMP_FILE_LIMIT)
+    } else if *code == SqlState::PROGRAM_LIMIT_EXCEEDED || *code == SqlState::OUT_OF_MEMORY {
+        // PostgreSQL's own bound on a value (1 GB) or the server's memory.
+        SqlError::ValueTooLarge(POSTGRES_MAX_VALUE_BYTES)
     } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
         SqlError::RefusedOnPostgres("the statement would change the store".into())
     } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
@@ -339,6 +363,7 @@ fn prepare_reader(
             (role, password)
         }
     };
+    limit_reader_memory(&mut tx, &role, &owner)?;
     tx.batch_execute(&format!(
         "GRANT USAGE ON SCHEMA {views} TO {role};
          GRANT SELECT ON {views}.traces, {views}.operations, {views}.trace_services TO {role};",
@@ -349,6 +374,42 @@ fn prepare_reader(
     let mut reader = database.as_user(&role, &password);
     reader.set_search_path(&views);
     Ok(reader)
+}
+
+/// Sets the reader role's `work_mem` and `temp_file_limit` (every time, so that roles made
+/// before these limits get them too). `temp_file_limit` needs a superuser or, from PostgreSQL
+/// 15, `GRANT SET ON PARAMETER temp_file_limit` to devtrace's user: without it the role keeps
+/// the server's default (no limit unless the administrator set one) and the log says which
+/// statement an administrator can run.
+fn limit_reader_memory(
+    tx: &mut postgres::Transaction<'_>,
+    role: &str,
+    owner: &str,
+) -> crate::Result<()> {
+    let q = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    tx.batch_execute(&format!(
+        "ALTER ROLE {} SET work_mem = '{READER_WORK_MEM}'",
+        q(role)
+    ))?;
+    // Savepoint: a refusal must leave the transaction usable.
+    let mut attempt = tx.transaction()?;
+    match attempt.batch_execute(&format!(
+        "ALTER ROLE {} SET temp_file_limit = '{READER_TEMP_FILE_LIMIT}'",
+        q(role)
+    )) {
+        Ok(()) => attempt.commit()?,
+        Err(error) if error.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+            drop(attempt);
+            tracing::warn!(
+                role,
+                "the SQL tool's temporary disk space per statement is not limited: the database user {owner:?} may not set temp_file_limit; as a superuser run once: GRANT SET ON PARAMETER temp_file_limit TO {} (PostgreSQL 15 and later; then restart devtrace), or ALTER ROLE {} SET temp_file_limit = '{READER_TEMP_FILE_LIMIT}'",
+                q(owner),
+                q(role)
+            );
+        }
+        Err(error) => return Err(error.into()),
+    }
+    Ok(())
 }
 
 /// 32 random hexadecimal characters.
@@ -574,6 +635,49 @@ mod tests {
             .unwrap();
         assert_eq!(all.rows.len(), 5);
         assert!(!all.more && !all.byte_limit_reached);
+    }
+
+    #[test]
+    fn a_query_spilling_past_the_temporary_file_limit_is_stopped_naming_it() {
+        let Some((store, _)) = stores() else { return };
+        let long = SqlLimits {
+            timeout: std::time::Duration::from_secs(120),
+            ..SqlLimits::default()
+        };
+        // The reader role carries both settings (it cannot raise temp_file_limit itself).
+        let settings = store
+            .query_sql(
+                "SELECT current_setting('work_mem'), current_setting('temp_file_limit')",
+                long,
+            )
+            .unwrap();
+        assert_eq!(
+            settings.rows,
+            [vec![
+                SqlValue::Text("16MB".into()),
+                SqlValue::Text("256MB".into())
+            ]]
+        );
+        let raised = store
+            .query_sql("SELECT set_config('temp_file_limit', '-1', true)", long)
+            .unwrap_err();
+        assert!(raised.to_string().contains("temp_file_limit"), "{raised}");
+        // A set-returning function is materialised past work_mem into a temporary file: 100 M
+        // rows are several times the limit.
+        let error = store
+            .query_sql(
+                "SELECT count(*) FROM generate_series(1, 100000000) AS g",
+                long,
+            )
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the query needed more temporary disk space than its limit of 256MB (PostgreSQL's \
+             temp_file_limit for the SQL tool) and was stopped: filter by trace_id, name or \
+             start_ns, aggregate less, or add a LIMIT"
+        );
+        // The connection goes on serving.
+        assert_eq!(rows(&store, "SELECT 1").rows, [vec![SqlValue::Integer(1)]]);
     }
 
     #[test]

@@ -144,6 +144,11 @@ pub enum SqlError {
         .0 / (1024 * 1024)
     )]
     MemoryLimit(usize),
+    /// PostgreSQL: the statement spilled more to temporary files than its reader role may.
+    #[error(
+        "the query needed more temporary disk space than its limit of {0} (PostgreSQL's temp_file_limit for the SQL tool) and was stopped: filter by trace_id, name or start_ns, aggregate less, or add a LIMIT"
+    )]
+    TempFileLimit(&'static str),
     #[error(
         "{0} SQL queries are already running (the limit of queries at once) and none finished within this query's time limit: try again shortly"
     )]
