@@ -12,7 +12,9 @@
 use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::sessions::claude_code::{ClaudeCodeImporter, ClaudeCodeState, hook_event};
 use devtrace_ingest::sessions::codex::CodexImporter;
-use devtrace_ingest::sessions::{ImportCursorState, ReadSummary, SessionOutput, read_lines};
+use devtrace_ingest::sessions::{
+    ImportCursorState, Importer, ReadSummary, SessionOutput, read_lines,
+};
 use devtrace_model::session::{SessionFacts, merge_batches, session_span_id};
 use devtrace_model::{AnyValue, Span, SpanBatch, SpanId, StatusCode, TraceId, semconv};
 use std::collections::{BTreeMap, HashMap};
@@ -824,4 +826,54 @@ fn hooks_and_transcript_share_spans(case: &HookCase) {
         .unwrap();
     assert_eq!(root.events.len(), 1, "the prompt notification is kept");
     assert_eq!(root.events[0].name, semconv::SESSION_HOOK_EVENT);
+}
+
+/// A transcript naming more sessions than one file may hold
+/// (`MAX_SESSIONS_PER_TRANSCRIPT`): the first 1,000 are imported, each line of another one is
+/// skipped with a note saying why, so a hostile file cannot make the importer hold a state per
+/// session without end. Claude Code names a session on every line, Codex in `session_meta`.
+#[test]
+fn a_transcript_holds_at_most_a_thousand_sessions() {
+    use devtrace_ingest::sessions::MAX_SESSIONS_PER_TRANSCRIPT;
+    let sessions = MAX_SESSIONS_PER_TRANSCRIPT + 2;
+    let expected_note = format!(
+        "a session beyond the {MAX_SESSIONS_PER_TRANSCRIPT} this transcript already holds: skipped (one file holds at most {MAX_SESSIONS_PER_TRANSCRIPT})"
+    );
+    let claude: String = (0..sessions)
+        .map(|n| {
+            format!(
+                "{{\"type\":\"user\",\"sessionId\":\"s-{n}\",\"uuid\":\"u-{n}\",\"timestamp\":\"2026-11-23T10:00:00Z\",\"cwd\":\"/w\",\"message\":{{\"role\":\"user\",\"content\":\"hello\"}}}}\n"
+            )
+        })
+        .collect();
+    let codex: String = (0..sessions)
+        .map(|n| {
+            format!(
+                "{{\"type\":\"session_meta\",\"timestamp\":\"2026-11-23T10:00:00Z\",\"payload\":{{\"id\":\"c-{n}\",\"cwd\":\"/w\"}}}}\n"
+            )
+        })
+        .collect();
+    let mut claude_importer = ClaudeCodeImporter::new(redactor());
+    let mut codex_importer = CodexImporter::new(redactor());
+    for (importer, text) in [
+        (&mut claude_importer as &mut dyn Importer, claude),
+        (&mut codex_importer as &mut dyn Importer, codex),
+    ] {
+        let summary = read_lines(text.as_bytes(), 0, importer, &mut |_| {}).unwrap();
+        let skipped: Vec<(u64, &str)> = summary
+            .notes
+            .iter()
+            .map(|n| (n.line, n.message.as_str()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                (sessions as u64 - 1, expected_note.as_str()),
+                (sessions as u64, expected_note.as_str())
+            ]
+        );
+        let mut stored = Stored::default();
+        stored.add(importer.drain());
+        assert_eq!(stored.0.len(), MAX_SESSIONS_PER_TRANSCRIPT);
+    }
 }

@@ -329,11 +329,14 @@ impl ClaudeCodeImporter {
                 session.title_from_summary = true;
                 session.dirty = true;
             }
-            None => {
+            // A title for a message not read yet; bounded like the sessions, past which a
+            // title is lost rather than memory.
+            None if self.state.pending_titles.len() < super::MAX_SESSIONS_PER_TRANSCRIPT => {
                 self.state
                     .pending_titles
                     .insert(leaf.clone(), summary.clone());
             }
+            None => {}
         }
     }
 
@@ -355,6 +358,7 @@ impl ClaudeCodeImporter {
             .session_id
             .clone()
             .ok_or("no \"sessionId\": not a Claude Code transcript line")?;
+        super::check_session_room(&self.state.sessions, &session_id)?;
         let ts = line
             .timestamp
             .as_deref()

@@ -168,6 +168,7 @@ impl CodexImporter {
             if id.is_empty() {
                 return Err("session_meta without an \"id\"".into());
             }
+            super::check_session_room(&self.state.sessions, id)?;
             let session = self.session(id, ts);
             session.cwd = payload["cwd"].as_str().unwrap_or("").to_owned();
             session.version = payload["cli_version"].as_str().unwrap_or("").to_owned();

@@ -34,6 +34,25 @@ pub use common::{
 /// holds one message, which may embed a whole file, but not this much).
 pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
+/// The most sessions one transcript file may hold. An agent writes one session to a file
+/// (a resumed one adds a few); each keeps state in memory until the file is read, so lines
+/// of further sessions are skipped with a note, however many a hostile file names.
+pub const MAX_SESSIONS_PER_TRANSCRIPT: usize = 1_000;
+
+/// The error for a line of one session too many ([`MAX_SESSIONS_PER_TRANSCRIPT`]), or `Ok`
+/// when `known` (the file's sessions so far) has `id` or room for it.
+fn check_session_room<V>(
+    known: &std::collections::BTreeMap<String, V>,
+    id: &str,
+) -> Result<(), String> {
+    if known.len() >= MAX_SESSIONS_PER_TRANSCRIPT && !known.contains_key(id) {
+        return Err(format!(
+            "a session beyond the {MAX_SESSIONS_PER_TRANSCRIPT} this transcript already holds: skipped (one file holds at most {MAX_SESSIONS_PER_TRANSCRIPT})"
+        ));
+    }
+    Ok(())
+}
+
 /// Text kept inline in an attribute before the rest moves to a blob.
 pub const INLINE_TEXT_BYTES: usize = 4 * 1024;
 
