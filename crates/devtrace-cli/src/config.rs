@@ -341,16 +341,25 @@ impl StoreChoice {
         Box<dyn devtrace_store::StoreWriter>,
         std::sync::Arc<dyn devtrace_store::Store>,
     )> {
-        let writer = self.location.open_writer()?;
+        let writer = self.open_writer_only()?;
         let backend = self.backend()?;
+        // The writer made the project if it was missing.
+        let project = self.project_id(&*backend.accounts)?;
+        Ok((writer, backend.store.in_project(project)?))
+    }
+
+    /// Only the writer of [`StoreChoice::open_writer`]: the read side is opened only to create
+    /// a named project, so the embedded store is one connection (`devtrace run`'s receivers
+    /// write and never read).
+    pub fn open_writer_only(&self) -> Result<Box<dyn devtrace_store::StoreWriter>> {
+        let writer = self.location.open_writer()?;
         let project = match &self.project {
-            Some(name) => backend.accounts.ensure_project(name)?.id,
+            Some(name) => self.backend()?.accounts.ensure_project(name)?.id,
             None => devtrace_store::ProjectId::DEFAULT,
         };
-        Ok((
-            Box::new(devtrace_store::ProjectWriter::new(writer, project)),
-            backend.store.in_project(project)?,
-        ))
+        Ok(Box::new(devtrace_store::ProjectWriter::new(
+            writer, project,
+        )))
     }
 }
 

@@ -248,6 +248,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
         WriterConfig {
             max_queued_items: 2,
             max_transaction_items: 100,
+            ..Default::default()
         },
         Some(gate),
     );
@@ -666,6 +667,7 @@ async fn grpc_malformed_messages_are_invalid_argument_and_overload_is_unavailabl
         WriterConfig {
             max_queued_items: 1,
             max_transaction_items: 100,
+            ..Default::default()
         },
         Some(gate),
     );
