@@ -341,11 +341,13 @@ impl StoreChoice {
         Box<dyn devtrace_store::StoreWriter>,
         std::sync::Arc<dyn devtrace_store::Store>,
     )> {
-        let writer = self.open_writer_only()?;
+        let writer = self.location.open_writer()?;
         let backend = self.backend()?;
-        // The writer made the project if it was missing.
-        let project = self.project_id(&*backend.accounts)?;
-        Ok((writer, backend.store.in_project(project)?))
+        let project = self.project_to_write(&*backend.accounts)?;
+        Ok((
+            Box::new(devtrace_store::ProjectWriter::new(writer, project)),
+            backend.store.in_project(project)?,
+        ))
     }
 
     /// Only the writer of [`StoreChoice::open_writer`]: the read side is opened only to create
@@ -354,12 +356,24 @@ impl StoreChoice {
     pub fn open_writer_only(&self) -> Result<Box<dyn devtrace_store::StoreWriter>> {
         let writer = self.location.open_writer()?;
         let project = match &self.project {
-            Some(name) => self.backend()?.accounts.ensure_project(name)?.id,
+            Some(_) => self.project_to_write(&*self.backend()?.accounts)?,
             None => devtrace_store::ProjectId::DEFAULT,
         };
         Ok(Box::new(devtrace_store::ProjectWriter::new(
             writer, project,
         )))
+    }
+
+    /// The project writes go to, created if it is named and missing (writing is how projects
+    /// come to be; reading a missing one is a typo, [`StoreChoice::project_id`]).
+    fn project_to_write(
+        &self,
+        accounts: &dyn devtrace_store::Accounts,
+    ) -> Result<devtrace_store::ProjectId> {
+        Ok(match &self.project {
+            Some(name) => accounts.ensure_project(name)?.id,
+            None => devtrace_store::ProjectId::DEFAULT,
+        })
     }
 }
 
