@@ -375,14 +375,37 @@ impl StoreChoice {
     )> {
         let writer = self.location.open_writer()?;
         let backend = self.backend()?;
-        let project = match &self.project {
-            Some(name) => backend.accounts.ensure_project(name)?.id,
-            None => devtrace_store::ProjectId::DEFAULT,
-        };
+        let project = self.project_to_write(&*backend.accounts)?;
         Ok((
             Box::new(devtrace_store::ProjectWriter::new(writer, project)),
             backend.store.in_project(project)?,
         ))
+    }
+
+    /// Only the writer of [`StoreChoice::open_writer`]: the read side is opened only to create
+    /// a named project, so the embedded store is one connection (`devtrace run`'s receivers
+    /// write and never read).
+    pub fn open_writer_only(&self) -> Result<Box<dyn devtrace_store::StoreWriter>> {
+        let writer = self.location.open_writer()?;
+        let project = match &self.project {
+            Some(_) => self.project_to_write(&*self.backend()?.accounts)?,
+            None => devtrace_store::ProjectId::DEFAULT,
+        };
+        Ok(Box::new(devtrace_store::ProjectWriter::new(
+            writer, project,
+        )))
+    }
+
+    /// The project writes go to, created if it is named and missing (writing is how projects
+    /// come to be; reading a missing one is a typo, [`StoreChoice::project_id`]).
+    fn project_to_write(
+        &self,
+        accounts: &dyn devtrace_store::Accounts,
+    ) -> Result<devtrace_store::ProjectId> {
+        Ok(match &self.project {
+            Some(name) => accounts.ensure_project(name)?.id,
+            None => devtrace_store::ProjectId::DEFAULT,
+        })
     }
 }
 

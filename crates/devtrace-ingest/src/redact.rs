@@ -20,11 +20,16 @@
 //! letters.
 //!
 //! Speed: most values are short names and numbers. A value shorter than the shortest possible
-//! match is skipped outright; the rest go through one pass of a combined automaton of every
-//! rule ([`regex::bytes::RegexSet`]), and only the rules it reports are run.
+//! match is skipped outright; the rest go through one Aho-Corasick pass over the strings each
+//! rule's matches must contain (`literals`, derived from the patterns), and only the rules
+//! that can match are run. Each rule's automaton is compiled the first time a text gets past
+//! its pre-check, so a process that only ever sees clean text compiles none (`devtrace run`
+//! around a command that emits nothing redacts its own run span: a command line, a directory).
+
+mod literals;
 
 use devtrace_model::{AnyValue, KeyValue, LogBatch, Scope, SpanBatch};
-use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -77,18 +82,15 @@ struct Rule {
     secret_group: Option<usize>,
 }
 
-/// The compiled automata: built on first use, so a process that never redacts anything (e.g.
-/// `devtrace run` around a command that emits no telemetry) never pays for compiling them.
-struct Compiled {
-    rules: Vec<Rule>,
-    set: RegexSet,
-}
-
 /// Applies redaction rules to values. Cheap to share (`Arc`) and to call from many threads.
 pub struct Redactor {
     /// Each rule's name and pattern, validated (parsed, non-empty) when the redactor is made.
     specs: Vec<(String, String)>,
-    compiled: std::sync::OnceLock<Result<Compiled, String>>,
+    /// Each rule's automaton, built the first time a text may match it (an error names the
+    /// rule whose pattern parsed but cannot be built).
+    compiled: Vec<std::sync::OnceLock<Result<Rule, String>>>,
+    /// Which rules a text can match at all.
+    prefilter: literals::Prefilter,
     /// No rule can match fewer bytes than this.
     min_len: usize,
 }
@@ -100,9 +102,15 @@ impl std::fmt::Debug for Redactor {
     }
 }
 
-/// Checks a rule (its name, that its pattern parses and cannot match nothing); returns the
-/// fewest bytes it can match.
-fn validate(spec: &RuleSpec) -> Result<usize, RedactionError> {
+/// What validating a rule learns: the fewest bytes it can match, and strings one of which is
+/// in every match (`None` when none were found).
+struct Checked {
+    min_len: usize,
+    literals: Option<Vec<Vec<u8>>>,
+}
+
+/// Checks a rule (its name, that its pattern parses and cannot match nothing).
+fn validate(spec: &RuleSpec) -> Result<Checked, RedactionError> {
     let error = |message: String| RedactionError::Rule {
         name: spec.name.clone(),
         message,
@@ -129,7 +137,10 @@ fn validate(spec: &RuleSpec) -> Result<usize, RedactionError> {
             "the pattern can match an empty string; it must match at least one character".into(),
         ));
     }
-    Ok(min_len)
+    Ok(Checked {
+        min_len,
+        literals: literals::required_literals(&hir),
+    })
 }
 
 fn compile(name: &str, pattern: &str) -> Result<Rule, String> {
@@ -164,6 +175,7 @@ impl Redactor {
         specs: impl IntoIterator<Item = &'a RuleSpec>,
     ) -> Result<Self, RedactionError> {
         let mut rules: Vec<(String, String)> = Vec::new();
+        let mut required = Vec::new();
         let mut min_len = usize::MAX;
         for spec in specs {
             if rules.iter().any(|(name, _)| *name == spec.name) {
@@ -172,12 +184,15 @@ impl Redactor {
                     message: "a rule with this name already exists".into(),
                 });
             }
-            min_len = min_len.min(validate(spec)?);
+            let checked = validate(spec)?;
+            min_len = min_len.min(checked.min_len);
+            required.push(checked.literals);
             rules.push((spec.name.clone(), spec.pattern.clone()));
         }
         Ok(Self {
+            compiled: rules.iter().map(|_| std::sync::OnceLock::new()).collect(),
             specs: rules,
-            compiled: std::sync::OnceLock::new(),
+            prefilter: literals::Prefilter::new(&required),
             min_len,
         })
     }
@@ -186,7 +201,8 @@ impl Redactor {
     pub fn disabled() -> Self {
         Self {
             specs: Vec::new(),
-            compiled: std::sync::OnceLock::new(),
+            compiled: Vec::new(),
+            prefilter: literals::Prefilter::new(&[]),
             min_len: usize::MAX,
         }
     }
@@ -199,27 +215,21 @@ impl Redactor {
         self.specs.iter().map(|(name, _)| name.as_str())
     }
 
-    /// Builds every rule's automaton and the set now (they are otherwise built on first use);
-    /// an error names the rule whose pattern does not compile.
+    /// Builds every rule's automaton now (each is otherwise built when a text first may match
+    /// it); an error names the rule whose pattern does not compile.
     pub fn compile_now(&self) -> Result<(), RedactionError> {
-        match self.compiled() {
-            Ok(_) => Ok(()),
-            Err(message) => Err(RedactionError::File(message.clone())),
+        for index in 0..self.specs.len() {
+            if let Err(message) = self.rule(index) {
+                return Err(RedactionError::File(message.clone()));
+            }
         }
+        Ok(())
     }
 
-    fn compiled(&self) -> &Result<Compiled, String> {
-        self.compiled.get_or_init(|| {
-            let rules = self
-                .specs
-                .iter()
-                .map(|(name, pattern)| compile(name, pattern))
-                .collect::<Result<Vec<_>, _>>()?;
-            let set = RegexSetBuilder::new(self.specs.iter().map(|(_, p)| p))
-                .unicode(false)
-                .build()
-                .map_err(|e| e.to_string())?;
-            Ok(Compiled { rules, set })
+    fn rule(&self, index: usize) -> &Result<Rule, String> {
+        self.compiled[index].get_or_init(|| {
+            let (name, pattern) = &self.specs[index];
+            compile(name, pattern)
         })
     }
 
@@ -245,32 +255,32 @@ impl Redactor {
         if self.specs.is_empty() || text.len() < self.min_len {
             return None;
         }
-        let Compiled { rules, set } = match self.compiled() {
-            Ok(compiled) => compiled,
-            // A pattern that parsed but cannot be built (beyond the size limits): nothing
-            // passes unredacted.
-            Err(_) => return Some(b"[REDACTED:uncompiled-rules]".to_vec()),
-        };
-        let mut matching = set.matches(text);
-        if !matching.matched_any() {
-            return None;
-        }
-        let mut current: Vec<u8> = text.to_vec();
-        let mut changed = false;
-        let mut index = 0;
-        while index < rules.len() {
-            if matching.matched(index)
-                && let Some(replaced) = rules[index].apply(&current)
-            {
-                current = replaced;
-                changed = true;
+        let mut candidates = self.prefilter.candidates(text);
+        let mut current: Cow<'_, [u8]> = Cow::Borrowed(text);
+        for index in 0..self.specs.len() {
+            if !candidates[index] {
+                continue;
+            }
+            let rule = match self.rule(index) {
+                Ok(rule) => rule,
+                // A pattern that parsed but cannot be built (beyond the size limits): nothing
+                // passes unredacted.
+                Err(_) => return Some(b"[REDACTED:uncompiled-rules]".to_vec()),
+            };
+            if !rule.regex.is_match(&current) {
+                continue;
+            }
+            if let Some(replaced) = rule.apply(&current) {
+                current = Cow::Owned(replaced);
                 // Later rules see the text as it is now, exactly as applying every rule in
                 // turn would.
-                matching = set.matches(&current);
+                candidates = self.prefilter.candidates(&current);
             }
-            index += 1;
         }
-        changed.then_some(current)
+        match current {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(changed) => Some(changed),
+        }
     }
 
     /// Redacts `text` in place; true when it changed.
@@ -508,6 +518,8 @@ mod tests {
     #[test]
     fn the_builtin_rules_compile_and_have_unique_names() {
         let redactor = Redactor::builtin();
+        // Each rule is otherwise compiled only when a text gets past its pre-check.
+        redactor.compile_now().unwrap();
         let names: Vec<&str> = redactor.rule_names().collect();
         let mut unique = names.clone();
         unique.sort_unstable();

@@ -210,6 +210,21 @@ impl Bound {
         self.serve(services, writer, shutdown).await
     }
 
+    /// Serves only the OTLP receivers ([`Bound::receivers_only`]) into `writer`, with
+    /// authentication off, until `shutdown` resolves. Nothing is read, so no store is opened
+    /// for reading (`devtrace run` writes through one connection).
+    pub async fn run_receivers(
+        self,
+        writer: WriteHandle,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let auth = auth::Auth::off(Arc::new(auth::NoAccounts));
+        let feed = Arc::new(writer.clone());
+        self.receivers_only()
+            .serve_with(None, auth, feed, writer, shutdown)
+            .await
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting and finishes in-flight requests.
     pub async fn serve(
         self,
@@ -218,6 +233,19 @@ impl Bound {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let Services { store, auth, feed } = services;
+        self.serve_with(Some(store), auth, feed, writer, shutdown)
+            .await
+    }
+
+    /// [`Bound::serve`]; the API is served only when there is a store to answer from.
+    async fn serve_with(
+        self,
+        store: Option<Arc<dyn Store>>,
+        auth: auth::Auth,
+        feed: Arc<dyn CommitFeed>,
+        writer: WriteHandle,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
         let api_addr = self.addresses().api;
         let ingestor = Arc::new(
             Ingestor::new(writer.clone(), self.config.limits.clone())
@@ -269,7 +297,7 @@ impl Bound {
             ),
             None => spawn_axum(self.http, http_router, stopped()),
         };
-        let api = self.serve_api.then(|| {
+        let api = store.filter(|_| self.serve_api).map(|store| {
             let allowed_hosts = hosts_for(addresses.api);
             let sink = self
                 .config

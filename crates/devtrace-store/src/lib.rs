@@ -426,6 +426,11 @@ pub trait StoreWriter: Send {
     fn reclaim(&mut self) -> Result<()> {
         self.checkpoint()
     }
+    /// Instead of [`StoreWriter::checkpoint`] at shutdown: leave the write-ahead log for the
+    /// next opener to fold in, also when the connection closes (the embedded store; nothing
+    /// to do elsewhere). What was committed is as durable either way; a process that wrote a
+    /// span or two saves a checkpoint's writes and fsyncs.
+    fn keep_log_at_close(&mut self) {}
 }
 
 impl From<rusqlite::types::FromSqlError> for StoreError {

@@ -131,6 +131,10 @@ impl StoreWriter for ProjectWriter {
         self.inner.checkpoint()
     }
 
+    fn keep_log_at_close(&mut self) {
+        self.inner.keep_log_at_close()
+    }
+
     fn reclaim(&mut self) -> Result<()> {
         self.inner.reclaim()
     }

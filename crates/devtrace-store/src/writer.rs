@@ -27,6 +27,10 @@ pub struct WriterConfig {
     pub max_queued_bytes: u64,
     /// Most items committed in one transaction.
     pub max_transaction_items: u64,
+    /// Fold the write-ahead log into the database file when the writer stops (`serve`,
+    /// imports). `devtrace run` commits a span or a few and leaves them in the log for the next
+    /// opener ([`StoreWriter::keep_log_at_close`]): as durable, without a checkpoint's fsyncs.
+    pub checkpoint_at_shutdown: bool,
 }
 
 /// Bytes of prepared rows that may wait for the writer by default. Rows are compressed, so
@@ -40,6 +44,7 @@ impl Default for WriterConfig {
             max_queued_items: 200_000,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             max_transaction_items: 50_000,
+            checkpoint_at_shutdown: true,
         }
     }
 }
@@ -303,7 +308,9 @@ fn run(shared: Arc<Shared>, mut backend: Box<dyn StoreWriter>) {
             let _ = done.send(outcome.clone());
         }
     }
-    if let Err(e) = backend.checkpoint() {
+    if !shared.config.checkpoint_at_shutdown {
+        backend.keep_log_at_close();
+    } else if let Err(e) = backend.checkpoint() {
         tracing::warn!(error = %e, "checkpoint at shutdown failed");
     }
 }
@@ -408,6 +415,52 @@ mod tests {
         );
     }
 
+    /// Whether SQLite's write-ahead log beside the store in `dir` holds anything.
+    fn log_has_frames(dir: &std::path::Path) -> bool {
+        std::fs::metadata(dir.join("devtrace.db-wal")).is_ok_and(|m| m.len() > 0)
+    }
+
+    fn write_one_span_and_stop(dir: &std::path::Path, checkpoint_at_shutdown: bool) {
+        let writer = Writer::start(
+            Box::new(crate::sqlite::SqliteWriter::open(dir).unwrap()),
+            WriterConfig {
+                checkpoint_at_shutdown,
+                ..Default::default()
+            },
+        );
+        writer
+            .handle()
+            .submit(one_span_batch(7))
+            .unwrap()
+            .wait()
+            .unwrap();
+        writer.shutdown();
+    }
+
+    #[test]
+    fn without_a_checkpoint_at_shutdown_what_was_acknowledged_is_read_from_the_log() {
+        use crate::Store;
+        let kept = tempfile::tempdir().unwrap();
+        write_one_span_and_stop(kept.path(), false);
+        // The connection closed without folding the log into the database file...
+        assert!(log_has_frames(kept.path()));
+        // ...and the next opener reads the acknowledged span from it.
+        let store = crate::sqlite::SqliteStore::open(kept.path()).unwrap();
+        let traces = store
+            .list_traces(&crate::TraceQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(traces.len(), 1);
+        assert_eq!(traces[0].span_count, 1);
+
+        // With the checkpoint (the default), nothing is left in the log.
+        let folded = tempfile::tempdir().unwrap();
+        write_one_span_and_stop(folded.path(), true);
+        assert!(!log_has_frames(folded.path()));
+    }
+
     #[test]
     fn a_queue_full_in_bytes_refuses_though_items_would_fit() {
         let (open, gate) = mpsc::channel();
@@ -423,6 +476,7 @@ mod tests {
                 max_queued_items: 1_000,
                 max_queued_bytes: two,
                 max_transaction_items: 100,
+                ..WriterConfig::default()
             },
         );
         let handle = writer.handle();

@@ -279,8 +279,14 @@ pub(super) struct EmbeddedReceiver {
 
 impl EmbeddedReceiver {
     fn start(choice: &crate::config::StoreChoice) -> Result<Self> {
-        let (backend, store) = choice.open_writer().context("cannot open the store")?;
-        let writer = Writer::start(backend, Default::default());
+        let backend = choice.open_writer_only().context("cannot open the store")?;
+        let writer = Writer::start(
+            backend,
+            devtrace_store::writer::WriterConfig {
+                checkpoint_at_shutdown: false,
+                ..Default::default()
+            },
+        );
         let redactor = crate::config::default_redaction()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -296,13 +302,12 @@ impl EmbeddedReceiver {
         };
         let bound = runtime
             .block_on(devtrace_server::bind(config(4317, 4318)))
-            .or_else(|_| runtime.block_on(devtrace_server::bind(config(0, 0))))?
-            .receivers_only();
+            .or_else(|_| runtime.block_on(devtrace_server::bind(config(0, 0))))?;
         let endpoint = format!("http://{}", bound.addresses().http);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = writer.handle();
         let thread = std::thread::spawn(move || {
-            let served = runtime.block_on(bound.run(store, handle, async move {
+            let served = runtime.block_on(bound.run_receivers(handle, async move {
                 let _ = stopped.await;
             }));
             if let Err(error) = served {
@@ -714,6 +719,11 @@ fn run_name(argv: &[String]) -> String {
 /// The commit checked out and whether tracked files changed, from one `git status` (one
 /// process, not two); `None` outside a repository or before its first commit.
 fn git_state() -> Option<(String, bool)> {
+    // Outside a repository git is not started at all (a process costs milliseconds).
+    let cwd = std::env::current_dir().ok()?;
+    if !maybe_in_git_repository(&cwd) {
+        return None;
+    }
     let output = Command::new("git")
         .args([
             "status",
@@ -728,6 +738,16 @@ fn git_state() -> Option<(String, bool)> {
         return None;
     }
     parse_git_status(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// Whether git could find a repository from `dir`: a `.git` (a directory, or the file of a
+/// worktree or submodule) in it or a parent, or `GIT_DIR` set. May say yes wrongly (git then
+/// says no), never no wrongly.
+fn maybe_in_git_repository(dir: &Path) -> bool {
+    std::env::var_os("GIT_DIR").is_some()
+        || dir
+            .ancestors()
+            .any(|d| std::fs::symlink_metadata(d.join(".git")).is_ok())
 }
 
 fn parse_git_status(text: &str) -> Option<(String, bool)> {
@@ -1254,7 +1274,20 @@ fn baseline_run(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_git_status;
+    use super::{maybe_in_git_repository, parse_git_status};
+
+    #[test]
+    fn a_directory_without_git_in_it_or_above_starts_no_git() {
+        let outside = tempfile::tempdir().unwrap();
+        let nested = outside.path().join("a/b");
+        std::fs::create_dir_all(&nested).unwrap();
+        if std::env::var_os("GIT_DIR").is_none() {
+            assert!(!maybe_in_git_repository(&nested));
+        }
+        // A worktree's or submodule's `.git` is a file.
+        std::fs::write(outside.path().join("a/.git"), "gitdir: elsewhere\n").unwrap();
+        assert!(maybe_in_git_repository(&nested));
+    }
 
     #[test]
     fn git_status_gives_the_commit_and_whether_tracked_files_changed() {
