@@ -210,7 +210,7 @@ fn exit_codes_cancel_retry_and_errors_name_what_is_wrong() {
         (
             &["qa", "run", "ffffffff"][..],
             1,
-            "error: no trace matches \"ffffffff\"",
+            "error: no session matches \"ffffffff\": give its trace id (or a unique prefix of 8 or more) or the agent's own session id; `devtrace sessions` lists them",
         ),
         (
             &["qa", "cancel", "99"][..],

@@ -5,6 +5,7 @@ use crate::cli::DeleteArgs;
 use crate::config::StoreChoice;
 use crate::output::print_json;
 use anyhow::{Context, Result};
+use devtrace_query::text::counted;
 use devtrace_query::timefmt::{format_timestamp_zoned, now_nanos};
 use devtrace_store::retention::{Deleted, delete_before};
 use devtrace_store::{StoreError, WriteBatch};
@@ -63,14 +64,9 @@ pub fn run(choice: &StoreChoice, args: &DeleteArgs) -> Result<ExitCode> {
         print_json(&serde_json::json!({"traces": deleted.traces, "spans": deleted.spans}))?;
     } else {
         crate::output::eprintln_safe!(
-            "deleted {} {} ({} spans): {what}{}",
-            deleted.traces,
-            if deleted.traces == 1 {
-                "trace"
-            } else {
-                "traces"
-            },
-            deleted.spans,
+            "deleted {} ({}): {what}{}",
+            counted(deleted.traces, "trace", "traces"),
+            counted(deleted.spans, "span", "spans"),
             if args.vacuum {
                 "; the store is compacted"
             } else {

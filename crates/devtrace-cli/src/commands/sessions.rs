@@ -4,13 +4,14 @@
 use crate::cli::{SessionCommand, SessionsArgs};
 use crate::output::{print_fitted, print_json, terminal_width};
 use anyhow::Result;
+use devtrace_query::QueryError;
 use devtrace_query::session_tokens::{compare_sessions, render_comparison, render_request_table};
 use devtrace_query::sessions::{
     SessionFilter, list_sessions, render_list, render_overview_with, render_usage_days,
     repository_argument, session_overview, usage_per_day,
 };
 use devtrace_query::timefmt::now_nanos;
-use devtrace_store::Store;
+use devtrace_store::{Store, StoreError};
 use std::process::ExitCode;
 
 pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
@@ -42,6 +43,18 @@ pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A session that is not there, in a session's words (a trace id prefix or the agent's own
+/// session id names one; `devtrace sessions` lists them); other errors as they are.
+pub(crate) fn no_such_session(error: QueryError) -> anyhow::Error {
+    match error {
+        QueryError::Store(StoreError::TraceNotFound(id)) => anyhow::anyhow!(
+            "no session matches {}: give its trace id (or a unique prefix of 8 or more) or the agent's own session id; `devtrace sessions` lists them",
+            devtrace_model::recorded::quote(&id)
+        ),
+        other => other.into(),
+    }
+}
+
 pub fn session(
     store: &dyn Store,
     command: &SessionCommand,
@@ -49,7 +62,7 @@ pub fn session(
 ) -> Result<ExitCode> {
     match command {
         SessionCommand::Show { id, requests, json } => {
-            let overview = session_overview(store, id)?;
+            let overview = session_overview(store, id).map_err(no_such_session)?;
             if *json {
                 print_json(&overview)?;
             } else {
@@ -68,7 +81,7 @@ pub fn session(
             Ok(ExitCode::SUCCESS)
         }
         SessionCommand::Compare { a, b, json } => {
-            let comparison = compare_sessions(store, a, b)?;
+            let comparison = compare_sessions(store, a, b).map_err(no_such_session)?;
             if *json {
                 print_json(&comparison)?;
             } else {
