@@ -455,6 +455,10 @@ fn open_existing(path: &Path) -> Result<Connection> {
 }
 
 /// The write side: owned by the writer thread (or an importer).
+/// The longest write-ahead log [`StoreWriter::keep_log_at_close`] leaves for the next opener
+/// (which reads all of it): 256 KiB, a few `devtrace run`s.
+const KEPT_LOG_BYTES: u64 = 256 * 1024;
+
 pub struct SqliteWriter {
     conn: Connection,
     index: IndexCache,
@@ -635,6 +639,16 @@ impl StoreWriter for SqliteWriter {
     }
 
     fn keep_log_at_close(&mut self) {
+        // A log kept this way is read whole by the next opener to rebuild its index, so it is
+        // kept only while short: runs add a few pages each, and every few runs one folds it in.
+        let mut log = self.path.clone().into_os_string();
+        log.push("-wal");
+        if std::fs::metadata(&log).is_ok_and(|m| m.len() > KEPT_LOG_BYTES) {
+            if let Err(e) = self.checkpoint() {
+                tracing::warn!(error = %e, "checkpoint of a long log at shutdown failed");
+            }
+            return;
+        }
         // Without it, closing the last connection checkpoints and deletes the log. If SQLite
         // refuses, the close checkpoints as before: slower, not less safe.
         let _ = self.conn.set_db_config(

@@ -421,6 +421,15 @@ mod tests {
     }
 
     fn write_one_span_and_stop(dir: &std::path::Path, checkpoint_at_shutdown: bool) {
+        write_spans_and_stop(dir, 7..=7, checkpoint_at_shutdown);
+    }
+
+    /// One transaction per span of `ids`, then a stop.
+    fn write_spans_and_stop(
+        dir: &std::path::Path,
+        ids: std::ops::RangeInclusive<u8>,
+        checkpoint_at_shutdown: bool,
+    ) {
         let writer = Writer::start(
             Box::new(crate::sqlite::SqliteWriter::open(dir).unwrap()),
             WriterConfig {
@@ -428,13 +437,25 @@ mod tests {
                 ..Default::default()
             },
         );
-        writer
-            .handle()
-            .submit(one_span_batch(7))
-            .unwrap()
-            .wait()
-            .unwrap();
+        for n in ids {
+            writer
+                .handle()
+                .submit(one_span_batch(n))
+                .unwrap()
+                .wait()
+                .unwrap();
+        }
         writer.shutdown();
+    }
+
+    /// The log left for the next opener stays short, since that opener reads all of it: a
+    /// writer that would leave more than 256 KiB folds it in at shutdown after all.
+    #[test]
+    fn a_long_log_is_folded_in_at_shutdown_even_when_it_would_be_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // Each transaction adds a few pages to the log: 100 are well past 256 KiB.
+        write_spans_and_stop(dir.path(), 1..=100, false);
+        assert!(!log_has_frames(dir.path()));
     }
 
     #[test]
