@@ -98,6 +98,27 @@ impl StoreWriter for Gated {
     }
 }
 
+/// Posts `spans` as OTLP protobuf in a task of its own and returns once the writer, held shut
+/// by the fixture's gate, has `waiting` items queued: the request stays in flight until the
+/// gate opens.
+async fn held_in_queue(
+    fixture: &Fixture,
+    router: &axum::Router,
+    spans: Vec<Span>,
+    waiting: u64,
+) -> tokio::task::JoinHandle<(u16, http::HeaderMap, Vec<u8>)> {
+    let first = tokio::spawn(post(
+        router.clone(),
+        "application/x-protobuf",
+        None,
+        request(spans).encode_to_vec(),
+    ));
+    while fixture.writer.handle().pending_items() < waiting {
+        tokio::task::yield_now().await;
+    }
+    first
+}
+
 async fn post(
     router: axum::Router,
     content_type: &str,
@@ -254,15 +275,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
     );
     let router = fixture.router(1 << 20);
     // Two spans fill the queue while the writer is held shut.
-    let first = tokio::spawn(post(
-        router.clone(),
-        "application/x-protobuf",
-        None,
-        request(vec![span(1, 1), span(1, 2)]).encode_to_vec(),
-    ));
-    while fixture.writer.handle().pending_items() < 2 {
-        tokio::task::yield_now().await;
-    }
+    let first = held_in_queue(&fixture, &router, vec![span(1, 1), span(1, 2)], 2).await;
     let (status, headers, _) = post(
         router.clone(),
         "application/x-protobuf",
@@ -291,15 +304,7 @@ async fn a_queue_full_in_bytes_answers_503_with_retry_after_though_items_would_f
     );
     let router = fixture.router(1 << 20);
     // An empty queue takes a batch whatever its size; held shut, it stays there.
-    let first = tokio::spawn(post(
-        router.clone(),
-        "application/x-protobuf",
-        None,
-        request(vec![span(1, 1)]).encode_to_vec(),
-    ));
-    while fixture.writer.handle().pending_items() < 1 {
-        tokio::task::yield_now().await;
-    }
+    let first = held_in_queue(&fixture, &router, vec![span(1, 1)], 1).await;
     assert!(fixture.writer.handle().pending_bytes() > 1);
     let (status, headers, body) = post(
         router.clone(),
@@ -337,15 +342,7 @@ async fn requests_beyond_the_in_flight_limit_are_refused_without_holding_their_b
     // The queue has plenty of room: only the admission limit can refuse.
     let fixture = Fixture::new(WriterConfig::default(), Some(gate));
     let router = fixture.router_admitting(1);
-    let first = tokio::spawn(post(
-        router.clone(),
-        "application/x-protobuf",
-        None,
-        request(vec![span(1, 1)]).encode_to_vec(),
-    ));
-    while fixture.writer.handle().pending_items() < 1 {
-        tokio::task::yield_now().await;
-    }
+    let first = held_in_queue(&fixture, &router, vec![span(1, 1)], 1).await;
     let (status, headers, reply) = post(
         router.clone(),
         "application/x-protobuf",
