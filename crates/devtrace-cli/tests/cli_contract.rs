@@ -244,26 +244,6 @@ const NO_JSON: &[&str] = &[
     "record exec",
 ];
 
-/// The subcommands `devtrace PATH --help` lists (without `help`).
-fn subcommands(path: &[&str]) -> Vec<String> {
-    let data = tempfile::tempdir().unwrap();
-    let mut args = path.to_vec();
-    args.push("--help");
-    let help = common::ok(devtrace(data.path(), &args));
-    help.split("\nCommands:\n")
-        .nth(1)
-        .map(|list| {
-            list.lines()
-                .take_while(|line| !line.is_empty())
-                .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
-                .filter_map(|line| line.split_whitespace().next())
-                .filter(|name| *name != "help")
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Every command that does something has `--json`, but the few in [`NO_JSON`]; a command
 /// added without it fails here.
 #[test]
@@ -271,19 +251,18 @@ fn every_command_has_json_but_the_documented_few() {
     let mut missing = Vec::new();
     let mut seen = Vec::new();
     let mut queue: Vec<Vec<String>> = vec![Vec::new()];
+    let data = tempfile::tempdir().unwrap();
     while let Some(path) = queue.pop() {
-        let words: Vec<&str> = path.iter().map(String::as_str).collect();
-        let children = subcommands(&words);
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        let name = args.join(" ");
+        args.push("--help");
+        let help = common::ok(devtrace(data.path(), &args));
+        let children = common::subcommands(&help);
         for child in &children {
             let mut next = path.clone();
             next.push(child.clone());
             queue.push(next);
         }
-        let data = tempfile::tempdir().unwrap();
-        let mut args = words.clone();
-        args.push("--help");
-        let help = common::ok(devtrace(data.path(), &args));
-        let name = words.join(" ");
         // A group such as `token` only chooses a subcommand; `record` also acts itself.
         let acts = children.is_empty() || help.contains("\nArguments:\n");
         if !acts {

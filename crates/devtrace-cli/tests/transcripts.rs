@@ -234,30 +234,17 @@ fn assert_success(output: Output) -> Output {
     output
 }
 
-/// The subcommands a help text lists under "Commands:" (without `help`).
-fn subcommands(help: &str) -> Vec<String> {
-    help.lines()
-        .skip_while(|line| *line != "Commands:")
-        .skip(1)
-        .take_while(|line| !line.is_empty())
-        .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| *name != "help")
-        .map(str::to_owned)
-        .collect()
-}
-
 #[test]
 fn help_of_every_command_and_subcommand() {
     let mut t = Transcript::new("help");
     let top = t.run(&["--help"]);
     t.run(&["--version"]);
-    let commands = subcommands(&String::from_utf8_lossy(&top.stdout));
+    let commands = common::subcommands(&String::from_utf8_lossy(&top.stdout));
     assert!(commands.len() >= 25, "{commands:?}");
     for command in &commands {
         let help = t.run(&[command, "--help"]);
         assert!(help.status.success(), "{command} --help");
-        for sub in subcommands(&String::from_utf8_lossy(&help.stdout)) {
+        for sub in common::subcommands(&String::from_utf8_lossy(&help.stdout)) {
             let help = t.run(&[command, &sub, "--help"]);
             assert!(help.status.success(), "{command} {sub} --help");
         }

@@ -105,6 +105,20 @@ pub fn devtrace_parts(data: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The subcommands a `--help` text lists under "Commands:" (without `help`): how the tests
+/// that cover every command find them.
+pub fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Runs `command` with `input` on its stdin; its output.
 pub fn output_with_stdin(mut command: Command, input: &[u8]) -> Output {
     let mut child = command

@@ -2,7 +2,7 @@
 
 use super::check::{self, shows_recorded};
 use super::cli_grammar::Cli;
-use super::common::{BIN, output_with_stdin, stderr, stdout};
+use super::common::{BIN, output_with_stdin, serve_command, stderr, stdout};
 use super::fixture::{self, Fixture, hostile};
 use clap::CommandFactory;
 use std::collections::BTreeMap;
@@ -571,20 +571,8 @@ fn run_hostile_command(fixture: &Fixture) {
 /// `devtrace serve` on a data directory whose name is hostile: its log lines echo the path.
 fn serve_with_hostile_data_dir(fixture: &Fixture) {
     let data = fixture.dir.path().join(hostile("data dir"));
-    let child = Command::new(BIN)
-        .arg("--data")
-        .arg(&data)
-        .args([
-            "serve",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--api-listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "debug",
-        ])
+    let child = serve_command(&data)
+        .args(["--log-level", "debug"])
         .env("DEVTRACE_STRICT_OUTPUT", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
