@@ -289,14 +289,16 @@ impl Bound {
             self.config.max_body_bytes,
             hosts_for(addresses.http),
         );
-        let http = match &tls {
+        // OTLP/HTTP and the API: over TLS when it is configured, else plain.
+        let serve_axum = |listener: tokio::net::TcpListener, router| match &tls {
             Some((config, _)) => spawn_axum(
-                tls::TlsListener::new(self.http, Arc::clone(config)),
-                http_router,
+                tls::TlsListener::new(listener, Arc::clone(config)),
+                router,
                 stopped(),
             ),
-            None => spawn_axum(self.http, http_router, stopped()),
+            None => spawn_axum(listener, router, stopped()),
         };
+        let http = serve_axum(self.http, http_router);
         let api = store.filter(|_| self.serve_api).map(|store| {
             let allowed_hosts = hosts_for(addresses.api);
             let sink = self
@@ -321,14 +323,7 @@ impl Bound {
                 },
                 allowed_hosts,
             );
-            let api = match &tls {
-                Some((config, _)) => spawn_axum(
-                    tls::TlsListener::new(self.api, Arc::clone(config)),
-                    api_router,
-                    stopped(),
-                ),
-                None => spawn_axum(self.api, api_router, stopped()),
-            };
+            let api = serve_axum(self.api, api_router);
             (mcp, api)
         });
         shutdown.await;
