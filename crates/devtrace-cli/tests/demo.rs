@@ -268,11 +268,18 @@ fn configured_prices_reach_the_token_finding_in_insights_and_rest() {
     assert!(configured.status.success());
     let (cost, label) = token_cost(&serde_json::from_slice(&configured.stdout).unwrap());
     assert_eq!(label, "built-in prices of 2025-11-24 + configuration");
-    near(cost, 2.0 * built_in, "the configured cost per run");
+    // Twice the input price, twice the cost: exactly, not within the story's 5 % jitter.
+    assert!(
+        (cost - 2.0 * built_in).abs() < 1e-12,
+        "{cost} is not 2 × {built_in}"
+    );
 
     let server = common::start_server_with(dir.path(), &["--config", file.to_str().unwrap()], &[]);
     let listed = common::get_json(server.api, "/api/v1/findings?limit=100");
     let (cost, label) = token_cost(&listed);
     assert_eq!(label, "built-in prices of 2025-11-24 + configuration");
-    near(cost, 2.0 * built_in, "the REST cost per run");
+    assert!(
+        (cost - 2.0 * built_in).abs() < 1e-12,
+        "REST: {cost} is not 2 × {built_in}"
+    );
 }
