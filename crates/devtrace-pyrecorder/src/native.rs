@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use devtrace_recorder::builder::OTHER_CODE;
-use devtrace_recorder::clock::{ClockPair, monotonic_ns};
+use devtrace_recorder::clock::{Clock, ClockPair, monotonic_ns};
 use devtrace_recorder::names::{self, CodeInfo, Names};
 use devtrace_recorder::ring::{
     self, Cursor, EventKind, Layout, RecorderFile, ThreadWriter, pack_meta,
@@ -227,7 +227,7 @@ unsafe fn record(active: &Active, kind: EventKind, code: u32, aux: u32) {
         unsafe { start_thread(active, local) };
     }
     if let (Some(file), Some(w)) = (&local.file, &mut local.writer) {
-        file.push(w, monotonic_ns(), pack_meta(kind, code, aux));
+        file.push(w, file.clock().now(), pack_meta(kind, code, aux));
     }
 }
 
@@ -731,6 +731,7 @@ fn drainer(shared: Arc<Shared>, period: Duration) {
     let mut st = shared.drain.lock().unwrap();
     loop {
         shared.file.heartbeat(monotonic_ns());
+        shared.file.calibrate();
         if !shared.flight {
             shared.drain(&mut st, None);
             if !st.out.is_empty() {
@@ -931,8 +932,15 @@ fn start(
     }
     let layout =
         Layout::for_size(size_mib << 20).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let file = RecorderFile::create(&path, layout, std::process::id(), flight as u32, &meta)
-        .map_err(|e| PyOSError::new_err(e.to_string()))?;
+    let file = RecorderFile::create_with_clock(
+        &path,
+        layout,
+        std::process::id(),
+        flight as u32,
+        &meta,
+        Clock::best(),
+    )
+    .map_err(|e| PyOSError::new_err(e.to_string()))?;
     if EXTRA_INDEX.load(Ordering::Relaxed) < 0 {
         // SAFETY: the GIL is held; our extras are integers, nothing to free.
         let index = unsafe { PyUnstable_Eval_RequestCodeExtraIndex(free_extra) };
@@ -1319,12 +1327,13 @@ fn after_fork_child(
         root: root.or(active.options.root),
         ..active.options
     };
-    let file = RecorderFile::create(
+    let file = RecorderFile::create_with_clock(
         &path,
         options.layout,
         std::process::id(),
         options.flight as u32,
         &meta,
+        Clock::best(),
     )
     .map_err(|e| PyOSError::new_err(e.to_string()))?;
     let shared = new_shared(file, &options);

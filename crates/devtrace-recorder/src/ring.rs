@@ -3,11 +3,12 @@
 //! reader in the same process can drain them while they are written and a reader in another
 //! process can recover the last window after the writer died.
 //!
-//! # Format, version 1 (native endianness and alignment; a reader checks the magic)
+//! # Format, version 2 (native endianness and alignment; a reader checks the magic)
 //!
 //! ```text
 //! header   4096 B   magic "DTREC\0v1", sizes and offsets, creation clock pair, counters,
-//!                   state (running / closed), the root trace context, a JSON metadata string
+//!                   state (running / closed), the records' clock and its calibration, the
+//!                   boot it was written in, the root trace context, a JSON metadata string
 //! names    N B      append-only log of names (code objects, exception types, threads)
 //! spans    S × 32 B table of OpenTelemetry spans marked in the rings (key, trace id, span id)
 //! chunks   C × (64 B header + R × 16 B records)
@@ -18,8 +19,13 @@
 //! thread can use the whole file and a quiet thread's last calls stay until they are the
 //! oldest). A chunk header names its *stream* (one per writing thread, never reused, unlike OS
 //! thread ids), the OS thread id, the stream sequence number of its first record, and how many
-//! records are committed. Each record is 16 bytes: a monotonic timestamp and a word holding the
-//! code id (32 bits), the kind (8 bits) and an auxiliary value (24 bits: an exception type id).
+//! records are committed. Each record is 16 bytes: a stamp of the file's clock and a word holding
+//! the code id (32 bits), the kind (8 bits) and an auxiliary value (24 bits: an exception type
+//! id). The clock is `CLOCK_MONOTONIC` nanoseconds or the CPU's time-stamp counter
+//! ([`Clock::best`]); for the counter the header keeps a (counter, monotonic) pair taken at
+//! creation and a later one the writer refreshes, and readers give out monotonic nanoseconds
+//! (a reader in the same boot takes its own later pair). Version 1 files (monotonic stamps,
+//! those fields zero) read as before.
 //!
 //! Concurrency: a chunk's header is guarded by a generation counter used as a seqlock (odd
 //! while the header is being rewritten for a new owner, even after; readers check it before and
@@ -33,7 +39,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
-use crate::clock::ClockPair;
+use crate::clock::{Calibration, Clock, ClockPair, TickPair, boot_id};
 
 pub const MAGIC: [u8; 8] = *b"DTREC\0v1";
 pub const HEADER_SIZE: usize = 4096;
@@ -63,6 +69,14 @@ const H_STATE: usize = 120;
 const H_NEXT_STREAM: usize = 128;
 const H_HEARTBEAT: usize = 136;
 const H_META_LEN: usize = 144;
+const H_CLOCK: usize = 148;
+const H_CAL_BASE_TICKS: usize = 152;
+const H_CAL_BASE_NS: usize = 160;
+const H_CAL_LATER_TICKS: usize = 168;
+const H_CAL_LATER_NS: usize = 176;
+const H_BOOT_ID: usize = 184; // 16 bytes
+/// The newest format this code writes; it reads it and version 1.
+const VERSION: u32 = 2;
 
 // Chunk header field offsets.
 const C_GENERATION: usize = 0;
@@ -258,6 +272,8 @@ pub struct RecorderFile {
     base: *mut u8,
     len: usize,
     layout: Layout,
+    /// What the records are stamped with (from the header).
+    clock: Clock,
     path: PathBuf,
     _file: File,
 }
@@ -313,14 +329,28 @@ pub struct FileInfo {
 }
 
 impl RecorderFile {
-    /// Creates (or truncates) the file at `path` with `layout` and maps it. `meta` (at most
-    /// 3,840 bytes, cut beyond) is kept in the header for readers.
+    /// Creates (or truncates) the file at `path` with `layout` and maps it, its records stamped
+    /// in monotonic nanoseconds. `meta` (at most 3,840 bytes, cut beyond) is kept in the header
+    /// for readers.
     pub fn create(
         path: &Path,
         layout: Layout,
         pid: u32,
         flags: u32,
         meta: &str,
+    ) -> Result<RecorderFile, RingError> {
+        Self::create_with_clock(path, layout, pid, flags, meta, Clock::Monotonic)
+    }
+
+    /// [`RecorderFile::create`] for records stamped with `clock` (writers stamp with
+    /// [`RecorderFile::clock`]).
+    pub fn create_with_clock(
+        path: &Path,
+        layout: Layout,
+        pid: u32,
+        flags: u32,
+        meta: &str,
+        clock: Clock,
     ) -> Result<RecorderFile, RingError> {
         let file = OpenOptions::new()
             .read(true)
@@ -336,6 +366,7 @@ impl RecorderFile {
             base,
             len,
             layout,
+            clock,
             path: path.to_path_buf(),
             _file: file,
         };
@@ -343,7 +374,7 @@ impl RecorderFile {
         unsafe {
             std::ptr::copy_nonoverlapping(MAGIC.as_ptr(), base, 8);
         }
-        rf.u32_at(H_VERSION).store(1, Ordering::Relaxed);
+        rf.u32_at(H_VERSION).store(VERSION, Ordering::Relaxed);
         rf.u32_at(H_CHUNK_RECORDS)
             .store(layout.chunk_records, Ordering::Relaxed);
         rf.u32_at(H_CHUNK_COUNT)
@@ -367,6 +398,16 @@ impl RecorderFile {
             .store(clock.monotonic_ns, Ordering::Relaxed);
         rf.u64_at(H_HEARTBEAT)
             .store(clock.monotonic_ns, Ordering::Relaxed);
+        rf.u32_at(H_CLOCK).store(rf.clock as u32, Ordering::Relaxed);
+        let first = TickPair::now(rf.clock);
+        rf.u64_at(H_CAL_BASE_TICKS)
+            .store(first.ticks, Ordering::Relaxed);
+        rf.u64_at(H_CAL_BASE_NS).store(first.ns, Ordering::Relaxed);
+        rf.calibrate();
+        let boot = boot_id();
+        rf.u64_at(H_BOOT_ID).store(boot as u64, Ordering::Relaxed);
+        rf.u64_at(H_BOOT_ID + 8)
+            .store((boot >> 64) as u64, Ordering::Relaxed);
         let meta = truncate_utf8(meta, META_CAPACITY);
         // SAFETY: META_OFFSET + meta.len() ≤ HEADER_SIZE.
         unsafe {
@@ -391,7 +432,8 @@ impl RecorderFile {
         }
         let mut header = [0u8; 64];
         std::io::Read::read_exact(&mut &file, &mut header).map_err(|e| io_error(path, e))?;
-        if header[..8] != MAGIC || u32::from_ne_bytes(header[8..12].try_into().unwrap()) != 1 {
+        let version = u32::from_ne_bytes(header[8..12].try_into().unwrap());
+        if header[..8] != MAGIC || !(1..=VERSION).contains(&version) {
             return Err(RingError::NotARecorderFile { path: path.into() });
         }
         let field32 = |o: usize| u32::from_ne_bytes(header[o..o + 4].try_into().unwrap());
@@ -415,12 +457,66 @@ impl RecorderFile {
         }
         let len = expected as usize;
         let base = map(&file, len, path)?;
-        Ok(RecorderFile {
+        let mut rf = RecorderFile {
             base,
             len,
             layout,
+            clock: Clock::Monotonic,
             path: path.to_path_buf(),
             _file: file,
+        };
+        // Version 1 left the field zero: monotonic.
+        rf.clock = Clock::from_u32(rf.u32_at(H_CLOCK).load(Ordering::Relaxed))
+            .ok_or_else(|| RingError::NotARecorderFile { path: path.into() })?;
+        Ok(rf)
+    }
+
+    /// What the records are stamped with: writers stamp with `self.clock().now()`.
+    #[inline(always)]
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Refreshes the header's later calibration pair (the writing process, now and then): what
+    /// a reader in another boot converts counter stamps with.
+    pub fn calibrate(&self) {
+        if self.clock == Clock::Monotonic {
+            return;
+        }
+        let later = TickPair::now(self.clock);
+        // Only a reader in another boot reads these, when the writer is long gone: no reader
+        // sees a pair half written.
+        self.u64_at(H_CAL_LATER_TICKS)
+            .store(later.ticks, Ordering::Relaxed);
+        self.u64_at(H_CAL_LATER_NS)
+            .store(later.ns, Ordering::Relaxed);
+    }
+
+    /// How to convert this file's stamps to monotonic nanoseconds: in the boot that wrote it,
+    /// the line from the creation pair to a pair taken now; in another, to the last pair the
+    /// writer left (or, when it left none usable, one tick a nanosecond from the creation pair).
+    pub fn calibration(&self) -> Calibration {
+        if self.clock == Clock::Monotonic {
+            return Calibration::identity();
+        }
+        let pair = |ticks: usize, ns: usize| TickPair {
+            ticks: self.u64_at(ticks).load(Ordering::Relaxed),
+            ns: self.u64_at(ns).load(Ordering::Relaxed),
+        };
+        let base = pair(H_CAL_BASE_TICKS, H_CAL_BASE_NS);
+        let written_in = self.u64_at(H_BOOT_ID).load(Ordering::Relaxed) as u128
+            | (self.u64_at(H_BOOT_ID + 8).load(Ordering::Relaxed) as u128) << 64;
+        let later = if written_in != 0 && written_in == boot_id() {
+            TickPair::now(self.clock)
+        } else {
+            pair(H_CAL_LATER_TICKS, H_CAL_LATER_NS)
+        };
+        Calibration::between(self.clock, base, later).unwrap_or_else(|| {
+            let one_to_one = TickPair {
+                ticks: base.ticks.saturating_add(1),
+                ns: base.ns.saturating_add(1),
+            };
+            Calibration::between(self.clock, base, one_to_one).unwrap_or(Calibration::identity())
         })
     }
 
@@ -671,7 +767,13 @@ impl RecorderFile {
 
     /// Reads the records of `head` from record `from` on, appending them to `out`; false when
     /// the chunk was taken by another writer meanwhile (what was read is removed again).
-    fn read_chunk(&self, head: &ChunkHead, from: u32, out: &mut Vec<Event>) -> bool {
+    fn read_chunk(
+        &self,
+        head: &ChunkHead,
+        from: u32,
+        calibration: &Calibration,
+        out: &mut Vec<Event>,
+    ) -> bool {
         let at = self.chunk_offset(head.index);
         let generation = self.u64_at(at + C_GENERATION);
         if generation.load(Ordering::Acquire) != head.generation {
@@ -684,9 +786,9 @@ impl RecorderFile {
         let before = out.len();
         for i in from..committed {
             let rec = at + CHUNK_HEADER_SIZE + i as usize * RECORD_SIZE;
-            let ts = self.u64_at(rec).load(Ordering::Relaxed);
+            let stamp = self.u64_at(rec).load(Ordering::Relaxed);
             let meta = self.u64_at(rec + 8).load(Ordering::Relaxed);
-            if let Some(event) = unpack(ts, meta) {
+            if let Some(event) = unpack(calibration.to_ns(stamp), meta) {
                 out.push(event);
             }
         }
@@ -762,6 +864,11 @@ pub struct StreamEvents {
 #[derive(Debug, Default)]
 pub struct Cursor {
     next_seq: std::collections::HashMap<u64, u64>,
+    /// How stamps become nanoseconds for this reader: replaced only by one made over at least
+    /// twice the time, so conversions stay steady between reads (a call that began in one
+    /// read and ended in the next is measured with one rate) and grow more exact as the
+    /// recording goes on.
+    calibration: Option<Calibration>,
 }
 
 impl Cursor {
@@ -772,6 +879,11 @@ impl Cursor {
     /// The records written since the last call, per stream (streams with nothing new left out).
     /// Records of a stream in `only` (when given) are the only ones read.
     pub fn read(&mut self, file: &RecorderFile, only: Option<u64>) -> Vec<StreamEvents> {
+        let fresh = file.calibration();
+        let calibration = *self.calibration.insert(match self.calibration {
+            Some(held) if fresh.span_ns() < held.span_ns().saturating_mul(2) => held,
+            _ => fresh,
+        });
         let heads = file.chunk_heads();
         let mut out: Vec<StreamEvents> = Vec::new();
         for head in heads {
@@ -805,7 +917,7 @@ impl Cursor {
             }
             let from = (*next - head.first_seq) as u32;
             let before = current.events.len();
-            if file.read_chunk(&head, from, &mut current.events) {
+            if file.read_chunk(&head, from, &calibration, &mut current.events) {
                 *next += (current.events.len() - before) as u64;
             }
             // A chunk taken over while read: its records are gone; the gap shows as lost at
@@ -1104,5 +1216,137 @@ mod tests {
             Layout::for_size(1 << 20).unwrap_err().to_string(),
             "recorder size 1 MiB is too small: at least 2 MiB are needed for the header, names, span table and one chunk per thread"
         );
+    }
+
+    /// A file stamped with the time-stamp counter, where this machine's kernel keeps time with
+    /// it (else the test says so and checks the monotonic file instead).
+    fn counter_file(dir: &Path) -> RecorderFile {
+        let clock = Clock::best();
+        if clock != Clock::Tsc {
+            eprintln!("the kernel's clocksource is not tsc: checking a monotonic file");
+        }
+        RecorderFile::create_with_clock(
+            &dir.join("tsc"),
+            Layout::new(16, 4, 8, 4096),
+            1,
+            0,
+            "{}",
+            clock,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn counter_stamps_read_back_as_monotonic_nanoseconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = counter_file(dir.path());
+        let mut w = file.writer(1);
+        let before = crate::clock::monotonic_ns();
+        file.push(&mut w, file.clock().now(), pack_meta(EventKind::Call, 1, 0));
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        file.push(
+            &mut w,
+            file.clock().now(),
+            pack_meta(EventKind::Return, 1, 0),
+        );
+        let after = crate::clock::monotonic_ns();
+        let events = &read_window(&file)[0].events;
+        let (start, end) = (events[0].ts, events[1].ts);
+        // Within the monotonic readings around them (a few µs of slack for the pairing), and
+        // 30 ms apart (a sleep may last a little longer, never shorter).
+        assert!(
+            start + 5_000 >= before && end <= after + 5_000,
+            "{before} {start} {end} {after}"
+        );
+        let slept = end - start;
+        assert!((30_000_000..60_000_000).contains(&slept), "{slept} ns");
+        // A second open of the same file (another reader, the same boot) agrees to the µs.
+        let again = RecorderFile::open(file.path()).unwrap();
+        assert_eq!(again.clock(), file.clock());
+        let events_again = &read_window(&again)[0].events;
+        assert!(events_again[0].ts.abs_diff(start) < 1_000);
+    }
+
+    #[test]
+    fn a_file_from_another_boot_converts_with_the_pair_its_writer_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = counter_file(dir.path());
+        if file.clock() == Clock::Monotonic {
+            return; // nothing to convert: stamps are nanoseconds already (checked above)
+        }
+        // As if written in another boot, with a rate of exactly 3 ticks a nanosecond.
+        let base = TickPair {
+            ticks: 3_000_000,
+            ns: 1_000_000,
+        };
+        file.u64_at(H_CAL_BASE_TICKS)
+            .store(base.ticks, Ordering::Relaxed);
+        file.u64_at(H_CAL_BASE_NS).store(base.ns, Ordering::Relaxed);
+        file.u64_at(H_CAL_LATER_TICKS)
+            .store(base.ticks + 3_000_000_000, Ordering::Relaxed);
+        file.u64_at(H_CAL_LATER_NS)
+            .store(base.ns + 1_000_000_000, Ordering::Relaxed);
+        file.u64_at(H_BOOT_ID)
+            .store(boot_id() as u64 ^ 1, Ordering::Relaxed);
+        let mut w = file.writer(1);
+        file.push(&mut w, base.ticks + 3_000, pack_meta(EventKind::Call, 1, 0));
+        file.push(
+            &mut w,
+            base.ticks + 6_000_000_000,
+            pack_meta(EventKind::Return, 1, 0),
+        );
+        let events = &read_window(&file)[0].events;
+        assert_eq!(
+            (events[0].ts, events[1].ts),
+            (base.ns + 1_000, base.ns + 2_000_000_000)
+        );
+        // No later pair left (the writer died before its first refresh): one tick a ns.
+        file.u64_at(H_CAL_LATER_TICKS).store(0, Ordering::Relaxed);
+        let events = &read_window(&file)[0].events;
+        assert_eq!(events[0].ts, base.ns + 3_000);
+    }
+
+    #[test]
+    fn a_version_1_file_reads_as_monotonic_nanoseconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = small(dir.path(), "v1");
+        // Version 1 had no clock fields: zeros, and the version 1.
+        file.u32_at(H_VERSION).store(1, Ordering::Relaxed);
+        let mut w = file.writer(1);
+        file.push(&mut w, 42, pack_meta(EventKind::Call, 1, 0));
+        let reopened = RecorderFile::open(file.path()).unwrap();
+        assert_eq!(reopened.clock(), Clock::Monotonic);
+        assert_eq!(read_window(&reopened)[0].events[0].ts, 42);
+        // A clock this code does not know is refused, not misread.
+        file.u32_at(H_CLOCK).store(9, Ordering::Relaxed);
+        assert!(RecorderFile::open(file.path()).is_err());
+    }
+
+    #[test]
+    fn a_cursor_keeps_its_rate_until_one_made_over_twice_the_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = counter_file(dir.path());
+        let mut cursor = Cursor::new();
+        // 20 ms after creation, then at once again: the second is made over less than twice
+        // the time of the first (unless this thread stalls for 20 ms between the two reads).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        cursor.read(&file, None);
+        let first = cursor.calibration.unwrap();
+        cursor.read(&file, None);
+        assert_eq!(
+            cursor.calibration.unwrap(),
+            first,
+            "kept: not twice the time yet"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        cursor.read(&file, None);
+        let later = cursor.calibration.unwrap();
+        if file.clock() == Clock::Tsc {
+            assert_ne!(
+                later, first,
+                "replaced by one made over more than twice the time"
+            );
+            assert!(later.span_ns() >= 2 * first.span_ns());
+        }
     }
 }
