@@ -1081,6 +1081,13 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
     stats.set_item("lost", lost)?;
     stats.set_item("path", file.path().to_string_lossy().into_owned())?;
     stats.set_item("functions", active.next_code - 1)?;
+    stats.set_item(
+        "clock",
+        match file.clock() {
+            Clock::Tsc => "tsc",
+            Clock::Monotonic => "monotonic",
+        },
+    )?;
     if remove_file {
         std::fs::remove_file(file.path()).ok();
     }

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -194,6 +196,58 @@ def test_threads_record_into_their_own_rings(spans, app):
         assert s.attributes[recorder.THREAD_NAME] in ("w0", "w1", "w2")
         assert parent.start_time <= s.start_time and s.end_time <= parent.end_time
     assert len({s.attributes[recorder.THREAD_ID] for s in slows}) == 3
+
+
+CLOCK_CHILD = """
+import json, sys, time
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+from devtrace import recorder
+import recapp.core as app
+handle = recorder.record_calls("recapp", path=None, threshold_ms=10)
+before = time.time_ns()
+app.slow(0.03)
+after = time.time_ns()
+stats = recorder.stop_recording()
+slow = [s for s in exporter.get_finished_spans() if s.name == "recapp.core.slow"][0]
+print(json.dumps({"clock": stats["clock"], "before": before, "after": after, "start": slow.start_time, "end": slow.end_time}))
+"""
+
+
+def _kernel_keeps_time_with_the_counter():
+    try:
+        with open("/sys/devices/system/clocksource/clocksource0/current_clocksource") as f:
+            source = f.read().strip()
+    except OSError:
+        return False
+    import platform
+
+    return source == "tsc" and platform.machine() in ("x86_64", "AMD64")
+
+
+@native_only
+@pytest.mark.parametrize("choice", ["best", "monotonic"])
+def test_recorded_times_agree_with_the_sdks_clock_whichever_clock_stamps_the_records(app, tmp_path, choice):
+    env = {k: v for k, v in os.environ.items() if k != "DEVTRACE_RECORDER_CLOCK"}
+    if choice == "monotonic":
+        env["DEVTRACE_RECORDER_CLOCK"] = "monotonic"
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", CLOCK_CHILD], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    expected = "tsc" if choice == "best" and _kernel_keeps_time_with_the_counter() else "monotonic"
+    assert got["clock"] == expected
+    # The recorded call lies between the SDK's readings around it (its times come from the
+    # records' clock, converted; the SDK's from time.time_ns()), to within a millisecond.
+    assert got["before"] - 1_000_000 <= got["start"] <= got["end"] <= got["after"] + 1_000_000, got
+    # And lasts the 30 ms slept (a sleep may overrun; a wrong rate would show here).
+    assert 30_000_000 <= got["end"] - got["start"] <= got["after"] - got["before"] + 1_000_000, got
 
 
 @native_only
