@@ -12,7 +12,8 @@ Workloads:
 - io: 100 "requests", each a 10 ms sleep, a small file write and read and a JSON round trip,
   recorded whole (every function of the module).
 
-Usage: python bench.py [--repeat 5] [--rounds 3] (in a venv with devtrace and viztracer).
+Usage: python bench.py [--repeat 5] [--rounds 3] [--only fib] (in a venv with devtrace and viztracer).
+Each ratio is the median over rounds of the variant against the none of the same round.
 """
 
 from __future__ import annotations
@@ -116,14 +117,16 @@ def main():
     parser.add_argument("--one", nargs=2)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", choices=sorted(VARIANTS), action="append", help="run only these workloads")
     args = parser.parse_args()
     if args.one:
         one(args.one[0], args.one[1], args.repeat)
         return
     here = os.path.dirname(os.path.abspath(__file__))
     results = {}
+    workloads = {w: v for w, v in VARIANTS.items() if not args.only or w in args.only}
     for _ in range(args.rounds):
-        for workload, variants in VARIANTS.items():
+        for workload, variants in workloads.items():
             for variant in variants:
                 out = subprocess.run(
                     [sys.executable, "bench.py", "--one", workload, variant, "--repeat", str(args.repeat)],
@@ -132,14 +135,19 @@ def main():
                 results.setdefault((workload, variant), []).append(json.loads(out.stdout.strip().splitlines()[-1]))
     events = 2 * 635_621  # fib(27): 635,621 calls, a start and a return each
     print(f"Python {sys.version.split()[0]}, {args.rounds} rounds × best of {args.repeat}")
-    for workload, variants in VARIANTS.items():
-        base = statistics.median(r["seconds"] for r in results[(workload, "none")])
+    # Ratios are taken within a round (every variant of a round runs within seconds of its
+    # none), then the median over rounds: on a shared machine whose speed drifts, a ratio of
+    # medians taken minutes apart mixes the drift into the ratio.
+    for workload, variants in workloads.items():
+        bases = [r["seconds"] for r in results[(workload, "none")]]
         for variant in variants:
             rs = results[(workload, variant)]
             s = statistics.median(r["seconds"] for r in rs)
-            line = f"{workload:8} {variant:10} {s * 1000:9.1f} ms  ×{s / base:5.2f}  {(s / base - 1) * 100:+6.1f} %"
+            ratio = statistics.median(r["seconds"] / b for r, b in zip(rs, bases))
+            line = f"{workload:8} {variant:10} {s * 1000:9.1f} ms  ×{ratio:5.2f}  {(ratio - 1) * 100:+6.1f} %"
             if workload == "fib" and variant != "none":
-                line += f"  {(s - base) / events * 1e9:6.1f} ns/event over none"
+                over = statistics.median((r["seconds"] - b) / events * 1e9 for r, b in zip(rs, bases))
+                line += f"  {over:6.1f} ns/event over none"
             if "ring_mib" in rs[0]:
                 line += f"  ring {rs[0]['ring_mib']:.0f} MiB, max RSS {statistics.median(r['maxrss_mib'] for r in rs):.0f} MiB"
             print(line)
