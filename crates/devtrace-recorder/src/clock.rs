@@ -67,7 +67,7 @@ impl Clock {
                 "/sys/devices/system/clocksource/clocksource0/current_clocksource",
             )
             .unwrap_or_default();
-            if source.trim() == "tsc" {
+            if source.trim() == "tsc" && counter_readable() {
                 Clock::Tsc
             } else {
                 Clock::Monotonic
@@ -83,6 +83,21 @@ impl Clock {
             Clock::Monotonic => monotonic_ns(),
         }
     }
+}
+
+/// Whether this process may read the counter: a process can make `rdtsc` fault
+/// (`prctl(PR_SET_TSC, PR_TSC_SIGSEGV)`, as some sandboxes do).
+#[cfg(target_os = "linux")]
+fn counter_readable() -> bool {
+    let mut setting: libc::c_int = 0;
+    // SAFETY: PR_GET_TSC writes one int through the pointer we pass.
+    let ok = unsafe { libc::prctl(libc::PR_GET_TSC, &mut setting as *mut libc::c_int) } == 0;
+    ok && setting == libc::PR_TSC_ENABLE
+}
+
+#[cfg(not(target_os = "linux"))]
+fn counter_readable() -> bool {
+    false
 }
 
 /// The time-stamp counter, unordered (x86-64); elsewhere monotonic nanoseconds, which
@@ -277,6 +292,24 @@ mod tests {
         assert_eq!(Calibration::between(Clock::Tsc, p, p), None);
         let earlier = TickPair { ticks: 5, ns: 20 };
         assert_eq!(Calibration::between(Clock::Tsc, p, earlier), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_whose_counter_reads_fault_is_seen_as_such() {
+        // The setting is per thread: set it in a thread of its own, and never read the counter
+        // there.
+        let readable = std::thread::spawn(|| {
+            let before = counter_readable();
+            // SAFETY: PR_SET_TSC takes the new setting as its argument.
+            let set = unsafe { libc::prctl(libc::PR_SET_TSC, libc::PR_TSC_SIGSEGV) };
+            (before, set, counter_readable())
+        })
+        .join()
+        .unwrap();
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(readable, (true, 0, false));
+        }
     }
 
     #[test]
