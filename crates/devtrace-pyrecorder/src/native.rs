@@ -52,12 +52,13 @@ struct DrainState {
 }
 
 impl Shared {
-    /// Reads what is new (of one stream, or all) into the builder.
-    fn drain(&self, st: &mut DrainState, only: Option<u64>) {
+    /// Reads what is new (of one stream, or all) into the builder; returns how many records.
+    fn drain(&self, st: &mut DrainState, only: Option<u64>) -> usize {
         let streams = st.cursor.read(&self.file, only);
         if streams.is_empty() {
-            return;
+            return 0;
         }
+        let read = streams.iter().map(|s| s.events.len()).sum();
         let file = &self.file;
         for s in &streams {
             st.builder.feed(s, &|key| file.span(key));
@@ -70,6 +71,7 @@ impl Shared {
         if st.sdk_calls.len() > 4096 {
             st.sdk_calls.drain(..2048);
         }
+        read
     }
 }
 
@@ -728,18 +730,28 @@ fn drainer(shared: Arc<Shared>, period: Duration) {
     // The rings' pages are made present here, off the writers' path: a record written to a
     // page not touched yet would otherwise pay a page fault (one per 256 records).
     shared.file.populate();
+    // A pass that read this much means the program writes faster than one pass a period
+    // keeps up with: the next pass starts at once (the lock released and taken again, so
+    // callers waiting for it get their turn), before the rings come round to what is unread.
+    let busy = (shared.file.layout().record_capacity() / 64).max(1) as usize;
     let mut st = shared.drain.lock().unwrap();
     loop {
         shared.file.heartbeat(monotonic_ns());
         shared.file.calibrate();
+        let mut read = 0;
         if !shared.flight {
-            shared.drain(&mut st, None);
+            read = shared.drain(&mut st, None);
             if !st.out.is_empty() {
                 shared.ready.notify_all();
             }
         }
         if shared.stop.load(Ordering::Acquire) {
             break;
+        }
+        if read >= busy {
+            drop(st);
+            st = shared.drain.lock().unwrap();
+            continue;
         }
         st = shared.wake.wait_timeout(st, period).unwrap().0;
         if shared.stop.load(Ordering::Acquire) && shared.flight {

@@ -478,6 +478,15 @@ class Recorder(_Base):
         self.stats = dict(_native.stop(True))
         self.thread.join(timeout=10)
         self.stats["spans"] = self.exported
+        if self.stats.get("lost"):
+            # The rings came round to records the drainer had not read yet: the calls they
+            # held are missing (the open ones were ended at the gap).
+            sys.stderr.write(
+                f"devtrace: the recorder lost {self.stats['lost']:,} of {self.stats['lost'] + self.stats.get('events', 0):,}"
+                " events: the program made calls faster than they were turned into spans (no core was free for"
+                " the recorder's drainer, or the ring is small for this program); record fewer packages, or"
+                f" give a larger ring (size_mib, now {self.size_mib})\n"
+            )
         return self.stats
 
 

@@ -250,6 +250,35 @@ def test_recorded_times_agree_with_the_sdks_clock_whichever_clock_stamps_the_rec
     assert 30_000_000 <= got["end"] - got["start"] <= got["after"] - got["before"] + 1_000_000, got
 
 
+OVERRUN_CHILD = """
+import functools, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+trace.set_tracer_provider(TracerProvider())
+from devtrace import recorder
+# The drainer's first pass runs before any call; the next would come a minute later: the
+# smallest ring (2 MiB) comes round to unread records long before.
+recorder._native.start = functools.partial(recorder._native.start, drain_ms=60_000)
+import recapp.core as app
+recorder.record_calls("recapp", path=None, size_mib=2)
+for _ in range(100_000):
+    app.quick()
+stats = recorder.stop_recording()
+print(stats["lost"], stats["events"])
+"""
+
+
+@native_only
+def test_records_overwritten_before_they_were_read_are_said_at_stop(app, tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", OVERRUN_CHILD], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lost, events = map(int, out.stdout.split())
+    assert lost > 0
+    assert f"devtrace: the recorder lost {lost:,} of {lost + events:,} events" in out.stderr
+    assert "size_mib, now 2" in out.stderr
+
+
 @native_only
 def test_a_plan_records_exactly_its_functions(spans, app):
     record(plan=[("recapp.core", "slow")], threshold_ms=0, plan_id="p1")
