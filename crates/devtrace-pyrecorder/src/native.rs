@@ -229,12 +229,13 @@ unsafe fn record(active: &Active, kind: EventKind, code: u32, aux: u32) {
         unsafe { start_thread(active, local) };
     }
     if let (Some(file), Some(w)) = (&local.file, &mut local.writer) {
-        file.push(w, file.clock().now(), pack_meta(kind, code, aux));
+        file.push(w, w.clock().now(), pack_meta(kind, code, aux));
     }
 }
 
 /// The first event of a thread under this recorder: its writer, and its name in the log.
 #[cold]
+#[inline(never)]
 unsafe fn start_thread(active: &Active, local: &mut Local) {
     if let (Some(file), Some(w)) = (&local.file, &mut local.writer) {
         file.release(w);
@@ -315,6 +316,14 @@ unsafe fn code_id(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
     if cached_code == code as usize && cached >> 32 == active.epoch {
         return cached as u32;
     }
+    unsafe { code_id_uncached(active, code) }
+}
+
+/// [`code_id`] for a code object not in the cache: from its extra slot, or decided now. Out of
+/// line, so the callbacks' path for a cached code object stays short.
+#[cold]
+#[inline(never)]
+unsafe fn code_id_uncached(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
     let index = EXTRA_INDEX.load(Ordering::Relaxed);
     let mut extra: *mut c_void = std::ptr::null_mut();
     // SAFETY: code is the code object CPython passed; index was requested at start.

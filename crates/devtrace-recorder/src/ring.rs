@@ -659,7 +659,8 @@ impl RecorderFile {
         ThreadWriter {
             stream,
             os_tid,
-            seq: 0,
+            clock: self.clock,
+            chunk_seq: 0,
             chunk: None,
             records: std::ptr::null_mut(),
             committed: std::ptr::null(),
@@ -669,8 +670,15 @@ impl RecorderFile {
         }
     }
 
-    /// Takes the chunk allocated longest ago that no thread is writing, for `w`.
+    /// Takes the chunk allocated longest ago that no thread is writing, for `w`. Out of line:
+    /// once every chunk's worth of records, and the writer's path stays short without it.
+    #[cold]
+    #[inline(never)]
     fn claim_chunk(&self, w: &mut ThreadWriter) -> bool {
+        // The records of the chunk left count in the stream's sequence from here on.
+        w.chunk_seq += w.index as u64;
+        w.index = 0;
+        w.capacity = 0;
         if let Some(old) = w.chunk.take() {
             self.u32_at(self.chunk_offset(old) + C_ACTIVE)
                 .store(0, Ordering::Release);
@@ -694,7 +702,7 @@ impl RecorderFile {
                 .store(w.stream, Ordering::Relaxed);
             self.u64_at(at + C_TID).store(w.os_tid, Ordering::Relaxed);
             self.u64_at(at + C_FIRST_SEQ)
-                .store(w.seq, Ordering::Relaxed);
+                .store(w.chunk_seq, Ordering::Relaxed);
             self.u32_at(at + C_COMMITTED).store(0, Ordering::Relaxed);
             generation.store(2 * n + 2, Ordering::Release);
             w.chunk = Some(index);
@@ -717,6 +725,7 @@ impl RecorderFile {
                 .store(0, Ordering::Release);
         }
         w.records = std::ptr::null_mut();
+        w.chunk_seq += w.index as u64;
         w.capacity = 0;
         w.index = 0;
     }
@@ -726,7 +735,7 @@ impl RecorderFile {
     pub fn push(&self, w: &mut ThreadWriter, ts: u64, meta: u64) {
         if w.index == w.capacity && !self.claim_chunk(w) {
             w.dropped += 1;
-            w.seq += 1;
+            w.chunk_seq += 1;
             return;
         }
         // SAFETY: index < capacity, records points at this writer's chunk.
@@ -737,7 +746,6 @@ impl RecorderFile {
             w.index += 1;
             (*w.committed).store(w.index, Ordering::Release);
         }
-        w.seq += 1;
     }
 
     /// A snapshot of every chunk's header that holds records, oldest first per stream.
@@ -784,6 +792,7 @@ impl RecorderFile {
             .load(Ordering::Acquire)
             .min(self.layout.chunk_records);
         let before = out.len();
+        out.reserve(committed.saturating_sub(from) as usize);
         for i in from..committed {
             let rec = at + CHUNK_HEADER_SIZE + i as usize * RECORD_SIZE;
             let stamp = self.u64_at(rec).load(Ordering::Relaxed);
@@ -825,7 +834,11 @@ struct ChunkHead {
 pub struct ThreadWriter {
     pub stream: u64,
     pub os_tid: u64,
-    seq: u64,
+    /// The file's clock, kept here so a record's stamp needs no look into the file.
+    clock: Clock,
+    /// The sequence number of the current chunk's first record (the stream's count of records
+    /// before it, dropped ones included); a record's own is this plus its index.
+    chunk_seq: u64,
     chunk: Option<u32>,
     records: *mut AtomicU64,
     committed: *const AtomicU32,
@@ -842,7 +855,13 @@ unsafe impl Send for ThreadWriter {}
 impl ThreadWriter {
     /// How many records this stream has written (its next sequence number).
     pub fn seq(&self) -> u64 {
-        self.seq
+        self.chunk_seq + self.index as u64
+    }
+
+    /// What this writer's records are stamped with: stamp with `w.clock().now()`.
+    #[inline(always)]
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 }
 
