@@ -4,17 +4,23 @@
 //!
 //! - Not JSON at all: `-32700` Parse error with `id: null` (rmcp ignores such a line on stdio
 //!   and answers 415 over HTTP).
-//! - A JSON array, a JSON-RPC batch: `-32600` Invalid Request with `id: null`. MCP 2025-06-18
-//!   removed batches and rmcp handles none, so they are refused in every protocol version
-//!   (2024-11-05 and 2025-03-26 allowed them; no client known to us sends them).
+//! - A JSON array, a JSON-RPC batch: rmcp reads none, so [`read`] splits it here when the
+//!   session's protocol version receives batches ([`Batches`]: 2025-03-26 only, whose
+//!   specification says servers MUST receive them) into messages the transport hands rmcp one
+//!   by one, and [`crate::batch::Answers`] gathers their answers into one array. Elsewhere
+//!   (before `initialize`, 2024-11-05, 2025-06-18 and later) a batch is refused as a whole:
+//!   `-32600` Invalid Request with `id: null`.
 //! - JSON that is no JSON-RPC message: `-32600` with the message's `id` when it has a usable
-//!   one, else `id: null` (rmcp's answer leaves `id` out, which JSON-RPC 2.0 forbids).
+//!   one, else `id: null` (rmcp's answer leaves `id` out, which JSON-RPC 2.0 forbids). Inside
+//!   a batch the same error is that message's place in the array answer.
 //!
 //! A message with a `method` and no `id` is a notification and is never answered (JSON-RPC
 //! 2.0), even when rmcp cannot read it: it is passed on for rmcp to ignore. Error messages
 //! never echo the input, which may be anything a page or a log told an assistant to send.
 
-use rmcp::model::ClientJsonRpcMessage;
+pub use crate::batch::Batches;
+use crate::batch::{self, Batch};
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use serde_json::{Value, json};
 
 /// JSON-RPC 2.0: invalid JSON was received.
@@ -31,7 +37,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: i64, id: Value, message: String) -> Self {
+    pub(crate) fn new(code: i64, id: Value, message: String) -> Self {
         Self {
             code,
             answer: json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
@@ -53,38 +59,84 @@ impl Refusal {
             ),
         )
     }
+
+    /// Invalid JSON.
+    pub(crate) fn parse_error(error: &serde_json::Error) -> Self {
+        Self::new(
+            PARSE_ERROR,
+            Value::Null,
+            format!(
+                "Parse error: the message is not valid JSON (line {}, column {}); send one JSON-RPC 2.0 object per message",
+                error.line(),
+                error.column()
+            ),
+        )
+    }
 }
 
-/// Checks one incoming message (a stdio line or an HTTP body): `Ok` when rmcp should read it,
-/// the error to answer instead otherwise.
-pub fn check(message: &[u8]) -> Result<(), Refusal> {
+/// An incoming message rmcp may read, as [`read`] found it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// One message, for rmcp as it came. `initialize` is the request id of an `initialize`
+    /// request (whose answer names the protocol version the session speaks).
+    Message { initialize: Option<Value> },
+    /// A batch, in a session that receives them: its messages for rmcp one by one, and the
+    /// errors of those it holds that are no messages.
+    Batch(Batch),
+}
+
+/// What a readable message is.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Readable {
+    Request {
+        id: Value,
+        initialize: bool,
+    },
+    /// A notification or a response, never answered.
+    Other,
+}
+
+/// Checks one incoming message (a stdio line or an HTTP body) in a session where `batches`
+/// says what a batch is: what rmcp should read, or the error to answer instead.
+pub fn read(message: &[u8], batches: Batches) -> Result<Incoming, Refusal> {
     let message = message.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(message);
-    if serde_json::from_slice::<ClientJsonRpcMessage>(message).is_ok() {
-        return Ok(());
+    if batches == Batches::Received && is_batch(message) {
+        return batch::split(message).map(Incoming::Batch);
     }
-    let value: Value = match serde_json::from_slice(message) {
-        Ok(value) => value,
-        Err(e) => {
-            return Err(Refusal::new(
-                PARSE_ERROR,
-                Value::Null,
-                format!(
-                    "Parse error: the message is not valid JSON (line {}, column {}); send one JSON-RPC 2.0 object per message",
-                    e.line(),
-                    e.column()
-                ),
-            ));
-        }
-    };
+    Ok(Incoming::Message {
+        initialize: match classify(message, batches)? {
+            Readable::Request {
+                id,
+                initialize: true,
+            } => Some(id),
+            _ => None,
+        },
+    })
+}
+
+/// Whether `message` is a JSON array (read, or refused, as a JSON-RPC batch).
+pub fn is_batch(message: &[u8]) -> bool {
+    let message = message.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(message);
+    message.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+}
+
+/// Reads one message; a JSON array is refused as `batches` says.
+pub(crate) fn classify(message: &[u8], batches: Batches) -> Result<Readable, Refusal> {
+    if let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(message) {
+        return Ok(match message {
+            ClientJsonRpcMessage::Request(request) => Readable::Request {
+                initialize: matches!(request.request, ClientRequest::InitializeRequest(_)),
+                id: serde_json::to_value(&request.id).unwrap_or(Value::Null),
+            },
+            _ => Readable::Other,
+        });
+    }
+    let value: Value = serde_json::from_slice(message).map_err(|e| Refusal::parse_error(&e))?;
     match value {
-        Value::Array(_) => Err(Refusal::new(
-            INVALID_REQUEST,
-            Value::Null,
-            "Invalid Request: JSON-RPC batches are not supported (MCP 2025-06-18 removed them); send each request as a message of its own".to_owned(),
-        )),
+        Value::Array(_) => Err(batches.refusal()),
         Value::Object(object) if object.contains_key("method") && !object.contains_key("id") => {
             // A notification: never answered, whatever it holds.
-            Ok(())
+            Ok(Readable::Other)
         }
         Value::Object(object) => {
             let id = match object.get("id") {
@@ -110,6 +162,10 @@ pub fn check(message: &[u8]) -> Result<(), Refusal> {
 mod tests {
     use super::*;
 
+    fn check(message: &[u8]) -> Result<(), Refusal> {
+        read(message, Batches::Removed).map(|_| ())
+    }
+
     fn refused(message: &str) -> Value {
         check(message.as_bytes()).unwrap_err().answer
     }
@@ -127,6 +183,23 @@ mod tests {
             r#"{"method":"notifications/whatever","params":7}"#,
         ] {
             assert_eq!(check(message.as_bytes()), Ok(()), "{message}");
+        }
+    }
+
+    #[test]
+    fn an_initialize_request_is_named_by_its_id() {
+        let initialize = r#"{"jsonrpc":"2.0","id":"i","method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+        for batches in [Batches::BeforeInitialize, Batches::Received] {
+            assert_eq!(
+                read(initialize.as_bytes(), batches),
+                Ok(Incoming::Message {
+                    initialize: Some(Value::from("i"))
+                })
+            );
+            assert_eq!(
+                read(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, batches),
+                Ok(Incoming::Message { initialize: None })
+            );
         }
     }
 

@@ -18,6 +18,7 @@
 //! This crate reads through `devtrace-query` and `devtrace-analyze`: it computes no finding and
 //! writes no SQL of its own.
 
+pub mod batch;
 pub mod budget;
 pub mod jsonrpc;
 pub mod prompts;

@@ -1,14 +1,24 @@
 //! stdin and stdout for `devtrace mcp`, with every incoming line checked by
-//! [`devtrace_mcp::jsonrpc::check`] before rmcp reads it: a line that is not JSON, a batch or
-//! JSON that is no JSON-RPC message is answered here with its JSON-RPC error (rmcp would ignore
-//! the first silently, so a client waiting for an answer would hang), before and after
-//! `initialize` alike, and the session goes on.
+//! [`devtrace_mcp::jsonrpc::read`] before rmcp reads it: a line that is not JSON, a refused
+//! batch or JSON that is no JSON-RPC message is answered here with its JSON-RPC error (rmcp
+//! would ignore the first silently, so a client waiting for an answer would hang), before and
+//! after `initialize` alike, and the session goes on.
+//!
+//! JSON-RPC batches: the server's answer to `initialize` names the protocol version, seen here
+//! as it passes to stdout. In a 2025-03-26 session a batch is split and each of its messages
+//! handed to rmcp as a line of its own; the answers to its requests are held back as rmcp
+//! writes them and written as one JSON array once the last has come (its messages that are no
+//! messages answered in the same array; a batch of notifications and responses only, nothing).
+//! Before that answer has passed, and in any other version, a batch is refused whole
+//! ([`devtrace_mcp::batch`] says why).
 //!
 //! rmcp talks to two in-memory pipes. A thread of its own reads stdin (a blocked read on
 //! tokio's stdin would hold up the runtime's shutdown); one task copies rmcp's output to
 //! stdout line by line. Both write whole lines under one lock, so answers never interleave.
 
-use devtrace_mcp::jsonrpc::{self, Refusal};
+use devtrace_mcp::batch::{self, Answers, Batches};
+use devtrace_mcp::jsonrpc::{self, Incoming, Refusal};
+use serde_json::Value;
 use std::io::BufRead;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, DuplexStream};
@@ -22,14 +32,36 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// Room in each in-memory pipe.
 const PIPE_BYTES: usize = 64 * 1024;
 
+/// What the stdin reader and the copier of rmcp's output know of the session.
+struct Session {
+    /// The id of the `initialize` request handed to rmcp, until its answer passes.
+    initialize: Option<Value>,
+    /// What the negotiated protocol version says about batches.
+    batches: Batches,
+    /// Batches whose answers are still to come, oldest first.
+    waiting: Vec<Answers>,
+}
+
+type Shared = Arc<std::sync::Mutex<Session>>;
+
+fn lock(session: &Shared) -> std::sync::MutexGuard<'_, Session> {
+    session.lock().expect("mcp stdio session poisoned")
+}
+
 /// The transport for rmcp's `serve`, and the task copying its output to stdout: await it
 /// after the session ends, so the last answers reach the client before the process exits.
 pub fn checked() -> ((DuplexStream, DuplexStream), JoinHandle<()>) {
     let (mut to_server, server_input) = tokio::io::duplex(PIPE_BYTES);
     let (server_output, from_server) = tokio::io::duplex(PIPE_BYTES);
     let stdout = Arc::new(Mutex::new(tokio::io::stdout()));
+    let session: Shared = Arc::new(std::sync::Mutex::new(Session {
+        initialize: None,
+        batches: Batches::BeforeInitialize,
+        waiting: Vec::new(),
+    }));
 
     let out = Arc::clone(&stdout);
+    let seen = Arc::clone(&session);
     let copy_answers = tokio::spawn(async move {
         let mut from_server = tokio::io::BufReader::new(from_server);
         let mut line = Vec::new();
@@ -38,10 +70,25 @@ pub fn checked() -> ((DuplexStream, DuplexStream), JoinHandle<()>) {
             match from_server.read_until(b'\n', &mut line).await {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    if write_line(&out, &line).await.is_err() {
-                        break;
+                    let written = match route(&seen, &line) {
+                        Out::Line => write_line(&out, &line).await,
+                        Out::Held => Ok(()),
+                        Out::Batch(answer) => write_value(&out, &answer).await,
+                    };
+                    if written.is_err() {
+                        return;
                     }
                 }
+            }
+        }
+        // rmcp is done: a batch still waiting gets its answer, with an error for each request
+        // rmcp did not answer.
+        let unanswered = std::mem::take(&mut lock(&seen).waiting);
+        for answers in unanswered {
+            if let Some(answer) = answers.finish()
+                && write_value(&out, &answer).await.is_err()
+            {
+                return;
             }
         }
     });
@@ -59,10 +106,36 @@ pub fn checked() -> ((DuplexStream, DuplexStream), JoinHandle<()>) {
                     if message.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    match jsonrpc::check(message) {
-                        Ok(()) => {
+                    let batches = lock(&session).batches;
+                    match jsonrpc::read(message, batches) {
+                        Ok(Incoming::Message { initialize }) => {
+                            if initialize.is_some() {
+                                lock(&session).initialize = initialize;
+                            }
                             line.push(b'\n');
                             if runtime.block_on(to_server.write_all(&line)).is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        Ok(Incoming::Batch(batch)) => {
+                            let answers = batch.answers();
+                            if answers.waiting() {
+                                // Before rmcp can answer: the copier holds the answers back.
+                                lock(&session).waiting.push(answers);
+                            } else if let Some(answer) = answers.finish()
+                                && runtime.block_on(write_value(&stdout, &answer)).is_err()
+                            {
+                                break;
+                            }
+                            let handed = runtime.block_on(async {
+                                for message in batch.messages() {
+                                    to_server.write_all(message.as_bytes()).await?;
+                                    to_server.write_all(b"\n").await?;
+                                }
+                                std::io::Result::Ok(())
+                            });
+                            if handed.is_err() {
                                 break;
                             }
                             continue;
@@ -72,9 +145,10 @@ pub fn checked() -> ((DuplexStream, DuplexStream), JoinHandle<()>) {
                 }
             };
             tracing::debug!(code = refusal.code, "answered an unreadable MCP message");
-            let mut answer = refusal.to_line().into_bytes();
-            answer.push(b'\n');
-            if runtime.block_on(write_line(&stdout, &answer)).is_err() {
+            if runtime
+                .block_on(write_value(&stdout, &refusal.answer))
+                .is_err()
+            {
                 break;
             }
         }
@@ -82,6 +156,55 @@ pub fn checked() -> ((DuplexStream, DuplexStream), JoinHandle<()>) {
     });
 
     ((server_input, server_output), copy_answers)
+}
+
+/// What becomes of a line rmcp wrote.
+enum Out {
+    /// Written as it is.
+    Line,
+    /// An answer to a batch whose other answers are still to come: held.
+    Held,
+    /// The last answer a batch waited for: the batch's whole answer is written.
+    Batch(Value),
+}
+
+/// Watches rmcp's output for the answer to `initialize` (the session's protocol version) and
+/// for the answers to batches.
+fn route(session: &Shared, line: &[u8]) -> Out {
+    let mut session = lock(session);
+    if session.initialize.is_none() && session.waiting.is_empty() {
+        return Out::Line;
+    }
+    let Ok(mut message) = serde_json::from_slice::<Value>(line) else {
+        return Out::Line;
+    };
+    if let Some(id) = &session.initialize
+        && batch::answers(&message, id)
+    {
+        session.batches = batch::protocol_version(&message)
+            .map_or(Batches::BeforeInitialize, Batches::of_version);
+        session.initialize = None;
+        return Out::Line;
+    }
+    for at in 0..session.waiting.len() {
+        match session.waiting[at].offer(message) {
+            Ok(()) if session.waiting[at].waiting() => return Out::Held,
+            Ok(()) => {
+                return match session.waiting.remove(at).finish() {
+                    Some(answer) => Out::Batch(answer),
+                    None => Out::Held,
+                };
+            }
+            Err(back) => message = back,
+        }
+    }
+    Out::Line
+}
+
+async fn write_value(stdout: &Mutex<tokio::io::Stdout>, value: &Value) -> std::io::Result<()> {
+    let mut line = value.to_string().into_bytes();
+    line.push(b'\n');
+    write_line(stdout, &line).await
 }
 
 async fn write_line(stdout: &Mutex<tokio::io::Stdout>, line: &[u8]) -> std::io::Result<()> {
