@@ -104,7 +104,7 @@ def one(workload, variant, repeat):
         path = handle.path
         size = os.path.getsize(path) if os.path.exists(path) else 0
         stats = handle.stop()
-        extra = {"ring_mib": size / 2**20, "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "events": stats.get("events", 0)}
+        extra = {"ring_mib": size / 2**20, "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "events": stats.get("events", 0), "lost": stats.get("lost", 0)}
     elif variant == "viztracer":
         handle.stop()
     elif variant == "cprofile":

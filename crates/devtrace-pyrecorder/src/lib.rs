@@ -1,8 +1,9 @@
 //! `devtrace._native`: the native Python recorder (CPython 3.12+, GIL builds).
 //!
-//! Owns the hot path: `sys.monitoring` callbacks written as C-ABI fast-call functions
-//! (`METH_FASTCALL` built-in functions: CPython calls them through vectorcall with no Python
-//! frame, no argument tuple and no allocation of ours), a per-code-object decision cached in the
+//! Owns the hot path: `sys.monitoring` callbacks written as C-ABI vectorcall functions (held
+//! by objects of a type of our own, `devtrace._native.Callback`, whose vectorcall slot CPython
+//! calls directly: no Python frame, no argument tuple, no built-in function's wrapper and no
+//! allocation of ours), a per-code-object decision cached in the
 //! code object's extra slot, and one record per event written into this thread's chunk of the
 //! shared-memory file (devtrace-recorder). A drainer thread in Rust, which never takes the GIL,
 //! reads the rings and builds spans; Python threads only take the finished spans

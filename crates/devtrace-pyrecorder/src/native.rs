@@ -6,7 +6,7 @@
 
 use std::cell::UnsafeCell;
 use std::collections::{HashMap, HashSet};
-use std::ffi::{CStr, c_void};
+use std::ffi::c_void;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -487,12 +487,13 @@ macro_rules! active_or_return {
 macro_rules! callback {
     ($name:ident, $kind:expr, $disable_outside:expr, $may_step:expr) => {
         unsafe extern "C" fn $name(
-            _slf: *mut ffi::PyObject,
-            args: *mut *mut ffi::PyObject,
-            nargs: ffi::Py_ssize_t,
+            _callable: *mut ffi::PyObject,
+            args: *const *mut ffi::PyObject,
+            nargsf: usize,
+            _kwnames: *mut ffi::PyObject,
         ) -> *mut ffi::PyObject {
             let active = active_or_return!();
-            if nargs < 1 {
+            if nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET < 1 {
                 return unsafe { none() };
             }
             let id = unsafe { code_id(active, *args) };
@@ -640,12 +641,13 @@ callback!(on_handled, EventKind::Handled, false, false);
 
 /// RAISE: `(code, offset, exception)`; also the flight recorder's exception trigger.
 unsafe extern "C" fn on_raise(
-    _slf: *mut ffi::PyObject,
-    args: *mut *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
+    _callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    _kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     let active = active_or_return!();
-    if nargs < 3 {
+    if nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET < 3 {
         return unsafe { none() };
     }
     let exc = unsafe { *args.add(2) };
@@ -685,11 +687,7 @@ unsafe fn trigger(active: &mut Active, exc: *mut ffi::PyObject) {
     }
 }
 
-type FastCall = unsafe extern "C" fn(
-    *mut ffi::PyObject,
-    *mut *mut ffi::PyObject,
-    ffi::Py_ssize_t,
-) -> *mut ffi::PyObject;
+type FastCall = ffi::vectorcallfunc;
 
 // CPython 3.12 renamed the code-extra functions (the old underscore names are macros now).
 unsafe extern "C" {
@@ -718,19 +716,77 @@ unsafe extern "C" fn free_extra(_: *mut c_void) {
     }
 }
 
-/// A built-in function object calling `f` with the fast-call convention. The method
-/// definition must live as long as the function: it is leaked (a few per process).
-fn fast_function(py: Python<'_>, name: &'static CStr, f: FastCall) -> PyResult<Py<PyAny>> {
-    let def = Box::leak(Box::new(ffi::PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
-        ml_flags: ffi::METH_FASTCALL,
-        ml_doc: std::ptr::null(),
+/// A callable CPython calls straight through its vectorcall slot: an object of our own type
+/// holding `f`, so an event goes from CPython's dispatch to `f` with no built-in function's
+/// wrapper between (which would look the thread state up, in a shared-library CPython through
+/// `__tls_get_addr`, and count a recursion level, on every event).
+#[repr(C)]
+struct NativeCallback {
+    ob_base: ffi::PyObject,
+    vectorcall: Option<ffi::vectorcallfunc>,
+}
+
+/// `devtrace._native.Callback`, made once (under the GIL) and kept for the process.
+static CALLBACK_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
+
+fn callback_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
+    let made = CALLBACK_TYPE.load(Ordering::Relaxed);
+    if !made.is_null() {
+        return Ok(made);
+    }
+    // The spec, its slots and members must outlive the type: leaked, once per process.
+    let members = Box::leak(Box::new([
+        ffi::PyMemberDef {
+            name: c"__vectorcalloffset__".as_ptr(),
+            type_code: ffi::Py_T_PYSSIZET,
+            offset: std::mem::offset_of!(NativeCallback, vectorcall) as ffi::Py_ssize_t,
+            flags: ffi::Py_READONLY,
+            doc: std::ptr::null(),
+        },
+        ffi::PyMemberDef::default(),
+    ]));
+    let slots = Box::leak(Box::new([
+        ffi::PyType_Slot {
+            slot: ffi::Py_tp_call,
+            pfunc: ffi::PyVectorcall_Call as *mut c_void,
+        },
+        ffi::PyType_Slot {
+            slot: ffi::Py_tp_members,
+            pfunc: members.as_mut_ptr() as *mut c_void,
+        },
+        ffi::PyType_Slot {
+            slot: 0,
+            pfunc: std::ptr::null_mut(),
+        },
+    ]));
+    let spec = Box::leak(Box::new(ffi::PyType_Spec {
+        name: c"devtrace._native.Callback".as_ptr(),
+        basicsize: std::mem::size_of::<NativeCallback>() as std::ffi::c_int,
+        itemsize: 0,
+        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_HAVE_VECTORCALL) as std::ffi::c_uint,
+        slots: slots.as_mut_ptr(),
     }));
-    // SAFETY: def is 'static; no self, no module.
-    let func = unsafe { ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut()) };
-    // SAFETY: a new reference or NULL with an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(py, func) }.map(Bound::unbind)
+    // SAFETY: a complete spec; the GIL is held.
+    let made = unsafe { ffi::PyType_FromSpec(spec) };
+    if made.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    CALLBACK_TYPE.store(made as *mut ffi::PyTypeObject, Ordering::Relaxed);
+    Ok(made as *mut ffi::PyTypeObject)
+}
+
+/// A callable calling `f` with the vectorcall convention (see [`NativeCallback`]).
+fn fast_function(py: Python<'_>, f: FastCall) -> PyResult<Py<PyAny>> {
+    let tp = callback_type(py)?;
+    // SAFETY: tp is our type, made above; GenericAlloc zeroes the object and sets its type.
+    let obj = unsafe { ffi::PyType_GenericAlloc(tp, 0) };
+    if obj.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: obj is a NativeCallback (basicsize above).
+    unsafe { (*(obj as *mut NativeCallback)).vectorcall = Some(f) };
+    // SAFETY: a new reference.
+    Ok(unsafe { Bound::from_owned_ptr(py, obj) }.unbind())
 }
 
 // -- the drainer -----------------------------------------------------------------------------
@@ -984,25 +1040,21 @@ fn start(
     let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
     let events = monitoring.getattr("events")?;
     let ev = |name: &str| -> PyResult<u32> { events.getattr(name)?.extract() };
-    let callbacks: [(&'static CStr, &str, FastCall); 8] = [
-        (c"devtrace_py_start", "PY_START", on_start),
-        (c"devtrace_py_resume", "PY_RESUME", on_resume),
-        (c"devtrace_py_return", "PY_RETURN", on_return),
-        (c"devtrace_py_yield", "PY_YIELD", on_yield),
-        (c"devtrace_py_throw", "PY_THROW", on_throw),
-        (c"devtrace_py_unwind", "PY_UNWIND", on_unwind),
-        (c"devtrace_raise", "RAISE", on_raise),
-        (
-            c"devtrace_exception_handled",
-            "EXCEPTION_HANDLED",
-            on_handled,
-        ),
+    let callbacks: [(&str, FastCall); 8] = [
+        ("PY_START", on_start),
+        ("PY_RESUME", on_resume),
+        ("PY_RETURN", on_return),
+        ("PY_YIELD", on_yield),
+        ("PY_THROW", on_throw),
+        ("PY_UNWIND", on_unwind),
+        ("RAISE", on_raise),
+        ("EXCEPTION_HANDLED", on_handled),
     ];
     monitoring.call_method1("use_tool_id", (TOOL_ID, TOOL_NAME))?;
     let mut funcs = Vec::new();
     let mut mask = 0u32;
-    for (cname, event, f) in callbacks {
-        let func = fast_function(py, cname, f)?;
+    for (event, f) in callbacks {
+        let func = fast_function(py, f)?;
         let bit = ev(event)?;
         monitoring.call_method1("register_callback", (TOOL_ID, bit, func.clone_ref(py)))?;
         mask |= bit;
@@ -1411,9 +1463,10 @@ fn running() -> bool {
 }
 
 unsafe extern "C" fn empty_callback(
-    _slf: *mut ffi::PyObject,
-    _args: *mut *mut ffi::PyObject,
-    _nargs: ffi::Py_ssize_t,
+    _callable: *mut ffi::PyObject,
+    _args: *const *mut ffi::PyObject,
+    _nargsf: usize,
+    _kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     unsafe { none() }
 }
@@ -1446,7 +1499,7 @@ fn bench_floor(py: Python<'_>, on: bool) -> PyResult<()> {
         return Ok(());
     }
     monitoring.call_method1("use_tool_id", (TOOL_ID, "devtrace.bench_floor"))?;
-    let func = fast_function(py, c"devtrace_empty", empty_callback)?;
+    let func = fast_function(py, empty_callback)?;
     let mut mask = 0u32;
     for event in names {
         let bit: u32 = events.getattr(event)?.extract()?;

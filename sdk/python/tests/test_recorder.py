@@ -279,6 +279,25 @@ def test_records_overwritten_before_they_were_read_are_said_at_stop(app, tmp_pat
     assert "size_mib, now 2" in out.stderr
 
 
+def _outside_the_package():
+    return 0
+
+
+@native_only
+def test_the_callbacks_are_native_callables_that_answer_a_plain_call_too(spans, app):
+    record("recapp", threshold_ms=10)
+    events = sys.monitoring.events
+    start = sys.monitoring.register_callback(4, events.PY_START, None)
+    sys.monitoring.register_callback(4, events.PY_START, start)
+    # CPython calls it through its vectorcall slot; an ordinary call goes through tp_call and
+    # gets the same answer: this test's own code is outside the recorded package, so DISABLE.
+    assert type(start).__module__ == "devtrace._native" and type(start).__name__ == "Callback"
+    assert start(_outside_the_package.__code__, 0) is sys.monitoring.DISABLE
+    app.run()
+    recorder.stop_recording()
+    assert calls_of(named(spans(), "recapp.core.run")) == {"recapp.core.quick": 50}
+
+
 @native_only
 def test_a_plan_records_exactly_its_functions(spans, app):
     record(plan=[("recapp.core", "slow")], threshold_ms=0, plan_id="p1")
