@@ -108,6 +108,9 @@ struct StartOptions {
     threshold_ns: u64,
     root: Option<(u128, u64)>,
     drain_period: Duration,
+    /// Whether a pass that read much starts the next at once (off only to show what a drainer
+    /// that cannot keep up leaves: the overrun and what stop says of it).
+    drain_when_busy: bool,
 }
 
 static ACTIVE: AtomicPtr<Active> = AtomicPtr::new(std::ptr::null_mut());
@@ -791,7 +794,7 @@ fn fast_function(py: Python<'_>, f: FastCall) -> PyResult<Py<PyAny>> {
 
 // -- the drainer -----------------------------------------------------------------------------
 
-fn drainer(shared: Arc<Shared>, period: Duration) {
+fn drainer(shared: Arc<Shared>, period: Duration, when_busy: bool) {
     // The rings' pages are made present here, off the writers' path: a record written to a
     // page not touched yet would otherwise pay a page fault (one per 256 records).
     shared.file.populate();
@@ -813,7 +816,7 @@ fn drainer(shared: Arc<Shared>, period: Duration) {
         if shared.stop.load(Ordering::Acquire) {
             break;
         }
-        if read >= busy {
+        if when_busy && read >= busy {
             drop(st);
             st = shared.drain.lock().unwrap();
             continue;
@@ -962,11 +965,12 @@ fn new_shared(file: RecorderFile, options: &StartOptions) -> Arc<Shared> {
     })
 }
 
-fn spawn_drainer(shared: &Arc<Shared>, period: Duration) -> PyResult<JoinHandle<()>> {
+fn spawn_drainer(shared: &Arc<Shared>, options: &StartOptions) -> PyResult<JoinHandle<()>> {
     let drainer_shared = shared.clone();
+    let (period, when_busy) = (options.drain_period, options.drain_when_busy);
     std::thread::Builder::new()
         .name("devtrace-drainer".into())
-        .spawn(move || drainer(drainer_shared, period))
+        .spawn(move || drainer(drainer_shared, period, when_busy))
         .map_err(|e| {
             PyRuntimeError::new_err(format!(
                 "could not start the recorder's drainer thread: {e}"
@@ -976,7 +980,7 @@ fn spawn_drainer(shared: &Arc<Shared>, period: Duration) -> PyResult<JoinHandle<
 
 /// Starts recording. See devtrace/recorder.py for the meaning of each argument.
 #[pyfunction]
-#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None))]
+#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true))]
 #[allow(clippy::too_many_arguments)]
 fn start(
     py: Python<'_>,
@@ -993,6 +997,7 @@ fn start(
     on_trigger: Option<Py<PyAny>>,
     drain_ms: u64,
     span_context: Option<(Py<PyAny>, Py<PyAny>)>,
+    drain_when_busy: bool,
 ) -> PyResult<u8> {
     if !ACTIVE.load(Ordering::Relaxed).is_null() {
         return Err(PyRuntimeError::new_err(
@@ -1035,6 +1040,7 @@ fn start(
         threshold_ns,
         root,
         drain_period: Duration::from_millis(drain_ms.max(1)),
+        drain_when_busy,
     };
     let shared = new_shared(file, &options);
     let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
@@ -1060,7 +1066,7 @@ fn start(
         mask |= bit;
         funcs.push(func);
     }
-    let drainer = spawn_drainer(&shared, options.drain_period)?;
+    let drainer = spawn_drainer(&shared, &options)?;
     let active = Box::new(Active {
         shared,
         epoch,
@@ -1426,7 +1432,7 @@ fn after_fork_child(
     active.exception_types.clear();
     active.span_keys.clear();
     active.triggering = false;
-    active.drainer = Some(spawn_drainer(&shared, options.drain_period)?);
+    active.drainer = Some(spawn_drainer(&shared, &options)?);
     ACTIVE.store(a, Ordering::Release);
     Ok(true)
 }

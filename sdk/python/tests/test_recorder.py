@@ -256,12 +256,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 trace.set_tracer_provider(TracerProvider())
 from devtrace import recorder
-# The drainer's first pass runs before any call; the next would come a minute later: the
-# smallest ring (2 MiB) comes round to unread records long before.
-recorder._native.start = functools.partial(recorder._native.start, drain_ms=60_000)
+# A drainer that makes one pass when it starts and the next a minute later, however much it
+# read: the smallest ring (2 MiB, 65,536 records) comes round to unread records long before
+# the 600,000 events below are written.
+recorder._native.start = functools.partial(recorder._native.start, drain_ms=60_000, drain_when_busy=False)
 import recapp.core as app
 recorder.record_calls("recapp", path=None, size_mib=2)
-for _ in range(100_000):
+for _ in range(300_000):
     app.quick()
 stats = recorder.stop_recording()
 print(stats["lost"], stats["events"])
