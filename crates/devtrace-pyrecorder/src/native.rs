@@ -690,8 +690,6 @@ unsafe fn trigger(active: &mut Active, exc: *mut ffi::PyObject) {
     }
 }
 
-type FastCall = ffi::vectorcallfunc;
-
 // CPython 3.12 renamed the code-extra functions (the old underscore names are macros now).
 unsafe extern "C" {
     fn PyUnstable_Eval_RequestCodeExtraIndex(
@@ -779,7 +777,7 @@ fn callback_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
 }
 
 /// A callable calling `f` with the vectorcall convention (see [`NativeCallback`]).
-fn fast_function(py: Python<'_>, f: FastCall) -> PyResult<Py<PyAny>> {
+fn native_callback(py: Python<'_>, f: ffi::vectorcallfunc) -> PyResult<Py<PyAny>> {
     let tp = callback_type(py)?;
     // SAFETY: tp is our type, made above; GenericAlloc zeroes the object and sets its type.
     let obj = unsafe { ffi::PyType_GenericAlloc(tp, 0) };
@@ -1046,7 +1044,7 @@ fn start(
     let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
     let events = monitoring.getattr("events")?;
     let ev = |name: &str| -> PyResult<u32> { events.getattr(name)?.extract() };
-    let callbacks: [(&str, FastCall); 8] = [
+    let callbacks: [(&str, ffi::vectorcallfunc); 8] = [
         ("PY_START", on_start),
         ("PY_RESUME", on_resume),
         ("PY_RETURN", on_return),
@@ -1060,7 +1058,7 @@ fn start(
     let mut funcs = Vec::new();
     let mut mask = 0u32;
     for (event, f) in callbacks {
-        let func = fast_function(py, f)?;
+        let func = native_callback(py, f)?;
         let bit = ev(event)?;
         monitoring.call_method1("register_callback", (TOOL_ID, bit, func.clone_ref(py)))?;
         mask |= bit;
@@ -1505,7 +1503,7 @@ fn bench_floor(py: Python<'_>, on: bool) -> PyResult<()> {
         return Ok(());
     }
     monitoring.call_method1("use_tool_id", (TOOL_ID, "devtrace.bench_floor"))?;
-    let func = fast_function(py, empty_callback)?;
+    let func = native_callback(py, empty_callback)?;
     let mut mask = 0u32;
     for event in names {
         let bit: u32 = events.getattr(event)?.extract()?;
