@@ -76,12 +76,12 @@ impl Transcript {
         ];
         let mut import = transcript.command(&["import"]);
         import.args(&files);
-        assert_success(import.output().unwrap());
+        common::ok(import.output().unwrap());
         let sessions = f.join("sessions");
         for (agent, file) in [("claude-code", CLAUDE_SESSION), ("codex", CODEX_SESSION)] {
             let mut import = transcript.command(&["import", agent]);
             import.arg(sessions.join(file));
-            assert_success(import.output().unwrap());
+            common::ok(import.output().unwrap());
         }
         transcript
     }
@@ -225,15 +225,6 @@ fn shell_word(arg: &str) -> String {
     }
 }
 
-fn assert_success(output: Output) -> Output {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
 #[test]
 fn help_of_every_command_and_subcommand() {
     let mut t = Transcript::new("help");
@@ -265,9 +256,9 @@ fn traces_listed_drawn_analysed_queried_and_exported() {
     t.run(&["perf", "report"]);
     t.run(&["perf", "journal.generate"]);
     let errors = t.run(&["errors"]);
-    assert_success(errors);
-    let json = assert_success(t.command(&["errors", "--json"]).output().unwrap());
-    let groups: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    common::ok(errors);
+    let json = common::ok(t.command(&["errors", "--json"]).output().unwrap());
+    let groups: serde_json::Value = serde_json::from_str(&json).unwrap();
     let fingerprint = groups["groups"][0]["fingerprint"]
         .as_str()
         .unwrap()
