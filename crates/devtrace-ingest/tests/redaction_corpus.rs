@@ -478,6 +478,25 @@ fn secrets() -> Vec<(&'static str, String, String)> {
         "hunter22".into(),
         "git clone https://ana:hunter22@git.example.com/team/repo.git".into(),
     );
+    let user_token = alnum(40, 230);
+    add(
+        "url_user_token",
+        user_token.clone(),
+        format!("git clone https://{user_token}@git.example.com/team/repo.git"),
+    );
+    let hex_user_token = hex(40, 231);
+    add(
+        "url_user_token",
+        hex_user_token.clone(),
+        format!("pip install git+https://{hex_user_token}@git.example.com/team/lib.git"),
+    );
+    // A known token as a URL's user keeps its own, more specific marker.
+    let gitlab_in_url = p(&["glptt-", &hex(40, 232)]);
+    add(
+        "gitlab_other_token",
+        gitlab_in_url.clone(),
+        format!("pip install git+https://{gitlab_in_url}@gitlab.example.com/team/lib.git"),
+    );
     add(
         "curl_user_password",
         "s3cret-pw".into(),
@@ -721,6 +740,9 @@ const ORDINARY: &[&str] = &[
     "docker pull golang@sha256:8f5b4a3c1b2d9e0f7a6c5b4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f",
     "postgres://localhost:5432/orders?sslmode=disable",
     "git clone git@github.com:org/repo.git && git push git@gitlab.com:team/app.git main",
+    // A URL's user that is a name, not a token.
+    "git clone https://bob@git.example.com/team/repo.git",
+    "git remote set-url origin https://x-access-token@github.com/org/repo.git",
     "curl -H 'Authorization: Bearer $TOKEN' https://api.example.org",
     // Logs with ids, hashes and times.
     "2025-11-21T13:00:00.123Z INFO request_id=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7 took 12.5ms",

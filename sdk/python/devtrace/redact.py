@@ -39,6 +39,7 @@ class Rule:
     def apply(self, text: str) -> str:
         marker = f"[REDACTED:{self.name}]"
         has_secret = "secret" in self.pattern.groupindex
+        markers = [m.span() for m in _MARKER.finditer(text)]
 
         def replace(match: "re.Match[str]") -> str:
             group = "secret" if has_secret else 0
@@ -47,6 +48,10 @@ class Rule:
             # Already a marker (a token an earlier, more specific rule replaced, inside a URL or
             # an assignment): keep the more specific marker, as the server does.
             if start < 0 or start == end or _MARKER.fullmatch(match.group(group)):
+                return value
+            # Part of a marker, or a marker and more (`https://[REDACTED:x]@host` read as
+            # user:password): redacting it would change an already redacted text again.
+            if any(start < m_end and m_start < end for m_start, m_end in markers):
                 return value
             whole_start = match.start(0)
             return value[: start - whole_start] + marker + value[end - whole_start :]
