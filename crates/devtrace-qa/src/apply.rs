@@ -70,7 +70,7 @@ pub fn checkpoint(checkout: &Path, message: &str) -> Result<(), String> {
         let output = git(Some(checkout), args)?;
         if !output.status.success() {
             return Err(format!(
-                "`git {}` failed: {}",
+                "'git {}' failed: {}",
                 args.join(" "),
                 said(&output)
             ));

@@ -66,7 +66,7 @@ fn git_ok(dir: Option<&Path>, args: &[&str]) -> Result<Output, String> {
         Ok(output)
     } else {
         Err(format!(
-            "`git {}` failed: {}",
+            "'git {}' failed: {}",
             args.join(" "),
             said(&output)
         ))

@@ -119,7 +119,7 @@ pub fn podman_runtime(
     Err(Unavailable(
         "podman's OCI runtime is crun, which cannot run containers on this host: its cgroups \
          are hybrid (cgroup v1 and cgroup2 mounted together); install runc (apt-get install \
-         runc), which devtrace then uses, or set `runtime` in containers.conf to another runtime"
+         runc), which devtrace then uses, or set 'runtime' in containers.conf to another runtime"
             .to_owned(),
     ))
 }
@@ -155,7 +155,7 @@ impl Container {
         let mut words = said.split_whitespace();
         let (Some(default), Some(rootless)) = (words.next(), words.next()) else {
             return Err(Unavailable(format!(
-                "`podman info` answered {said:?}, not its runtime and whether it is rootless"
+                "'podman info' answered {said:?}, not its runtime and whether it is rootless"
             )));
         };
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -186,7 +186,7 @@ impl Container {
                 let said = String::from_utf8_lossy(&output.stderr);
                 let said = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
                 Err(Unavailable(format!(
-                    "no {program} engine is running (`{program} info` failed: {}); start it, \
+                    "no {program} engine is running ('{program} info' failed: {}); start it, \
                      or use --runner sandbox (bubblewrap)",
                     said.trim()
                 )))
@@ -271,7 +271,7 @@ impl Runner for Container {
         let program = self.engine.program();
         if on_path(program).is_none() {
             return Err(Unavailable(format!(
-                "the {program} runner needs `{program}`, which is not installed; \
+                "the {program} runner needs '{program}', which is not installed; \
                  use --runner sandbox (bubblewrap) instead"
             )));
         }
@@ -426,7 +426,7 @@ mod tests {
             missing,
             "podman's OCI runtime is crun, which cannot run containers on this host: its cgroups \
              are hybrid (cgroup v1 and cgroup2 mounted together); install runc (apt-get install \
-             runc), which devtrace then uses, or set `runtime` in containers.conf to another runtime"
+             runc), which devtrace then uses, or set 'runtime' in containers.conf to another runtime"
         );
     }
 
