@@ -23,20 +23,20 @@ pub struct Params {
     operation: String,
     /// Only spans of this service (a client span and the server span it calls share a name)
     service: Option<String>,
-    /// Only spans of this kind: server, client, internal, producer, consumer
+    /// server, client, internal, producer or consumer
     kind: Option<String>,
     /// Recent runs to analyse (default 20)
     last: Option<usize>,
     /// "2h" or RFC 3339
     since: Option<String>,
-    /// Max tokens, 300 to 20000 (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 
 pub fn def() -> ToolDef {
     linked_tool(
         "analyze_operation",
-        "Why is an operation slow: time per child (mean, p50, p95, share, calls, critical-path share), time by kind of work, and findings (sequential work, N+1, …) with savings, over its last runs.",
+        "Why is an operation slow: time per child (mean, p50, p95, share, calls, critical-path share), by kind of work, and findings with savings, over its last runs.",
         run,
     )
 }

@@ -14,9 +14,9 @@ use serde::Deserialize;
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    /// Trace A (before), with trace_b
+    /// Before (with trace_b)
     trace_a: Option<String>,
-    /// Trace B (after), with trace_a
+    /// After (with trace_a)
     trace_b: Option<String>,
     /// Compare runs of this operation, with last or before/after
     operation: Option<String>,
@@ -26,14 +26,14 @@ pub struct Params {
     before: Option<String>,
     /// B = runs from this on
     after: Option<String>,
-    /// Max tokens, 300 to 20000 (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 
 pub fn def() -> ToolDef {
     tool(
         "compare",
-        "Verify a change: compare two traces, or an operation's runs (last N split in halves, or before/after a time). Per-operation deltas and a rank-test verdict.",
+        "Verify a change: two traces, or an operation's runs (last N in halves, or before/after a time), compared per operation with a rank-test verdict.",
         run,
     )
 }

@@ -20,16 +20,16 @@ pub struct Params {
     since: Option<String>,
     /// Traces with errors to read (default 200)
     last: Option<usize>,
-    /// A fingerprint (or 4+ char prefix) or trace id: explain that error
+    /// Fingerprint (4+ char prefix) or trace id to explain
     show: Option<String>,
-    /// Max tokens, 300 to 20000 (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 
 pub fn def() -> ToolDef {
     tool(
         "errors",
-        "Errors grouped by fingerprint with what separates failing from passing runs (e.g. an input size), plus the causal chain of the top error (or of `show`): ancestors, what it consumed, exception, locals.",
+        "Errors grouped by fingerprint, what separates failing from passing runs (an input size, a parameter), and the causal chain of the top error (or of `show`): ancestors, inputs, exception, locals.",
         run,
     )
 }

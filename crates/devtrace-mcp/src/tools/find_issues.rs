@@ -25,7 +25,7 @@ pub struct Params {
     since: Option<String>,
     /// Recent traces to analyse (default 500)
     last: Option<usize>,
-    /// Max tokens, 300 to 20000 (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 
@@ -39,7 +39,7 @@ fn kind_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 pub fn def() -> ToolDef {
     tool(
         "find_issues",
-        "Ranked findings across recent traces: sequential work, N+1/repeated calls, dominant cost, failure correlation, recurring errors, token waste, cache problems, lock contention, retry storms, regressions; each with saving, evidence span ids and a fix.",
+        "Ranked findings across recent traces (slow sequences, N+1, failure causes, token waste, locks, regressions…; `kind` lists all), each with its saving, evidence span ids and a fix.",
         run,
     )
 }

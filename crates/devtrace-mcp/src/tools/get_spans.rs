@@ -24,7 +24,7 @@ pub struct Params {
     trace_id: String,
     /// Up to 20 span ids or unique prefixes
     span_ids: Vec<String>,
-    /// Max tokens, 300 to 20000 (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 

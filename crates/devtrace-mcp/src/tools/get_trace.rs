@@ -20,14 +20,14 @@ pub struct Params {
     trace_id: String,
     /// Draw only the subtree under this span (id or prefix)
     span_id: Option<String>,
-    /// Max tokens, 300 to 20000 (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 
 pub fn def() -> ToolDef {
     linked_tool(
         "get_trace",
-        "One trace as an indented span tree within the budget: critical path (*) and every error (✗) kept, big self time next, repeated siblings folded; footer says what is hidden.",
+        "One trace as a span tree within the budget: critical path (*) and errors (✗) kept, big self time next, repeated siblings folded; the footer says what is hidden.",
         run,
     )
 }

@@ -25,14 +25,14 @@ pub struct Params {
     since: Option<String>,
     /// Default 20
     limit: Option<usize>,
-    /// Max tokens, 300 to 20000 (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 
 pub fn def() -> ToolDef {
     tool(
         "list_sessions",
-        "Development sessions, newest first: id, start, duration, agent, project, title; turns, tool calls, sub-agents, errors, findings, tokens; agent-reported cost and lines per day; for a recorded person: who, commands, edits, notes, patch, tests.",
+        "Development sessions of agents and people, newest first: id, start, duration, agent, project, title, turns, tool calls, errors, findings, tokens, cost; for a person: commands, edits, patch, tests.",
         run,
     )
 }

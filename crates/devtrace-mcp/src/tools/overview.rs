@@ -16,7 +16,7 @@ use serde::Deserialize;
 pub struct Params {
     /// Only traces since: "2h" or RFC 3339
     since: Option<String>,
-    /// Max tokens, 300 to 20000 (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 

@@ -18,20 +18,20 @@ use std::path::PathBuf;
 pub struct Params {
     /// The operation (span name) of a blind_spot finding
     operation: String,
-    /// Directories its package is under (default: from its spans' code.file.path, else the server's directory)
+    /// Directories its package is under (default: its spans' code.file.path, else the server's)
     source: Option<Vec<String>>,
     /// Calls deep to follow (default 2)
     depth: Option<u32>,
     /// Calls at least this long become spans (default 1)
     threshold_ms: Option<f64>,
-    /// Max tokens (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 
 pub fn def() -> ToolDef {
     let mut def = tool(
         "plan_instrumentation",
-        "For a blind_spot finding: reads the operation's function and the source it calls (parsed, not run) and stores a plan of which Python functions to record on the next run (`devtrace run --plan ID -- cmd`), with what cannot be recorded and why.",
+        "For a blind_spot finding: plans which Python functions the next run records (`devtrace run --plan ID -- cmd`) from the source, parsed not run, and says what cannot be.",
         run,
     );
     // It writes a plan file beside the store (never the traces).

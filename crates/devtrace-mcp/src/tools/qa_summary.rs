@@ -16,7 +16,7 @@ pub struct Params {
     repo: String,
     /// Recent sessions to look at (default 100)
     limit: Option<usize>,
-    /// Max tokens (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 

@@ -24,7 +24,7 @@ pub struct Params {
     sql: String,
     /// Default 50, max 500
     max_rows: Option<usize>,
-    /// Max tokens, 300 to 20000 (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 
@@ -41,8 +41,20 @@ pub fn description_for(schema: &str) -> String {
     } else {
         "PostgreSQL"
     };
+    // The views' columns and the dialect's own lines; the notes under each view and the
+    // examples are in the resource, read when needed (all definitions share one token budget).
+    let views: Vec<&str> = schema
+        .split("\nExamples:")
+        .next()
+        .unwrap_or(schema)
+        .lines()
+        .filter(|line| !line.starts_with(' '))
+        .collect();
     format!(
-        "Read-only SQL ({dialect}, 5 s limit) when other tools don't answer. Views:\n{schema}\nFull schema: resource devtrace://schema/sql"
+        "Read-only SQL ({dialect}, 5 s limit) when other tools don't answer. Views:\n{}\n\
+         Times are Unix ns; ids are 32 lower-case hex; filter on trace_id to read only those \
+         traces. Notes and examples: resource devtrace://schema/sql",
+        views.join("\n")
     )
 }
 

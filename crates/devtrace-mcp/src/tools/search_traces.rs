@@ -11,17 +11,17 @@ use serde::Deserialize;
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    /// A service.name any span of the trace has (not only the root's)
+    /// A service.name of any span (not only the root's)
     service: Option<String>,
     /// Traces containing a span with exactly this name
     operation: Option<String>,
-    /// Shortest duration, e.g. "250ms"
+    /// e.g. "250ms"
     min_duration: Option<String>,
-    /// Longest duration, e.g. "2s"
+    /// e.g. "2s"
     max_duration: Option<String>,
-    /// Only traces with (error) or without (ok) an error span
+    /// With (error) or without (ok) an error span
     status: Option<Status>,
-    /// "key=value" (equals) or "key~text" (contains), on any span or resource; all must match
+    /// "key=value" or "key~contains" on any span or resource; all must match
     attributes: Option<Vec<String>>,
     /// "2h" or RFC 3339
     since: Option<String>,
@@ -35,7 +35,7 @@ pub struct Params {
     limit: Option<usize>,
     /// From a previous result's footer
     cursor: Option<String>,
-    /// Max tokens, 300 to 20000 (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 
@@ -49,7 +49,7 @@ enum Status {
 pub fn def() -> ToolDef {
     tool(
         "search_traces",
-        "Find traces by filters; returns one summary line each (id, start, root, root's service and the other services, duration, spans, errors), newest first.",
+        "Find traces by filters: one line each (id, start, root, services, duration, spans, errors), newest first.",
         run,
     )
 }

@@ -21,14 +21,14 @@ pub struct Params {
     session_id: String,
     /// First timeline entry to show (from a footer)
     offset: Option<usize>,
-    /// Max tokens, 300 to 20000 (default 4000)
+    /// Max tokens
     budget: Option<usize>,
 }
 
 pub fn def() -> ToolDef {
     linked_tool(
         "session_overview",
-        "One session: its numbers, findings (retry loops, blind edits, test-fix spirals, environment errors, token waste…), QA verdict and scores, then the timeline of turns, sub-agents and tool calls with outcome, error and linked runs.",
+        "One session: numbers, findings (retry loops, blind edits, …), QA verdict, then the timeline of turns, sub-agents and tool calls with outcomes, errors and linked runs.",
         run,
     )
 }
