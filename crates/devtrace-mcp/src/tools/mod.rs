@@ -555,36 +555,36 @@ mod tests {
     /// tokens than the compact form devtrace sends.
     struct Spaced;
 
+    fn separator<W: ?Sized + std::io::Write>(writer: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
     impl serde_json::ser::Formatter for Spaced {
         fn begin_array_value<W: ?Sized + std::io::Write>(
             &mut self,
-            writer: &mut W,
+            w: &mut W,
             first: bool,
         ) -> std::io::Result<()> {
-            if first {
-                Ok(())
-            } else {
-                writer.write_all(b", ")
-            }
+            separator(w, first)
         }
 
         fn begin_object_key<W: ?Sized + std::io::Write>(
             &mut self,
-            writer: &mut W,
+            w: &mut W,
             first: bool,
         ) -> std::io::Result<()> {
-            if first {
-                Ok(())
-            } else {
-                writer.write_all(b", ")
-            }
+            separator(w, first)
         }
 
         fn begin_object_value<W: ?Sized + std::io::Write>(
             &mut self,
-            writer: &mut W,
+            w: &mut W,
         ) -> std::io::Result<()> {
-            writer.write_all(b": ")
+            w.write_all(b": ")
         }
     }
 
