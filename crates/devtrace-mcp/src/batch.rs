@@ -16,7 +16,7 @@
 //! batch of notifications and responses only gets no answer at all. A batch holds at most
 //! [`MAX_MESSAGES`] messages.
 
-use crate::jsonrpc::{self, INVALID_REQUEST, Readable, Refusal};
+use crate::jsonrpc::{self, Batches, INVALID_REQUEST, Readable, Refusal};
 use serde::Deserialize;
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
@@ -27,55 +27,6 @@ pub const MAX_MESSAGES: usize = 100;
 
 /// JSON-RPC 2.0: internal error (a request the server ended without answering).
 pub const INTERNAL_ERROR: i64 = -32603;
-
-/// The one protocol version that has batches.
-const BATCH_VERSION: &str = "2025-03-26";
-
-/// What a session's protocol version says about JSON-RPC batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Batches {
-    /// No protocol version negotiated yet: before the server answered `initialize` (stdio),
-    /// or no session (HTTP).
-    BeforeInitialize,
-    /// 2024-11-05: batches were not part of MCP yet.
-    NotYet,
-    /// 2025-03-26: received, as its specification requires.
-    Received,
-    /// 2025-06-18 and later: removed.
-    Removed,
-}
-
-impl Batches {
-    /// For a session negotiated at `version` (the `protocolVersion` of the server's answer to
-    /// `initialize`; versions are dates, so they compare as strings).
-    pub fn of_version(version: &str) -> Self {
-        match version.cmp(BATCH_VERSION) {
-            std::cmp::Ordering::Less => Self::NotYet,
-            std::cmp::Ordering::Equal => Self::Received,
-            std::cmp::Ordering::Greater => Self::Removed,
-        }
-    }
-
-    /// The answer to a batch in such a session (inside a batch that is received: to a batch
-    /// held in it).
-    pub(crate) fn refusal(self) -> Refusal {
-        let message = match self {
-            Self::BeforeInitialize => {
-                "Invalid Request: no JSON-RPC batch before initialize (a session initialized at MCP 2025-03-26 receives them; 2025-06-18 removed them); send initialize and each request as a message of its own"
-            }
-            Self::NotYet => {
-                "Invalid Request: JSON-RPC batches are not part of MCP 2024-11-05, this session's version (2025-03-26 added them); send each request as a message of its own"
-            }
-            Self::Received => {
-                "Invalid Request: a JSON-RPC batch holds messages, not other batches; send each message as an element of its own"
-            }
-            Self::Removed => {
-                "Invalid Request: JSON-RPC batches are not supported (MCP 2025-06-18 removed them); send each request as a message of its own"
-            }
-        };
-        Refusal::new(INVALID_REQUEST, Value::Null, message.to_owned())
-    }
-}
 
 /// A batch split into its messages, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -309,7 +260,8 @@ impl<'de> Deserialize<'de> for Elements<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jsonrpc::{Incoming, PARSE_ERROR, read};
+    use crate::incoming::{Incoming, read};
+    use crate::jsonrpc::PARSE_ERROR;
     use serde_json::json;
 
     fn batch(message: &str) -> Batch {

@@ -4,7 +4,7 @@
 //!
 //! - Not JSON at all: `-32700` Parse error with `id: null` (rmcp ignores such a line on stdio
 //!   and answers 415 over HTTP).
-//! - A JSON array, a JSON-RPC batch: rmcp reads none, so [`read`] splits it here when the
+//! - A JSON array, a JSON-RPC batch: rmcp reads none, so [`crate::incoming::read`] splits it when the
 //!   session's protocol version receives batches ([`Batches`]: 2025-03-26 only, whose
 //!   specification says servers MUST receive them) into messages the transport hands rmcp one
 //!   by one, and [`crate::batch::Answers`] gathers their answers into one array. Elsewhere
@@ -18,8 +18,6 @@
 //! 2.0), even when rmcp cannot read it: it is passed on for rmcp to ignore. Error messages
 //! never echo the input, which may be anything a page or a log told an assistant to send.
 
-pub use crate::batch::Batches;
-use crate::batch::{self, Batch};
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
 use serde_json::{Value, json};
 
@@ -74,15 +72,53 @@ impl Refusal {
     }
 }
 
-/// An incoming message rmcp may read, as [`read`] found it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Incoming {
-    /// One message, for rmcp as it came. `initialize` is the request id of an `initialize`
-    /// request (whose answer names the protocol version the session speaks).
-    Message { initialize: Option<Value> },
-    /// A batch, in a session that receives them: its messages for rmcp one by one, and the
-    /// errors of those it holds that are no messages.
-    Batch(Batch),
+/// The one protocol version that has batches.
+const BATCH_VERSION: &str = "2025-03-26";
+
+/// What a session's protocol version says about JSON-RPC batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batches {
+    /// No protocol version negotiated yet: before the server answered `initialize` (stdio),
+    /// or no session (HTTP).
+    BeforeInitialize,
+    /// 2024-11-05: batches were not part of MCP yet.
+    NotYet,
+    /// 2025-03-26: received, as its specification requires.
+    Received,
+    /// 2025-06-18 and later: removed.
+    Removed,
+}
+
+impl Batches {
+    /// For a session negotiated at `version` (the `protocolVersion` of the server's answer to
+    /// `initialize`; versions are dates, so they compare as strings).
+    pub fn of_version(version: &str) -> Self {
+        match version.cmp(BATCH_VERSION) {
+            std::cmp::Ordering::Less => Self::NotYet,
+            std::cmp::Ordering::Equal => Self::Received,
+            std::cmp::Ordering::Greater => Self::Removed,
+        }
+    }
+
+    /// The answer to a batch in such a session (inside a batch that is received: to a batch
+    /// held in it).
+    pub(crate) fn refusal(self) -> Refusal {
+        let message = match self {
+            Self::BeforeInitialize => {
+                "Invalid Request: no JSON-RPC batch before initialize (a session initialized at MCP 2025-03-26 receives them; 2025-06-18 removed them); send initialize and each request as a message of its own"
+            }
+            Self::NotYet => {
+                "Invalid Request: JSON-RPC batches are not part of MCP 2024-11-05, this session's version (2025-03-26 added them); send each request as a message of its own"
+            }
+            Self::Received => {
+                "Invalid Request: a JSON-RPC batch holds messages, not other batches; send each message as an element of its own"
+            }
+            Self::Removed => {
+                "Invalid Request: JSON-RPC batches are not supported (MCP 2025-06-18 removed them); send each request as a message of its own"
+            }
+        };
+        Refusal::new(INVALID_REQUEST, Value::Null, message.to_owned())
+    }
 }
 
 /// What a readable message is.
@@ -94,24 +130,6 @@ pub(crate) enum Readable {
     },
     /// A notification or a response, never answered.
     Other,
-}
-
-/// Checks one incoming message (a stdio line or an HTTP body) in a session where `batches`
-/// says what a batch is: what rmcp should read, or the error to answer instead.
-pub fn read(message: &[u8], batches: Batches) -> Result<Incoming, Refusal> {
-    let message = message.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(message);
-    if batches == Batches::Received && is_batch(message) {
-        return batch::split(message).map(Incoming::Batch);
-    }
-    Ok(Incoming::Message {
-        initialize: match classify(message, batches)? {
-            Readable::Request {
-                id,
-                initialize: true,
-            } => Some(id),
-            _ => None,
-        },
-    })
 }
 
 /// Whether `message` is a JSON array (read, or refused, as a JSON-RPC batch).
@@ -161,6 +179,7 @@ pub(crate) fn classify(message: &[u8], batches: Batches) -> Result<Readable, Ref
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::incoming::{Incoming, read};
 
     fn check(message: &[u8]) -> Result<(), Refusal> {
         read(message, Batches::Removed).map(|_| ())

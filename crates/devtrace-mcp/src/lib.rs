@@ -20,6 +20,7 @@
 
 pub mod batch;
 pub mod budget;
+pub mod incoming;
 pub mod jsonrpc;
 pub mod prompts;
 pub mod render;

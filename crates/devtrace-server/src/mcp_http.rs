@@ -9,7 +9,7 @@
 //!
 //! What rmcp answers outside the protocol is answered here first: a POSTed JSON body that is
 //! not JSON, a refused batch or no JSON-RPC message gets its JSON-RPC error (checked by
-//! [`devtrace_mcp::jsonrpc::read`], HTTP 400, `-32700`/`-32600` with `id: null`) instead of
+//! [`devtrace_mcp::incoming::read`], HTTP 400, `-32700`/`-32600` with `id: null`) instead of
 //! rmcp's 415; `DELETE` ends the session with 204 (rmcp's 202 makes clients warn that ending
 //! it failed) and answers 404 for a session that is not open, as for any other request.
 //!
@@ -32,8 +32,8 @@ use axum::extract::Request;
 use axum::http::{self, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use devtrace_mcp::DevtraceMcp;
-use devtrace_mcp::batch::Batches;
-use devtrace_mcp::jsonrpc::{self, Incoming};
+use devtrace_mcp::incoming::{self, Incoming};
+use devtrace_mcp::jsonrpc::{self, Batches};
 use devtrace_mcp::selftrace::{SpanSink, Transport};
 use devtrace_mcp::tools::WebUi;
 use devtrace_model::SpanBatch;
@@ -294,7 +294,7 @@ impl ProjectService {
             // As rmcp answers any other message naming a session it does not hold.
             return Err(not_found());
         }
-        match jsonrpc::read(&body, batches) {
+        match incoming::read(&body, batches) {
             Ok(Incoming::Message { initialize }) => Ok(Screened::Message {
                 request: Request::from_parts(parts, axum::body::Body::from(body)),
                 // An `initialize` inside a session opens none.

@@ -1,5 +1,5 @@
 //! stdin and stdout for `devtrace mcp`, with every incoming line checked by
-//! [`devtrace_mcp::jsonrpc::read`] before rmcp reads it: a line that is not JSON, a refused
+//! [`devtrace_mcp::incoming::read`] before rmcp reads it: a line that is not JSON, a refused
 //! batch or JSON that is no JSON-RPC message is answered here with its JSON-RPC error (rmcp
 //! would ignore the first silently, so a client waiting for an answer would hang), before and
 //! after `initialize` alike, and the session goes on.
@@ -16,8 +16,9 @@
 //! tokio's stdin would hold up the runtime's shutdown); one task copies rmcp's output to
 //! stdout line by line. Both write whole lines under one lock, so answers never interleave.
 
-use devtrace_mcp::batch::{self, Answers, Batches};
-use devtrace_mcp::jsonrpc::{self, Incoming, Refusal};
+use devtrace_mcp::batch::{self, Answers};
+use devtrace_mcp::incoming::{self, Incoming};
+use devtrace_mcp::jsonrpc::{Batches, Refusal};
 use serde_json::Value;
 use std::io::BufRead;
 use std::sync::Arc;
@@ -107,7 +108,7 @@ pub fn checked() -> ((DuplexStream, DuplexStream), JoinHandle<()>) {
                         continue;
                     }
                     let batches = lock(&session).batches;
-                    match jsonrpc::read(message, batches) {
+                    match incoming::read(message, batches) {
                         Ok(Incoming::Message { initialize }) => {
                             if initialize.is_some() {
                                 lock(&session).initialize = initialize;
