@@ -451,13 +451,18 @@ pub struct QaResult {
     pub finished_unix_nano: u64,
 }
 
+/// The model name of the built-in evidence judge (`judge::evidence`), which every result may
+/// carry beside an LLM's judgement. Named here, with the results, so the judges depend on the
+/// result types and not the other way round.
+pub const EVIDENCE_JUDGE: &str = "devtrace-evidence/v1";
+
 impl QaResult {
     /// The judgement written into `qa.judge`: the LLM's when one ran, else the evidence
     /// judge's.
     pub fn primary_judgement(&self) -> Option<&Judgement> {
         self.judges
             .iter()
-            .find(|j| j.model != crate::judge::evidence::MODEL)
+            .find(|j| j.model != EVIDENCE_JUDGE)
             .or_else(|| self.judges.first())
     }
 

@@ -33,7 +33,7 @@ use devtrace_model::{SpanId, semconv};
 use std::collections::{BTreeSet, HashMap};
 
 /// The label of this judge.
-pub const MODEL: &str = "devtrace-evidence/v1";
+pub const MODEL: &str = crate::result::EVIDENCE_JUDGE;
 
 /// What the judge looks at.
 pub struct EvidenceInput<'a, 'b> {
