@@ -33,7 +33,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub use accounts::{Accounts, NewToken, Project, TokenRecord};
-pub use location::{Backend, CommitFeed, ProjectWriter, StoreLocation};
+pub use location::{Backend, ProjectWriter, StoreLocation};
+pub use writer::CommitFeed;
 
 pub use devtrace_model::session::SessionFacts;
 pub use devtrace_model::{Operation, OperationFilter};

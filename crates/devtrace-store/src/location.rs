@@ -3,6 +3,7 @@
 
 use crate::postgres::{PgListener, PgStore, PgWriter};
 use crate::sqlite::{SqliteStore, SqliteWriter};
+use crate::writer::CommitFeed;
 use crate::{Accounts, ProjectId, Result, Store, StoreWriter};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,20 +87,6 @@ pub struct Backend {
     /// Scoped to [`ProjectId::DEFAULT`]; [`Store::in_project`] gives the others.
     pub store: Arc<dyn Store>,
     pub accounts: Arc<dyn Accounts>,
-}
-
-/// Spans committed per project, as far as this process has heard: the count live updates
-/// (the web UI's event stream) compare to know that something arrived.
-pub trait CommitFeed: Send + Sync {
-    /// Spans committed to `project` since this process started listening.
-    fn committed_spans(&self, project: ProjectId) -> u64;
-}
-
-impl CommitFeed for crate::writer::WriteHandle {
-    /// The local writer sees every commit of a store only it writes to (one project).
-    fn committed_spans(&self, _project: ProjectId) -> u64 {
-        crate::writer::WriteHandle::committed_spans(self)
-    }
 }
 
 /// A writer whose every batch goes to one project: importers and `devtrace run` write for the

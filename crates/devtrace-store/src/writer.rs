@@ -11,7 +11,7 @@
 //! receivers turn into the protocol's retryable "slow down" reply; memory stays flat under
 //! overload.
 
-use crate::{StoreError, StoreWriter, WriteBatch};
+use crate::{ProjectId, StoreError, StoreWriter, WriteBatch};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -312,6 +312,20 @@ fn run(shared: Arc<Shared>, mut backend: Box<dyn StoreWriter>) {
         backend.keep_log_at_close();
     } else if let Err(e) = backend.checkpoint() {
         tracing::warn!(error = %e, "checkpoint at shutdown failed");
+    }
+}
+
+/// Spans committed per project, as far as this process has heard: the count live updates
+/// (the web UI's event stream) compare to know that something arrived.
+pub trait CommitFeed: Send + Sync {
+    /// Spans committed to `project` since this process started listening.
+    fn committed_spans(&self, project: ProjectId) -> u64;
+}
+
+impl CommitFeed for WriteHandle {
+    /// The local writer sees every commit of a store only it writes to (one project).
+    fn committed_spans(&self, _project: ProjectId) -> u64 {
+        WriteHandle::committed_spans(self)
     }
 }
 

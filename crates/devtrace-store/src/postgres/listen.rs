@@ -9,7 +9,7 @@
 //! of one database do not hear each other.
 
 use super::{Conn, Database};
-use crate::location::CommitFeed;
+use crate::writer::CommitFeed;
 use crate::{ProjectId, Result};
 use postgres::fallible_iterator::FallibleIterator;
 use std::collections::HashMap;

@@ -60,7 +60,7 @@ impl PgStore {
     pub fn open(url: &str) -> Result<Self> {
         let database = Database::parse(url)?;
         let mut conn = database.connect()?;
-        schema::migrate(&mut conn, &database)?;
+        schema::migrate(&mut conn, &database, write::after_migration)?;
         Ok(Self {
             shared: Arc::new(Shared {
                 database,

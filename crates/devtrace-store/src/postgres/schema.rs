@@ -206,8 +206,13 @@ const MIGRATIONS: &[&str] = &[
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
+/// Work a migration needs beyond its SQL (the writer's, which reads and rewrites chunks): called
+/// with each migration's version inside its transaction. Passed in, so the schema does not
+/// depend on the writer that depends on it.
+pub(crate) type AfterMigration = fn(&mut postgres::Transaction<'_>, usize) -> Result<()>;
+
 /// Brings the schema to [`SCHEMA_VERSION`], refusing a database from a newer devtrace.
-pub(crate) fn migrate(conn: &mut Conn, database: &Database) -> Result<()> {
+pub(crate) fn migrate(conn: &mut Conn, database: &Database, after: AfterMigration) -> Result<()> {
     if version(conn)? == Some(SCHEMA_VERSION) {
         return Ok(());
     }
@@ -217,7 +222,7 @@ pub(crate) fn migrate(conn: &mut Conn, database: &Database) -> Result<()> {
     const LOCK: &str = "hashtext('devtrace migrations ' || current_schema())";
     conn.client
         .execute(&format!("SELECT pg_advisory_lock({LOCK})"), &[])?;
-    let migrated = migrate_locked(conn, database);
+    let migrated = migrate_locked(conn, database, after);
     let unlocked = conn
         .client
         .execute(&format!("SELECT pg_advisory_unlock({LOCK})"), &[]);
@@ -226,7 +231,7 @@ pub(crate) fn migrate(conn: &mut Conn, database: &Database) -> Result<()> {
     Ok(())
 }
 
-fn migrate_locked(conn: &mut Conn, database: &Database) -> Result<()> {
+fn migrate_locked(conn: &mut Conn, database: &Database, after: AfterMigration) -> Result<()> {
     let mut tx = conn.client.transaction()?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS devtrace_schema (version integer NOT NULL);
@@ -240,7 +245,7 @@ fn migrate_locked(conn: &mut Conn, database: &Database) -> Result<()> {
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.batch_execute(sql)?;
-        super::write::after_migration(&mut tx, index + 1)?;
+        after(&mut tx, index + 1)?;
         tx.execute(
             "UPDATE devtrace_schema SET version = $1",
             &[&((index + 1) as i32)],
@@ -295,8 +300,8 @@ mod tests {
         let url = testing::fresh_schema(&url);
         let database = Database::parse(&url).unwrap();
         let mut conn = database.connect().unwrap();
-        migrate(&mut conn, &database).unwrap();
-        migrate(&mut conn, &database).unwrap();
+        migrate(&mut conn, &database, super::super::write::after_migration).unwrap();
+        migrate(&mut conn, &database, super::super::write::after_migration).unwrap();
         assert_eq!(version(&mut conn).unwrap(), Some(SCHEMA_VERSION));
         let projects: i64 = conn
             .client

@@ -52,7 +52,7 @@ impl PgWriter {
     pub fn open(url: &str) -> Result<Self> {
         let database = Database::parse(url)?;
         let mut conn = database.connect()?;
-        schema::migrate(&mut conn, &database)?;
+        schema::migrate(&mut conn, &database, after_migration)?;
         let writer_id: i64 = conn
             .client
             .query_one("SELECT nextval('writers')", &[])?
