@@ -74,9 +74,13 @@ pub struct Action {
     pub failed: bool,
     /// The status message of a failure.
     pub error: String,
-    /// The head of the output (inline part).
+    /// The head of the output (inline part): the whole output when it is at most the inline
+    /// limit, else its head and tail.
     pub output: String,
     pub output_bytes: u64,
+    /// The hash (hex) of the blob holding the whole output, when the span keeps only part of it
+    /// (`devtrace.session.output.ref`).
+    pub output_ref: Option<String>,
     pub hash_before: Option<String>,
     pub hash_after: Option<String>,
     /// The content hash a read saw (whole-file reads only).
@@ -181,6 +185,7 @@ impl<'a> SessionView<'a> {
                         output: text(span, semconv::SESSION_OUTPUT).unwrap_or_default(),
                         output_bytes: int(span, semconv::SESSION_OUTPUT_BYTES)
                             .map_or(0, |b| b.max(0) as u64),
+                        output_ref: text(span, semconv::SESSION_OUTPUT_REF),
                         hash_before: text(span, semconv::SESSION_FILE_HASH_BEFORE),
                         hash_after: text(span, semconv::SESSION_FILE_HASH_AFTER),
                         hash_read: text(span, semconv::SESSION_FILE_HASH),
@@ -329,6 +334,7 @@ mod tests {
             error: String::new(),
             output: String::new(),
             output_bytes: 0,
+            output_ref: None,
             hash_before: None,
             hash_after: None,
             hash_read: None,

@@ -284,8 +284,9 @@ pub struct DeleteArgs {
     args_conflicts_with_subcommands = true,
     after_help = "An operation is a blind spot when most of its time is its own, in no child span \
 (finding blind_spot in `devtrace insights`). The plan finds its function (the spans' code.function.name \
-and code.file.path, or the name read as module.function), reads the source with Python's ast (parsed, \
-never run) and lists the functions it calls, to the depth asked: those are recorded natively on the \
+and code.file.path, or the name read as module.function, or, for a span started by hand, the function \
+or `with` block where start_as_current_span/start_span names it with a literal), reads the source with \
+Python's ast (parsed, never run) and lists the functions it calls, to the depth asked: those are recorded natively on the \
 next run, everything else runs at full speed. Calls implemented in C are listed as not recordable.\n\n\
 Examples:\n  devtrace plan app.jobs.process\n  devtrace plan \"handle request\" --source src --depth 3\n  \
 devtrace run --plan 3f9a2c1b10 -- python -m app\n  devtrace plan list\n  devtrace plan show 3f9a"

@@ -1,7 +1,8 @@
 //! Instrumentation plans: what to record so a blind spot's time shows where it goes.
 //!
 //! Owns: finding an operation's function (the spans' `code.*` attributes, else its name read as
-//! `module.qualname`), reading the source to the functions it calls (Python's own `ast`, in
+//! `module.qualname`, else the span name's literal where the source starts it by hand: a
+//! `start_as_current_span`/`start_span` decorator, `with` block or assignment), reading the source to the functions it calls (Python's own `ast`, in
 //! the script `plan_calls.py` shipped inside the binary: parsed, never executed), the plan
 //! (which code objects to record, at which threshold, why each, and the calls that cannot be
 //! recorded and why), its explanation in words, and where plans are kept (`DATA/plans/ID.json`).
@@ -65,7 +66,8 @@ pub struct PlanNote {
     pub caller: String,
     pub call: String,
     pub line: u32,
-    /// `c`, `library`, `candidates`, `unknown`, `unparsed`.
+    /// `c`, `library`, `candidates`, `unknown`, `unparsed`; `block` for the span started by
+    /// hand the plan answers (a `with` block, or the statements after `span = start_span(…)`).
     pub kind: String,
     pub reason: String,
 }
@@ -153,12 +155,13 @@ fn package_root(file: &Path) -> Option<PathBuf> {
     Some(dir)
 }
 
-/// `(module, qualname, file)` for the operation: from `code.*` attributes, else from the name.
+/// `(module, qualname, file)` for the operation: from `code.*` attributes, else from the name;
+/// `None` when neither tells (the span may then be one the program starts by hand).
 fn locate(
     traces: &[devtrace_analyze::AnalyzedTrace],
     operation: &str,
     roots: &mut Vec<PathBuf>,
-) -> Result<(String, String, Option<String>), PlanError> {
+) -> Option<(String, String, Option<String>)> {
     for trace in traces {
         for i in trace.spans_named(operation) {
             let span = trace.span(i);
@@ -183,7 +186,7 @@ fn locate(
                     _ => function.to_owned(),
                 };
                 if let Some(module) = module_of(path, roots) {
-                    return Ok((module, qualname, Some(file.to_owned())));
+                    return Some((module, qualname, Some(file.to_owned())));
                 }
             }
         }
@@ -203,7 +206,7 @@ fn locate(
                     root.join(&rel).join("__init__.py"),
                 ] {
                     if file.is_file() {
-                        return Ok((
+                        return Some((
                             module,
                             parts[split..].join("."),
                             Some(file.to_string_lossy().into_owned()),
@@ -213,15 +216,64 @@ fn locate(
             }
         }
     }
-    Err(PlanError::NotFound(format!(
-        "cannot tell which function {} is: its spans have no code.function.name and code.file.path attributes, and its name is not module.function for a file under {}; set those attributes on the span (the native recorder does), or pass --source DIR where its package lives",
-        recorded::name(operation),
-        roots
+    None
+}
+
+/// The roots, for a message.
+fn roots_text(roots: &[PathBuf]) -> String {
+    roots
+        .iter()
+        .map(|r| recorded::escape(&r.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why a span could be planned neither as a function nor as a block started by hand.
+fn not_found(operation: &str, roots: &[PathBuf], dynamic: &[DynamicSite]) -> PlanError {
+    if !dynamic.is_empty() {
+        let sites: Vec<String> = dynamic
             .iter()
-            .map(|r| recorded::escape(&r.to_string_lossy()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )))
+            .take(5)
+            .map(|d| {
+                format!(
+                    "{} at {}:{}",
+                    recorded::quote_short(&d.call, 80),
+                    recorded::escape(&d.file),
+                    d.line
+                )
+            })
+            .collect();
+        return PlanError::NotFound(format!(
+            "cannot plan span {}: no code under {} starts a span with that name as a literal, and the span{} that may be it {} named at run time (an f-string or a variable), which the source alone cannot tell: {}{}; give the code the span covers a function of its own and plan that by module.function, or start the span with a literal name",
+            recorded::name(operation),
+            roots_text(roots),
+            if dynamic.len() == 1 { "" } else { "s" },
+            if dynamic.len() == 1 { "is" } else { "are" },
+            sites.join(", "),
+            if dynamic.len() > 5 { ", …" } else { "" },
+        ));
+    }
+    PlanError::NotFound(format!(
+        "cannot tell which function {} is: its spans have no code.function.name and code.file.path attributes, its name is not module.function for a file under {}, and no code there starts a span of that name (start_as_current_span or start_span with it as a literal); set those attributes on the span (the native recorder does), or pass --source DIR where its package lives",
+        recorded::name(operation),
+        roots_text(roots)
+    ))
+}
+
+/// A span the source starts with a name built at run time.
+#[derive(Deserialize)]
+struct DynamicSite {
+    file: String,
+    line: u32,
+    call: String,
+}
+
+/// Where the source starts a span by hand: a decorated function or a block.
+#[derive(Deserialize)]
+struct SpanSite {
+    file: String,
+    line: u32,
+    function: String,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +281,10 @@ struct ScriptOutput {
     functions: Vec<PlanFunction>,
     notes: Vec<PlanNote>,
     missing: Vec<serde_json::Value>,
+    #[serde(default)]
+    spans: Vec<SpanSite>,
+    #[serde(default)]
+    dynamic: Vec<DynamicSite>,
 }
 
 /// Makes a plan for `request.operation` from the stored runs and the source.
@@ -255,7 +311,7 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
             .map(|r| std::path::absolute(r).unwrap_or_else(|_| r.clone()))
             .collect()
     };
-    let (module, qualname, file) = locate(&traces, &request.operation, &mut roots)?;
+    let located = locate(&traces, &request.operation, &mut roots);
     let own = blind_spot::own_times(&traces)
         .remove(&request.operation)
         .unwrap_or_default();
@@ -266,6 +322,59 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
         own_ms_per_run: own.own_nanos as f64 / runs / 1e6,
         duration_ms_per_run: own.duration_nanos as f64 / runs / 1e6,
     };
+    let target = match &located {
+        Some((module, qualname, file)) => {
+            serde_json::json!({"module": module, "qualname": qualname, "file": file})
+        }
+        // A span started by hand: found by its name's literal in the source.
+        None => serde_json::json!({"span": request.operation}),
+    };
+    let parsed = run_script(request, &roots, target)?;
+    let (module, qualname) = match located {
+        Some((module, qualname, file)) => {
+            if !parsed.missing.is_empty() || parsed.functions.is_empty() {
+                return Err(PlanError::NotFound(format!(
+                    "{} is {}{}, but no function {} is defined there",
+                    recorded::name(&request.operation),
+                    recorded::quote(&format!("{module}.{qualname}")),
+                    file.map(|f| format!(" in {}", recorded::quote(&f)))
+                        .unwrap_or_default(),
+                    recorded::quote(&qualname)
+                )));
+            }
+            (module, qualname)
+        }
+        None => {
+            span_found(&request.operation, &roots, &parsed)?;
+            ("span".to_owned(), String::new())
+        }
+    };
+    let created = devtrace_query::timefmt::now_nanos();
+    let id = devtrace_analyze::fingerprint::fingerprint(&[
+        &request.operation,
+        &module,
+        &qualname,
+        &created.to_string(),
+    ]);
+    Ok(Plan {
+        id: id.chars().take(10).collect(),
+        created_unix_nano: created,
+        operation: request.operation.clone(),
+        threshold_ms: request.threshold_ms,
+        depth: request.depth,
+        roots: roots.iter().map(|r| r.display().to_string()).collect(),
+        blind_spot: blind,
+        functions: parsed.functions,
+        notes: parsed.notes,
+    })
+}
+
+/// Runs plan_calls.py on one target with the request's Python.
+fn run_script(
+    request: &PlanRequest,
+    roots: &[PathBuf],
+    target: serde_json::Value,
+) -> Result<ScriptOutput, PlanError> {
     let python = request
         .python
         .clone()
@@ -273,7 +382,7 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
         .unwrap_or_else(|| "python3".to_owned());
     let input = serde_json::json!({
         "roots": roots,
-        "targets": [{"module": module, "qualname": qualname, "file": file}],
+        "targets": [target],
         "depth": request.depth,
     });
     let output = Command::new(&python)
@@ -297,40 +406,40 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
             )
         )));
     }
-    let parsed: ScriptOutput = serde_json::from_slice(&output.stdout).map_err(|e| {
+    serde_json::from_slice(&output.stdout).map_err(|e| {
         PlanError::Python(format!(
             "{} answered something else than a plan ({e})",
             recorded::quote(&python)
         ))
-    })?;
-    if !parsed.missing.is_empty() || parsed.functions.is_empty() {
+    })
+}
+
+/// Whether the source started the span by hand somewhere, with calls to record there.
+fn span_found(operation: &str, roots: &[PathBuf], parsed: &ScriptOutput) -> Result<(), PlanError> {
+    if parsed.spans.is_empty() {
+        return Err(not_found(operation, roots, &parsed.dynamic));
+    }
+    if parsed.functions.is_empty() {
+        let sites: Vec<String> = parsed
+            .spans
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}:{} in {}",
+                    recorded::escape(&s.file),
+                    s.line,
+                    recorded::escape(&s.function)
+                )
+            })
+            .collect();
         return Err(PlanError::NotFound(format!(
-            "{} is {}{}, but no function {} is defined there",
-            recorded::name(&request.operation),
-            recorded::quote(&format!("{module}.{qualname}")),
-            file.map(|f| format!(" in {}", recorded::quote(&f)))
-                .unwrap_or_default(),
-            recorded::quote(&qualname)
+            "span {} starts at {}, but the code it covers calls no function defined under {} (only built-ins, C or computed calls): there is nothing to record; its time is that code's own",
+            recorded::name(operation),
+            sites.join(", "),
+            roots_text(roots)
         )));
     }
-    let created = devtrace_query::timefmt::now_nanos();
-    let id = devtrace_analyze::fingerprint::fingerprint(&[
-        &request.operation,
-        &module,
-        &qualname,
-        &created.to_string(),
-    ]);
-    Ok(Plan {
-        id: id.chars().take(10).collect(),
-        created_unix_nano: created,
-        operation: request.operation.clone(),
-        threshold_ms: request.threshold_ms,
-        depth: request.depth,
-        roots: roots.iter().map(|r| r.display().to_string()).collect(),
-        blind_spot: blind,
-        functions: parsed.functions,
-        notes: parsed.notes,
-    })
+    Ok(())
 }
 
 /// Where plans are kept: `DATA/plans/`.
@@ -452,6 +561,14 @@ pub fn explain(plan: &Plan) -> String {
             b.own_ms_per_run,
             b.duration_ms_per_run,
             b.runs
+        ));
+    }
+    for n in plan.notes.iter().filter(|n| n.kind == "block") {
+        out.push_str(&format!(
+            "  where: {} at line {}: {}\n",
+            recorded::quote_short(&n.call, 80),
+            n.line,
+            recorded::escape(&n.reason)
         ));
     }
     out.push_str(&format!(

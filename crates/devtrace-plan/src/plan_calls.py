@@ -6,8 +6,16 @@ syntax of the version it runs (match statements, type parameters, new string for
 planner never mis-parses code the program runs. The source is parsed, never executed; only
 modules of Python's standard library are imported, to tell a C function from a Python one.
 
-Input (argv[1], JSON): {"roots": [dirs], "targets": [{"module", "qualname", "file"?}],
-"depth": n}. Output (stdout, JSON): {"functions": [...], "notes": [...], "missing": [...]}.
+Input (argv[1], JSON): {"roots": [dirs], "targets": [{"module", "qualname", "file"?} or
+{"span": name}], "depth": n}. Output (stdout, JSON): {"functions": [...], "notes": [...],
+"missing": [...], "spans": [...], "dynamic": [...]}.
+
+A {"span": name} target is a span the program starts by hand: the source under the roots is
+searched for `start_as_current_span(name)` / `start_span(name)` with `name` as a string literal:
+as a decorator (the function it decorates is planned), as a `with` item (the calls inside the
+block are planned), or assigned (`span = tracer.start_span(name)`: the calls of the statements
+after it, up to the one calling `span.end()`). Spans started with a name built at run time (an
+f-string, a variable) cannot be matched: they are listed in "dynamic".
 """
 
 import ast
@@ -16,6 +24,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 import sys
 
 MAX_CANDIDATE_FILES = 2000
@@ -62,6 +71,88 @@ class Module:
                 self._index(node.body, prefix, top=True)
 
 
+SPAN_STARTERS = ("start_as_current_span", "start_span")
+
+
+def span_name_node(node):
+    """The name argument of a call starting a span (`x.start_as_current_span(name)`,
+    `start_span(name=...)`), or None when `node` is no such call."""
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    if called not in SPAN_STARTERS:
+        return None
+    if node.args:
+        return node.args[0]
+    return next((k.value for k in node.keywords if k.arg == "name"), None)
+
+
+def block_after(body, index, var):
+    """The statements after body[index] (which started span `var`) up to the one ending it."""
+    block = []
+    for statement in body[index + 1:]:
+        block.append(statement)
+        ends = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "end"
+                   and isinstance(n.func.value, ast.Name) and n.func.value.id == var for n in ast.walk(statement))
+        if ends:
+            break
+    return block
+
+
+class SpanSites:
+    """Where a module starts the span `name`: ("decorator", function qualname, node) for a
+    decorated function, ("block", enclosing function qualname or "", statements, line, text)
+    for a with-block or an assigned span; calls naming a span at run time go to `dynamic`."""
+
+    def __init__(self, mod, name):
+        self.mod, self.name = mod, name
+        self.found, self.dynamic = [], []
+        self.visit(mod.tree, "", "")
+
+    def match(self, call):
+        node = span_name_node(call)
+        if node is None:
+            return False
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value == self.name
+        if self.could_be(node):
+            self.dynamic.append({"file": self.mod.path, "line": call.lineno, "call": ast.unparse(call)})
+        return False
+
+    def could_be(self, node):
+        """Whether a name built at run time could be `self.name`: an f-string whose literal
+        parts it fits (`f"item {n}"` fits "item 7", not "flush"), any other expression."""
+        if not isinstance(node, ast.JoinedStr):
+            return not isinstance(node, ast.Constant)
+        pattern = "".join(re.escape(part.value) if isinstance(part, ast.Constant) else ".*" for part in node.values)
+        return re.fullmatch(pattern, self.name, re.DOTALL) is not None
+
+    def visit(self, node, function, prefix):
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if not isinstance(body, list):
+                continue
+            for index, child in enumerate(body):
+                if isinstance(child, ast.Assign) and len(child.targets) == 1 and isinstance(child.targets[0], ast.Name) \
+                        and self.match(child.value):
+                    self.found.append(("block", function, block_after(body, index, child.targets[0].id), child.lineno, ast.unparse(child.value)))
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                qual = prefix + child.name
+                if any(self.match(d) for d in child.decorator_list):
+                    self.found.append(("decorator", qual, child))
+                self.visit(child, qual, qual + ".<locals>.")
+            elif isinstance(child, ast.ClassDef):
+                self.visit(child, function, prefix + child.name + ".")
+            else:
+                if isinstance(child, (ast.With, ast.AsyncWith)):
+                    for item in child.items:
+                        if self.match(item.context_expr):
+                            self.found.append(("block", function, child.body, child.lineno, ast.unparse(item.context_expr)))
+                self.visit(child, function, prefix)
+
+
 class Planner:
     def __init__(self, roots):
         self.roots = [os.path.abspath(r) for r in roots]
@@ -97,26 +188,60 @@ class Planner:
         """Every method name defined in a class under the roots: name -> [(module, qualname)]."""
         if self._method_index is None:
             index = {}
-            files = 0
-            for root in self.roots:
-                for dirpath, dirnames, filenames in os.walk(root):
-                    dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in ("node_modules", "__pycache__", "venv", ".venv", "site-packages")]
-                    for fname in filenames:
-                        if not fname.endswith(".py") or files >= MAX_CANDIDATE_FILES:
-                            continue
-                        files += 1
-                        rel = os.path.relpath(os.path.join(dirpath, fname), root)[:-3].split(os.sep)
-                        if rel[-1] == "__init__":
-                            rel = rel[:-1]
-                        name = ".".join(rel)
-                        mod = self.module(name, os.path.join(dirpath, fname))
-                        if mod is None:
-                            continue
-                        for cls, methods in mod.classes.items():
-                            for m in methods:
-                                index.setdefault(m, []).append((name, f"{cls}.{m}"))
+            for name, path in self.python_files():
+                mod = self.module(name, path)
+                if mod is None:
+                    continue
+                for cls, methods in mod.classes.items():
+                    for m in methods:
+                        index.setdefault(m, []).append((name, f"{cls}.{m}"))
             self._method_index = index
         return self._method_index
+
+    def python_files(self):
+        """(module name, path) of the Python files under the roots, at most MAX_CANDIDATE_FILES."""
+        files = 0
+        for root in self.roots:
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in ("node_modules", "__pycache__", "venv", ".venv", "site-packages"))
+                for fname in sorted(filenames):
+                    if not fname.endswith(".py") or files >= MAX_CANDIDATE_FILES:
+                        continue
+                    files += 1
+                    rel = os.path.relpath(os.path.join(dirpath, fname), root)[:-3].split(os.sep)
+                    if rel[-1] == "__init__":
+                        rel = rel[:-1]
+                    yield ".".join(rel), os.path.join(dirpath, fname)
+
+    def plan_span(self, name, max_depth):
+        """Plans the span `name` started by hand; returns (sites found, dynamic sites)."""
+        sites, dynamic = [], []
+        for module_name, path in self.python_files():
+            try:
+                with open(path, "rb") as f:
+                    if not any(s.encode() in f.read() for s in SPAN_STARTERS):
+                        continue
+            except OSError:
+                continue
+            mod = self.module(module_name, path)
+            if mod is None:
+                continue
+            found = SpanSites(mod, name)
+            dynamic += found.dynamic
+            for site in found.found:
+                if site[0] == "decorator":
+                    qual = site[1]
+                    sites.append({"file": mod.path, "line": site[2].lineno, "kind": "decorator", "function": f"{mod.name}.{qual}"})
+                    self.add(mod, qual, 0, f"the function span {name!r} decorates")
+                    self.expand(mod, qual, 0, max_depth)
+                    continue
+                _, function, body, line, text = site
+                owner = f"{mod.name}.{function}" if function else mod.name
+                sites.append({"file": mod.path, "line": line, "kind": "block", "function": owner})
+                end = max((getattr(n, "end_lineno", line) or line) for n in body) if body else line
+                self.note(owner, text, line, "block", f"span {name!r} is a block of {owner} (lines {line}-{end}), not a function: the plan records the functions called inside it")
+                self.expand_body(mod, function, body, 0, max_depth, f"{owner} (span {name!r})")
+        return sites, dynamic
 
     def external(self, module, attr):
         """A function outside the roots: C, library Python, or unknown."""
@@ -164,13 +289,21 @@ class Planner:
         node = mod.functions.get(qualname)
         if node is None or depth >= max_depth:
             return
-        caller = f"{mod.name}.{qualname}"
+        self.expand_body(mod, qualname, node.body, depth, max_depth, f"{mod.name}.{qualname}")
+
+    def expand_body(self, mod, qualname, body, depth, max_depth, caller):
+        """Plans the calls made in `body` (nodes of function `qualname`, "" for the module's
+        own code): each resolved function is added one deeper and followed."""
+        if depth >= max_depth:
+            return
         enclosing_class = qualname.rsplit(".", 1)[0] if "." in qualname and qualname.rsplit(".", 1)[0] in mod.classes else None
+        scope = mod.functions.get(qualname)
         nested = {}
-        for child in ast.walk(node):
-            if child is not node and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        for child in ast.walk(scope) if scope is not None else ():
+            if child is not scope and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 nested[child.name] = f"{qualname}.<locals>.{child.name}"
-        for call in [n for n in ast.walk(node) if isinstance(n, ast.Call)]:
+        calls = [n for root in body for n in ast.walk(root) if isinstance(n, ast.Call)]
+        for call in calls:
             for target_mod, target_qual, via in self.resolve(mod, qualname, enclosing_class, nested, call, caller):
                 if target_mod is None:
                     continue
@@ -261,7 +394,13 @@ class Planner:
 def main():
     request = json.loads(sys.argv[1])
     planner = Planner(request["roots"])
+    spans, dynamic = [], []
     for target in request["targets"]:
+        if "span" in target:
+            found, named_late = planner.plan_span(target["span"], int(request.get("depth", 2)))
+            spans += found
+            dynamic += named_late
+            continue
         module, qualname = target["module"], target["qualname"]
         mod = planner.module(module, target.get("file") or None)
         if mod is None or qualname not in mod.functions:
@@ -269,7 +408,8 @@ def main():
             continue
         planner.add(mod, qualname, 0, "the operation's function")
         planner.expand(mod, qualname, 0, int(request.get("depth", 2)))
-    json.dump({"functions": planner.functions, "notes": planner.notes, "missing": planner.missing}, sys.stdout)
+    json.dump({"functions": planner.functions, "notes": planner.notes, "missing": planner.missing,
+               "spans": spans, "dynamic": dynamic}, sys.stdout)
 
 
 main()

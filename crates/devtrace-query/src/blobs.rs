@@ -3,9 +3,11 @@
 //!
 //! Span attributes keep a bounded head of such a value and its blob's hash
 //! (`devtrace.session.output.ref`, `.input.ref`, `.document.ref`); a viewer that wants all of
-//! it reads the blob here.
+//! it reads the blob here. The session detectors that need a tool's whole output read it
+//! through [`whole_outputs`], a lazy reader of these blobs within the detectors' budget.
 
 use crate::scope::QueryError;
+use devtrace_analyze::detectors::session::outputs::WholeOutputs;
 use devtrace_store::{BlobHash, Store};
 use serde::Serialize;
 
@@ -80,6 +82,20 @@ pub fn read_page(
         text: String::from_utf8_lossy(&bytes[start..end]).into_owned(),
         next_offset: (end < bytes.len()).then_some(end as u64),
     }))
+}
+
+/// The whole outputs of one session's tool calls, read from `store`'s blobs when a detector
+/// asks for one, at most `budget` bytes of them (the settings' budget, by default
+/// [`devtrace_analyze::detectors::session::outputs::DEFAULT_BUDGET_BYTES`]). A blob the store cannot read is treated as one it does not hold:
+/// that output cannot be checked.
+pub fn whole_outputs(store: &dyn Store, budget: u64) -> WholeOutputs<'_> {
+    WholeOutputs::new(
+        |hex: &str| {
+            let bytes = store.blob(&parse_hash(hex)?).ok()??;
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        },
+        budget,
+    )
 }
 
 fn is_continuation(byte: u8) -> bool {

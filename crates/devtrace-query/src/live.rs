@@ -17,7 +17,6 @@
 //! returned as recorded and escaped by whoever shows it.
 
 use crate::scope::QueryError;
-use devtrace_analyze::detectors::session::run_all_with as session_detectors;
 use devtrace_analyze::pricing::{BUILT_IN_AS_OF, PriceTable};
 use devtrace_analyze::session::{Action, SessionView};
 use devtrace_analyze::{AnalyzedTrace, Finding};
@@ -278,7 +277,7 @@ pub fn session_progress(
     let view = SessionView::new(&trace);
     // The same settings (prices, cache lifetime) as every other face's session analysis.
     let settings = crate::session_tokens::settings()?;
-    let findings = session_detectors(std::slice::from_ref(&view), &settings);
+    let (findings, _) = crate::sessions::analyse(store, &view, &settings);
     Ok(progress_of(
         &view,
         summary.facts,
@@ -551,6 +550,7 @@ pub fn resolve_session(store: &dyn Store, id: &str) -> Result<TraceId, QueryErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use devtrace_analyze::detectors::session::run_all_with as session_detectors;
     use devtrace_model::{KeyValue, Resource, Scope, Span, SpanBatch, Status, StatusCode};
 
     const S: u64 = 1_000_000_000;

@@ -10,9 +10,7 @@ use crate::sessions::{resolve_session, session_item};
 use crate::text::{TextOptions, escape};
 use crate::timefmt::{format_duration, parse_duration};
 use devtrace_analyze::detectors::session::cache_break::{self, Cause};
-use devtrace_analyze::detectors::session::{
-    Settings, TokenAnalysis, run_all_analysed, token_analysis,
-};
+use devtrace_analyze::detectors::session::{Settings, TokenAnalysis};
 use devtrace_analyze::finding::thousands;
 use devtrace_analyze::pricing::{PriceTable, format_dollars};
 use devtrace_analyze::session::SessionView;
@@ -25,6 +23,11 @@ use std::collections::BTreeMap;
 /// The environment variable that sets the prompt cache's lifetime for break causes when the
 /// record does not show it: `5m` (the default), `1h`, `300s`.
 pub const CACHE_LIFETIME_ENV: &str = "DEVTRACE_CACHE_LIFETIME";
+
+/// The environment variable that sets how many bytes of long tool outputs the session
+/// detectors read per session (a whole number of bytes; `0` reads none, leaving long outputs
+/// unchecked): 8 MiB by default.
+pub const OUTPUT_BUDGET_ENV: &str = "DEVTRACE_SESSION_OUTPUT_BUDGET";
 
 /// Parses a cache lifetime: a duration as every flag takes it (`5m`, `1h`, `90s`;
 /// [`parse_duration`]), or a bare number of seconds (`300`).
@@ -65,8 +68,8 @@ pub fn prices() -> PriceTable {
 }
 
 /// The session analysis settings every face uses: the prices of [`prices`], the cache
-/// lifetime from [`CACHE_LIFETIME_ENV`] (5 minutes when unset; an invalid value is an error
-/// naming it).
+/// lifetime from [`CACHE_LIFETIME_ENV`] (5 minutes when unset), the budget of long outputs
+/// read from [`OUTPUT_BUDGET_ENV`] (8 MiB when unset); an invalid value is an error naming it.
 pub fn settings() -> Result<Settings, QueryError> {
     let mut settings = Settings {
         prices: prices(),
@@ -76,6 +79,15 @@ pub fn settings() -> Result<Settings, QueryError> {
         && !text.trim().is_empty()
     {
         settings.cache.cache_lifetime_nanos = parse_lifetime(&text).map_err(QueryError::Invalid)?;
+    }
+    if let Ok(text) = std::env::var(OUTPUT_BUDGET_ENV)
+        && !text.trim().is_empty()
+    {
+        settings.batchable.output_budget_bytes = text.trim().parse().map_err(|_| {
+            QueryError::Invalid(format!(
+                "{OUTPUT_BUDGET_ENV}={text:?}: must be a whole number of bytes (8388608, or 0 to read no long output)"
+            ))
+        })?;
     }
     Ok(settings)
 }
@@ -538,20 +550,8 @@ pub fn compare_sessions(
         SessionView::new(&left.trace),
         SessionView::new(&right.trace),
     );
-    let (analysis_a, analysis_b) = (
-        token_analysis(&view_a, &settings),
-        token_analysis(&view_b, &settings),
-    );
-    let findings_a = run_all_analysed(
-        std::slice::from_ref(&view_a),
-        std::slice::from_ref(&analysis_a),
-        &settings,
-    );
-    let findings_b = run_all_analysed(
-        std::slice::from_ref(&view_b),
-        std::slice::from_ref(&analysis_b),
-        &settings,
-    );
+    let (findings_a, analysis_a) = crate::sessions::analyse(store, &view_a, &settings);
+    let (findings_b, analysis_b) = crate::sessions::analyse(store, &view_b, &settings);
     let side_a = side(&left, &view_a, &analysis_a, &findings_a);
     let side_b = side(&right, &view_b, &analysis_b, &findings_b);
     let (calls_a, calls_b) = (

@@ -21,7 +21,7 @@ use crate::session_tokens::{
 };
 use crate::text::{SavingWording, TextOptions, cell, escape, finding_text_worded, quote, truncate};
 use crate::timefmt::{format_duration, format_timestamp, format_timestamp_zoned, zone_name};
-use devtrace_analyze::detectors::session::{TokenAnalysis, run_all_analysed, token_analysis};
+use devtrace_analyze::detectors::session::{TokenAnalysis, run_all_analysed, token_analysis_with};
 use devtrace_analyze::session::{ActionKind, LINK_SLACK_NANOS, RunFacts, SessionView, link_runs};
 use devtrace_analyze::session_insights::{self, Insight, SessionSignals};
 use devtrace_analyze::{AnalyzedTrace, Finding};
@@ -124,12 +124,16 @@ pub fn session_item(summary: &SessionSummary, findings: usize) -> SessionItem {
     item(summary, findings)
 }
 
-/// A session's findings and token analysis.
-fn analyse(
+/// A session's findings and token analysis, the detectors reading long tool outputs whole
+/// from `store`'s blobs ([`crate::blobs::whole_outputs`]).
+pub(crate) fn analyse(
+    store: &dyn Store,
     view: &SessionView,
     settings: &devtrace_analyze::detectors::session::Settings,
 ) -> (Vec<Finding>, TokenAnalysis) {
-    let analysis = token_analysis(view, settings);
+    let budget = settings.batchable.output_budget_bytes;
+    let mut outputs = crate::blobs::whole_outputs(store, budget);
+    let analysis = token_analysis_with(view, settings, &mut outputs);
     let findings = run_all_analysed(
         std::slice::from_ref(view),
         std::slice::from_ref(&analysis),
@@ -244,7 +248,7 @@ pub fn list_sessions(
         let (findings, tokens, recorded) = match load(store, summary.trace_id)? {
             Some(trace) => {
                 let view = SessionView::new(&trace);
-                let (findings, analysis) = analyse(&view, &settings);
+                let (findings, analysis) = analyse(store, &view, &settings);
                 let recorded = recorded_facts(store, &trace.spans.spans, &view)?;
                 (
                     findings.len(),
@@ -811,7 +815,7 @@ pub fn session_overview(store: &dyn Store, id: &str) -> Result<SessionOverview, 
     let trace = load(store, trace_id)?
         .ok_or_else(|| QueryError::Store(StoreError::TraceNotFound(id.to_owned())))?;
     let view = SessionView::new(&trace);
-    let (findings, analysis) = analyse(&view, &settings()?);
+    let (findings, analysis) = analyse(store, &view, &settings()?);
     let requests = request_rows(&view, &analysis);
     let spans = &trace.spans.spans;
 
@@ -1133,7 +1137,7 @@ pub fn session_insights(
             continue;
         };
         let view = SessionView::new(&trace);
-        let (findings, analysis) = analyse(&view, &settings);
+        let (findings, analysis) = analyse(store, &view, &settings);
         analyses.push(analysis);
         all.push(SessionSignals {
             trace_id: summary.trace_id,

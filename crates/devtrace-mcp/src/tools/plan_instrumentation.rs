@@ -1,5 +1,6 @@
 //! `plan_instrumentation`: the answer to a blind_spot finding. From the operation's spans
-//! (`code.*` attributes, or its name as module.function) to its function, and from the source
+//! (`code.*` attributes, or its name as module.function, or where the source starts a span of
+//! that name by hand: a decorated function or a `with` block) to its code, and from the source
 //! (parsed with Python's ast, never run) to the functions it calls: a plan of which functions to
 //! record natively on the next run. The plan is stored (DATA/plans) and explained; names and
 //! source snippets in it are recorded text, quoted.

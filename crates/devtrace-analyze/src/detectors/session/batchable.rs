@@ -7,14 +7,16 @@
 //! - **read-only calls**: file reads, searches and listings, web fetches and searches; a shell
 //!   command only when [`read_only_command`] says so;
 //! - **independent**: no term of a later call's input — its path, the path's file name or stem,
-//!   its command's words, its search pattern or URL (3 characters or more) — appears in the
-//!   output of an earlier call of the run. An earlier output kept only in part (a long one)
-//!   cannot be checked, so the run ends after it;
+//!   its command's words, its search pattern or URL (3 characters or more) — appears, as a word
+//!   of its own (`api` is not in `rapid`), in the whole output of an earlier call of the run.
+//!   An output longer than the inline limit is read from its blob ([`WholeOutputs`], within a
+//!   per-session budget); one that cannot be read cannot be checked, so the run ends after it;
 //! - **never flagged**: a call that uses what one before returned, an edit or write, a command
 //!   with side effects, a request that made several calls (already parallel) or none.
 //! - a run is at least `min_run` (3) requests.
 
 use super::evidence;
+use super::outputs::WholeOutputs;
 use crate::finding::{Finding, FindingKind, Impact, MAX_EVIDENCE, thousands};
 use crate::fingerprint::fingerprint;
 use crate::pricing::{PriceTable, TokenUse, format_dollars};
@@ -26,11 +28,17 @@ use serde::Serialize;
 pub struct Thresholds {
     /// Requests in a run for a finding: 3.
     pub min_run: usize,
+    /// Blob bytes read per session to see long outputs whole:
+    /// [`super::outputs::DEFAULT_BUDGET_BYTES`] (the caller that reads them applies it).
+    pub output_budget_bytes: u64,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Self { min_run: 3 }
+        Self {
+            min_run: 3,
+            output_budget_bytes: super::outputs::DEFAULT_BUDGET_BYTES,
+        }
     }
 }
 
@@ -317,17 +325,33 @@ fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
 }
 
 /// Whether `action` could have been made without `earlier`'s result: none of its input's
-/// terms is in that result, and the result is kept whole (else it cannot be checked).
-fn independent_of(action: &Action, earlier: &Action) -> bool {
-    if earlier.output_bytes > earlier.output.len() as u64 {
+/// terms is in that result, read whole (a result that cannot be read cannot be checked).
+fn independent_of(action: &Action, earlier: &Action, outputs: &mut WholeOutputs) -> bool {
+    let Some(output) = outputs.whole(earlier) else {
         return false;
-    }
-    let output = &earlier.output;
+    };
     // Terms the earlier call was given itself are not something it returned.
     let given = input_terms(earlier);
     !input_terms(action)
         .iter()
-        .any(|term| output.contains(term.as_str()) && !given.contains(term))
+        .any(|term| mentions(output, term) && !given.contains(term))
+}
+
+/// Whether `term` stands in `text` as a word of its own: not inside a longer name (where the
+/// term starts or ends with a letter, digit or `_`, the character beside it is none of them).
+fn mentions(text: &str, term: &str) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let (first, last) = match (term.chars().next(), term.chars().next_back()) {
+        (Some(first), Some(last)) => (first, last),
+        _ => return false,
+    };
+    text.match_indices(term).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + term.len()..].chars().next();
+        let joined_before = word(first) && before.is_some_and(word);
+        let joined_after = word(last) && after.is_some_and(word);
+        !joined_before && !joined_after
+    })
 }
 
 /// The runs of one session.
@@ -336,6 +360,7 @@ pub fn runs(
     accounting: &Accounting,
     prices: &PriceTable,
     thresholds: &Thresholds,
+    outputs: &mut WholeOutputs,
 ) -> Vec<Run> {
     let main = view
         .root
@@ -363,7 +388,7 @@ pub fn runs(
             let action = &view.actions[action];
             let fits = run.iter().all(|earlier| {
                 let earlier = &view.actions[accounting.requests[*earlier].tools[0]];
-                independent_of(action, earlier)
+                independent_of(action, earlier, outputs)
             });
             if !fits {
                 finish(&mut run);
@@ -517,7 +542,13 @@ mod tests {
         let view = SessionView::new(&trace);
         let prices = PriceTable::built_in();
         let accounting = account(&view, &prices);
-        let runs = runs(&view, &accounting, &prices, &Thresholds::default());
+        let runs = runs(
+            &view,
+            &accounting,
+            &prices,
+            &Thresholds::default(),
+            &mut WholeOutputs::inline_only(),
+        );
         let findings = detect(&view, &accounting, &runs, &prices);
         (runs, findings)
     }
@@ -688,6 +719,83 @@ mod tests {
         .request(MODEL, T, vec![read_of("/repo/c1.rs", "w")]);
         let (runs, _) = found(&mut s);
         assert!(runs.is_empty(), "{runs:?}");
+    }
+
+    /// A read of a file longer than the inline limit: its span keeps a head and tail and names
+    /// the blob `blob` holding it whole.
+    fn long_read(path: &str, blob: &str, whole: &str) -> Step {
+        let kept = format!("{} … {}", &whole[..40], &whole[whole.len() - 40..]);
+        read(path, "h")
+            .output(&kept, whole.len() as i64)
+            .attr(semconv::SESSION_OUTPUT_REF, blob.to_owned())
+    }
+
+    fn runs_reading(session: &mut Session, blobs: &[(&str, &str)]) -> Vec<Run> {
+        let trace = session.build();
+        let view = SessionView::new(&trace);
+        let prices = PriceTable::built_in();
+        let accounting = account(&view, &prices);
+        let blobs: std::collections::HashMap<String, String> = blobs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut outputs = WholeOutputs::new(|hash| blobs.get(hash).cloned(), 1 << 20);
+        runs(
+            &view,
+            &accounting,
+            &prices,
+            &Thresholds::default(),
+            &mut outputs,
+        )
+    }
+
+    #[test]
+    fn long_outputs_are_read_whole_to_judge_independence() {
+        let filler = "let value = compute(input);\n".repeat(400);
+        let first = format!("//! Parser\n{filler}use crate::tokens;\n{filler}// end\n");
+        let second = format!("//! Render\n{filler}// end\n");
+        // Two long reads, then a short one of `third`.
+        let session = |id: u8, third: &str| {
+            let mut s = Session::new(id);
+            s.request(
+                MODEL,
+                T,
+                vec![long_read("/repo/src/parser.rs", "b1", &first)],
+            )
+            .request(
+                MODEL,
+                T,
+                vec![long_read("/repo/src/render.rs", "b2", &second)],
+            )
+            .request(MODEL, T, vec![read_of(third, "fn c() {}")]);
+            s
+        };
+        let blobs = [("b1", first.as_str()), ("b2", second.as_str())];
+        let found = runs_reading(&mut session(8, "/repo/src/cache.rs"), &blobs);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].requests, [0, 1, 2]);
+        // The middle of the first names the third's file: a chain.
+        let found = runs_reading(&mut session(9, "/repo/src/tokens.rs"), &blobs);
+        assert!(
+            found.is_empty(),
+            "tokens.rs is named in parser.rs: {found:?}"
+        );
+        // Without the blobs the long outputs cannot be checked: no run.
+        assert!(runs_reading(&mut session(10, "/repo/src/cache.rs"), &[]).is_empty());
+    }
+
+    #[test]
+    fn a_term_counts_only_as_a_word_of_its_own() {
+        assert!(mentions("use crate::api;", "api"));
+        assert!(mentions("see /repo/src/api.rs:3", "/repo/src/api.rs"));
+        assert!(mentions("api", "api"));
+        assert!(!mentions("a rapid test", "api"));
+        assert!(!mentions("apis and capital", "api"));
+        assert!(!mentions("mod api_v2;", "api"));
+        assert!(
+            mentions("x/repo/a.rs", "/repo/a.rs"),
+            "a path may follow anything"
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! - [`cache_break`]: a request re-writing the prompt cache the previous one had written, with
 //!   its cause (idle gap, model switch, unrecorded prefix change) and the money lost;
 //! - [`batchable`]: consecutive requests each making one independent read-only call, which one
-//!   request with parallel calls could have made.
+//!   request with parallel calls could have made (it reads whole outputs through
+//!   [`outputs::WholeOutputs`]).
 //!
 //! Findings are ranked by issue 14's normalised impact with the session as the operation
 //! ([`score`]): money recovered over the session's cost, time recovered over its wall time.
@@ -25,6 +26,7 @@ pub mod batchable;
 pub mod cache_break;
 pub mod circular_edit;
 pub mod environment_error;
+pub mod outputs;
 pub mod retry_loop;
 pub mod test_fix_spiral;
 pub mod token_waste;
@@ -34,6 +36,7 @@ use crate::pricing::PriceTable;
 use crate::session::SessionView;
 use crate::session_tokens::{Accounting, account};
 use devtrace_model::SpanId;
+use outputs::WholeOutputs;
 
 /// What the session analysis is told: prices and the detectors' thresholds.
 #[derive(Clone, Debug, Default)]
@@ -56,11 +59,27 @@ pub struct TokenAnalysis {
     pub runs: Vec<batchable::Run>,
 }
 
-/// Accounting, cache breaks and batchable runs of one session.
+/// Accounting, cache breaks and batchable runs of one session, from what its spans keep
+/// (outputs longer than the inline limit are not read: [`token_analysis_with`] reads them).
 pub fn token_analysis(view: &SessionView, settings: &Settings) -> TokenAnalysis {
+    token_analysis_with(view, settings, &mut WholeOutputs::inline_only())
+}
+
+/// [`token_analysis`] reading long outputs whole through `outputs`.
+pub fn token_analysis_with(
+    view: &SessionView,
+    settings: &Settings,
+    outputs: &mut WholeOutputs,
+) -> TokenAnalysis {
     let accounting = account(view, &settings.prices);
     let cache = cache_break::breaks(view, &accounting, &settings.prices, &settings.cache);
-    let runs = batchable::runs(view, &accounting, &settings.prices, &settings.batchable);
+    let runs = batchable::runs(
+        view,
+        &accounting,
+        &settings.prices,
+        &settings.batchable,
+        outputs,
+    );
     TokenAnalysis {
         accounting,
         cache,
