@@ -648,7 +648,7 @@ impl RunFeatures {
             }
             resources.insert(span.resource);
             let in_failure = failed.contains(&i);
-            for kv in &span.attributes {
+            for kv in trace.attributes(i) {
                 if !(in_failure && is_output_key(&kv.key)) {
                     features.add(Some(&span.name), kv);
                 }
