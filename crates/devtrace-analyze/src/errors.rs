@@ -1505,7 +1505,7 @@ pub fn causal_chain(trace: &AnalyzedTrace, failing: usize) -> CausalChain {
             reasons.push(ConsumedReason::SameLock);
         }
         let mut shared = crate::values::passed(
-            &crate::values::span_tokens(trace, i),
+            &crate::values::span_results(trace, i),
             &failing_tokens,
             &context,
             3,
