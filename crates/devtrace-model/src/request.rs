@@ -9,10 +9,11 @@
 //! - `url.query.NAME` for each query parameter (percent-decoded; a parameter repeated gives one
 //!   attribute per value);
 //! - `url.path.NAME` for each path segment a parameter of `http.route` matches: `:id`
-//!   (Express), `{id}` and `{id:int}` (OpenAPI, FastAPI, ASP.NET), `<id>` and `<int:id>`
-//!   (Flask); a last parameter typed `path` (`<path:rest>`, `{rest:path}`), or `*rest` /
-//!   `{*rest}`, takes the rest of the path. A path the route does not match (another number of
-//!   segments, a literal segment that differs) gives none.
+//!   (Express, also `:id(\d+)`; Rails' `:id(.:format)`), `{id}` and `{id:int}` (OpenAPI,
+//!   FastAPI, ASP.NET), `<id>` and `<int:id>` (Flask); a last parameter typed `path`
+//!   (`<path:rest>`, `{rest:path}`), or `*rest` / `{*rest}`, takes the rest of the path. A path
+//!   the route does not match (another number of segments, a literal segment that differs) gives
+//!   none; so does a segment mixing a parameter with literal text (`{name}.json`).
 //!
 //! Without a route, path segments are not named at all: a position is not a name (the third
 //! segment of `/users/42/orders` and of `/reports/2024/q3` mean different things, and a client
@@ -112,6 +113,8 @@ pub fn query_parameters(query: &str) -> Vec<(String, String)> {
 /// A route segment's parameter: its name, and whether it takes the rest of the path.
 fn route_parameter(segment: &str) -> Option<(&str, bool)> {
     let (inner, rest_marker) = if let Some(name) = segment.strip_prefix(':') {
+        // `:id(\d+)` (a pattern), `:id(.:format)` (an optional suffix): the name is before `(`.
+        let name = name.split('(').next().unwrap_or(name);
         match name.strip_suffix(['*', '+']) {
             Some(name) => (name, true),
             None => (name.strip_suffix('?').unwrap_or(name), false),
@@ -291,6 +294,7 @@ mod tests {
         assert_eq!(id("/users/{id:int}/orders/{order}"), expected);
         assert_eq!(id("/users/<int:id>/orders/<order>"), expected);
         assert_eq!(id("users/<id>/orders/<string:order>/"), expected);
+        assert_eq!(id("/users/:id(\\d+)/orders/:order(.:format)"), expected);
         assert_eq!(id("/users/:id"), None, "another number of segments");
         assert_eq!(id("/people/:id/orders/:order"), None, "another literal");
         assert_eq!(

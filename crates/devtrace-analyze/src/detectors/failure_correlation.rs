@@ -5,7 +5,9 @@
 //! For each error group ([`crate::errors::group_errors`]) the runs compared are the traces whose
 //! root span has the name of the failing traces' root: failing runs contain the error, passing
 //! runs contain no error at all. Every attribute of every span of a run is a feature
-//! (`"<span name>.<key>"`, resource attributes as `"resource.<key>"`); in failing runs, spans
+//! (`"<span name>.<key>"`, resource attributes as `"resource.<key>"`), a request's query and
+//! route parameters included (`url.query.NAME`, `url.path.NAME`, derived once by
+//! [`AnalyzedTrace`] from either HTTP generation); in failing runs, spans
 //! that start after the failure are left out (they are its consequences). Attributes that
 //! describe the failure itself (`exception.*`, `error.*`, `otel.status_*`, exit codes) are not
 //! features; numbers named like ids or times are compared by value or not at all.
