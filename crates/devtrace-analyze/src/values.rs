@@ -392,9 +392,14 @@ mod tests {
             "url.scheme",
             "http.scheme",
             "client.address",
+            "db.connection_string",
         ] {
             let mut out = HashSet::new();
-            push_tokens(&mut out, key, &AnyValue::String("10.0.0.5:8080".into()));
+            push_tokens(
+                &mut out,
+                key,
+                &AnyValue::String("10.0.0.5:8080;db=orders_2024".into()),
+            );
             assert!(out.is_empty(), "{key}: {out:?}");
         }
     }

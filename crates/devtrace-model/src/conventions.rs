@@ -17,6 +17,7 @@ pub enum Concept {
     DbOperation,
     DbNamespace,
     DbCollection,
+    DbConnection,
     HttpMethod,
     HttpUrl,
     HttpRoute,
@@ -71,6 +72,7 @@ pub const TABLE: &[(Concept, &[&str])] = &[
             "db.cassandra.table",
         ],
     ),
+    (Concept::DbConnection, &["db.connection_string"]),
     (Concept::HttpMethod, &["http.request.method", "http.method"]),
     (Concept::HttpUrl, &["url.full", "http.url"]),
     (Concept::HttpRoute, &["http.route"]),
@@ -156,7 +158,8 @@ impl Concept {
             | Self::DbStatement
             | Self::DbOperation
             | Self::DbNamespace
-            | Self::DbCollection => "database",
+            | Self::DbCollection
+            | Self::DbConnection => "database",
             Self::HttpMethod
             | Self::HttpUrl
             | Self::HttpRoute
@@ -190,6 +193,7 @@ impl Concept {
             Self::ServerAddress
                 | Self::ServerPort
                 | Self::PeerService
+                | Self::DbConnection
                 | Self::UrlScheme
                 | Self::HttpHost
                 | Self::ClientAddress
@@ -233,6 +237,9 @@ impl Concept {
             Self::DbOperation => "the operation (`SELECT`, `findAndModify`, `GET`)",
             Self::DbNamespace => "the database (or schema) name",
             Self::DbCollection => "the table or collection",
+            Self::DbConnection => {
+                "the connection string (old; stable: `server.address`, `server.port`)"
+            }
             Self::HttpMethod => "HTTP request method",
             Self::HttpUrl => "the full URL of a request",
             Self::HttpRoute => "the matched route template (server side)",
