@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{devtrace_wide as devtrace, ok, stderr};
+use common::imported_findings;
 use serde_json::{Value, json};
 
 const T0: u64 = 1_763_730_000_000_000_000; // 2025-11-21 13:00:00 UTC
@@ -80,26 +80,11 @@ fn dashboard(run: u64, stable: bool, returned: bool) -> Value {
 
 /// The sequential-work finding on `GET /dashboard` over five runs: its calls and its saving.
 fn sequential(stable: bool, returned: bool) -> (Vec<String>, f64) {
-    let dir = tempfile::tempdir().unwrap();
     let lines: Vec<String> = (0..5)
         .map(|n| dashboard(n, stable, returned).to_string())
         .collect();
-    let path = dir.path().join("runs.jsonl");
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    let output = devtrace(dir.path(), &["import", path.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let insights: Value = serde_json::from_str(&ok(devtrace(
-        dir.path(),
-        &["insights", "--json", "--since", "1000d"],
-    )))
-    .unwrap();
-    let found: Vec<&Value> = insights["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "sequential_work")
-        .collect();
-    assert_eq!(found.len(), 1, "stable: {stable}: {insights:#}");
+    let found = imported_findings(&lines, "sequential_work");
+    assert_eq!(found.len(), 1, "stable: {stable}: {found:#?}");
     let spans = found[0]["evidence"][0]["span_ids"]
         .as_array()
         .unwrap()
