@@ -648,7 +648,7 @@ impl RunFeatures {
             }
             resources.insert(span.resource);
             let in_failure = failed.contains(&i);
-            for kv in &span.attributes {
+            for kv in trace.attributes(i) {
                 if !(in_failure && is_output_key(&kv.key)) {
                     features.add(Some(&span.name), kv);
                 }
@@ -1505,7 +1505,7 @@ pub fn causal_chain(trace: &AnalyzedTrace, failing: usize) -> CausalChain {
             reasons.push(ConsumedReason::SameLock);
         }
         let mut shared = crate::values::passed(
-            &crate::values::span_tokens(trace, i),
+            &crate::values::span_results(trace, i),
             &failing_tokens,
             &context,
             3,

@@ -1,7 +1,12 @@
-//! A trace ready for analysis: its spans and their tree, built once.
+//! A trace ready for analysis: its spans, their tree, and the attributes derived from what
+//! the conventions carry packed into one value (a request's query parameters and route
+//! parameters, [`devtrace_model::request`]), built once — every detector reads this view.
+//!
+//! The spans stay as received (an export gives back what came in); derived attributes are kept
+//! beside them and read through [`AnalyzedTrace::attributes`] and [`AnalyzedTrace::attr`].
 
 use crate::TraceTree;
-use devtrace_model::{AnyValue, Span, SpanBatch, TraceId};
+use devtrace_model::{AnyValue, KeyValue, Span, SpanBatch, TraceId};
 
 /// One trace with its tree. Detectors take slices of these.
 #[derive(Debug, Clone)]
@@ -9,16 +14,33 @@ pub struct AnalyzedTrace {
     pub trace_id: TraceId,
     pub spans: SpanBatch,
     pub tree: TraceTree,
+    /// Per span (by index), the attributes derived from its own (`url.query.*`, `url.path.*`).
+    derived: Vec<Vec<KeyValue>>,
 }
 
 impl AnalyzedTrace {
     pub fn new(trace_id: TraceId, spans: SpanBatch) -> Self {
         let tree = TraceTree::build(&spans);
+        let derived = spans
+            .spans
+            .iter()
+            .map(devtrace_model::request::request_parameters)
+            .collect();
         Self {
             trace_id,
             spans,
             tree,
+            derived,
         }
+    }
+
+    /// A span's attributes as received, then those derived from them (a request's
+    /// parameters as `url.query.NAME` and `url.path.NAME`).
+    pub fn attributes(&self, index: usize) -> impl Iterator<Item = &KeyValue> {
+        self.span(index)
+            .attributes
+            .iter()
+            .chain(self.derived.get(index).into_iter().flatten())
     }
 
     pub fn span(&self, index: usize) -> &Span {
@@ -49,10 +71,15 @@ impl AnalyzedTrace {
         out
     }
 
-    /// A span attribute, falling back to its resource's attribute of the same name.
+    /// A span attribute (received or derived, see [`Self::attributes`]), falling back to its
+    /// resource's attribute of the same name.
     pub fn attr(&self, index: usize, key: &str) -> Option<&AnyValue> {
         let span = self.span(index);
         span.attr(key)
+            .or_else(|| {
+                let derived = self.derived.get(index)?;
+                devtrace_model::find_attr(derived, key)
+            })
             .or_else(|| devtrace_model::find_attr(&self.spans.resource_of(span).attributes, key))
     }
 

@@ -7,16 +7,28 @@
 //! string attribute value of at least 6 characters whose key names an id, key or location
 //! (`*.id`, `*_id`, `*.key`, `*.path`, `*.url`, `*.location`, `*.token`). Attributes that
 //! describe the call rather than its data are left out: targets (`server.*`, `net.*`,
-//! `peer.*`, `db.system`, `db.namespace`), protocol fields (methods, status codes, versions),
-//! timings and sizes, thread and process ids, code locations, and devtrace's own bookkeeping.
+//! `peer.*`, and every name the conventions table marks as addressing or as describing the
+//! call — system, database, operation, method, status — in either generation), protocol fields
+//! (methods, status codes, versions), timings and sizes, thread and process ids, code
+//! locations, and devtrace's own bookkeeping.
 //!
-//! A token found in an earlier sibling's subtree and again in a later sibling's is evidence
-//! that the later one used the earlier one's result — unless it is also in the context both
-//! share (the parent's and every ancestor's attributes, and the resource's): then it is a
+//! **Addressing is not data.** In a URL (any value with `scheme://authority`, in any attribute)
+//! the scheme, host, IP literal, port and user are not tokens; only its path and query are.
+//! An IPv4 literal is never a token wherever it appears. A request's URL (`url.full`,
+//! `http.url`, `url.path`, `http.target`, `url.query`) is what the call *sent*: a value a call
+//! only sent is its input, not its result — so two calls whose requests share a path prefix or
+//! a parameter, and nothing else, do not depend on each other. [`subtree_results`] is what a
+//! call can have passed on: its subtree's tokens outside request URLs, less what its own
+//! request sent.
+//!
+//! A token found in an earlier sibling's results and again in a later sibling's subtree is
+//! evidence that the later one used the earlier one's result — unless it is also in the context
+//! both share (the parent's and every ancestor's attributes, and the resource's): then it is a
 //! common input, not a result passed along.
 
 use crate::AnalyzedTrace;
-use devtrace_model::{AnyValue, KeyValue};
+use devtrace_model::conventions::Concept;
+use devtrace_model::{AnyValue, KeyValue, SpanKind};
 use std::collections::HashSet;
 
 /// Longest attribute value scanned for tokens (longer values: only their head).
@@ -50,18 +62,9 @@ fn is_descriptive_key(key: &str) -> bool {
         "http.user_agent",
         "exception.",
         "error.",
-        "rpc.system",
         "rpc.grpc.",
-        "messaging.system",
-        "db.system",
-        "db.namespace",
-        "db.name",
-        "db.instance",
-        "db.type",
         "db.user",
         "db.operation",
-        "db.collection",
-        "db.sql.table",
         "db.client.",
         "gen_ai.system",
         "gen_ai.provider",
@@ -98,7 +101,41 @@ fn is_descriptive_key(key: &str) -> bool {
         "time",
         "date",
     ];
-    PREFIXES.iter().any(|p| k.starts_with(p)) || WORDS.iter().any(|w| k.ends_with(w))
+    PREFIXES.iter().any(|p| k.starts_with(p))
+        || WORDS.iter().any(|w| k.ends_with(w))
+        || Concept::of_key(key).is_some_and(Concept::describes_the_call)
+}
+
+/// Whether the attribute is a request's URL (or part of it): what the call sent.
+fn is_request_url_key(key: &str) -> bool {
+    matches!(
+        Concept::of_key(key),
+        Some(Concept::HttpUrl | Concept::HttpTarget | Concept::UrlQuery)
+    )
+}
+
+/// `text` with every URL's scheme and authority (`https://user@10.0.0.5:8080`) blanked out:
+/// where a request went is not what it carried.
+fn without_addresses(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("://") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let scheme_start = rest[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+            .map_or(0, |i| i + 1);
+        let after = &rest[at + 3..];
+        let authority_end = after
+            .find(|c: char| "/?#\"'<> \t\n".contains(c))
+            .unwrap_or(after.len());
+        out.push_str(&rest[..scheme_start]);
+        out.push(' ');
+        rest = &after[authority_end..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// Whether the key names an identifier, key or location.
@@ -132,12 +169,17 @@ fn push_tokens(out: &mut HashSet<String>, key: &str, value: &AnyValue) {
                 Some((at, _)) => &text[..at],
                 None => text,
             };
-            if is_identity_key(key) && text.trim().chars().count() >= 6 {
-                out.insert(text.trim().to_owned());
+            let text = without_addresses(text);
+            let whole = text.trim();
+            if is_identity_key(key) && !is_request_url_key(key) && whole.chars().count() >= 6 {
+                out.insert(whole.to_owned());
             }
             for token in text.split(|c: char| !(c.is_alphanumeric() || "_-.".contains(c))) {
                 let token = token.trim_matches(|c: char| c == '.' || c == '-');
-                if token.chars().count() >= 4 && token.chars().any(|c| c.is_ascii_digit()) {
+                if token.chars().count() >= 4
+                    && token.chars().any(|c| c.is_ascii_digit())
+                    && token.parse::<std::net::Ipv4Addr>().is_err()
+                {
                     out.insert(token.to_owned());
                 }
             }
@@ -165,16 +207,39 @@ fn attributes_tokens(out: &mut HashSet<String>, attributes: &[KeyValue]) {
     }
 }
 
+/// Which of a span's attributes to read: all of them, only its request URL, or all but it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    All,
+    Request,
+    AllButRequest,
+}
+
+fn tokens_of(out: &mut HashSet<String>, trace: &AnalyzedTrace, index: usize, part: Part) {
+    let span = trace.span(index);
+    for kv in &span.attributes {
+        let request = is_request_url_key(&kv.key);
+        if match part {
+            Part::All => true,
+            Part::Request => request,
+            Part::AllButRequest => !request,
+        } {
+            push_tokens(out, &kv.key, &kv.value);
+        }
+    }
+    if part != Part::Request {
+        for event in &span.events {
+            attributes_tokens(out, &event.attributes);
+            push_tokens(out, "event", &AnyValue::String(event.name.clone()));
+        }
+    }
+}
+
 /// The tokens of one span: its attributes and its events' attributes (and event names, which
 /// often carry a message).
 pub fn span_tokens(trace: &AnalyzedTrace, index: usize) -> HashSet<String> {
     let mut out = HashSet::new();
-    let span = trace.span(index);
-    attributes_tokens(&mut out, &span.attributes);
-    for event in &span.events {
-        attributes_tokens(&mut out, &event.attributes);
-        push_tokens(&mut out, "event", &AnyValue::String(event.name.clone()));
-    }
+    tokens_of(&mut out, trace, index, Part::All);
     out
 }
 
@@ -184,6 +249,35 @@ pub fn subtree_tokens(trace: &AnalyzedTrace, index: usize) -> HashSet<String> {
     for d in trace.descendants(index) {
         out.extend(span_tokens(trace, d));
     }
+    out
+}
+
+/// What the call at `index` can have passed on: the tokens of its subtree outside request
+/// URLs, less those its own request sent (its URL, and the URL its server span received).
+pub fn subtree_results(trace: &AnalyzedTrace, index: usize) -> HashSet<String> {
+    let mut out = HashSet::new();
+    tokens_of(&mut out, trace, index, Part::AllButRequest);
+    for d in trace.descendants(index) {
+        tokens_of(&mut out, trace, d, Part::AllButRequest);
+    }
+    let mut sent = HashSet::new();
+    tokens_of(&mut sent, trace, index, Part::Request);
+    for &child in &trace.tree.children[index] {
+        if trace.span(child).effective_kind() == SpanKind::Server {
+            tokens_of(&mut sent, trace, child, Part::Request);
+        }
+    }
+    out.retain(|t| !sent.contains(t));
+    out
+}
+
+/// What span `index` alone can have passed on (as [`subtree_results`], without its subtree).
+pub fn span_results(trace: &AnalyzedTrace, index: usize) -> HashSet<String> {
+    let mut out = HashSet::new();
+    tokens_of(&mut out, trace, index, Part::AllButRequest);
+    let mut sent = HashSet::new();
+    tokens_of(&mut sent, trace, index, Part::Request);
+    out.retain(|t| !sent.contains(t));
     out
 }
 
@@ -267,6 +361,65 @@ mod tests {
         );
         // The cart id is the parent's input to both; only the reservation id was passed on.
         assert_eq!(shared, ["rsv_4417"]);
+    }
+
+    #[test]
+    fn addresses_are_not_values_wherever_they_appear() {
+        let mut out = HashSet::new();
+        push_tokens(
+            &mut out,
+            "log.message",
+            &AnyValue::String(
+                "GET https://user@10.0.0.5:8080/v1/orders/ord_4417?x=9911 from 10.0.0.7 failed"
+                    .into(),
+            ),
+        );
+        let mut tokens: Vec<&str> = out.iter().map(String::as_str).collect();
+        tokens.sort();
+        assert_eq!(tokens, ["9911", "ord_4417"]);
+        // A request URL is never a whole-value token (its address and path prefix are not data).
+        let mut out = HashSet::new();
+        push_tokens(
+            &mut out,
+            "url.full",
+            &AnyValue::String("http://10.0.0.5:8080/v1/items".into()),
+        );
+        assert!(out.is_empty(), "{out:?}");
+        // Old and new names of the same addressing are both left out.
+        for key in [
+            "http.host",
+            "server.address",
+            "url.scheme",
+            "http.scheme",
+            "client.address",
+            "db.connection_string",
+        ] {
+            let mut out = HashSet::new();
+            push_tokens(
+                &mut out,
+                key,
+                &AnyValue::String("10.0.0.5:8080;db=orders_2024".into()),
+            );
+            assert!(out.is_empty(), "{key}: {out:?}");
+        }
+    }
+
+    #[test]
+    fn what_a_call_sent_is_not_what_it_returned() {
+        let mut call = span(2, Some(1), "GET", 0, 10);
+        call.attributes.push(KeyValue::new(
+            "http.url",
+            "http://api/v1/users/u_4021/orders",
+        ));
+        call.attributes.push(KeyValue::new("order.id", "ord_77120"));
+        let t = AnalyzedTrace::new(
+            TraceId([1; 16]),
+            batch(vec![span(1, None, "p", 0, 20), call]),
+        );
+        assert!(subtree_tokens(&t, 1).contains("u_4021"));
+        let results = subtree_results(&t, 1);
+        assert!(!results.contains("u_4021"));
+        assert!(results.contains("ord_77120"));
     }
 
     #[test]

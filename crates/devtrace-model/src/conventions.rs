@@ -17,11 +17,16 @@ pub enum Concept {
     DbOperation,
     DbNamespace,
     DbCollection,
+    DbConnection,
     HttpMethod,
     HttpUrl,
     HttpRoute,
     HttpTarget,
     HttpStatusCode,
+    UrlQuery,
+    UrlScheme,
+    HttpHost,
+    ClientAddress,
     ServerAddress,
     ServerPort,
     PeerService,
@@ -67,6 +72,7 @@ pub const TABLE: &[(Concept, &[&str])] = &[
             "db.cassandra.table",
         ],
     ),
+    (Concept::DbConnection, &["db.connection_string"]),
     (Concept::HttpMethod, &["http.request.method", "http.method"]),
     (Concept::HttpUrl, &["url.full", "http.url"]),
     (Concept::HttpRoute, &["http.route"]),
@@ -74,6 +80,13 @@ pub const TABLE: &[(Concept, &[&str])] = &[
     (
         Concept::HttpStatusCode,
         &["http.response.status_code", "http.status_code"],
+    ),
+    (Concept::UrlQuery, &["url.query"]),
+    (Concept::UrlScheme, &["url.scheme", "http.scheme"]),
+    (Concept::HttpHost, &["http.host", "http.server_name"]),
+    (
+        Concept::ClientAddress,
+        &["client.address", "http.client_ip"],
     ),
     (
         Concept::ServerAddress,
@@ -138,6 +151,84 @@ impl Concept {
         self.keys().first().copied().unwrap_or("")
     }
 
+    /// The area of the conventions the concept belongs to, for the documentation table.
+    pub fn area(self) -> &'static str {
+        match self {
+            Self::DbSystem
+            | Self::DbStatement
+            | Self::DbOperation
+            | Self::DbNamespace
+            | Self::DbCollection
+            | Self::DbConnection => "database",
+            Self::HttpMethod
+            | Self::HttpUrl
+            | Self::HttpRoute
+            | Self::HttpTarget
+            | Self::HttpStatusCode
+            | Self::UrlQuery
+            | Self::UrlScheme
+            | Self::HttpHost
+            | Self::ClientAddress => "HTTP",
+            Self::ServerAddress | Self::ServerPort | Self::PeerService => "peer",
+            Self::RpcSystem | Self::RpcService | Self::RpcMethod | Self::RpcStatusCode => "RPC",
+            Self::MessagingSystem | Self::MessagingOperation | Self::MessagingDestination => {
+                "messaging"
+            }
+            Self::ErrorType
+            | Self::ErrorFlag
+            | Self::StatusCodeTag
+            | Self::StatusMessageTag
+            | Self::SpanKindTag
+            | Self::Component => "status and kind",
+            Self::CodeFunction | Self::CodeFilePath => "code",
+        }
+    }
+
+    /// Whether the concept says where a call went (or came from) rather than what it carried:
+    /// a host, an address, a port, a scheme, a service's name. Addressing is never data: two
+    /// calls to the same host do not depend on each other.
+    pub fn is_addressing(self) -> bool {
+        matches!(
+            self,
+            Self::ServerAddress
+                | Self::ServerPort
+                | Self::PeerService
+                | Self::DbConnection
+                | Self::UrlScheme
+                | Self::HttpHost
+                | Self::ClientAddress
+        )
+    }
+
+    /// Whether the concept describes the call itself (its system, database, operation,
+    /// method, status) rather than the data it carried.
+    pub fn describes_the_call(self) -> bool {
+        self.is_addressing()
+            || matches!(
+                self,
+                Self::DbSystem
+                    | Self::DbOperation
+                    | Self::DbNamespace
+                    | Self::DbCollection
+                    | Self::HttpMethod
+                    | Self::HttpStatusCode
+                    | Self::RpcSystem
+                    | Self::RpcStatusCode
+                    | Self::MessagingSystem
+                    | Self::MessagingOperation
+                    | Self::SpanKindTag
+                    | Self::Component
+            )
+    }
+
+    /// The concept an attribute name carries, if the table knows it.
+    pub fn of_key(key: &str) -> Option<Self> {
+        TABLE
+            .iter()
+            .find(|(_, keys)| keys.contains(&key))
+            .map(|(concept, _)| *concept)
+    }
+
     /// What the concept means, for the documentation table.
     pub fn meaning(self) -> &'static str {
         match self {
@@ -146,11 +237,22 @@ impl Concept {
             Self::DbOperation => "the operation (`SELECT`, `findAndModify`, `GET`)",
             Self::DbNamespace => "the database (or schema) name",
             Self::DbCollection => "the table or collection",
+            Self::DbConnection => {
+                "the connection string (old; stable: `server.address`, `server.port`)"
+            }
             Self::HttpMethod => "HTTP request method",
             Self::HttpUrl => "the full URL of a request",
             Self::HttpRoute => "the matched route template (server side)",
             Self::HttpTarget => "path (and query) of a request",
             Self::HttpStatusCode => "HTTP response status code",
+            Self::UrlQuery => {
+                "the query string of a request (server side; a client's is in the URL)"
+            }
+            Self::UrlScheme => "`http` or `https`",
+            Self::HttpHost => {
+                "the `Host` a server was called by (old; stable: `server.address`, `server.port`)"
+            }
+            Self::ClientAddress => "the caller's address (server side)",
             Self::ServerAddress => "the host a client called",
             Self::ServerPort => "the port a client called",
             Self::PeerService => "the logical name of the called service",
@@ -254,15 +356,26 @@ impl Span {
     }
 }
 
-/// The table as the Markdown docs/conventions.md shows it.
+/// The table as the Markdown docs/conventions.md shows it: by area, the stable name, the older
+/// names read as the same thing, and whether it is addressing (never data).
 pub fn markdown_table() -> String {
-    let mut out = String::from("| concept | attribute names (first present wins) |\n|---|---|\n");
+    let mut out = String::from(
+        "| area | concept | stable name | older names (first present wins) | addressing |\n\
+         |---|---|---|---|---|\n",
+    );
     for (concept, keys) in TABLE {
-        let names: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+        let names: Vec<String> = keys.iter().skip(1).map(|k| format!("`{k}`")).collect();
         out.push_str(&format!(
-            "| {} | {} |\n",
+            "| {} | {} | `{}` | {} | {} |\n",
+            concept.area(),
             concept.meaning(),
-            names.join(", ")
+            concept.current_key(),
+            if names.is_empty() {
+                "—".to_owned()
+            } else {
+                names.join(", ")
+            },
+            if concept.is_addressing() { "yes" } else { "" }
         ));
     }
     out

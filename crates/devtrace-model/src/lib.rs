@@ -14,6 +14,7 @@ mod ids;
 pub mod metrics;
 pub mod operation;
 pub mod recorded;
+pub mod request;
 pub mod semconv;
 pub mod session;
 pub mod time;

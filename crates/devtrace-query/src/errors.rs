@@ -201,12 +201,14 @@ pub fn explain(
 /// The correlated feature's value in this trace ("734.2 KB"), to set next to the rule.
 fn correlated_value(trace: &AnalyzedTrace, failing: usize, c: &Correlation) -> Option<String> {
     let value = match &c.span_name {
-        Some(name) => trace
-            .spans
-            .spans
-            .iter()
-            .filter(|s| &s.name == name)
-            .find_map(|s| s.attr(&c.attribute))?,
+        Some(name) => (0..trace.spans.spans.len())
+            .filter(|i| &trace.span(*i).name == name)
+            .find_map(|i| {
+                trace
+                    .attributes(i)
+                    .find(|kv| kv.key == c.attribute)
+                    .map(|kv| &kv.value)
+            })?,
         None => {
             let span = trace.spans.spans.get(failing)?;
             let resource = trace.spans.resources.get(span.resource as usize)?;

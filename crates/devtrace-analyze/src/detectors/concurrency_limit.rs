@@ -7,6 +7,14 @@
 //! and k calls are in flight for at least [`Thresholds::min_time_at_limit`] of the phase (first
 //! start to last end): the limit is what paces the work, not the calls' own arrival.
 //!
+//! **Start jitter.** Real clients do not start a pooled call the instant a slot frees: the next
+//! call's span starts a little after the previous one ended, or a little before (the pool slot
+//! is released before the client span is closed). So the in-flight count is read with a
+//! tolerance of a quarter of the median call's duration: k is the largest count held for a
+//! continuous stretch of at least the tolerance (an instant at k + 1 is two spans' edges
+//! touching, not a larger pool), and a dip below k shorter than the tolerance between two
+//! stretches at k is a slot being refilled, and counts as time at the limit.
+//!
 //! **Estimate.** With the calls' own durations, started in their order whenever a slot frees
 //! (list scheduling, what a pool does), the phase would take [`super::calls::makespan`] with a
 //! larger limit: one slot per call (unbounded) gives the longest call; twice the limit is shown
@@ -20,7 +28,7 @@
 //! the parent.
 
 use super::calls::{
-    Claims, evidence_per_trace, format_count, makespan, median, outbound_groups, overlap, root_name,
+    Claims, Overlap, evidence_per_trace, format_count, makespan, median, outbound_groups, root_name,
 };
 use crate::call::Template;
 use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
@@ -81,7 +89,15 @@ pub fn detect_claiming(
             .iter()
             .map(|c| (trace.span(*c).start_unix_nano, trace.span(*c).end_unix_nano))
             .collect();
-        let o = overlap(&intervals);
+        let durations: Vec<u64> = group
+            .calls
+            .iter()
+            .map(|c| trace.span(*c).duration_nanos())
+            .collect();
+        let tolerance = median(&mut durations.clone()) / JITTER_TOLERANCE_DIVISOR;
+        let Some(o) = sustained_limit(&intervals, tolerance) else {
+            continue;
+        };
         let n = group.calls.len();
         if o.max_in_flight < 2 || o.max_in_flight >= n || o.phase_nanos == 0 {
             continue;
@@ -89,11 +105,6 @@ pub fn detect_claiming(
         if (o.at_max_nanos as f64) < thresholds.min_time_at_limit * o.phase_nanos as f64 {
             continue;
         }
-        let durations: Vec<u64> = group
-            .calls
-            .iter()
-            .map(|c| trace.span(*c).duration_nanos())
-            .collect();
         let unbounded = makespan(&durations, n);
         let doubled = makespan(&durations, (o.max_in_flight * 2).min(n));
         let parent_nanos = trace.span(group.parent).duration_nanos();
@@ -131,6 +142,62 @@ pub fn detect_claiming(
         })
         .collect();
     (findings, claims)
+}
+
+/// The start-jitter tolerance is the median call's duration divided by this.
+const JITTER_TOLERANCE_DIVISOR: u64 = 4;
+
+/// How many calls were in flight, read with a tolerance for start jitter (see the module
+/// documentation): `max_in_flight` is the largest count held for a continuous stretch of at
+/// least `tolerance`, `at_max_nanos` the time at or above it, with dips shorter than
+/// `tolerance` between two such stretches counted in. `None` when no call has a length.
+fn sustained_limit(intervals: &[(u64, u64)], tolerance: u64) -> Option<Overlap> {
+    let mut points: Vec<(u64, i64)> = intervals
+        .iter()
+        .filter(|(s, e)| s < e)
+        .flat_map(|&(s, e)| [(s, 1), (e, -1)])
+        .collect();
+    // Ends before starts at the same instant: back-to-back calls do not overlap.
+    points.sort_unstable();
+    let (first, end) = (points.first()?.0, points.last()?.0);
+    // The depth between consecutive points: (from, to, calls in flight).
+    let mut segments: Vec<(u64, u64, i64)> = Vec::new();
+    let (mut depth, mut last) = (0i64, first);
+    for (t, delta) in points {
+        if t > last {
+            segments.push((last, t, depth));
+        }
+        last = t;
+        depth += delta;
+    }
+    // Continuous stretches with at least `d` calls in flight.
+    let stretches = |d: i64| -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for &(from, to, _) in segments.iter().filter(|s| s.2 >= d) {
+            match out.last_mut() {
+                Some(open) if open.1 == from => open.1 = to,
+                _ => out.push((from, to)),
+            }
+        }
+        out
+    };
+    let deepest = segments.iter().map(|s| s.2).max()?;
+    let limit = (1..=deepest)
+        .rev()
+        .find(|d| stretches(*d).iter().any(|(s, e)| e - s >= tolerance.max(1)))?;
+    let at_limit = stretches(limit);
+    let held: u64 = at_limit.iter().map(|(s, e)| e - s).sum();
+    let refills: u64 = at_limit
+        .windows(2)
+        .map(|w| w[1].0 - w[0].1)
+        .filter(|gap| *gap < tolerance)
+        .sum();
+    Some(Overlap {
+        max_in_flight: limit as usize,
+        at_max_nanos: held + refills,
+        busy_nanos: segments.iter().filter(|s| s.2 > 0).map(|s| s.1 - s.0).sum(),
+        phase_nanos: end - first,
+    })
 }
 
 fn finding(
@@ -285,12 +352,85 @@ mod tests {
         assert!(super::super::repeated_calls::detect(&[t], &Default::default()).is_empty());
     }
 
+    /// A pool of three as a real client runs it, across services: the api's client spans start
+    /// 0.3–3 ms after a slot frees or up to 2.5 ms before the previous span is closed (the slot
+    /// is released first), and each call is served by the geo service, which queries its
+    /// database.
+    fn staggered_pool_across_services() -> AnalyzedTrace {
+        const US: u64 = 1_000;
+        let durations_ms = [52u64, 61, 47, 58, 66, 50, 55, 63, 49, 57, 60, 54];
+        let jitter_us: [i64; 12] = [
+            0, 300, 1_700, -2_500, 3_000, 800, -1_200, 2_200, 400, -600, 1_500, 2_900,
+        ];
+        let mut free_at = [0u64; 3];
+        let mut spans = vec![span(1, None, "geocode.batch", 0, 300 * MS)];
+        for (i, (d, j)) in durations_ms.iter().zip(jitter_us).enumerate() {
+            let slot = (0..3).min_by_key(|s| (free_at[*s], *s)).unwrap();
+            let start = (free_at[slot] as i64 + j * US as i64).max(0) as u64;
+            let end = start + d * MS;
+            free_at[slot] = end;
+            let id = 10 + 3 * i as u8;
+            let mut client = call(id, 0, 1);
+            (client.start_unix_nano, client.end_unix_nano) = (start, end);
+            let mut server = span(
+                id + 1,
+                Some(id),
+                "GET /v1/lookup/{id}",
+                start + 400 * US,
+                end - 300 * US,
+            );
+            server.kind = SpanKind::Server;
+            server.resource = 1;
+            let mut query = span(id + 2, Some(id + 1), "SELECT geo", start + MS, end - MS);
+            query.kind = SpanKind::Client;
+            query.resource = 1;
+            query
+                .attributes
+                .push(KeyValue::new("db.system.name", "postgresql"));
+            query.attributes.push(KeyValue::new(
+                "db.query.text",
+                "SELECT lat, lon FROM places WHERE id = $1",
+            ));
+            spans.extend([client, server, query]);
+        }
+        let mut b = batch(spans);
+        b.resources[0]
+            .attributes
+            .push(KeyValue::new("service.name", "api"));
+        let mut geo = b.resources[0].clone();
+        geo.attributes = vec![KeyValue::new("service.name", "geo")];
+        b.resources.push(geo);
+        AnalyzedTrace::new(TraceId([1; 16]), b)
+    }
+
+    #[test]
+    fn a_pool_whose_calls_start_staggered_is_still_a_pool() {
+        let t = staggered_pool_across_services();
+        let findings = detect(std::slice::from_ref(&t), &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.numbers["limit"], 3.0, "{}", f.title);
+        assert_eq!(f.numbers["calls"], 12.0);
+        // One slot per call: the longest call.
+        assert_eq!(f.numbers["unbounded_nanos"], (66 * MS) as f64);
+        assert!(f.title.contains("at most 3 at a time"), "{}", f.title);
+    }
+
     #[test]
     fn near_misses_all_at_once_or_one_at_a_time_or_rarely_at_the_limit() {
         // All at once: nothing to gain.
         let mut spans = vec![span(1, None, "p", 0, 100 * MS)];
         for i in 0..6 {
             spans.push(call(10 + i, 0, 70));
+        }
+        let t = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        assert!(detect(&[t], &Thresholds::default()).is_empty());
+        // All at once, with starts jittered by up to 3 ms: still all at once.
+        let mut spans = vec![span(1, None, "p", 0, 100 * MS)];
+        for i in 0..6u8 {
+            let mut c = call(10 + i, 0, 70);
+            c.start_unix_nano = u64::from(i) * 600_000;
+            spans.push(c);
         }
         let t = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
         assert!(detect(&[t], &Thresholds::default()).is_empty());

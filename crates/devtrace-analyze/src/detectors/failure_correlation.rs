@@ -5,7 +5,9 @@
 //! For each error group ([`crate::errors::group_errors`]) the runs compared are the traces whose
 //! root span has the name of the failing traces' root: failing runs contain the error, passing
 //! runs contain no error at all. Every attribute of every span of a run is a feature
-//! (`"<span name>.<key>"`, resource attributes as `"resource.<key>"`); in failing runs, spans
+//! (`"<span name>.<key>"`, resource attributes as `"resource.<key>"`), a request's query and
+//! route parameters included (`url.query.NAME`, `url.path.NAME`, derived once by
+//! [`AnalyzedTrace`] from either HTTP generation); in failing runs, spans
 //! that start after the failure are left out (they are its consequences). Attributes that
 //! describe the failure itself (`exception.*`, `error.*`, `otel.status_*`, exit codes) are not
 //! features; numbers named like ids or times are compared by value or not at all.
@@ -87,13 +89,14 @@ fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup) -> Option<Finding> {
             c.span_name.as_deref(),
         ) {
             span_ids.extend(
-                trace
-                    .spans
-                    .spans
-                    .iter()
-                    .filter(|s| s.name == span_name)
-                    .filter(|s| s.attr(&c.attribute).is_some_and(|v| c.matches(v)))
-                    .map(|s| s.span_id)
+                (0..trace.spans.spans.len())
+                    .filter(|i| trace.span(*i).name == span_name)
+                    .filter(|i| {
+                        trace
+                            .attributes(*i)
+                            .any(|kv| kv.key == c.attribute && c.matches(&kv.value))
+                    })
+                    .map(|i| trace.span(i).span_id)
                     .filter(|id| *id != occurrence.span_id),
             );
         }
@@ -133,6 +136,110 @@ fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup) -> Option<Finding> {
 mod tests {
     use super::*;
     use crate::errors::tests::run;
+
+    /// Where a report's day count travels: a plain attribute, the query of the client's URL, or
+    /// a path segment of the server's, under either generation of the HTTP conventions.
+    #[derive(Clone, Copy, Debug)]
+    enum Carrier {
+        Attribute,
+        OldQuery,
+        StableQuery,
+        OldPath,
+        StablePath,
+    }
+
+    /// A report run: root → client `GET` → server `GET /reports/{days}`, which times out (and
+    /// the root with it) when `failing`. The services are addressed by IP literal and port.
+    fn report_run(n: u8, days: i64, failing: bool, carrier: Carrier) -> AnalyzedTrace {
+        use crate::errors::tests::{fail, trace, with};
+        use crate::tree::tests::span;
+        use devtrace_model::SpanKind;
+        let t = |ms: u64| u64::from(n) * 10_000_000_000 + ms * 1_000_000;
+        let base = "http://10.0.0.5:8080/reports";
+        let mut root = span(1, None, "report.build", t(0), t(900));
+        let mut client = span(2, Some(1), "GET", t(10), t(800));
+        client.kind = SpanKind::Client;
+        let mut server = span(3, Some(2), "GET /reports/{days}", t(20), t(790));
+        server.kind = SpanKind::Server;
+        let stable = matches!(carrier, Carrier::StableQuery | Carrier::StablePath);
+        let (url, target, route) = if stable {
+            ("url.full", "url.path", "/reports/{days}")
+        } else {
+            ("http.url", "http.target", "/reports/<int:days>")
+        };
+        match carrier {
+            Carrier::Attribute => {
+                client = with(with(client, "http.url", base), "report.days", days);
+            }
+            Carrier::OldQuery | Carrier::StableQuery => {
+                client = with(client, url, format!("{base}?days={days}&r=req-{n}"));
+            }
+            Carrier::OldPath | Carrier::StablePath => {
+                client = with(client, url, format!("{base}/{days}"));
+                server = with(server, target, format!("/reports/{days}"));
+                server = with(server, "http.route", route);
+            }
+        }
+        if failing {
+            server = fail(server, "TimeoutError", "report timed out");
+            root = fail(root, "TimeoutError", "report timed out");
+        }
+        trace(n, vec![root, client, server])
+    }
+
+    #[test]
+    fn a_cause_in_the_url_is_found_as_if_it_were_an_attribute() {
+        let runs = |carrier: Carrier| -> Vec<AnalyzedTrace> {
+            (1..=16u8)
+                .map(|n| {
+                    let failing = n.is_multiple_of(4);
+                    let days = if failing {
+                        300 + i64::from(n) * 5
+                    } else {
+                        7 + i64::from(n % 5) * 6
+                    };
+                    report_run(n, days, failing, carrier)
+                })
+                .collect()
+        };
+        let top = |carrier: Carrier| -> Finding {
+            let findings = crate::detectors::run_all(&runs(carrier));
+            let first = findings.first().expect("findings").clone();
+            assert_eq!(
+                first.kind,
+                FindingKind::FailureCorrelation,
+                "{carrier:?}: {findings:#?}"
+            );
+            first
+        };
+        let plain = top(Carrier::Attribute);
+        assert_eq!(plain.numbers["failing_edge"], 320.0);
+        assert_eq!(plain.numbers["passing_edge"], 31.0);
+        assert_eq!(
+            (plain.numbers["failing_with"], plain.numbers["passing_with"]),
+            (4.0, 0.0)
+        );
+        for (carrier, feature) in [
+            (Carrier::OldQuery, "GET.url.query.days"),
+            (Carrier::StableQuery, "GET.url.query.days"),
+            (Carrier::OldPath, "GET /reports/{days}.url.path.days"),
+            (Carrier::StablePath, "GET /reports/{days}.url.path.days"),
+        ] {
+            let f = top(carrier);
+            assert_eq!(f.numbers, plain.numbers, "{carrier:?}: {}", f.title);
+            assert_eq!(
+                f.title,
+                plain.title.replace("GET.report.days", feature),
+                "{carrier:?}"
+            );
+            // The evidence: the failing span, and the span carrying the value when that is
+            // another (the client's URL; a path segment is the failing server span's own).
+            let carried_by_another = matches!(carrier, Carrier::OldQuery | Carrier::StableQuery);
+            for e in &f.evidence {
+                assert_eq!(e.span_ids.len(), 1 + usize::from(carried_by_another));
+            }
+        }
+    }
 
     #[test]
     fn emits_a_finding_naming_the_attribute() {

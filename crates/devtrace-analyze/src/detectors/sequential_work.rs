@@ -46,7 +46,7 @@ use crate::call::{Call, Direction, Template, describe};
 use crate::classify::WorkKind;
 use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
-use crate::values::{context_tokens, subtree_tokens};
+use crate::values::{context_tokens, subtree_results, subtree_tokens};
 use crate::{AnalyzedTrace, Finding, FindingKind};
 use devtrace_model::recorded::name as q;
 use devtrace_model::{SpanId, TraceId};
@@ -228,11 +228,15 @@ fn group_under(
     // an earlier one came from that one only if it appeared there first (two calls that both
     // use what a third returned do not depend on each other).
     let context = context_tokens(trace, parent);
-    let mut origin: HashMap<String, usize> = HashMap::new();
+    // Each value's first sibling, and whether that sibling can have produced it (a value it
+    // only sent in its request is an input it shared, not a result: `values::subtree_results`).
+    let mut origin: HashMap<String, (usize, bool)> = HashMap::new();
     for child in &children {
+        let results = subtree_results(trace, child.index);
         for token in subtree_tokens(trace, child.index) {
             if !context.contains(&token) {
-                origin.entry(token).or_insert(child.index);
+                let produced = results.contains(&token);
+                origin.entry(token).or_insert((child.index, produced));
             }
         }
     }
@@ -337,7 +341,7 @@ fn depends_on(
     trace: &AnalyzedTrace,
     earlier: usize,
     later: usize,
-    origin: &HashMap<String, usize>,
+    origin: &HashMap<String, (usize, bool)>,
 ) -> bool {
     let (a, b) = (trace.span(earlier), trace.span(later));
     // A retry: the same call again after a failed attempt.
@@ -384,7 +388,7 @@ fn depends_on(
     // A value that first appeared in the earlier sibling, found again in the later one.
     if subtree_tokens(trace, later)
         .iter()
-        .any(|t| origin.get(t) == Some(&earlier))
+        .any(|t| origin.get(t) == Some(&(earlier, true)))
     {
         return true;
     }
@@ -603,7 +607,7 @@ fn list_labels(labels: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::tree::tests::{batch, span};
-    use devtrace_model::{KeyValue, Link, Span, SpanKind, StatusCode};
+    use devtrace_model::{AnyValue, KeyValue, Link, Span, SpanKind, StatusCode};
 
     const MS: u64 = 1_000_000;
 
@@ -837,6 +841,178 @@ mod tests {
             .attributes
             .push(KeyValue::new("user.id", "u_88231"));
         assert_eq!(detect(&[trace(1, shared)], &Thresholds::default()).len(), 1);
+    }
+
+    /// How the services of [`dashboard`] are addressed, and with which generation of the HTTP
+    /// conventions their spans are recorded.
+    #[derive(Clone, Copy, Debug)]
+    enum Addressing {
+        IpLiteral,
+        HostAndPort,
+        HostName,
+    }
+
+    /// A dashboard request: the server span, then three client calls back to back, each served
+    /// by its service's server span. Every call's path begins with the user's path
+    /// (`/api/v2/users/u_40213/…`); with `returned`, the first call's response names the user
+    /// (a `location` header) whose id the next two send.
+    fn dashboard(addressing: Addressing, stable: bool, returned: bool) -> AnalyzedTrace {
+        let (url, target, method, host, port) = if stable {
+            (
+                "url.full",
+                "url.path",
+                "http.request.method",
+                "server.address",
+                "server.port",
+            )
+        } else {
+            (
+                "http.url",
+                "http.target",
+                "http.method",
+                "net.peer.name",
+                "net.peer.port",
+            )
+        };
+        let mut parent = span(1, None, "GET /dashboard", 0, 400 * MS);
+        parent.kind = SpanKind::Server;
+        parent.attributes = vec![
+            KeyValue::new(method, "GET"),
+            KeyValue::new(target, "/dashboard"),
+            KeyValue::new("http.route", "/dashboard"),
+        ];
+        if stable {
+            parent
+                .attributes
+                .push(KeyValue::new("server.address", "10.0.0.4"));
+        } else {
+            parent
+                .attributes
+                .push(KeyValue::new("http.host", "10.0.0.4:8000"));
+        }
+        let mut spans = vec![parent];
+        let user = if returned { "current" } else { "u_40213" };
+        let calls = [
+            (
+                format!("/api/v2/users/{user}/profile"),
+                "/api/v2/users/{id}/profile",
+            ),
+            (
+                "/api/v2/users/u_40213/orders".to_owned(),
+                "/api/v2/users/{id}/orders",
+            ),
+            (
+                "/api/v2/users/u_40213/prefs?scope=all".to_owned(),
+                "/api/v2/users/{id}/prefs",
+            ),
+        ];
+        for (i, (path, route)) in calls.iter().enumerate() {
+            let n = 2 + 2 * i as u8;
+            let (address, service_port) = match addressing {
+                // One host, a port per service (a compose file's published ports).
+                Addressing::IpLiteral => ("10.0.0.11".to_owned(), Some(8081 + i as i64)),
+                Addressing::HostAndPort => (format!("svc-{i}.internal"), Some(8080)),
+                Addressing::HostName => (format!("svc-{i}"), None),
+            };
+            let authority = match service_port {
+                Some(p) => format!("{address}:{p}"),
+                None => address.clone(),
+            };
+            let start = 100 * i as u64;
+            let mut call = get(n, "GET", "", start, start + 100);
+            call.attributes = vec![
+                KeyValue::new(method, "GET"),
+                KeyValue::new(url, format!("http://{authority}{path}")),
+                KeyValue::new(host, address.clone()),
+            ];
+            if let Some(p) = service_port {
+                call.attributes.push(KeyValue::new(port, p));
+            }
+            if returned && i == 0 {
+                call.attributes.push(KeyValue::new(
+                    "http.response.header.location",
+                    AnyValue::Array(vec!["/api/v2/users/u_40213".into()]),
+                ));
+            }
+            let mut server = span(n + 1, Some(n), "GET", (start + 5) * MS, (start + 95) * MS);
+            server.kind = SpanKind::Server;
+            let (route_path, query) = path.split_once('?').unwrap_or((path.as_str(), ""));
+            server.attributes = vec![
+                KeyValue::new(method, "GET"),
+                KeyValue::new("http.route", *route),
+            ];
+            let received: Vec<(&str, String)> = if stable {
+                let mut received = vec![
+                    ("url.path", route_path.to_owned()),
+                    ("server.address", address.clone()),
+                    ("client.address", "10.0.0.4".to_owned()),
+                ];
+                if !query.is_empty() {
+                    received.push(("url.query", query.to_owned()));
+                }
+                received
+            } else {
+                vec![
+                    ("http.target", path.clone()),
+                    ("http.host", authority.clone()),
+                    ("net.peer.ip", "10.0.0.4".to_owned()),
+                ]
+            };
+            for (key, value) in received {
+                server.attributes.push(KeyValue::new(key, value));
+            }
+            spans.extend([call, server]);
+        }
+        trace(1, spans)
+    }
+
+    /// The one group [`dashboard`] gives: its spans and its saving.
+    fn dashboard_group(addressing: Addressing, stable: bool, returned: bool) -> (Vec<SpanId>, u64) {
+        let findings = detect(
+            &[dashboard(addressing, stable, returned)],
+            &Thresholds::default(),
+        );
+        assert_eq!(
+            findings.len(),
+            1,
+            "{addressing:?}, stable: {stable}: {findings:#?}"
+        );
+        (
+            findings[0].evidence[0].span_ids.clone(),
+            findings[0].saving_nanos,
+        )
+    }
+
+    #[test]
+    fn addressing_and_shared_paths_are_not_values_passed_in_either_generation() {
+        for stable in [false, true] {
+            for addressing in [
+                Addressing::IpLiteral,
+                Addressing::HostAndPort,
+                Addressing::HostName,
+            ] {
+                assert_eq!(
+                    dashboard_group(addressing, stable, false),
+                    (vec![id(1), id(2), id(4), id(6)], 200 * MS),
+                    "{addressing:?}, stable: {stable}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_id_one_call_returned_and_the_next_sent_in_its_url_is_passed_in_either_generation() {
+        // The profile call returned the user the orders and prefs calls send: those two are
+        // independent of each other, and only they are grouped.
+        for stable in [false, true] {
+            for addressing in [Addressing::IpLiteral, Addressing::HostName] {
+                assert_eq!(
+                    dashboard_group(addressing, stable, true),
+                    (vec![id(1), id(4), id(6)], 100 * MS),
+                    "{addressing:?}, stable: {stable}"
+                );
+            }
+        }
     }
 
     #[test]

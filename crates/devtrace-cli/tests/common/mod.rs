@@ -152,6 +152,25 @@ pub fn import_text(data: &Path, name: &str, text: &str) {
     ok(devtrace(data, &["import", file.to_str().unwrap()]));
 }
 
+/// The findings of `kind` that `devtrace insights` gives over every trace of `lines` (OTLP/JSON
+/// exports, one a line) imported into a fresh store.
+pub fn imported_findings(lines: &[String], kind: &str) -> Vec<serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    import_text(dir.path(), "runs.jsonl", &lines.join("\n"));
+    let insights: serde_json::Value = serde_json::from_str(&ok(devtrace(
+        dir.path(),
+        &["insights", "--json", "--since", "1000d"],
+    )))
+    .unwrap();
+    insights["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
 /// POSTs a protobuf body; returns the HTTP status code.
 pub fn post_protobuf(addr: SocketAddr, path: &str, body: &[u8]) -> std::io::Result<u16> {
     let mut stream = TcpStream::connect(addr)?;
