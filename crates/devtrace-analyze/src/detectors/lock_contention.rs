@@ -344,6 +344,64 @@ mod tests {
         assert_eq!(f.fingerprint, fingerprint(&["lock_contention", "db"]));
     }
 
+    /// Node's pg under `Promise.all` with a pool of two: six `pg-pool.connect` client spans
+    /// (the wait for a connection, as @opentelemetry/instrumentation-pg records it) under the
+    /// handler, each followed by its query.
+    fn pool_waits(n: u8, waits_ms: &[u64]) -> AnalyzedTrace {
+        let mut spans = vec![span(
+            1,
+            None,
+            "request handler - /regions/totals",
+            0,
+            170 * MS,
+        )];
+        for (i, wait) in waits_ms.iter().enumerate() {
+            let id = 10 + i as u8;
+            let mut connect = span(id, Some(1), "pg-pool.connect", MS, (1 + wait) * MS);
+            connect.kind = devtrace_model::SpanKind::Client;
+            connect.attributes = vec![
+                devtrace_model::KeyValue::new("db.system.name", "postgresql"),
+                devtrace_model::KeyValue::new("db.namespace", "shop"),
+                devtrace_model::KeyValue::new("server.address", "10.0.0.5"),
+                devtrace_model::KeyValue::new("server.port", 5432i64),
+            ];
+            spans.push(connect);
+            spans.push(span(
+                id + 50,
+                Some(1),
+                "pg.query:SELECT",
+                (1 + wait) * MS,
+                (21 + wait) * MS,
+            ));
+        }
+        trace(n, spans)
+    }
+
+    #[test]
+    fn a_pool_acquisition_span_is_a_wait_for_the_pool() {
+        let findings = detect(
+            &[
+                pool_waits(1, &[40, 100, 48, 70, 96, 112]),
+                pool_waits(2, &[30, 60, 0, 0, 0, 0]),
+            ],
+            &Thresholds::default(),
+        );
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.kind, FindingKind::LockContention);
+        assert!(
+            f.title.starts_with(
+                "\"request handler - /regions/totals\" waited 8 times for a pool \
+                 \"postgresql 10.0.0.5:5432\" (556.0 ms in all, longest 112.0 ms)"
+            ),
+            "{}",
+            f.title
+        );
+        // The wait per run it slowed: (466 + 90) ms over 2 runs.
+        assert_eq!((f.saving_nanos, f.occurrences), (278 * MS, 2));
+        assert_eq!(f.evidence[0].span_ids[0], SpanId([15; 8]));
+    }
+
     #[test]
     fn one_long_wait_is_contention_whatever_its_share() {
         let findings = detect(&[contended(1, 150, 10_000)], &Thresholds::default());
