@@ -90,7 +90,8 @@ pub fn detect_claiming(
             .iter()
             .map(|c| (trace.span(*c).start_unix_nano, trace.span(*c).end_unix_nano))
             .collect();
-        if overlap(&intervals).max_in_flight > 1 {
+        let tolerance = trace.overlap_tolerance(&group.calls);
+        if overlap(&crate::clock::beyond_tolerance(&intervals, tolerance)).max_in_flight > 1 {
             continue;
         }
         let total: u64 = group
@@ -253,6 +254,47 @@ mod tests {
         }
         spans.push(span(2, Some(1), "render", 190 * MS, 200 * MS));
         spans
+    }
+
+    /// A loop under the Node.js SDK: each query's start stamped at `Date.now()` (whole ms),
+    /// its end at that start + its sub-ms duration, so consecutive queries appear to overlap
+    /// by up to 1 ms; `gap` is the real time between one query's start and the next's.
+    fn node_loop(count: u8, gap: u64) -> Vec<Span> {
+        let duration = 3_500 * US + 124;
+        let mut spans = vec![span(
+            1,
+            None,
+            "request handler - /orders/:id",
+            0,
+            200 * MS + 7,
+        )];
+        for i in 0..count {
+            let real_start = 5 * MS + u64::from(i) * gap;
+            let start = real_start / MS * MS;
+            let mut query = span(10 + i, Some(1), "pg.query:SELECT", start, start + duration);
+            query.attributes.push(KeyValue::new(
+                "db.query.text",
+                "SELECT * FROM products WHERE id = $1",
+            ));
+            spans.push(query);
+        }
+        spans
+    }
+
+    #[test]
+    fn an_overlap_a_millisecond_clock_made_is_not_concurrency() {
+        // Back to back (3.6 ms apart for 3.5 ms queries): overlaps of up to 1 ms are the clock.
+        let findings = detect(
+            &[trace(1, node_loop(10, 3_600 * US))],
+            &Thresholds::default(),
+        );
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].numbers["calls_per_run"], 10.0);
+        // 10 × 3.5 ms − 1.5 × 3.5 ms.
+        assert_eq!(findings[0].saving_nanos, (3_500 * US + 124) * 85 / 10);
+        // Started 2 ms apart, they do run two at a time: no N+1.
+        let concurrent = detect(&[trace(1, node_loop(10, 2 * MS))], &Thresholds::default());
+        assert!(concurrent.is_empty(), "{concurrent:#?}");
     }
 
     #[test]

@@ -170,9 +170,15 @@ fn group_under(
         .copied()
         .filter(|c| trace.span(*c).duration_nanos() > 0)
         .collect();
+    // Overlap beyond what the clocks can account for ([`crate::clock`]).
     let overlaps = |a: usize, b: usize| {
+        let tolerance = trace.overlap_tolerance(&[a, b]);
         let (a, b) = (trace.span(a), trace.span(b));
-        a.start_unix_nano < b.end_unix_nano && b.start_unix_nano < a.end_unix_nano
+        crate::clock::concurrent(
+            (a.start_unix_nano, a.end_unix_nano),
+            (b.start_unix_nano, b.end_unix_nano),
+            tolerance,
+        )
     };
     let children: Vec<Child> = children
         .iter()
