@@ -297,6 +297,69 @@ mod tests {
         assert!(concurrent.is_empty(), "{concurrent:#?}");
     }
 
+    /// Flask with SQLAlchemy and psycopg2 both instrumented: each ORM query is a SQLAlchemy
+    /// span (`SELECT devtrace`, scope 0) and a psycopg2 span (`SELECT`, scope 1) of the same
+    /// statement, siblings, the second inside the first's interval.
+    fn orm_loop(count: u8) -> AnalyzedTrace {
+        let mut spans = vec![span(1, None, "GET /orders", 0, 100 * MS)];
+        let db = |s: &mut Span| {
+            s.kind = devtrace_model::SpanKind::Client;
+            s.attributes = vec![
+                KeyValue::new("db.system", "postgresql"),
+                KeyValue::new("db.name", "shop"),
+                KeyValue::new(
+                    "db.statement",
+                    "SELECT customers.id FROM customers WHERE customers.id = %(pk_1)s",
+                ),
+                KeyValue::new("net.peer.name", "127.0.0.1"),
+                KeyValue::new("net.peer.port", 5432i64),
+            ];
+        };
+        for i in 0..count {
+            let start = 10 * MS + u64::from(i) * 4 * MS;
+            let mut orm = span(10 + i, Some(1), "SELECT shop", start, start + 3 * MS);
+            db(&mut orm);
+            let mut driver = span(
+                50 + i,
+                Some(1),
+                "SELECT",
+                start + 70 * US,
+                start + 2_850 * US,
+            );
+            db(&mut driver);
+            driver.scope = 1;
+            spans.push(orm);
+            spans.push(driver);
+        }
+        let mut batch = batch(spans);
+        batch.scopes = [
+            "opentelemetry.instrumentation.sqlalchemy",
+            "opentelemetry.instrumentation.psycopg2",
+        ]
+        .map(|name| devtrace_model::Scope {
+            name: name.to_owned(),
+            ..Default::default()
+        })
+        .to_vec();
+        AnalyzedTrace::new(TraceId([1; 16]), batch)
+    }
+
+    #[test]
+    fn a_query_two_instrumentations_record_is_one_call() {
+        let findings = detect(&[orm_loop(6)], &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert!(f.title.contains("SELECT customers.id"), "{}", f.title);
+        assert_eq!(f.numbers["calls_per_run"], 6.0);
+        // The outer spans' time, once: 6 × 3 ms − 1.5 × 3 ms.
+        assert_eq!(f.saving_nanos, 18 * MS - 4_500 * US);
+        let ids: Vec<SpanId> = std::iter::once(1)
+            .chain(10..16)
+            .map(|n| SpanId([n; 8]))
+            .collect();
+        assert_eq!(f.evidence[0].span_ids, ids);
+    }
+
     #[test]
     fn an_n_plus_one_loop_fires_with_its_numbers() {
         let findings = detect(&[trace(1, chat_history(40))], &Thresholds::default());
