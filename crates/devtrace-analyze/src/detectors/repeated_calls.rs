@@ -10,7 +10,9 @@
 //! program's own code) are never reported here: there is nothing to batch. Calls that overlap
 //! are a concurrency question, not a batching one: a fan-out held to a few at a time is
 //! [`super::concurrency_limit`]'s, and calls that all run at once are already as fast as they
-//! get.
+//! get. Calls that overlap in any run were issued together: a fan-out that a pool happened to
+//! run one at a time in another run is still not a loop, so a subject (root operation, parent,
+//! call name, template) with overlapping calls in any run is not reported in any.
 //!
 //! **Saving model.** One batched call (`IN (...)`, a JOIN, a batch endpoint) is assumed to cost
 //! [`Thresholds::batch_cost_factor`] × the mean duration of one call. The saving of one loop is
@@ -37,7 +39,7 @@ use crate::fingerprint::fingerprint;
 use crate::{AnalyzedTrace, Finding, FindingKind};
 use devtrace_model::SpanId;
 use devtrace_model::recorded::name as q;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug)]
 pub struct Thresholds {
@@ -83,15 +85,26 @@ pub fn detect_claiming(
     let mut by_subject: BTreeMap<(String, String, String, Template), Vec<Occurrence>> =
         BTreeMap::new();
     let mut claims = Claims::default();
-    for group in outbound_groups(traces, thresholds.min_calls.max(2)) {
+    let groups = outbound_groups(traces, thresholds.min_calls.max(2));
+    let subject = |group: &super::calls::CallGroup| {
         let trace = &traces[group.trace];
-        let intervals: Vec<(u64, u64)> = group
-            .calls
-            .iter()
-            .map(|c| (trace.span(*c).start_unix_nano, trace.span(*c).end_unix_nano))
-            .collect();
-        let tolerance = trace.overlap_tolerance(&group.calls);
-        if overlap(&crate::clock::beyond_tolerance(&intervals, tolerance)).max_in_flight > 1 {
+        (
+            root_name(trace).to_owned(),
+            trace.span(group.parent).name.clone(),
+            group.name.clone(),
+            group.template.clone(),
+        )
+    };
+    // Calls that overlap in any run were issued together (a fan-out a pool sometimes runs one
+    // at a time is still a fan-out): their subject is never a loop.
+    let concurrent: BTreeSet<_> = groups
+        .iter()
+        .filter(|g| overlaps(&traces[g.trace], &g.calls))
+        .map(subject)
+        .collect();
+    for group in groups {
+        let trace = &traces[group.trace];
+        if concurrent.contains(&subject(&group)) {
             continue;
         }
         let total: u64 = group
@@ -109,12 +122,7 @@ pub fn detect_claiming(
             claims.claim(group.trace, c);
         }
         by_subject
-            .entry((
-                root_name(trace).to_owned(),
-                trace.span(group.parent).name.clone(),
-                group.name.clone(),
-                group.template.clone(),
-            ))
+            .entry(subject(&group))
             .or_default()
             .push(Occurrence {
                 trace: group.trace,
@@ -131,6 +139,17 @@ pub fn detect_claiming(
         })
         .collect();
     (findings, claims)
+}
+
+/// Whether more than one of `calls` was in flight at once (beyond the clock's resolution,
+/// [`crate::clock`]).
+fn overlaps(trace: &AnalyzedTrace, calls: &[usize]) -> bool {
+    let intervals: Vec<(u64, u64)> = calls
+        .iter()
+        .map(|c| (trace.span(*c).start_unix_nano, trace.span(*c).end_unix_nano))
+        .collect();
+    let tolerance = trace.overlap_tolerance(calls);
+    overlap(&crate::clock::beyond_tolerance(&intervals, tolerance)).max_in_flight > 1
 }
 
 fn finding(
@@ -295,6 +314,16 @@ mod tests {
         // Started 2 ms apart, they do run two at a time: no N+1.
         let concurrent = detect(&[trace(1, node_loop(10, 2 * MS))], &Thresholds::default());
         assert!(concurrent.is_empty(), "{concurrent:#?}");
+        // Issued together in one run, one at a time in another (a pool that had one free
+        // connection): a fan-out, not a loop, in either.
+        let mixed = detect(
+            &[
+                trace(1, node_loop(10, 2 * MS)),
+                trace(2, node_loop(10, 3_600 * US)),
+            ],
+            &Thresholds::default(),
+        );
+        assert!(mixed.is_empty(), "{mixed:#?}");
     }
 
     /// Flask with SQLAlchemy and psycopg2 both instrumented: each ORM query is a SQLAlchemy
