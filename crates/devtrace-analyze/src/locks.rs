@@ -216,15 +216,11 @@ fn event_waits(trace: &AnalyzedTrace) -> Vec<LockUse> {
                 trace_id: trace.trace_id,
                 span_id: span.span_id,
                 lock,
-                kind: Some(format!(
-                    "{} ({})",
-                    w.kind.as_str(),
-                    if w.acquisition {
-                        "acquisition span"
-                    } else {
-                        "span events"
-                    }
-                )),
+                kind: Some(if w.acquisition {
+                    ACQUISITION_KIND.to_owned()
+                } else {
+                    format!("{} (span events)", w.kind.as_str())
+                }),
                 holder,
                 requested: w.start_unix_nano,
                 acquired: w.end_unix_nano,
@@ -241,6 +237,9 @@ fn event_waits(trace: &AnalyzedTrace) -> Vec<LockUse> {
         })
         .collect()
 }
+
+/// The kind of a lock use that is a pool acquisition's span ([`crate::waits::POOL_ACQUISITIONS`]).
+pub const ACQUISITION_KIND: &str = "pool (acquisition span)";
 
 /// Uses, statistics and inversions over `traces`.
 pub fn analyze(traces: &[AnalyzedTrace]) -> LockReport {

@@ -24,9 +24,11 @@
 //! is such an acquisition when [`POOL_ACQUISITIONS`] names it (by span name, and the
 //! instrumentation scope when the name alone is too common), or when it carries a pool name
 //! (`db.client.connection.pool.name`, `pool.name`) and its name says it acquires (*acquire*,
-//! *checkout*, *connect*). Its whole time is a wait of kind pool, by the span's parent (the
-//! operation that waited), on the pool its attribute names, else on the database it connects to
-//! (`postgresql 10.0.0.5:5432`: system and target, per [`crate::call`]).
+//! *checkout*, *connect*). Its own time (less its children: opening a new connection, as pg's
+//! `pg.connect` inside `pg-pool.connect`, is connecting, not waiting) is a wait of kind pool,
+//! by the span's parent (the operation that waited), on the pool its attribute names, else on
+//! the database it connects to (`postgresql 10.0.0.5:5432`: system and target, per
+//! [`crate::call`]).
 
 use crate::AnalyzedTrace;
 use devtrace_model::{AnyValue, Event, Span};
@@ -295,12 +297,14 @@ fn acquisition_wait(trace: &AnalyzedTrace, index: usize) -> Wait {
             let both = format!("{system} {target}").trim().to_owned();
             (!both.is_empty()).then_some(both)
         });
+    // Time in child spans is opening a connection (pg's `pg.connect`), not waiting for one.
+    let waiting = trace.tree.self_time.get(index).copied().unwrap_or(0);
     Wait {
         span: index,
         kind: WaitKind::Pool,
         resource: pool,
         start_unix_nano: span.start_unix_nano,
-        end_unix_nano: span.end_unix_nano.max(span.start_unix_nano),
+        end_unix_nano: span.start_unix_nano.saturating_add(waiting),
         behind: None,
         started_by: span.name.clone(),
         ended_by: span.name.clone(),

@@ -51,13 +51,20 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
 fn contention(traces: &[AnalyzedTrace], uses: &[LockUse], thresholds: &Thresholds) -> Vec<Finding> {
     let run_time: HashMap<TraceId, u64> =
         traces.iter().map(|t| (t.trace_id, root_nanos(t))).collect();
-    // `uses` is longest wait first, so each lock's list is too.
-    let mut by_lock: BTreeMap<&str, Vec<&LockUse>> = BTreeMap::new();
+    // `uses` is longest wait first, so each lock's list is too. A pool's acquisitions are
+    // grouped per operation that waited: the time lost is per run of that operation (a pool
+    // shared by a request that queues six queries and one that takes an idle connection slows
+    // the first).
+    let mut by_lock: BTreeMap<(&str, &str), Vec<&LockUse>> = BTreeMap::new();
     for u in uses {
-        by_lock.entry(&u.lock).or_default().push(u);
+        let waiter = match (&u.kind, &u.waited_in) {
+            (Some(kind), Some(operation)) if kind == locks::ACQUISITION_KIND => operation.as_str(),
+            _ => "",
+        };
+        by_lock.entry((&u.lock, waiter)).or_default().push(u);
     }
     let mut findings = Vec::new();
-    for (lock, lock_uses) in by_lock {
+    for ((lock, waiter), lock_uses) in by_lock {
         let mut run_wait: HashMap<TraceId, u64> = HashMap::new();
         for u in &lock_uses {
             *run_wait.entry(u.trace_id).or_default() += u.wait_nanos;
@@ -159,7 +166,11 @@ fn contention(traces: &[AnalyzedTrace], uses: &[LockUse], thresholds: &Threshold
             operation: Some(format!("{}{lock}", locks::SPAN_PREFIX)),
             title,
             recommendation,
-            fingerprint: fingerprint(&[FindingKind::LockContention.as_str(), lock]),
+            fingerprint: if waiter.is_empty() {
+                fingerprint(&[FindingKind::LockContention.as_str(), lock])
+            } else {
+                fingerprint(&[FindingKind::LockContention.as_str(), lock, waiter])
+            },
             saving_nanos: total_wait / runs.max(1),
             occurrences: runs,
             numbers,
@@ -397,11 +408,24 @@ mod tests {
             .find(|s| s.name == "pg-pool.connect");
         connect.expect("one acquisition").end_unix_nano = MS + 200_000;
         let idle = trace(3, idle.spans.spans);
+        // A run whose pool had no connection yet: 40 ms opening one (pg.connect) is not a wait.
+        let mut opening = pool_waits(4, &[41]);
+        let mut connect = span(90, Some(10), "pg.connect", MS + 100_000, 42 * MS);
+        connect.kind = devtrace_model::SpanKind::Client;
+        opening.spans.spans.push(connect);
+        let opening = trace(4, opening.spans.spans);
+        // Another operation that waited 5 ms for the same pool: its own question (5 ms of a
+        // 170 ms run is not contention), not more of the first one's wait.
+        let mut other = pool_waits(5, &[5]);
+        other.spans.spans[0].name = "request handler - /orders/:id".to_owned();
+        let other = trace(5, other.spans.spans);
         let findings = detect(
             &[
                 pool_waits(1, &[40, 100, 48, 70, 96, 112]),
                 pool_waits(2, &[30, 60, 0, 0, 0, 0]),
                 idle,
+                opening,
+                other,
             ],
             &Thresholds::default(),
         );
