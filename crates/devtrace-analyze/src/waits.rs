@@ -24,7 +24,9 @@
 //! is such an acquisition when [`POOL_ACQUISITIONS`] names it (by span name, and the
 //! instrumentation scope when the name alone is too common), or when it carries a pool name
 //! (`db.client.connection.pool.name`, `pool.name`) and its name says it acquires (*acquire*,
-//! *checkout*, *connect*). Its own time (less its children: opening a new connection, as pg's
+//! *checkout*, *connect*). While another call to the same database (kind and target) was in
+//! flight — the pool was busy; waiting for a pool nobody was using is opening a connection, a
+//! cold start — its own time (less its children: opening a new connection, as pg's
 //! `pg.connect` inside `pg-pool.connect`, is connecting, not waiting) is a wait of kind pool,
 //! by the span's parent (the operation that waited), on the pool its attribute names, else on
 //! the database it connects to (`postgresql 10.0.0.5:5432`: system and target, per
@@ -312,7 +314,30 @@ fn acquisition_wait(trace: &AnalyzedTrace, index: usize) -> Wait {
     }
 }
 
-/// Every wait recorded inside the spans of `trace`, and every pool acquisition's span.
+/// Whether the pool of acquisition `index` was busy while it waited over `[start, end)`:
+/// another call to the same database (same kind and target, [`crate::call`]) was in flight,
+/// outside the acquisition's own subtree. Waiting for a pool nobody else was using is opening
+/// a connection (a cold start), not contention.
+fn pool_busy(trace: &AnalyzedTrace, index: usize, (start, end): (u64, u64)) -> bool {
+    let this = crate::call::describe(trace, index);
+    let own = trace.descendants(index);
+    (0..trace.spans.spans.len()).any(|j| {
+        let span = trace.span(j);
+        if j == index
+            || own.contains(&j)
+            || is_pool_acquisition(trace, j)
+            || span.start_unix_nano >= end
+            || span.end_unix_nano <= start
+        {
+            return false;
+        }
+        let call = crate::call::describe(trace, j);
+        call.outbound && call.kind == this.kind && call.target == this.target
+    })
+}
+
+/// Every wait recorded inside the spans of `trace`, and the wait of every pool acquisition's
+/// span while its pool was busy.
 pub fn trace_waits(trace: &AnalyzedTrace) -> Vec<Wait> {
     trace
         .spans
@@ -322,7 +347,12 @@ pub fn trace_waits(trace: &AnalyzedTrace) -> Vec<Wait> {
         .flat_map(|(i, span)| {
             let mut waits = span_waits(span, i);
             if is_pool_acquisition(trace, i) {
-                waits.push(acquisition_wait(trace, i));
+                let wait = acquisition_wait(trace, i);
+                if wait.nanos() > 0
+                    && pool_busy(trace, i, (wait.start_unix_nano, wait.end_unix_nano))
+                {
+                    waits.push(wait);
+                }
             }
             waits
         })

@@ -375,24 +375,28 @@ mod tests {
             0,
             170 * MS,
         )];
-        for (i, wait) in waits_ms.iter().enumerate() {
-            let id = 10 + i as u8;
-            let mut connect = span(id, Some(1), "pg-pool.connect", MS, (1 + wait) * MS);
-            connect.kind = devtrace_model::SpanKind::Client;
-            connect.attributes = vec![
+        let postgres = || {
+            vec![
                 devtrace_model::KeyValue::new("db.system.name", "postgresql"),
                 devtrace_model::KeyValue::new("db.namespace", "shop"),
                 devtrace_model::KeyValue::new("server.address", "10.0.0.5"),
                 devtrace_model::KeyValue::new("server.port", 5432i64),
-            ];
+            ]
+        };
+        for (i, wait) in waits_ms.iter().enumerate() {
+            let id = 10 + i as u8;
+            let mut connect = span(id, Some(1), "pg-pool.connect", MS, (1 + wait) * MS);
+            connect.kind = devtrace_model::SpanKind::Client;
+            connect.attributes = postgres();
             spans.push(connect);
-            spans.push(span(
-                id + 50,
-                Some(1),
-                "pg.query:SELECT",
-                (1 + wait) * MS,
-                (21 + wait) * MS,
-            ));
+            let (start, end) = ((1 + wait) * MS, (21 + wait) * MS);
+            let mut query = span(id + 50, Some(1), "pg.query:SELECT", start, end);
+            query.kind = devtrace_model::SpanKind::Client;
+            query.attributes = postgres();
+            query
+                .attributes
+                .push(devtrace_model::KeyValue::new("db.query.text", "SELECT 1"));
+            spans.push(query);
         }
         trace(n, spans)
     }
@@ -416,12 +420,12 @@ mod tests {
         let opening = trace(4, opening.spans.spans);
         // Another operation that waited 5 ms for the same pool: its own question (5 ms of a
         // 170 ms run is not contention), not more of the first one's wait.
-        let mut other = pool_waits(5, &[5]);
+        let mut other = pool_waits(5, &[0, 5]);
         other.spans.spans[0].name = "request handler - /orders/:id".to_owned();
         let other = trace(5, other.spans.spans);
         let findings = detect(
             &[
-                pool_waits(1, &[40, 100, 48, 70, 96, 112]),
+                pool_waits(1, &[0, 0, 20, 20, 40, 40]),
                 pool_waits(2, &[30, 60, 0, 0, 0, 0]),
                 idle,
                 opening,
@@ -434,15 +438,19 @@ mod tests {
         assert_eq!(f.kind, FindingKind::LockContention);
         assert!(
             f.title.starts_with(
-                "\"request handler - /regions/totals\" waited 8 times for a pool \
-                 \"postgresql 10.0.0.5:5432\" (556.0 ms in all, longest 112.0 ms)"
+                "\"request handler - /regions/totals\" waited 6 times for a pool \
+                 \"postgresql 10.0.0.5:5432\" (210.0 ms in all, longest 60.0 ms)"
             ),
             "{}",
             f.title
         );
-        // The wait per run it slowed: (466 + 90) ms over 2 runs.
-        assert_eq!((f.saving_nanos, f.occurrences), (278 * MS, 2));
-        assert_eq!(f.evidence[0].span_ids[0], SpanId([15; 8]));
+        // The wait per run it slowed: (120 + 90) ms over 2 runs.
+        assert_eq!((f.saving_nanos, f.occurrences), (105 * MS, 2));
+        assert_eq!(f.evidence[0].span_ids[0], SpanId([11; 8]));
+        // A cold start: 150 ms getting a connection while nothing else used the database is
+        // opening one, not waiting for the pool.
+        let cold = detect(&[pool_waits(6, &[150])], &Thresholds::default());
+        assert!(cold.is_empty(), "{cold:#?}");
     }
 
     #[test]
