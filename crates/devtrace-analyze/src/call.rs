@@ -131,6 +131,66 @@ pub fn describe(trace: &AnalyzedTrace, index: usize) -> Call {
     }
 }
 
+/// Per span of `trace` (by index): the span is an inner layer of a call an enclosing span
+/// already records, so the analysis counts the call once, as the outer span (which carries the
+/// library's view: the ORM's operation, the model, the client's name).
+///
+/// **Rule** (docs/analysis.md, "One call, two layers"). Two instrumentation libraries may each
+/// record the same call: SQLAlchemy's and psycopg2's spans of one statement, an HTTP client
+/// library's span around undici's or httpx's, openai's `chat MODEL` around httpx's `POST`. Span
+/// B is an inner layer of span A when both are outbound calls of one service, made by
+/// different instrumentation scopes, B lies within A's time (to the clocks' resolution,
+/// [`crate::clock`]), and either
+/// - A and B are siblings and the same call (same kind, target and template; a bare span name
+///   is not enough): of the siblings of that call, the nearest one started before B; or
+/// - B is A's only outbound child: A's library made its call through B (an outer span with
+///   several outbound children made several calls, retries or a fan-out, and keeps them all).
+pub fn inner_layers(trace: &AnalyzedTrace) -> Vec<bool> {
+    let n = trace.spans.spans.len();
+    let calls: Vec<Option<Call>> = (0..n)
+        .map(|i| Some(describe(trace, i)).filter(|c| c.outbound))
+        .collect();
+    let mut inner = vec![false; n];
+    let layered = |outer: usize, inner: usize| {
+        let (a, b) = (trace.span(outer), trace.span(inner));
+        let tolerance = trace.overlap_tolerance(&[outer, inner]);
+        trace.spans.scope_of(a).name != trace.spans.scope_of(b).name
+            && trace.service(outer) == trace.service(inner)
+            && a.start_unix_nano <= b.start_unix_nano
+            && b.end_unix_nano <= a.end_unix_nano.saturating_add(tolerance)
+    };
+    for parent in 0..n {
+        let children = &trace.tree.children[parent];
+        // Siblings that are the same call, in start order (children are in start order).
+        let mut last_of: std::collections::HashMap<(WorkKind, String), usize> =
+            std::collections::HashMap::new();
+        for &b in children {
+            let Some(call) = &calls[b] else { continue };
+            if matches!(call.template, Template::Name) {
+                continue;
+            }
+            let key = (call.kind, call.identity(&trace.span(b).name));
+            if let Some(&a) = last_of.get(&key)
+                && layered(a, b)
+            {
+                inner[b] = true;
+                continue;
+            }
+            last_of.insert(key, b);
+        }
+        // The only outbound child of an outbound span.
+        if calls[parent].is_some() {
+            let mut outbound = children.iter().filter(|c| calls[**c].is_some());
+            if let (Some(&b), None) = (outbound.next(), outbound.next())
+                && layered(parent, b)
+            {
+                inner[b] = true;
+            }
+        }
+    }
+    inner
+}
+
 /// The template of span `index`: its statement, else its HTTP method and URL, else its RPC
 /// service and method, else its messaging operation and destination, else its name.
 pub fn call_template(trace: &AnalyzedTrace, index: usize) -> Template {
@@ -442,6 +502,138 @@ mod tests {
         s.kind = kind;
         s.attributes = attributes;
         describe(&AnalyzedTrace::new(TraceId([1; 16]), batch(vec![s])), 0)
+    }
+
+    fn scoped(spans: Vec<(devtrace_model::Span, u32)>, scopes: &[&str]) -> AnalyzedTrace {
+        let mut b = batch(
+            spans
+                .into_iter()
+                .map(|(mut s, scope)| {
+                    s.scope = scope;
+                    s
+                })
+                .collect(),
+        );
+        b.scopes = scopes
+            .iter()
+            .map(|name| devtrace_model::Scope {
+                name: (*name).to_owned(),
+                ..Default::default()
+            })
+            .collect();
+        AnalyzedTrace::new(TraceId([1; 16]), b)
+    }
+
+    fn client(
+        id: u8,
+        parent: u8,
+        name: &str,
+        start: u64,
+        end: u64,
+        attrs: &[(&str, &str)],
+    ) -> devtrace_model::Span {
+        let mut s = span(id, Some(parent), name, start, end);
+        s.kind = SpanKind::Client;
+        s.attributes = attrs.iter().map(|(k, v)| KeyValue::new(*k, *v)).collect();
+        s
+    }
+
+    #[test]
+    fn a_call_recorded_by_two_libraries_is_one_call() {
+        // openai-v2's `chat MODEL` span around httpx's POST to the provider.
+        let post = [
+            ("http.method", "POST"),
+            ("http.url", "http://model:8080/v1/chat/completions"),
+        ];
+        let chat = [
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", "m1"),
+        ];
+        let trace = scoped(
+            vec![
+                (span(1, None, "POST /ask", 0, 100), 0),
+                (client(2, 1, "chat m1", 10, 60, &chat), 1),
+                (client(3, 2, "POST", 12, 58, &post), 2),
+            ],
+            &[
+                "flask",
+                "opentelemetry.instrumentation.openai_v2",
+                "opentelemetry.instrumentation.httpx",
+            ],
+        );
+        assert_eq!(inner_layers(&trace), [false, false, true]);
+        // Several outbound children are several calls (retries, a fan-out): all are kept.
+        let retries = scoped(
+            vec![
+                (span(1, None, "POST /ask", 0, 100), 0),
+                (client(2, 1, "chat m1", 10, 90, &chat), 1),
+                (client(3, 2, "POST", 12, 40, &post), 2),
+                (client(4, 2, "POST", 45, 88, &post), 2),
+            ],
+            &[
+                "flask",
+                "opentelemetry.instrumentation.openai_v2",
+                "opentelemetry.instrumentation.httpx",
+            ],
+        );
+        assert_eq!(inner_layers(&retries), [false; 4]);
+    }
+
+    #[test]
+    fn sequential_or_same_library_calls_stay_two_calls() {
+        let q = [
+            ("db.system", "postgresql"),
+            ("db.statement", "SELECT 1 FROM t WHERE id = 4"),
+        ];
+        let scopes = [
+            "flask",
+            "opentelemetry.instrumentation.sqlalchemy",
+            "opentelemetry.instrumentation.psycopg2",
+        ];
+        // Siblings of one statement from two libraries, the second inside the first: one call.
+        let layered = scoped(
+            vec![
+                (span(1, None, "GET /", 0, 100), 0),
+                (client(2, 1, "SELECT shop", 10, 40, &q), 1),
+                (client(3, 1, "SELECT", 11, 39, &q), 2),
+            ],
+            &scopes,
+        );
+        assert_eq!(inner_layers(&layered), [false, false, true]);
+        // One after the other: two calls, whichever library made them.
+        let sequential = scoped(
+            vec![
+                (span(1, None, "GET /", 0, 100), 0),
+                (client(2, 1, "SELECT shop", 10, 40, &q), 1),
+                (client(3, 1, "SELECT", 40, 70, &q), 2),
+            ],
+            &scopes,
+        );
+        assert_eq!(inner_layers(&sequential), [false; 3]);
+        // Nested in time but made by one library (concurrent queries): two calls.
+        let concurrent = scoped(
+            vec![
+                (span(1, None, "GET /", 0, 100), 0),
+                (client(2, 1, "SELECT", 10, 40, &q), 2),
+                (client(3, 1, "SELECT", 11, 39, &q), 2),
+            ],
+            &scopes,
+        );
+        assert_eq!(inner_layers(&concurrent), [false; 3]);
+        // Different statements are different calls.
+        let other = [
+            ("db.system", "postgresql"),
+            ("db.statement", "SELECT 2 FROM u"),
+        ];
+        let different = scoped(
+            vec![
+                (span(1, None, "GET /", 0, 100), 0),
+                (client(2, 1, "SELECT shop", 10, 40, &q), 1),
+                (client(3, 1, "SELECT", 11, 39, &other), 2),
+            ],
+            &scopes,
+        );
+        assert_eq!(inner_layers(&different), [false; 3]);
     }
 
     #[test]

@@ -11,6 +11,14 @@
 //! has no exception event of its own (only the status), or has neither a type nor a message;
 //! propagations are not grouped on their own: the group is named after the span that failed
 //! first. (An ancestor that raises a *different* exception is an error of its own.)
+//!
+//! An exception recorded on a span whose status is unset was not necessarily handled: some
+//! instrumentations record it on every layer it passes through (Express on each middleware and
+//! handler span) and set the error status only where the request failed. Such an exception
+//! *propagated* ([`propagated_exceptions`]) when an ancestor in the same service failed with
+//! the same exception (type and normalised message) — recording it itself, or, with only an
+//! error status of its own, having a failed descendant that records it — and no span between
+//! them ended `Ok`. It is part of that failure, not a handled exception.
 
 use crate::AnalyzedTrace;
 use crate::classify::{WorkKind, classify};
@@ -353,15 +361,69 @@ struct Builder {
     occurrences: Vec<(usize, usize)>,
 }
 
+/// The exception of a span as its type and normalised message (the last exception event).
+fn exception_of(span: &Span) -> Option<(Option<String>, String)> {
+    let event = exception_events(span).next_back()?;
+    let message = event_text(Some(event), semconv::EXCEPTION_MESSAGE).unwrap_or_default();
+    Some((
+        event_text(Some(event), semconv::EXCEPTION_TYPE),
+        normalize_text(&message),
+    ))
+}
+
+/// Per span of `trace`: it records an exception, its status is unset, and the exception
+/// propagated into a failure of an ancestor in the same service (the module's rule).
+pub fn propagated_exceptions(trace: &AnalyzedTrace) -> Vec<bool> {
+    let spans = &trace.spans.spans;
+    let parents = parent_indices(trace);
+    (0..spans.len())
+        .map(|index| {
+            let span = &spans[index];
+            if span.status.code != StatusCode::Unset || is_error_span(span) {
+                return false;
+            }
+            let Some(exception) = exception_of(span) else {
+                return false;
+            };
+            for ancestor in ancestors(&parents, index) {
+                let theirs = &spans[ancestor];
+                if theirs.status.code == StatusCode::Ok
+                    || trace.service(ancestor) != trace.service(index)
+                {
+                    return false;
+                }
+                if !is_error_span(theirs) {
+                    continue;
+                }
+                let failed_with = match exception_of(theirs) {
+                    Some(own) => own == exception,
+                    // Failed with only a status: with what a failed descendant raised.
+                    None => trace.descendants(ancestor).into_iter().any(|d| {
+                        is_error_span(&spans[d])
+                            && exception_of(&spans[d]) == Some(exception.clone())
+                    }),
+                };
+                if failed_with {
+                    return true;
+                }
+            }
+            false
+        })
+        .collect()
+}
+
 /// Exceptions recorded on spans that ended fine, grouped like errors (no correlation: they
-/// are not failures).
+/// are not failures); an exception that propagated into a failure
+/// ([`propagated_exceptions`]) is not one.
 pub fn group_handled(traces: &[AnalyzedTrace]) -> Vec<ErrorGroup> {
     let never = Thresholds {
         min_failing_runs: usize::MAX,
         ..Thresholds::default()
     };
     let mut groups = group_with(traces, &never, |trace| {
+        let propagated = propagated_exceptions(trace);
         (0..trace.spans.spans.len())
+            .filter(|s| !propagated[*s])
             .filter_map(|s| handled_key(trace.span(s)).map(|k| (s, k)))
             .collect()
     });

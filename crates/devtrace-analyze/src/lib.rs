@@ -12,6 +12,7 @@
 
 pub mod call;
 pub mod classify;
+pub mod clock;
 pub mod compare;
 pub mod critical_path;
 pub mod detectors;

@@ -216,19 +216,30 @@ fn event_waits(trace: &AnalyzedTrace) -> Vec<LockUse> {
                 trace_id: trace.trace_id,
                 span_id: span.span_id,
                 lock,
-                kind: Some(format!("{} (span events)", w.kind.as_str())),
+                kind: Some(if w.acquisition {
+                    ACQUISITION_KIND.to_owned()
+                } else {
+                    format!("{} (span events)", w.kind.as_str())
+                }),
                 holder,
                 requested: w.start_unix_nano,
                 acquired: w.end_unix_nano,
                 released,
                 wait_nanos: w.nanos(),
                 hold_nanos: released - w.end_unix_nano,
-                waited_in: Some(span.name.clone()),
+                // An acquisition's span is the wait: the operation that waited is its parent.
+                waited_in: Some(match trace.tree.parent[w.span].filter(|_| w.acquisition) {
+                    Some(parent) => trace.span(parent).name.clone(),
+                    None => span.name.clone(),
+                }),
                 behind: w.behind,
             }
         })
         .collect()
 }
+
+/// The kind of a lock use that is a pool acquisition's span ([`crate::waits::POOL_ACQUISITIONS`]).
+pub const ACQUISITION_KIND: &str = "pool (acquisition span)";
 
 /// Uses, statistics and inversions over `traces`.
 pub fn analyze(traces: &[AnalyzedTrace]) -> LockReport {

@@ -16,6 +16,8 @@ pub struct AnalyzedTrace {
     pub tree: TraceTree,
     /// Per span (by index), the attributes derived from its own (`url.query.*`, `url.path.*`).
     derived: Vec<Vec<KeyValue>>,
+    /// Per span, the resolution of the clock that stamped its start ([`crate::clock`]).
+    start_resolution: Vec<u64>,
 }
 
 impl AnalyzedTrace {
@@ -26,11 +28,13 @@ impl AnalyzedTrace {
             .iter()
             .map(devtrace_model::request::request_parameters)
             .collect();
+        let start_resolution = crate::clock::start_resolutions(&spans);
         Self {
             trace_id,
             spans,
             tree,
             derived,
+            start_resolution,
         }
     }
 
@@ -41,6 +45,18 @@ impl AnalyzedTrace {
             .attributes
             .iter()
             .chain(self.derived.get(index).into_iter().flatten())
+    }
+
+    /// How much of an overlap between these spans their clocks can account for (the coarsest
+    /// start resolution among them, [`crate::clock`]): only an overlap longer than this is
+    /// concurrency.
+    pub fn overlap_tolerance(&self, indices: &[usize]) -> u64 {
+        indices
+            .iter()
+            .filter_map(|i| self.start_resolution.get(*i))
+            .copied()
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn span(&self, index: usize) -> &Span {

@@ -14,6 +14,8 @@ pub struct TraceTree {
     pub children: Vec<Vec<usize>>,
     /// Duration minus the time covered by children (clipped to the span).
     pub self_time: Vec<u64>,
+    /// The parent of each span in the tree (`None` for a root).
+    pub parent: Vec<Option<usize>>,
 }
 
 impl TraceTree {
@@ -42,6 +44,7 @@ impl TraceTree {
             roots,
             children,
             self_time: vec![0; spans.len()],
+            parent: vec![None; spans.len()],
         };
         // Spans in a parent cycle are unreachable from any root: promote one per cycle.
         let mut seen = vec![false; spans.len()];
@@ -54,6 +57,11 @@ impl TraceTree {
             // The promoted span keeps its child edge from the cycle; drop it to stay a tree.
             for list in &mut tree.children {
                 list.retain(|c| *c != orphan);
+            }
+        }
+        for (p, list) in tree.children.iter().enumerate() {
+            for &c in list {
+                tree.parent[c] = Some(p);
             }
         }
         tree.self_time = (0..spans.len())

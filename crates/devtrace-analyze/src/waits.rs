@@ -17,6 +17,20 @@
 //! `queue.depth`, `queue.position` or `devtrace.wait.behind` attribute, or from "behind N" in
 //! the text. Lock spans of the `devtrace.lock.*` convention are read by [`crate::locks`]; their
 //! own requested/acquired events are not counted twice here.
+//!
+//! **Pool acquisitions.** Real instrumentations record the wait for a pooled connection as a
+//! span of its own, not as events: the span lasts from asking the pool to getting a connection
+//! (opening one when the pool has room, waiting for one to be returned when it has not). A span
+//! is such an acquisition when [`POOL_ACQUISITIONS`] names it (by span name, and the
+//! instrumentation scope when the name alone is too common), or when it carries a pool name
+//! (`db.client.connection.pool.name`, `pool.name`) and its name says it acquires (*acquire*,
+//! *checkout*, *connect*). While another call to the same database (kind and target) was in
+//! flight — the pool was busy; waiting for a pool nobody was using is opening a connection, a
+//! cold start — its own time (less its children: opening a new connection, as pg's
+//! `pg.connect` inside `pg-pool.connect`, is connecting, not waiting) is a wait of kind pool,
+//! by the span's parent (the operation that waited), on the pool its attribute names, else on
+//! the database it connects to (`postgresql 10.0.0.5:5432`: system and target, per
+//! [`crate::call`]).
 
 use crate::AnalyzedTrace;
 use devtrace_model::{AnyValue, Event, Span};
@@ -63,6 +77,10 @@ pub struct Wait {
     pub started_by: String,
     /// The event that closed it.
     pub ended_by: String,
+    /// The wait is a pool acquisition's span ([`POOL_ACQUISITIONS`]): the span is the wait, and
+    /// the operation that waited is its parent.
+    #[serde(skip)]
+    pub acquisition: bool,
 }
 
 impl Wait {
@@ -223,6 +241,7 @@ pub fn span_waits(span: &Span, index: usize) -> Vec<Wait> {
                             .or_else(|| behind_in_text(start_text)),
                         started_by: start.name.clone(),
                         ended_by: event.name.clone(),
+                        acquisition: false,
                     });
                 }
                 open = None;
@@ -233,14 +252,110 @@ pub fn span_waits(span: &Span, index: usize) -> Vec<Wait> {
     waits
 }
 
-/// Every wait recorded inside the spans of `trace`.
+/// Spans that acquire a pooled connection, by the instrumentations that record them: the span
+/// name, and the instrumentation scope's name when the span name alone could be anything.
+pub const POOL_ACQUISITIONS: &[(&str, Option<&str>)] = &[
+    // @opentelemetry/instrumentation-pg: `pool.connect()`, waiting for or opening a client.
+    ("pg-pool.connect", None),
+    // @opentelemetry/instrumentation-generic-pool: `pool.acquire()`.
+    ("generic-pool.acquire", None),
+    // opentelemetry-instrumentation-sqlalchemy: `Engine.connect()`, a checkout from the
+    // engine's pool.
+    ("connect", Some("opentelemetry.instrumentation.sqlalchemy")),
+];
+/// Attributes naming the pool an acquisition is from.
+const POOL_NAME_KEYS: &[&str] = &["db.client.connection.pool.name", "pool.name"];
+/// Words of a span name that say it acquires, for a span carrying a pool name.
+const ACQUIRE_WORDS: &[&str] = &["acquire", "checkout", "connect"];
+
+/// Whether span `index` of `trace` is a pool acquisition (see the module's rule).
+pub fn is_pool_acquisition(trace: &AnalyzedTrace, index: usize) -> bool {
+    let span = trace.span(index);
+    let scope = trace.spans.scope_of(span).name.as_str();
+    let listed = POOL_ACQUISITIONS
+        .iter()
+        .any(|(name, by)| span.name == *name && by.is_none_or(|b| scope == b));
+    let named = POOL_NAME_KEYS.iter().any(|k| span.attr(k).is_some()) && {
+        let lower = span.name.to_lowercase();
+        ACQUIRE_WORDS.iter().any(|w| lower.contains(w))
+    };
+    listed || named
+}
+
+/// The wait that pool acquisition `index` of `trace` is.
+fn acquisition_wait(trace: &AnalyzedTrace, index: usize) -> Wait {
+    let span = trace.span(index);
+    let pool = POOL_NAME_KEYS
+        .iter()
+        .find_map(|k| span.attr(k))
+        .map(AnyValue::to_display_string)
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            let call = crate::call::describe(trace, index);
+            let system = span
+                .concept_text(devtrace_model::conventions::Concept::DbSystem)
+                .unwrap_or_default();
+            let target = call.target.unwrap_or_default();
+            let both = format!("{system} {target}").trim().to_owned();
+            (!both.is_empty()).then_some(both)
+        });
+    // Time in child spans is opening a connection (pg's `pg.connect`), not waiting for one.
+    let waiting = trace.tree.self_time.get(index).copied().unwrap_or(0);
+    Wait {
+        span: index,
+        kind: WaitKind::Pool,
+        resource: pool,
+        start_unix_nano: span.start_unix_nano,
+        end_unix_nano: span.start_unix_nano.saturating_add(waiting),
+        behind: None,
+        started_by: span.name.clone(),
+        ended_by: span.name.clone(),
+        acquisition: true,
+    }
+}
+
+/// Whether the pool of acquisition `index` was busy while it waited over `[start, end)`:
+/// another call to the same database (same kind and target, [`crate::call`]) was in flight,
+/// outside the acquisition's own subtree. Waiting for a pool nobody else was using is opening
+/// a connection (a cold start), not contention.
+fn pool_busy(trace: &AnalyzedTrace, index: usize, (start, end): (u64, u64)) -> bool {
+    let this = crate::call::describe(trace, index);
+    let own = trace.descendants(index);
+    (0..trace.spans.spans.len()).any(|j| {
+        let span = trace.span(j);
+        if j == index
+            || own.contains(&j)
+            || is_pool_acquisition(trace, j)
+            || span.start_unix_nano >= end
+            || span.end_unix_nano <= start
+        {
+            return false;
+        }
+        let call = crate::call::describe(trace, j);
+        call.outbound && call.kind == this.kind && call.target == this.target
+    })
+}
+
+/// Every wait recorded inside the spans of `trace`, and the wait of every pool acquisition's
+/// span while its pool was busy.
 pub fn trace_waits(trace: &AnalyzedTrace) -> Vec<Wait> {
     trace
         .spans
         .spans
         .iter()
         .enumerate()
-        .flat_map(|(i, span)| span_waits(span, i))
+        .flat_map(|(i, span)| {
+            let mut waits = span_waits(span, i);
+            if is_pool_acquisition(trace, i) {
+                let wait = acquisition_wait(trace, i);
+                if wait.nanos() > 0
+                    && pool_busy(trace, i, (wait.start_unix_nano, wait.end_unix_nano))
+                {
+                    waits.push(wait);
+                }
+            }
+            waits
+        })
         .collect()
 }
 

@@ -40,10 +40,13 @@ pub struct CallGroup {
 }
 
 /// The groups of at least `min_calls` successful outbound sibling calls (same name and
-/// template) in `traces`, in trace and tree order.
+/// template) in `traces`, in trace and tree order; a span that is an inner layer of a call
+/// ([`crate::call::inner_layers`]) is not a call of its own.
 pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGroup> {
     let mut out = Vec::new();
     for (t, trace) in traces.iter().enumerate() {
+        // One call recorded by two instrumentation layers counts once, as its outer span.
+        let inner = crate::call::inner_layers(trace);
         for (parent, _) in trace.tree.walk() {
             let children = &trace.tree.children[parent];
             if children.len() < min_calls {
@@ -52,7 +55,7 @@ pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGr
             let mut groups: BTreeMap<(&str, Template), Vec<usize>> = BTreeMap::new();
             for &child in children {
                 let span = trace.span(child);
-                if span.is_error() || crate::errors::is_error_span(span) {
+                if inner[child] || span.is_error() || crate::errors::is_error_span(span) {
                     continue;
                 }
                 let call = describe(trace, child);

@@ -24,6 +24,10 @@ pub struct Thresholds {
     pub min_total_wait_nanos: u64,
     /// …or when any single wait is at least this long (100 ms), whatever its share.
     pub long_wait_nanos: u64,
+    /// A run is slowed by a lock only when its waits for it add up to at least this (1 ms):
+    /// a pool that hands out an idle connection in 0.2 ms did not slow the run, and counting
+    /// it would spread the real waits' time over runs that never waited.
+    pub min_run_wait_nanos: u64,
 }
 
 impl Default for Thresholds {
@@ -32,6 +36,7 @@ impl Default for Thresholds {
             min_wait_share: 0.10,
             min_total_wait_nanos: 1_000_000,
             long_wait_nanos: 100_000_000,
+            min_run_wait_nanos: 1_000_000,
         }
     }
 }
@@ -46,17 +51,28 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
 fn contention(traces: &[AnalyzedTrace], uses: &[LockUse], thresholds: &Thresholds) -> Vec<Finding> {
     let run_time: HashMap<TraceId, u64> =
         traces.iter().map(|t| (t.trace_id, root_nanos(t))).collect();
-    // `uses` is longest wait first, so each lock's list is too.
-    let mut by_lock: BTreeMap<&str, Vec<&LockUse>> = BTreeMap::new();
+    // `uses` is longest wait first, so each lock's list is too. A pool's acquisitions are
+    // grouped per operation that waited: the time lost is per run of that operation (a pool
+    // shared by a request that queues six queries and one that takes an idle connection slows
+    // the first).
+    let mut by_lock: BTreeMap<(&str, &str), Vec<&LockUse>> = BTreeMap::new();
     for u in uses {
-        by_lock.entry(&u.lock).or_default().push(u);
+        let waiter = match (&u.kind, &u.waited_in) {
+            (Some(kind), Some(operation)) if kind == locks::ACQUISITION_KIND => operation.as_str(),
+            _ => "",
+        };
+        by_lock.entry((&u.lock, waiter)).or_default().push(u);
     }
     let mut findings = Vec::new();
-    for (lock, lock_uses) in by_lock {
+    for ((lock, waiter), lock_uses) in by_lock {
+        let mut run_wait: HashMap<TraceId, u64> = HashMap::new();
+        for u in &lock_uses {
+            *run_wait.entry(u.trace_id).or_default() += u.wait_nanos;
+        }
         let waits: Vec<&LockUse> = lock_uses
             .iter()
             .copied()
-            .filter(|u| u.wait_nanos > 0)
+            .filter(|u| u.wait_nanos > 0 && run_wait[&u.trace_id] >= thresholds.min_run_wait_nanos)
             .collect();
         let Some(longest) = waits.first() else {
             continue;
@@ -150,7 +166,11 @@ fn contention(traces: &[AnalyzedTrace], uses: &[LockUse], thresholds: &Threshold
             operation: Some(format!("{}{lock}", locks::SPAN_PREFIX)),
             title,
             recommendation,
-            fingerprint: fingerprint(&[FindingKind::LockContention.as_str(), lock]),
+            fingerprint: if waiter.is_empty() {
+                fingerprint(&[FindingKind::LockContention.as_str(), lock])
+            } else {
+                fingerprint(&[FindingKind::LockContention.as_str(), lock, waiter])
+            },
             saving_nanos: total_wait / runs.max(1),
             occurrences: runs,
             numbers,
@@ -342,6 +362,95 @@ mod tests {
         // The waiter, then the holder that blocked it.
         assert_eq!(f.evidence[0].span_ids, [SpanId([3; 8]), SpanId([2; 8])]);
         assert_eq!(f.fingerprint, fingerprint(&["lock_contention", "db"]));
+    }
+
+    /// Node's pg under `Promise.all` with a pool of two: six `pg-pool.connect` client spans
+    /// (the wait for a connection, as @opentelemetry/instrumentation-pg records it) under the
+    /// handler, each followed by its query.
+    fn pool_waits(n: u8, waits_ms: &[u64]) -> AnalyzedTrace {
+        let mut spans = vec![span(
+            1,
+            None,
+            "request handler - /regions/totals",
+            0,
+            170 * MS,
+        )];
+        let postgres = || {
+            vec![
+                devtrace_model::KeyValue::new("db.system.name", "postgresql"),
+                devtrace_model::KeyValue::new("db.namespace", "shop"),
+                devtrace_model::KeyValue::new("server.address", "10.0.0.5"),
+                devtrace_model::KeyValue::new("server.port", 5432i64),
+            ]
+        };
+        for (i, wait) in waits_ms.iter().enumerate() {
+            let id = 10 + i as u8;
+            let mut connect = span(id, Some(1), "pg-pool.connect", MS, (1 + wait) * MS);
+            connect.kind = devtrace_model::SpanKind::Client;
+            connect.attributes = postgres();
+            spans.push(connect);
+            let (start, end) = ((1 + wait) * MS, (21 + wait) * MS);
+            let mut query = span(id + 50, Some(1), "pg.query:SELECT", start, end);
+            query.kind = devtrace_model::SpanKind::Client;
+            query.attributes = postgres();
+            query
+                .attributes
+                .push(devtrace_model::KeyValue::new("db.query.text", "SELECT 1"));
+            spans.push(query);
+        }
+        trace(n, spans)
+    }
+
+    #[test]
+    fn a_pool_acquisition_span_is_a_wait_for_the_pool() {
+        // A run that got an idle connection at once (0.2 ms) was not slowed.
+        let mut idle = pool_waits(3, &[0]);
+        let connect = idle
+            .spans
+            .spans
+            .iter_mut()
+            .find(|s| s.name == "pg-pool.connect");
+        connect.expect("one acquisition").end_unix_nano = MS + 200_000;
+        let idle = trace(3, idle.spans.spans);
+        // A run whose pool had no connection yet: 40 ms opening one (pg.connect) is not a wait.
+        let mut opening = pool_waits(4, &[41]);
+        let mut connect = span(90, Some(10), "pg.connect", MS + 100_000, 42 * MS);
+        connect.kind = devtrace_model::SpanKind::Client;
+        opening.spans.spans.push(connect);
+        let opening = trace(4, opening.spans.spans);
+        // Another operation that waited 5 ms for the same pool: its own question (5 ms of a
+        // 170 ms run is not contention), not more of the first one's wait.
+        let mut other = pool_waits(5, &[0, 5]);
+        other.spans.spans[0].name = "request handler - /orders/:id".to_owned();
+        let other = trace(5, other.spans.spans);
+        let findings = detect(
+            &[
+                pool_waits(1, &[0, 0, 20, 20, 40, 40]),
+                pool_waits(2, &[30, 60, 0, 0, 0, 0]),
+                idle,
+                opening,
+                other,
+            ],
+            &Thresholds::default(),
+        );
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.kind, FindingKind::LockContention);
+        assert!(
+            f.title.starts_with(
+                "\"request handler - /regions/totals\" waited 6 times for a pool \
+                 \"postgresql 10.0.0.5:5432\" (210.0 ms in all, longest 60.0 ms)"
+            ),
+            "{}",
+            f.title
+        );
+        // The wait per run it slowed: (120 + 90) ms over 2 runs.
+        assert_eq!((f.saving_nanos, f.occurrences), (105 * MS, 2));
+        assert_eq!(f.evidence[0].span_ids[0], SpanId([11; 8]));
+        // A cold start: 150 ms getting a connection while nothing else used the database is
+        // opening one, not waiting for the pool.
+        let cold = detect(&[pool_waits(6, &[150])], &Thresholds::default());
+        assert!(cold.is_empty(), "{cold:#?}");
     }
 
     #[test]

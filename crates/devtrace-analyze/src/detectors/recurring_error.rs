@@ -226,6 +226,97 @@ mod tests {
         );
     }
 
+    /// Express 5 failing a request: the exception recorded on every layer span it passed
+    /// through (status unset), the handler span failed with it, the server span failed with
+    /// a 500 and no exception of its own; `caught` adds a layer that ended `Ok` (a handler
+    /// that caught the exception and answered) between the failure and the layers.
+    fn express_failure(n: u8, caught: bool) -> AnalyzedTrace {
+        use crate::tree::tests::{batch, span};
+        use devtrace_model::{Event, KeyValue, SpanKind, Status, StatusCode, TraceId};
+        let exception = |at: u64| Event {
+            time_unix_nano: at,
+            name: "exception".to_owned(),
+            attributes: vec![
+                KeyValue::new("exception.type", "42P01"),
+                KeyValue::new(
+                    "exception.message",
+                    "relation \"sales_2027\" does not exist",
+                ),
+            ],
+            dropped_attributes_count: 0,
+        };
+        let failed = Status {
+            code: StatusCode::Error,
+            message: String::new(),
+        };
+        let mut server = span(1, None, "GET /reports/:year", 0, 130);
+        server.kind = SpanKind::Server;
+        server.status = failed.clone();
+        server.attributes = vec![KeyValue::new("http.response.status_code", 500i64)];
+        let mut middleware = span(2, Some(1), "middleware - patched", 0, 122);
+        middleware.events.push(exception(120));
+        if caught {
+            middleware.status.code = StatusCode::Ok;
+        }
+        let mut handler = span(3, Some(2), "request handler", 0, 121);
+        handler.events.push(exception(119));
+        handler.status = failed.clone();
+        let mut layer = span(4, Some(3), "request handler - /reports/:year", 0, 120);
+        layer.events.push(exception(118));
+        // A different exception, caught: the request went on.
+        let mut under = span(5, Some(2), "cache lookup", 0, 10);
+        under.events.push(Event {
+            time_unix_nano: 5,
+            name: "exception".to_owned(),
+            attributes: vec![
+                KeyValue::new("exception.type", "KeyError"),
+                KeyValue::new("exception.message", "cart:9"),
+            ],
+            dropped_attributes_count: 0,
+        });
+        let mut spans = vec![server, middleware, handler, layer, under];
+        if caught {
+            spans.truncate(2);
+            spans[0].status = Status::default();
+            spans[0].attributes.clear();
+        }
+        AnalyzedTrace::new(TraceId([n; 16]), batch(spans))
+    }
+
+    #[test]
+    fn an_exception_that_propagated_into_a_failure_was_not_handled() {
+        let traces: Vec<AnalyzedTrace> = (1..=3).map(|n| express_failure(n, false)).collect();
+        let findings = detect(&traces, &Thresholds::default());
+        // One failing error, where it was raised; the layers it passed through and the server
+        // span's 500 are that error, not others; the one exception handled is the other one.
+        let titles: Vec<&str> = findings.iter().map(|f| f.title.as_str()).collect();
+        assert_eq!(findings.len(), 2, "{titles:#?}");
+        let failing: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.impact.basis == crate::ImpactBasis::Failures)
+            .collect();
+        assert_eq!(failing.len(), 1, "{titles:#?}");
+        assert!(
+            failing[0]
+                .title
+                .starts_with("\"42P01\" in \"request handler\": 3rd occurrence"),
+            "{titles:#?}"
+        );
+        assert_eq!(failing[0].impact.affected_runs, 3);
+        let handled: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.impact.basis == crate::ImpactBasis::Handled)
+            .map(|f| f.title.as_str())
+            .collect();
+        assert_eq!(handled.len(), 1, "{titles:#?}");
+        assert!(handled[0].contains("\"cache lookup\""), "{titles:#?}");
+        // Caught by the middleware, which ended `Ok`: the exception was handled.
+        let traces: Vec<AnalyzedTrace> = (1..=3).map(|n| express_failure(n, true)).collect();
+        let findings = detect(&traces, &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].impact.basis, crate::ImpactBasis::Handled);
+    }
+
     #[test]
     fn ordinals_and_ages_read_naturally() {
         let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101]

@@ -10,7 +10,9 @@
 //! program's own code) are never reported here: there is nothing to batch. Calls that overlap
 //! are a concurrency question, not a batching one: a fan-out held to a few at a time is
 //! [`super::concurrency_limit`]'s, and calls that all run at once are already as fast as they
-//! get.
+//! get. Calls that overlap in any run were issued together: a fan-out that a pool happened to
+//! run one at a time in another run is still not a loop, so a subject (root operation, parent,
+//! call name, template) with overlapping calls in any run is not reported in any.
 //!
 //! **Saving model.** One batched call (`IN (...)`, a JOIN, a batch endpoint) is assumed to cost
 //! [`Thresholds::batch_cost_factor`] × the mean duration of one call. The saving of one loop is
@@ -37,7 +39,7 @@ use crate::fingerprint::fingerprint;
 use crate::{AnalyzedTrace, Finding, FindingKind};
 use devtrace_model::SpanId;
 use devtrace_model::recorded::name as q;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug)]
 pub struct Thresholds {
@@ -83,14 +85,26 @@ pub fn detect_claiming(
     let mut by_subject: BTreeMap<(String, String, String, Template), Vec<Occurrence>> =
         BTreeMap::new();
     let mut claims = Claims::default();
-    for group in outbound_groups(traces, thresholds.min_calls.max(2)) {
+    let groups = outbound_groups(traces, thresholds.min_calls.max(2));
+    let subject = |group: &super::calls::CallGroup| {
         let trace = &traces[group.trace];
-        let intervals: Vec<(u64, u64)> = group
-            .calls
-            .iter()
-            .map(|c| (trace.span(*c).start_unix_nano, trace.span(*c).end_unix_nano))
-            .collect();
-        if overlap(&intervals).max_in_flight > 1 {
+        (
+            root_name(trace).to_owned(),
+            trace.span(group.parent).name.clone(),
+            group.name.clone(),
+            group.template.clone(),
+        )
+    };
+    // Calls that overlap in any run were issued together (a fan-out a pool sometimes runs one
+    // at a time is still a fan-out): their subject is never a loop.
+    let concurrent: BTreeSet<_> = groups
+        .iter()
+        .filter(|g| overlaps(&traces[g.trace], &g.calls))
+        .map(subject)
+        .collect();
+    for group in groups {
+        let trace = &traces[group.trace];
+        if concurrent.contains(&subject(&group)) {
             continue;
         }
         let total: u64 = group
@@ -108,12 +122,7 @@ pub fn detect_claiming(
             claims.claim(group.trace, c);
         }
         by_subject
-            .entry((
-                root_name(trace).to_owned(),
-                trace.span(group.parent).name.clone(),
-                group.name.clone(),
-                group.template.clone(),
-            ))
+            .entry(subject(&group))
             .or_default()
             .push(Occurrence {
                 trace: group.trace,
@@ -130,6 +139,17 @@ pub fn detect_claiming(
         })
         .collect();
     (findings, claims)
+}
+
+/// Whether more than one of `calls` was in flight at once (beyond the clock's resolution,
+/// [`crate::clock`]).
+fn overlaps(trace: &AnalyzedTrace, calls: &[usize]) -> bool {
+    let intervals: Vec<(u64, u64)> = calls
+        .iter()
+        .map(|c| (trace.span(*c).start_unix_nano, trace.span(*c).end_unix_nano))
+        .collect();
+    let tolerance = trace.overlap_tolerance(calls);
+    overlap(&crate::clock::beyond_tolerance(&intervals, tolerance)).max_in_flight > 1
 }
 
 fn finding(
@@ -253,6 +273,120 @@ mod tests {
         }
         spans.push(span(2, Some(1), "render", 190 * MS, 200 * MS));
         spans
+    }
+
+    /// A loop under the Node.js SDK: each query's start stamped at `Date.now()` (whole ms),
+    /// its end at that start + its sub-ms duration, so consecutive queries appear to overlap
+    /// by up to 1 ms; `gap` is the real time between one query's start and the next's.
+    fn node_loop(count: u8, gap: u64) -> Vec<Span> {
+        let duration = 3_500 * US + 124;
+        let mut spans = vec![span(
+            1,
+            None,
+            "request handler - /orders/:id",
+            0,
+            200 * MS + 7,
+        )];
+        for i in 0..count {
+            let real_start = 5 * MS + u64::from(i) * gap;
+            let start = real_start / MS * MS;
+            let mut query = span(10 + i, Some(1), "pg.query:SELECT", start, start + duration);
+            query.attributes.push(KeyValue::new(
+                "db.query.text",
+                "SELECT * FROM products WHERE id = $1",
+            ));
+            spans.push(query);
+        }
+        spans
+    }
+
+    #[test]
+    fn an_overlap_a_millisecond_clock_made_is_not_concurrency() {
+        // Back to back (3.6 ms apart for 3.5 ms queries): overlaps of up to 1 ms are the clock.
+        let findings = detect(
+            &[trace(1, node_loop(10, 3_600 * US))],
+            &Thresholds::default(),
+        );
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].numbers["calls_per_run"], 10.0);
+        // 10 × 3.5 ms − 1.5 × 3.5 ms.
+        assert_eq!(findings[0].saving_nanos, (3_500 * US + 124) * 85 / 10);
+        // Started 2 ms apart, they do run two at a time: no N+1.
+        let concurrent = detect(&[trace(1, node_loop(10, 2 * MS))], &Thresholds::default());
+        assert!(concurrent.is_empty(), "{concurrent:#?}");
+        // Issued together in one run, one at a time in another (a pool that had one free
+        // connection): a fan-out, not a loop, in either.
+        let mixed = detect(
+            &[
+                trace(1, node_loop(10, 2 * MS)),
+                trace(2, node_loop(10, 3_600 * US)),
+            ],
+            &Thresholds::default(),
+        );
+        assert!(mixed.is_empty(), "{mixed:#?}");
+    }
+
+    /// Flask with SQLAlchemy and psycopg2 both instrumented: each ORM query is a SQLAlchemy
+    /// span (`SELECT devtrace`, scope 0) and a psycopg2 span (`SELECT`, scope 1) of the same
+    /// statement, siblings, the second inside the first's interval.
+    fn orm_loop(count: u8) -> AnalyzedTrace {
+        let mut spans = vec![span(1, None, "GET /orders", 0, 100 * MS)];
+        let db = |s: &mut Span| {
+            s.kind = devtrace_model::SpanKind::Client;
+            s.attributes = vec![
+                KeyValue::new("db.system", "postgresql"),
+                KeyValue::new("db.name", "shop"),
+                KeyValue::new(
+                    "db.statement",
+                    "SELECT customers.id FROM customers WHERE customers.id = %(pk_1)s",
+                ),
+                KeyValue::new("net.peer.name", "127.0.0.1"),
+                KeyValue::new("net.peer.port", 5432i64),
+            ];
+        };
+        for i in 0..count {
+            let start = 10 * MS + u64::from(i) * 4 * MS;
+            let mut orm = span(10 + i, Some(1), "SELECT shop", start, start + 3 * MS);
+            db(&mut orm);
+            let mut driver = span(
+                50 + i,
+                Some(1),
+                "SELECT",
+                start + 70 * US,
+                start + 2_850 * US,
+            );
+            db(&mut driver);
+            driver.scope = 1;
+            spans.push(orm);
+            spans.push(driver);
+        }
+        let mut batch = batch(spans);
+        batch.scopes = [
+            "opentelemetry.instrumentation.sqlalchemy",
+            "opentelemetry.instrumentation.psycopg2",
+        ]
+        .map(|name| devtrace_model::Scope {
+            name: name.to_owned(),
+            ..Default::default()
+        })
+        .to_vec();
+        AnalyzedTrace::new(TraceId([1; 16]), batch)
+    }
+
+    #[test]
+    fn a_query_two_instrumentations_record_is_one_call() {
+        let findings = detect(&[orm_loop(6)], &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert!(f.title.contains("SELECT customers.id"), "{}", f.title);
+        assert_eq!(f.numbers["calls_per_run"], 6.0);
+        // The outer spans' time, once: 6 × 3 ms − 1.5 × 3 ms.
+        assert_eq!(f.saving_nanos, 18 * MS - 4_500 * US);
+        let ids: Vec<SpanId> = std::iter::once(1)
+            .chain(10..16)
+            .map(|n| SpanId([n; 8]))
+            .collect();
+        assert_eq!(f.evidence[0].span_ids, ids);
     }
 
     #[test]

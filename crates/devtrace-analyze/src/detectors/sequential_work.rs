@@ -123,6 +123,9 @@ pub fn detect_excluding(
     let mut runs_with_parent: BTreeMap<(String, String), BTreeSet<usize>> = BTreeMap::new();
     for (t, trace) in traces.iter().enumerate() {
         let root = root_name(trace).to_owned();
+        // A call two instrumentation layers recorded is one call: the inner span is not a child
+        // of its own (`call::inner_layers`).
+        let inner = crate::call::inner_layers(trace);
         for (parent, _) in trace.tree.walk() {
             if trace.tree.children[parent].len() < 2 {
                 continue;
@@ -132,7 +135,7 @@ pub fn detect_excluding(
                 .entry(subject.clone())
                 .or_default()
                 .insert(t);
-            if let Some(group) = group_under(trace, t, parent, thresholds, claimed) {
+            if let Some(group) = group_under(trace, (t, &inner), parent, thresholds, claimed) {
                 by_subject.entry(subject).or_default().push(group);
             }
         }
@@ -154,9 +157,10 @@ struct Child {
     overlaps: bool,
 }
 
+/// The group under `parent`, if any; `inner` marks the spans that are inner layers of a call.
 fn group_under(
     trace: &AnalyzedTrace,
-    trace_index: usize,
+    (trace_index, inner): (usize, &[bool]),
     parent: usize,
     thresholds: &Thresholds,
     claimed: &Claims,
@@ -168,11 +172,17 @@ fn group_under(
     let children: Vec<usize> = trace.tree.children[parent]
         .iter()
         .copied()
-        .filter(|c| trace.span(*c).duration_nanos() > 0)
+        .filter(|c| trace.span(*c).duration_nanos() > 0 && !inner[*c])
         .collect();
+    // Overlap beyond what the clocks can account for ([`crate::clock`]).
     let overlaps = |a: usize, b: usize| {
+        let tolerance = trace.overlap_tolerance(&[a, b]);
         let (a, b) = (trace.span(a), trace.span(b));
-        a.start_unix_nano < b.end_unix_nano && b.start_unix_nano < a.end_unix_nano
+        crate::clock::concurrent(
+            (a.start_unix_nano, a.end_unix_nano),
+            (b.start_unix_nano, b.end_unix_nano),
+            tolerance,
+        )
     };
     let children: Vec<Child> = children
         .iter()
