@@ -10,7 +10,11 @@
 //! *propagation*, not an origin, when it carries the same exception type and normalised message,
 //! has no exception event of its own (only the status), or has neither a type nor a message;
 //! propagations are not grouped on their own: the group is named after the span that failed
-//! first. (An ancestor that raises a *different* exception is an error of its own.)
+//! first. An ancestor that raises a *different* exception is a propagation too when it raised
+//! it after the call that led to the failure had returned (the call is its child on the way
+//! down, and no span from it down to the failure ended `Ok`): the failure translated, as a client library raises `HTTPError` for a 500
+//! answer or a driver raises its own exception for the database's error — one failure, not
+//! two. A different exception raised before or without a failed call is an error of its own.
 //!
 //! An exception recorded on a span whose status is unset was not necessarily handled: some
 //! instrumentations record it on every layer it passes through (Express on each middleware and
@@ -294,6 +298,35 @@ fn ancestors(parents: &[Option<usize>], index: usize) -> Vec<usize> {
     out
 }
 
+/// Whether `ancestor`, failing with an exception of its own, raised it once the call that led
+/// to the failure at `descendant` had failed and returned: the failure translated, not a new
+/// one (a client library's `HTTPError` for a 500 answer, a driver's exception for the
+/// database's error). The call is the ancestor's child on the way down to `descendant`; no span
+/// from it down to the failure ended `Ok` (the failure got through, recorded or not: Express's
+/// layer spans leave their status unset), and the exception is recorded no earlier than the
+/// call's end (less the resolution of the spans' clocks, which can stamp whole milliseconds).
+fn raised_after_the_failed_call(
+    trace: &AnalyzedTrace,
+    parents: &[Option<usize>],
+    ancestor: usize,
+    descendant: usize,
+) -> bool {
+    let Some(raised) = exception_events(trace.span(ancestor)).next_back() else {
+        return false;
+    };
+    // Up from the failure to the call: no span on the way ended fine (the failure got through).
+    let mut call = descendant;
+    while parents[call] != Some(ancestor) {
+        match parents[call] {
+            Some(parent) if trace.span(parent).status.code != StatusCode::Ok => call = parent,
+            _ => return false,
+        }
+    }
+    let tolerance = trace.overlap_tolerance(&[ancestor, call]);
+    trace.span(call).status.code != StatusCode::Ok
+        && raised.time_unix_nano + tolerance >= trace.span(call).end_unix_nano
+}
+
 /// The spans where errors originated (propagations left out), in tree order.
 pub fn error_spans(trace: &AnalyzedTrace) -> Vec<usize> {
     let keys: Vec<Option<(Option<String>, String)>> = trace
@@ -319,7 +352,8 @@ pub fn error_spans(trace: &AnalyzedTrace) -> Vec<usize> {
             if let Some(theirs) = &keys[ancestor]
                 && (theirs == key
                     || !own_exception[ancestor]
-                    || (theirs.0.is_none() && theirs.1.is_empty()))
+                    || (theirs.0.is_none() && theirs.1.is_empty())
+                    || raised_after_the_failed_call(trace, &parents, ancestor, index))
             {
                 propagated[ancestor] = true;
             }
@@ -1949,11 +1983,43 @@ pub(crate) mod tests {
         assert_eq!(groups[0].operation, "summary.generate");
         let c = groups[0].correlation.as_ref().unwrap();
         assert_eq!(c.feature, "diff.collect.diff.size_bytes");
-        // A root that raises an exception of its own is an error of its own.
+        // A root that raises an exception of its own once the call failed translated that
+        // failure: one error, named after the call.
         let mut spans = traces[2].spans.spans.clone();
         spans[0] = fail(spans[0].clone(), "RuntimeError", "journal failed");
-        let own = trace(99, spans);
-        assert_eq!(error_spans(&own), [0, 2]);
+        assert!(spans[0].events[0].time_unix_nano >= spans[2].end_unix_nano);
+        assert_eq!(error_spans(&trace(98, spans.clone())), [2]);
+        // One that raised it while the call was still running is an error of its own.
+        spans[0].events[0].time_unix_nano = spans[2].start_unix_nano;
+        assert_eq!(error_spans(&trace(99, spans)), [0, 2]);
+    }
+
+    #[test]
+    fn a_failure_translated_by_each_caller_is_one_error() {
+        // web: GET /dashboard (server) → GET (client, 500) → orders: GET /orders (server,
+        // IndexError); the dashboard raises HTTPError once the call returned its 500.
+        let root = fail(
+            span(1, None, "GET /dashboard", 0, 40),
+            "HTTPError",
+            "500 Server Error",
+        );
+        let mut call = span(2, Some(1), "GET", 5, 35);
+        call.kind = devtrace_model::SpanKind::Client;
+        call.status.code = StatusCode::Error;
+        let server = fail(
+            span(3, Some(2), "GET /orders", 8, 30),
+            "IndexError",
+            "list index out of range",
+        );
+        let t = trace(7, vec![root.clone(), call.clone(), server.clone()]);
+        assert_eq!(error_spans(&t), [2], "the origin only");
+        let groups = group_errors(&[t]);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].exception_type.as_deref(), Some("IndexError"));
+        // Raised before the call returned: not caused by it.
+        let mut early = root;
+        early.events[0].time_unix_nano = call.start_unix_nano + 1;
+        assert_eq!(error_spans(&trace(8, vec![early, call, server])), [0, 2]);
     }
 
     #[test]
