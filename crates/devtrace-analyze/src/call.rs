@@ -115,11 +115,14 @@ pub fn describe(trace: &AnalyzedTrace, index: usize) -> Call {
         kind,
         WorkKind::Llm | WorkKind::Database | WorkKind::Http | WorkKind::Rpc | WorkKind::Messaging
     );
-    let outbound = match span_kind {
-        SpanKind::Client | SpanKind::Producer => true,
-        SpanKind::Server | SpanKind::Consumer => false,
-        SpanKind::Internal | SpanKind::Unspecified => remote_kind,
-    };
+    // Waiting for a pooled connection is a wait in this process, not a call to the database
+    // (waits.rs reads it as one): never grouped as N+1, sequential work or a pool of calls.
+    let outbound = !crate::pools::is_pool_acquisition(trace, index)
+        && match span_kind {
+            SpanKind::Client | SpanKind::Producer => true,
+            SpanKind::Server | SpanKind::Consumer => false,
+            SpanKind::Internal | SpanKind::Unspecified => remote_kind,
+        };
     let template = call_template(trace, index);
     let direction = direction(trace, index, kind, &template);
     Call {
@@ -502,6 +505,19 @@ mod tests {
         s.kind = kind;
         s.attributes = attributes;
         describe(&AnalyzedTrace::new(TraceId([1; 16]), batch(vec![s])), 0)
+    }
+
+    #[test]
+    fn waiting_for_a_pooled_connection_is_not_a_call() {
+        let mut pool = span(1, None, "pg-pool.connect", 0, 10);
+        pool.kind = SpanKind::Client;
+        pool.attributes = vec![KeyValue::new("db.system.name", "postgresql")];
+        let mut query = pool.clone();
+        query.span_id = devtrace_model::SpanId([2; 8]);
+        query.name = "pg.query:SELECT shop".into();
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(vec![pool, query]));
+        assert!(!describe(&trace, 0).outbound, "the pool's acquisition");
+        assert!(describe(&trace, 1).outbound, "the query");
     }
 
     fn scoped(spans: Vec<(devtrace_model::Span, u32)>, scopes: &[&str]) -> AnalyzedTrace {

@@ -24,6 +24,7 @@ pub mod impact;
 pub mod kinds;
 pub mod locks;
 pub mod perf;
+pub mod pools;
 pub mod pricing;
 pub mod session;
 pub mod session_insights;

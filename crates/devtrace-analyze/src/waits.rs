@@ -21,7 +21,7 @@
 //! **Pool acquisitions.** Real instrumentations record the wait for a pooled connection as a
 //! span of its own, not as events: the span lasts from asking the pool to getting a connection
 //! (opening one when the pool has room, waiting for one to be returned when it has not). A span
-//! is such an acquisition when [`POOL_ACQUISITIONS`] names it (by span name, and the
+//! is such an acquisition when [`crate::pools::POOL_ACQUISITIONS`] names it (by span name, and the
 //! instrumentation scope when the name alone is too common), or when it carries a pool name
 //! (`db.client.connection.pool.name`, `pool.name`) and its name says it acquires (*acquire*,
 //! *checkout*, *connect*). While another call to the same database (kind and target) was in
@@ -77,7 +77,7 @@ pub struct Wait {
     pub started_by: String,
     /// The event that closed it.
     pub ended_by: String,
-    /// The wait is a pool acquisition's span ([`POOL_ACQUISITIONS`]): the span is the wait, and
+    /// The wait is a pool acquisition's span ([`crate::pools::POOL_ACQUISITIONS`]): the span is the wait, and
     /// the operation that waited is its parent.
     #[serde(skip)]
     pub acquisition: bool,
@@ -252,40 +252,10 @@ pub fn span_waits(span: &Span, index: usize) -> Vec<Wait> {
     waits
 }
 
-/// Spans that acquire a pooled connection, by the instrumentations that record them: the span
-/// name, and the instrumentation scope's name when the span name alone could be anything.
-pub const POOL_ACQUISITIONS: &[(&str, Option<&str>)] = &[
-    // @opentelemetry/instrumentation-pg: `pool.connect()`, waiting for or opening a client.
-    ("pg-pool.connect", None),
-    // @opentelemetry/instrumentation-generic-pool: `pool.acquire()`.
-    ("generic-pool.acquire", None),
-    // opentelemetry-instrumentation-sqlalchemy: `Engine.connect()`, a checkout from the
-    // engine's pool.
-    ("connect", Some("opentelemetry.instrumentation.sqlalchemy")),
-];
-/// Attributes naming the pool an acquisition is from.
-const POOL_NAME_KEYS: &[&str] = &["db.client.connection.pool.name", "pool.name"];
-/// Words of a span name that say it acquires, for a span carrying a pool name.
-const ACQUIRE_WORDS: &[&str] = &["acquire", "checkout", "connect"];
-
-/// Whether span `index` of `trace` is a pool acquisition (see the module's rule).
-pub fn is_pool_acquisition(trace: &AnalyzedTrace, index: usize) -> bool {
-    let span = trace.span(index);
-    let scope = trace.spans.scope_of(span).name.as_str();
-    let listed = POOL_ACQUISITIONS
-        .iter()
-        .any(|(name, by)| span.name == *name && by.is_none_or(|b| scope == b));
-    let named = POOL_NAME_KEYS.iter().any(|k| span.attr(k).is_some()) && {
-        let lower = span.name.to_lowercase();
-        ACQUIRE_WORDS.iter().any(|w| lower.contains(w))
-    };
-    listed || named
-}
-
 /// The wait that pool acquisition `index` of `trace` is.
 fn acquisition_wait(trace: &AnalyzedTrace, index: usize) -> Wait {
     let span = trace.span(index);
-    let pool = POOL_NAME_KEYS
+    let pool = crate::pools::POOL_NAME_KEYS
         .iter()
         .find_map(|k| span.attr(k))
         .map(AnyValue::to_display_string)
@@ -325,7 +295,7 @@ fn pool_busy(trace: &AnalyzedTrace, index: usize, (start, end): (u64, u64)) -> b
         let span = trace.span(j);
         if j == index
             || own.contains(&j)
-            || is_pool_acquisition(trace, j)
+            || crate::pools::is_pool_acquisition(trace, j)
             || span.start_unix_nano >= end
             || span.end_unix_nano <= start
         {
@@ -346,7 +316,7 @@ pub fn trace_waits(trace: &AnalyzedTrace) -> Vec<Wait> {
         .enumerate()
         .flat_map(|(i, span)| {
             let mut waits = span_waits(span, i);
-            if is_pool_acquisition(trace, i) {
+            if crate::pools::is_pool_acquisition(trace, i) {
                 let wait = acquisition_wait(trace, i);
                 if wait.nanos() > 0
                     && pool_busy(trace, i, (wait.start_unix_nano, wait.end_unix_nano))
