@@ -36,6 +36,7 @@ APPS = {
     "flask_orders": ["repeated_calls", "failure_correlation"],
     "fastapi_quotes": ["sequential_work", "concurrency_limit"],
     "express_shop": ["repeated_calls", "sequential_work", "failure_correlation"],
+    "openai_assistant": ["token_waste", "sequential_work"],
 }
 ANALYSIS_DOC = REPO_ROOT / "docs" / "analysis.md"
 
