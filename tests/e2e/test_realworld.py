@@ -35,7 +35,7 @@ GENERATIONS = {"default": {}, "stable": {"OTEL_SEMCONV_STABILITY_OPT_IN": "http"
 APPS = {
     "flask_orders": ["repeated_calls", "failure_correlation"],
     "fastapi_quotes": ["sequential_work", "concurrency_limit"],
-    "express_shop": ["repeated_calls", "sequential_work", "failure_correlation"],
+    "express_shop": ["repeated_calls", "sequential_work", "concurrency_limit", "lock_contention", "failure_correlation"],
     "openai_assistant": ["token_waste", "sequential_work"],
 }
 ANALYSIS_DOC = REPO_ROOT / "docs" / "analysis.md"

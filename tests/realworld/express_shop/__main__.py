@@ -9,6 +9,13 @@ Users ask `GET /orders/:id/summary` and `GET /reports/:year`. Planted (api.js sa
 - sequential_work under `GET /orders/:id/summary`: the stock, shipping and loyalty fetches,
   awaited one after another though each needs only the order id. Truth: the median over runs
   of sum − max of the three (measured around each fetch).
+- concurrency_limit under `GET /regions/totals`: six region sums started at once through a pool
+  of two connections. Truth: the median over runs of the phase (first query start to last end)
+  minus the longest query.
+- lock_contention (a queue wait) under `GET /regions/totals`: the queries waiting for one of
+  the pool's two connections, each wait recorded by the pg-pool instrumentation as its
+  `pg-pool.connect` span — the way real instrumentation records a pool wait (no official
+  instrumentation records wait events). Truth: the mean over runs of the waits' sum.
 - failure_correlation under `GET /reports/:year`: a year without its sales table (2025 and
   later) fails. The cause lives only in a path segment. Truth: the failing runs, the smallest
   failing and the largest passing year.
@@ -32,6 +39,7 @@ ORDERS = [f"ord-{7300 + i}" for i in range(8)]
 LINES_PER_ORDER = 8
 PASSING_YEARS = [2018, 2019, 2020, 2021, 2022, 2023, 2024]
 FAILING_YEARS = [2025, 2026, 2027]
+REGION_RUNS = 6
 
 
 def create_schema(dsn: str) -> None:
@@ -59,20 +67,23 @@ def main() -> None:
             inventory = services.node("inventory", HERE, "inventory.js", free_port())
             api = services.node("api", HERE, "api.js", free_port(), {"INVENTORY_URL": inventory, "DATABASE_URL": dsn})
             summaries = [get(f"{api}/orders/{order}/summary") for order in ORDERS]
+            totals = [get(f"{api}/regions/totals") for _ in range(REGION_RUNS)]
             years = PASSING_YEARS[:3] + FAILING_YEARS[:1] + PASSING_YEARS[3:5] + FAILING_YEARS[1:] + PASSING_YEARS[5:]
             reports = {year: get(f"{api}/reports/{year}") for year in years}
         finally:
             services.stop()
         readings = services.readings()
     assert summaries == [200] * len(ORDERS), summaries
+    assert totals == [200] * REGION_RUNS, totals
     failed = sorted(year for year, status in reports.items() if status >= 500)
     assert failed == FAILING_YEARS, reports
     loops = [r["durations"] for r in readings if r["problem"] == "n_plus_one"]
     reads = [r["durations"] for r in readings if r["problem"] == "sequential"]
+    pools = [r for r in readings if r["problem"] == "pool"]
     emit_truth(
         {
             "app": "express_shop",
-            "traces": len(ORDERS) + len(years),
+            "traces": len(ORDERS) + REGION_RUNS + len(years),
             "planted": [
                 {
                     "kind": "repeated_calls",
@@ -85,6 +96,15 @@ def main() -> None:
                     "operation": HANDLER,
                     "saving_nanos": median([sum(d) - max(d) for d in reads]),
                     "group_size": 3,
+                },
+                {
+                    "kind": "concurrency_limit",
+                    "operation": "request handler - /regions/totals",
+                    "saving_nanos": median([r["phase"] - r["longest"] for r in pools]),
+                },
+                {
+                    "kind": "lock_contention",
+                    "saving_nanos": sum(r["wait"] for r in pools) / len(pools),
                 },
                 {
                     "kind": "failure_correlation",
@@ -111,7 +131,7 @@ def main() -> None:
                         "operation": operation,
                         "reason": "Express's middleware span wraps all of the handler's time",
                     }
-                    for operation in ("GET /orders/:id/summary", "GET /reports/:year")
+                    for operation in ("GET /orders/:id/summary", "GET /regions/totals", "GET /reports/:year")
                 ),
             ],
             "dependent": [],

@@ -4,6 +4,10 @@
 // (the N+1), then asks `inventory` for stock, shipping and loyalty, awaiting each in turn though
 // each needs only the order id (the sequential work).
 //
+// GET /regions/totals sums the sales of six regions at once (Promise.all) through the pool,
+// which holds two connections: the other queries queue for a connection (pg-pool records each
+// wait as its `pg-pool.connect` span), and at most two run at a time (the pool limit).
+//
 // GET /reports/:year sums the year's sales from its table, sales_YEAR. The tables go up to
 // 2024: nobody created the later ones, so a report for 2025 or later fails (relation does not
 // exist, a 500): a failure caused by a path segment.
@@ -12,7 +16,8 @@ const { Pool } = require("pg");
 const { record, serve, timed } = require("./measure");
 
 const INVENTORY = process.env.INVENTORY_URL;
-const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 4 });
+const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+const REGIONS = ["north", "south", "east", "west", "centre", "islands"];
 const app = express();
 
 app.get("/orders/:id/summary", async (req, res) => {
@@ -47,6 +52,32 @@ app.get("/orders/:id/summary", async (req, res) => {
   record({ problem: "n_plus_one", durations: loads });
   record({ problem: "sequential", durations: reads });
   res.json({ products, ...answers });
+});
+
+app.get("/regions/totals", async (req, res) => {
+  const timings = await Promise.all(
+    REGIONS.map(async (region) => {
+      const asked = process.hrtime.bigint();
+      const client = await pool.connect();
+      const begin = process.hrtime.bigint();
+      try {
+        // pg_sleep stands for the time a region's sum takes on a real sales table.
+        await client.query("SELECT count(*), pg_sleep(0.02) FROM products WHERE name LIKE $1", [`%${region}%`]);
+      } finally {
+        client.release();
+      }
+      return { wait: Number(begin - asked), begin, end: process.hrtime.bigint() };
+    }),
+  );
+  const first = timings.reduce((a, t) => (t.begin < a ? t.begin : a), timings[0].begin);
+  const last = timings.reduce((a, t) => (t.end > a ? t.end : a), timings[0].end);
+  record({
+    problem: "pool",
+    wait: timings.reduce((sum, t) => sum + t.wait, 0),
+    phase: Number(last - first),
+    longest: Math.max(...timings.map((t) => Number(t.end - t.begin))),
+  });
+  res.json({ regions: REGIONS.length });
 });
 
 app.get("/reports/:year", async (req, res) => {
