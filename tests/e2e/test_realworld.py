@@ -5,8 +5,8 @@ OTEL_SEMCONV_STABILITY_OPT_IN=http). Each app measures its planted problems whil
 prints its ground truth.
 
 Per app and generation, from one `devtrace insights --json`: every planted problem among the
-first (planted + 2) findings with its numbers within 15 % (the scenario suite's `check`); no
-call that sends a value an earlier call returned grouped as sequential work; no finding that is
+first (planted + 2) findings with its numbers within 15 % (the scenario suite's `check`), and a
+saving reported by one finding only; no call that sends a value an earlier call returned grouped as sequential work; no finding that is
 false of the app (each one matches a planted problem or an entry of the app's `also_true`, which
 says why it is true); and the same findings (kind and operation) under both generations.
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import tempfile
