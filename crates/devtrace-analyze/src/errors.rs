@@ -26,7 +26,6 @@
 
 use crate::AnalyzedTrace;
 use crate::classify::{WorkKind, classify};
-use crate::detectors::failure_correlation::Thresholds;
 use crate::fingerprint::{fingerprint, normalize_text};
 use devtrace_model::{AnyValue, Event, KeyValue, Span, SpanId, StatusCode, TraceId, semconv};
 use serde::Serialize;
@@ -44,6 +43,31 @@ const MAX_DETAILS: usize = 10;
 const RESPONSE_PREVIEW_CHARS: usize = 200;
 /// Synthetic detail of an LLM call: the first characters of its response text.
 pub const RESPONSE_DETAIL: &str = "response";
+
+/// When a correlation is reported: how many failing and passing runs, and how cleanly a value
+/// must separate them (the failure-correlation detector's rule, docs/analysis.md).
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    /// Fewest failing runs (traces of the root operation with the error) to correlate: 3.
+    pub min_failing_runs: usize,
+    /// Fewest passing runs (traces of the root operation without any error): 5.
+    pub min_passing_runs: usize,
+    /// A value (or range) must be in at least this share of failing runs: 0.8.
+    pub min_failing_share: f64,
+    /// … and in at most this share of passing runs: 0.1.
+    pub max_passing_share: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            min_failing_runs: 3,
+            min_passing_runs: 5,
+            min_failing_share: 0.8,
+            max_passing_share: 0.1,
+        }
+    }
+}
 
 /// What one error span says about its error.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

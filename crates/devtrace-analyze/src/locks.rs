@@ -15,21 +15,9 @@ use devtrace_model::{AnyValue, Span, SpanId, TraceId};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-/// Identifies the lock (string).
-pub const LOCK_NAME: &str = "devtrace.lock.name";
-/// `threading.Lock`, `threading.RLock`, `asyncio.Lock`, `file`, …
-pub const LOCK_KIND: &str = "devtrace.lock.kind";
-/// Who asked for it: a thread, task or process id, as a string.
-pub const LOCK_HOLDER: &str = "devtrace.lock.holder";
-/// Nanoseconds between the request and the acquisition (int).
-pub const LOCK_WAIT_NS: &str = "devtrace.lock.wait_ns";
-/// Nanoseconds between the acquisition and the release (int).
-pub const LOCK_HOLD_NS: &str = "devtrace.lock.hold_ns";
-pub const EVENT_REQUESTED: &str = "devtrace.lock.requested";
-pub const EVENT_ACQUIRED: &str = "devtrace.lock.acquired";
-pub const EVENT_RELEASED: &str = "devtrace.lock.released";
-/// Lock spans are named `lock <name>`.
-pub const SPAN_PREFIX: &str = "lock ";
+// The `devtrace.lock.*` convention's names (docs/conventions.md), from the model where
+// devtrace's names live, so the waits read inside spans and the lock spans share them.
+pub use devtrace_model::semconv::lock::*;
 
 /// Fallbacks for the holder when `devtrace.lock.holder` is absent (OpenTelemetry's thread
 /// attributes).

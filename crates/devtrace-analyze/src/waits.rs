@@ -151,12 +151,12 @@ fn has_word(text: &str, word: &str) -> bool {
 }
 
 fn opens(event: &Event, text: &str) -> bool {
-    event.name == crate::locks::EVENT_REQUESTED
+    event.name == devtrace_model::semconv::lock::EVENT_REQUESTED
         || (START_WORDS.iter().any(|w| has_word(text, w)) && !closes(event, text))
 }
 
 fn closes(event: &Event, text: &str) -> bool {
-    event.name == crate::locks::EVENT_ACQUIRED
+    event.name == devtrace_model::semconv::lock::EVENT_ACQUIRED
         || END_WORDS.iter().any(|w| has_word(text, w))
         || text.contains("done waiting")
 }

@@ -223,3 +223,23 @@ pub const SESSION_CACHE_WRITE_1H_TOKENS: &str = "devtrace.session.cache_write.1h
 /// purpose (Claude Code's `compact_boundary`, Codex's `compacted`): the prompt cache is
 /// expected to be re-written after it.
 pub const SESSION_COMPACTED_EVENT: &str = "devtrace.session.compacted";
+
+/// The `devtrace.lock.*` convention: lock spans (`lock <name>`) and the lock events recorded
+/// inside spans (docs/conventions.md).
+pub mod lock {
+    /// Identifies the lock (string).
+    pub const LOCK_NAME: &str = "devtrace.lock.name";
+    /// `threading.Lock`, `threading.RLock`, `asyncio.Lock`, `file`, …
+    pub const LOCK_KIND: &str = "devtrace.lock.kind";
+    /// Who asked for it: a thread, task or process id, as a string.
+    pub const LOCK_HOLDER: &str = "devtrace.lock.holder";
+    /// Nanoseconds between the request and the acquisition (int).
+    pub const LOCK_WAIT_NS: &str = "devtrace.lock.wait_ns";
+    /// Nanoseconds between the acquisition and the release (int).
+    pub const LOCK_HOLD_NS: &str = "devtrace.lock.hold_ns";
+    pub const EVENT_REQUESTED: &str = "devtrace.lock.requested";
+    pub const EVENT_ACQUIRED: &str = "devtrace.lock.acquired";
+    pub const EVENT_RELEASED: &str = "devtrace.lock.released";
+    /// Lock spans are named `lock <name>`.
+    pub const SPAN_PREFIX: &str = "lock ";
+}

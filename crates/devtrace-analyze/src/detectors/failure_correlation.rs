@@ -18,28 +18,8 @@ use crate::fingerprint::fingerprint;
 use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug)]
-pub struct Thresholds {
-    /// Fewest failing runs (traces of the root operation with the error) to correlate: 3.
-    pub min_failing_runs: usize,
-    /// Fewest passing runs (traces of the root operation without any error): 5.
-    pub min_passing_runs: usize,
-    /// A value (or range) must be in at least this share of failing runs: 0.8.
-    pub min_failing_share: f64,
-    /// … and in at most this share of passing runs: 0.1.
-    pub max_passing_share: f64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Self {
-            min_failing_runs: 3,
-            min_passing_runs: 5,
-            min_failing_share: 0.8,
-            max_passing_share: 0.1,
-        }
-    }
-}
+/// The correlation's thresholds live with the grouping that applies them.
+pub use crate::errors::Thresholds;
 
 /// One finding per error group with a correlation. The saving is 0: knowing what the failing
 /// runs share does not say how much time fixing it saves.
