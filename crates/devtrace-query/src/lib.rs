@@ -54,6 +54,7 @@ pub mod runs;
 pub mod safe_json;
 pub mod scope;
 pub mod search;
+pub mod session_compare;
 pub mod session_tokens;
 pub mod sessions;
 pub mod text;
