@@ -17,6 +17,7 @@ mod analysis;
 mod live;
 pub mod params;
 pub mod qa;
+mod session_io;
 pub mod sessions;
 pub(crate) mod traces;
 

@@ -14,7 +14,7 @@
 //! (`serve --qa-workers`), or on any process with workers over the same store.
 
 use super::params::{Params, bounded_json};
-use super::sessions::{json_body, session_error};
+use super::session_io::{json_body, session_error};
 use super::traces::NoParams;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
 use crate::api::ApiState;

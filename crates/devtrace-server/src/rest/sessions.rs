@@ -18,6 +18,7 @@
 //! writer and `devtrace-query` (the read side).
 
 use super::params::{Params, bounded_json};
+use super::session_io::{MAX_DOCUMENT_BYTES, json_body, session_error};
 use super::traces::NoParams;
 use super::{ApiError, ApiErrorBody, ApiResult, FieldErrorBody, blocking};
 use crate::api::ApiState;
@@ -46,9 +47,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Largest session document or event batch accepted.
-pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024 * 1024;
-
 /// The sessions routes (and the blobs their large values are kept in), with their documents.
 pub fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -60,21 +58,6 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(blob))
         .routes(routes!(usage))
         .layer(DefaultBodyLimit::max(MAX_DOCUMENT_BYTES))
-}
-
-/// A session that does not exist is a 404 saying so (the id quoted as recorded text); other
-/// lookup errors as everywhere. The QA routes answer the same way.
-pub(super) fn session_error(error: QueryError) -> ApiError {
-    match error {
-        QueryError::Store(StoreError::TraceNotFound(id)) => ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no session matches {}",
-                devtrace_model::recorded::quote(&id)
-            ),
-        ),
-        other => other.into(),
-    }
 }
 
 /// A body that is not JSON at all, refused as the validator refuses a document (path `$`).
@@ -103,41 +86,6 @@ fn invalid(error: &DocumentError) -> ApiError {
 
 fn internal(error: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
-}
-
-/// The request's body, when it is JSON and within the size limit.
-pub(super) fn json_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Bytes, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type
-        .split(';')
-        .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-    {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported Content-Type {content_type:?}: send application/json"),
-        ));
-    }
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the body is larger than {} MiB; send the session in parts \
-                     (POST /api/v1/sessions/{{id}}/events appends events)",
-                    MAX_DOCUMENT_BYTES / (1024 * 1024)
-                ),
-            )
-        } else {
-            ApiError::new(rejection.status(), rejection.body_text())
-        }
-    })
 }
 
 /// Writes a batch through the group-commit writer and waits until it is durable.
