@@ -114,6 +114,36 @@ pub const COMPARE_ROWS_SHOWN: usize = 15;
 /// escaped before it is cut (`truncate(&options.data(name), width)`, or [`cell`]), so the width
 /// counts what is shown.
 /// "1 span", "3 spans": a count with its noun in the right number.
+/// A trace's duration: its root span's own; when a span outlives the root (a server still
+/// working after its client gave up), also when the last one ends, from the root's start:
+/// "root 521 ms; the last span ends at 1.02 s".
+pub fn trace_duration(summary: &devtrace_store::TraceSummary) -> String {
+    with_last_end(summary, |root, last| {
+        format!("root {root}; the last span ends at {last}")
+    })
+}
+
+/// [`trace_duration`] for a table cell: "521 ms (1.02 s)", explained by
+/// [`OUTLIVED_NOTE`] under the table.
+pub fn trace_duration_cell(summary: &devtrace_store::TraceSummary) -> String {
+    with_last_end(summary, |root, last| format!("{root} ({last})"))
+}
+
+/// The root's duration, or `both` of it and the last span's end when a span outlives the root.
+fn with_last_end(
+    summary: &devtrace_store::TraceSummary,
+    both: impl Fn(String, String) -> String,
+) -> String {
+    let root = format_duration(summary.duration_nanos());
+    match summary.last_span_end_nanos() {
+        None => root,
+        Some(last) => both(root, format_duration(last)),
+    }
+}
+
+/// What a [`trace_duration_cell`] in parentheses means.
+pub const OUTLIVED_NOTE: &str = "a duration is the root span's own; (in parentheses): a span went on after the root ended, and the last one ends that long after the root's start";
+
 pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })

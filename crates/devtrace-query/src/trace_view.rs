@@ -28,8 +28,14 @@ pub struct Waterfall {
     pub service: String,
     /// The earliest span start: every `start` below is an offset from it.
     pub start_unix_nano: u64,
-    /// From the earliest start to the latest end, nanoseconds.
+    /// From the earliest start to the latest end, nanoseconds: the time the waterfall spans.
     pub duration_ns: u64,
+    /// The trace's duration: its root span's own, nanoseconds
+    /// ([`TraceSummary::duration_nanos`]).
+    pub root_duration_ns: u64,
+    /// When a span ends after the root (a server still working after its client gave up):
+    /// how long after the root's start the last one ends.
+    pub last_span_end_ns: Option<u64>,
     pub span_count: usize,
     pub error_count: usize,
     /// The trace is a development session: its timeline view is `/sessions/ID`.
@@ -134,6 +140,8 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         service: summary.service.clone(),
         start_unix_nano: origin,
         duration_ns: end.saturating_sub(origin),
+        root_duration_ns: summary.duration_nanos(),
+        last_span_end_ns: summary.last_span_end_nanos(),
         span_count: n,
         error_count: spans.iter().filter(|s| s.is_error()).count(),
         session: spans.iter().any(|s| {
@@ -569,6 +577,9 @@ mod tests {
             services: vec!["svc".into()],
             span_count: 10,
             error_count: 1,
+            root_start_unix_nano: 1000,
+            root_end_unix_nano: 2000,
+            root_failed: false,
         };
         (AnalyzedTrace::new(TraceId([7; 16]), batch), summary)
     }

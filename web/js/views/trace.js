@@ -83,7 +83,8 @@ class Waterfall {
     this.header = h('header', {class: 'trace-head'},
       h('h1', {}, escaped(root), ' ', h('span', {class: 'muted small'}, escaped(wf.service))),
       h('dl', {class: 'facts'},
-        h('dt', {}, 'Duration'), h('dd', {}, duration(wf.duration_ns)),
+        h('dt', {}, 'Duration'), h('dd', {'data-duration': true}, wf.last_span_end_ns == null ? duration(wf.root_duration_ns)
+          : `root ${duration(wf.root_duration_ns)}; the last span ends at ${duration(wf.last_span_end_ns)}`),
         h('dt', {}, 'Spans'), h('dd', {}, wf.span_count.toLocaleString()),
         h('dt', {}, 'Errors'), h('dd', {class: wf.error_count ? 'error-text' : ''}, String(wf.error_count)),
         h('dt', {}, 'Started'), h('dd', {}, time(wf.start_unix_nano)),

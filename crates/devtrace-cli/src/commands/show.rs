@@ -94,7 +94,7 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
         "{}  {}  {}  {}  {}\n{}\n\n",
         style.bold(&escape(&summary.root_name)),
         style.cyan(&escape(&summary.service)),
-        format_duration(summary.duration_nanos()),
+        devtrace_query::text::trace_duration(summary),
         devtrace_query::text::counted(summary.span_count, "span", "spans"),
         match summary.error_count {
             0 => "no errors".to_owned(),
@@ -113,7 +113,7 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
         tree: TraceTree::build(&trace.spans),
         options,
         start: summary.start_unix_nano,
-        total: summary.duration_nanos().max(1),
+        total: summary.extent_nanos().max(1),
         label_width,
         bar_width: options.width.saturating_sub(label_width + 13).max(10),
         out: String::new(),
