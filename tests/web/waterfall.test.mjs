@@ -1,7 +1,8 @@
 // The trace view of a trace across services (the CLI transcripts' checkout fixture:
 // frontend's GET /checkout calls payments' POST /charge, whose server span outlives the
 // client's): the waterfall marks the row where the trace changes service, and only there, and
-// the header gives the root's duration with the last span's end.
+// the header gives the root's duration with the last span's end; the client call, which timed
+// out once, is timed by outcome on its operation page.
 //
 // Run with scripts/test, or: cd tests/web && npm ci && DEVTRACE_BIN=../../target/debug/devtrace npm test
 
@@ -43,4 +44,15 @@ test('the waterfall marks where the trace changes service, and the header the ro
   assert.deepEqual(await marker(row('render')), []);
   const header = await page.locator('.trace-head [data-duration]').textContent();
   assert.equal(header, 'root 521.0 ms; the last span ends at 1.02 s');
+});
+
+test('an operation whose calls sometimes fail is timed by outcome, never by one mean', async () => {
+  await page.goto(`${base}/operations/${encodeURIComponent('POST /charge')}?service=frontend&kind=client`);
+  const mean = page.locator('dl.facts dt:text-is("Mean") + dd');
+  await mean.waitFor();
+  assert.equal(await mean.textContent(), '124.0 ms when it succeeds, 503.0 ms when it fails (1 of 3)');
+  // The root operation never failed: one mean.
+  await page.goto(`${base}/operations/${encodeURIComponent('GET /checkout')}`);
+  await page.locator('dl.facts dt:text-is("Mean") + dd').waitFor();
+  assert.equal(await page.locator('dl.facts dt:text-is("Mean") + dd').textContent(), '521.0 ms');
 });

@@ -127,3 +127,35 @@ fn a_server_outliving_its_client_leaves_every_view_the_roots_duration() {
     );
     server.stop();
 }
+
+/// The client's `POST /charge` took 124 ms twice and timed out at 503 ms once: perf says so,
+/// in text and JSON, never "250.3 ms mean".
+#[test]
+fn a_call_that_sometimes_times_out_is_timed_by_outcome() {
+    let dir = store();
+    let args = ["perf", "POST /charge", "--kind", "client"];
+    let text = ok(devtrace(dir.path(), &args));
+    assert!(
+        text.contains("124.0 ms when it succeeds, 503.0 ms when it fails (1 of 3), over 3 runs"),
+        "{text}"
+    );
+    assert!(!text.contains("250.3 ms"), "{text}");
+    let json = json_of(&ok(devtrace(
+        dir.path(),
+        &[&args[..], &["--json"]].concat(),
+    )));
+    let by = &json["profile"]["by_outcome"];
+    assert_eq!(
+        (&by["ok"]["mean"], &by["ok"]["count"]),
+        (&json!((124 * MS) as f64), &json!(2)),
+        "{json}"
+    );
+    assert_eq!(
+        (&by["failed"]["mean"], &by["failed"]["count"]),
+        (&json!((503 * MS) as f64), &json!(1)),
+        "{json}"
+    );
+    // No run of the root failed: one mean says it all.
+    let ranked = json_of(&ok(devtrace(dir.path(), &["perf", "--json"])));
+    assert_eq!(ranked[0]["by_outcome"], Value::Null, "{ranked}");
+}

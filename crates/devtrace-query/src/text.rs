@@ -346,11 +346,15 @@ pub fn render_profile_with(profile: &OperationProfile, options: &TextOptions) ->
         "unspecified" => String::new(),
         kind => format!("{kind} "),
     };
+    // Successes and failures apart when any run failed: never one mean of both.
+    let typical = match &profile.by_outcome {
+        None => format!("{} mean", ns(d.mean)),
+        Some(by) => format!("{},", devtrace_analyze::outcome::described(by)),
+    };
     let mut out = format!(
-        "{} ({kind}span of {}): {} mean over {} run{} (p50 {}, p95 {}, max {})\n\n",
+        "{} ({kind}span of {}): {typical} over {} run{} (p50 {}, p95 {}, max {})\n\n",
         options.data(&profile.operation),
         options.data(&profile.service),
-        ns(d.mean),
         d.count,
         if d.count == 1 { "" } else { "s" },
         ns(d.p50),
@@ -402,13 +406,15 @@ pub fn render_profile_with(profile: &OperationProfile, options: &TextOptions) ->
         .by_kind
         .iter()
         .filter(|k| k.share >= 0.001)
-        .map(|k| {
-            format!(
+        .map(|k| match profile.by_outcome {
+            // A mean per run would blend the failed runs with the others: shares only.
+            Some(_) => format!("{} {}", k.kind.label(), percent(k.share)),
+            None => format!(
                 "{} {} ({})",
                 k.kind.label(),
                 percent(k.share),
                 ns(k.mean_nanos)
-            )
+            ),
         })
         .collect();
     out.push_str(&format!("\ntime by kind of work: {}\n", kinds.join(", ")));
