@@ -197,7 +197,9 @@ def test_lists_the_tools_resources_and_prompts(target):
 def test_analyze_operation_answers_why_journal_generate_is_slow(target):
     text = session(target, lambda c: text_of(c, "analyze_operation", {"operation": "journal.generate"}))
     assert text.startswith(LEGEND)
-    assert re.search(r'^"journal\.generate" \(internal span of "journal"\): [\d.]+ s mean over 10 runs', text, re.M), text
+    # 3 of the 10 runs fail (the demo's timeouts): their duration is said apart, never blended.
+    assert re.search(r'^"journal\.generate" \(internal span of "journal"\): [\d.]+ s when it succeeds, '
+                     r'[\d.]+ s when it fails \(3 of 10\), over 10 runs', text, re.M), text
     summary = profile_row(text, "summary.generate")
     dialogue = profile_row(text, "dialogue.generate")
     assert summary[1] == "LLM"
