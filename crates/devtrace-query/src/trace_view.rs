@@ -86,11 +86,23 @@ pub struct Fold {
     pub count: u32,
     pub name: String,
     pub total_ns: u64,
+    /// How long one member takes, successes and failures apart when any member failed:
+    /// "3.1 ms each", "124.0 ms when it succeeds, 503.0 ms when it fails (1 of 6)"
+    /// ([`devtrace_analyze::outcome::typical`]).
+    pub each: String,
     /// Members that failed, or with a failed span anywhere under them.
     pub errors: u32,
     /// The row of the first failed span inside the fold (itself or under a member), so a
     /// viewer can show it without unfolding everything.
     pub first_error_row: Option<u32>,
+}
+
+/// Each of `members`' own duration, and whether it failed.
+fn member_calls(trace: &AnalyzedTrace, members: &[usize]) -> Vec<devtrace_analyze::outcome::Call> {
+    members
+        .iter()
+        .map(|m| (trace.span(*m).duration_nanos(), trace.span(*m).is_error()))
+        .collect()
 }
 
 /// Builds the waterfall of `trace`, with `logs` counted against their spans.
@@ -230,6 +242,8 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
                     count: members.len() as u32,
                     name,
                     total_ns: total_nanos,
+                    each: devtrace_analyze::outcome::typical(&member_calls(trace, &members))
+                        .unwrap_or_default(),
                     errors: failures.len() as u32,
                     first_error_row: failures.first().map(|f| row_of[*f]),
                 });
@@ -617,6 +631,7 @@ mod tests {
                 count: 6,
                 name: "q".into(),
                 total_ns: 600,
+                each: "100 ns when it succeeds, 100 ns when it fails (1 of 6)".into(),
                 errors: 1,
                 first_error_row: Some(8),
             }]

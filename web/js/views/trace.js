@@ -238,7 +238,7 @@ class Waterfall {
       h('button', {type: 'button', class: 'toggle', tabindex: '-1', 'aria-label': 'expand the repeats', dataset: {fold: f}}, '▸'),
       h('span', {class: 'label'}, `× ${fold.count} ${escaped(fold.name)}`),
       this.serviceChange(fold.first_row),
-      h('span', {class: 'muted small'}, ` ${duration(fold.total_ns)} in all, ${duration(fold.total_ns / fold.count)} each`),
+      h('span', {class: 'muted small'}, ` ${duration(fold.total_ns)} in all, ${fold.each}`),
       // A failure inside the fold stays visible: a marker, and a link to the first one.
       fold.errors ? h('span', {class: 'badge error', title: 'a span inside these repeats failed'}, `✗ ${fold.errors} with a failure`) : null,
       fold.first_error_row != null ? h('button', {type: 'button', class: 'link small', dataset: {showRow: fold.first_error_row}}, 'show the first') : null);

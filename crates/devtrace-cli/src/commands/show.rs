@@ -177,12 +177,19 @@ impl Waterfall<'_> {
                         .map(|s| self.batch.spans[*s].end_unix_nano)
                         .max()
                         .unwrap_or(0);
-                    let avg = total_nanos / spans.len() as u64;
+                    // Successes and failures apart: a timeout is not a typical repeat.
+                    let calls: Vec<devtrace_analyze::outcome::Call> = spans
+                        .iter()
+                        .map(|s| {
+                            let span = &self.batch.spans[*s];
+                            (span.duration_nanos(), span.is_error())
+                        })
+                        .collect();
                     let label = format!(
-                        "× {} {} … {} avg{}",
+                        "× {} {} … {}{}",
                         spans.len(),
                         escape(&name),
-                        format_duration(avg),
+                        devtrace_analyze::outcome::typical(&calls).unwrap_or_default(),
                         self.service_change(spans[0], parent)
                     );
                     self.line(
