@@ -280,7 +280,9 @@ def test_compare_and_overview(target):
     compared, overview = session(target, body)
     assert '"journal.generate": 5 earlier run(s) (A) vs 5 later run(s) (B)' in compared, compared
     assert "whole run:" in compared and '"summary.generate"' in compared
-    assert re.search(r'"journal\.generate" "journal" 10 [\d.]+ min [\d.]+ s', overview), overview
+    # 3 of the 10 runs fail: the mean is said per outcome.
+    assert re.search(r'"journal\.generate" "journal" 10 [\d.]+ min \([\d.]+ s when it succeeds, '
+                     r'[\d.]+ s when it fails \(3 of 10\)\) [\d.]+ s 3', overview), overview
     assert "recent traces with errors" in overview
 
 
