@@ -261,7 +261,7 @@ def test_search_get_trace_and_get_spans_drill_into_a_failing_run(target):
     found, ids, trace, spans = session(target, body)
     assert len(ids) == 3 and "3 trace(s); no more" in found, found
     assert f"trace {ids[0]} \"journal.generate\"" in trace
-    assert re.search(r'\* × 40 "SELECT messages" 3\.\d ms avg', trace), "the N+1 folds, on the critical path"
+    assert re.search(r'\* × 40 "SELECT messages" 3\.\d ms each', trace), "the N+1 folds, on the critical path"
     assert re.search(r'^\*✗ "journal\.generate"', trace, re.M), trace
     assert re.search(r'\*✗ "summary\.generate" 12\.00 s', trace), trace
     assert '✗ "TimeoutError" "LLM request timed out after 12s"' in trace
