@@ -21,6 +21,14 @@ pub struct ByOutcome {
 /// One call for [`split`]: its duration in nanoseconds and whether it failed.
 pub type Call = (u64, bool);
 
+/// Spans as calls: each one's own duration and whether it failed.
+pub fn calls_of<'a>(spans: impl IntoIterator<Item = &'a devtrace_model::Span>) -> Vec<Call> {
+    spans
+        .into_iter()
+        .map(|s| (s.duration_nanos(), s.is_error()))
+        .collect()
+}
+
 /// The calls' durations by outcome, or `None` when none failed (one summary says it all).
 pub fn split(calls: &[Call]) -> Option<ByOutcome> {
     if !calls.iter().any(|(_, failed)| *failed) {

@@ -203,12 +203,9 @@ pub fn profile_operation(
             })
             .collect(),
         duration: summarize(&durations),
-        by_outcome: crate::outcome::split(
-            &instances
-                .iter()
-                .map(|(t, i)| (t.span(*i).duration_nanos(), t.span(*i).is_error()))
-                .collect::<Vec<_>>(),
-        ),
+        by_outcome: crate::outcome::split(&crate::outcome::calls_of(
+            instances.iter().map(|(t, i)| t.span(*i)),
+        )),
         children,
         by_kind,
         self_critical_share: self_critical / n,

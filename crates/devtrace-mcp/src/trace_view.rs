@@ -506,10 +506,7 @@ impl Renderer<'_> {
         }
         let first = trace.span(spans[0]);
         // Successes and failures apart: a timeout is not a typical repeat.
-        let calls: Vec<devtrace_analyze::outcome::Call> = spans
-            .iter()
-            .map(|s| (trace.span(*s).duration_nanos(), trace.span(*s).is_error()))
-            .collect();
+        let calls = devtrace_analyze::outcome::calls_of(spans.iter().map(|s| trace.span(*s)));
         let mut line = format!(
             "{}{} × {} {} {}, {} total {}",
             "  ".repeat(depth),

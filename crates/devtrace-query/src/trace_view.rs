@@ -97,14 +97,6 @@ pub struct Fold {
     pub first_error_row: Option<u32>,
 }
 
-/// Each of `members`' own duration, and whether it failed.
-fn member_calls(trace: &AnalyzedTrace, members: &[usize]) -> Vec<devtrace_analyze::outcome::Call> {
-    members
-        .iter()
-        .map(|m| (trace.span(*m).duration_nanos(), trace.span(*m).is_error()))
-        .collect()
-}
-
 /// Builds the waterfall of `trace`, with `logs` counted against their spans.
 pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch) -> Waterfall {
     let spans = &trace.spans.spans;
@@ -242,8 +234,10 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
                     count: members.len() as u32,
                     name,
                     total_ns: total_nanos,
-                    each: devtrace_analyze::outcome::typical(&member_calls(trace, &members))
-                        .unwrap_or_default(),
+                    each: devtrace_analyze::outcome::typical(&devtrace_analyze::outcome::calls_of(
+                        members.iter().map(|m| trace.span(*m)),
+                    ))
+                    .unwrap_or_default(),
                     errors: failures.len() as u32,
                     first_error_row: failures.first().map(|f| row_of[*f]),
                 });

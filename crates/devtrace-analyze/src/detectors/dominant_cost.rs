@@ -268,10 +268,7 @@ fn each_call(traces: &[AnalyzedTrace], runs: &[Run], name: &str) -> String {
         .iter()
         .filter_map(|r| Some((&traces[r.trace], r.by_child.get(name)?)))
         .flat_map(|(trace, tally)| {
-            tally.spans.iter().map(|&s| {
-                let span = trace.span(s);
-                (span.duration_nanos(), span.is_error())
-            })
+            crate::outcome::calls_of(tally.spans.iter().map(|&s| trace.span(s)))
         })
         .collect();
     crate::outcome::typical(&calls).unwrap_or_default()

@@ -178,13 +178,9 @@ impl Waterfall<'_> {
                         .max()
                         .unwrap_or(0);
                     // Successes and failures apart: a timeout is not a typical repeat.
-                    let calls: Vec<devtrace_analyze::outcome::Call> = spans
-                        .iter()
-                        .map(|s| {
-                            let span = &self.batch.spans[*s];
-                            (span.duration_nanos(), span.is_error())
-                        })
-                        .collect();
+                    let calls = devtrace_analyze::outcome::calls_of(
+                        spans.iter().map(|s| &self.batch.spans[*s]),
+                    );
                     let label = format!(
                         "× {} {} … {}{}",
                         spans.len(),
