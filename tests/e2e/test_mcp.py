@@ -197,7 +197,9 @@ def test_lists_the_tools_resources_and_prompts(target):
 def test_analyze_operation_answers_why_journal_generate_is_slow(target):
     text = session(target, lambda c: text_of(c, "analyze_operation", {"operation": "journal.generate"}))
     assert text.startswith(LEGEND)
-    assert re.search(r'^"journal\.generate" \(internal span of "journal"\): [\d.]+ s mean over 10 runs', text, re.M), text
+    # 3 of the 10 runs fail (the demo's timeouts): their duration is said apart, never blended.
+    assert re.search(r'^"journal\.generate" \(internal span of "journal"\): [\d.]+ s when it succeeds, '
+                     r'[\d.]+ s when it fails \(3 of 10\), over 10 runs', text, re.M), text
     summary = profile_row(text, "summary.generate")
     dialogue = profile_row(text, "dialogue.generate")
     assert summary[1] == "LLM"
@@ -259,7 +261,7 @@ def test_search_get_trace_and_get_spans_drill_into_a_failing_run(target):
     found, ids, trace, spans = session(target, body)
     assert len(ids) == 3 and "3 trace(s); no more" in found, found
     assert f"trace {ids[0]} \"journal.generate\"" in trace
-    assert re.search(r'\* × 40 "SELECT messages" 3\.\d ms avg', trace), "the N+1 folds, on the critical path"
+    assert re.search(r'\* × 40 "SELECT messages" 3\.\d ms each', trace), "the N+1 folds, on the critical path"
     assert re.search(r'^\*✗ "journal\.generate"', trace, re.M), trace
     assert re.search(r'\*✗ "summary\.generate" 12\.00 s', trace), trace
     assert '✗ "TimeoutError" "LLM request timed out after 12s"' in trace
@@ -278,7 +280,9 @@ def test_compare_and_overview(target):
     compared, overview = session(target, body)
     assert '"journal.generate": 5 earlier run(s) (A) vs 5 later run(s) (B)' in compared, compared
     assert "whole run:" in compared and '"summary.generate"' in compared
-    assert re.search(r'"journal\.generate" "journal" 10 [\d.]+ min [\d.]+ s', overview), overview
+    # 3 of the 10 runs fail: the mean is said per outcome.
+    assert re.search(r'"journal\.generate" "journal" 10 [\d.]+ min \([\d.]+ s when it succeeds, '
+                     r'[\d.]+ s when it fails \(3 of 10\)\) [\d.]+ s 3', overview), overview
     assert "recent traces with errors" in overview
 
 

@@ -65,6 +65,14 @@ export function s(tag, attrs = {}, ...children) {
 
 /** "1.23 s", "45.6 ms", "789 µs", "12 ns", "2.5 min", "2 h 5 min", "4 d 9 h" — as the CLI
  * prints them (devtrace_analyze::finding::human_duration). */
+/** A mean duration, with successes and failures apart when any failed (`by`: the JSON's
+ * `by_outcome`, as devtrace_analyze::outcome says it): never one mean of both. */
+export function meanByOutcome(mean, by) {
+  if (!by) return duration(mean);
+  if (!by.ok.count) return `${duration(by.failed.mean)} (all ${by.failed.count} failed)`;
+  return `${duration(by.ok.mean)} when it succeeds, ${duration(by.failed.mean)} when it fails (${by.failed.count} of ${by.ok.count + by.failed.count})`;
+}
+
 export function duration(ns) {
   ns = Number(ns);
   if (!Number.isFinite(ns)) return '–';

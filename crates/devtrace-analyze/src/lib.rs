@@ -23,6 +23,7 @@ pub mod fold;
 pub mod impact;
 pub mod kinds;
 pub mod locks;
+pub mod outcome;
 pub mod perf;
 pub mod pools;
 pub mod pricing;

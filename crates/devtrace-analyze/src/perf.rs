@@ -9,6 +9,7 @@
 use crate::AnalyzedTrace;
 use crate::classify::{WorkKind, classify};
 use crate::critical_path::{critical_credits, subtree_credit};
+use crate::outcome::{ByOutcome, Call};
 use crate::stats::{Summary, summarize};
 use devtrace_model::{Operation, SpanId, SpanKind, TraceId};
 use serde::Serialize;
@@ -63,6 +64,9 @@ pub struct OperationProfile {
     pub runs: Vec<Run>,
     /// Duration per run, nanoseconds.
     pub duration: Summary,
+    /// The same for the runs that succeeded and those that failed, apart; `None` when none
+    /// failed ([`crate::outcome`]).
+    pub by_outcome: Option<ByOutcome>,
     /// Children ordered by mean time, largest first.
     pub children: Vec<ChildStats>,
     pub by_kind: Vec<KindStats>,
@@ -199,6 +203,9 @@ pub fn profile_operation(
             })
             .collect(),
         duration: summarize(&durations),
+        by_outcome: crate::outcome::split(&crate::outcome::calls_of(
+            instances.iter().map(|(t, i)| t.span(*i)),
+        )),
         children,
         by_kind,
         self_critical_share: self_critical / n,
@@ -215,6 +222,9 @@ pub struct OperationTotal {
     pub runs: usize,
     pub total_nanos: u64,
     pub duration: Summary,
+    /// The same for the runs that succeeded and those that failed, apart; `None` when none
+    /// failed ([`crate::outcome`]).
+    pub by_outcome: Option<ByOutcome>,
     pub errors: u64,
 }
 
@@ -228,24 +238,27 @@ pub struct RootRun {
 
 /// Root operations (name and service) ranked by total time, most first.
 pub fn rank_operations(runs: impl IntoIterator<Item = RootRun>) -> Vec<OperationTotal> {
-    let mut by_name: BTreeMap<(String, String), (Vec<f64>, u64)> = BTreeMap::new();
+    let mut by_name: BTreeMap<(String, String), Vec<Call>> = BTreeMap::new();
     for run in runs {
-        let entry = by_name.entry((run.name, run.service)).or_default();
-        entry.0.push(run.duration_nanos as f64);
-        entry.1 += u64::from(run.failed);
+        by_name
+            .entry((run.name, run.service))
+            .or_default()
+            .push((run.duration_nanos, run.failed));
     }
     let mut totals: Vec<OperationTotal> = by_name
         .into_iter()
-        .map(
-            |((operation, service), (durations, errors))| OperationTotal {
+        .map(|((operation, service), calls)| {
+            let durations: Vec<f64> = calls.iter().map(|c| c.0 as f64).collect();
+            OperationTotal {
                 operation,
                 service,
                 runs: durations.len(),
                 total_nanos: durations.iter().sum::<f64>() as u64,
                 duration: summarize(&durations),
-                errors,
-            },
-        )
+                by_outcome: crate::outcome::split(&calls),
+                errors: calls.iter().filter(|c| c.1).count() as u64,
+            }
+        })
         .collect();
     totals.sort_by(|a, b| {
         b.total_nanos
@@ -395,5 +408,14 @@ mod tests {
             ("a", "t"),
             "another service's root of the same name is its own row"
         );
+        assert_eq!(ranked[1].by_outcome, None, "no run of a failed");
+        let mixed = rank_operations([
+            run("c", "s", 124, false),
+            run("c", "s", 503, true),
+            run("c", "s", 124, false),
+        ]);
+        let by = mixed[0].by_outcome.expect("successes and failures apart");
+        assert_eq!((by.ok.count, by.ok.mean), (2, 124.0));
+        assert_eq!((by.failed.count, by.failed.mean), (1, 503.0));
     }
 }

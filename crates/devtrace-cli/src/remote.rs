@@ -333,11 +333,18 @@ struct Row {
     services: Vec<String>,
     span_count: u64,
     error_count: u64,
+    /// Absent from a server older than the root span's times: read as the trace's.
+    root_start_unix_nano: Option<u64>,
+    root_end_unix_nano: Option<u64>,
+    root_failed: Option<bool>,
 }
 
 impl From<Row> for TraceSummary {
     fn from(row: Row) -> Self {
         TraceSummary {
+            root_start_unix_nano: row.root_start_unix_nano.unwrap_or(row.start_unix_nano),
+            root_end_unix_nano: row.root_end_unix_nano.unwrap_or(row.end_unix_nano),
+            root_failed: row.root_failed.unwrap_or(row.error_count > 0),
             trace_id: row.trace_id,
             start_unix_nano: row.start_unix_nano,
             end_unix_nano: row.end_unix_nano,

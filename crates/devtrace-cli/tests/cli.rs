@@ -81,7 +81,7 @@ POST /checkout  shop  100.0 ms  8 spans  1 error
 trace 4bf92f3577b34da6a3ce929d0e0e4736  started 2025-11-21 13:00:00 UTC
 
 POST /checkout                                  100.0 ms  ██████████████████████████████████████████
-├─ × 6 SELECT item … 4.0 ms avg                  24.0 ms    ████████████
+├─ × 6 SELECT item … 4.0 ms each                 24.0 ms    ████████████
 └─ charge-card                                   50.0 ms                  █████████████████████
      ✗ PaymentError: card declined
 
@@ -126,7 +126,8 @@ START (UTC)          OPERATION       SERVICE  DURATION  SPANS  ERRORS  TRACE ID
         json,
         json!([{
         "trace_id": TRACE, "start_unix_nano": T0, "root_name": "POST /checkout", "service": "shop", "services": ["shop"],
-        "duration_ns": 100_000_000, "span_count": 8, "error_count": 1}])
+        "duration_ns": 100_000_000, "last_span_end_ns": null, "root_failed": false,
+        "span_count": 8, "error_count": 1}])
     );
     let none: Value = serde_json::from_str(&stdout(&devtrace(
         dir.path(),

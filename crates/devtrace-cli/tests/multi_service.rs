@@ -171,9 +171,11 @@ break one down with: devtrace perf <operation> --service checkout
 "
         )
     );
+    // A run's outcome is its root span's own, as `perf --service` counts them: the declined
+    // card failed a payment span, never `GET /checkout`.
     let ranking = ok(devtrace(dir.path(), &["perf"]));
     assert!(
-        ranking.contains("  GET /checkout  frontend     3  300.0 ms  100.0 ms  100.0 ms       1\n"),
+        ranking.contains("  GET /checkout  frontend     3  300.0 ms  100.0 ms  100.0 ms       0\n"),
         "{ranking}"
     );
     let unknown = devtrace(dir.path(), &["perf", "--service", "billing"]);

@@ -280,6 +280,25 @@ fn traces_listed_drawn_analysed_queried_and_exported() {
     t.assert_matches_snapshot();
 }
 
+/// A checkout across two services (`tests/fixtures/transcripts/checkout.jsonl`): frontend's
+/// `GET /checkout` (521 ms) calls payments' `POST /charge`, which takes 124 ms twice and once
+/// times out at 503 ms on the client while the server works on to 1.02 s. `show` marks where
+/// the trace changes service and gives the root's duration with the last span's end; `ls` and
+/// `perf` give the same duration.
+#[test]
+fn a_trace_across_services() {
+    let mut t = Transcript::new("multi_service");
+    let mut import = t.command(&["import"]);
+    import.arg(fixtures().join("transcripts/checkout.jsonl"));
+    common::ok(import.output().unwrap());
+    t.run(&["ls"]);
+    t.run(&["show", "000000000000000000000000000c4ec0"]);
+    t.run(&["show", "000000000000000000000000000c4ec1"]);
+    t.run(&["perf"]);
+    t.run(&["perf", "POST /charge", "--kind", "client"]);
+    t.assert_matches_snapshot();
+}
+
 #[test]
 fn sessions_listed_drawn_and_compared() {
     let mut t = Transcript::fixed_store("sessions");

@@ -29,7 +29,7 @@ pub fn summary_row(t: &TraceSummary) -> String {
         format_timestamp(t.start_unix_nano),
         quote(&t.root_name),
         service,
-        format_duration(t.duration_nanos()),
+        devtrace_query::text::trace_duration(t),
         t.span_count,
         t.error_count
     )

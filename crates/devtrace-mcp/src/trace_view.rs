@@ -294,10 +294,19 @@ fn render(view: &View<'_>, roots: &[usize], facts: &Facts, selected: &[bool]) ->
         .map(|x| trace.span(*x).end_unix_nano)
         .max()
         .unwrap_or(start);
+    // The trace's duration is its root's; spans that outlive it are said beside it.
+    let last_end = trace.spans.spans.iter().map(|s| s.end_unix_nano).max();
+    let outlived = match last_end {
+        Some(last) if last > end => format!(
+            "; the last span ends at {}",
+            format_duration(last.saturating_sub(start))
+        ),
+        _ => String::new(),
+    };
     let mut text = format!("{LEGEND}\n");
     match view.focus {
         None => text.push_str(&format!(
-            "trace {} {} ({}) {}, {} spans, {} error span(s), started {}\n",
+            "trace {} {} ({}) {}{outlived}, {} spans, {} error span(s), started {}\n",
             trace.trace_id,
             quote(&root_span.name),
             quote(trace.service(root)),
@@ -496,13 +505,15 @@ impl Renderer<'_> {
             }
         }
         let first = trace.span(spans[0]);
+        // Successes and failures apart: a timeout is not a typical repeat.
+        let calls = devtrace_analyze::outcome::calls_of(spans.iter().map(|s| trace.span(*s)));
         let mut line = format!(
-            "{}{} × {} {} {} avg, {} total {}",
+            "{}{} × {} {} {}, {} total {}",
             "  ".repeat(depth),
             if critical { "*" } else { "-" },
             spans.len(),
             quote(&truncate(name, 120)),
-            format_duration(total_nanos / spans.len() as u64),
+            devtrace_analyze::outcome::typical(&calls).unwrap_or_default(),
             format_duration(total_nanos),
             self.offset(first),
         );
@@ -614,7 +625,7 @@ mod tests {
             [
                 "* \"handle\" 100.0 ms @0 [01010101]",
                 "  * \"load\" 30.0 ms @0 self 6.0 ms [02020202]",
-                "    * × 6 \"SELECT\" 4.0 ms avg, 24.0 ms total @0 [0a0a0a0a…0f0f0f0f]",
+                "    * × 6 \"SELECT\" 4.0 ms each, 24.0 ms total @0 [0a0a0a0a…0f0f0f0f]",
                 "  * \"render\" 70.0 ms @+30.0 ms self 60.0 ms [03030303]",
                 "    *✗ \"template\" 10.0 ms @+40.0 ms [14141414]",
                 "        ✗ \"missing \\\"title\\\"\"",
@@ -622,6 +633,33 @@ mod tests {
             ]
         );
         assert!(drawn.text.starts_with(crate::render::LEGEND));
+    }
+
+    #[test]
+    fn the_header_gives_the_roots_duration_and_when_a_later_span_ends() {
+        let mut trace = trace();
+        assert!(
+            draw(&View {
+                trace: &trace,
+                focus: None,
+                budget: 4_000
+            })
+            .text
+            .contains(" 100.0 ms, 10 spans"),
+        );
+        // A child that outlives the root: the trace still lasts as long as the root.
+        trace.spans.spans[2].end_unix_nano = 250_000_000;
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), trace.spans.clone());
+        let text = draw(&View {
+            trace: &trace,
+            focus: None,
+            budget: 4_000,
+        })
+        .text;
+        assert!(
+            text.contains(" 100.0 ms; the last span ends at 250.0 ms, 10 spans"),
+            "{text}"
+        );
     }
 
     /// A batch job: 100 identical chunks of four spans each, one failing deep inside.

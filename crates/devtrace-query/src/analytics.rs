@@ -127,7 +127,7 @@ pub fn operation_analytics(
 pub struct DurationSeries {
     pub operation: String,
     /// Durations of the most recent traces containing the operation, oldest first,
-    /// nanoseconds (the trace's duration).
+    /// nanoseconds (the trace's duration: its root span's own).
     pub durations_ns: Vec<u64>,
 }
 

@@ -36,6 +36,8 @@ pub fn summary_json(summary: &TraceSummary) -> Value {
         "service": summary.service,
         "services": summary.services,
         "duration_ns": summary.duration_nanos(),
+        "last_span_end_ns": summary.last_span_end_nanos(),
+        "root_failed": summary.root_failed,
         "span_count": summary.span_count,
         "error_count": summary.error_count,
     })

@@ -125,13 +125,14 @@ pub fn overview(
     })
 }
 
-/// The traces' root operations (name and service) ranked by total time, from their summaries.
+/// The traces' root operations (name and service) ranked by total time, from their summaries:
+/// each run's duration and outcome are its root span's own.
 pub fn rank_roots(summaries: &[TraceSummary]) -> Vec<OperationTotal> {
     rank_operations(summaries.iter().map(|s| RootRun {
         name: s.root_name.clone(),
         service: s.service.clone(),
         duration_nanos: s.duration_nanos(),
-        failed: s.error_count > 0,
+        failed: s.root_failed,
     }))
 }
 

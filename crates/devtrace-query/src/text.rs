@@ -114,6 +114,36 @@ pub const COMPARE_ROWS_SHOWN: usize = 15;
 /// escaped before it is cut (`truncate(&options.data(name), width)`, or [`cell`]), so the width
 /// counts what is shown.
 /// "1 span", "3 spans": a count with its noun in the right number.
+/// A trace's duration: its root span's own; when a span outlives the root (a server still
+/// working after its client gave up), also when the last one ends, from the root's start:
+/// "root 521 ms; the last span ends at 1.02 s".
+pub fn trace_duration(summary: &devtrace_store::TraceSummary) -> String {
+    with_last_end(summary, |root, last| {
+        format!("root {root}; the last span ends at {last}")
+    })
+}
+
+/// [`trace_duration`] for a table cell: "521 ms (1.02 s)", explained by
+/// [`OUTLIVED_NOTE`] under the table.
+pub fn trace_duration_cell(summary: &devtrace_store::TraceSummary) -> String {
+    with_last_end(summary, |root, last| format!("{root} ({last})"))
+}
+
+/// The root's duration, or `both` of it and the last span's end when a span outlives the root.
+fn with_last_end(
+    summary: &devtrace_store::TraceSummary,
+    both: impl Fn(String, String) -> String,
+) -> String {
+    let root = format_duration(summary.duration_nanos());
+    match summary.last_span_end_nanos() {
+        None => root,
+        Some(last) => both(root, format_duration(last)),
+    }
+}
+
+/// What a [`trace_duration_cell`] in parentheses means.
+pub const OUTLIVED_NOTE: &str = "a duration is the root span's own; (in parentheses): a span went on after the root ended, and the last one ends that long after the root's start";
+
 pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })
@@ -316,11 +346,15 @@ pub fn render_profile_with(profile: &OperationProfile, options: &TextOptions) ->
         "unspecified" => String::new(),
         kind => format!("{kind} "),
     };
+    // Successes and failures apart when any run failed: never one mean of both.
+    let typical = match &profile.by_outcome {
+        None => format!("{} mean", ns(d.mean)),
+        Some(by) => format!("{},", devtrace_analyze::outcome::described(by)),
+    };
     let mut out = format!(
-        "{} ({kind}span of {}): {} mean over {} run{} (p50 {}, p95 {}, max {})\n\n",
+        "{} ({kind}span of {}): {typical} over {} run{} (p50 {}, p95 {}, max {})\n\n",
         options.data(&profile.operation),
         options.data(&profile.service),
-        ns(d.mean),
         d.count,
         if d.count == 1 { "" } else { "s" },
         ns(d.p50),
@@ -372,13 +406,15 @@ pub fn render_profile_with(profile: &OperationProfile, options: &TextOptions) ->
         .by_kind
         .iter()
         .filter(|k| k.share >= 0.001)
-        .map(|k| {
-            format!(
+        .map(|k| match profile.by_outcome {
+            // A mean per run would blend the failed runs with the others: shares only.
+            Some(_) => format!("{} {}", k.kind.label(), percent(k.share)),
+            None => format!(
                 "{} {} ({})",
                 k.kind.label(),
                 percent(k.share),
                 ns(k.mean_nanos)
-            )
+            ),
         })
         .collect();
     out.push_str(&format!("\ntime by kind of work: {}\n", kinds.join(", ")));

@@ -28,8 +28,14 @@ pub struct Waterfall {
     pub service: String,
     /// The earliest span start: every `start` below is an offset from it.
     pub start_unix_nano: u64,
-    /// From the earliest start to the latest end, nanoseconds.
+    /// From the earliest start to the latest end, nanoseconds: the time the waterfall spans.
     pub duration_ns: u64,
+    /// The trace's duration: its root span's own, nanoseconds
+    /// ([`TraceSummary::duration_nanos`]).
+    pub root_duration_ns: u64,
+    /// When a span ends after the root (a server still working after its client gave up):
+    /// how long after the root's start the last one ends.
+    pub last_span_end_ns: Option<u64>,
     pub span_count: usize,
     pub error_count: usize,
     /// The trace is a development session: its timeline view is `/sessions/ID`.
@@ -80,6 +86,10 @@ pub struct Fold {
     pub count: u32,
     pub name: String,
     pub total_ns: u64,
+    /// How long one member takes, successes and failures apart when any member failed:
+    /// "3.1 ms each", "124.0 ms when it succeeds, 503.0 ms when it fails (1 of 6)"
+    /// ([`devtrace_analyze::outcome::typical`]).
+    pub each: String,
     /// Members that failed, or with a failed span anywhere under them.
     pub errors: u32,
     /// The row of the first failed span inside the fold (itself or under a member), so a
@@ -134,6 +144,8 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         service: summary.service.clone(),
         start_unix_nano: origin,
         duration_ns: end.saturating_sub(origin),
+        root_duration_ns: summary.duration_nanos(),
+        last_span_end_ns: summary.last_span_end_nanos(),
         span_count: n,
         error_count: spans.iter().filter(|s| s.is_error()).count(),
         session: spans.iter().any(|s| {
@@ -222,6 +234,10 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
                     count: members.len() as u32,
                     name,
                     total_ns: total_nanos,
+                    each: devtrace_analyze::outcome::typical(&devtrace_analyze::outcome::calls_of(
+                        members.iter().map(|m| trace.span(*m)),
+                    ))
+                    .unwrap_or_default(),
                     errors: failures.len() as u32,
                     first_error_row: failures.first().map(|f| row_of[*f]),
                 });
@@ -569,6 +585,9 @@ mod tests {
             services: vec!["svc".into()],
             span_count: 10,
             error_count: 1,
+            root_start_unix_nano: 1000,
+            root_end_unix_nano: 2000,
+            root_failed: false,
         };
         (AnalyzedTrace::new(TraceId([7; 16]), batch), summary)
     }
@@ -606,6 +625,7 @@ mod tests {
                 count: 6,
                 name: "q".into(),
                 total_ns: 600,
+                each: "100 ns when it succeeds, 100 ns when it fails (1 of 6)".into(),
                 errors: 1,
                 first_error_row: Some(8),
             }]

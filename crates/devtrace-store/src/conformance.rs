@@ -13,6 +13,7 @@ pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn StoreWriter>, Box<dyn Store>);
 
 pub fn run_all(factory: Factory<'_>) {
     late_root_and_split_traces_are_summarised(factory);
+    a_trace_lasts_as_long_as_its_root(factory);
     listing_filters_and_orders_newest_first(factory);
     prefixes_resolve_uniquely_or_explain(factory);
     sixty_four_bit_ids_resolve_as_jaeger_and_zipkin_write_them(factory);
@@ -966,6 +967,65 @@ fn late_root_and_split_traces_are_summarised(factory: Factory<'_>) {
     let stats = store.stats().unwrap();
     assert_eq!((stats.spans, stats.traces), (2, 1));
     assert!(stats.bytes_on_disk > 0);
+}
+
+/// A server span that outlives its client root (the client gave up, the server went on): the
+/// trace's duration is the root's own, the last span's end is kept beside it, and the root's
+/// failure is the root's, whichever order the spans arrive in.
+fn a_trace_lasts_as_long_as_its_root(factory: Factory<'_>) {
+    let (mut writer, store) = factory();
+    let mut root = span(3, 1, None, "GET /checkout", 100, 600);
+    root.status.code = StatusCode::Error;
+    let server = |trace: u8| span(trace, 2, Some(1), "charge", 150, 1_100);
+    writer
+        .write(&[prepare_spans(batch("payments", vec![server(3)]))])
+        .unwrap();
+    let early = store.trace_summary(TraceId([3; 16])).unwrap().unwrap();
+    assert_eq!(
+        (early.duration_nanos(), early.root_failed),
+        (950, false),
+        "the stand-in's own duration and outcome until the root arrives"
+    );
+    writer
+        .write(&[prepare_spans(batch("front", vec![root.clone()]))])
+        .unwrap();
+    // Both halves in one write: the summary is combined the same way.
+    root.trace_id = TraceId([4; 16]);
+    writer
+        .write(&[
+            prepare_spans(batch("payments", vec![server(4)])),
+            prepare_spans(batch("front", vec![root])),
+        ])
+        .unwrap();
+    for id in [3, 4] {
+        let summary = store.trace_summary(TraceId([id; 16])).unwrap().unwrap();
+        assert_eq!(summary.root_name, "GET /checkout");
+        assert_eq!(
+            (
+                summary.duration_nanos(),
+                summary.extent_nanos(),
+                summary.last_span_end_nanos(),
+                summary.root_failed
+            ),
+            (500, 1_000, Some(1_000), true),
+            "trace {id}"
+        );
+    }
+    let longer = |min: u64| {
+        store
+            .list_traces(&TraceQuery {
+                min_duration_nanos: Some(min),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .len()
+    };
+    assert_eq!(
+        (longer(500), longer(501)),
+        (2, 0),
+        "the duration filter reads the root's"
+    );
 }
 
 fn listing_filters_and_orders_newest_first(factory: Factory<'_>) {

@@ -75,11 +75,36 @@ pub struct TraceSummary {
     pub services: Vec<String>,
     pub span_count: u64,
     pub error_count: u64,
+    /// The start and end of that span itself (the root, or its stand-in): the trace's
+    /// duration is the root's own, as every operation's is its span's. Spans that outlive the
+    /// root (a server still working after its client gave up) end later: `end_unix_nano`.
+    /// A trace stored before devtrace kept these has the trace's start and end here.
+    #[serde(default)]
+    pub root_start_unix_nano: u64,
+    #[serde(default)]
+    pub root_end_unix_nano: u64,
+    /// That span failed (error status). Before devtrace kept this: whether any span failed.
+    #[serde(default)]
+    pub root_failed: bool,
 }
 
 impl TraceSummary {
+    /// The trace's duration: its root span's own (see `root_start_unix_nano`).
     pub fn duration_nanos(&self) -> u64 {
+        self.root_end_unix_nano
+            .saturating_sub(self.root_start_unix_nano)
+    }
+
+    /// From the earliest span start to the latest span end: the time a waterfall spans.
+    pub fn extent_nanos(&self) -> u64 {
         self.end_unix_nano.saturating_sub(self.start_unix_nano)
+    }
+
+    /// When some span ends after the root: how long after the root's start the last one ends
+    /// (the root took `duration_nanos`, the trace's work went on until this).
+    pub fn last_span_end_nanos(&self) -> Option<u64> {
+        (self.end_unix_nano > self.root_end_unix_nano)
+            .then(|| self.end_unix_nano.saturating_sub(self.root_start_unix_nano))
     }
 }
 

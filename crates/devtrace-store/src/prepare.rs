@@ -20,6 +20,10 @@ pub struct TraceChunk {
     /// earliest span's, which stands in until the root arrives.
     pub root_name: String,
     pub root_service: String,
+    /// That span's own start, end and failure (see `TraceSummary::root_start_unix_nano`).
+    pub root_start_unix_nano: u64,
+    pub root_end_unix_nano: u64,
+    pub root_failed: bool,
     pub is_root: bool,
     /// The distinct operations (span name, service, kind) in the chunk, for the operation index.
     pub operations: Vec<crate::Operation>,
@@ -365,6 +369,9 @@ pub(crate) fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
         error_count: batch.spans.iter().filter(|s| s.is_error()).count() as u64,
         root_name: named.name.clone(),
         root_service: batch.resource_of(named).service_name().to_owned(),
+        root_start_unix_nano: named.start_unix_nano,
+        root_end_unix_nano: named.end_unix_nano.max(named.start_unix_nano),
+        root_failed: named.is_error(),
         is_root: root.is_some(),
         operations: distinct_operations(batch),
         services: spans_by_service(batch),

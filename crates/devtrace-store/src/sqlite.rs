@@ -163,6 +163,12 @@ const MIGRATIONS: &[&str] = &[
          last_used_ns  INTEGER,
          revoked_ns    INTEGER
      ) WITHOUT ROWID;",
+    // 12: the root span's own start, end and failure: a trace's duration is its root's, which
+    // later spans may outlive. NULL on traces stored before (read as the trace's start and
+    // end, and "some span failed").
+    "ALTER TABLE traces ADD COLUMN root_start_ns INTEGER;
+     ALTER TABLE traces ADD COLUMN root_end_ns INTEGER;
+     ALTER TABLE traces ADD COLUMN root_failed INTEGER;",
 ];
 
 /// Every service with spans in the traces started since `?1`, reading every trace row in
@@ -276,7 +282,9 @@ fn reindex_trace(
     };
     let summary = crate::prepare::summarise(first.trace_id, &batch);
     if removed > 0 {
-        replace_trace(tx, key, &summary)?;
+        // Migration 10 runs before the root span's columns exist (12): they stay NULL, read
+        // as the trace's start and end.
+        replace_trace(tx, key, &summary, Columns::BeforeRoot)?;
     }
     index_chunk(tx, index, key, &summary)?;
     Ok(removed)
@@ -374,9 +382,22 @@ fn unindex_trace(
     Ok(())
 }
 
+/// Which summary columns [`replace_trace`] writes: those of the current schema, or those a
+/// migration before the root span's columns (12) finds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Columns {
+    All,
+    BeforeRoot,
+}
+
 /// Replaces everything stored for trace `key` by `whole`, one chunk summarising the whole trace:
 /// its chunks and its summary row (the indexes are the caller's).
-fn replace_trace(tx: &rusqlite::Transaction<'_>, key: i64, whole: &TraceChunk) -> Result<()> {
+fn replace_trace(
+    tx: &rusqlite::Transaction<'_>,
+    key: i64,
+    whole: &TraceChunk,
+    columns: Columns,
+) -> Result<()> {
     tx.prepare_cached("DELETE FROM span_chunks WHERE trace = ?1")?
         .execute(params![key])?;
     tx.prepare_cached("INSERT INTO span_chunks (trace, data) VALUES (?1, ?2)")?
@@ -397,6 +418,18 @@ fn replace_trace(tx: &rusqlite::Transaction<'_>, key: i64, whole: &TraceChunk) -
         whole.is_root,
         whole.is_run,
     ])?;
+    if columns == Columns::All {
+        tx.prepare_cached(
+            "UPDATE traces SET root_start_ns = ?2, root_end_ns = ?3, root_failed = ?4
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            key,
+            clamp_i64(whole.root_start_unix_nano),
+            clamp_i64(whole.root_end_unix_nano),
+            whole.root_failed,
+        ])?;
+    }
     Ok(())
 }
 
@@ -525,8 +558,9 @@ impl SqliteWriter {
 
 const UPSERT_TRACE: &str = "
     INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count,
-                        root_name, root_service, root_is_real, is_run)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                        root_name, root_service, root_is_real, is_run,
+                        root_start_ns, root_end_ns, root_failed)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
     ON CONFLICT (trace_id) DO UPDATE SET
         start_ns = min(start_ns, excluded.start_ns),
         end_ns = max(end_ns, excluded.end_ns),
@@ -540,6 +574,18 @@ const UPSERT_TRACE: &str = "
             WHEN root_is_real THEN root_service
             WHEN excluded.root_is_real OR excluded.start_ns < start_ns THEN excluded.root_service
             ELSE root_service END,
+        root_start_ns = CASE
+            WHEN root_is_real THEN root_start_ns
+            WHEN excluded.root_is_real OR excluded.start_ns < start_ns THEN excluded.root_start_ns
+            ELSE root_start_ns END,
+        root_end_ns = CASE
+            WHEN root_is_real THEN root_end_ns
+            WHEN excluded.root_is_real OR excluded.start_ns < start_ns THEN excluded.root_end_ns
+            ELSE root_end_ns END,
+        root_failed = CASE
+            WHEN root_is_real THEN root_failed
+            WHEN excluded.root_is_real OR excluded.start_ns < start_ns THEN excluded.root_failed
+            ELSE root_failed END,
         root_is_real = max(root_is_real, excluded.root_is_real),
         is_run = max(is_run, excluded.is_run)
     RETURNING id";
@@ -893,8 +939,9 @@ struct Counts {
 /// A new trace's row; `None` when the trace is stored already (nothing is changed then).
 const INSERT_NEW_TRACE: &str = "
     INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count,
-                        root_name, root_service, root_is_real, is_run)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                        root_name, root_service, root_is_real, is_run,
+                        root_start_ns, root_end_ns, root_failed)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
     ON CONFLICT (trace_id) DO NOTHING
     RETURNING id";
 
@@ -920,6 +967,9 @@ fn append_trace(
             c.root_service.clone(),
             c.is_root,
             c.is_run,
+            clamp_i64(c.root_start_unix_nano),
+            clamp_i64(c.root_end_unix_nano),
+            c.root_failed,
         )
     };
     let known_key = if recent.known(&trace.trace_id).is_some() {
@@ -1020,7 +1070,7 @@ fn merge_trace(
     unindex_trace(tx, index, key, &stored)?;
     devtrace_model::session::merge_batches(&mut stored, chunk::decode_spans(&trace.data)?);
     let merged = crate::prepare::summarise(trace.trace_id, &stored);
-    replace_trace(tx, key, &merged)?;
+    replace_trace(tx, key, &merged, Columns::All)?;
     index_chunk(tx, index, key, &merged)?;
     if let Some(facts) = &merged.session {
         upsert_session(tx, key, facts)?;
@@ -1178,6 +1228,9 @@ fn summary_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<TraceSumma
         services,
         span_count: row.get::<_, i64>(at + 5)? as u64,
         error_count: row.get::<_, i64>(at + 6)? as u64,
+        root_start_unix_nano: row.get::<_, i64>(at + 8)? as u64,
+        root_end_unix_nano: row.get::<_, i64>(at + 9)? as u64,
+        root_failed: row.get(at + 10)?,
     })
 }
 
@@ -1216,7 +1269,9 @@ const MIN_SQL_LIMIT: usize = 8;
 const SUMMARY_COLUMNS: &str =
     "trace_id, start_ns, end_ns, root_name, root_service, span_count, error_count,
      (SELECT json_group_array(s.name) FROM trace_services ts JOIN services s ON s.id = ts.service
-      WHERE ts.trace = traces.id)";
+      WHERE ts.trace = traces.id),
+     coalesce(root_start_ns, start_ns), coalesce(root_end_ns, end_ns),
+     coalesce(root_failed, error_count > 0)";
 
 impl Store for SqliteStore {
     fn list_traces(&self, query: &TraceQuery) -> Result<Vec<TraceSummary>> {
@@ -1241,11 +1296,15 @@ impl Store for SqliteStore {
             args.push(operation.clone().into());
         }
         if let Some(min) = query.min_duration_nanos {
-            sql.push_str(" AND end_ns - start_ns >= ?");
+            sql.push_str(
+                " AND coalesce(root_end_ns, end_ns) - coalesce(root_start_ns, start_ns) >= ?",
+            );
             args.push(clamp_i64(min).into());
         }
         if let Some(max) = query.max_duration_nanos {
-            sql.push_str(" AND end_ns - start_ns <= ?");
+            sql.push_str(
+                " AND coalesce(root_end_ns, end_ns) - coalesce(root_start_ns, start_ns) <= ?",
+            );
             args.push(clamp_i64(max).into());
         }
         if query.errors_only {

@@ -2,7 +2,7 @@
 // child breakdown (the `devtrace perf` table) and the findings about it.
 
 import {get} from '../api.js';
-import {h, s, duration, percent, note, traceHref, operationHref, escaped} from '../dom.js';
+import {h, s, duration, meanByOutcome, percent, note, traceHref, operationHref, escaped} from '../dom.js';
 import {findingList} from './findings.js';
 
 export async function render(main, {params, query, navigate}) {
@@ -46,7 +46,7 @@ export async function render(main, {params, query, navigate}) {
   const d = a.profile.duration;
   status.replaceWith(h('dl', {class: 'facts wide'},
     h('dt', {}, 'Runs'), h('dd', {}, `${d.count} in ${a.traces_analysed} traces`),
-    h('dt', {}, 'Mean'), h('dd', {}, duration(d.mean)),
+    h('dt', {}, 'Mean'), h('dd', {}, meanByOutcome(d.mean, a.profile.by_outcome)),
     h('dt', {}, 'p50'), h('dd', {}, duration(d.p50)),
     h('dt', {}, 'p95'), h('dd', {}, duration(d.p95)),
     h('dt', {}, 'Max'), h('dd', {}, duration(d.max)),

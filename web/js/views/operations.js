@@ -1,7 +1,7 @@
 // Operations: root operations ranked by total time, each linking to its analytics.
 
 import {get} from '../api.js';
-import {h, duration, note, operationHref, escaped} from '../dom.js';
+import {h, duration, meanByOutcome, note, operationHref, escaped} from '../dom.js';
 import {moveInRows} from './traces.js';
 
 export async function render(main) {
@@ -24,7 +24,7 @@ export async function render(main) {
       h('td', {}, h('a', {href: operationHref(o.operation)}, escaped(o.operation))),
       h('td', {class: 'num'}, o.runs),
       h('td', {class: 'num share'}, bar, h('span', {}, duration(o.total_nanos))),
-      h('td', {class: 'num'}, duration(o.duration.mean)),
+      h('td', {class: 'num'}, meanByOutcome(o.duration.mean, o.by_outcome)),
       h('td', {class: 'num'}, duration(o.duration.p95)),
       h('td', {class: 'num'}, o.errors ? h('span', {class: 'badge error'}, o.errors) : '0'),
       h('td', {}, h('a', {href: `/traces?name=${encodeURIComponent(o.operation)}`}, 'traces')));

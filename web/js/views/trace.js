@@ -83,7 +83,8 @@ class Waterfall {
     this.header = h('header', {class: 'trace-head'},
       h('h1', {}, escaped(root), ' ', h('span', {class: 'muted small'}, escaped(wf.service))),
       h('dl', {class: 'facts'},
-        h('dt', {}, 'Duration'), h('dd', {}, duration(wf.duration_ns)),
+        h('dt', {}, 'Duration'), h('dd', {'data-duration': true}, wf.last_span_end_ns == null ? duration(wf.root_duration_ns)
+          : `root ${duration(wf.root_duration_ns)}; the last span ends at ${duration(wf.last_span_end_ns)}`),
         h('dt', {}, 'Spans'), h('dd', {}, wf.span_count.toLocaleString()),
         h('dt', {}, 'Errors'), h('dd', {class: wf.error_count ? 'error-text' : ''}, String(wf.error_count)),
         h('dt', {}, 'Started'), h('dd', {}, time(wf.start_unix_nano)),
@@ -196,6 +197,7 @@ class Waterfall {
     const nameCell = h('div', {class: 'wf-name'}, toggle,
       h('span', {class: `kind k-${wf.strings[wf.work[i]]}`, title: wf.strings[wf.work[i]]}),
       h('span', {class: 'label'}, escaped(this.name(i))),
+      this.serviceChange(i),
       wf.status[i] === 2 ? h('span', {class: 'badge error', title: 'error'}, '!') : null,
       wf.event_count[i] ? h('span', {class: 'count', title: `${wf.event_count[i]} events`}, `◆${wf.event_count[i]}`) : null,
       wf.log_count[i] ? h('span', {class: 'count', title: `${wf.log_count[i]} logs`}, `≡${wf.log_count[i]}`) : null);
@@ -217,6 +219,16 @@ class Waterfall {
     nameCell, h('div', {class: 'wf-bars'}, bar, label));
   }
 
+  /** "→ payments" where row `i` runs in another service than its parent: where the trace
+   * crosses from one service to the next. Nothing for a root or a same-service child. */
+  serviceChange(i) {
+    const {wf} = this;
+    const parent = wf.parent[i];
+    if (parent < 0 || wf.service_name[parent] === wf.service_name[i]) return null;
+    const service = escaped(wf.strings[wf.service_name[i]]);
+    return h('span', {class: 'service-change', title: `the trace continues in service ${service}`}, `→ ${service}`);
+  }
+
   foldRow(f, total, t) {
     const fold = this.wf.folds[f];
     const {wf} = this;
@@ -225,7 +237,8 @@ class Waterfall {
     const nameCell = h('div', {class: 'wf-name'},
       h('button', {type: 'button', class: 'toggle', tabindex: '-1', 'aria-label': 'expand the repeats', dataset: {fold: f}}, '▸'),
       h('span', {class: 'label'}, `× ${fold.count} ${escaped(fold.name)}`),
-      h('span', {class: 'muted small'}, ` ${duration(fold.total_ns)} in all, ${duration(fold.total_ns / fold.count)} each`),
+      this.serviceChange(fold.first_row),
+      h('span', {class: 'muted small'}, ` ${duration(fold.total_ns)} in all, ${fold.each}`),
       // A failure inside the fold stays visible: a marker, and a link to the first one.
       fold.errors ? h('span', {class: 'badge error', title: 'a span inside these repeats failed'}, `✗ ${fold.errors} with a failure`) : null,
       fold.first_error_row != null ? h('button', {type: 'button', class: 'link small', dataset: {showRow: fold.first_error_row}}, 'show the first') : null);

@@ -87,7 +87,9 @@ function traceRow(t) {
     h('td', {}, h('a', {href: operationHref(t.root_name), class: 'op'}, escaped(t.root_name))),
     h('td', {class: 'spark-cell', dataset: {operation: t.root_name}}),
     serviceCell(t),
-    h('td', {class: 'num'}, duration(t.duration_ns)),
+    h('td', {class: 'num'}, duration(t.duration_ns),
+      // A span went on after the root ended: when the last one ends, from the root's start.
+      t.last_span_end_ns != null ? h('span', {class: 'muted small', title: `the root took ${duration(t.duration_ns)}; the last span ends at ${duration(t.last_span_end_ns)}`}, ` (${duration(t.last_span_end_ns)})`) : null),
     h('td', {class: 'num'}, t.span_count.toLocaleString()),
     h('td', {class: 'num'}, t.error_count > 0 ? h('span', {class: 'badge error'}, t.error_count) : '0'),
     h('td', {}, h('a', {href: traceHref(t.trace_id), class: 'mono', 'aria-label': `open trace ${escaped(t.root_name)} ${t.trace_id}`}, t.trace_id.slice(0, 12))));

@@ -23,7 +23,7 @@
 //! threshold), on zero-length runs, or on non-root spans (their parents' findings cover them).
 
 use crate::classify::{WorkKind, classify};
-use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
+use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE};
 use crate::fingerprint::fingerprint;
 use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
 use devtrace_model::SpanId;
@@ -211,12 +211,12 @@ fn finding(
         }
         Subject::Child(name) => (
             format!(
-                "{percent} of the time of {} is in {} ({} {} per run, {} each)",
+                "{percent} of the time of {} is in {} ({} {} per run, {})",
                 q(operation),
                 name,
                 format_count(calls_per_run),
                 plural("call", calls_per_run),
-                human_duration((nanos / calls.max(1) as f64).round() as u64)
+                each_call(traces, runs, name),
             ),
             format!(
                 "start with {}: it is where the time of {} goes (this says where to look; it \
@@ -261,6 +261,19 @@ fn finding(
 }
 
 /// The root, then the longest of `spans` (at most [`MAX_SPANS_PER_EVIDENCE`]) in start order.
+/// How long one call of child `name` takes, its own span's duration, with successes and
+/// failures apart ([`crate::outcome::typical`]).
+fn each_call(traces: &[AnalyzedTrace], runs: &[Run], name: &str) -> String {
+    let calls: Vec<crate::outcome::Call> = runs
+        .iter()
+        .filter_map(|r| Some((&traces[r.trace], r.by_child.get(name)?)))
+        .flat_map(|(trace, tally)| {
+            crate::outcome::calls_of(tally.spans.iter().map(|&s| trace.span(s)))
+        })
+        .collect();
+    crate::outcome::typical(&calls).unwrap_or_default()
+}
+
 fn evidence_of(trace: &AnalyzedTrace, root: usize, spans: &[usize]) -> Evidence {
     let mut longest: Vec<usize> = spans.iter().copied().filter(|s| *s != root).collect();
     longest.sort_by_key(|s| (std::cmp::Reverse(trace.span(*s).duration_nanos()), *s));
@@ -361,6 +374,7 @@ fn covered_nanos(mut intervals: Vec<(u64, u64)>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::human_duration;
     use crate::tree::tests::{batch, span};
     use devtrace_model::{KeyValue, Span, TraceId};
 
@@ -454,6 +468,33 @@ mod tests {
             )
         );
         assert_eq!(f.evidence[0].span_ids, [SpanId([1; 8]), SpanId([2; 8])]);
+    }
+
+    #[test]
+    fn a_child_that_sometimes_times_out_is_timed_by_outcome() {
+        // payment.authorize takes 124 ms twice and times out at 503 ms once: never
+        // "250.3 ms each".
+        let run = |n: u8, call: u64, failed: bool| {
+            let mut authorize = span(2, Some(1), "payment.authorize", 10 * MS, (10 + call) * MS);
+            if failed {
+                authorize.status.code = devtrace_model::StatusCode::Error;
+            }
+            trace(
+                n,
+                vec![span(1, None, "checkout", 0, (20 + call) * MS), authorize],
+            )
+        };
+        let traces = [run(1, 124, false), run(2, 503, true), run(3, 124, false)];
+        let findings = detect(&traces, &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert!(
+            findings[0].title.ends_with(
+                "is in \"payment.authorize\" (1 call per run, 124.0 ms when it succeeds, \
+                 503.0 ms when it fails (1 of 3))"
+            ),
+            "{}",
+            findings[0].title
+        );
     }
 
     #[test]

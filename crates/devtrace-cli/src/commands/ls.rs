@@ -7,8 +7,8 @@ use crate::output::{Style, print_fitted, terminal_width};
 use anyhow::Result;
 use devtrace_query::search::{TraceSearch, search};
 use devtrace_query::text::fit::{Align, Cell, Column, Fit, Mark, Table};
-use devtrace_query::text::{cell, escape};
-use devtrace_query::timefmt::{format_duration, format_timestamp, now_nanos, zone_name};
+use devtrace_query::text::{OUTLIVED_NOTE, cell, escape, trace_duration_cell};
+use devtrace_query::timefmt::{format_timestamp, now_nanos, zone_name};
 use devtrace_store::{Store, TraceQuery};
 use std::process::ExitCode;
 
@@ -82,7 +82,7 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
             format_timestamp(t.start_unix_nano).into(),
             escape(&t.root_name).into(),
             service.into(),
-            format_duration(t.duration_nanos()).into(),
+            trace_duration_cell(t).into(),
             t.span_count.to_string().into(),
             match t.error_count {
                 0 => "0".into(),
@@ -91,7 +91,10 @@ pub fn run(store: &dyn Store, args: &LsArgs, color: ColorChoice) -> Result<ExitC
             Cell::marked(t.trace_id.to_hex(), Mark::Dim),
         ]);
     }
-    let out = table.render(terminal_width(), &|mark, text| style.mark(mark, text));
+    let mut out = table.render(terminal_width(), &|mark, text| style.mark(mark, text));
+    if traces.iter().any(|t| t.last_span_end_nanos().is_some()) {
+        out.push_str(&format!("\n{}\n", style.dim(OUTLIVED_NOTE)));
+    }
     print_fitted(&out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ use crate::cli::PerfArgs;
 use crate::output::eprintln_safe;
 use crate::output::{print_fitted, print_json, terminal_width};
 use anyhow::Result;
+use devtrace_analyze::outcome::ByOutcome;
 use devtrace_analyze::perf::{OperationTotal, profile_operation};
 use devtrace_model::recorded::shell_word;
 use devtrace_model::{Operation, OperationFilter};
@@ -208,7 +209,11 @@ fn ranking_table(heading: &str, ranked: &[OperationTotal], next: &str) -> String
             devtrace_query::text::cell(&row.service, 24).into(),
             row.runs.to_string().into(),
             format_duration(row.total_nanos).into(),
-            format_duration(row.duration.mean as u64).into(),
+            // Never one mean of successes and failures: said apart under the table.
+            match row.by_outcome {
+                None => format_duration(row.duration.mean as u64).into(),
+                Some(_) => "below".into(),
+            },
             format_duration(row.duration.p95 as u64).into(),
             row.errors.to_string().into(),
         ]);
@@ -220,6 +225,21 @@ fn ranking_table(heading: &str, ranked: &[OperationTotal], next: &str) -> String
     let mut out = format!("{heading}\n\n");
     for line in rendered.lines() {
         out.push_str(&format!("  {line}\n"));
+    }
+    let split: Vec<(&OperationTotal, &ByOutcome)> = ranked
+        .iter()
+        .filter_map(|r| Some((r, r.by_outcome.as_ref()?)))
+        .collect();
+    if !split.is_empty() {
+        out.push_str("\nmean by outcome:\n");
+    }
+    for (row, by) in split {
+        out.push_str(&format!(
+            "  {} ({}): {}\n",
+            devtrace_query::text::escape(&row.operation),
+            devtrace_query::text::escape(&row.service),
+            devtrace_analyze::outcome::described(by)
+        ));
     }
     out.push_str(&format!("\nbreak one down with: {next}\n"));
     out

@@ -94,7 +94,7 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
         "{}  {}  {}  {}  {}\n{}\n\n",
         style.bold(&escape(&summary.root_name)),
         style.cyan(&escape(&summary.service)),
-        format_duration(summary.duration_nanos()),
+        devtrace_query::text::trace_duration(summary),
         devtrace_query::text::counted(summary.span_count, "span", "spans"),
         match summary.error_count {
             0 => "no errors".to_owned(),
@@ -113,13 +113,13 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
         tree: TraceTree::build(&trace.spans),
         options,
         start: summary.start_unix_nano,
-        total: summary.duration_nanos().max(1),
+        total: summary.extent_nanos().max(1),
         label_width,
         bar_width: options.width.saturating_sub(label_width + 13).max(10),
         out: String::new(),
     };
     let roots = waterfall.tree.roots.clone();
-    waterfall.children(&roots, "", true);
+    waterfall.children(&roots, "", None);
     out.push_str(&waterfall.out);
     if summary.error_count > 0 {
         out.push_str(&render_first_error(trace));
@@ -136,8 +136,10 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
 }
 
 impl Waterfall<'_> {
-    /// `top` is true for the trace's roots: a single root needs no tree guide.
-    fn children(&mut self, children: &[usize], prefix: &str, top: bool) {
+    /// The children of `parent` (`None` for the trace's roots: a single root needs no tree
+    /// guide).
+    fn children(&mut self, children: &[usize], prefix: &str, parent: Option<usize>) {
+        let top = parent.is_none();
         let folded = fold_children(self.batch, children, self.options.min_run);
         let count = folded.len();
         for (n, item) in folded.into_iter().enumerate() {
@@ -160,7 +162,9 @@ impl Waterfall<'_> {
                 }
             );
             match item {
-                FoldedChild::Span(i) => self.span(i, &format!("{prefix}{branch}"), &child_prefix),
+                FoldedChild::Span(i) => {
+                    self.span(i, parent, &format!("{prefix}{branch}"), &child_prefix)
+                }
                 FoldedChild::Run {
                     name,
                     spans,
@@ -173,12 +177,16 @@ impl Waterfall<'_> {
                         .map(|s| self.batch.spans[*s].end_unix_nano)
                         .max()
                         .unwrap_or(0);
-                    let avg = total_nanos / spans.len() as u64;
+                    // Successes and failures apart: a timeout is not a typical repeat.
+                    let calls = devtrace_analyze::outcome::calls_of(
+                        spans.iter().map(|s| &self.batch.spans[*s]),
+                    );
                     let label = format!(
-                        "× {} {} … {} avg",
+                        "× {} {} … {}{}",
                         spans.len(),
                         escape(&name),
-                        format_duration(avg)
+                        devtrace_analyze::outcome::typical(&calls).unwrap_or_default(),
+                        self.service_change(spans[0], parent)
                     );
                     self.line(
                         &format!("{prefix}{branch}"),
@@ -200,11 +208,21 @@ impl Waterfall<'_> {
         }
     }
 
-    fn span(&mut self, i: usize, lead: &str, child_prefix: &str) {
+    /// " → payments" when span `i` runs in another service than its parent: where a
+    /// multi-service trace crosses from one service to the next.
+    fn service_change(&self, i: usize, parent: Option<usize>) -> String {
+        let service = |i: usize| self.batch.resource_of(&self.batch.spans[i]).service_name();
+        match parent {
+            Some(p) if service(p) != service(i) => format!(" → {}", escape(service(i))),
+            _ => String::new(),
+        }
+    }
+
+    fn span(&mut self, i: usize, parent: Option<usize>, lead: &str, child_prefix: &str) {
         let span = &self.batch.spans[i];
         self.line(
             lead,
-            &escape(&span.name),
+            &format!("{}{}", escape(&span.name), self.service_change(i, parent)),
             span.duration_nanos(),
             span.start_unix_nano,
             span.end_unix_nano,
@@ -225,7 +243,7 @@ impl Waterfall<'_> {
             self.details(span, child_prefix);
         }
         let children = self.tree.children[i].clone();
-        self.children(&children, child_prefix, false);
+        self.children(&children, child_prefix, Some(i));
     }
 
     fn line(&mut self, lead: &str, label: &str, duration: u64, start: u64, end: u64, error: bool) {

@@ -94,7 +94,11 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
             quote(&op.service),
             op.runs,
             format_duration(op.total_nanos),
-            format_duration(op.duration.mean as u64),
+            // Never one mean of successes and failures.
+            match &op.by_outcome {
+                None => format_duration(op.duration.mean as u64),
+                Some(by) => format!("({})", devtrace_analyze::outcome::described(by)),
+            },
             format_duration(op.duration.p95 as u64),
             op.errors
         ));

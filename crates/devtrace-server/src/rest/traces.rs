@@ -62,13 +62,17 @@ pub struct TraceListParams {
 pub struct TraceRow {
     #[serde(flatten)]
     pub summary: TraceSummary,
+    /// The root span's own duration.
     pub duration_ns: u64,
+    /// When a span ends after the root: how long after the root's start the last one ends.
+    pub last_span_end_ns: Option<u64>,
 }
 
 impl From<TraceSummary> for TraceRow {
     fn from(summary: TraceSummary) -> Self {
         Self {
             duration_ns: summary.duration_nanos(),
+            last_span_end_ns: summary.last_span_end_nanos(),
             summary,
         }
     }

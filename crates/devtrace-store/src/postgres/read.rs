@@ -17,7 +17,9 @@ macro_rules! summary_columns {
     () => {
         "t.trace_id, t.start_ns, t.end_ns, t.root_name, t.root_service, t.span_count, t.error_count,
      ARRAY(SELECT s.name FROM trace_services ts JOIN services s ON s.id = ts.service
-           WHERE ts.trace = t.id ORDER BY s.name COLLATE \"C\")"
+           WHERE ts.trace = t.id ORDER BY s.name COLLATE \"C\"),
+     coalesce(t.root_start_ns, t.start_ns), coalesce(t.root_end_ns, t.end_ns),
+     coalesce(t.root_failed, t.error_count > 0)"
     };
 }
 const SUMMARY_COLUMNS: &str = summary_columns!();
@@ -34,6 +36,9 @@ fn summary_from_row(row: &Row) -> TraceSummary {
         service: row.get(4),
         span_count: row.get::<_, i64>(5).max(0) as u64,
         error_count: row.get::<_, i64>(6).max(0) as u64,
+        root_start_unix_nano: row.get::<_, i64>(8).max(0) as u64,
+        root_end_unix_nano: row.get::<_, i64>(9).max(0) as u64,
+        root_failed: row.get(10),
     }
 }
 
@@ -120,10 +125,10 @@ impl Store for PgStore {
             );
         }
         if let Some(min) = query.min_duration_nanos {
-            q.push(" AND t.end_ns - t.start_ns >= ?", vec![Box::new(int(min))]);
+            q.push(" AND coalesce(t.root_end_ns, t.end_ns) - coalesce(t.root_start_ns, t.start_ns) >= ?", vec![Box::new(int(min))]);
         }
         if let Some(max) = query.max_duration_nanos {
-            q.push(" AND t.end_ns - t.start_ns <= ?", vec![Box::new(int(max))]);
+            q.push(" AND coalesce(t.root_end_ns, t.end_ns) - coalesce(t.root_start_ns, t.start_ns) <= ?", vec![Box::new(int(max))]);
         }
         if query.errors_only {
             q.push(" AND t.error_count > 0", vec![]);
@@ -219,7 +224,7 @@ impl Store for PgStore {
             let summary = summary_from_row(first);
             let mut spans = SpanBatch::default();
             for row in &rows {
-                if let Some(data) = row.get::<_, Option<&[u8]>>(8) {
+                if let Some(data) = row.get::<_, Option<&[u8]>>(11) {
                     spans.extend(chunk::decode_spans(data)?);
                 }
             }

@@ -202,6 +202,11 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE counters ADD COLUMN resent_spans bigint NOT NULL DEFAULT 0;",
     // 4: the QA job queue and the LLM judgements' cache (see qa.rs), jobs owned by a project.
     super::qa::MIGRATION,
+    // 5: the root span's own start, end and failure, as on the embedded store (its migration
+    // 12): a trace's duration is its root's. NULL on traces stored before.
+    "ALTER TABLE traces ADD COLUMN root_start_ns bigint;
+     ALTER TABLE traces ADD COLUMN root_end_ns bigint;
+     ALTER TABLE traces ADD COLUMN root_failed boolean;",
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

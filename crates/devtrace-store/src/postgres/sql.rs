@@ -294,7 +294,7 @@ fn prepare_reader(
          REVOKE ALL ON SCHEMA {views} FROM PUBLIC;
          CREATE OR REPLACE VIEW {views}.traces WITH (security_barrier) AS
              SELECT encode(t.trace_id, 'hex') AS trace_id, t.start_ns, t.end_ns,
-                    t.end_ns - t.start_ns AS duration_ns, t.span_count, t.error_count,
+                    coalesce(t.root_end_ns, t.end_ns) - coalesce(t.root_start_ns, t.start_ns) AS duration_ns, t.span_count, t.error_count,
                     t.root_name, t.root_service AS service, t.is_run::int AS is_run
              FROM {schema}.traces t
              WHERE t.project_id = (SELECT r.project_id FROM {schema}.sql_readers r

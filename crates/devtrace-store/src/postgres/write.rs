@@ -630,7 +630,7 @@ impl<'a> Transact<'a> {
         }
         devtrace_model::session::merge_batches(&mut stored, chunk::decode_spans(&trace.data)?);
         let merged = crate::prepare::summarise(trace.trace_id, &stored);
-        replace_trace(&mut self.tx, key, &merged)?;
+        replace_trace(&mut self.tx, key, &merged, Columns::All)?;
         unindex_trace(&mut self.tx, key)?;
         self.index.add(&mut self.tx, &[(project, key, &merged)])?;
         self.recent.forget(&row_key(key));
@@ -693,9 +693,11 @@ impl<'a> Transact<'a> {
 
 const UPSERT_TRACES: &str = "
     INSERT INTO traces AS t (project_id, trace_id, start_ns, end_ns, span_count, error_count,
-                             root_name, root_service, root_is_real, is_run)
+                             root_name, root_service, root_is_real, is_run,
+                             root_start_ns, root_end_ns, root_failed)
     SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[],
-                         $6::bigint[], $7::text[], $8::text[], $9::boolean[], $10::boolean[])
+                         $6::bigint[], $7::text[], $8::text[], $9::boolean[], $10::boolean[],
+                         $11::bigint[], $12::bigint[], $13::boolean[])
     ON CONFLICT (project_id, trace_id) DO UPDATE SET
         start_ns = least(t.start_ns, excluded.start_ns),
         end_ns = greatest(t.end_ns, excluded.end_ns),
@@ -709,6 +711,18 @@ const UPSERT_TRACES: &str = "
             WHEN t.root_is_real THEN t.root_service
             WHEN excluded.root_is_real OR excluded.start_ns < t.start_ns THEN excluded.root_service
             ELSE t.root_service END,
+        root_start_ns = CASE
+            WHEN t.root_is_real THEN t.root_start_ns
+            WHEN excluded.root_is_real OR excluded.start_ns < t.start_ns THEN excluded.root_start_ns
+            ELSE t.root_start_ns END,
+        root_end_ns = CASE
+            WHEN t.root_is_real THEN t.root_end_ns
+            WHEN excluded.root_is_real OR excluded.start_ns < t.start_ns THEN excluded.root_end_ns
+            ELSE t.root_end_ns END,
+        root_failed = CASE
+            WHEN t.root_is_real THEN t.root_failed
+            WHEN excluded.root_is_real OR excluded.start_ns < t.start_ns THEN excluded.root_failed
+            ELSE t.root_failed END,
         root_is_real = t.root_is_real OR excluded.root_is_real,
         is_run = t.is_run OR excluded.is_run
     RETURNING id";
@@ -716,9 +730,11 @@ const UPSERT_TRACES: &str = "
 /// New traces' rows; returns those inserted (a trace stored before is left as it is).
 const INSERT_NEW_TRACES: &str = "
     INSERT INTO traces (project_id, trace_id, start_ns, end_ns, span_count, error_count,
-                        root_name, root_service, root_is_real, is_run)
+                        root_name, root_service, root_is_real, is_run,
+                        root_start_ns, root_end_ns, root_failed)
     SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[],
-                         $6::bigint[], $7::text[], $8::text[], $9::boolean[], $10::boolean[])
+                         $6::bigint[], $7::text[], $8::text[], $9::boolean[], $10::boolean[],
+                         $11::bigint[], $12::bigint[], $13::boolean[])
     ON CONFLICT (project_id, trace_id) DO NOTHING
     RETURNING id, project_id, trace_id";
 
@@ -744,6 +760,9 @@ struct SummaryColumns<'b> {
     root_service: Vec<&'b str>,
     root_is_real: Vec<bool>,
     is_run: Vec<bool>,
+    root_start: Vec<i64>,
+    root_end: Vec<i64>,
+    root_failed: Vec<bool>,
 }
 
 impl<'b> SummaryColumns<'b> {
@@ -784,10 +803,13 @@ impl<'b> SummaryColumns<'b> {
         self.root_service.push(&named.root_service);
         self.root_is_real.push(named.is_root);
         self.is_run.push(chunks.iter().any(|c| c.is_run));
+        self.root_start.push(int(named.root_start_unix_nano));
+        self.root_end.push(int(named.root_end_unix_nano));
+        self.root_failed.push(named.root_failed);
     }
 
-    /// The arrays as the statements' parameters `$1` to `$10`.
-    fn params(&self) -> [&(dyn postgres::types::ToSql + Sync); 10] {
+    /// The arrays as the statements' parameters `$1` to `$13`.
+    fn params(&self) -> [&(dyn postgres::types::ToSql + Sync); 13] {
         [
             &self.project,
             &self.trace_id,
@@ -799,6 +821,9 @@ impl<'b> SummaryColumns<'b> {
             &self.root_service,
             &self.root_is_real,
             &self.is_run,
+            &self.root_start,
+            &self.root_end,
+            &self.root_failed,
         ]
     }
 }
@@ -836,9 +861,17 @@ fn upsert_session(tx: &mut Transaction<'_>, project: i64, key: i64, facts: &Sess
     Ok(())
 }
 
+/// Which summary columns [`replace_trace`] writes: those of the current schema, or those a
+/// migration before the root span's columns (5) finds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Columns {
+    All,
+    BeforeRoot,
+}
+
 /// Replaces everything stored for trace `key` by `whole`, one chunk summarising the whole
 /// trace: its chunks and its summary row (the indexes are the caller's).
-fn replace_trace(tx: &mut Transaction<'_>, key: i64, whole: &TraceChunk) -> Step {
+fn replace_trace(tx: &mut Transaction<'_>, key: i64, whole: &TraceChunk, columns: Columns) -> Step {
     tx.execute("DELETE FROM span_chunks WHERE trace = $1", &[&key])?;
     tx.execute(
         "INSERT INTO span_chunks (trace, data) VALUES ($1, $2)",
@@ -860,6 +893,18 @@ fn replace_trace(tx: &mut Transaction<'_>, key: i64, whole: &TraceChunk) -> Step
             &whole.is_run,
         ],
     )?;
+    if columns == Columns::All {
+        tx.execute(
+            "UPDATE traces SET root_start_ns = $2, root_end_ns = $3, root_failed = $4
+             WHERE id = $1",
+            &[
+                &key,
+                &int(whole.root_start_unix_nano),
+                &int(whole.root_end_unix_nano),
+                &whole.root_failed,
+            ],
+        )?;
+    }
     Ok(())
 }
 
@@ -1073,7 +1118,9 @@ pub(crate) fn after_migration(tx: &mut Transaction<'_>, version: usize) -> Resul
         let summary = crate::prepare::summarise(first.trace_id, &batch);
         let gone = (before - batch.spans.len()) as i64;
         if gone > 0 {
-            replace_trace(tx, key, &summary)?;
+            // Migration 3 runs before the root span's columns exist (5): they stay NULL, read
+            // as the trace's start and end.
+            replace_trace(tx, key, &summary, Columns::BeforeRoot)?;
             *removed.entry(project).or_default() += gone;
         }
         index.add(tx, &[(project, key, &summary)])?;

@@ -536,7 +536,7 @@ fn open(db: &Path) -> Result<Connection, SqlError> {
         .map_err(StoreError::from)?;
     conn.execute_batch(
         "CREATE TEMP VIEW traces AS
-             SELECT lower(hex(trace_id)) AS trace_id, start_ns, end_ns, end_ns - start_ns AS duration_ns,
+             SELECT lower(hex(trace_id)) AS trace_id, start_ns, end_ns, coalesce(root_end_ns, end_ns) - coalesce(root_start_ns, start_ns) AS duration_ns,
                     span_count, error_count, root_name, root_service AS service, is_run
              FROM main.traces;
          CREATE TEMP VIEW operations AS
