@@ -1,6 +1,6 @@
 //! Which traces an analysis reads, loaded and built into trees.
 
-use crate::text::quote;
+use devtrace_model::recorded::quote;
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_model::OperationFilter;
 use devtrace_store::{Store, StoreError, TraceQuery, TraceSummary};
