@@ -8,6 +8,9 @@ use crate::finding::human_duration;
 use crate::stats::{Summary, summarize};
 use serde::Serialize;
 
+/// Means of successes and failures this close (a share of the larger) are one duration.
+pub const SAME_WITHIN: f64 = 0.05;
+
 /// The durations of the calls that succeeded and of those that failed, apart.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -68,15 +71,21 @@ pub fn typical(calls: &[Call]) -> Option<String> {
 }
 
 /// "124.0 ms when it succeeds, 503.0 ms when it fails (1 of 3)": both means, and how many of
-/// the calls failed.
+/// the calls failed. When the two means are within [`SAME_WITHIN`] of each other they do not
+/// differ, and one is said with the failures still counted: "1.00 s each (2 of 4 failed)".
 pub fn described(by: &ByOutcome) -> String {
-    let mean = |s: &Summary| human_duration(s.mean.round() as u64);
+    let mean = |nanos: f64| human_duration(nanos.round() as u64);
+    let total = by.ok.count + by.failed.count;
+    let (ok, failed) = (by.ok.mean, by.failed.mean);
+    if (ok - failed).abs() <= SAME_WITHIN * ok.max(failed) {
+        let all = (ok * by.ok.count as f64 + failed * by.failed.count as f64) / total as f64;
+        return format!("{} each ({} of {total} failed)", mean(all), by.failed.count);
+    }
     format!(
-        "{} when it succeeds, {} when it fails ({} of {})",
-        mean(&by.ok),
-        mean(&by.failed),
-        by.failed.count,
-        by.ok.count + by.failed.count
+        "{} when it succeeds, {} when it fails ({} of {total})",
+        mean(ok),
+        mean(failed),
+        by.failed.count
     )
 }
 
@@ -106,5 +115,11 @@ mod tests {
         let failed = [(500 * MS, true), (502 * MS, true)];
         assert_eq!(typical(&failed).unwrap(), "501.0 ms each (all 2 failed)");
         assert_eq!(typical(&[]), None);
+    }
+
+    #[test]
+    fn means_that_read_the_same_are_said_once_with_the_failures_counted() {
+        let calls = [(1_000 * MS, false), (1_001 * MS, true), (999 * MS, false)];
+        assert_eq!(typical(&calls).unwrap(), "1.00 s each (1 of 3 failed)");
     }
 }

@@ -1,8 +1,8 @@
 //! Which traces an analysis reads, loaded and built into trees.
 
-use devtrace_model::recorded::quote;
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_model::OperationFilter;
+use devtrace_model::recorded::quote;
 use devtrace_store::{Store, StoreError, TraceQuery, TraceSummary};
 
 /// Traces analysed when no count is given.

@@ -625,7 +625,7 @@ mod tests {
                 count: 6,
                 name: "q".into(),
                 total_ns: 600,
-                each: "100 ns when it succeeds, 100 ns when it fails (1 of 6)".into(),
+                each: "100 ns each (1 of 6 failed)".into(),
                 errors: 1,
                 first_error_row: Some(8),
             }]
