@@ -83,6 +83,67 @@ pub struct Comparison {
     pub total: OperationDelta,
     /// Every operation seen on either side, largest absolute change first.
     pub operations: Vec<OperationDelta>,
+    /// With one run a side: the request parameters of the two roots that differ (absent when
+    /// none do, or when a side has several runs, whose parameters vary run by run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<ParameterChange>,
+}
+
+/// A request parameter whose value differs between two runs: `OPERATION.url.query.NAME`, or
+/// `OPERATION.url.path.NAME` as the route names a segment (derived from the URL in either
+/// convention generation; named as failure correlation names its features), of a request the
+/// run served — its root, or a server span whose operation occurs once in the run. Values as
+/// recorded; absent on a side that lacks it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ParameterChange {
+    pub name: String,
+    pub a: Option<String>,
+    pub b: Option<String>,
+}
+
+/// A run's requests' parameters: those of its root and of each server span whose operation
+/// occurs once in it (a repeated one has no single value), keyed `OPERATION.PARAMETER`.
+fn request_parameters(trace: &AnalyzedTrace) -> BTreeMap<String, String> {
+    let requests: Vec<usize> = (0..trace.spans.spans.len())
+        .filter(|&i| Some(i) == trace.root() || trace.span(i).effective_kind() == SpanKind::Server)
+        .collect();
+    let mut out = BTreeMap::new();
+    for &i in &requests {
+        let name = &trace.span(i).name;
+        if requests
+            .iter()
+            .filter(|&&j| trace.span(j).name == *name)
+            .count()
+            > 1
+        {
+            continue;
+        }
+        for kv in trace.attributes(i) {
+            if kv.key.starts_with("url.query.") || kv.key.starts_with("url.path.") {
+                out.insert(format!("{name}.{}", kv.key), kv.value.to_display_string());
+            }
+        }
+    }
+    out
+}
+
+/// The request parameters of `a` and `b` that differ, when each side is one run.
+fn parameter_changes(a: &[AnalyzedTrace], b: &[AnalyzedTrace]) -> Vec<ParameterChange> {
+    let ([a], [b]) = (a, b) else {
+        return Vec::new();
+    };
+    let (of_a, of_b) = (request_parameters(a), request_parameters(b));
+    let names: std::collections::BTreeSet<&String> = of_a.keys().chain(of_b.keys()).collect();
+    names
+        .into_iter()
+        .filter(|name| of_a.get(*name) != of_b.get(*name))
+        .map(|name| ParameterChange {
+            name: name.clone(),
+            a: of_a.get(name).cloned(),
+            b: of_b.get(name).cloned(),
+        })
+        .collect()
 }
 
 /// Compares runs `a` (before) with runs `b` (after).
@@ -128,6 +189,7 @@ pub fn compare(a: &[AnalyzedTrace], b: &[AnalyzedTrace]) -> Comparison {
     Comparison {
         total: Comparison::fill_total(total, a, b),
         operations,
+        parameters: parameter_changes(a, b),
     }
 }
 
@@ -255,6 +317,45 @@ mod tests {
                 span(3, Some(1), "dialogue.generate", summary, summary + dialogue),
             ]),
         )
+    }
+
+    fn request(id: u8, target: &str) -> AnalyzedTrace {
+        let mut root = span(1, None, "GET /reports/:year", 0, 10);
+        root.kind = SpanKind::Server;
+        root.attributes = vec![
+            devtrace_model::KeyValue::new("http.route", "/reports/:year"),
+            devtrace_model::KeyValue::new("http.target", target),
+        ];
+        AnalyzedTrace::new(TraceId([id; 16]), batch(vec![root]))
+    }
+
+    #[test]
+    fn two_runs_name_the_request_parameters_that_differ() {
+        let a = request(1, "/reports/2024?format=csv&page=2");
+        let b = request(2, "/reports/2025?format=csv");
+        let changes = compare(std::slice::from_ref(&a), std::slice::from_ref(&b)).parameters;
+        let change = |name: &str, a: Option<&str>, b: Option<&str>| ParameterChange {
+            name: name.into(),
+            a: a.map(Into::into),
+            b: b.map(Into::into),
+        };
+        assert_eq!(
+            changes,
+            [
+                change(
+                    "GET /reports/:year.url.path.year",
+                    Some("2024"),
+                    Some("2025")
+                ),
+                change("GET /reports/:year.url.query.page", Some("2"), None),
+            ]
+        );
+        // Several runs a side: parameters vary run by run, none is named.
+        assert!(
+            compare(&[a.clone(), a], &[b.clone(), b])
+                .parameters
+                .is_empty()
+        );
     }
 
     /// A gRPC call seen from both ends shares a name; its client and server spans are two rows.

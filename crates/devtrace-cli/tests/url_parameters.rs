@@ -125,3 +125,31 @@ fn a_route_parameter_separates_the_failing_runs_under_both_conventions() {
         assert!(chain.contains("url.path.days"), "{chain}");
     }
 }
+
+#[test]
+fn compare_names_the_request_parameters_two_runs_differ_in_under_both_conventions() {
+    for stable in [false, true] {
+        let dir = store(stable);
+        let (passing, failing) = (
+            format!("{:032x}", 0x0a11_0000 + 1),
+            format!("{:032x}", 0x0a11_0000 + 3),
+        );
+        let json: Value = serde_json::from_str(&ok(devtrace(
+            dir.path(),
+            &["compare", &passing, &failing, "--json"],
+        )))
+        .unwrap();
+        assert_eq!(
+            json["comparison"]["parameters"],
+            json!([{"name": "GET /reports/{days}.url.path.days", "a": "14", "b": "363"}]),
+            "stable: {stable}"
+        );
+        let text = ok(devtrace(dir.path(), &["compare", &passing, &failing]));
+        assert!(
+            text.contains(
+                "request parameters that differ (A → B):\n  GET /reports/{days}.url.path.days: \"14\" → \"363\"\n"
+            ),
+            "stable: {stable}\n{text}"
+        );
+    }
+}

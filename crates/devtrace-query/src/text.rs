@@ -528,5 +528,27 @@ pub fn render_comparison_with(
             comparison.operations.len() - COMPARE_ROWS_SHOWN
         ));
     }
+    render_parameter_changes(&mut out, &comparison.parameters, options);
     out
+}
+
+/// The request parameters the two runs' roots differ in, values quoted (recorded text).
+fn render_parameter_changes(
+    out: &mut String,
+    changes: &[devtrace_analyze::compare::ParameterChange],
+    options: &TextOptions,
+) {
+    if changes.is_empty() {
+        return;
+    }
+    out.push_str("\nrequest parameters that differ (A → B):\n");
+    let side = |value: &Option<String>| value.as_deref().map_or("(absent)".to_owned(), quote);
+    for change in changes {
+        out.push_str(&format!(
+            "  {}: {} → {}\n",
+            options.data(&change.name),
+            side(&change.a),
+            side(&change.b)
+        ));
+    }
 }
