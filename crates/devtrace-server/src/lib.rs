@@ -21,6 +21,7 @@ pub mod otlp_http;
 pub mod rest;
 pub mod retention;
 mod rpc_status;
+pub mod state;
 pub mod tls;
 pub mod ui;
 
@@ -261,7 +262,7 @@ impl Bound {
                 let _ = rx.wait_for(|stop| *stop).await;
             }
         };
-        let rate = api::IngestRate::start(writer.clone());
+        let rate = state::IngestRate::start(writer.clone());
         // Certificates are read (and checked) before anything is served.
         let tls = match &self.config.tls {
             Some(files) => Some((files.server_config()?, files.grpc_config()?)),
@@ -307,12 +308,12 @@ impl Bound {
                 .then(|| Arc::new(writer.clone()) as Arc<dyn devtrace_mcp::selftrace::SpanSink>);
             let mcp = mcp_http::McpHttp::new(Arc::clone(&store), sink, api_addr);
             let api_router = api::router(
-                api::ApiState {
+                state::ApiState {
                     store,
                     writer,
                     rate,
                     mcp: mcp.clone(),
-                    traces: rest::TraceCache::default(),
+                    traces: state::TraceCache::default(),
                     stopping: stop_rx_api,
                     redactor: Arc::clone(&self.config.redactor),
                     auth,

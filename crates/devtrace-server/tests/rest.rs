@@ -8,8 +8,9 @@ use devtrace_model::{
     AnyValue, Event, KeyValue, LogBatch, LogRecord, Resource, Scope, Span, SpanBatch, SpanId,
     SpanKind, Status, StatusCode as SpanStatus, TraceId, semconv,
 };
-use devtrace_server::api::{ApiState, IngestRate, router};
+use devtrace_server::api::router;
 use devtrace_server::guard::AllowedHosts;
+use devtrace_server::state::{ApiState, IngestRate};
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::Writer;
 use devtrace_store::{prepare_logs, prepare_spans};

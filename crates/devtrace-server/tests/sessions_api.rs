@@ -4,9 +4,10 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use devtrace_ingest::redact::Redactor;
-use devtrace_server::api::{ApiState, IngestRate, router};
+use devtrace_server::api::router;
 use devtrace_server::guard::AllowedHosts;
 use devtrace_server::ingest::Ingestor;
+use devtrace_server::state::{ApiState, IngestRate};
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::{Writer, WriterConfig};
 use devtrace_store::{Store, TraceQuery};

@@ -14,7 +14,6 @@
 
 pub mod limit;
 pub mod token;
-pub mod web;
 
 pub use token::Scope;
 

@@ -3,8 +3,8 @@
 use super::params::Params;
 use super::traces::NoParams;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
-use crate::api::ApiState;
 use crate::json::Json;
+use crate::state::ApiState;
 use axum::extract::{Path, RawQuery};
 use devtrace_analyze::perf::OperationTotal;
 use devtrace_model::{Operation, OperationFilter};

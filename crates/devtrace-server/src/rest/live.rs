@@ -9,8 +9,8 @@
 //! the server never evaluates per-client filters and a busy ingest is coalesced into at most
 //! one event per [`TICK`].
 
-use crate::api::ApiState;
 use crate::json::Json;
+use crate::state::ApiState;
 use axum::extract::{Path, RawQuery};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use devtrace_query::live::{

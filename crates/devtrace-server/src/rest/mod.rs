@@ -17,20 +17,19 @@ mod analysis;
 mod live;
 pub mod params;
 pub mod qa;
+mod server;
 mod session_io;
 pub mod sessions;
 pub(crate) mod traces;
 
-use crate::api::ApiState;
 use crate::json::Json;
+use crate::state::ApiState;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use devtrace_analyze::AnalyzedTrace;
-use devtrace_model::TraceId;
 use devtrace_query::QueryError;
-use devtrace_store::{StoreError, TraceSummary};
+use devtrace_store::StoreError;
 use serde::Serialize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -54,9 +53,9 @@ struct ApiDoc;
 /// Every REST route, each with its OpenAPI declaration.
 pub fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(crate::api::health))
-        .routes(routes!(crate::api::stats))
-        .routes(routes!(crate::api::me))
+        .routes(routes!(server::health))
+        .routes(routes!(server::stats))
+        .routes(routes!(server::me))
         .routes(routes!(analysis::overview))
         .routes(routes!(traces::list))
         .routes(routes!(traces::summary))
@@ -235,65 +234,4 @@ pub async fn blocking<T: Send + 'static>(
             format!("the request's work failed: {e}"),
         )
     })?
-}
-
-/// The last few traces opened, built into trees: a viewer asks for a trace's waterfall, then
-/// for its spans one by one, and a large trace should be decoded once, not per click. An
-/// entry is reused only while the trace's span count is unchanged (a trace still receiving
-/// spans is rebuilt).
-#[derive(Clone, Default)]
-pub struct TraceCache {
-    entries: Arc<Mutex<Vec<Arc<CachedTrace>>>>,
-}
-
-pub struct CachedTrace {
-    /// The project the trace was read from: the same id may name another trace elsewhere.
-    pub project: devtrace_store::ProjectId,
-    pub summary: TraceSummary,
-    pub trace: AnalyzedTrace,
-    pub logs: devtrace_model::LogBatch,
-}
-
-/// Traces kept.
-const CACHED_TRACES: usize = 4;
-
-impl TraceCache {
-    /// The trace `id` (full id or unique prefix), from the cache when current.
-    pub fn get(
-        &self,
-        store: &dyn devtrace_store::Store,
-        id: &str,
-    ) -> Result<Arc<CachedTrace>, ApiError> {
-        let trace_id: TraceId = store.resolve_trace_id(id)?;
-        let current = store
-            .trace_summary(trace_id)?
-            .ok_or_else(|| StoreError::TraceNotFound(id.to_owned()))?;
-        let cached = {
-            let entries = self.entries.lock().expect("trace cache poisoned");
-            entries
-                .iter()
-                .find(|e| e.trace.trace_id == trace_id && e.project == store.project())
-                .cloned()
-        };
-        if let Some(entry) = cached
-            && entry.summary == current
-        {
-            return Ok(entry);
-        }
-        let found = store
-            .get_trace(trace_id)?
-            .ok_or_else(|| StoreError::TraceNotFound(id.to_owned()))?;
-        let logs = store.logs_for_trace(trace_id)?;
-        let entry = Arc::new(CachedTrace {
-            project: store.project(),
-            trace: AnalyzedTrace::new(trace_id, found.spans),
-            summary: found.summary,
-            logs,
-        });
-        let mut entries = self.entries.lock().expect("trace cache poisoned");
-        entries.retain(|e| e.trace.trace_id != trace_id);
-        entries.insert(0, Arc::clone(&entry));
-        entries.truncate(CACHED_TRACES);
-        Ok(entry)
-    }
 }

@@ -3,8 +3,8 @@
 
 use super::params::Params;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
-use crate::api::ApiState;
 use crate::json::Json;
+use crate::state::ApiState;
 use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Response};
 use devtrace_model::SpanId;
@@ -161,7 +161,7 @@ pub struct NoParams {}
 async fn with_trace<T: Send + 'static>(
     state: &ApiState,
     id: String,
-    view: impl FnOnce(&dyn Store, &super::CachedTrace) -> Result<T, ApiError> + Send + 'static,
+    view: impl FnOnce(&dyn Store, &crate::state::CachedTrace) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<Json<T>, ApiError> {
     let (store, cache) = (state.store.clone(), state.traces.clone());
     let answer = blocking(move || view(&*store, &*cache.get(&*store, &id)?)).await?;

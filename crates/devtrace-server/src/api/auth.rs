@@ -12,9 +12,9 @@
 //! `SameSite=Strict` cookie holding it: scripts cannot read it, other sites cannot make the
 //! browser send it, and any node of a team server accepts it (nothing is kept per node).
 
-use super::{Credentials, Denied, PROJECT_COOKIE, Principal, SESSION_COOKIE, Scope};
-use crate::api::ApiState;
+use crate::auth::{Credentials, Denied, PROJECT_COOKIE, Principal, SESSION_COOKIE, Scope};
 use crate::mcp_http::ProjectStore;
+use crate::state::ApiState;
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Query, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
