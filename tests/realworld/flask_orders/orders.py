@@ -7,6 +7,8 @@ sizes are bucketed by tens into a fixed table of page shapes that only goes up t
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import time
 
@@ -63,7 +65,15 @@ def list_orders():
         orders = session.scalars(select(Order).order_by(Order.id.desc()).limit(limit)).all()
         page = [{"id": o.id, "customer": o.customer.name, "total": o.total_cents} for o in orders]
     record(problem="n_plus_one", limit=limit, durations=g.customer_loads)
-    return jsonify({"orders": page, "layout": [rows_per_column, columns]})
+    return jsonify({"orders": page, "layout": [rows_per_column, columns], "signature": sign(page)})
+
+
+def sign(page: list) -> str:
+    """A per-page signature from a key stretched for every request (PBKDF2): tens of
+    milliseconds of the service's own code that no instrumentation records, so the request's
+    time is mostly its own (a blind spot, and a true one) in every run, not only slow ones."""
+    key = hashlib.pbkdf2_hmac("sha256", b"orders page key", b"orders", 120_000)
+    return hmac.new(key, repr(page).encode(), "sha256").hexdigest()
 
 
 def create_schema() -> None:
