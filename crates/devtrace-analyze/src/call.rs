@@ -143,7 +143,7 @@ pub fn describe(trace: &AnalyzedTrace, index: usize) -> Call {
 /// library's span around undici's or httpx's, openai's `chat MODEL` around httpx's `POST`. Span
 /// B is an inner layer of span A when both are outbound calls of one service, made by
 /// different instrumentation scopes, B lies within A's time (to the clocks' resolution,
-/// [`crate::clock`]), and either
+/// `clock`), and either
 /// - A and B are siblings and the same call (same kind, target and template; a bare span name
 ///   is not enough): of the siblings of that call, the nearest one started before B; or
 /// - B is A's only outbound child: A's library made its call through B (an outer span with

@@ -53,7 +53,7 @@ pub fn start_resolutions(batch: &SpanBatch) -> Vec<u64> {
 
 /// `intervals` with each start moved `tolerance` later (never past its end): what is left of an
 /// overlap is the part longer than the clock can account for. Feed the result to
-/// [`crate::detectors::calls::overlap`].
+/// `detectors::calls::overlap`.
 pub fn beyond_tolerance(intervals: &[(u64, u64)], tolerance: u64) -> Vec<(u64, u64)> {
     intervals
         .iter()

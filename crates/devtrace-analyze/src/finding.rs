@@ -116,7 +116,7 @@ pub struct Finding {
     /// A few traces and spans that show it (bounded; not every occurrence).
     pub evidence: Vec<Evidence>,
     /// What fixing it is worth, in its own units and as one comparable score
-    /// ([`crate::impact`]).
+    /// (`impact`).
     pub impact: Impact,
 }
 
@@ -140,7 +140,7 @@ pub enum ImpactBasis {
 }
 
 /// A finding's impact: in its own units, and normalised into one score findings are ranked
-/// by (see [`crate::impact`] for the definition).
+/// by (see `impact` for the definition).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Impact {
@@ -170,7 +170,7 @@ pub struct Impact {
 }
 
 impl Impact {
-    /// An impact of this basis, to be measured by [`crate::impact::score`].
+    /// An impact of this basis, to be measured by `impact::score`.
     pub fn of(basis: ImpactBasis) -> Self {
         Self {
             basis,

@@ -226,7 +226,7 @@ fn event_waits(trace: &AnalyzedTrace) -> Vec<LockUse> {
         .collect()
 }
 
-/// The kind of a lock use that is a pool acquisition's span ([`crate::pools::POOL_ACQUISITIONS`]).
+/// The kind of a lock use that is a pool acquisition's span (`pools::POOL_ACQUISITIONS`).
 pub const ACQUISITION_KIND: &str = "pool (acquisition span)";
 
 /// Uses, statistics and inversions over `traces`.

@@ -1,7 +1,7 @@
 //! Which spans acquire a pooled resource (a database connection from a client-side pool),
 //! by the instrumentations that record them. Such a span is a wait in the process that holds
-//! the pool, not a call to the resource: [`crate::waits`] reads it as a wait on the pool, and
-//! [`crate::call`] never counts it as an outbound call. Below both, so neither depends on the
+//! the pool, not a call to the resource: `waits` reads it as a wait on the pool, and
+//! `call` never counts it as an outbound call. Below both, so neither depends on the
 //! other for it.
 
 use crate::AnalyzedTrace;

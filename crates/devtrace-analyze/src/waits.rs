@@ -15,7 +15,7 @@
 //! `lock.name`, `db.lock`, `pool.name` or `queue.name` attribute, else by the word in the event
 //! (lock, queue, pool, backoff). "Behind N" (how many were ahead) comes from a `waiters`,
 //! `queue.depth`, `queue.position` or `devtrace.wait.behind` attribute, or from "behind N" in
-//! the text. Lock spans of the `devtrace.lock.*` convention are read by [`crate::locks`]; their
+//! the text. Lock spans of the `devtrace.lock.*` convention are read by `locks`; their
 //! own requested/acquired events are not counted twice here.
 //!
 //! **Pool acquisitions.** Real instrumentations record the wait for a pooled connection as a

@@ -4,10 +4,10 @@
 //!
 //! - Not JSON at all: `-32700` Parse error with `id: null` (rmcp ignores such a line on stdio
 //!   and answers 415 over HTTP).
-//! - A JSON array, a JSON-RPC batch: rmcp reads none, so [`crate::incoming::read`] splits it when the
+//! - A JSON array, a JSON-RPC batch: rmcp reads none, so `incoming::read` splits it when the
 //!   session's protocol version receives batches ([`Batches`]: 2025-03-26 only, whose
 //!   specification says servers MUST receive them) into messages the transport hands rmcp one
-//!   by one, and [`crate::batch::Answers`] gathers their answers into one array. Elsewhere
+//!   by one, and `batch::Answers` gathers their answers into one array. Elsewhere
 //!   (before `initialize`, 2024-11-05, 2025-06-18 and later) a batch is refused as a whole:
 //!   `-32600` Invalid Request with `id: null`.
 //! - JSON that is no JSON-RPC message: `-32600` with the message's `id` when it has a usable

@@ -5,7 +5,7 @@
 //! 2. the `patch_unified` of the document's `edit` events, applied one after another;
 //! 3. an agent session's edits: Claude Code `Edit`, `MultiEdit` and `Write` calls and Codex
 //!    `apply_patch` calls that did not fail, in time order, replayed on the checkout
-//!    ([`crate::replay`]). Paths are made relative to the repository (the task's local path
+//!    (`replay`). Paths are made relative to the repository (the task's local path
 //!    or the session's project directory); edits outside it are skipped and noted.
 //!
 //! Everything read here was redacted when it was stored: an edit whose text held a secret

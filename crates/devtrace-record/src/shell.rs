@@ -49,7 +49,7 @@ impl Shell {
 pub const SCOPE_VARIABLE: &str = "DEVTRACE_RECORD_SCOPE";
 
 /// Set for a shell run in capture mode: its hooks mark each command's output (see
-/// [`crate::capture`]).
+/// `capture`).
 pub const CAPTURE_VARIABLE: &str = "DEVTRACE_RECORD_CAPTURE";
 
 const BASH: &str = r#"# devtrace shell integration for bash 5+ (from `devtrace record shell-init bash`).

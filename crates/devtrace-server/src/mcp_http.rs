@@ -2,7 +2,7 @@
 //! `devtrace mcp` serves over stdio ([`devtrace_mcp::DevtraceMcp`]).
 //!
 //! Mounted inside the API router, so the router's Host/Origin guard (DNS-rebinding protection,
-//! [`crate::guard`], which honours `--allow-host`) covers it; rmcp's own host check is turned
+//! `guard`, which honours `--allow-host`) covers it; rmcp's own host check is turned
 //! off so the two never disagree. rmcp answers every protocol version it knows (2024-11-05 to
 //! 2026-07-28), with sessions for the older ones. [`McpHttp::shutdown`] ends open event
 //! streams, so a graceful shutdown is not held up by a client that keeps one open.

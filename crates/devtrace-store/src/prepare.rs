@@ -38,7 +38,7 @@ pub struct TraceChunk {
     /// The session summary, when the chunk holds a session span.
     pub session: Option<SessionFacts>,
     /// The span ids in the chunk, each once: what the writer checks against the spans stored
-    /// before, so a re-sent span is stored once (see [`crate::recent`]).
+    /// before, so a re-sent span is stored once (see `recent`).
     pub span_ids: Vec<SpanId>,
     /// Spans the request held twice (same id in this trace), left out of the chunk.
     pub repeated: u64,

@@ -2,7 +2,7 @@
 //! the shape of a worker pool, a semaphore or a connection pool of size k.
 //!
 //! **Rule.** Under one parent span, at least [`Thresholds::min_calls`] successful outbound
-//! sibling calls with the same name and template (grouped as [`super::repeated_calls`] groups
+//! sibling calls with the same name and template (grouped as `repeated_calls` groups
 //! them) where the most in flight at once, k, is at least 2 and less than the number of calls,
 //! and k calls are in flight for at least [`Thresholds::min_time_at_limit`] of the phase (first
 //! start to last end): the limit is what paces the work, not the calls' own arrival.

@@ -9,7 +9,7 @@
 //! after another — never more than one in flight — is reported. Internal spans (a loop in the
 //! program's own code) are never reported here: there is nothing to batch. Calls that overlap
 //! are a concurrency question, not a batching one: a fan-out held to a few at a time is
-//! [`super::concurrency_limit`]'s, and calls that all run at once are already as fast as they
+//! `concurrency_limit`'s, and calls that all run at once are already as fast as they
 //! get. Calls that overlap in any run were issued together: a fan-out that a pool happened to
 //! run one at a time in another run is still not a loop, so a subject (root operation, parent,
 //! call name, template) with overlapping calls in any run is not reported in any.
@@ -27,7 +27,7 @@
 //!
 //! **Does not fire on** a few similar calls (below [`Thresholds::min_calls`]), calls that differ
 //! in statement or URL template, calls under different parents, failed calls (a call failing
-//! again and again is a retry storm, see [`super::retry_storm`]), internal spans, or calls that
+//! again and again is a retry storm, see `retry_storm`), internal spans, or calls that
 //! already overlap.
 
 use super::calls::{
