@@ -234,48 +234,7 @@ fn group_under(
     }
 
     // Rules 4–5: split at producers of a fan-out and at dependencies.
-    // Where each value first appears among the children: a value a later sibling shares with
-    // an earlier one came from that one only if it appeared there first (two calls that both
-    // use what a third returned do not depend on each other).
-    let context = context_tokens(trace, parent);
-    // Each value's first sibling, and whether that sibling can have produced it (a value it
-    // only sent in its request is an input it shared, not a result: `values::subtree_results`).
-    let mut origin: HashMap<String, (usize, bool)> = HashMap::new();
-    for child in &children {
-        let results = subtree_results(trace, child.index);
-        for token in subtree_tokens(trace, child.index) {
-            if !context.contains(&token) {
-                let produced = results.contains(&token);
-                origin.entry(token).or_insert((child.index, produced));
-            }
-        }
-    }
-    let mut groups: Vec<Vec<&Child>> = Vec::new();
-    for run in runs {
-        let mut pieces: Vec<Vec<&Child>> = vec![Vec::new()];
-        for (i, child) in run.iter().enumerate() {
-            let produces_fan_out = run.get(i + 1).is_some_and(|next| {
-                next.call.template != child.call.template
-                    && run.get(i + 2).is_some_and(|after| {
-                        after.call.template == next.call.template
-                            && !matches!(next.call.template, Template::Name)
-                    })
-            });
-            let piece = pieces.last_mut().expect("never empty");
-            let depends = piece
-                .iter()
-                .any(|earlier| depends_on(trace, earlier.index, child.index, &origin));
-            if depends {
-                pieces.push(vec![child]);
-            } else {
-                piece.push(child);
-            }
-            if produces_fan_out {
-                pieces.push(Vec::new());
-            }
-        }
-        groups.extend(pieces);
-    }
+    let groups = split_runs(trace, parent, &children, runs);
 
     let min_member = thresholds.min_member_share * parent_nanos as f64;
     let best = groups
@@ -330,6 +289,59 @@ fn group_under(
     (group.saving() > 0
         && group.saving() as f64 >= thresholds.min_saving_share * parent_nanos as f64)
         .then_some(group)
+}
+
+/// Rules 4–5: each run split where a call produces a fan-out (the calls after it use what it
+/// returned) and where a call depends on an earlier member of its piece.
+fn split_runs<'a>(
+    trace: &AnalyzedTrace,
+    parent: usize,
+    children: &[Child],
+    runs: Vec<Vec<&'a Child>>,
+) -> Vec<Vec<&'a Child>> {
+    // Where each value first appears among the children: a value a later sibling shares with
+    // an earlier one came from that one only if it appeared there first (two calls that both
+    // use what a third returned do not depend on each other).
+    let context = context_tokens(trace, parent);
+    // Each value's first sibling, and whether that sibling can have produced it (a value it
+    // only sent in its request is an input it shared, not a result: `values::subtree_results`).
+    let mut origin: HashMap<String, (usize, bool)> = HashMap::new();
+    for child in children {
+        let results = subtree_results(trace, child.index);
+        for token in subtree_tokens(trace, child.index) {
+            if !context.contains(&token) {
+                let produced = results.contains(&token);
+                origin.entry(token).or_insert((child.index, produced));
+            }
+        }
+    }
+    let mut groups: Vec<Vec<&'a Child>> = Vec::new();
+    for run in runs {
+        let mut pieces: Vec<Vec<&'a Child>> = vec![Vec::new()];
+        for (i, child) in run.iter().enumerate() {
+            let produces_fan_out = run.get(i + 1).is_some_and(|next| {
+                next.call.template != child.call.template
+                    && run.get(i + 2).is_some_and(|after| {
+                        after.call.template == next.call.template
+                            && !matches!(next.call.template, Template::Name)
+                    })
+            });
+            let piece = pieces.last_mut().expect("never empty");
+            let depends = piece
+                .iter()
+                .any(|earlier| depends_on(trace, earlier.index, child.index, &origin));
+            if depends {
+                pieces.push(vec![child]);
+            } else {
+                piece.push(child);
+            }
+            if produces_fan_out {
+                pieces.push(Vec::new());
+            }
+        }
+        groups.extend(pieces);
+    }
+    groups
 }
 
 /// Rule 2: a call that leaves the process (or reads a file) and only reads.
