@@ -129,17 +129,10 @@ def is_true_of_app(finding: dict, truth: dict) -> bool:
     )
 
 
-@pytest.fixture(scope="module")
-def devtrace_bin_module() -> Path:
-    from harness import _binary
-
-    return _binary("DEVTRACE_BIN", REPO_ROOT / "target" / "debug" / "devtrace", "run `cargo build -p devtrace-cli`")
-
-
 @pytest.mark.parametrize("generation", list(GENERATIONS))
 @pytest.mark.parametrize("app", list(APPS))
-def test_realworld_cell(devtrace_bin_module, app, generation):
-    truth, findings = run_cell(devtrace_bin_module, app, generation)
+def test_realworld_cell(devtrace_bin, app, generation):
+    truth, findings = run_cell(devtrace_bin, app, generation)
     assert [p["kind"] for p in truth["planted"]] == APPS[app], "the docs table's rows follow APPS"
     table = os.environ.get("DEVTRACE_REALWORLD_TABLE")
     if table:
@@ -174,10 +167,10 @@ class _Answer:
 
 
 @pytest.mark.parametrize("app", list(APPS))
-def test_realworld_same_findings_under_both_generations(devtrace_bin_module, app):
+def test_realworld_same_findings_under_both_generations(devtrace_bin, app):
     seen = {}
     for generation in GENERATIONS:
-        _, findings = run_cell(devtrace_bin_module, app, generation)
+        _, findings = run_cell(devtrace_bin, app, generation)
         seen[generation] = sorted((f["kind"], f.get("operation") or "") for f in findings)
     assert seen["default"] == seen["stable"], seen
 
