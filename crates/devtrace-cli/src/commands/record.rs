@@ -11,7 +11,7 @@
 //! finished by `record stop` from its journal.
 
 use super::run::{
-    CHILD_PID, Capture, attach_outputs, install_signal_handlers, output_sources, spawn_failure, tee,
+    Capture, attach_outputs, install_signal_handlers, output_sources, set_child, spawn_failure, tee,
 };
 use crate::cli::{
     NoteArgs, OrphanChoice, RecordArgs, RecordCommand, RecordStartArgs, RecordStopArgs, ShellName,
@@ -33,7 +33,6 @@ use serde_json::{Value, json};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -818,7 +817,7 @@ fn run_captured(
             };
         }
     };
-    CHILD_PID.store(child.id() as i32, Ordering::Relaxed);
+    set_child(child.id() as i32);
     drop(command);
     let parser = Arc::new(Mutex::new(TestOutputParser::new()));
     let (stdout_source, stderr_source) = output_sources(masters, &mut child);
@@ -846,7 +845,7 @@ fn run_captured(
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    CHILD_PID.store(0, Ordering::Relaxed);
+    set_child(0);
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
     let tests = Arc::try_unwrap(parser)

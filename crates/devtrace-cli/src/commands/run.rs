@@ -385,14 +385,32 @@ impl Capture {
     }
 }
 
-pub(super) static CHILD_PID: AtomicI32 = AtomicI32::new(0);
+static CHILD_PID: AtomicI32 = AtomicI32::new(0);
+/// A signal that arrived after the child started but before its pid was known (the child can
+/// run, and be seen running, before `spawn` returns): forwarded by [`set_child`].
+static PENDING_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn forward_signal(signal: libc::c_int) {
-    let pid = CHILD_PID.load(Ordering::Relaxed);
+    let pid = CHILD_PID.load(Ordering::SeqCst);
     if pid > 0 {
         // SAFETY: kill(2) is async-signal-safe; the pid is our own child's.
         unsafe {
             libc::kill(pid, signal);
+        }
+    } else {
+        PENDING_SIGNAL.store(signal, Ordering::SeqCst);
+    }
+}
+
+/// Records the child's pid for the signal handler (0: no child), and forwards a signal that
+/// came while the pid was not yet known.
+pub(super) fn set_child(pid: i32) {
+    CHILD_PID.store(pid, Ordering::SeqCst);
+    let pending = PENDING_SIGNAL.swap(0, Ordering::SeqCst);
+    if pid > 0 && pending > 0 {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(pid, pending);
         }
     }
 }
@@ -450,7 +468,7 @@ fn execute(
             return outcome;
         }
     };
-    CHILD_PID.store(child.id() as i32, Ordering::Relaxed);
+    set_child(child.id() as i32);
     // Our copies of the terminals' child ends must close, or reading would never see the end.
     drop(command);
     let parser = Arc::new(Mutex::new(TestOutputParser::new()));
@@ -460,7 +478,7 @@ fn execute(
     let status = child.wait();
     outcome.stdout = stdout.join().unwrap_or_default();
     outcome.stderr = stderr.join().unwrap_or_default();
-    CHILD_PID.store(0, Ordering::Relaxed);
+    set_child(0);
     outcome.tests = Arc::try_unwrap(parser)
         .ok()
         .and_then(|p| p.into_inner().ok())
