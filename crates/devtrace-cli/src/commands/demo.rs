@@ -11,7 +11,6 @@ use crate::cli::{ColorChoice, DemoArgs};
 use crate::output::eprintln_safe;
 use crate::output::print_fitted;
 use anyhow::{Context, Result, bail};
-use devtrace_analyze::detectors::run_all;
 use devtrace_analyze::perf::profile_operation;
 use devtrace_analyze::{AnalyzedTrace, FindingKind};
 use devtrace_query::timefmt::format_duration;
@@ -139,7 +138,8 @@ pub fn run(
     let profile = profile_operation(&original, &identity)
         .context("the demo produced no journal.generate spans")?;
     out.push_str(&devtrace_query::text::render_profile(&profile));
-    let findings = run_all(&original);
+    // Ranked as `insights` ranks them: with the configured prices.
+    let findings = devtrace_query::analytics::trace_findings(&original);
     out.push_str("\n$ devtrace insights\n");
     for (n, finding) in findings.iter().enumerate() {
         out.push_str(&finding_text(finding, n + 1));
