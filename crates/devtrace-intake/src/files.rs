@@ -15,7 +15,8 @@ use anyhow::{Context, Result, anyhow};
 use devtrace_ingest::json::{self, Signal};
 use devtrace_ingest::proto::AnyRequest;
 use devtrace_ingest::redact::Redactor;
-use devtrace_ingest::sessions::{native, trace_v1};
+use devtrace_ingest::sessions::native;
+use devtrace_ingest::sessions::trace_v1::{self, TraceDocument};
 use devtrace_ingest::{Limits, proto};
 use devtrace_model::recorded::escape;
 use devtrace_model::{SpanBatch, SpanId, TraceId};
@@ -44,6 +45,14 @@ pub fn store_trace_document(
         .write(&file.batches)
         .context("cannot store the session")?;
     Ok(file.spans)
+}
+
+/// A validated trace-1.0.0 document as the batch that merges it into its session (the
+/// document itself kept as a blob), and the spans it maps to.
+pub fn session_batch(document: &TraceDocument, redactor: Arc<Redactor>) -> (WriteBatch, usize) {
+    let output = trace_v1::to_spans(document, redactor);
+    let spans = output.spans.spans.len();
+    (prepare_session(output.spans, output.blobs), spans)
 }
 
 /// What one file (or document) brings: the batches to write in one transaction, and counts.
@@ -234,10 +243,9 @@ impl<'a> FileImporter<'a> {
             return Ok(());
         }
         let document = trace_v1::from_value(value, &self.redactor)?;
-        let output = trace_v1::to_spans(&document, Arc::clone(&self.redactor));
+        let (mut batch, spans) = session_batch(&document, Arc::clone(&self.redactor));
         file.sessions += 1;
-        file.spans += output.spans.spans.len() as u64;
-        let mut batch = prepare_session(output.spans, output.blobs);
+        file.spans += spans as u64;
         batch.documents.push(digest);
         file.batches.push(batch);
         self.seen_documents.insert(digest);

@@ -12,6 +12,7 @@ mod prepare;
 
 pub use prepare::{prepare_log_batch, prepare_metric_batch, redact_metrics};
 
+use crate::commit::CommitError;
 use devtrace_ingest::otlp::{
     collector::{
         logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse},
@@ -24,7 +25,7 @@ use devtrace_ingest::otlp::{
 };
 use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::{DecodeError, Limits, json, proto};
-use devtrace_store::writer::{SubmitError, WriteHandle};
+use devtrace_store::writer::WriteHandle;
 use devtrace_store::{ProjectId, WriteBatch, prepare_spans};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -296,13 +297,11 @@ impl Ingestor {
         if batch.items() == 0 {
             return Ok(());
         }
-        let ticket = self.writer.submit(batch).map_err(|e| match e {
-            SubmitError::Overloaded => IngestError::Overloaded,
-            SubmitError::Closed => IngestError::Unavailable(e.to_string()),
-        })?;
-        ticket
-            .committed()
+        crate::commit::commit(&self.writer, batch)
             .await
-            .map_err(|e| IngestError::Unavailable(e.to_string()))
+            .map_err(|e| match e {
+                CommitError::Overloaded => IngestError::Overloaded,
+                CommitError::Unavailable(message) => IngestError::Unavailable(message),
+            })
     }
 }
