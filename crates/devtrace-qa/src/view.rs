@@ -270,28 +270,10 @@ pub fn job_line(job: &JobView) -> String {
         job.attempts,
         job.max_attempts
     );
-    match job.state {
-        QaJobState::Queued => {
-            line.push_str(&format!("  queued {}", when(Some(job.enqueued_unix_nano))))
-        }
-        QaJobState::Running => {
-            let since = job.started_unix_nano.unwrap_or(job.enqueued_unix_nano);
-            line.push_str(&format!(
-                "  running for {:.0} s on {}",
-                now_unix_nano().saturating_sub(since) as f64 / 1e9,
-                job.worker.as_deref().unwrap_or("?")
-            ));
-        }
-        _ => {
-            if let Some(verdict) = &job.verdict {
-                line.push_str(&format!("  {verdict}"));
-            }
-            line.push_str(&format!("  finished {}", when(job.finished_unix_nano)));
-        }
+    if let Some(verdict) = job.verdict.as_ref().filter(|_| !job.state.is_active()) {
+        line.push_str(&format!("  {verdict}"));
     }
-    if job.cancel_requested && job.state == QaJobState::Running {
-        line.push_str("  (cancelling)");
-    }
+    line.push_str(&format!("  {}", job_when(job)));
     line
 }
 
@@ -554,8 +536,7 @@ pub fn render_result(out: &mut String, result: &QaResult, quoted: bool) {
 }
 
 /// `qa status`: counts by state and the recent jobs.
-pub fn render_status(counts: &[(QaJobState, u64)], jobs: &[JobView]) -> String {
-    let mut out = String::new();
+pub fn render_status(counts: &[(QaJobState, u64)], jobs: &[JobView], width: usize) -> String {
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     if total == 0 {
         return "no QA jobs yet (queue one with `devtrace qa run SESSION`)\n".to_owned();
@@ -570,12 +551,58 @@ pub fn render_status(counts: &[(QaJobState, u64)], jobs: &[JobView]) -> String {
             format!("{n} {}", state.as_str())
         })
         .collect();
-    out.push_str(&format!("QA jobs: {}\n", parts.join(", ")));
-    for job in jobs {
-        out.push_str(&job_line(job));
-        out.push('\n');
+    let mut out = format!("QA jobs: {}\n", parts.join(", "));
+    if !jobs.is_empty() {
+        out.push_str(&jobs_table(jobs).render(width, &|_, text| text.to_owned()));
     }
     out
+}
+
+/// The jobs one row each, fitted to `width`: the runner and the attempts are left out before
+/// the last column (when it was queued, runs or finished) is cut; ids are never cut.
+fn jobs_table(jobs: &[JobView]) -> devtrace_query::text::fit::Table {
+    use devtrace_query::text::fit::{Align, Column, Fit, Table};
+    let mut table = Table::new(vec![
+        Column::new("JOB", Align::Right, Fit::Keep),
+        Column::new("STATE", Align::Left, Fit::Keep),
+        Column::new("SESSION", Align::Left, Fit::Keep),
+        Column::new("RUNNER", Align::Left, Fit::Optional(1)),
+        Column::new("TRIES", Align::Right, Fit::Optional(0)),
+        Column::new("VERDICT", Align::Left, Fit::Keep),
+        Column::new("WHEN", Align::Left, Fit::Shrink { min: 24 }),
+    ]);
+    for job in jobs {
+        table.row(vec![
+            job.id.to_string().into(),
+            job.state.as_str().into(),
+            job.session[..8.min(job.session.len())].to_owned().into(),
+            job.runner.clone().into(),
+            format!("{}/{}", job.attempts, job.max_attempts).into(),
+            job.verdict.clone().unwrap_or_default().into(),
+            job_when(job).into(),
+        ]);
+    }
+    table
+}
+
+/// When a job was queued, how long it has run and where, or when it finished.
+fn job_when(job: &JobView) -> String {
+    let mut when_text = match job.state {
+        QaJobState::Queued => format!("queued {}", when(Some(job.enqueued_unix_nano))),
+        QaJobState::Running => {
+            let since = job.started_unix_nano.unwrap_or(job.enqueued_unix_nano);
+            format!(
+                "running for {:.0} s on {}",
+                now_unix_nano().saturating_sub(since) as f64 / 1e9,
+                job.worker.as_deref().unwrap_or("?")
+            )
+        }
+        _ => format!("finished {}", when(job.finished_unix_nano)),
+    };
+    if job.cancel_requested && job.state == QaJobState::Running {
+        when_text.push_str(" (cancelling)");
+    }
+    when_text
 }
 
 /// The session span of a trace (for callers that want the session's times).
