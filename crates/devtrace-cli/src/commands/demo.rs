@@ -119,11 +119,35 @@ pub fn run(
             }
         }
     }
-    let store = &*server.store;
+    let mut out = what_the_commands_say(&*server.store, args.runs * variants.len(), args.fixed)?;
+    let flag = match &choice.location {
+        StoreLocation::Embedded(dir) => format!("--data {}", dir.display()),
+        StoreLocation::Postgres(_) => "--store URL".to_owned(),
+    };
+    if _temporary.is_some() {
+        out.push_str(
+            "\nthe demo's temporary store is removed; to keep the data and explore it, run\n  devtrace --data DIR demo\n",
+        );
+    } else {
+        out.push_str(&format!(
+            "\nthe data stays in {0}; explore it with\n  devtrace {flag} ls\n  devtrace {flag} show <trace id>\n",
+            devtrace_model::recorded::escape(&choice.location.describe())
+        ));
+    }
+    print_fitted(&out)?;
+    server.stop();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `perf`, `insights` and (with `--fixed`) `compare` say about the demo's `runs` runs:
+/// the profile and findings of the original program's runs (findings ranked as `insights`
+/// ranks them, with the configured prices), and the successful runs of the original against
+/// the fixed program, next to the saving the sequential-work finding predicted.
+fn what_the_commands_say(store: &dyn Store, runs: usize, with_fixed: bool) -> Result<String> {
     let summaries = store.traces_with_operation(
         &devtrace_model::OperationFilter::named(OPERATION),
         None,
-        args.runs * variants.len(),
+        runs,
     )?;
     let all = load(store, &summaries)?;
     let (original, fixed): (Vec<AnalyzedTrace>, Vec<AnalyzedTrace>) =
@@ -144,7 +168,7 @@ pub fn run(
     for (n, finding) in findings.iter().enumerate() {
         out.push_str(&finding_text(finding, n + 1));
     }
-    if args.fixed {
+    if with_fixed {
         let ok = |traces: &[AnalyzedTrace]| -> Vec<AnalyzedTrace> {
             traces
                 .iter()
@@ -177,23 +201,7 @@ pub fn run(
                 .to_owned(),
         });
     }
-    let flag = match &choice.location {
-        StoreLocation::Embedded(dir) => format!("--data {}", dir.display()),
-        StoreLocation::Postgres(_) => "--store URL".to_owned(),
-    };
-    if _temporary.is_some() {
-        out.push_str(
-            "\nthe demo's temporary store is removed; to keep the data and explore it, run\n  devtrace --data DIR demo\n",
-        );
-    } else {
-        out.push_str(&format!(
-            "\nthe data stays in {0}; explore it with\n  devtrace {flag} ls\n  devtrace {flag} show <trace id>\n",
-            devtrace_model::recorded::escape(&choice.location.describe())
-        ));
-    }
-    print_fitted(&out)?;
-    server.stop();
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }
 
 /// The demo's temporary store, removed when the demo ends.
