@@ -6,7 +6,7 @@
 //! with the session), else its `trace-1.0.0` document's `qa` block as a client sent it.
 
 use crate::conventions as c;
-use crate::result::{JudgeBlock, QaResult, TestsBlock};
+use crate::result::{JudgeBlock, Judgement, PatchReport, QaResult, RunReport, TestsBlock};
 use crate::{QaError, now_unix_nano};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_model::session::session_role;
@@ -369,42 +369,7 @@ pub fn render_result(out: &mut String, result: &QaResult, quoted: bool) {
         ));
     }
     if let Some(patch) = &result.patch {
-        let method = patch.method.map_or("did not apply".to_owned(), |m| {
-            format!(
-                "applied by {} (confidence {:.1})",
-                m.as_str(),
-                patch.confidence
-            )
-        });
-        out.push_str(&format!(
-            "patch: from {} ({} piece{}), {method}; files: {}\n",
-            patch.source.describe(),
-            patch.pieces,
-            if patch.pieces == 1 { "" } else { "s" },
-            list(&patch.files, quoted)
-        ));
-        for hunk in patch.rejected.iter().take(5) {
-            out.push_str(&format!(
-                "  rejected in {}{}:\n",
-                data(&hunk.file, quoted),
-                hunk.event
-                    .as_deref()
-                    .map(|e| format!(" (event {e})"))
-                    .unwrap_or_default()
-            ));
-            for line in hunk.hunk.lines().take(20) {
-                out.push_str(&format!("    {}\n", data(line, quoted)));
-            }
-        }
-        if patch.rejected.len() > 5 {
-            out.push_str(&format!(
-                "  … and {} more rejected hunks (--json shows all)\n",
-                patch.rejected.len() - 5
-            ));
-        }
-        for note in &patch.notes {
-            out.push_str(&format!("  note: {}\n", data(note, quoted)));
-        }
+        render_patch(out, patch, quoted);
     }
     if let Some(command) = &result.command {
         out.push_str(&format!(
@@ -414,33 +379,7 @@ pub fn render_result(out: &mut String, result: &QaResult, quoted: bool) {
         ));
     }
     for run in [&result.base, &result.patched].into_iter().flatten() {
-        let counts = run
-            .tests
-            .as_ref()
-            .map(|t| {
-                format!(
-                    ", {}: {} passed, {} failed, {} skipped",
-                    t.runner, t.passed, t.failed, t.skipped
-                )
-            })
-            .unwrap_or_default();
-        let ended = match (run.timed_out, run.exit_code, run.signal) {
-            (true, _, _) => "timed out".to_owned(),
-            (_, Some(code), _) => format!("exit {code}"),
-            (_, None, Some(signal)) => format!("killed by signal {signal}"),
-            _ => "ended".to_owned(),
-        };
-        out.push_str(&format!(
-            "  {:<8} {ended} in {:.1} s{counts}; output {} B{}\n",
-            run.label,
-            run.duration_ms / 1000.0,
-            run.stdout.bytes + run.stderr.bytes,
-            if run.stdout.blob.is_empty() {
-                String::new()
-            } else {
-                format!(" (blob {})", &run.stdout.blob[..12])
-            }
-        ));
+        render_run(out, run);
     }
     if let Some(comparison) = &result.comparison {
         for (label, names) in [
@@ -479,45 +418,7 @@ pub fn render_result(out: &mut String, result: &QaResult, quoted: bool) {
         ));
     }
     for judge in &result.judges {
-        out.push_str(&format!(
-            "judge {} (rubric {}{}): overall {:.1}\n",
-            data(&judge.model, quoted),
-            judge.rubric_version,
-            match (judge.samples, judge.cached) {
-                (Some(n), true) => format!(", {n} samples, cached"),
-                (Some(n), false) => format!(", {n} samples"),
-                _ => String::new(),
-            },
-            judge.overall
-        ));
-        for criterion in &judge.criteria {
-            let spread = criterion
-                .spread
-                .map(|s| format!(" ±{s:.0}"))
-                .unwrap_or_default();
-            let events: Vec<&str> = criterion
-                .evidence
-                .iter()
-                .take(4)
-                .map(String::as_str)
-                .collect();
-            out.push_str(&format!(
-                "  {:<26} {:.1}{spread}  events {}\n",
-                criterion.criterion,
-                criterion.score,
-                if events.is_empty() {
-                    "—".to_owned()
-                } else {
-                    events.join(" ")
-                }
-            ));
-            for reason in criterion.reasons.iter().take(5) {
-                out.push_str(&format!("      {}\n", data(reason, quoted)));
-            }
-        }
-        if !judge.comments.is_empty() {
-            out.push_str(&format!("  {}\n", data(&judge.comments, quoted)));
-        }
+        render_judge(out, judge, quoted);
     }
     for error in &result.judge_errors {
         out.push_str(&format!("judge failed: {}\n", data(error, quoted)));
@@ -533,6 +434,120 @@ pub fn render_result(out: &mut String, result: &QaResult, quoted: bool) {
         t.patched_run_ms,
         t.judge_ms
     ));
+}
+
+/// How the patch was found and applied, and the hunks that were rejected.
+fn render_patch(out: &mut String, patch: &PatchReport, quoted: bool) {
+    let method = patch.method.map_or("did not apply".to_owned(), |m| {
+        format!(
+            "applied by {} (confidence {:.1})",
+            m.as_str(),
+            patch.confidence
+        )
+    });
+    out.push_str(&format!(
+        "patch: from {} ({} piece{}), {method}; files: {}\n",
+        patch.source.describe(),
+        patch.pieces,
+        if patch.pieces == 1 { "" } else { "s" },
+        list(&patch.files, quoted)
+    ));
+    for hunk in patch.rejected.iter().take(5) {
+        out.push_str(&format!(
+            "  rejected in {}{}:\n",
+            data(&hunk.file, quoted),
+            hunk.event
+                .as_deref()
+                .map(|e| format!(" (event {e})"))
+                .unwrap_or_default()
+        ));
+        for line in hunk.hunk.lines().take(20) {
+            out.push_str(&format!("    {}\n", data(line, quoted)));
+        }
+    }
+    if patch.rejected.len() > 5 {
+        out.push_str(&format!(
+            "  … and {} more rejected hunks (--json shows all)\n",
+            patch.rejected.len() - 5
+        ));
+    }
+    for note in &patch.notes {
+        out.push_str(&format!("  note: {}\n", data(note, quoted)));
+    }
+}
+
+/// One test run: how it ended, how long it took, its counts and output size.
+fn render_run(out: &mut String, run: &RunReport) {
+    let counts = run
+        .tests
+        .as_ref()
+        .map(|t| {
+            format!(
+                ", {}: {} passed, {} failed, {} skipped",
+                t.runner, t.passed, t.failed, t.skipped
+            )
+        })
+        .unwrap_or_default();
+    let ended = match (run.timed_out, run.exit_code, run.signal) {
+        (true, _, _) => "timed out".to_owned(),
+        (_, Some(code), _) => format!("exit {code}"),
+        (_, None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => "ended".to_owned(),
+    };
+    out.push_str(&format!(
+        "  {:<8} {ended} in {:.1} s{counts}; output {} B{}\n",
+        run.label,
+        run.duration_ms / 1000.0,
+        run.stdout.bytes + run.stderr.bytes,
+        if run.stdout.blob.is_empty() {
+            String::new()
+        } else {
+            format!(" (blob {})", &run.stdout.blob[..12])
+        }
+    ));
+}
+
+/// One judge's scores, each criterion with its events and reasons.
+fn render_judge(out: &mut String, judge: &Judgement, quoted: bool) {
+    out.push_str(&format!(
+        "judge {} (rubric {}{}): overall {:.1}\n",
+        data(&judge.model, quoted),
+        judge.rubric_version,
+        match (judge.samples, judge.cached) {
+            (Some(n), true) => format!(", {n} samples, cached"),
+            (Some(n), false) => format!(", {n} samples"),
+            _ => String::new(),
+        },
+        judge.overall
+    ));
+    for criterion in &judge.criteria {
+        let spread = criterion
+            .spread
+            .map(|s| format!(" ±{s:.0}"))
+            .unwrap_or_default();
+        let events: Vec<&str> = criterion
+            .evidence
+            .iter()
+            .take(4)
+            .map(String::as_str)
+            .collect();
+        out.push_str(&format!(
+            "  {:<26} {:.1}{spread}  events {}\n",
+            criterion.criterion,
+            criterion.score,
+            if events.is_empty() {
+                "—".to_owned()
+            } else {
+                events.join(" ")
+            }
+        ));
+        for reason in criterion.reasons.iter().take(5) {
+            out.push_str(&format!("      {}\n", data(reason, quoted)));
+        }
+    }
+    if !judge.comments.is_empty() {
+        out.push_str(&format!("  {}\n", data(&judge.comments, quoted)));
+    }
 }
 
 /// `qa status`: counts by state and the recent jobs.
