@@ -111,6 +111,9 @@ struct StartOptions {
     /// Whether a pass that read much starts the next at once (off only to show what a drainer
     /// that cannot keep up leaves: the overrun and what stop says of it).
     drain_when_busy: bool,
+    /// Whether a writer that finds the ring full of unread records waits for the drainer
+    /// (record mode: nothing lost) rather than overwrite them (the flight recorder).
+    wait_for_drainer: bool,
 }
 
 static ACTIVE: AtomicPtr<Active> = AtomicPtr::new(std::ptr::null_mut());
@@ -799,8 +802,10 @@ fn drainer(shared: Arc<Shared>, period: Duration, when_busy: bool) {
     // A pass that read this much means the program writes faster than one pass a period
     // keeps up with: the next pass starts at once (the lock released and taken again, so
     // callers waiting for it get their turn), before the rings come round to what is unread.
-    let busy = (shared.file.layout().record_capacity() / 64).max(1) as usize;
+    let capacity = shared.file.layout().record_capacity();
+    let busy = (capacity / 64).max(1) as usize;
     let mut st = shared.drain.lock().unwrap();
+    let mut last_pass = std::time::Instant::now();
     loop {
         shared.file.heartbeat(monotonic_ns());
         shared.file.calibrate();
@@ -814,16 +819,40 @@ fn drainer(shared: Arc<Shared>, period: Duration, when_busy: bool) {
         if shared.stop.load(Ordering::Acquire) {
             break;
         }
-        if when_busy && read >= busy {
+        let since = std::mem::replace(&mut last_pass, std::time::Instant::now()).elapsed();
+        if when_busy && (read >= busy || shared.file.writers_waiting() > 0) {
             drop(st);
             st = shared.drain.lock().unwrap();
             continue;
         }
-        st = shared.wake.wait_timeout(st, period).unwrap().0;
+        st = shared
+            .wake
+            .wait_timeout(
+                st,
+                if when_busy {
+                    pause(period, capacity, read, since)
+                } else {
+                    period
+                },
+            )
+            .unwrap()
+            .0;
         if shared.stop.load(Ordering::Acquire) && shared.flight {
             break;
         }
     }
+}
+
+/// How long the drainer sleeps after a pass that read `read` records `since` the one before:
+/// at the rate observed, the rings fill to at most an eighth before the next pass (and never
+/// longer than `period`, nor shorter than 50 µs).
+fn pause(period: Duration, capacity: u64, read: usize, since: Duration) -> Duration {
+    if read == 0 {
+        return period;
+    }
+    let per_record = since.as_nanos() as u64 / read as u64;
+    let fill_eighth = Duration::from_nanos(per_record.saturating_mul(capacity / 8));
+    fill_eighth.clamp(Duration::from_micros(50), period)
 }
 
 // -- what Python receives --------------------------------------------------------------------
@@ -941,7 +970,7 @@ fn active<'a>(_py: Python<'_>) -> PyResult<&'a mut Active> {
 
 /// The state shared with a new drainer, over a newly created recorder file.
 fn new_shared(file: RecorderFile, options: &StartOptions) -> Arc<Shared> {
-    Arc::new(Shared {
+    let shared = Arc::new(Shared {
         file: Arc::new(file),
         drain: Mutex::new(DrainState {
             cursor: Cursor::new(),
@@ -960,7 +989,17 @@ fn new_shared(file: RecorderFile, options: &StartOptions) -> Arc<Shared> {
         wake: Condvar::new(),
         stop: AtomicBool::new(false),
         flight: options.flight,
-    })
+    });
+    if options.wait_for_drainer && !options.flight {
+        // Weak: the file (inside `shared`) must not keep `shared` alive.
+        let drainer = Arc::downgrade(&shared);
+        shared.file.set_wait_for_reader(Box::new(move || {
+            if let Some(shared) = drainer.upgrade() {
+                shared.wake.notify_all();
+            }
+        }));
+    }
+    shared
 }
 
 fn spawn_drainer(shared: &Arc<Shared>, options: &StartOptions) -> PyResult<JoinHandle<()>> {
@@ -978,7 +1017,7 @@ fn spawn_drainer(shared: &Arc<Shared>, options: &StartOptions) -> PyResult<JoinH
 
 /// Starts recording. See devtrace/recorder.py for the meaning of each argument.
 #[pyfunction]
-#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true))]
+#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true, wait_for_drainer=false))]
 #[allow(clippy::too_many_arguments)]
 fn start(
     py: Python<'_>,
@@ -996,6 +1035,7 @@ fn start(
     drain_ms: u64,
     span_context: Option<(Py<PyAny>, Py<PyAny>)>,
     drain_when_busy: bool,
+    wait_for_drainer: bool,
 ) -> PyResult<u8> {
     if !ACTIVE.load(Ordering::Relaxed).is_null() {
         return Err(PyRuntimeError::new_err(
@@ -1039,6 +1079,7 @@ fn start(
         root,
         drain_period: Duration::from_millis(drain_ms.max(1)),
         drain_when_busy,
+        wait_for_drainer,
     };
     let shared = new_shared(file, &options);
     let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
@@ -1156,6 +1197,10 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
     file.set_state(ring::STATE_CLOSED);
     stats.set_item("events", events_seen)?;
     stats.set_item("lost", lost)?;
+    let waits = file.wait_stats();
+    stats.set_item("writer_waits", waits.waits)?;
+    stats.set_item("writer_waited_ns", waits.waited_ns)?;
+    stats.set_item("writer_waits_given_up", waits.given_up)?;
     stats.set_item("path", file.path().to_string_lossy().into_owned())?;
     stats.set_item("functions", active.next_code - 1)?;
     stats.set_item(

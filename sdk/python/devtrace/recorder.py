@@ -437,8 +437,10 @@ class Recorder(_Base):
         path: str,
         size_mib: int,
         plan_id: Optional[str] = None,
+        lossless: bool = True,
     ) -> None:
         super().__init__(path, size_mib, int(threshold_ms * 1_000_000), {"mode": "record", "plan": plan_id})
+        self.lossless = lossless
         native = _require_native()
         self.maker = _SpanMaker(self.provider, {PLAN_ID: plan_id} if plan_id else None)
         _install_marks(self.provider)
@@ -453,6 +455,7 @@ class Recorder(_Base):
             _root_ids(),
             self._meta_json(),
             span_context=_span_context(),
+            wait_for_drainer=lossless,
         )
         self.exported = 0
         self._restart_threads()
@@ -478,14 +481,22 @@ class Recorder(_Base):
         self.stats = dict(_native.stop(True))
         self.thread.join(timeout=10)
         self.stats["spans"] = self.exported
-        if self.stats.get("lost"):
+        if self.stats.get("lost") and self.lossless:
+            # Writers wait for the drainer; they gave up only on a drainer that read nothing
+            # for seconds (READER_WAIT_LIMIT in crates/devtrace-recorder/src/ring.rs).
+            sys.stderr.write(
+                f"devtrace: the recorder lost {self.stats['lost']:,} of {self.stats['lost'] + self.stats.get('events', 0):,}"
+                " events: its drainer read nothing for 5 s while the program waited for it (the machine is"
+                " overloaded, or the drainer is stuck); the calls of those events are missing\n"
+            )
+        elif self.stats.get("lost"):
             # The rings came round to records the drainer had not read yet: the calls they
             # held are missing (the open ones were ended at the gap).
             sys.stderr.write(
                 f"devtrace: the recorder lost {self.stats['lost']:,} of {self.stats['lost'] + self.stats.get('events', 0):,}"
                 " events: the program made calls faster than they were turned into spans (no core was free for"
                 " the recorder's drainer, or the ring is small for this program); record fewer packages, or"
-                f" give a larger ring (size_mib, now {self.size_mib})\n"
+                f" give a larger ring (size_mib, now {self.size_mib}), or leave lossless on\n"
             )
         return self.stats
 
@@ -724,12 +735,16 @@ def record_calls(
     plan_id: Optional[str] = None,
     size_mib: int = DEFAULT_RECORD_MIB,
     path: Optional[str] = None,
+    lossless: bool = True,
 ) -> Recorder:
     """Records calls natively: of functions in ``packages`` (module names, sub-modules
     included), or exactly the ``(module, qualname)`` pairs of ``plan``; everything else is
     switched off after its first call and runs at full speed. Calls lasting at least
     ``threshold_ms`` (default 1 ms, or ``DEVTRACE_AUTOTRACE_THRESHOLD_MS``) become spans; the
-    others are counted on their parent. Raises RuntimeError where the native recorder cannot run
+    others are counted on their parent. Nothing is lost: when the program makes calls faster than
+    the drainer turns them into spans and the ring is full of unread records, the program waits
+    for it (``lossless=False``: it overwrites them instead, and :meth:`Recorder.stop` says how
+    many were lost). Raises RuntimeError where the native recorder cannot run
     (:func:`native_status`)."""
     global _current
     if not packages and plan is None:
@@ -742,7 +757,7 @@ def record_calls(
         _stop_current()
         _install_exit_hook()
         _install_fork_hook()
-        _current = Recorder(packages, plan, threshold, path or _default_path("record"), size_mib, plan_id)
+        _current = Recorder(packages, plan, threshold, path or _default_path("record"), size_mib, plan_id, lossless)
         return _current  # type: ignore[return-value]
 
 

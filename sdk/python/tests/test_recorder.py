@@ -256,12 +256,12 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 trace.set_tracer_provider(TracerProvider())
 from devtrace import recorder
-# A drainer that makes one pass when it starts and the next a minute later, however much it
-# read: the smallest ring (2 MiB, 65,536 records) comes round to unread records long before
-# the 600,000 events below are written.
+# Lossy (writers overwrite instead of waiting), with a drainer that makes one pass when it
+# starts and the next a minute later, however much it read: the smallest ring (2 MiB, 65,536
+# records) comes round to unread records long before the 600,000 events below are written.
 recorder._native.start = functools.partial(recorder._native.start, drain_ms=60_000, drain_when_busy=False)
 import recapp.core as app
-recorder.record_calls("recapp", path=None, size_mib=2)
+recorder.record_calls("recapp", path=None, size_mib=2, lossless=False)
 for _ in range(300_000):
     app.quick()
 stats = recorder.stop_recording()
@@ -278,6 +278,64 @@ def test_records_overwritten_before_they_were_read_are_said_at_stop(app, tmp_pat
     assert lost > 0
     assert f"devtrace: the recorder lost {lost:,} of {lost + events:,} events" in out.stderr
     assert "size_mib, now 2" in out.stderr
+
+
+LOSSLESS_CHILD = """
+import functools, json, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+provider = TracerProvider()
+exporter = InMemorySpanExporter()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+from devtrace import recorder
+# The drainer of the overrun test (a pass a minute unless woken), on the smallest ring
+# (65,536 records), for fib(22)'s 57,313 calls (114,626 events) run three times: the
+# writer comes round to unread records again and again, and must wait each time.
+recorder._native.start = functools.partial(recorder._native.start, drain_ms=60_000, drain_when_busy=False)
+import recapp.fib as app
+handle = recorder.record_calls("recapp", path=None, size_mib=2, threshold_ms=1)
+for _ in range(3):
+    app.fib(22)
+stats = handle.stop()
+accounted = 0
+for span in exporter.get_finished_spans():
+    attrs = span.attributes
+    accounted += attrs.get("code.function.name") == "fib"
+    for name, count in zip(attrs.get(recorder.CALLS_FUNCTION, ()), attrs.get(recorder.CALLS_COUNT, ())):
+        accounted += count if name == "recapp.fib.fib" else 0
+print(json.dumps({"accounted": accounted, "real": app.CALLS, **stats}))
+"""
+
+FIB = """
+CALLS = 0
+
+def fib(n):
+    global CALLS
+    CALLS += 1
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+"""
+
+
+@native_only
+def test_record_calls_loses_no_call_when_its_drainer_falls_behind(app, tmp_path):
+    (tmp_path / "recapp" / "fib.py").write_text(FIB)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    # And the machine busy meanwhile: a process spinning on the other core (or this one).
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        out = subprocess.run([sys.executable, "-c", LOSSLESS_CHILD], env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["real"] == 3 * 57_313
+    assert (got["accounted"], got["lost"], got["events"]) == (got["real"], 0, 2 * got["real"])
+    assert got["writer_waits"] > 0 and got["writer_waits_given_up"] == 0, got
+    assert "lost" not in out.stderr
 
 
 def _outside_the_package():
