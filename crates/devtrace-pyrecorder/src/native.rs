@@ -44,6 +44,8 @@ struct Shared {
 
 struct DrainState {
     cursor: Cursor,
+    /// The records of the last pass (their buffers reused by the next).
+    streams: Vec<ring::StreamEvents>,
     builder: Builder,
     names: Names,
     out: Vec<OutSpan>,
@@ -54,14 +56,18 @@ struct DrainState {
 impl Shared {
     /// Reads what is new (of one stream, or all) into the builder; returns how many records.
     fn drain(&self, st: &mut DrainState, only: Option<u64>) -> usize {
-        let streams = st.cursor.read(&self.file, only);
-        if streams.is_empty() {
-            return 0;
-        }
+        // The pass's buffers are the last pass's, reused (see `Cursor::read_into`).
+        let mut streams = std::mem::take(&mut st.streams);
+        st.cursor.read_into(&self.file, only, &mut streams);
         let read = streams.iter().map(|s| s.events.len()).sum();
         let file = &self.file;
         for s in &streams {
             st.builder.feed(s, &|key| file.span(key));
+        }
+        let nothing = streams.is_empty();
+        st.streams = streams;
+        if nothing {
+            return 0;
         }
         let spans = st.builder.take_spans();
         st.out.extend(spans);
@@ -974,6 +980,7 @@ fn new_shared(file: RecorderFile, options: &StartOptions) -> Arc<Shared> {
         file: Arc::new(file),
         drain: Mutex::new(DrainState {
             cursor: Cursor::new(),
+            streams: Vec::new(),
             builder: Builder::new(BuilderOptions {
                 threshold_ns: options.threshold_ns,
                 root: options.root,

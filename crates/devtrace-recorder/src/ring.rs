@@ -1031,13 +1031,33 @@ impl Cursor {
     /// The records written since the last call, per stream (streams with nothing new left out).
     /// Records of a stream in `only` (when given) are the only ones read.
     pub fn read(&mut self, file: &RecorderFile, only: Option<u64>) -> Vec<StreamEvents> {
+        let mut out = Vec::new();
+        self.read_into(file, only, &mut out);
+        out
+    }
+
+    /// [`Cursor::read`] into `out`, whose buffers (from the last pass) are reused: a reader
+    /// that passes the same `out` each time allocates nothing once they are large enough (a
+    /// pass's buffers are large: fresh ones would be fresh pages, faulted in on every pass).
+    pub fn read_into(
+        &mut self,
+        file: &RecorderFile,
+        only: Option<u64>,
+        out: &mut Vec<StreamEvents>,
+    ) {
+        let mut spare: Vec<Vec<Event>> = out
+            .drain(..)
+            .map(|mut s| {
+                s.events.clear();
+                s.events
+            })
+            .collect();
         let fresh = file.calibration();
         let calibration = *self.calibration.insert(match self.calibration {
             Some(held) if fresh.span_ns() < held.span_ns().saturating_mul(2) => held,
             _ => fresh,
         });
         let heads = file.chunk_heads();
-        let mut out: Vec<StreamEvents> = Vec::new();
         for head in heads {
             if only.is_some_and(|s| s != head.stream) {
                 continue;
@@ -1058,7 +1078,8 @@ impl Cursor {
                     stream: head.stream,
                     tid: head.tid,
                     first_seq: (*next).max(head.first_seq),
-                    ..Default::default()
+                    events: spare.pop().unwrap_or_default(),
+                    lost: 0,
                 });
             }
             let current = out.last_mut().unwrap();
@@ -1076,7 +1097,6 @@ impl Cursor {
             // the next chunk of this stream.
         }
         out.retain(|s| !s.events.is_empty() || s.lost > 0);
-        out
     }
 }
 
