@@ -13,6 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::values;
 use devtrace_recorder::builder::OTHER_CODE;
 use devtrace_recorder::clock::{Clock, ClockPair, monotonic_ns};
 use devtrace_recorder::names::{self, CodeInfo, Names};
@@ -35,6 +36,8 @@ const TOOL_NAME: &str = "devtrace.recorder";
 /// What the drainer thread and the Python threads share.
 struct Shared {
     file: Arc<RecorderFile>,
+    /// Value summaries of calls (see `ValueStore`).
+    values: Mutex<ValueStore>,
     drain: Mutex<DrainState>,
     ready: Condvar,
     wake: Condvar,
@@ -71,6 +74,13 @@ impl Shared {
         }
         let spans = st.builder.take_spans();
         st.out.extend(spans);
+        let released = st.builder.take_released_values();
+        if !released.is_empty() {
+            let mut store = self.values.lock().unwrap();
+            for id in released {
+                store.items.remove(&id);
+            }
+        }
         let calls = st.builder.take_sdk_calls();
         st.sdk_calls.extend(calls);
         // Aggregates of spans nobody claimed (ended without our hook seeing it) stay bounded.
@@ -104,6 +114,11 @@ struct Active {
     /// The OpenTelemetry SDK's context variable and the key of the current span in its
     /// contexts: where an asyncio task's first step finds the span it was created under.
     span_context: Option<(Py<PyAny>, Py<PyAny>)>,
+    /// The functions whose calls' values are captured: (module, qualname).
+    values: HashSet<(String, String)>,
+    /// Their parameters' names, by code id.
+    arg_names: HashMap<u32, Vec<Py<pyo3::types::PyString>>>,
+    value_budget: values::Budget,
 }
 
 /// The options a recorder started with, kept to start the same one again in a forked child.
@@ -284,6 +299,10 @@ unsafe fn start_thread(active: &Active, local: &mut Local) {
 /// Set in a code id (as `code_id` returns it) when the code is a coroutine's: its starts and
 /// resumptions may be an asyncio task's step. Never in a recorded id.
 const COROUTINE: u32 = 1 << 31;
+/// Set in a code id when its calls' values are captured (arguments, return, exception).
+const VALUES: u32 = 1 << 30;
+/// The flags a code id may carry; never in a recorded id.
+const FLAGS: u32 = COROUTINE | VALUES;
 /// `co_flags` of a coroutine function's code (CPython's CO_COROUTINE).
 const CO_COROUTINE: u32 = 0x80;
 
@@ -428,7 +447,7 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .and_then(|l| l.extract())
         .unwrap_or(0);
     let id = active.next_code;
-    if id >= COROUTINE {
+    if id >= VALUES {
         return 0;
     }
     let flags: u32 = code
@@ -436,9 +455,14 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .and_then(|f| f.extract())
         .unwrap_or(0);
     active.next_code += 1;
+    let mut id = id;
+    if active.values.contains(&(module.clone(), qualname.clone())) {
+        active.arg_names.insert(id, argument_names(&code));
+        id |= VALUES;
+    }
     names::write_code(
         &active.shared.file,
-        id,
+        id & !VALUES,
         &CodeInfo {
             qualname,
             module,
@@ -451,6 +475,34 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
     } else {
         id
     }
+}
+
+/// The names of a code object's parameters, in order (positional, `*args`, keyword-only,
+/// `**kwargs`): the frame's first local variables.
+fn argument_names(code: &Bound<'_, PyAny>) -> Vec<Py<pyo3::types::PyString>> {
+    const CO_VARARGS: u32 = 0x04;
+    const CO_VARKEYWORDS: u32 = 0x08;
+    let int = |name: &str| -> usize {
+        code.getattr(name)
+            .and_then(|v| v.extract())
+            .unwrap_or(0)
+    };
+    let flags = int("co_flags") as u32;
+    let count = int("co_argcount")
+        + int("co_kwonlyargcount")
+        + (flags & CO_VARARGS != 0) as usize
+        + (flags & CO_VARKEYWORDS != 0) as usize;
+    let Ok(names) = code.getattr("co_varnames") else {
+        return Vec::new();
+    };
+    (0..count)
+        .filter_map(|i| names.get_item(i).ok())
+        .filter_map(|n| n.cast_into::<pyo3::types::PyString>().ok())
+        .map(|n| {
+            // Interned, so a frame's variable lookup by this very object is quick.
+            pyo3::types::PyString::intern(n.py(), &n.to_string_lossy()).unbind()
+        })
+        .collect()
 }
 
 #[cold]
@@ -519,7 +571,16 @@ macro_rules! callback {
             if $may_step && id & COROUTINE != 0 {
                 unsafe { mark_task_step(active, $kind) };
             }
-            unsafe { record(active, $kind, id & !COROUTINE, 0) };
+            let plain = id & !FLAGS;
+            // A return value or an exception goes before the end (its frame still open in the
+            // builder), the arguments after the start.
+            if id & VALUES != 0 && $kind != EventKind::Call {
+                unsafe { capture_values(active, $kind, plain, args, nargsf) };
+            }
+            unsafe { record(active, $kind, plain, 0) };
+            if id & VALUES != 0 && $kind == EventKind::Call {
+                unsafe { capture_values(active, $kind, plain, args, nargsf) };
+            }
             unsafe { none() }
         }
     };
@@ -596,6 +657,100 @@ unsafe fn task_of_step(active: &mut Active) -> Option<u32> {
     }
 }
 
+/// Captures a summary of the values of a call of `code` (whose values are captured): at its
+/// start the arguments, at its return the value, at an exit by exception the exception. Kept in
+/// the value store; a Value record names it. Skipped when the second's budget is spent.
+#[cold]
+#[inline(never)]
+unsafe fn capture_values(
+    active: &mut Active,
+    kind: EventKind,
+    code: u32,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+) {
+    let nargs = nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
+    let (slot, what) = match kind {
+        EventKind::Call => (0, None),
+        EventKind::Return if nargs >= 3 => (1, Some(unsafe { *args.add(2) })),
+        EventKind::Unwind if nargs >= 3 => (2, Some(unsafe { *args.add(2) })),
+        _ => return,
+    };
+    if !active.value_budget.allow(monotonic_ns()) {
+        return;
+    }
+    let mut summary = Vec::new();
+    match what {
+        Some(obj) => {
+            let mut text = String::new();
+            unsafe { values::summarize(obj, &mut text, values::CALL_BYTES) };
+            summary.push((String::new(), text));
+        }
+        None => {
+            // SAFETY: the GIL is held; at PY_START the running frame is the call's own.
+            let frame = unsafe { ffi::PyEval_GetFrame() };
+            let Some(names) = active.arg_names.get(&code) else {
+                return;
+            };
+            let mut used = 0;
+            for name in names {
+                if frame.is_null() || used >= values::CALL_BYTES {
+                    break;
+                }
+                let value = unsafe { PyFrame_GetVar(frame, name.as_ptr()) };
+                if value.is_null() {
+                    unsafe { ffi::PyErr_Clear() };
+                    continue;
+                }
+                let mut text = String::new();
+                unsafe { values::summarize(value, &mut text, values::CALL_BYTES - used) };
+                unsafe { ffi::Py_DECREF(value) };
+                used += text.len();
+                // SAFETY: the GIL is held; an exact str we made.
+                let py = unsafe { Python::assume_attached() };
+                summary.push((name.bind(py).to_string_lossy().into_owned(), text));
+            }
+        }
+    }
+    let bytes: usize = summary.iter().map(|(n, t)| n.len() + t.len()).sum();
+    active.value_budget.spend(bytes);
+    let id = active.shared.values.lock().unwrap().insert(summary);
+    if id != 0 {
+        unsafe { record(active, EventKind::Value, id, slot) };
+    }
+}
+
+unsafe extern "C" {
+    /// CPython 3.12+: a frame's variable by name (a new reference; NULL and NameError when
+    /// unbound). Reads the frame's fast locals, running no Python code.
+    fn PyFrame_GetVar(frame: *mut ffi::PyFrameObject, name: *mut ffi::PyObject)
+    -> *mut ffi::PyObject;
+}
+
+/// Value summaries waiting for their call's span: captured by the program's threads, taken
+/// by the drainer when the call is kept (or forgotten when it is not).
+#[derive(Default)]
+pub(crate) struct ValueStore {
+    next: u32,
+    items: HashMap<u32, Vec<(String, String)>>,
+}
+
+impl ValueStore {
+    /// Most summaries waiting at once (calls open long, or ends the drainer never saw).
+    const CAPACITY: usize = 65_536;
+
+    /// Keeps `summary`; its id (0 when the store is full: the summary is not kept).
+    fn insert(&mut self, summary: Vec<(String, String)>) -> u32 {
+        if self.items.len() >= Self::CAPACITY {
+            return 0;
+        }
+        // Ids fit the record's 32-bit code; 0 is "none".
+        self.next = self.next.wrapping_add(1).max(1);
+        self.items.insert(self.next, summary);
+        self.next
+    }
+}
+
 /// The code id cached on `code` for this recorder, without deciding (0: none).
 unsafe fn cached_code_id(active: &Active, code: *mut ffi::PyObject) -> u32 {
     let index = EXTRA_INDEX.load(Ordering::Relaxed);
@@ -663,7 +818,7 @@ unsafe extern "C" fn on_raise(
         return unsafe { none() };
     }
     let exc = unsafe { *args.add(2) };
-    let id = unsafe { code_id(active, *args) } & !COROUTINE;
+    let id = unsafe { code_id(active, *args) } & !FLAGS;
     if id != 0 {
         let type_id = unsafe { exception_id(active, exc) };
         unsafe { record(active, EventKind::Raise, id, type_id) };
@@ -874,6 +1029,7 @@ struct Resolved {
     handled: Vec<(u64, String)>,
     calls: Vec<ResolvedCall>,
     thread: Option<String>,
+    values: CallValues,
 }
 
 fn resolve_calls(names: &Names, calls: &[devtrace_recorder::CallAggregate]) -> Vec<ResolvedCall> {
@@ -894,7 +1050,20 @@ fn resolve_calls(names: &Names, calls: &[devtrace_recorder::CallAggregate]) -> V
         .collect()
 }
 
-fn resolve(file: &RecorderFile, names: &mut Names, spans: Vec<OutSpan>) -> Vec<Resolved> {
+/// A kept call's value summaries: the arguments (name, summary), the return value, the
+/// exception.
+type CallValues = (
+    Option<Vec<(String, String)>>,
+    Option<String>,
+    Option<String>,
+);
+
+fn resolve(
+    file: &RecorderFile,
+    names: &mut Names,
+    spans: Vec<OutSpan>,
+    store: Option<&Mutex<ValueStore>>,
+) -> Vec<Resolved> {
     let missing = spans.iter().any(|s| {
         !names.codes.contains_key(&s.code)
             || s.error.is_some_and(|e| !names.exceptions.contains_key(&e))
@@ -909,9 +1078,22 @@ fn resolve(file: &RecorderFile, names: &mut Names, spans: Vec<OutSpan>) -> Vec<R
             .cloned()
             .unwrap_or_else(|| "exception".into())
     };
+    let mut store = store.map(|s| s.lock().unwrap());
+    let mut take = |id: u32| {
+        store
+            .as_mut()
+            .filter(|_| id != 0)
+            .and_then(|s| s.items.remove(&id))
+    };
+    let single = |v: Option<Vec<(String, String)>>| v.and_then(|v| v.into_iter().next()).map(|p| p.1);
     spans
         .into_iter()
         .map(|span| Resolved {
+            values: (
+                take(span.values[0]),
+                single(take(span.values[1])),
+                single(take(span.values[2])),
+            ),
             code: names
                 .codes
                 .get(&span.code)
@@ -955,6 +1137,7 @@ fn to_python<'py>(
             r.calls,
             (s.resumed, s.open, s.started_before_window),
             (s.tid, r.thread),
+            r.values,
         );
         list.append(tuple.into_pyobject(py)?)?;
     }
@@ -996,6 +1179,7 @@ fn new_shared(file: RecorderFile, options: &StartOptions) -> Arc<Shared> {
         wake: Condvar::new(),
         stop: AtomicBool::new(false),
         flight: options.flight,
+        values: Mutex::new(ValueStore::default()),
     });
     if options.wait_for_drainer && !options.flight {
         // Weak: the file (inside `shared`) must not keep `shared` alive.
@@ -1024,7 +1208,7 @@ fn spawn_drainer(shared: &Arc<Shared>, options: &StartOptions) -> PyResult<JoinH
 
 /// Starts recording. See devtrace/recorder.py for the meaning of each argument.
 #[pyfunction]
-#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true, wait_for_drainer=false))]
+#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true, wait_for_drainer=false, values=None))]
 #[allow(clippy::too_many_arguments)]
 fn start(
     py: Python<'_>,
@@ -1043,6 +1227,7 @@ fn start(
     span_context: Option<(Py<PyAny>, Py<PyAny>)>,
     drain_when_busy: bool,
     wait_for_drainer: bool,
+    values: Option<Vec<(String, String)>>,
 ) -> PyResult<u8> {
     if !ACTIVE.load(Ordering::Relaxed).is_null() {
         return Err(PyRuntimeError::new_err(
@@ -1132,6 +1317,9 @@ fn start(
         threading: py.import("threading")?.into_any().unbind(),
         options,
         span_context,
+        values: values.unwrap_or_default().into_iter().collect(),
+        arg_names: HashMap::new(),
+        value_budget: values::Budget::new(monotonic_ns()),
     });
     *LAST.lock().unwrap() = None;
     FORK_HANDLER.call_once(|| {
@@ -1208,6 +1396,7 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
     stats.set_item("writer_waits", waits.waits)?;
     stats.set_item("writer_waited_ns", waits.waited_ns)?;
     stats.set_item("writer_waits_given_up", waits.given_up)?;
+    stats.set_item("values_skipped", active.value_budget.skipped)?;
     stats.set_item("path", file.path().to_string_lossy().into_owned())?;
     stats.set_item("functions", active.next_code - 1)?;
     stats.set_item(
@@ -1248,7 +1437,10 @@ fn take_spans(py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyList>>> {
         let spans = std::mem::take(&mut st.out);
         let done = st.stopped && spans.is_empty();
         let DrainState { names, .. } = &mut *st;
-        (resolve(&shared.file, names, spans), done)
+        (
+            resolve(&shared.file, names, spans, Some(&shared.values)),
+            done,
+        )
     });
     if done {
         return Ok(None);
@@ -1392,7 +1584,7 @@ fn window_to_python(
         let spans = builder.take_spans();
         let top = builder.take_top_calls();
         let times = builder.stream_times();
-        let items = resolve(file, &mut names, spans);
+        let items = resolve(file, &mut names, spans, None);
         (items, top, times, builder.events, builder.lost, names)
     });
     let out = PyDict::new(py);
@@ -1481,6 +1673,7 @@ fn after_fork_child(
     active.exception_ids.clear();
     active.exception_types.clear();
     active.span_keys.clear();
+    active.arg_names.clear();
     active.triggering = false;
     active.drainer = Some(spawn_drainer(&shared, &options)?);
     ACTIVE.store(a, Ordering::Release);

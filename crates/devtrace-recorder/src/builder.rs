@@ -99,6 +99,9 @@ pub struct OutSpan {
     pub open: bool,
     /// Started before the window began; `start` is the window's start.
     pub started_before_window: bool,
+    /// Value summaries of the call, by their ids in the recording process's store (0: none):
+    /// the arguments, the return value, the exception.
+    pub values: [u32; 3],
 }
 
 /// Short calls aggregated on an OpenTelemetry span (reported when the span ends).
@@ -126,6 +129,8 @@ struct Frame {
     task_outer: bool,
     handled: Vec<(u64, u32)>,
     calls: Vec<CallAggregate>,
+    /// See [`OutSpan::values`].
+    values: [u32; 3],
 }
 
 impl Frame {
@@ -144,7 +149,12 @@ impl Frame {
             task_outer: false,
             handled: Vec::new(),
             calls: Vec::new(),
+            values: [0; 3],
         }
+    }
+
+    fn has_values(&self) -> bool {
+        self.values != [0; 3]
     }
 }
 
@@ -210,6 +220,8 @@ pub struct Builder {
     pub lost: u64,
     /// Records fed, over all streams.
     pub events: u64,
+    /// Value summaries of calls that were not kept: their store entries can go.
+    released_values: Vec<u32>,
 }
 
 impl Builder {
@@ -223,7 +235,13 @@ impl Builder {
             rng,
             lost: 0,
             events: 0,
+            released_values: Vec::new(),
         }
+    }
+
+    /// The value ids of calls not kept since the last call (their summaries are not wanted).
+    pub fn take_released_values(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.released_values)
     }
 
     pub fn options(&self) -> &BuilderOptions {
@@ -427,6 +445,17 @@ impl Builder {
                     self.finish(stream, state, i, e.ts, None, detail_from);
                 }
             }
+            EventKind::Value => {
+                if let Some(f) = state.stack.iter_mut().rev().find(|f| !f.sdk) {
+                    let slot = (e.aux as usize).min(2);
+                    if f.values[slot] != 0 {
+                        self.released_values.push(f.values[slot]);
+                    }
+                    f.values[slot] = e.code;
+                } else {
+                    self.released_values.push(e.code);
+                }
+            }
             EventKind::Trigger => {}
         }
     }
@@ -490,6 +519,7 @@ impl Builder {
         let dur = ts.saturating_sub(f.start);
         if f.code != code
             || f.sdk
+            || f.has_values()
             || f.keep
             || f.synthetic
             || f.task_outer
@@ -594,6 +624,8 @@ impl Builder {
         // The task is done: what it counted on the span it was created under stays counted.
         let max = self.opts.max_aggregates;
         for f in frames {
+            self.released_values
+                .extend(f.values.iter().copied().filter(|&v| v != 0));
             for a in f.calls {
                 add_aggregate(&mut state.top_calls, a, max);
             }
@@ -649,9 +681,15 @@ impl Builder {
         }
         let f = &state.stack[i];
         let dur = end.saturating_sub(f.start);
+        // A call whose values were captured and that failed is kept whatever its duration: its
+        // arguments are what a reader of the failure wants.
         let keep_call = !f.sdk
             && f.code != UNKNOWN_CODE
-            && (f.keep || dur >= self.opts.threshold_ns || end >= detail_from || f.synthetic);
+            && (f.keep
+                || dur >= self.opts.threshold_ns
+                || end >= detail_from
+                || f.synthetic
+                || (error.is_some() && f.has_values()));
         if keep_call && f.span_id == 0 {
             let mut stack = std::mem::take(&mut state.stack);
             self.ensure_ids(&mut stack, i, 0);
@@ -694,9 +732,12 @@ impl Builder {
                 calls: sorted(f.calls),
                 open: false,
                 started_before_window: f.synthetic,
+                values: f.values,
             });
             return;
         }
+        self.released_values
+            .extend(f.values.iter().copied().filter(|&v| v != 0));
         let max = self.opts.max_aggregates;
         let own = CallAggregate {
             code: f.code,

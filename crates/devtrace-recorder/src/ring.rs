@@ -141,6 +141,11 @@ pub enum EventKind {
     /// Follows a TaskStep of a task's first step: code is the span key of the OpenTelemetry
     /// span current in the task (its context, copied when the task was created).
     TaskParent = 13,
+    /// A summary of the values of the open call (record mode, functions whose values are
+    /// captured): code is its id in the recording process's value store; aux says which
+    /// (0: the arguments, after the call's start; 1: the return value and 2: the exception,
+    /// before its end).
+    Value = 14,
 }
 
 impl EventKind {
@@ -161,6 +166,7 @@ impl EventKind {
             11 => Trigger,
             12 => TaskStep,
             13 => TaskParent,
+            14 => Value,
             _ => return None,
         })
     }
