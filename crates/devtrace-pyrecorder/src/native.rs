@@ -78,7 +78,7 @@ impl Shared {
         if !released.is_empty() {
             let mut store = self.values.lock().unwrap();
             for id in released {
-                store.items.remove(&id);
+                store.release(id);
             }
         }
         let calls = st.builder.take_sdk_calls();
@@ -117,7 +117,7 @@ struct Active {
     /// The functions whose calls' values are captured: (module, qualname).
     values: HashSet<(String, String)>,
     /// Their parameters' names, by code id.
-    arg_names: HashMap<u32, Vec<Py<pyo3::types::PyString>>>,
+    arg_names: HashMap<u32, Vec<(Py<pyo3::types::PyString>, String)>>,
     value_budget: values::Budget,
 }
 
@@ -479,7 +479,7 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
 
 /// The names of a code object's parameters, in order (positional, `*args`, keyword-only,
 /// `**kwargs`): the frame's first local variables.
-fn argument_names(code: &Bound<'_, PyAny>) -> Vec<Py<pyo3::types::PyString>> {
+fn argument_names(code: &Bound<'_, PyAny>) -> Vec<(Py<pyo3::types::PyString>, String)> {
     const CO_VARARGS: u32 = 0x04;
     const CO_VARKEYWORDS: u32 = 0x08;
     let int = |name: &str| -> usize {
@@ -499,8 +499,8 @@ fn argument_names(code: &Bound<'_, PyAny>) -> Vec<Py<pyo3::types::PyString>> {
         .filter_map(|i| names.get_item(i).ok())
         .filter_map(|n| n.cast_into::<pyo3::types::PyString>().ok())
         .map(|n| {
-            // Interned, so a frame's variable lookup by this very object is quick.
-            pyo3::types::PyString::intern(n.py(), &n.to_string_lossy()).unbind()
+            let text = n.to_string_lossy().replace(['\x1e', '\x1f'], "?");
+            (n.unbind(), text)
         })
         .collect()
 }
@@ -659,7 +659,9 @@ unsafe fn task_of_step(active: &mut Active) -> Option<u32> {
 
 /// Captures a summary of the values of a call of `code` (whose values are captured): at its
 /// start the arguments, at its return the value, at an exit by exception the exception. Kept in
-/// the value store; a Value record names it. Skipped when the second's budget is spent.
+/// the value store as one text (arguments as `name US summary RS …`, the ASCII unit and record
+/// separators, which summaries never hold: strings are escaped); a Value record names it.
+/// Skipped when the second's budget is spent.
 #[cold]
 #[inline(never)]
 unsafe fn capture_values(
@@ -679,75 +681,178 @@ unsafe fn capture_values(
     if !active.value_budget.allow(monotonic_ns()) {
         return;
     }
-    let mut summary = Vec::new();
-    match what {
-        Some(obj) => {
-            let mut text = String::new();
-            unsafe { values::summarize(obj, &mut text, values::CALL_BYTES) };
-            summary.push((String::new(), text));
-        }
-        None => {
-            // SAFETY: the GIL is held; at PY_START the running frame is the call's own.
-            let frame = unsafe { ffi::PyEval_GetFrame() };
-            let Some(names) = active.arg_names.get(&code) else {
-                return;
-            };
-            let mut used = 0;
-            for name in names {
-                if frame.is_null() || used >= values::CALL_BYTES {
-                    break;
-                }
-                let value = unsafe { PyFrame_GetVar(frame, name.as_ptr()) };
-                if value.is_null() {
-                    unsafe { ffi::PyErr_Clear() };
-                    continue;
-                }
-                let mut text = String::new();
-                unsafe { values::summarize(value, &mut text, values::CALL_BYTES - used) };
-                unsafe { ffi::Py_DECREF(value) };
-                used += text.len();
-                // SAFETY: the GIL is held; an exact str we made.
-                let py = unsafe { Python::assume_attached() };
-                summary.push((name.bind(py).to_string_lossy().into_owned(), text));
-            }
-        }
+    let names = match what {
+        None => match active.arg_names.get(&code) {
+            Some(names) => Some(names),
+            None => return,
+        },
+        Some(_) => None,
+    };
+    // Written in place into a slot of the store, whose buffer the slot keeps: no allocation
+    // once the slots' buffers have grown.
+    let mut store = active.shared.values.lock().unwrap();
+    let (id, text) = store.slot();
+    match (what, names) {
+        (Some(obj), _) => unsafe { values::summarize(obj, text, values::CALL_BYTES) },
+        // SAFETY: the GIL is held; at PY_START the running frame is the call's own.
+        (None, Some(names)) => unsafe { summarize_arguments(*args, names, text) },
+        (None, None) => {}
     }
-    let bytes: usize = summary.iter().map(|(n, t)| n.len() + t.len()).sum();
+    let bytes = text.len();
+    drop(store);
     active.value_budget.spend(bytes);
-    let id = active.shared.values.lock().unwrap().insert(summary);
-    if id != 0 {
-        unsafe { record(active, EventKind::Value, id, slot) };
+    unsafe { record(active, EventKind::Value, id, slot) };
+}
+
+/// Summarises the running frame's arguments (`names`, in order) into `out`.
+///
+/// The arguments are the frame's first fast locals. They are read from the interpreter frame
+/// directly where its layout is known (CPython 3.12 and 3.13: `localsplus` after eight words and
+/// two small fields, checked on every call by the frame's first field being `code`): going
+/// through `PyFrame_GetVar` would build the frame's locals dictionary on every call.
+unsafe fn summarize_arguments(
+    code: *mut ffi::PyObject,
+    names: &[(Py<pyo3::types::PyString>, String)],
+    out: &mut String,
+) {
+    // SAFETY (whole function): the GIL is held; the frame is alive while the callback runs.
+    unsafe {
+        let frame = ffi::PyEval_GetFrame();
+        if frame.is_null() {
+            return;
+        }
+        let locals = fast_locals(frame, code);
+        for (i, (name, text_name)) in names.iter().enumerate() {
+            if out.len() >= values::CALL_BYTES {
+                break;
+            }
+            let value = match locals {
+                Some(locals) => {
+                    let v = *locals.add(i);
+                    if v.is_null() {
+                        continue;
+                    }
+                    ffi::Py_INCREF(v);
+                    v
+                }
+                None => {
+                    let v = PyFrame_GetVar(frame, name.as_ptr());
+                    if v.is_null() {
+                        ffi::PyErr_Clear();
+                        continue;
+                    }
+                    v
+                }
+            };
+            // An argument a closure captures is held in a cell by the time PY_START fires.
+            let value = if ffi::Py_TYPE(value) == &raw mut PyCell_Type {
+                let inside = PyCell_Get(value);
+                ffi::Py_DECREF(value);
+                inside
+            } else {
+                value
+            };
+            if !out.is_empty() {
+                out.push('\x1e');
+            }
+            out.push_str(text_name);
+            out.push('\x1f');
+            if value.is_null() {
+                ffi::PyErr_Clear(); // an empty cell
+                continue;
+            }
+            values::summarize(value, out, values::CALL_BYTES);
+            ffi::Py_DECREF(value);
+        }
     }
+}
+
+/// The fast locals of `frame`'s interpreter frame when its layout is the one known here (its
+/// first field is `code`), else None.
+#[cfg(not(Py_3_14))]
+unsafe fn fast_locals(
+    frame: *mut ffi::PyFrameObject,
+    code: *mut ffi::PyObject,
+) -> Option<*const *mut ffi::PyObject> {
+    // PyFrameObject: the object header (2 words), f_back, then f_frame.
+    const F_FRAME: usize = 3 * std::mem::size_of::<usize>();
+    // _PyInterpreterFrame: f_code/f_executable, previous, f_funcobj, f_globals, f_builtins,
+    // f_locals, frame_obj, prev_instr/instr_ptr (8 words), stacktop (int), return_offset
+    // (u16), owner (char), then localsplus.
+    const LOCALSPLUS: usize = 8 * std::mem::size_of::<usize>() + 8;
+    // SAFETY: a live frame object; the fields read are inside these structures in 3.12/3.13.
+    unsafe {
+        let interpreter = *((frame as *const u8).add(F_FRAME) as *const *const u8);
+        if interpreter.is_null() || *(interpreter as *const *mut ffi::PyObject) != code {
+            return None;
+        }
+        Some(interpreter.add(LOCALSPLUS) as *const *mut ffi::PyObject)
+    }
+}
+
+#[cfg(Py_3_14)]
+unsafe fn fast_locals(
+    _frame: *mut ffi::PyFrameObject,
+    _code: *mut ffi::PyObject,
+) -> Option<*const *mut ffi::PyObject> {
+    None
 }
 
 unsafe extern "C" {
     /// CPython 3.12+: a frame's variable by name (a new reference; NULL and NameError when
-    /// unbound). Reads the frame's fast locals, running no Python code.
+    /// unbound), through the frame's locals dictionary.
     fn PyFrame_GetVar(frame: *mut ffi::PyFrameObject, name: *mut ffi::PyObject)
     -> *mut ffi::PyObject;
+    static mut PyCell_Type: ffi::PyTypeObject;
+    /// A cell's contents (a new reference; NULL when empty).
+    fn PyCell_Get(cell: *mut ffi::PyObject) -> *mut ffi::PyObject;
 }
 
-/// Value summaries waiting for their call's span: captured by the program's threads, taken
-/// by the drainer when the call is kept (or forgotten when it is not).
+/// Value summaries waiting for their call's span: written by the program's threads, taken
+/// by the drainer when the call is kept (or forgotten when it is not). A ring of slots by id:
+/// a summary still waiting when its slot comes round again (its call open through 65,536
+/// later captures) is replaced, and its call shows none.
 #[derive(Default)]
 pub(crate) struct ValueStore {
     next: u32,
-    items: HashMap<u32, Vec<(String, String)>>,
+    /// (id, summary) by id modulo the capacity; id 0: free.
+    slots: Vec<(u32, String)>,
 }
 
 impl ValueStore {
-    /// Most summaries waiting at once (calls open long, or ends the drainer never saw).
-    const CAPACITY: usize = 65_536;
+    const CAPACITY: u32 = 65_536;
 
-    /// Keeps `summary`; its id (0 when the store is full: the summary is not kept).
-    fn insert(&mut self, summary: Vec<(String, String)>) -> u32 {
-        if self.items.len() >= Self::CAPACITY {
-            return 0;
-        }
+    /// A new id and its slot's buffer, emptied, to write the summary into.
+    fn slot(&mut self) -> (u32, &mut String) {
         // Ids fit the record's 32-bit code; 0 is "none".
         self.next = self.next.wrapping_add(1).max(1);
-        self.items.insert(self.next, summary);
-        self.next
+        let at = (self.next % Self::CAPACITY) as usize;
+        if self.slots.len() <= at {
+            self.slots.resize_with(at + 1, Default::default);
+        }
+        let slot = &mut self.slots[at];
+        slot.0 = self.next;
+        slot.1.clear();
+        (self.next, &mut slot.1)
+    }
+
+    /// The summary `id` names, if still kept (taken out).
+    fn take(&mut self, id: u32) -> Option<String> {
+        let slot = self.slots.get_mut((id % Self::CAPACITY) as usize)?;
+        if id == 0 || slot.0 != id {
+            return None;
+        }
+        slot.0 = 0;
+        Some(std::mem::take(&mut slot.1))
+    }
+
+    /// Forgets the summary `id` names (its buffer stays for the next).
+    fn release(&mut self, id: u32) {
+        if let Some(slot) = self.slots.get_mut((id % Self::CAPACITY) as usize)
+            && slot.0 == id
+        {
+            slot.0 = 0;
+        }
     }
 }
 
@@ -1058,6 +1163,19 @@ type CallValues = (
     Option<String>,
 );
 
+/// Arguments as the store keeps them (`name US summary RS …`) back to (name, summary) pairs.
+fn split_arguments(text: String) -> Vec<(String, String)> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    text.split('\x1e')
+        .map(|pair| {
+            let (name, summary) = pair.split_once('\x1f').unwrap_or((pair, ""));
+            (name.to_string(), summary.to_string())
+        })
+        .collect()
+}
+
 fn resolve(
     file: &RecorderFile,
     names: &mut Names,
@@ -1083,16 +1201,15 @@ fn resolve(
         store
             .as_mut()
             .filter(|_| id != 0)
-            .and_then(|s| s.items.remove(&id))
+            .and_then(|s| s.take(id))
     };
-    let single = |v: Option<Vec<(String, String)>>| v.and_then(|v| v.into_iter().next()).map(|p| p.1);
     spans
         .into_iter()
         .map(|span| Resolved {
             values: (
-                take(span.values[0]),
-                single(take(span.values[1])),
-                single(take(span.values[2])),
+                take(span.values[0]).map(split_arguments),
+                take(span.values[1]),
+                take(span.values[2]),
             ),
             code: names
                 .codes
@@ -1208,7 +1325,7 @@ fn spawn_drainer(shared: &Arc<Shared>, options: &StartOptions) -> PyResult<JoinH
 
 /// Starts recording. See devtrace/recorder.py for the meaning of each argument.
 #[pyfunction]
-#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true, wait_for_drainer=false, values=None))]
+#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true, wait_for_drainer=false, values=None, value_bytes_per_second=values::BYTES_PER_SECOND))]
 #[allow(clippy::too_many_arguments)]
 fn start(
     py: Python<'_>,
@@ -1228,6 +1345,7 @@ fn start(
     drain_when_busy: bool,
     wait_for_drainer: bool,
     values: Option<Vec<(String, String)>>,
+    value_bytes_per_second: u64,
 ) -> PyResult<u8> {
     if !ACTIVE.load(Ordering::Relaxed).is_null() {
         return Err(PyRuntimeError::new_err(
@@ -1319,7 +1437,7 @@ fn start(
         span_context,
         values: values.unwrap_or_default().into_iter().collect(),
         arg_names: HashMap::new(),
-        value_budget: values::Budget::new(monotonic_ns()),
+        value_budget: values::Budget::new(monotonic_ns(), value_bytes_per_second),
     });
     *LAST.lock().unwrap() = None;
     FORK_HANDLER.call_once(|| {

@@ -27,6 +27,7 @@ const MAX_DEPTH: u32 = 2;
 
 /// The per-second budget, refilled as time passes (only touched under the GIL).
 pub struct Budget {
+    per_second: u64,
     tokens: u64,
     last_ns: u64,
     /// Captures skipped for want of budget.
@@ -34,9 +35,11 @@ pub struct Budget {
 }
 
 impl Budget {
-    pub fn new(now_ns: u64) -> Budget {
+    /// A budget of `per_second` bytes a second ([`BYTES_PER_SECOND`] but in benchmarks).
+    pub fn new(now_ns: u64, per_second: u64) -> Budget {
         Budget {
-            tokens: BYTES_PER_SECOND,
+            per_second,
+            tokens: per_second,
             last_ns: now_ns,
             skipped: 0,
         }
@@ -46,9 +49,9 @@ impl Budget {
     pub fn allow(&mut self, now_ns: u64) -> bool {
         let elapsed = now_ns.saturating_sub(self.last_ns);
         if elapsed > 0 {
-            let refill = (elapsed as u128 * BYTES_PER_SECOND as u128 / 1_000_000_000) as u64;
+            let refill = (elapsed as u128 * self.per_second as u128 / 1_000_000_000) as u64;
             if refill > 0 {
-                self.tokens = (self.tokens + refill).min(BYTES_PER_SECOND);
+                self.tokens = (self.tokens + refill).min(self.per_second);
                 self.last_ns = now_ns;
             }
         }
@@ -131,21 +134,13 @@ unsafe fn describe(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dept
                     };
                     describe(item, out, limit, depth + 1);
                 }
-                if n > FIRST_ITEMS as isize {
-                    out.push_str(", …");
-                }
                 if !list && n == 1 {
                     out.push(',');
                 }
-            } else if n > 0 {
-                out.push('…');
             }
-            out.push(close);
-            if n > FIRST_ITEMS as isize || depth >= MAX_DEPTH {
-                let _ = write!(out, " (len {n})");
-            }
+            close_container(out, n, depth, close);
         } else if ty == &raw mut ffi::PyDict_Type {
-            dict(obj, out, limit, depth, "{", "}");
+            dict(obj, out, limit, depth);
         } else if ty == &raw mut ffi::PySet_Type || ty == &raw mut ffi::PyFrozenSet_Type {
             let _ = write!(out, "{}(len {})", type_name(ty), ffi::PySet_Size(obj));
         } else if ffi::PyExceptionInstance_Check(obj) != 0 {
@@ -189,15 +184,12 @@ unsafe fn dict(
     out: &mut String,
     limit: usize,
     depth: u32,
-    open: &str,
-    close: &str,
 ) {
-    use std::fmt::Write;
     // SAFETY: an exact dict (or an instance dict); PyDict_Next walks it without hashing or
     // comparing anything; the references are borrowed and used before anything else runs.
     unsafe {
         let n = ffi::PyDict_Size(obj);
-        out.push_str(open);
+        out.push('{');
         if depth < MAX_DEPTH {
             let (mut pos, mut key, mut value) = (0, std::ptr::null_mut(), std::ptr::null_mut());
             let mut shown = 0;
@@ -211,16 +203,22 @@ unsafe fn dict(
                 describe(value, out, limit, depth + 1);
                 shown += 1;
             }
-            if n > FIRST_ITEMS as isize {
-                out.push_str(", …");
-            }
-        } else if n > 0 {
-            out.push('…');
         }
-        out.push_str(close);
-        if n > FIRST_ITEMS as isize || depth >= MAX_DEPTH {
-            let _ = write!(out, " (len {n})");
-        }
+        close_container(out, n, depth, '}');
+    }
+}
+
+/// Ends a container of `n` items whose first ones were shown (or, too deep, none were): an
+/// ellipsis for those not shown, the closing bracket, the length when not all were shown.
+fn close_container(out: &mut String, n: isize, depth: u32, close: char) {
+    use std::fmt::Write;
+    let shown_all = n == 0 || (n <= FIRST_ITEMS as isize && depth < MAX_DEPTH);
+    if !shown_all {
+        out.push_str(if depth < MAX_DEPTH { ", …" } else { "…" });
+    }
+    out.push(close);
+    if !shown_all {
+        let _ = write!(out, " (len {n})");
     }
 }
 
