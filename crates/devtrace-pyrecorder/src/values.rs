@@ -237,6 +237,11 @@ unsafe fn exception(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dep
         }
         if ffi::PyTuple_CheckExact(args) != 0 {
             describe(args, out, limit, depth);
+            // Arguments of a call, not a tuple: `ValueError("x")`, without a one-tuple's comma.
+            if ffi::PyTuple_Size(args) == 1 && out.ends_with(",)") {
+                out.truncate(out.len() - 2);
+                out.push(')');
+            }
         }
         ffi::Py_DECREF(args);
     }
