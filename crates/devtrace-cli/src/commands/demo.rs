@@ -179,7 +179,7 @@ pub fn run(
     }
     let flag = match &choice.location {
         StoreLocation::Embedded(dir) => format!("--data {}", dir.display()),
-        StoreLocation::Postgres(_) => "--store URL".to_owned(),
+        StoreLocation::Postgres(_) | StoreLocation::ClickHouse(_) => "--store URL".to_owned(),
     };
     if _temporary.is_some() {
         out.push_str(
