@@ -5,7 +5,10 @@ server installs on the test machines, so the tests run the engine itself (chdb-c
 this front, which does what the server's HTTP handler does and nothing more:
 
 - the statement is the `query` URL parameter followed by the request body (a newline
-  between), as the server reads it: an INSERT's data follows its `FORMAT` clause;
+  between), as the server reads it: an INSERT's data follows its `FORMAT` clause (when the
+  `query` parameter ends with `FORMAT name` and a body comes with it, the body goes to the
+  engine's streaming insert as data of that format: chDB's one-string path lexes inline data
+  for statement separators and misreads binary rows);
 - `database` is the current database (`USE`), `param_NAME` are the query parameters
   (`{NAME:Type}`), and every other URL parameter that is not one of the server's own
   (`default_format`, `query_id`, …) is a setting, applied with `SET` for this request only;
@@ -13,7 +16,7 @@ this front, which does what the server's HTTP handler does and nothing more:
 - the engine's output is the response body; an engine error becomes the status the server
   sends for its code, with the `X-ClickHouse-Exception-Code` header and the message as body.
 
-It interprets no SQL. chDB runs one statement at a time per process, so requests are
+It interprets no SQL (beyond finding that closing `FORMAT name`). chDB runs one statement at a time per process, so requests are
 served one after another (a lock around the engine): concurrent clients queue here where a
 server would run them in parallel.
 
@@ -90,6 +93,8 @@ STATUS_OF_CODE = {
 }
 
 CODE = re.compile(rb"Code: (\d+)\.")
+# The `FORMAT name` that closes an INSERT whose data is the request body.
+TRAILING_FORMAT = re.compile(r"\s+FORMAT\s+(\w+)\s*$", re.IGNORECASE)
 
 
 class Engine:
@@ -100,9 +105,10 @@ class Engine:
         self.lock = threading.Lock()
         # Seconds spent inside the engine, for the benchmark's account of the front's cost.
         self.engine_seconds = 0.0
+        self.requests = 0
 
     def run(self, database: str, settings: list[tuple[str, str]], params: dict[str, str],
-            statement: bytes, output_format: str) -> tuple[bytes, float]:
+            statement: bytes | tuple[str, str, bytes], output_format: str) -> tuple[bytes, float]:
         """The statement's output, and the seconds the engine took (lock wait excluded)."""
         with self.lock:
             started = time.perf_counter()
@@ -113,6 +119,12 @@ class Engine:
                     conn.query(f"SET {quote_identifier(name)} = {quote_literal(value)}", "TSV",
                                params={})
                 try:
+                    if isinstance(statement, tuple):
+                        insert, data_format, data = statement
+                        inserter = self.connection.send_insert(insert, data_format)
+                        inserter.append(data)
+                        inserter.finish()
+                        return b"", time.perf_counter() - started
                     output = conn.query(statement, output_format, params=params).bytes()
                     return output, time.perf_counter() - started
                 finally:
@@ -120,6 +132,7 @@ class Engine:
                         conn.query(f"SET {quote_identifier(name)} = DEFAULT", "TSV", params={})
             finally:
                 self.engine_seconds += time.perf_counter() - started
+                self.requests += 1
 
 
 def quote_identifier(name: str) -> str:
@@ -156,6 +169,12 @@ class Front(BaseHTTPRequestHandler):
 
     def handle_request(self, body: bytes) -> None:
         url = urlsplit(self.path)
+        # The front's own account, for the benchmark (not a ClickHouse endpoint; the client
+        # never asks for it).
+        if url.path == "/front-stats":
+            stats = {"engine_seconds": self.engine.engine_seconds, "requests": self.engine.requests}
+            self.send_body(200, json.dumps(stats).encode())
+            return
         # A GET of /ping, or of / with nothing to run, is the server's health check.
         if url.path == "/ping" or (url.path == "/" and not url.query and not body):
             self.send_body(200, b"Ok.\n")
@@ -168,9 +187,18 @@ class Front(BaseHTTPRequestHandler):
                 "Code: 516. DB::Exception: default: Authentication failed: password is "
                 "incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)")
             return
-        query = named.get("query", "").encode()
-        statement = query + b"\n" + body if query and body else query or body
-        if not statement.strip():
+        query = named.get("query", "")
+        statement: bytes | tuple[str, str, bytes]
+        data_format = TRAILING_FORMAT.search(query) if query and body else None
+        if data_format:
+            # The body is the data of the INSERT in `query`: handed to the engine's streaming
+            # insert. (chDB's one-string path lexes inline data for statement separators and
+            # misreads binary rows; the server streams the body.) The query's closing
+            # `FORMAT name` is all the front reads of the SQL.
+            statement = (query[: data_format.start()], data_format.group(1), body)
+        else:
+            statement = query.encode() + b"\n" + body if query and body else query.encode() or body
+        if isinstance(statement, bytes) and not statement.strip():
             self.send_error_text(400, 62, "Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)")
             return
         params = {k[len("param_"):]: v for k, v in parameters if k.startswith("param_")}

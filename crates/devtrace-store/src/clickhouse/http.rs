@@ -17,6 +17,8 @@ pub(crate) struct Server {
     user: String,
     password: String,
     pub(crate) database: String,
+    /// `?cluster=NAME`: the tables are made `ON CLUSTER`, replicated and distributed.
+    pub(crate) cluster: Option<String>,
     /// URL parameters other than devtrace's own: ClickHouse settings sent with every request.
     settings: Vec<(String, String)>,
     /// The URL without its password, for messages.
@@ -105,6 +107,7 @@ impl Server {
             ));
         }
         let mut timeout = DEFAULT_TIMEOUT;
+        let mut cluster = None;
         let mut settings = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -113,6 +116,13 @@ impl Server {
                 timeout = value
                     .parse()
                     .map_err(|_| invalid("timeout is not a number of seconds"))?;
+            } else if name == "cluster" {
+                if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(invalid(
+                        "the cluster name may hold only letters, digits and _",
+                    ));
+                }
+                cluster = Some(value);
             } else {
                 settings.push((name, value));
             }
@@ -129,6 +139,7 @@ impl Server {
             user,
             password,
             database,
+            cluster,
             settings,
             target,
         })
@@ -328,6 +339,13 @@ mod tests {
         );
         let plain = Server::parse("clickhouse://ch").unwrap();
         assert_eq!(plain.endpoint, "http://ch:8123/");
+        assert_eq!(plain.cluster, None);
+        let clustered = Server::parse("clickhouse://ch/d?cluster=traces&max_threads=2").unwrap();
+        assert_eq!(clustered.cluster.as_deref(), Some("traces"));
+        assert_eq!(
+            clustered.settings,
+            [("max_threads".to_owned(), "2".to_owned())]
+        );
         assert_eq!(
             (plain.user.as_str(), plain.database.as_str()),
             ("default", "devtrace")
@@ -336,6 +354,7 @@ mod tests {
             ("clickhouse://ch:port/x", "the port is not a number"),
             ("clickhouse://ch/my-db", "letters, digits and _"),
             ("clickhouse://ch/x?timeout=soon", "timeout"),
+            ("clickhouse://ch/x?cluster=a;b", "cluster name"),
         ] {
             let error = Server::parse(bad).err().unwrap().to_string();
             assert!(

@@ -160,7 +160,8 @@ impl ClickHouse {
             for table in ["spans", "trace_parts", "sessions", "logs"] {
                 self.server.query(
                     &format!(
-                        "DELETE FROM {table} WHERE project = {{p:Int64}} AND trace_id IN {}",
+                        "DELETE FROM {} WHERE project = {{p:Int64}} AND trace_id IN {}",
+                        self.local(table),
                         ids_in("ids")
                     ),
                     &[("p", project.to_string()), ("ids", ids.clone())],
@@ -169,11 +170,25 @@ impl ClickHouse {
         }
         if let Some(before) = logs_before {
             self.server.query(
-                "DELETE FROM logs WHERE project = {p:Int64} AND first_ns < {t:UInt64}",
+                &format!(
+                    "DELETE FROM {} WHERE project = {{p:Int64}} AND first_ns < {{t:UInt64}}",
+                    self.local("logs")
+                ),
                 &[("p", project.to_string()), ("t", before.to_string())],
             )?;
         }
         Ok(())
+    }
+}
+
+impl ClickHouse {
+    /// Where a `DELETE` or `OPTIMIZE` goes: the table, or on a cluster its local tables on every node (a
+    /// `Distributed` table takes no `DELETE`).
+    pub(crate) fn local(&self, table: &str) -> String {
+        match &self.server.cluster {
+            None => table.to_owned(),
+            Some(cluster) => format!("{table}_local ON CLUSTER {cluster}"),
+        }
     }
 }
 
@@ -247,6 +262,38 @@ mod tests {
         let Some(url) = testing::server() else { return };
         let (_, store) = open_fresh(&url);
         assert!(crate::Store::qa(&store).is_none());
+    }
+
+    /// A write of several megabytes (one request of 3,000 spans with large attributes) is
+    /// stored whole and reads back span for span.
+    #[test]
+    fn a_large_write_is_stored_whole() {
+        use crate::conformance::{batch, span};
+        use crate::{Store, StoreWriter};
+        use devtrace_model::KeyValue;
+        let Some(url) = testing::server() else { return };
+        let (mut writer, store) = open_fresh(&url);
+        let spans = (0..3000u32)
+            .map(|i| {
+                let mut s = span(5, 0, Some(1), &format!("op {i}"), 100 + u64::from(i), 5000);
+                s.span_id = SpanId((u64::from(i) + 2).to_be_bytes());
+                s.attributes
+                    .push(KeyValue::new("payload", format!("{i:08}").repeat(200)));
+                s
+            })
+            .collect();
+        writer
+            .write(&[crate::prepare_spans(batch("api", spans))])
+            .unwrap();
+        let trace = store.get_trace(TraceId([5; 16])).unwrap().unwrap();
+        assert_eq!(trace.spans.spans.len(), 3000);
+        assert_eq!(trace.summary.span_count, 3000);
+        let last = &trace.spans.spans[2999];
+        assert_eq!(last.name, "op 2999");
+        assert_eq!(
+            last.attributes[1].value.as_str(),
+            Some("00002999".repeat(200).as_str())
+        );
     }
 
     /// Text with a password in it, assembled so that this file holds none.

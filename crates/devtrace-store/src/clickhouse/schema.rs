@@ -30,11 +30,14 @@ macro_rules! day {
     };
 }
 
-/// `CREATE TABLE` statements, each `{engine}`-templated: `ReplacingMergeTree(version)` or
-/// `MergeTree()` on one node, their `Replicated…` variants on a cluster.
-pub const DDL: &[(&str, &str, &str)] = &[
+/// The tables: name, the shard key on a cluster (rows that replace each other, and a trace's
+/// rows, stay on one shard), engine kind, and the `CREATE TABLE` body, `{engine}`-templated:
+/// `ReplacingMergeTree(version)` or `MergeTree()` on one node, their `Replicated…` variants on
+/// a cluster.
+pub const DDL: &[(&str, &str, &str, &str)] = &[
     (
         "spans",
+        "cityHash64(trace_id)",
         "Replacing(version)",
         concat!(
             "(project Int64, trace_id FixedString(16), span_id FixedString(8),
@@ -50,6 +53,7 @@ ENGINE = {engine} PARTITION BY ",
     ),
     (
         "trace_parts",
+        "cityHash64(trace_id)",
         "Replacing(version)",
         concat!(
             "(project Int64, trace_id FixedString(16), part UInt64,
@@ -67,6 +71,7 @@ ENGINE = {engine} PARTITION BY ",
     ),
     (
         "sessions",
+        "cityHash64(trace_id)",
         "Replacing(version)",
         "(project Int64, trace_id FixedString(16), session_id String, agent LowCardinality(String),
   project_dir String, title String, start_ns UInt64, end_ns UInt64, turns UInt64,
@@ -76,6 +81,7 @@ ENGINE = {engine} ORDER BY (project, trace_id)",
     ),
     (
         "logs",
+        "cityHash64(trace_id)",
         "Plain",
         concat!(
             "(project Int64, trace_id FixedString(16), has_trace UInt8, first_ns UInt64,
@@ -87,18 +93,21 @@ ENGINE = {engine} PARTITION BY ",
     ),
     (
         "blobs",
+        "cityHash64(hash)",
         "Replacing(version)",
         "(project Int64, hash FixedString(32), size UInt64, data String, version UInt64)
 ENGINE = {engine} ORDER BY (project, hash)",
     ),
     (
         "documents",
+        "cityHash64(digest)",
         "Replacing(version)",
         "(project Int64, digest FixedString(32), version UInt64)
 ENGINE = {engine} ORDER BY (project, digest)",
     ),
     (
         "import_cursors",
+        "cityHash64(source)",
         "Replacing(version)",
         "(project Int64, source String, byte_offset UInt64, fingerprint FixedString(32),
   state String, version UInt64)
@@ -106,12 +115,14 @@ ENGINE = {engine} ORDER BY (project, source)",
     ),
     (
         "resent_spans",
+        "rand()",
         "Plain",
         "(project Int64, at_ns UInt64, spans UInt64)
 ENGINE = {engine} ORDER BY (project, at_ns)",
     ),
     (
         "metric_points",
+        "cityHash64(series)",
         "Replacing(version)",
         concat!(
             "(project Int64, series FixedString(16), session Nullable(FixedString(16)),
@@ -124,12 +135,14 @@ ENGINE = {engine} PARTITION BY ",
     ),
     (
         "projects",
+        "cityHash64(id)",
         "Replacing(version)",
         "(id Int64, name String, retention_ns Nullable(UInt64), created_ns UInt64, version UInt64)
 ENGINE = {engine} ORDER BY id",
     ),
     (
         "tokens",
+        "cityHash64(public_id)",
         "Replacing(version)",
         "(public_id String, project Int64, name String, scopes String, salt FixedString(16),
   hash FixedString(32), created_ns UInt64, expires_ns Nullable(UInt64),
@@ -151,13 +164,14 @@ fn create(table: &str, engine: &str, body: &str) -> String {
 }
 
 /// The cluster variant: each table replicated on every node of `cluster` (as `{table}_local`),
-/// a `Distributed` table of the devtrace name in front of it, sharded by trace id so a trace's
-/// rows stay together. Documented, not run here (no cluster on the test machines).
+/// a `Distributed` table of the devtrace name in front of it, sharded so a trace's rows (and
+/// rows that replace each other) stay on one shard. Run when the URL names a cluster
+/// (`?cluster=NAME`); not run in the tests here (no cluster on the test machines).
 pub fn cluster_ddl(database: &str, cluster: &str) -> Vec<String> {
     let mut out = vec![format!(
         "CREATE DATABASE IF NOT EXISTS {database} ON CLUSTER {cluster}"
     )];
-    for (table, engine, body) in DDL {
+    for (table, shard_key, engine, body) in DDL {
         let replicated = match *engine {
             "Replacing(version)" => format!(
                 "ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{database}/{table}', '{{replica}}', version)"
@@ -170,11 +184,6 @@ pub fn cluster_ddl(database: &str, cluster: &str) -> Vec<String> {
             "CREATE TABLE IF NOT EXISTS {database}.{table}_local ON CLUSTER {cluster} {}",
             body.replace("{engine}", &replicated)
         ));
-        let shard_key = if body.contains("trace_id") {
-            "cityHash64(trace_id)"
-        } else {
-            "rand()"
-        };
         out.push(format!(
             "CREATE TABLE IF NOT EXISTS {database}.{table} ON CLUSTER {cluster} AS {database}.{table}_local
 ENGINE = Distributed({cluster}, {database}, {table}_local, {shard_key})"
@@ -201,8 +210,17 @@ pub(crate) fn prepare(server: &Server) -> Result<()> {
             )
             .map_err(|e| server.error(e))?;
     }
-    for (table, engine, body) in DDL {
-        server.query(&create(table, engine, body), &[])?;
+    match &server.cluster {
+        None => {
+            for (table, _, engine, body) in DDL {
+                server.query(&create(table, engine, body), &[])?;
+            }
+        }
+        Some(cluster) => {
+            for statement in cluster_ddl(&server.database, cluster) {
+                server.query(&statement, &[])?;
+            }
+        }
     }
     Ok(())
 }
@@ -253,5 +271,32 @@ mod tests {
         assert!(
             ddl[2].contains("Distributed(traces, devtrace, spans_local, cityHash64(trace_id))")
         );
+    }
+}
+
+#[cfg(test)]
+mod documented {
+    use super::*;
+
+    /// docs/team.md shows the DDL devtrace runs, and the cluster variant, exactly.
+    #[test]
+    fn docs_team_md_shows_the_ddl_run() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/team.md"))
+                .expect("docs/team.md");
+        let single: Vec<String> = DDL
+            .iter()
+            .map(|(t, _, e, b)| format!("{};", create(t, e, b)))
+            .collect();
+        let cluster: Vec<String> = cluster_ddl("devtrace", "CLUSTER_NAME")
+            .into_iter()
+            .map(|s| format!("{s};"))
+            .collect();
+        let wanted = format!(
+            "```sql\n{}\n```\n\nOn a cluster (`?cluster=CLUSTER_NAME` in the URL):\n\n```sql\n{}\n```",
+            single.join("\n\n"),
+            cluster.join("\n\n")
+        );
+        assert!(doc.contains(&wanted), "docs/team.md should hold:\n{wanted}");
     }
 }

@@ -131,9 +131,10 @@ impl StoreWriter for ChWriter {
     fn reclaim(&mut self) -> Result<()> {
         // Deleted rows are masked at once and dropped by merges; OPTIMIZE forces those merges.
         for table in ["spans", "trace_parts", "sessions", "logs"] {
-            self.db
-                .server
-                .query(&format!("OPTIMIZE TABLE {table} FINAL"), &[])?;
+            self.db.server.query(
+                &format!("OPTIMIZE TABLE {} FINAL", self.db.local(table)),
+                &[],
+            )?;
         }
         Ok(())
     }
