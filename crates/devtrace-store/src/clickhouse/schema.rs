@@ -194,10 +194,35 @@ ENGINE = Distributed({cluster}, {database}, {table}_local, {shard_key})"
 
 /// Checks the server's version, creates the database and every missing table.
 pub(crate) fn prepare(server: &Server) -> Result<()> {
-    let version = server
-        .query_raw("SELECT version()", None)
+    // One request when everything exists (every command opens the store): the version and
+    // the tables devtrace finds, read outside the database, which may not exist yet.
+    let answer = server
+        .query_raw(
+            &format!(
+                "SELECT version(), (SELECT count() FROM system.tables WHERE database = '{}') FORMAT TSV",
+                server.database
+            ),
+            None,
+        )
         .map_err(|e| server.error(e))?;
-    check_version(&server.target, String::from_utf8_lossy(&version).trim())?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (version, tables) = answer
+        .trim()
+        .split_once('\t')
+        .unwrap_or((answer.trim(), "0"));
+    check_version(&server.target, version)?;
+    let expected = match &server.cluster {
+        None => DDL.len(),
+        Some(_) => 2 * DDL.len(),
+    };
+    if tables.parse::<usize>().ok() == Some(expected) {
+        return Ok(());
+    }
+    create_all(server)
+}
+
+/// Creates the database and every missing table.
+fn create_all(server: &Server) -> Result<()> {
     let exists = server.query_raw("SELECT 1", Some(&server.database));
     if let Err(error) = exists {
         if error.code != UNKNOWN_DATABASE {
@@ -205,7 +230,13 @@ pub(crate) fn prepare(server: &Server) -> Result<()> {
         }
         server
             .query_raw(
-                &format!("CREATE DATABASE IF NOT EXISTS {}", server.database),
+                &match &server.cluster {
+                    None => format!("CREATE DATABASE IF NOT EXISTS {}", server.database),
+                    Some(cluster) => format!(
+                        "CREATE DATABASE IF NOT EXISTS {} ON CLUSTER {cluster}",
+                        server.database
+                    ),
+                },
                 None,
             )
             .map_err(|e| server.error(e))?;
