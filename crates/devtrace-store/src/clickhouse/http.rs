@@ -127,6 +127,14 @@ impl Server {
                 settings.push((name, value));
             }
         }
+        // The server stops a statement at the same bound the client waits (unless the URL
+        // sets its own), so a slow query does not run on after devtrace gave up on it.
+        if !settings
+            .iter()
+            .any(|(name, _)| name == "max_execution_time")
+        {
+            settings.push(("max_execution_time".to_owned(), timeout.to_string()));
+        }
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(timeout)))
             .timeout_connect(Some(Duration::from_secs(timeout.min(10))))
@@ -331,7 +339,10 @@ mod tests {
         assert_eq!(server.database, "traces");
         assert_eq!(
             server.settings,
-            [("async_insert".to_owned(), "1".to_owned())]
+            [
+                ("async_insert".to_owned(), "1".to_owned()),
+                ("max_execution_time".to_owned(), "5".to_owned())
+            ]
         );
         assert_eq!(
             server.target,
@@ -344,7 +355,10 @@ mod tests {
         assert_eq!(clustered.cluster.as_deref(), Some("traces"));
         assert_eq!(
             clustered.settings,
-            [("max_threads".to_owned(), "2".to_owned())]
+            [
+                ("max_threads".to_owned(), "2".to_owned()),
+                ("max_execution_time".to_owned(), "60".to_owned())
+            ]
         );
         assert_eq!(
             (plain.user.as_str(), plain.database.as_str()),
