@@ -19,6 +19,7 @@ import argparse
 import base64
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -168,6 +169,7 @@ def main() -> None:
             proc.wait(timeout=60)
         subprocess.run([str(REPO / "scripts/clickhouse-test-server"), "stop", str(ch_dir)], check=False)
         subprocess.run([str(REPO / "scripts/postgres-test-server"), "stop", str(pg_dir)], check=False)
+        shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(report, indent=1))
 
 
