@@ -43,7 +43,7 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
             )?;
             match &choice.location {
                 StoreLocation::Embedded(dir) => Box::new(LocalSource::open(dir)?),
-                StoreLocation::Postgres(_) => {
+                StoreLocation::Postgres(_) | StoreLocation::ClickHouse(_) => {
                     Box::new(StoreSource::new(choice.open()?, choice.location.describe()))
                 }
             }
