@@ -58,9 +58,9 @@ pub(crate) fn unreachable_reason(error: &ureq::Error, https: bool, host: &str) -
         ureq::Error::Timeout(phase) => {
             format!("no answer in time ({phase}); is the server overloaded, or the address a firewall drops?")
         }
-        ureq::Error::Protocol(_) if !https => format!(
-            "it did not answer in HTTP ({error}): if it serves https, write https:// in --server"
-        ),
+        ureq::Error::Protocol(_) if !https => {
+            "it did not answer in HTTP: if it serves https, write https:// in --server".into()
+        }
         ureq::Error::ConnectionFailed => {
             "the connection failed: is `devtrace serve` running there, and is the port right (its API is on 4319 by default)?".into()
         }
