@@ -1,6 +1,6 @@
 //! Requests to one server: a [`Client`] is made once from the flags (`--server`, `--token`,
 //! `--project`, `--ca-cert`) and used for every request of a command. Blocking, over ureq
-//! with rustls; keep-alive connections are reused between requests.
+//! with rustls, one connection per request.
 
 use crate::error::{ClientError, status_message, unreachable_reason};
 use crate::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
@@ -200,7 +200,11 @@ impl Client {
         mut request: ureq::RequestBuilder<B>,
         accept: &str,
     ) -> ureq::RequestBuilder<B> {
-        request = request.header("Accept", accept);
+        // One connection per request, as devtrace's clients always did: what sits between
+        // (a proxy that forwards one exchange per connection) sees each request whole.
+        request = request
+            .header("Accept", accept)
+            .header("Connection", "close");
         if let Some(token) = &self.token {
             request = request.header("Authorization", format!("Bearer {}", token.trim()));
         }
