@@ -7,17 +7,18 @@
 //! backoff only where repeating is safe ([`retry`]: idempotent GETs; OTLP export on 429, 502,
 //! 503 and 504, honouring `Retry-After`, [`otlp`]), the server's event stream read as it
 //! arrives ([`events`]), errors that name the server and the fix ([`error`]), and
-//! [`RemoteStore`], the [`devtrace_store::Store`] read through the REST API
-//! ([`remote_store`]).
+//! `RemoteStore`, devtrace-store's `Store` read through the REST API (`remote_store`, with the
+//! `remote-store` feature).
 //!
-//! It depends on devtrace-model, devtrace-ingest (OTLP decoding) and devtrace-store (the
-//! `Store` trait) only; the faces (devtrace-cli, devtrace-tui) depend on it. It prints nothing
+//! With that feature it depends on devtrace-model, devtrace-ingest (OTLP decoding) and
+//! devtrace-store (the `Store` trait), nothing above; without it, on no devtrace crate. The faces (devtrace-cli, devtrace-tui) depend on it. It prints nothing
 //! and knows no command line: flags arrive as [`ClientOptions`].
 
 pub mod error;
 pub mod events;
 pub mod http;
 pub mod otlp;
+#[cfg(feature = "remote-store")]
 pub mod remote_store;
 pub mod retry;
 pub mod trust;
@@ -26,5 +27,6 @@ pub mod url;
 pub use error::ClientError;
 pub use events::{EventStream, ServerEvent};
 pub use http::{Client, ClientOptions, Reply};
+#[cfg(feature = "remote-store")]
 pub use remote_store::RemoteStore;
 pub use url::{BadServerUrl, ServerUrl};
