@@ -16,7 +16,7 @@ use crate::commands::analysis::finding_text;
 use crate::commands::python_autotrace::{self, PythonAutotrace};
 use crate::commands::serve::RunningServe;
 use crate::output::eprintln_safe;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use devtrace_ingest::test_output::{TestFailure, TestOutputParser, TestReport};
 use devtrace_model::recorded::{escape, quote};
 use devtrace_model::{AnyValue, KeyValue, SpanId, TraceId, semconv};
@@ -26,7 +26,7 @@ use devtrace_query::timefmt::format_duration;
 use devtrace_store::TraceQuery;
 use devtrace_store::writer::Writer;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -1057,32 +1057,16 @@ fn attached_traces(
         .collect()
 }
 
-/// POST /v1/traces (protobuf) over a plain HTTP/1.1 connection.
+/// POST /v1/traces (protobuf) to the receiver, through devtrace-client (retried on 429, 502,
+/// 503 and 504 as the OTLP specification allows).
 fn post_traces(endpoint: &str, body: &[u8]) -> Result<()> {
-    let authority = endpoint
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("only http:// endpoints are supported, not {endpoint:?}"))?;
-    let authority = authority.split('/').next().unwrap_or(authority);
-    let mut stream =
-        TcpStream::connect(authority).with_context(|| format!("cannot connect to {authority}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "POST /v1/traces HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let head = String::from_utf8_lossy(&response[..response.len().min(64)]).into_owned();
-    if head.starts_with("HTTP/1.1 200") {
-        Ok(())
-    } else {
-        bail!(
-            "the receiver answered {:?}",
-            head.lines().next().unwrap_or("")
-        )
-    }
+    let options = devtrace_client::ClientOptions {
+        read_timeout: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let url = devtrace_client::ServerUrl::parse(endpoint).map_err(|e| anyhow!(e.0))?;
+    devtrace_client::Client::new(url, options)?.export_traces(body)?;
+    Ok(())
 }
 
 struct Summary {
