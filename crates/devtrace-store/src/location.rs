@@ -19,7 +19,8 @@ pub enum StoreLocation {
     /// after USER and a colon when the server asks for one).
     Postgres(String),
     /// A ClickHouse database over its HTTP interface
-    /// (`clickhouse://USER:PASSWORD@HOST:8123/DATABASE?SETTING=VALUE`, `clickhouses://` for TLS).
+    /// (`clickhouse://USER@HOST:8123/DATABASE?SETTING=VALUE`, the password after the user as in a
+    /// PostgreSQL URL; `clickhouses://` for TLS).
     ClickHouse(String),
 }
 

@@ -49,14 +49,14 @@ const REQUIRED_PASSWORD: u32 = 194;
 const ACCESS_DENIED: u32 = 497;
 
 impl Server {
-    /// `clickhouse://USER:PASSWORD@HOST:PORT/DATABASE?SETTING=VALUE&timeout=SECONDS`
+    /// `clickhouse://USER@HOST:PORT/DATABASE?SETTING=VALUE&timeout=SECONDS`, `:PASSWORD` after USER
     /// (`clickhouses://` for TLS).
     pub(crate) fn parse(url: &str) -> Result<Self> {
         let target = super::url_without_password(url);
         let invalid = |why: &str| StoreError::Unreachable {
             target: target.clone(),
             message: format!(
-                "not a valid ClickHouse URL ({why}); write clickhouse://USER:PASSWORD@HOST:8123/DATABASE (clickhouses:// and port 8443 for TLS)"
+                "not a valid ClickHouse URL ({why}); write clickhouse://USER@HOST:8123/DATABASE, with :PASSWORD after USER (clickhouses:// and port 8443 for TLS)"
             ),
         };
         let (scheme, rest) = url
@@ -261,7 +261,7 @@ impl Server {
             AUTHENTICATION_FAILED | REQUIRED_PASSWORD => StoreError::Unreachable {
                 target,
                 message: format!(
-                    "ClickHouse refused user {} (wrong password, or no such user): give the user and password in the URL, clickhouse://USER:PASSWORD@HOST:PORT/DATABASE ({})",
+                    "ClickHouse refused user {} (wrong password, or no such user): give the user and password in the URL, clickhouse://USER@HOST:PORT/DATABASE with :PASSWORD after USER ({})",
                     self.user, error.message
                 ),
             },
@@ -373,7 +373,9 @@ mod tests {
             let error = Server::parse(bad).err().unwrap().to_string();
             assert!(
                 error.contains(why)
-                    && error.contains("clickhouse://USER:PASSWORD@HOST:8123/DATABASE"),
+                    && error.contains(
+                        "clickhouse://USER@HOST:8123/DATABASE, with :PASSWORD after USER"
+                    ),
                 "{error}"
             );
         }
