@@ -88,7 +88,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     // Costs (sessions', and token findings' in traces), in every face this process serves, use
     // the config file's `[prices]`.
     match &cli.command {
-        Command::Serve(args) => devtrace_query::session_tokens::use_prices(crate::config::prices(
+        Command::Serve(args) => devtrace_query::sessions::tokens::use_prices(crate::config::prices(
             args.config.as_deref(),
         )?),
         Command::Sessions(_)
@@ -97,7 +97,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Perf(_)
         | Command::Mcp(_)
         | Command::Watch(_) => {
-            devtrace_query::session_tokens::use_prices(crate::config::prices(None)?)
+            devtrace_query::sessions::tokens::use_prices(crate::config::prices(None)?)
         }
         _ => {}
     }

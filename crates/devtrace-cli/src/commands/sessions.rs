@@ -5,8 +5,8 @@ use crate::cli::{SessionCommand, SessionsArgs};
 use crate::output::{print_fitted, print_json, terminal_width};
 use anyhow::Result;
 use devtrace_query::QueryError;
-use devtrace_query::session_compare::{compare_sessions, render_comparison};
-use devtrace_query::session_tokens::render_request_table;
+use devtrace_query::sessions::compare::{compare_sessions, render_comparison};
+use devtrace_query::sessions::tokens::render_request_table;
 use devtrace_query::sessions::{
     SessionFilter, list_sessions, render_list, render_overview_with, render_usage_days,
     repository_argument, session_overview, usage_per_day,

@@ -6,7 +6,7 @@ use super::session_overview::session_error;
 use super::{ToolDef, ToolResult, WebUi, linked_tool};
 use crate::budget;
 use crate::render::SESSION_LEGEND;
-use devtrace_query::session_compare::{compare_sessions, render_comparison};
+use devtrace_query::sessions::compare::{compare_sessions, render_comparison};
 use devtrace_query::text::TextOptions;
 use devtrace_store::Store;
 use serde::Deserialize;

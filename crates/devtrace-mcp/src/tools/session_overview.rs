@@ -72,7 +72,7 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
         out.push_str(&overview_header(&overview, &options));
         if let Some(tokens) = &overview.session.tokens {
             // Tokens by kind and cost; the sparklines only when the budget has room for them.
-            let lines = devtrace_query::session_tokens::render_tokens(tokens, &overview.requests);
+            let lines = devtrace_query::sessions::tokens::render_tokens(tokens, &overview.requests);
             let first = lines.lines().next().unwrap_or("").to_owned() + "\n";
             let room = budget.saturating_sub(budget::count(&out) + TIMELINE_ROOM * 2);
             if budget::count(&lines) <= room / 4 {

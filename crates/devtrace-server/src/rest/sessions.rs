@@ -33,7 +33,7 @@ use devtrace_model::{AnyValue, TraceId, semconv};
 use devtrace_query::QueryError;
 use devtrace_query::blobs::{BlobPage, DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parse_hash, read_page};
 use devtrace_query::limits;
-use devtrace_query::session_compare::{SessionComparison, compare_sessions};
+use devtrace_query::sessions::compare::{SessionComparison, compare_sessions};
 use devtrace_query::sessions::{
     MAX_LIST_LIMIT, SessionFilter, SessionItem, SessionOverview, UsageDay, list_sessions,
     repository_argument, resolve_session, session_overview, usage_per_day,
