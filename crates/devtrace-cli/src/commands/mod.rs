@@ -88,9 +88,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     // Costs (sessions', and token findings' in traces), in every face this process serves, use
     // the config file's `[prices]`.
     match &cli.command {
-        Command::Serve(args) => devtrace_query::sessions::tokens::use_prices(crate::config::prices(
-            args.config.as_deref(),
-        )?),
+        Command::Serve(args) => devtrace_query::sessions::tokens::use_prices(
+            crate::config::prices(args.config.as_deref())?,
+        ),
         Command::Sessions(_)
         | Command::Session(_)
         | Command::Insights(_)

@@ -89,11 +89,10 @@ struct Loaded {
 
 fn load(store: &dyn Store, id: &str) -> Result<Loaded, QueryError> {
     let trace_id: TraceId = resolve_session(store, id)?;
-    let summary = store.session(trace_id)?.ok_or_else(|| {
-        QueryError::Store(StoreError::TraceNotFound(format!(
-            "{id} (a trace, but not a session)"
-        )))
-    })?;
+    let summary = store
+        .session(trace_id)?
+        // A trace that is not a session: `resolve::no_session` tells the two apart.
+        .ok_or_else(|| QueryError::Store(StoreError::TraceNotFound(id.trim().to_owned())))?;
     let stored = store
         .get_trace(trace_id)?
         .ok_or_else(|| QueryError::Store(StoreError::TraceNotFound(id.to_owned())))?;

@@ -44,14 +44,15 @@ pub use list::{
 };
 pub use origin::{RunOrigin, run_origin};
 pub use overview::{LinkedRun, SessionOverview, TimelineEntry, session_overview};
+pub use page::{PageRequest, SESSION_LEGEND, SessionPage, render_page};
 pub use recorded::{
     FINAL_PATCH_SHOWN, RecordedActivity, RecordedFacts, RecordedSummary, RecordedTests,
     recorded_summary, recorded_summary_line,
 };
-pub use resolve::resolve_session;
+pub use resolve::{Face, no_session, resolve_session, session_error};
 pub use text::{
-    finding_kinds, overview_header, render_overview, render_overview_with, session_finding_text,
-    text_timeline, timeline_entry_text, timeline_origin,
+    finding_kinds, overview_header, session_finding_text, text_timeline, timeline_entry_text,
+    timeline_origin,
 };
 pub use words::{format_cost, format_lines, format_offset, usage_line};
 

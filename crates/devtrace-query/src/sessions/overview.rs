@@ -229,11 +229,10 @@ fn sources_and_lacks(
 /// One session as a timeline with its findings inline and the runs it did.
 pub fn session_overview(store: &dyn Store, id: &str) -> Result<SessionOverview, QueryError> {
     let trace_id = resolve_session(store, id)?;
-    let summary = store.session(trace_id)?.ok_or_else(|| {
-        QueryError::Store(StoreError::TraceNotFound(format!(
-            "{id} (a trace, but not a session)"
-        )))
-    })?;
+    let summary = store
+        .session(trace_id)?
+        // A trace that is not a session: `resolve::no_session` tells the two apart.
+        .ok_or_else(|| QueryError::Store(StoreError::TraceNotFound(id.trim().to_owned())))?;
     let trace = load(store, trace_id)?
         .ok_or_else(|| QueryError::Store(StoreError::TraceNotFound(id.to_owned())))?;
     let view = SessionView::new(&trace);

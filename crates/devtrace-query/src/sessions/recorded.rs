@@ -100,9 +100,14 @@ pub struct RecordedTests {
     pub failed: u64,
     pub skipped: u64,
     /// The runner whose summary was read (`pytest`, `cargo-test`, …); `None` when none was
-    /// recognised (then only the exit code tells).
+    /// recognised (then only the exit code tells) or none is named.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runner: Option<String>,
+    /// The counts are the document's own, with no runner named: a `trace-1.0.0` document
+    /// written by another tool gives `{"passed": 5, "failed": 0}` and nothing else, where
+    /// `devtrace record` names the runner (empty when it recognised no summary).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counted_without_runner: bool,
     pub duration_ms: Option<u64>,
 }
 
@@ -177,6 +182,8 @@ pub(super) fn recorded_facts(
                 failed: number("failed").unwrap_or(0),
                 skipped: number("skipped").unwrap_or(0),
                 runner: string(r, "runner"),
+                counted_without_runner: r.get("runner").is_none()
+                    && ["passed", "failed"].iter().any(|key| number(key).is_some()),
                 duration_ms: number("duration_ms"),
             }
         });
@@ -287,8 +294,9 @@ pub(super) fn patch_size_words(files: usize, added: usize, removed: usize) -> St
     format!("{} (+{added} −{removed})", count(files as u64, "file"))
 }
 
-/// `2 passed, 0 failed, 0 skipped ("pytest", exit code 0)`, or the exit code alone when the
-/// runner's summary was not recognised, or that no test ran.
+/// `2 passed, 0 failed, 0 skipped ("pytest", exit code 0)`; the counts alone (with the exit
+/// code when given) when the document gives them without a runner; the exit code alone when
+/// the recorder recognised no summary; or that no test ran.
 pub(super) fn tests_words(tests: Option<&RecordedTests>, options: &TextOptions) -> String {
     let Some(tests) = tests else {
         return "not run when the recording stopped".to_owned();
@@ -296,14 +304,16 @@ pub(super) fn tests_words(tests: Option<&RecordedTests>, options: &TextOptions) 
     let exit = tests
         .exit_code
         .map_or_else(|| "?".to_owned(), |c| c.to_string());
+    let counts = format!(
+        "{} passed, {} failed, {} skipped",
+        tests.passed, tests.failed, tests.skipped
+    );
     match &tests.runner {
-        Some(runner) => format!(
-            "{} passed, {} failed, {} skipped ({}, exit code {exit})",
-            tests.passed,
-            tests.failed,
-            tests.skipped,
-            options.data(runner)
-        ),
+        Some(runner) => format!("{counts} ({}, exit code {exit})", options.data(runner)),
+        None if tests.counted_without_runner => match tests.exit_code {
+            Some(code) => format!("{counts} (exit code {code})"),
+            None => counts,
+        },
         None => format!("exit code {exit} (no test summary recognised)"),
     }
 }

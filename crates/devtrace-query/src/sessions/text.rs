@@ -1,41 +1,14 @@
-//! One session as text: the header (what, where, when, its numbers), each timeline entry
-//! with its error, linked runs and findings, and the findings as blocks. The paged renderer
-//! (`page`) arranges these pieces; `render_overview` is the whole session in one piece.
+//! The pieces of one session's text: the header (what, where, when, its numbers), each
+//! timeline entry with its error, linked runs and findings, and a finding as a block. The
+//! paged renderer (`page`) arranges them.
 
 use super::overview::{SessionOverview, TimelineEntry};
 use super::recorded::recorded_text;
-use super::tokens::render_tokens;
 use super::words::{count, format_offset, tokens, usage_line};
 use crate::text::{SavingWording, TextOptions, escape, finding_text_worded, quote, truncate};
 use crate::timefmt::{format_duration, format_timestamp_zoned};
 use devtrace_analyze::Finding;
 use std::collections::BTreeMap;
-
-/// The overview as text: a header, the timeline with findings inline, then the findings.
-pub fn render_overview(overview: &SessionOverview) -> String {
-    render_overview_with(overview, &TextOptions::plain(100))
-}
-
-/// [`render_overview`], with recorded text quoted when the options say so.
-pub fn render_overview_with(overview: &SessionOverview, options: &TextOptions) -> String {
-    let mut out = overview_header(overview, options);
-    if let Some(tokens) = &overview.session.tokens {
-        out.push_str(&render_tokens(tokens, &overview.requests));
-    }
-    let origin = timeline_origin(overview);
-    for entry in text_timeline(overview) {
-        out.push_str(&timeline_entry_text(overview, entry, origin, options));
-    }
-    if overview.findings.is_empty() {
-        out.push_str("\nno findings\n");
-    } else {
-        out.push_str(&format!("\n{} findings:\n", overview.findings.len()));
-        for (i, finding) in overview.findings.iter().enumerate() {
-            out.push_str(&session_finding_text(finding, i + 1, options));
-        }
-    }
-    out
-}
 
 /// What the session was, where and when, and its numbers. Quoted: the recorded text (agent,
 /// title, project, ids, branch) quoted and the token counts exact.
