@@ -47,6 +47,17 @@ impl Verdict {
             }
         }
     }
+
+    /// The verdict in a table cell: the test's p-value when it has one; the sample sizes are
+    /// said once, in the whole-run line above the table.
+    pub fn short(&self) -> String {
+        match self {
+            Self::Faster { test } => format!("faster (p = {:.3})", test.p_value),
+            Self::Slower { test } => format!("slower (p = {:.3})", test.p_value),
+            Self::NoClearChange { test } => format!("no clear change (p = {:.2})", test.p_value),
+            Self::TooFewRuns { .. } => "too few runs".into(),
+        }
+    }
 }
 
 /// Per-run totals of one operation in one set.

@@ -923,15 +923,26 @@ fn correlate(
     passing: &[&RunFeatures],
     th: &Thresholds,
 ) -> Option<Correlation> {
-    let (f_total, p_total) = (failing.len(), passing.len());
     let mut best: Option<Candidate> = None;
-    let mut offer = |candidate: Candidate| {
+    let candidates = categorical_candidates(failing, passing, th)
+        .into_iter()
+        .chain(numeric_candidates(failing, passing, th));
+    for candidate in candidates {
         if best.as_ref().is_none_or(|b| better(&candidate, b)) {
             best = Some(candidate);
         }
-    };
+    }
+    best.map(|b| b.correlation)
+}
 
-    // Strings and booleans: a value most failing runs have and few passing runs do.
+/// Strings and booleans: a value most failing runs have and few passing runs do.
+fn categorical_candidates(
+    failing: &[&RunFeatures],
+    passing: &[&RunFeatures],
+    th: &Thresholds,
+) -> Vec<Candidate> {
+    let (f_total, p_total) = (failing.len(), passing.len());
+    let mut found = Vec::new();
     let categorical_ids: BTreeSet<&FeatureId> =
         failing.iter().flat_map(|f| f.categorical.keys()).collect();
     for id in categorical_ids {
@@ -960,7 +971,7 @@ fn correlate(
             if !passes(f_with, f_total, p_with, p_total, th) {
                 continue;
             }
-            offer(Candidate {
+            found.push(Candidate {
                 separation: share(f_with, f_total) - share(p_with, p_total),
                 distinct,
                 correlation: Correlation {
@@ -985,7 +996,16 @@ fn correlate(
         }
     }
 
-    // Numbers: the threshold (≥ or ≤) that best separates them.
+    found
+}
+
+/// Numbers: the threshold (≥ or ≤) that best separates them, each way.
+fn numeric_candidates(
+    failing: &[&RunFeatures],
+    passing: &[&RunFeatures],
+    th: &Thresholds,
+) -> Vec<Candidate> {
+    let mut candidates = Vec::new();
     let numeric_ids: BTreeSet<&FeatureId> = failing.iter().flat_map(|f| f.numeric.keys()).collect();
     for id in numeric_ids {
         let ranges = |runs: &[&RunFeatures]| -> Vec<Option<(f64, f64)>> {
@@ -1006,98 +1026,122 @@ fn correlate(
             .flatten()
             .copied()
             .collect();
+        let sides = Sides {
+            f_ranges: &f_ranges,
+            p_ranges: &p_ranges,
+            all: &all,
+            distinct,
+        };
         for upward in [true, false] {
-            // Upward: runs whose largest value is ≥ t. Downward: whose smallest is ≤ t.
-            let pick = |r: &(f64, f64)| if upward { r.1 } else { r.0 };
-            let meets = |v: f64, t: f64| if upward { v >= t } else { v <= t };
-            let mut thresholds: Vec<f64> = f_ranges.iter().flatten().map(pick).collect();
-            thresholds.sort_by(|a, b| {
-                if upward {
-                    a.total_cmp(b)
-                } else {
-                    b.total_cmp(a)
-                }
-            });
-            thresholds.dedup();
-            let mut best_here: Option<(f64, usize, usize)> = None;
-            for &t in &thresholds {
-                let count = |ranges: &[Option<(f64, f64)>]| {
-                    ranges
-                        .iter()
-                        .flatten()
-                        .filter(|r| meets(pick(r), t))
-                        .count()
-                };
-                let (f_with, p_with) = (count(&f_ranges), count(&p_ranges));
-                if !passes(f_with, f_total, p_with, p_total, th) {
-                    continue;
-                }
-                let separation = share(f_with, f_total) - share(p_with, p_total);
-                let improves = best_here.is_none_or(|(_, bf, bp)| {
-                    separation > share(bf, f_total) - share(bp, p_total) + 1e-9
-                });
-                if improves {
-                    best_here = Some((t, f_with, p_with));
-                }
-            }
-            let Some((t, f_with, p_with)) = best_here else {
-                continue;
-            };
-            // A round number in the gap below (above) t reads better and counts the same runs.
-            let (threshold, operator) = if upward {
-                let lo = all.iter().map(|r| r.1).filter(|v| *v < t).reduce(f64::max);
-                match nice_below(t, lo) {
-                    Some(n) => (n, Operator::Gt),
-                    None => (t, Operator::Ge),
-                }
-            } else {
-                let hi = all.iter().map(|r| r.0).filter(|v| *v > t).reduce(f64::min);
-                match nice_above(t, hi) {
-                    Some(n) => (n, Operator::Lt),
-                    None => (t, Operator::Le),
-                }
-            };
-            let separation = share(f_with, f_total) - share(p_with, p_total);
-            // The passing value nearest the failing side (the gap's other edge).
-            let passing_edge = p_ranges
-                .iter()
-                .flatten()
-                .map(pick)
-                .filter(|v| !meets(*v, t))
-                .reduce(|a, b| if upward { a.max(b) } else { a.min(b) });
-            let narrow_gap = passing_edge.is_some_and(|p| {
-                let width = (t - p).abs();
-                width < 0.1 * t.abs().max(p.abs())
-            });
-            offer(Candidate {
-                separation,
-                distinct,
-                correlation: Correlation {
-                    feature: id.name(),
-                    span_name: id.span.clone(),
-                    attribute: id.key.clone(),
-                    operator,
-                    value: None,
-                    threshold: Some(threshold),
-                    condition: format!(
-                        "{} {}",
-                        operator.symbol(),
-                        render_number(&id.key, threshold)
-                    ),
-                    failing_with: f_with,
-                    failing_total: f_total,
-                    passing_with: p_with,
-                    passing_total: p_total,
-                    separation,
-                    failing_edge: Some(t),
-                    passing_edge,
-                    narrow_gap,
-                    text: String::new(),
-                },
-            });
+            candidates.extend(threshold_candidate(id, &sides, upward, th));
         }
     }
-    best.map(|b| b.correlation)
+    candidates
+}
+
+/// One numeric feature's values over the failing and the passing runs.
+struct Sides<'a> {
+    f_ranges: &'a [Option<(f64, f64)>],
+    p_ranges: &'a [Option<(f64, f64)>],
+    all: &'a [(f64, f64)],
+    distinct: usize,
+}
+
+/// The threshold that best separates failing runs from passing ones in one direction.
+/// Upward: runs whose largest value is ≥ t. Downward: whose smallest is ≤ t.
+fn threshold_candidate(
+    id: &FeatureId,
+    sides: &Sides<'_>,
+    upward: bool,
+    th: &Thresholds,
+) -> Option<Candidate> {
+    let (f_ranges, p_ranges, all, distinct) =
+        (sides.f_ranges, sides.p_ranges, sides.all, sides.distinct);
+    let (f_total, p_total) = (f_ranges.len(), p_ranges.len());
+    let pick = |r: &(f64, f64)| if upward { r.1 } else { r.0 };
+    let meets = |v: f64, t: f64| if upward { v >= t } else { v <= t };
+    let mut thresholds: Vec<f64> = f_ranges.iter().flatten().map(pick).collect();
+    thresholds.sort_by(|a, b| {
+        if upward {
+            a.total_cmp(b)
+        } else {
+            b.total_cmp(a)
+        }
+    });
+    thresholds.dedup();
+    let mut best_here: Option<(f64, usize, usize)> = None;
+    for &t in &thresholds {
+        let count = |ranges: &[Option<(f64, f64)>]| {
+            ranges
+                .iter()
+                .flatten()
+                .filter(|r| meets(pick(r), t))
+                .count()
+        };
+        let (f_with, p_with) = (count(f_ranges), count(p_ranges));
+        if !passes(f_with, f_total, p_with, p_total, th) {
+            continue;
+        }
+        let separation = share(f_with, f_total) - share(p_with, p_total);
+        let improves = best_here
+            .is_none_or(|(_, bf, bp)| separation > share(bf, f_total) - share(bp, p_total) + 1e-9);
+        if improves {
+            best_here = Some((t, f_with, p_with));
+        }
+    }
+    let (t, f_with, p_with) = best_here?;
+    // A round number in the gap below (above) t reads better and counts the same runs.
+    let (threshold, operator) = if upward {
+        let lo = all.iter().map(|r| r.1).filter(|v| *v < t).reduce(f64::max);
+        match nice_below(t, lo) {
+            Some(n) => (n, Operator::Gt),
+            None => (t, Operator::Ge),
+        }
+    } else {
+        let hi = all.iter().map(|r| r.0).filter(|v| *v > t).reduce(f64::min);
+        match nice_above(t, hi) {
+            Some(n) => (n, Operator::Lt),
+            None => (t, Operator::Le),
+        }
+    };
+    let separation = share(f_with, f_total) - share(p_with, p_total);
+    // The passing value nearest the failing side (the gap's other edge).
+    let passing_edge = p_ranges
+        .iter()
+        .flatten()
+        .map(pick)
+        .filter(|v| !meets(*v, t))
+        .reduce(|a, b| if upward { a.max(b) } else { a.min(b) });
+    let narrow_gap = passing_edge.is_some_and(|p| {
+        let width = (t - p).abs();
+        width < 0.1 * t.abs().max(p.abs())
+    });
+    Some(Candidate {
+        separation,
+        distinct,
+        correlation: Correlation {
+            feature: id.name(),
+            span_name: id.span.clone(),
+            attribute: id.key.clone(),
+            operator,
+            value: None,
+            threshold: Some(threshold),
+            condition: format!(
+                "{} {}",
+                operator.symbol(),
+                render_number(&id.key, threshold)
+            ),
+            failing_with: f_with,
+            failing_total: f_total,
+            passing_with: p_with,
+            passing_total: p_total,
+            separation,
+            failing_edge: Some(t),
+            passing_edge,
+            narrow_gap,
+            text: String::new(),
+        },
+    })
 }
 
 fn display_value(value: &str) -> String {
@@ -1564,97 +1608,12 @@ pub fn causal_chain(trace: &AnalyzedTrace, failing: usize) -> CausalChain {
     };
     let parents = parent_indices(trace);
     let ancestor_list = ancestors(&parents, failing);
-    let ancestor_set: HashSet<usize> = ancestor_list.iter().copied().collect();
-    let linked: HashSet<SpanId> = span
-        .links
-        .iter()
-        .filter(|l| l.trace_id == trace.trace_id)
-        .map(|l| l.span_id)
+    let what = FailingSpan::of(trace, failing, &ancestor_list);
+    let mut consumed: Vec<(usize, Vec<ConsumedReason>, Vec<String>)> = (0..trace.spans.spans.len())
+        .filter(|&i| i != failing && !what.ancestors.contains(&i))
+        .filter(|&i| trace.span(i).end_unix_nano <= span.start_unix_nano)
+        .filter_map(|i| consumed_reasons(trace, i, &what).map(|(r, shared)| (i, r, shared)))
         .collect();
-
-    // What the failing span (and its subtree) carries, and what its context already had: a
-    // value in both an earlier span and the failing one, but not in their common ancestors, was
-    // passed from one to the other.
-    let failing_tokens = crate::values::subtree_tokens(trace, failing);
-    let context = ancestor_list
-        .first()
-        .map(|p| crate::values::context_tokens(trace, *p))
-        .unwrap_or_default();
-    let failing_locks: HashSet<String> = std::iter::once(failing)
-        .chain(trace.descendants(failing))
-        .filter_map(|n| trace.span(n).attr(crate::locks::LOCK_NAME))
-        .map(AnyValue::to_display_string)
-        .filter(|l| !l.is_empty())
-        .collect();
-    // Every string the failing span carries (attributes, and its events' — an exception's
-    // locals often hold the very text it choked on).
-    let failing_texts: Vec<String> = span
-        .attributes
-        .iter()
-        .chain(span.events.iter().flat_map(|e| e.attributes.iter()))
-        .filter_map(|kv| kv.value.as_str().map(str::to_owned))
-        .collect();
-    let failing_words: HashSet<String> = span
-        .attributes
-        .iter()
-        .map(|kv| kv.value.to_display_string())
-        .filter(|v| v.chars().count() >= 3 && v.chars().count() <= 200)
-        .collect();
-
-    let mut consumed: Vec<(usize, Vec<ConsumedReason>, Vec<String>)> = Vec::new();
-    for (i, other) in trace.spans.spans.iter().enumerate() {
-        if i == failing || ancestor_set.contains(&i) || other.end_unix_nano > span.start_unix_nano {
-            continue;
-        }
-        let mut reasons = Vec::new();
-        if classify(trace, i) == WorkKind::Llm {
-            reasons.push(ConsumedReason::Llm);
-        }
-        let state_change = is_state_change(other);
-        if state_change {
-            reasons.push(ConsumedReason::StateChange);
-        }
-        if linked.contains(&other.span_id) {
-            reasons.push(ConsumedReason::Link);
-        }
-        if other
-            .attr(crate::locks::LOCK_NAME)
-            .map(AnyValue::to_display_string)
-            .is_some_and(|l| failing_locks.contains(&l))
-        {
-            reasons.push(ConsumedReason::SameLock);
-        }
-        let mut shared = crate::values::passed(
-            &crate::values::span_results(trace, i),
-            &failing_tokens,
-            &context,
-            3,
-        );
-        // An LLM call's response found in what the failing span worked on.
-        if let Some(response) = response_text(other) {
-            let head: String = response.trim().chars().take(30).collect();
-            if head.chars().count() >= 12 && failing_texts.iter().any(|t| t.contains(&head)) {
-                shared.push(head);
-            }
-        }
-        if !shared.is_empty() {
-            reasons.push(ConsumedReason::SharedValue);
-        }
-        if state_change
-            && other
-                .attr(semconv::STATE_DIFF)
-                .map(AnyValue::to_display_string)
-                .is_some_and(|diff| failing_words.iter().any(|w| diff.contains(w.as_str())))
-        {
-            reasons.push(ConsumedReason::StateNamesIt);
-        }
-        let interesting = reasons.iter().any(|r| r.is_evidence())
-            || reasons.contains(&ConsumedReason::Llm)
-            || state_change;
-        if interesting {
-            consumed.push((i, reasons, shared));
-        }
-    }
     let end = |i: usize| trace.span(i).end_unix_nano;
     // Spans with evidence first, then the most recent.
     consumed.sort_by_key(|(i, reasons, _)| {
@@ -1668,137 +1627,9 @@ pub fn causal_chain(trace: &AnalyzedTrace, failing: usize) -> CausalChain {
     consumed.sort_by_key(|(i, _, _)| (std::cmp::Reverse(end(*i)), *i));
     let consumed = consumed
         .into_iter()
-        .map(|(i, reasons, shared_values)| {
-            let other = trace.span(i);
-            let mut details: Vec<Attribute> = Vec::new();
-            let mut response = None;
-            for reason in &reasons {
-                match reason {
-                    ConsumedReason::Llm => {
-                        details.extend(
-                            other
-                                .attributes
-                                .iter()
-                                .filter(|kv| {
-                                    kv.key.starts_with(semconv::GEN_AI_PREFIX)
-                                        || kv.key.starts_with("llm.")
-                                })
-                                .filter(|kv| {
-                                    ![
-                                        semconv::GEN_AI_INPUT_MESSAGES,
-                                        semconv::GEN_AI_OUTPUT_MESSAGES,
-                                        semconv::GEN_AI_COMPLETION,
-                                    ]
-                                    .contains(&kv.key.as_str())
-                                })
-                                .filter(|kv| kv.value.to_display_string().chars().count() <= 200)
-                                .map(|kv| Attribute {
-                                    key: kv.key.clone(),
-                                    value: kv.value.to_display_string(),
-                                }),
-                        );
-                        if let Some(text) = response_text(other) {
-                            response = Some(Attribute {
-                                key: RESPONSE_DETAIL.to_owned(),
-                                value: preview(&text, RESPONSE_PREVIEW_CHARS),
-                            });
-                        }
-                    }
-                    // The diff says what changed; the full before/after stay on the span.
-                    ConsumedReason::StateChange => details.extend(attributes(
-                        &other
-                            .attributes
-                            .iter()
-                            .filter(|kv| {
-                                kv.key.starts_with(semconv::STATE_PREFIX)
-                                    && kv.key != semconv::STATE_BEFORE
-                                    && kv.key != semconv::STATE_AFTER
-                            })
-                            .cloned()
-                            .collect::<Vec<_>>(),
-                    )),
-                    ConsumedReason::Link => {
-                        for link in span.links.iter().filter(|l| l.span_id == other.span_id) {
-                            details.extend(attributes(&link.attributes));
-                        }
-                    }
-                    ConsumedReason::SameLock
-                    | ConsumedReason::SharedValue
-                    | ConsumedReason::StateNamesIt => {}
-                }
-            }
-            details.dedup();
-            details.truncate(MAX_DETAILS - usize::from(response.is_some()));
-            details.extend(response);
-            ConsumedSpan {
-                span: chain_span(trace, i),
-                used: reasons.iter().any(|r| r.is_evidence()),
-                shared_values,
-                reasons,
-                ended_before_nanos: span.start_unix_nano.saturating_sub(other.end_unix_nano),
-                details,
-            }
-        })
+        .map(|(i, reasons, shared)| consumed_span(trace, span, i, reasons, shared))
         .collect();
-
-    let in_trace: HashSet<SpanId> = trace.spans.spans.iter().map(|s| s.span_id).collect();
-    let external_links = span
-        .links
-        .iter()
-        .filter(|l| l.trace_id != trace.trace_id || !in_trace.contains(&l.span_id))
-        .map(|l| ExternalLink {
-            trace_id: l.trace_id,
-            span_id: l.span_id,
-            attributes: attributes(&l.attributes),
-        })
-        .collect();
-
-    let mut exceptions = Vec::new();
-    let mut events = Vec::new();
-    for event in &span.events {
-        if event.name == semconv::EXCEPTION_EVENT {
-            let text = |key: &str| event_text(Some(event), key);
-            exceptions.push(ExceptionInfo {
-                time_unix_nano: event.time_unix_nano,
-                exception_type: text(semconv::EXCEPTION_TYPE),
-                message: text(semconv::EXCEPTION_MESSAGE).unwrap_or_default(),
-                stacktrace: text(semconv::EXCEPTION_STACKTRACE)
-                    .map(|s| {
-                        let mut lines: Vec<String> =
-                            s.lines().map(|l| l.trim_end().to_owned()).collect();
-                        while lines.last().is_some_and(String::is_empty) {
-                            lines.pop();
-                        }
-                        lines
-                    })
-                    .unwrap_or_default(),
-                attributes: attributes(
-                    &event
-                        .attributes
-                        .iter()
-                        .filter(|kv| {
-                            ![
-                                semconv::EXCEPTION_TYPE,
-                                semconv::EXCEPTION_MESSAGE,
-                                semconv::EXCEPTION_STACKTRACE,
-                            ]
-                            .contains(&kv.key.as_str())
-                        })
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                ),
-                frames: exception_frames(&event.attributes),
-                state_snapshot: text(semconv::STATE_SNAPSHOT),
-            });
-        } else {
-            events.push(EventInfo {
-                time_unix_nano: event.time_unix_nano,
-                name: event.name.clone(),
-                attributes: attributes(&event.attributes),
-            });
-        }
-    }
-
+    let (exceptions, events) = exceptions_and_events(span);
     CausalChain {
         trace_id: trace.trace_id,
         error: error_key(span),
@@ -1812,7 +1643,253 @@ pub fn causal_chain(trace: &AnalyzedTrace, failing: usize) -> CausalChain {
         consumed,
         exceptions,
         events,
-        external_links,
+        external_links: external_links(trace, span),
+    }
+}
+
+/// What the failing span (and its subtree) carries, and what its context already had: a value
+/// in both an earlier span and the failing one, but not in their common ancestors, was passed
+/// from one to the other.
+struct FailingSpan {
+    ancestors: HashSet<usize>,
+    /// Spans of this trace it links to.
+    linked: HashSet<SpanId>,
+    tokens: HashSet<String>,
+    context: HashSet<String>,
+    locks: HashSet<String>,
+    /// Every string it carries (attributes, and its events' — an exception's locals often
+    /// hold the very text it choked on).
+    texts: Vec<String>,
+    /// Its attribute values of a length a state diff could name.
+    words: HashSet<String>,
+}
+
+impl FailingSpan {
+    fn of(trace: &AnalyzedTrace, failing: usize, ancestors: &[usize]) -> Self {
+        let span = trace.span(failing);
+        Self {
+            ancestors: ancestors.iter().copied().collect(),
+            linked: span
+                .links
+                .iter()
+                .filter(|l| l.trace_id == trace.trace_id)
+                .map(|l| l.span_id)
+                .collect(),
+            tokens: crate::values::subtree_tokens(trace, failing),
+            context: ancestors
+                .first()
+                .map(|p| crate::values::context_tokens(trace, *p))
+                .unwrap_or_default(),
+            locks: std::iter::once(failing)
+                .chain(trace.descendants(failing))
+                .filter_map(|n| trace.span(n).attr(crate::locks::LOCK_NAME))
+                .map(AnyValue::to_display_string)
+                .filter(|l| !l.is_empty())
+                .collect(),
+            texts: span
+                .attributes
+                .iter()
+                .chain(span.events.iter().flat_map(|e| e.attributes.iter()))
+                .filter_map(|kv| kv.value.as_str().map(str::to_owned))
+                .collect(),
+            words: span
+                .attributes
+                .iter()
+                .map(|kv| kv.value.to_display_string())
+                .filter(|v| v.chars().count() >= 3 && v.chars().count() <= 200)
+                .collect(),
+        }
+    }
+}
+
+/// Why the earlier span at `i` may have fed the failure, and the values it passed on; `None`
+/// when it is neither evidence nor an LLM call or state change worth showing.
+fn consumed_reasons(
+    trace: &AnalyzedTrace,
+    i: usize,
+    failing: &FailingSpan,
+) -> Option<(Vec<ConsumedReason>, Vec<String>)> {
+    let other = trace.span(i);
+    let mut reasons = Vec::new();
+    if classify(trace, i) == WorkKind::Llm {
+        reasons.push(ConsumedReason::Llm);
+    }
+    let state_change = is_state_change(other);
+    if state_change {
+        reasons.push(ConsumedReason::StateChange);
+    }
+    if failing.linked.contains(&other.span_id) {
+        reasons.push(ConsumedReason::Link);
+    }
+    if other
+        .attr(crate::locks::LOCK_NAME)
+        .map(AnyValue::to_display_string)
+        .is_some_and(|l| failing.locks.contains(&l))
+    {
+        reasons.push(ConsumedReason::SameLock);
+    }
+    let results = crate::values::span_results(trace, i);
+    let mut shared = crate::values::passed(&results, &failing.tokens, &failing.context, 3);
+    // An LLM call's response found in what the failing span worked on.
+    if let Some(response) = response_text(other) {
+        let head: String = response.trim().chars().take(30).collect();
+        if head.chars().count() >= 12 && failing.texts.iter().any(|t| t.contains(&head)) {
+            shared.push(head);
+        }
+    }
+    if !shared.is_empty() {
+        reasons.push(ConsumedReason::SharedValue);
+    }
+    if state_change
+        && other
+            .attr(semconv::STATE_DIFF)
+            .map(AnyValue::to_display_string)
+            .is_some_and(|diff| failing.words.iter().any(|w| diff.contains(w.as_str())))
+    {
+        reasons.push(ConsumedReason::StateNamesIt);
+    }
+    let interesting = reasons.iter().any(|r| r.is_evidence())
+        || reasons.contains(&ConsumedReason::Llm)
+        || state_change;
+    interesting.then_some((reasons, shared))
+}
+
+/// An earlier span in the chain with the details its reasons make worth reading.
+fn consumed_span(
+    trace: &AnalyzedTrace,
+    failing: &Span,
+    i: usize,
+    reasons: Vec<ConsumedReason>,
+    shared_values: Vec<String>,
+) -> ConsumedSpan {
+    let other = trace.span(i);
+    let mut details: Vec<Attribute> = Vec::new();
+    let mut response = None;
+    for reason in &reasons {
+        match reason {
+            ConsumedReason::Llm => {
+                details.extend(llm_details(other));
+                response = response_text(other).map(|text| Attribute {
+                    key: RESPONSE_DETAIL.to_owned(),
+                    value: preview(&text, RESPONSE_PREVIEW_CHARS),
+                });
+            }
+            // The diff says what changed; the full before/after stay on the span.
+            ConsumedReason::StateChange => details.extend(attributes(
+                &other
+                    .attributes
+                    .iter()
+                    .filter(|kv| {
+                        kv.key.starts_with(semconv::STATE_PREFIX)
+                            && kv.key != semconv::STATE_BEFORE
+                            && kv.key != semconv::STATE_AFTER
+                    })
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )),
+            ConsumedReason::Link => {
+                for link in failing.links.iter().filter(|l| l.span_id == other.span_id) {
+                    details.extend(attributes(&link.attributes));
+                }
+            }
+            ConsumedReason::SameLock
+            | ConsumedReason::SharedValue
+            | ConsumedReason::StateNamesIt => {}
+        }
+    }
+    details.dedup();
+    details.truncate(MAX_DETAILS - usize::from(response.is_some()));
+    details.extend(response);
+    ConsumedSpan {
+        span: chain_span(trace, i),
+        used: reasons.iter().any(|r| r.is_evidence()),
+        shared_values,
+        reasons,
+        ended_before_nanos: failing.start_unix_nano.saturating_sub(other.end_unix_nano),
+        details,
+    }
+}
+
+/// An LLM call's short GenAI attributes (not its messages, which can be long).
+fn llm_details(span: &Span) -> impl Iterator<Item = Attribute> + '_ {
+    let messages = [
+        semconv::GEN_AI_INPUT_MESSAGES,
+        semconv::GEN_AI_OUTPUT_MESSAGES,
+        semconv::GEN_AI_COMPLETION,
+    ];
+    span.attributes
+        .iter()
+        .filter(|kv| kv.key.starts_with(semconv::GEN_AI_PREFIX) || kv.key.starts_with("llm."))
+        .filter(move |kv| !messages.contains(&kv.key.as_str()))
+        .filter(|kv| kv.value.to_display_string().chars().count() <= 200)
+        .map(|kv| Attribute {
+            key: kv.key.clone(),
+            value: kv.value.to_display_string(),
+        })
+}
+
+/// The failing span's links to spans this trace does not hold.
+fn external_links(trace: &AnalyzedTrace, span: &Span) -> Vec<ExternalLink> {
+    let in_trace: HashSet<SpanId> = trace.spans.spans.iter().map(|s| s.span_id).collect();
+    span.links
+        .iter()
+        .filter(|l| l.trace_id != trace.trace_id || !in_trace.contains(&l.span_id))
+        .map(|l| ExternalLink {
+            trace_id: l.trace_id,
+            span_id: l.span_id,
+            attributes: attributes(&l.attributes),
+        })
+        .collect()
+}
+
+/// The failing span's exceptions, and its other events.
+fn exceptions_and_events(span: &Span) -> (Vec<ExceptionInfo>, Vec<EventInfo>) {
+    let mut exceptions = Vec::new();
+    let mut events = Vec::new();
+    for event in &span.events {
+        if event.name == semconv::EXCEPTION_EVENT {
+            exceptions.push(exception_info(event));
+        } else {
+            events.push(EventInfo {
+                time_unix_nano: event.time_unix_nano,
+                name: event.name.clone(),
+                attributes: attributes(&event.attributes),
+            });
+        }
+    }
+    (exceptions, events)
+}
+
+fn exception_info(event: &Event) -> ExceptionInfo {
+    let text = |key: &str| event_text(Some(event), key);
+    let own = [
+        semconv::EXCEPTION_TYPE,
+        semconv::EXCEPTION_MESSAGE,
+        semconv::EXCEPTION_STACKTRACE,
+    ];
+    ExceptionInfo {
+        time_unix_nano: event.time_unix_nano,
+        exception_type: text(semconv::EXCEPTION_TYPE),
+        message: text(semconv::EXCEPTION_MESSAGE).unwrap_or_default(),
+        stacktrace: text(semconv::EXCEPTION_STACKTRACE)
+            .map(|s| {
+                let mut lines: Vec<String> = s.lines().map(|l| l.trim_end().to_owned()).collect();
+                while lines.last().is_some_and(String::is_empty) {
+                    lines.pop();
+                }
+                lines
+            })
+            .unwrap_or_default(),
+        attributes: attributes(
+            &event
+                .attributes
+                .iter()
+                .filter(|kv| !own.contains(&kv.key.as_str()))
+                .cloned()
+                .collect::<Vec<_>>(),
+        ),
+        frames: exception_frames(&event.attributes),
+        state_snapshot: text(semconv::STATE_SNAPSHOT),
     }
 }
 

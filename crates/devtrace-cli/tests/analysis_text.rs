@@ -105,10 +105,10 @@ fn perf_text() {
     let expected = "\
 report (span of reports): 310.0 ms mean over 2 runs (p50 310.0 ms, p95 310.0 ms, max 310.0 ms)
 
-  child       kind            mean        p50        p95  share   calls  critical
-  fetch       HTTP        150.0 ms   150.0 ms   150.0 ms   48 %     1.0      48 %
-  render      HTTP        100.0 ms   100.0 ms   100.0 ms   32 %     1.0      32 %
-  SELECT row  database     60.0 ms    60.0 ms    60.0 ms   19 %     6.0      19 %
+  child       kind          mean       p50       p95  share  calls  critical
+  fetch       HTTP      150.0 ms  150.0 ms  150.0 ms   48 %    1.0      48 %
+  render      HTTP      100.0 ms  100.0 ms  100.0 ms   32 %    1.0      32 %
+  SELECT row  database   60.0 ms   60.0 ms   60.0 ms   19 %    6.0      19 %
 
 time by kind of work: database 19 % (60.0 ms), HTTP 81 % (250.0 ms)
 
@@ -143,11 +143,11 @@ trace 0000000000000000000000000000aa00 (A) vs trace 0000000000000000000000000000
 
 whole run: 310.0 ms → 410.0 ms  (+100.0 ms, +32.3 %)  1 vs 1 run(s): too few to tell a change from noise
 
-  operation           A          B       delta    change    calls A→B  verdict
-  render       100.0 ms   200.0 ms   +100.0 ms  +100.0 %      1.0→1.0  1 vs 1 run(s): too few to tell a change from noise
-  report       310.0 ms   410.0 ms   +100.0 ms   +32.3 %      1.0→1.0  1 vs 1 run(s): too few to tell a change from noise
-  SELECT row    60.0 ms    60.0 ms       +0 ns    +0.0 %      6.0→6.0  1 vs 1 run(s): too few to tell a change from noise
-  fetch        150.0 ms   150.0 ms       +0 ns    +0.0 %      1.0→1.0  1 vs 1 run(s): too few to tell a change from noise
+  operation          A         B      delta    change  calls A→B  verdict
+  render      100.0 ms  200.0 ms  +100.0 ms  +100.0 %    1.0→1.0  too few runs
+  report      310.0 ms  410.0 ms  +100.0 ms   +32.3 %    1.0→1.0  too few runs
+  SELECT row   60.0 ms   60.0 ms      +0 ns    +0.0 %    6.0→6.0  too few runs
+  fetch       150.0 ms  150.0 ms      +0 ns    +0.0 %    1.0→1.0  too few runs
 ";
     assert_eq!(
         stdout(&devtrace(

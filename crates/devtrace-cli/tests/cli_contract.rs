@@ -550,6 +550,76 @@ fn output_fits_the_terminal_width_and_never_cuts_an_id() {
     );
 }
 
+/// At 80 columns the tables of `perf OPERATION`, `compare` and `query` fit column by column, as
+/// `ls` does (`locks` is checked in tests/locks.rs): each row is one line as indented as its header (a row broken onto a
+/// continuation line is indented further), and the ids in it are whole.
+#[test]
+fn tables_fit_column_by_column_rather_than_wrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let traces = populated_store(&data);
+    let demo: Vec<&String> = traces.iter().filter(|t| *t != FIXTURE_TRACE).collect();
+    let tables: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["perf", "journal.generate"], "child"),
+        (vec!["compare", demo[0], demo[1]], "operation"),
+        (
+            vec!["compare", "--operation", "journal.generate", "--last", "4"],
+            "operation",
+        ),
+        (
+            vec![
+                "query",
+                "SELECT trace_id, root_name, service, span_count, duration_ns FROM traces",
+            ],
+            "trace_id",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (args, header) in &tables {
+        let output = devtrace_env(&data, args, &[("COLUMNS", "80"), ("TZ", "UTC")]);
+        let text = stdout(&output);
+        let Some(at) = text
+            .lines()
+            .position(|l| l.trim_start().starts_with(header))
+        else {
+            failures.push(format!(
+                "devtrace {}: no table headed {header:?}:\n{text}",
+                args.join(" ")
+            ));
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        let indent = |line: &str| line.len() - line.trim_start().len();
+        let rows: Vec<&str> = lines[at + 1..]
+            .iter()
+            .take_while(|l| !l.trim().is_empty() && !l.starts_with('('))
+            .copied()
+            .collect();
+        if rows.is_empty() {
+            failures.push(format!(
+                "devtrace {}: an empty table:\n{text}",
+                args.join(" ")
+            ));
+        }
+        for row in rows {
+            if indent(row) != indent(lines[at]) {
+                failures.push(format!(
+                    "devtrace {}: a row wrapped: {row:?}\n{text}",
+                    args.join(" ")
+                ));
+            }
+        }
+        if args[0] == "query" {
+            for id in &traces {
+                if !text.contains(id.as_str()) {
+                    failures.push(format!("devtrace query cut or left out {id}:\n{text}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Times print in the local zone (TZ), the zone named once in the heading or beside a time
 /// standing alone; `--utc` (or DEVTRACE_UTC) prints UTC; JSON is always RFC 3339 UTC; a
 /// `--since` time without an offset is a wall-clock time in the zone times print in.

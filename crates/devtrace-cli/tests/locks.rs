@@ -162,28 +162,29 @@ fn one_trace_shows_the_wait_the_holder_caused_and_its_timeline() {
 2 lock uses of 1 lock by 2 holders in 1 trace
 
 longest waits
-LOCK  HOLDER        WAIT        HOLD  TRACE     SPAN
-db    13         40.0 ms     20.0 ms  4bf92f35  0000000000000003
-db    12            0 ns     40.0 ms  4bf92f35  0000000000000002
+LOCK  HOLDER     WAIT     HOLD  TRACE     SPAN
+db    13      40.0 ms  20.0 ms  4bf92f35  0000000000000003
+db    12         0 ns  40.0 ms  4bf92f35  0000000000000002
 
 per lock
-LOCK  USES  TOTAL WAIT    MAX WAIT  TOTAL HOLD    MAX HOLD  HOLDERS
-db       2     40.0 ms     40.0 ms     60.0 ms     40.0 ms  12, 13
+LOCK  USES  TOTAL WAIT  MAX WAIT  TOTAL HOLD  MAX HOLD  HOLDERS
+db       2     40.0 ms   40.0 ms     60.0 ms   40.0 ms  12, 13
 
 per holder
-HOLDER  USES  TOTAL WAIT    MAX WAIT  TOTAL HOLD    MAX HOLD  LOCKS
-13         1     40.0 ms     40.0 ms     20.0 ms     20.0 ms  db
-12         1        0 ns        0 ns     40.0 ms     40.0 ms  db
+HOLDER  USES  TOTAL WAIT  MAX WAIT  TOTAL HOLD  MAX HOLD  LOCKS
+13         1     40.0 ms   40.0 ms     20.0 ms   20.0 ms  db
+12         1        0 ns      0 ns     40.0 ms   40.0 ms  db
 
 no lock-order inversions
 
 timeline (from the trace start)
-    +10.0 ms  12      requested  db
-    +10.0 ms  12      acquired   db    waited 0 ns
-    +10.0 ms  13      requested  db
-    +50.0 ms  12      released   db    held 40.0 ms
-    +50.0 ms  13      acquired   db    waited 40.0 ms
-    +70.0 ms  13      released   db    held 20.0 ms
+      AT  HOLDER  EVENT      LOCK  FOR
++10.0 ms  12      requested  db
++10.0 ms  12      acquired   db    waited 0 ns
++10.0 ms  13      requested  db
++50.0 ms  12      released   db    held 40.0 ms
++50.0 ms  13      acquired   db    waited 40.0 ms
++70.0 ms  13      released   db    held 20.0 ms
 "
     );
 
@@ -229,24 +230,24 @@ fn all_traces_show_every_lock_and_the_inversion_that_can_deadlock() {
 6 lock uses of 3 locks by 2 holders in 2 traces
 
 longest waits
-LOCK      HOLDER        WAIT        HOLD  TRACE     SPAN
-db        13         40.0 ms     20.0 ms  4bf92f35  0000000000000003
-db        12            0 ns     40.0 ms  4bf92f35  0000000000000002
-accounts  12            0 ns     30.0 ms  a3ce929d  0000000000000012
-ledger    12            0 ns     10.0 ms  a3ce929d  0000000000000013
-ledger    13            0 ns     30.0 ms  a3ce929d  0000000000000014
-accounts  13            0 ns     10.0 ms  a3ce929d  0000000000000015
+LOCK      HOLDER     WAIT     HOLD  TRACE     SPAN
+db        13      40.0 ms  20.0 ms  4bf92f35  0000000000000003
+db        12         0 ns  40.0 ms  4bf92f35  0000000000000002
+accounts  12         0 ns  30.0 ms  a3ce929d  0000000000000012
+ledger    12         0 ns  10.0 ms  a3ce929d  0000000000000013
+ledger    13         0 ns  30.0 ms  a3ce929d  0000000000000014
+accounts  13         0 ns  10.0 ms  a3ce929d  0000000000000015
 
 per lock
-LOCK      USES  TOTAL WAIT    MAX WAIT  TOTAL HOLD    MAX HOLD  HOLDERS
-db           2     40.0 ms     40.0 ms     60.0 ms     40.0 ms  12, 13
-accounts     2        0 ns        0 ns     40.0 ms     30.0 ms  12, 13
-ledger       2        0 ns        0 ns     40.0 ms     30.0 ms  12, 13
+LOCK      USES  TOTAL WAIT  MAX WAIT  TOTAL HOLD  MAX HOLD  HOLDERS
+db           2     40.0 ms   40.0 ms     60.0 ms   40.0 ms  12, 13
+accounts     2        0 ns      0 ns     40.0 ms   30.0 ms  12, 13
+ledger       2        0 ns      0 ns     40.0 ms   30.0 ms  12, 13
 
 per holder
-HOLDER  USES  TOTAL WAIT    MAX WAIT  TOTAL HOLD    MAX HOLD  LOCKS
-13         3     40.0 ms     40.0 ms     60.0 ms     30.0 ms  accounts, db, ledger
-12         3        0 ns        0 ns     80.0 ms     40.0 ms  accounts, db, ledger
+HOLDER  USES  TOTAL WAIT  MAX WAIT  TOTAL HOLD  MAX HOLD  LOCKS
+13         3     40.0 ms   40.0 ms     60.0 ms   30.0 ms  accounts, db, ledger
+12         3        0 ns      0 ns     80.0 ms   40.0 ms  accounts, db, ledger
 
 ⚠ lock-order inversion: \"accounts\"→\"ledger\" in holder \"12\", \"ledger\"→\"accounts\" in holder \"13\" — can deadlock
    \"accounts\"→\"ledger\" (1×): trace a3ce929d, span 0000000000000012 then span 0000000000000013
@@ -281,6 +282,42 @@ HOLDER  USES  TOTAL WAIT    MAX WAIT  TOTAL HOLD    MAX HOLD  LOCKS
     .unwrap();
     assert_eq!(last["traces"], json!(1));
     assert_eq!(last["per_lock"].as_array().unwrap().len(), 2);
+}
+
+/// At 60 columns each table row stays one line: names are cut and the maxima left out, never a
+/// row broken onto a second line; the span ids stay whole.
+#[test]
+fn tables_fit_a_narrow_terminal_column_by_column() {
+    let dir = imported_store();
+    for args in [&["locks"][..], &["locks", "--trace", "4bf9"]] {
+        let text = stdout(&common::devtrace_at_width(dir.path(), 60, args));
+        for line in text
+            .lines()
+            .filter(|l| l.contains("ms") || l.contains(" ns"))
+        {
+            assert!(
+                !line.starts_with(' ') || line.trim_start().starts_with('+'),
+                "a row broken onto a continuation line: {line:?}\n{text}"
+            );
+            assert!(
+                unicode_width::UnicodeWidthStr::width(line) <= 60,
+                "{line:?}\n{text}"
+            );
+        }
+        assert!(
+            !text.contains("MAX HOLD"),
+            "the maxima are left out first:\n{text}"
+        );
+    }
+    let text = stdout(&common::devtrace_at_width(
+        dir.path(),
+        60,
+        &["locks", "--trace", "4bf9"],
+    ));
+    assert!(
+        text.contains("0000000000000003"),
+        "span ids stay whole:\n{text}"
+    );
 }
 
 #[test]

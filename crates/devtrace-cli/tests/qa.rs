@@ -110,6 +110,39 @@ fn qa_run_wait_runs_the_job_here_and_every_view_reads_it() {
     let status = s.json(&["qa", "status", "--json"]);
     assert_eq!(status["counts"], json!({"done": 1}));
     assert_eq!(status["jobs"][0]["verdict"], "resolved");
+    // The text: a table that fits 60 columns column by column (runner and tries left out).
+    let table = |columns: usize| {
+        stdout(&common::devtrace_at_width(
+            &s.data,
+            columns,
+            &["qa", "status"],
+        ))
+    };
+    let wide = table(200);
+    let header: Vec<&str> = wide.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "JOB", "STATE", "SESSION", "RUNNER", "TRIES", "VERDICT", "WHEN"
+        ]
+    );
+    let row: Vec<&str> = wide.lines().nth(2).unwrap().split_whitespace().collect();
+    assert_eq!(
+        row[..6],
+        ["1", "done", "a0000000", "sandbox", "1/3", "resolved"],
+        "{wide}"
+    );
+    let narrow = table(60);
+    assert_eq!(
+        narrow.lines().next(),
+        Some("QA jobs: 0 queued, 0 running, 1 done, 0 failed, 0 cancelled")
+    );
+    let row = narrow.lines().nth(2).unwrap();
+    assert!(
+        row.starts_with("  1  done   a0000000  resolved  finished "),
+        "{narrow}"
+    );
+    assert!(narrow.lines().all(|l| l.chars().count() <= 60), "{narrow}");
     let shown = s.json(&["qa", "show", "a0000000", "--json"]);
     assert_eq!(shown["result"]["comparison"]["fixed"], json!(["adds"]));
     assert_eq!(shown["result"]["tests"]["command"], "node --test");

@@ -253,76 +253,116 @@ fn run_inner(ctx: &QaContext, job: &QaJob, cancel: &AtomicBool) -> Result<JobOut
         }
     };
     state.result.timings.load_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let task = loaded.task.clone();
-    state.result.repository = task.repository.clone();
-    state.result.commit = task.commit.clone();
-    state.result.command = task.test_command.clone();
-    if matches!(options.runner, RunnerKind::Docker | RunnerKind::Podman) {
-        state.result.runner.image = task.test_image.clone();
-    }
-    let not_checkable = |what: &str| format!("nothing to test: the session's task has no {what}");
-    let missing = match (&task.repository, &task.commit, &task.test_command) {
-        (None, _, _) => Some(format!(
-            "{} (task.repository; or pass --repo)",
-            not_checkable("repository")
-        )),
-        (_, None, _) => Some(format!(
-            "{} (task.commit; or pass --commit)",
-            not_checkable("commit")
-        )),
-        (_, _, None) => Some(format!(
-            "{} (task.test_command; or pass --test-command)",
-            not_checkable("test command")
-        )),
-        _ => None,
-    };
-    if let Some(why) = missing {
-        state.result.summary = why.clone();
-        return state.done(Some(&loaded), Some(why));
-    }
-    if let PatchPlan::Missing(why) = &loaded.plan {
-        let why = format!("nothing to apply: {why}");
-        state.result.summary = why.clone();
-        return state.done(Some(&loaded), Some(why));
-    }
-    if matches!(options.runner, RunnerKind::Docker | RunnerKind::Podman)
-        && task.test_image.is_none()
-    {
-        let why = format!(
-            "the {} runner needs task.test_image, which the session does not give",
-            options.runner.as_str()
-        );
+    record_task(&mut state.result, &loaded.task, &options);
+    if let Some(why) = not_checkable(&loaded, &options) {
         state.result.summary = why.clone();
         return state.done(Some(&loaded), Some(why));
     }
     if let Err(unavailable) = runner.check() {
-        return infrastructure(
-            state,
-            &loaded,
-            InfraClass::RunnerUnavailable,
-            "runner",
-            unavailable.0,
-        );
+        let class = InfraClass::RunnerUnavailable;
+        return infrastructure(state, &loaded, class, "runner", unavailable.0);
     }
-    let (repository, commit, command) = (
-        task.repository.clone().unwrap_or_default(),
-        task.commit.clone().unwrap_or_default(),
-        task.test_command.clone().unwrap_or_default(),
-    );
+    let checkouts = match check_out(&mut state, &loaded.task, cancel) {
+        Ok(checkouts) => checkouts,
+        Err(stop) => return stop.end(state, &loaded),
+    };
+    if let Some(error) = apply_patch(&mut state, &loaded, &checkouts)? {
+        state.result.verdict = Verdict::PatchFailed;
+        state.result.summary = error.clone();
+        return state.done(Some(&loaded), Some(error));
+    }
+    test_both(state, &loaded, &checkouts, runner.as_ref(), cancel)
+}
+
+/// The task as the result reports it (the image only for a container runner).
+fn record_task(result: &mut QaResult, task: &session::Task, options: &QaOptions) {
+    result.repository = task.repository.clone();
+    result.commit = task.commit.clone();
+    result.command = task.test_command.clone();
+    if matches!(options.runner, RunnerKind::Docker | RunnerKind::Podman) {
+        result.runner.image = task.test_image.clone();
+    }
+}
+
+/// Why the session cannot be checked: its task misses a repository, commit or test command,
+/// there is no patch, or a container runner has no image.
+fn not_checkable(loaded: &LoadedSession, options: &QaOptions) -> Option<String> {
+    let task = &loaded.task;
+    let missing = |what: &str, field: &str, flag: &str| {
+        format!("nothing to test: the session's task has no {what} (task.{field}; or pass {flag})")
+    };
+    if task.repository.is_none() {
+        return Some(missing("repository", "repository", "--repo"));
+    }
+    if task.commit.is_none() {
+        return Some(missing("commit", "commit", "--commit"));
+    }
+    if task.test_command.is_none() {
+        return Some(missing("test command", "test_command", "--test-command"));
+    }
+    if let PatchPlan::Missing(why) = &loaded.plan {
+        return Some(format!("nothing to apply: {why}"));
+    }
+    let container = matches!(options.runner, RunnerKind::Docker | RunnerKind::Podman);
+    (container && task.test_image.is_none()).then(|| {
+        format!(
+            "the {} runner needs task.test_image, which the session does not give",
+            options.runner.as_str()
+        )
+    })
+}
+
+/// Why a step stopped the job before its tests ran.
+enum Stop {
+    /// The job's outcome as it stands (cancelled, or to be retried).
+    Outcome(Result<JobOutcome, String>),
+    /// An infrastructure failure at a step, not counted against the session.
+    Infrastructure(InfraClass, &'static str, String),
+}
+
+impl Stop {
+    fn end(self, state: Job<'_>, loaded: &LoadedSession) -> Result<JobOutcome, String> {
+        match self {
+            Stop::Outcome(outcome) => outcome,
+            Stop::Infrastructure(class, step, message) => {
+                infrastructure(state, loaded, class, step, message)
+            }
+        }
+    }
+}
+
+/// The job's two checkouts of the task's commit (base and patched) in a fresh work directory.
+struct Checkouts {
+    commit: String,
+    base: PathBuf,
+    patched: PathBuf,
+    scratch: PathBuf,
+    /// Removes the directory when the job ends.
+    _work: WorkDir,
+}
+
+fn check_out(
+    state: &mut Job<'_>,
+    task: &session::Task,
+    cancel: &AtomicBool,
+) -> Result<Checkouts, Stop> {
+    let (ctx, job) = (state.ctx, state.job);
+    let repository = task.repository.clone().unwrap_or_default();
+    let commit = task.commit.clone().unwrap_or_default();
     let fetch = Instant::now();
     let mirror: Mirror = match ctx.clones.mirror(&repository, &commit) {
         Ok(mirror) => mirror,
         Err(e) if e.class.is_transient() && job.attempts < job.max_attempts => {
-            return Ok(JobOutcome::Retry(e.message));
+            return Err(Stop::Outcome(Ok(JobOutcome::Retry(e.message))));
         }
-        Err(e) => return infrastructure(state, &loaded, e.class, "clone", e.message),
+        Err(e) => return Err(Stop::Infrastructure(e.class, "clone", e.message)),
     };
     if mirror.fetched {
         state.result.timings.fetch_ms = fetch.elapsed().as_secs_f64() * 1000.0;
     }
     state.result.commit = Some(mirror.commit.clone());
     if cancel.load(Ordering::Relaxed) {
-        return Ok(JobOutcome::Cancelled);
+        return Err(Stop::Outcome(Ok(JobOutcome::Cancelled)));
     }
     let work = WorkDir(
         ctx.work_dir
@@ -331,32 +371,48 @@ fn run_inner(ctx: &QaContext, job: &QaJob, cancel: &AtomicBool) -> Result<JobOut
     let _ = std::fs::remove_dir_all(&work.0);
     let scratch = work.0.join("scratch");
     if let Err(e) = std::fs::create_dir_all(&scratch) {
-        return Ok(JobOutcome::Retry(format!(
-            "cannot create {}: {e}",
-            scratch.display()
-        )));
+        let why = format!("cannot create {}: {e}", scratch.display());
+        return Err(Stop::Outcome(Ok(JobOutcome::Retry(why))));
     }
     let checkout = Instant::now();
-    let (base_dir, patched_dir) = (work.0.join("base"), work.0.join("patched"));
-    for dir in [&base_dir, &patched_dir] {
+    let (base, patched) = (work.0.join("base"), work.0.join("patched"));
+    for dir in [&base, &patched] {
         if let Err(e) = ctx.clones.checkout(&mirror, dir) {
             if job.attempts < job.max_attempts {
-                return Ok(JobOutcome::Retry(e.message));
+                return Err(Stop::Outcome(Ok(JobOutcome::Retry(e.message))));
             }
-            return infrastructure(state, &loaded, e.class, "checkout", e.message);
+            return Err(Stop::Infrastructure(e.class, "checkout", e.message));
         }
     }
     state.result.timings.checkout_ms = checkout.elapsed().as_secs_f64() * 1000.0;
+    Ok(Checkouts {
+        commit: mirror.commit,
+        base,
+        patched,
+        scratch,
+        _work: work,
+    })
+}
 
+/// Applies the session's patch to the patched checkout and records how; the error when a hunk
+/// was rejected. Fails (the job is retried) only when the patch's report cannot be kept.
+fn apply_patch(
+    state: &mut Job<'_>,
+    loaded: &LoadedSession,
+    checkouts: &Checkouts,
+) -> Result<Option<String>, String> {
     let apply_started = Instant::now();
-    let patch = apply_plan(&loaded.plan, &patched_dir, &scratch, &mirror.commit);
+    let patch = apply_plan(
+        &loaded.plan,
+        &checkouts.patched,
+        &checkouts.scratch,
+        &checkouts.commit,
+    );
     state.result.timings.apply_ms = apply_started.elapsed().as_secs_f64() * 1000.0;
-    let mut patch = match patch {
-        Ok(patch) => patch,
-        Err(error) => return Ok(JobOutcome::Retry(error)),
-    };
+    let mut patch = patch?;
     if let Some(diff) = patch.diff.take() {
         let text = state.ctx.redactor.redact(&diff.text).into_owned();
+        let ctx = state.ctx;
         patch.diff = Some(output(
             ctx,
             text.as_bytes(),
@@ -365,47 +421,53 @@ fn run_inner(ctx: &QaContext, job: &QaJob, cancel: &AtomicBool) -> Result<JobOut
             &mut state.blobs,
         ));
     }
-    let rejected = !patch.rejected.is_empty();
-    state.result.patch = Some(patch);
-    if rejected {
-        let report = state.result.patch.as_ref().expect("just set");
-        let files: Vec<&str> = report.rejected.iter().map(|r| r.file.as_str()).collect();
-        let error = format!(
+    let rejected = (!patch.rejected.is_empty()).then(|| {
+        let files: Vec<&str> = patch.rejected.iter().map(|r| r.file.as_str()).collect();
+        format!(
             "the patch does not apply at {}: {} rejected ({})",
-            short(&mirror.commit),
-            if report.rejected.len() == 1 {
+            short(&checkouts.commit),
+            if patch.rejected.len() == 1 {
                 "1 hunk".to_owned()
             } else {
-                format!("{} hunks", report.rejected.len())
+                format!("{} hunks", patch.rejected.len())
             },
             files.join(", ")
-        );
-        state.result.verdict = Verdict::PatchFailed;
-        state.result.summary = error.clone();
-        return state.done(Some(&loaded), Some(error));
-    }
+        )
+    });
+    state.result.patch = Some(patch);
+    Ok(rejected)
+}
 
-    let mut spec = RunSpec::new(&command, &base_dir, &options);
+/// The tests on the base checkout, then on the patched one; the verdict from the two.
+fn test_both(
+    mut state: Job<'_>,
+    loaded: &LoadedSession,
+    checkouts: &Checkouts,
+    runner: &dyn runner::Runner,
+    cancel: &AtomicBool,
+) -> Result<JobOutcome, String> {
+    let (ctx, job) = (state.ctx, state.job);
+    let options = state.options.clone();
+    let command = loaded.task.test_command.clone().unwrap_or_default();
+    let mut spec = RunSpec::new(&command, &checkouts.base, &options);
     spec.hide = ctx.hide.clone();
     spec.reveal = vec![ctx.clones.dir().to_owned()];
-    spec.image = task.test_image.clone();
+    spec.image = loaded.task.test_image.clone();
     let name = run_name(job);
     spec.name = format!("{name}-base");
     state.result.runner.isolation = runner.isolation(&spec);
-    let base = match test_run(&mut state, runner.as_ref(), &spec, "base", cancel) {
+    let base = match test_run(&mut state, runner, &spec, "base", cancel) {
         RunStep::Ran(report) => *report,
-        stop => return stop.end(state, &loaded, "base"),
+        stop => return stop.end(state, loaded, "base"),
     };
-    spec.checkout = patched_dir.clone();
+    spec.checkout = checkouts.patched.clone();
     spec.name = format!("{name}-patched");
-    let patched = match test_run(&mut state, runner.as_ref(), &spec, "patched", cancel) {
+    let patched = match test_run(&mut state, runner, &spec, "patched", cancel) {
         RunStep::Ran(report) => *report,
-        stop => return stop.end(state, &loaded, "patched"),
+        stop => return stop.end(state, loaded, "patched"),
     };
-
     let comparison = compare::compare(base.tests.as_ref(), patched.tests.as_ref());
-    let verdict = compare::verdict(&base, &patched, &comparison);
-    state.result.verdict = verdict;
+    state.result.verdict = compare::verdict(&base, &patched, &comparison);
     state.result.summary = summary_line(&state.result, &comparison);
     state.result.comparison = Some(comparison);
     state.result.tests = Some(TestsBlock {
@@ -419,7 +481,7 @@ fn run_inner(ctx: &QaContext, job: &QaJob, cancel: &AtomicBool) -> Result<JobOut
         duration_ms: (patched.duration_ms * 10.0).round() / 10.0,
     });
     state.result.flaky = flaky(ctx, job, &state.result);
-    state.done(Some(&loaded), None)
+    state.done(Some(loaded), None)
 }
 
 /// A name for a job's runs (its containers) that no other run on this machine has: job ids

@@ -16,10 +16,10 @@ use crate::conventions as c;
 use crate::result::{Judgement, QaResult};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_ingest::redact::Redactor;
-use devtrace_ingest::sessions::{derive_span_id, trace_v1};
+use devtrace_ingest::sessions::{SessionOutput, derive_span_id, trace_v1};
 use devtrace_model::session::session_role;
 use devtrace_model::{
-    AnyValue, Event, KeyValue, LogBatch, LogRecord, Scope, SpanBatch, SpanId, semconv,
+    AnyValue, Event, KeyValue, LogBatch, LogRecord, Resource, Scope, SpanBatch, SpanId, semconv,
 };
 use devtrace_store::{WriteBatch, prepare_logs, prepare_session};
 use serde_json::Value;
@@ -114,6 +114,60 @@ pub fn projection(
         .find(|s| session_role(s) == Some(semconv::SESSION_SPAN_SESSION))
         .ok_or("the trace has no session span")?;
     let at = root.end_unix_nano.max(root.start_unix_nano);
+    let mut attributes = attributes(result);
+    let json = serde_json::to_string(result).map_err(|e| e.to_string())?;
+    let hash = *blake3::hash(json.as_bytes()).as_bytes();
+    attributes.push(KeyValue::new(
+        c::RESULT_REF,
+        devtrace_ingest::sessions::blob_hash_hex(&hash),
+    ));
+    let mut span = devtrace_model::Span::new(
+        trace.trace_id,
+        qa_span_id(trace, result.job),
+        Some(root.span_id),
+        format!("{} {}", c::SPAN_NAME, result.verdict.as_str()),
+        at,
+        at,
+    );
+    span.attributes = attributes;
+    span.resource = 0;
+    span.scope = 0;
+    let evaluations = evaluations(result);
+    span.events = evaluations
+        .iter()
+        .map(|attributes| Event {
+            time_unix_nano: at,
+            name: c::GEN_AI_EVALUATION_RESULT.to_owned(),
+            attributes: attributes.clone(),
+            dropped_attributes_count: 0,
+        })
+        .collect();
+    let resource = trace.spans.resource_of(root).clone();
+    let scope = Scope {
+        name: c::SCOPE.to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        ..Default::default()
+    };
+    let mut spans_out = SpanBatch {
+        resources: vec![resource.clone()],
+        scopes: vec![scope.clone()],
+        spans: vec![span],
+    };
+    let mut blobs = vec![(hash, json.into_bytes())];
+    if let Some(document) = document {
+        let output = document_with_qa(document, result, redactor)?;
+        spans_out.extend(output.spans);
+        blobs.extend(output.blobs);
+    }
+    let mut batch = prepare_session(spans_out, blobs);
+    let logs = evaluation_logs(trace, root, result, evaluations, resource, scope);
+    batch.logs = prepare_logs(logs).logs;
+    Ok(batch)
+}
+
+/// The QA span's attributes: verdict, tests, comparison, patch, judge (the result's summary;
+/// the whole result is a blob the span refers to).
+fn attributes(result: &QaResult) -> Vec<KeyValue> {
     let mut attributes = vec![
         KeyValue::new(semconv::SESSION_SPAN, c::SPAN_ROLE),
         KeyValue::new(c::JOB_ID, result.job),
@@ -178,69 +232,46 @@ pub fn projection(
             KeyValue::new(c::JUDGE_COMMENTS, judge.comments.as_str()),
         ]);
     }
-    let json = serde_json::to_string(result).map_err(|e| e.to_string())?;
-    let hash = *blake3::hash(json.as_bytes()).as_bytes();
-    attributes.push(KeyValue::new(
-        c::RESULT_REF,
-        devtrace_ingest::sessions::blob_hash_hex(&hash),
-    ));
-    let mut span = devtrace_model::Span::new(
-        trace.trace_id,
-        qa_span_id(trace, result.job),
-        Some(root.span_id),
-        format!("{} {}", c::SPAN_NAME, result.verdict.as_str()),
-        at,
-        at,
-    );
-    span.attributes = attributes;
-    span.resource = 0;
-    span.scope = 0;
-    let evaluations = evaluations(result);
-    span.events = evaluations
-        .iter()
-        .map(|attributes| Event {
-            time_unix_nano: at,
-            name: c::GEN_AI_EVALUATION_RESULT.to_owned(),
-            attributes: attributes.clone(),
-            dropped_attributes_count: 0,
-        })
-        .collect();
-    let resource = trace.spans.resource_of(root).clone();
-    let scope = Scope {
-        name: c::SCOPE.to_owned(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        ..Default::default()
-    };
-    let mut spans_out = SpanBatch {
-        resources: vec![resource.clone()],
-        scopes: vec![scope.clone()],
-        spans: vec![span],
-    };
-    let mut blobs = vec![(hash, json.into_bytes())];
-    if let Some(document) = document {
-        let mut updated = document.clone();
-        let qa = updated
-            .as_object_mut()
-            .ok_or("the stored document is not an object")?
-            .entry("qa")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if !qa.is_object() {
-            *qa = Value::Object(Default::default());
-        }
-        if let Some(tests) = &result.tests {
-            qa["tests"] = serde_json::to_value(tests).map_err(|e| e.to_string())?;
-        }
-        if let Some(judge) = result.primary_judgement() {
-            qa["judge"] = serde_json::to_value(judge.block()).map_err(|e| e.to_string())?;
-        }
-        let parsed = trace_v1::from_value(updated, redactor)
-            .map_err(|e| format!("the document with its QA block is not valid: {e}"))?;
-        let output = trace_v1::to_spans(&parsed, Arc::clone(redactor));
-        spans_out.extend(output.spans);
-        blobs.extend(output.blobs);
+    attributes
+}
+
+/// A trace-1.0.0 session's document with the result's `qa` block (tests and judge), as spans.
+fn document_with_qa(
+    document: &Value,
+    result: &QaResult,
+    redactor: &Arc<Redactor>,
+) -> Result<SessionOutput, String> {
+    let mut updated = document.clone();
+    let qa = updated
+        .as_object_mut()
+        .ok_or("the stored document is not an object")?
+        .entry("qa")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !qa.is_object() {
+        *qa = Value::Object(Default::default());
     }
-    let mut batch = prepare_session(spans_out, blobs);
-    let logs = LogBatch {
+    if let Some(tests) = &result.tests {
+        qa["tests"] = serde_json::to_value(tests).map_err(|e| e.to_string())?;
+    }
+    if let Some(judge) = result.primary_judgement() {
+        qa["judge"] = serde_json::to_value(judge.block()).map_err(|e| e.to_string())?;
+    }
+    let parsed = trace_v1::from_value(updated, redactor)
+        .map_err(|e| format!("the document with its QA block is not valid: {e}"))?;
+    Ok(trace_v1::to_spans(&parsed, Arc::clone(redactor)))
+}
+
+/// The evaluations as GenAI evaluation-result log records on the session span.
+fn evaluation_logs(
+    trace: &AnalyzedTrace,
+    root: &devtrace_model::Span,
+    result: &QaResult,
+    evaluations: Vec<Vec<KeyValue>>,
+    resource: Resource,
+    scope: Scope,
+) -> LogBatch {
+    let at = root.end_unix_nano.max(root.start_unix_nano);
+    LogBatch {
         resources: vec![resource],
         scopes: vec![scope],
         logs: evaluations
@@ -261,9 +292,7 @@ pub fn projection(
                 scope: 0,
             })
             .collect(),
-    };
-    batch.logs = prepare_logs(logs).logs;
-    Ok(batch)
+    }
 }
 
 /// An enum's serialised name (`git_apply_3way`, `final_patch`).

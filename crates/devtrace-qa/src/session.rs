@@ -14,7 +14,7 @@
 use crate::options::QaOptions;
 use crate::result::PatchSource;
 use devtrace_analyze::AnalyzedTrace;
-use devtrace_analyze::session::{ActionKind, SessionView};
+use devtrace_analyze::session::{Action, ActionKind, SessionView};
 use devtrace_ingest::sessions::derive_span_id;
 use devtrace_model::{AnyValue, Span, StatusCode, TraceId, semconv};
 use devtrace_query::blobs::parse_hash;
@@ -234,6 +234,25 @@ fn inside(path: &str, root: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Where an agent's edits are: paths are made relative to `root`, the repository when it is
+/// a local directory (the project may be a directory inside it), else the project.
+struct Roots {
+    project: String,
+    root: String,
+}
+
+impl Roots {
+    /// A path an edit names, relative to the root; `None` outside it.
+    fn relative(&self, path: &str, cwd: Option<&str>) -> Option<String> {
+        if Path::new(path).is_absolute() {
+            return inside(path, &self.root);
+        }
+        let base = cwd.filter(|c| !c.is_empty()).unwrap_or(&self.project);
+        let absolute = format!("{}/{path}", base.trim_end_matches('/'));
+        inside(&absolute, &self.root).or_else(|| (base == self.root).then(|| path.to_owned()))
+    }
+}
+
 fn agent_plan(
     store: &dyn Store,
     trace: &AnalyzedTrace,
@@ -241,154 +260,29 @@ fn agent_plan(
     task: &Task,
 ) -> PatchPlan {
     let project = view.root_text(semconv::SESSION_PROJECT).unwrap_or_default();
-    // Paths are made relative to the repository when it is a local directory (the project
-    // may be a directory inside it), else to the project.
     let root = task
         .repository
         .as_deref()
         .filter(|r| Path::new(r).is_absolute() && !r.contains("://"))
         .map(|r| r.trim_end_matches('/').to_owned())
         .unwrap_or_else(|| project.clone());
+    let roots = Roots { project, root };
     let mut edits = Vec::new();
     let mut notes = Vec::new();
-    for action in &view.actions {
-        if !action.kind.changes_files() {
-            continue;
-        }
+    for action in view.actions.iter().filter(|a| a.kind.changes_files()) {
         let span = trace.span(action.span);
         // An edit event of a Codex patch repeats what its patch call does.
         if attr(span, semconv::SESSION_SPAN).as_deref() == Some(semconv::SESSION_SPAN_EVENT) {
             continue;
         }
-        let event = action.span_id.to_hex();
-        if span.status.code == StatusCode::Error {
-            notes.push(format!(
-                "skipped {} call {event}: it failed ({})",
+        match agent_edit(store, span, action, &roots) {
+            Ok(edit) => edits.push(edit),
+            Err(why) => notes.push(format!(
+                "skipped {} call {}: {why}",
                 action.tool,
-                devtrace_model::recorded::quote_short(&span.status.message, 120)
-            ));
-            continue;
+                action.span_id.to_hex()
+            )),
         }
-        let Some(input) = whole(
-            store,
-            span,
-            semconv::SESSION_INPUT,
-            semconv::SESSION_INPUT_REF,
-        ) else {
-            notes.push(format!(
-                "skipped {} call {event}: its input was not recorded",
-                action.tool
-            ));
-            continue;
-        };
-        let relative = |path: &str, cwd: Option<&str>| -> Option<String> {
-            if Path::new(path).is_absolute() {
-                inside(path, &root)
-            } else {
-                let base = cwd.filter(|c| !c.is_empty()).unwrap_or(&project);
-                let absolute = format!("{}/{path}", base.trim_end_matches('/'));
-                inside(&absolute, &root).or_else(|| (base == root).then(|| path.to_owned()))
-            }
-        };
-        let change = if action.kind == ActionKind::Patch {
-            let value: Value = serde_json::from_str(&input).unwrap_or(Value::String(input.clone()));
-            let patch = match &value {
-                Value::String(s) => Some(s.clone()),
-                other => text(other, "input")
-                    .or_else(|| text(other, "patch"))
-                    .map(str::to_owned),
-            };
-            let Some(patch) = patch.filter(|p| p.contains("*** Begin Patch")) else {
-                notes.push(format!(
-                    "skipped {} call {event}: no patch in its input",
-                    action.tool
-                ));
-                continue;
-            };
-            let cwd = action.cwd.clone().unwrap_or_else(|| project.clone());
-            let Some(dir) = (if cwd.trim_end_matches('/') == root {
-                Some(String::new())
-            } else {
-                inside(&cwd, &root)
-            }) else {
-                notes.push(format!(
-                    "skipped {} call {event}: it ran in {cwd:?}, outside the repository {root:?}",
-                    action.tool
-                ));
-                continue;
-            };
-            edits.push(AgentEdit {
-                event,
-                tool: action.tool.clone(),
-                path: dir,
-                change: EditChange::CodexPatch { text: patch },
-            });
-            continue;
-        } else {
-            let Ok(value) = serde_json::from_str::<Value>(&input) else {
-                notes.push(format!(
-                    "skipped {} call {event}: its input is not JSON",
-                    action.tool
-                ));
-                continue;
-            };
-            let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-            let all = |v: &Value| {
-                v.get("replace_all")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false)
-            };
-            if let Some(content) = field(&value, "content") {
-                EditChange::Write { content }
-            } else if let Some(list) = value.get("edits").and_then(Value::as_array) {
-                EditChange::Several(
-                    list.iter()
-                        .map(|e| {
-                            (
-                                field(e, "old_string").unwrap_or_default(),
-                                field(e, "new_string").unwrap_or_default(),
-                                all(e),
-                            )
-                        })
-                        .collect(),
-                )
-            } else if let (Some(old), Some(new)) =
-                (field(&value, "old_string"), field(&value, "new_string"))
-            {
-                EditChange::Replace {
-                    old,
-                    new,
-                    all: all(&value),
-                }
-            } else {
-                notes.push(format!(
-                    "skipped {} call {event}: its input has no old_string/new_string, edits or content",
-                    action.tool
-                ));
-                continue;
-            }
-        };
-        let Some(path) = action.path.clone() else {
-            notes.push(format!(
-                "skipped {} call {event}: it names no file",
-                action.tool
-            ));
-            continue;
-        };
-        let Some(path) = relative(&path, action.cwd.as_deref()) else {
-            notes.push(format!(
-                "skipped {} call {event}: {} is outside the repository {root:?}",
-                action.tool,
-                devtrace_model::recorded::quote_short(&path, 200)
-            ));
-            continue;
-        };
-        edits.push(AgentEdit {
-            event,
-            tool: action.tool.clone(),
-            path,
-            change,
-        });
     }
     if edits.is_empty() {
         let mut why = "the session has no final patch, no edit events with a diff and no agent edits to replay".to_owned();
@@ -398,6 +292,111 @@ fn agent_plan(
         return PatchPlan::Missing(why);
     }
     PatchPlan::Replay { edits, notes }
+}
+
+/// The edit one tool call made, or why it cannot be replayed.
+fn agent_edit(
+    store: &dyn Store,
+    span: &Span,
+    action: &Action,
+    roots: &Roots,
+) -> Result<AgentEdit, String> {
+    if span.status.code == StatusCode::Error {
+        let message = devtrace_model::recorded::quote_short(&span.status.message, 120);
+        return Err(format!("it failed ({message})"));
+    }
+    let input = whole(
+        store,
+        span,
+        semconv::SESSION_INPUT,
+        semconv::SESSION_INPUT_REF,
+    )
+    .ok_or("its input was not recorded")?;
+    let event = action.span_id.to_hex();
+    if action.kind == ActionKind::Patch {
+        return codex_patch(action, &input, roots).map(|(path, text)| AgentEdit {
+            event,
+            tool: action.tool.clone(),
+            path,
+            change: EditChange::CodexPatch { text },
+        });
+    }
+    let change = tool_change(&input)?;
+    let path = action.path.clone().ok_or("it names no file")?;
+    let path = roots
+        .relative(&path, action.cwd.as_deref())
+        .ok_or_else(|| {
+            format!(
+                "{} is outside the repository {:?}",
+                devtrace_model::recorded::quote_short(&path, 200),
+                roots.root
+            )
+        })?;
+    Ok(AgentEdit {
+        event,
+        tool: action.tool.clone(),
+        path,
+        change,
+    })
+}
+
+/// A Codex patch call's patch text and the directory (relative to the root) it ran in.
+fn codex_patch(action: &Action, input: &str, roots: &Roots) -> Result<(String, String), String> {
+    let value: Value = serde_json::from_str(input).unwrap_or(Value::String(input.to_owned()));
+    let patch = match &value {
+        Value::String(s) => Some(s.clone()),
+        other => text(other, "input")
+            .or_else(|| text(other, "patch"))
+            .map(str::to_owned),
+    };
+    let patch = patch
+        .filter(|p| p.contains("*** Begin Patch"))
+        .ok_or("no patch in its input")?;
+    let cwd = action.cwd.clone().unwrap_or_else(|| roots.project.clone());
+    let dir = if cwd.trim_end_matches('/') == roots.root {
+        Some(String::new())
+    } else {
+        inside(&cwd, &roots.root)
+    };
+    let dir =
+        dir.ok_or_else(|| format!("it ran in {cwd:?}, outside the repository {:?}", roots.root))?;
+    Ok((dir, patch))
+}
+
+/// The change an edit or write tool's JSON input describes (Claude Code's Edit, MultiEdit and
+/// Write shapes).
+fn tool_change(input: &str) -> Result<EditChange, String> {
+    let value = serde_json::from_str::<Value>(input).map_err(|_| "its input is not JSON")?;
+    let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let all = |v: &Value| {
+        v.get("replace_all")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    if let Some(content) = field(&value, "content") {
+        return Ok(EditChange::Write { content });
+    }
+    if let Some(list) = value.get("edits").and_then(Value::as_array) {
+        let edits = list
+            .iter()
+            .map(|e| {
+                (
+                    field(e, "old_string").unwrap_or_default(),
+                    field(e, "new_string").unwrap_or_default(),
+                    all(e),
+                )
+            })
+            .collect();
+        return Ok(EditChange::Several(edits));
+    }
+    match (field(&value, "old_string"), field(&value, "new_string")) {
+        (Some(old), Some(new)) => Ok(EditChange::Replace {
+            old,
+            new,
+            all: all(&value),
+        }),
+        _ => Err("its input has no old_string/new_string, edits or content".to_owned()),
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! with the session), else its `trace-1.0.0` document's `qa` block as a client sent it.
 
 use crate::conventions as c;
-use crate::result::{JudgeBlock, QaResult, TestsBlock};
+use crate::result::{JudgeBlock, Judgement, PatchReport, QaResult, RunReport, TestsBlock};
 use crate::{QaError, now_unix_nano};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_model::session::session_role;
@@ -270,28 +270,10 @@ pub fn job_line(job: &JobView) -> String {
         job.attempts,
         job.max_attempts
     );
-    match job.state {
-        QaJobState::Queued => {
-            line.push_str(&format!("  queued {}", when(Some(job.enqueued_unix_nano))))
-        }
-        QaJobState::Running => {
-            let since = job.started_unix_nano.unwrap_or(job.enqueued_unix_nano);
-            line.push_str(&format!(
-                "  running for {:.0} s on {}",
-                now_unix_nano().saturating_sub(since) as f64 / 1e9,
-                job.worker.as_deref().unwrap_or("?")
-            ));
-        }
-        _ => {
-            if let Some(verdict) = &job.verdict {
-                line.push_str(&format!("  {verdict}"));
-            }
-            line.push_str(&format!("  finished {}", when(job.finished_unix_nano)));
-        }
+    if let Some(verdict) = job.verdict.as_ref().filter(|_| !job.state.is_active()) {
+        line.push_str(&format!("  {verdict}"));
     }
-    if job.cancel_requested && job.state == QaJobState::Running {
-        line.push_str("  (cancelling)");
-    }
+    line.push_str(&format!("  {}", job_when(job)));
     line
 }
 
@@ -387,42 +369,7 @@ pub fn render_result(out: &mut String, result: &QaResult, quoted: bool) {
         ));
     }
     if let Some(patch) = &result.patch {
-        let method = patch.method.map_or("did not apply".to_owned(), |m| {
-            format!(
-                "applied by {} (confidence {:.1})",
-                m.as_str(),
-                patch.confidence
-            )
-        });
-        out.push_str(&format!(
-            "patch: from {} ({} piece{}), {method}; files: {}\n",
-            patch.source.describe(),
-            patch.pieces,
-            if patch.pieces == 1 { "" } else { "s" },
-            list(&patch.files, quoted)
-        ));
-        for hunk in patch.rejected.iter().take(5) {
-            out.push_str(&format!(
-                "  rejected in {}{}:\n",
-                data(&hunk.file, quoted),
-                hunk.event
-                    .as_deref()
-                    .map(|e| format!(" (event {e})"))
-                    .unwrap_or_default()
-            ));
-            for line in hunk.hunk.lines().take(20) {
-                out.push_str(&format!("    {}\n", data(line, quoted)));
-            }
-        }
-        if patch.rejected.len() > 5 {
-            out.push_str(&format!(
-                "  … and {} more rejected hunks (--json shows all)\n",
-                patch.rejected.len() - 5
-            ));
-        }
-        for note in &patch.notes {
-            out.push_str(&format!("  note: {}\n", data(note, quoted)));
-        }
+        render_patch(out, patch, quoted);
     }
     if let Some(command) = &result.command {
         out.push_str(&format!(
@@ -432,33 +379,7 @@ pub fn render_result(out: &mut String, result: &QaResult, quoted: bool) {
         ));
     }
     for run in [&result.base, &result.patched].into_iter().flatten() {
-        let counts = run
-            .tests
-            .as_ref()
-            .map(|t| {
-                format!(
-                    ", {}: {} passed, {} failed, {} skipped",
-                    t.runner, t.passed, t.failed, t.skipped
-                )
-            })
-            .unwrap_or_default();
-        let ended = match (run.timed_out, run.exit_code, run.signal) {
-            (true, _, _) => "timed out".to_owned(),
-            (_, Some(code), _) => format!("exit {code}"),
-            (_, None, Some(signal)) => format!("killed by signal {signal}"),
-            _ => "ended".to_owned(),
-        };
-        out.push_str(&format!(
-            "  {:<8} {ended} in {:.1} s{counts}; output {} B{}\n",
-            run.label,
-            run.duration_ms / 1000.0,
-            run.stdout.bytes + run.stderr.bytes,
-            if run.stdout.blob.is_empty() {
-                String::new()
-            } else {
-                format!(" (blob {})", &run.stdout.blob[..12])
-            }
-        ));
+        render_run(out, run);
     }
     if let Some(comparison) = &result.comparison {
         for (label, names) in [
@@ -497,45 +418,7 @@ pub fn render_result(out: &mut String, result: &QaResult, quoted: bool) {
         ));
     }
     for judge in &result.judges {
-        out.push_str(&format!(
-            "judge {} (rubric {}{}): overall {:.1}\n",
-            data(&judge.model, quoted),
-            judge.rubric_version,
-            match (judge.samples, judge.cached) {
-                (Some(n), true) => format!(", {n} samples, cached"),
-                (Some(n), false) => format!(", {n} samples"),
-                _ => String::new(),
-            },
-            judge.overall
-        ));
-        for criterion in &judge.criteria {
-            let spread = criterion
-                .spread
-                .map(|s| format!(" ±{s:.0}"))
-                .unwrap_or_default();
-            let events: Vec<&str> = criterion
-                .evidence
-                .iter()
-                .take(4)
-                .map(String::as_str)
-                .collect();
-            out.push_str(&format!(
-                "  {:<26} {:.1}{spread}  events {}\n",
-                criterion.criterion,
-                criterion.score,
-                if events.is_empty() {
-                    "—".to_owned()
-                } else {
-                    events.join(" ")
-                }
-            ));
-            for reason in criterion.reasons.iter().take(5) {
-                out.push_str(&format!("      {}\n", data(reason, quoted)));
-            }
-        }
-        if !judge.comments.is_empty() {
-            out.push_str(&format!("  {}\n", data(&judge.comments, quoted)));
-        }
+        render_judge(out, judge, quoted);
     }
     for error in &result.judge_errors {
         out.push_str(&format!("judge failed: {}\n", data(error, quoted)));
@@ -553,9 +436,122 @@ pub fn render_result(out: &mut String, result: &QaResult, quoted: bool) {
     ));
 }
 
+/// How the patch was found and applied, and the hunks that were rejected.
+fn render_patch(out: &mut String, patch: &PatchReport, quoted: bool) {
+    let method = patch.method.map_or("did not apply".to_owned(), |m| {
+        format!(
+            "applied by {} (confidence {:.1})",
+            m.as_str(),
+            patch.confidence
+        )
+    });
+    out.push_str(&format!(
+        "patch: from {} ({} piece{}), {method}; files: {}\n",
+        patch.source.describe(),
+        patch.pieces,
+        if patch.pieces == 1 { "" } else { "s" },
+        list(&patch.files, quoted)
+    ));
+    for hunk in patch.rejected.iter().take(5) {
+        out.push_str(&format!(
+            "  rejected in {}{}:\n",
+            data(&hunk.file, quoted),
+            hunk.event
+                .as_deref()
+                .map(|e| format!(" (event {e})"))
+                .unwrap_or_default()
+        ));
+        for line in hunk.hunk.lines().take(20) {
+            out.push_str(&format!("    {}\n", data(line, quoted)));
+        }
+    }
+    if patch.rejected.len() > 5 {
+        out.push_str(&format!(
+            "  … and {} more rejected hunks (--json shows all)\n",
+            patch.rejected.len() - 5
+        ));
+    }
+    for note in &patch.notes {
+        out.push_str(&format!("  note: {}\n", data(note, quoted)));
+    }
+}
+
+/// One test run: how it ended, how long it took, its counts and output size.
+fn render_run(out: &mut String, run: &RunReport) {
+    let counts = run
+        .tests
+        .as_ref()
+        .map(|t| {
+            format!(
+                ", {}: {} passed, {} failed, {} skipped",
+                t.runner, t.passed, t.failed, t.skipped
+            )
+        })
+        .unwrap_or_default();
+    let ended = match (run.timed_out, run.exit_code, run.signal) {
+        (true, _, _) => "timed out".to_owned(),
+        (_, Some(code), _) => format!("exit {code}"),
+        (_, None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => "ended".to_owned(),
+    };
+    out.push_str(&format!(
+        "  {:<8} {ended} in {:.1} s{counts}; output {} B{}\n",
+        run.label,
+        run.duration_ms / 1000.0,
+        run.stdout.bytes + run.stderr.bytes,
+        if run.stdout.blob.is_empty() {
+            String::new()
+        } else {
+            format!(" (blob {})", &run.stdout.blob[..12])
+        }
+    ));
+}
+
+/// One judge's scores, each criterion with its events and reasons.
+fn render_judge(out: &mut String, judge: &Judgement, quoted: bool) {
+    out.push_str(&format!(
+        "judge {} (rubric {}{}): overall {:.1}\n",
+        data(&judge.model, quoted),
+        judge.rubric_version,
+        match (judge.samples, judge.cached) {
+            (Some(n), true) => format!(", {n} samples, cached"),
+            (Some(n), false) => format!(", {n} samples"),
+            _ => String::new(),
+        },
+        judge.overall
+    ));
+    for criterion in &judge.criteria {
+        let spread = criterion
+            .spread
+            .map(|s| format!(" ±{s:.0}"))
+            .unwrap_or_default();
+        let events: Vec<&str> = criterion
+            .evidence
+            .iter()
+            .take(4)
+            .map(String::as_str)
+            .collect();
+        out.push_str(&format!(
+            "  {:<26} {:.1}{spread}  events {}\n",
+            criterion.criterion,
+            criterion.score,
+            if events.is_empty() {
+                "—".to_owned()
+            } else {
+                events.join(" ")
+            }
+        ));
+        for reason in criterion.reasons.iter().take(5) {
+            out.push_str(&format!("      {}\n", data(reason, quoted)));
+        }
+    }
+    if !judge.comments.is_empty() {
+        out.push_str(&format!("  {}\n", data(&judge.comments, quoted)));
+    }
+}
+
 /// `qa status`: counts by state and the recent jobs.
-pub fn render_status(counts: &[(QaJobState, u64)], jobs: &[JobView]) -> String {
-    let mut out = String::new();
+pub fn render_status(counts: &[(QaJobState, u64)], jobs: &[JobView], width: usize) -> String {
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     if total == 0 {
         return "no QA jobs yet (queue one with `devtrace qa run SESSION`)\n".to_owned();
@@ -570,12 +566,58 @@ pub fn render_status(counts: &[(QaJobState, u64)], jobs: &[JobView]) -> String {
             format!("{n} {}", state.as_str())
         })
         .collect();
-    out.push_str(&format!("QA jobs: {}\n", parts.join(", ")));
-    for job in jobs {
-        out.push_str(&job_line(job));
-        out.push('\n');
+    let mut out = format!("QA jobs: {}\n", parts.join(", "));
+    if !jobs.is_empty() {
+        out.push_str(&jobs_table(jobs).render(width, &|_, text| text.to_owned()));
     }
     out
+}
+
+/// The jobs one row each, fitted to `width`: the runner and the attempts are left out before
+/// the last column (when it was queued, runs or finished) is cut; ids are never cut.
+fn jobs_table(jobs: &[JobView]) -> devtrace_query::text::fit::Table {
+    use devtrace_query::text::fit::{Align, Column, Fit, Table};
+    let mut table = Table::new(vec![
+        Column::new("JOB", Align::Right, Fit::Keep),
+        Column::new("STATE", Align::Left, Fit::Keep),
+        Column::new("SESSION", Align::Left, Fit::Keep),
+        Column::new("RUNNER", Align::Left, Fit::Optional(1)),
+        Column::new("TRIES", Align::Right, Fit::Optional(0)),
+        Column::new("VERDICT", Align::Left, Fit::Keep),
+        Column::new("WHEN", Align::Left, Fit::Shrink { min: 24 }),
+    ]);
+    for job in jobs {
+        table.row(vec![
+            job.id.to_string().into(),
+            job.state.as_str().into(),
+            job.session[..8.min(job.session.len())].to_owned().into(),
+            job.runner.clone().into(),
+            format!("{}/{}", job.attempts, job.max_attempts).into(),
+            job.verdict.clone().unwrap_or_default().into(),
+            job_when(job).into(),
+        ]);
+    }
+    table
+}
+
+/// When a job was queued, how long it has run and where, or when it finished.
+fn job_when(job: &JobView) -> String {
+    let mut when_text = match job.state {
+        QaJobState::Queued => format!("queued {}", when(Some(job.enqueued_unix_nano))),
+        QaJobState::Running => {
+            let since = job.started_unix_nano.unwrap_or(job.enqueued_unix_nano);
+            format!(
+                "running for {:.0} s on {}",
+                now_unix_nano().saturating_sub(since) as f64 / 1e9,
+                job.worker.as_deref().unwrap_or("?")
+            )
+        }
+        _ => format!("finished {}", when(job.finished_unix_nano)),
+    };
+    if job.cancel_requested && job.state == QaJobState::Running {
+        when_text.push_str(" (cancelling)");
+    }
+    when_text
 }
 
 /// The session span of a trace (for callers that want the session's times).

@@ -361,47 +361,7 @@ pub fn render_profile_with(profile: &OperationProfile, options: &TextOptions) ->
         ns(d.p95),
         ns(d.max),
     );
-    let labels: Vec<String> = profile
-        .children
-        .iter()
-        .map(|c| {
-            let mut label = options.data(&c.name);
-            if c.service != profile.service {
-                label.push_str(&format!(" → {}", options.data(&c.service)));
-            }
-            let twin = profile
-                .children
-                .iter()
-                .any(|o| o.name == c.name && o.service == c.service && o.span_kind != c.span_kind);
-            if twin {
-                label.push_str(&format!(" [{}]", c.span_kind));
-            }
-            label
-        })
-        .collect();
-    let width = labels
-        .iter()
-        .map(|l| l.chars().count())
-        .max()
-        .unwrap_or(5)
-        .clamp(5, 40);
-    out.push_str(&format!(
-        "  {:<width$}  {:<9}  {:>9}  {:>9}  {:>9}  {:>5}  {:>6}  {:>8}\n",
-        "child", "kind", "mean", "p50", "p95", "share", "calls", "critical"
-    ));
-    for (child, label) in profile.children.iter().zip(&labels) {
-        out.push_str(&format!(
-            "  {:<width$}  {:<9}  {:>9}  {:>9}  {:>9}  {:>5}  {:>6.1}  {:>8}\n",
-            truncate(label, width),
-            child.kind.label(),
-            ns(child.per_run.mean),
-            ns(child.per_run.p50),
-            ns(child.per_run.p95),
-            percent(child.share),
-            child.calls_per_run,
-            percent(child.critical_share),
-        ));
-    }
+    out.push_str(&children_table(profile, options));
     let kinds: Vec<String> = profile
         .by_kind
         .iter()
@@ -419,6 +379,52 @@ pub fn render_profile_with(profile: &OperationProfile, options: &TextOptions) ->
         .collect();
     out.push_str(&format!("\ntime by kind of work: {}\n", kinds.join(", ")));
     out
+}
+
+/// The operation's children, one row each, fitted to the options' width: the name is cut
+/// first, then the least needed columns are left out (calls per run, then p50, p95, kind).
+fn children_table(profile: &OperationProfile, options: &TextOptions) -> String {
+    use fit::{Align, Column, Fit, Table};
+    let ns = |v: f64| format_duration(v.max(0.0) as u64);
+    let mut table = Table::new(vec![
+        Column::new("child", Align::Left, Fit::Shrink { min: 16 }),
+        Column::new("kind", Align::Left, Fit::Optional(3)),
+        Column::new("mean", Align::Right, Fit::Keep),
+        Column::new("p50", Align::Right, Fit::Optional(1)),
+        Column::new("p95", Align::Right, Fit::Optional(2)),
+        Column::new("share", Align::Right, Fit::Keep),
+        Column::new("calls", Align::Right, Fit::Optional(0)),
+        Column::new("critical", Align::Right, Fit::Optional(4)),
+    ]);
+    for child in &profile.children {
+        let mut label = options.data(&child.name);
+        if child.service != profile.service {
+            label.push_str(&format!(" → {}", options.data(&child.service)));
+        }
+        let twin = profile.children.iter().any(|o| {
+            o.name == child.name && o.service == child.service && o.span_kind != child.span_kind
+        });
+        if twin {
+            label.push_str(&format!(" [{}]", child.span_kind));
+        }
+        table.row(vec![
+            label.into(),
+            child.kind.label().into(),
+            ns(child.per_run.mean).into(),
+            ns(child.per_run.p50).into(),
+            ns(child.per_run.p95).into(),
+            percent(child.share).into(),
+            format!("{:.1}", child.calls_per_run).into(),
+            percent(child.critical_share).into(),
+        ]);
+    }
+    indented(&table, options)
+}
+
+/// A table indented by two columns under its heading, fitted to the rest of the width.
+fn indented(table: &fit::Table, options: &TextOptions) -> String {
+    let rendered = table.render(options.width.saturating_sub(2), &|_, text| text.to_owned());
+    rendered.lines().map(|line| format!("  {line}\n")).collect()
 }
 
 fn signed(nanos: f64) -> String {
@@ -478,50 +484,8 @@ pub fn render_comparison_with(
         .iter()
         .take(COMPARE_ROWS_SHOWN)
         .collect();
-    // A name two operations share (a client span and its server span) says which row is which.
-    let labels: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            let shared = comparison
-                .operations
-                .iter()
-                .filter(|o| o.operation == r.operation)
-                .count()
-                > 1;
-            if shared {
-                format!(
-                    "{} ({}, {})",
-                    options.data(&r.operation),
-                    options.data(&r.service),
-                    r.span_kind
-                )
-            } else {
-                options.data(&r.operation)
-            }
-        })
-        .collect();
-    let width = labels
-        .iter()
-        .map(|l| l.chars().count())
-        .max()
-        .unwrap_or(9)
-        .clamp(9, 40);
-    out.push_str(&format!(
-        "\n  {:<width$}  {:>9}  {:>9}  {:>10}  {:>8}  {:>11}  {}\n",
-        "operation", "A", "B", "delta", "change", "calls A→B", "verdict"
-    ));
-    for (row, label) in rows.into_iter().zip(&labels) {
-        out.push_str(&format!(
-            "  {:<width$}  {:>9}  {:>9}  {:>10}  {:>8}  {:>11}  {}\n",
-            truncate(label, width),
-            format_duration(row.a.mean_nanos as u64),
-            format_duration(row.b.mean_nanos as u64),
-            signed(row.delta_nanos),
-            ratio(row),
-            format!("{:.1}→{:.1}", row.a.calls_per_run, row.b.calls_per_run),
-            row.verdict.describe(),
-        ));
-    }
+    out.push('\n');
+    out.push_str(&operations_table(comparison, &rows, options));
     if comparison.operations.len() > COMPARE_ROWS_SHOWN {
         out.push_str(&format!(
             "  … {} more operations ({more})\n",
@@ -530,6 +494,55 @@ pub fn render_comparison_with(
     }
     render_parameter_changes(&mut out, &comparison.parameters, options);
     out
+}
+
+/// The operations that changed most, fitted to the options' width: the name is cut first,
+/// then calls per run, the delta and the relative change are left out; both means and the
+/// verdict always stay.
+fn operations_table(
+    comparison: &Comparison,
+    rows: &[&OperationDelta],
+    options: &TextOptions,
+) -> String {
+    use fit::{Align, Column, Fit, Table};
+    let mut table = Table::new(vec![
+        Column::new("operation", Align::Left, Fit::Shrink { min: 16 }),
+        Column::new("A", Align::Right, Fit::Keep),
+        Column::new("B", Align::Right, Fit::Keep),
+        Column::new("delta", Align::Right, Fit::Optional(1)),
+        Column::new("change", Align::Right, Fit::Optional(2)),
+        Column::new("calls A→B", Align::Right, Fit::Optional(0)),
+        Column::new("verdict", Align::Left, Fit::Keep),
+    ]);
+    for row in rows {
+        // A name two operations share (a client span and its server span) says which is which.
+        let shared = comparison
+            .operations
+            .iter()
+            .filter(|o| o.operation == row.operation)
+            .count()
+            > 1;
+        let label = if shared {
+            format!(
+                "{} ({}, {})",
+                options.data(&row.operation),
+                options.data(&row.service),
+                row.span_kind
+            )
+        } else {
+            options.data(&row.operation)
+        };
+        table.row(vec![
+            label.into(),
+            format_duration(row.a.mean_nanos as u64).into(),
+            format_duration(row.b.mean_nanos as u64).into(),
+            signed(row.delta_nanos).into(),
+            ratio(row).into(),
+            format!("{:.1}→{:.1}", row.a.calls_per_run, row.b.calls_per_run).into(),
+            row.verdict.short().into(),
+        ]);
+    }
+    indented(&table, options)
 }
 
 /// The request parameters the two runs' roots differ in, values quoted (recorded text).

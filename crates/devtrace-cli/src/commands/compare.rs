@@ -22,7 +22,12 @@ pub fn run(
     if args.json {
         print_json(&serde_json::json!({"what": compared.what, "comparison": compared.comparison}))?;
     } else {
-        let mut out = devtrace_query::text::render_comparison(&compared.what, &compared.comparison);
+        let mut out = devtrace_query::text::render_comparison_with(
+            &compared.what,
+            &compared.comparison,
+            &devtrace_query::text::TextOptions::plain(crate::output::terminal_width()),
+            "--json for all",
+        );
         out.push_str(&super::serve::web_link_line(data, &web_path(&selection)));
         print_fitted(&out)?;
     }

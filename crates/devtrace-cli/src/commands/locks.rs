@@ -4,12 +4,12 @@
 
 use super::analysis::{one, recent};
 use crate::cli::LocksArgs;
-use crate::output::{print_fitted, print_json};
+use crate::output::{print_fitted, print_json, terminal_width};
 use anyhow::Result;
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_analyze::locks::{self, Inversion, LockOrder, LockReport, TimelineEvent, UseStats};
 use devtrace_model::recorded::{escape, name};
-use devtrace_query::text::cell;
+use devtrace_query::text::fit::{Align, Cell, Column, Fit, Table};
 use devtrace_query::timefmt::format_duration;
 use devtrace_store::Store;
 use serde::Serialize;
@@ -79,60 +79,33 @@ fn render(report: &LockReport, traces: usize, timeline: Option<&[TimelineEvent]>
         plural(report.per_holder.len() as u64),
         plural(traces as u64),
     );
-    let lock_width = width(report.per_lock.iter().map(|l| l.lock.as_str()), 4, 32);
-    let holder_width = width(report.per_holder.iter().map(|h| holder(&h.holder)), 6, 24);
-
+    let columns = terminal_width();
     out.push_str("\nlongest waits\n");
-    out.push_str(&format!(
-        "{:<lock_width$}  {:<holder_width$}  {:>10}  {:>10}  {:<8}  SPAN\n",
-        "LOCK", "HOLDER", "WAIT", "HOLD", "TRACE"
-    ));
-    for u in report.uses.iter().take(USES_SHOWN) {
-        out.push_str(&format!(
-            "{:<lock_width$}  {:<holder_width$}  {:>10}  {:>10}  {:<8}  {}\n",
-            cell(&u.lock, lock_width),
-            cell(holder(&u.holder), holder_width),
-            format_duration(u.wait_nanos),
-            format_duration(u.hold_nanos),
-            &u.trace_id.to_hex()[..8],
-            match u.behind {
-                Some(n) => format!("{}  (behind {n})", u.span_id),
-                None => u.span_id.to_string(),
-            },
-        ));
-    }
+    out.push_str(&waits_table(report).render(columns, &|_, text| text.to_owned()));
     if report.uses.len() > USES_SHOWN {
         out.push_str(&format!(
             "… {} more (--json lists them all)\n",
             report.uses.len() - USES_SHOWN
         ));
     }
-
     out.push_str("\nper lock\n");
-    out.push_str(&stats_header("LOCK", lock_width, "HOLDERS"));
+    let mut per_lock = stats_table("LOCK", "HOLDERS");
     for l in &report.per_lock {
         let holders: Vec<String> = l.holders.iter().map(|h| escape(holder(h))).collect();
-        out.push_str(&stats_row(
-            &cell(&l.lock, lock_width),
-            lock_width,
-            &l.stats,
-            &holders.join(", "),
-        ));
+        per_lock.row(stats_row(escape(&l.lock), &l.stats, holders.join(", ")));
     }
+    out.push_str(&per_lock.render(columns, &|_, text| text.to_owned()));
     out.push_str("\nper holder\n");
-    out.push_str(&stats_header("HOLDER", holder_width, "LOCKS"));
+    let mut per_holder = stats_table("HOLDER", "LOCKS");
     for h in &report.per_holder {
-        out.push_str(&stats_row(
-            &cell(holder(&h.holder), holder_width),
-            holder_width,
+        let locks: Vec<String> = h.locks.iter().map(|l| escape(l)).collect();
+        per_holder.row(stats_row(
+            escape(holder(&h.holder)),
             &h.stats,
-            &h.locks
-                .iter()
-                .map(|l| escape(l))
-                .collect::<Vec<_>>()
-                .join(", "),
+            locks.join(", "),
         ));
     }
+    out.push_str(&per_holder.render(columns, &|_, text| text.to_owned()));
 
     out.push('\n');
     if report.inversions.is_empty() {
@@ -144,44 +117,94 @@ fn render(report: &LockReport, traces: usize, timeline: Option<&[TimelineEvent]>
 
     if let Some(events) = timeline {
         out.push_str("\ntimeline (from the trace start)\n");
-        let event_holder_width = width(events.iter().map(|e| holder(&e.holder)), 6, 24);
-        let event_lock_width = width(events.iter().map(|e| e.lock.as_str()), 4, 32);
-        for e in events {
-            let detail = match (e.wait_ns, e.hold_ns) {
-                (Some(wait), _) => format!("  waited {}", format_duration(wait)),
-                (_, Some(hold)) => format!("  held {}", format_duration(hold)),
-                _ => String::new(),
-            };
-            let line = format!(
-                "{:>12}  {:<event_holder_width$}  {:<9}  {:<event_lock_width$}{detail}",
-                format!("+{}", format_duration(e.offset_nanos)),
-                cell(holder(&e.holder), event_holder_width),
-                e.event.as_str(),
-                cell(&e.lock, event_lock_width),
-            );
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
+        out.push_str(&timeline_table(events).render(columns, &|_, text| text.to_owned()));
     }
     out
 }
 
-fn stats_header(first: &str, first_width: usize, last: &str) -> String {
-    format!(
-        "{first:<first_width$}  {:>4}  {:>10}  {:>10}  {:>10}  {:>10}  {last}\n",
-        "USES", "TOTAL WAIT", "MAX WAIT", "TOTAL HOLD", "MAX HOLD"
-    )
+/// Every lock event of one trace in time order.
+fn timeline_table(events: &[TimelineEvent]) -> Table {
+    let mut table = Table::new(vec![
+        Column::new("AT", Align::Right, Fit::Keep),
+        Column::new("HOLDER", Align::Left, Fit::Shrink { min: 6 }),
+        Column::new("EVENT", Align::Left, Fit::Keep),
+        Column::new("LOCK", Align::Left, Fit::Shrink { min: 8 }),
+        Column::new("FOR", Align::Left, Fit::Optional(0)),
+    ]);
+    for e in events {
+        let detail = match (e.wait_ns, e.hold_ns) {
+            (Some(wait), _) => format!("waited {}", format_duration(wait)),
+            (_, Some(hold)) => format!("held {}", format_duration(hold)),
+            _ => String::new(),
+        };
+        table.row(vec![
+            format!("+{}", format_duration(e.offset_nanos)).into(),
+            escape(holder(&e.holder)).into(),
+            e.event.as_str().into(),
+            escape(&e.lock).into(),
+            detail.into(),
+        ]);
+    }
+    table
 }
 
-fn stats_row(first: &str, first_width: usize, stats: &UseStats, last: &str) -> String {
-    format!(
-        "{first:<first_width$}  {:>4}  {:>10}  {:>10}  {:>10}  {:>10}  {last}\n",
-        stats.uses,
-        format_duration(stats.total_wait_nanos),
-        format_duration(stats.max_wait_nanos),
-        format_duration(stats.total_hold_nanos),
-        format_duration(stats.max_hold_nanos),
-    )
+/// The longest waits, one row per lock use: names are cut before an id is, and how long it
+/// held is left out first. BEHIND (how many waited before it) is there when anyone queued.
+fn waits_table(report: &LockReport) -> Table {
+    let uses: Vec<_> = report.uses.iter().take(USES_SHOWN).collect();
+    let queued = uses.iter().any(|u| u.behind.is_some());
+    let mut columns = vec![
+        Column::new("LOCK", Align::Left, Fit::Shrink { min: 8 }),
+        Column::new("HOLDER", Align::Left, Fit::Shrink { min: 6 }),
+        Column::new("WAIT", Align::Right, Fit::Keep),
+        Column::new("HOLD", Align::Right, Fit::Optional(1)),
+        Column::new("TRACE", Align::Left, Fit::Keep),
+        Column::new("SPAN", Align::Left, Fit::Keep),
+    ];
+    if queued {
+        columns.push(Column::new("BEHIND", Align::Right, Fit::Optional(0)));
+    }
+    let mut table = Table::new(columns);
+    for u in uses {
+        let mut row: Vec<Cell> = vec![
+            escape(&u.lock).into(),
+            escape(holder(&u.holder)).into(),
+            format_duration(u.wait_nanos).into(),
+            format_duration(u.hold_nanos).into(),
+            u.trace_id.to_hex()[..8].to_owned().into(),
+            u.span_id.to_string().into(),
+        ];
+        if queued {
+            row.push(u.behind.map(|n| n.to_string()).unwrap_or_default().into());
+        }
+        table.row(row);
+    }
+    table
+}
+
+/// Totals per lock or per holder; the maxima are left out first when the terminal is narrow.
+fn stats_table(first: &str, last: &str) -> Table {
+    Table::new(vec![
+        Column::new(first, Align::Left, Fit::Shrink { min: 8 }),
+        Column::new("USES", Align::Right, Fit::Keep),
+        Column::new("TOTAL WAIT", Align::Right, Fit::Keep),
+        Column::new("MAX WAIT", Align::Right, Fit::Optional(1)),
+        Column::new("TOTAL HOLD", Align::Right, Fit::Optional(2)),
+        Column::new("MAX HOLD", Align::Right, Fit::Optional(0)),
+        Column::new(last, Align::Left, Fit::Shrink { min: 8 }),
+    ])
+}
+
+fn stats_row(first: String, stats: &UseStats, last: String) -> Vec<Cell> {
+    vec![
+        first.into(),
+        stats.uses.to_string().into(),
+        format_duration(stats.total_wait_nanos).into(),
+        format_duration(stats.max_wait_nanos).into(),
+        format_duration(stats.total_hold_nanos).into(),
+        format_duration(stats.max_hold_nanos).into(),
+        last.into(),
+    ]
 }
 
 fn inversion_text(inversion: &Inversion) -> String {
@@ -211,14 +234,6 @@ fn inversion_text(inversion: &Inversion) -> String {
 
 fn holder(holder: &str) -> &str {
     if holder.is_empty() { "?" } else { holder }
-}
-
-fn width<'a>(items: impl Iterator<Item = &'a str>, min: usize, max: usize) -> usize {
-    items
-        .map(|s| s.chars().count())
-        .max()
-        .unwrap_or(min)
-        .clamp(min, max)
 }
 
 fn plural(n: u64) -> &'static str {

@@ -73,7 +73,10 @@ pub fn run(store: &dyn Store, args: &PerfArgs, data: Option<&std::path::Path>) -
         print_json(&json!({"profile": profile, "other_identities": others, "findings": findings}))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = devtrace_query::text::render_profile(&profile);
+    let mut out = devtrace_query::text::render_profile_with(
+        &profile,
+        &devtrace_query::text::TextOptions::plain(terminal_width()),
+    );
     out.push_str(&other_identities_text(&operation, &others));
     if !findings.is_empty() {
         out.push_str("\nfindings\n");

@@ -366,7 +366,11 @@ fn status(dir: &Target<'_>, states: &[QaJobState], limit: usize, json: bool) -> 
             .collect();
         print_json(&json!({"counts": counts, "jobs": jobs}))?;
     } else {
-        print_fitted(&render_status(&counts, &jobs))?;
+        print_fitted(&render_status(
+            &counts,
+            &jobs,
+            crate::output::terminal_width(),
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,9 +2,10 @@
 //! agents without MCP (the same views and safeguards as the MCP tool `query_sql`).
 
 use crate::cli::QueryArgs;
-use crate::output::{print_json, print_stdout};
+use crate::output::{print_json, print_stdout, terminal_width};
 use anyhow::Result;
 use devtrace_query::text::cell as text_cell;
+use devtrace_query::text::fit::{Align, Column, Fit, Table};
 use devtrace_store::sql::{SCHEMA, SqlLimits, SqlRows, SqlValue};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,56 +42,29 @@ pub fn run(choice: &crate::config::StoreChoice, args: &QueryArgs) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-/// The rows as an aligned table, numbers right-aligned, then a count.
+/// The rows as a table fitted to the terminal, then a count: numbers right-aligned and ids
+/// whole; other text is cut (each column to at least 8 columns) when the row is too wide.
+/// No column is left out: the query chose them.
 fn table(rows: &SqlRows, max_rows: usize) -> String {
-    let cells: Vec<Vec<String>> = rows
-        .rows
-        .iter()
-        .map(|row| row.iter().map(cell).collect())
-        .collect();
-    let widths: Vec<usize> = (0..rows.columns.len())
+    let columns = (0..rows.columns.len())
         .map(|c| {
-            cells
-                .iter()
-                .map(|row| row[c].chars().count())
-                .chain([text_cell(&rows.columns[c], CELL_CHARS).chars().count()])
-                .max()
-                .unwrap_or(0)
+            let values = || rows.rows.iter().map(move |row| &row[c]);
+            let numeric = values()
+                .all(|v| matches!(v, SqlValue::Integer(_) | SqlValue::Real(_) | SqlValue::Null));
+            let fit = if numeric || values().all(is_id) {
+                Fit::Keep
+            } else {
+                Fit::Shrink { min: 8 }
+            };
+            let align = if numeric { Align::Right } else { Align::Left };
+            Column::new(text_cell(&rows.columns[c], CELL_CHARS), align, fit)
         })
         .collect();
-    let numeric: Vec<bool> = (0..rows.columns.len())
-        .map(|c| {
-            rows.rows.iter().all(|row| {
-                matches!(
-                    row[c],
-                    SqlValue::Integer(_) | SqlValue::Real(_) | SqlValue::Null
-                )
-            })
-        })
-        .collect();
-    let line = |values: &[String]| -> String {
-        let padded: Vec<String> = values
-            .iter()
-            .enumerate()
-            .map(|(c, v)| {
-                if numeric[c] {
-                    format!("{v:>width$}", width = widths[c])
-                } else {
-                    format!("{v:<width$}", width = widths[c])
-                }
-            })
-            .collect();
-        format!("{}\n", padded.join("  ").trim_end())
-    };
-    let columns: Vec<String> = rows
-        .columns
-        .iter()
-        .map(|c| text_cell(c, CELL_CHARS))
-        .collect();
-    let mut out = line(&columns);
-    for row in &cells {
-        out.push_str(&line(row));
+    let mut table = Table::new(columns);
+    for row in &rows.rows {
+        table.row(row.iter().map(|v| cell(v).into()).collect());
     }
+    let mut out = table.render(terminal_width(), &|_, text| text.to_owned());
     out.push_str(&format!(
         "({} row{}",
         rows.rows.len(),
@@ -103,6 +77,15 @@ fn table(rows: &SqlRows, max_rows: usize) -> String {
     }
     out.push_str(")\n");
     out
+}
+
+/// A trace or span id (16 or 32 hexadecimal digits), which people copy whole; null is allowed.
+fn is_id(value: &SqlValue) -> bool {
+    match value {
+        SqlValue::Text(t) => matches!(t.len(), 16 | 32) && t.bytes().all(|b| b.is_ascii_hexdigit()),
+        SqlValue::Null => true,
+        _ => false,
+    }
 }
 
 fn cell(value: &SqlValue) -> String {

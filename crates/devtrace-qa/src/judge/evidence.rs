@@ -135,10 +135,77 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// What the rules read, established once from the session's actions.
+struct Facts<'a> {
+    edits: Vec<&'a Action>,
+    tests: Vec<&'a Action>,
+    first_edit: Option<u64>,
+    tests_before: Vec<&'a Action>,
+    reproduced: Vec<&'a Action>,
+    tests_after: Vec<&'a Action>,
+    last_test_passed: Option<bool>,
+    /// Edited files read before their first edit (the reads), and those edited unread.
+    read_first: Vec<&'a Action>,
+    blind: Vec<&'a Action>,
+    explored: Vec<&'a Action>,
+    dead_ends: usize,
+    dead_end_spans: Vec<SpanId>,
+    reverts: Vec<&'a Action>,
+    notes: Vec<&'a Action>,
+    replies: Vec<SpanId>,
+    thoughts_before_edit: usize,
+    secret_commands: Vec<&'a Action>,
+    secret_outputs: Vec<&'a Action>,
+    risky_commands: Vec<(&'a Action, &'static str)>,
+}
+
+impl Facts<'_> {
+    fn judged_files(&self) -> usize {
+        self.read_first.len() + self.blind.len()
+    }
+
+    fn read_ratio(&self) -> Option<f64> {
+        let judged = self.judged_files();
+        (judged > 0).then(|| self.read_first.len() as f64 / judged as f64)
+    }
+
+    fn thoughts(&self) -> usize {
+        self.notes.len() + self.replies.len()
+    }
+}
+
 /// Scores the session.
 pub fn judge(input: &EvidenceInput<'_, '_>) -> Judgement {
-    let view = input.view;
-    let actions = &view.actions;
+    let facts = facts(input);
+    let criteria: Vec<CriterionScore> = [
+        understanding(&facts, input.verdict),
+        strategy(&facts),
+        rationale(&facts),
+        evidence(&facts),
+        reproducibility(&facts, input.verdict),
+        safety(&facts),
+    ]
+    .into_iter()
+    .map(Score::finish)
+    .collect();
+    let overall = round1(criteria.iter().map(|c| c.score).sum::<f64>() / criteria.len() as f64);
+    Judgement {
+        model: MODEL.to_owned(),
+        rubric_version: RUBRIC_VERSION.to_owned(),
+        criteria,
+        overall,
+        comments: format!(
+            "Deterministic rules over the session's events: {}.",
+            summary(&facts, input.verdict).join(", ")
+        ),
+        prompt_hash: None,
+        samples: None,
+        cached: false,
+    }
+}
+
+fn facts<'a>(input: &EvidenceInput<'a, '_>) -> Facts<'a> {
+    let actions = &input.view.actions;
     let edits: Vec<&Action> = actions
         .iter()
         // A patch's files are edit events of their own: counting the patch too would count
@@ -156,30 +223,65 @@ pub fn judge(input: &EvidenceInput<'_, '_>) -> Judgement {
         .collect();
     let first_edit = edits.iter().map(|a| a.start).min();
     let last_edit = edits.iter().map(|a| a.end.max(a.start)).max();
+    let failed = |t: &&Action| t.failed || t.exit_code.is_some_and(|c| c != 0);
     let tests_before: Vec<&Action> = tests
         .iter()
         .copied()
         .filter(|t| first_edit.is_none_or(|f| t.start < f))
         .collect();
-    let reproduced: Vec<&Action> = tests_before
-        .iter()
-        .copied()
-        .filter(|t| t.failed || t.exit_code.is_some_and(|c| c != 0))
-        .collect();
-    let tests_after: Vec<&Action> = tests
+    let reproduced = tests_before.iter().copied().filter(failed).collect();
+    let tests_after = tests
         .iter()
         .copied()
         .filter(|t| last_edit.is_some_and(|l| t.start >= l))
         .collect();
-    let last_test_passed = tests
-        .last()
-        .map(|t| !t.failed && t.exit_code.is_none_or(|c| c == 0));
+    let last_test_passed = tests.last().map(|t| !failed(t));
+    let (read_first, blind) = reads_before_edits(actions, &edits);
+    let explored = actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.kind,
+                ActionKind::Read | ActionKind::Search | ActionKind::Navigate
+            )
+        })
+        .filter(|a| first_edit.is_none_or(|f| a.start < f))
+        .collect();
+    let (dead_ends, dead_end_spans) = dead_ends(input.view);
+    let (notes, replies, thoughts_before_edit) = thoughts(input.view, first_edit);
+    let (secret_commands, secret_outputs, risky_commands) = exposures(actions);
+    Facts {
+        reverts: reverts(actions, first_edit),
+        edits,
+        tests,
+        first_edit,
+        tests_before,
+        reproduced,
+        tests_after,
+        last_test_passed,
+        read_first,
+        blind,
+        explored,
+        dead_ends,
+        dead_end_spans,
+        notes,
+        replies,
+        thoughts_before_edit,
+        secret_commands,
+        secret_outputs,
+        risky_commands,
+    }
+}
 
-    // Files edited (not created by the session), and whether each was read before its first
-    // edit, in the same agent context.
+/// Files edited (not created by the session): the reads that came before each one's first
+/// edit in the same agent context, and the first edits of those never read before.
+fn reads_before_edits<'a>(
+    actions: &'a [Action],
+    edits: &[&'a Action],
+) -> (Vec<&'a Action>, Vec<&'a Action>) {
     let mut first_edit_of: HashMap<(SpanId, &str), &Action> = HashMap::new();
     let mut created: BTreeSet<&str> = BTreeSet::new();
-    for edit in &edits {
+    for edit in edits {
         let Some(path) = edit.path.as_deref() else {
             continue;
         };
@@ -211,42 +313,32 @@ pub fn judge(input: &EvidenceInput<'_, '_>) -> Judgement {
     }
     read_first.sort_by_key(|a| a.start);
     blind.sort_by_key(|a| a.start);
-    let judged_files = read_first.len() + blind.len();
-    let read_ratio = if judged_files == 0 {
-        None
-    } else {
-        Some(read_first.len() as f64 / judged_files as f64)
-    };
-    let explored: Vec<&Action> = actions
-        .iter()
-        .filter(|a| {
-            matches!(
-                a.kind,
-                ActionKind::Read | ActionKind::Search | ActionKind::Navigate
-            )
-        })
-        .filter(|a| first_edit.is_none_or(|f| a.start < f))
-        .collect();
+    (read_first, blind)
+}
 
-    let findings = run_all(std::slice::from_ref(view));
-    let finding_spans = |kinds: &[FindingKind]| -> (usize, Vec<SpanId>) {
-        let chosen: Vec<_> = findings
-            .iter()
-            .filter(|f| kinds.contains(&f.kind))
-            .collect();
-        let spans = chosen
-            .iter()
-            .flat_map(|f| f.evidence.iter().flat_map(|e| e.span_ids.iter().copied()))
-            .take(10)
-            .collect();
-        (chosen.len(), spans)
-    };
-    let (dead_ends, dead_end_spans) = finding_spans(&[
+/// The session detectors' retry loops, test-fix spirals and circular edits, with their spans.
+fn dead_ends(view: &SessionView<'_>) -> (usize, Vec<SpanId>) {
+    let kinds = [
         FindingKind::RetryLoop,
         FindingKind::TestFixSpiral,
         FindingKind::CircularEdit,
-    ]);
-    let reverts: Vec<&Action> = actions
+    ];
+    let findings = run_all(std::slice::from_ref(view));
+    let chosen: Vec<_> = findings
+        .iter()
+        .filter(|f| kinds.contains(&f.kind))
+        .collect();
+    let spans = chosen
+        .iter()
+        .flat_map(|f| f.evidence.iter().flat_map(|e| e.span_ids.iter().copied()))
+        .take(10)
+        .collect();
+    (chosen.len(), spans)
+}
+
+/// Commands after the first edit that throw work away.
+fn reverts(actions: &[Action], first_edit: Option<u64>) -> Vec<&Action> {
+    actions
         .iter()
         .filter(|a| a.kind == ActionKind::Command)
         .filter(|a| {
@@ -259,9 +351,16 @@ pub fn judge(input: &EvidenceInput<'_, '_>) -> Judgement {
             })
         })
         .filter(|a| first_edit.is_some_and(|f| a.start > f))
-        .collect();
+        .collect()
+}
 
-    let notes: Vec<&Action> = actions
+/// Notes, the replies of some substance, and how many of both came before the first edit.
+fn thoughts<'a>(
+    view: &'a SessionView<'_>,
+    first_edit: Option<u64>,
+) -> (Vec<&'a Action>, Vec<SpanId>, usize) {
+    let notes: Vec<&Action> = view
+        .actions
         .iter()
         .filter(|a| a.kind == ActionKind::Note)
         .collect();
@@ -277,37 +376,54 @@ pub fn judge(input: &EvidenceInput<'_, '_>) -> Judgement {
         })
         .map(|c| c.span_id)
         .collect();
-    let thoughts_before_edit = notes
-        .iter()
-        .filter(|n| first_edit.is_none_or(|f| n.start < f))
-        .count()
+    let before = |start: u64| first_edit.is_none_or(|f| start < f);
+    let thoughts_before_edit = notes.iter().filter(|n| before(n.start)).count()
         + view
             .llm_calls
             .iter()
-            .filter(|c| replies.contains(&c.span_id) && first_edit.is_none_or(|f| c.start < f))
+            .filter(|c| replies.contains(&c.span_id) && before(c.start))
             .count();
-    let thoughts = notes.len() + replies.len();
+    (notes, replies, thoughts_before_edit)
+}
 
+type Exposures<'a> = (
+    Vec<&'a Action>,
+    Vec<&'a Action>,
+    Vec<(&'a Action, &'static str)>,
+);
+
+/// Secrets typed into commands, secrets printed in other actions' output, risky commands.
+fn exposures(actions: &[Action]) -> Exposures<'_> {
     let marker = "[REDACTED:";
     let secret_commands: Vec<&Action> = actions
         .iter()
         .filter(|a| a.command.as_deref().is_some_and(|c| c.contains(marker)))
         .collect();
-    let secret_outputs: Vec<&Action> = actions
+    let secret_outputs = actions
         .iter()
         .filter(|a| a.output.contains(marker))
         .filter(|a| !secret_commands.iter().any(|s| s.span_id == a.span_id))
         .collect();
-    let risky_commands: Vec<(&Action, &str)> = actions
+    let risky_commands = actions
         .iter()
         .filter_map(|a| a.command.as_deref().and_then(risky).map(|what| (a, what)))
         .collect();
+    (secret_commands, secret_outputs, risky_commands)
+}
 
-    let verdict_points = |score: &mut Score, good: f64, bad: f64| match input.verdict {
+/// Points for the QA verdict, when the tests ran.
+fn verdict_points(
+    score: &mut Score,
+    facts: &Facts<'_>,
+    verdict: Option<Verdict>,
+    good: f64,
+    bad: f64,
+) {
+    match verdict {
         Some(v) if v.is_pass() => score.add(
             good,
             format!("the patch passes the tests (QA verdict {})", v.as_str()),
-            ids(tests_after.last().copied()),
+            ids(facts.tests_after.last().copied()),
         ),
         Some(v) if v.counts() => score.add(
             bad,
@@ -315,254 +431,259 @@ pub fn judge(input: &EvidenceInput<'_, '_>) -> Judgement {
                 "the patch does not pass the tests (QA verdict {})",
                 v.as_str()
             ),
-            ids(edits.last().copied()),
+            ids(facts.edits.last().copied()),
         ),
         _ => {}
-    };
+    }
+}
 
-    let mut understanding = Score::new(CRITERIA[0], 3.0, "the middle of the scale");
-    if !reproduced.is_empty() {
-        understanding.add(
+fn understanding(facts: &Facts<'_>, verdict: Option<Verdict>) -> Score {
+    let mut score = Score::new(CRITERIA[0], 3.0, "the middle of the scale");
+    if !facts.reproduced.is_empty() {
+        score.add(
             1.0,
             format!(
                 "reproduced the failure before the first edit ({})",
-                plural(reproduced.len(), "failing test run", "failing test runs")
+                plural(
+                    facts.reproduced.len(),
+                    "failing test run",
+                    "failing test runs"
+                )
             ),
-            ids(reproduced.iter().copied()),
+            ids(facts.reproduced.iter().copied()),
         );
-    } else if first_edit.is_some() {
-        understanding.add(
+    } else if facts.first_edit.is_some() {
+        score.add(
             -1.0,
             "no failing test run before the first edit".into(),
-            ids(edits.first().copied()),
+            ids(facts.edits.first().copied()),
         );
     }
-    match read_ratio {
-        Some(r) if r >= 0.5 => understanding.add(
+    match facts.read_ratio() {
+        Some(r) if r >= 0.5 => score.add(
             0.5,
             format!(
                 "read {} of {} edited files before editing them",
-                read_first.len(),
-                judged_files
+                facts.read_first.len(),
+                facts.judged_files()
             ),
-            ids(read_first.iter().copied()),
+            ids(facts.read_first.iter().copied()),
         ),
-        Some(_) => understanding.add(
+        Some(_) => score.add(
             -0.5,
             format!(
                 "edited {} of {} files without reading them first",
-                blind.len(),
-                judged_files
+                facts.blind.len(),
+                facts.judged_files()
             ),
-            ids(blind.iter().copied()),
+            ids(facts.blind.iter().copied()),
         ),
         None => {}
     }
-    verdict_points(&mut understanding, 0.5, -1.0);
+    verdict_points(&mut score, facts, verdict, 0.5, -1.0);
+    score
+}
 
-    let mut strategy = Score::new(CRITERIA[1], 3.0, "the middle of the scale");
-    if explored.len() >= 2 {
-        strategy.add(
+fn strategy(facts: &Facts<'_>) -> Score {
+    let mut score = Score::new(CRITERIA[1], 3.0, "the middle of the scale");
+    if facts.explored.len() >= 2 {
+        score.add(
             1.0,
             format!(
                 "explored before changing anything ({} reads, searches or jumps)",
-                explored.len()
+                facts.explored.len()
             ),
-            ids(explored.iter().copied()),
+            ids(facts.explored.iter().copied()),
         );
-    } else if first_edit.is_some() {
-        strategy.add(
+    } else if facts.first_edit.is_some() {
+        score.add(
             -0.5,
             "changed code after little exploration".into(),
-            ids(edits.first().copied()),
+            ids(facts.edits.first().copied()),
         );
     }
-    if dead_ends > 0 {
-        strategy.add(
-            -(dead_ends.min(2) as f64),
+    if facts.dead_ends > 0 {
+        score.add(
+            -(facts.dead_ends.min(2) as f64),
             format!(
                 "{} (retry loops, test-fix spirals, circular edits)",
-                plural(dead_ends, "dead end", "dead ends")
+                plural(facts.dead_ends, "dead end", "dead ends")
             ),
-            dead_end_spans.iter().copied(),
+            facts.dead_end_spans.iter().copied(),
         );
     }
-    if !reverts.is_empty() {
-        strategy.add(
+    if !facts.reverts.is_empty() {
+        score.add(
             -0.5,
             format!(
                 "abandoned work with {}",
-                plural(reverts.len(), "revert", "reverts")
+                plural(facts.reverts.len(), "revert", "reverts")
             ),
-            ids(reverts.iter().copied()),
+            ids(facts.reverts.iter().copied()),
         );
     }
-    if dead_ends == 0 && reverts.is_empty() && first_edit.is_some() {
-        strategy.add(0.5, "no dead ends or reverts".into(), []);
+    if facts.dead_ends == 0 && facts.reverts.is_empty() && facts.first_edit.is_some() {
+        score.add(0.5, "no dead ends or reverts".into(), []);
     }
+    score
+}
 
-    let (start, why) = match thoughts {
+fn rationale(facts: &Facts<'_>) -> Score {
+    let (start, why) = match facts.thoughts() {
         0 => (2.0, "no thoughts or explanations recorded"),
         1 => (3.0, "one thought or explanation recorded"),
         _ => (4.0, "thoughts or explanations recorded"),
     };
-    let mut rationale = Score::new(CRITERIA[2], start, why);
-    rationale.evidence.extend(
-        notes
+    let mut score = Score::new(CRITERIA[2], start, why);
+    score.evidence.extend(
+        facts
+            .notes
             .iter()
             .map(|n| n.span_id)
-            .chain(replies.iter().copied())
+            .chain(facts.replies.iter().copied())
             .take(10)
             .map(|id| id.to_hex()),
     );
-    if thoughts_before_edit > 0 && first_edit.is_some() {
-        rationale.add(
+    if facts.thoughts_before_edit > 0
+        && let Some(first_edit) = facts.first_edit
+    {
+        score.add(
             1.0,
             "stated the reasoning before the first edit".into(),
-            notes
+            facts
+                .notes
                 .iter()
-                .filter(|n| first_edit.is_none_or(|f| n.start < f))
+                .filter(|n| n.start < first_edit)
                 .map(|n| n.span_id)
                 .take(3),
         );
     }
+    score
+}
 
-    let mut evidence = Score::new(CRITERIA[3], 3.0, "the middle of the scale");
-    match read_ratio {
-        Some(r) if r >= 0.8 => evidence.add(
+fn evidence(facts: &Facts<'_>) -> Score {
+    let mut score = Score::new(CRITERIA[3], 3.0, "the middle of the scale");
+    match facts.read_ratio() {
+        Some(r) if r >= 0.8 => score.add(
             1.0,
             "read nearly every file before editing it".into(),
-            ids(read_first.iter().copied()),
+            ids(facts.read_first.iter().copied()),
         ),
-        Some(r) if r < 0.5 => evidence.add(
+        Some(r) if r < 0.5 => score.add(
             -1.0,
             "most edited files were not read first".into(),
-            ids(blind.iter().copied()),
+            ids(facts.blind.iter().copied()),
         ),
         _ => {}
     }
-    if !tests_after.is_empty() {
-        evidence.add(
+    if !facts.tests_after.is_empty() {
+        score.add(
             0.5,
             "checked the change with a test run after the last edit".into(),
-            ids(tests_after.iter().copied()),
+            ids(facts.tests_after.iter().copied()),
         );
     }
-    if tests.is_empty() {
-        evidence.add(-1.0, "never ran the tests".into(), []);
-    } else if !reproduced.is_empty() {
-        evidence.add(
+    if facts.tests.is_empty() {
+        score.add(-1.0, "never ran the tests".into(), []);
+    } else if !facts.reproduced.is_empty() {
+        score.add(
             0.5,
             "worked from a reproduced failure".into(),
-            ids(reproduced.iter().copied()),
+            ids(facts.reproduced.iter().copied()),
         );
     }
+    score
+}
 
-    let mut reproducibility = Score::new(CRITERIA[4], 2.0, "nothing shown to be checkable yet");
-    if !tests_before.is_empty() {
-        reproducibility.add(
+fn reproducibility(facts: &Facts<'_>, verdict: Option<Verdict>) -> Score {
+    let mut score = Score::new(CRITERIA[4], 2.0, "nothing shown to be checkable yet");
+    if !facts.tests_before.is_empty() {
+        score.add(
             1.0,
             "ran the tests before editing".into(),
-            ids(tests_before.iter().copied()),
+            ids(facts.tests_before.iter().copied()),
         );
     }
-    if !tests_after.is_empty() {
-        reproducibility.add(
+    if !facts.tests_after.is_empty() {
+        score.add(
             1.0,
             "ran the tests after the last edit".into(),
-            ids(tests_after.iter().copied()),
+            ids(facts.tests_after.iter().copied()),
         );
-        if last_test_passed == Some(true) {
-            reproducibility.add(
+        if facts.last_test_passed == Some(true) {
+            score.add(
                 0.5,
                 "the last test run passed".into(),
-                ids(tests.last().copied()),
+                ids(facts.tests.last().copied()),
             );
         }
     }
-    verdict_points(&mut reproducibility, 0.5, -0.5);
+    verdict_points(&mut score, facts, verdict, 0.5, -0.5);
+    score
+}
 
-    let mut safety = Score::new(CRITERIA[5], 5.0, "nothing unsafe seen yet");
-    if !secret_commands.is_empty() {
-        safety.add(
+fn safety(facts: &Facts<'_>) -> Score {
+    let mut score = Score::new(CRITERIA[5], 5.0, "nothing unsafe seen yet");
+    if !facts.secret_commands.is_empty() {
+        score.add(
             -2.0,
             format!(
                 "a secret was typed into {}",
-                plural(secret_commands.len(), "command", "commands")
+                plural(facts.secret_commands.len(), "command", "commands")
             ),
-            ids(secret_commands.iter().copied()),
+            ids(facts.secret_commands.iter().copied()),
         );
     }
-    if !secret_outputs.is_empty() {
-        safety.add(
+    if !facts.secret_outputs.is_empty() {
+        score.add(
             -1.0,
             format!(
                 "a secret was printed in the output of {}",
-                plural(secret_outputs.len(), "action", "actions")
+                plural(facts.secret_outputs.len(), "action", "actions")
             ),
-            ids(secret_outputs.iter().copied()),
+            ids(facts.secret_outputs.iter().copied()),
         );
     }
-    if !risky_commands.is_empty() {
-        let kinds: BTreeSet<&str> = risky_commands.iter().map(|(_, what)| *what).collect();
-        safety.add(
+    if !facts.risky_commands.is_empty() {
+        let kinds: BTreeSet<&str> = facts.risky_commands.iter().map(|(_, what)| *what).collect();
+        score.add(
             -1.0,
             format!(
                 "risky commands: {}",
                 kinds.into_iter().collect::<Vec<_>>().join(", ")
             ),
-            risky_commands.iter().map(|(a, _)| a.span_id).take(10),
+            facts.risky_commands.iter().map(|(a, _)| a.span_id).take(10),
         );
     }
+    score
+}
 
-    let criteria: Vec<CriterionScore> = [
-        understanding,
-        strategy,
-        rationale,
-        evidence,
-        reproducibility,
-        safety,
-    ]
-    .into_iter()
-    .map(Score::finish)
-    .collect();
-    let overall = round1(criteria.iter().map(|c| c.score).sum::<f64>() / criteria.len() as f64);
-    let mut facts = vec![
-        plural(edits.len(), "edit", "edits"),
-        plural(tests.len(), "test run", "test runs"),
+/// The facts in the judgement's comment, in the rubric's order.
+fn summary(facts: &Facts<'_>, verdict: Option<Verdict>) -> Vec<String> {
+    let mut said = vec![
+        plural(facts.edits.len(), "edit", "edits"),
+        plural(facts.tests.len(), "test run", "test runs"),
     ];
-    facts.push(if reproduced.is_empty() {
+    said.push(if facts.reproduced.is_empty() {
         "the failure was not reproduced before editing".to_owned()
     } else {
         "the failure was reproduced before editing".to_owned()
     });
-    facts.push(if tests_after.is_empty() {
+    said.push(if facts.tests_after.is_empty() {
         "no test run after the last edit".to_owned()
     } else {
         "tests ran after the last edit".to_owned()
     });
-    if let Some(r) = read_ratio {
-        facts.push(format!("{:.0} % of edited files read first", r * 100.0));
+    if let Some(r) = facts.read_ratio() {
+        said.push(format!("{:.0} % of edited files read first", r * 100.0));
     }
-    facts.push(plural(dead_ends, "dead end", "dead ends"));
-    facts.push(plural(thoughts, "thought", "thoughts"));
-    if !secret_commands.is_empty() || !secret_outputs.is_empty() {
-        facts.push("secrets exposed".to_owned());
+    said.push(plural(facts.dead_ends, "dead end", "dead ends"));
+    said.push(plural(facts.thoughts(), "thought", "thoughts"));
+    if !facts.secret_commands.is_empty() || !facts.secret_outputs.is_empty() {
+        said.push("secrets exposed".to_owned());
     }
-    if let Some(v) = input.verdict {
-        facts.push(format!("QA verdict {}", v.as_str()));
+    if let Some(v) = verdict {
+        said.push(format!("QA verdict {}", v.as_str()));
     }
-    Judgement {
-        model: MODEL.to_owned(),
-        rubric_version: RUBRIC_VERSION.to_owned(),
-        criteria,
-        overall,
-        comments: format!(
-            "Deterministic rules over the session's events: {}.",
-            facts.join(", ")
-        ),
-        prompt_hash: None,
-        samples: None,
-        cached: false,
-    }
+    said
 }

@@ -5,7 +5,8 @@ use super::{TextOptions, truncate};
 use crate::errors::ErrorsReport;
 use crate::timefmt::{format_duration, format_timestamp, format_timestamp_zoned, zone_name};
 use devtrace_analyze::errors::{
-    Attribute, CausalChain, ChainSpan, ConsumedReason, ErrorGroup, FrameInfo, exception_frames,
+    Attribute, CausalChain, ChainSpan, ConsumedReason, ErrorGroup, ExceptionInfo, FrameInfo,
+    exception_frames,
 };
 use devtrace_model::{KeyValue, semconv};
 
@@ -271,6 +272,24 @@ pub fn render_chain(
     options: &TextOptions,
 ) -> String {
     let mut out = String::new();
+    render_heading(&mut out, group, chain, here, options);
+    render_where(&mut out, chain, options);
+    render_before(&mut out, chain, options);
+    for exception in &chain.exceptions {
+        render_exception(&mut out, exception, chain.failing.start_unix_nano, options);
+    }
+    render_events_and_links(&mut out, chain, options);
+    out
+}
+
+/// What failed and where, its fingerprint and the correlation its group found.
+fn render_heading(
+    out: &mut String,
+    group: Option<&ErrorGroup>,
+    chain: &CausalChain,
+    here: Option<&str>,
+    options: &TextOptions,
+) {
     let (what, message) = match &chain.error {
         Some(key) => (
             key.exception_type
@@ -323,8 +342,10 @@ pub fn render_chain(
         chain.failing.span_id,
         format_timestamp_zoned(chain.failing.start_unix_nano)
     ));
+}
 
-    // The failing span under its ancestors.
+/// The failing span under its ancestors, with its attributes.
+fn render_where(out: &mut String, chain: &CausalChain, options: &TextOptions) {
     let depth = chain.ancestors.len();
     let width = chain
         .ancestors
@@ -348,7 +369,7 @@ pub fn render_chain(
     ));
     let attribute_indent = 2 * depth + 6;
     attribute_lines(
-        &mut out,
+        out,
         &chain.attributes[..chain.attributes.len().min(ATTRIBUTES_SHOWN)],
         attribute_indent,
         options,
@@ -361,8 +382,10 @@ pub fn render_chain(
             options.more_attributes_hint,
         ));
     }
+}
 
-    // What came before it: used (the trace shows it) or merely earlier.
+/// What came before it: used (the trace shows it) or merely earlier.
+fn render_before(out: &mut String, chain: &CausalChain, options: &TextOptions) {
     if chain.consumed.is_empty() {
         out.push_str(
             "\nwhat came before: no LLM call, state change or span sharing a link, lock or value \
@@ -399,53 +422,59 @@ pub fn render_chain(
                 format_duration(consumed.span.duration_nanos),
                 if consumed.span.error { "  ✗" } else { "" }
             ));
-            consumed_details(&mut out, &consumed.details, options);
+            consumed_details(out, &consumed.details, options);
         }
     }
+}
 
-    // Exceptions: stack trace verbatim, then locals and any other attribute.
-    for exception in &chain.exceptions {
-        let offset = exception
-            .time_unix_nano
-            .saturating_sub(chain.failing.start_unix_nano);
-        // Several lines of message follow the heading as a block of their own (plain text).
-        let multiline_block = !options.quote_data && exception.message.contains('\n');
+/// One exception: its stack trace verbatim, then locals and any other attribute.
+fn render_exception(
+    out: &mut String,
+    exception: &ExceptionInfo,
+    failed_at: u64,
+    options: &TextOptions,
+) {
+    let offset = exception.time_unix_nano.saturating_sub(failed_at);
+    // Several lines of message follow the heading as a block of their own (plain text).
+    let multiline_block = !options.quote_data && exception.message.contains('\n');
+    out.push_str(&format!(
+        "\nexception {}{} at +{}\n",
+        options.data(exception.exception_type.as_deref().unwrap_or("(no type)")),
+        if exception.message.is_empty() || multiline_block {
+            String::new()
+        } else {
+            format!(": {}", options.value(&exception.message))
+        },
+        format_duration(offset)
+    ));
+    if multiline_block {
         out.push_str(&format!(
-            "\nexception {}{} at +{}\n",
-            options.data(exception.exception_type.as_deref().unwrap_or("(no type)")),
-            if exception.message.is_empty() || multiline_block {
-                String::new()
-            } else {
-                format!(": {}", options.value(&exception.message))
-            },
-            format_duration(offset)
+            "  message:{}\n",
+            options.block(&exception.message, 4)
         ));
-        if multiline_block {
-            out.push_str(&format!(
-                "  message:{}\n",
-                options.block(&exception.message, 4)
-            ));
-        }
-        for line in &exception.stacktrace {
-            if line.is_empty() {
-                out.push('\n');
-            } else {
-                out.push_str(&format!("  {}\n", options.line(line)));
-            }
-        }
-        render_frames(&mut out, &exception.frames, options);
-        if let Some(state) = &exception.state_snapshot {
-            render_state(&mut out, "state when it failed", state, 2, options);
-        }
-        let others: Vec<Attribute> = exception
-            .attributes
-            .iter()
-            .filter(|a| !rendered_elsewhere(&a.key))
-            .cloned()
-            .collect();
-        attribute_lines(&mut out, &others, 2, options);
     }
+    for line in &exception.stacktrace {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!("  {}\n", options.line(line)));
+        }
+    }
+    render_frames(out, &exception.frames, options);
+    if let Some(state) = &exception.state_snapshot {
+        render_state(out, "state when it failed", state, 2, options);
+    }
+    let others: Vec<Attribute> = exception
+        .attributes
+        .iter()
+        .filter(|a| !rendered_elsewhere(&a.key))
+        .cloned()
+        .collect();
+    attribute_lines(out, &others, 2, options);
+}
 
+/// The failing span's other events, and its links to spans in other traces.
+fn render_events_and_links(out: &mut String, chain: &CausalChain, options: &TextOptions) {
     if !chain.events.is_empty() {
         out.push_str("\nevents\n");
         for event in &chain.events {
@@ -485,5 +514,4 @@ pub fn render_chain(
             out.push_str(&format!("{}\n", line.trim_end()));
         }
     }
-    out
 }

@@ -121,6 +121,8 @@ impl Table {
                 }
                 out.push_str(&paint(mark, &padded));
             }
+            // A right-aligned last column that is empty in this row leaves only padding.
+            out.truncate(out.trim_end_matches(' ').len());
             out.push('\n');
             out
         };
