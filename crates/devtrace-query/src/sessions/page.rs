@@ -115,7 +115,8 @@ pub fn render_page(
         costs,
         opening: String::new(),
         footer_room,
-        trailer_cost: measure(&request.trailer),
+        // Without a budget nothing is counted (the tokenizer is not even loaded).
+        trailer_cost: request.budget.map_or(0, |_| measure(&request.trailer)),
     };
     pieces.opening = pieces.opening();
     let end = pieces.end_of_page(offset);
@@ -224,7 +225,12 @@ impl Pieces<'_> {
             return "\nno findings: no session detector fired\n".into();
         }
         let mut out = format!("\n{} finding(s), ranked by impact\n", findings.len());
-        let room = room.unwrap_or(usize::MAX);
+        let Some(room) = room else {
+            for (i, finding) in findings.iter().enumerate() {
+                out.push_str(&session_finding_text(finding, i + 1, &self.request.options));
+            }
+            return out;
+        };
         if measure(&out).saturating_add(20) >= room {
             // Not one fits: a single line, so that the timeline keeps its room.
             return format!(
@@ -236,11 +242,7 @@ impl Pieces<'_> {
         let mut shown = 0;
         for (i, finding) in findings.iter().enumerate() {
             let block = session_finding_text(finding, i + 1, &self.request.options);
-            let cost = if room == usize::MAX {
-                0
-            } else {
-                measure(&block)
-            };
+            let cost = measure(&block);
             if used.saturating_add(cost) > room {
                 break;
             }
