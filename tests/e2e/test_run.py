@@ -163,6 +163,40 @@ def test_a_run_inside_a_run_nests(store: Store):
     assert nested["name"] == "sh -c true"
 
 
+def test_run_ranks_findings_as_insights_does_with_the_configured_prices(store: Store, tmp_path: Path):
+    """`devtrace run`'s summary and `devtrace insights` rank one trace's findings alike, priced
+    with the config file's `[prices]`: built in, gpt-4o's input costs 16× gpt-4o-mini's, so
+    `summarise` (gpt-4o) would outrank `classify` (gpt-4o-mini); the configuration makes
+    gpt-4o-mini 4× dearer than gpt-4o, which turns the order round."""
+    config = tmp_path / "config.toml"
+    config.write_text('[prices."gpt-4o-mini"]\ninput = 10\noutput = 40\n')
+    env = {"DEVTRACE_CONFIG": str(config)}
+    proc, summary = devtrace_run(store, [sys.executable, str(SENDERS / "llm_calls.py")], env=env, tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    insights = subprocess.run(
+        [str(store.bin), "--data", str(store.data_dir), "insights", "--all", "--json"],
+        env=clean_env(**env), capture_output=True, text=True, timeout=120,
+    )
+    assert insights.returncode == 0, insights.stderr
+    ranked = json.loads(insights.stdout)["findings"]
+
+    def token_operations(findings: list[dict]) -> list[str]:
+        return [f["operation"] for f in findings if f["kind"] == "token_waste"]
+
+    assert token_operations(summary["findings"]) == ["classify", "summarise"], summary["findings"]
+    assert token_operations(ranked) == ["classify", "summarise"], ranked
+    # The whole ranking, not only the two token findings: the summary's top findings are
+    # insights' top findings, in the same order, with the same impact.
+    assert [f["fingerprint"] for f in summary["findings"]] == [f["fingerprint"] for f in ranked[: len(summary["findings"])]]
+    assert [f["impact"]["score"] for f in summary["findings"]] == [f["impact"]["score"] for f in ranked[: len(summary["findings"])]]
+    assert {f["impact"]["prices"] for f in summary["findings"] if f["kind"] == "token_waste"} == {
+        "built-in prices of 2025-11-24 + configuration"
+    }
+    # The text summary words the same ranking: `classify`'s token finding first.
+    token_lines = [line for line in proc.stderr.splitlines() if "sends 50,000 input tokens" in line]
+    assert len(token_lines) == 2 and "classify" in token_lines[0] and "summarise" in token_lines[1], proc.stderr
+
+
 def test_runs_lists_runs_and_show_accepts_a_run_id(store: Store):
     devtrace_run(store, ["sh", "-c", "exit 0"], "--label", "first")
     devtrace_run(store, ["sh", "-c", "exit 2"])

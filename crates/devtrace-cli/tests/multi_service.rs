@@ -95,8 +95,8 @@ fn perf_keeps_a_client_span_and_its_server_span_apart() {
             "\
 {CALL} (server span of checkout): 60.0 ms mean over 3 runs (p50 60.0 ms, p95 60.0 ms, max 60.0 ms)
 
-  child             kind            mean        p50        p95  share   calls  critical
-  charge → payment  other        20.0 ms    20.0 ms    20.0 ms   33 %     1.0      33 %
+  child             kind      mean      p50      p95  share  calls  critical
+  charge → payment  other  20.0 ms  20.0 ms  20.0 ms   33 %    1.0      33 %
 
 time by kind of work: other 100 % (60.0 ms)
 

@@ -51,67 +51,103 @@ struct Facts {
     /// Spans inside a repeated sibling that another member stands for (see `draw`).
     folded_away: Vec<bool>,
     in_view: Vec<bool>,
+    is_root: Vec<bool>,
     parent: Vec<Option<usize>>,
     id_chars: usize,
 }
 
 pub fn draw(view: &View<'_>) -> Drawn {
     let trace = view.trace;
-    let n = trace.spans.spans.len();
     let roots: Vec<usize> = match view.focus {
         Some(i) => vec![i],
         None => trace.tree.roots.clone(),
     };
-    let mut parent = vec![None; n];
-    for (p, children) in trace.tree.children.iter().enumerate() {
-        for c in children {
-            parent[*c] = Some(p);
+    let facts = Facts::of(trace, &roots);
+    let order = priority_order(trace, &roots, &facts);
+    largest_fitting_prefix(view, &roots, &facts, &order)
+}
+
+impl Facts {
+    fn of(trace: &AnalyzedTrace, roots: &[usize]) -> Self {
+        let n = trace.spans.spans.len();
+        let mut parent = vec![None; n];
+        for (p, children) in trace.tree.children.iter().enumerate() {
+            for c in children {
+                parent[*c] = Some(p);
+            }
+        }
+        let mut is_root = vec![false; n];
+        let mut in_view = vec![false; n];
+        for r in roots {
+            is_root[*r] = true;
+            in_view[*r] = true;
+            for d in trace.descendants(*r) {
+                in_view[d] = true;
+            }
+        }
+        let critical = critical_marks(trace, roots, &in_view, &is_root, &parent);
+        let error: Vec<bool> = (0..n)
+            .map(|i| in_view[i] && is_error_span(trace.span(i)))
+            .collect();
+        let folded_away = folded_marks(trace, roots, &critical, &error);
+        Facts {
+            critical,
+            error,
+            folded_away,
+            in_view,
+            is_root,
+            parent,
+            id_chars: id_chars(trace),
         }
     }
-    let mut is_root = vec![false; n];
-    for r in &roots {
-        is_root[*r] = true;
-    }
-    let mut in_view = vec![false; n];
-    for r in &roots {
-        in_view[*r] = true;
-        for d in trace.descendants(*r) {
-            in_view[d] = true;
-        }
-    }
-    // The critical path of the longest root in view.
-    let mut critical = vec![false; n];
-    if let Some(main) = roots
+}
+
+/// The critical path of the longest root in view: a span is on it when it or anything under
+/// it is (the root always is).
+fn critical_marks(
+    trace: &AnalyzedTrace,
+    roots: &[usize],
+    in_view: &[bool],
+    is_root: &[bool],
+    parent: &[Option<usize>],
+) -> Vec<bool> {
+    let mut critical = vec![false; trace.spans.spans.len()];
+    let Some(main) = roots
         .iter()
         .copied()
         .max_by_key(|r| trace.span(*r).duration_nanos())
-    {
-        // A span is on the path when it or anything under it is (the root always is).
-        let credits = critical_credits(trace, main);
-        for (i, credit) in credits.iter().enumerate() {
-            if *credit > 0 && in_view[i] {
-                let mut node = Some(i);
-                while let Some(x) = node {
-                    if critical[x] {
-                        break;
-                    }
-                    critical[x] = true;
-                    node = if is_root[x] { None } else { parent[x] };
+    else {
+        return critical;
+    };
+    for (i, credit) in critical_credits(trace, main).iter().enumerate() {
+        if *credit > 0 && in_view[i] {
+            let mut node = Some(i);
+            while let Some(x) = node {
+                if critical[x] {
+                    break;
                 }
+                critical[x] = true;
+                node = if is_root[x] { None } else { parent[x] };
             }
         }
     }
-    let error: Vec<bool> = (0..n)
-        .map(|i| in_view[i] && is_error_span(trace.span(i)))
-        .collect();
-    // Repeated siblings (runs of same-named siblings) are one pattern: the member on the
-    // critical path (else the first) stands for all of them, and the first member with an
-    // error in its subtree shows that error; the others are folded away with everything under
-    // them — counted on the fold's line, their errors counted and the first one named there —
-    // so the budget goes to what differs, not to a hundred identical chunks.
-    let mut folded_away = vec![false; n];
+    critical
+}
+
+/// Repeated siblings (runs of same-named siblings) are one pattern: the member on the critical
+/// path (else the first) stands for all of them, and the first member with an error in its
+/// subtree shows that error; the others are folded away with everything under them — counted
+/// on the fold's line, their errors counted and the first one named there — so the budget goes
+/// to what differs, not to a hundred identical chunks.
+fn folded_marks(
+    trace: &AnalyzedTrace,
+    roots: &[usize],
+    critical: &[bool],
+    error: &[bool],
+) -> Vec<bool> {
+    let mut folded_away = vec![false; trace.spans.spans.len()];
     let mut all_children: Vec<&[usize]> = trace.tree.children.iter().map(Vec::as_slice).collect();
-    all_children.push(&roots);
+    all_children.push(roots);
     for children in all_children {
         for item in fold_children(&trace.spans, children, DEFAULT_MIN_RUN) {
             let FoldedChild::Run { spans, .. } = item else {
@@ -128,20 +164,7 @@ pub fn draw(view: &View<'_>) -> Drawn {
                         .find(|s| critical[*s])
                         .unwrap_or(spans[0])
                 });
-            // The first member failing with each distinct error keeps its line: a fold never
-            // hides an error of its own kind, only repeats of one already shown.
-            let mut seen_errors = std::collections::HashSet::new();
-            let failed_examples: Vec<usize> = spans
-                .iter()
-                .copied()
-                .filter(|s| {
-                    std::iter::once(*s)
-                        .chain(trace.descendants(*s))
-                        .find(|d| error[*d])
-                        .and_then(|d| devtrace_analyze::errors::error_key(trace.span(d)))
-                        .is_some_and(|key| seen_errors.insert(key.fingerprint))
-                })
-                .collect();
+            let failed_examples = first_of_each_error(trace, &spans, error);
             for s in spans {
                 if Some(s) != keep && !failed_examples.contains(&s) {
                     folded_away[s] = true;
@@ -152,53 +175,68 @@ pub fn draw(view: &View<'_>) -> Drawn {
             }
         }
     }
-    let facts = Facts {
-        critical,
-        error,
-        folded_away,
-        in_view,
-        parent,
-        id_chars: id_chars(trace),
-    };
+    folded_away
+}
 
-    // Priority order: roots; the first errors (few, and an answer cannot do without them);
-    // the critical path, longest spans first; any further errors; then the rest by time.
+/// The first member failing with each distinct error keeps its line: a fold never hides an
+/// error of its own kind, only repeats of one already shown.
+fn first_of_each_error(trace: &AnalyzedTrace, spans: &[usize], error: &[bool]) -> Vec<usize> {
+    let mut seen_errors = std::collections::HashSet::new();
+    spans
+        .iter()
+        .copied()
+        .filter(|s| {
+            std::iter::once(*s)
+                .chain(trace.descendants(*s))
+                .find(|d| error[*d])
+                .and_then(|d| devtrace_analyze::errors::error_key(trace.span(d)))
+                .is_some_and(|key| seen_errors.insert(key.fingerprint))
+        })
+        .collect()
+}
+
+/// Priority order: roots; the first errors (few, and an answer cannot do without them); the
+/// critical path, longest spans first; any further errors; then the rest by time.
+fn priority_order(trace: &AnalyzedTrace, roots: &[usize], facts: &Facts) -> Vec<usize> {
+    let n = trace.spans.spans.len();
     let window = roots
         .iter()
         .map(|r| trace.span(*r).duration_nanos())
         .max()
         .unwrap_or(1)
         .max(1) as f64;
+    let shown = |i: &usize| !facts.is_root[*i] && !facts.folded_away[*i];
     let mut order: Vec<usize> = Vec::with_capacity(n);
-    order.extend(&roots);
-    let errors: Vec<usize> = (0..n)
-        .filter(|i| facts.error[*i] && !is_root[*i] && !facts.folded_away[*i])
-        .collect();
+    order.extend(roots);
+    let errors: Vec<usize> = (0..n).filter(|i| facts.error[*i] && shown(i)).collect();
     let (first_errors, more_errors) = errors.split_at(errors.len().min(FIRST_ERRORS));
     order.extend(first_errors);
     let mut critical_spans: Vec<usize> = (0..n)
-        .filter(|i| {
-            facts.critical[*i] && !facts.error[*i] && !is_root[*i] && !facts.folded_away[*i]
-        })
+        .filter(|i| facts.critical[*i] && !facts.error[*i] && shown(i))
         .collect();
     critical_spans.sort_by_key(|i| std::cmp::Reverse(trace.span(*i).duration_nanos()));
     order.extend(&critical_spans);
     order.extend(more_errors);
     let mut rest: Vec<usize> = (0..n)
-        .filter(|i| {
-            facts.in_view[*i]
-                && !facts.error[*i]
-                && !facts.critical[*i]
-                && !is_root[*i]
-                && !facts.folded_away[*i]
-        })
+        .filter(|i| facts.in_view[*i] && !facts.error[*i] && !facts.critical[*i] && shown(i))
         .collect();
     let score = |i: usize| {
         (2.0 * trace.tree.self_time[i] as f64 + trace.span(i).duration_nanos() as f64) / window
     };
     rest.sort_by(|a, b| score(*b).total_cmp(&score(*a)).then(a.cmp(b)));
     order.extend(rest);
+    order
+}
 
+/// The tree drawn with the longest prefix of `order` that fits the budget (each span with its
+/// ancestors), found by bisection.
+fn largest_fitting_prefix(
+    view: &View<'_>,
+    roots: &[usize],
+    facts: &Facts,
+    order: &[usize],
+) -> Drawn {
+    let n = view.trace.spans.spans.len();
     let render_prefix = |k: usize| -> Drawn {
         let mut selected = vec![false; n];
         for &i in &order[..k] {
@@ -208,12 +246,15 @@ pub fn draw(view: &View<'_>) -> Drawn {
                     break;
                 }
                 selected[x] = true;
-                node = if is_root[x] { None } else { facts.parent[x] };
+                node = if facts.is_root[x] {
+                    None
+                } else {
+                    facts.parent[x]
+                };
             }
         }
-        render(view, &roots, &facts, &selected)
+        render(view, roots, facts, &selected)
     };
-    // The largest prefix that fits.
     let (mut low, mut high) = (1usize.min(order.len()), order.len());
     let mut best = render_prefix(low);
     if budget::count(&best.text) <= view.budget {

@@ -5,7 +5,8 @@ use crate::scope::{QueryError, load, one, unknown_operation};
 use crate::search::{TraceSearch, search};
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_analyze::compare::{Comparison, compare};
-use devtrace_model::{OperationFilter, semconv};
+use devtrace_model::recorded::quote;
+use devtrace_model::{OperationFilter, TraceId, semconv};
 use devtrace_store::{Store, TraceQuery};
 use serde::Serialize;
 
@@ -198,6 +199,71 @@ pub fn run_with_attached(store: &dyn Store, id: &str) -> Result<AnalyzedTrace, Q
         }
     }
     Ok(AnalyzedTrace::new(run.trace_id, spans))
+}
+
+/// What a `devtrace run` is compared with: the latest run of the same command with the label
+/// [`BaselineChoice::Labelled`] names, or the previous run of the same command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BaselineChoice<'a> {
+    Previous,
+    Labelled(&'a str),
+}
+
+/// A run compared with its baseline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BaselineComparison {
+    /// What the baseline is, in words: `the previous run` or `baseline "LABEL"`.
+    pub against: String,
+    pub baseline_trace_id: TraceId,
+    /// The baseline (A) against the run (B).
+    pub comparison: Comparison,
+}
+
+/// Runs of the same command read at most when looking for the baseline.
+const BASELINE_CANDIDATES: usize = 50;
+
+/// `run` (the trace of a `devtrace run` whose run span is named `name`) compared with the run
+/// `choice` picks among the earlier runs of the same command; `None` when there is none.
+pub fn against_baseline(
+    store: &dyn Store,
+    run: &AnalyzedTrace,
+    name: &str,
+    choice: BaselineChoice<'_>,
+) -> Result<Option<BaselineComparison>, QueryError> {
+    let candidates =
+        store.traces_with_operation(&OperationFilter::named(name), None, BASELINE_CANDIDATES)?;
+    for summary in candidates {
+        if summary.trace_id == run.trace_id {
+            continue;
+        }
+        let Some(stored) = store.get_trace(summary.trace_id)? else {
+            continue;
+        };
+        let trace = AnalyzedTrace::new(summary.trace_id, stored.spans);
+        let Some(root) = trace
+            .spans
+            .spans
+            .iter()
+            .position(|s| s.name == name && s.attr(semconv::RUN_ID).is_some())
+        else {
+            continue;
+        };
+        let label = trace
+            .span(root)
+            .attr(semconv::RUN_LABEL)
+            .and_then(|v| v.as_str());
+        let against = match choice {
+            BaselineChoice::Labelled(wanted) if label != Some(wanted) => continue,
+            BaselineChoice::Labelled(wanted) => format!("baseline {}", quote(wanted)),
+            BaselineChoice::Previous => "the previous run".to_owned(),
+        };
+        return Ok(Some(BaselineComparison {
+            against,
+            baseline_trace_id: trace.trace_id,
+            comparison: compare(std::slice::from_ref(&trace), std::slice::from_ref(run)),
+        }));
+    }
+    Ok(None)
 }
 
 fn start(trace: &AnalyzedTrace) -> u64 {

@@ -15,6 +15,8 @@
 //! - [`operation`]: which operation (service, span name, kind) a question names, and the
 //!   operations one service handles;
 //! - [`runs`]: the recorded `devtrace run` executions;
+//! - [`run_report`]: one run read back for its summary (spans, slowest, findings priced as
+//!   every face prices them, the comparison with its baseline);
 //! - [`limits`]: how long a value a caller may pass (MCP tool arguments, REST parameters);
 //! - [`links`]: deep links into the web UI's views, for answers to print;
 //! - [`live`]: what is happening now, for the live dashboard (`devtrace watch`);
@@ -50,6 +52,7 @@ pub mod links;
 pub mod live;
 pub mod operation;
 pub mod overview;
+pub mod run_report;
 pub mod runs;
 pub mod safe_json;
 pub mod scope;

@@ -4,16 +4,14 @@
 //! HTTP API (4319: the REST API in [`rest`] (sessions in [`rest::sessions`]), MCP over Streamable HTTP at
 //! `/mcp` in [`mcp_http`], the web UI in [`ui`]). On every port each request's `Host` (gRPC's
 //! `:authority`) and `Origin` are checked against DNS rebinding by [`guard`]. Receivers only translate
-//! between transports and the transport-agnostic [`ingest::Ingestor`], which decodes with
-//! `devtrace-ingest`, prepares rows with `devtrace-store` and waits for the group commit
-//! before anything is acknowledged.
+//! between transports and devtrace-intake's transport-agnostic [`Ingestor`], which decodes,
+//! redacts, prepares rows and waits for the group commit before anything is acknowledged.
 //!
 //! This crate computes no findings and writes no SQL.
 
 pub mod api;
 pub mod auth;
 pub mod guard;
-pub mod ingest;
 pub mod json;
 pub mod mcp_http;
 pub mod otlp_grpc;
@@ -31,7 +29,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use ingest::Ingestor;
+pub use devtrace_intake::otlp::Ingestor;
 
 /// Where to listen and how much to accept.
 #[derive(Clone, Debug)]
@@ -65,8 +63,8 @@ impl Default for ServerConfig {
             http_listen: SocketAddr::from(([127, 0, 0, 1], 4318)),
             api_listen: SocketAddr::from(([127, 0, 0, 1], 4319)),
             max_body_bytes: 16 * 1024 * 1024,
-            max_in_flight_requests: ingest::DEFAULT_MAX_IN_FLIGHT_REQUESTS,
-            max_in_flight_bytes: ingest::DEFAULT_MAX_IN_FLIGHT_BYTES,
+            max_in_flight_requests: devtrace_intake::otlp::DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+            max_in_flight_bytes: devtrace_intake::otlp::DEFAULT_MAX_IN_FLIGHT_BYTES,
             allowed_hosts: Vec::new(),
             self_trace: false,
             limits: devtrace_ingest::Limits::default(),

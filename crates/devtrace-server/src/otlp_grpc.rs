@@ -7,9 +7,9 @@
 
 use crate::auth::{Auth, Credentials, Scope};
 use crate::guard::AllowedHosts;
-use crate::ingest::{Encoding, IngestError, Ingestor, RETRY_AFTER, Signal};
 use crate::rpc_status;
 use bytes::{Buf, BufMut, Bytes};
+use devtrace_intake::otlp::{Encoding, IngestError, Ingestor, RETRY_AFTER, Signal};
 use devtrace_store::ProjectId;
 use prost::Message;
 use std::convert::Infallible;

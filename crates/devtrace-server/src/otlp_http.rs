@@ -11,13 +11,13 @@
 
 use crate::auth::{Auth, Credentials, Denied, Scope};
 use crate::guard::AllowedHosts;
-use crate::ingest::{Encoding, IngestError, Ingestor, RETRY_AFTER, Signal};
 use crate::rpc_status::{self, RpcStatus};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use devtrace_intake::otlp::{Encoding, IngestError, Ingestor, RETRY_AFTER, Signal};
 use prost::Message;
 use std::sync::Arc;
 
@@ -264,7 +264,7 @@ async fn export(state: HttpState, signal: Signal, request: Request) -> Response 
 }
 
 /// The JSON form of the export response; `{}` when everything was accepted.
-fn json_receipt(signal: Signal, receipt: &crate::ingest::Receipt) -> Vec<u8> {
+fn json_receipt(signal: Signal, receipt: &devtrace_intake::otlp::Receipt) -> Vec<u8> {
     let value = if receipt.rejected == 0 && receipt.error_message.is_empty() {
         serde_json::json!({})
     } else {

@@ -16,8 +16,8 @@ use devtrace_ingest::otlp::metrics::v1::{
     Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric, number_data_point,
 };
 use devtrace_ingest::otlp::resource::v1::Resource;
+use devtrace_intake::otlp::Ingestor;
 use devtrace_model::TraceId;
-use devtrace_server::ingest::Ingestor;
 use devtrace_store::metrics::UsageQuery;
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::{Writer, WriterConfig};

@@ -5,7 +5,7 @@ use devtrace_ingest::otlp::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse, trace_service_client::TraceServiceClient,
 };
 use devtrace_ingest::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use devtrace_server::ingest::Ingestor;
+use devtrace_intake::otlp::Ingestor;
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::{Writer, WriterConfig};
 use devtrace_store::{Store, StoreWriter, TraceQuery, WriteBatch};

@@ -4,9 +4,9 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use devtrace_ingest::redact::Redactor;
+use devtrace_intake::otlp::Ingestor;
 use devtrace_server::api::router;
 use devtrace_server::guard::AllowedHosts;
-use devtrace_server::ingest::Ingestor;
 use devtrace_server::state::{ApiState, IngestRate};
 use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
 use devtrace_store::writer::{Writer, WriterConfig};
@@ -404,8 +404,8 @@ async fn secrets_in_documents_and_otlp_spans_are_redacted_before_storing() {
                            {"key": "http.request.header.authorization", "value": {"stringValue": format!("Bearer {token}")}}]}]}]}]});
     ingestor
         .ingest(
-            devtrace_server::ingest::Signal::Traces,
-            devtrace_server::ingest::Encoding::Json,
+            devtrace_intake::otlp::Signal::Traces,
+            devtrace_intake::otlp::Encoding::Json,
             body.to_string().as_bytes(),
             devtrace_store::ProjectId::DEFAULT,
         )
@@ -437,8 +437,8 @@ async fn secrets_in_documents_and_otlp_spans_are_redacted_before_storing() {
         .replace("5b8efff7", "6b8efff7");
     plain
         .ingest(
-            devtrace_server::ingest::Signal::Traces,
-            devtrace_server::ingest::Encoding::Json,
+            devtrace_intake::otlp::Signal::Traces,
+            devtrace_intake::otlp::Encoding::Json,
             body.as_bytes(),
             devtrace_store::ProjectId::DEFAULT,
         )

@@ -8,7 +8,7 @@
 
 use crate::state::{Dashboard, FeedItem, Origin};
 use crate::text::{clock, count, data, duration, fit, right, short_id, sparkline};
-use devtrace_query::live::{ActionLine, SessionProgress};
+use devtrace_query::live::{ActionLine, SessionProgress, SessionTimeline, TimelineLine};
 use devtrace_query::sessions::format_offset;
 use devtrace_query::trace_view::Waterfall;
 use ratatui::Frame;
@@ -658,6 +658,58 @@ fn session_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSt
     let s = &timeline.session;
     let width = area.width as usize;
     let [head, body] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(area);
+    session_heading(frame, head, dash, timeline, t);
+    let rows = timeline_rows(dash, view);
+    let height = body.height as usize;
+    let start = scroll_start(view.timeline_row, rows.len(), height);
+    let origin = timeline.lines.first().map_or(s.start_unix_nano, |l| {
+        l.start_unix_nano.min(s.start_unix_nano)
+    });
+    let mut lines = Vec::new();
+    for (i, row) in rows.iter().enumerate().skip(start).take(height) {
+        let selected = i == view.timeline_row;
+        let (text, style) = match row {
+            TimelineRow::Line(index) => {
+                let line = &timeline.lines[*index];
+                timeline_line(line, origin, dash.now_unix_nano, width, t)
+            }
+            TimelineRow::Finding(index) => {
+                let finding = &timeline.findings[*index];
+                (
+                    format!(
+                        "{:>7}     ⚑ {}  {}",
+                        "",
+                        finding.kind.as_str(),
+                        data(&finding.title, width)
+                    ),
+                    t.new_finding(),
+                )
+            }
+        };
+        let style = if selected {
+            style.patch(t.selected())
+        } else {
+            style
+        };
+        lines.push(Line::from(Span::styled(fit(&text, width), style)));
+    }
+    if rows.is_empty() {
+        lines.push(Line::from(Span::styled("nothing recorded yet", t.dim())));
+    }
+    frame.render_widget(Paragraph::new(lines), body);
+}
+
+/// The session screen's three heading lines: agent, title and project; counts, tokens and
+/// what runs now; how many findings.
+fn session_heading(
+    frame: &mut Frame,
+    head: Rect,
+    dash: &Dashboard,
+    timeline: &SessionTimeline,
+    t: Theme,
+) {
+    let s = &timeline.session;
+    let width = head.width as usize;
     let progress = dash
         .sessions
         .iter()
@@ -706,104 +758,77 @@ fn session_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSt
         ]),
         head,
     );
-    let rows = timeline_rows(dash, view);
-    let height = body.height as usize;
-    let start = scroll_start(view.timeline_row, rows.len(), height);
-    let origin = timeline.lines.first().map_or(s.start_unix_nano, |l| {
-        l.start_unix_nano.min(s.start_unix_nano)
-    });
-    let mut lines = Vec::new();
-    for (i, row) in rows.iter().enumerate().skip(start).take(height) {
-        let selected = i == view.timeline_row;
-        let (text, style) = match row {
-            TimelineRow::Line(index) => {
-                let line = &timeline.lines[*index];
-                let offset = format!(
-                    "+{}",
-                    format_offset(line.start_unix_nano.saturating_sub(origin))
-                );
-                let indent = "  ".repeat(line.depth + usize::from(line.kind != "turn"));
-                match line.kind.as_str() {
-                    "turn" => (
-                        format!(
-                            "{:>7} {indent}▶ {}  ({} in, {} out)",
-                            offset,
-                            data(&line.label, width),
-                            count(line.input_tokens.unwrap_or(0)),
-                            count(line.output_tokens.unwrap_or(0))
-                        ),
-                        t.title(),
-                    ),
-                    "agent" => (
-                        format!(
-                            "{:>7} {indent}◆ sub-agent {}",
-                            offset,
-                            data(&line.label, 60)
-                        ),
-                        t.accent(),
-                    ),
-                    _ => {
-                        let failed = line.outcome.as_deref() == Some("failed");
-                        let mark = match line.outcome.as_deref() {
-                            Some("failed") => "✗",
-                            Some("running") => "▶",
-                            _ => "✓",
-                        };
-                        let took = if line.outcome.as_deref() == Some("running") {
-                            format!(
-                                "running {}",
-                                duration(dash.now_unix_nano.saturating_sub(line.start_unix_nano))
-                            )
-                        } else {
-                            duration(line.duration_ns)
-                        };
-                        let exit = line
-                            .exit_code
-                            .filter(|c| *c != 0)
-                            .map(|c| format!(" exit {c}"))
-                            .unwrap_or_default();
-                        let runs = if line.linked_runs.is_empty() {
-                            String::new()
-                        } else {
-                            format!("  ↳ run {}", short_id(&line.linked_runs[0]))
-                        };
-                        (
-                            format!(
-                                "{:>7} {indent}{mark} {} {}{exit}  {took}  {}{runs}",
-                                offset,
-                                data(&line.label, 20),
-                                data(&line.subject, width / 2),
-                                data(&line.summary, width)
-                            ),
-                            if failed { t.error() } else { Style::default() },
-                        )
-                    }
-                }
-            }
-            TimelineRow::Finding(index) => {
-                let finding = &timeline.findings[*index];
-                (
-                    format!(
-                        "{:>7}     ⚑ {}  {}",
-                        "",
-                        finding.kind.as_str(),
-                        data(&finding.title, width)
-                    ),
-                    t.new_finding(),
+}
+
+/// One line of the session's timeline: a turn, a sub-agent, or an action with its outcome.
+fn timeline_line(
+    line: &TimelineLine,
+    origin: u64,
+    now_unix_nano: u64,
+    width: usize,
+    t: Theme,
+) -> (String, Style) {
+    let offset = format!(
+        "+{}",
+        format_offset(line.start_unix_nano.saturating_sub(origin))
+    );
+    let indent = "  ".repeat(line.depth + usize::from(line.kind != "turn"));
+    match line.kind.as_str() {
+        "turn" => (
+            format!(
+                "{:>7} {indent}▶ {}  ({} in, {} out)",
+                offset,
+                data(&line.label, width),
+                count(line.input_tokens.unwrap_or(0)),
+                count(line.output_tokens.unwrap_or(0))
+            ),
+            t.title(),
+        ),
+        "agent" => (
+            format!(
+                "{:>7} {indent}◆ sub-agent {}",
+                offset,
+                data(&line.label, 60)
+            ),
+            t.accent(),
+        ),
+        _ => {
+            let failed = line.outcome.as_deref() == Some("failed");
+            let mark = match line.outcome.as_deref() {
+                Some("failed") => "✗",
+                Some("running") => "▶",
+                _ => "✓",
+            };
+            let took = if line.outcome.as_deref() == Some("running") {
+                format!(
+                    "running {}",
+                    duration(now_unix_nano.saturating_sub(line.start_unix_nano))
                 )
-            }
-        };
-        let style = if selected {
-            style.patch(t.selected())
-        } else {
-            style
-        };
-        lines.push(Line::from(Span::styled(fit(&text, width), style)));
+            } else {
+                duration(line.duration_ns)
+            };
+            let exit = line
+                .exit_code
+                .filter(|c| *c != 0)
+                .map(|c| format!(" exit {c}"))
+                .unwrap_or_default();
+            let runs = if line.linked_runs.is_empty() {
+                String::new()
+            } else {
+                format!("  ↳ run {}", short_id(&line.linked_runs[0]))
+            };
+            (
+                format!(
+                    "{:>7} {indent}{mark} {} {}{exit}  {took}  {}{runs}",
+                    offset,
+                    data(&line.label, 20),
+                    data(&line.subject, width / 2),
+                    data(&line.summary, width)
+                ),
+                if failed { t.error() } else { Style::default() },
+            )
+        }
     }
-    if rows.is_empty() {
-        lines.push(Line::from(Span::styled("nothing recorded yet", t.dim())));
-    }
-    frame.render_widget(Paragraph::new(lines), body);
 }
 
 /// A row of the session screen: a timeline line, or a finding under the line it fired on.

@@ -11,7 +11,6 @@ use crate::cli::{ColorChoice, DemoArgs};
 use crate::output::eprintln_safe;
 use crate::output::print_fitted;
 use anyhow::{Context, Result, bail};
-use devtrace_analyze::detectors::run_all;
 use devtrace_analyze::perf::profile_operation;
 use devtrace_analyze::{AnalyzedTrace, FindingKind};
 use devtrace_query::timefmt::format_duration;
@@ -120,11 +119,35 @@ pub fn run(
             }
         }
     }
-    let store = &*server.store;
+    let mut out = what_the_commands_say(&*server.store, args.runs * variants.len(), args.fixed)?;
+    let flag = match &choice.location {
+        StoreLocation::Embedded(dir) => format!("--data {}", dir.display()),
+        StoreLocation::Postgres(_) => "--store URL".to_owned(),
+    };
+    if _temporary.is_some() {
+        out.push_str(
+            "\nthe demo's temporary store is removed; to keep the data and explore it, run\n  devtrace --data DIR demo\n",
+        );
+    } else {
+        out.push_str(&format!(
+            "\nthe data stays in {0}; explore it with\n  devtrace {flag} ls\n  devtrace {flag} show <trace id>\n",
+            devtrace_model::recorded::escape(&choice.location.describe())
+        ));
+    }
+    print_fitted(&out)?;
+    server.stop();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `perf`, `insights` and (with `--fixed`) `compare` say about the demo's `runs` runs:
+/// the profile and findings of the original program's runs (findings ranked as `insights`
+/// ranks them, with the configured prices), and the successful runs of the original against
+/// the fixed program, next to the saving the sequential-work finding predicted.
+fn what_the_commands_say(store: &dyn Store, runs: usize, with_fixed: bool) -> Result<String> {
     let summaries = store.traces_with_operation(
         &devtrace_model::OperationFilter::named(OPERATION),
         None,
-        args.runs * variants.len(),
+        runs,
     )?;
     let all = load(store, &summaries)?;
     let (original, fixed): (Vec<AnalyzedTrace>, Vec<AnalyzedTrace>) =
@@ -139,12 +162,13 @@ pub fn run(
     let profile = profile_operation(&original, &identity)
         .context("the demo produced no journal.generate spans")?;
     out.push_str(&devtrace_query::text::render_profile(&profile));
-    let findings = run_all(&original);
+    // Ranked as `insights` ranks them: with the configured prices.
+    let findings = devtrace_query::analytics::trace_findings(&original);
     out.push_str("\n$ devtrace insights\n");
     for (n, finding) in findings.iter().enumerate() {
         out.push_str(&finding_text(finding, n + 1));
     }
-    if args.fixed {
+    if with_fixed {
         let ok = |traces: &[AnalyzedTrace]| -> Vec<AnalyzedTrace> {
             traces
                 .iter()
@@ -177,23 +201,7 @@ pub fn run(
                 .to_owned(),
         });
     }
-    let flag = match &choice.location {
-        StoreLocation::Embedded(dir) => format!("--data {}", dir.display()),
-        StoreLocation::Postgres(_) => "--store URL".to_owned(),
-    };
-    if _temporary.is_some() {
-        out.push_str(
-            "\nthe demo's temporary store is removed; to keep the data and explore it, run\n  devtrace --data DIR demo\n",
-        );
-    } else {
-        out.push_str(&format!(
-            "\nthe data stays in {0}; explore it with\n  devtrace {flag} ls\n  devtrace {flag} show <trace id>\n",
-            devtrace_model::recorded::escape(&choice.location.describe())
-        ));
-    }
-    print_fitted(&out)?;
-    server.stop();
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }
 
 /// The demo's temporary store, removed when the demo ends.

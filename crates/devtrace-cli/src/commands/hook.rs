@@ -4,25 +4,20 @@
 //! nothing on stdout (Claude Code reads a hook's stdout for some events), exit 0 when the event
 //! is recorded, 1 with a message on stderr when it cannot be (never 2, which would block the
 //! tool call). On the events that end a reply (Stop, SubagentStop, PreCompact, SessionEnd) the
-//! session's transcript is imported incrementally, so turns and tokens follow each reply.
+//! session's transcript is imported incrementally, so turns and tokens follow each reply. The
+//! pipeline is devtrace-intake's (hooks, transcripts); this module reads stdin and reports.
 
 use super::import_sessions;
 use crate::cli::{HookAgent, HookArgs};
 use crate::output::eprintln_safe;
 use anyhow::{Context, Result, bail};
 use devtrace_ingest::sessions::Agent;
-use devtrace_ingest::sessions::claude_code::hook_event;
-use devtrace_store::prepare_session;
 use std::io::Read;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The largest hook event read (tool inputs and responses can be large).
 const MAX_EVENT_BYTES: u64 = 32 * 1024 * 1024;
-
-/// Hook events after which the transcript holds a finished reply.
-const IMPORT_AFTER: &[&str] = &["Stop", "SubagentStop", "PreCompact", "SessionEnd"];
 
 pub fn run(choice: &crate::config::StoreChoice, args: &HookArgs) -> Result<ExitCode> {
     match args.agent {
@@ -46,22 +41,19 @@ fn claude_code(choice: &crate::config::StoreChoice) -> Result<ExitCode> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let redactor = crate::config::default_redaction()?;
-    let (output, event) =
-        hook_event(&input, now, std::sync::Arc::clone(&redactor)).map_err(anyhow::Error::msg)?;
+    let hook =
+        devtrace_intake::hooks::claude_code_hook(&input, now, std::sync::Arc::clone(&redactor))?;
     let (mut writer, _) = choice.open_writer()?;
     writer
-        .write(&[prepare_session(output.spans, output.blobs)])
+        .write(&[hook.batch])
         .context("cannot record the hook event")?;
     drop(writer);
-    if IMPORT_AFTER.contains(&event.event.as_str()) && !event.transcript_path.is_empty() {
-        let transcript = Path::new(&event.transcript_path);
-        if transcript.is_file() {
-            let report =
-                import_sessions::import(choice, Agent::ClaudeCode, transcript, redactor, false)?;
-            if report.failed_files() > 0 {
-                for warning in &report.warnings {
-                    eprintln_safe!("devtrace hook: {warning}");
-                }
+    if let Some(transcript) = hook.transcript_to_import {
+        let report =
+            import_sessions::import(choice, Agent::ClaudeCode, &transcript, redactor, false)?;
+        if report.failed_files() > 0 {
+            for warning in &report.warnings {
+                eprintln_safe!("devtrace hook: {warning}");
             }
         }
     }

@@ -96,7 +96,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Insights(_)
         | Command::Perf(_)
         | Command::Mcp(_)
-        | Command::Watch(_) => {
+        | Command::Watch(_)
+        | Command::Run(_)
+        | Command::Demo(_) => {
             devtrace_query::sessions::tokens::use_prices(crate::config::prices(None)?)
         }
         _ => {}

@@ -17,13 +17,14 @@ use crate::commands::python_autotrace::{self, PythonAutotrace};
 use crate::commands::serve::RunningServe;
 use crate::output::eprintln_safe;
 use anyhow::{Context, Result, anyhow, bail};
-use devtrace_analyze::AnalyzedTrace;
 use devtrace_ingest::test_output::{TestFailure, TestOutputParser, TestReport};
 use devtrace_model::recorded::{escape, quote};
 use devtrace_model::{AnyValue, KeyValue, SpanId, TraceId, semconv};
+use devtrace_query::comparison::BaselineChoice;
+use devtrace_query::run_report::{RunReport, run_report};
 use devtrace_query::timefmt::format_duration;
+use devtrace_store::TraceQuery;
 use devtrace_store::writer::Writer;
-use devtrace_store::{Store, TraceQuery};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -1089,7 +1090,9 @@ struct Summary {
     json: serde_json::Value,
 }
 
-/// What happened, for stderr (stdout stays the command's) and for `--json FILE`.
+/// What happened, for stderr (stdout stays the command's) and for `--json FILE`: the run as
+/// devtrace-query reads it back (findings priced and ranked as `insights` ranks them, the
+/// comparison with the baseline), worded here.
 fn summarize(
     choice: &crate::config::StoreChoice,
     args: &RunArgs,
@@ -1097,48 +1100,43 @@ fn summarize(
     outcome: &Outcome,
 ) -> Result<Summary> {
     let store = choice.open()?;
-    let stored = store
-        .get_trace(identity.trace_id)?
-        .context("the run's trace is not in the store")?;
-    let trace = AnalyzedTrace::new(identity.trace_id, stored.spans);
-    let run_index = trace
-        .spans
-        .spans
-        .iter()
-        .position(|s| s.span_id == identity.span_id)
-        .context("the run span is missing")?;
-    let run_span = trace.span(run_index).clone();
-    // The program's spans: under the run span, and in the traces of SDKs that did not continue
-    // TRACEPARENT (attached to the run by its id).
-    let attached = devtrace_query::runs::attached_traces(std::slice::from_ref(&run_span))
-        .into_iter()
-        .filter_map(|id| {
-            let id = store.resolve_trace_id(&id).ok()?;
-            let stored = store.get_trace(id).ok().flatten()?;
-            Some(AnalyzedTrace::new(id, stored.spans))
-        });
-    let analysed: Vec<AnalyzedTrace> = std::iter::once(trace).chain(attached).collect();
-    let (trace, attached) = (&analysed[0], &analysed[1..]);
-    // Every span of the run's trace but the run span itself (as `devtrace runs` counts them).
-    let mut in_run: Vec<(&AnalyzedTrace, usize)> = (0..trace.spans.spans.len())
-        .filter(|&i| i != run_index)
-        .map(|i| (trace, i))
-        .collect();
-    for other in attached {
-        in_run.extend((0..other.spans.spans.len()).map(|i| (other, i)));
+    let baseline = match &args.baseline {
+        Some(label) => BaselineChoice::Labelled(label),
+        None => BaselineChoice::Previous,
+    };
+    let report = run_report(&*store, identity.trace_id, identity.span_id, baseline)
+        .context("cannot read the run back")?;
+    if let (Some(wanted), None) = (&args.baseline, &report.baseline) {
+        eprintln_safe!(
+            "devtrace: no earlier run of this command has the label {}; nothing to compare with",
+            quote(wanted)
+        );
     }
-    let spans = in_run.len();
-    let errors = in_run.iter().filter(|(t, i)| t.span(*i).is_error()).count();
-    let mut slowest: Vec<(&AnalyzedTrace, usize)> = in_run
-        .iter()
-        .copied()
-        .filter(|(t, i)| !t.span(*i).name.starts_with("test "))
-        .collect();
-    slowest.sort_by_key(|(t, i)| std::cmp::Reverse(t.span(*i).duration_nanos()));
-    slowest.truncate(3);
-    let findings = devtrace_analyze::detectors::run_all(&analysed);
-    let baseline = baseline_run(&*store, args, identity, &run_span.name)?;
+    let text = summary_text(&report, outcome);
+    let json = serde_json::json!({
+        "run_id": identity.run_id,
+        "trace_id": identity.trace_id.to_hex(),
+        "command": args.command,
+        "label": args.label,
+        "exit_code": outcome.exit_code,
+        "signal": outcome.signal,
+        "duration_ns": report.run_span.duration_nanos(),
+        "spans": report.spans,
+        "errors": report.errors,
+        "tests": outcome.tests,
+        "attached_traces": report.attached.iter().map(|t| t.to_hex()).collect::<Vec<_>>(),
+        "slowest": report.slowest.iter().map(|(name, nanos)| serde_json::json!({"name": name, "duration_ns": nanos})).collect::<Vec<_>>(),
+        "findings": report.findings.iter().take(5).collect::<Vec<_>>(),
+        "comparison": report.baseline.as_ref().map_or(serde_json::Value::Null, |b| serde_json::json!({"against": b.against, "baseline_trace_id": b.baseline_trace_id.to_hex(), "comparison": b.comparison})),
+    });
+    Ok(Summary { text, json })
+}
 
+/// The summary's lines: outcome, tests, slowest spans, the top findings, the comparison with
+/// the baseline, and where to look.
+fn summary_text(report: &RunReport, outcome: &Outcome) -> String {
+    let run_span = &report.run_span;
+    let (spans, errors) = (report.spans, report.errors);
     let status = match (outcome.code, outcome.signal, &outcome.error) {
         (_, _, Some(error)) => format!("failed to start ({})", escape(error)),
         (_, Some(signal), _) => format!("was killed by signal {signal}"),
@@ -1168,39 +1166,31 @@ fn summarize(
         }
     }
     text.push('\n');
-    if !slowest.is_empty() {
-        let list: Vec<String> = slowest
+    if !report.slowest.is_empty() {
+        let list: Vec<String> = report
+            .slowest
             .iter()
-            .map(|(t, i)| {
-                format!(
-                    "{} {}",
-                    escape(&t.span(*i).name),
-                    format_duration(t.span(*i).duration_nanos())
-                )
-            })
+            .map(|(name, nanos)| format!("{} {}", escape(name), format_duration(*nanos)))
             .collect();
         text.push_str(&format!("  slowest: {}\n", list.join(", ")));
     }
-    for (n, finding) in findings.iter().take(3).enumerate() {
+    for (n, finding) in report.findings.iter().take(3).enumerate() {
         for line in finding_text(finding, n + 1).lines().take(3) {
             text.push_str(&format!("  {line}\n"));
         }
     }
-    let mut comparison_json = serde_json::Value::Null;
-    if let Some((baseline, how)) = &baseline {
-        let comparison = devtrace_analyze::compare::compare(
-            std::slice::from_ref(baseline),
-            std::slice::from_ref(trace),
-        );
-        let total = &comparison.total;
+    if let Some(baseline) = &report.baseline {
+        let total = &baseline.comparison.total;
         text.push_str(&format!(
-            "  vs {how}: {} → {} ({}{})\n",
+            "  vs {}: {} → {} ({}{})\n",
+            baseline.against,
             format_duration(total.a.mean_nanos as u64),
             format_duration(total.b.mean_nanos as u64),
             if total.delta_nanos < 0.0 { "−" } else { "+" },
             format_duration(total.delta_nanos.abs() as u64),
         ));
-        for row in comparison
+        for row in baseline
+            .comparison
             .operations
             .iter()
             .filter(|r| r.operation != run_span.name && r.delta_nanos.abs() >= 1e6)
@@ -1213,81 +1203,18 @@ fn summarize(
                 format_duration(row.b.mean_nanos as u64)
             ));
         }
-        comparison_json = serde_json::json!({"against": how, "baseline_trace_id": baseline.trace_id.to_hex(), "comparison": comparison});
     }
-    text.push_str(&format!("  devtrace show {}\n", identity.trace_id));
-    if !attached.is_empty() {
+    text.push_str(&format!("  devtrace show {}\n", report.trace_id));
+    if !report.attached.is_empty() {
         text.push_str(&format!(
             "  the program's spans came in {} trace(s) of their own (its SDK did not continue TRACEPARENT):\n",
-            attached.len()
+            report.attached.len()
         ));
-        for other in attached.iter().take(3) {
-            text.push_str(&format!("  devtrace show {}\n", other.trace_id));
+        for other in report.attached.iter().take(3) {
+            text.push_str(&format!("  devtrace show {other}\n"));
         }
     }
-    let json = serde_json::json!({
-        "run_id": identity.run_id,
-        "trace_id": identity.trace_id.to_hex(),
-        "command": args.command,
-        "label": args.label,
-        "exit_code": outcome.exit_code,
-        "signal": outcome.signal,
-        "duration_ns": run_span.duration_nanos(),
-        "spans": spans,
-        "errors": errors,
-        "tests": outcome.tests,
-        "attached_traces": attached.iter().map(|t| t.trace_id.to_hex()).collect::<Vec<_>>(),
-        "slowest": slowest.iter().map(|(t, i)| serde_json::json!({"name": t.span(*i).name, "duration_ns": t.span(*i).duration_nanos()})).collect::<Vec<_>>(),
-        "findings": findings.iter().take(5).collect::<Vec<_>>(),
-        "comparison": comparison_json,
-    });
-    Ok(Summary { text, json })
-}
-
-/// The run to compare with: the latest with `--baseline LABEL`, else the previous run of the
-/// same command line.
-fn baseline_run(
-    store: &dyn Store,
-    args: &RunArgs,
-    identity: &Identity,
-    name: &str,
-) -> Result<Option<(AnalyzedTrace, String)>> {
-    let candidates =
-        store.traces_with_operation(&devtrace_model::OperationFilter::named(name), None, 50)?;
-    for summary in candidates {
-        if summary.trace_id == identity.trace_id {
-            continue;
-        }
-        let Some(stored) = store.get_trace(summary.trace_id)? else {
-            continue;
-        };
-        let trace = AnalyzedTrace::new(summary.trace_id, stored.spans);
-        let Some(root) = trace
-            .spans
-            .spans
-            .iter()
-            .position(|s| s.name == name && s.attr(semconv::RUN_ID).is_some())
-        else {
-            continue;
-        };
-        let label = trace
-            .span(root)
-            .attr(semconv::RUN_LABEL)
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
-        match &args.baseline {
-            Some(wanted) if label.as_deref() != Some(wanted.as_str()) => continue,
-            Some(wanted) => return Ok(Some((trace, format!("baseline {}", quote(wanted))))),
-            None => return Ok(Some((trace, "the previous run".to_owned()))),
-        }
-    }
-    if let Some(wanted) = &args.baseline {
-        eprintln_safe!(
-            "devtrace: no earlier run of this command has the label {}; nothing to compare with",
-            quote(wanted)
-        );
-    }
-    Ok(None)
+    text
 }
 
 #[cfg(test)]

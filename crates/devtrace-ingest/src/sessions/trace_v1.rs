@@ -719,112 +719,13 @@ fn emit_event(
                 .trim_end()
                 .to_owned()
         }
-        "edit" => {
-            attributes.push(KeyValue::new(semconv::SESSION_ACTION, "edit"));
-            if text(event, "op") == "create" {
-                attributes.push(KeyValue::new(semconv::SESSION_FILE_CREATED, true));
-            }
-            attributes.push(KeyValue::new(
-                semconv::SESSION_FILE_PATH,
-                text(event, "file_path"),
-            ));
-            for (key, field) in [
-                (semconv::SESSION_FILE_HASH_BEFORE, "before_hash"),
-                (semconv::SESSION_FILE_HASH_AFTER, "after_hash"),
-            ] {
-                if !text(event, field).is_empty() {
-                    attributes.push(KeyValue::new(key, text(event, field)));
-                }
-            }
-            let patch = text(event, "patch_unified");
-            if !patch.is_empty() {
-                builder.text_attr(
-                    &mut attributes,
-                    semconv::SESSION_PATCH,
-                    semconv::SESSION_INPUT_REF,
-                    None,
-                    patch,
-                );
-            }
-            format!("edit {}", text(event, "file_path"))
-        }
+        "edit" => edit_event(builder, event, &mut attributes),
         "terminal_command" => {
-            let mut command = text(event, "cmd").to_owned();
-            for arg in event
-                .get("args")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let arg = arg.as_str().unwrap_or_default();
-                command.push(' ');
-                // Quoted when a shell would read it otherwise (spaces, quotes, expansions,
-                // operators, globs), so the command line reads as it ran.
-                if arg.is_empty()
-                    || arg
-                        .chars()
-                        .any(|c| c.is_whitespace() || "\"'$`\\()|&;<>*?[]{}!#~".contains(c))
-                {
-                    command.push_str(&format!("'{}'", arg.replace('\'', "'\\''")));
-                } else {
-                    command.push_str(arg);
-                }
-            }
-            attributes.push(KeyValue::new(semconv::SESSION_ACTION, "command"));
-            attributes.push(KeyValue::new(semconv::SESSION_COMMAND, command.as_str()));
-            if !text(event, "cwd").is_empty() {
-                attributes.push(KeyValue::new(semconv::SESSION_CWD, text(event, "cwd")));
-            }
-            let stdout = text(event, "stdout");
-            let stderr = text(event, "stderr");
-            let output = match (stdout.is_empty(), stderr.is_empty()) {
-                (false, false) => format!("{stdout}\n{stderr}"),
-                (false, true) => stdout.to_owned(),
-                _ => stderr.to_owned(),
-            };
-            builder.text_attr(
-                &mut attributes,
-                semconv::SESSION_OUTPUT,
-                semconv::SESSION_OUTPUT_REF,
-                Some(semconv::SESSION_OUTPUT_BYTES),
-                &output,
-            );
-            if let Some(code) = event.get("exit_code").and_then(Value::as_i64) {
-                attributes.push(KeyValue::new(semconv::SESSION_EXIT_CODE, code));
-                if code != 0 {
-                    let source = if stderr.is_empty() { stdout } else { stderr };
-                    status = Status {
-                        code: StatusCode::Error,
-                        message: format!("exit code {code}: {}", error_message(source)),
-                    };
-                }
-            }
-            format!("terminal_command {}", head(&command, 120))
+            let (name, failed) = terminal_event(builder, event, &mut attributes);
+            status = failed;
+            name
         }
-        "thought" => {
-            attributes.push(KeyValue::new(semconv::SESSION_ACTION, "note"));
-            builder.text_attr(
-                &mut attributes,
-                semconv::SESSION_NOTE,
-                semconv::SESSION_INPUT_REF,
-                None,
-                text(event, "raw"),
-            );
-            let tags: Vec<AnyValue> = event
-                .get("tags")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t.as_str().map(AnyValue::from))
-                .collect();
-            if !tags.is_empty() {
-                attributes.push(KeyValue::new(
-                    semconv::SESSION_NOTE_TAGS,
-                    AnyValue::Array(tags),
-                ));
-            }
-            "thought".to_owned()
-        }
+        "thought" => thought_event(builder, event, &mut attributes),
         other => {
             attributes.push(KeyValue::new(semconv::SESSION_ACTION, "other"));
             builder.text_attr(
@@ -854,6 +755,129 @@ fn emit_event(
     );
     span.status = status;
     builder.emit(span);
+}
+
+/// An `edit` event: the file, whether it was created, its hashes and its patch.
+fn edit_event(builder: &mut Builder, event: &Value, attributes: &mut Vec<KeyValue>) -> String {
+    attributes.push(KeyValue::new(semconv::SESSION_ACTION, "edit"));
+    if text(event, "op") == "create" {
+        attributes.push(KeyValue::new(semconv::SESSION_FILE_CREATED, true));
+    }
+    attributes.push(KeyValue::new(
+        semconv::SESSION_FILE_PATH,
+        text(event, "file_path"),
+    ));
+    for (key, field) in [
+        (semconv::SESSION_FILE_HASH_BEFORE, "before_hash"),
+        (semconv::SESSION_FILE_HASH_AFTER, "after_hash"),
+    ] {
+        if !text(event, field).is_empty() {
+            attributes.push(KeyValue::new(key, text(event, field)));
+        }
+    }
+    let patch = text(event, "patch_unified");
+    if !patch.is_empty() {
+        builder.text_attr(
+            attributes,
+            semconv::SESSION_PATCH,
+            semconv::SESSION_INPUT_REF,
+            None,
+            patch,
+        );
+    }
+    format!("edit {}", text(event, "file_path"))
+}
+
+/// A `terminal_command` event: the command line, where it ran, its output and exit code; the
+/// span's status when it failed.
+fn terminal_event(
+    builder: &mut Builder,
+    event: &Value,
+    attributes: &mut Vec<KeyValue>,
+) -> (String, Status) {
+    let mut status = Status::default();
+    let command = command_line(event);
+    attributes.push(KeyValue::new(semconv::SESSION_ACTION, "command"));
+    attributes.push(KeyValue::new(semconv::SESSION_COMMAND, command.as_str()));
+    if !text(event, "cwd").is_empty() {
+        attributes.push(KeyValue::new(semconv::SESSION_CWD, text(event, "cwd")));
+    }
+    let stdout = text(event, "stdout");
+    let stderr = text(event, "stderr");
+    let output = match (stdout.is_empty(), stderr.is_empty()) {
+        (false, false) => format!("{stdout}\n{stderr}"),
+        (false, true) => stdout.to_owned(),
+        _ => stderr.to_owned(),
+    };
+    builder.text_attr(
+        attributes,
+        semconv::SESSION_OUTPUT,
+        semconv::SESSION_OUTPUT_REF,
+        Some(semconv::SESSION_OUTPUT_BYTES),
+        &output,
+    );
+    if let Some(code) = event.get("exit_code").and_then(Value::as_i64) {
+        attributes.push(KeyValue::new(semconv::SESSION_EXIT_CODE, code));
+        if code != 0 {
+            let source = if stderr.is_empty() { stdout } else { stderr };
+            status = Status {
+                code: StatusCode::Error,
+                message: format!("exit code {code}: {}", error_message(source)),
+            };
+        }
+    }
+    (format!("terminal_command {}", head(&command, 120)), status)
+}
+
+/// The command line as it ran: `cmd` and its `args`, each quoted when a shell would read it
+/// otherwise (spaces, quotes, expansions, operators, globs).
+fn command_line(event: &Value) -> String {
+    let mut command = text(event, "cmd").to_owned();
+    for arg in event
+        .get("args")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let arg = arg.as_str().unwrap_or_default();
+        command.push(' ');
+        if arg.is_empty()
+            || arg
+                .chars()
+                .any(|c| c.is_whitespace() || "\"'$`\\()|&;<>*?[]{}!#~".contains(c))
+        {
+            command.push_str(&format!("'{}'", arg.replace('\'', "'\\''")));
+        } else {
+            command.push_str(arg);
+        }
+    }
+    command
+}
+
+/// A `thought` event: the note and its tags.
+fn thought_event(builder: &mut Builder, event: &Value, attributes: &mut Vec<KeyValue>) -> String {
+    attributes.push(KeyValue::new(semconv::SESSION_ACTION, "note"));
+    builder.text_attr(
+        attributes,
+        semconv::SESSION_NOTE,
+        semconv::SESSION_INPUT_REF,
+        None,
+        text(event, "raw"),
+    );
+    let tags: Vec<AnyValue> = event
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(AnyValue::from))
+        .collect();
+    if !tags.is_empty() {
+        attributes.push(KeyValue::new(
+            semconv::SESSION_NOTE_TAGS,
+            AnyValue::Array(tags),
+        ));
+    }
+    "thought".to_owned()
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@
 //!
 //! `{id}` is a trace id (or unique prefix) or the session's own id. Errors are the API's
 //! [`ApiErrorBody`], with `errors: [{path, message}]` for an invalid document. Everything here
-//! is a thin layer over `devtrace-ingest` (validation, mapping, redaction), the group-commit
-//! writer and `devtrace-query` (the read side).
+//! is a thin layer over `devtrace-ingest` (validation), `devtrace-intake` (mapping, redaction,
+//! the commit) and `devtrace-query` (the read side).
 
 use super::params::{Params, bounded_json};
 use super::session_io::{MAX_DOCUMENT_BYTES, json_body, session_error};
@@ -29,6 +29,8 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use devtrace_ingest::sessions::trace_v1::{self, DocumentError, TraceDocument};
+use devtrace_intake::commit::CommitError;
+use devtrace_intake::files::session_batch;
 use devtrace_model::{AnyValue, TraceId, semconv};
 use devtrace_query::QueryError;
 use devtrace_query::blobs::{BlobPage, DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parse_hash, read_page};
@@ -40,8 +42,7 @@ use devtrace_query::sessions::{
     usage_per_day,
 };
 use devtrace_query::text::TextOptions;
-use devtrace_store::writer::SubmitError;
-use devtrace_store::{Store, StoreError, WriteBatch, prepare_session};
+use devtrace_store::{Store, StoreError, WriteBatch};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -91,32 +92,28 @@ fn internal(error: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
 }
 
-/// Writes a batch through the group-commit writer and waits until it is durable.
+/// Writes a batch through devtrace-intake's commit and waits until it is durable.
 async fn commit(state: &ApiState, batch: WriteBatch) -> Result<(), ApiError> {
-    let ticket = state
-        .writer
-        .submit(batch.in_project(state.store.project()))
+    devtrace_intake::commit::commit(&state.writer, batch.in_project(state.store.project()))
+        .await
         .map_err(|e| match e {
-            SubmitError::Overloaded => ApiError {
+            CommitError::Overloaded => ApiError {
                 retry_after: true,
                 ..ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "devtrace is busy writing; retry shortly",
                 )
             },
-            SubmitError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        })?;
-    ticket
-        .committed()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+            CommitError::Unavailable(message) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+            }
+        })
 }
 
 /// Stores a validated document: its spans merged into the session, the document as a blob.
 async fn store_document(state: &ApiState, document: &TraceDocument) -> Result<usize, ApiError> {
-    let output = trace_v1::to_spans(document, Arc::clone(&state.redactor));
-    let spans = output.spans.spans.len();
-    commit(state, prepare_session(output.spans, output.blobs)).await?;
+    let (batch, spans) = session_batch(document, Arc::clone(&state.redactor));
+    commit(state, batch).await?;
     Ok(spans)
 }
 

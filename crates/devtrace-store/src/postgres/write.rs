@@ -420,82 +420,8 @@ impl<'a> Transact<'a> {
         let mut groups = self.gather(&pending)?;
         groups.sort_by_key(|g| (g.project, g.trace_id.0));
 
-        // Each trace's row: inserted (new), or found and locked (stored before). A row deleted
-        // by another node between the two is inserted on the next round.
-        let mut new_keys: HashMap<usize, i64> = HashMap::new();
-        let mut stored: HashMap<usize, (i64, i64)> = HashMap::new();
-        let mut rounds = 0;
-        loop {
-            let open: Vec<usize> = (0..groups.len())
-                .filter(|i| !new_keys.contains_key(i) && !stored.contains_key(i))
-                .collect();
-            if open.is_empty() {
-                break;
-            }
-            rounds += 1;
-            if rounds > ATTEMPTS {
-                return Err(StoreError::Unsupported(
-                    "traces kept being deleted while spans were appended to them".into(),
-                )
-                .into());
-            }
-            let slot: HashMap<(i64, TraceId), usize> = open
-                .iter()
-                .map(|&i| ((groups[i].project, groups[i].trace_id), i))
-                .collect();
-            let mut columns = SummaryColumns::default();
-            for &i in &open {
-                columns.push(&groups[i]);
-            }
-            let insert = self.tx.prepare_typed(INSERT_NEW_TRACES, &[])?;
-            for row in self.tx.query(&insert, &columns.params())? {
-                let trace_id = TraceId::from_slice(row.get::<_, &[u8]>(2)).unwrap_or_default();
-                new_keys.insert(slot[&(row.get(1), trace_id)], row.get(0));
-            }
-            let (projects, ids): (Vec<i64>, Vec<&[u8]>) = open
-                .iter()
-                .filter(|i| !new_keys.contains_key(i))
-                .map(|&i| (groups[i].project, &groups[i].trace_id.0[..]))
-                .unzip();
-            if projects.is_empty() {
-                continue;
-            }
-            for row in self.tx.query(LOCK_STORED_TRACES, &[&projects, &ids])? {
-                let trace_id = TraceId::from_slice(row.get::<_, &[u8]>(2)).unwrap_or_default();
-                stored.insert(slot[&(row.get(1), trace_id)], (row.get(0), row.get(3)));
-            }
-        }
-
-        // The stored span ids of the stored traces the cache does not know (in full).
-        let missing: Vec<i64> = stored
-            .values()
-            .filter(|(key, count)| {
-                self.recent
-                    .known(&row_key(*key))
-                    .is_none_or(|known| known.len() as i64 != *count)
-            })
-            .map(|(key, _)| *key)
-            .collect();
-        let mut read: HashMap<i64, HashSet<SpanId>> = HashMap::new();
-        if !missing.is_empty() {
-            for row in self.tx.query(
-                "SELECT trace, data FROM span_chunks WHERE trace = ANY($1) ORDER BY trace, seq",
-                &[&missing],
-            )? {
-                let ids = read.entry(row.get(0)).or_default();
-                ids.extend(
-                    chunk::decode_spans(row.get(1))?
-                        .spans
-                        .iter()
-                        .map(|s| s.span_id),
-                );
-            }
-            for key in &missing {
-                self.recent.forget(&row_key(*key));
-                read.entry(*key).or_default();
-            }
-        }
-
+        let (new_keys, stored) = self.trace_rows(&groups)?;
+        let read = self.stored_span_ids(&stored)?;
         // What is left to store, by trace row.
         let mut kept: Vec<(i64, i64, Cow<'_, TraceChunk>)> = Vec::new();
         let mut updates: Vec<usize> = Vec::new();
@@ -548,6 +474,104 @@ impl<'a> Transact<'a> {
             return Ok(());
         }
 
+        self.copy_and_index(kept, read)
+    }
+
+    /// Each trace's row: inserted (new, its key), or found and locked (stored before, its key
+    /// and span count). A row deleted by another node between the two is inserted on the next
+    /// round.
+    #[allow(clippy::type_complexity)]
+    fn trace_rows(
+        &mut self,
+        groups: &[Group<'_>],
+    ) -> Step<(HashMap<usize, i64>, HashMap<usize, (i64, i64)>)> {
+        let mut new_keys: HashMap<usize, i64> = HashMap::new();
+        let mut stored: HashMap<usize, (i64, i64)> = HashMap::new();
+        let mut rounds = 0;
+        loop {
+            let open: Vec<usize> = (0..groups.len())
+                .filter(|i| !new_keys.contains_key(i) && !stored.contains_key(i))
+                .collect();
+            if open.is_empty() {
+                return Ok((new_keys, stored));
+            }
+            rounds += 1;
+            if rounds > ATTEMPTS {
+                return Err(StoreError::Unsupported(
+                    "traces kept being deleted while spans were appended to them".into(),
+                )
+                .into());
+            }
+            let slot: HashMap<(i64, TraceId), usize> = open
+                .iter()
+                .map(|&i| ((groups[i].project, groups[i].trace_id), i))
+                .collect();
+            let mut columns = SummaryColumns::default();
+            for &i in &open {
+                columns.push(&groups[i]);
+            }
+            let insert = self.tx.prepare_typed(INSERT_NEW_TRACES, &[])?;
+            for row in self.tx.query(&insert, &columns.params())? {
+                let trace_id = TraceId::from_slice(row.get::<_, &[u8]>(2)).unwrap_or_default();
+                new_keys.insert(slot[&(row.get(1), trace_id)], row.get(0));
+            }
+            let (projects, ids): (Vec<i64>, Vec<&[u8]>) = open
+                .iter()
+                .filter(|i| !new_keys.contains_key(i))
+                .map(|&i| (groups[i].project, &groups[i].trace_id.0[..]))
+                .unzip();
+            if projects.is_empty() {
+                continue;
+            }
+            for row in self.tx.query(LOCK_STORED_TRACES, &[&projects, &ids])? {
+                let trace_id = TraceId::from_slice(row.get::<_, &[u8]>(2)).unwrap_or_default();
+                stored.insert(slot[&(row.get(1), trace_id)], (row.get(0), row.get(3)));
+            }
+        }
+    }
+
+    /// The stored span ids of the stored traces the cache does not know (in full).
+    fn stored_span_ids(
+        &mut self,
+        stored: &HashMap<usize, (i64, i64)>,
+    ) -> Step<HashMap<i64, HashSet<SpanId>>> {
+        let missing: Vec<i64> = stored
+            .values()
+            .filter(|(key, count)| {
+                self.recent
+                    .known(&row_key(*key))
+                    .is_none_or(|known| known.len() as i64 != *count)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        let mut read: HashMap<i64, HashSet<SpanId>> = HashMap::new();
+        if !missing.is_empty() {
+            for row in self.tx.query(
+                "SELECT trace, data FROM span_chunks WHERE trace = ANY($1) ORDER BY trace, seq",
+                &[&missing],
+            )? {
+                let ids = read.entry(row.get(0)).or_default();
+                ids.extend(
+                    chunk::decode_spans(row.get(1))?
+                        .spans
+                        .iter()
+                        .map(|s| s.span_id),
+                );
+            }
+            for key in &missing {
+                self.recent.forget(&row_key(*key));
+                read.entry(*key).or_default();
+            }
+        }
+        Ok(read)
+    }
+
+    /// Copies what is left into span_chunks, indexes it, and tells the cache and the totals.
+    fn copy_and_index(
+        &mut self,
+        kept: Vec<(i64, i64, Cow<'_, TraceChunk>)>,
+        read: HashMap<i64, HashSet<SpanId>>,
+    ) -> Step {
         let sink = self
             .tx
             .copy_in("COPY span_chunks (trace, data) FROM STDIN (FORMAT binary)")?;

@@ -225,90 +225,7 @@ fn tool(
     let mut status = devtrace_model::Status::default();
     let mut patch = Vec::new();
     if record.name == "tool_result" {
-        let arguments: Value = match record.text("arguments") {
-            Some(text) => serde_json::from_str(text).unwrap_or(Value::String(text.to_owned())),
-            None => Value::Null,
-        };
-        let command = command_of(name, &arguments, &Value::Null);
-        let patch_text = (name == "apply_patch")
-            .then(|| {
-                arguments
-                    .as_str()
-                    .or_else(|| arguments.get("input").and_then(Value::as_str))
-                    .or_else(|| arguments.get("patch").and_then(Value::as_str))
-            })
-            .flatten()
-            .or_else(|| {
-                command
-                    .as_deref()
-                    .and_then(|c| c.find("*** Begin Patch").map(|i| &c[i..]))
-            })
-            .map(str::to_owned);
-        let action = if patch_text.is_some() {
-            "patch"
-        } else if command.is_some() {
-            "command"
-        } else {
-            match name {
-                "update_plan" => "plan",
-                "view_image" | "read_file" => "read",
-                "web_search" => "web",
-                "grep_files" | "list_dir" => "search",
-                _ => "other",
-            }
-        };
-        attributes.push(KeyValue::new(semconv::SESSION_ACTION, action));
-        if let Some(workdir) = arguments
-            .get("workdir")
-            .or_else(|| arguments.get("working_directory"))
-            .and_then(Value::as_str)
-        {
-            attributes.push(KeyValue::new(semconv::SESSION_CWD, workdir));
-        }
-        if let Some(command) = &command
-            && patch_text.is_none()
-        {
-            attributes.push(KeyValue::new(semconv::SESSION_COMMAND, command.as_str()));
-        }
-        if !arguments.is_null() {
-            let text = match &arguments {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            mapper.builder.text_attr(
-                &mut attributes,
-                semconv::SESSION_INPUT,
-                semconv::SESSION_INPUT_REF,
-                None,
-                &text,
-            );
-        }
-        patch = patch_text.as_deref().map(parse_patch).unwrap_or_default();
-        if let [(path, _, _)] = patch.as_slice() {
-            attributes.push(KeyValue::new(semconv::SESSION_FILE_PATH, path.as_str()));
-        }
-        let output = Value::String(record.text("output").unwrap_or("").to_owned());
-        let (text, exit_code) = output_of(&output);
-        mapper.builder.text_attr(
-            &mut attributes,
-            semconv::SESSION_OUTPUT,
-            semconv::SESSION_OUTPUT_REF,
-            Some(semconv::SESSION_OUTPUT_BYTES),
-            &text,
-        );
-        if let Some(code) = exit_code {
-            attributes.push(KeyValue::new(semconv::SESSION_EXIT_CODE, code));
-        }
-        // `success` says the tool ran; a command that ran and exited non-zero failed too.
-        let ran = record.flag("success") != Some(false);
-        let exited_badly = exit_code.is_some_and(|c| c != 0);
-        if !ran || exited_badly || (exit_code.is_none() && looks_failed(&text)) {
-            status = failed(if text.trim().is_empty() {
-                "the tool call failed"
-            } else {
-                &text
-            });
-        }
+        (status, patch) = tool_result(mapper, record, name, &mut attributes);
     } else if matches!(record.text("decision"), Some("denied" | "abort")) {
         status = failed(&format!(
             "not run: {} ({})",
@@ -343,4 +260,101 @@ fn tool(
             extra: &[KeyValue::new(semconv::SESSION_FROM_TELEMETRY, true)],
         },
     );
+}
+
+/// A `tool_result` record's attributes (action, command, input, output, exit code, the file a
+/// one-file patch touched), its status and the files its patch changed.
+fn tool_result(
+    mapper: &mut Mapper,
+    record: &Record,
+    name: &str,
+    attributes: &mut Vec<KeyValue>,
+) -> (devtrace_model::Status, Vec<(String, String, String)>) {
+    let arguments: Value = match record.text("arguments") {
+        Some(text) => serde_json::from_str(text).unwrap_or(Value::String(text.to_owned())),
+        None => Value::Null,
+    };
+    let command = command_of(name, &arguments, &Value::Null);
+    let patch_text = (name == "apply_patch")
+        .then(|| {
+            arguments
+                .as_str()
+                .or_else(|| arguments.get("input").and_then(Value::as_str))
+                .or_else(|| arguments.get("patch").and_then(Value::as_str))
+        })
+        .flatten()
+        .or_else(|| {
+            command
+                .as_deref()
+                .and_then(|c| c.find("*** Begin Patch").map(|i| &c[i..]))
+        })
+        .map(str::to_owned);
+    let action = if patch_text.is_some() {
+        "patch"
+    } else if command.is_some() {
+        "command"
+    } else {
+        match name {
+            "update_plan" => "plan",
+            "view_image" | "read_file" => "read",
+            "web_search" => "web",
+            "grep_files" | "list_dir" => "search",
+            _ => "other",
+        }
+    };
+    attributes.push(KeyValue::new(semconv::SESSION_ACTION, action));
+    if let Some(workdir) = arguments
+        .get("workdir")
+        .or_else(|| arguments.get("working_directory"))
+        .and_then(Value::as_str)
+    {
+        attributes.push(KeyValue::new(semconv::SESSION_CWD, workdir));
+    }
+    if let Some(command) = &command
+        && patch_text.is_none()
+    {
+        attributes.push(KeyValue::new(semconv::SESSION_COMMAND, command.as_str()));
+    }
+    if !arguments.is_null() {
+        let text = match &arguments {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        mapper.builder.text_attr(
+            attributes,
+            semconv::SESSION_INPUT,
+            semconv::SESSION_INPUT_REF,
+            None,
+            &text,
+        );
+    }
+    let patch = patch_text.as_deref().map(parse_patch).unwrap_or_default();
+    if let [(path, _, _)] = patch.as_slice() {
+        attributes.push(KeyValue::new(semconv::SESSION_FILE_PATH, path.as_str()));
+    }
+    let output = Value::String(record.text("output").unwrap_or("").to_owned());
+    let (text, exit_code) = output_of(&output);
+    mapper.builder.text_attr(
+        attributes,
+        semconv::SESSION_OUTPUT,
+        semconv::SESSION_OUTPUT_REF,
+        Some(semconv::SESSION_OUTPUT_BYTES),
+        &text,
+    );
+    if let Some(code) = exit_code {
+        attributes.push(KeyValue::new(semconv::SESSION_EXIT_CODE, code));
+    }
+    // `success` says the tool ran; a command that ran and exited non-zero failed too.
+    let ran = record.flag("success") != Some(false);
+    let exited_badly = exit_code.is_some_and(|c| c != 0);
+    let status = if !ran || exited_badly || (exit_code.is_none() && looks_failed(&text)) {
+        failed(if text.trim().is_empty() {
+            "the tool call failed"
+        } else {
+            &text
+        })
+    } else {
+        devtrace_model::Status::default()
+    };
+    (status, patch)
 }

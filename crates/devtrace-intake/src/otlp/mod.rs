@@ -1,10 +1,18 @@
-//! The transport-agnostic ingest pipeline: decode → validate → redact → prepare → group commit.
+//! OTLP batches into the store: decode → validate → redact → prepare → group commit, with
+//! admission control (requests and bytes in flight) and the acknowledgement a receiver gives
+//! only once the data is committed ([`Ingestor`]). Transport-agnostic: the gRPC and HTTP
+//! receivers (devtrace-server) translate to and from it.
 //!
 //! Log records that are a coding agent's own events (Claude Code, Codex CLI, Gemini CLI) also
-//! become session spans here ([`prepare_log_batch`]), committed in the same transaction as the
+//! become session spans ([`prepare_log_batch`]), committed in the same transaction as the
 //! records, so a session appears as its events arrive. Metrics are stored with the session
 //! and usage quantity each series belongs to ([`prepare_metric_batch`]).
 
+mod prepare;
+
+pub use prepare::{prepare_log_batch, prepare_metric_batch, redact_metrics};
+
+use crate::commit::CommitError;
 use devtrace_ingest::otlp::{
     collector::{
         logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse},
@@ -16,13 +24,9 @@ use devtrace_ingest::otlp::{
     trace::v1::ResourceSpans,
 };
 use devtrace_ingest::redact::Redactor;
-use devtrace_ingest::sessions::native;
 use devtrace_ingest::{DecodeError, Limits, json, proto};
-use devtrace_model::LogBatch;
-use devtrace_model::metrics::MetricBatch;
-use devtrace_store::metrics::{SeriesTags, prepare_metrics};
-use devtrace_store::writer::{SubmitError, WriteHandle};
-use devtrace_store::{ProjectId, WriteBatch, prepare_logs, prepare_session, prepare_spans};
+use devtrace_store::writer::WriteHandle;
+use devtrace_store::{ProjectId, WriteBatch, prepare_spans};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -293,62 +297,11 @@ impl Ingestor {
         if batch.items() == 0 {
             return Ok(());
         }
-        let ticket = self.writer.submit(batch).map_err(|e| match e {
-            SubmitError::Overloaded => IngestError::Overloaded,
-            SubmitError::Closed => IngestError::Unavailable(e.to_string()),
-        })?;
-        ticket
-            .committed()
+        crate::commit::commit(&self.writer, batch)
             .await
-            .map_err(|e| IngestError::Unavailable(e.to_string()))
-    }
-}
-
-/// One request's log records as rows: the records (as every log record is stored) and, for
-/// those that are a coding agent's own events, the session spans they describe, merged into
-/// what is stored of their sessions. `batch` must be redacted already.
-pub fn prepare_log_batch(batch: LogBatch) -> WriteBatch {
-    let sessions = native::sessions_from_logs(&batch);
-    let mut prepared = prepare_logs(batch);
-    if !sessions.is_empty() {
-        prepared.append(prepare_session(
-            sessions.output.spans,
-            sessions.output.blobs,
-        ));
-    }
-    prepared
-}
-
-/// One request's metrics as rows, each series tagged with the session it belongs to and the
-/// usage quantity it measures, when it is an agent's.
-pub fn prepare_metric_batch(batch: &MetricBatch) -> WriteBatch {
-    let classify = |batch: &MetricBatch,
-                    metric: &devtrace_model::metrics::Metric,
-                    point: &devtrace_model::metrics::MetricPoint| {
-        let (session, quantity) = native::classify_metric(batch, metric, point);
-        SeriesTags { session, quantity }
-    };
-    WriteBatch {
-        metrics: prepare_metrics(batch, &classify),
-        ..Default::default()
-    }
-}
-
-/// Redacts every attribute of a metric batch (resources, scopes, data points): metrics carry
-/// user names and e-mail addresses as attributes too.
-pub fn redact_metrics(redactor: &Redactor, batch: &mut MetricBatch) {
-    if !redactor.is_enabled() {
-        return;
-    }
-    for resource in &mut batch.resources {
-        redactor.redact_attributes(&mut resource.attributes);
-    }
-    for scope in &mut batch.scopes {
-        redactor.redact_attributes(&mut scope.attributes);
-    }
-    for metric in &mut batch.metrics {
-        for point in &mut metric.points {
-            redactor.redact_attributes(&mut point.attributes);
-        }
+            .map_err(|e| match e {
+                CommitError::Overloaded => IngestError::Overloaded,
+                CommitError::Unavailable(message) => IngestError::Unavailable(message),
+            })
     }
 }
