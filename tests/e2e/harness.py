@@ -183,16 +183,21 @@ def _read_serve_json(path: Path):
         return None
 
 
-def postgres_url() -> str:
-    """The test PostgreSQL server (scripts/test starts one); the test is skipped without it,
-    except under CI, where a missing server is a failure."""
-    url = os.environ.get("DEVTRACE_TEST_POSTGRES", "").strip()
+def server_url_from(variable: str, starter: str) -> str:
+    """The URL of a test server from `variable` (scripts/test starts them); the test is skipped
+    without it, except under CI, where a missing server is a failure."""
+    url = os.environ.get(variable, "").strip()
     if not url:
-        message = "DEVTRACE_TEST_POSTGRES is not set: start a server with scripts/postgres-test-server"
+        message = f"{variable} is not set: start one with {starter}"
         if os.environ.get("CI", "") not in ("", "false"):
             pytest.fail(message)
         pytest.skip(message)
     return url
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL server."""
+    return server_url_from("DEVTRACE_TEST_POSTGRES", "scripts/postgres-test-server")
 
 
 def fresh_postgres_store(name: str) -> str:
@@ -207,6 +212,18 @@ def fresh_postgres_store(name: str) -> str:
     return f"{url}?options=-csearch_path%3D{schema}"
 
 
+def clickhouse_url() -> str:
+    """The test ClickHouse engine behind its front."""
+    return server_url_from("DEVTRACE_TEST_CLICKHOUSE", "scripts/clickhouse-test-server")
+
+
+def fresh_clickhouse_store(name: str) -> str:
+    """A --store URL naming a new database on the test engine (devtrace creates it)."""
+    url = clickhouse_url()
+    database = re.sub(r"[^a-z0-9_]", "_", f"e2e_{name}_{os.getpid()}_{time.time_ns()}".lower())
+    return url.rsplit("/", 1)[0] + "/" + database
+
+
 def make_token(bin: Path, store_url: str, project: str, scopes: str, name: str) -> str:
     """`devtrace token create` with direct store access; returns the token."""
     proc = subprocess.run(
@@ -218,10 +235,13 @@ def make_token(bin: Path, store_url: str, project: str, scopes: str, name: str) 
     return json.loads(proc.stdout)["token"]
 
 
-def start_team_server(bin: Path, data_dir: Path, log_path: Path, name: str, extra_args: tuple[str, ...] = ()) -> Server:
-    """`devtrace serve` on a fresh PostgreSQL schema (authentication on, as it is by default
-    with PostgreSQL), with an ingest+read token of project "e2e" for its clients."""
-    store_url = fresh_postgres_store(name)
+def start_team_server(
+    bin: Path, data_dir: Path, log_path: Path, name: str, extra_args: tuple[str, ...] = (), store_url: str | None = None
+) -> Server:
+    """`devtrace serve` on a fresh PostgreSQL schema, or on `store_url` (authentication on, as
+    it is by default with a shared store), with an ingest+read token of project "e2e" for its
+    clients."""
+    store_url = store_url or fresh_postgres_store(name)
     token = make_token(bin, store_url, "e2e", "ingest,read", f"e2e-{name}")
     srv = start_server(bin, data_dir, log_path, ("--store", store_url, *extra_args))
     srv.store_args = ("--store", store_url, "--project", "e2e")

@@ -8,17 +8,23 @@ scripts/test built the devtrace package for (DEVTRACE_NATIVE_PYTHONS, `:`-separa
 - `devtrace run --record` on a program dying of an unhandled exception: the window is in its
   trace, linked to the failure, with the exception's context;
 - two asyncio tasks interleaving on one thread (`python -m app.tasks`): each call nests under
-  its own task's span.
+  its own task's span;
+- the values of chosen calls (`python -m app.payments`, record_calls(values=...)): an assistant
+  asks through the official MCP SDK which argument made a call fail
+  (analyze_operation(calls=true)).
 
 The program is tests/e2e/native_app (python -m app.main, python -m app.tasks).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 
 import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
 
 from harness import REPO_ROOT, CliResult, clean_env
 
@@ -218,3 +224,31 @@ def test_asyncio_tasks_interleaving_on_one_thread_nest_under_their_own_spans(sto
     # One thread: the coroutines' steps never overlap (a step ends at its await).
     steps = sorted((w["start_unix_nano"], w["end_unix_nano"]) for w in workers)
     assert all(end <= next_start for (_, end), (next_start, _) in zip(steps, steps[1:])), steps
+
+
+def test_an_assistant_finds_the_argument_that_made_a_call_fail(store, python):
+    argv = ["--data", str(store.data_dir), "run", "--", python, "-m", "app.payments"]
+    proc = subprocess.run([str(store.bin), *argv], cwd=APP_DIR, env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, CliResult(argv, proc.returncode, proc.stdout, proc.stderr).describe()
+
+    async def ask():
+        server = StdioServerParameters(command=str(store.bin), args=["--data", str(store.data_dir), "mcp"], env=clean_env())
+        async with Client(server, read_timeout_seconds=60) as client:
+            result = await client.call_tool("analyze_operation", {"operation": "app.payments.charge", "calls": True})
+            return result.is_error, "".join(c.text for c in result.content if c.type == "text")
+
+    is_error, text = asyncio.run(ask())
+    assert not is_error, text
+    lines = text.splitlines()
+    assert lines[0].startswith('calls of "app.payments.charge": 4 in 1 traces, 1 failed, 4 with arguments'), text
+    # The failing call comes first, with the argument that made it fail and what it raised; the
+    # secret-named argument is redacted; no __repr__ of the Order ran (its fields are shown).
+    assert lines[1].startswith("FAILED "), text
+    assert lines[2] == '  arguments: "order=Order(ident=3, customer=\\"customer-3\\"), amount=4312, api_key=[REDACTED:secret_name]"', text
+    assert lines[3] == '  raised: "ValueError(\\"amount over the limit\\")"', text
+    assert "sk-test-0000" not in text
+    # Then the others (each lasting well over the 1 ms threshold), slowest first, with what they
+    # returned (they slept 30, 16 and 2.25 ms).
+    assert [line.startswith("ok ") for line in lines[4::3]] == [True] * 3, text
+    assert [line.split("amount=")[1].split(",")[0] for line in lines[5::3]] == ["120", "64", "9"], text
+    assert lines[6] == '  returned: "{\\"order\\": 1, \\"charged\\": 120}"', text

@@ -26,6 +26,8 @@ def run_scenario(server, name: str) -> dict:
         env=clean_env(
             OTEL_EXPORTER_OTLP_ENDPOINT=server.http_endpoint,
             OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            # The token, when the server requires one (a shared store).
+            **server.otlp_env(),
             # A run of the batch job makes ~2,900 spans at once on the simulated clock: a queue
             # that holds them all, so the SDK drops none (its default is 2,048).
             OTEL_BSP_MAX_QUEUE_SIZE="65536",

@@ -27,7 +27,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "DEVTRACE_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
 
-    /// The store: a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE) for a team
+    /// The store: a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE) or a ClickHouse
+    /// URL (clickhouse://USER:PASSWORD@HOST:8123/DATABASE, clickhouses:// for TLS) for a team
     /// server, or a data directory for the embedded store [default: the embedded store in --data]
     #[arg(long, global = true, env = "DEVTRACE_STORE", value_name = "URL|DIR")]
     pub store: Option<String>,
@@ -901,7 +902,7 @@ pub struct ServeArgs {
     /// ({"version": 1, "rules": [{"name", "description", "pattern"}]})
     #[arg(long, env = "DEVTRACE_REDACTION_RULES", value_name = "FILE")]
     pub redaction_rules: Option<PathBuf>,
-    /// Require API tokens: `auto` requires them with a PostgreSQL store or when any port listens
+    /// Require API tokens: `auto` requires them with a PostgreSQL or ClickHouse store or when any port listens
     /// beyond loopback; `required` also on the embedded store [default: auto]
     #[arg(long, env = "DEVTRACE_AUTH", value_enum, value_name = "WHEN")]
     pub auth: Option<AuthWhen>,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConfigFile {
     pub data: Option<PathBuf>,
-    /// A PostgreSQL URL (or a data directory): the store every command uses.
+    /// A PostgreSQL or ClickHouse URL (or a data directory): the store every command uses.
     pub store: Option<String>,
     pub grpc_listen: Option<SocketAddr>,
     pub http_listen: Option<SocketAddr>,

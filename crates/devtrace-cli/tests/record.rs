@@ -54,7 +54,12 @@ impl Project {
     }
 
     fn devtrace(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        self.command(args).output().unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
             .current_dir(&self.repo)
             .env("DEVTRACE_DATA", &self.data)
             // Wide enough for every table and sentence on one line.
@@ -66,9 +71,8 @@ impl Project {
             .env_remove("VISUAL")
             .env_remove("EDITOR")
             .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        command
     }
 
     fn ok(&self, args: &[&str]) -> Output {
@@ -736,8 +740,9 @@ fn a_recording_can_go_to_a_server_instead_of_the_local_store() {
     let failed = project.devtrace(&["record", "stop", "--server", "http://127.0.0.1:9"]);
     assert_eq!(failed.status.code(), Some(1));
     assert!(
-        stderr(&failed)
-            .starts_with("error: cannot connect to 127.0.0.1:9 (--server http://127.0.0.1:9)"),
+        stderr(&failed).starts_with(
+            "error: cannot reach http://127.0.0.1:9: connection refused: is `devtrace serve` running there"
+        ),
         "{}",
         stderr(&failed)
     );
@@ -754,6 +759,91 @@ fn a_recording_can_go_to_a_server_instead_of_the_local_store() {
     );
     let local = project.json(&["sessions", "--json"]);
     assert_eq!(local[0]["title"], "offline");
+}
+
+/// The session document goes to an https server through devtrace's own TLS client: no curl
+/// is needed (the PATH here has none), and the server's self-signed certificate is trusted
+/// through --ca-cert, without which the send fails saying so and the document is kept.
+#[test]
+fn a_recording_goes_to_an_https_server_without_curl() {
+    let project = Project::new();
+    let tls = project.repo.join("../tls");
+    let bin = tls.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    // The programs a recording runs, and no curl.
+    let path = std::env::var("PATH").unwrap();
+    for tool in ["git", "sh", "bash", "python3"] {
+        if let Some(found) = path
+            .split(':')
+            .map(|dir| Path::new(dir).join(tool))
+            .find(|p| p.is_file())
+        {
+            std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
+        }
+    }
+    assert!(!bin.join("curl").exists());
+    let server_data = project.repo.join("../server-data");
+    std::fs::create_dir_all(&server_data).unwrap();
+    let server = common::start_server_with(
+        &server_data,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let url = format!("https://localhost:{}", server.api.port());
+    let without_curl = |args: &[&str]| {
+        project
+            .command(args)
+            .env("PATH", &bin)
+            .env_remove("DEVTRACE_CA_CERT")
+            .output()
+            .unwrap()
+    };
+    let started = without_curl(&[
+        "record",
+        "start",
+        "--task",
+        "secure",
+        "--no-watch",
+        "--server",
+        &url,
+    ]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    project.ok(&["note", "over tls"]);
+
+    // Not trusted: the send fails, naming the server and the flag that fixes it.
+    let untrusted = without_curl(&["record", "stop"]);
+    assert_eq!(untrusted.status.code(), Some(1));
+    let text = stderr(&untrusted);
+    assert!(
+        text.starts_with(&format!("error: cannot reach {url}: TLS failed: "))
+            && text.contains("--ca-cert FILE"),
+        "{text}"
+    );
+    assert_eq!(
+        project.status()["state"],
+        "orphaned",
+        "kept for another try"
+    );
+
+    let stopped = without_curl(&["record", "stop", "--ca-cert", cert.to_str().unwrap()]);
+    assert!(stopped.status.success(), "{}", stderr(&stopped));
+    assert!(
+        stderr(&stopped).contains(&format!("sent to {url}: 0 commands, 0 edits, 1 note")),
+        "{}",
+        stderr(&stopped)
+    );
+    let listed = common::devtrace(&server_data, &["sessions", "--json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["title"], "secure");
 }
 
 #[test]

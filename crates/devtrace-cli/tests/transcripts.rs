@@ -397,3 +397,89 @@ fn usage_and_runtime_errors() {
     t.record(&["--data", "[WORK]/a-file", "ls"], &output);
     t.assert_matches_snapshot();
 }
+
+/// What the client says when a server cannot be reached or refuses (devtrace-client): each
+/// message names the server and the fix. Real servers: a TLS `devtrace serve` with a
+/// self-signed certificate, one that requires tokens, a port nobody listens on, and a stub
+/// for an older server that lacks the endpoints (404 without the API's JSON).
+#[test]
+fn client_errors_name_the_server_and_the_fix() {
+    let mut t = Transcript::new("client_errors");
+    t.filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    t.filter(r"localhost:\d+", "localhost:[PORT]");
+    let tls_dir = t.root.path().join("tls");
+    std::fs::create_dir(&tls_dir).unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (tls_dir.join("cert.pem"), tls_dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let tls = common::start_server_with(
+        &tls_dir.join("data"),
+        &["--tls-cert", cert, "--tls-key", key],
+        &[],
+    );
+    let guarded =
+        common::start_server_with(&t.root.path().join("guarded"), &["--auth", "required"], &[]);
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let old = old_server_stub();
+
+    let https = format!("https://localhost:{}", tls.api.port());
+    t.run(&["--server", &format!("http://127.0.0.1:{closed}"), "ls"]);
+    t.run(&["--server", &https, "ls"]);
+    t.run(&["--server", &https, "watch", "--plain"]);
+    let by_address = format!("https://127.0.0.1:{}", tls.api.port());
+    t.run(&["--server", &by_address, "--ca-cert", cert, "ls"]);
+    t.run(&[
+        "--server",
+        &format!("http://localhost:{}", tls.api.port()),
+        "ls",
+    ]);
+    let missing = t.root.path().join("missing.pem");
+    t.run(&[
+        "--server",
+        &https,
+        "--ca-cert",
+        missing.to_str().unwrap(),
+        "ls",
+    ]);
+    t.run(&["--server", &https, "--ca-cert", key, "ls"]);
+    t.run(&["--server", &https, "--ca-cert", cert, "ls"]);
+    let guarded_url = format!("http://{}", guarded.api);
+    t.run(&["--server", &guarded_url, "ls"]);
+    t.run(&[
+        "--server",
+        &guarded_url,
+        "--token",
+        "dtk_not_a_real_token",
+        "sessions",
+    ]);
+    t.run(&["--server", &old, "ls"]);
+    t.run(&["--server", &old, "watch", "--plain"]);
+    t.assert_matches_snapshot();
+}
+
+/// An HTTP server that answers every request `404 Not Found` in plain text, as a server
+/// without devtrace's API (or one too old for the endpoint) does; its URL.
+fn old_server_stub() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(&mut stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nNot Found",
+            );
+        }
+    });
+    url
+}

@@ -652,74 +652,79 @@ fn truncate_string(mut s: String, max: usize) -> String {
 
 /// Groups spans back into resource → scope → spans, in order of first appearance.
 pub fn spans_to_proto(batch: &model::SpanBatch) -> Vec<trace::ResourceSpans> {
-    let mut out: Vec<trace::ResourceSpans> = Vec::new();
-    let mut groups: Vec<(u32, Vec<u32>)> = Vec::new();
-    for span in &batch.spans {
-        let ri = match groups.iter().position(|(r, _)| *r == span.resource) {
-            Some(ri) => ri,
-            None => {
-                let resource = &batch.resources[span.resource as usize];
-                groups.push((span.resource, Vec::new()));
-                out.push(trace::ResourceSpans {
-                    resource: Some(resource_to_proto(resource)),
-                    scope_spans: Vec::new(),
-                    schema_url: resource.schema_url.clone(),
-                });
-                out.len() - 1
+    regroup(&batch.spans, |s| (s.resource, s.scope))
+        .into_iter()
+        .map(|(r, scopes)| {
+            let resource = &batch.resources[r as usize];
+            trace::ResourceSpans {
+                resource: Some(resource_to_proto(resource)),
+                scope_spans: scopes
+                    .into_iter()
+                    .map(|(s, spans)| {
+                        let scope = &batch.scopes[s as usize];
+                        trace::ScopeSpans {
+                            scope: Some(scope_to_proto(scope)),
+                            spans: spans.into_iter().map(span_to_proto).collect(),
+                            schema_url: scope.schema_url.clone(),
+                        }
+                    })
+                    .collect(),
+                schema_url: resource.schema_url.clone(),
             }
-        };
-        let si = match groups[ri].1.iter().position(|s| *s == span.scope) {
-            Some(si) => si,
-            None => {
-                let scope = &batch.scopes[span.scope as usize];
-                groups[ri].1.push(span.scope);
-                out[ri].scope_spans.push(trace::ScopeSpans {
-                    scope: Some(scope_to_proto(scope)),
-                    spans: Vec::new(),
-                    schema_url: scope.schema_url.clone(),
-                });
-                groups[ri].1.len() - 1
-            }
-        };
-        out[ri].scope_spans[si].spans.push(span_to_proto(span));
-    }
-    out
+        })
+        .collect()
 }
 
 /// Groups log records back into resource → scope → records, in order of first appearance.
 pub fn logs_to_proto(batch: &model::LogBatch) -> Vec<logs::ResourceLogs> {
-    let mut out: Vec<logs::ResourceLogs> = Vec::new();
-    let mut groups: Vec<(u32, Vec<u32>)> = Vec::new();
-    for log in &batch.logs {
-        let ri = match groups.iter().position(|(r, _)| *r == log.resource) {
-            Some(ri) => ri,
+    regroup(&batch.logs, |l| (l.resource, l.scope))
+        .into_iter()
+        .map(|(r, scopes)| {
+            let resource = &batch.resources[r as usize];
+            logs::ResourceLogs {
+                resource: Some(resource_to_proto(resource)),
+                scope_logs: scopes
+                    .into_iter()
+                    .map(|(s, records)| {
+                        let scope = &batch.scopes[s as usize];
+                        logs::ScopeLogs {
+                            scope: Some(scope_to_proto(scope)),
+                            log_records: records.into_iter().map(log_to_proto).collect(),
+                            schema_url: scope.schema_url.clone(),
+                        }
+                    })
+                    .collect(),
+                schema_url: resource.schema_url.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Items by resource index, then by scope index, each in order of first appearance.
+type Regrouped<'a, T> = Vec<(u32, Vec<(u32, Vec<&'a T>)>)>;
+
+fn regroup<T>(items: &[T], indices: impl Fn(&T) -> (u32, u32)) -> Regrouped<'_, T> {
+    let mut groups: Regrouped<'_, T> = Vec::new();
+    for item in items {
+        let (resource, scope) = indices(item);
+        let r = match groups.iter().position(|(at, _)| *at == resource) {
+            Some(r) => r,
             None => {
-                let resource = &batch.resources[log.resource as usize];
-                groups.push((log.resource, Vec::new()));
-                out.push(logs::ResourceLogs {
-                    resource: Some(resource_to_proto(resource)),
-                    scope_logs: Vec::new(),
-                    schema_url: resource.schema_url.clone(),
-                });
-                out.len() - 1
+                groups.push((resource, Vec::new()));
+                groups.len() - 1
             }
         };
-        let si = match groups[ri].1.iter().position(|s| *s == log.scope) {
-            Some(si) => si,
+        let scopes = &mut groups[r].1;
+        let s = match scopes.iter().position(|(at, _)| *at == scope) {
+            Some(s) => s,
             None => {
-                let scope = &batch.scopes[log.scope as usize];
-                groups[ri].1.push(log.scope);
-                out[ri].scope_logs.push(logs::ScopeLogs {
-                    scope: Some(scope_to_proto(scope)),
-                    log_records: Vec::new(),
-                    schema_url: scope.schema_url.clone(),
-                });
-                groups[ri].1.len() - 1
+                scopes.push((scope, Vec::new()));
+                scopes.len() - 1
             }
         };
-        out[ri].scope_logs[si].log_records.push(log_to_proto(log));
+        scopes[s].1.push(item);
     }
-    out
+    groups
 }
 
 fn resource_to_proto(resource: &model::Resource) -> resource::Resource {

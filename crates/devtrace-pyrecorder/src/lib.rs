@@ -18,6 +18,8 @@ use pyo3::prelude::*;
 
 #[cfg(all(Py_3_12, not(Py_GIL_DISABLED)))]
 mod native;
+#[cfg(all(Py_3_12, not(Py_GIL_DISABLED)))]
+mod values;
 
 /// Whether this build can record, and why not when it cannot.
 #[pyfunction]

@@ -13,6 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::values;
 use devtrace_recorder::builder::OTHER_CODE;
 use devtrace_recorder::clock::{Clock, ClockPair, monotonic_ns};
 use devtrace_recorder::names::{self, CodeInfo, Names};
@@ -35,6 +36,8 @@ const TOOL_NAME: &str = "devtrace.recorder";
 /// What the drainer thread and the Python threads share.
 struct Shared {
     file: Arc<RecorderFile>,
+    /// Value summaries of calls (see `ValueStore`).
+    values: Mutex<ValueStore>,
     drain: Mutex<DrainState>,
     ready: Condvar,
     wake: Condvar,
@@ -44,6 +47,8 @@ struct Shared {
 
 struct DrainState {
     cursor: Cursor,
+    /// The records of the last pass (their buffers reused by the next).
+    streams: Vec<ring::StreamEvents>,
     builder: Builder,
     names: Names,
     out: Vec<OutSpan>,
@@ -54,17 +59,28 @@ struct DrainState {
 impl Shared {
     /// Reads what is new (of one stream, or all) into the builder; returns how many records.
     fn drain(&self, st: &mut DrainState, only: Option<u64>) -> usize {
-        let streams = st.cursor.read(&self.file, only);
-        if streams.is_empty() {
-            return 0;
-        }
+        // The pass's buffers are the last pass's, reused (see `Cursor::read_into`).
+        let mut streams = std::mem::take(&mut st.streams);
+        st.cursor.read_into(&self.file, only, &mut streams);
         let read = streams.iter().map(|s| s.events.len()).sum();
         let file = &self.file;
         for s in &streams {
             st.builder.feed(s, &|key| file.span(key));
         }
+        let nothing = streams.is_empty();
+        st.streams = streams;
+        if nothing {
+            return 0;
+        }
         let spans = st.builder.take_spans();
         st.out.extend(spans);
+        let released = st.builder.take_released_values();
+        if !released.is_empty() {
+            let mut store = self.values.lock().unwrap();
+            for id in released {
+                store.release(id);
+            }
+        }
         let calls = st.builder.take_sdk_calls();
         st.sdk_calls.extend(calls);
         // Aggregates of spans nobody claimed (ended without our hook seeing it) stay bounded.
@@ -98,6 +114,11 @@ struct Active {
     /// The OpenTelemetry SDK's context variable and the key of the current span in its
     /// contexts: where an asyncio task's first step finds the span it was created under.
     span_context: Option<(Py<PyAny>, Py<PyAny>)>,
+    /// The functions whose calls' values are captured: (module, qualname).
+    values: HashSet<(String, String)>,
+    /// Their parameters' names, by code id.
+    arg_names: HashMap<u32, Vec<(Py<pyo3::types::PyString>, String)>>,
+    value_budget: values::Budget,
 }
 
 /// The options a recorder started with, kept to start the same one again in a forked child.
@@ -111,6 +132,9 @@ struct StartOptions {
     /// Whether a pass that read much starts the next at once (off only to show what a drainer
     /// that cannot keep up leaves: the overrun and what stop says of it).
     drain_when_busy: bool,
+    /// Whether a writer that finds the ring full of unread records waits for the drainer
+    /// (record mode: nothing lost) rather than overwrite them (the flight recorder).
+    wait_for_drainer: bool,
 }
 
 static ACTIVE: AtomicPtr<Active> = AtomicPtr::new(std::ptr::null_mut());
@@ -275,6 +299,10 @@ unsafe fn start_thread(active: &Active, local: &mut Local) {
 /// Set in a code id (as `code_id` returns it) when the code is a coroutine's: its starts and
 /// resumptions may be an asyncio task's step. Never in a recorded id.
 const COROUTINE: u32 = 1 << 31;
+/// Set in a code id when its calls' values are captured (arguments, return, exception).
+const VALUES: u32 = 1 << 30;
+/// The flags a code id may carry; never in a recorded id.
+const FLAGS: u32 = COROUTINE | VALUES;
 /// `co_flags` of a coroutine function's code (CPython's CO_COROUTINE).
 const CO_COROUTINE: u32 = 0x80;
 
@@ -419,7 +447,7 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .and_then(|l| l.extract())
         .unwrap_or(0);
     let id = active.next_code;
-    if id >= COROUTINE {
+    if id >= VALUES {
         return 0;
     }
     let flags: u32 = code
@@ -427,9 +455,14 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .and_then(|f| f.extract())
         .unwrap_or(0);
     active.next_code += 1;
+    let mut id = id;
+    if active.values.contains(&(module.clone(), qualname.clone())) {
+        active.arg_names.insert(id, argument_names(&code));
+        id |= VALUES;
+    }
     names::write_code(
         &active.shared.file,
-        id,
+        id & !VALUES,
         &CodeInfo {
             qualname,
             module,
@@ -442,6 +475,34 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
     } else {
         id
     }
+}
+
+/// The names of a code object's parameters, in order (positional, `*args`, keyword-only,
+/// `**kwargs`): the frame's first local variables.
+fn argument_names(code: &Bound<'_, PyAny>) -> Vec<(Py<pyo3::types::PyString>, String)> {
+    const CO_VARARGS: u32 = 0x04;
+    const CO_VARKEYWORDS: u32 = 0x08;
+    let int = |name: &str| -> usize {
+        code.getattr(name)
+            .and_then(|v| v.extract())
+            .unwrap_or(0)
+    };
+    let flags = int("co_flags") as u32;
+    let count = int("co_argcount")
+        + int("co_kwonlyargcount")
+        + (flags & CO_VARARGS != 0) as usize
+        + (flags & CO_VARKEYWORDS != 0) as usize;
+    let Ok(names) = code.getattr("co_varnames") else {
+        return Vec::new();
+    };
+    (0..count)
+        .filter_map(|i| names.get_item(i).ok())
+        .filter_map(|n| n.cast_into::<pyo3::types::PyString>().ok())
+        .map(|n| {
+            let text = n.to_string_lossy().replace(['\x1e', '\x1f'], "?");
+            (n.unbind(), text)
+        })
+        .collect()
 }
 
 #[cold]
@@ -510,7 +571,16 @@ macro_rules! callback {
             if $may_step && id & COROUTINE != 0 {
                 unsafe { mark_task_step(active, $kind) };
             }
-            unsafe { record(active, $kind, id & !COROUTINE, 0) };
+            let plain = id & !FLAGS;
+            // A return value or an exception goes before the end (its frame still open in the
+            // builder), the arguments after the start.
+            if id & VALUES != 0 && $kind != EventKind::Call {
+                unsafe { capture_values(active, $kind, plain, args, nargsf) };
+            }
+            unsafe { record(active, $kind, plain, 0) };
+            if id & VALUES != 0 && $kind == EventKind::Call {
+                unsafe { capture_values(active, $kind, plain, args, nargsf) };
+            }
             unsafe { none() }
         }
     };
@@ -587,6 +657,205 @@ unsafe fn task_of_step(active: &mut Active) -> Option<u32> {
     }
 }
 
+/// Captures a summary of the values of a call of `code` (whose values are captured): at its
+/// start the arguments, at its return the value, at an exit by exception the exception. Kept in
+/// the value store as one text (arguments as `name US summary RS …`, the ASCII unit and record
+/// separators, which summaries never hold: strings are escaped); a Value record names it.
+/// Skipped when the second's budget is spent.
+#[cold]
+#[inline(never)]
+unsafe fn capture_values(
+    active: &mut Active,
+    kind: EventKind,
+    code: u32,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+) {
+    let nargs = nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
+    let (slot, what) = match kind {
+        EventKind::Call => (0, None),
+        EventKind::Return if nargs >= 3 => (1, Some(unsafe { *args.add(2) })),
+        EventKind::Unwind if nargs >= 3 => (2, Some(unsafe { *args.add(2) })),
+        _ => return,
+    };
+    if !active.value_budget.allow(monotonic_ns()) {
+        return;
+    }
+    let names = match what {
+        None => match active.arg_names.get(&code) {
+            Some(names) => Some(names),
+            None => return,
+        },
+        Some(_) => None,
+    };
+    // Written in place into a slot of the store, whose buffer the slot keeps: no allocation
+    // once the slots' buffers have grown.
+    let mut store = active.shared.values.lock().unwrap();
+    let (id, text) = store.slot();
+    match (what, names) {
+        (Some(obj), _) => unsafe { values::summarize(obj, text, values::CALL_BYTES) },
+        // SAFETY: the GIL is held; at PY_START the running frame is the call's own.
+        (None, Some(names)) => unsafe { summarize_arguments(*args, names, text) },
+        (None, None) => {}
+    }
+    let bytes = text.len();
+    drop(store);
+    active.value_budget.spend(bytes);
+    unsafe { record(active, EventKind::Value, id, slot) };
+}
+
+/// Summarises the running frame's arguments (`names`, in order) into `out`.
+///
+/// The arguments are the frame's first fast locals. They are read from the interpreter frame
+/// directly where its layout is known (CPython 3.12 and 3.13: `localsplus` after eight words and
+/// two small fields, checked on every call by the frame's first field being `code`): going
+/// through `PyFrame_GetVar` would build the frame's locals dictionary on every call.
+unsafe fn summarize_arguments(
+    code: *mut ffi::PyObject,
+    names: &[(Py<pyo3::types::PyString>, String)],
+    out: &mut String,
+) {
+    // SAFETY (whole function): the GIL is held; the frame is alive while the callback runs.
+    unsafe {
+        let frame = ffi::PyEval_GetFrame();
+        if frame.is_null() {
+            return;
+        }
+        let locals = fast_locals(frame, code);
+        for (i, (name, text_name)) in names.iter().enumerate() {
+            if out.len() >= values::CALL_BYTES {
+                break;
+            }
+            let value = match locals {
+                Some(locals) => {
+                    let v = *locals.add(i);
+                    if v.is_null() {
+                        continue;
+                    }
+                    ffi::Py_INCREF(v);
+                    v
+                }
+                None => {
+                    let v = PyFrame_GetVar(frame, name.as_ptr());
+                    if v.is_null() {
+                        ffi::PyErr_Clear();
+                        continue;
+                    }
+                    v
+                }
+            };
+            // An argument a closure captures is held in a cell by the time PY_START fires.
+            let value = if ffi::Py_TYPE(value) == &raw mut PyCell_Type {
+                let inside = PyCell_Get(value);
+                ffi::Py_DECREF(value);
+                inside
+            } else {
+                value
+            };
+            if !out.is_empty() {
+                out.push('\x1e');
+            }
+            out.push_str(text_name);
+            out.push('\x1f');
+            if value.is_null() {
+                ffi::PyErr_Clear(); // an empty cell
+                continue;
+            }
+            values::summarize(value, out, values::CALL_BYTES);
+            ffi::Py_DECREF(value);
+        }
+    }
+}
+
+/// The fast locals of `frame`'s interpreter frame when its layout is the one known here (its
+/// first field is `code`), else None.
+#[cfg(not(Py_3_14))]
+unsafe fn fast_locals(
+    frame: *mut ffi::PyFrameObject,
+    code: *mut ffi::PyObject,
+) -> Option<*const *mut ffi::PyObject> {
+    // PyFrameObject: the object header (2 words), f_back, then f_frame.
+    const F_FRAME: usize = 3 * std::mem::size_of::<usize>();
+    // _PyInterpreterFrame: f_code/f_executable, previous, f_funcobj, f_globals, f_builtins,
+    // f_locals, frame_obj, prev_instr/instr_ptr (8 words), stacktop (int), return_offset
+    // (u16), owner (char), then localsplus.
+    const LOCALSPLUS: usize = 8 * std::mem::size_of::<usize>() + 8;
+    // SAFETY: a live frame object; the fields read are inside these structures in 3.12/3.13.
+    unsafe {
+        let interpreter = *((frame as *const u8).add(F_FRAME) as *const *const u8);
+        if interpreter.is_null() || *(interpreter as *const *mut ffi::PyObject) != code {
+            return None;
+        }
+        Some(interpreter.add(LOCALSPLUS) as *const *mut ffi::PyObject)
+    }
+}
+
+#[cfg(Py_3_14)]
+unsafe fn fast_locals(
+    _frame: *mut ffi::PyFrameObject,
+    _code: *mut ffi::PyObject,
+) -> Option<*const *mut ffi::PyObject> {
+    None
+}
+
+unsafe extern "C" {
+    /// CPython 3.12+: a frame's variable by name (a new reference; NULL and NameError when
+    /// unbound), through the frame's locals dictionary.
+    fn PyFrame_GetVar(frame: *mut ffi::PyFrameObject, name: *mut ffi::PyObject)
+    -> *mut ffi::PyObject;
+    static mut PyCell_Type: ffi::PyTypeObject;
+    /// A cell's contents (a new reference; NULL when empty).
+    fn PyCell_Get(cell: *mut ffi::PyObject) -> *mut ffi::PyObject;
+}
+
+/// Value summaries waiting for their call's span: written by the program's threads, taken
+/// by the drainer when the call is kept (or forgotten when it is not). A ring of slots by id:
+/// a summary still waiting when its slot comes round again (its call open through 65,536
+/// later captures) is replaced, and its call shows none.
+#[derive(Default)]
+pub(crate) struct ValueStore {
+    next: u32,
+    /// (id, summary) by id modulo the capacity; id 0: free.
+    slots: Vec<(u32, String)>,
+}
+
+impl ValueStore {
+    const CAPACITY: u32 = 65_536;
+
+    /// A new id and its slot's buffer, emptied, to write the summary into.
+    fn slot(&mut self) -> (u32, &mut String) {
+        // Ids fit the record's 32-bit code; 0 is "none".
+        self.next = self.next.wrapping_add(1).max(1);
+        let at = (self.next % Self::CAPACITY) as usize;
+        if self.slots.len() <= at {
+            self.slots.resize_with(at + 1, Default::default);
+        }
+        let slot = &mut self.slots[at];
+        slot.0 = self.next;
+        slot.1.clear();
+        (self.next, &mut slot.1)
+    }
+
+    /// The summary `id` names, if still kept (taken out).
+    fn take(&mut self, id: u32) -> Option<String> {
+        let slot = self.slots.get_mut((id % Self::CAPACITY) as usize)?;
+        if id == 0 || slot.0 != id {
+            return None;
+        }
+        slot.0 = 0;
+        Some(std::mem::take(&mut slot.1))
+    }
+
+    /// Forgets the summary `id` names (its buffer stays for the next).
+    fn release(&mut self, id: u32) {
+        if let Some(slot) = self.slots.get_mut((id % Self::CAPACITY) as usize)
+            && slot.0 == id
+        {
+            slot.0 = 0;
+        }
+    }
+}
+
 /// The code id cached on `code` for this recorder, without deciding (0: none).
 unsafe fn cached_code_id(active: &Active, code: *mut ffi::PyObject) -> u32 {
     let index = EXTRA_INDEX.load(Ordering::Relaxed);
@@ -654,7 +923,7 @@ unsafe extern "C" fn on_raise(
         return unsafe { none() };
     }
     let exc = unsafe { *args.add(2) };
-    let id = unsafe { code_id(active, *args) } & !COROUTINE;
+    let id = unsafe { code_id(active, *args) } & !FLAGS;
     if id != 0 {
         let type_id = unsafe { exception_id(active, exc) };
         unsafe { record(active, EventKind::Raise, id, type_id) };
@@ -799,8 +1068,10 @@ fn drainer(shared: Arc<Shared>, period: Duration, when_busy: bool) {
     // A pass that read this much means the program writes faster than one pass a period
     // keeps up with: the next pass starts at once (the lock released and taken again, so
     // callers waiting for it get their turn), before the rings come round to what is unread.
-    let busy = (shared.file.layout().record_capacity() / 64).max(1) as usize;
+    let capacity = shared.file.layout().record_capacity();
+    let busy = (capacity / 64).max(1) as usize;
     let mut st = shared.drain.lock().unwrap();
+    let mut last_pass = std::time::Instant::now();
     loop {
         shared.file.heartbeat(monotonic_ns());
         shared.file.calibrate();
@@ -814,16 +1085,40 @@ fn drainer(shared: Arc<Shared>, period: Duration, when_busy: bool) {
         if shared.stop.load(Ordering::Acquire) {
             break;
         }
-        if when_busy && read >= busy {
+        let since = std::mem::replace(&mut last_pass, std::time::Instant::now()).elapsed();
+        if when_busy && (read >= busy || shared.file.writers_waiting() > 0) {
             drop(st);
             st = shared.drain.lock().unwrap();
             continue;
         }
-        st = shared.wake.wait_timeout(st, period).unwrap().0;
+        st = shared
+            .wake
+            .wait_timeout(
+                st,
+                if when_busy {
+                    pause(period, capacity, read, since)
+                } else {
+                    period
+                },
+            )
+            .unwrap()
+            .0;
         if shared.stop.load(Ordering::Acquire) && shared.flight {
             break;
         }
     }
+}
+
+/// How long the drainer sleeps after a pass that read `read` records `since` the one before:
+/// at the rate observed, the rings fill to at most an eighth before the next pass (and never
+/// longer than `period`, nor shorter than 50 µs).
+fn pause(period: Duration, capacity: u64, read: usize, since: Duration) -> Duration {
+    if read == 0 {
+        return period;
+    }
+    let per_record = since.as_nanos() as u64 / read as u64;
+    let fill_eighth = Duration::from_nanos(per_record.saturating_mul(capacity / 8));
+    fill_eighth.clamp(Duration::from_micros(50), period)
 }
 
 // -- what Python receives --------------------------------------------------------------------
@@ -839,6 +1134,7 @@ struct Resolved {
     handled: Vec<(u64, String)>,
     calls: Vec<ResolvedCall>,
     thread: Option<String>,
+    values: CallValues,
 }
 
 fn resolve_calls(names: &Names, calls: &[devtrace_recorder::CallAggregate]) -> Vec<ResolvedCall> {
@@ -859,7 +1155,33 @@ fn resolve_calls(names: &Names, calls: &[devtrace_recorder::CallAggregate]) -> V
         .collect()
 }
 
-fn resolve(file: &RecorderFile, names: &mut Names, spans: Vec<OutSpan>) -> Vec<Resolved> {
+/// A kept call's value summaries: the arguments (name, summary), the return value, the
+/// exception.
+type CallValues = (
+    Option<Vec<(String, String)>>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Arguments as the store keeps them (`name US summary RS …`) back to (name, summary) pairs.
+fn split_arguments(text: String) -> Vec<(String, String)> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    text.split('\x1e')
+        .map(|pair| {
+            let (name, summary) = pair.split_once('\x1f').unwrap_or((pair, ""));
+            (name.to_string(), summary.to_string())
+        })
+        .collect()
+}
+
+fn resolve(
+    file: &RecorderFile,
+    names: &mut Names,
+    spans: Vec<OutSpan>,
+    store: Option<&Mutex<ValueStore>>,
+) -> Vec<Resolved> {
     let missing = spans.iter().any(|s| {
         !names.codes.contains_key(&s.code)
             || s.error.is_some_and(|e| !names.exceptions.contains_key(&e))
@@ -874,9 +1196,21 @@ fn resolve(file: &RecorderFile, names: &mut Names, spans: Vec<OutSpan>) -> Vec<R
             .cloned()
             .unwrap_or_else(|| "exception".into())
     };
+    let mut store = store.map(|s| s.lock().unwrap());
+    let mut take = |id: u32| {
+        store
+            .as_mut()
+            .filter(|_| id != 0)
+            .and_then(|s| s.take(id))
+    };
     spans
         .into_iter()
         .map(|span| Resolved {
+            values: (
+                take(span.values[0]).map(split_arguments),
+                take(span.values[1]),
+                take(span.values[2]),
+            ),
             code: names
                 .codes
                 .get(&span.code)
@@ -920,6 +1254,7 @@ fn to_python<'py>(
             r.calls,
             (s.resumed, s.open, s.started_before_window),
             (s.tid, r.thread),
+            r.values,
         );
         list.append(tuple.into_pyobject(py)?)?;
     }
@@ -941,10 +1276,11 @@ fn active<'a>(_py: Python<'_>) -> PyResult<&'a mut Active> {
 
 /// The state shared with a new drainer, over a newly created recorder file.
 fn new_shared(file: RecorderFile, options: &StartOptions) -> Arc<Shared> {
-    Arc::new(Shared {
+    let shared = Arc::new(Shared {
         file: Arc::new(file),
         drain: Mutex::new(DrainState {
             cursor: Cursor::new(),
+            streams: Vec::new(),
             builder: Builder::new(BuilderOptions {
                 threshold_ns: options.threshold_ns,
                 root: options.root,
@@ -960,7 +1296,18 @@ fn new_shared(file: RecorderFile, options: &StartOptions) -> Arc<Shared> {
         wake: Condvar::new(),
         stop: AtomicBool::new(false),
         flight: options.flight,
-    })
+        values: Mutex::new(ValueStore::default()),
+    });
+    if options.wait_for_drainer && !options.flight {
+        // Weak: the file (inside `shared`) must not keep `shared` alive.
+        let drainer = Arc::downgrade(&shared);
+        shared.file.set_wait_for_reader(Box::new(move || {
+            if let Some(shared) = drainer.upgrade() {
+                shared.wake.notify_all();
+            }
+        }));
+    }
+    shared
 }
 
 fn spawn_drainer(shared: &Arc<Shared>, options: &StartOptions) -> PyResult<JoinHandle<()>> {
@@ -978,7 +1325,7 @@ fn spawn_drainer(shared: &Arc<Shared>, options: &StartOptions) -> PyResult<JoinH
 
 /// Starts recording. See devtrace/recorder.py for the meaning of each argument.
 #[pyfunction]
-#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true))]
+#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true, wait_for_drainer=false, values=None, value_bytes_per_second=values::BYTES_PER_SECOND))]
 #[allow(clippy::too_many_arguments)]
 fn start(
     py: Python<'_>,
@@ -996,6 +1343,9 @@ fn start(
     drain_ms: u64,
     span_context: Option<(Py<PyAny>, Py<PyAny>)>,
     drain_when_busy: bool,
+    wait_for_drainer: bool,
+    values: Option<Vec<(String, String)>>,
+    value_bytes_per_second: u64,
 ) -> PyResult<u8> {
     if !ACTIVE.load(Ordering::Relaxed).is_null() {
         return Err(PyRuntimeError::new_err(
@@ -1039,6 +1389,7 @@ fn start(
         root,
         drain_period: Duration::from_millis(drain_ms.max(1)),
         drain_when_busy,
+        wait_for_drainer,
     };
     let shared = new_shared(file, &options);
     let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
@@ -1084,6 +1435,9 @@ fn start(
         threading: py.import("threading")?.into_any().unbind(),
         options,
         span_context,
+        values: values.unwrap_or_default().into_iter().collect(),
+        arg_names: HashMap::new(),
+        value_budget: values::Budget::new(monotonic_ns(), value_bytes_per_second),
     });
     *LAST.lock().unwrap() = None;
     FORK_HANDLER.call_once(|| {
@@ -1156,6 +1510,11 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
     file.set_state(ring::STATE_CLOSED);
     stats.set_item("events", events_seen)?;
     stats.set_item("lost", lost)?;
+    let waits = file.wait_stats();
+    stats.set_item("writer_waits", waits.waits)?;
+    stats.set_item("writer_waited_ns", waits.waited_ns)?;
+    stats.set_item("writer_waits_given_up", waits.given_up)?;
+    stats.set_item("values_skipped", active.value_budget.skipped)?;
     stats.set_item("path", file.path().to_string_lossy().into_owned())?;
     stats.set_item("functions", active.next_code - 1)?;
     stats.set_item(
@@ -1196,7 +1555,10 @@ fn take_spans(py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyList>>> {
         let spans = std::mem::take(&mut st.out);
         let done = st.stopped && spans.is_empty();
         let DrainState { names, .. } = &mut *st;
-        (resolve(&shared.file, names, spans), done)
+        (
+            resolve(&shared.file, names, spans, Some(&shared.values)),
+            done,
+        )
     });
     if done {
         return Ok(None);
@@ -1340,7 +1702,7 @@ fn window_to_python(
         let spans = builder.take_spans();
         let top = builder.take_top_calls();
         let times = builder.stream_times();
-        let items = resolve(file, &mut names, spans);
+        let items = resolve(file, &mut names, spans, None);
         (items, top, times, builder.events, builder.lost, names)
     });
     let out = PyDict::new(py);
@@ -1429,6 +1791,7 @@ fn after_fork_child(
     active.exception_ids.clear();
     active.exception_types.clear();
     active.span_keys.clear();
+    active.arg_names.clear();
     active.triggering = false;
     active.drainer = Some(spawn_drainer(&shared, &options)?);
     ACTIVE.store(a, Ordering::Release);

@@ -44,6 +44,7 @@
 pub mod analytics;
 pub mod blobs;
 pub mod comparison;
+pub mod demo;
 pub mod diff;
 pub mod errors;
 pub mod json;

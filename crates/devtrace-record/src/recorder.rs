@@ -155,26 +155,7 @@ pub fn run(
     redactor: Arc<Redactor>,
     ready: impl FnOnce(&Status),
 ) -> Result<(), RecorderError> {
-    // Another process may be probing the lock this instant (`record status` asks whether a
-    // recorder is alive by trying it): a held lock is only another recorder if it stays held.
-    let lock_error = |source| RecorderError::Journal {
-        path: session.lock().display().to_string(),
-        source,
-    };
-    let began = Instant::now();
-    let _lock = loop {
-        match RecorderLock::try_acquire(session).map_err(lock_error)? {
-            Some(lock) => break lock,
-            None if began.elapsed() < Duration::from_secs(2) => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            None => {
-                return Err(RecorderError::AlreadyRunning(
-                    session.path.display().to_string(),
-                ));
-            }
-        }
-    };
+    let _lock = acquire_lock(session)?;
     let meta = SessionMeta::read(&session.meta()).map_err(|source| RecorderError::Meta {
         path: session.meta().display().to_string(),
         source,
@@ -228,8 +209,49 @@ pub fn run(
         .map_err(journal_error)?;
     state.take_baselines(resuming).map_err(journal_error)?;
 
-    // The socket, owner-only (the directory is too). Bound by a name relative to the
-    // recording's directory, so the length of the data directory's path does not matter here.
+    let (listener, socket) = bind_socket(session)?;
+    let client_sender = sender.clone();
+    std::thread::spawn(move || accept(listener, client_sender));
+
+    watch_tree(&mut state, session, &sender);
+    let _spool_watcher = follow_spool(session, &sender);
+    // Lines the hooks wrote while no recorder ran.
+    state.read_spool().map_err(journal_error)?;
+    state.set_capturing();
+    ready(&state.status());
+    let result = state.serve(&receiver);
+    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(session.capturing());
+    result.map_err(journal_error)
+}
+
+/// The recording's lock. Another process may be probing it this instant (`record status` asks
+/// whether a recorder is alive by trying it): a held lock is only another recorder if it stays
+/// held.
+fn acquire_lock(session: &SessionDir) -> Result<RecorderLock, RecorderError> {
+    let lock_error = |source| RecorderError::Journal {
+        path: session.lock().display().to_string(),
+        source,
+    };
+    let began = Instant::now();
+    loop {
+        match RecorderLock::try_acquire(session).map_err(lock_error)? {
+            Some(lock) => return Ok(lock),
+            None if began.elapsed() < Duration::from_secs(2) => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            None => {
+                return Err(RecorderError::AlreadyRunning(
+                    session.path.display().to_string(),
+                ));
+            }
+        }
+    }
+}
+
+/// The socket, owner-only (the directory is too). Bound by a name relative to the recording's
+/// directory, so the length of the data directory's path does not matter here.
+fn bind_socket(session: &SessionDir) -> Result<(UnixListener, PathBuf), RecorderError> {
     let socket = session.socket();
     let _ = std::fs::remove_file(&socket);
     std::env::set_current_dir(&session.path).map_err(|source| RecorderError::Listen {
@@ -244,9 +266,12 @@ pub fn run(
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
     }
-    let client_sender = sender.clone();
-    std::thread::spawn(move || accept(listener, client_sender));
+    Ok((listener, socket))
+}
 
+/// Watches the working tree for saved files (when the recording asks for it), and stages the
+/// tree once the watcher is in place.
+fn watch_tree(state: &mut State, session: &SessionDir, sender: &Sender<Message>) {
     if state.meta.options.watch {
         let watch_sender = sender.clone();
         let data_dir = session
@@ -272,7 +297,18 @@ pub fn run(
         let _ = std::fs::remove_file(session.tree_index());
         let _ = std::fs::remove_file(session.tree_index_staging());
     }
-    // The hooks' spool, followed whether or not the tree is watched.
+    if state.staging.is_none() {
+        let _ = std::fs::remove_file(session.tree_index());
+        let _ = std::fs::remove_file(session.tree_index_staging());
+    }
+}
+
+/// The hooks' spool, followed whether or not the tree is watched (the watcher is kept alive by
+/// the caller; without one the spool is read every SPOOL_POLL).
+fn follow_spool(
+    session: &SessionDir,
+    sender: &Sender<Message>,
+) -> Option<notify::RecommendedWatcher> {
     let spool_sender = sender.clone();
     let spool = session.shell_spool();
     let mut spool_watcher =
@@ -294,14 +330,7 @@ pub fn run(
             );
         }
     }
-    // Lines the hooks wrote while no recorder ran.
-    state.read_spool().map_err(journal_error)?;
-    state.set_capturing();
-    ready(&state.status());
-    let result = state.serve(&receiver);
-    let _ = std::fs::remove_file(&socket);
-    let _ = std::fs::remove_file(session.capturing());
-    result.map_err(journal_error)
+    spool_watcher
 }
 
 fn accept(listener: UnixListener, sender: Sender<Message>) {

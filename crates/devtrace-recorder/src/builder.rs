@@ -99,6 +99,9 @@ pub struct OutSpan {
     pub open: bool,
     /// Started before the window began; `start` is the window's start.
     pub started_before_window: bool,
+    /// Value summaries of the call, by their ids in the recording process's store (0: none):
+    /// the arguments, the return value, the exception.
+    pub values: [u32; 3],
 }
 
 /// Short calls aggregated on an OpenTelemetry span (reported when the span ends).
@@ -126,6 +129,8 @@ struct Frame {
     task_outer: bool,
     handled: Vec<(u64, u32)>,
     calls: Vec<CallAggregate>,
+    /// See [`OutSpan::values`].
+    values: [u32; 3],
 }
 
 impl Frame {
@@ -144,7 +149,12 @@ impl Frame {
             task_outer: false,
             handled: Vec::new(),
             calls: Vec::new(),
+            values: [0; 3],
         }
+    }
+
+    fn has_values(&self) -> bool {
+        self.values != [0; 3]
     }
 }
 
@@ -210,6 +220,8 @@ pub struct Builder {
     pub lost: u64,
     /// Records fed, over all streams.
     pub events: u64,
+    /// Value summaries of calls that were not kept: their store entries can go.
+    released_values: Vec<u32>,
 }
 
 impl Builder {
@@ -223,7 +235,13 @@ impl Builder {
             rng,
             lost: 0,
             events: 0,
+            released_values: Vec::new(),
         }
+    }
+
+    /// The value ids of calls not kept since the last call (their summaries are not wanted).
+    pub fn take_released_values(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.released_values)
     }
 
     pub fn options(&self) -> &BuilderOptions {
@@ -265,10 +283,62 @@ impl Builder {
                 detail_from = records.events[n.saturating_sub(self.opts.detail_last_events)].ts;
             }
         }
-        for event in &records.events {
-            self.apply(records.stream, &mut state, event, span, detail_from);
+        let events = &records.events;
+        let mut i = 0;
+        while i < events.len() {
+            if let Some(next) = events.get(i + 1)
+                && self.count_leaf(&mut state, &events[i], next, detail_from)
+            {
+                i += 2;
+                continue;
+            }
+            self.apply(records.stream, &mut state, &events[i], span, detail_from);
+            i += 1;
         }
         self.streams.insert(records.stream, state);
+    }
+
+    /// A call that returned right after it started (calling no recorded function) and lasted
+    /// less than the threshold: counted on its parent at once, without the frame a call gets
+    /// (half the calls of a recursive program are such leaves). False, changing nothing, when
+    /// `call` and `ret` are not such a pair (the general path then handles them).
+    #[inline(always)]
+    fn count_leaf(
+        &mut self,
+        state: &mut StreamState,
+        call: &Event,
+        ret: &Event,
+        detail_from: u64,
+    ) -> bool {
+        if call.kind != EventKind::Call
+            || ret.kind != EventKind::Return
+            || ret.code != call.code
+            || state.pending_task.is_some()
+            || ret.ts >= detail_from
+        {
+            return false;
+        }
+        let dur = ret.ts.saturating_sub(call.ts);
+        if dur >= self.opts.threshold_ns {
+            return false;
+        }
+        state.last_ts = ret.ts;
+        let own = CallAggregate {
+            code: call.code,
+            count: 1,
+            total_ns: dur,
+            self_ns: dur,
+            errors: 0,
+        };
+        let into = match state.stack.last_mut() {
+            Some(parent) => {
+                parent.child_ns += dur;
+                &mut parent.calls
+            }
+            None => &mut state.top_calls,
+        };
+        add_aggregate(into, own, self.opts.max_aggregates);
+        true
     }
 
     /// Window mode: the frames the window's first records close without having opened them,
@@ -375,6 +445,17 @@ impl Builder {
                     self.finish(stream, state, i, e.ts, None, detail_from);
                 }
             }
+            EventKind::Value => {
+                if let Some(f) = state.stack.iter_mut().rev().find(|f| !f.sdk) {
+                    let slot = (e.aux as usize).min(2);
+                    if f.values[slot] != 0 {
+                        self.released_values.push(f.values[slot]);
+                    }
+                    f.values[slot] = e.code;
+                } else {
+                    self.released_values.push(e.code);
+                }
+            }
             EventKind::Trigger => {}
         }
     }
@@ -388,6 +469,9 @@ impl Builder {
         detail_from: u64,
     ) {
         let (code, ts) = (e.code, e.ts);
+        if self.drop_short_top(state, code, ts, error, detail_from) {
+            return;
+        }
         let Some(top) = state.stack.iter().rposition(|f| !f.sdk) else {
             return; // a return whose call was before the recorder started
         };
@@ -414,6 +498,65 @@ impl Builder {
         if task_outer && let Some(run) = state.task.take() {
             self.end_task_step(state, run, i, dur, e.kind == EventKind::Yield);
         }
+    }
+
+    /// The common end of a call: the top frame is the call ending, shorter than the threshold,
+    /// with nothing that keeps it (no span id, no task step, not rebuilt, not in the detailed
+    /// tail). It is counted on its parent with what it counted, as [`Builder::finish`] would;
+    /// false, changing nothing, when the end is not that simple.
+    #[inline(always)]
+    fn drop_short_top(
+        &mut self,
+        state: &mut StreamState,
+        code: u32,
+        ts: u64,
+        error: Option<u32>,
+        detail_from: u64,
+    ) -> bool {
+        let Some(f) = state.stack.last() else {
+            return false;
+        };
+        let dur = ts.saturating_sub(f.start);
+        if f.code != code
+            || f.sdk
+            || f.has_values()
+            || f.keep
+            || f.synthetic
+            || f.task_outer
+            || f.span_id != 0
+            || dur >= self.opts.threshold_ns
+            || ts >= detail_from
+        {
+            return false;
+        }
+        let mut f = state.stack.pop().expect("the top frame, looked at above");
+        let own = CallAggregate {
+            code,
+            count: 1,
+            total_ns: dur,
+            self_ns: dur.saturating_sub(f.child_ns),
+            errors: error.is_some() as u64,
+        };
+        let max = self.opts.max_aggregates;
+        let into = match state.stack.last_mut() {
+            Some(parent) => {
+                parent.child_ns += dur;
+                &mut parent.calls
+            }
+            None => &mut state.top_calls,
+        };
+        if into.is_empty() && into.capacity() == 0 {
+            // The parent counted nothing yet: it takes the list as it is (no merge).
+            std::mem::swap(into, &mut f.calls);
+            add_aggregate(into, own, max);
+        } else {
+            add_aggregate(into, own, max);
+            for a in f.calls.drain(..) {
+                add_aggregate(into, a, max);
+            }
+        }
+        state.recycle(std::mem::take(&mut f.calls));
+        true
     }
 
     /// The event loop resumed (or started) task `key`: its frames go back on the stack, the
@@ -481,6 +624,8 @@ impl Builder {
         // The task is done: what it counted on the span it was created under stays counted.
         let max = self.opts.max_aggregates;
         for f in frames {
+            self.released_values
+                .extend(f.values.iter().copied().filter(|&v| v != 0));
             for a in f.calls {
                 add_aggregate(&mut state.top_calls, a, max);
             }
@@ -536,9 +681,15 @@ impl Builder {
         }
         let f = &state.stack[i];
         let dur = end.saturating_sub(f.start);
+        // A call whose values were captured and that failed is kept whatever its duration: its
+        // arguments are what a reader of the failure wants.
         let keep_call = !f.sdk
             && f.code != UNKNOWN_CODE
-            && (f.keep || dur >= self.opts.threshold_ns || end >= detail_from || f.synthetic);
+            && (f.keep
+                || dur >= self.opts.threshold_ns
+                || end >= detail_from
+                || f.synthetic
+                || (error.is_some() && f.has_values()));
         if keep_call && f.span_id == 0 {
             let mut stack = std::mem::take(&mut state.stack);
             self.ensure_ids(&mut stack, i, 0);
@@ -581,9 +732,12 @@ impl Builder {
                 calls: sorted(f.calls),
                 open: false,
                 started_before_window: f.synthetic,
+                values: f.values,
             });
             return;
         }
+        self.released_values
+            .extend(f.values.iter().copied().filter(|&v| v != 0));
         let max = self.opts.max_aggregates;
         let own = CallAggregate {
             code: f.code,
@@ -696,8 +850,9 @@ fn sorted(mut calls: Vec<CallAggregate>) -> Vec<CallAggregate> {
     calls
 }
 
+#[inline(always)]
 fn add_aggregate(into: &mut Vec<CallAggregate>, a: CallAggregate, max: usize) {
-    if let Some(x) = into.iter_mut().find(|x| x.code == a.code) {
+    if let Some(x) = into.iter_mut().rev().find(|x| x.code == a.code) {
         x.count += a.count;
         x.total_ns += a.total_ns;
         x.self_ns += a.self_ns;
@@ -822,6 +977,56 @@ mod tests {
                 calls: vec![agg(13, 1, 1, 1)]
             }]
         );
+    }
+
+    /// fib(n)'s records, a call and a return each, 100 µs apart (each fib(n) with n ≥ 4 lasts ≥ 1 ms).
+    fn fib_events(n: u32, ts: &mut u64, out: &mut Vec<(u64, EventKind, u32)>) {
+        *ts += MS / 10;
+        out.push((*ts, Call, 7));
+        if n >= 2 {
+            fib_events(n - 1, ts, out);
+            fib_events(n - 2, ts, out);
+        }
+        *ts += MS / 10;
+        out.push((*ts, Return, 7));
+    }
+
+    #[test]
+    fn a_recursive_programs_calls_are_all_counted_wherever_the_passes_cut_its_records() {
+        let mut events = Vec::new();
+        fib_events(12, &mut 0, &mut events);
+        let build = |piece: usize| {
+            let mut b = builder(1);
+            for part in events.chunks(piece) {
+                b.feed(&stream(1, part), &spans_table);
+            }
+            b.finish_open();
+            let mut spans = b.take_spans();
+            spans.sort_by_key(|s| (s.start, s.end));
+            let spans: Vec<_> = spans
+                .into_iter()
+                .map(|s| (s.start, s.end, s.calls))
+                .collect();
+            (spans, b.take_top_calls())
+        };
+        let (whole, top) = build(events.len());
+        // fib(12) makes 465 calls: the kept ones (≥ 1 ms: fib(n ≥ 4) lasts ≥ 1.4 ms) plus those
+        // counted on them; nothing at the top level (the outermost call is kept).
+        let kept = whole.len() as u64;
+        let counted: u64 = whole
+            .iter()
+            .flat_map(|(_, _, calls)| calls.iter().map(|c| c.count))
+            .sum();
+        assert_eq!((kept + counted, top.len()), (465, 0));
+        // Fed in passes of any size, the same spans with the same aggregates (the fast paths for
+        // leaves and short calls need both records of a pair in one pass, else the general one).
+        for piece in [1, 2, 3, 7, 64] {
+            assert_eq!(
+                build(piece),
+                (whole.clone(), top.clone()),
+                "passes of {piece}"
+            );
+        }
     }
 
     #[test]

@@ -196,6 +196,11 @@ impl Calibration {
         self.span_ns
     }
 
+    /// Whether stamps are nanoseconds already (the monotonic clock).
+    pub fn is_identity(&self) -> bool {
+        self.clock == Clock::Monotonic
+    }
+
     /// Monotonic nanoseconds of a stamp (a stamp before the base is extrapolated back, and
     /// never below zero).
     #[inline]

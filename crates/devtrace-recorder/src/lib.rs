@@ -18,4 +18,6 @@ pub mod ring;
 
 pub use builder::{Builder, BuilderOptions, CallAggregate, OutSpan, SdkSpanCalls};
 pub use names::{CodeInfo, Names};
-pub use ring::{Event, EventKind, Layout, RecorderFile, RingError, StreamEvents, ThreadWriter};
+pub use ring::{
+    Event, EventKind, Layout, RecorderFile, RingError, StreamEvents, ThreadWriter, WaitStats,
+};

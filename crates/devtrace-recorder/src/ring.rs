@@ -27,6 +27,12 @@
 //! (a reader in the same boot takes its own later pair). Version 1 files (monotonic stamps,
 //! those fields zero) read as before.
 //!
+//! A chunk header also keeps how far the live reader (the same process's drainer) has read it,
+//! tagged with the chunk's generation. A writer that may wait for that reader (record mode:
+//! nothing is to be lost) does not take a chunk the reader has not read to its end: it waits
+//! until it has (see [`RecorderFile::set_wait_for_reader`]). The flight recorder never waits: its
+//! writers overwrite the oldest chunk, read or not.
+//!
 //! Concurrency: a chunk's header is guarded by a generation counter used as a seqlock (odd
 //! while the header is being rewritten for a new owner, even after; readers check it before and
 //! after reading and drop what they read if it changed). Records are published by storing the
@@ -37,7 +43,9 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
+use std::time::{Duration, Instant};
 
 use crate::clock::{Calibration, Clock, ClockPair, TickPair, boot_id};
 
@@ -85,6 +93,14 @@ const C_TID: usize = 16;
 const C_FIRST_SEQ: usize = 24;
 const C_COMMITTED: usize = 32;
 const C_ACTIVE: usize = 36;
+/// How far the live reader has read the chunk: the low 32 bits of the generation it read,
+/// then the count of records read (0 in files of writers before this field: never read).
+const C_READ: usize = 40;
+
+/// How long a writer waits for the reader to read the chunk it needs before it overwrites it
+/// anyway (the records counted as lost by the reader): a reader that made no progress for this
+/// long has stopped, and the program must not hang on it.
+const READER_WAIT_LIMIT: Duration = Duration::from_secs(5);
 
 /// `state` in the header.
 pub const STATE_RUNNING: u32 = 1;
@@ -125,9 +141,15 @@ pub enum EventKind {
     /// Follows a TaskStep of a task's first step: code is the span key of the OpenTelemetry
     /// span current in the task (its context, copied when the task was created).
     TaskParent = 13,
+    /// A summary of the values of the open call (record mode, functions whose values are
+    /// captured): code is its id in the recording process's value store; aux says which
+    /// (0: the arguments, after the call's start; 1: the return value and 2: the exception,
+    /// before its end).
+    Value = 14,
 }
 
 impl EventKind {
+    #[inline(always)]
     pub fn from_u8(v: u8) -> Option<EventKind> {
         use EventKind::*;
         Some(match v {
@@ -144,6 +166,7 @@ impl EventKind {
             11 => Trigger,
             12 => TaskStep,
             13 => TaskParent,
+            14 => Value,
             _ => return None,
         })
     }
@@ -163,6 +186,7 @@ pub fn pack_meta(kind: EventKind, code: u32, aux: u32) -> u64 {
     code as u64 | (kind as u64) << 32 | ((aux as u64 & 0xFF_FFFF) << 40)
 }
 
+#[inline(always)]
 pub fn unpack(ts: u64, meta: u64) -> Option<Event> {
     Some(Event {
         ts,
@@ -276,6 +300,32 @@ pub struct RecorderFile {
     clock: Clock,
     path: PathBuf,
     _file: File,
+    /// Not in the file: this process's writers' wait for its reader (see the module doc).
+    waiting: WaitForReader,
+}
+
+/// How the writers of this process wait for its live reader (record mode).
+#[derive(Default)]
+struct WaitForReader {
+    /// Whether writers created from now on wait for the reader instead of overwriting.
+    enabled: AtomicBool,
+    /// Called (from a waiting writer's thread) to make the reader read now.
+    wake_reader: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Writers waiting now.
+    writers: AtomicU32,
+    /// How many times a writer waited, and for how long in all (nanoseconds).
+    waits: AtomicU64,
+    waited_ns: AtomicU64,
+    /// Waits given up after [`READER_WAIT_LIMIT`] (the chunk overwritten unread).
+    given_up: AtomicU64,
+}
+
+/// What the writers' waits for the reader cost so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitStats {
+    pub waits: u64,
+    pub waited_ns: u64,
+    pub given_up: u64,
 }
 
 // SAFETY: all shared state in the mapping is accessed through atomics; the mapping lives as
@@ -369,6 +419,7 @@ impl RecorderFile {
             clock,
             path: path.to_path_buf(),
             _file: file,
+            waiting: WaitForReader::default(),
         };
         // SAFETY: the header is inside the mapping; nobody else has it yet.
         unsafe {
@@ -464,6 +515,7 @@ impl RecorderFile {
             clock: Clock::Monotonic,
             path: path.to_path_buf(),
             _file: file,
+            waiting: WaitForReader::default(),
         };
         // Version 1 left the field zero: monotonic.
         rf.clock = Clock::from_u32(rf.u32_at(H_CLOCK).load(Ordering::Relaxed))
@@ -667,7 +719,83 @@ impl RecorderFile {
             index: 0,
             capacity: 0,
             dropped: 0,
+            wait_for_reader: self.waiting.enabled.load(Ordering::Relaxed),
         }
+    }
+
+    /// Makes the writers created from now on wait for this process's live reader when the
+    /// chunk they need next holds records it has not read (instead of overwriting them), and
+    /// calls `wake_reader` while they wait. For a recording that must lose nothing; the reader
+    /// must read (with a [`Cursor`]) for as long as writers write.
+    pub fn set_wait_for_reader(&self, wake_reader: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.waiting.wake_reader.set(wake_reader);
+        self.waiting.enabled.store(true, Ordering::Relaxed);
+    }
+
+    /// How many writers are waiting for the reader now (the reader reads again at once).
+    pub fn writers_waiting(&self) -> u32 {
+        self.waiting.writers.load(Ordering::Acquire)
+    }
+
+    /// What the writers' waits cost so far.
+    pub fn wait_stats(&self) -> WaitStats {
+        WaitStats {
+            waits: self.waiting.waits.load(Ordering::Relaxed),
+            waited_ns: self.waiting.waited_ns.load(Ordering::Relaxed),
+            given_up: self.waiting.given_up.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether the live reader has read every record of the chunk at `at` (or it never held any).
+    fn chunk_read(&self, at: usize) -> bool {
+        let generation = self.u64_at(at + C_GENERATION).load(Ordering::Acquire);
+        if generation == 0 {
+            return true;
+        }
+        let committed = self.u32_at(at + C_COMMITTED).load(Ordering::Acquire) as u64;
+        let read = self.u64_at(at + C_READ).load(Ordering::Acquire);
+        read == (generation as u32 as u64) << 32 | committed
+    }
+
+    /// Waits until the live reader has read the chunk at `at` (which this writer holds, so no
+    /// other writer adds to it): spinning a little, then yielding, then sleeping, waking the
+    /// reader now and then. False when it gave up (see [`READER_WAIT_LIMIT`]).
+    #[cold]
+    #[inline(never)]
+    fn wait_for_reader(&self, at: usize) -> bool {
+        let waiting = &self.waiting;
+        waiting.writers.fetch_add(1, Ordering::AcqRel);
+        let started = Instant::now();
+        let mut rounds = 0u64;
+        let read = loop {
+            if self.chunk_read(at) {
+                break true;
+            }
+            if rounds.is_multiple_of(64)
+                && let Some(wake) = waiting.wake_reader.get()
+            {
+                wake();
+            }
+            rounds += 1;
+            let waited = started.elapsed();
+            if waited > READER_WAIT_LIMIT {
+                waiting.given_up.fetch_add(1, Ordering::Relaxed);
+                break false;
+            }
+            if waited < Duration::from_micros(20) {
+                std::hint::spin_loop();
+            } else if waited < Duration::from_millis(2) {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        };
+        waiting.writers.fetch_sub(1, Ordering::AcqRel);
+        waiting.waits.fetch_add(1, Ordering::Relaxed);
+        waiting
+            .waited_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        read
     }
 
     /// Takes the chunk allocated longest ago that no thread is writing, for `w`. Out of line:
@@ -695,6 +823,9 @@ impl RecorderFile {
             {
                 continue; // another thread is writing it
             }
+            if w.wait_for_reader && !self.chunk_read(at) {
+                self.wait_for_reader(at);
+            }
             let generation = self.u64_at(at + C_GENERATION);
             generation.store(2 * n + 1, Ordering::Relaxed);
             fence(Ordering::Release);
@@ -704,6 +835,8 @@ impl RecorderFile {
             self.u64_at(at + C_FIRST_SEQ)
                 .store(w.chunk_seq, Ordering::Relaxed);
             self.u32_at(at + C_COMMITTED).store(0, Ordering::Relaxed);
+            self.u64_at(at + C_READ)
+                .store(((2 * n + 2) as u32 as u64) << 32, Ordering::Relaxed);
             generation.store(2 * n + 2, Ordering::Release);
             w.chunk = Some(index);
             // SAFETY: the records of chunk `index`, inside the mapping.
@@ -792,21 +925,44 @@ impl RecorderFile {
             .load(Ordering::Acquire)
             .min(self.layout.chunk_records);
         let before = out.len();
-        out.reserve(committed.saturating_sub(from) as usize);
-        for i in from..committed {
-            let rec = at + CHUNK_HEADER_SIZE + i as usize * RECORD_SIZE;
-            let stamp = self.u64_at(rec).load(Ordering::Relaxed);
-            let meta = self.u64_at(rec + 8).load(Ordering::Relaxed);
-            if let Some(event) = unpack(calibration.to_ns(stamp), meta) {
-                out.push(event);
-            }
+        let from = from.min(committed);
+        out.reserve((committed - from) as usize);
+        let records = at + CHUNK_HEADER_SIZE + from as usize * RECORD_SIZE;
+        let count = (committed - from) as usize;
+        // SAFETY: records from..committed of this chunk, inside the mapping, 8-aligned; read
+        // as atomics (the writer may be writing the chunk's later records meanwhile).
+        let words = unsafe {
+            std::slice::from_raw_parts(self.base.add(records) as *const AtomicU64, 2 * count)
+        };
+        // One loop per clock, so the monotonic one does no conversion at all.
+        if calibration.is_identity() {
+            decode_records(words, |stamp| stamp, out);
+        } else {
+            decode_records(words, |stamp| calibration.to_ns(stamp), out);
         }
         fence(Ordering::Acquire);
         if generation.load(Ordering::Relaxed) != head.generation {
             out.truncate(before);
             return false;
         }
+        // Read up to `committed`: a writer waiting for this chunk may take it now. (A mark
+        // stored after the chunk was taken names the old generation, so it frees nothing.)
+        self.u64_at(at + C_READ).store(
+            (head.generation as u32 as u64) << 32 | committed as u64,
+            Ordering::Release,
+        );
         true
+    }
+}
+
+/// Decodes `words` (stamp, meta pairs) into `out`, stamps converted by `convert`.
+#[inline(always)]
+fn decode_records(words: &[AtomicU64], convert: impl Fn(u64) -> u64, out: &mut Vec<Event>) {
+    for pair in words.chunks_exact(2) {
+        let stamp = pair[0].load(Ordering::Relaxed);
+        if let Some(event) = unpack(convert(stamp), pair[1].load(Ordering::Relaxed)) {
+            out.push(event);
+        }
     }
 }
 
@@ -846,6 +1002,8 @@ pub struct ThreadWriter {
     capacity: u32,
     /// Records dropped because every chunk was being written by another thread.
     pub dropped: u64,
+    /// Whether this writer waits for the reader rather than overwrite unread records.
+    wait_for_reader: bool,
 }
 
 // SAFETY: a ThreadWriter is moved to the thread that owns it; its pointers point into a
@@ -898,13 +1056,33 @@ impl Cursor {
     /// The records written since the last call, per stream (streams with nothing new left out).
     /// Records of a stream in `only` (when given) are the only ones read.
     pub fn read(&mut self, file: &RecorderFile, only: Option<u64>) -> Vec<StreamEvents> {
+        let mut out = Vec::new();
+        self.read_into(file, only, &mut out);
+        out
+    }
+
+    /// [`Cursor::read`] into `out`, whose buffers (from the last pass) are reused: a reader
+    /// that passes the same `out` each time allocates nothing once they are large enough (a
+    /// pass's buffers are large: fresh ones would be fresh pages, faulted in on every pass).
+    pub fn read_into(
+        &mut self,
+        file: &RecorderFile,
+        only: Option<u64>,
+        out: &mut Vec<StreamEvents>,
+    ) {
+        let mut spare: Vec<Vec<Event>> = out
+            .drain(..)
+            .map(|mut s| {
+                s.events.clear();
+                s.events
+            })
+            .collect();
         let fresh = file.calibration();
         let calibration = *self.calibration.insert(match self.calibration {
             Some(held) if fresh.span_ns() < held.span_ns().saturating_mul(2) => held,
             _ => fresh,
         });
         let heads = file.chunk_heads();
-        let mut out: Vec<StreamEvents> = Vec::new();
         for head in heads {
             if only.is_some_and(|s| s != head.stream) {
                 continue;
@@ -925,7 +1103,8 @@ impl Cursor {
                     stream: head.stream,
                     tid: head.tid,
                     first_seq: (*next).max(head.first_seq),
-                    ..Default::default()
+                    events: spare.pop().unwrap_or_default(),
+                    lost: 0,
                 });
             }
             let current = out.last_mut().unwrap();
@@ -943,7 +1122,6 @@ impl Cursor {
             // the next chunk of this stream.
         }
         out.retain(|s| !s.events.is_empty() || s.lost > 0);
-        out
     }
 }
 
@@ -1163,6 +1341,62 @@ mod tests {
             seen += s.events.len() as u64;
         }
         assert_eq!(seen + lost, total);
+    }
+
+    #[test]
+    fn a_writer_that_waits_for_the_reader_loses_nothing_however_slow_the_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::sync::Arc::new(
+            RecorderFile::create(
+                &dir.path().join("r"),
+                Layout::new(64, 4, 8, 4096),
+                1,
+                0,
+                "{}",
+            )
+            .unwrap(),
+        );
+        let wakes = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = wakes.clone();
+        file.set_wait_for_reader(Box::new(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }));
+        // 256 records fit; 50,000 are written while the reader sleeps between reads.
+        let total = 50_000u64;
+        let writer = {
+            let file = file.clone();
+            std::thread::spawn(move || {
+                let mut w = file.writer(1);
+                for seq in 0..total {
+                    file.push(&mut w, seq, pack_meta(EventKind::Call, seq as u32, 0));
+                }
+                file.release(&mut w);
+            })
+        };
+        let mut cursor = Cursor::new();
+        let (mut next, mut lost) = (0u64, 0u64);
+        loop {
+            let done = writer.is_finished();
+            for s in cursor.read(&file, None) {
+                lost += s.lost;
+                for e in s.events {
+                    assert_eq!(e.ts, next, "every record, in order");
+                    next += 1;
+                }
+            }
+            if done && next + lost >= total {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        writer.join().unwrap();
+        assert_eq!((next, lost), (total, 0));
+        let stats = file.wait_stats();
+        assert!(stats.waits > 0, "the writer had to wait: {stats:?}");
+        assert_eq!(stats.given_up, 0);
+        assert!(wakes.load(Ordering::Relaxed) > 0, "and woke the reader");
+        // A file without waiting (the flight recorder) still overwrites: covered by
+        // a_reader_that_falls_behind_sees_the_overrun_by_sequence_numbers.
     }
 
     #[test]

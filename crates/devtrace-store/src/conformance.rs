@@ -9,6 +9,38 @@ use devtrace_model::*;
 
 mod qa;
 
+/// The URL of the test server named by `env`, or `None` (after saying so) when it is unset.
+/// Under CI a backend's tests must run: a missing server fails instead. `starter` says how to
+/// start one.
+pub fn test_server(env: &str, starter: &str) -> Option<String> {
+    match std::env::var(env) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v.is_empty() || v == "false"),
+                "CI is set but {env} is not: {starter}"
+            );
+            eprintln!("{env} is not set: the tests of this backend did not run ({starter})");
+            None
+        }
+    }
+}
+
+/// A name no other test of this run uses (a schema, a database).
+pub fn unique_name() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
 pub type Factory<'a> = &'a dyn Fn() -> (Box<dyn StoreWriter>, Box<dyn Store>);
 
 pub fn run_all(factory: Factory<'_>) {

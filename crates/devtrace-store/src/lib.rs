@@ -15,6 +15,7 @@
 
 pub mod accounts;
 pub mod chunk;
+pub mod clickhouse;
 pub mod location;
 pub mod metrics;
 pub mod postgres;
@@ -179,6 +180,25 @@ pub struct SessionQuery {
     /// made something that ran then.
     pub active_between: Option<(u64, u64)>,
     pub limit: usize,
+}
+
+impl SessionQuery {
+    /// The `project` filter as every backend applies it: the directory itself (without a
+    /// trailing slash) and the prefix of everything inside it.
+    pub(crate) fn project_and_prefix(&self) -> Option<(&str, String)> {
+        let project = self.project.as_deref()?;
+        let project = if project.len() > 1 {
+            project.trim_end_matches('/')
+        } else {
+            project
+        };
+        let prefix = if project.ends_with('/') {
+            project.to_owned()
+        } else {
+            format!("{project}/")
+        };
+        Some((project, prefix))
+    }
 }
 
 /// One row of a session listing, kept current as the session's spans arrive.
@@ -469,6 +489,22 @@ impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
         StoreError::Database(error.to_string())
     }
+}
+
+/// An error and its causes, each once, on one line (for messages from client libraries that
+/// nest the useful part).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

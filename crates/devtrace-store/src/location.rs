@@ -1,6 +1,8 @@
-//! Where a store is: a data directory (the embedded SQLite store) or a PostgreSQL URL (the
-//! team store), and opening either behind the same traits.
+//! Where a store is: a data directory (the embedded SQLite store), a PostgreSQL URL (the
+//! team store) or a ClickHouse URL (the scale-out store), and opening any behind the same
+//! traits.
 
+use crate::clickhouse::{ChStore, ChWriter};
 use crate::postgres::{PgListener, PgStore, PgWriter};
 use crate::sqlite::{SqliteStore, SqliteWriter};
 use crate::writer::CommitFeed;
@@ -16,14 +18,20 @@ pub enum StoreLocation {
     /// A PostgreSQL database (`postgres://USER@HOST:PORT/DATABASE?options`, with the password
     /// after USER and a colon when the server asks for one).
     Postgres(String),
+    /// A ClickHouse database over its HTTP interface
+    /// (`clickhouse://USER:PASSWORD@HOST:8123/DATABASE?SETTING=VALUE`, `clickhouses://` for TLS).
+    ClickHouse(String),
 }
 
 impl StoreLocation {
-    /// `postgres://…` or `postgresql://…` is PostgreSQL; anything else is a data directory.
+    /// `postgres://…` or `postgresql://…` is PostgreSQL, `clickhouse://…` or `clickhouses://…`
+    /// ClickHouse; anything else is a data directory.
     pub fn parse(text: &str) -> Self {
         let lower = text.trim_start().to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
             Self::Postgres(text.trim().to_owned())
+        } else if lower.starts_with("clickhouse://") || lower.starts_with("clickhouses://") {
+            Self::ClickHouse(text.trim().to_owned())
         } else {
             Self::Embedded(PathBuf::from(text))
         }
@@ -37,7 +45,9 @@ impl StoreLocation {
     pub fn describe(&self) -> String {
         match self {
             Self::Embedded(dir) => dir.display().to_string(),
-            Self::Postgres(url) => crate::postgres::url_without_password(url),
+            Self::Postgres(url) | Self::ClickHouse(url) => {
+                crate::postgres::url_without_password(url)
+            }
         }
     }
 
@@ -47,6 +57,7 @@ impl StoreLocation {
         Ok(match self {
             Self::Embedded(dir) => Box::new(SqliteWriter::open(dir)?),
             Self::Postgres(url) => Box::new(PgWriter::open(url)?),
+            Self::ClickHouse(url) => Box::new(ChWriter::open(url)?),
         })
     }
 
@@ -68,6 +79,13 @@ impl StoreLocation {
                     accounts: store,
                 }
             }
+            Self::ClickHouse(url) => {
+                let store = Arc::new(ChStore::open(url)?);
+                Backend {
+                    store: store.clone(),
+                    accounts: store,
+                }
+            }
         })
     }
 
@@ -77,6 +95,8 @@ impl StoreLocation {
         Ok(match self {
             Self::Embedded(_) => None,
             Self::Postgres(url) => Some(Arc::new(PgListener::start(url)?)),
+            // No notifications: other nodes' commits reach this one's readers when they query.
+            Self::ClickHouse(_) => None,
         })
     }
 }
@@ -146,6 +166,16 @@ mod tests {
         assert_eq!(
             StoreLocation::parse(&with_password).describe(),
             "postgres://u@db:5432/devtrace"
+        );
+        let clickhouse = ["clickhouses://u", ":secret", "@ch:8443/traces"].concat();
+        assert_eq!(
+            StoreLocation::parse(&clickhouse),
+            StoreLocation::ClickHouse(clickhouse.clone())
+        );
+        assert!(!StoreLocation::parse("ClickHouse://ch/x").is_embedded());
+        assert_eq!(
+            StoreLocation::parse(&clickhouse).describe(),
+            "clickhouses://u@ch:8443/traces"
         );
     }
 }

@@ -1536,18 +1536,8 @@ impl Store for SqliteStore {
             sql.push_str(" AND s.agent = ?");
             args.push(agent.clone().into());
         }
-        if let Some(project) = &query.project {
-            let project = if project.len() > 1 {
-                project.trim_end_matches('/')
-            } else {
-                project.as_str()
-            };
+        if let Some((project, prefix)) = query.project_and_prefix() {
             sql.push_str(" AND (s.project = ? OR substr(s.project, 1, ?) = ?)");
-            let prefix = if project.ends_with('/') {
-                project.to_owned()
-            } else {
-                format!("{project}/")
-            };
             args.push(project.to_owned().into());
             args.push((prefix.len() as i64).into());
             args.push(prefix.into());

@@ -1,6 +1,7 @@
 //! Where the dashboard reads from, behind one interface: the local store (read while `serve`,
 //! hooks and imports write to it; SQLite's WAL lets readers follow a writer), or a server
-//! through the REST endpoints the web UI uses (`/api/v1/live…`, the event stream). Both give
+//! through the REST endpoints the web UI uses (`/api/v1/live…`, the event stream), read with
+//! devtrace-client. Both give
 //! the answers of `devtrace_query::live` and `trace_view`, computed once in the query layer:
 //! locally by calling it, remotely by the server calling it.
 
@@ -156,9 +157,6 @@ fn waterfall_of(store: &dyn Store, trace_id: TraceId) -> Result<Waterfall> {
     ))
 }
 
-/// The header naming the project to read on a team server.
-const PROJECT_HEADER: &str = "devtrace-project";
-
 /// Any store read directly, e.g. a team's PostgreSQL (`--store postgres://…`): it has no files
 /// to watch, so it is asked again at most once per [`STORE_POLL`].
 pub struct StoreSource {
@@ -216,18 +214,10 @@ impl Source for StoreSource {
     }
 }
 
-/// A devtrace server's REST API (`--server URL`), told of new data by its event stream.
+/// A devtrace server's REST API (`--server URL`), told of new data by its event stream, both
+/// through devtrace-client (http or https, the token, the project).
 pub struct RemoteSource {
-    base: String,
-    authority: String,
-    token: Option<String>,
-    /// The project to read on a team server (`Devtrace-Project`); `None`: the token's.
-    project: Option<String>,
-    runtime: tokio::runtime::Runtime,
-    client: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
-        http_body_util::Empty<bytes::Bytes>,
-    >,
+    client: devtrace_client::Client,
     /// Set by the event-stream thread when the server committed spans.
     events: Arc<AtomicU64>,
     seen_events: u64,
@@ -240,31 +230,9 @@ pub struct RemoteSource {
 const REMOTE_POLL: Duration = Duration::from_secs(1);
 
 impl RemoteSource {
-    /// Checks `url` (an `http://` address) and that a devtrace server answers there. `token`
-    /// is sent as a bearer token, `project` (a team server's project) as `Devtrace-Project`.
-    pub fn connect(url: &str, token: Option<String>, project: Option<String>) -> Result<Self> {
-        let base = url.trim_end_matches('/').to_owned();
-        let rest = base.strip_prefix("http://").ok_or_else(|| {
-            SourceError::Remote(if base.starts_with("https://") {
-                format!("{url}: https is not supported by watch yet; reach the server over http (a loopback port or an SSH tunnel)")
-            } else {
-                format!("{url} is not a server address: give http://HOST:PORT, the API port of `devtrace serve` (default http://127.0.0.1:4319)")
-            })
-        })?;
-        let authority = rest.split('/').next().unwrap_or("").to_owned();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SourceError::Remote(format!("cannot start the HTTP client: {e}")))?;
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http();
+    /// Checks that a devtrace server answers at the client's URL, and follows its events.
+    pub fn connect(client: devtrace_client::Client) -> Result<Self> {
         let mut source = Self {
-            base,
-            authority,
-            token,
-            project,
-            runtime,
             client,
             events: Arc::new(AtomicU64::new(0)),
             seen_events: 0,
@@ -274,135 +242,48 @@ impl RemoteSource {
         let health: serde_json::Value = source.get("/api/v1/health")?;
         if health.get("status").and_then(|s| s.as_str()) != Some("ok") {
             return Err(SourceError::Remote(format!(
-                "{url} answered /api/v1/health without status ok: is it a devtrace server?"
+                "{} answered /api/v1/health without status ok: is it a devtrace server?",
+                source.client.url()
             )));
         }
         source.follow_events();
         Ok(source)
     }
 
-    fn request(&self, path: &str) -> hyper::Request<http_body_util::Empty<bytes::Bytes>> {
-        let mut builder = hyper::Request::get(format!("{}{path}", self.base))
-            .header(hyper::header::HOST, &self.authority)
-            .header(hyper::header::ACCEPT, "application/json");
-        if let Some(token) = &self.token {
-            builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        if let Some(project) = &self.project {
-            builder = builder.header(PROJECT_HEADER, project);
-        }
-        builder
-            .body(http_body_util::Empty::new())
-            .expect("a GET request builds")
-    }
-
     fn get<T: serde::de::DeserializeOwned>(&mut self, path: &str) -> Result<T> {
-        use http_body_util::BodyExt;
-        let request = self.request(path);
-        let base = self.base.clone();
-        let client = self.client.clone();
-        let (status, body) = self.runtime.block_on(async move {
-            let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
-                .await
-                .map_err(|_| SourceError::Remote(format!("{base}{path}: no answer within 10 s")))?
-                .map_err(|e| {
-                    SourceError::Remote(format!(
-                        "cannot reach {base}: {e}; is `devtrace serve` running there?"
-                    ))
-                })?;
-            let status = response.status();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| SourceError::Remote(format!("{base}{path}: {e}")))?
-                .to_bytes();
-            Ok::<_, SourceError>((status, body))
-        })?;
-        if !status.is_success() {
-            let message = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
-            let hint = if status == hyper::StatusCode::UNAUTHORIZED {
-                " (pass a token with --token or DEVTRACE_TOKEN)"
-            } else {
-                ""
-            };
-            return Err(SourceError::Remote(format!(
-                "{}{path}: {status}: {message}{hint}",
-                self.base
-            )));
-        }
-        serde_json::from_slice(&body).map_err(|e| {
-            SourceError::Remote(format!(
-                "{}{path}: unexpected answer ({e}); is the server the same devtrace version?",
-                self.base
-            ))
-        })
+        self.client
+            .get_json(path)
+            .map_err(|e| SourceError::Remote(e.to_string()))
     }
 
-    /// Reads `/api/v1/events` on a thread of its own, counting `ingest` events; reconnects
-    /// after a second when the stream ends.
+    /// Reads the event stream on a thread of its own, counting `ingest` events (spans were
+    /// committed); reconnects after a second when the stream ends.
     fn follow_events(&mut self) {
-        let request_of = {
-            let base = self.base.clone();
-            let authority = self.authority.clone();
-            let token = self.token.clone();
-            let project = self.project.clone();
-            move || {
-                let mut builder = hyper::Request::get(format!("{base}/api/v1/events"))
-                    .header(hyper::header::HOST, &authority)
-                    .header(hyper::header::ACCEPT, "text/event-stream");
-                if let Some(token) = &token {
-                    builder =
-                        builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
-                }
-                if let Some(project) = &project {
-                    builder = builder.header(PROJECT_HEADER, project);
-                }
-                builder
-                    .body(http_body_util::Empty::<bytes::Bytes>::new())
-                    .expect("a GET request builds")
-            }
-        };
         let client = self.client.clone();
         let events = Arc::clone(&self.events);
         let stop = Arc::clone(&self.stop);
         let _ = std::thread::Builder::new()
             .name("devtrace-watch-events".into())
             .spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                runtime.block_on(async move {
-                    use http_body_util::BodyExt;
-                    while !stop.load(Ordering::Relaxed) {
-                        if let Ok(response) = client.request(request_of()).await {
-                            let mut body = response.into_body();
-                            while let Some(Ok(frame)) = body.frame().await {
-                                if stop.load(Ordering::Relaxed) {
-                                    return;
-                                }
-                                if frame.data_ref().is_some_and(|d| has_ingest_event(d)) {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(stream) = client.events() {
+                        for event in stream {
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            match event {
+                                Ok(event) if event.event == "ingest" => {
                                     events.fetch_add(1, Ordering::Relaxed);
                                 }
+                                Ok(_) => {}
+                                Err(_) => break,
                             }
                         }
-                        tokio::time::sleep(Duration::from_secs(1)).await;
                     }
-                });
+                    std::thread::sleep(Duration::from_secs(1));
+                }
             });
     }
-}
-
-/// Whether a chunk of the event stream holds an `ingest` event (spans were committed).
-fn has_ingest_event(chunk: &[u8]) -> bool {
-    const INGEST: &[u8] = b"event: ingest\n";
-    chunk.windows(INGEST.len()).any(|w| w == INGEST)
 }
 
 impl Drop for RemoteSource {
@@ -426,7 +307,7 @@ fn segment(text: &str) -> String {
 
 impl Source for RemoteSource {
     fn describe(&self) -> String {
-        format!("server {}", self.base)
+        format!("server {}", self.client.url())
     }
 
     fn changed(&mut self) -> bool {
@@ -466,32 +347,5 @@ impl Source for RemoteSource {
 
     fn waterfall(&mut self, trace_id: TraceId) -> Result<Waterfall> {
         self.get(&format!("/api/v1/traces/{trace_id}/waterfall"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ingest_events_are_recognised_in_the_stream() {
-        assert!(has_ingest_event(
-            b"event: ingest\ndata: {\"committed_spans\":3,\"new_spans\":3}\n\n"
-        ));
-        assert!(!has_ingest_event(b": keep-alive\n\n"));
-        assert!(!has_ingest_event(b"event: ingested\n"));
-    }
-
-    #[test]
-    fn only_http_addresses_are_taken() {
-        let error = |url: &str| match RemoteSource::connect(url, None, None) {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("{url} connected"),
-        };
-        assert_eq!(
-            error("https://team.example:4319"),
-            "https://team.example:4319: https is not supported by watch yet; reach the server over http (a loopback port or an SSH tunnel)"
-        );
-        assert!(error("http://127.0.0.1:1").starts_with("cannot reach http://127.0.0.1:1: "));
     }
 }

@@ -81,6 +81,9 @@ FLIGHT_SECONDS = "devtrace.flight.window_seconds"
 FLIGHT_THREADS = "devtrace.flight.threads"
 FLIGHT_RECOVERED = "devtrace.flight.recovered"
 FLIGHT_PID = "devtrace.flight.pid"
+CALL_ARGUMENTS = "devtrace.call.arguments"
+CALL_RETURN = "devtrace.call.return"
+CALL_EXCEPTION = "devtrace.call.exception"
 
 _EXCLUDED = ["devtrace"]
 
@@ -167,6 +170,25 @@ def _aggregate_attributes(calls: Sequence[Tuple[str, str, int, int, int, int]]) 
     }
 
 
+def _value_attributes(values: Any) -> Dict[str, str]:
+    """A call's value summaries (made natively, without running the program's code) as
+    attributes, redacted: an argument whose name says it is a secret is replaced whole, every
+    summary goes through the redaction rules."""
+    from devtrace.redact import SECRET_NAME_MARKER, is_secret_name, redact
+
+    arguments, returned, exception = values
+    out: Dict[str, str] = {}
+    if arguments is not None:
+        out[CALL_ARGUMENTS] = ", ".join(
+            f"{name}={SECRET_NAME_MARKER if is_secret_name(name) else redact(summary)}" for name, summary in arguments
+        )
+    if returned is not None:
+        out[CALL_RETURN] = redact(returned)
+    if exception is not None:
+        out[CALL_EXCEPTION] = redact(exception)
+    return out
+
+
 class _SpanMaker:
     """Turns the native side's span tuples into the SDK's ReadableSpans."""
 
@@ -192,7 +214,7 @@ class _SpanMaker:
         from opentelemetry.sdk.trace import Event, ReadableSpan
         from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-        (qualname, module, file, line), (trace_id, span_id, parent_id), (start, end), error, handled, calls, flags, thread = item
+        (qualname, module, file, line), (trace_id, span_id, parent_id), (start, end), error, handled, calls, flags, thread, values = item
         resumed, still_open, before_window = flags
         tid, thread_name = thread
         thread_name = thread_name or self.thread_name(tid)
@@ -213,6 +235,7 @@ class _SpanMaker:
         if before_window:
             attributes[BEFORE_WINDOW] = True
         attributes.update(_aggregate_attributes(calls))
+        attributes.update(_value_attributes(values))
         attributes.update(self.extra)
         events = [
             Event(names.EXCEPTION_EVENT, {names.EXCEPTION_TYPE: kind, "devtrace.exception.handled": True}, timestamp=ts)
@@ -437,8 +460,11 @@ class Recorder(_Base):
         path: str,
         size_mib: int,
         plan_id: Optional[str] = None,
+        lossless: bool = True,
+        values: Sequence[Tuple[str, str]] = (),
     ) -> None:
         super().__init__(path, size_mib, int(threshold_ms * 1_000_000), {"mode": "record", "plan": plan_id})
+        self.lossless = lossless
         native = _require_native()
         self.maker = _SpanMaker(self.provider, {PLAN_ID: plan_id} if plan_id else None)
         _install_marks(self.provider)
@@ -453,6 +479,8 @@ class Recorder(_Base):
             _root_ids(),
             self._meta_json(),
             span_context=_span_context(),
+            wait_for_drainer=lossless,
+            values=[tuple(v) for v in values] + [tuple(p) for p in (plan or ())],
         )
         self.exported = 0
         self._restart_threads()
@@ -478,14 +506,22 @@ class Recorder(_Base):
         self.stats = dict(_native.stop(True))
         self.thread.join(timeout=10)
         self.stats["spans"] = self.exported
-        if self.stats.get("lost"):
+        if self.stats.get("lost") and self.lossless:
+            # Writers wait for the drainer; they gave up only on a drainer that read nothing
+            # for seconds (READER_WAIT_LIMIT in crates/devtrace-recorder/src/ring.rs).
+            sys.stderr.write(
+                f"devtrace: the recorder lost {self.stats['lost']:,} of {self.stats['lost'] + self.stats.get('events', 0):,}"
+                " events: its drainer read nothing for 5 s while the program waited for it (the machine is"
+                " overloaded, or the drainer is stuck); the calls of those events are missing\n"
+            )
+        elif self.stats.get("lost"):
             # The rings came round to records the drainer had not read yet: the calls they
             # held are missing (the open ones were ended at the gap).
             sys.stderr.write(
                 f"devtrace: the recorder lost {self.stats['lost']:,} of {self.stats['lost'] + self.stats.get('events', 0):,}"
                 " events: the program made calls faster than they were turned into spans (no core was free for"
                 " the recorder's drainer, or the ring is small for this program); record fewer packages, or"
-                f" give a larger ring (size_mib, now {self.size_mib})\n"
+                f" give a larger ring (size_mib, now {self.size_mib}), or leave lossless on\n"
             )
         return self.stats
 
@@ -724,13 +760,26 @@ def record_calls(
     plan_id: Optional[str] = None,
     size_mib: int = DEFAULT_RECORD_MIB,
     path: Optional[str] = None,
+    lossless: bool = True,
+    values: Sequence[Any] = (),
 ) -> Recorder:
     """Records calls natively: of functions in ``packages`` (module names, sub-modules
     included), or exactly the ``(module, qualname)`` pairs of ``plan``; everything else is
     switched off after its first call and runs at full speed. Calls lasting at least
     ``threshold_ms`` (default 1 ms, or ``DEVTRACE_AUTOTRACE_THRESHOLD_MS``) become spans; the
-    others are counted on their parent. Raises RuntimeError where the native recorder cannot run
-    (:func:`native_status`)."""
+    others are counted on their parent. Nothing is lost: when the program makes calls faster than
+    the drainer turns them into spans and the ring is full of unread records, the program waits
+    for it (``lossless=False``: it overwrites them instead, and :meth:`Recorder.stop` says how
+    many were lost).
+
+    The values of the plan's functions' calls and of those in ``values`` (``(module,
+    qualname)`` pairs or ``"module:qualname"``) are captured: the arguments, the return value or
+    the exception, as short summaries made without running any of the program's code (no
+    ``__repr__``: built-in values by value, containers by length and first items, other objects
+    by type and a few plain attributes), redacted, at most 512 bytes a call and 256 KiB a
+    second. They are set on the call's span (``devtrace.call.arguments``, ``.return``,
+    ``.exception``); such a call that fails is kept as a span whatever its duration. Raises
+    RuntimeError where the native recorder cannot run (:func:`native_status`)."""
     global _current
     if not packages and plan is None:
         raise ValueError('record_calls() needs a package name or a plan, e.g. record_calls("myapp")')
@@ -738,12 +787,26 @@ def record_calls(
         if not package or not all(part.isidentifier() for part in package.split(".")):
             raise ValueError(f"record_calls(): {package!r} is not a module name (e.g. 'myapp' or 'myapp.core')")
     threshold = _threshold(threshold_ms)
+    wanted = [_function_name(v) for v in values]
     with _lock:
         _stop_current()
         _install_exit_hook()
         _install_fork_hook()
-        _current = Recorder(packages, plan, threshold, path or _default_path("record"), size_mib, plan_id)
+        _current = Recorder(packages, plan, threshold, path or _default_path("record"), size_mib, plan_id, lossless, wanted)
         return _current  # type: ignore[return-value]
+
+
+def _function_name(value: Any) -> Tuple[str, str]:
+    """``(module, qualname)`` from a pair or a ``"module:qualname"`` string."""
+    if isinstance(value, str) and value.count(":") == 1 and all(value.split(":")):
+        module, qualname = value.split(":")
+        return module, qualname
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, str) and v for v in value):
+        return value[0], value[1]
+    raise ValueError(
+        f"record_calls(values=...): {value!r} is not a function name; give (module, qualname) or "
+        '"module:qualname", e.g. "myapp.store:Store.save"'
+    )
 
 
 def _threshold(threshold_ms: Optional[float]) -> float:

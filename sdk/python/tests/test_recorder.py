@@ -256,12 +256,12 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 trace.set_tracer_provider(TracerProvider())
 from devtrace import recorder
-# A drainer that makes one pass when it starts and the next a minute later, however much it
-# read: the smallest ring (2 MiB, 65,536 records) comes round to unread records long before
-# the 600,000 events below are written.
+# Lossy (writers overwrite instead of waiting), with a drainer that makes one pass when it
+# starts and the next a minute later, however much it read: the smallest ring (2 MiB, 65,536
+# records) comes round to unread records long before the 600,000 events below are written.
 recorder._native.start = functools.partial(recorder._native.start, drain_ms=60_000, drain_when_busy=False)
 import recapp.core as app
-recorder.record_calls("recapp", path=None, size_mib=2)
+recorder.record_calls("recapp", path=None, size_mib=2, lossless=False)
 for _ in range(300_000):
     app.quick()
 stats = recorder.stop_recording()
@@ -278,6 +278,172 @@ def test_records_overwritten_before_they_were_read_are_said_at_stop(app, tmp_pat
     assert lost > 0
     assert f"devtrace: the recorder lost {lost:,} of {lost + events:,} events" in out.stderr
     assert "size_mib, now 2" in out.stderr
+
+
+LOSSLESS_CHILD = """
+import functools, json, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+provider = TracerProvider()
+exporter = InMemorySpanExporter()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+from devtrace import recorder
+# The drainer of the overrun test (a pass a minute unless woken), on the smallest ring
+# (65,536 records), for fib(22)'s 57,313 calls (114,626 events) run three times: the
+# writer comes round to unread records again and again, and must wait each time.
+recorder._native.start = functools.partial(recorder._native.start, drain_ms=60_000, drain_when_busy=False)
+import recapp.fib as app
+handle = recorder.record_calls("recapp", path=None, size_mib=2, threshold_ms=1)
+for _ in range(3):
+    app.fib(22)
+stats = handle.stop()
+accounted = 0
+for span in exporter.get_finished_spans():
+    attrs = span.attributes
+    accounted += attrs.get("code.function.name") == "fib"
+    for name, count in zip(attrs.get(recorder.CALLS_FUNCTION, ()), attrs.get(recorder.CALLS_COUNT, ())):
+        accounted += count if name == "recapp.fib.fib" else 0
+print(json.dumps({"accounted": accounted, "real": app.CALLS, **stats}))
+"""
+
+FIB = """
+CALLS = 0
+
+def fib(n):
+    global CALLS
+    CALLS += 1
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+"""
+
+
+@native_only
+def test_record_calls_loses_no_call_when_its_drainer_falls_behind(app, tmp_path):
+    (tmp_path / "recapp" / "fib.py").write_text(FIB)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    # And the machine busy meanwhile: a process spinning on the other core (or this one).
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        out = subprocess.run([sys.executable, "-c", LOSSLESS_CHILD], env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["real"] == 3 * 57_313
+    assert (got["accounted"], got["lost"], got["events"]) == (got["real"], 0, 2 * got["real"])
+    assert got["writer_waits"] > 0 and got["writer_waits_given_up"] == 0, got
+    assert "lost" not in out.stderr
+
+
+VALUES_APP = """
+import time
+
+TOUCHED = []
+
+
+class Order:
+    def __init__(self, ident, lines):
+        self.ident = ident
+        self.lines = lines
+        self._cache = "internal"
+
+    # None of these may run while the recorder summarises an Order.
+    def __repr__(self):
+        TOUCHED.append("repr")
+        return "Order!"
+
+    def __str__(self):
+        TOUCHED.append("str")
+        return "Order!"
+
+    def __eq__(self, other):
+        TOUCHED.append("eq")
+        return False
+
+    __hash__ = None
+
+    @property
+    def total(self):
+        TOUCHED.append("property")
+        return 0
+
+
+class Lazy:
+    def __getattr__(self, name):
+        TOUCHED.append("getattr")
+        return 1
+
+
+def charge(order, amount, api_key, *notes, **options):
+    if amount > 100:
+        raise ValueError("amount over the limit", amount)
+    time.sleep(0.003)
+    return {"charged": amount, "order": order.ident, "lines": list(range(amount))}
+
+
+def quick_check(flag):
+    return not flag
+
+
+def not_captured(x):
+    time.sleep(0.003)
+    return x
+"""
+
+
+@native_only
+def test_the_values_of_chosen_calls_are_summarised_safely_and_redacted(spans, app, tmp_path):
+    (tmp_path / "recapp" / "vals.py").write_text(VALUES_APP)
+    vals = importlib.import_module("recapp.vals")
+    record("recapp", threshold_ms=1, values=["recapp.vals:charge", ("recapp.vals", "quick_check")])
+    order = vals.Order(7, ["ab", "cd"])
+    vals.charge(order, 3, "sk-live-0123456789abcdef", "first note", retry=True, memo="x" * 100)
+    with pytest.raises(ValueError):
+        vals.charge(vals.Lazy(), 500, "key")
+    for flag in (True, False):
+        vals.quick_check(flag)
+    vals.not_captured(order)
+    recorder.stop_recording()
+    assert vals.TOUCHED == [], "no __repr__, __str__, __eq__, property or __getattr__ of the program ran"
+    got = spans()
+    charges = sorted((s for s in got if s.name == "recapp.vals.charge"), key=lambda s: s.start_time)
+    assert len(charges) == 2
+    ok, failed = charges
+    assert ok.attributes[recorder.CALL_ARGUMENTS] == (
+        'order=Order(ident=7, lines=["ab", "cd"]), amount=3, api_key=[REDACTED:secret_name], '
+        'notes=("first note",), options={"retry": True, "memo": "' + "x" * 64 + '"… (len 100)}'
+    )
+    assert ok.attributes[recorder.CALL_RETURN] == '{"charged": 3, "order": 7, "lines": [0, 1, 2]}'
+    assert recorder.CALL_EXCEPTION not in ok.attributes
+    # The failing call lasted far less than the threshold: kept for its values all the same.
+    assert failed.end_time - failed.start_time < 1_000_000
+    assert failed.attributes[recorder.CALL_ARGUMENTS] == "order=Lazy, amount=500, api_key=[REDACTED:secret_name], notes=(), options={}"
+    assert failed.attributes[recorder.CALL_EXCEPTION] == 'ValueError("amount over the limit", 500)'
+    assert recorder.CALL_RETURN not in failed.attributes
+    # Short calls that did not fail stay counted, not kept; values are only for chosen functions.
+    assert not [s for s in got if s.name == "recapp.vals.quick_check"]
+    not_captured = named(got, "recapp.vals.not_captured")
+    assert not any(k.startswith("devtrace.call.") for k in not_captured.attributes)
+
+
+@native_only
+def test_a_string_argument_that_looks_like_a_secret_is_redacted_by_the_rules(spans, app, tmp_path):
+    (tmp_path / "recapp" / "vals.py").write_text(VALUES_APP)
+    vals = importlib.import_module("recapp.vals")
+    record("recapp", threshold_ms=1, values=["recapp.vals:not_captured"])
+    vals.not_captured("Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123456789")
+    recorder.stop_recording()
+    arguments = named(spans(), "recapp.vals.not_captured").attributes[recorder.CALL_ARGUMENTS]
+    assert "abcdefghijklmnopqrstuvwxyz0123456789" not in arguments
+    assert "[REDACTED:" in arguments
+
+
+def test_values_names_a_function_or_says_how(app):
+    with pytest.raises(ValueError, match=r"record_calls\(values=...\): 'charge' is not a function name; give \(module, qualname\)"):
+        recorder.record_calls("recapp", values=["charge"])
 
 
 def _outside_the_package():

@@ -7,7 +7,7 @@ use devtrace_analyze::AnalyzedTrace;
 use devtrace_query::Scope;
 use devtrace_query::timefmt::now_nanos;
 use devtrace_query::window::Window;
-use devtrace_store::{Store, TraceSummary};
+use devtrace_store::Store;
 
 pub use devtrace_query::scope::{DEFAULT_LAST, MAX_TRACES};
 pub use devtrace_query::text::finding_text;
@@ -73,11 +73,6 @@ pub fn recent(
         operation.as_ref(),
         default_last,
     )?)
-}
-
-/// Reads and builds the trees of the given traces, oldest first.
-pub fn load(store: &dyn Store, summaries: &[TraceSummary]) -> Result<Vec<AnalyzedTrace>> {
-    Ok(devtrace_query::scope::load(store, summaries)?)
 }
 
 /// One trace by id or unique prefix.

@@ -6,13 +6,12 @@
 //! three LLM calls concurrently) and compares: the measured saving next to the predicted one.
 //! With `--store URL` the runs go to that store (a team's PostgreSQL) instead.
 
-use super::analysis::{finding_text, load};
+use super::analysis::finding_text;
 use crate::cli::{ColorChoice, DemoArgs};
 use crate::output::eprintln_safe;
 use crate::output::print_fitted;
 use anyhow::{Context, Result, bail};
-use devtrace_analyze::perf::profile_operation;
-use devtrace_analyze::{AnalyzedTrace, FindingKind};
+use devtrace_analyze::AnalyzedTrace;
 use devtrace_query::timefmt::format_duration;
 use devtrace_store::writer::Writer;
 use devtrace_store::{Store, StoreLocation};
@@ -122,7 +121,7 @@ pub fn run(
     let mut out = what_the_commands_say(&*server.store, args.runs * variants.len(), args.fixed)?;
     let flag = match &choice.location {
         StoreLocation::Embedded(dir) => format!("--data {}", dir.display()),
-        StoreLocation::Postgres(_) => "--store URL".to_owned(),
+        StoreLocation::Postgres(_) | StoreLocation::ClickHouse(_) => "--store URL".to_owned(),
     };
     if _temporary.is_some() {
         out.push_str(
@@ -139,68 +138,37 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `perf`, `insights` and (with `--fixed`) `compare` say about the demo's `runs` runs:
-/// the profile and findings of the original program's runs (findings ranked as `insights`
-/// ranks them, with the configured prices), and the successful runs of the original against
-/// the fixed program, next to the saving the sequential-work finding predicted.
+/// What `perf`, `insights` and (with `--fixed`) `compare` say about the demo's `runs` runs, as
+/// the query layer reports them (`devtrace_query::demo`).
 fn what_the_commands_say(store: &dyn Store, runs: usize, with_fixed: bool) -> Result<String> {
-    let summaries = store.traces_with_operation(
-        &devtrace_model::OperationFilter::named(OPERATION),
-        None,
-        runs,
-    )?;
-    let all = load(store, &summaries)?;
-    let (original, fixed): (Vec<AnalyzedTrace>, Vec<AnalyzedTrace>) =
-        all.into_iter().partition(|t| !is_fixed(t));
-
+    let report = devtrace_query::demo::demo_report(store, OPERATION, runs, is_fixed)?;
     let mut out = format!("\n$ devtrace perf {OPERATION}\n");
-    let identity = devtrace_analyze::perf::operation_identities(&original, OPERATION)
-        .into_iter()
-        .next()
-        .context("the demo produced no journal.generate spans")?
-        .0;
-    let profile = profile_operation(&original, &identity)
-        .context("the demo produced no journal.generate spans")?;
-    out.push_str(&devtrace_query::text::render_profile(&profile));
-    // Ranked as `insights` ranks them: with the configured prices.
-    let findings = devtrace_query::analytics::trace_findings(&original);
+    out.push_str(&devtrace_query::text::render_profile(&report.profile));
     out.push_str("\n$ devtrace insights\n");
-    for (n, finding) in findings.iter().enumerate() {
+    for (n, finding) in report.findings.iter().enumerate() {
         out.push_str(&finding_text(finding, n + 1));
     }
-    if with_fixed {
-        let ok = |traces: &[AnalyzedTrace]| -> Vec<AnalyzedTrace> {
-            traces
-                .iter()
-                .filter(|t| !t.spans.spans.iter().any(|s| s.is_error()))
-                .cloned()
-                .collect()
-        };
-        let (before, after) = (ok(&original), ok(&fixed));
-        let comparison = devtrace_analyze::compare::compare(&before, &after);
-        out.push_str(&format!(
-            "\n$ devtrace compare --operation {OPERATION} (successful runs: original vs --fixed)\n"
-        ));
-        out.push_str(&devtrace_query::text::render_comparison(
-            "original (A) vs fixed (B)",
-            &comparison,
-        ));
-        let predicted = findings
-            .iter()
-            .find(|f| f.kind == FindingKind::SequentialWork)
-            .map(|f| f.saving_nanos);
-        let measured = -comparison.total.delta_nanos;
-        out.push_str(&match predicted {
-            Some(predicted) => format!(
-                "\npredicted saving {} per run; measured {} ({:.1} % of the prediction)\n",
-                format_duration(predicted),
-                format_duration(measured.max(0.0) as u64),
-                measured / predicted.max(1) as f64 * 100.0
-            ),
-            None => "\nno sequential-work finding was made, so there is no prediction to check\n"
-                .to_owned(),
-        });
-    }
+    let Some(fixed) = report.fixed.filter(|_| with_fixed) else {
+        return Ok(out);
+    };
+    out.push_str(&format!(
+        "\n$ devtrace compare --operation {OPERATION} (successful runs: original vs --fixed)\n"
+    ));
+    out.push_str(&devtrace_query::text::render_comparison(
+        "original (A) vs fixed (B)",
+        &fixed.comparison,
+    ));
+    out.push_str(&match fixed.predicted_nanos {
+        Some(predicted) => format!(
+            "\npredicted saving {} per run; measured {} ({:.1} % of the prediction)\n",
+            format_duration(predicted),
+            format_duration(fixed.measured_nanos.max(0.0) as u64),
+            fixed.measured_nanos / predicted.max(1) as f64 * 100.0
+        ),
+        None => {
+            "\nno sequential-work finding was made, so there is no prediction to check\n".to_owned()
+        }
+    });
     Ok(out)
 }
 

@@ -45,12 +45,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     // the server given by --server, through its REST API.
     let open_store = || -> Result<std::sync::Arc<dyn devtrace_store::Store>> {
         match &cli.server {
-            Some(url) => Ok(std::sync::Arc::new(crate::remote::RemoteStore::new(
-                url,
-                cli.token.clone(),
-                cli.project.clone(),
-                cli.ca_cert.as_deref(),
-            )?)),
+            Some(url) => Ok(std::sync::Arc::new(crate::remote::store(&cli, url)?)),
             None => choice()?.open(),
         }
     };
@@ -166,6 +161,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 store: choice()?,
                 server: cli.server.clone(),
                 token: cli.token.clone(),
+                ca_cert: cli.ca_cert.clone(),
             },
             args,
         ),

@@ -112,40 +112,37 @@ fn queue(store: &dyn Store) -> Result<&dyn QaQueue> {
 
 // --- the running server's REST API ------------------------------------------------------------
 
-fn api_url(serve: &RunningServe, path: &str) -> String {
-    format!("{}{path}", devtrace_query::links::base(serve.api))
+/// The running server's API, through devtrace-client.
+fn client(serve: &RunningServe) -> Result<devtrace_client::Client> {
+    let options = devtrace_client::ClientOptions {
+        read_timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    Ok(devtrace_client::Client::parse(
+        &devtrace_query::links::base(serve.api),
+        options,
+    )?)
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-/// A REST call to the running server: its status and JSON answer.
+/// A REST call to the running server: its status and JSON answer. A POST is sent once (it
+/// queues a job); a GET is retried where a retry may help.
 fn call(
     serve: &RunningServe,
     method: &str,
     path: &str,
     body: Option<&Value>,
 ) -> Result<(u16, Value)> {
-    let url = api_url(serve, path);
-    let agent = agent();
-    let response = match (method, body) {
-        ("POST", Some(body)) => agent
-            .post(&url)
-            .header("content-type", "application/json")
-            .send(body.to_string()),
-        ("POST", None) => agent.post(&url).send_empty(),
-        _ => agent.get(&url).call(),
+    let client = client(serve)?;
+    let reply = match method {
+        "POST" => {
+            let body = body.map_or_else(Vec::new, |b| b.to_string().into_bytes());
+            client.post_json(path, &body)?
+        }
+        _ => client.get(path, "application/json")?,
     };
-    let mut response = response.with_context(|| format!("cannot reach devtrace serve at {url}"))?;
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string()?;
+    let text = String::from_utf8_lossy(&reply.body).into_owned();
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Ok((status, value))
+    Ok((reply.status, value))
 }
 
 /// Queues a job through the running server (`POST path`): its number and whether it is new.

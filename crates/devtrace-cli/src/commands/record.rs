@@ -30,7 +30,7 @@ use devtrace_record::meta::{self, Developer, Environment, Options, SessionMeta, 
 use devtrace_record::protocol::{self, Request, Response, Status};
 use devtrace_record::shell::{self, Shell};
 use serde_json::{Value, json};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
@@ -83,6 +83,8 @@ pub struct Target {
     pub store: crate::config::StoreChoice,
     pub server: Option<String>,
     pub token: Option<String>,
+    /// Certificates to trust for an https `server`, besides the system's (`--ca-cert`).
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Target {
@@ -973,7 +975,7 @@ fn finish(
         .or_else(|| meta.options.server.clone());
     let destination = match &server {
         Some(url) => {
-            send_to_server(url, target.token.as_deref(), &text)?;
+            send_to_server(target, url, &text)?;
             format!("sent to {url}")
         }
         None => {
@@ -1118,101 +1120,18 @@ fn summary_text(summary: &Value) -> String {
     text
 }
 
-/// POST /api/v1/sessions on a devtrace server (plain HTTP; `https://` goes through curl).
-fn send_to_server(url: &str, token: Option<&str>, body: &[u8]) -> Result<()> {
-    let base = url.trim_end_matches('/');
-    let endpoint = format!("{base}/api/v1/sessions");
-    if base.starts_with("https://") {
-        return send_with_curl(&endpoint, token, body);
-    }
-    let Some(rest) = base.strip_prefix("http://") else {
-        bail!("--server must be an http:// or https:// URL, not {url:?}");
-    };
-    let (authority, prefix) = match rest.split_once('/') {
-        Some((authority, path)) => (authority, format!("/{path}")),
-        None => (rest, String::new()),
-    };
-    let mut stream = std::net::TcpStream::connect(authority)
-        .with_context(|| format!("cannot connect to {authority} (--server {url})"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut head = format!(
-        "POST {prefix}/api/v1/sessions HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    if let Some(token) = token {
-        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let text = String::from_utf8_lossy(&response);
-    let status_line = text.lines().next().unwrap_or("");
-    let code: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    if (200..300).contains(&code) {
-        return Ok(());
-    }
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let message = serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| body.chars().take(300).collect());
-    let hint = match code {
-        401 | 403 => " (check --token or DEVTRACE_TOKEN)",
-        _ => "",
-    };
-    bail!("{endpoint} answered {status_line:?}: {message}{hint}")
-}
-
-/// HTTPS through curl (devtrace has no TLS client of its own); the token goes on stdin, never
-/// on the command line.
-fn send_with_curl(endpoint: &str, token: Option<&str>, body: &[u8]) -> Result<()> {
-    let file = tempfile_in_tmp(body)?;
-    let mut config = format!(
-        "url = \"{endpoint}\"\nrequest = \"POST\"\nheader = \"Content-Type: application/json\"\ndata-binary = \"@{}\"\nfail-with-body\nsilent\nshow-error\n",
-        file.display()
-    );
-    if let Some(token) = token {
-        config.push_str(&format!("header = \"Authorization: Bearer {token}\"\n"));
-    }
-    let mut child = Command::new("curl")
-        .args(["-K", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .context("https:// needs curl on PATH (devtrace sends plain http:// itself)")?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(config.as_bytes())?;
-    let status = child.wait()?;
-    let _ = std::fs::remove_file(&file);
-    if !status.success() {
-        bail!("curl could not send the session to {endpoint} ({status})");
+/// POST /api/v1/sessions on a devtrace server, once (a document sent twice is stored
+/// twice), over http or https through devtrace-client.
+fn send_to_server(target: &Target, url: &str, body: &[u8]) -> Result<()> {
+    let url = devtrace_client::ServerUrl::parse(url).map_err(|e| anyhow!(e.0))?;
+    let options = crate::remote::options(target.token.as_deref(), None, target.ca_cert.as_deref());
+    let client = devtrace_client::Client::new(url, options)?;
+    let path = "/api/v1/sessions";
+    let reply = client.post_json(path, body)?;
+    if !reply.is_success() {
+        return Err(client.status_error(path, &reply).into());
     }
     Ok(())
-}
-
-fn tempfile_in_tmp(body: &[u8]) -> Result<PathBuf> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = std::env::temp_dir().join(format!(
-        "devtrace-session-{}-{}.json",
-        std::process::id(),
-        devtrace_record::now_nanos()
-    ));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
-    file.write_all(body)?;
-    Ok(path)
 }
 
 // ---------------------------------------------------------------------------------------------

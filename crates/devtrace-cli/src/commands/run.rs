@@ -16,7 +16,7 @@ use crate::commands::analysis::finding_text;
 use crate::commands::python_autotrace::{self, PythonAutotrace};
 use crate::commands::serve::RunningServe;
 use crate::output::eprintln_safe;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use devtrace_ingest::test_output::{TestFailure, TestOutputParser, TestReport};
 use devtrace_model::recorded::{escape, quote};
 use devtrace_model::{AnyValue, KeyValue, SpanId, TraceId, semconv};
@@ -26,7 +26,7 @@ use devtrace_query::timefmt::format_duration;
 use devtrace_store::TraceQuery;
 use devtrace_store::writer::Writer;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -789,16 +789,64 @@ fn record(
     ended: SystemTime,
     destination: &Destination,
 ) -> Result<()> {
+    use devtrace_ingest::otlp::trace::v1::{Span, Status, span::Link as PLink};
     let endpoint = destination
         .endpoint()
         .context("the run has nowhere to send its span")?;
-    use devtrace_ingest::otlp::{
-        collector::trace::v1::ExportTraceServiceRequest,
-        common::v1::{InstrumentationScope, KeyValue as PKv},
-        resource::v1::Resource,
-        trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span::Link as PLink},
-    };
     let (start, end) = (nanos(started), nanos(ended).max(nanos(started)));
+    let mut attributes = run_attributes(args, identity, outcome);
+    // Spans from SDKs that ignored TRACEPARENT, found by their resource attribute.
+    // Only when something other than devtrace sent spans (the store is not opened otherwise).
+    let attached = if destination.received_spans() == Some(0) {
+        Vec::new()
+    } else {
+        attached_traces(choice, identity, start)
+    };
+    if !attached.is_empty() {
+        attributes.push(KeyValue::new(
+            semconv::RUN_ATTACHED_TRACES,
+            AnyValue::Array(
+                attached
+                    .iter()
+                    .map(|t| AnyValue::from(t.0.to_hex()))
+                    .collect(),
+            ),
+        ));
+    }
+    let failed = outcome.exit_code != 0 || outcome.error.is_some();
+    let mut spans = vec![Span {
+        trace_id: identity.trace_id.0.to_vec(),
+        span_id: identity.span_id.0.to_vec(),
+        parent_span_id: identity.parent.map(|p| p.0.to_vec()).unwrap_or_default(),
+        name: run_name(&args.command),
+        kind: 1,
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        attributes: to_proto(&attributes),
+        links: attached
+            .iter()
+            .map(|(trace, span)| PLink {
+                trace_id: trace.0.to_vec(),
+                span_id: span.0.to_vec(),
+                ..Default::default()
+            })
+            .collect(),
+        status: failed.then(|| Status {
+            code: 2,
+            message: status_message(outcome),
+        }),
+        ..Default::default()
+    }];
+    if let Some(tests) = &outcome.tests {
+        spans.extend(test_spans(identity, tests, start, end));
+    }
+    let request = export_request(identity, spans);
+    post_traces(endpoint, &prost::Message::encode_to_vec(&request))
+}
+
+/// The run span's attributes: its id, command, output sizes and ends, where it ran, its exit,
+/// and the tests the runner reported.
+fn run_attributes(args: &RunArgs, identity: &Identity, outcome: &Outcome) -> Vec<KeyValue> {
     let mut attributes = vec![
         KeyValue::new(semconv::RUN_ID, identity.run_id.clone()),
         KeyValue::new(semconv::RUN_COMMAND, command_line(&args.command)),
@@ -841,137 +889,131 @@ fn record(
         }
     }
     if let Some(tests) = &outcome.tests {
-        attributes.push(KeyValue::new(semconv::TEST_RUNNER, tests.runner.as_str()));
-        attributes.push(KeyValue::new(semconv::TEST_PASSED, tests.passed as i64));
-        attributes.push(KeyValue::new(semconv::TEST_FAILED, tests.failed as i64));
-        attributes.push(KeyValue::new(semconv::TEST_SKIPPED, tests.skipped as i64));
-        if !tests.failing.is_empty() {
-            attributes.push(KeyValue::new(
-                semconv::TEST_FAILING,
-                AnyValue::Array(
-                    tests
-                        .failing
-                        .iter()
-                        .map(|n| AnyValue::from(n.as_str()))
-                        .collect(),
-                ),
-            ));
-            attributes.push(KeyValue::new(
-                semconv::TEST_FAILING_MESSAGES,
-                AnyValue::Array(
-                    tests
-                        .failures
-                        .iter()
-                        .map(|f| AnyValue::from(f.message.as_deref().unwrap_or("")))
-                        .collect(),
-                ),
-            ));
-        }
+        attributes.extend(test_attributes(tests));
     }
-    // Spans from SDKs that ignored TRACEPARENT, found by their resource attribute.
-    // Only when something other than devtrace sent spans (the store is not opened otherwise).
-    let attached = if destination.received_spans() == Some(0) {
-        Vec::new()
-    } else {
-        attached_traces(choice, identity, start)
-    };
-    if !attached.is_empty() {
+    attributes
+}
+
+/// The tests' counts, and the failing tests with their messages.
+fn test_attributes(tests: &TestReport) -> Vec<KeyValue> {
+    let mut attributes = vec![
+        KeyValue::new(semconv::TEST_RUNNER, tests.runner.as_str()),
+        KeyValue::new(semconv::TEST_PASSED, tests.passed as i64),
+        KeyValue::new(semconv::TEST_FAILED, tests.failed as i64),
+        KeyValue::new(semconv::TEST_SKIPPED, tests.skipped as i64),
+    ];
+    if !tests.failing.is_empty() {
         attributes.push(KeyValue::new(
-            semconv::RUN_ATTACHED_TRACES,
+            semconv::TEST_FAILING,
             AnyValue::Array(
-                attached
+                tests
+                    .failing
                     .iter()
-                    .map(|t| AnyValue::from(t.0.to_hex()))
+                    .map(|n| AnyValue::from(n.as_str()))
+                    .collect(),
+            ),
+        ));
+        attributes.push(KeyValue::new(
+            semconv::TEST_FAILING_MESSAGES,
+            AnyValue::Array(
+                tests
+                    .failures
+                    .iter()
+                    .map(|f| AnyValue::from(f.message.as_deref().unwrap_or("")))
                     .collect(),
             ),
         ));
     }
-    let failed = outcome.exit_code != 0 || outcome.error.is_some();
+    attributes
+}
+
+/// Why the run failed. A failing test says what failed: the run's error is its first failing
+/// test and message (so `show`, `get_trace` and the error fingerprint name it), the rest are in
+/// attributes.
+fn status_message(outcome: &Outcome) -> String {
     let status_message = match (&outcome.error, outcome.code, outcome.signal) {
         (Some(error), _, _) => error.clone(),
         (None, _, Some(signal)) => format!("killed by signal {signal}"),
         (None, Some(code), _) if code != 0 => format!("exited with code {code}"),
         _ => String::new(),
     };
-    // A failing test says what failed: the run's error is its first failing test and message
-    // (so `show`, `get_trace` and the error fingerprint name it), the rest are in attributes.
-    let status_message = match outcome.tests.as_ref().and_then(|t| t.failures.first()) {
-        Some(first) if failed => {
+    match outcome.tests.as_ref().and_then(|t| t.failures.first()) {
+        Some(first) => {
             format!("{status_message}: {}", failure_text(first, str::to_owned))
         }
         _ => status_message,
-    };
-    let to_proto = |kvs: &[KeyValue]| -> Vec<PKv> {
-        kvs.iter()
-            .map(|kv| PKv {
-                key: kv.key.clone(),
-                value: Some(value_to_proto(&kv.value)),
-                ..Default::default()
-            })
-            .collect()
-    };
-    let mut spans = vec![Span {
-        trace_id: identity.trace_id.0.to_vec(),
-        span_id: identity.span_id.0.to_vec(),
-        parent_span_id: identity.parent.map(|p| p.0.to_vec()).unwrap_or_default(),
-        name: run_name(&args.command),
-        kind: 1,
-        start_time_unix_nano: start,
-        end_time_unix_nano: end,
-        attributes: to_proto(&attributes),
-        links: attached
-            .iter()
-            .map(|(trace, span)| PLink {
-                trace_id: trace.0.to_vec(),
-                span_id: span.0.to_vec(),
-                ..Default::default()
-            })
-            .collect(),
-        status: failed.then_some(Status {
-            code: 2,
-            message: status_message,
-        }),
-        ..Default::default()
-    }];
-    // One span per reported test with a duration, laid out one after another from the start:
-    // durations are the runner's, positions approximate (devtrace.test.timing = "reported").
-    if let Some(tests) = &outcome.tests {
-        let mut cursor = start;
-        for (i, case) in tests.cases.iter().enumerate() {
-            let Some(duration) = case.duration_nanos else {
-                continue;
-            };
-            let mut id = identity.span_id.0;
-            id[6..].copy_from_slice(&((i as u16).wrapping_add(1)).to_be_bytes());
-            id[0] ^= 0x5a;
-            let outcome_text = format!("{:?}", case.outcome).to_lowercase();
-            spans.push(Span {
-                trace_id: identity.trace_id.0.to_vec(),
-                span_id: id.to_vec(),
-                parent_span_id: identity.span_id.0.to_vec(),
-                name: format!("test {}", case.name),
-                kind: 1,
-                start_time_unix_nano: cursor,
-                end_time_unix_nano: cursor + duration,
-                attributes: to_proto(&[
-                    KeyValue::new(semconv::TEST_OUTCOME, outcome_text.clone()),
-                    KeyValue::new("devtrace.test.timing", "reported"),
-                ]),
-                status: (outcome_text == "failed").then(|| Status {
-                    code: 2,
-                    message: tests
-                        .failures
-                        .iter()
-                        .find(|f| f.name == case.name)
-                        .and_then(|f| f.message.clone())
-                        .unwrap_or_else(|| "test failed".into()),
-                }),
-                ..Default::default()
-            });
-            cursor = (cursor + duration).min(end);
-        }
     }
-    let request = ExportTraceServiceRequest {
+}
+
+fn to_proto(kvs: &[KeyValue]) -> Vec<devtrace_ingest::otlp::common::v1::KeyValue> {
+    kvs.iter()
+        .map(|kv| devtrace_ingest::otlp::common::v1::KeyValue {
+            key: kv.key.clone(),
+            value: Some(value_to_proto(&kv.value)),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// One span per reported test with a duration, laid out one after another from the start:
+/// durations are the runner's, positions approximate (devtrace.test.timing = "reported").
+fn test_spans(
+    identity: &Identity,
+    tests: &TestReport,
+    start: u64,
+    end: u64,
+) -> Vec<devtrace_ingest::otlp::trace::v1::Span> {
+    use devtrace_ingest::otlp::trace::v1::{Span, Status};
+    let mut spans = Vec::new();
+    let mut cursor = start;
+    for (i, case) in tests.cases.iter().enumerate() {
+        let Some(duration) = case.duration_nanos else {
+            continue;
+        };
+        let mut id = identity.span_id.0;
+        id[6..].copy_from_slice(&((i as u16).wrapping_add(1)).to_be_bytes());
+        id[0] ^= 0x5a;
+        let outcome_text = format!("{:?}", case.outcome).to_lowercase();
+        spans.push(Span {
+            trace_id: identity.trace_id.0.to_vec(),
+            span_id: id.to_vec(),
+            parent_span_id: identity.span_id.0.to_vec(),
+            name: format!("test {}", case.name),
+            kind: 1,
+            start_time_unix_nano: cursor,
+            end_time_unix_nano: cursor + duration,
+            attributes: to_proto(&[
+                KeyValue::new(semconv::TEST_OUTCOME, outcome_text.clone()),
+                KeyValue::new("devtrace.test.timing", "reported"),
+            ]),
+            status: (outcome_text == "failed").then(|| Status {
+                code: 2,
+                message: tests
+                    .failures
+                    .iter()
+                    .find(|f| f.name == case.name)
+                    .and_then(|f| f.message.clone())
+                    .unwrap_or_else(|| "test failed".into()),
+            }),
+            ..Default::default()
+        });
+        cursor = (cursor + duration).min(end);
+    }
+    spans
+}
+
+/// The export request: devtrace's resource (with the run id) and scope around the spans.
+fn export_request(
+    identity: &Identity,
+    spans: Vec<devtrace_ingest::otlp::trace::v1::Span>,
+) -> devtrace_ingest::otlp::collector::trace::v1::ExportTraceServiceRequest {
+    use devtrace_ingest::otlp::{
+        collector::trace::v1::ExportTraceServiceRequest,
+        common::v1::InstrumentationScope,
+        resource::v1::Resource,
+        trace::v1::{ResourceSpans, ScopeSpans},
+    };
+    ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
                 attributes: to_proto(&[
@@ -991,8 +1033,7 @@ fn record(
             }],
             ..Default::default()
         }],
-    };
-    post_traces(endpoint, &prost::Message::encode_to_vec(&request))
+    }
 }
 
 /// `test NAME: MESSAGE`, or `test NAME failed` when the runner printed no message; the name
@@ -1057,32 +1098,16 @@ fn attached_traces(
         .collect()
 }
 
-/// POST /v1/traces (protobuf) over a plain HTTP/1.1 connection.
+/// POST /v1/traces (protobuf) to the receiver, through devtrace-client (retried on 429, 502,
+/// 503 and 504 as the OTLP specification allows).
 fn post_traces(endpoint: &str, body: &[u8]) -> Result<()> {
-    let authority = endpoint
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("only http:// endpoints are supported, not {endpoint:?}"))?;
-    let authority = authority.split('/').next().unwrap_or(authority);
-    let mut stream =
-        TcpStream::connect(authority).with_context(|| format!("cannot connect to {authority}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "POST /v1/traces HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let head = String::from_utf8_lossy(&response[..response.len().min(64)]).into_owned();
-    if head.starts_with("HTTP/1.1 200") {
-        Ok(())
-    } else {
-        bail!(
-            "the receiver answered {:?}",
-            head.lines().next().unwrap_or("")
-        )
-    }
+    let options = devtrace_client::ClientOptions {
+        read_timeout: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let url = devtrace_client::ServerUrl::parse(endpoint).map_err(|e| anyhow!(e.0))?;
+    devtrace_client::Client::new(url, options)?.export_traces(body)?;
+    Ok(())
 }
 
 struct Summary {

@@ -101,7 +101,10 @@ fn choose_auth(
     .collect();
     let wanted = match args.auth {
         Some(AuthWhen::Required) => Some("--auth required"),
-        _ if !location.is_embedded() => Some("the PostgreSQL store"),
+        _ if !location.is_embedded() => Some(match location {
+            devtrace_store::StoreLocation::ClickHouse(_) => "the ClickHouse store",
+            _ => "the PostgreSQL store",
+        }),
         _ if !exposed.is_empty() => Some("a listen address beyond loopback"),
         _ => None,
     };

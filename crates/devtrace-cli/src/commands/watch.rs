@@ -15,7 +15,7 @@ use std::time::Duration;
 pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
     if let Some(url) = &cli.server {
         // A usage error, checked before anything else as every other `--server` command does.
-        crate::remote::split_server_url(url)?;
+        crate::remote::server_url(url)?;
     }
     let color = cli.color;
     let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
@@ -30,11 +30,19 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         );
     }
     let source: Box<dyn Source> = match &cli.server {
-        Some(url) => Box::new(RemoteSource::connect(
-            url,
-            cli.token.clone(),
-            cli.project.clone(),
-        )?),
+        Some(url) => {
+            let mut options = crate::remote::options(
+                cli.token.as_deref(),
+                cli.project.as_deref(),
+                cli.ca_cert.as_deref(),
+            );
+            // A dashboard waits for no slow answer: the next tick asks again.
+            options.read_timeout = Duration::from_secs(10);
+            let url = crate::remote::server_url(url)?;
+            Box::new(RemoteSource::connect(devtrace_client::Client::new(
+                url, options,
+            )?)?)
+        }
         None => {
             let choice = crate::config::StoreChoice::resolve(
                 cli.data.as_deref(),
@@ -43,7 +51,7 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
             )?;
             match &choice.location {
                 StoreLocation::Embedded(dir) => Box::new(LocalSource::open(dir)?),
-                StoreLocation::Postgres(_) => {
+                StoreLocation::Postgres(_) | StoreLocation::ClickHouse(_) => {
                     Box::new(StoreSource::new(choice.open()?, choice.location.describe()))
                 }
             }

@@ -21,12 +21,14 @@ use std::collections::HashSet;
 pub struct Params {
     /// Exact span name, e.g. "journal.generate"
     operation: String,
-    /// Only spans of this service (a client span and the server span it calls share a name)
+    /// Only spans of this service
     service: Option<String>,
     /// server, client, internal, producer or consumer
     kind: Option<String>,
     /// Recent runs to analyse (default 20)
     last: Option<usize>,
+    /// Instead: its calls' arguments, results
+    calls: Option<bool>,
     /// "2h" or RFC 3339
     since: Option<String>,
     /// Max tokens
@@ -36,7 +38,7 @@ pub struct Params {
 pub fn def() -> ToolDef {
     linked_tool(
         "analyze_operation",
-        "Why is an operation slow: time per child (mean, p50, p95, share, calls, critical-path share), by kind of work, and findings with savings, over its last runs.",
+        "Why is an operation slow: time per child (mean, p50, p95, share, calls, critical path), by kind of work, findings with savings.",
         run,
     )
 }
@@ -66,6 +68,10 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
         last: params.last,
         since_unix_nano: since(params.since.as_deref())?,
     };
+    if params.calls == Some(true) {
+        let budget = budget::resolve(params.budget);
+        return super::operation_calls::calls(store, &filter, scope, budget);
+    }
     let chosen = devtrace_query::operation::choose(store, &filter, scope, DEFAULT_LAST)
         .map_err(|e| ToolError::from_query(store, e, Some(&name)))?;
     let (traces, operation) = (chosen.traces, chosen.operation);

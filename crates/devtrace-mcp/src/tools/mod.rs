@@ -15,6 +15,7 @@ pub mod find_issues;
 pub mod get_spans;
 pub mod get_trace;
 pub mod list_sessions;
+pub mod operation_calls;
 pub mod overview;
 pub mod plan_instrumentation;
 pub mod qa_summary;

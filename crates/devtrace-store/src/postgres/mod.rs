@@ -214,17 +214,7 @@ fn describe(error: &postgres::Error) -> String {
         text.push_str(&format!(" (SQLSTATE {})", db.code().code()));
         return text;
     }
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
+    crate::error_chain(error)
 }
 
 impl From<postgres::Error> for StoreError {
@@ -257,41 +247,18 @@ fn unix_now_nanos() -> i64 {
 pub(crate) mod testing {
     //! A fresh, empty devtrace schema in the test server named by `DEVTRACE_TEST_POSTGRES`.
 
-    use std::sync::atomic::{AtomicU32, Ordering};
-
     pub const ENV: &str = "DEVTRACE_TEST_POSTGRES";
 
     /// The test server's URL, or `None` (after saying so once) when the variable is unset.
     /// Under CI the PostgreSQL tests must run: a missing server fails instead.
     pub fn server() -> Option<String> {
-        match std::env::var(ENV) {
-            Ok(url) if !url.is_empty() => Some(url),
-            _ => {
-                assert!(
-                    std::env::var("CI").map_or(true, |v| v.is_empty() || v == "false"),
-                    "CI is set but {ENV} is not: start one with scripts/postgres-test-server"
-                );
-                eprintln!(
-                    "{ENV} is not set: the PostgreSQL store tests did not run (scripts/postgres-test-server starts a server)"
-                );
-                None
-            }
-        }
+        crate::conformance::test_server(ENV, "scripts/postgres-test-server starts a server")
     }
 
     /// A URL whose search path is a new schema of its own, so tests never see each other's
     /// rows (and can run in parallel).
     pub fn fresh_schema(url: &str) -> String {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let schema = format!(
-            "t{}_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
+        let schema = crate::conformance::unique_name();
         let mut client = postgres::Client::connect(url, postgres::NoTls).expect("test server");
         client
             .batch_execute(&format!("CREATE SCHEMA {schema}"))

@@ -464,17 +464,7 @@ impl Store for PgStore {
         if let Some(agent) = &query.agent {
             q.push(" AND s.agent = ?", vec![Box::new(agent.clone())]);
         }
-        if let Some(project) = &query.project {
-            let project = if project.len() > 1 {
-                project.trim_end_matches('/')
-            } else {
-                project.as_str()
-            };
-            let prefix = if project.ends_with('/') {
-                project.to_owned()
-            } else {
-                format!("{project}/")
-            };
+        if let Some((project, prefix)) = query.project_and_prefix() {
             q.push(
                 " AND (s.project = ? OR starts_with(s.project, ?))",
                 vec![Box::new(project.to_owned()), Box::new(prefix)],

@@ -1,0 +1,318 @@
+//! Safe summaries of Python values (a recorded call's arguments, its return value, its
+//! exception), made on the hot path of calls that have them.
+//!
+//! Owns: describing a value without running any of the program's code — no `__repr__`,
+//! `__str__`, `__eq__`, `__hash__`, `__getattr__` or property: built-in scalars by value (strings
+//! cut), built-in containers by length and first items, other objects by type name and a few
+//! plain attributes of their instance dictionary (only when the type keeps CPython's generic
+//! attribute lookup); and the byte budgets (per call, per second) that bound what is kept.
+//!
+//! Must not: call any Python-level method, hash or compare user objects, or exceed its
+//! budgets. Redaction is the Python side's (devtrace.redact), on the finished text.
+
+use pyo3::ffi;
+
+/// Bytes of summary one call may keep (arguments, or the return value, or the exception).
+pub const CALL_BYTES: usize = 512;
+/// Bytes of summaries a second, over all threads (a burst may use one second's worth).
+pub const BYTES_PER_SECOND: u64 = 256 * 1024;
+/// Characters of a string kept.
+const STRING_CHARS: usize = 64;
+/// Items of a container shown.
+const FIRST_ITEMS: usize = 3;
+/// Attributes of an object shown.
+const ATTRIBUTES: usize = 3;
+/// Containers inside containers: deeper ones by type and length only.
+const MAX_DEPTH: u32 = 2;
+
+/// The per-second budget, refilled as time passes (only touched under the GIL).
+pub struct Budget {
+    per_second: u64,
+    tokens: u64,
+    last_ns: u64,
+    /// Captures skipped for want of budget.
+    pub skipped: u64,
+}
+
+impl Budget {
+    /// A budget of `per_second` bytes a second ([`BYTES_PER_SECOND`] but in benchmarks).
+    pub fn new(now_ns: u64, per_second: u64) -> Budget {
+        Budget {
+            per_second,
+            tokens: per_second,
+            last_ns: now_ns,
+            skipped: 0,
+        }
+    }
+
+    /// Whether a capture may start now (at least one call's worth left).
+    pub fn allow(&mut self, now_ns: u64) -> bool {
+        let elapsed = now_ns.saturating_sub(self.last_ns);
+        if elapsed > 0 {
+            let refill = (elapsed as u128 * self.per_second as u128 / 1_000_000_000) as u64;
+            if refill > 0 {
+                self.tokens = (self.tokens + refill).min(self.per_second);
+                self.last_ns = now_ns;
+            }
+        }
+        if self.tokens < CALL_BYTES as u64 {
+            self.skipped += 1;
+            return false;
+        }
+        true
+    }
+
+    pub fn spend(&mut self, bytes: usize) {
+        self.tokens = self.tokens.saturating_sub(bytes as u64);
+    }
+}
+
+/// Appends a summary of `obj` to `out`, stopping at `limit` bytes of `out` (the cut marked).
+///
+/// # Safety
+/// The GIL is held and `obj` is a live object.
+pub unsafe fn summarize(obj: *mut ffi::PyObject, out: &mut String, limit: usize) {
+    unsafe { describe(obj, out, limit, 0) };
+    if out.len() > limit {
+        let mut end = limit.saturating_sub(1);
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push('…');
+    }
+}
+
+unsafe fn describe(obj: *mut ffi::PyObject, out: &mut String, limit: usize, depth: u32) {
+    use std::fmt::Write;
+    if out.len() >= limit {
+        return;
+    }
+    // SAFETY (whole function): the GIL is held; only exact built-in types are read through
+    // their C API, which runs no Python code.
+    unsafe {
+        let ty = ffi::Py_TYPE(obj);
+        if obj == ffi::Py_None() {
+            out.push_str("None");
+        } else if obj == ffi::Py_True() {
+            out.push_str("True");
+        } else if obj == ffi::Py_False() {
+            out.push_str("False");
+        } else if ty == &raw mut ffi::PyLong_Type {
+            let mut overflow = 0;
+            let v = ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
+            if overflow != 0 {
+                out.push_str("int(> 64 bits)");
+            } else {
+                let _ = write!(out, "{v}");
+            }
+        } else if ty == &raw mut ffi::PyFloat_Type {
+            let _ = write!(out, "{:?}", ffi::PyFloat_AsDouble(obj));
+        } else if ty == &raw mut ffi::PyUnicode_Type {
+            string(obj, out);
+        } else if ty == &raw mut ffi::PyBytes_Type {
+            let _ = write!(out, "bytes(len {})", ffi::PyBytes_Size(obj));
+        } else if ty == &raw mut ffi::PyList_Type || ty == &raw mut ffi::PyTuple_Type {
+            let list = ty == &raw mut ffi::PyList_Type;
+            let n = if list {
+                ffi::PyList_Size(obj)
+            } else {
+                ffi::PyTuple_Size(obj)
+            };
+            let (open, close) = if list { ('[', ']') } else { ('(', ')') };
+            out.push(open);
+            if depth < MAX_DEPTH {
+                for i in 0..n.min(FIRST_ITEMS as isize) {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    // Borrowed references; nothing runs between the read and the use.
+                    let item = if list {
+                        ffi::PyList_GetItem(obj, i)
+                    } else {
+                        ffi::PyTuple_GetItem(obj, i)
+                    };
+                    describe(item, out, limit, depth + 1);
+                }
+                if !list && n == 1 {
+                    out.push(',');
+                }
+            }
+            close_container(out, n, depth, close);
+        } else if ty == &raw mut ffi::PyDict_Type {
+            dict(obj, out, limit, depth);
+        } else if ty == &raw mut ffi::PySet_Type || ty == &raw mut ffi::PyFrozenSet_Type {
+            let _ = write!(out, "{}(len {})", type_name(ty), ffi::PySet_Size(obj));
+        } else if ffi::PyExceptionInstance_Check(obj) != 0 {
+            exception(obj, out, limit, depth);
+        } else {
+            object(obj, out, limit, depth);
+        }
+    }
+}
+
+unsafe fn type_name(ty: *mut ffi::PyTypeObject) -> String {
+    // SAFETY: tp_name is a NUL-terminated C string owned by the type.
+    let name = unsafe { std::ffi::CStr::from_ptr((*ty).tp_name) };
+    let name = name.to_string_lossy();
+    // Static types name their module ("collections.OrderedDict"): the last part is enough.
+    name.rsplit('.').next().unwrap_or(&name).to_string()
+}
+
+unsafe fn string(obj: *mut ffi::PyObject, out: &mut String) {
+    use std::fmt::Write;
+    let mut size: ffi::Py_ssize_t = 0;
+    // SAFETY: an exact str; its UTF-8 form is cached by CPython (no Python code runs).
+    let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(obj, &mut size) };
+    if data.is_null() {
+        unsafe { ffi::PyErr_Clear() };
+        out.push_str("str(?)");
+        return;
+    }
+    let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, size as usize) };
+    let text = std::str::from_utf8(bytes).unwrap_or("?");
+    let chars = text.chars().count();
+    let shown: String = text.chars().take(STRING_CHARS).collect();
+    let _ = write!(out, "{shown:?}");
+    if chars > STRING_CHARS {
+        let _ = write!(out, "… (len {chars})");
+    }
+}
+
+unsafe fn dict(
+    obj: *mut ffi::PyObject,
+    out: &mut String,
+    limit: usize,
+    depth: u32,
+) {
+    // SAFETY: an exact dict (or an instance dict); PyDict_Next walks it without hashing or
+    // comparing anything; the references are borrowed and used before anything else runs.
+    unsafe {
+        let n = ffi::PyDict_Size(obj);
+        out.push('{');
+        if depth < MAX_DEPTH {
+            let (mut pos, mut key, mut value) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+            let mut shown = 0;
+            while shown < FIRST_ITEMS && ffi::PyDict_Next(obj, &mut pos, &mut key, &mut value) != 0
+            {
+                if shown > 0 {
+                    out.push_str(", ");
+                }
+                describe(key, out, limit, depth + 1);
+                out.push_str(": ");
+                describe(value, out, limit, depth + 1);
+                shown += 1;
+            }
+        }
+        close_container(out, n, depth, '}');
+    }
+}
+
+/// Ends a container of `n` items whose first ones were shown (or, too deep, none were): an
+/// ellipsis for those not shown, the closing bracket, the length when not all were shown.
+fn close_container(out: &mut String, n: isize, depth: u32, close: char) {
+    use std::fmt::Write;
+    let shown_all = n == 0 || (n <= FIRST_ITEMS as isize && depth < MAX_DEPTH);
+    if !shown_all {
+        out.push_str(if depth < MAX_DEPTH { ", …" } else { "…" });
+    }
+    out.push(close);
+    if !shown_all {
+        let _ = write!(out, " (len {n})");
+    }
+}
+
+/// An exception: its type and arguments (`BaseException.args`, a tuple the exception object
+/// holds; its `__str__` is never called).
+unsafe fn exception(obj: *mut ffi::PyObject, out: &mut String, limit: usize, depth: u32) {
+    // SAFETY: obj is an exception instance; PyException_GetArgs returns a new reference to
+    // its args tuple, a C field (no Python code runs).
+    unsafe {
+        out.push_str(&type_name(ffi::Py_TYPE(obj)));
+        let args = PyException_GetArgs(obj);
+        if args.is_null() {
+            ffi::PyErr_Clear();
+            out.push_str("()");
+            return;
+        }
+        if ffi::PyTuple_CheckExact(args) != 0 {
+            describe(args, out, limit, depth);
+            // Arguments of a call, not a tuple: `ValueError("x")`, without a one-tuple's comma.
+            if ffi::PyTuple_Size(args) == 1 && out.ends_with(",)") {
+                out.truncate(out.len() - 2);
+                out.push(')');
+            }
+        }
+        ffi::Py_DECREF(args);
+    }
+}
+
+unsafe extern "C" {
+    fn PyException_GetArgs(exc: *mut ffi::PyObject) -> *mut ffi::PyObject;
+}
+
+/// Any other object: its type name, and the first plain attributes of its instance dictionary
+/// when the type uses CPython's generic attribute lookup (a custom `__getattribute__` or
+/// `__getattr__` is never involved: the dictionary is read directly).
+unsafe fn object(obj: *mut ffi::PyObject, out: &mut String, limit: usize, depth: u32) {
+    // SAFETY: the GIL is held; the instance dictionary is read through the C API only.
+    unsafe {
+        let ty = ffi::Py_TYPE(obj);
+        out.push_str(&type_name(ty));
+        // CPython's own function, one address in libpython: a type with a custom lookup has
+        // another.
+        let generic = (*ty).tp_getattro.map(|f| f as usize)
+            == Some(ffi::PyObject_GenericGetAttr as *const () as usize);
+        let has_dict = (*ty).tp_dictoffset != 0
+            || ((*ty).tp_flags & ffi::Py_TPFLAGS_MANAGED_DICT) != 0;
+        if !generic || !has_dict || depth >= MAX_DEPTH {
+            return;
+        }
+        let dict_obj = ffi::PyObject_GenericGetDict(obj, std::ptr::null_mut());
+        if dict_obj.is_null() {
+            ffi::PyErr_Clear();
+            return;
+        }
+        if ffi::PyDict_CheckExact(dict_obj) != 0 {
+            plain_attributes(dict_obj, out, limit, depth);
+        }
+        ffi::Py_DECREF(dict_obj);
+    }
+}
+
+/// `(name=value, …)` for the instance dictionary's first public attributes.
+unsafe fn plain_attributes(dict: *mut ffi::PyObject, out: &mut String, limit: usize, depth: u32) {
+    // SAFETY: as in `dict`.
+    unsafe {
+        let (mut pos, mut key, mut value) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+        let mut shown = 0;
+        out.push('(');
+        while shown < ATTRIBUTES && ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) != 0 {
+            if ffi::PyUnicode_CheckExact(key) == 0 {
+                continue;
+            }
+            let mut size: ffi::Py_ssize_t = 0;
+            let data = ffi::PyUnicode_AsUTF8AndSize(key, &mut size);
+            if data.is_null() {
+                ffi::PyErr_Clear();
+                continue;
+            }
+            let name = std::slice::from_raw_parts(data as *const u8, size as usize);
+            if name.first() == Some(&b'_') {
+                continue;
+            }
+            if shown > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&String::from_utf8_lossy(name));
+            out.push('=');
+            describe(value, out, limit, depth + 1);
+            shown += 1;
+        }
+        if shown == 0 {
+            out.pop();
+        } else {
+            out.push(')');
+        }
+    }
+}

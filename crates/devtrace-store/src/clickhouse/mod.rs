@@ -1,0 +1,356 @@
+//! The scale-out backend: a ClickHouse database shared by every `devtrace serve` node of a team,
+//! spoken to over ClickHouse's HTTP interface.
+//!
+//! - [`http`]: the HTTP client (`ureq`, TLS with rustls for `clickhouses://`), errors that say
+//!   what to fix.
+//! - [`rowbinary`]: the `RowBinary` format inserts send and selects read.
+//! - [`schema`]: the tables (single node and the cluster variant), created when missing, and
+//!   the server version devtrace needs.
+//! - [`write`]: the group-commit writer's backend.
+//! - [`read`]: the [`Store`](crate::Store) queries.
+//! - [`accounts`]: projects and tokens.
+//!
+//! Sessions, projects and tokens are ClickHouse tables too (`ReplacingMergeTree`, read with
+//! `FINAL`): a project's id is derived from its name, so nodes creating the same project at
+//! once agree without a lock. The QA job queue needs atomic claims, which ClickHouse does not
+//! give: this backend has none ([`Store::qa`](crate::Store::qa) is `None`); see docs/team.md.
+
+mod accounts;
+pub(crate) mod http;
+mod read;
+pub(crate) mod rowbinary;
+pub mod schema;
+mod write;
+
+pub use write::ChWriter;
+
+use crate::{ProjectId, Result, SpanBatch};
+use devtrace_model::{SpanId, TraceId};
+use http::Server;
+use rowbinary::Reader;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+pub(crate) use crate::postgres::url_without_password;
+
+/// The read side, scoped to one project; cloning is cheap.
+#[derive(Clone)]
+pub struct ChStore {
+    db: Arc<ClickHouse>,
+    project: ProjectId,
+}
+
+impl ChStore {
+    /// Connects to `url`, creating devtrace's database and tables when missing.
+    pub fn open(url: &str) -> Result<Self> {
+        let store = Self {
+            db: Arc::new(ClickHouse::open(url)?),
+            project: ProjectId::DEFAULT,
+        };
+        crate::Accounts::ensure_project(&store, "default")?;
+        Ok(store)
+    }
+
+    /// The same store, reading `project`.
+    pub fn scoped(&self, project: ProjectId) -> Self {
+        Self {
+            db: Arc::clone(&self.db),
+            project,
+        }
+    }
+}
+
+/// The server and the statements both sides share.
+pub(crate) struct ClickHouse {
+    pub(crate) server: Server,
+}
+
+/// Trace ids as a `{name:Array(String)}` parameter of hexadecimal ids, and the SQL that turns
+/// it back into `FixedString(16)` values for a primary-key `IN`.
+pub(crate) fn id_list(ids: impl Iterator<Item = impl AsRef<[u8]>>) -> String {
+    let quoted: Vec<String> = ids.map(|id| format!("'{}'", hex(id.as_ref()))).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+/// `name` as a set of `FixedString(16)` trace ids, for `trace_id IN …`.
+pub(crate) fn ids_in(name: &str) -> String {
+    format!("(SELECT toFixedString(unhex(arrayJoin({{{name}:Array(String)}})), 16))")
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl ClickHouse {
+    pub(crate) fn open(url: &str) -> Result<Self> {
+        let server = Server::parse(url)?;
+        schema::prepare(&server)?;
+        Ok(Self { server })
+    }
+
+    /// The span ids stored for each of `traces` (by primary key).
+    pub(crate) fn stored_span_ids(
+        &self,
+        project: i64,
+        traces: &[TraceId],
+    ) -> Result<HashMap<TraceId, HashSet<SpanId>>> {
+        let mut found: HashMap<TraceId, HashSet<SpanId>> = HashMap::new();
+        for group in traces.chunks(1000) {
+            let sql = format!(
+                "SELECT trace_id, span_id FROM spans WHERE project = {{p:Int64}} AND trace_id IN {} FORMAT RowBinary",
+                ids_in("ids")
+            );
+            let answer = self.server.query(
+                &sql,
+                &[
+                    ("p", project.to_string()),
+                    ("ids", id_list(group.iter().map(|t| t.0))),
+                ],
+            )?;
+            let mut rows = Reader::new(&answer);
+            while !rows.done() {
+                let trace = TraceId(rows.fixed()?);
+                let span = SpanId(rows.fixed()?);
+                found.entry(trace).or_default().insert(span);
+            }
+        }
+        Ok(found)
+    }
+
+    /// A stored trace's spans (each once: its highest version) and that highest version;
+    /// `None` when nothing is stored.
+    pub(crate) fn stored_spans(
+        &self,
+        project: i64,
+        trace: TraceId,
+    ) -> Result<(SpanBatch, Option<u64>)> {
+        let answer = self.server.query(
+            "SELECT span_id, version, body FROM spans
+             WHERE project = {p:Int64} AND trace_id = toFixedString(unhex({t:String}), 16)
+             ORDER BY span_id, version DESC LIMIT 1 BY span_id FORMAT RowBinary",
+            &[("p", project.to_string()), ("t", trace.to_hex())],
+        )?;
+        let mut rows = Reader::new(&answer);
+        let mut found: Vec<(u64, &[u8])> = Vec::new();
+        while !rows.done() {
+            let _id: [u8; 8] = rows.fixed()?;
+            let version = rows.u64()?;
+            found.push((version, rows.bytes()?));
+        }
+        // Highest version first: the order the spans arrived in (see write.rs).
+        found.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+        let mut batch = SpanBatch::default();
+        for (_, body) in &found {
+            let single: SpanBatch = postcard::from_bytes(body)
+                .map_err(|e| crate::StoreError::Corrupt(format!("span row: {e}")))?;
+            batch.extend(single);
+        }
+        Ok((batch, found.first().map(|(version, _)| *version)))
+    }
+
+    /// Removes traces with everything stored for them, and log records before a time.
+    pub(crate) fn delete(
+        &self,
+        project: i64,
+        traces: &[TraceId],
+        logs_before: Option<u64>,
+    ) -> Result<()> {
+        if !traces.is_empty() {
+            let ids = id_list(traces.iter().map(|t| t.0));
+            for table in ["spans", "trace_parts", "sessions", "logs"] {
+                self.server.query(
+                    &format!(
+                        "DELETE FROM {} WHERE project = {{p:Int64}} AND trace_id IN {}",
+                        self.local(table),
+                        ids_in("ids")
+                    ),
+                    &[("p", project.to_string()), ("ids", ids.clone())],
+                )?;
+            }
+        }
+        if let Some(before) = logs_before {
+            self.server.query(
+                &format!(
+                    "DELETE FROM {} WHERE project = {{p:Int64}} AND first_ns < {{t:UInt64}}",
+                    self.local("logs")
+                ),
+                &[("p", project.to_string()), ("t", before.to_string())],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl ClickHouse {
+    /// Where a `DELETE` or `OPTIMIZE` goes: the table, or on a cluster its local tables on every node (a
+    /// `Distributed` table takes no `DELETE`).
+    pub(crate) fn local(&self, table: &str) -> String {
+        match &self.server.cluster {
+            None => table.to_owned(),
+            Some(cluster) => format!("{table}_local ON CLUSTER {cluster}"),
+        }
+    }
+}
+
+pub(crate) fn unix_now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A fresh, empty devtrace database on the server named by `DEVTRACE_TEST_CLICKHOUSE`.
+
+    pub const ENV: &str = "DEVTRACE_TEST_CLICKHOUSE";
+
+    /// The test server's URL, or `None` (after saying so) when the variable is unset. Under CI
+    /// the ClickHouse tests must run: a missing server fails instead.
+    pub fn server() -> Option<String> {
+        crate::conformance::test_server(
+            ENV,
+            "scripts/clickhouse-test-server starts the engine behind its front",
+        )
+    }
+
+    /// The URL with a database name of its own (created by the store when it opens), so tests
+    /// never see each other's rows.
+    pub fn fresh_database(url: &str) -> String {
+        let name = crate::conformance::unique_name();
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let (server, _) = base.rsplit_once('/').expect("a database in the URL");
+        if query.is_empty() {
+            format!("{server}/{name}")
+        } else {
+            format!("{server}/{name}?{query}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreError;
+
+    fn open_fresh(url: &str) -> (ChWriter, ChStore) {
+        let url = testing::fresh_database(url);
+        (ChWriter::open(&url).unwrap(), ChStore::open(&url).unwrap())
+    }
+
+    #[test]
+    fn clickhouse_passes_the_conformance_suite() {
+        let Some(url) = testing::server() else { return };
+        crate::conformance::run_all(&|| {
+            let (writer, store) = open_fresh(&url);
+            (Box::new(writer), Box::new(store))
+        });
+    }
+
+    #[test]
+    fn clickhouse_passes_the_team_conformance_suite() {
+        let Some(url) = testing::server() else { return };
+        crate::conformance::run_team(&|| {
+            let (writer, store) = open_fresh(&url);
+            (Box::new(writer), Box::new(store.clone()), Box::new(store))
+        });
+    }
+
+    /// The QA queue needs atomic claims, which ClickHouse does not give: the backend says it
+    /// has none rather than offer one that could hand a job to two workers.
+    #[test]
+    fn clickhouse_keeps_no_qa_queue() {
+        let Some(url) = testing::server() else { return };
+        let (_, store) = open_fresh(&url);
+        assert!(crate::Store::qa(&store).is_none());
+    }
+
+    /// A write of several megabytes (one request of 3,000 spans with large attributes) is
+    /// stored whole and reads back span for span.
+    #[test]
+    fn a_large_write_is_stored_whole() {
+        use crate::conformance::{batch, span};
+        use crate::{Store, StoreWriter};
+        use devtrace_model::KeyValue;
+        let Some(url) = testing::server() else { return };
+        let (mut writer, store) = open_fresh(&url);
+        let spans = (0..3000u32)
+            .map(|i| {
+                let mut s = span(5, 0, Some(1), &format!("op {i}"), 100 + u64::from(i), 5000);
+                s.span_id = SpanId((u64::from(i) + 2).to_be_bytes());
+                s.attributes
+                    .push(KeyValue::new("payload", format!("{i:08}").repeat(200)));
+                s
+            })
+            .collect();
+        writer
+            .write(&[crate::prepare_spans(batch("api", spans))])
+            .unwrap();
+        let trace = store.get_trace(TraceId([5; 16])).unwrap().unwrap();
+        assert_eq!(trace.spans.spans.len(), 3000);
+        assert_eq!(trace.summary.span_count, 3000);
+        let last = &trace.spans.spans[2999];
+        assert_eq!(last.name, "op 2999");
+        assert_eq!(
+            last.attributes[1].value.as_str(),
+            Some("00002999".repeat(200).as_str())
+        );
+    }
+
+    /// Text with a password in it, assembled so that this file holds none.
+    fn with_password(url: &str, password: &str) -> String {
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (_, host) = rest.split_once('@').unwrap();
+        format!("{scheme}://devtrace:{password}@{host}")
+    }
+
+    #[test]
+    fn a_wrong_password_is_named_as_such_without_the_password() {
+        let Some(url) = testing::server() else { return };
+        let wrong = ["not", "-the-", "password"].concat();
+        let error = ChStore::open(&with_password(&url, &wrong)).err().unwrap();
+        let text = error.to_string();
+        assert!(matches!(error, StoreError::Unreachable { .. }), "{text}");
+        assert!(
+            text.contains("ClickHouse refused user devtrace (wrong password, or no such user): give the user and password in the URL"),
+            "{text}"
+        );
+        assert!(!text.contains(&wrong), "{text}");
+    }
+
+    #[test]
+    fn an_unreachable_server_is_named_without_its_password() {
+        let secret = ["s3", "cret"].concat();
+        let error = ChStore::open(&format!("clickhouse://dev:{secret}@127.0.0.1:9/devtrace"))
+            .err()
+            .unwrap();
+        let text = error.to_string();
+        assert!(
+            text.starts_with("cannot reach the store at clickhouse://dev@127.0.0.1:9/devtrace: "),
+            "{text}"
+        );
+        assert!(!text.contains(&secret), "{text}");
+    }
+
+    /// The database is created when missing, and opening again finds the tables made.
+    #[test]
+    fn a_missing_database_is_created_and_reopened() {
+        let Some(url) = testing::server() else { return };
+        let url = testing::fresh_database(&url);
+        let store = ChStore::open(&url).unwrap();
+        let database = store.db.server.database.clone();
+        let answer = store
+            .db
+            .server
+            .query_raw(
+                &format!("SELECT count() FROM system.tables WHERE database = '{database}' FORMAT RowBinary"),
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            Reader::new(&answer).u64().unwrap(),
+            schema::DDL.len() as u64
+        );
+        ChStore::open(&url).unwrap();
+        assert_eq!(crate::Store::stats(&store).unwrap().spans, 0);
+    }
+}
