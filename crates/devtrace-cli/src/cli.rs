@@ -519,8 +519,10 @@ pub enum SessionCommand {
     #[command(
         after_help = "ID is a trace id (or a unique prefix, as `devtrace sessions` prints) or the agent's own\n\
 session id. Commands that ran `devtrace run` (or whose run was recorded: same command line,\n\
-same directory, overlapping time) link to the run's trace: open it with `devtrace show`.\n\n\
-Examples:\n  devtrace session show fe5e1c67\n  devtrace session show fe5e1c67-53e7-4862-81ae-d0e013e3270b --json"
+same directory, overlapping time) link to the run's trace: open it with `devtrace show`.\n\
+With --budget the text comes a page at a time, as MCP's session_overview and REST's\n\
+/api/v1/sessions/ID/text give it (the footer names the next page's --offset).\n\n\
+Examples:\n  devtrace session show fe5e1c67\n  devtrace session show fe5e1c67 --budget 4000 --offset 88\n  devtrace session show fe5e1c67-53e7-4862-81ae-d0e013e3270b --json"
     )]
     Show {
         /// Trace id (or unique prefix) or session id
@@ -528,6 +530,12 @@ Examples:\n  devtrace session show fe5e1c67\n  devtrace session show fe5e1c67-53
         /// Also print every model request: tokens by kind, cache share, cost, cache breaks
         #[arg(long)]
         requests: bool,
+        /// Pages of at most this many tokens (300 to 20000) instead of the whole session
+        #[arg(long, value_name = "TOKENS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(300..=20_000))]
+        budget: Option<usize>,
+        /// The first timeline entry to show (a page's footer names the next)
+        #[arg(long, value_name = "ENTRY", default_value_t = 0)]
+        offset: usize,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,

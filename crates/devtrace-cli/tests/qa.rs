@@ -243,7 +243,7 @@ fn exit_codes_cancel_retry_and_errors_name_what_is_wrong() {
         (
             &["qa", "run", "ffffffff"][..],
             1,
-            "error: no session matches \"ffffffff\": give its trace id (or a unique prefix of 8 or more) or the agent's own session id; `devtrace sessions` lists them",
+            "error: no session matches \"ffffffff\": a session is named by its trace id (32 hex characters, or a unique prefix of 8 or more, e.g. 4bf92f35) or by the agent's own session id (a UUID such as 4bf92f35-77b3-4da6-a3ce-929d0e0e4736); `devtrace sessions` lists them",
         ),
         (
             &["qa", "cancel", "99"][..],

@@ -922,3 +922,37 @@ fn every_session_detector_fires_on_a_transcript_and_none_on_its_near_misses() {
         .collect();
     assert_eq!(exit_codes, [json!(1), json!(1), json!(0)]);
 }
+
+/// A `trace-1.0.0` document from another tool gives its tests as the format does
+/// (`"test_results": {"passed": 5, "failed": 0}`: counts, no runner, no exit code): the
+/// listing and the session say those counts, not "no test summary recognised" (which is for
+/// `devtrace record`'s documents whose test output had no summary it knows).
+#[test]
+fn a_trace_document_s_own_test_counts_are_its_test_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sessions/trace-1.0.0-test-results.json");
+    let imported = devtrace(dir.path(), &["import", file.to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+
+    let listed = stdout(&devtrace(dir.path(), &["sessions"]));
+    let recorded = listed
+        .lines()
+        .find(|l| l.trim_start().starts_with("↳ recorded"))
+        .unwrap_or_else(|| panic!("no recorded line:\n{listed}"));
+    assert!(
+        recorded.ends_with("; final patch 1 file (+1 −1); tests 5 passed, 0 failed, 0 skipped"),
+        "{listed}"
+    );
+    let shown = stdout(&devtrace(dir.path(), &["session", "show", "3c9e1f70"]));
+    assert!(
+        shown.contains("\ntests: 5 passed, 0 failed, 0 skipped\n"),
+        "{shown}"
+    );
+    assert!(!shown.contains("no test summary recognised"), "{shown}");
+    let json = json_of(&devtrace(dir.path(), &["sessions", "--json"]));
+    assert_eq!(
+        json[0]["recorded"]["tests"],
+        json!({"passed": 5, "failed": 0, "skipped": 0, "exit_code": null, "duration_ms": null, "counted_without_runner": true})
+    );
+}

@@ -305,6 +305,12 @@ fn sessions_listed_drawn_and_compared() {
     t.run(&["sessions"]);
     t.run(&["session", "show", "7a0c2d1e"]);
     t.run(&["session", "show", "019a7c3e", "--requests"]);
+    // Paged as MCP and REST page it: the footer names the next page.
+    t.run(&["session", "show", "7a0c2d1e", "--budget", "700"]);
+    t.run(&[
+        "session", "show", "7a0c2d1e", "--budget", "700", "--offset", "11",
+    ]);
+    t.run(&["session", "show", "7a0c2d1e", "--offset", "16"]);
     t.run(&["session", "compare", "7a0c2d1e", "019a7c3e"]);
     t.run(&["export", "--format", "trace-1.0.0", "019a7c3e"]);
     t.run(&["qa", "status"]);

@@ -59,11 +59,11 @@ impl From<Finding> for WordedFinding {
 }
 
 /// Every detector over `traces`, ranked, with the price table this process uses
-/// ([`crate::session_tokens::prices`]: the config file's `[prices]` when the binary set it), so
+/// ([`crate::sessions::tokens::prices`]: the config file's `[prices]` when the binary set it), so
 /// the CLI, REST, MCP and `watch` put the same money on a token finding.
 pub fn trace_findings(traces: &[AnalyzedTrace]) -> Vec<Finding> {
     let options = Options {
-        prices: crate::session_tokens::prices(),
+        prices: crate::sessions::tokens::prices(),
     };
     run_all_with(traces, &options)
 }

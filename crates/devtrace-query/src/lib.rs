@@ -58,8 +58,6 @@ pub mod runs;
 pub mod safe_json;
 pub mod scope;
 pub mod search;
-pub mod session_compare;
-pub mod session_tokens;
 pub mod sessions;
 pub mod text;
 pub mod timefmt;

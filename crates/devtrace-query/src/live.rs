@@ -249,7 +249,7 @@ pub struct SessionCost {
 }
 
 /// The cost of the session's LLM calls at the configured prices
-/// ([`crate::session_tokens::prices`]; per request, cache reads and writes priced apart:
+/// ([`crate::sessions::tokens::prices`]; per request, cache reads and writes priced apart:
 /// `devtrace_analyze::session_tokens`); `None` when no call is priced.
 fn session_cost(view: &SessionView, prices: &PriceTable) -> Option<SessionCost> {
     let accounting = devtrace_analyze::session_tokens::account(view, prices);
@@ -276,8 +276,8 @@ pub fn session_progress(
     let trace = AnalyzedTrace::new(trace_id, stored.spans);
     let view = SessionView::new(&trace);
     // The same settings (prices, cache lifetime) as every other face's session analysis.
-    let settings = crate::session_tokens::settings()?;
-    let (findings, _) = crate::sessions::analyse(store, &view, &settings);
+    let settings = crate::sessions::tokens::settings()?;
+    let (findings, _) = crate::sessions::analysis::analyse(store, &view, &settings);
     Ok(progress_of(
         &view,
         summary.facts,

@@ -24,6 +24,10 @@ pub enum QueryError {
     /// The question cannot be answered as asked (the message says why and what to change).
     #[error("{0}")]
     Invalid(String),
+    /// No session has the id asked for; the message (`sessions::resolve::no_session`)
+    /// says how sessions are named and where the face lists them.
+    #[error("{0}")]
+    NoSession(String),
 }
 
 /// How far back an analysis looks: the most recent `last` traces, started at or after `since`.

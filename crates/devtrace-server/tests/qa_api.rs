@@ -327,7 +327,7 @@ async fn jobs_wait_without_workers_cancel_and_bad_requests_say_what_is_wrong() {
             "/api/v1/sessions/ffffffff/qa",
             None,
             StatusCode::NOT_FOUND,
-            "no session matches \"ffffffff\"",
+            "no session matches \"ffffffff\": a session is named by its trace id (32 hex characters, or a unique prefix of 8 or more, e.g. 4bf92f35) or by the agent's own session id (a UUID such as 4bf92f35-77b3-4da6-a3ce-929d0e0e4736); GET /api/v1/sessions lists them",
         ),
         (
             "POST",

@@ -668,9 +668,20 @@ async fn session_errors_have_the_api_error_body() {
     // Unknown and ambiguous sessions.
     let (status, answer) = api.call("DELETE", "/api/v1/sessions/feedbeef", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(answer, json!({"error": "no session matches \"feedbeef\""}));
+    assert_eq!(answer, json!({"error": no_session("feedbeef")}));
     assert_eq!(api.store.stats().unwrap().traces, 0, "nothing stored");
 }
+
+/// The answer for an id that names no session: the words every face uses, naming the REST
+/// listing.
+fn no_session(id: &str) -> String {
+    format!(
+        "no session matches \"{id}\": a session is named by its trace id (32 hex characters, or a unique prefix of 8 or more, e.g. 4bf92f35) or by the agent's own session id (a UUID such as 4bf92f35-77b3-4da6-a3ce-929d0e0e4736); GET /api/v1/sessions lists them"
+    )
+}
+
+/// The CLI's Claude Code token fixture: a 16-entry session with three findings.
+const CLAUDE_SESSION: &str = "7a0c2d1e-5b3f-4c8a-9d6e-1f2a3b4c5d6e.jsonl";
 
 /// Imports one of the CLI's token fixtures (transcripts we wrote in the agent's real format)
 /// through the group-commit writer, as `devtrace import` does.
@@ -703,12 +714,7 @@ async fn import_fixture(api: &Api, agent: devtrace_ingest::sessions::Agent, file
 async fn two_sessions_compare_side_by_side_as_the_cli_answers() {
     use devtrace_ingest::sessions::Agent;
     let api = Api::new();
-    import_fixture(
-        &api,
-        Agent::ClaudeCode,
-        "7a0c2d1e-5b3f-4c8a-9d6e-1f2a3b4c5d6e.jsonl",
-    )
-    .await;
+    import_fixture(&api, Agent::ClaudeCode, CLAUDE_SESSION).await;
     import_fixture(
         &api,
         Agent::Codex,
@@ -759,7 +765,7 @@ async fn two_sessions_compare_side_by_side_as_the_cli_answers() {
         .call("GET", "/api/v1/sessions/7a0c2d1e/compare/feedbeef", None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(missing, json!({"error": "no session matches \"feedbeef\""}));
+    assert_eq!(missing, json!({"error": no_session("feedbeef")}));
     let (status, extra) = api
         .call(
             "GET",
@@ -777,4 +783,107 @@ async fn two_sessions_compare_side_by_side_as_the_cli_answers() {
         "not in the OpenAPI document"
     );
     assert!(openapi["components"]["schemas"]["SessionComparison"].is_object());
+}
+
+/// `GET /api/v1/sessions/{id}/text`: the session's text as `devtrace session show` prints it,
+/// paged as MCP's `session_overview` pages it: each page within its budget of tokens, its
+/// footer naming the next page's request, and following the footers shows every timeline
+/// entry once.
+#[tokio::test]
+async fn a_sessions_text_pages_through_its_timeline() {
+    use devtrace_ingest::sessions::Agent;
+    let api = Api::new();
+    import_fixture(&api, Agent::ClaudeCode, CLAUDE_SESSION).await;
+    let (status, whole) = api
+        .call("GET", "/api/v1/sessions/7a0c2d1e/text", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{whole}");
+    assert_eq!(
+        (whole["page"].as_u64(), whole["pages"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(whole["next_offset"], Value::Null);
+    let entries = whole["entries"].as_u64().unwrap();
+    assert_eq!(whole["end"].as_u64(), Some(entries));
+    let text = whole["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("claude-code  Look around the parser and fix the overflow  /repo\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n3 finding(s), ranked by impact\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\ntimeline from entry 0 of {entries}: ")),
+        "{text}"
+    );
+
+    let (mut offset, mut seen, mut page) = (0, 0, 0);
+    let mut pages = None;
+    loop {
+        let (status, answer) = api
+            .call(
+                "GET",
+                &format!("/api/v1/sessions/7a0c2d1e/text?budget=300&offset={offset}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        page += 1;
+        let text = answer["text"].as_str().unwrap();
+        assert!(devtrace_mcp::budget::count(text) <= 300, "{text}");
+        assert_eq!(answer["page"].as_u64(), Some(page), "{answer}");
+        let of = answer["pages"].as_u64().unwrap();
+        assert_eq!(
+            *pages.get_or_insert(of),
+            of,
+            "every page counts the same pages"
+        );
+        seen += answer["end"].as_u64().unwrap() - answer["offset"].as_u64().unwrap();
+        match answer["next_offset"].as_u64() {
+            Some(next) => {
+                assert!(
+                    text.ends_with(&format!(
+                        "[page {page} of {of}; next page: GET /api/v1/sessions/7a0c2d1e/text?budget=300&offset={next}]\n"
+                    )),
+                    "{text}"
+                );
+                offset = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, entries);
+    assert_eq!(Some(page), pages);
+    assert!(page > 1, "300 tokens do not hold the whole session");
+
+    for (query, message) in [
+        (
+            format!("offset={entries}"),
+            format!(
+                "offset: {entries} is past the end: the timeline of this session has {entries} entries (0 to {})",
+                entries - 1
+            ),
+        ),
+        (
+            "budget=5".to_owned(),
+            "budget: \"5\" is not a whole number from 300 to 20000".to_owned(),
+        ),
+    ] {
+        let (status, answer) = api
+            .call(
+                "GET",
+                &format!("/api/v1/sessions/7a0c2d1e/text?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error"], message, "{answer}");
+    }
+    let (status, answer) = api
+        .call("GET", "/api/v1/sessions/feedbeef/text", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(answer, json!({"error": no_session("feedbeef")}));
 }

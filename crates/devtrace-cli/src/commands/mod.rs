@@ -83,9 +83,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     // Costs (sessions', and token findings' in traces), in every face this process serves, use
     // the config file's `[prices]`.
     match &cli.command {
-        Command::Serve(args) => devtrace_query::session_tokens::use_prices(crate::config::prices(
-            args.config.as_deref(),
-        )?),
+        Command::Serve(args) => devtrace_query::sessions::tokens::use_prices(
+            crate::config::prices(args.config.as_deref())?,
+        ),
         Command::Sessions(_)
         | Command::Session(_)
         | Command::Insights(_)
@@ -94,7 +94,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Watch(_)
         | Command::Run(_)
         | Command::Demo(_) => {
-            devtrace_query::session_tokens::use_prices(crate::config::prices(None)?)
+            devtrace_query::sessions::tokens::use_prices(crate::config::prices(None)?)
         }
         _ => {}
     }

@@ -178,7 +178,8 @@ fn queue_and_report(
     json: bool,
 ) -> Result<ExitCode> {
     let store = &*dir.store;
-    let trace_id = resolve_session(store, session).map_err(super::sessions::no_such_session)?;
+    let trace_id =
+        resolve_session(store, session).map_err(|e| super::sessions::no_such_session(store, e))?;
     if let Some(serve) = dir.serve() {
         let body = serde_json::to_value(overrides)?;
         let path = format!("/api/v1/sessions/{}/qa", trace_id.to_hex());
@@ -373,7 +374,8 @@ fn status(dir: &Target<'_>, states: &[QaJobState], limit: usize, json: bool) -> 
 
 fn show(dir: &Target<'_>, session: &str, json: bool, data: Option<&Path>) -> Result<ExitCode> {
     let store = &*dir.store;
-    let trace_id = resolve_session(store, session).map_err(super::sessions::no_such_session)?;
+    let trace_id =
+        resolve_session(store, session).map_err(|e| super::sessions::no_such_session(store, e))?;
     let qa = session_qa(store, trace_id)?;
     if json {
         print_json(&qa)?;
@@ -399,7 +401,7 @@ fn target_job(store: &dyn Store, target: &str, active_only: bool) -> Result<QaJo
             .ok_or_else(|| anyhow!("no QA job {id}: `devtrace qa status` lists them"));
     }
     let trace_id: TraceId =
-        resolve_session(store, target).map_err(super::sessions::no_such_session)?;
+        resolve_session(store, target).map_err(|e| super::sessions::no_such_session(store, e))?;
     let jobs = queue.jobs(&QaJobQuery {
         trace_id: Some(trace_id),
         limit: 20,

@@ -5,14 +5,14 @@ use crate::cli::{SessionCommand, SessionsArgs};
 use crate::output::{print_fitted, print_json, terminal_width};
 use anyhow::Result;
 use devtrace_query::QueryError;
-use devtrace_query::session_compare::{compare_sessions, render_comparison};
-use devtrace_query::session_tokens::render_request_table;
+use devtrace_query::sessions::compare::{compare_sessions, render_comparison};
 use devtrace_query::sessions::{
-    SessionFilter, list_sessions, render_list, render_overview_with, render_usage_days,
-    repository_argument, session_overview, usage_per_day,
+    Face, PageRequest, SessionFilter, list_sessions, render_list, render_page, render_usage_days,
+    repository_argument, session_error, session_overview, usage_per_day,
 };
+use devtrace_query::text::TextOptions;
 use devtrace_query::timefmt::now_nanos;
-use devtrace_store::{Store, StoreError};
+use devtrace_store::Store;
 use std::process::ExitCode;
 
 pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
@@ -44,16 +44,10 @@ pub fn list(store: &dyn Store, args: &SessionsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A session that is not there, in a session's words (a trace id prefix or the agent's own
-/// session id names one; `devtrace sessions` lists them); other errors as they are.
-pub(crate) fn no_such_session(error: QueryError) -> anyhow::Error {
-    match error {
-        QueryError::Store(StoreError::TraceNotFound(id)) => anyhow::anyhow!(
-            "no session matches {}: give its trace id (or a unique prefix of 8 or more) or the agent's own session id; `devtrace sessions` lists them",
-            devtrace_model::recorded::quote(&id)
-        ),
-        other => other.into(),
-    }
+/// An id that names no session, in the words every face uses
+/// ([`devtrace_query::sessions::no_session`]); other errors as they are.
+pub(crate) fn no_such_session(store: &dyn Store, error: QueryError) -> anyhow::Error {
+    session_error(store, error, Face::Cli).into()
 }
 
 pub fn session(
@@ -62,27 +56,41 @@ pub fn session(
     data: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
     match command {
-        SessionCommand::Show { id, requests, json } => {
-            let overview = session_overview(store, id).map_err(no_such_session)?;
+        SessionCommand::Show {
+            id,
+            requests,
+            budget,
+            offset,
+            json,
+        } => {
+            let overview = session_overview(store, id).map_err(|e| no_such_session(store, e))?;
             if *json {
                 print_json(&overview)?;
-            } else {
-                let options = devtrace_query::text::TextOptions::plain(terminal_width());
-                let mut out = render_overview_with(&overview, &options);
-                if *requests {
-                    out.push_str("\nrequests:\n");
-                    out.push_str(&render_request_table(&overview.requests, &options));
-                }
-                out.push_str(&super::serve::web_link_line(
-                    data,
-                    &devtrace_query::links::session(&overview.session.trace_id, None),
-                ));
-                print_fitted(&out)?;
+                return Ok(ExitCode::SUCCESS);
             }
+            let page = render_page(
+                &overview,
+                &PageRequest {
+                    face: Face::Cli,
+                    options: TextOptions::plain(terminal_width()),
+                    offset: *offset,
+                    budget: *budget,
+                    repeat_budget: true,
+                    measure: &devtrace_mcp::budget::count,
+                    qa: String::new(),
+                    trailer: super::serve::web_link_line(
+                        data,
+                        &devtrace_query::links::session(&overview.session.trace_id, None),
+                    ),
+                    requests: *requests,
+                },
+            )?;
+            print_fitted(&page.text)?;
             Ok(ExitCode::SUCCESS)
         }
         SessionCommand::Compare { a, b, json } => {
-            let comparison = compare_sessions(store, a, b).map_err(no_such_session)?;
+            let comparison =
+                compare_sessions(store, a, b).map_err(|e| no_such_session(store, e))?;
             if *json {
                 print_json(&comparison)?;
             } else {

@@ -98,6 +98,8 @@ enum Expect {
     Shows,
     /// 2xx; nothing recorded in it (counts, health).
     Quiet,
+    /// 2xx, and the answer's `text` is text for a reader: recorded text in it escaped.
+    Renders,
     /// 4xx: a refused parameter or an unknown id, echoed back in the error body.
     Refused,
 }
@@ -373,6 +375,21 @@ fn every_rest_endpoint_answers_recorded_text_as_escaped_json() {
         ],
     );
     table.insert(
+        "GET /api/v1/sessions/{id}/text",
+        vec![
+            get(format!("/api/v1/sessions/{session}/text"), Renders),
+            get(
+                format!("/api/v1/sessions/{sent_id}/text?budget=300"),
+                Renders,
+            ),
+            get(
+                format!("/api/v1/sessions/{session}/text?offset={bad}"),
+                Refused,
+            ),
+            get(format!("/api/v1/sessions/{bad}/text"), Refused),
+        ],
+    );
+    table.insert(
         "DELETE /api/v1/sessions/{id}",
         vec![Call {
             method: "DELETE",
@@ -507,6 +524,9 @@ fn every_rest_endpoint_answers_recorded_text_as_escaped_json() {
                     check::holds_payload(&value),
                     "{what} gives recorded text back exactly: {value}"
                 );
+            }
+            if call.expect == Renders {
+                check::text(&what, value["text"].as_str().unwrap(), false);
             }
             calls += 1;
         }

@@ -6,7 +6,7 @@ use super::session_overview::session_error;
 use super::{ToolDef, ToolResult, WebUi, linked_tool};
 use crate::budget;
 use crate::render::SESSION_LEGEND;
-use devtrace_query::session_compare::{compare_sessions, render_comparison};
+use devtrace_query::sessions::compare::{compare_sessions, render_comparison};
 use devtrace_query::text::TextOptions;
 use devtrace_store::Store;
 use serde::Deserialize;
@@ -31,13 +31,8 @@ pub fn def() -> ToolDef {
 
 fn run(store: &dyn Store, params: Params, _web_ui: Option<&WebUi>) -> ToolResult {
     let (a, b) = (params.a.trim(), params.b.trim());
-    let comparison = compare_sessions(store, a, b).map_err(|e| {
-        // Say which side was not found.
-        match devtrace_query::sessions::resolve_session(store, a) {
-            Err(_) => session_error(store, a, e),
-            Ok(_) => session_error(store, b, e),
-        }
-    })?;
+    // The error names the side that is not a session.
+    let comparison = compare_sessions(store, a, b).map_err(|e| session_error(store, e))?;
     let options = TextOptions::quoted(100, "session_overview has them all");
     let text = format!(
         "{SESSION_LEGEND}\n{}",

@@ -405,9 +405,6 @@ impl ToolError {
     }
 }
 
-/// How session ids look, for every message about an unknown one.
-pub const SESSION_ID_HINT: &str = "a session is named by its trace id (32 hex characters, or a unique prefix of 8 or more, e.g. 4bf92f35) or by the agent's own session id (a UUID such as 4bf92f35-77b3-4da6-a3ce-929d0e0e4736); list_sessions lists them";
-
 /// How trace ids look, for every message about a bad one.
 pub const TRACE_ID_HINT: &str = "trace ids are 32 hex characters (e.g. 4bf92f3577b34da6a3ce929d0e0e4736); a unique prefix of 8 or more works; search_traces and overview list them";
 
@@ -435,9 +432,12 @@ impl ToolError {
             (QueryError::OperationElsewhere(message), _) => {
                 ToolError::new(format!("{message}; pass service and kind to choose one"))
             }
-            (QueryError::UnknownOperation(message) | QueryError::Invalid(message), _) => {
-                ToolError::new(message)
-            }
+            (
+                QueryError::UnknownOperation(message)
+                | QueryError::Invalid(message)
+                | QueryError::NoSession(message),
+                _,
+            ) => ToolError::new(message),
             (QueryError::Store(error), _) => error.into(),
         }
     }

@@ -218,6 +218,7 @@ impl From<QueryError> for ApiError {
                 format!("{message}; choose one with the service and kind parameters"),
             ),
             QueryError::Invalid(message) => Self::new(StatusCode::BAD_REQUEST, message),
+            QueryError::NoSession(message) => Self::new(StatusCode::NOT_FOUND, message),
         }
     }
 }

@@ -65,7 +65,7 @@ fn session_id(
     store: &dyn devtrace_store::Store,
     id: &str,
 ) -> Result<devtrace_model::TraceId, ApiError> {
-    resolve_session(store, id).map_err(session_error)
+    resolve_session(store, id).map_err(|e| session_error(store, e))
 }
 
 /// A job queued (or the session's job already queued or running).

@@ -6,24 +6,17 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use devtrace_query::QueryError;
-use devtrace_store::StoreError;
+use devtrace_query::sessions::{self, Face};
+use devtrace_store::Store;
 
 /// Largest session document or event batch accepted.
 pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024 * 1024;
 
-/// A session that does not exist is a 404 saying so (the id quoted as recorded text); other
-/// lookup errors as everywhere. The QA routes answer the same way.
-pub(crate) fn session_error(error: QueryError) -> ApiError {
-    match error {
-        QueryError::Store(StoreError::TraceNotFound(id)) => ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no session matches {}",
-                devtrace_model::recorded::quote(&id)
-            ),
-        ),
-        other => other.into(),
-    }
+/// A session that does not exist is a 404 in the words every face uses
+/// ([`devtrace_query::sessions::no_session`]); other lookup errors as everywhere. The QA
+/// routes answer the same way.
+pub(crate) fn session_error(store: &dyn Store, error: QueryError) -> ApiError {
+    sessions::session_error(store, error, Face::Rest).into()
 }
 
 /// The request's body, when it is JSON and within the size limit.

@@ -35,11 +35,13 @@ use devtrace_model::{AnyValue, TraceId, semconv};
 use devtrace_query::QueryError;
 use devtrace_query::blobs::{BlobPage, DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parse_hash, read_page};
 use devtrace_query::limits;
-use devtrace_query::session_compare::{SessionComparison, compare_sessions};
+use devtrace_query::sessions::compare::{SessionComparison, compare_sessions};
 use devtrace_query::sessions::{
-    MAX_LIST_LIMIT, SessionFilter, SessionItem, SessionOverview, UsageDay, list_sessions,
-    repository_argument, resolve_session, session_overview, usage_per_day,
+    Face, MAX_LIST_LIMIT, PageRequest, SessionFilter, SessionItem, SessionOverview, SessionPage,
+    UsageDay, list_sessions, render_page, repository_argument, resolve_session, session_overview,
+    usage_per_day,
 };
+use devtrace_query::text::TextOptions;
 use devtrace_store::{Store, StoreError, WriteBatch};
 use serde::Serialize;
 use serde_json::Value;
@@ -54,6 +56,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(create, list))
         .routes(routes!(one, remove))
         .routes(routes!(overview))
+        .routes(routes!(text))
         .routes(routes!(compare))
         .routes(routes!(append))
         .routes(routes!(blob))
@@ -261,7 +264,8 @@ pub async fn append(
     let batch = bounded_json(&body, limits::DOCUMENT_BODY, |e| not_json(&e))?;
     let store = Arc::clone(&state.store);
     let (trace_id, document) = blocking(move || {
-        let trace_id = resolve_session(store.as_ref(), &id).map_err(session_error)?;
+        let trace_id =
+            resolve_session(store.as_ref(), &id).map_err(|e| session_error(store.as_ref(), e))?;
         Ok((trace_id, stored_document(store.as_ref(), trace_id)?))
     })
     .await?;
@@ -412,12 +416,13 @@ pub async fn one(
     Params::parse::<NoParams>(raw.as_deref())?;
     let store = Arc::clone(&state.store);
     let answer = blocking(move || {
-        let trace_id = resolve_session(store.as_ref(), &id).map_err(session_error)?;
+        let trace_id =
+            resolve_session(store.as_ref(), &id).map_err(|e| session_error(store.as_ref(), e))?;
         if let Some(document) = stored_document(store.as_ref(), trace_id)? {
             return Ok(document);
         }
-        let overview =
-            session_overview(store.as_ref(), &trace_id.to_hex()).map_err(session_error)?;
+        let overview = session_overview(store.as_ref(), &trace_id.to_hex())
+            .map_err(|e| session_error(store.as_ref(), e))?;
         serde_json::to_value(overview).map_err(internal)
     })
     .await?;
@@ -445,9 +450,87 @@ pub async fn overview(
 ) -> ApiResult<SessionOverview> {
     Params::parse::<NoParams>(raw.as_deref())?;
     let store = Arc::clone(&state.store);
-    let overview =
-        blocking(move || session_overview(store.as_ref(), &id).map_err(session_error)).await?;
+    let overview = blocking(move || {
+        session_overview(store.as_ref(), &id).map_err(|e| session_error(store.as_ref(), e))
+    })
+    .await?;
     Ok(Json(overview))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents the parameters; values are read through `Params`
+pub struct TextParams {
+    /// The first timeline entry to show (default 0, the first page; a page's `next_offset`
+    /// continues it).
+    offset: Option<usize>,
+    /// Tokens a page may take, 300 to 20000; without it the whole session is one page.
+    budget: Option<usize>,
+}
+
+/// One session as text, a page at a time: what `devtrace session show` prints and MCP's
+/// `session_overview` returns (header, findings, then the timeline), paged the same way
+/// (`page` of `pages`, the footer naming the next page).
+#[utoipa::path(
+    get,
+    path = "/api/v1/sessions/{id}/text",
+    tag = "sessions",
+    params(
+        ("id" = String, Path, description = "The session: trace id, unique prefix, or the agent's session id"),
+        TextParams,
+    ),
+    responses(
+        (status = 200, description = "A page of the session's text", body = SessionPage),
+        (status = 400, description = "An ambiguous prefix, or a parameter out of range", body = ApiErrorBody),
+        (status = 404, description = "No such session", body = ApiErrorBody),
+    )
+)]
+pub async fn text(
+    state: ApiState,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<SessionPage> {
+    let p = Params::parse::<TextParams>(raw.as_deref())?;
+    let offset = p.number("offset", 0, 0..=usize::MAX)?;
+    let budget = match p.text("budget") {
+        None => None,
+        Some(_) => Some(p.number(
+            "budget",
+            0,
+            devtrace_mcp::budget::MIN_BUDGET..=devtrace_mcp::budget::MAX_BUDGET,
+        )?),
+    };
+    let store = Arc::clone(&state.store);
+    let page = blocking(move || {
+        let store = store.as_ref();
+        let overview = session_overview(store, &id).map_err(|e| session_error(store, e))?;
+        let page = render_page(
+            &overview,
+            &PageRequest {
+                face: Face::Rest,
+                options: TextOptions {
+                    more_attributes_hint: "GET /api/v1/sessions/{id}/overview has them all",
+                    ..TextOptions::plain(100)
+                },
+                offset,
+                budget,
+                repeat_budget: true,
+                measure: &devtrace_mcp::budget::count,
+                qa: String::new(),
+                trailer: String::new(),
+                requests: false,
+            },
+        )
+        .map_err(|e| match e {
+            QueryError::Invalid(message) => {
+                ApiError::bad_parameter("offset", message.trim_start_matches("offset ").to_owned())
+            }
+            other => other.into(),
+        })?;
+        Ok(page)
+    })
+    .await?;
+    Ok(Json(page))
 }
 
 /// Two sessions side by side (the answer of `devtrace session compare A B --json`): turns,
@@ -474,8 +557,10 @@ pub async fn compare(
 ) -> ApiResult<SessionComparison> {
     Params::parse::<NoParams>(raw.as_deref())?;
     let store = Arc::clone(&state.store);
-    let comparison =
-        blocking(move || compare_sessions(store.as_ref(), &a, &b).map_err(session_error)).await?;
+    let comparison = blocking(move || {
+        compare_sessions(store.as_ref(), &a, &b).map_err(|e| session_error(store.as_ref(), e))
+    })
+    .await?;
     Ok(Json(comparison))
 }
 
@@ -500,7 +585,8 @@ pub async fn remove(
     Params::parse::<NoParams>(raw.as_deref())?;
     let store = Arc::clone(&state.store);
     let trace_id = blocking(move || {
-        let trace_id = resolve_session(store.as_ref(), &id).map_err(session_error)?;
+        let trace_id =
+            resolve_session(store.as_ref(), &id).map_err(|e| session_error(store.as_ref(), e))?;
         match store.session(trace_id)? {
             Some(_) => Ok(trace_id),
             None => Err(ApiError::new(

@@ -1,7 +1,7 @@
 //! The token side of sessions for every face: per-session totals and cost, the per-request
 //! table (context size, cache share, cost, breaks), and the cross-session roll-up of
-//! prompt-cache breaks. Two sessions side by side are `session_compare`, above this
-//! module and `sessions`.
+//! prompt-cache breaks. Two sessions side by side are `compare`, above this
+//! module.
 //!
 //! The analysis itself is `devtrace_analyze::session_tokens` and the `cache_break` and
 //! `batchable` detectors; this module loads, shapes and renders.

@@ -1,11 +1,12 @@
 //! Two sessions side by side for every face ([`compare_sessions`], [`render_comparison`]):
 //! requests, tool calls, tokens by kind, cost, time, findings and the first request where
-//! they differ. Above [`crate::sessions`] (which resolves and analyses a session) and
-//! [`crate::session_tokens`] (its totals and requests), so neither reads the other through it.
+//! they differ. Above [`super::resolve`], [`super::list`] and
+//! [`super::tokens`] (a session's totals and requests), which know nothing of it.
 
+use super::list::session_item;
+use super::resolve::resolve_session;
+use super::tokens::{TokenTotals, settings};
 use crate::scope::QueryError;
-use crate::session_tokens::{TokenTotals, settings};
-use crate::sessions::{resolve_session, session_item};
 use crate::text::{TextOptions, escape};
 use crate::timefmt::format_duration;
 use devtrace_analyze::detectors::session::TokenAnalysis;
@@ -88,11 +89,10 @@ struct Loaded {
 
 fn load(store: &dyn Store, id: &str) -> Result<Loaded, QueryError> {
     let trace_id: TraceId = resolve_session(store, id)?;
-    let summary = store.session(trace_id)?.ok_or_else(|| {
-        QueryError::Store(StoreError::TraceNotFound(format!(
-            "{id} (a trace, but not a session)"
-        )))
-    })?;
+    let summary = store
+        .session(trace_id)?
+        // A trace that is not a session: `resolve::no_session` tells the two apart.
+        .ok_or_else(|| QueryError::Store(StoreError::TraceNotFound(id.trim().to_owned())))?;
     let stored = store
         .get_trace(trace_id)?
         .ok_or_else(|| QueryError::Store(StoreError::TraceNotFound(id.to_owned())))?;
@@ -219,8 +219,8 @@ pub fn compare_sessions(
         SessionView::new(&left.trace),
         SessionView::new(&right.trace),
     );
-    let (findings_a, analysis_a) = crate::sessions::analyse(store, &view_a, &settings);
-    let (findings_b, analysis_b) = crate::sessions::analyse(store, &view_b, &settings);
+    let (findings_a, analysis_a) = super::analysis::analyse(store, &view_a, &settings);
+    let (findings_b, analysis_b) = super::analysis::analyse(store, &view_b, &settings);
     let side_a = side(&left, &view_a, &analysis_a, &findings_a);
     let side_b = side(&right, &view_b, &analysis_b, &findings_b);
     let (calls_a, calls_b) = (
@@ -350,11 +350,11 @@ pub fn render_comparison(c: &SessionComparison, options: &TextOptions) -> String
                 "\nfirst divergence at request {}:\n  A{}: {}\n  B{}: {}\n",
                 d.request,
                 d.a_offset_ns
-                    .map(|o| format!(" (+{})", crate::sessions::format_offset(o)))
+                    .map(|o| format!(" (+{})", super::words::format_offset(o)))
                     .unwrap_or_default(),
                 calls(&d.a_calls),
                 d.b_offset_ns
-                    .map(|o| format!(" (+{})", crate::sessions::format_offset(o)))
+                    .map(|o| format!(" (+{})", super::words::format_offset(o)))
                     .unwrap_or_default(),
                 calls(&d.b_calls),
             ));
