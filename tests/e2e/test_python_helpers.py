@@ -192,7 +192,8 @@ def test_2_two_concurrent_updates_the_second_waits_as_long_as_the_first_holds(se
 
     text = server.cli("locks", "--trace", trace_id).stdout
     assert text.startswith("2 lock uses of 1 lock by 2 holders in 1 trace\n"), text
-    timeline = text[text.index("timeline (from the trace start)\n"):].splitlines()[1:]
+    header, *timeline = text[text.index("timeline (from the trace start)\n"):].splitlines()[1:]
+    assert header.split() == ["AT", "HOLDER", "EVENT", "LOCK", "FOR"], text
     events = [re.fullmatch(r" *\+\S+ \S+  (pid \d+) +(requested|acquired|released) +tasks\.json.*", line).groups() for line in timeline]
     a, b = first["holder"], second["holder"]
     # Both asked at about the same moment (in either order); a got it, then handed it to b.
