@@ -242,17 +242,6 @@ fn sparkline(values: &[f64], width: usize, max: f64, take_min: bool) -> String {
         .collect()
 }
 
-/// Tokens as "3.8M", "52k", "950".
-pub fn short_tokens(n: u64) -> String {
-    if n >= 1_000_000 {
-        format!("{:.1}M", n as f64 / 1e6)
-    } else if n >= 10_000 {
-        format!("{}k", n / 1000)
-    } else {
-        n.to_string()
-    }
-}
-
 /// The session's tokens in lines: the kinds, the cost and the price table, the sparklines of
 /// context size and cache share per request (main chain), the breaks.
 pub fn render_tokens(totals: &TokenTotals, rows: &[RequestRow]) -> String {
@@ -291,7 +280,7 @@ pub fn render_tokens(totals: &TokenTotals, rows: &[RequestRow]) -> String {
         out.push_str(&format!(
             "context per request  {}  (max {})\ncache share          {}  (min {:.0}%)\n",
             sparkline(&context, 60, max, false),
-            short_tokens(max as u64),
+            super::words::tokens(max as u64),
             sparkline(&share, 60, 1.0, true),
             share.iter().copied().fold(f64::INFINITY, f64::min) * 100.0,
         ));
