@@ -8,10 +8,7 @@ mod common;
 
 use common::BIN;
 use devtrace_client::{Client, ClientOptions};
-use devtrace_ingest::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use devtrace_ingest::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
-use devtrace_ingest::otlp::resource::v1::Resource;
-use devtrace_ingest::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use devtrace_ingest::otlp::trace::v1::Span;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -41,33 +38,16 @@ fn one_span(trace_id: [u8; 16], name: &str) -> Vec<u8> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
-    let request = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(Value::StringValue("tls-shop".into())),
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans: vec![Span {
-                    trace_id: trace_id.to_vec(),
-                    span_id: vec![7; 8],
-                    name: name.into(),
-                    kind: 2,
-                    start_time_unix_nano: now,
-                    end_time_unix_nano: now + 50_000_000,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
+    let span = Span {
+        trace_id: trace_id.to_vec(),
+        span_id: vec![7; 8],
+        name: name.into(),
+        kind: 2,
+        start_time_unix_nano: now,
+        end_time_unix_nano: now + 50_000_000,
+        ..Default::default()
     };
+    let request = common::export_request("tls-shop", vec![span]);
     prost::Message::encode_to_vec(&request)
 }
 

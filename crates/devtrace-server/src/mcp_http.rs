@@ -76,7 +76,7 @@ struct Shared {
     stopped: std::sync::atomic::AtomicBool,
 }
 
-/// The project the API port's authentication scoped a request to (see `crate::api`).
+/// The project the API port's authentication scoped a request to (the api module sets it).
 #[derive(Clone)]
 pub struct ProjectStore(pub Arc<dyn Store>);
 

@@ -236,13 +236,18 @@ pub fn span_batch(
             });
         }
     }
-    let request = ExportTraceServiceRequest {
+    (export_request("crash-test", spans), ids)
+}
+
+/// An OTLP export request of `spans` from one resource named `service`.
+pub fn export_request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
                 attributes: vec![KeyValue {
                     key: "service.name".into(),
                     value: Some(AnyValue {
-                        value: Some(Value::StringValue("crash-test".into())),
+                        value: Some(Value::StringValue(service.into())),
                     }),
                     ..Default::default()
                 }],
@@ -254,8 +259,7 @@ pub fn span_batch(
             }],
             ..Default::default()
         }],
-    };
-    (request, ids)
+    }
 }
 
 /// A `devtrace serve` with extra arguments and environment (QA workers, leases).
