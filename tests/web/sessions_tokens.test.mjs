@@ -104,6 +104,8 @@ test("a session's tokens by kind, its estimated cost and where the tokens went, 
   // The per-request table, folded until asked for.
   await section.getByText('Requests (16)').click();
   const rows = section.locator('table.requests tbody tr');
+  // The table is drawn after the click: wait for it before counting (count() does not wait).
+  await rows.first().waitFor();
   assert.equal(await rows.count(), 16);
   assert.deepEqual(await rows.nth(14).locator('td').allTextContents(), ['15', 'main', 'claude-opus-4-1-20250805', '3', '15,500', '0', '200',
     '0 %', '$0.306', '0', 'cache break at a model switch from "claude-sonnet-4-5-20250929" to "claude-opus-4-1-20250805": 15,300 tokens re-written, $0.264 lost']);
