@@ -953,6 +953,8 @@ impl ValueStore {
         let slot = &mut self.slots[at];
         slot.0 = self.next;
         slot.1.clear();
+        // A first use: one allocation for a typical summary, not a growth in small steps.
+        slot.1.reserve(128);
         (self.next, &mut slot.1)
     }
 

@@ -104,7 +104,7 @@ unsafe fn describe(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dept
             if overflow != 0 {
                 out.push_str("int(> 64 bits)");
             } else {
-                integer(v as i128, out);
+                integer(v, out);
             }
         } else if ty == &raw mut ffi::PyFloat_Type {
             let _ = write!(out, "{:?}", ffi::PyFloat_AsDouble(obj));
@@ -112,7 +112,7 @@ unsafe fn describe(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dept
             string(obj, out);
         } else if ty == &raw mut ffi::PyBytes_Type {
             out.push_str("bytes(len ");
-            integer(ffi::PyBytes_Size(obj) as i128, out);
+            integer(ffi::PyBytes_Size(obj) as i64, out);
             out.push(')');
         } else if ty == &raw mut ffi::PyList_Type || ty == &raw mut ffi::PyTuple_Type {
             let list = ty == &raw mut ffi::PyList_Type;
@@ -146,7 +146,7 @@ unsafe fn describe(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dept
         } else if ty == &raw mut ffi::PySet_Type || ty == &raw mut ffi::PyFrozenSet_Type {
             out.push_str(type_name(ty));
             out.push_str("(len ");
-            integer(ffi::PySet_Size(obj) as i128, out);
+            integer(ffi::PySet_Size(obj) as i64, out);
             out.push(')');
         } else if ffi::PyExceptionInstance_Check(obj) != 0 {
             exception(obj, out, limit, depth);
@@ -167,8 +167,8 @@ unsafe fn type_name<'a>(ty: *mut ffi::PyTypeObject) -> &'a str {
 }
 
 /// Appends `v` in decimal (without `fmt`'s machinery: this runs on every captured call).
-fn integer(v: i128, out: &mut String) {
-    let mut digits = [0u8; 40];
+fn integer(v: i64, out: &mut String) {
+    let mut digits = [0u8; 20];
     let mut at = digits.len();
     let mut rest = v.unsigned_abs();
     loop {
@@ -182,7 +182,9 @@ fn integer(v: i128, out: &mut String) {
     if v < 0 {
         out.push('-');
     }
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("?"));
+    for &d in &digits[at..] {
+        out.push(d as char);
+    }
 }
 
 unsafe fn string(obj: *mut ffi::PyObject, out: &mut String) {
@@ -196,6 +198,9 @@ unsafe fn string(obj: *mut ffi::PyObject, out: &mut String) {
         return;
     }
     let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, size as usize) };
+    // SAFETY: CPython's UTF-8 form of a str is valid UTF-8 (a str it cannot encode, one with
+    // a lone surrogate, fails above instead).
+    let text = unsafe { std::str::from_utf8_unchecked(bytes) };
     // The common case, written as is: short, printable ASCII with nothing to escape (what
     // `{:?}` would write for it, without its per-character work).
     if bytes.len() <= STRING_CHARS
@@ -204,16 +209,21 @@ unsafe fn string(obj: *mut ffi::PyObject, out: &mut String) {
             .all(|&b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
     {
         out.push('"');
-        out.push_str(std::str::from_utf8(bytes).unwrap_or("?"));
+        out.push_str(text);
         out.push('"');
         return;
     }
-    let text = std::str::from_utf8(bytes).unwrap_or("?");
-    let chars = text.chars().count();
-    let shown: String = text.chars().take(STRING_CHARS).collect();
+    // Its length in characters from the object (not by walking a long string).
+    let chars = unsafe { ffi::PyUnicode_GetLength(obj) }.max(0) as usize;
+    let shown = match text.char_indices().nth(STRING_CHARS) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    };
     let _ = write!(out, "{shown:?}");
     if chars > STRING_CHARS {
-        let _ = write!(out, "… (len {chars})");
+        out.push_str("… (len ");
+        integer(chars as i64, out);
+        out.push(')');
     }
 }
 
@@ -251,7 +261,7 @@ fn close_container(out: &mut String, n: isize, depth: u32, close: char) {
     out.push(close);
     if !shown_all {
         out.push_str(" (len ");
-        integer(n as i128, out);
+        integer(n as i64, out);
         out.push(')');
     }
 }
@@ -338,7 +348,8 @@ unsafe fn plain_attributes(dict: *mut ffi::PyObject, out: &mut String, limit: us
             if shown > 0 {
                 out.push_str(", ");
             }
-            out.push_str(&String::from_utf8_lossy(name));
+            // SAFETY: CPython's UTF-8 form of a str is valid UTF-8.
+            out.push_str(std::str::from_utf8_unchecked(name));
             out.push('=');
             describe(value, out, limit, depth + 1);
             shown += 1;

@@ -430,6 +430,17 @@ def test_the_values_of_chosen_calls_are_summarised_safely_and_redacted(spans, ap
 
 
 @native_only
+def test_string_and_number_summaries_are_escaped_and_cut_by_characters(spans, app, tmp_path):
+    (tmp_path / "recapp" / "vals.py").write_text(VALUES_APP)
+    vals = importlib.import_module("recapp.vals")
+    record("recapp", threshold_ms=1, values=["recapp.vals:not_captured"])
+    vals.not_captured(('say "hi"\n', "é" * 70, -9_223_372_036_854_775_808, 2**64, 0, 1.5))
+    recorder.stop_recording()
+    arguments = named(spans(), "recapp.vals.not_captured").attributes[recorder.CALL_ARGUMENTS]
+    assert arguments == 'x=("say \\"hi\\"\\n", "' + "é" * 64 + '"… (len 70), -9223372036854775808, …) (len 6)'
+
+
+@native_only
 def test_arguments_are_read_from_the_running_frame_without_a_frame_object(app):
     # The layout of CPython 3.12's and 3.13's thread state is known and was checked at start:
     # a recorded call's arguments are read without making a frame object (see native.rs).
