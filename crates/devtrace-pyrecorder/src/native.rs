@@ -584,26 +584,46 @@ macro_rules! callback {
                     unsafe { none() }
                 };
             }
-            if id & CAUSAL != 0 {
-                unsafe { causal_event(active, $kind, id & !CAUSAL, args, nargsf) };
-                return unsafe { none() };
-            }
-            if $may_step && id & COROUTINE != 0 {
-                unsafe { mark_task_step(active, $kind) };
-            }
-            let plain = id & !FLAGS;
-            // A return value or an exception goes before the end (its frame still open in the
-            // builder), the arguments after the start.
-            if id & VALUES != 0 && $kind != EventKind::Call {
-                unsafe { capture_values(active, $kind, plain, args, nargsf) };
-            }
-            unsafe { record(active, $kind, plain, 0) };
-            if id & VALUES != 0 && $kind == EventKind::Call {
-                unsafe { capture_values(active, $kind, plain, args, nargsf) };
+            // One test for every flag: a plain call pays no more.
+            if id & FLAGS != 0 {
+                unsafe { flagged_event(active, $kind, $may_step, id, args, nargsf) };
+            } else {
+                unsafe { record(active, $kind, id, 0) };
             }
             unsafe { none() }
         }
     };
+}
+
+/// An event of code whose id carries a flag: a causality point's, a coroutine's (maybe an
+/// asyncio task's step), or a call whose values are captured. Out of line (see `callback!`).
+#[cold]
+#[inline(never)]
+unsafe fn flagged_event(
+    active: &mut Active,
+    kind: EventKind,
+    may_step: bool,
+    id: u32,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+) {
+    if id & CAUSAL != 0 {
+        unsafe { causal_event(active, kind, id & !CAUSAL, args, nargsf) };
+        return;
+    }
+    if may_step && id & COROUTINE != 0 {
+        unsafe { mark_task_step(active, kind) };
+    }
+    let plain = id & !FLAGS;
+    // A return value or an exception goes before the end (its frame still open in the
+    // builder), the arguments after the start.
+    if id & VALUES != 0 && kind != EventKind::Call {
+        unsafe { capture_values(active, kind, plain, args, nargsf) };
+    }
+    unsafe { record(active, kind, plain, 0) };
+    if id & VALUES != 0 && kind == EventKind::Call {
+        unsafe { capture_values(active, kind, plain, args, nargsf) };
+    }
 }
 
 /// A causality point started, returned or unwound (see [`causality`]): the record its point

@@ -756,7 +756,7 @@ class _DumpValues:
         open_spans: Dict[int, List[Tuple[int, int, _CodeKey]]] = {}
         failed: List[Tuple[int, int, _CodeKey]] = []
         for i, item in enumerate(spans):
-            (qualname, _module, file, line), _ids, (start, end), error, _h, _c, flags, (tid, _n), _v = item
+            (qualname, _module, file, line), _ids, (start, end), error, _h, _c, flags, (tid, _n) = item[:8]
             key = (qualname, file, line)
             if flags[1]:
                 open_spans.setdefault(tid, []).append((start, i, key))
@@ -783,7 +783,7 @@ class _DumpValues:
         out = list(spans)
         for i, (arguments, exception) in found.items():
             item = out[i]
-            out[i] = (*item[:8], (arguments, None, exception))
+            out[i] = (*item[:8], (arguments, None, exception), *item[9:])
         return out
 
 
