@@ -662,7 +662,11 @@ class FlightRecorder(_Base):
         self.marks.enabled = False  # the dump's own spans are not program spans
         try:
             # Before the window is built: building it lets other threads run (and move on).
-            values = _DumpValues(error)
+            try:
+                values: Optional[_DumpValues] = _DumpValues(error)
+            except Exception as problem:  # the window matters more than its values
+                sys.stderr.write(f"devtrace: the flight recorder could not summarise the calls' arguments: {problem}\n")
+                values = None
             window = _write_window(
                 self.maker,
                 lambda root: _native.dump_window(self.threshold_ns, self.detail_calls, root, int(self.seconds * 1e9)),
@@ -712,7 +716,9 @@ class _DumpValues:
     dump (a parameter a function has rebound shows its new value)."""
 
     def __init__(self, error: Optional[BaseException]) -> None:
-        native_ids = {t.ident: t.native_id for t in threading.enumerate()}
+        # threading's own table, copied without its lock (enumerate() takes it: a dump from a
+        # signal handler that interrupted a thread holding it would wait for ever).
+        native_ids = {ident: t.native_id for ident, t in list(getattr(threading, "_active", {}).items())}
         self.stacks: Dict[int, _Summaries] = {}
         for ident, frame in sys._current_frames().items():
             tid = native_ids.get(ident)
