@@ -504,8 +504,9 @@ class Recorder(_Base):
             wait_for_drainer=lossless,
             values=[tuple(v) for v in values] + [tuple(p) for p in (plan or ())],
         )
-        # threading's locks are C: locks made from now on are ones whose waits are seen.
-        _causal.install()
+        # threading's locks are C: locks the recorded modules make from now on are ones whose
+        # waits are seen.
+        _causal.install(list(packages) + [module for module, _ in (plan or ())])
         self.exported = 0
         self._restart_threads()
 
