@@ -13,12 +13,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::causality::{self, Action};
 use crate::values;
 use devtrace_recorder::builder::OTHER_CODE;
 use devtrace_recorder::clock::{Clock, ClockPair, monotonic_ns};
 use devtrace_recorder::names::{self, CodeInfo, Names};
 use devtrace_recorder::ring::{
-    self, Cursor, EventKind, Layout, RecorderFile, ThreadWriter, pack_meta,
+    self, Cursor, EventKind, Layout, RecorderFile, ThreadWriter, causality_meta,
+    pack_meta,
 };
 use devtrace_recorder::{Builder, BuilderOptions, OutSpan, SdkSpanCalls};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
@@ -151,6 +153,12 @@ struct Local {
     epoch: u64,
     file: Option<Arc<RecorderFile>>,
     writer: Option<ThreadWriter>,
+    /// How many causality points this thread is inside (only the outermost records), under
+    /// the recorder of `causal_epoch`.
+    causal_depth: u32,
+    causal_epoch: u64,
+    /// The `self` of the outermost causality point running (read at its start).
+    causal_object: usize,
 }
 
 impl Drop for Local {
@@ -227,7 +235,7 @@ fn this_thread_local_slow(me: usize) -> *mut Local {
 }
 
 thread_local! {
-    static LOCAL: UnsafeCell<Local> = const { UnsafeCell::new(Local { epoch: 0, file: None, writer: None }) };
+    static LOCAL: UnsafeCell<Local> = const { UnsafeCell::new(Local { epoch: 0, file: None, writer: None, causal_depth: 0, causal_epoch: 0, causal_object: 0 }) };
 }
 
 // -- the hot path ----------------------------------------------------------------------------
@@ -249,6 +257,12 @@ unsafe fn disable() -> *mut ffi::PyObject {
 /// Writes one record for this thread.
 #[inline(always)]
 unsafe fn record(active: &Active, kind: EventKind, code: u32, aux: u32) {
+    unsafe { record_meta(active, pack_meta(kind, code, aux)) }
+}
+
+/// Writes one record (its meta word made) for this thread.
+#[inline(always)]
+unsafe fn record_meta(active: &Active, meta: u64) {
     // SAFETY: this thread's Local, alive while the thread runs; no other reference to it is
     // live (callbacks do not nest: CPython calls none while one runs).
     let local = unsafe { &mut *this_thread_local() };
@@ -256,7 +270,7 @@ unsafe fn record(active: &Active, kind: EventKind, code: u32, aux: u32) {
         unsafe { start_thread(active, local) };
     }
     if let (Some(file), Some(w)) = (&local.file, &mut local.writer) {
-        file.push(w, w.clock().now(), pack_meta(kind, code, aux));
+        file.push(w, w.clock().now(), meta);
     }
 }
 
@@ -301,8 +315,11 @@ unsafe fn start_thread(active: &Active, local: &mut Local) {
 const COROUTINE: u32 = 1 << 31;
 /// Set in a code id when its calls' values are captured (arguments, return, exception).
 const VALUES: u32 = 1 << 30;
+/// Set in a code id when the code is a causality point (see [`causality`]): the rest is its
+/// index in [`causality::POINTS`]. Such code is not recorded as calls.
+const CAUSAL: u32 = 1 << 29;
 /// The flags a code id may carry; never in a recorded id.
-const FLAGS: u32 = COROUTINE | VALUES;
+const FLAGS: u32 = COROUTINE | VALUES | CAUSAL;
 /// `co_flags` of a coroutine function's code (CPython's CO_COROUTINE).
 const CO_COROUTINE: u32 = 0x80;
 
@@ -428,6 +445,9 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .getattr("co_qualname")
         .and_then(|q| q.extract())
         .unwrap_or_else(|_| String::from("?"));
+    if let Some(point) = causality::point_index(&module, &qualname) {
+        return CAUSAL | point;
+    }
     let watched = if in_packages(&module, &active.exclude) {
         false
     } else if let Some(plan) = &active.plan {
@@ -447,7 +467,7 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .and_then(|l| l.extract())
         .unwrap_or(0);
     let id = active.next_code;
-    if id >= VALUES {
+    if id >= CAUSAL {
         return 0;
     }
     let flags: u32 = code
@@ -482,11 +502,7 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
 fn argument_names(code: &Bound<'_, PyAny>) -> Vec<(Py<pyo3::types::PyString>, String)> {
     const CO_VARARGS: u32 = 0x04;
     const CO_VARKEYWORDS: u32 = 0x08;
-    let int = |name: &str| -> usize {
-        code.getattr(name)
-            .and_then(|v| v.extract())
-            .unwrap_or(0)
-    };
+    let int = |name: &str| -> usize { code.getattr(name).and_then(|v| v.extract()).unwrap_or(0) };
     let flags = int("co_flags") as u32;
     let count = int("co_argcount")
         + int("co_kwonlyargcount")
@@ -568,22 +584,174 @@ macro_rules! callback {
                     unsafe { none() }
                 };
             }
-            if $may_step && id & COROUTINE != 0 {
-                unsafe { mark_task_step(active, $kind) };
-            }
-            let plain = id & !FLAGS;
-            // A return value or an exception goes before the end (its frame still open in the
-            // builder), the arguments after the start.
-            if id & VALUES != 0 && $kind != EventKind::Call {
-                unsafe { capture_values(active, $kind, plain, args, nargsf) };
-            }
-            unsafe { record(active, $kind, plain, 0) };
-            if id & VALUES != 0 && $kind == EventKind::Call {
-                unsafe { capture_values(active, $kind, plain, args, nargsf) };
+            // One test for every flag: a plain call pays no more.
+            if id & FLAGS != 0 {
+                unsafe { flagged_event(active, $kind, $may_step, id, args, nargsf) };
+            } else {
+                unsafe { record(active, $kind, id, 0) };
             }
             unsafe { none() }
         }
     };
+}
+
+/// An event of code whose id carries a flag: a causality point's, a coroutine's (maybe an
+/// asyncio task's step), or a call whose values are captured. Out of line (see `callback!`).
+#[cold]
+#[inline(never)]
+unsafe fn flagged_event(
+    active: &mut Active,
+    kind: EventKind,
+    may_step: bool,
+    id: u32,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+) {
+    if id & CAUSAL != 0 {
+        unsafe { causal_event(active, kind, id & !CAUSAL, args, nargsf) };
+        return;
+    }
+    if may_step && id & COROUTINE != 0 {
+        unsafe { mark_task_step(active, kind) };
+    }
+    let plain = id & !FLAGS;
+    // A return value or an exception goes before the end (its frame still open in the
+    // builder), the arguments after the start.
+    if id & VALUES != 0 && kind != EventKind::Call {
+        unsafe { capture_values(active, kind, plain, args, nargsf) };
+    }
+    unsafe { record(active, kind, plain, 0) };
+    if id & VALUES != 0 && kind == EventKind::Call {
+        unsafe { capture_values(active, kind, plain, args, nargsf) };
+    }
+}
+
+/// A causality point started, returned or unwound (see [`causality`]): the record its point
+/// makes there, unless it runs inside another point on this thread.
+#[inline(never)]
+unsafe fn causal_event(
+    active: &Active,
+    kind: EventKind,
+    index: u32,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+) {
+    let Some((_, _, point)) = causality::POINTS.get(index as usize) else {
+        return;
+    };
+    // SAFETY: this thread's Local (see `record`); not referenced elsewhere while we run.
+    let local = unsafe { &mut *this_thread_local() };
+    if local.causal_epoch != active.epoch {
+        local.causal_epoch = active.epoch;
+        local.causal_depth = 0;
+    }
+    let (action, link) = match kind {
+        EventKind::Call => {
+            if point.outer {
+                local.causal_depth += 1;
+                if local.causal_depth > 1 {
+                    return;
+                }
+            }
+            (point.at_start, point.link)
+        }
+        EventKind::Return | EventKind::Unwind => {
+            if point.outer {
+                local.causal_depth = local.causal_depth.saturating_sub(1);
+                if local.causal_depth > 0 {
+                    return;
+                }
+            }
+            if kind == EventKind::Unwind {
+                return;
+            }
+            (point.at_return, causality::link_at_return(point))
+        }
+        _ => return,
+    };
+    let (record_kind, key, only_true) = match action {
+        Action::Nothing => return,
+        Action::WaitBegin => {
+            local.causal_object = unsafe { first_two_arguments(*args) }.0;
+            unsafe { record_meta(active, causality_meta(EventKind::WaitBegin, link, 0)) };
+            return;
+        }
+        Action::Cause(key) => (EventKind::Cause, key, false),
+        Action::Effect(key) => (EventKind::Effect, key, false),
+        Action::EffectIfTrue(key) => (EventKind::Effect, key, true),
+    };
+    let nargs = nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
+    // PY_RETURN's arguments: (code, offset, value).
+    let result = if kind == EventKind::Return && nargs >= 3 {
+        unsafe { *args.add(2) }
+    } else {
+        std::ptr::null_mut()
+    };
+    if only_true && result != unsafe { ffi::Py_True() } {
+        return;
+    }
+    let (object, argument) = if key == causality::Key::ObjectAtStart {
+        (local.causal_object, 0)
+    } else {
+        unsafe { first_two_arguments(*args) }
+    };
+    if let Some(key) = causality::key_of(key, object, argument, result as usize) {
+        unsafe { record_meta(active, causality_meta(record_kind, link, key)) };
+    }
+    if kind == EventKind::Call && !point.outer {
+        // A thread's run starting, the thread's first event: threading does not know it
+        // yet (`start_thread` found no name), its Thread object does.
+        unsafe { name_starting_thread(local, object) };
+    }
+}
+
+/// Writes the name of the thread starting (its `Thread` object, `self` of its
+/// `_bootstrap_inner`) into the names log, read as a plain attribute (`_name`, which
+/// `Thread.__init__` sets): no property or `__getattr__` of a subclass runs.
+#[cold]
+unsafe fn name_starting_thread(local: &Local, thread: usize) {
+    let (Some(file), Some(writer)) = (&local.file, &local.writer) else {
+        return;
+    };
+    if thread == 0 {
+        return;
+    }
+    // SAFETY: the GIL is held; `thread` is the frame's live `self`.
+    let py = unsafe { Python::assume_attached() };
+    let attr = pyo3::types::PyString::intern(py, "_name");
+    let name = unsafe { ffi::PyObject_GenericGetAttr(thread as *mut ffi::PyObject, attr.as_ptr()) };
+    if name.is_null() {
+        unsafe { ffi::PyErr_Clear() };
+        return;
+    }
+    // SAFETY: a new reference.
+    let name = unsafe { Bound::from_owned_ptr(py, name) };
+    if let Ok(name) = name.extract::<String>() {
+        names::write_thread(file, writer.stream, &name);
+    }
+}
+
+/// The addresses of the running frame's first two fast locals (a method's `self` and first
+/// argument; 0 when unbound or unknown), read without touching the objects.
+#[inline(always)]
+unsafe fn first_two_arguments(code: *mut ffi::PyObject) -> (usize, usize) {
+    // SAFETY: the GIL is held; the running frame is the causality point's own.
+    unsafe {
+        let locals = match current_fast_locals(code) {
+            Some(locals) => locals,
+            None => {
+                let frame = ffi::PyEval_GetFrame();
+                if frame.is_null() {
+                    return (0, 0);
+                }
+                match fast_locals(frame, code) {
+                    Some(locals) => locals,
+                    None => return (0, 0),
+                }
+            }
+        };
+        (*locals as usize, *locals.add(1) as usize)
+    }
 }
 
 /// Before a coroutine's start, resumption or throw: when it is the outermost recorded
@@ -717,10 +885,42 @@ unsafe fn summarize_arguments(
 ) {
     // SAFETY (whole function): the GIL is held; the frame is alive while the callback runs.
     unsafe {
+        // Without a frame object where the thread state's layout is known (making one costs
+        // an allocation, a copy of the frame's data when the call returns, and collections).
+        if let Some(locals) = current_fast_locals(code) {
+            for (i, (_, text_name)) in names.iter().enumerate() {
+                if out.len() >= values::CALL_BYTES {
+                    break;
+                }
+                let v = *locals.add(i);
+                if !v.is_null() {
+                    ffi::Py_INCREF(v);
+                    argument(v, text_name, out);
+                }
+            }
+            return;
+        }
         let frame = ffi::PyEval_GetFrame();
         if frame.is_null() {
             return;
         }
+        frame_arguments_into(frame, code, names, out);
+    }
+}
+
+/// Summarises the arguments (`names`, in order) of the call `frame` (of `code`) runs into
+/// `out`: as they are now (a parameter the function has rebound shows its new value).
+///
+/// # Safety
+/// The GIL is held; `frame` is a live frame object of `code`.
+unsafe fn frame_arguments_into(
+    frame: *mut ffi::PyFrameObject,
+    code: *mut ffi::PyObject,
+    names: &[(Py<pyo3::types::PyString>, String)],
+    out: &mut String,
+) {
+    // SAFETY (whole function): as the caller promises.
+    unsafe {
         let locals = fast_locals(frame, code);
         for (i, (name, text_name)) in names.iter().enumerate() {
             if out.len() >= values::CALL_BYTES {
@@ -744,28 +944,124 @@ unsafe fn summarize_arguments(
                     v
                 }
             };
-            // An argument a closure captures is held in a cell by the time PY_START fires.
-            let value = if ffi::Py_TYPE(value) == &raw mut PyCell_Type {
-                let inside = PyCell_Get(value);
-                ffi::Py_DECREF(value);
-                inside
-            } else {
-                value
-            };
-            if !out.is_empty() {
-                out.push('\x1e');
-            }
-            out.push_str(text_name);
-            out.push('\x1f');
-            if value.is_null() {
-                ffi::PyErr_Clear(); // an empty cell
-                continue;
-            }
-            values::summarize(value, out, values::CALL_BYTES);
-            ffi::Py_DECREF(value);
+            argument(value, text_name, out);
         }
     }
 }
+
+/// Appends `name US summary` (after an RS when not the first) for one argument; takes the
+/// reference to `value`.
+///
+/// # Safety
+/// The GIL is held; `value` is a new reference to a live object.
+unsafe fn argument(value: *mut ffi::PyObject, name: &str, out: &mut String) {
+    // SAFETY: as the caller promises; every reference taken is released.
+    unsafe {
+        // An argument a closure captures is held in a cell by the time PY_START fires.
+        let value = if ffi::Py_TYPE(value) == &raw mut PyCell_Type {
+            let inside = PyCell_Get(value);
+            ffi::Py_DECREF(value);
+            inside
+        } else {
+            value
+        };
+        if !out.is_empty() {
+            out.push('\x1e');
+        }
+        out.push_str(name);
+        out.push('\x1f');
+        if value.is_null() {
+            ffi::PyErr_Clear(); // an empty cell
+            return;
+        }
+        values::summarize(value, out, values::CALL_BYTES);
+        ffi::Py_DECREF(value);
+    }
+}
+
+/// Where this CPython keeps the running interpreter frame in its thread state: the offset of
+/// the pointer, and whether it points at the frame (3.13: `current_frame`) or at a `_PyCFrame`
+/// whose first field does (3.12: `cframe`). Private layouts, read only for the exact minor
+/// version this module is built for, and checked once at start against `PyEval_GetFrame`
+/// (`check_frame_layout`) and on every use against the code object CPython passed.
+#[cfg(all(Py_3_12, not(Py_3_13)))]
+const CURRENT_FRAME: (usize, bool) = (56, true);
+#[cfg(all(Py_3_13, not(Py_3_14)))]
+const CURRENT_FRAME: (usize, bool) = (72, false);
+#[cfg(Py_3_14)]
+const CURRENT_FRAME: (usize, bool) = (0, false);
+/// The minor version the layouts above are for.
+#[cfg(all(Py_3_12, not(Py_3_13)))]
+const LAYOUT_MINOR: u64 = 12;
+#[cfg(all(Py_3_13, not(Py_3_14)))]
+const LAYOUT_MINOR: u64 = 13;
+#[cfg(Py_3_14)]
+const LAYOUT_MINOR: u64 = 0;
+
+/// Whether `current_fast_locals` may read the thread state (set at start by
+/// `check_frame_layout`).
+static FRAME_LAYOUT_OK: AtomicBool = AtomicBool::new(false);
+
+/// The running interpreter frame (the GIL is held), without making a frame object.
+unsafe fn current_interpreter_frame() -> *const u8 {
+    let (offset, through_cframe) = CURRENT_FRAME;
+    // SAFETY: checked by the callers (FRAME_LAYOUT_OK); the thread state is this thread's.
+    unsafe {
+        let tstate = ffi::PyThreadState_Get() as *const u8;
+        let mut frame = *(tstate.add(offset) as *const *const u8);
+        if through_cframe && !frame.is_null() {
+            frame = *(frame as *const *const u8);
+        }
+        frame
+    }
+}
+
+/// The fast locals of the running call of `code`, read from the thread state's interpreter
+/// frame; None where that layout is not known or the frame is not `code`'s.
+#[inline]
+unsafe fn current_fast_locals(code: *mut ffi::PyObject) -> Option<*const *mut ffi::PyObject> {
+    if !FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
+        return None;
+    }
+    // SAFETY: the layout was checked at start; the frame's first word is its code object.
+    unsafe {
+        let frame = current_interpreter_frame();
+        if frame.is_null() || *(frame as *const *mut ffi::PyObject) != code {
+            return None;
+        }
+        Some(frame.add(LOCALSPLUS) as *const *mut ffi::PyObject)
+    }
+}
+
+/// Decides whether the thread state's layout is the one `CURRENT_FRAME` describes: the exact
+/// minor version, and the frame found there is the one `PyEval_GetFrame`'s object wraps.
+/// Called at start, with the GIL, from Python code (so a frame is running).
+fn check_frame_layout() {
+    // SAFETY: the GIL is held; Py_Version is a constant; the frame object is borrowed.
+    let ok = unsafe {
+        // c_ulong: u64 here, u32 on other platforms.
+        #[allow(clippy::useless_conversion)]
+        let version = u64::from(ffi::Py_Version);
+        let (major, minor) = (version >> 24, (version >> 16) & 0xff);
+        if major != 3 || minor != LAYOUT_MINOR || LAYOUT_MINOR == 0 {
+            false
+        } else {
+            let frame = ffi::PyEval_GetFrame();
+            !frame.is_null() && {
+                let wrapped = *((frame as *const u8).add(F_FRAME) as *const *const u8);
+                !wrapped.is_null() && wrapped == current_interpreter_frame()
+            }
+        }
+    };
+    FRAME_LAYOUT_OK.store(ok, Ordering::Relaxed);
+}
+
+/// PyFrameObject: the object header (2 words), f_back, then f_frame.
+const F_FRAME: usize = 3 * std::mem::size_of::<usize>();
+/// _PyInterpreterFrame (3.12, 3.13): f_code/f_executable, previous, f_funcobj, f_globals,
+/// f_builtins, f_locals, frame_obj, prev_instr/instr_ptr (8 words), stacktop (int),
+/// return_offset (u16), owner (char), then localsplus.
+const LOCALSPLUS: usize = 8 * std::mem::size_of::<usize>() + 8;
 
 /// The fast locals of `frame`'s interpreter frame when its layout is the one known here (its
 /// first field is `code`), else None.
@@ -774,12 +1070,6 @@ unsafe fn fast_locals(
     frame: *mut ffi::PyFrameObject,
     code: *mut ffi::PyObject,
 ) -> Option<*const *mut ffi::PyObject> {
-    // PyFrameObject: the object header (2 words), f_back, then f_frame.
-    const F_FRAME: usize = 3 * std::mem::size_of::<usize>();
-    // _PyInterpreterFrame: f_code/f_executable, previous, f_funcobj, f_globals, f_builtins,
-    // f_locals, frame_obj, prev_instr/instr_ptr (8 words), stacktop (int), return_offset
-    // (u16), owner (char), then localsplus.
-    const LOCALSPLUS: usize = 8 * std::mem::size_of::<usize>() + 8;
     // SAFETY: a live frame object; the fields read are inside these structures in 3.12/3.13.
     unsafe {
         let interpreter = *((frame as *const u8).add(F_FRAME) as *const *const u8);
@@ -801,8 +1091,10 @@ unsafe fn fast_locals(
 unsafe extern "C" {
     /// CPython 3.12+: a frame's variable by name (a new reference; NULL and NameError when
     /// unbound), through the frame's locals dictionary.
-    fn PyFrame_GetVar(frame: *mut ffi::PyFrameObject, name: *mut ffi::PyObject)
-    -> *mut ffi::PyObject;
+    fn PyFrame_GetVar(
+        frame: *mut ffi::PyFrameObject,
+        name: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject;
     static mut PyCell_Type: ffi::PyTypeObject;
     /// A cell's contents (a new reference; NULL when empty).
     fn PyCell_Get(cell: *mut ffi::PyObject) -> *mut ffi::PyObject;
@@ -833,6 +1125,8 @@ impl ValueStore {
         let slot = &mut self.slots[at];
         slot.0 = self.next;
         slot.1.clear();
+        // A first use: one allocation for a typical summary, not a growth in small steps.
+        slot.1.reserve(128);
         (self.next, &mut slot.1)
     }
 
@@ -923,7 +1217,8 @@ unsafe extern "C" fn on_raise(
         return unsafe { none() };
     }
     let exc = unsafe { *args.add(2) };
-    let id = unsafe { code_id(active, *args) } & !FLAGS;
+    let id = unsafe { code_id(active, *args) };
+    let id = if id & CAUSAL != 0 { 0 } else { id & !FLAGS };
     if id != 0 {
         let type_id = unsafe { exception_id(active, exc) };
         unsafe { record(active, EventKind::Raise, id, type_id) };
@@ -1135,6 +1430,21 @@ struct Resolved {
     calls: Vec<ResolvedCall>,
     thread: Option<String>,
     values: CallValues,
+    links: Vec<ResolvedLink>,
+}
+
+/// A happens-before link as Python takes it: (kind, object type, (trace id, span id), the
+/// causing function's qualified name, the cause's time, the wait before it).
+type ResolvedLink = (&'static str, &'static str, (u128, u64), String, u64, u64);
+
+/// The qualified name (`module.qualname`) of a recorded function, by code id.
+fn function_name(names: &Names, code: u32) -> String {
+    match names.codes.get(&code) {
+        Some(info) if info.module.is_empty() => info.qualname.clone(),
+        Some(info) => format!("{}.{}", info.module, info.qualname),
+        None if code == OTHER_CODE => String::new(),
+        None => format!("code#{code}"),
+    }
 }
 
 fn resolve_calls(names: &Names, calls: &[devtrace_recorder::CallAggregate]) -> Vec<ResolvedCall> {
@@ -1184,6 +1494,9 @@ fn resolve(
 ) -> Vec<Resolved> {
     let missing = spans.iter().any(|s| {
         !names.codes.contains_key(&s.code)
+            || s.links.iter().any(|l| {
+                l.cause_code != OTHER_CODE && !names.codes.contains_key(&l.cause_code)
+            })
             || s.error.is_some_and(|e| !names.exceptions.contains_key(&e))
     });
     if missing {
@@ -1197,12 +1510,7 @@ fn resolve(
             .unwrap_or_else(|| "exception".into())
     };
     let mut store = store.map(|s| s.lock().unwrap());
-    let mut take = |id: u32| {
-        store
-            .as_mut()
-            .filter(|_| id != 0)
-            .and_then(|s| s.take(id))
-    };
+    let mut take = |id: u32| store.as_mut().filter(|_| id != 0).and_then(|s| s.take(id));
     spans
         .into_iter()
         .map(|span| Resolved {
@@ -1227,6 +1535,20 @@ fn resolve(
                 .collect(),
             calls: resolve_calls(names, &span.calls),
             thread: names.threads.get(&span.stream).cloned(),
+            links: span
+                .links
+                .iter()
+                .map(|l| {
+                    (
+                        l.kind.name(),
+                        l.kind.object(),
+                        (l.trace_id, l.span_id),
+                        function_name(names, l.cause_code),
+                        l.cause_ts,
+                        l.wait_ns,
+                    )
+                })
+                .collect(),
             span,
         })
         .collect()
@@ -1255,6 +1577,12 @@ fn to_python<'py>(
             (s.resumed, s.open, s.started_before_window),
             (s.tid, r.thread),
             r.values,
+            r.links
+                .into_iter()
+                .map(|(kind, object, ids, function, ts, wait)| {
+                    (kind, object, ids, function, clock.to_unix(ts), wait)
+                })
+                .collect::<Vec<_>>(),
         );
         list.append(tuple.into_pyobject(py)?)?;
     }
@@ -1382,6 +1710,7 @@ fn start(
         EXTRA_INDEX.store(index as isize, Ordering::Relaxed);
     }
     DISABLE.store(monitoring.getattr("DISABLE")?.into_ptr(), Ordering::Relaxed);
+    check_frame_layout();
     let options = StartOptions {
         layout,
         flight,
@@ -1495,7 +1824,7 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
     }
     let stats = PyDict::new(py);
     let file = shared.file.clone();
-    let (events_seen, lost) = py.detach(|| {
+    let (events_seen, lost, causality_events) = py.detach(|| {
         let mut st = shared.drain.lock().unwrap();
         if !shared.flight {
             shared.drain(&mut st, None);
@@ -1505,10 +1834,12 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
         }
         st.stopped = true;
         shared.ready.notify_all();
-        (st.builder.events, st.builder.lost)
+        (st.builder.events, st.builder.lost, st.builder.causality_events)
     });
     file.set_state(ring::STATE_CLOSED);
-    stats.set_item("events", events_seen)?;
+    // Calls' events; the causality records (puts, gets, waits…) are counted apart.
+    stats.set_item("events", events_seen - causality_events)?;
+    stats.set_item("causality_events", causality_events)?;
     stats.set_item("lost", lost)?;
     let waits = file.wait_stats();
     stats.set_item("writer_waits", waits.waits)?;
@@ -1641,6 +1972,48 @@ fn dump_window(
     unsafe { record(active, EventKind::Trigger, 0, 0) };
     let file = active.shared.file.clone();
     window_to_python(py, &file, threshold_ns, detail_last_events, root, window_ns)
+}
+
+/// The arguments of the call a frame object runs (a thread's open call, or one an exception
+/// passed through, from its traceback), summarised as the recorded calls' are: natively, no
+/// code of the program run. For the flight recorder's dump, which captures no values while
+/// recording (its promise is not to slow the program). None for an object not a frame.
+#[pyfunction]
+fn frame_arguments(
+    py: Python<'_>,
+    frame: &Bound<'_, PyAny>,
+) -> PyResult<Option<Vec<(String, String)>>> {
+    // SAFETY: the GIL is held (`py`); a frame object checked by type; every reference taken
+    // is owned by a Bound and released.
+    unsafe {
+        if ffi::PyFrame_Check(frame.as_ptr()) == 0 {
+            return Ok(None);
+        }
+        let frame_ptr = frame.as_ptr() as *mut ffi::PyFrameObject;
+        let code = Bound::from_owned_ptr(py, ffi::PyFrame_GetCode(frame_ptr) as *mut ffi::PyObject);
+        let names = argument_names(&code);
+        let mut out = String::new();
+        frame_arguments_into(frame_ptr, code.as_ptr(), &names, &mut out);
+        Ok(Some(split_arguments(out)))
+    }
+}
+
+/// A safe summary of one value (an exception at dump time), as a recorded call's return value
+/// or exception is summarised.
+#[pyfunction]
+fn summarize_value(value: &Bound<'_, PyAny>) -> String {
+    let mut out = String::new();
+    // SAFETY: the GIL is held (a bound reference); the object is alive.
+    unsafe { values::summarize(value.as_ptr(), &mut out, values::CALL_BYTES) };
+    out
+}
+
+/// Whether the recorder reads a recorded call's arguments from the thread state's running
+/// interpreter frame (the layout of this CPython known and checked), not through a frame
+/// object it would have to make.
+#[pyfunction]
+fn reads_frames_directly() -> bool {
+    FRAME_LAYOUT_OK.load(Ordering::Relaxed)
 }
 
 /// The same for a recorder file left by another (dead) process.
@@ -1886,6 +2259,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(span_end, m)?)?;
     m.add_function(wrap_pyfunction!(dump_window, m)?)?;
     m.add_function(wrap_pyfunction!(recover_window, m)?)?;
+    m.add_function(wrap_pyfunction!(frame_arguments, m)?)?;
+    m.add_function(wrap_pyfunction!(summarize_value, m)?)?;
+    m.add_function(wrap_pyfunction!(reads_frames_directly, m)?)?;
     m.add_function(wrap_pyfunction!(path, m)?)?;
     m.add_function(wrap_pyfunction!(running, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork_child, m)?)?;
