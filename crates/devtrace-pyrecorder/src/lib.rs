@@ -17,6 +17,8 @@
 use pyo3::prelude::*;
 
 #[cfg(all(Py_3_12, not(Py_GIL_DISABLED)))]
+mod causality;
+#[cfg(all(Py_3_12, not(Py_GIL_DISABLED)))]
 mod native;
 #[cfg(all(Py_3_12, not(Py_GIL_DISABLED)))]
 mod values;

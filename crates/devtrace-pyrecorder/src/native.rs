@@ -13,12 +13,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::causality::{self, Action};
 use crate::values;
 use devtrace_recorder::builder::OTHER_CODE;
 use devtrace_recorder::clock::{Clock, ClockPair, monotonic_ns};
 use devtrace_recorder::names::{self, CodeInfo, Names};
 use devtrace_recorder::ring::{
-    self, Cursor, EventKind, Layout, RecorderFile, ThreadWriter, pack_meta,
+    self, Cursor, EventKind, Layout, RecorderFile, ThreadWriter, causality_meta,
+    pack_meta,
 };
 use devtrace_recorder::{Builder, BuilderOptions, OutSpan, SdkSpanCalls};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
@@ -151,6 +153,12 @@ struct Local {
     epoch: u64,
     file: Option<Arc<RecorderFile>>,
     writer: Option<ThreadWriter>,
+    /// How many causality points this thread is inside (only the outermost records), under
+    /// the recorder of `causal_epoch`.
+    causal_depth: u32,
+    causal_epoch: u64,
+    /// The `self` of the outermost causality point running (read at its start).
+    causal_object: usize,
 }
 
 impl Drop for Local {
@@ -227,7 +235,7 @@ fn this_thread_local_slow(me: usize) -> *mut Local {
 }
 
 thread_local! {
-    static LOCAL: UnsafeCell<Local> = const { UnsafeCell::new(Local { epoch: 0, file: None, writer: None }) };
+    static LOCAL: UnsafeCell<Local> = const { UnsafeCell::new(Local { epoch: 0, file: None, writer: None, causal_depth: 0, causal_epoch: 0, causal_object: 0 }) };
 }
 
 // -- the hot path ----------------------------------------------------------------------------
@@ -249,6 +257,12 @@ unsafe fn disable() -> *mut ffi::PyObject {
 /// Writes one record for this thread.
 #[inline(always)]
 unsafe fn record(active: &Active, kind: EventKind, code: u32, aux: u32) {
+    unsafe { record_meta(active, pack_meta(kind, code, aux)) }
+}
+
+/// Writes one record (its meta word made) for this thread.
+#[inline(always)]
+unsafe fn record_meta(active: &Active, meta: u64) {
     // SAFETY: this thread's Local, alive while the thread runs; no other reference to it is
     // live (callbacks do not nest: CPython calls none while one runs).
     let local = unsafe { &mut *this_thread_local() };
@@ -256,7 +270,7 @@ unsafe fn record(active: &Active, kind: EventKind, code: u32, aux: u32) {
         unsafe { start_thread(active, local) };
     }
     if let (Some(file), Some(w)) = (&local.file, &mut local.writer) {
-        file.push(w, w.clock().now(), pack_meta(kind, code, aux));
+        file.push(w, w.clock().now(), meta);
     }
 }
 
@@ -301,8 +315,11 @@ unsafe fn start_thread(active: &Active, local: &mut Local) {
 const COROUTINE: u32 = 1 << 31;
 /// Set in a code id when its calls' values are captured (arguments, return, exception).
 const VALUES: u32 = 1 << 30;
+/// Set in a code id when the code is a causality point (see [`causality`]): the rest is its
+/// index in [`causality::POINTS`]. Such code is not recorded as calls.
+const CAUSAL: u32 = 1 << 29;
 /// The flags a code id may carry; never in a recorded id.
-const FLAGS: u32 = COROUTINE | VALUES;
+const FLAGS: u32 = COROUTINE | VALUES | CAUSAL;
 /// `co_flags` of a coroutine function's code (CPython's CO_COROUTINE).
 const CO_COROUTINE: u32 = 0x80;
 
@@ -428,6 +445,9 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .getattr("co_qualname")
         .and_then(|q| q.extract())
         .unwrap_or_else(|_| String::from("?"));
+    if let Some(point) = causality::point_index(&module, &qualname) {
+        return CAUSAL | point;
+    }
     let watched = if in_packages(&module, &active.exclude) {
         false
     } else if let Some(plan) = &active.plan {
@@ -447,7 +467,7 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .and_then(|l| l.extract())
         .unwrap_or(0);
     let id = active.next_code;
-    if id >= VALUES {
+    if id >= CAUSAL {
         return 0;
     }
     let flags: u32 = code
@@ -568,6 +588,10 @@ macro_rules! callback {
                     unsafe { none() }
                 };
             }
+            if id & CAUSAL != 0 {
+                unsafe { causal_event(active, $kind, id & !CAUSAL, args, nargsf) };
+                return unsafe { none() };
+            }
             if $may_step && id & COROUTINE != 0 {
                 unsafe { mark_task_step(active, $kind) };
             }
@@ -584,6 +608,128 @@ macro_rules! callback {
             unsafe { none() }
         }
     };
+}
+
+/// A causality point started, returned or unwound (see [`causality`]): the record its point
+/// makes there, unless it runs inside another point on this thread.
+#[inline(never)]
+unsafe fn causal_event(
+    active: &Active,
+    kind: EventKind,
+    index: u32,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+) {
+    let Some((_, _, point)) = causality::POINTS.get(index as usize) else {
+        return;
+    };
+    // SAFETY: this thread's Local (see `record`); not referenced elsewhere while we run.
+    let local = unsafe { &mut *this_thread_local() };
+    if local.causal_epoch != active.epoch {
+        local.causal_epoch = active.epoch;
+        local.causal_depth = 0;
+    }
+    let (action, link) = match kind {
+        EventKind::Call => {
+            if point.outer {
+                local.causal_depth += 1;
+                if local.causal_depth > 1 {
+                    return;
+                }
+            }
+            (point.at_start, point.link)
+        }
+        EventKind::Return | EventKind::Unwind => {
+            if point.outer {
+                local.causal_depth = local.causal_depth.saturating_sub(1);
+                if local.causal_depth > 0 {
+                    return;
+                }
+            }
+            if kind == EventKind::Unwind {
+                return;
+            }
+            (point.at_return, causality::link_at_return(point))
+        }
+        _ => return,
+    };
+    let (record_kind, key, only_true) = match action {
+        Action::Nothing => return,
+        Action::WaitBegin => {
+            local.causal_object = unsafe { first_two_arguments(*args) }.0;
+            unsafe { record_meta(active, causality_meta(EventKind::WaitBegin, link, 0)) };
+            return;
+        }
+        Action::Cause(key) => (EventKind::Cause, key, false),
+        Action::Effect(key) => (EventKind::Effect, key, false),
+        Action::EffectIfTrue(key) => (EventKind::Effect, key, true),
+    };
+    let nargs = nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
+    // PY_RETURN's arguments: (code, offset, value).
+    let result = if kind == EventKind::Return && nargs >= 3 {
+        unsafe { *args.add(2) }
+    } else {
+        std::ptr::null_mut()
+    };
+    if only_true && result != unsafe { ffi::Py_True() } {
+        return;
+    }
+    let (object, argument) = if key == causality::Key::ObjectAtStart {
+        (local.causal_object, 0)
+    } else {
+        unsafe { first_two_arguments(*args) }
+    };
+    if let Some(key) = causality::key_of(key, object, argument, result as usize) {
+        unsafe { record_meta(active, causality_meta(record_kind, link, key)) };
+    }
+    if kind == EventKind::Call && !point.outer {
+        // A thread's run starting, the thread's first event: threading does not know it
+        // yet (`start_thread` found no name), its Thread object does.
+        unsafe { name_starting_thread(local, object) };
+    }
+}
+
+/// Writes the name of the thread starting (its `Thread` object, `self` of its
+/// `_bootstrap_inner`) into the names log, read as a plain attribute (`_name`, which
+/// `Thread.__init__` sets): no property or `__getattr__` of a subclass runs.
+#[cold]
+unsafe fn name_starting_thread(local: &Local, thread: usize) {
+    let (Some(file), Some(writer)) = (&local.file, &local.writer) else {
+        return;
+    };
+    if thread == 0 {
+        return;
+    }
+    // SAFETY: the GIL is held; `thread` is the frame's live `self`.
+    let py = unsafe { Python::assume_attached() };
+    let attr = pyo3::types::PyString::intern(py, "_name");
+    let name = unsafe { ffi::PyObject_GenericGetAttr(thread as *mut ffi::PyObject, attr.as_ptr()) };
+    if name.is_null() {
+        unsafe { ffi::PyErr_Clear() };
+        return;
+    }
+    // SAFETY: a new reference.
+    let name = unsafe { Bound::from_owned_ptr(py, name) };
+    if let Ok(name) = name.extract::<String>() {
+        names::write_thread(file, writer.stream, &name);
+    }
+}
+
+/// The addresses of the running frame's first two fast locals (a method's `self` and first
+/// argument; 0 when unbound or unknown), read without touching the objects.
+#[inline(always)]
+unsafe fn first_two_arguments(code: *mut ffi::PyObject) -> (usize, usize) {
+    // SAFETY: the GIL is held; the running frame is the causality point's own.
+    unsafe {
+        let frame = ffi::PyEval_GetFrame();
+        if frame.is_null() {
+            return (0, 0);
+        }
+        match fast_locals(frame, code) {
+            Some(locals) => (*locals as usize, *locals.add(1) as usize),
+            None => (0, 0),
+        }
+    }
 }
 
 /// Before a coroutine's start, resumption or throw: when it is the outermost recorded
@@ -923,7 +1069,8 @@ unsafe extern "C" fn on_raise(
         return unsafe { none() };
     }
     let exc = unsafe { *args.add(2) };
-    let id = unsafe { code_id(active, *args) } & !FLAGS;
+    let id = unsafe { code_id(active, *args) };
+    let id = if id & CAUSAL != 0 { 0 } else { id & !FLAGS };
     if id != 0 {
         let type_id = unsafe { exception_id(active, exc) };
         unsafe { record(active, EventKind::Raise, id, type_id) };
@@ -1135,6 +1282,21 @@ struct Resolved {
     calls: Vec<ResolvedCall>,
     thread: Option<String>,
     values: CallValues,
+    links: Vec<ResolvedLink>,
+}
+
+/// A happens-before link as Python takes it: (kind, object type, (trace id, span id), the
+/// causing function's qualified name, the cause's time, the wait before it).
+type ResolvedLink = (&'static str, &'static str, (u128, u64), String, u64, u64);
+
+/// The qualified name (`module.qualname`) of a recorded function, by code id.
+fn function_name(names: &Names, code: u32) -> String {
+    match names.codes.get(&code) {
+        Some(info) if info.module.is_empty() => info.qualname.clone(),
+        Some(info) => format!("{}.{}", info.module, info.qualname),
+        None if code == OTHER_CODE => String::new(),
+        None => format!("code#{code}"),
+    }
 }
 
 fn resolve_calls(names: &Names, calls: &[devtrace_recorder::CallAggregate]) -> Vec<ResolvedCall> {
@@ -1184,6 +1346,9 @@ fn resolve(
 ) -> Vec<Resolved> {
     let missing = spans.iter().any(|s| {
         !names.codes.contains_key(&s.code)
+            || s.links.iter().any(|l| {
+                l.cause_code != OTHER_CODE && !names.codes.contains_key(&l.cause_code)
+            })
             || s.error.is_some_and(|e| !names.exceptions.contains_key(&e))
     });
     if missing {
@@ -1227,6 +1392,20 @@ fn resolve(
                 .collect(),
             calls: resolve_calls(names, &span.calls),
             thread: names.threads.get(&span.stream).cloned(),
+            links: span
+                .links
+                .iter()
+                .map(|l| {
+                    (
+                        l.kind.name(),
+                        l.kind.object(),
+                        (l.trace_id, l.span_id),
+                        function_name(names, l.cause_code),
+                        l.cause_ts,
+                        l.wait_ns,
+                    )
+                })
+                .collect(),
             span,
         })
         .collect()
@@ -1255,6 +1434,12 @@ fn to_python<'py>(
             (s.resumed, s.open, s.started_before_window),
             (s.tid, r.thread),
             r.values,
+            r.links
+                .into_iter()
+                .map(|(kind, object, ids, function, ts, wait)| {
+                    (kind, object, ids, function, clock.to_unix(ts), wait)
+                })
+                .collect::<Vec<_>>(),
         );
         list.append(tuple.into_pyobject(py)?)?;
     }
@@ -1495,7 +1680,7 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
     }
     let stats = PyDict::new(py);
     let file = shared.file.clone();
-    let (events_seen, lost) = py.detach(|| {
+    let (events_seen, lost, causality_events) = py.detach(|| {
         let mut st = shared.drain.lock().unwrap();
         if !shared.flight {
             shared.drain(&mut st, None);
@@ -1505,10 +1690,12 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
         }
         st.stopped = true;
         shared.ready.notify_all();
-        (st.builder.events, st.builder.lost)
+        (st.builder.events, st.builder.lost, st.builder.causality_events)
     });
     file.set_state(ring::STATE_CLOSED);
-    stats.set_item("events", events_seen)?;
+    // Calls' events; the causality records (puts, gets, waits…) are counted apart.
+    stats.set_item("events", events_seen - causality_events)?;
+    stats.set_item("causality_events", causality_events)?;
     stats.set_item("lost", lost)?;
     let waits = file.wait_stats();
     stats.set_item("writer_waits", waits.waits)?;

@@ -27,7 +27,8 @@
 
 use std::collections::HashMap;
 
-use crate::ring::{Event, EventKind, StreamEvents};
+use crate::links::{Links, OutLink, Settled, Target};
+use crate::ring::{Event, EventKind, LinkKind, StreamEvents, causality_of};
 
 /// The code id of a function not named (an aggregate's "other functions").
 pub const OTHER_CODE: u32 = u32::MAX;
@@ -102,6 +103,8 @@ pub struct OutSpan {
     /// Value summaries of the call, by their ids in the recording process's store (0: none):
     /// the arguments, the return value, the exception.
     pub values: [u32; 3],
+    /// Happens-before links: what ended this call's waits (see [`crate::links`]).
+    pub links: Vec<OutLink>,
 }
 
 /// Short calls aggregated on an OpenTelemetry span (reported when the span ends).
@@ -131,6 +134,11 @@ struct Frame {
     calls: Vec<CallAggregate>,
     /// See [`OutSpan::values`].
     values: [u32; 3],
+    /// Causes that happened in this call (or in short calls folded into it) whose span is
+    /// this call's if it is kept: target ids in [`Links`].
+    targets: Vec<u32>,
+    /// Effects (waits ended) in this call or folded into it: draft link ids in [`Links`].
+    drafts: Vec<u32>,
 }
 
 impl Frame {
@@ -150,11 +158,17 @@ impl Frame {
             handled: Vec::new(),
             calls: Vec::new(),
             values: [0; 3],
+            targets: Vec::new(),
+            drafts: Vec::new(),
         }
     }
 
     fn has_values(&self) -> bool {
         self.values != [0; 3]
+    }
+
+    fn has_links(&self) -> bool {
+        !self.targets.is_empty() || !self.drafts.is_empty()
     }
 }
 
@@ -176,6 +190,14 @@ struct StreamState {
     /// Emptied aggregate lists of dropped calls, reused by the next calls (a call with calls
     /// under it would otherwise allocate its list, and free it when it is dropped).
     spare_calls: Vec<Vec<CallAggregate>>,
+    /// When the wait that the next effect ends began (a WaitBegin record; 0: none).
+    wait_start: u64,
+    /// Effects read while no recorded call was open (a thread's run starting): they go on
+    /// the next call.
+    first_drafts: Vec<u32>,
+    /// The last call kept at the bottom of the stack: (trace id, span id, code), where a
+    /// cause outside any call (a thread's end) happened after.
+    last_top: Option<(u128, u64, u32)>,
 }
 
 impl StreamState {
@@ -183,6 +205,9 @@ impl StreamState {
         let mut f = Frame::call(code, ts, resumed);
         if let Some(calls) = self.spare_calls.pop() {
             f.calls = calls;
+        }
+        if !self.first_drafts.is_empty() {
+            f.drafts = std::mem::take(&mut self.first_drafts);
         }
         self.stack.push(f);
     }
@@ -220,8 +245,15 @@ pub struct Builder {
     pub lost: u64,
     /// Records fed, over all streams.
     pub events: u64,
+    /// Of those, causality records (Cause, WaitBegin, Effect).
+    pub causality_events: u64,
     /// Value summaries of calls that were not kept: their store entries can go.
     released_values: Vec<u32>,
+    links: Links,
+    /// Kept calls whose links wait for their cause (or its span) to be known.
+    held: Vec<(OutSpan, Vec<u32>)>,
+    /// Set by [`Builder::finish_open`]: links still waiting are settled without.
+    last: bool,
 }
 
 impl Builder {
@@ -235,7 +267,11 @@ impl Builder {
             rng,
             lost: 0,
             events: 0,
+            causality_events: 0,
             released_values: Vec::new(),
+            links: Links::default(),
+            held: Vec::new(),
+            last: false,
         }
     }
 
@@ -456,7 +492,110 @@ impl Builder {
                     self.released_values.push(e.code);
                 }
             }
+            EventKind::WaitBegin => {
+                self.causality_events += 1;
+                state.wait_start = e.ts;
+            }
+            EventKind::Cause => {
+                self.causality_events += 1;
+                self.cause(stream, state, e);
+            }
+            EventKind::Effect => {
+                self.causality_events += 1;
+                if let Some((kind, key)) = causality_of(e) {
+                    let wait_start = std::mem::take(&mut state.wait_start);
+                    let id = self.links.effect(kind, key, e.ts, wait_start);
+                    // The call that waited is kept: a wait as long as the threshold, or an
+                    // asyncio task's resumption by what it awaited (short by nature).
+                    let waited = wait_start != 0
+                        && e.ts.saturating_sub(wait_start) >= self.opts.threshold_ns;
+                    let keep = waited || kind == LinkKind::AsyncioQueue;
+                    match state.stack.iter_mut().rev().find(|f| !f.sdk) {
+                        Some(f) => {
+                            f.drafts.push(id);
+                            f.keep |= keep;
+                        }
+                        None => state.first_drafts.push(id),
+                    }
+                }
+            }
             EventKind::Trigger => {}
+        }
+    }
+
+    /// A cause: its target is the innermost open frame's span, pending while that frame may
+    /// still be dropped; outside any frame, the last call kept at the bottom of the stack.
+    fn cause(&mut self, stream: u64, state: &mut StreamState, e: &Event) {
+        let Some((kind, key)) = causality_of(e) else {
+            return;
+        };
+        let code = state
+            .stack
+            .iter()
+            .rev()
+            .find(|f| !f.sdk)
+            .map(|f| f.code)
+            .or(state
+                .last_top
+                .filter(|_| state.stack.is_empty())
+                .map(|t| t.2))
+            .unwrap_or(OTHER_CODE);
+        let target = match state.stack.last_mut() {
+            Some(f) if f.span_id != 0 => self.links.target(Target::Span {
+                trace_id: f.trace_id,
+                span_id: f.span_id,
+            }),
+            Some(f) if f.sdk => self.links.target(Target::Nowhere),
+            Some(f) => {
+                let id = self.links.target(Target::Pending { stream });
+                // One reference for the frame, one for the cause.
+                self.links.retain(id);
+                f.targets.push(id);
+                id
+            }
+            None => self.links.target(match state.last_top {
+                Some((trace_id, span_id, _)) => Target::Span { trace_id, span_id },
+                None => Target::Nowhere,
+            }),
+        };
+        self.links.cause(kind, key, e.ts, code, target);
+    }
+
+    /// A frame ends: its pending targets are its span when kept, else they go down to the
+    /// frame below (an OpenTelemetry span: its span), and its drafts to the call below.
+    fn pass_links_down(
+        &mut self,
+        state: &mut StreamState,
+        below: Option<usize>,
+        targets: Vec<u32>,
+        drafts: Vec<u32>,
+        kept: Option<(u128, u64)>,
+    ) {
+        for id in targets {
+            match (kept, below.map(|b| &mut state.stack[b])) {
+                (Some((trace_id, span_id)), _) => {
+                    self.links.resolve(id, Target::Span { trace_id, span_id });
+                    self.links.release(id);
+                }
+                (None, Some(f)) if f.span_id != 0 => {
+                    let (trace_id, span_id) = (f.trace_id, f.span_id);
+                    self.links.resolve(id, Target::Span { trace_id, span_id });
+                    self.links.release(id);
+                }
+                (None, Some(f)) if !f.sdk => f.targets.push(id),
+                (None, _) => {
+                    self.links.resolve(id, Target::Nowhere);
+                    self.links.release(id);
+                }
+            }
+        }
+        if drafts.is_empty() {
+            return;
+        }
+        let call_below = below.and_then(|b| state.stack[..=b].iter().rposition(|f| !f.sdk));
+        match call_below {
+            Some(c) => state.stack[c].drafts.extend(drafts),
+            None => drafts.into_iter().for_each(|d| self.links.drop_draft(d)),
         }
     }
 
@@ -520,6 +659,7 @@ impl Builder {
         if f.code != code
             || f.sdk
             || f.has_values()
+            || f.has_links()
             || f.keep
             || f.synthetic
             || f.task_outer
@@ -623,7 +763,12 @@ impl Builder {
         }
         // The task is done: what it counted on the span it was created under stays counted.
         let max = self.opts.max_aggregates;
-        for f in frames {
+        for mut f in frames {
+            let (targets, drafts) = (
+                std::mem::take(&mut f.targets),
+                std::mem::take(&mut f.drafts),
+            );
+            self.pass_links_down(state, None, targets, drafts, None);
             self.released_values
                 .extend(f.values.iter().copied().filter(|&v| v != 0));
             for a in f.calls {
@@ -695,8 +840,20 @@ impl Builder {
             self.ensure_ids(&mut stack, i, 0);
             state.stack = stack;
         }
-        let f = state.stack.remove(i);
+        let mut f = state.stack.remove(i);
         let parent_index = i.checked_sub(1);
+        if f.has_links() {
+            let targets = std::mem::take(&mut f.targets);
+            let drafts = std::mem::take(&mut f.drafts);
+            let kept = keep_call.then_some((f.trace_id, f.span_id));
+            if keep_call {
+                // The drafts stay with the span (held below until settled).
+                self.pass_links_down(state, parent_index, targets, Vec::new(), kept);
+                f.drafts = drafts;
+            } else {
+                self.pass_links_down(state, parent_index, targets, drafts, kept);
+            }
+        }
         if f.sdk {
             if !f.calls.is_empty() && f.span_id != 0 {
                 self.sdk_calls.push(SdkSpanCalls {
@@ -717,7 +874,10 @@ impl Builder {
             state.stack[p].child_ns += dur;
         }
         if keep_call {
-            self.spans.push(OutSpan {
+            if parent_index.is_none() {
+                state.last_top = Some((f.trace_id, f.span_id, f.code));
+            }
+            let span = OutSpan {
                 trace_id: f.trace_id,
                 span_id: f.span_id,
                 parent_span_id: f.parent_span_id,
@@ -733,7 +893,13 @@ impl Builder {
                 open: false,
                 started_before_window: f.synthetic,
                 values: f.values,
-            });
+                links: Vec::new(),
+            };
+            if f.drafts.is_empty() {
+                self.spans.push(span);
+            } else {
+                self.held.push((span, f.drafts));
+            }
             return;
         }
         self.released_values
@@ -785,6 +951,7 @@ impl Builder {
     /// open; a recorder stopping: the same). Short calls made outside any span are reported
     /// by [`Builder::take_top_calls`].
     pub fn finish_open(&mut self) {
+        self.last = true;
         let streams: Vec<u64> = self.streams.keys().copied().collect();
         for stream in streams {
             let mut state = self.streams.remove(&stream).unwrap();
@@ -831,8 +998,80 @@ impl Builder {
         out
     }
 
+    /// The spans made so far, with the links settled since (a span whose links wait for their
+    /// cause is held back until they are settled).
     pub fn take_spans(&mut self) -> Vec<OutSpan> {
+        if !self.held.is_empty() || self.last {
+            self.settle_links();
+        }
         std::mem::take(&mut self.spans)
+    }
+
+    /// Matches waiting links and releases the held spans whose links are all settled. A link
+    /// whose cause's call is still open after [`crate::links::HOLD_NS`] (or at the end) makes
+    /// that call kept, so it has a span to point at.
+    fn settle_links(&mut self) {
+        let last = self.last;
+        if last {
+            for state in self.streams.values_mut() {
+                for d in std::mem::take(&mut state.first_drafts) {
+                    self.links.drop_draft(d);
+                }
+            }
+        }
+        self.links.settle_waiting(last);
+        let now = self.links.now;
+        for (mut span, drafts) in std::mem::take(&mut self.held) {
+            let mut waiting = Vec::new();
+            for id in drafts {
+                match self.links.settle(id) {
+                    Settled::Linked(link) => span.links.push(link),
+                    Settled::Unlinked => {}
+                    Settled::Waiting { pending_on } => {
+                        let overdue = last || now.saturating_sub(span.end) > crate::links::HOLD_NS;
+                        if let (true, Some((stream, target))) = (overdue, pending_on) {
+                            self.force_target(stream, target);
+                            if let Settled::Linked(link) = self.links.settle(id) {
+                                span.links.push(link);
+                            }
+                            continue;
+                        }
+                        waiting.push(id);
+                    }
+                }
+            }
+            if waiting.is_empty() {
+                self.spans.push(span);
+            } else {
+                self.held.push((span, waiting));
+            }
+        }
+    }
+
+    /// Gives the open frame holding `target` its ids (so it is kept) and resolves the target.
+    fn force_target(&mut self, stream: u64, target: u32) {
+        let Some(mut state) = self.streams.remove(&stream) else {
+            self.links.resolve(target, Target::Nowhere);
+            return;
+        };
+        match state
+            .stack
+            .iter()
+            .rposition(|f| f.targets.contains(&target))
+        {
+            Some(at) => {
+                let mut stack = std::mem::take(&mut state.stack);
+                self.ensure_ids(&mut stack, at, 0);
+                let (trace_id, span_id) = (stack[at].trace_id, stack[at].span_id);
+                stack[at].targets.retain(|&t| t != target);
+                state.stack = stack;
+                self.links
+                    .resolve(target, Target::Span { trace_id, span_id });
+                self.links.release(target);
+            }
+            None => self.links.resolve(target, Target::Nowhere),
+        }
+        self.streams.insert(stream, state);
     }
 
     pub fn take_sdk_calls(&mut self) -> Vec<SdkSpanCalls> {

@@ -13,11 +13,14 @@
 
 pub mod builder;
 pub mod clock;
+pub mod links;
 pub mod names;
 pub mod ring;
 
 pub use builder::{Builder, BuilderOptions, CallAggregate, OutSpan, SdkSpanCalls};
+pub use links::OutLink;
 pub use names::{CodeInfo, Names};
 pub use ring::{
-    Event, EventKind, Layout, RecorderFile, RingError, StreamEvents, ThreadWriter, WaitStats,
+    Event, EventKind, Layout, LinkKind, RecorderFile, RingError, StreamEvents, ThreadWriter,
+    WaitStats,
 };

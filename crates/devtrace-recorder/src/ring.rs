@@ -27,6 +27,13 @@
 //! (a reader in the same boot takes its own later pair). Version 1 files (monotonic stamps,
 //! those fields zero) read as before.
 //!
+//! Causality records (kinds 15–17, [`EventKind::Cause`], [`EventKind::WaitBegin`],
+//! [`EventKind::Effect`]) carry a 48-bit key instead of a code id: its low 32 bits in the code
+//! field, its high 16 bits in aux bits 8–23, and the [`LinkKind`] in aux bits 0–7. The key is
+//! made from object identities (addresses), never from user code ([`causality_meta`]). They
+//! were added without a version bump: a reader that does not know a kind skips its records,
+//! so older readers read these files as before, without the links.
+//!
 //! A chunk header also keeps how far the live reader (the same process's drainer) has read it,
 //! tagged with the chunk's generation. A writer that may wait for that reader (record mode:
 //! nothing is to be lost) does not take a chunk the reader has not read to its end: it waits
@@ -146,6 +153,120 @@ pub enum EventKind {
     /// (0: the arguments, after the call's start; 1: the return value and 2: the exception,
     /// before its end).
     Value = 14,
+    /// A causality event's causing side (a queue put, an event set, a thread started or
+    /// ending, a condition notified, a future submitted or completed): code and the high 16
+    /// bits of aux are a 48-bit key (object identities, see [`causality_meta`]), the low 8 bits
+    /// of aux the [`LinkKind`].
+    Cause = 15,
+    /// A call that may wait (a queue get, an event or condition wait, a join, a future's
+    /// result) started: the wait's start (aux: the [`LinkKind`], code 0).
+    WaitBegin = 16,
+    /// A causality event's consuming side (the get returned its item, the wait returned, the
+    /// thread's run started): keyed as its [`EventKind::Cause`]; the builder links it to the
+    /// matching cause (see `builder`'s module doc).
+    Effect = 17,
+}
+
+/// What kind of happens-before link a causality record belongs to (8 bits of its aux).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum LinkKind {
+    Queue = 1,
+    AsyncioQueue = 2,
+    Lock = 3,
+    Condition = 4,
+    Event = 5,
+    ThreadStart = 6,
+    ThreadJoin = 7,
+    Future = 8,
+    Process = 9,
+    /// A `threading.RLock`: link kind `lock`, its own object type.
+    RLock = 10,
+}
+
+impl LinkKind {
+    pub fn from_u8(v: u8) -> Option<LinkKind> {
+        use LinkKind::*;
+        Some(match v {
+            1 => Queue,
+            2 => AsyncioQueue,
+            3 => Lock,
+            4 => Condition,
+            5 => Event,
+            6 => ThreadStart,
+            7 => ThreadJoin,
+            8 => Future,
+            9 => Process,
+            10 => RLock,
+            _ => return None,
+        })
+    }
+
+    /// The `devtrace.link.kind` attribute's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkKind::Queue => "queue",
+            LinkKind::AsyncioQueue => "asyncio.queue",
+            LinkKind::Lock | LinkKind::RLock => "lock",
+            LinkKind::Condition => "condition",
+            LinkKind::Event => "event",
+            LinkKind::ThreadStart => "thread.start",
+            LinkKind::ThreadJoin => "thread.join",
+            LinkKind::Future => "future",
+            LinkKind::Process => "process",
+        }
+    }
+
+    /// The `devtrace.link.object` attribute's value: the type of the object linked through.
+    pub fn object(self) -> &'static str {
+        match self {
+            LinkKind::Queue => "queue.Queue",
+            LinkKind::AsyncioQueue => "asyncio.Queue",
+            LinkKind::Lock => "threading.Lock",
+            LinkKind::RLock => "threading.RLock",
+            LinkKind::Condition => "threading.Condition",
+            LinkKind::Event => "threading.Event",
+            LinkKind::ThreadStart | LinkKind::ThreadJoin => "threading.Thread",
+            LinkKind::Future => "concurrent.futures.Future",
+            LinkKind::Process => "subprocess.Popen",
+        }
+    }
+
+    /// Whether one cause releases at most one consumer (a queue item is got once); otherwise
+    /// every consumer after it links to the latest cause (an event set wakes all waiters).
+    pub fn consumed_once(self) -> bool {
+        matches!(self, LinkKind::Queue | LinkKind::AsyncioQueue)
+    }
+
+    /// Whether a consumer that did not wait gets no link (a lock taken free, a condition wait
+    /// that returned on its timeout before any notify).
+    pub fn only_when_waited(self) -> bool {
+        matches!(self, LinkKind::Lock | LinkKind::RLock | LinkKind::Condition)
+    }
+}
+
+/// The 48 bits of a causality key kept in a record.
+pub const CAUSALITY_KEY_MASK: u64 = (1 << 48) - 1;
+
+/// The meta word of a [`EventKind::Cause`] or [`EventKind::Effect`] record: the key's low 32
+/// bits as the code, its high 16 bits and the link kind as the aux.
+#[inline(always)]
+pub fn causality_meta(kind: EventKind, link: LinkKind, key: u64) -> u64 {
+    let high = ((key >> 32) & 0xFFFF) as u32;
+    pack_meta(kind, key as u32, link as u32 | high << 8)
+}
+
+/// A causality record's (link kind, 48-bit key), or None for a record of another kind.
+#[inline(always)]
+pub fn causality_of(e: &Event) -> Option<(LinkKind, u64)> {
+    if !matches!(
+        e.kind,
+        EventKind::Cause | EventKind::Effect | EventKind::WaitBegin
+    ) {
+        return None;
+    }
+    let link = LinkKind::from_u8(e.aux as u8)?;
+    Some((link, (e.aux as u64 >> 8) << 32 | e.code as u64))
 }
 
 impl EventKind {
@@ -167,6 +288,9 @@ impl EventKind {
             12 => TaskStep,
             13 => TaskParent,
             14 => Value,
+            15 => Cause,
+            16 => WaitBegin,
+            17 => Effect,
             _ => return None,
         })
     }

@@ -61,3 +61,10 @@ CODE_FUNCTION = "code.function.name"
 CODE_FILE = "code.file.path"
 CODE_LINE = "code.line.number"
 AUTOTRACE = "devtrace.autotrace"
+
+# Happens-before links the recorder puts on a waiting call's span (docs/recorder.md).
+LINK_KIND = "devtrace.link.kind"
+LINK_OBJECT = "devtrace.link.object"
+LINK_CAUSE_FUNCTION = "devtrace.link.cause.function"
+LINK_CAUSE_TIME = "devtrace.link.cause.time_unix_nano"
+LINK_WAIT_NS = "devtrace.link.wait_ns"

@@ -37,6 +37,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from devtrace import _causal
 from devtrace import _names as names
 
 __all__ = [
@@ -189,6 +190,26 @@ def _value_attributes(values: Any) -> Dict[str, str]:
     return out
 
 
+def _links(items: Sequence[Tuple[str, str, Tuple[int, int], str, int, int]]) -> List[Any]:
+    """The happens-before links of a kept call (what ended its waits), as span links to the
+    causing call's span (docs/recorder.md, "Causality")."""
+    from opentelemetry.trace import Link, SpanContext, TraceFlags
+
+    out = []
+    for kind, obj, (trace_id, span_id), function, cause_time, wait_ns in items:
+        attributes: Dict[str, Any] = {
+            names.LINK_KIND: kind,
+            names.LINK_OBJECT: obj,
+            names.LINK_CAUSE_TIME: cause_time,
+            names.LINK_WAIT_NS: wait_ns,
+        }
+        if function:
+            attributes[names.LINK_CAUSE_FUNCTION] = function
+        context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        out.append(Link(context, attributes))
+    return out
+
+
 class _SpanMaker:
     """Turns the native side's span tuples into the SDK's ReadableSpans."""
 
@@ -214,7 +235,7 @@ class _SpanMaker:
         from opentelemetry.sdk.trace import Event, ReadableSpan
         from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-        (qualname, module, file, line), (trace_id, span_id, parent_id), (start, end), error, handled, calls, flags, thread, values = item
+        (qualname, module, file, line), (trace_id, span_id, parent_id), (start, end), error, handled, calls, flags, thread, values, links = item
         resumed, still_open, before_window = flags
         tid, thread_name = thread
         thread_name = thread_name or self.thread_name(tid)
@@ -259,6 +280,7 @@ class _SpanMaker:
             start_time=start,
             end_time=end,
             instrumentation_scope=self.scope,
+            links=_links(links),
         )
 
     def export(self, items: Iterable[Any]) -> int:
@@ -482,6 +504,8 @@ class Recorder(_Base):
             wait_for_drainer=lossless,
             values=[tuple(v) for v in values] + [tuple(p) for p in (plan or ())],
         )
+        # threading's locks are C: locks made from now on are ones whose waits are seen.
+        _causal.install()
         self.exported = 0
         self._restart_threads()
 
@@ -503,6 +527,7 @@ class Recorder(_Base):
         if self.stopped:
             return self.stats
         self.stopped = True
+        _causal.uninstall()
         self.stats = dict(_native.stop(True))
         self.thread.join(timeout=10)
         self.stats["spans"] = self.exported

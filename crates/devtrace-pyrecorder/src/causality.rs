@@ -1,0 +1,175 @@
+//! Which standard-library functions are causality points, and the keys their records carry.
+//!
+//! The recorder watches the Python functions of `queue`, `threading`, `concurrent.futures` and
+//! `asyncio.queues` that put, get, set, wait, notify, start, join, submit and complete, and
+//! those of the locks `devtrace._causal` makes while recording (`threading`'s are C) (their
+//! code objects, recognised once by module and qualified name when first called). At a call's
+//! start or return it writes a Cause, WaitBegin or Effect record (devtrace-recorder's `ring`)
+//! keyed on object identities: the object's address (and for a queue the item's), read from
+//! the frame's first fast locals or the return value. No user code runs: no `__repr__`,
+//! `__eq__` or `__hash__`, not even an attribute read.
+//!
+//! A causality point called inside another on the same thread (a `Queue.get` waits in
+//! `Condition.wait`; `Thread.start` waits on an `Event`) records nothing: the outer one says
+//! what happened.
+
+use devtrace_recorder::ring::{CAUSALITY_KEY_MASK, LinkKind};
+
+/// Where a record's key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Key {
+    /// The first argument (`self`).
+    Object,
+    /// `self` and the second argument (a queue and the item put).
+    ObjectAndArgument,
+    /// `self` and the return value (a queue and the item got).
+    ObjectAndResult,
+    /// The second argument, tagged (the future a work item is made for: its run, not its
+    /// completion).
+    ArgumentTagged,
+    /// `self` as it was at the call's start (its WaitBegin): `Future.result` clears its `self`
+    /// before it returns.
+    ObjectAtStart,
+    /// `self`, tagged (a future starting to run: the other side of [`Key::ArgumentTagged`]).
+    ObjectTagged,
+}
+
+/// What a causality point records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Nothing,
+    Cause(Key),
+    WaitBegin,
+    Effect(Key),
+    /// An effect only when the call returned `True` (a wait that did not time out).
+    EffectIfTrue(Key),
+}
+
+/// A causality point: what it records at its start and at its return.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Point {
+    pub link: LinkKind,
+    pub at_start: Action,
+    pub at_return: Action,
+    /// Whether causality points called inside it record nothing (not the thread's whole run).
+    pub outer: bool,
+}
+
+const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
+    Point {
+        link,
+        at_start,
+        at_return,
+        outer: true,
+    }
+}
+
+/// The causality points by (module, qualified name).
+pub(crate) static POINTS: &[(&str, &str, Point)] = &[
+    ("queue", "Queue.put", point(LinkKind::Queue, Action::Cause(Key::ObjectAndArgument), Action::Nothing)),
+    ("queue", "Queue.get", point(LinkKind::Queue, Action::WaitBegin, Action::Effect(Key::ObjectAndResult))),
+    ("asyncio.queues", "Queue.put_nowait", point(LinkKind::AsyncioQueue, Action::Cause(Key::ObjectAndArgument), Action::Nothing)),
+    ("asyncio.queues", "Queue.get_nowait", point(LinkKind::AsyncioQueue, Action::Nothing, Action::Effect(Key::ObjectAndResult))),
+    // devtrace/_causal.py: the locks `threading.Lock()` and `RLock()` make while recording.
+    ("devtrace._causal", "CausalLock._wait", point(LinkKind::Lock, Action::WaitBegin, Action::EffectIfTrue(Key::ObjectAtStart))),
+    ("devtrace._causal", "CausalLock.release", point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing)),
+    ("devtrace._causal", "CausalRLock._wait", point(LinkKind::RLock, Action::WaitBegin, Action::EffectIfTrue(Key::ObjectAtStart))),
+    ("devtrace._causal", "CausalRLock.release", point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing)),
+    ("threading", "Event.set", point(LinkKind::Event, Action::Cause(Key::Object), Action::Nothing)),
+    ("threading", "Event.wait", point(LinkKind::Event, Action::WaitBegin, Action::EffectIfTrue(Key::ObjectAtStart))),
+    ("threading", "Condition.notify", point(LinkKind::Condition, Action::Cause(Key::Object), Action::Nothing)),
+    ("threading", "Condition.notify_all", point(LinkKind::Condition, Action::Cause(Key::Object), Action::Nothing)),
+    ("threading", "Condition.wait", point(LinkKind::Condition, Action::WaitBegin, Action::EffectIfTrue(Key::ObjectAtStart))),
+    ("threading", "Thread.start", point(LinkKind::ThreadStart, Action::Cause(Key::Object), Action::Nothing)),
+    (
+        "threading",
+        "Thread._bootstrap_inner",
+        Point {
+            link: LinkKind::ThreadStart,
+            at_start: Action::Effect(Key::Object),
+            at_return: Action::Cause(Key::Object),
+            outer: false,
+        },
+    ),
+    ("threading", "Thread.join", point(LinkKind::ThreadJoin, Action::WaitBegin, Action::Effect(Key::ObjectAtStart))),
+    // A work item is made in `submit` before the worker can take it (`submit` itself returns
+    // after it is queued, when a worker may already run it).
+    ("concurrent.futures.thread", "_WorkItem.__init__", point(LinkKind::Future, Action::Cause(Key::ArgumentTagged), Action::Nothing)),
+    ("concurrent.futures._base", "Future.set_running_or_notify_cancel", point(LinkKind::Future, Action::Nothing, Action::EffectIfTrue(Key::ObjectTagged))),
+    ("concurrent.futures._base", "Future.set_result", point(LinkKind::Future, Action::Cause(Key::Object), Action::Nothing)),
+    ("concurrent.futures._base", "Future.set_exception", point(LinkKind::Future, Action::Cause(Key::Object), Action::Nothing)),
+    ("concurrent.futures._base", "Future.result", point(LinkKind::Future, Action::WaitBegin, Action::Effect(Key::ObjectAtStart))),
+];
+
+/// The index in [`POINTS`] of the function `module.qualname`, if it is a causality point.
+pub(crate) fn point_index(module: &str, qualname: &str) -> Option<u32> {
+    POINTS
+        .iter()
+        .position(|(m, q, _)| *m == module && *q == qualname)
+        .map(|i| i as u32)
+}
+
+/// The link kind of a record at a point's return: a thread's run ending is what its join
+/// waits for.
+pub(crate) fn link_at_return(point: &Point) -> LinkKind {
+    match point.link {
+        LinkKind::ThreadStart if !point.outer => LinkKind::ThreadJoin,
+        other => other,
+    }
+}
+
+/// An object's part of a key: its address without the alignment bits.
+#[inline(always)]
+fn identity(object: usize) -> u64 {
+    (object >> 4) as u64
+}
+
+/// The key of `key` given `self`, the second argument and the return value (null when not
+/// there), or None when one it needs is missing.
+#[inline(always)]
+pub(crate) fn key_of(key: Key, object: usize, argument: usize, result: usize) -> Option<u64> {
+    let mix = |a: usize, b: u64| identity(a).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b;
+    let k = match key {
+        Key::Object | Key::ObjectAtStart if object != 0 => identity(object),
+        Key::ObjectAndArgument if object != 0 && argument != 0 => mix(object, identity(argument)),
+        Key::ObjectAndResult if object != 0 && result != 0 => mix(object, identity(result)),
+        Key::ArgumentTagged if argument != 0 => mix(argument, 1),
+        Key::ObjectTagged if object != 0 => mix(object, 1),
+        _ => return None,
+    };
+    Some(k & CAUSALITY_KEY_MASK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_two_sides_of_each_link_compute_the_same_key() {
+        let (queue, item) = (0x7f00_1234_5670usize, 0x7f00_9999_0010usize);
+        assert_eq!(
+            key_of(Key::ObjectAndArgument, queue, item, 0),
+            key_of(Key::ObjectAndResult, queue, 0, item)
+        );
+        assert_ne!(
+            key_of(Key::ObjectAndArgument, queue, item, 0),
+            key_of(Key::ObjectAndArgument, queue, item + 16, 0)
+        );
+        let future = 0x7f00_4444_0000usize;
+        assert_eq!(
+            key_of(Key::ArgumentTagged, 0x7f00_0000_0010, future, 0),
+            key_of(Key::ObjectTagged, future, 0, 0)
+        );
+        assert_ne!(key_of(Key::ObjectTagged, future, 0, 0), key_of(Key::Object, future, 0, 0));
+        assert_eq!(key_of(Key::ObjectAndResult, queue, 0, 0), None);
+        assert!(key_of(Key::Object, usize::MAX, 0, 0).unwrap() <= CAUSALITY_KEY_MASK);
+    }
+
+    #[test]
+    fn every_point_is_named_once() {
+        for (i, (m, q, _)) in POINTS.iter().enumerate() {
+            assert_eq!(point_index(m, q), Some(i as u32));
+        }
+        assert_eq!(point_index("queue", "Queue.qsize"), None);
+    }
+}

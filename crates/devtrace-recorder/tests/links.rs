@@ -1,0 +1,319 @@
+//! Happens-before links: causality records as the rings hold them, matched by the builder into
+//! links on the waiting call's span pointing at the causing call's span, whatever order the
+//! threads' records are read in.
+
+use devtrace_recorder::ring::{LinkKind, causality_meta, causality_of, unpack};
+use devtrace_recorder::{Builder, BuilderOptions, Event, EventKind, OutSpan, StreamEvents};
+
+const MS: u64 = 1_000_000;
+const KEY: u64 = 0xABCD_1234_5678;
+
+enum R {
+    Call(u64, u32),
+    Return(u64, u32),
+    Cause(u64, LinkKind, u64),
+    WaitBegin(u64, LinkKind),
+    Effect(u64, LinkKind, u64),
+}
+
+fn stream(id: u64, records: &[R]) -> StreamEvents {
+    let event = |ts: u64, meta: u64| unpack(ts, meta).expect("a known kind");
+    let plain = |ts, kind, code| Event {
+        ts,
+        kind,
+        code,
+        aux: 0,
+    };
+    StreamEvents {
+        stream: id,
+        tid: 100 + id,
+        first_seq: 0,
+        events: records
+            .iter()
+            .map(|r| match *r {
+                R::Call(ts, code) => plain(ts, EventKind::Call, code),
+                R::Return(ts, code) => plain(ts, EventKind::Return, code),
+                R::Cause(ts, link, key) => event(ts, causality_meta(EventKind::Cause, link, key)),
+                R::WaitBegin(ts, link) => event(ts, causality_meta(EventKind::WaitBegin, link, 0)),
+                R::Effect(ts, link, key) => event(ts, causality_meta(EventKind::Effect, link, key)),
+            })
+            .collect(),
+        lost: 0,
+    }
+}
+
+fn builder() -> Builder {
+    Builder::new(BuilderOptions {
+        threshold_ns: MS,
+        ..Default::default()
+    })
+}
+
+fn feed(b: &mut Builder, s: StreamEvents) {
+    b.feed(&s, &|_| None);
+}
+
+fn span(spans: &[OutSpan], code: u32) -> &OutSpan {
+    let found: Vec<_> = spans.iter().filter(|s| s.code == code).collect();
+    assert_eq!(found.len(), 1, "one span of code {code}: {spans:#?}");
+    found[0]
+}
+
+#[test]
+fn a_causality_record_keeps_its_kind_and_48_bit_key() {
+    for link in [LinkKind::Queue, LinkKind::RLock, LinkKind::Process] {
+        for kind in [EventKind::Cause, EventKind::Effect] {
+            let e = unpack(7, causality_meta(kind, link, KEY)).unwrap();
+            assert_eq!(e.kind, kind);
+            assert_eq!(causality_of(&e), Some((link, KEY)));
+        }
+    }
+    // Bits above 48 are not kept; a call's record is not a causality record.
+    let e = unpack(
+        7,
+        causality_meta(EventKind::Cause, LinkKind::Lock, u64::MAX),
+    )
+    .unwrap();
+    assert_eq!(causality_of(&e), Some((LinkKind::Lock, (1 << 48) - 1)));
+    let call = Event {
+        ts: 1,
+        kind: EventKind::Call,
+        code: 3,
+        aux: 5,
+    };
+    assert_eq!(causality_of(&call), None);
+}
+
+/// Producer (stream 1): call 5 puts at 20 ms, through short helper 7. Consumer (stream 2):
+/// call 6 waits from 1 ms and gets the item at 20.1 ms.
+fn producer() -> StreamEvents {
+    stream(
+        1,
+        &[
+            R::Call(0, 5),
+            R::Call(20 * MS - 50_000, 7),
+            R::Cause(20 * MS, LinkKind::Queue, KEY),
+            R::Return(20 * MS + 10_000, 7),
+            R::Return(21 * MS, 5),
+        ],
+    )
+}
+
+fn consumer() -> StreamEvents {
+    stream(
+        2,
+        &[
+            R::Call(0, 6),
+            R::WaitBegin(MS, LinkKind::Queue),
+            R::Effect(20 * MS + 100_000, LinkKind::Queue, KEY),
+            R::Return(22 * MS, 6),
+        ],
+    )
+}
+
+#[test]
+fn a_get_links_to_the_span_its_put_was_made_in_whichever_thread_is_read_first() {
+    for consumer_first in [true, false] {
+        let mut b = builder();
+        if consumer_first {
+            feed(&mut b, consumer());
+            // Its cause is not read yet: the consumer's span waits for it.
+            assert!(b.take_spans().is_empty());
+            feed(&mut b, producer());
+        } else {
+            feed(&mut b, producer());
+            feed(&mut b, consumer());
+        }
+        let spans = b.take_spans();
+        let (put, get) = (span(&spans, 5), span(&spans, 6));
+        assert!(
+            spans.iter().all(|s| s.code != 7),
+            "the short helper is folded"
+        );
+        assert_eq!(get.links.len(), 1);
+        let link = &get.links[0];
+        assert_eq!(link.kind, LinkKind::Queue);
+        assert_eq!((link.trace_id, link.span_id), (put.trace_id, put.span_id));
+        // The exact function is the short helper, folded into its caller's span.
+        assert_eq!(link.cause_code, 7);
+        assert_eq!(link.cause_ts, 20 * MS);
+        assert_eq!(link.wait_ns, 19 * MS);
+        assert!(put.links.is_empty());
+    }
+}
+
+#[test]
+fn each_item_put_is_got_once_first_put_first() {
+    let mut b = builder();
+    feed(
+        &mut b,
+        stream(
+            1,
+            &[
+                R::Call(0, 5),
+                R::Cause(2 * MS, LinkKind::Queue, KEY),
+                R::Return(3 * MS, 5),
+                R::Call(4 * MS, 8),
+                R::Cause(5 * MS, LinkKind::Queue, KEY),
+                R::Return(6 * MS, 8),
+            ],
+        ),
+    );
+    feed(
+        &mut b,
+        stream(
+            2,
+            &[
+                R::Call(0, 6),
+                R::Effect(7 * MS, LinkKind::Queue, KEY),
+                R::Return(8 * MS, 6),
+                R::Call(9 * MS, 9),
+                R::Effect(10 * MS, LinkKind::Queue, KEY),
+                R::Return(11 * MS, 9),
+            ],
+        ),
+    );
+    b.finish_open();
+    let spans = b.take_spans();
+    let first = span(&spans, 6).links[0].span_id;
+    let second = span(&spans, 9).links[0].span_id;
+    assert_eq!(first, span(&spans, 5).span_id);
+    assert_eq!(second, span(&spans, 8).span_id);
+    // Neither waited: nothing began a wait before their gets.
+    assert_eq!(span(&spans, 6).links[0].wait_ns, 0);
+}
+
+#[test]
+fn a_lock_released_before_the_wait_began_is_no_link_and_one_released_during_it_is() {
+    let mut b = builder();
+    feed(
+        &mut b,
+        stream(
+            1,
+            &[
+                R::Call(0, 5),
+                R::Cause(2 * MS, LinkKind::Lock, KEY),
+                R::Cause(12 * MS, LinkKind::Lock, KEY),
+                R::Return(13 * MS, 5),
+            ],
+        ),
+    );
+    feed(
+        &mut b,
+        stream(
+            2,
+            &[
+                // Waits from 3 ms to 4 ms: the release at 2 ms came before; not this one's.
+                R::Call(0, 6),
+                R::WaitBegin(3 * MS, LinkKind::Lock),
+                R::Effect(4 * MS, LinkKind::Lock, KEY),
+                R::Return(5 * MS, 6),
+                // Waits from 6 ms, released at 12 ms.
+                R::Call(6 * MS, 9),
+                R::WaitBegin(6 * MS, LinkKind::Lock),
+                R::Effect(12 * MS + 1000, LinkKind::Lock, KEY),
+                R::Return(14 * MS, 9),
+            ],
+        ),
+    );
+    b.finish_open();
+    let spans = b.take_spans();
+    assert!(span(&spans, 6).links.is_empty());
+    let link = &span(&spans, 9).links[0];
+    assert_eq!(
+        (link.kind, link.cause_ts, link.wait_ns),
+        (LinkKind::Lock, 12 * MS, 6 * MS)
+    );
+}
+
+#[test]
+fn a_threads_start_links_its_first_call_and_its_end_links_the_join() {
+    let mut b = builder();
+    // Stream 1 starts thread KEY in call 5 and joins it; stream 2 is the thread: its run
+    // begins (Effect) before any recorded call, its first call 6 ends, then the run ends.
+    feed(
+        &mut b,
+        stream(
+            1,
+            &[
+                R::Call(0, 5),
+                R::Cause(MS, LinkKind::ThreadStart, KEY),
+                R::WaitBegin(2 * MS, LinkKind::ThreadJoin),
+                R::Effect(30 * MS, LinkKind::ThreadJoin, KEY),
+                R::Return(31 * MS, 5),
+            ],
+        ),
+    );
+    feed(
+        &mut b,
+        stream(
+            2,
+            &[
+                R::Effect(MS + 500, LinkKind::ThreadStart, KEY),
+                R::Call(2 * MS, 6),
+                R::Return(29 * MS, 6),
+                R::Cause(29 * MS + 500, LinkKind::ThreadJoin, KEY),
+            ],
+        ),
+    );
+    b.finish_open();
+    let spans = b.take_spans();
+    let (starter, run) = (span(&spans, 5), span(&spans, 6));
+    assert_eq!(run.links.len(), 1);
+    assert_eq!(run.links[0].kind, LinkKind::ThreadStart);
+    assert_eq!(run.links[0].span_id, starter.span_id);
+    assert_eq!(starter.links.len(), 1);
+    let join = &starter.links[0];
+    assert_eq!(
+        (join.kind, join.span_id, join.cause_code),
+        (LinkKind::ThreadJoin, run.span_id, 6)
+    );
+    assert_eq!(join.wait_ns, 29 * MS + 500 - 2 * MS);
+}
+
+#[test]
+fn an_effect_with_no_cause_is_released_without_a_link_at_the_end() {
+    let mut b = builder();
+    feed(
+        &mut b,
+        stream(
+            2,
+            &[
+                R::Call(0, 6),
+                R::Effect(MS, LinkKind::Event, KEY),
+                R::Return(5 * MS, 6),
+            ],
+        ),
+    );
+    assert!(
+        b.take_spans().is_empty(),
+        "held while its cause may still be read"
+    );
+    b.finish_open();
+    let spans = b.take_spans();
+    assert!(span(&spans, 6).links.is_empty());
+}
+
+#[test]
+fn a_cause_in_a_call_still_running_makes_that_call_a_span_at_the_end() {
+    let mut b = builder();
+    feed(
+        &mut b,
+        stream(1, &[R::Call(0, 5), R::Cause(MS, LinkKind::Event, KEY)]),
+    );
+    feed(
+        &mut b,
+        stream(
+            2,
+            &[
+                R::Call(0, 6),
+                R::Effect(2 * MS, LinkKind::Event, KEY),
+                R::Return(3 * MS, 6),
+            ],
+        ),
+    );
+    b.finish_open();
+    let spans = b.take_spans();
+    let setter = span(&spans, 5);
+    assert_eq!(span(&spans, 6).links[0].span_id, setter.span_id);
+}

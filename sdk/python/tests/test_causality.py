@@ -1,0 +1,314 @@
+"""Happens-before links the native recorder makes between threads (docs/recorder.md,
+"Causality"): for each primitive, a two-thread program recorded with record_calls; the exported
+spans (the SDK's in-memory exporter) carry the link on the waiting call's span, pointing at the
+causing call's span, with its kind, object type, causing function and wait. On CPython 3.12+
+(scripts/test runs this file in .venv-native-3.12 and -3.13)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import queue
+import sys
+import textwrap
+import threading
+
+import pytest
+
+import devtrace
+from devtrace import recorder
+
+from conftest import named
+
+NATIVE, WHY_NOT = devtrace.native_status()
+pytestmark = pytest.mark.skipif(not NATIVE, reason=f"native recorder not available here: {WHY_NOT}")
+
+APP = '''
+import asyncio
+import concurrent.futures
+import threading
+import time
+
+PAUSE = 0.03
+
+
+class Touchy:
+    """An item whose __repr__, __eq__ and __hash__ fail: the recorder must never call them."""
+
+    def __repr__(self):
+        raise AssertionError("__repr__ ran")
+
+    def __eq__(self, other):
+        raise AssertionError("__eq__ ran")
+
+    def __hash__(self):
+        raise AssertionError("__hash__ ran")
+
+
+def in_thread(target, *args):
+    t = threading.Thread(target=target, args=args, name="other")
+    t.start()
+    return t
+
+
+def produce(q, item):
+    time.sleep(PAUSE)
+    q.put(item)
+
+
+def consume(q):
+    return q.get()
+
+
+def queue_pair(q, item):
+    t = in_thread(produce, q, item)
+    got = consume(q)
+    t.join()
+    return got
+
+
+def set_later(event):
+    time.sleep(PAUSE)
+    event.set()
+
+
+def wait_for(event):
+    return event.wait(5)
+
+
+def event_pair(event):
+    t = in_thread(set_later, event)
+    wait_for(event)
+    t.join()
+
+
+def notify_later(cond, box):
+    time.sleep(PAUSE)
+    with cond:
+        box.append(1)
+        cond.notify()
+
+
+def wait_notified(cond, box):
+    with cond:
+        while not box:
+            cond.wait(5)
+
+
+def condition_pair(cond):
+    box = []
+    t = in_thread(notify_later, cond, box)
+    wait_notified(cond, box)
+    t.join()
+
+
+def child_work():
+    time.sleep(PAUSE)
+
+
+def spawn_and_join():
+    t = threading.Thread(target=child_work, name="child")
+    t.start()
+    t.join()
+
+
+def job():
+    time.sleep(PAUSE)
+    return 7
+
+
+def submit_job(pool):
+    time.sleep(0.002)
+    return pool.submit(job)
+
+
+def await_result(future):
+    return future.result()
+
+
+def futures_pair():
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        future = submit_job(pool)
+        return await_result(future)
+
+
+async def aproduce(q, item):
+    await asyncio.sleep(PAUSE)
+    time.sleep(0.002)
+    await q.put(item)
+
+
+async def aconsume(q):
+    return await q.get()
+
+
+async def asyncio_pair(item):
+    q = asyncio.Queue()
+    producer = asyncio.ensure_future(aproduce(q, item))
+    got = await aconsume(q)
+    await producer
+    return got
+
+
+def hold(lock, held):
+    with lock:
+        held.set()
+        time.sleep(PAUSE)
+
+
+def take(lock):
+    with lock:
+        pass
+
+
+def lock_pair(lock):
+    held = threading.Event()
+    t = in_thread(hold, lock, held)
+    held.wait(5)
+    take(lock)
+    t.join()
+
+
+def take_free(lock):
+    with lock:
+        time.sleep(0.002)
+'''
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    package = tmp_path / "causeapp"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "core.py").write_text(textwrap.dedent(APP))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [n for n in sys.modules if n.startswith("causeapp")]:
+        del sys.modules[name]
+    yield importlib.import_module("causeapp.core")
+    recorder.stop_recording()
+
+
+def record():
+    return recorder.record_calls("causeapp", path=None, threshold_ms=1)
+
+
+def links_of(span, kind=None):
+    return [link for link in span.links if kind is None or link.attributes["devtrace.link.kind"] == kind]
+
+
+def one_link(span, kind):
+    found = links_of(span, kind)
+    assert len(found) == 1, f"{span.name}: expected one {kind!r} link, got {[dict(link.attributes) for link in span.links]}"
+    return found[0]
+
+
+def assert_points_at(link, cause, function, obj, waited_ns=None, after_end=False):
+    """`after_end`: the cause is the causing call's end (a thread's run or a future's job
+    finished), so it comes after that call's span ends."""
+    assert link.context.span_id == cause.context.span_id, f"the link points at {link.context.span_id:x}, not {cause.name}"
+    assert link.context.trace_id == cause.context.trace_id
+    attrs = link.attributes
+    assert attrs["devtrace.link.cause.function"] == function
+    assert attrs["devtrace.link.object"] == obj
+    when = attrs["devtrace.link.cause.time_unix_nano"]
+    if after_end:
+        assert cause.end_time <= when
+    else:
+        assert cause.start_time <= when <= cause.end_time
+    if waited_ns is not None:
+        assert attrs["devtrace.link.wait_ns"] >= waited_ns
+
+
+@pytest.mark.parametrize("make", [queue.Queue, queue.LifoQueue, queue.PriorityQueue])
+def test_a_queue_get_links_to_the_put_of_its_item(spans, app, make):
+    item = (1, "x") if make is queue.PriorityQueue else app.Touchy()
+    record()
+    got = app.queue_pair(make(), item)
+    recorder.stop_recording()
+    assert got is item
+    all_spans = spans()
+    consume, produce = named(all_spans, "causeapp.core.consume"), named(all_spans, "causeapp.core.produce")
+    # The consumer waited for the producer's 30 ms sleep.
+    assert_points_at(one_link(consume, "queue"), produce, "causeapp.core.produce", "queue.Queue", waited_ns=10_000_000)
+
+
+def test_nothing_of_a_queued_objects_repr_eq_or_hash_runs(spans, app):
+    record()
+    items = [app.Touchy() for _ in range(3)]
+    q = queue.Queue()
+    for item in items:
+        q.put(item)
+    got = [app.consume(q) for _ in items]
+    recorder.stop_recording()
+    assert all(a is b for a, b in zip(got, items))
+
+
+def test_an_event_wait_links_to_the_set(spans, app):
+    record()
+    app.event_pair(threading.Event())
+    recorder.stop_recording()
+    all_spans = spans()
+    waiter, setter = named(all_spans, "causeapp.core.wait_for"), named(all_spans, "causeapp.core.set_later")
+    assert_points_at(one_link(waiter, "event"), setter, "causeapp.core.set_later", "threading.Event", waited_ns=10_000_000)
+
+
+def test_a_condition_wait_links_to_the_notify(spans, app):
+    record()
+    app.condition_pair(threading.Condition())
+    recorder.stop_recording()
+    all_spans = spans()
+    waiter, notifier = named(all_spans, "causeapp.core.wait_notified"), named(all_spans, "causeapp.core.notify_later")
+    assert_points_at(one_link(waiter, "condition"), notifier, "causeapp.core.notify_later", "threading.Condition", waited_ns=10_000_000)
+
+
+def test_a_threads_run_links_to_its_start_and_the_join_to_its_end(spans, app):
+    record()
+    app.spawn_and_join()
+    recorder.stop_recording()
+    all_spans = spans()
+    parent, child = named(all_spans, "causeapp.core.spawn_and_join"), named(all_spans, "causeapp.core.child_work")
+    assert_points_at(one_link(child, "thread.start"), parent, "causeapp.core.spawn_and_join", "threading.Thread")
+    assert_points_at(one_link(parent, "thread.join"), child, "causeapp.core.child_work", "threading.Thread", waited_ns=10_000_000, after_end=True)
+
+
+def test_a_future_runs_after_its_submit_and_its_result_links_to_the_run(spans, app):
+    record()
+    assert app.futures_pair() == 7
+    recorder.stop_recording()
+    all_spans = spans()
+    submit, job, waiter = (named(all_spans, f"causeapp.core.{n}") for n in ("submit_job", "job", "await_result"))
+    assert_points_at(one_link(job, "future"), submit, "causeapp.core.submit_job", "concurrent.futures.Future")
+    assert_points_at(one_link(waiter, "future"), job, "causeapp.core.job", "concurrent.futures.Future", waited_ns=10_000_000, after_end=True)
+
+
+def test_an_asyncio_queue_get_links_to_the_put(spans, app):
+    record()
+    item = app.Touchy()
+    assert asyncio.run(app.asyncio_pair(item)) is item
+    recorder.stop_recording()
+    all_spans = spans()
+    consumer = [s for s in all_spans if s.name == "causeapp.core.aconsume"]
+    producers = [s for s in all_spans if s.name == "causeapp.core.aproduce"]
+    links = [link for s in consumer for link in links_of(s, "asyncio.queue")]
+    assert len(links) == 1, [dict(link.attributes) for s in consumer for link in s.links]
+    cause = [p for p in producers if p.context.span_id == links[0].context.span_id]
+    assert len(cause) == 1
+    assert_points_at(links[0], cause[0], "causeapp.core.aproduce", "asyncio.Queue")
+
+
+def test_a_lock_acquired_after_waiting_links_to_the_release(spans, app):
+    record()
+    app.lock_pair(threading.Lock())
+    recorder.stop_recording()
+    all_spans = spans()
+    taker, holder = named(all_spans, "causeapp.core.take"), named(all_spans, "causeapp.core.hold")
+    assert_points_at(one_link(taker, "lock"), holder, "causeapp.core.hold", "threading.Lock", waited_ns=10_000_000)
+
+
+def test_a_lock_taken_without_waiting_gets_no_link(spans, app):
+    record()
+    app.take_free(threading.Lock())
+    app.take_free(threading.RLock())
+    recorder.stop_recording()
+    for span in spans():
+        assert not links_of(span, "lock"), (span.name, [dict(link.attributes) for link in span.links])
