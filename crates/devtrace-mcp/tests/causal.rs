@@ -1,6 +1,7 @@
 //! "What was this wait waiting for": `get_spans` on a span that waited for another thread
 //! names the call that ended the wait (its causal link in words), its thread and the span to
-//! read next; recorded names in it are quoted like every recorded text.
+//! read next (and `get_trace` says it under the waiting span); recorded names in it are quoted
+//! like every recorded text.
 
 use devtrace_mcp::DevtraceMcp;
 use devtrace_mcp::selftrace::Transport;
@@ -99,6 +100,23 @@ fn get_spans_says_what_a_wait_was_waiting_for() {
         text.contains(
             "waited 120.0 ms for \"pipeline.produce\" (queue put, thread \"worker-1\", at +140.0 ms): span 0404040404040404\n"
         ),
+        "{text}"
+    );
+}
+
+#[test]
+fn get_trace_says_under_a_wait_what_it_waited_for() {
+    let (_dir, server) = server("worker-1");
+    let (text, is_error) = server.call("get_trace", json!({"trace_id": "05".repeat(16)}));
+    assert!(!is_error, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let get = lines
+        .iter()
+        .position(|l| l.contains("\"queue.Queue.get\""))
+        .expect("the wait's line");
+    assert_eq!(
+        lines[get + 1].trim_start(),
+        "⇠ waited 120.0 ms for \"pipeline.produce\" (queue put, thread \"worker-1\", at +140.0 ms) [04040404]",
         "{text}"
     );
 }
