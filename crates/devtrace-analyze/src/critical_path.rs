@@ -18,7 +18,7 @@
 //! though they are not its descendants.
 
 use crate::AnalyzedTrace;
-use crate::causality::{cause_branch, has_causal_links, span_index, waits_of};
+use crate::causality::{cause_branch, is_causal, span_index, waits_of};
 use devtrace_model::SpanId;
 use std::collections::HashMap;
 
@@ -29,7 +29,7 @@ pub fn critical_credits(trace: &AnalyzedTrace, top: usize) -> Vec<u64> {
     let mut walker = Walker {
         trace,
         credits: vec![0u64; n],
-        links: has_causal_links(trace).then(|| span_index(trace)),
+        index: None,
         crossed: vec![false; n],
     };
     let start = trace.span(top).start_unix_nano;
@@ -48,8 +48,9 @@ enum Step {
 struct Walker<'a> {
     trace: &'a AnalyzedTrace,
     credits: Vec<u64>,
-    /// Span index by id, when the trace has causal links to follow.
-    links: Option<HashMap<SpanId, usize>>,
+    /// Span index by id, built when the walk first meets a span with links (so a trace
+    /// without any costs nothing more than its subtree's walk).
+    index: Option<HashMap<SpanId, usize>>,
     /// Waiters already crossed from: each crosses once, so links that point back and forth
     /// cannot loop.
     crossed: Vec<bool>,
@@ -99,13 +100,11 @@ impl Walker<'_> {
     /// The other threads `node` waited for within `[start, end]`: each wait's cause's
     /// outermost call, over the part of the wait that call covers.
     fn crossings(&mut self, node: usize, start: u64, end: u64) -> Vec<(u64, u64, Step)> {
-        let Some(index) = &self.links else {
-            return Vec::new();
-        };
-        if self.crossed[node] {
+        let trace = self.trace;
+        if self.crossed[node] || !trace.span(node).links.iter().any(is_causal) {
             return Vec::new();
         }
-        let trace = self.trace;
+        let index = self.index.get_or_insert_with(|| span_index(trace));
         let crossings: Vec<(u64, u64, Step)> = waits_of(trace, index, node)
             .iter()
             .filter_map(|wait| {
