@@ -721,15 +721,57 @@ unsafe fn name_starting_thread(local: &Local, thread: usize) {
 unsafe fn first_two_arguments(code: *mut ffi::PyObject) -> (usize, usize) {
     // SAFETY: the GIL is held; the running frame is the causality point's own.
     unsafe {
-        let frame = ffi::PyEval_GetFrame();
-        if frame.is_null() {
-            return (0, 0);
-        }
-        match fast_locals(frame, code) {
-            Some(locals) => (*locals as usize, *locals.add(1) as usize),
-            None => (0, 0),
-        }
+        let locals = match running_fast_locals(code) {
+            Some(locals) => locals,
+            None => {
+                let frame = ffi::PyEval_GetFrame();
+                if frame.is_null() {
+                    return (0, 0);
+                }
+                match fast_locals(frame, code) {
+                    Some(locals) => locals,
+                    None => return (0, 0),
+                }
+            }
+        };
+        (*locals as usize, *locals.add(1) as usize)
     }
+}
+
+/// The fast locals of the interpreter frame running `code`, read from the thread state where
+/// its layout is known (CPython 3.12: `tstate->cframe->current_frame`, the cframe after
+/// three pointers, a 4-byte status and six ints; 3.13: `tstate->current_frame`, after four
+/// words, the status and eight ints), checked by the frame's first field being `code`; else
+/// None. `PyEval_GetFrame` would make (allocate) the frame's Python object on every call.
+#[cfg(not(Py_3_14))]
+unsafe fn running_fast_locals(code: *mut ffi::PyObject) -> Option<*const *mut ffi::PyObject> {
+    const WORD: usize = std::mem::size_of::<usize>();
+    // See `fast_locals`: the interpreter frame's fields before localsplus.
+    const LOCALSPLUS: usize = 8 * WORD + 8;
+    // SAFETY: the GIL is held, so this thread's state is current; the fields read are inside
+    // the structures of these versions, and the frame is used only when it runs `code`.
+    unsafe {
+        let tstate = ffi::PyThreadState_Get() as *const u8;
+        #[cfg(Py_3_13)]
+        let frame = *(tstate.add(9 * WORD) as *const *const u8);
+        #[cfg(not(Py_3_13))]
+        let frame = {
+            let cframe = *(tstate.add(7 * WORD) as *const *const u8);
+            if cframe.is_null() {
+                return None;
+            }
+            *(cframe as *const *const u8)
+        };
+        if frame.is_null() || *(frame as *const *mut ffi::PyObject) != code {
+            return None;
+        }
+        Some(frame.add(LOCALSPLUS) as *const *mut ffi::PyObject)
+    }
+}
+
+#[cfg(Py_3_14)]
+unsafe fn running_fast_locals(_code: *mut ffi::PyObject) -> Option<*const *mut ffi::PyObject> {
+    None
 }
 
 /// Before a coroutine's start, resumption or throw: when it is the outermost recorded

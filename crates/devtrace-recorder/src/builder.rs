@@ -34,6 +34,9 @@ use crate::ring::{Event, EventKind, LinkKind, StreamEvents, causality_of};
 pub const OTHER_CODE: u32 = u32::MAX;
 const UNKNOWN_CODE: u32 = u32::MAX - 1;
 const MAX_HANDLED: usize = 8;
+/// Happens-before links kept on one call's span (a long-running consumer's loop gets the
+/// first ones; the OpenTelemetry SDK keeps 128 links a span by default).
+const MAX_LINKS: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct BuilderOptions {
@@ -510,12 +513,17 @@ impl Builder {
                     let waited = wait_start != 0
                         && e.ts.saturating_sub(wait_start) >= self.opts.threshold_ns;
                     let keep = waited || kind == LinkKind::AsyncioQueue;
-                    match state.stack.iter_mut().rev().find(|f| !f.sdk) {
+                    let drafts = match state.stack.iter_mut().rev().find(|f| !f.sdk) {
                         Some(f) => {
-                            f.drafts.push(id);
                             f.keep |= keep;
+                            &mut f.drafts
                         }
-                        None => state.first_drafts.push(id),
+                        None => &mut state.first_drafts,
+                    };
+                    if drafts.len() < MAX_LINKS {
+                        drafts.push(id);
+                    } else {
+                        self.links.drop_draft(id);
                     }
                 }
             }
@@ -546,13 +554,20 @@ impl Builder {
                 span_id: f.span_id,
             }),
             Some(f) if f.sdk => self.links.target(Target::Nowhere),
-            Some(f) => {
-                let id = self.links.target(Target::Pending { stream });
-                // One reference for the frame, one for the cause.
-                self.links.retain(id);
-                f.targets.push(id);
-                id
-            }
+            Some(f) => match f.targets.first() {
+                // The call's pending target, shared by all the causes in it.
+                Some(&id) => {
+                    self.links.retain(id);
+                    id
+                }
+                None => {
+                    let id = self.links.target(Target::Pending { stream });
+                    // One reference for the frame, one for the cause.
+                    self.links.retain(id);
+                    f.targets.push(id);
+                    id
+                }
+            },
             None => self.links.target(match state.last_top {
                 Some((trace_id, span_id, _)) => Target::Span { trace_id, span_id },
                 None => Target::Nowhere,
@@ -582,7 +597,15 @@ impl Builder {
                     self.links.resolve(id, Target::Span { trace_id, span_id });
                     self.links.release(id);
                 }
-                (None, Some(f)) if !f.sdk => f.targets.push(id),
+                (None, Some(f)) if !f.sdk => match f.targets.first() {
+                    // The caller has a pending target already: this one goes where it goes.
+                    Some(&own) => {
+                        self.links.retain(own);
+                        self.links.resolve(id, Target::Same(own));
+                        self.links.release(id);
+                    }
+                    None => f.targets.push(id),
+                },
                 (None, _) => {
                     self.links.resolve(id, Target::Nowhere);
                     self.links.release(id);
@@ -593,9 +616,16 @@ impl Builder {
             return;
         }
         let call_below = below.and_then(|b| state.stack[..=b].iter().rposition(|f| !f.sdk));
-        match call_below {
-            Some(c) => state.stack[c].drafts.extend(drafts),
-            None => drafts.into_iter().for_each(|d| self.links.drop_draft(d)),
+        let into = match call_below {
+            Some(c) => &mut state.stack[c].drafts,
+            None => &mut Vec::new(),
+        };
+        for d in drafts {
+            if into.len() < MAX_LINKS && call_below.is_some() {
+                into.push(d);
+            } else {
+                self.links.drop_draft(d);
+            }
         }
     }
 

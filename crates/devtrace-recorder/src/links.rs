@@ -60,6 +60,9 @@ pub enum Target {
     },
     /// In no span (outside any recorded call, or in a call that was dropped at the top).
     Nowhere,
+    /// Wherever that target is (a dropped call's causes go to its caller's target, so a call
+    /// holds one pending target however many short calls it made caused something).
+    Same(u32),
 }
 
 #[derive(Debug)]
@@ -127,8 +130,17 @@ impl Links {
         (self.targets.len() - 1) as u32
     }
 
+    /// Where target `id` is, following [`Target::Same`].
     pub fn target_of(&self, id: u32) -> Target {
-        self.targets[id as usize].target
+        self.targets[self.root(id) as usize].target
+    }
+
+    /// The target `id` stands for (itself unless it is [`Target::Same`] as another).
+    pub fn root(&self, mut id: u32) -> u32 {
+        while let Target::Same(next) = self.targets[id as usize].target {
+            id = next;
+        }
+        id
     }
 
     /// The frame holding a pending target ended: `target` is where it is now, and the frame
@@ -145,7 +157,11 @@ impl Links {
         let slot = &mut self.targets[id as usize];
         slot.refs -= 1;
         if slot.refs == 0 {
+            let same = slot.target;
             self.free_targets.push(id);
+            if let Target::Same(next) = same {
+                self.release(next);
+            }
         }
     }
 
@@ -254,10 +270,10 @@ impl Links {
             DraftState::Matched { target, code, ts } => match self.target_of(target) {
                 Target::Pending { stream } => {
                     return Settled::Waiting {
-                        pending_on: Some((stream, target)),
+                        pending_on: Some((stream, self.root(target))),
                     };
                 }
-                Target::Nowhere => {
+                Target::Nowhere | Target::Same(_) => {
                     self.release(target);
                     Settled::Unlinked
                 }

@@ -1,5 +1,7 @@
 """Locks whose waits the native recorder can see: while ``record_calls`` records,
-``threading.Lock`` and ``threading.RLock`` make these (docs/recorder.md, "Causality").
+``threading.Lock()`` and ``threading.RLock()`` called from a recorded module make these
+(docs/recorder.md, "Causality"); called from anywhere else (the standard library's own queues,
+events and conditions, other packages) they make threading's own, at full speed.
 
 ``threading``'s locks are C objects: no ``sys.monitoring`` event says when one is released or
 when an acquisition had to wait. These wrap one and add two Python functions the recorder
@@ -11,18 +13,18 @@ Everything else goes straight to the real lock.
 
 from __future__ import annotations
 
+import sys
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 _allocate_lock = threading._allocate_lock  # type: ignore[attr-defined]
 _real_rlock: Callable[[], Any] = threading.RLock
-_real_lock: Any = threading.Lock
 
 
 class _Causal:
     """What both locks share: the fast path and everything that goes to the real lock. The
-    watched functions (``_wait``, ``release``) are each class's own, so the recorder tells a
-    ``Lock`` from an ``RLock``."""
+    watched functions (``_wait``, ``release``, ``__exit__``) are each class's own, so the
+    recorder tells a ``Lock`` from an ``RLock``."""
 
     __slots__ = ("_lock", "__weakref__")
     _lock: Any
@@ -45,9 +47,6 @@ class _Causal:
             return True
         return self._wait(-1)
 
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
-
     def _at_fork_reinit(self) -> None:
         self._lock._at_fork_reinit()
 
@@ -67,6 +66,10 @@ class CausalLock(_Causal):
         return bool(self._lock.acquire(True, timeout))
 
     def release(self) -> None:
+        self._lock.release()
+
+    def __exit__(self, *exc: Any) -> None:
+        # A release of its own (not a call of release()): one Python call less per `with`.
         self._lock.release()
 
     def locked(self) -> bool:
@@ -97,6 +100,9 @@ class CausalRLock(_Causal):
     def release(self) -> None:
         self._lock.release()
 
+    def __exit__(self, *exc: Any) -> None:
+        self._lock.release()
+
     def _release_save(self) -> Any:
         return self._lock._release_save()
 
@@ -110,20 +116,38 @@ class CausalRLock(_Causal):
         return int(self._lock._recursion_count())
 
 
+_installed: Optional[Tuple[Any, Any]] = None
+_modules: Tuple[str, ...] = ()
+
+
+def _called_from_recorded_module() -> bool:
+    """Whether the code that called ``threading.Lock()`` / ``RLock()`` (two frames up) is in
+    one of the recorded modules (a package's sub-modules included)."""
+    name = sys._getframe(2).f_globals.get("__name__", "")
+    return any(name == m or name.startswith(m + ".") for m in _modules)
+
+
+def _make_lock() -> Any:
+    if _called_from_recorded_module():
+        return CausalLock()
+    return _allocate_lock()
+
+
 def _make_rlock(*args: Any, **kwargs: Any) -> Any:
-    return CausalRLock()
+    if _called_from_recorded_module():
+        return CausalRLock()
+    return _real_rlock(*args, **kwargs)
 
 
-_installed: Optional[tuple] = None
-
-
-def install() -> None:
-    """``threading.Lock()`` and ``threading.RLock()`` make recorded locks from now on."""
-    global _installed
+def install(modules: Sequence[str]) -> None:
+    """``threading.Lock()`` and ``threading.RLock()`` called from `modules` make recorded locks
+    from now on."""
+    global _installed, _modules
+    _modules = tuple(modules)
     if _installed is not None:
         return
     _installed = (threading.Lock, threading.RLock)
-    threading.Lock = CausalLock  # type: ignore[misc, assignment]
+    threading.Lock = _make_lock  # type: ignore[misc, assignment]
     threading.RLock = _make_rlock  # type: ignore[assignment]
 
 
@@ -135,7 +159,7 @@ def uninstall() -> None:
         return
     lock, rlock = _installed
     _installed = None
-    if threading.Lock is CausalLock:
+    if threading.Lock is _make_lock:
         threading.Lock = lock  # type: ignore[misc]
     if threading.RLock is _make_rlock:
         threading.RLock = rlock  # type: ignore[assignment]

@@ -172,6 +172,19 @@ def lock_pair(lock):
 def take_free(lock):
     with lock:
         time.sleep(0.002)
+
+
+def new_locks():
+    return threading.Lock(), threading.RLock()
+
+
+def rlock_pair():
+    lock = threading.RLock()
+    held = threading.Event()
+    t = in_thread(hold, lock, held)
+    held.wait(5)
+    take(lock)
+    t.join()
 '''
 
 
@@ -296,19 +309,41 @@ def test_an_asyncio_queue_get_links_to_the_put(spans, app):
     assert_points_at(links[0], cause[0], "causeapp.core.aproduce", "asyncio.Queue")
 
 
-def test_a_lock_acquired_after_waiting_links_to_the_release(spans, app):
+@pytest.mark.parametrize("which", ["Lock", "RLock"])
+def test_a_lock_acquired_after_waiting_links_to_the_release(spans, app, which):
     record()
-    app.lock_pair(threading.Lock())
+    lock, rlock = app.new_locks()
+    app.lock_pair(lock if which == "Lock" else rlock)
     recorder.stop_recording()
     all_spans = spans()
     taker, holder = named(all_spans, "causeapp.core.take"), named(all_spans, "causeapp.core.hold")
-    assert_points_at(one_link(taker, "lock"), holder, "causeapp.core.hold", "threading.Lock", waited_ns=10_000_000)
+    assert_points_at(one_link(taker, "lock"), holder, "causeapp.core.hold", f"threading.{which}", waited_ns=10_000_000)
 
 
 def test_a_lock_taken_without_waiting_gets_no_link(spans, app):
     record()
-    app.take_free(threading.Lock())
-    app.take_free(threading.RLock())
+    for lock in app.new_locks():
+        app.take_free(lock)
     recorder.stop_recording()
     for span in spans():
         assert not links_of(span, "lock"), (span.name, [dict(link.attributes) for link in span.links])
+
+
+def test_locks_made_outside_the_recorded_modules_are_threadings_own(app):
+    plain_lock, plain_rlock = type(threading.Lock()), type(threading.RLock())
+    record()
+    try:
+        # Made here (a test module, not recorded) and by the standard library: threading's own.
+        assert type(threading.Lock()) is plain_lock and type(threading.RLock()) is plain_rlock
+        assert type(queue.Queue().mutex) is plain_lock
+        recorded_lock, recorded_rlock = app.new_locks()
+        assert type(recorded_lock) is not plain_lock and type(recorded_rlock) is not plain_rlock
+        # A recorded lock behaves as threading's: a Condition over it, non-blocking tries.
+        cond = threading.Condition(recorded_rlock)
+        with cond:
+            assert not cond.wait(0.001)
+        assert recorded_lock.acquire(False) and not recorded_lock.acquire(False) and recorded_lock.locked()
+        recorded_lock.release()
+    finally:
+        recorder.stop_recording()
+    assert threading.Lock is not None and type(threading.Lock()) is plain_lock

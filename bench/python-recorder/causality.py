@@ -1,0 +1,149 @@
+"""What a causality event costs the program under record_calls (docs/PERFORMANCE.md).
+
+A causality event is a record the recorder writes at a causality point (docs/recorder.md,
+"Causality"): a queue put (one Cause), a get (a WaitBegin and an Effect), an event set (one
+Cause), a lock release (one Cause; `with lock:` on a lock `threading.Lock()` made while
+recording). Each workload runs N operations on one thread inside one recorded function, with and
+without the recorder, in fresh interpreters (this script re-run with --one); the cost per event
+is (recorded − plain) / events. It is everything the program pays: CPython's sys.monitoring
+dispatch of the point's start and return (and of the points nested in it, which record
+nothing), reading its arguments, the records, and the wrapper a recorded lock is.
+
+With --callgrind the same difference is counted in instructions under valgrind's callgrind
+(the program and the drainer thread; each variant run with N and with 0 operations, so start-up
+cancels out): a figure the machine's load does not move.
+
+Usage: python causality.py [--n 200000] [--rounds 5] [--callgrind] (in a venv with devtrace
+built natively).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+# Causality records per operation of each workload.
+EVENTS = {"queue": 3, "event": 1, "lock": 1}
+
+
+def queue_work(n):
+    import queue
+
+    q = queue.Queue()
+    put, get = q.put, q.get
+    for i in range(n):
+        put(i)
+        get()
+
+
+def event_work(n):
+    import threading
+
+    e = threading.Event()
+    for _ in range(n):
+        e.set()
+
+
+def lock_work(n):
+    import threading
+
+    lock = threading.Lock()
+    for _ in range(n):
+        with lock:
+            pass
+
+
+WORK = {"queue": queue_work, "event": event_work, "lock": lock_work}
+
+
+def one(workload, recorded, n, runs=3):
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    trace.set_tracer_provider(TracerProvider())
+    import devtrace
+
+    handle = devtrace.record_calls("__main__", threshold_ms=1) if recorded else None
+    work = WORK[workload]
+    work(1000)  # warm up (and, recorded, every point's first call decided)
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        work(n)
+        best = min(best, time.perf_counter() - t)
+    stats = handle.stop() if handle else {}
+    print(json.dumps({"seconds": best, "causality_events": stats.get("causality_events", 0)}))
+
+
+def instructions(workload, recorded, n):
+    """Instructions callgrind counts for one run of `workload` with n operations."""
+    import re
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", sys.executable, __file__,
+             "--one", workload, "--recorded" if recorded else "--plain", "--n", str(n), "--runs", "1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return int(re.search(r"Collected : (\d+)", out.stderr).group(1))
+
+
+def callgrind(n):
+    print(f"CPython {sys.version.split()[0]} under callgrind, n = {n:,} operations")
+    print(f"{'workload':<8} {'plain instr/op':>15} {'recorded instr/op':>18} {'events/op':>10} {'instr/event':>12}")
+    for workload in WORK:
+        plain = (instructions(workload, False, n) - instructions(workload, False, 0)) / n
+        recorded = (instructions(workload, True, n) - instructions(workload, True, 0)) / n
+        per_op = EVENTS[workload]
+        print(f"{workload:<8} {plain:>15.0f} {recorded:>18.0f} {per_op:>10} {(recorded - plain) / per_op:>12.0f}")
+
+
+def run(workload, recorded, n):
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", workload, "--recorded" if recorded else "--plain", "--n", str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--n", type=int, default=200_000)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--one")
+    p.add_argument("--recorded", action="store_true")
+    p.add_argument("--plain", action="store_true")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--callgrind", action="store_true")
+    args = p.parse_args()
+    if args.one:
+        one(args.one, args.recorded, args.n, args.runs)
+        return
+    if args.callgrind:
+        callgrind(args.n)
+        return
+    print(f"CPython {sys.version.split()[0]}, n = {args.n:,} operations, median of {args.rounds} rounds")
+    print(f"{'workload':<8} {'plain ns/op':>12} {'recorded ns/op':>15} {'events/op':>10} {'ns/event':>9}")
+    for workload in WORK:
+        plain, recorded, seen = [], [], 0
+        for _ in range(args.rounds):
+            plain.append(run(workload, False, args.n)["seconds"] / args.n * 1e9)
+            r = run(workload, True, args.n)
+            recorded.append(r["seconds"] / args.n * 1e9)
+            seen = r["causality_events"]
+        per_op = EVENTS[workload]
+        a, b = statistics.median(plain), statistics.median(recorded)
+        print(f"{workload:<8} {a:>12.0f} {b:>15.0f} {per_op:>10} {(b - a) / per_op:>9.0f}   ({seen:,} causality records in the last run)")
+
+
+if __name__ == "__main__":
+    main()
