@@ -69,9 +69,15 @@ pub fn wait_view(trace: &AnalyzedTrace, wait: &CausalWait, origin: u64) -> WaitV
     }
 }
 
-/// "waited 40.0 ms for "app.produce" (queue put, thread "worker-1", at +60.0 ms)".
+/// "waited 40.0 ms for "app.produce" (queue put, thread "worker-1", at +60.0 ms)"; a link
+/// that did not wait (a thread's run after its start, a future's job after its submit):
+/// "follows "app.submit" (future submit, …)".
 fn wait_text(wait: &CausalWait, waited: u64, offset: Option<u64>) -> String {
-    let mut detail = vec![hand_over(&wait.kind).to_owned()];
+    let how = match (wait.kind.as_str(), waited) {
+        ("future", 0) => "future submit",
+        (kind, _) => hand_over(kind),
+    };
+    let mut detail = vec![how.to_owned()];
     if let Some(thread) = &wait.cause_thread {
         detail.push(format!("thread {}", quote(thread)));
     }
@@ -82,11 +88,14 @@ fn wait_text(wait: &CausalWait, waited: u64, offset: Option<u64>) -> String {
         Some(function) => quote(function),
         None => format!("span {}", wait.cause_span_id),
     };
-    format!(
-        "waited {} for {cause} ({})",
-        format_duration(waited),
-        detail.join(", ")
-    )
+    match waited {
+        0 => format!("follows {cause} ({})", detail.join(", ")),
+        _ => format!(
+            "waited {} for {cause} ({})",
+            format_duration(waited),
+            detail.join(", ")
+        ),
+    }
 }
 
 /// The causal waits recorded on span `index`, as a face shows them.
@@ -328,6 +337,25 @@ mod tests {
         assert!(waits[0].cause_in_trace);
         assert!(waits_of_span(&t, 0).is_empty());
         assert_eq!(waits_by_span(&t)[1], waits);
+    }
+
+    #[test]
+    fn a_link_that_did_not_wait_reads_as_what_the_span_follows() {
+        let mut t = two_threads();
+        let link = &mut t.spans.spans[1].links[0];
+        link.attributes
+            .retain(|kv| kv.key != semconv::causal::LINK_WAIT_NS);
+        link.attributes
+            .push(KeyValue::new(semconv::causal::LINK_WAIT_NS, 0i64));
+        for kv in &mut link.attributes {
+            if kv.key == semconv::causal::LINK_KIND {
+                kv.value = "future".into();
+            }
+        }
+        assert_eq!(
+            waits_of_span(&t, 1)[0].text,
+            "follows \"app.produce\" (future submit, thread \"worker-1\", at +60.0 ms)"
+        );
     }
 
     #[test]
