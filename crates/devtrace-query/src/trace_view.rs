@@ -124,12 +124,7 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
             critical[i] += credit;
         }
     }
-    let mut logs_per_span: HashMap<SpanId, u32> = HashMap::new();
-    for log in &logs.logs {
-        if let Some(id) = log.span_id {
-            *logs_per_span.entry(id).or_default() += 1;
-        }
-    }
+    let logs_per_span = logs_per_span(logs);
 
     let mut strings: Vec<String> = Vec::new();
     let mut interned: HashMap<String, u32> = HashMap::new();
@@ -253,6 +248,17 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
     view.folds.sort_by_key(|f| f.first_row);
     view.strings = strings;
     view
+}
+
+/// How many log records each span has correlated with it.
+fn logs_per_span(logs: &LogBatch) -> HashMap<SpanId, u32> {
+    let mut counts: HashMap<SpanId, u32> = HashMap::new();
+    for log in &logs.logs {
+        if let Some(id) = log.span_id {
+            *counts.entry(id).or_default() += 1;
+        }
+    }
+    counts
 }
 
 /// Everything recorded about one span, for the span panel.
