@@ -73,8 +73,10 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     // devtrace/_causal.py: the locks `threading.Lock()` and `RLock()` make while recording.
     ("devtrace._causal", "CausalLock._wait", point(LinkKind::Lock, Action::WaitBegin, Action::EffectIfTrue(Key::ObjectAtStart))),
     ("devtrace._causal", "CausalLock.release", point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing)),
+    ("devtrace._causal", "CausalLock.__exit__", point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing)),
     ("devtrace._causal", "CausalRLock._wait", point(LinkKind::RLock, Action::WaitBegin, Action::EffectIfTrue(Key::ObjectAtStart))),
     ("devtrace._causal", "CausalRLock.release", point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing)),
+    ("devtrace._causal", "CausalRLock.__exit__", point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing)),
     ("threading", "Event.set", point(LinkKind::Event, Action::Cause(Key::Object), Action::Nothing)),
     ("threading", "Event.wait", point(LinkKind::Event, Action::WaitBegin, Action::EffectIfTrue(Key::ObjectAtStart))),
     // Not `notify_all`: it calls `notify` (so it is seen), and leaving it out spares every

@@ -23,8 +23,8 @@ _real_rlock: Callable[[], Any] = threading.RLock
 
 class _Causal:
     """What both locks share: the fast path and everything that goes to the real lock. The
-    watched functions (``_wait``, ``release``) are each class's own, so the recorder tells a
-    ``Lock`` from an ``RLock``."""
+    watched functions (``_wait``, ``release``, ``__exit__``) are each class's own, so the
+    recorder tells a ``Lock`` from an ``RLock``."""
 
     __slots__ = ("_lock", "__weakref__")
     _lock: Any
@@ -47,9 +47,6 @@ class _Causal:
             return True
         return self._wait(-1)
 
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
-
     def _at_fork_reinit(self) -> None:
         self._lock._at_fork_reinit()
 
@@ -69,6 +66,10 @@ class CausalLock(_Causal):
         return bool(self._lock.acquire(True, timeout))
 
     def release(self) -> None:
+        self._lock.release()
+
+    def __exit__(self, *exc: Any) -> None:
+        # A release of its own (not a call of release()): one Python call less per `with`.
         self._lock.release()
 
     def locked(self) -> bool:
@@ -97,6 +98,9 @@ class CausalRLock(_Causal):
         return bool(self._lock.acquire(True, timeout))
 
     def release(self) -> None:
+        self._lock.release()
+
+    def __exit__(self, *exc: Any) -> None:
         self._lock.release()
 
     def _release_save(self) -> Any:

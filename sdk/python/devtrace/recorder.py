@@ -922,8 +922,16 @@ def record_calls(
     ``__repr__``: built-in values by value, containers by length and first items, other objects
     by type and a few plain attributes), redacted, at most 512 bytes a call and 256 KiB a
     second. They are set on the call's span (``devtrace.call.arguments``, ``.return``,
-    ``.exception``); such a call that fails is kept as a span whatever its duration. Raises
-    RuntimeError where the native recorder cannot run (:func:`native_status`)."""
+    ``.exception``); such a call that fails is kept as a span whatever its duration.
+
+    Waits between threads are linked: a queue get to the put of its item, a lock's contended
+    acquire to its release, an event or condition wait to its set or notify, a thread's run to
+    its ``start()`` and its ``join()`` to its end, a future's job to its submit and ``result()``
+    to the job: span links (``devtrace.link.kind`` …) on the waiting call's span to the causing
+    call's span, made from object identities without running the program's code. While it
+    records, ``threading.Lock()``/``RLock()`` called from the recorded modules make locks whose
+    waits are seen (docs/python.md, "Causality"). Raises RuntimeError where the native recorder
+    cannot run (:func:`native_status`)."""
     global _current
     if not packages and plan is None:
         raise ValueError('record_calls() needs a package name or a plan, e.g. record_calls("myapp")')
