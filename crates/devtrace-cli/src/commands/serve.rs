@@ -189,7 +189,6 @@ async fn serve(
     // Handlers first: a SIGTERM sent as soon as serve.json appears must stop the server cleanly,
     // not kill it with the default action.
     let shutdown = shutdown_signal()?;
-    write_serve_file(&settings.data, addresses)?;
     let scheme = if settings.server.tls.is_some() {
         "https"
     } else {
@@ -218,6 +217,9 @@ async fn serve(
         },
         addresses.http,
     );
+    // Announced in the log before serve.json appears: whoever waits for the file (scripts,
+    // tests) finds the log line written.
+    write_serve_file(&settings.data, addresses)?;
     bound.serve(services, writer.handle(), shutdown).await?;
     Ok(())
 }
