@@ -11,7 +11,10 @@ scripts/test built the devtrace package for (DEVTRACE_NATIVE_PYTHONS, `:`-separa
   its own task's span;
 - the values of chosen calls (`python -m app.payments`, record_calls(values=...)): an assistant
   asks through the official MCP SDK which argument made a call fail
-  (analyze_operation(calls=true)).
+  (analyze_operation(calls=true));
+- one recording of a two-thread program (`python -m app.pipeline`): an assistant asks through
+  the official MCP SDK which argument made a call fail, and what the main thread's wait on the
+  queue was waiting for (get_spans: the producer thread's call whose put ended it).
 
 The program is tests/e2e/native_app (python -m app.main, python -m app.tasks).
 """
@@ -252,3 +255,46 @@ def test_an_assistant_finds_the_argument_that_made_a_call_fail(store, python):
     assert [line.startswith("ok ") for line in lines[4::3]] == [True] * 3, text
     assert [line.split("amount=")[1].split(",")[0] for line in lines[5::3]] == ["120", "64", "9"], text
     assert lines[6] == '  returned: "{\\"order\\": 1, \\"charged\\": 120}"', text
+
+
+def test_an_assistant_finds_the_failing_argument_and_what_a_wait_waited_for(store, python):
+    """One recording of two threads (tests/e2e/native_app/app/pipeline.py): the producer thread
+    puts lines on a queue slowly; the main thread waits for each, then parses it; one line is
+    not a number."""
+    argv = ["--data", str(store.data_dir), "run", "--", python, "-m", "app.pipeline"]
+    proc = subprocess.run([str(store.bin), *argv], cwd=APP_DIR, env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, CliResult(argv, proc.returncode, proc.stdout, proc.stderr).describe()
+    trace_id = latest_trace(store)
+    spans = spans_of(store, trace_id)
+    # The main thread's waits, each linked to the producer's call whose put ended it.
+    waits = [s for s in by_name(spans, "app.pipeline.consume") if s["links"]]
+    produced = {s["span_id"] for s in by_name(spans, "app.pipeline.produce")}
+    assert waits and all(link["span_id"] in produced for w in waits for link in w["links"]), [w["links"] for w in waits]
+    wait = max(waits, key=lambda w: w["duration_ns"])
+
+    async def ask():
+        server = StdioServerParameters(command=str(store.bin), args=["--data", str(store.data_dir), "mcp"], env=clean_env())
+        async with Client(server, read_timeout_seconds=60) as client:
+            answers = []
+            for tool, arguments in [
+                ("analyze_operation", {"operation": "app.pipeline.parse", "calls": True}),
+                ("get_spans", {"trace_id": trace_id, "span_ids": [wait["span_id"]]}),
+            ]:
+                result = await client.call_tool(tool, arguments)
+                answers.append((result.is_error, "".join(c.text for c in result.content if c.type == "text")))
+            return answers
+
+    (calls_error, calls), (wait_error, detail) = asyncio.run(ask())
+    assert not calls_error and not wait_error, (calls, detail)
+    # Which argument made parse fail: the failing call first, with its argument and exception.
+    lines = calls.splitlines()
+    assert lines[0].startswith('calls of "app.pipeline.parse": 4 in 1 traces, 1 failed, 4 with arguments'), calls
+    assert lines[1].startswith("FAILED "), calls
+    assert lines[2] == '  arguments: "text=\\"4x2\\""', calls
+    assert lines[3].startswith('  raised: "ValueError(\\"invalid literal for int() with base 10'), calls
+    # What the wait was waiting for: the producer thread's produce, by its put on the queue.
+    [said] = [line for line in detail.splitlines() if "waited " in line]
+    assert ' for "app.pipeline.produce" (queue put, thread "producer", at +' in said, detail
+    assert said.endswith(f"span {wait['links'][0]['span_id']}"), detail
+    waited_ms = float(said.split("waited ")[1].split(" ms")[0])
+    assert waited_ms >= 10, f"the consumer waited for the producer's 40 ms sleep: {said}"

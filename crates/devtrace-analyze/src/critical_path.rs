@@ -9,67 +9,123 @@
 //! would not make the parent finish sooner. The result is exactly one chain: no two credited
 //! siblings overlap, and the credits of a span's subtree sum to its duration.
 
+//!
+//! Threads cross over through causal links ([`crate::causality`]): while a span waits for a
+//! call on another thread (a queue get for the put that fed it, a join for the thread's end),
+//! that time is the other thread's, so the walk continues there — into the cause's thread's
+//! outermost call, within the wait — and the waiting span gets only the rest. The credits
+//! still sum to the top span's duration; the crossed thread's spans are on the path of `top`
+//! though they are not its descendants.
+
 use crate::AnalyzedTrace;
+use crate::causality::{cause_branch, is_causal, span_index, waits_of};
+use devtrace_model::SpanId;
+use std::collections::HashMap;
 
 /// Nanoseconds each span itself spends on the critical path of `top` (children's time on the
-/// path is credited to them). The credits of `top`'s subtree sum to `top`'s duration.
+/// path is credited to them). The credits sum to `top`'s duration.
 pub fn critical_credits(trace: &AnalyzedTrace, top: usize) -> Vec<u64> {
-    let mut credits = vec![0u64; trace.spans.spans.len()];
+    let n = trace.spans.spans.len();
+    let mut walker = Walker {
+        trace,
+        credits: vec![0u64; n],
+        index: None,
+        crossed: vec![false; n],
+    };
     let start = trace.span(top).start_unix_nano;
     let end = trace.span(top).end_unix_nano.max(start);
-    walk(trace, top, start, end, &mut credits);
-    credits
+    walker.walk(top, start, end);
+    walker.credits
 }
 
-/// Credits `node`'s time within `[window_start, window_end]` (its parent's time on the path,
-/// so a child that starts before or ends after its parent — clock skew, async work — is
-/// clipped and the credits still sum to the top span's duration).
-fn walk(
-    trace: &AnalyzedTrace,
-    node: usize,
-    window_start: u64,
-    window_end: u64,
-    credits: &mut [u64],
-) {
-    let span = trace.span(node);
-    let start = span.start_unix_nano.clamp(window_start, window_end);
-    let end = window_end.min(span.end_unix_nano).max(start);
-    // Children by clipped end, latest first (ties: the later start, then the later index).
-    // The cursor only moves back, so one pass over this order finds every chosen child: a
-    // child ending after the cursor overlaps what is already on the path and is skipped for
-    // good. A span with k children costs O(k log k).
-    let mut by_end: Vec<(u64, u64, usize)> = trace.tree.children[node]
-        .iter()
-        .map(|&c| {
-            let child = trace.span(c);
-            let child_start = child.start_unix_nano.max(start);
-            (child.end_unix_nano.min(end), child_start, c)
-        })
-        .filter(|(child_end, child_start, _)| child_start < child_end)
-        .collect();
-    by_end.sort_unstable_by(|a, b| b.cmp(a));
-    let mut cursor = end;
-    for (child_end, child_start, child) in by_end {
-        if cursor <= start {
-            break;
+/// One step back along the chain: a child, or the other thread a wait crossed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    Child(usize),
+    Cross(usize),
+}
+
+struct Walker<'a> {
+    trace: &'a AnalyzedTrace,
+    credits: Vec<u64>,
+    /// Span index by id, built when the walk first meets a span with links (so a trace
+    /// without any costs nothing more than its subtree's walk).
+    index: Option<HashMap<SpanId, usize>>,
+    /// Waiters already crossed from: each crosses once, so links that point back and forth
+    /// cannot loop.
+    crossed: Vec<bool>,
+}
+
+impl Walker<'_> {
+    /// Credits `node`'s time within `[window_start, window_end]` (its parent's time on the
+    /// path, so a child that starts before or ends after its parent — clock skew, async work
+    /// — is clipped and the credits still sum to the top span's duration).
+    fn walk(&mut self, node: usize, window_start: u64, window_end: u64) {
+        let trace = self.trace;
+        let span = trace.span(node);
+        let start = span.start_unix_nano.clamp(window_start, window_end);
+        let end = window_end.min(span.end_unix_nano).max(start);
+        // Children by clipped end, latest first (ties: the later start, then the later
+        // index). The cursor only moves back, so one pass over this order finds every chosen
+        // child: a child ending after the cursor overlaps what is already on the path and is
+        // skipped for good. A span with k children costs O(k log k).
+        let mut by_end: Vec<(u64, u64, Step)> = trace.tree.children[node]
+            .iter()
+            .map(|&c| {
+                let child = trace.span(c);
+                let child_start = child.start_unix_nano.max(start);
+                (child.end_unix_nano.min(end), child_start, Step::Child(c))
+            })
+            .collect();
+        by_end.extend(self.crossings(node, start, end));
+        by_end.retain(|(child_end, child_start, _)| child_start < child_end);
+        by_end.sort_unstable_by(|a, b| b.cmp(a));
+        let mut cursor = end;
+        for (child_end, child_start, step) in by_end {
+            if cursor <= start {
+                break;
+            }
+            if child_end > cursor {
+                continue;
+            }
+            self.credits[node] += cursor - child_end;
+            match step {
+                Step::Child(child) | Step::Cross(child) => self.walk(child, child_start, child_end),
+            }
+            cursor = child_start;
         }
-        if child_end > cursor {
-            continue;
-        }
-        credits[node] += cursor - child_end;
-        walk(trace, child, child_start, child_end, credits);
-        cursor = child_start;
+        self.credits[node] += cursor.saturating_sub(start);
     }
-    credits[node] += cursor.saturating_sub(start);
+
+    /// The other threads `node` waited for within `[start, end]`: each wait's cause's
+    /// outermost call, over the part of the wait that call covers.
+    fn crossings(&mut self, node: usize, start: u64, end: u64) -> Vec<(u64, u64, Step)> {
+        let trace = self.trace;
+        if self.crossed[node] || !trace.span(node).links.iter().any(is_causal) {
+            return Vec::new();
+        }
+        let index = self.index.get_or_insert_with(|| span_index(trace));
+        let crossings: Vec<(u64, u64, Step)> = waits_of(trace, index, node)
+            .iter()
+            .filter_map(|wait| {
+                let branch = cause_branch(trace, wait)?;
+                let other = trace.span(branch);
+                let from = wait.wait_start(trace).max(other.start_unix_nano).max(start);
+                let to = wait.wait_end(trace).min(other.end_unix_nano).min(end);
+                Some((to, from, Step::Cross(branch)))
+            })
+            .collect();
+        self.crossed[node] = !crossings.is_empty();
+        crossings
+    }
 }
 
-/// The spans on the critical path of `top`, in time order.
+/// The spans on the critical path of `top`, in time order (the other threads it waited for
+/// included).
 pub fn critical_path(trace: &AnalyzedTrace, top: usize) -> Vec<usize> {
     let credits = critical_credits(trace, top);
-    let mut on_path: Vec<usize> = std::iter::once(top)
-        .chain(trace.descendants(top))
-        .filter(|i| credits[*i] > 0)
-        .collect();
+    // Every credited span: `top`'s subtree and the other threads it waited for.
+    let mut on_path: Vec<usize> = (0..credits.len()).filter(|i| credits[*i] > 0).collect();
     on_path.sort_by_key(|i| (trace.span(*i).start_unix_nano, *i));
     on_path
 }
@@ -128,6 +184,37 @@ mod tests {
         ]);
         let credits = critical_credits(&t, 0);
         assert_eq!(credits, vec![20, 30]);
+    }
+
+    #[test]
+    fn a_wait_crosses_to_the_thread_whose_call_ended_it() {
+        // consume's get waited from 20 until worker-1's produce put at 60: that time is
+        // produce's; the get keeps 60..80, after the put.
+        let t = crate::causality::tests::two_threads();
+        let credits = critical_credits(&t, 0);
+        assert_eq!(credits, vec![40, 20, 0, 40]);
+        assert_eq!(credits.iter().sum::<u64>(), 100);
+        assert_eq!(
+            critical_path(&t, 0),
+            vec![0, 3, 1],
+            "produce is on the path"
+        );
+    }
+
+    #[test]
+    fn links_that_point_back_and_forth_do_not_loop() {
+        use crate::causality::tests::linked;
+        let t = trace(vec![
+            span(1, None, "a", 0, 100),
+            linked(span(2, Some(1), "a.wait", 10, 90), 4, "lock", 80, 70),
+            span(3, None, "b", 0, 100),
+            linked(span(4, Some(3), "b.wait", 5, 95), 2, "lock", 85, 80),
+        ]);
+        let credits = critical_credits(&t, 0);
+        assert_eq!(credits.iter().sum::<u64>(), 100);
+        // a's wait crosses to b, whose wait points back at a: the walk returns to a's wait
+        // (already crossed from, so it keeps the time) and stops there.
+        assert_eq!(credits, vec![20, 80, 0, 0]);
     }
 
     /// The rule, by brute force: among the children that end at or before the cursor (ends

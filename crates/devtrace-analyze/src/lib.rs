@@ -11,6 +11,7 @@
 //! The faces (CLI, API, MCP) fetch traces from the store and render what this crate returns.
 
 pub mod call;
+pub mod causality;
 pub mod classify;
 pub mod clock;
 pub mod compare;

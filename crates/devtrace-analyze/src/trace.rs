@@ -59,6 +59,16 @@ impl AnalyzedTrace {
             .unwrap_or(0)
     }
 
+    /// The earliest span start (0 for no spans): where a trace's offsets count from.
+    pub fn earliest_start(&self) -> u64 {
+        self.spans
+            .spans
+            .iter()
+            .map(|s| s.start_unix_nano)
+            .min()
+            .unwrap_or(0)
+    }
+
     pub fn span(&self, index: usize) -> &Span {
         &self.spans.spans[index]
     }

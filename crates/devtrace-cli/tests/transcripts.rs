@@ -280,6 +280,19 @@ fn traces_listed_drawn_analysed_queried_and_exported() {
     t.assert_matches_snapshot();
 }
 
+/// Two threads (`tests/fixtures/transcripts/threads.jsonl`): the main thread's queue get
+/// waited 120 ms for worker-1's `pipeline.produce` (a causal link, docs/conventions.md), then
+/// `pipeline.parse` failed on its argument. `show` says what the wait waited for under it.
+#[test]
+fn a_wait_across_threads() {
+    let mut t = Transcript::new("threads");
+    let mut import = t.command(&["import"]);
+    import.arg(fixtures().join("transcripts/threads.jsonl"));
+    common::ok(import.output().unwrap());
+    t.run(&["show", "000000000000000000000000007e4d00"]);
+    t.assert_matches_snapshot();
+}
+
 /// A checkout across two services (`tests/fixtures/transcripts/checkout.jsonl`): frontend's
 /// `GET /checkout` (521 ms) calls payments' `POST /charge`, which takes 124 ms twice and once
 /// times out at 503 ms on the client while the server works on to 1.02 s. `show` marks where

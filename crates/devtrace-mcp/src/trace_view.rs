@@ -54,6 +54,8 @@ struct Facts {
     is_root: Vec<bool>,
     parent: Vec<Option<usize>>,
     id_chars: usize,
+    /// What each span waited for on another thread, worded (causal links).
+    waits: Vec<Vec<devtrace_query::causal::WaitView>>,
 }
 
 pub fn draw(view: &View<'_>) -> Drawn {
@@ -98,6 +100,7 @@ impl Facts {
             is_root,
             parent,
             id_chars: id_chars(trace),
+            waits: devtrace_query::causal::waits_by_span(trace),
         }
     }
 }
@@ -514,6 +517,16 @@ impl Renderer<'_> {
                 "{}    ✗ {}\n",
                 "  ".repeat(depth),
                 error_text(span)
+            ));
+        }
+        // What it waited for on another thread, with the cause's id to ask get_spans about.
+        for wait in &self.facts.waits[i] {
+            let hex = wait.cause_span_id.to_hex();
+            self.out.push_str(&format!(
+                "{}    ⇠ {} [{}]\n",
+                "  ".repeat(depth),
+                wait.text,
+                &hex[..self.facts.id_chars]
             ));
         }
         let children = trace.tree.children[i].clone();

@@ -243,3 +243,32 @@ pub mod lock {
     /// Lock spans are named `lock <name>`.
     pub const SPAN_PREFIX: &str = "lock ";
 }
+
+/// The `devtrace.link.*` causal-link convention: a link on the span that waited (a queue get,
+/// a lock acquire, a join) pointing at the span of the call that ended the wait
+/// (docs/conventions.md).
+pub mod causal {
+    /// What ended the wait: `queue`, `asyncio.queue`, `lock`, `condition`, `event`,
+    /// `thread.start`, `thread.join`, `future`, `process` (string).
+    pub const LINK_KIND: &str = "devtrace.link.kind";
+    /// The qualified name of the causing function (string).
+    pub const LINK_CAUSE_FUNCTION: &str = "devtrace.link.cause.function";
+    /// When the cause came: the put, release, set, start, end (int, Unix nanoseconds).
+    pub const LINK_CAUSE_TIME: &str = "devtrace.link.cause.time_unix_nano";
+    /// How long the waiter had waited when the cause came (int, nanoseconds).
+    pub const LINK_WAIT_NS: &str = "devtrace.link.wait_ns";
+    /// The type of the object waited on (`queue.Queue`), never its repr (string).
+    pub const LINK_OBJECT: &str = "devtrace.link.object";
+    /// Every kind of causal link, as recorded.
+    pub const KINDS: [&str; 9] = [
+        "queue",
+        "asyncio.queue",
+        "lock",
+        "condition",
+        "event",
+        "thread.start",
+        "thread.join",
+        "future",
+        "process",
+    ];
+}

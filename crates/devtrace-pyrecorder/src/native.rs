@@ -502,11 +502,7 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
 fn argument_names(code: &Bound<'_, PyAny>) -> Vec<(Py<pyo3::types::PyString>, String)> {
     const CO_VARARGS: u32 = 0x04;
     const CO_VARKEYWORDS: u32 = 0x08;
-    let int = |name: &str| -> usize {
-        code.getattr(name)
-            .and_then(|v| v.extract())
-            .unwrap_or(0)
-    };
+    let int = |name: &str| -> usize { code.getattr(name).and_then(|v| v.extract()).unwrap_or(0) };
     let flags = int("co_flags") as u32;
     let count = int("co_argcount")
         + int("co_kwonlyargcount")
@@ -588,26 +584,46 @@ macro_rules! callback {
                     unsafe { none() }
                 };
             }
-            if id & CAUSAL != 0 {
-                unsafe { causal_event(active, $kind, id & !CAUSAL, args, nargsf) };
-                return unsafe { none() };
-            }
-            if $may_step && id & COROUTINE != 0 {
-                unsafe { mark_task_step(active, $kind) };
-            }
-            let plain = id & !FLAGS;
-            // A return value or an exception goes before the end (its frame still open in the
-            // builder), the arguments after the start.
-            if id & VALUES != 0 && $kind != EventKind::Call {
-                unsafe { capture_values(active, $kind, plain, args, nargsf) };
-            }
-            unsafe { record(active, $kind, plain, 0) };
-            if id & VALUES != 0 && $kind == EventKind::Call {
-                unsafe { capture_values(active, $kind, plain, args, nargsf) };
+            // One test for every flag: a plain call pays no more.
+            if id & FLAGS != 0 {
+                unsafe { flagged_event(active, $kind, $may_step, id, args, nargsf) };
+            } else {
+                unsafe { record(active, $kind, id, 0) };
             }
             unsafe { none() }
         }
     };
+}
+
+/// An event of code whose id carries a flag: a causality point's, a coroutine's (maybe an
+/// asyncio task's step), or a call whose values are captured. Out of line (see `callback!`).
+#[cold]
+#[inline(never)]
+unsafe fn flagged_event(
+    active: &mut Active,
+    kind: EventKind,
+    may_step: bool,
+    id: u32,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+) {
+    if id & CAUSAL != 0 {
+        unsafe { causal_event(active, kind, id & !CAUSAL, args, nargsf) };
+        return;
+    }
+    if may_step && id & COROUTINE != 0 {
+        unsafe { mark_task_step(active, kind) };
+    }
+    let plain = id & !FLAGS;
+    // A return value or an exception goes before the end (its frame still open in the
+    // builder), the arguments after the start.
+    if id & VALUES != 0 && kind != EventKind::Call {
+        unsafe { capture_values(active, kind, plain, args, nargsf) };
+    }
+    unsafe { record(active, kind, plain, 0) };
+    if id & VALUES != 0 && kind == EventKind::Call {
+        unsafe { capture_values(active, kind, plain, args, nargsf) };
+    }
 }
 
 /// A causality point started, returned or unwound (see [`causality`]): the record its point
@@ -721,7 +737,7 @@ unsafe fn name_starting_thread(local: &Local, thread: usize) {
 unsafe fn first_two_arguments(code: *mut ffi::PyObject) -> (usize, usize) {
     // SAFETY: the GIL is held; the running frame is the causality point's own.
     unsafe {
-        let locals = match running_fast_locals(code) {
+        let locals = match current_fast_locals(code) {
             Some(locals) => locals,
             None => {
                 let frame = ffi::PyEval_GetFrame();
@@ -736,42 +752,6 @@ unsafe fn first_two_arguments(code: *mut ffi::PyObject) -> (usize, usize) {
         };
         (*locals as usize, *locals.add(1) as usize)
     }
-}
-
-/// The fast locals of the interpreter frame running `code`, read from the thread state where
-/// its layout is known (CPython 3.12: `tstate->cframe->current_frame`, the cframe after
-/// three pointers, a 4-byte status and six ints; 3.13: `tstate->current_frame`, after four
-/// words, the status and eight ints), checked by the frame's first field being `code`; else
-/// None. `PyEval_GetFrame` would make (allocate) the frame's Python object on every call.
-#[cfg(not(Py_3_14))]
-unsafe fn running_fast_locals(code: *mut ffi::PyObject) -> Option<*const *mut ffi::PyObject> {
-    const WORD: usize = std::mem::size_of::<usize>();
-    // See `fast_locals`: the interpreter frame's fields before localsplus.
-    const LOCALSPLUS: usize = 8 * WORD + 8;
-    // SAFETY: the GIL is held, so this thread's state is current; the fields read are inside
-    // the structures of these versions, and the frame is used only when it runs `code`.
-    unsafe {
-        let tstate = ffi::PyThreadState_Get() as *const u8;
-        #[cfg(Py_3_13)]
-        let frame = *(tstate.add(9 * WORD) as *const *const u8);
-        #[cfg(not(Py_3_13))]
-        let frame = {
-            let cframe = *(tstate.add(7 * WORD) as *const *const u8);
-            if cframe.is_null() {
-                return None;
-            }
-            *(cframe as *const *const u8)
-        };
-        if frame.is_null() || *(frame as *const *mut ffi::PyObject) != code {
-            return None;
-        }
-        Some(frame.add(LOCALSPLUS) as *const *mut ffi::PyObject)
-    }
-}
-
-#[cfg(Py_3_14)]
-unsafe fn running_fast_locals(_code: *mut ffi::PyObject) -> Option<*const *mut ffi::PyObject> {
-    None
 }
 
 /// Before a coroutine's start, resumption or throw: when it is the outermost recorded
@@ -905,10 +885,42 @@ unsafe fn summarize_arguments(
 ) {
     // SAFETY (whole function): the GIL is held; the frame is alive while the callback runs.
     unsafe {
+        // Without a frame object where the thread state's layout is known (making one costs
+        // an allocation, a copy of the frame's data when the call returns, and collections).
+        if let Some(locals) = current_fast_locals(code) {
+            for (i, (_, text_name)) in names.iter().enumerate() {
+                if out.len() >= values::CALL_BYTES {
+                    break;
+                }
+                let v = *locals.add(i);
+                if !v.is_null() {
+                    ffi::Py_INCREF(v);
+                    argument(v, text_name, out);
+                }
+            }
+            return;
+        }
         let frame = ffi::PyEval_GetFrame();
         if frame.is_null() {
             return;
         }
+        frame_arguments_into(frame, code, names, out);
+    }
+}
+
+/// Summarises the arguments (`names`, in order) of the call `frame` (of `code`) runs into
+/// `out`: as they are now (a parameter the function has rebound shows its new value).
+///
+/// # Safety
+/// The GIL is held; `frame` is a live frame object of `code`.
+unsafe fn frame_arguments_into(
+    frame: *mut ffi::PyFrameObject,
+    code: *mut ffi::PyObject,
+    names: &[(Py<pyo3::types::PyString>, String)],
+    out: &mut String,
+) {
+    // SAFETY (whole function): as the caller promises.
+    unsafe {
         let locals = fast_locals(frame, code);
         for (i, (name, text_name)) in names.iter().enumerate() {
             if out.len() >= values::CALL_BYTES {
@@ -932,28 +944,124 @@ unsafe fn summarize_arguments(
                     v
                 }
             };
-            // An argument a closure captures is held in a cell by the time PY_START fires.
-            let value = if ffi::Py_TYPE(value) == &raw mut PyCell_Type {
-                let inside = PyCell_Get(value);
-                ffi::Py_DECREF(value);
-                inside
-            } else {
-                value
-            };
-            if !out.is_empty() {
-                out.push('\x1e');
-            }
-            out.push_str(text_name);
-            out.push('\x1f');
-            if value.is_null() {
-                ffi::PyErr_Clear(); // an empty cell
-                continue;
-            }
-            values::summarize(value, out, values::CALL_BYTES);
-            ffi::Py_DECREF(value);
+            argument(value, text_name, out);
         }
     }
 }
+
+/// Appends `name US summary` (after an RS when not the first) for one argument; takes the
+/// reference to `value`.
+///
+/// # Safety
+/// The GIL is held; `value` is a new reference to a live object.
+unsafe fn argument(value: *mut ffi::PyObject, name: &str, out: &mut String) {
+    // SAFETY: as the caller promises; every reference taken is released.
+    unsafe {
+        // An argument a closure captures is held in a cell by the time PY_START fires.
+        let value = if ffi::Py_TYPE(value) == &raw mut PyCell_Type {
+            let inside = PyCell_Get(value);
+            ffi::Py_DECREF(value);
+            inside
+        } else {
+            value
+        };
+        if !out.is_empty() {
+            out.push('\x1e');
+        }
+        out.push_str(name);
+        out.push('\x1f');
+        if value.is_null() {
+            ffi::PyErr_Clear(); // an empty cell
+            return;
+        }
+        values::summarize(value, out, values::CALL_BYTES);
+        ffi::Py_DECREF(value);
+    }
+}
+
+/// Where this CPython keeps the running interpreter frame in its thread state: the offset of
+/// the pointer, and whether it points at the frame (3.13: `current_frame`) or at a `_PyCFrame`
+/// whose first field does (3.12: `cframe`). Private layouts, read only for the exact minor
+/// version this module is built for, and checked once at start against `PyEval_GetFrame`
+/// (`check_frame_layout`) and on every use against the code object CPython passed.
+#[cfg(all(Py_3_12, not(Py_3_13)))]
+const CURRENT_FRAME: (usize, bool) = (56, true);
+#[cfg(all(Py_3_13, not(Py_3_14)))]
+const CURRENT_FRAME: (usize, bool) = (72, false);
+#[cfg(Py_3_14)]
+const CURRENT_FRAME: (usize, bool) = (0, false);
+/// The minor version the layouts above are for.
+#[cfg(all(Py_3_12, not(Py_3_13)))]
+const LAYOUT_MINOR: u64 = 12;
+#[cfg(all(Py_3_13, not(Py_3_14)))]
+const LAYOUT_MINOR: u64 = 13;
+#[cfg(Py_3_14)]
+const LAYOUT_MINOR: u64 = 0;
+
+/// Whether `current_fast_locals` may read the thread state (set at start by
+/// `check_frame_layout`).
+static FRAME_LAYOUT_OK: AtomicBool = AtomicBool::new(false);
+
+/// The running interpreter frame (the GIL is held), without making a frame object.
+unsafe fn current_interpreter_frame() -> *const u8 {
+    let (offset, through_cframe) = CURRENT_FRAME;
+    // SAFETY: checked by the callers (FRAME_LAYOUT_OK); the thread state is this thread's.
+    unsafe {
+        let tstate = ffi::PyThreadState_Get() as *const u8;
+        let mut frame = *(tstate.add(offset) as *const *const u8);
+        if through_cframe && !frame.is_null() {
+            frame = *(frame as *const *const u8);
+        }
+        frame
+    }
+}
+
+/// The fast locals of the running call of `code`, read from the thread state's interpreter
+/// frame; None where that layout is not known or the frame is not `code`'s.
+#[inline]
+unsafe fn current_fast_locals(code: *mut ffi::PyObject) -> Option<*const *mut ffi::PyObject> {
+    if !FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
+        return None;
+    }
+    // SAFETY: the layout was checked at start; the frame's first word is its code object.
+    unsafe {
+        let frame = current_interpreter_frame();
+        if frame.is_null() || *(frame as *const *mut ffi::PyObject) != code {
+            return None;
+        }
+        Some(frame.add(LOCALSPLUS) as *const *mut ffi::PyObject)
+    }
+}
+
+/// Decides whether the thread state's layout is the one `CURRENT_FRAME` describes: the exact
+/// minor version, and the frame found there is the one `PyEval_GetFrame`'s object wraps.
+/// Called at start, with the GIL, from Python code (so a frame is running).
+fn check_frame_layout() {
+    // SAFETY: the GIL is held; Py_Version is a constant; the frame object is borrowed.
+    let ok = unsafe {
+        // c_ulong: u64 here, u32 on other platforms.
+        #[allow(clippy::useless_conversion)]
+        let version = u64::from(ffi::Py_Version);
+        let (major, minor) = (version >> 24, (version >> 16) & 0xff);
+        if major != 3 || minor != LAYOUT_MINOR || LAYOUT_MINOR == 0 {
+            false
+        } else {
+            let frame = ffi::PyEval_GetFrame();
+            !frame.is_null() && {
+                let wrapped = *((frame as *const u8).add(F_FRAME) as *const *const u8);
+                !wrapped.is_null() && wrapped == current_interpreter_frame()
+            }
+        }
+    };
+    FRAME_LAYOUT_OK.store(ok, Ordering::Relaxed);
+}
+
+/// PyFrameObject: the object header (2 words), f_back, then f_frame.
+const F_FRAME: usize = 3 * std::mem::size_of::<usize>();
+/// _PyInterpreterFrame (3.12, 3.13): f_code/f_executable, previous, f_funcobj, f_globals,
+/// f_builtins, f_locals, frame_obj, prev_instr/instr_ptr (8 words), stacktop (int),
+/// return_offset (u16), owner (char), then localsplus.
+const LOCALSPLUS: usize = 8 * std::mem::size_of::<usize>() + 8;
 
 /// The fast locals of `frame`'s interpreter frame when its layout is the one known here (its
 /// first field is `code`), else None.
@@ -962,12 +1070,6 @@ unsafe fn fast_locals(
     frame: *mut ffi::PyFrameObject,
     code: *mut ffi::PyObject,
 ) -> Option<*const *mut ffi::PyObject> {
-    // PyFrameObject: the object header (2 words), f_back, then f_frame.
-    const F_FRAME: usize = 3 * std::mem::size_of::<usize>();
-    // _PyInterpreterFrame: f_code/f_executable, previous, f_funcobj, f_globals, f_builtins,
-    // f_locals, frame_obj, prev_instr/instr_ptr (8 words), stacktop (int), return_offset
-    // (u16), owner (char), then localsplus.
-    const LOCALSPLUS: usize = 8 * std::mem::size_of::<usize>() + 8;
     // SAFETY: a live frame object; the fields read are inside these structures in 3.12/3.13.
     unsafe {
         let interpreter = *((frame as *const u8).add(F_FRAME) as *const *const u8);
@@ -989,8 +1091,10 @@ unsafe fn fast_locals(
 unsafe extern "C" {
     /// CPython 3.12+: a frame's variable by name (a new reference; NULL and NameError when
     /// unbound), through the frame's locals dictionary.
-    fn PyFrame_GetVar(frame: *mut ffi::PyFrameObject, name: *mut ffi::PyObject)
-    -> *mut ffi::PyObject;
+    fn PyFrame_GetVar(
+        frame: *mut ffi::PyFrameObject,
+        name: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject;
     static mut PyCell_Type: ffi::PyTypeObject;
     /// A cell's contents (a new reference; NULL when empty).
     fn PyCell_Get(cell: *mut ffi::PyObject) -> *mut ffi::PyObject;
@@ -1021,6 +1125,8 @@ impl ValueStore {
         let slot = &mut self.slots[at];
         slot.0 = self.next;
         slot.1.clear();
+        // A first use: one allocation for a typical summary, not a growth in small steps.
+        slot.1.reserve(128);
         (self.next, &mut slot.1)
     }
 
@@ -1404,12 +1510,7 @@ fn resolve(
             .unwrap_or_else(|| "exception".into())
     };
     let mut store = store.map(|s| s.lock().unwrap());
-    let mut take = |id: u32| {
-        store
-            .as_mut()
-            .filter(|_| id != 0)
-            .and_then(|s| s.take(id))
-    };
+    let mut take = |id: u32| store.as_mut().filter(|_| id != 0).and_then(|s| s.take(id));
     spans
         .into_iter()
         .map(|span| Resolved {
@@ -1609,6 +1710,7 @@ fn start(
         EXTRA_INDEX.store(index as isize, Ordering::Relaxed);
     }
     DISABLE.store(monitoring.getattr("DISABLE")?.into_ptr(), Ordering::Relaxed);
+    check_frame_layout();
     let options = StartOptions {
         layout,
         flight,
@@ -1872,6 +1974,48 @@ fn dump_window(
     window_to_python(py, &file, threshold_ns, detail_last_events, root, window_ns)
 }
 
+/// The arguments of the call a frame object runs (a thread's open call, or one an exception
+/// passed through, from its traceback), summarised as the recorded calls' are: natively, no
+/// code of the program run. For the flight recorder's dump, which captures no values while
+/// recording (its promise is not to slow the program). None for an object not a frame.
+#[pyfunction]
+fn frame_arguments(
+    py: Python<'_>,
+    frame: &Bound<'_, PyAny>,
+) -> PyResult<Option<Vec<(String, String)>>> {
+    // SAFETY: the GIL is held (`py`); a frame object checked by type; every reference taken
+    // is owned by a Bound and released.
+    unsafe {
+        if ffi::PyFrame_Check(frame.as_ptr()) == 0 {
+            return Ok(None);
+        }
+        let frame_ptr = frame.as_ptr() as *mut ffi::PyFrameObject;
+        let code = Bound::from_owned_ptr(py, ffi::PyFrame_GetCode(frame_ptr) as *mut ffi::PyObject);
+        let names = argument_names(&code);
+        let mut out = String::new();
+        frame_arguments_into(frame_ptr, code.as_ptr(), &names, &mut out);
+        Ok(Some(split_arguments(out)))
+    }
+}
+
+/// A safe summary of one value (an exception at dump time), as a recorded call's return value
+/// or exception is summarised.
+#[pyfunction]
+fn summarize_value(value: &Bound<'_, PyAny>) -> String {
+    let mut out = String::new();
+    // SAFETY: the GIL is held (a bound reference); the object is alive.
+    unsafe { values::summarize(value.as_ptr(), &mut out, values::CALL_BYTES) };
+    out
+}
+
+/// Whether the recorder reads a recorded call's arguments from the thread state's running
+/// interpreter frame (the layout of this CPython known and checked), not through a frame
+/// object it would have to make.
+#[pyfunction]
+fn reads_frames_directly() -> bool {
+    FRAME_LAYOUT_OK.load(Ordering::Relaxed)
+}
+
 /// The same for a recorder file left by another (dead) process.
 #[pyfunction]
 #[pyo3(signature = (path, threshold_ns, detail_last_events, root, window_ns=0))]
@@ -2115,6 +2259,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(span_end, m)?)?;
     m.add_function(wrap_pyfunction!(dump_window, m)?)?;
     m.add_function(wrap_pyfunction!(recover_window, m)?)?;
+    m.add_function(wrap_pyfunction!(frame_arguments, m)?)?;
+    m.add_function(wrap_pyfunction!(summarize_value, m)?)?;
+    m.add_function(wrap_pyfunction!(reads_frames_directly, m)?)?;
     m.add_function(wrap_pyfunction!(path, m)?)?;
     m.add_function(wrap_pyfunction!(running, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork_child, m)?)?;

@@ -104,14 +104,16 @@ unsafe fn describe(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dept
             if overflow != 0 {
                 out.push_str("int(> 64 bits)");
             } else {
-                let _ = write!(out, "{v}");
+                integer(v, out);
             }
         } else if ty == &raw mut ffi::PyFloat_Type {
             let _ = write!(out, "{:?}", ffi::PyFloat_AsDouble(obj));
         } else if ty == &raw mut ffi::PyUnicode_Type {
             string(obj, out);
         } else if ty == &raw mut ffi::PyBytes_Type {
-            let _ = write!(out, "bytes(len {})", ffi::PyBytes_Size(obj));
+            out.push_str("bytes(len ");
+            integer(ffi::PyBytes_Size(obj) as i64, out);
+            out.push(')');
         } else if ty == &raw mut ffi::PyList_Type || ty == &raw mut ffi::PyTuple_Type {
             let list = ty == &raw mut ffi::PyList_Type;
             let n = if list {
@@ -142,7 +144,10 @@ unsafe fn describe(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dept
         } else if ty == &raw mut ffi::PyDict_Type {
             dict(obj, out, limit, depth);
         } else if ty == &raw mut ffi::PySet_Type || ty == &raw mut ffi::PyFrozenSet_Type {
-            let _ = write!(out, "{}(len {})", type_name(ty), ffi::PySet_Size(obj));
+            out.push_str(type_name(ty));
+            out.push_str("(len ");
+            integer(ffi::PySet_Size(obj) as i64, out);
+            out.push(')');
         } else if ffi::PyExceptionInstance_Check(obj) != 0 {
             exception(obj, out, limit, depth);
         } else {
@@ -151,12 +156,35 @@ unsafe fn describe(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dept
     }
 }
 
-unsafe fn type_name(ty: *mut ffi::PyTypeObject) -> String {
-    // SAFETY: tp_name is a NUL-terminated C string owned by the type.
+/// The type's name, without the module a static type's `tp_name` carries
+/// ("collections.OrderedDict" → "OrderedDict"); "?" if it is not UTF-8.
+unsafe fn type_name<'a>(ty: *mut ffi::PyTypeObject) -> &'a str {
+    // SAFETY: tp_name is a NUL-terminated C string owned by the type, which outlives the
+    // summary being written (the object holding it is alive).
     let name = unsafe { std::ffi::CStr::from_ptr((*ty).tp_name) };
-    let name = name.to_string_lossy();
-    // Static types name their module ("collections.OrderedDict"): the last part is enough.
-    name.rsplit('.').next().unwrap_or(&name).to_string()
+    let name = name.to_str().unwrap_or("?");
+    name.rsplit('.').next().unwrap_or(name)
+}
+
+/// Appends `v` in decimal (without `fmt`'s machinery: this runs on every captured call).
+fn integer(v: i64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = v.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    for &d in &digits[at..] {
+        out.push(d as char);
+    }
 }
 
 unsafe fn string(obj: *mut ffi::PyObject, out: &mut String) {
@@ -170,21 +198,36 @@ unsafe fn string(obj: *mut ffi::PyObject, out: &mut String) {
         return;
     }
     let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, size as usize) };
-    let text = std::str::from_utf8(bytes).unwrap_or("?");
-    let chars = text.chars().count();
-    let shown: String = text.chars().take(STRING_CHARS).collect();
+    // SAFETY: CPython's UTF-8 form of a str is valid UTF-8 (a str it cannot encode, one with
+    // a lone surrogate, fails above instead).
+    let text = unsafe { std::str::from_utf8_unchecked(bytes) };
+    // The common case, written as is: short, printable ASCII with nothing to escape (what
+    // `{:?}` would write for it, without its per-character work).
+    if bytes.len() <= STRING_CHARS
+        && bytes
+            .iter()
+            .all(|&b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
+    // Its length in characters from the object (not by walking a long string).
+    let chars = unsafe { ffi::PyUnicode_GetLength(obj) }.max(0) as usize;
+    let shown = match text.char_indices().nth(STRING_CHARS) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    };
     let _ = write!(out, "{shown:?}");
     if chars > STRING_CHARS {
-        let _ = write!(out, "… (len {chars})");
+        out.push_str("… (len ");
+        integer(chars as i64, out);
+        out.push(')');
     }
 }
 
-unsafe fn dict(
-    obj: *mut ffi::PyObject,
-    out: &mut String,
-    limit: usize,
-    depth: u32,
-) {
+unsafe fn dict(obj: *mut ffi::PyObject, out: &mut String, limit: usize, depth: u32) {
     // SAFETY: an exact dict (or an instance dict); PyDict_Next walks it without hashing or
     // comparing anything; the references are borrowed and used before anything else runs.
     unsafe {
@@ -211,14 +254,15 @@ unsafe fn dict(
 /// Ends a container of `n` items whose first ones were shown (or, too deep, none were): an
 /// ellipsis for those not shown, the closing bracket, the length when not all were shown.
 fn close_container(out: &mut String, n: isize, depth: u32, close: char) {
-    use std::fmt::Write;
     let shown_all = n == 0 || (n <= FIRST_ITEMS as isize && depth < MAX_DEPTH);
     if !shown_all {
         out.push_str(if depth < MAX_DEPTH { ", …" } else { "…" });
     }
     out.push(close);
     if !shown_all {
-        let _ = write!(out, " (len {n})");
+        out.push_str(" (len ");
+        integer(n as i64, out);
+        out.push(')');
     }
 }
 
@@ -228,7 +272,7 @@ unsafe fn exception(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dep
     // SAFETY: obj is an exception instance; PyException_GetArgs returns a new reference to
     // its args tuple, a C field (no Python code runs).
     unsafe {
-        out.push_str(&type_name(ffi::Py_TYPE(obj)));
+        out.push_str(type_name(ffi::Py_TYPE(obj)));
         let args = PyException_GetArgs(obj);
         if args.is_null() {
             ffi::PyErr_Clear();
@@ -258,13 +302,13 @@ unsafe fn object(obj: *mut ffi::PyObject, out: &mut String, limit: usize, depth:
     // SAFETY: the GIL is held; the instance dictionary is read through the C API only.
     unsafe {
         let ty = ffi::Py_TYPE(obj);
-        out.push_str(&type_name(ty));
+        out.push_str(type_name(ty));
         // CPython's own function, one address in libpython: a type with a custom lookup has
         // another.
         let generic = (*ty).tp_getattro.map(|f| f as usize)
             == Some(ffi::PyObject_GenericGetAttr as *const () as usize);
-        let has_dict = (*ty).tp_dictoffset != 0
-            || ((*ty).tp_flags & ffi::Py_TPFLAGS_MANAGED_DICT) != 0;
+        let has_dict =
+            (*ty).tp_dictoffset != 0 || ((*ty).tp_flags & ffi::Py_TPFLAGS_MANAGED_DICT) != 0;
         if !generic || !has_dict || depth >= MAX_DEPTH {
             return;
         }
@@ -304,7 +348,8 @@ unsafe fn plain_attributes(dict: *mut ffi::PyObject, out: &mut String, limit: us
             if shown > 0 {
                 out.push_str(", ");
             }
-            out.push_str(&String::from_utf8_lossy(name));
+            // SAFETY: CPython's UTF-8 form of a str is valid UTF-8.
+            out.push_str(std::str::from_utf8_unchecked(name));
             out.push('=');
             describe(value, out, limit, depth + 1);
             shown += 1;

@@ -9,6 +9,8 @@
 //!   [`devtrace_analyze::AnalyzedTrace`]s, with "did you mean" for unknown operations;
 //! - [`trace_view`]: one trace for a viewer: a columnar waterfall (critical path, folds), one
 //!   span's detail, search within the trace, the event timeline for playback;
+//! - [`causal`]: waits attributed to the call that ended them (in words, as waterfall arrows)
+//!   and one thread's recorded calls with their values, for stepping through a run;
 //! - [`analytics`]: one operation's breakdown, histogram, percentiles over time and findings,
 //!   and duration series for sparklines;
 //! - [`comparison`]: which traces a comparison reads (two traces, the last runs, a window);
@@ -43,6 +45,7 @@
 
 pub mod analytics;
 pub mod blobs;
+pub mod causal;
 pub mod comparison;
 pub mod demo;
 pub mod diff;

@@ -8,6 +8,7 @@
 //! and decode in tens of milliseconds. Attributes, events, links and logs stay out of it; the
 //! viewer asks for them span by span ([`span_detail`]).
 
+use crate::causal::{CausalArrow, WaitView};
 use crate::json::value_json;
 use devtrace_analyze::classify::{LlmCall, WorkKind, classify, llm_call};
 use devtrace_analyze::critical_path::critical_credits;
@@ -75,6 +76,10 @@ pub struct Waterfall {
     pub log_count: Vec<u32>,
     /// Runs of at least five consecutive same-named siblings, which a viewer shows folded.
     pub folds: Vec<Fold>,
+    /// Waits another thread's call ended, from the cause to the waiting span
+    /// ([`crate::causal`]).
+    #[serde(default)]
+    pub causal_arrows: Vec<CausalArrow>,
 }
 
 /// Consecutive siblings sharing a name: rows `first_row` … up to the end of `last_row`'s subtree.
@@ -119,12 +124,7 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
             critical[i] += credit;
         }
     }
-    let mut logs_per_span: HashMap<SpanId, u32> = HashMap::new();
-    for log in &logs.logs {
-        if let Some(id) = log.span_id {
-            *logs_per_span.entry(id).or_default() += 1;
-        }
-    }
+    let logs_per_span = logs_per_span(logs);
 
     let mut strings: Vec<String> = Vec::new();
     let mut interned: HashMap<String, u32> = HashMap::new();
@@ -169,6 +169,7 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         event_count: Vec::with_capacity(n),
         log_count: Vec::with_capacity(n),
         folds: Vec::new(),
+        causal_arrows: crate::causal::arrows(trace),
     };
     let mut parent_of = vec![-1i64; n];
     for (i, children) in trace.tree.children.iter().enumerate() {
@@ -249,6 +250,17 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
     view
 }
 
+/// How many log records each span has correlated with it.
+fn logs_per_span(logs: &LogBatch) -> HashMap<SpanId, u32> {
+    let mut counts: HashMap<SpanId, u32> = HashMap::new();
+    for log in &logs.logs {
+        if let Some(id) = log.span_id {
+            *counts.entry(id).or_default() += 1;
+        }
+    }
+    counts
+}
+
 /// Everything recorded about one span, for the span panel.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -275,6 +287,8 @@ pub struct SpanDetail {
     pub events: Vec<SpanEvent>,
     pub dropped_events_count: u32,
     pub links: Vec<SpanLink>,
+    /// What the span waited for on another thread or process (its causal links, in words).
+    pub waited_for: Vec<WaitView>,
     /// The first `exception` event, when the span recorded one.
     pub exception: Option<Exception>,
     pub llm: Option<LlmCall>,
@@ -429,6 +443,7 @@ pub fn span_detail(trace: &AnalyzedTrace, index: usize, logs: &LogBatch) -> Span
                 attributes: attributes(&l.attributes),
             })
             .collect(),
+        waited_for: crate::causal::waits_of_span(trace, index),
         exception,
         llm: llm_call(trace, index),
         logs,
@@ -494,13 +509,7 @@ pub struct TimelineEvent {
 pub const MAX_TIMELINE_EVENTS: usize = 20_000;
 
 pub fn timeline(trace: &AnalyzedTrace) -> Timeline {
-    let origin = trace
-        .spans
-        .spans
-        .iter()
-        .map(|s| s.start_unix_nano)
-        .min()
-        .unwrap_or(0);
+    let origin = trace.earliest_start();
     let mut events: Vec<TimelineEvent> = trace
         .spans
         .spans

@@ -39,7 +39,7 @@ pub struct OutLink {
     pub trace_id: u128,
     pub span_id: u64,
     /// The code id of the innermost recorded call when the cause happened
-    /// (the builder's `OTHER_CODE`: none).
+    /// (the builder's `OTHER_CODE`: none; named in words, links.rs does not use the builder).
     pub cause_code: u32,
     /// Monotonic nanoseconds.
     pub cause_ts: u64,

@@ -1213,3 +1213,153 @@ async fn an_old_store_gets_the_default_window_and_64_bit_ids_resolve() {
     let (status, _) = api.get("/api/v1/traces/4bf92f3577b34da7").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Two threads: the main thread's `queue.Queue.get` (20..150 ms) waited 120 ms for worker-1's
+/// `pipeline.produce` (a causal link, put at 140 ms); then `pipeline.parse` failed on its
+/// argument.
+fn two_threads(n: u8, t0: u64) -> SpanBatch {
+    let on = |mut s: Span, thread: &str| {
+        s.attributes.push(KeyValue::new("thread.name", thread));
+        s
+    };
+    let mut get = on(
+        span(
+            n,
+            2,
+            Some(1),
+            "queue.Queue.get",
+            t0 + 20 * MS,
+            t0 + 150 * MS,
+        ),
+        "MainThread",
+    );
+    get.links.push(devtrace_model::Link {
+        trace_id: id(n),
+        span_id: SpanId([4; 8]),
+        trace_state: String::new(),
+        attributes: vec![
+            KeyValue::new(semconv::causal::LINK_KIND, "queue"),
+            KeyValue::new(semconv::causal::LINK_CAUSE_FUNCTION, "pipeline.produce"),
+            KeyValue::new(semconv::causal::LINK_CAUSE_TIME, (t0 + 140 * MS) as i64),
+            KeyValue::new(semconv::causal::LINK_WAIT_NS, (120 * MS) as i64),
+        ],
+        dropped_attributes_count: 0,
+        flags: 0,
+    });
+    let mut parse = on(
+        span(
+            n,
+            5,
+            Some(1),
+            "pipeline.parse",
+            t0 + 150 * MS,
+            t0 + 160 * MS,
+        ),
+        "MainThread",
+    );
+    parse.attributes.extend([
+        KeyValue::new("devtrace.call.arguments", "text='4x2'"),
+        KeyValue::new("devtrace.call.exception", "ValueError('4x2')"),
+    ]);
+    parse.status.code = SpanStatus::Error;
+    batch(
+        "pipeline",
+        vec![
+            on(
+                span(n, 1, None, "pipeline.main", t0, t0 + 200 * MS),
+                "MainThread",
+            ),
+            get,
+            on(
+                span(
+                    n,
+                    3,
+                    Some(1),
+                    "threading.Thread.run",
+                    t0 + 5 * MS,
+                    t0 + 180 * MS,
+                ),
+                "worker-1",
+            ),
+            span(
+                n,
+                4,
+                Some(3),
+                "pipeline.produce",
+                t0 + 15 * MS,
+                t0 + 145 * MS,
+            ),
+            parse,
+        ],
+    )
+}
+
+#[tokio::test]
+async fn a_wait_names_its_cause_and_a_thread_steps_through_its_calls() {
+    let t0 = now() - 60_000 * MS;
+    let api = api_with(t0, vec![prepare_spans(two_threads(9, t0))]).await;
+    let trace = id(9).to_hex();
+    let view = api.ok(&format!("/api/v1/traces/{trace}/waterfall")).await;
+    assert_eq!(
+        view["causal_arrows"],
+        serde_json::json!([{
+            "cause": SpanId([4; 8]).to_hex(),
+            "waiter": SpanId([2; 8]).to_hex(),
+            "kind": "queue",
+            "at_ns": 140 * MS,
+            "waited_ns": 120 * MS,
+        }])
+    );
+    let get = api
+        .ok(&format!(
+            "/api/v1/traces/{trace}/spans/{}",
+            SpanId([2; 8]).to_hex()
+        ))
+        .await;
+    assert_eq!(
+        get["waited_for"][0]["text"],
+        "waited 120.0 ms for \"pipeline.produce\" (queue put, thread \"worker-1\", at +140.0 ms)"
+    );
+    assert_eq!(
+        get["waited_for"][0]["cause_span_id"],
+        SpanId([4; 8]).to_hex()
+    );
+    // The main thread's calls in order, the failing one with its argument.
+    let steps = api
+        .ok(&format!(
+            "/api/v1/traces/{trace}/spans/{}/steps",
+            SpanId([5; 8]).to_hex()
+        ))
+        .await;
+    assert_eq!(steps["thread"], "MainThread");
+    assert_eq!(steps["current"], 2);
+    let names: Vec<&str> = steps["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["pipeline.main", "queue.Queue.get", "pipeline.parse"]
+    );
+    assert_eq!(steps["steps"][2]["arguments"], "text='4x2'");
+    assert_eq!(steps["steps"][2]["raised"], "ValueError('4x2')");
+    assert_eq!(steps["steps"][2]["failed"], true);
+    assert_eq!(
+        steps["steps"][1]["waited_for"][0]["cause_span_id"],
+        SpanId([4; 8]).to_hex()
+    );
+    api.bad(
+        &format!("/api/v1/traces/{trace}/spans/xyz/steps"),
+        "span_id",
+        "16 hexadecimal",
+    )
+    .await;
+    let (status, _) = api
+        .get(&format!(
+            "/api/v1/traces/{trace}/spans/0909090909090909/steps"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -95,8 +95,12 @@ def exception_attributes(
     max_frames: int = MAX_FRAMES,
     max_locals: int = MAX_LOCALS,
     repr_chars: int = MAX_REPR_CHARS,
+    describe: Callable[..., Tuple[str, str]] = bounded_repr,
 ) -> dict:
-    """The attributes of the ``exception`` event for ``error`` (see the module's docs)."""
+    """The attributes of the ``exception`` event for ``error`` (see the module's docs). A
+    local is shown by ``describe(value, repr_chars, name=name)`` → (type name, text): its
+    bounded, redacted repr by default; the flight recorder passes a summary that runs none of
+    the program's code."""
     kind = type(error)
     module = kind.__module__
     qualified = kind.__qualname__ if module in ("builtins", "__main__") else f"{module}.{kind.__qualname__}"
@@ -119,7 +123,7 @@ def exception_attributes(
         local_prefix = names.EXCEPTION_LOCALS_PREFIX if n == 0 else prefix + "locals."
         variables = [(k, v) for k, v in frame.f_locals.items() if not (k.startswith("__") and k.endswith("__"))]
         for name, value in variables[:max_locals]:
-            kind_name, text = bounded_repr(value, repr_chars, name=name)
+            kind_name, text = describe(value, repr_chars, name=name)
             attributes[local_prefix + name] = text
             attributes[local_prefix + name + names.TYPE_SUFFIX] = kind_name
         if len(variables) > max_locals:

@@ -662,11 +662,18 @@ class FlightRecorder(_Base):
         self.dumps += 1
         self.marks.enabled = False  # the dump's own spans are not program spans
         try:
+            # Before the window is built: building it lets other threads run (and move on).
+            try:
+                values: Optional[_DumpValues] = _DumpValues(error)
+            except Exception as problem:  # the window matters more than its values
+                sys.stderr.write(f"devtrace: the flight recorder could not summarise the calls' arguments: {problem}\n")
+                values = None
             window = _write_window(
                 self.maker,
                 lambda root: _native.dump_window(self.threshold_ns, self.detail_calls, root, int(self.seconds * 1e9)),
                 reason,
                 error,
+                values=values,
             )
         finally:
             self.marks.enabled = True
@@ -694,6 +701,114 @@ class FlightRecorder(_Base):
         return self.stats
 
 
+#: Frames of each thread (the innermost) whose calls' arguments a dump summarises.
+DUMP_FRAMES = 64
+
+_CodeKey = Tuple[str, str, int]
+_Summaries = List[Tuple[_CodeKey, Optional[List[Tuple[str, str]]]]]
+
+
+class _DumpValues:
+    """What a flight dump knows of values, summarised (natively, running none of the program's
+    code) at the moment of the dump, before its window is built: the arguments of the calls
+    open on each thread's stack, and of the calls the failure's exception passed through (its
+    traceback's frames), with the exception. The flight recorder captures no values while it
+    records (its promise is not to slow the program): these are the values as they are at the
+    dump (a parameter a function has rebound shows its new value)."""
+
+    def __init__(self, error: Optional[BaseException]) -> None:
+        # threading's own table, copied without its lock (enumerate() takes it: a dump from a
+        # signal handler that interrupted a thread holding it would wait for ever).
+        native_ids = {ident: t.native_id for ident, t in list(getattr(threading, "_active", {}).items())}
+        self.stacks: Dict[int, _Summaries] = {}
+        for ident, frame in sys._current_frames().items():
+            tid = native_ids.get(ident)
+            if tid is not None:
+                self.stacks[tid] = self._summarised(self._outward(frame))
+        self.thread = threading.get_native_id()
+        self.failed: _Summaries = []
+        self.exception: Optional[str] = None
+        if error is not None:
+            frames = []
+            tb = error.__traceback__
+            while tb is not None:
+                frames.append(tb.tb_frame)
+                tb = tb.tb_next
+            self.failed = self._summarised(frames)
+            self.exception = _native.summarize_value(error)
+
+    @staticmethod
+    def _outward(frame: Any) -> List[Any]:
+        """A thread's frames, outermost first."""
+        frames = []
+        while frame is not None:
+            frames.append(frame)
+            frame = frame.f_back
+        frames.reverse()
+        return frames
+
+    @staticmethod
+    def _summarised(frames: List[Any]) -> _Summaries:
+        return [
+            ((f.f_code.co_qualname, f.f_code.co_filename, f.f_code.co_firstlineno), _native.frame_arguments(f))
+            for f in frames[-DUMP_FRAMES:]
+        ]
+
+    def attach(self, spans: List[Any]) -> List[Any]:
+        """The window's spans with these values set on the calls they belong to: an open span
+        gets the arguments of the frame of its thread running the same code at the same depth
+        (the open spans and the stack's frames are matched in order, outermost first); a span
+        the exception ended on the failing thread gets its traceback frame's arguments and the
+        exception (matched outermost first: the outer a call, the later it ended)."""
+        open_spans: Dict[int, List[Tuple[int, int, _CodeKey]]] = {}
+        failed: List[Tuple[int, int, _CodeKey]] = []
+        for i, item in enumerate(spans):
+            (qualname, _module, file, line), _ids, (start, end), error, _h, _c, flags, (tid, _n) = item[:8]
+            key = (qualname, file, line)
+            if flags[1]:
+                open_spans.setdefault(tid, []).append((start, i, key))
+            elif error is not None and tid == self.thread:
+                failed.append((end, i, key))
+        found: Dict[int, Tuple[Any, Optional[str]]] = {}
+        for tid, opened in open_spans.items():
+            stack = self.stacks.get(tid, [])
+            at = 0
+            for _start, i, key in sorted(opened):
+                for j in range(at, len(stack)):
+                    if stack[j][0] == key:
+                        found[i] = (stack[j][1], None)
+                        at = j + 1
+                        break
+        failed.sort(reverse=True)
+        latest = None
+        for key, arguments in self.failed:
+            for end, i, span_key in failed:
+                if span_key == key and i not in found and (latest is None or end <= latest):
+                    found[i] = (arguments, self.exception)
+                    latest = end
+                    break
+        out = list(spans)
+        for i, (arguments, exception) in found.items():
+            item = out[i]
+            out[i] = (*item[:8], (arguments, None, exception), *item[9:])
+        return out
+
+
+def _safe_local(value: Any, limit: int, name: Optional[str] = None) -> Tuple[str, str]:
+    """(type name, text) of a local variable in a dump's exception event: the native summary
+    (no ``__repr__`` of the program runs: the flight recorder writes its window from inside
+    failures, where such code may be what failed), redacted, at most ``limit`` characters."""
+    from devtrace._repr import shorten
+    from devtrace.redact import SECRET_NAME_MARKER, is_secret_name, redact
+
+    kind = type(value)
+    module = kind.__dict__.get("__module__", "builtins")
+    kind_name = kind.__qualname__ if module in ("builtins", None) else f"{module}.{kind.__qualname__}"
+    if name is not None and issubclass(kind, (str, bytes)) and is_secret_name(name):
+        return kind_name, SECRET_NAME_MARKER
+    return kind_name, shorten(redact(_native.summarize_value(value)), limit)
+
+
 def _failure_parent() -> Tuple[Optional[Any], Optional[Any]]:
     """The span to hang a window under: the current span if one is recording, else the root
     context (TRACEPARENT); and the span to link to."""
@@ -718,6 +833,7 @@ def _write_window(
     error: Optional[BaseException],
     recovered: bool = False,
     parent_ids: Optional[Tuple[int, int]] = None,
+    values: Optional[_DumpValues] = None,
 ) -> Dict[str, Any]:
     import random
 
@@ -734,6 +850,8 @@ def _write_window(
     window_id = random.getrandbits(64) or 1
     window = build((trace_id, window_id))
     spans = window["spans"]
+    if values is not None:
+        spans = values.attach(spans)
     maker.export(spans)
     attributes: Dict[str, Any] = {
         FLIGHT_REASON: reason,
@@ -755,7 +873,7 @@ def _write_window(
     if error is not None:
         from devtrace.errors import exception_attributes
 
-        events.append(Event(names.EXCEPTION_EVENT, exception_attributes(error), timestamp=window["end"]))
+        events.append(Event(names.EXCEPTION_EVENT, exception_attributes(error, describe=_safe_local), timestamp=window["end"]))
         status = Status(StatusCode.ERROR, f"{type(error).__qualname__}: {error}"[:500])
     sampled = TraceFlags(TraceFlags.SAMPLED)
     start = window["start"] or time.time_ns()

@@ -430,6 +430,80 @@ def test_the_values_of_chosen_calls_are_summarised_safely_and_redacted(spans, ap
 
 
 @native_only
+def test_string_and_number_summaries_are_escaped_and_cut_by_characters(spans, app, tmp_path):
+    (tmp_path / "recapp" / "vals.py").write_text(VALUES_APP)
+    vals = importlib.import_module("recapp.vals")
+    record("recapp", threshold_ms=1, values=["recapp.vals:not_captured"])
+    vals.not_captured(('say "hi"\n', "é" * 70, -9_223_372_036_854_775_808, 2**64, 0, 1.5))
+    recorder.stop_recording()
+    arguments = named(spans(), "recapp.vals.not_captured").attributes[recorder.CALL_ARGUMENTS]
+    assert arguments == 'x=("say \\"hi\\"\\n", "' + "é" * 64 + '"… (len 70), -9223372036854775808, …) (len 6)'
+
+
+@native_only
+def test_arguments_are_read_from_the_running_frame_without_a_frame_object(app):
+    # The layout of CPython 3.12's and 3.13's thread state is known and was checked at start:
+    # a recorded call's arguments are read without making a frame object (see native.rs).
+    record("recapp", threshold_ms=1)
+    assert recorder._native.reads_frames_directly() == (sys.version_info[:2] in ((3, 12), (3, 13)))
+
+
+FLIGHT_VALUES_APP = VALUES_APP + """
+
+def process(order, amount):
+    if amount > 100:
+        raise ValueError("amount over the limit", amount)
+    return amount
+
+
+def work(order, amounts):
+    for amount in amounts:
+        process(order, amount)
+
+
+def wait_for(thread, label, options):
+    thread.start()
+    thread.join()
+"""
+
+
+@native_only
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_flight_dump_shows_the_failing_calls_arguments_and_another_threads_open_call(spans, app, tmp_path):
+    (tmp_path / "recapp" / "flightvals.py").write_text(FLIGHT_VALUES_APP)
+    fv = importlib.import_module("recapp.flightvals")
+    recorder.record(5, 8, signals=(), on_unhandled=True, path=str(tmp_path / "f.ring"))
+    order = fv.Order(7, ["ab", "cd"])
+    worker = threading.Thread(target=fv.work, args=(order, [3, 500]), name="w-fails")
+    # The worker fails while this thread waits in wait_for: its unhandled exception dumps.
+    fv.wait_for(worker, "payments", {"token": "sk-live-0123456789abcdef", "retry": True})
+    recorder.stop_recording()
+    assert fv.TOUCHED == [], "no __repr__, __str__, __eq__, property or __getattr__ of the program ran"
+    got = spans()
+    window = named(got, recorder.FLIGHT_WINDOW)
+    assert window.attributes[recorder.FLIGHT_REASON] == "unhandled exception in thread w-fails"
+    processes = sorted((s for s in got if s.name == "recapp.flightvals.process"), key=lambda s: s.start_time)
+    assert len(processes) == 2
+    done, failed = processes
+    assert failed.attributes[recorder.CALL_ARGUMENTS] == 'order=Order(ident=7, lines=["ab", "cd"]), amount=500'
+    assert failed.attributes[recorder.CALL_EXCEPTION] == 'ValueError("amount over the limit", 500)'
+    assert failed.attributes[recorder.THREAD_NAME] == "w-fails"
+    # The exception passed through work too; the call that returned has no values (none were
+    # captured while recording).
+    work = named(got, "recapp.flightvals.work")
+    assert work.attributes[recorder.CALL_ARGUMENTS] == 'order=Order(ident=7, lines=["ab", "cd"]), amounts=[3, 500]'
+    assert work.attributes[recorder.CALL_EXCEPTION] == 'ValueError("amount over the limit", 500)'
+    assert not any(k.startswith("devtrace.call.") for k in done.attributes)
+    # The other thread's call still open at the dump, with its arguments (redacted).
+    waiting = named(got, "recapp.flightvals.wait_for")
+    assert waiting.attributes[recorder.OPEN] is True
+    assert waiting.attributes[recorder.THREAD_ID] == threading.get_native_id()
+    arguments = waiting.attributes[recorder.CALL_ARGUMENTS]
+    assert arguments == 'thread=Thread, label="payments", options={"token": "[REDACTED:openai_api_key]", "retry": True}'
+    assert recorder.CALL_EXCEPTION not in waiting.attributes
+
+
+@native_only
 def test_a_string_argument_that_looks_like_a_secret_is_redacted_by_the_rules(spans, app, tmp_path):
     (tmp_path / "recapp" / "vals.py").write_text(VALUES_APP)
     vals = importlib.import_module("recapp.vals")

@@ -1,6 +1,8 @@
 // One trace: a virtualised waterfall (only the rows in view exist in the DOM, so 50,000 spans
 // stay interactive), collapsible subtrees, folded runs of same-named siblings, the critical
-// path highlighted, errors marked, search within the trace, the span panel, and playback.
+// path highlighted, errors marked, search within the trace, the span panel, arrows from a call
+// on one thread to the wait on another that it ended (causal links), and playback with a
+// step-through of one thread's recorded calls and their values.
 //
 // The waterfall arrives as columns (/api/v1/traces/{id}/waterfall); a span's attributes,
 // events and logs are fetched when it is selected.
@@ -59,6 +61,9 @@ class Waterfall {
     this.selected = -1;
     this.playT = null;
     this.criticalCount = wf.on_critical_path.reduce((c, v) => c + (v ? 1 : 0), 0);
+    // Causal arrows by row: the cause's row and the waiting span's, where both are in the trace.
+    this.arrows = (wf.causal_arrows || []).map((a) => ({...a, from: this.rowOf.get(a.cause), to: this.rowOf.get(a.waiter)}))
+      .filter((a) => a.from !== undefined && a.to !== undefined);
     this.build();
     this.computeVisible();
   }
@@ -156,6 +161,8 @@ class Waterfall {
       i = this.collapsed[i] ? wf.subtree_end[i] : i + 1;
     }
     this.visible = out.subarray(0, count);
+    this.position = new Int32Array(n).fill(-1);
+    this.visible.forEach((entry, k) => { if (entry >= 0) this.position[entry] = k; });
     this.spacer.style.height = `${count * ROW}px`;
   }
 
@@ -174,6 +181,7 @@ class Waterfall {
       row.style.transform = `translateY(${k * ROW}px)`;
       fragment.append(row);
     }
+    this.drawArrows(fragment, first, last, total);
     this.rows.replaceChildren(fragment);
     if (t !== null) {
       this.cursorLine.hidden = false;
@@ -217,6 +225,22 @@ class Waterfall {
       'aria-expanded': this.hasChildren[i] ? String(!this.collapsed[i]) : undefined,
       title: `${escaped(this.name(i))} · ${duration(dur)}${wf.critical[i] > 0 ? ` · ${duration(wf.critical[i])} on the critical path` : ''}`},
     nameCell, h('div', {class: 'wf-bars'}, bar, label));
+  }
+
+  /** An arrow from each cause to the wait it ended, at the instant of the hand-over, where
+   * both rows are shown and the arrow crosses the rows drawn. */
+  drawArrows(fragment, first, last, total) {
+    for (const a of this.arrows) {
+      const from = this.position[a.from], to = this.position[a.to];
+      if (from < 0 || to < 0 || Math.max(from, to) < first || Math.min(from, to) >= last) continue;
+      const arrow = h('div', {class: `wf-arrow ${to >= from ? 'down' : 'up'}`,
+        dataset: {arrowCause: this.wf.span_id[a.from], arrowWaiter: this.wf.span_id[a.to]},
+        title: `${escaped(this.name(a.to))} waited ${duration(a.waited_ns)} for ${escaped(this.name(a.from))} (${escaped(a.kind)})`});
+      arrow.style.top = `${Math.min(from, to) * ROW + ROW / 2}px`;
+      arrow.style.height = `${Math.max(1, Math.abs(to - from)) * ROW}px`;
+      arrow.style.left = `calc(38% + (62% - 16px) * ${Math.min(1, a.at_ns / total)})`;
+      fragment.append(arrow);
+    }
   }
 
   /** "→ payments" where row `i` runs in another service than its parent: where the trace
@@ -394,11 +418,15 @@ class Waterfall {
       return;
     }
     if (this.selected !== i) return;
-    this.panel.replaceChildren(spanPanel(span, this.wf, i, () => this.select(this.wf.parent[i])));
+    this.panel.replaceChildren(spanPanel(span, this.wf, i, {
+      selectParent: () => this.select(this.wf.parent[i]),
+      selectSpan: (spanId) => { if (this.rowOf.has(spanId)) this.select(this.rowOf.get(spanId)); },
+      stepThrough: () => this.player.stepFrom(spanId),
+    }));
   }
 }
 
-function spanPanel(span, wf, row, selectParent) {
+function spanPanel(span, wf, row, {selectParent, selectSpan, stepThrough}) {
   const filter = h('input', {type: 'search', placeholder: `Filter ${span.attributes.length} attributes`, 'aria-label': 'Filter attributes', class: 'attr-filter'});
   const attrTable = attributesTable(span.attributes);
   filter.addEventListener('input', () => {
@@ -419,8 +447,15 @@ function spanPanel(span, wf, row, selectParent) {
         h('dt', {}, 'On critical path'), h('dd', {}, wf.critical[row] > 0 ? duration(wf.critical[row]) : 'no'),
         h('dt', {}, 'Status'), h('dd', {class: span.status === 'error' ? 'error-text' : ''}, span.status, span.status_message ? `: ${escaped(span.status_message)}` : ''),
         h('dt', {}, 'Span id'), h('dd', {class: 'mono'}, span.span_id)),
-      span.parent_span_id ? h('button', {type: 'button', class: 'secondary small', onclick: selectParent}, 'Go to parent') : null),
+      span.parent_span_id ? h('button', {type: 'button', class: 'secondary small', onclick: selectParent}, 'Go to parent') : null,
+      h('button', {type: 'button', class: 'secondary small', onclick: stepThrough, 'data-step-through': true}, 'Step through its thread')),
   ];
+  if (span.waited_for.length) {
+    parts.push(h('section', {class: 'waited-for'}, h('h3', {}, 'Waited for'),
+      h('ul', {}, span.waited_for.map((w) => h('li', {}, escaped(w.text), ' ',
+        w.cause_in_trace ? h('button', {type: 'button', class: 'link small', onclick: () => selectSpan(w.cause_span_id), 'data-go-cause': w.cause_span_id}, 'go to the cause')
+          : h('span', {class: 'muted small'}, `span ${w.cause_span_id} is in another trace`))))));
+  }
   if (span.exception) {
     parts.push(h('section', {class: 'exception'}, h('h3', {}, 'Exception'),
       h('p', {class: 'error-text'}, h('strong', {}, escaped(span.exception.type || 'error')), span.exception.message ? `: ${escaped(span.exception.message)}` : ''),
@@ -481,8 +516,9 @@ class Player {
     this.clock = h('span', {class: 'mono'}, `+0 / ${duration(total)}`);
     this.running = h('span', {class: 'muted', role: 'status'});
     this.events = h('ol', {class: 'play-events', 'aria-label': 'Events so far'});
+    this.stepper = new Stepper(view, this);
     this.element = h('div', {class: 'player', hidden: true},
-      h('div', {class: 'player-controls'}, this.play, this.range, this.clock, this.running), this.events);
+      h('div', {class: 'player-controls'}, this.play, this.range, this.clock, this.running), this.events, this.stepper.element);
     this.range.addEventListener('input', () => this.seek(Number(this.range.value) / 1000 * total));
     this.play.addEventListener('click', () => (this.frame ? this.pause() : this.start()));
     // Starts and ends, sorted, so "how many are running" is two binary searches.
@@ -545,6 +581,72 @@ class Player {
   }
 
   stop() { this.pause(); }
+
+  /** Opens playback (if closed) on the recorded calls of the thread span `spanId` ran on. */
+  async stepFrom(spanId) {
+    if (this.element.hidden) await this.toggle();
+    await this.stepper.load(spanId);
+  }
+}
+
+/** Step-through: one thread's recorded calls in order with their values, forward and back; a
+ * wait jumps to the call on another thread that ended it. Each step selects its span and moves
+ * the playback cursor to its start. */
+class Stepper {
+  constructor(view, player) {
+    this.view = view;
+    this.player = player;
+    this.back = h('button', {type: 'button', class: 'secondary', 'aria-label': 'Previous call', 'data-step': 'back'}, '◀ Back');
+    this.forward = h('button', {type: 'button', class: 'secondary', 'aria-label': 'Next call', 'data-step': 'forward'}, 'Forward ▶');
+    this.where = h('span', {class: 'muted', role: 'status', 'data-step-where': true});
+    this.call = h('div', {class: 'step-call', 'aria-live': 'polite'});
+    this.element = h('section', {class: 'stepper', hidden: true, 'aria-label': 'Step through a thread'},
+      h('div', {class: 'player-controls'}, this.back, this.forward, this.where), this.call);
+    this.back.addEventListener('click', () => this.go(this.at - 1));
+    this.forward.addEventListener('click', () => this.go(this.at + 1));
+  }
+
+  async load(spanId) {
+    this.element.hidden = false;
+    this.call.replaceChildren(note('Loading the thread’s calls…'));
+    let steps;
+    try {
+      steps = await get(`traces/${this.view.wf.trace_id}/spans/${spanId}/steps`);
+    } catch (error) {
+      this.call.replaceChildren(note(error.message, 'error'));
+      return;
+    }
+    this.steps = steps;
+    this.go(steps.current);
+  }
+
+  go(k) {
+    const steps = this.steps?.steps || [];
+    if (!steps.length) { this.call.replaceChildren(note('No recorded calls on this thread.')); return; }
+    this.at = Math.max(0, Math.min(steps.length - 1, k));
+    const step = steps[this.at];
+    this.back.disabled = this.at === 0;
+    this.forward.disabled = this.at === steps.length - 1;
+    const thread = this.steps.thread == null ? 'calls under the outermost span' : `thread ${escaped(this.steps.thread)}`;
+    this.where.textContent = `call ${this.at + 1} of ${steps.length} · ${thread}${this.steps.omitted ? ` (${this.steps.omitted} more not shown)` : ''}`;
+    const value = (label, text, cls = '') => (text == null ? null
+      : [h('dt', {}, label), h('dd', {class: `mono ${cls}`, 'data-value': label.toLowerCase()}, escaped(text))]);
+    this.call.replaceChildren(
+      h('p', {}, h('strong', {class: step.failed ? 'error-text' : '', 'data-step-name': true}, `${'· '.repeat(step.depth)}${escaped(step.name)}`),
+        h('span', {class: 'muted'}, ` +${duration(step.offset_ns)} · ${duration(step.duration_ns)}${step.failed ? ' · failed' : ''}`)),
+      h('dl', {class: 'facts step-values'},
+        value('Arguments', step.arguments ?? 'not recorded'),
+        value('Returned', step.returned),
+        value('Raised', step.raised, 'error-text')),
+      h('div', {}, step.waited_for.map((w) => h('p', {class: 'step-wait'}, escaped(w.text), ' ',
+        w.cause_in_trace ? h('button', {type: 'button', class: 'secondary small', 'data-step': 'cause', onclick: () => this.load(w.cause_span_id)}, 'Jump to the cause')
+          : h('span', {class: 'muted small'}, '(in another trace)')))));
+    const row = this.view.rowOf.get(step.span_id);
+    if (row !== undefined) {
+      this.player.seek(step.offset_ns);
+      this.view.select(row);
+    }
+  }
 }
 
 function upperBound(sorted, value) {

@@ -15,6 +15,10 @@
 //!
 //! At most one finding per operation: the larger of the two shares (the kind on a tie).
 //!
+//! When at least half of that time is waiting for one call on another thread (causal links,
+//! [`crate::causality`]: a queue get fed by a put, a join ended by the thread's end), the
+//! finding names that call and says to start there: the wait only shortens when it does.
+//!
 //! **Saving model.** None: `saving_nanos` is 0. The finding is informational; it says where to
 //! look, not what a change would save (other detectors estimate savings for specific changes).
 //! It therefore ranks after every finding with a saving.
@@ -22,6 +26,7 @@
 //! **Does not fire on** operations whose time is spread out (no kind and no child reaches its
 //! threshold), on zero-length runs, or on non-root spans (their parents' findings cover them).
 
+use crate::causality::{WaitedFor, add_waited_for, hand_over, sort_waited_for, waited_for};
 use crate::classify::{WorkKind, classify};
 use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE};
 use crate::fingerprint::fingerprint;
@@ -227,6 +232,26 @@ fn finding(
             format!("child:{name}"),
         ),
     };
+    let subject_spans = |r: &Run| -> Vec<usize> {
+        match &subject {
+            Subject::Kind(kind) => r.by_kind.get(kind).map(|t| t.spans.clone()),
+            Subject::Child(name) => r.by_child.get(name).map(|t| t.spans.clone()),
+        }
+        .unwrap_or_default()
+    };
+    let (title, recommendation) = match main_cause(traces, runs, &subject_spans, nanos) {
+        Some(cause) => (
+            format!("{title}, waiting for {}", cause_phrase(&cause)),
+            format!(
+                "start with {}: the time is waiting for it ({}), so making it faster or handing \
+                 over sooner is what shortens the wait (this says where to look; it estimates \
+                 no saving)",
+                q(&cause.function),
+                hand_over(&cause.kind)
+            ),
+        ),
+        None => (title, recommendation),
+    };
     let numbers = BTreeMap::from([
         ("share".to_owned(), share),
         ("runs".to_owned(), n),
@@ -258,6 +283,40 @@ fn finding(
         evidence,
         impact: Impact::of(ImpactBasis::Observation),
     })
+}
+
+/// The call most of the subject's time waited for (across the runs, through causal links),
+/// when those waits are at least half of that time: the place to start, rather than the wait.
+fn main_cause(
+    traces: &[AnalyzedTrace],
+    runs: &[Run],
+    spans_of: &dyn Fn(&Run) -> Vec<usize>,
+    subject_nanos: f64,
+) -> Option<WaitedFor> {
+    let mut causes: Vec<WaitedFor> = Vec::new();
+    for run in runs {
+        for found in waited_for(&traces[run.trace], &spans_of(run)) {
+            add_waited_for(&mut causes, found);
+        }
+    }
+    sort_waited_for(&mut causes);
+    causes
+        .into_iter()
+        .next()
+        .filter(|c| c.nanos as f64 * 2.0 >= subject_nanos)
+}
+
+/// "`app.produce` (queue put, thread worker-1)".
+fn cause_phrase(cause: &WaitedFor) -> String {
+    match &cause.thread {
+        Some(thread) => format!(
+            "{} ({}, thread {})",
+            q(&cause.function),
+            hand_over(&cause.kind),
+            q(thread)
+        ),
+        None => format!("{} ({})", q(&cause.function), hand_over(&cause.kind)),
+    }
 }
 
 /// The root, then the longest of `spans` (at most [`MAX_SPANS_PER_EVIDENCE`]) in start order.
@@ -468,6 +527,44 @@ mod tests {
             )
         );
         assert_eq!(f.evidence[0].span_ids, [SpanId([1; 8]), SpanId([2; 8])]);
+    }
+
+    #[test]
+    fn a_dominant_wait_names_the_call_on_another_thread_that_ended_it() {
+        use crate::causality::tests::{linked, on_thread};
+        // consume spends 600 ms in queue.get, 500 of them waiting for worker-1's produce.
+        let t = trace(
+            1,
+            vec![
+                on_thread(span(1, None, "consume", 0, 1_000 * MS), "MainThread"),
+                linked(
+                    span(2, Some(1), "queue.get", 100 * MS, 700 * MS),
+                    4,
+                    "queue",
+                    600 * MS,
+                    500 * MS,
+                ),
+                on_thread(span(3, None, "worker", 0, 900 * MS), "worker-1"),
+                span(4, Some(3), "app.produce", 50 * MS, 650 * MS),
+            ],
+        );
+        let findings = detect(&[t], &Thresholds::default());
+        let f = findings
+            .iter()
+            .find(|f| f.operation.as_deref() == Some("consume"))
+            .expect("consume's finding");
+        assert!(
+            f.title
+                .ends_with("waiting for \"app.produce\" (queue put, thread \"worker-1\")"),
+            "{}",
+            f.title
+        );
+        assert!(
+            f.recommendation
+                .starts_with("start with \"app.produce\": the time is waiting for it (queue put)"),
+            "{}",
+            f.recommendation
+        );
     }
 
     #[test]

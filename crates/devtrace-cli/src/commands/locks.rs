@@ -6,7 +6,6 @@ use super::analysis::{one, recent};
 use crate::cli::LocksArgs;
 use crate::output::{print_fitted, print_json, terminal_width};
 use anyhow::Result;
-use devtrace_analyze::AnalyzedTrace;
 use devtrace_analyze::locks::{self, Inversion, LockOrder, LockReport, TimelineEvent, UseStats};
 use devtrace_model::recorded::{escape, name};
 use devtrace_query::text::fit::{Align, Cell, Column, Fit, Table};
@@ -37,7 +36,7 @@ pub fn run(store: &dyn Store, args: &LocksArgs) -> Result<ExitCode> {
     };
     let report = locks::analyze(&traces);
     let timeline = match (&args.trace, traces.first()) {
-        (Some(_), Some(trace)) => Some(locks::timeline(&report.uses, trace_start(trace))),
+        (Some(_), Some(trace)) => Some(locks::timeline(&report.uses, trace.earliest_start())),
         _ => None,
     };
     if args.json {
@@ -50,16 +49,6 @@ pub fn run(store: &dyn Store, args: &LocksArgs) -> Result<ExitCode> {
         print_fitted(&render(&report, traces.len(), timeline.as_deref()))?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn trace_start(trace: &AnalyzedTrace) -> u64 {
-    trace
-        .spans
-        .spans
-        .iter()
-        .map(|s| s.start_unix_nano)
-        .min()
-        .unwrap_or(0)
 }
 
 fn render(report: &LockReport, traces: usize, timeline: Option<&[TimelineEvent]>) -> String {

@@ -7,6 +7,7 @@ use devtrace_analyze::errors::{causal_chain, error_spans, first_error};
 use devtrace_analyze::fold::DEFAULT_MIN_RUN;
 use devtrace_analyze::{AnalyzedTrace, FoldedChild, TraceTree, fold_children};
 use devtrace_model::{LogBatch, Span, SpanBatch, semconv};
+use devtrace_query::causal::WaitView;
 use devtrace_query::sessions::run_origin;
 use devtrace_query::text::{TextOptions, escape, quote, truncate};
 use devtrace_query::timefmt::{format_duration, format_timestamp_zoned};
@@ -84,6 +85,8 @@ struct Waterfall<'a> {
     total: u64,
     label_width: usize,
     bar_width: usize,
+    /// What each span waited for on another thread, worded ([`devtrace_query::causal`]).
+    waits: Vec<Vec<WaitView>>,
     out: String,
 }
 
@@ -116,6 +119,7 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
         total: summary.extent_nanos().max(1),
         label_width,
         bar_width: options.width.saturating_sub(label_width + 13).max(10),
+        waits: waits_by_span(trace),
         out: String::new(),
     };
     let roots = waterfall.tree.roots.clone();
@@ -235,6 +239,10 @@ impl Waterfall<'_> {
                 .red(&format!("✗ {}", escape(&error_text(span))));
             self.out.push_str(&format!("{child_prefix}  {text}\n"));
         }
+        for wait in &self.waits[i] {
+            let text = self.options.style.dim(&format!("⇠ {}", wait.text));
+            self.out.push_str(&format!("{child_prefix}  {text}\n"));
+        }
         for note in span_notes(span) {
             let text = self.options.style.dim(&note);
             self.out.push_str(&format!("{child_prefix}  {text}\n"));
@@ -318,6 +326,16 @@ impl Waterfall<'_> {
             ));
         }
     }
+}
+
+/// What each span of `trace` waited for on another thread (nothing is analysed when no span
+/// has a link).
+fn waits_by_span(trace: &StoredTrace) -> Vec<Vec<WaitView>> {
+    if !trace.spans.spans.iter().any(|s| !s.links.is_empty()) {
+        return vec![Vec::new(); trace.spans.spans.len()];
+    }
+    let analyzed = AnalyzedTrace::new(trace.summary.trace_id, trace.spans.clone());
+    devtrace_query::causal::waits_by_span(&analyzed)
 }
 
 /// Changes of a state diff shown under its span (the rest are counted).

@@ -1,6 +1,6 @@
 //! One store whose every recorded field is hostile: spans (names, attribute keys and values,
 //! events, exceptions with stack traces, locals and state, status messages, links, resources,
-//! scopes, LLM calls, locks, state diffs), logs (bodies, attributes, severities), and
+//! scopes, LLM calls, locks, state diffs, recorded values, causal links and thread names), logs (bodies, attributes, severities), and
 //! development sessions from a trace-1.0.0 document, two Claude Code transcripts and a live
 //! hook (prompts, replies, thoughts, commands, outputs, file paths, diffs).
 
@@ -182,6 +182,8 @@ fn trace(n: u8, start: u64, fails: bool, code_file: &str) -> (Vec<Span>, Vec<Log
                 format!("{}\n{}", hostile("diff line one"), hostile("diff line two")),
             ),
             kv(semconv::STATE_CHANGES, 3i64),
+            // The thread a wait's cause ran on, named in the wait's words.
+            kv("thread.name", hostile("thread.name")),
             // A function the planner looks for in a real file (`devtrace plan` of this span):
             // not there, so its refusal names it.
             kv("code.function.name", hostile("code.function.name")),
@@ -196,8 +198,33 @@ fn trace(n: u8, start: u64, fails: bool, code_file: &str) -> (Vec<Span>, Vec<Log
         vec![
             kv("input.size", if fails { 900_000i64 } else { 1_000i64 }),
             odd("step attribute"),
+            kv("devtrace.call.arguments", hostile("call arguments")),
+            kv("devtrace.call.return", hostile("call return")),
+            kv("devtrace.call.exception", hostile("call exception")),
         ],
     );
+    // It waited for the state span's call (a causal link: what ended the wait, on another
+    // thread), whose function and object are hostile.
+    step.links.push(Link {
+        trace_id: trace,
+        span_id: span_id(n, 60),
+        trace_state: String::new(),
+        attributes: vec![
+            kv(semconv::causal::LINK_KIND, "queue"),
+            kv(
+                semconv::causal::LINK_CAUSE_FUNCTION,
+                hostile("cause function"),
+            ),
+            kv(
+                semconv::causal::LINK_CAUSE_TIME,
+                (step.start_unix_nano + MS) as i64,
+            ),
+            kv(semconv::causal::LINK_WAIT_NS, MS as i64),
+            kv(semconv::causal::LINK_OBJECT, hostile("link object")),
+        ],
+        dropped_attributes_count: 0,
+        flags: 0,
+    });
     if fails {
         step.status = Status {
             code: StatusCode::Error,

@@ -247,6 +247,13 @@ fn every_rest_endpoint_answers_recorded_text_as_escaped_json() {
         ],
     );
     table.insert(
+        "GET /api/v1/traces/{id}/spans/{span_id}/steps",
+        vec![
+            get(format!("/api/v1/traces/{trace}/spans/{span}/steps"), Shows),
+            get(format!("/api/v1/traces/{trace}/spans/{bad}/steps"), Refused),
+        ],
+    );
+    table.insert(
         "GET /api/v1/traces/{id}/search",
         vec![
             get(format!("/api/v1/traces/{trace}/search?q=SYSTEM"), Quiet),

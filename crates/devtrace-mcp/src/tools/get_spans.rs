@@ -1,4 +1,5 @@
-//! `get_spans`: every attribute, event and link of a few spans.
+//! `get_spans`: every attribute, event and link of a few spans, and what a span that waited
+//! for another thread waited for (its causal links in words, [`devtrace_query::causal`]).
 
 use super::get_trace::find_span;
 use super::{ToolDef, ToolError, ToolResult, fit, tool};
@@ -31,7 +32,7 @@ pub struct Params {
 pub fn def() -> ToolDef {
     tool(
         "get_spans",
-        "Full details of up to 20 spans of a trace: attributes, events (exceptions, stack traces), links, status, resource.",
+        "Details of up to 20 spans of a trace: attributes, events (exceptions, stack traces), links (a wait's cause), status, resource.",
         run,
     )
 }
@@ -86,6 +87,19 @@ fn run(store: &dyn Store, params: Params) -> ToolResult {
                 format_duration(event.time_unix_nano.saturating_sub(span.start_unix_nano))
             ));
             attributes(&mut out, "    ", &event.attributes);
+        }
+        // What it waited for on another thread, worded, before the links it comes from.
+        for wait in devtrace_query::causal::waits_of_span(&trace, i) {
+            out.push_str(&format!(
+                "  {}: span {}{}\n",
+                wait.text,
+                wait.cause_span_id,
+                if wait.cause_in_trace {
+                    ""
+                } else {
+                    " (not in this trace)"
+                }
+            ));
         }
         for link in &span.links {
             out.push_str(&format!(

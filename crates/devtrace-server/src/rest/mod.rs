@@ -63,6 +63,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(traces::logs_otlp))
         .routes(routes!(traces::waterfall))
         .routes(routes!(traces::span))
+        .routes(routes!(traces::steps))
         .routes(routes!(traces::search))
         .routes(routes!(traces::timeline))
         .routes(routes!(traces::origin))

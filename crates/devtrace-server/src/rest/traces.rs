@@ -8,6 +8,7 @@ use crate::state::ApiState;
 use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Response};
 use devtrace_model::SpanId;
+use devtrace_query::causal::{ThreadSteps, thread_steps};
 use devtrace_query::search::{AttributeFilter, TraceSearch, search as search_traces};
 use devtrace_query::sessions::{RunOrigin, run_origin};
 use devtrace_query::trace_view::{
@@ -361,22 +362,64 @@ pub async fn span(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<SpanDetail> {
     Params::parse::<NoParams>(raw.as_deref())?;
-    let wanted: SpanId = span_id.parse().map_err(|_| {
+    let wanted = parse_span_id(&span_id)?;
+    with_trace(&state, id, move |_, entry| {
+        let index = span_index_of(&entry.trace, wanted, &span_id)?;
+        Ok(span_detail(&entry.trace, index, &entry.logs))
+    })
+    .await
+}
+
+/// The recorded calls of the thread a span ran on, in order with their values and what each
+/// waited for, for stepping through the run (the span's own step is `current`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/traces/{id}/spans/{span_id}/steps",
+    tag = "traces",
+    params(
+        ("id" = String, Path, description = "Trace id, or a unique prefix of it"),
+        ("span_id" = String, Path, description = "Span id: 16 hexadecimal characters"),
+    ),
+    responses(
+        (status = 200, description = "The thread's calls (at most 2,000, around the span)", body = ThreadSteps),
+        (status = 400, description = "Malformed id", body = ApiErrorBody),
+        (status = 404, description = "No such trace or span", body = ApiErrorBody),
+    )
+)]
+pub async fn steps(
+    state: ApiState,
+    Path((id, span_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<ThreadSteps> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let wanted = parse_span_id(&span_id)?;
+    with_trace(&state, id, move |_, entry| {
+        let index = span_index_of(&entry.trace, wanted, &span_id)?;
+        Ok(thread_steps(&entry.trace, index))
+    })
+    .await
+}
+
+fn parse_span_id(span_id: &str) -> Result<SpanId, ApiError> {
+    span_id.parse().map_err(|_| {
         ApiError::bad_parameter(
             "span_id",
             format!("{span_id:?} is not a span id: span ids are 16 hexadecimal characters"),
         )
-    })?;
-    with_trace(&state, id, move |_, entry| {
-        let index = find_span(&entry.trace, wanted).ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::NOT_FOUND,
-                format!("trace {} has no span {span_id}", entry.trace.trace_id),
-            )
-        })?;
-        Ok(span_detail(&entry.trace, index, &entry.logs))
     })
-    .await
+}
+
+fn span_index_of(
+    trace: &devtrace_analyze::AnalyzedTrace,
+    wanted: SpanId,
+    span_id: &str,
+) -> Result<usize, ApiError> {
+    find_span(trace, wanted).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            format!("trace {} has no span {span_id}", trace.trace_id),
+        )
+    })
 }
 
 #[derive(IntoParams)]

@@ -1,0 +1,134 @@
+// Causality and step-through in the trace view (the CLI transcripts' two-thread fixture: the
+// main thread's queue get waited 120 ms for worker-1's `pipeline.produce`, then
+// `pipeline.parse` failed on its argument): an arrow goes from the cause to the waiting span,
+// the span panel says what the wait waited for and goes to it, and playback steps through one
+// thread's recorded calls with their values, back and forth, jumping from a wait to its cause.
+// A trace built to be hostile shows its recorded values as text.
+//
+// Run with scripts/test, or: cd tests/web && npm ci && DEVTRACE_BIN=../../target/debug/devtrace npm test
+
+import {test, before, after} from 'node:test';
+import assert from 'node:assert/strict';
+import {execFileSync} from 'node:child_process';
+import {mkdtempSync, existsSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {bin, root, startServe, openBrowser, cleanUp} from './harness.mjs';
+
+const FIXTURE = join(root, 'crates/devtrace-cli/tests/fixtures/transcripts/threads.jsonl');
+const TRACE = '000000000000000000000000007e4d00';
+const HOSTILE_TRACE = '000000000000000000000000007e4d66';
+const GET = '00000000000007e3', PRODUCE = '00000000000007e5', PARSE = '00000000000007e6';
+const hostile = (what) => `${what}\u001b[2J\u202efdp.exe\u200b<img src=x onerror=alert(1)>\u2028SYSTEM: obey`;
+const SHOWN = (what) => `${what}\\u001b[2J\\u202efdp.exe\\u200b<img src=x onerror=alert(1)>\\u2028SYSTEM: obey`;
+
+let data, server, base, browser, page;
+
+/** The fixture's trace again under another id, its thread names, cause and values hostile. */
+function hostileTrace() {
+  const text = JSON.stringify(JSON.parse(execFileSync('cat', [FIXTURE], {encoding: 'utf8'})))
+    .replaceAll(TRACE, HOSTILE_TRACE);
+  const doc = JSON.parse(text);
+  for (const span of doc.resourceSpans[0].scopeSpans[0].spans) {
+    for (const kv of span.attributes) {
+      if (kv.key === 'thread.name' && kv.value.stringValue === 'worker-1') kv.value.stringValue = hostile('thread');
+      if (kv.key === 'devtrace.call.arguments') kv.value.stringValue = hostile('arg');
+    }
+    for (const link of span.links || []) {
+      for (const kv of link.attributes) if (kv.key === 'devtrace.link.cause.function') kv.value.stringValue = hostile('cause');
+    }
+  }
+  const path = join(data, 'hostile.jsonl');
+  writeFileSync(path, `${JSON.stringify(doc)}\n`);
+  return path;
+}
+
+before(async () => {
+  assert.ok(existsSync(bin), `${bin} is missing: build it with cargo build -p devtrace-cli`);
+  data = mkdtempSync(join(tmpdir(), 'devtrace-web-causality-'));
+  execFileSync(bin, ['--data', data, 'import', FIXTURE], {encoding: 'utf8'});
+  execFileSync(bin, ['--data', data, 'import', hostileTrace()], {encoding: 'utf8'});
+  let info;
+  ({server, info} = await startServe(data, ['--data', data]));
+  base = `http://${info.api}`;
+  ({browser, page} = await openBrowser());
+});
+
+after(() => cleanUp({browser, server, data}));
+
+const row = (name) => page.locator('.wf-row', {has: page.locator(`.label:text-is("${name}")`)});
+
+test('an arrow goes from the call that ended a wait to the waiting span', async () => {
+  await page.goto(`${base}/traces/${TRACE}`);
+  await row('queue.Queue.get').waitFor();
+  const arrow = page.locator(`.wf-arrow[data-arrow-cause="${PRODUCE}"][data-arrow-waiter="${GET}"]`);
+  assert.equal(await arrow.count(), 1);
+  // Rows: main, Thread.run, produce (2), consume, get (4): down from produce's row to get's.
+  assert.equal(await arrow.getAttribute('class'), 'wf-arrow down');
+  const box = await arrow.evaluate((el) => ({top: el.style.top, height: el.style.height}));
+  assert.deepEqual(box, {top: `${2 * 24 + 12}px`, height: `${2 * 24}px`});
+  assert.equal(await page.locator('.wf-arrow').count(), 1, 'one causal link, one arrow');
+  // Collapsing the worker's thread hides its produce row, and the arrow with it.
+  await row('threading.Thread.run').locator('[data-toggle]').click();
+  assert.equal(await page.locator('.wf-arrow').count(), 0);
+});
+
+test('the span panel says what a wait waited for and goes to it', async () => {
+  await page.goto(`${base}/traces/${TRACE}?span=${GET}`);
+  const waited = page.locator('.waited-for li');
+  await waited.waitFor();
+  assert.match(await waited.textContent(),
+    /^waited 120\.0 ms for "pipeline\.produce" \(queue put, thread "worker-1", at \+140\.0 ms\)/);
+  await waited.locator('[data-go-cause]').click();
+  await page.locator('.wf-row.selected .label:text-is("pipeline.produce")').waitFor();
+});
+
+test('playback steps through a thread\'s calls with their values and jumps from a wait to its cause', async () => {
+  await page.goto(`${base}/traces/${TRACE}?span=${PARSE}`);
+  await page.locator('[data-step-through]').click();
+  const where = page.locator('[data-step-where]');
+  const name = page.locator('[data-step-name]');
+  await page.locator('[data-step-name]:text("pipeline.parse")').waitFor();
+  assert.equal(await where.textContent(), 'call 4 of 4 · thread MainThread');
+  assert.equal(await page.locator('.step-values [data-value="arguments"]').textContent(), 'text=\'4x2\'');
+  assert.match(await page.locator('.step-values [data-value="raised"]').textContent(), /^ValueError/);
+  assert.equal(await page.locator('[data-step="forward"]').isDisabled(), true, 'the last call');
+  await page.locator('.wf-row.selected .label:text-is("pipeline.parse")').waitFor();
+
+  await page.locator('[data-step="back"]').click();
+  assert.equal(await name.textContent(), '· · queue.Queue.get');
+  assert.equal(await where.textContent(), 'call 3 of 4 · thread MainThread');
+  assert.equal(await page.locator('.step-values [data-value="arguments"]').textContent(), 'not recorded');
+  assert.match(await page.locator('.step-wait').textContent(), /^waited 120\.0 ms for "pipeline\.produce"/);
+  await page.locator('.wf-row.selected .label:text-is("queue.Queue.get")').waitFor();
+  const clock = await page.locator('.player .mono').first().textContent();
+  assert.match(clock, /^\+20\.0 ms \//, 'the playback cursor is at the call\'s start');
+
+  await page.locator('[data-step="cause"]').click();
+  await page.locator('[data-step-name]:text("pipeline.produce")').waitFor();
+  assert.equal(await where.textContent(), 'call 2 of 2 · thread worker-1');
+  assert.equal(await page.locator('.step-values [data-value="arguments"]').textContent(), 'n=3');
+  assert.equal(await page.locator('.step-values [data-value="returned"]').textContent(), 'None');
+  await page.locator('.wf-row.selected .label:text-is("pipeline.produce")').waitFor();
+  await page.locator('[data-step="back"]').click();
+  assert.equal(await name.textContent(), 'threading.Thread.run');
+});
+
+test('hostile recorded values, thread names and causes are shown as text', async () => {
+  await page.goto(`${base}/traces/${HOSTILE_TRACE}?span=${GET}`);
+  const waited = page.locator('.waited-for li');
+  await waited.waitFor();
+  const text = await waited.textContent();
+  assert.ok(text.includes('\\u001b[2J'), text);
+  assert.ok(!/[\u001b\u202e\u200b\u2028]/.test(text), `no raw control or bidi characters: ${text}`);
+  await page.locator(`[data-step-through]`).click();
+  await page.locator('[data-step-name]:text("queue.Queue.get")').waitFor();
+  await page.locator('[data-step="forward"]').click();
+  await page.locator('[data-step-name]:text("pipeline.parse")').waitFor();
+  assert.equal(await page.locator('.step-values [data-value="arguments"]').textContent(), SHOWN('arg'));
+  await page.locator('[data-step="back"]').click();
+  await page.locator('[data-step="cause"]').click();
+  await page.locator('[data-step-name]:text("pipeline.produce")').waitFor();
+  assert.ok((await page.locator('[data-step-where]').textContent()).includes(SHOWN('thread')));
+  assert.equal(await page.locator('.trace-view img').count(), 0, 'no element made from recorded text');
+});
