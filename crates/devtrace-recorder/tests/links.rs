@@ -317,3 +317,58 @@ fn a_cause_in_a_call_still_running_makes_that_call_a_span_at_the_end() {
     let setter = span(&spans, 5);
     assert_eq!(span(&spans, 6).links[0].span_id, setter.span_id);
 }
+
+#[test]
+fn a_link_whose_cause_is_in_a_call_open_for_long_is_released_with_that_call_kept() {
+    let mut b = builder();
+    feed(
+        &mut b,
+        stream(1, &[R::Call(0, 5), R::Cause(MS, LinkKind::Event, KEY)]),
+    );
+    feed(
+        &mut b,
+        stream(
+            2,
+            &[
+                R::Call(0, 6),
+                R::Effect(2 * MS, LinkKind::Event, KEY),
+                R::Return(3 * MS, 6),
+            ],
+        ),
+    );
+    // The setter's call is still open: the waiter's span waits for it to be known kept.
+    assert!(b.take_spans().is_empty());
+    // Two seconds later (recorded time), still open: the call is made a span now (its ids
+    // given), and the waiter's span goes out linked to it.
+    feed(
+        &mut b,
+        stream(1, &[R::Cause(2_000 * MS, LinkKind::Event, KEY + 1)]),
+    );
+    let spans = b.take_spans();
+    let waiter = span(&spans, 6);
+    assert_eq!(waiter.links.len(), 1);
+    b.finish_open();
+    let rest = b.take_spans();
+    let setter = span(&rest, 5);
+    assert_eq!(waiter.links[0].span_id, setter.span_id);
+}
+
+#[test]
+fn a_long_consumer_keeps_its_first_64_links() {
+    let mut b = builder();
+    let mut producer = vec![R::Call(0, 5)];
+    let mut consumer = vec![R::Call(0, 6)];
+    for i in 0..100u64 {
+        producer.push(R::Cause(MS + i * 10, LinkKind::Queue, KEY + i));
+        consumer.push(R::Effect(2 * MS + i * 10, LinkKind::Queue, KEY + i));
+    }
+    producer.push(R::Return(3 * MS, 5));
+    consumer.push(R::Return(4 * MS, 6));
+    feed(&mut b, stream(1, &producer));
+    feed(&mut b, stream(2, &consumer));
+    b.finish_open();
+    let spans = b.take_spans();
+    let links = &span(&spans, 6).links;
+    assert_eq!(links.len(), 64);
+    assert!(links.iter().all(|l| l.span_id == span(&spans, 5).span_id));
+}
