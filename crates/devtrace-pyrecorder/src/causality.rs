@@ -66,24 +66,124 @@ const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
 
 /// The causality points by (module, qualified name).
 pub(crate) static POINTS: &[(&str, &str, Point)] = &[
-    ("queue", "Queue.put", point(LinkKind::Queue, Action::Cause(Key::ObjectAndArgument), Action::Nothing)),
-    ("queue", "Queue.get", point(LinkKind::Queue, Action::WaitBegin, Action::Effect(Key::ObjectAndResult))),
-    ("asyncio.queues", "Queue.put_nowait", point(LinkKind::AsyncioQueue, Action::Cause(Key::ObjectAndArgument), Action::Nothing)),
-    ("asyncio.queues", "Queue.get_nowait", point(LinkKind::AsyncioQueue, Action::Nothing, Action::Effect(Key::ObjectAndResult))),
+    (
+        "queue",
+        "Queue.put",
+        point(
+            LinkKind::Queue,
+            Action::Cause(Key::ObjectAndArgument),
+            Action::Nothing,
+        ),
+    ),
+    (
+        "queue",
+        "Queue.get",
+        point(
+            LinkKind::Queue,
+            Action::WaitBegin,
+            Action::Effect(Key::ObjectAndResult),
+        ),
+    ),
+    (
+        "asyncio.queues",
+        "Queue.put_nowait",
+        point(
+            LinkKind::AsyncioQueue,
+            Action::Cause(Key::ObjectAndArgument),
+            Action::Nothing,
+        ),
+    ),
+    (
+        "asyncio.queues",
+        "Queue.get_nowait",
+        point(
+            LinkKind::AsyncioQueue,
+            Action::Nothing,
+            Action::Effect(Key::ObjectAndResult),
+        ),
+    ),
     // devtrace/_causal.py: the locks `threading.Lock()` and `RLock()` make while recording.
-    ("devtrace._causal", "CausalLock._wait", point(LinkKind::Lock, Action::WaitBegin, Action::EffectIfTrue(Key::ObjectAtStart))),
-    ("devtrace._causal", "CausalLock.release", point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing)),
-    ("devtrace._causal", "CausalLock.__exit__", point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing)),
-    ("devtrace._causal", "CausalRLock._wait", point(LinkKind::RLock, Action::WaitBegin, Action::EffectIfTrue(Key::ObjectAtStart))),
-    ("devtrace._causal", "CausalRLock.release", point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing)),
-    ("devtrace._causal", "CausalRLock.__exit__", point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing)),
-    ("threading", "Event.set", point(LinkKind::Event, Action::Cause(Key::Object), Action::Nothing)),
-    ("threading", "Event.wait", point(LinkKind::Event, Action::WaitBegin, Action::EffectIfTrue(Key::ObjectAtStart))),
+    (
+        "devtrace._causal",
+        "CausalLock._wait",
+        point(
+            LinkKind::Lock,
+            Action::WaitBegin,
+            Action::EffectIfTrue(Key::ObjectAtStart),
+        ),
+    ),
+    (
+        "devtrace._causal",
+        "CausalLock.release",
+        point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing),
+    ),
+    (
+        "devtrace._causal",
+        "CausalLock.__exit__",
+        point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing),
+    ),
+    (
+        "devtrace._causal",
+        "CausalRLock._wait",
+        point(
+            LinkKind::RLock,
+            Action::WaitBegin,
+            Action::EffectIfTrue(Key::ObjectAtStart),
+        ),
+    ),
+    (
+        "devtrace._causal",
+        "CausalRLock.release",
+        point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing),
+    ),
+    (
+        "devtrace._causal",
+        "CausalRLock.__exit__",
+        point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing),
+    ),
+    (
+        "threading",
+        "Event.set",
+        point(LinkKind::Event, Action::Cause(Key::Object), Action::Nothing),
+    ),
+    (
+        "threading",
+        "Event.wait",
+        point(
+            LinkKind::Event,
+            Action::WaitBegin,
+            Action::EffectIfTrue(Key::ObjectAtStart),
+        ),
+    ),
     // Not `notify_all`: it calls `notify` (so it is seen), and leaving it out spares every
     // `Event.set` the dispatch of its start and return.
-    ("threading", "Condition.notify", point(LinkKind::Condition, Action::Cause(Key::Object), Action::Nothing)),
-    ("threading", "Condition.wait", point(LinkKind::Condition, Action::WaitBegin, Action::EffectIfTrue(Key::ObjectAtStart))),
-    ("threading", "Thread.start", point(LinkKind::ThreadStart, Action::Cause(Key::Object), Action::Nothing)),
+    (
+        "threading",
+        "Condition.notify",
+        point(
+            LinkKind::Condition,
+            Action::Cause(Key::Object),
+            Action::Nothing,
+        ),
+    ),
+    (
+        "threading",
+        "Condition.wait",
+        point(
+            LinkKind::Condition,
+            Action::WaitBegin,
+            Action::EffectIfTrue(Key::ObjectAtStart),
+        ),
+    ),
+    (
+        "threading",
+        "Thread.start",
+        point(
+            LinkKind::ThreadStart,
+            Action::Cause(Key::Object),
+            Action::Nothing,
+        ),
+    ),
     (
         "threading",
         "Thread._bootstrap_inner",
@@ -94,14 +194,62 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
             outer: false,
         },
     ),
-    ("threading", "Thread.join", point(LinkKind::ThreadJoin, Action::WaitBegin, Action::Effect(Key::ObjectAtStart))),
+    (
+        "threading",
+        "Thread.join",
+        point(
+            LinkKind::ThreadJoin,
+            Action::WaitBegin,
+            Action::Effect(Key::ObjectAtStart),
+        ),
+    ),
     // A work item is made in `submit` before the worker can take it (`submit` itself returns
     // after it is queued, when a worker may already run it).
-    ("concurrent.futures.thread", "_WorkItem.__init__", point(LinkKind::Future, Action::Cause(Key::ArgumentTagged), Action::Nothing)),
-    ("concurrent.futures._base", "Future.set_running_or_notify_cancel", point(LinkKind::Future, Action::Nothing, Action::EffectIfTrue(Key::ObjectTagged))),
-    ("concurrent.futures._base", "Future.set_result", point(LinkKind::Future, Action::Cause(Key::Object), Action::Nothing)),
-    ("concurrent.futures._base", "Future.set_exception", point(LinkKind::Future, Action::Cause(Key::Object), Action::Nothing)),
-    ("concurrent.futures._base", "Future.result", point(LinkKind::Future, Action::WaitBegin, Action::Effect(Key::ObjectAtStart))),
+    (
+        "concurrent.futures.thread",
+        "_WorkItem.__init__",
+        point(
+            LinkKind::Future,
+            Action::Cause(Key::ArgumentTagged),
+            Action::Nothing,
+        ),
+    ),
+    (
+        "concurrent.futures._base",
+        "Future.set_running_or_notify_cancel",
+        point(
+            LinkKind::Future,
+            Action::Nothing,
+            Action::EffectIfTrue(Key::ObjectTagged),
+        ),
+    ),
+    (
+        "concurrent.futures._base",
+        "Future.set_result",
+        point(
+            LinkKind::Future,
+            Action::Cause(Key::Object),
+            Action::Nothing,
+        ),
+    ),
+    (
+        "concurrent.futures._base",
+        "Future.set_exception",
+        point(
+            LinkKind::Future,
+            Action::Cause(Key::Object),
+            Action::Nothing,
+        ),
+    ),
+    (
+        "concurrent.futures._base",
+        "Future.result",
+        point(
+            LinkKind::Future,
+            Action::WaitBegin,
+            Action::Effect(Key::ObjectAtStart),
+        ),
+    ),
 ];
 
 /// The index in [`POINTS`] of the function `module.qualname`, if it is a causality point.
@@ -163,7 +311,10 @@ mod tests {
             key_of(Key::ArgumentTagged, 0x7f00_0000_0010, future, 0),
             key_of(Key::ObjectTagged, future, 0, 0)
         );
-        assert_ne!(key_of(Key::ObjectTagged, future, 0, 0), key_of(Key::Object, future, 0, 0));
+        assert_ne!(
+            key_of(Key::ObjectTagged, future, 0, 0),
+            key_of(Key::Object, future, 0, 0)
+        );
         assert_eq!(key_of(Key::ObjectAndResult, queue, 0, 0), None);
         assert!(key_of(Key::Object, usize::MAX, 0, 0).unwrap() <= CAUSALITY_KEY_MASK);
     }

@@ -19,8 +19,7 @@ use devtrace_recorder::builder::OTHER_CODE;
 use devtrace_recorder::clock::{Clock, ClockPair, monotonic_ns};
 use devtrace_recorder::names::{self, CodeInfo, Names};
 use devtrace_recorder::ring::{
-    self, Cursor, EventKind, Layout, RecorderFile, ThreadWriter, causality_meta,
-    pack_meta,
+    self, Cursor, EventKind, Layout, RecorderFile, ThreadWriter, causality_meta, pack_meta,
 };
 use devtrace_recorder::{Builder, BuilderOptions, OutSpan, SdkSpanCalls};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
@@ -1494,9 +1493,9 @@ fn resolve(
 ) -> Vec<Resolved> {
     let missing = spans.iter().any(|s| {
         !names.codes.contains_key(&s.code)
-            || s.links.iter().any(|l| {
-                l.cause_code != OTHER_CODE && !names.codes.contains_key(&l.cause_code)
-            })
+            || s.links
+                .iter()
+                .any(|l| l.cause_code != OTHER_CODE && !names.codes.contains_key(&l.cause_code))
             || s.error.is_some_and(|e| !names.exceptions.contains_key(&e))
     });
     if missing {
@@ -1834,7 +1833,11 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
         }
         st.stopped = true;
         shared.ready.notify_all();
-        (st.builder.events, st.builder.lost, st.builder.causality_events)
+        (
+            st.builder.events,
+            st.builder.lost,
+            st.builder.causality_events,
+        )
     });
     file.set_state(ring::STATE_CLOSED);
     // Calls' events; the causality records (puts, gets, waits…) are counted apart.
