@@ -1010,6 +1010,26 @@ impl Builder {
         result
     }
 
+    /// The innermost call (or OpenTelemetry span) open on `stream`, kept as a span from now
+    /// on: its `(trace_id, span_id, code)` (no code for an OpenTelemetry span). A process
+    /// started from it (a fork, a spawned interpreter) continues the trace under it.
+    pub fn open_call(&mut self, stream: u64, trace_hint: u128) -> Option<(u128, u64, Option<u32>)> {
+        let mut state = self.streams.remove(&stream)?;
+        let mut result = None;
+        if let Some(top) = state.stack.len().checked_sub(1) {
+            let mut stack = std::mem::take(&mut state.stack);
+            self.ensure_ids(&mut stack, top, trace_hint);
+            let f = &mut stack[top];
+            if f.span_id != 0 {
+                f.keep = true;
+                result = Some((f.trace_id, f.span_id, (!f.sdk).then_some(f.code)));
+            }
+            state.stack = stack;
+        }
+        self.streams.insert(stream, state);
+        result
+    }
+
     /// Ends the calls still open (window mode: at the last record of their thread, marked
     /// open; a recorder stopping: the same). Short calls made outside any span are reported
     /// by [`Builder::take_top_calls`].
