@@ -77,7 +77,8 @@ def process_link(trace_id: int, span_id: int, obj: str, function: str = "", time
     """The ``process`` link from a child's top-level span to the call that started the child."""
     from opentelemetry.trace import Link, SpanContext, TraceFlags
 
-    attributes: Dict[str, Any] = {names.LINK_KIND: "process", names.LINK_OBJECT: obj}
+    # wait_ns 0: the child did not wait for the call, it follows it ("follows …" in show).
+    attributes: Dict[str, Any] = {names.LINK_KIND: "process", names.LINK_OBJECT: obj, names.LINK_WAIT_NS: 0}
     if function:
         attributes[names.LINK_CAUSE_FUNCTION] = function
     if time_ns:

@@ -369,13 +369,12 @@ import sys
 import devtrace
 
 
-def child_work():
-    return 2
+def child_step(n):
+    return n * 2
 
 
 def child_main():
-    for _ in range(3):
-        child_work()
+    return [child_step(n) for n in range(3)]
 
 
 def start_fork():
@@ -417,14 +416,11 @@ OUT = os.environ["PROCAPP_OUT"]
 
 
 def as_line(span):
-    return json.dumps({
-        "pid": os.getpid(),
-        "name": span.name,
-        "trace_id": span.context.trace_id,
-        "span_id": span.context.span_id,
-        "parent": span.parent.span_id if span.parent else None,
-        "links": [{"span_id": l.context.span_id, "trace_id": l.context.trace_id, "attributes": dict(l.attributes)} for l in span.links],
-    }) + "\\n"
+    """A span as one JSON line: its process, name, ids, parent and links."""
+    parent = span.parent.span_id if span.parent else None
+    links = [{"trace_id": l.context.trace_id, "span_id": l.context.span_id, "attributes": dict(l.attributes)} for l in span.links]
+    context = span.context
+    return json.dumps(dict(pid=os.getpid(), name=span.name, trace_id=context.trace_id, span_id=context.span_id, parent=parent, links=links)) + "\\n"
 
 
 provider = TracerProvider()
@@ -486,7 +482,7 @@ def assert_started_by(spans, starter, obj, with_time):
     main = the_one(spans, "procapp.child_main")
     assert main["pid"] != start["pid"]
     assert (main["trace_id"], main["parent"]) == (start["trace_id"], start["span_id"])
-    works = [s for s in spans if s["name"] == "procapp.child_work"]
+    works = [s for s in spans if s["name"] == "procapp.child_step"]
     assert len(works) == 3 and {s["parent"] for s in works} == {main["span_id"]}
     assert all(s["links"] == [] for s in works)
     [link] = main["links"]
@@ -494,6 +490,7 @@ def assert_started_by(spans, starter, obj, with_time):
     attributes = link["attributes"]
     assert attributes["devtrace.link.kind"] == "process"
     assert attributes["devtrace.link.object"] == obj
+    assert attributes["devtrace.link.wait_ns"] == 0
     if with_time:  # a fork: the parent said when and from where
         assert attributes["devtrace.link.cause.function"] == starter
         assert 0 < attributes["devtrace.link.cause.time_unix_nano"] <= time.time_ns()
