@@ -1549,6 +1549,34 @@ mod tests {
     }
 
     #[test]
+    fn the_call_a_process_starts_from_is_kept_and_named_by_its_ids() {
+        let mut b = builder(50);
+        b.feed(
+            &stream(1, &[(0, SpanStart, 1), (1, Call, 5), (2, Call, 6)]),
+            &spans_table,
+        );
+        let (trace, span, code) = b.open_call(1, 0).unwrap();
+        b.feed(
+            &stream(1, &[(3, Return, 6), (4, Return, 5), (5, SpanEnd, 1)]),
+            &spans_table,
+        );
+        let spans = b.take_spans();
+        // Both calls are kept though short: the child's parent chain must exist.
+        let inner = spans.iter().find(|s| s.code == 6).unwrap();
+        let outer = spans.iter().find(|s| s.code == 5).unwrap();
+        assert_eq!((trace, span, code), (TRACE, inner.span_id, Some(6)));
+        assert_eq!(
+            (inner.parent_span_id, outer.parent_span_id),
+            (outer.span_id, SDK_SPAN)
+        );
+        // Directly in an OpenTelemetry span: that span, no code; on no open call: nothing.
+        let mut b = builder(50);
+        b.feed(&stream(1, &[(0, SpanStart, 1)]), &spans_table);
+        assert_eq!(b.open_call(1, 0), Some((TRACE, SDK_SPAN, None)));
+        assert_eq!(b.open_call(2, 0), None);
+    }
+
+    #[test]
     fn a_window_rebuilds_the_frames_open_before_it_and_keeps_those_open_after_it() {
         let mut b = Builder::new(BuilderOptions {
             threshold_ns: 10 * MS,
