@@ -4,6 +4,7 @@
 //! - [`http`]: the HTTP client (`ureq`, TLS with rustls for `clickhouses://`), errors that say
 //!   what to fix.
 //! - [`rowbinary`]: the `RowBinary` format inserts send and selects read.
+//! - [`body`]: a span row's columns and body, each part of the span stored once.
 //! - [`schema`]: the tables (single node and the cluster variant), created when missing, and
 //!   the server version devtrace needs.
 //! - [`write`]: the group-commit writer's backend.
@@ -16,6 +17,7 @@
 //! give: this backend has none ([`Store::qa`](crate::Store::qa) is `None`); see docs/team.md.
 
 mod accounts;
+mod body;
 pub(crate) mod http;
 mod read;
 pub(crate) mod rowbinary;
@@ -125,27 +127,35 @@ impl ClickHouse {
         trace: TraceId,
     ) -> Result<(SpanBatch, Option<u64>)> {
         let answer = self.server.query(
-            "SELECT span_id, version, body FROM spans
+            "SELECT span_id, parent_span_id, start_ns, duration_ns, name, kind, attributes,
+                    body, version FROM spans
              WHERE project = {p:Int64} AND trace_id = toFixedString(unhex({t:String}), 16)
              ORDER BY span_id, version DESC LIMIT 1 BY span_id FORMAT RowBinary",
             &[("p", project.to_string()), ("t", trace.to_hex())],
         )?;
         let mut rows = Reader::new(&answer);
-        let mut found: Vec<(u64, &[u8])> = Vec::new();
+        let mut found: Vec<(u64, SpanBatch)> = Vec::new();
         while !rows.done() {
-            let _id: [u8; 8] = rows.fixed()?;
-            let version = rows.u64()?;
-            found.push((version, rows.bytes()?));
+            let columns = body::Columns {
+                span_id: SpanId(rows.fixed()?),
+                parent_span_id: rows.fixed()?,
+                start_ns: rows.u64()?,
+                duration_ns: rows.u64()?,
+                name: rows.string()?,
+                kind: rows.u8()?,
+                attributes: rows.array(|r| Ok((r.string()?, r.string()?)))?,
+            };
+            let single = body::join(trace, columns, rows.bytes()?)?;
+            found.push((rows.u64()?, single));
         }
         // Highest version first: the order the spans arrived in (see write.rs).
         found.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+        let highest = found.first().map(|(version, _)| *version);
         let mut batch = SpanBatch::default();
-        for (_, body) in &found {
-            let single: SpanBatch = postcard::from_bytes(body)
-                .map_err(|e| crate::StoreError::Corrupt(format!("span row: {e}")))?;
+        for (_, single) in found {
             batch.extend(single);
         }
-        Ok((batch, found.first().map(|(version, _)| *version)))
+        Ok((batch, highest))
     }
 
     /// Removes traces with everything stored for them, and log records before a time.

@@ -279,8 +279,8 @@ fn add_trace(
     Ok(())
 }
 
-/// One span's row: typed columns for queries, the span itself (with its resource and scope,
-/// postcard-encoded, left for the column codec to compress) to read it back exactly.
+/// One span's row: typed columns for queries, string attributes in the Map, the rest of the
+/// span in its body (see [`super::body`]).
 fn add_span(
     out: &mut Inserts,
     project: i64,
@@ -288,41 +288,20 @@ fn add_span(
     span: &devtrace_model::Span,
     version: u64,
 ) {
-    let resource = batch.resource_of(span);
-    let single = SpanBatch {
-        resources: vec![resource.clone()],
-        scopes: vec![
-            batch
-                .scopes
-                .get(span.scope as usize)
-                .cloned()
-                .unwrap_or_default(),
-        ],
-        spans: vec![devtrace_model::Span {
-            resource: 0,
-            scope: 0,
-            ..span.clone()
-        }],
-    };
-    let body = postcard::to_stdvec(&single).expect("model types always serialise");
-    let attributes: Vec<(&str, String)> = span
-        .attributes
-        .iter()
-        .map(|kv| (kv.key.as_str(), kv.value.to_display_string()))
-        .collect();
+    let (columns, body) = super::body::split(batch, span);
     out.spans
         .row()
         .i64(project)
         .fixed(&span.trace_id.0)
-        .fixed(&span.span_id.0)
-        .fixed(&span.parent_span_id.map_or([0; 8], |p| p.0))
-        .u64(span.start_unix_nano)
-        .u64(span.end_unix_nano.saturating_sub(span.start_unix_nano))
-        .str(&span.name)
-        .str(resource.service_name())
-        .u8(span.kind.to_otlp() as u8)
+        .fixed(&columns.span_id.0)
+        .fixed(&columns.parent_span_id)
+        .u64(columns.start_ns)
+        .u64(columns.duration_ns)
+        .str(&columns.name)
+        .str(batch.resource_of(span).service_name())
+        .u8(columns.kind)
         .u8(u8::from(span.is_error()))
-        .map(&attributes)
+        .map(&columns.attributes)
         .bytes(&body)
         .u64(version);
 }
