@@ -19,6 +19,9 @@ pub(crate) struct Server {
     pub(crate) database: String,
     /// `?cluster=NAME`: the tables are made `ON CLUSTER`, replicated and distributed.
     pub(crate) cluster: Option<String>,
+    /// `?ttl_days=N`: telemetry older than N days is dropped by the tables' TTL, a ceiling
+    /// above each project's retention.
+    pub(crate) ttl_days: Option<u32>,
     /// URL parameters other than devtrace's own: ClickHouse settings sent with every request.
     settings: Vec<(String, String)>,
     /// The URL without its password, for messages.
@@ -49,7 +52,7 @@ const REQUIRED_PASSWORD: u32 = 194;
 const ACCESS_DENIED: u32 = 497;
 
 impl Server {
-    /// `clickhouse://USER@HOST:PORT/DATABASE?SETTING=VALUE&timeout=SECONDS`, `:PASSWORD` after USER
+    /// `clickhouse://USER@HOST:PORT/DATABASE?SETTING=VALUE&timeout=SECONDS&ttl_days=DAYS`, `:PASSWORD` after USER
     /// (`clickhouses://` for TLS).
     pub(crate) fn parse(url: &str) -> Result<Self> {
         let target = super::url_without_password(url);
@@ -108,6 +111,7 @@ impl Server {
         }
         let mut timeout = DEFAULT_TIMEOUT;
         let mut cluster = None;
+        let mut ttl_days = None;
         let mut settings = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -116,6 +120,18 @@ impl Server {
                 timeout = value
                     .parse()
                     .map_err(|_| invalid("timeout is not a number of seconds"))?;
+            } else if name == "ttl_days" {
+                ttl_days = Some(
+                    value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|days| (1..=36_500).contains(days))
+                        .ok_or_else(|| {
+                            invalid(&format!(
+                                "ttl_days={value} is not a whole number of days from 1 to 36500"
+                            ))
+                        })?,
+                );
             } else if name == "cluster" {
                 if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     return Err(invalid(
@@ -148,6 +164,7 @@ impl Server {
             password,
             database,
             cluster,
+            ttl_days,
             settings,
             target,
         })
@@ -353,6 +370,10 @@ mod tests {
         assert_eq!(plain.cluster, None);
         let clustered = Server::parse("clickhouse://ch/d?cluster=traces&max_threads=2").unwrap();
         assert_eq!(clustered.cluster.as_deref(), Some("traces"));
+        assert_eq!(plain.ttl_days, None);
+        let aged = Server::parse("clickhouse://ch/d?ttl_days=30").unwrap();
+        assert_eq!(aged.ttl_days, Some(30));
+        assert!(aged.settings.iter().all(|(name, _)| name != "ttl_days"));
         assert_eq!(
             clustered.settings,
             [
@@ -369,6 +390,14 @@ mod tests {
             ("clickhouse://ch/my-db", "letters, digits and _"),
             ("clickhouse://ch/x?timeout=soon", "timeout"),
             ("clickhouse://ch/x?cluster=a;b", "cluster name"),
+            (
+                "clickhouse://ch/x?ttl_days=0",
+                "ttl_days=0 is not a whole number of days from 1 to 36500",
+            ),
+            (
+                "clickhouse://ch/x?ttl_days=a%20week",
+                "ttl_days=a week is not",
+            ),
         ] {
             let error = Server::parse(bad).err().unwrap().to_string();
             assert!(

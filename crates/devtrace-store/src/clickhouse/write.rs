@@ -44,6 +44,7 @@ impl ChWriter {
 struct Inserts {
     spans: Rows,
     parts: Rows,
+    list: Rows,
     sessions: Rows,
     logs: Rows,
     blobs: Rows,
@@ -130,7 +131,7 @@ impl StoreWriter for ChWriter {
 
     fn reclaim(&mut self) -> Result<()> {
         // Deleted rows are masked at once and dropped by merges; OPTIMIZE forces those merges.
-        for table in ["spans", "trace_parts", "sessions", "logs"] {
+        for table in ["spans", "trace_parts", "trace_list", "sessions", "logs"] {
             self.db.server.query(
                 &format!("OPTIMIZE TABLE {} FINAL", self.db.local(table)),
                 &[],
@@ -165,6 +166,11 @@ impl ChWriter {
         let server = &self.db.server;
         server.insert("spans", SPAN_COLUMNS, &taken.spans)?;
         server.insert("trace_parts", PART_COLUMNS, &taken.parts)?;
+        server.insert(
+            "trace_list",
+            "project, service, start_ns, trace_id",
+            &taken.list,
+        )?;
         server.insert("sessions", SESSION_COLUMNS, &taken.sessions)?;
         server.insert(
             "logs",
@@ -276,6 +282,17 @@ fn add_trace(
         .strings(trace.operations.iter().map(|o| o.service.as_str()))
         .u8s(trace.operations.iter().map(|o| o.kind.to_otlp() as u8))
         .u64(now);
+    // The trace list's index: the part's start under every service in it, and under "" (any
+    // service).
+    let services = trace.services.iter().map(|s| s.service.as_str());
+    for service in std::iter::once("").chain(services) {
+        out.list
+            .row()
+            .i64(project)
+            .str(service)
+            .u64(trace.start_unix_nano)
+            .fixed(&trace.trace_id.0);
+    }
     Ok(())
 }
 
