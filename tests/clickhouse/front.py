@@ -12,7 +12,8 @@ this front, which does what the server's HTTP handler does and nothing more:
 - `database` is the current database (`USE`), `param_NAME` are the query parameters
   (`{NAME:Type}`), and every other URL parameter that is not one of the server's own
   (`default_format`, `query_id`, …) is a setting, applied with `SET` for this request only;
-- a gzip- or deflate-encoded body (`Content-Encoding`) is decoded;
+- a zstd-, gzip- or deflate-encoded body (`Content-Encoding`, as devtrace sends inserts) is
+  decoded, as the server decodes it;
 - the engine's output is the response body; an engine error becomes the status the server
   sends for its code, with the `X-ClickHouse-Exception-Code` header and the message as body.
 
@@ -43,6 +44,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import chdb
+import zstandard
 
 # URL parameters the server reads itself; every other one is a setting.
 SERVER_PARAMETERS = {
@@ -158,7 +160,9 @@ class Front(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         encoding = (self.headers.get("Content-Encoding") or "").lower()
-        if encoding == "gzip":
+        if encoding == "zstd":
+            body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+        elif encoding == "gzip":
             body = gzip.decompress(body)
         elif encoding == "deflate":
             body = zlib.decompress(body)
