@@ -256,6 +256,7 @@ impl Server {
         for (name, value) in params {
             add(&mut url, &format!("param_{name}"), value);
         }
+        let started = std::time::Instant::now();
         let post = self
             .agent
             .post(&url)
@@ -270,6 +271,20 @@ impl Server {
             message: crate::error_chain(&e),
         })?;
         let status = response.status().as_u16();
+        // The server's own time for the statement (`X-ClickHouse-Summary`), logged apart from
+        // the round trip so a slow answer can be placed: server or network and client.
+        let server_elapsed_ns = response
+            .headers()
+            .get("X-ClickHouse-Summary")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+            .and_then(|v| v["elapsed_ns"].as_str().and_then(|n| n.parse::<u64>().ok()));
+        tracing::debug!(
+            server_ms = server_elapsed_ns.map(|ns| ns as f64 / 1e6),
+            round_trip_ms = started.elapsed().as_secs_f64() * 1e3,
+            statement = statement.unwrap_or("(in the body)"),
+            "ClickHouse answered"
+        );
         let code = response
             .headers()
             .get("X-ClickHouse-Exception-Code")
