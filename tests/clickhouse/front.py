@@ -108,6 +108,10 @@ class Engine:
         # Seconds spent inside the engine, for the benchmark's account of the front's cost.
         self.engine_seconds = 0.0
         self.requests = 0
+        # Request bodies as received and as decoded, by Content-Encoding (the benchmark's
+        # account of what compressed inserts save on the wire).
+        self.bodies: dict[str, dict[str, int]] = {}
+        self.bodies_lock = threading.Lock()
 
     def run(self, database: str, settings: list[tuple[str, str]], params: dict[str, str],
             statement: bytes | tuple[str, str, bytes], output_format: str) -> tuple[bytes, float]:
@@ -169,6 +173,12 @@ class Front(BaseHTTPRequestHandler):
         elif encoding not in ("", "identity"):
             self.send_error_text(415, 0, f"Unsupported Content-Encoding {encoding}")
             return
+        with self.engine.bodies_lock:
+            account = self.engine.bodies.setdefault(encoding or "identity",
+                                                    {"requests": 0, "received": 0, "decoded": 0})
+            account["requests"] += 1
+            account["received"] += length
+            account["decoded"] += len(body)
         self.handle_request(body)
 
     def handle_request(self, body: bytes) -> None:
@@ -176,7 +186,8 @@ class Front(BaseHTTPRequestHandler):
         # The front's own account, for the benchmark (not a ClickHouse endpoint; the client
         # never asks for it).
         if url.path == "/front-stats":
-            stats = {"engine_seconds": self.engine.engine_seconds, "requests": self.engine.requests}
+            stats = {"engine_seconds": self.engine.engine_seconds, "requests": self.engine.requests,
+                     "bodies": self.engine.bodies}
             self.send_body(200, json.dumps(stats).encode())
             return
         # A GET of /ping, or of / with nothing to run, is the server's health check.

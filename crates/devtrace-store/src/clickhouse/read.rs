@@ -187,12 +187,13 @@ impl Store for ChStore {
             let with = format!(
                 "WITH newest AS (SELECT trace_id, start_ns FROM trace_list
                    WHERE project = {project} AND service = {service}{rows}
-                   ORDER BY start_ns DESC LIMIT {size})"
+                   ORDER BY start_ns DESC LIMIT {size}),
+                 (SELECT (count(), min(start_ns)) FROM newest) AS bound"
             );
             let filter = " AND trace_id IN (SELECT trace_id FROM newest)";
+            // The window's row count and oldest start, in one pass over it.
             let having = format!(
-                "{having} AND ((SELECT count() FROM newest) < {size}
-                  OR start > (SELECT min(start_ns) FROM newest))"
+                "{having} AND (bound.1 < {size} OR start > bound.2)"
             );
             let limit = p.add("UInt64", query.limit);
             let order = format!("ORDER BY start DESC, trace_id DESC LIMIT {limit}");
