@@ -192,9 +192,7 @@ impl Store for ChStore {
             );
             let filter = " AND trace_id IN (SELECT trace_id FROM newest)";
             // The window's row count and oldest start, in one pass over it.
-            let having = format!(
-                "{having} AND (bound.1 < {size} OR start > bound.2)"
-            );
+            let having = format!("{having} AND (bound.1 < {size} OR start > bound.2)");
             let limit = p.add("UInt64", query.limit);
             let order = format!("ORDER BY start DESC, trace_id DESC LIMIT {limit}");
             let found = self.summaries(&with, filter, &having, &order, &mut p)?;
