@@ -112,6 +112,9 @@ class Engine:
         # account of what compressed inserts save on the wire).
         self.bodies: dict[str, dict[str, int]] = {}
         self.bodies_lock = threading.Lock()
+        # The last requests' statements (their start) and engine milliseconds, for the
+        # benchmark's breakdown of one command.
+        self.recent: list[tuple[str, float]] = []
 
     def run(self, database: str, settings: list[tuple[str, str]], params: dict[str, str],
             statement: bytes | tuple[str, str, bytes], output_format: str) -> tuple[bytes, float]:
@@ -137,8 +140,11 @@ class Engine:
                     for name, _ in settings:
                         conn.query(f"SET {quote_identifier(name)} = DEFAULT", "TSV", params={})
             finally:
-                self.engine_seconds += time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                self.engine_seconds += elapsed
                 self.requests += 1
+                shown = statement[0] if isinstance(statement, tuple) else statement.decode(errors="replace")
+                self.recent = self.recent[-49:] + [(" ".join(shown.split())[:90], round(elapsed * 1000, 1))]
 
 
 def quote_identifier(name: str) -> str:
@@ -187,7 +193,7 @@ class Front(BaseHTTPRequestHandler):
         # never asks for it).
         if url.path == "/front-stats":
             stats = {"engine_seconds": self.engine.engine_seconds, "requests": self.engine.requests,
-                     "bodies": self.engine.bodies}
+                     "bodies": self.engine.bodies, "recent": self.engine.recent}
             self.send_body(200, json.dumps(stats).encode())
             return
         # A GET of /ping, or of / with nothing to run, is the server's health check.
