@@ -439,6 +439,11 @@ impl Store for ChStore {
         Ok(Arc::new(self.scoped(project)))
     }
 
+    /// The PostgreSQL queue named beside the store, if any (ClickHouse cannot claim atomically).
+    fn qa(&self) -> Option<&dyn crate::qa::QaQueue> {
+        self.queue()
+    }
+
     fn usage(
         &self,
         query: &crate::metrics::UsageQuery,

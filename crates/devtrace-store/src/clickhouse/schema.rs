@@ -7,7 +7,8 @@
 //! kind, times, failure), its attributes as `Map(LowCardinality(String), String)`, and the span
 //! itself in devtrace's chunk encoding (`body`), so a trace reads back exactly as received.
 //! Lists read `trace_parts`: one summary row per stored piece of a trace, aggregated when read.
-//! Everything is partitioned by day of its time where it has one.
+//! Everything is partitioned by day of its time where it has one. `commits` is the feed of
+//! writes every node polls for live updates (see `feed`), kept a day.
 //!
 //! [`DDL`] is the single-node schema; [`cluster_ddl`] the same for a cluster (`ON CLUSTER`,
 //! `ReplicatedMergeTree` tables and a `Distributed` table in front of each).
@@ -119,6 +120,14 @@ ENGINE = {engine} ORDER BY (project, source)",
         "Plain",
         "(project Int64, at_ns UInt64, spans UInt64)
 ENGINE = {engine} ORDER BY (project, at_ns)",
+    ),
+    (
+        "commits",
+        "rand()",
+        "Plain",
+        "(at_ns UInt64 DEFAULT toUnixTimestamp64Nano(now64(9)), commit_id UUID DEFAULT generateUUIDv4(),
+  project Int64, spans UInt64, logs UInt64)
+ENGINE = {engine} ORDER BY at_ns TTL toDateTime(intDiv(at_ns, 1000000000)) + INTERVAL 1 DAY",
     ),
     (
         "metric_points",
