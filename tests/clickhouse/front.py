@@ -14,7 +14,8 @@ this front, which does what the server's HTTP handler does and nothing more:
   (`default_format`, `query_id`, …) is a setting, applied with `SET` for this request only
   (`readonly` last, as a server checks a request's settings before applying them; a session
   left read-only by it is replaced by a fresh connection, as it cannot leave that mode);
-- a gzip- or deflate-encoded body (`Content-Encoding`) is decoded;
+- a zstd-, gzip- or deflate-encoded body (`Content-Encoding`, as devtrace sends inserts) is
+  decoded, as the server decodes it;
 - the engine's output is the response body; an engine error becomes the status the server
   sends for its code, with the `X-ClickHouse-Exception-Code` header and the message as body.
 
@@ -45,6 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import chdb
+import zstandard
 
 # URL parameters the server reads itself; every other one is a setting.
 SERVER_PARAMETERS = {
@@ -109,6 +111,10 @@ class Engine:
         # Seconds spent inside the engine, for the benchmark's account of the front's cost.
         self.engine_seconds = 0.0
         self.requests = 0
+        # Request bodies as received and as decoded, by Content-Encoding (the benchmark's
+        # account of what compressed inserts save on the wire).
+        self.bodies: dict[str, dict[str, int]] = {}
+        self.bodies_lock = threading.Lock()
 
     def run(self, database: str, settings: list[tuple[str, str]], params: dict[str, str],
             statement: bytes | tuple[str, str, bytes], output_format: str) -> tuple[bytes, float]:
@@ -171,13 +177,21 @@ class Front(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         encoding = (self.headers.get("Content-Encoding") or "").lower()
-        if encoding == "gzip":
+        if encoding == "zstd":
+            body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+        elif encoding == "gzip":
             body = gzip.decompress(body)
         elif encoding == "deflate":
             body = zlib.decompress(body)
         elif encoding not in ("", "identity"):
             self.send_error_text(415, 0, f"Unsupported Content-Encoding {encoding}")
             return
+        with self.engine.bodies_lock:
+            account = self.engine.bodies.setdefault(encoding or "identity",
+                                                    {"requests": 0, "received": 0, "decoded": 0})
+            account["requests"] += 1
+            account["received"] += length
+            account["decoded"] += len(body)
         self.handle_request(body)
 
     def handle_request(self, body: bytes) -> None:
@@ -185,7 +199,8 @@ class Front(BaseHTTPRequestHandler):
         # The front's own account, for the benchmark (not a ClickHouse endpoint; the client
         # never asks for it).
         if url.path == "/front-stats":
-            stats = {"engine_seconds": self.engine.engine_seconds, "requests": self.engine.requests}
+            stats = {"engine_seconds": self.engine.engine_seconds, "requests": self.engine.requests,
+                     "bodies": self.engine.bodies}
             self.send_body(200, json.dumps(stats).encode())
             return
         # A GET of /ping, or of / with nothing to run, is the server's health check.
