@@ -324,6 +324,35 @@ mod tests {
         });
     }
 
+    /// The SQL tool is refused with why and what to use instead, and sends nothing to the
+    /// server (a write in the statement included).
+    #[test]
+    fn the_sql_tool_is_refused_naming_the_alternatives() {
+        let Some(url) = testing::server() else { return };
+        let (_, store) = open_fresh(&url);
+        let store: &dyn crate::Store = &store;
+        let refused = store
+            .query_sql("DROP TABLE spans", crate::sql::SqlLimits::default())
+            .unwrap_err();
+        assert!(matches!(refused, crate::sql::SqlError::NotOnClickHouse));
+        assert!(
+            refused
+                .to_string()
+                .contains("use get_trace, search_traces or analyze_operation"),
+            "{refused}"
+        );
+        assert!(
+            store
+                .sql_schema()
+                .starts_with("No SQL views on the ClickHouse store")
+        );
+        assert_eq!(
+            store.stats().unwrap().spans,
+            0,
+            "the tables are still there"
+        );
+    }
+
     /// A write of several megabytes (one request of 3,000 spans with large attributes) is
     /// stored whole and reads back span for span.
     #[test]
