@@ -1357,6 +1357,40 @@ fn qa_runs_on_clickhouse_with_a_postgres_queue_through_the_workers_of_any_node()
     qa_runs_through_the_workers_of_any_node(&store, &["--queue-store", &queue]);
 }
 
+/// Without a queue store, QA on ClickHouse says the store keeps no queue and names the
+/// setting that adds one; a queue store beside a PostgreSQL store, or one that is not a
+/// PostgreSQL URL, is refused naming what to change.
+#[test]
+fn qa_on_clickhouse_without_a_queue_store_names_the_setting() {
+    let (Some(store), Some(postgres)) = (clickhouse(), postgres()) else {
+        return;
+    };
+    let text = |output: std::process::Output| -> (Option<i32>, String) {
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, message) = text(cli(&store, &["qa", "status"]));
+    assert_eq!(code, Some(1), "{message}");
+    assert!(
+        message.contains("keeps no QA job queue: the QA job queue needs a claim that hands each job to one worker, which ClickHouse cannot do atomically; name a PostgreSQL database for it with --queue-store postgres://"),
+        "{message}"
+    );
+    let (code, message) = text(cli(
+        &postgres,
+        &["qa", "status", "--queue-store", &postgres],
+    ));
+    assert_eq!(code, Some(1), "{message}");
+    assert!(
+        message.contains("keeps its own QA queue: drop --queue-store"),
+        "{message}"
+    );
+    let (code, message) = text(cli(&store, &["qa", "status", "--queue-store", &store]));
+    assert_eq!(code, Some(1), "{message}");
+    assert!(message.contains("is not a PostgreSQL URL"), "{message}");
+}
+
 fn qa_runs_through_the_workers_of_any_node(store: &str, queue: &[&str]) {
     let store = store.to_owned();
     let with_queue = |args: &[&str]| -> Vec<String> {
