@@ -11,7 +11,9 @@ this front, which does what the server's HTTP handler does and nothing more:
   for statement separators and misreads binary rows);
 - `database` is the current database (`USE`), `param_NAME` are the query parameters
   (`{NAME:Type}`), and every other URL parameter that is not one of the server's own
-  (`default_format`, `query_id`, …) is a setting, applied with `SET` for this request only;
+  (`default_format`, `query_id`, …) is a setting, applied with `SET` for this request only
+  (`readonly` last, as a server checks a request's settings before applying them; a session
+  left read-only by it is replaced by a fresh connection, as it cannot leave that mode);
 - a zstd-, gzip- or deflate-encoded body (`Content-Encoding`, as devtrace sends inserts) is
   decoded, as the server decodes it;
 - the engine's output is the response body; an engine error becomes the status the server
@@ -103,6 +105,7 @@ class Engine:
     """One chDB connection on a data directory; one statement at a time."""
 
     def __init__(self, data: str) -> None:
+        self.data = data
         self.connection = chdb.connect(data)
         self.lock = threading.Lock()
         # Seconds spent inside the engine, for the benchmark's account of the front's cost.
@@ -124,6 +127,10 @@ class Engine:
             conn = self.connection._conn
             try:
                 conn.query(f"USE {quote_identifier(database)}", "TSV", params={})
+                # A server checks a request's settings against the user's profile before it
+                # applies any, so `readonly` in the URL does not refuse the settings beside it:
+                # applied last here for the same effect.
+                settings = sorted(settings, key=lambda setting: setting[0] == "readonly")
                 for name, value in settings:
                     conn.query(f"SET {quote_identifier(name)} = {quote_literal(value)}", "TSV",
                                params={})
@@ -137,8 +144,14 @@ class Engine:
                     output = conn.query(statement, output_format, params=params).bytes()
                     return output, time.perf_counter() - started
                 finally:
-                    for name, _ in settings:
-                        conn.query(f"SET {quote_identifier(name)} = DEFAULT", "TSV", params={})
+                    if any(name == "readonly" for name, _ in settings):
+                        # On a server a URL's settings last one request; a session in readonly
+                        # mode cannot leave it, so the next request gets a fresh connection.
+                        self.connection.close()
+                        self.connection = chdb.connect(self.data)
+                    else:
+                        for name, _ in settings:
+                            conn.query(f"SET {quote_identifier(name)} = DEFAULT", "TSV", params={})
             finally:
                 elapsed = time.perf_counter() - started
                 self.engine_seconds += elapsed

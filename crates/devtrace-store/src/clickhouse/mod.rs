@@ -10,14 +10,19 @@
 //! - [`write`]: the group-commit writer's backend.
 //! - [`read`]: the [`Store`](crate::Store) queries.
 //! - [`accounts`]: projects and tokens.
+//! - [`feed`]: the `commits` table every write appends to and every node polls, so each
+//!   node's live views hear of every node's writes.
 //!
 //! Sessions, projects and tokens are ClickHouse tables too (`ReplacingMergeTree`, read with
 //! `FINAL`): a project's id is derived from its name, so nodes creating the same project at
 //! once agree without a lock. The QA job queue needs atomic claims, which ClickHouse does not
-//! give: this backend has none ([`Store::qa`](crate::Store::qa) is `None`); see docs/team.md.
+//! give: it lives in a PostgreSQL database named beside the store ([`ChStore::open_with_queue`],
+//! `--queue-store`), and without one this backend has none ([`Store::qa`](crate::Store::qa) is
+//! `None`); see docs/team.md.
 
 mod accounts;
 mod body;
+pub(crate) mod feed;
 pub(crate) mod http;
 mod read;
 pub(crate) mod rowbinary;
@@ -26,6 +31,7 @@ mod write;
 
 pub use write::ChWriter;
 
+use crate::postgres::PgStore;
 use crate::{ProjectId, Result, SpanBatch};
 use devtrace_model::{SpanId, TraceId};
 use http::Server;
@@ -40,14 +46,23 @@ pub(crate) use crate::postgres::url_without_password;
 pub struct ChStore {
     db: Arc<ClickHouse>,
     project: ProjectId,
+    /// The QA job queue: a PostgreSQL store beside this one, scoped to the same project.
+    queue: Option<PgStore>,
 }
 
 impl ChStore {
     /// Connects to `url`, creating devtrace's database and tables when missing.
     pub fn open(url: &str) -> Result<Self> {
+        Self::open_with_queue(url, None)
+    }
+
+    /// Connects to `url` and, when `queue` names one, to the PostgreSQL database that keeps the
+    /// QA job queue (migrated like any PostgreSQL store; only its queue tables are used).
+    pub fn open_with_queue(url: &str, queue: Option<&str>) -> Result<Self> {
         let store = Self {
             db: Arc::new(ClickHouse::open(url)?),
             project: ProjectId::DEFAULT,
+            queue: queue.map(PgStore::open).transpose()?,
         };
         crate::Accounts::ensure_project(&store, "default")?;
         Ok(store)
@@ -58,7 +73,14 @@ impl ChStore {
         Self {
             db: Arc::clone(&self.db),
             project,
+            queue: self.queue.as_ref().map(|queue| queue.scoped(project)),
         }
+    }
+
+    pub(crate) fn queue(&self) -> Option<&dyn crate::qa::QaQueue> {
+        self.queue
+            .as_ref()
+            .map(|queue| queue as &dyn crate::qa::QaQueue)
     }
 }
 
@@ -265,13 +287,70 @@ mod tests {
         });
     }
 
-    /// The QA queue needs atomic claims, which ClickHouse does not give: the backend says it
-    /// has none rather than offer one that could hand a job to two workers.
+    /// The QA queue needs atomic claims, which ClickHouse does not give: without a PostgreSQL
+    /// queue store the backend says it has none rather than offer one that could hand a job
+    /// to two workers.
     #[test]
-    fn clickhouse_keeps_no_qa_queue() {
+    fn clickhouse_keeps_no_qa_queue_of_its_own() {
         let Some(url) = testing::server() else { return };
         let (_, store) = open_fresh(&url);
         assert!(crate::Store::qa(&store).is_none());
+    }
+
+    /// A ClickHouse store and a fresh PostgreSQL schema for its QA queue, both from the test
+    /// servers; `None` when either is not running.
+    fn with_queue() -> Option<(String, String)> {
+        let clickhouse = testing::server()?;
+        let postgres = crate::postgres::testing::server()?;
+        Some((
+            testing::fresh_database(&clickhouse),
+            crate::postgres::testing::fresh_schema(&postgres),
+        ))
+    }
+
+    /// With a PostgreSQL queue store beside it, the ClickHouse store passes the QA queue
+    /// conformance suite (concurrent workers never claiming one job among it): sessions in
+    /// ClickHouse, jobs in PostgreSQL.
+    #[test]
+    fn clickhouse_with_a_postgres_queue_passes_the_qa_queue_conformance_suite() {
+        if with_queue().is_none() {
+            return;
+        }
+        crate::conformance::run_qa(&|| {
+            let (clickhouse, postgres) = with_queue().expect("the servers were running");
+            let writer = ChWriter::open(&clickhouse).unwrap();
+            let store = ChStore::open_with_queue(&clickhouse, Some(&postgres)).unwrap();
+            (Box::new(writer), Box::new(store))
+        });
+    }
+
+    /// The SQL tool is refused with why and what to use instead, and sends nothing to the
+    /// server (a write in the statement included).
+    #[test]
+    fn the_sql_tool_is_refused_naming_the_alternatives() {
+        let Some(url) = testing::server() else { return };
+        let (_, store) = open_fresh(&url);
+        let store: &dyn crate::Store = &store;
+        let refused = store
+            .query_sql("DROP TABLE spans", crate::sql::SqlLimits::default())
+            .unwrap_err();
+        assert!(matches!(refused, crate::sql::SqlError::NotOnClickHouse));
+        assert!(
+            refused
+                .to_string()
+                .contains("use get_trace, search_traces or analyze_operation"),
+            "{refused}"
+        );
+        assert!(
+            store
+                .sql_schema()
+                .starts_with("No SQL views on the ClickHouse store")
+        );
+        assert_eq!(
+            store.stats().unwrap().spans,
+            0,
+            "the tables are still there"
+        );
     }
 
     /// A write of several megabytes (one request of 3,000 spans with large attributes) is
@@ -435,6 +514,10 @@ mod tests {
                         (Some(column), Some(days)) => format!(
                             "TTL toDateTime(intDiv({column}, 1000000000)) + toIntervalDay({days})"
                         ),
+                        // The commit feed keeps its own day, whatever ttl_days says.
+                        _ if table.name == "commits" => {
+                            "TTL toDateTime(intDiv(at_ns, 1000000000)) + toIntervalDay(1)".into()
+                        }
                         _ => String::new(),
                     };
                     (table.name.to_owned(), ttl)

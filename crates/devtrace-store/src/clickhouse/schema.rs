@@ -11,6 +11,7 @@
 //! order, so a listing starts from the newest rows instead of aggregating every trace.
 //! Everything is partitioned by day of its time where it has one; `ttl_days` in the URL adds a
 //! TTL to every table of telemetry. Codecs were chosen by measurement (docs/PERFORMANCE.md).
+//! `commits` is the feed of writes every node polls for live updates (see `feed`), kept a day.
 //!
 //! [`DDL`] is the single-node schema; [`cluster_ddl`] the same for a cluster (`ON CLUSTER`,
 //! `ReplicatedMergeTree` tables and a `Distributed` table in front of each).
@@ -153,6 +154,16 @@ ENGINE = {engine} ORDER BY (project, source)",
         body: "(project Int64, at_ns UInt64, spans UInt64)
 ENGINE = {engine} ORDER BY (project, at_ns)",
         ttl_from: Some("at_ns"),
+    },
+    Table {
+        name: "commits",
+        shard_key: "rand()",
+        engine: "Plain",
+        // Its own TTL (a day: only the last seconds are ever read), whatever `ttl_days` says.
+        body: "(at_ns UInt64 DEFAULT toUnixTimestamp64Nano(now64(9)), commit_id UUID DEFAULT generateUUIDv4(),
+  project Int64, spans UInt64, logs UInt64)
+ENGINE = {engine} ORDER BY at_ns TTL toDateTime(intDiv(at_ns, 1000000000)) + INTERVAL 1 DAY",
+        ttl_from: None,
     },
     Table {
         name: "metric_points",

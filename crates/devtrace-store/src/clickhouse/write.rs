@@ -14,6 +14,8 @@
 //! the same moment may both insert it; the reader then keeps one (the highest `version`, which
 //! is the earlier write's) and the background merges of `ReplacingMergeTree` drop the other.
 //!
+//! A write ends with its row in `commits` (see `feed`), once everything else was stored.
+//!
 //! Sessions are merged (see `TraceChunk::merge`): the stored trace is read, merged, and written
 //! again with higher versions, its summary replacing the old one (summary part 0).
 
@@ -80,6 +82,8 @@ impl StoreWriter for ChWriter {
             }
         }
         let mut resent: HashMap<i64, u64> = HashMap::new();
+        // Spans and logs stored per project, for the commit feed (feed.rs).
+        let mut committed: HashMap<i64, (u64, u64)> = HashMap::new();
         // Appended spans: lower versions than every span stored before (the first stored
         // version wins), counting down in arrival order.
         let mut versions = u64::MAX - now;
@@ -99,6 +103,7 @@ impl StoreWriter for ChWriter {
                     // A merge reads what is stored: what this write gathered must be there.
                     self.flush(&mut out)?;
                     self.merge(project, trace, now, &mut versions)?;
+                    committed.entry(project).or_default().0 += trace.span_ids.len() as u64;
                     continue;
                 }
                 let ids = stored.entry((project, trace.trace_id)).or_default();
@@ -111,17 +116,21 @@ impl StoreWriter for ChWriter {
                 };
                 ids.extend(trace.span_ids.iter().copied());
                 if let Some(kept) = kept {
+                    committed.entry(project).or_default().0 += kept.span_ids.len() as u64;
                     add_trace(&mut out, project, &kept, &mut versions, false, now)?;
                 }
             }
             add_others(&mut out, batch, now);
+            committed.entry(project).or_default().1 +=
+                batch.logs.iter().map(|l| l.count).sum::<u64>();
         }
         for (project, spans) in resent {
             if spans > 0 {
                 out.resent.row().i64(project).u64(now).u64(spans);
             }
         }
-        self.flush(&mut out)
+        self.flush(&mut out)?;
+        super::feed::record(&self.db.server, &committed)
     }
 
     fn checkpoint(&mut self) -> Result<()> {
