@@ -159,6 +159,11 @@ pub enum SqlError {
     StatementTooLong(usize),
     #[error("this store does not support SQL queries")]
     Unsupported,
+    /// The ClickHouse store: a query's project scoping cannot be enforced there (docs/team.md).
+    #[error(
+        "the SQL tool is not offered on a ClickHouse store: a query there could read other projects' rows (see docs/team.md, \"What differs from PostgreSQL\"); use get_trace, search_traces or analyze_operation (devtrace show, ls, perf), or query ClickHouse directly as a user of your own"
+    )]
+    NotOnClickHouse,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
