@@ -27,6 +27,7 @@ pub(crate) mod http;
 mod read;
 pub(crate) mod rowbinary;
 pub mod schema;
+mod sql;
 mod write;
 
 pub use write::ChWriter;
