@@ -9,6 +9,8 @@
 //!   the server version devtrace needs.
 //! - [`write`]: the group-commit writer's backend.
 //! - [`read`]: the [`Store`](crate::Store) queries.
+//! - [`sql`]: the read-only SQL tool: its views, the allow-list checked on the engine's parse,
+//!   and the bounded, project-scoped run.
 //! - [`accounts`]: projects and tokens.
 //! - [`feed`]: the `commits` table every write appends to and every node polls, so each
 //!   node's live views hear of every node's writes.
@@ -30,6 +32,7 @@ pub mod schema;
 mod sql;
 mod write;
 
+pub use sql::SCHEMA;
 pub use write::ChWriter;
 
 use crate::postgres::PgStore;

@@ -637,6 +637,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_schema_names_every_column_of_every_view() {
+        let Some(store) = two_projects(1) else { return };
+        for line in SCHEMA
+            .lines()
+            .filter(|l| !l.starts_with(' ') && l.contains('(') && l.ends_with(')'))
+        {
+            let (view, columns) = line.split_once('(').unwrap();
+            let documented: Vec<&str> = columns.trim_end_matches(')').split(", ").collect();
+            let actual = rows(&store, &format!("SELECT * FROM {view} LIMIT 0")).columns;
+            assert_eq!(actual, documented, "view {view}");
+        }
+    }
+
     /// Every way around the project filter the issue names is refused, naming what; none
     /// reads project 2's trace.
     #[test]
