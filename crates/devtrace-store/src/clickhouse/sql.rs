@@ -94,6 +94,15 @@ pub(crate) fn query(store: &ChStore, sql: &str, limits: SqlLimits) -> Result<Sql
         return Err(SqlError::StatementTooLong(sql.len()));
     }
     let statement = sql.trim().trim_end_matches(';').trim_end();
+    // One statement: a server refuses several in one request, but an engine that ran them
+    // would print the second's rows into the first's EXPLAIN, where they could pose as nodes.
+    // Refused wherever the `;` stands (in a string too: write char(59) there).
+    if statement.contains(';') {
+        return Err(SqlError::RefusedOnClickHouse(
+            "a ';' inside the statement (send one statement per call; in a string, write char(59))"
+                .into(),
+        ));
+    }
     let keyword = first_keyword(statement);
     if !["SELECT", "WITH"].contains(&keyword.as_str()) {
         return Err(SqlError::RefusedOnClickHouse(if keyword.is_empty() {
@@ -126,8 +135,14 @@ pub(crate) fn query(store: &ChStore, sql: &str, limits: SqlLimits) -> Result<Sql
         };
     let classify = |e: ServerError| classify(e, limits.timeout);
     // The parse, which reads nothing.
+    // TabSeparated escapes tabs and newlines in names: one node a line, whatever the names.
+    let dump = [("default_format", "TabSeparated".to_owned())];
     let ast = server
-        .query_with_settings(&format!("EXPLAIN AST {statement}"), &sql_db, &bounds(&[])?)
+        .query_with_settings(
+            &format!("EXPLAIN AST {statement}"),
+            &sql_db,
+            &bounds(&dump)?,
+        )
         .map_err(classify)?;
     check_ast(&String::from_utf8_lossy(&ast), &sql_db).map_err(SqlError::RefusedOnClickHouse)?;
     // The engine's resolution; the scalar subqueries its analysis runs read only the views.
@@ -135,7 +150,7 @@ pub(crate) fn query(store: &ChStore, sql: &str, limits: SqlLimits) -> Result<Sql
         .query_with_settings(
             &format!("EXPLAIN QUERY TREE {statement}"),
             &sql_db,
-            &bounds(&[])?,
+            &bounds(&dump)?,
         )
         .map_err(classify)?;
     check_tree(&String::from_utf8_lossy(&tree), &sql_db).map_err(SqlError::RefusedOnClickHouse)?;
@@ -191,6 +206,19 @@ fn ensure_views(store: &ChStore) -> Result<(), SqlError> {
         server
             .query_raw(&statement, None)
             .map_err(|e| SqlError::Store(server.error(e)))?;
+    }
+    // Unqualified names resolve there: it must hold the views and nothing else.
+    let held = server
+        .query_raw(
+            &format!("SELECT name FROM system.tables WHERE database = '{sql_db}' FORMAT TSV"),
+            None,
+        )
+        .map_err(|e| SqlError::Store(server.error(e)))?;
+    let held = String::from_utf8_lossy(&held);
+    if let Some(other) = held.lines().find(|name| !OFFERED.contains(name)) {
+        return Err(SqlError::Store(StoreError::Database(format!(
+            "the SQL tool's database {sql_db} holds a table {other} besides its views, so a query there could read it: drop it, or keep devtrace's database apart from one named {sql_db}"
+        ))));
     }
     *made = true;
     Ok(())
@@ -391,6 +419,9 @@ const IN_FUNCTIONS: &[&str] = &[
 /// Checks the dump of `EXPLAIN AST <statement>`; `Err` names what was refused.
 pub(crate) fn check_ast(dump: &str, sql_database: &str) -> Result<(), String> {
     let nodes: Vec<Node<'_>> = dump.lines().filter_map(Node::parse).collect();
+    if nodes.iter().filter(|n| n.depth == 0).count() > 1 {
+        return Err("more than one statement".into());
+    }
     match nodes.first() {
         Some(root) if root.kind == "SelectWithUnionQuery" => {
             // FORMAT, INTO OUTFILE and the like are further children of the root.
@@ -555,9 +586,18 @@ mod tests {
         Some(store)
     }
 
+    /// Limits with room for the front, which serves one request at a time to every test
+    /// running at once.
+    fn roomy() -> SqlLimits {
+        SqlLimits {
+            timeout: Duration::from_secs(120),
+            ..SqlLimits::default()
+        }
+    }
+
     fn rows(store: &ChStore, sql: &str) -> SqlRows {
         store
-            .query_sql(sql, SqlLimits::default())
+            .query_sql(sql, roomy())
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
@@ -752,8 +792,19 @@ mod tests {
                 "INTO OUTFILE",
             ),
             ("SELECT 1 FORMAT JSON".into(), "FORMAT"),
+            (
+                format!("SELECT 1; SELECT name FROM merge('{own}', 'spans')"),
+                "';'",
+            ),
+            // Rows that would pose as nodes of the first statement's EXPLAIN.
+            (
+                format!(
+                    "SELECT 1; SELECT concat('    Literal ', name) FROM merge('{own}', 'spans')"
+                ),
+                "';'",
+            ),
         ] {
-            let error = store.query_sql(&sql, SqlLimits::default()).unwrap_err();
+            let error = store.query_sql(&sql, roomy()).unwrap_err();
             let message = error.to_string();
             assert!(
                 matches!(error, SqlError::RefusedOnClickHouse(_)),
@@ -789,7 +840,7 @@ mod tests {
             ("SELECT 1 SETTINGS readonly = 0".into(), "settings"),
             ("".into(), "an empty statement"),
         ] {
-            let error = store.query_sql(&sql, SqlLimits::default()).unwrap_err();
+            let error = store.query_sql(&sql, roomy()).unwrap_err();
             assert!(
                 matches!(error, SqlError::RefusedOnClickHouse(_)),
                 "{sql}: {error:?}"
@@ -797,10 +848,7 @@ mod tests {
             assert!(error.to_string().contains(refused), "{sql}: {error}");
         }
         let several = store
-            .query_sql(
-                &format!("SELECT 1; DROP TABLE {own}.spans"),
-                SqlLimits::default(),
-            )
+            .query_sql(&format!("SELECT 1; DROP TABLE {own}.spans"), roomy())
             .unwrap_err();
         // A server refuses several statements in one request; the front's engine ran the second
         // under readonly=1, which refused it.
@@ -822,7 +870,7 @@ mod tests {
             return;
         };
         let error = store
-            .query_sql("SELECT count() FROM numbers(1e12)", SqlLimits::default())
+            .query_sql("SELECT count() FROM numbers(1e12)", roomy())
             .unwrap_err();
         assert!(
             error.to_string().contains("table function numbers()"),
@@ -833,7 +881,7 @@ mod tests {
                 "SELECT count() FROM traces a, traces b, traces c, traces d, traces e",
                 SqlLimits {
                     timeout: Duration::from_secs(1),
-                    ..SqlLimits::default()
+                    ..roomy()
                 },
             )
             .unwrap_err();
@@ -841,7 +889,7 @@ mod tests {
         let error = store
             .query_sql(
                 "SELECT groupArray(repeat(a.root_name, 100000)) FROM traces a, traces b",
-                SqlLimits::default(),
+                roomy(),
             )
             .unwrap_err();
         assert!(matches!(error, SqlError::MemoryLimit(_)), "{error:?}");
@@ -854,7 +902,7 @@ mod tests {
                 "SELECT * FROM traces",
                 SqlLimits {
                     max_rows: 3,
-                    ..SqlLimits::default()
+                    ..roomy()
                 },
             )
             .unwrap();
@@ -864,7 +912,7 @@ mod tests {
                 "SELECT trace_id FROM traces",
                 SqlLimits {
                     max_result_bytes: 340,
-                    ..SqlLimits::default()
+                    ..roomy()
                 },
             )
             .unwrap();
