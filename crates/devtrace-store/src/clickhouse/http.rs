@@ -188,9 +188,27 @@ impl Server {
             None,
             Body::Plain(sql.as_bytes()),
             params,
+            &[],
             Some(&self.database),
         )
         .map_err(|e| self.error(e))
+    }
+
+    /// Runs `sql` in `database` with `settings` for this request only (beside the URL's own),
+    /// keeping the server's error for the caller to judge: the SQL tool's requests.
+    pub(crate) fn query_with_settings(
+        &self,
+        sql: &str,
+        database: &str,
+        settings: &[(&str, String)],
+    ) -> std::result::Result<Vec<u8>, ServerError> {
+        self.request(
+            None,
+            Body::Plain(sql.as_bytes()),
+            &[],
+            settings,
+            Some(database),
+        )
     }
 
     /// Like [`Server::query`] but outside any database (creating devtrace's), and keeping the
@@ -200,7 +218,7 @@ impl Server {
         sql: &str,
         database: Option<&str>,
     ) -> std::result::Result<Vec<u8>, ServerError> {
-        self.request(None, Body::Plain(sql.as_bytes()), &[], database)
+        self.request(None, Body::Plain(sql.as_bytes()), &[], &[], database)
     }
 
     /// `INSERT INTO table (columns) FORMAT RowBinary` with `rows` as its data, sent
@@ -222,6 +240,7 @@ impl Server {
             Some(&statement),
             Body::Zstd(&compressed),
             &[],
+            &[],
             Some(&self.database),
         )
         .map(drop)
@@ -233,6 +252,7 @@ impl Server {
         statement: Option<&str>,
         body: Body<'_>,
         params: &[(&str, String)],
+        settings: &[(&str, String)],
         database: Option<&str>,
     ) -> std::result::Result<Vec<u8>, ServerError> {
         let mut url = self.endpoint.clone();
@@ -251,6 +271,9 @@ impl Server {
             add(&mut url, "database", database);
         }
         for (name, value) in &self.settings {
+            add(&mut url, name, value);
+        }
+        for (name, value) in settings {
             add(&mut url, name, value);
         }
         for (name, value) in params {

@@ -9,6 +9,8 @@
 //!   the server version devtrace needs.
 //! - [`write`]: the group-commit writer's backend.
 //! - [`read`]: the [`Store`](crate::Store) queries.
+//! - [`sql`]: the read-only SQL tool: its views, the allow-list checked on the engine's parse,
+//!   and the bounded, project-scoped run.
 //! - [`accounts`]: projects and tokens.
 //! - [`feed`]: the `commits` table every write appends to and every node polls, so each
 //!   node's live views hear of every node's writes.
@@ -27,8 +29,10 @@ pub(crate) mod http;
 mod read;
 pub(crate) mod rowbinary;
 pub mod schema;
+mod sql;
 mod write;
 
+pub use sql::SCHEMA;
 pub use write::ChWriter;
 
 use crate::postgres::PgStore;
@@ -87,6 +91,8 @@ impl ChStore {
 /// The server and the statements both sides share.
 pub(crate) struct ClickHouse {
     pub(crate) server: Server,
+    /// Whether the SQL tool's views were made by this process (`sql`).
+    pub(crate) sql_views: std::sync::Mutex<bool>,
 }
 
 /// Trace ids as a `{name:Array(String)}` parameter of hexadecimal ids, and the SQL that turns
@@ -109,7 +115,10 @@ impl ClickHouse {
     pub(crate) fn open(url: &str) -> Result<Self> {
         let server = Server::parse(url)?;
         schema::prepare(&server)?;
-        Ok(Self { server })
+        Ok(Self {
+            server,
+            sql_views: std::sync::Mutex::new(false),
+        })
     }
 
     /// The span ids stored for each of `traces` (by primary key).
@@ -322,35 +331,6 @@ mod tests {
             let store = ChStore::open_with_queue(&clickhouse, Some(&postgres)).unwrap();
             (Box::new(writer), Box::new(store))
         });
-    }
-
-    /// The SQL tool is refused with why and what to use instead, and sends nothing to the
-    /// server (a write in the statement included).
-    #[test]
-    fn the_sql_tool_is_refused_naming_the_alternatives() {
-        let Some(url) = testing::server() else { return };
-        let (_, store) = open_fresh(&url);
-        let store: &dyn crate::Store = &store;
-        let refused = store
-            .query_sql("DROP TABLE spans", crate::sql::SqlLimits::default())
-            .unwrap_err();
-        assert!(matches!(refused, crate::sql::SqlError::NotOnClickHouse));
-        assert!(
-            refused
-                .to_string()
-                .contains("use get_trace, search_traces or analyze_operation"),
-            "{refused}"
-        );
-        assert!(
-            store
-                .sql_schema()
-                .starts_with("No SQL views on the ClickHouse store")
-        );
-        assert_eq!(
-            store.stats().unwrap().spans,
-            0,
-            "the tables are still there"
-        );
     }
 
     /// A write of several megabytes (one request of 3,000 spans with large attributes) is

@@ -169,14 +169,6 @@ fn project_param(params: &mut Params, project: ProjectId) -> String {
     params.add("Int64", project.0)
 }
 
-/// What the SQL tool's description says on ClickHouse. It is not offered: `readonly=1` and
-/// `additional_table_filters` do not confine a query to one project (a table function such as
-/// `merge()` reads around the filter), and per-project users with row policies need rights
-/// devtrace's user may not have and cannot be tested here (docs/team.md).
-const SCHEMA_NOT_OFFERED: &str = "\
-No SQL views on the ClickHouse store: a query could not be confined to one project there.
-Use get_trace, search_traces or analyze_operation for the questions SQL would answer.";
-
 impl Store for ChStore {
     /// The newest traces matching `query`, read through `trace_list` with bounded work: the
     /// newest `window` rows of the list (for the service filtered on, or for any) name the
@@ -496,17 +488,18 @@ impl Store for ChStore {
         Ok(Arc::new(self.scoped(project)))
     }
 
-    /// Refused, naming why and what to use instead: see [`SCHEMA_NOT_OFFERED`].
+    /// Checked against the allow-list on the engine's parse, then run scoped and bounded:
+    /// see `sql`.
     fn query_sql(
         &self,
-        _sql: &str,
-        _limits: crate::sql::SqlLimits,
+        sql: &str,
+        limits: crate::sql::SqlLimits,
     ) -> std::result::Result<crate::sql::SqlRows, crate::sql::SqlError> {
-        Err(crate::sql::SqlError::NotOnClickHouse)
+        super::sql::query(self, sql, limits)
     }
 
     fn sql_schema(&self) -> &'static str {
-        SCHEMA_NOT_OFFERED
+        super::sql::SCHEMA
     }
 
     /// The PostgreSQL queue named beside the store, if any (ClickHouse cannot claim atomically).

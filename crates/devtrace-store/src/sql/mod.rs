@@ -159,11 +159,12 @@ pub enum SqlError {
     StatementTooLong(usize),
     #[error("this store does not support SQL queries")]
     Unsupported,
-    /// The ClickHouse store: a query's project scoping cannot be enforced there (docs/team.md).
+    /// The ClickHouse store's refusal (its views are PostgreSQL's, and no table functions).
     #[error(
-        "the SQL tool is not offered on a ClickHouse store: a query there could read other projects' rows (see docs/team.md, \"What differs from PostgreSQL\"); use get_trace, search_traces or analyze_operation (devtrace show, ls, perf), or query ClickHouse directly as a user of your own"
+        "refused: {}. SQL here is read-only: write one SELECT (or WITH … SELECT) over the views traces, operations and trace_services, without table functions, system tables or dictionaries",
+        devtrace_model::recorded::escape(.0)
     )]
-    NotOnClickHouse,
+    RefusedOnClickHouse(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
