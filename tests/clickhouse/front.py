@@ -11,8 +11,11 @@ this front, which does what the server's HTTP handler does and nothing more:
   for statement separators and misreads binary rows);
 - `database` is the current database (`USE`), `param_NAME` are the query parameters
   (`{NAME:Type}`), and every other URL parameter that is not one of the server's own
-  (`default_format`, `query_id`, …) is a setting, applied with `SET` for this request only;
-- a gzip- or deflate-encoded body (`Content-Encoding`) is decoded;
+  (`default_format`, `query_id`, …) is a setting, applied with `SET` for this request only
+  (`readonly` last, as a server checks a request's settings before applying them; a session
+  left read-only by it is replaced by a fresh connection, as it cannot leave that mode);
+- a zstd-, gzip- or deflate-encoded body (`Content-Encoding`, as devtrace sends inserts) is
+  decoded, as the server decodes it;
 - the engine's output is the response body; an engine error becomes the status the server
   sends for its code, with the `X-ClickHouse-Exception-Code` header and the message as body.
 
@@ -43,6 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import chdb
+import zstandard
 
 # URL parameters the server reads itself; every other one is a setting.
 SERVER_PARAMETERS = {
@@ -101,11 +105,19 @@ class Engine:
     """One chDB connection on a data directory; one statement at a time."""
 
     def __init__(self, data: str) -> None:
+        self.data = data
         self.connection = chdb.connect(data)
         self.lock = threading.Lock()
         # Seconds spent inside the engine, for the benchmark's account of the front's cost.
         self.engine_seconds = 0.0
         self.requests = 0
+        # Request bodies as received and as decoded, by Content-Encoding (the benchmark's
+        # account of what compressed inserts save on the wire).
+        self.bodies: dict[str, dict[str, int]] = {}
+        self.bodies_lock = threading.Lock()
+        # The last requests' statements (their start) and engine milliseconds, for the
+        # benchmark's breakdown of one command.
+        self.recent: list[tuple[str, float]] = []
 
     def run(self, database: str, settings: list[tuple[str, str]], params: dict[str, str],
             statement: bytes | tuple[str, str, bytes], output_format: str) -> tuple[bytes, float]:
@@ -115,6 +127,10 @@ class Engine:
             conn = self.connection._conn
             try:
                 conn.query(f"USE {quote_identifier(database)}", "TSV", params={})
+                # A server checks a request's settings against the user's profile before it
+                # applies any, so `readonly` in the URL does not refuse the settings beside it:
+                # applied last here for the same effect.
+                settings = sorted(settings, key=lambda setting: setting[0] == "readonly")
                 for name, value in settings:
                     conn.query(f"SET {quote_identifier(name)} = {quote_literal(value)}", "TSV",
                                params={})
@@ -128,11 +144,20 @@ class Engine:
                     output = conn.query(statement, output_format, params=params).bytes()
                     return output, time.perf_counter() - started
                 finally:
-                    for name, _ in settings:
-                        conn.query(f"SET {quote_identifier(name)} = DEFAULT", "TSV", params={})
+                    if any(name == "readonly" for name, _ in settings):
+                        # On a server a URL's settings last one request; a session in readonly
+                        # mode cannot leave it, so the next request gets a fresh connection.
+                        self.connection.close()
+                        self.connection = chdb.connect(self.data)
+                    else:
+                        for name, _ in settings:
+                            conn.query(f"SET {quote_identifier(name)} = DEFAULT", "TSV", params={})
             finally:
-                self.engine_seconds += time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                self.engine_seconds += elapsed
                 self.requests += 1
+                shown = statement[0] if isinstance(statement, tuple) else statement.decode(errors="replace")
+                self.recent = self.recent[-49:] + [(" ".join(shown.split())[:90], round(elapsed * 1000, 1))]
 
 
 def quote_identifier(name: str) -> str:
@@ -158,13 +183,21 @@ class Front(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         encoding = (self.headers.get("Content-Encoding") or "").lower()
-        if encoding == "gzip":
+        if encoding == "zstd":
+            body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+        elif encoding == "gzip":
             body = gzip.decompress(body)
         elif encoding == "deflate":
             body = zlib.decompress(body)
         elif encoding not in ("", "identity"):
             self.send_error_text(415, 0, f"Unsupported Content-Encoding {encoding}")
             return
+        with self.engine.bodies_lock:
+            account = self.engine.bodies.setdefault(encoding or "identity",
+                                                    {"requests": 0, "received": 0, "decoded": 0})
+            account["requests"] += 1
+            account["received"] += length
+            account["decoded"] += len(body)
         self.handle_request(body)
 
     def handle_request(self, body: bytes) -> None:
@@ -172,7 +205,8 @@ class Front(BaseHTTPRequestHandler):
         # The front's own account, for the benchmark (not a ClickHouse endpoint; the client
         # never asks for it).
         if url.path == "/front-stats":
-            stats = {"engine_seconds": self.engine.engine_seconds, "requests": self.engine.requests}
+            stats = {"engine_seconds": self.engine.engine_seconds, "requests": self.engine.requests,
+                     "bodies": self.engine.bodies, "recent": self.engine.recent}
             self.send_body(200, json.dumps(stats).encode())
             return
         # A GET of /ping, or of / with nothing to run, is the server's health check.

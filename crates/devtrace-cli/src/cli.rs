@@ -33,6 +33,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "DEVTRACE_STORE", value_name = "URL|DIR")]
     pub store: Option<String>,
 
+    /// A PostgreSQL database (postgres://USER:PASSWORD@HOST:PORT/DATABASE) that keeps the QA
+    /// job queue beside a ClickHouse store, which cannot claim jobs atomically
+    #[arg(long, global = true, env = "DEVTRACE_QUEUE_STORE", value_name = "URL")]
+    pub queue_store: Option<String>,
+
     /// The project to read (and to import into) on a PostgreSQL store, or to read through
     /// --server (another project than the token's needs an admin token) [default: default;
     /// through a server, the token's]

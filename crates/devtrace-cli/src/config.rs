@@ -14,6 +14,8 @@ pub struct ConfigFile {
     pub data: Option<PathBuf>,
     /// A PostgreSQL or ClickHouse URL (or a data directory): the store every command uses.
     pub store: Option<String>,
+    /// A PostgreSQL URL: the database that keeps the QA job queue beside a ClickHouse store.
+    pub queue_store: Option<String>,
     pub grpc_listen: Option<SocketAddr>,
     pub http_listen: Option<SocketAddr>,
     pub api_listen: Option<SocketAddr>,
@@ -291,8 +293,10 @@ pub fn data_dir(data_flag: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// Which store a command uses and as which project: `--store`/`DEVTRACE_STORE` (or the
-/// config file's `store`), else the embedded store in the data directory. The data directory
-/// is kept either way: `serve` announces itself there (`serve.json`).
+/// config file's `store`), else the embedded store in the data directory; beside a ClickHouse
+/// store, the PostgreSQL database of its QA queue (`--queue-store`/`DEVTRACE_QUEUE_STORE` or
+/// the config file's `queue-store`). The data directory is kept either way: `serve` announces
+/// itself there (`serve.json`).
 #[derive(Clone, Debug)]
 pub struct StoreChoice {
     pub data_dir: PathBuf,
@@ -305,6 +309,7 @@ impl StoreChoice {
     pub fn resolve(
         data: Option<&Path>,
         store: Option<&str>,
+        queue: Option<&str>,
         project: Option<&str>,
     ) -> Result<Self> {
         let explicit = std::env::var_os("DEVTRACE_CONFIG").map(PathBuf::from);
@@ -320,6 +325,10 @@ impl StoreChoice {
             Some(text) if !text.trim().is_empty() => devtrace_store::StoreLocation::parse(&text),
             _ => devtrace_store::StoreLocation::Embedded(data_dir.clone()),
         };
+        let queue = queue.map(str::to_owned).or(file.queue_store.clone());
+        let location = location
+            .with_queue(queue.as_deref())
+            .map_err(anyhow::Error::msg)?;
         Ok(Self {
             data_dir,
             location,

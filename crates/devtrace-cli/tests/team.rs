@@ -1,17 +1,19 @@
 //! The team server end to end: real `devtrace serve` processes on a real PostgreSQL (the test
-//! server named by DEVTRACE_TEST_POSTGRES, each test in a schema of its own).
+//! server named by DEVTRACE_TEST_POSTGRES, each test in a schema of its own), and some on the
+//! ClickHouse engine behind its test front (DEVTRACE_TEST_CLICKHOUSE, a database each).
 //!
 //! - the authentication matrix: every face × {no token, wrong, expired, revoked, ingest, read,
 //!   admin, another project's} gets its documented answer, refusals store nothing, and no
 //!   token's secret reaches the server's log;
 //! - failed attempts are limited per address;
 //! - two nodes on one database: what node A receives is listed by node B and reaches B's live
-//!   event stream;
+//!   event stream (on PostgreSQL by its notifications, on ClickHouse by the polled commit feed);
 //! - SIGKILL during ingest: every acknowledged span is in PostgreSQL afterwards;
 //! - retention deletes old data while serving;
 //! - the web UI's login trades a token for an HttpOnly, SameSite=Strict cookie;
 //! - agents' OTLP metrics land in the token's project, a retried export counts once;
-//! - QA says it needs the embedded store (REST 501, the CLI, `serve --qa`), behind the qa scope;
+//! - QA runs through the workers of any node, its queue in PostgreSQL (beside ClickHouse: named
+//!   with `--queue-store`);
 //! - `record stop --store … --project …` stores the session in that project.
 
 mod common;
@@ -25,29 +27,49 @@ use std::time::{Duration, Instant};
 
 const ENV: &str = "DEVTRACE_TEST_POSTGRES";
 
-/// A fresh schema on the test server, as a store URL; `None` (said once) without a server.
-fn postgres() -> Option<String> {
-    let Ok(url) = std::env::var(ENV).map(|u| u.trim().to_owned()) else {
+/// The URL of the test server named by `variable`; `None` (said once) without it, except under
+/// CI, where a missing server fails.
+fn test_server(variable: &str, starter: &str) -> Option<String> {
+    let Ok(url) = std::env::var(variable).map(|u| u.trim().to_owned()) else {
         assert!(
             std::env::var("CI").map_or(true, |v| v.is_empty() || v == "false"),
-            "CI is set but {ENV} is not: start a server with scripts/postgres-test-server"
+            "CI is set but {variable} is not: start a server with {starter}"
         );
-        eprintln!("{ENV} is not set: the team server tests did not run");
+        eprintln!("{variable} is not set: the tests on that server did not run");
         return None;
     };
-    let schema = format!(
-        "team_{}_{}",
+    Some(url)
+}
+
+/// A name no other test (or run) uses.
+fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos()
-    );
+    )
+}
+
+/// A fresh schema on the test server, as a store URL; `None` (said once) without a server.
+fn postgres() -> Option<String> {
+    let url = test_server(ENV, "scripts/postgres-test-server")?;
+    let schema = unique_name("team");
     let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("the test server");
     client
         .batch_execute(&format!("CREATE SCHEMA {schema}"))
         .unwrap();
     Some(format!("{url}?options=-csearch_path%3D{schema}"))
+}
+
+/// A new database on the ClickHouse test engine (devtrace creates it), as a store URL; `None`
+/// (said once) without the engine.
+fn clickhouse() -> Option<String> {
+    let url = test_server("DEVTRACE_TEST_CLICKHOUSE", "scripts/clickhouse-test-server")?;
+    let (server, _) = url.rsplit_once('/').expect("a database in the URL");
+    Some(format!("{server}/{}", unique_name("team")))
 }
 
 /// A `devtrace serve` process whose stderr goes to a file (read by the log checks).
@@ -617,6 +639,20 @@ fn an_address_that_keeps_failing_is_refused_for_a_while() {
 #[test]
 fn two_nodes_on_one_database_see_each_others_data_live() {
     let Some(store) = postgres() else { return };
+    two_nodes_see_each_others_data_live(&store);
+}
+
+/// On ClickHouse, which has no notifications, node B hears of A's writes by polling the
+/// `commits` table every write appends to: its event stream reports them without another
+/// request to B.
+#[test]
+fn two_nodes_on_one_clickhouse_see_each_others_data_live() {
+    let Some(store) = clickhouse() else { return };
+    two_nodes_see_each_others_data_live(&store);
+}
+
+fn two_nodes_see_each_others_data_live(store: &str) {
+    let store = store.to_owned();
     let data = tempfile::tempdir().unwrap();
     let (token, _) = make_token(&store, "team", "ingest,read", "both", None);
     let auth = bearer(&token);
@@ -650,7 +686,7 @@ fn two_nodes_on_one_database_see_each_others_data_live() {
         otlp_json(trace, "checkout", now_nanos()).as_bytes(),
     );
     assert_eq!(sent.status, 200);
-    // B hears of A's commit through PostgreSQL, with A's span count.
+    // B hears of A's commit through the database, with A's span count.
     let heard = next_event(&mut events);
     assert_eq!(
         (
@@ -1308,6 +1344,67 @@ fn get_json(addr: SocketAddr, path: &str, token: &str) -> (u16, serde_json::Valu
 #[test]
 fn qa_runs_on_postgres_through_the_workers_of_any_node() {
     let Some(store) = postgres() else { return };
+    qa_runs_through_the_workers_of_any_node(&store, &[]);
+}
+
+/// The same on ClickHouse, whose QA queue is a PostgreSQL database named beside it
+/// (`--queue-store`): sessions in ClickHouse, jobs claimed atomically in PostgreSQL.
+#[test]
+fn qa_runs_on_clickhouse_with_a_postgres_queue_through_the_workers_of_any_node() {
+    let (Some(store), Some(queue)) = (clickhouse(), postgres()) else {
+        return;
+    };
+    qa_runs_through_the_workers_of_any_node(&store, &["--queue-store", &queue]);
+}
+
+/// Without a queue store, QA on ClickHouse says the store keeps no queue and names the
+/// setting that adds one; a queue store beside a PostgreSQL store, or one that is not a
+/// PostgreSQL URL, is refused naming what to change.
+#[test]
+fn qa_on_clickhouse_without_a_queue_store_names_the_setting() {
+    let (Some(store), Some(postgres)) = (clickhouse(), postgres()) else {
+        return;
+    };
+    let text = |output: std::process::Output| -> (Option<i32>, String) {
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, message) = text(cli(&store, &["qa", "status"]));
+    assert_eq!(code, Some(1), "{message}");
+    assert!(
+        message.contains("keeps no QA job queue: the QA job queue needs a claim that hands each job to one worker, which ClickHouse cannot do atomically; name a PostgreSQL database for it with --queue-store postgres://"),
+        "{message}"
+    );
+    let (code, message) = text(cli(
+        &postgres,
+        &["qa", "status", "--queue-store", &postgres],
+    ));
+    assert_eq!(code, Some(1), "{message}");
+    assert!(
+        message.contains("keeps its own QA queue: drop --queue-store"),
+        "{message}"
+    );
+    let (code, message) = text(cli(&store, &["qa", "status", "--queue-store", &store]));
+    assert_eq!(code, Some(1), "{message}");
+    assert!(message.contains("is not a PostgreSQL URL"), "{message}");
+}
+
+fn qa_runs_through_the_workers_of_any_node(store: &str, queue: &[&str]) {
+    let store = store.to_owned();
+    let with_queue = |args: &[&str]| -> Vec<String> {
+        queue.iter().chain(args).map(|a| (*a).to_owned()).collect()
+    };
+    let cli = |store: &str, args: &[&str]| {
+        cli(
+            store,
+            &with_queue(args)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+    };
     assert!(
         Command::new("bwrap").arg("--version").output().is_ok(),
         "this test needs bubblewrap: apt-get install bubblewrap (scripts/test installs it)"
@@ -1319,12 +1416,12 @@ fn qa_runs_on_postgres_through_the_workers_of_any_node() {
     let (read, _) = make_token(&store, "web", "read", "dashboards", None);
     let (qa, _) = make_token(&store, "web", "qa", "checker", None);
     let (outsider, _) = make_token(&store, "other", "read,qa", "them", None);
-    let front = Node::start(
-        &store,
-        &dir.path().join("front"),
-        &["--qa", "--qa-workers", "0"],
-    );
-    let worker = Node::start(&store, &dir.path().join("worker"), &["--qa-workers", "2"]);
+    let front_args = with_queue(&["--qa", "--qa-workers", "0"]);
+    let front_args: Vec<&str> = front_args.iter().map(String::as_str).collect();
+    let front = Node::start(&store, &dir.path().join("front"), &front_args);
+    let worker_args = with_queue(&["--qa-workers", "2"]);
+    let worker_args: Vec<&str> = worker_args.iter().map(String::as_str).collect();
+    let worker = Node::start(&store, &dir.path().join("worker"), &worker_args);
     let sent = http(
         front.api,
         "POST",
@@ -1414,6 +1511,7 @@ fn qa_runs_on_postgres_through_the_workers_of_any_node() {
         .args([
             "qa", "run", "d0000000", "--wait", "--json", "--store", &store,
         ])
+        .args(queue)
         .args(["--project", "web", "--data"])
         .arg(dir.path().join("cli"))
         .env("NO_COLOR", "1")

@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod chunk;
 pub mod clickhouse;
+pub mod listener;
 pub mod location;
 pub mod metrics;
 pub mod postgres;

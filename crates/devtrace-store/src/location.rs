@@ -3,7 +3,7 @@
 //! traits.
 
 use crate::clickhouse::{ChStore, ChWriter};
-use crate::postgres::{PgListener, PgStore, PgWriter};
+use crate::postgres::{PgStore, PgWriter};
 use crate::sqlite::{SqliteStore, SqliteWriter};
 use crate::writer::CommitFeed;
 use crate::{Accounts, ProjectId, Result, Store, StoreWriter};
@@ -20,9 +20,13 @@ pub enum StoreLocation {
     Postgres(String),
     /// A ClickHouse database over its HTTP interface
     /// (`clickhouse://USER@HOST:8123/DATABASE?SETTING=VALUE`, the password after the user as in a
-    /// PostgreSQL URL; `clickhouses://` for TLS).
-    ClickHouse(String),
+    /// PostgreSQL URL; `clickhouses://` for TLS), and the PostgreSQL database that keeps its
+    /// QA job queue, when one is named ([`StoreLocation::with_queue`]).
+    ClickHouse { url: String, queue: Option<String> },
 }
+
+/// What a claim needs and ClickHouse lacks, for the messages about the queue store.
+const QUEUE_WHY: &str = "the QA job queue needs a claim that hands each job to one worker, which ClickHouse cannot do atomically";
 
 impl StoreLocation {
     /// `postgres://…` or `postgresql://…` is PostgreSQL, `clickhouse://…` or `clickhouses://…`
@@ -32,9 +36,49 @@ impl StoreLocation {
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
             Self::Postgres(text.trim().to_owned())
         } else if lower.starts_with("clickhouse://") || lower.starts_with("clickhouses://") {
-            Self::ClickHouse(text.trim().to_owned())
+            Self::ClickHouse {
+                url: text.trim().to_owned(),
+                queue: None,
+            }
         } else {
             Self::Embedded(PathBuf::from(text))
+        }
+    }
+
+    /// Names the PostgreSQL database (`--queue-store`, `queue-store` in the config) that keeps
+    /// the QA job queue beside a ClickHouse store; `None` or an empty text changes nothing.
+    /// Refused for the other stores (they keep their own queue) and for anything but a
+    /// PostgreSQL URL; the message names the fix.
+    pub fn with_queue(self, queue: Option<&str>) -> std::result::Result<Self, String> {
+        let Some(queue) = queue.map(str::trim).filter(|q| !q.is_empty()) else {
+            return Ok(self);
+        };
+        let named = Self::parse(queue);
+        match self {
+            Self::ClickHouse { url, .. } if matches!(named, Self::Postgres(_)) => {
+                Ok(Self::ClickHouse {
+                    url,
+                    queue: Some(queue.to_owned()),
+                })
+            }
+            Self::ClickHouse { .. } => Err(format!(
+                "the queue store {} is not a PostgreSQL URL: {QUEUE_WHY}; name a PostgreSQL database (postgres://USER:PASSWORD@HOST:5432/DATABASE)",
+                devtrace_model::recorded::escape(&named.describe())
+            )),
+            other => Err(format!(
+                "a queue store goes beside a ClickHouse store, and {} keeps its own QA queue: drop --queue-store (or queue-store in the config, DEVTRACE_QUEUE_STORE)",
+                devtrace_model::recorded::escape(&other.describe())
+            )),
+        }
+    }
+
+    /// What to do when a store keeps no QA queue: a ClickHouse store without a queue store.
+    pub fn missing_queue_hint(&self) -> Option<String> {
+        match self {
+            Self::ClickHouse { queue: None, .. } => Some(format!(
+                "{QUEUE_WHY}; name a PostgreSQL database for it with --queue-store postgres://USER:PASSWORD@HOST:5432/DATABASE (or queue-store in the config, DEVTRACE_QUEUE_STORE)"
+            )),
+            _ => None,
         }
     }
 
@@ -46,7 +90,7 @@ impl StoreLocation {
     pub fn describe(&self) -> String {
         match self {
             Self::Embedded(dir) => dir.display().to_string(),
-            Self::Postgres(url) | Self::ClickHouse(url) => {
+            Self::Postgres(url) | Self::ClickHouse { url, .. } => {
                 crate::postgres::url_without_password(url)
             }
         }
@@ -58,7 +102,7 @@ impl StoreLocation {
         Ok(match self {
             Self::Embedded(dir) => Box::new(SqliteWriter::open(dir)?),
             Self::Postgres(url) => Box::new(PgWriter::open(url)?),
-            Self::ClickHouse(url) => Box::new(ChWriter::open(url)?),
+            Self::ClickHouse { url, .. } => Box::new(ChWriter::open(url)?),
         })
     }
 
@@ -80,8 +124,8 @@ impl StoreLocation {
                     accounts: store,
                 }
             }
-            Self::ClickHouse(url) => {
-                let store = Arc::new(ChStore::open(url)?);
+            Self::ClickHouse { url, queue } => {
+                let store = Arc::new(ChStore::open_with_queue(url, queue.as_deref())?);
                 Backend {
                     store: store.clone(),
                     accounts: store,
@@ -90,14 +134,14 @@ impl StoreLocation {
         })
     }
 
-    /// Commits made by every node sharing this store, as they happen; `None` for the embedded
+    /// Commits made by every node sharing this store, as they happen (PostgreSQL's
+    /// notifications, ClickHouse's polled `commits` table); `None` for the embedded
     /// store, where the local writer sees every commit.
     pub fn listen(&self) -> Result<Option<Arc<dyn CommitFeed>>> {
         Ok(match self {
             Self::Embedded(_) => None,
-            Self::Postgres(url) => Some(Arc::new(PgListener::start(url)?)),
-            // No notifications: other nodes' commits reach this one's readers when they query.
-            Self::ClickHouse(_) => None,
+            Self::Postgres(url) => Some(Arc::new(crate::postgres::listen::start(url)?)),
+            Self::ClickHouse { url, .. } => Some(Arc::new(crate::clickhouse::feed::start(url)?)),
         })
     }
 }
@@ -171,12 +215,52 @@ mod tests {
         let clickhouse = ["clickhouses://u", ":secret", "@ch:8443/traces"].concat();
         assert_eq!(
             StoreLocation::parse(&clickhouse),
-            StoreLocation::ClickHouse(clickhouse.clone())
+            StoreLocation::ClickHouse {
+                url: clickhouse.clone(),
+                queue: None
+            }
         );
         assert!(!StoreLocation::parse("ClickHouse://ch/x").is_embedded());
         assert_eq!(
             StoreLocation::parse(&clickhouse).describe(),
             "clickhouses://u@ch:8443/traces"
+        );
+    }
+
+    #[test]
+    fn a_queue_store_goes_beside_a_clickhouse_store_only() {
+        let clickhouse = StoreLocation::parse("clickhouse://u@ch:8123/traces");
+        let queue = ["postgres://q", ":secret", "@db:5432/devtrace"].concat();
+        assert_eq!(
+            clickhouse.clone().with_queue(Some(&queue)).unwrap(),
+            StoreLocation::ClickHouse {
+                url: "clickhouse://u@ch:8123/traces".into(),
+                queue: Some(queue.clone())
+            }
+        );
+        assert_eq!(
+            clickhouse.clone().with_queue(Some(" ")).unwrap(),
+            clickhouse
+        );
+        assert!(
+            clickhouse
+                .missing_queue_hint()
+                .unwrap()
+                .contains("--queue-store postgres://")
+        );
+        let not_postgres = clickhouse
+            .clone()
+            .with_queue(Some("clickhouse://u:pw@other/x"))
+            .unwrap_err();
+        assert_eq!(
+            not_postgres,
+            "the queue store clickhouse://u@other/x is not a PostgreSQL URL: the QA job queue needs a claim that hands each job to one worker, which ClickHouse cannot do atomically; name a PostgreSQL database (postgres://USER:PASSWORD@HOST:5432/DATABASE)"
+        );
+        let postgres = StoreLocation::parse("postgres://db/devtrace");
+        assert_eq!(postgres.missing_queue_hint(), None);
+        assert_eq!(
+            postgres.with_queue(Some(&queue)).unwrap_err(),
+            "a queue store goes beside a ClickHouse store, and postgres://db/devtrace keeps its own QA queue: drop --queue-store (or queue-store in the config, DEVTRACE_QUEUE_STORE)"
         );
     }
 }

@@ -121,7 +121,7 @@ pub fn run(
     let mut out = what_the_commands_say(&*server.store, args.runs * variants.len(), args.fixed)?;
     let flag = match &choice.location {
         StoreLocation::Embedded(dir) => format!("--data {}", dir.display()),
-        StoreLocation::Postgres(_) | StoreLocation::ClickHouse(_) => "--store URL".to_owned(),
+        StoreLocation::Postgres(_) | StoreLocation::ClickHouse { .. } => "--store URL".to_owned(),
     };
     if _temporary.is_some() {
         out.push_str(

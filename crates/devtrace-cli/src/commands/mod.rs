@@ -39,8 +39,14 @@ use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.as_deref();
-    let choice =
-        || crate::config::StoreChoice::resolve(data, cli.store.as_deref(), cli.project.as_deref());
+    let choice = || {
+        crate::config::StoreChoice::resolve(
+            data,
+            cli.store.as_deref(),
+            cli.queue_store.as_deref(),
+            cli.project.as_deref(),
+        )
+    };
     // Opens the store for reading (works while `devtrace serve` writes to it), or the store of
     // the server given by --server, through its REST API.
     let open_store = || -> Result<std::sync::Arc<dyn devtrace_store::Store>> {

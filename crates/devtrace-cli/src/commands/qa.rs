@@ -54,8 +54,13 @@ pub fn run(choice: &StoreChoice, command: &QaCommand) -> Result<ExitCode> {
     let store = choice.open()?;
     if store.qa().is_none() {
         bail!(
-            "{} keeps no QA job queue",
-            devtrace_model::recorded::escape(&choice.location.describe())
+            "{} keeps no QA job queue{}",
+            devtrace_model::recorded::escape(&choice.location.describe()),
+            choice
+                .location
+                .missing_queue_hint()
+                .map(|hint| format!(": {hint}"))
+                .unwrap_or_default()
         );
     }
     let dir = Target {

@@ -102,7 +102,7 @@ fn choose_auth(
     let wanted = match args.auth {
         Some(AuthWhen::Required) => Some("--auth required"),
         _ if !location.is_embedded() => Some(match location {
-            devtrace_store::StoreLocation::ClickHouse(_) => "the ClickHouse store",
+            devtrace_store::StoreLocation::ClickHouse { .. } => "the ClickHouse store",
             _ => "the PostgreSQL store",
         }),
         _ if !exposed.is_empty() => Some("a listen address beyond loopback"),
@@ -237,8 +237,12 @@ fn start_qa(
     let has_queue = store.qa().is_some();
     if !has_queue && args.qa {
         bail!(
-            "--qa: {} keeps no QA job queue",
-            devtrace_model::recorded::escape(&location.describe())
+            "--qa: {} keeps no QA job queue{}",
+            devtrace_model::recorded::escape(&location.describe()),
+            location
+                .missing_queue_hint()
+                .map(|hint| format!(": {hint}"))
+                .unwrap_or_default()
         );
     }
     let llm = devtrace_qa::judge::llm::LlmConfig::from_env(|key| std::env::var(key).ok())

@@ -47,11 +47,12 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
             let choice = crate::config::StoreChoice::resolve(
                 cli.data.as_deref(),
                 cli.store.as_deref(),
+                cli.queue_store.as_deref(),
                 cli.project.as_deref(),
             )?;
             match &choice.location {
                 StoreLocation::Embedded(dir) => Box::new(LocalSource::open(dir)?),
-                StoreLocation::Postgres(_) | StoreLocation::ClickHouse(_) => {
+                StoreLocation::Postgres(_) | StoreLocation::ClickHouse { .. } => {
                     Box::new(StoreSource::new(choice.open()?, choice.location.describe()))
                 }
             }

@@ -589,6 +589,23 @@ mod tests {
         }
     }
 
+    /// On each store the SQL tool's description names its dialect and its views.
+    #[test]
+    fn the_sql_description_names_each_stores_dialect_and_views() {
+        for (schema, dialect) in [
+            (devtrace_store::sql::SCHEMA, "SQLite"),
+            (devtrace_store::postgres::SCHEMA, "PostgreSQL"),
+            (devtrace_store::clickhouse::SCHEMA, "ClickHouse"),
+        ] {
+            let text = query_sql::description_for(schema);
+            assert!(
+                text.starts_with(&format!("Read-only SQL ({dialect}, 5 s limit)")),
+                "{text}"
+            );
+            assert!(text.contains("\ntraces(trace_id"), "{text}");
+        }
+    }
+
     #[test]
     fn definitions_fit_their_budget_as_sent_and_as_python_clients_write_them() {
         let tools: Vec<Tool> = all().into_iter().map(|t| t.definition).collect();

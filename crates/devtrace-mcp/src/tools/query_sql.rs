@@ -38,6 +38,8 @@ fn description() -> &'static str {
 pub fn description_for(schema: &str) -> String {
     let dialect = if schema == SCHEMA {
         "SQLite"
+    } else if schema.contains("ClickHouse syntax") {
+        "ClickHouse"
     } else {
         "PostgreSQL"
     };

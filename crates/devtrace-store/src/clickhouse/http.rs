@@ -19,6 +19,9 @@ pub(crate) struct Server {
     pub(crate) database: String,
     /// `?cluster=NAME`: the tables are made `ON CLUSTER`, replicated and distributed.
     pub(crate) cluster: Option<String>,
+    /// `?ttl_days=N`: telemetry older than N days is dropped by the tables' TTL, a ceiling
+    /// above each project's retention.
+    pub(crate) ttl_days: Option<u32>,
     /// URL parameters other than devtrace's own: ClickHouse settings sent with every request.
     settings: Vec<(String, String)>,
     /// The URL without its password, for messages.
@@ -28,6 +31,17 @@ pub(crate) struct Server {
 /// The HTTP port when the URL names none: ClickHouse's defaults.
 const HTTP_PORT: u16 = 8123;
 const HTTPS_PORT: u16 = 8443;
+
+/// The zstd level of insert bodies: the fastest, which already shrinks the rows several times
+/// (docs/PERFORMANCE.md); the server stores them with the columns' own codecs.
+const INSERT_ZSTD_LEVEL: i32 = 1;
+
+/// A request's body, as sent.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Plain(&'a [u8]),
+    Zstd(&'a [u8]),
+}
 
 /// How long one request may take when the URL sets no `timeout` (seconds).
 const DEFAULT_TIMEOUT: u64 = 60;
@@ -49,7 +63,7 @@ const REQUIRED_PASSWORD: u32 = 194;
 const ACCESS_DENIED: u32 = 497;
 
 impl Server {
-    /// `clickhouse://USER@HOST:PORT/DATABASE?SETTING=VALUE&timeout=SECONDS`, `:PASSWORD` after USER
+    /// `clickhouse://USER@HOST:PORT/DATABASE?SETTING=VALUE&timeout=SECONDS&ttl_days=DAYS`, `:PASSWORD` after USER
     /// (`clickhouses://` for TLS).
     pub(crate) fn parse(url: &str) -> Result<Self> {
         let target = super::url_without_password(url);
@@ -108,6 +122,7 @@ impl Server {
         }
         let mut timeout = DEFAULT_TIMEOUT;
         let mut cluster = None;
+        let mut ttl_days = None;
         let mut settings = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -116,6 +131,18 @@ impl Server {
                 timeout = value
                     .parse()
                     .map_err(|_| invalid("timeout is not a number of seconds"))?;
+            } else if name == "ttl_days" {
+                ttl_days = Some(
+                    value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|days| (1..=36_500).contains(days))
+                        .ok_or_else(|| {
+                            invalid(&format!(
+                                "ttl_days={value} is not a whole number of days from 1 to 36500"
+                            ))
+                        })?,
+                );
             } else if name == "cluster" {
                 if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     return Err(invalid(
@@ -148,6 +175,7 @@ impl Server {
             password,
             database,
             cluster,
+            ttl_days,
             settings,
             target,
         })
@@ -156,8 +184,31 @@ impl Server {
     /// Runs `sql` (its text in the body) in devtrace's database, with `params` as its
     /// `{name:Type}` values; the answer's bytes.
     pub(crate) fn query(&self, sql: &str, params: &[(&str, String)]) -> Result<Vec<u8>> {
-        self.request(None, sql.as_bytes(), params, Some(&self.database))
-            .map_err(|e| self.error(e))
+        self.request(
+            None,
+            Body::Plain(sql.as_bytes()),
+            params,
+            &[],
+            Some(&self.database),
+        )
+        .map_err(|e| self.error(e))
+    }
+
+    /// Runs `sql` in `database` with `settings` for this request only (beside the URL's own),
+    /// keeping the server's error for the caller to judge: the SQL tool's requests.
+    pub(crate) fn query_with_settings(
+        &self,
+        sql: &str,
+        database: &str,
+        settings: &[(&str, String)],
+    ) -> std::result::Result<Vec<u8>, ServerError> {
+        self.request(
+            None,
+            Body::Plain(sql.as_bytes()),
+            &[],
+            settings,
+            Some(database),
+        )
     }
 
     /// Like [`Server::query`] but outside any database (creating devtrace's), and keeping the
@@ -167,11 +218,12 @@ impl Server {
         sql: &str,
         database: Option<&str>,
     ) -> std::result::Result<Vec<u8>, ServerError> {
-        self.request(None, sql.as_bytes(), &[], database)
+        self.request(None, Body::Plain(sql.as_bytes()), &[], &[], database)
     }
 
-    /// `INSERT INTO table (columns) FORMAT RowBinary` with `rows` as its data: done when the
-    /// server answered that it stored them.
+    /// `INSERT INTO table (columns) FORMAT RowBinary` with `rows` as its data, sent
+    /// zstd-compressed (`Content-Encoding: zstd`, which the server decodes without any
+    /// setting): done when the server answered that it stored them.
     pub(crate) fn insert(
         &self,
         table: &str,
@@ -182,16 +234,25 @@ impl Server {
             return Ok(());
         }
         let statement = format!("INSERT INTO {table} ({columns}) FORMAT RowBinary");
-        self.request(Some(&statement), &rows.bytes, &[], Some(&self.database))
-            .map(drop)
-            .map_err(|e| self.error(e))
+        let compressed = zstd::bulk::compress(&rows.bytes, INSERT_ZSTD_LEVEL)
+            .map_err(|e| StoreError::Database(format!("compressing an insert: {e}")))?;
+        self.request(
+            Some(&statement),
+            Body::Zstd(&compressed),
+            &[],
+            &[],
+            Some(&self.database),
+        )
+        .map(drop)
+        .map_err(|e| self.error(e))
     }
 
     fn request(
         &self,
         statement: Option<&str>,
-        body: &[u8],
+        body: Body<'_>,
         params: &[(&str, String)],
+        settings: &[(&str, String)],
         database: Option<&str>,
     ) -> std::result::Result<Vec<u8>, ServerError> {
         let mut url = self.endpoint.clone();
@@ -212,20 +273,41 @@ impl Server {
         for (name, value) in &self.settings {
             add(&mut url, name, value);
         }
+        for (name, value) in settings {
+            add(&mut url, name, value);
+        }
         for (name, value) in params {
             add(&mut url, &format!("param_{name}"), value);
         }
-        let sent = self
+        let started = std::time::Instant::now();
+        let post = self
             .agent
             .post(&url)
             .header("X-ClickHouse-User", &self.user)
-            .header("X-ClickHouse-Key", &self.password)
-            .send(body);
+            .header("X-ClickHouse-Key", &self.password);
+        let sent = match body {
+            Body::Plain(bytes) => post.send(bytes),
+            Body::Zstd(bytes) => post.header("Content-Encoding", "zstd").send(bytes),
+        };
         let mut response = sent.map_err(|e| ServerError {
             code: 0,
             message: crate::error_chain(&e),
         })?;
         let status = response.status().as_u16();
+        // The server's own time for the statement (`X-ClickHouse-Summary`), logged apart from
+        // the round trip so a slow answer can be placed: server or network and client.
+        let server_elapsed_ns = response
+            .headers()
+            .get("X-ClickHouse-Summary")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+            .and_then(|v| v["elapsed_ns"].as_str().and_then(|n| n.parse::<u64>().ok()));
+        tracing::debug!(
+            server_ms = server_elapsed_ns.map(|ns| ns as f64 / 1e6),
+            round_trip_ms = started.elapsed().as_secs_f64() * 1e3,
+            statement = statement.unwrap_or("(in the body)"),
+            "ClickHouse answered"
+        );
         let code = response
             .headers()
             .get("X-ClickHouse-Exception-Code")
@@ -323,6 +405,64 @@ fn decode(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// An insert goes out zstd-compressed, saying so in `Content-Encoding`, and decodes to
+    /// the rows given. (Read off the wire by a bare listener: what the server receives.
+    /// The conformance suite shows the engine storing such inserts.)
+    #[test]
+    fn inserts_are_sent_zstd_compressed() {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = Vec::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                headers.push(line.trim().to_ascii_lowercase());
+            }
+            let length: usize = headers
+                .iter()
+                .find_map(|h| h.strip_prefix("content-length: "))
+                .expect("a content length")
+                .parse()
+                .unwrap();
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            (&stream)
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+            (headers, body)
+        });
+        let server = Server::parse(&format!("clickhouse://u@127.0.0.1:{port}/d")).unwrap();
+        let mut rows = super::super::rowbinary::Rows::default();
+        for i in 0..1000u64 {
+            rows.row().u64(i).str("GET /api/orders/{id}");
+        }
+        server.insert("spans", "a, b", &rows).unwrap();
+        let (headers, body) = received.join().unwrap();
+        assert!(
+            headers.contains(&"content-encoding: zstd".to_owned()),
+            "{headers:?}"
+        );
+        assert!(
+            headers[0].contains("insert%20into%20spans"),
+            "{}",
+            headers[0]
+        );
+        assert!(
+            body.len() * 4 < rows.bytes.len(),
+            "{} of {} bytes",
+            body.len(),
+            rows.bytes.len()
+        );
+        assert_eq!(zstd::decode_all(&body[..]).unwrap(), rows.bytes);
+    }
+
     #[test]
     fn urls_name_the_server_user_database_and_settings() {
         let url = [
@@ -353,6 +493,10 @@ mod tests {
         assert_eq!(plain.cluster, None);
         let clustered = Server::parse("clickhouse://ch/d?cluster=traces&max_threads=2").unwrap();
         assert_eq!(clustered.cluster.as_deref(), Some("traces"));
+        assert_eq!(plain.ttl_days, None);
+        let aged = Server::parse("clickhouse://ch/d?ttl_days=30").unwrap();
+        assert_eq!(aged.ttl_days, Some(30));
+        assert!(aged.settings.iter().all(|(name, _)| name != "ttl_days"));
         assert_eq!(
             clustered.settings,
             [
@@ -369,6 +513,14 @@ mod tests {
             ("clickhouse://ch/my-db", "letters, digits and _"),
             ("clickhouse://ch/x?timeout=soon", "timeout"),
             ("clickhouse://ch/x?cluster=a;b", "cluster name"),
+            (
+                "clickhouse://ch/x?ttl_days=0",
+                "ttl_days=0 is not a whole number of days from 1 to 36500",
+            ),
+            (
+                "clickhouse://ch/x?ttl_days=a%20week",
+                "ttl_days=a week is not",
+            ),
         ] {
             let error = Server::parse(bad).err().unwrap().to_string();
             assert!(

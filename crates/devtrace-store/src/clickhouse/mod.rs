@@ -4,26 +4,38 @@
 //! - [`http`]: the HTTP client (`ureq`, TLS with rustls for `clickhouses://`), errors that say
 //!   what to fix.
 //! - [`rowbinary`]: the `RowBinary` format inserts send and selects read.
+//! - [`body`]: a span row's columns and body, each part of the span stored once.
 //! - [`schema`]: the tables (single node and the cluster variant), created when missing, and
 //!   the server version devtrace needs.
 //! - [`write`]: the group-commit writer's backend.
 //! - [`read`]: the [`Store`](crate::Store) queries.
+//! - [`sql`]: the read-only SQL tool: its views, the allow-list checked on the engine's parse,
+//!   and the bounded, project-scoped run.
 //! - [`accounts`]: projects and tokens.
+//! - [`feed`]: the `commits` table every write appends to and every node polls, so each
+//!   node's live views hear of every node's writes.
 //!
 //! Sessions, projects and tokens are ClickHouse tables too (`ReplacingMergeTree`, read with
 //! `FINAL`): a project's id is derived from its name, so nodes creating the same project at
 //! once agree without a lock. The QA job queue needs atomic claims, which ClickHouse does not
-//! give: this backend has none ([`Store::qa`](crate::Store::qa) is `None`); see docs/team.md.
+//! give: it lives in a PostgreSQL database named beside the store ([`ChStore::open_with_queue`],
+//! `--queue-store`), and without one this backend has none ([`Store::qa`](crate::Store::qa) is
+//! `None`); see docs/team.md.
 
 mod accounts;
+mod body;
+pub(crate) mod feed;
 pub(crate) mod http;
 mod read;
 pub(crate) mod rowbinary;
 pub mod schema;
+mod sql;
 mod write;
 
+pub use sql::SCHEMA;
 pub use write::ChWriter;
 
+use crate::postgres::PgStore;
 use crate::{ProjectId, Result, SpanBatch};
 use devtrace_model::{SpanId, TraceId};
 use http::Server;
@@ -38,14 +50,23 @@ pub(crate) use crate::postgres::url_without_password;
 pub struct ChStore {
     db: Arc<ClickHouse>,
     project: ProjectId,
+    /// The QA job queue: a PostgreSQL store beside this one, scoped to the same project.
+    queue: Option<PgStore>,
 }
 
 impl ChStore {
     /// Connects to `url`, creating devtrace's database and tables when missing.
     pub fn open(url: &str) -> Result<Self> {
+        Self::open_with_queue(url, None)
+    }
+
+    /// Connects to `url` and, when `queue` names one, to the PostgreSQL database that keeps the
+    /// QA job queue (migrated like any PostgreSQL store; only its queue tables are used).
+    pub fn open_with_queue(url: &str, queue: Option<&str>) -> Result<Self> {
         let store = Self {
             db: Arc::new(ClickHouse::open(url)?),
             project: ProjectId::DEFAULT,
+            queue: queue.map(PgStore::open).transpose()?,
         };
         crate::Accounts::ensure_project(&store, "default")?;
         Ok(store)
@@ -56,13 +77,22 @@ impl ChStore {
         Self {
             db: Arc::clone(&self.db),
             project,
+            queue: self.queue.as_ref().map(|queue| queue.scoped(project)),
         }
+    }
+
+    pub(crate) fn queue(&self) -> Option<&dyn crate::qa::QaQueue> {
+        self.queue
+            .as_ref()
+            .map(|queue| queue as &dyn crate::qa::QaQueue)
     }
 }
 
 /// The server and the statements both sides share.
 pub(crate) struct ClickHouse {
     pub(crate) server: Server,
+    /// Whether the SQL tool's views were made by this process (`sql`).
+    pub(crate) sql_views: std::sync::Mutex<bool>,
 }
 
 /// Trace ids as a `{name:Array(String)}` parameter of hexadecimal ids, and the SQL that turns
@@ -85,7 +115,10 @@ impl ClickHouse {
     pub(crate) fn open(url: &str) -> Result<Self> {
         let server = Server::parse(url)?;
         schema::prepare(&server)?;
-        Ok(Self { server })
+        Ok(Self {
+            server,
+            sql_views: std::sync::Mutex::new(false),
+        })
     }
 
     /// The span ids stored for each of `traces` (by primary key).
@@ -125,27 +158,35 @@ impl ClickHouse {
         trace: TraceId,
     ) -> Result<(SpanBatch, Option<u64>)> {
         let answer = self.server.query(
-            "SELECT span_id, version, body FROM spans
+            "SELECT span_id, parent_span_id, start_ns, duration_ns, name, kind, attributes,
+                    body, version FROM spans
              WHERE project = {p:Int64} AND trace_id = toFixedString(unhex({t:String}), 16)
              ORDER BY span_id, version DESC LIMIT 1 BY span_id FORMAT RowBinary",
             &[("p", project.to_string()), ("t", trace.to_hex())],
         )?;
         let mut rows = Reader::new(&answer);
-        let mut found: Vec<(u64, &[u8])> = Vec::new();
+        let mut found: Vec<(u64, SpanBatch)> = Vec::new();
         while !rows.done() {
-            let _id: [u8; 8] = rows.fixed()?;
-            let version = rows.u64()?;
-            found.push((version, rows.bytes()?));
+            let columns = body::Columns {
+                span_id: SpanId(rows.fixed()?),
+                parent_span_id: rows.fixed()?,
+                start_ns: rows.u64()?,
+                duration_ns: rows.u64()?,
+                name: rows.string()?,
+                kind: rows.u8()?,
+                attributes: rows.array(|r| Ok((r.string()?, r.string()?)))?,
+            };
+            let single = body::join(trace, columns, rows.bytes()?)?;
+            found.push((rows.u64()?, single));
         }
         // Highest version first: the order the spans arrived in (see write.rs).
         found.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+        let highest = found.first().map(|(version, _)| *version);
         let mut batch = SpanBatch::default();
-        for (_, body) in &found {
-            let single: SpanBatch = postcard::from_bytes(body)
-                .map_err(|e| crate::StoreError::Corrupt(format!("span row: {e}")))?;
+        for (_, single) in found {
             batch.extend(single);
         }
-        Ok((batch, found.first().map(|(version, _)| *version)))
+        Ok((batch, highest))
     }
 
     /// Removes traces with everything stored for them, and log records before a time.
@@ -157,7 +198,7 @@ impl ClickHouse {
     ) -> Result<()> {
         if !traces.is_empty() {
             let ids = id_list(traces.iter().map(|t| t.0));
-            for table in ["spans", "trace_parts", "sessions", "logs"] {
+            for table in ["spans", "trace_parts", "trace_list", "sessions", "logs"] {
                 self.server.query(
                     &format!(
                         "DELETE FROM {} WHERE project = {{p:Int64}} AND trace_id IN {}",
@@ -255,13 +296,41 @@ mod tests {
         });
     }
 
-    /// The QA queue needs atomic claims, which ClickHouse does not give: the backend says it
-    /// has none rather than offer one that could hand a job to two workers.
+    /// The QA queue needs atomic claims, which ClickHouse does not give: without a PostgreSQL
+    /// queue store the backend says it has none rather than offer one that could hand a job
+    /// to two workers.
     #[test]
-    fn clickhouse_keeps_no_qa_queue() {
+    fn clickhouse_keeps_no_qa_queue_of_its_own() {
         let Some(url) = testing::server() else { return };
         let (_, store) = open_fresh(&url);
         assert!(crate::Store::qa(&store).is_none());
+    }
+
+    /// A ClickHouse store and a fresh PostgreSQL schema for its QA queue, both from the test
+    /// servers; `None` when either is not running.
+    fn with_queue() -> Option<(String, String)> {
+        let clickhouse = testing::server()?;
+        let postgres = crate::postgres::testing::server()?;
+        Some((
+            testing::fresh_database(&clickhouse),
+            crate::postgres::testing::fresh_schema(&postgres),
+        ))
+    }
+
+    /// With a PostgreSQL queue store beside it, the ClickHouse store passes the QA queue
+    /// conformance suite (concurrent workers never claiming one job among it): sessions in
+    /// ClickHouse, jobs in PostgreSQL.
+    #[test]
+    fn clickhouse_with_a_postgres_queue_passes_the_qa_queue_conformance_suite() {
+        if with_queue().is_none() {
+            return;
+        }
+        crate::conformance::run_qa(&|| {
+            let (clickhouse, postgres) = with_queue().expect("the servers were running");
+            let writer = ChWriter::open(&clickhouse).unwrap();
+            let store = ChStore::open_with_queue(&clickhouse, Some(&postgres)).unwrap();
+            (Box::new(writer), Box::new(store))
+        });
     }
 
     /// A write of several megabytes (one request of 3,000 spans with large attributes) is
@@ -293,6 +362,195 @@ mod tests {
         assert_eq!(
             last.attributes[1].value.as_str(),
             Some("00002999".repeat(200).as_str())
+        );
+    }
+
+    /// The trace list reads a window of `trace_list` and widens it when the filters leave
+    /// fewer than a page: old traces behind many newer ones are found, a trace whose earlier
+    /// part arrived later is placed by its earliest start, and a service filter lists only
+    /// the traces holding that service, newest first, page after page.
+    #[test]
+    fn the_trace_list_widens_its_window_until_the_page_is_full() {
+        use crate::conformance::{batch, span};
+        use crate::{Store, StoreWriter, TraceCursor, TraceQuery};
+        use devtrace_model::StatusCode;
+        let Some(url) = testing::server() else { return };
+        let (mut writer, store) = open_fresh(&url);
+        let failed = |trace: u8, start: u64| {
+            let mut s = span(trace, 1, None, "old failure", start, start + 10);
+            s.status.code = StatusCode::Error;
+            s
+        };
+        // Two old failures, then 150 newer traces without one: far more than the first window.
+        let mut writes = vec![crate::prepare_spans(batch(
+            "db",
+            vec![failed(1, 1_000), failed(2, 2_000)],
+        ))];
+        for i in 0..150u64 {
+            let trace = 10 + i as u8;
+            writes.push(crate::prepare_spans(batch(
+                if i % 50 == 0 { "db" } else { "api" },
+                vec![span(
+                    trace,
+                    1,
+                    None,
+                    "GET /",
+                    1_000_000 + i * 1_000,
+                    1_000_000 + i * 1_000 + 5,
+                )],
+            )));
+        }
+        writer.write(&writes).unwrap();
+        // Trace 1 gets a part that starts before every other trace, after the others arrived.
+        writer
+            .write(&[crate::prepare_spans(batch(
+                "db",
+                vec![span(1, 2, Some(1), "early", 500, 600)],
+            ))])
+            .unwrap();
+        let errors = store
+            .list_traces(&TraceQuery {
+                errors_only: true,
+                limit: 2,
+                ..Default::default()
+            })
+            .unwrap();
+        let ids: Vec<TraceId> = errors.iter().map(|t| t.trace_id).collect();
+        assert_eq!(ids, [TraceId([2; 16]), TraceId([1; 16])]);
+        assert_eq!(
+            errors[1].start_unix_nano, 500,
+            "placed by its earliest part"
+        );
+        assert_eq!(errors[1].span_count, 2);
+        // The service filter, paged two at a time: the three newer db traces, then the old two.
+        let mut pages = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .list_traces(&TraceQuery {
+                    service: Some("db".into()),
+                    after,
+                    limit: 2,
+                    ..Default::default()
+                })
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(TraceCursor {
+                start_unix_nano: last.start_unix_nano,
+                trace_id: last.trace_id,
+            });
+            pages.push(page.iter().map(|t| t.trace_id.0[0]).collect::<Vec<_>>());
+        }
+        assert_eq!(pages, [vec![110, 60], vec![10, 2], vec![1]]);
+        let all = store
+            .list_traces(&TraceQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(all.len(), 152);
+        assert!(
+            all.windows(2)
+                .all(|w| w[0].start_unix_nano >= w[1].start_unix_nano)
+        );
+    }
+
+    /// `ttl_days` in the URL puts a TTL on every telemetry table when created, changes it when
+    /// the URL changes it, removes it when the URL drops it; and ClickHouse drops the rows past
+    /// it.
+    #[test]
+    fn ttl_days_is_each_telemetry_table_s_ttl() {
+        use crate::conformance::{batch, span};
+        use crate::{Store, StoreWriter};
+        let Some(url) = testing::server() else { return };
+        let base = testing::fresh_database(&url);
+        let with_ttl = |days: &str| {
+            let separator = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{separator}ttl_days={days}")
+        };
+        let ttls = |store: &ChStore| -> Vec<(String, String)> {
+            let answer = store
+                .db
+                .server
+                .query(
+                    "SELECT name, replaceRegexpOne(extract(create_table_query, 'TTL .*'), ' SETTINGS .*', '')
+                     FROM system.tables
+                     WHERE database = currentDatabase() ORDER BY name FORMAT RowBinary",
+                    &[],
+                )
+                .unwrap();
+            let mut rows = Reader::new(&answer);
+            let mut out = Vec::new();
+            while !rows.done() {
+                out.push((rows.string().unwrap(), rows.string().unwrap()));
+            }
+            out
+        };
+        let expected = |days: Option<u32>| -> Vec<(String, String)> {
+            let mut out: Vec<(String, String)> = schema::DDL
+                .iter()
+                .map(|table| {
+                    let ttl = match (table.ttl_from, days) {
+                        (Some(column), Some(days)) => format!(
+                            "TTL toDateTime(intDiv({column}, 1000000000)) + toIntervalDay({days})"
+                        ),
+                        // The commit feed keeps its own day, whatever ttl_days says.
+                        _ if table.name == "commits" => {
+                            "TTL toDateTime(intDiv(at_ns, 1000000000)) + toIntervalDay(1)".into()
+                        }
+                        _ => String::new(),
+                    };
+                    (table.name.to_owned(), ttl)
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        let store = ChStore::open(&with_ttl("30")).unwrap();
+        let found = ttls(&store);
+        assert_eq!(found, expected(Some(30)), "created with the TTL");
+        assert!(
+            found
+                .iter()
+                .any(|(name, ttl)| name == "spans" && !ttl.is_empty())
+        );
+        let store = ChStore::open(&with_ttl("7")).unwrap();
+        assert_eq!(
+            ttls(&store),
+            expected(Some(7)),
+            "changed when the URL changes"
+        );
+        let store = ChStore::open(&base).unwrap();
+        assert_eq!(
+            ttls(&store),
+            expected(None),
+            "removed when the URL drops it"
+        );
+        // Past the TTL: a span of 40 days ago goes at the next merge, today's stays.
+        let mut writer = ChWriter::open(&with_ttl("30")).unwrap();
+        let store = ChStore::open(&with_ttl("30")).unwrap();
+        let now = unix_now_nanos();
+        let day = 86_400 * 1_000_000_000u64;
+        writer
+            .write(&[crate::prepare_spans(batch(
+                "api",
+                vec![
+                    span(1, 1, None, "old", now - 40 * day, now - 40 * day + 10),
+                    span(2, 1, None, "new", now - day, now - day + 10),
+                ],
+            ))])
+            .unwrap();
+        writer.reclaim().unwrap();
+        assert!(store.get_trace(TraceId([1; 16])).unwrap().is_none());
+        assert_eq!(
+            store
+                .get_trace(TraceId([2; 16]))
+                .unwrap()
+                .unwrap()
+                .spans
+                .spans
+                .len(),
+            1
         );
     }
 

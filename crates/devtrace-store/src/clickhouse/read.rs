@@ -1,8 +1,9 @@
 //! The [`Store`] queries on ClickHouse, each limited to the handle's project.
 //!
 //! A trace's summary is the aggregate of its `trace_parts` rows (read with `FINAL`, so a
-//! replaced row counts once); a trace's spans are its `spans` rows by primary key, each span
-//! once (its highest version). Every statement is parameterised (`{name:Type}`), never built
+//! replaced row counts once); a listing finds its candidates in `trace_list` first (newest
+//! rows, bounded); a trace's spans are its `spans` rows by primary key, each span once (its
+//! highest version). Every statement is parameterised (`{name:Type}`), never built
 //! from values.
 
 use super::rowbinary::Reader;
@@ -69,6 +70,7 @@ impl ChStore {
     /// `having` (on the aggregates), in `order`.
     fn summaries(
         &self,
+        with: &str,
         filter: &str,
         having: &str,
         order: &str,
@@ -76,7 +78,7 @@ impl ChStore {
     ) -> Result<Vec<TraceSummary>> {
         let project = params.add("Int64", self.project.0);
         let sql = format!(
-            "SELECT {SUMMARY} FROM trace_parts FINAL WHERE project = {project}{filter}
+            "{with} SELECT {SUMMARY} FROM trace_parts FINAL WHERE project = {project}{filter}
              GROUP BY trace_id HAVING 1{having} {order} FORMAT RowBinary"
         );
         let answer = self.run(&sql, params)?;
@@ -92,7 +94,7 @@ impl ChStore {
         let mut params = Params::default();
         let id = params.add("String", trace_id.to_hex());
         let filter = format!(" AND trace_id = toFixedString(unhex({id}), 16)");
-        Ok(self.summaries(&filter, "", "", &mut params)?.pop())
+        Ok(self.summaries("", &filter, "", "", &mut params)?.pop())
     }
 
     fn one_u64(&self, sql: &str, params: &Params) -> Result<u64> {
@@ -101,71 +103,118 @@ impl ChStore {
     }
 }
 
+/// The conditions of a trace list: on `trace_list` rows (each a part's start, so only bounds
+/// every part of a matching trace meets) and on the aggregated summaries.
+fn list_conditions(query: &TraceQuery, p: &mut Params) -> (String, String) {
+    let mut rows = String::new();
+    let mut having = String::new();
+    if let Some(since) = query.since_unix_nano {
+        let since = p.add("UInt64", since);
+        rows.push_str(&format!(" AND start_ns >= {since}"));
+        having.push_str(&format!(" AND start >= {since}"));
+    }
+    if let Some(until) = query.until_unix_nano {
+        let until = p.add("UInt64", until);
+        rows.push_str(&format!(" AND start_ns < {until}"));
+        having.push_str(&format!(" AND start < {until}"));
+    }
+    if let Some(service) = &query.service {
+        having.push_str(&format!(
+            " AND has(all_services, {})",
+            p.add("String", service)
+        ));
+    }
+    if let Some(name) = &query.name_contains {
+        having.push_str(&format!(
+            " AND position(root.1, {}) > 0",
+            p.add("String", name)
+        ));
+    }
+    if let Some(operation) = &query.operation {
+        having.push_str(&format!(
+            " AND has(groupUniqArrayArray(op_names), {})",
+            p.add("String", operation)
+        ));
+    }
+    if let Some(min) = query.min_duration_nanos {
+        having.push_str(&format!(" AND root.4 - root.3 >= {}", p.add("UInt64", min)));
+    }
+    if let Some(max) = query.max_duration_nanos {
+        having.push_str(&format!(" AND root.4 - root.3 <= {}", p.add("UInt64", max)));
+    }
+    if query.errors_only {
+        having.push_str(" AND errors > 0");
+    }
+    if query.without_errors {
+        having.push_str(" AND errors = 0");
+    }
+    if query.runs_only {
+        having.push_str(" AND max(is_run) = 1");
+    }
+    if query.runtime_only {
+        having.push_str(" AND max(is_session) = 0");
+    }
+    if let Some(after) = &query.after {
+        let start = p.add("UInt64", after.start_unix_nano);
+        let id = p.add("String", after.trace_id.to_hex());
+        rows.push_str(&format!(" AND start_ns <= {start}"));
+        having.push_str(&format!(
+            " AND (start, trace_id) < ({start}, toFixedString(unhex({id}), 16))"
+        ));
+    }
+    (rows, having)
+}
+
 fn project_param(params: &mut Params, project: ProjectId) -> String {
     params.add("Int64", project.0)
 }
 
 impl Store for ChStore {
+    /// The newest traces matching `query`, read through `trace_list` with bounded work: the
+    /// newest `window` rows of the list (for the service filtered on, or for any) name the
+    /// candidates, whose summaries are aggregated from their `trace_parts` by primary key.
+    /// Every trace starting after the window's oldest row has its earliest part in the window
+    /// (a part starts no earlier than its trace), so the traces found starting after it are
+    /// exactly the newest ones; when they are fewer than the page, the window widens.
     fn list_traces(&self, query: &TraceQuery) -> Result<Vec<TraceSummary>> {
-        let mut p = Params::default();
-        let mut filter = String::new();
-        let mut having = String::new();
-        if let Some(since) = query.since_unix_nano {
-            // Every part of a trace that starts after `since` starts after it: a prefilter
-            // that keeps the aggregation to the window.
-            let since = p.add("UInt64", since);
-            filter.push_str(&format!(" AND start_ns >= {since}"));
-            having.push_str(&format!(" AND start >= {since}"));
+        let mut window = query.limit.saturating_mul(4).saturating_add(64);
+        loop {
+            let mut p = Params::default();
+            let (rows, having) = list_conditions(query, &mut p);
+            let project = project_param(&mut p, self.project);
+            let service = p.add("String", query.service.as_deref().unwrap_or(""));
+            let size = p.add("UInt64", window);
+            let with = format!(
+                "WITH newest AS (SELECT trace_id, start_ns FROM trace_list
+                   WHERE project = {project} AND service = {service}{rows}
+                   ORDER BY start_ns DESC LIMIT {size}),
+                 (SELECT (count(), min(start_ns)) FROM newest) AS bound"
+            );
+            let filter = " AND trace_id IN (SELECT trace_id FROM newest)";
+            // The window's row count and oldest start, in one pass over it.
+            let having = format!("{having} AND (bound.1 < {size} OR start > bound.2)");
+            let limit = p.add("UInt64", query.limit);
+            let order = format!("ORDER BY start DESC, trace_id DESC LIMIT {limit}");
+            let found = self.summaries(&with, filter, &having, &order, &mut p)?;
+            if found.len() >= query.limit {
+                return Ok(found);
+            }
+            // Fewer than a page: done when the window held every row the filters allow.
+            let mut p = Params::default();
+            let (rows, _) = list_conditions(query, &mut p);
+            let project = project_param(&mut p, self.project);
+            let service = p.add("String", query.service.as_deref().unwrap_or(""));
+            let sql = format!(
+                "SELECT count() FROM (SELECT 1 FROM trace_list
+                   WHERE project = {project} AND service = {service}{rows} LIMIT {})
+                 FORMAT RowBinary",
+                p.add("UInt64", window)
+            );
+            if self.one_u64(&sql, &p)? < window as u64 {
+                return Ok(found);
+            }
+            window = window.saturating_mul(8);
         }
-        if let Some(until) = query.until_unix_nano {
-            having.push_str(&format!(" AND start < {}", p.add("UInt64", until)));
-        }
-        if let Some(service) = &query.service {
-            having.push_str(&format!(
-                " AND has(all_services, {})",
-                p.add("String", service)
-            ));
-        }
-        if let Some(name) = &query.name_contains {
-            having.push_str(&format!(
-                " AND position(root.1, {}) > 0",
-                p.add("String", name)
-            ));
-        }
-        if let Some(operation) = &query.operation {
-            having.push_str(&format!(
-                " AND has(groupUniqArrayArray(op_names), {})",
-                p.add("String", operation)
-            ));
-        }
-        if let Some(min) = query.min_duration_nanos {
-            having.push_str(&format!(" AND root.4 - root.3 >= {}", p.add("UInt64", min)));
-        }
-        if let Some(max) = query.max_duration_nanos {
-            having.push_str(&format!(" AND root.4 - root.3 <= {}", p.add("UInt64", max)));
-        }
-        if query.errors_only {
-            having.push_str(" AND errors > 0");
-        }
-        if query.without_errors {
-            having.push_str(" AND errors = 0");
-        }
-        if query.runs_only {
-            having.push_str(" AND max(is_run) = 1");
-        }
-        if query.runtime_only {
-            having.push_str(" AND max(is_session) = 0");
-        }
-        if let Some(after) = &query.after {
-            let start = p.add("UInt64", after.start_unix_nano);
-            let id = p.add("String", after.trace_id.to_hex());
-            having.push_str(&format!(
-                " AND (start, trace_id) < ({start}, toFixedString(unhex({id}), 16))"
-            ));
-        }
-        let limit = p.add("UInt64", query.limit);
-        let order = format!("ORDER BY start DESC, trace_id DESC LIMIT {limit}");
-        self.summaries(&filter, &having, &order, &mut p)
     }
 
     fn trace_ids_between(&self, low: TraceId, high: TraceId, limit: usize) -> Result<Vec<TraceId>> {
@@ -277,7 +326,7 @@ impl Store for ChStore {
             "ORDER BY start DESC, trace_id DESC LIMIT {}",
             p.add("UInt64", limit)
         );
-        self.summaries(&filter, &having, &order, &mut p)
+        self.summaries("", &filter, &having, &order, &mut p)
     }
 
     fn services(&self, since_unix_nano: Option<u64>) -> Result<Vec<ServiceSummary>> {
@@ -437,6 +486,25 @@ impl Store for ChStore {
 
     fn in_project(&self, project: ProjectId) -> Result<Arc<dyn Store>> {
         Ok(Arc::new(self.scoped(project)))
+    }
+
+    /// Checked against the allow-list on the engine's parse, then run scoped and bounded:
+    /// see `sql`.
+    fn query_sql(
+        &self,
+        sql: &str,
+        limits: crate::sql::SqlLimits,
+    ) -> std::result::Result<crate::sql::SqlRows, crate::sql::SqlError> {
+        super::sql::query(self, sql, limits)
+    }
+
+    fn sql_schema(&self) -> &'static str {
+        super::sql::SCHEMA
+    }
+
+    /// The PostgreSQL queue named beside the store, if any (ClickHouse cannot claim atomically).
+    fn qa(&self) -> Option<&dyn crate::qa::QaQueue> {
+        self.queue()
     }
 
     fn usage(

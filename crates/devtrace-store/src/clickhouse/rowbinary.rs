@@ -89,7 +89,7 @@ impl Rows {
     }
 
     /// A `Map(LowCardinality(String), String)`.
-    pub(crate) fn map(&mut self, v: &[(&str, String)]) -> &mut Self {
+    pub(crate) fn map(&mut self, v: &[(String, String)]) -> &mut Self {
         self.length(v.len());
         for (k, value) in v {
             self.str(k);

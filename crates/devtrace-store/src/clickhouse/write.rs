@@ -14,6 +14,8 @@
 //! the same moment may both insert it; the reader then keeps one (the highest `version`, which
 //! is the earlier write's) and the background merges of `ReplacingMergeTree` drop the other.
 //!
+//! A write ends with its row in `commits` (see `feed`), once everything else was stored.
+//!
 //! Sessions are merged (see `TraceChunk::merge`): the stored trace is read, merged, and written
 //! again with higher versions, its summary replacing the old one (summary part 0).
 
@@ -44,6 +46,7 @@ impl ChWriter {
 struct Inserts {
     spans: Rows,
     parts: Rows,
+    list: Rows,
     sessions: Rows,
     logs: Rows,
     blobs: Rows,
@@ -79,6 +82,8 @@ impl StoreWriter for ChWriter {
             }
         }
         let mut resent: HashMap<i64, u64> = HashMap::new();
+        // Spans and logs stored per project, for the commit feed (feed.rs).
+        let mut committed: HashMap<i64, (u64, u64)> = HashMap::new();
         // Appended spans: lower versions than every span stored before (the first stored
         // version wins), counting down in arrival order.
         let mut versions = u64::MAX - now;
@@ -98,6 +103,7 @@ impl StoreWriter for ChWriter {
                     // A merge reads what is stored: what this write gathered must be there.
                     self.flush(&mut out)?;
                     self.merge(project, trace, now, &mut versions)?;
+                    committed.entry(project).or_default().0 += trace.span_ids.len() as u64;
                     continue;
                 }
                 let ids = stored.entry((project, trace.trace_id)).or_default();
@@ -110,17 +116,21 @@ impl StoreWriter for ChWriter {
                 };
                 ids.extend(trace.span_ids.iter().copied());
                 if let Some(kept) = kept {
+                    committed.entry(project).or_default().0 += kept.span_ids.len() as u64;
                     add_trace(&mut out, project, &kept, &mut versions, false, now)?;
                 }
             }
             add_others(&mut out, batch, now);
+            committed.entry(project).or_default().1 +=
+                batch.logs.iter().map(|l| l.count).sum::<u64>();
         }
         for (project, spans) in resent {
             if spans > 0 {
                 out.resent.row().i64(project).u64(now).u64(spans);
             }
         }
-        self.flush(&mut out)
+        self.flush(&mut out)?;
+        super::feed::record(&self.db.server, &committed)
     }
 
     fn checkpoint(&mut self) -> Result<()> {
@@ -130,7 +140,7 @@ impl StoreWriter for ChWriter {
 
     fn reclaim(&mut self) -> Result<()> {
         // Deleted rows are masked at once and dropped by merges; OPTIMIZE forces those merges.
-        for table in ["spans", "trace_parts", "sessions", "logs"] {
+        for table in ["spans", "trace_parts", "trace_list", "sessions", "logs"] {
             self.db.server.query(
                 &format!("OPTIMIZE TABLE {} FINAL", self.db.local(table)),
                 &[],
@@ -165,6 +175,11 @@ impl ChWriter {
         let server = &self.db.server;
         server.insert("spans", SPAN_COLUMNS, &taken.spans)?;
         server.insert("trace_parts", PART_COLUMNS, &taken.parts)?;
+        server.insert(
+            "trace_list",
+            "project, service, start_ns, trace_id",
+            &taken.list,
+        )?;
         server.insert("sessions", SESSION_COLUMNS, &taken.sessions)?;
         server.insert(
             "logs",
@@ -276,11 +291,22 @@ fn add_trace(
         .strings(trace.operations.iter().map(|o| o.service.as_str()))
         .u8s(trace.operations.iter().map(|o| o.kind.to_otlp() as u8))
         .u64(now);
+    // The trace list's index: the part's start under every service in it, and under "" (any
+    // service).
+    let services = trace.services.iter().map(|s| s.service.as_str());
+    for service in std::iter::once("").chain(services) {
+        out.list
+            .row()
+            .i64(project)
+            .str(service)
+            .u64(trace.start_unix_nano)
+            .fixed(&trace.trace_id.0);
+    }
     Ok(())
 }
 
-/// One span's row: typed columns for queries, the span itself (with its resource and scope,
-/// postcard-encoded, left for the column codec to compress) to read it back exactly.
+/// One span's row: typed columns for queries, string attributes in the Map, the rest of the
+/// span in its body (see [`super::body`]).
 fn add_span(
     out: &mut Inserts,
     project: i64,
@@ -288,41 +314,20 @@ fn add_span(
     span: &devtrace_model::Span,
     version: u64,
 ) {
-    let resource = batch.resource_of(span);
-    let single = SpanBatch {
-        resources: vec![resource.clone()],
-        scopes: vec![
-            batch
-                .scopes
-                .get(span.scope as usize)
-                .cloned()
-                .unwrap_or_default(),
-        ],
-        spans: vec![devtrace_model::Span {
-            resource: 0,
-            scope: 0,
-            ..span.clone()
-        }],
-    };
-    let body = postcard::to_stdvec(&single).expect("model types always serialise");
-    let attributes: Vec<(&str, String)> = span
-        .attributes
-        .iter()
-        .map(|kv| (kv.key.as_str(), kv.value.to_display_string()))
-        .collect();
+    let (columns, body) = super::body::split(batch, span);
     out.spans
         .row()
         .i64(project)
         .fixed(&span.trace_id.0)
-        .fixed(&span.span_id.0)
-        .fixed(&span.parent_span_id.map_or([0; 8], |p| p.0))
-        .u64(span.start_unix_nano)
-        .u64(span.end_unix_nano.saturating_sub(span.start_unix_nano))
-        .str(&span.name)
-        .str(resource.service_name())
-        .u8(span.kind.to_otlp() as u8)
+        .fixed(&columns.span_id.0)
+        .fixed(&columns.parent_span_id)
+        .u64(columns.start_ns)
+        .u64(columns.duration_ns)
+        .str(&columns.name)
+        .str(batch.resource_of(span).service_name())
+        .u8(columns.kind)
         .u8(u8::from(span.is_error()))
-        .map(&attributes)
+        .map(&columns.attributes)
         .bytes(&body)
         .u64(version);
 }

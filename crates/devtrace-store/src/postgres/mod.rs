@@ -20,14 +20,13 @@
 //! use `spawn_blocking`. Never call it on an async worker thread.
 
 mod accounts;
-mod listen;
+pub(crate) mod listen;
 mod qa;
 mod read;
 mod schema;
 mod sql;
 mod write;
 
-pub use listen::PgListener;
 pub use sql::SCHEMA;
 pub use write::PgWriter;
 

@@ -159,6 +159,12 @@ pub enum SqlError {
     StatementTooLong(usize),
     #[error("this store does not support SQL queries")]
     Unsupported,
+    /// The ClickHouse store's refusal (its views are PostgreSQL's, and no table functions).
+    #[error(
+        "refused: {}. SQL here is read-only: write one SELECT (or WITH … SELECT) over the views traces, operations and trace_services, without table functions, system tables or dictionaries",
+        devtrace_model::recorded::escape(.0)
+    )]
+    RefusedOnClickHouse(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
