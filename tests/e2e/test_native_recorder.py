@@ -12,16 +12,20 @@ scripts/test built the devtrace package for (DEVTRACE_NATIVE_PYTHONS, `:`-separa
 - the values of chosen calls (`python -m app.payments`, record_calls(values=...)): an assistant
   asks through the official MCP SDK which argument made a call fail
   (analyze_operation(calls=true));
+- a parent that starts a Python child with subprocess.run (`python -m app.spawner`), under
+  `devtrace run --plan`: the child's calls are in the run's trace under the parent's spawning
+  call, linked to it (kind process);
 - one recording of a two-thread program (`python -m app.pipeline`): an assistant asks through
   the official MCP SDK which argument made a call fail, and what the main thread's wait on the
   queue was waiting for (get_spans: the producer thread's call whose put ended it).
 
-The program is tests/e2e/native_app (python -m app.main, python -m app.tasks).
+The program is tests/e2e/native_app (python -m app.main, app.tasks, app.spawner, …).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 
@@ -202,6 +206,48 @@ def test_devtrace_recover_writes_the_window_a_killed_process_left(store, python,
     again = store.cli("recover", "--dir", str(tmp_path))
     said = " ".join(again.stdout.split())
     assert said == f"nothing to recover: no recorder file left by a dead process in {tmp_path}", again.describe()
+
+
+def test_a_spawned_python_childs_calls_are_in_the_runs_trace_under_the_spawning_call(store, python):
+    """`devtrace run --plan` on a parent whose recorded start_child runs a Python child with
+    subprocess.run: both interpreters record the plan; `devtrace show` of the run's trace has
+    the child's calls under start_child, the child's outermost call linked to it."""
+    # A plan as `devtrace plan` stores it (DATA/plans/ID.json), naming app.children's functions.
+    functions = [
+        {"module": "app.children", "qualname": name, "file": str(APP_DIR / "app" / "children.py"), "line": line,
+         "depth": depth, "via": "", "recursive": False}
+        for name, line, depth in (("start_child", 19, 0), ("child_main", 15, 0), ("child_step", 10, 1))
+    ]
+    plan = {
+        "id": "5a0e1c2d3b4f", "created_unix_nano": 1, "operation": "start_child", "threshold_ms": 1.0, "depth": 2,
+        "roots": [str(APP_DIR)], "blind_spot": {"runs": 1, "own_share": 1.0, "own_ms_per_run": 1.0, "duration_ms_per_run": 1.0},
+        "functions": functions, "notes": [],
+    }
+    (store.data_dir / "plans").mkdir(parents=True, exist_ok=True)
+    (store.data_dir / "plans" / f"{plan['id']}.json").write_text(json.dumps(plan))
+    argv = ["--data", str(store.data_dir), "run", "--plan", plan["id"], "--", python, "-m", "app.spawner"]
+    proc = subprocess.run([str(store.bin), *argv], cwd=APP_DIR, env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, CliResult(argv, proc.returncode, proc.stdout, proc.stderr).describe()
+    trace_id = latest_trace(store)
+    spans = spans_of(store, trace_id)
+    [start] = by_name(spans, "app.children.start_child")
+    [child] = by_name(spans, "app.children.child_main")
+    steps = by_name(spans, "app.children.child_step")
+    assert child["parent_span_id"] == start["span_id"]
+    assert len(steps) == 3 and {s["parent_span_id"] for s in steps} == {child["span_id"]}
+    [link] = child["links"]
+    assert link["span_id"] == start["span_id"]
+    assert link["attributes"]["devtrace.link.kind"] == "process"
+    assert link["attributes"]["devtrace.link.object"] == "subprocess.Popen"
+    # And the text view shows the child under the spawning call.
+    shown = store.cli("show", trace_id).stdout
+    lines = shown.splitlines()
+    at_start = next(i for i, l in enumerate(lines) if "app.children.start_child" in l)
+    at_child = next(i for i, l in enumerate(lines) if "app.children.child_main" in l)
+    indent = lambda line: len(line) - len(line.lstrip(" │├└─"))
+    assert at_child > at_start and indent(lines[at_child]) > indent(lines[at_start]), shown
+    under_child = " ".join(line.strip() for line in lines[at_child + 1 : at_child + 3])
+    assert under_child.startswith('⇠ follows "app.children.start_child" (process start, thread "MainThread"'), shown
 
 
 def test_asyncio_tasks_interleaving_on_one_thread_nest_under_their_own_spans(store, python):

@@ -171,7 +171,7 @@ pub fn hand_over(kind: &str) -> &'static str {
         "thread.start" => "thread start",
         "thread.join" => "thread end",
         "future" => "future result",
-        "process" => "process end",
+        "process" => "process start",
         _ => "hand-over",
     }
 }

@@ -1955,6 +1955,33 @@ fn span_end(py: Python<'_>, span_id: u64) -> PyResult<Vec<ResolvedCall>> {
     }))
 }
 
+/// The recorded call this thread is in, kept as a span: `(trace_id, span_id, function)`, for
+/// a process started from it to continue the trace under it (record mode; None in the flight
+/// recorder, or outside any recorded call).
+#[pyfunction]
+fn spawning_call(py: Python<'_>) -> PyResult<Option<(u128, u64, String)>> {
+    let active = active(py)?;
+    if active.shared.flight {
+        return Ok(None);
+    }
+    let Some(stream) = current_stream() else {
+        return Ok(None);
+    };
+    let shared = active.shared.clone();
+    Ok(py.detach(|| {
+        let mut st = shared.drain.lock().unwrap();
+        shared.drain(&mut st, Some(stream));
+        let (trace_id, span_id, code) = st.builder.open_call(stream, 0)?;
+        let function = code.map_or_else(String::new, |code| {
+            if !st.names.codes.contains_key(&code) {
+                st.names = Names::read(&shared.file);
+            }
+            function_name(&st.names, code)
+        });
+        Some((trace_id, span_id, function))
+    }))
+}
+
 fn current_stream() -> Option<u64> {
     LOCAL.with(|l| unsafe { &*l.get() }.writer.as_ref().map(|w| w.stream))
 }
@@ -2268,5 +2295,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(path, m)?)?;
     m.add_function(wrap_pyfunction!(running, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork_child, m)?)?;
+    m.add_function(wrap_pyfunction!(spawning_call, m)?)?;
     Ok(())
 }

@@ -1010,6 +1010,26 @@ impl Builder {
         result
     }
 
+    /// The innermost call (or OpenTelemetry span) open on `stream`, kept as a span from now
+    /// on: its `(trace_id, span_id, code)` (no code for an OpenTelemetry span). A process
+    /// started from it (a fork, a spawned interpreter) continues the trace under it.
+    pub fn open_call(&mut self, stream: u64, trace_hint: u128) -> Option<(u128, u64, Option<u32>)> {
+        let mut state = self.streams.remove(&stream)?;
+        let mut result = None;
+        if let Some(top) = state.stack.len().checked_sub(1) {
+            let mut stack = std::mem::take(&mut state.stack);
+            self.ensure_ids(&mut stack, top, trace_hint);
+            let f = &mut stack[top];
+            if f.span_id != 0 {
+                f.keep = true;
+                result = Some((f.trace_id, f.span_id, (!f.sdk).then_some(f.code)));
+            }
+            state.stack = stack;
+        }
+        self.streams.insert(stream, state);
+        result
+    }
+
     /// Ends the calls still open (window mode: at the last record of their thread, marked
     /// open; a recorder stopping: the same). Short calls made outside any span are reported
     /// by [`Builder::take_top_calls`].
@@ -1526,6 +1546,34 @@ mod tests {
             &spans_table,
         );
         assert_eq!(b.parent_for_span(1, 2, 0), None);
+    }
+
+    #[test]
+    fn the_call_a_process_starts_from_is_kept_and_named_by_its_ids() {
+        let mut b = builder(50);
+        b.feed(
+            &stream(1, &[(0, SpanStart, 1), (1, Call, 5), (2, Call, 6)]),
+            &spans_table,
+        );
+        let (trace, span, code) = b.open_call(1, 0).unwrap();
+        b.feed(
+            &stream(1, &[(3, Return, 6), (4, Return, 5), (5, SpanEnd, 1)]),
+            &spans_table,
+        );
+        let spans = b.take_spans();
+        // Both calls are kept though short: the child's parent chain must exist.
+        let inner = spans.iter().find(|s| s.code == 6).unwrap();
+        let outer = spans.iter().find(|s| s.code == 5).unwrap();
+        assert_eq!((trace, span, code), (TRACE, inner.span_id, Some(6)));
+        assert_eq!(
+            (inner.parent_span_id, outer.parent_span_id),
+            (outer.span_id, SDK_SPAN)
+        );
+        // Directly in an OpenTelemetry span: that span, no code; on no open call: nothing.
+        let mut b = builder(50);
+        b.feed(&stream(1, &[(0, SpanStart, 1)]), &spans_table);
+        assert_eq!(b.open_call(1, 0), Some((TRACE, SDK_SPAN, None)));
+        assert_eq!(b.open_call(2, 0), None);
     }
 
     #[test]

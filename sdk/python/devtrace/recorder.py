@@ -37,7 +37,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from devtrace import _causal
+from devtrace import _causal, _process
 from devtrace import _names as names
 
 __all__ = [
@@ -222,6 +222,9 @@ class _SpanMaker:
         self.scope = InstrumentationScope("devtrace.recorder", __version__)
         self.extra = extra or {}
         self.thread_names: Dict[int, str] = {}
+        # In a child process started from a recorded call: that call's span id, and the
+        # `process` link its top-level spans carry to it.
+        self.process_cause: Optional[Tuple[int, Any]] = None
 
     def thread_name(self, tid: int) -> Optional[str]:
         """The name of a thread the recorder saw before threading knew it (its first event was
@@ -268,6 +271,9 @@ class _SpanMaker:
             status = Status(StatusCode.ERROR, error)
         sampled = TraceFlags(TraceFlags.SAMPLED)
         parent = SpanContext(trace_id, parent_id, is_remote=False, trace_flags=sampled) if parent_id else None
+        span_links = _links(links)
+        if self.process_cause is not None and parent_id == self.process_cause[0]:
+            span_links.append(self.process_cause[1])
         return ReadableSpan(
             f"{module}.{qualname}" if module else qualname,
             context=SpanContext(trace_id, span_id, is_remote=False, trace_flags=sampled),
@@ -280,7 +286,7 @@ class _SpanMaker:
             start_time=start,
             end_time=end,
             instrumentation_scope=self.scope,
-            links=_links(links),
+            links=span_links,
         )
 
     def export(self, items: Iterable[Any]) -> int:
@@ -383,10 +389,7 @@ class _Base:
     def _continue_in_child(self, parent_pid: int) -> None:
         """In a child just forked: record into a ring file of its own (named by its pid), with
         its own drainer, its calls nesting under the span current when it forked."""
-        from opentelemetry import trace
-
-        current = trace.get_current_span().get_span_context()
-        root = (current.trace_id, current.span_id) if current.is_valid else _root_ids()
+        root = self._child_root()
         self.path = _child_path(self.path, parent_pid, os.getpid())
         self.meta = {**self.meta, "forked_from": parent_pid}
         if not _native.after_fork_child(self.path, self._meta_json(root), root):
@@ -394,6 +397,13 @@ class _Base:
             return
         self._restart_threads()
         _stop_at_multiprocessing_exit()
+
+    def _child_root(self) -> Optional[Tuple[int, int]]:
+        """What a forked child's calls nest under: the span current when it forked."""
+        from opentelemetry import trace
+
+        current = trace.get_current_span().get_span_context()
+        return (current.trace_id, current.span_id) if current.is_valid else _root_ids()
 
     def _restart_threads(self) -> None:
         pass
@@ -415,6 +425,13 @@ def _child_path(path: str, parent_pid: int, child_pid: int) -> str:
     else:
         stem = f"{stem}-{child_pid}"
     return os.path.join(directory, stem + suffix)
+
+
+def _before_fork() -> None:
+    # os.register_at_fork's before: in the parent, in the thread that forks.
+    recorder = _current
+    if isinstance(recorder, Recorder) and not recorder.stopped:
+        _process.before_fork(time.time_ns())
 
 
 def _after_fork_in_child() -> None:
@@ -448,7 +465,9 @@ def _install_fork_hook() -> None:
     global _fork_hook_installed
     _remember_pid()
     if not _fork_hook_installed and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        os.register_at_fork(
+            before=_before_fork, after_in_parent=_process.after_fork_in_parent, after_in_child=_after_fork_in_child
+        )
         _fork_hook_installed = True
 
 
@@ -507,12 +526,28 @@ class Recorder(_Base):
         # threading's locks are C: locks the recorded modules make from now on are ones whose
         # waits are seen.
         _causal.install(list(packages) + [module for module, _ in (plan or ())])
+        # Children spawned from recorded calls continue the trace under them; a child spawned
+        # so links its top-level spans to the call that spawned it.
+        _process.install(native)
+        spawned_by, root = _process.spawned_by(), _root_ids()
+        if spawned_by is not None and root is not None:
+            self.maker.process_cause = (root[1], _process.process_link(root[0], root[1], spawned_by))
         self.exported = 0
         self._restart_threads()
 
     def _restart_threads(self) -> None:
         self.thread = threading.Thread(target=self._export_loop, name="devtrace-recorder-export", daemon=True)
         self.thread.start()
+
+    def _child_root(self) -> Optional[Tuple[int, int]]:
+        """A forked child's calls nest under the recorded call that forked (the span current
+        then when none), its top-level spans linked to it."""
+        cause = _process.fork_cause
+        if cause is None:
+            return super()._child_root()
+        trace_id, span_id, function, time_ns, obj = cause
+        self.maker.process_cause = (span_id, _process.process_link(trace_id, span_id, obj, function, time_ns))
+        return (trace_id, span_id)
 
     def _export_loop(self) -> None:
         native = _native
@@ -529,6 +564,7 @@ class Recorder(_Base):
             return self.stats
         self.stopped = True
         _causal.uninstall()
+        _process.uninstall()
         self.stats = dict(_native.stop(True))
         self.thread.join(timeout=10)
         self.stats["spans"] = self.exported

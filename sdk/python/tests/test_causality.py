@@ -7,11 +7,15 @@ causing call's span, with its kind, object type, causing function and wait. On C
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 import importlib
 import queue
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -25,6 +29,9 @@ pytestmark = pytest.mark.skipif(not NATIVE, reason=f"native recorder not availab
 
 APP = '''
 import asyncio
+import json
+import os
+import subprocess
 import concurrent.futures
 import threading
 import time
@@ -347,3 +354,183 @@ def test_locks_made_outside_the_recorded_modules_are_threadings_own(app):
     finally:
         recorder.stop_recording()
     assert threading.Lock is not None and type(threading.Lock()) is plain_lock
+
+
+# Processes: the child's trace under the parent's recorded call that started it. Each process
+# writes its spans (with their links) as JSON lines into one file; the parent's recorded
+# functions start the children. main.py (not recorded) records `procapp` when it is imported,
+# so a multiprocessing child started by spawn (which imports it as __mp_main__) records too.
+PROCAPP = '''
+import multiprocessing
+import os
+import subprocess
+import sys
+
+import devtrace
+
+
+def child_step(n):
+    return n * 2
+
+
+def child_main():
+    return [child_step(n) for n in range(3)]
+
+
+def start_fork():
+    pid = os.fork()
+    if pid == 0:
+        child_main()
+        devtrace.stop_recording()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+def start_multiprocessing(method):
+    child = multiprocessing.get_context(method).Process(target=child_main)
+    child.start()
+    child.join()
+    return child.pid
+
+
+def start_subprocess(env=None):
+    return subprocess.run([sys.executable, "main.py", "child"], env=env, check=True).returncode
+'''
+
+PROCESS_MAIN = '''
+import json
+import os
+import sys
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+import devtrace
+from devtrace import recorder
+
+import procapp
+
+OUT = os.environ["PROCAPP_OUT"]
+
+
+def as_line(span):
+    """A span as one JSON line: its process, name, ids, parent and links."""
+    parent = span.parent.span_id if span.parent else None
+    links = [{"trace_id": l.context.trace_id, "span_id": l.context.span_id, "attributes": dict(l.attributes)} for l in span.links]
+    context = span.context
+    return json.dumps(dict(pid=os.getpid(), name=span.name, trace_id=context.trace_id, span_id=context.span_id, parent=parent, links=links)) + "\\n"
+
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=open(OUT, "a"), formatter=as_line)))
+trace.set_tracer_provider(provider)
+devtrace.configure()  # continues TRACEPARENT; keeps the provider above
+recorder.record_calls("procapp", threshold_ms=0)
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    report = {"pid": os.getpid(), "traceparent": os.environ.get("TRACEPARENT"), "tracestate": os.environ.get("TRACESTATE"), "marker": os.environ.get("PROCAPP_MARKER")}
+    if mode == "child":
+        procapp.child_main()
+    elif mode == "fork":
+        procapp.start_fork()
+    elif mode in ("fork-context", "spawn", "forkserver"):
+        procapp.start_multiprocessing(mode.replace("-context", ""))
+    elif mode == "subprocess":
+        procapp.start_subprocess()
+    elif mode == "explicit-env":
+        env = {k: v for k, v in os.environ.items() if k not in ("TRACEPARENT", "TRACESTATE")}
+        procapp.start_subprocess({**env, "PROCAPP_MARKER": "kept"})
+    elif mode == "own-traceparent":
+        procapp.start_subprocess({**os.environ, "TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    devtrace.stop_recording()
+    with open(OUT + ".reports", "a") as reports:
+        reports.write(json.dumps(report) + "\\n")
+'''
+
+
+def run_process_app(tmp_path, mode):
+    (tmp_path / "procapp").mkdir()
+    (tmp_path / "procapp" / "__init__.py").write_text(PROCAPP)
+    (tmp_path / "main.py").write_text(PROCESS_MAIN)
+    out = tmp_path / "spans.jsonl"
+    env = {k: v for k, v in os.environ.items() if k not in ("TRACEPARENT", "TRACESTATE")}
+    env.update(PROCAPP_OUT=str(out), PYTHONPATH=str(tmp_path))
+    # CPython 3.12+ warns about fork() in a process with threads (the recorder's drainer is one).
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "main.py", mode], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""
+    spans = [json.loads(line) for line in out.read_text().splitlines()]
+    reports = [json.loads(line) for line in (tmp_path / "spans.jsonl.reports").read_text().splitlines()]
+    return spans, reports
+
+
+def the_one(spans, name):
+    found = [s for s in spans if s["name"] == name]
+    assert len(found) == 1, f"expected one span {name!r}, got {[s['name'] for s in spans]}"
+    return found[0]
+
+
+def assert_started_by(spans, starter, obj, with_time):
+    """The child's calls nest under the parent's starting call, in its trace, and the child's
+    outermost call links to it (kind process)."""
+    start = the_one(spans, starter)
+    main = the_one(spans, "procapp.child_main")
+    assert main["pid"] != start["pid"]
+    assert (main["trace_id"], main["parent"]) == (start["trace_id"], start["span_id"])
+    works = [s for s in spans if s["name"] == "procapp.child_step"]
+    assert len(works) == 3 and {s["parent"] for s in works} == {main["span_id"]}
+    assert all(s["links"] == [] for s in works)
+    [link] = main["links"]
+    assert (link["trace_id"], link["span_id"]) == (start["trace_id"], start["span_id"])
+    attributes = link["attributes"]
+    assert attributes["devtrace.link.kind"] == "process"
+    assert attributes["devtrace.link.object"] == obj
+    assert attributes["devtrace.link.wait_ns"] == 0
+    if with_time:  # a fork: the parent said when and from where
+        assert attributes["devtrace.link.cause.function"] == starter
+        assert 0 < attributes["devtrace.link.cause.time_unix_nano"] <= time.time_ns()
+    return start, main
+
+
+@pytest.mark.parametrize(("mode", "obj"), [("fork", "os.fork"), ("fork-context", "multiprocessing.Process")])
+def test_a_forked_childs_calls_nest_under_the_call_that_forked_with_a_process_link(tmp_path, mode, obj):
+    spans, _ = run_process_app(tmp_path, mode)
+    starter = "procapp.start_fork" if mode == "fork" else "procapp.start_multiprocessing"
+    assert_started_by(spans, starter, obj, with_time=True)
+
+
+@pytest.mark.parametrize(("mode", "obj"), [("subprocess", "subprocess.Popen"), ("spawn", "multiprocessing.Process")])
+def test_a_spawned_python_childs_calls_nest_under_the_spawning_call_with_a_process_link(tmp_path, mode, obj):
+    spans, reports = run_process_app(tmp_path, mode)
+    starter = "procapp.start_subprocess" if mode == "subprocess" else "procapp.start_multiprocessing"
+    start, main = assert_started_by(spans, starter, obj, with_time=False)
+    # The parent itself got no TRACEPARENT: only the child, naming the spawning call.
+    if mode == "subprocess":
+        parent, child = sorted(reports, key=lambda r: r["pid"] != start["pid"])
+        assert parent["traceparent"] is None
+        assert child["traceparent"] == f"00-{start['trace_id']:032x}-{start['span_id']:016x}-01"
+        assert child["tracestate"] == "devtrace=spawn.subprocess"
+
+
+def test_an_environment_the_caller_passed_only_gets_the_trace_added(tmp_path):
+    spans, reports = run_process_app(tmp_path, "explicit-env")
+    start, _ = assert_started_by(spans, "procapp.start_subprocess", "subprocess.Popen", with_time=False)
+    child = next(r for r in reports if r["pid"] != start["pid"])
+    assert child["marker"] == "kept"
+    assert child["traceparent"] == f"00-{start['trace_id']:032x}-{start['span_id']:016x}-01"
+
+
+def test_a_traceparent_the_caller_set_is_left_alone(tmp_path):
+    spans, reports = run_process_app(tmp_path, "own-traceparent")
+    start = the_one(spans, "procapp.start_subprocess")
+    main = the_one(spans, "procapp.child_main")
+    child = next(r for r in reports if r["pid"] != start["pid"])
+    assert child["traceparent"] == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert child["tracestate"] is None
+    assert (main["trace_id"], main["parent"]) == (0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331)
+    assert main["links"] == []
