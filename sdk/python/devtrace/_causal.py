@@ -1,6 +1,6 @@
 """Locks whose waits the native recorder can see: while ``record_calls`` records,
 ``threading.Lock()`` and ``threading.RLock()`` called from a recorded module make these
-(docs/recorder.md, "Causality"); called from anywhere else (the standard library's own queues,
+(docs/python.md, "Causality"); called from anywhere else (the standard library's own queues,
 events and conditions, other packages) they make threading's own, at full speed.
 
 ``threading``'s locks are C objects: no ``sys.monitoring`` event says when one is released or

@@ -62,7 +62,7 @@ CODE_FILE = "code.file.path"
 CODE_LINE = "code.line.number"
 AUTOTRACE = "devtrace.autotrace"
 
-# Happens-before links the recorder puts on a waiting call's span (docs/recorder.md).
+# Happens-before links the recorder puts on a waiting call's span (docs/python.md, "Causality").
 LINK_KIND = "devtrace.link.kind"
 LINK_OBJECT = "devtrace.link.object"
 LINK_CAUSE_FUNCTION = "devtrace.link.cause.function"

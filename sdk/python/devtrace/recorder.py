@@ -192,7 +192,7 @@ def _value_attributes(values: Any) -> Dict[str, str]:
 
 def _links(items: Sequence[Tuple[str, str, Tuple[int, int], str, int, int]]) -> List[Any]:
     """The happens-before links of a kept call (what ended its waits), as span links to the
-    causing call's span (docs/recorder.md, "Causality")."""
+    causing call's span (docs/python.md, "Causality")."""
     from opentelemetry.trace import Link, SpanContext, TraceFlags
 
     out = []

@@ -1,4 +1,4 @@
-"""Happens-before links the native recorder makes between threads (docs/recorder.md,
+"""Happens-before links the native recorder makes between threads (docs/python.md,
 "Causality"): for each primitive, a two-thread program recorded with record_calls; the exported
 spans (the SDK's in-memory exporter) carry the link on the waiting call's span, pointing at the
 causing call's span, with its kind, object type, causing function and wait. On CPython 3.12+
