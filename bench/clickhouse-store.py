@@ -144,6 +144,32 @@ def timed(argv: list[str], front: Front, repeat: int) -> dict:
             "one_run_requests_engine_ms": last_run}
 
 
+def bytes_per_span(front: Front, database: str) -> dict:
+    """Bytes on the engine per stored span, from system.parts after OPTIMIZE … FINAL (every
+    table of the database; the spans table's columns apart)."""
+    for table in ("spans", "trace_parts"):
+        front.query(f"OPTIMIZE TABLE {database}.{table} FINAL")
+    spans = int(front.query(f"SELECT count() FROM {database}.spans FINAL").strip())
+    parts = front.query(
+        "SELECT table, sum(bytes_on_disk), sum(data_uncompressed_bytes) FROM system.parts "
+        f"WHERE database = '{database}' AND active GROUP BY table ORDER BY table FORMAT JSONEachRow"
+    )
+    tables = [json.loads(line) for line in parts.splitlines() if line]
+    on_disk = sum(int(t["sum(bytes_on_disk)"]) for t in tables)
+    columns = front.query(
+        "SELECT column, sum(column_data_compressed_bytes) AS bytes FROM system.parts_columns "
+        f"WHERE database = '{database}' AND table = 'spans' AND active GROUP BY column ORDER BY bytes DESC FORMAT JSONEachRow"
+    )
+    return {
+        "spans_stored": spans,
+        "tables": tables,
+        "bytes_per_span": round(on_disk / max(spans, 1), 1),
+        "spans_table_columns_per_span": {
+            json.loads(c)["column"]: round(int(json.loads(c)["bytes"]) / max(spans, 1), 1) for c in columns.splitlines() if c
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--spans", type=int, default=200_000)
@@ -194,27 +220,7 @@ def main() -> None:
                 }
                 big = loadgen(args.bin_dir, ports, proc.pid, ["--one-big-trace", "1000"])
                 report["big_trace"] = big.get("trace_id") or big.get("one_big_trace_id")
-        for table in ("spans", "trace_parts"):
-            front.query(f"OPTIMIZE TABLE bench.{table} FINAL")
-        spans = int(front.query("SELECT count() FROM bench.spans FINAL").strip())
-        parts = front.query(
-            "SELECT table, sum(bytes_on_disk), sum(data_uncompressed_bytes) FROM system.parts "
-            "WHERE database = 'bench' AND active GROUP BY table ORDER BY table FORMAT JSONEachRow"
-        )
-        tables = [json.loads(line) for line in parts.splitlines() if line]
-        on_disk = sum(int(t["sum(bytes_on_disk)"]) for t in tables)
-        columns = front.query(
-            "SELECT column, sum(column_data_compressed_bytes) AS bytes FROM system.parts_columns "
-            "WHERE database = 'bench' AND table = 'spans' AND active GROUP BY column ORDER BY bytes DESC FORMAT JSONEachRow"
-        )
-        report["bytes"] = {
-            "spans_stored": spans,
-            "tables": tables,
-            "bytes_per_span": round(on_disk / max(spans, 1), 1),
-            "spans_table_columns_per_span": {
-                json.loads(c)["column"]: round(int(json.loads(c)["bytes"]) / max(spans, 1), 1) for c in columns.splitlines() if c
-            },
-        }
+        report["bytes"] = bytes_per_span(front, "bench")
         if args.scale_spans:
             started = time.perf_counter()
             step = 6_000_000_000
