@@ -63,13 +63,13 @@ impl ChStore {
     /// Connects to `url` and, when `queue` names one, to the PostgreSQL database that keeps the
     /// QA job queue (migrated like any PostgreSQL store; only its queue tables are used).
     pub fn open_with_queue(url: &str, queue: Option<&str>) -> Result<Self> {
-        let store = Self {
-            db: Arc::new(ClickHouse::open(url)?),
+        let db = Arc::new(ClickHouse::open(url)?);
+        made_with_tables(&db)?;
+        Ok(Self {
+            db,
             project: ProjectId::DEFAULT,
             queue: queue.map(PgStore::open).transpose()?,
-        };
-        crate::Accounts::ensure_project(&store, "default")?;
-        Ok(store)
+        })
     }
 
     /// The same store, reading `project`.
@@ -88,11 +88,28 @@ impl ChStore {
     }
 }
 
+/// What a new database gets with its tables, whichever side opened it first: the default
+/// project's row. Its id is fixed, so reads need no lookup, and a command on an existing store
+/// pays one request to open it, not two.
+fn made_with_tables(db: &Arc<ClickHouse>) -> Result<()> {
+    if db.created_tables {
+        let store = ChStore {
+            db: Arc::clone(db),
+            project: ProjectId::DEFAULT,
+            queue: None,
+        };
+        crate::Accounts::ensure_project(&store, "default")?;
+    }
+    Ok(())
+}
+
 /// The server and the statements both sides share.
 pub(crate) struct ClickHouse {
     pub(crate) server: Server,
     /// Whether the SQL tool's views were made by this process (`sql`).
     pub(crate) sql_views: std::sync::Mutex<bool>,
+    /// Whether opening it created tables (a new database, or tables a newer devtrace added).
+    pub(crate) created_tables: bool,
 }
 
 /// Trace ids as a `{name:Array(String)}` parameter of hexadecimal ids, and the SQL that turns
@@ -114,10 +131,11 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 impl ClickHouse {
     pub(crate) fn open(url: &str) -> Result<Self> {
         let server = Server::parse(url)?;
-        schema::prepare(&server)?;
+        let created_tables = schema::prepare(&server)?;
         Ok(Self {
             server,
             sql_views: std::sync::Mutex::new(false),
+            created_tables,
         })
     }
 

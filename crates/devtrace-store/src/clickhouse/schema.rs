@@ -258,8 +258,8 @@ ENGINE = Distributed({cluster}, {database}, {name}_local, {})",
 }
 
 /// Checks the server's version, creates the database and every missing table, and brings
-/// each table's TTL to the configured one.
-pub(crate) fn prepare(server: &Server) -> Result<()> {
+/// each table's TTL to the configured one. Says whether it had to create tables.
+pub(crate) fn prepare(server: &Server) -> Result<bool> {
     // One request when everything exists (every command opens the store): the version, the
     // tables devtrace finds and the TTL (in days) of each, read outside the database, which
     // may not exist yet.
@@ -287,10 +287,12 @@ pub(crate) fn prepare(server: &Server) -> Result<()> {
         None => DDL.len(),
         Some(_) => 2 * DDL.len(),
     };
-    if tables.parse::<usize>().ok() != Some(expected) {
+    let created = tables.parse::<usize>().ok() != Some(expected);
+    if created {
         create_all(server)?;
     }
-    apply_ttl(server, ttls)
+    apply_ttl(server, ttls)?;
+    Ok(created)
 }
 
 /// Changes the TTL of every existing table whose TTL (`found`: `name=DAYS` pairs, DAYS empty

@@ -26,18 +26,19 @@ use crate::prepare::{TraceChunk, without_stored};
 use crate::{Result, StoreError, StoreWriter, WriteBatch};
 use devtrace_model::{SpanBatch, SpanId, TraceId};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Owned by the writer thread (or an importer).
 pub struct ChWriter {
-    db: ClickHouse,
+    db: Arc<ClickHouse>,
 }
 
 impl ChWriter {
     /// Connects to `url`, creating devtrace's database and tables when missing.
     pub fn open(url: &str) -> Result<Self> {
-        Ok(Self {
-            db: ClickHouse::open(url)?,
-        })
+        let db = Arc::new(ClickHouse::open(url)?);
+        super::made_with_tables(&db)?;
+        Ok(Self { db })
     }
 }
 
