@@ -112,20 +112,7 @@ impl<'a> FileImporter<'a> {
             return Err(anyhow!("the file is empty"));
         }
         if is_protobuf(path, &text) {
-            let digest = document_digest(&text);
-            if self.seen_documents.contains(&digest) || self.store.is_imported(&digest)? {
-                file.already_imported += 1;
-                return Ok(file);
-            }
-            let decoded = proto::decode_any_request(&text).map_err(|e| {
-                anyhow!(
-                    "neither OTLP/JSON (which starts with `{{`) nor OTLP protobuf ({e}): give a file \
-                     `devtrace export --format otlp-json` or `--format otlp-proto` wrote, or an \
-                     OpenTelemetry file exporter's output"
-                )
-            })?;
-            self.take(decoded, digest, "", &mut file)?;
-            self.seen_documents.insert(digest);
+            self.import_protobuf(&text, &mut file)?;
             return Ok(file);
         }
         // One document per file, or one per line (the OpenTelemetry file exporter's format).
@@ -153,27 +140,15 @@ impl<'a> FileImporter<'a> {
                 file.already_imported += 1;
                 continue;
             }
-            let value: serde_json::Value =
-                serde_json::from_slice(document).map_err(|e| anyhow!("{place}not JSON: {e}"))?;
-            let decoded = match json::detect_signal(&value) {
-                Some(Signal::Traces) => json::decode_traces(document).map(AnyRequest::Traces),
-                Some(Signal::Logs) => json::decode_logs(document).map(AnyRequest::Logs),
-                Some(Signal::Metrics) => json::decode_metrics(document).map(AnyRequest::Metrics),
-                Some(Signal::Profiles) => {
+            match decode_json_document(document, &place)? {
+                Some(decoded) => self.take(decoded, digest, &place, &mut file)?,
+                None => {
                     file.skipped += 1;
                     file.notes.push(format!(
                         "{place}skipped a profiles document: devtrace stores traces, logs and metrics"
                     ));
-                    continue;
                 }
-                None => {
-                    return Err(anyhow!(
-                        "{place}not an OTLP/JSON document: expected a top-level \"resourceSpans\", \"resourceLogs\" or \"resourceMetrics\""
-                    ));
-                }
-            };
-            let decoded = decoded.map_err(|e| anyhow!("{place}{e}"))?;
-            self.take(decoded, digest, &place, &mut file)?;
+            }
         }
         // Only now is the whole file known to be good: remember what it brings.
         self.seen_documents.extend(
@@ -182,6 +157,25 @@ impl<'a> FileImporter<'a> {
                 .flat_map(|b| b.documents.iter().copied()),
         );
         Ok(file)
+    }
+
+    /// A file of OTLP protobuf: one request, stored once by its digest.
+    fn import_protobuf(&mut self, text: &[u8], file: &mut FileImport) -> Result<()> {
+        let digest = document_digest(text);
+        if self.seen_documents.contains(&digest) || self.store.is_imported(&digest)? {
+            file.already_imported += 1;
+            return Ok(());
+        }
+        let decoded = proto::decode_any_request(text).map_err(|e| {
+            anyhow!(
+                "neither OTLP/JSON (which starts with `{{`) nor OTLP protobuf ({e}): give a file \
+                 `devtrace export --format otlp-json` or `--format otlp-proto` wrote, or an \
+                 OpenTelemetry file exporter's output"
+            )
+        })?;
+        self.take(decoded, digest, "", file)?;
+        self.seen_documents.insert(digest);
+        Ok(())
     }
 
     /// One decoded OTLP document (from JSON or protobuf): validated against the limits,
@@ -275,6 +269,25 @@ impl<'a> FileImporter<'a> {
 
 /// Whether a file is OTLP protobuf rather than OTLP/JSON: named so (`.pb`, `.binpb`), or not
 /// starting with `{` as every JSON document and JSON-lines file here does.
+/// One OTLP/JSON document decoded by its signal; `None` for a profiles document (not stored).
+/// `place` ("line N: " or empty) starts every error.
+fn decode_json_document(document: &[u8], place: &str) -> Result<Option<AnyRequest>> {
+    let value: serde_json::Value =
+        serde_json::from_slice(document).map_err(|e| anyhow!("{place}not JSON: {e}"))?;
+    let decoded = match json::detect_signal(&value) {
+        Some(Signal::Traces) => json::decode_traces(document).map(AnyRequest::Traces),
+        Some(Signal::Logs) => json::decode_logs(document).map(AnyRequest::Logs),
+        Some(Signal::Metrics) => json::decode_metrics(document).map(AnyRequest::Metrics),
+        Some(Signal::Profiles) => return Ok(None),
+        None => {
+            return Err(anyhow!(
+                "{place}not an OTLP/JSON document: expected a top-level \"resourceSpans\", \"resourceLogs\" or \"resourceMetrics\""
+            ));
+        }
+    };
+    decoded.map(Some).map_err(|e| anyhow!("{place}{e}"))
+}
+
 fn is_protobuf(path: &Path, bytes: &[u8]) -> bool {
     let named = path
         .extension()
