@@ -1,9 +1,10 @@
 //! Which standard-library functions are causality points, and the keys their records carry.
 //!
-//! The recorder watches the Python functions of `queue`, `threading`, `concurrent.futures` and
-//! `asyncio.queues` that put, get, set, wait, notify, start, join, submit and complete, and
-//! those of the locks `devtrace._causal` makes while recording (`threading`'s are C) (their
-//! code objects, recognised once by module and qualified name when first called). At a call's
+//! The recorder watches the Python functions of `queue`, `threading`, `concurrent.futures`,
+//! `asyncio.queues` and `asyncio.locks` that put, get, set, wait, notify, start, join, submit
+//! and complete, and those of the locks `devtrace._causal` makes while recording
+//! (`threading`'s are C) (their code objects, recognised once by module and qualified name
+//! when first called). At a call's
 //! start or return it writes a Cause, WaitBegin or Effect record (devtrace-recorder's `ring`)
 //! keyed on object identities: the object's address (and for a queue the item's), read from
 //! the frame's first fast locals or the return value. No user code runs: no `__repr__`,
@@ -11,7 +12,8 @@
 //!
 //! A causality point called inside another on the same thread (a `Queue.get` waits in
 //! `Condition.wait`; `Thread.start` waits on an `Event`) records nothing: the outer one says
-//! what happened.
+//! what happened. asyncio's waits are coroutines: they suspend, so they are never outer, and
+//! their wait's start is keyed on the coroutine's frame ([`Action::WaitAtSuspension`]).
 
 use devtrace_recorder::ring::{CAUSALITY_KEY_MASK, LinkKind};
 
@@ -32,6 +34,9 @@ pub(crate) enum Key {
     ObjectAtStart,
     /// `self`, tagged (a future starting to run: the other side of [`Key::ArgumentTagged`]).
     ObjectTagged,
+    /// The second fast local, read at the call's return (asyncio's lock: the waiter's future,
+    /// bound only when there was one).
+    Argument,
 }
 
 /// What a causality point records.
@@ -43,6 +48,13 @@ pub(crate) enum Action {
     Effect(Key),
     /// An effect only when the call returned `True` (a wait that did not time out).
     EffectIfTrue(Key),
+    /// At a start: nothing then; at each suspension of the coroutine a WaitBegin keyed on its
+    /// frame (the first is its wait's start), recalled at its return for its effect. asyncio's
+    /// tasks interleave on one thread: one wait start a thread would mix them up.
+    WaitAtSuspension,
+    /// At a return: the `install()` of this devtrace module runs (a module of the standard
+    /// library just imported, which devtrace hooks only when a program uses it).
+    Install(&'static str),
 }
 
 /// A causality point: what it records at its start and at its return.
@@ -61,6 +73,17 @@ const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
         at_start,
         at_return,
         outer: true,
+    }
+}
+
+/// An asyncio coroutine's wait: never an outer point (it suspends; a point of another task that
+/// runs meanwhile records).
+const fn suspending(link: LinkKind, at_return: Action) -> Point {
+    Point {
+        link,
+        at_start: Action::WaitAtSuspension,
+        at_return,
+        outer: false,
     }
 }
 
@@ -250,6 +273,75 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
             Action::Effect(Key::ObjectAtStart),
         ),
     ),
+    // asyncio.locks: a lock's waiter is the future its `acquire` awaits, the one
+    // `_wake_up_first` (from `release`, or an `acquire` cancelled) completes: bound only when
+    // there was a waiter, so an uncontended `async with lock:` records nothing.
+    (
+        "asyncio.locks",
+        "Lock.acquire",
+        suspending(LinkKind::AsyncioLock, Action::Effect(Key::Argument)),
+    ),
+    (
+        "asyncio.locks",
+        "Lock._wake_up_first",
+        point(
+            LinkKind::AsyncioLock,
+            Action::Nothing,
+            Action::Cause(Key::Argument),
+        ),
+    ),
+    (
+        "asyncio.locks",
+        "Event.set",
+        point(
+            LinkKind::AsyncioEvent,
+            Action::Cause(Key::Object),
+            Action::Nothing,
+        ),
+    ),
+    (
+        "asyncio.locks",
+        "Event.wait",
+        suspending(LinkKind::AsyncioEvent, Action::EffectIfTrue(Key::Object)),
+    ),
+    // `notify_all` calls `notify` (3.12 and 3.13).
+    (
+        "asyncio.locks",
+        "Condition.notify",
+        point(
+            LinkKind::AsyncioCondition,
+            Action::Cause(Key::Object),
+            Action::Nothing,
+        ),
+    ),
+    (
+        "asyncio.locks",
+        "Condition.wait",
+        suspending(
+            LinkKind::AsyncioCondition,
+            Action::EffectIfTrue(Key::Object),
+        ),
+    ),
+    // concurrent.futures.process, once imported: submitting wraps the job with the submitting
+    // call's ids (devtrace/_pool.py).
+    (
+        "concurrent.futures.process",
+        "<module>",
+        Point {
+            link: LinkKind::ProcessFuture,
+            at_start: Action::Nothing,
+            at_return: Action::Install("devtrace._pool"),
+            outer: false,
+        },
+    ),
+    // The manager thread completes a job's future with what the worker sent back: the cause
+    // is the worker's job (its span carried back, `_pool.py`), not this thread's set_result,
+    // which records nothing inside it.
+    (
+        "concurrent.futures.process",
+        "_ExecutorManagerThread.process_result_item",
+        point(LinkKind::ProcessFuture, Action::Nothing, Action::Nothing),
+    ),
 ];
 
 /// The index in [`POINTS`] of the function `module.qualname`, if it is a causality point.
@@ -271,7 +363,7 @@ pub(crate) fn link_at_return(point: &Point) -> LinkKind {
 
 /// An object's part of a key: its address without the alignment bits.
 #[inline(always)]
-fn identity(object: usize) -> u64 {
+pub(crate) fn identity(object: usize) -> u64 {
     (object >> 4) as u64
 }
 
@@ -286,6 +378,7 @@ pub(crate) fn key_of(key: Key, object: usize, argument: usize, result: usize) ->
         Key::ObjectAndResult if object != 0 && result != 0 => mix(object, identity(result)),
         Key::ArgumentTagged if argument != 0 => mix(argument, 1),
         Key::ObjectTagged if object != 0 => mix(object, 1),
+        Key::Argument if argument != 0 => identity(argument),
         _ => return None,
     };
     Some(k & CAUSALITY_KEY_MASK)
@@ -316,6 +409,13 @@ mod tests {
             key_of(Key::Object, future, 0, 0)
         );
         assert_eq!(key_of(Key::ObjectAndResult, queue, 0, 0), None);
+        // asyncio's lock: the waiter's future, whichever lock's frame reads it.
+        let waiter = 0x7f00_5555_0020usize;
+        assert_eq!(
+            key_of(Key::Argument, 0x7f00_0000_0010, waiter, 0),
+            key_of(Key::Argument, 0x7f00_0000_0090, waiter, 0)
+        );
+        assert_eq!(key_of(Key::Argument, 0x7f00_0000_0010, 0, 0), None);
         assert!(key_of(Key::Object, usize::MAX, 0, 0).unwrap() <= CAUSALITY_KEY_MASK);
     }
 

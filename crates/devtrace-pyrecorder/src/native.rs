@@ -19,7 +19,8 @@ use devtrace_recorder::builder::OTHER_CODE;
 use devtrace_recorder::clock::{Clock, ClockPair, monotonic_ns};
 use devtrace_recorder::names::{self, CodeInfo, Names};
 use devtrace_recorder::ring::{
-    self, Cursor, EventKind, Layout, RecorderFile, ThreadWriter, causality_meta, pack_meta,
+    self, CAUSALITY_KEY_MASK, Cursor, EventKind, Layout, LinkKind, RecorderFile, ThreadWriter,
+    WAIT_RECALL, causality_meta, pack_meta,
 };
 use devtrace_recorder::{Builder, BuilderOptions, OutSpan, SdkSpanCalls};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
@@ -120,6 +121,9 @@ struct Active {
     /// Their parameters' names, by code id.
     arg_names: HashMap<u32, Vec<(Py<pyo3::types::PyString>, String)>>,
     value_budget: values::Budget,
+    /// Code ids named for functions of other processes (a process pool's submitting calls and
+    /// jobs), by `module.qualname`.
+    remote_codes: HashMap<String, u32>,
 }
 
 /// The options a recorder started with, kept to start the same one again in a forked child.
@@ -666,10 +670,18 @@ unsafe fn causal_event(
             }
             (point.at_return, causality::link_at_return(point))
         }
+        EventKind::Yield if point.at_start == Action::WaitAtSuspension => {
+            unsafe { suspended_wait(active, point.link, *args, 0) };
+            return;
+        }
         _ => return,
     };
     let (record_kind, key, only_true) = match action {
-        Action::Nothing => return,
+        Action::Nothing | Action::WaitAtSuspension => return,
+        Action::Install(module) => {
+            install_hook(module);
+            return;
+        }
         Action::WaitBegin => {
             local.causal_object = unsafe { first_two_arguments(*args) }.0;
             unsafe { record_meta(active, causality_meta(EventKind::WaitBegin, link, 0)) };
@@ -695,9 +707,13 @@ unsafe fn causal_event(
         unsafe { first_two_arguments(*args) }
     };
     if let Some(key) = causality::key_of(key, object, argument, result as usize) {
+        if point.at_start == Action::WaitAtSuspension {
+            // The effect's wait began at the coroutine's first suspension (if any).
+            unsafe { suspended_wait(active, link, *args, WAIT_RECALL) };
+        }
         unsafe { record_meta(active, causality_meta(record_kind, link, key)) };
     }
-    if kind == EventKind::Call && !point.outer {
+    if kind == EventKind::Call && !point.outer && point.link == LinkKind::ThreadStart {
         // A thread's run starting, the thread's first event: threading does not know it
         // yet (`start_thread` found no name), its Thread object does.
         unsafe { name_starting_thread(local, object) };
@@ -736,20 +752,53 @@ unsafe fn name_starting_thread(local: &Local, thread: usize) {
 unsafe fn first_two_arguments(code: *mut ffi::PyObject) -> (usize, usize) {
     // SAFETY: the GIL is held; the running frame is the causality point's own.
     unsafe {
-        let locals = match current_fast_locals(code) {
-            Some(locals) => locals,
-            None => {
-                let frame = ffi::PyEval_GetFrame();
-                if frame.is_null() {
-                    return (0, 0);
-                }
-                match fast_locals(frame, code) {
-                    Some(locals) => locals,
-                    None => return (0, 0),
-                }
+        match running_locals(code) {
+            Some(locals) => (*locals as usize, *locals.add(1) as usize),
+            None => (0, 0),
+        }
+    }
+}
+
+/// The running frame's fast locals (its frame is `code`'s), where the layout is known.
+#[inline(always)]
+unsafe fn running_locals(code: *mut ffi::PyObject) -> Option<*const *mut ffi::PyObject> {
+    // SAFETY: the GIL is held; the running frame is the causality point's own.
+    unsafe {
+        current_fast_locals(code).or_else(|| {
+            let frame = ffi::PyEval_GetFrame();
+            if frame.is_null() {
+                None
+            } else {
+                fast_locals(frame, code)
             }
-        };
-        (*locals as usize, *locals.add(1) as usize)
+        })
+    }
+}
+
+/// An asyncio wait's coroutine suspends (`recall` 0: a WaitBegin keyed on its frame, which a
+/// coroutine keeps inside itself while it lives) or returns (`recall` [`WAIT_RECALL`]: that
+/// wait's start is the next effect's).
+#[cold]
+unsafe fn suspended_wait(active: &Active, link: LinkKind, code: *mut ffi::PyObject, recall: u64) {
+    let Some(locals) = (unsafe { running_locals(code) }) else {
+        return;
+    };
+    let key = (causality::identity(locals as usize) & CAUSALITY_KEY_MASK & !WAIT_RECALL) | recall;
+    unsafe { record_meta(active, causality_meta(EventKind::WaitBegin, link, key)) };
+}
+
+/// Runs `module.install()`: a standard-library module devtrace hooks only once a program
+/// imports it (its `<module>` code returned). Errors are the hook's own: printed, not raised
+/// into the import.
+#[cold]
+fn install_hook(module: &str) {
+    // SAFETY: called from a callback, which holds the GIL.
+    let py = unsafe { Python::assume_attached() };
+    if let Err(error) = py
+        .import(module)
+        .and_then(|m| m.call_method0("install").map(|_| ()))
+    {
+        error.print(py);
     }
 }
 
@@ -1766,6 +1815,7 @@ fn start(
         values: values.unwrap_or_default().into_iter().collect(),
         arg_names: HashMap::new(),
         value_budget: values::Budget::new(monotonic_ns(), value_bytes_per_second),
+        remote_codes: HashMap::new(),
     });
     *LAST.lock().unwrap() = None;
     FORK_HANDLER.call_once(|| {
@@ -1960,6 +2010,120 @@ fn span_end(py: Python<'_>, span_id: u64) -> PyResult<Vec<ResolvedCall>> {
 /// recorder, or outside any recorded call).
 #[pyfunction]
 fn spawning_call(py: Python<'_>) -> PyResult<Option<(u128, u64, String)>> {
+    on_this_stream(py, |shared, st, stream| {
+        let (trace_id, span_id, code) = st.builder.open_call(stream, 0)?;
+        let function = code.map_or_else(String::new, |code| code_name(shared, st, code));
+        Some((trace_id, span_id, function))
+    })
+}
+
+/// The code id naming `function` (`module.qualname`) of another process, written into the
+/// names log once (0 when the ids ran out).
+fn remote_code(active: &mut Active, function: &str) -> u32 {
+    if let Some(&code) = active.remote_codes.get(function) {
+        return code;
+    }
+    let code = active.next_code;
+    if code >= CAUSAL {
+        return 0;
+    }
+    active.next_code += 1;
+    let info = CodeInfo {
+        qualname: function.to_string(),
+        ..Default::default()
+    };
+    names::write_code(&active.shared.file, code, &info);
+    active.remote_codes.insert(function.to_string(), code);
+    code
+}
+
+/// A cause in another process (a process pool's): the consumer here keyed on `object`'s
+/// identity links to span `(trace_id, span_id)`, in `function`, at `cause_ns` (monotonic, the
+/// machine's clock). `pool_job`: the consumer is a job starting in this worker (kind future,
+/// its first recorded call), else a `Future.result()` here. Record mode only.
+fn remote_cause(
+    py: Python<'_>,
+    link: LinkKind,
+    object: usize,
+    span: (u128, u64),
+    function: &str,
+    cause_ns: u64,
+) -> PyResult<Option<u64>> {
+    let active = active(py)?;
+    if active.shared.flight {
+        return Ok(None);
+    }
+    let Some(key) = causality::key_of(causality::Key::Object, object, 0, 0) else {
+        return Ok(None);
+    };
+    let code = remote_code(active, function);
+    let shared = active.shared.clone();
+    py.detach(|| {
+        let mut st = shared.drain.lock().unwrap();
+        st.builder.remote_cause(link, key, cause_ns, code, span);
+    });
+    Ok(Some(key))
+}
+
+/// In the parent, a process pool's job came back (its result unpickled): the `result()` of
+/// the future at `future` (its address) links to the job's span in the worker.
+#[pyfunction]
+fn pool_job_done(
+    py: Python<'_>,
+    future: usize,
+    trace_id: u128,
+    span_id: u64,
+    function: String,
+    cause_ns: u64,
+) -> PyResult<()> {
+    remote_cause(
+        py,
+        LinkKind::Future,
+        future,
+        (trace_id, span_id),
+        &function,
+        cause_ns,
+    )?;
+    Ok(())
+}
+
+/// In a process pool's worker, a job (the object at `job`) starts: its first recorded call
+/// links to the submitting call `(trace_id, span_id)` in the parent.
+#[pyfunction]
+fn pool_job_begin(
+    py: Python<'_>,
+    job: usize,
+    trace_id: u128,
+    span_id: u64,
+    function: String,
+    cause_ns: u64,
+) -> PyResult<()> {
+    let link = LinkKind::ProcessFuture;
+    if let Some(key) = remote_cause(py, link, job, (trace_id, span_id), &function, cause_ns)? {
+        let active = active(py)?;
+        unsafe { record_meta(active, causality_meta(EventKind::Effect, link, key)) };
+    }
+    Ok(())
+}
+
+/// In a process pool's worker, the job begun last ended: `(trace_id, span_id, function, now)`
+/// of the last call it kept at the bottom of the stack (what completed it, for the parent's
+/// `result()`), or None.
+#[pyfunction]
+fn pool_job_end(py: Python<'_>) -> PyResult<Option<(u128, u64, String, u64)>> {
+    on_this_stream(py, |shared, st, stream| {
+        let (trace_id, span_id, code) = st.builder.end_job(stream)?;
+        let function = code_name(shared, st, code);
+        Some((trace_id, span_id, function, monotonic_ns()))
+    })
+}
+
+/// `f` on the builder once this thread's records are read (record mode, in a thread that
+/// recorded), without the GIL; None in the flight recorder or a thread that did not record.
+fn on_this_stream<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce(&Shared, &mut DrainState, u64) -> Option<T> + Send,
+) -> PyResult<Option<T>> {
     let active = active(py)?;
     if active.shared.flight {
         return Ok(None);
@@ -1971,15 +2135,16 @@ fn spawning_call(py: Python<'_>) -> PyResult<Option<(u128, u64, String)>> {
     Ok(py.detach(|| {
         let mut st = shared.drain.lock().unwrap();
         shared.drain(&mut st, Some(stream));
-        let (trace_id, span_id, code) = st.builder.open_call(stream, 0)?;
-        let function = code.map_or_else(String::new, |code| {
-            if !st.names.codes.contains_key(&code) {
-                st.names = Names::read(&shared.file);
-            }
-            function_name(&st.names, code)
-        });
-        Some((trace_id, span_id, function))
+        f(&shared, &mut st, stream)
     }))
+}
+
+/// The `module.qualname` of code id `code`, the names log read again when it is new.
+fn code_name(shared: &Shared, st: &mut DrainState, code: u32) -> String {
+    if !st.names.codes.contains_key(&code) {
+        st.names = Names::read(&shared.file);
+    }
+    function_name(&st.names, code)
 }
 
 fn current_stream() -> Option<u64> {
@@ -2195,6 +2360,7 @@ fn after_fork_child(
     active.exception_types.clear();
     active.span_keys.clear();
     active.arg_names.clear();
+    active.remote_codes.clear();
     active.triggering = false;
     active.drainer = Some(spawn_drainer(&shared, &options)?);
     ACTIVE.store(a, Ordering::Release);
@@ -2296,5 +2462,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(running, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork_child, m)?)?;
     m.add_function(wrap_pyfunction!(spawning_call, m)?)?;
+    m.add_function(wrap_pyfunction!(pool_job_begin, m)?)?;
+    m.add_function(wrap_pyfunction!(pool_job_end, m)?)?;
+    m.add_function(wrap_pyfunction!(pool_job_done, m)?)?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! links on the waiting call's span pointing at the causing call's span, whatever order the
 //! threads' records are read in.
 
-use devtrace_recorder::ring::{LinkKind, causality_meta, causality_of, unpack};
+use devtrace_recorder::ring::{LinkKind, WAIT_RECALL, causality_meta, causality_of, unpack};
 use devtrace_recorder::{Builder, BuilderOptions, Event, EventKind, OutSpan, StreamEvents};
 
 const MS: u64 = 1_000_000;
@@ -13,6 +13,8 @@ enum R {
     Return(u64, u32),
     Cause(u64, LinkKind, u64),
     WaitBegin(u64, LinkKind),
+    /// A WaitBegin keyed on a coroutine (an asyncio wait's suspension, or with WAIT_RECALL its end).
+    Suspended(u64, LinkKind, u64),
     Effect(u64, LinkKind, u64),
 }
 
@@ -35,6 +37,9 @@ fn stream(id: u64, records: &[R]) -> StreamEvents {
                 R::Return(ts, code) => plain(ts, EventKind::Return, code),
                 R::Cause(ts, link, key) => event(ts, causality_meta(EventKind::Cause, link, key)),
                 R::WaitBegin(ts, link) => event(ts, causality_meta(EventKind::WaitBegin, link, 0)),
+                R::Suspended(ts, link, key) => {
+                    event(ts, causality_meta(EventKind::WaitBegin, link, key))
+                }
                 R::Effect(ts, link, key) => event(ts, causality_meta(EventKind::Effect, link, key)),
             })
             .collect(),
@@ -371,4 +376,117 @@ fn a_long_consumer_keeps_its_first_64_links() {
     let links = &span(&spans, 6).links;
     assert_eq!(links.len(), 64);
     assert!(links.iter().all(|l| l.span_id == span(&spans, 5).span_id));
+}
+
+#[test]
+fn interleaved_asyncio_waits_on_one_thread_each_get_their_own_start() {
+    // One thread, two tasks: task A's coroutine (key 0x10) suspends in Lock.acquire at 1 ms,
+    // task B's (0x20) in Event.wait at 2 ms (again at 3 ms: a second suspension is not a new
+    // start). The lock's release (call 5) at 10 ms wakes A; the set (call 7) at 20 ms wakes B.
+    let (a, b_task) = (0x10, 0x20);
+    let (lock_waiter, event) = (0x99_0000, 0x77_0000);
+    let mut b = builder();
+    feed(
+        &mut b,
+        stream(
+            1,
+            &[
+                R::Call(0, 6),
+                R::Suspended(MS, LinkKind::AsyncioLock, a),
+                R::Return(MS + 10, 6),
+                R::Call(2 * MS, 8),
+                R::Suspended(2 * MS, LinkKind::AsyncioEvent, b_task),
+                R::Suspended(3 * MS, LinkKind::AsyncioEvent, b_task),
+                R::Return(3 * MS + 10, 8),
+                R::Call(9 * MS, 5),
+                R::Cause(10 * MS, LinkKind::AsyncioLock, lock_waiter),
+                R::Return(10 * MS + 10, 5),
+                // A resumes: its wait's start recalled, then the effect (a 10 µs step, kept).
+                R::Call(11 * MS, 6),
+                R::Suspended(11 * MS, LinkKind::AsyncioLock, a | WAIT_RECALL),
+                R::Effect(11 * MS, LinkKind::AsyncioLock, lock_waiter),
+                R::Return(11 * MS + 10_000, 6),
+                R::Call(19 * MS, 7),
+                R::Cause(20 * MS, LinkKind::AsyncioEvent, event),
+                R::Return(20 * MS + 10, 7),
+                R::Call(21 * MS, 8),
+                R::Suspended(21 * MS, LinkKind::AsyncioEvent, b_task | WAIT_RECALL),
+                R::Effect(21 * MS, LinkKind::AsyncioEvent, event),
+                R::Return(21 * MS + 10_000, 8),
+            ],
+        ),
+    );
+    b.finish_open();
+    let spans = b.take_spans();
+    let link_of = |code: u32| {
+        let links: Vec<_> = spans
+            .iter()
+            .filter(|s| s.code == code)
+            .flat_map(|s| s.links.clone())
+            .collect();
+        assert_eq!(links.len(), 1, "one link on {code}: {spans:#?}");
+        links[0].clone()
+    };
+    let lock = link_of(6);
+    assert_eq!(
+        (lock.kind, lock.cause_ts, lock.wait_ns),
+        (LinkKind::AsyncioLock, 10 * MS, 9 * MS)
+    );
+    assert_eq!(lock.span_id, span(&spans, 5).span_id);
+    let set = link_of(8);
+    assert_eq!(
+        (set.kind, set.cause_ts, set.wait_ns),
+        (LinkKind::AsyncioEvent, 20 * MS, 18 * MS)
+    );
+    assert_eq!(set.span_id, span(&spans, 7).span_id);
+}
+
+#[test]
+fn a_pool_job_links_its_first_call_to_the_remote_submit_and_names_its_last_kept_call() {
+    let mut b = builder();
+    let submit = (0x1234_u128, 0x55_u64);
+    // A job (key KEY) starts in the worker; its first call is short (10 µs) but kept.
+    b.remote_cause(LinkKind::ProcessFuture, KEY, MS, 40, submit);
+    feed(
+        &mut b,
+        stream(
+            2,
+            &[
+                R::Effect(2 * MS, LinkKind::ProcessFuture, KEY),
+                R::Call(3 * MS, 6),
+                R::Return(3 * MS + 10_000, 6),
+            ],
+        ),
+    );
+    let (trace_id, span_id, code) = b.end_job(2).expect("the job's call is kept");
+    assert_eq!(code, 6);
+    // The next job makes no recorded call: its link is dropped at its end, it names nothing.
+    b.remote_cause(LinkKind::ProcessFuture, KEY + 16, 4 * MS, 40, submit);
+    feed(
+        &mut b,
+        stream(2, &[R::Effect(5 * MS, LinkKind::ProcessFuture, KEY + 16)]),
+    );
+    assert_eq!(b.end_job(2), None);
+    feed(
+        &mut b,
+        stream(2, &[R::Call(6 * MS, 7), R::Return(7 * MS + 10, 7)]),
+    );
+    b.finish_open();
+    let spans = b.take_spans();
+    let job = span(&spans, 6);
+    assert_eq!((job.trace_id, job.span_id), (trace_id, span_id));
+    assert_eq!(job.links.len(), 1);
+    let link = &job.links[0];
+    assert_eq!(
+        (
+            link.kind,
+            link.trace_id,
+            link.span_id,
+            link.cause_code,
+            link.cause_ts,
+            link.wait_ns
+        ),
+        (LinkKind::ProcessFuture, submit.0, submit.1, 40, MS, 0)
+    );
+    assert!(spans.iter().all(|s| s.code != 7 || s.links.is_empty()));
 }

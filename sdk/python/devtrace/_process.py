@@ -193,7 +193,8 @@ def install(native: Any) -> None:
 
 def uninstall() -> None:
     """Spawning as before (children spawned meanwhile keep their trace)."""
-    global _installed
+    global _installed, _native
+    _native = None
     if _installed is None:
         return
     import subprocess

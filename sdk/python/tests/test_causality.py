@@ -192,6 +192,75 @@ def rlock_pair():
     held.wait(5)
     take(lock)
     t.join()
+
+
+# asyncio's locks: the cause runs in a step of its own (after a sleep, kept by its 2 ms).
+async def ahold(lock, held):
+    async with lock:
+        held.set()
+        await asyncio.sleep(PAUSE)
+        time.sleep(0.002)
+
+
+async def atake(lock):
+    async with lock:
+        pass
+
+
+async def alock_pair():
+    lock = asyncio.Lock()
+    held = asyncio.Event()
+    holder = asyncio.ensure_future(ahold(lock, held))
+    while not held.is_set():
+        await asyncio.sleep(0)
+    await atake(lock)
+    await holder
+
+
+async def atake_free():
+    lock = asyncio.Lock()
+    await atake(lock)
+    async with lock:
+        time.sleep(0.002)
+
+
+async def aset_later(event):
+    await asyncio.sleep(PAUSE)
+    time.sleep(0.002)
+    event.set()
+
+
+async def await_event(event):
+    return await event.wait()
+
+
+async def aevent_pair():
+    event = asyncio.Event()
+    setter = asyncio.ensure_future(aset_later(event))
+    await await_event(event)
+    await setter
+
+
+async def anotify_later(cond, box):
+    await asyncio.sleep(PAUSE)
+    time.sleep(0.002)
+    async with cond:
+        box.append(1)
+        cond.notify()
+
+
+async def await_notified(cond, box):
+    async with cond:
+        while not box:
+            await cond.wait()
+
+
+async def acondition_pair():
+    cond = asyncio.Condition()
+    box = []
+    notifier = asyncio.ensure_future(anotify_later(cond, box))
+    await await_notified(cond, box)
+    await notifier
 '''
 
 
@@ -316,6 +385,49 @@ def test_an_asyncio_queue_get_links_to_the_put(spans, app):
     assert_points_at(links[0], cause[0], "causeapp.core.aproduce", "asyncio.Queue")
 
 
+def the_cause(all_spans, link, name):
+    """The span (a step of coroutine `name`) a link points at."""
+    found = [s for s in all_spans if s.name == name and s.context.span_id == link.context.span_id]
+    assert len(found) == 1, f"the link points at none of {name}'s spans: {dict(link.attributes)}"
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("pair", "waiter", "causer", "kind", "obj"),
+    [
+        ("alock_pair", "atake", "ahold", "lock", "asyncio.Lock"),
+        ("aevent_pair", "await_event", "aset_later", "event", "asyncio.Event"),
+        ("acondition_pair", "await_notified", "anotify_later", "condition", "asyncio.Condition"),
+    ],
+)
+def test_an_asyncio_wait_links_to_the_release_set_or_notify_that_ended_it(spans, app, pair, waiter, causer, kind, obj):
+    record()
+    asyncio.run(getattr(app, pair)())
+    recorder.stop_recording()
+    all_spans = spans()
+    links = [(s, link) for s in all_spans for link in s.links if link.attributes["devtrace.link.kind"] == kind]
+    # One: the wait that the other task ended, on the waiting coroutine's resumed step (kept
+    # however short); asyncio.Event.wait in alock_pair's loop is not used (is_set polls).
+    assert len(links) == 1, [(s.name, dict(link.attributes)) for s, link in links]
+    span, link = links[0]
+    assert span.name == f"causeapp.core.{waiter}"
+    assert span.attributes.get("devtrace.recorder.resumed") is True
+    cause = the_cause(all_spans, link, f"causeapp.core.{causer}")
+    # The task waited through the other's 30 ms sleep: the wait began at its suspension.
+    assert_points_at(link, cause, f"causeapp.core.{causer}", obj, waited_ns=10_000_000)
+    assert link.attributes["devtrace.link.wait_ns"] < 5_000_000_000
+
+
+def test_an_asyncio_lock_taken_without_waiting_gets_no_link(spans, app):
+    record()
+    asyncio.run(app.atake_free())
+    recorder.stop_recording()
+    all_spans = spans()
+    assert [s for s in all_spans if s.name == "causeapp.core.atake_free"]
+    for span in all_spans:
+        assert not links_of(span, "lock"), (span.name, [dict(link.attributes) for link in span.links])
+
+
 @pytest.mark.parametrize("which", ["Lock", "RLock"])
 def test_a_lock_acquired_after_waiting_links_to_the_release(spans, app, which):
     record()
@@ -361,10 +473,12 @@ def test_locks_made_outside_the_recorded_modules_are_threadings_own(app):
 # functions start the children. main.py (not recorded) records `procapp` when it is imported,
 # so a multiprocessing child started by spawn (which imports it as __mp_main__) records too.
 PROCAPP = '''
+import concurrent.futures
 import multiprocessing
 import os
 import subprocess
 import sys
+import time
 
 import devtrace
 
@@ -396,6 +510,32 @@ def start_multiprocessing(method):
 
 def start_subprocess(env=None):
     return subprocess.run([sys.executable, "main.py", "child"], env=env, check=True).returncode
+
+
+def pool_job(n):
+    time.sleep(0.02)
+    if n < 0:
+        raise ValueError("negative")
+    return n * 2
+
+
+def submit_jobs(pool, numbers):
+    return [pool.submit(pool_job, n) for n in numbers]
+
+
+def await_job(future):
+    try:
+        return future.result()
+    except ValueError:
+        return None
+
+
+def use_pool(method):
+    # Not imported before: concurrent.futures.process is imported here, while recording.
+    context = multiprocessing.get_context(method) if method else None
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        futures = submit_jobs(pool, [1, 2, -1])
+        return [await_job(f) for f in futures]
 '''
 
 PROCESS_MAIN = '''
@@ -420,7 +560,7 @@ def as_line(span):
     parent = span.parent.span_id if span.parent else None
     links = [{"trace_id": l.context.trace_id, "span_id": l.context.span_id, "attributes": dict(l.attributes)} for l in span.links]
     context = span.context
-    return json.dumps(dict(pid=os.getpid(), name=span.name, trace_id=context.trace_id, span_id=context.span_id, parent=parent, links=links)) + "\\n"
+    return json.dumps(dict(pid=os.getpid(), name=span.name, trace_id=context.trace_id, span_id=context.span_id, parent=parent, links=links, start=span.start_time)) + "\\n"
 
 
 provider = TracerProvider()
@@ -440,6 +580,8 @@ if __name__ == "__main__":
         procapp.start_multiprocessing(mode.replace("-context", ""))
     elif mode == "subprocess":
         procapp.start_subprocess()
+    elif mode.startswith("pool"):
+        report["results"] = procapp.use_pool(mode.partition("-")[2] or None)
     elif mode == "explicit-env":
         env = {k: v for k, v in os.environ.items() if k not in ("TRACEPARENT", "TRACESTATE")}
         procapp.start_subprocess({**env, "PROCAPP_MARKER": "kept"})
@@ -534,3 +676,37 @@ def test_a_traceparent_the_caller_set_is_left_alone(tmp_path):
     assert child["tracestate"] is None
     assert (main["trace_id"], main["parent"]) == (0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331)
     assert main["links"] == []
+
+
+@pytest.mark.parametrize("mode", ["pool", "pool-spawn", "pool-forkserver"])
+def test_a_process_pools_job_links_to_its_submit_and_its_result_to_the_job(tmp_path, mode):
+    """ProcessPoolExecutor (the default start method, fork here; spawn; forkserver): each job's
+    call in the worker links to the submitting call in the parent (kind future), and each
+    result() to the worker's job span carried back with the result; a failing job's result()
+    raises, with no link, as a thread pool's."""
+    spans, reports = run_process_app(tmp_path, mode)
+    [parent_report] = [r for r in reports if "results" in r]
+    assert parent_report["results"] == [2, 4, None]
+    submit = the_one(spans, "procapp.submit_jobs")
+    assert submit["pid"] == parent_report["pid"]
+    jobs = sorted((s for s in spans if s["name"] == "procapp.pool_job"), key=lambda s: s["start"])
+    awaits = sorted((s for s in spans if s["name"] == "procapp.await_job"), key=lambda s: s["start"])
+    assert len(jobs) == 3 and len(awaits) == 3
+    for job in jobs:
+        assert job["pid"] != submit["pid"]
+        [link] = [link for link in job["links"] if link["attributes"]["devtrace.link.kind"] == "future"]
+        assert (link["trace_id"], link["span_id"]) == (submit["trace_id"], submit["span_id"])
+        attributes = link["attributes"]
+        assert attributes["devtrace.link.object"] == "concurrent.futures.Future"
+        assert attributes["devtrace.link.cause.function"] == "procapp.submit_jobs"
+        assert attributes["devtrace.link.wait_ns"] == 0
+        assert submit["start"] <= attributes["devtrace.link.cause.time_unix_nano"] <= job["start"]
+    for job, waiter in zip(jobs[:2], awaits[:2]):
+        [link] = waiter["links"]
+        assert (link["trace_id"], link["span_id"]) == (job["trace_id"], job["span_id"])
+        attributes = link["attributes"]
+        assert attributes["devtrace.link.kind"] == "future"
+        assert attributes["devtrace.link.object"] == "concurrent.futures.Future"
+        assert attributes["devtrace.link.cause.function"] == "procapp.pool_job"
+        assert attributes["devtrace.link.cause.time_unix_nano"] >= job["start"]
+    assert awaits[2]["links"] == []
