@@ -1,9 +1,11 @@
 """What a causality event costs the program under record_calls (docs/PERFORMANCE.md).
 
-A causality event is a record the recorder writes at a causality point (docs/recorder.md,
+A causality event is a record the recorder writes at a causality point (docs/python.md,
 "Causality"): a queue put (one Cause), a get (a WaitBegin and an Effect), an event set (one
 Cause), a lock release (one Cause; `with lock:` on a lock `threading.Lock()` made while
-recording). Each workload runs N operations on one thread inside one recorded function, with and
+recording); asyncio's event set and condition notify (one Cause each), an asyncio lock taken
+without waiting (no record: the cost of its points' dispatch) and handed over between two tasks
+(four records), and what a process pool's worker adds to a job (`pool-job`). Each workload runs N operations on one thread inside one recorded function, with and
 without the recorder, in fresh interpreters (this script re-run with --one); the cost per event
 is (recorded − plain) / events. It is everything the program pays: CPython's sys.monitoring
 dispatch of the point's start and return (and of the points nested in it, which record
@@ -26,8 +28,9 @@ import subprocess
 import sys
 import time
 
-# Causality records per operation of each workload.
-EVENTS = {"queue": 3, "event": 1, "lock": 1}
+# Causality records per operation of each workload (0: its points record nothing; the cost is
+# their dispatch alone).
+EVENTS = {"queue": 3, "event": 1, "lock": 1, "aevent": 1, "alock": 0, "alock-handoff": 4, "acondition": 1, "pool-job": 1}
 
 
 def queue_work(n):
@@ -57,7 +60,87 @@ def lock_work(n):
             pass
 
 
-WORK = {"queue": queue_work, "event": event_work, "lock": lock_work}
+def aevent_work(n):
+    import asyncio
+
+    async def main():
+        e = asyncio.Event()
+        for _ in range(n):
+            e.set()
+
+    asyncio.run(main())
+
+
+def alock_work(n):
+    """`async with lock: pass`, never contended: no record, the points' dispatch alone."""
+    import asyncio
+
+    async def main():
+        lock = asyncio.Lock()
+        for _ in range(n):
+            async with lock:
+                pass
+
+    asyncio.run(main())
+
+
+def alock_handoff_work(n):
+    """Two tasks taking turns on one lock: every acquisition waits (a suspension's WaitBegin, the
+    release's Cause, the recall and the Effect)."""
+    import asyncio
+
+    async def main():
+        lock = asyncio.Lock()
+
+        async def taker(k):
+            for _ in range(k):
+                async with lock:
+                    await asyncio.sleep(0)
+
+        await asyncio.gather(taker(n // 2), taker(n - n // 2))
+
+    asyncio.run(main())
+
+
+def acondition_work(n):
+    import asyncio
+
+    async def main():
+        cond = asyncio.Condition()
+        for _ in range(n):
+            async with cond:
+                cond.notify()
+
+    asyncio.run(main())
+
+
+def job():
+    return None
+
+
+def pool_job_work(n):
+    """What a process pool's worker adds to each job (in one process, no pool): the job wrapper,
+    the job's start (a remote cause and an Effect) and its end (the worker's rings read, the job's
+    kept call named); the job itself is one recorded call, kept as a span."""
+    import time
+
+    from devtrace._pool import PoolJob
+
+    wrapped = PoolJob(job, 0, 1, 2, "bench.submit", time.monotonic_ns())
+    for _ in range(n):
+        wrapped()
+
+
+WORK = {
+    "queue": queue_work,
+    "event": event_work,
+    "lock": lock_work,
+    "aevent": aevent_work,
+    "alock": alock_work,
+    "alock-handoff": alock_handoff_work,
+    "acondition": acondition_work,
+    "pool-job": pool_job_work,
+}
 
 
 def one(workload, recorded, n, runs=3):
@@ -97,12 +180,13 @@ def instructions(workload, recorded, n):
 
 def callgrind(n):
     print(f"CPython {sys.version.split()[0]} under callgrind, n = {n:,} operations")
-    print(f"{'workload':<8} {'plain instr/op':>15} {'recorded instr/op':>18} {'events/op':>10} {'instr/event':>12}")
+    print(f"{'workload':<14} {'plain instr/op':>15} {'recorded instr/op':>18} {'events/op':>10} {'instr/event':>12}")
     for workload in WORK:
         plain = (instructions(workload, False, n) - instructions(workload, False, 0)) / n
         recorded = (instructions(workload, True, n) - instructions(workload, True, 0)) / n
         per_op = EVENTS[workload]
-        print(f"{workload:<8} {plain:>15.0f} {recorded:>18.0f} {per_op:>10} {(recorded - plain) / per_op:>12.0f}")
+        per_event = f"{(recorded - plain) / per_op:>12.0f}" if per_op else f"{'–':>12}"
+        print(f"{workload:<14} {plain:>15.0f} {recorded:>18.0f} {per_op:>10} {per_event}   (+{recorded - plain:,.0f}/op)")
 
 
 def run(workload, recorded, n):
@@ -124,7 +208,11 @@ def main():
     p.add_argument("--plain", action="store_true")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--callgrind", action="store_true")
+    p.add_argument("--only", nargs="*", help="these workloads only")
     args = p.parse_args()
+    if args.only:
+        for name in [w for w in WORK if w not in args.only]:
+            del WORK[name]
     if args.one:
         one(args.one, args.recorded, args.n, args.runs)
         return
@@ -132,7 +220,7 @@ def main():
         callgrind(args.n)
         return
     print(f"CPython {sys.version.split()[0]}, n = {args.n:,} operations, median of {args.rounds} rounds")
-    print(f"{'workload':<8} {'plain ns/op':>12} {'recorded ns/op':>15} {'events/op':>10} {'ns/event':>9}")
+    print(f"{'workload':<14} {'plain ns/op':>12} {'recorded ns/op':>15} {'events/op':>10} {'ns/event':>9}")
     for workload in WORK:
         plain, recorded, seen = [], [], 0
         for _ in range(args.rounds):
@@ -142,7 +230,8 @@ def main():
             seen = r["causality_events"]
         per_op = EVENTS[workload]
         a, b = statistics.median(plain), statistics.median(recorded)
-        print(f"{workload:<8} {a:>12.0f} {b:>15.0f} {per_op:>10} {(b - a) / per_op:>9.0f}   ({seen:,} causality records in the last run)")
+        per_event = f"{(b - a) / per_op:>9.0f}" if per_op else f"{'–':>9}"
+        print(f"{workload:<14} {a:>12.0f} {b:>15.0f} {per_op:>10} {per_event}   ({seen:,} causality records in the last run)")
 
 
 if __name__ == "__main__":
