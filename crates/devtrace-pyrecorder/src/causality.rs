@@ -55,6 +55,14 @@ pub(crate) struct Point {
     pub outer: bool,
 }
 
+impl Point {
+    /// Whether the point records a Cause at its start and nothing at its return (a put, a
+    /// set, a notify): its return needs no callback when nesting is found on the stack.
+    pub fn records_only_at_start(&self) -> bool {
+        self.outer && matches!(self.at_start, Action::Cause(_)) && self.at_return == Action::Nothing
+    }
+}
+
 const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
     Point {
         link,
