@@ -1,17 +1,20 @@
 //! Which standard-library functions are causality points, and the keys their records carry.
 //!
 //! The recorder watches the Python functions of `queue`, `threading`, `concurrent.futures` and
-//! `asyncio.queues` that put, get, set, wait, notify, start, join, submit and complete, and
-//! those of the locks `devtrace._causal` makes while recording (`threading`'s are C) (their
+//! `asyncio.queues` that put, get, set, wait, notify, start, join, submit and complete (their
 //! code objects, recognised once by module and qualified name when first called). At a call's
 //! start or return it writes a Cause, WaitBegin or Effect record (devtrace-recorder's `ring`)
 //! keyed on object identities: the object's address (and for a queue the item's), read from
 //! the frame's first fast locals or the return value. No user code runs: no `__repr__`,
-//! `__eq__` or `__hash__`, not even an attribute read.
+//! `__eq__` or `__hash__`, not even an attribute read. (`threading`'s locks are C: the locks
+//! recorded modules make while recording write their records themselves, `lock.rs`.)
 //!
 //! A causality point called inside another on the same thread (a `Queue.get` waits in
 //! `Condition.wait`; `Thread.start` waits on an `Event`) records nothing: the outer one says
-//! what happened.
+//! what happened. Each CPython event dispatched costs about as much as the record, so a point
+//! asks for as few as it can: one that records only at its start needs no return event, and
+//! one that always notifies a condition (`Event.set`, `Queue.put`) has its Cause written by
+//! that notify, with no event of its own.
 
 use devtrace_recorder::ring::{CAUSALITY_KEY_MASK, LinkKind};
 
@@ -53,6 +56,12 @@ pub(crate) struct Point {
     pub at_return: Action,
     /// Whether causality points called inside it record nothing (not the thread's whole run).
     pub outer: bool,
+    /// Not 0: its Cause is written when the `Condition.notify` this many calls below it starts
+    /// (`Event.set` → `notify_all` → `notify`: 2), read from its own frame, so its start needs
+    /// no callback of its own (where frames can be read; see [`caused_by_notify`]).
+    pub notify_levels: u8,
+    /// Whether it is `Condition.notify`, which writes the Cause of such a point.
+    pub notifier: bool,
 }
 
 impl Point {
@@ -69,6 +78,18 @@ const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
         at_start,
         at_return,
         outer: true,
+        notify_levels: 0,
+        notifier: false,
+    }
+}
+
+/// `p`, whose Cause (at its start) is written by the `Condition.notify` `levels` calls below
+/// it instead: one callback per call (the notify's) instead of two. It is also exact where
+/// the call fails before it notifies (a `put` on a full queue raising `Full` caused nothing).
+const fn caused_by_notify(levels: u8, p: Point) -> Point {
+    Point {
+        notify_levels: levels,
+        ..p
     }
 }
 
@@ -77,10 +98,13 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "queue",
         "Queue.put",
-        point(
-            LinkKind::Queue,
-            Action::Cause(Key::ObjectAndArgument),
-            Action::Nothing,
+        caused_by_notify(
+            1,
+            point(
+                LinkKind::Queue,
+                Action::Cause(Key::ObjectAndArgument),
+                Action::Nothing,
+            ),
         ),
     ),
     (
@@ -110,49 +134,13 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
             Action::Effect(Key::ObjectAndResult),
         ),
     ),
-    // devtrace/_causal.py: the locks `threading.Lock()` and `RLock()` make while recording.
-    (
-        "devtrace._causal",
-        "CausalLock._wait",
-        point(
-            LinkKind::Lock,
-            Action::WaitBegin,
-            Action::EffectIfTrue(Key::ObjectAtStart),
-        ),
-    ),
-    (
-        "devtrace._causal",
-        "CausalLock.release",
-        point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing),
-    ),
-    (
-        "devtrace._causal",
-        "CausalLock.__exit__",
-        point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing),
-    ),
-    (
-        "devtrace._causal",
-        "CausalRLock._wait",
-        point(
-            LinkKind::RLock,
-            Action::WaitBegin,
-            Action::EffectIfTrue(Key::ObjectAtStart),
-        ),
-    ),
-    (
-        "devtrace._causal",
-        "CausalRLock.release",
-        point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing),
-    ),
-    (
-        "devtrace._causal",
-        "CausalRLock.__exit__",
-        point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing),
-    ),
     (
         "threading",
         "Event.set",
-        point(LinkKind::Event, Action::Cause(Key::Object), Action::Nothing),
+        caused_by_notify(
+            2,
+            point(LinkKind::Event, Action::Cause(Key::Object), Action::Nothing),
+        ),
     ),
     (
         "threading",
@@ -168,11 +156,14 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "threading",
         "Condition.notify",
-        point(
-            LinkKind::Condition,
-            Action::Cause(Key::Object),
-            Action::Nothing,
-        ),
+        Point {
+            notifier: true,
+            ..point(
+                LinkKind::Condition,
+                Action::Cause(Key::Object),
+                Action::Nothing,
+            )
+        },
     ),
     (
         "threading",
@@ -196,10 +187,12 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
         "threading",
         "Thread._bootstrap_inner",
         Point {
-            link: LinkKind::ThreadStart,
-            at_start: Action::Effect(Key::Object),
-            at_return: Action::Cause(Key::Object),
             outer: false,
+            ..point(
+                LinkKind::ThreadStart,
+                Action::Effect(Key::Object),
+                Action::Cause(Key::Object),
+            )
         },
     ),
     (
@@ -234,19 +227,25 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "concurrent.futures._base",
         "Future.set_result",
-        point(
-            LinkKind::Future,
-            Action::Cause(Key::Object),
-            Action::Nothing,
+        caused_by_notify(
+            2,
+            point(
+                LinkKind::Future,
+                Action::Cause(Key::Object),
+                Action::Nothing,
+            ),
         ),
     ),
     (
         "concurrent.futures._base",
         "Future.set_exception",
-        point(
-            LinkKind::Future,
-            Action::Cause(Key::Object),
-            Action::Nothing,
+        caused_by_notify(
+            2,
+            point(
+                LinkKind::Future,
+                Action::Cause(Key::Object),
+                Action::Nothing,
+            ),
         ),
     ),
     (

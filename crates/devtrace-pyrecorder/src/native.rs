@@ -652,11 +652,13 @@ unsafe fn causal_event(
     // elsewhere by counting starts and returns (which needs every point's return).
     let walk = FRAME_LAYOUT_OK.load(Ordering::Relaxed);
     let (action, link) = match kind {
+        // Its notify writes its Cause: no callback at its start either.
+        EventKind::Call if walk && point.notify_levels > 0 => return true,
         EventKind::Call if walk && point.records_only_at_start() => {
-            if local.causal_depth > 0 || unsafe { inside_point(active, true) } {
-                return false;
+            if local.causal_depth == 0 {
+                unsafe { start_only_point(active, point, args) };
             }
-            (point.at_start, point.link)
+            return false;
         }
         EventKind::Return if walk && point.records_only_at_start() => return true,
         EventKind::Unwind if walk && point.records_only_at_start() => return false,
@@ -817,6 +819,41 @@ unsafe fn name_starting_thread(local: &Local, thread: usize) {
 /// point it runs inside: `Event.set` calls `notify` through `notify_all`.
 const NESTING_LEVELS: usize = 3;
 
+/// An interpreter frame's caller's frame (null at the bottom).
+#[inline(always)]
+unsafe fn previous_frame(frame: *const u8) -> *const u8 {
+    // SAFETY: `previous` is an interpreter frame's second word (3.12, 3.13; checked at start).
+    unsafe { *(frame as *const *const u8).add(1) }
+}
+
+/// The innermost causality point that silences those inside it, among `frame` and the
+/// frames below it ([`NESTING_LEVELS`] in all): its frame, how many calls below `frame`'s
+/// callee it is (1: `frame` itself) and the point. None where frames cannot be read.
+unsafe fn enclosing_point(
+    active: &Active,
+    mut frame: *const u8,
+) -> Option<(*const u8, u8, &'static causality::Point)> {
+    if !FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
+        return None;
+    }
+    for levels in 1..=NESTING_LEVELS as u8 {
+        if frame.is_null() {
+            return None;
+        }
+        // SAFETY: the layout was checked at start (an interpreter frame's first word is its
+        // code object); the GIL is held, so the frames stay alive.
+        let id = unsafe { known_code_id(active, *(frame as *const *mut ffi::PyObject)) };
+        if id & CAUSAL != 0
+            && let Some((_, _, point)) = causality::POINTS.get((id & !CAUSAL) as usize)
+            && point.outer
+        {
+            return Some((frame, levels, point));
+        }
+        frame = unsafe { previous_frame(frame) };
+    }
+    None
+}
+
 /// Whether a causality point that silences those inside it runs in one of the
 /// [`NESTING_LEVELS`] frames below the running one (`skip_own`: the running frame is the
 /// point's own, not counted). How a point that records only at its start is found inside
@@ -825,29 +862,58 @@ unsafe fn inside_point(active: &Active, skip_own: bool) -> bool {
     if !FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
         return false;
     }
-    // SAFETY: the layout was checked at start (`previous` is an interpreter frame's second
-    // word, its code object the first); the GIL is held, so the frames stay alive.
+    // SAFETY: the layout was checked; the running frame is this thread's.
     unsafe {
         let mut frame = current_interpreter_frame();
         if skip_own && !frame.is_null() {
-            frame = *(frame as *const *const u8).add(1);
+            frame = previous_frame(frame);
         }
-        for _ in 0..NESTING_LEVELS {
-            if frame.is_null() {
-                return false;
+        enclosing_point(active, frame).is_some()
+    }
+}
+
+/// The start of a point that records only at its start, where frames can be read: its own
+/// Cause when no point encloses it; for a `Condition.notify` that a point caused by its
+/// notify (see `causality::caused_by_notify`) encloses at that point's distance, that point's
+/// Cause, keyed from its frame; else nothing (it runs inside another point).
+unsafe fn start_only_point(
+    active: &Active,
+    point: &causality::Point,
+    args: *const *mut ffi::PyObject,
+) {
+    // SAFETY: the GIL is held; the layout was checked (the caller's `walk`).
+    unsafe {
+        let own = current_interpreter_frame();
+        let below = if own.is_null() {
+            own
+        } else {
+            previous_frame(own)
+        };
+        let (link, key, object, argument) = match enclosing_point(active, below) {
+            None => {
+                let Action::Cause(key) = point.at_start else {
+                    return;
+                };
+                let (object, argument) = first_two_arguments(*args);
+                (point.link, key, object, argument)
             }
-            let id = known_code_id(active, *(frame as *const *mut ffi::PyObject));
-            if id & CAUSAL != 0
-                && causality::POINTS
-                    .get((id & !CAUSAL) as usize)
-                    .is_some_and(|(_, _, point)| point.outer)
+            Some((frame, levels, outer))
+                if point.notifier
+                    && outer.notify_levels == levels
+                    && enclosing_point(active, previous_frame(frame)).is_none() =>
             {
-                return true;
+                let Action::Cause(key) = outer.at_start else {
+                    return;
+                };
+                let locals = frame.add(LOCALSPLUS) as *const usize;
+                (outer.link, key, *locals, *locals.add(1))
             }
-            frame = *(frame as *const *const u8).add(1);
+            Some(_) => return,
+        };
+        if let Some(key) = causality::key_of(key, object, argument, 0) {
+            record_meta(active, causality_meta(EventKind::Cause, link, key));
         }
     }
-    false
 }
 
 /// The code id decided for `code` under this recorder, without deciding (0: none or not a
