@@ -2,18 +2,22 @@
 //!
 //! The recorder watches the Python functions of `queue`, `threading`, `concurrent.futures`,
 //! `asyncio.queues` and `asyncio.locks` that put, get, set, wait, notify, start, join, submit
-//! and complete, and those of the locks `devtrace._causal` makes while recording
-//! (`threading`'s are C) (their code objects, recognised once by module and qualified name
-//! when first called). At a call's
+//! and complete (their code objects, recognised once by module and qualified name when first
+//! called). At a call's
 //! start or return it writes a Cause, WaitBegin or Effect record (devtrace-recorder's `ring`)
 //! keyed on object identities: the object's address (and for a queue the item's), read from
 //! the frame's first fast locals or the return value. No user code runs: no `__repr__`,
-//! `__eq__` or `__hash__`, not even an attribute read.
+//! `__eq__` or `__hash__`, not even an attribute read. (`threading`'s locks are C: the locks
+//! recorded modules make while recording write their records themselves, `lock.rs`.)
 //!
 //! A causality point called inside another on the same thread (a `Queue.get` waits in
 //! `Condition.wait`; `Thread.start` waits on an `Event`) records nothing: the outer one says
-//! what happened. asyncio's waits are coroutines: they suspend, so they are never outer, and
-//! their wait's start is keyed on the coroutine's frame ([`Action::WaitAtSuspension`]).
+//! what happened. Each CPython event dispatched costs about as much as the record, so a point
+//! asks for as few as it can: one that records only at its start needs no return event, and
+//! one that always notifies a condition (`Event.set`, `Queue.put`) has its Cause written by
+//! that notify, with no event of its own. asyncio's waits are coroutines: they suspend, so they
+//! are never outer, and their wait's start is keyed on the coroutine's frame
+//! ([`Action::WaitAtSuspension`]).
 
 use devtrace_recorder::ring::{CAUSALITY_KEY_MASK, LinkKind};
 
@@ -65,6 +69,20 @@ pub(crate) struct Point {
     pub at_return: Action,
     /// Whether causality points called inside it record nothing (not the thread's whole run).
     pub outer: bool,
+    /// Not 0: its Cause is written when the `Condition.notify` this many calls below it starts
+    /// (`Event.set` → `notify_all` → `notify`: 2), read from its own frame, so its start needs
+    /// no callback of its own (where frames can be read; see [`caused_by_notify`]).
+    pub notify_levels: u8,
+    /// Whether it is `Condition.notify`, which writes the Cause of such a point.
+    pub notifier: bool,
+}
+
+impl Point {
+    /// Whether the point records a Cause at its start and nothing at its return (a put, a
+    /// set, a notify): its return needs no callback when nesting is found on the stack.
+    pub fn records_only_at_start(&self) -> bool {
+        self.outer && matches!(self.at_start, Action::Cause(_)) && self.at_return == Action::Nothing
+    }
 }
 
 const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
@@ -73,6 +91,18 @@ const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
         at_start,
         at_return,
         outer: true,
+        notify_levels: 0,
+        notifier: false,
+    }
+}
+
+/// `p`, whose Cause (at its start) is written by the `Condition.notify` `levels` calls below
+/// it instead: one callback per call (the notify's) instead of two. It is also exact where
+/// the call fails before it notifies (a `put` on a full queue raising `Full` caused nothing).
+const fn caused_by_notify(levels: u8, p: Point) -> Point {
+    Point {
+        notify_levels: levels,
+        ..p
     }
 }
 
@@ -80,10 +110,8 @@ const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
 /// runs meanwhile records).
 const fn suspending(link: LinkKind, at_return: Action) -> Point {
     Point {
-        link,
-        at_start: Action::WaitAtSuspension,
-        at_return,
         outer: false,
+        ..point(link, Action::WaitAtSuspension, at_return)
     }
 }
 
@@ -92,10 +120,13 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "queue",
         "Queue.put",
-        point(
-            LinkKind::Queue,
-            Action::Cause(Key::ObjectAndArgument),
-            Action::Nothing,
+        caused_by_notify(
+            1,
+            point(
+                LinkKind::Queue,
+                Action::Cause(Key::ObjectAndArgument),
+                Action::Nothing,
+            ),
         ),
     ),
     (
@@ -125,49 +156,13 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
             Action::Effect(Key::ObjectAndResult),
         ),
     ),
-    // devtrace/_causal.py: the locks `threading.Lock()` and `RLock()` make while recording.
-    (
-        "devtrace._causal",
-        "CausalLock._wait",
-        point(
-            LinkKind::Lock,
-            Action::WaitBegin,
-            Action::EffectIfTrue(Key::ObjectAtStart),
-        ),
-    ),
-    (
-        "devtrace._causal",
-        "CausalLock.release",
-        point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing),
-    ),
-    (
-        "devtrace._causal",
-        "CausalLock.__exit__",
-        point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing),
-    ),
-    (
-        "devtrace._causal",
-        "CausalRLock._wait",
-        point(
-            LinkKind::RLock,
-            Action::WaitBegin,
-            Action::EffectIfTrue(Key::ObjectAtStart),
-        ),
-    ),
-    (
-        "devtrace._causal",
-        "CausalRLock.release",
-        point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing),
-    ),
-    (
-        "devtrace._causal",
-        "CausalRLock.__exit__",
-        point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing),
-    ),
     (
         "threading",
         "Event.set",
-        point(LinkKind::Event, Action::Cause(Key::Object), Action::Nothing),
+        caused_by_notify(
+            2,
+            point(LinkKind::Event, Action::Cause(Key::Object), Action::Nothing),
+        ),
     ),
     (
         "threading",
@@ -183,11 +178,14 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "threading",
         "Condition.notify",
-        point(
-            LinkKind::Condition,
-            Action::Cause(Key::Object),
-            Action::Nothing,
-        ),
+        Point {
+            notifier: true,
+            ..point(
+                LinkKind::Condition,
+                Action::Cause(Key::Object),
+                Action::Nothing,
+            )
+        },
     ),
     (
         "threading",
@@ -211,10 +209,12 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
         "threading",
         "Thread._bootstrap_inner",
         Point {
-            link: LinkKind::ThreadStart,
-            at_start: Action::Effect(Key::Object),
-            at_return: Action::Cause(Key::Object),
             outer: false,
+            ..point(
+                LinkKind::ThreadStart,
+                Action::Effect(Key::Object),
+                Action::Cause(Key::Object),
+            )
         },
     ),
     (
@@ -249,19 +249,25 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "concurrent.futures._base",
         "Future.set_result",
-        point(
-            LinkKind::Future,
-            Action::Cause(Key::Object),
-            Action::Nothing,
+        caused_by_notify(
+            2,
+            point(
+                LinkKind::Future,
+                Action::Cause(Key::Object),
+                Action::Nothing,
+            ),
         ),
     ),
     (
         "concurrent.futures._base",
         "Future.set_exception",
-        point(
-            LinkKind::Future,
-            Action::Cause(Key::Object),
-            Action::Nothing,
+        caused_by_notify(
+            2,
+            point(
+                LinkKind::Future,
+                Action::Cause(Key::Object),
+                Action::Nothing,
+            ),
         ),
     ),
     (
@@ -284,11 +290,14 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "asyncio.locks",
         "Lock._wake_up_first",
-        point(
-            LinkKind::AsyncioLock,
-            Action::Nothing,
-            Action::Cause(Key::Argument),
-        ),
+        Point {
+            outer: false,
+            ..point(
+                LinkKind::AsyncioLock,
+                Action::Nothing,
+                Action::Cause(Key::Argument),
+            )
+        },
     ),
     (
         "asyncio.locks",
@@ -328,10 +337,12 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
         "concurrent.futures.process",
         "<module>",
         Point {
-            link: LinkKind::ProcessFuture,
-            at_start: Action::Nothing,
-            at_return: Action::Install("devtrace._pool"),
             outer: false,
+            ..point(
+                LinkKind::ProcessFuture,
+                Action::Nothing,
+                Action::Install("devtrace._pool"),
+            )
         },
     ),
     // The manager thread completes a job's future with what the worker sent back: the cause

@@ -589,7 +589,11 @@ macro_rules! callback {
             }
             // One test for every flag: a plain call pays no more.
             if id & FLAGS != 0 {
-                unsafe { flagged_event(active, $kind, $may_step, id, args, nargsf) };
+                let done_here =
+                    unsafe { flagged_event(active, $kind, $may_step, id, args, nargsf) };
+                if $disable_outside && done_here {
+                    return unsafe { disable() };
+                }
             } else {
                 unsafe { record(active, $kind, id, 0) };
             }
@@ -600,6 +604,8 @@ macro_rules! callback {
 
 /// An event of code whose id carries a flag: a causality point's, a coroutine's (maybe an
 /// asyncio task's step), or a call whose values are captured. Out of line (see `callback!`).
+/// Returns whether this event at this place needs no callback any more (location events:
+/// the callback returns `DISABLE`).
 #[cold]
 #[inline(never)]
 unsafe fn flagged_event(
@@ -609,10 +615,9 @@ unsafe fn flagged_event(
     id: u32,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
-) {
+) -> bool {
     if id & CAUSAL != 0 {
-        unsafe { causal_event(active, kind, id & !CAUSAL, args, nargsf) };
-        return;
+        return unsafe { causal_event(active, kind, id & !CAUSAL, args, nargsf) };
     }
     if may_step && id & COROUTINE != 0 {
         unsafe { mark_task_step(active, kind) };
@@ -627,10 +632,13 @@ unsafe fn flagged_event(
     if id & VALUES != 0 && kind == EventKind::Call {
         unsafe { capture_values(active, kind, plain, args, nargsf) };
     }
+    false
 }
 
 /// A causality point started, returned or unwound (see [`causality`]): the record its point
-/// makes there, unless it runs inside another point on this thread.
+/// makes there, unless it runs inside another point on this thread. Returns whether CPython
+/// may stop sending this event at this place (a point that records only at its start has
+/// nothing to do at its return).
 #[inline(never)]
 unsafe fn causal_event(
     active: &Active,
@@ -638,22 +646,30 @@ unsafe fn causal_event(
     index: u32,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
-) {
+) -> bool {
     let Some((_, _, point)) = causality::POINTS.get(index as usize) else {
-        return;
+        return false;
     };
-    // SAFETY: this thread's Local (see `record`); not referenced elsewhere while we run.
-    let local = unsafe { &mut *this_thread_local() };
-    if local.causal_epoch != active.epoch {
-        local.causal_epoch = active.epoch;
-        local.causal_depth = 0;
-    }
+    let local = unsafe { causal_local(active) };
+    // Where frames can be read, a point inside another is found by looking down the stack;
+    // elsewhere by counting starts and returns (which needs every point's return).
+    let walk = FRAME_LAYOUT_OK.load(Ordering::Relaxed);
     let (action, link) = match kind {
+        // Its notify writes its Cause: no callback at its start either.
+        EventKind::Call if walk && point.notify_levels > 0 => return true,
+        EventKind::Call if walk && point.records_only_at_start() => {
+            if local.causal_depth == 0 {
+                unsafe { start_only_point(active, point, args) };
+            }
+            return false;
+        }
+        EventKind::Return if walk && point.records_only_at_start() => return true,
+        EventKind::Unwind if walk && point.records_only_at_start() => return false,
         EventKind::Call => {
             if point.outer {
                 local.causal_depth += 1;
-                if local.causal_depth > 1 {
-                    return;
+                if local.causal_depth > 1 || (walk && unsafe { inside_point(active, true) }) {
+                    return false;
                 }
             }
             (point.at_start, point.link)
@@ -661,31 +677,31 @@ unsafe fn causal_event(
         EventKind::Return | EventKind::Unwind => {
             if point.outer {
                 local.causal_depth = local.causal_depth.saturating_sub(1);
-                if local.causal_depth > 0 {
-                    return;
+                if local.causal_depth > 0 || (walk && unsafe { inside_point(active, true) }) {
+                    return false;
                 }
             }
             if kind == EventKind::Unwind {
-                return;
+                return false;
             }
             (point.at_return, causality::link_at_return(point))
         }
         EventKind::Yield if point.at_start == Action::WaitAtSuspension => {
             unsafe { suspended_wait(active, point.link, *args, 0) };
-            return;
+            return false;
         }
-        _ => return,
+        _ => return false,
     };
     let (record_kind, key, only_true) = match action {
-        Action::Nothing | Action::WaitAtSuspension => return,
+        Action::Nothing | Action::WaitAtSuspension => return false,
         Action::Install(module) => {
             install_hook(module);
-            return;
+            return false;
         }
         Action::WaitBegin => {
             local.causal_object = unsafe { first_two_arguments(*args) }.0;
             unsafe { record_meta(active, causality_meta(EventKind::WaitBegin, link, 0)) };
-            return;
+            return false;
         }
         Action::Cause(key) => (EventKind::Cause, key, false),
         Action::Effect(key) => (EventKind::Effect, key, false),
@@ -699,7 +715,7 @@ unsafe fn causal_event(
         std::ptr::null_mut()
     };
     if only_true && result != unsafe { ffi::Py_True() } {
-        return;
+        return false;
     }
     let (object, argument) = if key == causality::Key::ObjectAtStart {
         (local.causal_object, 0)
@@ -717,6 +733,74 @@ unsafe fn causal_event(
         // A thread's run starting, the thread's first event: threading does not know it
         // yet (`start_thread` found no name), its Thread object does.
         unsafe { name_starting_thread(local, object) };
+    }
+    false
+}
+
+/// This thread's `Local`, its causality depth reset when it was counted under another
+/// recorder.
+#[inline(always)]
+unsafe fn causal_local(active: &Active) -> &'static mut Local {
+    // SAFETY: this thread's Local (see `record`); not referenced elsewhere while we run.
+    let local = unsafe { &mut *this_thread_local() };
+    if local.causal_epoch != active.epoch {
+        local.causal_epoch = active.epoch;
+        local.causal_depth = 0;
+    }
+    local
+}
+
+/// A native lock's acquisition has to wait: its WaitBegin, unless no recorder runs or a
+/// causality point runs on this thread. Returns what [`lock_wait_ended`] needs (0: nothing
+/// recorded). Called with the GIL, before the wait.
+pub(crate) unsafe fn lock_wait_began(link: LinkKind) -> u64 {
+    let a = ACTIVE.load(Ordering::Relaxed);
+    if a.is_null() {
+        return 0;
+    }
+    // SAFETY: ACTIVE is set and cleared under the GIL, which the caller holds.
+    let active = unsafe { &*a };
+    let local = unsafe { causal_local(active) };
+    if local.causal_depth > 0 || unsafe { inside_point(active, false) } {
+        return 0;
+    }
+    // Points a signal handler runs during the wait record nothing (as inside any point).
+    local.causal_depth = 1;
+    unsafe { record_meta(active, causality_meta(EventKind::WaitBegin, link, 0)) };
+    active.epoch
+}
+
+/// The wait [`lock_wait_began`] recorded (`epoch`) ended: an Effect keyed on the lock when it
+/// was acquired, under the same recorder (it may have stopped meanwhile).
+pub(crate) unsafe fn lock_wait_ended(epoch: u64, link: LinkKind, lock: usize, acquired: bool) {
+    let a = ACTIVE.load(Ordering::Relaxed);
+    // SAFETY: as in `lock_wait_began`.
+    if epoch == 0 || a.is_null() || unsafe { (*a).epoch } != epoch {
+        return;
+    }
+    let active = unsafe { &*a };
+    let local = unsafe { causal_local(active) };
+    local.causal_depth = local.causal_depth.saturating_sub(1);
+    if acquired && let Some(key) = causality::key_of(causality::Key::Object, lock, 0, 0) {
+        unsafe { record_meta(active, causality_meta(EventKind::Effect, link, key)) };
+    }
+}
+
+/// A native lock was released: its Cause, unless no recorder runs or a causality point runs
+/// on this thread.
+pub(crate) unsafe fn lock_released(link: LinkKind, lock: usize) {
+    let a = ACTIVE.load(Ordering::Relaxed);
+    if a.is_null() {
+        return;
+    }
+    // SAFETY: as in `lock_wait_began`.
+    let active = unsafe { &*a };
+    let local = unsafe { causal_local(active) };
+    if local.causal_depth > 0 || unsafe { inside_point(active, false) } {
+        return;
+    }
+    if let Some(key) = causality::key_of(causality::Key::Object, lock, 0, 0) {
+        unsafe { record_meta(active, causality_meta(EventKind::Cause, link, key)) };
     }
 }
 
@@ -744,6 +828,122 @@ unsafe fn name_starting_thread(local: &Local, thread: usize) {
     if let Ok(name) = name.extract::<String>() {
         names::write_thread(file, writer.stream, &name);
     }
+}
+
+/// How many calls down the stack a causality point (or a native lock) looks for another
+/// point it runs inside: `Event.set` calls `notify` through `notify_all`.
+const NESTING_LEVELS: usize = 3;
+
+/// An interpreter frame's caller's frame (null at the bottom).
+#[inline(always)]
+unsafe fn previous_frame(frame: *const u8) -> *const u8 {
+    // SAFETY: `previous` is an interpreter frame's second word (3.12, 3.13; checked at start).
+    unsafe { *(frame as *const *const u8).add(1) }
+}
+
+/// The innermost causality point that silences those inside it, among `frame` and the
+/// frames below it ([`NESTING_LEVELS`] in all): its frame, how many calls below `frame`'s
+/// callee it is (1: `frame` itself) and the point. None where frames cannot be read.
+unsafe fn enclosing_point(
+    active: &Active,
+    mut frame: *const u8,
+) -> Option<(*const u8, u8, &'static causality::Point)> {
+    if !FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
+        return None;
+    }
+    for levels in 1..=NESTING_LEVELS as u8 {
+        if frame.is_null() {
+            return None;
+        }
+        // SAFETY: the layout was checked at start (an interpreter frame's first word is its
+        // code object); the GIL is held, so the frames stay alive.
+        let id = unsafe { known_code_id(active, *(frame as *const *mut ffi::PyObject)) };
+        if id & CAUSAL != 0
+            && let Some((_, _, point)) = causality::POINTS.get((id & !CAUSAL) as usize)
+            && point.outer
+        {
+            return Some((frame, levels, point));
+        }
+        frame = unsafe { previous_frame(frame) };
+    }
+    None
+}
+
+/// Whether a causality point that silences those inside it runs in one of the
+/// [`NESTING_LEVELS`] frames below the running one (`skip_own`: the running frame is the
+/// point's own, not counted). How a point that records only at its start is found inside
+/// another without a callback at every point's return. False where frames cannot be read.
+unsafe fn inside_point(active: &Active, skip_own: bool) -> bool {
+    if !FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
+        return false;
+    }
+    // SAFETY: the layout was checked; the running frame is this thread's.
+    unsafe {
+        let mut frame = current_interpreter_frame();
+        if skip_own && !frame.is_null() {
+            frame = previous_frame(frame);
+        }
+        enclosing_point(active, frame).is_some()
+    }
+}
+
+/// The start of a point that records only at its start, where frames can be read: its own
+/// Cause when no point encloses it; for a `Condition.notify` that a point caused by its
+/// notify (see `causality::caused_by_notify`) encloses at that point's distance, that point's
+/// Cause, keyed from its frame; else nothing (it runs inside another point).
+unsafe fn start_only_point(
+    active: &Active,
+    point: &causality::Point,
+    args: *const *mut ffi::PyObject,
+) {
+    // SAFETY: the GIL is held; the layout was checked (the caller's `walk`).
+    unsafe {
+        let own = current_interpreter_frame();
+        let below = if own.is_null() {
+            own
+        } else {
+            previous_frame(own)
+        };
+        let (link, key, object, argument) = match enclosing_point(active, below) {
+            None => {
+                let Action::Cause(key) = point.at_start else {
+                    return;
+                };
+                let (object, argument) = first_two_arguments(*args);
+                (point.link, key, object, argument)
+            }
+            Some((frame, levels, outer))
+                if point.notifier
+                    && outer.notify_levels == levels
+                    && enclosing_point(active, previous_frame(frame)).is_none() =>
+            {
+                let Action::Cause(key) = outer.at_start else {
+                    return;
+                };
+                let locals = frame.add(LOCALSPLUS) as *const usize;
+                (outer.link, key, *locals, *locals.add(1))
+            }
+            Some(_) => return,
+        };
+        if let Some(key) = causality::key_of(key, object, argument, 0) {
+            record_meta(active, causality_meta(EventKind::Cause, link, key));
+        }
+    }
+}
+
+/// The code id decided for `code` under this recorder, without deciding (0: none or not a
+/// code object: an entry frame's).
+#[inline(always)]
+unsafe fn known_code_id(active: &Active, code: *mut ffi::PyObject) -> u32 {
+    // SAFETY: the GIL is held; the slot is inside the cache.
+    let (cached_code, cached) = unsafe { *code_cache_slot(code) };
+    if cached_code == code as usize && cached >> 32 == active.epoch {
+        return cached as u32;
+    }
+    if code.is_null() || unsafe { ffi::Py_TYPE(code) } != &raw mut ffi::PyCode_Type {
+        return 0;
+    }
+    unsafe { cached_code_id(active, code) }
 }
 
 /// The addresses of the running frame's first two fast locals (a method's `self` and first

@@ -542,7 +542,7 @@ class Recorder(_Base):
         )
         # threading's locks are C: locks the recorded modules make from now on are ones whose
         # waits are seen.
-        _causal.install(list(packages) + [module for module, _ in (plan or ())])
+        _causal.install(list(packages) + [module for module, _ in (plan or ())], native)
         # Children spawned from recorded calls continue the trace under them; a child spawned
         # so links its top-level spans to the call that spawned it.
         _process.install(native)

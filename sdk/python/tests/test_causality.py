@@ -11,11 +11,14 @@ import json
 import os
 import subprocess
 import importlib
+import pickle
 import queue
+import signal
 import sys
 import textwrap
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -192,6 +195,55 @@ def rlock_pair():
     held.wait(5)
     take(lock)
     t.join()
+
+
+def take_with_timeout(lock, timeout):
+    return lock.acquire(True, timeout)
+
+
+def hold_until(lock, held, done):
+    with lock:
+        held.set()
+        done.wait(5)
+
+
+def timed_out_pair(lock):
+    held, done = threading.Event(), threading.Event()
+    t = in_thread(hold_until, lock, held, done)
+    held.wait(5)
+    got = take_with_timeout(lock, 0.02)
+    done.set()
+    t.join()
+    return got
+
+
+def set_events(event, n):
+    for _ in range(n):
+        event.set()
+
+
+def put_and_get(q, n):
+    for i in range(n):
+        q.put(i)
+        q.get()
+
+
+def lock_and_release(lock, n):
+    for _ in range(n):
+        with lock:
+            pass
+
+
+def condition_over_rlock():
+    """A Condition over a recorded RLock: a waiter notified by another thread."""
+    cond = threading.Condition(threading.RLock())
+    box = []
+    t = in_thread(notify_later, cond, box)
+    with cond:
+        while not box:
+            assert cond.wait(5)
+    t.join()
+    return box
 
 
 # asyncio's locks: the cause runs in a step of its own (after a sleep, kept by its 2 ms).
@@ -466,6 +518,201 @@ def test_locks_made_outside_the_recorded_modules_are_threadings_own(app):
     finally:
         recorder.stop_recording()
     assert threading.Lock is not None and type(threading.Lock()) is plain_lock
+
+
+# The records each primitive writes: one per put, get side, set or release, whatever it calls
+# inside (Event.set notifies a Condition, Queue.put too): counted by the recorder's statistics
+# over two runs of a recorded loop, so the records of the recorder's own start cancel out.
+@pytest.mark.parametrize(
+    ("work", "make", "per_op"),
+    [("set_events", threading.Event, 1), ("put_and_get", queue.Queue, 3), ("lock_and_release", None, 1)],
+)
+def test_each_primitive_writes_its_records_once_whatever_it_calls_inside(app, work, make, per_op):
+    counts = []
+    for n in (10, 110):
+        record()
+        obj = make() if make is not None else app.new_locks()[0]
+        getattr(app, work)(obj, n)
+        counts.append(recorder.stop_recording()["causality_events"])
+    assert counts[1] - counts[0] == 100 * per_op, counts
+
+
+def test_a_put_that_raises_full_records_nothing(app):
+    q = queue.Queue(maxsize=1)
+    q.put(0)
+    counts = []
+    for n in (0, 20):
+        record()
+        for _ in range(n):
+            with pytest.raises(queue.Full):
+                q.put_nowait(1)
+        counts.append(recorder.stop_recording()["causality_events"])
+    assert counts[0] == counts[1], counts
+
+
+def test_a_threads_inner_event_and_condition_waits_record_no_links_of_their_own(spans, app):
+    record()
+    app.spawn_and_join()
+    recorder.stop_recording()
+    parent = named(spans(), "causeapp.core.spawn_and_join")
+    assert sorted(link.attributes["devtrace.link.kind"] for link in parent.links) == ["thread.join"]
+
+
+def test_a_lock_wait_that_timed_out_gets_no_link(spans, app):
+    record()
+    lock, _ = app.new_locks()
+    assert app.timed_out_pair(lock) is False
+    recorder.stop_recording()
+    taker = named(spans(), "causeapp.core.take_with_timeout")
+    assert links_of(taker, "lock") == []
+
+
+def test_a_condition_over_a_recorded_rlock_works_across_threads(spans, app):
+    record()
+    assert app.condition_over_rlock() == [1]
+    recorder.stop_recording()
+    all_spans = spans()
+    waiter, notifier = named(all_spans, "causeapp.core.condition_over_rlock"), named(all_spans, "causeapp.core.notify_later")
+    assert_points_at(one_link(waiter, "condition"), notifier, "causeapp.core.notify_later", "threading.Condition")
+
+
+def plain_isinstance(obj, cls):
+    """What isinstance(obj, cls) does: its answer, or the error it raises."""
+    try:
+        return isinstance(obj, cls)
+    except TypeError as error:
+        return TypeError, str(error)
+
+
+def test_isinstance_with_threadings_locks_answers_as_without_devtrace(app):
+    """On 3.13 threading.Lock is a type: a lock made before recording, one threading makes
+    while recording and one the recorded module makes are its instances. On 3.12 it is a
+    function (isinstance raises TypeError), and threading.RLock is one on both: unchanged."""
+    before, before_r = threading.Lock(), threading.RLock()
+    expected = plain_isinstance(before, threading.Lock)
+    expected_r = plain_isinstance(before_r, threading.RLock)
+    lock_is_a_type = isinstance(threading.Lock, type)
+    assert lock_is_a_type == (sys.version_info >= (3, 13))
+    record()
+    try:
+        recorded_lock, recorded_rlock = app.new_locks()
+        assert type(recorded_lock) is not type(before) and type(recorded_rlock) is not type(before_r)
+        for lock in (before, threading.Lock(), recorded_lock):
+            assert plain_isinstance(lock, threading.Lock) == expected
+        for rlock in (before_r, threading.RLock(), recorded_rlock):
+            assert plain_isinstance(rlock, threading.RLock) == expected_r
+        if lock_is_a_type:
+            assert expected is True
+            assert issubclass(type(recorded_lock), threading.Lock) and issubclass(type(before), threading.Lock)
+            assert not isinstance(recorded_rlock, threading.Lock) and not isinstance(object(), threading.Lock)
+            with pytest.raises(TypeError, match="not an acceptable base type"):
+                type("Sub", (threading.Lock,), {})
+            with pytest.raises(TypeError):
+                threading.Lock(1)
+        else:
+            assert expected[0] is TypeError
+    finally:
+        recorder.stop_recording()
+    # threading's own objects are back.
+    if lock_is_a_type:
+        assert threading.Lock is type(before)
+    else:
+        assert threading.Lock is threading._allocate_lock
+    assert plain_isinstance(threading.Lock(), threading.Lock) == expected
+
+
+def raised(call):
+    """The (type, message) of what `call()` raises, or ("returned", its value)."""
+    try:
+        return "returned", call()
+    except Exception as error:
+        return type(error), str(error)
+
+
+def test_a_recorded_lock_behaves_as_threadings_lock(app):
+    record()
+    try:
+        lock, rlock = app.new_locks()
+    finally:
+        recorder.stop_recording()
+    plain, plain_r = threading.Lock(), threading.RLock()
+    # Taking it: free, held (non-blocking, timeout), as threading's.
+    for a in (lock, plain):
+        assert a.acquire() is True and a.locked() and a.locked_lock()
+        assert a.acquire(False) is False and a.acquire(blocking=False) is False
+        started = time.monotonic()
+        assert a.acquire(True, 0.05) is False and a.acquire(timeout=0) is False
+        assert time.monotonic() - started >= 0.05
+        a.release_lock()
+        assert not a.locked()
+        assert a.acquire_lock(True, 1) is True
+        a.__exit__(None, None, None)
+        assert not a.locked()
+    # Its errors are threading's own, and change nothing.
+    for call in (
+        lambda a: a.release(),
+        lambda a: a.acquire(False, 1),
+        lambda a: a.acquire(True, -2),
+        lambda a: a.acquire(timeout="1"),
+        lambda a: a.acquire(1, 2, 3),
+        lambda a: a.acquire(wait=True),
+        lambda a: a.acquire(True, blocking=True),
+    ):
+        assert raised(lambda: call(lock)) == raised(lambda: call(plain))
+        assert not lock.locked()
+    # Released by another thread than the one that took it (a Lock allows it).
+    lock.acquire()
+    t = threading.Thread(target=lock.release)
+    t.start()
+    t.join()
+    assert not lock.locked()
+    # After a fork, the child makes it new and free.
+    lock.acquire()
+    lock._at_fork_reinit()
+    assert not lock.locked() and lock.acquire(False)
+    lock.release()
+    # An RLock: re-entry, what Condition uses of it, its errors.
+    for r in (rlock, plain_r):
+        with r:
+            with r:
+                assert r._is_owned() and r._recursion_count() == 2
+            state = r._release_save()
+            assert not r._is_owned()
+            r._acquire_restore(state)
+            assert r._recursion_count() == 1
+        assert not r._is_owned() and r._recursion_count() == 0
+    for call in (lambda r: r.release(), lambda r: r._acquire_restore(5), lambda r: r.acquire(False, 1)):
+        assert raised(lambda: call(rlock)) == raised(lambda: call(plain_r))
+    assert weakref.ref(lock)() is lock and weakref.ref(rlock)() is rlock
+    with pytest.raises(TypeError, match="cannot pickle"):
+        pickle.dumps(lock)
+
+
+def test_a_signal_during_a_recorded_locks_wait_runs_its_handler_and_its_error_propagates(app):
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    record()
+    try:
+        lock, _ = app.new_locks()
+        lock.acquire()
+        previous = signal.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        started = time.monotonic()
+        try:
+            with pytest.raises(Interrupted):
+                lock.acquire(True, 10)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        assert time.monotonic() - started < 5
+        assert lock.locked()
+        lock.release()
+    finally:
+        recorder.stop_recording()
 
 
 # Processes: the child's trace under the parent's recorded call that started it. Each process
