@@ -78,6 +78,12 @@ pub(crate) struct Point {
 }
 
 impl Point {
+    /// Whether its start writes nothing (an asyncio wait's start, or a point that records
+    /// at its return only).
+    pub fn nothing_at_start(&self) -> bool {
+        matches!(self.at_start, Action::Nothing | Action::WaitAtSuspension)
+    }
+
     /// Whether the point records a Cause at its start and nothing at its return (a put, a
     /// set, a notify): its return needs no callback when nesting is found on the stack.
     pub fn records_only_at_start(&self) -> bool {

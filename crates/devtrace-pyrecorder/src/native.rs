@@ -657,6 +657,10 @@ unsafe fn causal_event(
     let (action, link) = match kind {
         // Its notify writes its Cause: no callback at its start either.
         EventKind::Call if walk && point.notify_levels > 0 => return true,
+        // Nothing to do at its start (it counts no nesting), nor at any point's resumption (an
+        // asyncio wait resuming): CPython may stop sending them there.
+        EventKind::Call if !point.outer && point.nothing_at_start() => return true,
+        EventKind::Resume => return true,
         EventKind::Call if walk && point.records_only_at_start() => {
             if local.causal_depth == 0 {
                 unsafe { start_only_point(active, point, args) };
