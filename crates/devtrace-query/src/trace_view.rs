@@ -8,7 +8,7 @@
 //! and decode in tens of milliseconds. Attributes, events, links and logs stay out of it; the
 //! viewer asks for them span by span ([`span_detail`]).
 
-use crate::causal::{CausalArrow, WaitView};
+use crate::causal::{CausalArrow, RowWaits, WaitView};
 use crate::json::value_json;
 use devtrace_analyze::classify::{LlmCall, WorkKind, classify, llm_call};
 use devtrace_analyze::critical_path::critical_credits;
@@ -80,6 +80,10 @@ pub struct Waterfall {
     /// ([`crate::causal`]).
     #[serde(default)]
     pub causal_arrows: Vec<CausalArrow>,
+    /// The rows that waited for another thread or process, each with its waits in words
+    /// (the `⇠ waited …` lines of `show`), in row order.
+    #[serde(default)]
+    pub waits: Vec<RowWaits>,
 }
 
 /// Consecutive siblings sharing a name: rows `first_row` … up to the end of `last_row`'s subtree.
@@ -170,6 +174,7 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         log_count: Vec::with_capacity(n),
         folds: Vec::new(),
         causal_arrows: crate::causal::arrows(trace),
+        waits: crate::causal::row_waits(trace, &row_of),
     };
     let mut parent_of = vec![-1i64; n];
     for (i, children) in trace.tree.children.iter().enumerate() {
