@@ -155,6 +155,18 @@ test('the step-through\'s keys: ← and → step, c jumps to the cause, none whi
   assert.equal(await name.textContent(), 'threading.Thread.run');
 });
 
+test('the operation breakdown credits the time waited on another thread to that thread\'s call', async () => {
+  await page.goto(`${base}/operations/pipeline.consume`);
+  const waited = page.locator('table.breakdown tbody tr.waited-for');
+  await waited.first().waitFor();
+  assert.equal(await waited.count(), 1);
+  const cells = await waited.locator('td').allTextContents();
+  assert.match(cells[0], /^⇠ threading\.Thread\.run \(thread /);
+  assert.ok(!/[\u001b\u202e\u200b\u2028]/.test(cells[0]), `the thread's name is shown as text: ${cells[0]}`);
+  assert.equal(cells.at(-1), '67 %', 'the path\'s 120 ms of the consumer\'s 180 ms');
+  assert.match(await waited.getAttribute('title'), /^Not a child: another thread/);
+});
+
 test('hostile recorded values, thread names and causes are shown as text', async () => {
   await page.goto(`${base}/traces/${HOSTILE_TRACE}?span=${GET}`);
   const waited = page.locator('.waited-for li');
