@@ -4,19 +4,21 @@ A causality event is a record the recorder writes at a causality point (docs/pyt
 "Causality"): a queue put (one Cause), a get (a WaitBegin and an Effect), an event set (one
 Cause), a lock release (one Cause; `with lock:` on a lock `threading.Lock()` made while
 recording); asyncio's event set and condition notify (one Cause each), an asyncio lock taken
-without waiting (no record: the cost of its points' dispatch) and handed over between two tasks
-(four records), and what a process pool's worker adds to a job (`pool-job`). Each workload runs N operations on one thread inside one recorded function, with and
+without waiting (`alock`: no record, the cost of its points' dispatch) and handed over between
+two tasks (four records), and what a process pool's worker adds to a job (`pool-job`). Each workload runs N operations on one thread inside one recorded function, with and
 without the recorder, in fresh interpreters (this script re-run with --one); the cost per event
 is (recorded − plain) / events. It is everything the program pays: CPython's sys.monitoring
-dispatch of the point's start and return (and of the points nested in it, which record
-nothing), reading its arguments, the records, and the wrapper a recorded lock is.
+dispatch of the point's events (and of the points nested in it), reading its arguments, the
+records, and for `lock`/`rlock` the native lock (devtrace._native.Lock/RLock) `threading.Lock()`
+makes in a recorded module. `idle-lock` is that lock used with no recorder running, against
+threading's own (per operation: what a lock made while recording costs after it).
 
 With --callgrind the same difference is counted in instructions under valgrind's callgrind
 (the program and the drainer thread; each variant run with N and with 0 operations, so start-up
 cancels out): a figure the machine's load does not move.
 
-Usage: python causality.py [--n 200000] [--rounds 5] [--callgrind] (in a venv with devtrace
-built natively).
+Usage: python causality.py [--n 200000] [--rounds 5] [--callgrind] [--flight] (in a venv with
+devtrace built natively).
 """
 
 from __future__ import annotations
@@ -28,9 +30,23 @@ import subprocess
 import sys
 import time
 
-# Causality records per operation of each workload (0: its points record nothing; the cost is
-# their dispatch alone).
-EVENTS = {"queue": 3, "event": 1, "lock": 1, "aevent": 1, "alock": 0, "alock-handoff": 4, "acondition": 1, "pool-job": 1}
+# --flight: under the flight recorder (`devtrace.record(packages=["__main__"])`), not record_calls.
+FLIGHT = "--flight" in sys.argv
+
+# Causality records per operation of each workload ("idle-lock": none, it is the cost of a
+# recorded lock used when no recorder runs, against threading's).
+EVENTS = {
+    "queue": 3,
+    "event": 1,
+    "lock": 1,
+    "rlock": 1,
+    "idle-lock": 0,
+    "aevent": 1,
+    "alock": 0,
+    "alock-handoff": 4,
+    "acondition": 1,
+    "pool-job": 1,
+}
 
 
 def queue_work(n):
@@ -55,6 +71,28 @@ def lock_work(n):
     import threading
 
     lock = threading.Lock()
+    for _ in range(n):
+        with lock:
+            pass
+
+
+def rlock_work(n):
+    import threading
+
+    lock = threading.RLock()
+    for _ in range(n):
+        with lock:
+            pass
+
+
+def idle_lock_work(n, recorded):
+    """`with lock: pass` on a recorded lock (devtrace._native.Lock, what `threading.Lock()` makes
+    in a recorded module) with no recorder running; plain: threading's."""
+    import threading
+
+    from devtrace import _native
+
+    lock = _native.Lock() if recorded else threading.Lock()
     for _ in range(n):
         with lock:
             pass
@@ -135,6 +173,8 @@ WORK = {
     "queue": queue_work,
     "event": event_work,
     "lock": lock_work,
+    "rlock": rlock_work,
+    "idle-lock": idle_lock_work,
     "aevent": aevent_work,
     "alock": alock_work,
     "alock-handoff": alock_handoff_work,
@@ -150,8 +190,16 @@ def one(workload, recorded, n, runs=3):
     trace.set_tracer_provider(TracerProvider())
     import devtrace
 
-    handle = devtrace.record_calls("__main__", threshold_ms=1) if recorded else None
+    idle = workload == "idle-lock"
+    handle = None
+    if recorded and not idle:
+        if FLIGHT:
+            handle = devtrace.record(10, 16, packages=["__main__"], signals=(), on_unhandled=False)
+        else:
+            handle = devtrace.record_calls("__main__", threshold_ms=1)
     work = WORK[workload]
+    if idle:
+        work = lambda n, work=work: work(n, recorded)  # noqa: E731
     work(1000)  # warm up (and, recorded, every point's first call decided)
     best = float("inf")
     for _ in range(runs):
@@ -170,7 +218,8 @@ def instructions(workload, recorded, n):
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", sys.executable, __file__,
-             "--one", workload, "--recorded" if recorded else "--plain", "--n", str(n), "--runs", "1"],
+             "--one", workload, "--recorded" if recorded else "--plain", "--n", str(n), "--runs", "1"]
+            + (["--flight"] if FLIGHT else []),
             capture_output=True,
             text=True,
             check=True,
@@ -185,13 +234,14 @@ def callgrind(n):
         plain = (instructions(workload, False, n) - instructions(workload, False, 0)) / n
         recorded = (instructions(workload, True, n) - instructions(workload, True, 0)) / n
         per_op = EVENTS[workload]
-        per_event = f"{(recorded - plain) / per_op:>12.0f}" if per_op else f"{'–':>12}"
-        print(f"{workload:<14} {plain:>15.0f} {recorded:>18.0f} {per_op:>10} {per_event}   (+{recorded - plain:,.0f}/op)")
+        per_event = (recorded - plain) / max(per_op, 1)
+        print(f"{workload:<14} {plain:>15.0f} {recorded:>18.0f} {per_op:>10} {per_event:>12.0f}   (+{recorded - plain:,.0f}/op)")
 
 
 def run(workload, recorded, n):
     out = subprocess.run(
-        [sys.executable, __file__, "--one", workload, "--recorded" if recorded else "--plain", "--n", str(n)],
+        [sys.executable, __file__, "--one", workload, "--recorded" if recorded else "--plain", "--n", str(n)]
+        + (["--flight"] if FLIGHT else []),
         capture_output=True,
         text=True,
         check=True,
@@ -208,6 +258,7 @@ def main():
     p.add_argument("--plain", action="store_true")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--callgrind", action="store_true")
+    p.add_argument("--flight", action="store_true", help="under the flight recorder instead of record_calls")
     p.add_argument("--only", nargs="*", help="these workloads only")
     args = p.parse_args()
     if args.only:
@@ -230,8 +281,7 @@ def main():
             seen = r["causality_events"]
         per_op = EVENTS[workload]
         a, b = statistics.median(plain), statistics.median(recorded)
-        per_event = f"{(b - a) / per_op:>9.0f}" if per_op else f"{'–':>9}"
-        print(f"{workload:<14} {a:>12.0f} {b:>15.0f} {per_op:>10} {per_event}   ({seen:,} causality records in the last run)")
+        print(f"{workload:<14} {a:>12.0f} {b:>15.0f} {per_op:>10} {(b - a) / max(per_op, 1):>9.0f}   ({seen:,} causality records in the last run)")
 
 
 if __name__ == "__main__":

@@ -437,6 +437,28 @@ mod tests {
     }
 
     #[test]
+    fn only_points_that_record_a_cause_at_their_start_are_written_by_their_notify() {
+        let notifiers: Vec<_> = POINTS.iter().filter(|(_, _, p)| p.notifier).collect();
+        assert_eq!(notifiers.len(), 1);
+        assert_eq!(
+            (notifiers[0].0, notifiers[0].1),
+            ("threading", "Condition.notify")
+        );
+        assert!(notifiers[0].2.records_only_at_start());
+        for (m, q, p) in POINTS.iter().filter(|(_, _, p)| p.notify_levels > 0) {
+            assert!(p.records_only_at_start(), "{m}.{q}");
+        }
+        // A wait needs its return (its Effect), and a thread's run is not an outer point.
+        for (m, q) in [
+            ("queue", "Queue.get"),
+            ("threading", "Thread._bootstrap_inner"),
+        ] {
+            let (_, _, p) = POINTS[point_index(m, q).unwrap() as usize];
+            assert!(!p.records_only_at_start(), "{m}.{q}");
+        }
+    }
+
+    #[test]
     fn every_point_is_named_once() {
         for (i, (m, q, _)) in POINTS.iter().enumerate() {
             assert_eq!(point_index(m, q), Some(i as u32));

@@ -651,6 +651,9 @@ class FlightRecorder(_Base):
             self._on_exception if exceptions else None,
             span_context=_span_context(),
         )
+        # The locks `packages` make are native ones too: used without waiting they cost no more
+        # than threading's; each release writes a record (docs/PERFORMANCE.md, causality).
+        _causal.install(list(packages), native)
         if on_unhandled:
             self._hook_unhandled()
         for sig in signals:
@@ -745,6 +748,7 @@ class FlightRecorder(_Base):
         if self.stopped:
             return self.stats
         self.stopped = True
+        _causal.uninstall()
         for name, previous in self._saved_hooks:
             if name == "excepthook":
                 sys.excepthook = previous

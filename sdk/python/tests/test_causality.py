@@ -715,6 +715,19 @@ def test_a_signal_during_a_recorded_locks_wait_runs_its_handler_and_its_error_pr
         recorder.stop_recording()
 
 
+def test_the_flight_recorder_makes_the_recorded_packages_locks_native_too(app):
+    plain_lock, plain_rlock = type(threading.Lock()), type(threading.RLock())
+    recorder.record(packages=["causeapp"], signals=(), on_unhandled=False)
+    try:
+        lock, rlock = app.new_locks()
+        assert type(lock) is not plain_lock and type(rlock) is not plain_rlock
+        assert type(threading.Lock()) is plain_lock and type(queue.Queue().mutex) is plain_lock
+        app.lock_pair(lock)
+    finally:
+        recorder.stop_recording()
+    assert tuple(map(type, app.new_locks())) == (plain_lock, plain_rlock)
+
+
 # Processes: the child's trace under the parent's recorded call that started it. Each process
 # writes its spans (with their links) as JSON lines into one file; the parent's recorded
 # functions start the children. main.py (not recorded) records `procapp` when it is imported,
