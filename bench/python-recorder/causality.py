@@ -5,7 +5,8 @@ A causality event is a record the recorder writes at a causality point (docs/pyt
 Cause), a lock release (one Cause; `with lock:` on a lock `threading.Lock()` made while
 recording); asyncio's event set and condition notify (one Cause each), an asyncio lock taken
 without waiting (`alock`: no record, the cost of its points' dispatch) and handed over between
-two tasks (four records), and what a process pool's worker adds to a job (`pool-job`). Each workload runs N operations on one thread inside one recorded function, with and
+two tasks (four records), and what a process pool adds to a job in the worker (`pool-job`) and
+to a submit in the parent (`pool-submit`). Each workload runs N operations on one thread inside one recorded function, with and
 without the recorder, in fresh interpreters (this script re-run with --one); the cost per event
 is (recorded − plain) / events. It is everything the program pays: CPython's sys.monitoring
 dispatch of the point's events (and of the points nested in it), reading its arguments, the
@@ -46,6 +47,7 @@ EVENTS = {
     "alock-handoff": 4,
     "acondition": 1,
     "pool-job": 1,
+    "pool-submit": 0,
 }
 
 
@@ -169,6 +171,17 @@ def pool_job_work(n):
         wrapped()
 
 
+def pool_submit_work(n):
+    """What submitting to a process pool adds in the parent (no pool: the work item factory
+    devtrace installs, called as `submit` calls it): the submitting call's ids (its span kept)
+    and the job's wrapper."""
+    from devtrace import _pool
+
+    work_item = _pool._wrapping(lambda future, fn, args, kwargs: fn)
+    for _ in range(n):
+        work_item(None, job, (), {})
+
+
 WORK = {
     "queue": queue_work,
     "event": event_work,
@@ -180,6 +193,7 @@ WORK = {
     "alock-handoff": alock_handoff_work,
     "acondition": acondition_work,
     "pool-job": pool_job_work,
+    "pool-submit": pool_submit_work,
 }
 
 
