@@ -7,6 +7,7 @@ causing call's span, with its kind, object type, causing function and wait. On C
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -305,6 +306,10 @@ async def await_notified(cond, box):
     async with cond:
         while not box:
             await cond.wait()
+
+
+def make_work_item(process, future):
+    return process._WorkItem(future, len, ((),), {})
 
 
 async def acondition_pair():
@@ -827,6 +832,7 @@ provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=open(OUT, "a"), formatter=as_line)))
 trace.set_tracer_provider(provider)
 devtrace.configure()  # continues TRACEPARENT; keeps the provider above
+POOL_IMPORTED_BEFORE = "concurrent.futures.process" in sys.modules
 recorder.record_calls("procapp", threshold_ms=0)
 
 if __name__ == "__main__":
@@ -842,6 +848,7 @@ if __name__ == "__main__":
         procapp.start_subprocess()
     elif mode.startswith("pool"):
         report["results"] = procapp.use_pool(mode.partition("-")[2] or None)
+        report["pool_imported_before"] = POOL_IMPORTED_BEFORE
     elif mode == "explicit-env":
         env = {k: v for k, v in os.environ.items() if k not in ("TRACEPARENT", "TRACESTATE")}
         procapp.start_subprocess({**env, "PROCAPP_MARKER": "kept"})
@@ -947,6 +954,8 @@ def test_a_process_pools_job_links_to_its_submit_and_its_result_to_the_job(tmp_p
     spans, reports = run_process_app(tmp_path, mode)
     [parent_report] = [r for r in reports if "results" in r]
     assert parent_report["results"] == [2, 4, None]
+    # The pool's module was imported while recording: the hook on its import installed it.
+    assert parent_report["pool_imported_before"] is False
     submit = the_one(spans, "procapp.submit_jobs")
     assert submit["pid"] == parent_report["pid"]
     jobs = sorted((s for s in spans if s["name"] == "procapp.pool_job"), key=lambda s: s["start"])
@@ -970,3 +979,30 @@ def test_a_process_pools_job_links_to_its_submit_and_its_result_to_the_job(tmp_p
         assert attributes["devtrace.link.cause.function"] == "procapp.pool_job"
         assert attributes["devtrace.link.cause.time_unix_nano"] >= job["start"]
     assert awaits[2]["links"] == []
+
+
+def test_the_pool_hook_is_installed_only_while_recording_and_wraps_only_recorded_submits(app):
+    """concurrent.futures.process's work item is devtrace's only while record_calls records; a
+    submit outside any recorded call keeps its callable as it is; stop() puts the original back."""
+    import concurrent.futures.process as process
+
+    from devtrace import _pool
+
+    original = process._WorkItem
+    record()
+    try:
+        assert process._WorkItem is not original and process._WorkItem.__wrapped__ is original
+        future = concurrent.futures.Future()
+        # Here (a test function, not recorded): no recorded call submits, nothing is wrapped.
+        assert process._WorkItem(future, len, ((),), {}).fn is len
+        # From a recorded call: the submitting call's ids ride along, the callable inside.
+        wrapped = app.make_work_item(process, future)
+        assert isinstance(wrapped.fn, _pool.PoolJob) and wrapped.fn.carried is len
+        assert wrapped.fn.function == "causeapp.core.make_work_item" and wrapped.fn.future == id(future)
+        # It pickles as the callable it carries does, and runs it as it is when nothing records.
+        again = pickle.loads(pickle.dumps(wrapped.fn))
+        assert again.carried is len and again.span_id == wrapped.fn.span_id
+    finally:
+        recorder.stop_recording()
+    assert process._WorkItem is original
+    assert again((1, 2)) == 2
