@@ -20,7 +20,7 @@ use devtrace_recorder::clock::{Clock, ClockPair, monotonic_ns};
 use devtrace_recorder::names::{self, CodeInfo, Names};
 use devtrace_recorder::ring::{
     self, CAUSALITY_KEY_MASK, Cursor, EventKind, Layout, LinkKind, RecorderFile, ThreadWriter,
-    WAIT_RECALL, causality_meta, pack_meta,
+    WAIT_FORGET, WAIT_RECALL, causality_meta, pack_meta,
 };
 use devtrace_recorder::{Builder, BuilderOptions, OutSpan, SdkSpanCalls};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
@@ -686,6 +686,11 @@ unsafe fn causal_event(
                 }
             }
             if kind == EventKind::Unwind {
+                if point.at_start == Action::WaitAtSuspension {
+                    // A wait cancelled (or failed): its start is forgotten, its frame's address
+                    // free for another coroutine's.
+                    unsafe { suspended_wait(active, point.link, *args, WAIT_FORGET) };
+                }
                 return false;
             }
             (point.at_return, causality::link_at_return(point))
@@ -980,14 +985,16 @@ unsafe fn running_locals(code: *mut ffi::PyObject) -> Option<*const *mut ffi::Py
 }
 
 /// An asyncio wait's coroutine suspends (`recall` 0: a WaitBegin keyed on its frame, which a
-/// coroutine keeps inside itself while it lives) or returns (`recall` [`WAIT_RECALL`]: that
-/// wait's start is the next effect's).
+/// coroutine keeps inside itself while it lives), returns (`recall` [`WAIT_RECALL`]: that
+/// wait's start is the next effect's) or unwinds ([`WAIT_FORGET`]: it has none).
 #[cold]
 unsafe fn suspended_wait(active: &Active, link: LinkKind, code: *mut ffi::PyObject, recall: u64) {
     let Some(locals) = (unsafe { running_locals(code) }) else {
         return;
     };
-    let key = (causality::identity(locals as usize) & CAUSALITY_KEY_MASK & !WAIT_RECALL) | recall;
+    let key =
+        (causality::identity(locals as usize) & CAUSALITY_KEY_MASK & !(WAIT_RECALL | WAIT_FORGET))
+            | recall;
     unsafe { record_meta(active, causality_meta(EventKind::WaitBegin, link, key)) };
 }
 

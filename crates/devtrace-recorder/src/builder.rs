@@ -28,7 +28,9 @@
 use std::collections::HashMap;
 
 use crate::links::{Links, OutLink, Settled, Target};
-use crate::ring::{Event, EventKind, LinkKind, StreamEvents, WAIT_RECALL, causality_of};
+use crate::ring::{
+    Event, EventKind, LinkKind, StreamEvents, WAIT_FORGET, WAIT_RECALL, causality_of,
+};
 
 /// The code id of a function not named (an aggregate's "other functions").
 pub const OTHER_CODE: u32 = u32::MAX;
@@ -1255,8 +1257,10 @@ fn add_aggregate(into: &mut Vec<CallAggregate>, a: CallAggregate, max: usize) {
 }
 
 /// A WaitBegin record: a thread's wait starts (no key); an asyncio coroutine suspends (keyed on
-/// it: its first suspension is its wait's start); or that coroutine's wait ends now
-/// ([`WAIT_RECALL`]): its start is what the effect right after it takes.
+/// it: its first suspension is its wait's start); that coroutine's wait ends now
+/// ([`WAIT_RECALL`]): its start is what the effect right after it takes; or it ended with no
+/// effect ([`WAIT_FORGET`]: cancelled), its start forgotten (another coroutine may come to live
+/// at its address).
 fn wait_begins(state: &mut StreamState, e: &Event) {
     let key = causality_of(e).map_or(0, |(_, key)| key);
     if key == 0 {
@@ -1266,6 +1270,8 @@ fn wait_begins(state: &mut StreamState, e: &Event) {
             .suspended_waits
             .remove(&(key & !WAIT_RECALL))
             .unwrap_or(0);
+    } else if key & WAIT_FORGET != 0 {
+        state.suspended_waits.remove(&(key & !WAIT_FORGET));
     } else {
         if state.suspended_waits.len() >= MAX_SUSPENDED_WAITS {
             state.suspended_waits.clear();

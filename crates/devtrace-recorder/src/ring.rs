@@ -286,6 +286,9 @@ pub const CAUSALITY_KEY_MASK: u64 = (1 << 48) - 1;
 /// a key and without this bit says that coroutine is suspended (the first such record is its
 /// wait's start). Keys are object addresses without their alignment bits, below this bit.
 pub const WAIT_RECALL: u64 = 1 << 47;
+/// In a [`EventKind::WaitBegin`]'s key: the coroutine's wait ended with no effect (cancelled, or
+/// failed): its start is forgotten.
+pub const WAIT_FORGET: u64 = 1 << 46;
 
 /// The meta word of a [`EventKind::Cause`] or [`EventKind::Effect`] record: the key's low 32
 /// bits as the code, its high 16 bits and the link kind as the aux.

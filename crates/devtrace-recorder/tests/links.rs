@@ -2,7 +2,9 @@
 //! links on the waiting call's span pointing at the causing call's span, whatever order the
 //! threads' records are read in.
 
-use devtrace_recorder::ring::{LinkKind, WAIT_RECALL, causality_meta, causality_of, unpack};
+use devtrace_recorder::ring::{
+    LinkKind, WAIT_FORGET, WAIT_RECALL, causality_meta, causality_of, unpack,
+};
 use devtrace_recorder::{Builder, BuilderOptions, Event, EventKind, OutSpan, StreamEvents};
 
 const MS: u64 = 1_000_000;
@@ -489,4 +491,44 @@ fn a_pool_job_links_its_first_call_to_the_remote_submit_and_names_its_last_kept_
         (LinkKind::ProcessFuture, submit.0, submit.1, 40, MS, 0)
     );
     assert!(spans.iter().all(|s| s.code != 7 || s.links.is_empty()));
+}
+
+#[test]
+fn a_cancelled_asyncio_wait_leaves_no_start_for_the_next_coroutine_at_its_address() {
+    // Coroutine frame 0x10 suspends at 1 ms and is cancelled at 5 ms; another coroutine comes to
+    // live at the same address, suspends at 20 ms, is woken at 30 ms: it waited 10 ms, not 29.
+    let frame = 0x10;
+    let waiter = 0x99_0000;
+    let mut b = builder();
+    feed(
+        &mut b,
+        stream(
+            1,
+            &[
+                R::Call(0, 6),
+                R::Suspended(MS, LinkKind::AsyncioLock, frame),
+                R::Suspended(5 * MS, LinkKind::AsyncioLock, frame | WAIT_FORGET),
+                R::Return(5 * MS + 10, 6),
+                R::Call(20 * MS, 8),
+                R::Suspended(20 * MS, LinkKind::AsyncioLock, frame),
+                R::Return(20 * MS + 10, 8),
+                R::Call(29 * MS, 5),
+                R::Cause(30 * MS, LinkKind::AsyncioLock, waiter),
+                R::Return(30 * MS + 10, 5),
+                R::Call(31 * MS, 8),
+                R::Suspended(31 * MS, LinkKind::AsyncioLock, frame | WAIT_RECALL),
+                R::Effect(31 * MS, LinkKind::AsyncioLock, waiter),
+                R::Return(31 * MS + 10, 8),
+            ],
+        ),
+    );
+    b.finish_open();
+    let spans = b.take_spans();
+    let links: Vec<_> = spans
+        .iter()
+        .filter(|s| s.code == 8)
+        .flat_map(|s| s.links.clone())
+        .collect();
+    assert_eq!(links.len(), 1, "{spans:#?}");
+    assert_eq!((links[0].cause_ts, links[0].wait_ns), (30 * MS, 10 * MS));
 }

@@ -270,6 +270,24 @@ async def alock_pair():
     await holder
 
 
+async def acancelled_pair():
+    """A waiter cancelled while the lock is held, then another that gets it."""
+    lock = asyncio.Lock()
+    held = asyncio.Event()
+    holder = asyncio.ensure_future(ahold(lock, held))
+    while not held.is_set():
+        await asyncio.sleep(0)
+    quitter = asyncio.ensure_future(atake(lock))
+    await asyncio.sleep(0.005)
+    quitter.cancel()
+    try:
+        await quitter
+    except asyncio.CancelledError:
+        pass
+    await atake(lock)
+    await holder
+
+
 async def atake_free():
     lock = asyncio.Lock()
     await atake(lock)
@@ -453,6 +471,8 @@ def the_cause(all_spans, link, name):
     ("pair", "waiter", "causer", "kind", "obj"),
     [
         ("alock_pair", "atake", "ahold", "lock", "asyncio.Lock"),
+        # The cancelled waiter gets no link; the next one does, its wait its own.
+        ("acancelled_pair", "atake", "ahold", "lock", "asyncio.Lock"),
         ("aevent_pair", "await_event", "aset_later", "event", "asyncio.Event"),
         ("acondition_pair", "await_notified", "anotify_later", "condition", "asyncio.Condition"),
     ],
