@@ -380,6 +380,26 @@ fn a_long_consumer_keeps_its_first_64_links() {
     assert!(links.iter().all(|l| l.span_id == span(&spans, 5).span_id));
 }
 
+/// A call `code` (a step of an asyncio task) in which a cause of `link` on `key` happens at `ts`.
+fn step_causing(ts: u64, code: u32, link: LinkKind, key: u64) -> [R; 3] {
+    [
+        R::Call(ts - MS, code),
+        R::Cause(ts, link, key),
+        R::Return(ts + 10, code),
+    ]
+}
+
+/// The coroutine on `frame` resumed at `ts` in a step of `code`: its wait's start recalled, the
+/// effect on `key`, a 10 µs step (kept: a task resumed by what it awaited).
+fn step_resumed(ts: u64, code: u32, link: LinkKind, frame: u64, key: u64) -> [R; 4] {
+    [
+        R::Call(ts, code),
+        R::Suspended(ts, link, frame | WAIT_RECALL),
+        R::Effect(ts, link, key),
+        R::Return(ts + 10_000, code),
+    ]
+}
+
 #[test]
 fn interleaved_asyncio_waits_on_one_thread_each_get_their_own_start() {
     // One thread, two tasks: task A's coroutine (key 0x10) suspends in Lock.acquire at 1 ms,
@@ -400,22 +420,25 @@ fn interleaved_asyncio_waits_on_one_thread_each_get_their_own_start() {
                 R::Suspended(2 * MS, LinkKind::AsyncioEvent, b_task),
                 R::Suspended(3 * MS, LinkKind::AsyncioEvent, b_task),
                 R::Return(3 * MS + 10, 8),
-                R::Call(9 * MS, 5),
-                R::Cause(10 * MS, LinkKind::AsyncioLock, lock_waiter),
-                R::Return(10 * MS + 10, 5),
-                // A resumes: its wait's start recalled, then the effect (a 10 µs step, kept).
-                R::Call(11 * MS, 6),
-                R::Suspended(11 * MS, LinkKind::AsyncioLock, a | WAIT_RECALL),
-                R::Effect(11 * MS, LinkKind::AsyncioLock, lock_waiter),
-                R::Return(11 * MS + 10_000, 6),
-                R::Call(19 * MS, 7),
-                R::Cause(20 * MS, LinkKind::AsyncioEvent, event),
-                R::Return(20 * MS + 10, 7),
-                R::Call(21 * MS, 8),
-                R::Suspended(21 * MS, LinkKind::AsyncioEvent, b_task | WAIT_RECALL),
-                R::Effect(21 * MS, LinkKind::AsyncioEvent, event),
-                R::Return(21 * MS + 10_000, 8),
-            ],
+            ]
+            .into_iter()
+            .chain(step_causing(10 * MS, 5, LinkKind::AsyncioLock, lock_waiter))
+            .chain(step_resumed(
+                11 * MS,
+                6,
+                LinkKind::AsyncioLock,
+                a,
+                lock_waiter,
+            ))
+            .chain(step_causing(20 * MS, 7, LinkKind::AsyncioEvent, event))
+            .chain(step_resumed(
+                21 * MS,
+                8,
+                LinkKind::AsyncioEvent,
+                b_task,
+                event,
+            ))
+            .collect::<Vec<_>>(),
         ),
     );
     b.finish_open();
@@ -512,14 +535,17 @@ fn a_cancelled_asyncio_wait_leaves_no_start_for_the_next_coroutine_at_its_addres
                 R::Call(20 * MS, 8),
                 R::Suspended(20 * MS, LinkKind::AsyncioLock, frame),
                 R::Return(20 * MS + 10, 8),
-                R::Call(29 * MS, 5),
-                R::Cause(30 * MS, LinkKind::AsyncioLock, waiter),
-                R::Return(30 * MS + 10, 5),
-                R::Call(31 * MS, 8),
-                R::Suspended(31 * MS, LinkKind::AsyncioLock, frame | WAIT_RECALL),
-                R::Effect(31 * MS, LinkKind::AsyncioLock, waiter),
-                R::Return(31 * MS + 10, 8),
-            ],
+            ]
+            .into_iter()
+            .chain(step_causing(30 * MS, 5, LinkKind::AsyncioLock, waiter))
+            .chain(step_resumed(
+                31 * MS,
+                8,
+                LinkKind::AsyncioLock,
+                frame,
+                waiter,
+            ))
+            .collect::<Vec<_>>(),
         ),
     );
     b.finish_open();
