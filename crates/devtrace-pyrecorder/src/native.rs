@@ -21,6 +21,7 @@ use devtrace_recorder::names::{self, CodeInfo, Names};
 use devtrace_recorder::ring::{
     self, Cursor, EventKind, Layout, RecorderFile, ThreadWriter, causality_meta, pack_meta,
 };
+use devtrace_recorder::values::ValueWriter;
 use devtrace_recorder::{Builder, BuilderOptions, OutSpan, SdkSpanCalls};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::ffi;
@@ -31,6 +32,9 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 /// is left to cProfile and other profilers so they can run beside it).
 const TOOL_ID: u8 = 4;
 const TOOL_NAME: &str = "devtrace.recorder";
+/// The flight recorder's blocks of value slots (one a thread; more threads share them): 64 ×
+/// 32 slots × 640 bytes, 1.25 MiB beside the rings, only when values are asked for.
+const FLIGHT_VALUE_BLOCKS: u32 = 64;
 
 // -- state -----------------------------------------------------------------------------------
 
@@ -120,6 +124,8 @@ struct Active {
     /// Their parameters' names, by code id.
     arg_names: HashMap<u32, Vec<(Py<pyo3::types::PyString>, String)>>,
     value_budget: values::Budget,
+    /// The flight recorder's buffer for one summary (reused: no allocation per capture).
+    value_text: String,
 }
 
 /// The options a recorder started with, kept to start the same one again in a forked child.
@@ -158,6 +164,9 @@ struct Local {
     causal_epoch: u64,
     /// The `self` of the outermost causality point running (read at its start).
     causal_object: usize,
+    /// The flight recorder: this thread's block of value slots in `file` (taken at its first
+    /// capture).
+    values: Option<ValueWriter>,
 }
 
 impl Drop for Local {
@@ -234,7 +243,7 @@ fn this_thread_local_slow(me: usize) -> *mut Local {
 }
 
 thread_local! {
-    static LOCAL: UnsafeCell<Local> = const { UnsafeCell::new(Local { epoch: 0, file: None, writer: None, causal_depth: 0, causal_epoch: 0, causal_object: 0 }) };
+    static LOCAL: UnsafeCell<Local> = const { UnsafeCell::new(Local { epoch: 0, file: None, writer: None, causal_depth: 0, causal_epoch: 0, causal_object: 0, values: None }) };
 }
 
 // -- the hot path ----------------------------------------------------------------------------
@@ -306,6 +315,7 @@ unsafe fn start_thread(active: &Active, local: &mut Local) {
     }
     local.writer = Some(writer);
     local.file = Some(file);
+    local.values = None;
     local.epoch = active.epoch;
 }
 
@@ -855,20 +865,53 @@ unsafe fn capture_values(
         },
         Some(_) => None,
     };
-    // Written in place into a slot of the store, whose buffer the slot keeps: no allocation
-    // once the slots' buffers have grown.
-    let mut store = active.shared.values.lock().unwrap();
-    let (id, text) = store.slot();
-    match (what, names) {
+    let summarize = |text: &mut String| match (what, names) {
         (Some(obj), _) => unsafe { values::summarize(obj, text, values::CALL_BYTES) },
         // SAFETY: the GIL is held; at PY_START the running frame is the call's own.
         (None, Some(names)) => unsafe { summarize_arguments(*args, names, text) },
         (None, None) => {}
-    }
-    let bytes = text.len();
-    drop(store);
+    };
+    let (id, bytes) = if active.shared.flight {
+        // Into this thread's value slots in the file (a SIGKILL'd process's window has them).
+        let mut text = std::mem::take(&mut active.value_text);
+        text.clear();
+        summarize(&mut text);
+        let id = unsafe { write_flight_value(active, &text) };
+        let bytes = text.len();
+        active.value_text = text;
+        (id, bytes)
+    } else {
+        // Written in place into a slot of the store, whose buffer the slot keeps: no
+        // allocation once the slots' buffers have grown.
+        let mut store = active.shared.values.lock().unwrap();
+        let (id, text) = store.slot();
+        summarize(text);
+        (id, text.len())
+    };
     active.value_budget.spend(bytes);
-    unsafe { record(active, EventKind::Value, id, slot) };
+    if id != 0 {
+        unsafe { record(active, EventKind::Value, id, slot) };
+    }
+}
+
+/// Writes a flight recorder's capture into this thread's block of value slots; its value id
+/// (0 when the file has none).
+unsafe fn write_flight_value(active: &Active, text: &str) -> u32 {
+    // SAFETY: this thread's Local (see `record`); not referenced elsewhere while we run.
+    let local = unsafe { &mut *this_thread_local() };
+    if local.epoch != active.epoch {
+        unsafe { start_thread(active, local) };
+    }
+    let (Some(file), Some(writer)) = (&local.file, &local.writer) else {
+        return 0;
+    };
+    if local.values.is_none() {
+        local.values = file.value_writer();
+    }
+    match &mut local.values {
+        Some(values) => file.write_value(values, writer.stream, text),
+        None => 0,
+    }
 }
 
 /// Summarises the running frame's arguments (`names`, in order) into `out`.
@@ -1485,11 +1528,18 @@ fn split_arguments(text: String) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Where a kept call's value summaries are: the live recorder's store (taken out of it), or
+/// the flight recorder's slots in the file.
+enum ValuesFrom<'a> {
+    Store(&'a Mutex<ValueStore>),
+    File(&'a RecorderFile),
+}
+
 fn resolve(
     file: &RecorderFile,
     names: &mut Names,
     spans: Vec<OutSpan>,
-    store: Option<&Mutex<ValueStore>>,
+    values_from: ValuesFrom<'_>,
 ) -> Vec<Resolved> {
     let missing = spans.iter().any(|s| {
         !names.codes.contains_key(&s.code)
@@ -1508,15 +1558,23 @@ fn resolve(
             .cloned()
             .unwrap_or_else(|| "exception".into())
     };
-    let mut store = store.map(|s| s.lock().unwrap());
-    let mut take = |id: u32| store.as_mut().filter(|_| id != 0).and_then(|s| s.take(id));
+    let mut store = match values_from {
+        ValuesFrom::Store(s) => Some(s.lock().unwrap()),
+        ValuesFrom::File(_) => None,
+    };
+    let mut take = |stream: u64, id: u32| match (&mut store, &values_from) {
+        (_, _) if id == 0 => None,
+        (Some(store), _) => store.take(id),
+        (None, ValuesFrom::File(file)) => file.read_value(stream, id),
+        (None, ValuesFrom::Store(_)) => None,
+    };
     spans
         .into_iter()
         .map(|span| Resolved {
             values: (
-                take(span.values[0]).map(split_arguments),
-                take(span.values[1]),
-                take(span.values[2]),
+                take(span.stream, span.values[0]).map(split_arguments),
+                take(span.stream, span.values[1]),
+                take(span.stream, span.values[2]),
             ),
             code: names
                 .codes
@@ -1687,8 +1745,11 @@ fn start(
             holder.repr()?
         )));
     }
-    let layout =
+    let mut layout =
         Layout::for_size(size_mib << 20).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    if flight && values.as_ref().is_some_and(|v| !v.is_empty()) {
+        layout = layout.with_value_blocks(FLIGHT_VALUE_BLOCKS);
+    }
     let file = RecorderFile::create_with_clock(
         &path,
         layout,
@@ -1766,6 +1827,7 @@ fn start(
         values: values.unwrap_or_default().into_iter().collect(),
         arg_names: HashMap::new(),
         value_budget: values::Budget::new(monotonic_ns(), value_bytes_per_second),
+        value_text: String::with_capacity(values::CALL_BYTES + 16),
     });
     *LAST.lock().unwrap() = None;
     FORK_HANDLER.call_once(|| {
@@ -1890,7 +1952,12 @@ fn take_spans(py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyList>>> {
         let done = st.stopped && spans.is_empty();
         let DrainState { names, .. } = &mut *st;
         (
-            resolve(&shared.file, names, spans, Some(&shared.values)),
+            resolve(
+                &shared.file,
+                names,
+                spans,
+                ValuesFrom::Store(&shared.values),
+            ),
             done,
         )
     });
@@ -2105,7 +2172,7 @@ fn window_to_python(
         let spans = builder.take_spans();
         let top = builder.take_top_calls();
         let times = builder.stream_times();
-        let items = resolve(file, &mut names, spans, None);
+        let items = resolve(file, &mut names, spans, ValuesFrom::File(file));
         (items, top, times, builder.events, builder.lost, names)
     });
     let out = PyDict::new(py);
@@ -2167,6 +2234,7 @@ fn after_fork_child(
         // parent writes it. (The file stays mapped: the abandoned state below holds it.)
         local.writer = None;
         local.file = None;
+        local.values = None;
         local.epoch = 0;
     });
     // The drainer thread did not survive the fork: its handle is not joined or detached, and

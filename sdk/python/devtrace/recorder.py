@@ -55,6 +55,10 @@ __all__ = [
 DEFAULT_WINDOW_SECONDS = 10.0
 DEFAULT_FLIGHT_MIB = 64
 DEFAULT_RECORD_MIB = 16
+#: The flight recorder keeps the values of each thread's last this many captured calls (its
+#: block of 32 value slots in the ring file: the arguments and the result of each;
+#: FLIGHT_VALUE_BLOCKS and VALUE_SLOTS_PER_BLOCK in the native code).
+FLIGHT_VALUE_CALLS = 16
 #: Calls of the window's last records kept whole in a dump, whatever their duration.
 DEFAULT_DETAIL_CALLS = 2000
 #: In a dump, calls shorter than this (and not among the last ones) are aggregated.
@@ -604,6 +608,7 @@ class FlightRecorder(_Base):
         threshold_ms: float,
         detail_calls: int,
         path: str,
+        values: Sequence[Tuple[str, str]] = (),
     ) -> None:
         super().__init__(path, max_mib, int(threshold_ms * 1_000_000), {"mode": "flight", "seconds": seconds})
         native = _require_native()
@@ -628,6 +633,7 @@ class FlightRecorder(_Base):
             tuple(exceptions) or None,
             self._on_exception if exceptions else None,
             span_context=_span_context(),
+            values=[tuple(v) for v in values],
         )
         if on_unhandled:
             self._hook_unhandled()
@@ -826,7 +832,14 @@ class _DumpValues:
         out = list(spans)
         for i, (arguments, exception) in found.items():
             item = out[i]
-            out[i] = (*item[:8], (arguments, None, exception), *item[9:])
+            # What was captured as the call happened wins over what the frame holds now.
+            captured_arguments, returned, captured_exception = item[8]
+            merged = (
+                captured_arguments if captured_arguments is not None else arguments,
+                returned,
+                captured_exception if captured_exception is not None else exception,
+            )
+            out[i] = (*item[:8], merged, *item[9:])
         return out
 
 
@@ -975,7 +988,7 @@ def record_calls(
         if not package or not all(part.isidentifier() for part in package.split(".")):
             raise ValueError(f"record_calls(): {package!r} is not a module name (e.g. 'myapp' or 'myapp.core')")
     threshold = _threshold(threshold_ms)
-    wanted = [_function_name(v) for v in values]
+    wanted = [_function_name(v, "record_calls") for v in values]
     with _lock:
         _stop_current()
         _install_exit_hook()
@@ -984,15 +997,16 @@ def record_calls(
         return _current  # type: ignore[return-value]
 
 
-def _function_name(value: Any) -> Tuple[str, str]:
-    """``(module, qualname)`` from a pair or a ``"module:qualname"`` string."""
+def _function_name(value: Any, caller: str) -> Tuple[str, str]:
+    """``(module, qualname)`` from a pair or a ``"module:qualname"`` string (``caller``, the
+    function given it, is named in the error)."""
     if isinstance(value, str) and value.count(":") == 1 and all(value.split(":")):
         module, qualname = value.split(":")
         return module, qualname
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, str) and v for v in value):
         return value[0], value[1]
     raise ValueError(
-        f"record_calls(values=...): {value!r} is not a function name; give (module, qualname) or "
+        f"{caller}(values=...): {value!r} is not a function name; give (module, qualname) or "
         '"module:qualname", e.g. "myapp.store:Store.save"'
     )
 
@@ -1020,6 +1034,7 @@ def record(
     threshold_ms: float = DEFAULT_FLIGHT_THRESHOLD_MS,
     detail_calls: int = DEFAULT_DETAIL_CALLS,
     path: Optional[str] = None,
+    values: Sequence[Any] = (),
 ) -> FlightRecorder:
     """Starts the flight recorder: the last ``seconds`` of every call (of ``packages`` only,
     when given) are kept in a ring of at most ``max_mib`` MiB (when calls come faster than it
@@ -1029,16 +1044,23 @@ def record(
     (SIGTERM: written, then the process ends as it would have; SIGUSR2: written, and the
     program goes on), or :meth:`FlightRecorder.dump`. Calls shorter than ``threshold_ms`` are
     counted on their parent, except the last ``detail_calls`` records of each thread, kept
-    whole."""
+    whole.
+
+    The calls of the functions in ``values`` (as :func:`record_calls`' ``values``) have their
+    arguments and their return value or exception captured as they happen, into a small store
+    per thread in the ring file (its last :data:`FLIGHT_VALUE_CALLS` captured calls): a dump
+    (or a recovery after the process was killed) sets them on those calls' spans. Only those
+    calls pay for it."""
     global _current
     if seconds <= 0:
         raise ValueError(f"record(): seconds must be > 0, not {seconds}")
+    wanted = [_function_name(v, "record") for v in values]
     with _lock:
         _stop_current()
         _install_exit_hook()
         _install_fork_hook()
         _current = FlightRecorder(
-            seconds, max_mib, packages, exceptions, signals, on_unhandled, threshold_ms, detail_calls, path or _default_path("flight")
+            seconds, max_mib, packages, exceptions, signals, on_unhandled, threshold_ms, detail_calls, path or _default_path("flight"), wanted
         )
         return _current  # type: ignore[return-value]
 
