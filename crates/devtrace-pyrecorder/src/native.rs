@@ -2105,6 +2105,17 @@ fn summarize_value(value: &Bound<'_, PyAny>) -> String {
     out
 }
 
+/// An exception's message without running any of its code (no `__str__`, `__repr__` or
+/// `args` property): from the arguments its C structure holds (see
+/// [`values::exception_message`]). For the flight recorder's dump.
+#[pyfunction]
+fn exception_message(error: &Bound<'_, PyAny>) -> String {
+    let mut out = String::new();
+    // SAFETY: the GIL is held (a bound reference); the object is alive.
+    unsafe { values::exception_message(error.as_ptr(), &mut out, values::MESSAGE_BYTES) };
+    out
+}
+
 /// Whether the recorder reads a recorded call's arguments from the thread state's running
 /// interpreter frame (the layout of this CPython known and checked), not through a frame
 /// object it would have to make.
@@ -2359,6 +2370,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(recover_window, m)?)?;
     m.add_function(wrap_pyfunction!(frame_arguments, m)?)?;
     m.add_function(wrap_pyfunction!(summarize_value, m)?)?;
+    m.add_function(wrap_pyfunction!(exception_message, m)?)?;
     m.add_function(wrap_pyfunction!(reads_frames_directly, m)?)?;
     m.add_function(wrap_pyfunction!(path, m)?)?;
     m.add_function(wrap_pyfunction!(running, m)?)?;

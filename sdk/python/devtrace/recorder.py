@@ -771,8 +771,10 @@ class _DumpValues:
         self.failed: _Summaries = []
         self.exception: Optional[str] = None
         if error is not None:
+            from devtrace.errors import exception_field
+
             frames = []
-            tb = error.__traceback__
+            tb = exception_field(error, "__traceback__")
             while tb is not None:
                 frames.append(tb.tb_frame)
                 tb = tb.tb_next
@@ -921,9 +923,13 @@ def _write_window(
     status = Status(StatusCode.UNSET)
     if error is not None:
         from devtrace.errors import exception_attributes
+        from devtrace.redact import redact
 
-        events.append(Event(names.EXCEPTION_EVENT, exception_attributes(error, describe=_safe_local), timestamp=window["end"]))
-        status = Status(StatusCode.ERROR, f"{type(error).__qualname__}: {error}"[:500])
+        # No code of the program runs in a dump (it writes from inside failures): the message
+        # is read from the exception's arguments, never through its __str__.
+        message_of = _native.exception_message
+        events.append(Event(names.EXCEPTION_EVENT, exception_attributes(error, describe=_safe_local, message_of=message_of), timestamp=window["end"]))
+        status = Status(StatusCode.ERROR, redact(f"{type(error).__qualname__}: {message_of(error)}")[:500])
     sampled = TraceFlags(TraceFlags.SAMPLED)
     start = window["start"] or time.time_ns()
     end = max(window["end"], start)

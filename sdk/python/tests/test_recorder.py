@@ -554,6 +554,68 @@ def test_a_flight_dump_has_the_values_captured_as_the_last_calls_happened(spans,
     assert open_call.attributes[recorder.CALL_ARGUMENTS].startswith("amount=3, flight=FlightRecorder(path=")
 
 
+SNEAKY_APP = """
+TOUCHED = []
+
+
+class Sneaky(Exception):
+    # None of these may run while the flight recorder writes its window.
+    def __str__(self):
+        TOUCHED.append("str")
+        raise RuntimeError("__str__ ran")
+
+    def __repr__(self):
+        TOUCHED.append("repr")
+        raise RuntimeError("__repr__ ran")
+
+    @property
+    def args(self):
+        TOUCHED.append("args")
+        raise RuntimeError("args ran")
+
+    @property
+    def __traceback__(self):
+        TOUCHED.append("__traceback__")
+        raise RuntimeError("__traceback__ ran")
+
+
+def lookup(table):
+    return table["order-7"]
+
+
+def charge(table):
+    try:
+        lookup(table)
+    except KeyError as missing:
+        raise Sneaky("card declined for order 7 (api_key=sk-live-0123456789abcdef)") from missing
+"""
+
+
+@native_only
+def test_no_code_of_the_failing_exception_runs_when_the_window_is_written(spans, app, tmp_path):
+    (tmp_path / "recapp" / "sneaky.py").write_text(SNEAKY_APP)
+    sneaky = importlib.import_module("recapp.sneaky")
+    flight = recorder.record(5, 8, signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    try:
+        sneaky.charge({})
+    except sneaky.Sneaky as error:
+        flight.dump("requested", error)
+    recorder.stop_recording()
+    assert sneaky.TOUCHED == [], "no __str__, __repr__, args or __traceback__ property of the exception ran"
+    window = named(spans(), recorder.FLIGHT_WINDOW)
+    message = "card declined for order 7 (api_key=[REDACTED:openai_api_key])"
+    assert window.status.description == f"Sneaky: {message}"
+    [event] = [e for e in window.events if e.name == "exception"]
+    assert event.attributes["exception.type"] == "recapp.sneaky.Sneaky"
+    assert event.attributes["exception.message"] == message
+    stack = event.attributes["exception.stacktrace"]
+    assert stack.startswith("Traceback (most recent call last):\n")
+    assert 'return table["order-7"]\nKeyError: order-7\n\nThe above exception was the direct cause of the following exception:\n' in stack
+    assert stack.endswith(f'raise Sneaky("card declined for order 7 (api_key=[REDACTED:openai_api_key])") from missing\nrecapp.sneaky.Sneaky: {message}\n')
+    charge = named(spans(), "recapp.sneaky.charge")
+    assert charge.attributes[recorder.CALL_EXCEPTION] == 'Sneaky("card declined for order 7 (api_key=[REDACTED:openai_api_key])")'
+
+
 def test_values_of_the_flight_recorder_name_a_function_or_say_how(app):
     with pytest.raises(ValueError, match=r"record\(values=...\): 'charge' is not a function name; give \(module, qualname\)"):
         recorder.record(values=["charge"])
