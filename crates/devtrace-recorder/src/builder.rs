@@ -1045,7 +1045,8 @@ impl Builder {
 
     fn close_stream(&mut self, stream: u64, state: &mut StreamState) {
         let end = state.last_ts;
-        let first_open = self.spans.len();
+        // The calls ended here are new spans, or held spans when they have links to settle.
+        let (first_open, first_held) = (self.spans.len(), self.held.len());
         while let Some(top) = state.stack.len().checked_sub(1) {
             let f = &mut state.stack[top];
             if !f.sdk && f.code != UNKNOWN_CODE {
@@ -1054,6 +1055,9 @@ impl Builder {
             self.finish(stream, state, top, end, None, u64::MAX);
         }
         for s in &mut self.spans[first_open..] {
+            s.open = true;
+        }
+        for (s, _) in &mut self.held[first_held..] {
             s.open = true;
         }
     }
@@ -1576,15 +1580,20 @@ mod tests {
         assert_eq!(b.open_call(2, 0), None);
     }
 
-    #[test]
-    fn a_window_rebuilds_the_frames_open_before_it_and_keeps_those_open_after_it() {
-        let mut b = Builder::new(BuilderOptions {
+    /// A builder of a dump's window (10 ms threshold), the last `detail` records kept whole.
+    fn window_builder(detail: usize) -> Builder {
+        Builder::new(BuilderOptions {
             threshold_ns: 10 * MS,
             window: true,
-            detail_last_events: 2,
+            detail_last_events: detail,
             root: Some((TRACE, 0x77)),
             ..Default::default()
-        });
+        })
+    }
+
+    #[test]
+    fn a_window_rebuilds_the_frames_open_before_it_and_keeps_those_open_after_it() {
+        let mut b = window_builder(2);
         // The window starts inside main (9) inside span 1, inside step (8): step returns, main
         // calls tiny (3) twice and then crash (4), which never returns.
         b.feed(
@@ -1630,6 +1639,31 @@ mod tests {
                 errors: 0
             }]
         );
+    }
+
+    #[test]
+    fn a_window_keeps_a_call_still_open_with_links_marked_open_and_linked() {
+        let mut b = window_builder(100);
+        let queue = LinkKind::Queue as u32;
+        // Thread 1 got the item thread 2 put; both are still in their calls at the end.
+        let mut consumer = events(&[
+            (100, Call, 5, 0),
+            (110, WaitBegin, 0, queue),
+            (300, Effect, 42, queue),
+        ]);
+        consumer.stream = 1;
+        let mut producer = events(&[(150, Call, 6, 0), (200, Cause, 42, queue)]);
+        producer.stream = 2;
+        b.feed(&consumer, &spans_table);
+        b.feed(&producer, &spans_table);
+        b.finish_open();
+        let spans = b.take_spans();
+        let (get, put) = (span_at(&spans, 5, 100), span_at(&spans, 6, 150));
+        assert!(get.open && put.open, "{spans:?}");
+        assert_eq!(get.links.len(), 1);
+        let link = &get.links[0];
+        assert_eq!((link.span_id, link.cause_code), (put.span_id, 6));
+        assert_eq!(link.wait_ns, 90);
     }
 
     #[test]

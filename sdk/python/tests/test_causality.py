@@ -79,6 +79,12 @@ def set_later(event):
     event.set()
 
 
+def produce_then_hold(q, item, release):
+    time.sleep(PAUSE)
+    q.put(item)
+    release.wait(5)
+
+
 def wait_for(event):
     return event.wait(5)
 
@@ -334,6 +340,68 @@ def test_a_lock_taken_without_waiting_gets_no_link(spans, app):
     recorder.stop_recording()
     for span in spans():
         assert not links_of(span, "lock"), (span.name, [dict(link.attributes) for link in span.links])
+
+
+def link_facts(all_spans):
+    """Each causality link as ((consumer, kind, object, cause function, whether it waited 10
+    ms or more), the name of the span it points at)."""
+    by_id = {s.context.span_id: s.name for s in all_spans}
+    facts = []
+    for span in all_spans:
+        for link in links_of(span):
+            attrs = link.attributes
+            if "devtrace.link.kind" in attrs:
+                fact = (span.name, attrs["devtrace.link.kind"], attrs["devtrace.link.object"], attrs.get("devtrace.link.cause.function"), attrs["devtrace.link.wait_ns"] >= 10_000_000)
+                facts.append((fact, by_id.get(link.context.span_id)))
+    return sorted(facts)
+
+
+SCENARIOS = {
+    "queue": lambda app: app.queue_pair(queue.Queue(), app.Touchy()),
+    "event": lambda app: app.event_pair(threading.Event()),
+    "condition": lambda app: app.condition_pair(threading.Condition()),
+    "thread": lambda app: app.spawn_and_join(),
+    "future": lambda app: app.futures_pair(),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_a_flight_dump_carries_the_links_record_calls_makes(spans, app, tmp_path, scenario):
+    from conftest import EXPORTER
+
+    record()
+    SCENARIOS[scenario](app)
+    recorder.stop_recording()
+    recorded = link_facts(spans())
+    assert any(fact[-1] for fact, _ in recorded), recorded
+    EXPORTER.clear()
+    flight = recorder.record(5, 8, packages=("causeapp",), signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    SCENARIOS[scenario](app)
+    flight.dump("requested")
+    recorder.stop_recording()
+    dumped = spans()
+    assert named(dumped, recorder.FLIGHT_WINDOW)
+    flown = link_facts(dumped)
+    assert [fact for fact, _ in flown] == [fact for fact, _ in recorded]
+    # The same target, or the causing call's own span: the dump keeps the window's last calls
+    # whole, short ones too, where record_calls points at the short call's caller.
+    for (fact, target), (_, target_recorded) in zip(flown, recorded):
+        assert target in (target_recorded, fact[3]), (fact, target, target_recorded)
+
+
+def test_a_dump_links_a_wait_to_a_cause_whose_call_is_still_open(spans, app, tmp_path):
+    flight = recorder.record(5, 8, packages=("causeapp",), signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    q, release, item = queue.Queue(), threading.Event(), app.Touchy()
+    producer_thread = app.in_thread(app.produce_then_hold, q, item, release)
+    assert app.consume(q) is item
+    flight.dump("requested")  # the producer is still in produce_then_hold
+    release.set()
+    producer_thread.join()
+    recorder.stop_recording()
+    got = spans()
+    consume, producer = named(got, "causeapp.core.consume"), named(got, "causeapp.core.produce_then_hold")
+    assert producer.attributes[recorder.OPEN] is True
+    assert_points_at(one_link(consume, "queue"), producer, "causeapp.core.produce_then_hold", "queue.Queue", waited_ns=10_000_000)
 
 
 def test_locks_made_outside_the_recorded_modules_are_threadings_own(app):
