@@ -2024,7 +2024,8 @@ fn span_end(py: Python<'_>, span_id: u64) -> PyResult<Vec<ResolvedCall>> {
 
 /// The recorded call this thread is in, kept as a span: `(trace_id, span_id, function)`, for
 /// a process started from it to continue the trace under it (record mode; None in the flight
-/// recorder, or outside any recorded call).
+/// recorder, whose calls get their ids at the dump: see [`open_call`], or outside any
+/// recorded call).
 #[pyfunction]
 fn spawning_call(py: Python<'_>) -> PyResult<Option<(u128, u64, String)>> {
     let active = active(py)?;
@@ -2047,6 +2048,56 @@ fn spawning_call(py: Python<'_>) -> PyResult<Option<(u128, u64, String)>> {
         });
         Some((trace_id, span_id, function))
     }))
+}
+
+/// The flight recorder's [`spawning_call`], first half: the recorded call open innermost in
+/// this thread (the first frame out from here whose code is recorded): its frame and function
+/// (`module.qualname`); None outside any recorded call.
+#[pyfunction]
+fn open_call(py: Python<'_>) -> PyResult<Option<(Py<PyAny>, String)>> {
+    let active = active(py)?;
+    // SAFETY: the GIL is held; every new reference taken here is released here or returned.
+    let (frame, code) = unsafe {
+        let mut frame = ffi::PyEval_GetFrame();
+        if !frame.is_null() {
+            ffi::Py_INCREF(frame as *mut ffi::PyObject);
+        }
+        let mut found = 0;
+        while !frame.is_null() {
+            let code = ffi::PyFrame_GetCode(frame) as *mut ffi::PyObject;
+            let id = cached_code_id(active, code);
+            ffi::Py_DECREF(code);
+            if id != 0 && id & CAUSAL == 0 {
+                found = id & !FLAGS;
+                break;
+            }
+            let back = ffi::PyFrame_GetBack(frame);
+            ffi::Py_DECREF(frame as *mut ffi::PyObject);
+            frame = back;
+        }
+        if frame.is_null() {
+            return Ok(None);
+        }
+        (
+            Bound::from_owned_ptr(py, frame as *mut ffi::PyObject).unbind(),
+            found,
+        )
+    };
+    Ok(Some((
+        frame,
+        function_name(&Names::read(&active.shared.file), code),
+    )))
+}
+
+/// The second half: the recorded call open innermost in this thread (as [`open_call`] found
+/// it) gets the span ids `(trace_id, span_id)` the caller chose, by a record the dump's builder
+/// follows (see `EventKind::CallIds`): a process started from it names them as its parent.
+#[pyfunction]
+fn name_open_call(py: Python<'_>, trace_id: u128, span_id: u64) -> PyResult<()> {
+    let active = active(py)?;
+    let key = active.shared.file.add_span(trace_id, span_id);
+    unsafe { record(active, EventKind::CallIds, key, 0) };
+    Ok(())
 }
 
 fn current_stream() -> Option<u64> {
@@ -2376,5 +2427,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(running, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork_child, m)?)?;
     m.add_function(wrap_pyfunction!(spawning_call, m)?)?;
+    m.add_function(wrap_pyfunction!(open_call, m)?)?;
+    m.add_function(wrap_pyfunction!(name_open_call, m)?)?;
     Ok(())
 }

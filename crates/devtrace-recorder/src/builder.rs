@@ -537,6 +537,11 @@ impl Builder {
                     }
                 }
             }
+            EventKind::CallIds => {
+                if let Some((trace_id, span_id)) = span(e.code) {
+                    self.fix_ids(state, trace_id, span_id);
+                }
+            }
             EventKind::Trigger => {}
         }
     }
@@ -868,6 +873,32 @@ impl Builder {
             parent = f.span_id;
             trace_id = f.trace_id;
         }
+    }
+
+    /// Gives the innermost open call the ids `(trace_id, span_id)` chosen when a process was
+    /// started from it (the child names it as its parent), its callers ids of their own; it is
+    /// kept. A call with ids already keeps them.
+    fn fix_ids(&mut self, state: &mut StreamState, trace_id: u128, span_id: u64) {
+        let Some(i) = state.stack.iter().rposition(|f| !f.sdk) else {
+            return;
+        };
+        if state.stack[i].span_id != 0 {
+            return;
+        }
+        let mut stack = std::mem::take(&mut state.stack);
+        if i > 0 {
+            self.ensure_ids(&mut stack, i - 1, trace_id);
+        }
+        let parent = stack[..i]
+            .iter()
+            .rev()
+            .find(|f| f.span_id != 0)
+            .map(|f| f.span_id)
+            .or(self.opts.root.map(|(_, span)| span))
+            .unwrap_or(0);
+        let f = &mut stack[i];
+        (f.trace_id, f.span_id, f.parent_span_id, f.keep) = (trace_id, span_id, parent, true);
+        state.stack = stack;
     }
 
     fn finish(
@@ -1664,6 +1695,29 @@ mod tests {
         let link = &get.links[0];
         assert_eq!((link.span_id, link.cause_code), (put.span_id, 6));
         assert_eq!(link.wait_ns, 90);
+    }
+
+    #[test]
+    fn the_call_a_flight_recorded_process_started_from_gets_the_ids_chosen_then() {
+        let mut b = window_builder(0);
+        // main (5) calls start (6), which forks: the ids of span key 3 are start's; both
+        // are short, both kept (start for the child's sake, main as its parent).
+        b.feed(
+            &events(&[
+                (100, Call, 5, 0),
+                (110, Call, 6, 0),
+                (120, CallIds, 3, 0),
+                (130, Return, 6, 0),
+                (140, Return, 5, 0),
+            ]),
+            &spans_table,
+        );
+        b.finish_open();
+        let spans = b.take_spans();
+        let (main, start) = (span_at(&spans, 5, 100), span_at(&spans, 6, 110));
+        assert_eq!((start.trace_id, start.span_id), (TRACE, 0x5D6));
+        assert_eq!(start.parent_span_id, main.span_id);
+        assert_eq!((main.trace_id, main.parent_span_id), (TRACE, 0x77));
     }
 
     #[test]

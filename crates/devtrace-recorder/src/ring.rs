@@ -173,6 +173,10 @@ pub enum EventKind {
     /// thread's run started): keyed as its [`EventKind::Cause`]; the builder links it to the
     /// matching cause (see `builder`'s module doc).
     Effect = 17,
+    /// The flight recorder: a process was started from the innermost call open in this
+    /// thread, which the child's spans name as their parent: code is the span key (span table)
+    /// of the ids that call's span must have. The builder gives them to it (and keeps it).
+    CallIds = 18,
 }
 
 /// What kind of happens-before link a causality record belongs to (8 bits of its aux).
@@ -299,6 +303,7 @@ impl EventKind {
             15 => Cause,
             16 => WaitBegin,
             17 => Effect,
+            18 => CallIds,
             _ => return None,
         })
     }

@@ -30,6 +30,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import random
 import signal
 import sys
 import tempfile
@@ -434,7 +435,7 @@ def _child_path(path: str, parent_pid: int, child_pid: int) -> str:
 def _before_fork() -> None:
     # os.register_at_fork's before: in the parent, in the thread that forks.
     recorder = _current
-    if isinstance(recorder, Recorder) and not recorder.stopped:
+    if recorder is not None and not recorder.stopped:
         _process.before_fork(time.time_ns())
 
 
@@ -532,7 +533,7 @@ class Recorder(_Base):
         _causal.install(list(packages) + [module for module, _ in (plan or ())])
         # Children spawned from recorded calls continue the trace under them; a child spawned
         # so links its top-level spans to the call that spawned it.
-        _process.install(native)
+        _process.install(native.spawning_call)
         spawned_by, root = _process.spawned_by(), _root_ids()
         if spawned_by is not None and root is not None:
             self.maker.process_cause = (root[1], _process.process_link(root[0], root[1], spawned_by))
@@ -635,6 +636,21 @@ class FlightRecorder(_Base):
             span_context=_span_context(),
             values=[tuple(v) for v in values],
         )
+        # The trace of a window written with no span current and no root (TRACEPARENT): chosen
+        # now, so a process started from a recorded call knows the trace that call will be in.
+        root = _root_ids()
+        self.window_trace = root[0] if root is not None else random.getrandbits(128) or 1
+        # What started this process, when it was started from a recorded call (spawned with
+        # TRACEPARENT naming it, or forked from it): the window's parent and its process link.
+        self.started_by: Optional[Tuple[Tuple[int, int], List[Any]]] = None
+        self.fork_span = 0
+        self._named = threading.local()
+        spawned_by = _process.spawned_by()
+        if spawned_by is not None and root is not None:
+            self.started_by = (root, [_process.process_link(root[0], root[1], spawned_by)])
+        # Children started from recorded calls continue the trace under them: at a process
+        # start (never at a call) the call gets its span ids (_name_open_call).
+        _process.install(self._name_open_call)
         if on_unhandled:
             self._hook_unhandled()
         for sig in signals:
@@ -689,6 +705,60 @@ class FlightRecorder(_Base):
     def _on_exception(self, reason: str, exc: BaseException) -> None:
         self.dump(f"exception {type(exc).__qualname__} raised", exc)
 
+    # -- processes -----------------------------------------------------------------------
+
+    def _name_open_call(self) -> Optional[Tuple[int, int, str]]:
+        """The recorded call this thread is in, for a process starting from it: it gets span
+        ids now (in the trace it will be in: the current span's, else the window's), which a
+        dump gives its span; a call starting several processes (multiprocessing starts its
+        resource tracker too) keeps its first. ``(trace_id, span_id, function)``; None outside
+        recorded calls."""
+        from opentelemetry import trace
+
+        found = _native.open_call()
+        if found is None:
+            return None
+        frame, function = found
+        named = getattr(self._named, "call", None)
+        if named is not None and named[0] is frame:
+            return named[1]  # type: ignore[no-any-return]
+        current = trace.get_current_span().get_span_context()
+        ids = (current.trace_id if current.is_valid else self.window_trace, random.getrandbits(64) or 1, function)
+        _native.name_open_call(ids[0], ids[1])
+        # The frame (alive while its call runs) tells the same call apart; one a thread, let go
+        # at the thread's next process start or its end.
+        self._named.call = (frame, ids)
+        return ids
+
+    def _child_root(self) -> Optional[Tuple[int, int]]:
+        """A forked child's window goes under the recorded call that forked (the span current
+        then when none), linked to it; its recovery after a SIGKILL too (the file's meta)."""
+        from opentelemetry import trace
+
+        cause = _process.fork_cause
+        if cause is None:
+            return super()._child_root()
+        trace_id, span_id, function, time_ns, obj = cause
+        self.fork_span = trace.get_current_span().get_span_context().span_id
+        self.window_trace = trace_id
+        self.started_by = ((trace_id, span_id), [_process.process_link(trace_id, span_id, obj, function, time_ns)])
+        self.meta = {**self.meta, "started_by": {"object": obj, "function": function, "time_unix_nano": time_ns}}
+        return (trace_id, span_id)
+
+    def _placement(self) -> Tuple[Optional[Tuple[int, int]], List[Any]]:
+        """The window's parent and extra links: under the call that started this process (with
+        its process link) unless a span of this process's own is current."""
+        from opentelemetry import trace
+
+        current = trace.get_current_span().get_span_context()
+        if self.started_by is None:
+            return None, []
+        # The span current at the fork, or the spawning call (TRACEPARENT, which configure()
+        # makes current), is not one of this process's.
+        if current.is_valid and current.span_id not in (self.fork_span, self.started_by[0][1]):
+            return None, []
+        return self.started_by
+
     # -- the window ----------------------------------------------------------------------
 
     def dump(self, reason: str = "requested", error: Optional[BaseException] = None) -> Optional[Dict[str, Any]]:
@@ -710,12 +780,16 @@ class FlightRecorder(_Base):
             except Exception as problem:  # the window matters more than its values
                 sys.stderr.write(f"devtrace: the flight recorder could not summarise the calls' arguments: {problem}\n")
                 values = None
+            parent_ids, links = self._placement()
             window = _write_window(
                 self.maker,
                 lambda root: _native.dump_window(self.threshold_ns, self.detail_calls, root, int(self.seconds * 1e9)),
                 reason,
                 error,
+                parent_ids=parent_ids,
                 values=values,
+                links=links,
+                trace_id=self.window_trace,
             )
         finally:
             self.marks.enabled = True
@@ -729,6 +803,7 @@ class FlightRecorder(_Base):
         if self.stopped:
             return self.stats
         self.stopped = True
+        _process.uninstall()
         for name, previous in self._saved_hooks:
             if name == "excepthook":
                 sys.excepthook = previous
@@ -885,9 +960,13 @@ def _write_window(
     recovered: bool = False,
     parent_ids: Optional[Tuple[int, int]] = None,
     values: Optional[_DumpValues] = None,
+    links: Sequence[Any] = (),
+    trace_id: Optional[int] = None,
 ) -> Dict[str, Any]:
-    import random
-
+    """Builds the window (``build``) and exports it: its calls, then the
+    ``devtrace.flight_window`` span, under ``parent_ids`` when given, else under the span
+    current now (linked to it, the failure) or the run's root; ``links`` are added to it; with
+    no parent at all it starts a trace (``trace_id``, else a new one)."""
     from opentelemetry.sdk.trace import Event, ReadableSpan
     from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
@@ -897,7 +976,7 @@ def _write_window(
         parent, link = None, None
     else:
         parent, link = _failure_parent()
-    trace_id = parent.trace_id if parent is not None else random.getrandbits(128) or 1
+    trace_id = parent.trace_id if parent is not None else trace_id or random.getrandbits(128) or 1
     window_id = random.getrandbits(64) or 1
     window = build((trace_id, window_id))
     spans = window["spans"]
@@ -941,7 +1020,7 @@ def _write_window(
             resource=maker.provider.resource,
             attributes=attributes,
             events=events,
-            links=[Link(link, {"devtrace.link": "failure"})] if link is not None else [],
+            links=([Link(link, {"devtrace.link": "failure"})] if link is not None else []) + list(links),
             kind=SpanKind.INTERNAL,
             status=status,
             start_time=start,
@@ -1120,10 +1199,15 @@ def recover(path: str, *, threshold_ms: float = DEFAULT_FLIGHT_THRESHOLD_MS, det
         return native.recover_window(path, int(threshold_ms * 1e6), detail_calls, root, int(seconds * 1e9))
 
     meta = file_meta(path)
-    parent_ids = None
+    parent_ids, links = None, []
     if meta.get("trace_id") and meta.get("span_id"):
         parent_ids = (int(meta["trace_id"], 16), int(meta["span_id"], 16))
-    result = _write_window(maker, build, "process died (recovered from its ring file)", None, recovered=True, parent_ids=parent_ids)
+        started_by = meta.get("started_by")
+        if isinstance(started_by, dict):  # forked from a recorded call: the window's parent
+            links.append(
+                _process.process_link(*parent_ids, str(started_by.get("object", "")), str(started_by.get("function", "")), int(started_by.get("time_unix_nano", 0)))
+            )
+    result = _write_window(maker, build, "process died (recovered from its ring file)", None, recovered=True, parent_ids=parent_ids, links=links)
     force_flush = getattr(provider, "force_flush", None)
     if force_flush is not None:
         force_flush()
