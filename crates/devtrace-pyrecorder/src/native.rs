@@ -835,10 +835,11 @@ unsafe fn task_of_step(active: &mut Active) -> Option<u32> {
 }
 
 /// Captures a summary of the values of a call of `code` (whose values are captured): at its
-/// start the arguments, at its return the value, at an exit by exception the exception. Kept in
-/// the value store as one text (arguments as `name US summary RS …`, the ASCII unit and record
-/// separators, which summaries never hold: strings are escaped); a Value record names it.
-/// Skipped when the second's budget is spent.
+/// start the arguments, at its return the value, at an exit by exception the exception. Kept as
+/// one text (arguments as `name US summary RS …`, the ASCII unit and record separators, which
+/// summaries never hold: strings are escaped) in the value store (record mode) or in this
+/// thread's value slots in the file (the flight recorder); a Value record names it. Skipped
+/// when the second's budget is spent.
 #[cold]
 #[inline(never)]
 unsafe fn capture_values(
@@ -2124,8 +2125,9 @@ fn dump_window(
 
 /// The arguments of the call a frame object runs (a thread's open call, or one an exception
 /// passed through, from its traceback), summarised as the recorded calls' are: natively, no
-/// code of the program run. For the flight recorder's dump, which captures no values while
-/// recording (its promise is not to slow the program). None for an object not a frame.
+/// code of the program run. For the flight recorder's dump, which captures values while
+/// recording only for the functions it was asked to (its promise is not to slow the program).
+/// None for an object not a frame.
 #[pyfunction]
 fn frame_arguments(
     py: Python<'_>,

@@ -829,9 +829,10 @@ class _DumpValues:
     """What a flight dump knows of values, summarised (natively, running none of the program's
     code) at the moment of the dump, before its window is built: the arguments of the calls
     open on each thread's stack, and of the calls the failure's exception passed through (its
-    traceback's frames), with the exception. The flight recorder captures no values while it
-    records (its promise is not to slow the program): these are the values as they are at the
-    dump (a parameter a function has rebound shows its new value)."""
+    traceback's frames), with the exception. Only the functions of ``values=`` are captured
+    while recording (its promise is not to slow the program); for the other calls these are the
+    values as they are at the dump (a parameter a function has rebound shows its new value), and
+    what was captured as a call happened wins over them (:meth:`attach`)."""
 
     def __init__(self, error: Optional[BaseException]) -> None:
         # threading's own table, copied without its lock (enumerate() takes it: a dump from a
