@@ -164,9 +164,6 @@ struct Local {
     causal_epoch: u64,
     /// The `self` of the outermost causality point running (read at its start).
     causal_object: usize,
-    /// The flight recorder: this thread's block of value slots in `file` (taken at its first
-    /// capture).
-    values: Option<ValueWriter>,
 }
 
 impl Drop for Local {
@@ -243,7 +240,7 @@ fn this_thread_local_slow(me: usize) -> *mut Local {
 }
 
 thread_local! {
-    static LOCAL: UnsafeCell<Local> = const { UnsafeCell::new(Local { epoch: 0, file: None, writer: None, causal_depth: 0, causal_epoch: 0, causal_object: 0, values: None }) };
+    static LOCAL: UnsafeCell<Local> = const { UnsafeCell::new(Local { epoch: 0, file: None, writer: None, causal_depth: 0, causal_epoch: 0, causal_object: 0 }) };
 }
 
 // -- the hot path ----------------------------------------------------------------------------
@@ -315,7 +312,6 @@ unsafe fn start_thread(active: &Active, local: &mut Local) {
     }
     local.writer = Some(writer);
     local.file = Some(file);
-    local.values = None;
     local.epoch = active.epoch;
 }
 
@@ -906,13 +902,25 @@ unsafe fn write_flight_value(active: &Active, text: &str) -> u32 {
     let (Some(file), Some(writer)) = (&local.file, &local.writer) else {
         return 0;
     };
-    if local.values.is_none() {
-        local.values = file.value_writer();
-    }
-    match &mut local.values {
-        Some(values) => file.write_value(values, writer.stream, text),
-        None => 0,
-    }
+    VALUE_WRITER.with(|cell| {
+        let mut values = cell.get();
+        if values.is_none_or(|(epoch, _)| epoch != active.epoch) {
+            values = file.value_writer().map(|w| (active.epoch, w));
+        }
+        let id = match &mut values {
+            Some((_, w)) => file.write_value(w, writer.stream, text),
+            None => 0,
+        };
+        cell.set(values);
+        id
+    })
+}
+
+thread_local! {
+    /// The flight recorder: this thread's block of value slots (taken at its first capture
+    /// under the recorder of that epoch). Apart from `Local`, whose layout every event's path
+    /// reads: only captured calls come here.
+    static VALUE_WRITER: std::cell::Cell<Option<(u64, ValueWriter)>> = const { std::cell::Cell::new(None) };
 }
 
 /// Summarises the running frame's arguments (`names`, in order) into `out`.
@@ -2298,7 +2306,6 @@ fn after_fork_child(
         // parent writes it. (The file stays mapped: the abandoned state below holds it.)
         local.writer = None;
         local.file = None;
-        local.values = None;
         local.epoch = 0;
     });
     // The drainer thread did not survive the fork: its handle is not joined or detached, and
