@@ -736,6 +736,9 @@ class FlightRecorder(_Base):
         from opentelemetry import trace
 
         cause = _process.fork_cause
+        # What started the parent (its spawn, its own fork) did not start this child.
+        self.started_by, self.fork_span = None, 0
+        self.meta = {k: v for k, v in self.meta.items() if k != "started_by"}
         if cause is None:
             return super()._child_root()
         trace_id, span_id, function, time_ns, obj = cause
