@@ -6,12 +6,15 @@ scripts/test builds it (and target/debug/otlp-rust-client) before running these 
 
 from __future__ import annotations
 
+import shutil
 import signal
+import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 
-from harness import REPO_ROOT, Store, _binary, start_server, start_team_server, stop_server
+from harness import REPO_ROOT, Store, Tmux, _binary, start_server, start_team_server, stop_server
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +69,14 @@ def team_server(devtrace_bin: Path, tmp_path: Path):
 def any_server(request):
     """The same test on the embedded store and on the PostgreSQL team store."""
     return request.getfixturevalue("server" if request.param == "embedded" else "team_server")
+
+
+@pytest.fixture
+def tmux(tmp_path: Path):
+    """A tmux server of its own (a private socket), killed at teardown: `devtrace watch` in a
+    real terminal."""
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed: scripts/test installs it (apt-get install tmux)")
+    t = Tmux(f"devtrace-e2e-{uuid.uuid4().hex[:8]}")
+    yield t
+    subprocess.run(["tmux", "-L", t.socket, "kill-server"], capture_output=True, timeout=10)

@@ -592,3 +592,31 @@ def normalise_otlp(value, key: str | None = None):
 def sort_tree(nodes: list) -> list:
     """Puts a hand-written [name, [children]] tree in the order `tree()` produces."""
     return sorted(([name, sort_tree(children)] for name, children in nodes), key=repr)
+
+
+class Tmux:
+    """One tmux server on a private socket, one session running a command."""
+
+    def __init__(self, socket: str):
+        self.socket = socket
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True, timeout=10
+        ).stdout
+
+    def capture(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "watch")
+
+    def display(self, fmt: str) -> str:
+        return self.run("display-message", "-p", "-t", "watch", fmt).strip()
+
+    def wait_for(self, *texts: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.capture()
+            if all(t in screen for t in texts):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{texts} not all on screen within {timeout} s; the screen:\n{screen}")

@@ -17,7 +17,9 @@ scripts/test built the devtrace package for (DEVTRACE_NATIVE_PYTHONS, `:`-separa
   call, linked to it (kind process);
 - one recording of a two-thread program (`python -m app.pipeline`): an assistant asks through
   the official MCP SDK which argument made a call fail, and what the main thread's wait on the
-  queue was waiting for (get_spans: the producer thread's call whose put ended it).
+  queue was waiting for (get_spans: the producer thread's call whose put ended it);
+- the same recording in `devtrace watch`, in a real terminal (tmux): the waiting call's row is
+  marked `⇠`, its detail says what it waited for in `show`'s words, and `c` selects the cause.
 
 The program is tests/e2e/native_app (python -m app.main, app.tasks, app.spawner, …).
 """
@@ -28,12 +30,13 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from harness import REPO_ROOT, CliResult, clean_env
+from harness import REPO_ROOT, CliResult, Tmux, clean_env
 
 APP_DIR = REPO_ROOT / "tests" / "e2e" / "native_app"
 
@@ -354,3 +357,46 @@ def test_an_assistant_finds_the_failing_argument_and_what_a_wait_waited_for(stor
     assert said.endswith(f"span {wait['links'][0]['span_id']}"), detail
     waited_ms = float(said.split("waited ")[1].split(" ms")[0])
     assert waited_ms >= 10, f"the consumer waited for the producer's 40 ms sleep: {said}"
+
+
+def selected_detail(screen: str) -> list[str]:
+    """The lines about the selected row under `devtrace watch`'s waterfall (below its rule,
+    above the status line)."""
+    lines = screen.rstrip("\n").splitlines()
+    rule = max(i for i, line in enumerate(lines) if line.startswith("────"))
+    return lines[rule + 1:-1]
+
+
+def test_watch_marks_a_wait_says_what_it_waited_for_and_goes_to_its_cause(store, python, tmux: Tmux):
+    """app.pipeline recorded, then watched: the main thread's `consume` calls waited on the
+    queue for the producer thread's `produce`."""
+    argv = ["--data", str(store.data_dir), "run", "--", python, "-m", "app.pipeline"]
+    proc = subprocess.run([str(store.bin), *argv], cwd=APP_DIR, env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, CliResult(argv, proc.returncode, proc.stdout, proc.stderr).describe()
+    trace_id = latest_trace(store)
+    tmux.run("new-session", "-d", "-s", "watch", "-x", "160", "-y", "50",
+             f"env -u NO_COLOR TERM=xterm-256color {store.bin} --data {store.data_dir} watch;"
+             " echo watch-exited-$?; exec sleep 600")
+    tmux.wait_for("Traces (")
+    tmux.run("send-keys", "-t", "watch", "Enter")
+    screen = tmux.wait_for(trace_id, "⇠ waited for another thread (c: its cause)")
+    assert "⇠ app.pipeline.consume" in screen, screen
+    # Only the consume calls, then down to one that waited: its detail is show's line.
+    tmux.run("send-keys", "-t", "watch", "/", *"consume", "Enter")
+    for _ in range(8):
+        screen = tmux.capture()
+        if "c: go to its cause" in screen:
+            break
+        tmux.run("send-keys", "-t", "watch", "j")
+        time.sleep(0.3)
+    detail = selected_detail(screen)
+    assert detail[0].startswith("app.pipeline.consume  "), screen
+    [said] = [line.strip() for line in detail if line.strip().startswith("⇠ waited ")]
+    assert ' for "app.pipeline.produce" (queue put, thread "producer", at +' in said, screen
+    # c: the producer's call is selected (its detail under the waterfall), the filter cleared.
+    tmux.run("send-keys", "-t", "watch", "c")
+    screen = tmux.wait_for("\napp.pipeline.produce  ")
+    assert selected_detail(screen)[0].startswith("app.pipeline.produce  "), screen
+    assert "filter \"" not in screen.splitlines()[-1], screen
+    tmux.run("send-keys", "-t", "watch", "q")
+    tmux.wait_for("watch-exited-0", timeout=10)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO_ROOT, Server, clean_env
+from harness import REPO_ROOT, Server, Tmux, clean_env
 
 SENDER = REPO_ROOT / "tests" / "e2e" / "senders" / "python_sender.py"
 
@@ -100,43 +99,6 @@ def retry_loop_transcript(session_id: str, cwd: str) -> list[str]:
             }
         )
     return lines
-
-
-class Tmux:
-    """One tmux server on a private socket, one session running a command."""
-
-    def __init__(self, socket: str):
-        self.socket = socket
-
-    def run(self, *args: str) -> str:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True, timeout=10
-        ).stdout
-
-    def capture(self) -> str:
-        return self.run("capture-pane", "-p", "-t", "watch")
-
-    def display(self, fmt: str) -> str:
-        return self.run("display-message", "-p", "-t", "watch", fmt).strip()
-
-    def wait_for(self, *texts: str, timeout: float = 15.0) -> str:
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.capture()
-            if all(t in screen for t in texts):
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"{texts} not all on screen within {timeout} s; the screen:\n{screen}")
-
-
-@pytest.fixture
-def tmux(tmp_path: Path):
-    if shutil.which("tmux") is None:
-        pytest.fail("tmux is not installed: scripts/test installs it (apt-get install tmux)")
-    t = Tmux(f"devtrace-e2e-{uuid.uuid4().hex[:8]}")
-    yield t
-    subprocess.run(["tmux", "-L", t.socket, "kill-server"], capture_output=True, timeout=10)
 
 
 def test_watch_shows_a_trace_a_live_session_and_its_retry_loop(server: Server, tmux: Tmux, tmp_path: Path):

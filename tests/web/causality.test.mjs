@@ -2,7 +2,8 @@
 // main thread's queue get waited 120 ms for worker-1's `pipeline.produce`, then
 // `pipeline.parse` failed on its argument): an arrow goes from the cause to the waiting span,
 // the span panel says what the wait waited for and goes to it, and playback steps through one
-// thread's recorded calls with their values, back and forth, jumping from a wait to its cause.
+// thread's recorded calls with their values, back and forth, jumping from a wait to its cause,
+// by its buttons and by its keys (← →, c).
 // A trace built to be hostile shows its recorded values as text.
 //
 // Run with scripts/test, or: cd tests/web && npm ci && DEVTRACE_BIN=../../target/debug/devtrace npm test
@@ -112,6 +113,58 @@ test('playback steps through a thread\'s calls with their values and jumps from 
   await page.locator('.wf-row.selected .label:text-is("pipeline.produce")').waitFor();
   await page.locator('[data-step="back"]').click();
   assert.equal(await name.textContent(), 'threading.Thread.run');
+});
+
+test('the step-through\'s keys: ← and → step, c jumps to the cause, none while typing', async () => {
+  await page.goto(`${base}/traces/${TRACE}?span=${PARSE}`);
+  await page.locator('[data-step-through]').click();
+  const name = page.locator('[data-step-name]');
+  const where = page.locator('[data-step-where]');
+  await page.locator('[data-step-name]:text("pipeline.parse")').waitFor();
+  // Shown where the controls are: a hint, and each button's title and aria-keyshortcuts.
+  assert.equal(await page.locator('[data-step-keys]').textContent(), '← → step · c jumps to the cause');
+  assert.equal(await page.locator('[data-step="back"]').getAttribute('title'), 'Previous call (←)');
+  assert.equal(await page.locator('[data-step="forward"]').getAttribute('aria-keyshortcuts'), 'ArrowRight');
+
+  await page.keyboard.press('ArrowLeft');
+  assert.equal(await name.textContent(), '· · queue.Queue.get');
+  assert.equal(await where.textContent(), 'call 3 of 4 · thread MainThread');
+  await page.locator('.wf-row.selected .label:text-is("queue.Queue.get")').waitFor();
+  assert.equal(await page.locator('[data-step="cause"]').getAttribute('title'), 'Jump to the cause (c)');
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await name.textContent(), '· · pipeline.parse');
+  await page.keyboard.press('ArrowLeft');
+
+  // Typing in the trace search moves nothing: the keys are the field's.
+  const search = page.locator('[data-search]');
+  await search.focus();
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.type('c');
+  assert.equal(await search.inputValue(), 'c');
+  assert.equal(await where.textContent(), 'call 3 of 4 · thread MainThread');
+  await search.fill('');
+  await search.evaluate((el) => el.blur());
+
+  await page.keyboard.press('c');
+  await page.locator('[data-step-name]:text("pipeline.produce")').waitFor();
+  assert.equal(await where.textContent(), 'call 2 of 2 · thread worker-1');
+  await page.locator('.wf-row.selected .label:text-is("pipeline.produce")').waitFor();
+  await page.keyboard.press('c');
+  assert.equal(await where.textContent(), 'call 2 of 2 · thread worker-1', 'produce waited for nothing');
+  await page.keyboard.press('ArrowLeft');
+  assert.equal(await name.textContent(), 'threading.Thread.run');
+});
+
+test('the operation breakdown credits the time waited on another thread to that thread\'s call', async () => {
+  await page.goto(`${base}/operations/pipeline.consume`);
+  const waited = page.locator('table.breakdown tbody tr.waited-for');
+  await waited.first().waitFor();
+  assert.equal(await waited.count(), 1);
+  const cells = await waited.locator('td').allTextContents();
+  assert.match(cells[0], /^⇠ threading\.Thread\.run \(thread /);
+  assert.ok(!/[\u001b\u202e\u200b\u2028]/.test(cells[0]), `the thread's name is shown as text: ${cells[0]}`);
+  assert.equal(cells.at(-1), '67 %', 'the path\'s 120 ms of the consumer\'s 180 ms');
+  assert.match(await waited.getAttribute('title'), /^Not a child: another thread/);
 });
 
 test('hostile recorded values, thread names and causes are shown as text', async () => {

@@ -41,6 +41,13 @@ pub struct ChildStats {
     pub calls_per_run: f64,
     /// Mean share of the operation's duration that this child spends on its critical path.
     pub critical_share: f64,
+    /// Not a child: another thread's outermost call that the operation's critical path
+    /// crossed to while a span under it waited for that thread (a causal wait: the queue put
+    /// that fed its get, the thread end its join waited for). Its `per_run` is the path's
+    /// time there per run, `calls_per_run` the crossings per run.
+    pub waited_for: bool,
+    /// The thread of a `waited_for` row (`thread.name`, else `thread.id`), when the spans say.
+    pub thread: Option<String>,
 }
 
 /// Time by kind of work within the operation: wall-clock time, each instant shared among the
@@ -113,6 +120,18 @@ pub fn operation_identities(traces: &[AnalyzedTrace], name: &str) -> Vec<(Operat
     identities
 }
 
+/// One row of the breakdown, summed over the runs.
+struct Tally {
+    /// Time per run: in the child, or (waited for) on the path there.
+    per_run: Vec<f64>,
+    /// Calls, or crossings.
+    calls: u64,
+    /// Sum over the runs of the share of the run's duration on its critical path.
+    critical: f64,
+    kind: WorkKind,
+    thread: Option<String>,
+}
+
 /// Profiles every span of `operation` in `traces` (each is one run). `None` if there is none.
 pub fn profile_operation(
     traces: &[AnalyzedTrace],
@@ -132,22 +151,37 @@ pub fn profile_operation(
         .collect();
     let mean_duration = crate::stats::mean(&durations).max(1.0);
 
-    // identity → (per-run totals, total calls, critical-share sum, kind of work)
-    let mut children: BTreeMap<Operation, (Vec<f64>, u64, f64, WorkKind)> = BTreeMap::new();
+    // (waited for, identity) → its tally: the children, then other threads' calls the path
+    // crossed to (ordered after the children by the key).
+    let mut rows: BTreeMap<(bool, Operation), Tally> = BTreeMap::new();
     let mut kinds: BTreeMap<WorkKind, f64> = BTreeMap::new();
     let mut self_critical = 0.0;
     for (run, (trace, op)) in instances.iter().enumerate() {
         let duration = trace.span(*op).duration_nanos().max(1) as f64;
         let credits = critical_credits(trace, *op);
         self_critical += credits[*op] as f64 / duration;
+        let mut tally = |waited_for: bool, span: usize, nanos: u64, critical: u64| {
+            let entry = rows
+                .entry((waited_for, Operation::of(&trace.spans, trace.span(span))))
+                .or_insert_with(|| Tally {
+                    per_run: vec![0.0; instances.len()],
+                    calls: 0,
+                    critical: 0.0,
+                    kind: classify(trace, span),
+                    thread: waited_for
+                        .then(|| crate::causality::thread_of(trace, span))
+                        .flatten(),
+                });
+            entry.per_run[run] += nanos as f64;
+            entry.calls += 1;
+            entry.critical += critical as f64 / duration;
+        };
         for &child in &trace.tree.children[*op] {
-            let span = trace.span(child);
-            let entry = children
-                .entry(Operation::of(&trace.spans, span))
-                .or_insert_with(|| (vec![0.0; instances.len()], 0, 0.0, classify(trace, child)));
-            entry.0[run] += span.duration_nanos() as f64;
-            entry.1 += 1;
-            entry.2 += subtree_credit(trace, &credits, child) as f64 / duration;
+            let credit = subtree_credit(trace, &credits, child);
+            tally(false, child, trace.span(child).duration_nanos(), credit);
+        }
+        for (branch, credit) in crossed_branches(trace, *op, &credits) {
+            tally(true, branch, credit, credit);
         }
         // Wall-clock time by kind: concurrent work shares each instant, waits inside spans
         // are waiting, and the kinds sum to the run's duration.
@@ -155,26 +189,28 @@ pub fn profile_operation(
             *kinds.entry(kind).or_default() += nanos as f64;
         }
     }
-    let mut children: Vec<ChildStats> = children
+    let mut children: Vec<ChildStats> = rows
         .into_iter()
-        .map(|(identity, (per_run, calls, critical, kind))| {
-            let summary = summarize(&per_run);
+        .map(|((waited_for, identity), tally)| {
+            let summary = summarize(&tally.per_run);
             ChildStats {
                 name: identity.name,
                 service: identity.service,
                 span_kind: identity.kind.as_str().to_owned(),
-                kind,
+                kind: tally.kind,
                 share: summary.mean / mean_duration,
                 per_run: summary,
-                calls_per_run: calls as f64 / n,
-                critical_share: critical / n,
+                calls_per_run: tally.calls as f64 / n,
+                critical_share: tally.critical / n,
+                waited_for,
+                thread: tally.thread,
             }
         })
         .collect();
     children.sort_by(|a, b| {
-        b.per_run
-            .mean
-            .total_cmp(&a.per_run.mean)
+        a.waited_for
+            .cmp(&b.waited_for)
+            .then(b.per_run.mean.total_cmp(&a.per_run.mean))
             .then(a.name.cmp(&b.name))
             .then(a.service.cmp(&b.service))
             .then(a.span_kind.cmp(&b.span_kind))
@@ -210,6 +246,34 @@ pub fn profile_operation(
         by_kind,
         self_critical_share: self_critical / n,
     })
+}
+
+/// Where `op`'s critical path went outside its subtree (to other threads it waited for): each
+/// such thread's outermost call not shared with `op` (as [`crate::causality::cause_branch`]
+/// picks it), with the credits of the spans under it, in index order.
+fn crossed_branches(trace: &AnalyzedTrace, op: usize, credits: &[u64]) -> Vec<(usize, u64)> {
+    let mut inside = vec![false; credits.len()];
+    for d in std::iter::once(op).chain(trace.descendants(op)) {
+        inside[d] = true;
+    }
+    let mut above_op = vec![false; credits.len()];
+    let mut node = trace.tree.parent[op];
+    while let Some(n) = node {
+        above_op[n] = true;
+        node = trace.tree.parent[n];
+    }
+    let mut by_branch: BTreeMap<usize, u64> = BTreeMap::new();
+    for (i, &credit) in credits.iter().enumerate() {
+        if credit == 0 || inside[i] {
+            continue;
+        }
+        let mut branch = i;
+        while let Some(parent) = trace.tree.parent[branch].filter(|p| !above_op[*p]) {
+            branch = parent;
+        }
+        *by_branch.entry(branch).or_default() += credit;
+    }
+    by_branch.into_iter().collect()
 }
 
 /// Operations ranked by total time spent, from the root spans of traces.
@@ -327,6 +391,59 @@ mod tests {
         assert_eq!(other.mean_nanos, 10.0, "the parent's own time");
         let nope = Operation::new("nope", "unknown_service", SpanKind::Internal);
         assert!(profile_operation(&traces, &nope).is_none());
+    }
+
+    /// A consumer thread (`consume`) that spends most of its run waiting on a queue for a
+    /// producer thread's `produce`, on a thread of its own (a root span of the trace).
+    #[test]
+    fn time_the_path_spends_on_a_waited_for_thread_is_credited_to_its_call() {
+        use crate::causality::tests::{linked, on_thread};
+        let runs: Vec<AnalyzedTrace> = (0..2u64)
+            .map(|k| {
+                let at = k * 1000;
+                AnalyzedTrace::new(
+                    devtrace_model::TraceId([1; 16]),
+                    batch(vec![
+                        on_thread(span(1, None, "consume", at, at + 100), "MainThread"),
+                        // The get waited 10..90 for the put at 90, then took 10 more.
+                        linked(
+                            span(2, Some(1), "queue.get", at + 10, at + 100),
+                            4,
+                            "queue",
+                            at + 90,
+                            80,
+                        ),
+                        on_thread(span(3, None, "producer", at, at + 95), "worker-1"),
+                        span(4, Some(3), "app.produce", at + 5, at + 92),
+                    ]),
+                )
+            })
+            .collect();
+        let consume = Operation::new("consume", "unknown_service", SpanKind::Internal);
+        let profile = profile_operation(&runs, &consume).unwrap();
+        let names: Vec<(&str, bool)> = profile
+            .children
+            .iter()
+            .map(|c| (c.name.as_str(), c.waited_for))
+            .collect();
+        assert_eq!(names, [("queue.get", false), ("producer", true)]);
+        let get = &profile.children[0];
+        assert!((get.critical_share - 0.10).abs() < 1e-9, "{get:?}");
+        let producer = &profile.children[1];
+        assert!(
+            (producer.critical_share - 0.80).abs() < 1e-9,
+            "most of the path is the producer's: {producer:?}"
+        );
+        assert_eq!(producer.thread.as_deref(), Some("worker-1"));
+        assert_eq!((producer.per_run.mean, producer.calls_per_run), (80.0, 1.0));
+        // The shares still sum to the whole: own time, children, the threads waited for.
+        let sum = profile.self_critical_share
+            + profile
+                .children
+                .iter()
+                .map(|c| c.critical_share)
+                .sum::<f64>();
+        assert!((sum - 1.0).abs() < 1e-9, "{sum}");
     }
 
     /// A gRPC call: the frontend's client span and the checkout service's server span share a

@@ -282,7 +282,8 @@ fn traces_listed_drawn_analysed_queried_and_exported() {
 
 /// Two threads (`tests/fixtures/transcripts/threads.jsonl`): the main thread's queue get
 /// waited 120 ms for worker-1's `pipeline.produce` (a causal link, docs/conventions.md), then
-/// `pipeline.parse` failed on its argument. `show` says what the wait waited for under it.
+/// `pipeline.parse` failed on its argument. `show` says what the wait waited for under it;
+/// `perf` credits the path's time during the wait to worker-1's call (`⇠`), not to nothing.
 #[test]
 fn a_wait_across_threads() {
     let mut t = Transcript::new("threads");
@@ -290,6 +291,7 @@ fn a_wait_across_threads() {
     import.arg(fixtures().join("transcripts/threads.jsonl"));
     common::ok(import.output().unwrap());
     t.run(&["show", "000000000000000000000000007e4d00"]);
+    t.run(&["perf", "pipeline.consume"]);
     t.assert_matches_snapshot();
 }
 

@@ -23,7 +23,7 @@ pub const CALL_EXCEPTION: &str = "devtrace.call.exception";
 
 /// One wait and what ended it, for a span panel or an answer.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct WaitView {
     /// `queue`, `lock`, `thread.join`, … as recorded.
     pub kind: String,
@@ -117,6 +117,31 @@ pub fn waits_by_span(trace: &AnalyzedTrace) -> Vec<Vec<WaitView>> {
     for wait in causal_waits(trace) {
         out[wait.waiter].push(wait_view(trace, &wait, origin));
     }
+    out
+}
+
+/// The waits of one waterfall row, for a viewer that shows them beside the row (the terminal
+/// dashboard) without asking for the span's detail.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct RowWaits {
+    /// The waiting span's row in the waterfall.
+    pub row: u32,
+    pub waits: Vec<WaitView>,
+}
+
+/// The rows of `trace` that waited, with their waits; `row_of` maps a span index to its row.
+pub fn row_waits(trace: &AnalyzedTrace, row_of: &[u32]) -> Vec<RowWaits> {
+    let mut out: Vec<RowWaits> = waits_by_span(trace)
+        .into_iter()
+        .enumerate()
+        .filter(|(_, waits)| !waits.is_empty())
+        .map(|(i, waits)| RowWaits {
+            row: row_of[i],
+            waits,
+        })
+        .collect();
+    out.sort_by_key(|r| r.row);
     out
 }
 
@@ -267,7 +292,7 @@ pub fn thread_steps(trace: &AnalyzedTrace, index: usize) -> ThreadSteps {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::testing::span;
     use devtrace_model::{Event, KeyValue, Link, Resource, Scope, Span, SpanBatch, semconv};
@@ -337,6 +362,19 @@ mod tests {
         assert!(waits[0].cause_in_trace);
         assert!(waits_of_span(&t, 0).is_empty());
         assert_eq!(waits_by_span(&t)[1], waits);
+    }
+
+    #[test]
+    fn a_waterfall_row_carries_the_waits_of_its_span_in_the_same_words() {
+        let t = two_threads();
+        let mut row_of = vec![0u32; t.spans.spans.len()];
+        for (row, (i, _)) in t.tree.walk().enumerate() {
+            row_of[i] = row as u32;
+        }
+        let rows = row_waits(&t, &row_of);
+        assert_eq!(rows.len(), 1, "only the get waited");
+        assert_eq!(rows[0].row, row_of[1]);
+        assert_eq!(rows[0].waits, waits_of_span(&t, 1));
     }
 
     #[test]

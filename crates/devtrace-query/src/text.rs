@@ -362,6 +362,12 @@ pub fn render_profile_with(profile: &OperationProfile, options: &TextOptions) ->
         ns(d.max),
     );
     out.push_str(&children_table(profile, options));
+    if profile.children.iter().any(|c| c.waited_for) {
+        out.push_str(
+            "  ⇠ another thread's call, not a child: the critical path's time there while a \
+             span under the operation waited for it\n",
+        );
+    }
     let kinds: Vec<String> = profile
         .by_kind
         .iter()
@@ -398,6 +404,16 @@ fn children_table(profile: &OperationProfile, options: &TextOptions) -> String {
     ]);
     for child in &profile.children {
         let mut label = options.data(&child.name);
+        if child.waited_for {
+            // Not a child: another thread the path crossed to while a span waited for it.
+            label = format!("⇠ {label}");
+            if let Some(thread) = &child.thread {
+                label.push_str(&format!(
+                    " (thread {})",
+                    devtrace_model::recorded::quote(thread)
+                ));
+            }
+        }
         if child.service != profile.service {
             label.push_str(&format!(" → {}", options.data(&child.service)));
         }

@@ -8,7 +8,7 @@
 //! and decode in tens of milliseconds. Attributes, events, links and logs stay out of it; the
 //! viewer asks for them span by span ([`span_detail`]).
 
-use crate::causal::{CausalArrow, WaitView};
+use crate::causal::{CausalArrow, RowWaits, WaitView};
 use crate::json::value_json;
 use devtrace_analyze::classify::{LlmCall, WorkKind, classify, llm_call};
 use devtrace_analyze::critical_path::critical_credits;
@@ -80,6 +80,10 @@ pub struct Waterfall {
     /// ([`crate::causal`]).
     #[serde(default)]
     pub causal_arrows: Vec<CausalArrow>,
+    /// The rows that waited for another thread or process, each with its waits in words
+    /// (the `⇠ waited …` lines of `show`), in row order.
+    #[serde(default)]
+    pub waits: Vec<RowWaits>,
 }
 
 /// Consecutive siblings sharing a name: rows `first_row` … up to the end of `last_row`'s subtree.
@@ -118,12 +122,7 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         .max()
         .unwrap_or(origin);
 
-    let mut critical = vec![0u64; n];
-    for &root in &trace.tree.roots {
-        for (i, credit) in critical_credits(trace, root).into_iter().enumerate() {
-            critical[i] += credit;
-        }
-    }
+    let critical = critical_per_span(trace);
     let logs_per_span = logs_per_span(logs);
 
     let mut strings: Vec<String> = Vec::new();
@@ -170,6 +169,7 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         log_count: Vec::with_capacity(n),
         folds: Vec::new(),
         causal_arrows: crate::causal::arrows(trace),
+        waits: crate::causal::row_waits(trace, &row_of),
     };
     let mut parent_of = vec![-1i64; n];
     for (i, children) in trace.tree.children.iter().enumerate() {
@@ -248,6 +248,28 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
     view.folds.sort_by_key(|f| f.first_row);
     view.strings = strings;
     view
+}
+
+/// Each span's own time on its root's critical path. Roots are walked longest first; a root
+/// whose subtree an earlier root's path already crossed into (a thread that root waited for,
+/// recorded as a root of its own) is on that path, not one of its own, and a span an earlier
+/// path credited keeps that credit: no span's time counts twice.
+fn critical_per_span(trace: &AnalyzedTrace) -> Vec<u64> {
+    let mut critical = vec![0u64; trace.spans.spans.len()];
+    let mut roots = trace.tree.roots.clone();
+    roots.sort_by_key(|&r| (std::cmp::Reverse(trace.span(r).duration_nanos()), r));
+    for root in roots {
+        let mut subtree = std::iter::once(root).chain(trace.descendants(root));
+        if subtree.any(|i| critical[i] > 0) {
+            continue;
+        }
+        for (i, credit) in critical_credits(trace, root).into_iter().enumerate() {
+            if critical[i] == 0 {
+                critical[i] = credit;
+            }
+        }
+    }
+    critical
 }
 
 /// How many log records each span has correlated with it.
@@ -641,6 +663,49 @@ mod tests {
         );
         assert_eq!(view.strings[view.work[9] as usize], "llm");
         assert_eq!(view.event_count[8], 1);
+    }
+
+    /// The producer thread is a root of its own, and the consumer's path crosses into it while
+    /// its get waits: its time on the path counts once, under the path that waited for it.
+    #[test]
+    fn a_thread_another_root_waited_for_is_credited_once() {
+        let trace = crate::causal::tests::two_threads();
+        let summary = TraceSummary {
+            trace_id: trace.trace_id,
+            start_unix_nano: 0,
+            end_unix_nano: 100_000_000,
+            root_name: "consume".into(),
+            service: "unknown_service".into(),
+            services: vec![],
+            span_count: 5,
+            error_count: 1,
+            root_start_unix_nano: 0,
+            root_end_unix_nano: 100_000_000,
+            root_failed: false,
+        };
+        let view = waterfall(&trace, &summary, &LogBatch::default());
+        let row = |id: u8| {
+            view.span_id
+                .iter()
+                .position(|s| *s == SpanId([id; 8]))
+                .unwrap()
+        };
+        const MS: u64 = 1_000_000;
+        assert_eq!(
+            view.critical[row(4)],
+            40 * MS,
+            "produce: the get's wait, once"
+        );
+        assert_eq!(
+            view.critical[row(3)],
+            0,
+            "the worker's own path is not another"
+        );
+        for r in 0..view.span_id.len() {
+            assert!(view.critical[r] <= view.duration[r], "row {r}: {view:?}");
+        }
+        assert_eq!(view.critical.iter().sum::<u64>(), 100 * MS);
+        assert!(view.on_critical_path[row(3)], "it leads to produce");
     }
 
     #[test]

@@ -331,10 +331,46 @@ pub fn handle_key(key: KeyEvent, dash: &Dashboard, view: &mut ViewState) -> Acti
             view.timeline_row = 0;
             return Action::Request(Request::Follow(Some("latest".into())));
         }
+        KeyCode::Char('c') if *view.screen() == Screen::Waterfall => go_to_cause(dash, view),
         KeyCode::Enter => return enter(dash, view),
         _ => {}
     }
     Action::None
+}
+
+/// Selects the span that ended the selected span's wait (its first wait whose cause is in the
+/// trace), opening the fold it is in and clearing a filter that hides it.
+pub fn go_to_cause(dash: &Dashboard, view: &mut ViewState) {
+    let Some(wf) = &dash.waterfall else {
+        return;
+    };
+    let Some(WaterfallRow::Span(row)) = view::waterfall_rows(wf, view)
+        .get(view.waterfall_row)
+        .copied()
+    else {
+        return;
+    };
+    let Some(cause) = view::row_waits(wf, row)
+        .iter()
+        .filter(|w| w.cause_in_trace)
+        .find_map(|w| wf.span_id.iter().position(|id| *id == w.cause_span_id))
+    else {
+        return;
+    };
+    for fold in &wf.folds {
+        let end = wf.subtree_end[fold.last_row as usize] as usize;
+        if (fold.first_row as usize..end).contains(&cause) {
+            view.unfolded.insert(fold.first_row);
+        }
+    }
+    let mut rows = view::waterfall_rows(wf, view);
+    if !rows.contains(&WaterfallRow::Span(cause)) {
+        view.filter.clear();
+        rows = view::waterfall_rows(wf, view);
+    }
+    if let Some(at) = rows.iter().position(|r| *r == WaterfallRow::Span(cause)) {
+        view.waterfall_row = at;
+    }
 }
 
 fn open_waterfall(view: &mut ViewState, trace_id: devtrace_model::TraceId) -> Action {

@@ -4,10 +4,13 @@
 //!
 //! Screens: the dashboard (rates, traces, sessions in progress, findings as they fire), one
 //! session turn by turn, a trace's waterfall (critical path marked, repeated siblings folded as
-//! `show` folds them), one finding with its evidence, and the keys.
+//! `show` folds them, a span that waited for another thread marked `⇠`, the selected row's
+//! detail under it with its waits in `show`'s words), one finding with its evidence, and the
+//! keys.
 
 use crate::state::{Dashboard, FeedItem, Origin};
 use crate::text::{clock, count, data, duration, fit, right, short_id, sparkline};
+use devtrace_query::causal::WaitView;
 use devtrace_query::live::{ActionLine, SessionProgress, SessionTimeline, TimelineLine};
 use devtrace_query::sessions::format_offset;
 use devtrace_query::trace_view::Waterfall;
@@ -187,6 +190,9 @@ fn status_line(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewState
         }
         let keys = match view.screen() {
             Screen::Dashboard => "Tab pane · ↑↓ move · Enter open · / filter · ? keys · q quit",
+            Screen::Waterfall => {
+                "↑↓ move · Enter open · c cause · Esc back · / filter · ? keys · q quit"
+            }
             _ => "↑↓ move · Enter open · Esc back · / filter · ? keys · q quit",
         };
         spans.push(Span::styled(keys, t.dim()));
@@ -939,8 +945,13 @@ fn waterfall_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &View
             ]),
             Line::from(Span::styled(
                 format!(
-                    "trace {}  ◆ critical path  × folded repeats (Enter opens)",
-                    wf.trace_id.to_hex()
+                    "trace {}  ◆ critical path  {}× folded repeats (Enter opens)",
+                    wf.trace_id.to_hex(),
+                    if wf.waits.is_empty() {
+                        ""
+                    } else {
+                        "⇠ waited for another thread (c: its cause)  "
+                    }
                 ),
                 t.dim(),
             )),
@@ -948,6 +959,10 @@ fn waterfall_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &View
         head,
     );
     let rows = waterfall_rows(wf, view);
+    let detail = selected_detail(wf, rows.get(view.waterfall_row).copied(), width, t);
+    let [body, detail_area] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(detail.len() as u16)]).areas(body);
+    frame.render_widget(Paragraph::new(detail), detail_area);
     let height = body.height as usize;
     let start = scroll_start(view.waterfall_row, rows.len(), height);
     let label_w = (width * 45 / 100).max(20).min(width.saturating_sub(12));
@@ -958,9 +973,14 @@ fn waterfall_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &View
             WaterfallRow::Span(r) => {
                 let name = &wf.strings[wf.name[r] as usize];
                 let mark = if wf.on_critical_path[r] { "◆" } else { " " };
+                let waited = if row_waits(wf, r).is_empty() {
+                    ""
+                } else {
+                    "⇠ "
+                };
                 (
                     format!(
-                        "{}{mark} {}",
+                        "{}{mark} {waited}{}",
                         "  ".repeat(wf.depth[r] as usize),
                         data(name, label_w)
                     ),
@@ -1013,6 +1033,78 @@ fn waterfall_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &View
         )));
     }
     frame.render_widget(Paragraph::new(lines), body);
+}
+
+/// The waits recorded on waterfall row `row`, in the words of every face (empty when it
+/// waited for nothing).
+pub fn row_waits(wf: &Waterfall, row: usize) -> &[WaitView] {
+    match wf.waits.binary_search_by_key(&row, |r| r.row as usize) {
+        Ok(at) => &wf.waits[at].waits,
+        Err(_) => &[],
+    }
+}
+
+/// Most wait lines the detail under a waterfall shows (a span with more says how many).
+const DETAIL_WAITS: usize = 3;
+
+/// The lines under the waterfall about the selected row: its name, duration and start; for a
+/// span that waited, its `⇠ waited …` lines as `show` writes them.
+fn selected_detail(
+    wf: &Waterfall,
+    selected: Option<WaterfallRow>,
+    width: usize,
+    t: Theme,
+) -> Vec<Line<'static>> {
+    let rule = Line::from(Span::styled("─".repeat(width), t.dim()));
+    match selected {
+        None => Vec::new(),
+        Some(WaterfallRow::Fold(f)) => {
+            let fold = &wf.folds[f];
+            vec![
+                rule,
+                Line::from(vec![
+                    Span::styled(format!("× {} ", fold.count), t.title()),
+                    Span::styled(data(&fold.name, width / 2), t.title()),
+                    Span::raw(format!("  {}", data(&fold.each, width))),
+                ]),
+            ]
+        }
+        Some(WaterfallRow::Span(r)) => {
+            let waits = row_waits(wf, r);
+            let mut lines = vec![
+                rule,
+                Line::from(vec![
+                    Span::styled(data(&wf.strings[wf.name[r] as usize], width / 2), t.title()),
+                    Span::raw(format!(
+                        "  {}  at +{}",
+                        duration(wf.duration[r]),
+                        duration(wf.start[r])
+                    )),
+                    Span::styled(
+                        if waits.iter().any(|w| w.cause_in_trace) {
+                            "  c: go to its cause"
+                        } else {
+                            ""
+                        },
+                        t.dim(),
+                    ),
+                ]),
+            ];
+            for wait in waits.iter().take(DETAIL_WAITS) {
+                lines.push(Line::from(Span::styled(
+                    format!("  ⇠ {}", data(&wait.text, width.max(1) * 2)),
+                    t.warn(),
+                )));
+            }
+            if waits.len() > DETAIL_WAITS {
+                lines.push(Line::from(Span::styled(
+                    format!("  … {} more waits", waits.len() - DETAIL_WAITS),
+                    t.dim(),
+                )));
+            }
+            lines
+        }
+    }
 }
 
 fn finding_screen(
@@ -1142,6 +1234,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Esc", "back (and clear the filter)"),
     ("/", "filter what is shown"),
     ("s", "the newest session, turn by turn"),
+    ("c", "in a waterfall: go to the span that ended a ⇠ wait"),
     ("?", "these keys"),
     ("q  Ctrl-C", "quit"),
 ];

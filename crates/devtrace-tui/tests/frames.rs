@@ -353,3 +353,148 @@ fn no_color_draws_without_colours_and_colour_draws_with_them() {
     assert_eq!(coloured(false), 0);
     assert!(coloured(true) > 0);
 }
+
+/// Two threads of one recorded program: the main thread's `get` waited for the put of a call on
+/// a thread whose recorded name carries terminal escapes and a bidi override; that thread's
+/// outermost call is a root of its own.
+fn two_threads() -> SpanBatch {
+    let trace = TraceId([0x7a; 16]);
+    let on = |mut s: Span, thread: &str| {
+        s.attributes.push(KeyValue::new("thread.name", thread));
+        s
+    };
+    let hostile = "worker-\u{1b}[31m1\u{202e}";
+    let mut get = Span::new(
+        trace,
+        SpanId([2; 8]),
+        Some(SpanId([1; 8])),
+        "queue.Queue.get",
+        T0 + 20 * MS,
+        T0 + 150 * MS,
+    );
+    get.links.push(devtrace_model::Link {
+        trace_id: trace,
+        span_id: SpanId([4; 8]),
+        trace_state: String::new(),
+        attributes: vec![
+            KeyValue::new(semconv::causal::LINK_KIND, "queue"),
+            KeyValue::new(semconv::causal::LINK_CAUSE_FUNCTION, "pipeline.produce"),
+            KeyValue::new(semconv::causal::LINK_CAUSE_TIME, (T0 + 140 * MS) as i64),
+            KeyValue::new(semconv::causal::LINK_WAIT_NS, (120 * MS) as i64),
+        ],
+        dropped_attributes_count: 0,
+        flags: 0,
+    });
+    SpanBatch {
+        resources: vec![Resource {
+            attributes: vec![KeyValue::new(semconv::SERVICE_NAME, "pipeline")],
+            ..Default::default()
+        }],
+        scopes: vec![Scope::default()],
+        spans: vec![
+            on(
+                Span::new(
+                    trace,
+                    SpanId([1; 8]),
+                    None,
+                    "pipeline.main",
+                    T0,
+                    T0 + 200 * MS,
+                ),
+                "MainThread",
+            ),
+            get,
+            on(
+                Span::new(
+                    trace,
+                    SpanId([3; 8]),
+                    None,
+                    "threading.Thread.run",
+                    T0 + 5 * MS,
+                    T0 + 180 * MS,
+                ),
+                hostile,
+            ),
+            Span::new(
+                trace,
+                SpanId([4; 8]),
+                Some(SpanId([3; 8])),
+                "pipeline.produce",
+                T0 + 10 * MS,
+                T0 + 145 * MS,
+            ),
+        ],
+    }
+}
+
+#[test]
+fn a_wait_is_marked_its_words_are_shows_and_c_goes_to_its_cause() {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = SqliteWriter::open(dir.path()).unwrap();
+    writer.write(&[prepare_spans(two_threads())]).unwrap();
+    let mut source = LocalSource::open(dir.path()).unwrap();
+    let mut watcher = Watcher::new(LiveQuery::at(T0));
+    let mut dash = Dashboard::new("store /data".into());
+    for update in watcher.request(&mut source, Request::Waterfall(TraceId([0x7a; 16]))) {
+        dash.apply(update);
+    }
+    pin(&mut dash);
+    let mut view = ViewState::new(Theme { color: false }, Screen::Waterfall);
+    view.waterfall_row = 1;
+    let frame = render(&dash, &view, 120, 16);
+    check("waterfall_waits_120x16", &frame);
+    // The same words as `show`, the hostile thread name escaped inside its quotes.
+    let said = "⇠ waited 120.0 ms for \"pipeline.produce\" (queue put, thread \
+                \"worker-\\u001b[31m1\\u202e\", at +140.0 ms)";
+    assert!(frame.contains(said), "{frame}");
+    assert!(frame.contains("◆ ⇠ queue.Queue.get"), "{frame}");
+    let waterfall = dash.waterfall.as_ref().unwrap();
+    assert_eq!(
+        view::row_waits(waterfall, 1)[0].text,
+        devtrace_query::causal::waits_of_span(
+            &devtrace_analyze::AnalyzedTrace::new(TraceId([0x7a; 16]), two_threads()),
+            1
+        )[0]
+        .text,
+        "the terminal shows what the query layer worded"
+    );
+
+    let press = |view: &mut ViewState, code| {
+        devtrace_tui::app::handle_key(KeyEvent::new(code, KeyModifiers::NONE), &dash, view)
+    };
+    press(&mut view, KeyCode::Char('c'));
+    let produce = waterfall
+        .span_id
+        .iter()
+        .position(|id| *id == SpanId([4; 8]))
+        .unwrap();
+    assert_eq!(
+        view::waterfall_rows(waterfall, &view)[view.waterfall_row],
+        view::WaterfallRow::Span(produce),
+        "c selected the producer's call"
+    );
+    let frame = render(&dash, &view, 120, 16);
+    assert!(
+        frame.contains("pipeline.produce  135.0 ms  at +10.0 ms"),
+        "{frame}"
+    );
+    // The cause waited for nothing: c stays there; a filter hiding the cause is cleared.
+    press(&mut view, KeyCode::Char('c'));
+    assert_eq!(
+        view::waterfall_rows(waterfall, &view)[view.waterfall_row],
+        view::WaterfallRow::Span(produce)
+    );
+    view.filter = "queue".into();
+    view.waterfall_row = 0;
+    assert_eq!(
+        view::waterfall_rows(waterfall, &view)[0],
+        view::WaterfallRow::Span(1)
+    );
+    press(&mut view, KeyCode::Char('c'));
+    assert!(view.filter.is_empty());
+    assert_eq!(
+        view::waterfall_rows(waterfall, &view)[view.waterfall_row],
+        view::WaterfallRow::Span(produce)
+    );
+}

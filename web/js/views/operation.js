@@ -107,8 +107,11 @@ function childTable(profile) {
     bar.style.width = `${Math.min(1, c.share) * 100}%`;
     const critical = h('span', {class: 'share-bar critical'});
     critical.style.width = `${Math.min(1, c.critical_share) * 100}%`;
-    return h('tr', {},
-      h('td', {}, h('a', {href: operationHref(c.name, {service: c.service, kind: c.span_kind})}, escaped(c.name)),
+    // A row waited for is not a child: another thread's call the critical path crossed to.
+    return h('tr', c.waited_for ? {class: 'waited-for', title: 'Not a child: another thread the critical path crossed to while a span under the operation waited for it'} : {},
+      h('td', {}, c.waited_for ? '⇠ ' : '',
+        h('a', {href: operationHref(c.name, {service: c.service, kind: c.span_kind})}, escaped(c.name)),
+        c.waited_for && c.thread != null ? h('span', {class: 'muted'}, ` (thread ${escaped(c.thread)})`) : '',
         c.service === profile.service ? '' : h('span', {class: 'muted'}, ` → ${escaped(c.service)}`)),
       h('td', {}, h('span', {class: `kind k-${c.kind}`}), c.kind.replace('_', ' ')),
       h('td', {class: 'num'}, duration(c.per_run.mean)),

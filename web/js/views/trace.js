@@ -580,30 +580,53 @@ class Player {
     this.play.textContent = 'Play';
   }
 
-  stop() { this.pause(); }
+  stop() { this.pause(); this.stepper.stop(); }
 
   /** Opens playback (if closed) on the recorded calls of the thread span `spanId` ran on. */
   async stepFrom(spanId) {
     if (this.element.hidden) await this.toggle();
     await this.stepper.load(spanId);
+    // Opening playback focused its scrubber, whose arrows scrub: the step-through's keys need
+    // the focus on the step-through.
+    this.stepper.element.focus({preventScroll: true});
   }
 }
 
 /** Step-through: one thread's recorded calls in order with their values, forward and back; a
  * wait jumps to the call on another thread that ended it. Each step selects its span and moves
- * the playback cursor to its start. */
+ * the playback cursor to its start. Keys while it is open: ← and → step, c jumps to the cause
+ * — not while typing in a field, nor in the waterfall, whose own ← → fold and unfold. */
 class Stepper {
   constructor(view, player) {
     this.view = view;
     this.player = player;
-    this.back = h('button', {type: 'button', class: 'secondary', 'aria-label': 'Previous call', 'data-step': 'back'}, '◀ Back');
-    this.forward = h('button', {type: 'button', class: 'secondary', 'aria-label': 'Next call', 'data-step': 'forward'}, 'Forward ▶');
+    this.back = h('button', {type: 'button', class: 'secondary', 'aria-label': 'Previous call', title: 'Previous call (←)',
+      'aria-keyshortcuts': 'ArrowLeft', 'data-step': 'back'}, '◀ Back');
+    this.forward = h('button', {type: 'button', class: 'secondary', 'aria-label': 'Next call', title: 'Next call (→)',
+      'aria-keyshortcuts': 'ArrowRight', 'data-step': 'forward'}, 'Forward ▶');
     this.where = h('span', {class: 'muted', role: 'status', 'data-step-where': true});
+    this.hint = h('span', {class: 'muted small', 'data-step-keys': true}, '← → step · c jumps to the cause');
     this.call = h('div', {class: 'step-call', 'aria-live': 'polite'});
-    this.element = h('section', {class: 'stepper', hidden: true, 'aria-label': 'Step through a thread'},
-      h('div', {class: 'player-controls'}, this.back, this.forward, this.where), this.call);
+    this.element = h('section', {class: 'stepper', hidden: true, tabindex: '-1', 'aria-label': 'Step through a thread'},
+      h('div', {class: 'player-controls'}, this.back, this.forward, this.where, this.hint), this.call);
     this.back.addEventListener('click', () => this.go(this.at - 1));
     this.forward.addEventListener('click', () => this.go(this.at + 1));
+    this.onKey = (event) => this.key(event);
+    document.addEventListener('keydown', this.onKey);
+  }
+
+  stop() { document.removeEventListener('keydown', this.onKey); }
+
+  key(event) {
+    if (event.defaultPrevented || event.metaKey || event.ctrlKey || event.altKey) return;
+    if (this.element.hidden || this.player.element.hidden || !this.steps?.steps.length) return;
+    if (event.target.closest?.('input, textarea, select, [contenteditable], .wf-scroll')) return;
+    if (event.key === 'ArrowLeft') { event.preventDefault(); this.go(this.at - 1); }
+    else if (event.key === 'ArrowRight') { event.preventDefault(); this.go(this.at + 1); }
+    else if (event.key === 'c') {
+      const cause = this.steps.steps[this.at].waited_for.find((w) => w.cause_in_trace);
+      if (cause) { event.preventDefault(); this.load(cause.cause_span_id); }
+    }
   }
 
   async load(spanId) {
@@ -639,7 +662,8 @@ class Stepper {
         value('Returned', step.returned),
         value('Raised', step.raised, 'error-text')),
       h('div', {}, step.waited_for.map((w) => h('p', {class: 'step-wait'}, escaped(w.text), ' ',
-        w.cause_in_trace ? h('button', {type: 'button', class: 'secondary small', 'data-step': 'cause', onclick: () => this.load(w.cause_span_id)}, 'Jump to the cause')
+        w.cause_in_trace ? h('button', {type: 'button', class: 'secondary small', 'data-step': 'cause', title: 'Jump to the cause (c)',
+          'aria-keyshortcuts': 'c', onclick: () => this.load(w.cause_span_id)}, 'Jump to the cause')
           : h('span', {class: 'muted small'}, '(in another trace)')))));
     const row = this.view.rowOf.get(step.span_id);
     if (row !== undefined) {
