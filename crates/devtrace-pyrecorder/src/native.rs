@@ -408,7 +408,11 @@ unsafe fn current_module(py: Python<'_>) -> String {
     if globals.is_null() {
         return String::new();
     }
-    let globals = unsafe { Bound::from_borrowed_ptr(py, globals) };
+    module_of_globals(unsafe { Bound::from_borrowed_ptr(py, globals) })
+}
+
+/// The module whose globals these are (see [`current_module`]).
+fn module_of_globals(globals: Bound<'_, PyAny>) -> String {
     let Ok(globals) = globals.cast_into::<PyDict>() else {
         return String::new();
     };
@@ -2088,14 +2092,30 @@ fn open_call(py: Python<'_>) -> PyResult<Option<(Py<PyAny>, String)>> {
             return Ok(None);
         }
         (
-            Bound::from_owned_ptr(py, frame as *mut ffi::PyObject).unbind(),
+            Bound::from_owned_ptr(py, frame as *mut ffi::PyObject),
             found,
         )
     };
-    Ok(Some((
-        frame,
-        function_name(&Names::read(&active.shared.file), code),
-    )))
+    // Named as `decide` named it (not from the names log, which would be read whole).
+    // SAFETY: a live frame object; both calls return new references, owned by the Bounds.
+    let (globals, code_object) = unsafe {
+        let frame_ptr = frame.as_ptr() as *mut ffi::PyFrameObject;
+        (
+            Bound::from_owned_ptr(py, ffi::PyFrame_GetGlobals(frame_ptr)),
+            Bound::from_owned_ptr(py, ffi::PyFrame_GetCode(frame_ptr) as *mut ffi::PyObject),
+        )
+    };
+    let qualname: String = code_object
+        .getattr("co_qualname")
+        .and_then(|q| q.extract())
+        .unwrap_or_else(|_| format!("code#{code}"));
+    let module = module_of_globals(globals);
+    let function = if module.is_empty() {
+        qualname
+    } else {
+        format!("{module}.{qualname}")
+    };
+    Ok(Some((frame.unbind(), function)))
 }
 
 /// The second half: the recorded call open innermost in this thread (as [`open_call`] found
