@@ -1554,8 +1554,11 @@ fn resolve(
     spans: Vec<OutSpan>,
     values_from: ValuesFrom<'_>,
 ) -> Vec<Resolved> {
+    // A name written since the log was last read (a code, an exception type, or a thread that
+    // started after it: its spans would go out unnamed once the thread is gone).
     let missing = spans.iter().any(|s| {
         !names.codes.contains_key(&s.code)
+            || !names.threads.contains_key(&s.stream)
             || s.links
                 .iter()
                 .any(|l| l.cause_code != OTHER_CODE && !names.codes.contains_key(&l.cause_code))
