@@ -26,11 +26,14 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from devtrace import _process
 
 _installed: Optional[Tuple[Any, Callable[..., Any]]] = None
+# The native module while ``record_calls`` records (set by install, cleared by uninstall; a
+# forked worker has its parent's).
+_native: Any = None
 
 
 def _recording() -> Any:
     """The native module while ``record_calls`` records in this process, else None."""
-    native = _process._native
+    native = _native
     if native is None or not native.running():
         return None
     return native
@@ -120,10 +123,13 @@ def _wrapping(work_item: Callable[..., Any]) -> Callable[..., Any]:
     return _WorkItem
 
 
-def install() -> None:
+def install(native: Any = None) -> None:
     """Jobs submitted from recorded calls from now on carry the submitting call (when
-    ``concurrent.futures.process`` is imported and ``record_calls`` records)."""
-    global _installed
+    ``concurrent.futures.process`` is imported and ``record_calls`` records: it gives
+    `native`; the recorder's hook on that module's import calls this without)."""
+    global _installed, _native
+    if native is not None:
+        _native = native
     module: Any = sys.modules.get("concurrent.futures.process")
     if _installed is not None or module is None or _recording() is None:
         return
@@ -135,7 +141,8 @@ def install() -> None:
 def uninstall() -> None:
     """Submitting as before (jobs submitted meanwhile keep their wrapper: it runs them as they
     are once nothing records)."""
-    global _installed
+    global _installed, _native
+    _native = None
     if _installed is None:
         return
     module, work_item = _installed
