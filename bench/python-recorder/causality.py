@@ -1,20 +1,25 @@
 """What a causality event costs the program under record_calls (docs/PERFORMANCE.md).
 
-A causality event is a record the recorder writes at a causality point (docs/recorder.md,
+A causality event is a record the recorder writes at a causality point (docs/python.md,
 "Causality"): a queue put (one Cause), a get (a WaitBegin and an Effect), an event set (one
 Cause), a lock release (one Cause; `with lock:` on a lock `threading.Lock()` made while
-recording). Each workload runs N operations on one thread inside one recorded function, with and
+recording); asyncio's event set and condition notify (one Cause each), an asyncio lock taken
+without waiting (`alock`: no record, the cost of its points' dispatch) and handed over between
+two tasks (four records), and what a process pool adds to a job in the worker (`pool-job`) and
+to a submit in the parent (`pool-submit`). Each workload runs N operations on one thread inside one recorded function, with and
 without the recorder, in fresh interpreters (this script re-run with --one); the cost per event
 is (recorded − plain) / events. It is everything the program pays: CPython's sys.monitoring
-dispatch of the point's start and return (and of the points nested in it, which record
-nothing), reading its arguments, the records, and the wrapper a recorded lock is.
+dispatch of the point's events (and of the points nested in it), reading its arguments, the
+records, and for `lock`/`rlock` the native lock (devtrace._native.Lock/RLock) `threading.Lock()`
+makes in a recorded module. `idle-lock` is that lock used with no recorder running, against
+threading's own (per operation: what a lock made while recording costs after it).
 
 With --callgrind the same difference is counted in instructions under valgrind's callgrind
 (the program and the drainer thread; each variant run with N and with 0 operations, so start-up
 cancels out): a figure the machine's load does not move.
 
-Usage: python causality.py [--n 200000] [--rounds 5] [--callgrind] (in a venv with devtrace
-built natively).
+Usage: python causality.py [--n 200000] [--rounds 5] [--callgrind] [--flight] (in a venv with
+devtrace built natively).
 """
 
 from __future__ import annotations
@@ -26,8 +31,24 @@ import subprocess
 import sys
 import time
 
-# Causality records per operation of each workload.
-EVENTS = {"queue": 3, "event": 1, "lock": 1}
+# --flight: under the flight recorder (`devtrace.record(packages=["__main__"])`), not record_calls.
+FLIGHT = "--flight" in sys.argv
+
+# Causality records per operation of each workload ("idle-lock": none, it is the cost of a
+# recorded lock used when no recorder runs, against threading's).
+EVENTS = {
+    "queue": 3,
+    "event": 1,
+    "lock": 1,
+    "rlock": 1,
+    "idle-lock": 0,
+    "aevent": 1,
+    "alock": 0,
+    "alock-handoff": 4,
+    "acondition": 1,
+    "pool-job": 1,
+    "pool-submit": 0,
+}
 
 
 def queue_work(n):
@@ -57,7 +78,123 @@ def lock_work(n):
             pass
 
 
-WORK = {"queue": queue_work, "event": event_work, "lock": lock_work}
+def rlock_work(n):
+    import threading
+
+    lock = threading.RLock()
+    for _ in range(n):
+        with lock:
+            pass
+
+
+def idle_lock_work(n, recorded):
+    """`with lock: pass` on a recorded lock (devtrace._native.Lock, what `threading.Lock()` makes
+    in a recorded module) with no recorder running; plain: threading's."""
+    import threading
+
+    from devtrace import _native
+
+    lock = _native.Lock() if recorded else threading.Lock()
+    for _ in range(n):
+        with lock:
+            pass
+
+
+def aevent_work(n):
+    import asyncio
+
+    async def main():
+        e = asyncio.Event()
+        for _ in range(n):
+            e.set()
+
+    asyncio.run(main())
+
+
+def alock_work(n):
+    """`async with lock: pass`, never contended: no record, the points' dispatch alone."""
+    import asyncio
+
+    async def main():
+        lock = asyncio.Lock()
+        for _ in range(n):
+            async with lock:
+                pass
+
+    asyncio.run(main())
+
+
+def alock_handoff_work(n):
+    """Two tasks taking turns on one lock: every acquisition waits (a suspension's WaitBegin, the
+    release's Cause, the recall and the Effect)."""
+    import asyncio
+
+    async def main():
+        lock = asyncio.Lock()
+
+        async def taker(k):
+            for _ in range(k):
+                async with lock:
+                    await asyncio.sleep(0)
+
+        await asyncio.gather(taker(n // 2), taker(n - n // 2))
+
+    asyncio.run(main())
+
+
+def acondition_work(n):
+    import asyncio
+
+    async def main():
+        cond = asyncio.Condition()
+        for _ in range(n):
+            async with cond:
+                cond.notify()
+
+    asyncio.run(main())
+
+
+def job():
+    return None
+
+
+def pool_job_work(n):
+    """What a process pool's worker adds to each job (in one process, no pool): the job wrapper,
+    the job's start (a remote cause and an Effect) and its end (the worker's rings read, the job's
+    kept call named); the job itself is one recorded call, kept as a span."""
+    import time
+
+    from devtrace._pool import PoolJob
+
+    wrapped = PoolJob(job, 0, 1, 2, "bench.submit", time.monotonic_ns())
+    for _ in range(n):
+        wrapped()
+
+
+def pool_submit_work(n):
+    """What submitting to a process pool adds in the parent (no pool: the work item factory
+    devtrace installs, called as `submit` calls it): the submitting call's ids (its span kept)
+    and the job's wrapper."""
+    from devtrace import _pool
+
+    work_item = _pool._wrapping(lambda future, fn, args, kwargs: fn)
+    for _ in range(n):
+        work_item(None, job, (), {})
+
+
+WORK = {
+    "queue": queue_work,
+    "event": event_work,
+    "lock": lock_work,
+    "rlock": rlock_work,
+    "idle-lock": idle_lock_work,
+    "aevent": aevent_work,
+    "alock": alock_work,
+    "alock-handoff": alock_handoff_work,
+    "acondition": acondition_work,
+    "pool-job": pool_job_work,
+    "pool-submit": pool_submit_work,
+}
 
 
 def one(workload, recorded, n, runs=3):
@@ -67,8 +204,16 @@ def one(workload, recorded, n, runs=3):
     trace.set_tracer_provider(TracerProvider())
     import devtrace
 
-    handle = devtrace.record_calls("__main__", threshold_ms=1) if recorded else None
+    idle = workload == "idle-lock"
+    handle = None
+    if recorded and not idle:
+        if FLIGHT:
+            handle = devtrace.record(10, 16, packages=["__main__"], signals=(), on_unhandled=False)
+        else:
+            handle = devtrace.record_calls("__main__", threshold_ms=1)
     work = WORK[workload]
+    if idle:
+        work = lambda n, work=work: work(n, recorded)  # noqa: E731
     work(1000)  # warm up (and, recorded, every point's first call decided)
     best = float("inf")
     for _ in range(runs):
@@ -87,7 +232,8 @@ def instructions(workload, recorded, n):
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", sys.executable, __file__,
-             "--one", workload, "--recorded" if recorded else "--plain", "--n", str(n), "--runs", "1"],
+             "--one", workload, "--recorded" if recorded else "--plain", "--n", str(n), "--runs", "1"]
+            + (["--flight"] if FLIGHT else []),
             capture_output=True,
             text=True,
             check=True,
@@ -97,17 +243,19 @@ def instructions(workload, recorded, n):
 
 def callgrind(n):
     print(f"CPython {sys.version.split()[0]} under callgrind, n = {n:,} operations")
-    print(f"{'workload':<8} {'plain instr/op':>15} {'recorded instr/op':>18} {'events/op':>10} {'instr/event':>12}")
+    print(f"{'workload':<14} {'plain instr/op':>15} {'recorded instr/op':>18} {'events/op':>10} {'instr/event':>12}")
     for workload in WORK:
         plain = (instructions(workload, False, n) - instructions(workload, False, 0)) / n
         recorded = (instructions(workload, True, n) - instructions(workload, True, 0)) / n
         per_op = EVENTS[workload]
-        print(f"{workload:<8} {plain:>15.0f} {recorded:>18.0f} {per_op:>10} {(recorded - plain) / per_op:>12.0f}")
+        per_event = (recorded - plain) / max(per_op, 1)
+        print(f"{workload:<14} {plain:>15.0f} {recorded:>18.0f} {per_op:>10} {per_event:>12.0f}   (+{recorded - plain:,.0f}/op)")
 
 
 def run(workload, recorded, n):
     out = subprocess.run(
-        [sys.executable, __file__, "--one", workload, "--recorded" if recorded else "--plain", "--n", str(n)],
+        [sys.executable, __file__, "--one", workload, "--recorded" if recorded else "--plain", "--n", str(n)]
+        + (["--flight"] if FLIGHT else []),
         capture_output=True,
         text=True,
         check=True,
@@ -124,7 +272,12 @@ def main():
     p.add_argument("--plain", action="store_true")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--callgrind", action="store_true")
+    p.add_argument("--flight", action="store_true", help="under the flight recorder instead of record_calls")
+    p.add_argument("--only", nargs="*", help="these workloads only")
     args = p.parse_args()
+    if args.only:
+        for name in [w for w in WORK if w not in args.only]:
+            del WORK[name]
     if args.one:
         one(args.one, args.recorded, args.n, args.runs)
         return
@@ -132,7 +285,7 @@ def main():
         callgrind(args.n)
         return
     print(f"CPython {sys.version.split()[0]}, n = {args.n:,} operations, median of {args.rounds} rounds")
-    print(f"{'workload':<8} {'plain ns/op':>12} {'recorded ns/op':>15} {'events/op':>10} {'ns/event':>9}")
+    print(f"{'workload':<14} {'plain ns/op':>12} {'recorded ns/op':>15} {'events/op':>10} {'ns/event':>9}")
     for workload in WORK:
         plain, recorded, seen = [], [], 0
         for _ in range(args.rounds):
@@ -142,7 +295,7 @@ def main():
             seen = r["causality_events"]
         per_op = EVENTS[workload]
         a, b = statistics.median(plain), statistics.median(recorded)
-        print(f"{workload:<8} {a:>12.0f} {b:>15.0f} {per_op:>10} {(b - a) / per_op:>9.0f}   ({seen:,} causality records in the last run)")
+        print(f"{workload:<14} {a:>12.0f} {b:>15.0f} {per_op:>10} {(b - a) / max(per_op, 1):>9.0f}   ({seen:,} causality records in the last run)")
 
 
 if __name__ == "__main__":

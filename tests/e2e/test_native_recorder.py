@@ -15,6 +15,9 @@ scripts/test built the devtrace package for (DEVTRACE_NATIVE_PYTHONS, `:`-separa
 - a parent that starts a Python child with subprocess.run (`python -m app.spawner`), under
   `devtrace run --plan`: the child's calls are in the run's trace under the parent's spawning
   call, linked to it (kind process);
+- a parent that runs jobs in a `ProcessPoolExecutor` (`python -m app.pooler`), under `devtrace
+  run --plan`: each job's call in the worker process links to the call that submitted it, and
+  each `result()` to that job (kind future);
 - one recording of a two-thread program (`python -m app.pipeline`): an assistant asks through
   the official MCP SDK which argument made a call fail, and what the main thread's wait on the
   queue was waiting for (get_spans: the producer thread's call whose put ended it);
@@ -251,6 +254,50 @@ def test_a_spawned_python_childs_calls_are_in_the_runs_trace_under_the_spawning_
     assert at_child > at_start and indent(lines[at_child]) > indent(lines[at_start]), shown
     under_child = " ".join(line.strip() for line in lines[at_child + 1 : at_child + 3])
     assert under_child.startswith('⇠ follows "app.children.start_child" (process start, thread "MainThread"'), shown
+
+
+def test_a_process_pools_jobs_link_to_their_submit_and_their_results_to_the_jobs(store, python):
+    """`devtrace run --plan` on a parent whose recorded submit_all submits two jobs to a process
+    pool: the worker's calls of the job (`square`) are in the run's trace, each linked to
+    submit_all (kind future), and each recorded wait_for's result() to its job's call."""
+    source = (APP_DIR / "app" / "poolwork.py").read_text().splitlines()
+    line_of = lambda name: next(i for i, l in enumerate(source, 1) if l.startswith(f"def {name}("))
+    functions = [
+        {"module": "app.poolwork", "qualname": name, "file": str(APP_DIR / "app" / "poolwork.py"), "line": line_of(name),
+         "depth": 0, "via": "", "recursive": False}
+        for name in ("main", "submit_all", "square", "wait_for")
+    ]
+    plan = {
+        "id": "6b1f2d3e4c5a", "created_unix_nano": 1, "operation": "main", "threshold_ms": 1.0, "depth": 1,
+        "roots": [str(APP_DIR)], "blind_spot": {"runs": 1, "own_share": 1.0, "own_ms_per_run": 1.0, "duration_ms_per_run": 1.0},
+        "functions": functions, "notes": [],
+    }
+    (store.data_dir / "plans").mkdir(parents=True, exist_ok=True)
+    (store.data_dir / "plans" / f"{plan['id']}.json").write_text(json.dumps(plan))
+    argv = ["--data", str(store.data_dir), "run", "--plan", plan["id"], "--", python, "-m", "app.pooler"]
+    proc = subprocess.run([str(store.bin), *argv], cwd=APP_DIR, env=clean_env(), capture_output=True, text=True, timeout=300)
+    result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+    assert proc.returncode == 0 and "[4, 9]" in proc.stdout, result.describe()
+    trace_id = latest_trace(store)
+    spans = spans_of(store, trace_id)
+    [submit] = by_name(spans, "app.poolwork.submit_all")
+    jobs = by_name(spans, "app.poolwork.square")
+    assert len(jobs) == 2, [s["name"] for s in spans]
+    for job in jobs:
+        assert job["attributes"]["thread.id"] != submit["attributes"]["thread.id"]  # another process
+        [link] = [l for l in job["links"] if l["attributes"]["devtrace.link.kind"] == "future"]
+        assert link["span_id"] == submit["span_id"]
+        assert link["attributes"]["devtrace.link.object"] == "concurrent.futures.Future"
+        assert link["attributes"]["devtrace.link.cause.function"] == "app.poolwork.submit_all"
+    # Each result() links to its job: on wait_for's span, or on main's when that wait_for was
+    # too short to be kept (the second job may be done by then).
+    results = [l for s in spans if s["name"] in ("app.poolwork.wait_for", "app.poolwork.main") for l in s["links"]]
+    assert sorted(l["span_id"] for l in results) == sorted(j["span_id"] for j in jobs), results
+    assert {l["attributes"]["devtrace.link.cause.function"] for l in results} == {"app.poolwork.square"}
+    assert by_name(spans, "app.poolwork.wait_for")[0]["links"]  # the first waited for the worker
+    # The text view names the cause of each wait: the job in the worker.
+    shown = store.cli("show", trace_id).stdout
+    assert shown.count('⇠ waited') >= 1 and '"app.poolwork.square" (future result' in shown, shown
 
 
 def test_asyncio_tasks_interleaving_on_one_thread_nest_under_their_own_spans(store, python):

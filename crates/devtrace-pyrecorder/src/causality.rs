@@ -1,17 +1,23 @@
 //! Which standard-library functions are causality points, and the keys their records carry.
 //!
-//! The recorder watches the Python functions of `queue`, `threading`, `concurrent.futures` and
-//! `asyncio.queues` that put, get, set, wait, notify, start, join, submit and complete, and
-//! those of the locks `devtrace._causal` makes while recording (`threading`'s are C) (their
-//! code objects, recognised once by module and qualified name when first called). At a call's
+//! The recorder watches the Python functions of `queue`, `threading`, `concurrent.futures`,
+//! `asyncio.queues` and `asyncio.locks` that put, get, set, wait, notify, start, join, submit
+//! and complete (their code objects, recognised once by module and qualified name when first
+//! called). At a call's
 //! start or return it writes a Cause, WaitBegin or Effect record (devtrace-recorder's `ring`)
 //! keyed on object identities: the object's address (and for a queue the item's), read from
 //! the frame's first fast locals or the return value. No user code runs: no `__repr__`,
-//! `__eq__` or `__hash__`, not even an attribute read.
+//! `__eq__` or `__hash__`, not even an attribute read. (`threading`'s locks are C: the locks
+//! recorded modules make while recording write their records themselves, `lock.rs`.)
 //!
 //! A causality point called inside another on the same thread (a `Queue.get` waits in
 //! `Condition.wait`; `Thread.start` waits on an `Event`) records nothing: the outer one says
-//! what happened.
+//! what happened. Each CPython event dispatched costs about as much as the record, so a point
+//! asks for as few as it can: one that records only at its start needs no return event, and
+//! one that always notifies a condition (`Event.set`, `Queue.put`) has its Cause written by
+//! that notify, with no event of its own. asyncio's waits are coroutines: they suspend, so they
+//! are never outer, and their wait's start is keyed on the coroutine's frame
+//! ([`Action::WaitAtSuspension`]).
 
 use devtrace_recorder::ring::{CAUSALITY_KEY_MASK, LinkKind};
 
@@ -32,6 +38,9 @@ pub(crate) enum Key {
     ObjectAtStart,
     /// `self`, tagged (a future starting to run: the other side of [`Key::ArgumentTagged`]).
     ObjectTagged,
+    /// The second fast local, read at the call's return (asyncio's lock: the waiter's future,
+    /// bound only when there was one).
+    Argument,
 }
 
 /// What a causality point records.
@@ -43,6 +52,13 @@ pub(crate) enum Action {
     Effect(Key),
     /// An effect only when the call returned `True` (a wait that did not time out).
     EffectIfTrue(Key),
+    /// At a start: nothing then; at each suspension of the coroutine a WaitBegin keyed on its
+    /// frame (the first is its wait's start), recalled at its return for its effect. asyncio's
+    /// tasks interleave on one thread: one wait start a thread would mix them up.
+    WaitAtSuspension,
+    /// At a return: the `install()` of this devtrace module runs (a module of the standard
+    /// library just imported, which devtrace hooks only when a program uses it).
+    Install(&'static str),
 }
 
 /// A causality point: what it records at its start and at its return.
@@ -53,6 +69,26 @@ pub(crate) struct Point {
     pub at_return: Action,
     /// Whether causality points called inside it record nothing (not the thread's whole run).
     pub outer: bool,
+    /// Not 0: its Cause is written when the `Condition.notify` this many calls below it starts
+    /// (`Event.set` → `notify_all` → `notify`: 2), read from its own frame, so its start needs
+    /// no callback of its own (where frames can be read; see [`caused_by_notify`]).
+    pub notify_levels: u8,
+    /// Whether it is `Condition.notify`, which writes the Cause of such a point.
+    pub notifier: bool,
+}
+
+impl Point {
+    /// Whether its start writes nothing (an asyncio wait's start, or a point that records
+    /// at its return only).
+    pub fn nothing_at_start(&self) -> bool {
+        matches!(self.at_start, Action::Nothing | Action::WaitAtSuspension)
+    }
+
+    /// Whether the point records a Cause at its start and nothing at its return (a put, a
+    /// set, a notify): its return needs no callback when nesting is found on the stack.
+    pub fn records_only_at_start(&self) -> bool {
+        self.outer && matches!(self.at_start, Action::Cause(_)) && self.at_return == Action::Nothing
+    }
 }
 
 const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
@@ -61,6 +97,27 @@ const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
         at_start,
         at_return,
         outer: true,
+        notify_levels: 0,
+        notifier: false,
+    }
+}
+
+/// `p`, whose Cause (at its start) is written by the `Condition.notify` `levels` calls below
+/// it instead: one callback per call (the notify's) instead of two. It is also exact where
+/// the call fails before it notifies (a `put` on a full queue raising `Full` caused nothing).
+const fn caused_by_notify(levels: u8, p: Point) -> Point {
+    Point {
+        notify_levels: levels,
+        ..p
+    }
+}
+
+/// An asyncio coroutine's wait: never an outer point (it suspends; a point of another task that
+/// runs meanwhile records).
+const fn suspending(link: LinkKind, at_return: Action) -> Point {
+    Point {
+        outer: false,
+        ..point(link, Action::WaitAtSuspension, at_return)
     }
 }
 
@@ -69,10 +126,13 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "queue",
         "Queue.put",
-        point(
-            LinkKind::Queue,
-            Action::Cause(Key::ObjectAndArgument),
-            Action::Nothing,
+        caused_by_notify(
+            1,
+            point(
+                LinkKind::Queue,
+                Action::Cause(Key::ObjectAndArgument),
+                Action::Nothing,
+            ),
         ),
     ),
     (
@@ -102,49 +162,13 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
             Action::Effect(Key::ObjectAndResult),
         ),
     ),
-    // devtrace/_causal.py: the locks `threading.Lock()` and `RLock()` make while recording.
-    (
-        "devtrace._causal",
-        "CausalLock._wait",
-        point(
-            LinkKind::Lock,
-            Action::WaitBegin,
-            Action::EffectIfTrue(Key::ObjectAtStart),
-        ),
-    ),
-    (
-        "devtrace._causal",
-        "CausalLock.release",
-        point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing),
-    ),
-    (
-        "devtrace._causal",
-        "CausalLock.__exit__",
-        point(LinkKind::Lock, Action::Cause(Key::Object), Action::Nothing),
-    ),
-    (
-        "devtrace._causal",
-        "CausalRLock._wait",
-        point(
-            LinkKind::RLock,
-            Action::WaitBegin,
-            Action::EffectIfTrue(Key::ObjectAtStart),
-        ),
-    ),
-    (
-        "devtrace._causal",
-        "CausalRLock.release",
-        point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing),
-    ),
-    (
-        "devtrace._causal",
-        "CausalRLock.__exit__",
-        point(LinkKind::RLock, Action::Cause(Key::Object), Action::Nothing),
-    ),
     (
         "threading",
         "Event.set",
-        point(LinkKind::Event, Action::Cause(Key::Object), Action::Nothing),
+        caused_by_notify(
+            2,
+            point(LinkKind::Event, Action::Cause(Key::Object), Action::Nothing),
+        ),
     ),
     (
         "threading",
@@ -160,11 +184,14 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "threading",
         "Condition.notify",
-        point(
-            LinkKind::Condition,
-            Action::Cause(Key::Object),
-            Action::Nothing,
-        ),
+        Point {
+            notifier: true,
+            ..point(
+                LinkKind::Condition,
+                Action::Cause(Key::Object),
+                Action::Nothing,
+            )
+        },
     ),
     (
         "threading",
@@ -188,10 +215,12 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
         "threading",
         "Thread._bootstrap_inner",
         Point {
-            link: LinkKind::ThreadStart,
-            at_start: Action::Effect(Key::Object),
-            at_return: Action::Cause(Key::Object),
             outer: false,
+            ..point(
+                LinkKind::ThreadStart,
+                Action::Effect(Key::Object),
+                Action::Cause(Key::Object),
+            )
         },
     ),
     (
@@ -226,19 +255,25 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "concurrent.futures._base",
         "Future.set_result",
-        point(
-            LinkKind::Future,
-            Action::Cause(Key::Object),
-            Action::Nothing,
+        caused_by_notify(
+            2,
+            point(
+                LinkKind::Future,
+                Action::Cause(Key::Object),
+                Action::Nothing,
+            ),
         ),
     ),
     (
         "concurrent.futures._base",
         "Future.set_exception",
-        point(
-            LinkKind::Future,
-            Action::Cause(Key::Object),
-            Action::Nothing,
+        caused_by_notify(
+            2,
+            point(
+                LinkKind::Future,
+                Action::Cause(Key::Object),
+                Action::Nothing,
+            ),
         ),
     ),
     (
@@ -249,6 +284,80 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
             Action::WaitBegin,
             Action::Effect(Key::ObjectAtStart),
         ),
+    ),
+    // asyncio.locks: a lock's waiter is the future its `acquire` awaits, the one
+    // `_wake_up_first` (from `release`, or an `acquire` cancelled) completes: bound only when
+    // there was a waiter, so an uncontended `async with lock:` records nothing.
+    (
+        "asyncio.locks",
+        "Lock.acquire",
+        suspending(LinkKind::AsyncioLock, Action::Effect(Key::Argument)),
+    ),
+    (
+        "asyncio.locks",
+        "Lock._wake_up_first",
+        Point {
+            outer: false,
+            ..point(
+                LinkKind::AsyncioLock,
+                Action::Nothing,
+                Action::Cause(Key::Argument),
+            )
+        },
+    ),
+    (
+        "asyncio.locks",
+        "Event.set",
+        point(
+            LinkKind::AsyncioEvent,
+            Action::Cause(Key::Object),
+            Action::Nothing,
+        ),
+    ),
+    (
+        "asyncio.locks",
+        "Event.wait",
+        suspending(LinkKind::AsyncioEvent, Action::EffectIfTrue(Key::Object)),
+    ),
+    // `notify_all` calls `notify` (3.12 and 3.13).
+    (
+        "asyncio.locks",
+        "Condition.notify",
+        point(
+            LinkKind::AsyncioCondition,
+            Action::Cause(Key::Object),
+            Action::Nothing,
+        ),
+    ),
+    (
+        "asyncio.locks",
+        "Condition.wait",
+        suspending(
+            LinkKind::AsyncioCondition,
+            Action::EffectIfTrue(Key::Object),
+        ),
+    ),
+    // concurrent.futures.process, once imported: submitting wraps the job with the submitting
+    // call's ids (devtrace/_pool.py).
+    (
+        "concurrent.futures.process",
+        "<module>",
+        Point {
+            outer: false,
+            ..point(
+                LinkKind::ProcessFuture,
+                Action::Nothing,
+                Action::Install("devtrace._pool"),
+            )
+        },
+    ),
+    // The manager thread completes a job's future with what the worker sent back: the cause
+    // is the worker's job (its span carried back, `_pool.py`), not this thread's set_result,
+    // which records nothing inside it.
+    (
+        "concurrent.futures.process",
+        "_ExecutorManagerThread.process_result_item",
+        point(LinkKind::ProcessFuture, Action::Nothing, Action::Nothing),
     ),
 ];
 
@@ -271,7 +380,7 @@ pub(crate) fn link_at_return(point: &Point) -> LinkKind {
 
 /// An object's part of a key: its address without the alignment bits.
 #[inline(always)]
-fn identity(object: usize) -> u64 {
+pub(crate) fn identity(object: usize) -> u64 {
     (object >> 4) as u64
 }
 
@@ -286,6 +395,7 @@ pub(crate) fn key_of(key: Key, object: usize, argument: usize, result: usize) ->
         Key::ObjectAndResult if object != 0 && result != 0 => mix(object, identity(result)),
         Key::ArgumentTagged if argument != 0 => mix(argument, 1),
         Key::ObjectTagged if object != 0 => mix(object, 1),
+        Key::Argument if argument != 0 => identity(argument),
         _ => return None,
     };
     Some(k & CAUSALITY_KEY_MASK)
@@ -316,7 +426,36 @@ mod tests {
             key_of(Key::Object, future, 0, 0)
         );
         assert_eq!(key_of(Key::ObjectAndResult, queue, 0, 0), None);
+        // asyncio's lock: the waiter's future, whichever lock's frame reads it.
+        let waiter = 0x7f00_5555_0020usize;
+        assert_eq!(
+            key_of(Key::Argument, 0x7f00_0000_0010, waiter, 0),
+            key_of(Key::Argument, 0x7f00_0000_0090, waiter, 0)
+        );
+        assert_eq!(key_of(Key::Argument, 0x7f00_0000_0010, 0, 0), None);
         assert!(key_of(Key::Object, usize::MAX, 0, 0).unwrap() <= CAUSALITY_KEY_MASK);
+    }
+
+    #[test]
+    fn only_points_that_record_a_cause_at_their_start_are_written_by_their_notify() {
+        let notifiers: Vec<_> = POINTS.iter().filter(|(_, _, p)| p.notifier).collect();
+        assert_eq!(notifiers.len(), 1);
+        assert_eq!(
+            (notifiers[0].0, notifiers[0].1),
+            ("threading", "Condition.notify")
+        );
+        assert!(notifiers[0].2.records_only_at_start());
+        for (m, q, p) in POINTS.iter().filter(|(_, _, p)| p.notify_levels > 0) {
+            assert!(p.records_only_at_start(), "{m}.{q}");
+        }
+        // A wait needs its return (its Effect), and a thread's run is not an outer point.
+        for (m, q) in [
+            ("queue", "Queue.get"),
+            ("threading", "Thread._bootstrap_inner"),
+        ] {
+            let (_, _, p) = POINTS[point_index(m, q).unwrap() as usize];
+            assert!(!p.records_only_at_start(), "{m}.{q}");
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@ use pyo3::prelude::*;
 #[cfg(all(Py_3_12, not(Py_GIL_DISABLED)))]
 mod causality;
 #[cfg(all(Py_3_12, not(Py_GIL_DISABLED)))]
+mod lock;
+#[cfg(all(Py_3_12, not(Py_GIL_DISABLED)))]
 mod native;
 #[cfg(all(Py_3_12, not(Py_GIL_DISABLED)))]
 mod values;
@@ -46,5 +48,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TOOL_ID", 4)?;
     #[cfg(all(Py_3_12, not(Py_GIL_DISABLED)))]
     native::register(m)?;
+    #[cfg(all(Py_3_12, not(Py_GIL_DISABLED)))]
+    lock::register(m)?;
     Ok(())
 }

@@ -19,7 +19,8 @@ use devtrace_recorder::builder::OTHER_CODE;
 use devtrace_recorder::clock::{Clock, ClockPair, monotonic_ns};
 use devtrace_recorder::names::{self, CodeInfo, Names};
 use devtrace_recorder::ring::{
-    self, Cursor, EventKind, Layout, RecorderFile, ThreadWriter, causality_meta, pack_meta,
+    self, CAUSALITY_KEY_MASK, Cursor, EventKind, Layout, LinkKind, RecorderFile, ThreadWriter,
+    WAIT_FORGET, WAIT_RECALL, causality_meta, pack_meta,
 };
 use devtrace_recorder::values::ValueWriter;
 use devtrace_recorder::{Builder, BuilderOptions, OutSpan, SdkSpanCalls};
@@ -124,6 +125,9 @@ struct Active {
     /// Their parameters' names, by code id.
     arg_names: HashMap<u32, Vec<(Py<pyo3::types::PyString>, String)>>,
     value_budget: values::Budget,
+    /// Code ids named for functions of other processes (a process pool's submitting calls and
+    /// jobs), by `module.qualname`.
+    remote_codes: HashMap<String, u32>,
     /// The flight recorder's buffer for one summary (reused: no allocation per capture).
     value_text: String,
 }
@@ -595,7 +599,11 @@ macro_rules! callback {
             }
             // One test for every flag: a plain call pays no more.
             if id & FLAGS != 0 {
-                unsafe { flagged_event(active, $kind, $may_step, id, args, nargsf) };
+                let done_here =
+                    unsafe { flagged_event(active, $kind, $may_step, id, args, nargsf) };
+                if $disable_outside && done_here {
+                    return unsafe { disable() };
+                }
             } else {
                 unsafe { record(active, $kind, id, 0) };
             }
@@ -606,6 +614,8 @@ macro_rules! callback {
 
 /// An event of code whose id carries a flag: a causality point's, a coroutine's (maybe an
 /// asyncio task's step), or a call whose values are captured. Out of line (see `callback!`).
+/// Returns whether this event at this place needs no callback any more (location events:
+/// the callback returns `DISABLE`).
 #[cold]
 #[inline(never)]
 unsafe fn flagged_event(
@@ -615,10 +625,9 @@ unsafe fn flagged_event(
     id: u32,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
-) {
+) -> bool {
     if id & CAUSAL != 0 {
-        unsafe { causal_event(active, kind, id & !CAUSAL, args, nargsf) };
-        return;
+        return unsafe { causal_event(active, kind, id & !CAUSAL, args, nargsf) };
     }
     if may_step && id & COROUTINE != 0 {
         unsafe { mark_task_step(active, kind) };
@@ -633,10 +642,13 @@ unsafe fn flagged_event(
     if id & VALUES != 0 && kind == EventKind::Call {
         unsafe { capture_values(active, kind, plain, args, nargsf) };
     }
+    false
 }
 
 /// A causality point started, returned or unwound (see [`causality`]): the record its point
-/// makes there, unless it runs inside another point on this thread.
+/// makes there, unless it runs inside another point on this thread. Returns whether CPython
+/// may stop sending this event at this place (a point that records only at its start has
+/// nothing to do at its return).
 #[inline(never)]
 unsafe fn causal_event(
     active: &Active,
@@ -644,22 +656,34 @@ unsafe fn causal_event(
     index: u32,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
-) {
+) -> bool {
     let Some((_, _, point)) = causality::POINTS.get(index as usize) else {
-        return;
+        return false;
     };
-    // SAFETY: this thread's Local (see `record`); not referenced elsewhere while we run.
-    let local = unsafe { &mut *this_thread_local() };
-    if local.causal_epoch != active.epoch {
-        local.causal_epoch = active.epoch;
-        local.causal_depth = 0;
-    }
+    let local = unsafe { causal_local(active) };
+    // Where frames can be read, a point inside another is found by looking down the stack;
+    // elsewhere by counting starts and returns (which needs every point's return).
+    let walk = FRAME_LAYOUT_OK.load(Ordering::Relaxed);
     let (action, link) = match kind {
+        // Its notify writes its Cause: no callback at its start either.
+        EventKind::Call if walk && point.notify_levels > 0 => return true,
+        // Nothing to do at its start (it counts no nesting), nor at any point's resumption (an
+        // asyncio wait resuming): CPython may stop sending them there.
+        EventKind::Call if !point.outer && point.nothing_at_start() => return true,
+        EventKind::Resume => return true,
+        EventKind::Call if walk && point.records_only_at_start() => {
+            if local.causal_depth == 0 {
+                unsafe { start_only_point(active, point, args) };
+            }
+            return false;
+        }
+        EventKind::Return if walk && point.records_only_at_start() => return true,
+        EventKind::Unwind if walk && point.records_only_at_start() => return false,
         EventKind::Call => {
             if point.outer {
                 local.causal_depth += 1;
-                if local.causal_depth > 1 {
-                    return;
+                if local.causal_depth > 1 || (walk && unsafe { inside_point(active, true) }) {
+                    return false;
                 }
             }
             (point.at_start, point.link)
@@ -667,23 +691,36 @@ unsafe fn causal_event(
         EventKind::Return | EventKind::Unwind => {
             if point.outer {
                 local.causal_depth = local.causal_depth.saturating_sub(1);
-                if local.causal_depth > 0 {
-                    return;
+                if local.causal_depth > 0 || (walk && unsafe { inside_point(active, true) }) {
+                    return false;
                 }
             }
             if kind == EventKind::Unwind {
-                return;
+                if point.at_start == Action::WaitAtSuspension {
+                    // A wait cancelled (or failed): its start is forgotten, its frame's address
+                    // free for another coroutine's.
+                    unsafe { suspended_wait(active, point.link, *args, WAIT_FORGET) };
+                }
+                return false;
             }
             (point.at_return, causality::link_at_return(point))
         }
-        _ => return,
+        EventKind::Yield if point.at_start == Action::WaitAtSuspension => {
+            unsafe { suspended_wait(active, point.link, *args, 0) };
+            return false;
+        }
+        _ => return false,
     };
     let (record_kind, key, only_true) = match action {
-        Action::Nothing => return,
+        Action::Nothing | Action::WaitAtSuspension => return false,
+        Action::Install(module) => {
+            install_hook(module);
+            return false;
+        }
         Action::WaitBegin => {
             local.causal_object = unsafe { first_two_arguments(*args) }.0;
             unsafe { record_meta(active, causality_meta(EventKind::WaitBegin, link, 0)) };
-            return;
+            return false;
         }
         Action::Cause(key) => (EventKind::Cause, key, false),
         Action::Effect(key) => (EventKind::Effect, key, false),
@@ -697,7 +734,7 @@ unsafe fn causal_event(
         std::ptr::null_mut()
     };
     if only_true && result != unsafe { ffi::Py_True() } {
-        return;
+        return false;
     }
     let (object, argument) = if key == causality::Key::ObjectAtStart {
         (local.causal_object, 0)
@@ -705,12 +742,84 @@ unsafe fn causal_event(
         unsafe { first_two_arguments(*args) }
     };
     if let Some(key) = causality::key_of(key, object, argument, result as usize) {
+        if point.at_start == Action::WaitAtSuspension {
+            // The effect's wait began at the coroutine's first suspension (if any).
+            unsafe { suspended_wait(active, link, *args, WAIT_RECALL) };
+        }
         unsafe { record_meta(active, causality_meta(record_kind, link, key)) };
     }
-    if kind == EventKind::Call && !point.outer {
+    if kind == EventKind::Call && !point.outer && point.link == LinkKind::ThreadStart {
         // A thread's run starting, the thread's first event: threading does not know it
         // yet (`start_thread` found no name), its Thread object does.
         unsafe { name_starting_thread(local, object) };
+    }
+    false
+}
+
+/// This thread's `Local`, its causality depth reset when it was counted under another
+/// recorder.
+#[inline(always)]
+unsafe fn causal_local(active: &Active) -> &'static mut Local {
+    // SAFETY: this thread's Local (see `record`); not referenced elsewhere while we run.
+    let local = unsafe { &mut *this_thread_local() };
+    if local.causal_epoch != active.epoch {
+        local.causal_epoch = active.epoch;
+        local.causal_depth = 0;
+    }
+    local
+}
+
+/// A native lock's acquisition has to wait: its WaitBegin, unless no recorder runs or a
+/// causality point runs on this thread. Returns what [`lock_wait_ended`] needs (0: nothing
+/// recorded). Called with the GIL, before the wait.
+pub(crate) unsafe fn lock_wait_began(link: LinkKind) -> u64 {
+    let a = ACTIVE.load(Ordering::Relaxed);
+    if a.is_null() {
+        return 0;
+    }
+    // SAFETY: ACTIVE is set and cleared under the GIL, which the caller holds.
+    let active = unsafe { &*a };
+    let local = unsafe { causal_local(active) };
+    if local.causal_depth > 0 || unsafe { inside_point(active, false) } {
+        return 0;
+    }
+    // Points a signal handler runs during the wait record nothing (as inside any point).
+    local.causal_depth = 1;
+    unsafe { record_meta(active, causality_meta(EventKind::WaitBegin, link, 0)) };
+    active.epoch
+}
+
+/// The wait [`lock_wait_began`] recorded (`epoch`) ended: an Effect keyed on the lock when it
+/// was acquired, under the same recorder (it may have stopped meanwhile).
+pub(crate) unsafe fn lock_wait_ended(epoch: u64, link: LinkKind, lock: usize, acquired: bool) {
+    let a = ACTIVE.load(Ordering::Relaxed);
+    // SAFETY: as in `lock_wait_began`.
+    if epoch == 0 || a.is_null() || unsafe { (*a).epoch } != epoch {
+        return;
+    }
+    let active = unsafe { &*a };
+    let local = unsafe { causal_local(active) };
+    local.causal_depth = local.causal_depth.saturating_sub(1);
+    if acquired && let Some(key) = causality::key_of(causality::Key::Object, lock, 0, 0) {
+        unsafe { record_meta(active, causality_meta(EventKind::Effect, link, key)) };
+    }
+}
+
+/// A native lock was released: its Cause, unless no recorder runs or a causality point runs
+/// on this thread.
+pub(crate) unsafe fn lock_released(link: LinkKind, lock: usize) {
+    let a = ACTIVE.load(Ordering::Relaxed);
+    if a.is_null() {
+        return;
+    }
+    // SAFETY: as in `lock_wait_began`.
+    let active = unsafe { &*a };
+    let local = unsafe { causal_local(active) };
+    if local.causal_depth > 0 || unsafe { inside_point(active, false) } {
+        return;
+    }
+    if let Some(key) = causality::key_of(causality::Key::Object, lock, 0, 0) {
+        unsafe { record_meta(active, causality_meta(EventKind::Cause, link, key)) };
     }
 }
 
@@ -740,26 +849,177 @@ unsafe fn name_starting_thread(local: &Local, thread: usize) {
     }
 }
 
+/// How many calls down the stack a causality point (or a native lock) looks for another
+/// point it runs inside: `Event.set` calls `notify` through `notify_all`.
+const NESTING_LEVELS: usize = 3;
+
+/// An interpreter frame's caller's frame (null at the bottom).
+#[inline(always)]
+unsafe fn previous_frame(frame: *const u8) -> *const u8 {
+    // SAFETY: `previous` is an interpreter frame's second word (3.12, 3.13; checked at start).
+    unsafe { *(frame as *const *const u8).add(1) }
+}
+
+/// The innermost causality point that silences those inside it, among `frame` and the
+/// frames below it ([`NESTING_LEVELS`] in all): its frame, how many calls below `frame`'s
+/// callee it is (1: `frame` itself) and the point. None where frames cannot be read.
+unsafe fn enclosing_point(
+    active: &Active,
+    mut frame: *const u8,
+) -> Option<(*const u8, u8, &'static causality::Point)> {
+    if !FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
+        return None;
+    }
+    for levels in 1..=NESTING_LEVELS as u8 {
+        if frame.is_null() {
+            return None;
+        }
+        // SAFETY: the layout was checked at start (an interpreter frame's first word is its
+        // code object); the GIL is held, so the frames stay alive.
+        let id = unsafe { known_code_id(active, *(frame as *const *mut ffi::PyObject)) };
+        if id & CAUSAL != 0
+            && let Some((_, _, point)) = causality::POINTS.get((id & !CAUSAL) as usize)
+            && point.outer
+        {
+            return Some((frame, levels, point));
+        }
+        frame = unsafe { previous_frame(frame) };
+    }
+    None
+}
+
+/// Whether a causality point that silences those inside it runs in one of the
+/// [`NESTING_LEVELS`] frames below the running one (`skip_own`: the running frame is the
+/// point's own, not counted). How a point that records only at its start is found inside
+/// another without a callback at every point's return. False where frames cannot be read.
+unsafe fn inside_point(active: &Active, skip_own: bool) -> bool {
+    if !FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
+        return false;
+    }
+    // SAFETY: the layout was checked; the running frame is this thread's.
+    unsafe {
+        let mut frame = current_interpreter_frame();
+        if skip_own && !frame.is_null() {
+            frame = previous_frame(frame);
+        }
+        enclosing_point(active, frame).is_some()
+    }
+}
+
+/// The start of a point that records only at its start, where frames can be read: its own
+/// Cause when no point encloses it; for a `Condition.notify` that a point caused by its
+/// notify (see `causality::caused_by_notify`) encloses at that point's distance, that point's
+/// Cause, keyed from its frame; else nothing (it runs inside another point).
+unsafe fn start_only_point(
+    active: &Active,
+    point: &causality::Point,
+    args: *const *mut ffi::PyObject,
+) {
+    // SAFETY: the GIL is held; the layout was checked (the caller's `walk`).
+    unsafe {
+        let own = current_interpreter_frame();
+        let below = if own.is_null() {
+            own
+        } else {
+            previous_frame(own)
+        };
+        let (link, key, object, argument) = match enclosing_point(active, below) {
+            None => {
+                let Action::Cause(key) = point.at_start else {
+                    return;
+                };
+                let (object, argument) = first_two_arguments(*args);
+                (point.link, key, object, argument)
+            }
+            Some((frame, levels, outer))
+                if point.notifier
+                    && outer.notify_levels == levels
+                    && enclosing_point(active, previous_frame(frame)).is_none() =>
+            {
+                let Action::Cause(key) = outer.at_start else {
+                    return;
+                };
+                let locals = frame.add(LOCALSPLUS) as *const usize;
+                (outer.link, key, *locals, *locals.add(1))
+            }
+            Some(_) => return,
+        };
+        if let Some(key) = causality::key_of(key, object, argument, 0) {
+            record_meta(active, causality_meta(EventKind::Cause, link, key));
+        }
+    }
+}
+
+/// The code id decided for `code` under this recorder, without deciding (0: none or not a
+/// code object: an entry frame's).
+#[inline(always)]
+unsafe fn known_code_id(active: &Active, code: *mut ffi::PyObject) -> u32 {
+    // SAFETY: the GIL is held; the slot is inside the cache.
+    let (cached_code, cached) = unsafe { *code_cache_slot(code) };
+    if cached_code == code as usize && cached >> 32 == active.epoch {
+        return cached as u32;
+    }
+    if code.is_null() || unsafe { ffi::Py_TYPE(code) } != &raw mut ffi::PyCode_Type {
+        return 0;
+    }
+    unsafe { cached_code_id(active, code) }
+}
+
 /// The addresses of the running frame's first two fast locals (a method's `self` and first
 /// argument; 0 when unbound or unknown), read without touching the objects.
 #[inline(always)]
 unsafe fn first_two_arguments(code: *mut ffi::PyObject) -> (usize, usize) {
     // SAFETY: the GIL is held; the running frame is the causality point's own.
     unsafe {
-        let locals = match current_fast_locals(code) {
-            Some(locals) => locals,
-            None => {
-                let frame = ffi::PyEval_GetFrame();
-                if frame.is_null() {
-                    return (0, 0);
-                }
-                match fast_locals(frame, code) {
-                    Some(locals) => locals,
-                    None => return (0, 0),
-                }
+        match running_locals(code) {
+            Some(locals) => (*locals as usize, *locals.add(1) as usize),
+            None => (0, 0),
+        }
+    }
+}
+
+/// The running frame's fast locals (its frame is `code`'s), where the layout is known.
+#[inline(always)]
+unsafe fn running_locals(code: *mut ffi::PyObject) -> Option<*const *mut ffi::PyObject> {
+    // SAFETY: the GIL is held; the running frame is the causality point's own.
+    unsafe {
+        current_fast_locals(code).or_else(|| {
+            let frame = ffi::PyEval_GetFrame();
+            if frame.is_null() {
+                None
+            } else {
+                fast_locals(frame, code)
             }
-        };
-        (*locals as usize, *locals.add(1) as usize)
+        })
+    }
+}
+
+/// An asyncio wait's coroutine suspends (`recall` 0: a WaitBegin keyed on its frame, which a
+/// coroutine keeps inside itself while it lives), returns (`recall` [`WAIT_RECALL`]: that
+/// wait's start is the next effect's) or unwinds ([`WAIT_FORGET`]: it has none).
+#[cold]
+unsafe fn suspended_wait(active: &Active, link: LinkKind, code: *mut ffi::PyObject, recall: u64) {
+    let Some(locals) = (unsafe { running_locals(code) }) else {
+        return;
+    };
+    let key =
+        (causality::identity(locals as usize) & CAUSALITY_KEY_MASK & !(WAIT_RECALL | WAIT_FORGET))
+            | recall;
+    unsafe { record_meta(active, causality_meta(EventKind::WaitBegin, link, key)) };
+}
+
+/// Runs `module.install()`: a standard-library module devtrace hooks only once a program
+/// imports it (its `<module>` code returned). Errors are the hook's own: printed, not raised
+/// into the import.
+#[cold]
+fn install_hook(module: &str) {
+    // SAFETY: called from a callback, which holds the GIL.
+    let py = unsafe { Python::assume_attached() };
+    if let Err(error) = py
+        .import(module)
+        .and_then(|m| m.call_method0("install").map(|_| ()))
+    {
+        error.print(py);
     }
 }
 
@@ -1843,6 +2103,7 @@ fn start(
         values: values.unwrap_or_default().into_iter().collect(),
         arg_names: HashMap::new(),
         value_budget: values::Budget::new(monotonic_ns(), value_bytes_per_second),
+        remote_codes: HashMap::new(),
         value_text: String::with_capacity(values::CALL_BYTES + 16),
     });
     *LAST.lock().unwrap() = None;
@@ -2044,6 +2305,120 @@ fn span_end(py: Python<'_>, span_id: u64) -> PyResult<Vec<ResolvedCall>> {
 /// recorded call).
 #[pyfunction]
 fn spawning_call(py: Python<'_>) -> PyResult<Option<(u128, u64, String)>> {
+    on_this_stream(py, |shared, st, stream| {
+        let (trace_id, span_id, code) = st.builder.open_call(stream, 0)?;
+        let function = code.map_or_else(String::new, |code| code_name(shared, st, code));
+        Some((trace_id, span_id, function))
+    })
+}
+
+/// The code id naming `function` (`module.qualname`) of another process, written into the
+/// names log once (0 when the ids ran out).
+fn remote_code(active: &mut Active, function: &str) -> u32 {
+    if let Some(&code) = active.remote_codes.get(function) {
+        return code;
+    }
+    let code = active.next_code;
+    if code >= CAUSAL {
+        return 0;
+    }
+    active.next_code += 1;
+    let info = CodeInfo {
+        qualname: function.to_string(),
+        ..Default::default()
+    };
+    names::write_code(&active.shared.file, code, &info);
+    active.remote_codes.insert(function.to_string(), code);
+    code
+}
+
+/// A cause in another process (a process pool's): the consumer here keyed on `object`'s
+/// identity links to span `(trace_id, span_id)`, in `function`, at `cause_ns` (monotonic, the
+/// machine's clock). `pool_job`: the consumer is a job starting in this worker (kind future,
+/// its first recorded call), else a `Future.result()` here. Record mode only.
+fn remote_cause(
+    py: Python<'_>,
+    link: LinkKind,
+    object: usize,
+    span: (u128, u64),
+    function: &str,
+    cause_ns: u64,
+) -> PyResult<Option<u64>> {
+    let active = active(py)?;
+    if active.shared.flight {
+        return Ok(None);
+    }
+    let Some(key) = causality::key_of(causality::Key::Object, object, 0, 0) else {
+        return Ok(None);
+    };
+    let code = remote_code(active, function);
+    let shared = active.shared.clone();
+    py.detach(|| {
+        let mut st = shared.drain.lock().unwrap();
+        st.builder.remote_cause(link, key, cause_ns, code, span);
+    });
+    Ok(Some(key))
+}
+
+/// In the parent, a process pool's job came back (its result unpickled): the `result()` of
+/// the future at `future` (its address) links to the job's span in the worker.
+#[pyfunction]
+fn pool_job_done(
+    py: Python<'_>,
+    future: usize,
+    trace_id: u128,
+    span_id: u64,
+    function: String,
+    cause_ns: u64,
+) -> PyResult<()> {
+    remote_cause(
+        py,
+        LinkKind::Future,
+        future,
+        (trace_id, span_id),
+        &function,
+        cause_ns,
+    )?;
+    Ok(())
+}
+
+/// In a process pool's worker, a job (the object at `job`) starts: its first recorded call
+/// links to the submitting call `(trace_id, span_id)` in the parent.
+#[pyfunction]
+fn pool_job_begin(
+    py: Python<'_>,
+    job: usize,
+    trace_id: u128,
+    span_id: u64,
+    function: String,
+    cause_ns: u64,
+) -> PyResult<()> {
+    let link = LinkKind::ProcessFuture;
+    if let Some(key) = remote_cause(py, link, job, (trace_id, span_id), &function, cause_ns)? {
+        let active = active(py)?;
+        unsafe { record_meta(active, causality_meta(EventKind::Effect, link, key)) };
+    }
+    Ok(())
+}
+
+/// In a process pool's worker, the job begun last ended: `(trace_id, span_id, function, now)`
+/// of the last call it kept at the bottom of the stack (what completed it, for the parent's
+/// `result()`), or None.
+#[pyfunction]
+fn pool_job_end(py: Python<'_>) -> PyResult<Option<(u128, u64, String, u64)>> {
+    on_this_stream(py, |shared, st, stream| {
+        let (trace_id, span_id, code) = st.builder.end_job(stream)?;
+        let function = code_name(shared, st, code);
+        Some((trace_id, span_id, function, monotonic_ns()))
+    })
+}
+
+/// `f` on the builder once this thread's records are read (record mode, in a thread that
+/// recorded), without the GIL; None in the flight recorder or a thread that did not record.
+fn on_this_stream<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce(&Shared, &mut DrainState, u64) -> Option<T> + Send,
+) -> PyResult<Option<T>> {
     let active = active(py)?;
     if active.shared.flight {
         return Ok(None);
@@ -2055,15 +2430,16 @@ fn spawning_call(py: Python<'_>) -> PyResult<Option<(u128, u64, String)>> {
     Ok(py.detach(|| {
         let mut st = shared.drain.lock().unwrap();
         shared.drain(&mut st, Some(stream));
-        let (trace_id, span_id, code) = st.builder.open_call(stream, 0)?;
-        let function = code.map_or_else(String::new, |code| {
-            if !st.names.codes.contains_key(&code) {
-                st.names = Names::read(&shared.file);
-            }
-            function_name(&st.names, code)
-        });
-        Some((trace_id, span_id, function))
+        f(&shared, &mut st, stream)
     }))
+}
+
+/// The `module.qualname` of code id `code`, the names log read again when it is new.
+fn code_name(shared: &Shared, st: &mut DrainState, code: u32) -> String {
+    if !st.names.codes.contains_key(&code) {
+        st.names = Names::read(&shared.file);
+    }
+    function_name(&st.names, code)
 }
 
 /// The flight recorder's [`spawning_call`], first half: the recorded call open innermost in
@@ -2357,6 +2733,7 @@ fn after_fork_child(
     active.exception_types.clear();
     active.span_keys.clear();
     active.arg_names.clear();
+    active.remote_codes.clear();
     active.triggering = false;
     active.drainer = Some(spawn_drainer(&shared, &options)?);
     ACTIVE.store(a, Ordering::Release);
@@ -2459,6 +2836,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(running, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork_child, m)?)?;
     m.add_function(wrap_pyfunction!(spawning_call, m)?)?;
+    m.add_function(wrap_pyfunction!(pool_job_begin, m)?)?;
+    m.add_function(wrap_pyfunction!(pool_job_end, m)?)?;
+    m.add_function(wrap_pyfunction!(pool_job_done, m)?)?;
     m.add_function(wrap_pyfunction!(open_call, m)?)?;
     m.add_function(wrap_pyfunction!(name_open_call, m)?)?;
     Ok(())

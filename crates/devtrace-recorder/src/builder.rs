@@ -28,7 +28,9 @@
 use std::collections::HashMap;
 
 use crate::links::{Links, OutLink, Settled, Target};
-use crate::ring::{Event, EventKind, LinkKind, StreamEvents, causality_of};
+use crate::ring::{
+    Event, EventKind, LinkKind, StreamEvents, WAIT_FORGET, WAIT_RECALL, causality_of,
+};
 
 /// The code id of a function not named (an aggregate's "other functions").
 pub const OTHER_CODE: u32 = u32::MAX;
@@ -206,7 +208,15 @@ struct StreamState {
     /// The last call kept at the bottom of the stack: (trace id, span id, code), where a
     /// cause outside any call (a thread's end) happened after.
     last_top: Option<(u128, u64, u32)>,
+    /// Whether the next call, which takes `first_drafts`, is kept (a process pool's job).
+    first_keep: bool,
+    /// When each suspended asyncio wait began, by its coroutine's key (see `ring::WAIT_RECALL`):
+    /// tasks interleave on one thread, so one `wait_start` cannot say it.
+    suspended_waits: HashMap<u64, u64>,
 }
+
+/// Suspended asyncio waits remembered per thread (a wait cancelled never recalls its start).
+const MAX_SUSPENDED_WAITS: usize = 4096;
 
 impl StreamState {
     fn push_call(&mut self, code: u32, ts: u64, resumed: bool) {
@@ -361,6 +371,8 @@ impl Builder {
             || ret.code != call.code
             || state.pending_task.is_some()
             || ret.ts >= detail_from
+            // The first call after a thread's run or a pool's job began takes its links.
+            || !state.first_drafts.is_empty()
         {
             return false;
         }
@@ -461,9 +473,11 @@ impl Builder {
             EventKind::Call | EventKind::Resume | EventKind::Throw => {
                 state.push_call(e.code, e.ts, e.kind != EventKind::Call);
                 if !state.first_drafts.is_empty() {
-                    // A thread's run started before this, its first recorded call.
+                    // A thread's run (or a pool's job) started before this, its first
+                    // recorded call.
                     let drafts = std::mem::take(&mut state.first_drafts);
                     let top = state.stack.len() - 1;
+                    state.stack[top].keep |= std::mem::take(&mut state.first_keep);
                     self.add_drafts(&mut state.stack[top].drafts, drafts);
                 }
             }
@@ -511,7 +525,7 @@ impl Builder {
             }
             EventKind::WaitBegin => {
                 self.causality_events += 1;
-                state.wait_start = e.ts;
+                wait_begins(state, e);
             }
             EventKind::Cause => {
                 self.causality_events += 1;
@@ -526,13 +540,25 @@ impl Builder {
                     // asyncio task's resumption by what it awaited (short by nature).
                     let waited = wait_start != 0
                         && e.ts.saturating_sub(wait_start) >= self.opts.threshold_ns;
-                    let keep = waited || kind == LinkKind::AsyncioQueue;
+                    // A task resumed by what it awaited (asyncio's queue: always; its
+                    // locks, events and conditions: when it was suspended); a pool's job.
+                    let keep = waited
+                        || kind == LinkKind::AsyncioQueue
+                        || (kind.asyncio() && wait_start != 0)
+                        || kind == LinkKind::ProcessFuture;
                     match state.stack.iter_mut().rev().find(|f| !f.sdk) {
                         Some(f) => {
                             f.keep |= keep;
                             self.add_drafts(&mut f.drafts, vec![id]);
                         }
-                        None if state.first_drafts.len() < MAX_LINKS => state.first_drafts.push(id),
+                        None if state.first_drafts.len() < MAX_LINKS => {
+                            if kind == LinkKind::ProcessFuture {
+                                // A job starts: the calls kept before it are not its.
+                                state.last_top = None;
+                            }
+                            state.first_keep |= keep;
+                            state.first_drafts.push(id);
+                        }
                         None => self.links.drop_draft(id),
                     }
                 }
@@ -544,6 +570,36 @@ impl Builder {
             }
             EventKind::Trigger => {}
         }
+    }
+
+    /// A cause in another process, in the span `(trace_id, span_id)` named there (a process
+    /// pool's submitting call, or its job's span carried back with the result), in function
+    /// `code`, at `ts`: consumers of `(kind, key)` here link to it.
+    pub fn remote_cause(
+        &mut self,
+        kind: LinkKind,
+        key: u64,
+        ts: u64,
+        code: u32,
+        span: (u128, u64),
+    ) {
+        let target = self.links.target(Target::Span {
+            trace_id: span.0,
+            span_id: span.1,
+        });
+        self.links.cause(kind, key, ts, code, target);
+    }
+
+    /// A process pool's job ended on `stream` (its records read): a link no recorded call
+    /// took is dropped; returns the last call the job kept at the bottom of the stack,
+    /// `(trace id, span id, code)`, what completed it.
+    pub fn end_job(&mut self, stream: u64) -> Option<(u128, u64, u32)> {
+        let state = self.streams.get_mut(&stream)?;
+        state.first_keep = false;
+        for d in std::mem::take(&mut state.first_drafts) {
+            self.links.drop_draft(d);
+        }
+        state.last_top
     }
 
     /// A cause: its target is the innermost open frame's span, pending while that frame may
@@ -1233,6 +1289,30 @@ fn add_aggregate(into: &mut Vec<CallAggregate>, a: CallAggregate, max: usize) {
     other.total_ns += a.total_ns;
     other.self_ns += a.self_ns;
     other.errors += a.errors;
+}
+
+/// A WaitBegin record: a thread's wait starts (no key); an asyncio coroutine suspends (keyed on
+/// it: its first suspension is its wait's start); that coroutine's wait ends now
+/// ([`WAIT_RECALL`]): its start is what the effect right after it takes; or it ended with no
+/// effect ([`WAIT_FORGET`]: cancelled), its start forgotten (another coroutine may come to live
+/// at its address).
+fn wait_begins(state: &mut StreamState, e: &Event) {
+    let key = causality_of(e).map_or(0, |(_, key)| key);
+    if key == 0 {
+        state.wait_start = e.ts;
+    } else if key & WAIT_RECALL != 0 {
+        state.wait_start = state
+            .suspended_waits
+            .remove(&(key & !WAIT_RECALL))
+            .unwrap_or(0);
+    } else if key & WAIT_FORGET != 0 {
+        state.suspended_waits.remove(&(key & !WAIT_FORGET));
+    } else {
+        if state.suspended_waits.len() >= MAX_SUSPENDED_WAITS {
+            state.suspended_waits.clear();
+        }
+        state.suspended_waits.entry(key).or_insert(e.ts);
+    }
 }
 
 #[cfg(test)]

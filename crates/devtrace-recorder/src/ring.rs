@@ -194,6 +194,15 @@ pub enum LinkKind {
     Process = 9,
     /// A `threading.RLock`: link kind `lock`, its own object type.
     RLock = 10,
+    /// asyncio's `Lock`, `Event` and `Condition`: kinds `lock`, `event`, `condition`, their own
+    /// object types; a task resumed by one is kept as a span.
+    AsyncioLock = 11,
+    AsyncioEvent = 12,
+    AsyncioCondition = 13,
+    /// A `ProcessPoolExecutor` job starting in its worker process: kind `future`, caused by the
+    /// submitting call in the parent (a span named by ids the job carries); the job's first
+    /// recorded call is kept as a span.
+    ProcessFuture = 14,
 }
 
 impl LinkKind {
@@ -210,6 +219,10 @@ impl LinkKind {
             8 => Future,
             9 => Process,
             10 => RLock,
+            11 => AsyncioLock,
+            12 => AsyncioEvent,
+            13 => AsyncioCondition,
+            14 => ProcessFuture,
             _ => return None,
         })
     }
@@ -219,12 +232,12 @@ impl LinkKind {
         match self {
             LinkKind::Queue => "queue",
             LinkKind::AsyncioQueue => "asyncio.queue",
-            LinkKind::Lock | LinkKind::RLock => "lock",
-            LinkKind::Condition => "condition",
-            LinkKind::Event => "event",
+            LinkKind::Lock | LinkKind::RLock | LinkKind::AsyncioLock => "lock",
+            LinkKind::Condition | LinkKind::AsyncioCondition => "condition",
+            LinkKind::Event | LinkKind::AsyncioEvent => "event",
             LinkKind::ThreadStart => "thread.start",
             LinkKind::ThreadJoin => "thread.join",
-            LinkKind::Future => "future",
+            LinkKind::Future | LinkKind::ProcessFuture => "future",
             LinkKind::Process => "process",
         }
     }
@@ -239,7 +252,10 @@ impl LinkKind {
             LinkKind::Condition => "threading.Condition",
             LinkKind::Event => "threading.Event",
             LinkKind::ThreadStart | LinkKind::ThreadJoin => "threading.Thread",
-            LinkKind::Future => "concurrent.futures.Future",
+            LinkKind::AsyncioLock => "asyncio.Lock",
+            LinkKind::AsyncioEvent => "asyncio.Event",
+            LinkKind::AsyncioCondition => "asyncio.Condition",
+            LinkKind::Future | LinkKind::ProcessFuture => "concurrent.futures.Future",
             LinkKind::Process => "subprocess.Popen",
         }
     }
@@ -253,12 +269,38 @@ impl LinkKind {
     /// Whether a consumer that did not wait gets no link (a lock taken free, a condition wait
     /// that returned on its timeout before any notify).
     pub fn only_when_waited(self) -> bool {
-        matches!(self, LinkKind::Lock | LinkKind::RLock | LinkKind::Condition)
+        matches!(
+            self,
+            LinkKind::Lock
+                | LinkKind::RLock
+                | LinkKind::Condition
+                | LinkKind::AsyncioLock
+                | LinkKind::AsyncioCondition
+        )
+    }
+
+    /// Whether it is one of asyncio's (its consumer is a task resumed by the cause).
+    pub fn asyncio(self) -> bool {
+        matches!(
+            self,
+            LinkKind::AsyncioQueue
+                | LinkKind::AsyncioLock
+                | LinkKind::AsyncioEvent
+                | LinkKind::AsyncioCondition
+        )
     }
 }
 
 /// The 48 bits of a causality key kept in a record.
 pub const CAUSALITY_KEY_MASK: u64 = (1 << 48) - 1;
+/// In a [`EventKind::WaitBegin`]'s key: the wait that began under the rest of the key (an asyncio
+/// coroutine's suspension, keyed on its frame) is the one the next effect ends. A WaitBegin with
+/// a key and without this bit says that coroutine is suspended (the first such record is its
+/// wait's start). Keys are object addresses without their alignment bits, below this bit.
+pub const WAIT_RECALL: u64 = 1 << 47;
+/// In a [`EventKind::WaitBegin`]'s key: the coroutine's wait ended with no effect (cancelled, or
+/// failed): its start is forgotten.
+pub const WAIT_FORGET: u64 = 1 << 46;
 
 /// The meta word of a [`EventKind::Cause`] or [`EventKind::Effect`] record: the key's low 32
 /// bits as the code, its high 16 bits and the link kind as the aux.

@@ -2,7 +2,9 @@
 //! links on the waiting call's span pointing at the causing call's span, whatever order the
 //! threads' records are read in.
 
-use devtrace_recorder::ring::{LinkKind, causality_meta, causality_of, unpack};
+use devtrace_recorder::ring::{
+    LinkKind, WAIT_FORGET, WAIT_RECALL, causality_meta, causality_of, unpack,
+};
 use devtrace_recorder::{Builder, BuilderOptions, Event, EventKind, OutSpan, StreamEvents};
 
 const MS: u64 = 1_000_000;
@@ -13,6 +15,8 @@ enum R {
     Return(u64, u32),
     Cause(u64, LinkKind, u64),
     WaitBegin(u64, LinkKind),
+    /// A WaitBegin keyed on a coroutine (an asyncio wait's suspension, or with WAIT_RECALL its end).
+    Suspended(u64, LinkKind, u64),
     Effect(u64, LinkKind, u64),
 }
 
@@ -35,6 +39,9 @@ fn stream(id: u64, records: &[R]) -> StreamEvents {
                 R::Return(ts, code) => plain(ts, EventKind::Return, code),
                 R::Cause(ts, link, key) => event(ts, causality_meta(EventKind::Cause, link, key)),
                 R::WaitBegin(ts, link) => event(ts, causality_meta(EventKind::WaitBegin, link, 0)),
+                R::Suspended(ts, link, key) => {
+                    event(ts, causality_meta(EventKind::WaitBegin, link, key))
+                }
                 R::Effect(ts, link, key) => event(ts, causality_meta(EventKind::Effect, link, key)),
             })
             .collect(),
@@ -371,4 +378,183 @@ fn a_long_consumer_keeps_its_first_64_links() {
     let links = &span(&spans, 6).links;
     assert_eq!(links.len(), 64);
     assert!(links.iter().all(|l| l.span_id == span(&spans, 5).span_id));
+}
+
+/// A call `code` (a step of an asyncio task) in which a cause of `link` on `key` happens at `ts`.
+fn step_causing(ts: u64, code: u32, link: LinkKind, key: u64) -> [R; 3] {
+    [
+        R::Call(ts - MS, code),
+        R::Cause(ts, link, key),
+        R::Return(ts + 10, code),
+    ]
+}
+
+/// The coroutine on `frame` resumed at `ts` in a step of `code`: its wait's start recalled, the
+/// effect on `key`, a 10 µs step (kept: a task resumed by what it awaited).
+fn step_resumed(ts: u64, code: u32, link: LinkKind, frame: u64, key: u64) -> [R; 4] {
+    [
+        R::Call(ts, code),
+        R::Suspended(ts, link, frame | WAIT_RECALL),
+        R::Effect(ts, link, key),
+        R::Return(ts + 10_000, code),
+    ]
+}
+
+#[test]
+fn interleaved_asyncio_waits_on_one_thread_each_get_their_own_start() {
+    // One thread, two tasks: task A's coroutine (key 0x10) suspends in Lock.acquire at 1 ms,
+    // task B's (0x20) in Event.wait at 2 ms (again at 3 ms: a second suspension is not a new
+    // start). The lock's release (call 5) at 10 ms wakes A; the set (call 7) at 20 ms wakes B.
+    let (a, b_task) = (0x10, 0x20);
+    let (lock_waiter, event) = (0x99_0000, 0x77_0000);
+    let mut b = builder();
+    feed(
+        &mut b,
+        stream(
+            1,
+            &[
+                R::Call(0, 6),
+                R::Suspended(MS, LinkKind::AsyncioLock, a),
+                R::Return(MS + 10, 6),
+                R::Call(2 * MS, 8),
+                R::Suspended(2 * MS, LinkKind::AsyncioEvent, b_task),
+                R::Suspended(3 * MS, LinkKind::AsyncioEvent, b_task),
+                R::Return(3 * MS + 10, 8),
+            ]
+            .into_iter()
+            .chain(step_causing(10 * MS, 5, LinkKind::AsyncioLock, lock_waiter))
+            .chain(step_resumed(
+                11 * MS,
+                6,
+                LinkKind::AsyncioLock,
+                a,
+                lock_waiter,
+            ))
+            .chain(step_causing(20 * MS, 7, LinkKind::AsyncioEvent, event))
+            .chain(step_resumed(
+                21 * MS,
+                8,
+                LinkKind::AsyncioEvent,
+                b_task,
+                event,
+            ))
+            .collect::<Vec<_>>(),
+        ),
+    );
+    b.finish_open();
+    let spans = b.take_spans();
+    let link_of = |code: u32| {
+        let links: Vec<_> = spans
+            .iter()
+            .filter(|s| s.code == code)
+            .flat_map(|s| s.links.clone())
+            .collect();
+        assert_eq!(links.len(), 1, "one link on {code}: {spans:#?}");
+        links[0].clone()
+    };
+    let lock = link_of(6);
+    assert_eq!(
+        (lock.kind, lock.cause_ts, lock.wait_ns),
+        (LinkKind::AsyncioLock, 10 * MS, 9 * MS)
+    );
+    assert_eq!(lock.span_id, span(&spans, 5).span_id);
+    let set = link_of(8);
+    assert_eq!(
+        (set.kind, set.cause_ts, set.wait_ns),
+        (LinkKind::AsyncioEvent, 20 * MS, 18 * MS)
+    );
+    assert_eq!(set.span_id, span(&spans, 7).span_id);
+}
+
+#[test]
+fn a_pool_job_links_its_first_call_to_the_remote_submit_and_names_its_last_kept_call() {
+    let mut b = builder();
+    let submit = (0x1234_u128, 0x55_u64);
+    // A job (key KEY) starts in the worker; its first call is short (10 µs) but kept.
+    b.remote_cause(LinkKind::ProcessFuture, KEY, MS, 40, submit);
+    feed(
+        &mut b,
+        stream(
+            2,
+            &[
+                R::Effect(2 * MS, LinkKind::ProcessFuture, KEY),
+                R::Call(3 * MS, 6),
+                R::Return(3 * MS + 10_000, 6),
+            ],
+        ),
+    );
+    let (trace_id, span_id, code) = b.end_job(2).expect("the job's call is kept");
+    assert_eq!(code, 6);
+    // The next job makes no recorded call: its link is dropped at its end, it names nothing.
+    b.remote_cause(LinkKind::ProcessFuture, KEY + 16, 4 * MS, 40, submit);
+    feed(
+        &mut b,
+        stream(2, &[R::Effect(5 * MS, LinkKind::ProcessFuture, KEY + 16)]),
+    );
+    assert_eq!(b.end_job(2), None);
+    feed(
+        &mut b,
+        stream(2, &[R::Call(6 * MS, 7), R::Return(7 * MS + 10, 7)]),
+    );
+    b.finish_open();
+    let spans = b.take_spans();
+    let job = span(&spans, 6);
+    assert_eq!((job.trace_id, job.span_id), (trace_id, span_id));
+    assert_eq!(job.links.len(), 1);
+    let link = &job.links[0];
+    assert_eq!(
+        (
+            link.kind,
+            link.trace_id,
+            link.span_id,
+            link.cause_code,
+            link.cause_ts,
+            link.wait_ns
+        ),
+        (LinkKind::ProcessFuture, submit.0, submit.1, 40, MS, 0)
+    );
+    assert!(spans.iter().all(|s| s.code != 7 || s.links.is_empty()));
+}
+
+#[test]
+fn a_cancelled_asyncio_wait_leaves_no_start_for_the_next_coroutine_at_its_address() {
+    // Coroutine frame 0x10 suspends at 1 ms and is cancelled at 5 ms; another coroutine comes to
+    // live at the same address, suspends at 20 ms, is woken at 30 ms: it waited 10 ms, not 29.
+    let frame = 0x10;
+    let waiter = 0x99_0000;
+    let mut b = builder();
+    feed(
+        &mut b,
+        stream(
+            1,
+            &[
+                R::Call(0, 6),
+                R::Suspended(MS, LinkKind::AsyncioLock, frame),
+                R::Suspended(5 * MS, LinkKind::AsyncioLock, frame | WAIT_FORGET),
+                R::Return(5 * MS + 10, 6),
+                R::Call(20 * MS, 8),
+                R::Suspended(20 * MS, LinkKind::AsyncioLock, frame),
+                R::Return(20 * MS + 10, 8),
+            ]
+            .into_iter()
+            .chain(step_causing(30 * MS, 5, LinkKind::AsyncioLock, waiter))
+            .chain(step_resumed(
+                31 * MS,
+                8,
+                LinkKind::AsyncioLock,
+                frame,
+                waiter,
+            ))
+            .collect::<Vec<_>>(),
+        ),
+    );
+    b.finish_open();
+    let spans = b.take_spans();
+    let links: Vec<_> = spans
+        .iter()
+        .filter(|s| s.code == 8)
+        .flat_map(|s| s.links.clone())
+        .collect();
+    assert_eq!(links.len(), 1, "{spans:#?}");
+    assert_eq!((links[0].cause_ts, links[0].wait_ns), (30 * MS, 10 * MS));
 }

@@ -38,7 +38,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from devtrace import _causal, _process
+from devtrace import _causal, _pool, _process
 from devtrace import _names as names
 
 __all__ = [
@@ -485,6 +485,23 @@ def _stop_at_multiprocessing_exit() -> None:
     util.register_after_fork(_at_exit, lambda _: util.Finalize(None, _at_multiprocessing_exit, exitpriority=10))
 
 
+def _stop_in_multiprocessing_child() -> None:
+    """A recorder started in a multiprocessing child that was not forked while recording: a
+    spawn or forkserver child importing the main module (as ``__mp_main__``, before
+    multiprocessing's start-up clears the finalizers: its process is ``_inheriting`` then), or
+    the child's target. A forkserver's child ends with os._exit too, and would lose what the
+    drainer had not exported yet."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:
+        return
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        _stop_at_multiprocessing_exit()
+    elif multiprocessing.parent_process() is not None:
+        util.Finalize(None, _at_multiprocessing_exit, exitpriority=10)
+
+
 def _at_multiprocessing_exit() -> None:
     # The SDK's own atexit shutdown does not run either: what the recorder exported is flushed.
     recorder = _current
@@ -530,15 +547,19 @@ class Recorder(_Base):
         )
         # threading's locks are C: locks the recorded modules make from now on are ones whose
         # waits are seen.
-        _causal.install(list(packages) + [module for module, _ in (plan or ())])
+        _causal.install(list(packages) + [module for module, _ in (plan or ())], native)
         # Children spawned from recorded calls continue the trace under them; a child spawned
         # so links its top-level spans to the call that spawned it.
         _process.install(native.spawning_call)
+        # Jobs a process pool runs link to the calls that submitted them (from the pool's
+        # import on, if it is not imported yet).
+        _pool.install(native)
         spawned_by, root = _process.spawned_by(), _root_ids()
         if spawned_by is not None and root is not None:
             self.maker.process_cause = (root[1], _process.process_link(root[0], root[1], spawned_by))
         self.exported = 0
         self._restart_threads()
+        _stop_in_multiprocessing_child()
 
     def _restart_threads(self) -> None:
         self.thread = threading.Thread(target=self._export_loop, name="devtrace-recorder-export", daemon=True)
@@ -569,6 +590,7 @@ class Recorder(_Base):
             return self.stats
         self.stopped = True
         _causal.uninstall()
+        _pool.uninstall()
         _process.uninstall()
         self.stats = dict(_native.stop(True))
         self.thread.join(timeout=10)
@@ -636,6 +658,9 @@ class FlightRecorder(_Base):
             span_context=_span_context(),
             values=[tuple(v) for v in values],
         )
+        # The locks `packages` make are native ones too: used without waiting they cost no more
+        # than threading's; each release writes a record (docs/PERFORMANCE.md, causality).
+        _causal.install(list(packages), native)
         # The trace of a window written with no span current and no root (TRACEPARENT): chosen
         # now, so a process started from a recorded call knows the trace that call will be in.
         root = _root_ids()
@@ -806,6 +831,7 @@ class FlightRecorder(_Base):
         if self.stopped:
             return self.stats
         self.stopped = True
+        _causal.uninstall()
         _process.uninstall()
         for name, previous in self._saved_hooks:
             if name == "excepthook":

@@ -7,15 +7,19 @@ causing call's span, with its kind, object type, causing function and wait. On C
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import subprocess
 import importlib
+import pickle
 import queue
+import signal
 import sys
 import textwrap
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -198,6 +202,146 @@ def rlock_pair():
     held.wait(5)
     take(lock)
     t.join()
+
+
+def take_with_timeout(lock, timeout):
+    return lock.acquire(True, timeout)
+
+
+def hold_until(lock, held, done):
+    with lock:
+        held.set()
+        done.wait(5)
+
+
+def timed_out_pair(lock):
+    held, done = threading.Event(), threading.Event()
+    t = in_thread(hold_until, lock, held, done)
+    held.wait(5)
+    got = take_with_timeout(lock, 0.02)
+    done.set()
+    t.join()
+    return got
+
+
+def set_events(event, n):
+    for _ in range(n):
+        event.set()
+
+
+def put_and_get(q, n):
+    for i in range(n):
+        q.put(i)
+        q.get()
+
+
+def lock_and_release(lock, n):
+    for _ in range(n):
+        with lock:
+            pass
+
+
+def condition_over_rlock():
+    """A Condition over a recorded RLock: a waiter notified by another thread."""
+    cond = threading.Condition(threading.RLock())
+    box = []
+    t = in_thread(notify_later, cond, box)
+    with cond:
+        while not box:
+            assert cond.wait(5)
+    t.join()
+    return box
+
+
+# asyncio's locks: the cause runs in a step of its own (after a sleep, kept by its 2 ms).
+async def ahold(lock, held):
+    async with lock:
+        held.set()
+        await asyncio.sleep(PAUSE)
+        time.sleep(0.002)
+
+
+async def atake(lock):
+    async with lock:
+        pass
+
+
+async def alock_pair():
+    lock = asyncio.Lock()
+    held = asyncio.Event()
+    holder = asyncio.ensure_future(ahold(lock, held))
+    while not held.is_set():
+        await asyncio.sleep(0)
+    await atake(lock)
+    await holder
+
+
+async def acancelled_pair():
+    """A waiter cancelled while the lock is held, then another that gets it."""
+    lock = asyncio.Lock()
+    held = asyncio.Event()
+    holder = asyncio.ensure_future(ahold(lock, held))
+    while not held.is_set():
+        await asyncio.sleep(0)
+    quitter = asyncio.ensure_future(atake(lock))
+    await asyncio.sleep(0.005)
+    quitter.cancel()
+    try:
+        await quitter
+    except asyncio.CancelledError:
+        pass
+    await atake(lock)
+    await holder
+
+
+async def atake_free():
+    lock = asyncio.Lock()
+    await atake(lock)
+    async with lock:
+        time.sleep(0.002)
+
+
+async def aset_later(event):
+    await asyncio.sleep(PAUSE)
+    time.sleep(0.002)
+    event.set()
+
+
+async def await_event(event):
+    return await event.wait()
+
+
+async def aevent_pair():
+    event = asyncio.Event()
+    setter = asyncio.ensure_future(aset_later(event))
+    await await_event(event)
+    await setter
+
+
+async def anotify_later(cond, box):
+    await asyncio.sleep(PAUSE)
+    time.sleep(0.002)
+    async with cond:
+        box.append(1)
+        cond.notify()
+
+
+async def await_notified(cond, box):
+    async with cond:
+        while not box:
+            await cond.wait()
+
+
+def make_work_item(process, future):
+    return process._WorkItem(future, len, ((),), {})
+
+
+async def acondition_pair():
+    cond = asyncio.Condition()
+    box = []
+    notifier = asyncio.ensure_future(anotify_later(cond, box))
+    await await_notified(cond, box)
+    await notifier
 '''
 
 
@@ -322,6 +466,51 @@ def test_an_asyncio_queue_get_links_to_the_put(spans, app):
     assert_points_at(links[0], cause[0], "causeapp.core.aproduce", "asyncio.Queue")
 
 
+def the_cause(all_spans, link, name):
+    """The span (a step of coroutine `name`) a link points at."""
+    found = [s for s in all_spans if s.name == name and s.context.span_id == link.context.span_id]
+    assert len(found) == 1, f"the link points at none of {name}'s spans: {dict(link.attributes)}"
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("pair", "waiter", "causer", "kind", "obj"),
+    [
+        ("alock_pair", "atake", "ahold", "lock", "asyncio.Lock"),
+        # The cancelled waiter gets no link; the next one does, its wait its own.
+        ("acancelled_pair", "atake", "ahold", "lock", "asyncio.Lock"),
+        ("aevent_pair", "await_event", "aset_later", "event", "asyncio.Event"),
+        ("acondition_pair", "await_notified", "anotify_later", "condition", "asyncio.Condition"),
+    ],
+)
+def test_an_asyncio_wait_links_to_the_release_set_or_notify_that_ended_it(spans, app, pair, waiter, causer, kind, obj):
+    record()
+    asyncio.run(getattr(app, pair)())
+    recorder.stop_recording()
+    all_spans = spans()
+    links = [(s, link) for s in all_spans for link in s.links if link.attributes["devtrace.link.kind"] == kind]
+    # One: the wait that the other task ended, on the waiting coroutine's resumed step (kept
+    # however short); asyncio.Event.wait in alock_pair's loop is not used (is_set polls).
+    assert len(links) == 1, [(s.name, dict(link.attributes)) for s, link in links]
+    span, link = links[0]
+    assert span.name == f"causeapp.core.{waiter}"
+    assert span.attributes.get("devtrace.recorder.resumed") is True
+    cause = the_cause(all_spans, link, f"causeapp.core.{causer}")
+    # The task waited through the other's 30 ms sleep: the wait began at its suspension.
+    assert_points_at(link, cause, f"causeapp.core.{causer}", obj, waited_ns=10_000_000)
+    assert link.attributes["devtrace.link.wait_ns"] < 5_000_000_000
+
+
+def test_an_asyncio_lock_taken_without_waiting_gets_no_link(spans, app):
+    record()
+    asyncio.run(app.atake_free())
+    recorder.stop_recording()
+    all_spans = spans()
+    assert [s for s in all_spans if s.name == "causeapp.core.atake_free"]
+    for span in all_spans:
+        assert not links_of(span, "lock"), (span.name, [dict(link.attributes) for link in span.links])
+
+
 @pytest.mark.parametrize("which", ["Lock", "RLock"])
 def test_a_lock_acquired_after_waiting_links_to_the_release(spans, app, which):
     record()
@@ -424,11 +613,220 @@ def test_locks_made_outside_the_recorded_modules_are_threadings_own(app):
     assert threading.Lock is not None and type(threading.Lock()) is plain_lock
 
 
+# The records each primitive writes: one per put, get side, set or release, whatever it calls
+# inside (Event.set notifies a Condition, Queue.put too): counted by the recorder's statistics
+# over two runs of a recorded loop, so the records of the recorder's own start cancel out.
+@pytest.mark.parametrize(
+    ("work", "make", "per_op"),
+    [("set_events", threading.Event, 1), ("put_and_get", queue.Queue, 3), ("lock_and_release", None, 1)],
+)
+def test_each_primitive_writes_its_records_once_whatever_it_calls_inside(app, work, make, per_op):
+    counts = []
+    for n in (10, 110):
+        record()
+        obj = make() if make is not None else app.new_locks()[0]
+        getattr(app, work)(obj, n)
+        counts.append(recorder.stop_recording()["causality_events"])
+    assert counts[1] - counts[0] == 100 * per_op, counts
+
+
+def test_a_put_that_raises_full_records_nothing(app):
+    q = queue.Queue(maxsize=1)
+    q.put(0)
+    counts = []
+    for n in (0, 20):
+        record()
+        for _ in range(n):
+            with pytest.raises(queue.Full):
+                q.put_nowait(1)
+        counts.append(recorder.stop_recording()["causality_events"])
+    assert counts[0] == counts[1], counts
+
+
+def test_a_threads_inner_event_and_condition_waits_record_no_links_of_their_own(spans, app):
+    record()
+    app.spawn_and_join()
+    recorder.stop_recording()
+    parent = named(spans(), "causeapp.core.spawn_and_join")
+    assert sorted(link.attributes["devtrace.link.kind"] for link in parent.links) == ["thread.join"]
+
+
+def test_a_lock_wait_that_timed_out_gets_no_link(spans, app):
+    record()
+    lock, _ = app.new_locks()
+    assert app.timed_out_pair(lock) is False
+    recorder.stop_recording()
+    taker = named(spans(), "causeapp.core.take_with_timeout")
+    assert links_of(taker, "lock") == []
+
+
+def test_a_condition_over_a_recorded_rlock_works_across_threads(spans, app):
+    record()
+    assert app.condition_over_rlock() == [1]
+    recorder.stop_recording()
+    all_spans = spans()
+    waiter, notifier = named(all_spans, "causeapp.core.condition_over_rlock"), named(all_spans, "causeapp.core.notify_later")
+    assert_points_at(one_link(waiter, "condition"), notifier, "causeapp.core.notify_later", "threading.Condition")
+
+
+def plain_isinstance(obj, cls):
+    """What isinstance(obj, cls) does: its answer, or the error it raises."""
+    try:
+        return isinstance(obj, cls)
+    except TypeError as error:
+        return TypeError, str(error)
+
+
+def test_isinstance_with_threadings_locks_answers_as_without_devtrace(app):
+    """On 3.13 threading.Lock is a type: a lock made before recording, one threading makes
+    while recording and one the recorded module makes are its instances. On 3.12 it is a
+    function (isinstance raises TypeError), and threading.RLock is one on both: unchanged."""
+    before, before_r = threading.Lock(), threading.RLock()
+    expected = plain_isinstance(before, threading.Lock)
+    expected_r = plain_isinstance(before_r, threading.RLock)
+    lock_is_a_type = isinstance(threading.Lock, type)
+    assert lock_is_a_type == (sys.version_info >= (3, 13))
+    record()
+    try:
+        recorded_lock, recorded_rlock = app.new_locks()
+        assert type(recorded_lock) is not type(before) and type(recorded_rlock) is not type(before_r)
+        for lock in (before, threading.Lock(), recorded_lock):
+            assert plain_isinstance(lock, threading.Lock) == expected
+        for rlock in (before_r, threading.RLock(), recorded_rlock):
+            assert plain_isinstance(rlock, threading.RLock) == expected_r
+        if lock_is_a_type:
+            assert expected is True
+            assert issubclass(type(recorded_lock), threading.Lock) and issubclass(type(before), threading.Lock)
+            assert not isinstance(recorded_rlock, threading.Lock) and not isinstance(object(), threading.Lock)
+            with pytest.raises(TypeError, match="not an acceptable base type"):
+                type("Sub", (threading.Lock,), {})
+            with pytest.raises(TypeError):
+                threading.Lock(1)
+        else:
+            assert expected[0] is TypeError
+    finally:
+        recorder.stop_recording()
+    # threading's own objects are back.
+    if lock_is_a_type:
+        assert threading.Lock is type(before)
+    else:
+        assert threading.Lock is threading._allocate_lock
+    assert plain_isinstance(threading.Lock(), threading.Lock) == expected
+
+
+def raised(call):
+    """The (type, message) of what `call()` raises, or ("returned", its value)."""
+    try:
+        return "returned", call()
+    except Exception as error:
+        return type(error), str(error)
+
+
+def test_a_recorded_lock_behaves_as_threadings_lock(app):
+    record()
+    try:
+        lock, rlock = app.new_locks()
+    finally:
+        recorder.stop_recording()
+    plain, plain_r = threading.Lock(), threading.RLock()
+    # Taking it: free, held (non-blocking, timeout), as threading's.
+    for a in (lock, plain):
+        assert a.acquire() is True and a.locked() and a.locked_lock()
+        assert a.acquire(False) is False and a.acquire(blocking=False) is False
+        started = time.monotonic()
+        assert a.acquire(True, 0.05) is False and a.acquire(timeout=0) is False
+        assert time.monotonic() - started >= 0.05
+        a.release_lock()
+        assert not a.locked()
+        assert a.acquire_lock(True, 1) is True
+        a.__exit__(None, None, None)
+        assert not a.locked()
+    # Its errors are threading's own, and change nothing.
+    for call in (
+        lambda a: a.release(),
+        lambda a: a.acquire(False, 1),
+        lambda a: a.acquire(True, -2),
+        lambda a: a.acquire(timeout="1"),
+        lambda a: a.acquire(1, 2, 3),
+        lambda a: a.acquire(wait=True),
+        lambda a: a.acquire(True, blocking=True),
+    ):
+        assert raised(lambda: call(lock)) == raised(lambda: call(plain))
+        assert not lock.locked()
+    # Released by another thread than the one that took it (a Lock allows it).
+    lock.acquire()
+    t = threading.Thread(target=lock.release)
+    t.start()
+    t.join()
+    assert not lock.locked()
+    # After a fork, the child makes it new and free.
+    lock.acquire()
+    lock._at_fork_reinit()
+    assert not lock.locked() and lock.acquire(False)
+    lock.release()
+    # An RLock: re-entry, what Condition uses of it, its errors.
+    for r in (rlock, plain_r):
+        with r:
+            with r:
+                assert r._is_owned() and r._recursion_count() == 2
+            state = r._release_save()
+            assert not r._is_owned()
+            r._acquire_restore(state)
+            assert r._recursion_count() == 1
+        assert not r._is_owned() and r._recursion_count() == 0
+    for call in (lambda r: r.release(), lambda r: r._acquire_restore(5), lambda r: r.acquire(False, 1)):
+        assert raised(lambda: call(rlock)) == raised(lambda: call(plain_r))
+    assert weakref.ref(lock)() is lock and weakref.ref(rlock)() is rlock
+    with pytest.raises(TypeError, match="cannot pickle"):
+        pickle.dumps(lock)
+
+
+def test_a_signal_during_a_recorded_locks_wait_runs_its_handler_and_its_error_propagates(app):
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    record()
+    try:
+        lock, _ = app.new_locks()
+        lock.acquire()
+        previous = signal.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        started = time.monotonic()
+        try:
+            with pytest.raises(Interrupted):
+                lock.acquire(True, 10)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        assert time.monotonic() - started < 5
+        assert lock.locked()
+        lock.release()
+    finally:
+        recorder.stop_recording()
+
+
+def test_the_flight_recorder_makes_the_recorded_packages_locks_native_too(app):
+    plain_lock, plain_rlock = type(threading.Lock()), type(threading.RLock())
+    recorder.record(packages=["causeapp"], signals=(), on_unhandled=False)
+    try:
+        lock, rlock = app.new_locks()
+        assert type(lock) is not plain_lock and type(rlock) is not plain_rlock
+        assert type(threading.Lock()) is plain_lock and type(queue.Queue().mutex) is plain_lock
+        app.lock_pair(lock)
+    finally:
+        recorder.stop_recording()
+    assert tuple(map(type, app.new_locks())) == (plain_lock, plain_rlock)
+
+
 # Processes: the child's trace under the parent's recorded call that started it. Each process
 # writes its spans (with their links) as JSON lines into one file; the parent's recorded
 # functions start the children. main.py (not recorded) records `procapp` when it is imported,
 # so a multiprocessing child started by spawn (which imports it as __mp_main__) records too.
 PROCAPP = '''
+import concurrent.futures
 import multiprocessing
 import os
 import signal
@@ -484,6 +882,32 @@ def start_multiprocessing(method):
 
 def start_subprocess(env=None):
     return subprocess.run([sys.executable, "main.py", "child"], env=env, check=True).returncode
+
+
+def pool_job(n):
+    time.sleep(0.02)
+    if n < 0:
+        raise ValueError("negative")
+    return n * 2
+
+
+def submit_jobs(pool, numbers):
+    return [pool.submit(pool_job, n) for n in numbers]
+
+
+def await_job(future):
+    try:
+        return future.result()
+    except ValueError:
+        return None
+
+
+def use_pool(method):
+    # Not imported before: concurrent.futures.process is imported here, while recording.
+    context = multiprocessing.get_context(method) if method else None
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        futures = submit_jobs(pool, [1, 2, -1])
+        return [await_job(f) for f in futures]
 '''
 
 PROCESS_MAIN = '''
@@ -508,13 +932,14 @@ def as_line(span):
     parent = span.parent.span_id if span.parent else None
     links = [{"trace_id": l.context.trace_id, "span_id": l.context.span_id, "attributes": dict(l.attributes)} for l in span.links]
     context = span.context
-    return json.dumps(dict(pid=os.getpid(), name=span.name, trace_id=context.trace_id, span_id=context.span_id, parent=parent, links=links)) + "\\n"
+    return json.dumps(dict(pid=os.getpid(), name=span.name, trace_id=context.trace_id, span_id=context.span_id, parent=parent, links=links, start=span.start_time)) + "\\n"
 
 
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=open(OUT, "a"), formatter=as_line)))
 trace.set_tracer_provider(provider)
 devtrace.configure()  # continues TRACEPARENT; keeps the provider above
+POOL_IMPORTED_BEFORE = "concurrent.futures.process" in sys.modules
 FLIGHT = os.environ.get("PROCAPP_RECORDER") == "flight"
 if FLIGHT:
     recorder.record(5, 8, packages=("procapp",), signals=(), on_unhandled=False, threshold_ms=0)
@@ -532,6 +957,9 @@ if __name__ == "__main__":
         procapp.start_multiprocessing(mode.replace("-context", ""))
     elif mode == "subprocess":
         procapp.start_subprocess()
+    elif mode.startswith("pool"):
+        report["results"] = procapp.use_pool(mode.partition("-")[2] or None)
+        report["pool_imported_before"] = POOL_IMPORTED_BEFORE
     elif mode == "explicit-env":
         env = {k: v for k, v in os.environ.items() if k not in ("TRACEPARENT", "TRACESTATE")}
         procapp.start_subprocess({**env, "PROCAPP_MARKER": "kept"})
@@ -676,3 +1104,66 @@ def test_a_traceparent_the_caller_set_is_left_alone(tmp_path):
     assert child["tracestate"] is None
     assert (main["trace_id"], main["parent"]) == (0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331)
     assert main["links"] == []
+
+
+@pytest.mark.parametrize("mode", ["pool", "pool-spawn", "pool-forkserver"])
+def test_a_process_pools_job_links_to_its_submit_and_its_result_to_the_job(tmp_path, mode):
+    """ProcessPoolExecutor (the default start method, fork here; spawn; forkserver): each job's
+    call in the worker links to the submitting call in the parent (kind future), and each
+    result() to the worker's job span carried back with the result; a failing job's result()
+    raises, with no link, as a thread pool's."""
+    spans, reports = run_process_app(tmp_path, mode)
+    [parent_report] = [r for r in reports if "results" in r]
+    assert parent_report["results"] == [2, 4, None]
+    # The pool's module was imported while recording: the hook on its import installed it.
+    assert parent_report["pool_imported_before"] is False
+    submit = the_one(spans, "procapp.submit_jobs")
+    assert submit["pid"] == parent_report["pid"]
+    jobs = sorted((s for s in spans if s["name"] == "procapp.pool_job"), key=lambda s: s["start"])
+    awaits = sorted((s for s in spans if s["name"] == "procapp.await_job"), key=lambda s: s["start"])
+    assert len(jobs) == 3 and len(awaits) == 3
+    for job in jobs:
+        assert job["pid"] != submit["pid"]
+        [link] = [link for link in job["links"] if link["attributes"]["devtrace.link.kind"] == "future"]
+        assert (link["trace_id"], link["span_id"]) == (submit["trace_id"], submit["span_id"])
+        attributes = link["attributes"]
+        assert attributes["devtrace.link.object"] == "concurrent.futures.Future"
+        assert attributes["devtrace.link.cause.function"] == "procapp.submit_jobs"
+        assert attributes["devtrace.link.wait_ns"] == 0
+        assert submit["start"] <= attributes["devtrace.link.cause.time_unix_nano"] <= job["start"]
+    for job, waiter in zip(jobs[:2], awaits[:2]):
+        [link] = waiter["links"]
+        assert (link["trace_id"], link["span_id"]) == (job["trace_id"], job["span_id"])
+        attributes = link["attributes"]
+        assert attributes["devtrace.link.kind"] == "future"
+        assert attributes["devtrace.link.object"] == "concurrent.futures.Future"
+        assert attributes["devtrace.link.cause.function"] == "procapp.pool_job"
+        assert attributes["devtrace.link.cause.time_unix_nano"] >= job["start"]
+    assert awaits[2]["links"] == []
+
+
+def test_the_pool_hook_is_installed_only_while_recording_and_wraps_only_recorded_submits(app):
+    """concurrent.futures.process's work item is devtrace's only while record_calls records; a
+    submit outside any recorded call keeps its callable as it is; stop() puts the original back."""
+    import concurrent.futures.process as process
+
+    from devtrace import _pool
+
+    original = process._WorkItem
+    record()
+    try:
+        assert process._WorkItem is not original and process._WorkItem.__wrapped__ is original
+        future = concurrent.futures.Future()
+        # Here (a test function, not recorded): no recorded call submits, nothing is wrapped.
+        assert process._WorkItem(future, len, ((),), {}).fn is len
+        # From a recorded call: the submitting call's ids ride along, the callable inside.
+        wrapped = app.make_work_item(process, future)
+        assert isinstance(wrapped.fn, _pool.PoolJob) and wrapped.fn.carried is len
+        assert wrapped.fn.function == "causeapp.core.make_work_item" and wrapped.fn.future == id(future)
+        # It pickles as the callable it carries does, and runs it as it is when nothing records.
+        again = pickle.loads(pickle.dumps(wrapped.fn))
+        assert again.carried is len and again.span_id == wrapped.fn.span_id
+    finally:
+        recorder.stop_recording()
+    assert process._WorkItem is original
+    assert again((1, 2)) == 2
