@@ -4,7 +4,11 @@ with its values captured (``values=``) and without, each in a fresh interpreter,
 the return value at the end: two summaries, plus the records naming them). The per-second
 budget is lifted for the measurement (with it, most of these calls would not be captured).
 
-Usage: python values.py [--calls 200000] [--repeat 5] [--rounds 3]
+Usage: python values.py [--calls 200000] [--repeat 5] [--rounds 3] [--flight]
+
+With --flight the same under the flight recorder (``devtrace.record(packages=["values"],
+values=...)``): the captures go into the thread's value slots in the ring file instead of the
+live recorder's store.
 
 In instructions (load-independent), each variant alone under callgrind, with a threshold no
 call reaches under valgrind (which runs the program ~50x slower and switches threads rarely, so
@@ -36,7 +40,7 @@ def charge(order, amount, currency, options):
     return {"charged": amount, "order": order.ident}
 
 
-def one(calls, values, repeat, threshold_ms):
+def one(calls, values, repeat, threshold_ms, flight=False):
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -49,7 +53,10 @@ def one(calls, values, repeat, threshold_ms):
     # No per-second budget: every call's values are captured (what is measured).
     recorder._native.start = functools.partial(recorder._native.start, value_bytes_per_second=1 << 62)
     wanted = ["values:charge"] if values else []
-    handle = devtrace.record_calls("values", threshold_ms=threshold_ms, values=wanted)
+    if flight:
+        handle = devtrace.record(10, 64, packages=["values"], signals=(), on_unhandled=False, values=wanted)
+    else:
+        handle = devtrace.record_calls("values", threshold_ms=threshold_ms, values=wanted)
     order = Order(7, ["ab", "cd", "ef"])
     options = {"retry": True, "note": "first"}
     best = float("inf")
@@ -69,9 +76,10 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threshold-ms", type=float, default=1.0)
+    parser.add_argument("--flight", action="store_true", help="under the flight recorder, not record_calls")
     args = parser.parse_args()
     if args.one:
-        one(args.calls, args.one == "with", args.repeat, args.threshold_ms)
+        one(args.calls, args.one == "with", args.repeat, args.threshold_ms, args.flight)
         return
     per_call = []
     skipped = 0
@@ -79,14 +87,15 @@ def main():
         got = {}
         for variant in ("without", "with"):
             out = subprocess.run(
-                [sys.executable, __file__, "--one", variant, "--calls", str(args.calls), "--repeat", str(args.repeat)],
+                [sys.executable, __file__, "--one", variant, "--calls", str(args.calls), "--repeat", str(args.repeat)] + (["--flight"] if args.flight else []),
                 capture_output=True, text=True, check=True,
             )
             got[variant] = json.loads(out.stdout.strip().splitlines()[-1])
         skipped += got["with"]["values_skipped"]
         per_call.append((got["with"]["seconds"] - got["without"]["seconds"]) / args.calls * 1e9)
         print(f"without {got['without']['seconds'] * 1e3:.1f} ms, with {got['with']['seconds'] * 1e3:.1f} ms: {per_call[-1]:.0f} ns a call")
-    print(f"median {statistics.median(per_call):.0f} ns a call with values ({args.calls:,} calls, best of {args.repeat}; {skipped:,} captures skipped by the budget)")
+    mode = "the flight recorder" if args.flight else "record_calls"
+    print(f"median {statistics.median(per_call):.0f} ns a call with values under {mode} ({args.calls:,} calls, best of {args.repeat}; {skipped:,} captures skipped by the budget)")
 
 
 if __name__ == "__main__":

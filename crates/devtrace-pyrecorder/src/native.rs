@@ -22,6 +22,7 @@ use devtrace_recorder::ring::{
     self, Cursor, EventKind, Layout, LinkKind, RecorderFile, ThreadWriter, causality_meta,
     pack_meta,
 };
+use devtrace_recorder::values::ValueWriter;
 use devtrace_recorder::{Builder, BuilderOptions, OutSpan, SdkSpanCalls};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::ffi;
@@ -32,6 +33,9 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 /// is left to cProfile and other profilers so they can run beside it).
 const TOOL_ID: u8 = 4;
 const TOOL_NAME: &str = "devtrace.recorder";
+/// The flight recorder's blocks of value slots (one a thread; more threads share them): 64 ×
+/// 32 slots × 640 bytes, 1.25 MiB beside the rings, only when values are asked for.
+const FLIGHT_VALUE_BLOCKS: u32 = 64;
 
 // -- state -----------------------------------------------------------------------------------
 
@@ -121,6 +125,8 @@ struct Active {
     /// Their parameters' names, by code id.
     arg_names: HashMap<u32, Vec<(Py<pyo3::types::PyString>, String)>>,
     value_budget: values::Budget,
+    /// The flight recorder's buffer for one summary (reused: no allocation per capture).
+    value_text: String,
 }
 
 /// The options a recorder started with, kept to start the same one again in a forked child.
@@ -403,7 +409,11 @@ unsafe fn current_module(py: Python<'_>) -> String {
     if globals.is_null() {
         return String::new();
     }
-    let globals = unsafe { Bound::from_borrowed_ptr(py, globals) };
+    module_of_globals(unsafe { Bound::from_borrowed_ptr(py, globals) })
+}
+
+/// The module whose globals these are (see [`current_module`]).
+fn module_of_globals(globals: Bound<'_, PyAny>) -> String {
     let Ok(globals) = globals.cast_into::<PyDict>() else {
         return String::new();
     };
@@ -1026,10 +1036,11 @@ unsafe fn task_of_step(active: &mut Active) -> Option<u32> {
 }
 
 /// Captures a summary of the values of a call of `code` (whose values are captured): at its
-/// start the arguments, at its return the value, at an exit by exception the exception. Kept in
-/// the value store as one text (arguments as `name US summary RS …`, the ASCII unit and record
-/// separators, which summaries never hold: strings are escaped); a Value record names it.
-/// Skipped when the second's budget is spent.
+/// start the arguments, at its return the value, at an exit by exception the exception. Kept as
+/// one text (arguments as `name US summary RS …`, the ASCII unit and record separators, which
+/// summaries never hold: strings are escaped) in the value store (record mode) or in this
+/// thread's value slots in the file (the flight recorder); a Value record names it. Skipped
+/// when the second's budget is spent.
 #[cold]
 #[inline(never)]
 unsafe fn capture_values(
@@ -1056,20 +1067,65 @@ unsafe fn capture_values(
         },
         Some(_) => None,
     };
-    // Written in place into a slot of the store, whose buffer the slot keeps: no allocation
-    // once the slots' buffers have grown.
-    let mut store = active.shared.values.lock().unwrap();
-    let (id, text) = store.slot();
-    match (what, names) {
+    let summarize = |text: &mut String| match (what, names) {
         (Some(obj), _) => unsafe { values::summarize(obj, text, values::CALL_BYTES) },
         // SAFETY: the GIL is held; at PY_START the running frame is the call's own.
         (None, Some(names)) => unsafe { summarize_arguments(*args, names, text) },
         (None, None) => {}
-    }
-    let bytes = text.len();
-    drop(store);
+    };
+    let (id, bytes) = if active.shared.flight {
+        // Into this thread's value slots in the file (a SIGKILL'd process's window has them).
+        let mut text = std::mem::take(&mut active.value_text);
+        text.clear();
+        summarize(&mut text);
+        let id = unsafe { write_flight_value(active, &text) };
+        let bytes = text.len();
+        active.value_text = text;
+        (id, bytes)
+    } else {
+        // Written in place into a slot of the store, whose buffer the slot keeps: no
+        // allocation once the slots' buffers have grown.
+        let mut store = active.shared.values.lock().unwrap();
+        let (id, text) = store.slot();
+        summarize(text);
+        (id, text.len())
+    };
     active.value_budget.spend(bytes);
-    unsafe { record(active, EventKind::Value, id, slot) };
+    if id != 0 {
+        unsafe { record(active, EventKind::Value, id, slot) };
+    }
+}
+
+/// Writes a flight recorder's capture into this thread's block of value slots; its value id
+/// (0 when the file has none).
+unsafe fn write_flight_value(active: &Active, text: &str) -> u32 {
+    // SAFETY: this thread's Local (see `record`); not referenced elsewhere while we run.
+    let local = unsafe { &mut *this_thread_local() };
+    if local.epoch != active.epoch {
+        unsafe { start_thread(active, local) };
+    }
+    let (Some(file), Some(writer)) = (&local.file, &local.writer) else {
+        return 0;
+    };
+    VALUE_WRITER.with(|cell| {
+        let mut values = cell.get();
+        if values.is_none_or(|(epoch, _)| epoch != active.epoch) {
+            values = file.value_writer().map(|w| (active.epoch, w));
+        }
+        let id = match &mut values {
+            Some((_, w)) => file.write_value(w, writer.stream, text),
+            None => 0,
+        };
+        cell.set(values);
+        id
+    })
+}
+
+thread_local! {
+    /// The flight recorder: this thread's block of value slots (taken at its first capture
+    /// under the recorder of that epoch). Apart from `Local`, whose layout every event's path
+    /// reads: only captured calls come here.
+    static VALUE_WRITER: std::cell::Cell<Option<(u64, ValueWriter)>> = const { std::cell::Cell::new(None) };
 }
 
 /// Summarises the running frame's arguments (`names`, in order) into `out`.
@@ -1686,14 +1742,24 @@ fn split_arguments(text: String) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Where a kept call's value summaries are: the live recorder's store (taken out of it), or
+/// the flight recorder's slots in the file.
+enum ValuesFrom<'a> {
+    Store(&'a Mutex<ValueStore>),
+    File(&'a RecorderFile),
+}
+
 fn resolve(
     file: &RecorderFile,
     names: &mut Names,
     spans: Vec<OutSpan>,
-    store: Option<&Mutex<ValueStore>>,
+    values_from: ValuesFrom<'_>,
 ) -> Vec<Resolved> {
+    // A name written since the log was last read (a code, an exception type, or a thread that
+    // started after it: its spans would go out unnamed once the thread is gone).
     let missing = spans.iter().any(|s| {
         !names.codes.contains_key(&s.code)
+            || !names.threads.contains_key(&s.stream)
             || s.links
                 .iter()
                 .any(|l| l.cause_code != OTHER_CODE && !names.codes.contains_key(&l.cause_code))
@@ -1716,15 +1782,23 @@ fn resolve(
             .cloned()
             .unwrap_or_else(|| "exception".into())
     };
-    let mut store = store.map(|s| s.lock().unwrap());
-    let mut take = |id: u32| store.as_mut().filter(|_| id != 0).and_then(|s| s.take(id));
+    let mut store = match values_from {
+        ValuesFrom::Store(s) => Some(s.lock().unwrap()),
+        ValuesFrom::File(_) => None,
+    };
+    let mut take = |stream: u64, id: u32| match (&mut store, &values_from) {
+        (_, _) if id == 0 => None,
+        (Some(store), _) => store.take(id),
+        (None, ValuesFrom::File(file)) => file.read_value(stream, id),
+        (None, ValuesFrom::Store(_)) => None,
+    };
     spans
         .into_iter()
         .map(|span| Resolved {
             values: (
-                take(span.values[0]).map(split_arguments),
-                take(span.values[1]),
-                take(span.values[2]),
+                take(span.stream, span.values[0]).map(split_arguments),
+                take(span.stream, span.values[1]),
+                take(span.stream, span.values[2]),
             ),
             code: names
                 .codes
@@ -1895,8 +1969,11 @@ fn start(
             holder.repr()?
         )));
     }
-    let layout =
+    let mut layout =
         Layout::for_size(size_mib << 20).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    if flight && values.as_ref().is_some_and(|v| !v.is_empty()) {
+        layout = layout.with_value_blocks(FLIGHT_VALUE_BLOCKS);
+    }
     let file = RecorderFile::create_with_clock(
         &path,
         layout,
@@ -1974,6 +2051,7 @@ fn start(
         values: values.unwrap_or_default().into_iter().collect(),
         arg_names: HashMap::new(),
         value_budget: values::Budget::new(monotonic_ns(), value_bytes_per_second),
+        value_text: String::with_capacity(values::CALL_BYTES + 16),
     });
     *LAST.lock().unwrap() = None;
     FORK_HANDLER.call_once(|| {
@@ -2098,7 +2176,12 @@ fn take_spans(py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyList>>> {
         let done = st.stopped && spans.is_empty();
         let DrainState { names, .. } = &mut *st;
         (
-            resolve(&shared.file, names, spans, Some(&shared.values)),
+            resolve(
+                &shared.file,
+                names,
+                spans,
+                ValuesFrom::Store(&shared.values),
+            ),
             done,
         )
     });
@@ -2165,7 +2248,8 @@ fn span_end(py: Python<'_>, span_id: u64) -> PyResult<Vec<ResolvedCall>> {
 
 /// The recorded call this thread is in, kept as a span: `(trace_id, span_id, function)`, for
 /// a process started from it to continue the trace under it (record mode; None in the flight
-/// recorder, or outside any recorded call).
+/// recorder, whose calls get their ids at the dump: see [`open_call`], or outside any
+/// recorded call).
 #[pyfunction]
 fn spawning_call(py: Python<'_>) -> PyResult<Option<(u128, u64, String)>> {
     let active = active(py)?;
@@ -2188,6 +2272,72 @@ fn spawning_call(py: Python<'_>) -> PyResult<Option<(u128, u64, String)>> {
         });
         Some((trace_id, span_id, function))
     }))
+}
+
+/// The flight recorder's [`spawning_call`], first half: the recorded call open innermost in
+/// this thread (the first frame out from here whose code is recorded): its frame and function
+/// (`module.qualname`); None outside any recorded call.
+#[pyfunction]
+fn open_call(py: Python<'_>) -> PyResult<Option<(Py<PyAny>, String)>> {
+    let active = active(py)?;
+    // SAFETY: the GIL is held; every new reference taken here is released here or returned.
+    let (frame, code) = unsafe {
+        let mut frame = ffi::PyEval_GetFrame();
+        if !frame.is_null() {
+            ffi::Py_INCREF(frame as *mut ffi::PyObject);
+        }
+        let mut found = 0;
+        while !frame.is_null() {
+            let code = ffi::PyFrame_GetCode(frame) as *mut ffi::PyObject;
+            let id = cached_code_id(active, code);
+            ffi::Py_DECREF(code);
+            if id != 0 && id & CAUSAL == 0 {
+                found = id & !FLAGS;
+                break;
+            }
+            let back = ffi::PyFrame_GetBack(frame);
+            ffi::Py_DECREF(frame as *mut ffi::PyObject);
+            frame = back;
+        }
+        if frame.is_null() {
+            return Ok(None);
+        }
+        (
+            Bound::from_owned_ptr(py, frame as *mut ffi::PyObject),
+            found,
+        )
+    };
+    // Named as `decide` named it (not from the names log, which would be read whole).
+    // SAFETY: a live frame object; both calls return new references, owned by the Bounds.
+    let (globals, code_object) = unsafe {
+        let frame_ptr = frame.as_ptr() as *mut ffi::PyFrameObject;
+        (
+            Bound::from_owned_ptr(py, ffi::PyFrame_GetGlobals(frame_ptr)),
+            Bound::from_owned_ptr(py, ffi::PyFrame_GetCode(frame_ptr) as *mut ffi::PyObject),
+        )
+    };
+    let qualname: String = code_object
+        .getattr("co_qualname")
+        .and_then(|q| q.extract())
+        .unwrap_or_else(|_| format!("code#{code}"));
+    let module = module_of_globals(globals);
+    let function = if module.is_empty() {
+        qualname
+    } else {
+        format!("{module}.{qualname}")
+    };
+    Ok(Some((frame.unbind(), function)))
+}
+
+/// The second half: the recorded call open innermost in this thread (as [`open_call`] found
+/// it) gets the span ids `(trace_id, span_id)` the caller chose, by a record the dump's builder
+/// follows (see `EventKind::CallIds`): a process started from it names them as its parent.
+#[pyfunction]
+fn name_open_call(py: Python<'_>, trace_id: u128, span_id: u64) -> PyResult<()> {
+    let active = active(py)?;
+    let key = active.shared.file.add_span(trace_id, span_id);
+    unsafe { record(active, EventKind::CallIds, key, 0) };
+    Ok(())
 }
 
 fn current_stream() -> Option<u64> {
@@ -2214,8 +2364,9 @@ fn dump_window(
 
 /// The arguments of the call a frame object runs (a thread's open call, or one an exception
 /// passed through, from its traceback), summarised as the recorded calls' are: natively, no
-/// code of the program run. For the flight recorder's dump, which captures no values while
-/// recording (its promise is not to slow the program). None for an object not a frame.
+/// code of the program run. For the flight recorder's dump, which captures values while
+/// recording only for the functions it was asked to (its promise is not to slow the program).
+/// None for an object not a frame.
 #[pyfunction]
 fn frame_arguments(
     py: Python<'_>,
@@ -2243,6 +2394,17 @@ fn summarize_value(value: &Bound<'_, PyAny>) -> String {
     let mut out = String::new();
     // SAFETY: the GIL is held (a bound reference); the object is alive.
     unsafe { values::summarize(value.as_ptr(), &mut out, values::CALL_BYTES) };
+    out
+}
+
+/// An exception's message without running any of its code (no `__str__`, `__repr__` or
+/// `args` property): from the arguments its C structure holds (see
+/// [`values::exception_message`]). For the flight recorder's dump.
+#[pyfunction]
+fn exception_message(error: &Bound<'_, PyAny>) -> String {
+    let mut out = String::new();
+    // SAFETY: the GIL is held (a bound reference); the object is alive.
+    unsafe { values::exception_message(error.as_ptr(), &mut out, values::MESSAGE_BYTES) };
     out
 }
 
@@ -2313,7 +2475,7 @@ fn window_to_python(
         let spans = builder.take_spans();
         let top = builder.take_top_calls();
         let times = builder.stream_times();
-        let items = resolve(file, &mut names, spans, None);
+        let items = resolve(file, &mut names, spans, ValuesFrom::File(file));
         (items, top, times, builder.events, builder.lost, names)
     });
     let out = PyDict::new(py);
@@ -2499,10 +2661,13 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(recover_window, m)?)?;
     m.add_function(wrap_pyfunction!(frame_arguments, m)?)?;
     m.add_function(wrap_pyfunction!(summarize_value, m)?)?;
+    m.add_function(wrap_pyfunction!(exception_message, m)?)?;
     m.add_function(wrap_pyfunction!(reads_frames_directly, m)?)?;
     m.add_function(wrap_pyfunction!(path, m)?)?;
     m.add_function(wrap_pyfunction!(running, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork_child, m)?)?;
     m.add_function(wrap_pyfunction!(spawning_call, m)?)?;
+    m.add_function(wrap_pyfunction!(open_call, m)?)?;
+    m.add_function(wrap_pyfunction!(name_open_call, m)?)?;
     Ok(())
 }

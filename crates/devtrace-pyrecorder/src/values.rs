@@ -18,6 +18,8 @@ pub const CALL_BYTES: usize = 512;
 pub const BYTES_PER_SECOND: u64 = 256 * 1024;
 /// Characters of a string kept.
 const STRING_CHARS: usize = 64;
+/// Bytes of an exception's message kept (as the error context keeps `str(error)`).
+pub const MESSAGE_BYTES: usize = 4096;
 /// Items of a container shown.
 const FIRST_ITEMS: usize = 3;
 /// Attributes of an object shown.
@@ -187,20 +189,34 @@ fn integer(v: i64, out: &mut String) {
     }
 }
 
-unsafe fn string(obj: *mut ffi::PyObject, out: &mut String) {
-    use std::fmt::Write;
+/// An exact str's text (None, and `str(?)` written, when CPython cannot encode it: a lone
+/// surrogate).
+///
+/// # Safety
+/// The GIL is held; `obj` is an exact str, alive while the text is used.
+#[inline(always)]
+unsafe fn str_text<'a>(obj: *mut ffi::PyObject, out: &mut String) -> Option<&'a str> {
     let mut size: ffi::Py_ssize_t = 0;
     // SAFETY: an exact str; its UTF-8 form is cached by CPython (no Python code runs).
     let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(obj, &mut size) };
     if data.is_null() {
         unsafe { ffi::PyErr_Clear() };
         out.push_str("str(?)");
-        return;
+        return None;
     }
     let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, size as usize) };
     // SAFETY: CPython's UTF-8 form of a str is valid UTF-8 (a str it cannot encode, one with
     // a lone surrogate, fails above instead).
-    let text = unsafe { std::str::from_utf8_unchecked(bytes) };
+    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+}
+
+unsafe fn string(obj: *mut ffi::PyObject, out: &mut String) {
+    use std::fmt::Write;
+    // SAFETY: as the caller promises.
+    let Some(text) = (unsafe { str_text(obj, out) }) else {
+        return;
+    };
+    let bytes = text.as_bytes();
     // The common case, written as is: short, printable ASCII with nothing to escape (what
     // `{:?}` would write for it, without its per-character work).
     if bytes.len() <= STRING_CHARS
@@ -289,6 +305,56 @@ unsafe fn exception(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dep
         }
         ffi::Py_DECREF(args);
     }
+}
+
+/// An exception's message as its `str()` mostly reads, without calling it (a class may
+/// override `__str__`, or `args` with a property): from the arguments the exception object
+/// holds in its C structure. Its one string argument as it is (cut at `limit` bytes), nothing
+/// for no arguments, else the summary of the arguments' tuple. Any other object: its summary.
+///
+/// # Safety
+/// The GIL is held and `obj` is a live object.
+pub unsafe fn exception_message(obj: *mut ffi::PyObject, out: &mut String, limit: usize) {
+    // SAFETY (whole function): as the caller promises; PyException_GetArgs reads the C field
+    // and returns a new reference, released here.
+    unsafe {
+        if ffi::PyExceptionInstance_Check(obj) == 0 {
+            summarize(obj, out, limit);
+            return;
+        }
+        let args = PyException_GetArgs(obj);
+        if args.is_null() {
+            ffi::PyErr_Clear();
+            return;
+        }
+        if ffi::PyTuple_CheckExact(args) != 0 {
+            let n = ffi::PyTuple_Size(args);
+            let first = if n == 1 {
+                ffi::PyTuple_GetItem(args, 0)
+            } else {
+                std::ptr::null_mut()
+            };
+            if !first.is_null() && ffi::PyUnicode_CheckExact(first) != 0 {
+                whole_string(first, out, limit);
+            } else if n > 0 {
+                summarize(args, out, limit);
+            }
+        }
+        ffi::Py_DECREF(args);
+    }
+}
+
+/// Appends an exact str's text as it is, cut at `limit` bytes (a character boundary).
+unsafe fn whole_string(obj: *mut ffi::PyObject, out: &mut String, limit: usize) {
+    // SAFETY: as the caller promises.
+    let Some(text) = (unsafe { str_text(obj, out) }) else {
+        return;
+    };
+    let mut end = text.len().min(limit);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.push_str(&text[..end]);
 }
 
 unsafe extern "C" {

@@ -537,6 +537,11 @@ impl Builder {
                     }
                 }
             }
+            EventKind::CallIds => {
+                if let Some((trace_id, span_id)) = span(e.code) {
+                    self.fix_ids(state, trace_id, span_id);
+                }
+            }
             EventKind::Trigger => {}
         }
     }
@@ -870,6 +875,32 @@ impl Builder {
         }
     }
 
+    /// Gives the innermost open call the ids `(trace_id, span_id)` chosen when a process was
+    /// started from it (the child names it as its parent), its callers ids of their own; it is
+    /// kept. A call with ids already keeps them.
+    fn fix_ids(&mut self, state: &mut StreamState, trace_id: u128, span_id: u64) {
+        let Some(i) = state.stack.iter().rposition(|f| !f.sdk) else {
+            return;
+        };
+        if state.stack[i].span_id != 0 {
+            return;
+        }
+        let mut stack = std::mem::take(&mut state.stack);
+        if i > 0 {
+            self.ensure_ids(&mut stack, i - 1, trace_id);
+        }
+        let parent = stack[..i]
+            .iter()
+            .rev()
+            .find(|f| f.span_id != 0)
+            .map(|f| f.span_id)
+            .or(self.opts.root.map(|(_, span)| span))
+            .unwrap_or(0);
+        let f = &mut stack[i];
+        (f.trace_id, f.span_id, f.parent_span_id, f.keep) = (trace_id, span_id, parent, true);
+        state.stack = stack;
+    }
+
     fn finish(
         &mut self,
         stream: u64,
@@ -1045,7 +1076,8 @@ impl Builder {
 
     fn close_stream(&mut self, stream: u64, state: &mut StreamState) {
         let end = state.last_ts;
-        let first_open = self.spans.len();
+        // The calls ended here are new spans, or held spans when they have links to settle.
+        let (first_open, first_held) = (self.spans.len(), self.held.len());
         while let Some(top) = state.stack.len().checked_sub(1) {
             let f = &mut state.stack[top];
             if !f.sdk && f.code != UNKNOWN_CODE {
@@ -1054,6 +1086,9 @@ impl Builder {
             self.finish(stream, state, top, end, None, u64::MAX);
         }
         for s in &mut self.spans[first_open..] {
+            s.open = true;
+        }
+        for (s, _) in &mut self.held[first_held..] {
             s.open = true;
         }
     }
@@ -1576,15 +1611,20 @@ mod tests {
         assert_eq!(b.open_call(2, 0), None);
     }
 
-    #[test]
-    fn a_window_rebuilds_the_frames_open_before_it_and_keeps_those_open_after_it() {
-        let mut b = Builder::new(BuilderOptions {
+    /// A builder of a dump's window (10 ms threshold), the last `detail` records kept whole.
+    fn window_builder(detail: usize) -> Builder {
+        Builder::new(BuilderOptions {
             threshold_ns: 10 * MS,
             window: true,
-            detail_last_events: 2,
+            detail_last_events: detail,
             root: Some((TRACE, 0x77)),
             ..Default::default()
-        });
+        })
+    }
+
+    #[test]
+    fn a_window_rebuilds_the_frames_open_before_it_and_keeps_those_open_after_it() {
+        let mut b = window_builder(2);
         // The window starts inside main (9) inside span 1, inside step (8): step returns, main
         // calls tiny (3) twice and then crash (4), which never returns.
         b.feed(
@@ -1630,6 +1670,54 @@ mod tests {
                 errors: 0
             }]
         );
+    }
+
+    #[test]
+    fn a_window_keeps_a_call_still_open_with_links_marked_open_and_linked() {
+        let mut b = window_builder(100);
+        let queue = LinkKind::Queue as u32;
+        // Thread 1 got the item thread 2 put; both are still in their calls at the end.
+        let mut consumer = events(&[
+            (100, Call, 5, 0),
+            (110, WaitBegin, 0, queue),
+            (300, Effect, 42, queue),
+        ]);
+        consumer.stream = 1;
+        let mut producer = events(&[(150, Call, 6, 0), (200, Cause, 42, queue)]);
+        producer.stream = 2;
+        b.feed(&consumer, &spans_table);
+        b.feed(&producer, &spans_table);
+        b.finish_open();
+        let spans = b.take_spans();
+        let (get, put) = (span_at(&spans, 5, 100), span_at(&spans, 6, 150));
+        assert!(get.open && put.open, "{spans:?}");
+        assert_eq!(get.links.len(), 1);
+        let link = &get.links[0];
+        assert_eq!((link.span_id, link.cause_code), (put.span_id, 6));
+        assert_eq!(link.wait_ns, 90);
+    }
+
+    #[test]
+    fn the_call_a_flight_recorded_process_started_from_gets_the_ids_chosen_then() {
+        let mut b = window_builder(0);
+        // main (5) calls start (6), which forks: the ids of span key 3 are start's; both
+        // are short, both kept (start for the child's sake, main as its parent).
+        b.feed(
+            &events(&[
+                (100, Call, 5, 0),
+                (110, Call, 6, 0),
+                (120, CallIds, 3, 0),
+                (130, Return, 6, 0),
+                (140, Return, 5, 0),
+            ]),
+            &spans_table,
+        );
+        b.finish_open();
+        let spans = b.take_spans();
+        let (main, start) = (span_at(&spans, 5, 100), span_at(&spans, 6, 110));
+        assert_eq!((start.trace_id, start.span_id), (TRACE, 0x5D6));
+        assert_eq!(start.parent_span_id, main.span_id);
+        assert_eq!((main.trace_id, main.parent_span_id), (TRACE, 0x77));
     }
 
     #[test]

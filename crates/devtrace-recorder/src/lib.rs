@@ -1,6 +1,7 @@
 //! The native Python recorder's data path, without Python: the shared-memory file the recorder
 //! writes calls into ([`ring`]), the names sent once per code object beside them ([`names`]),
-//! and the builder that turns a thread's calls back into spans ([`builder`]).
+//! the builder that turns a thread's calls back into spans ([`builder`]), and the flight
+//! recorder's value summaries kept in the file ([`values`]).
 //!
 //! Owns: the on-disk (shared-memory) format, version 1, documented in [`ring`]; writing records
 //! from the thread that makes them (one writer per stream, no lock, no allocation); reading
@@ -16,6 +17,7 @@ pub mod clock;
 pub mod links;
 pub mod names;
 pub mod ring;
+pub mod values;
 
 pub use builder::{Builder, BuilderOptions, CallAggregate, OutSpan, SdkSpanCalls};
 pub use links::OutLink;

@@ -12,6 +12,7 @@
 //! names    N B      append-only log of names (code objects, exception types, threads)
 //! spans    S × 32 B table of OpenTelemetry spans marked in the rings (key, trace id, span id)
 //! chunks   C × (64 B header + R × 16 B records)
+//! values   V × 32 × 640 B value slots (only in files that asked for them; see `values`)
 //! ```
 //!
 //! A thread writes into a *chunk* it owns; when the chunk is full it takes the chunk allocated
@@ -90,6 +91,12 @@ const H_CAL_BASE_NS: usize = 160;
 const H_CAL_LATER_TICKS: usize = 168;
 const H_CAL_LATER_NS: usize = 176;
 const H_BOOT_ID: usize = 184; // 16 bytes
+/// The value slots' region (see the `values` module): how many blocks, where, and the counter
+/// handing blocks to threads. Zero in files without one (and in files of writers before it,
+/// which readers read as before: the region is after the chunks).
+const H_VALUE_BLOCKS: usize = 200;
+const H_VALUES_OFFSET: usize = 208;
+pub(crate) const H_NEXT_VALUE_BLOCK: usize = 216;
 /// The newest format this code writes; it reads it and version 1.
 const VERSION: u32 = 2;
 
@@ -148,8 +155,9 @@ pub enum EventKind {
     /// Follows a TaskStep of a task's first step: code is the span key of the OpenTelemetry
     /// span current in the task (its context, copied when the task was created).
     TaskParent = 13,
-    /// A summary of the values of the open call (record mode, functions whose values are
-    /// captured): code is its id in the recording process's value store; aux says which
+    /// A summary of the values of the open call (functions whose values are captured): code
+    /// is its id in the recording process's value store (record mode), or the value id of its
+    /// slot in this file (the flight recorder, see the `values` module); aux says which
     /// (0: the arguments, after the call's start; 1: the return value and 2: the exception,
     /// before its end).
     Value = 14,
@@ -165,6 +173,10 @@ pub enum EventKind {
     /// thread's run started): keyed as its [`EventKind::Cause`]; the builder links it to the
     /// matching cause (see `builder`'s module doc).
     Effect = 17,
+    /// The flight recorder: a process was started from the innermost call open in this
+    /// thread, which the child's spans name as their parent: code is the span key (span table)
+    /// of the ids that call's span must have. The builder gives them to it (and keeps it).
+    CallIds = 18,
 }
 
 /// What kind of happens-before link a causality record belongs to (8 bits of its aux).
@@ -291,6 +303,7 @@ impl EventKind {
             15 => Cause,
             16 => WaitBegin,
             17 => Effect,
+            18 => CallIds,
             _ => return None,
         })
     }
@@ -351,7 +364,17 @@ pub struct Layout {
     pub chunk_count: u32,
     pub span_slots: u32,
     pub names_capacity: u64,
+    /// Blocks of value slots (one a thread, [`VALUE_SLOTS_PER_BLOCK`] each); 0: none.
+    pub value_blocks: u32,
 }
+
+/// Value slots a block holds: a thread's last captures (arguments, then the return value or
+/// the exception: two a call, so the last 16 calls).
+pub const VALUE_SLOTS_PER_BLOCK: u32 = 32;
+/// Bytes of one value slot: a tag, a length, the summary's text.
+pub const VALUE_SLOT_SIZE: usize = 640;
+/// At most this many blocks (a value id keeps the block in 8 bits).
+pub const MAX_VALUE_BLOCKS: u32 = 256;
 
 impl Layout {
     /// A layout for a file of about `total_bytes`: 1/16 for names (at least 256 KiB), a span
@@ -375,7 +398,17 @@ impl Layout {
             chunk_count: chunk_count as u32,
             span_slots,
             names_capacity,
+            value_blocks: 0,
         })
+    }
+
+    /// This layout with `blocks` blocks of value slots (at most [`MAX_VALUE_BLOCKS`]) after
+    /// the chunks: the file grows by their size.
+    pub fn with_value_blocks(self, blocks: u32) -> Layout {
+        Layout {
+            value_blocks: blocks.min(MAX_VALUE_BLOCKS),
+            ..self
+        }
     }
 
     /// A layout with explicit sizes (tests, and callers that know better).
@@ -390,6 +423,7 @@ impl Layout {
             chunk_count: chunk_count.max(2),
             span_slots: span_slots.max(1),
             names_capacity: names_capacity.max(64).next_multiple_of(8),
+            value_blocks: 0,
         }
     }
 
@@ -405,8 +439,12 @@ impl Layout {
     fn chunk_bytes(&self) -> usize {
         CHUNK_HEADER_SIZE + self.chunk_records as usize * RECORD_SIZE
     }
-    pub fn file_len(&self) -> usize {
+    pub(crate) fn values_offset(&self) -> usize {
         self.chunks_offset() + self.chunk_count as usize * self.chunk_bytes()
+    }
+    pub fn file_len(&self) -> usize {
+        self.values_offset()
+            + self.value_blocks as usize * VALUE_SLOTS_PER_BLOCK as usize * VALUE_SLOT_SIZE
     }
     /// How many records the file holds in all.
     pub fn record_capacity(&self) -> u64 {
@@ -564,6 +602,10 @@ impl RecorderFile {
             .store(layout.spans_offset() as u64, Ordering::Relaxed);
         rf.u64_at(H_CHUNKS_OFFSET)
             .store(layout.chunks_offset() as u64, Ordering::Relaxed);
+        rf.u32_at(H_VALUE_BLOCKS)
+            .store(layout.value_blocks, Ordering::Relaxed);
+        rf.u64_at(H_VALUES_OFFSET)
+            .store(layout.values_offset() as u64, Ordering::Relaxed);
         rf.u32_at(H_PID).store(pid, Ordering::Relaxed);
         rf.u32_at(H_FLAGS).store(flags, Ordering::Relaxed);
         let clock = ClockPair::now();
@@ -605,7 +647,7 @@ impl RecorderFile {
         if flen < HEADER_SIZE as u64 {
             return Err(RingError::NotARecorderFile { path: path.into() });
         }
-        let mut header = [0u8; 64];
+        let mut header = [0u8; 256];
         std::io::Read::read_exact(&mut &file, &mut header).map_err(|e| io_error(path, e))?;
         let version = u32::from_ne_bytes(header[8..12].try_into().unwrap());
         if header[..8] != MAGIC || !(1..=VERSION).contains(&version) {
@@ -613,12 +655,19 @@ impl RecorderFile {
         }
         let field32 = |o: usize| u32::from_ne_bytes(header[o..o + 4].try_into().unwrap());
         let field64 = |o: usize| u64::from_ne_bytes(header[o..o + 8].try_into().unwrap());
-        let layout = Layout {
+        let mut layout = Layout {
             chunk_records: field32(H_CHUNK_RECORDS),
             chunk_count: field32(H_CHUNK_COUNT),
             span_slots: field32(H_SPAN_SLOTS),
             names_capacity: field64(H_NAMES_CAPACITY),
+            value_blocks: field32(H_VALUE_BLOCKS),
         };
+        if layout.value_blocks > MAX_VALUE_BLOCKS
+            || (layout.value_blocks > 0
+                && field64(H_VALUES_OFFSET) != layout.values_offset() as u64)
+        {
+            layout.value_blocks = 0; // not a region this code wrote: read without values
+        }
         let expected = layout.file_len() as u64;
         if layout.chunk_records == 0
             || flen < expected
@@ -720,7 +769,14 @@ impl RecorderFile {
         self.layout
     }
 
-    fn u64_at(&self, offset: usize) -> &AtomicU64 {
+    /// `n` words of the mapping from `offset` (8-aligned, inside it), shared through atomics.
+    pub(crate) fn words(&self, offset: usize, n: usize) -> &[AtomicU64] {
+        assert!(offset.is_multiple_of(8) && offset + 8 * n <= self.len);
+        // SAFETY: in bounds and aligned (checked above; the mapping is page-aligned).
+        unsafe { std::slice::from_raw_parts(self.base.add(offset) as *const AtomicU64, n) }
+    }
+
+    pub(crate) fn u64_at(&self, offset: usize) -> &AtomicU64 {
         debug_assert!(offset.is_multiple_of(8) && offset + 8 <= self.len);
         // SAFETY: in bounds, 8-aligned (the mapping is page-aligned), shared through atomics.
         unsafe { &*(self.base.add(offset) as *const AtomicU64) }
@@ -1090,7 +1146,7 @@ fn decode_records(words: &[AtomicU64], convert: impl Fn(u64) -> u64, out: &mut V
     }
 }
 
-fn truncate_utf8(s: &str, max: usize) -> &str {
+pub(crate) fn truncate_utf8(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }

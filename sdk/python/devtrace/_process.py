@@ -1,8 +1,10 @@
-"""Processes started while ``record_calls`` records: the child's trace under the parent's call.
+"""Processes started while ``record_calls`` or the flight recorder records: the child's trace
+under the parent's call.
 
 A forked child (``os.fork``, ``multiprocessing``'s fork start method) records into a ring of
 its own (``recorder.py``); here is what it nests under: the recorded call that forked, kept as
-a span (:func:`spawning_call`), its first spans linked to it (kind ``process``).
+a span (:func:`spawning_call`), its first spans linked to it (kind ``process``). Under the
+flight recorder the call gets its span ids now, and keeps them when a dump writes it.
 
 A spawned Python child (``subprocess.Popen`` and so ``subprocess.run``; ``multiprocessing``'s
 spawn and forkserver start methods, which start ``python -c …`` through
@@ -34,17 +36,18 @@ _STATE_KEY = "devtrace"
 # parent just before the fork, read by the child (its copy of this module).
 fork_cause: Optional[Tuple[int, int, str, int, str]] = None
 
-_native: Any = None
+# The running recorder's way to name the call this thread is in (see install()).
+_open_call: Optional[Callable[[], Optional[Tuple[int, int, str]]]] = None
 _installed: Optional[Tuple[Any, Any]] = None
 
 
 def spawning_call() -> Optional[Tuple[int, int, str]]:
     """The recorded call this thread is in, kept as a span: ``(trace_id, span_id, function)``;
-    None when the recorder is not recording calls here."""
-    if _native is None:
+    None when no recorder is recording calls here."""
+    if _open_call is None:
         return None
     try:
-        return _native.spawning_call()  # type: ignore[no-any-return]
+        return _open_call()
     except RuntimeError:  # the recorder stopped meanwhile
         return None
 
@@ -171,10 +174,11 @@ def _wrap_fork_exec(fork_exec: Callable[..., Any]) -> Callable[..., Any]:
     return fork_exec_with_trace
 
 
-def install(native: Any) -> None:
-    """Children spawned from recorded calls from now on continue the trace under them."""
-    global _native, _installed
-    _native = native
+def install(open_call: Callable[[], Optional[Tuple[int, int, str]]]) -> None:
+    """Children spawned (and forked) from recorded calls from now on continue the trace under
+    them; ``open_call`` names the call this thread is in (:func:`spawning_call`)."""
+    global _open_call, _installed
+    _open_call = open_call
     if _installed is not None:
         return
     import subprocess
@@ -193,7 +197,8 @@ def install(native: Any) -> None:
 
 def uninstall() -> None:
     """Spawning as before (children spawned meanwhile keep their trace)."""
-    global _installed
+    global _installed, _open_call
+    _open_call = None
     if _installed is None:
         return
     import subprocess

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import linecache
 import os
 import sys
 import sysconfig
@@ -96,24 +97,29 @@ def exception_attributes(
     max_locals: int = MAX_LOCALS,
     repr_chars: int = MAX_REPR_CHARS,
     describe: Callable[..., Tuple[str, str]] = bounded_repr,
+    message_of: Optional[Callable[[BaseException], str]] = None,
 ) -> dict:
     """The attributes of the ``exception`` event for ``error`` (see the module's docs). A
     local is shown by ``describe(value, repr_chars, name=name)`` → (type name, text): its
     bounded, redacted repr by default; the flight recorder passes a summary that runs none of
-    the program's code."""
-    kind = type(error)
-    module = kind.__module__
-    qualified = kind.__qualname__ if module in ("builtins", "__main__") else f"{module}.{kind.__qualname__}"
-    stack = bounded_text(_format_traceback(error), 0)
+    the program's code. Its ``message_of`` (an exception's message made without calling its
+    ``__str__``) replaces ``str()``, in the message and in the stack trace, which is then
+    formatted from the traceback objects alone."""
+    qualified = _type_name(error)
+    if message_of is None:
+        message, formatted = str(error), _format_traceback(error)
+    else:
+        message, formatted = message_of(error), _format_traceback_safely(error, message_of)
+    stack = bounded_text(formatted, 0)
     if len(stack) > MAX_STACKTRACE_CHARS:
         stack = "…\n" + stack[-MAX_STACKTRACE_CHARS:]
     attributes: dict = {
         names.EXCEPTION_TYPE: qualified,
-        names.EXCEPTION_MESSAGE: bounded_text(str(error), MAX_TEXT_CHARS),
+        names.EXCEPTION_MESSAGE: bounded_text(message, MAX_TEXT_CHARS),
         names.EXCEPTION_STACKTRACE: stack,
         names.EXCEPTION_ESCAPED: True,
     }
-    frames = _frames(error.__traceback__)
+    frames = _frames(exception_field(error, "__traceback__"))
     chosen = [f for f in frames if _is_application(f[0].f_code.co_filename)] or frames
     for n, (frame, line) in enumerate(reversed(chosen[-max_frames:] if max_frames > 0 else [])):
         prefix = f"{names.EXCEPTION_FRAME_PREFIX}{n}."
@@ -131,6 +137,62 @@ def exception_attributes(
     if has_state:
         attributes[names.STATE_SNAPSHOT] = bounded_json(state, MAX_TEXT_CHARS)
     return attributes
+
+
+def _type_name(error: BaseException) -> str:
+    kind = type(error)
+    module = kind.__module__
+    return kind.__qualname__ if module in ("builtins", "__main__") else f"{module}.{kind.__qualname__}"
+
+
+def exception_field(error: BaseException, name: str) -> Any:
+    """``error.<name>`` (``__traceback__``, ``__cause__``, ``__context__``,
+    ``__suppress_context__``) read through BaseException's own descriptor: from the C
+    structure, never through a property or ``__getattribute__`` a subclass defines."""
+    return BaseException.__dict__[name].__get__(error, BaseException)
+
+
+#: Exceptions of a chain shown (the failure and what caused it, oldest first).
+MAX_CHAIN = 8
+
+
+def _format_traceback_safely(error: BaseException, message_of: Callable[[BaseException], str]) -> str:
+    """The usual traceback text (chained causes first, devtrace's own frames left out), made
+    from the traceback objects and ``message_of`` alone: no ``__str__``, ``__repr__``,
+    ``__notes__`` or other attribute of the exception's class runs."""
+    chain: List[Tuple[BaseException, str]] = []
+    seen = set()
+    current: Optional[BaseException] = error
+    note = ""
+    while current is not None and id(current) not in seen and len(chain) < MAX_CHAIN:
+        seen.add(id(current))
+        chain.append((current, note))
+        cause = exception_field(current, "__cause__")
+        context = exception_field(current, "__context__")
+        if cause is not None:
+            current, note = cause, "\nThe above exception was the direct cause of the following exception:\n\n"
+        elif context is not None and not exception_field(current, "__suppress_context__"):
+            current, note = context, "\nDuring handling of the above exception, another exception occurred:\n\n"
+        else:
+            current = None
+    out = []
+    own = _PACKAGE_DIR + os.sep
+    for exception, note in reversed(chain):
+        tb = exception_field(exception, "__traceback__")
+        if tb is not None:
+            out.append("Traceback (most recent call last):\n")
+        while tb is not None:
+            code, line = tb.tb_frame.f_code, tb.tb_lineno
+            if not os.path.abspath(code.co_filename).startswith(own):
+                out.append(f'  File "{code.co_filename}", line {line}, in {code.co_name}\n')
+                source = linecache.getline(code.co_filename, line).strip()
+                if source:
+                    out.append(f"    {source}\n")
+            tb = tb.tb_next
+        message = message_of(exception)
+        out.append(f"{_type_name(exception)}: {message}\n" if message else f"{_type_name(exception)}\n")
+        out.append(note)
+    return "".join(out)
 
 
 def _format_traceback(error: BaseException) -> str:

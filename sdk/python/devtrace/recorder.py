@@ -30,6 +30,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import random
 import signal
 import sys
 import tempfile
@@ -55,6 +56,10 @@ __all__ = [
 DEFAULT_WINDOW_SECONDS = 10.0
 DEFAULT_FLIGHT_MIB = 64
 DEFAULT_RECORD_MIB = 16
+#: The flight recorder keeps the values of each thread's last this many captured calls (its
+#: block of 32 value slots in the ring file: the arguments and the result of each;
+#: FLIGHT_VALUE_BLOCKS and VALUE_SLOTS_PER_BLOCK in the native code).
+FLIGHT_VALUE_CALLS = 16
 #: Calls of the window's last records kept whole in a dump, whatever their duration.
 DEFAULT_DETAIL_CALLS = 2000
 #: In a dump, calls shorter than this (and not among the last ones) are aggregated.
@@ -430,7 +435,7 @@ def _child_path(path: str, parent_pid: int, child_pid: int) -> str:
 def _before_fork() -> None:
     # os.register_at_fork's before: in the parent, in the thread that forks.
     recorder = _current
-    if isinstance(recorder, Recorder) and not recorder.stopped:
+    if recorder is not None and not recorder.stopped:
         _process.before_fork(time.time_ns())
 
 
@@ -528,7 +533,7 @@ class Recorder(_Base):
         _causal.install(list(packages) + [module for module, _ in (plan or ())], native)
         # Children spawned from recorded calls continue the trace under them; a child spawned
         # so links its top-level spans to the call that spawned it.
-        _process.install(native)
+        _process.install(native.spawning_call)
         spawned_by, root = _process.spawned_by(), _root_ids()
         if spawned_by is not None and root is not None:
             self.maker.process_cause = (root[1], _process.process_link(root[0], root[1], spawned_by))
@@ -604,6 +609,7 @@ class FlightRecorder(_Base):
         threshold_ms: float,
         detail_calls: int,
         path: str,
+        values: Sequence[Tuple[str, str]] = (),
     ) -> None:
         super().__init__(path, max_mib, int(threshold_ms * 1_000_000), {"mode": "flight", "seconds": seconds})
         native = _require_native()
@@ -628,10 +634,26 @@ class FlightRecorder(_Base):
             tuple(exceptions) or None,
             self._on_exception if exceptions else None,
             span_context=_span_context(),
+            values=[tuple(v) for v in values],
         )
         # The locks `packages` make are native ones too: used without waiting they cost no more
         # than threading's; each release writes a record (docs/PERFORMANCE.md, causality).
         _causal.install(list(packages), native)
+        # The trace of a window written with no span current and no root (TRACEPARENT): chosen
+        # now, so a process started from a recorded call knows the trace that call will be in.
+        root = _root_ids()
+        self.window_trace = root[0] if root is not None else random.getrandbits(128) or 1
+        # What started this process, when it was started from a recorded call (spawned with
+        # TRACEPARENT naming it, or forked from it): the window's parent and its process link.
+        self.started_by: Optional[Tuple[Tuple[int, int], List[Any]]] = None
+        self.fork_span = 0
+        self._named = threading.local()
+        spawned_by = _process.spawned_by()
+        if spawned_by is not None and root is not None:
+            self.started_by = (root, [_process.process_link(root[0], root[1], spawned_by)])
+        # Children started from recorded calls continue the trace under them: at a process
+        # start (never at a call) the call gets its span ids (_name_open_call).
+        _process.install(self._name_open_call)
         if on_unhandled:
             self._hook_unhandled()
         for sig in signals:
@@ -686,6 +708,63 @@ class FlightRecorder(_Base):
     def _on_exception(self, reason: str, exc: BaseException) -> None:
         self.dump(f"exception {type(exc).__qualname__} raised", exc)
 
+    # -- processes -----------------------------------------------------------------------
+
+    def _name_open_call(self) -> Optional[Tuple[int, int, str]]:
+        """The recorded call this thread is in, for a process starting from it: it gets span
+        ids now (in the trace it will be in: the current span's, else the window's), which a
+        dump gives its span; a call starting several processes (multiprocessing starts its
+        resource tracker too) keeps its first. ``(trace_id, span_id, function)``; None outside
+        recorded calls."""
+        from opentelemetry import trace
+
+        found = _native.open_call()
+        if found is None:
+            return None
+        frame, function = found
+        named = getattr(self._named, "call", None)
+        if named is not None and named[0] is frame:
+            return named[1]  # type: ignore[no-any-return]
+        current = trace.get_current_span().get_span_context()
+        ids = (current.trace_id if current.is_valid else self.window_trace, random.getrandbits(64) or 1, function)
+        _native.name_open_call(ids[0], ids[1])
+        # The frame (alive while its call runs) tells the same call apart; one a thread, let go
+        # at the thread's next process start or its end.
+        self._named.call = (frame, ids)
+        return ids
+
+    def _child_root(self) -> Optional[Tuple[int, int]]:
+        """A forked child's window goes under the recorded call that forked (the span current
+        then when none), linked to it; its recovery after a SIGKILL too (the file's meta)."""
+        from opentelemetry import trace
+
+        cause = _process.fork_cause
+        # What started the parent (its spawn, its own fork) did not start this child.
+        self.started_by, self.fork_span = None, 0
+        self.meta = {k: v for k, v in self.meta.items() if k != "started_by"}
+        if cause is None:
+            return super()._child_root()
+        trace_id, span_id, function, time_ns, obj = cause
+        self.fork_span = trace.get_current_span().get_span_context().span_id
+        self.window_trace = trace_id
+        self.started_by = ((trace_id, span_id), [_process.process_link(trace_id, span_id, obj, function, time_ns)])
+        self.meta = {**self.meta, "started_by": {"object": obj, "function": function, "time_unix_nano": time_ns}}
+        return (trace_id, span_id)
+
+    def _placement(self) -> Tuple[Optional[Tuple[int, int]], List[Any]]:
+        """The window's parent and extra links: under the call that started this process (with
+        its process link) unless a span of this process's own is current."""
+        from opentelemetry import trace
+
+        current = trace.get_current_span().get_span_context()
+        if self.started_by is None:
+            return None, []
+        # The span current at the fork, or the spawning call (TRACEPARENT, which configure()
+        # makes current), is not one of this process's.
+        if current.is_valid and current.span_id not in (self.fork_span, self.started_by[0][1]):
+            return None, []
+        return self.started_by
+
     # -- the window ----------------------------------------------------------------------
 
     def dump(self, reason: str = "requested", error: Optional[BaseException] = None) -> Optional[Dict[str, Any]]:
@@ -707,12 +786,16 @@ class FlightRecorder(_Base):
             except Exception as problem:  # the window matters more than its values
                 sys.stderr.write(f"devtrace: the flight recorder could not summarise the calls' arguments: {problem}\n")
                 values = None
+            parent_ids, links = self._placement()
             window = _write_window(
                 self.maker,
                 lambda root: _native.dump_window(self.threshold_ns, self.detail_calls, root, int(self.seconds * 1e9)),
                 reason,
                 error,
+                parent_ids=parent_ids,
                 values=values,
+                links=links,
+                trace_id=self.window_trace,
             )
         finally:
             self.marks.enabled = True
@@ -727,6 +810,7 @@ class FlightRecorder(_Base):
             return self.stats
         self.stopped = True
         _causal.uninstall()
+        _process.uninstall()
         for name, previous in self._saved_hooks:
             if name == "excepthook":
                 sys.excepthook = previous
@@ -752,9 +836,10 @@ class _DumpValues:
     """What a flight dump knows of values, summarised (natively, running none of the program's
     code) at the moment of the dump, before its window is built: the arguments of the calls
     open on each thread's stack, and of the calls the failure's exception passed through (its
-    traceback's frames), with the exception. The flight recorder captures no values while it
-    records (its promise is not to slow the program): these are the values as they are at the
-    dump (a parameter a function has rebound shows its new value)."""
+    traceback's frames), with the exception. Only the functions of ``values=`` are captured
+    while recording (its promise is not to slow the program); for the other calls these are the
+    values as they are at the dump (a parameter a function has rebound shows its new value), and
+    what was captured as a call happened wins over them (:meth:`attach`)."""
 
     def __init__(self, error: Optional[BaseException]) -> None:
         # threading's own table, copied without its lock (enumerate() takes it: a dump from a
@@ -769,8 +854,10 @@ class _DumpValues:
         self.failed: _Summaries = []
         self.exception: Optional[str] = None
         if error is not None:
+            from devtrace.errors import exception_field
+
             frames = []
-            tb = error.__traceback__
+            tb = exception_field(error, "__traceback__")
             while tb is not None:
                 frames.append(tb.tb_frame)
                 tb = tb.tb_next
@@ -830,7 +917,14 @@ class _DumpValues:
         out = list(spans)
         for i, (arguments, exception) in found.items():
             item = out[i]
-            out[i] = (*item[:8], (arguments, None, exception), *item[9:])
+            # What was captured as the call happened wins over what the frame holds now.
+            captured_arguments, returned, captured_exception = item[8]
+            merged = (
+                captured_arguments if captured_arguments is not None else arguments,
+                returned,
+                captured_exception if captured_exception is not None else exception,
+            )
+            out[i] = (*item[:8], merged, *item[9:])
         return out
 
 
@@ -874,9 +968,13 @@ def _write_window(
     recovered: bool = False,
     parent_ids: Optional[Tuple[int, int]] = None,
     values: Optional[_DumpValues] = None,
+    links: Sequence[Any] = (),
+    trace_id: Optional[int] = None,
 ) -> Dict[str, Any]:
-    import random
-
+    """Builds the window (``build``) and exports it: its calls, then the
+    ``devtrace.flight_window`` span, under ``parent_ids`` when given, else under the span
+    current now (linked to it, the failure) or the run's root; ``links`` are added to it; with
+    no parent at all it starts a trace (``trace_id``, else a new one)."""
     from opentelemetry.sdk.trace import Event, ReadableSpan
     from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
@@ -886,7 +984,7 @@ def _write_window(
         parent, link = None, None
     else:
         parent, link = _failure_parent()
-    trace_id = parent.trace_id if parent is not None else random.getrandbits(128) or 1
+    trace_id = parent.trace_id if parent is not None else trace_id or random.getrandbits(128) or 1
     window_id = random.getrandbits(64) or 1
     window = build((trace_id, window_id))
     spans = window["spans"]
@@ -912,9 +1010,13 @@ def _write_window(
     status = Status(StatusCode.UNSET)
     if error is not None:
         from devtrace.errors import exception_attributes
+        from devtrace.redact import redact
 
-        events.append(Event(names.EXCEPTION_EVENT, exception_attributes(error, describe=_safe_local), timestamp=window["end"]))
-        status = Status(StatusCode.ERROR, f"{type(error).__qualname__}: {error}"[:500])
+        # No code of the program runs in a dump (it writes from inside failures): the message
+        # is read from the exception's arguments, never through its __str__.
+        message_of = _native.exception_message
+        events.append(Event(names.EXCEPTION_EVENT, exception_attributes(error, describe=_safe_local, message_of=message_of), timestamp=window["end"]))
+        status = Status(StatusCode.ERROR, redact(f"{type(error).__qualname__}: {message_of(error)}")[:500])
     sampled = TraceFlags(TraceFlags.SAMPLED)
     start = window["start"] or time.time_ns()
     end = max(window["end"], start)
@@ -926,7 +1028,7 @@ def _write_window(
             resource=maker.provider.resource,
             attributes=attributes,
             events=events,
-            links=[Link(link, {"devtrace.link": "failure"})] if link is not None else [],
+            links=([Link(link, {"devtrace.link": "failure"})] if link is not None else []) + list(links),
             kind=SpanKind.INTERNAL,
             status=status,
             start_time=start,
@@ -979,7 +1081,7 @@ def record_calls(
         if not package or not all(part.isidentifier() for part in package.split(".")):
             raise ValueError(f"record_calls(): {package!r} is not a module name (e.g. 'myapp' or 'myapp.core')")
     threshold = _threshold(threshold_ms)
-    wanted = [_function_name(v) for v in values]
+    wanted = [_function_name(v, "record_calls") for v in values]
     with _lock:
         _stop_current()
         _install_exit_hook()
@@ -988,15 +1090,16 @@ def record_calls(
         return _current  # type: ignore[return-value]
 
 
-def _function_name(value: Any) -> Tuple[str, str]:
-    """``(module, qualname)`` from a pair or a ``"module:qualname"`` string."""
+def _function_name(value: Any, caller: str) -> Tuple[str, str]:
+    """``(module, qualname)`` from a pair or a ``"module:qualname"`` string (``caller``, the
+    function given it, is named in the error)."""
     if isinstance(value, str) and value.count(":") == 1 and all(value.split(":")):
         module, qualname = value.split(":")
         return module, qualname
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, str) and v for v in value):
         return value[0], value[1]
     raise ValueError(
-        f"record_calls(values=...): {value!r} is not a function name; give (module, qualname) or "
+        f"{caller}(values=...): {value!r} is not a function name; give (module, qualname) or "
         '"module:qualname", e.g. "myapp.store:Store.save"'
     )
 
@@ -1024,6 +1127,7 @@ def record(
     threshold_ms: float = DEFAULT_FLIGHT_THRESHOLD_MS,
     detail_calls: int = DEFAULT_DETAIL_CALLS,
     path: Optional[str] = None,
+    values: Sequence[Any] = (),
 ) -> FlightRecorder:
     """Starts the flight recorder: the last ``seconds`` of every call (of ``packages`` only,
     when given) are kept in a ring of at most ``max_mib`` MiB (when calls come faster than it
@@ -1033,16 +1137,23 @@ def record(
     (SIGTERM: written, then the process ends as it would have; SIGUSR2: written, and the
     program goes on), or :meth:`FlightRecorder.dump`. Calls shorter than ``threshold_ms`` are
     counted on their parent, except the last ``detail_calls`` records of each thread, kept
-    whole."""
+    whole.
+
+    The calls of the functions in ``values`` (as :func:`record_calls`' ``values``) have their
+    arguments and their return value or exception captured as they happen, into a small store
+    per thread in the ring file (its last :data:`FLIGHT_VALUE_CALLS` captured calls): a dump
+    (or a recovery after the process was killed) sets them on those calls' spans. Only those
+    calls pay for it."""
     global _current
     if seconds <= 0:
         raise ValueError(f"record(): seconds must be > 0, not {seconds}")
+    wanted = [_function_name(v, "record") for v in values]
     with _lock:
         _stop_current()
         _install_exit_hook()
         _install_fork_hook()
         _current = FlightRecorder(
-            seconds, max_mib, packages, exceptions, signals, on_unhandled, threshold_ms, detail_calls, path or _default_path("flight")
+            seconds, max_mib, packages, exceptions, signals, on_unhandled, threshold_ms, detail_calls, path or _default_path("flight"), wanted
         )
         return _current  # type: ignore[return-value]
 
@@ -1096,10 +1207,15 @@ def recover(path: str, *, threshold_ms: float = DEFAULT_FLIGHT_THRESHOLD_MS, det
         return native.recover_window(path, int(threshold_ms * 1e6), detail_calls, root, int(seconds * 1e9))
 
     meta = file_meta(path)
-    parent_ids = None
+    parent_ids, links = None, []
     if meta.get("trace_id") and meta.get("span_id"):
         parent_ids = (int(meta["trace_id"], 16), int(meta["span_id"], 16))
-    result = _write_window(maker, build, "process died (recovered from its ring file)", None, recovered=True, parent_ids=parent_ids)
+        started_by = meta.get("started_by")
+        if isinstance(started_by, dict):  # forked from a recorded call: the window's parent
+            links.append(
+                _process.process_link(*parent_ids, str(started_by.get("object", "")), str(started_by.get("function", "")), int(started_by.get("time_unix_nano", 0)))
+            )
+    result = _write_window(maker, build, "process died (recovered from its ring file)", None, recovered=True, parent_ids=parent_ids, links=links)
     force_flush = getattr(provider, "force_flush", None)
     if force_flush is not None:
         force_flush()

@@ -82,6 +82,12 @@ def set_later(event):
     event.set()
 
 
+def produce_then_hold(q, item, release):
+    time.sleep(PAUSE)
+    q.put(item)
+    release.wait(5)
+
+
 def wait_for(event):
     return event.wait(5)
 
@@ -388,6 +394,68 @@ def test_a_lock_taken_without_waiting_gets_no_link(spans, app):
         assert not links_of(span, "lock"), (span.name, [dict(link.attributes) for link in span.links])
 
 
+def link_facts(all_spans):
+    """Each causality link as ((consumer, kind, object, cause function, whether it waited 10
+    ms or more), the name of the span it points at)."""
+    by_id = {s.context.span_id: s.name for s in all_spans}
+    facts = []
+    for span in all_spans:
+        for link in links_of(span):
+            attrs = link.attributes
+            if "devtrace.link.kind" in attrs:
+                fact = (span.name, attrs["devtrace.link.kind"], attrs["devtrace.link.object"], attrs.get("devtrace.link.cause.function"), attrs["devtrace.link.wait_ns"] >= 10_000_000)
+                facts.append((fact, by_id.get(link.context.span_id)))
+    return sorted(facts)
+
+
+SCENARIOS = {
+    "queue": lambda app: app.queue_pair(queue.Queue(), app.Touchy()),
+    "event": lambda app: app.event_pair(threading.Event()),
+    "condition": lambda app: app.condition_pair(threading.Condition()),
+    "thread": lambda app: app.spawn_and_join(),
+    "future": lambda app: app.futures_pair(),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_a_flight_dump_carries_the_links_record_calls_makes(spans, app, tmp_path, scenario):
+    from conftest import EXPORTER
+
+    record()
+    SCENARIOS[scenario](app)
+    recorder.stop_recording()
+    recorded = link_facts(spans())
+    assert any(fact[-1] for fact, _ in recorded), recorded
+    EXPORTER.clear()
+    flight = recorder.record(5, 8, packages=("causeapp",), signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    SCENARIOS[scenario](app)
+    flight.dump("requested")
+    recorder.stop_recording()
+    dumped = spans()
+    assert named(dumped, recorder.FLIGHT_WINDOW)
+    flown = link_facts(dumped)
+    assert [fact for fact, _ in flown] == [fact for fact, _ in recorded]
+    # The same target, or the causing call's own span: the dump keeps the window's last calls
+    # whole, short ones too, where record_calls points at the short call's caller.
+    for (fact, target), (_, target_recorded) in zip(flown, recorded):
+        assert target in (target_recorded, fact[3]), (fact, target, target_recorded)
+
+
+def test_a_dump_links_a_wait_to_a_cause_whose_call_is_still_open(spans, app, tmp_path):
+    flight = recorder.record(5, 8, packages=("causeapp",), signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    q, release, item = queue.Queue(), threading.Event(), app.Touchy()
+    producer_thread = app.in_thread(app.produce_then_hold, q, item, release)
+    assert app.consume(q) is item
+    flight.dump("requested")  # the producer is still in produce_then_hold
+    release.set()
+    producer_thread.join()
+    recorder.stop_recording()
+    got = spans()
+    consume, producer = named(got, "causeapp.core.consume"), named(got, "causeapp.core.produce_then_hold")
+    assert producer.attributes[recorder.OPEN] is True
+    assert_points_at(one_link(consume, "queue"), producer, "causeapp.core.produce_then_hold", "queue.Queue")
+
+
 def test_locks_made_outside_the_recorded_modules_are_threadings_own(app):
     plain_lock, plain_rlock = type(threading.Lock()), type(threading.RLock())
     record()
@@ -623,10 +691,13 @@ def test_the_flight_recorder_makes_the_recorded_packages_locks_native_too(app):
 PROCAPP = '''
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import devtrace
+from devtrace import recorder
 
 
 def child_step(n):
@@ -634,7 +705,11 @@ def child_step(n):
 
 
 def child_main():
-    return [child_step(n) for n in range(3)]
+    steps = [child_step(n) for n in range(3)]
+    flight = recorder.current()
+    if flight is not None and flight.flight:  # the flight recorder writes the child's window
+        flight.dump("the child's window")
+    return steps
 
 
 def start_fork():
@@ -645,6 +720,19 @@ def start_fork():
         os._exit(0)
     os.waitpid(pid, 0)
     return pid
+
+
+def start_fork_and_kill():
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        [child_step(n) for n in range(3)]
+        os.write(writer, recorder.current().path.encode())
+        time.sleep(60)
+    ring = os.read(reader, 4096).decode()
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return ring
 
 
 def start_multiprocessing(method):
@@ -687,7 +775,11 @@ provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=open(OUT, "a"), formatter=as_line)))
 trace.set_tracer_provider(provider)
 devtrace.configure()  # continues TRACEPARENT; keeps the provider above
-recorder.record_calls("procapp", threshold_ms=0)
+FLIGHT = os.environ.get("PROCAPP_RECORDER") == "flight"
+if FLIGHT:
+    recorder.record(5, 8, packages=("procapp",), signals=(), on_unhandled=False, threshold_ms=0)
+else:
+    recorder.record_calls("procapp", threshold_ms=0)
 
 if __name__ == "__main__":
     mode = sys.argv[1]
@@ -705,19 +797,25 @@ if __name__ == "__main__":
         procapp.start_subprocess({**env, "PROCAPP_MARKER": "kept"})
     elif mode == "own-traceparent":
         procapp.start_subprocess({**os.environ, "TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    elif mode == "fork-kill":
+        ring = procapp.start_fork_and_kill()
+    if FLIGHT and mode != "child":
+        recorder.current().dump("the parent's window")
     devtrace.stop_recording()
+    if mode == "fork-kill":
+        recorder.recover(ring)
     with open(OUT + ".reports", "a") as reports:
         reports.write(json.dumps(report) + "\\n")
 '''
 
 
-def run_process_app(tmp_path, mode):
+def run_process_app(tmp_path, mode, flight=False):
     (tmp_path / "procapp").mkdir()
     (tmp_path / "procapp" / "__init__.py").write_text(PROCAPP)
     (tmp_path / "main.py").write_text(PROCESS_MAIN)
     out = tmp_path / "spans.jsonl"
     env = {k: v for k, v in os.environ.items() if k not in ("TRACEPARENT", "TRACESTATE")}
-    env.update(PROCAPP_OUT=str(out), PYTHONPATH=str(tmp_path))
+    env.update(PROCAPP_OUT=str(out), PYTHONPATH=str(tmp_path), PROCAPP_RECORDER="flight" if flight else "calls")
     # CPython 3.12+ warns about fork() in a process with threads (the recorder's drainer is one).
     done = subprocess.run(
         [sys.executable, "-W", "ignore::DeprecationWarning", "main.py", mode], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
@@ -775,6 +873,50 @@ def test_a_spawned_python_childs_calls_nest_under_the_spawning_call_with_a_proce
         assert parent["traceparent"] is None
         assert child["traceparent"] == f"00-{start['trace_id']:032x}-{start['span_id']:016x}-01"
         assert child["tracestate"] == "devtrace=spawn.subprocess"
+
+
+@pytest.mark.parametrize(
+    ("mode", "obj"),
+    [("fork", "os.fork"), ("fork-context", "multiprocessing.Process"), ("subprocess", "subprocess.Popen"), ("spawn", "multiprocessing.Process")],
+)
+def test_under_the_flight_recorder_a_childs_window_nests_under_the_call_that_started_it(tmp_path, mode, obj):
+    spans, _ = run_process_app(tmp_path, mode, flight=True)
+    starter = {"fork": "procapp.start_fork", "subprocess": "procapp.start_subprocess"}.get(mode, "procapp.start_multiprocessing")
+    # The parent's window has the starting call, with the ids the child was given at the start.
+    start = the_one(spans, starter)
+    windows = {s["pid"]: s for s in spans if s["name"] == "devtrace.flight_window"}
+    assert set(windows) == {start["pid"], the_one(spans, "procapp.child_main")["pid"]}
+    parent_window = windows.pop(start["pid"])
+    assert (start["trace_id"], start["parent"]) == (parent_window["trace_id"], parent_window["span_id"])
+    [(child_pid, window)] = windows.items()
+    assert child_pid != start["pid"]
+    # The child's window: under the starting call, in its trace, linked to it (kind process).
+    assert (window["trace_id"], window["parent"]) == (start["trace_id"], start["span_id"])
+    [link] = window["links"]
+    assert (link["trace_id"], link["span_id"]) == (start["trace_id"], start["span_id"])
+    assert link["attributes"]["devtrace.link.kind"] == "process"
+    assert link["attributes"]["devtrace.link.object"] == obj
+    if mode.startswith("fork"):  # the parent said when and from where
+        assert link["attributes"]["devtrace.link.cause.function"] == starter
+    main = the_one(spans, "procapp.child_main")
+    assert (main["trace_id"], main["parent"]) == (start["trace_id"], window["span_id"])
+    works = [s for s in spans if s["name"] == "procapp.child_step"]
+    assert len(works) == 3 and {s["parent"] for s in works} == {main["span_id"]}
+
+
+def test_a_forked_child_killed_under_the_flight_recorder_is_recovered_under_the_call_that_forked(tmp_path):
+    spans, _ = run_process_app(tmp_path, "fork-kill", flight=True)
+    start = the_one(spans, "procapp.start_fork_and_kill")
+    windows = [s for s in spans if s["name"] == "devtrace.flight_window" and s["pid"] == start["pid"]]
+    recovered = [w for w in windows if w["parent"] == start["span_id"]]
+    assert len(windows) == 2 and len(recovered) == 1, windows
+    [link] = recovered[0]["links"]
+    assert (link["trace_id"], link["span_id"]) == (start["trace_id"], start["span_id"])
+    assert link["attributes"]["devtrace.link.kind"] == "process"
+    assert link["attributes"]["devtrace.link.object"] == "os.fork"
+    assert link["attributes"]["devtrace.link.cause.function"] == "procapp.start_fork_and_kill"
+    steps = [s for s in spans if s["name"] == "procapp.child_step"]
+    assert len(steps) == 3 and {s["parent"] for s in steps} == {recovered[0]["span_id"]}
 
 
 def test_an_environment_the_caller_passed_only_gets_the_trace_added(tmp_path):

@@ -503,6 +503,161 @@ def test_a_flight_dump_shows_the_failing_calls_arguments_and_another_threads_ope
     assert recorder.CALL_EXCEPTION not in waiting.attributes
 
 
+FLIGHT_CAPTURE_APP = FLIGHT_VALUES_APP + """
+
+def rebinds(amount, flight):
+    amount = amount * 1000  # the frame holds this now; the capture saw the call's argument
+    flight.dump("requested")
+    return amount
+"""
+
+
+def by_start(got, name):
+    return sorted((s for s in got if s.name == name), key=lambda s: s.start_time)
+
+
+@native_only
+def test_a_flight_dump_has_the_values_captured_as_the_last_calls_happened(spans, app, tmp_path):
+    (tmp_path / "recapp" / "flightcap.py").write_text(FLIGHT_CAPTURE_APP)
+    fc = importlib.import_module("recapp.flightcap")
+    flight = recorder.record(5, 8, signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"), values=["recapp.flightcap:process", ("recapp.flightcap", "rebinds")])
+    order = fc.Order(7, ["ab", "cd"])
+    amounts = list(range(1, 21))
+    for amount in amounts:
+        fc.process(order, amount)
+    with pytest.raises(ValueError):
+        fc.process(order, 500)
+    assert fc.rebinds(3, flight) == 3000
+    recorder.stop_recording()
+    assert fc.TOUCHED == [], "no __repr__, __str__, __eq__, property or __getattr__ of the program ran"
+    got = spans()
+    processes = by_start(got, "recapp.flightcap.process")
+    assert len(processes) == 21
+    # Each thread keeps its last 16 captured calls: the 21 process() calls and rebinds() are
+    # 22; the 16 latest have what they got and returned (or raised).
+    kept = processes[-15:]
+    for span, amount in zip(kept[:-1], amounts[-14:]):
+        assert span.attributes[recorder.CALL_ARGUMENTS] == f'order=Order(ident=7, lines=["ab", "cd"]), amount={amount}'
+        assert span.attributes[recorder.CALL_RETURN] == str(amount)
+        assert recorder.CALL_EXCEPTION not in span.attributes
+    failed = kept[-1]
+    assert failed.attributes[recorder.CALL_ARGUMENTS] == 'order=Order(ident=7, lines=["ab", "cd"]), amount=500'
+    assert failed.attributes[recorder.CALL_EXCEPTION] == 'ValueError("amount over the limit", 500)'
+    # Older captures were overwritten (32 slots: the 16th call back lost its arguments first).
+    assert processes[5].attributes[recorder.CALL_RETURN] == "6"
+    assert recorder.CALL_ARGUMENTS not in processes[5].attributes
+    for span in processes[:5]:
+        assert not any(k.startswith("devtrace.call.") for k in span.attributes), span.attributes
+    # Open at the dump: the argument as the call got it, not the value the frame holds now.
+    open_call = named(got, "recapp.flightcap.rebinds")
+    assert open_call.attributes[recorder.OPEN] is True
+    assert open_call.attributes[recorder.CALL_ARGUMENTS].startswith("amount=3, flight=FlightRecorder(path=")
+
+
+SNEAKY_APP = """
+TOUCHED = []
+
+
+class Sneaky(Exception):
+    # None of these may run while the flight recorder writes its window.
+    def __str__(self):
+        TOUCHED.append("str")
+        raise RuntimeError("__str__ ran")
+
+    def __repr__(self):
+        TOUCHED.append("repr")
+        raise RuntimeError("__repr__ ran")
+
+    @property
+    def args(self):
+        TOUCHED.append("args")
+        raise RuntimeError("args ran")
+
+    @property
+    def __traceback__(self):
+        TOUCHED.append("__traceback__")
+        raise RuntimeError("__traceback__ ran")
+
+
+def lookup(table):
+    return table["order-7"]
+
+
+def charge(table):
+    try:
+        lookup(table)
+    except KeyError as missing:
+        raise Sneaky("card declined for order 7 (api_key=sk-live-0123456789abcdef)") from missing
+"""
+
+
+@native_only
+def test_no_code_of_the_failing_exception_runs_when_the_window_is_written(spans, app, tmp_path):
+    (tmp_path / "recapp" / "sneaky.py").write_text(SNEAKY_APP)
+    sneaky = importlib.import_module("recapp.sneaky")
+    flight = recorder.record(5, 8, signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    try:
+        sneaky.charge({})
+    except sneaky.Sneaky as error:
+        flight.dump("requested", error)
+    recorder.stop_recording()
+    assert sneaky.TOUCHED == [], "no __str__, __repr__, args or __traceback__ property of the exception ran"
+    window = named(spans(), recorder.FLIGHT_WINDOW)
+    message = "card declined for order 7 (api_key=[REDACTED:openai_api_key])"
+    assert window.status.description == f"Sneaky: {message}"
+    [event] = [e for e in window.events if e.name == "exception"]
+    assert event.attributes["exception.type"] == "recapp.sneaky.Sneaky"
+    assert event.attributes["exception.message"] == message
+    stack = event.attributes["exception.stacktrace"]
+    assert stack.startswith("Traceback (most recent call last):\n")
+    assert 'return table["order-7"]\nKeyError: order-7\n\nThe above exception was the direct cause of the following exception:\n' in stack
+    assert stack.endswith(f'raise Sneaky("card declined for order 7 (api_key=[REDACTED:openai_api_key])") from missing\nrecapp.sneaky.Sneaky: {message}\n')
+    charge = named(spans(), "recapp.sneaky.charge")
+    assert charge.attributes[recorder.CALL_EXCEPTION] == 'Sneaky("card declined for order 7 (api_key=[REDACTED:openai_api_key])")'
+
+
+def test_values_of_the_flight_recorder_name_a_function_or_say_how(app):
+    with pytest.raises(ValueError, match=r"record\(values=...\): 'charge' is not a function name; give \(module, qualname\)"):
+        recorder.record(values=["charge"])
+    assert recorder.current() is None
+
+
+KILLED_APP = """
+import os, signal, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+trace.set_tracer_provider(TracerProvider())
+from devtrace import recorder
+from recapp import flightcap
+
+recorder.record(5, 8, signals=(), on_unhandled=False, path=sys.argv[1], values=["recapp.flightcap:process"])
+order = flightcap.Order(9, [])
+for amount in (1, 2, 3):
+    flightcap.process(order, amount)
+try:
+    flightcap.process(order, 700)
+except ValueError:
+    pass
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@native_only
+def test_a_killed_processs_window_recovered_from_its_ring_file_has_the_captured_values(spans, app, tmp_path):
+    (tmp_path / "recapp" / "flightcap.py").write_text(FLIGHT_CAPTURE_APP)
+    ring = tmp_path / "killed.ring"
+    done = subprocess.run([sys.executable, "-c", KILLED_APP, str(ring)], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == -9, done.stderr
+    recorder.recover(str(ring))
+    got = spans()
+    assert named(got, recorder.FLIGHT_WINDOW).attributes[recorder.FLIGHT_RECOVERED] is True
+    processes = by_start(got, "recapp.flightcap.process")
+    assert [s.attributes.get(recorder.CALL_RETURN) for s in processes] == ["1", "2", "3", None]
+    assert [s.attributes[recorder.CALL_ARGUMENTS] for s in processes] == [f"order=Order(ident=9, lines=[]), amount={n}" for n in (1, 2, 3, 700)]
+    assert processes[-1].attributes[recorder.CALL_EXCEPTION] == 'ValueError("amount over the limit", 700)'
+    assert not ring.exists()
+
+
 @native_only
 def test_a_string_argument_that_looks_like_a_secret_is_redacted_by_the_rules(spans, app, tmp_path):
     (tmp_path / "recapp" / "vals.py").write_text(VALUES_APP)
