@@ -1823,9 +1823,16 @@ fn resolve(
                 .iter()
                 .any(|l| l.cause_code != OTHER_CODE && !names.codes.contains_key(&l.cause_code))
             || s.error.is_some_and(|e| !names.exceptions.contains_key(&e))
+            || !names.threads.contains_key(&s.stream)
     });
     if missing {
         *names = Names::read(file);
+        // A thread's name is written at its start, before its calls: one read finds it. A
+        // stream still unnamed (a thread threading never knew) is not read for again at each
+        // batch: "" (the Python side then asks threading).
+        for s in &spans {
+            names.threads.entry(s.stream).or_default();
+        }
     }
     let exception = |names: &Names, id: u32| {
         names
