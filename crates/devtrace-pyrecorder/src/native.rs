@@ -1823,7 +1823,6 @@ fn resolve(
                 .iter()
                 .any(|l| l.cause_code != OTHER_CODE && !names.codes.contains_key(&l.cause_code))
             || s.error.is_some_and(|e| !names.exceptions.contains_key(&e))
-            || !names.threads.contains_key(&s.stream)
     });
     if missing {
         *names = Names::read(file);
