@@ -432,16 +432,31 @@ def _child_path(path: str, parent_pid: int, child_pid: int) -> str:
     return os.path.join(directory, stem + suffix)
 
 
+# Held by record_calls' export thread while it hands spans to the program's exporters, and
+# taken by a fork before it forks: a child forked while that thread held a lock of an exporter's
+# (a buffered file's, a socket's) would wait on it for ever, that thread not being in the child
+# (CPython gh-84579), and the program, having no thread of its own, could not have met this
+# without the recorder. Re-entrant: an exporter may itself start a process.
+_export_lock = threading.RLock()
+
+
 def _before_fork() -> None:
     # os.register_at_fork's before: in the parent, in the thread that forks.
+    _export_lock.acquire()
     recorder = _current
     if recorder is not None and not recorder.stopped:
         _process.before_fork(time.time_ns())
 
 
+def _after_fork_in_parent() -> None:
+    _export_lock.release()
+    _process.after_fork_in_parent()
+
+
 def _after_fork_in_child() -> None:
     # os.register_at_fork's after_in_child: runs in the child, in the thread that forked.
-    global _lock
+    global _lock, _export_lock
+    _export_lock = threading.RLock()
     # Another thread of the parent may have held the lock when it forked; it never releases it
     # here (the child has one thread), so the child gets a lock of its own.
     _lock = threading.Lock()
@@ -471,7 +486,7 @@ def _install_fork_hook() -> None:
     _remember_pid()
     if not _fork_hook_installed and hasattr(os, "register_at_fork"):
         os.register_at_fork(
-            before=_before_fork, after_in_parent=_process.after_fork_in_parent, after_in_child=_after_fork_in_child
+            before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
         )
         _fork_hook_installed = True
 
@@ -582,7 +597,8 @@ class Recorder(_Base):
             if batch is None:
                 return
             if batch:
-                self.exported += self.maker.export(batch)
+                with _export_lock:  # a fork waits for the hand-over (see _export_lock)
+                    self.exported += self.maker.export(batch)
 
     def stop(self) -> Dict[str, Any]:
         """Stops recording; calls still running end now (marked open). Returns statistics."""

@@ -1085,6 +1085,57 @@ def test_a_child_forked_while_another_thread_held_the_recorders_lock_can_still_s
 
 
 @native_only
+def test_a_fork_waits_for_the_export_thread_to_leave_the_exporter(tmp_path):
+    # The program has no thread of its own; record_calls' export thread runs its exporter. Had
+    # the fork come while that thread held the exporter's lock (a buffered file's, a socket's),
+    # the child could never take it (CPython gh-84579): the fork waits for the hand-over.
+    script = textwrap.dedent(
+        """
+        import os, threading
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+        exporting, forked = threading.Event(), threading.Event()
+
+        class HoldingExporter(SpanExporter):
+            lock = threading.Lock()
+
+            def export(self, spans):
+                with self.lock:
+                    exporting.set()
+                    forked.wait(2)  # the parent forks meanwhile, unless the fork waits for this
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(HoldingExporter()))
+        trace.set_tracer_provider(provider)
+        import devtrace
+        from devtrace import recorder
+
+        def work():
+            return 1
+
+        recorder.record_calls("__main__", threshold_ms=0, path=os.path.join(os.getcwd(), "r-%d.ring" % os.getpid()))
+        work()
+        assert exporting.wait(10), "work's span was never exported"
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if HoldingExporter.lock.acquire(timeout=5) else 3)
+        forked.set()
+        _, status = os.waitpid(pid, 0)
+        devtrace.stop_recording()
+        print(os.waitstatus_to_exitcode(status))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "0\n", "the child could not take the exporter's lock: the fork came while the export thread held it"
+
+
+@native_only
 def test_a_thread_started_in_a_forked_child_never_touches_the_parents_ring(tmp_path):
     # In the child, a new thread often gets the thread pointer of a parent thread that does not
     # exist there (glibc reuses its stack): it must not find that thread's writer, which would
