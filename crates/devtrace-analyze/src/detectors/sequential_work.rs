@@ -28,6 +28,10 @@
 //!    the earlier call's output in the same conversation). Where a member depends on an earlier
 //!    one, the run is split there.
 //!
+//! 6. *Inside one outbound call*: the children of a client or producer span (a database
+//!    `connect` and the set-up queries its driver runs, an HTTP request's redirects) are the
+//!    steps a library takes to make that one call, on one connection: never grouped.
+//!
 //! The strongest candidate per parent is the group with the largest saving; the saving is
 //! claimed for that group only. Other siblings of the parent that also run back to back are
 //! mentioned as "also sequential; may depend on each other", without a saving.
@@ -49,7 +53,7 @@ use crate::fingerprint::fingerprint;
 use crate::values::{context_tokens, subtree_results, subtree_tokens};
 use crate::{AnalyzedTrace, Finding, FindingKind};
 use devtrace_model::recorded::name as q;
-use devtrace_model::{SpanId, TraceId};
+use devtrace_model::{SpanId, SpanKind, TraceId};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The attribute naming a lock a span holds or waits on.
@@ -166,7 +170,7 @@ fn group_under(
     claimed: &Claims,
 ) -> Option<Group> {
     let parent_nanos = trace.span(parent).duration_nanos();
-    if parent_nanos == 0 {
+    if parent_nanos == 0 || is_one_outbound_call(trace, parent) {
         return None;
     }
     let children: Vec<usize> = trace.tree.children[parent]
@@ -342,6 +346,15 @@ fn split_runs<'a>(
         groups.extend(pieces);
     }
     groups
+}
+
+/// Rule 6: the span is a request to another service (its kind says so, client or producer),
+/// so its children are that request's own steps, not calls the program chose to make in turn.
+fn is_one_outbound_call(trace: &AnalyzedTrace, index: usize) -> bool {
+    matches!(
+        trace.span(index).effective_kind(),
+        SpanKind::Client | SpanKind::Producer
+    )
 }
 
 /// Rule 2: a call that leaves the process (or reads a file) and only reads.
@@ -800,6 +813,36 @@ mod tests {
         let f = &detect(&[trace(1, spans)], &Thresholds::default())[0];
         assert_eq!(f.evidence[0].span_ids, [id(1), id(3), id(4), id(5)]);
         assert_eq!(f.saving_nanos, 200 * MS);
+    }
+
+    #[test]
+    fn the_steps_of_one_outbound_call_are_not_grouped() {
+        // SQLAlchemy's `connect` (a client span) and the queries the dialect runs on the new
+        // connection: one call's set-up on one connection, whatever their timing.
+        let setup = |n: u8, statement: &str, start: u64, end: u64| {
+            let mut s = sql(n, statement, start, end);
+            s.parent_span_id = Some(id(2));
+            s
+        };
+        let connect = client(
+            span(2, Some(1), "connect", 0, 400 * MS),
+            &[("db.system.name", "postgresql")],
+        );
+        let spans = vec![
+            span(1, None, "GET /orders", 0, 500 * MS),
+            connect,
+            setup(3, "select pg_catalog.version()", 0, 100),
+            setup(4, "select current_schema()", 100, 200),
+            setup(5, "show transaction isolation level", 200, 300),
+            setup(6, "show standard_conforming_strings", 300, 400),
+        ];
+        assert!(detect(&[trace(1, spans.clone())], &Thresholds::default()).is_empty());
+        // The near miss: the same reads under an internal span are the program's own calls.
+        let mut internal = spans;
+        internal[1].kind = SpanKind::Internal;
+        internal[1].attributes.clear();
+        let f = &detect(&[trace(1, internal)], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(2), id(3), id(4), id(5), id(6)]);
     }
 
     #[test]
