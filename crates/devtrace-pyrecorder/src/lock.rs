@@ -20,7 +20,7 @@ use devtrace_recorder::ring::LinkKind;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use crate::native::{lock_released, lock_wait_began, lock_wait_ended};
+use crate::native::{lock_released, lock_wait_began, lock_wait_ended, offset_member};
 
 /// A native lock: the real lock it wraps.
 #[repr(C)]
@@ -399,16 +399,10 @@ fn lock_type<'py>(
     rlock: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let methods = Box::leak(methods(rlock).into_boxed_slice());
-    let members = Box::leak(Box::new([
-        ffi::PyMemberDef {
-            name: c"__weaklistoffset__".as_ptr(),
-            type_code: ffi::Py_T_PYSSIZET,
-            offset: std::mem::offset_of!(NativeLock, weakrefs) as ffi::Py_ssize_t,
-            flags: ffi::Py_READONLY,
-            doc: std::ptr::null(),
-        },
-        ffi::PyMemberDef::default(),
-    ]));
+    let members = offset_member(
+        c"__weaklistoffset__",
+        std::mem::offset_of!(NativeLock, weakrefs),
+    );
     let doc = if rlock {
         c"A threading.RLock whose waits and releases devtrace's recorder records."
     } else {

@@ -6,7 +6,7 @@
 
 use std::cell::UnsafeCell;
 use std::collections::{HashMap, HashSet};
-use std::ffi::c_void;
+use std::ffi::{CStr, c_void};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -1609,22 +1609,35 @@ struct NativeCallback {
 /// `devtrace._native.Callback`, made once (under the GIL) and kept for the process.
 static CALLBACK_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
 
+/// A type's members list holding one read-only `Py_ssize_t` member, `name` at `offset` (how a
+/// heap type names its vectorcall or weak-reference slot), leaked: a type's spec must outlive
+/// it, and types are made once per process.
+pub(crate) fn offset_member(
+    name: &'static CStr,
+    offset: usize,
+) -> &'static mut [ffi::PyMemberDef; 2] {
+    Box::leak(Box::new([
+        ffi::PyMemberDef {
+            name: name.as_ptr(),
+            type_code: ffi::Py_T_PYSSIZET,
+            offset: offset as ffi::Py_ssize_t,
+            flags: ffi::Py_READONLY,
+            doc: std::ptr::null(),
+        },
+        ffi::PyMemberDef::default(),
+    ]))
+}
+
 fn callback_type(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
     let made = CALLBACK_TYPE.load(Ordering::Relaxed);
     if !made.is_null() {
         return Ok(made);
     }
     // The spec, its slots and members must outlive the type: leaked, once per process.
-    let members = Box::leak(Box::new([
-        ffi::PyMemberDef {
-            name: c"__vectorcalloffset__".as_ptr(),
-            type_code: ffi::Py_T_PYSSIZET,
-            offset: std::mem::offset_of!(NativeCallback, vectorcall) as ffi::Py_ssize_t,
-            flags: ffi::Py_READONLY,
-            doc: std::ptr::null(),
-        },
-        ffi::PyMemberDef::default(),
-    ]));
+    let members = offset_member(
+        c"__vectorcalloffset__",
+        std::mem::offset_of!(NativeCallback, vectorcall),
+    );
     let slots = Box::leak(Box::new([
         ffi::PyType_Slot {
             slot: ffi::Py_tp_call,
