@@ -80,6 +80,22 @@ def by_name(spans, name):
     return [s for s in spans if s["name"] == name]
 
 
+def run_with_plan(store, python: str, plan_id: str, operation: str, functions: list[dict], main: str) -> CliResult:
+    """`devtrace run --plan` of `python -m main` with a plan written by hand: `functions` (module,
+    qualname, file, line, depth) recorded, `operation` its subject."""
+    plan = {
+        "id": plan_id, "created_unix_nano": 1, "operation": operation, "threshold_ms": 1.0,
+        "depth": max(f["depth"] for f in functions) + 1, "roots": [str(APP_DIR)],
+        "blind_spot": {"runs": 1, "own_share": 1.0, "own_ms_per_run": 1.0, "duration_ms_per_run": 1.0},
+        "functions": [{"via": "", "recursive": False, **f} for f in functions], "notes": [],
+    }
+    (store.data_dir / "plans").mkdir(parents=True, exist_ok=True)
+    (store.data_dir / "plans" / f"{plan_id}.json").write_text(json.dumps(plan))
+    argv = ["--data", str(store.data_dir), "run", "--plan", plan_id, "--", python, "-m", main]
+    proc = subprocess.run([str(store.bin), *argv], cwd=APP_DIR, env=clean_env(), capture_output=True, text=True, timeout=300)
+    return CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+
+
 def amount_of(span) -> str:
     """The `amount` argument of a recorded `charge` call, as its summary wrote it."""
     return span["attributes"]["devtrace.call.arguments"].split("amount=")[1].split(",")[0]
@@ -220,20 +236,11 @@ def test_a_spawned_python_childs_calls_are_in_the_runs_trace_under_the_spawning_
     the child's calls under start_child, the child's outermost call linked to it."""
     # A plan as `devtrace plan` stores it (DATA/plans/ID.json), naming app.children's functions.
     functions = [
-        {"module": "app.children", "qualname": name, "file": str(APP_DIR / "app" / "children.py"), "line": line,
-         "depth": depth, "via": "", "recursive": False}
+        {"module": "app.children", "qualname": name, "file": str(APP_DIR / "app" / "children.py"), "line": line, "depth": depth}
         for name, line, depth in (("start_child", 19, 0), ("child_main", 15, 0), ("child_step", 10, 1))
     ]
-    plan = {
-        "id": "5a0e1c2d3b4f", "created_unix_nano": 1, "operation": "start_child", "threshold_ms": 1.0, "depth": 2,
-        "roots": [str(APP_DIR)], "blind_spot": {"runs": 1, "own_share": 1.0, "own_ms_per_run": 1.0, "duration_ms_per_run": 1.0},
-        "functions": functions, "notes": [],
-    }
-    (store.data_dir / "plans").mkdir(parents=True, exist_ok=True)
-    (store.data_dir / "plans" / f"{plan['id']}.json").write_text(json.dumps(plan))
-    argv = ["--data", str(store.data_dir), "run", "--plan", plan["id"], "--", python, "-m", "app.spawner"]
-    proc = subprocess.run([str(store.bin), *argv], cwd=APP_DIR, env=clean_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, CliResult(argv, proc.returncode, proc.stdout, proc.stderr).describe()
+    result = run_with_plan(store, python, "5a0e1c2d3b4f", "start_child", functions, "app.spawner")
+    assert result.returncode == 0, result.describe()
     trace_id = latest_trace(store)
     spans = spans_of(store, trace_id)
     [start] = by_name(spans, "app.children.start_child")
@@ -263,21 +270,11 @@ def test_a_process_pools_jobs_link_to_their_submit_and_their_results_to_the_jobs
     source = (APP_DIR / "app" / "poolwork.py").read_text().splitlines()
     line_of = lambda name: next(i for i, l in enumerate(source, 1) if l.startswith(f"def {name}("))
     functions = [
-        {"module": "app.poolwork", "qualname": name, "file": str(APP_DIR / "app" / "poolwork.py"), "line": line_of(name),
-         "depth": 0, "via": "", "recursive": False}
+        {"module": "app.poolwork", "qualname": name, "file": str(APP_DIR / "app" / "poolwork.py"), "line": line_of(name), "depth": 0}
         for name in ("main", "submit_all", "square", "wait_for")
     ]
-    plan = {
-        "id": "6b1f2d3e4c5a", "created_unix_nano": 1, "operation": "main", "threshold_ms": 1.0, "depth": 1,
-        "roots": [str(APP_DIR)], "blind_spot": {"runs": 1, "own_share": 1.0, "own_ms_per_run": 1.0, "duration_ms_per_run": 1.0},
-        "functions": functions, "notes": [],
-    }
-    (store.data_dir / "plans").mkdir(parents=True, exist_ok=True)
-    (store.data_dir / "plans" / f"{plan['id']}.json").write_text(json.dumps(plan))
-    argv = ["--data", str(store.data_dir), "run", "--plan", plan["id"], "--", python, "-m", "app.pooler"]
-    proc = subprocess.run([str(store.bin), *argv], cwd=APP_DIR, env=clean_env(), capture_output=True, text=True, timeout=300)
-    result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
-    assert proc.returncode == 0 and "[4, 9]" in proc.stdout, result.describe()
+    result = run_with_plan(store, python, "6b1f2d3e4c5a", "main", functions, "app.pooler")
+    assert result.returncode == 0 and "[4, 9]" in result.stdout, result.describe()
     trace_id = latest_trace(store)
     spans = spans_of(store, trace_id)
     [submit] = by_name(spans, "app.poolwork.submit_all")
