@@ -84,6 +84,11 @@ pub(crate) struct Point {
     pub wait_levels: u8,
     /// Whether it is `Condition.wait`, which writes the WaitBegin of such a point.
     pub opens_wait: bool,
+    /// Not empty: the local variable of its frame holding what it returns, bound before it
+    /// calls `Condition.notify` (1 call below it) on its way out. Where frames can be read,
+    /// that notify writes its Effect (at its return) with that local as the result, so its
+    /// return needs no callback either (see [`effect_at_notify`]).
+    pub result_local: &'static str,
 }
 
 impl Point {
@@ -118,6 +123,7 @@ const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
         notifier: false,
         wait_levels: 0,
         opens_wait: false,
+        result_local: "",
     }
 }
 
@@ -138,6 +144,17 @@ const fn caused_by_notify(levels: u8, p: Point) -> Point {
 const fn waits_in_condition(levels: u8, p: Point) -> Point {
     Point {
         wait_levels: levels,
+        ..p
+    }
+}
+
+/// `p`, whose Effect at its return is written by the `Condition.notify` 1 call below it, which it
+/// calls after binding its result to `local` and before it returns (`Queue.get`: `item =
+/// self._get(); self.not_full.notify(); return item`): a `get` that did not wait dispatches
+/// nothing at all. A call that fails before (`Empty`) got nothing and records nothing.
+const fn effect_at_notify(local: &'static str, p: Point) -> Point {
+    Point {
+        result_local: local,
         ..p
     }
 }
@@ -170,10 +187,13 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
         "Queue.get",
         waits_in_condition(
             1,
-            point(
-                LinkKind::Queue,
-                Action::WaitBegin,
-                Action::Effect(Key::ObjectAndResult),
+            effect_at_notify(
+                "item",
+                point(
+                    LinkKind::Queue,
+                    Action::WaitBegin,
+                    Action::Effect(Key::ObjectAndResult),
+                ),
             ),
         ),
     ),
@@ -529,6 +549,18 @@ mod tests {
             // Where frames cannot be read it records its WaitBegin at its start, as before.
             assert!(p.start_skipped(true) && !p.start_skipped(false), "{m}.{q}");
         }
+    }
+
+    #[test]
+    fn only_a_queue_get_has_its_effect_written_by_its_notify_with_its_result_from_a_local() {
+        let at_notify: Vec<_> = POINTS
+            .iter()
+            .filter(|(_, _, p)| !p.result_local.is_empty())
+            .collect();
+        assert_eq!(at_notify.len(), 1);
+        let (m, q, p) = at_notify[0];
+        assert_eq!((*m, *q, p.result_local), ("queue", "Queue.get", "item"));
+        assert_eq!(p.at_return, Action::Effect(Key::ObjectAndResult));
     }
 
     #[test]

@@ -346,8 +346,15 @@ const COROUTINE: u32 = 1 << 31;
 /// Set in a code id when its calls' values are captured (arguments, return, exception).
 const VALUES: u32 = 1 << 30;
 /// Set in a code id when the code is a causality point (see [`causality`]): the rest is its
-/// index in [`causality::POINTS`]. Such code is not recorded as calls.
+/// index in [`causality::POINTS`] ([`POINT_INDEX`]) and where its frame keeps its result
+/// ([`RESULT_LOCAL`]). Such code is not recorded as calls.
 const CAUSAL: u32 = 1 << 29;
+/// A causality point's code id: its index in [`causality::POINTS`].
+const POINT_INDEX: u32 = 0xFFFF;
+/// A causality point's code id: 1 + the index of the fast local holding its result, for a
+/// point whose notify writes its Effect (`causality::effect_at_notify`); 0: none, or the local
+/// was not found in its code (then its return writes its Effect).
+const RESULT_LOCAL: u32 = 0xFF << 16;
 /// The flags a code id may carry; never in a recorded id.
 const FLAGS: u32 = COROUTINE | VALUES | CAUSAL;
 /// `co_flags` of a coroutine function's code (CPython's CO_COROUTINE).
@@ -418,12 +425,10 @@ unsafe fn code_id_uncached(active: &mut Active, code: *mut ffi::PyObject) -> u32
     let v = (active.epoch << 32) | id as u64;
     if unsafe { PyUnstable_Code_SetExtra(code, index, v as usize as *mut c_void) } != 0 {
         unsafe { ffi::PyErr_Clear() };
-        // Not cached: nor may an entry saying it is undecided stay (see `known_code_id`).
-        // SAFETY: the GIL is held; the slot is inside the cache.
-        unsafe { *code_cache_slot(code) = (0, 0) };
     } else {
         // After SetExtra, whose free_extra of the replaced value cleared the cache.
         unsafe { cache_code_id(code, v) };
+        unsafe { walked_code_decided(code, id) };
     }
     id
 }
@@ -483,7 +488,8 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .and_then(|q| q.extract())
         .unwrap_or_else(|_| String::from("?"));
     if let Some(point) = causality::point_index(&module, &qualname) {
-        return CAUSAL | point;
+        let result_local = causality::POINTS[point as usize].2.result_local;
+        return CAUSAL | point | local_index(&code, result_local) << RESULT_LOCAL.trailing_zeros();
     }
     let watched = if in_packages(&module, &active.exclude) {
         false
@@ -531,6 +537,26 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         id | COROUTINE
     } else {
         id
+    }
+}
+
+/// 1 + the index of `code`'s fast local `name` (a plain local: not a cell, not among the first
+/// 255), or 0.
+fn local_index(code: &Bound<'_, PyAny>, name: &str) -> u32 {
+    if name.is_empty() {
+        return 0;
+    }
+    let names = |attr: &str| -> Vec<String> {
+        code.getattr(attr)
+            .and_then(|n| n.extract())
+            .unwrap_or_default()
+    };
+    if names("co_cellvars").iter().any(|n| n == name) {
+        return 0;
+    }
+    match names("co_varnames").iter().position(|n| n == name) {
+        Some(i) if i < 255 => i as u32 + 1,
+        _ => 0,
     }
 }
 
@@ -651,7 +677,7 @@ unsafe fn flagged_event(
     nargsf: usize,
 ) -> bool {
     if id & CAUSAL != 0 {
-        return unsafe { causal_event(active, kind, id & !CAUSAL, args, nargsf) };
+        return unsafe { causal_event(active, kind, id, args, nargsf) };
     }
     if may_step && id & COROUTINE != 0 {
         unsafe { mark_task_step(active, kind) };
@@ -677,11 +703,11 @@ unsafe fn flagged_event(
 unsafe fn causal_event(
     active: &Active,
     kind: EventKind,
-    index: u32,
+    id: u32,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
 ) -> bool {
-    let Some((_, _, point)) = causality::POINTS.get(index as usize) else {
+    let Some((_, _, point)) = causality::POINTS.get((id & POINT_INDEX) as usize) else {
         return false;
     };
     // Where frames can be read, a point inside another is found by looking down the stack;
@@ -692,7 +718,10 @@ unsafe fn causal_event(
         // there; nor has any point at a resumption (an asyncio wait resuming).
         EventKind::Call if point.start_skipped(walk) => return true,
         EventKind::Resume => return true,
-        EventKind::Return if walk && point.records_only_at_start() => return true,
+        // Nothing at its return, or its notify wrote its Effect.
+        EventKind::Return if walk && (point.records_only_at_start() || id & RESULT_LOCAL != 0) => {
+            return true;
+        }
         EventKind::Unwind if walk && point.records_only_at_start() => return false,
         _ => {}
     }
@@ -733,7 +762,7 @@ unsafe fn point_started(
         };
         if walk && point.records_only_at_start() {
             if local.causal_depth == 0 {
-                start_only_point(active, point, own, code);
+                start_only_point(active, local, point, own, code);
             }
             return;
         }
@@ -883,20 +912,21 @@ unsafe fn record_at_return(
 /// (`causality::waits_in_condition`) and no other point encloses `outer`, that WaitBegin —
 /// once per call of `outer` (a `get` woken with the queue still empty waits again: its wait
 /// began at the first).
-unsafe fn open_outer_wait(
-    active: &Active,
-    local: &mut Local,
-    (frame, levels, outer): (*const u8, u8, &'static causality::Point),
-) {
-    if outer.wait_levels != levels || local.wait_frame == frame as usize {
+unsafe fn open_outer_wait(active: &Active, local: &mut Local, outer: Enclosing) {
+    if outer.point.wait_levels != outer.levels || local.wait_frame == outer.frame as usize {
         return;
     }
     // SAFETY: the GIL is held; `frame` is a live frame of this thread (found by the walk).
-    if unsafe { enclosing_point(active, caller_frame(frame)) }.is_some() {
+    if unsafe { enclosing_point(active, caller_frame(outer.frame)) }.is_some() {
         return;
     }
-    local.wait_frame = frame as usize;
-    unsafe { record_meta(active, causality_meta(EventKind::WaitBegin, outer.link, 0)) };
+    local.wait_frame = outer.frame as usize;
+    unsafe {
+        record_meta(
+            active,
+            causality_meta(EventKind::WaitBegin, outer.point.link, 0),
+        )
+    };
 }
 
 /// A wait this thread began ended with no Effect (it timed out, failed or was interrupted):
@@ -1031,13 +1061,20 @@ unsafe fn caller_frame(frame: *const u8) -> *const u8 {
     }
 }
 
+/// A causality point found running by a look down the stack (see [`enclosing_point`]).
+#[derive(Clone, Copy)]
+struct Enclosing {
+    frame: *const u8,
+    /// How many calls below the callee of the frame the look started from (1: that frame).
+    levels: u8,
+    point: &'static causality::Point,
+    /// Its code id's [`RESULT_LOCAL`] part.
+    result_local: u32,
+}
+
 /// The innermost causality point that silences those inside it, among `frame` and the
-/// frames below it ([`NESTING_LEVELS`] in all): its frame, how many calls below `frame`'s
-/// callee it is (1: `frame` itself) and the point. None where frames cannot be read.
-unsafe fn enclosing_point(
-    active: &Active,
-    mut frame: *const u8,
-) -> Option<(*const u8, u8, &'static causality::Point)> {
+/// frames below it ([`NESTING_LEVELS`] in all). None where frames cannot be read.
+unsafe fn enclosing_point(active: &Active, mut frame: *const u8) -> Option<Enclosing> {
     if !FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
         return None;
     }
@@ -1049,10 +1086,15 @@ unsafe fn enclosing_point(
         // code object); the GIL is held, so the frames stay alive.
         let id = unsafe { known_code_id(active, *(frame as *const *mut ffi::PyObject)) };
         if id & CAUSAL != 0
-            && let Some((_, _, point)) = causality::POINTS.get((id & !CAUSAL) as usize)
+            && let Some((_, _, point)) = causality::POINTS.get((id & POINT_INDEX) as usize)
             && point.outer
         {
-            return Some((frame, levels, point));
+            return Some(Enclosing {
+                frame,
+                levels,
+                point,
+                result_local: (id & RESULT_LOCAL) >> RESULT_LOCAL.trailing_zeros(),
+            });
         }
         frame = unsafe { previous_frame(frame) };
     }
@@ -1072,93 +1114,141 @@ unsafe fn inside_point(active: &Active, local: &mut Local) -> bool {
 
 /// The start of a point that records only at its start (`own`: its frame), where frames can
 /// be read: its own Cause when no point encloses it; for a `Condition.notify` that a point
-/// caused by its notify (see `causality::caused_by_notify`) encloses at that point's
-/// distance, that point's Cause, keyed from its frame; else nothing (it runs inside another
-/// point).
+/// caused by its notify (`causality::caused_by_notify`) encloses at that point's distance,
+/// that point's Cause, keyed from its frame, and for one a point whose Effect it writes
+/// (`causality::effect_at_notify`) encloses, that point's Effect; else nothing (it runs inside
+/// another point).
 unsafe fn start_only_point(
     active: &Active,
+    local: &mut Local,
     point: &causality::Point,
     own: *const u8,
     code: *mut ffi::PyObject,
 ) {
-    // SAFETY: the GIL is held; the layout was checked (the caller's `walk`).
+    // SAFETY: the GIL is held; the layout was checked (the caller's `walk`); an enclosing
+    // point's frame is alive below ours, its first locals (and its result's) inside it.
     unsafe {
-        let (link, key, object, argument) = match enclosing_point(active, caller_frame(own)) {
-            None => {
-                let Action::Cause(key) = point.at_start else {
-                    return;
-                };
-                let (object, argument) = arguments_in(own, code);
-                (point.link, key, object, argument)
+        let Some(outer) = enclosing_point(active, caller_frame(own)) else {
+            let Action::Cause(key) = point.at_start else {
+                return;
+            };
+            let (object, argument) = arguments_in(own, code);
+            if let Some(key) = causality::key_of(key, object, argument, 0) {
+                record_meta(active, causality_meta(EventKind::Cause, point.link, key));
             }
-            Some((frame, levels, outer))
-                if point.notifier
-                    && outer.notify_levels == levels
-                    && enclosing_point(active, caller_frame(frame)).is_none() =>
-            {
-                let Action::Cause(key) = outer.at_start else {
-                    return;
-                };
-                let locals = frame.add(LOCALSPLUS) as *const usize;
-                (outer.link, key, *locals, *locals.add(1))
-            }
-            Some(_) => return,
+            return;
         };
-        if let Some(key) = causality::key_of(key, object, argument, 0) {
-            record_meta(active, causality_meta(EventKind::Cause, link, key));
+        let by_notify = point.notifier && outer.point.notify_levels == outer.levels;
+        let effect = point.notifier && outer.result_local != 0 && outer.levels == 1;
+        if !(by_notify || effect) || enclosing_point(active, caller_frame(outer.frame)).is_some() {
+            return;
+        }
+        let locals = outer.frame.add(LOCALSPLUS) as *const usize;
+        let (kind, link, key, result) = match (outer.point.at_start, outer.point.at_return) {
+            (Action::Cause(key), _) if by_notify => (EventKind::Cause, outer.point.link, key, 0),
+            (_, Action::Effect(key)) if effect => {
+                // Its wait, if it began one, ends in this effect.
+                if local.wait_frame == outer.frame as usize {
+                    local.wait_frame = 0;
+                }
+                let result = *locals.add(outer.result_local as usize - 1);
+                (
+                    EventKind::Effect,
+                    causality::link_at_return(outer.point),
+                    key,
+                    result,
+                )
+            }
+            _ => return,
+        };
+        if let Some(key) = causality::key_of(key, *locals, *locals.add(1), result) {
+            record_meta(active, causality_meta(kind, link, key));
         }
     }
 }
 
-/// In a code cache entry's epoch half, with the epoch: the code object has no id under this
-/// recorder yet (a function already running when it started, such as a script's `main`, whose
-/// frames every look down the stack crosses). Only [`known_code_id`] reads it; for
-/// [`code_id`] the entry does not match (it decides), and deciding overwrites it.
-const UNDECIDED: u64 = 1 << 63;
+const WALK_SETS: usize = 64;
+
+/// Code ids of the code objects of the frames the looks down the stack cross
+/// ([`enclosing_point`]), by address, under the running recorder (cleared when one starts):
+/// two ways a set, in front of `PyUnstable_Code_GetExtra`. Apart from [`CODE_CACHE`], which
+/// the callbacks fill, and two-way: the few code objects of a stack must not evict each other
+/// (an `Event.set` and the `notify_all` above it sharing a slot of the direct-mapped cache cost
+/// every `set` two lookups of extras: measured). Code with no id yet (a function already
+/// running when the recorder started, such as a script's `main`, whose frame every look
+/// crosses) and objects that are not code (an entry frame's) are kept as 0, like code not
+/// recorded: deciding a code object rewrites its entry ([`walked_code_decided`]), so an entry
+/// of a live object is never stale. Cleared with [`CODE_CACHE`] when a code object carrying
+/// our extra is freed (`free_extra`); an entry of another object may outlive it, which is
+/// harmless: a later code object at that address is decided at its first start, before any
+/// frame of it can be on a stack.
+struct WalkCache(UnsafeCell<[[(usize, u32); 2]; WALK_SETS]>);
+
+// SAFETY: only used under the GIL (callbacks, start, and free_extra from code objects'
+// deallocation).
+unsafe impl Sync for WalkCache {}
+
+static WALK_CACHE: WalkCache = WalkCache(UnsafeCell::new([[(0, 0); 2]; WALK_SETS]));
+
+/// Empties [`WALK_CACHE`] (the GIL is held).
+fn clear_walk_cache() {
+    // SAFETY: the GIL is held; nothing else references the cache meanwhile.
+    unsafe { *WALK_CACHE.0.get() = [[(0, 0); 2]; WALK_SETS] };
+}
+
+/// The set of [`WALK_CACHE`] `code` belongs in.
+#[inline(always)]
+fn walk_set(code: *mut ffi::PyObject) -> *mut [(usize, u32); 2] {
+    let a = code as usize;
+    let i = (a >> 4 ^ a >> 10) & (WALK_SETS - 1);
+    // SAFETY: i < WALK_SETS.
+    unsafe { (WALK_CACHE.0.get() as *mut [(usize, u32); 2]).add(i) }
+}
 
 /// The code id decided for `code` under this recorder, without deciding (0: none, not yet,
-/// or not a code object: an entry frame's).
+/// or not a code object).
 #[inline(always)]
 unsafe fn known_code_id(active: &Active, code: *mut ffi::PyObject) -> u32 {
-    // SAFETY: the GIL is held; the slot is inside the cache.
-    let (cached_code, cached) = unsafe { *code_cache_slot(code) };
-    if cached_code == code as usize {
-        if cached >> 32 == active.epoch {
-            return cached as u32;
-        }
-        if cached == UNDECIDED | active.epoch << 32 {
-            return 0;
-        }
+    // SAFETY: the GIL is held; the set is inside the cache.
+    let [first, second] = unsafe { *walk_set(code) };
+    if first.0 == code as usize {
+        return first.1;
     }
-    if code.is_null() || unsafe { ffi::Py_TYPE(code) } != &raw mut ffi::PyCode_Type {
-        return 0;
+    if second.0 == code as usize {
+        return second.1;
     }
     unsafe { known_code_id_uncached(active, code) }
 }
 
-/// [`known_code_id`] for a code object not in the cache: its id from its extra slot, cached
-/// either way. An entry saying "undecided" may outlive its object (no `free_extra` is called
-/// for an object without our extra), which is harmless: a later code object at that address
-/// is decided at its first start (`code_id` does not take the entry), which overwrites it,
-/// before any frame of it can be on a stack under this recorder.
+/// `code` was just decided (its id `id`): its [`WALK_CACHE`] entry, if any, says so.
+#[cold]
+unsafe fn walked_code_decided(code: *mut ffi::PyObject, id: u32) {
+    // SAFETY: the GIL is held; the set is inside the cache.
+    for entry in unsafe { &mut *walk_set(code) } {
+        if entry.0 == code as usize {
+            entry.1 = id;
+        }
+    }
+}
+
+/// [`known_code_id`] for a code object not in [`WALK_CACHE`]: its id from its extra slot,
+/// remembered (the set's older entry dropped).
 #[cold]
 #[inline(never)]
 unsafe fn known_code_id_uncached(active: &Active, code: *mut ffi::PyObject) -> u32 {
-    let Some(v) = (unsafe { code_extra(code) }) else {
-        return 0;
+    let id = if code.is_null() || unsafe { ffi::Py_TYPE(code) } != &raw mut ffi::PyCode_Type {
+        0
+    } else {
+        unsafe { cached_code_id(active, code) }
     };
-    let decided = v >> 32 == active.epoch;
+    CODE_CACHE_USED.store(true, Ordering::Relaxed);
+    // SAFETY: the GIL is held; the set is inside the cache.
     unsafe {
-        cache_code_id(
-            code,
-            if decided {
-                v
-            } else {
-                UNDECIDED | active.epoch << 32
-            },
-        )
-    };
-    if decided { v as u32 } else { 0 }
+        let set = &mut *walk_set(code);
+        set[1] = set[0];
+        set[0] = (code as usize, id);
+    }
+    id
 }
 
 /// The addresses of the running frame's first two fast locals (a method's `self` and first
@@ -1780,22 +1870,15 @@ impl ValueStore {
 
 /// The code id cached on `code` for this recorder, without deciding (0: none).
 unsafe fn cached_code_id(active: &Active, code: *mut ffi::PyObject) -> u32 {
-    match unsafe { code_extra(code) } {
-        Some(v) if v >> 32 == active.epoch => v as u32,
-        _ => 0,
-    }
-}
-
-/// Our extra on `code` (0: none), None when it cannot be read.
-unsafe fn code_extra(code: *mut ffi::PyObject) -> Option<u64> {
     let index = EXTRA_INDEX.load(Ordering::Relaxed);
     let mut extra: *mut c_void = std::ptr::null_mut();
     // SAFETY: code is a live code object; the GIL is held.
     if unsafe { PyUnstable_Code_GetExtra(code, index, &mut extra) } != 0 {
         unsafe { ffi::PyErr_Clear() };
-        return None;
+        return 0;
     }
-    Some(extra as u64)
+    let v = extra as u64;
+    if v >> 32 == active.epoch { v as u32 } else { 0 }
 }
 
 /// The span key of the OpenTelemetry span current in the running context (a task's own,
@@ -1913,6 +1996,7 @@ unsafe extern "C" fn free_extra(_: *mut c_void) {
     if CODE_CACHE_USED.swap(false, Ordering::Relaxed) {
         // SAFETY: called by CPython under the GIL.
         unsafe { *CODE_CACHE.0.get() = [(0, 0); CODE_CACHE_SIZE] };
+        clear_walk_cache();
     }
 }
 
@@ -2397,6 +2481,7 @@ fn start(
     };
     let shared = new_shared(file, &options);
     let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
+    clear_walk_cache();
     let events = monitoring.getattr("events")?;
     let ev = |name: &str| -> PyResult<u32> { events.getattr(name)?.extract() };
     let callbacks: [(&str, ffi::vectorcallfunc); 8] = [
@@ -3080,6 +3165,7 @@ fn after_fork_child(
     active.options = options;
     // A new epoch: every code object is decided again, its name written into the new file.
     active.epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
+    clear_walk_cache();
     active.next_code = 1;
     active.exception_ids.clear();
     active.exception_types.clear();
