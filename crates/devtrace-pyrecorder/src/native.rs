@@ -592,10 +592,13 @@ unsafe fn exception_id(active: &mut Active, exc: *mut ffi::PyObject) -> u32 {
     id
 }
 
+/// The running recorder, or returns `None` from the callback when none runs or CPython's
+/// arguments are not there.
 macro_rules! active_or_return {
-    () => {{
+    ($nargsf:expr, $min_args:expr) => {{
         let a = ACTIVE.load(Ordering::Relaxed);
-        if a.is_null() {
+        // Fewer arguments than the event has: a plain call of the callback, not CPython's.
+        if a.is_null() || $nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET < $min_args {
             return unsafe { none() };
         }
         // SAFETY: ACTIVE is set and cleared under the GIL, which this callback holds.
@@ -627,10 +630,7 @@ macro_rules! callback {
                 nargsf: usize,
                 _kwnames: *mut ffi::PyObject,
             ) -> *mut ffi::PyObject {
-                let active = active_or_return!();
-                if nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET < 1 {
-                    return unsafe { none() };
-                }
+                let active = active_or_return!(nargsf, 1);
                 let id = unsafe { code_id(active, *args) };
                 if id == 0 {
                     return if $disable_outside {
@@ -1583,10 +1583,7 @@ unsafe extern "C" fn on_raise(
     nargsf: usize,
     _kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let active = active_or_return!();
-    if nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET < 3 {
-        return unsafe { none() };
-    }
+    let active = active_or_return!(nargsf, 3);
     let exc = unsafe { *args.add(2) };
     let id = unsafe { code_id(active, *args) };
     let id = if id & CAUSAL != 0 { 0 } else { id & !FLAGS };
