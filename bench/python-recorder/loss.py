@@ -41,11 +41,16 @@ def calls_of_fib(n):
 
 
 def drainer_tid():
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/comm") as f:
-            if f.read().strip() == "devtrace-draine":
-                return int(tid)
-    return None
+    # The drainer names itself when it starts, which may be just after record_calls returns.
+    deadline = time.monotonic() + 2
+    while True:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                if f.read().strip() == "devtrace-draine":
+                    return int(tid)
+        if time.monotonic() > deadline:
+            raise SystemExit("loss.py: no devtrace-drainer thread in this process")
+        time.sleep(0.001)
 
 
 def cpu_ns(tid):

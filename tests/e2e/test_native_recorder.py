@@ -411,7 +411,7 @@ def selected_detail(screen: str) -> list[str]:
     return lines[rule + 1:-1]
 
 
-def test_watch_marks_a_wait_says_what_it_waited_for_and_goes_to_its_cause(store, python, tmux: Tmux):
+def test_watch_marks_a_wait_says_what_it_waited_for_goes_to_its_cause_and_back(store, python, tmux: Tmux):
     """app.pipeline recorded, then watched: the main thread's `consume` calls waited on the
     queue for the producer thread's `produce`."""
     argv = ["--data", str(store.data_dir), "run", "--", python, "-m", "app.pipeline"]
@@ -442,5 +442,10 @@ def test_watch_marks_a_wait_says_what_it_waited_for_and_goes_to_its_cause(store,
     screen = tmux.wait_for("\napp.pipeline.produce  ")
     assert selected_detail(screen)[0].startswith("app.pipeline.produce  "), screen
     assert "filter \"" not in screen.splitlines()[-1], screen
+    # r: back on the consume call that waited (the same call: its duration and start), and its wait.
+    tmux.run("send-keys", "-t", "watch", "r")
+    screen = tmux.wait_for(f"\n{detail[0]}")
+    assert selected_detail(screen)[0] == detail[0], screen
+    assert said in [line.strip() for line in selected_detail(screen)], screen
     tmux.run("send-keys", "-t", "watch", "q")
     tmux.wait_for("watch-exited-0", timeout=10)

@@ -120,7 +120,7 @@ document.addEventListener('keydown', (event) => {
     const search = main.querySelector('[data-search]');
     if (search) { event.preventDefault(); search.focus(); search.select?.(); }
   } else if (event.key === '?') {
-    toast('Keys: g t/o/f/c/r/s go to a view · / search · j k or ↑ ↓ move · Enter open · ← → collapse/expand · Esc close · in a step-through: ← → step, c jumps to the cause');
+    toast('Keys: g t/o/f/c/r/s go to a view · / search · j k or ↑ ↓ move · Enter open · ← → collapse/expand · Esc close · in a step-through: ← → step, c jumps to the cause, r returns to the wait');
   }
 });
 

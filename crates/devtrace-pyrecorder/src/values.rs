@@ -307,10 +307,12 @@ unsafe fn exception(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dep
     }
 }
 
-/// An exception's message as its `str()` mostly reads, without calling it (a class may
-/// override `__str__`, or `args` with a property): from the arguments the exception object
-/// holds in its C structure. Its one string argument as it is (cut at `limit` bytes), nothing
-/// for no arguments, else the summary of the arguments' tuple. Any other object: its summary.
+/// An exception's message as its `str()` reads, without calling it (a class may override
+/// `__str__`, or `args` with a property): from what the exception object holds in its C
+/// structure. No arguments: nothing. One: its text for a str, its summary otherwise — but a
+/// `KeyError`'s one argument as `repr()` writes a str or an int. Several: their tuple, each as
+/// `repr()` writes a str or an int, else summarised. An `OSError` with an errno and a message: `[Errno N] message`, then `: 'file'` (and
+/// ` -> 'file2'`) as CPython's own `str()` writes it. Any other object: its summary.
 ///
 /// # Safety
 /// The GIL is held and `obj` is a live object.
@@ -322,6 +324,11 @@ pub unsafe fn exception_message(obj: *mut ffi::PyObject, out: &mut String, limit
             summarize(obj, out, limit);
             return;
         }
+        if ffi::PyObject_TypeCheck(obj, ffi::PyExc_OSError as *mut ffi::PyTypeObject) != 0
+            && os_error_message(obj as *mut ffi::PyOSErrorObject, out, limit)
+        {
+            return;
+        }
         let args = PyException_GetArgs(obj);
         if args.is_null() {
             ffi::PyErr_Clear();
@@ -329,19 +336,123 @@ pub unsafe fn exception_message(obj: *mut ffi::PyObject, out: &mut String, limit
         }
         if ffi::PyTuple_CheckExact(args) != 0 {
             let n = ffi::PyTuple_Size(args);
-            let first = if n == 1 {
-                ffi::PyTuple_GetItem(args, 0)
-            } else {
-                std::ptr::null_mut()
-            };
-            if !first.is_null() && ffi::PyUnicode_CheckExact(first) != 0 {
-                whole_string(first, out, limit);
+            let key_error =
+                ffi::PyObject_TypeCheck(obj, ffi::PyExc_KeyError as *mut ffi::PyTypeObject) != 0;
+            if n == 1 && key_error {
+                repr_or_summary(ffi::PyTuple_GetItem(args, 0), out, limit);
+            } else if n == 1 && ffi::PyUnicode_CheckExact(ffi::PyTuple_GetItem(args, 0)) != 0 {
+                whole_string(ffi::PyTuple_GetItem(args, 0), out, limit);
+            } else if n == 1 {
+                summarize(ffi::PyTuple_GetItem(args, 0), out, limit);
             } else if n > 0 {
-                summarize(args, out, limit);
+                // str() of the arguments' tuple: their repr()s.
+                out.push('(');
+                for i in 0..n {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    repr_or_summary(ffi::PyTuple_GetItem(args, i), out, limit);
+                }
+                out.push(')');
             }
         }
         ffi::Py_DECREF(args);
     }
+}
+
+/// `[Errno N] message` (`: 'file'`, ` -> 'file2'`) from an OSError's C fields, as CPython's
+/// `OSError.__str__` writes it; false, with nothing written, when the errno or the message is
+/// not there (then the arguments are used, as CPython does).
+///
+/// # Safety
+/// The GIL is held; `error` is a live OSError instance.
+unsafe fn os_error_message(
+    error: *mut ffi::PyOSErrorObject,
+    out: &mut String,
+    limit: usize,
+) -> bool {
+    // SAFETY (whole function): as the caller promises; the fields are borrowed references
+    // (or null) held by the live exception, read before anything else runs.
+    unsafe {
+        let (errno, message) = ((*error).myerrno, (*error).strerror);
+        let (file, file2) = ((*error).filename, (*error).filename2);
+        // CPython sets a file name only with an errno and a message.
+        if errno.is_null() || message.is_null() {
+            return false;
+        }
+        out.push_str("[Errno ");
+        summarize(errno, out, limit);
+        out.push_str("] ");
+        if ffi::PyUnicode_CheckExact(message) != 0 {
+            whole_string(message, out, limit);
+        } else {
+            summarize(message, out, limit);
+        }
+        if !file.is_null() && file != ffi::Py_None() {
+            out.push_str(": ");
+            repr_or_summary(file, out, limit);
+            if !file2.is_null() && file2 != ffi::Py_None() {
+                out.push_str(" -> ");
+                repr_or_summary(file2, out, limit);
+            }
+        }
+        true
+    }
+}
+
+/// `repr()`'s text of an exact str or int (what CPython writes for a KeyError's key or an
+/// OSError's file name), else the value's summary.
+///
+/// # Safety
+/// The GIL is held; `obj` is a live object (or null: nothing written).
+unsafe fn repr_or_summary(obj: *mut ffi::PyObject, out: &mut String, limit: usize) {
+    if obj.is_null() {
+        return;
+    }
+    // SAFETY: as the caller promises.
+    unsafe {
+        if ffi::PyUnicode_CheckExact(obj) != 0 {
+            if let Some(text) = str_text(obj, out) {
+                python_repr(text, out, limit);
+            }
+        } else {
+            summarize(obj, out, limit);
+        }
+    }
+}
+
+/// Appends `text` quoted as Python's `repr()` of a str quotes it (single quotes unless the
+/// text has one and no double quote; backslashes, the quote, `\n`, `\r`, `\t` and other
+/// control characters escaped), stopping before `limit` bytes of `out` with `…`.
+fn python_repr(text: &str, out: &mut String, limit: usize) {
+    use std::fmt::Write;
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    for c in text.chars() {
+        if out.len() + 8 > limit {
+            out.push('…');
+            return;
+        }
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
 }
 
 /// Appends an exact str's text as it is, cut at `limit` bytes (a character boundary).

@@ -1097,14 +1097,7 @@ impl RecorderFile {
             w.chunk_seq += 1;
             return;
         }
-        // SAFETY: index < capacity, records points at this writer's chunk.
-        unsafe {
-            let rec = w.records.add(w.index as usize * 2);
-            (*rec).store(ts, Ordering::Relaxed);
-            (*rec.add(1)).store(meta, Ordering::Relaxed);
-            w.index += 1;
-            (*w.committed).store(w.index, Ordering::Release);
-        }
+        w.append(ts, meta);
     }
 
     /// A snapshot of every chunk's header that holds records, oldest first per stream.
@@ -1246,6 +1239,35 @@ impl ThreadWriter {
     #[inline(always)]
     pub fn clock(&self) -> Clock {
         self.clock
+    }
+
+    /// Writes one record stamped now when the clock is the counter and the chunk has room: a
+    /// writer's common case, with no call, so a caller's path stays a leaf. False, with nothing
+    /// written, otherwise: then [`RecorderFile::push`] (which claims a chunk).
+    #[inline(always)]
+    pub fn push_if_room(&mut self, meta: u64) -> bool {
+        if self.clock != Clock::Tsc || self.index == self.capacity {
+            return false;
+        }
+        self.append(crate::clock::tsc(), meta);
+        true
+    }
+
+    /// Appends a record to the current chunk, which has room (`index < capacity`).
+    #[inline(always)]
+    fn append(&mut self, ts: u64, meta: u64) {
+        // SAFETY: index < capacity (the callers' check), records points at this writer's
+        // chunk.
+        // The index is read once: the stores through `records` could alias it, for all the
+        // compiler knows, and would make it read again.
+        let index = self.index;
+        unsafe {
+            let rec = self.records.add(index as usize * 2);
+            (*rec).store(ts, Ordering::Relaxed);
+            (*rec.add(1)).store(meta, Ordering::Relaxed);
+            (*self.committed).store(index + 1, Ordering::Release);
+        }
+        self.index = index + 1;
     }
 }
 
@@ -1710,6 +1732,51 @@ mod tests {
             Clock::Tsc,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_writer_appends_on_its_own_until_its_chunk_is_full_then_push_claims_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = counter_file(dir.path());
+        let mut w = file.writer(7);
+        // No chunk yet: nothing appended until push claims one.
+        assert!(!w.push_if_room(pack_meta(EventKind::Call, 1000, 0)));
+        file.push(&mut w, Clock::Tsc.now(), pack_meta(EventKind::Call, 0, 0));
+        let mut appended = 0;
+        while w.push_if_room(pack_meta(EventKind::Call, appended + 1, 0)) {
+            appended += 1;
+        }
+        assert_eq!(appended, 15, "a chunk holds 16 records, the first pushed");
+        file.push(
+            &mut w,
+            Clock::Tsc.now(),
+            pack_meta(EventKind::Return, 99, 0),
+        );
+        assert!(w.push_if_room(pack_meta(EventKind::Return, 100, 0)));
+        let window = read_window(&file);
+        let events = &window[0].events;
+        let codes: Vec<u32> = events.iter().map(|e| e.code).collect();
+        assert_eq!(codes, (0..16).chain([99, 100]).collect::<Vec<u32>>());
+        assert!(
+            events.windows(2).all(|p| p[0].ts <= p[1].ts),
+            "stamped in order"
+        );
+        assert_eq!((window[0].lost, w.dropped), (0, 0));
+    }
+
+    #[test]
+    fn a_writer_whose_clock_is_not_the_counter_never_appends_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = small(dir.path(), "r");
+        let mut w = file.writer(1);
+        file.push(&mut w, 5, pack_meta(EventKind::Call, 1, 0));
+        assert!(!w.push_if_room(pack_meta(EventKind::Call, 2, 0)));
+        let codes: Vec<u32> = read_window(&file)[0]
+            .events
+            .iter()
+            .map(|e| e.code)
+            .collect();
+        assert_eq!(codes, vec![1]);
     }
 
     #[test]

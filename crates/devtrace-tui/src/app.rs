@@ -6,6 +6,7 @@ use crate::source::Source;
 use crate::state::Dashboard;
 use crate::view::{self, FindingRef, Pane, Screen, TimelineRow, ViewState, WaterfallRow};
 use crate::watcher::{Request, Update, Watcher};
+use devtrace_query::trace_view::Waterfall;
 use ratatui::crossterm::event::{
     self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEvent, KeyEventKind,
     KeyModifiers, MouseEventKind,
@@ -332,6 +333,7 @@ pub fn handle_key(key: KeyEvent, dash: &Dashboard, view: &mut ViewState) -> Acti
             return Action::Request(Request::Follow(Some("latest".into())));
         }
         KeyCode::Char('c') if *view.screen() == Screen::Waterfall => go_to_cause(dash, view),
+        KeyCode::Char('r') if *view.screen() == Screen::Waterfall => return_to_wait(dash, view),
         KeyCode::Enter => return enter(dash, view),
         _ => {}
     }
@@ -339,7 +341,7 @@ pub fn handle_key(key: KeyEvent, dash: &Dashboard, view: &mut ViewState) -> Acti
 }
 
 /// Selects the span that ended the selected span's wait (its first wait whose cause is in the
-/// trace), opening the fold it is in and clearing a filter that hides it.
+/// trace), remembering the waiting span for `r`.
 pub fn go_to_cause(dash: &Dashboard, view: &mut ViewState) {
     let Some(wf) = &dash.waterfall else {
         return;
@@ -357,18 +359,35 @@ pub fn go_to_cause(dash: &Dashboard, view: &mut ViewState) {
     else {
         return;
     };
+    view.cause_trail.push(row);
+    select_span(wf, view, cause);
+}
+
+/// Selects the span the last `c` jumped from again; nothing when no jump is left to undo.
+pub fn return_to_wait(dash: &Dashboard, view: &mut ViewState) {
+    let Some(wf) = &dash.waterfall else {
+        return;
+    };
+    if let Some(waiting) = view.cause_trail.pop() {
+        select_span(wf, view, waiting);
+    }
+}
+
+/// Selects span `span` (its index in the waterfall), opening the folds it is in and clearing a
+/// filter that hides it.
+fn select_span(wf: &Waterfall, view: &mut ViewState, span: usize) {
     for fold in &wf.folds {
         let end = wf.subtree_end[fold.last_row as usize] as usize;
-        if (fold.first_row as usize..end).contains(&cause) {
+        if (fold.first_row as usize..end).contains(&span) {
             view.unfolded.insert(fold.first_row);
         }
     }
     let mut rows = view::waterfall_rows(wf, view);
-    if !rows.contains(&WaterfallRow::Span(cause)) {
+    if !rows.contains(&WaterfallRow::Span(span)) {
         view.filter.clear();
         rows = view::waterfall_rows(wf, view);
     }
-    if let Some(at) = rows.iter().position(|r| *r == WaterfallRow::Span(cause)) {
+    if let Some(at) = rows.iter().position(|r| *r == WaterfallRow::Span(span)) {
         view.waterfall_row = at;
     }
 }
@@ -377,6 +396,7 @@ fn open_waterfall(view: &mut ViewState, trace_id: devtrace_model::TraceId) -> Ac
     view.stack.push(Screen::Waterfall);
     view.waterfall_row = 0;
     view.unfolded.clear();
+    view.cause_trail.clear();
     Action::Request(Request::Waterfall(trace_id))
 }
 

@@ -116,6 +116,9 @@ pub struct ViewState {
     pub waterfall_row: usize,
     /// First rows of folds the user opened.
     pub unfolded: HashSet<u32>,
+    /// The waits `c` jumped from in the open waterfall, by span index (rows move with folds
+    /// and filters; spans do), newest last: `r` returns to them one at a time.
+    pub cause_trail: Vec<usize>,
     pub filter: String,
     pub editing_filter: bool,
     pub help: bool,
@@ -133,6 +136,7 @@ impl ViewState {
             timeline_row: 0,
             waterfall_row: 0,
             unfolded: HashSet::new(),
+            cause_trail: Vec::new(),
             filter: String::new(),
             editing_filter: false,
             help: false,
@@ -190,8 +194,9 @@ fn status_line(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewState
         }
         let keys = match view.screen() {
             Screen::Dashboard => "Tab pane · ↑↓ move · Enter open · / filter · ? keys · q quit",
+            // c and r share a slot, as a jump and its way back: each apart would not fit in 80.
             Screen::Waterfall => {
-                "↑↓ move · Enter open · c cause · Esc back · / filter · ? keys · q quit"
+                "↑↓ move · Enter open · c/r cause/return · Esc back · / filter · ? keys · q quit"
             }
             _ => "↑↓ move · Enter open · Esc back · / filter · ? keys · q quit",
         };
@@ -1235,6 +1240,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("/", "filter what is shown"),
     ("s", "the newest session, turn by turn"),
     ("c", "in a waterfall: go to the span that ended a ⇠ wait"),
+    ("r", "in a waterfall: return to the wait c came from"),
     ("?", "these keys"),
     ("q  Ctrl-C", "quit"),
 ];

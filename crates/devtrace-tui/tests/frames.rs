@@ -354,6 +354,30 @@ fn no_color_draws_without_colours_and_colour_draws_with_them() {
     assert!(coloured(true) > 0);
 }
 
+/// A causal link of trace 0x7a: its waiting span waited `waited` for span `cause` (a call of
+/// `function`) until `at` after T0, through a `kind` hand-over.
+fn wait_link(
+    cause: SpanId,
+    kind: &str,
+    function: &str,
+    at: u64,
+    waited: u64,
+) -> devtrace_model::Link {
+    devtrace_model::Link {
+        trace_id: TraceId([0x7a; 16]),
+        span_id: cause,
+        trace_state: String::new(),
+        attributes: vec![
+            KeyValue::new(semconv::causal::LINK_KIND, kind),
+            KeyValue::new(semconv::causal::LINK_CAUSE_FUNCTION, function),
+            KeyValue::new(semconv::causal::LINK_CAUSE_TIME, (T0 + at) as i64),
+            KeyValue::new(semconv::causal::LINK_WAIT_NS, waited as i64),
+        ],
+        dropped_attributes_count: 0,
+        flags: 0,
+    }
+}
+
 /// Two threads of one recorded program: the main thread's `get` waited for the put of a call on
 /// a thread whose recorded name carries terminal escapes and a bidi override; that thread's
 /// outermost call is a root of its own.
@@ -372,19 +396,13 @@ fn two_threads() -> SpanBatch {
         T0 + 20 * MS,
         T0 + 150 * MS,
     );
-    get.links.push(devtrace_model::Link {
-        trace_id: trace,
-        span_id: SpanId([4; 8]),
-        trace_state: String::new(),
-        attributes: vec![
-            KeyValue::new(semconv::causal::LINK_KIND, "queue"),
-            KeyValue::new(semconv::causal::LINK_CAUSE_FUNCTION, "pipeline.produce"),
-            KeyValue::new(semconv::causal::LINK_CAUSE_TIME, (T0 + 140 * MS) as i64),
-            KeyValue::new(semconv::causal::LINK_WAIT_NS, (120 * MS) as i64),
-        ],
-        dropped_attributes_count: 0,
-        flags: 0,
-    });
+    get.links.push(wait_link(
+        SpanId([4; 8]),
+        "queue",
+        "pipeline.produce",
+        140 * MS,
+        120 * MS,
+    ));
     SpanBatch {
         resources: vec![Resource {
             attributes: vec![KeyValue::new(semconv::SERVICE_NAME, "pipeline")],
@@ -497,4 +515,104 @@ fn a_wait_is_marked_its_words_are_shows_and_c_goes_to_its_cause() {
         view::waterfall_rows(waterfall, &view)[view.waterfall_row],
         view::WaterfallRow::Span(produce)
     );
+}
+
+/// The two threads above, and a third: the worker's `produce` waited on a lock for a call of
+/// a `fetcher` thread, so `get` ⇠ `produce` ⇠ `fetch` is a chain of two waits.
+fn chain_of_waits() -> SpanBatch {
+    let mut batch = two_threads();
+    let trace = TraceId([0x7a; 16]);
+    let fetch_id = SpanId([5; 8]);
+    let mut fetch = Span::new(
+        trace,
+        fetch_id,
+        None,
+        "pipeline.fetch",
+        T0 + 12 * MS,
+        T0 + 60 * MS,
+    );
+    fetch
+        .attributes
+        .push(KeyValue::new("thread.name", "fetcher"));
+    let produce = batch
+        .spans
+        .iter_mut()
+        .find(|s| s.span_id == SpanId([4; 8]))
+        .unwrap();
+    produce.links.push(wait_link(
+        fetch_id,
+        "lock",
+        "pipeline.fetch",
+        60 * MS,
+        45 * MS,
+    ));
+    batch.spans.push(fetch);
+    batch
+}
+
+#[test]
+fn r_returns_along_the_trail_of_c_one_wait_at_a_time_and_a_new_waterfall_clears_it() {
+    use devtrace_tui::app::{Action, handle_key};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut dash, mut source, mut watcher) = dashboard(dir.path());
+    SqliteWriter::open(dir.path())
+        .unwrap()
+        .write(&[prepare_spans(chain_of_waits())])
+        .unwrap();
+    for update in watcher.request(&mut source, Request::Waterfall(TraceId([0x7a; 16]))) {
+        dash.apply(update);
+    }
+    let waterfall = dash.waterfall.as_ref().unwrap();
+    let span = |id: u8| {
+        let at = waterfall.span_id.iter().position(|s| *s == SpanId([id; 8]));
+        view::WaterfallRow::Span(at.unwrap())
+    };
+    let (get, produce, fetch) = (span(2), span(4), span(5));
+    let mut view = ViewState::new(Theme { color: false }, Screen::Dashboard);
+    view.stack.push(Screen::Waterfall);
+    let selected = |view: &ViewState| view::waterfall_rows(waterfall, view)[view.waterfall_row];
+    let press = |view: &mut ViewState, code| {
+        handle_key(KeyEvent::new(code, KeyModifiers::NONE), &dash, view)
+    };
+    view.waterfall_row = view::waterfall_rows(waterfall, &view)
+        .iter()
+        .position(|r| *r == get)
+        .unwrap();
+
+    // r before any jump does nothing.
+    press(&mut view, KeyCode::Char('r'));
+    assert_eq!(selected(&view), get);
+    press(&mut view, KeyCode::Char('c'));
+    assert_eq!(selected(&view), produce, "c: get's cause");
+    press(&mut view, KeyCode::Char('c'));
+    assert_eq!(selected(&view), fetch, "c again: produce's cause");
+    press(&mut view, KeyCode::Char('r'));
+    assert_eq!(selected(&view), produce, "r: back to the wait c left last");
+    // A filter hiding the wait r returns to is cleared, as c clears one hiding a cause.
+    view.filter = "fetch".into();
+    view.waterfall_row = 0;
+    press(&mut view, KeyCode::Char('r'));
+    assert!(view.filter.is_empty());
+    assert_eq!(selected(&view), get, "r again: back to the first wait");
+    press(&mut view, KeyCode::Char('r'));
+    assert_eq!(selected(&view), get, "the trail is empty: r stays");
+    let frame = render(&dash, &view, 120, 16);
+    assert!(
+        frame.lines().last().unwrap().contains("c/r cause/return"),
+        "{frame}"
+    );
+
+    // Another waterfall opened (back to the dashboard, Enter on a trace) starts without a trail.
+    press(&mut view, KeyCode::Char('c'));
+    assert_eq!(view.cause_trail.len(), 1);
+    press(&mut view, KeyCode::Esc);
+    assert_eq!(*view.screen(), Screen::Dashboard);
+    let opened = press(&mut view, KeyCode::Enter);
+    assert!(
+        matches!(opened, Action::Request(Request::Waterfall(_))),
+        "{opened:?}"
+    );
+    assert_eq!(*view.screen(), Screen::Waterfall);
+    assert!(view.cause_trail.is_empty(), "{:?}", view.cause_trail);
 }

@@ -639,10 +639,33 @@ def test_no_code_of_the_failing_exception_runs_when_the_window_is_written(spans,
     assert event.attributes["exception.message"] == message
     stack = event.attributes["exception.stacktrace"]
     assert stack.startswith("Traceback (most recent call last):\n")
-    assert 'return table["order-7"]\nKeyError: order-7\n\nThe above exception was the direct cause of the following exception:\n' in stack
+    assert 'return table["order-7"]\nKeyError: \'order-7\'\n\nThe above exception was the direct cause of the following exception:\n' in stack
     assert stack.endswith(f'raise Sneaky("card declined for order 7 (api_key=[REDACTED:openai_api_key])") from missing\nrecapp.sneaky.Sneaky: {message}\n')
     charge = named(spans(), "recapp.sneaky.charge")
     assert charge.attributes[recorder.CALL_EXCEPTION] == 'Sneaky("card declined for order 7 (api_key=[REDACTED:openai_api_key])")'
+
+
+@native_only
+def test_an_exception_message_reads_as_its_str_for_built_in_arguments():
+    from devtrace import _native
+
+    cases = [
+        ValueError("bad amount"),
+        ValueError(),
+        ValueError(42),
+        ValueError("a", 2),
+        KeyError("order-7"),
+        KeyError(7),
+        KeyError("it's"),
+        KeyError('tab\there "and" it\'s\n'),
+        FileNotFoundError(2, "No such file or directory", "orders/7.json"),
+        PermissionError(13, "Permission denied", "a.txt", "b.txt"),
+        OSError(5, "Input/output error"),
+        OSError("no errno"),
+        TimeoutError(),
+    ]
+    for error in cases:
+        assert _native.exception_message(error) == str(error), repr(error)
 
 
 def test_values_of_the_flight_recorder_name_a_function_or_say_how(app):

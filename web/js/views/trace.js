@@ -585,7 +585,7 @@ class Player {
   /** Opens playback (if closed) on the recorded calls of the thread span `spanId` ran on. */
   async stepFrom(spanId) {
     if (this.element.hidden) await this.toggle();
-    await this.stepper.load(spanId);
+    await this.stepper.begin(spanId);
     // Opening playback focused its scrubber, whose arrows scrub: the step-through's keys need
     // the focus on the step-through.
     this.stepper.element.focus({preventScroll: true});
@@ -593,9 +593,11 @@ class Player {
 }
 
 /** Step-through: one thread's recorded calls in order with their values, forward and back; a
- * wait jumps to the call on another thread that ended it. Each step selects its span and moves
- * the playback cursor to its start. Keys while it is open: ← and → step, c jumps to the cause
- * — not while typing in a field, nor in the waterfall, whose own ← → fold and unfold. */
+ * wait jumps to the call on another thread that ended it, and returns: each jump remembers the
+ * step it left on a trail, so a chain of jumps returns one wait at a time. Each step selects its
+ * span and moves the playback cursor to its start. Keys while it is open: ← and → step, c jumps
+ * to the cause, r returns to the wait — not while typing in a field, nor in the waterfall, whose
+ * own ← → fold and unfold. */
 class Stepper {
   constructor(view, player) {
     this.view = view;
@@ -605,11 +607,17 @@ class Stepper {
     this.forward = h('button', {type: 'button', class: 'secondary', 'aria-label': 'Next call', title: 'Next call (→)',
       'aria-keyshortcuts': 'ArrowRight', 'data-step': 'forward'}, 'Forward ▶');
     this.where = h('span', {class: 'muted', role: 'status', 'data-step-where': true});
-    this.hint = h('span', {class: 'muted small', 'data-step-keys': true}, '← → step · c jumps to the cause');
+    this.returnButton = h('button', {type: 'button', class: 'secondary', title: 'Return to the wait (r)',
+      'aria-keyshortcuts': 'r', 'data-step': 'return', hidden: true}, '↩ Return to the wait');
+    this.hint = h('span', {class: 'muted small', 'data-step-keys': true}, '← → step · c jumps to the cause · r returns to the wait');
+    /** The waiting calls' spans each jump to a cause left, newest last. A span, not a step
+     * index: the steps are a window around the span loaded, so the span finds its step again. */
+    this.trail = [];
     this.call = h('div', {class: 'step-call', 'aria-live': 'polite'});
     this.element = h('section', {class: 'stepper', hidden: true, tabindex: '-1', 'aria-label': 'Step through a thread'},
-      h('div', {class: 'player-controls'}, this.back, this.forward, this.where, this.hint), this.call);
+      h('div', {class: 'player-controls'}, this.back, this.forward, this.returnButton, this.where, this.hint), this.call);
     this.back.addEventListener('click', () => this.go(this.at - 1));
+    this.returnButton.addEventListener('click', () => this.returnToWait());
     this.forward.addEventListener('click', () => this.go(this.at + 1));
     this.onKey = (event) => this.key(event);
     document.addEventListener('keydown', this.onKey);
@@ -625,12 +633,30 @@ class Stepper {
     else if (event.key === 'ArrowRight') { event.preventDefault(); this.go(this.at + 1); }
     else if (event.key === 'c') {
       const cause = this.steps.steps[this.at].waited_for.find((w) => w.cause_in_trace);
-      if (cause) { event.preventDefault(); this.load(cause.cause_span_id); }
-    }
+      if (cause) { event.preventDefault(); this.jumpToCause(cause.cause_span_id); }
+    } else if (event.key === 'r' && this.trail.length) { event.preventDefault(); this.returnToWait(); }
   }
 
+  /** A new step-through (from the span panel): no way back to an earlier one's waits. */
+  begin(spanId) {
+    this.trail = [];
+    return this.load(spanId);
+  }
+
+  jumpToCause(spanId) {
+    this.trail.push(this.steps.steps[this.at].span_id);
+    return this.load(spanId);
+  }
+
+  returnToWait() {
+    const waiting = this.trail.pop();
+    return waiting ? this.load(waiting) : undefined;
+  }
+
+  /** Loads the calls of the thread `spanId` ran on and shows that span's step. */
   async load(spanId) {
     this.element.hidden = false;
+    this.returnButton.hidden = !this.trail.length;
     this.call.replaceChildren(note('Loading the thread’s calls…'));
     let steps;
     try {
@@ -663,7 +689,7 @@ class Stepper {
         value('Raised', step.raised, 'error-text')),
       h('div', {}, step.waited_for.map((w) => h('p', {class: 'step-wait'}, escaped(w.text), ' ',
         w.cause_in_trace ? h('button', {type: 'button', class: 'secondary small', 'data-step': 'cause', title: 'Jump to the cause (c)',
-          'aria-keyshortcuts': 'c', onclick: () => this.load(w.cause_span_id)}, 'Jump to the cause')
+          'aria-keyshortcuts': 'c', onclick: () => this.jumpToCause(w.cause_span_id)}, 'Jump to the cause')
           : h('span', {class: 'muted small'}, '(in another trace)')))));
     const row = this.view.rowOf.get(step.span_id);
     if (row !== undefined) {
