@@ -1,8 +1,8 @@
 """What a causality event costs the program under record_calls (docs/PERFORMANCE.md).
 
 A causality event is a record the recorder writes at a causality point (docs/python.md,
-"Causality"): a queue put (one Cause), a get (a WaitBegin and an Effect), an event set (one
-Cause), a lock release (one Cause; `with lock:` on a lock `threading.Lock()` made while
+"Causality"): a queue put (one Cause), a get (an Effect; and a WaitBegin before it when it has to
+wait: `queue-wait`, two threads handing items to each other), an event set (one Cause), a lock release (one Cause; `with lock:` on a lock `threading.Lock()` made while
 recording); asyncio's event set and condition notify (one Cause each), an asyncio lock taken
 without waiting (`alock`: no record, the cost of its points' dispatch) and handed over between
 two tasks (four records), and what a process pool adds to a job in the worker (`pool-job`) and
@@ -35,9 +35,11 @@ import time
 FLIGHT = "--flight" in sys.argv
 
 # Causality records per operation of each workload ("idle-lock": none, it is the cost of a
-# recorded lock used when no recorder runs, against threading's).
+# recorded lock used when no recorder runs, against threading's; None: as many as the recorder
+# counted in the run, per operation — whether a get has to wait depends on the threads' turns).
 EVENTS = {
-    "queue": 3,
+    "queue": 2,
+    "queue-wait": None,
     "event": 1,
     "lock": 1,
     "rlock": 1,
@@ -59,6 +61,26 @@ def queue_work(n):
     for i in range(n):
         put(i)
         get()
+
+
+def queue_wait_work(n):
+    """Two threads handing items back and forth through two queues: each `get` mostly finds its
+    queue empty and waits for the other thread's `put` (its WaitBegin, then its Effect)."""
+    import queue
+    import threading
+
+    there, back = queue.Queue(), queue.Queue()
+
+    def echo():
+        for _ in range(n):
+            back.put(there.get())
+
+    other = threading.Thread(target=echo)
+    other.start()
+    for i in range(n):
+        there.put(i)
+        back.get()
+    other.join()
 
 
 def event_work(n):
@@ -184,6 +206,7 @@ def pool_submit_work(n):
 
 WORK = {
     "queue": queue_work,
+    "queue-wait": queue_wait_work,
     "event": event_work,
     "lock": lock_work,
     "rlock": rlock_work,
@@ -221,11 +244,13 @@ def one(workload, recorded, n, runs=3):
         work(n)
         best = min(best, time.perf_counter() - t)
     stats = handle.stop() if handle else {}
-    print(json.dumps({"seconds": best, "causality_events": stats.get("causality_events", 0)}))
+    events = stats.get("causality_events", 0)
+    print(json.dumps({"seconds": best, "causality_events": events, "events_per_op": events / (1000 + runs * n)}))
 
 
 def instructions(workload, recorded, n):
-    """Instructions callgrind counts for one run of `workload` with n operations."""
+    """Instructions callgrind counts for one run of `workload` with n operations, and the
+    causality records per operation the recorder counted."""
     import re
     import tempfile
 
@@ -238,16 +263,17 @@ def instructions(workload, recorded, n):
             text=True,
             check=True,
         )
-    return int(re.search(r"Collected : (\d+)", out.stderr).group(1))
+    return int(re.search(r"Collected : (\d+)", out.stderr).group(1)), json.loads(out.stdout)["events_per_op"]
 
 
 def callgrind(n):
     print(f"CPython {sys.version.split()[0]} under callgrind, n = {n:,} operations")
     print(f"{'workload':<14} {'plain instr/op':>15} {'recorded instr/op':>18} {'events/op':>10} {'instr/event':>12}")
     for workload in WORK:
-        plain = (instructions(workload, False, n) - instructions(workload, False, 0)) / n
-        recorded = (instructions(workload, True, n) - instructions(workload, True, 0)) / n
-        per_op = EVENTS[workload]
+        plain = (instructions(workload, False, n)[0] - instructions(workload, False, 0)[0]) / n
+        recorded, seen = instructions(workload, True, n)
+        recorded = (recorded - instructions(workload, True, 0)[0]) / n
+        per_op = EVENTS[workload] if EVENTS[workload] is not None else round(seen, 2)
         per_event = (recorded - plain) / max(per_op, 1)
         print(f"{workload:<14} {plain:>15.0f} {recorded:>18.0f} {per_op:>10} {per_event:>12.0f}   (+{recorded - plain:,.0f}/op)")
 
@@ -287,13 +313,14 @@ def main():
     print(f"CPython {sys.version.split()[0]}, n = {args.n:,} operations, median of {args.rounds} rounds")
     print(f"{'workload':<14} {'plain ns/op':>12} {'recorded ns/op':>15} {'events/op':>10} {'ns/event':>9}")
     for workload in WORK:
-        plain, recorded, seen = [], [], 0
+        plain, recorded, seen, rates = [], [], 0, []
         for _ in range(args.rounds):
             plain.append(run(workload, False, args.n)["seconds"] / args.n * 1e9)
             r = run(workload, True, args.n)
             recorded.append(r["seconds"] / args.n * 1e9)
             seen = r["causality_events"]
-        per_op = EVENTS[workload]
+            rates.append(r["events_per_op"])
+        per_op = EVENTS[workload] if EVENTS[workload] is not None else round(statistics.median(rates), 2)
         a, b = statistics.median(plain), statistics.median(recorded)
         print(f"{workload:<14} {a:>12.0f} {b:>15.0f} {per_op:>10} {(b - a) / max(per_op, 1):>9.0f}   ({seen:,} causality records in the last run)")
 

@@ -15,9 +15,11 @@
 //! what happened. Each CPython event dispatched costs about as much as the record, so a point
 //! asks for as few as it can: one that records only at its start needs no return event, and
 //! one that always notifies a condition (`Event.set`, `Queue.put`) has its Cause written by
-//! that notify, with no event of its own. asyncio's waits are coroutines: they suspend, so they
-//! are never outer, and their wait's start is keyed on the coroutine's frame
-//! ([`Action::WaitAtSuspension`]).
+//! that notify, with no event of its own; one whose wait is a `Condition.wait` it calls only when
+//! it has to wait (`Queue.get` on an empty queue, `Event.wait` on an unset event) has its
+//! WaitBegin written by that wait, so a call that did not wait dispatches only its return.
+//! asyncio's waits are coroutines: they suspend, so they are never outer, and their wait's
+//! start is keyed on the coroutine's frame ([`Action::WaitAtSuspension`]).
 
 use devtrace_recorder::ring::{CAUSALITY_KEY_MASK, LinkKind};
 
@@ -75,6 +77,18 @@ pub(crate) struct Point {
     pub notify_levels: u8,
     /// Whether it is `Condition.notify`, which writes the Cause of such a point.
     pub notifier: bool,
+    /// Not 0: its WaitBegin (at its start) is written when the `Condition.wait` this many calls
+    /// below it starts (`Queue.get` → `not_empty.wait`: 1), which it calls only when it has to
+    /// wait, so its start needs no callback and a call that did not wait writes none (where
+    /// frames can be read; see [`waits_in_condition`]).
+    pub wait_levels: u8,
+    /// Whether it is `Condition.wait`, which writes the WaitBegin of such a point.
+    pub opens_wait: bool,
+    /// Not empty: the local variable of its frame holding what it returns, bound before it
+    /// calls `Condition.notify` (1 call below it) on its way out. Where frames can be read,
+    /// that notify writes its Effect (at its return) with that local as the result, so its
+    /// return needs no callback either (see [`effect_at_notify`]).
+    pub result_local: &'static str,
 }
 
 impl Point {
@@ -89,6 +103,14 @@ impl Point {
     pub fn records_only_at_start(&self) -> bool {
         self.outer && matches!(self.at_start, Action::Cause(_)) && self.at_return == Action::Nothing
     }
+
+    /// Whether its start needs no callback: its Cause is written by its notify or its
+    /// WaitBegin by its inner wait (`walk`: where frames can be read, which is how those find
+    /// it), or it does nothing at its start and counts no nesting (not outer).
+    pub fn start_skipped(&self, walk: bool) -> bool {
+        (walk && (self.notify_levels > 0 || self.wait_levels > 0))
+            || (!self.outer && self.nothing_at_start())
+    }
 }
 
 const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
@@ -99,6 +121,9 @@ const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
         outer: true,
         notify_levels: 0,
         notifier: false,
+        wait_levels: 0,
+        opens_wait: false,
+        result_local: "",
     }
 }
 
@@ -108,6 +133,28 @@ const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
 const fn caused_by_notify(levels: u8, p: Point) -> Point {
     Point {
         notify_levels: levels,
+        ..p
+    }
+}
+
+/// `p`, a wait whose WaitBegin (at its start) is written by the `Condition.wait` `levels` calls
+/// below it instead, reached only when it has to wait: a call that did not wait dispatches its
+/// return only, and its Effect has no wait (0). Its Effect's key must not need its start
+/// ([`Key::ObjectAtStart`]): a call that did not wait has no start recorded.
+const fn waits_in_condition(levels: u8, p: Point) -> Point {
+    Point {
+        wait_levels: levels,
+        ..p
+    }
+}
+
+/// `p`, whose Effect at its return is written by the `Condition.notify` 1 call below it, which it
+/// calls after binding its result to `local` and before it returns (`Queue.get`: `item =
+/// self._get(); self.not_full.notify(); return item`): a `get` that did not wait dispatches
+/// nothing at all. A call that fails before (`Empty`) got nothing and records nothing.
+const fn effect_at_notify(local: &'static str, p: Point) -> Point {
+    Point {
+        result_local: local,
         ..p
     }
 }
@@ -138,10 +185,16 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "queue",
         "Queue.get",
-        point(
-            LinkKind::Queue,
-            Action::WaitBegin,
-            Action::Effect(Key::ObjectAndResult),
+        waits_in_condition(
+            1,
+            effect_at_notify(
+                "item",
+                point(
+                    LinkKind::Queue,
+                    Action::WaitBegin,
+                    Action::Effect(Key::ObjectAndResult),
+                ),
+            ),
         ),
     ),
     (
@@ -170,13 +223,17 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
             point(LinkKind::Event, Action::Cause(Key::Object), Action::Nothing),
         ),
     ),
+    // `self` read at its return: its start may have recorded nothing.
     (
         "threading",
         "Event.wait",
-        point(
-            LinkKind::Event,
-            Action::WaitBegin,
-            Action::EffectIfTrue(Key::ObjectAtStart),
+        waits_in_condition(
+            1,
+            point(
+                LinkKind::Event,
+                Action::WaitBegin,
+                Action::EffectIfTrue(Key::Object),
+            ),
         ),
     ),
     // Not `notify_all`: it calls `notify` (so it is seen), and leaving it out spares every
@@ -196,11 +253,14 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "threading",
         "Condition.wait",
-        point(
-            LinkKind::Condition,
-            Action::WaitBegin,
-            Action::EffectIfTrue(Key::ObjectAtStart),
-        ),
+        Point {
+            opens_wait: true,
+            ..point(
+                LinkKind::Condition,
+                Action::WaitBegin,
+                Action::EffectIfTrue(Key::ObjectAtStart),
+            )
+        },
     ),
     (
         "threading",
@@ -276,6 +336,8 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
             ),
         ),
     ),
+    // Its wait is a `Condition.wait` too, but it clears its `self` before it returns: its key is
+    // read at its start, which it keeps.
     (
         "concurrent.futures._base",
         "Future.result",
@@ -456,6 +518,49 @@ mod tests {
             let (_, _, p) = POINTS[point_index(m, q).unwrap() as usize];
             assert!(!p.records_only_at_start(), "{m}.{q}");
         }
+    }
+
+    #[test]
+    fn only_waits_keyed_at_their_return_have_their_wait_opened_by_an_inner_condition_wait() {
+        let openers: Vec<_> = POINTS.iter().filter(|(_, _, p)| p.opens_wait).collect();
+        assert_eq!(openers.len(), 1);
+        assert_eq!(
+            (openers[0].0, openers[0].1),
+            ("threading", "Condition.wait")
+        );
+        let waited: Vec<_> = POINTS
+            .iter()
+            .filter(|(_, _, p)| p.wait_levels > 0)
+            .map(|(m, q, _)| (*m, *q))
+            .collect();
+        assert_eq!(
+            waited,
+            [("queue", "Queue.get"), ("threading", "Event.wait")]
+        );
+        for (m, q, p) in POINTS.iter().filter(|(_, _, p)| p.wait_levels > 0) {
+            assert!(p.outer && p.at_start == Action::WaitBegin, "{m}.{q}");
+            assert!(
+                !matches!(
+                    p.at_return,
+                    Action::Effect(Key::ObjectAtStart) | Action::EffectIfTrue(Key::ObjectAtStart)
+                ),
+                "{m}.{q}: a call that did not wait has no start to key its effect"
+            );
+            // Where frames cannot be read it records its WaitBegin at its start, as before.
+            assert!(p.start_skipped(true) && !p.start_skipped(false), "{m}.{q}");
+        }
+    }
+
+    #[test]
+    fn only_a_queue_get_has_its_effect_written_by_its_notify_with_its_result_from_a_local() {
+        let at_notify: Vec<_> = POINTS
+            .iter()
+            .filter(|(_, _, p)| !p.result_local.is_empty())
+            .collect();
+        assert_eq!(at_notify.len(), 1);
+        let (m, q, p) = at_notify[0];
+        assert_eq!((*m, *q, p.result_local), ("queue", "Queue.get", "item"));
+        assert_eq!(p.at_return, Action::Effect(Key::ObjectAndResult));
     }
 
     #[test]

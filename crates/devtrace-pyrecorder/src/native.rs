@@ -168,7 +168,17 @@ struct Local {
     causal_epoch: u64,
     /// The `self` of the outermost causality point running (read at its start).
     causal_object: usize,
+    /// The frame of the point (a `Queue.get`) whose wait an inner `Condition.wait` began (see
+    /// `causality::waits_in_condition`), until that point ends; 0: none.
+    wait_frame: usize,
+    /// Where this thread's current thread state is kept: the address of CPython's own
+    /// thread-local variable in this thread ([`THREAD_STATE_UNKNOWN`]: not looked for yet,
+    /// [`THREAD_STATE_NOT_FOUND`]: ask `PyThreadState_Get`). See [`find_thread_state_slot`].
+    thread_state: usize,
 }
+
+const THREAD_STATE_UNKNOWN: usize = 0;
+const THREAD_STATE_NOT_FOUND: usize = 1;
 
 impl Drop for Local {
     fn drop(&mut self) {
@@ -244,7 +254,18 @@ fn this_thread_local_slow(me: usize) -> *mut Local {
 }
 
 thread_local! {
-    static LOCAL: UnsafeCell<Local> = const { UnsafeCell::new(Local { epoch: 0, file: None, writer: None, causal_depth: 0, causal_epoch: 0, causal_object: 0 }) };
+    static LOCAL: UnsafeCell<Local> = const {
+        UnsafeCell::new(Local {
+            epoch: 0,
+            file: None,
+            writer: None,
+            causal_depth: 0,
+            causal_epoch: 0,
+            causal_object: 0,
+            wait_frame: 0,
+            thread_state: THREAD_STATE_UNKNOWN,
+        })
+    };
 }
 
 // -- the hot path ----------------------------------------------------------------------------
@@ -354,8 +375,15 @@ const COROUTINE: u32 = 1 << 31;
 /// Set in a code id when its calls' values are captured (arguments, return, exception).
 const VALUES: u32 = 1 << 30;
 /// Set in a code id when the code is a causality point (see [`causality`]): the rest is its
-/// index in [`causality::POINTS`]. Such code is not recorded as calls.
+/// index in [`causality::POINTS`] ([`POINT_INDEX`]) and where its frame keeps its result
+/// ([`RESULT_LOCAL`]). Such code is not recorded as calls.
 const CAUSAL: u32 = 1 << 29;
+/// A causality point's code id: its index in [`causality::POINTS`].
+const POINT_INDEX: u32 = 0xFFFF;
+/// A causality point's code id: 1 + the index of the fast local holding its result, for a
+/// point whose notify writes its Effect (`causality::effect_at_notify`); 0: none, or the local
+/// was not found in its code (then its return writes its Effect).
+const RESULT_LOCAL: u32 = 0xFF << 16;
 /// The flags a code id may carry; never in a recorded id.
 const FLAGS: u32 = COROUTINE | VALUES | CAUSAL;
 /// `co_flags` of a coroutine function's code (CPython's CO_COROUTINE).
@@ -429,6 +457,7 @@ unsafe fn code_id_uncached(active: &mut Active, code: *mut ffi::PyObject) -> u32
     } else {
         // After SetExtra, whose free_extra of the replaced value cleared the cache.
         unsafe { cache_code_id(code, v) };
+        unsafe { walked_code_decided(code, id) };
     }
     id
 }
@@ -488,7 +517,8 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .and_then(|q| q.extract())
         .unwrap_or_else(|_| String::from("?"));
     if let Some(point) = causality::point_index(&module, &qualname) {
-        return CAUSAL | point;
+        let result_local = causality::POINTS[point as usize].2.result_local;
+        return CAUSAL | point | local_index(&code, result_local) << RESULT_LOCAL.trailing_zeros();
     }
     let watched = if in_packages(&module, &active.exclude) {
         false
@@ -536,6 +566,26 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         id | COROUTINE
     } else {
         id
+    }
+}
+
+/// 1 + the index of `code`'s fast local `name` (a plain local: not a cell, not among the first
+/// 255), or 0.
+fn local_index(code: &Bound<'_, PyAny>, name: &str) -> u32 {
+    if name.is_empty() {
+        return 0;
+    }
+    let names = |attr: &str| -> Vec<String> {
+        code.getattr(attr)
+            .and_then(|n| n.extract())
+            .unwrap_or_default()
+    };
+    if names("co_cellvars").iter().any(|n| n == name) {
+        return 0;
+    }
+    match names("co_varnames").iter().position(|n| n == name) {
+        Some(i) if i < 255 => i as u32 + 1,
+        _ => 0,
     }
 }
 
@@ -683,7 +733,7 @@ unsafe fn flagged_event(
     nargsf: usize,
 ) -> bool {
     if id & CAUSAL != 0 {
-        return unsafe { causal_event(active, kind, id & !CAUSAL, args, nargsf) };
+        return unsafe { causal_event(active, kind, id, args, nargsf) };
     }
     if may_step && id & COROUTINE != 0 {
         unsafe { mark_task_step(active, kind) };
@@ -703,116 +753,252 @@ unsafe fn flagged_event(
 
 /// A causality point started, returned or unwound (see [`causality`]): the record its point
 /// makes there, unless it runs inside another point on this thread. Returns whether CPython
-/// may stop sending this event at this place (a point that records only at its start has
-/// nothing to do at its return).
+/// may stop sending this event at this place (a point whose start needs no callback; at its
+/// return, a point that records only at its start).
 #[inline(never)]
 unsafe fn causal_event(
     active: &Active,
     kind: EventKind,
-    index: u32,
+    id: u32,
     args: *const *mut ffi::PyObject,
     nargsf: usize,
 ) -> bool {
-    let Some((_, _, point)) = causality::POINTS.get(index as usize) else {
+    let Some((_, _, point)) = causality::POINTS.get((id & POINT_INDEX) as usize) else {
         return false;
     };
-    let local = unsafe { causal_local(active) };
     // Where frames can be read, a point inside another is found by looking down the stack;
-    // elsewhere by counting starts and returns (which needs every point's return).
+    // elsewhere by counting starts and returns (which needs every outer point's start).
     let walk = FRAME_LAYOUT_OK.load(Ordering::Relaxed);
-    let (action, link) = match kind {
-        // Its notify writes its Cause: no callback at its start either.
-        EventKind::Call if walk && point.notify_levels > 0 => return true,
-        // Nothing to do at its start (it counts no nesting), nor at any point's resumption (an
-        // asyncio wait resuming): CPython may stop sending them there.
-        EventKind::Call if !point.outer && point.nothing_at_start() => return true,
+    match kind {
+        // Its notify writes its Cause, its inner wait its WaitBegin, or it has nothing to do
+        // there; nor has any point at a resumption (an asyncio wait resuming).
+        EventKind::Call if point.start_skipped(walk) => return true,
         EventKind::Resume => return true,
-        EventKind::Call if walk && point.records_only_at_start() => {
-            if local.causal_depth == 0 {
-                unsafe { start_only_point(active, point, args) };
-            }
-            return false;
+        // Nothing at its return, or its notify wrote its Effect.
+        EventKind::Return if walk && (point.records_only_at_start() || id & RESULT_LOCAL != 0) => {
+            return true;
         }
-        EventKind::Return if walk && point.records_only_at_start() => return true,
         EventKind::Unwind if walk && point.records_only_at_start() => return false,
-        EventKind::Call => {
-            if point.outer {
-                local.causal_depth += 1;
-                if local.causal_depth > 1 || (walk && unsafe { inside_point(active, true) }) {
-                    return false;
-                }
+        _ => {}
+    }
+    let local = unsafe { causal_local(active) };
+    // SAFETY: the GIL is held; the running frame is the point's own.
+    unsafe {
+        match kind {
+            EventKind::Call => point_started(active, local, point, walk, *args),
+            EventKind::Return | EventKind::Unwind => {
+                point_ended(active, local, point, walk, kind, args, nargsf)
             }
-            (point.at_start, point.link)
+            EventKind::Yield if point.at_start == Action::WaitAtSuspension => {
+                suspended_wait(active, point.link, *args, 0)
+            }
+            _ => {}
         }
-        EventKind::Return | EventKind::Unwind => {
-            if point.outer {
+    }
+    false
+}
+
+/// The start of point `point` (running `code`) where it has a callback: its record, unless
+/// it runs inside another point. A `Condition.wait` inside a point whose wait it opens writes
+/// that point's WaitBegin instead (see [`open_outer_wait`]).
+unsafe fn point_started(
+    active: &Active,
+    local: &mut Local,
+    point: &causality::Point,
+    walk: bool,
+    code: *mut ffi::PyObject,
+) {
+    // SAFETY (the block): the GIL is held; frames are read only where their layout was
+    // checked (`walk`).
+    unsafe {
+        let own = if walk {
+            thread_frame(local)
+        } else {
+            std::ptr::null()
+        };
+        if walk && point.records_only_at_start() {
+            if local.causal_depth == 0 {
+                start_only_point(active, local, point, own, code);
+            }
+            return;
+        }
+        if point.outer {
+            local.causal_depth += 1;
+            if local.causal_depth > 1 {
+                return;
+            }
+            if let Some(outer) = enclosing_point(active, caller_frame(own)) {
+                if point.opens_wait {
+                    open_outer_wait(active, local, outer);
+                }
+                return;
+            }
+        }
+        let (record_kind, key) = match point.at_start {
+            Action::WaitBegin => {
+                local.causal_object = arguments_in(own, code).0;
+                record_meta(active, causality_meta(EventKind::WaitBegin, point.link, 0));
+                return;
+            }
+            Action::Cause(key) => (EventKind::Cause, key),
+            Action::Effect(key) => (EventKind::Effect, key),
+            _ => return,
+        };
+        let (object, argument) = arguments_in(own, code);
+        if let Some(key) = causality::key_of(key, object, argument, 0) {
+            record_meta(active, causality_meta(record_kind, point.link, key));
+        }
+        if !point.outer && point.link == LinkKind::ThreadStart {
+            // A thread's run starting, the thread's first event: threading does not know it
+            // yet (`start_thread` found no name), its Thread object does.
+            name_starting_thread(local, object);
+        }
+    }
+}
+
+/// The return or unwinding of point `point` (`args`: the event's): its record at its return,
+/// unless it runs inside another point; and when the wait it began ends with no Effect, a
+/// record saying so (see [`wait_ended_without_effect`]).
+unsafe fn point_ended(
+    active: &Active,
+    local: &mut Local,
+    point: &causality::Point,
+    walk: bool,
+    kind: EventKind,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+) {
+    // SAFETY (the block): as in `point_started`; `args` holds the event's arguments.
+    unsafe {
+        let code = *args;
+        let mut own = std::ptr::null();
+        if point.outer {
+            if !point.start_skipped(walk) {
                 local.causal_depth = local.causal_depth.saturating_sub(1);
-                if local.causal_depth > 0 || (walk && unsafe { inside_point(active, true) }) {
-                    return false;
+            }
+            if local.causal_depth > 0 {
+                return;
+            }
+            if walk {
+                own = thread_frame(local);
+                if enclosing_point(active, caller_frame(own)).is_some() {
+                    return;
                 }
             }
-            if kind == EventKind::Unwind {
-                if point.at_start == Action::WaitAtSuspension {
-                    // A wait cancelled (or failed): its start is forgotten, its frame's address
-                    // free for another coroutine's.
-                    unsafe { suspended_wait(active, point.link, *args, WAIT_FORGET) };
-                }
-                return false;
+        }
+        // Whether this call began a wait (at its start, or in its inner wait: once per call)
+        // that an Effect of this thread would take as its own.
+        let began_wait = if point.start_skipped(walk) {
+            let opened =
+                point.wait_levels > 0 && !own.is_null() && local.wait_frame == own as usize;
+            if opened {
+                local.wait_frame = 0;
             }
-            (point.at_return, causality::link_at_return(point))
+            opened
+        } else {
+            point.at_start == Action::WaitBegin
+        };
+        let effect = if kind == EventKind::Unwind {
+            if point.at_start == Action::WaitAtSuspension {
+                // A wait cancelled (or failed): its start is forgotten, its frame's address
+                // free for another coroutine's.
+                suspended_wait(active, point.link, code, WAIT_FORGET);
+            }
+            false
+        } else {
+            record_at_return(active, local, point, own, args, nargsf)
+        };
+        if began_wait && !effect {
+            wait_ended_without_effect(active, point.link);
         }
-        EventKind::Yield if point.at_start == Action::WaitAtSuspension => {
-            unsafe { suspended_wait(active, point.link, *args, 0) };
-            return false;
-        }
-        _ => return false,
-    };
-    let (record_kind, key, only_true) = match action {
-        Action::Nothing | Action::WaitAtSuspension => return false,
+    }
+}
+
+/// What point `point` records at its return (`own`: its frame when already read, else null);
+/// whether that was an Effect.
+unsafe fn record_at_return(
+    active: &Active,
+    local: &mut Local,
+    point: &causality::Point,
+    own: *const u8,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+) -> bool {
+    let (record_kind, key, only_true) = match point.at_return {
         Action::Install(module) => {
             install_hook(module);
-            return false;
-        }
-        Action::WaitBegin => {
-            local.causal_object = unsafe { first_two_arguments(*args) }.0;
-            unsafe { record_meta(active, causality_meta(EventKind::WaitBegin, link, 0)) };
             return false;
         }
         Action::Cause(key) => (EventKind::Cause, key, false),
         Action::Effect(key) => (EventKind::Effect, key, false),
         Action::EffectIfTrue(key) => (EventKind::Effect, key, true),
+        Action::Nothing | Action::WaitBegin | Action::WaitAtSuspension => return false,
     };
-    let nargs = nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
-    // PY_RETURN's arguments: (code, offset, value).
-    let result = if kind == EventKind::Return && nargs >= 3 {
-        unsafe { *args.add(2) }
-    } else {
-        std::ptr::null_mut()
-    };
-    if only_true && result != unsafe { ffi::Py_True() } {
-        return false;
-    }
-    let (object, argument) = if key == causality::Key::ObjectAtStart {
-        (local.causal_object, 0)
-    } else {
-        unsafe { first_two_arguments(*args) }
-    };
-    if let Some(key) = causality::key_of(key, object, argument, result as usize) {
+    let link = causality::link_at_return(point);
+    // SAFETY: the GIL is held; `args` holds PY_RETURN's arguments: (code, offset, value).
+    unsafe {
+        let code = *args;
+        let result = if nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET >= 3 {
+            *args.add(2)
+        } else {
+            std::ptr::null_mut()
+        };
+        if only_true && result != ffi::Py_True() {
+            return false;
+        }
+        let (object, argument) = if key == causality::Key::ObjectAtStart {
+            (local.causal_object, 0)
+        } else {
+            arguments_in(own, code)
+        };
+        let Some(key) = causality::key_of(key, object, argument, result as usize) else {
+            return false;
+        };
         if point.at_start == Action::WaitAtSuspension {
             // The effect's wait began at the coroutine's first suspension (if any).
-            unsafe { suspended_wait(active, link, *args, WAIT_RECALL) };
+            suspended_wait(active, link, code, WAIT_RECALL);
         }
-        unsafe { record_meta(active, causality_meta(record_kind, link, key)) };
+        record_meta(active, causality_meta(record_kind, link, key));
     }
-    if kind == EventKind::Call && !point.outer && point.link == LinkKind::ThreadStart {
-        // A thread's run starting, the thread's first event: threading does not know it
-        // yet (`start_thread` found no name), its Thread object does.
-        unsafe { name_starting_thread(local, object) };
-    }
-    false
+    record_kind == EventKind::Effect
 }
 
-/// This thread's `Local`, its causality depth reset when it was counted under another
+/// A `Condition.wait` starts inside `outer` (the point's frame, its distance and the point),
+/// which silences it: when `outer` is a point whose WaitBegin the wait at that distance writes
+/// (`causality::waits_in_condition`) and no other point encloses `outer`, that WaitBegin —
+/// once per call of `outer` (a `get` woken with the queue still empty waits again: its wait
+/// began at the first).
+unsafe fn open_outer_wait(active: &Active, local: &mut Local, outer: Enclosing) {
+    if outer.point.wait_levels != outer.levels || local.wait_frame == outer.frame as usize {
+        return;
+    }
+    // SAFETY: the GIL is held; `frame` is a live frame of this thread (found by the walk).
+    if unsafe { enclosing_point(active, caller_frame(outer.frame)) }.is_some() {
+        return;
+    }
+    local.wait_frame = outer.frame as usize;
+    unsafe {
+        record_meta(
+            active,
+            causality_meta(EventKind::WaitBegin, outer.point.link, 0),
+        )
+    };
+}
+
+/// A wait this thread began ended with no Effect (it timed out, failed or was interrupted):
+/// a WaitBegin that says so ([`WAIT_FORGET`] alone), so that the next Effect of this thread —
+/// a `get` that did not wait, which begins none — does not take that wait's start as its own.
+#[cold]
+unsafe fn wait_ended_without_effect(active: &Active, link: LinkKind) {
+    unsafe {
+        record_meta(
+            active,
+            causality_meta(EventKind::WaitBegin, link, WAIT_FORGET),
+        )
+    };
+}
+
+/// This thread's `Local`, its causality state reset when it was counted under another
 /// recorder.
 #[inline(always)]
 unsafe fn causal_local(active: &Active) -> &'static mut Local {
@@ -821,6 +1007,7 @@ unsafe fn causal_local(active: &Active) -> &'static mut Local {
     if local.causal_epoch != active.epoch {
         local.causal_epoch = active.epoch;
         local.causal_depth = 0;
+        local.wait_frame = 0;
     }
     local
 }
@@ -836,7 +1023,7 @@ pub(crate) unsafe fn lock_wait_began(link: LinkKind) -> u64 {
     // SAFETY: ACTIVE is set and cleared under the GIL, which the caller holds.
     let active = unsafe { &*a };
     let local = unsafe { causal_local(active) };
-    if local.causal_depth > 0 || unsafe { inside_point(active, false) } {
+    if local.causal_depth > 0 || unsafe { inside_point(active, local) } {
         return 0;
     }
     // Points a signal handler runs during the wait record nothing (as inside any point).
@@ -846,7 +1033,7 @@ pub(crate) unsafe fn lock_wait_began(link: LinkKind) -> u64 {
 }
 
 /// The wait [`lock_wait_began`] recorded (`epoch`) ended: an Effect keyed on the lock when it
-/// was acquired, under the same recorder (it may have stopped meanwhile).
+/// was acquired, under the same recorder (it may have stopped meanwhile); else the wait's end.
 pub(crate) unsafe fn lock_wait_ended(epoch: u64, link: LinkKind, lock: usize, acquired: bool) {
     let a = ACTIVE.load(Ordering::Relaxed);
     // SAFETY: as in `lock_wait_began`.
@@ -856,8 +1043,11 @@ pub(crate) unsafe fn lock_wait_ended(epoch: u64, link: LinkKind, lock: usize, ac
     let active = unsafe { &*a };
     let local = unsafe { causal_local(active) };
     local.causal_depth = local.causal_depth.saturating_sub(1);
-    if acquired && let Some(key) = causality::key_of(causality::Key::Object, lock, 0, 0) {
-        unsafe { record_meta(active, causality_meta(EventKind::Effect, link, key)) };
+    match causality::key_of(causality::Key::Object, lock, 0, 0) {
+        Some(key) if acquired => unsafe {
+            record_meta(active, causality_meta(EventKind::Effect, link, key))
+        },
+        _ => unsafe { wait_ended_without_effect(active, link) },
     }
 }
 
@@ -871,7 +1061,7 @@ pub(crate) unsafe fn lock_released(link: LinkKind, lock: usize) {
     // SAFETY: as in `lock_wait_began`.
     let active = unsafe { &*a };
     let local = unsafe { causal_local(active) };
-    if local.causal_depth > 0 || unsafe { inside_point(active, false) } {
+    if local.causal_depth > 0 || unsafe { inside_point(active, local) } {
         return;
     }
     if let Some(key) = causality::key_of(causality::Key::Object, lock, 0, 0) {
@@ -916,13 +1106,31 @@ unsafe fn previous_frame(frame: *const u8) -> *const u8 {
     unsafe { *(frame as *const *const u8).add(1) }
 }
 
+/// The caller's frame of `frame`, null when `frame` is (frames not read).
+#[inline(always)]
+unsafe fn caller_frame(frame: *const u8) -> *const u8 {
+    if frame.is_null() {
+        frame
+    } else {
+        // SAFETY: a live interpreter frame of this thread (the callers').
+        unsafe { previous_frame(frame) }
+    }
+}
+
+/// A causality point found running by a look down the stack (see [`enclosing_point`]).
+#[derive(Clone, Copy)]
+struct Enclosing {
+    frame: *const u8,
+    /// How many calls below the callee of the frame the look started from (1: that frame).
+    levels: u8,
+    point: &'static causality::Point,
+    /// Its code id's [`RESULT_LOCAL`] part.
+    result_local: u32,
+}
+
 /// The innermost causality point that silences those inside it, among `frame` and the
-/// frames below it ([`NESTING_LEVELS`] in all): its frame, how many calls below `frame`'s
-/// callee it is (1: `frame` itself) and the point. None where frames cannot be read.
-unsafe fn enclosing_point(
-    active: &Active,
-    mut frame: *const u8,
-) -> Option<(*const u8, u8, &'static causality::Point)> {
+/// frames below it ([`NESTING_LEVELS`] in all). None where frames cannot be read.
+unsafe fn enclosing_point(active: &Active, mut frame: *const u8) -> Option<Enclosing> {
     if !FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
         return None;
     }
@@ -934,10 +1142,15 @@ unsafe fn enclosing_point(
         // code object); the GIL is held, so the frames stay alive.
         let id = unsafe { known_code_id(active, *(frame as *const *mut ffi::PyObject)) };
         if id & CAUSAL != 0
-            && let Some((_, _, point)) = causality::POINTS.get((id & !CAUSAL) as usize)
+            && let Some((_, _, point)) = causality::POINTS.get((id & POINT_INDEX) as usize)
             && point.outer
         {
-            return Some((frame, levels, point));
+            return Some(Enclosing {
+                frame,
+                levels,
+                point,
+                result_local: (id & RESULT_LOCAL) >> RESULT_LOCAL.trailing_zeros(),
+            });
         }
         frame = unsafe { previous_frame(frame) };
     }
@@ -945,80 +1158,153 @@ unsafe fn enclosing_point(
 }
 
 /// Whether a causality point that silences those inside it runs in one of the
-/// [`NESTING_LEVELS`] frames below the running one (`skip_own`: the running frame is the
-/// point's own, not counted). How a point that records only at its start is found inside
-/// another without a callback at every point's return. False where frames cannot be read.
-unsafe fn inside_point(active: &Active, skip_own: bool) -> bool {
+/// [`NESTING_LEVELS`] frames below (and including) the running one: a native lock (which has
+/// no frame of its own) inside a point. False where frames cannot be read.
+unsafe fn inside_point(active: &Active, local: &mut Local) -> bool {
     if !FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
         return false;
     }
     // SAFETY: the layout was checked; the running frame is this thread's.
-    unsafe {
-        let mut frame = current_interpreter_frame();
-        if skip_own && !frame.is_null() {
-            frame = previous_frame(frame);
-        }
-        enclosing_point(active, frame).is_some()
-    }
+    unsafe { enclosing_point(active, thread_frame(local)).is_some() }
 }
 
-/// The start of a point that records only at its start, where frames can be read: its own
-/// Cause when no point encloses it; for a `Condition.notify` that a point caused by its
-/// notify (see `causality::caused_by_notify`) encloses at that point's distance, that point's
-/// Cause, keyed from its frame; else nothing (it runs inside another point).
+/// The start of a point that records only at its start (`own`: its frame), where frames can
+/// be read: its own Cause when no point encloses it; for a `Condition.notify` that a point
+/// caused by its notify (`causality::caused_by_notify`) encloses at that point's distance,
+/// that point's Cause, keyed from its frame, and for one a point whose Effect it writes
+/// (`causality::effect_at_notify`) encloses, that point's Effect; else nothing (it runs inside
+/// another point).
 unsafe fn start_only_point(
     active: &Active,
+    local: &mut Local,
     point: &causality::Point,
-    args: *const *mut ffi::PyObject,
+    own: *const u8,
+    code: *mut ffi::PyObject,
 ) {
-    // SAFETY: the GIL is held; the layout was checked (the caller's `walk`).
+    // SAFETY: the GIL is held; the layout was checked (the caller's `walk`); an enclosing
+    // point's frame is alive below ours, its first locals (and its result's) inside it.
     unsafe {
-        let own = current_interpreter_frame();
-        let below = if own.is_null() {
-            own
-        } else {
-            previous_frame(own)
-        };
-        let (link, key, object, argument) = match enclosing_point(active, below) {
-            None => {
-                let Action::Cause(key) = point.at_start else {
-                    return;
-                };
-                let (object, argument) = first_two_arguments(*args);
-                (point.link, key, object, argument)
+        let Some(outer) = enclosing_point(active, caller_frame(own)) else {
+            let Action::Cause(key) = point.at_start else {
+                return;
+            };
+            let (object, argument) = arguments_in(own, code);
+            if let Some(key) = causality::key_of(key, object, argument, 0) {
+                record_meta(active, causality_meta(EventKind::Cause, point.link, key));
             }
-            Some((frame, levels, outer))
-                if point.notifier
-                    && outer.notify_levels == levels
-                    && enclosing_point(active, previous_frame(frame)).is_none() =>
-            {
-                let Action::Cause(key) = outer.at_start else {
-                    return;
-                };
-                let locals = frame.add(LOCALSPLUS) as *const usize;
-                (outer.link, key, *locals, *locals.add(1))
-            }
-            Some(_) => return,
+            return;
         };
-        if let Some(key) = causality::key_of(key, object, argument, 0) {
-            record_meta(active, causality_meta(EventKind::Cause, link, key));
+        let by_notify = point.notifier && outer.point.notify_levels == outer.levels;
+        let effect = point.notifier && outer.result_local != 0 && outer.levels == 1;
+        if !(by_notify || effect) || enclosing_point(active, caller_frame(outer.frame)).is_some() {
+            return;
+        }
+        let locals = outer.frame.add(LOCALSPLUS) as *const usize;
+        let (kind, link, key, result) = match (outer.point.at_start, outer.point.at_return) {
+            (Action::Cause(key), _) if by_notify => (EventKind::Cause, outer.point.link, key, 0),
+            (_, Action::Effect(key)) if effect => {
+                // Its wait, if it began one, ends in this effect.
+                if local.wait_frame == outer.frame as usize {
+                    local.wait_frame = 0;
+                }
+                let result = *locals.add(outer.result_local as usize - 1);
+                (
+                    EventKind::Effect,
+                    causality::link_at_return(outer.point),
+                    key,
+                    result,
+                )
+            }
+            _ => return,
+        };
+        if let Some(key) = causality::key_of(key, *locals, *locals.add(1), result) {
+            record_meta(active, causality_meta(kind, link, key));
         }
     }
 }
 
-/// The code id decided for `code` under this recorder, without deciding (0: none or not a
-/// code object: an entry frame's).
+const WALK_SETS: usize = 64;
+
+/// Code ids of the code objects of the frames the looks down the stack cross
+/// ([`enclosing_point`]), by address, under the running recorder (cleared when one starts):
+/// two ways a set, in front of `PyUnstable_Code_GetExtra`. Apart from [`CODE_CACHE`], which
+/// the callbacks fill, and two-way: the few code objects of a stack must not evict each other
+/// (an `Event.set` and the `notify_all` above it sharing a slot of the direct-mapped cache cost
+/// every `set` two lookups of extras: measured). Code with no id yet (a function already
+/// running when the recorder started, such as a script's `main`, whose frame every look
+/// crosses) and objects that are not code (an entry frame's) are kept as 0, like code not
+/// recorded: deciding a code object rewrites its entry ([`walked_code_decided`]), so an entry
+/// of a live object is never stale. Cleared with [`CODE_CACHE`] when a code object carrying
+/// our extra is freed (`free_extra`); an entry of another object may outlive it, which is
+/// harmless: a later code object at that address is decided at its first start, before any
+/// frame of it can be on a stack.
+struct WalkCache(UnsafeCell<[[(usize, u32); 2]; WALK_SETS]>);
+
+// SAFETY: only used under the GIL (callbacks, start, and free_extra from code objects'
+// deallocation).
+unsafe impl Sync for WalkCache {}
+
+static WALK_CACHE: WalkCache = WalkCache(UnsafeCell::new([[(0, 0); 2]; WALK_SETS]));
+
+/// Empties [`WALK_CACHE`] (the GIL is held).
+fn clear_walk_cache() {
+    // SAFETY: the GIL is held; nothing else references the cache meanwhile.
+    unsafe { *WALK_CACHE.0.get() = [[(0, 0); 2]; WALK_SETS] };
+}
+
+/// The set of [`WALK_CACHE`] `code` belongs in.
+#[inline(always)]
+fn walk_set(code: *mut ffi::PyObject) -> *mut [(usize, u32); 2] {
+    let a = code as usize;
+    let i = (a >> 4 ^ a >> 10) & (WALK_SETS - 1);
+    // SAFETY: i < WALK_SETS.
+    unsafe { (WALK_CACHE.0.get() as *mut [(usize, u32); 2]).add(i) }
+}
+
+/// The code id decided for `code` under this recorder, without deciding (0: none, not yet,
+/// or not a code object).
 #[inline(always)]
 unsafe fn known_code_id(active: &Active, code: *mut ffi::PyObject) -> u32 {
-    // SAFETY: the GIL is held; the slot is inside the cache.
-    let (cached_code, cached) = unsafe { *code_cache_slot(code) };
-    if cached_code == code as usize && cached >> 32 == active.epoch {
-        return cached as u32;
+    // SAFETY: the GIL is held; the set is inside the cache.
+    let [first, second] = unsafe { *walk_set(code) };
+    if first.0 == code as usize {
+        return first.1;
     }
-    if code.is_null() || unsafe { ffi::Py_TYPE(code) } != &raw mut ffi::PyCode_Type {
-        return 0;
+    if second.0 == code as usize {
+        return second.1;
     }
-    unsafe { cached_code_id(active, code) }
+    unsafe { known_code_id_uncached(active, code) }
+}
+
+/// `code` was just decided (its id `id`): its [`WALK_CACHE`] entry, if any, says so.
+#[cold]
+unsafe fn walked_code_decided(code: *mut ffi::PyObject, id: u32) {
+    // SAFETY: the GIL is held; the set is inside the cache.
+    for entry in unsafe { &mut *walk_set(code) } {
+        if entry.0 == code as usize {
+            entry.1 = id;
+        }
+    }
+}
+
+/// [`known_code_id`] for a code object not in [`WALK_CACHE`]: its id from its extra slot,
+/// remembered (the set's older entry dropped).
+#[cold]
+#[inline(never)]
+unsafe fn known_code_id_uncached(active: &Active, code: *mut ffi::PyObject) -> u32 {
+    let id = if code.is_null() || unsafe { ffi::Py_TYPE(code) } != &raw mut ffi::PyCode_Type {
+        0
+    } else {
+        unsafe { cached_code_id(active, code) }
+    };
+    CODE_CACHE_USED.store(true, Ordering::Relaxed);
+    // SAFETY: the GIL is held; the set is inside the cache.
+    unsafe {
+        let set = &mut *walk_set(code);
+        set[1] = set[0];
+        set[0] = (code as usize, id);
+    }
+    id
 }
 
 /// The addresses of the running frame's first two fast locals (a method's `self` and first
@@ -1375,15 +1661,132 @@ static FRAME_LAYOUT_OK: AtomicBool = AtomicBool::new(false);
 
 /// The running interpreter frame (the GIL is held), without making a frame object.
 unsafe fn current_interpreter_frame() -> *const u8 {
-    let (offset, through_cframe) = CURRENT_FRAME;
     // SAFETY: checked by the callers (FRAME_LAYOUT_OK); the thread state is this thread's.
+    unsafe { running_frame_of(ffi::PyThreadState_Get() as *const u8) }
+}
+
+/// The running interpreter frame of thread state `tstate` (the layout checked).
+#[inline(always)]
+unsafe fn running_frame_of(tstate: *const u8) -> *const u8 {
+    let (offset, through_cframe) = CURRENT_FRAME;
+    // SAFETY: the callers' (a live thread state, FRAME_LAYOUT_OK).
     unsafe {
-        let tstate = ffi::PyThreadState_Get() as *const u8;
         let mut frame = *(tstate.add(offset) as *const *const u8);
         if through_cframe && !frame.is_null() {
             frame = *(frame as *const *const u8);
         }
         frame
+    }
+}
+
+/// [`current_interpreter_frame`] for the causality callbacks, which hold this thread's
+/// `Local`: the thread state read where CPython keeps it for this thread (one load; see
+/// [`find_thread_state_slot`]) rather than through `PyThreadState_Get`, a call into
+/// libpython that looks its thread-local variable up through `__tls_get_addr` each time.
+#[inline(always)]
+unsafe fn thread_frame(local: &mut Local) -> *const u8 {
+    // SAFETY: FRAME_LAYOUT_OK (the callers'); the slot is this thread's, alive while it runs.
+    unsafe {
+        let tstate = if local.thread_state > THREAD_STATE_NOT_FOUND {
+            *(local.thread_state as *const *const u8)
+        } else {
+            thread_state_slow(local)
+        };
+        running_frame_of(tstate)
+    }
+}
+
+/// This thread's thread state through `PyThreadState_Get`, looking for its slot first if
+/// this thread has not yet (once per thread).
+#[cold]
+#[inline(never)]
+unsafe fn thread_state_slow(local: &mut Local) -> *const u8 {
+    // SAFETY: the GIL is held, so this thread has a thread state.
+    let tstate = unsafe { ffi::PyThreadState_Get() } as *const u8;
+    if local.thread_state == THREAD_STATE_UNKNOWN {
+        local.thread_state =
+            unsafe { find_thread_state_slot(tstate as usize) }.unwrap_or(THREAD_STATE_NOT_FOUND);
+    }
+    tstate
+}
+
+/// The address of this thread's copy of the thread-local variable in which CPython keeps the
+/// current thread state (`_Py_tss_tstate`, 3.12 and 3.13: what `PyThreadState_Get` reads),
+/// `tstate` being its value now. That variable is not exported, so it is found in this
+/// thread's block of the thread-local storage of the object that defines `PyThreadState_Get`
+/// (libpython, or the executable of a static build) as the one word there equal to `tstate`;
+/// None when not exactly one is. It is CPython's own variable: a thread state made anew or
+/// swapped in for this thread later is read there too. Its address is this thread's for the
+/// thread's life, and a forked child's thread has the same.
+#[cold]
+unsafe fn find_thread_state_slot(tstate: usize) -> Option<usize> {
+    struct Search {
+        function: usize,
+        tstate: usize,
+        found: Option<usize>,
+        matches: u32,
+    }
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut c_void,
+    ) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info for a loaded object, and our `Search`.
+        let (info, search) = unsafe { (&*info, &mut *(data as *mut Search)) };
+        let headers =
+            unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+        let defines_function = headers.iter().any(|h| {
+            let start = info.dlpi_addr as usize + h.p_vaddr as usize;
+            h.p_type == libc::PT_LOAD
+                && (start..start + h.p_memsz as usize).contains(&search.function)
+        });
+        if !defines_function {
+            return 0;
+        }
+        let block = info.dlpi_tls_data as *const usize;
+        if let Some(tls) = headers.iter().find(|h| h.p_type == libc::PT_TLS)
+            && !block.is_null()
+            && block.is_aligned()
+        {
+            let words = tls.p_memsz as usize / std::mem::size_of::<usize>();
+            // SAFETY: this thread's instance of the object's TLS segment, `p_memsz` bytes.
+            for (i, word) in unsafe { std::slice::from_raw_parts(block, words) }
+                .iter()
+                .enumerate()
+            {
+                if *word == search.tstate {
+                    search.matches += 1;
+                    search.found = Some(block as usize + i * std::mem::size_of::<usize>());
+                }
+            }
+        }
+        1
+    }
+    let mut search = Search {
+        function: ffi::PyThreadState_Get as *const () as usize,
+        tstate,
+        found: None,
+        matches: 0,
+    };
+    if tstate == 0 {
+        return None;
+    }
+    // SAFETY: `visit` only reads what the loader hands it.
+    unsafe { libc::dl_iterate_phdr(Some(visit), &mut search as *mut Search as *mut c_void) };
+    search.found.filter(|_| search.matches == 1)
+}
+
+/// The first two fast locals of `frame` when it is `code`'s running frame (already read),
+/// else of the running frame found again ([`first_two_arguments`]).
+#[inline(always)]
+unsafe fn arguments_in(frame: *const u8, code: *mut ffi::PyObject) -> (usize, usize) {
+    // SAFETY: the GIL is held; `frame`, when not null, is this thread's running frame.
+    unsafe {
+        if !frame.is_null() && *(frame as *const *mut ffi::PyObject) == code {
+            let locals = frame.add(LOCALSPLUS) as *const usize;
+            return (*locals, *locals.add(1));
+        }
+        first_two_arguments(code)
     }
 }
 
@@ -1646,6 +2049,7 @@ unsafe extern "C" fn free_extra(_: *mut c_void) {
     if CODE_CACHE_USED.swap(false, Ordering::Relaxed) {
         // SAFETY: called by CPython under the GIL.
         unsafe { *CODE_CACHE.0.get() = [(0, 0); CODE_CACHE_SIZE] };
+        clear_walk_cache();
     }
 }
 
@@ -2130,6 +2534,7 @@ fn start(
     };
     let shared = new_shared(file, &options);
     let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
+    clear_walk_cache();
     let events = monitoring.getattr("events")?;
     let ev = |name: &str| -> PyResult<u32> { events.getattr(name)?.extract() };
     let callbacks: [(&str, ffi::vectorcallfunc); 8] = [
@@ -2656,6 +3061,19 @@ fn reads_frames_directly() -> bool {
     FRAME_LAYOUT_OK.load(Ordering::Relaxed)
 }
 
+/// Whether this thread's causality callbacks read its thread state where CPython keeps it
+/// (`thread_frame`), and what is there is this thread's current thread state.
+#[pyfunction]
+fn reads_thread_state_directly() -> bool {
+    // SAFETY: called from Python (the GIL is held); this thread's Local.
+    unsafe {
+        let local = &mut *this_thread_local();
+        let current = thread_state_slow(local);
+        local.thread_state > THREAD_STATE_NOT_FOUND
+            && *(local.thread_state as *const *const u8) == current
+    }
+}
+
 /// The same for a recorder file left by another (dead) process.
 #[pyfunction]
 #[pyo3(signature = (path, threshold_ns, detail_last_events, root, window_ns=0))]
@@ -2800,6 +3218,7 @@ fn after_fork_child(
     active.options = options;
     // A new epoch: every code object is decided again, its name written into the new file.
     active.epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;
+    clear_walk_cache();
     active.next_code = 1;
     active.exception_ids.clear();
     active.exception_types.clear();
@@ -2904,6 +3323,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(summarize_value, m)?)?;
     m.add_function(wrap_pyfunction!(exception_message, m)?)?;
     m.add_function(wrap_pyfunction!(reads_frames_directly, m)?)?;
+    m.add_function(wrap_pyfunction!(reads_thread_state_directly, m)?)?;
     m.add_function(wrap_pyfunction!(path, m)?)?;
     m.add_function(wrap_pyfunction!(running, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork_child, m)?)?;

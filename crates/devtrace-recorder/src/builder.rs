@@ -1291,15 +1291,18 @@ fn add_aggregate(into: &mut Vec<CallAggregate>, a: CallAggregate, max: usize) {
     other.errors += a.errors;
 }
 
-/// A WaitBegin record: a thread's wait starts (no key); an asyncio coroutine suspends (keyed on
-/// it: its first suspension is its wait's start); that coroutine's wait ends now
-/// ([`WAIT_RECALL`]): its start is what the effect right after it takes; or it ended with no
-/// effect ([`WAIT_FORGET`]: cancelled), its start forgotten (another coroutine may come to live
-/// at its address).
+/// A WaitBegin record: a thread's wait starts (no key), or ended with no effect
+/// ([`WAIT_FORGET`] alone: timed out, failed; the next effect, which may have begun no wait of
+/// its own, must not take its start); an asyncio coroutine suspends (keyed on it: its first
+/// suspension is its wait's start); that coroutine's wait ends now ([`WAIT_RECALL`]): its start
+/// is what the effect right after it takes; or it ended with no effect ([`WAIT_FORGET`]:
+/// cancelled), its start forgotten (another coroutine may come to live at its address).
 fn wait_begins(state: &mut StreamState, e: &Event) {
     let key = causality_of(e).map_or(0, |(_, key)| key);
     if key == 0 {
         state.wait_start = e.ts;
+    } else if key == WAIT_FORGET {
+        state.wait_start = 0;
     } else if key & WAIT_RECALL != 0 {
         state.wait_start = state
             .suspended_waits
@@ -1775,6 +1778,31 @@ mod tests {
         let link = &get.links[0];
         assert_eq!((link.span_id, link.cause_code), (put.span_id, 6));
         assert_eq!(link.wait_ns, 90);
+    }
+
+    #[test]
+    fn an_effect_after_a_wait_that_ended_without_one_does_not_take_that_waits_start() {
+        let mut b = window_builder(100);
+        let (queue, event) = (LinkKind::Queue as u32, LinkKind::Event as u32);
+        // Thread 1 waited on an event that timed out (its wait's end says so), then got an item
+        // without waiting (no WaitBegin of its own): its link did not wait.
+        let forget = (WAIT_FORGET >> 32) as u32;
+        let mut consumer = events(&[
+            (100, Call, 5, 0),
+            (110, WaitBegin, 0, event),
+            (150, WaitBegin, 0, event | forget << 8),
+            (300, Effect, 42, queue),
+        ]);
+        consumer.stream = 1;
+        let mut producer = events(&[(160, Call, 6, 0), (200, Cause, 42, queue)]);
+        producer.stream = 2;
+        b.feed(&consumer, &spans_table);
+        b.feed(&producer, &spans_table);
+        b.finish_open();
+        let spans = b.take_spans();
+        let get = span_at(&spans, 5, 100);
+        assert_eq!(get.links.len(), 1, "{spans:?}");
+        assert_eq!(get.links[0].wait_ns, 0);
     }
 
     #[test]

@@ -167,7 +167,9 @@ pub enum EventKind {
     /// of aux the [`LinkKind`].
     Cause = 15,
     /// A call that may wait (a queue get, an event or condition wait, a join, a future's
-    /// result) started: the wait's start (aux: the [`LinkKind`], code 0).
+    /// result) started waiting: the wait's start (aux: the [`LinkKind`], code 0); with a key,
+    /// an asyncio coroutine's wait, or the end of a wait that had no effect (see
+    /// [`WAIT_RECALL`], [`WAIT_FORGET`]).
     WaitBegin = 16,
     /// A causality event's consuming side (the get returned its item, the wait returned, the
     /// thread's run started): keyed as its [`EventKind::Cause`]; the builder links it to the
@@ -299,7 +301,9 @@ pub const CAUSALITY_KEY_MASK: u64 = (1 << 48) - 1;
 /// wait's start). Keys are object addresses without their alignment bits, below this bit.
 pub const WAIT_RECALL: u64 = 1 << 47;
 /// In a [`EventKind::WaitBegin`]'s key: the coroutine's wait ended with no effect (cancelled, or
-/// failed): its start is forgotten.
+/// failed): its start is forgotten. Alone (no coroutine's key): the thread's wait ended with no
+/// effect (timed out, failed), its start forgotten — the next effect, which may not have waited
+/// (a queue's `get` begins a wait only when it has to), must not take it as its own.
 pub const WAIT_FORGET: u64 = 1 << 46;
 
 /// The meta word of a [`EventKind::Cause`] or [`EventKind::Effect`] record: the key's low 32

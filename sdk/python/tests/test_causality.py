@@ -35,6 +35,7 @@ APP = '''
 import asyncio
 import json
 import os
+import queue
 import subprocess
 import concurrent.futures
 import threading
@@ -71,8 +72,8 @@ def consume(q):
     return q.get()
 
 
-def queue_pair(q, item):
-    t = in_thread(produce, q, item)
+def queue_pair(q, item, producer=produce):
+    t = in_thread(producer, q, item)
     got = consume(q)
     t.join()
     return got
@@ -227,6 +228,74 @@ def timed_out_pair(lock):
 def set_events(event, n):
     for _ in range(n):
         event.set()
+
+
+def wait_set_events(event, n):
+    event.set()
+    for _ in range(n):
+        event.wait()
+
+
+def produce_later(q, item):
+    time.sleep(PAUSE / 2)
+    q.put(item)
+
+
+def take_ready(q):
+    time.sleep(0.002)
+    return q.get()
+
+
+def timed_out_event_wait():
+    return threading.Event().wait(0.01)
+
+
+def timed_out_get():
+    try:
+        return queue.Queue().get(timeout=0.01)
+    except queue.Empty:
+        return None
+
+
+def timed_out_condition_wait():
+    cond = threading.Condition()
+    with cond:
+        return cond.wait(0.01)
+
+
+def get_ready_after_a_timed_out_wait(q, item, timed_out_wait):
+    """A wait that timed out (no effect), then, after the other thread put the item, a get that
+    does not wait."""
+    producer = in_thread(produce_later, q, item)
+    timed_out_wait()
+    time.sleep(PAUSE)
+    got = take_ready(q)
+    producer.join()
+    return got
+
+
+def wake_then_put(q, item):
+    """Wakes the waiting get with the queue still empty (it waits again), then puts."""
+    time.sleep(PAUSE)
+    with q.not_empty:
+        q.not_empty.notify()
+    time.sleep(PAUSE)
+    q.put(item)
+
+
+def set_now(event):
+    time.sleep(0.002)
+    event.set()
+
+
+def wait_ready(event):
+    time.sleep(0.002)
+    return event.wait(5)
+
+
+def wait_for_set_event(event):
+    in_thread(set_now, event).join()
+    return wait_ready(event)
 
 
 def put_and_get(q, n):
@@ -400,6 +469,55 @@ def test_a_queue_get_links_to_the_put_of_its_item(spans, app, make):
     consume, produce = named(all_spans, "causeapp.core.consume"), named(all_spans, "causeapp.core.produce")
     # The consumer waited for the producer's 30 ms sleep.
     assert_points_at(one_link(consume, "queue"), produce, "causeapp.core.produce", "queue.Queue", waited_ns=10_000_000)
+
+
+def waited_for(consumer, link):
+    """How long `consumer` (a span) ran before the cause of `link` came, nanoseconds: what its
+    link's wait is when it waited from its start."""
+    return link.attributes["devtrace.link.cause.time_unix_nano"] - consumer.start_time
+
+
+@pytest.mark.parametrize("producer", ["produce", "wake_then_put"])
+def test_a_queue_get_that_blocked_reports_its_whole_wait(spans, app, producer):
+    # produce: the get waits through the producer's 30 ms sleep; wake_then_put: woken once
+    # after 30 ms with the queue still empty, it waits again, the item put 30 ms later: its
+    # wait began at its first (about 60 ms, not 30).
+    record()
+    item = app.Touchy()
+    assert app.queue_pair(queue.Queue(), item, getattr(app, producer)) is item
+    recorder.stop_recording()
+    all_spans = spans()
+    consume = named(all_spans, "causeapp.core.consume")
+    link = one_link(consume, "queue")
+    wait_ns, most = link.attributes["devtrace.link.wait_ns"], waited_for(consume, link)
+    # The get's wait began when it found the queue empty, right after consume started.
+    assert most - 10_000_000 <= wait_ns <= most, (wait_ns, most)
+    assert wait_ns >= (50_000_000 if producer == "wake_then_put" else 20_000_000)
+
+
+def assert_follows_without_a_wait(all_spans, consumer, cause, kind, obj):
+    """The one `kind` link of function `consumer`'s span points at `cause`'s, with no wait."""
+    link = one_link(named(all_spans, f"causeapp.core.{consumer}"), kind)
+    assert_points_at(link, named(all_spans, f"causeapp.core.{cause}"), f"causeapp.core.{cause}", obj)
+    assert link.attributes["devtrace.link.wait_ns"] == 0
+
+
+@pytest.mark.parametrize("timed_out_wait", ["timed_out_event_wait", "timed_out_get", "timed_out_condition_wait"])
+def test_a_queue_get_that_did_not_block_reports_no_wait_even_after_a_wait_that_timed_out(spans, app, timed_out_wait):
+    # A get begins a wait only when it has to (in its Condition.wait); a wait that ended without
+    # its effect before it (timed out) must not lend it its start.
+    record()
+    item = app.Touchy()
+    assert app.get_ready_after_a_timed_out_wait(queue.Queue(), item, getattr(app, timed_out_wait)) is item
+    recorder.stop_recording()
+    assert_follows_without_a_wait(spans(), "take_ready", "produce_later", "queue", "queue.Queue")
+
+
+def test_an_event_wait_that_found_the_event_set_links_to_the_set_without_a_wait(spans, app):
+    record()
+    assert app.wait_for_set_event(threading.Event()) is True
+    recorder.stop_recording()
+    assert_follows_without_a_wait(spans(), "wait_ready", "set_now", "event", "threading.Event")
 
 
 def test_nothing_of_a_queued_objects_repr_eq_or_hash_runs(spans, app):
@@ -613,12 +731,19 @@ def test_locks_made_outside_the_recorded_modules_are_threadings_own(app):
     assert threading.Lock is not None and type(threading.Lock()) is plain_lock
 
 
-# The records each primitive writes: one per put, get side, set or release, whatever it calls
-# inside (Event.set notifies a Condition, Queue.put too): counted by the recorder's statistics
-# over two runs of a recorded loop, so the records of the recorder's own start cancel out.
+# The records each primitive writes: one per put, get, set, wait or release, whatever it calls
+# inside (Event.set notifies a Condition, Queue.put too); a get or an event wait that does not
+# have to wait writes its Effect only (its WaitBegin is its inner Condition.wait's, which it
+# does not reach): counted by the recorder's statistics over two runs of a recorded loop, so
+# the records of the recorder's own start cancel out.
 @pytest.mark.parametrize(
     ("work", "make", "per_op"),
-    [("set_events", threading.Event, 1), ("put_and_get", queue.Queue, 3), ("lock_and_release", None, 1)],
+    [
+        ("set_events", threading.Event, 1),
+        ("wait_set_events", threading.Event, 1),
+        ("put_and_get", queue.Queue, 2),
+        ("lock_and_release", None, 1),
+    ],
 )
 def test_each_primitive_writes_its_records_once_whatever_it_calls_inside(app, work, make, per_op):
     counts = []

@@ -448,6 +448,35 @@ def test_arguments_are_read_from_the_running_frame_without_a_frame_object(app):
     assert recorder._native.reads_frames_directly() == (sys.version_info[:2] in ((3, 12), (3, 13)))
 
 
+THREAD_STATE_CHECK = """
+import os, sys, threading
+from devtrace import recorder
+
+native = recorder._native
+seen = {"main": native.reads_thread_state_directly()}
+worker = threading.Thread(target=lambda: seen.update(thread=native.reads_thread_state_directly()))
+worker.start()
+worker.join()
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if native.reads_thread_state_directly() else 1)
+_, status = os.waitpid(pid, 0)
+seen["forked child"] = os.waitstatus_to_exitcode(status) == 0
+print(seen)
+"""
+
+
+@native_only
+def test_each_thread_and_a_forked_child_read_their_own_thread_state_where_cpython_keeps_it():
+    # The causality callbacks read the running frame through the thread's own copy of
+    # CPython's thread-state variable, found once per thread (native.rs, thread_frame): a new
+    # thread finds its own; a forked child's thread keeps its parent thread's, which holds
+    # the child's thread state. (A fresh interpreter: one thread when it forks.)
+    out = subprocess.run([sys.executable, "-c", THREAD_STATE_CHECK], capture_output=True, text=True, check=True)
+    known = sys.version_info[:2] in ((3, 12), (3, 13))
+    assert out.stdout.strip() == str({"main": known, "thread": known, "forked child": known}), out.stderr
+
+
 FLIGHT_VALUES_APP = VALUES_APP + """
 
 def process(order, amount):
