@@ -335,28 +335,55 @@ pub unsafe fn exception_message(obj: *mut ffi::PyObject, out: &mut String, limit
             return;
         }
         if ffi::PyTuple_CheckExact(args) != 0 {
-            let n = ffi::PyTuple_Size(args);
             let key_error =
                 ffi::PyObject_TypeCheck(obj, ffi::PyExc_KeyError as *mut ffi::PyTypeObject) != 0;
-            if n == 1 && key_error {
-                repr_or_summary(ffi::PyTuple_GetItem(args, 0), out, limit);
-            } else if n == 1 && ffi::PyUnicode_CheckExact(ffi::PyTuple_GetItem(args, 0)) != 0 {
-                whole_string(ffi::PyTuple_GetItem(args, 0), out, limit);
-            } else if n == 1 {
-                summarize(ffi::PyTuple_GetItem(args, 0), out, limit);
-            } else if n > 0 {
-                // str() of the arguments' tuple: their repr()s.
-                out.push('(');
-                for i in 0..n {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    repr_or_summary(ffi::PyTuple_GetItem(args, i), out, limit);
-                }
-                out.push(')');
-            }
+            arguments_message(args, key_error, out, limit);
         }
         ffi::Py_DECREF(args);
+    }
+}
+
+/// [`exception_message`] from the exception's arguments (`args`, an exact tuple).
+///
+/// # Safety
+/// The GIL is held and `args` is a live tuple.
+unsafe fn arguments_message(
+    args: *mut ffi::PyObject,
+    key_error: bool,
+    out: &mut String,
+    limit: usize,
+) {
+    // SAFETY (whole function): as the caller promises; the items are borrowed references
+    // held by the tuple, used before anything else runs.
+    unsafe {
+        let n = ffi::PyTuple_Size(args);
+        if n == 1 {
+            let only = ffi::PyTuple_GetItem(args, 0);
+            if key_error {
+                repr_or_summary(only, out, limit);
+            } else if ffi::PyUnicode_CheckExact(only) != 0 {
+                whole_string(only, out, limit);
+            } else {
+                summarize(only, out, limit);
+            }
+            return;
+        }
+        if n == 0 {
+            return;
+        }
+        // str() of the arguments' tuple: their repr()s.
+        out.push('(');
+        for i in 0..n {
+            if out.len() >= limit {
+                out.push('…');
+                return;
+            }
+            if i > 0 {
+                out.push_str(", ");
+            }
+            repr_or_summary(ffi::PyTuple_GetItem(args, i), out, limit);
+        }
+        out.push(')');
     }
 }
 

@@ -666,6 +666,9 @@ def test_an_exception_message_reads_as_its_str_for_built_in_arguments():
     ]
     for error in cases:
         assert _native.exception_message(error) == str(error), repr(error)
+    # Bounded like any message (4,096 bytes), however many arguments.
+    many = _native.exception_message(ValueError(*range(100_000)))
+    assert many.startswith("(0, 1, 2, ") and many.endswith("…") and len(many.encode()) <= 4096 + 16
 
 
 def test_values_of_the_flight_recorder_name_a_function_or_say_how(app):
