@@ -2139,6 +2139,15 @@ fn native_callback(py: Python<'_>, f: ffi::vectorcallfunc) -> PyResult<Py<PyAny>
     Ok(unsafe { Bound::from_owned_ptr(py, obj) }.unbind())
 }
 
+/// A ring file that could not be made, as Python's `OSError`; with `ENOSPC` when its
+/// filesystem has no room, so the caller can make it elsewhere.
+fn ring_file_error(e: ring::RingError) -> PyErr {
+    match e {
+        ring::RingError::NoRoom { .. } => PyOSError::new_err((libc::ENOSPC, e.to_string())),
+        e => PyOSError::new_err(e.to_string()),
+    }
+}
+
 // -- the drainer -----------------------------------------------------------------------------
 
 fn drainer(shared: Arc<Shared>, period: Duration, when_busy: bool) {
@@ -2510,7 +2519,7 @@ fn start(
         &meta,
         Clock::best(),
     )
-    .map_err(|e| PyOSError::new_err(e.to_string()))?;
+    .map_err(ring_file_error)?;
     if EXTRA_INDEX.load(Ordering::Relaxed) < 0 {
         // SAFETY: the GIL is held; our extras are integers, nothing to free.
         let index = unsafe { PyUnstable_Eval_RequestCodeExtraIndex(free_extra) };
@@ -3174,7 +3183,8 @@ fn window_to_python(
 /// drainer, its calls made outside any span of its own nesting under `root` (the span current
 /// when it forked). The parent's file is never written again from here: the child's copy of
 /// the parent's state (its drainer's lock, possibly held at fork time; the forking thread's
-/// chunk) is abandoned, not released. Returns false when no recorder was running.
+/// chunk) is abandoned, not released. Returns false when no recorder was running. When the
+/// file cannot be made (`OSError`), the child can try again with another path.
 #[pyfunction]
 fn after_fork_child(
     _py: Python<'_>,
@@ -3182,11 +3192,12 @@ fn after_fork_child(
     meta: String,
     root: Option<(u128, u64)>,
 ) -> PyResult<bool> {
-    let a = FORKED.swap(std::ptr::null_mut(), Ordering::Relaxed);
+    let a = FORKED.load(Ordering::Relaxed);
     if a.is_null() {
         return Ok(false);
     }
-    // SAFETY: taken out of FORKED under the GIL, which `_py` proves we hold.
+    // SAFETY: held in FORKED (taken out below, once the file is made), under the GIL, which
+    // `_py` proves we hold.
     let active = unsafe { &mut *a };
     LOCAL.with(|local| {
         // SAFETY: this thread's; no other reference to it is live.
@@ -3212,7 +3223,8 @@ fn after_fork_child(
         &meta,
         Clock::best(),
     )
-    .map_err(|e| PyOSError::new_err(e.to_string()))?;
+    .map_err(ring_file_error)?;
+    FORKED.store(std::ptr::null_mut(), Ordering::Relaxed);
     let shared = new_shared(file, &options);
     std::mem::forget(std::mem::replace(&mut active.shared, shared.clone()));
     active.options = options;

@@ -280,6 +280,99 @@ def test_records_overwritten_before_they_were_read_are_said_at_stop(app, tmp_pat
     assert "size_mib, now 2" in out.stderr
 
 
+ROOM_CHILD = """
+import json, os, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+trace.set_tracer_provider(TracerProvider())
+from devtrace import recorder
+import recapp.core as app
+out = {}
+# A ring file chosen where there is no room for it: a clear error, nothing left behind, no
+# recorder running, and the program goes on.
+try:
+    recorder.record_calls("recapp", path="/dev/shm/chosen.ring")
+except OSError as error:
+    out["chosen"] = [error.errno, str(error), os.path.exists("/dev/shm/chosen.ring"), recorder.current() is None]
+# The default file, with no room in /dev/shm, is made in the temporary directory and records.
+recorder.record_calls("recapp", threshold_ms=1)
+app.run()
+stats = recorder.stop_recording()
+out["default"] = [stats["path"], stats["events"], stats["lost"]]
+flight = recorder.record(5, 16, signals=(), on_unhandled=False)
+out["flight"] = flight.path
+recorder.stop_recording()
+out["dev_shm"] = os.listdir("/dev/shm")
+print(json.dumps(out))
+"""
+
+
+def _run_with_small_dev_shm(tmp_path, mib: int, script: str):
+    """Runs `script` (its last line of output JSON) with a /dev/shm of `mib` MiB of its own
+    (bubblewrap's tmpfs, as a container's small /dev/shm), the rest of the machine as it is, and
+    its temporary directory in `tmp_path`; returns (what it printed, that directory)."""
+    import shutil
+
+    bwrap = shutil.which("bwrap")
+    assert bwrap, "bubblewrap (bwrap) runs these tests: apt-get install bubblewrap"
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = dict(os.environ, TMPDIR=str(temp), PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    env.pop("DEVTRACE_RECORD_FILE", None)
+    command = [bwrap, "--dev-bind", "/", "/", "--size", str(mib << 20), "--tmpfs", "/dev/shm", sys.executable, "-c", script]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "records nothing" not in out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1]), str(temp)
+
+
+@native_only
+def test_a_ring_with_no_room_in_dev_shm_is_made_in_the_temporary_directory_and_a_chosen_one_says_so(app, tmp_path):
+    # Before, the ring's pages were only reserved as they were first written: with no room
+    # left in /dev/shm, that write killed the program with SIGBUS.
+    got, temp = _run_with_small_dev_shm(tmp_path, 8, ROOM_CHILD)
+    code, message, left_behind, none_running = got["chosen"]
+    assert code == 28 and not left_behind and none_running  # ENOSPC
+    assert "recorder file /dev/shm/chosen.ring: no room for its 16 MiB on that filesystem (8 MiB free)" in message
+    assert "give a smaller ring (size_mib=16), or a path on a filesystem with room" in message
+    path, events, lost = got["default"]
+    assert os.path.dirname(path) == temp and events > 100 and lost == 0
+    assert os.path.dirname(got["flight"]) == temp
+    assert got["dev_shm"] == []
+
+
+FORK_ROOM_CHILD = """
+import json, os, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+trace.set_tracer_provider(TracerProvider())
+from devtrace import recorder
+import recapp.core as app
+handle = recorder.record_calls("recapp", threshold_ms=1)
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    # The child's own ring does not fit beside the parent's in /dev/shm.
+    app.run()
+    stats = recorder.stop_recording()
+    os.write(write, json.dumps([stats["path"], stats["events"]]).encode())
+    os._exit(0)
+os.close(write)
+child = json.loads(os.read(read, 4096))
+os.waitpid(pid, 0)
+app.run()
+print(json.dumps({"parent": [handle.path, recorder.stop_recording()["events"]], "child": child}))
+"""
+
+
+@native_only
+def test_a_forked_child_whose_ring_finds_no_room_beside_its_parents_records_into_the_temporary_directory(app, tmp_path):
+    got, temp = _run_with_small_dev_shm(tmp_path, 24, FORK_ROOM_CHILD)
+    (parent_path, parent_events), (child_path, child_events) = got["parent"], got["child"]
+    assert os.path.dirname(parent_path) == "/dev/shm" and parent_events > 100
+    assert os.path.dirname(child_path) == temp and child_events > 100
+
+
 LOSSLESS_CHILD = """
 import functools, json, sys
 from opentelemetry import trace
