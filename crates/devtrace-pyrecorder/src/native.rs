@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, c_void};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -2690,10 +2690,17 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
     Ok(stats.unbind())
 }
 
-/// Finished spans: waits up to `timeout` seconds for some. Returns None once the recorder has
+/// At most this many spans wait for the end of a gathering (see [`take_spans`]).
+const GATHER_MAX: usize = 4096;
+
+/// Finished spans: waits up to `timeout` seconds for some, then gathers those that follow for
+/// up to `gather` seconds more (or [`GATHER_MAX`] spans). Each hand-over takes the GIL from the
+/// program's threads, which pay for the switch: spans go over a few times a second, not after
+/// each drainer pass. Stopping ends a gathering at once. Returns None once the recorder has
 /// stopped and everything was taken.
 #[pyfunction]
-fn take_spans(py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyList>>> {
+#[pyo3(signature = (timeout, gather=0.0))]
+fn take_spans(py: Python<'_>, timeout: f64, gather: f64) -> PyResult<Option<Py<PyList>>> {
     let shared = match ACTIVE.load(Ordering::Relaxed) {
         a if !a.is_null() => unsafe { (*a).shared.clone() },
         _ => match LAST.lock().unwrap().clone() {
@@ -2703,14 +2710,7 @@ fn take_spans(py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyList>>> {
     };
     let clock = shared.file.info().created;
     let (items, done) = py.detach(|| {
-        let mut st = shared.drain.lock().unwrap();
-        if st.out.is_empty() && !st.stopped && timeout > 0.0 {
-            st = shared
-                .ready
-                .wait_timeout(st, Duration::from_secs_f64(timeout))
-                .unwrap()
-                .0;
-        }
+        let mut st = wait_for_spans(&shared, timeout, gather);
         let spans = std::mem::take(&mut st.out);
         let done = st.stopped && spans.is_empty();
         let DrainState { names, .. } = &mut *st;
@@ -2728,6 +2728,31 @@ fn take_spans(py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyList>>> {
         return Ok(None);
     }
     Ok(Some(to_python(py, clock, items)?.unbind()))
+}
+
+/// The drainer's state once spans are there (or `timeout` passed), and the gathering after
+/// them is over (see [`take_spans`]).
+fn wait_for_spans(shared: &Shared, timeout: f64, gather: f64) -> MutexGuard<'_, DrainState> {
+    let mut st = shared.drain.lock().unwrap();
+    if st.out.is_empty() && !st.stopped && timeout > 0.0 {
+        st = shared
+            .ready
+            .wait_timeout(st, Duration::from_secs_f64(timeout))
+            .unwrap()
+            .0;
+    }
+    if st.out.is_empty() || gather <= 0.0 {
+        return st;
+    }
+    let until = std::time::Instant::now() + Duration::from_secs_f64(gather);
+    while !st.stopped && st.out.len() < GATHER_MAX {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        st = shared.ready.wait_timeout(st, left).unwrap().0;
+    }
+    st
 }
 
 static LAST: Mutex<Option<Arc<Shared>>> = Mutex::new(None);

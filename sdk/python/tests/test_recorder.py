@@ -127,6 +127,24 @@ def test_long_calls_become_spans_and_short_ones_are_counted_on_their_parent(span
 
 
 @native_only
+def test_spans_go_to_the_sdk_in_batches_a_few_times_a_second_and_all_of_them_at_stop(spans, app, monkeypatch):
+    # Each hand-over takes the GIL from the program; after every drainer pass (10 ms apart
+    # here) it cost call-heavy programs a few percent.
+    hand_overs = []
+    export = recorder._SpanMaker.export
+    monkeypatch.setattr(recorder._SpanMaker, "export", lambda self, items: hand_overs.append(len(items)) or export(self, items))
+    record("recapp", threshold_ms=1)
+    started = time.monotonic()
+    for _ in range(100):
+        app.slow(0.003)
+    elapsed = time.monotonic() - started
+    recorder.stop_recording()
+    assert len([s for s in spans() if s.name == "recapp.core.slow"]) == 100
+    assert sum(hand_overs) >= 100
+    assert len(hand_overs) <= elapsed / recorder._HAND_OVER_EVERY_S + 2, hand_overs
+
+
+@native_only
 def test_calls_nest_under_the_span_that_was_current_and_its_short_calls_are_set_on_it(spans, app):
     tracer = trace.get_tracer("test")
     record("recapp", threshold_ms=10)
