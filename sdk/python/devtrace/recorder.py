@@ -41,6 +41,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from devtrace import _causal, _pool, _process
 from devtrace import _names as names
+from devtrace._modules import main_named, mains_named
 
 __all__ = [
     "FlightRecorder",
@@ -1162,6 +1163,9 @@ def record_calls(
             raise ValueError(f"record_calls(): {package!r} is not a module name (e.g. 'myapp' or 'myapp.core')")
     threshold = _threshold(threshold_ms)
     wanted = [_function_name(v, "record_calls") for v in values]
+    packages = mains_named(packages)
+    if plan is not None:
+        plan = [(main_named(module), qualname) for module, qualname in plan]
     with _lock:
         _stop_current()
         _install_exit_hook()
@@ -1176,9 +1180,9 @@ def _function_name(value: Any, caller: str) -> Tuple[str, str]:
     function given it, is named in the error)."""
     if isinstance(value, str) and value.count(":") == 1 and all(value.split(":")):
         module, qualname = value.split(":")
-        return module, qualname
+        return main_named(module), qualname
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, str) and v for v in value):
-        return value[0], value[1]
+        return main_named(value[0]), value[1]
     raise ValueError(
         f"{caller}(values=...): {value!r} is not a function name; give (module, qualname) or "
         '"module:qualname", e.g. "myapp.store:Store.save"'
@@ -1229,6 +1233,7 @@ def record(
     if seconds <= 0:
         raise ValueError(f"record(): seconds must be > 0, not {seconds}")
     wanted = [_function_name(v, "record") for v in values]
+    packages = mains_named(packages)
     with _lock:
         _stop_current()
         _install_exit_hook()
