@@ -774,9 +774,55 @@ def test_an_exception_message_reads_as_its_str_for_built_in_arguments():
         OSError(5, "Input/output error"),
         OSError("no errno"),
         TimeoutError(),
+        # Built-in types whose C `__str__` reads fields other than `args`.
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        UnicodeDecodeError("utf-8", b"ab\xe2\x82", 2, 4, "unexpected end of data"),
+        UnicodeEncodeError("ascii", "caf\xe9", 3, 4, "ordinal not in range(128)"),
+        UnicodeEncodeError("latin-1", "\u20ac 5", 0, 1, "ordinal not in range(256)"),
+        UnicodeEncodeError("ascii", "a\U0001f600", 1, 2, "ordinal not in range(128)"),
+        UnicodeEncodeError("ascii", "caf\xe9s", 3, 5, "ordinal not in range(128)"),
+        UnicodeTranslateError("x\u2603", 1, 2, "no mapping"),
+        UnicodeTranslateError("xyz", 0, 3, "no mapping"),
+        SyntaxError("invalid syntax", ("orders/checkout.py", 3, 5, "x = = 1")),
+        SyntaxError("invalid syntax", (None, 3, 5, "x = = 1")),
+        SyntaxError("invalid syntax", ("orders/checkout.py", None, None, None)),
+        SyntaxError("invalid syntax"),
+        SyntaxError(),
+        IndentationError("unexpected indent", ("/srv/app/jobs.py", 12, 4, "  y = 2")),
+        TabError("inconsistent use of tabs", ("jobs.py", 2**70, 1, "\tz")),
+        ImportError("No module named 'orders'", name="orders"),
+        ModuleNotFoundError("No module named 'yaml'", name="yaml"),
+        ImportError("a", "b"),
+        ImportError(),
+        StopIteration(5),
+        StopIteration(),
+        SystemExit(3),
+        SystemExit("a", "b"),
+        KeyboardInterrupt(),
     ]
+    message_set = ImportError("a", "b")
+    message_set.msg = "cannot import name 'x'"
+    cases.append(message_set)
     for error in cases:
         assert _native.exception_message(error) == str(error), repr(error)
+    # A field a program replaced with another type: the arguments, as for any exception.
+    mangled = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+    mangled.reason = 5
+    assert _native.exception_message(mangled) == "('utf-8', bytes(len 1), 0, 1, 'invalid start byte')"
+    bad_object = UnicodeEncodeError("ascii", "caf\xe9", 3, 4, "ordinal not in range(128)")
+    bad_object.object = b"caf"
+    assert _native.exception_message(bad_object) == "('ascii', 'caf\xe9', 3, 4, 'ordinal not in range(128)')"
+    bad_message = SyntaxError("invalid syntax", ("a.py", 1, 1, "x"))
+    bad_message.msg = ["not", "text"]
+    assert _native.exception_message(bad_message) == """('invalid syntax', ("a.py", 1, 1, …) (len 4))"""
+    # Positions out of the object's range: the range form, as CPython 3.13 writes it.
+    far = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+    far.start, far.end = 7, 8
+    assert _native.exception_message(far) == "'utf-8' codec can't decode bytes in position 7-7: invalid start byte"
+    # A long reason stays within the message's bytes.
+    long_reason = _native.exception_message(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "r" * 10_000))
+    assert long_reason.startswith("'utf-8' codec can't decode byte 0xff in position 0: rrr")
+    assert len(long_reason.encode()) == 4096
     # Bounded like any message (4,096 bytes), however many arguments.
     many = _native.exception_message(ValueError(*range(100_000)))
     assert many.startswith("(0, 1, 2, ") and many.endswith("…") and len(many.encode()) <= 4096 + 16
