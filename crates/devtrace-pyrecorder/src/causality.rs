@@ -89,6 +89,13 @@ pub(crate) struct Point {
     /// that notify writes its Effect (at its return) with that local as the result, so its
     /// return needs no callback either (see [`effect_at_notify`]).
     pub result_local: &'static str,
+    /// Whether each of its returns is reached either always or never with its second local
+    /// bound (asyncio's lock, whose uncontended paths return before binding the waiter's
+    /// future; checked on CPython 3.12 and 3.13): a return reached with it unbound links
+    /// nothing, ever, so its callback switches that return off (`DISABLE`, which CPython
+    /// applies to that instruction only) and an uncontended `async with lock:` dispatches
+    /// nothing from then on.
+    pub unbound_returns_never_link: bool,
 }
 
 impl Point {
@@ -124,6 +131,7 @@ const fn point(link: LinkKind, at_start: Action, at_return: Action) -> Point {
         wait_levels: 0,
         opens_wait: false,
         result_local: "",
+        unbound_returns_never_link: false,
     }
 }
 
@@ -155,6 +163,15 @@ const fn waits_in_condition(levels: u8, p: Point) -> Point {
 const fn effect_at_notify(local: &'static str, p: Point) -> Point {
     Point {
         result_local: local,
+        ..p
+    }
+}
+
+/// `p`, whose returns each always or never have its second local bound (see
+/// [`Point::unbound_returns_never_link`]).
+const fn bound_by_return(p: Point) -> Point {
+    Point {
+        unbound_returns_never_link: true,
         ..p
     }
 }
@@ -353,19 +370,22 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
         "asyncio.locks",
         "Lock.acquire",
-        suspending(LinkKind::AsyncioLock, Action::Effect(Key::Argument)),
+        bound_by_return(suspending(
+            LinkKind::AsyncioLock,
+            Action::Effect(Key::Argument),
+        )),
     ),
     (
         "asyncio.locks",
         "Lock._wake_up_first",
-        Point {
+        bound_by_return(Point {
             outer: false,
             ..point(
                 LinkKind::AsyncioLock,
                 Action::Nothing,
                 Action::Cause(Key::Argument),
             )
-        },
+        }),
     ),
     (
         "asyncio.locks",
@@ -496,6 +516,34 @@ mod tests {
         );
         assert_eq!(key_of(Key::Argument, 0x7f00_0000_0010, 0, 0), None);
         assert!(key_of(Key::Object, usize::MAX, 0, 0).unwrap() <= CAUSALITY_KEY_MASK);
+    }
+
+    #[test]
+    fn a_return_is_switched_off_only_where_its_key_is_the_second_local() {
+        let switched: Vec<_> = POINTS
+            .iter()
+            .filter(|(_, _, p)| p.unbound_returns_never_link)
+            .map(|(m, q, _)| (*m, *q))
+            .collect();
+        assert_eq!(
+            switched,
+            [
+                ("asyncio.locks", "Lock.acquire"),
+                ("asyncio.locks", "Lock._wake_up_first")
+            ]
+        );
+        for (m, q, p) in POINTS
+            .iter()
+            .filter(|(_, _, p)| p.unbound_returns_never_link)
+        {
+            assert!(
+                matches!(
+                    p.at_return,
+                    Action::Effect(Key::Argument) | Action::Cause(Key::Argument)
+                ) && !p.outer,
+                "{m}.{q}"
+            );
+        }
     }
 
     #[test]

@@ -784,6 +784,13 @@ unsafe fn causal_event(
     let local = unsafe { causal_local(active) };
     // SAFETY: the GIL is held; the running frame is the point's own.
     unsafe {
+        if kind == EventKind::Return
+            && walk
+            && point.unbound_returns_never_link
+            && second_local_unbound(thread_frame(local), *args)
+        {
+            return true; // this return links nothing, ever: switched off
+        }
         match kind {
             EventKind::Call => point_started(active, local, point, walk, *args),
             EventKind::Return | EventKind::Unwind => {
@@ -1787,6 +1794,18 @@ unsafe fn arguments_in(frame: *const u8, code: *mut ffi::PyObject) -> (usize, us
             return (*locals, *locals.add(1));
         }
         first_two_arguments(code)
+    }
+}
+
+/// Whether `frame` (this thread's running frame, or null) is `code`'s and its second local
+/// is unbound.
+unsafe fn second_local_unbound(frame: *const u8, code: *mut ffi::PyObject) -> bool {
+    // SAFETY: the GIL is held; `frame`, when not null, is this thread's running frame, whose
+    // locals follow its header when it is `code`'s (the layout checked at start).
+    unsafe {
+        !frame.is_null()
+            && *(frame as *const *mut ffi::PyObject) == code
+            && (*(frame.add(LOCALSPLUS) as *const usize).add(1)) == 0
     }
 }
 

@@ -345,6 +345,16 @@ async def alock_pair():
     await holder
 
 
+async def afree_then_pair():
+    """Uncontended acquisitions and releases first, whose returns the recorder switches off
+    (they never link), then a wait: its returns, other instructions, still link."""
+    lock = asyncio.Lock()
+    for _ in range(3):
+        async with lock:
+            pass
+    await alock_pair()
+
+
 async def acancelled_pair():
     """A waiter cancelled while the lock is held, then another that gets it."""
     lock = asyncio.Lock()
@@ -595,6 +605,7 @@ def the_cause(all_spans, link, name):
     ("pair", "waiter", "causer", "kind", "obj"),
     [
         ("alock_pair", "atake", "ahold", "lock", "asyncio.Lock"),
+        ("afree_then_pair", "atake", "ahold", "lock", "asyncio.Lock"),
         # The cancelled waiter gets no link; the next one does, its wait its own.
         ("acancelled_pair", "atake", "ahold", "lock", "asyncio.Lock"),
         ("aevent_pair", "await_event", "aset_later", "event", "asyncio.Event"),
