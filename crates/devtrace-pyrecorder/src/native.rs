@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, c_void};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -2139,6 +2139,15 @@ fn native_callback(py: Python<'_>, f: ffi::vectorcallfunc) -> PyResult<Py<PyAny>
     Ok(unsafe { Bound::from_owned_ptr(py, obj) }.unbind())
 }
 
+/// A ring file that could not be made, as Python's `OSError`; with `ENOSPC` when its
+/// filesystem has no room, so the caller can make it elsewhere.
+fn ring_file_error(e: ring::RingError) -> PyErr {
+    match e {
+        ring::RingError::NoRoom { .. } => PyOSError::new_err((libc::ENOSPC, e.to_string())),
+        e => PyOSError::new_err(e.to_string()),
+    }
+}
+
 // -- the drainer -----------------------------------------------------------------------------
 
 fn drainer(shared: Arc<Shared>, period: Duration, when_busy: bool) {
@@ -2510,7 +2519,7 @@ fn start(
         &meta,
         Clock::best(),
     )
-    .map_err(|e| PyOSError::new_err(e.to_string()))?;
+    .map_err(ring_file_error)?;
     if EXTRA_INDEX.load(Ordering::Relaxed) < 0 {
         // SAFETY: the GIL is held; our extras are integers, nothing to free.
         let index = unsafe { PyUnstable_Eval_RequestCodeExtraIndex(free_extra) };
@@ -2681,10 +2690,17 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
     Ok(stats.unbind())
 }
 
-/// Finished spans: waits up to `timeout` seconds for some. Returns None once the recorder has
+/// At most this many spans wait for the end of a gathering (see [`take_spans`]).
+const GATHER_MAX: usize = 4096;
+
+/// Finished spans: waits up to `timeout` seconds for some, then gathers those that follow for
+/// up to `gather` seconds more (or [`GATHER_MAX`] spans). Each hand-over takes the GIL from the
+/// program's threads, which pay for the switch: spans go over a few times a second, not after
+/// each drainer pass. Stopping ends a gathering at once. Returns None once the recorder has
 /// stopped and everything was taken.
 #[pyfunction]
-fn take_spans(py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyList>>> {
+#[pyo3(signature = (timeout, gather=0.0))]
+fn take_spans(py: Python<'_>, timeout: f64, gather: f64) -> PyResult<Option<Py<PyList>>> {
     let shared = match ACTIVE.load(Ordering::Relaxed) {
         a if !a.is_null() => unsafe { (*a).shared.clone() },
         _ => match LAST.lock().unwrap().clone() {
@@ -2694,14 +2710,7 @@ fn take_spans(py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyList>>> {
     };
     let clock = shared.file.info().created;
     let (items, done) = py.detach(|| {
-        let mut st = shared.drain.lock().unwrap();
-        if st.out.is_empty() && !st.stopped && timeout > 0.0 {
-            st = shared
-                .ready
-                .wait_timeout(st, Duration::from_secs_f64(timeout))
-                .unwrap()
-                .0;
-        }
+        let mut st = wait_for_spans(&shared, timeout, gather);
         let spans = std::mem::take(&mut st.out);
         let done = st.stopped && spans.is_empty();
         let DrainState { names, .. } = &mut *st;
@@ -2719,6 +2728,31 @@ fn take_spans(py: Python<'_>, timeout: f64) -> PyResult<Option<Py<PyList>>> {
         return Ok(None);
     }
     Ok(Some(to_python(py, clock, items)?.unbind()))
+}
+
+/// The drainer's state once spans are there (or `timeout` passed), and the gathering after
+/// them is over (see [`take_spans`]).
+fn wait_for_spans(shared: &Shared, timeout: f64, gather: f64) -> MutexGuard<'_, DrainState> {
+    let mut st = shared.drain.lock().unwrap();
+    if st.out.is_empty() && !st.stopped && timeout > 0.0 {
+        st = shared
+            .ready
+            .wait_timeout(st, Duration::from_secs_f64(timeout))
+            .unwrap()
+            .0;
+    }
+    if st.out.is_empty() || gather <= 0.0 {
+        return st;
+    }
+    let until = std::time::Instant::now() + Duration::from_secs_f64(gather);
+    while !st.stopped && st.out.len() < GATHER_MAX {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        st = shared.ready.wait_timeout(st, left).unwrap().0;
+    }
+    st
 }
 
 static LAST: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
@@ -3174,7 +3208,8 @@ fn window_to_python(
 /// drainer, its calls made outside any span of its own nesting under `root` (the span current
 /// when it forked). The parent's file is never written again from here: the child's copy of
 /// the parent's state (its drainer's lock, possibly held at fork time; the forking thread's
-/// chunk) is abandoned, not released. Returns false when no recorder was running.
+/// chunk) is abandoned, not released. Returns false when no recorder was running. When the
+/// file cannot be made (`OSError`), the child can try again with another path.
 #[pyfunction]
 fn after_fork_child(
     _py: Python<'_>,
@@ -3182,11 +3217,12 @@ fn after_fork_child(
     meta: String,
     root: Option<(u128, u64)>,
 ) -> PyResult<bool> {
-    let a = FORKED.swap(std::ptr::null_mut(), Ordering::Relaxed);
+    let a = FORKED.load(Ordering::Relaxed);
     if a.is_null() {
         return Ok(false);
     }
-    // SAFETY: taken out of FORKED under the GIL, which `_py` proves we hold.
+    // SAFETY: held in FORKED (taken out below, once the file is made), under the GIL, which
+    // `_py` proves we hold.
     let active = unsafe { &mut *a };
     LOCAL.with(|local| {
         // SAFETY: this thread's; no other reference to it is live.
@@ -3212,7 +3248,8 @@ fn after_fork_child(
         &meta,
         Clock::best(),
     )
-    .map_err(|e| PyOSError::new_err(e.to_string()))?;
+    .map_err(ring_file_error)?;
+    FORKED.store(std::ptr::null_mut(), Ordering::Relaxed);
     let shared = new_shared(file, &options);
     std::mem::forget(std::mem::replace(&mut active.shared, shared.clone()));
     active.options = options;

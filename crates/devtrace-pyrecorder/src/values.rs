@@ -75,6 +75,11 @@ impl Budget {
 /// The GIL is held and `obj` is a live object.
 pub unsafe fn summarize(obj: *mut ffi::PyObject, out: &mut String, limit: usize) {
     unsafe { describe(obj, out, limit, 0) };
+    cut_at(out, limit);
+}
+
+/// Cuts `out` back to `limit` bytes (a character boundary), the cut marked with `…`.
+fn cut_at(out: &mut String, limit: usize) {
     if out.len() > limit {
         let mut end = limit.saturating_sub(1);
         while !out.is_char_boundary(end) {
@@ -196,18 +201,47 @@ fn integer(v: i64, out: &mut String) {
 /// The GIL is held; `obj` is an exact str, alive while the text is used.
 #[inline(always)]
 unsafe fn str_text<'a>(obj: *mut ffi::PyObject, out: &mut String) -> Option<&'a str> {
+    // SAFETY: as the caller promises.
+    let text = unsafe { utf8(obj) };
+    if text.is_none() {
+        out.push_str("str(?)");
+    }
+    text
+}
+
+/// A str's text (an exact str or a subclass: the C data is read, no method runs); None when
+/// CPython cannot encode it (a lone surrogate).
+///
+/// # Safety
+/// The GIL is held; `obj` is a str, alive while the text is used.
+#[inline(always)]
+unsafe fn utf8<'a>(obj: *mut ffi::PyObject) -> Option<&'a str> {
     let mut size: ffi::Py_ssize_t = 0;
-    // SAFETY: an exact str; its UTF-8 form is cached by CPython (no Python code runs).
+    // SAFETY: a str; its UTF-8 form is cached by CPython (no Python code runs).
     let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(obj, &mut size) };
     if data.is_null() {
         unsafe { ffi::PyErr_Clear() };
-        out.push_str("str(?)");
         return None;
     }
     let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, size as usize) };
     // SAFETY: CPython's UTF-8 form of a str is valid UTF-8 (a str it cannot encode, one with
     // a lone surrogate, fails above instead).
     Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+}
+
+/// An exact str's text, None for anything else (whose `str()` could run the program's code)
+/// or for a str CPython cannot encode.
+///
+/// # Safety
+/// The GIL is held; `obj` is a live object or null.
+unsafe fn exact_str<'a>(obj: *mut ffi::PyObject) -> Option<&'a str> {
+    // SAFETY: as the caller promises.
+    unsafe {
+        if obj.is_null() || ffi::PyUnicode_CheckExact(obj) == 0 {
+            return None;
+        }
+        utf8(obj)
+    }
 }
 
 unsafe fn string(obj: *mut ffi::PyObject, out: &mut String) {
@@ -309,10 +343,12 @@ unsafe fn exception(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dep
 
 /// An exception's message as its `str()` reads, without calling it (a class may override
 /// `__str__`, or `args` with a property): from what the exception object holds in its C
-/// structure. No arguments: nothing. One: its text for a str, its summary otherwise — but a
-/// `KeyError`'s one argument as `repr()` writes a str or an int. Several: their tuple, each as
-/// `repr()` writes a str or an int, else summarised. An `OSError` with an errno and a message: `[Errno N] message`, then `: 'file'` (and
-/// ` -> 'file2'`) as CPython's own `str()` writes it. Any other object: its summary.
+/// structure, within `limit` bytes. The built-in types whose C `__str__` formats fields of
+/// their own ([`fields_message`]: `OSError`, the `Unicode…Error`s, `SyntaxError`,
+/// `ImportError`) as CPython writes them. Any other exception from its arguments: none,
+/// nothing; one, its text for a str, its summary otherwise — but a `KeyError`'s one argument
+/// as `repr()` writes a str or an int; several, their tuple, each as `repr()` writes a str or
+/// an int, else summarised. Any other object: its summary.
 ///
 /// # Safety
 /// The GIL is held and `obj` is a live object.
@@ -324,9 +360,8 @@ pub unsafe fn exception_message(obj: *mut ffi::PyObject, out: &mut String, limit
             summarize(obj, out, limit);
             return;
         }
-        if ffi::PyObject_TypeCheck(obj, ffi::PyExc_OSError as *mut ffi::PyTypeObject) != 0
-            && os_error_message(obj as *mut ffi::PyOSErrorObject, out, limit)
-        {
+        if fields_message(obj, out, limit) {
+            cut_at(out, limit);
             return;
         }
         let args = PyException_GetArgs(obj);
@@ -385,6 +420,200 @@ unsafe fn arguments_message(
         }
         out.push(')');
     }
+}
+
+/// The message of a built-in exception type whose C `__str__` formats fields other than `args`
+/// (subclasses included, as CPython's `__str__` serves them too), written as that `__str__`
+/// writes it; false, with nothing written, for other types and when a field holds another
+/// type than CPython put there (a program set `error.reason = 5`): then the arguments are used.
+///
+/// # Safety
+/// The GIL is held and `obj` is a live exception instance.
+unsafe fn fields_message(obj: *mut ffi::PyObject, out: &mut String, limit: usize) -> bool {
+    // SAFETY (whole function): as the caller promises; each cast is to the C structure of
+    // the built-in type `obj` was just checked to be an instance of.
+    unsafe {
+        let is = |ty: *mut ffi::PyObject| ffi::PyObject_TypeCheck(obj, ty.cast()) != 0;
+        if is(ffi::PyExc_OSError) {
+            os_error_message(obj.cast(), out, limit)
+        } else if is(ffi::PyExc_UnicodeDecodeError) {
+            unicode_error_message(obj.cast(), Codec::Decode, out, limit)
+        } else if is(ffi::PyExc_UnicodeEncodeError) {
+            unicode_error_message(obj.cast(), Codec::Encode, out, limit)
+        } else if is(ffi::PyExc_UnicodeTranslateError) {
+            unicode_error_message(obj.cast(), Codec::Translate, out, limit)
+        } else if is(ffi::PyExc_SyntaxError) {
+            syntax_error_message(obj.cast(), out, limit)
+        } else if is(ffi::PyExc_ImportError) {
+            import_error_message(obj.cast(), out, limit)
+        } else {
+            false
+        }
+    }
+}
+
+/// Which `UnicodeError` a message is for.
+#[derive(Clone, Copy, PartialEq)]
+enum Codec {
+    Decode,
+    Encode,
+    Translate,
+}
+
+/// `'utf-8' codec can't decode byte 0xff in position 0: invalid start byte` (or `bytes in
+/// position 2-3`; `can't encode character '\xe9'`, `'\u20ac'`, `'\U0001f600'`; `can't
+/// translate …` without a codec) from a `UnicodeError`'s C fields, as CPython 3.13 writes
+/// it (3.12 the same for positions within the object). Nothing, and true, for an error whose
+/// object was never set (CPython writes ""); false, nothing written, when the encoding or
+/// the reason is not an exact str or the object not bytes (decode) or str.
+///
+/// # Safety
+/// The GIL is held; `error` is a live instance of the `UnicodeError` `codec` names.
+unsafe fn unicode_error_message(
+    error: *mut ffi::PyUnicodeErrorObject,
+    codec: Codec,
+    out: &mut String,
+    limit: usize,
+) -> bool {
+    use std::fmt::Write;
+    // SAFETY (whole function): as the caller promises; the fields are borrowed references
+    // (or null) held by the live exception, read before anything else runs.
+    unsafe {
+        let error = &*error;
+        if error.object.is_null() {
+            return true;
+        }
+        let Some(reason) = exact_str(error.reason) else {
+            return false;
+        };
+        let encoding = exact_str(error.encoding);
+        let length = match codec {
+            Codec::Decode if ffi::PyBytes_Check(error.object) != 0 => {
+                ffi::PyBytes_Size(error.object)
+            }
+            Codec::Encode | Codec::Translate if ffi::PyUnicode_Check(error.object) != 0 => {
+                ffi::PyUnicode_GetLength(error.object)
+            }
+            _ => return false,
+        };
+        if codec != Codec::Translate {
+            let Some(encoding) = encoding else {
+                return false;
+            };
+            out.push('\'');
+            whole_text(encoding, out, limit);
+            out.push_str("' codec ");
+        }
+        let (start, end) = (error.start, error.end);
+        out.push_str(match codec {
+            Codec::Decode => "can't decode",
+            Codec::Encode => "can't encode",
+            Codec::Translate => "can't translate",
+        });
+        if start >= 0 && start < length && end == start + 1 {
+            if codec == Codec::Decode {
+                let byte = *ffi::PyBytes_AsString(error.object).offset(start) as u8;
+                let _ = write!(out, " byte 0x{byte:02x}");
+            } else {
+                let _ = match ffi::PyUnicode_ReadChar(error.object, start) {
+                    c @ ..=0xff => write!(out, " character '\\x{c:02x}'"),
+                    c @ ..=0xffff => write!(out, " character '\\u{c:04x}'"),
+                    c => write!(out, " character '\\U{c:08x}'"),
+                };
+            }
+            let _ = write!(out, " in position {start}: ");
+        } else {
+            let unit = if codec == Codec::Decode {
+                "bytes"
+            } else {
+                "characters"
+            };
+            let _ = write!(out, " {unit} in position {start}-{}: ", end.wrapping_sub(1));
+        }
+        whole_text(reason, out, limit);
+        true
+    }
+}
+
+/// `msg (file.py, line 3)` (or `msg (file.py)`, `msg (line 3)`, `msg`) from a `SyntaxError`'s
+/// C fields, as CPython writes it: the file name's last part, the line when it is an int (-1
+/// beyond a C long), `None` for a message never set; false, nothing written, when the message
+/// is neither None nor an exact str (its `str()` could run the program's code).
+///
+/// # Safety
+/// The GIL is held; `error` is a live SyntaxError instance.
+unsafe fn syntax_error_message(
+    error: *mut ffi::PySyntaxErrorObject,
+    out: &mut String,
+    limit: usize,
+) -> bool {
+    // SAFETY (whole function): as the caller promises; the fields are borrowed references
+    // (or null) held by the live exception, read before anything else runs.
+    unsafe {
+        let error = &*error;
+        let message = if error.msg.is_null() || error.msg == ffi::Py_None() {
+            "None"
+        } else {
+            match exact_str(error.msg) {
+                Some(text) => text,
+                None => return false,
+            }
+        };
+        let file = if !error.filename.is_null() && ffi::PyUnicode_Check(error.filename) != 0 {
+            let Some(path) = utf8(error.filename) else {
+                return false;
+            };
+            Some(
+                path.rsplit(std::path::MAIN_SEPARATOR)
+                    .next()
+                    .unwrap_or(path),
+            )
+        } else {
+            None
+        };
+        let line =
+            (!error.lineno.is_null() && ffi::PyLong_CheckExact(error.lineno) != 0).then(|| {
+                let mut overflow = 0;
+                let line = ffi::PyLong_AsLongAndOverflow(error.lineno, &mut overflow);
+                if overflow != 0 { -1 } else { line as i64 }
+            });
+        whole_text(message, out, limit);
+        if file.is_none() && line.is_none() {
+            return true;
+        }
+        out.push_str(" (");
+        if let Some(file) = file {
+            whole_text(file, out, limit);
+            if line.is_some() {
+                out.push_str(", ");
+            }
+        }
+        if let Some(line) = line {
+            out.push_str("line ");
+            integer(line, out);
+        }
+        out.push(')');
+        true
+    }
+}
+
+/// An `ImportError`'s `msg` when it is an exact str (what CPython's `__str__` writes then);
+/// false, nothing written, otherwise (then the arguments are used, as CPython does).
+///
+/// # Safety
+/// The GIL is held; `error` is a live ImportError instance.
+unsafe fn import_error_message(
+    error: *mut ffi::PyImportErrorObject,
+    out: &mut String,
+    limit: usize,
+) -> bool {
+    // SAFETY: as the caller promises; `msg` is a borrowed reference (or null) held by the
+    // live exception.
+    let Some(message) = (unsafe { exact_str((*error).msg) }) else {
+        return false;
+    };
+    whole_text(message, out, limit);
+    true
 }
 
 /// `[Errno N] message` (`: 'file'`, ` -> 'file2'`) from an OSError's C fields, as CPython's
@@ -482,13 +711,18 @@ fn python_repr(text: &str, out: &mut String, limit: usize) {
     out.push(quote);
 }
 
-/// Appends an exact str's text as it is, cut at `limit` bytes (a character boundary).
+/// Appends an exact str's text as it is, cut at `limit` bytes of `out` (a character
+/// boundary).
 unsafe fn whole_string(obj: *mut ffi::PyObject, out: &mut String, limit: usize) {
     // SAFETY: as the caller promises.
-    let Some(text) = (unsafe { str_text(obj, out) }) else {
-        return;
-    };
-    let mut end = text.len().min(limit);
+    if let Some(text) = unsafe { str_text(obj, out) } {
+        whole_text(text, out, limit);
+    }
+}
+
+/// Appends `text` as it is, cut at `limit` bytes of `out` (a character boundary).
+fn whole_text(text: &str, out: &mut String, limit: usize) {
+    let mut end = text.len().min(limit.saturating_sub(out.len()));
     while !text.is_char_boundary(end) {
         end -= 1;
     }

@@ -401,6 +401,14 @@ pub enum RingError {
         "recorder size {mib} MiB is too small: at least {min} MiB are needed for the header, names, span table and one chunk per thread"
     )]
     TooSmall { mib: u64, min: u64 },
+    #[error(
+        "recorder file {path}: no room for its {need_mib} MiB on that filesystem ({free_mib} MiB free)"
+    )]
+    NoRoom {
+        path: PathBuf,
+        need_mib: u64,
+        free_mib: u64,
+    },
 }
 
 /// The sizes of a recorder file.
@@ -555,6 +563,42 @@ fn io_error(path: &Path, source: std::io::Error) -> RingError {
     }
 }
 
+/// Reserves the file's `len` bytes on its filesystem now. A write through a shared mapping to a
+/// page its filesystem has no room for kills the process with SIGBUS (a small `/dev/shm`, as in
+/// a container, fills up): reserved at creation, the recording either has every page it will
+/// write or does not start.
+fn reserve(file: &File, len: usize, path: &Path) -> Result<(), RingError> {
+    let rc = loop {
+        // SAFETY: a file descriptor we own, open for writing.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+        if rc != libc::EINTR {
+            break rc;
+        }
+    };
+    match rc {
+        0 => Ok(()),
+        libc::ENOSPC | libc::EFBIG => Err(RingError::NoRoom {
+            path: path.to_path_buf(),
+            need_mib: (len as u64).div_ceil(1 << 20),
+            free_mib: free_bytes(file) >> 20,
+        }),
+        e => Err(io_error(path, std::io::Error::from_raw_os_error(e))),
+    }
+}
+
+/// Bytes an unprivileged writer may still take on `file`'s filesystem (0 when unknown).
+fn free_bytes(file: &File) -> u64 {
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: an open descriptor and a buffer of the right type; read only on success.
+    if unsafe { libc::fstatvfs(file.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return 0;
+    }
+    // SAFETY: filled in by the successful call above.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // both are narrower on 32-bit targets
+    (st.f_bavail as u64).saturating_mul(st.f_frsize as u64)
+}
+
 fn map(file: &File, len: usize, path: &Path) -> Result<*mut u8, RingError> {
     // SAFETY: a shared read-write mapping of a file we opened read-write, of its full length.
     let base = unsafe {
@@ -618,7 +662,15 @@ impl RecorderFile {
             .open(path)
             .map_err(|e| io_error(path, e))?;
         let len = layout.file_len();
-        file.set_len(len as u64).map_err(|e| io_error(path, e))?;
+        let sized = file
+            .set_len(len as u64)
+            .map_err(|e| io_error(path, e))
+            .and_then(|()| reserve(&file, len, path));
+        if let Err(e) = sized {
+            // Nothing half-made is left behind (a reservation that failed freed its blocks).
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
         let base = map(&file, len, path)?;
         let rf = RecorderFile {
             base,
@@ -797,8 +849,8 @@ impl RecorderFile {
 
     /// Makes every page of the mapping present and writable now (`MADV_POPULATE_WRITE`, Linux
     /// 5.14+), so writers do not take a page fault at their first record in each page. The
-    /// contents are not changed (safe while writers write); the whole file is committed at
-    /// once instead of as the rings fill. Without kernel support it does nothing.
+    /// contents are not changed (safe while writers write); the file's blocks were reserved
+    /// when it was made, so this only maps them. Without kernel support it does nothing.
     pub fn populate(&self) {
         const MADV_POPULATE_WRITE: libc::c_int = 23;
         // SAFETY: base/len are our mapping; the advice only faults pages in.

@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from devtrace import _names as names
+from devtrace._modules import mains_named, module_name
 from devtrace._config import INSTRUMENTATION_NAME, parent_context
 
 __all__ = ["autotrace", "stop_autotrace", "DEFAULT_THRESHOLD_MS"]
@@ -245,21 +246,6 @@ class _Tracer:
             self.local.emitting = False
 
 
-def _module_name(globals_: Dict[str, Any]) -> Optional[str]:
-    """The module's name; for the script run as ``__main__``, its real name (``python -m
-    pkg.cli`` → ``pkg.cli``; ``python app.py`` → ``app``)."""
-    name = globals_.get("__name__")
-    if name != "__main__":
-        return name
-    spec = globals_.get("__spec__")
-    if spec is not None and getattr(spec, "name", None):
-        return spec.name
-    path = globals_.get("__file__")
-    if path:
-        return os.path.splitext(os.path.basename(path))[0]
-    return name
-
-
 _active: Optional[_Tracer] = None
 _backend: Optional[str] = None
 _TOOL_NAME = "devtrace.autotrace"
@@ -301,7 +287,7 @@ def _install_setprofile(state: _Tracer) -> None:
             code = frame.f_code
             hit = watched.get(code)
             if hit is None:
-                module = _module_name(frame.f_globals)
+                module = module_name(frame.f_globals)
                 hit = watched[code] = state.is_watched_module(module)
                 if hit:
                     state.describe(code, module)  # type: ignore[arg-type]
@@ -335,7 +321,7 @@ def _install_monitoring(state: _Tracer) -> None:
         if hit is None:
             # The module of a code object: the frame running it tells.
             frame = sys._getframe(1)
-            module = _module_name(frame.f_globals) if frame.f_code is code else None
+            module = module_name(frame.f_globals) if frame.f_code is code else None
             hit = watched[code] = state.is_watched_module(module)
             if hit:
                 state.describe(code, module)  # type: ignore[arg-type]
@@ -395,7 +381,7 @@ def autotrace(*packages: str, threshold_ms: Optional[float] = None, backend: Opt
         _backend = "native"
         return
     provider, ids = _hook_provider()
-    state = _Tracer(packages, int(threshold_ms * 1_000_000), provider, ids)
+    state = _Tracer(mains_named(packages), int(threshold_ms * 1_000_000), provider, ids)
     if chosen == "monitoring":
         _install_monitoring(state)
     else:

@@ -28,6 +28,7 @@ attributes; docs/PERFORMANCE.md the measured cost.
 from __future__ import annotations
 
 import atexit
+import errno
 import json
 import os
 import random
@@ -40,6 +41,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from devtrace import _causal, _pool, _process
 from devtrace import _names as names
+from devtrace._modules import main_named, mains_named
 
 __all__ = [
     "FlightRecorder",
@@ -113,12 +115,23 @@ def _require_native() -> Any:
     return _native
 
 
-def _default_path(kind: str) -> str:
-    chosen = os.environ.get("DEVTRACE_RECORD_FILE")
+def _ring_path(path: Optional[str], kind: str) -> Tuple[str, bool]:
+    """The ring file to record into, and whether it was chosen (``path``, else
+    ``DEVTRACE_RECORD_FILE``) rather than the default one in ``/dev/shm`` (or the temporary
+    directory where there is none)."""
+    chosen = path or os.environ.get("DEVTRACE_RECORD_FILE")
     if chosen:
-        return chosen
+        return chosen, True
     base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
-    return os.path.join(base, f"devtrace-{kind}-{os.getpid()}.ring")
+    return os.path.join(base, f"devtrace-{kind}-{os.getpid()}.ring"), False
+
+
+def _ring_places(path: str, chosen: bool) -> List[str]:
+    """Where a ring file may be made: a chosen path only; the default one, then the same name in
+    the temporary directory, for when the default one's filesystem has no room for it (a
+    container's ``/dev/shm`` is often 64 MiB)."""
+    elsewhere = os.path.join(tempfile.gettempdir(), os.path.basename(path))
+    return [path] if chosen or elsewhere == path else [path, elsewhere]
 
 
 def _root_ids() -> Optional[Tuple[int, int]]:
@@ -213,6 +226,13 @@ def _links(items: Sequence[Tuple[str, str, Tuple[int, int], str, int, int]]) -> 
         context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
         out.append(Link(context, attributes))
     return out
+
+
+# Spans are handed to the SDK at most this often (the first of a batch waits this long for
+# the rest). Each hand-over takes the GIL from the program's threads: after every drainer pass
+# (every few milliseconds on a call-heavy program) that switch cost fib(27) 0.05-0.07 of its
+# time on CPython 3.13 (docs/PERFORMANCE.md). Stopping hands the last ones over at once.
+_HAND_OVER_EVERY_S = 0.05
 
 
 class _SpanMaker:
@@ -367,9 +387,12 @@ _lock = threading.Lock()
 
 class _Base:
     flight = False
+    # The option that sizes the ring, named where there is no room for it.
+    size_option = "size_mib"
 
-    def __init__(self, path: str, size_mib: int, threshold_ns: int, meta: Dict[str, Any]) -> None:
+    def __init__(self, path: str, size_mib: int, threshold_ns: int, meta: Dict[str, Any], path_chosen: bool = True) -> None:
         self.path = path
+        self.path_chosen = path_chosen
         self.size_mib = size_mib
         self.threshold_ns = threshold_ns
         self.meta = meta
@@ -391,13 +414,30 @@ class _Base:
             meta["service.name"] = str(resource.attributes.get("service.name", ""))
         return json.dumps(meta)[:3800]
 
+    def _start_in_room(self, start: Callable[[str], Any]) -> Any:
+        """``start(path)`` on the first of :func:`_ring_places` whose filesystem has room for
+        the ring (``self.path`` becomes it); what ``start`` returned. Without room anywhere,
+        ``OSError`` (``ENOSPC``) says what to change."""
+        for place in _ring_places(self.path, self.path_chosen):
+            try:
+                started = start(place)
+            except OSError as error:
+                if error.errno != errno.ENOSPC:
+                    raise
+                why = error.strerror
+                continue
+            self.path = place
+            return started
+        raise OSError(errno.ENOSPC, f"{why}: give a smaller ring ({self.size_option}={self.size_mib}), or a path on a filesystem with room")
+
     def _continue_in_child(self, parent_pid: int) -> None:
         """In a child just forked: record into a ring file of its own (named by its pid), with
         its own drainer, its calls nesting under the span current when it forked."""
         root = self._child_root()
         self.path = _child_path(self.path, parent_pid, os.getpid())
         self.meta = {**self.meta, "forked_from": parent_pid}
-        if not _native.after_fork_child(self.path, self._meta_json(root), root):
+        meta = self._meta_json(root)
+        if not self._start_in_room(lambda path: _native.after_fork_child(path, meta, root)):
             self.stopped = True  # the native side was not recording when the process forked
             return
         self._restart_threads()
@@ -540,13 +580,14 @@ class Recorder(_Base):
         plan_id: Optional[str] = None,
         lossless: bool = True,
         values: Sequence[Tuple[str, str]] = (),
+        path_chosen: bool = True,
     ) -> None:
-        super().__init__(path, size_mib, int(threshold_ms * 1_000_000), {"mode": "record", "plan": plan_id})
+        super().__init__(path, size_mib, int(threshold_ms * 1_000_000), {"mode": "record", "plan": plan_id}, path_chosen)
         self.lossless = lossless
         native = _require_native()
         self.maker = _SpanMaker(self.provider, {PLAN_ID: plan_id} if plan_id else None)
         _install_marks(self.provider)
-        native.start(
+        self._start_in_room(lambda path: native.start(
             path,
             size_mib,
             False,
@@ -559,7 +600,7 @@ class Recorder(_Base):
             span_context=_span_context(),
             wait_for_drainer=lossless,
             values=[tuple(v) for v in values] + [tuple(p) for p in (plan or ())],
-        )
+        ))
         # threading's locks are C: locks the recorded modules make from now on are ones whose
         # waits are seen.
         _causal.install(list(packages) + [module for module, _ in (plan or ())], native)
@@ -593,7 +634,7 @@ class Recorder(_Base):
     def _export_loop(self) -> None:
         native = _native
         while True:
-            batch = native.take_spans(0.05)
+            batch = native.take_spans(0.05, _HAND_OVER_EVERY_S)
             if batch is None:
                 return
             if batch:
@@ -635,6 +676,7 @@ class FlightRecorder(_Base):
     """The flight recorder. See :func:`record`."""
 
     flight = True
+    size_option = "max_mib"
 
     def __init__(
         self,
@@ -648,8 +690,9 @@ class FlightRecorder(_Base):
         detail_calls: int,
         path: str,
         values: Sequence[Tuple[str, str]] = (),
+        path_chosen: bool = True,
     ) -> None:
-        super().__init__(path, max_mib, int(threshold_ms * 1_000_000), {"mode": "flight", "seconds": seconds})
+        super().__init__(path, max_mib, int(threshold_ms * 1_000_000), {"mode": "flight", "seconds": seconds}, path_chosen)
         native = _require_native()
         self.seconds = seconds
         self.detail_calls = detail_calls
@@ -659,7 +702,7 @@ class FlightRecorder(_Base):
         self.marks = _install_marks(self.provider)
         self._saved_hooks: List[Tuple[str, Any]] = []
         self._saved_signals: Dict[int, Any] = {}
-        native.start(
+        self._start_in_room(lambda path: native.start(
             path,
             max_mib,
             True,
@@ -673,7 +716,7 @@ class FlightRecorder(_Base):
             self._on_exception if exceptions else None,
             span_context=_span_context(),
             values=[tuple(v) for v in values],
-        )
+        ))
         # The locks `packages` make are native ones too: used without waiting they cost no more
         # than threading's; each release writes a record (docs/PERFORMANCE.md, causality).
         _causal.install(list(packages), native)
@@ -1120,11 +1163,15 @@ def record_calls(
             raise ValueError(f"record_calls(): {package!r} is not a module name (e.g. 'myapp' or 'myapp.core')")
     threshold = _threshold(threshold_ms)
     wanted = [_function_name(v, "record_calls") for v in values]
+    packages = mains_named(packages)
+    if plan is not None:
+        plan = [(main_named(module), qualname) for module, qualname in plan]
     with _lock:
         _stop_current()
         _install_exit_hook()
         _install_fork_hook()
-        _current = Recorder(packages, plan, threshold, path or _default_path("record"), size_mib, plan_id, lossless, wanted)
+        ring, chosen = _ring_path(path, "record")
+        _current = Recorder(packages, plan, threshold, ring, size_mib, plan_id, lossless, wanted, path_chosen=chosen)
         return _current  # type: ignore[return-value]
 
 
@@ -1133,9 +1180,9 @@ def _function_name(value: Any, caller: str) -> Tuple[str, str]:
     function given it, is named in the error)."""
     if isinstance(value, str) and value.count(":") == 1 and all(value.split(":")):
         module, qualname = value.split(":")
-        return module, qualname
+        return main_named(module), qualname
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, str) and v for v in value):
-        return value[0], value[1]
+        return main_named(value[0]), value[1]
     raise ValueError(
         f"{caller}(values=...): {value!r} is not a function name; give (module, qualname) or "
         '"module:qualname", e.g. "myapp.store:Store.save"'
@@ -1186,12 +1233,14 @@ def record(
     if seconds <= 0:
         raise ValueError(f"record(): seconds must be > 0, not {seconds}")
     wanted = [_function_name(v, "record") for v in values]
+    packages = mains_named(packages)
     with _lock:
         _stop_current()
         _install_exit_hook()
         _install_fork_hook()
+        ring, chosen = _ring_path(path, "flight")
         _current = FlightRecorder(
-            seconds, max_mib, packages, exceptions, signals, on_unhandled, threshold_ms, detail_calls, path or _default_path("flight"), wanted
+            seconds, max_mib, packages, exceptions, signals, on_unhandled, threshold_ms, detail_calls, ring, wanted, path_chosen=chosen
         )
         return _current  # type: ignore[return-value]
 

@@ -140,7 +140,9 @@ def test_the_default_threshold_and_bad_arguments():
         devtrace.autotrace("x", threshold_ms=-1)
 
 
-def test_the_script_run_as_main_is_traced_by_its_name(tmp_path):
+@pytest.mark.parametrize("named", ["tool", "__main__"])
+def test_the_script_run_as_main_is_traced_by_its_name_whether_given_by_it_or_as_main(tmp_path, named):
+    # "__main__" used to match nothing: the script's functions are recorded under its name.
     script = tmp_path / "tool.py"
     script.write_text(textwrap.dedent('''
         import time
@@ -152,13 +154,13 @@ def test_the_script_run_as_main_is_traced_by_its_name(tmp_path):
         provider = TracerProvider(); provider.add_span_processor(SimpleSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
         import devtrace
-        devtrace.autotrace("tool", threshold_ms=5)
+        devtrace.autotrace(NAMED, threshold_ms=5)
         def main():
             time.sleep(0.01)
         main()
         devtrace.stop_autotrace()
         print([s.name for s in exporter.get_finished_spans()])
-    '''))
+    ''').replace("NAMED", repr(named)))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "['tool.main']\n"

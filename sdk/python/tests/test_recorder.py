@@ -127,6 +127,24 @@ def test_long_calls_become_spans_and_short_ones_are_counted_on_their_parent(span
 
 
 @native_only
+def test_spans_go_to_the_sdk_in_batches_a_few_times_a_second_and_all_of_them_at_stop(spans, app, monkeypatch):
+    # Each hand-over takes the GIL from the program; after every drainer pass (10 ms apart
+    # here) it cost call-heavy programs a few percent.
+    hand_overs = []
+    export = recorder._SpanMaker.export
+    monkeypatch.setattr(recorder._SpanMaker, "export", lambda self, items: hand_overs.append(len(items)) or export(self, items))
+    record("recapp", threshold_ms=1)
+    started = time.monotonic()
+    for _ in range(100):
+        app.slow(0.003)
+    elapsed = time.monotonic() - started
+    recorder.stop_recording()
+    assert len([s for s in spans() if s.name == "recapp.core.slow"]) == 100
+    assert sum(hand_overs) >= 100
+    assert len(hand_overs) <= elapsed / recorder._HAND_OVER_EVERY_S + 2, hand_overs
+
+
+@native_only
 def test_calls_nest_under_the_span_that_was_current_and_its_short_calls_are_set_on_it(spans, app):
     tracer = trace.get_tracer("test")
     record("recapp", threshold_ms=10)
@@ -278,6 +296,99 @@ def test_records_overwritten_before_they_were_read_are_said_at_stop(app, tmp_pat
     assert lost > 0
     assert f"devtrace: the recorder lost {lost:,} of {lost + events:,} events" in out.stderr
     assert "size_mib, now 2" in out.stderr
+
+
+ROOM_CHILD = """
+import json, os, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+trace.set_tracer_provider(TracerProvider())
+from devtrace import recorder
+import recapp.core as app
+out = {}
+# A ring file chosen where there is no room for it: a clear error, nothing left behind, no
+# recorder running, and the program goes on.
+try:
+    recorder.record_calls("recapp", path="/dev/shm/chosen.ring")
+except OSError as error:
+    out["chosen"] = [error.errno, str(error), os.path.exists("/dev/shm/chosen.ring"), recorder.current() is None]
+# The default file, with no room in /dev/shm, is made in the temporary directory and records.
+recorder.record_calls("recapp", threshold_ms=1)
+app.run()
+stats = recorder.stop_recording()
+out["default"] = [stats["path"], stats["events"], stats["lost"]]
+flight = recorder.record(5, 16, signals=(), on_unhandled=False)
+out["flight"] = flight.path
+recorder.stop_recording()
+out["dev_shm"] = os.listdir("/dev/shm")
+print(json.dumps(out))
+"""
+
+
+def _run_with_small_dev_shm(tmp_path, mib: int, script: str):
+    """Runs `script` (its last line of output JSON) with a /dev/shm of `mib` MiB of its own
+    (bubblewrap's tmpfs, as a container's small /dev/shm), the rest of the machine as it is, and
+    its temporary directory in `tmp_path`; returns (what it printed, that directory)."""
+    import shutil
+
+    bwrap = shutil.which("bwrap")
+    assert bwrap, "bubblewrap (bwrap) runs these tests: apt-get install bubblewrap"
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = dict(os.environ, TMPDIR=str(temp), PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    env.pop("DEVTRACE_RECORD_FILE", None)
+    command = [bwrap, "--dev-bind", "/", "/", "--size", str(mib << 20), "--tmpfs", "/dev/shm", sys.executable, "-c", script]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "records nothing" not in out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1]), str(temp)
+
+
+@native_only
+def test_a_ring_with_no_room_in_dev_shm_is_made_in_the_temporary_directory_and_a_chosen_one_says_so(app, tmp_path):
+    # Before, the ring's pages were only reserved as they were first written: with no room
+    # left in /dev/shm, that write killed the program with SIGBUS.
+    got, temp = _run_with_small_dev_shm(tmp_path, 8, ROOM_CHILD)
+    code, message, left_behind, none_running = got["chosen"]
+    assert code == 28 and not left_behind and none_running  # ENOSPC
+    assert "recorder file /dev/shm/chosen.ring: no room for its 16 MiB on that filesystem (8 MiB free)" in message
+    assert "give a smaller ring (size_mib=16), or a path on a filesystem with room" in message
+    path, events, lost = got["default"]
+    assert os.path.dirname(path) == temp and events > 100 and lost == 0
+    assert os.path.dirname(got["flight"]) == temp
+    assert got["dev_shm"] == []
+
+
+FORK_ROOM_CHILD = """
+import json, os, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+trace.set_tracer_provider(TracerProvider())
+from devtrace import recorder
+import recapp.core as app
+handle = recorder.record_calls("recapp", threshold_ms=1)
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    # The child's own ring does not fit beside the parent's in /dev/shm.
+    app.run()
+    stats = recorder.stop_recording()
+    os.write(write, json.dumps([stats["path"], stats["events"]]).encode())
+    os._exit(0)
+os.close(write)
+child = json.loads(os.read(read, 4096))
+os.waitpid(pid, 0)
+app.run()
+print(json.dumps({"parent": [handle.path, recorder.stop_recording()["events"]], "child": child}))
+"""
+
+
+@native_only
+def test_a_forked_child_whose_ring_finds_no_room_beside_its_parents_records_into_the_temporary_directory(app, tmp_path):
+    got, temp = _run_with_small_dev_shm(tmp_path, 24, FORK_ROOM_CHILD)
+    (parent_path, parent_events), (child_path, child_events) = got["parent"], got["child"]
+    assert os.path.dirname(parent_path) == "/dev/shm" and parent_events > 100
+    assert os.path.dirname(child_path) == temp and child_events > 100
 
 
 LOSSLESS_CHILD = """
@@ -663,9 +774,55 @@ def test_an_exception_message_reads_as_its_str_for_built_in_arguments():
         OSError(5, "Input/output error"),
         OSError("no errno"),
         TimeoutError(),
+        # Built-in types whose C `__str__` reads fields other than `args`.
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        UnicodeDecodeError("utf-8", b"ab\xe2\x82", 2, 4, "unexpected end of data"),
+        UnicodeEncodeError("ascii", "caf\xe9", 3, 4, "ordinal not in range(128)"),
+        UnicodeEncodeError("latin-1", "\u20ac 5", 0, 1, "ordinal not in range(256)"),
+        UnicodeEncodeError("ascii", "a\U0001f600", 1, 2, "ordinal not in range(128)"),
+        UnicodeEncodeError("ascii", "caf\xe9s", 3, 5, "ordinal not in range(128)"),
+        UnicodeTranslateError("x\u2603", 1, 2, "no mapping"),
+        UnicodeTranslateError("xyz", 0, 3, "no mapping"),
+        SyntaxError("invalid syntax", ("orders/checkout.py", 3, 5, "x = = 1")),
+        SyntaxError("invalid syntax", (None, 3, 5, "x = = 1")),
+        SyntaxError("invalid syntax", ("orders/checkout.py", None, None, None)),
+        SyntaxError("invalid syntax"),
+        SyntaxError(),
+        IndentationError("unexpected indent", ("/srv/app/jobs.py", 12, 4, "  y = 2")),
+        TabError("inconsistent use of tabs", ("jobs.py", 2**70, 1, "\tz")),
+        ImportError("No module named 'orders'", name="orders"),
+        ModuleNotFoundError("No module named 'yaml'", name="yaml"),
+        ImportError("a", "b"),
+        ImportError(),
+        StopIteration(5),
+        StopIteration(),
+        SystemExit(3),
+        SystemExit("a", "b"),
+        KeyboardInterrupt(),
     ]
+    message_set = ImportError("a", "b")
+    message_set.msg = "cannot import name 'x'"
+    cases.append(message_set)
     for error in cases:
         assert _native.exception_message(error) == str(error), repr(error)
+    # A field a program replaced with another type: the arguments, as for any exception.
+    mangled = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+    mangled.reason = 5
+    assert _native.exception_message(mangled) == "('utf-8', bytes(len 1), 0, 1, 'invalid start byte')"
+    bad_object = UnicodeEncodeError("ascii", "caf\xe9", 3, 4, "ordinal not in range(128)")
+    bad_object.object = b"caf"
+    assert _native.exception_message(bad_object) == "('ascii', 'caf\xe9', 3, 4, 'ordinal not in range(128)')"
+    bad_message = SyntaxError("invalid syntax", ("a.py", 1, 1, "x"))
+    bad_message.msg = ["not", "text"]
+    assert _native.exception_message(bad_message) == """('invalid syntax', ("a.py", 1, 1, …) (len 4))"""
+    # Positions out of the object's range: the range form, as CPython 3.13 writes it.
+    far = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+    far.start, far.end = 7, 8
+    assert _native.exception_message(far) == "'utf-8' codec can't decode bytes in position 7-7: invalid start byte"
+    # A long reason stays within the message's bytes.
+    long_reason = _native.exception_message(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "r" * 10_000))
+    assert long_reason.startswith("'utf-8' codec can't decode byte 0xff in position 0: rrr")
+    assert len(long_reason.encode()) == 4096
     # Bounded like any message (4,096 bytes), however many arguments.
     many = _native.exception_message(ValueError(*range(100_000)))
     assert many.startswith("(0, 1, 2, ") and many.endswith("…") and len(many.encode()) <= 4096 + 16
