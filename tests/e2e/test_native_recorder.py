@@ -22,7 +22,8 @@ scripts/test built the devtrace package for (DEVTRACE_NATIVE_PYTHONS, `:`-separa
   the official MCP SDK which argument made a call fail, and what the main thread's wait on the
   queue was waiting for (get_spans: the producer thread's call whose put ended it);
 - the same recording in `devtrace watch`, in a real terminal (tmux): the waiting call's row is
-  marked `⇠`, its detail says what it waited for in `show`'s words, and `c` selects the cause.
+  marked `⇠`, its detail says what it waited for in `show`'s words, `c` selects the cause (whose
+  detail then names the wait `r` returns to), and `r` selects the wait again.
 
 The program is tests/e2e/native_app (python -m app.main, app.tasks, app.spawner, …).
 """
@@ -421,7 +422,9 @@ def test_watch_marks_a_wait_says_what_it_waited_for_goes_to_its_cause_and_back(s
     tmux.run("new-session", "-d", "-s", "watch", "-x", "160", "-y", "50",
              f"env -u NO_COLOR TERM=xterm-256color {store.bin} --data {store.data_dir} watch;"
              " echo watch-exited-$?; exec sleep 600")
-    tmux.wait_for("Traces (")
+    # The recorded trace listed (the first frame can come before the store's first read: an
+    # Enter on "Traces (0)" opens nothing).
+    tmux.wait_for("Traces (1)")
     tmux.run("send-keys", "-t", "watch", "Enter")
     screen = tmux.wait_for(trace_id, "⇠ waited for another thread (c: its cause)")
     assert "⇠ app.pipeline.consume" in screen, screen
@@ -442,10 +445,14 @@ def test_watch_marks_a_wait_says_what_it_waited_for_goes_to_its_cause_and_back(s
     screen = tmux.wait_for("\napp.pipeline.produce  ")
     assert selected_detail(screen)[0].startswith("app.pipeline.produce  "), screen
     assert "filter \"" not in screen.splitlines()[-1], screen
+    # The detail names the wait r returns to; before c it had no such line.
+    assert not [line for line in detail if "r: return" in line], screen
+    assert selected_detail(screen)[-1].strip() == 'r: return to the wait in "app.pipeline.consume"', screen
     # r: back on the consume call that waited (the same call: its duration and start), and its wait.
     tmux.run("send-keys", "-t", "watch", "r")
     screen = tmux.wait_for(f"\n{detail[0]}")
     assert selected_detail(screen)[0] == detail[0], screen
     assert said in [line.strip() for line in selected_detail(screen)], screen
+    assert not [line for line in selected_detail(screen) if "r: return" in line], screen
     tmux.run("send-keys", "-t", "watch", "q")
     tmux.wait_for("watch-exited-0", timeout=10)

@@ -5,11 +5,11 @@
 //! Screens: the dashboard (rates, traces, sessions in progress, findings as they fire), one
 //! session turn by turn, a trace's waterfall (critical path marked, repeated siblings folded as
 //! `show` folds them, a span that waited for another thread marked `⇠`, the selected row's
-//! detail under it with its waits in `show`'s words), one finding with its evidence, and the
-//! keys.
+//! detail under it with its waits in `show`'s words and, after a `c`, the wait `r` returns to),
+//! one finding with its evidence, and the keys.
 
 use crate::state::{Dashboard, FeedItem, Origin};
-use crate::text::{clock, count, data, duration, fit, right, short_id, sparkline};
+use crate::text::{clock, count, data, duration, fit, quoted, right, short_id, sparkline};
 use devtrace_query::causal::WaitView;
 use devtrace_query::live::{ActionLine, SessionProgress, SessionTimeline, TimelineLine};
 use devtrace_query::sessions::format_offset;
@@ -914,6 +914,73 @@ fn bar(start: u64, length: u64, total: u64, width: usize) -> String {
     )
 }
 
+/// The waterfall's legend, longest first, as (critical path, waited, folded): a narrower
+/// terminal drops words before anything is cut.
+const WATERFALL_LEGENDS: [[&str; 3]; 3] = [
+    [
+        "◆ critical path",
+        "⇠ waited for another thread (c: its cause)",
+        "× folded repeats (Enter opens)",
+    ],
+    [
+        "◆ critical path",
+        "⇠ waited (c: cause)",
+        "× folded (Enter opens)",
+    ],
+    ["◆ critical", "⇠ waited (c)", "× folded (Enter)"],
+];
+
+/// The waterfall's second heading line, as long as `width` holds: the whole trace id and the
+/// whole legend when they fit, then its first 8 digits (as the trace list shows ids), then
+/// the shorter legends; cut (marked `…`) only when the shortest does not fit either.
+fn waterfall_legend(wf: &Waterfall, width: usize) -> String {
+    let full_id = wf.trace_id.to_hex();
+    let short = short_id(&full_id);
+    let candidates = [(full_id.as_str(), 0), (short, 0), (short, 1), (short, 2)];
+    let mut text = String::new();
+    for (id, words) in candidates {
+        let [critical, waited, folded] = WATERFALL_LEGENDS[words];
+        text = if wf.waits.is_empty() {
+            format!("trace {id}  {critical}  {folded}")
+        } else {
+            format!("trace {id}  {critical}  {waited}  {folded}")
+        };
+        if text.chars().count() <= width {
+            return text;
+        }
+    }
+    fit(&text, width)
+}
+
+/// The waterfall's two heading lines: the root, service, duration, spans and errors; the trace
+/// id and the legend.
+fn waterfall_heading(wf: &Waterfall, width: usize, t: Theme) -> Vec<Line<'static>> {
+    vec![
+        Line::from(vec![
+            Span::styled(data(&wf.root_name, width / 2), t.title()),
+            Span::styled(format!("  {}", data(&wf.service, 30)), t.accent()),
+            Span::raw(format!(
+                "  {}  {} spans  ",
+                duration(wf.duration_ns),
+                wf.span_count
+            )),
+            Span::styled(
+                match wf.error_count {
+                    0 => "no errors".to_owned(),
+                    1 => "1 error".to_owned(),
+                    n => format!("{n} errors"),
+                },
+                if wf.error_count > 0 {
+                    t.error()
+                } else {
+                    t.dim()
+                },
+            ),
+        ]),
+        Line::from(Span::styled(waterfall_legend(wf, width), t.dim())),
+    ]
+}
+
 fn waterfall_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewState) {
     let t = view.theme;
     let Some(wf) = &dash.waterfall else {
@@ -925,46 +992,14 @@ fn waterfall_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &View
     };
     let width = area.width as usize;
     let [head, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(area);
-    frame.render_widget(
-        Paragraph::new(vec![
-            Line::from(vec![
-                Span::styled(data(&wf.root_name, width / 2), t.title()),
-                Span::styled(format!("  {}", data(&wf.service, 30)), t.accent()),
-                Span::raw(format!(
-                    "  {}  {} spans  ",
-                    duration(wf.duration_ns),
-                    wf.span_count
-                )),
-                Span::styled(
-                    match wf.error_count {
-                        0 => "no errors".to_owned(),
-                        1 => "1 error".to_owned(),
-                        n => format!("{n} errors"),
-                    },
-                    if wf.error_count > 0 {
-                        t.error()
-                    } else {
-                        t.dim()
-                    },
-                ),
-            ]),
-            Line::from(Span::styled(
-                format!(
-                    "trace {}  ◆ critical path  {}× folded repeats (Enter opens)",
-                    wf.trace_id.to_hex(),
-                    if wf.waits.is_empty() {
-                        ""
-                    } else {
-                        "⇠ waited for another thread (c: its cause)  "
-                    }
-                ),
-                t.dim(),
-            )),
-        ]),
-        head,
-    );
+    frame.render_widget(Paragraph::new(waterfall_heading(wf, width, t)), head);
     let rows = waterfall_rows(wf, view);
-    let detail = selected_detail(wf, rows.get(view.waterfall_row).copied(), width, t);
+    let mut detail = selected_detail(wf, rows.get(view.waterfall_row).copied(), width, t);
+    if !detail.is_empty()
+        && let Some(waiting) = view.cause_trail.last()
+    {
+        detail.push(return_hint(wf, *waiting, width, t));
+    }
     let [body, detail_area] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(detail.len() as u16)]).areas(body);
     frame.render_widget(Paragraph::new(detail), detail_area);
@@ -1047,6 +1082,16 @@ pub fn row_waits(wf: &Waterfall, row: usize) -> &[WaitView] {
         Ok(at) => &wf.waits[at].waits,
         Err(_) => &[],
     }
+}
+
+/// The detail's line after a `c`: which waiting span `r` selects again (`waiting`, its index
+/// in the waterfall), its recorded name quoted as the wait lines quote names.
+fn return_hint(wf: &Waterfall, waiting: usize, width: usize, t: Theme) -> Line<'static> {
+    let name = &wf.strings[wf.name[waiting] as usize];
+    Line::from(Span::styled(
+        format!("  r: return to the wait in {}", quoted(name, width / 2)),
+        t.dim(),
+    ))
 }
 
 /// Most wait lines the detail under a waterfall shows (a span with more says how many).

@@ -445,21 +445,37 @@ fn two_threads() -> SpanBatch {
     }
 }
 
-#[test]
-fn a_wait_is_marked_its_words_are_shows_and_c_goes_to_its_cause() {
-    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    let dir = tempfile::tempdir().unwrap();
-    let mut writer = SqliteWriter::open(dir.path()).unwrap();
-    writer.write(&[prepare_spans(two_threads())]).unwrap();
-    let mut source = LocalSource::open(dir.path()).unwrap();
+/// A dashboard with trace 0x7a's waterfall open, `batch` stored alone in `dir` and read
+/// through the real watcher.
+fn waterfall_of(dir: &Path, batch: SpanBatch) -> Dashboard {
+    SqliteWriter::open(dir)
+        .unwrap()
+        .write(&[prepare_spans(batch)])
+        .unwrap();
+    let mut source = LocalSource::open(dir).unwrap();
     let mut watcher = Watcher::new(LiveQuery::at(T0));
     let mut dash = Dashboard::new("store /data".into());
     for update in watcher.request(&mut source, Request::Waterfall(TraceId([0x7a; 16]))) {
         dash.apply(update);
     }
     pin(&mut dash);
+    dash
+}
+
+/// The waterfall of [`two_threads`], without colours, its waiting `get` (row 1) selected.
+fn on_the_wait() -> ViewState {
     let mut view = ViewState::new(Theme { color: false }, Screen::Waterfall);
     view.waterfall_row = 1;
+    view
+}
+
+#[test]
+fn a_wait_is_marked_its_words_are_shows_and_c_goes_to_its_cause() {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let dir = tempfile::tempdir().unwrap();
+    let dash = waterfall_of(dir.path(), two_threads());
+    let mut view = on_the_wait();
+    check("waterfall_waits_80x16", &render(&dash, &view, 80, 16));
     let frame = render(&dash, &view, 120, 16);
     check("waterfall_waits_120x16", &frame);
     // The same words as `show`, the hostile thread name escaped inside its quotes.
@@ -615,4 +631,75 @@ fn r_returns_along_the_trail_of_c_one_wait_at_a_time_and_a_new_waterfall_clears_
     );
     assert_eq!(*view.screen(), Screen::Waterfall);
     assert!(view.cause_trail.is_empty(), "{:?}", view.cause_trail);
+}
+
+/// The second line of a frame: the waterfall's trace id and legend.
+fn legend_line(frame: &str) -> &str {
+    frame.lines().nth(1).unwrap()
+}
+
+#[test]
+fn the_waterfall_legend_drops_words_and_id_digits_to_fit_never_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let dash = waterfall_of(dir.path(), two_threads());
+    let whole = "◆ critical path  ⇠ waited for another thread (c: its cause)  \
+                 × folded repeats (Enter opens)";
+    let expected = [
+        // Wide: the whole id and the whole legend.
+        (200, format!("trace {}  {whole}", "7a".repeat(16))),
+        // Narrower: the id's first 8 digits first, then fewer words.
+        (120, format!("trace 7a7a7a7a  {whole}")),
+        (
+            80,
+            "trace 7a7a7a7a  ◆ critical path  ⇠ waited (c: cause)  × folded (Enter opens)".into(),
+        ),
+        (
+            60,
+            "trace 7a7a7a7a  ◆ critical  ⇠ waited (c)  × folded (Enter)".into(),
+        ),
+        // Too narrow for the shortest: cut, and the cut is marked.
+        (40, "trace 7a7a7a7a  ◆ critical  ⇠ waited (c…".into()),
+    ];
+    for (width, legend) in expected {
+        let frame = render(&dash, &on_the_wait(), width, 16);
+        assert_eq!(legend_line(&frame), legend, "at {width} columns:\n{frame}");
+    }
+}
+
+#[test]
+fn after_c_the_detail_names_the_wait_r_returns_to_and_not_before_or_after_r() {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    // The waiting call's recorded name carries a terminal escape: shown as data.
+    let mut batch = two_threads();
+    batch.spans[1].name = "queue.Queue.get\u{1b}[2J".into();
+    let dir = tempfile::tempdir().unwrap();
+    let dash = waterfall_of(dir.path(), batch);
+    let mut view = on_the_wait();
+    let press = |view: &mut ViewState, code| {
+        devtrace_tui::app::handle_key(KeyEvent::new(code, KeyModifiers::NONE), &dash, view)
+    };
+    let hint = "  r: return to the wait in \"queue.Queue.get\\u001b[2J\"";
+    let before = render(&dash, &view, 80, 16);
+    assert!(!before.contains("r: return"), "{before}");
+
+    press(&mut view, KeyCode::Char('c'));
+    let after = render(&dash, &view, 80, 16);
+    check("waterfall_after_c_80x16", &after);
+    let detail: Vec<&str> = after.lines().rev().skip(1).take(2).collect();
+    assert_eq!(
+        detail,
+        [hint, "pipeline.produce  135.0 ms  at +10.0 ms"],
+        "{after}"
+    );
+    // Moving away keeps the trail, and the line with it.
+    press(&mut view, KeyCode::Char('k'));
+    assert!(render(&dash, &view, 80, 16).contains(hint));
+
+    press(&mut view, KeyCode::Char('r'));
+    let back = render(&dash, &view, 80, 16);
+    assert!(
+        back.contains("queue.Queue.get\\u001b[2J  130.0 ms"),
+        "{back}"
+    );
+    assert!(!back.contains("r: return"), "{back}");
 }
