@@ -446,6 +446,8 @@ unsafe fn fields_message(obj: *mut ffi::PyObject, out: &mut String, limit: usize
             syntax_error_message(obj.cast(), out, limit)
         } else if is(ffi::PyExc_ImportError) {
             import_error_message(obj.cast(), out, limit)
+        } else if is(ffi::PyExc_BaseExceptionGroup) {
+            exception_group_message(obj.cast(), out, limit)
         } else {
             false
         }
@@ -614,6 +616,44 @@ unsafe fn import_error_message(
     };
     whole_text(message, out, limit);
     true
+}
+
+/// CPython's `PyBaseExceptionGroupObject` (Include/cpython/pyerrors.h, 3.11 on), which pyo3
+/// does not declare: the exception's head, then the group's message and its exceptions.
+#[repr(C)]
+struct ExceptionGroupObject {
+    head: ffi::PyBaseExceptionObject,
+    msg: *mut ffi::PyObject,
+    excs: *mut ffi::PyObject,
+}
+
+/// `msg (N sub-exceptions)` (`(1 sub-exception)`) from an exception group's C fields, as
+/// CPython's `BaseExceptionGroup.__str__` writes it; false, nothing written, when the message
+/// is not an exact str or the exceptions not a tuple (then the arguments are used).
+///
+/// # Safety
+/// The GIL is held; `group` is a live BaseExceptionGroup instance.
+unsafe fn exception_group_message(
+    group: *mut ExceptionGroupObject,
+    out: &mut String,
+    limit: usize,
+) -> bool {
+    use std::fmt::Write;
+    // SAFETY: as the caller promises; the fields are borrowed references (or null) held by
+    // the live exception.
+    unsafe {
+        let (msg, excs) = ((*group).msg, (*group).excs);
+        let Some(message) = exact_str(msg) else {
+            return false;
+        };
+        if excs.is_null() || ffi::PyTuple_Check(excs) == 0 {
+            return false;
+        }
+        let n = ffi::PyTuple_Size(excs);
+        whole_text(message, out, limit);
+        let _ = write!(out, " ({n} sub-exception{})", if n > 1 { "s" } else { "" });
+        true
+    }
 }
 
 /// `[Errno N] message` (`: 'file'`, ` -> 'file2'`) from an OSError's C fields, as CPython's

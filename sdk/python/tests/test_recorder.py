@@ -799,6 +799,9 @@ def test_an_exception_message_reads_as_its_str_for_built_in_arguments():
         SystemExit(3),
         SystemExit("a", "b"),
         KeyboardInterrupt(),
+        ExceptionGroup("checkout failed", [ValueError("a"), KeyError("b")]),
+        ExceptionGroup("one", [ValueError("a")]),
+        BaseExceptionGroup("stopped", [KeyboardInterrupt()]),
     ]
     message_set = ImportError("a", "b")
     message_set.msg = "cannot import name 'x'"
