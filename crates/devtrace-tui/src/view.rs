@@ -1142,7 +1142,11 @@ fn selected_detail(
             ];
             for wait in waits.iter().take(DETAIL_WAITS) {
                 lines.push(Line::from(Span::styled(
-                    format!("  ⇠ {}", data(&wait.text, width.max(1) * 2)),
+                    // Cut as shown: an escaped character takes several columns.
+                    format!(
+                        "  ⇠ {}",
+                        fit(&data(&wait.text, width * 2), width.saturating_sub(4))
+                    ),
                     t.warn(),
                 )));
             }
