@@ -21,6 +21,8 @@ import sys
 import threading
 from typing import Any, Optional, Sequence, Tuple
 
+from devtrace._modules import module_name
+
 _allocate_lock = _thread.allocate_lock
 _real_rlock = threading.RLock
 _LockType = _thread.LockType
@@ -34,8 +36,9 @@ _NativeRLock: Any = None
 
 def _called_from_recorded_module(depth: int) -> bool:
     """Whether the code `depth` frames up (1: the caller) is in one of the recorded modules (a
-    package's sub-modules included)."""
-    name = sys._getframe(depth).f_globals.get("__name__", "")
+    package's sub-modules included; the script run as ``__main__`` by the name the recorder
+    gives it, ``_modules.module_name``)."""
+    name = module_name(sys._getframe(depth).f_globals) or ""
     return any(name == m or name.startswith(m + ".") for m in _modules)
 
 

@@ -640,6 +640,27 @@ def test_an_asyncio_lock_taken_without_waiting_gets_no_link(spans, app):
         assert not links_of(span, "lock"), (span.name, [dict(link.attributes) for link in span.links])
 
 
+@pytest.mark.parametrize("named", ["tool", "__main__"])
+def test_the_script_run_as_main_makes_locks_whose_waits_are_seen_whichever_way_it_is_named(tmp_path, named):
+    # The recorder names the script by its file ("tool"); the locks' module test read its
+    # __name__ ("__main__"): with record_calls("tool") its locks were threading's own.
+    script = tmp_path / "tool.py"
+    script.write_text(textwrap.dedent('''
+        import threading
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        trace.set_tracer_provider(TracerProvider())
+        from devtrace import _native, recorder
+        recorder.record_calls(NAMED)
+        made = threading.Lock(), threading.RLock()
+        recorder.stop_recording()
+        print([type(lock).__module__ + "." + type(lock).__name__ for lock in made])
+    ''').replace("NAMED", repr(named)))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "['devtrace._native.Lock', 'devtrace._native.RLock']\n"
+
+
 @pytest.mark.parametrize("which", ["Lock", "RLock"])
 def test_a_lock_acquired_after_waiting_links_to_the_release(spans, app, which):
     record()
