@@ -568,14 +568,7 @@ fn io_error(path: &Path, source: std::io::Error) -> RingError {
 /// a container, fills up): reserved at creation, the recording either has every page it will
 /// write or does not start.
 fn reserve(file: &File, len: usize, path: &Path) -> Result<(), RingError> {
-    let rc = loop {
-        // SAFETY: a file descriptor we own, open for writing.
-        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
-        if rc != libc::EINTR {
-            break rc;
-        }
-    };
-    match rc {
+    match allocate(file, len) {
         0 => Ok(()),
         libc::ENOSPC | libc::EFBIG => Err(RingError::NoRoom {
             path: path.to_path_buf(),
@@ -583,6 +576,29 @@ fn reserve(file: &File, len: usize, path: &Path) -> Result<(), RingError> {
             free_mib: free_bytes(file) >> 20,
         }),
         e => Err(io_error(path, std::io::Error::from_raw_os_error(e))),
+    }
+}
+
+/// `posix_fallocate` of the file's first `len` bytes: 0 or an errno.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn allocate(file: &File, len: usize) -> libc::c_int {
+    loop {
+        // SAFETY: a file descriptor we own, open for writing.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+        if rc != libc::EINTR {
+            return rc;
+        }
+    }
+}
+
+/// Where there is no `posix_fallocate` (macOS): the free space checked instead, which another
+/// process may still take before the rings fill.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn allocate(file: &File, len: usize) -> libc::c_int {
+    if free_bytes(file) < len as u64 {
+        libc::ENOSPC
+    } else {
+        0
     }
 }
 
