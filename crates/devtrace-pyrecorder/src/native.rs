@@ -613,13 +613,18 @@ fn argument_names(code: &Bound<'_, PyAny>) -> Vec<(Py<pyo3::types::PyString>, St
         .collect()
 }
 
-#[cold]
+/// The id of `exc`'s type in this recording (named in the file when first seen).
 unsafe fn exception_id(active: &mut Active, exc: *mut ffi::PyObject) -> u32 {
     // SAFETY: exc is a live exception object; its type outlives it (we keep a reference).
     let ty = unsafe { ffi::Py_TYPE(exc) } as *mut ffi::PyObject;
-    if let Some(id) = active.exception_ids.get(&(ty as usize)) {
-        return *id;
+    match active.exception_ids.get(&(ty as usize)) {
+        Some(id) => *id,
+        None => unsafe { new_exception_type(active, ty) },
     }
+}
+
+#[cold]
+unsafe fn new_exception_type(active: &mut Active, ty: *mut ffi::PyObject) -> u32 {
     let py = unsafe { Python::assume_attached() };
     let ty = unsafe { Bound::from_borrowed_ptr(py, ty) };
     let module: String = ty
@@ -644,6 +649,30 @@ unsafe fn exception_id(active: &mut Active, exc: *mut ffi::PyObject) -> u32 {
 
 /// The running recorder, or returns `None` from the callback when none runs or CPython's
 /// arguments are not there.
+/// Whether records of `kind` carry the type of the exception in flight (PY_UNWIND's and
+/// EXCEPTION_HANDLED's third argument) as their aux: so the recorder needs no RAISE callback to
+/// know it. RAISE cannot be switched off where code is not recorded, and asyncio raises and
+/// throws into generators on every contended lock and every closed generator expression.
+const fn carries_exception(kind: EventKind) -> bool {
+    matches!(kind, EventKind::Unwind | EventKind::Handled)
+}
+
+/// The aux of a record of `kind` at this event: the exception's type id where
+/// [`carries_exception`], else 0.
+#[inline(always)]
+unsafe fn exception_of_event(
+    active: &mut Active,
+    kind: EventKind,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+) -> u32 {
+    if !carries_exception(kind) || nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET < 3 {
+        return 0;
+    }
+    // SAFETY: the event's third argument is the exception, alive for the callback.
+    unsafe { exception_id(active, *args.add(2)) }
+}
+
 macro_rules! active_or_return {
     ($nargsf:expr, $min_args:expr) => {{
         let a = ACTIVE.load(Ordering::Relaxed);
@@ -697,13 +726,17 @@ macro_rules! callback {
                         return unsafe { disable() };
                     }
                 } else {
-                    unsafe { record(active, $kind, id, 0) };
+                    let aux = unsafe { exception_of_event(active, $kind, args, nargsf) };
+                    unsafe { record(active, $kind, id, aux) };
                 }
                 unsafe { none() }
             }
 
             let a = ACTIVE.load(Ordering::Relaxed);
-            if !a.is_null() && nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET >= 1 {
+            if !carries_exception($kind)
+                && !a.is_null()
+                && nargsf & !ffi::PY_VECTORCALL_ARGUMENTS_OFFSET >= 1
+            {
                 // SAFETY: ACTIVE is set and cleared under the GIL, which this callback holds;
                 // args holds at least one argument.
                 let active = unsafe { &*a };
@@ -744,7 +777,8 @@ unsafe fn flagged_event(
     if id & VALUES != 0 && kind != EventKind::Call {
         unsafe { capture_values(active, kind, plain, args, nargsf) };
     }
-    unsafe { record(active, kind, plain, 0) };
+    let aux = unsafe { exception_of_event(active, kind, args, nargsf) };
+    unsafe { record(active, kind, plain, aux) };
     if id & VALUES != 0 && kind == EventKind::Call {
         unsafe { capture_values(active, kind, plain, args, nargsf) };
     }
@@ -1998,7 +2032,8 @@ callback!(on_throw, EventKind::Throw, false, true);
 callback!(on_unwind, EventKind::Unwind, false, false);
 callback!(on_handled, EventKind::Handled, false, false);
 
-/// RAISE: `(code, offset, exception)`; also the flight recorder's exception trigger.
+/// RAISE: `(code, offset, exception)`, the flight recorder's exception trigger, registered
+/// only when it has trigger types (see [`carries_exception`]).
 unsafe extern "C" fn on_raise(
     _callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -2007,12 +2042,6 @@ unsafe extern "C" fn on_raise(
 ) -> *mut ffi::PyObject {
     let active = active_or_return!(nargsf, 3);
     let exc = unsafe { *args.add(2) };
-    let id = unsafe { code_id(active, *args) };
-    let id = if id & CAUSAL != 0 { 0 } else { id & !FLAGS };
-    if id != 0 {
-        let type_id = unsafe { exception_id(active, exc) };
-        unsafe { record(active, EventKind::Raise, id, type_id) };
-    }
     if let Some(types) = &active.trigger_types
         && !active.triggering
         && unsafe { ffi::PyErr_GivenExceptionMatches(exc, types.as_ptr()) } != 0
@@ -2578,7 +2607,11 @@ fn start(
     monitoring.call_method1("use_tool_id", (TOOL_ID, TOOL_NAME))?;
     let mut funcs = Vec::new();
     let mut mask = 0u32;
+    let triggers = trigger_types.as_ref().is_some_and(|t| !t.is_empty());
     for (event, f) in callbacks {
+        if event == "RAISE" && !triggers {
+            continue; // dispatched for every raise, never switched off: only for triggers
+        }
         let func = native_callback(py, f)?;
         let bit = ev(event)?;
         monitoring.call_method1("register_callback", (TOOL_ID, bit, func.clone_ref(py)))?;

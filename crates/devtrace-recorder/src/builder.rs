@@ -483,7 +483,7 @@ impl Builder {
             }
             EventKind::Return | EventKind::Yield | EventKind::Unwind => {
                 let error = if e.kind == EventKind::Unwind {
-                    Some(state.last_exception.unwrap_or(0))
+                    Some(exception_of(state, e))
                 } else {
                     None
                 };
@@ -491,11 +491,11 @@ impl Builder {
             }
             EventKind::Raise => state.last_exception = Some(e.aux),
             EventKind::Handled => {
+                let exception = exception_of(state, e);
                 if let Some(f) = state.stack.iter_mut().rev().find(|f| !f.sdk)
                     && f.handled.len() < MAX_HANDLED
                 {
-                    f.handled
-                        .push((e.ts, state.last_exception.unwrap_or(e.aux)));
+                    f.handled.push((e.ts, exception));
                 }
             }
             EventKind::SpanStart => {
@@ -1297,6 +1297,16 @@ fn add_aggregate(into: &mut Vec<CallAggregate>, a: CallAggregate, max: usize) {
 /// suspension is its wait's start); that coroutine's wait ends now ([`WAIT_RECALL`]): its start
 /// is what the effect right after it takes; or it ended with no effect ([`WAIT_FORGET`]:
 /// cancelled), its start forgotten (another coroutine may come to live at its address).
+/// The exception type id of an Unwind or Handled record: its own aux (where the recorder wrote
+/// it: the native recorder does, with no RAISE callback), else the thread's last Raise record's.
+fn exception_of(state: &StreamState, e: &Event) -> u32 {
+    if e.aux != 0 {
+        e.aux
+    } else {
+        state.last_exception.unwrap_or(0)
+    }
+}
+
 fn wait_begins(state: &mut StreamState, e: &Event) {
     let key = causality_of(e).map_or(0, |(_, key)| key);
     if key == 0 {
@@ -1542,28 +1552,41 @@ mod tests {
     }
 
     #[test]
+    fn unwind_and_handled_records_name_their_own_exception() {
+        let mut b = builder(1);
+        let s = events(&[
+            (0, Call, 1, 0),
+            (MS, Raise, 1, 4), // an older ring's Raise: its type is not the unwind's
+            (2 * MS, Handled, 1, 4),
+            (3 * MS, Call, 2, 0),
+            (4 * MS, Unwind, 2, 9), // g exits by type 9, no Raise record for it...
+            (5 * MS, Handled, 1, 9), // ...caught in f
+            (9 * MS, Return, 1, 0),
+        ]);
+        b.feed(&s, &spans_table);
+        let spans = b.take_spans();
+        let f = spans.iter().find(|s| s.code == 1).unwrap();
+        let g = spans.iter().find(|s| s.code == 2).unwrap();
+        assert_eq!(g.error, Some(9));
+        assert_eq!(f.handled, vec![(2 * MS, 4), (5 * MS, 9)]);
+    }
+
+    #[test]
     fn exceptions_raised_caught_and_unwound() {
         let mut b = builder(1);
-        let ev = |ts: u64, kind, code, aux| Event {
-            ts,
-            kind,
-            code,
-            aux,
-        };
-        let mut s = stream(1, &[]);
-        s.events = vec![
-            ev(0, Call, 1, 0),
-            ev(MS, Call, 2, 0),
-            ev(2 * MS, Raise, 2, 9),
-            ev(3 * MS, Unwind, 2, 0), // g exits by ValueError (type 9)...
-            ev(3 * MS, Raise, 1, 9),
-            ev(4 * MS, Handled, 1, 0), // ...caught in f
-            ev(5 * MS, Call, 3, 0),
-            ev(5 * MS + 10, Raise, 3, 4),
-            ev(5 * MS + 20, Unwind, 3, 0), // a short call failing: counted with its error
-            ev(6 * MS, Handled, 1, 0),
-            ev(9 * MS, Return, 1, 0),
-        ];
+        let s = events(&[
+            (0, Call, 1, 0),
+            (MS, Call, 2, 0),
+            (2 * MS, Raise, 2, 9),
+            (3 * MS, Unwind, 2, 0), // g exits by ValueError (type 9)...
+            (3 * MS, Raise, 1, 9),
+            (4 * MS, Handled, 1, 0), // ...caught in f
+            (5 * MS, Call, 3, 0),
+            (5 * MS + 10, Raise, 3, 4),
+            (5 * MS + 20, Unwind, 3, 0), // a short call failing: counted with its error
+            (6 * MS, Handled, 1, 0),
+            (9 * MS, Return, 1, 0),
+        ]);
         b.feed(&s, &spans_table);
         let spans = b.take_spans();
         let f = spans.iter().find(|s| s.code == 1).unwrap();

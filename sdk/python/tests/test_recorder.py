@@ -28,6 +28,7 @@ native_only = pytest.mark.skipif(not NATIVE, reason=f"native recorder not availa
 
 APP = '''
 import asyncio
+import json
 import threading
 import time
 
@@ -80,6 +81,18 @@ def fails():
 
 def unwinds():
     fails()
+
+def decodes(text):
+    time.sleep(0.011)
+    return json.loads(text)
+
+def swallows_then_fails():
+    try:
+        decodes("{")
+    except ValueError:
+        pass
+    time.sleep(0.011)
+    return {}["key"]
 
 def worker(tracer, out):
     with tracer.start_as_current_span("in.thread"):
@@ -192,6 +205,38 @@ def test_exceptions_raised_caught_and_unwound(spans, app):
     assert unwinds.status.status_code.name == "ERROR" and unwinds.status.description == "KeyError"
     failed = [s for s in got if s.name == "recapp.core.fails"]
     assert len(failed) == 2 and all(s.status.status_code.name == "ERROR" for s in failed)
+
+
+@native_only
+def test_a_call_fails_with_the_exception_that_left_it_though_no_raise_was_recorded(spans, app):
+    # The recorder takes an exception's type from the unwinding (and the handling) itself:
+    # it has no RAISE callback, which CPython would call at every raise in the program.
+    record("recapp", threshold_ms=10)
+    tool = [i for i in range(6) if sys.monitoring.get_tool(i) == "devtrace.recorder"]
+    assert tool and not sys.monitoring.get_events(tool[0]) & sys.monitoring.events.RAISE
+    with pytest.raises(KeyError):
+        app.swallows_then_fails()
+    recorder.stop_recording()
+    got = spans()
+    decodes = named(got, "recapp.core.decodes")  # raised in json.decoder, which is not recorded
+    assert decodes.status.status_code.name == "ERROR"
+    assert decodes.status.description == "json.decoder.JSONDecodeError"
+    outer = named(got, "recapp.core.swallows_then_fails")
+    exceptions = [
+        (e.attributes["exception.type"], e.attributes.get("devtrace.exception.handled"))
+        for e in outer.events
+        if e.name == "exception"
+    ]
+    assert exceptions == [("json.decoder.JSONDecodeError", True), ("KeyError", None)]
+    assert outer.status.status_code.name == "ERROR" and outer.status.description == "KeyError"
+
+
+@native_only
+def test_a_flight_recorder_with_exception_triggers_watches_every_raise(spans, app, tmp_path):
+    recorder.record(5, 8, exceptions=(KeyError,), signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    tool = [i for i in range(6) if sys.monitoring.get_tool(i) == "devtrace.recorder"]
+    assert tool and sys.monitoring.get_events(tool[0]) & sys.monitoring.events.RAISE
+    recorder.stop_recording()
 
 
 @native_only
