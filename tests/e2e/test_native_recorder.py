@@ -5,6 +5,8 @@ scripts/test built the devtrace package for (DEVTRACE_NATIVE_PYTHONS, `:`-separa
   `--plan` → the blind spot's time is accounted for (by recorded calls) within 10 %;
 - `devtrace run --record` on a program killed by SIGKILL: its last calls are recovered from
   the ring file into the run's trace;
+- `devtrace run --record` with TMPDIR on a small filesystem: no room for the ring, a message
+  naming `--record-mib`, the program run unrecorded; with a smaller ring, recorded;
 - `devtrace run --record` on a program dying of an unhandled exception: the window is in its
   trace, linked to the failure, with the exception's context;
 - two asyncio tasks interleaving on one thread (`python -m app.tasks`): each call nests under
@@ -166,6 +168,36 @@ def test_a_sigkilled_process_leaves_its_last_calls_for_recovery(store, python):
     assert len(last) == 1 and last[0]["attributes"]["devtrace.recorder.open"] is True
     parse = [s for s in by_name(spans, "app.jobs.parse") if s["parent_span_id"] == last[0]["span_id"]]
     assert len(parse) == 1 and "devtrace.recorder.open" not in parse[0]["attributes"]
+
+
+def test_a_ring_with_no_room_names_the_option_of_devtrace_run_that_sizes_it(store, python, tmp_path):
+    """TMPDIR (where `devtrace run --record` makes the rings) on an 8 MiB filesystem of its own
+    (bubblewrap's tmpfs): a 64 MiB window has no room, and the message names --record-mib; the
+    program runs on unrecorded. With --record-mib 4, it is recorded."""
+    import shutil
+
+    bwrap = shutil.which("bwrap")
+    assert bwrap, "bubblewrap (bwrap) runs this test: apt-get install bubblewrap"
+    small = tmp_path / "small"
+    small.mkdir()
+
+    def run_in_small_tmp(*flags: str) -> CliResult:
+        argv = ["--data", str(store.data_dir), "run", *flags, "--", python, "-m", "app.main", "300"]
+        sandbox = [bwrap, "--dev-bind", "/", "/", "--size", str(8 << 20), "--tmpfs", str(small)]
+        env = dict(clean_env(), TMPDIR=str(small))
+        proc = subprocess.run([*sandbox, str(store.bin), *argv], cwd=APP_DIR, env=env, capture_output=True, text=True, timeout=300)
+        return CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+
+    result = run_in_small_tmp("--record")
+    assert result.returncode == 0, result.describe()
+    assert f"devtrace: --record: could not start recording in {python}: recorder file " in result.stderr
+    assert "no room for its 64 MiB on that filesystem" in result.stderr, result.stderr
+    assert "Give a smaller window (--record-mib N), or TMPDIR on a filesystem with room. The program runs without recording." in result.stderr
+    assert "max_mib" not in result.stderr, "the Python option is not what the user typed"
+
+    result = run_in_small_tmp("--record", "--record-mib", "4")
+    assert result.returncode == 0, result.describe()
+    assert "could not start recording" not in result.stderr, result.stderr
 
 
 def test_an_unhandled_exception_writes_the_window_into_its_trace(store, python):

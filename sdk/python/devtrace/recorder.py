@@ -45,6 +45,7 @@ from devtrace._modules import main_named, mains_named
 
 __all__ = [
     "FlightRecorder",
+    "NoRoomForRing",
     "Recorder",
     "native_status",
     "record",
@@ -385,6 +386,17 @@ _current: Optional["_Base"] = None
 _lock = threading.Lock()
 
 
+class NoRoomForRing(OSError):
+    """No place the recorder could use had room for its ring (``errno.ENOSPC``). ``reason``
+    says which file and how much was free; ``size_mib`` is the ring's size."""
+
+    def __init__(self, reason: str, option: str, size_mib: int) -> None:
+        advice = f"give a smaller ring ({option}={size_mib}), or a path on a filesystem with room"
+        super().__init__(errno.ENOSPC, f"{reason}: {advice}")
+        self.reason = reason
+        self.size_mib = size_mib
+
+
 class _Base:
     flight = False
     # The option that sizes the ring, named where there is no room for it.
@@ -417,7 +429,7 @@ class _Base:
     def _start_in_room(self, start: Callable[[str], Any]) -> Any:
         """``start(path)`` on the first of :func:`_ring_places` whose filesystem has room for
         the ring (``self.path`` becomes it); what ``start`` returned. Without room anywhere,
-        ``OSError`` (``ENOSPC``) says what to change."""
+        :class:`NoRoomForRing` (an ``OSError``, ``ENOSPC``) says what to change."""
         for place in _ring_places(self.path, self.path_chosen):
             try:
                 started = start(place)
@@ -428,7 +440,7 @@ class _Base:
                 continue
             self.path = place
             return started
-        raise OSError(errno.ENOSPC, f"{why}: give a smaller ring ({self.size_option}={self.size_mib}), or a path on a filesystem with room")
+        raise NoRoomForRing(why, self.size_option, self.size_mib)
 
     def _continue_in_child(self, parent_pid: int) -> None:
         """In a child just forked: record into a ring file of its own (named by its pid), with

@@ -89,10 +89,23 @@ def _start():
                     path=os.path.join(directory, f"{os.getpid()}.ring") if directory else None,
                 )
     except Exception as error:
-        sys.stderr.write(f"devtrace: could not start recording in {sys.executable}: {error}\n")
+        sys.stderr.write(_not_started(error, "--plan" if plan_path else "--record"))
         _report(f"failed {os.getpid()} {sys.executable}")
         return
     _report(f"ok {os.getpid()} {sys.executable}")
+
+
+def _not_started(error, flag):
+    """What to tell the user when recording could not start: for a ring with no room
+    (devtrace.recorder.NoRoomForRing), the option of `devtrace run` that sizes it."""
+    reason = getattr(error, "reason", None)
+    if not (isinstance(error, OSError) and reason):
+        return f"devtrace: could not start recording in {sys.executable}: {error}\n"
+    smaller = "a smaller window (--record-mib N), or " if flag == "--record" else ""
+    return (
+        f"devtrace: {flag}: could not start recording in {sys.executable}: {reason}.\n"
+        f"  Give {smaller}TMPDIR on a filesystem with room. The program runs without recording.\n"
+    )
 
 
 _chain_hidden_sitecustomize()
