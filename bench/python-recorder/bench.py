@@ -9,6 +9,9 @@ Workloads:
   cost); recorder (every call recorded, spans for calls ≥ 1 ms, the rest counted); flight (the
   flight recorder, 10 s, 64 MiB); cProfile; VizTracer (C tracer, no output file written).
 - planned: the same fib with a plan recording one unrelated function (code outside the plan).
+- raises: 50,000 exceptions, each raised 4 calls deep and caught (5 frames), in code not
+  recorded, with a plan recording one unrelated function: what the recorder adds to a raise
+  where nothing is recorded (the exception events CPython cannot stop dispatching).
 - io: 100 "requests", each a 10 ms sleep, a small file write and read and a JSON round trip,
   recorded whole (every function of the module).
 
@@ -30,6 +33,7 @@ import time
 VARIANTS = {
     "fib": ["none", "floor", "recorder", "flight", "cprofile", "viztracer"],
     "planned": ["none", "planned"],
+    "raises": ["none", "planned"],
     "io": ["none", "recorder"],
 }
 
@@ -40,6 +44,20 @@ def fib(n):
 
 def unrelated():
     return 0
+
+
+def deep(n):
+    if n == 0:
+        raise ValueError(n)
+    return deep(n - 1)
+
+
+def raises_work():
+    for _ in range(50_000):
+        try:
+            deep(3)
+        except ValueError:
+            pass
 
 
 def io_request(path, i):
@@ -91,7 +109,7 @@ def setup(variant):
 
 def one(workload, variant, repeat):
     handle = setup(variant) if variant != "none" else None
-    run = (lambda: fib(27)) if workload in ("fib", "planned") else io_work
+    run = (lambda: fib(27)) if workload in ("fib", "planned") else raises_work if workload == "raises" else io_work
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
@@ -148,6 +166,9 @@ def main():
             if workload == "fib" and variant != "none":
                 over = statistics.median((r["seconds"] - b) / events * 1e9 for r, b in zip(rs, bases))
                 line += f"  {over:6.1f} ns/event over none"
+            if workload == "raises" and variant != "none":
+                over = statistics.median((r["seconds"] - b) / 50_000 * 1e9 for r, b in zip(rs, bases))
+                line += f"  {over:6.0f} ns/exception over none"
             if "ring_mib" in rs[0]:
                 line += f"  ring {rs[0]['ring_mib']:.0f} MiB, max RSS {statistics.median(r['maxrss_mib'] for r in rs):.0f} MiB"
             print(line)
