@@ -166,6 +166,7 @@ pub fn hand_over(kind: &str) -> &'static str {
         "queue" => "queue put",
         "asyncio.queue" => "asyncio queue put",
         "lock" => "lock release",
+        "semaphore" => "semaphore release",
         "condition" => "condition notify",
         "event" => "event set",
         "thread.start" => "thread start",
@@ -355,6 +356,14 @@ pub(crate) mod tests {
         assert_eq!(waits[0].cause_function.as_deref(), Some("app.produce"));
         assert_eq!(cause_branch(&t, &waits[0]), None);
         assert_eq!(hand_over(&waits[0].kind), "thread end");
+    }
+
+    #[test]
+    fn every_recorded_kind_says_what_handed_over() {
+        for kind in causal::KINDS {
+            assert_ne!(hand_over(kind), "hand-over", "{kind}");
+        }
+        assert_eq!(hand_over("semaphore"), "semaphore release");
     }
 
     #[test]

@@ -260,10 +260,11 @@ pub mod causal {
     /// The type of the object waited on (`queue.Queue`), never its repr (string).
     pub const LINK_OBJECT: &str = "devtrace.link.object";
     /// Every kind of causal link, as recorded.
-    pub const KINDS: [&str; 9] = [
+    pub const KINDS: [&str; 10] = [
         "queue",
         "asyncio.queue",
         "lock",
+        "semaphore",
         "condition",
         "event",
         "thread.start",

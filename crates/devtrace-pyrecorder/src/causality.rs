@@ -387,6 +387,30 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
             )
         }),
     ),
+    // A semaphore's waiter likewise (`BoundedSemaphore` inherits both): `_wake_up_next` binds
+    // it in its loop over the waiters, from `release` or from an `acquire` passing a surplus on.
+    // Its return after a loop that found every waiter done has it bound too, naming a future
+    // completed already: the links take the first cause while a waiter waited.
+    (
+        "asyncio.locks",
+        "Semaphore.acquire",
+        bound_by_return(suspending(
+            LinkKind::AsyncioSemaphore,
+            Action::Effect(Key::Argument),
+        )),
+    ),
+    (
+        "asyncio.locks",
+        "Semaphore._wake_up_next",
+        bound_by_return(Point {
+            outer: false,
+            ..point(
+                LinkKind::AsyncioSemaphore,
+                Action::Nothing,
+                Action::Cause(Key::Argument),
+            )
+        }),
+    ),
     (
         "asyncio.locks",
         "Event.set",
@@ -529,7 +553,9 @@ mod tests {
             switched,
             [
                 ("asyncio.locks", "Lock.acquire"),
-                ("asyncio.locks", "Lock._wake_up_first")
+                ("asyncio.locks", "Lock._wake_up_first"),
+                ("asyncio.locks", "Semaphore.acquire"),
+                ("asyncio.locks", "Semaphore._wake_up_next")
             ]
         );
         for (m, q, p) in POINTS

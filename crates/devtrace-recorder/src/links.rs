@@ -13,7 +13,8 @@
 //! - an *effect* becomes a *draft* link, matched with the causes of its key at each settle:
 //!   a queue's item is got once (first cause first), an event set or a thread end serves every
 //!   consumer after it (the latest cause before it); a lock or condition wait links only when
-//!   the cause came while it waited. A draft with no cause for [`HOLD_NS`] of recorded time
+//!   the cause came while it waited; an asyncio lock's or semaphore's waiter future is
+//!   completed once (the first cause while it waited). A draft with no cause for [`HOLD_NS`] of recorded time
 //!   (or at the end) has none.
 //!
 //! Keys are object identities the recorder computed without running user code; nothing here
@@ -291,6 +292,8 @@ impl Links {
                 self.causes.remove(&(kind, key));
             }
             return Some(cause);
+        } else if kind.completed_once() {
+            *list.iter().find(|c| c.ts >= wait_start && c.ts <= ts)?
         } else {
             *list.iter().rev().find(|c| c.ts <= ts)?
         };

@@ -205,6 +205,8 @@ pub enum LinkKind {
     /// submitting call in the parent (a span named by ids the job carries); the job's first
     /// recorded call is kept as a span.
     ProcessFuture = 14,
+    /// asyncio's `Semaphore` (and `BoundedSemaphore`): kind `semaphore`, like its lock.
+    AsyncioSemaphore = 15,
 }
 
 impl LinkKind {
@@ -225,6 +227,7 @@ impl LinkKind {
             12 => AsyncioEvent,
             13 => AsyncioCondition,
             14 => ProcessFuture,
+            15 => AsyncioSemaphore,
             _ => return None,
         })
     }
@@ -241,6 +244,7 @@ impl LinkKind {
             LinkKind::ThreadJoin => "thread.join",
             LinkKind::Future | LinkKind::ProcessFuture => "future",
             LinkKind::Process => "process",
+            LinkKind::AsyncioSemaphore => "semaphore",
         }
     }
 
@@ -259,6 +263,7 @@ impl LinkKind {
             LinkKind::AsyncioCondition => "asyncio.Condition",
             LinkKind::Future | LinkKind::ProcessFuture => "concurrent.futures.Future",
             LinkKind::Process => "subprocess.Popen",
+            LinkKind::AsyncioSemaphore => "asyncio.Semaphore",
         }
     }
 
@@ -278,7 +283,16 @@ impl LinkKind {
                 | LinkKind::Condition
                 | LinkKind::AsyncioLock
                 | LinkKind::AsyncioCondition
+                | LinkKind::AsyncioSemaphore
         )
+    }
+
+    /// Whether its consumer waits on a future of its own that is completed once (an asyncio
+    /// lock's or semaphore's waiter): the first cause while it waited is the one. A later
+    /// cause keyed on it is a wake that found it done already (a release, or a cancelled
+    /// waiter passing the turn on, before the woken task ran), which woke no one.
+    pub fn completed_once(self) -> bool {
+        matches!(self, LinkKind::AsyncioLock | LinkKind::AsyncioSemaphore)
     }
 
     /// Whether it is one of asyncio's (its consumer is a task resumed by the cause).
@@ -289,6 +303,7 @@ impl LinkKind {
                 | LinkKind::AsyncioLock
                 | LinkKind::AsyncioEvent
                 | LinkKind::AsyncioCondition
+                | LinkKind::AsyncioSemaphore
         )
     }
 }

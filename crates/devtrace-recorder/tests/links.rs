@@ -467,6 +467,45 @@ fn interleaved_asyncio_waits_on_one_thread_each_get_their_own_start() {
 }
 
 #[test]
+fn an_asyncio_waiter_links_to_the_wake_that_completed_its_future_not_a_later_one_that_found_it_done()
+ {
+    // A waiter future at an address an earlier one had (woken at 1 ms); task A's coroutine
+    // suspends on it at 2 ms; a release (call 5) completes it at 10 ms; before A runs, another
+    // wake (call 7, a second release or a cancelled waiter passing the turn on) finds it done
+    // at 12 ms and names it too. A ran because of call 5.
+    for link in [LinkKind::AsyncioLock, LinkKind::AsyncioSemaphore] {
+        let (a, waiter) = (0x10, 0x99_0000);
+        let mut b = builder();
+        let records: Vec<R> = step_causing(MS + MS / 2, 3, link, waiter)
+            .into_iter()
+            .chain([
+                R::Call(2 * MS, 6),
+                R::Suspended(2 * MS, link, a),
+                R::Return(2 * MS + 10, 6),
+            ])
+            .chain(step_causing(10 * MS, 5, link, waiter))
+            .chain(step_causing(12 * MS, 7, link, waiter))
+            .chain(step_resumed(13 * MS, 6, link, a, waiter))
+            .collect();
+        feed(&mut b, stream(1, &records));
+        b.finish_open();
+        let spans = b.take_spans();
+        let links: Vec<_> = spans
+            .iter()
+            .filter(|s| s.code == 6)
+            .flat_map(|s| s.links.clone())
+            .collect();
+        assert_eq!(links.len(), 1, "{link:?}: {spans:#?}");
+        assert_eq!(
+            (links[0].kind, links[0].cause_ts, links[0].wait_ns),
+            (link, 10 * MS, 8 * MS),
+            "{link:?}"
+        );
+        assert_eq!(links[0].span_id, span(&spans, 5).span_id, "{link:?}");
+    }
+}
+
+#[test]
 fn a_pool_job_links_its_first_call_to_the_remote_submit_and_names_its_last_kept_call() {
     let mut b = builder();
     let submit = (0x1234_u128, 0x55_u64);

@@ -335,8 +335,7 @@ async def atake(lock):
         pass
 
 
-async def alock_pair():
-    lock = asyncio.Lock()
+async def alock_pair_of(lock):
     held = asyncio.Event()
     holder = asyncio.ensure_future(ahold(lock, held))
     while not held.is_set():
@@ -345,19 +344,7 @@ async def alock_pair():
     await holder
 
 
-async def afree_then_pair():
-    """Uncontended acquisitions and releases first, whose returns the recorder switches off
-    (they never link), then a wait: its returns, other instructions, still link."""
-    lock = asyncio.Lock()
-    for _ in range(3):
-        async with lock:
-            pass
-    await alock_pair()
-
-
-async def acancelled_pair():
-    """A waiter cancelled while the lock is held, then another that gets it."""
-    lock = asyncio.Lock()
+async def acancelled_pair_of(lock):
     held = asyncio.Event()
     holder = asyncio.ensure_future(ahold(lock, held))
     while not held.is_set():
@@ -373,8 +360,27 @@ async def acancelled_pair():
     await holder
 
 
-async def atake_free():
+async def alock_pair():
+    await alock_pair_of(asyncio.Lock())
+
+
+async def afree_then_pair():
+    """Uncontended acquisitions and releases first, whose returns the recorder switches off
+    (they never link), then a wait: its returns, other instructions, still link."""
     lock = asyncio.Lock()
+    for _ in range(3):
+        async with lock:
+            pass
+    await alock_pair()
+
+
+async def acancelled_pair():
+    """A waiter cancelled while the lock is held, then another that gets it."""
+    await acancelled_pair_of(asyncio.Lock())
+
+
+async def atake_free(make="Lock"):
+    lock = getattr(asyncio, make)()
     await atake(lock)
     async with lock:
         time.sleep(0.002)
@@ -421,6 +427,36 @@ async def acondition_pair():
     notifier = asyncio.ensure_future(anotify_later(cond, box))
     await await_notified(cond, box)
     await notifier
+
+
+async def asemaphore_pair():
+    await alock_pair_of(asyncio.Semaphore(1))
+
+
+async def abounded_semaphore_pair():
+    await alock_pair_of(asyncio.BoundedSemaphore(1))
+
+
+async def asemaphore_cancelled_pair():
+    await acancelled_pair_of(asyncio.Semaphore(1))
+
+
+async def arelease_twice(sem, box):
+    await asyncio.sleep(PAUSE)
+    time.sleep(0.002)
+    sem.release()  # wakes the waiter
+    box.append(time.time_ns())
+    time.sleep(0.002)
+    sem.release()  # before the waiter ran: finds its future done, wakes no one
+
+
+async def asemaphore_released_twice(box):
+    sem = asyncio.Semaphore(2)
+    await sem.acquire()
+    await sem.acquire()
+    releaser = asyncio.ensure_future(arelease_twice(sem, box))
+    await atake(sem)
+    await releaser
 '''
 
 
@@ -610,6 +646,9 @@ def the_cause(all_spans, link, name):
         ("acancelled_pair", "atake", "ahold", "lock", "asyncio.Lock"),
         ("aevent_pair", "await_event", "aset_later", "event", "asyncio.Event"),
         ("acondition_pair", "await_notified", "anotify_later", "condition", "asyncio.Condition"),
+        ("asemaphore_pair", "atake", "ahold", "semaphore", "asyncio.Semaphore"),
+        ("abounded_semaphore_pair", "atake", "ahold", "semaphore", "asyncio.Semaphore"),
+        ("asemaphore_cancelled_pair", "atake", "ahold", "semaphore", "asyncio.Semaphore"),
     ],
 )
 def test_an_asyncio_wait_links_to_the_release_set_or_notify_that_ended_it(spans, app, pair, waiter, causer, kind, obj):
@@ -630,14 +669,31 @@ def test_an_asyncio_wait_links_to_the_release_set_or_notify_that_ended_it(spans,
     assert link.attributes["devtrace.link.wait_ns"] < 5_000_000_000
 
 
-def test_an_asyncio_lock_taken_without_waiting_gets_no_link(spans, app):
+def test_a_semaphore_waiter_links_to_the_release_that_woke_it_not_a_later_one(spans, app):
     record()
-    asyncio.run(app.atake_free())
+    box = []
+    asyncio.run(app.asemaphore_released_twice(box))
+    recorder.stop_recording()
+    all_spans = spans()
+    links = [(s, link) for s in all_spans for link in s.links if link.attributes["devtrace.link.kind"] == "semaphore"]
+    assert len(links) == 1, [(s.name, dict(link.attributes)) for s, link in links]
+    span, link = links[0]
+    assert span.name == "causeapp.core.atake"
+    cause = the_cause(all_spans, link, "causeapp.core.arelease_twice")
+    assert_points_at(link, cause, "causeapp.core.arelease_twice", "asyncio.Semaphore", waited_ns=10_000_000)
+    # The first release (before the mark), not the second, 2 ms after it, which woke no one.
+    assert link.attributes["devtrace.link.cause.time_unix_nano"] < box[0] + 1_000_000
+
+
+@pytest.mark.parametrize("make", ["Lock", "Semaphore", "BoundedSemaphore"])
+def test_an_asyncio_lock_or_semaphore_taken_without_waiting_gets_no_link(spans, app, make):
+    record()
+    asyncio.run(app.atake_free(make))
     recorder.stop_recording()
     all_spans = spans()
     assert [s for s in all_spans if s.name == "causeapp.core.atake_free"]
     for span in all_spans:
-        assert not links_of(span, "lock"), (span.name, [dict(link.attributes) for link in span.links])
+        assert not span.links, (span.name, [dict(link.attributes) for link in span.links])
 
 
 @pytest.mark.parametrize("named", ["tool", "__main__"])
