@@ -3,7 +3,8 @@
 A causality event is a record the recorder writes at a causality point (docs/python.md,
 "Causality"): a queue put (one Cause), a get (an Effect; and a WaitBegin before it when it has to
 wait: `queue-wait`, two threads handing items to each other), an event set (one Cause), a lock release (one Cause; `with lock:` on a lock `threading.Lock()` made while
-recording); asyncio's event set and condition notify (one Cause each), an asyncio lock taken
+recording), a `threading.Semaphore` taken and released (`semaphore`: the acquire's Effect and the
+release's Cause); asyncio's event set and condition notify (one Cause each), an asyncio lock taken
 without waiting (`alock`: no record, the cost of its points' dispatch) and handed over between
 two tasks (four records), and what a process pool adds to a job in the worker (`pool-job`) and
 to a submit in the parent (`pool-submit`). Each workload runs N operations on one thread inside one recorded function, with and
@@ -45,6 +46,7 @@ EVENTS = {
     "event": 1,
     "lock": 1,
     "rlock": 1,
+    "semaphore": 2,
     "idle-lock": 0,
     "aevent": 1,
     "alock": 0,
@@ -53,6 +55,17 @@ EVENTS = {
     "pool-job": 1,
     "pool-submit": 0,
 }
+
+
+def semaphore_work(n):
+    """`with sem: pass` on a `threading.Semaphore`, never waiting: the acquire's Effect (which
+    links to nothing, not having waited) and the release's Cause, written by its notify."""
+    import threading
+
+    sem = threading.Semaphore(1)
+    for _ in range(n):
+        with sem:
+            pass
 
 
 def queue_work(n):
@@ -212,6 +225,7 @@ WORK = {
     "event": event_work,
     "lock": lock_work,
     "rlock": rlock_work,
+    "semaphore": semaphore_work,
     "idle-lock": idle_lock_work,
     "aevent": aevent_work,
     "alock": alock_work,

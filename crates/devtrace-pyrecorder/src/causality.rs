@@ -185,6 +185,16 @@ const fn suspending(link: LinkKind, at_return: Action) -> Point {
     }
 }
 
+/// A `threading` semaphore's `release`: its Cause written by the `Condition.notify` it calls.
+const SEMAPHORE_RELEASE: Point = caused_by_notify(
+    1,
+    point(
+        LinkKind::Semaphore,
+        Action::Cause(Key::Object),
+        Action::Nothing,
+    ),
+);
+
 /// The causality points by (module, qualified name).
 pub(crate) static POINTS: &[(&str, &str, Point)] = &[
     (
@@ -248,6 +258,23 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
             1,
             point(
                 LinkKind::Event,
+                Action::WaitBegin,
+                Action::EffectIfTrue(Key::Object),
+            ),
+        ),
+    ),
+    // A semaphore is a `Condition` and a counter: its own points name it (the notify and the
+    // wait inside them record nothing of their own), like an event's. `BoundedSemaphore`
+    // has a `release` of its own; `acquire` returns whether it got the semaphore.
+    ("threading", "Semaphore.release", SEMAPHORE_RELEASE),
+    ("threading", "BoundedSemaphore.release", SEMAPHORE_RELEASE),
+    (
+        "threading",
+        "Semaphore.acquire",
+        waits_in_condition(
+            1,
+            point(
+                LinkKind::Semaphore,
                 Action::WaitBegin,
                 Action::EffectIfTrue(Key::Object),
             ),
@@ -609,7 +636,11 @@ mod tests {
             .collect();
         assert_eq!(
             waited,
-            [("queue", "Queue.get"), ("threading", "Event.wait")]
+            [
+                ("queue", "Queue.get"),
+                ("threading", "Event.wait"),
+                ("threading", "Semaphore.acquire")
+            ]
         );
         for (m, q, p) in POINTS.iter().filter(|(_, _, p)| p.wait_levels > 0) {
             assert!(p.outer && p.at_start == Action::WaitBegin, "{m}.{q}");

@@ -297,7 +297,9 @@ impl Links {
         } else {
             *list.iter().rev().find(|c| c.ts <= ts)?
         };
-        if kind.only_when_waited() && cause.ts < wait_start {
+        // A consumer that did not wait (no wait start: a semaphore free at its `acquire`) or
+        // whose cause came before its wait began was not held up by it.
+        if kind.only_when_waited() && (wait_start == 0 || cause.ts < wait_start) {
             return None;
         }
         self.retain(cause.target);

@@ -207,6 +207,9 @@ pub enum LinkKind {
     ProcessFuture = 14,
     /// asyncio's `Semaphore` (and `BoundedSemaphore`): kind `semaphore`, like its lock.
     AsyncioSemaphore = 15,
+    /// `threading.Semaphore` (and `BoundedSemaphore`): kind `semaphore`, its own object type
+    /// rather than the `Condition` inside it.
+    Semaphore = 16,
 }
 
 impl LinkKind {
@@ -228,6 +231,7 @@ impl LinkKind {
             13 => AsyncioCondition,
             14 => ProcessFuture,
             15 => AsyncioSemaphore,
+            16 => Semaphore,
             _ => return None,
         })
     }
@@ -244,7 +248,7 @@ impl LinkKind {
             LinkKind::ThreadJoin => "thread.join",
             LinkKind::Future | LinkKind::ProcessFuture => "future",
             LinkKind::Process => "process",
-            LinkKind::AsyncioSemaphore => "semaphore",
+            LinkKind::AsyncioSemaphore | LinkKind::Semaphore => "semaphore",
         }
     }
 
@@ -264,6 +268,7 @@ impl LinkKind {
             LinkKind::Future | LinkKind::ProcessFuture => "concurrent.futures.Future",
             LinkKind::Process => "subprocess.Popen",
             LinkKind::AsyncioSemaphore => "asyncio.Semaphore",
+            LinkKind::Semaphore => "threading.Semaphore",
         }
     }
 
@@ -280,6 +285,7 @@ impl LinkKind {
             self,
             LinkKind::Lock
                 | LinkKind::RLock
+                | LinkKind::Semaphore
                 | LinkKind::Condition
                 | LinkKind::AsyncioLock
                 | LinkKind::AsyncioCondition

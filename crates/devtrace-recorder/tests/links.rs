@@ -191,46 +191,53 @@ fn each_item_put_is_got_once_first_put_first() {
 }
 
 #[test]
-fn a_lock_released_before_the_wait_began_is_no_link_and_one_released_during_it_is() {
-    let mut b = builder();
-    feed(
-        &mut b,
-        stream(
-            1,
-            &[
-                R::Call(0, 5),
-                R::Cause(2 * MS, LinkKind::Lock, KEY),
-                R::Cause(12 * MS, LinkKind::Lock, KEY),
-                R::Return(13 * MS, 5),
-            ],
-        ),
-    );
-    feed(
-        &mut b,
-        stream(
-            2,
-            &[
-                // Waits from 3 ms to 4 ms: the release at 2 ms came before; not this one's.
-                R::Call(0, 6),
-                R::WaitBegin(3 * MS, LinkKind::Lock),
-                R::Effect(4 * MS, LinkKind::Lock, KEY),
-                R::Return(5 * MS, 6),
-                // Waits from 6 ms, released at 12 ms.
-                R::Call(6 * MS, 9),
-                R::WaitBegin(6 * MS, LinkKind::Lock),
-                R::Effect(12 * MS + 1000, LinkKind::Lock, KEY),
-                R::Return(14 * MS, 9),
-            ],
-        ),
-    );
-    b.finish_open();
-    let spans = b.take_spans();
-    assert!(span(&spans, 6).links.is_empty());
-    let link = &span(&spans, 9).links[0];
-    assert_eq!(
-        (link.kind, link.cause_ts, link.wait_ns),
-        (LinkKind::Lock, 12 * MS, 6 * MS)
-    );
+fn a_lock_or_semaphore_links_only_a_release_that_came_while_it_waited() {
+    for link in [LinkKind::Lock, LinkKind::Semaphore] {
+        let mut b = builder();
+        feed(
+            &mut b,
+            stream(
+                1,
+                &[
+                    R::Call(0, 5),
+                    R::Cause(2 * MS, link, KEY),
+                    R::Cause(12 * MS, link, KEY),
+                    R::Return(13 * MS, 5),
+                ],
+            ),
+        );
+        feed(
+            &mut b,
+            stream(
+                2,
+                &[
+                    // Taken free at 2.5 ms (no wait: a semaphore's acquire still says so).
+                    R::Call(2 * MS, 4),
+                    R::Effect(2 * MS + MS / 2, link, KEY),
+                    R::Return(3 * MS, 4),
+                    // Waits from 3 ms to 4 ms: the release at 2 ms came before; not this one's.
+                    R::Call(3 * MS, 6),
+                    R::WaitBegin(3 * MS, link),
+                    R::Effect(4 * MS, link, KEY),
+                    R::Return(5 * MS, 6),
+                    // Waits from 6 ms, released at 12 ms.
+                    R::Call(6 * MS, 9),
+                    R::WaitBegin(6 * MS, link),
+                    R::Effect(12 * MS + 1000, link, KEY),
+                    R::Return(14 * MS, 9),
+                ],
+            ),
+        );
+        b.finish_open();
+        let spans = b.take_spans();
+        assert!(span(&spans, 4).links.is_empty(), "{link:?}");
+        assert!(span(&spans, 6).links.is_empty(), "{link:?}");
+        let got = &span(&spans, 9).links[0];
+        assert_eq!(
+            (got.kind, got.cause_ts, got.wait_ns),
+            (link, 12 * MS, 6 * MS)
+        );
+    }
 }
 
 #[test]

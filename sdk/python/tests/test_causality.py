@@ -100,6 +100,21 @@ def event_pair(event):
     t.join()
 
 
+def release_later(sem):
+    time.sleep(PAUSE)
+    sem.release()
+
+
+def acquire_from(sem):
+    return sem.acquire(timeout=5)
+
+
+def semaphore_pair(sem):
+    t = in_thread(release_later, sem)
+    acquire_from(sem)
+    t.join()
+
+
 def notify_later(cond, box):
     time.sleep(PAUSE)
     with cond:
@@ -228,6 +243,12 @@ def timed_out_pair(lock):
 def set_events(event, n):
     for _ in range(n):
         event.set()
+
+
+def acquire_and_release(sem, n):
+    for _ in range(n):
+        with sem:
+            pass
 
 
 def wait_set_events(event, n):
@@ -586,6 +607,32 @@ def test_an_event_wait_links_to_the_set(spans, app):
     assert_points_at(one_link(waiter, "event"), setter, "causeapp.core.set_later", "threading.Event", waited_ns=10_000_000)
 
 
+@pytest.mark.parametrize("make", [lambda: threading.Semaphore(0), lambda: threading.BoundedSemaphore(1)])
+def test_a_semaphore_acquire_that_waited_links_to_the_release_not_to_the_condition_inside(spans, app, make):
+    sem = make()
+    if isinstance(sem, threading.BoundedSemaphore):
+        sem.acquire()  # taken before recording: the acquire below has to wait
+    record()
+    app.semaphore_pair(sem)
+    recorder.stop_recording()
+    all_spans = spans()
+    waiter, releaser = named(all_spans, "causeapp.core.acquire_from"), named(all_spans, "causeapp.core.release_later")
+    assert [dict(link.attributes)["devtrace.link.kind"] for link in waiter.links] == ["semaphore"]
+    link = one_link(waiter, "semaphore")
+    assert_points_at(link, releaser, "causeapp.core.release_later", "threading.Semaphore", waited_ns=10_000_000)
+
+
+def test_a_semaphore_taken_without_waiting_gets_no_link(spans, app):
+    record()
+    sem = threading.Semaphore(1)
+    app.take_free(sem)
+    app.take_free(sem)  # after the first one's release, which it did not wait for
+    recorder.stop_recording()
+    assert len([s for s in spans() if s.name == "causeapp.core.take_free"]) == 2
+    for span in spans():
+        assert not links_of(span, "semaphore"), (span.name, [dict(link.attributes) for link in span.links])
+
+
 def test_a_condition_wait_links_to_the_notify(spans, app):
     record()
     app.condition_pair(threading.Condition())
@@ -831,6 +878,9 @@ def test_locks_made_outside_the_recorded_modules_are_threadings_own(app):
         ("wait_set_events", threading.Event, 1),
         ("put_and_get", queue.Queue, 2),
         ("lock_and_release", None, 1),
+        # A release's Cause (its notify's) and an acquire's Effect, whether it waited or not.
+        ("acquire_and_release", threading.Semaphore, 2),
+        ("acquire_and_release", threading.BoundedSemaphore, 2),
     ],
 )
 def test_each_primitive_writes_its_records_once_whatever_it_calls_inside(app, work, make, per_op):
