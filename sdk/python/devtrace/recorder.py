@@ -436,7 +436,7 @@ class _Base:
             except OSError as error:
                 if error.errno != errno.ENOSPC:
                     raise
-                why = error.strerror
+                why = error.strerror or str(error)
                 continue
             self.path = place
             return started
