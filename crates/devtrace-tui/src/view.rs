@@ -192,18 +192,45 @@ fn status_line(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewState
                 t.warn(),
             ));
         }
-        let keys = match view.screen() {
-            Screen::Dashboard => "Tab pane · ↑↓ move · Enter open · / filter · ? keys · q quit",
-            // c and r share a slot, as a jump and its way back: each apart would not fit in 80.
-            Screen::Waterfall => {
-                "↑↓ move · Enter open · c/r cause/return · Esc back · / filter · ? keys · q quit"
-            }
-            _ => "↑↓ move · Enter open · Esc back · / filter · ? keys · q quit",
-        };
-        spans.push(Span::styled(keys, t.dim()));
+        let room = (area.width as usize).saturating_sub(spans.iter().map(|s| s.width()).sum());
+        spans.push(Span::styled(keys_that_fit(view.screen(), room), t.dim()));
         Line::from(spans)
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The status line's keys for a screen, longest first: a narrower terminal drops words, then
+/// keys, and keeps `? keys · q quit` (the way to the rest, and out) to the last.
+fn status_keys(screen: &Screen) -> &'static [&'static str] {
+    match screen {
+        Screen::Dashboard => &[
+            "Tab pane · ↑↓ move · Enter open · / filter · ? keys · q quit",
+            "Tab · ↑↓ · Enter · / filter · ? keys · q quit",
+            "? keys · q quit",
+        ],
+        // c and r share a slot, as a jump and its way back: each apart would not fit in 80.
+        Screen::Waterfall => &[
+            "↑↓ move · Enter open · c/r cause/return · Esc back · / filter · ? keys · q quit",
+            "↑↓ · Enter · c/r cause/return · Esc · / · ? keys · q quit",
+            "c/r cause/return · ? keys · q quit",
+            "? keys · q quit",
+        ],
+        _ => &[
+            "↑↓ move · Enter open · Esc back · / filter · ? keys · q quit",
+            "↑↓ · Enter · Esc back · / · ? keys · q quit",
+            "? keys · q quit",
+        ],
+    }
+}
+
+/// The longest of the screen's [`status_keys`] that fits in `width`; the shortest cut (marked
+/// `…`) when none does.
+fn keys_that_fit(screen: &Screen, width: usize) -> String {
+    let keys = status_keys(screen);
+    match keys.iter().find(|k| k.chars().count() <= width) {
+        Some(k) => (*k).to_owned(),
+        None => fit(keys[keys.len() - 1], width).trim_end().to_owned(),
+    }
 }
 
 /// Draws a dashboard pane's frame (its title and count, highlighted when it has the focus);

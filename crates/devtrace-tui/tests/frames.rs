@@ -667,6 +667,43 @@ fn the_waterfall_legend_drops_words_and_id_digits_to_fit_never_its_end() {
 }
 
 #[test]
+fn the_status_line_drops_keys_to_fit_and_keeps_how_to_see_them_all_and_quit() {
+    let dir = tempfile::tempdir().unwrap();
+    let dash = waterfall_of(dir.path(), two_threads());
+    let status = |view: &ViewState, width: u16| {
+        let frame = render(&dash, view, width, 16);
+        frame.lines().last().unwrap().to_owned()
+    };
+    let waterfall = [
+        (
+            80,
+            "↑↓ move · Enter open · c/r cause/return · Esc back · / filter · ? keys · q quit",
+        ),
+        (
+            60,
+            "↑↓ · Enter · c/r cause/return · Esc · / · ? keys · q quit",
+        ),
+        (40, "c/r cause/return · ? keys · q quit"),
+        (20, "? keys · q quit"),
+        (10, "? keys · …"),
+    ];
+    for (width, keys) in waterfall {
+        assert_eq!(status(&on_the_wait(), width), keys, "at {width} columns");
+    }
+    let dashboard = ViewState::new(Theme { color: false }, Screen::Dashboard);
+    for (width, keys) in [
+        (
+            80,
+            "Tab pane · ↑↓ move · Enter open · / filter · ? keys · q quit",
+        ),
+        (50, "Tab · ↑↓ · Enter · / filter · ? keys · q quit"),
+        (40, "? keys · q quit"),
+    ] {
+        assert_eq!(status(&dashboard, width), keys, "at {width} columns");
+    }
+}
+
+#[test]
 fn after_c_the_detail_names_the_wait_r_returns_to_and_not_before_or_after_r() {
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     // The waiting call's recorded name carries a terminal escape: shown as data.
