@@ -3,7 +3,7 @@
 A causality event is a record the recorder writes at a causality point (docs/python.md,
 "Causality"): a queue put (one Cause), a get (an Effect; and a WaitBegin before it when it has to
 wait: `queue-wait`, two threads handing items to each other), an event set (one Cause), a lock release (one Cause; `with lock:` on a lock `threading.Lock()` made while
-recording), a `threading.Semaphore` taken and released (`semaphore`: the acquire's Effect and the
+recording), an asyncio queue's put_nowait + get_nowait (`aqueue`, two records), a `threading.Semaphore` taken and released (`semaphore`: the acquire's Effect and the
 release's Cause); asyncio's event set and condition notify (one Cause each), an asyncio lock taken
 without waiting (`alock`: no record, the cost of its points' dispatch) and handed over between
 two tasks (four records), and what a process pool adds to a job in the worker (`pool-job`) and
@@ -49,6 +49,7 @@ EVENTS = {
     "semaphore": 2,
     "idle-lock": 0,
     "aevent": 1,
+    "aqueue": 2,
     "alock": 0,
     "alock-handoff": 4,
     "acondition": 1,
@@ -148,6 +149,21 @@ def aevent_work(n):
     asyncio.run(main())
 
 
+def aqueue_work(n):
+    """`q.put_nowait(i); q.get_nowait()` on an `asyncio.Queue`: the put's Cause and the get's
+    Effect, keyed on the queue and the item."""
+    import asyncio
+
+    async def main():
+        q = asyncio.Queue()
+        put, get = q.put_nowait, q.get_nowait
+        for i in range(n):
+            put(i)
+            get()
+
+    asyncio.run(main())
+
+
 def alock_work(n):
     """`async with lock: pass`, never contended: no record, the points' dispatch alone."""
     import asyncio
@@ -228,6 +244,7 @@ WORK = {
     "semaphore": semaphore_work,
     "idle-lock": idle_lock_work,
     "aevent": aevent_work,
+    "aqueue": aqueue_work,
     "alock": alock_work,
     "alock-handoff": alock_handoff_work,
     "acondition": acondition_work,

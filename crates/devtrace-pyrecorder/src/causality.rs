@@ -233,14 +233,18 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
             Action::Nothing,
         ),
     ),
+    // Nothing it calls is a point, so it counts no nesting: its start is switched off.
     (
         "asyncio.queues",
         "Queue.get_nowait",
-        point(
-            LinkKind::AsyncioQueue,
-            Action::Nothing,
-            Action::Effect(Key::ObjectAndResult),
-        ),
+        Point {
+            outer: false,
+            ..point(
+                LinkKind::AsyncioQueue,
+                Action::Nothing,
+                Action::Effect(Key::ObjectAndResult),
+            )
+        },
     ),
     (
         "threading",
