@@ -619,6 +619,14 @@ impl Builder {
                 .filter(|_| state.stack.is_empty())
                 .map(|t| t.2))
             .unwrap_or(OTHER_CODE);
+        if kind.asyncio()
+            && let Some(f) = state.stack.last_mut().filter(|f| !f.sdk)
+        {
+            // The step of a task that woke another is kept, as the step it woke is: asyncio's
+            // steps are short by nature, and one dropped at the bottom of the stack would
+            // leave the link nothing to point at.
+            f.keep = true;
+        }
         let target = match state.stack.last_mut() {
             Some(f) if f.span_id != 0 => self.links.target(Target::Span {
                 trace_id: f.trace_id,

@@ -513,6 +513,58 @@ fn an_asyncio_waiter_links_to_the_wake_that_completed_its_future_not_a_later_one
 }
 
 #[test]
+fn a_short_task_step_that_woke_another_is_kept_for_the_link_a_short_threads_call_is_not() {
+    // Each causing call lasts 20 µs (under the 1 ms threshold) at the bottom of its stack.
+    let short_cause = |ts: u64, code: u32, link: LinkKind, key: u64| {
+        [
+            R::Call(ts - 10_000, code),
+            R::Cause(ts, link, key),
+            R::Return(ts + 10_000, code),
+        ]
+    };
+    let (a, waiter) = (0x10, 0x99_0000);
+    let mut b = builder();
+    let records: Vec<R> = [
+        R::Call(MS, 6),
+        R::Suspended(MS, LinkKind::AsyncioLock, a),
+        R::Return(MS + 10, 6),
+    ]
+    .into_iter()
+    .chain(short_cause(5 * MS, 5, LinkKind::AsyncioLock, waiter))
+    .chain(step_resumed(6 * MS, 6, LinkKind::AsyncioLock, a, waiter))
+    .collect();
+    feed(&mut b, stream(1, &records));
+    feed(
+        &mut b,
+        stream(2, &short_cause(20 * MS, 7, LinkKind::Lock, KEY)),
+    );
+    feed(
+        &mut b,
+        stream(
+            3,
+            &[
+                R::Call(15 * MS, 8),
+                R::WaitBegin(15 * MS, LinkKind::Lock),
+                R::Effect(21 * MS, LinkKind::Lock, KEY),
+                R::Return(22 * MS, 8),
+            ],
+        ),
+    );
+    b.finish_open();
+    let spans = b.take_spans();
+    let resumed: Vec<_> = spans
+        .iter()
+        .filter(|s| s.code == 6)
+        .flat_map(|s| s.links.clone())
+        .collect();
+    assert_eq!(resumed.len(), 1, "{spans:#?}");
+    assert_eq!(resumed[0].span_id, span(&spans, 5).span_id);
+    // A thread's short call is not kept for its release: the lock's waiter has no link.
+    assert!(spans.iter().all(|s| s.code != 7), "{spans:#?}");
+    assert!(span(&spans, 8).links.is_empty());
+}
+
+#[test]
 fn a_pool_job_links_its_first_call_to_the_remote_submit_and_names_its_last_kept_call() {
     let mut b = builder();
     let submit = (0x1234_u128, 0x55_u64);

@@ -356,9 +356,27 @@ async def atake(lock):
         pass
 
 
-async def alock_pair_of(lock):
+async def ahold_briefly(lock, held):
+    async with lock:
+        held.set()
+        await asyncio.sleep(PAUSE)  # released in a step of a few µs, under the threshold
+
+
+async def abrief_pair_of(lock):
+    await alock_pair_of(lock, hold=ahold_briefly)
+
+
+async def abrief_lock_pair():
+    await abrief_pair_of(asyncio.Lock())
+
+
+async def abrief_semaphore_pair():
+    await abrief_pair_of(asyncio.Semaphore(1))
+
+
+async def alock_pair_of(lock, hold=ahold):
     held = asyncio.Event()
-    holder = asyncio.ensure_future(ahold(lock, held))
+    holder = asyncio.ensure_future(hold(lock, held))
     while not held.is_set():
         await asyncio.sleep(0)
     await atake(lock)
@@ -696,6 +714,9 @@ def the_cause(all_spans, link, name):
         ("asemaphore_pair", "atake", "ahold", "semaphore", "asyncio.Semaphore"),
         ("abounded_semaphore_pair", "atake", "ahold", "semaphore", "asyncio.Semaphore"),
         ("asemaphore_cancelled_pair", "atake", "ahold", "semaphore", "asyncio.Semaphore"),
+        # The releasing step is short (kept all the same, as the step it woke).
+        ("abrief_lock_pair", "atake", "ahold_briefly", "lock", "asyncio.Lock"),
+        ("abrief_semaphore_pair", "atake", "ahold_briefly", "semaphore", "asyncio.Semaphore"),
     ],
 )
 def test_an_asyncio_wait_links_to_the_release_set_or_notify_that_ended_it(spans, app, pair, waiter, causer, kind, obj):
