@@ -183,6 +183,31 @@ async def asyncio_pair(item):
     return got
 
 
+async def afetch(sem, i):
+    async with sem:
+        await asyncio.sleep(0.001 * (i % 3))
+        return i
+
+
+async def aworker(q, out):
+    while True:
+        out.append(await q.get())
+
+
+async def aservice(n):
+    """A service of short steps only (none near the 1 ms threshold): n fetches, at most 2 at a
+    time, their results handed to a worker through a queue."""
+    sem, q, out = asyncio.Semaphore(2), asyncio.Queue(), []
+    worker = asyncio.ensure_future(aworker(q, out))
+    for result in await asyncio.gather(*(afetch(sem, i) for i in range(n))):
+        await q.put(result)
+        await asyncio.sleep(0)
+    while len(out) < n:
+        await asyncio.sleep(0)
+    worker.cancel()
+    return out
+
+
 def hold(lock, held):
     with lock:
         held.set()
@@ -693,6 +718,23 @@ def test_an_asyncio_queue_get_links_to_the_put(spans, app):
     cause = [p for p in producers if p.context.span_id == links[0].context.span_id]
     assert len(cause) == 1
     assert_points_at(links[0], cause[0], "causeapp.core.aproduce", "asyncio.Queue")
+
+
+def test_a_service_of_short_steps_links_every_wait_to_the_step_that_ended_it(spans, app):
+    record()
+    assert asyncio.run(app.aservice(12)) == list(range(12))
+    recorder.stop_recording()
+    all_spans = spans()
+    by_id = {s.context.span_id: s.name for s in all_spans}
+    kinds = {}
+    for span in all_spans:
+        for link in span.links:
+            kind = link.attributes["devtrace.link.kind"]
+            kinds.setdefault(kind, []).append((span.name, by_id.get(link.context.span_id)))
+    # Ten fetches waited for the semaphore (two took it free), each for a fetch's release.
+    assert kinds["semaphore"] == [("causeapp.core.afetch", "causeapp.core.afetch")] * 10, kinds
+    # Each item the worker got links to the step of the service that put it.
+    assert kinds["asyncio.queue"] == [("causeapp.core.aworker", "causeapp.core.aservice")] * 12, kinds
 
 
 def the_cause(all_spans, link, name):
