@@ -647,8 +647,6 @@ unsafe fn new_exception_type(active: &mut Active, ty: *mut ffi::PyObject) -> u32
     id
 }
 
-/// The running recorder, or returns `None` from the callback when none runs or CPython's
-/// arguments are not there.
 /// Whether records of `kind` carry the type of the exception in flight (PY_UNWIND's and
 /// EXCEPTION_HANDLED's third argument) as their aux: so the recorder needs no RAISE callback to
 /// know it. RAISE cannot be switched off where code is not recorded, and asyncio raises and
@@ -673,6 +671,8 @@ unsafe fn exception_of_event(
     unsafe { exception_id(active, *args.add(2)) }
 }
 
+/// The running recorder, or returns `None` from the callback when none runs or CPython's
+/// arguments are not there.
 macro_rules! active_or_return {
     ($nargsf:expr, $min_args:expr) => {{
         let a = ACTIVE.load(Ordering::Relaxed);
