@@ -9,13 +9,14 @@
 //! - a *cause* (kind, 48-bit key, time, the innermost function) names a *target*: the span of
 //!   the call it happened in. That call may not be known to be kept yet (a short call is folded
 //!   into its parent), so the target stays pending on its frame until the frame ends: kept, it
-//!   is the frame's span; dropped, the target moves to the parent frame.
+//!   is the frame's span; dropped, the target moves to the parent frame. (The builder keeps
+//!   an asyncio task's step that caused something, however short: its stack's bottom.)
 //! - an *effect* becomes a *draft* link, matched with the causes of its key at each settle:
 //!   a queue's item is got once (first cause first), an event set or a thread end serves every
 //!   consumer after it (the latest cause before it); a lock or condition wait links only when
 //!   the cause came while it waited; an asyncio lock's or semaphore's waiter future is
-//!   completed once (the first cause while it waited). A draft with no cause for [`HOLD_NS`] of recorded time
-//!   (or at the end) has none.
+//!   completed once (the first cause while it waited). A draft with no cause for [`HOLD_NS`]
+//!   of recorded time (or at the end) has none.
 //!
 //! Keys are object identities the recorder computed without running user code; nothing here
 //! reads them otherwise.
