@@ -416,14 +416,24 @@ pub(super) fn set_child(pid: i32) {
     }
 }
 
+/// A terminal's Ctrl-C or Ctrl-\: the whole foreground group has it, the child too.
+extern "C" fn survive_signal(_signal: libc::c_int) {}
+
 /// Terminal signals go to the whole foreground process group, so the child gets Ctrl-C by
-/// itself; devtrace only has to survive it. SIGTERM and SIGHUP sent to devtrace alone are
-/// passed on. Handlers (unlike "ignore") are reset in the child when it executes.
+/// itself; devtrace only has to survive it (passing it on as well made the child's handler run
+/// twice). SIGTERM and SIGHUP sent to devtrace alone are passed on. Handlers (unlike "ignore")
+/// are reset in the child when it executes.
 pub(super) fn install_signal_handlers() {
-    for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: installing a handler that only calls an async-signal-safe function.
+    let handlers: [(libc::c_int, extern "C" fn(libc::c_int)); 4] = [
+        (libc::SIGINT, survive_signal),
+        (libc::SIGQUIT, survive_signal),
+        (libc::SIGTERM, forward_signal),
+        (libc::SIGHUP, forward_signal),
+    ];
+    for (signal, handler) in handlers {
+        // SAFETY: installing a handler that calls at most an async-signal-safe function.
         unsafe {
-            libc::signal(signal, forward_signal as *const () as libc::sighandler_t);
+            libc::signal(signal, handler as *const () as libc::sighandler_t);
         }
     }
 }
