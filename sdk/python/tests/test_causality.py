@@ -183,6 +183,28 @@ async def asyncio_pair(item):
     return got
 
 
+def barrier_party(b, delay):
+    time.sleep(delay)
+    b.wait(5)
+
+
+def barrier_pair():
+    b = threading.Barrier(2)
+    t = in_thread(barrier_party, b, PAUSE)
+    barrier_party(b, 0)
+    t.join()
+
+
+async def abarrier_party(b, delay):
+    await asyncio.sleep(delay)
+    await b.wait()
+
+
+async def abarrier_pair():
+    b = asyncio.Barrier(2)
+    await asyncio.gather(abarrier_party(b, 0), abarrier_party(b, PAUSE))
+
+
 async def afetch(sem, i):
     async with sem:
         await asyncio.sleep(0.001 * (i % 3))
@@ -718,6 +740,26 @@ def test_an_asyncio_queue_get_links_to_the_put(spans, app):
     cause = [p for p in producers if p.context.span_id == links[0].context.span_id]
     assert len(cause) == 1
     assert_points_at(links[0], cause[0], "causeapp.core.aproduce", "asyncio.Queue")
+
+
+@pytest.mark.parametrize(
+    ("pair", "party", "obj"),
+    [("barrier_pair", "barrier_party", "threading.Condition"), ("abarrier_pair", "abarrier_party", "asyncio.Condition")],
+)
+def test_a_barriers_first_party_links_through_its_condition_to_the_last_partys_wait(spans, app, pair, party, obj):
+    record()
+    result = getattr(app, pair)()
+    if asyncio.iscoroutine(result):
+        asyncio.run(result)
+    recorder.stop_recording()
+    all_spans = spans()
+    links = [(s, link) for s in all_spans for link in s.links if link.attributes["devtrace.link.kind"] == "condition"]
+    assert len(links) == 1, [(s.name, dict(link.attributes)) for s, link in links]
+    span, link = links[0]
+    assert span.name == f"causeapp.core.{party}"
+    cause = [s for s in all_spans if s.context.span_id == link.context.span_id]
+    assert len(cause) == 1 and cause[0] is not span
+    assert_points_at(link, cause[0], f"causeapp.core.{party}", obj, waited_ns=10_000_000)
 
 
 def test_a_service_of_short_steps_links_every_wait_to_the_step_that_ended_it(spans, app):
