@@ -5,7 +5,9 @@
 use devtrace_recorder::ring::{
     LinkKind, WAIT_FORGET, WAIT_RECALL, causality_meta, causality_of, unpack,
 };
-use devtrace_recorder::{Builder, BuilderOptions, Event, EventKind, OutSpan, StreamEvents};
+use devtrace_recorder::{
+    Builder, BuilderOptions, Event, EventKind, OutLink, OutSpan, StreamEvents,
+};
 
 const MS: u64 = 1_000_000;
 const KEY: u64 = 0xABCD_1234_5678;
@@ -58,6 +60,15 @@ fn builder() -> Builder {
 
 fn feed(b: &mut Builder, s: StreamEvents) {
     b.feed(&s, &|_| None);
+}
+
+/// The links on every span of function `code`.
+fn links_on(spans: &[OutSpan], code: u32) -> Vec<OutLink> {
+    spans
+        .iter()
+        .filter(|s| s.code == code)
+        .flat_map(|s| s.links.clone())
+        .collect()
 }
 
 fn span(spans: &[OutSpan], code: u32) -> &OutSpan {
@@ -451,11 +462,7 @@ fn interleaved_asyncio_waits_on_one_thread_each_get_their_own_start() {
     b.finish_open();
     let spans = b.take_spans();
     let link_of = |code: u32| {
-        let links: Vec<_> = spans
-            .iter()
-            .filter(|s| s.code == code)
-            .flat_map(|s| s.links.clone())
-            .collect();
+        let links = links_on(&spans, code);
         assert_eq!(links.len(), 1, "one link on {code}: {spans:#?}");
         links[0].clone()
     };
@@ -497,11 +504,7 @@ fn an_asyncio_waiter_links_to_the_wake_that_completed_its_future_not_a_later_one
         feed(&mut b, stream(1, &records));
         b.finish_open();
         let spans = b.take_spans();
-        let links: Vec<_> = spans
-            .iter()
-            .filter(|s| s.code == 6)
-            .flat_map(|s| s.links.clone())
-            .collect();
+        let links = links_on(&spans, 6);
         assert_eq!(links.len(), 1, "{link:?}: {spans:#?}");
         assert_eq!(
             (links[0].kind, links[0].cause_ts, links[0].wait_ns),
@@ -552,11 +555,7 @@ fn a_short_task_step_that_woke_another_is_kept_for_the_link_a_short_threads_call
     );
     b.finish_open();
     let spans = b.take_spans();
-    let resumed: Vec<_> = spans
-        .iter()
-        .filter(|s| s.code == 6)
-        .flat_map(|s| s.links.clone())
-        .collect();
+    let resumed = links_on(&spans, 6);
     assert_eq!(resumed.len(), 1, "{spans:#?}");
     assert_eq!(resumed[0].span_id, span(&spans, 5).span_id);
     // A thread's short call is not kept for its release: the lock's waiter has no link.
@@ -648,11 +647,7 @@ fn a_cancelled_asyncio_wait_leaves_no_start_for_the_next_coroutine_at_its_addres
     );
     b.finish_open();
     let spans = b.take_spans();
-    let links: Vec<_> = spans
-        .iter()
-        .filter(|s| s.code == 8)
-        .flat_map(|s| s.links.clone())
-        .collect();
+    let links = links_on(&spans, 8);
     assert_eq!(links.len(), 1, "{spans:#?}");
     assert_eq!((links[0].cause_ts, links[0].wait_ns), (30 * MS, 10 * MS));
 }
