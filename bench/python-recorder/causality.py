@@ -19,8 +19,13 @@ With --callgrind the same difference is counted in instructions under valgrind's
 (the program and the drainer thread; each variant run with N and with 0 operations, so start-up
 cancels out): a figure the machine's load does not move.
 
-Usage: python causality.py [--n 200000] [--rounds 5] [--callgrind] [--flight] (in a venv with
-devtrace built natively).
+With --baseline recorder the recorded run is compared with the same run recorded with
+causality=False instead of unrecorded: what the causality points alone cost, without what the
+recorder costs any program (on CPython 3.12, the exception events of every generator closed
+early: asyncio's Lock.acquire closes one on every contended acquire).
+
+Usage: python causality.py [--n 200000] [--rounds 5] [--callgrind] [--flight]
+[--baseline plain|recorder] [--only WORKLOAD ...] (in a venv with devtrace built natively).
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ import statistics
 import subprocess
 import sys
 import time
+
+# --baseline: what a recorded run is compared with ("plain": unrecorded; "recorder": recorded with
+# causality=False, so the difference is the causality points' alone).
+BASELINE = "plain"
 
 # --flight: under the flight recorder (`devtrace.record(packages=["__main__"])`), not record_calls.
 # Since stop 40 "__main__" names this script for the recorder too, so the flight recorder also
@@ -253,7 +262,7 @@ WORK = {
 }
 
 
-def one(workload, recorded, n, runs=3):
+def one(workload, recorded, n, runs=3, causality=True):
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -264,12 +273,12 @@ def one(workload, recorded, n, runs=3):
     handle = None
     if recorded and not idle:
         if FLIGHT:
-            handle = devtrace.record(10, 16, packages=["__main__"], signals=(), on_unhandled=False)
+            handle = devtrace.record(10, 16, packages=["__main__"], signals=(), on_unhandled=False, causality=causality)
         else:
             # Only the causality points record: a plan naming one function no workload calls,
             # so none of this script's calls is recorded (the difference is the records' cost)
             # while the locks it makes are the recorder's (the plan's module is the script).
-            handle = devtrace.record_calls(plan=[("__main__", "never_called")], threshold_ms=1)
+            handle = devtrace.record_calls(plan=[("__main__", "never_called")], threshold_ms=1, causality=causality)
     work = WORK[workload]
     if idle:
         work = lambda n, work=work: work(n, recorded)  # noqa: E731
@@ -284,6 +293,14 @@ def one(workload, recorded, n, runs=3):
     print(json.dumps({"seconds": best, "causality_events": events, "events_per_op": events / (1000 + runs * n)}))
 
 
+def variant(recorded):
+    """The command-line flags of a run: recorded (True), the baseline (False: not recorded, or
+    with --baseline recorder recorded with causality off)."""
+    if recorded:
+        return ["--recorded"]
+    return ["--recorded", "--no-causality"] if BASELINE == "recorder" else ["--plain"]
+
+
 def instructions(workload, recorded, n):
     """Instructions callgrind counts for one run of `workload` with n operations, and the
     causality records per operation the recorder counted."""
@@ -293,7 +310,7 @@ def instructions(workload, recorded, n):
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", sys.executable, __file__,
-             "--one", workload, "--recorded" if recorded else "--plain", "--n", str(n), "--runs", "1"]
+             "--one", workload, *variant(recorded), "--n", str(n), "--runs", "1"]
             + (["--flight"] if FLIGHT else []),
             capture_output=True,
             text=True,
@@ -304,7 +321,7 @@ def instructions(workload, recorded, n):
 
 def callgrind(n):
     print(f"CPython {sys.version.split()[0]} under callgrind, n = {n:,} operations")
-    print(f"{'workload':<14} {'plain instr/op':>15} {'recorded instr/op':>18} {'events/op':>10} {'instr/event':>12}")
+    print(f"{'workload':<14} {BASELINE + ' instr/op':>15} {'recorded instr/op':>18} {'events/op':>10} {'instr/event':>12}")
     for workload in WORK:
         plain = (instructions(workload, False, n)[0] - instructions(workload, False, 0)[0]) / n
         recorded, seen = instructions(workload, True, n)
@@ -316,7 +333,7 @@ def callgrind(n):
 
 def run(workload, recorded, n):
     out = subprocess.run(
-        [sys.executable, __file__, "--one", workload, "--recorded" if recorded else "--plain", "--n", str(n)]
+        [sys.executable, __file__, "--one", workload, *variant(recorded), "--n", str(n)]
         + (["--flight"] if FLIGHT else []),
         capture_output=True,
         text=True,
@@ -335,19 +352,31 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--callgrind", action="store_true")
     p.add_argument("--flight", action="store_true", help="under the flight recorder instead of record_calls")
+    p.add_argument("--no-causality", action="store_true", help="with --one --recorded: the recorder with causality=False")
+    p.add_argument(
+        "--baseline",
+        choices=["plain", "recorder"],
+        default="plain",
+        help="what the recorded run is compared with: the workload unrecorded (plain), or recorded with causality=False"
+        " (recorder: what the causality points alone cost, without what the recorder costs any program)",
+    )
     p.add_argument("--only", nargs="*", help="these workloads only")
     args = p.parse_args()
+    global BASELINE
+    BASELINE = args.baseline
+    if BASELINE == "recorder":
+        WORK.pop("idle-lock", None)  # a lock used with no recorder: it has no recorder baseline
     if args.only:
         for name in [w for w in WORK if w not in args.only]:
             del WORK[name]
     if args.one:
-        one(args.one, args.recorded, args.n, args.runs)
+        one(args.one, args.recorded, args.n, args.runs, causality=not args.no_causality)
         return
     if args.callgrind:
         callgrind(args.n)
         return
     print(f"CPython {sys.version.split()[0]}, n = {args.n:,} operations, median of {args.rounds} rounds")
-    print(f"{'workload':<14} {'plain ns/op':>12} {'recorded ns/op':>15} {'events/op':>10} {'ns/event':>9}")
+    print(f"{'workload':<14} {BASELINE + ' ns/op':>12} {'recorded ns/op':>15} {'events/op':>10} {'ns/event':>9} {'paired':>7}")
     for workload in WORK:
         plain, recorded, seen, rates = [], [], 0, []
         for _ in range(args.rounds):
@@ -358,7 +387,13 @@ def main():
             rates.append(r["events_per_op"])
         per_op = EVENTS[workload] if EVENTS[workload] is not None else round(statistics.median(rates), 2)
         a, b = statistics.median(plain), statistics.median(recorded)
-        print(f"{workload:<14} {a:>12.0f} {b:>15.0f} {per_op:>10} {(b - a) / max(per_op, 1):>9.0f}   ({seen:,} causality records in the last run)")
+        # Each round's recorded run against its own baseline run: steadier than the medians'
+        # difference on a host whose speed drifts between rounds.
+        paired = statistics.median(r - p for p, r in zip(plain, recorded)) / max(per_op, 1)
+        print(
+            f"{workload:<14} {a:>12.0f} {b:>15.0f} {per_op:>10} {(b - a) / max(per_op, 1):>9.0f} {paired:>7.0f}"
+            f"   ({seen:,} causality records in the last run)"
+        )
 
 
 if __name__ == "__main__":

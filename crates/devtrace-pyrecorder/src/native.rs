@@ -146,6 +146,9 @@ struct StartOptions {
     /// Whether a writer that finds the ring full of unread records waits for the drainer
     /// (record mode: nothing lost) rather than overwrite them (the flight recorder).
     wait_for_drainer: bool,
+    /// Whether the causality points are recorded (off: no code is a point, so no wait is
+    /// linked to its cause; the recorder's own events are the same).
+    causality: bool,
 }
 
 static ACTIVE: AtomicPtr<Active> = AtomicPtr::new(std::ptr::null_mut());
@@ -516,7 +519,9 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
         .getattr("co_qualname")
         .and_then(|q| q.extract())
         .unwrap_or_else(|_| String::from("?"));
-    if let Some(point) = causality::point_index(&module, &qualname) {
+    if let Some(point) = causality::point_index(&module, &qualname)
+        && active.options.causality
+    {
         let result_local = causality::POINTS[point as usize].2.result_local;
         return CAUSAL | point | local_index(&code, result_local) << RESULT_LOCAL.trailing_zeros();
     }
@@ -2519,7 +2524,7 @@ fn spawn_drainer(shared: &Arc<Shared>, options: &StartOptions) -> PyResult<JoinH
 
 /// Starts recording. See devtrace/recorder.py for the meaning of each argument.
 #[pyfunction]
-#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true, wait_for_drainer=false, values=None, value_bytes_per_second=values::BYTES_PER_SECOND))]
+#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true, wait_for_drainer=false, values=None, value_bytes_per_second=values::BYTES_PER_SECOND, causality=true))]
 #[allow(clippy::too_many_arguments)]
 fn start(
     py: Python<'_>,
@@ -2540,6 +2545,7 @@ fn start(
     wait_for_drainer: bool,
     values: Option<Vec<(String, String)>>,
     value_bytes_per_second: u64,
+    causality: bool,
 ) -> PyResult<u8> {
     if !ACTIVE.load(Ordering::Relaxed).is_null() {
         return Err(PyRuntimeError::new_err(
@@ -2588,6 +2594,7 @@ fn start(
         drain_period: Duration::from_millis(drain_ms.max(1)),
         drain_when_busy,
         wait_for_drainer,
+        causality,
     };
     let shared = new_shared(file, &options);
     let epoch = EPOCH.fetch_add(1, Ordering::Relaxed) + 1;

@@ -593,6 +593,7 @@ class Recorder(_Base):
         lossless: bool = True,
         values: Sequence[Tuple[str, str]] = (),
         path_chosen: bool = True,
+        causality: bool = True,
     ) -> None:
         super().__init__(path, size_mib, int(threshold_ms * 1_000_000), {"mode": "record", "plan": plan_id}, path_chosen)
         self.lossless = lossless
@@ -612,16 +613,19 @@ class Recorder(_Base):
             span_context=_span_context(),
             wait_for_drainer=lossless,
             values=[tuple(v) for v in values] + [tuple(p) for p in (plan or ())],
+            causality=causality,
         ))
-        # threading's locks are C: locks the recorded modules make from now on are ones whose
-        # waits are seen.
-        _causal.install(list(packages) + [module for module, _ in (plan or ())], native)
+        if causality:
+            # threading's locks are C: locks the recorded modules make from now on are ones
+            # whose waits are seen.
+            _causal.install(list(packages) + [module for module, _ in (plan or ())], native)
         # Children spawned from recorded calls continue the trace under them; a child spawned
         # so links its top-level spans to the call that spawned it.
         _process.install(native.spawning_call)
-        # Jobs a process pool runs link to the calls that submitted them (from the pool's
-        # import on, if it is not imported yet).
-        _pool.install(native)
+        if causality:
+            # Jobs a process pool runs link to the calls that submitted them (from the pool's
+            # import on, if it is not imported yet).
+            _pool.install(native)
         spawned_by, root = _process.spawned_by(), _root_ids()
         if spawned_by is not None and root is not None:
             self.maker.process_cause = (root[1], _process.process_link(root[0], root[1], spawned_by))
@@ -703,6 +707,7 @@ class FlightRecorder(_Base):
         path: str,
         values: Sequence[Tuple[str, str]] = (),
         path_chosen: bool = True,
+        causality: bool = True,
     ) -> None:
         super().__init__(path, max_mib, int(threshold_ms * 1_000_000), {"mode": "flight", "seconds": seconds}, path_chosen)
         native = _require_native()
@@ -728,10 +733,12 @@ class FlightRecorder(_Base):
             self._on_exception if exceptions else None,
             span_context=_span_context(),
             values=[tuple(v) for v in values],
+            causality=causality,
         ))
-        # The locks `packages` make are native ones too: used without waiting they cost no more
-        # than threading's; each release writes a record (docs/PERFORMANCE.md, causality).
-        _causal.install(list(packages), native)
+        if causality:
+            # The locks `packages` make are native ones too: used without waiting they cost no
+            # more than threading's; each release writes a record (docs/PERFORMANCE.md).
+            _causal.install(list(packages), native)
         # The trace of a window written with no span current and no root (TRACEPARENT): chosen
         # now, so a process started from a recorded call knows the trace that call will be in.
         root = _root_ids()
@@ -1141,6 +1148,7 @@ def record_calls(
     path: Optional[str] = None,
     lossless: bool = True,
     values: Sequence[Any] = (),
+    causality: bool = True,
 ) -> Recorder:
     """Records calls natively: of functions in ``packages`` (module names, sub-modules
     included), or exactly the ``(module, qualname)`` pairs of ``plan``; everything else is
@@ -1165,8 +1173,9 @@ def record_calls(
     to the job: span links (``devtrace.link.kind`` …) on the waiting call's span to the causing
     call's span, made from object identities without running the program's code. While it
     records, ``threading.Lock()``/``RLock()`` called from the recorded modules make locks whose
-    waits are seen (docs/python.md, "Causality"). Raises RuntimeError where the native recorder
-    cannot run (:func:`native_status`)."""
+    waits are seen (docs/python.md, "Causality"). ``causality=False`` links nothing and leaves
+    ``threading.Lock`` as it is (the calls are recorded the same). Raises RuntimeError where the
+    native recorder cannot run (:func:`native_status`)."""
     global _current
     if not packages and plan is None:
         raise ValueError('record_calls() needs a package name or a plan, e.g. record_calls("myapp")')
@@ -1183,7 +1192,9 @@ def record_calls(
         _install_exit_hook()
         _install_fork_hook()
         ring, chosen = _ring_path(path, "record")
-        _current = Recorder(packages, plan, threshold, ring, size_mib, plan_id, lossless, wanted, path_chosen=chosen)
+        _current = Recorder(
+            packages, plan, threshold, ring, size_mib, plan_id, lossless, wanted, path_chosen=chosen, causality=causality
+        )
         return _current  # type: ignore[return-value]
 
 
@@ -1225,6 +1236,7 @@ def record(
     detail_calls: int = DEFAULT_DETAIL_CALLS,
     path: Optional[str] = None,
     values: Sequence[Any] = (),
+    causality: bool = True,
 ) -> FlightRecorder:
     """Starts the flight recorder: the last ``seconds`` of every call (of ``packages`` only,
     when given) are kept in a ring of at most ``max_mib`` MiB (when calls come faster than it
@@ -1240,7 +1252,10 @@ def record(
     arguments and their return value or exception captured as they happen, into a small store
     per thread in the ring file (its last :data:`FLIGHT_VALUE_CALLS` captured calls): a dump
     (or a recovery after the process was killed) sets them on those calls' spans. Only those
-    calls pay for it."""
+    calls pay for it.
+
+    As :func:`record_calls`, the window links waits to their causes (``causality=False``: it
+    links nothing and leaves ``threading.Lock`` as it is)."""
     global _current
     if seconds <= 0:
         raise ValueError(f"record(): seconds must be > 0, not {seconds}")
@@ -1252,7 +1267,18 @@ def record(
         _install_fork_hook()
         ring, chosen = _ring_path(path, "flight")
         _current = FlightRecorder(
-            seconds, max_mib, packages, exceptions, signals, on_unhandled, threshold_ms, detail_calls, ring, wanted, path_chosen=chosen
+            seconds,
+            max_mib,
+            packages,
+            exceptions,
+            signals,
+            on_unhandled,
+            threshold_ms,
+            detail_calls,
+            ring,
+            wanted,
+            path_chosen=chosen,
+            causality=causality,
         )
         return _current  # type: ignore[return-value]
 

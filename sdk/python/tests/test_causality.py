@@ -936,6 +936,28 @@ def test_a_flight_dump_carries_the_links_record_calls_makes(spans, app, tmp_path
         assert target in (target_recorded, fact[3]), (fact, target, target_recorded)
 
 
+@pytest.mark.parametrize("mode", ["record_calls", "flight"])
+def test_with_causality_off_the_calls_are_recorded_and_nothing_is_linked(spans, app, tmp_path, mode):
+    plain_lock = type(threading.Lock())
+    if mode == "record_calls":
+        recorder.record_calls("causeapp", path=None, threshold_ms=1, causality=False)
+    else:
+        flight = recorder.record(5, 8, packages=("causeapp",), signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"), causality=False)
+    lock = app.new_locks()[0]
+    for scenario in sorted(SCENARIOS):
+        SCENARIOS[scenario](app)
+    app.lock_pair(lock)
+    if mode == "flight":
+        flight.dump("requested")
+    stats = recorder.stop_recording()
+    # The recorded module's locks were threading's own, and no point wrote a record.
+    assert type(lock) is plain_lock
+    assert stats["causality_events"] == 0
+    got = spans()
+    assert named(got, "causeapp.core.consume") and named(got, "causeapp.core.produce")
+    assert link_facts(got) == []
+
+
 def test_a_dump_links_a_wait_to_a_cause_whose_call_is_still_open(spans, app, tmp_path):
     flight = recorder.record(5, 8, packages=("causeapp",), signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
     q, release, item = queue.Queue(), threading.Event(), app.Touchy()
