@@ -836,7 +836,7 @@ unsafe fn causal_event(
                 point_ended(active, local, point, walk, kind, args, nargsf)
             }
             EventKind::Yield if point.at_start == Action::WaitAtSuspension => {
-                suspended_wait(active, point.link, *args, 0)
+                suspended_wait(active, local, point.link, *args, 0)
             }
             _ => {}
         }
@@ -882,7 +882,7 @@ unsafe fn point_started(
         }
         let (record_kind, key) = match point.at_start {
             Action::WaitBegin => {
-                local.causal_object = arguments_in(own, code).0;
+                local.causal_object = arguments_in(local, own, code).0;
                 record_meta(active, causality_meta(EventKind::WaitBegin, point.link, 0));
                 return;
             }
@@ -890,7 +890,7 @@ unsafe fn point_started(
             Action::Effect(key) => (EventKind::Effect, key),
             _ => return,
         };
-        let (object, argument) = arguments_in(own, code);
+        let (object, argument) = arguments_in(local, own, code);
         if let Some(key) = causality::key_of(key, object, argument, 0) {
             record_meta(active, causality_meta(record_kind, point.link, key));
         }
@@ -948,7 +948,7 @@ unsafe fn point_ended(
             if point.at_start == Action::WaitAtSuspension {
                 // A wait cancelled (or failed): its start is forgotten, its frame's address
                 // free for another coroutine's.
-                suspended_wait(active, point.link, code, WAIT_FORGET);
+                suspended_wait(active, local, point.link, code, WAIT_FORGET);
             }
             false
         } else {
@@ -995,14 +995,14 @@ unsafe fn record_at_return(
         let (object, argument) = if key == causality::Key::ObjectAtStart {
             (local.causal_object, 0)
         } else {
-            arguments_in(own, code)
+            arguments_in(local, own, code)
         };
         let Some(key) = causality::key_of(key, object, argument, result as usize) else {
             return false;
         };
         if point.at_start == Action::WaitAtSuspension {
             // The effect's wait began at the coroutine's first suspension (if any).
-            suspended_wait(active, link, code, WAIT_RECALL);
+            suspended_wait(active, local, link, code, WAIT_RECALL);
         }
         record_meta(active, causality_meta(record_kind, link, key));
     }
@@ -1234,7 +1234,7 @@ unsafe fn start_only_point(
             let Action::Cause(key) = point.at_start else {
                 return;
             };
-            let (object, argument) = arguments_in(own, code);
+            let (object, argument) = arguments_in(local, own, code);
             if let Some(key) = causality::key_of(key, object, argument, 0) {
                 record_meta(active, causality_meta(EventKind::Cause, point.link, key));
             }
@@ -1356,10 +1356,10 @@ unsafe fn known_code_id_uncached(active: &Active, code: *mut ffi::PyObject) -> u
 /// The addresses of the running frame's first two fast locals (a method's `self` and first
 /// argument; 0 when unbound or unknown), read without touching the objects.
 #[inline(always)]
-unsafe fn first_two_arguments(code: *mut ffi::PyObject) -> (usize, usize) {
+unsafe fn first_two_arguments(local: &mut Local, code: *mut ffi::PyObject) -> (usize, usize) {
     // SAFETY: the GIL is held; the running frame is the causality point's own.
     unsafe {
-        match running_locals(code) {
+        match running_locals(local, code) {
             Some(locals) => (*locals as usize, *locals.add(1) as usize),
             None => (0, 0),
         }
@@ -1368,9 +1368,20 @@ unsafe fn first_two_arguments(code: *mut ffi::PyObject) -> (usize, usize) {
 
 /// The running frame's fast locals (its frame is `code`'s), where the layout is known.
 #[inline(always)]
-unsafe fn running_locals(code: *mut ffi::PyObject) -> Option<*const *mut ffi::PyObject> {
+unsafe fn running_locals(
+    local: &mut Local,
+    code: *mut ffi::PyObject,
+) -> Option<*const *mut ffi::PyObject> {
     // SAFETY: the GIL is held; the running frame is the causality point's own.
     unsafe {
+        let frame = if FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
+            thread_frame(local)
+        } else {
+            std::ptr::null()
+        };
+        if !frame.is_null() && *(frame as *const *mut ffi::PyObject) == code {
+            return Some(frame.add(LOCALSPLUS) as *const *mut ffi::PyObject);
+        }
         current_fast_locals(code).or_else(|| {
             let frame = ffi::PyEval_GetFrame();
             if frame.is_null() {
@@ -1385,9 +1396,14 @@ unsafe fn running_locals(code: *mut ffi::PyObject) -> Option<*const *mut ffi::Py
 /// An asyncio wait's coroutine suspends (`recall` 0: a WaitBegin keyed on its frame, which a
 /// coroutine keeps inside itself while it lives), returns (`recall` [`WAIT_RECALL`]: that
 /// wait's start is the next effect's) or unwinds ([`WAIT_FORGET`]: it has none).
-#[cold]
-unsafe fn suspended_wait(active: &Active, link: LinkKind, code: *mut ffi::PyObject, recall: u64) {
-    let Some(locals) = (unsafe { running_locals(code) }) else {
+unsafe fn suspended_wait(
+    active: &Active,
+    local: &mut Local,
+    link: LinkKind,
+    code: *mut ffi::PyObject,
+    recall: u64,
+) {
+    let Some(locals) = (unsafe { running_locals(local, code) }) else {
         return;
     };
     let key =
@@ -1825,14 +1841,18 @@ unsafe fn find_thread_state_slot(tstate: usize) -> Option<usize> {
 /// The first two fast locals of `frame` when it is `code`'s running frame (already read),
 /// else of the running frame found again ([`first_two_arguments`]).
 #[inline(always)]
-unsafe fn arguments_in(frame: *const u8, code: *mut ffi::PyObject) -> (usize, usize) {
+unsafe fn arguments_in(
+    local: &mut Local,
+    frame: *const u8,
+    code: *mut ffi::PyObject,
+) -> (usize, usize) {
     // SAFETY: the GIL is held; `frame`, when not null, is this thread's running frame.
     unsafe {
         if !frame.is_null() && *(frame as *const *mut ffi::PyObject) == code {
             let locals = frame.add(LOCALSPLUS) as *const usize;
             return (*locals, *locals.add(1));
         }
-        first_two_arguments(code)
+        first_two_arguments(local, code)
     }
 }
 
