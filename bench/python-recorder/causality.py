@@ -321,14 +321,14 @@ def instructions(workload, recorded, n):
 
 def callgrind(n):
     print(f"CPython {sys.version.split()[0]} under callgrind, n = {n:,} operations")
-    print(f"{'workload':<14} {BASELINE + ' instr/op':>15} {'recorded instr/op':>18} {'events/op':>10} {'instr/event':>12}")
+    print(f"{'workload':<14} {BASELINE + ' instr/op':>17} {'recorded instr/op':>18} {'events/op':>10} {'instr/event':>12}")
     for workload in WORK:
         plain = (instructions(workload, False, n)[0] - instructions(workload, False, 0)[0]) / n
         recorded, seen = instructions(workload, True, n)
         recorded = (recorded - instructions(workload, True, 0)[0]) / n
         per_op = EVENTS[workload] if EVENTS[workload] is not None else round(seen, 2)
         per_event = (recorded - plain) / max(per_op, 1)
-        print(f"{workload:<14} {plain:>15.0f} {recorded:>18.0f} {per_op:>10} {per_event:>12.0f}   (+{recorded - plain:,.0f}/op)")
+        print(f"{workload:<14} {plain:>17.0f} {recorded:>18.0f} {per_op:>10} {per_event:>12.0f}   (+{recorded - plain:,.0f}/op)")
 
 
 def run(workload, recorded, n):
@@ -376,7 +376,7 @@ def main():
         callgrind(args.n)
         return
     print(f"CPython {sys.version.split()[0]}, n = {args.n:,} operations, median of {args.rounds} rounds")
-    print(f"{'workload':<14} {BASELINE + ' ns/op':>12} {'recorded ns/op':>15} {'events/op':>10} {'ns/event':>9} {'paired':>7}")
+    print(f"{'workload':<14} {BASELINE + ' ns/op':>14} {'recorded ns/op':>15} {'events/op':>10} {'ns/event':>9} {'paired':>7}")
     for workload in WORK:
         plain, recorded, seen, rates = [], [], 0, []
         for _ in range(args.rounds):
@@ -391,7 +391,7 @@ def main():
         # difference on a host whose speed drifts between rounds.
         paired = statistics.median(r - p for p, r in zip(plain, recorded)) / max(per_op, 1)
         print(
-            f"{workload:<14} {a:>12.0f} {b:>15.0f} {per_op:>10} {(b - a) / max(per_op, 1):>9.0f} {paired:>7.0f}"
+            f"{workload:<14} {a:>14.0f} {b:>15.0f} {per_op:>10} {(b - a) / max(per_op, 1):>9.0f} {paired:>7.0f}"
             f"   ({seen:,} causality records in the last run)"
         )
 
