@@ -346,7 +346,7 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
         "concurrent.futures.thread",
         "_WorkItem.__init__",
         point(
-            LinkKind::Future,
+            LinkKind::FutureJob,
             Action::Cause(Key::ArgumentTagged),
             Action::Nothing,
         ),
@@ -355,7 +355,7 @@ pub(crate) static POINTS: &[(&str, &str, Point)] = &[
         "concurrent.futures._base",
         "Future.set_running_or_notify_cancel",
         point(
-            LinkKind::Future,
+            LinkKind::FutureJob,
             Action::Nothing,
             Action::EffectIfTrue(Key::ObjectTagged),
         ),

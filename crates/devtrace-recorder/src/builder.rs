@@ -551,7 +551,7 @@ impl Builder {
                             f.keep |= keep;
                             self.add_drafts(&mut f.drafts, vec![id]);
                         }
-                        None if state.first_drafts.len() < MAX_LINKS => {
+                        None if kind.begins_a_run() && state.first_drafts.len() < MAX_LINKS => {
                             if kind == LinkKind::ProcessFuture {
                                 // A job starts: the calls kept before it are not its.
                                 state.last_top = None;
@@ -626,6 +626,15 @@ impl Builder {
             // steps are short by nature, and one dropped at the bottom of the stack would
             // leave the link nothing to point at.
             f.keep = true;
+        }
+        if kind.begins_a_run()
+            && let Some(bottom) = state.stack.first_mut().filter(|f| !f.sdk)
+        {
+            // Work handed to another thread (a job submitted, a thread started): the job or
+            // the thread links to the call that handed it over, or to a caller of that call
+            // when it is short; the bottom call has no caller to take the link, so it is kept
+            // (an asyncio task's step submitting to a pool: short by nature).
+            bottom.keep = true;
         }
         let target = match state.stack.last_mut() {
             Some(f) if f.span_id != 0 => self.links.target(Target::Span {

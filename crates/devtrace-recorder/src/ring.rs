@@ -210,6 +210,10 @@ pub enum LinkKind {
     /// `threading.Semaphore` (and `BoundedSemaphore`): kind `semaphore`, its own object type
     /// rather than the `Condition` inside it.
     Semaphore = 16,
+    /// A `ThreadPoolExecutor` job starting in its worker thread: kind `future`, caused by the
+    /// submit; apart from [`LinkKind::Future`] (a job's end and `result()`) because its
+    /// consumer is the job's first recorded call, which comes after it ([`Self::begins_a_run`]).
+    FutureJob = 17,
 }
 
 impl LinkKind {
@@ -232,6 +236,7 @@ impl LinkKind {
             14 => ProcessFuture,
             15 => AsyncioSemaphore,
             16 => Semaphore,
+            17 => FutureJob,
             _ => return None,
         })
     }
@@ -246,7 +251,7 @@ impl LinkKind {
             LinkKind::Event | LinkKind::AsyncioEvent => "event",
             LinkKind::ThreadStart => "thread.start",
             LinkKind::ThreadJoin => "thread.join",
-            LinkKind::Future | LinkKind::ProcessFuture => "future",
+            LinkKind::Future | LinkKind::FutureJob | LinkKind::ProcessFuture => "future",
             LinkKind::Process => "process",
             LinkKind::AsyncioSemaphore | LinkKind::Semaphore => "semaphore",
         }
@@ -265,7 +270,9 @@ impl LinkKind {
             LinkKind::AsyncioLock => "asyncio.Lock",
             LinkKind::AsyncioEvent => "asyncio.Event",
             LinkKind::AsyncioCondition => "asyncio.Condition",
-            LinkKind::Future | LinkKind::ProcessFuture => "concurrent.futures.Future",
+            LinkKind::Future | LinkKind::FutureJob | LinkKind::ProcessFuture => {
+                "concurrent.futures.Future"
+            }
             LinkKind::Process => "subprocess.Popen",
             LinkKind::AsyncioSemaphore => "asyncio.Semaphore",
             LinkKind::Semaphore => "threading.Semaphore",
@@ -299,6 +306,18 @@ impl LinkKind {
     /// waiter passing the turn on, before the woken task ran), which woke no one.
     pub fn completed_once(self) -> bool {
         matches!(self, LinkKind::AsyncioLock | LinkKind::AsyncioSemaphore)
+    }
+
+    /// Whether its consumer is the start of a run — a thread's, a pool's job's — whose first
+    /// recorded call comes after it: an effect of these in no recorded call waits for the
+    /// thread's next one. Any other effect in no recorded call (a `result()` or `get` called
+    /// by code that is not recorded: asyncio's own, copying a pool's result into the future a
+    /// task awaits) links nothing: the next recorded call of that thread did not wait for it.
+    pub fn begins_a_run(self) -> bool {
+        matches!(
+            self,
+            LinkKind::ThreadStart | LinkKind::FutureJob | LinkKind::ProcessFuture
+        )
     }
 
     /// Whether it is one of asyncio's (its consumer is a task resumed by the cause).

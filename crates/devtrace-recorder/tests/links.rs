@@ -296,6 +296,94 @@ fn a_threads_start_links_its_first_call_and_its_end_links_the_join() {
     assert_eq!(join.wait_ns, 29 * MS + 500 - 2 * MS);
 }
 
+/// A wait in code that is not recorded (asyncio's own callback copying a pool job's result into
+/// the future a task awaits, a `get` called by a library) links nothing: the thread's next
+/// recorded call — another task's step — did not wait for it. Only a run's start (a thread's,
+/// a pool job's) waits for its first recorded call.
+#[test]
+fn an_effect_in_no_recorded_call_links_the_next_call_only_when_it_begins_a_run() {
+    for (kind, linked) in [
+        (LinkKind::Future, false),
+        (LinkKind::Queue, false),
+        (LinkKind::AsyncioLock, false),
+        (LinkKind::ThreadJoin, false),
+        (LinkKind::ThreadStart, true),
+        (LinkKind::FutureJob, true),
+    ] {
+        let mut b = builder();
+        feed(
+            &mut b,
+            stream(
+                1,
+                &[
+                    R::Call(0, 5),
+                    R::Cause(MS, kind, KEY),
+                    R::Return(10 * MS, 5),
+                ],
+            ),
+        );
+        feed(
+            &mut b,
+            stream(
+                2,
+                &[
+                    R::Effect(11 * MS, kind, KEY),
+                    R::Call(12 * MS, 6),
+                    R::Return(20 * MS, 6),
+                ],
+            ),
+        );
+        b.finish_open();
+        let spans = b.take_spans();
+        let links = links_on(&spans, 6);
+        assert_eq!(links.len(), linked as usize, "{kind:?}: {links:?}");
+        if linked {
+            assert_eq!(
+                (links[0].kind, links[0].span_id),
+                (kind, span(&spans, 5).span_id)
+            );
+        }
+    }
+}
+
+/// A job submitted (or a thread started) by a short call at the bottom of its thread's stack —
+/// an asyncio task's step calling `asyncio.to_thread` — keeps that call, so the job's link has
+/// a span to point at; one with a recorded caller below it points at the caller, kept anyway.
+#[test]
+fn a_short_bottom_call_that_handed_work_to_another_thread_is_kept_for_the_link() {
+    for (kind, kept) in [
+        (LinkKind::FutureJob, true),
+        (LinkKind::ThreadStart, true),
+        (LinkKind::Queue, false),
+    ] {
+        let mut b = builder();
+        let submit = [
+            R::Call(0, 5),
+            R::Cause(100_000, kind, KEY),
+            R::Return(200_000, 5),
+        ];
+        feed(&mut b, stream(1, &submit));
+        let job = [
+            R::Effect(300_000, kind, KEY),
+            R::Call(300_000, 6),
+            R::Return(5 * MS, 6),
+        ];
+        feed(&mut b, stream(2, &job));
+        b.finish_open();
+        let spans = b.take_spans();
+        assert_eq!(
+            spans.iter().any(|s| s.code == 5),
+            kept,
+            "{kind:?}: {spans:#?}"
+        );
+        if kept {
+            let links = links_on(&spans, 6);
+            assert_eq!(links.len(), 1, "{kind:?}");
+            assert_eq!(links[0].span_id, span(&spans, 5).span_id);
+        }
+    }
+}
+
 #[test]
 fn an_effect_with_no_cause_is_released_without_a_link_at_the_end() {
     let mut b = builder();

@@ -165,6 +165,27 @@ def futures_pair():
         return await_result(future)
 
 
+def spin(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+async def to_thread_handler():
+    return await asyncio.to_thread(job)
+
+
+async def busy_steps():
+    for _ in range(30):
+        spin(0.002)
+        await asyncio.sleep(0)
+
+
+async def to_thread_beside_busy_steps():
+    got, _ = await asyncio.gather(to_thread_handler(), busy_steps())
+    return got
+
+
 async def aproduce(q, item):
     await asyncio.sleep(PAUSE)
     time.sleep(0.002)
@@ -725,6 +746,23 @@ def test_a_future_runs_after_its_submit_and_its_result_links_to_the_run(spans, a
     submit, job, waiter = (named(all_spans, f"causeapp.core.{n}") for n in ("submit_job", "job", "await_result"))
     assert_points_at(one_link(job, "future"), submit, "causeapp.core.submit_job", "concurrent.futures.Future")
     assert_points_at(one_link(waiter, "future"), job, "causeapp.core.job", "concurrent.futures.Future", waited_ns=10_000_000, after_end=True)
+
+
+def test_a_job_a_task_hands_to_a_thread_links_to_the_step_and_no_other_step_takes_its_result(spans, app):
+    record()
+    assert asyncio.run(app.to_thread_beside_busy_steps()) == 7
+    recorder.stop_recording()
+    all_spans = spans()
+    job = named(all_spans, "causeapp.core.job")
+    # The step that submitted is short; it is kept, as the job's cause.
+    handler = [s for s in all_spans if s.name == "causeapp.core.to_thread_handler"]
+    link = one_link(job, "future")
+    assert link.context.span_id in {s.context.span_id for s in handler}, [s.name for s in all_spans]
+    assert link.attributes["devtrace.link.cause.function"] == "causeapp.core.to_thread_handler"
+    # asyncio copies the job's result into the task's future in its own callback, in no
+    # recorded call: the busy task's next step did not wait for the job.
+    takers = [s.name for s in all_spans if links_of(s, "future") and s is not job]
+    assert takers == [], takers
 
 
 def test_an_asyncio_queue_get_links_to_the_put(spans, app):
