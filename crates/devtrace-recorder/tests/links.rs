@@ -348,7 +348,7 @@ fn an_effect_in_no_recorded_call_links_the_next_call_only_when_it_begins_a_run()
 
 /// A job submitted (or a thread started) by a short call at the bottom of its thread's stack —
 /// an asyncio task's step calling `asyncio.to_thread` — keeps that call, so the job's link has
-/// a span to point at; one with a recorded caller below it points at the caller, kept anyway.
+/// a span to point at. A short call that put an item does not (it is not work handed over).
 #[test]
 fn a_short_bottom_call_that_handed_work_to_another_thread_is_kept_for_the_link() {
     for (kind, kept) in [
