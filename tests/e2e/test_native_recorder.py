@@ -19,7 +19,8 @@ scripts/test built the devtrace package for (DEVTRACE_NATIVE_PYTHONS, `:`-separa
   call, linked to it (kind process);
 - a parent that runs jobs in a `ProcessPoolExecutor` (`python -m app.pooler`), under `devtrace
   run --plan`: each job's call in the worker process links to the call that submitted it, and
-  each `result()` to that job (kind future);
+  each `result()` to that job (kind future); with `--no-causality`, the same calls and no
+  link of a wait;
 - one recording of a two-thread program (`python -m app.pipeline`): an assistant asks through
   the official MCP SDK which argument made a call fail, and what the main thread's wait on the
   queue was waiting for (get_spans: the producer thread's call whose put ended it);
@@ -83,7 +84,9 @@ def by_name(spans, name):
     return [s for s in spans if s["name"] == name]
 
 
-def run_with_plan(store, python: str, plan_id: str, operation: str, functions: list[dict], main: str) -> CliResult:
+def run_with_plan(
+    store, python: str, plan_id: str, operation: str, functions: list[dict], main: str, flags: tuple[str, ...] = ()
+) -> CliResult:
     """`devtrace run --plan` of `python -m main` with a plan written by hand: `functions` (module,
     qualname, file, line, depth) recorded, `operation` its subject."""
     plan = {
@@ -94,7 +97,7 @@ def run_with_plan(store, python: str, plan_id: str, operation: str, functions: l
     }
     (store.data_dir / "plans").mkdir(parents=True, exist_ok=True)
     (store.data_dir / "plans" / f"{plan_id}.json").write_text(json.dumps(plan))
-    argv = ["--data", str(store.data_dir), "run", "--plan", plan_id, "--", python, "-m", main]
+    argv = ["--data", str(store.data_dir), "run", "--plan", plan_id, *flags, "--", python, "-m", main]
     proc = subprocess.run([str(store.bin), *argv], cwd=APP_DIR, env=clean_env(), capture_output=True, text=True, timeout=300)
     return CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
 
@@ -328,6 +331,24 @@ def test_a_process_pools_jobs_link_to_their_submit_and_their_results_to_the_jobs
     # The text view names the cause of each wait: the job in the worker.
     shown = store.cli("show", trace_id).stdout
     assert shown.count('⇠ waited') >= 1 and '"app.poolwork.square" (future result' in shown, shown
+
+
+def test_with_no_causality_the_planned_calls_are_recorded_and_no_wait_is_linked(store, python):
+    """The same planned run of the process pool with `--no-causality`: the parent's planned calls
+    are recorded as before, and no span carries a link of a wait (no `future` link from a job to
+    its submit, none from a result() to its job)."""
+    source = (APP_DIR / "app" / "poolwork.py").read_text().splitlines()
+    line_of = lambda name: next(i for i, l in enumerate(source, 1) if l.startswith(f"def {name}("))
+    functions = [
+        {"module": "app.poolwork", "qualname": name, "file": str(APP_DIR / "app" / "poolwork.py"), "line": line_of(name), "depth": 0}
+        for name in ("main", "submit_all", "square", "wait_for")
+    ]
+    result = run_with_plan(store, python, "6b1f2d3e4c5b", "main", functions, "app.pooler", flags=("--no-causality",))
+    assert result.returncode == 0 and "[4, 9]" in result.stdout, result.describe()
+    spans = spans_of(store, latest_trace(store))
+    assert by_name(spans, "app.poolwork.main") and by_name(spans, "app.poolwork.submit_all"), [s["name"] for s in spans]
+    kinds = [l["attributes"].get("devtrace.link.kind") for s in spans for l in s["links"]]
+    assert not [k for k in kinds if k != "process"], kinds
 
 
 def test_asyncio_tasks_interleaving_on_one_thread_nest_under_their_own_spans(store, python):

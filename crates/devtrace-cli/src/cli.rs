@@ -644,6 +644,10 @@ pub struct RunArgs {
     /// everything else runs at full speed
     #[arg(long, value_name = "ID")]
     pub plan: Option<String>,
+    /// With --record or --plan: record the same calls but link no wait to its cause, and leave
+    /// `threading.Lock()` as it is (no recorder's lock is made for the recorded modules)
+    #[arg(long)]
+    pub no_causality: bool,
     /// The command and its arguments
     #[arg(
         required = true,

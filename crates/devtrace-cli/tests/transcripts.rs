@@ -391,6 +391,7 @@ fn usage_and_runtime_errors() {
     t.run(&["show", "not-an-id"]);
     t.run(&["compare"]);
     t.run(&["run"]);
+    t.run(&["run", "--no-causality", "--", "true"]);
     t.run(&["delete"]);
     t.run(&["export", "0af7", "--format", "svg"]);
     // Runtime failures (exit 1).

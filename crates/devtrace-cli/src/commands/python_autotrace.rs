@@ -29,6 +29,8 @@ const RECORD_SECONDS_VAR: &str = "DEVTRACE_RECORD_SECONDS";
 const RECORD_MIB_VAR: &str = "DEVTRACE_RECORD_MIB";
 const RECORD_DIR_VAR: &str = "DEVTRACE_RECORD_DIR";
 const PLAN_VAR: &str = "DEVTRACE_RECORD_PLAN";
+/// "0": the recorder links no wait to its cause (`--no-causality`).
+const CAUSALITY_VAR: &str = "DEVTRACE_RECORD_CAUSALITY";
 
 pub struct PythonAutotrace {
     dir: PathBuf,
@@ -39,6 +41,8 @@ pub struct PythonAutotrace {
     record: Option<(f64, u64)>,
     /// --plan: the plan file for the recorder.
     plan: Option<PathBuf>,
+    /// Whether the recorder links waits to their causes (off: --no-causality).
+    causality: bool,
 }
 
 /// Checks that each name is a Python module name (`app`, `app.core`).
@@ -72,6 +76,7 @@ impl PythonAutotrace {
         threshold_ms: Option<f64>,
         record: Option<(f64, u64)>,
         plan_json: Option<String>,
+        causality: bool,
     ) -> Result<Self> {
         if let Some((seconds, mib)) = record {
             if !(seconds > 0.0 && seconds.is_finite()) {
@@ -121,6 +126,7 @@ impl PythonAutotrace {
             threshold_ms,
             record,
             plan,
+            causality,
         })
     }
 
@@ -150,6 +156,9 @@ impl PythonAutotrace {
         }
         if let Some(plan) = &self.plan {
             env.push((PLAN_VAR.to_owned(), plan.display().to_string()));
+        }
+        if !self.causality {
+            env.push((CAUSALITY_VAR.to_owned(), "0".to_owned()));
         }
         env
     }

@@ -44,6 +44,11 @@ const CHILD_BATCH_DELAY_MS: &str = "100";
 
 pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCode> {
     // Usage mistakes are reported before anything starts.
+    if args.no_causality && !args.record && args.plan.is_none() {
+        crate::usage::usage!(
+            "--no-causality is about the native recorder's links: give it with --record or --plan"
+        );
+    }
     let autotrace_packages = if args.python_autotrace.is_empty() {
         None
     } else {
@@ -70,6 +75,7 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
             args.record
                 .then_some((args.record_seconds, args.record_mib)),
             plan_json,
+            !args.no_causality,
         )?),
         _ => None,
     };

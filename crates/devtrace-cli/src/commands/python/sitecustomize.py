@@ -48,6 +48,7 @@ def _start():
     packages = [p.strip() for p in os.environ.get("DEVTRACE_PYTHON_AUTOTRACE", "").split(",") if p.strip()]
     flight = os.environ.get("DEVTRACE_RECORD") == "flight"
     plan_path = os.environ.get("DEVTRACE_RECORD_PLAN")
+    causality = os.environ.get("DEVTRACE_RECORD_CAUSALITY") != "0"
     if not packages and not flight and not plan_path:
         return
     try:
@@ -72,6 +73,7 @@ def _start():
                 plan=[tuple(entry) for entry in plan["functions"]],
                 threshold_ms=float(plan.get("threshold_ms", 1.0)),
                 plan_id=plan.get("id"),
+                causality=causality,
             )
         elif packages:
             devtrace.autotrace(*packages)
@@ -87,6 +89,7 @@ def _start():
                     seconds=float(os.environ.get("DEVTRACE_RECORD_SECONDS", "10")),
                     max_mib=int(os.environ.get("DEVTRACE_RECORD_MIB", "64")),
                     path=os.path.join(directory, f"{os.getpid()}.ring") if directory else None,
+                    causality=causality,
                 )
     except Exception as error:
         sys.stderr.write(_not_started(error, "--plan" if plan_path else "--record"))
