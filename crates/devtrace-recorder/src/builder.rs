@@ -208,6 +208,9 @@ struct StreamState {
     /// The last call kept at the bottom of the stack: (trace id, span id, code), where a
     /// cause outside any call (a thread's end) happened after.
     last_top: Option<(u128, u64, u32)>,
+    /// Whether asyncio task steps ran on this thread: its event loop's own code, between
+    /// them, belongs to no step, so a cause there is not the last one's.
+    ran_tasks: bool,
     /// Whether the next call, which takes `first_drafts`, is kept (a process pool's job).
     first_keep: bool,
     /// When each suspended asyncio wait began, by its coroutine's key (see `ring::WAIT_RECALL`):
@@ -603,21 +606,22 @@ impl Builder {
     }
 
     /// A cause: its target is the innermost open frame's span, pending while that frame may
-    /// still be dropped; outside any frame, the last call kept at the bottom of the stack.
+    /// still be dropped; outside any frame, for the end of a run, the last call kept at the
+    /// bottom of the stack (see [`LinkKind::ends_a_run`]), else none.
     fn cause(&mut self, stream: u64, state: &mut StreamState, e: &Event) {
         let Some((kind, key)) = causality_of(e) else {
             return;
         };
+        let last_top = state
+            .last_top
+            .filter(|_| kind.ends_a_run() && !state.ran_tasks);
         let code = state
             .stack
             .iter()
             .rev()
             .find(|f| !f.sdk)
             .map(|f| f.code)
-            .or(state
-                .last_top
-                .filter(|_| state.stack.is_empty())
-                .map(|t| t.2))
+            .or(last_top.filter(|_| state.stack.is_empty()).map(|t| t.2))
             .unwrap_or(OTHER_CODE);
         if kind.asyncio()
             && let Some(f) = state.stack.last_mut().filter(|f| !f.sdk)
@@ -654,7 +658,7 @@ impl Builder {
                 f.target = id;
                 id
             }
-            None => self.links.target(match state.last_top {
+            None => self.links.target(match last_top {
                 Some((trace_id, span_id, _)) => Target::Span { trace_id, span_id },
                 None => Target::Nowhere,
             }),
@@ -873,6 +877,7 @@ impl Builder {
             state.stack.push(outer);
         }
         state.task = Some(TaskRun { key, base });
+        state.ran_tasks = true;
     }
 
     /// The task's outermost coroutine (at `outer_at` on the stack) ended its step: suspended,

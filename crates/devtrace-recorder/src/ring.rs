@@ -320,6 +320,17 @@ impl LinkKind {
         )
     }
 
+    /// Whether its cause is the end of a run — a thread's, a pool's job's — which comes after the
+    /// run's last recorded call returned: a cause of these in no recorded call is that call's.
+    /// Any other cause in no recorded call (a put or a release by code that is not recorded)
+    /// points at no call: the thread's last recorded call did not make it.
+    pub fn ends_a_run(self) -> bool {
+        matches!(
+            self,
+            LinkKind::ThreadJoin | LinkKind::Future | LinkKind::ProcessFuture
+        )
+    }
+
     /// Whether it is one of asyncio's (its consumer is a task resumed by the cause).
     pub fn asyncio(self) -> bool {
         matches!(

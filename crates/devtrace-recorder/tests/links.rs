@@ -20,6 +20,8 @@ enum R {
     /// A WaitBegin keyed on a coroutine (an asyncio wait's suspension, or with WAIT_RECALL its end).
     Suspended(u64, LinkKind, u64),
     Effect(u64, LinkKind, u64),
+    /// The next call is a step of asyncio task `key` (the event loop resumed it).
+    TaskStep(u64, u32),
 }
 
 fn stream(id: u64, records: &[R]) -> StreamEvents {
@@ -45,6 +47,7 @@ fn stream(id: u64, records: &[R]) -> StreamEvents {
                     event(ts, causality_meta(EventKind::WaitBegin, link, key))
                 }
                 R::Effect(ts, link, key) => event(ts, causality_meta(EventKind::Effect, link, key)),
+                R::TaskStep(ts, key) => plain(ts, EventKind::TaskStep, key),
             })
             .collect(),
         lost: 0,
@@ -379,6 +382,52 @@ fn a_short_bottom_call_that_handed_work_to_another_thread_is_kept_for_the_link()
         if kept {
             let links = links_on(&spans, 6);
             assert_eq!(links.len(), 1, "{kind:?}");
+            assert_eq!(links[0].span_id, span(&spans, 5).span_id);
+        }
+    }
+}
+
+/// A cause in no recorded call is the last kept call's only when it ends a run (a thread's
+/// end, after its last call returned; a pool job's result, set after the job's call) and the
+/// thread ran no asyncio task: a put or a release by code that is not recorded was not made by
+/// the thread's last call, nor was anything the event loop did between two tasks' steps.
+#[test]
+fn a_cause_in_no_recorded_call_is_the_last_calls_only_when_it_ends_a_thread_or_a_job() {
+    for (kind, task, linked) in [
+        (LinkKind::ThreadJoin, false, true),
+        (LinkKind::Future, false, true),
+        (LinkKind::Queue, false, false),
+        (LinkKind::Event, false, false),
+        (LinkKind::AsyncioQueue, true, false),
+        (LinkKind::Future, true, false),
+    ] {
+        let mut b = builder();
+        let mut causing = vec![];
+        if task {
+            causing.push(R::TaskStep(0, 0x10));
+        }
+        causing.extend([
+            R::Call(0, 5),
+            R::Return(5 * MS, 5),
+            R::Cause(6 * MS, kind, KEY),
+        ]);
+        feed(&mut b, stream(1, &causing));
+        let waiting = [
+            R::Call(0, 6),
+            R::WaitBegin(MS, kind),
+            R::Effect(6 * MS + 500, kind, KEY),
+            R::Return(7 * MS, 6),
+        ];
+        feed(&mut b, stream(2, &waiting));
+        b.finish_open();
+        let spans = b.take_spans();
+        let links = links_on(&spans, 6);
+        assert_eq!(
+            links.len(),
+            linked as usize,
+            "{kind:?}, task {task}: {links:?}"
+        );
+        if linked {
             assert_eq!(links[0].span_id, span(&spans, 5).span_id);
         }
     }

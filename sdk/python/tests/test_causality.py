@@ -181,6 +181,19 @@ async def busy_steps():
         await asyncio.sleep(0)
 
 
+async def kept_step():
+    spin(0.005)
+
+
+async def get_what_another_put(feeder):
+    """A kept step first; then this task gathers a get with `feeder`, a coroutine of code that
+    is not recorded, which puts the item."""
+    q = asyncio.Queue()
+    await kept_step()
+    got, _ = await asyncio.gather(aconsume(q), feeder(q))
+    return got
+
+
 async def to_thread_beside_busy_steps():
     got, _ = await asyncio.gather(to_thread_handler(), busy_steps())
     return got
@@ -763,6 +776,23 @@ def test_a_job_a_task_hands_to_a_thread_links_to_the_step_and_no_other_step_take
     # recorded call: the busy task's next step did not wait for the job.
     takers = [s.name for s in all_spans if links_of(s, "future") and s is not job]
     assert takers == [], takers
+
+
+async def unrecorded_feeder(q):
+    await asyncio.sleep(0.03)
+    q.put_nowait("item")
+
+
+def test_a_put_by_code_that_is_not_recorded_links_to_no_step(spans, app):
+    record()
+    assert asyncio.run(app.get_what_another_put(unrecorded_feeder)) == "item"
+    recorder.stop_recording()
+    all_spans = spans()
+    # The consumer's step is there; no recorded call put the item, so it links to none (the
+    # last step kept on the loop's thread, the gathering one's, did not put it).
+    assert [s for s in all_spans if s.name == "causeapp.core.aconsume"]
+    linked = [(s.name, dict(l.attributes)) for s in all_spans for l in links_of(s, "asyncio.queue")]
+    assert linked == [], linked
 
 
 def test_an_asyncio_queue_get_links_to_the_put(spans, app):
