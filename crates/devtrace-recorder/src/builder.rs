@@ -202,14 +202,18 @@ struct StreamState {
     spare_calls: Vec<Vec<CallAggregate>>,
     /// When the wait that the next effect ends began (a WaitBegin record; 0: none).
     wait_start: u64,
-    /// Effects read while no recorded call was open (a thread's run starting): they go on
-    /// the next call.
+    /// Effects read while no recorded call was open (a thread's run starting; a `get` by a
+    /// loop that is not recorded, before the recorded call handling the item): they go on the
+    /// next call.
     first_drafts: Vec<u32>,
     /// The last call kept at the bottom of the stack: (trace id, span id, code), where a
-    /// cause outside any call (a thread's end) happened after.
+    /// cause outside any call (a thread's end; a put after the recorded call that made the
+    /// item) happened after.
     last_top: Option<(u128, u64, u32)>,
-    /// Whether asyncio task steps ran on this thread: its event loop's own code, between
-    /// them, belongs to no step, so a cause there is not the last one's.
+    /// Whether asyncio task steps ran on this thread. Its event loop's own code runs between
+    /// steps of interleaving tasks, so what happens there in no recorded call is neither the
+    /// last step's (a cause) nor the next one's (an effect, unless a run's start): asyncio
+    /// copying a job's result into a task's future, a library's coroutine putting an item.
     ran_tasks: bool,
     /// Whether the next call, which takes `first_drafts`, is kept (a process pool's job).
     first_keep: bool,
@@ -554,7 +558,9 @@ impl Builder {
                             f.keep |= keep;
                             self.add_drafts(&mut f.drafts, vec![id]);
                         }
-                        None if kind.begins_a_run() && state.first_drafts.len() < MAX_LINKS => {
+                        None if (kind.begins_a_run() || !state.ran_tasks)
+                            && state.first_drafts.len() < MAX_LINKS =>
+                        {
                             if kind == LinkKind::ProcessFuture {
                                 // A job starts: the calls kept before it are not its.
                                 state.last_top = None;
@@ -606,15 +612,13 @@ impl Builder {
     }
 
     /// A cause: its target is the innermost open frame's span, pending while that frame may
-    /// still be dropped; outside any frame, for the end of a run, the last call kept at the
-    /// bottom of the stack (see [`LinkKind::ends_a_run`]), else none.
+    /// still be dropped; outside any frame, the last call kept at the bottom of the stack,
+    /// except on an event loop's thread (see `ran_tasks`): none.
     fn cause(&mut self, stream: u64, state: &mut StreamState, e: &Event) {
         let Some((kind, key)) = causality_of(e) else {
             return;
         };
-        let last_top = state
-            .last_top
-            .filter(|_| kind.ends_a_run() && !state.ran_tasks);
+        let last_top = state.last_top.filter(|_| !state.ran_tasks);
         let code = state
             .stack
             .iter()

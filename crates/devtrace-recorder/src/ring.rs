@@ -310,24 +310,11 @@ impl LinkKind {
 
     /// Whether its consumer is the start of a run — a thread's, a pool's job's — whose first
     /// recorded call comes after it: an effect of these in no recorded call waits for the
-    /// thread's next one. Any other effect in no recorded call (a `result()` or `get` called
-    /// by code that is not recorded: asyncio's own, copying a pool's result into the future a
-    /// task awaits) links nothing: the next recorded call of that thread did not wait for it.
+    /// thread's next one, on any thread (see the builder's `ran_tasks` for the others).
     pub fn begins_a_run(self) -> bool {
         matches!(
             self,
             LinkKind::ThreadStart | LinkKind::FutureJob | LinkKind::ProcessFuture
-        )
-    }
-
-    /// Whether its cause is the end of a run — a thread's, a pool's job's — which comes after the
-    /// run's last recorded call returned: a cause of these in no recorded call is that call's.
-    /// Any other cause in no recorded call (a put or a release by code that is not recorded)
-    /// points at no call: the thread's last recorded call did not make it.
-    pub fn ends_a_run(self) -> bool {
-        matches!(
-            self,
-            LinkKind::ThreadJoin | LinkKind::Future | LinkKind::ProcessFuture
         )
     }
 

@@ -299,47 +299,47 @@ fn a_threads_start_links_its_first_call_and_its_end_links_the_join() {
     assert_eq!(join.wait_ns, 29 * MS + 500 - 2 * MS);
 }
 
-/// A wait in code that is not recorded (asyncio's own callback copying a pool job's result into
-/// the future a task awaits, a `get` called by a library) links nothing: the thread's next
-/// recorded call — another task's step — did not wait for it. Only a run's start (a thread's,
-/// a pool job's) waits for its first recorded call.
+/// A wait in no recorded call goes on the thread's next recorded call: a thread's run or a
+/// pool job starting, or a loop that is not recorded taking an item before the recorded call
+/// that handles it. Not on an event loop's thread (one that ran asyncio task steps): asyncio's
+/// own callback copying a pool job's result into the future a task awaits is followed by
+/// whichever task runs next, which did not wait for it; only a run's start goes on there.
 #[test]
-fn an_effect_in_no_recorded_call_links_the_next_call_only_when_it_begins_a_run() {
-    for (kind, linked) in [
-        (LinkKind::Future, false),
-        (LinkKind::Queue, false),
-        (LinkKind::AsyncioLock, false),
-        (LinkKind::ThreadJoin, false),
-        (LinkKind::ThreadStart, true),
-        (LinkKind::FutureJob, true),
+fn an_effect_in_no_recorded_call_goes_on_the_next_call_except_on_an_event_loop() {
+    for (kind, on_a_loop, linked) in [
+        (LinkKind::Queue, false, true),
+        (LinkKind::Future, false, true),
+        (LinkKind::ThreadStart, false, true),
+        (LinkKind::Future, true, false),
+        (LinkKind::AsyncioQueue, true, false),
+        (LinkKind::ThreadStart, true, true),
+        (LinkKind::FutureJob, true, true),
     ] {
         let mut b = builder();
-        feed(
-            &mut b,
-            stream(
-                1,
-                &[
-                    R::Call(0, 5),
-                    R::Cause(MS, kind, KEY),
-                    R::Return(10 * MS, 5),
-                ],
-            ),
-        );
-        feed(
-            &mut b,
-            stream(
-                2,
-                &[
-                    R::Effect(11 * MS, kind, KEY),
-                    R::Call(12 * MS, 6),
-                    R::Return(20 * MS, 6),
-                ],
-            ),
-        );
+        let causing = [
+            R::Call(0, 5),
+            R::Cause(MS, kind, KEY),
+            R::Return(10 * MS, 5),
+        ];
+        feed(&mut b, stream(1, &causing));
+        let mut waiting = vec![];
+        if on_a_loop {
+            waiting.extend([R::TaskStep(0, 0x10), R::Call(0, 7), R::Return(100_000, 7)]);
+        }
+        waiting.extend([
+            R::Effect(11 * MS, kind, KEY),
+            R::Call(12 * MS, 6),
+            R::Return(20 * MS, 6),
+        ]);
+        feed(&mut b, stream(2, &waiting));
         b.finish_open();
         let spans = b.take_spans();
         let links = links_on(&spans, 6);
-        assert_eq!(links.len(), linked as usize, "{kind:?}: {links:?}");
+        assert_eq!(
+            links.len(),
+            linked as usize,
+            "{kind:?}, on a loop {on_a_loop}: {links:?}"
+        );
         if linked {
             assert_eq!(
                 (links[0].kind, links[0].span_id),
@@ -387,23 +387,22 @@ fn a_short_bottom_call_that_handed_work_to_another_thread_is_kept_for_the_link()
     }
 }
 
-/// A cause in no recorded call is the last kept call's only when it ends a run (a thread's
-/// end, after its last call returned; a pool job's result, set after the job's call) and the
-/// thread ran no asyncio task: a put or a release by code that is not recorded was not made by
-/// the thread's last call, nor was anything the event loop did between two tasks' steps.
+/// A cause in no recorded call is the thread's last kept call's (a thread's end after its last
+/// call returned; a put after the recorded call that made the item), except on an event loop's
+/// thread: what its own code or a library's coroutine does between steps of interleaving tasks
+/// was not done by the last step kept there.
 #[test]
-fn a_cause_in_no_recorded_call_is_the_last_calls_only_when_it_ends_a_thread_or_a_job() {
-    for (kind, task, linked) in [
+fn a_cause_in_no_recorded_call_is_the_last_kept_calls_except_on_an_event_loop() {
+    for (kind, on_a_loop, linked) in [
         (LinkKind::ThreadJoin, false, true),
         (LinkKind::Future, false, true),
-        (LinkKind::Queue, false, false),
-        (LinkKind::Event, false, false),
+        (LinkKind::Queue, false, true),
         (LinkKind::AsyncioQueue, true, false),
         (LinkKind::Future, true, false),
     ] {
         let mut b = builder();
         let mut causing = vec![];
-        if task {
+        if on_a_loop {
             causing.push(R::TaskStep(0, 0x10));
         }
         causing.extend([
@@ -425,7 +424,7 @@ fn a_cause_in_no_recorded_call_is_the_last_calls_only_when_it_ends_a_thread_or_a
         assert_eq!(
             links.len(),
             linked as usize,
-            "{kind:?}, task {task}: {links:?}"
+            "{kind:?}, on a loop {on_a_loop}: {links:?}"
         );
         if linked {
             assert_eq!(links[0].span_id, span(&spans, 5).span_id);

@@ -181,6 +181,16 @@ async def busy_steps():
         await asyncio.sleep(0)
 
 
+def make_item(n):
+    time.sleep(0.002)
+    return ("item", n)
+
+
+def handle_item(item):
+    time.sleep(0.002)
+    return item[1]
+
+
 async def kept_step():
     spin(0.005)
 
@@ -776,6 +786,32 @@ def test_a_job_a_task_hands_to_a_thread_links_to_the_step_and_no_other_step_take
     # recorded call: the busy task's next step did not wait for the job.
     takers = [s.name for s in all_spans if links_of(s, "future") and s is not job]
     assert takers == [], takers
+
+
+def test_loops_that_are_not_recorded_link_the_handler_to_the_call_that_made_the_item(spans, app):
+    """Threads whose loops are a library's (not recorded): one makes an item with a recorded
+    call, then puts it; the other gets it, then hands it to a recorded call. The put is the
+    maker's (the thread's last kept call), the get goes on the handler (its next one)."""
+    q = queue.Queue()
+
+    def produce_loop():
+        for n in range(3):
+            q.put(app.make_item(n))
+
+    record()
+    t = app.in_thread(produce_loop)
+    handled = [app.handle_item(q.get()) for _ in range(3)]
+    t.join()
+    recorder.stop_recording()
+    assert handled == [0, 1, 2]
+    all_spans = spans()
+    makers = {s.context.span_id for s in all_spans if s.name == "causeapp.core.make_item"}
+    handlers = [s for s in all_spans if s.name == "causeapp.core.handle_item"]
+    assert len(makers) == 3 and len(handlers) == 3
+    for handler in handlers:
+        link = one_link(handler, "queue")
+        assert link.context.span_id in makers
+        assert link.attributes["devtrace.link.cause.function"] == "causeapp.core.make_item"
 
 
 async def unrecorded_feeder(q):
