@@ -299,6 +299,33 @@ fn a_threads_start_links_its_first_call_and_its_end_links_the_join() {
     assert_eq!(join.wait_ns, 29 * MS + 500 - 2 * MS);
 }
 
+/// The spans built from a causing thread (stream 1) and a waiting one (stream 2).
+fn spans_of(causing: &[R], waiting: &[R]) -> Vec<OutSpan> {
+    let mut b = builder();
+    feed(&mut b, stream(1, causing));
+    feed(&mut b, stream(2, waiting));
+    b.finish_open();
+    b.take_spans()
+}
+
+/// Asserts whether the span of call 6 (the waiting thread's) has one link, to call 5's span.
+fn assert_six_linked_to_five(spans: &[OutSpan], linked: bool, case: &str) {
+    let links = links_on(spans, 6);
+    assert_eq!(links.len(), linked as usize, "{case}: {links:?}");
+    if linked {
+        assert_eq!(links[0].span_id, span(spans, 5).span_id, "{case}");
+    }
+}
+
+/// A step of asyncio task 0x10 (call 7) first, when `on_a_loop`: the thread runs an event loop.
+fn loop_steps(on_a_loop: bool) -> Vec<R> {
+    if on_a_loop {
+        vec![R::TaskStep(0, 0x10), R::Call(0, 7), R::Return(100_000, 7)]
+    } else {
+        vec![]
+    }
+}
+
 /// A wait in no recorded call goes on the thread's next recorded call: a thread's run or a
 /// pool job starting, or a loop that is not recorded taking an item before the recorded call
 /// that handles it. Not on an event loop's thread (one that ran asyncio task steps): asyncio's
@@ -315,37 +342,19 @@ fn an_effect_in_no_recorded_call_goes_on_the_next_call_except_on_an_event_loop()
         (LinkKind::ThreadStart, true, true),
         (LinkKind::FutureJob, true, true),
     ] {
-        let mut b = builder();
         let causing = [
             R::Call(0, 5),
             R::Cause(MS, kind, KEY),
             R::Return(10 * MS, 5),
         ];
-        feed(&mut b, stream(1, &causing));
-        let mut waiting = vec![];
-        if on_a_loop {
-            waiting.extend([R::TaskStep(0, 0x10), R::Call(0, 7), R::Return(100_000, 7)]);
-        }
+        let mut waiting = loop_steps(on_a_loop);
         waiting.extend([
             R::Effect(11 * MS, kind, KEY),
             R::Call(12 * MS, 6),
             R::Return(20 * MS, 6),
         ]);
-        feed(&mut b, stream(2, &waiting));
-        b.finish_open();
-        let spans = b.take_spans();
-        let links = links_on(&spans, 6);
-        assert_eq!(
-            links.len(),
-            linked as usize,
-            "{kind:?}, on a loop {on_a_loop}: {links:?}"
-        );
-        if linked {
-            assert_eq!(
-                (links[0].kind, links[0].span_id),
-                (kind, span(&spans, 5).span_id)
-            );
-        }
+        let spans = spans_of(&causing, &waiting);
+        assert_six_linked_to_five(&spans, linked, &format!("{kind:?}, on a loop {on_a_loop}"));
     }
 }
 
@@ -359,31 +368,24 @@ fn a_short_bottom_call_that_handed_work_to_another_thread_is_kept_for_the_link()
         (LinkKind::ThreadStart, true),
         (LinkKind::Queue, false),
     ] {
-        let mut b = builder();
         let submit = [
             R::Call(0, 5),
             R::Cause(100_000, kind, KEY),
             R::Return(200_000, 5),
         ];
-        feed(&mut b, stream(1, &submit));
         let job = [
             R::Effect(300_000, kind, KEY),
             R::Call(300_000, 6),
             R::Return(5 * MS, 6),
         ];
-        feed(&mut b, stream(2, &job));
-        b.finish_open();
-        let spans = b.take_spans();
+        let spans = spans_of(&submit, &job);
+        let case = format!("{kind:?}");
         assert_eq!(
             spans.iter().any(|s| s.code == 5),
             kept,
-            "{kind:?}: {spans:#?}"
+            "{case}: {spans:#?}"
         );
-        if kept {
-            let links = links_on(&spans, 6);
-            assert_eq!(links.len(), 1, "{kind:?}");
-            assert_eq!(links[0].span_id, span(&spans, 5).span_id);
-        }
+        assert_six_linked_to_five(&spans, kept, &case);
     }
 }
 
@@ -400,35 +402,20 @@ fn a_cause_in_no_recorded_call_is_the_last_kept_calls_except_on_an_event_loop() 
         (LinkKind::AsyncioQueue, true, false),
         (LinkKind::Future, true, false),
     ] {
-        let mut b = builder();
-        let mut causing = vec![];
-        if on_a_loop {
-            causing.push(R::TaskStep(0, 0x10));
-        }
+        let mut causing = loop_steps(on_a_loop);
         causing.extend([
-            R::Call(0, 5),
+            R::Call(MS, 5),
             R::Return(5 * MS, 5),
             R::Cause(6 * MS, kind, KEY),
         ]);
-        feed(&mut b, stream(1, &causing));
         let waiting = [
             R::Call(0, 6),
             R::WaitBegin(MS, kind),
             R::Effect(6 * MS + 500, kind, KEY),
             R::Return(7 * MS, 6),
         ];
-        feed(&mut b, stream(2, &waiting));
-        b.finish_open();
-        let spans = b.take_spans();
-        let links = links_on(&spans, 6);
-        assert_eq!(
-            links.len(),
-            linked as usize,
-            "{kind:?}, on a loop {on_a_loop}: {links:?}"
-        );
-        if linked {
-            assert_eq!(links[0].span_id, span(&spans, 5).span_id);
-        }
+        let spans = spans_of(&causing, &waiting);
+        assert_six_linked_to_five(&spans, linked, &format!("{kind:?}, on a loop {on_a_loop}"));
     }
 }
 
