@@ -1374,22 +1374,16 @@ unsafe fn running_locals(
 ) -> Option<*const *mut ffi::PyObject> {
     // SAFETY: the GIL is held; the running frame is the causality point's own.
     unsafe {
-        let frame = if FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
-            thread_frame(local)
-        } else {
-            std::ptr::null()
-        };
-        if !frame.is_null() && *(frame as *const *mut ffi::PyObject) == code {
-            return Some(frame.add(LOCALSPLUS) as *const *mut ffi::PyObject);
+        if FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
+            // The running frame read directly: PyEval_GetFrame would find the same one.
+            return locals_if_running(thread_frame(local), code);
         }
-        current_fast_locals(code).or_else(|| {
-            let frame = ffi::PyEval_GetFrame();
-            if frame.is_null() {
-                None
-            } else {
-                fast_locals(frame, code)
-            }
-        })
+        let frame = ffi::PyEval_GetFrame();
+        if frame.is_null() {
+            None
+        } else {
+            fast_locals(frame, code)
+        }
     }
 }
 
@@ -1848,9 +1842,8 @@ unsafe fn arguments_in(
 ) -> (usize, usize) {
     // SAFETY: the GIL is held; `frame`, when not null, is this thread's running frame.
     unsafe {
-        if !frame.is_null() && *(frame as *const *mut ffi::PyObject) == code {
-            let locals = frame.add(LOCALSPLUS) as *const usize;
-            return (*locals, *locals.add(1));
+        if let Some(locals) = locals_if_running(frame, code) {
+            return (*locals as usize, *locals.add(1) as usize);
         }
         first_two_arguments(local, code)
     }
@@ -1875,9 +1868,19 @@ unsafe fn current_fast_locals(code: *mut ffi::PyObject) -> Option<*const *mut ff
     if !FRAME_LAYOUT_OK.load(Ordering::Relaxed) {
         return None;
     }
-    // SAFETY: the layout was checked at start; the frame's first word is its code object.
+    // SAFETY: the layout was checked at start.
+    unsafe { locals_if_running(current_interpreter_frame(), code) }
+}
+
+/// The fast locals of `frame` (this thread's running interpreter frame, or null) when it is
+/// `code`'s.
+#[inline(always)]
+unsafe fn locals_if_running(
+    frame: *const u8,
+    code: *mut ffi::PyObject,
+) -> Option<*const *mut ffi::PyObject> {
+    // SAFETY: the layout was checked (the callers'); a frame's first word is its code object.
     unsafe {
-        let frame = current_interpreter_frame();
         if frame.is_null() || *(frame as *const *mut ffi::PyObject) != code {
             return None;
         }
