@@ -369,6 +369,7 @@ pub fn error_spans(trace: &AnalyzedTrace) -> Vec<usize> {
         return Vec::new();
     }
     let parents = parent_indices(trace);
+    let passed_on = propagated_exceptions(trace);
     let mut propagated = vec![false; keys.len()];
     for (index, key) in keys.iter().enumerate() {
         let Some(key) = key else { continue };
@@ -387,8 +388,51 @@ pub fn error_spans(trace: &AnalyzedTrace) -> Vec<usize> {
         .tree
         .walk()
         .map(|(i, _)| i)
-        .filter(|i| keys[*i].is_some() && !propagated[*i])
+        .filter(|i| {
+            keys[*i].is_some() && !propagated[*i] && !handled_above(trace, &parents, &passed_on, *i)
+        })
         .collect()
+}
+
+/// Whether the exception that escaped the failed span at `index` was caught further up: the
+/// spans above it fail with the same exception type up to one that did not fail and records that
+/// exception as an event of its own at or after the failure (the native recorder's
+/// `devtrace.exception.handled`, or a program's `record_exception` in its `except`). The
+/// exception was an answer its caller expected (`KeyError` under `Mapping.__contains__`, a
+/// `FileNotFoundError` under an import's fallback), not the program's failure: it is reported
+/// with the handled exceptions ([`group_handled`]). An ancestor that ends fine without
+/// recording it says nothing either way (a retry that succeeded): the failure stays. One that
+/// recorded it and let it through to a failure further up (`passed_on`, Express's layers) did
+/// not handle it.
+fn handled_above(
+    trace: &AnalyzedTrace,
+    parents: &[Option<usize>],
+    passed_on: &[bool],
+    index: usize,
+) -> bool {
+    let failed = trace.span(index);
+    let Some(raised) = exception_of(failed).and_then(|(kind, _)| kind) else {
+        return false;
+    };
+    for ancestor in ancestors(parents, index) {
+        let span = trace.span(ancestor);
+        if passed_on[ancestor] {
+            continue;
+        }
+        if is_error_span(span) {
+            match exception_of(span) {
+                Some((Some(kind), _)) if kind == raised => continue,
+                Some(_) => return false,
+                None => continue, // only a status: the same failure on its way up
+            }
+        }
+        let tolerance = trace.overlap_tolerance(&[ancestor, index]);
+        return exception_events(span).any(|event| {
+            event.time_unix_nano + tolerance >= failed.end_unix_nano
+                && event_text(Some(event), semconv::EXCEPTION_TYPE).as_deref() == Some(&raised)
+        });
+    }
+    false
 }
 
 /// The earliest-starting error origin of the trace.
@@ -1353,7 +1397,7 @@ pub struct ConsumedSpan {
     pub details: Vec<Attribute>,
 }
 
-/// An `exception` event of the failing span.
+/// An `exception` event of the failing span (or of a span its failure passed through).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ExceptionInfo {
     pub time_unix_nano: u64,
@@ -1368,6 +1412,10 @@ pub struct ExceptionInfo {
     pub frames: Vec<FrameInfo>,
     /// `devtrace.state.snapshot`: the application's state when the error escaped (JSON).
     pub state_snapshot: Option<String>,
+    /// The span that recorded it, when not the failing one: one the failure passed through on
+    /// its way up, which captured the program's frames or state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_on: Option<String>,
 }
 
 /// One frame of a failing call stack, as the instrumentation recorded it.
@@ -1629,7 +1677,8 @@ pub fn causal_chain(trace: &AnalyzedTrace, failing: usize) -> CausalChain {
         .into_iter()
         .map(|(i, reasons, shared)| consumed_span(trace, span, i, reasons, shared))
         .collect();
-    let (exceptions, events) = exceptions_and_events(span);
+    let (mut exceptions, events) = exceptions_and_events(span);
+    exceptions.extend(exceptions_on_the_way_up(trace, failing, &ancestor_list));
     CausalChain {
         trace_id: trace.trace_id,
         error: error_key(span),
@@ -1860,6 +1909,38 @@ fn exceptions_and_events(span: &Span) -> (Vec<ExceptionInfo>, Vec<EventInfo>) {
     (exceptions, events)
 }
 
+/// The exception as the spans it failed on its way up recorded it, when they captured more
+/// than its type: the program's own frame with its locals and state (`error_context` around a
+/// library call that raised deep inside, recorded too), nearest first. The failure's origin is
+/// where it was raised; what the program had in hand is often only recorded above it.
+fn exceptions_on_the_way_up(
+    trace: &AnalyzedTrace,
+    failing: usize,
+    ancestors: &[usize],
+) -> Vec<ExceptionInfo> {
+    let raised = exception_of(trace.span(failing)).and_then(|(kind, _)| kind);
+    let mut found = Vec::new();
+    for &ancestor in ancestors {
+        let span = trace.span(ancestor);
+        if !is_error_span(span) {
+            break;
+        }
+        let own = exception_of(span).and_then(|(kind, _)| kind);
+        if own.is_some() && own != raised {
+            break; // translated into another exception: a failure of its own from here
+        }
+        for event in exception_events(span) {
+            let mut info = exception_info(event);
+            if info.frames.is_empty() && info.state_snapshot.is_none() {
+                continue;
+            }
+            info.recorded_on = Some(span.name.clone());
+            found.push(info);
+        }
+    }
+    found
+}
+
 fn exception_info(event: &Event) -> ExceptionInfo {
     let text = |key: &str| event_text(Some(event), key);
     let own = [
@@ -1890,6 +1971,7 @@ fn exception_info(event: &Event) -> ExceptionInfo {
         ),
         frames: exception_frames(&event.attributes),
         state_snapshot: text(semconv::STATE_SNAPSHOT),
+        recorded_on: None,
     }
 }
 
@@ -2007,6 +2089,175 @@ pub(crate) mod tests {
         );
         assert_eq!(groups[1].operation, "journal.generate");
         assert_eq!(groups[1].message, "?");
+    }
+
+    /// An exception event as the native recorder writes a caught one (`handled`) or one that
+    /// escaped the call (status error).
+    fn recorded_exception(mut s: Span, kind: &str, at: u64, handled: bool) -> Span {
+        let mut attributes = vec![KeyValue::new("exception.type", kind)];
+        if handled {
+            attributes.push(KeyValue::new("devtrace.exception.handled", true));
+        } else {
+            attributes.push(KeyValue::new("exception.escaped", true));
+            s.status = Status {
+                code: StatusCode::Error,
+                message: kind.into(),
+            };
+        }
+        s.events.push(Event {
+            time_unix_nano: at,
+            name: "exception".into(),
+            attributes,
+            dropped_attributes_count: 0,
+        });
+        s
+    }
+
+    /// A program that looks a key up with `in` (the standard library's `__contains__` catches
+    /// the `KeyError` of `__getitem__`), then fails parsing: `python app.py` under `--record`.
+    fn program_failing_after_a_caught_lookup() -> AnalyzedTrace {
+        trace(
+            9,
+            vec![
+                fail(
+                    span(1, None, "python app.py", 0, 100),
+                    "JSONDecodeError",
+                    "Expecting value",
+                ),
+                recorded_exception(
+                    span(2, Some(1), "Mapping.__contains__", 10, 20),
+                    "KeyError",
+                    18,
+                    true,
+                ),
+                recorded_exception(
+                    span(3, Some(2), "_Environ.__getitem__", 11, 17),
+                    "KeyError",
+                    17,
+                    false,
+                ),
+                fail(
+                    span(4, Some(1), "plan.parse", 40, 90),
+                    "JSONDecodeError",
+                    "Expecting value",
+                ),
+            ],
+        )
+    }
+
+    #[test]
+    fn an_exception_its_caller_caught_is_not_the_failure() {
+        let trace = program_failing_after_a_caught_lookup();
+        assert_eq!(
+            error_spans(&trace),
+            vec![3],
+            "the parse failure is the only origin"
+        );
+        assert_eq!(first_error(&trace), Some(3));
+        let groups = group_errors(std::slice::from_ref(&trace));
+        assert_eq!(groups.len(), 1, "{groups:#?}");
+        assert_eq!(groups[0].operation, "plan.parse");
+        let handled = group_handled(std::slice::from_ref(&trace));
+        assert_eq!(
+            handled.len(),
+            1,
+            "the lookup's KeyError is a handled exception: {handled:#?}"
+        );
+        assert_eq!(handled[0].exception_type.as_deref(), Some("KeyError"));
+    }
+
+    #[test]
+    fn the_chain_carries_the_locals_and_state_recorded_above_the_origin() {
+        // plan.parse (error_context: locals and state) → json.loads → raw_decode, which raised.
+        let mut parse = fail(
+            span(1, None, "plan.parse", 0, 100),
+            "JSONDecodeError",
+            "Expecting value",
+        );
+        let event = &mut parse.events[0].attributes;
+        event.push(KeyValue::new("exception.frame.0.function", "main"));
+        event.push(KeyValue::new("exception.locals.reply", "'{\"steps\": ['"));
+        event.push(KeyValue::new("devtrace.state.snapshot", "{\"next_id\": 4}"));
+        let loads = fail(
+            span(2, Some(1), "json.loads", 10, 90),
+            "JSONDecodeError",
+            "Expecting value",
+        );
+        let raw = fail(
+            span(3, Some(2), "JSONDecoder.raw_decode", 20, 80),
+            "JSONDecodeError",
+            "Expecting value",
+        );
+        let trace = trace(13, vec![parse, loads, raw]);
+        assert_eq!(first_error(&trace), Some(2), "raised in raw_decode");
+        let chain = causal_chain(&trace, 2);
+        let above: Vec<_> = chain
+            .exceptions
+            .iter()
+            .filter(|e| e.recorded_on.is_some())
+            .collect();
+        assert_eq!(
+            above.len(),
+            1,
+            "only plan.parse captured more than the type: {:#?}",
+            chain.exceptions
+        );
+        assert_eq!(above[0].recorded_on.as_deref(), Some("plan.parse"));
+        assert_eq!(above[0].frames[0].locals[0].name, "reply");
+        assert_eq!(above[0].state_snapshot.as_deref(), Some("{\"next_id\": 4}"));
+        // Translated into another exception above: what that span recorded is not this failure's.
+        let mut wrapped = fail(span(1, None, "main", 0, 100), "RuntimeError", "plan failed");
+        wrapped.events[0]
+            .attributes
+            .push(KeyValue::new("exception.frame.0.function", "main"));
+        let inner = fail(
+            span(2, Some(1), "json.loads", 10, 50),
+            "JSONDecodeError",
+            "Expecting value",
+        );
+        let translated = super::tests::trace(14, vec![wrapped, inner]);
+        assert!(
+            causal_chain(&translated, 1)
+                .exceptions
+                .iter()
+                .all(|e| e.recorded_on.is_none())
+        );
+    }
+
+    #[test]
+    fn a_failure_stays_one_when_its_caller_catches_something_else_or_nothing() {
+        // The caller caught a ValueError earlier, not this KeyError: still a failure.
+        let other = trace(
+            10,
+            vec![
+                recorded_exception(span(1, None, "main", 0, 100), "ValueError", 50, true),
+                recorded_exception(span(2, Some(1), "lookup", 10, 20), "KeyError", 20, false),
+            ],
+        );
+        assert_eq!(error_spans(&other), vec![1]);
+        // A retry that succeeded: the first attempt's failure is not hidden.
+        let retried = trace(
+            11,
+            vec![
+                span(1, None, "fetch", 0, 100),
+                fail(
+                    span(2, Some(1), "GET /api", 10, 20),
+                    "TimeoutError",
+                    "timed out",
+                ),
+                span(3, Some(1), "GET /api", 30, 40),
+            ],
+        );
+        assert_eq!(error_spans(&retried), vec![1]);
+        // Caught before the failure ended (an earlier KeyError of the same caller): not this one.
+        let earlier = trace(
+            12,
+            vec![
+                recorded_exception(span(1, None, "main", 0, 100), "KeyError", 5, true),
+                recorded_exception(span(2, Some(1), "lookup", 10, 20), "KeyError", 20, false),
+            ],
+        );
+        assert_eq!(error_spans(&earlier), vec![1]);
     }
 
     fn journal_runs(failing: usize, passing: usize, separates: bool) -> Vec<AnalyzedTrace> {

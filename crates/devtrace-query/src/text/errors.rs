@@ -438,14 +438,20 @@ fn render_exception(
     // Several lines of message follow the heading as a block of their own (plain text).
     let multiline_block = !options.quote_data && exception.message.contains('\n');
     out.push_str(&format!(
-        "\nexception {}{} at +{}\n",
+        "\nexception {}{} at +{}{}\n",
         options.data(exception.exception_type.as_deref().unwrap_or("(no type)")),
         if exception.message.is_empty() || multiline_block {
             String::new()
         } else {
             format!(": {}", options.value(&exception.message))
         },
-        format_duration(offset)
+        format_duration(offset),
+        exception
+            .recorded_on
+            .as_ref()
+            .map_or(String::new(), |span| {
+                format!(", as {} recorded it on the way up", options.data(span))
+            })
     ));
     if multiline_block {
         out.push_str(&format!(
