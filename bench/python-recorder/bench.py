@@ -7,7 +7,8 @@ Workloads:
 - fib: fib(27), ~630,000 Python calls (1.27 M call/return events), all in the recorded module.
   Variants: none; floor (an empty native callback on the same events: CPython's own dispatch
   cost); recorder (every call recorded, spans for calls ≥ 1 ms, the rest counted); flight (the
-  flight recorder, 10 s, 64 MiB); cProfile; VizTracer (C tracer, no output file written).
+  flight recorder, 10 s, 64 MiB, with its automatic values); flight_plain (the same without
+  them, auto_values=False); cProfile; VizTracer (C tracer, no output file written).
 - planned: the same fib with a plan recording one unrelated function (code outside the plan).
 - raises: 50,000 exceptions, each raised 4 calls deep and caught (5 frames), in code not
   recorded, with a plan recording one unrelated function: what the recorder adds to a raise
@@ -31,7 +32,7 @@ import tempfile
 import time
 
 VARIANTS = {
-    "fib": ["none", "floor", "recorder", "flight", "cprofile", "viztracer"],
+    "fib": ["none", "floor", "recorder", "flight", "flight_plain", "cprofile", "viztracer"],
     "planned": ["none", "planned"],
     "raises": ["none", "planned"],
     "io": ["none", "recorder"],
@@ -90,6 +91,8 @@ def setup(variant):
         return devtrace.record_calls("__main__", "bench", threshold_ms=1)
     if variant == "flight":
         return devtrace.record(10, 64, signals=(), on_unhandled=False)
+    if variant == "flight_plain":
+        return devtrace.record(10, 64, signals=(), on_unhandled=False, auto_values=False)
     if variant == "planned":
         return devtrace.record_calls(plan=[("bench", "unrelated")], threshold_ms=1)
     if variant == "cprofile":
@@ -116,7 +119,7 @@ def one(workload, variant, repeat):
         run()
         best = min(best, time.perf_counter() - t)
     extra = {}
-    if variant in ("recorder", "planned", "flight") and handle is not None:
+    if variant in ("recorder", "planned", "flight", "flight_plain") and handle is not None:
         import resource
 
         path = handle.path

@@ -8,7 +8,9 @@ scripts/test built the devtrace package for (DEVTRACE_NATIVE_PYTHONS, `:`-separa
 - `devtrace run --record` with TMPDIR on a small filesystem: no room for the ring, a message
   naming `--record-mib`, the program run unrecorded; with a smaller ring, recorded;
 - `devtrace run --record` on a program dying of an unhandled exception: the window is in its
-  trace, linked to the failure, with the exception's context;
+  trace, linked to the failure, with the exception's context, and the calls completed before
+  it with what they got and gave (the automatic values), in `show --attrs`, the step-through
+  (REST `…/steps`) and MCP (analyze_operation(calls=true));
 - two asyncio tasks interleaving on one thread (`python -m app.tasks`): each call nests under
   its own task's span;
 - the values of chosen calls (`python -m app.payments`, record_calls(values=...)): an assistant
@@ -43,7 +45,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from harness import REPO_ROOT, CliResult, Tmux, clean_env
+from harness import REPO_ROOT, CliResult, Tmux, clean_env, start_server, stop_server
 
 APP_DIR = REPO_ROOT / "tests" / "e2e" / "native_app"
 
@@ -220,8 +222,49 @@ def test_an_unhandled_exception_writes_the_window_into_its_trace(store, python):
     assert len(check) == 1 and check[0]["status"]["code"] == "error" and check[0]["status"]["message"] == "ValueError"
     fail_deep = [s for s in spans if s["span_id"] == check[0]["parent_span_id"]][0]
     assert fail_deep["name"] == "app.main.fail_deep"
-    # The batches before the failure are in the window too, under their own spans.
-    assert len(by_name(spans, "app.jobs.process")) == 2
+    # The batches before the failure are in the window too, under their own spans, with what
+    # each call got and gave, captured as it ran (the flight recorder's automatic values).
+    batches = by_name(spans, "app.jobs.process")
+    assert len(batches) == 2
+    for batch in batches:
+        assert batch["attributes"]["devtrace.call.arguments"] == "n=3000"
+        assert batch["attributes"]["devtrace.call.return"].startswith("(18009, [")
+    summaries = by_name(spans, "app.jobs.summarize")
+    assert [s["attributes"]["devtrace.call.return"] for s in summaries] == ["[(0, 300), (1, 300), (2, 300), …] (len 10)"] * 2
+    # `devtrace show --attrs` shows them on the calls.
+    shown = store.cli("show", latest_trace(store), "--attrs").stdout
+    assert "app.jobs.summarize" in shown
+    assert "devtrace.call.return = [(0, 300), (1, 300), (2, 300), …] (len 10)" in shown
+    assert "devtrace.call.arguments = n=3000" in shown
+    # The step-through of the main thread (the web UI's player) has them on its steps...
+    trace_id = latest_trace(store)
+    server = start_server(store.bin, store.data_dir, store.data_dir / "serve.log")
+    try:
+        status, stepped = server.api_get(f"/api/v1/traces/{trace_id}/spans/{check[0]['span_id']}/steps")
+    finally:
+        stop_server(server)
+    assert status == 200, stepped
+    steps = [s for s in stepped["steps"] if s["name"] == "app.jobs.summarize"]
+    assert [(s["arguments"], s["returned"]) for s in steps] == [("items=[0, 919, 838, …] (len 3000)", "[(0, 300), (1, 300), (2, 300), …] (len 10)")] * 2, stepped
+    # ... and so do MCP's answers: the calls of an operation with what each got and gave.
+    calls = ask_mcp(store, "analyze_operation", {"operation": "app.jobs.process", "calls": True})
+    assert calls.splitlines()[0].startswith('calls of "app.jobs.process": 2 in 1 traces, 0 failed, 2 with arguments'), calls
+    assert calls.count('  arguments: "n=3000"') == 2, calls
+    assert calls.count('  returned: "(18009, [') == 2, calls
+
+
+def ask_mcp(store, tool: str, arguments: dict) -> str:
+    """`devtrace mcp`'s answer (its text) to one call of `tool`; fails on an error result."""
+
+    async def ask():
+        server = StdioServerParameters(command=str(store.bin), args=["--data", str(store.data_dir), "mcp"], env=clean_env())
+        async with Client(server, read_timeout_seconds=60) as client:
+            result = await client.call_tool(tool, arguments)
+            return result.is_error, "".join(c.text for c in result.content if c.type == "text")
+
+    is_error, text = asyncio.run(ask())
+    assert not is_error, text
+    return text
 
 
 def test_devtrace_recover_writes_the_window_a_killed_process_left(store, python, tmp_path):

@@ -33,9 +33,14 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 /// is left to cProfile and other profilers so they can run beside it).
 const TOOL_ID: u8 = 4;
 const TOOL_NAME: &str = "devtrace.recorder";
-/// The flight recorder's blocks of value slots (one a thread; more threads share them): 64 ×
-/// 32 slots × 640 bytes, 1.25 MiB beside the rings, only when values are asked for.
+/// The flight recorder's blocks of value slots for each kind of capture (the functions asked
+/// for; the automatic ones): one a thread, more threads share them; 64 × 32 slots × 640 bytes,
+/// 1.25 MiB of the file a kind (taken from the rings' share of its size).
 const FLIGHT_VALUE_BLOCKS: u32 = 64;
+/// The flight recorder's automatic values (`auto_values`): a function called more often than
+/// this in one second is no longer captured, for the rest of the recording (its calls take the
+/// plain path again). The last calls of everything else keep their values.
+const AUTO_VALUE_CALLS_PER_SECOND: u32 = 1000;
 
 // -- state -----------------------------------------------------------------------------------
 
@@ -58,8 +63,17 @@ struct DrainState {
     builder: Builder,
     names: Names,
     out: Vec<OutSpan>,
+    /// How many spans were ever put in `out` (a flush waits until that many were exported).
+    produced: u64,
     sdk_calls: Vec<SdkSpanCalls>,
     stopped: bool,
+}
+
+impl DrainState {
+    fn push_out(&mut self, spans: Vec<OutSpan>) {
+        self.produced += spans.len() as u64;
+        self.out.extend(spans);
+    }
 }
 
 impl Shared {
@@ -79,7 +93,7 @@ impl Shared {
             return 0;
         }
         let spans = st.builder.take_spans();
-        st.out.extend(spans);
+        st.push_out(spans);
         let released = st.builder.take_released_values();
         if !released.is_empty() {
             let mut store = self.values.lock().unwrap();
@@ -122,6 +136,15 @@ struct Active {
     span_context: Option<(Py<PyAny>, Py<PyAny>)>,
     /// The functions whose calls' values are captured: (module, qualname).
     values: HashSet<(String, String)>,
+    /// The flight recorder: whether every recorded function's calls are captured (but those
+    /// called too often, [`AUTO_VALUE_CALLS_PER_SECOND`]) besides `values`.
+    auto_values: bool,
+    /// The functions captured automatically, by code id: (the second, calls in it).
+    auto_rates: HashMap<u32, (u64, u32)>,
+    /// Where the interpreter's own and installed libraries are (the standard library,
+    /// site-packages): with no packages named, the automatic captures are of the program's
+    /// own code only, not of the libraries it calls (nor of a dump's own calls into them).
+    library_paths: Vec<String>,
     /// Their parameters' names, by code id.
     arg_names: HashMap<u32, Vec<(Py<pyo3::types::PyString>, String)>>,
     value_budget: values::Budget,
@@ -454,7 +477,15 @@ unsafe fn code_id_uncached(active: &mut Active, code: *mut ffi::PyObject) -> u32
         unsafe { ffi::PyErr_Clear() };
     }
     let id = unsafe { decide(active, code) };
+    unsafe { store_code_id(active, code, id) };
+    id
+}
+
+/// Makes `id` `code`'s id under this recorder: in its extra slot and the caches.
+unsafe fn store_code_id(active: &Active, code: *mut ffi::PyObject, id: u32) {
+    let index = EXTRA_INDEX.load(Ordering::Relaxed);
     let v = (active.epoch << 32) | id as u64;
+    // SAFETY: code is a code object CPython passed; index was requested at start.
     if unsafe { PyUnstable_Code_SetExtra(code, index, v as usize as *mut c_void) } != 0 {
         unsafe { ffi::PyErr_Clear() };
     } else {
@@ -462,7 +493,34 @@ unsafe fn code_id_uncached(active: &mut Active, code: *mut ffi::PyObject) -> u32
         unsafe { cache_code_id(code, v) };
         unsafe { walked_code_decided(code, id) };
     }
-    id
+}
+
+/// At the start of a call of a function captured automatically (`auto_values`): counts it in
+/// its second, and past [`AUTO_VALUE_CALLS_PER_SECOND`] stops capturing it (its id loses
+/// [`VALUES`], so its events take the plain path again). Returns whether it was stopped.
+#[cold]
+#[inline(never)]
+unsafe fn auto_capture_stopped(
+    active: &mut Active,
+    id: u32,
+    args: *const *mut ffi::PyObject,
+) -> bool {
+    let plain = id & !FLAGS;
+    let Some((second, calls)) = active.auto_rates.get_mut(&plain) else {
+        return false;
+    };
+    let now = monotonic_ns() / 1_000_000_000;
+    if *second != now {
+        (*second, *calls) = (now, 0);
+    }
+    *calls += 1;
+    if *calls <= AUTO_VALUE_CALLS_PER_SECOND {
+        return false;
+    }
+    active.auto_rates.remove(&plain);
+    // SAFETY: a callback's first argument is the code object.
+    unsafe { store_code_id(active, *args, id & !VALUES) };
+    true
 }
 
 /// The module of the code running now (its frame's globals): `__name__`, or for the script
@@ -556,6 +614,12 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
     if active.values.contains(&(module.clone(), qualname.clone())) {
         active.arg_names.insert(id, argument_names(&code));
         id |= VALUES;
+    } else if active.auto_values
+        && (!active.packages.is_empty() || is_programs_own(&file, &active.library_paths))
+    {
+        active.arg_names.insert(id, argument_names(&code));
+        active.auto_rates.insert(id, (0, 0));
+        id |= VALUES;
     }
     names::write_code(
         &active.shared.file,
@@ -572,6 +636,15 @@ unsafe fn decide(active: &mut Active, code: *mut ffi::PyObject) -> u32 {
     } else {
         id
     }
+}
+
+/// Whether code of `file` is the program's own: not frozen or generated (`<frozen …>`,
+/// `<string>`), and under none of `library_paths`.
+fn is_programs_own(file: &str, library_paths: &[String]) -> bool {
+    !file.starts_with('<')
+        && !library_paths
+            .iter()
+            .any(|p| file.starts_with(p.as_str()) && file.as_bytes().get(p.len()) == Some(&b'/'))
 }
 
 /// 1 + the index of `code`'s fast local `name` (a plain local: not a cell, not among the first
@@ -777,6 +850,13 @@ unsafe fn flagged_event(
         unsafe { mark_task_step(active, kind) };
     }
     let plain = id & !FLAGS;
+    let mut id = id;
+    if id & VALUES != 0
+        && kind == EventKind::Call
+        && unsafe { auto_capture_stopped(active, id, args) }
+    {
+        id &= !VALUES;
+    }
     // A return value or an exception goes before the end (its frame still open in the
     // builder), the arguments after the start.
     if id & VALUES != 0 && kind != EventKind::Call {
@@ -1514,7 +1594,9 @@ unsafe fn capture_values(
         EventKind::Unwind if nargs >= 3 => (2, Some(unsafe { *args.add(2) })),
         _ => return,
     };
-    if !active.value_budget.allow(monotonic_ns()) {
+    // Automatic captures leave half of each second's budget to the functions asked for.
+    let automatic = active.auto_rates.contains_key(&code);
+    if !active.value_budget.allow(monotonic_ns(), automatic) {
         return;
     }
     let names = match what {
@@ -1535,7 +1617,7 @@ unsafe fn capture_values(
         let mut text = std::mem::take(&mut active.value_text);
         text.clear();
         summarize(&mut text);
-        let id = unsafe { write_flight_value(active, &text) };
+        let id = unsafe { write_flight_value(active, &text, automatic) };
         let bytes = text.len();
         active.value_text = text;
         (id, bytes)
@@ -1553,9 +1635,10 @@ unsafe fn capture_values(
     }
 }
 
-/// Writes a flight recorder's capture into this thread's block of value slots; its value id
-/// (0 when the file has none).
-unsafe fn write_flight_value(active: &Active, text: &str) -> u32 {
+/// Writes a flight recorder's capture into this thread's block of value slots (its block for
+/// automatic captures when `automatic`, so they never push out the functions asked for); its
+/// value id (0 when the file has none).
+unsafe fn write_flight_value(active: &Active, text: &str, automatic: bool) -> u32 {
     // SAFETY: this thread's Local (see `record`); not referenced elsewhere while we run.
     let local = unsafe { &mut *this_thread_local() };
     if local.epoch != active.epoch {
@@ -1564,7 +1647,12 @@ unsafe fn write_flight_value(active: &Active, text: &str) -> u32 {
     let (Some(file), Some(writer)) = (&local.file, &local.writer) else {
         return 0;
     };
-    VALUE_WRITER.with(|cell| {
+    let writers = if automatic {
+        &AUTO_VALUE_WRITER
+    } else {
+        &VALUE_WRITER
+    };
+    writers.with(|cell| {
         let mut values = cell.get();
         if values.is_none_or(|(epoch, _)| epoch != active.epoch) {
             values = file.value_writer().map(|w| (active.epoch, w));
@@ -1583,6 +1671,8 @@ thread_local! {
     /// under the recorder of that epoch). Apart from `Local`, whose layout every event's path
     /// reads: only captured calls come here.
     static VALUE_WRITER: std::cell::Cell<Option<(u64, ValueWriter)>> = const { std::cell::Cell::new(None) };
+    /// The same, for the automatic captures (`auto_values`).
+    static AUTO_VALUE_WRITER: std::cell::Cell<Option<(u64, ValueWriter)>> = const { std::cell::Cell::new(None) };
 }
 
 /// Summarises the running frame's arguments (`names`, in order) into `out`.
@@ -2511,6 +2601,7 @@ fn new_shared(file: RecorderFile, options: &StartOptions) -> Arc<Shared> {
             }),
             names: Names::default(),
             out: Vec::new(),
+            produced: 0,
             sdk_calls: Vec::new(),
             stopped: false,
         }),
@@ -2547,7 +2638,7 @@ fn spawn_drainer(shared: &Arc<Shared>, options: &StartOptions) -> PyResult<JoinH
 
 /// Starts recording. See devtrace/recorder.py for the meaning of each argument.
 #[pyfunction]
-#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true, wait_for_drainer=false, values=None, value_bytes_per_second=values::BYTES_PER_SECOND, causality=true))]
+#[pyo3(signature = (path, size_mib, flight, packages, plan, exclude, threshold_ns, root, meta, trigger_types=None, on_trigger=None, drain_ms=10, span_context=None, drain_when_busy=true, wait_for_drainer=false, values=None, value_bytes_per_second=values::BYTES_PER_SECOND, causality=true, auto_values=false, library_paths=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn start(
     py: Python<'_>,
@@ -2569,6 +2660,8 @@ fn start(
     values: Option<Vec<(String, String)>>,
     value_bytes_per_second: u64,
     causality: bool,
+    auto_values: bool,
+    library_paths: Vec<String>,
 ) -> PyResult<u8> {
     if !ACTIVE.load(Ordering::Relaxed).is_null() {
         return Err(PyRuntimeError::new_err(
@@ -2583,11 +2676,10 @@ fn start(
             holder.repr()?
         )));
     }
-    let mut layout =
-        Layout::for_size(size_mib << 20).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    if flight && values.as_ref().is_some_and(|v| !v.is_empty()) {
-        layout = layout.with_value_blocks(FLIGHT_VALUE_BLOCKS);
-    }
+    let auto_values = flight && auto_values;
+    let chosen = flight && values.as_ref().is_some_and(|v| !v.is_empty());
+    let layout = flight_layout(size_mib << 20, auto_values as u32 + chosen as u32)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let file = RecorderFile::create_with_clock(
         &path,
         layout,
@@ -2669,6 +2761,13 @@ fn start(
         options,
         span_context,
         values: values.unwrap_or_default().into_iter().collect(),
+        auto_values,
+        auto_rates: HashMap::new(),
+        library_paths: library_paths
+            .into_iter()
+            .map(|p| p.trim_end_matches('/').to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
         arg_names: HashMap::new(),
         value_budget: values::Budget::new(monotonic_ns(), value_bytes_per_second),
         remote_codes: HashMap::new(),
@@ -2684,6 +2783,16 @@ fn start(
     monitoring.call_method0("restart_events")?;
     monitoring.call_method1("set_events", (TOOL_ID, mask))?;
     Ok(TOOL_ID)
+}
+
+/// The layout of a file of `bytes`, with [`FLIGHT_VALUE_BLOCKS`] blocks of value slots for
+/// each of `kinds` (the functions asked for, the automatic captures), inside the same size:
+/// the rings get the rest.
+fn flight_layout(bytes: u64, kinds: u32) -> Result<Layout, ring::RingError> {
+    let blocks = FLIGHT_VALUE_BLOCKS * kinds;
+    let slots = blocks as u64 * ring::VALUE_SLOTS_PER_BLOCK as u64;
+    let value_bytes = slots * ring::VALUE_SLOT_SIZE as u64;
+    Ok(Layout::for_size(bytes.saturating_sub(value_bytes))?.with_value_blocks(blocks))
 }
 
 /// Stops recording: no event is recorded after it. In record mode the rest of the rings is
@@ -2730,13 +2839,13 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
     }
     let stats = PyDict::new(py);
     let file = shared.file.clone();
-    let (events_seen, lost, causality_events) = py.detach(|| {
+    let (events_seen, lost, causality_events, produced) = py.detach(|| {
         let mut st = shared.drain.lock().unwrap();
         if !shared.flight {
             shared.drain(&mut st, None);
             st.builder.finish_open();
             let spans = st.builder.take_spans();
-            st.out.extend(spans);
+            st.push_out(spans);
         }
         st.stopped = true;
         shared.ready.notify_all();
@@ -2744,6 +2853,7 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
             st.builder.events,
             st.builder.lost,
             st.builder.causality_events,
+            st.produced,
         )
     });
     file.set_state(ring::STATE_CLOSED);
@@ -2751,6 +2861,8 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
     stats.set_item("events", events_seen - causality_events)?;
     stats.set_item("causality_events", causality_events)?;
     stats.set_item("lost", lost)?;
+    // Every span made, for `take_spans` to hand over (what was not is undelivered).
+    stats.set_item("spans_made", produced)?;
     let waits = file.wait_stats();
     stats.set_item("writer_waits", waits.waits)?;
     stats.set_item("writer_waited_ns", waits.waited_ns)?;
@@ -2770,6 +2882,34 @@ fn stop(py: Python<'_>, remove_file: bool) -> PyResult<Py<PyDict>> {
     }
     drop(active);
     Ok(stats.unbind())
+}
+
+/// Reads what the rings hold now (a tracer provider's `force_flush`): the calls finished so far
+/// become spans for `take_spans` at once, without waiting for the drainer's next pass. Returns
+/// how many spans the recorder has made since it started (those made by this read included),
+/// or None when it is not running (or is the flight recorder, which builds nothing until a
+/// dump).
+#[pyfunction]
+fn drain_now(py: Python<'_>) -> Option<u64> {
+    let a = ACTIVE.load(Ordering::Relaxed);
+    if a.is_null() {
+        return None;
+    }
+    // SAFETY: ACTIVE is set and cleared under the GIL, which `py` proves we hold.
+    let shared = unsafe { (*a).shared.clone() };
+    if shared.flight {
+        return None;
+    }
+    py.detach(|| {
+        let mut st = shared.drain.lock().unwrap();
+        shared.drain(&mut st, None);
+        let spans = st.builder.take_spans_settled();
+        st.push_out(spans);
+        if !st.out.is_empty() {
+            shared.ready.notify_all();
+        }
+        Some(st.produced)
+    })
 }
 
 /// At most this many spans wait for the end of a gathering (see [`take_spans`]).
@@ -3434,6 +3574,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(start, m)?)?;
     m.add_function(wrap_pyfunction!(stop, m)?)?;
     m.add_function(wrap_pyfunction!(take_spans, m)?)?;
+    m.add_function(wrap_pyfunction!(drain_now, m)?)?;
     m.add_function(wrap_pyfunction!(span_start, m)?)?;
     m.add_function(wrap_pyfunction!(span_end, m)?)?;
     m.add_function(wrap_pyfunction!(dump_window, m)?)?;

@@ -47,8 +47,9 @@ impl Budget {
         }
     }
 
-    /// Whether a capture may start now (at least one call's worth left).
-    pub fn allow(&mut self, now_ns: u64) -> bool {
+    /// Whether a capture may start now: at least one call's worth left, or for an automatic
+    /// one (`automatic`) half the second's budget and a call's worth.
+    pub fn allow(&mut self, now_ns: u64, automatic: bool) -> bool {
         let elapsed = now_ns.saturating_sub(self.last_ns);
         if elapsed > 0 {
             let refill = (elapsed as u128 * self.per_second as u128 / 1_000_000_000) as u64;
@@ -57,7 +58,8 @@ impl Budget {
                 self.last_ns = now_ns;
             }
         }
-        if self.tokens < CALL_BYTES as u64 {
+        let reserved = if automatic { self.per_second / 2 } else { 0 };
+        if self.tokens < reserved + CALL_BYTES as u64 {
             self.skipped += 1;
             return false;
         }

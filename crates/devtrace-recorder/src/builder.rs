@@ -1207,12 +1207,25 @@ impl Builder {
         std::mem::take(&mut self.spans)
     }
 
-    /// Matches waiting links and releases the held spans whose links are all settled. A link
-    /// whose cause's call is still open after [`crate::links::HOLD_NS`] (or at the end) makes
-    /// that call kept, so it has a span to point at.
+    /// A flush (the tracer provider's `force_flush`), once everything recorded until now was
+    /// fed: a cause comes before its effect, so every link still waiting is settled now (its
+    /// cause's call forced kept, or without a cause), and the spans held for them are released.
+    /// Returns the finished spans, as [`Builder::take_spans`].
+    pub fn take_spans_settled(&mut self) -> Vec<OutSpan> {
+        self.settle_links_now(true);
+        std::mem::take(&mut self.spans)
+    }
+
     fn settle_links(&mut self) {
-        let last = self.last;
-        if last {
+        self.settle_links_now(false);
+    }
+
+    /// Matches waiting links and releases the held spans whose links are all settled. A link
+    /// whose cause's call is still open after [`crate::links::HOLD_NS`] (or at the end, or at a
+    /// flush: `all_read`) makes that call kept, so it has a span to point at.
+    fn settle_links_now(&mut self, all_read: bool) {
+        let last = self.last || all_read;
+        if self.last {
             for state in self.streams.values_mut() {
                 for d in std::mem::take(&mut state.first_drafts) {
                     self.links.drop_draft(d);
@@ -1827,6 +1840,40 @@ mod tests {
         let link = &get.links[0];
         assert_eq!((link.span_id, link.cause_code), (put.span_id, 6));
         assert_eq!(link.wait_ns, 90);
+    }
+
+    #[test]
+    fn a_flush_releases_a_call_whose_link_waits_for_a_cause_still_running() {
+        let mut b = builder(0);
+        let queue = LinkKind::Queue as u32;
+        // Thread 2 put the item thread 1 got, and is still in the call that put it.
+        let mut producer = events(&[(100, Call, 6, 0), (150, Cause, 42, queue)]);
+        producer.stream = 2;
+        let mut consumer = events(&[
+            (110, Call, 5, 0),
+            (120, WaitBegin, 0, queue),
+            (200, Effect, 42, queue),
+            (210, Return, 5, 0),
+        ]);
+        consumer.stream = 1;
+        b.feed(&producer, &spans_table);
+        b.feed(&consumer, &spans_table);
+        let before = b.take_spans();
+        assert!(
+            before.is_empty(),
+            "held until its cause's call has a span: {before:?}"
+        );
+        // Everything recorded until now was read: the link is settled now, the cause's call
+        // forced kept (it gets its span when it ends), and the call is handed over.
+        let spans = b.take_spans_settled();
+        let get = span_at(&spans, 5, 110);
+        assert_eq!(get.links.len(), 1, "{spans:?}");
+        assert_eq!(get.links[0].cause_code, 6);
+        let mut rest = events(&[(300, Return, 6, 0)]);
+        rest.stream = 2;
+        b.feed(&rest, &spans_table);
+        let put = span_at(&b.take_spans(), 6, 100).span_id;
+        assert_eq!(get.links[0].span_id, put);
     }
 
     #[test]

@@ -39,7 +39,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from devtrace import _causal, _pool, _process
+from devtrace import _causal, _endings, _pool, _process
 from devtrace import _names as names
 from devtrace._modules import main_named, mains_named
 
@@ -63,6 +63,9 @@ DEFAULT_RECORD_MIB = 16
 #: block of 32 value slots in the ring file: the arguments and the result of each;
 #: FLIGHT_VALUE_BLOCKS and VALUE_SLOTS_PER_BLOCK in the native code).
 FLIGHT_VALUE_CALLS = 16
+#: The flight recorder stops capturing a function's values once it is called more often than
+#: this in one second (AUTO_VALUE_CALLS_PER_SECOND in the native code).
+AUTO_VALUE_CALLS_PER_SECOND = 1000
 #: Calls of the window's last records kept whole in a dump, whatever their duration.
 DEFAULT_DETAIL_CALLS = 2000
 #: In a dump, calls shorter than this (and not among the last ones) are aggregated.
@@ -133,6 +136,19 @@ def _ring_places(path: str, chosen: bool) -> List[str]:
     container's ``/dev/shm`` is often 64 MiB)."""
     elsewhere = os.path.join(tempfile.gettempdir(), os.path.basename(path))
     return [path] if chosen or elsewhere == path else [path, elsewhere]
+
+
+def _library_paths() -> List[str]:
+    """Where the standard library and installed packages are (as written and resolved): with
+    no packages named, the flight recorder's automatic values are of the program's own code."""
+    import site
+    import sysconfig
+
+    found = {sysconfig.get_paths().get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    found.update(getattr(site, "getsitepackages", lambda: [])())
+    found.add(getattr(site, "getusersitepackages", lambda: None)())
+    paths = {p for p in found if p}
+    return sorted(paths | {os.path.realpath(p) for p in paths})
 
 
 def _root_ids() -> Optional[Tuple[int, int]]:
@@ -234,6 +250,8 @@ def _links(items: Sequence[Tuple[str, str, Tuple[int, int], str, int, int]]) -> 
 # (every few milliseconds on a call-heavy program) that switch cost fib(27) 0.05-0.07 of its
 # time on CPython 3.13 (docs/PERFORMANCE.md). Stopping hands the last ones over at once.
 _HAND_OVER_EVERY_S = 0.05
+#: How long a flush, or the end of recording, waits for the last spans to be handed over.
+_FLUSH_TIMEOUT_S = 10.0
 
 
 class _SpanMaker:
@@ -597,6 +615,7 @@ class Recorder(_Base):
     ) -> None:
         super().__init__(path, size_mib, int(threshold_ms * 1_000_000), {"mode": "record", "plan": plan_id}, path_chosen)
         self.lossless = lossless
+        self._sigterm: Optional[Callable[[int, Any], None]] = None
         native = _require_native()
         self.maker = _SpanMaker(self.provider, {PLAN_ID: plan_id} if plan_id else None)
         _install_marks(self.provider)
@@ -629,11 +648,13 @@ class Recorder(_Base):
         spawned_by, root = _process.spawned_by(), _root_ids()
         if spawned_by is not None and root is not None:
             self.maker.process_cause = (root[1], _process.process_link(root[0], root[1], spawned_by))
-        self.exported = 0
         self._restart_threads()
         _stop_in_multiprocessing_child()
+        _endings.hook_pipelines(_before_pipeline_ends)
+        self._sigterm = _endings.deliver_at_sigterm(_deliver_before_dying)
 
     def _restart_threads(self) -> None:
+        self.exported = 0  # of the spans this process's native recorder made
         self.thread = threading.Thread(target=self._export_loop, name="devtrace-recorder-export", daemon=True)
         self.thread.start()
 
@@ -657,6 +678,28 @@ class Recorder(_Base):
                 with _export_lock:  # a fork waits for the hand-over (see _export_lock)
                     self.exported += self.maker.export(batch)
 
+    def flush(self, timeout_s: float = _FLUSH_TIMEOUT_S) -> None:
+        """Hands the calls finished so far to the provider's span processors now, without
+        waiting for the next hand-over (a tracer provider's ``force_flush``)."""
+        if self.stopped:
+            return
+        made = _native.drain_now()
+        if made is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        while self.exported < made:
+            with _export_lock:
+                batch = _native.take_spans(0.0)
+                if batch:
+                    self.exported += self.maker.export(batch)
+                    continue
+            if time.monotonic() >= deadline:
+                _endings.say_undelivered(
+                    _spans(made - self.exported), f"the export thread did not hand them over within {timeout_s:.0f} s of a flush"
+                )
+                return
+            time.sleep(0.001)  # the export thread holds the last batch: it hands it over
+
     def stop(self) -> Dict[str, Any]:
         """Stops recording; calls still running end now (marked open). Returns statistics."""
         if self.stopped:
@@ -665,9 +708,15 @@ class Recorder(_Base):
         _causal.uninstall()
         _pool.uninstall()
         _process.uninstall()
+        _endings.release_sigterm(self._sigterm)
         self.stats = dict(_native.stop(True))
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=_FLUSH_TIMEOUT_S)
         self.stats["spans"] = self.exported
+        if self.exported < self.stats.get("spans_made", 0):
+            _endings.say_undelivered(
+                _spans(self.stats["spans_made"] - self.exported),
+                f"handing them over took more than {_FLUSH_TIMEOUT_S:.0f} s when recording stopped",
+            )
         if self.stats.get("lost") and self.lossless:
             # Writers wait for the drainer; they gave up only on a drainer that read nothing
             # for seconds (READER_WAIT_LIMIT in crates/devtrace-recorder/src/ring.rs).
@@ -708,6 +757,7 @@ class FlightRecorder(_Base):
         values: Sequence[Tuple[str, str]] = (),
         path_chosen: bool = True,
         causality: bool = True,
+        auto_values: bool = True,
     ) -> None:
         super().__init__(path, max_mib, int(threshold_ms * 1_000_000), {"mode": "flight", "seconds": seconds}, path_chosen)
         native = _require_native()
@@ -715,6 +765,10 @@ class FlightRecorder(_Base):
         self.detail_calls = detail_calls
         self.dumps = 0
         self.last_dump = 0.0
+        # A dump after the provider was shut down cannot reach the trace: the ring file is kept
+        # for recovery instead (_before_pipeline_ends, _keep_for_recovery).
+        self.provider_closed = False
+        self.keep_file = False
         self.maker = _SpanMaker(self.provider)
         self.marks = _install_marks(self.provider)
         self._saved_hooks: List[Tuple[str, Any]] = []
@@ -734,6 +788,8 @@ class FlightRecorder(_Base):
             span_context=_span_context(),
             values=[tuple(v) for v in values],
             causality=causality,
+            auto_values=auto_values,
+            library_paths=_library_paths(),
         ))
         if causality:
             # The locks `packages` make are native ones too: used without waiting they cost no
@@ -758,6 +814,7 @@ class FlightRecorder(_Base):
             self._hook_unhandled()
         for sig in signals:
             self._hook_signal(sig)
+        _endings.hook_pipelines(_before_pipeline_ends)
 
     # -- triggers ------------------------------------------------------------------------
 
@@ -873,6 +930,9 @@ class FlightRecorder(_Base):
         None when a dump was made less than a second ago (a burst of failures writes one)."""
         if self.stopped:
             return None
+        if self.provider_closed:
+            self._keep_for_recovery(reason)
+            return None
         now = time.monotonic()
         if self.dumps and now - self.last_dump < 1.0:
             return None
@@ -904,8 +964,18 @@ class FlightRecorder(_Base):
             force_flush()
         return window
 
+    def _keep_for_recovery(self, reason: str) -> None:
+        if not self.keep_file:
+            self.keep_file = True
+            _endings.say_undelivered(
+                f"the flight recorder's window ({reason})",
+                f"the program had shut the tracer provider down; its ring file {self.path} is kept at exit for"
+                " `devtrace recover` to write it into the trace (`devtrace run --record` does it by itself)",
+            )
+
     def stop(self) -> Dict[str, Any]:
-        """Stops the flight recorder (the window is discarded, its file removed)."""
+        """Stops the flight recorder (the window is discarded, its file removed, unless a dump
+        could not be written: see :meth:`dump`)."""
         if self.stopped:
             return self.stats
         self.stopped = True
@@ -921,7 +991,7 @@ class FlightRecorder(_Base):
                 signal.signal(sig, previous)
             except (ValueError, TypeError):
                 pass
-        self.stats = dict(_native.stop(True))
+        self.stats = dict(_native.stop(not self.keep_file))
         return self.stats
 
 
@@ -1237,6 +1307,7 @@ def record(
     path: Optional[str] = None,
     values: Sequence[Any] = (),
     causality: bool = True,
+    auto_values: bool = True,
 ) -> FlightRecorder:
     """Starts the flight recorder: the last ``seconds`` of every call (of ``packages`` only,
     when given) are kept in a ring of at most ``max_mib`` MiB (when calls come faster than it
@@ -1248,11 +1319,15 @@ def record(
     counted on their parent, except the last ``detail_calls`` records of each thread, kept
     whole.
 
-    The calls of the functions in ``values`` (as :func:`record_calls`' ``values``) have their
-    arguments and their return value or exception captured as they happen, into a small store
-    per thread in the ring file (its last :data:`FLIGHT_VALUE_CALLS` captured calls): a dump
-    (or a recovery after the process was killed) sets them on those calls' spans. Only those
-    calls pay for it.
+    The calls of every recorded function have their arguments and their return value or
+    exception captured as they happen (``auto_values``), into a small store per thread in the
+    ring file (its last :data:`FLIGHT_VALUE_CALLS` captured calls): a dump (or a recovery after
+    the process was killed) sets them on those calls' spans, so the calls that completed just
+    before a failure show what they got and gave. A function called more than
+    :data:`AUTO_VALUE_CALLS_PER_SECOND` times in a second is no longer captured (its calls cost
+    what they cost without values), and automatic captures use at most half of the second's
+    value budget. The functions in ``values`` (as :func:`record_calls`' ``values``) are always
+    captured. ``auto_values=False`` captures only those.
 
     As :func:`record_calls`, the window links waits to their causes (``causality=False``: it
     links nothing and leaves ``threading.Lock`` as it is)."""
@@ -1279,6 +1354,7 @@ def record(
             wanted,
             path_chosen=chosen,
             causality=causality,
+            auto_values=auto_values,
         )
         return _current  # type: ignore[return-value]
 
@@ -1361,6 +1437,42 @@ def _install_exit_hook() -> None:
     if not _exit_hook_installed:
         atexit.register(_at_exit)
         _exit_hook_installed = True
+
+
+def _spans(count: int) -> str:
+    return f"{count:,} spans of recorded calls (and the shorter calls counted on them)"
+
+
+def _before_pipeline_ends(pipeline: Any, closing: bool) -> None:
+    """Before a tracer provider's span processors flush or shut down (_endings.hook_pipelines):
+    the recorder's provider shutting down stops recording, every span handed over first; any
+    other flush (or another provider's shutdown: under ``devtrace run`` the program's own
+    provider is not the one in use) hands over the calls finished so far, and flushes the
+    recorder's provider too. The flight recorder hands nothing over (it builds nothing until a
+    dump); its provider shutting down means a later dump cannot be delivered (see
+    :meth:`FlightRecorder.dump`)."""
+    recorder = _current
+    if recorder is None or recorder.stopped:
+        return
+    ours = getattr(recorder.provider, "_active_span_processor", None) is pipeline
+    if recorder.flight:  # it builds nothing until a dump; one after this cannot be delivered
+        recorder.provider_closed = recorder.provider_closed or (ours and closing)  # type: ignore[attr-defined]
+        return
+    if ours and closing:
+        stop_recording()
+        return
+    recorder.flush()  # type: ignore[attr-defined]
+    if not ours:
+        recorder.provider.force_flush()
+
+
+def _deliver_before_dying() -> None:
+    """SIGTERM with its default disposition: everything recorded, and the program's own spans,
+    reach the exporters before the signal ends the process."""
+    recorder = _current
+    stop_recording()
+    if recorder is not None:
+        recorder.provider.force_flush()
 
 
 def _at_exit() -> None:

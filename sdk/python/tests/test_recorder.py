@@ -9,6 +9,7 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -673,12 +674,14 @@ def test_a_flight_dump_shows_the_failing_calls_arguments_and_another_threads_ope
     assert failed.attributes[recorder.CALL_ARGUMENTS] == 'order=Order(ident=7, lines=["ab", "cd"]), amount=500'
     assert failed.attributes[recorder.CALL_EXCEPTION] == 'ValueError("amount over the limit", 500)'
     assert failed.attributes[recorder.THREAD_NAME] == "w-fails"
-    # The exception passed through work too; the call that returned has no values (none were
-    # captured while recording).
+    # The exception passed through work too; the call that returned just before the failing
+    # one has what it got and gave, captured as it ran (the flight recorder's automatic values).
     work = named(got, "recapp.flightvals.work")
     assert work.attributes[recorder.CALL_ARGUMENTS] == 'order=Order(ident=7, lines=["ab", "cd"]), amounts=[3, 500]'
     assert work.attributes[recorder.CALL_EXCEPTION] == 'ValueError("amount over the limit", 500)'
-    assert not any(k.startswith("devtrace.call.") for k in done.attributes)
+    assert done.attributes[recorder.CALL_ARGUMENTS] == 'order=Order(ident=7, lines=["ab", "cd"]), amount=3'
+    assert done.attributes[recorder.CALL_RETURN] == "3"
+    assert recorder.CALL_EXCEPTION not in done.attributes
     # The other thread's call still open at the dump, with its arguments (redacted).
     waiting = named(got, "recapp.flightvals.wait_for")
     assert waiting.attributes[recorder.OPEN] is True
@@ -1477,3 +1480,194 @@ def test_a_thread_started_in_a_forked_child_never_touches_the_parents_ring(tmp_p
     # Whether a child's thread gets the cached thread's pointer is glibc's choice (about one run
     # in two here); reused is 0 when it did, 3 when not.
     assert reused in ("0", "3") and active == "1", done.stdout
+
+
+@native_only
+def test_a_providers_force_flush_hands_over_the_calls_finished_so_far_and_recording_goes_on(spans, app):
+    record("recapp", threshold_ms=1)
+    for _ in range(3):
+        app.slow(0.002)
+    # Before the next hand-over (up to 50 ms away): the flush hands them over itself.
+    assert trace.get_tracer_provider().force_flush()
+    assert len([s for s in spans() if s.name == "recapp.core.slow"]) == 3
+    app.slow(0.002)
+    recorder.stop_recording()
+    assert len([s for s in spans() if s.name == "recapp.core.slow"]) == 4
+
+
+@native_only
+def test_sigterm_is_hooked_only_where_it_would_kill_and_given_back_at_stop(app):
+    import signal
+
+    record("recapp")
+    ours = signal.getsignal(signal.SIGTERM)
+    assert callable(ours), "SIGTERM's default disposition would end the process before the rings are read"
+    recorder.stop_recording()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+    def programs_own(signum, frame):
+        pass
+
+    signal.signal(signal.SIGTERM, programs_own)
+    try:
+        record("recapp")
+        assert signal.getsignal(signal.SIGTERM) is programs_own
+        recorder.stop_recording()
+        assert signal.getsignal(signal.SIGTERM) is programs_own
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@native_only
+def test_a_flight_dump_after_the_provider_was_shut_down_keeps_the_ring_file_for_recovery_and_says_so_once(tmp_path):
+    script = textwrap.dedent(
+        """
+        import os
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+        trace.set_tracer_provider(provider)
+        import devtrace
+
+        def work():
+            return 1
+
+        flight = devtrace.record(packages=["__main__"], path=os.path.join(os.getcwd(), "flight.ring"))
+        try:
+            work()
+            raise ValueError("refused")
+        finally:
+            provider.shutdown()
+            provider.shutdown()  # twice, as some programs do
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    said = [line for line in done.stderr.splitlines() if line.startswith("devtrace:")]
+    assert said == [
+        "devtrace: the flight recorder's window (unhandled exception) could not be delivered to the tracer provider: the"
+        f" program had shut the tracer provider down; its ring file {tmp_path / 'flight.ring'} is kept at exit for"
+        " `devtrace recover` to write it into the trace (`devtrace run --record` does it by itself)"
+    ], done.stderr
+    assert "ValueError: refused" in done.stderr
+    assert recorder.file_meta(str(tmp_path / "flight.ring"))["mode"] == "flight"
+
+
+@native_only
+def test_spans_a_stuck_exporter_could_not_take_before_the_provider_shut_down_are_said_once(tmp_path):
+    script = textwrap.dedent(
+        """
+        import os, time
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+        class Stuck(SpanExporter):
+            def export(self, spans):
+                time.sleep(0.2)
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(Stuck()))
+        trace.set_tracer_provider(provider)
+        import devtrace
+        from devtrace import recorder
+
+        recorder._FLUSH_TIMEOUT_S = 1.0  # the wait for a stuck exporter, shorter
+
+        def work():
+            time.sleep(0.002)
+
+        devtrace.record_calls("__main__", threshold_ms=1, path=os.path.join(os.getcwd(), "r.ring"))
+        for _ in range(20):
+            work()
+        provider.shutdown()
+        provider.shutdown()
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stderr.splitlines() if line.startswith("devtrace:")]
+    assert len(said) == 1, done.stderr
+    assert re.fullmatch(
+        r"devtrace: \d+ spans of recorded calls \(and the shorter calls counted on them\) could not be delivered to the"
+        r" tracer provider: handing them over took more than 1 s when recording stopped",
+        said[0],
+    ), said
+    undelivered = int(said[0].split()[1])
+    assert 0 < undelivered <= 21  # the 20 calls of work, and the module still running
+
+
+AUTO_VALUES_APP = """
+import json
+
+
+def price(sku, quantity):
+    return {"sku": sku, "total": quantity * 3}
+
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def encode(order):
+    return json.dumps(order)  # the standard library's calls: not the program's own
+
+
+def charge(order, amount):
+    raise ValueError("card declined", amount)
+
+
+def checkout(flight):
+    fib(16)  # 3,193 calls: more than a function's 1,000 a second, so fib stops being captured
+    order = price("sku-9", 4)
+    encode(order)
+    try:
+        charge(order, 12)
+    except ValueError as error:
+        flight.dump("declined", error)
+"""
+
+
+@native_only
+@pytest.mark.parametrize("packages", [(), ("recapp",)])
+def test_a_flight_dump_has_the_values_of_the_last_calls_of_every_function_but_hot_ones(spans, app, tmp_path, packages):
+    (tmp_path / "recapp" / "autovals.py").write_text(AUTO_VALUES_APP)
+    av = importlib.import_module("recapp.autovals")
+    flight = recorder.record(5, 8, packages=packages, signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"))
+    # The value slots are inside the flight recorder's bound (max_mib), not added to it.
+    assert os.path.getsize(tmp_path / "f.ring") <= 8 << 20
+    av.checkout(flight)
+    recorder.stop_recording()
+    got = spans()
+    priced = named(got, "recapp.autovals.price")
+    assert priced.attributes[recorder.CALL_ARGUMENTS] == 'sku="sku-9", quantity=4'
+    assert priced.attributes[recorder.CALL_RETURN] == '{"sku": "sku-9", "total": 12}'
+    encoded = named(got, "recapp.autovals.encode")
+    assert encoded.attributes[recorder.CALL_RETURN] == '"{\\"sku\\": \\"sku-9\\", \\"total\\": 12}"'
+    charged = named(got, "recapp.autovals.charge")
+    assert charged.attributes[recorder.CALL_ARGUMENTS] == 'order={"sku": "sku-9", "total": 12}, amount=12'
+    assert charged.attributes[recorder.CALL_EXCEPTION] == 'ValueError("card declined", 12)'
+    # fib was captured until it was called 1,000 times in a second: its last calls have none.
+    fibs = by_start(got, "recapp.autovals.fib")
+    assert fibs and not any(k.startswith("devtrace.call.") for s in fibs[-50:] for k in s.attributes)
+    # The standard library's calls (json) are captured only when named among the packages.
+    library = [s for s in got if s.name.startswith("json.")]
+    assert len(library) > 0 if not packages else library == []
+    assert all(recorder.CALL_ARGUMENTS not in s.attributes for s in library)
+
+
+@native_only
+def test_without_automatic_values_only_the_functions_asked_for_have_values(spans, app, tmp_path):
+    (tmp_path / "recapp" / "autovals.py").write_text(AUTO_VALUES_APP)
+    av = importlib.import_module("recapp.autovals")
+    flight = recorder.record(5, 8, signals=(), on_unhandled=False, path=str(tmp_path / "f.ring"), values=["recapp.autovals:charge"], auto_values=False)
+    av.checkout(flight)
+    recorder.stop_recording()
+    got = spans()
+    assert not any(k.startswith("devtrace.call.") for k in named(got, "recapp.autovals.price").attributes)
+    assert named(got, "recapp.autovals.charge").attributes[recorder.CALL_ARGUMENTS] == 'order={"sku": "sku-9", "total": 12}, amount=12'
