@@ -160,7 +160,7 @@ def test_blind_spot_finding_plan_and_planned_run_account_for_the_time(store, pyt
 def test_a_sigkilled_process_leaves_its_last_calls_for_recovery(store, python):
     result = run(store, python, "3000", "--crash", flags=("--record",))
     assert result.returncode == 137, result.describe()
-    assert "died without writing its window; recovered its last" in result.stderr, result.stderr
+    assert "ended without writing its window; recovered its last" in result.stderr, result.stderr
     spans = spans_of(store, latest_trace(store))
     windows = by_name(spans, "devtrace.flight_window")
     assert len(windows) == 1

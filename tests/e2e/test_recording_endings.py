@@ -150,7 +150,7 @@ def test_the_flight_recorder_delivers_its_window_when_the_program_fails_and_noth
     kept, windows = fib_calls_kept(store)
     if ending in FLIGHT_DELIVERS:
         assert (windows, kept) == (1, made), result.describe()
-        recovered = "died without writing its window; recovered its last" in result.stderr
+        recovered = "ended without writing its window; recovered its last" in result.stderr
         assert recovered == (ending in FLIGHT_RECOVERED), result.describe()
     else:
         assert (windows, kept) == (0, 0), result.describe()

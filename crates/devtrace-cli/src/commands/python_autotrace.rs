@@ -11,7 +11,7 @@
 //! The same hook starts the native recorder for `--record` (the flight recorder: each
 //! interpreter keeps its window in a ring file under `rings/` of that directory) and `--plan`
 //! (the plan's functions, from `plan.json` there). A ring file still there after the command
-//! ended belongs to a process that died without writing its window: [`PythonAutotrace::recover`]
+//! ended belongs to a process that ended without writing its window: [`PythonAutotrace::recover`]
 //! has its Python (named in the file) write it into the run's trace.
 
 use crate::usage::usage;
@@ -206,7 +206,7 @@ fn recover_one(path: &std::path::Path, endpoint: &str) -> String {
     let recovered = recover_file(path, endpoint);
     match &recovered.outcome {
         Ok(result) => format!(
-            "devtrace: --record: process {} died without writing its window; recovered its last {:.2} s ({} calls kept as spans, {} events) from {}",
+            "devtrace: --record: process {} ended without writing its window; recovered its last {:.2} s ({} calls kept as spans, {} events) from {}",
             recovered.pid,
             window_seconds(result),
             result["spans"].as_u64().unwrap_or(0),
