@@ -1,0 +1,1 @@
+"""The reader's package in the documents' examples (see ../README.md)."""
