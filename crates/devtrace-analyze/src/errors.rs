@@ -1418,6 +1418,26 @@ pub struct ExceptionInfo {
     pub recorded_on: Option<String>,
 }
 
+impl ExceptionInfo {
+    /// Whether `other` records nothing this one does not: the same type, message, stack trace,
+    /// frames and state.
+    fn says_the_same(&self, other: &ExceptionInfo) -> bool {
+        (
+            &self.exception_type,
+            &self.message,
+            &self.stacktrace,
+            &self.frames,
+            &self.state_snapshot,
+        ) == (
+            &other.exception_type,
+            &other.message,
+            &other.stacktrace,
+            &other.frames,
+            &other.state_snapshot,
+        )
+    }
+}
+
 /// One frame of a failing call stack, as the instrumentation recorded it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FrameInfo {
@@ -1678,7 +1698,13 @@ pub fn causal_chain(trace: &AnalyzedTrace, failing: usize) -> CausalChain {
         .map(|(i, reasons, shared)| consumed_span(trace, span, i, reasons, shared))
         .collect();
     let (mut exceptions, events) = exceptions_and_events(span);
-    exceptions.extend(exceptions_on_the_way_up(trace, failing, &ancestor_list));
+    let above = exceptions_on_the_way_up(trace, failing, &ancestor_list);
+    for info in above {
+        // A propagation usually records the same exception again, frames and all: once is enough.
+        if !exceptions.iter().any(|e| e.says_the_same(&info)) {
+            exceptions.push(info);
+        }
+    }
     CausalChain {
         trace_id: trace.trace_id,
         error: error_key(span),
@@ -2205,6 +2231,22 @@ pub(crate) mod tests {
         assert_eq!(above[0].recorded_on.as_deref(), Some("plan.parse"));
         assert_eq!(above[0].frames[0].locals[0].name, "reply");
         assert_eq!(above[0].state_snapshot.as_deref(), Some("{\"next_id\": 4}"));
+        // Recorded again, frames and all, by the span it propagated to: shown once.
+        let framed = |s: Span| {
+            let mut s = fail(s, "TimeoutError", "timed out");
+            s.events[0]
+                .attributes
+                .push(KeyValue::new("exception.locals.prompt_chars", "2400311"));
+            s
+        };
+        let again = super::tests::trace(
+            15,
+            vec![
+                framed(span(1, None, "journal", 0, 100)),
+                framed(span(2, Some(1), "summary", 0, 90)),
+            ],
+        );
+        assert_eq!(causal_chain(&again, 1).exceptions.len(), 1);
         // Translated into another exception above: what that span recorded is not this failure's.
         let mut wrapped = fail(span(1, None, "main", 0, 100), "RuntimeError", "plan failed");
         wrapped.events[0]
