@@ -6,7 +6,9 @@ prints its ground truth.
 
 Per app and generation, from one `devtrace insights --json`: every planted problem among the
 first (planted + 2) findings with its numbers within 15 % (the scenario suite's `check`), and a
-saving reported by one finding only; no call that sends a value an earlier call returned grouped as sequential work; no finding that is
+saving reported by one finding only; no call that sends a value an earlier call returned grouped as sequential work, and one
+that sends what an earlier call received (or its server side saw) left out of the group with the
+reason and the saving if it proved independent; no finding that is
 false of the app (each one matches a planted problem or an entry of the app's `also_true`, which
 says why it is true); and the same findings (kind and operation) under both generations.
 
@@ -25,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from harness import REPO_ROOT, clean_env, postgres_url, start_server, stop_server
-from test_scenarios import check, matches
+from test_scenarios import check, matches, within
 
 REALWORLD = REPO_ROOT / "tests" / "realworld"
 GENERATIONS = {"default": {}, "stable": {"OTEL_SEMCONV_STABILITY_OPT_IN": "http"}}
@@ -36,6 +38,7 @@ APPS = {
     "fastapi_quotes": ["sequential_work", "concurrency_limit"],
     "express_shop": ["repeated_calls", "sequential_work", "concurrency_limit", "lock_contention", "failure_correlation"],
     "openai_assistant": ["token_waste", "sequential_work"],
+    "flask_offers": ["sequential_work"],
 }
 ANALYSIS_DOC = REPO_ROOT / "docs" / "analysis.md"
 
@@ -119,6 +122,10 @@ def table_rows(app: str, generation: str, truth: dict, findings: list[dict]) -> 
         else:
             want = f"{plant['saving_nanos'] / 1e6:.1f} ms/run"
             got = f"{finding['saving_nanos'] / 1e6:.1f} ms/run" if finding else "—"
+            if "saving_if_independent_nanos" in plant:
+                want += f" ({plant['saving_if_independent_nanos'] / 1e6:.1f} if independent)"
+                if finding:
+                    got += f" ({finding['numbers']['saving_if_independent_nanos'] / 1e6:.1f} if independent)"
         rows.append(f"| {app} | {generation} | {plant['kind']} | {rank} | {got} | {want} |")
     return rows
 
@@ -147,6 +154,9 @@ def test_realworld_cell(devtrace_bin, app, generation):
                     f"{dependent} sends a value an earlier call returned, yet it is grouped:\n{summary}"
                 )
     check(_Answer(findings), truth)
+    for plant in truth["planted"]:
+        if "held_out" in plant:
+            held_out_is_said(plant, [f for f in findings if matches(f, plant)][0], summary)
     # A saving is claimed once: two findings of one planted problem would count its time twice
     # (docs/analysis.md: no span's time is claimed by two findings).
     for plant in truth["planted"]:
@@ -154,6 +164,21 @@ def test_realworld_cell(devtrace_bin, app, generation):
         if "saving_nanos" in plant:
             assert len(reported) == 1, f"{plant['kind']} reported {len(reported)} times:\n{summary}"
     assert not false, "findings false of the app:\n" + "\n".join(f"[{f['kind']}] {f['title']}" for f in false)
+
+
+def held_out_is_said(plant: dict, finding: dict, summary: str) -> None:
+    """A call that may need an earlier call's answer (it sends what that call received or its
+    server side saw) is left out of the group, the finding says why, and it gives the saving
+    if the call proved independent, within 15 % of what the app measured."""
+    text = finding["recommendation"]
+    assert plant["held_out"] not in finding["title"], summary
+    said = text.split("Left out: ", 1)[-1] if "Left out: " in text else ""
+    assert plant["held_out"] in said and "may need the answer of" in said, text
+    assert said.count("may need the answer of") == 1, f"one reason per pair of calls, not per run:\n{text}"
+    assert within(finding["numbers"]["saving_if_independent_nanos"], plant["saving_if_independent_nanos"]), (
+        f"if independent: {finding['numbers']['saving_if_independent_nanos']:.0f} vs truth "
+        f"{plant['saving_if_independent_nanos']:.0f}\n{text}"
+    )
 
 
 class _Answer:

@@ -84,6 +84,18 @@ def check(server, truth: dict) -> list[dict]:
                 f"{plant['kind']}: {finding['impact']['tokens_per_run']} tokens vs truth "
                 f"{plant['tokens_per_run']:.0f}\n{summary}"
             )
+        if "phase_nanos" in plant:
+            assert within(finding["numbers"]["phase_nanos"], plant["phase_nanos"]), (
+                f"{plant['kind']}: phase {finding['numbers']['phase_nanos']:.0f} vs truth "
+                f"{plant['phase_nanos']:.0f}\n{summary}"
+            )
+        for name, value in plant.get("numbers", {}).items():
+            assert finding["numbers"][name] == value, f"{plant['kind']}: {name}\n{summary}"
+        if "own_share" in plant:
+            assert within(finding["numbers"]["own_share"], plant["own_share"]), (
+                f"{plant['kind']}: own share {finding['numbers']['own_share']:.3f} vs truth "
+                f"{plant['own_share']:.3f}\n{summary}"
+            )
         if "group_size" in plant:
             assert finding["numbers"]["group_size"] == plant["group_size"], summary
         if "failing_runs" in plant:
@@ -112,7 +124,9 @@ def check(server, truth: dict) -> list[dict]:
     return findings
 
 
-@pytest.mark.parametrize("name", ["search_api", "batch_import", "agent_backend", "report_generator"])
+@pytest.mark.parametrize(
+    "name", ["search_api", "batch_import", "agent_backend", "report_generator", "price_refresh"]
+)
 def test_scenario(server, name):
     truth = run_scenario(server, name)
     check(server, truth)

@@ -254,8 +254,21 @@ pub fn thousands(n: u64) -> String {
 /// Most evidence items a finding carries.
 pub const MAX_EVIDENCE: usize = 5;
 
+/// The `numbers` key of an observation that points at time it does not estimate a saving for
+/// (a blind spot's own time over all its runs, in ms): what it could explain, which ranks
+/// observations among themselves.
+pub const EXPLAINABLE_MS: &str = "explainable_ms";
+
+impl Finding {
+    /// What this finding could explain in all (see [`EXPLAINABLE_MS`]); 0 when it says none.
+    pub fn explainable_ms(&self) -> f64 {
+        self.numbers.get(EXPLAINABLE_MS).copied().unwrap_or(0.0)
+    }
+}
+
 /// Ranks findings by impact score, highest first; on a tie correctness before failures
-/// before savings before observations, then the larger saving, then kind and title.
+/// before savings before observations, then the larger saving, then the more time explainable,
+/// then kind and title.
 pub fn rank(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.impact
@@ -263,6 +276,7 @@ pub fn rank(findings: &mut [Finding]) {
             .total_cmp(&a.impact.score)
             .then(a.impact.basis.cmp(&b.impact.basis))
             .then(b.total_saving_nanos().cmp(&a.total_saving_nanos()))
+            .then(b.explainable_ms().total_cmp(&a.explainable_ms()))
             .then(a.kind.cmp(&b.kind))
             .then(a.title.cmp(&b.title))
     });

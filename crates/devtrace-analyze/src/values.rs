@@ -25,6 +25,13 @@
 //! evidence that the later one used the earlier one's result — unless it is also in the context
 //! both share (the parent's and every ancestor's attributes, and the resource's): then it is a
 //! common input, not a result passed along.
+//!
+//! **What a trace cannot tell.** Instrumentation records no bodies: a value a later call sends
+//! ([`request_tokens`]) that first appeared in an earlier sibling only as something it received
+//! (its request) or its server side saw (a call that server made in turn) may have come back in
+//! that sibling's answer, or not. Such a pair is neither shown dependent nor shown independent.
+//! Addresses are still not values, and neither are the leading path segments both requests
+//! share ([`shared_path_tokens`]: `/api/v2/users/u_40213/…` is where both went).
 
 use crate::AnalyzedTrace;
 use devtrace_model::conventions::Concept;
@@ -269,6 +276,80 @@ pub fn subtree_results(trace: &AnalyzedTrace, index: usize) -> HashSet<String> {
     }
     out.retain(|t| !sent.contains(t));
     out
+}
+
+/// What the call at `index` sends in its request: the tokens of its request URL and of the URL
+/// its server span received (both sides of one request).
+pub fn request_tokens(trace: &AnalyzedTrace, index: usize) -> HashSet<String> {
+    let mut out = HashSet::new();
+    tokens_of(&mut out, trace, index, Part::Request);
+    for &child in &trace.tree.children[index] {
+        if trace.span(child).effective_kind() == SpanKind::Server {
+            tokens_of(&mut out, trace, child, Part::Request);
+        }
+    }
+    out
+}
+
+/// The path segments of the request the call at `index` made: its URL's path, else its
+/// `url.path` or `http.target`, else its server span's.
+fn request_path(trace: &AnalyzedTrace, index: usize) -> Vec<String> {
+    let path_of = |i: usize| {
+        let span = trace.span(i);
+        let text = span
+            .concept_text(Concept::HttpUrl)
+            .or_else(|| span.concept_text(Concept::HttpTarget))?;
+        Some(devtrace_model::request::split_url(&text).path.to_owned())
+    };
+    let path = path_of(index).or_else(|| {
+        trace.tree.children[index]
+            .iter()
+            .filter(|c| trace.span(**c).effective_kind() == SpanKind::Server)
+            .find_map(|c| path_of(*c))
+    });
+    path.unwrap_or_default()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The tokens of the leading path segments two calls' requests share (`/api/v2/users/u_40213`
+/// in `…/u_40213/profile` and `…/u_40213/orders`): where both went, not what one passed on.
+pub fn shared_path_tokens(trace: &AnalyzedTrace, a: usize, b: usize) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for (x, y) in request_path(trace, a).iter().zip(&request_path(trace, b)) {
+        if x != y {
+            break;
+        }
+        push_tokens(&mut out, "path", &AnyValue::String(x.clone()));
+    }
+    out
+}
+
+/// How the request of the call at `index` names `token`: `sku=sku-77` (a query or route
+/// parameter of it or of its server span, [`AnalyzedTrace::attributes`]), else the token alone.
+pub fn sent_as(trace: &AnalyzedTrace, index: usize, token: &str) -> String {
+    let sides = std::iter::once(index).chain(
+        trace.tree.children[index]
+            .iter()
+            .copied()
+            .filter(|c| trace.span(*c).effective_kind() == SpanKind::Server),
+    );
+    for side in sides {
+        for kv in trace.attributes(side) {
+            let name = kv
+                .key
+                .strip_prefix("url.query.")
+                .or_else(|| kv.key.strip_prefix("url.path."));
+            if let Some(name) = name
+                && kv.value.to_display_string().contains(token)
+            {
+                return format!("{name}={token}");
+            }
+        }
+    }
+    token.to_owned()
 }
 
 /// What span `index` alone can have passed on (as [`subtree_results`], without its subtree).

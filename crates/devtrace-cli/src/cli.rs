@@ -288,8 +288,8 @@ pub struct DeleteArgs {
 #[derive(Args, Debug)]
 #[command(
     args_conflicts_with_subcommands = true,
-    after_help = "An operation is a blind spot when most of its time is its own, in no child span \
-(finding blind_spot in `devtrace insights`). The plan finds its function (the spans' code.function.name \
+    after_help = "An operation is a blind spot when a quarter or more of its time, and 5 ms a run or more, is its \
+own, in no child span (finding blind_spot in `devtrace insights`). The plan finds its function (the spans' code.function.name \
 and code.file.path, or the name read as module.function, or, for a span started by hand, the function \
 or `with` block where start_as_current_span/start_span names it with a literal), reads the source with \
 Python's ast (parsed, never run) and lists the functions it calls, to the depth asked: those are recorded natively on the \

@@ -1,11 +1,28 @@
 //! Bounded concurrency: a fan-out of sibling calls that overlap but never exceed k in flight —
 //! the shape of a worker pool, a semaphore or a connection pool of size k.
 //!
-//! **Rule.** Under one parent span, at least [`Thresholds::min_calls`] successful outbound
-//! sibling calls with the same name and template (grouped as `repeated_calls` groups
-//! them) where the most in flight at once, k, is at least 2 and less than the number of calls,
-//! and k calls are in flight for at least [`Thresholds::min_time_at_limit`] of the phase (first
-//! start to last end): the limit is what paces the work, not the calls' own arrival.
+//! **Rule.** In one run, at least [`Thresholds::min_calls`] successful outbound calls with the
+//! same name and template issued by one span (below), where the most in flight at once, k, is
+//! at least 2 and less than the number of calls, k calls are in flight for at least
+//! [`Thresholds::min_time_at_limit`] of the phase (first start to last end), and **more
+//! waited**: at least half of the calls beyond the first k started at a hand-over — within the
+//! start-jitter tolerance of another call's end, while the other k − 1 slots were busy. A call
+//! that waits for a slot starts the moment one frees and never when one is free, so the limit
+//! is what paces the work, not the calls' own arrival. One trace is enough.
+//!
+//! **Which span issued a call.** Programs wrap each pooled call in a span of its own (a task,
+//! a worker function: `fetch_one` around its `GET`), so the calls of one pool are often
+//! cousins, not siblings. A call's issuer is the nearest span above it that holds another call
+//! of the same name and template, climbing only through spans of its own service that are
+//! neither requests it serves nor calls it makes (a per-call wrapper holds one call; the span
+//! that fanned out holds them all; a batch job's chunks each hold their own). Worker spans —
+//! instances of one operation under one parent, running at the same time, each making several
+//! of the calls — are the pool's slots: their calls are the parent's.
+//!
+//! **Not a pool:** a loop (one at a time), calls that all run at once or all there is running
+//! at once (k = n), waves (`gather` of three, then of three more: the next wave starts when
+//! the *last* of the previous ends, when no slot is busy — no hand-over), arrivals that happen
+//! to overlap.
 //!
 //! **Start jitter.** Real clients do not start a pooled call the instant a slot frees: the next
 //! call's span starts a little after the previous one ended, or a little before (the pool slot
@@ -28,15 +45,15 @@
 //! the parent.
 
 use super::calls::{
-    Claims, Overlap, evidence_per_trace, format_count, makespan, median, outbound_groups, root_name,
+    CallGroup, Claims, Overlap, evidence_per_trace, format_count, makespan, median, root_name,
 };
-use crate::call::Template;
+use crate::call::{Template, describe};
 use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
 use crate::{AnalyzedTrace, Finding, FindingKind};
 use devtrace_model::SpanId;
 use devtrace_model::recorded::name as q;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Clone, Debug)]
 pub struct Thresholds {
@@ -82,7 +99,7 @@ pub fn detect_claiming(
 ) -> (Vec<Finding>, Claims) {
     let mut by_subject: BTreeMap<(String, String, String, Template), Vec<Pool>> = BTreeMap::new();
     let mut claims = Claims::default();
-    for group in outbound_groups(traces, thresholds.min_calls.max(3)) {
+    for group in issued_groups(traces, thresholds.min_calls.max(3)) {
         let trace = &traces[group.trace];
         let intervals: Vec<(u64, u64)> = group
             .calls
@@ -103,6 +120,9 @@ pub fn detect_claiming(
             continue;
         }
         if (o.at_max_nanos as f64) < thresholds.min_time_at_limit * o.phase_nanos as f64 {
+            continue;
+        }
+        if 2 * handovers(&intervals, o.max_in_flight, tolerance) < n - o.max_in_flight {
             continue;
         }
         let unbounded = makespan(&durations, n);
@@ -142,6 +162,142 @@ pub fn detect_claiming(
         })
         .collect();
     (findings, claims)
+}
+
+/// The groups of at least `min_calls` successful outbound calls of one name and template that
+/// one span issued (see the module doc), per trace; calls in start order.
+fn issued_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGroup> {
+    let mut out = Vec::new();
+    for (t, trace) in traces.iter().enumerate() {
+        let inner = crate::call::inner_layers(trace);
+        let mut by_call: BTreeMap<(&str, Template), Vec<usize>> = BTreeMap::new();
+        for (i, &is_inner) in inner.iter().enumerate() {
+            let span = trace.span(i);
+            if is_inner || span.is_error() || crate::errors::is_error_span(span) {
+                continue;
+            }
+            let call = describe(trace, i);
+            if call.outbound {
+                by_call
+                    .entry((span.name.as_str(), call.template))
+                    .or_default()
+                    .push(i);
+            }
+        }
+        for ((name, template), calls) in by_call {
+            if calls.len() < min_calls {
+                continue;
+            }
+            for (issuer, mut calls) in by_issuer(trace, &calls) {
+                if calls.len() >= min_calls {
+                    calls.sort_by_key(|&c| (trace.span(c).start_unix_nano, c));
+                    out.push(CallGroup {
+                        trace: t,
+                        parent: issuer,
+                        name: name.to_owned(),
+                        template: template.clone(),
+                        calls,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `calls` (of one name and template) by the span that issued each: the nearest span above it,
+/// through wrappers of its own service, holding another of them; concurrent workers' calls
+/// belong to the workers' parent.
+fn by_issuer(trace: &AnalyzedTrace, calls: &[usize]) -> BTreeMap<usize, Vec<usize>> {
+    let chains: Vec<Vec<usize>> = calls.iter().map(|&c| issuing_chain(trace, c)).collect();
+    let mut held: HashMap<usize, usize> = HashMap::new();
+    for chain in &chains {
+        for &a in chain {
+            *held.entry(a).or_default() += 1;
+        }
+    }
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (&call, chain) in calls.iter().zip(&chains) {
+        if let Some(&issuer) = chain.iter().find(|a| held[a] >= 2) {
+            groups.entry(issuer).or_default().push(call);
+        }
+    }
+    // Workers: instances of one operation under one parent that ran at the same time.
+    let mut workers: BTreeMap<(usize, &str), Vec<usize>> = BTreeMap::new();
+    for &issuer in groups.keys() {
+        if let Some(parent) = trace.tree.parent[issuer]
+            && is_wrapper(trace, issuer, parent)
+        {
+            workers
+                .entry((parent, trace.span(issuer).name.as_str()))
+                .or_default()
+                .push(issuer);
+        }
+    }
+    for ((parent, _), issuers) in workers {
+        let intervals: Vec<(u64, u64)> = issuers
+            .iter()
+            .map(|&i| (trace.span(i).start_unix_nano, trace.span(i).end_unix_nano))
+            .collect();
+        if issuers.len() >= 2 && super::calls::overlap(&intervals).max_in_flight >= 2 {
+            for issuer in issuers {
+                let calls = groups.remove(&issuer).unwrap_or_default();
+                groups.entry(parent).or_default().extend(calls);
+            }
+        }
+    }
+    groups
+}
+
+/// The spans `call` may have been issued by, nearest first: its parent, then on up while the
+/// span below is a wrapper ([`is_wrapper`]).
+fn issuing_chain(trace: &AnalyzedTrace, call: usize) -> Vec<usize> {
+    let mut chain = Vec::new();
+    let mut at = trace.tree.parent[call];
+    while let Some(span) = at {
+        chain.push(span);
+        at = trace.tree.parent[span].filter(|&up| is_wrapper(trace, span, up));
+    }
+    chain
+}
+
+/// Span `span` is work of `parent`'s own code in one process: an internal span of the same
+/// service, neither a request served nor a call made.
+fn is_wrapper(trace: &AnalyzedTrace, span: usize, parent: usize) -> bool {
+    matches!(
+        trace.span(span).effective_kind(),
+        devtrace_model::SpanKind::Internal | devtrace_model::SpanKind::Unspecified
+    ) && !describe(trace, span).outbound
+        && trace.service(span) == trace.service(parent)
+}
+
+/// How many calls started at a hand-over: within `tolerance` of another call's end (the slot
+/// it freed), the pool full both just before that end (`limit` calls in flight, the freed one
+/// included) and once the call started (`limit`, itself included, the freed one not). Waves —
+/// three at once, then three more when all three are done — start when one call was left.
+fn handovers(intervals: &[(u64, u64)], limit: usize, tolerance: u64) -> usize {
+    let in_flight = |except: usize, counts: &dyn Fn(u64, u64) -> bool| {
+        intervals
+            .iter()
+            .enumerate()
+            .filter(|&(m, &(s, e))| m != except && counts(s, e))
+            .count()
+    };
+    intervals
+        .iter()
+        .enumerate()
+        .filter(|&(i, &(start, _))| {
+            let freed = intervals
+                .iter()
+                .enumerate()
+                .filter(|&(j, &(_, end))| j != i && end.abs_diff(start) <= tolerance)
+                .min_by_key(|&(_, &(_, end))| end.abs_diff(start));
+            freed.is_some_and(|(j, &(_, freed_at))| {
+                in_flight(i, &|s, e| s < freed_at && freed_at <= e) >= limit
+                    && in_flight(j, &|s, e| s <= start && start < e) >= limit
+            })
+        })
+        .count()
 }
 
 /// The start-jitter tolerance is the median call's duration divided by this.
@@ -449,5 +605,125 @@ mod tests {
         }
         let t = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
         assert!(detect(&[t], &Thresholds::default()).is_empty());
+    }
+
+    /// Ten lookups, each in a span of its own ("fetch_one", opened when the task is created,
+    /// at 0) that waits for one of three slots and then calls: the calls are cousins.
+    fn wrapped_pool_of_three(durations: [u64; 10]) -> AnalyzedTrace {
+        let mut free_at = [0u64; 3];
+        let mut spans = vec![span(1, None, "geocode.batch", 0, 400 * MS)];
+        for (i, d) in durations.iter().enumerate() {
+            let slot = (0..3).min_by_key(|s| (free_at[*s], *s)).unwrap();
+            let start = free_at[slot];
+            free_at[slot] = start + d;
+            let wrapper = 100 + i as u8;
+            spans.push(span(wrapper, Some(1), "fetch_one", 0, (start + d) * MS));
+            let mut c = call(10 + i as u8, start, start + d);
+            c.parent_span_id = Some(devtrace_model::SpanId([wrapper; 8]));
+            spans.push(c);
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn calls_each_in_a_span_of_its_own_are_one_pool_of_the_span_that_made_them() {
+        let t = wrapped_pool_of_three([52, 61, 47, 58, 66, 50, 55, 63, 49, 57]);
+        let findings = detect(std::slice::from_ref(&t), &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.operation.as_deref(), Some("geocode.batch"));
+        assert_eq!((f.numbers["limit"], f.numbers["calls"]), (3.0, 10.0));
+        // Slots: 0–52 47–94 … the phase ends at 206 ms; one slot per call: the longest, 66 ms.
+        let phase = makespan(&[52, 61, 47, 58, 66, 50, 55, 63, 49, 57], 3);
+        assert_eq!(f.numbers["phase_nanos"], (phase * MS) as f64);
+        assert_eq!(f.saving_nanos, (phase - 66) * MS);
+    }
+
+    #[test]
+    fn worker_spans_running_at_once_are_the_slots_of_one_pool() {
+        // Three worker threads, each a span making its calls one after another.
+        let mut spans = vec![span(1, None, "sync.all", 0, 300 * MS)];
+        let durations = [[50u64, 62, 55, 48], [58, 51, 60, 0], [47, 66, 53, 0]];
+        let mut id = 10u8;
+        for (w, calls) in durations.iter().enumerate() {
+            let worker = 100 + w as u8;
+            let mut at = 0;
+            for d in calls.iter().filter(|d| **d > 0) {
+                let mut c = call(id, at, at + d);
+                c.parent_span_id = Some(devtrace_model::SpanId([worker; 8]));
+                spans.push(c);
+                (id, at) = (id + 1, at + d);
+            }
+            spans.push(span(worker, Some(1), "worker", 0, at * MS));
+        }
+        let t = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let findings = detect(std::slice::from_ref(&t), &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].operation.as_deref(), Some("sync.all"));
+        assert_eq!(findings[0].numbers["limit"], 3.0);
+        assert_eq!(findings[0].numbers["calls"], 10.0);
+    }
+
+    #[test]
+    fn waves_with_work_between_them_and_wrapped_loops_are_not_pools() {
+        // Three calls at once, 12 ms of the program's own work on their answers, three more…
+        let mut spans = vec![span(1, None, "p", 0, 400 * MS)];
+        let mut at = 0;
+        for wave in 0..3u8 {
+            let durations = [48u64, 60, 55];
+            for (i, d) in durations.iter().enumerate() {
+                spans.push(call(10 + 3 * wave + i as u8, at, at + d));
+            }
+            at += 60 + 12;
+        }
+        let t = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        assert!(detect(&[t], &Thresholds::default()).is_empty());
+        // Ten calls one after another, each in a span of its own: a loop, not a pool.
+        let mut spans = vec![span(1, None, "p", 0, 400 * MS)];
+        for i in 0..10u8 {
+            let start = u64::from(i) * 30;
+            spans.push(span(
+                100 + i,
+                Some(1),
+                "fetch_one",
+                start * MS,
+                (start + 30) * MS,
+            ));
+            let mut c = call(10 + i, start, start + 30);
+            c.parent_span_id = Some(devtrace_model::SpanId([100 + i; 8]));
+            spans.push(c);
+        }
+        let t = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        assert!(detect(&[t], &Thresholds::default()).is_empty());
+        // Two chunks of a batch, one after the other, each its own pool: two pools, never one.
+        let mut spans = vec![span(1, None, "import", 0, 400 * MS)];
+        for chunk in 0..2u8 {
+            let base = u64::from(chunk) * 200;
+            let chunk_id = 200 + chunk;
+            spans.push(span(
+                chunk_id,
+                Some(1),
+                "chunk",
+                base * MS,
+                (base + 180) * MS,
+            ));
+            for i in 0..6u8 {
+                let start = base + u64::from(i / 2) * 50;
+                let mut c = call(10 + 6 * chunk + i, start, start + 50);
+                c.parent_span_id = Some(devtrace_model::SpanId([chunk_id; 8]));
+                spans.push(c);
+            }
+        }
+        let t = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let findings = detect(&[t], &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].operation.as_deref(), Some("chunk"));
+        assert!(
+            findings[0].title.contains("(2 times per run)"),
+            "{}",
+            findings[0].title
+        );
+        // Each chunk's phase is 150 ms (three pairs of 50 ms); a run's is both chunks'.
+        assert_eq!(findings[0].numbers["phase_nanos"], (300 * MS) as f64);
     }
 }

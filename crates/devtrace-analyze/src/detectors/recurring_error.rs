@@ -1,13 +1,15 @@
 //! Recurring errors: the same error fingerprint (exception type + normalised message +
-//! operation) in several traces ("TimeoutError in summary.generate: 5th occurrence (first 2
-//! days ago, latest 3 h ago)"). Times are relative to the latest span end in the input: the
-//! analysis has no clock.
+//! operation) in several traces ("TimeoutError in summary.generate: 5th occurrence (first
+//! 2026-11-23 09:12 UTC, latest 2026-11-25 06:02 UTC)"). Times are UTC clock times, never
+//! "5 min ago": the analysis has no clock, and a time relative to the traces read would differ
+//! between two pages that read different traces, and be wrong when the page is read later.
 
 use crate::errors::{ErrorGroup, failure_noun, group_errors, group_handled};
 use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE};
 use crate::fingerprint::fingerprint;
 use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
 use devtrace_model::recorded::{name as q, quote_short};
+use devtrace_model::time::format_rfc3339;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug)]
@@ -28,25 +30,15 @@ impl Default for Thresholds {
 /// of the failing runs is in `numbers`). Exceptions that were caught and handled are reported
 /// as handled ([`ImpactBasis::Handled`]) and never rank as failures.
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
-    let now = traces
-        .iter()
-        .flat_map(|t| {
-            t.spans
-                .spans
-                .iter()
-                .map(|s| s.end_unix_nano.max(s.start_unix_nano))
-        })
-        .max()
-        .unwrap_or(0);
     group_errors(traces)
         .iter()
         .chain(group_handled(traces).iter())
         .filter(|g| g.traces >= thresholds.min_traces.max(1))
-        .map(|g| finding(traces, g, now))
+        .map(|g| finding(traces, g))
         .collect()
 }
 
-fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup, now: u64) -> Finding {
+fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup) -> Finding {
     let mut root_durations: BTreeMap<_, u64> = BTreeMap::new();
     for occurrence in &group.occurrences {
         if let Some(trace) = traces.iter().find(|t| t.trace_id == occurrence.trace_id) {
@@ -80,11 +72,10 @@ fn finding(traces: &[AnalyzedTrace], group: &ErrorGroup, now: u64) -> Finding {
         ""
     };
     let title = format!(
-        "{what}{handled} in {}: {} occurrence{in_traces} (first {}, latest {}){message}",
+        "{what}{handled} in {}: {} occurrence{in_traces} ({}){message}",
         q(&group.operation),
         ordinal(group.count),
-        ago(now.saturating_sub(group.first_seen_unix_nano)),
-        ago(now.saturating_sub(group.last_seen_unix_nano)),
+        seen(group.first_seen_unix_nano, group.last_seen_unix_nano),
     );
     let mut recommendation = if group.handled {
         format!(
@@ -171,16 +162,18 @@ pub fn ordinal(n: usize) -> String {
     format!("{n}{suffix}")
 }
 
-/// "just now", "42 s ago", "5 min ago", "3 h ago", "2 days ago".
-pub fn ago(nanos: u64) -> String {
-    let secs = nanos / 1_000_000_000;
-    match secs {
-        0 => "just now".to_owned(),
-        1..=59 => format!("{secs} s ago"),
-        60..=3_599 => format!("{} min ago", secs / 60),
-        3_600..=172_799 => format!("{} h ago", secs / 3_600),
-        _ => format!("{} days ago", secs / 86_400),
-    }
+/// When a group was first and last seen, to the minute in UTC: "first 2026-11-23 09:12 UTC,
+/// latest 11:40 UTC" (the latest's date only when it differs).
+pub fn seen(first: u64, last: u64) -> String {
+    const MINUTE: u64 = 60_000_000_000;
+    let minute = |n: u64| format_rfc3339(n / MINUTE * MINUTE)[..16].replace('T', " ");
+    let (first, last) = (minute(first), minute(last));
+    let latest = if first[..10] == last[..10] {
+        &last[11..]
+    } else {
+        &last[..]
+    };
+    format!("first {first} UTC, latest {latest} UTC")
 }
 
 #[cfg(test)]
@@ -206,7 +199,7 @@ mod tests {
         assert_eq!(f.kind, FindingKind::RecurringError);
         assert_eq!(
             f.title,
-            "\"TimeoutError\" in \"summary.generate\": 3rd occurrence (first 2 days ago, latest 1 h ago): \"LLM call timed out after <n>s\""
+            "\"TimeoutError\" in \"summary.generate\": 3rd occurrence (first 1970-01-01 00:00 UTC, latest 1970-01-02 23:00 UTC): \"LLM call timed out after <n>s\""
         );
         assert_eq!(f.occurrences, 3);
         // Ranked by the runs it fails, not by a time "saving".
@@ -329,8 +322,13 @@ mod tests {
                 "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"
             ]
         );
-        assert_eq!(ago(0), "just now");
-        assert_eq!(ago(90_000_000_000), "1 min ago");
-        assert_eq!(ago(49 * HOUR), "2 days ago");
+        assert_eq!(
+            seen(HOUR, HOUR + 90_000_000_000),
+            "first 1970-01-01 01:00 UTC, latest 01:01 UTC"
+        );
+        assert_eq!(
+            seen(0, 49 * HOUR),
+            "first 1970-01-01 00:00 UTC, latest 1970-01-03 01:00 UTC"
+        );
     }
 }

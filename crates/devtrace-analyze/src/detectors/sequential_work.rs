@@ -31,6 +31,12 @@
 //! 6. *Inside one outbound call*: the children of a client or producer span (a database
 //!    `connect` and the set-up queries its driver runs, an HTTP request's redirects) are the
 //!    steps a library takes to make that one call, on one connection: never grouped.
+//! 7. *What the trace cannot tell*: a member that sends (in its URL) a value an earlier call of
+//!    its run received, or that the earlier call's server side saw, may need that call's
+//!    answer — no instrumentation records answers. It is held out of the group (the run is not
+//!    split), and the recommendation says why and what the saving would be if it proved
+//!    independent (`saving_if_independent_nanos`). Addresses and the path prefix both requests
+//!    share are not such values ([`crate::values`]).
 //!
 //! The strongest candidate per parent is the group with the largest saving; the saving is
 //! claimed for that group only. Other siblings of the parent that also run back to back are
@@ -50,7 +56,9 @@ use crate::call::{Call, Direction, Template, describe};
 use crate::classify::WorkKind;
 use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
-use crate::values::{context_tokens, subtree_results, subtree_tokens};
+use crate::values::{
+    context_tokens, request_tokens, sent_as, shared_path_tokens, subtree_results, subtree_tokens,
+};
 use crate::{AnalyzedTrace, Finding, FindingKind};
 use devtrace_model::recorded::name as q;
 use devtrace_model::{SpanId, SpanKind, TraceId};
@@ -104,12 +112,25 @@ struct Group {
     max_nanos: u64,
     /// Other back-to-back children of the parent not in the group.
     also: Vec<String>,
+    /// Calls of the run held out of the group because they may need an earlier one's answer
+    /// (rule 7): which call and which earlier one (their identities), and why, as said in the
+    /// recommendation.
+    held_out: Vec<(String, String)>,
+    /// The saving with the held-out calls in the group too, if they prove independent.
+    saving_if_independent: u64,
 }
 
 impl Group {
     fn saving(&self) -> u64 {
         self.sum_nanos.saturating_sub(self.max_nanos)
     }
+}
+
+/// A piece of a run: its members, and the calls held out of it because they may need the
+/// answer of an earlier call of the piece (rule 7), with why.
+struct Piece<'a> {
+    members: Vec<&'a Child>,
+    held_out: Vec<(&'a Child, (String, String))>,
 }
 
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
@@ -237,30 +258,50 @@ fn group_under(
         return None;
     }
 
-    // Rules 4–5: split at producers of a fan-out and at dependencies.
-    let groups = split_runs(trace, parent, &children, runs);
+    // Rules 4–5 and 7: split at producers of a fan-out and at dependencies; hold out what may
+    // depend.
+    let pieces = split_runs(trace, parent, &children, runs);
 
     let min_member = thresholds.min_member_share * parent_nanos as f64;
-    let best = groups
+    let significant = |c: &&Child| trace.span(c.index).duration_nanos() as f64 >= min_member;
+    let saving_of = |g: &[&Child]| {
+        let d: Vec<u64> = g
+            .iter()
+            .map(|c| trace.span(c.index).duration_nanos())
+            .collect();
+        d.iter().sum::<u64>() - d.iter().max().copied().unwrap_or(0)
+    };
+    let (best, held_out) = pieces
         .into_iter()
-        .map(|g| {
-            g.into_iter()
-                .filter(|c| trace.span(c.index).duration_nanos() as f64 >= min_member)
-                .collect::<Vec<_>>()
-        })
-        .filter(|g| g.len() >= thresholds.min_group_size.max(2))
-        .max_by_key(|g| {
-            let d: Vec<u64> = g
-                .iter()
-                .map(|c| trace.span(c.index).duration_nanos())
+        .map(|p| {
+            let members: Vec<&Child> = p.members.into_iter().filter(significant).collect();
+            let held: Vec<(&Child, (String, String))> = p
+                .held_out
+                .into_iter()
+                .filter(|(c, _)| significant(c))
                 .collect();
-            d.iter().sum::<u64>() - d.iter().max().copied().unwrap_or(0)
-        })?;
+            (members, held)
+        })
+        .filter(|(g, _)| g.len() >= thresholds.min_group_size.max(2))
+        .max_by_key(|(g, _)| saving_of(g))?;
+    let saving_if_independent = {
+        let mut all: Vec<&Child> = best
+            .iter()
+            .copied()
+            .chain(held_out.iter().map(|h| h.0))
+            .collect();
+        all.sort_by_key(|c| trace.span(c.index).start_unix_nano);
+        saving_of(&all)
+    };
     let durations: Vec<u64> = best
         .iter()
         .map(|c| trace.span(c.index).duration_nanos())
         .collect();
-    let members: HashSet<usize> = best.iter().map(|c| c.index).collect();
+    let members: HashSet<usize> = best
+        .iter()
+        .map(|c| c.index)
+        .chain(held_out.iter().map(|h| h.0.index))
+        .collect();
     // Other children that also run back to back (significant, not overlapping).
     let also: Vec<String> = children
         .iter()
@@ -289,20 +330,23 @@ fn group_under(
         sum_nanos: durations.iter().sum(),
         max_nanos: durations.iter().max().copied().unwrap_or(0),
         also,
+        held_out: held_out.into_iter().map(|(_, why)| why).collect(),
+        saving_if_independent,
     };
     (group.saving() > 0
         && group.saving() as f64 >= thresholds.min_saving_share * parent_nanos as f64)
         .then_some(group)
 }
 
-/// Rules 4–5: each run split where a call produces a fan-out (the calls after it use what it
-/// returned) and where a call depends on an earlier member of its piece.
+/// Rules 4–5 and 7: each run split where a call produces a fan-out (the calls after it use
+/// what it returned) and where a call depends on an earlier call of its piece; a call that may
+/// need the answer of an earlier one is held out of its piece.
 fn split_runs<'a>(
     trace: &AnalyzedTrace,
     parent: usize,
     children: &[Child],
     runs: Vec<Vec<&'a Child>>,
-) -> Vec<Vec<&'a Child>> {
+) -> Vec<Piece<'a>> {
     // Where each value first appears among the children: a value a later sibling shares with
     // an earlier one came from that one only if it appeared there first (two calls that both
     // use what a third returned do not depend on each other).
@@ -319,9 +363,12 @@ fn split_runs<'a>(
             }
         }
     }
-    let mut groups: Vec<Vec<&'a Child>> = Vec::new();
+    let mut pieces: Vec<Piece<'a>> = Vec::new();
     for run in runs {
-        let mut pieces: Vec<Vec<&'a Child>> = vec![Vec::new()];
+        pieces.push(Piece {
+            members: Vec::new(),
+            held_out: Vec::new(),
+        });
         for (i, child) in run.iter().enumerate() {
             let produces_fan_out = run.get(i + 1).is_some_and(|next| {
                 next.call.template != child.call.template
@@ -331,21 +378,73 @@ fn split_runs<'a>(
                     })
             });
             let piece = pieces.last_mut().expect("never empty");
-            let depends = piece
+            let earlier: Vec<usize> = piece
+                .members
                 .iter()
-                .any(|earlier| depends_on(trace, earlier.index, child.index, &origin));
-            if depends {
-                pieces.push(vec![child]);
+                .map(|c| c.index)
+                .chain(piece.held_out.iter().map(|h| h.0.index))
+                .collect();
+            if earlier
+                .iter()
+                .any(|e| depends_on(trace, *e, child.index, &origin))
+            {
+                pieces.push(Piece {
+                    members: vec![child],
+                    held_out: Vec::new(),
+                });
+            } else if let Some(why) = earlier
+                .iter()
+                .find_map(|e| may_need_answer(trace, *e, child.index, &origin))
+            {
+                piece.held_out.push((child, why));
             } else {
-                piece.push(child);
+                piece.members.push(child);
             }
             if produces_fan_out {
-                pieces.push(Vec::new());
+                pieces.push(Piece {
+                    members: Vec::new(),
+                    held_out: Vec::new(),
+                });
             }
         }
-        groups.extend(pieces);
     }
-    groups
+    pieces
+}
+
+/// Rule 7: the later call sends a value that first appeared in the earlier one as something it
+/// received, or its server side saw — not its result, so not proof, but its answer may have
+/// carried it and the trace records no answers. Addresses and the path both requests share are
+/// not such values. Returns the pair (the two calls' identities) and why, as the
+/// recommendation says it.
+fn may_need_answer(
+    trace: &AnalyzedTrace,
+    earlier: usize,
+    later: usize,
+    origin: &HashMap<String, (usize, bool)>,
+) -> Option<(String, String)> {
+    let shared_path = shared_path_tokens(trace, earlier, later);
+    let mut sent: Vec<String> = request_tokens(trace, later)
+        .into_iter()
+        .filter(|t| origin.get(t) == Some(&(earlier, false)) && !shared_path.contains(t))
+        .collect();
+    sent.sort();
+    let token = sent.first()?;
+    let label = |i: usize| describe(trace, i).template.display(&trace.span(i).name);
+    let seen = if request_tokens(trace, earlier).contains(token) {
+        format!("which {} also received", label(earlier))
+    } else {
+        format!("which the server side of {} also saw", label(earlier))
+    };
+    let identity = |i: usize| describe(trace, i).identity(&trace.span(i).name);
+    Some((
+        format!("{}\u{1f}{}", identity(later), identity(earlier)),
+        format!(
+            "{} may need the answer of {}: it sends {}, {seen}",
+            label(later),
+            label(earlier),
+            devtrace_model::recorded::quote(&sent_as(trace, later, token)),
+        ),
+    ))
 }
 
 /// Rule 6: the span is a request to another service (its kind says so, client or producer),
@@ -499,6 +598,7 @@ fn finding(
     let mut sums = Vec::new();
     let mut maxes = Vec::new();
     let mut savings = Vec::new();
+    let mut savings_if_independent = Vec::new();
     let mut parents = Vec::new();
     let mut instances = 0usize;
     let mut chosen: Vec<&Group> = Vec::new();
@@ -515,6 +615,12 @@ fn finding(
         sums.push(matching.iter().map(|g| g.sum_nanos).sum::<u64>());
         maxes.push(matching.iter().map(|g| g.max_nanos).sum::<u64>());
         savings.push(matching.iter().map(|g| g.saving()).sum::<u64>());
+        savings_if_independent.push(
+            matching
+                .iter()
+                .map(|g| g.saving_if_independent.max(g.saving()))
+                .sum::<u64>(),
+        );
         parents.push(matching.iter().map(|g| g.parent_nanos).sum::<u64>());
         chosen.extend(matching);
     }
@@ -560,10 +666,12 @@ fn finding(
             if also.len() > 4 { ", …" } else { "" }
         )
     };
+    let saving_if_independent = median(&mut savings_if_independent);
+    let held_out_text = held_out_text(&chosen, saving_if_independent);
     let recommendation = format!(
         "run them concurrently: nothing in the trace shows one uses another's result (no link, \
          no shared lock, no value passed from one to the next); saving ≈ {} per run (median of \
-         {k} run{}){also_text}",
+         {k} run{}){held_out_text}{also_text}",
         human_duration(saving),
         if k == 1 { "" } else { "s" },
     );
@@ -573,6 +681,10 @@ fn finding(
         ("sequential_nanos".to_owned(), sum_nanos as f64),
         ("concurrent_nanos".to_owned(), max_nanos as f64),
         ("saving_nanos".to_owned(), saving as f64),
+        (
+            "saving_if_independent_nanos".to_owned(),
+            saving_if_independent.max(saving) as f64,
+        ),
         ("group_size".to_owned(), example.span_ids.len() as f64),
         ("runs".to_owned(), k as f64),
         ("runs_with_parent".to_owned(), n as f64),
@@ -609,6 +721,32 @@ fn finding(
         ),
         impact: Impact::of(ImpactBasis::Time),
     })
+}
+
+/// What the recommendation says of the calls held out of the group (rule 7): why each may
+/// depend, that the trace cannot tell, and the saving if they prove independent; "" for none.
+fn held_out_text(chosen: &[&Group], saving_if_independent: u64) -> String {
+    // One reason per pair of calls (the first run's words: each run sends its own value).
+    let mut pairs: Vec<&str> = Vec::new();
+    let mut reasons: Vec<&str> = Vec::new();
+    for (pair, why) in chosen.iter().flat_map(|g| g.held_out.iter()) {
+        if !pairs.contains(&pair.as_str()) {
+            pairs.push(pair);
+            reasons.push(why);
+        }
+    }
+    if reasons.is_empty() {
+        return String::new();
+    }
+    let shown = reasons.len().min(3);
+    format!(
+        ". Left out: {}{} — the trace records no request or response bodies, so it cannot tell \
+         whether the answer was used; if it proves independent, running it concurrently too \
+         saves ≈ {} per run",
+        reasons[..shown].join("; "),
+        if reasons.len() > shown { "; …" } else { "" },
+        human_duration(saving_if_independent),
+    )
 }
 
 /// `"a", "b" and "c"` in the given order; repeated labels once, with their count
@@ -1197,6 +1335,173 @@ mod tests {
         assert_eq!(
             list_labels(&["\"a\"".into(), "\"b\"".into(), "\"a\"".into()]),
             "\"a\" ×2 and \"b\""
+        );
+    }
+
+    /// An offer request (`GET /offer/{user}`, for user u-4100) under either generation of the
+    /// HTTP conventions: `recommend` (60 ms) picks a sku — its server side asks inventory about
+    /// it (`/stock/sku-7731`), or, with `in_request`, the request itself lists it among the
+    /// candidates — then `price` (50 ms) sends that sku, then `reviews` (40 ms) reads only the
+    /// user. Bodies are not recorded: nothing says whether `price` used the recommendation.
+    fn offer(stable: bool, in_request: bool) -> AnalyzedTrace {
+        let (url_key, target_key, method_key) = if stable {
+            ("url.full", "url.path", "http.request.method")
+        } else {
+            ("http.url", "http.target", "http.method")
+        };
+        let mut parent = span(1, None, "GET /offer/{user}", 0, 200 * MS);
+        parent.kind = SpanKind::Server;
+        parent.attributes = vec![
+            KeyValue::new(method_key, "GET"),
+            KeyValue::new(target_key, "/offer/u-4100"),
+            KeyValue::new("http.route", "/offer/{user}"),
+        ];
+        let call = |n: u8, parent: u8, url: &str, start: u64, end: u64| {
+            let mut s = span(n, Some(parent), "GET", start * MS, end * MS);
+            s.kind = SpanKind::Client;
+            s.attributes = vec![
+                KeyValue::new(method_key, "GET"),
+                KeyValue::new(url_key, url),
+            ];
+            s
+        };
+        let server = |n: u8, parent: u8, route: &str, path: &str, start: u64, end: u64| {
+            let mut s = span(
+                n,
+                Some(parent),
+                &format!("GET {route}"),
+                start * MS,
+                end * MS,
+            );
+            s.kind = SpanKind::Server;
+            s.resource = 1;
+            s.attributes = vec![
+                KeyValue::new(method_key, "GET"),
+                KeyValue::new("http.route", route),
+            ];
+            match path.split_once('?') {
+                Some((p, q)) if stable => {
+                    s.attributes.push(KeyValue::new("url.path", p));
+                    s.attributes.push(KeyValue::new("url.query", q));
+                }
+                _ => s.attributes.push(KeyValue::new(target_key, path)),
+            }
+            s
+        };
+        let recommend = if in_request {
+            "/recommend?user=u-4100&candidates=sku-5102,sku-7731"
+        } else {
+            "/recommend?user=u-4100"
+        };
+        let mut spans = vec![
+            parent,
+            call(2, 1, &format!("http://127.0.0.1:8001{recommend}"), 0, 60),
+            server(3, 2, "/recommend", recommend, 1, 59),
+            call(4, 1, "http://127.0.0.1:8002/price?sku=sku-7731", 60, 110),
+            server(5, 4, "/price", "/price?sku=sku-7731", 61, 109),
+            call(6, 1, "http://127.0.0.1:8003/reviews/u-4100", 110, 150),
+            server(7, 6, "/reviews/{user}", "/reviews/u-4100", 111, 149),
+        ];
+        if !in_request {
+            spans.push(call(8, 3, "http://127.0.0.1:8004/stock/sku-7731", 20, 40));
+            spans.push(server(9, 8, "/stock/{sku}", "/stock/sku-7731", 21, 39));
+        }
+        let mut b = batch(spans);
+        let mut backend = b.resources[0].clone();
+        backend.attributes = vec![KeyValue::new("service.name", "backend")];
+        b.resources.push(backend);
+        AnalyzedTrace::new(TraceId([1; 16]), b)
+    }
+
+    #[test]
+    fn a_call_sending_what_an_earlier_one_received_is_held_out_with_both_savings() {
+        for stable in [false, true] {
+            for in_request in [false, true] {
+                let case = format!("stable: {stable}, in the request: {in_request}");
+                let findings = detect(&[offer(stable, in_request)], &Thresholds::default());
+                assert_eq!(findings.len(), 1, "{case}: {findings:#?}");
+                let f = &findings[0];
+                // recommend and reviews; price held out.
+                assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(6)], "{case}");
+                assert_eq!(f.saving_nanos, 40 * MS, "{case}");
+                assert_eq!(f.numbers["saving_if_independent_nanos"], (90 * MS) as f64);
+                let seen = if in_request {
+                    "which \"GET 127.0.0.1:8001/recommend\" also received"
+                } else {
+                    "which the server side of \"GET 127.0.0.1:8001/recommend\" also saw"
+                };
+                let why = format!(
+                    "Left out: \"GET 127.0.0.1:8002/price\" may need the answer of \
+                     \"GET 127.0.0.1:8001/recommend\": it sends \"sku=sku-7731\", {seen} — \
+                     the trace records no request or response bodies, so it cannot tell whether \
+                     the answer was used; if it proves independent, running it concurrently too \
+                     saves ≈ 90.0 ms per run"
+                );
+                assert!(
+                    f.recommendation.contains(&why),
+                    "{case}: {}",
+                    f.recommendation
+                );
+                assert!(!f.title.contains("/price"), "{case}: {}", f.title);
+            }
+        }
+    }
+
+    #[test]
+    fn what_both_calls_got_from_their_parent_or_share_in_their_path_is_no_reason_to_hold_out() {
+        // The sku is the offer's own input (in its URL): recommend and price both use it.
+        let mut t = offer(true, true);
+        t.spans.spans[0].attributes[1] = KeyValue::new("url.path", "/offer/u-4100/sku-7731");
+        let t = AnalyzedTrace::new(t.trace_id, t.spans);
+        let f = &detect(&[t], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(4), id(6)]);
+        assert!(
+            !f.recommendation.contains("Left out"),
+            "{}",
+            f.recommendation
+        );
+        // Calls under one item's path (`/items/sku-7731/…`) went to the same place.
+        let spans = vec![
+            span(1, None, "p", 0, 200 * MS),
+            get(2, "GET", "https://shop/items/sku-7731/details", 0, 100),
+            get(3, "GET", "https://shop/items/sku-7731/stock", 100, 200),
+        ];
+        let f = &detect(&[trace(1, spans)], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(3)]);
+        assert!(
+            !f.recommendation.contains("Left out"),
+            "{}",
+            f.recommendation
+        );
+    }
+
+    #[test]
+    fn a_call_that_uses_what_a_held_out_call_returned_splits_the_run() {
+        // The price read (held out) returns a quote; checkout sends it: checkout needs the
+        // price, so it is not grouped with the recommendation and the reviews before it.
+        let mut t = offer(true, false);
+        t.spans.spans[3].attributes.push(KeyValue::new(
+            "http.response.header.x-quote-id",
+            AnyValue::Array(vec!["q-88213".into()]),
+        ));
+        let mut checkout = span(10, Some(1), "GET", 150 * MS, 190 * MS);
+        checkout.kind = SpanKind::Client;
+        checkout.attributes = vec![
+            KeyValue::new("http.request.method", "GET"),
+            KeyValue::new("url.full", "http://127.0.0.1:8005/checkout?quote=q-88213"),
+        ];
+        t.spans.spans.push(checkout);
+        let t = AnalyzedTrace::new(t.trace_id, t.spans);
+        let findings = detect(&[t], &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(6)]);
+        assert_eq!(f.saving_nanos, 40 * MS);
+        assert_eq!(f.numbers["saving_if_independent_nanos"], (90 * MS) as f64);
+        assert!(
+            !f.recommendation.contains("/checkout"),
+            "{}",
+            f.recommendation
         );
     }
 }
