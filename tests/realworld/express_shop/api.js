@@ -16,7 +16,10 @@ const { Pool } = require("pg");
 const { record, serve, timed } = require("./measure");
 
 const INVENTORY = process.env.INVENTORY_URL;
-const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+// Idle connections are kept (pg-pool closes them after 10 s by default): on a slow machine a
+// report asked more than 10 s after the last query waited for a new connection, a true pool
+// wait but not the planted one, so whether it showed depended on the machine's speed.
+const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2, idleTimeoutMillis: 0 });
 const REGIONS = ["north", "south", "east", "west", "centre", "islands"];
 const app = express();
 
