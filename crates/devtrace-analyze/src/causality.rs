@@ -173,6 +173,7 @@ pub fn hand_over(kind: &str) -> &'static str {
         "thread.join" => "thread end",
         "future" => "future result",
         "process" => "process start",
+        "message" => "message send",
         _ => "hand-over",
     }
 }

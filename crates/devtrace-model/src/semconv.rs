@@ -249,7 +249,8 @@ pub mod lock {
 /// (docs/conventions.md).
 pub mod causal {
     /// What ended the wait: `queue`, `asyncio.queue`, `lock`, `condition`, `event`,
-    /// `thread.start`, `thread.join`, `future`, `process` (string).
+    /// `thread.start`, `thread.join`, `future`, `process`, `message` (a BEAM message: send →
+    /// receive) (string).
     pub const LINK_KIND: &str = "devtrace.link.kind";
     /// The qualified name of the causing function (string).
     pub const LINK_CAUSE_FUNCTION: &str = "devtrace.link.cause.function";
@@ -260,7 +261,7 @@ pub mod causal {
     /// The type of the object waited on (`queue.Queue`), never its repr (string).
     pub const LINK_OBJECT: &str = "devtrace.link.object";
     /// Every kind of causal link, as recorded.
-    pub const KINDS: [&str; 10] = [
+    pub const KINDS: [&str; 11] = [
         "queue",
         "asyncio.queue",
         "lock",
@@ -271,5 +272,6 @@ pub mod causal {
         "thread.join",
         "future",
         "process",
+        "message",
     ];
 }

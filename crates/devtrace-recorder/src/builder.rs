@@ -577,7 +577,8 @@ impl Builder {
                     self.fix_ids(state, trace_id, span_id);
                 }
             }
-            EventKind::Trigger => {}
+            // BEAM records are translated by the `beam` module before they get here.
+            EventKind::Trigger | EventKind::Beam => {}
         }
     }
 

@@ -12,6 +12,7 @@
 //! Must not: know Python (the extension module `devtrace-pyrecorder` does), OpenTelemetry's
 //! wire formats, or the store. Its output is plain values the callers turn into spans.
 
+pub mod beam;
 pub mod builder;
 pub mod clock;
 pub mod links;

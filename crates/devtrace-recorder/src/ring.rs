@@ -179,6 +179,10 @@ pub enum EventKind {
     /// thread, which the child's spans name as their parent: code is the span key (span table)
     /// of the ids that call's span must have. The builder gives them to it (and keeps it).
     CallIds = 18,
+    /// A BEAM runtime's record (see the `beam` module): its BEAM kind in aux bits 0–7, a 48-bit
+    /// payload in the code and aux bits 8–23, like a causality record's key. The BEAM reader
+    /// turns these into the records above before the builder sees them.
+    Beam = 19,
 }
 
 /// What kind of happens-before link a causality record belongs to (8 bits of its aux).
@@ -214,6 +218,9 @@ pub enum LinkKind {
     /// submit; apart from [`LinkKind::Future`] (a job's end and `result()`) because its
     /// consumer is the job's first recorded call, which comes after it ([`Self::begins_a_run`]).
     FutureJob = 17,
+    /// A BEAM message: sent by one process, received into another's mailbox (kind `message`);
+    /// each send ends one receive.
+    Message = 18,
 }
 
 impl LinkKind {
@@ -237,6 +244,7 @@ impl LinkKind {
             15 => AsyncioSemaphore,
             16 => Semaphore,
             17 => FutureJob,
+            18 => Message,
             _ => return None,
         })
     }
@@ -254,6 +262,7 @@ impl LinkKind {
             LinkKind::Future | LinkKind::FutureJob | LinkKind::ProcessFuture => "future",
             LinkKind::Process => "process",
             LinkKind::AsyncioSemaphore | LinkKind::Semaphore => "semaphore",
+            LinkKind::Message => "message",
         }
     }
 
@@ -276,13 +285,17 @@ impl LinkKind {
             LinkKind::Process => "subprocess.Popen",
             LinkKind::AsyncioSemaphore => "asyncio.Semaphore",
             LinkKind::Semaphore => "threading.Semaphore",
+            LinkKind::Message => "erlang.message",
         }
     }
 
     /// Whether one cause releases at most one consumer (a queue item is got once); otherwise
     /// every consumer after it links to the latest cause (an event set wakes all waiters).
     pub fn consumed_once(self) -> bool {
-        matches!(self, LinkKind::Queue | LinkKind::AsyncioQueue)
+        matches!(
+            self,
+            LinkKind::Queue | LinkKind::AsyncioQueue | LinkKind::Message
+        )
     }
 
     /// Whether a consumer that did not wait gets no link (a lock taken free, a condition wait
@@ -388,6 +401,7 @@ impl EventKind {
             16 => WaitBegin,
             17 => Effect,
             18 => CallIds,
+            19 => Beam,
             _ => return None,
         })
     }

@@ -13,10 +13,12 @@
 
 use crate::cli::RunArgs;
 use crate::commands::analysis::finding_text;
+use crate::commands::otlp_export::{post_traces, to_proto};
 use crate::commands::python_autotrace::{self, PythonAutotrace};
+use crate::commands::run_beam::BeamRecording;
 use crate::commands::serve::RunningServe;
 use crate::output::eprintln_safe;
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use devtrace_ingest::test_output::{TestFailure, TestOutputParser, TestReport};
 use devtrace_model::recorded::{escape, quote};
 use devtrace_model::{AnyValue, KeyValue, SpanId, TraceId, semconv};
@@ -80,14 +82,36 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
         _ => None,
     };
 
-    let outcome = execute(args, &identity, &destination, autotrace.as_ref());
+    let beam = match destination.endpoint() {
+        Some(_) if args.record => prepare_beam(args, &identity),
+        _ => None,
+    };
+    let outcome = execute(
+        args,
+        &identity,
+        &destination,
+        autotrace.as_ref(),
+        beam.as_ref(),
+    );
     let ended_at = SystemTime::now();
+    let mut beam_recorded = false;
+    if let (Some(beam), Some(endpoint)) = (beam, destination.endpoint()) {
+        let (note, recorded) =
+            beam.finish(endpoint, &identity.run_id, &service_name(&args.command[0]));
+        beam_recorded = recorded;
+        if let Some(note) = note {
+            eprintln_safe!("{note}");
+        }
+    }
     if let (Some(hook), Some(endpoint)) = (&autotrace, destination.endpoint()) {
         for note in hook.recover(endpoint) {
             eprintln_safe!("{note}");
         }
     }
-    if let Some(note) = autotrace.and_then(PythonAutotrace::finish) {
+    // A BEAM program is not a Python one: the Python recorder's "nothing recorded" is no news.
+    if let Some(note) = autotrace.and_then(PythonAutotrace::finish)
+        && !beam_recorded
+    {
         eprintln_safe!("{note}");
     }
 
@@ -444,11 +468,24 @@ pub(super) fn install_signal_handlers() {
     }
 }
 
+/// `--record`'s BEAM recording (docs/beam.md), when its runtime is built; a note otherwise.
+fn prepare_beam(args: &RunArgs, identity: &Identity) -> Option<BeamRecording> {
+    let root = (
+        u128::from_be_bytes(identity.trace_id.0),
+        u64::from_be_bytes(identity.span_id.0),
+    );
+    BeamRecording::prepare(&args.command[0], args.record_mib, root).unwrap_or_else(|note| {
+        eprintln_safe!("{note}");
+        None
+    })
+}
+
 fn execute(
     args: &RunArgs,
     identity: &Identity,
     destination: &Destination,
     autotrace: Option<&PythonAutotrace>,
+    beam: Option<&BeamRecording>,
 ) -> Outcome {
     let program = &args.command[0];
     let mut command = Command::new(program);
@@ -462,6 +499,9 @@ fn execute(
             .map(PythonAutotrace::environment)
             .unwrap_or_default()
         {
+            command.env(key, value);
+        }
+        for (key, value) in beam.map(BeamRecording::environment).unwrap_or_default() {
             command.env(key, value);
         }
     }
@@ -654,10 +694,7 @@ fn child_environment(identity: &Identity, endpoint: &str, program: &str) -> Vec<
         ),
     ];
     if std::env::var("OTEL_SERVICE_NAME").is_err() {
-        let name = Path::new(program)
-            .file_name()
-            .map_or(program.to_owned(), |n| n.to_string_lossy().into_owned());
-        env.push(("OTEL_SERVICE_NAME".to_owned(), name));
+        env.push(("OTEL_SERVICE_NAME".to_owned(), service_name(program)));
     }
     let mut resource = std::env::var("OTEL_RESOURCE_ATTRIBUTES").unwrap_or_default();
     // An outer run's id is replaced: spans belong to the innermost run.
@@ -672,6 +709,15 @@ fn child_environment(identity: &Identity, endpoint: &str, program: &str) -> Vec<
     resource.push_str(&format!("{}={}", semconv::RUN_ID, identity.run_id));
     env.push(("OTEL_RESOURCE_ATTRIBUTES".to_owned(), resource));
     env
+}
+
+/// The child's service name: `OTEL_SERVICE_NAME`, else the program's file name.
+fn service_name(program: &str) -> String {
+    std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| {
+        Path::new(program)
+            .file_name()
+            .map_or(program.to_owned(), |n| n.to_string_lossy().into_owned())
+    })
 }
 
 /// Copies `input` to `output` as it comes, keeping a bounded copy and feeding the test parser.
@@ -961,16 +1007,6 @@ fn status_message(outcome: &Outcome) -> String {
     }
 }
 
-fn to_proto(kvs: &[KeyValue]) -> Vec<devtrace_ingest::otlp::common::v1::KeyValue> {
-    kvs.iter()
-        .map(|kv| devtrace_ingest::otlp::common::v1::KeyValue {
-            key: kv.key.clone(),
-            value: Some(value_to_proto(&kv.value)),
-            ..Default::default()
-        })
-        .collect()
-}
-
 /// One span per reported test with a duration, laid out one after another from the start:
 /// durations are the runner's, positions approximate (devtrace.test.timing = "reported").
 fn test_spans(
@@ -1061,22 +1097,6 @@ fn failure_text(failure: &TestFailure, show: fn(&str) -> String) -> String {
     }
 }
 
-fn value_to_proto(value: &AnyValue) -> devtrace_ingest::otlp::common::v1::AnyValue {
-    use devtrace_ingest::otlp::common::v1::{AnyValue as PAny, ArrayValue, any_value::Value};
-    let value = match value {
-        AnyValue::String(s) => Some(Value::StringValue(s.clone())),
-        AnyValue::Bool(b) => Some(Value::BoolValue(*b)),
-        AnyValue::Int(i) => Some(Value::IntValue(*i)),
-        AnyValue::Double(d) => Some(Value::DoubleValue(*d)),
-        AnyValue::Array(items) => Some(Value::ArrayValue(ArrayValue {
-            values: items.iter().map(value_to_proto).collect(),
-        })),
-        AnyValue::Bytes(b) => Some(Value::BytesValue(b.clone())),
-        AnyValue::KvList(_) | AnyValue::Empty => None,
-    };
-    PAny { value }
-}
-
 /// Traces that arrived during the run carrying our run id as a resource attribute but not our
 /// trace id: their SDK did not honour TRACEPARENT.
 fn attached_traces(
@@ -1112,18 +1132,6 @@ fn attached_traces(
             ours.then_some((t.summary.trace_id, root.span_id))
         })
         .collect()
-}
-
-/// POST /v1/traces (protobuf) to the receiver, through devtrace-client (retried on 429, 502,
-/// 503 and 504 as the OTLP specification allows).
-fn post_traces(endpoint: &str, body: &[u8]) -> Result<()> {
-    let options = devtrace_client::ClientOptions {
-        read_timeout: Duration::from_secs(10),
-        ..Default::default()
-    };
-    let url = devtrace_client::ServerUrl::parse(endpoint).map_err(|e| anyhow!(e.0))?;
-    devtrace_client::Client::new(url, options)?.export_traces(body)?;
-    Ok(())
 }
 
 struct Summary {

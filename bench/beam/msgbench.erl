@@ -1,0 +1,68 @@
+%% The BEAM runtime's message-passing benchmark (bench/beam/bench.py runs it): a ring of
+%% processes passing a token; each hop is a call of this module's `hop/2' (a recorded function)
+%% and a message. `main([Mode])' runs it and prints `{"mode": ..., "ms": ..., "hops": ...}':
+%%   plain  as is (recorded or not: `devtrace run --record' records it with no change);
+%%   dbg    under `dbg' with a tracer process (what a BEAM developer would use instead): the same
+%%          trace flags and pattern as devtrace's runtime, the tracer counting the messages;
+%%   nif    only the ring writes: `devtrace_beam_tracer:bench_write/1', ns per record.
+-module(msgbench).
+-export([main/1, hop/2, node_loop/2]).
+
+-define(PROCS, 100).
+-define(ROUNDS, 200).
+
+main([Mode]) ->
+    case Mode of
+        "nif" ->
+            Ns = devtrace_beam_tracer:bench_write(10000000),
+            io:format("{\"mode\": \"nif\", \"ns_per_record\": ~p}~n", [Ns]);
+        "dbg" ->
+            Count = counter(),
+            {ok, _} = dbg:tracer(process, {fun(_Msg, N) -> Count ! tick, N + 1 end, 0}),
+            {ok, _} = dbg:p(new, [c, m, p]),
+            {ok, _} = dbg:tpl(?MODULE, [{'_', [], [{exception_trace}]}]),
+            run("dbg"),
+            dbg:stop();
+        "plain" ->
+            run("plain")
+    end,
+    init:stop().
+
+counter() ->
+    spawn(fun Loop() -> receive tick -> Loop() end end).
+
+run(Mode) ->
+    Self = self(),
+    Starter = spawn(fun() -> Self ! {result, ring()} end),
+    receive {result, {Micros, Hops}} -> ok end,
+    _ = Starter,
+    io:format("{\"mode\": \"~s\", \"ms\": ~.3f, \"hops\": ~p}~n", [Mode, Micros / 1000, Hops]).
+
+%% A ring of ?PROCS processes; the token goes round ?ROUNDS times.
+ring() ->
+    Self = self(),
+    First = lists:foldl(fun(_, Next) -> spawn(?MODULE, node_loop, [Next, 0]) end, Self,
+                        lists:seq(1, ?PROCS)),
+    Hops = ?PROCS * ?ROUNDS,
+    {Micros, ok} = timer:tc(fun() -> First ! {token, Hops}, wait_done(First) end),
+    First ! stop,
+    {Micros, Hops}.
+
+wait_done(First) ->
+    receive
+        {token, 0} -> ok;
+        {token, N} -> First ! {token, N - 1}, wait_done(First)
+    end.
+
+node_loop(Next, Seen) ->
+    receive
+        {token, N} ->
+            Next ! {token, hop(N, Seen)},
+            node_loop(Next, Seen + 1);
+        stop ->
+            Next ! stop
+    end.
+
+%% The recorded work of a hop.
+hop(0, _Seen) -> 0;
+hop(N, _Seen) -> N - 1.

@@ -1,0 +1,437 @@
+//! devtrace's BEAM tracer: the `devtrace_beam_tracer` NIF module, an `erl_tracer` (OTP's
+//! interface for a tracer written as a NIF: `enabled/3` and `trace/5`, called by the VM on the
+//! scheduler thread of the traced process, in place of a message to a tracer process whose
+//! mailbox could grow without bound). Each event becomes 16-byte records in
+//! devtrace-recorder's shared-memory rings (one writer per scheduler thread), in the BEAM
+//! vocabulary of `devtrace_recorder::beam`; `devtrace run` reads the file while the program
+//! runs, and after it ended (or was killed), and turns it into spans.
+//!
+//! Owns: the NIF entry and its functions (`open/4`, `enabled/3`, `trace/5`, `stats/0`,
+//! `summary/2`, `bench_write/1`), the tracer's per-thread state ([`tracer`]) and the bounded, redacted term
+//! summaries ([`summary`]). Must not: run Erlang code (no callbacks into the VM's code, no
+//! messages), allocate per event beyond a summary's text, or block a scheduler except in
+//! lossless mode when the rings are full (the writer waits for `devtrace run` to read).
+//!
+//! The binding to `erl_nif.h` is written by hand ([`ffi`]) rather than taken from rustler: the
+//! tracer needs ~30 functions of the C API and the raw terms (atoms compared as words, pids as
+//! keys) and none of rustler's encoders; it depends on devtrace-recorder and libc only.
+
+pub mod ffi;
+pub mod summary;
+pub mod tracer;
+
+use std::collections::HashSet;
+use std::os::raw::{c_int, c_void};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+
+use devtrace_recorder::clock::Clock;
+use devtrace_recorder::ring::{Layout, RecorderFile};
+
+use ffi::{ErlNifEntry, ErlNifEnv, ErlNifFunc, Term};
+use summary::Syntax;
+use tracer::{Options, StateOptions, TRACER, Tag, Tracer};
+
+/// Atoms made once at load (atoms are words valid in every env).
+struct Atoms {
+    ok: Term,
+    error: Term,
+    trace: Term,
+    discard: Term,
+    remove: Term,
+    trace_status: Term,
+    extra: Term,
+    elixir: Term,
+    values: Term,
+    lossless: Term,
+    state: Term,
+    tags: [(Term, Tag); 8],
+}
+
+static ATOMS: OnceLock<Atoms> = OnceLock::new();
+
+fn atom(env: *mut ErlNifEnv, name: &std::ffi::CStr) -> Term {
+    // SAFETY: a NUL-terminated name.
+    unsafe { ffi::enif_make_atom(env, name.as_ptr()) }
+}
+
+unsafe extern "C" fn load(env: *mut ErlNifEnv, _priv: *mut *mut c_void, _info: Term) -> c_int {
+    let _ = ATOMS.set(Atoms {
+        ok: atom(env, c"ok"),
+        error: atom(env, c"error"),
+        trace: atom(env, c"trace"),
+        discard: atom(env, c"discard"),
+        remove: atom(env, c"remove"),
+        trace_status: atom(env, c"trace_status"),
+        extra: atom(env, c"extra"),
+        elixir: atom(env, c"elixir"),
+        values: atom(env, c"values"),
+        lossless: atom(env, c"lossless"),
+        state: atom(env, c"state"),
+        tags: [
+            (atom(env, c"call"), Tag::Call),
+            (atom(env, c"return_from"), Tag::ReturnFrom),
+            (atom(env, c"exception_from"), Tag::ExceptionFrom),
+            (atom(env, c"send"), Tag::Send),
+            (atom(env, c"receive"), Tag::Receive),
+            (atom(env, c"spawn"), Tag::Spawn),
+            (atom(env, c"exit"), Tag::Exit),
+            (atom(env, c"register"), Tag::Register),
+        ],
+    });
+    0
+}
+
+unsafe extern "C" fn upgrade(
+    _env: *mut ErlNifEnv,
+    _priv: *mut *mut c_void,
+    _old: *mut *mut c_void,
+    _info: Term,
+) -> c_int {
+    0
+}
+
+fn atoms() -> &'static Atoms {
+    ATOMS.get().expect("loaded")
+}
+
+/// `enabled(Tag, State, Tracee)`: record everything while a file is open (the modules are
+/// chosen by trace patterns and the excluded set, the processes by `erlang:trace/3`).
+unsafe extern "C" fn enabled(_env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) -> Term {
+    let a = atoms();
+    // SAFETY: the VM passes 3 arguments.
+    let tag = unsafe { *argv };
+    match (TRACER.get().is_some(), tag == a.trace_status) {
+        (true, _) => a.trace,
+        (false, true) => a.remove,
+        (false, false) => a.discard,
+    }
+}
+
+/// `trace(Tag, State, Tracee, TraceTerm, Opts)`.
+unsafe extern "C" fn trace(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) -> Term {
+    let a = atoms();
+    let Some(t) = TRACER.get() else {
+        return a.ok;
+    };
+    // SAFETY: the VM passes 5 arguments.
+    let args = unsafe { std::slice::from_raw_parts(argv, 5) };
+    let tag = a
+        .tags
+        .iter()
+        .find(|(atom, _)| *atom == args[0])
+        .map_or(Tag::Other, |(_, tag)| *tag);
+    if tag == Tag::Other {
+        return a.ok;
+    }
+    let mut extra = 0;
+    // SAFETY: Opts is a map of this env.
+    let has_extra = unsafe { ffi::enif_get_map_value(env, args[4], a.extra, &mut extra) } != 0;
+    t.trace(env, tag, args[2], args[3], has_extra.then_some(extra));
+    a.ok
+}
+
+fn binary_text(env: *mut ErlNifEnv, term: Term) -> Option<String> {
+    let mut bin = ffi::ErlNifBinary::empty();
+    // SAFETY: inspecting a term of this env; its bytes read while it lives.
+    unsafe {
+        if ffi::enif_inspect_binary(env, term, &mut bin) == 0 {
+            return None;
+        }
+        let bytes = std::slice::from_raw_parts(bin.data, bin.size);
+        String::from_utf8(bytes.to_vec()).ok()
+    }
+}
+
+fn list(env: *mut ErlNifEnv, mut term: Term) -> Vec<Term> {
+    let mut out = Vec::new();
+    let (mut head, mut tail) = (0, 0);
+    // SAFETY: list cells of this env.
+    while unsafe { ffi::enif_get_list_cell(env, term, &mut head, &mut tail) } != 0 {
+        out.push(head);
+        term = tail;
+    }
+    out
+}
+
+fn error(env: *mut ErlNifEnv, text: &str) -> Term {
+    let a = atoms();
+    let reason = std::ffi::CString::new(text.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: terms of this env.
+    unsafe {
+        let items = [a.error, ffi::enif_make_atom(env, reason.as_ptr())];
+        ffi::enif_make_tuple_from_array(env, items.as_ptr(), 2)
+    }
+}
+
+/// `open(Path, SizeMiB, ExcludedModules, Flags)`: creates the recorder file and starts
+/// recording; `Flags` holds `elixir` (Elixir's syntax in summaries), `values` (summaries of
+/// arguments and results), `lossless` (a full ring makes the traced process wait for the
+/// reader), `state` or `{state, Modules}` (the state of every recorded GenServer, or of those
+/// modules', before and after each callback; with `values`). Once per VM: a second open is
+/// `{error, already_open}`.
+unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) -> Term {
+    let a = atoms();
+    // SAFETY: the VM passes 4 arguments.
+    let args = unsafe { std::slice::from_raw_parts(argv, 4) };
+    let Some(path) = binary_text(env, args[0]) else {
+        // SAFETY: making the badarg exception in this env.
+        return unsafe { ffi::enif_make_badarg(env) };
+    };
+    let mut mib: std::os::raw::c_ulong = 0;
+    // SAFETY: an integer term of this env.
+    if unsafe { ffi::enif_get_ulong(env, args[1], &mut mib) } == 0 || mib == 0 {
+        // SAFETY: as above.
+        return unsafe { ffi::enif_make_badarg(env) };
+    }
+    let excluded: HashSet<Term> = list(env, args[2]).into_iter().collect();
+    let flags = list(env, args[3]);
+    if TRACER.get().is_some() {
+        return error(env, "already_open");
+    }
+    let layout = match Layout::for_size(mib << 20) {
+        Ok(layout) => layout,
+        Err(e) => return error(env, &e.to_string()),
+    };
+    let meta = format!(
+        "{{\"runtime\":\"beam\",\"otp_pid\":{}}}",
+        std::process::id()
+    );
+    let file = match RecorderFile::create_with_clock(
+        Path::new(&path),
+        layout,
+        std::process::id(),
+        0,
+        &meta,
+        Clock::best(),
+    ) {
+        Ok(file) => file,
+        Err(e) => return error(env, &e.to_string()),
+    };
+    if flags.contains(&a.lossless) {
+        file.set_wait_for_reader(Box::new(|| {}));
+    }
+    let options = Options {
+        syntax: if flags.contains(&a.elixir) {
+            Syntax::Elixir
+        } else {
+            Syntax::Erlang
+        },
+        excluded,
+        values: flags.contains(&a.values),
+        state: state_options(env, &flags),
+    };
+    let _ = TRACER.set(Tracer::new(file, options));
+    a.ok
+}
+
+/// The `state` flag's choice: every module (`state`), some (`{state, Modules}`), or none.
+fn state_options(env: *mut ErlNifEnv, flags: &[Term]) -> Option<StateOptions> {
+    let a = atoms();
+    let modules = flags.iter().find_map(|&flag| {
+        if flag == a.state {
+            return Some(None);
+        }
+        let mut arity = 0;
+        let mut items: *const Term = std::ptr::null();
+        // SAFETY: a term of this env; the tuple's two elements read while it lives.
+        unsafe {
+            (ffi::enif_get_tuple(env, flag, &mut arity, &mut items) != 0
+                && arity == 2
+                && *items == a.state)
+                .then(|| Some(list(env, *items.add(1)).into_iter().collect()))
+        }
+    })?;
+    let callback = |name: &std::ffi::CStr, arity: u32| (atom(env, name), arity);
+    Some(StateOptions {
+        modules,
+        takes_state: vec![
+            callback(c"handle_call", 3),
+            callback(c"handle_cast", 2),
+            callback(c"handle_info", 2),
+            callback(c"handle_continue", 2),
+            callback(c"terminate", 2),
+        ],
+        returns_state: vec![
+            callback(c"init", 1),
+            callback(c"handle_call", 3),
+            callback(c"handle_cast", 2),
+            callback(c"handle_info", 2),
+            callback(c"handle_continue", 2),
+        ],
+        reply: atom(env, c"reply"),
+        stop: atom(env, c"stop"),
+        noreply: atom(env, c"noreply"),
+        ok: atom(env, c"ok"),
+    })
+}
+
+/// `stats()`: `{Events, ValuesNotKept, WriterWaits, WaitsGivenUp}` (0s before `open`).
+unsafe extern "C" fn stats(env: *mut ErlNifEnv, _argc: c_int, _argv: *const Term) -> Term {
+    let (events, values, waits, given_up) = TRACER.get().map_or((0, 0, 0, 0), |t| {
+        let w = t.file.wait_stats();
+        (
+            t.events.load(Ordering::Relaxed),
+            t.values_not_kept.load(Ordering::Relaxed),
+            w.waits,
+            w.given_up,
+        )
+    });
+    // SAFETY: terms of this env.
+    unsafe {
+        let items = [
+            ffi::enif_make_ulong(env, events),
+            ffi::enif_make_ulong(env, values),
+            ffi::enif_make_ulong(env, waits),
+            ffi::enif_make_ulong(env, given_up),
+        ];
+        ffi::enif_make_tuple_from_array(env, items.as_ptr(), 4)
+    }
+}
+
+/// `bench_write(N)`: nanoseconds per record of N ring writes from the calling scheduler, into a
+/// throwaway file of its own (the cost of a record, without the VM's part of tracing).
+unsafe extern "C" fn bench_write(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) -> Term {
+    let mut n: std::os::raw::c_ulong = 0;
+    // SAFETY: an integer term of this env.
+    if unsafe { ffi::enif_get_ulong(env, *argv, &mut n) } == 0 || n == 0 {
+        // SAFETY: making the badarg exception in this env.
+        return unsafe { ffi::enif_make_badarg(env) };
+    }
+    let ns = bench::ring_write_ns(n);
+    // SAFETY: a term of this env.
+    unsafe { ffi::enif_make_ulong(env, ns.round() as u64) }
+}
+
+pub mod bench {
+    //! The ring-write benchmark (also run without a VM by the crate's tests).
+    use devtrace_recorder::beam::{BeamKind, beam_meta};
+    use devtrace_recorder::clock::Clock;
+    use devtrace_recorder::ring::{EventKind, Layout, RecorderFile, pack_meta};
+
+    /// Nanoseconds per record of `n` stamped writes (a call record, every 8th a process
+    /// switch, as the tracer writes them) into a 64 MiB file under the temporary directory.
+    pub fn ring_write_ns(n: u64) -> f64 {
+        let path = std::env::temp_dir().join(format!("devtrace-beam-bench-{}", std::process::id()));
+        let Ok(file) = RecorderFile::create_with_clock(
+            &path,
+            Layout::for_size(64 << 20).expect("64 MiB is enough"),
+            std::process::id(),
+            0,
+            "{}",
+            Clock::best(),
+        ) else {
+            return f64::NAN;
+        };
+        let _ = std::fs::remove_file(&path);
+        let mut w = file.writer(0);
+        let started = std::time::Instant::now();
+        for i in 0..n {
+            let meta = if i % 8 == 0 {
+                beam_meta(BeamKind::Process, i)
+            } else {
+                pack_meta(EventKind::Call, i as u32, 0)
+            };
+            let now = w.clock().now();
+            file.push(&mut w, now, meta);
+        }
+        started.elapsed().as_nanos() as f64 / n as f64
+    }
+}
+
+/// `summary(Term, Syntax)`: the summary the tracer would record for `Term` (`Syntax`: `elixir`
+/// or `erlang`), as a binary — for the runtime's tests and for checking a value by hand.
+unsafe extern "C" fn summary_nif(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) -> Term {
+    // SAFETY: the VM passes 2 arguments.
+    let args = unsafe { std::slice::from_raw_parts(argv, 2) };
+    let syntax = if args[1] == atoms().elixir {
+        Syntax::Elixir
+    } else {
+        Syntax::Erlang
+    };
+    let text = summary::Summarizer::new(env, syntax).summary(args[0]);
+    make_binary(env, text.as_bytes())
+}
+
+fn make_binary(env: *mut ErlNifEnv, bytes: &[u8]) -> Term {
+    let mut term: Term = 0;
+    // SAFETY: a fresh binary of `bytes.len()` bytes, filled before the term is returned.
+    unsafe {
+        let data = ffi::enif_make_new_binary(env, bytes.len(), &mut term);
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), data, bytes.len());
+    }
+    term
+}
+
+static FUNCS: [ErlNifFunc; 6] = [
+    ErlNifFunc {
+        name: c"enabled".as_ptr(),
+        arity: 3,
+        fptr: enabled,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"trace".as_ptr(),
+        arity: 5,
+        fptr: trace,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"open".as_ptr(),
+        arity: 4,
+        fptr: open,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"stats".as_ptr(),
+        arity: 0,
+        fptr: stats,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"summary".as_ptr(),
+        arity: 2,
+        fptr: summary_nif,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"bench_write".as_ptr(),
+        arity: 1,
+        fptr: bench_write,
+        flags: 0,
+    },
+];
+
+/// `sizeof(ErlNifResourceTypeInit)` in NIF API 2.16 (five words); no resource types are made.
+const SIZEOF_RESOURCE_TYPE_INIT: usize = 5 * 8;
+
+static ENTRY: ErlNifEntry = ErlNifEntry {
+    major: 2,
+    minor: 16,
+    name: c"devtrace_beam_tracer".as_ptr(),
+    num_of_funcs: FUNCS.len() as c_int,
+    funcs: FUNCS.as_ptr(),
+    load: Some(load),
+    reload: std::ptr::null(),
+    upgrade: Some(upgrade),
+    unload: std::ptr::null(),
+    vm_variant: c"beam.vanilla".as_ptr(),
+    options: 1,
+    sizeof_erl_nif_resource_type_init: SIZEOF_RESOURCE_TYPE_INIT,
+    min_erts: c"erts-12.0".as_ptr(),
+};
+
+/// The VM's entry point into the library.
+#[unsafe(no_mangle)]
+pub extern "C" fn nif_init() -> *const ErlNifEntry {
+    &ENTRY
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_ring_write_benchmark_writes() {
+        assert!(super::bench::ring_write_ns(10_000).is_finite());
+    }
+}

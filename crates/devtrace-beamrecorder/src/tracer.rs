@@ -1,0 +1,500 @@
+//! The tracer's state and its handling of each trace event: which process a record is for
+//! (a [`BeamKind::Process`] record when a scheduler's tracer sees another process than
+//! before), code ids for functions, value summaries, message keys.
+//!
+//! Hot path: one thread-local writer per scheduler thread (the VM calls the tracer on the
+//! scheduler running the traced process), a thread-local cache of code ids, no lock but the
+//! names log's (taken to name a function, a process or an exception type the first time, and
+//! to keep a value summary's text).
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use devtrace_recorder::beam::{self, BeamKind};
+use devtrace_recorder::names::{self, CodeInfo};
+use devtrace_recorder::ring::{EventKind, RecorderFile, ThreadWriter, pack_meta};
+
+use crate::ffi::{self, ErlNifEnv, Term};
+use crate::summary::{self, Summarizer, Syntax};
+
+/// What the runtime asked for when it opened the file.
+pub struct Options {
+    pub syntax: Syntax,
+    /// Modules never recorded (OTP's, Elixir's, the runtime's own): atom terms.
+    pub excluded: HashSet<Term>,
+    /// Summaries of arguments and return values.
+    pub values: bool,
+    /// Whose GenServer state is summarised before and after each callback (needs `values`).
+    pub state: Option<StateOptions>,
+}
+
+/// Which GenServers' state is recorded, and the atoms that recognise their callbacks.
+pub struct StateOptions {
+    /// The modules chosen (atom terms); None: every recorded module.
+    pub modules: Option<HashSet<Term>>,
+    /// (function, arity) of the callbacks whose last argument is the state before.
+    pub takes_state: Vec<(Term, u32)>,
+    /// (function, arity) of the callbacks whose return value holds the state after.
+    pub returns_state: Vec<(Term, u32)>,
+    /// `reply`: the state is a reply tuple's third element.
+    pub reply: Term,
+    /// `stop`: the state is a stop tuple's last element.
+    pub stop: Term,
+    /// `noreply` and `ok`: the state is the tuple's second element.
+    pub noreply: Term,
+    pub ok: Term,
+}
+
+impl StateOptions {
+    fn chosen(&self, module: Term) -> bool {
+        self.modules.as_ref().is_none_or(|m| m.contains(&module))
+    }
+
+    /// The state argument of a callback's call (its last), if `module:function` is one.
+    fn before(&self, module: Term, function: Term, args: &[Term]) -> Option<Term> {
+        let arity = args.len() as u32;
+        (self.chosen(module) && self.takes_state.contains(&(function, arity)))
+            .then(|| args.last().copied())
+            .flatten()
+    }
+
+    /// The state in what a callback returned (`{reply, R, S}`, `{reply, R, S, Action}`,
+    /// `{noreply, S}`, `{noreply, S, Action}`, `{ok, S}`, `{ok, S, Action}`, `{stop, Why, S}`,
+    /// `{stop, Why, Reply, S}`).
+    fn after(
+        &self,
+        env: *mut ErlNifEnv,
+        module: Term,
+        function: Term,
+        arity: u32,
+        result: Term,
+    ) -> Option<Term> {
+        if !self.chosen(module) || !self.returns_state.contains(&(function, arity)) {
+            return None;
+        }
+        let items = tuple_elements(env, result)?;
+        match items.as_slice() {
+            [tag, _, state, ..] if *tag == self.reply => Some(*state),
+            [tag, .., state] if *tag == self.stop && items.len() >= 3 => Some(*state),
+            [tag, state, ..] if *tag == self.noreply || *tag == self.ok => Some(*state),
+            _ => None,
+        }
+    }
+}
+
+pub struct Tracer {
+    pub file: RecorderFile,
+    pub options: Options,
+    /// Serialises appends to the names log (the file's rule).
+    names: Mutex<Names>,
+    next_value: AtomicU32,
+    pub events: AtomicU64,
+    pub values_not_kept: AtomicU64,
+}
+
+#[derive(Default)]
+struct Names {
+    codes: HashMap<(Term, Term, u32), u32>,
+    exceptions: HashMap<String, u32>,
+    processes: HashSet<u64>,
+}
+
+pub static TRACER: OnceLock<Tracer> = OnceLock::new();
+
+/// The trace events the tracer records (`erl_tracer:trace/5`'s first argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    Call,
+    ReturnFrom,
+    ExceptionFrom,
+    Send,
+    Receive,
+    Spawn,
+    Exit,
+    Register,
+    Other,
+}
+
+/// Per scheduler thread.
+struct Local {
+    writer: Option<ThreadWriter>,
+    /// The process the last records were for (0: none yet).
+    current: u64,
+    codes: HashMap<(Term, Term, u32), u32>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = RefCell::new(Local {
+        writer: None,
+        current: 0,
+        codes: HashMap::new(),
+    });
+}
+
+impl Tracer {
+    pub fn new(file: RecorderFile, options: Options) -> Tracer {
+        Tracer {
+            file,
+            options,
+            names: Mutex::new(Names::default()),
+            next_value: AtomicU32::new(1),
+            events: AtomicU64::new(0),
+            values_not_kept: AtomicU64::new(0),
+        }
+    }
+
+    /// Writes records for process `pid` (a local pid term) from this thread.
+    fn write(&self, env: *mut ErlNifEnv, pid: Term, records: &[u64]) {
+        let key = process_key(pid);
+        LOCAL.with(|local| {
+            let mut local = local.borrow_mut();
+            let local = &mut *local;
+            let w = local.writer.get_or_insert_with(|| {
+                // SAFETY: gettid has no preconditions.
+                self.file.writer(unsafe { libc::gettid() } as u64)
+            });
+            if local.current != key {
+                local.current = key;
+                self.name_process(env, key, pid);
+                let now = w.clock().now();
+                self.file
+                    .push(w, now, beam::beam_meta(BeamKind::Process, key));
+            }
+            for meta in records {
+                let now = w.clock().now();
+                self.file.push(w, now, *meta);
+            }
+        });
+        self.events
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Names a process by its pid the first time it is seen (a later registered name replaces
+    /// it in the log).
+    fn name_process(&self, env: *mut ErlNifEnv, key: u64, pid: Term) {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if names.processes.insert(key) {
+            let _ = env;
+            names::write_thread(&self.file, key, &summary::opaque_text(pid));
+        }
+    }
+
+    fn set_process_name(&self, key: u64, name: &str) {
+        let _names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        names::write_thread(&self.file, key, name);
+    }
+
+    /// The code id of `module:function/arity`, named in the log the first time.
+    fn code(&self, env: *mut ErlNifEnv, module: Term, function: Term, arity: u32) -> u32 {
+        let id = (module, function, arity);
+        if let Some(code) = LOCAL.with(|l| l.borrow().codes.get(&id).copied()) {
+            return code;
+        }
+        let code = {
+            let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+            let next = names.codes.len() as u32 + 1;
+            *names.codes.entry(id).or_insert_with(|| {
+                let module_text = summary::atom_text(env, module).unwrap_or_default();
+                let function_text = summary::atom_text(env, function).unwrap_or_default();
+                names::write_code(
+                    &self.file,
+                    next,
+                    &code_info(&module_text, &function_text, arity),
+                );
+                next
+            })
+        };
+        LOCAL.with(|l| l.borrow_mut().codes.insert(id, code));
+        code
+    }
+
+    /// The id of an exception type (`error:badarith`, `exit:killed`), named the first time.
+    fn exception_type(&self, name: &str) -> u32 {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let next = names.exceptions.len() as u32 + 1;
+        *names.exceptions.entry(name.to_owned()).or_insert_with(|| {
+            names::write_exception(&self.file, next, name);
+            next
+        })
+    }
+
+    /// Keeps a summary's text; its value id (0 when the log is full).
+    fn value(&self, text: &str) -> u32 {
+        let id = self.next_value.fetch_add(1, Ordering::Relaxed);
+        let kept = {
+            let _names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+            beam::write_value(&self.file, id, text)
+        };
+        if kept {
+            id
+        } else {
+            self.values_not_kept.fetch_add(1, Ordering::Relaxed);
+            0
+        }
+    }
+
+    /// Keeps the summary of a GenServer's state under the id of the value it goes with.
+    fn state(&self, env: *mut ErlNifEnv, anchor: u32, state: Term) {
+        if anchor == 0 {
+            return; // the value itself was not kept
+        }
+        let text = self.summarizer(env).summary(state);
+        let kept = {
+            let _names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+            beam::write_state(&self.file, anchor, &text)
+        };
+        if !kept {
+            self.values_not_kept.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn summarizer(&self, env: *mut ErlNifEnv) -> Summarizer {
+        Summarizer::new(env, self.options.syntax)
+    }
+
+    /// One trace event (the arguments of `erl_tracer:trace/5`, `extra` from its options).
+    pub(crate) fn trace(
+        &self,
+        env: *mut ErlNifEnv,
+        tag: Tag,
+        tracee: Term,
+        term: Term,
+        extra: Option<Term>,
+    ) {
+        // SAFETY: a term of this env.
+        if unsafe { ffi::enif_is_pid(env, tracee) } == 0 {
+            return; // a port's events
+        }
+        match tag {
+            Tag::Call => self.call(env, tracee, term),
+            Tag::ReturnFrom => self.returned(env, tracee, term, extra, false),
+            Tag::ExceptionFrom => self.returned(env, tracee, term, extra, true),
+            Tag::Send => {
+                let key = message_key(term);
+                self.write(env, tracee, &[beam::message_meta(EventKind::Cause, key)]);
+            }
+            Tag::Receive => {
+                let key = message_key(term);
+                self.write(env, tracee, &[beam::message_meta(EventKind::Effect, key)]);
+            }
+            Tag::Spawn => {
+                let child = process_key(term);
+                self.write(env, tracee, &[beam::beam_meta(BeamKind::Spawn, child)]);
+            }
+            Tag::Exit => self.exit(env, tracee, term),
+            Tag::Register => {
+                if let Some(name) = summary::atom_text(env, term) {
+                    let key = process_key(tracee);
+                    // Named after its first record, so the pid's name comes first in the log.
+                    self.write(env, tracee, &[]);
+                    self.set_process_name(key, summary::module_name(&name));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn call(&self, env: *mut ErlNifEnv, tracee: Term, mfa: Term) {
+        let Some([module, function, args]) = tuple3(env, mfa) else {
+            return;
+        };
+        if self.options.excluded.contains(&module) {
+            return;
+        }
+        let items = list_items(env, args);
+        let arity = items.len() as u32;
+        let code = self.code(env, module, function, arity);
+        let call = pack_meta(EventKind::Call, code, 0);
+        if self.options.values && arity > 0 {
+            let value = self.value(&self.summarizer(env).arguments(args));
+            let state = self.options.state.as_ref();
+            if let Some(before) = state.and_then(|s| s.before(module, function, &items)) {
+                self.state(env, value, before);
+            }
+            self.write(env, tracee, &[call, pack_meta(EventKind::Value, value, 0)]);
+        } else {
+            self.write(env, tracee, &[call]);
+        }
+    }
+
+    fn returned(
+        &self,
+        env: *mut ErlNifEnv,
+        tracee: Term,
+        mfa: Term,
+        extra: Option<Term>,
+        exception: bool,
+    ) {
+        let Some([module, function, arity]) = tuple3(env, mfa) else {
+            return;
+        };
+        if self.options.excluded.contains(&module) {
+            return;
+        }
+        let mut n: std::os::raw::c_ulong = 0;
+        // SAFETY: an integer term of this env.
+        unsafe { ffi::enif_get_ulong(env, arity, &mut n) };
+        let code = self.code(env, module, function, n as u32);
+        let value = match (self.options.values, extra) {
+            (true, Some(v)) => self.value(&self.summarizer(env).summary(v)),
+            _ => 0,
+        };
+        if let (false, Some(result), Some(state)) = (exception, extra, &self.options.state)
+            && let Some(after) = state.after(env, module, function, n as u32, result)
+        {
+            self.state(env, value, after);
+        }
+        if exception {
+            let type_id = extra.map_or(0, |e| self.exception_type(&exception_name(env, e)));
+            self.write(
+                env,
+                tracee,
+                &[
+                    pack_meta(EventKind::Raise, 0, type_id),
+                    pack_meta(EventKind::Value, value, 2),
+                    pack_meta(EventKind::Unwind, code, 0),
+                ],
+            );
+        } else {
+            self.write(
+                env,
+                tracee,
+                &[
+                    pack_meta(EventKind::Value, value, 1),
+                    pack_meta(EventKind::Return, code, 0),
+                ],
+            );
+        }
+    }
+
+    fn exit(&self, env: *mut ErlNifEnv, tracee: Term, reason: Term) {
+        let text = self.summarizer(env).summary(reason);
+        let normal = is_normal_exit(env, reason);
+        let error_type = (!normal).then(|| {
+            let head = text
+                .split([',', '('])
+                .next()
+                .unwrap_or("")
+                .trim_start_matches('{');
+            self.exception_type(&format!("exit:{head}")) as u16
+        });
+        let value = self.value(&text);
+        self.write(
+            env,
+            tracee,
+            &[beam::beam_meta(
+                BeamKind::Exit,
+                beam::exit_payload(value, error_type),
+            )],
+        );
+    }
+}
+
+/// A function's names: Elixir's `Cart.Server` + `handle_call/3`, Erlang's `cart:start/0` whole.
+fn code_info(module: &str, function: &str, arity: u32) -> CodeInfo {
+    match module.strip_prefix("Elixir.") {
+        Some(alias) => CodeInfo {
+            qualname: format!("{function}/{arity}"),
+            module: alias.to_owned(),
+            file: String::new(),
+            line: 0,
+        },
+        None => CodeInfo {
+            qualname: format!("{module}:{function}/{arity}"),
+            module: String::new(),
+            file: String::new(),
+            line: 0,
+        },
+    }
+}
+
+/// `Class:Reason`'s type (`error:badarith`, `throw`, `error:{badmatch,…}` as `error:badmatch`).
+fn exception_name(env: *mut ErlNifEnv, class_and_reason: Term) -> String {
+    let Some(elements) = tuple_elements(env, class_and_reason).filter(|e| e.len() == 2) else {
+        return "error".to_owned();
+    };
+    let class = summary::atom_text(env, elements[0]).unwrap_or_else(|| "error".into());
+    let reason = elements[1];
+    let head = summary::atom_text(env, reason).or_else(|| {
+        let inner = tuple_elements(env, reason)?;
+        summary::atom_text(env, *inner.first()?)
+    });
+    // An Elixir exception is a struct: its module names it.
+    let head = head.or_else(|| exception_struct(env, reason));
+    match (class.as_str(), head) {
+        ("throw", _) => "throw".to_owned(),
+        (_, Some(head)) => format!("{class}:{}", summary::module_name(&head)),
+        (_, None) => class,
+    }
+}
+
+fn exception_struct(env: *mut ErlNifEnv, term: Term) -> Option<String> {
+    // SAFETY: the atom is made in this env; a term of this env.
+    unsafe {
+        let key = ffi::enif_make_atom(env, c"__struct__".as_ptr());
+        let mut value = 0;
+        (ffi::enif_get_map_value(env, term, key, &mut value) != 0)
+            .then(|| summary::atom_text(env, value))
+            .flatten()
+    }
+}
+
+fn is_normal_exit(env: *mut ErlNifEnv, reason: Term) -> bool {
+    if let Some(atom) = summary::atom_text(env, reason) {
+        return atom == "normal" || atom == "shutdown";
+    }
+    tuple_elements(env, reason)
+        .filter(|e| e.len() == 2)
+        .and_then(|e| summary::atom_text(env, e[0]))
+        .is_some_and(|a| a == "shutdown")
+}
+
+fn tuple_elements(env: *mut ErlNifEnv, term: Term) -> Option<Vec<Term>> {
+    let mut arity = 0;
+    let mut array: *const Term = std::ptr::null();
+    // SAFETY: the elements are copied out while the term lives.
+    unsafe {
+        if ffi::enif_get_tuple(env, term, &mut arity, &mut array) == 0 {
+            return None;
+        }
+        Some(std::slice::from_raw_parts(array, arity as usize).to_vec())
+    }
+}
+
+fn list_items(env: *mut ErlNifEnv, mut list: Term) -> Vec<Term> {
+    let mut items = Vec::new();
+    let (mut head, mut tail) = (0, 0);
+    // SAFETY: list cells of this env.
+    while unsafe { ffi::enif_get_list_cell(env, list, &mut head, &mut tail) } != 0 {
+        items.push(head);
+        list = tail;
+    }
+    items
+}
+
+fn tuple3(env: *mut ErlNifEnv, term: Term) -> Option<[Term; 3]> {
+    let e = tuple_elements(env, term)?;
+    (e.len() == 3).then(|| [e[0], e[1], e[2]])
+}
+
+/// A process's key: its pid's immediate bits without the tag, in the 48 bits a record holds
+/// (a local pid's number and serial fit in them; the key is a process's for its life).
+pub fn process_key(pid: Term) -> u64 {
+    let data = (pid as u64) >> 4;
+    let folded = data ^ (data >> 48);
+    (folded & ((1 << 48) - 1)).max(1)
+}
+
+/// The key of a message: a hash of its content (the receiver's copy hashes the same), so the
+/// send and the receive meet. Not the receiver's: a reply sent to a process alias (OTP 24+'s
+/// `gen:call`) names a reference, not a pid. Messages equal in content sent at once to two
+/// processes may be matched crosswise (each receive still links to a send of that content);
+/// OTP's calls and replies carry a unique reference, so theirs never are.
+fn message_key(message: Term) -> u64 {
+    // SAFETY: hashing a term of the calling env.
+    unsafe { ffi::enif_hash(ffi::ERL_NIF_INTERNAL_HASH, message, MESSAGE_SALT) & ((1 << 48) - 1) }
+}
+
+const MESSAGE_SALT: u64 = 0x6465_7674_7261_6365;

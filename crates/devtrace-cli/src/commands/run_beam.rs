@@ -1,0 +1,442 @@
+//! `devtrace run --record` for Erlang and Elixir programs: the VM's own flags start devtrace's
+//! BEAM runtime in every VM the command starts (`ERL_LIBS` names the runtime's directory,
+//! `ERL_AFLAGS` adds `-s devtrace_beam start`; docs/beam.md), each VM writes its processes'
+//! calls, messages and lifecycle into a recorder file of its own, and this module reads the
+//! files *while the program runs* (so a lossless writer whose ring is full waits for us, not
+//! for a process in the VM) and once more after it ended, however it ended (a VM killed by
+//! SIGKILL leaves its file whole). devtrace-recorder's BEAM reader and builder turn the records
+//! into spans, sent to the run's receiver as OTLP like any SDK's: processes are threads
+//! (`thread.name`), a message's receive links to its send (`devtrace.link.kind` `message`), a
+//! GenServer callback carries the server's state before and after it (`devtrace.beam.state.*`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use devtrace_ingest::otlp::trace::v1::{Span, Status, span};
+use devtrace_model::{AnyValue, KeyValue, semconv};
+use devtrace_recorder::beam::{self, BeamReader, PROCESS_CODE, RECEIVE_CODE};
+use devtrace_recorder::ring::{Cursor, RecorderFile};
+use devtrace_recorder::{Builder, BuilderOptions, Names, OutSpan};
+
+use super::otlp_export::{post_traces, to_proto};
+
+/// Overrides where the runtime is (a directory holding `devtrace_beam/ebin`).
+pub const LIB_VAR: &str = "DEVTRACE_BEAM_LIB";
+/// How often the recorder files are read while the program runs.
+const READ_EVERY: Duration = Duration::from_millis(10);
+/// A wait in `receive` shorter than this that no recorded send ended is left out.
+const SHORT_WAIT_NS: u64 = 1_000_000;
+/// Spans a request carries.
+const SPANS_PER_REQUEST: usize = 2000;
+/// Commands that are a BEAM VM (a missing runtime is worth a word only for them).
+const BEAM_PROGRAMS: [&str; 6] = ["erl", "elixir", "iex", "mix", "escript", "elixirc"];
+
+pub const ARGUMENTS: &str = "devtrace.call.arguments";
+pub const RETURN: &str = "devtrace.call.return";
+pub const EXCEPTION: &str = "devtrace.call.exception";
+pub const EXIT_REASON: &str = "devtrace.beam.exit_reason";
+/// A GenServer's state when a callback began and when it returned (docs/beam.md).
+pub const STATE_BEFORE: &str = "devtrace.beam.state.before";
+pub const STATE_AFTER: &str = "devtrace.beam.state.after";
+pub const OPEN: &str = "devtrace.recorder.open";
+
+/// A recording of the BEAM VMs a command starts.
+pub struct BeamRecording {
+    lib: PathBuf,
+    dir: PathBuf,
+    mib: u64,
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<Vec<Recorded>>>,
+}
+
+/// What one VM's file gave.
+struct Recorded {
+    pid: u32,
+    spans: Vec<Span>,
+    events: u64,
+    lost: u64,
+    processes: usize,
+}
+
+/// One VM's file as it is read.
+struct Followed {
+    file: RecorderFile,
+    cursor: Cursor,
+    reader: BeamReader,
+    builder: Builder,
+}
+
+impl BeamRecording {
+    /// The recording of `program`'s VMs, when the runtime is built; otherwise a note (for a
+    /// BEAM program) of what to do.
+    pub fn prepare(
+        program: &str,
+        mib: u64,
+        root: (u128, u64),
+    ) -> Result<Option<BeamRecording>, String> {
+        let Some(lib) = runtime_dir() else {
+            let name = Path::new(program).file_name().map(|n| n.to_string_lossy());
+            return match name {
+                Some(name) if BEAM_PROGRAMS.contains(&name.as_ref()) => Err(format!(
+                    "devtrace: --record: the BEAM runtime is not built, so {} is not recorded: run scripts/build-beam (or set {LIB_VAR} to its directory)",
+                    devtrace_model::recorded::quote(&name)
+                )),
+                _ => Ok(None),
+            };
+        };
+        let dir =
+            std::env::temp_dir().join(format!("devtrace-beam-{}-{:x}", std::process::id(), root.1));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("devtrace: --record: cannot create {}: {e}", dir.display()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (dir, stop) = (dir.clone(), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("devtrace-beam-reader".into())
+                .spawn(move || follow(&dir, &stop, root))
+                .ok()
+        };
+        Ok(Some(BeamRecording {
+            lib,
+            dir,
+            mib,
+            stop,
+            reader,
+        }))
+    }
+
+    /// The child's variables: the runtime on `ERL_LIBS`, started by `ERL_AFLAGS`, writing into
+    /// our directory.
+    pub fn environment(&self) -> Vec<(String, String)> {
+        let prepend = |var: &str, value: String, sep: &str| match std::env::var(var) {
+            Ok(existing) if !existing.is_empty() => format!("{value}{sep}{existing}"),
+            _ => value,
+        };
+        let aflags = match std::env::var("ERL_AFLAGS") {
+            Ok(existing) if !existing.is_empty() => format!("{existing} -s devtrace_beam start"),
+            _ => "-s devtrace_beam start".to_owned(),
+        };
+        vec![
+            (
+                "ERL_LIBS".to_owned(),
+                prepend("ERL_LIBS", self.lib.display().to_string(), ":"),
+            ),
+            ("ERL_AFLAGS".to_owned(), aflags),
+            (
+                "DEVTRACE_BEAM_DIR".to_owned(),
+                self.dir.display().to_string(),
+            ),
+            ("DEVTRACE_BEAM_MIB".to_owned(), self.mib.to_string()),
+            ("DEVTRACE_BEAM_LOSSLESS".to_owned(), "1".to_owned()),
+        ]
+    }
+
+    /// Reads what the VMs wrote last, sends the spans to `endpoint` as part of run `run_id`,
+    /// removes the files; returns a line for the user when a VM was recorded (and whether one
+    /// was).
+    pub fn finish(mut self, endpoint: &str, run_id: &str, service: &str) -> (Option<String>, bool) {
+        self.stop.store(true, Ordering::Release);
+        let recorded = self
+            .reader
+            .take()
+            .and_then(|r| r.join().ok())
+            .unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if recorded.is_empty() {
+            return (None, false);
+        }
+        let mut notes = Vec::new();
+        for vm in recorded {
+            let sent = send(endpoint, run_id, service, vm.spans);
+            notes.push(match sent {
+                Ok(n) => format!(
+                    "devtrace: --record: BEAM VM {} recorded: {} processes of the program, {} events ({} lost), {n} spans",
+                    vm.pid, vm.processes, vm.events, vm.lost
+                ),
+                Err(error) => format!(
+                    "devtrace: --record: could not send BEAM VM {}'s spans: {error:#}",
+                    vm.pid
+                ),
+            });
+        }
+        (Some(notes.join("\n")), true)
+    }
+}
+
+/// Where the runtime is: `$DEVTRACE_BEAM_LIB`, else `beam` beside the directory of devtrace's
+/// binary (`target/beam` for `target/debug/devtrace`, where scripts/build-beam puts it).
+fn runtime_dir() -> Option<PathBuf> {
+    let has_runtime = |dir: &Path| dir.join("devtrace_beam/ebin/devtrace_beam.beam").is_file();
+    if let Some(dir) = std::env::var_os(LIB_VAR) {
+        return Some(PathBuf::from(dir)).filter(|d| has_runtime(d));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let candidate = exe.parent()?.parent()?.join("beam");
+    has_runtime(&candidate).then_some(candidate)
+}
+
+/// The reader thread: follows every recorder file that appears in `dir` until told to stop,
+/// then reads each once more and builds what is left.
+fn follow(dir: &Path, stop: &AtomicBool, root: (u128, u64)) -> Vec<Recorded> {
+    let mut files: HashMap<PathBuf, Followed> = HashMap::new();
+    loop {
+        let last = stop.load(Ordering::Acquire);
+        discover(dir, &mut files, root);
+        for f in files.values_mut() {
+            for process in f.reader.split(&f.cursor.read(&f.file, None)) {
+                f.builder.feed(&process, &|_| None);
+            }
+        }
+        if last {
+            break;
+        }
+        std::thread::sleep(READ_EVERY);
+    }
+    files.into_values().map(finish_file).collect()
+}
+
+fn discover(dir: &Path, files: &mut HashMap<PathBuf, Followed>, root: (u128, u64)) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        if files.contains_key(&path) || path.extension().is_none_or(|e| e != "ring") {
+            continue;
+        }
+        // A file still being created fails to open: the next pass tries again.
+        if let Ok(file) = RecorderFile::open(&path) {
+            let seed = rand_seed(&path);
+            files.insert(
+                path,
+                Followed {
+                    file,
+                    cursor: Cursor::new(),
+                    reader: BeamReader::new(),
+                    builder: Builder::new(BuilderOptions {
+                        threshold_ns: 0,
+                        root: Some(root),
+                        seed,
+                        ..Default::default()
+                    }),
+                },
+            );
+        }
+    }
+}
+
+fn rand_seed(path: &Path) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut h = nanos ^ 0x9E37_79B9_7F4A_7C15;
+    for b in path.as_os_str().as_encoded_bytes() {
+        h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01B3);
+    }
+    h | 1
+}
+
+fn finish_file(mut f: Followed) -> Recorded {
+    f.builder.finish_open();
+    let out = f.builder.take_spans();
+    let names = Names::read(&f.file);
+    let texts = Texts {
+        values: beam::read_values(&f.file),
+        states: beam::read_states(&f.file),
+    };
+    let info = f.file.info();
+    let lost = f.builder.lost + f.reader.unattributed;
+    let (out, processes) = the_programs_processes(out);
+    let spans = out
+        .iter()
+        .map(|s| to_span(s, &names, &texts, &|mono| info.created.to_unix(mono)))
+        .collect();
+    Recorded {
+        pid: info.pid,
+        spans,
+        events: f.builder.events,
+        lost,
+        processes,
+    }
+}
+
+/// The spans of the processes that ran the program's code (a recorded function): the VM's and
+/// libraries' own processes (a logger, Elixir's code server) exchange messages with the program
+/// but are not it. Links to the spans left out are left out too. Also: how many processes stay.
+fn the_programs_processes(spans: Vec<OutSpan>) -> (Vec<OutSpan>, usize) {
+    use std::collections::HashSet;
+    let programs: HashSet<u64> = spans
+        .iter()
+        .filter(|s| !matches!(s.code, PROCESS_CODE | RECEIVE_CODE))
+        .map(|s| s.stream)
+        .collect();
+    let mut kept: Vec<OutSpan> = spans
+        .into_iter()
+        .filter(|s| programs.contains(&s.stream))
+        .collect();
+    let ids: HashSet<u64> = kept.iter().map(|s| s.span_id).collect();
+    for s in &mut kept {
+        s.links.retain(|l| ids.contains(&l.span_id));
+    }
+    // A short wait ended by no message of the program (a reply of the VM's own processes, a
+    // message that came while the process was busy) says nothing: its time stays its parent's.
+    kept.retain(|s| {
+        s.code != RECEIVE_CODE || !s.links.is_empty() || s.end - s.start >= SHORT_WAIT_NS
+    });
+    (kept, programs.len())
+}
+
+/// The name of a function, a process's life or a wait.
+fn span_name(code: u32, process: &str, names: &Names) -> String {
+    match code {
+        PROCESS_CODE => format!("process {process}"),
+        RECEIVE_CODE => "receive".to_owned(),
+        code => names
+            .codes
+            .get(&code)
+            .map_or_else(|| format!("function {code}"), |c| c.span_name()),
+    }
+}
+
+/// The summaries of a VM's file: values by id, GenServer states by their value's id.
+struct Texts {
+    values: HashMap<u32, String>,
+    states: HashMap<u32, String>,
+}
+
+fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64) -> Span {
+    let process = names
+        .threads
+        .get(&s.stream)
+        .cloned()
+        .unwrap_or_else(|| format!("process {:x}", s.stream));
+    let name = span_name(s.code, &process, names);
+    let mut attributes = vec![
+        KeyValue::new("thread.name", process.clone()),
+        KeyValue::new("thread.id", s.stream as i64),
+        KeyValue::new("devtrace.recorder", true),
+        KeyValue::new("devtrace.beam.process", process.clone()),
+    ];
+    if !matches!(s.code, PROCESS_CODE | RECEIVE_CODE) {
+        attributes.push(KeyValue::new(semconv::CODE_FUNCTION_NAME, name.clone()));
+    }
+    let value_keys = match s.code {
+        PROCESS_CODE => [None, Some(EXIT_REASON), None],
+        _ => [Some(ARGUMENTS), Some(RETURN), Some(EXCEPTION)],
+    };
+    for (id, key) in s.values.iter().zip(value_keys) {
+        if let (Some(key), Some(text)) = (key, texts.values.get(id)) {
+            attributes.push(KeyValue::new(key, text.clone()));
+        }
+    }
+    if s.code != PROCESS_CODE {
+        for (id, key) in s.values.iter().zip([STATE_BEFORE, STATE_AFTER]) {
+            if let Some(state) = texts.states.get(id).filter(|_| *id != 0) {
+                attributes.push(KeyValue::new(key, state.clone()));
+            }
+        }
+    }
+    if s.open {
+        attributes.push(KeyValue::new(OPEN, true));
+    }
+    let error = s.error.map(|id| {
+        names
+            .exceptions
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| "error".to_owned())
+    });
+    let events = error
+        .iter()
+        .map(|kind| span::Event {
+            time_unix_nano: unix(s.end),
+            name: semconv::EXCEPTION_EVENT.to_owned(),
+            attributes: to_proto(&[
+                KeyValue::new(semconv::EXCEPTION_TYPE, kind.clone()),
+                KeyValue::new(semconv::EXCEPTION_ESCAPED, true),
+            ]),
+            ..Default::default()
+        })
+        .collect();
+    Span {
+        trace_id: s.trace_id.to_be_bytes().to_vec(),
+        span_id: s.span_id.to_be_bytes().to_vec(),
+        parent_span_id: match s.parent_span_id {
+            0 => Vec::new(),
+            id => id.to_be_bytes().to_vec(),
+        },
+        name,
+        kind: 1,
+        start_time_unix_nano: unix(s.start),
+        end_time_unix_nano: unix(s.end.max(s.start)),
+        attributes: to_proto(&attributes),
+        events,
+        links: s.links.iter().map(|l| link(l, names, unix)).collect(),
+        status: error.map(|message| Status { code: 2, message }),
+        ..Default::default()
+    }
+}
+
+/// A causal link in the `devtrace.link.*` convention (the one the Python recorder writes).
+fn link(l: &devtrace_recorder::OutLink, names: &Names, unix: &dyn Fn(u64) -> u64) -> span::Link {
+    use semconv::causal;
+    let mut attributes = vec![
+        KeyValue::new(causal::LINK_KIND, l.kind.name()),
+        KeyValue::new(causal::LINK_OBJECT, l.kind.object()),
+        KeyValue::new(causal::LINK_CAUSE_TIME, unix(l.cause_ts) as i64),
+        KeyValue::new(causal::LINK_WAIT_NS, l.wait_ns as i64),
+    ];
+    if let Some(code) = names.codes.get(&l.cause_code) {
+        attributes.push(KeyValue::new(causal::LINK_CAUSE_FUNCTION, code.span_name()));
+    }
+    span::Link {
+        trace_id: l.trace_id.to_be_bytes().to_vec(),
+        span_id: l.span_id.to_be_bytes().to_vec(),
+        attributes: to_proto(&attributes),
+        ..Default::default()
+    }
+}
+
+/// Sends `spans` in requests of [`SPANS_PER_REQUEST`]; how many were sent.
+fn send(endpoint: &str, run_id: &str, service: &str, spans: Vec<Span>) -> Result<usize> {
+    use devtrace_ingest::otlp::{
+        collector::trace::v1::ExportTraceServiceRequest,
+        common::v1::InstrumentationScope,
+        resource::v1::Resource,
+        trace::v1::{ResourceSpans, ScopeSpans},
+    };
+    let total = spans.len();
+    let mut spans = spans;
+    while !spans.is_empty() {
+        let rest = spans.split_off(spans.len().min(SPANS_PER_REQUEST));
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: to_proto(&[
+                        KeyValue::new(semconv::SERVICE_NAME, service.to_owned()),
+                        KeyValue::new(semconv::RUN_ID, run_id.to_owned()),
+                        KeyValue::new("telemetry.sdk.language", AnyValue::from("erlang")),
+                    ]),
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: "devtrace.beam".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        ..Default::default()
+                    }),
+                    spans: std::mem::replace(&mut spans, rest),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        post_traces(endpoint, &prost::Message::encode_to_vec(&request))
+            .context("sending the BEAM spans")?;
+    }
+    Ok(total)
+}

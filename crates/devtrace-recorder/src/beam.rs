@@ -1,0 +1,502 @@
+//! The BEAM runtime's records: what an Erlang VM's tracer (the `devtrace-beamrecorder` NIF)
+//! writes into a recorder file beside the calls, and the reader that turns them back into
+//! per-process streams the [`crate::builder`] replays as it replays a Python thread's.
+//!
+//! The tracer runs on the scheduler thread of the process it traces, so a file's streams are
+//! *scheduler threads*, and a scheduler runs many processes one after another. A
+//! [`BeamKind::Process`] record says which process the records after it belong to (written when
+//! a scheduler's tracer sees another process than the one before); [`BeamReader`] splits each
+//! scheduler stream at them and merges each process's pieces back in time order (a process runs
+//! on one scheduler at a time, and every stream is stamped by one clock), so a *process* becomes
+//! the builder's stream (and `thread.name` its registered name or pid).
+//!
+//! What the reader adds on the way, so the builder needs nothing BEAM-specific:
+//! - a frame for the process's life ([`PROCESS_CODE`]): from its first record to its exit, whose
+//!   reason is its value and, unless `normal`/`shutdown`, its error; the calls made in the
+//!   process nest under it, so a send made outside any recorded call still has a span;
+//! - a spawn is a [`LinkKind::ThreadStart`] cause in the parent and its effect at the child's
+//!   start (the child's life "follows" the spawning call);
+//! - a message received is a `receive` frame ([`RECEIVE_CODE`]) from the process's previous record
+//!   (it ran nothing recorded in between: it waited) to the message's arrival, holding the
+//!   [`LinkKind::Message`] effect the builder links to the matching send's cause (the key is
+//!   the receiver and a hash of the message, made by the tracer);
+//! - calls still open when the process exits end with it (by its reason's error, if any).
+//!
+//! Value summaries (arguments, return values, exceptions, exit reasons) are text the tracer made
+//! from terms (bounded and redacted, no user code run); they are kept in the names log under
+//! their own tag ([`write_value`]) and named by id from [`EventKind::Value`] records. A
+//! GenServer callback's state before and after (the state argument of `handle_call/3`,
+//! `handle_cast/2`, `handle_info/2`, `handle_continue/2`, `terminate/2`; the state in what it
+//! returned, as `init/1`'s) is kept beside them ([`write_state`]), under the id of the
+//! arguments' or the return value's summary, so it needs no record of its own.
+
+use std::collections::HashMap;
+
+use crate::ring::{
+    CAUSALITY_KEY_MASK, Event, EventKind, LinkKind, RecorderFile, StreamEvents, causality_meta,
+    causality_of, pack_meta,
+};
+
+/// The code id of a process's life frame (named `process NAME` by the reader's caller).
+pub const PROCESS_CODE: u32 = u32::MAX - 16;
+/// The code id of a wait in `receive` that a message ended.
+pub const RECEIVE_CODE: u32 = u32::MAX - 17;
+/// The names-log tag of a value summary (after names.rs's tags, which skip it).
+const TAG_VALUE: u8 = 16;
+/// The names-log tag of a GenServer state summary, kept under the id of the value it goes with
+/// (a callback's arguments: the state before; its return value: the state after).
+const TAG_STATE: u8 = 17;
+
+/// What a [`EventKind::Beam`] record says (aux bits 0–7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum BeamKind {
+    /// The records after it on this stream are process `payload`'s.
+    Process = 1,
+    /// The current process spawned process `payload`.
+    Spawn = 2,
+    /// The current process exited: payload's low 32 bits are its reason's value id, bits 32–47
+    /// the exception type id of an abnormal reason (0: a normal exit).
+    Exit = 3,
+}
+
+impl BeamKind {
+    fn from_u8(v: u8) -> Option<BeamKind> {
+        Some(match v {
+            1 => BeamKind::Process,
+            2 => BeamKind::Spawn,
+            3 => BeamKind::Exit,
+            _ => return None,
+        })
+    }
+}
+
+/// The meta word of a BEAM record carrying a 48-bit `payload`.
+#[inline(always)]
+pub fn beam_meta(kind: BeamKind, payload: u64) -> u64 {
+    let payload = payload & CAUSALITY_KEY_MASK;
+    let high = ((payload >> 32) & 0xFFFF) as u32;
+    pack_meta(EventKind::Beam, payload as u32, kind as u32 | high << 8)
+}
+
+/// A BEAM record's (kind, payload), or None for a record of another kind.
+pub fn beam_of(e: &Event) -> Option<(BeamKind, u64)> {
+    if e.kind != EventKind::Beam {
+        return None;
+    }
+    let kind = BeamKind::from_u8(e.aux as u8)?;
+    Some((kind, (e.aux as u64 >> 8) << 32 | e.code as u64))
+}
+
+/// The exit payload: the reason's value id and, for an abnormal exit, its type id.
+pub fn exit_payload(reason_value: u32, error_type: Option<u16>) -> u64 {
+    (error_type.unwrap_or(0) as u64) << 32 | reason_value as u64
+}
+
+/// The meta word of a message's send ([`EventKind::Cause`]) or arrival ([`EventKind::Effect`]).
+#[inline(always)]
+pub fn message_meta(kind: EventKind, key: u64) -> u64 {
+    causality_meta(kind, LinkKind::Message, key & CAUSALITY_KEY_MASK)
+}
+
+/// Appends a value summary's text under `id`; false when the names log is full (the value is
+/// then shown as not kept).
+pub fn write_value(file: &RecorderFile, id: u32, text: &str) -> bool {
+    write_text(file, TAG_VALUE, id, text)
+}
+
+/// Appends the summary of a GenServer's state that goes with value `anchor` (the arguments of
+/// a callback: its state before; its return value: its state after); false when the names log
+/// is full.
+pub fn write_state(file: &RecorderFile, anchor: u32, text: &str) -> bool {
+    write_text(file, TAG_STATE, anchor, text)
+}
+
+fn write_text(file: &RecorderFile, tag: u8, id: u32, text: &str) -> bool {
+    let text = crate::ring::truncate_utf8(text, u16::MAX as usize);
+    let mut entry = Vec::with_capacity(7 + text.len());
+    entry.push(tag);
+    entry.extend_from_slice(&id.to_ne_bytes());
+    entry.extend_from_slice(&(text.len() as u16).to_ne_bytes());
+    entry.extend_from_slice(text.as_bytes());
+    file.append_name(&entry)
+}
+
+/// Every value summary in `file`'s names log, by id.
+pub fn read_values(file: &RecorderFile) -> HashMap<u32, String> {
+    decode_texts(file.names_bytes(), TAG_VALUE)
+}
+
+/// Every GenServer state summary in `file`'s names log, by the id of the value it goes with.
+pub fn read_states(file: &RecorderFile) -> HashMap<u32, String> {
+    decode_texts(file.names_bytes(), TAG_STATE)
+}
+
+fn decode_texts(mut bytes: &[u8], tag: u8) -> HashMap<u32, String> {
+    let mut out = HashMap::new();
+    while bytes.len() >= 4 {
+        let len = u32::from_ne_bytes(bytes[..4].try_into().unwrap()) as usize;
+        if len == 0 || bytes.len() < 4 + len {
+            break;
+        }
+        let entry = &bytes[4..4 + len];
+        bytes = &bytes[4 + len..];
+        if entry.len() >= 7 && entry[0] == tag {
+            let id = u32::from_ne_bytes(entry[1..5].try_into().unwrap());
+            let n = u16::from_ne_bytes(entry[5..7].try_into().unwrap()) as usize;
+            if let Some(text) = entry.get(7..7 + n) {
+                out.insert(id, String::from_utf8_lossy(text).into_owned());
+            }
+        }
+    }
+    out
+}
+
+/// One process as the reader follows it.
+#[derive(Debug, Default)]
+struct ProcessState {
+    started: bool,
+    exited: bool,
+    /// Recorded calls open now (under the life frame).
+    depth: u32,
+    last_ts: u64,
+}
+
+/// Turns the scheduler streams of a BEAM recorder file into per-process streams (see the
+/// module doc). Feed it every pass of a [`crate::ring::Cursor`], in order.
+#[derive(Debug, Default)]
+pub struct BeamReader {
+    /// The process each scheduler stream writes for now.
+    current: HashMap<u64, u64>,
+    processes: HashMap<u64, ProcessState>,
+    /// Records that came before any process record of their stream (after a loss): dropped.
+    pub unattributed: u64,
+}
+
+impl BeamReader {
+    pub fn new() -> BeamReader {
+        BeamReader::default()
+    }
+
+    /// The processes' records in `pass` (one pass of a cursor over the schedulers' streams),
+    /// one [`StreamEvents`] per process (its stream id is the process key), in the builder's
+    /// vocabulary.
+    pub fn split(&mut self, pass: &[StreamEvents]) -> Vec<StreamEvents> {
+        let mut raw: HashMap<u64, (Vec<Event>, u64)> = HashMap::new();
+        for segment in pass {
+            if segment.lost > 0 {
+                // Which process the records after a gap are is unknown until the next switch.
+                self.current.remove(&segment.stream);
+            }
+            let mut lost = segment.lost;
+            for e in &segment.events {
+                if let Some((BeamKind::Process, key)) = beam_of(e) {
+                    self.current.insert(segment.stream, key);
+                    continue;
+                }
+                match self.current.get(&segment.stream) {
+                    Some(&key) => {
+                        let entry = raw.entry(key).or_default();
+                        entry.0.push(*e);
+                        entry.1 += std::mem::take(&mut lost);
+                    }
+                    None => self.unattributed += 1,
+                }
+            }
+        }
+        let mut keys: Vec<u64> = raw.keys().copied().collect();
+        keys.sort_unstable();
+        keys.into_iter()
+            .map(|key| {
+                let (mut events, lost) = raw.remove(&key).unwrap_or_default();
+                events.sort_by_key(|e| e.ts); // stable: one stream's order kept at equal stamps
+                let state = self.processes.entry(key).or_default();
+                StreamEvents {
+                    stream: key,
+                    tid: key,
+                    first_seq: 0,
+                    events: translate(state, key, &events),
+                    lost,
+                }
+            })
+            .collect()
+    }
+
+    /// Processes seen and how many of them exited while recorded.
+    pub fn process_counts(&self) -> (usize, usize) {
+        let exited = self.processes.values().filter(|p| p.exited).count();
+        (self.processes.len(), exited)
+    }
+}
+
+fn record(ts: u64, kind: EventKind, code: u32, aux: u32) -> Event {
+    Event {
+        ts,
+        kind,
+        code,
+        aux,
+    }
+}
+
+/// One process's records of a pass, translated for the builder.
+fn translate(state: &mut ProcessState, key: u64, events: &[Event]) -> Vec<Event> {
+    let mut out = Vec::with_capacity(events.len() + 4);
+    for e in events {
+        if state.exited {
+            break; // nothing of a process comes after its exit (a reused key would be a new one)
+        }
+        if !state.started {
+            state.started = true;
+            let start = causality_meta(EventKind::Effect, LinkKind::ThreadStart, key);
+            out.push(Event {
+                ts: e.ts,
+                ..crate::ring::unpack(0, start).expect("a known kind")
+            });
+            out.push(record(e.ts, EventKind::Call, PROCESS_CODE, 0));
+            state.last_ts = e.ts;
+        }
+        match (e.kind, beam_of(e)) {
+            (EventKind::Beam, Some((BeamKind::Spawn, child))) => {
+                let cause = causality_meta(EventKind::Cause, LinkKind::ThreadStart, child);
+                out.push(Event {
+                    ts: e.ts,
+                    ..crate::ring::unpack(0, cause).expect("a known kind")
+                });
+            }
+            (EventKind::Beam, Some((BeamKind::Exit, payload))) => {
+                exit(state, e.ts, payload, &mut out);
+            }
+            (EventKind::Beam, _) => {}
+            (EventKind::Effect, _)
+                if causality_of(e).is_some_and(|(k, _)| k == LinkKind::Message) =>
+            {
+                // It waited in `receive` since it last did something recorded.
+                let since = state.last_ts.min(e.ts);
+                out.push(record(since, EventKind::Call, RECEIVE_CODE, 0));
+                out.push(record(
+                    since,
+                    EventKind::WaitBegin,
+                    0,
+                    LinkKind::Message as u32,
+                ));
+                out.push(*e);
+                out.push(record(e.ts, EventKind::Return, RECEIVE_CODE, 0));
+            }
+            (EventKind::Call, _) => {
+                state.depth += 1;
+                out.push(*e);
+            }
+            (EventKind::Return | EventKind::Unwind, _) => {
+                if state.depth > 0 {
+                    state.depth -= 1;
+                    out.push(*e);
+                }
+            }
+            _ => out.push(*e),
+        }
+        state.last_ts = e.ts;
+    }
+    out
+}
+
+/// A process's exit: its open calls end with it, then its life frame, with the reason as its
+/// value (the return value's slot) and, if abnormal, its error.
+fn exit(state: &mut ProcessState, ts: u64, payload: u64, out: &mut Vec<Event>) {
+    let reason = payload as u32;
+    let error_type = (payload >> 32) as u32;
+    let ending = if error_type != 0 {
+        out.push(record(ts, EventKind::Raise, 0, error_type));
+        EventKind::Unwind
+    } else {
+        EventKind::Return
+    };
+    for _ in 0..std::mem::take(&mut state.depth) {
+        out.push(record(ts, ending, 0, 0));
+    }
+    if reason != 0 {
+        out.push(record(ts, EventKind::Value, reason, 1));
+    }
+    out.push(record(ts, ending, PROCESS_CODE, 0));
+    state.exited = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::{Builder, BuilderOptions};
+    use crate::ring::{Cursor, Layout};
+
+    const MS: u64 = 1_000_000;
+
+    fn ev(ts: u64, meta: u64) -> Event {
+        let mut e = crate::ring::unpack(0, meta).unwrap();
+        e.ts = ts;
+        e
+    }
+
+    fn stream(id: u64, events: Vec<Event>) -> StreamEvents {
+        StreamEvents {
+            stream: id,
+            tid: id,
+            first_seq: 0,
+            events,
+            lost: 0,
+        }
+    }
+
+    #[test]
+    fn payloads_round_trip_through_a_record() {
+        let payload = 0xABCD_1234_5678;
+        let e = ev(1, beam_meta(BeamKind::Spawn, payload));
+        assert_eq!(beam_of(&e), Some((BeamKind::Spawn, payload)));
+        let e = ev(1, beam_meta(BeamKind::Exit, exit_payload(7, Some(3))));
+        assert_eq!(beam_of(&e), Some((BeamKind::Exit, 3 << 32 | 7)));
+        let e = ev(1, message_meta(EventKind::Cause, 0xFFFF_FFFF_FFFF_FFFF));
+        assert_eq!(
+            causality_of(&e),
+            Some((LinkKind::Message, CAUSALITY_KEY_MASK))
+        );
+    }
+
+    #[test]
+    fn value_texts_are_kept_in_the_names_log_beside_the_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RecorderFile::create(
+            &dir.path().join("values"),
+            Layout::new(16, 4, 8, 4096),
+            1,
+            0,
+            "{}",
+        )
+        .unwrap();
+        crate::names::write_thread(&file, 9, "<0.9.0>");
+        assert!(write_value(&file, 1, "[1, \"two\"]"));
+        assert!(write_value(&file, 2, "{:ok, 3}"));
+        assert!(write_state(&file, 2, "%{total: 3}"));
+        let values = read_values(&file);
+        assert_eq!(values.get(&1).map(String::as_str), Some("[1, \"two\"]"));
+        assert_eq!(values.get(&2).map(String::as_str), Some("{:ok, 3}"));
+        assert_eq!(values.len(), 2, "a state is not a value");
+        let states = read_states(&file);
+        assert_eq!(states.get(&2).map(String::as_str), Some("%{total: 3}"));
+        assert_eq!(states.len(), 1);
+        let names = crate::names::Names::read(&file);
+        assert_eq!(names.threads.get(&9).map(String::as_str), Some("<0.9.0>"));
+    }
+
+    /// Two processes on two schedulers, one migrating: the client calls `ask/1` (code 1), which
+    /// sends to the server and waits; the server's `serve/1` (code 2) replies.
+    fn ping_pong() -> Vec<StreamEvents> {
+        let (client, server) = (0x100, 0x200);
+        let (request, reply) = (0x51, 0x52);
+        let sched1 = vec![
+            ev(0, beam_meta(BeamKind::Process, client)),
+            ev(0, beam_meta(BeamKind::Spawn, server)),
+            ev(MS, pack_meta(EventKind::Call, 1, 0)),
+            ev(MS, pack_meta(EventKind::Value, 10, 0)),
+            ev(2 * MS, message_meta(EventKind::Cause, request)),
+            ev(3 * MS, beam_meta(BeamKind::Process, server)),
+            ev(3 * MS, message_meta(EventKind::Effect, request)),
+            ev(3 * MS, pack_meta(EventKind::Call, 2, 0)),
+            ev(9 * MS, message_meta(EventKind::Cause, reply)),
+            ev(9 * MS, pack_meta(EventKind::Return, 2, 0)),
+        ];
+        let sched2 = vec![
+            ev(10 * MS, beam_meta(BeamKind::Process, client)),
+            ev(10 * MS, message_meta(EventKind::Effect, reply)),
+            ev(11 * MS, pack_meta(EventKind::Return, 1, 0)),
+            ev(
+                12 * MS,
+                beam_meta(BeamKind::Exit, exit_payload(11, Some(4))),
+            ),
+        ];
+        vec![stream(1, sched1), stream(2, sched2)]
+    }
+
+    #[test]
+    fn processes_become_streams_with_their_life_and_waits_in_receive() {
+        let mut reader = BeamReader::new();
+        let split = reader.split(&ping_pong());
+        assert_eq!(split.len(), 2, "one stream a process");
+        let client = &split[0];
+        assert_eq!(client.stream, 0x100);
+        let kinds: Vec<(EventKind, u32)> = client.events.iter().map(|e| (e.kind, e.code)).collect();
+        assert_eq!(kinds[1], (EventKind::Call, PROCESS_CODE), "{kinds:?}");
+        let receive = client
+            .events
+            .iter()
+            .position(|e| e.kind == EventKind::Call && e.code == RECEIVE_CODE)
+            .expect("the client's wait for the reply");
+        assert_eq!(
+            client.events[receive].ts,
+            2 * MS,
+            "waited from its send on, across the move to the other scheduler"
+        );
+        let last = client.events.last().unwrap();
+        assert_eq!((last.kind, last.code), (EventKind::Unwind, PROCESS_CODE));
+        assert_eq!(reader.process_counts(), (2, 1));
+    }
+
+    #[test]
+    fn the_builder_links_each_receive_to_its_send() {
+        let mut reader = BeamReader::new();
+        let mut builder = Builder::new(BuilderOptions {
+            threshold_ns: 0,
+            ..Default::default()
+        });
+        for s in reader.split(&ping_pong()) {
+            builder.feed(&s, &|_| None);
+        }
+        builder.finish_open();
+        let spans = builder.take_spans();
+        let find = |code: u32, stream: u64| {
+            spans
+                .iter()
+                .find(|s| s.code == code && s.stream == stream)
+                .unwrap_or_else(|| panic!("no span of code {code} in {stream:#x}: {spans:#?}"))
+        };
+        let ask = find(1, 0x100);
+        let serve = find(2, 0x200);
+        let wait = find(RECEIVE_CODE, 0x100);
+        assert_eq!(wait.parent_span_id, ask.span_id, "the wait is inside ask/1");
+        assert_eq!(wait.links.len(), 1, "{wait:#?}");
+        assert_eq!(
+            wait.links[0].span_id, serve.span_id,
+            "ended by serve/1's reply"
+        );
+        assert_eq!(wait.links[0].kind, LinkKind::Message);
+        assert_eq!(ask.values[0], 10, "ask/1's arguments");
+        let client_life = find(PROCESS_CODE, 0x100);
+        assert_eq!(client_life.values[1], 11, "the exit reason");
+        assert_eq!(client_life.error, Some(4));
+        let server_life = find(PROCESS_CODE, 0x200);
+        assert!(server_life.open, "the server never exited");
+        assert_eq!(
+            server_life.links[0].span_id, client_life.span_id,
+            "spawned by the client"
+        );
+    }
+
+    #[test]
+    fn records_after_a_loss_wait_for_their_process_record() {
+        let mut reader = BeamReader::new();
+        let mut lossy = stream(1, vec![ev(5, pack_meta(EventKind::Call, 1, 0))]);
+        lossy.lost = 3;
+        assert!(reader.split(&[lossy]).is_empty());
+        assert_eq!(reader.unattributed, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let file = RecorderFile::create(
+            &dir.path().join("f"),
+            Layout::new(16, 4, 8, 4096),
+            1,
+            0,
+            "{}",
+        )
+        .unwrap();
+        let mut w = file.writer(1);
+        file.push(&mut w, 1, beam_meta(BeamKind::Process, 0x300));
+        file.push(&mut w, 2, pack_meta(EventKind::Call, 1, 0));
+        let split = reader.split(&Cursor::new().read(&file, None));
+        assert_eq!(split[0].stream, 0x300);
+    }
+}

@@ -1,0 +1,169 @@
+%% @doc devtrace's BEAM runtime: records an Erlang or Elixir program with no change to it.
+%%
+%% `devtrace run --record -- elixir script.exs' (or `erl ...', `mix ...') starts the VM with
+%% this application on `ERL_LIBS' and `-s devtrace_beam start' in `ERL_AFLAGS'; `start/0' then
+%% opens the recorder file named by the environment `devtrace run' set and turns tracing on:
+%%
+%% - calls (with `exception_trace': the return value or the exception) of the program's own
+%%   modules: every module except OTP's (under `code:root_dir()'), Elixir's (elixir, eex,
+%%   ex_unit, iex, logger, mix), archives under `~/.mix' and `~/.hex', and this runtime; modules
+%%   loaded later are traced as they load (`trace_pattern(on_load, ...)'), and a janitor
+%%   process takes the pattern off the excluded ones that load later;
+%% - for every process created from now on (and the process running `-s' functions):
+%%   messages sent and received, spawn, exit and registered names.
+%%
+%% - the state of GenServers before and after each callback (`init/1', `handle_call/3',
+%%   `handle_cast/2', `handle_info/2', `handle_continue/2', `terminate/2'): of every recorded
+%%   module, or of those `DEVTRACE_BEAM_STATE' names (`Cart.Server,cart_sup'; `none': none).
+%%
+%% The events go to `devtrace_beam_tracer' (a NIF: no tracer process). Without
+%% `DEVTRACE_BEAM_DIR' in the environment `start/0' does nothing.
+-module(devtrace_beam).
+
+-export([start/0, start/1, excluded_modules/0, is_excluded_dir/1, syntax/0, state_choice/1]).
+
+-define(DEFAULT_MIB, 64).
+-define(JANITOR_INTERVAL_MS, 200).
+
+%% @doc Starts recording as the environment says (`DEVTRACE_BEAM_DIR', `DEVTRACE_BEAM_MIB',
+%% `DEVTRACE_BEAM_VALUES', `DEVTRACE_BEAM_LOSSLESS', `DEVTRACE_BEAM_STATE'); does nothing
+%% without a directory.
+start() ->
+    case os:getenv("DEVTRACE_BEAM_DIR") of
+        false ->
+            ok;
+        "" ->
+            ok;
+        Dir ->
+            Path = filename:join(Dir, "beam-" ++ os:getpid() ++ ".ring"),
+            start(#{path => Path,
+                    mib => env_integer("DEVTRACE_BEAM_MIB", ?DEFAULT_MIB),
+                    values => os:getenv("DEVTRACE_BEAM_VALUES", "1") =/= "0",
+                    lossless => os:getenv("DEVTRACE_BEAM_LOSSLESS", "1") =/= "0",
+                    state => state_choice(os:getenv("DEVTRACE_BEAM_STATE", "all"))})
+    end.
+
+%% @doc Whose GenServer state to record, from `DEVTRACE_BEAM_STATE''s text: `all' (every
+%% recorded module), `none', or module names separated by commas (`Cart.Server' is Elixir's
+%% `Elixir.Cart.Server', `cart_server' Erlang's).
+state_choice(Text) ->
+    case string:trim(Text) of
+        "all" -> all;
+        "" -> all;
+        "none" -> none;
+        "0" -> none;
+        Names -> [module_atom(string:trim(N)) || N <- string:lexemes(Names, ","), string:trim(N) =/= ""]
+    end.
+
+module_atom([C | _] = Name) when C >= $A, C =< $Z -> list_to_atom("Elixir." ++ Name);
+module_atom(Name) -> list_to_atom(Name).
+
+%% @doc Starts recording into `path'. Returns `ok' or `{error, Reason}' (also printed: the
+%% program runs on unrecorded).
+start(#{path := Path} = Options) ->
+    Excluded = excluded_modules(),
+    State = case maps:get(state, Options, all) of
+                all -> [state];
+                none -> [];
+                Modules when is_list(Modules) -> [{state, Modules}]
+            end,
+    Flags = [F || {F, true} <- [{elixir, syntax() =:= elixir},
+                                 {values, maps:get(values, Options, true)},
+                                 {lossless, maps:get(lossless, Options, true)}]] ++ State,
+    Mib = maps:get(mib, Options, ?DEFAULT_MIB),
+    try devtrace_beam_tracer:open(unicode:characters_to_binary(Path), Mib, Excluded, Flags) of
+        ok ->
+            trace_modules(Excluded),
+            trace_processes(),
+            ok;
+        {error, Reason} ->
+            report(Reason)
+    catch
+        error:Reason ->
+            report(Reason)
+    end.
+
+report(Reason) ->
+    io:format(standard_error,
+              "devtrace: the BEAM runtime could not start recording: ~tp~n", [Reason]),
+    {error, Reason}.
+
+env_integer(Name, Default) ->
+    case catch list_to_integer(os:getenv(Name, "")) of
+        N when is_integer(N), N > 0 -> N;
+        _ -> Default
+    end.
+
+%% @doc `elixir' when Elixir is on the code path (`elixir', `iex', `mix' put it there; the `-s
+%% elixir start_cli' they pass is not kept where `init' would tell), for summaries in Elixir's
+%% syntax; `erlang' otherwise.
+syntax() ->
+    case code:which(elixir) of
+        non_existing -> erlang;
+        _ -> elixir
+    end.
+
+%% @doc Modules never recorded: the preloaded ones and those in excluded code path
+%% directories (see the module doc).
+excluded_modules() ->
+    FromDirs = [list_to_atom(filename:basename(F, ".beam"))
+                || Dir <- code:get_path(), is_excluded_dir(Dir),
+                   F <- filelib:wildcard("*.beam", Dir)],
+    lists:usort(erlang:pre_loaded() ++ FromDirs ++ [devtrace_beam, devtrace_beam_tracer]).
+
+%% @doc Whether the modules in code path directory `Dir' are libraries rather than the program.
+is_excluded_dir(Dir) ->
+    Abs = filename:absname(Dir),
+    Root = filename:absname(code:root_dir()),
+    Parts = filename:split(Abs),
+    lists:prefix(filename:split(Root), Parts)
+        orelse is_elixir_dir(Parts)
+        orelse lists:member(".mix", Parts)
+        orelse lists:member(".hex", Parts)
+        orelse Abs =:= filename:dirname(code:which(?MODULE)).
+
+%% An ebin of Elixir's own applications, as installed (`.../lib/elixir/ebin') — not a Mix
+%% project's `_build/ENV/lib/APP/ebin'.
+is_elixir_dir(Parts) ->
+    case lists:reverse(Parts) of
+        ["ebin", App, "lib" | Above] ->
+            lists:member(App, ["elixir", "eex", "ex_unit", "iex", "logger", "mix"])
+                andalso not lists:member("_build", Above);
+        _ ->
+            false
+    end.
+
+-define(MATCH_SPEC, [{'_', [], [{exception_trace}]}]).
+
+trace_modules(Excluded) ->
+    Set = sets:from_list(Excluded),
+    [erlang:trace_pattern({M, '_', '_'}, ?MATCH_SPEC, [local])
+     || {M, _} <- code:all_loaded(), not sets:is_element(M, Set)],
+    erlang:trace_pattern(on_load, ?MATCH_SPEC, [local]),
+    %% Started before processes are traced: the janitor is not recorded.
+    Janitor = spawn(fun() -> janitor(Set, loaded()) end),
+    catch register(devtrace_beam_janitor, Janitor),
+    ok.
+
+loaded() ->
+    sets:from_list([M || {M, _} <- code:all_loaded()]).
+
+%% Takes the trace pattern off excluded modules loaded since the last look (the NIF drops
+%% their events meanwhile).
+janitor(Excluded, Seen) ->
+    receive
+    after ?JANITOR_INTERVAL_MS ->
+        Now = loaded(),
+        New = sets:subtract(Now, Seen),
+        [erlang:trace_pattern({M, '_', '_'}, false, [local])
+         || M <- sets:to_list(New), sets:is_element(M, Excluded)],
+        janitor(Excluded, Now)
+    end.
+
+-define(FLAGS, [call, send, 'receive', procs, {tracer, devtrace_beam_tracer, []}]).
+
+trace_processes() ->
+    erlang:trace(new_processes, true, ?FLAGS),
+    %% The process running `-s' functions runs the program's own `-s' next.
+    erlang:trace(self(), true, ?FLAGS),
+    ok.

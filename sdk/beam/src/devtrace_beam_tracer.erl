@@ -1,0 +1,41 @@
+%% @doc devtrace's tracer module: an `erl_tracer' whose callbacks are the NIF of
+%% crates/devtrace-beamrecorder (each trace event written into shared-memory rings from the
+%% traced process's scheduler thread; no tracer process, no mailbox). The Erlang bodies below
+%% only stand in until the NIF is loaded.
+-module(devtrace_beam_tracer).
+
+-export([enabled/3, trace/5, open/4, stats/0, summary/2, bench_write/1, nif_file/0]).
+
+-on_load(load/0).
+
+load() ->
+    erlang:load_nif(nif_file(), 0).
+
+%% @doc The NIF library, without its extension: `$DEVTRACE_BEAM_NIF' when set, else
+%% `priv/devtrace_beam_nif' of this application.
+nif_file() ->
+    case os:getenv("DEVTRACE_BEAM_NIF") of
+        false -> filename:join(priv_dir(), "devtrace_beam_nif");
+        Path -> filename:rootname(Path)
+    end.
+
+priv_dir() ->
+    case code:priv_dir(devtrace_beam) of
+        {error, _} ->
+            Ebin = filename:dirname(code:which(?MODULE)),
+            filename:join(filename:dirname(Ebin), "priv");
+        Dir ->
+            Dir
+    end.
+
+enabled(_Tag, _State, _Tracee) -> erlang:nif_error(not_loaded).
+trace(_Tag, _State, _Tracee, _Term, _Opts) -> erlang:nif_error(not_loaded).
+%% @doc open(Path, SizeMiB, ExcludedModules, Flags): creates the recorder file; Flags holds
+%% `elixir', `values', `lossless'.
+open(_Path, _SizeMiB, _Excluded, _Flags) -> erlang:nif_error(not_loaded).
+%% @doc {Events, ValuesNotKept, WriterWaits, WaitsGivenUp}.
+stats() -> erlang:nif_error(not_loaded).
+%% @doc The summary the tracer records for Term (Syntax: elixir | erlang), as a binary.
+summary(_Term, _Syntax) -> erlang:nif_error(not_loaded).
+%% @doc Nanoseconds per record of N ring writes from the calling scheduler.
+bench_write(_N) -> erlang:nif_error(not_loaded).

@@ -1,0 +1,277 @@
+"""devtrace's BEAM runtime end to end: real Erlang and Elixir programs recorded by
+`devtrace run --record` with no change to them (docs/beam.md), read back from the store.
+
+- `elixir counter.exs` (tests/e2e/beam_app): a GenServer behind three client processes, a
+  process registered under a hostile name sending a hostile message, a process that crashes.
+  The program prints its own ground truth (how many calls it made); the recording must have a
+  span for each of them with its arguments and return value, every process as a thread, each
+  client's wait for a reply linked to the server's send (and each request's arrival to the
+  client's call), the crash's exit reason as an error, no event lost, and the hostile text
+  inert in `devtrace show`.
+- `erl -noshell -s pingpong start -s init stop` (an Erlang module compiled for the test): the
+  same for an Erlang program started the way Erlang programs are.
+- `mix test` of a Mix project made by `mix new`: the test's call of the project's code, with
+  its arguments and results, inside the test's span.
+- without the runtime built, `--record` of `erl` says so and how to build it; the program runs.
+
+The runtime (sdk/beam and crates/devtrace-beamrecorder) is built by scripts/build-beam into
+`beam/` beside the binary's directory (target/beam), which is where devtrace looks for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import REPO_ROOT, CliResult, Store, clean_env
+
+APP_DIR = REPO_ROOT / "tests" / "e2e" / "beam_app"
+NOTE_RE = re.compile(
+    r"BEAM VM \d+ recorded: (\d+) processes of the program, (\d+) events \((\d+) lost\), (\d+) spans"
+)
+
+
+def need(program: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        message = f"{program} is not installed (apt-get install elixir erlang-dev; scripts/test does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def runtime(devtrace_bin: Path) -> Path:
+    lib = devtrace_bin.parent.parent / "beam"
+    if not (lib / "devtrace_beam" / "ebin" / "devtrace_beam.beam").is_file():
+        pytest.fail(f"the BEAM runtime is not built in {lib}: run scripts/build-beam")
+    return lib
+
+
+def recorded_run(store: Store, *command: str, cwd: Path, **env: str) -> tuple[dict, dict, str]:
+    """Runs `devtrace run --record -- command` (with `env` added to the environment); returns the
+    program's ground truth (its last JSON line on stdout), the trace (`show --json`) and the
+    recording's note's numbers."""
+    argv = ["--data", str(store.data_dir), "run", "--record", "--", *command]
+    proc = subprocess.run([str(store.bin), *argv], cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=300)
+    result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+    assert result.returncode == 0, result.describe()
+    # The ground truth is the JSON line (the VM's logger may print a crash report after it).
+    truth = json.loads(next(l for l in reversed(result.stdout.splitlines()) if l.startswith("{")))
+    note = NOTE_RE.search(result.stderr)
+    assert note, result.describe()
+    [run] = store.ls()
+    return truth, store.show(run["trace_id"]), note
+
+
+def spans_named(trace: dict, name: str) -> list[dict]:
+    return [s for s in trace["spans"] if s["name"] == name]
+
+
+def by_id(trace: dict) -> dict[str, dict]:
+    return {s["span_id"]: s for s in trace["spans"]}
+
+
+def message_links(span: dict) -> list[dict]:
+    return [l for l in span["links"] if l["attributes"]["devtrace.link.kind"] == "message"]
+
+
+def test_an_elixir_program_is_recorded_with_its_calls_processes_and_messages(
+    store: Store, runtime: Path, tmp_path: Path
+):
+    elixir = need("elixir")
+    truth, trace, note = recorded_run(store, elixir, str(APP_DIR / "counter.exs"), cwd=tmp_path)
+    assert note.group(3) == "0", "lossless: no event lost"
+    spans = by_id(trace)
+
+    # Every call the program made, with its arguments and result.
+    adds = spans_named(trace, "Counter.Server.add/1")
+    assert len(adds) == truth["adds"], [s["name"] for s in trace["spans"]]
+    handled = [
+        s for s in spans_named(trace, "Counter.Server.handle_call/3")
+        if s["attributes"]["devtrace.call.arguments"].startswith("{:add, ")
+    ]
+    assert len(handled) == truth["adds"]
+    for call in handled:
+        arguments = call["attributes"]["devtrace.call.arguments"]
+        added = int(re.match(r"\{:add, (\d+)\}", arguments).group(1))
+        assert re.fullmatch(rf"\{{:reply, \{{:ok, \d+\}}, %\{{.*total: \d+.*\}}\}}", call["attributes"]["devtrace.call.return"])
+        assert "hunter2" not in arguments, "the state's password is redacted"
+        assert "password: [REDACTED:secret_name]" in arguments
+        assert 101 <= added <= 100 * truth["clients"] + 4
+    # The GenServer's state before and after each callback: each add moves the total by what
+    # was added, the state after one call is the state before the next (time travel), and the
+    # state's password is redacted in both.
+    for call in handled:
+        added = int(re.match(r"\{:add, (\d+)\}", call["attributes"]["devtrace.call.arguments"]).group(1))
+        before = call["attributes"]["devtrace.beam.state.before"]
+        after = call["attributes"]["devtrace.beam.state.after"]
+        assert "hunter2" not in before + after and "password: [REDACTED:secret_name]" in after, after
+        assert state_total(after) == state_total(before) + added, (before, after)
+    ordered = sorted(handled, key=lambda s: s["start_unix_nano"])
+    assert state_total(ordered[0]["attributes"]["devtrace.beam.state.before"]) == 0
+    for earlier, later in zip(ordered, ordered[1:]):
+        assert earlier["attributes"]["devtrace.beam.state.after"] == later["attributes"]["devtrace.beam.state.before"]
+    assert state_total(ordered[-1]["attributes"]["devtrace.beam.state.after"]) == truth["total"]
+    [init] = spans_named(trace, "Counter.Server.init/1")
+    assert "devtrace.beam.state.before" not in init["attributes"]
+    assert state_total(init["attributes"]["devtrace.beam.state.after"]) == 0
+    [cast] = spans_named(trace, "Counter.Server.handle_cast/2")
+    # The hostile note kept in the state is escaped text there, as in the arguments.
+    assert "last_note" not in cast["attributes"]["devtrace.beam.state.before"]
+    assert 'last_note: "\\u{1b}[2J\\u{1b}]0;pwned\\u{7}<script>alert(1)</script>"' in cast["attributes"]["devtrace.beam.state.after"]
+    assert not [s for s in trace["spans"] if "devtrace.beam.state.before" in s["attributes"] and not s["name"].startswith("Counter.Server.")]
+
+    [total] = spans_named(trace, "Counter.Server.total/0")
+    assert total["attributes"]["devtrace.call.return"] == str(truth["total"])
+
+    # Processes are threads: the server by its registered name, its calls in it.
+    assert {s["attributes"]["thread.name"] for s in handled} == {"Counter.Server"}
+    clients = {s["attributes"]["thread.name"] for s in adds}
+    assert len(clients) == truth["clients"] and all(re.fullmatch(r"<\d+\.\d+\.\d+>", c) for c in clients)
+
+    # Each client's wait for its reply is linked to the server's send, and each request's
+    # arrival at the server to the client's call that sent it.
+    for add in adds:
+        [wait] = [s for s in trace["spans"] if s["parent_span_id"] == add["span_id"] and s["name"] == "receive"]
+        [link] = message_links(wait)
+        assert spans[link["span_id"]]["attributes"]["thread.name"] == "Counter.Server"
+        assert link["attributes"]["devtrace.link.wait_ns"] > 0
+    request_causes = [
+        spans[l["span_id"]]["name"]
+        for s in trace["spans"]
+        if s["attributes"].get("thread.name") == "Counter.Server"
+        for l in message_links(s)
+    ]
+    assert request_causes.count("Counter.Server.add/1") == truth["adds"]
+
+    # Exit reasons: the crash is an error with its reason, a normal exit is not.
+    [crashed] = spans_named(trace, f"process {truth['crasher'].removeprefix('#PID')}")
+    assert crashed["status"]["code"] == "error"
+    assert "RuntimeError" in crashed["attributes"]["devtrace.beam.exit_reason"]
+    assert "crashed: on purpose" in crashed["attributes"]["devtrace.beam.exit_reason"]
+    clients_done = [s for s in trace["spans"] if s["name"] in {f"process {c}" for c in clients}]
+    assert len(clients_done) == truth["clients"]
+    assert all(s["status"]["code"] != "error" and s["attributes"]["devtrace.beam.exit_reason"] == ":normal" for s in clients_done)
+
+    # The waits are worded in `show`, and hostile names and messages stay inert.
+    shown = store.cli("show", trace["trace_id"]).stdout
+    assert re.search(r'waited [0-9.]+ [mµ]?s for "process Counter.Server" \(message send, thread "Counter.Server"', shown), shown
+    assert "\x1b" not in shown and "\x07" not in shown, "no terminal control reaches the terminal"
+    assert '"evil\\u001b[31m\\nname"' in shown, shown
+    [note_call] = spans_named(trace, "Counter.Server.note/1")
+    assert note_call["attributes"]["devtrace.call.arguments"] == '"\\u{1b}[2J\\u{1b}]0;pwned\\u{7}<script>alert(1)</script>"'
+
+
+def state_total(state: str) -> int:
+    return int(re.search(r"total: (\d+)", state).group(1))
+
+
+@pytest.mark.parametrize("chosen", ["Cart.Server", "Cart.Server, Counter.Server"])
+def test_only_the_chosen_genservers_state_is_recorded(store: Store, runtime: Path, tmp_path: Path, chosen: str):
+    elixir = need("elixir")
+    truth, trace, _ = recorded_run(store, elixir, str(APP_DIR / "counter.exs"), cwd=tmp_path, DEVTRACE_BEAM_STATE=chosen)
+    handled = spans_named(trace, "Counter.Server.handle_call/3")
+    assert len(handled) == truth["adds"] + 1, "every call is still recorded, with its values"
+    assert all("devtrace.call.arguments" in s["attributes"] for s in handled)
+    with_state = [s for s in trace["spans"] if "devtrace.beam.state.before" in s["attributes"]]
+    if "Counter.Server" in chosen:
+        assert {s["name"] for s in with_state} == {"Counter.Server.handle_call/3", "Counter.Server.handle_cast/2"}
+        assert len(with_state) == truth["adds"] + 2
+    else:
+        assert with_state == []
+        assert not [s for s in trace["spans"] if "devtrace.beam.state.after" in s["attributes"]]
+
+
+def test_an_erlang_program_started_with_s_is_recorded(store: Store, runtime: Path, tmp_path: Path):
+    erlc = need("erlc")
+    erl = need("erl")
+    subprocess.run([erlc, "-o", str(tmp_path), str(APP_DIR / "pingpong.erl")], check=True)
+    truth, trace, note = recorded_run(
+        store, erl, "-noshell", "-pa", str(tmp_path), "-s", "pingpong", "start", "-s", "init", "stop", cwd=tmp_path
+    )
+    assert note.group(3) == "0"
+    assert truth["served"] == truth["pings"]
+    doubles = spans_named(trace, "pingpong:double/1")
+    assert sorted(s["attributes"]["devtrace.call.arguments"] for s in doubles) == [str(n) for n in range(1, truth["pings"] + 1)]
+    assert sorted(int(s["attributes"]["devtrace.call.return"]) for s in doubles) == [2 * n for n in range(1, truth["pings"] + 1)]
+    assert {s["attributes"]["thread.name"] for s in doubles} == {"pong_server"}
+    [server] = spans_named(trace, "process pong_server")
+    assert server["attributes"]["devtrace.beam.exit_reason"] == f"{{shutdown, {truth['served']}}}"
+    assert server["status"]["code"] != "error", "a shutdown is a normal exit"
+    spans = by_id(trace)
+    # The starting process's waits for its pongs, each linked to the server's send.
+    [start] = spans_named(trace, "pingpong:start/0")
+    pong_waits = [
+        s for s in trace["spans"]
+        if s["name"] == "receive" and s["attributes"]["thread.name"] == start["attributes"]["thread.name"]
+        and any(spans[l["span_id"]]["attributes"]["thread.name"] == "pong_server" for l in message_links(s))
+    ]
+    assert len(pong_waits) >= truth["pings"]
+
+
+SHOP = """defmodule Shop do
+  def total(items), do: Enum.sum(Enum.map(items, &price/1))
+  def price(n), do: n * 3
+end
+"""
+
+SHOP_TEST = """defmodule ShopTest do
+  use ExUnit.Case
+
+  test "a total is the sum of the prices" do
+    assert Shop.total([1, 2]) == 9
+  end
+end
+"""
+
+
+def test_mix_test_of_a_mix_project_is_recorded(store: Store, runtime: Path, tmp_path: Path):
+    mix = need("mix")
+    subprocess.run([mix, "new", "shop"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
+    project = tmp_path / "shop"
+    (project / "lib" / "shop.ex").write_text(SHOP)
+    (project / "test" / "shop_test.exs").write_text(SHOP_TEST)
+    argv = ["--data", str(store.data_dir), "run", "--record", "--", mix, "test"]
+    proc = subprocess.run([str(store.bin), *argv], cwd=project, env=clean_env(), capture_output=True, text=True, timeout=300)
+    result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+    assert result.returncode == 0, result.describe()
+    assert "1 test, 0 failures" in result.stdout, result.describe()
+    note = NOTE_RE.search(result.stderr)
+    assert note and note.group(3) == "0", result.describe()
+    [run] = store.ls()
+    trace = store.show(run["trace_id"])
+    [test] = spans_named(trace, "ShopTest.test a total is the sum of the prices/1")
+    [total] = spans_named(trace, "Shop.total/1")
+    assert total["parent_span_id"] == test["span_id"], "the project's code runs inside the test"
+    assert total["attributes"]["devtrace.call.arguments"] == "[1, 2]"
+    assert total["attributes"]["devtrace.call.return"] == "9"
+    prices = spans_named(trace, "Shop.price/1")
+    assert sorted((p["attributes"]["devtrace.call.arguments"], p["attributes"]["devtrace.call.return"]) for p in prices) == [("1", "3"), ("2", "6")]
+    assert all(p["attributes"]["thread.name"] == test["attributes"]["thread.name"] for p in prices)
+
+
+def test_recording_a_beam_program_without_the_runtime_says_how_to_build_it(store: Store, tmp_path: Path):
+    erl = need("erl")
+    empty = tmp_path / "no-runtime"
+    empty.mkdir()
+    argv = ["--data", str(store.data_dir), "run", "--record", "--", erl, "-noshell", "-eval", "io:format(\"ran~n\"), init:stop()."]
+    proc = subprocess.run(
+        [str(store.bin), *argv], cwd=tmp_path, env=clean_env(DEVTRACE_BEAM_LIB=str(empty)),
+        capture_output=True, text=True, timeout=120,
+    )
+    result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+    assert result.returncode == 0, result.describe()
+    assert "ran" in result.stdout, "the program runs on, unrecorded"
+    assert (
+        'devtrace: --record: the BEAM runtime is not built, so "erl" is not recorded: '
+        "run scripts/build-beam (or set DEVTRACE_BEAM_LIB to its directory)\n"
+    ) in result.stderr, result.describe()
+    assert "BEAM VM" not in result.stderr
