@@ -249,8 +249,11 @@ def start_team_server(
     return srv
 
 
-def start_server(bin: Path, data_dir: Path, log_path: Path, extra_args: tuple[str, ...] = ()) -> Server:
-    """Starts `devtrace serve` on ephemeral loopback ports and waits for <data>/serve.json."""
+def start_server(
+    bin: Path, data_dir: Path, log_path: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> Server:
+    """Starts `devtrace serve` on ephemeral loopback ports and waits for <data>/serve.json;
+    `env` replaces clean_env() (a test's own HOME, say)."""
     serve_json_path = data_dir / "serve.json"
     argv = [
         str(bin),
@@ -263,7 +266,7 @@ def start_server(bin: Path, data_dir: Path, log_path: Path, extra_args: tuple[st
     ]  # fmt: skip
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            argv, cwd=REPO_ROOT, env=clean_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            argv, cwd=REPO_ROOT, env=env or clean_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log
         )
     srv = Server(bin=bin, data_dir=data_dir, proc=proc, log_path=log_path)
     try:
