@@ -194,65 +194,14 @@ fn group_under(
     if parent_nanos == 0 || is_one_outbound_call(trace, parent) {
         return None;
     }
-    let children: Vec<usize> = trace.tree.children[parent]
-        .iter()
-        .copied()
-        .filter(|c| trace.span(*c).duration_nanos() > 0 && !inner[*c])
-        .collect();
-    // Overlap beyond what the clocks can account for ([`crate::clock`]).
-    let overlaps = |a: usize, b: usize| {
-        let tolerance = trace.overlap_tolerance(&[a, b]);
-        let (a, b) = (trace.span(a), trace.span(b));
-        crate::clock::concurrent(
-            (a.start_unix_nano, a.end_unix_nano),
-            (b.start_unix_nano, b.end_unix_nano),
-            tolerance,
-        )
-    };
-    let children: Vec<Child> = children
-        .iter()
-        .map(|&c| {
-            let call = describe(trace, c);
-            let span = trace.span(c);
-            let key = format!("{}|{}", span.name, call.template.key());
-            Child {
-                index: c,
-                overlaps: children.iter().any(|&o| o != c && overlaps(c, o)),
-                call,
-                key,
-            }
-        })
-        .collect();
-
-    // Rules 1–3: runs of back-to-back outbound reads of one kind.
-    let member_ok = |child: &Child| {
-        !child.overlaps
-            && !claimed.is_claimed(trace_index, child.index)
-            && is_groupable_read(&child.call)
-    };
-    let transparent = |child: &Child| {
-        trace.tree.children[child.index].is_empty()
-            && (trace.span(child.index).duration_nanos() as f64)
-                < thresholds.transparent_share * parent_nanos as f64
-            && child.call.direction != Direction::Write
-    };
-    let mut runs: Vec<Vec<&Child>> = Vec::new();
-    let mut current: Vec<&Child> = Vec::new();
-    for child in &children {
-        if member_ok(child) {
-            if current
-                .first()
-                .is_some_and(|first| first.call.kind != child.call.kind)
-            {
-                runs.push(std::mem::take(&mut current));
-            }
-            current.push(child);
-        } else if !transparent(child) {
-            runs.push(std::mem::take(&mut current));
-        }
-    }
-    runs.push(current);
-    runs.retain(|r| r.len() >= 2);
+    let children = children_of(trace, parent, inner);
+    let runs = back_to_back_runs(
+        trace,
+        (trace_index, parent_nanos),
+        &children,
+        thresholds,
+        claimed,
+    );
     if runs.is_empty() {
         // Nothing to group: skip reading every child's values.
         return None;
@@ -336,6 +285,81 @@ fn group_under(
     (group.saving() > 0
         && group.saving() as f64 >= thresholds.min_saving_share * parent_nanos as f64)
         .then_some(group)
+}
+
+/// The parent's children with a duration (and not inside another's outbound call), each
+/// described, with whether it overlaps a sibling beyond what the clocks account for.
+fn children_of(trace: &AnalyzedTrace, parent: usize, inner: &[bool]) -> Vec<Child> {
+    let children: Vec<usize> = trace.tree.children[parent]
+        .iter()
+        .copied()
+        .filter(|c| trace.span(*c).duration_nanos() > 0 && !inner[*c])
+        .collect();
+    // Overlap beyond what the clocks can account for ([`crate::clock`]).
+    let overlaps = |a: usize, b: usize| {
+        let tolerance = trace.overlap_tolerance(&[a, b]);
+        let (a, b) = (trace.span(a), trace.span(b));
+        crate::clock::concurrent(
+            (a.start_unix_nano, a.end_unix_nano),
+            (b.start_unix_nano, b.end_unix_nano),
+            tolerance,
+        )
+    };
+    let children: Vec<Child> = children
+        .iter()
+        .map(|&c| {
+            let call = describe(trace, c);
+            let span = trace.span(c);
+            let key = format!("{}|{}", span.name, call.template.key());
+            Child {
+                index: c,
+                overlaps: children.iter().any(|&o| o != c && overlaps(c, o)),
+                call,
+                key,
+            }
+        })
+        .collect();
+    children
+}
+
+/// Rules 1–3: runs of back-to-back outbound reads of one kind among the children (two calls or
+/// more; a short leaf that writes nothing between them does not break a run).
+fn back_to_back_runs<'a>(
+    trace: &AnalyzedTrace,
+    (trace_index, parent_nanos): (usize, u64),
+    children: &'a [Child],
+    thresholds: &Thresholds,
+    claimed: &Claims,
+) -> Vec<Vec<&'a Child>> {
+    let member_ok = |child: &Child| {
+        !child.overlaps
+            && !claimed.is_claimed(trace_index, child.index)
+            && is_groupable_read(&child.call)
+    };
+    let transparent = |child: &Child| {
+        trace.tree.children[child.index].is_empty()
+            && (trace.span(child.index).duration_nanos() as f64)
+                < thresholds.transparent_share * parent_nanos as f64
+            && child.call.direction != Direction::Write
+    };
+    let mut runs: Vec<Vec<&Child>> = Vec::new();
+    let mut current: Vec<&Child> = Vec::new();
+    for child in children {
+        if member_ok(child) {
+            if current
+                .first()
+                .is_some_and(|first| first.call.kind != child.call.kind)
+            {
+                runs.push(std::mem::take(&mut current));
+            }
+            current.push(child);
+        } else if !transparent(child) {
+            runs.push(std::mem::take(&mut current));
+        }
+    }
+    runs.push(current);
+    runs.retain(|r| r.len() >= 2);
+    runs
 }
 
 /// Rules 4–5 and 7: each run split where a call produces a fan-out (the calls after it use
@@ -565,36 +589,12 @@ fn finding(
     groups: &[Group],
     runs_with_parent: usize,
 ) -> Option<Finding> {
-    // Per run: the member set of its instances' groups (the most common one in the run), and
-    // the run's sums over the instances with that set.
-    let mut per_run: BTreeMap<usize, Vec<&Group>> = BTreeMap::new();
-    for g in groups {
-        per_run.entry(g.trace).or_default().push(g);
-    }
+    let MemberSets {
+        per_run,
+        run_sets,
+        members,
+    } = common_member_set(groups)?;
     let set_of = |g: &Group| -> BTreeSet<String> { g.keys.iter().cloned().collect() };
-    let mut set_counts: BTreeMap<BTreeSet<String>, usize> = BTreeMap::new();
-    let mut run_sets: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
-    for (t, run_groups) in &per_run {
-        let mut counts: BTreeMap<BTreeSet<String>, usize> = BTreeMap::new();
-        for g in run_groups {
-            *counts.entry(set_of(g)).or_default() += 1;
-        }
-        let set = counts
-            .into_iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-            .map(|(s, _)| s)
-            .unwrap_or_default();
-        *set_counts.entry(set.clone()).or_default() += 1;
-        run_sets.insert(*t, set);
-    }
-    let members = set_counts
-        .into_iter()
-        .max_by(|a, b| {
-            a.1.cmp(&b.1)
-                .then(b.0.len().cmp(&a.0.len()))
-                .then(b.0.cmp(&a.0))
-        })
-        .map(|(s, _)| s)?;
     let mut sums = Vec::new();
     let mut maxes = Vec::new();
     let mut savings = Vec::new();
@@ -650,22 +650,7 @@ fn finding(
         human_duration(sum_nanos),
         human_duration(max_nanos),
     );
-    let mut also: Vec<String> = Vec::new();
-    for name in chosen.iter().flat_map(|g| g.also.iter()) {
-        if !also.contains(name) && !example.names.contains(name) {
-            also.push(name.clone());
-        }
-    }
-    let also_text = if also.is_empty() {
-        String::new()
-    } else {
-        let shown: Vec<String> = also.iter().take(4).map(|n| q(n)).collect();
-        format!(
-            ". Also sequential, but they may depend on each other (no saving claimed): {}{}",
-            shown.join(", "),
-            if also.len() > 4 { ", …" } else { "" }
-        )
-    };
+    let also_text = also_text(&chosen, example);
     let saving_if_independent = median(&mut savings_if_independent);
     let held_out_text = held_out_text(&chosen, saving_if_independent);
     let recommendation = format!(
@@ -721,6 +706,70 @@ fn finding(
         ),
         impact: Impact::of(ImpactBasis::Time),
     })
+}
+
+/// Runs grouped by trace, each run's member set (the most common among its instances' groups)
+/// and the member set most runs have: the calls the finding is about.
+struct MemberSets<'g> {
+    per_run: BTreeMap<usize, Vec<&'g Group>>,
+    run_sets: BTreeMap<usize, BTreeSet<String>>,
+    members: BTreeSet<String>,
+}
+
+fn common_member_set(groups: &[Group]) -> Option<MemberSets<'_>> {
+    let mut per_run: BTreeMap<usize, Vec<&Group>> = BTreeMap::new();
+    for g in groups {
+        per_run.entry(g.trace).or_default().push(g);
+    }
+    let set_of = |g: &Group| -> BTreeSet<String> { g.keys.iter().cloned().collect() };
+    let mut set_counts: BTreeMap<BTreeSet<String>, usize> = BTreeMap::new();
+    let mut run_sets: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    for (t, run_groups) in &per_run {
+        let mut counts: BTreeMap<BTreeSet<String>, usize> = BTreeMap::new();
+        for g in run_groups {
+            *counts.entry(set_of(g)).or_default() += 1;
+        }
+        let set = counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(s, _)| s)
+            .unwrap_or_default();
+        *set_counts.entry(set.clone()).or_default() += 1;
+        run_sets.insert(*t, set);
+    }
+    let members = set_counts
+        .into_iter()
+        .max_by(|a, b| {
+            a.1.cmp(&b.1)
+                .then(b.0.len().cmp(&a.0.len()))
+                .then(b.0.cmp(&a.0))
+        })
+        .map(|(s, _)| s)?;
+    Some(MemberSets {
+        per_run,
+        run_sets,
+        members,
+    })
+}
+
+/// The other back-to-back children of the groups' parents, not claimed: named, no saving.
+fn also_text(chosen: &[&Group], example: &Group) -> String {
+    let mut also: Vec<String> = Vec::new();
+    for name in chosen.iter().flat_map(|g| g.also.iter()) {
+        if !also.contains(name) && !example.names.contains(name) {
+            also.push(name.clone());
+        }
+    }
+    if also.is_empty() {
+        String::new()
+    } else {
+        let shown: Vec<String> = also.iter().take(4).map(|n| q(n)).collect();
+        format!(
+            ". Also sequential, but they may depend on each other (no saving claimed): {}{}",
+            shown.join(", "),
+            if also.len() > 4 { ", …" } else { "" }
+        )
+    }
 }
 
 /// What the recommendation says of the calls held out of the group (rule 7): why each may
