@@ -11,7 +11,8 @@
 #                                          Code transcripts under DIR (default: the sample
 #                                          project under $DEVTRACE_EXTERNAL_FIXTURES)
 #
-# Builds the release binary (NO_BUILD=1 to skip), starts `devtrace serve` on free loopback
+# Builds the release binary (NO_BUILD=1 to skip; DEVTRACE=BIN times another binary, e.g. a
+# build from before a change), starts `devtrace serve` on free loopback
 # ports, runs bench/web/measure.mjs (RUNS times, default 5) and stops the server. Needs
 # /usr/bin/chromium and `npm ci` in tests/web (scripts/test does both).
 set -euo pipefail
@@ -19,7 +20,7 @@ cd "$(dirname "$0")/../.."
 USAGE="usage: bench/web/run-ui.sh trace [SPANS] | list DATA_DIR | sessions [TRANSCRIPTS_DIR]"
 what=${1:?$USAGE}
 RUNS=${RUNS:-5}
-DEVTRACE=target/release/devtrace
+DEVTRACE=${DEVTRACE:-target/release/devtrace}
 [[ -n "${NO_BUILD:-}" ]] || cargo build --release -p devtrace-cli
 [[ -d tests/web/node_modules/playwright-core ]] || (cd tests/web && npm ci --no-audit --no-fund)
 
@@ -63,6 +64,9 @@ if [[ "$what" == sessions ]]; then
 elif [[ "$what" == trace ]]; then
     node bench/web/measure.mjs trace "http://$API" b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1 "$RUNS"
     echo "waterfall JSON: $(curl -s -o /dev/null -w '%{size_download} bytes in %{time_total} s' "http://$API/api/v1/traces/b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1/waterfall")"
+    # The trace page's findings: the pages opened above read them (the detectors over the
+    # window) once, so this is the server's cached answer.
+    echo "findings JSON (cached): $(curl -s -o /dev/null -w '%{size_download} bytes in %{time_total} s' "http://$API/api/v1/traces/b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1/findings")"
 else
     node bench/web/measure.mjs list "http://$API" "$RUNS"
     echo "first page JSON: $(curl -s -o /dev/null -w '%{size_download} bytes in %{time_total} s' "http://$API/api/v1/traces?limit=50")"

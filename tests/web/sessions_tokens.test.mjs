@@ -122,7 +122,7 @@ test('two sessions chosen on the list open side by side: numbers, cost, findings
   assert.deepEqual(headers.slice(8, 10), ['Tokens', 'Est. cost']);
   assert.deepEqual((await cells(CLAUDE)).slice(8, 10), ['194k', '$0.558']);
   assert.deepEqual((await cells(CODEX)).slice(8, 10), ['43k', '$0.028']);
-  const compare = page.getByRole('button', {name: 'Compare the two chosen'});
+  const compare = page.getByRole('button', {name: 'Compare the two ticked'});
   assert.equal(await compare.isDisabled(), true);
   await page.getByRole('checkbox', {name: `compare session ${CLAUDE.slice(0, 8)}`}).check();
   await page.getByRole('checkbox', {name: `compare session ${CODEX.slice(0, 8)}`}).check();

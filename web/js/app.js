@@ -6,6 +6,7 @@
 
 import {h} from './dom.js';
 import {get, onIngest} from './api.js';
+import {moveRowFocus} from './table.js';
 
 /** Navigation entries, in order; `key` is the second key of the `g <key>` shortcut. */
 export const VIEWS = [
@@ -48,6 +49,7 @@ async function route() {
   if (pathname === '/') return navigate('/traces', {replace: true});
   const found = ROUTES.find(([pattern]) => pattern.test(pathname));
   highlightNav(pathname);
+  openMenu(false);
   const mine = ++generation;
   if (typeof cleanup === 'function') cleanup();
   cleanup = null;
@@ -90,6 +92,13 @@ function buildNav() {
   const nav = document.getElementById('nav');
   nav.replaceChildren(...VIEWS.map((v) =>
     h('a', {href: v.path, title: `${v.label} (g then ${v.key})`}, v.label)));
+  // On a narrow screen the views are behind the menu button (app.css shows it).
+  document.getElementById('menu').addEventListener('click', () => openMenu(!document.body.classList.contains('menu-open')));
+}
+
+function openMenu(open) {
+  document.body.classList.toggle('menu-open', open);
+  document.getElementById('menu').setAttribute('aria-expanded', String(open));
 }
 
 // In-app links: plain left clicks on same-origin paths go through the router.
@@ -99,6 +108,8 @@ document.addEventListener('click', (event) => {
   if (!a || a.target || a.hasAttribute('download')) return;
   const url = new URL(a.href, location.href);
   if (url.origin !== location.origin || url.pathname.startsWith('/api/')) return;
+  // A jump within the page (#part) is the browser's own.
+  if (url.hash && url.pathname === location.pathname && url.search === location.search) return;
   event.preventDefault();
   navigate(url.pathname + url.search);
 });
@@ -116,11 +127,18 @@ document.addEventListener('keydown', (event) => {
     return;
   }
   if (event.key === 'g') { pendingG = true; setTimeout(() => { pendingG = false; }, 1500); return; }
+  // j/k and the arrows move along a list's rows from the first key press (a view that moves
+  // its own way, like the waterfall, has handled the key already).
+  const step = {j: 1, ArrowDown: 1, k: -1, ArrowUp: -1}[event.key];
+  if (step && !event.defaultPrevented && !event.shiftKey && moveRowFocus(main, step)) { event.preventDefault(); return; }
+  if (event.key === 'Escape') openMenu(false);
   if (event.key === '/') {
     const search = main.querySelector('[data-search]');
     if (search) { event.preventDefault(); search.focus(); search.select?.(); }
   } else if (event.key === '?') {
-    toast('Keys: g t/o/f/c/r/s go to a view · / search · j k or ↑ ↓ move · Enter open · ← → collapse/expand · Esc close · in a step-through: ← → step, c jumps to the cause, r returns to the wait');
+    toast('Keys: g t/o/f/c/r/s go to a view · / search · j k or ↑ ↓ move along a list · Enter open (ctrl+Enter in a new tab) · ← → collapse/expand · Esc close · in a step-through: ← → step, c jumps to the cause, r returns to the wait' +
+      // A view's own keys (the trace page's jumps), from its data-view-keys.
+      (main.querySelector('[data-view-keys]') ? ` · on this page: ${main.querySelector('[data-view-keys]').dataset.viewKeys}` : ''));
   }
 });
 

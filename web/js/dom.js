@@ -110,11 +110,14 @@ export function percent(share) {
   return `${(share * 100).toFixed(share < 0.1 ? 1 : 0)} %`;
 }
 
-/** Token counts as the CLI prints them: "950", "52k", "3.8M". */
+/** Token counts, one way on every page: "950", "6.1k", "52k", "3.8M" (every count from a
+ * thousand up in k or M, so a column of them reads at a glance; the exact count is in the
+ * cell's title where a page gives it). */
 export function tokens(n) {
   n = Number(n) || 0;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
   if (n >= 1e4) return `${Math.floor(n / 1e3)}k`;
+  if (n >= 1e3) return `${(Math.floor(n / 100) / 10).toFixed(1)}k`;
   return String(n);
 }
 
@@ -141,8 +144,25 @@ export function bytes(n) {
   return `${n} B`;
 }
 
-export function plural(n, word, many = `${word}s`) {
+/** "1 match", "40 matches", "2 entries", "3 spans": a count and its noun, the noun's plural
+ * by the English rule unless `many` gives it. */
+export function plural(n, word, many = pluralOf(word)) {
   return `${n.toLocaleString()} ${n === 1 ? word : many}`;
+}
+
+function pluralOf(word) {
+  if (/(s|x|z|ch|sh)$/.test(word)) return `${word}es`;
+  if (/[^aeiou]y$/.test(word)) return `${word.slice(0, -1)}ies`;
+  return `${word}s`;
+}
+
+/** A dotted name (an attribute key like `gen_ai.usage.input_tokens`, an operation) that may
+ * wrap only after a dot, an underscore, a slash or a dash, not in the middle of a word. */
+export function breakable(key) {
+  const parts = escaped(key).split(/(?<=[._/-])/);
+  const out = document.createDocumentFragment();
+  parts.forEach((part, i) => { if (i) out.append(document.createElement('wbr')); out.append(part); });
+  return out;
 }
 
 /** Links inside the app: same-origin paths handled by the router. */

@@ -71,6 +71,10 @@ pub struct Waterfall {
     pub critical: Vec<u64>,
     /// Whether the span is on the critical path: it or a descendant spends time on it.
     pub on_critical_path: Vec<bool>,
+    /// The critical path's length: the sum of `critical`, nanoseconds (what a viewer states
+    /// beside the number of spans on the path).
+    #[serde(default)]
+    pub critical_path_ns: u64,
     pub event_count: Vec<u32>,
     /// Log records correlated with the span.
     pub log_count: Vec<u32>,
@@ -165,6 +169,7 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         status: Vec::with_capacity(n),
         critical: Vec::with_capacity(n),
         on_critical_path: Vec::new(),
+        critical_path_ns: critical.iter().sum(),
         event_count: Vec::with_capacity(n),
         log_count: Vec::with_capacity(n),
         folds: Vec::new(),
@@ -642,6 +647,7 @@ mod tests {
         // Sequential children: all are on the path, credits sum to the root's duration; the
         // root has no time of its own.
         assert_eq!(view.critical.iter().sum::<u64>(), 1000);
+        assert_eq!(view.critical_path_ns, 1000, "the path's time, stated once");
         assert_eq!(view.critical[0], 0);
         assert!(
             view.on_critical_path.iter().all(|on| *on),

@@ -5,6 +5,10 @@
 
 use devtrace_analyze::AnalyzedTrace;
 use devtrace_model::TraceId;
+use devtrace_query::QueryError;
+use devtrace_query::analytics::{
+    FindingsOfTrace, findings_of_trace_in, trace_findings_scope, window_findings,
+};
 use devtrace_store::writer::WriteHandle;
 use devtrace_store::{Store, StoreError, TraceSummary};
 use std::collections::VecDeque;
@@ -96,11 +100,25 @@ impl IngestRate {
 /// The last few traces opened, built into trees: a viewer asks for a trace's waterfall, then
 /// for its spans one by one, and a large trace should be decoded once, not per click. An
 /// entry is reused only while the trace's span count is unchanged (a trace still receiving
-/// spans is rebuilt).
+/// spans is rebuilt). Beside them, the findings of the last windows their pages read: every
+/// trace page of the same traces shows its part of the same findings, found once.
 #[derive(Clone, Default)]
 pub struct TraceCache {
     entries: Arc<Mutex<Vec<Arc<CachedTrace>>>>,
+    windows: Arc<Mutex<Vec<Arc<WindowFindings>>>>,
 }
+
+/// The findings of one window's traces, ranked ([`devtrace_query::analytics::window_findings`]).
+struct WindowFindings {
+    project: devtrace_store::ProjectId,
+    /// The traces read, as their summary rows were: a trace that grew or a window that moved
+    /// reads again.
+    summaries: Vec<TraceSummary>,
+    findings: Vec<devtrace_analyze::Finding>,
+}
+
+/// Windows kept.
+const CACHED_WINDOWS: usize = 2;
 
 pub struct CachedTrace {
     /// The project the trace was read from: the same id may name another trace elsewhere.
@@ -151,5 +169,39 @@ impl TraceCache {
         entries.insert(0, Arc::clone(&entry));
         entries.truncate(CACHED_TRACES);
         Ok(entry)
+    }
+
+    /// The findings about trace `id` at `now`, the window's findings found once for every trace
+    /// of the same traces.
+    pub fn findings(
+        &self,
+        store: &dyn Store,
+        id: &str,
+        now: u64,
+    ) -> Result<FindingsOfTrace, QueryError> {
+        let trace_id = store.resolve_trace_id(id)?;
+        let scope = trace_findings_scope(store, trace_id, now)?;
+        let cached = {
+            let windows = self.windows.lock().expect("findings cache poisoned");
+            windows
+                .iter()
+                .find(|w| w.project == store.project() && w.summaries == scope.summaries)
+                .cloned()
+        };
+        let window = match cached {
+            Some(window) => window,
+            None => {
+                let window = Arc::new(WindowFindings {
+                    project: store.project(),
+                    findings: window_findings(store, &scope)?,
+                    summaries: scope.summaries.clone(),
+                });
+                let mut windows = self.windows.lock().expect("findings cache poisoned");
+                windows.insert(0, Arc::clone(&window));
+                windows.truncate(CACHED_WINDOWS);
+                window
+            }
+        };
+        Ok(findings_of_trace_in(&scope, &window.findings))
     }
 }

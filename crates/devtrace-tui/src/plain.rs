@@ -2,7 +2,7 @@
 //! on the screen; a closed pipe (`watch --plain | head`) ends the watch quietly.
 
 use crate::source::Source;
-use crate::text::{clock, data, duration, quoted, short_id};
+use crate::text::{clock, data, duration, quoted, sentence, short_id};
 use crate::watcher::{Request, Update, Watcher};
 use devtrace_query::live::{ActionLine, SessionProgress};
 use devtrace_store::TraceSummary;
@@ -85,7 +85,7 @@ impl Printer {
                             clock(s.end_unix_nano),
                             finding.kind.as_str(),
                             short_id(&found.trace_id.to_hex()),
-                            data(&finding.title, 300)
+                            sentence(&finding.title, 300)
                         )
                     });
                 }
@@ -201,7 +201,7 @@ impl Printer {
                     clock(fired.at_unix_nano),
                     fired.finding.kind.as_str(),
                     id,
-                    data(&fired.finding.title, 300)
+                    sentence(&fired.finding.title, 300)
                 )
             });
         }

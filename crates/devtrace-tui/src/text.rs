@@ -2,7 +2,7 @@
 //! goes through [`data`], which escapes it (`devtrace_model::recorded`): a span name can never
 //! move the cursor, clear the screen or reorder the line it is shown on.
 
-use devtrace_model::recorded::{escape_short, quote_short};
+use devtrace_model::recorded::{escape_short, escape_stray, quote_short};
 use devtrace_query::timefmt::format_duration;
 
 /// Recorded text for a cell: escaped as in every other face (`devtrace_model::recorded`:
@@ -17,6 +17,50 @@ pub fn data(text: &str, max: usize) -> String {
 /// inside, at most `max` characters.
 pub fn quoted(text: &str, max: usize) -> String {
     quote_short(text, max.max(1))
+}
+
+/// One of devtrace's own sentences (a finding's title or recommendation, whose recorded names
+/// were quoted where it was written) on one line: its backticks kept as backticks, not shown
+/// as `\u0060`, anything else that must not reach the terminal escaped, at most `max`
+/// characters.
+pub fn sentence(text: &str, max: usize) -> String {
+    let line = escape_stray(text).replace('\n', " ");
+    let max = max.max(1);
+    if line.chars().count() <= max {
+        line
+    } else {
+        let mut out: String = line.chars().take(max - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// `text` broken at spaces into lines of at most `width` characters (a word longer than a line
+/// is cut into pieces).
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        while word.len() > width {
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            lines.push(word.drain(..width).collect());
+        }
+        let word: String = word.into_iter().collect();
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if needed > width && !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    lines.push(line);
+    lines
 }
 
 /// `text` cut or padded to exactly `width` characters (a cut is marked with `…`).
@@ -102,6 +146,17 @@ mod tests {
             "\\u0060npm test\\u0060\\u001bc"
         );
         assert_eq!(quoted("say \"hi\"\n", 40), "\"say \\\"hi\\\"\\n\"");
+        // devtrace's own sentences keep their backticks; what must not reach the terminal does not.
+        assert_eq!(
+            sentence("`npm test` failed\n4 times\u{1b}[2J", 60),
+            "`npm test` failed 4 times\\u001b[2J"
+        );
+        assert_eq!(sentence("a long finding title", 8), "a long …");
+        assert_eq!(
+            wrap_words("open: trace waterfall, session", 12),
+            ["open: trace", "waterfall,", "session"]
+        );
+        assert_eq!(wrap_words("abcdefghij", 4), ["abcd", "efgh", "ij"]);
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("ab", 4), "ab  ");
         assert_eq!(sparkline(&[0, 1, 2, 4]), "▁▃▅█");

@@ -9,7 +9,9 @@
 //! one finding with its evidence, and the keys.
 
 use crate::state::{Dashboard, FeedItem, Origin};
-use crate::text::{clock, count, data, duration, fit, quoted, right, short_id, sparkline};
+use crate::text::{
+    clock, count, data, duration, fit, quoted, right, sentence, short_id, sparkline, wrap_words,
+};
 use devtrace_query::causal::WaitView;
 use devtrace_query::live::{ActionLine, SessionProgress, SessionTimeline, TimelineLine};
 use devtrace_query::sessions::format_offset;
@@ -672,7 +674,7 @@ fn findings_pane(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSta
             clock(item.first_unix_nano),
             if new { "NEW " } else { "" },
             item.finding.kind.as_str(),
-            data(&item.finding.title, width),
+            sentence(&item.finding.title, width),
             times
         );
         lines.push(Line::from(Span::styled(fit(&head, width), style)));
@@ -718,7 +720,7 @@ fn session_screen(frame: &mut Frame, area: Rect, dash: &Dashboard, view: &ViewSt
                         "{:>7}     ⚑ {}  {}",
                         "",
                         finding.kind.as_str(),
-                        data(&finding.title, width)
+                        sentence(&finding.title, width)
                     ),
                     t.new_finding(),
                 )
@@ -1224,11 +1226,11 @@ fn finding_screen(
             format!("⚑ {}", finding.kind.as_str()),
             t.new_finding(),
         )),
-        Line::from(Span::styled(data(&finding.title, width * 3), t.title())),
+        Line::from(Span::styled(sentence(&finding.title, width * 3), t.title())),
         Line::from(""),
         Line::from(vec![
             Span::styled("what to do  ", t.dim()),
-            Span::raw(data(&finding.recommendation, width * 3)),
+            Span::raw(sentence(&finding.recommendation, width * 3)),
         ]),
     ];
     if let Some(origin) = origin {
@@ -1322,24 +1324,37 @@ pub const KEYS: &[(&str, &str)] = &[
 ];
 
 fn help(frame: &mut Frame, area: Rect, t: Theme) {
-    let width = 76.min(area.width);
-    let height = (KEYS.len() as u16 + 4).min(area.height);
+    const KEY_W: usize = 18;
+    let widest = KEYS
+        .iter()
+        .map(|(_, what)| what.chars().count())
+        .max()
+        .unwrap_or(0);
+    // As wide as the longest line, or the screen; a line that does not fit wraps at a space.
+    let width = ((KEY_W + widest + 2) as u16).min(area.width);
+    let room = (width as usize).saturating_sub(2 + KEY_W).max(8);
+    let mut lines: Vec<Line> = Vec::new();
+    for (key, what) in KEYS {
+        for (k, part) in wrap_words(what, room).into_iter().enumerate() {
+            let key = if k == 0 {
+                fit(key, KEY_W)
+            } else {
+                " ".repeat(KEY_W)
+            };
+            lines.push(Line::from(vec![
+                Span::styled(key, t.title()),
+                Span::raw(part),
+            ]));
+        }
+    }
+    lines.push(Line::from(Span::styled("any key closes", t.dim())));
+    let height = (lines.len() as u16 + 2).min(area.height);
     let rect = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
         width,
         height,
     };
-    let mut lines: Vec<Line> = KEYS
-        .iter()
-        .map(|(key, what)| {
-            Line::from(vec![
-                Span::styled(fit(key, 18), t.title()),
-                Span::raw(*what),
-            ])
-        })
-        .collect();
-    lines.push(Line::from(Span::styled("any key closes", t.dim())));
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines).block(

@@ -2,7 +2,8 @@
 // operation, side by side and aligned by operation, with deltas and an honest verdict.
 
 import {get} from '../api.js';
-import {h, duration, note, traceHref, operationHref, escaped} from '../dom.js';
+import {h, duration, note, traceHref, operationHref, escaped, breakable, plural} from '../dom.js';
+import {column, head, fitColumns} from '../table.js';
 
 export async function render(main, {query, navigate}) {
   const value = (k) => query.get(k) || '';
@@ -53,7 +54,7 @@ export async function render(main, {query, navigate}) {
   const max = Math.max(1, ...c.operations.map((o) => Math.max(o.a.mean_nanos, o.b.mean_nanos)));
   const bar = (v, cls) => { const b = h('span', {class: `cmp-bar ${cls}`}); b.style.width = `${v / max * 100}%`; return b; };
   const body = h('tbody', {}, c.operations.map((o) => h('tr', {class: o.delta_nanos < 0 ? 'faster' : o.delta_nanos > 0 ? 'slower' : ''},
-    h('td', {}, h('a', {href: operationHref(o.operation)}, escaped(o.operation))),
+    h('td', {}, h('a', {href: operationHref(o.operation)}, breakable(o.operation))),
     h('td', {class: 'num'}, duration(o.a.mean_nanos)),
     h('td', {class: 'bars'}, bar(o.a.mean_nanos, 'a'), bar(o.b.mean_nanos, 'b')),
     h('td', {class: 'num'}, duration(o.b.mean_nanos)),
@@ -61,9 +62,11 @@ export async function render(main, {query, navigate}) {
     h('td', {class: 'num'}, `${round(o.a.calls_per_run)} → ${round(o.b.calls_per_run)}`),
     h('td', {class: 'num'}, `${o.a.errors} → ${o.b.errors}`),
     h('td', {}, verdictText(o.verdict)))));
-  main.append(h('table', {class: 'list compare'},
-    h('thead', {}, h('tr', {}, ['Operation', 'A mean', 'A ▬ B ▬', 'B mean', 'Δ', 'Calls/run', 'Errors', 'Verdict']
-      .map((t, i) => h('th', {class: [1, 3, 4, 5, 6].includes(i) ? 'num' : ''}, t)))), body));
+  const table = h('table', {class: 'list compare'}, head([column('Operation', {shrink: true}), column('A mean', {num: true}),
+    column('A ▬ B ▬', {fold: 2}), column('B mean', {num: true}), column('Δ', {num: true, fold: 5}), column('Calls/run', {num: true, fold: 1}),
+    column('Errors', {num: true, fold: 3}), column('Verdict', {fold: 4, shrink: true})]), body);
+  main.append(table);
+  fitColumns(table);
 }
 
 function round(v) { return String(Math.round(v * 100) / 100); }
@@ -79,6 +82,6 @@ function verdictText(v) {
     case 'faster': return `faster (p = ${v.test.p_value.toFixed(3)})`;
     case 'slower': return `slower (p = ${v.test.p_value.toFixed(3)})`;
     case 'no_clear_change': return `no clear change (p = ${v.test.p_value.toFixed(2)})`;
-    default: return `${v.runs_a} vs ${v.runs_b} run(s): too few to tell a change from noise`;
+    default: return `${plural(v.runs_a, 'run')} vs ${plural(v.runs_b, 'run')}: too few to tell a change from noise`;
   }
 }

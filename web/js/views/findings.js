@@ -2,7 +2,7 @@
 // linking to the spans (the trace view highlights every span of the evidence).
 
 import {get} from '../api.js';
-import {h, duration, note, operationHref, escaped} from '../dom.js';
+import {h, duration, note, plural, operationHref, escaped, breakable} from '../dom.js';
 
 // '' is the default window every face shares: the last hour, or the hour before the newest
 // trace when nothing is that recent (the answer's `window` says which).
@@ -30,8 +30,8 @@ export async function render(main, {query, navigate}) {
     const answer = await get('findings', {since, operation, limit: 100});
     const scope = answer.window ? ` (${answer.window.description})` : '';
     status.textContent = answer.total === 0
-      ? `Nothing to report: no detector fired on the ${answer.traces_analysed} traces analysed${scope}.`
-      : `${answer.total} finding${answer.total === 1 ? '' : 's'} across ${answer.traces_analysed} traces${scope}, ranked by impact: the share of an operation's time, tokens or runs a fix recovers × how often it runs.`;
+      ? `Nothing to report: no detector fired on the ${plural(answer.traces_analysed, 'trace')} analysed${scope}.`
+      : `${plural(answer.total, 'finding')} across ${plural(answer.traces_analysed, 'trace')}${scope}, ranked by impact: the share of an operation's time, tokens or runs a fix recovers × how often it runs.`;
     if (answer.window && answer.window.note) status.before(note(`Note: ${answer.window.note}.`));
     main.append(findingList(answer.findings));
   } catch (error) {
@@ -51,8 +51,8 @@ export function findingList(findings) {
     h('p', {class: 'recommendation'}, '→ ', f.recommendation),
     h('p', {class: 'evidence'}, 'Evidence: ', f.evidence.map((e, k) => [k ? ', ' : '',
       h('a', {href: `/traces/${e.trace_id}?span=${e.span_ids[0] || ''}&mark=${e.span_ids.join(',')}`, class: 'mono'},
-        `${e.trace_id.slice(0, 8)} (${e.span_ids.length} span${e.span_ids.length === 1 ? '' : 's'})`)])),
+        `${e.trace_id.slice(0, 8)} (${plural(e.span_ids.length, 'span')})`)])),
     h('details', {}, h('summary', {}, 'The numbers'), h('table', {class: 'attrs'}, h('tbody', {},
-      Object.entries(f.numbers).map(([k, v]) => h('tr', {}, h('th', {class: 'mono'}, k), h('td', {}, k.endsWith('nanos') || k.endsWith('_ns') ? duration(v) : String(Math.round(v * 1000) / 1000))))),
+      Object.entries(f.numbers).map(([k, v]) => h('tr', {}, h('th', {class: 'mono'}, breakable(k)), h('td', {}, k.endsWith('nanos') || k.endsWith('_ns') ? duration(v) : String(Math.round(v * 1000) / 1000))))),
       h('tr', {}, h('th', {class: 'mono'}, 'fingerprint'), h('td', {}, f.fingerprint)))))));
 }

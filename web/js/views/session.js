@@ -51,6 +51,8 @@ class SessionView {
     this.entries = [];
     this.bySpan = new Map();
     this.indexOf = new Map(overview.timeline.map((e, i) => [e.span_id, i]));
+    // Sub-agents by span id: each step names the sub-agent it belongs to (`subagent`).
+    this.subagents = new Map(overview.timeline.filter((e) => e.kind === 'agent').map((e) => [e.span_id, e.label]));
     this.timer = null;
     this.current = null;
     this.build();
@@ -97,16 +99,7 @@ class SessionView {
           h('a', {href: traceHref(s.trace_id)}, 'Open as a trace (waterfall)'), ' · ',
           h('a', {href: `/api/v1/sessions/${s.trace_id}/overview`, target: '_blank', rel: 'noopener'}, 'JSON'), ' · ',
           compareForm(s.trace_id, this.navigate))),
-      s.tokens?.requests ? tokensSection(s.tokens, o.requests) : null,
-      r ? this.recordedSection() : null,
-      o.linked_runs.length ? this.runsSection() : null,
-      o.findings.length ? this.findingsSection() : null,
-      this.qa = qaSection(s.trace_id),
-      h('h2', {}, 'Timeline'),
-      h('div', {class: 'timeline-tools'}, this.filter,
-        h('label', {class: 'check'}, this.onlyProblems, ' failures and findings only'), this.counter,
-        h('span', {class: 'muted small'}, 'j/k or ↑/↓ move · Enter shows all of an entry · / filters')),
-      this.list);
+      this.body());
     this.filter.addEventListener('input', debounce(() => this.applyFilter(), 150));
     this.filter.addEventListener('keydown', (e) => { if (e.key === 'Escape') { this.filter.value = ''; this.applyFilter(); this.list.focus(); } });
     this.onlyProblems.addEventListener('change', () => this.applyFilter());
@@ -116,6 +109,32 @@ class SessionView {
       if (li && !e.target.closest('a, button, summary, pre')) this.select(li, {focus: false});
     });
     this.counter.textContent = `${plural(o.timeline.length, 'entry', 'entries')}`;
+  }
+
+  /** The timeline first (beside the rest on a wide screen, above it on a narrow one), so it
+   * starts near the top of the page; the other sections are a jump away from the header. */
+  body() {
+    const {o, s} = this;
+    const sections = [
+      s.tokens?.requests ? ['Tokens and cost', tokensSection(s.tokens, o.requests)] : null,
+      o.recorded ? ['What was done', this.recordedSection()] : null,
+      o.linked_runs.length ? [`Runs (${o.linked_runs.length})`, this.runsSection()] : null,
+      o.findings.length ? [`Findings (${o.findings.length})`, this.findingsSection()] : null,
+      ['QA', this.qa = qaSection(s.trace_id)],
+    ].filter(Boolean);
+    sections.forEach(([, section], i) => { section.id ||= `part-${i + 1}`; });
+    return [
+      h('p', {class: 'jumps'}, h('a', {href: '#timeline'}, 'Timeline'),
+        sections.map(([label, section]) => [' · ', h('a', {href: `#${section.id}`}, label)])),
+      h('div', {class: 'session-body'},
+        h('section', {class: 'session-timeline', id: 'timeline'},
+          h('h2', {}, 'Timeline'),
+          h('div', {class: 'timeline-tools'}, this.filter,
+            h('label', {class: 'check'}, this.onlyProblems, ' failures and findings only'), this.counter,
+            h('span', {class: 'muted small'}, 'j/k or ↑/↓ move · Enter shows all of an entry · / filters')),
+          this.list),
+        h('aside', {class: 'session-aside'}, sections.map(([, section]) => section))),
+    ];
   }
 
   /** The header facts of a recorded session: its commands, edits and notes, where it began. */
@@ -234,6 +253,8 @@ class SessionView {
         : e.kind === 'agent' ? h('strong', {class: 'label'}, `sub-agent: ${escaped(e.label)}`)
           : e.kind === 'message' ? h('div', {class: 'reply-head'}, clipped(e.text || e.label, SHOWN.reply, {label: 'reply', className: 'reply'}))
             : [h('strong', {class: 'label'}, escaped(e.label)), ' ', what],
+      e.subagent && this.subagents.has(e.subagent) ? h('a', {href: sessionHref(this.s.trace_id, e.subagent), class: 'badge agent-tag',
+        dataset: {entry: e.subagent}, title: `a step of the sub-agent ${escaped(this.subagents.get(e.subagent))}`}, `◆ ${escaped(this.subagents.get(e.subagent))}`) : null,
       h('span', {class: 'entry-meta muted'},
         e.kind === 'turn' ? `${tokens(e.input_tokens)} in, ${tokens(e.output_tokens)} out` : null,
         e.kind !== 'message' && e.kind !== 'turn' && e.duration_ns > 0 ? duration(e.duration_ns) : null,
@@ -309,11 +330,36 @@ class SessionView {
   stop() {
     clearTimeout(this.timer);
     this.qa?.stop();
+    document.removeEventListener('keydown', this.firstKey);
+  }
+
+  /** j/k and the arrows move along the timeline from the first key press, with nothing
+   * focused yet (once the timeline has the focus, its own handler moves). */
+  firstKey = (event) => {
+    if (!['j', 'k', 'ArrowDown', 'ArrowUp'].includes(event.key) || event.defaultPrevented) return;
+    if (event.target !== document.body || event.metaKey || event.ctrlKey || event.altKey) return;
+    this.list.focus({preventScroll: true});
+    this.key(event);
+  };
+
+  /** The page's state as its URL, so it can be shared: the selected entry, the filter, and
+   * whether only failures and findings show. */
+  keepInUrl() {
+    const q = new URLSearchParams();
+    if (this.current) q.set('entry', this.current.dataset.span);
+    if (this.filter.value.trim()) q.set('q', this.filter.value.trim());
+    if (this.onlyProblems.checked) q.set('problems', '1');
+    history.replaceState(null, '', `/sessions/${this.s.trace_id}${q.size ? `?${q}` : ''}`);
   }
 
   start(query) {
     const finding = Number(query.get('finding'));
     const entry = query.get('entry');
+    if (query.get('q') || query.get('problems')) {
+      this.filter.value = query.get('q') || '';
+      this.onlyProblems.checked = query.get('problems') === '1';
+      this.applyFilter();
+    }
     if (finding) this.showFinding(finding - 1);
     else if (entry) {
       const li = this.entry(entry);
@@ -324,6 +370,8 @@ class SessionView {
       this.timer = this.entries.length < this.o.timeline.length ? setTimeout(more, 0) : null;
     };
     if (this.entries.length < this.o.timeline.length) this.timer = setTimeout(more, 0);
+    this.started = true;
+    document.addEventListener('keydown', this.firstKey);
     this.element.addEventListener('click', (event) => {
       const a = event.target.closest('a[data-finding], a[data-entry]');
       if (!a || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
@@ -358,7 +406,7 @@ class SessionView {
     if (li.hidden) { this.filter.value = ''; this.onlyProblems.checked = false; this.applyFilter(); }
     if (focus) li.focus({preventScroll: true});
     if (scroll) li.scrollIntoView({block: 'center'});
-    if (!keepUrl) history.replaceState(null, '', sessionHref(this.s.trace_id, li.dataset.span));
+    if (!keepUrl) this.keepInUrl();
   }
 
   key(event) {
@@ -388,6 +436,7 @@ class SessionView {
 
   applyFilter() {
     if (this.filtering() && this.entries.length < this.o.timeline.length) return this.renderAll();
+    if (this.started) this.keepInUrl();
     const text = this.filter.value.trim().toLowerCase();
     const problems = this.onlyProblems.checked;
     let shown = 0;

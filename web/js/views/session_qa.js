@@ -134,7 +134,7 @@ function outputDetails(run) {
 function judgeTable(judge, traceId) {
   return h('div', {class: 'qa-judge'},
     h('h3', {}, `${judge.model} · rubric ${judge.rubric_version} · overall ${judge.overall.toFixed(1)}`,
-      judge.samples ? h('span', {class: 'muted small'}, ` (${judge.samples} samples${judge.cached ? ', cached' : ''})`) : null),
+      judge.samples ? h('span', {class: 'muted small'}, ` (${plural(judge.samples, 'sample')}${judge.cached ? ', cached' : ''})`) : null),
     h('table', {class: 'qa-scores'},
       h('thead', {}, h('tr', {}, h('th', {}, 'Criterion'), h('th', {}, 'Score'), h('th', {}, 'Why'), h('th', {}, 'Evidence'))),
       h('tbody', {}, judge.criteria.map((c) => h('tr', {dataset: {criterion: c.criterion}},

@@ -6,7 +6,7 @@
 
 import {get} from '../api.js';
 import {h, duration, time, ago, note, plural, tokens, dollars, sessionHref, compareSessionsHref, escaped} from '../dom.js';
-import {moveInRows} from './traces.js';
+import {column, head as headRow, openRows, fitColumns, pickTwo} from '../table.js';
 
 const SINCE = [['', 'any time'], ['24h', 'last 24 h'], ['7d', 'last 7 days'], ['30d', 'last 30 days'], ['365d', 'last year']];
 /** The most the API lists at once. */
@@ -19,34 +19,15 @@ export async function render(main, {query, navigate}) {
   const form = filterForm(filters, navigate);
   const status = h('p', {class: 'note muted', role: 'status'}, 'Loading…');
   const body = h('tbody');
-  body.addEventListener('keydown', (event) => moveInRows(event, body));
-  const head = h('thead');
+  openRows(body, navigate);
+  let head = h('thead');
   const table = h('table', {class: 'list sessions', hidden: true}, head, body);
   const daily = h('section', {class: 'usage-days', hidden: true});
-  // Two sessions chosen (in the order they were ticked) open side by side.
-  const chosen = [];
-  const compareButton = h('button', {type: 'button', disabled: true}, 'Compare the two chosen');
-  const compareHint = h('span', {class: 'muted small'}, 'Tick two sessions to compare them.');
-  const compareBar = h('p', {class: 'compare-bar', hidden: true}, compareButton, ' ', compareHint);
-  compareButton.addEventListener('click', () => { if (chosen.length === 2) navigate(compareSessionsHref(chosen[0], chosen[1])); });
-  body.addEventListener('change', (event) => {
-    const box = event.target.closest('input[name="compare"]');
-    if (!box) return;
-    const at = chosen.indexOf(box.value);
-    if (box.checked && at < 0) chosen.push(box.value);
-    if (!box.checked && at >= 0) chosen.splice(at, 1);
-    // A third tick replaces the earliest.
-    while (chosen.length > 2) {
-      const dropped = chosen.shift();
-      const other = body.querySelector(`input[name="compare"][value="${dropped}"]`);
-      if (other) other.checked = false;
-    }
-    compareButton.disabled = chosen.length !== 2;
-    compareHint.textContent = chosen.length === 2 ? `A ${chosen[0].slice(0, 8)}, B ${chosen[1].slice(0, 8)}` : 'Tick two sessions to compare them.';
-  });
+  // Two sessions ticked (in the order they were ticked) open side by side.
+  const compareBar = pickTwo(body, 'session', ([a, b]) => navigate(compareSessionsHref(a, b)));
+  compareBar.hidden = true;
   main.append(h('h1', {}, 'Sessions'), form, status, daily, compareBar, table);
-  const columns = (metrics) => ['Compare', 'Started', 'Agent', 'Project', 'Title', 'Duration', 'Turns', 'Tool calls', 'Tokens', 'Est. cost',
-    ...(metrics ? ['Cost', 'Lines'] : []), 'Errors', 'Findings', 'Session'];
+  fitColumns(table);
 
   let shown = new Set();
   async function load({live = false} = {}) {
@@ -72,17 +53,18 @@ export async function render(main, {query, navigate}) {
     agents.replaceChildren(...[...new Set(sessions.map((s) => s.agent))].map((a) => h('option', {value: a})));
     // The agents' metrics: per-session columns, and the days they cover.
     const metrics = sessions.some((s) => s.usage);
-    head.replaceChildren(h('tr', {}, columns(metrics).map((t, i) => h('th', {class: i >= 5 && i < columns(metrics).length - 1 ? 'num' : ''}, t))));
+    head.replaceWith(headRow(columns(metrics)));
+    head = table.tHead;
     await showDaily(daily, filters, metrics);
     const focused = document.activeElement?.closest('tr')?.dataset.id;
     body.replaceChildren(...sessions.map((s) => {
-      const row = sessionRow(s, metrics, chosen.includes(s.trace_id));
+      const row = sessionRow(s, metrics, compareBar.picked.includes(s.trace_id));
       if (live && !shown.has(s.trace_id)) row.classList.add('new');
       return row;
     }));
     shown = new Set(sessions.map((s) => s.trace_id));
     // A refresh keeps the keyboard where it was.
-    if (focused) body.querySelector(`tr[data-id="${focused}"] a.mono`)?.focus();
+    if (focused) body.querySelector(`tr[data-id="${focused}"]`)?.focus({preventScroll: true});
   }
   await load();
 
@@ -145,17 +127,30 @@ async function showDaily(section, filters, metrics) {
   section.hidden = false;
 }
 
+/** The list's columns; as the width shrinks they fold away in their `fold` order (the session
+ * id first), and the title (the link), the findings and the estimated cost stay longest. */
+function columns(metrics) {
+  return [
+    column(''), column('Started', {fold: 8}), column('Agent', {fold: 7}), column('Project', {fold: 6, shrink: true}),
+    column('Title', {shrink: true}), column('Duration', {num: true, fold: 9}), column('Turns', {num: true, fold: 4}),
+    column('Tool calls', {num: true, fold: 5}), column('Tokens', {num: true, fold: 11}), column('Est. cost', {num: true, fold: 13}),
+    ...(metrics ? [column('Cost', {num: true, fold: 3}), column('Lines', {num: true, fold: 2})] : []),
+    column('Errors', {num: true, fold: 10}), column('Findings', {num: true, fold: 12}), column('Session', {fold: 1}),
+  ];
+}
+
 function sessionRow(s, metrics, chosen) {
   const total = s.input_tokens + s.output_tokens;
   const usage = s.usage || {};
   const estimate = s.tokens?.cost_usd;
-  return h('tr', {dataset: {id: s.trace_id}, class: s.errors > 0 ? 'has-error' : ''},
+  return h('tr', {dataset: {id: s.trace_id, href: sessionHref(s.trace_id)}, class: s.errors > 0 ? 'has-error' : ''},
     h('td', {}, h('input', {type: 'checkbox', name: 'compare', value: s.trace_id, checked: chosen,
       'aria-label': `compare session ${s.trace_id.slice(0, 8)}`})),
     h('td', {title: time(s.start_unix_nano)}, h('time', {}, ago(s.start_unix_nano))),
     h('td', {}, h('a', {href: `/sessions?agent=${encodeURIComponent(s.agent)}`, class: 'badge'}, escaped(s.agent))),
     h('td', {class: 'project', title: escaped(s.project)}, h('a', {href: `/sessions?repo=${encodeURIComponent(s.project)}`}, escaped(shortPath(s.project)))),
-    h('td', {class: 'title', title: escaped(s.title)}, s.title ? escaped(s.title) : h('span', {class: 'muted'}, '(untitled)')),
+    h('td', {class: 'title', title: escaped(s.title)}, h('a', {href: sessionHref(s.trace_id), class: 'row-link',
+      'aria-label': `open session ${escaped(s.title || s.session_id)} ${s.trace_id}`}, s.title ? escaped(s.title) : '(untitled)')),
     h('td', {class: 'num'}, duration(s.duration_ns)),
     ...(s.recorded ? [recordedCell(s.recorded)] : [
       h('td', {class: 'num'}, s.turns.toLocaleString()),
@@ -167,7 +162,7 @@ function sessionRow(s, metrics, chosen) {
     metrics ? h('td', {class: 'num', title: 'lines added/removed, as the agent reported them'}, lines(usage) || '–') : null,
     h('td', {class: 'num'}, s.errors > 0 ? h('span', {class: 'badge error'}, s.errors) : '0'),
     h('td', {class: 'num'}, s.findings > 0 ? h('span', {class: 'badge warn'}, s.findings) : '0'),
-    h('td', {}, h('a', {href: sessionHref(s.trace_id), class: 'mono', 'aria-label': `open session ${escaped(s.title || s.session_id)} ${s.trace_id}`}, s.trace_id.slice(0, 8))));
+    h('td', {}, h('a', {href: sessionHref(s.trace_id), class: 'mono', tabindex: '-1', 'aria-hidden': 'true'}, s.trace_id.slice(0, 8))));
 }
 
 /** A person's recorded session (devtrace record) has no turns, tool calls or tokens: what it

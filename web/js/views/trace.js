@@ -2,15 +2,25 @@
 // stay interactive), collapsible subtrees, folded runs of same-named siblings, the critical
 // path highlighted, errors marked, search within the trace, the span panel, arrows from a call
 // on one thread to the wait on another that it ended (causal links), and playback with a
-// step-through of one thread's recorded calls and their values.
+// step-through of one thread's recorded calls and their values. Getting around a big trace:
+// the minimap with drag-to-zoom (minimap.js), jumps to the slowest span, the next error and the
+// next span on the critical path, a duration filter and a longest-first order (trace_nav.js);
+// the selected span, filter, order, zoom and playback position live in the URL.
 //
 // The waterfall arrives as columns (/api/v1/traces/{id}/waterfall); a span's attributes,
 // events and logs are fetched when it is selected.
 
 import {get} from '../api.js';
 import {h, duration, time, debounce, note, traceHref, operationHref, plural, sessionHref, escaped} from '../dom.js';
+import {Minimap} from './minimap.js';
+import {showFindings} from './trace_findings.js';
+import {parseDuration, keptRows, childLists, orderedRows, slowestFirst, nextRow, placeOf} from './trace_nav.js';
 
-const ROW = 24; // px per row; fixed so the scroll position maps to a row by division
+// Px per row, fixed so the scroll position maps to a row by division: one line, or on a
+// narrow screen two (the name over its bar, each the whole width: names stay readable).
+const ROW = 24;
+const STACKED_ROW = 40;
+const NARROW = '(max-width: 640px)';
 const OVERSCAN = 12;
 
 export async function render(main, {params, query, navigate}) {
@@ -28,6 +38,7 @@ export async function render(main, {params, query, navigate}) {
   main.replaceChildren(view.element);
   view.start(query);
   showOrigin(view, wf.trace_id);
+  showFindings(view, query);
   return () => view.stop();
 }
 
@@ -58,8 +69,19 @@ class Waterfall {
     for (let i = 0; i < n; i++) if (wf.subtree_end[i] > i + 1) this.hasChildren[i] = 1;
     this.matches = new Set();
     this.marks = new Set();
+    /** Rows a finding about the trace names as evidence → those findings (trace_findings.js). */
+    this.markTags = new Map();
     this.selected = -1;
+    /** The row the last "slowest span" jump selected: pressed again there, the next slowest. */
+    this.slowestJump = -1;
     this.playT = null;
+    /** Time range the waterfall is zoomed to ({from, to}, ns from the trace start), or null. */
+    this.zoom = null;
+    this.minNs = 0;
+    this.longestFirst = false;
+    /** Rows the duration filter and the zoom keep (null: all), and the child lists they order. */
+    this.keep = null;
+    this.trees = {};
     this.criticalCount = wf.on_critical_path.reduce((c, v) => c + (v ? 1 : 0), 0);
     // Causal arrows by row: the cause's row and the waiting span's, where both are in the trace.
     this.arrows = (wf.causal_arrows || []).map((a) => ({...a, from: this.rowOf.get(a.cause), to: this.rowOf.get(a.waiter)}))
@@ -93,26 +115,26 @@ class Waterfall {
         h('dt', {}, 'Spans'), h('dd', {}, wf.span_count.toLocaleString()),
         h('dt', {}, 'Errors'), h('dd', {class: wf.error_count ? 'error-text' : ''}, String(wf.error_count)),
         h('dt', {}, 'Started'), h('dd', {}, time(wf.start_unix_nano)),
-        h('dt', {}, 'Critical path'), h('dd', {}, plural(this.criticalCount, 'span')),
+        h('dt', {}, 'Critical path'), h('dd', {'data-critical-path': true, title: 'the time the trace would take with only the critical path: what to shorten to make it faster'},
+          `${duration(wf.critical_path_ns)} over ${plural(this.criticalCount, 'span')}`),
         h('dt', {}, 'Trace id'), h('dd', {class: 'mono'}, wf.trace_id)),
       this.links,
+      this.findingsBox = h('div', {class: 'trace-findings-box'}, note('Reading the findings about this trace…')),
       h('div', {class: 'trace-tools'}, this.searchInput, this.searchInfo,
-        h('span', {class: 'legend'}, h('i', {class: 'swatch critical'}), 'critical path', h('i', {class: 'swatch error'}), 'error', h('i', {class: 'swatch fold'}), 'folded repeats'),
-        this.playButton));
+        h('span', {class: 'legend'}, h('i', {class: 'swatch critical'}), 'critical path', h('i', {class: 'swatch error'}), 'error', h('i', {class: 'swatch fold'}), 'folded repeats',
+          h('i', {class: 'swatch mark'}), 'marked by the link', h('span', {class: 'finding-tag'}, '#n'), 'evidence of finding n'),
+        this.playButton),
+      this.buildNavigation());
     this.player = new Player(this);
     this.ruler = h('div', {class: 'wf-ruler', 'aria-hidden': 'true'});
-    for (let k = 0; k <= 4; k++) {
-      const tick = h('span', {}, duration(wf.duration_ns * k / 4));
-      tick.style.left = `${k * 25}%`;
-      this.ruler.append(tick);
-    }
+    this.minimap = new Minimap(wf, {onZoom: (from, to) => this.setZoom(from, to), onPick: (row) => this.select(row)});
     this.spacer = h('div', {class: 'wf-spacer'});
     this.rows = h('div', {class: 'wf-rows'});
     this.cursorLine = h('div', {class: 'wf-cursor', hidden: true});
     this.scroller = h('div', {class: 'wf-scroll', tabindex: '0', role: 'tree', 'aria-label': `Waterfall of ${root}: ${wf.span_count} spans`},
       this.spacer, this.rows);
     this.panel = h('aside', {class: 'span-panel', 'aria-label': 'Span details'}, note('Select a span to see its attributes, events and logs.'));
-    this.element = h('section', {class: 'trace-view'}, this.header, this.player.element,
+    this.element = h('section', {class: 'trace-view', 'data-view-keys': TRACE_KEYS}, this.header, this.player.element, this.minimap.element,
       h('div', {class: 'trace-body'},
         h('div', {class: 'wf'}, h('div', {class: 'wf-head'}, h('div', {class: 'wf-name-head'}, 'Span'), h('div', {class: 'wf-bar-head'}, this.ruler, this.cursorLine)), this.scroller),
         this.panel));
@@ -125,29 +147,207 @@ class Waterfall {
       if (e.key === 'Escape') { this.searchInput.value = ''; this.search(); this.scroller.focus(); }
     });
     this.playButton.addEventListener('click', () => this.player.toggle());
-    this.resize = () => this.draw();
+    this.resize = () => { this.fitRows(); this.minimap.paint(); this.draw(); };
+    this.fitRows();
     window.addEventListener('resize', this.resize);
+    this.onKey = (event) => this.jumpKey(event);
+    document.addEventListener('keydown', this.onKey);
+    this.saveLater = debounce(() => this.saveState(), 300);
+    this.drawRuler();
   }
 
   start(query) {
     const marked = (query.get('mark') || '').split(',').filter(Boolean);
     for (const s of marked) if (this.rowOf.has(s)) this.marks.add(this.rowOf.get(s));
+    this.restoreView(query);
     const q = query.get('q');
     if (q) { this.searchInput.value = q; this.search(); }
+    this.minimap.paint();
     const span = query.get('span');
     if (span && this.rowOf.has(span)) this.select(this.rowOf.get(span), {scroll: true});
     else this.draw();
     if (!span) this.scroller.focus({preventScroll: true});
+    const t = Number(query.get('t'));
+    if (query.has('t') && Number.isFinite(t)) this.player.openAt(Math.max(0, Math.min(this.wf.duration_ns, t)));
+  }
+
+  /** The filter, order and zoom a shared URL names (`min`, `sort`, `zoom`); what is not
+   * understood is left out, and said. */
+  restoreView(query) {
+    const min = query.get('min');
+    if (min) { this.minInput.value = min; this.minNs = parseDuration(min) ?? 0; }
+    if (query.get('sort') === 'duration') { this.longestFirst = true; this.orderSelect.value = 'duration'; }
+    const zoom = /^(\d+)-(\d+)$/.exec(query.get('zoom') || '');
+    if (zoom && Number(zoom[2]) > Number(zoom[1])) this.zoom = {from: Number(zoom[1]), to: Math.min(Number(zoom[2]), this.wf.duration_ns)};
+    if (this.minNs || this.longestFirst || this.zoom) this.refilter({save: false});
   }
 
   stop() {
     window.removeEventListener('resize', this.resize);
+    document.removeEventListener('keydown', this.onKey);
     this.player.stop();
+  }
+
+  /** The jumps, the duration filter, the order and the zoom: the toolbar over the waterfall. */
+  buildNavigation() {
+    const wf = this.wf;
+    const button = (label, key, action, attrs = {}) => {
+      const b = h('button', {type: 'button', class: 'secondary small', title: `${label} (${key})`, 'aria-keyshortcuts': key, ...attrs},
+        label, ' ', h('kbd', {}, key));
+      b.addEventListener('click', action);
+      return b;
+    };
+    this.minInput = h('input', {type: 'text', inputmode: 'decimal', size: 7, placeholder: 'e.g. 10ms', 'aria-label': 'Only spans at least this long', 'data-min-duration': true});
+    this.orderSelect = h('select', {'aria-label': 'Order of siblings', 'data-order': true},
+      h('option', {value: 'time'}, 'in start order'), h('option', {value: 'duration'}, 'longest first'));
+    this.zoomOut = button('Whole trace', '0', () => this.setZoom(null), {disabled: true, 'data-zoom-out': true});
+    this.navInfo = h('span', {class: 'muted small', role: 'status', 'data-nav-info': true});
+    this.minInput.addEventListener('change', () => this.setMinDuration(this.minInput.value));
+    this.minInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); this.setMinDuration(this.minInput.value); } });
+    this.orderSelect.addEventListener('change', () => { this.longestFirst = this.orderSelect.value === 'duration'; this.refilter(); });
+    return h('div', {class: 'trace-nav', role: 'toolbar', 'aria-label': 'Get around the trace'},
+      button('Slowest span', 's', () => this.jumpSlowest(), {'data-jump': 'slowest'}),
+      button('Next error', 'e', () => this.jumpError(1), {'data-jump': 'error', disabled: !wf.error_count}),
+      button('Next on the critical path', 'p', () => this.jumpCritical(1), {'data-jump': 'critical'}),
+      h('label', {class: 'inline'}, 'Spans ≥ ', this.minInput),
+      h('label', {class: 'inline'}, 'Siblings ', this.orderSelect),
+      button('Zoom to the span', 'z', () => this.zoomToSelected(), {'data-zoom-span': true}),
+      this.zoomOut, this.navInfo);
+  }
+
+  /** s, e (E back), p (P back), z and 0 anywhere on the page but in a field. */
+  jumpKey(event) {
+    if (event.defaultPrevented || event.metaKey || event.ctrlKey || event.altKey) return;
+    if (event.target.closest?.('input, textarea, select, [contenteditable]')) return;
+    const actions = {s: () => this.jumpSlowest(), e: () => this.jumpError(1), E: () => this.jumpError(-1),
+      p: () => this.jumpCritical(1), P: () => this.jumpCritical(-1),
+      m: () => this.jumpTo(1, (r) => this.marks.has(r) || this.markTags.has(r), 'marked', () => '', 'no span is marked'), z: () => this.zoomToSelected(), 0: () => this.setZoom(null)};
+    const action = actions[event.key];
+    if (action) { event.preventDefault(); action(); }
+  }
+
+  /** The span with the most time of its own (children excluded); again, straight after: the
+   * next one. After any other selection it starts over at the slowest. */
+  jumpSlowest() {
+    const order = slowestFirst(this.wf, this.keep);
+    if (!order.length) return;
+    const k = this.selected === this.slowestJump ? order.indexOf(this.selected) : -1;
+    const row = order[k >= 0 ? (k + 1) % order.length : 0];
+    this.select(row);
+    this.slowestJump = row;
+    this.navInfo.textContent = `slowest ${(order.indexOf(row) + 1).toLocaleString()} of ${order.length.toLocaleString()}: ${duration(this.wf.self_time[row])} of its own (${duration(this.wf.duration[row])} in all)`;
+  }
+
+  jumpError(direction) {
+    this.jumpTo(direction, (r) => this.wf.status[r] === 2, 'error', () => '', 'no error in the spans shown');
+  }
+
+  jumpCritical(direction) {
+    this.jumpTo(direction, (r) => this.wf.critical[r] > 0, 'on the critical path',
+      (r) => `: ${duration(this.wf.critical[r])} on the path`, 'no span of the critical path is shown');
+  }
+
+  jumpTo(direction, wanted, what, detail, none) {
+    const shown = (r) => wanted(r) && (!this.keep || this.keep[r]);
+    const row = nextRow(this.wf, this.selected, direction, shown);
+    if (row < 0) { this.navInfo.textContent = none; return; }
+    this.select(row);
+    const {place, total} = placeOf(this.wf, row, shown);
+    this.navInfo.textContent = `${what}: ${place.toLocaleString()} of ${total.toLocaleString()}${detail(row)}`;
+  }
+
+  setMinDuration(text) {
+    const ns = text.trim() === '' ? 0 : parseDuration(text);
+    this.minInput.setAttribute('aria-invalid', String(ns === null));
+    if (ns === null) {
+      this.navInfo.textContent = `not a duration: ${escaped(text)} (say 10ms, 1.5s or 250us)`;
+      return;
+    }
+    this.minNs = ns;
+    this.refilter();
+  }
+
+  /** Zooms the waterfall to [from, to) (ns from the trace start); null: the whole trace. */
+  setZoom(from, to) {
+    this.zoom = from === null || !(to > from) ? null : {from, to};
+    this.refilter();
+  }
+
+  zoomToSelected() {
+    if (this.selected < 0) { this.navInfo.textContent = 'select a span to zoom to it'; return; }
+    const start = this.wf.start[this.selected], dur = this.wf.duration[this.selected];
+    const pad = Math.max(dur * 0.05, 1000);
+    this.setZoom(Math.max(0, start - pad), Math.min(this.wf.duration_ns, start + dur + pad));
+  }
+
+  /** Applies the filter, order and zoom: the rows shown, the axis, the minimap, the URL. */
+  refilter({save = true} = {}) {
+    const {wf} = this;
+    const z = this.zoom;
+    this.keep = keptRows(wf, {minNs: this.minNs, from: z?.from ?? null, to: z?.to ?? null});
+    this.computeVisible();
+    this.zoomOut.disabled = !z;
+    this.element?.classList.toggle('zoomed', Boolean(z));
+    this.minimap.showRange(z ? z.from : null, z?.to);
+    this.drawRuler();
+    const shown = this.keep ? this.keep.reduce((c, k) => c + k, 0) : wf.span_count;
+    this.navInfo.textContent = this.keep ? `${shown.toLocaleString()} of ${plural(wf.span_count, 'span')} shown` : '';
+    this.draw();
+    if (save) this.saveState();
+  }
+
+  /** The time axis: the zoom range, or the whole trace. */
+  axis() {
+    return this.zoom ? {from: this.zoom.from, span: this.zoom.to - this.zoom.from || 1} : {from: 0, span: this.wf.duration_ns || 1};
+  }
+
+  drawRuler() {
+    const {from, span} = this.axis();
+    this.ruler.replaceChildren(...[0, 1, 2, 3, 4].map((k) => {
+      const tick = h('span', {}, duration(from + span * k / 4));
+      tick.style.left = `${k * 25}%`;
+      return tick;
+    }));
+  }
+
+  /** The URL says what is shown, so it can be shared: the selected span, the search, the
+   * filter, the order, the zoom and the playback position. */
+  saveState() {
+    const url = new URL(location.href);
+    const set = (key, value) => (value === null || value === '' ? url.searchParams.delete(key) : url.searchParams.set(key, value));
+    set('span', this.selected >= 0 ? this.wf.span_id[this.selected] : null);
+    set('q', this.searchInput.value.trim() || null);
+    set('min', this.minNs ? this.minInput.value.trim() : null);
+    set('sort', this.longestFirst ? 'duration' : null);
+    set('zoom', this.zoom ? `${this.zoom.from}-${this.zoom.to}` : null);
+    set('t', this.playT === null ? null : String(Math.round(this.playT)));
+    history.replaceState(null, '', url.pathname + url.search);
+  }
+
+  /** One-line rows, or two-line rows on a narrow screen (after a resize too). */
+  fitRows() {
+    const stacked = window.matchMedia(NARROW).matches;
+    const row = stacked ? STACKED_ROW : ROW;
+    if (row === this.row) return;
+    const first = this.row ? Math.floor(this.scroller.scrollTop / this.row) : 0;
+    this.row = row;
+    this.element.classList.toggle('stacked', stacked);
+    if (this.visible) {
+      this.spacer.style.height = `${this.visible.length * row}px`;
+      this.scroller.scrollTop = first * row;
+    }
   }
 
   /** The rows shown, in order: row indices, or -(fold + 1) for a folded run. */
   computeVisible() {
     const {wf, n} = this;
+    if (this.keep || this.longestFirst) {
+      const order = this.longestFirst ? 'longest' : 'start';
+      this.trees[order] ??= childLists(wf, this.longestFirst);
+      this.visible = orderedRows(wf, {keep: this.keep, tree: this.trees[order], collapsed: this.collapsed});
+      this.placeRows();
+      return;
+    }
     const out = new Int32Array(n);
     let count = 0;
     for (let i = 0; i < n;) {
@@ -161,35 +361,39 @@ class Waterfall {
       i = this.collapsed[i] ? wf.subtree_end[i] : i + 1;
     }
     this.visible = out.subarray(0, count);
-    this.position = new Int32Array(n).fill(-1);
+    this.placeRows();
+  }
+
+  placeRows() {
+    this.position = new Int32Array(this.n).fill(-1);
     this.visible.forEach((entry, k) => { if (entry >= 0) this.position[entry] = k; });
-    this.spacer.style.height = `${count * ROW}px`;
+    this.spacer.style.height = `${this.visible.length * this.row}px`;
   }
 
   draw() {
     const {wf} = this;
     const top = this.scroller.scrollTop;
     const height = this.scroller.clientHeight || 600;
-    const first = Math.max(0, Math.floor(top / ROW) - OVERSCAN);
-    const last = Math.min(this.visible.length, Math.ceil((top + height) / ROW) + OVERSCAN);
-    const total = wf.duration_ns || 1;
+    const first = Math.max(0, Math.floor(top / this.row) - OVERSCAN);
+    const last = Math.min(this.visible.length, Math.ceil((top + height) / this.row) + OVERSCAN);
+    const axis = this.axis();
     const t = this.playT;
     const fragment = document.createDocumentFragment();
     for (let k = first; k < last; k++) {
       const entry = this.visible[k];
-      const row = entry >= 0 ? this.spanRow(entry, total, t) : this.foldRow(-entry - 1, total, t);
-      row.style.transform = `translateY(${k * ROW}px)`;
+      const row = entry >= 0 ? this.spanRow(entry, axis, t) : this.foldRow(-entry - 1, axis, t);
+      row.style.transform = `translateY(${k * this.row}px)`;
       fragment.append(row);
     }
-    this.drawArrows(fragment, first, last, total);
+    this.drawArrows(fragment, first, last, axis);
     this.rows.replaceChildren(fragment);
-    if (t !== null) {
-      this.cursorLine.hidden = false;
-      this.cursorLine.style.left = `${t / total * 100}%`;
-    } else this.cursorLine.hidden = true;
+    const cursor = t === null ? null : at(t, axis);
+    this.cursorLine.hidden = cursor === null || cursor < 0 || cursor > 100;
+    if (!this.cursorLine.hidden) this.cursorLine.style.left = `${cursor}%`;
+    this.minimap.showRow(this.selected);
   }
 
-  spanRow(i, total, t) {
+  spanRow(i, axis, t) {
     const {wf} = this;
     const start = wf.start[i], dur = wf.duration[i];
     const classes = ['wf-row'];
@@ -197,6 +401,7 @@ class Waterfall {
     if (wf.status[i] === 2) classes.push('error');
     if (i === this.selected) classes.push('selected');
     if (this.matches.has(i)) classes.push('match');
+    if (this.markTags.has(i)) classes.push('tagged');
     if (this.marks.has(i)) classes.push('mark');
     if (t !== null) classes.push(t < start ? 'future' : t < start + dur || (dur === 0 && t === start) ? 'running' : 'done');
     const toggle = this.hasChildren[i]
@@ -208,17 +413,19 @@ class Waterfall {
       this.serviceChange(i),
       wf.status[i] === 2 ? h('span', {class: 'badge error', title: 'error'}, '!') : null,
       wf.event_count[i] ? h('span', {class: 'count', title: `${wf.event_count[i]} events`}, `◆${wf.event_count[i]}`) : null,
-      wf.log_count[i] ? h('span', {class: 'count', title: `${wf.log_count[i]} logs`}, `≡${wf.log_count[i]}`) : null);
+      wf.log_count[i] ? h('span', {class: 'count', title: `${wf.log_count[i]} logs`}, `≡${wf.log_count[i]}`) : null,
+      this.findingTags(this.markTags.get(i)));
     nameCell.style.paddingLeft = `${wf.depth[i] * 14 + 4}px`;
     const bar = h('div', {class: 'wf-bar'});
-    bar.style.left = `${start / total * 100}%`;
-    bar.style.width = `max(2px, ${dur / total * 100}%)`;
+    const begin = at(start, axis), end = at(start + dur, axis);
+    bar.style.left = `${begin}%`;
+    bar.style.width = `max(2px, ${end - begin}%)`;
     const label = h('span', {class: 'wf-dur'}, duration(dur));
-    const begin = start / total * 100, end = (start + dur) / total * 100;
-    if (end <= 85) label.style.left = `calc(${end}% + 4px)`; // after the bar
-    else if (end - begin >= 12) { // inside the end of a long bar
+    const shownEnd = Math.min(end, 100), shownBegin = Math.max(begin, 0);
+    if (end <= 85) label.style.left = `calc(${Math.max(end, 0)}% + 4px)`; // after the bar
+    else if (shownEnd - shownBegin >= 12) { // inside the end of a long bar
       label.classList.add('inside');
-      label.style.right = `calc(${100 - end}% + 4px)`;
+      label.style.right = `calc(${100 - shownEnd}% + 4px)`;
     } else label.style.right = `calc(${100 - begin}% + 4px)`; // before a short one
     return h('div', {class: classes.join(' '), role: 'treeitem', id: `row-${i}`, dataset: {row: i},
       'aria-level': wf.depth[i] + 1, 'aria-selected': i === this.selected ? 'true' : 'false',
@@ -229,18 +436,26 @@ class Waterfall {
 
   /** An arrow from each cause to the wait it ended, at the instant of the hand-over, where
    * both rows are shown and the arrow crosses the rows drawn. */
-  drawArrows(fragment, first, last, total) {
+  drawArrows(fragment, first, last, axis) {
     for (const a of this.arrows) {
       const from = this.position[a.from], to = this.position[a.to];
       if (from < 0 || to < 0 || Math.max(from, to) < first || Math.min(from, to) >= last) continue;
       const arrow = h('div', {class: `wf-arrow ${to >= from ? 'down' : 'up'}`,
         dataset: {arrowCause: this.wf.span_id[a.from], arrowWaiter: this.wf.span_id[a.to]},
         title: `${escaped(this.name(a.to))} waited ${duration(a.waited_ns)} for ${escaped(this.name(a.from))} (${escaped(a.kind)})`});
-      arrow.style.top = `${Math.min(from, to) * ROW + ROW / 2}px`;
-      arrow.style.height = `${Math.max(1, Math.abs(to - from)) * ROW}px`;
-      arrow.style.left = `calc(38% + (62% - 16px) * ${Math.min(1, a.at_ns / total)})`;
+      arrow.style.top = `${Math.min(from, to) * this.row + this.row / 2}px`;
+      arrow.style.height = `${Math.max(1, Math.abs(to - from)) * this.row}px`;
+      const x = at(a.at_ns, axis) / 100;
+      if (x < 0 || x > 1) continue;
+      arrow.style.left = `calc(var(--bars-left) + (var(--bars-width) - 16px) * ${x})`;
       fragment.append(arrow);
     }
+  }
+
+  /** The tags of the findings whose evidence a row is ("#2"), each titled with its finding. */
+  findingTags(findings) {
+    if (!findings?.length) return null;
+    return findings.map((f) => h('span', {class: 'finding-tag', title: `evidence of finding #${f.rank}: ${escaped(f.title)}`, dataset: {findingTag: f.rank}}, `#${f.rank}`));
   }
 
   /** "→ payments" where row `i` runs in another service than its parent: where the trace
@@ -253,7 +468,7 @@ class Waterfall {
     return h('span', {class: 'service-change', title: `the trace continues in service ${service}`}, `→ ${service}`);
   }
 
-  foldRow(f, total, t) {
+  foldRow(f, axis, t) {
     const fold = this.wf.folds[f];
     const {wf} = this;
     const start = wf.start[fold.first_row];
@@ -273,12 +488,21 @@ class Waterfall {
     for (let i = fold.first_row, k = 0; i <= fold.last_row && i < wf.span_count; i = wf.subtree_end[i], k++) {
       if (k % step) continue;
       const tick = h('div', {class: `wf-bar thin${wf.status[i] === 2 ? ' error' : ''}`});
-      tick.style.left = `${wf.start[i] / total * 100}%`;
-      tick.style.width = `max(1px, ${wf.duration[i] / total * 100}%)`;
+      tick.style.left = `${at(wf.start[i], axis)}%`;
+      tick.style.width = `max(1px, ${wf.duration[i] / axis.span * 100}%)`;
       bars.append(tick);
     }
     const classes = ['wf-row', 'fold'];
     if (wf.on_critical_path[fold.first_row]) classes.push('critical');
+    // A marked or tagged span inside the run shows on the folded row.
+    const inside = [];
+    let marked = false;
+    for (let i = fold.first_row; i < wf.subtree_end[fold.last_row]; i++) {
+      marked ||= this.marks.has(i);
+      for (const f of this.markTags.get(i) || []) if (!inside.includes(f)) inside.push(f);
+    }
+    if (marked) classes.push('mark');
+    if (inside.length) nameCell.append(...this.findingTags(inside));
     if (t !== null) classes.push(t < start ? 'future' : t < end ? 'running' : 'done');
     return h('div', {class: classes.join(' '), role: 'treeitem', dataset: {foldRow: f}, 'aria-expanded': 'false',
       'aria-level': wf.depth[fold.first_row] + 1}, nameCell, bars);
@@ -309,6 +533,15 @@ class Waterfall {
 
   /** Opens collapsed ancestors and folds so row i is visible. */
   reveal(i) {
+    if (this.keep && !this.keep[i]) {
+      // Asked for a span the filter or the zoom hides (a search match, a finding's evidence):
+      // show everything again rather than select what cannot be seen.
+      this.minNs = 0;
+      this.minInput.value = '';
+      this.zoom = null;
+      this.refilter({save: false});
+      this.navInfo.textContent = 'the span is outside the filter or the zoom: showing every span';
+    }
     let changed = false;
     for (let p = this.wf.parent[i]; p >= 0; p = this.wf.parent[p]) {
       if (this.collapsed[p]) { this.collapsed[p] = 0; changed = true; }
@@ -324,16 +557,14 @@ class Waterfall {
     this.selected = i;
     const position = this.visible.indexOf(i);
     if (scroll && position >= 0) {
-      const top = position * ROW, view = this.scroller.clientHeight || 600;
-      if (top < this.scroller.scrollTop || top > this.scroller.scrollTop + view - ROW * 2) {
+      const top = position * this.row, view = this.scroller.clientHeight || 600;
+      if (top < this.scroller.scrollTop || top > this.scroller.scrollTop + view - this.row * 2) {
         this.scroller.scrollTop = Math.max(0, top - view / 3);
       }
     }
     this.draw();
     this.scroller.setAttribute('aria-activedescendant', `row-${i}`);
-    const url = new URL(location.href);
-    url.searchParams.set('span', this.wf.span_id[i]);
-    history.replaceState(null, '', url.pathname + url.search);
+    this.saveState();
     this.showSpan(i);
   }
 
@@ -368,6 +599,7 @@ class Waterfall {
         break;
       case 'Escape':
         this.selected = -1; this.draw(); this.panel.replaceChildren(note('Select a span to see its attributes, events and logs.'));
+        this.closeSheet();
         break;
       default:
     }
@@ -376,8 +608,8 @@ class Waterfall {
   markFold(k) {
     const el = this.rows.querySelector(`[data-fold-row="${this.focusFold}"]`);
     if (el) el.classList.add('selected');
-    const top = k * ROW;
-    if (top > this.scroller.scrollTop + this.scroller.clientHeight - ROW * 2) this.scroller.scrollTop = top - this.scroller.clientHeight / 3;
+    const top = k * this.row;
+    if (top > this.scroller.scrollTop + this.scroller.clientHeight - this.row * 2) this.scroller.scrollTop = top - this.scroller.clientHeight / 3;
   }
 
   async search() {
@@ -385,6 +617,7 @@ class Waterfall {
     this.matches = new Set();
     this.matchList = [];
     this.matchAt = -1;
+    this.saveState();
     if (!q) { this.searchInfo.textContent = ''; this.draw(); return; }
     try {
       const found = await get(`traces/${this.wf.trace_id}/search`, {q});
@@ -409,6 +642,7 @@ class Waterfall {
 
   async showSpan(i) {
     const spanId = this.wf.span_id[i];
+    this.openSheet(i);
     this.panel.replaceChildren(note('Loading the span…'));
     let span;
     try {
@@ -418,13 +652,35 @@ class Waterfall {
       return;
     }
     if (this.selected !== i) return;
-    this.panel.replaceChildren(spanPanel(span, this.wf, i, {
+    this.panel.replaceChildren(this.sheetClose, spanPanel(span, this.wf, i, {
       selectParent: () => this.select(this.wf.parent[i]),
       selectSpan: (spanId) => { if (this.rowOf.has(spanId)) this.select(this.rowOf.get(spanId)); },
       stepThrough: () => this.player.stepFrom(spanId),
     }));
   }
+
+  /** On a phone the span panel is a sheet over the bottom of the screen: it opens with the
+   * span, and the row tapped is scrolled to the top of the screen, above the sheet. */
+  openSheet(i) {
+    this.sheetClose ??= h('button', {type: 'button', class: 'secondary small sheet-close', 'aria-label': 'Close the span panel', onclick: () => this.closeSheet()}, 'Close');
+    this.panel.classList.add('open');
+    this.element.classList.add('sheet-open');
+    if (!this.element.classList.contains('stacked')) return;
+    this.rows.querySelector(`[data-row="${i}"]`)?.scrollIntoView({block: 'start'});
+  }
+
+  closeSheet() {
+    this.panel.classList.remove('open');
+    this.element.classList.remove('sheet-open');
+  }
 }
+
+/** Where time `t` (ns from the trace start) falls on the axis, in percent of its width. */
+function at(t, axis) {
+  return (t - axis.from) / axis.span * 100;
+}
+
+const TRACE_KEYS = 's the slowest span (again: the next) · e / E the next / previous error · p / P the next / previous span on the critical path · m the next span a link or a finding marked · z zoom to the selected span · 0 the whole trace · drag across the minimap to zoom';
 
 function spanPanel(span, wf, row, {selectParent, selectSpan, stepThrough}) {
   const filter = h('input', {type: 'search', placeholder: `Filter ${span.attributes.length} attributes`, 'aria-label': 'Filter attributes', class: 'attr-filter'});
@@ -489,7 +745,7 @@ function spanPanel(span, wf, row, {selectParent, selectSpan, stepThrough}) {
     parts.push(h('section', {}, h('h3', {}, `Logs (${span.logs.length})`),
       h('ol', {class: 'logs'}, span.logs.map((l) => h('li', {class: l.severity_number >= 17 ? 'error-text' : ''},
         h('span', {class: 'mono muted'}, `${time(l.time_unix_nano)} `), h('strong', {}, escaped(l.severity_text || `severity ${l.severity_number}`)), ' ',
-        escaped(typeof l.body === 'string' ? l.body : JSON.stringify(l.body)))))));
+        typeof l.body === 'string' ? textBlock(l.body) ?? escaped(l.body) : escaped(JSON.stringify(l.body)))))));
   }
   parts.push(h('details', {}, h('summary', {}, `Resource (${span.resource.length})`), attributesTable(span.resource)));
   return h('div', {class: 'span-detail'}, parts);
@@ -497,13 +753,25 @@ function spanPanel(span, wf, row, {selectParent, selectSpan, stepThrough}) {
 
 function attributesTable(list) {
   return h('table', {class: 'attrs'}, h('tbody', {}, list.map((a) => h('tr', {},
-    h('th', {scope: 'row', class: 'mono'}, escaped(a.key)),
+    h('th', {scope: 'row', class: 'mono'}, keyText(a.key)),
     h('td', {title: a.type}, valueText(a.value))))));
 }
 
+/** An attribute key that wraps only after a dot, underscore, slash or dash
+ * (`http.response.` / `status_code`), never inside a word. */
+function keyText(key) {
+  return escaped(key).split(/(?<=[._/-])/).flatMap((part, k) => (k ? [h('wbr'), part] : [part]));
+}
+
+/** A value: long text or text of several lines (a command's output) as lines in a block,
+ * the rest on one line; escaped either way (escapedBlock keeps only line feeds and tabs). */
 function valueText(value) {
-  if (typeof value === 'string') return value.length > 400 ? h('pre', {class: 'text'}, value) : escaped(value);
+  if (typeof value === 'string') return textBlock(value) ?? escaped(value);
   return escaped(JSON.stringify(value));
+}
+
+function textBlock(text) {
+  return text.length > 400 || /\n./.test(text.trimEnd()) ? h('pre', {class: 'text'}, text.replace(/\n$/, '')) : null;
 }
 
 /** Playback: a time scrubber over the trace; rows show what was running at that instant. */
@@ -542,7 +810,14 @@ class Player {
       this.pause();
       this.view.playT = null;
       this.view.draw();
+      this.view.saveState();
     }
+  }
+
+  /** Opens playback at `t` (ns from the trace start): a shared URL's position. */
+  async openAt(t) {
+    if (this.element.hidden) await this.toggle();
+    this.seek(t);
   }
 
   seek(t) {
@@ -557,6 +832,7 @@ class Player {
     this.events.replaceChildren(...events.map((e) => h('li', {},
       h('span', {class: 'mono muted'}, `+${duration(e.offset_ns)} `), h('strong', {}, escaped(e.name)), e.summary ? ` ${escaped(e.summary)}` : '')));
     this.view.draw();
+    this.view.saveLater();
   }
 
   start() {

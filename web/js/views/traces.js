@@ -3,7 +3,8 @@
 // page. Filters live in the URL, so every search is a link.
 
 import {get} from '../api.js';
-import {h, duration, time, ago, sparkline, note, traceHref, operationHref, plural, escaped} from '../dom.js';
+import {h, duration, time, ago, sparkline, note, traceHref, operationHref, plural, escaped, breakable} from '../dom.js';
+import {column, head, openRows, fitColumns, pickTwo} from '../table.js';
 
 const FILTERS = ['service', 'operation', 'name', 'min_duration', 'max_duration', 'status', 'since', 'until', 'run', 'label'];
 const SINCE_CHOICES = [['', 'any time'], ['15m', 'last 15 min'], ['1h', 'last hour'], ['6h', 'last 6 h'], ['24h', 'last 24 h'], ['7d', 'last 7 days']];
@@ -13,15 +14,18 @@ export async function render(main, {query, navigate}) {
   const attrs = query.getAll('attr');
   const form = filterForm(filters, attrs, navigate);
   const status = h('p', {class: 'note muted', role: 'status'});
-  const table = h('table', {class: 'list traces'},
-    h('thead', {}, h('tr', {},
-      h('th', {}, 'Started'), h('th', {}, 'Operation'), h('th', {}, 'Recent'),
-      h('th', {}, 'Service'), h('th', {class: 'num'}, 'Duration'), h('th', {class: 'num'}, 'Spans'),
-      h('th', {class: 'num'}, 'Errors'), h('th', {}, 'Trace'))));
+  // Columns fold away as the width shrinks: the sparkline first, the trace id last.
+  const table = h('table', {class: 'list traces'}, head([
+    column('', {}), column('Started', {fold: 5}), column('Operation', {shrink: true}), column('Recent', {fold: 1}),
+    column('Service', {fold: 2}), column('Duration', {num: true}), column('Spans', {num: true, fold: 3}),
+    column('Errors', {num: true, fold: 4}), column('Trace', {fold: 6})]));
   const body = h('tbody');
   table.append(body);
+  openRows(body, navigate);
   const more = h('button', {type: 'button', class: 'more', hidden: true}, 'Load older traces');
-  main.append(h('h1', {}, 'Traces'), form, status, table, more);
+  const compare = pickTwo(body, 'trace', ([a, b]) => navigate(`/compare?a=${a}&b=${b}`));
+  main.append(h('h1', {}, 'Traces'), form, status, compare, table, more);
+  fitColumns(table);
 
   const params = {...filters, attr: attrs, limit: 50};
   let cursor = null;
@@ -31,13 +35,16 @@ export async function render(main, {query, navigate}) {
   async function load({append = false, live = false} = {}) {
     try {
       const page = await get('traces', {...params, cursor: append ? cursor : undefined});
+      const focused = document.activeElement?.closest?.('tr')?.dataset.id;
       if (!append) body.replaceChildren();
       for (const trace of page.traces) {
-        const row = traceRow(trace);
+        const row = traceRow(trace, compare.picked.includes(trace.trace_id));
         if (live && !shown.has(trace.trace_id)) row.classList.add('new');
         body.append(row);
       }
       shown = new Set([...body.querySelectorAll('tr')].map((r) => r.dataset.id));
+      // A refresh keeps the keyboard where it was.
+      if (focused) body.querySelector(`tr[data-id="${focused}"]`)?.focus({preventScroll: true});
       cursor = page.next_cursor;
       more.hidden = !cursor;
       const count = body.children.length;
@@ -67,7 +74,6 @@ export async function render(main, {query, navigate}) {
   }
 
   more.addEventListener('click', () => load({append: true}));
-  body.addEventListener('keydown', (event) => moveInRows(event, body));
   await load();
 
   // Live: refresh the first page when spans arrive (unless older pages were loaded).
@@ -81,10 +87,13 @@ export async function render(main, {query, navigate}) {
   return () => { window.removeEventListener('devtrace:ingest', onIngest); clearTimeout(pending); };
 }
 
-function traceRow(t) {
-  return h('tr', {dataset: {id: t.trace_id}, class: t.error_count > 0 ? 'has-error' : ''},
+/** The row of one trace: it opens the trace; its operation's name opens the operation. */
+function traceRow(t, picked) {
+  return h('tr', {dataset: {id: t.trace_id, href: traceHref(t.trace_id)}, class: t.error_count > 0 ? 'has-error' : ''},
+    h('td', {class: 'pick'}, h('input', {type: 'checkbox', name: 'compare', value: t.trace_id, checked: picked,
+      'aria-label': `compare trace ${escaped(t.root_name)} ${t.trace_id.slice(0, 8)}`})),
     h('td', {title: time(t.start_unix_nano)}, h('time', {}, ago(t.start_unix_nano))),
-    h('td', {}, h('a', {href: operationHref(t.root_name), class: 'op'}, escaped(t.root_name))),
+    h('td', {}, h('a', {href: operationHref(t.root_name), class: 'op'}, breakable(t.root_name))),
     h('td', {class: 'spark-cell', dataset: {operation: t.root_name}}),
     serviceCell(t),
     h('td', {class: 'num'}, duration(t.duration_ns),
@@ -92,7 +101,7 @@ function traceRow(t) {
       t.last_span_end_ns != null ? h('span', {class: 'muted small', title: `the root took ${duration(t.duration_ns)}; the last span ends at ${duration(t.last_span_end_ns)}`}, ` (${duration(t.last_span_end_ns)})`) : null),
     h('td', {class: 'num'}, t.span_count.toLocaleString()),
     h('td', {class: 'num'}, t.error_count > 0 ? h('span', {class: 'badge error'}, t.error_count) : '0'),
-    h('td', {}, h('a', {href: traceHref(t.trace_id), class: 'mono', 'aria-label': `open trace ${escaped(t.root_name)} ${t.trace_id}`}, t.trace_id.slice(0, 12))));
+    h('td', {}, h('a', {href: traceHref(t.trace_id), class: 'mono row-link', 'aria-label': `open trace ${escaped(t.root_name)} ${t.trace_id}`}, t.trace_id.slice(0, 12))));
 }
 
 /** The root's service, and how many other services the trace crossed (all named on hover). */
@@ -103,16 +112,6 @@ function serviceCell(t) {
     others ? h('span', {class: 'muted', 'aria-label': `and ${others} more services`}, ` +${others}`) : '');
 }
 
-/** j/k and arrows move between the rows' trace links. */
-export function moveInRows(event, body) {
-  const keys = {ArrowDown: 1, j: 1, ArrowUp: -1, k: -1};
-  if (!(event.key in keys)) return;
-  const links = [...body.querySelectorAll('tr td:last-child a')];
-  const at = links.indexOf(document.activeElement);
-  const next = links[Math.max(0, Math.min(links.length - 1, at + keys[event.key]))];
-  if (next) { event.preventDefault(); next.focus(); }
-}
-
 function filterForm(filters, attrs, navigate) {
   const field = (name, label, input) => h('label', {class: 'field'}, h('span', {}, label), input);
   const text = (name, placeholder, extra = {}) => h('input', {name, value: filters[name], placeholder, ...extra});
@@ -121,7 +120,7 @@ function filterForm(filters, attrs, navigate) {
   const serviceNames = h('datalist', {id: 'service-names'});
   const services = h('input', {name: 'service', value: filters.service, placeholder: 'any service', list: 'service-names', size: 14});
   services.addEventListener('focus', () => {
-    get('overview').then((o) => serviceNames.replaceChildren(...o.services.map((s) => h('option', {value: s.service}, `${s.traces} traces`)))).catch(() => {});
+    get('overview').then((o) => serviceNames.replaceChildren(...o.services.map((s) => h('option', {value: s.service}, plural(s.traces, 'trace'))))).catch(() => {});
   }, {once: true});
   const operations = h('datalist', {id: 'operation-names'});
   get('operation-names').then((o) => operations.append(...o.names.slice(0, 2000).map((n) => h('option', {value: n})))).catch(() => {});

@@ -269,6 +269,13 @@ fn every_rest_endpoint_answers_recorded_text_as_escaped_json() {
         vec![get(format!("/api/v1/traces/{trace}/origin"), Quiet)],
     );
     table.insert(
+        "GET /api/v1/traces/{id}/findings",
+        vec![
+            get(format!("/api/v1/traces/{trace}/findings"), Quiet),
+            get(format!("/api/v1/traces/{bad}/findings"), Refused),
+        ],
+    );
+    table.insert(
         "GET /api/v1/operations",
         vec![get("/api/v1/operations".into(), Shows)],
     );

@@ -32,6 +32,11 @@ pub struct TimelineEntry {
     pub duration_ns: u64,
     /// 0 for the main agent; one more per sub-agent level.
     pub depth: usize,
+    /// The sub-agent whose step this is: the `span_id` of its `agent` entry (absent for the
+    /// main agent's steps). Sub-agents running at once interleave in time order; this says
+    /// whose each step is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subagent: Option<String>,
     /// The turn's prompt, the sub-agent's type, the tool (`Bash`, `Edit`, `terminal_command`),
     /// or the first line of a reply.
     pub label: String,
@@ -89,6 +94,7 @@ impl TimelineEntry {
             start_unix_nano: span.start_unix_nano,
             duration_ns: span.duration_nanos(),
             depth,
+            subagent: None,
             label,
             action: None,
             path: None,
@@ -347,6 +353,13 @@ impl<'a> Tree<'a> {
             .count()
     }
 
+    /// The nearest sub-agent above span `i`, as its span id.
+    fn subagent(&self, i: usize) -> Option<String> {
+        self.ancestors(i)
+            .find(|p| session_role(&self.spans[*p]) == Some(semconv::SESSION_SPAN_AGENT))
+            .map(|p| self.spans[p].span_id.to_hex())
+    }
+
     /// The turn span `i` belongs to.
     fn turn(&self, i: usize) -> Option<usize> {
         self.ancestors(i)
@@ -414,6 +427,7 @@ fn timeline(
     }
     for (i, span) in spans.iter().enumerate() {
         if let Some(mut entry) = agent_or_reply(span, tree.depth(i)) {
+            entry.subagent = tree.subagent(i);
             entry.findings = findings_at.remove(&span.span_id).unwrap_or_default();
             timeline.push(entry);
         }
@@ -421,6 +435,7 @@ fn timeline(
     for action in &view.actions {
         let span = &spans[action.span];
         let mut entry = action_entry(store, span, action, tree.depth(action.span))?;
+        entry.subagent = tree.subagent(action.span);
         entry.linked_runs = runs_of.remove(&action.span_id).unwrap_or_default();
         entry.findings = findings_at.remove(&action.span_id).unwrap_or_default();
         timeline.push(entry);

@@ -9,16 +9,16 @@ use axum::extract::{Path, RawQuery};
 use devtrace_analyze::perf::OperationTotal;
 use devtrace_model::{Operation, OperationFilter};
 use devtrace_query::Scope;
-use devtrace_query::analytics::trace_findings;
+use devtrace_query::analytics::findings_list;
 use devtrace_query::analytics::{
     DurationSeries, OperationAnalytics, WordedFinding, duration_series, operation_analytics,
 };
 use devtrace_query::comparison::{LabelledComparison, Selection, compare_selection};
 use devtrace_query::overview::{Overview, OverviewLimits, overview_or_default, rank_roots};
 use devtrace_query::runs::{RunSummary, list_runs};
-use devtrace_query::scope::{MAX_TRACES, recent};
+use devtrace_query::scope::MAX_TRACES;
 use devtrace_query::timefmt::now_nanos;
-use devtrace_query::window::{Window, with_default};
+use devtrace_query::window::Window;
 use devtrace_store::TraceQuery;
 
 use serde::Serialize;
@@ -215,7 +215,8 @@ pub async fn operation(
     let scope = scope(&p)?;
     let filter = operation_filter(name, &p)?;
     let store = state.store.clone();
-    let analytics = blocking(move || Ok(operation_analytics(&*store, &filter, scope)?)).await?;
+    let analytics =
+        blocking(move || Ok(operation_analytics(&*store, &filter, scope, now_nanos())?)).await?;
     Ok(Json(analytics))
 }
 
@@ -536,14 +537,13 @@ pub async fn findings(state: ApiState, RawQuery(raw): RawQuery) -> ApiResult<Fin
     let store = state.store.clone();
     let list = blocking(move || {
         let filter = operation.map(OperationFilter::named);
-        let (scope, window) = with_default(&*store, scope, now_nanos(), filter.as_ref())?;
-        let traces = recent(&*store, scope, filter.as_ref(), 500)?;
-        let findings = trace_findings(&traces);
+        let list = findings_list(&*store, scope, now_nanos(), filter.as_ref())?;
         Ok(FindingList {
-            traces_analysed: traces.len(),
-            window,
-            total: findings.len(),
-            findings: findings
+            traces_analysed: list.traces_analysed,
+            window: list.window,
+            total: list.findings.len(),
+            findings: list
+                .findings
                 .into_iter()
                 .take(limit)
                 .map(WordedFinding::from)

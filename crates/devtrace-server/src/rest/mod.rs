@@ -67,6 +67,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(traces::search))
         .routes(routes!(traces::timeline))
         .routes(routes!(traces::origin))
+        .routes(routes!(traces::findings))
         .routes(routes!(analysis::operations))
         .routes(routes!(analysis::operation_names))
         .routes(routes!(analysis::operation))

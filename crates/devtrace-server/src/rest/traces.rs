@@ -1,5 +1,5 @@
-//! Trace search and one trace's views: summary, waterfall, span detail, search, timeline, and
-//! where a run came from (the session that made it).
+//! Trace search and one trace's views: summary, waterfall, span detail, search, timeline, the
+//! findings about it, and where a run came from (the session that made it).
 
 use super::params::Params;
 use super::{ApiError, ApiErrorBody, ApiResult, blocking};
@@ -8,9 +8,11 @@ use crate::state::ApiState;
 use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Response};
 use devtrace_model::SpanId;
+use devtrace_query::analytics::FindingsOfTrace;
 use devtrace_query::causal::{ThreadSteps, thread_steps};
 use devtrace_query::search::{AttributeFilter, TraceSearch, search as search_traces};
 use devtrace_query::sessions::{RunOrigin, run_origin};
+use devtrace_query::timefmt::now_nanos;
 use devtrace_query::trace_view::{
     SpanDetail, Timeline, Waterfall, find_span, search_spans, span_detail, timeline as timeline_of,
     waterfall as waterfall_of,
@@ -522,4 +524,28 @@ pub async fn origin(
         })
     })
     .await
+}
+
+/// The findings about one trace: the findings list's (`/api/v1/findings`, its default window
+/// and ranking), those whose evidence includes the trace, each with its rank in the window.
+#[utoipa::path(
+    get,
+    path = "/api/v1/traces/{id}/findings",
+    tag = "traces",
+    params(("id" = String, Path, description = "Trace id, or a unique prefix of it")),
+    responses(
+        (status = 200, description = "The trace's findings and the window they were read in", body = FindingsOfTrace),
+        (status = 400, description = "Not a trace id, or an ambiguous prefix", body = ApiErrorBody),
+        (status = 404, description = "No such trace", body = ApiErrorBody),
+    )
+)]
+pub async fn findings(
+    state: ApiState,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<FindingsOfTrace> {
+    Params::parse::<NoParams>(raw.as_deref())?;
+    let (store, cache) = (state.store.clone(), state.traces.clone());
+    let answer = blocking(move || Ok(cache.findings(&*store, &id, now_nanos())?)).await?;
+    Ok(Json(answer))
 }
