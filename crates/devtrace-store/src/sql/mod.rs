@@ -940,13 +940,16 @@ mod tests {
         );
     }
 
-    /// The attack queries of issue 15: each stops fast, with an error naming its limit.
+    /// The attack queries of issue 15: each stops at the limit it runs into, with an error
+    /// naming it. The time limit is set far away so that only the size and memory limits can
+    /// stop them (how fast they stop is bench/sql-attacks.py's: a loaded machine must not turn
+    /// a size limit into a time limit here).
     #[test]
-    fn hostile_queries_stop_at_a_named_limit_fast() {
+    fn hostile_queries_stop_at_a_named_limit() {
         let (_dir, store) = store();
         assert!(memory::install(), "the counting allocator is installed");
         let limits = SqlLimits {
-            timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(120),
             ..SqlLimits::default()
         };
         for (sql, limit) in [
@@ -973,19 +976,9 @@ mod tests {
                 "memory limit of 128 MB",
             ),
         ] {
-            let started = Instant::now();
             let error = store.query_sql(sql, limits).unwrap_err();
-            let took = started.elapsed();
-            // Its time limit, plus room for a loaded machine and a debug build of SQLite.
             assert!(
-                took < Duration::from_secs(4),
-                "{sql}: took {took:?} ({error})"
-            );
-            assert!(
-                matches!(
-                    error,
-                    SqlError::ValueTooLarge(_) | SqlError::MemoryLimit(_) | SqlError::TimeLimit(_)
-                ),
+                matches!(error, SqlError::ValueTooLarge(_) | SqlError::MemoryLimit(_)),
                 "{sql}: {error:?}"
             );
             assert!(error.to_string().contains(limit), "{sql}: {error}");
