@@ -8,6 +8,7 @@
 use crate::{Result, StoreError};
 use devtrace_model::{LogBatch, SpanBatch};
 use serde::{Serialize, de::DeserializeOwned};
+use std::cell::RefCell;
 
 const FORMAT_POSTCARD_ZSTD: u8 = 1;
 const ZSTD_LEVEL: i32 = 3;
@@ -28,13 +29,35 @@ pub fn decode_logs(bytes: &[u8]) -> Result<LogBatch> {
     decode(bytes)
 }
 
+/// The tag and the raw length before the compressed bytes.
+const HEADER_LEN: usize = 5;
+
+thread_local! {
+    /// One zstd context per thread, reused: a fresh one per chunk spent more on clearing its
+    /// tables than on finding matches (issue 46's profile, docs/PERFORMANCE.md). A reused
+    /// context writes the same frame a fresh one does.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let raw = postcard::to_stdvec(value).expect("model types always serialise");
-    let mut out = Vec::with_capacity(raw.len() / 2 + 8);
+    let mut out = Vec::with_capacity(HEADER_LEN + zstd::zstd_safe::compress_bound(raw.len()));
     out.push(FORMAT_POSTCARD_ZSTD);
     out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-    let compressed = zstd::bulk::compress(&raw, ZSTD_LEVEL).expect("zstd compression of memory");
-    out.extend_from_slice(&compressed);
+    let mut after_header = std::io::Cursor::new(out);
+    after_header.set_position(HEADER_LEN as u64);
+    COMPRESSOR.with_borrow_mut(|compressor| {
+        let compressor = match compressor {
+            Some(compressor) => compressor,
+            None => compressor
+                .insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("a zstd context in memory")),
+        };
+        compressor
+            .compress_to_buffer(&raw, &mut after_header)
+            .expect("zstd compression into a buffer of compress_bound bytes");
+    });
+    let mut out = after_header.into_inner();
+    out.shrink_to_fit();
     out
 }
 
@@ -58,6 +81,43 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 mod tests {
     use super::*;
     use devtrace_model::*;
+
+    #[test]
+    fn a_reused_context_writes_what_a_fresh_one_does() {
+        let batch = |n: u64| SpanBatch {
+            resources: vec![Resource::default()],
+            scopes: vec![Scope::default()],
+            spans: (0..50)
+                .map(|i: u64| Span {
+                    trace_id: TraceId([n as u8; 16]),
+                    span_id: SpanId((i + 1).to_le_bytes()),
+                    parent_span_id: None,
+                    trace_state: String::new(),
+                    flags: 0,
+                    name: format!("GET /items/{}", i % 7),
+                    kind: SpanKind::Server,
+                    start_unix_nano: n * 1_000 + i,
+                    end_unix_nano: n * 1_000 + i + 10,
+                    attributes: vec![KeyValue::new("http.route", "/items/:id")],
+                    dropped_attributes_count: 0,
+                    events: vec![],
+                    dropped_events_count: 0,
+                    links: vec![],
+                    dropped_links_count: 0,
+                    status: Status::default(),
+                    resource: 0,
+                    scope: 0,
+                })
+                .collect(),
+        };
+        for n in 1..4 {
+            let encoded = encode_spans(&batch(n));
+            let raw = postcard::to_stdvec(&batch(n)).unwrap();
+            let fresh = zstd::bulk::compress(&raw, ZSTD_LEVEL).unwrap();
+            assert_eq!(&encoded[HEADER_LEN..], &fresh[..], "chunk {n}");
+            assert_eq!(decode_spans(&encoded).unwrap(), batch(n));
+        }
+    }
 
     #[test]
     fn spans_round_trip_every_field() {
