@@ -257,10 +257,9 @@ impl Redactor {
         }
         let mut candidates = self.prefilter.candidates(text);
         let mut current: Cow<'_, [u8]> = Cow::Borrowed(text);
-        for index in 0..self.specs.len() {
-            if !candidates[index] {
-                continue;
-            }
+        let mut next = 0;
+        while let Some(index) = candidates.next_from(next) {
+            next = index + 1;
             let rule = match self.rule(index) {
                 Ok(rule) => rule,
                 // A pattern that parsed but cannot be built (beyond the size limits): nothing

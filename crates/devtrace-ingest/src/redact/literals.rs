@@ -159,7 +159,39 @@ pub(super) struct Prefilter {
     /// The rule each of the automaton's patterns belongs to.
     rule_of_pattern: Vec<usize>,
     /// Rules without required strings: candidates for every text.
-    always: Vec<bool>,
+    always: Candidates,
+}
+
+/// A set of rules, one bit each: the rules a text can match. Walked by its set bits only, in
+/// rule order, so a text that only a few rules can match costs a few steps, not one per rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Candidates {
+    words: Vec<u64>,
+}
+
+impl Candidates {
+    fn none(rules: usize) -> Self {
+        Self {
+            words: vec![0; rules.div_ceil(64)],
+        }
+    }
+
+    fn insert(&mut self, rule: usize) {
+        self.words[rule / 64] |= 1 << (rule % 64);
+    }
+
+    /// The first candidate rule at `from` or after it.
+    pub(super) fn next_from(&self, from: usize) -> Option<usize> {
+        let mut word = from / 64;
+        let mut bits = *self.words.get(word)? & (u64::MAX << (from % 64));
+        loop {
+            if bits != 0 {
+                return Some(word * 64 + bits.trailing_zeros() as usize);
+            }
+            word += 1;
+            bits = *self.words.get(word)?;
+        }
+    }
 }
 
 impl Prefilter {
@@ -183,19 +215,25 @@ impl Prefilter {
                 .build(&patterns)
                 .expect("a few hundred short literals always build")
         });
+        let mut always = Candidates::none(rules.len());
+        for (rule, literals) in rules.iter().enumerate() {
+            if literals.is_none() {
+                always.insert(rule);
+            }
+        }
         Self {
             automaton,
             rule_of_pattern,
-            always: rules.iter().map(Option::is_none).collect(),
+            always,
         }
     }
 
-    /// For each rule, whether it can match `text`.
-    pub(super) fn candidates(&self, text: &[u8]) -> Vec<bool> {
+    /// The rules that can match `text`.
+    pub(super) fn candidates(&self, text: &[u8]) -> Candidates {
         let mut candidates = self.always.clone();
         if let Some(automaton) = &self.automaton {
             for found in automaton.find_overlapping_iter(text) {
-                candidates[self.rule_of_pattern[found.pattern().as_usize()]] = true;
+                candidates.insert(self.rule_of_pattern[found.pattern().as_usize()]);
             }
         }
         candidates
@@ -205,6 +243,31 @@ impl Prefilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether each of the first `rules` rules is a candidate.
+    fn bools(candidates: &Candidates, rules: usize) -> Vec<bool> {
+        (0..rules)
+            .map(|rule| candidates.next_from(rule) == Some(rule))
+            .collect()
+    }
+
+    #[test]
+    fn candidates_are_walked_by_their_set_bits_in_rule_order() {
+        let mut set = Candidates::none(130);
+        for rule in [0, 3, 63, 64, 129] {
+            set.insert(rule);
+        }
+        let mut walked = Vec::new();
+        let mut from = 0;
+        while let Some(rule) = set.next_from(from) {
+            walked.push(rule);
+            from = rule + 1;
+        }
+        assert_eq!(walked, [0, 3, 63, 64, 129]);
+        assert_eq!(set.next_from(130), None);
+        assert_eq!(Candidates::none(0).next_from(0), None);
+        assert_eq!(Candidates::none(5).next_from(0), None);
+    }
 
     fn literals(pattern: &str) -> Option<Vec<String>> {
         let hir = regex_syntax::ParserBuilder::new()
@@ -256,7 +319,13 @@ mod tests {
             None,
             Some(vec![b"@".to_vec(), b"://".to_vec()]),
         ]);
-        assert_eq!(prefilter.candidates(b"true"), [false, true, false]);
-        assert_eq!(prefilter.candidates(b"GHP_x a@b"), [true, true, true]);
+        assert_eq!(
+            bools(&prefilter.candidates(b"true"), 3),
+            [false, true, false]
+        );
+        assert_eq!(
+            bools(&prefilter.candidates(b"GHP_x a@b"), 3),
+            [true, true, true]
+        );
     }
 }
