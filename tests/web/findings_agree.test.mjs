@@ -38,7 +38,9 @@ const cards = () => page.locator('.finding').evaluateAll((items) => items.map((l
   evidence: [...li.querySelectorAll('.evidence a')].map((a) => a.getAttribute('href')),
 })));
 
-test('a finding reads the same on /findings and on its operation\'s page, which say their window', async () => {
+for (const size of [{width: 1440, height: 900}, {width: 390, height: 844}]) {
+test(`a finding reads the same on /findings and on its operation's page, which say their window, at ${size.width} px`, async () => {
+  await page.setViewportSize(size);
   await page.goto(`${base}/findings`);
   await page.locator('.finding').first().waitFor();
   const status = await page.locator('#main p.note[role], #main > p.note').allTextContents();
@@ -49,7 +51,7 @@ test('a finding reads the same on /findings and on its operation\'s page, which 
   assert.ok(recurring, listed.map((c) => c.title).join('\n'));
   assert.match(recurring.title, /\(first \d{4}-\d\d-\d\d \d\d:\d\d UTC, latest (\d{4}-\d\d-\d\d )?\d\d:\d\d UTC\)/);
   assert.doesNotMatch(listed.map((c) => c.title).join('\n'), / ago\b/);
-  await page.screenshot({path: join(shots, 'findings-window.png')});
+  await page.screenshot({path: join(shots, `findings-window-${size.width}.png`)});
 
   let compared = 0;
   for (const operation of ['journal.generate', 'summary.generate']) {
@@ -75,3 +77,4 @@ test('a finding reads the same on /findings and on its operation\'s page, which 
   const about = (c) => ['journal.generate', ...children].some((name) => c.meta.includes(` on ${name} ·`));
   for (const card of listed.filter(about)) assert.ok(onPage.has(card.title), `"${card.title}" is missing from the operation's page`);
 });
+}

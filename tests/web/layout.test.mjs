@@ -179,8 +179,9 @@ for (const viewport of WIDTHS) {
   });
 }
 
-test('two traces ticked in the list open side by side in Compare', async () => {
-  await page.setViewportSize(WIDTHS[1]);
+for (const size of WIDTHS) {
+  test(`two traces ticked in the list open side by side in Compare at ${size.width} px`, async () => {
+  await page.setViewportSize(size);
   await page.goto(`${base}/traces?operation=journal.generate`);
   const rows = page.locator('table.traces tbody tr');
   await rows.nth(1).waitFor();
@@ -194,11 +195,13 @@ test('two traces ticked in the list open side by side in Compare', async () => {
   await compare.click();
   await page.waitForURL(`${base}/compare?a=${a}&b=${b}`);
   await page.locator('table.compare tbody tr').first().waitFor();
-  await page.screenshot({path: join(shots, 'compare-from-list.png')});
-});
+  await page.screenshot({path: join(shots, `compare-from-list-${size.width}.png`)});
+  });
+}
 
-test('a session\'s page keeps its filter and entry in the URL and names the sub-agent of each step', async () => {
-  await page.setViewportSize(WIDTHS[1]);
+for (const size of WIDTHS) {
+  test(`a session's page keeps its filter and entry in the URL and names the sub-agent of each step at ${size.width} px`, async () => {
+  await page.setViewportSize(size);
   const [orchestrator] = JSON.parse(devtrace('sessions', '--json')).filter((s) => s.subagents > 0);
   const overview = JSON.parse(devtrace('session', 'show', orchestrator.trace_id, '--json'));
   const agents = new Map(overview.timeline.filter((e) => e.kind === 'agent').map((e) => [e.span_id, e.label]));
@@ -230,8 +233,9 @@ test('a session\'s page keeps its filter and entry in the URL and names the sub-
   await page.locator('li.entry.current').waitFor();
   assert.equal(await page.getByLabel('Filter the timeline').inputValue(), 'Edit');
   assert.equal(await page.locator('li.entry.current').getAttribute('data-span'), entry);
-  await page.screenshot({path: join(shots, 'session-subagents.png')});
+  if (size.width === 1440) await page.screenshot({path: join(shots, 'session-subagents.png')});
 });
+}
 
 test('an operation\'s page: runs apart, a chart with a time axis and one legend entry per line, a leaf in a sentence', async () => {
   await page.setViewportSize(WIDTHS[0]);

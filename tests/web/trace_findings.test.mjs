@@ -14,7 +14,7 @@ import {join} from 'node:path';
 import {bin, shots, startServe, openBrowser, cleanUp} from './harness.mjs';
 import {bigTrace, BIG_TRACE} from './bigtrace.mjs';
 
-let data, server, base, browser, page, listed;
+let data, server, base, browser, page, listed, phone;
 
 before(async () => {
   assert.ok(existsSync(bin), `${bin} is missing: build it with cargo build -p devtrace-cli`);
@@ -33,17 +33,27 @@ before(async () => {
   assert.equal(list.window.description, 'the last hour');
   assert.ok(listed.length >= 2, `the batch has findings: ${JSON.stringify(list.findings.map((f) => f.kind))}`);
   ({browser, page} = await openBrowser({width: 1440, height: 900}));
+  phone = await openBrowser({width: 390, height: 844});
 });
 
-after(() => cleanUp({browser, server, data}));
+after(async () => {
+  await phone?.browser.close();
+  await cleanUp({browser, server, data});
+});
 
-const openTrace = async (query = '') => {
+// The same tests on a phone's 390 px (issue 47: every item at both widths).
+const atBothWidths = (name, body) => {
+  test(name, () => body(page));
+  test(`${name} (390 px)`, () => body(phone.page));
+};
+
+const openTrace = async (page, query = '') => {
   await page.goto(`${base}/traces/${BIG_TRACE}${query}`);
   await page.locator('[data-trace-findings]').waitFor();
 };
 
-test('the trace page lists the findings about the trace as the findings list ranks and words them', async () => {
-  await openTrace();
+atBothWidths('the trace page lists the findings about the trace as the findings list ranks and words them', async (page) => {
+  await openTrace(page);
   const summary = await page.locator('[data-trace-findings] > summary').textContent();
   assert.match(summary, new RegExp(`^Findings about this trace \\(${listed.length}\\) · ranked among the last hour: \\d+ findings? across 1 trace$`));
   const items = page.locator('ol.trace-finding-list > li');
@@ -55,11 +65,11 @@ test('the trace page lists the findings about the trace as the findings list ran
     assert.equal(await item.locator('strong').textContent(), f.title);
     assert.ok((await item.textContent()).includes(f.impact_text), `the list's words: ${f.impact_text}`);
   }
-  await page.screenshot({path: join(shots, 'trace-findings.png')});
+  await page.screenshot({path: join(shots, `trace-findings-${page.viewportSize().width}.png`)});
 });
 
-test('each finding\'s evidence is tagged with its rank in the waterfall, the folded runs included', async () => {
-  await openTrace();
+atBothWidths('each finding\'s evidence is tagged with its rank in the waterfall, the folded runs included', async (page) => {
+  await openTrace(page);
   // Every evidence span of the first finding is a "process shard", folded into one row: the
   // folded row carries the tag, and so does every shard once unfolded.
   const first = listed[0];
@@ -75,7 +85,7 @@ test('each finding\'s evidence is tagged with its rank in the waterfall, the fol
   assert.ok((await page.locator('.legend').textContent()).includes('#nevidence of finding n'));
 });
 
-test('an evidence link from the findings list opens the trace with a banner naming the finding', async () => {
+atBothWidths('an evidence link from the findings list opens the trace with a banner naming the finding', async (page) => {
   await page.goto(`${base}/findings`);
   const link = page.locator(`a[href^="/traces/${BIG_TRACE}"][href*="mark="]`).first();
   await link.waitFor();
@@ -88,19 +98,19 @@ test('an evidence link from the findings list opens the trace with a banner nami
   assert.equal(await banner.getAttribute('data-finding-banner'), named.fingerprint);
   assert.ok((await banner.textContent()).includes(`Marked: the evidence of ${named.title}`));
   assert.ok(await page.locator('.wf-row.mark').count() >= 1, 'the marked spans are highlighted');
-  await page.screenshot({path: join(shots, 'trace-finding-banner.png')});
+  if (page.viewportSize().width === 1440) await page.screenshot({path: join(shots, 'trace-finding-banner.png')});
 });
 
-test('finding= names a finding outright; marks that are no finding\'s evidence say so', async () => {
+atBothWidths('finding= names a finding outright; marks that are no finding\'s evidence say so', async (page) => {
   const last = listed[listed.length - 1];
-  await openTrace(`?finding=${last.fingerprint}`);
+  await openTrace(page, `?finding=${last.fingerprint}`);
   await page.locator('[data-finding-banner]').waitFor();
   assert.equal(await page.locator('[data-finding-banner]').getAttribute('data-finding-banner'), last.fingerprint);
   assert.ok(await page.locator('.wf-row.mark').count() >= 1, 'its evidence is highlighted');
   // A span no finding names: the link marked it, and the banner says no finding did.
   const wf = await (await fetch(`${base}/api/v1/traces/${BIG_TRACE}/waterfall`)).json();
   const plain = wf.span_id[wf.strings.indexOf('cache lookup') >= 0 ? wf.name.indexOf(wf.strings.indexOf('cache lookup')) : 1];
-  await openTrace(`?span=${plain}&mark=${plain}`);
+  await openTrace(page, `?span=${plain}&mark=${plain}`);
   await page.locator('[data-finding-banner]').waitFor();
   assert.equal(await page.locator('[data-finding-banner]').textContent(),
     '1 span marked by the link (no finding about this trace has them as its evidence now)');
