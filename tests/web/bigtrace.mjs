@@ -5,6 +5,14 @@
 // five levels down: the span a person opening this trace is looking for. 40 shards are
 // 3,363 spans. Its start is `agoMs` before now, so the default findings window holds it.
 
+
+import assert from 'node:assert/strict';
+import {execFileSync} from 'node:child_process';
+import {mkdtempSync, mkdirSync, existsSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {bin, shots, startServe} from './harness.mjs';
+
 export const BIG_TRACE = 'a7'.repeat(16);
 export const SLOW_SPAN = 'wait for pricing lock';
 export const SLOW_SHARD = 27;
@@ -63,4 +71,17 @@ export function bigTrace({shards = 40, agoMs = 60_000, traceId = BIG_TRACE} = {}
   spans[0].endTimeUnixNano = at(clock);
   return {resourceSpans: [{resource: {attributes: [{key: 'service.name', value: {stringValue: 'batch'}}]},
     scopeSpans: [{scope: {name: 'bigtrace'}, spans}]}]};
+}
+
+/** A `devtrace serve` on a fresh data directory holding the big trace (imported with the CLI):
+ * `{data, server, base}` for a test file's `before`. */
+export async function serveBigTrace(name) {
+  assert.ok(existsSync(bin), `${bin} is missing: build it with cargo build -p devtrace-cli`);
+  mkdirSync(shots, {recursive: true});
+  const data = mkdtempSync(join(tmpdir(), `devtrace-web-${name}-`));
+  const file = join(data, 'big.json');
+  writeFileSync(file, JSON.stringify(bigTrace()));
+  execFileSync(bin, ['--data', data, 'import', file], {encoding: 'utf8'});
+  const {server, info} = await startServe(data, ['--data', data]);
+  return {data, server, base: `http://${info.api}`};
 }

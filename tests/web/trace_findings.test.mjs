@@ -7,25 +7,14 @@
 
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
-import {execFileSync} from 'node:child_process';
-import {mkdtempSync, mkdirSync, existsSync, writeFileSync} from 'node:fs';
-import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {bin, shots, startServe, openBrowser, cleanUp} from './harness.mjs';
-import {bigTrace, BIG_TRACE} from './bigtrace.mjs';
+import {shots, openBrowser, cleanUp} from './harness.mjs';
+import {serveBigTrace, BIG_TRACE} from './bigtrace.mjs';
 
 let data, server, base, browser, page, listed, phone;
 
 before(async () => {
-  assert.ok(existsSync(bin), `${bin} is missing: build it with cargo build -p devtrace-cli`);
-  mkdirSync(shots, {recursive: true});
-  data = mkdtempSync(join(tmpdir(), 'devtrace-web-trace-findings-'));
-  const file = join(data, 'big.json');
-  writeFileSync(file, JSON.stringify(bigTrace()));
-  execFileSync(bin, ['--data', data, 'import', file], {encoding: 'utf8'});
-  let info;
-  ({server, info} = await startServe(data, ['--data', data]));
-  base = `http://${info.api}`;
+  ({data, server, base} = await serveBigTrace('trace-findings'));
   // What the findings list says, in its default window.
   const list = await (await fetch(`${base}/api/v1/findings?limit=500`)).json();
   listed = list.findings.map((f, k) => ({...f, rank: k + 1}))

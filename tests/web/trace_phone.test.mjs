@@ -9,13 +9,10 @@
 
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
-import {execFileSync} from 'node:child_process';
-import {mkdtempSync, mkdirSync, existsSync, writeFileSync} from 'node:fs';
-import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {chromium} from 'playwright-core';
-import {bin, shots, startServe, cleanUp, CHROMIUM, LAUNCH_FLAGS} from './harness.mjs';
-import {bigTrace, BIG_TRACE, SLOW_SPAN, LOADER_ATTRIBUTES, FAILING_SHARDS} from './bigtrace.mjs';
+import {shots, cleanUp, CHROMIUM, LAUNCH_FLAGS} from './harness.mjs';
+import {serveBigTrace, BIG_TRACE, SLOW_SPAN, LOADER_ATTRIBUTES, FAILING_SHARDS} from './bigtrace.mjs';
 
 const PHONE = {viewport: {width: 390, height: 844}, hasTouch: true, isMobile: true, deviceScaleFactor: 2};
 const LAPTOP = {viewport: {width: 1440, height: 900}};
@@ -23,15 +20,7 @@ const LAPTOP = {viewport: {width: 1440, height: 900}};
 let data, server, base, browser;
 
 before(async () => {
-  assert.ok(existsSync(bin), `${bin} is missing: build it with cargo build -p devtrace-cli`);
-  mkdirSync(shots, {recursive: true});
-  data = mkdtempSync(join(tmpdir(), 'devtrace-web-trace-phone-'));
-  const file = join(data, 'big.json');
-  writeFileSync(file, JSON.stringify(bigTrace()));
-  execFileSync(bin, ['--data', data, 'import', file], {encoding: 'utf8'});
-  let info;
-  ({server, info} = await startServe(data, ['--data', data]));
-  base = `http://${info.api}`;
+  ({data, server, base} = await serveBigTrace('trace-phone'));
   browser = await chromium.launch({executablePath: CHROMIUM, args: LAUNCH_FLAGS});
 });
 
