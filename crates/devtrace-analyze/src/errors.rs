@@ -2202,7 +2202,7 @@ pub(crate) mod tests {
         );
         let event = &mut parse.events[0].attributes;
         event.push(KeyValue::new("exception.frame.0.function", "main"));
-        event.push(KeyValue::new("exception.locals.reply", "'{\"steps\": ['"));
+        event.push(KeyValue::new("exception.locals.reply", "'[\"steps\", '"));
         event.push(KeyValue::new("devtrace.state.snapshot", "{\"next_id\": 4}"));
         let loads = fail(
             span(2, Some(1), "json.loads", 10, 90),
@@ -2647,7 +2647,7 @@ pub(crate) mod tests {
             KeyValue::new("exception.frame.0.function", "parse_plan"),
             KeyValue::new("exception.frame.0.file", "taskplan/planner.py"),
             KeyValue::new("exception.frame.0.line", 19i64),
-            KeyValue::new("exception.locals.reply", "'{\"steps\": ['"),
+            KeyValue::new("exception.locals.reply", "'[\"steps\", '"),
             KeyValue::new("exception.locals.reply.type", "str"),
             KeyValue::new("exception.locals.type", "'a local named type'"),
             KeyValue::new("exception.frame.1.function", "plan"),
@@ -2669,7 +2669,7 @@ pub(crate) mod tests {
                         LocalVariable {
                             name: "reply".into(),
                             type_name: Some("str".into()),
-                            value: "'{\"steps\": ['".into(),
+                            value: "'[\"steps\", '".into(),
                         },
                         LocalVariable {
                             name: "type".into(),
