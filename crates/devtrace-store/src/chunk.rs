@@ -84,31 +84,18 @@ mod tests {
 
     #[test]
     fn a_reused_context_writes_what_a_fresh_one_does() {
-        let batch = |n: u64| SpanBatch {
-            resources: vec![Resource::default()],
-            scopes: vec![Scope::default()],
-            spans: (0..50)
-                .map(|i: u64| Span {
-                    trace_id: TraceId([n as u8; 16]),
-                    span_id: SpanId((i + 1).to_le_bytes()),
-                    parent_span_id: None,
-                    trace_state: String::new(),
-                    flags: 0,
-                    name: format!("GET /items/{}", i % 7),
-                    kind: SpanKind::Server,
-                    start_unix_nano: n * 1_000 + i,
-                    end_unix_nano: n * 1_000 + i + 10,
-                    attributes: vec![KeyValue::new("http.route", "/items/:id")],
-                    dropped_attributes_count: 0,
-                    events: vec![],
-                    dropped_events_count: 0,
-                    links: vec![],
-                    dropped_links_count: 0,
-                    status: Status::default(),
-                    resource: 0,
-                    scope: 0,
-                })
-                .collect(),
+        // Spans of one trace whose names repeat, as a chunk's do.
+        let batch = |n: u8| {
+            crate::conformance::batch(
+                "svc",
+                (1..=50)
+                    .map(|i| {
+                        let start = u64::from(n) * 1_000 + u64::from(i);
+                        let name = format!("GET /items/{}", i % 7);
+                        crate::conformance::span(n, i, None, &name, start, start + 10)
+                    })
+                    .collect(),
+            )
         };
         for n in 1..4 {
             let encoded = encode_spans(&batch(n));
