@@ -29,6 +29,10 @@ pub enum FindingKind {
     BlindSpot,
     CacheBreak,
     BatchableCalls,
+    SerialisedProcess,
+    CallTimeout,
+    RestartLoop,
+    MailboxBacklog,
 }
 
 impl FindingKind {
@@ -54,11 +58,15 @@ impl FindingKind {
             Self::BlindSpot => "blind_spot",
             Self::CacheBreak => "cache_break",
             Self::BatchableCalls => "batchable_calls",
+            Self::SerialisedProcess => "serialised_process",
+            Self::CallTimeout => "call_timeout",
+            Self::RestartLoop => "restart_loop",
+            Self::MailboxBacklog => "mailbox_backlog",
         }
     }
 
     /// Every kind, in declaration order (the JSON-schema enum of the faces' `kind` filters).
-    pub const ALL: [FindingKind; 20] = [
+    pub const ALL: [FindingKind; 24] = [
         Self::SequentialWork,
         Self::RepeatedCalls,
         Self::DominantCost,
@@ -79,6 +87,10 @@ impl FindingKind {
         Self::AntiPattern,
         Self::CacheBreak,
         Self::BatchableCalls,
+        Self::SerialisedProcess,
+        Self::CallTimeout,
+        Self::RestartLoop,
+        Self::MailboxBacklog,
     ];
 
     /// The kind named `name` (its `as_str`).

@@ -28,6 +28,7 @@ pub mod outcome;
 pub mod perf;
 pub mod pools;
 pub mod pricing;
+pub mod processes;
 pub mod session;
 pub mod session_insights;
 pub mod session_tokens;

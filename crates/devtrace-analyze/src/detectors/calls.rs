@@ -49,7 +49,9 @@ pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGr
         let inner = crate::call::inner_layers(trace);
         for (parent, _) in trace.tree.walk() {
             let children = &trace.tree.children[parent];
-            if children.len() < min_calls {
+            // The spans right under a process's life are separate events (its callbacks, a
+            // supervisor's restarts), not one operation's steps.
+            if children.len() < min_calls || crate::processes::is_life(trace, parent) {
                 continue;
             }
             let mut groups: BTreeMap<(&str, Template), Vec<usize>> = BTreeMap::new();

@@ -3,16 +3,20 @@
 
 pub mod blind_spot;
 pub mod cache_problem;
+pub mod call_timeout;
 pub mod calls;
 pub mod concurrency_limit;
 pub mod dominant_cost;
 pub mod failure_correlation;
 pub mod lock_contention;
+pub mod mailbox_backlog;
 pub mod recurring_error;
 pub mod regression;
 pub mod repeated_calls;
+pub mod restart_loop;
 pub mod retry_storm;
 pub mod sequential_work;
+pub mod serialised_process;
 pub mod session;
 pub mod token_waste;
 
@@ -55,6 +59,10 @@ pub fn run_all_with(traces: &[AnalyzedTrace], options: &Options) -> Vec<Finding>
     findings.extend(retry_storm::detect(traces, &Default::default()));
     findings.extend(regression::detect(traces, &Default::default()));
     findings.extend(blind_spot::detect(traces, &Default::default()));
+    findings.extend(serialised_process::detect(traces, &Default::default()));
+    findings.extend(call_timeout::detect(traces));
+    findings.extend(restart_loop::detect(traces, &Default::default()));
+    findings.extend(mailbox_backlog::detect(traces, &Default::default()));
     crate::impact::score(&mut findings, traces, &options.prices);
     findings
 }

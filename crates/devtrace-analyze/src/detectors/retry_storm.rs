@@ -18,8 +18,8 @@
 //! the title.
 //!
 //! **Does not fire on** a single retry or two attempts in a row, failures interleaved with
-//! other work (not a loop), concurrent failures (a fan-out, not a retry), or a resend count of
-//! 1.
+//! other work (not a loop), concurrent failures (a fan-out, not a retry), a resend count of
+//! 1, or the crashed lives of a process (a restart loop: `restart_loop`).
 //!
 //! [`call_template`]: super::repeated_calls
 
@@ -101,7 +101,10 @@ fn storms_among(
         .map(|s| (trace.span(*s).name.as_str(), call_template(trace, *s)))
         .collect();
     let parent_id = parent.map(|p| trace.span(p).span_id);
-    let is_error = |i: usize| trace.span(siblings[i]).is_error();
+    // A process's lives that crash one after another are a restart loop (restart_loop.rs).
+    let is_error = |i: usize| {
+        trace.span(siblings[i]).is_error() && !crate::processes::is_life(trace, siblings[i])
+    };
     // Sibling i continues the run of sibling i − 1: the same call, started after it ended.
     let continues = |i: usize| {
         i > 0

@@ -191,7 +191,11 @@ fn group_under(
     claimed: &Claims,
 ) -> Option<Group> {
     let parent_nanos = trace.span(parent).duration_nanos();
-    if parent_nanos == 0 || is_one_outbound_call(trace, parent) {
+    // A process's life holds separate events (callbacks), not one operation's steps.
+    if parent_nanos == 0
+        || is_one_outbound_call(trace, parent)
+        || crate::processes::is_life(trace, parent)
+    {
         return None;
     }
     let children = children_of(trace, parent, inner);

@@ -1,0 +1,294 @@
+//! A mailbox backlog: a process that falls behind the messages sent to it, so they wait in its
+//! mailbox (a slow stage of a pipeline of processes).
+//!
+//! **Rule.** For a process whose work is its callbacks (the top-level spans of its life, as a
+//! GenServer's), its arrivals are the `receive` waits a message ended that sit right under its
+//! life or right under a callback — not the replies to its own calls, and not requests of
+//! calls made to it (a caller waiting for it is [`super::serialised_process`]'s). A process
+//! takes its messages in order, so the k-th callback that starts after an unmatched arrival
+//! handles the earliest one: the message waited in the mailbox from its send (the link's cause
+//! time: the VM reports a message as received only when the process next looks at its
+//! mailbox, so the `receive` span's end is not its arrival) to that callback's start, behind
+//! the others still there. The process fell behind in a run when the
+//! longest such wait is ≥ [`Thresholds::min_wait_nanos`] with ≥ [`Thresholds::min_queued`]
+//! messages queued at once. The saving per run is that longest wait.
+
+use crate::AnalyzedTrace;
+use crate::finding::{
+    Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
+};
+use crate::fingerprint::fingerprint;
+use crate::processes;
+use devtrace_model::recorded::name as q;
+use std::collections::{BTreeMap, VecDeque};
+
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    /// The longest a message waited in the mailbox (20 ms).
+    pub min_wait_nanos: u64,
+    /// Messages queued at once, at most (3).
+    pub min_queued: usize,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            min_wait_nanos: 20_000_000,
+            min_queued: 3,
+        }
+    }
+}
+
+/// One run in which a process fell behind.
+struct Backlog {
+    trace: usize,
+    life: usize,
+    /// (callback, the arrival it handled, the wait in the mailbox).
+    handled: Vec<(usize, usize, u64)>,
+    max_queued: usize,
+    /// The median time between two sends to the process.
+    arrival_every_nanos: u64,
+}
+
+impl Backlog {
+    fn max_wait(&self) -> u64 {
+        self.handled.iter().map(|h| h.2).max().unwrap_or(0)
+    }
+}
+
+pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
+    let mut by_process: BTreeMap<String, Vec<Backlog>> = BTreeMap::new();
+    for (t, trace) in traces.iter().enumerate() {
+        for life in processes::lives(trace) {
+            let Some(backlog) = backlog_of(t, trace, life, thresholds) else {
+                continue;
+            };
+            let name = processes::thread_name(trace, life).unwrap_or_default();
+            by_process.entry(name).or_default().push(backlog);
+        }
+    }
+    by_process
+        .into_iter()
+        .map(|(name, runs)| finding(traces, &name, &runs))
+        .collect()
+}
+
+fn backlog_of(
+    t: usize,
+    trace: &AnalyzedTrace,
+    life: usize,
+    thresholds: &Thresholds,
+) -> Option<Backlog> {
+    let callbacks = processes::top_level_work(trace, life);
+    let arrivals = arrivals(trace, life, &callbacks);
+    if arrivals.len() < thresholds.min_queued {
+        return None;
+    }
+    let mut waiting: VecDeque<(usize, u64)> = VecDeque::new();
+    let mut next = 0;
+    let (mut handled, mut max_queued) = (Vec::new(), 0);
+    for &callback in &callbacks {
+        let start = trace.span(callback).start_unix_nano;
+        while next < arrivals.len() && arrivals[next].1 <= start {
+            waiting.push_back(arrivals[next]);
+            next += 1;
+        }
+        max_queued = max_queued.max(waiting.len());
+        if let Some((arrival, sent)) = waiting.pop_front() {
+            handled.push((callback, arrival, start - sent));
+        }
+    }
+    let mut gaps: Vec<u64> = arrivals.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    gaps.sort_unstable();
+    let backlog = Backlog {
+        trace: t,
+        life,
+        handled,
+        max_queued,
+        arrival_every_nanos: gaps[gaps.len() / 2],
+    };
+    (backlog.max_wait() >= thresholds.min_wait_nanos && max_queued >= thresholds.min_queued)
+        .then_some(backlog)
+}
+
+/// The messages that came to the process for its callbacks — each `receive` and when its
+/// message was sent — in the order they were sent.
+fn arrivals(trace: &AnalyzedTrace, life: usize, callbacks: &[usize]) -> Vec<(usize, u64)> {
+    let me = processes::thread_name(trace, life);
+    let parents: Vec<usize> = std::iter::once(life)
+        .chain(callbacks.iter().copied())
+        .collect();
+    let mut out: Vec<(usize, u64)> = processes::message_waits(trace)
+        .into_iter()
+        .filter(|w| trace.tree.parent[w.wait.waiter].is_some_and(|p| parents.contains(&p)))
+        .filter(|w| {
+            !w.wait
+                .cause
+                .is_some_and(|cause| calls(trace, cause, me.as_deref()))
+        })
+        .filter_map(|w| Some((w.wait.waiter, w.wait.cause_time_unix_nano?)))
+        .collect();
+    out.sort_by_key(|&(_, sent)| sent);
+    out
+}
+
+/// Whether span `cause` is a call to the process `me` (a request it waits to be answered).
+fn calls(trace: &AnalyzedTrace, cause: usize, me: Option<&str>) -> bool {
+    me.is_some() && processes::text(trace, cause, "rpc.service").as_deref() == me
+}
+
+fn finding(traces: &[AnalyzedTrace], name: &str, runs: &[Backlog]) -> Finding {
+    let example = runs
+        .iter()
+        .max_by_key(|b| b.max_wait())
+        .expect("a finding has runs");
+    let trace = &traces[example.trace];
+    let waits: Vec<u64> = example.handled.iter().map(|h| h.2).collect();
+    let mean_wait = waits.iter().sum::<u64>() / waits.len().max(1) as u64;
+    let (callback, callback_nanos) = busiest(trace, example);
+    let saving = runs.iter().map(Backlog::max_wait).sum::<u64>() / runs.len() as u64;
+    let title = format!(
+        "{} fell behind its senders: {} messages waited in its mailbox up to {} (mean {}), up to {} queued; its {} takes {} a message while they came every {}",
+        q(name),
+        waits.len(),
+        human_duration(example.max_wait()),
+        human_duration(mean_wait),
+        example.max_queued,
+        q(&callback),
+        human_duration(callback_nanos),
+        human_duration(example.arrival_every_nanos),
+    );
+    let recommendation = format!(
+        "Give {} more hands (several workers behind a PartitionSupervisor or a pool, or Task.async_stream over its work), make {} faster, or hold the senders back (a call instead of a cast, or demand as GenStage does): the last message waited {}; saving ≈ {} per run",
+        q(name),
+        q(&callback),
+        human_duration(example.max_wait()),
+        human_duration(saving),
+    );
+    let mut numbers = BTreeMap::new();
+    numbers.insert("messages".into(), waits.len() as f64);
+    numbers.insert("max_wait_ms".into(), processes::millis(example.max_wait()));
+    numbers.insert("mean_wait_ms".into(), processes::millis(mean_wait));
+    numbers.insert("max_queued".into(), example.max_queued as f64);
+    numbers.insert("callback_ms_mean".into(), processes::millis(callback_nanos));
+    numbers.insert(
+        "arrival_every_ms".into(),
+        processes::millis(example.arrival_every_nanos),
+    );
+    Finding {
+        kind: FindingKind::MailboxBacklog,
+        operation: Some(callback),
+        title,
+        recommendation,
+        fingerprint: fingerprint(&[FindingKind::MailboxBacklog.as_str(), name]),
+        saving_nanos: saving,
+        occurrences: runs.len() as u64,
+        numbers,
+        evidence: runs
+            .iter()
+            .take(MAX_EVIDENCE)
+            .map(|b| evidence(traces, b))
+            .collect(),
+        impact: Impact::of(ImpactBasis::Time),
+    }
+}
+
+/// The callback that handled the most messages, and its mean duration.
+fn busiest(trace: &AnalyzedTrace, backlog: &Backlog) -> (String, u64) {
+    let mut by_name: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for (callback, _, _) in &backlog.handled {
+        let span = trace.span(*callback);
+        by_name
+            .entry(&span.name)
+            .or_default()
+            .push(span.duration_nanos());
+    }
+    by_name
+        .into_iter()
+        .max_by_key(|(_, times)| times.len())
+        .map(|(name, times)| {
+            (
+                name.to_owned(),
+                times.iter().sum::<u64>() / times.len() as u64,
+            )
+        })
+        .unwrap_or_default()
+}
+
+fn evidence(traces: &[AnalyzedTrace], backlog: &Backlog) -> Evidence {
+    let trace = &traces[backlog.trace];
+    let longest = backlog.handled.iter().max_by_key(|h| h.2);
+    Evidence {
+        trace_id: trace.trace_id,
+        span_ids: std::iter::once(backlog.life)
+            .chain(longest.into_iter().flat_map(|h| [h.0, h.1]))
+            .map(|i| trace.span(i).span_id)
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::causality::tests::linked;
+    use crate::processes::{MESSAGE, tests::life};
+    use crate::tree::tests::{batch, span};
+    use devtrace_model::TraceId;
+
+    const MS: u64 = 1_000_000;
+
+    /// A stage (life 2) whose callback takes 10 ms, sent `n` messages 1 ms apart by a producer
+    /// (life 10, its `push` span 11): it handles them one after another.
+    fn slow_stage(n: u64) -> AnalyzedTrace {
+        let mut spans = vec![
+            span(1, None, "elixir pipeline.exs", 0, 100 * MS),
+            life(2, "Stage", 0, 100 * MS),
+            life(10, "<0.10.0>", 0, 100 * MS),
+            span(11, Some(10), "Stage.push/1", 0, 5 * MS),
+        ];
+        for i in 0..n {
+            let id = 20 + 2 * i as u8;
+            spans.push(linked(
+                span(id, Some(2), "receive", 0, i * MS + 1),
+                11,
+                MESSAGE,
+                i * MS,
+                0,
+            ));
+            spans.push(span(
+                id + 1,
+                Some(2),
+                "Stage.handle_cast/2",
+                i * 10 * MS + 1,
+                (i + 1) * 10 * MS,
+            ));
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn messages_waiting_behind_a_slow_callback_are_a_backlog() {
+        let findings = detect(&[slow_stage(4)], &Thresholds::default());
+        let [found] = findings.as_slice() else {
+            panic!("{findings:?}")
+        };
+        assert_eq!(found.kind, FindingKind::MailboxBacklog);
+        assert_eq!(found.operation.as_deref(), Some("Stage.handle_cast/2"));
+        // The fourth message, sent at 3 ms, was taken at 30 ms.
+        assert_eq!(found.numbers["max_wait_ms"], 27.0);
+        assert_eq!(found.numbers["max_queued"], 3.0);
+        assert_eq!(found.numbers["arrival_every_ms"], 1.0);
+        assert!(
+            found
+                .title
+                .starts_with("\"Stage\" fell behind its senders: 4 messages"),
+            "{}",
+            found.title
+        );
+    }
+
+    #[test]
+    fn a_process_keeping_up_is_not_a_backlog() {
+        assert!(detect(&[slow_stage(2)], &Thresholds::default()).is_empty());
+    }
+}

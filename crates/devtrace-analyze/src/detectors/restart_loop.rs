@@ -1,0 +1,287 @@
+//! A crash/restart loop: a process that a supervisor (or any process) starts again and again,
+//! and that crashes each time, with the reason and the state it crashed in.
+//!
+//! **Rule.** Lives of processes ([`crate::processes::is_life`]) that ended in an error are
+//! grouped by who started them — `devtrace.beam.supervisor` when the recorder names it, else
+//! the process whose span the life's `thread.start` link points to — and by what they are: the
+//! registered name, or for an unregistered process the first function it ran. A group of at
+//! least [`Thresholds::min_crashes`] crashed lives in one run is a restart loop. The crash is
+//! the failing callback (the last top-level span of the life that failed), with its exception
+//! and the state it was given (`devtrace.beam.state.before`). The time per run is the loop's:
+//! from the first crashed life's start to the last one's end.
+
+use crate::AnalyzedTrace;
+use crate::causality;
+use crate::errors::is_error_span;
+use crate::finding::{
+    Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
+};
+use crate::fingerprint::fingerprint;
+use crate::processes::{self, STATE_BEFORE, SUPERVISOR};
+use devtrace_model::recorded::{name as q, quote_short};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    /// Crashed lives of one process in one run (3).
+    pub min_crashes: usize,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self { min_crashes: 3 }
+    }
+}
+
+/// One crashed life.
+struct Crash {
+    life: usize,
+    /// The callback that failed, when recorded.
+    callback: Option<usize>,
+}
+
+struct Loop {
+    trace: usize,
+    crashes: Vec<Crash>,
+}
+
+pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
+    let mut by_subject: BTreeMap<(String, String), Vec<Loop>> = BTreeMap::new();
+    for (t, trace) in traces.iter().enumerate() {
+        let mut groups: BTreeMap<(String, String), Vec<Crash>> = BTreeMap::new();
+        let starters = starters(trace);
+        for life in processes::lives(trace) {
+            if !is_error_span(trace.span(life)) {
+                continue;
+            }
+            let starter = processes::text(trace, life, SUPERVISOR)
+                .or_else(|| starters.get(&life).cloned())
+                .unwrap_or_default();
+            let crash = Crash {
+                life,
+                callback: failing_callback(trace, life),
+            };
+            groups
+                .entry((starter, what(trace, life)))
+                .or_default()
+                .push(crash);
+        }
+        for (subject, crashes) in groups {
+            if crashes.len() >= thresholds.min_crashes {
+                by_subject
+                    .entry(subject)
+                    .or_default()
+                    .push(Loop { trace: t, crashes });
+            }
+        }
+    }
+    by_subject
+        .into_iter()
+        .map(|((starter, child), loops)| finding(traces, &starter, &child, &loops))
+        .collect()
+}
+
+/// Who started each life: the thread of the span its `thread.start` link points to.
+fn starters(trace: &AnalyzedTrace) -> HashMap<usize, String> {
+    causality::causal_waits(trace)
+        .into_iter()
+        .filter(|w| w.kind == "thread.start")
+        .filter_map(|w| Some((w.waiter, w.cause_thread?)))
+        .collect()
+}
+
+/// What the process is: its registered name, else the first function it ran.
+fn what(trace: &AnalyzedTrace, life: usize) -> String {
+    match processes::thread_name(trace, life) {
+        Some(name) if !name.starts_with('<') => name,
+        other => processes::top_level_work(trace, life)
+            .first()
+            .map(|&c| trace.span(c).name.clone())
+            .or(other)
+            .unwrap_or_default(),
+    }
+}
+
+/// The last top-level span of the life that failed.
+fn failing_callback(trace: &AnalyzedTrace, life: usize) -> Option<usize> {
+    processes::top_level_work(trace, life)
+        .into_iter()
+        .filter(|&c| is_error_span(trace.span(c)))
+        .max_by_key(|&c| trace.span(c).end_unix_nano)
+}
+
+fn finding(traces: &[AnalyzedTrace], starter: &str, child: &str, loops: &[Loop]) -> Finding {
+    let example = loops
+        .iter()
+        .max_by_key(|l| l.crashes.len())
+        .expect("a finding has loops");
+    let trace = &traces[example.trace];
+    let crashes = &example.crashes;
+    let first = trace.span(crashes[0].life).start_unix_nano;
+    let last = crashes
+        .iter()
+        .map(|c| trace.span(c.life).end_unix_nano)
+        .max()
+        .unwrap_or(first);
+    let loop_nanos = last.saturating_sub(first);
+    let failing = crashes.iter().rev().find_map(|c| c.callback);
+    let reason = failing
+        .or(Some(crashes[0].life))
+        .map(|s| trace.span(s).status.message.clone())
+        .unwrap_or_default();
+    let states = states_before(trace, crashes);
+    let under = if starter.is_empty() {
+        String::new()
+    } else {
+        format!(" under {}", q(starter))
+    };
+    let title = format!(
+        "{} crashed {} times in {}{under}, started again each time: {}{}",
+        q(child),
+        crashes.len(),
+        human_duration(loop_nanos),
+        quote_short(&reason, 80),
+        failing.map_or(String::new(), |f| format!(" in {}", q(&trace.span(f).name))),
+    );
+    let recommendation = restart_advice(&states);
+    let mut numbers = BTreeMap::new();
+    numbers.insert("crashes".into(), crashes.len() as f64);
+    numbers.insert("loop_ms".into(), processes::millis(loop_nanos));
+    numbers.insert("states_before_crash".into(), states.len() as f64);
+    Finding {
+        kind: FindingKind::RestartLoop,
+        operation: Some(failing.map_or(format!("process {child}"), |f| trace.span(f).name.clone())),
+        title,
+        recommendation,
+        fingerprint: fingerprint(&[FindingKind::RestartLoop.as_str(), starter, child]),
+        saving_nanos: loop_nanos,
+        occurrences: loops.len() as u64,
+        numbers,
+        evidence: loops
+            .iter()
+            .take(MAX_EVIDENCE)
+            .map(|l| evidence(traces, l))
+            .collect(),
+        impact: Impact::of(ImpactBasis::Failures),
+    }
+}
+
+/// The distinct states the failing callbacks were given, in order.
+fn states_before(trace: &AnalyzedTrace, crashes: &[Crash]) -> Vec<String> {
+    let mut states: Vec<String> = Vec::new();
+    for state in crashes
+        .iter()
+        .filter_map(|c| processes::text(trace, c.callback?, STATE_BEFORE))
+    {
+        if !states.contains(&state) {
+            states.push(state);
+        }
+    }
+    states
+}
+
+fn restart_advice(states: &[String]) -> String {
+    match states {
+        [] => "Fix the crash rather than relying on restarts: each restart crashed again (record the module's state to see what it crashed in)".to_owned(),
+        [one] => format!(
+            "Fix the crash rather than relying on restarts: every life crashed in the same state, {}, so restarting cannot help (a missing configuration or dependency, not a transient fault)",
+            quote_short(one, 120)
+        ),
+        [first, .., last] => format!(
+            "Fix the crash rather than relying on restarts: it crashed in {} different states, from {} to {}",
+            states.len(),
+            quote_short(first, 80),
+            quote_short(last, 80)
+        ),
+    }
+}
+
+fn evidence(traces: &[AnalyzedTrace], l: &Loop) -> Evidence {
+    let trace = &traces[l.trace];
+    Evidence {
+        trace_id: trace.trace_id,
+        span_ids: l
+            .crashes
+            .iter()
+            .flat_map(|c| std::iter::once(c.life).chain(c.callback))
+            .take(8)
+            .map(|i| trace.span(i).span_id)
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::causality::tests::linked;
+    use crate::processes::tests::life;
+    use crate::tree::tests::{batch, span};
+    use devtrace_model::{KeyValue, Span, StatusCode, TraceId};
+
+    fn failed(mut s: Span, message: &str) -> Span {
+        s.status.code = StatusCode::Error;
+        s.status.message = message.into();
+        s
+    }
+
+    /// A supervisor (life 2) starting "Feed" `lives` times; each of the first `crashes` lives
+    /// crashes in its `handle_info/2`, given the same state.
+    fn supervised(lives: u8, crashes: u8) -> AnalyzedTrace {
+        let mut spans = vec![
+            span(1, None, "elixir feed.exs", 0, 1000),
+            life(2, "<0.90.0>", 0, 1000),
+        ];
+        for n in 0..lives {
+            let (id, start) = (10 + 3 * n, 100 * n as u64);
+            spans.push(span(id, Some(2), "Feed.start_link/1", start, start + 1));
+            let mut worker = linked(
+                life(id + 1, "Feed", start + 1, start + 90),
+                id,
+                "thread.start",
+                start,
+                0,
+            );
+            let mut callback = span(
+                id + 2,
+                Some(id + 1),
+                "Feed.handle_info/2",
+                start + 10,
+                start + 20,
+            );
+            callback
+                .attributes
+                .push(KeyValue::new(STATE_BEFORE, "%{polls: 0}"));
+            if n < crashes {
+                worker = failed(worker, "exit:RuntimeError");
+                callback = failed(callback, "error:RuntimeError");
+            }
+            spans.extend([worker, callback]);
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_worker_crashing_again_and_again_under_its_supervisor_is_a_loop() {
+        let findings = detect(&[supervised(5, 4)], &Thresholds::default());
+        let [found] = findings.as_slice() else {
+            panic!("{findings:?}")
+        };
+        assert_eq!(found.numbers["crashes"], 4.0);
+        assert_eq!(found.numbers["states_before_crash"], 1.0);
+        assert_eq!(found.operation.as_deref(), Some("Feed.handle_info/2"));
+        assert_eq!(
+            found.title,
+            "\"Feed\" crashed 4 times in 389 ns under \"<0.90.0>\", started again each time: \"error:RuntimeError\" in \"Feed.handle_info/2\""
+        );
+        assert!(
+            found.recommendation.contains("same state, \"%{polls: 0}\""),
+            "{}",
+            found.recommendation
+        );
+    }
+
+    #[test]
+    fn two_crashes_are_not_a_loop() {
+        assert!(detect(&[supervised(3, 2)], &Thresholds::default()).is_empty());
+    }
+}

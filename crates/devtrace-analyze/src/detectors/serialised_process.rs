@@ -1,0 +1,294 @@
+//! A process that serialises its callers: many processes wait at once for replies from one
+//! process (a GenServer every request goes through), each waiting behind the others' calls.
+//!
+//! **Rule.** Take the waits in `receive` that messages from one process S ended
+//! ([`crate::processes`]) inside a function (a wait right under a process's life is the
+//! process idle in its loop, waiting for work, not for a reply). For each, S's own work for that caller is the top-level span of S
+//! (a callback) that ended last before S's message, if it ran during the wait; the rest of the
+//! wait is time queued behind other callers. S serialises its callers in a run when at least
+//! [`Thresholds::min_callers`] processes waited for it, at least two at once, and the longest
+//! time a caller queued is at least [`Thresholds::min_queued_nanos`]. The saving per run is that
+//! longest queue time: with S partitioned (or its slow work moved out of the callback) the last
+//! caller would not wait behind the others.
+
+use crate::AnalyzedTrace;
+use crate::finding::{
+    Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
+};
+use crate::fingerprint::fingerprint;
+use crate::processes::{self, MessageWait};
+use devtrace_model::recorded::name as q;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug)]
+pub struct Thresholds {
+    /// Processes that waited for S in one run (3).
+    pub min_callers: usize,
+    /// The longest a caller waited behind the others (5 ms).
+    pub min_queued_nanos: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            min_callers: 3,
+            min_queued_nanos: 5_000_000,
+        }
+    }
+}
+
+/// One run in which S serialised its callers.
+struct Run {
+    trace: usize,
+    callers: usize,
+    calls: usize,
+    at_once: usize,
+    wait_nanos: u64,
+    queued_nanos: u64,
+    max_queued_nanos: u64,
+    /// S's callbacks that served the waits: (span, nanoseconds).
+    service: Vec<(usize, u64)>,
+    waiters: Vec<usize>,
+    life: Option<usize>,
+}
+
+pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
+    let mut by_server: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+    for (t, trace) in traces.iter().enumerate() {
+        let mut by_sender: BTreeMap<String, Vec<MessageWait>> = BTreeMap::new();
+        for wait in processes::message_waits(trace) {
+            // A process idle in its own loop waits for work, not for a reply.
+            if trace.tree.parent[wait.wait.waiter].is_some_and(|p| processes::is_life(trace, p)) {
+                continue;
+            }
+            by_sender.entry(wait.sender.clone()).or_default().push(wait);
+        }
+        for (server, waits) in by_sender {
+            if let Some(run) = run_of(t, trace, &server, &waits, thresholds) {
+                by_server.entry(server).or_default().push(run);
+            }
+        }
+    }
+    by_server
+        .into_iter()
+        .map(|(server, runs)| finding(traces, &server, &runs))
+        .collect()
+}
+
+fn run_of(
+    t: usize,
+    trace: &AnalyzedTrace,
+    server: &str,
+    waits: &[MessageWait],
+    thresholds: &Thresholds,
+) -> Option<Run> {
+    let callers: BTreeSet<&str> = waits.iter().map(|w| w.waiter.as_str()).collect();
+    let at_once = most_at_once(waits);
+    if callers.len() < thresholds.min_callers || at_once < 2 {
+        return None;
+    }
+    let mut run = Run {
+        trace: t,
+        callers: callers.len(),
+        calls: waits.len(),
+        at_once,
+        wait_nanos: 0,
+        queued_nanos: 0,
+        max_queued_nanos: 0,
+        service: Vec::new(),
+        waiters: Vec::new(),
+        life: None,
+    };
+    for wait in waits {
+        let served = served_by(trace, server, wait);
+        let own = served.map_or(0, |(_, nanos)| nanos);
+        let queued = wait.nanos().saturating_sub(own);
+        run.wait_nanos += wait.nanos();
+        run.queued_nanos += queued;
+        run.max_queued_nanos = run.max_queued_nanos.max(queued);
+        run.service.extend(served);
+        run.waiters.push(wait.wait.waiter);
+        run.life = run.life.or_else(|| life_of(trace, server, wait));
+    }
+    (run.max_queued_nanos >= thresholds.min_queued_nanos).then_some(run)
+}
+
+fn life_of(trace: &AnalyzedTrace, server: &str, wait: &MessageWait) -> Option<usize> {
+    processes::life_at(trace, server, wait.end_unix_nano)
+}
+
+/// The callback of `server` that served `wait`: its top-level span that ended last before the
+/// message that ended the wait, if it ran during the wait.
+fn served_by(trace: &AnalyzedTrace, server: &str, wait: &MessageWait) -> Option<(usize, u64)> {
+    let sent_at = wait.end_unix_nano;
+    let life = life_of(trace, server, wait)?;
+    processes::top_level_work(trace, life)
+        .into_iter()
+        .filter(|&c| {
+            let span = trace.span(c);
+            span.end_unix_nano <= sent_at && span.end_unix_nano > wait.start_unix_nano
+        })
+        .max_by_key(|&c| trace.span(c).end_unix_nano)
+        .map(|c| {
+            let span = trace.span(c);
+            let start = span.start_unix_nano.max(wait.start_unix_nano);
+            (c, span.end_unix_nano.saturating_sub(start))
+        })
+}
+
+/// How many of the waits were in progress at once, at most.
+fn most_at_once(waits: &[MessageWait]) -> usize {
+    let mut edges: Vec<(u64, i32)> = waits
+        .iter()
+        .filter(|w| w.nanos() > 0)
+        .flat_map(|w| [(w.start_unix_nano, 1), (w.end_unix_nano, -1)])
+        .collect();
+    // Ends before starts at the same instant: back to back is not at once.
+    edges.sort_by_key(|&(at, delta)| (at, delta));
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, delta) in edges {
+        now += delta;
+        most = most.max(now);
+    }
+    most.max(0) as usize
+}
+
+fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
+    let example = runs
+        .iter()
+        .max_by_key(|r| r.max_queued_nanos)
+        .expect("a finding has runs");
+    let trace = &traces[example.trace];
+    let callback = busiest_callback(trace, &example.service);
+    let mean_service = mean_service_of(trace, &example.service, callback.as_deref());
+    let saving = runs.iter().map(|r| r.max_queued_nanos).sum::<u64>() / runs.len() as u64;
+    let title = format!(
+        "{} serialises its callers: {} processes waited for it ({} at once), {} in all over {} calls, {} of it behind other callers' calls{}",
+        q(server),
+        example.callers,
+        example.at_once,
+        human_duration(example.wait_nanos),
+        example.calls,
+        human_duration(example.queued_nanos),
+        callback.as_ref().map_or(String::new(), |c| format!(
+            " ({} takes {} a call)",
+            q(c),
+            human_duration(mean_service)
+        )),
+    );
+    let recommendation = format!(
+        "Partition {server_q} (one process per key: a Registry or PartitionSupervisor) or move the slow work out of its callback (reply later with GenServer.reply/2 from a Task): the last caller waited {} behind the others; saving ≈ {} per run",
+        human_duration(example.max_queued_nanos),
+        human_duration(saving),
+        server_q = q(server),
+    );
+    let mut numbers = BTreeMap::new();
+    numbers.insert("callers".into(), example.callers as f64);
+    numbers.insert("calls".into(), example.calls as f64);
+    numbers.insert("waiting_at_once".into(), example.at_once as f64);
+    numbers.insert("wait_ms".into(), processes::millis(example.wait_nanos));
+    numbers.insert("queued_ms".into(), processes::millis(example.queued_nanos));
+    numbers.insert(
+        "max_queued_ms".into(),
+        processes::millis(example.max_queued_nanos),
+    );
+    numbers.insert("service_ms_mean".into(), processes::millis(mean_service));
+    Finding {
+        kind: FindingKind::SerialisedProcess,
+        operation: callback.or_else(|| Some(format!("process {server}"))),
+        title,
+        recommendation,
+        fingerprint: fingerprint(&[FindingKind::SerialisedProcess.as_str(), server]),
+        saving_nanos: saving,
+        occurrences: runs.len() as u64,
+        numbers,
+        evidence: runs
+            .iter()
+            .take(MAX_EVIDENCE)
+            .map(|r| evidence(traces, r))
+            .collect(),
+        impact: Impact::of(ImpactBasis::Time),
+    }
+}
+
+/// The mean time S spent on a call in `callback` (its busiest callback).
+fn mean_service_of(trace: &AnalyzedTrace, service: &[(usize, u64)], callback: Option<&str>) -> u64 {
+    let times: Vec<u64> = service
+        .iter()
+        .filter(|(span, _)| Some(trace.span(*span).name.as_str()) == callback)
+        .map(|(_, nanos)| *nanos)
+        .collect();
+    times.iter().sum::<u64>() / times.len().max(1) as u64
+}
+
+/// The callback that served the most time, by name.
+fn busiest_callback(trace: &AnalyzedTrace, service: &[(usize, u64)]) -> Option<String> {
+    let mut by_name: BTreeMap<&str, u64> = BTreeMap::new();
+    for (span, nanos) in service {
+        *by_name.entry(trace.span(*span).name.as_str()).or_default() += nanos;
+    }
+    by_name
+        .into_iter()
+        .max_by_key(|(_, nanos)| *nanos)
+        .map(|(name, _)| name.to_owned())
+}
+
+fn evidence(traces: &[AnalyzedTrace], run: &Run) -> Evidence {
+    let trace = &traces[run.trace];
+    let spans = run
+        .life
+        .into_iter()
+        .chain(run.service.iter().map(|(s, _)| *s).take(3))
+        .chain(run.waiters.iter().copied().take(3))
+        .map(|i| trace.span(i).span_id)
+        .collect();
+    Evidence {
+        trace_id: trace.trace_id,
+        span_ids: spans,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processes::tests::three_callers_in_line;
+
+    #[test]
+    fn callers_queued_behind_each_other_are_found_with_the_longest_queue_as_saving() {
+        let findings = detect(&[three_callers_in_line()], &Thresholds::default());
+        let [found] = findings.as_slice() else {
+            panic!("{findings:?}")
+        };
+        assert_eq!(found.kind, FindingKind::SerialisedProcess);
+        assert_eq!(found.operation.as_deref(), Some("Stock.handle_call/3"));
+        // The third caller waited 30 ms, 10 of them for its own call.
+        assert_eq!(found.numbers["max_queued_ms"], 20.0);
+        assert!(
+            (found.saving_nanos as i64 - 20_000_000).abs() < 10,
+            "{}",
+            found.saving_nanos
+        );
+        assert_eq!(found.numbers["callers"], 3.0);
+        assert_eq!(found.numbers["waiting_at_once"], 3.0);
+        assert!(
+            found.title.starts_with("\"Stock\" serialises its callers"),
+            "{}",
+            found.title
+        );
+    }
+
+    #[test]
+    fn two_callers_or_a_short_queue_do_not_fire() {
+        let trace = three_callers_in_line();
+        let strict = Thresholds {
+            min_callers: 4,
+            ..Thresholds::default()
+        };
+        assert!(detect(std::slice::from_ref(&trace), &strict).is_empty());
+        let patient = Thresholds {
+            min_queued_nanos: 25_000_000,
+            ..Thresholds::default()
+        };
+        assert!(detect(&[trace], &patient).is_empty());
+    }
+}

@@ -1,0 +1,188 @@
+//! Processes that talk by messages (the BEAM's, as devtrace's BEAM recorder records them,
+//! docs/beam.md): each process is a thread of the trace with a `process NAME` span for its life,
+//! its own work the spans under that life, and a wait in `receive` linked (kind `message`) to
+//! the span that sent the message ending it. This module reads those facts back for the BEAM
+//! detectors: the waits one process's messages ended, the work a process did at top level
+//! (its callbacks), and each life with its exit.
+
+use crate::AnalyzedTrace;
+use crate::causality::{self, CausalWait};
+use devtrace_model::AnyValue;
+
+/// The link kind of a message that ended a wait in `receive`.
+pub const MESSAGE: &str = "message";
+/// A process's exit reason, on its life span.
+pub const EXIT_REASON: &str = "devtrace.beam.exit_reason";
+/// A GenServer's state when a callback began.
+pub const STATE_BEFORE: &str = "devtrace.beam.state.before";
+/// The supervisor that started a process, when the recorder names it.
+pub const SUPERVISOR: &str = "devtrace.beam.supervisor";
+/// A summarised exception a call ended with.
+pub const CALL_EXCEPTION: &str = "devtrace.call.exception";
+
+/// A wait in `receive` that a message from another process ended.
+#[derive(Clone, Debug)]
+pub struct MessageWait {
+    pub wait: CausalWait,
+    /// The waiting process (its thread name).
+    pub waiter: String,
+    /// The process whose message ended the wait.
+    pub sender: String,
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+}
+
+impl MessageWait {
+    pub fn nanos(&self) -> u64 {
+        self.end_unix_nano.saturating_sub(self.start_unix_nano)
+    }
+}
+
+/// Every wait of `trace` a message from another process ended.
+pub fn message_waits(trace: &AnalyzedTrace) -> Vec<MessageWait> {
+    causality::causal_waits(trace)
+        .into_iter()
+        .filter(|w| w.kind == MESSAGE)
+        .filter_map(|wait| {
+            let waiter = causality::thread_of(trace, wait.waiter)?;
+            let sender = wait.cause_thread.clone()?;
+            (waiter != sender).then(|| MessageWait {
+                start_unix_nano: wait.wait_start(trace),
+                end_unix_nano: wait.wait_end(trace),
+                waiter,
+                sender,
+                wait,
+            })
+        })
+        .collect()
+}
+
+/// A process's life span: the span carrying its exit reason (or, still running, the outermost
+/// span of its thread named `process …`).
+pub fn is_life(trace: &AnalyzedTrace, index: usize) -> bool {
+    let span = trace.span(index);
+    span.attr(EXIT_REASON).is_some()
+        || (span.name.starts_with("process ") && span.attr("devtrace.beam.process").is_some())
+}
+
+/// Every process life of `trace`, by span index.
+pub fn lives(trace: &AnalyzedTrace) -> impl Iterator<Item = usize> + '_ {
+    (0..trace.spans.spans.len()).filter(|&i| is_life(trace, i))
+}
+
+/// The life span of the process named `name` (its thread) that was alive at `at`.
+pub fn life_at(trace: &AnalyzedTrace, name: &str, at: u64) -> Option<usize> {
+    lives(trace).find(|&i| {
+        let span = trace.span(i);
+        thread_name(trace, i).as_deref() == Some(name)
+            && span.start_unix_nano <= at
+            && at <= span.end_unix_nano
+    })
+}
+
+/// The work a process did at top level: the spans right under its life that are not waits
+/// (its callbacks, for a GenServer).
+pub fn top_level_work(trace: &AnalyzedTrace, life: usize) -> Vec<usize> {
+    trace.tree.children[life]
+        .iter()
+        .copied()
+        .filter(|&c| trace.span(c).name != "receive")
+        .collect()
+}
+
+/// The thread (process) name on span `index` itself.
+pub fn thread_name(trace: &AnalyzedTrace, index: usize) -> Option<String> {
+    trace
+        .span(index)
+        .attr("thread.name")
+        .map(AnyValue::to_display_string)
+}
+
+/// Nanoseconds as milliseconds to two decimals, for a finding's `numbers`.
+pub fn millis(nanos: u64) -> f64 {
+    (nanos as f64 / 1e4).round() / 100.0
+}
+
+/// A string attribute of span `index`.
+pub fn text(trace: &AnalyzedTrace, index: usize, key: &str) -> Option<String> {
+    trace.span(index).attr(key).map(AnyValue::to_display_string)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::causality::tests::{linked, on_thread};
+    use crate::tree::tests::{batch, span};
+    use devtrace_model::{KeyValue, Span, TraceId};
+
+    /// A process's life span, as the BEAM recorder writes it.
+    pub fn life(id: u8, name: &str, start: u64, end: u64) -> Span {
+        let mut s = on_thread(
+            span(id, Some(1), &format!("process {name}"), start, end),
+            name,
+        );
+        s.attributes.push(KeyValue::new(EXIT_REASON, ":normal"));
+        s
+    }
+
+    /// A server (span 2, "Stock") whose callback takes 10 ms, and three callers (lives 10, 20,
+    /// 30) asking at 0 ms: the server serves them one after another, replying at 10, 20, 30 ms.
+    pub fn three_callers_in_line() -> AnalyzedTrace {
+        const MS: u64 = 1_000_000;
+        let mut spans = vec![
+            span(1, None, "elixir shop.exs", 0, 40 * MS),
+            life(2, "Stock", 0, 40 * MS),
+        ];
+        for (n, caller) in [10u8, 20, 30].into_iter().enumerate() {
+            let n = n as u64;
+            let name = format!("<0.{caller}.0>");
+            spans.push(life(caller, &name, 0, 40 * MS));
+            spans.push(span(
+                caller + 1,
+                Some(caller),
+                "Stock.reserve/1",
+                0,
+                (n + 1) * 10 * MS,
+            ));
+            spans.push(linked(
+                span(
+                    caller + 2,
+                    Some(caller + 1),
+                    "receive",
+                    0,
+                    (n + 1) * 10 * MS,
+                ),
+                2,
+                MESSAGE,
+                (n + 1) * 10 * MS,
+                (n + 1) * 10 * MS,
+            ));
+            spans.push(span(
+                3 + n as u8,
+                Some(2),
+                "Stock.handle_call/3",
+                n * 10 * MS,
+                (n + 1) * 10 * MS - 1,
+            ));
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn message_waits_name_the_waiter_and_the_sender() {
+        let trace = three_callers_in_line();
+        let waits = message_waits(&trace);
+        assert_eq!(waits.len(), 3);
+        assert!(waits.iter().all(|w| w.sender == "Stock"));
+        let waiters: Vec<&str> = waits.iter().map(|w| w.waiter.as_str()).collect();
+        assert_eq!(waiters, ["<0.10.0>", "<0.20.0>", "<0.30.0>"]);
+        assert_eq!(waits[2].nanos(), 30_000_000);
+    }
+
+    #[test]
+    fn a_process_top_level_work_is_its_callbacks() {
+        let trace = three_callers_in_line();
+        let life = life_at(&trace, "Stock", 5).expect("the server's life");
+        assert_eq!(top_level_work(&trace, life).len(), 3);
+    }
+}
