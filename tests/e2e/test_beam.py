@@ -10,6 +10,12 @@
   inert in `devtrace show`.
 - `erl -noshell -s pingpong start -s init stop` (an Erlang module compiled for the test): the
   same for an Erlang program started the way Erlang programs are.
+- `elixir lifecycle.exs`: a supervisor (one_for_one) whose worker crashes twice and then
+  works, a monitor, links (one process taken down by a linked one's exit, one that links and
+  unlinks), a process trapping exits, and two gen_statem machines (state functions and
+  handle_event). The recording must name each worker's supervisor and restart count, link each
+  `'DOWN'`/`'EXIT'` received to the process that went down, carry the `link`/`unlink` events,
+  and record each machine's `{State, Data}` before and after each callback.
 - `mix test` of a Mix project made by `mix new`: the test's call of the project's code, with
   its arguments and results, inside the test's span.
 - without the runtime built, `--record` of `erl` says so and how to build it; the program runs.
@@ -168,6 +174,142 @@ def test_an_elixir_program_is_recorded_with_its_calls_processes_and_messages(
     assert '"evil\\u001b[31m\\nname"' in shown, shown
     [note_call] = spans_named(trace, "Counter.Server.note/1")
     assert note_call["attributes"]["devtrace.call.arguments"] == '"\\u{1b}[2J\\u{1b}]0;pwned\\u{7}<script>alert(1)</script>"'
+
+
+def process_span(trace: dict, pid: str) -> dict:
+    [span] = spans_named(trace, f"process {pid.removeprefix('#PID')}")
+    return span
+
+
+def exit_links(span: dict) -> list[dict]:
+    """The links of kind `thread.join` to a BEAM process's end (its object `erlang.process`)."""
+    return [
+        l for l in span["links"]
+        if l["attributes"]["devtrace.link.kind"] == "thread.join" and l["attributes"]["devtrace.link.object"] == "erlang.process"
+    ]
+
+
+def link_events(span: dict) -> list[tuple[str, str, str]]:
+    return [
+        (e["name"], e["attributes"]["devtrace.beam.link.process"], e["attributes"]["devtrace.beam.link.by"])
+        for e in span["events"] if e["name"] in {"link", "unlink"}
+    ]
+
+
+def test_an_elixir_programs_supervisor_restarts_links_monitors_and_state_machines_are_recorded(
+    store: Store, runtime: Path, tmp_path: Path
+):
+    elixir = need("elixir")
+    truth, trace, note = recorded_run(store, elixir, str(APP_DIR / "lifecycle.exs"), cwd=tmp_path)
+    assert note.group(3) == "0", "lossless: no event lost"
+    spans = by_id(trace)
+
+    # The supervision tree: every start of the worker names its supervisor, each start after a
+    # crash is a restart with its count, and the crashes are errors with their reasons.
+    # (Registered, each is named Lifecycle.Flaky, not by its pid: they are told apart by time.)
+    workers = sorted(spans_named(trace, "process Lifecycle.Flaky"), key=lambda s: s["start_unix_nano"])
+    assert len(workers) == len(truth["workers"]) == truth["attempts"] == truth["crashes"] + 1
+    assert len({w["attributes"]["thread.id"] for w in workers}) == len(workers), "three processes"
+    assert all(w["attributes"]["devtrace.beam.supervisor"] == truth["supervisor"] for w in workers)
+    assert all(w["attributes"]["devtrace.beam.initial_call"] == "Lifecycle.Flaky.init/1" for w in workers)
+    assert [w["attributes"].get("devtrace.beam.restart") for w in workers] == [None, *range(1, truth["crashes"] + 1)]
+    for n, crashed in enumerate(workers[:-1], start=1):
+        assert crashed["status"]["code"] == "error" and crashed["status"]["message"] == "exit:RuntimeError"
+        assert f'message: "flaky start {n}"' in crashed["attributes"]["devtrace.beam.exit_reason"]
+    assert workers[-1]["status"]["code"] != "error"
+    assert not [s for s in trace["spans"] if "devtrace.beam.restart" in s["attributes"] and s not in workers]
+    # Linked to the supervisor at its start; the supervisor hears each crash as an 'EXIT'.
+    assert all(("link", truth["supervisor"], truth["supervisor"]) in link_events(w) for w in workers)
+    [supervisor] = spans_named(trace, f"process {truth['supervisor']}")
+    heard = [
+        spans[l["span_id"]]["span_id"]
+        for s in trace["spans"] if s["name"] == "receive" and s["attributes"]["thread.name"] == truth["supervisor"]
+        for l in exit_links(s)
+    ]
+    assert all(w["span_id"] in heard for w in workers[:-1]), "each crash ended a wait of the supervisor"
+    assert "devtrace.beam.supervisor" not in supervisor["attributes"]
+
+    # A monitor: the DOWN's receive follows the end of the process that went down.
+    victim = process_span(trace, truth["victim"])
+    assert victim["attributes"]["devtrace.beam.exit_reason"] == ":boom"
+    [spawned_by] = [l for l in victim["links"] if l["attributes"]["devtrace.link.kind"] == "thread.start"]
+    main_thread = spans[spawned_by["span_id"]]["attributes"]["thread.name"]
+    [down] = [
+        s for s in trace["spans"]
+        if s["name"] == "receive" and s["attributes"]["thread.name"] == main_thread
+        and any(l["span_id"] == victim["span_id"] for l in exit_links(s))
+    ]
+    assert down["end_unix_nano"] >= victim["end_unix_nano"]
+
+    # Links: `linked` was taken down by `anchor`'s exit and says so; `unlinker` linked and
+    # unlinked and lived on; the events name the other process and who made the change.
+    anchor_name = "anchor\x1b[31m\nname"
+    [anchor] = spans_named(trace, f"process {anchor_name}")
+    linked = process_span(trace, truth["linked"])
+    unlinker = process_span(trace, truth["unlinker"])
+    assert linked["attributes"]["devtrace.beam.killed_by"] == anchor_name
+    assert [spans[l["span_id"]]["name"] for l in exit_links(linked)] == [anchor["name"]]
+    assert linked["status"]["code"] == "error" and linked["attributes"]["devtrace.beam.exit_reason"] == ":cut"
+    linked_name = linked["attributes"]["thread.name"]
+    unlinker_name = unlinker["attributes"]["thread.name"]
+    assert link_events(linked) == [("link", anchor_name, linked_name)]
+    assert link_events(unlinker) == [("link", anchor_name, unlinker_name), ("unlink", anchor_name, unlinker_name)]
+    assert link_events(anchor) == [
+        ("link", linked_name, linked_name), ("link", unlinker_name, unlinker_name), ("unlink", unlinker_name, unlinker_name),
+    ]
+    assert "devtrace.beam.killed_by" not in anchor["attributes"] and "devtrace.beam.killed_by" not in unlinker["attributes"]
+    assert unlinker["status"]["code"] != "error"
+
+    # A process trapping exits hears of its linked child's exit as an 'EXIT' message.
+    trapper = process_span(trace, truth["trapper"])
+    child = process_span(trace, truth["trapped_child"])
+    [trapped] = [
+        s for s in trace["spans"]
+        if s["name"] == "receive" and s["attributes"]["thread.name"] == trapper["attributes"]["thread.name"] and exit_links(s)
+    ]
+    assert [l["span_id"] for l in exit_links(trapped)] == [child["span_id"]]
+    assert "devtrace.beam.killed_by" not in trapper["attributes"], "it trapped the exit and lived"
+
+    # gen_statem, state functions: {State, Data} before and after each callback, the state name.
+    calls = sorted(
+        [s for s in trace["spans"] if s["name"] in {"Lifecycle.Door.locked/3", "Lifecycle.Door.open/3"}],
+        key=lambda s: s["start_unix_nano"],
+    )
+    assert len(calls) == len(truth["door_replies"])
+    [door_init] = spans_named(trace, "Lifecycle.Door.init/1")
+    assert door_init["attributes"]["devtrace.beam.statem.state"] == ":locked"
+    assert door_init["attributes"]["devtrace.beam.state.after"].startswith("{:locked, %{code: [1, 2], input: [], ")
+    assert door_init["attributes"]["devtrace.beam.state.after"] == calls[0]["attributes"]["devtrace.beam.state.before"]
+    for earlier, later in zip(calls, calls[1:]):
+        assert earlier["attributes"]["devtrace.beam.state.after"] == later["attributes"]["devtrace.beam.state.before"]
+    states = [c["attributes"]["devtrace.beam.statem.state"] for c in calls]
+    assert states == [":locked", ":locked", ":locked", ":open", ":open", ":locked"], truth["door_replies"]
+    for call in calls:
+        # The state named by the function is the state before; the name after, the state after.
+        assert call["attributes"]["devtrace.beam.state.before"].startswith("{:" + call["name"].split(".")[-1].split("/")[0] + ", ")
+        assert call["attributes"]["devtrace.beam.state.after"].startswith("{" + call["attributes"]["devtrace.beam.statem.state"] + ", ")
+    assert "input: [1]" in calls[0]["attributes"]["devtrace.beam.state.after"], "{:keep_state, data}"
+    assert "opened: 1" in calls[3]["attributes"]["devtrace.beam.state.after"], "{:next_state, :open, data}"
+    assert calls[4]["attributes"]["devtrace.beam.state.after"] == calls[4]["attributes"]["devtrace.beam.state.before"], "keep_state_and_data"
+    hostile = 'label: "\\u{1b}[2J\\u{1b}]0;pwned\\u{7}<script>alert(1)</script>"'
+    assert all(hostile in c["attributes"]["devtrace.beam.state.after"] for c in calls)
+
+    # gen_statem, handle_event_function: the state is an argument.
+    flips = sorted(spans_named(trace, "Lifecycle.Switch.handle_event/4"), key=lambda s: s["start_unix_nano"])
+    assert [f["attributes"]["devtrace.beam.statem.state"] for f in flips] == [f":{state}" for state in truth["flips"]]
+    assert [f["attributes"]["devtrace.beam.state.after"] for f in flips] == ["{:on, 1}", "{:off, 2}", "{:on, 3}"]
+    assert [f["attributes"]["devtrace.beam.state.before"] for f in flips] == ["{:off, 0}", "{:on, 1}", "{:off, 2}"]
+    [switch_init] = spans_named(trace, "Lifecycle.Switch.init/1")
+    assert switch_init["attributes"]["devtrace.beam.state.after"] == "{:off, 0}"
+    assert not [s for s in trace["spans"] if "devtrace.beam.statem.state" in s["attributes"] and "Door" not in s["name"] and "Switch" not in s["name"]]
+
+    # `show` words the waits on exits, and hostile names and state stay inert.
+    shown = store.cli("show", trace["trace_id"]).stdout
+    # (The main process's many short waits are folded into one row there; the trapper's is not.)
+    child_name = child["attributes"]["thread.name"]
+    assert re.search(r'⇠ (follows|waited [0-9.]+ [mµ]?s for) "process ' + re.escape(child_name) + r'" \(thread end', shown), shown
+    assert '"process anchor\\u001b[31m\\nname" (thread end' in shown, shown
+    assert "\x1b" not in shown and "\x07" not in shown, "no terminal control reaches the terminal"
 
 
 def state_total(state: str) -> int:

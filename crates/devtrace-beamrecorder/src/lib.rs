@@ -7,16 +7,18 @@
 //! runs, and after it ended (or was killed), and turns it into spans.
 //!
 //! Owns: the NIF entry and its functions (`open/4`, `enabled/3`, `trace/5`, `stats/0`,
-//! `summary/2`, `bench_write/1`), the tracer's per-thread state ([`tracer`]) and the bounded, redacted term
-//! summaries ([`summary`]). Must not: run Erlang code (no callbacks into the VM's code, no
-//! messages), allocate per event beyond a summary's text, or block a scheduler except in
-//! lossless mode when the rings are full (the writer waits for `devtrace run` to read).
+//! `summary/2`, `bench_write/1`, `initial_call/1`, `exit_told/1`), the tracer's per-thread state ([`tracer`]), the bounded,
+//! redacted term summaries ([`summary`]) and the recognition of `gen_statem` callbacks
+//! ([`statem`]). Must not: run Erlang code (no callbacks into the VM's code, no messages),
+//! allocate per event beyond a summary's text, or block a scheduler except in lossless mode
+//! when the rings are full (the writer waits for `devtrace run` to read).
 //!
 //! The binding to `erl_nif.h` is written by hand ([`ffi`]) rather than taken from rustler: the
 //! tracer needs ~30 functions of the C API and the raw terms (atoms compared as words, pids as
 //! keys) and none of rustler's encoders; it depends on devtrace-recorder and libc only.
 
 pub mod ffi;
+pub mod statem;
 pub mod summary;
 pub mod tracer;
 
@@ -31,7 +33,7 @@ use devtrace_recorder::ring::{Layout, RecorderFile};
 
 use ffi::{ErlNifEntry, ErlNifEnv, ErlNifFunc, Term};
 use summary::Syntax;
-use tracer::{Options, StateOptions, TRACER, Tag, Tracer};
+use tracer::{Known, Options, StateOptions, TRACER, Tag, Tracer};
 
 /// Atoms made once at load (atoms are words valid in every env).
 struct Atoms {
@@ -46,7 +48,7 @@ struct Atoms {
     values: Term,
     lossless: Term,
     state: Term,
-    tags: [(Term, Tag); 8],
+    tags: [(Term, Tag); 12],
 }
 
 static ATOMS: OnceLock<Atoms> = OnceLock::new();
@@ -78,6 +80,10 @@ unsafe extern "C" fn load(env: *mut ErlNifEnv, _priv: *mut *mut c_void, _info: T
             (atom(env, c"spawn"), Tag::Spawn),
             (atom(env, c"exit"), Tag::Exit),
             (atom(env, c"register"), Tag::Register),
+            (atom(env, c"link"), Tag::Link),
+            (atom(env, c"unlink"), Tag::Unlink),
+            (atom(env, c"getting_linked"), Tag::GettingLinked),
+            (atom(env, c"getting_unlinked"), Tag::GettingUnlinked),
         ],
     });
     0
@@ -221,6 +227,7 @@ unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) 
         excluded,
         values: flags.contains(&a.values),
         state: state_options(env, &flags),
+        known: Known::new(env),
     };
     let _ = TRACER.set(Tracer::new(file, options));
     a.ok
@@ -354,6 +361,40 @@ unsafe extern "C" fn summary_nif(env: *mut ErlNifEnv, _argc: c_int, argv: *const
     make_binary(env, text.as_bytes())
 }
 
+/// `initial_call({M, F, Args})`: the initial call the tracer records for a process spawned to
+/// run `{M, F, Args}` (a spawn event's term), `{Module, Function, Arity, Kind}` with `Kind`
+/// `gen_statem` when `gen_statem` started it (else `other`), or `none` — for the runtime's
+/// tests (OTP's `proc_lib`/`gen` wrappers are read by their layout).
+unsafe extern "C" fn initial_call(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) -> Term {
+    let known = Known::new(env);
+    // SAFETY: the VM passes 1 argument.
+    let Some(call) = known.initial_call(env, unsafe { *argv }) else {
+        return atom(env, c"none");
+    };
+    let kind = atom(env, if call.statem { c"gen_statem" } else { c"other" });
+    // SAFETY: terms of this env.
+    unsafe {
+        let items = [
+            call.module,
+            call.function,
+            ffi::enif_make_ulong(env, call.arity as std::os::raw::c_ulong),
+            kind,
+        ];
+        ffi::enif_make_tuple_from_array(env, items.as_ptr(), 4)
+    }
+}
+
+/// `exit_told(Message)`: the pid whose exit `Message` tells of (a monitor's `'DOWN'`, a
+/// trapped `'EXIT'`), which the tracer records in place of the message, or `none` — for the
+/// runtime's tests.
+unsafe extern "C" fn exit_told(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) -> Term {
+    // SAFETY: the VM passes 1 argument.
+    let message = unsafe { *argv };
+    Known::new(env)
+        .exit_told(env, message)
+        .unwrap_or_else(|| atom(env, c"none"))
+}
+
 fn make_binary(env: *mut ErlNifEnv, bytes: &[u8]) -> Term {
     let mut term: Term = 0;
     // SAFETY: a fresh binary of `bytes.len()` bytes, filled before the term is returned.
@@ -364,7 +405,7 @@ fn make_binary(env: *mut ErlNifEnv, bytes: &[u8]) -> Term {
     term
 }
 
-static FUNCS: [ErlNifFunc; 6] = [
+static FUNCS: [ErlNifFunc; 8] = [
     ErlNifFunc {
         name: c"enabled".as_ptr(),
         arity: 3,
@@ -399,6 +440,18 @@ static FUNCS: [ErlNifFunc; 6] = [
         name: c"bench_write".as_ptr(),
         arity: 1,
         fptr: bench_write,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"initial_call".as_ptr(),
+        arity: 1,
+        fptr: initial_call,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"exit_told".as_ptr(),
+        arity: 1,
+        fptr: exit_told,
         flags: 0,
     },
 ];

@@ -3,9 +3,14 @@
 //! before), code ids for functions, value summaries, message keys.
 //!
 //! Hot path: one thread-local writer per scheduler thread (the VM calls the tracer on the
-//! scheduler running the traced process), a thread-local cache of code ids, no lock but the
-//! names log's (taken to name a function, a process or an exception type the first time, and
-//! to keep a value summary's text).
+//! scheduler running the traced process), a thread-local cache of code ids and of the modules
+//! known to be state machines, no lock but the names log's (taken to name a function, a
+//! process or an exception type the first time, and to keep a value summary's text) and, for
+//! a `gen_statem` callback only, the one keeping the state it was given until it returns.
+//!
+//! Also here: the lifecycle events (a spawn's initial call, links, a registered name, a
+//! monitor's `'DOWN'` or a trapped `'EXIT'` as the exit it tells of), written as BEAM records
+//! that devtrace-recorder's `beam` module turns into span events, attributes and links.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -17,6 +22,7 @@ use devtrace_recorder::names::{self, CodeInfo};
 use devtrace_recorder::ring::{EventKind, RecorderFile, ThreadWriter, pack_meta};
 
 use crate::ffi::{self, ErlNifEnv, Term};
+use crate::statem::{self, Left, StatemAtoms};
 use crate::summary::{self, Summarizer, Syntax};
 
 /// What the runtime asked for when it opened the file.
@@ -28,6 +34,101 @@ pub struct Options {
     pub values: bool,
     /// Whose GenServer state is summarised before and after each callback (needs `values`).
     pub state: Option<StateOptions>,
+    /// Atoms that recognise OTP's processes and messages.
+    pub known: Known,
+}
+
+/// The atoms of OTP's spawns and exit messages (atoms are words valid in every env).
+pub struct Known {
+    proc_lib: Term,
+    init_p: Term,
+    gen_module: Term,
+    init_it: Term,
+    gen_statem: Term,
+    init: Term,
+    down: Term,
+    exit: Term,
+    process: Term,
+    pub statem: StatemAtoms,
+}
+
+impl Known {
+    pub(crate) fn new(env: *mut ErlNifEnv) -> Known {
+        let atom = |name: &std::ffi::CStr| {
+            // SAFETY: a NUL-terminated name.
+            unsafe { ffi::enif_make_atom(env, name.as_ptr()) }
+        };
+        Known {
+            proc_lib: atom(c"proc_lib"),
+            init_p: atom(c"init_p"),
+            gen_module: atom(c"gen"),
+            init_it: atom(c"init_it"),
+            gen_statem: atom(c"gen_statem"),
+            init: atom(c"init"),
+            down: atom(c"DOWN"),
+            exit: atom(c"EXIT"),
+            process: atom(c"process"),
+            statem: StatemAtoms::new(env),
+        }
+    }
+
+    /// The initial call of a process spawned to run `{M, F, Args}` (see [`InitialCall`]).
+    pub(crate) fn initial_call(&self, env: *mut ErlNifEnv, mfa: Term) -> Option<InitialCall> {
+        let k = self;
+        let [module, function, args] = tuple3(env, mfa)?;
+        let items = list_items(env, args);
+        if module != k.proc_lib || function != k.init_p || items.len() != 5 {
+            return Some(InitialCall {
+                module,
+                function,
+                arity: items.len() as u32,
+                statem: false,
+            });
+        }
+        // proc_lib:init_p(Parent, Ancestors, M, F, A).
+        let (module, function, args) = (items[2], items[3], list_items(env, items[4]));
+        if module != k.gen_module || function != k.init_it || args.len() < 6 {
+            return Some(InitialCall {
+                module,
+                function,
+                arity: args.len() as u32,
+                statem: false,
+            });
+        }
+        // gen:init_it(GenMod, Starter, Parent, [Name,] Mod, Args, Options).
+        Some(InitialCall {
+            module: args[args.len() - 3],
+            function: k.init,
+            arity: 1,
+            statem: args[0] == k.gen_statem,
+        })
+    }
+
+    /// The process whose exit a message tells of: a monitor's `{'DOWN', Ref, process, Pid,
+    /// Reason}` or a trapped `{'EXIT', Pid, Reason}`.
+    pub(crate) fn exit_told(&self, env: *mut ErlNifEnv, message: Term) -> Option<Term> {
+        let k = self;
+        let items = statem::tuple(env, message)?;
+        let pid = match *items {
+            [tag, _, kind, pid, _] if tag == k.down && kind == k.process => pid,
+            [tag, pid, _] if tag == k.exit => pid,
+            _ => return None,
+        };
+        // SAFETY: a term of this env.
+        (unsafe { ffi::enif_is_pid(env, pid) } != 0).then_some(pid)
+    }
+}
+
+/// A spawned process's initial call, as proc_lib's `'$initial_call'` says: `Mod:init/1` for
+/// a process started by `gen` (a `gen_server`, `gen_statem`, supervisor: `Mod` is the
+/// callback module, `supervisor` for a supervisor), `M:F/A` for `proc_lib:spawn*(M, F, A)`,
+/// the spawned function otherwise.
+pub struct InitialCall {
+    pub module: Term,
+    pub function: Term,
+    pub arity: u32,
+    /// Started by `gen_statem`: `module` is a state machine.
+    pub statem: bool,
 }
 
 /// Which GenServers' state is recorded, and the atoms that recognise their callbacks.
@@ -48,7 +149,7 @@ pub struct StateOptions {
 }
 
 impl StateOptions {
-    fn chosen(&self, module: Term) -> bool {
+    pub(crate) fn chosen(&self, module: Term) -> bool {
         self.modules.as_ref().is_none_or(|m| m.contains(&module))
     }
 
@@ -92,6 +193,19 @@ pub struct Tracer {
     next_value: AtomicU32,
     pub events: AtomicU64,
     pub values_not_kept: AtomicU64,
+    /// Modules known to be `gen_statem` callback modules (seen started by `gen_statem`, or
+    /// asked for their `callback_mode/0`); `statem_generation` counts changes, so each
+    /// scheduler thread refreshes its copy only then.
+    statem_modules: Mutex<HashSet<Term>>,
+    statem_generation: AtomicU32,
+    /// The state and data a `gen_statem` callback was given, by process, until it returns.
+    statem_calls: Mutex<HashMap<u64, StatemCall>>,
+}
+
+struct StatemCall {
+    code: u32,
+    state: String,
+    data: String,
 }
 
 #[derive(Default)]
@@ -114,6 +228,10 @@ pub enum Tag {
     Spawn,
     Exit,
     Register,
+    Link,
+    Unlink,
+    GettingLinked,
+    GettingUnlinked,
     Other,
 }
 
@@ -123,6 +241,8 @@ struct Local {
     /// The process the last records were for (0: none yet).
     current: u64,
     codes: HashMap<(Term, Term, u32), u32>,
+    /// The tracer's `statem_modules` as of `statem_generation`.
+    statem: (u32, HashSet<Term>),
 }
 
 thread_local! {
@@ -130,6 +250,7 @@ thread_local! {
         writer: None,
         current: 0,
         codes: HashMap::new(),
+        statem: (0, HashSet::new()),
     });
 }
 
@@ -142,7 +263,41 @@ impl Tracer {
             next_value: AtomicU32::new(1),
             events: AtomicU64::new(0),
             values_not_kept: AtomicU64::new(0),
+            statem_modules: Mutex::new(HashSet::new()),
+            statem_generation: AtomicU32::new(0),
+            statem_calls: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes that `module` is a `gen_statem` callback module.
+    fn mark_statem(&self, module: Term) {
+        let mut modules = self
+            .statem_modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if modules.insert(module) {
+            self.statem_generation.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Whether `module` is known to be a `gen_statem` callback module (one atomic load while
+    /// none is).
+    fn is_statem(&self, module: Term) -> bool {
+        let generation = self.statem_generation.load(Ordering::Acquire);
+        if generation == 0 {
+            return false;
+        }
+        LOCAL.with(|local| {
+            let mut local = local.borrow_mut();
+            if local.statem.0 != generation {
+                let modules = self
+                    .statem_modules
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                local.statem = (generation, modules.clone());
+            }
+            local.statem.1.contains(&module)
+        })
     }
 
     /// Writes records for process `pid` (a local pid term) from this thread.
@@ -237,13 +392,28 @@ impl Tracer {
 
     /// Keeps the summary of a GenServer's state under the id of the value it goes with.
     fn state(&self, env: *mut ErlNifEnv, anchor: u32, state: Term) {
+        if anchor != 0 {
+            self.state_text(anchor, &self.summarizer(env).summary(state));
+        }
+    }
+
+    /// Keeps a state's summary `text` under the id of the value it goes with.
+    fn state_text(&self, anchor: u32, text: &str) {
+        self.keep_text(anchor, text, beam::write_state);
+    }
+
+    /// Keeps the state name a `gen_statem` callback left, under the id of its return value.
+    fn statem_state(&self, anchor: u32, text: &str) {
+        self.keep_text(anchor, text, beam::write_statem_state);
+    }
+
+    fn keep_text(&self, anchor: u32, text: &str, write: fn(&RecorderFile, u32, &str) -> bool) {
         if anchor == 0 {
             return; // the value itself was not kept
         }
-        let text = self.summarizer(env).summary(state);
         let kept = {
             let _names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-            beam::write_state(&self.file, anchor, &text)
+            write(&self.file, anchor, text)
         };
         if !kept {
             self.values_not_kept.fetch_add(1, Ordering::Relaxed);
@@ -276,24 +446,56 @@ impl Tracer {
                 self.write(env, tracee, &[beam::message_meta(EventKind::Cause, key)]);
             }
             Tag::Receive => {
-                let key = message_key(term);
-                self.write(env, tracee, &[beam::message_meta(EventKind::Effect, key)]);
+                let record = match self.options.known.exit_told(env, term) {
+                    Some(gone) => beam::beam_meta(BeamKind::ExitHeard, process_key(gone)),
+                    None => beam::message_meta(EventKind::Effect, message_key(term)),
+                };
+                self.write(env, tracee, &[record]);
             }
-            Tag::Spawn => {
-                let child = process_key(term);
-                self.write(env, tracee, &[beam::beam_meta(BeamKind::Spawn, child)]);
-            }
+            Tag::Spawn => self.spawn(env, tracee, term, extra),
             Tag::Exit => self.exit(env, tracee, term),
             Tag::Register => {
                 if let Some(name) = summary::atom_text(env, term) {
                     let key = process_key(tracee);
                     // Named after its first record, so the pid's name comes first in the log.
-                    self.write(env, tracee, &[]);
+                    self.write(env, tracee, &[beam::beam_meta(BeamKind::Register, 0)]);
                     self.set_process_name(key, summary::module_name(&name));
                 }
             }
-            _ => {}
+            Tag::Link => self.link(env, tracee, term, BeamKind::Link),
+            Tag::Unlink => self.link(env, tracee, term, BeamKind::Unlink),
+            Tag::GettingLinked => self.link(env, tracee, term, BeamKind::GettingLinked),
+            Tag::GettingUnlinked => self.link(env, tracee, term, BeamKind::GettingUnlinked),
+            Tag::Other => {}
         }
+    }
+
+    /// A spawn: the child, then its initial call (`extra` is the spawned `{M, F, Args}`).
+    fn spawn(&self, env: *mut ErlNifEnv, tracee: Term, child: Term, mfa: Option<Term>) {
+        let spawned = beam::beam_meta(BeamKind::Spawn, process_key(child));
+        let known = &self.options.known;
+        let Some(call) = mfa.and_then(|mfa| known.initial_call(env, mfa)) else {
+            self.write(env, tracee, &[spawned]);
+            return;
+        };
+        if call.statem {
+            self.mark_statem(call.module);
+        }
+        let code = self.code(env, call.module, call.function, call.arity);
+        let initial = beam::beam_meta(BeamKind::SpawnCall, code as u64);
+        self.write(env, tracee, &[spawned, initial]);
+    }
+
+    /// A link made or removed, by the traced process or by `other` (a port's links are not
+    /// recorded). `other` is named, so the link's event can name it.
+    fn link(&self, env: *mut ErlNifEnv, tracee: Term, other: Term, kind: BeamKind) {
+        // SAFETY: a term of this env.
+        if unsafe { ffi::enif_is_pid(env, other) } == 0 {
+            return;
+        }
+        let key = process_key(other);
+        self.name_process(env, key, other);
+        self.write(env, tracee, &[beam::beam_meta(kind, key)]);
     }
 
     fn call(&self, env: *mut ErlNifEnv, tracee: Term, mfa: Term) {
@@ -307,16 +509,88 @@ impl Tracer {
         let arity = items.len() as u32;
         let code = self.code(env, module, function, arity);
         let call = pack_meta(EventKind::Call, code, 0);
+        if arity == 0 && function == self.options.known.statem.callback_mode {
+            self.mark_statem(module);
+        }
         if self.options.values && arity > 0 {
             let value = self.value(&self.summarizer(env).arguments(args));
-            let state = self.options.state.as_ref();
-            if let Some(before) = state.and_then(|s| s.before(module, function, &items)) {
-                self.state(env, value, before);
-            }
+            self.state_before(env, tracee, (module, function, code), &items, value);
             self.write(env, tracee, &[call, pack_meta(EventKind::Value, value, 0)]);
         } else {
             self.write(env, tracee, &[call]);
         }
+    }
+
+    /// The state a GenServer's or a `gen_statem`'s callback was given, kept under the id of
+    /// its arguments' summary `value`; a state machine's is also kept until it returns.
+    fn state_before(
+        &self,
+        env: *mut ErlNifEnv,
+        tracee: Term,
+        (module, function, code): (Term, Term, u32),
+        args: &[Term],
+        value: u32,
+    ) {
+        let Some(state) = self.options.state.as_ref().filter(|s| s.chosen(module)) else {
+            return;
+        };
+        if !self.is_statem(module) {
+            if let Some(before) = state.before(module, function, args) {
+                self.state(env, value, before);
+            }
+            return;
+        }
+        let Some((given_state, data)) = self.options.known.statem.given(env, function, args) else {
+            return;
+        };
+        let summary = |term| self.summarizer(env).summary(term);
+        let (given_state, data) = (summary(given_state), summary(data));
+        self.state_text(value, &statem::pair(&given_state, &data));
+        let mut calls = self.statem_calls.lock().unwrap_or_else(|e| e.into_inner());
+        // A function of the module called inside the callback that looks like one (its first
+        // argument an event type) does not replace the callback's.
+        calls.entry(process_key(tracee)).or_insert(StatemCall {
+            code,
+            state: given_state,
+            data,
+        });
+    }
+
+    /// The state and data a `gen_statem` callback's `result` left (its state name kept
+    /// apart), under the id of its return value's summary `value`.
+    fn statem_after(
+        &self,
+        env: *mut ErlNifEnv,
+        tracee: Term,
+        (function, arity, code): (Term, u32, u32),
+        result: Option<Term>,
+        value: u32,
+    ) {
+        let k = &self.options.known.statem;
+        let is_init = function == k.init && arity == 1;
+        let given = if is_init {
+            None
+        } else {
+            let key = process_key(tracee);
+            let mut calls = self.statem_calls.lock().unwrap_or_else(|e| e.into_inner());
+            match calls.get(&key) {
+                Some(call) if call.code == code => calls.remove(&key),
+                _ => return,
+            }
+        };
+        // An exception: the call given is forgotten, nothing was left.
+        let Some(left) = result.and_then(|r| k.left(env, is_init, r)) else {
+            return;
+        };
+        let summary = |term| self.summarizer(env).summary(term);
+        let (state, data) = match (left, given) {
+            (Left::Both(s, d), _) => (summary(s), summary(d)),
+            (Left::Data(d), Some(given)) => (given.state, summary(d)),
+            (Left::Same, Some(given)) => (given.state, given.data),
+            _ => return,
+        };
+        self.state_text(value, &statem::pair(&state, &data));
+        self.statem_state(value, &state);
     }
 
     fn returned(
@@ -341,10 +615,16 @@ impl Tracer {
             (true, Some(v)) => self.value(&self.summarizer(env).summary(v)),
             _ => 0,
         };
-        if let (false, Some(result), Some(state)) = (exception, extra, &self.options.state)
-            && let Some(after) = state.after(env, module, function, n as u32, result)
-        {
-            self.state(env, value, after);
+        let arity = n as u32;
+        if let Some(state) = self.options.state.as_ref().filter(|s| s.chosen(module)) {
+            if self.is_statem(module) {
+                let result = extra.filter(|_| !exception);
+                self.statem_after(env, tracee, (function, arity, code), result, value);
+            } else if let (false, Some(result)) = (exception, extra)
+                && let Some(after) = state.after(env, module, function, arity, result)
+            {
+                self.state(env, value, after);
+            }
         }
         if exception {
             let type_id = extra.map_or(0, |e| self.exception_type(&exception_name(env, e)));
@@ -372,14 +652,8 @@ impl Tracer {
     fn exit(&self, env: *mut ErlNifEnv, tracee: Term, reason: Term) {
         let text = self.summarizer(env).summary(reason);
         let normal = is_normal_exit(env, reason);
-        let error_type = (!normal).then(|| {
-            let head = text
-                .split([',', '('])
-                .next()
-                .unwrap_or("")
-                .trim_start_matches('{');
-            self.exception_type(&format!("exit:{head}")) as u16
-        });
+        let error_type =
+            (!normal).then(|| self.exception_type(&exit_type(env, reason, &text)) as u16);
         let value = self.value(&text);
         self.write(
             env,
@@ -438,6 +712,25 @@ fn exception_struct(env: *mut ErlNifEnv, term: Term) -> Option<String> {
         (ffi::enif_get_map_value(env, term, key, &mut value) != 0)
             .then(|| summary::atom_text(env, value))
             .flatten()
+    }
+}
+
+/// An abnormal exit's type: `exit:badarith`, `exit:boom`, `exit:RuntimeError` (an Elixir
+/// exception's module, raised: `{%RuntimeError{}, Stacktrace}`), `exit:badmatch` (`{badmatch,
+/// V}`); else the head of its summary `text`.
+fn exit_type(env: *mut ErlNifEnv, reason: Term, text: &str) -> String {
+    let head = summary::atom_text(env, reason)
+        .or_else(|| exception_struct(env, reason))
+        .or_else(|| {
+            let first = *tuple_elements(env, reason)?.first()?;
+            summary::atom_text(env, first).or_else(|| exception_struct(env, first))
+        });
+    match head {
+        Some(head) => format!("exit:{}", summary::module_name(&head)),
+        None => {
+            let head = text.split([',', '(']).next().unwrap_or("");
+            format!("exit:{}", head.trim_start_matches('{'))
+        }
     }
 }
 

@@ -32,6 +32,14 @@
 
 use std::collections::HashMap;
 
+mod annotate;
+pub mod calls;
+
+pub use annotate::{
+    Annotations, Attr, INITIAL_CALL, KILLED_BY, LINK_BY, LINK_PROCESS, RESTART, STATEM_STATE,
+    SUPERVISOR, SpanEvent, Texts, annotate,
+};
+
 use crate::ring::{
     CAUSALITY_KEY_MASK, Event, EventKind, LinkKind, RecorderFile, StreamEvents, causality_meta,
     causality_of, pack_meta,
@@ -46,6 +54,9 @@ const TAG_VALUE: u8 = 16;
 /// The names-log tag of a GenServer state summary, kept under the id of the value it goes with
 /// (a callback's arguments: the state before; its return value: the state after).
 const TAG_STATE: u8 = 17;
+/// The names-log tag of a `gen_statem`'s state name after a callback, kept under the id of the
+/// callback's return value.
+const TAG_STATEM_STATE: u8 = 18;
 
 /// What a [`EventKind::Beam`] record says (aux bits 0–7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,14 +69,39 @@ pub enum BeamKind {
     /// The current process exited: payload's low 32 bits are its reason's value id, bits 32–47
     /// the exception type id of an abnormal reason (0: a normal exit).
     Exit = 3,
+    /// The current process linked itself to process `payload` (`link/1`, `spawn_link`).
+    Link = 4,
+    /// Process `payload` linked itself to the current process.
+    GettingLinked = 5,
+    /// The current process removed its link to process `payload`.
+    Unlink = 6,
+    /// Process `payload` removed its link to the current process.
+    GettingUnlinked = 7,
+    /// The initial call of the process the [`BeamKind::Spawn`] record before it spawned:
+    /// payload its code id (`Mod:init/1` for a `gen_server`/`gen_statem`/supervisor, as
+    /// proc_lib's `'$initial_call'` says; else the spawned function).
+    SpawnCall = 8,
+    /// The current process registered a name (its thread name in the names log).
+    Register = 9,
+    /// The current process received a message telling of process `payload`'s exit (a monitor's
+    /// `'DOWN'`, a trapped `'EXIT'`), in place of the message's own record.
+    ExitHeard = 10,
 }
 
 impl BeamKind {
     fn from_u8(v: u8) -> Option<BeamKind> {
+        use BeamKind::*;
         Some(match v {
-            1 => BeamKind::Process,
-            2 => BeamKind::Spawn,
-            3 => BeamKind::Exit,
+            1 => Process,
+            2 => Spawn,
+            3 => Exit,
+            4 => Link,
+            5 => GettingLinked,
+            6 => Unlink,
+            7 => GettingUnlinked,
+            8 => SpawnCall,
+            9 => Register,
+            10 => ExitHeard,
             _ => return None,
         })
     }
@@ -122,6 +158,12 @@ fn write_text(file: &RecorderFile, tag: u8, id: u32, text: &str) -> bool {
     file.append_name(&entry)
 }
 
+/// Appends the state name a `gen_statem` callback left its machine in (`locked`), kept under
+/// the id of its return value `anchor`; false when the names log is full.
+pub fn write_statem_state(file: &RecorderFile, anchor: u32, text: &str) -> bool {
+    write_text(file, TAG_STATEM_STATE, anchor, text)
+}
+
 /// Every value summary in `file`'s names log, by id.
 pub fn read_values(file: &RecorderFile) -> HashMap<u32, String> {
     decode_texts(file.names_bytes(), TAG_VALUE)
@@ -130,6 +172,12 @@ pub fn read_values(file: &RecorderFile) -> HashMap<u32, String> {
 /// Every GenServer state summary in `file`'s names log, by the id of the value it goes with.
 pub fn read_states(file: &RecorderFile) -> HashMap<u32, String> {
     decode_texts(file.names_bytes(), TAG_STATE)
+}
+
+/// Every `gen_statem` state name in `file`'s names log, by the id of the return value it goes
+/// with.
+pub fn read_statem_states(file: &RecorderFile) -> HashMap<u32, String> {
+    decode_texts(file.names_bytes(), TAG_STATEM_STATE)
 }
 
 fn decode_texts(mut bytes: &[u8], tag: u8) -> HashMap<u32, String> {
@@ -160,6 +208,53 @@ struct ProcessState {
     /// Recorded calls open now (under the life frame).
     depth: u32,
     last_ts: u64,
+    life: Life,
+}
+
+/// What a process's records say of its life beyond its spans, read by [`annotate`] once the
+/// spans are built: whom it spawned, linked and heard exit, how it ended.
+#[derive(Debug, Default)]
+pub(crate) struct Life {
+    /// The processes it spawned, in order.
+    children: Vec<Child>,
+    /// Its links made and removed, by it or by the other process, in order.
+    links: Vec<LinkChange>,
+    /// The exits it heard of (a monitor's `'DOWN'`, a trapped `'EXIT'`): (arrival, process).
+    exits_heard: Vec<(u64, u64)>,
+    /// The exits heard of since the last other message received.
+    exits_unanswered: Vec<u64>,
+    exit: Option<Ending>,
+    registered: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Child {
+    key: u64,
+    /// Its initial call's code id (0: not recorded).
+    initial_call: u32,
+    /// The processes whose exits the parent had heard of since its last other message when
+    /// it spawned this one: what a supervisor's restart answers (a child started on request
+    /// comes after the request's message).
+    answers: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct LinkChange {
+    ts: u64,
+    other: u64,
+    /// Linked (else unlinked).
+    linked: bool,
+    /// This process made the change (else the other did).
+    by_self: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ending {
+    ts: u64,
+    /// The reason's value id (0: none kept).
+    reason: u32,
+    /// The exception type id of an abnormal reason (0: a normal exit).
+    error_type: u32,
 }
 
 /// Turns the scheduler streams of a BEAM recorder file into per-process streams (see the
@@ -256,31 +351,15 @@ fn translate(state: &mut ProcessState, key: u64, events: &[Event]) -> Vec<Event>
             state.last_ts = e.ts;
         }
         match (e.kind, beam_of(e)) {
-            (EventKind::Beam, Some((BeamKind::Spawn, child))) => {
-                let cause = causality_meta(EventKind::Cause, LinkKind::ThreadStart, child);
-                out.push(Event {
-                    ts: e.ts,
-                    ..crate::ring::unpack(0, cause).expect("a known kind")
-                });
+            (EventKind::Beam, Some((kind, payload))) => {
+                beam_record(state, e.ts, kind, payload, &mut out);
             }
-            (EventKind::Beam, Some((BeamKind::Exit, payload))) => {
-                exit(state, e.ts, payload, &mut out);
-            }
-            (EventKind::Beam, _) => {}
+            (EventKind::Beam, None) => {}
             (EventKind::Effect, _)
                 if causality_of(e).is_some_and(|(k, _)| k == LinkKind::Message) =>
             {
-                // It waited in `receive` since it last did something recorded.
-                let since = state.last_ts.min(e.ts);
-                out.push(record(since, EventKind::Call, RECEIVE_CODE, 0));
-                out.push(record(
-                    since,
-                    EventKind::WaitBegin,
-                    0,
-                    LinkKind::Message as u32,
-                ));
-                out.push(*e);
-                out.push(record(e.ts, EventKind::Return, RECEIVE_CODE, 0));
+                state.life.exits_unanswered.clear();
+                receive(state, e.ts, Some(e), &mut out);
             }
             (EventKind::Call, _) => {
                 state.depth += 1;
@@ -299,11 +378,82 @@ fn translate(state: &mut ProcessState, key: u64, events: &[Event]) -> Vec<Event>
     out
 }
 
+/// A BEAM record of process `key`: its spawns, links, exit and what it heard of others' exits.
+fn beam_record(
+    state: &mut ProcessState,
+    ts: u64,
+    kind: BeamKind,
+    payload: u64,
+    out: &mut Vec<Event>,
+) {
+    let life = &mut state.life;
+    let link = |linked, by_self| LinkChange {
+        ts,
+        other: payload,
+        linked,
+        by_self,
+    };
+    match kind {
+        BeamKind::Spawn => {
+            let cause = causality_meta(EventKind::Cause, LinkKind::ThreadStart, payload);
+            out.push(Event {
+                ts,
+                ..crate::ring::unpack(0, cause).expect("a known kind")
+            });
+            life.children.push(Child {
+                key: payload,
+                initial_call: 0,
+                answers: life.exits_unanswered.clone(),
+            });
+        }
+        BeamKind::SpawnCall => {
+            if let Some(child) = life.children.last_mut() {
+                child.initial_call = payload as u32;
+            }
+        }
+        BeamKind::Link => life.links.push(link(true, true)),
+        BeamKind::GettingLinked => life.links.push(link(true, false)),
+        BeamKind::Unlink => life.links.push(link(false, true)),
+        BeamKind::GettingUnlinked => life.links.push(link(false, false)),
+        BeamKind::Register => life.registered = true,
+        BeamKind::ExitHeard => {
+            life.exits_heard.push((ts, payload));
+            life.exits_unanswered.push(payload);
+            receive(state, ts, None, out);
+        }
+        BeamKind::Exit => exit(state, ts, payload, out),
+        BeamKind::Process => {}
+    }
+}
+
+/// A message's arrival: a `receive` frame from the process's last record (it ran nothing
+/// recorded in between: it waited) to `ts`, holding the message's `effect` when it has one
+/// (an exit heard of is linked by [`annotate`] instead).
+fn receive(state: &ProcessState, ts: u64, effect: Option<&Event>, out: &mut Vec<Event>) {
+    let since = state.last_ts.min(ts);
+    out.push(record(since, EventKind::Call, RECEIVE_CODE, 0));
+    if let Some(effect) = effect {
+        out.push(record(
+            since,
+            EventKind::WaitBegin,
+            0,
+            LinkKind::Message as u32,
+        ));
+        out.push(*effect);
+    }
+    out.push(record(ts, EventKind::Return, RECEIVE_CODE, 0));
+}
+
 /// A process's exit: its open calls end with it, then its life frame, with the reason as its
 /// value (the return value's slot) and, if abnormal, its error.
 fn exit(state: &mut ProcessState, ts: u64, payload: u64, out: &mut Vec<Event>) {
     let reason = payload as u32;
     let error_type = (payload >> 32) as u32;
+    state.life.exit = Some(Ending {
+        ts,
+        reason,
+        error_type,
+    });
     let ending = if error_type != 0 {
         out.push(record(ts, EventKind::Raise, 0, error_type));
         EventKind::Unwind

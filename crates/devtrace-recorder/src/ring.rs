@@ -221,6 +221,10 @@ pub enum LinkKind {
     /// A BEAM message: sent by one process, received into another's mailbox (kind `message`);
     /// each send ends one receive.
     Message = 18,
+    /// A BEAM process's exit, as a process monitoring it (its `'DOWN'` message) or linked to it
+    /// and trapping exits (its `'EXIT'` message) learns of it, or as a linked process it took
+    /// down: kind `thread.join` (a thread's end, every consumer after it), its own object type.
+    ProcessExit = 19,
 }
 
 impl LinkKind {
@@ -245,6 +249,7 @@ impl LinkKind {
             16 => Semaphore,
             17 => FutureJob,
             18 => Message,
+            19 => ProcessExit,
             _ => return None,
         })
     }
@@ -258,7 +263,7 @@ impl LinkKind {
             LinkKind::Condition | LinkKind::AsyncioCondition => "condition",
             LinkKind::Event | LinkKind::AsyncioEvent => "event",
             LinkKind::ThreadStart => "thread.start",
-            LinkKind::ThreadJoin => "thread.join",
+            LinkKind::ThreadJoin | LinkKind::ProcessExit => "thread.join",
             LinkKind::Future | LinkKind::FutureJob | LinkKind::ProcessFuture => "future",
             LinkKind::Process => "process",
             LinkKind::AsyncioSemaphore | LinkKind::Semaphore => "semaphore",
@@ -286,6 +291,7 @@ impl LinkKind {
             LinkKind::AsyncioSemaphore => "asyncio.Semaphore",
             LinkKind::Semaphore => "threading.Semaphore",
             LinkKind::Message => "erlang.message",
+            LinkKind::ProcessExit => "erlang.process",
         }
     }
 

@@ -4,7 +4,8 @@
 %% only stand in until the NIF is loaded.
 -module(devtrace_beam_tracer).
 
--export([enabled/3, trace/5, open/4, stats/0, summary/2, bench_write/1, nif_file/0]).
+-export([enabled/3, trace/5, open/4, stats/0, summary/2, bench_write/1, initial_call/1,
+         exit_told/1, nif_file/0]).
 
 -on_load(load/0).
 
@@ -39,3 +40,8 @@ stats() -> erlang:nif_error(not_loaded).
 summary(_Term, _Syntax) -> erlang:nif_error(not_loaded).
 %% @doc Nanoseconds per record of N ring writes from the calling scheduler.
 bench_write(_N) -> erlang:nif_error(not_loaded).
+%% @doc The initial call the tracer records for a process spawned to run {M, F, Args}:
+%% {Module, Function, Arity, gen_statem | other}, or none.
+initial_call(_MFA) -> erlang:nif_error(not_loaded).
+%% @doc The pid whose exit Message tells of (a monitor's 'DOWN', a trapped 'EXIT'), or none.
+exit_told(_Message) -> erlang:nif_error(not_loaded).

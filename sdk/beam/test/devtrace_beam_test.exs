@@ -1,13 +1,27 @@
 # ExUnit tests of devtrace's BEAM runtime, in a real VM with the real NIF (scripts/test-beam
 # builds both and runs `elixir -pa <runtime ebin> sdk/beam/test/devtrace_beam_test.exs`): the
-# term summaries the tracer records, which modules are the program's, and a recording started
-# in this VM. (ExUnit rather than EUnit: Debian's Elixir ships ExUnit; EUnit is a package of
-# its own.)
+# term summaries the tracer records, the initial calls it reads from real spawns and the exits
+# it reads from real DOWN and EXIT messages, which modules are the program's, and a recording
+# started in this VM. (ExUnit rather than EUnit: Debian's Elixir ships ExUnit; EUnit is a
+# package of its own.)
 ExUnit.start()
 
 defmodule DevtraceBeam.Work do
   # A function of "the program": this module is compiled from the script, not excluded.
   def double(n), do: n * 2
+end
+
+defmodule DevtraceBeam.Door do
+  # A gen_statem of "the program", for the initial call the tracer reads from its spawn.
+  @behaviour :gen_statem
+  def callback_mode, do: :state_functions
+  def init(code), do: {:ok, :locked, code}
+  def locked(_type, _event, _code), do: :keep_state_and_data
+end
+
+defmodule DevtraceBeam.Cache do
+  use GenServer
+  def init(state), do: {:ok, state}
 end
 
 defmodule DevtraceBeamTest do
@@ -75,6 +89,49 @@ defmodule DevtraceBeamTest do
     assert :devtrace_beam.state_choice(~c"") == :all
     assert :devtrace_beam.state_choice(~c"none") == :none
     assert :devtrace_beam.state_choice(~c"Cart.Server, cart_sup") == [Cart.Server, :cart_sup]
+  end
+
+  # The {M, F, Args} of the spawn that `start` makes in a process of its own (the term of the
+  # tracer's spawn event, seen here by a tracer process).
+  defp spawn_mfa(start) do
+    me = self()
+    starter = spawn(fn -> receive(do: (:go -> send(me, {:started, start.()}))) end)
+    :erlang.trace(starter, true, [:procs, {:tracer, me}])
+    send(starter, :go)
+    assert_receive {:trace, ^starter, :spawn, _child, mfa}
+    assert_receive {:started, _}
+    mfa
+  end
+
+  test "a spawned process's initial call is read through OTP's proc_lib and gen wrappers" do
+    sup = spawn_mfa(fn -> Supervisor.start_link([], strategy: :one_for_one) end)
+    assert :devtrace_beam_tracer.initial_call(sup) == {:supervisor, :init, 1, :other}
+    named_sup = spawn_mfa(fn -> Supervisor.start_link([], strategy: :one_for_one, name: :a_sup) end)
+    assert :devtrace_beam_tracer.initial_call(named_sup) == {:supervisor, :init, 1, :other}
+    door = spawn_mfa(fn -> :gen_statem.start_link(DevtraceBeam.Door, [1, 2], []) end)
+    assert :devtrace_beam_tracer.initial_call(door) == {DevtraceBeam.Door, :init, 1, :gen_statem}
+    named_door = spawn_mfa(fn -> :gen_statem.start_link({:local, :a_door}, DevtraceBeam.Door, [1], []) end)
+    assert :devtrace_beam_tracer.initial_call(named_door) == {DevtraceBeam.Door, :init, 1, :gen_statem}
+    cache = spawn_mfa(fn -> GenServer.start_link(DevtraceBeam.Cache, %{}, name: DevtraceBeam.Cache) end)
+    assert :devtrace_beam_tracer.initial_call(cache) == {DevtraceBeam.Cache, :init, 1, :other}
+    assert {Task.Supervised, _, _, :other} = :devtrace_beam_tracer.initial_call(spawn_mfa(fn -> Task.start_link(fn -> :ok end) end))
+    plain = spawn_mfa(fn -> spawn(DevtraceBeam.Work, :double, [2]) end)
+    assert :devtrace_beam_tracer.initial_call(plain) == {DevtraceBeam.Work, :double, 1, :other}
+    assert :devtrace_beam_tracer.initial_call(:not_an_mfa) == :none
+  end
+
+  test "a monitor's DOWN and a trapped EXIT tell of the exit of the process named in them" do
+    {pid, ref} = spawn_monitor(fn -> exit(:boom) end)
+    assert_receive {:DOWN, ^ref, :process, ^pid, :boom} = down
+    assert :devtrace_beam_tracer.exit_told(down) == pid
+    Process.flag(:trap_exit, true)
+    linked = spawn_link(fn -> exit(:oops) end)
+    assert_receive {:EXIT, ^linked, :oops} = trapped
+    Process.flag(:trap_exit, false)
+    assert :devtrace_beam_tracer.exit_told(trapped) == linked
+    assert :devtrace_beam_tracer.exit_told({:DOWN, ref, :port, :a_port, :closed}) == :none
+    assert :devtrace_beam_tracer.exit_told({:EXIT, :not_a_pid, :x}) == :none
+    assert :devtrace_beam_tracer.exit_told({:ok, pid}) == :none
   end
 
   test "a recording started in this VM records the program's processes" do

@@ -242,15 +242,28 @@ fn rand_seed(path: &Path) -> u64 {
 
 fn finish_file(mut f: Followed) -> Recorded {
     f.builder.finish_open();
-    let out = f.builder.take_spans();
+    let mut out = f.builder.take_spans();
     let names = Names::read(&f.file);
-    let texts = Texts {
-        values: beam::read_values(&f.file),
-        states: beam::read_states(&f.file),
-    };
+    let values = beam::read_values(&f.file);
+    // Links, the supervision tree, exits' causes, state machines' states (docs/beam.md).
+    let annotations = beam::annotate(
+        &f.reader,
+        &mut out,
+        &beam::Texts {
+            names: &names,
+            values: &values,
+            statem_states: &beam::read_statem_states(&f.file),
+        },
+    );
     let info = f.file.info();
     let lost = f.builder.lost + f.reader.unattributed;
     let (out, processes) = the_programs_processes(out);
+    let texts = Texts {
+        values,
+        states: beam::read_states(&f.file),
+        peers: calls_to_processes(&out, &names),
+        annotations,
+    };
     let spans = out
         .iter()
         .map(|s| to_span(s, &names, &texts, &|mono| info.created.to_unix(mono)))
@@ -302,10 +315,38 @@ fn span_name(code: u32, process: &str, names: &Names) -> String {
     }
 }
 
-/// The summaries of a VM's file: values by id, GenServer states by their value's id.
+/// The summaries of a VM's file: values by id, GenServer states by their value's id; and the
+/// process each call to another process went to, by span id.
 struct Texts {
     values: HashMap<u32, String>,
     states: HashMap<u32, String>,
+    peers: HashMap<u64, String>,
+    annotations: beam::Annotations,
+}
+
+/// The calls from one process to another ([`beam::calls`]), with the called
+/// process by its thread name.
+fn calls_to_processes(spans: &[OutSpan], names: &Names) -> HashMap<u64, String> {
+    beam::calls::calls_to_processes(spans)
+        .into_iter()
+        .filter_map(|(span, stream)| Some((span, names.threads.get(&stream)?.clone())))
+        .collect()
+}
+
+/// A call to another process as an RPC to it, so the analysis reads it as a call that leaves
+/// the process: `rpc.service` the called process, `rpc.method` the function without its
+/// module and arity (`Cart.Server.add/1` → `add`).
+fn call_attributes(function: &str, peer: &str) -> [KeyValue; 3] {
+    let without_arity = function.rsplit_once('/').map_or(function, |(f, _)| f);
+    let method = without_arity
+        .rsplit(['.', ':'])
+        .next()
+        .unwrap_or(without_arity);
+    [
+        KeyValue::new("rpc.system", "erlang"),
+        KeyValue::new("rpc.service", peer.to_owned()),
+        KeyValue::new("rpc.method", method.to_owned()),
+    ]
 }
 
 fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64) -> Span {
@@ -340,9 +381,15 @@ fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64)
             }
         }
     }
+    let peer = texts.peers.get(&s.span_id);
+    if let Some(peer) = peer {
+        attributes.extend(call_attributes(&name, peer));
+    }
     if s.open {
         attributes.push(KeyValue::new(OPEN, true));
     }
+    let annotated = texts.annotations.attributes.get(&s.span_id);
+    attributes.extend(annotated.into_iter().flatten().map(annotation));
     let error = s.error.map(|id| {
         names
             .exceptions
@@ -350,9 +397,17 @@ fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64)
             .cloned()
             .unwrap_or_else(|| "error".to_owned())
     });
-    let events = error
-        .iter()
-        .map(|kind| span::Event {
+    let lifecycle = texts.annotations.events.get(&s.span_id);
+    let events = lifecycle
+        .into_iter()
+        .flatten()
+        .map(|e| span::Event {
+            time_unix_nano: unix(e.ts),
+            name: e.name.to_owned(),
+            attributes: to_proto(&e.attributes.iter().map(annotation).collect::<Vec<_>>()),
+            ..Default::default()
+        })
+        .chain(error.iter().map(|kind| span::Event {
             time_unix_nano: unix(s.end),
             name: semconv::EXCEPTION_EVENT.to_owned(),
             attributes: to_proto(&[
@@ -360,7 +415,7 @@ fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64)
                 KeyValue::new(semconv::EXCEPTION_ESCAPED, true),
             ]),
             ..Default::default()
-        })
+        }))
         .collect();
     Span {
         trace_id: s.trace_id.to_be_bytes().to_vec(),
@@ -370,7 +425,8 @@ fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64)
             id => id.to_be_bytes().to_vec(),
         },
         name,
-        kind: 1,
+        // Internal, or client for a call to another process.
+        kind: if peer.is_some() { 3 } else { 1 },
         start_time_unix_nano: unix(s.start),
         end_time_unix_nano: unix(s.end.max(s.start)),
         attributes: to_proto(&attributes),
@@ -378,6 +434,14 @@ fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64)
         links: s.links.iter().map(|l| link(l, names, unix)).collect(),
         status: error.map(|message| Status { code: 2, message }),
         ..Default::default()
+    }
+}
+
+/// An attribute the BEAM reader added ([`beam::annotate`]).
+fn annotation((key, value): &(&'static str, beam::Attr)) -> KeyValue {
+    match value {
+        beam::Attr::Text(text) => KeyValue::new(*key, text.clone()),
+        beam::Attr::Int(n) => KeyValue::new(*key, *n),
     }
 }
 
