@@ -11,7 +11,8 @@
 //!   names nothing to look at; the child rule covers it.
 //! - *by direct child*: the time covered by the root's direct children of one name (the union
 //!   of their intervals, clipped to the root) holding at least
-//!   [`Thresholds::min_child_share`] of the operation's duration is dominant.
+//!   [`Thresholds::min_child_share`] of the operation's duration is dominant. A child that is
+//!   a process's life ([`crate::processes`]) counts as its top-level work, not as itself.
 //!
 //! At most one finding per operation: the larger of the two shares (the kind on a tie).
 //!
@@ -132,7 +133,7 @@ fn run(trace: &AnalyzedTrace, trace_index: usize, root: usize) -> Run {
     }
     let mut intervals: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
     let mut by_child: BTreeMap<String, Tally> = BTreeMap::new();
-    for &child in &trace.tree.children[root] {
+    for child in direct_work(trace, root) {
         let c = trace.span(child);
         // A child is named by its call when the span name is generic ("POST" to two services
         // is two children), quoted as recorded text.
@@ -157,6 +158,19 @@ fn run(trace: &AnalyzedTrace, trace_index: usize, root: usize) -> Run {
         by_kind,
         by_child,
     }
+}
+
+/// The root's direct children, a process's life seen through: its top-level work (a BEAM
+/// process's life spans its whole run, so "most of the time is in process <0.98.0>" would
+/// name nothing to look at).
+fn direct_work(trace: &AnalyzedTrace, root: usize) -> Vec<usize> {
+    trace.tree.children[root]
+        .iter()
+        .flat_map(|&child| match crate::processes::is_life(trace, child) {
+            true => crate::processes::top_level_work(trace, child),
+            false => vec![child],
+        })
+        .collect()
 }
 
 fn finding(
