@@ -103,6 +103,9 @@ CANNOT_RUN: dict[Key, str] = {
     ("docs/PERFORMANCE.md", "--only aevent alock alock-handoff"): BENCHMARK + "; valgrind",
     ("docs/PERFORMANCE.md", "NO_BUILD=1 GRPC_ADDR=127.0.0.1:24517"): BENCHMARK + "; two commits' builds",
     ("docs/PERFORMANCE.md", "bench/ingest-profile.sh              # builds into target/perf"): BENCHMARK + "; valgrind",
+    ("docs/PERFORMANCE.md", "ROTEL_BIN=$PWD/rotel/target/release/rotel"): (
+        BENCHMARK + "; Rotel cloned from GitHub and built in release (25 minutes on two cores)"
+    ),
     ("docs/PERFORMANCE.md", "bench/run-session-import.sh                             #"): (
         BENCHMARK + "; 1 GB of transcripts, a 5 M-span store, hyperfine, container images"
     ),
