@@ -1,6 +1,7 @@
 // Causality and step-through in the trace view (the CLI transcripts' two-thread fixture: the
 // main thread's queue get waited 120 ms for worker-1's `pipeline.produce`, then
-// `pipeline.parse` failed on its argument): an arrow goes from the cause to the waiting span,
+// `pipeline.parse` failed on its argument): an arrow goes from the cause to the waiting span
+// (in lanes by thread, from worker-1's lane to the main thread's),
 // the span panel says what the wait waited for and goes to it, and playback steps through one
 // thread's recorded calls with their values, back and forth, jumping from a wait to its cause
 // and returning to the wait, by its buttons and by its keys (← →, c, r).
@@ -95,6 +96,18 @@ test('an arrow goes from the call that ended a wait to the waiting span', async 
   // Collapsing the worker's thread hides its produce row, and the arrow with it.
   await row('threading.Thread.run').locator('[data-toggle]').click();
   assert.equal(await page.locator('.wf-arrow').count(), 0);
+});
+
+test('lanes by thread: a heading per thread, the arrow from the worker\'s lane to the main thread\'s', async () => {
+  await page.goto(`${base}/traces/${TRACE}?lanes=1`);
+  await page.locator('.wf-row.lane-head').first().waitFor();
+  assert.equal(await page.locator('[data-lanes]').textContent(), 'Lanes by thread l');
+  const lanes = await page.locator('.wf-row.lane-head').evaluateAll((rows) => rows.map((r) => [r.dataset.lane, r.dataset.laneKind, r.querySelector('[data-lane-name]').textContent]));
+  assert.deepEqual(lanes, [['0', 'thread', 'thread MainThread'], ['1', 'thread', 'thread worker-1']]);
+  const arrow = page.locator(`.wf-arrow[data-arrow-cause="${PRODUCE}"][data-arrow-waiter="${GET}"]`);
+  assert.equal(await arrow.getAttribute('data-from-lane'), '1');
+  assert.equal(await arrow.getAttribute('data-to-lane'), '0');
+  assert.equal(await arrow.getAttribute('class'), 'wf-arrow up', 'worker-1\'s lane is below the main thread\'s');
 });
 
 test('the span panel says what a wait waited for and goes to it', async () => {

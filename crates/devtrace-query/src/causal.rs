@@ -20,6 +20,10 @@ use crate::timefmt::format_duration;
 pub const CALL_ARGUMENTS: &str = "devtrace.call.arguments";
 pub const CALL_RETURN: &str = "devtrace.call.return";
 pub const CALL_EXCEPTION: &str = "devtrace.call.exception";
+/// The state a BEAM GenServer callback was given, and the state in what it returned
+/// (docs/beam.md, "GenServer state").
+pub const STATE_BEFORE: &str = "devtrace.beam.state.before";
+pub const STATE_AFTER: &str = "devtrace.beam.state.after";
 
 /// One wait and what ended it, for a span panel or an answer.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -211,6 +215,9 @@ pub struct Step {
     pub raised: Option<String>,
     /// What the call waited for, when it waited for another thread.
     pub waited_for: Vec<WaitView>,
+    /// A GenServer callback's state before and after it, as recorded.
+    pub state_before: Option<String>,
+    pub state_after: Option<String>,
 }
 
 /// Most calls one step-through holds (those nearest the span asked about).
@@ -280,6 +287,8 @@ pub fn thread_steps(trace: &AnalyzedTrace, index: usize) -> ThreadSteps {
                     .iter()
                     .map(|w| wait_view(trace, w, origin))
                     .collect(),
+                state_before: text(STATE_BEFORE),
+                state_after: text(STATE_AFTER),
             }
         })
         .collect();

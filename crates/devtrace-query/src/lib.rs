@@ -11,6 +11,8 @@
 //!   span's detail, search within the trace, the event timeline for playback;
 //! - [`causal`]: waits attributed to the call that ended them (in words, as waterfall arrows)
 //!   and one thread's recorded calls with their values, for stepping through a run;
+//! - [`lanes`]: a trace's threads and BEAM processes as lanes of a waterfall, and a
+//!   GenServer's state at a moment;
 //! - [`analytics`]: one operation's breakdown, histogram, percentiles over time and findings,
 //!   and duration series for sparklines;
 //! - [`comparison`]: which traces a comparison reads (two traces, the last runs, a window);
@@ -51,6 +53,7 @@ pub mod demo;
 pub mod diff;
 pub mod errors;
 pub mod json;
+pub mod lanes;
 pub mod limits;
 pub mod links;
 pub mod live;

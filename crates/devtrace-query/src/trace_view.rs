@@ -10,6 +10,7 @@
 
 use crate::causal::{CausalArrow, RowWaits, WaitView};
 use crate::json::value_json;
+use crate::lanes::{Lane, ProcessState};
 use devtrace_analyze::classify::{LlmCall, WorkKind, classify, llm_call};
 use devtrace_analyze::critical_path::critical_credits;
 use devtrace_analyze::fold::{DEFAULT_MIN_RUN, FoldedChild, fold_children};
@@ -88,6 +89,17 @@ pub struct Waterfall {
     /// (the `⇠ waited …` lines of `show`), in row order.
     #[serde(default)]
     pub waits: Vec<RowWaits>,
+    /// The trace's threads and BEAM processes in order of their first start, each with its
+    /// rows ([`crate::lanes`]): a viewer draws them as lanes. Empty (and so are `lane` and
+    /// `lane_depth`) when the trace runs on fewer than two: there are no lanes to tell apart.
+    #[serde(default)]
+    pub lanes: Vec<Lane>,
+    /// Each row's lane (an index into `lanes`).
+    #[serde(default)]
+    pub lane: Vec<u32>,
+    /// Each row's depth among its lane's spans (0: no ancestor on the same lane).
+    #[serde(default)]
+    pub lane_depth: Vec<u32>,
 }
 
 /// Consecutive siblings sharing a name: rows `first_row` … up to the end of `last_row`'s subtree.
@@ -175,7 +187,14 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         folds: Vec::new(),
         causal_arrows: crate::causal::arrows(trace),
         waits: crate::causal::row_waits(trace, &row_of),
+        lanes: Vec::new(),
+        lane: Vec::new(),
+        lane_depth: Vec::new(),
     };
+    let lanes = crate::lanes::lanes(trace, &order, origin, &view.causal_arrows);
+    if lanes.lanes.len() > 1 {
+        (view.lanes, view.lane, view.lane_depth) = (lanes.lanes, lanes.lane, lanes.lane_depth);
+    }
     let mut parent_of = vec![-1i64; n];
     for (i, children) in trace.tree.children.iter().enumerate() {
         for &c in children {
@@ -320,6 +339,9 @@ pub struct SpanDetail {
     pub exception: Option<Exception>,
     pub llm: Option<LlmCall>,
     pub logs: Vec<LogLine>,
+    /// For a span of a BEAM process whose GenServer callbacks record their state: the
+    /// callback's state before and after, and the process's state when the span started.
+    pub process_state: Option<ProcessState>,
 }
 
 /// One attribute: its key, its value as natural JSON and the OTLP type name.
@@ -474,6 +496,7 @@ pub fn span_detail(trace: &AnalyzedTrace, index: usize, logs: &LogBatch) -> Span
         exception,
         llm: llm_call(trace, index),
         logs,
+        process_state: crate::lanes::process_state(trace, index),
     }
 }
 
@@ -669,6 +692,10 @@ mod tests {
         );
         assert_eq!(view.strings[view.work[9] as usize], "llm");
         assert_eq!(view.event_count[8], 1);
+        assert!(
+            view.lanes.is_empty() && view.lane.is_empty() && view.lane_depth.is_empty(),
+            "one thread: no lanes to tell apart"
+        );
     }
 
     /// The producer thread is a root of its own, and the consumer's path crosses into it while
@@ -690,6 +717,13 @@ mod tests {
             root_failed: false,
         };
         let view = waterfall(&trace, &summary, &LogBatch::default());
+        let lanes: Vec<Option<&str>> = view.lanes.iter().map(|l| l.name.as_deref()).collect();
+        assert_eq!(
+            lanes,
+            [Some("MainThread"), Some("worker-1")],
+            "two threads, two lanes"
+        );
+        assert_eq!(view.lane.len(), view.span_count);
         let row = |id: u8| {
             view.span_id
                 .iter()

@@ -2,10 +2,13 @@
 // stay interactive), collapsible subtrees, folded runs of same-named siblings, the critical
 // path highlighted, errors marked, search within the trace, the span panel, arrows from a call
 // on one thread to the wait on another that it ended (causal links), and playback with a
-// step-through of one thread's recorded calls and their values. Getting around a big trace:
-// the minimap with drag-to-zoom (minimap.js), jumps to the slowest span, the next error and the
-// next span on the critical path, a duration filter and a longest-first order (trace_nav.js);
-// the selected span, filter, order, zoom and playback position live in the URL.
+// step-through of one thread's recorded calls and their values, and lanes: the rows grouped by
+// thread or BEAM process (the query layer's `lanes`), messages as arrows between them, a
+// GenServer's state before and after each callback and at the moment of a span (the span
+// detail's `process_state`). Getting around a big trace: the minimap with drag-to-zoom
+// (minimap.js), jumps to the slowest span, the next error and the next span on the critical
+// path, a duration filter and a longest-first order (trace_nav.js); the selected span, filter,
+// order, zoom, lanes and playback position live in the URL.
 //
 // The waterfall arrives as columns (/api/v1/traces/{id}/waterfall); a span's attributes,
 // events and logs are fetched when it is selected.
@@ -79,6 +82,9 @@ class Waterfall {
     this.zoom = null;
     this.minNs = 0;
     this.longestFirst = false;
+    /** Rows grouped by thread or process (`lanes`), and the lanes folded shut. */
+    this.byLane = false;
+    this.lanesShut = new Set();
     /** Rows the duration filter and the zoom keep (null: all), and the child lists they order. */
     this.keep = null;
     this.trees = {};
@@ -179,6 +185,7 @@ class Waterfall {
     if (query.get('sort') === 'duration') { this.longestFirst = true; this.orderSelect.value = 'duration'; }
     const zoom = /^(\d+)-(\d+)$/.exec(query.get('zoom') || '');
     if (zoom && Number(zoom[2]) > Number(zoom[1])) this.zoom = {from: Number(zoom[1]), to: Math.min(Number(zoom[2]), this.wf.duration_ns)};
+    if (query.get('lanes') === '1' && this.laneButton) this.setLanes(true, {save: false});
     if (this.minNs || this.longestFirst || this.zoom) this.refilter({save: false});
   }
 
@@ -201,6 +208,11 @@ class Waterfall {
     this.orderSelect = h('select', {'aria-label': 'Order of siblings', 'data-order': true},
       h('option', {value: 'time'}, 'in start order'), h('option', {value: 'duration'}, 'longest first'));
     this.zoomOut = button('Whole trace', '0', () => this.setZoom(null), {disabled: true, 'data-zoom-out': true});
+    // Lanes only where there is more than one thread or process to tell apart.
+    const processes = wf.lanes.some((lane) => lane.kind === 'process');
+    this.laneButton = wf.lanes.length > 1
+      ? button(processes ? 'Lanes by process' : 'Lanes by thread', 'l', () => this.setLanes(!this.byLane), {'aria-pressed': 'false', 'data-lanes': true})
+      : null;
     this.navInfo = h('span', {class: 'muted small', role: 'status', 'data-nav-info': true});
     this.minInput.addEventListener('change', () => this.setMinDuration(this.minInput.value));
     this.minInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); this.setMinDuration(this.minInput.value); } });
@@ -212,7 +224,7 @@ class Waterfall {
       h('label', {class: 'inline'}, 'Spans ≥ ', this.minInput),
       h('label', {class: 'inline'}, 'Siblings ', this.orderSelect),
       button('Zoom to the span', 'z', () => this.zoomToSelected(), {'data-zoom-span': true}),
-      this.zoomOut, this.navInfo);
+      this.zoomOut, this.laneButton, this.navInfo);
   }
 
   /** s, e (E back), p (P back), z and 0 anywhere on the page but in a field. */
@@ -221,7 +233,8 @@ class Waterfall {
     if (event.target.closest?.('input, textarea, select, [contenteditable]')) return;
     const actions = {s: () => this.jumpSlowest(), e: () => this.jumpError(1), E: () => this.jumpError(-1),
       p: () => this.jumpCritical(1), P: () => this.jumpCritical(-1),
-      m: () => this.jumpTo(1, (r) => this.marks.has(r) || this.markTags.has(r), 'marked', () => '', 'no span is marked'), z: () => this.zoomToSelected(), 0: () => this.setZoom(null)};
+      m: () => this.jumpTo(1, (r) => this.marks.has(r) || this.markTags.has(r), 'marked', () => '', 'no span is marked'), z: () => this.zoomToSelected(), 0: () => this.setZoom(null),
+      ...(this.laneButton ? {l: () => this.setLanes(!this.byLane)} : {})};
     const action = actions[event.key];
     if (action) { event.preventDefault(); action(); }
   }
@@ -265,6 +278,18 @@ class Waterfall {
     }
     this.minNs = ns;
     this.refilter();
+  }
+
+  /** Rows grouped by lane (thread or process), each lane under a heading row, or the tree.
+   * Siblings keep their start order in lanes: a lane is read in time. */
+  setLanes(on, {save = true} = {}) {
+    this.byLane = on;
+    this.laneButton.setAttribute('aria-pressed', String(on));
+    this.orderSelect.disabled = on;
+    this.element?.classList.toggle('by-lane', on);
+    this.computeVisible();
+    this.draw();
+    if (save) this.saveState();
   }
 
   /** Zooms the waterfall to [from, to) (ns from the trace start); null: the whole trace. */
@@ -321,6 +346,7 @@ class Waterfall {
     set('sort', this.longestFirst ? 'duration' : null);
     set('zoom', this.zoom ? `${this.zoom.from}-${this.zoom.to}` : null);
     set('t', this.playT === null ? null : String(Math.round(this.playT)));
+    set('lanes', this.byLane ? '1' : null);
     history.replaceState(null, '', url.pathname + url.search);
   }
 
@@ -338,9 +364,15 @@ class Waterfall {
     }
   }
 
-  /** The rows shown, in order: row indices, or -(fold + 1) for a folded run. */
+  /** The rows shown, in order: row indices, -(fold + 1) for a folded run, n + k for lane k's
+   * heading. */
   computeVisible() {
     const {wf, n} = this;
+    if (this.byLane) {
+      this.visible = this.laneRows();
+      this.placeRows();
+      return;
+    }
     if (this.keep || this.longestFirst) {
       const order = this.longestFirst ? 'longest' : 'start';
       this.trees[order] ??= childLists(wf, this.longestFirst);
@@ -364,9 +396,33 @@ class Waterfall {
     this.placeRows();
   }
 
+  /** Each lane's heading, then (unless the lane is shut) its rows in row order, without what
+   * the filter, a collapsed span or a folded run hides. */
+  laneRows() {
+    const {wf, n} = this;
+    const out = [];
+    wf.lanes.forEach((lane, k) => {
+      out.push(n + k);
+      if (this.lanesShut.has(k)) return;
+      let hiddenUntil = -1;
+      for (const r of lane.rows) {
+        if (r < hiddenUntil || (this.keep && !this.keep[r])) continue;
+        const f = this.foldAt[r];
+        if (f >= 0 && !this.foldOpen.has(f)) {
+          out.push(-(f + 1));
+          hiddenUntil = wf.subtree_end[wf.folds[f].last_row];
+          continue;
+        }
+        out.push(r);
+        if (this.collapsed[r]) hiddenUntil = wf.subtree_end[r];
+      }
+    });
+    return Int32Array.from(out);
+  }
+
   placeRows() {
     this.position = new Int32Array(this.n).fill(-1);
-    this.visible.forEach((entry, k) => { if (entry >= 0) this.position[entry] = k; });
+    this.visible.forEach((entry, k) => { if (entry >= 0 && entry < this.n) this.position[entry] = k; });
     this.spacer.style.height = `${this.visible.length * this.row}px`;
   }
 
@@ -381,7 +437,8 @@ class Waterfall {
     const fragment = document.createDocumentFragment();
     for (let k = first; k < last; k++) {
       const entry = this.visible[k];
-      const row = entry >= 0 ? this.spanRow(entry, axis, t) : this.foldRow(-entry - 1, axis, t);
+      const row = entry >= this.n ? this.laneRow(entry - this.n, axis, t)
+        : entry >= 0 ? this.spanRow(entry, axis, t) : this.foldRow(-entry - 1, axis, t);
       row.style.transform = `translateY(${k * this.row}px)`;
       fragment.append(row);
     }
@@ -415,7 +472,7 @@ class Waterfall {
       wf.event_count[i] ? h('span', {class: 'count', title: `${wf.event_count[i]} events`}, `◆${wf.event_count[i]}`) : null,
       wf.log_count[i] ? h('span', {class: 'count', title: `${wf.log_count[i]} logs`}, `≡${wf.log_count[i]}`) : null,
       this.findingTags(this.markTags.get(i)));
-    nameCell.style.paddingLeft = `${wf.depth[i] * 14 + 4}px`;
+    nameCell.style.paddingLeft = `${this.indent(i) * 14 + 4}px`;
     const bar = h('div', {class: 'wf-bar'});
     const begin = at(start, axis), end = at(start + dur, axis);
     bar.style.left = `${begin}%`;
@@ -427,11 +484,37 @@ class Waterfall {
       label.classList.add('inside');
       label.style.right = `calc(${100 - shownEnd}% + 4px)`;
     } else label.style.right = `calc(${100 - begin}% + 4px)`; // before a short one
-    return h('div', {class: classes.join(' '), role: 'treeitem', id: `row-${i}`, dataset: {row: i},
-      'aria-level': wf.depth[i] + 1, 'aria-selected': i === this.selected ? 'true' : 'false',
+    return h('div', {class: classes.join(' '), role: 'treeitem', id: `row-${i}`, dataset: {row: i, lane: this.byLane ? wf.lane[i] : undefined},
+      'aria-level': this.indent(i) + 1, 'aria-selected': i === this.selected ? 'true' : 'false',
       'aria-expanded': this.hasChildren[i] ? String(!this.collapsed[i]) : undefined,
       title: `${escaped(this.name(i))} · ${duration(dur)}${wf.critical[i] > 0 ? ` · ${duration(wf.critical[i])} on the critical path` : ''}`},
     nameCell, h('div', {class: 'wf-bars'}, bar, label));
+  }
+
+  /** How deep row i is drawn: its depth in the tree, or in lanes under its lane's heading. */
+  indent(i) {
+    return this.byLane ? this.wf.lane_depth[i] + 1 : this.wf.depth[i];
+  }
+
+  /** A lane's heading: the thread or process, its spans and messages, a bar over its life. */
+  laneRow(k, axis, t) {
+    const lane = this.wf.lanes[k];
+    const shut = this.lanesShut.has(k);
+    const who = lane.name == null ? 'no thread' : `${lane.kind} ${escaped(lane.name)}`;
+    const messages = lane.messages_received || lane.messages_sent
+      ? ` · messages ${lane.messages_received.toLocaleString()} in, ${lane.messages_sent.toLocaleString()} out` : '';
+    const nameCell = h('div', {class: 'wf-name'},
+      h('button', {type: 'button', class: 'toggle', tabindex: '-1', 'aria-label': shut ? 'open the lane' : 'shut the lane', dataset: {laneToggle: k}}, shut ? '▸' : '▾'),
+      h('span', {class: 'label', 'data-lane-name': true}, who),
+      h('span', {class: 'muted small', title: `${plural(lane.rows.length, 'span')}${messages}`}, ` ${plural(lane.rows.length, 'span')}${messages}`));
+    const life = h('div', {class: 'wf-bar lane-life'});
+    const begin = at(lane.start_ns, axis), end = at(lane.end_ns, axis);
+    life.style.left = `${begin}%`;
+    life.style.width = `max(2px, ${end - begin}%)`;
+    const classes = ['wf-row', 'lane-head'];
+    if (t !== null) classes.push(t < lane.start_ns ? 'future' : t < lane.end_ns ? 'running' : 'done');
+    return h('div', {class: classes.join(' '), role: 'treeitem', 'aria-level': 1, 'aria-expanded': String(!shut),
+      dataset: {lane: k, laneKind: lane.kind}, title: `${who} · ${duration(lane.end_ns - lane.start_ns)}`}, nameCell, h('div', {class: 'wf-bars'}, life));
   }
 
   /** An arrow from each cause to the wait it ended, at the instant of the hand-over, where
@@ -441,7 +524,8 @@ class Waterfall {
       const from = this.position[a.from], to = this.position[a.to];
       if (from < 0 || to < 0 || Math.max(from, to) < first || Math.min(from, to) >= last) continue;
       const arrow = h('div', {class: `wf-arrow ${to >= from ? 'down' : 'up'}`,
-        dataset: {arrowCause: this.wf.span_id[a.from], arrowWaiter: this.wf.span_id[a.to]},
+        dataset: {arrowCause: this.wf.span_id[a.from], arrowWaiter: this.wf.span_id[a.to], arrowKind: a.kind,
+          fromLane: this.byLane ? this.wf.lane[a.from] : undefined, toLane: this.byLane ? this.wf.lane[a.to] : undefined},
         title: `${escaped(this.name(a.to))} waited ${duration(a.waited_ns)} for ${escaped(this.name(a.from))} (${escaped(a.kind)})`});
       arrow.style.top = `${Math.min(from, to) * this.row + this.row / 2}px`;
       arrow.style.height = `${Math.max(1, Math.abs(to - from)) * this.row}px`;
@@ -481,7 +565,7 @@ class Waterfall {
       // A failure inside the fold stays visible: a marker, and a link to the first one.
       fold.errors ? h('span', {class: 'badge error', title: 'a span inside these repeats failed'}, `✗ ${fold.errors} with a failure`) : null,
       fold.first_error_row != null ? h('button', {type: 'button', class: 'link small', dataset: {showRow: fold.first_error_row}}, 'show the first') : null);
-    nameCell.style.paddingLeft = `${wf.depth[fold.first_row] * 14 + 4}px`;
+    nameCell.style.paddingLeft = `${this.indent(fold.first_row) * 14 + 4}px`;
     const bars = h('div', {class: 'wf-bars'});
     // One thin tick per member (at most 400), so the rhythm of the repeats shows.
     const step = Math.max(1, Math.ceil(fold.count / 400));
@@ -505,12 +589,14 @@ class Waterfall {
     if (inside.length) nameCell.append(...this.findingTags(inside));
     if (t !== null) classes.push(t < start ? 'future' : t < end ? 'running' : 'done');
     return h('div', {class: classes.join(' '), role: 'treeitem', dataset: {foldRow: f}, 'aria-expanded': 'false',
-      'aria-level': wf.depth[fold.first_row] + 1}, nameCell, bars);
+      'aria-level': this.indent(fold.first_row) + 1}, nameCell, bars);
   }
 
   click(event) {
     const toggle = event.target.closest('[data-toggle]');
     if (toggle) { this.toggle(Number(toggle.dataset.toggle)); return; }
+    const lane = event.target.closest('[data-lane-toggle], .lane-head');
+    if (lane) { this.toggleLane(Number(lane.dataset.laneToggle ?? lane.dataset.lane)); return; }
     const failure = event.target.closest('[data-show-row]');
     if (failure) { this.select(Number(failure.dataset.showRow)); return; }
     const fold = event.target.closest('[data-fold], [data-fold-row]');
@@ -521,6 +607,12 @@ class Waterfall {
 
   toggle(i) {
     this.collapsed[i] = this.collapsed[i] ? 0 : 1;
+    this.computeVisible();
+    this.draw();
+  }
+
+  toggleLane(k) {
+    if (!this.lanesShut.delete(k)) this.lanesShut.add(k);
     this.computeVisible();
     this.draw();
   }
@@ -549,12 +641,14 @@ class Waterfall {
     this.wf.folds.forEach((f, k) => {
       if (!this.foldOpen.has(k) && i >= f.first_row && i < this.wf.subtree_end[f.last_row]) { this.foldOpen.add(k); changed = true; }
     });
+    if (this.byLane && this.lanesShut.delete(this.wf.lane[i])) changed = true;
     if (changed) this.computeVisible();
   }
 
   select(i, {scroll = true} = {}) {
     this.reveal(i);
     this.selected = i;
+    this.focusFold = undefined;
     const position = this.visible.indexOf(i);
     if (scroll && position >= 0) {
       const top = position * this.row, view = this.scroller.clientHeight || 600;
@@ -569,9 +663,15 @@ class Waterfall {
   }
 
   key(event) {
-    const position = this.visible.indexOf(this.selected);
+    // Where the keys move from: the selected span, else the folded run stepped onto (-1 is a
+    // fold's entry too: nothing selected is not a place in the list).
+    const from = this.selected >= 0 ? this.selected : this.focusFold !== undefined ? -(this.focusFold + 1) : null;
+    const position = from === null ? -1 : this.visible.indexOf(from);
     const move = (delta) => {
       let k = Math.max(0, Math.min(this.visible.length - 1, (position < 0 ? -1 : position) + delta));
+      // Step over lane headings onto spans; a heading at either end stops the move.
+      while (this.visible[k] >= this.n && k + Math.sign(delta) >= 0 && k + Math.sign(delta) < this.visible.length) k += Math.sign(delta);
+      if (this.visible[k] >= this.n) return;
       // Step over folded rows onto spans; Enter opens a fold.
       const entry = this.visible[k];
       if (entry < 0) { const f = -entry - 1; this.focusFold = f; this.selected = -1; this.draw(); this.markFold(k); return; }
@@ -680,7 +780,7 @@ function at(t, axis) {
   return (t - axis.from) / axis.span * 100;
 }
 
-const TRACE_KEYS = 's the slowest span (again: the next) · e / E the next / previous error · p / P the next / previous span on the critical path · m the next span a link or a finding marked · z zoom to the selected span · 0 the whole trace · drag across the minimap to zoom';
+const TRACE_KEYS = 's the slowest span (again: the next) · e / E the next / previous error · p / P the next / previous span on the critical path · m the next span a link or a finding marked · z zoom to the selected span · 0 the whole trace · l lanes by thread or process · drag across the minimap to zoom';
 
 function spanPanel(span, wf, row, {selectParent, selectSpan, stepThrough}) {
   const filter = h('input', {type: 'search', placeholder: `Filter ${span.attributes.length} attributes`, 'aria-label': 'Filter attributes', class: 'attr-filter'});
@@ -712,6 +812,7 @@ function spanPanel(span, wf, row, {selectParent, selectSpan, stepThrough}) {
         w.cause_in_trace ? h('button', {type: 'button', class: 'link small', onclick: () => selectSpan(w.cause_span_id), 'data-go-cause': w.cause_span_id}, 'go to the cause')
           : h('span', {class: 'muted small'}, `span ${w.cause_span_id} is in another trace`))))));
   }
+  if (span.process_state) parts.push(stateSection(span.process_state, selectSpan));
   if (span.exception) {
     parts.push(h('section', {class: 'exception'}, h('h3', {}, 'Exception'),
       h('p', {class: 'error-text'}, h('strong', {}, escaped(span.exception.type || 'error')), span.exception.message ? `: ${escaped(span.exception.message)}` : ''),
@@ -749,6 +850,21 @@ function spanPanel(span, wf, row, {selectParent, selectSpan, stepThrough}) {
   }
   parts.push(h('details', {}, h('summary', {}, `Resource (${span.resource.length})`), attributesTable(span.resource)));
   return h('div', {class: 'span-detail'}, parts);
+}
+
+/** A GenServer's state: the callback's before and after, and the process's state when the
+ * span started (what its last callback before then left), each as recorded text. */
+function stateSection(state, selectSpan) {
+  const block = (label, text, key) => [h('dt', {}, label), h('dd', {}, h('pre', {class: 'text state', 'data-state': key}, escaped(text)))];
+  const then = state.at_start;
+  return h('section', {class: 'process-state', 'data-process-state': true}, h('h3', {}, `State of ${escaped(state.process)}`),
+    h('dl', {class: 'facts state-facts'},
+      state.before != null ? block('State before', state.before, 'before') : null,
+      state.after != null ? block('State after', state.after, 'after') : null,
+      then ? block('State when it started', then.state, 'at-start') : null),
+    then ? h('p', {class: 'muted small', 'data-state-from': then.callback_span_id}, `as ${escaped(then.callback)} left it at +${duration(then.ended_ns)} `,
+      h('button', {type: 'button', class: 'link small', onclick: () => selectSpan(then.callback_span_id)}, 'go to it'))
+      : h('p', {class: 'muted small', 'data-state-from': ''}, 'When it started, no callback of the process had ended yet.'));
 }
 
 function attributesTable(list) {
@@ -952,7 +1068,9 @@ class Stepper {
     const step = steps[this.at];
     this.back.disabled = this.at === 0;
     this.forward.disabled = this.at === steps.length - 1;
-    const thread = this.steps.thread == null ? 'calls under the outermost span' : `thread ${escaped(this.steps.thread)}`;
+    // A BEAM process's lane says so: its "thread" is a process.
+    const kind = this.view.wf.lanes.find((lane) => lane.name === this.steps.thread)?.kind ?? 'thread';
+    const thread = this.steps.thread == null ? 'calls under the outermost span' : `${kind} ${escaped(this.steps.thread)}`;
     this.where.textContent = `call ${this.at + 1} of ${steps.length} · ${thread}${this.steps.omitted ? ` (${this.steps.omitted} more not shown)` : ''}`;
     const value = (label, text, cls = '') => (text == null ? null
       : [h('dt', {}, label), h('dd', {class: `mono ${cls}`, 'data-value': label.toLowerCase()}, escaped(text))]);
@@ -962,7 +1080,9 @@ class Stepper {
       h('dl', {class: 'facts step-values'},
         value('Arguments', step.arguments ?? 'not recorded'),
         value('Returned', step.returned),
-        value('Raised', step.raised, 'error-text')),
+        value('Raised', step.raised, 'error-text'),
+        value('State before', step.state_before),
+        value('State after', step.state_after)),
       h('div', {}, step.waited_for.map((w) => h('p', {class: 'step-wait'}, escaped(w.text), ' ',
         w.cause_in_trace ? h('button', {type: 'button', class: 'secondary small', 'data-step': 'cause', title: 'Jump to the cause (c)',
           'aria-keyshortcuts': 'c', onclick: () => this.jumpToCause(w.cause_span_id)}, 'Jump to the cause')
