@@ -2,7 +2,9 @@
 """The BEAM runtime's benchmarks (docs/PERFORMANCE.md, "The BEAM runtime"): msgbench.erl's ring
 of processes (a recorded call and a message per hop), unrecorded, recorded by `devtrace run
 --record` (every call and message, lossless, read live by devtrace), and under `dbg` with a
-tracer process (the same flags and pattern); and the NIF's ring write alone. Each variant runs
+tracer process (the same flags and pattern), under `eprof` (this module's functions) and
+under `fprof` (every call, traced to a file: what a BEAM developer would use instead); and the
+NIF's ring write alone. Each variant runs
 ROUNDS times in a fresh VM, interleaved; medians are printed.
 
     scripts/build-beam && cargo build --release -p devtrace-cli
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -37,7 +40,9 @@ def main() -> None:
         subprocess.run(["erlc", "-o", tmp, str(HERE / "msgbench.erl")], check=True)
         erl = ["erl", "-noshell", "-pa", tmp, "-pa", str(runtime / "devtrace_beam" / "ebin"), "-run", "msgbench", "main"]
         data = Path(tmp) / "data"
-        times: dict[str, list[float]] = {"none": [], "devtrace --record": [], "dbg (tracer process)": []}
+        times: dict[str, list[float]] = {
+            "none": [], "devtrace --record": [], "dbg (tracer process)": [], "eprof": [], "fprof (tracing only)": []
+        }
         notes = []
         for _ in range(args.rounds):
             times["none"].append(last_json(subprocess.run(erl + ["plain"], capture_output=True, text=True, check=True).stdout)["ms"])
@@ -48,6 +53,9 @@ def main() -> None:
             times["devtrace --record"].append(last_json(recorded.stdout)["ms"])
             notes.append(next(l for l in recorded.stderr.splitlines() if "BEAM VM" in l))
             times["dbg (tracer process)"].append(last_json(subprocess.run(erl + ["dbg"], capture_output=True, text=True, check=True).stdout)["ms"])
+            times["eprof"].append(last_json(subprocess.run(erl + ["eprof"], capture_output=True, text=True, check=True).stdout)["ms"])
+            fprof = subprocess.run(erl + ["fprof"], capture_output=True, text=True, check=True, env={**os.environ, "TMPDIR": tmp})
+            times["fprof (tracing only)"].append(last_json(fprof.stdout)["ms"])
         nif = last_json(subprocess.run(erl + ["nif"], capture_output=True, text=True, check=True).stdout)
     base = statistics.median(times["none"])
     hops = 20000

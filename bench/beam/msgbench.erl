@@ -4,6 +4,9 @@
 %%   plain  as is (recorded or not: `devtrace run --record' records it with no change);
 %%   dbg    under `dbg' with a tracer process (what a BEAM developer would use instead): the same
 %%          trace flags and pattern as devtrace's runtime, the tracer counting the messages;
+%%   eprof  under `eprof' (call counts and times of this module's functions, following spawns);
+%%   fprof  under `fprof' (every call of every function traced to a file, following spawns;
+%%          only the tracing is timed, not fprof's analysis afterwards);
 %%   nif    only the ring writes: `devtrace_beam_tracer:bench_write/1', ns per record.
 -module(msgbench).
 -export([main/1, hop/2, node_loop/2]).
@@ -23,6 +26,18 @@ main([Mode]) ->
             {ok, _} = dbg:tpl(?MODULE, [{'_', [], [{exception_trace}]}]),
             run("dbg"),
             dbg:stop();
+        "eprof" ->
+            {ok, _} = eprof:start(),
+            profiling = eprof:start_profiling([self()], {?MODULE, '_', '_'}),
+            run("eprof"),
+            profiling_stopped = eprof:stop_profiling(),
+            stopped = eprof:stop();
+        "fprof" ->
+            File = filename:join(os:getenv("TMPDIR", "/tmp"), "msgbench-fprof-" ++ os:getpid() ++ ".trace"),
+            ok = fprof:trace([start, {file, File}, {procs, [self()]}]),
+            run("fprof"),
+            ok = fprof:trace(stop),
+            ok = file:delete(File);
         "plain" ->
             run("plain")
     end,

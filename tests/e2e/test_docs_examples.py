@@ -103,6 +103,9 @@ CANNOT_RUN: dict[Key, str] = {
     ("docs/PERFORMANCE.md", "--only aevent alock alock-handoff"): BENCHMARK + "; valgrind",
     ("docs/PERFORMANCE.md", "NO_BUILD=1 GRPC_ADDR=127.0.0.1:24517"): BENCHMARK + "; two commits' builds",
     ("docs/PERFORMANCE.md", "bench/ingest-profile.sh              # builds into target/perf"): BENCHMARK + "; valgrind",
+    ("docs/PERFORMANCE.md", "python3 bench/beam/bench.py --devtrace target/release/devtrace --rounds 5"): (
+        BENCHMARK + "; a release build and five fresh VMs per variant"
+    ),
     ("docs/PERFORMANCE.md", "ROTEL_BIN=$PWD/rotel/target/release/rotel"): (
         BENCHMARK + "; Rotel cloned from GitHub and built in release (25 minutes on two cores)"
     ),
@@ -219,6 +222,11 @@ CHECKED_ELSEWHERE: dict[Key, tuple[str, str, str]] = {
             ('observations sharing words with the task "fix the npm build" first', "test_check_insights_returns_what_recurs_as_quoted_observations"),
         ]
     },
+    ("docs/mcp.md", '>>> process_state(trace_id="e2d77785", process="Cart.Server", when_crashed="Pay.Worker")'): (
+        "tests/e2e/test_beam_mcp.py", "test_the_state_of_a_genserver_when_another_process_crashed_and_whom_a_client_waited_for",
+        "process_state on a real recording of cart_crash.exs: the state at the crash and the shopper's waits against the "
+        "program's own ground truth; it checks the facts of the answer, not this sample's times",
+    ),
     ("docs/sessions.md", "recurring across the last 5 sessions in /work/shop"): (
         "tests/e2e/test_mcp.py", "test_check_insights_returns_what_recurs_as_quoted_observations",
         "what recurs across a repository's sessions, with the sessions as evidence",
