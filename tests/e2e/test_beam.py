@@ -169,7 +169,7 @@ def test_an_elixir_program_is_recorded_with_its_calls_processes_and_messages(
 
     # The waits are worded in `show`, and hostile names and messages stay inert.
     shown = store.cli("show", trace["trace_id"]).stdout
-    assert re.search(r'waited [0-9.]+ [mµ]?s for "process Counter.Server" \(message send, thread "Counter.Server"', shown), shown
+    assert re.search(r'waited [0-9.]+ [mµ]?s for a message from "Counter.Server" \(sent at \+', shown), shown
     assert "\x1b" not in shown and "\x07" not in shown, "no terminal control reaches the terminal"
     assert '"evil\\u001b[31m\\nname"' in shown, shown
     [note_call] = spans_named(trace, "Counter.Server.note/1")
@@ -307,8 +307,8 @@ def test_an_elixir_programs_supervisor_restarts_links_monitors_and_state_machine
     shown = store.cli("show", trace["trace_id"]).stdout
     # (The main process's many short waits are folded into one row there; the trapper's is not.)
     child_name = child["attributes"]["thread.name"]
-    assert re.search(r'⇠ (follows|waited [0-9.]+ [mµ]?s for) "process ' + re.escape(child_name) + r'" \(thread end', shown), shown
-    assert '"process anchor\\u001b[31m\\nname" (thread end' in shown, shown
+    assert re.search(r'⇠ (follows|waited [0-9.]+ [mµ]?s for) the exit of "' + re.escape(child_name) + r'" \(at \+', shown), shown
+    assert 'the exit of "anchor\\u001b[31m\\nname" (at +' in shown, shown
     assert "\x1b" not in shown and "\x07" not in shown, "no terminal control reaches the terminal"
 
 

@@ -77,6 +77,9 @@ pub fn wait_view(trace: &AnalyzedTrace, wait: &CausalWait, origin: u64) -> WaitV
 /// that did not wait (a thread's run after its start, a future's job after its submit):
 /// "follows "app.submit" (future submit, …)".
 fn wait_text(wait: &CausalWait, waited: u64, offset: Option<u64>) -> String {
+    if let Some(text) = process_wait_text(wait, waited, offset) {
+        return text;
+    }
     let how = match (wait.kind.as_str(), waited) {
         ("future", 0) => "future submit",
         (kind, _) => hand_over(kind),
@@ -100,6 +103,39 @@ fn wait_text(wait: &CausalWait, waited: u64, offset: Option<u64>) -> String {
             detail.join(", ")
         ),
     }
+}
+
+/// A BEAM process's wait, in the words of processes: "waited 120.0 ms for a message from
+/// "Cart.Server" (sent at +140.0 ms)", "… (sent by "Cart.Server.add/1" at +81.0 ms)" when
+/// the sender's function is recorded, "follows the exit of "Feed.Worker" (at +12.0 ms)" for a
+/// monitor's `'DOWN'` or a trapped `'EXIT'`. `None` for other waits, or when the cause's
+/// process is not known.
+fn process_wait_text(wait: &CausalWait, waited: u64, offset: Option<u64>) -> Option<String> {
+    let process = quote(wait.cause_thread.as_deref()?);
+    let at = offset.map(|o| format!("at +{}", format_duration(o)));
+    let what = match (wait.kind.as_str(), wait.object.as_deref()) {
+        ("message", _) => {
+            let by = wait
+                .cause_function
+                .as_deref()
+                .filter(|f| !f.starts_with("process "))
+                .map(|f| format!("by {}", quote(f)));
+            let sent: Vec<String> = by.into_iter().chain(at).collect();
+            match sent.is_empty() {
+                true => format!("a message from {process}"),
+                false => format!("a message from {process} (sent {})", sent.join(" ")),
+            }
+        }
+        ("thread.join", Some("erlang.process")) => match at {
+            Some(at) => format!("the exit of {process} ({at})"),
+            None => format!("the exit of {process}"),
+        },
+        _ => return None,
+    };
+    Some(match waited {
+        0 => format!("follows {what}"),
+        _ => format!("waited {} for {what}", format_duration(waited)),
+    })
 }
 
 /// The causal waits recorded on span `index`, as a face shows them.
@@ -371,6 +407,30 @@ pub(crate) mod tests {
         assert!(waits[0].cause_in_trace);
         assert!(waits_of_span(&t, 0).is_empty());
         assert_eq!(waits_by_span(&t)[1], waits);
+    }
+
+    #[test]
+    fn a_process_wait_reads_as_a_message_from_the_process_that_sent_it() {
+        let mut wait = causal_waits(&two_threads()).remove(0);
+        wait.kind = "message".into();
+        wait.cause_thread = Some("Cart.Server".into());
+        wait.cause_function = Some("process Cart.Server".into());
+        let ms = 1_000_000;
+        assert_eq!(
+            wait_text(&wait, 120 * ms, Some(140 * ms)),
+            "waited 120.0 ms for a message from \"Cart.Server\" (sent at +140.0 ms)"
+        );
+        wait.cause_function = Some("Cart.Server.add/1".into());
+        assert_eq!(
+            wait_text(&wait, 0, None),
+            "follows a message from \"Cart.Server\" (sent by \"Cart.Server.add/1\")"
+        );
+        wait.kind = "thread.join".into();
+        wait.object = Some("erlang.process".into());
+        assert_eq!(
+            wait_text(&wait, 0, Some(12 * ms)),
+            "follows the exit of \"Cart.Server\" (at +12.0 ms)"
+        );
     }
 
     #[test]
