@@ -17,7 +17,8 @@
   `'DOWN'`/`'EXIT'` received to the process that went down, carry the `link`/`unlink` events,
   and record each machine's `{State, Data}` before and after each callback.
 - `mix test` of a Mix project made by `mix new`: the test's call of the project's code, with
-  its arguments and results, inside the test's span.
+  its arguments and results, inside the test's span; `iex -S mix` of the same project with an
+  expression typed at its prompt.
 - without the runtime built, `--record` of `erl` says so and how to build it; the program runs.
 
 The runtime (sdk/beam and crates/devtrace-beamrecorder) is built by scripts/build-beam into
@@ -398,6 +399,30 @@ def test_mix_test_of_a_mix_project_is_recorded(store: Store, runtime: Path, tmp_
     prices = spans_named(trace, "Shop.price/1")
     assert sorted((p["attributes"]["devtrace.call.arguments"], p["attributes"]["devtrace.call.return"]) for p in prices) == [("1", "3"), ("2", "6")]
     assert all(p["attributes"]["thread.name"] == test["attributes"]["thread.name"] for p in prices)
+
+
+def test_iex_s_mix_is_recorded_with_what_the_session_typed(store: Store, runtime: Path, tmp_path: Path):
+    """`iex -S mix` as a developer uses it: the project compiled and started, an expression typed
+    at the prompt (here piped in), the session ended with `System.halt/1`."""
+    mix, iex = need("mix"), need("iex")
+    subprocess.run([mix, "new", "shop"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
+    project = tmp_path / "shop"
+    (project / "lib" / "shop.ex").write_text(SHOP)
+    typed = 'IO.puts("total=#{Shop.total([1, 2])}")\nSystem.halt(0)\n'
+    argv = ["--data", str(store.data_dir), "run", "--record", "--", iex, "-S", "mix"]
+    proc = subprocess.run(
+        [str(store.bin), *argv], cwd=project, env=clean_env(), input=typed, capture_output=True, text=True, timeout=300
+    )
+    result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+    assert result.returncode == 0, result.describe()
+    assert "total=9" in result.stdout, result.describe()
+    note = NOTE_RE.search(result.stderr)
+    assert note and note.group(3) == "0", result.describe()
+    [run] = store.ls()
+    trace = store.show(run["trace_id"])
+    [total] = spans_named(trace, "Shop.total/1")
+    assert (total["attributes"]["devtrace.call.arguments"], total["attributes"]["devtrace.call.return"]) == ("[1, 2]", "9")
+    assert len(spans_named(trace, "Shop.price/1")) == 2
 
 
 def test_recording_a_beam_program_without_the_runtime_says_how_to_build_it(store: Store, tmp_path: Path):
