@@ -19,8 +19,8 @@
 
 use std::collections::HashMap;
 
-use crate::OutSpan;
 use super::{PROCESS_CODE, RECEIVE_CODE};
+use crate::OutSpan;
 use crate::ring::LinkKind;
 
 /// For each span that is a call to another process: its span id → the stream (process) it
