@@ -46,7 +46,7 @@ from harness import (
 )
 
 TOOLS = {
-    "overview", "search_traces", "get_trace", "get_spans", "analyze_operation", "find_issues",
+    "overview", "search_traces", "get_trace", "get_spans", "process_state", "analyze_operation", "find_issues",
     "compare", "errors", "list_sessions", "session_overview", "compare_sessions", "check_insights", "query_sql", "qa_summary",
     "plan_instrumentation",
 }  # fmt: skip

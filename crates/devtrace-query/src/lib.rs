@@ -13,6 +13,8 @@
 //!   and one thread's recorded calls with their values, for stepping through a run;
 //! - [`lanes`]: a trace's threads and BEAM processes as lanes of a waterfall, and a
 //!   GenServer's state at a moment;
+//! - [`processes`]: one BEAM process's story: its lives, whom it waited for, its state
+//!   callback by callback and at a moment (when another process crashed);
 //! - [`analytics`]: one operation's breakdown, histogram, percentiles over time and findings,
 //!   and duration series for sparklines;
 //! - [`comparison`]: which traces a comparison reads (two traces, the last runs, a window);
@@ -59,6 +61,7 @@ pub mod links;
 pub mod live;
 pub mod operation;
 pub mod overview;
+pub mod processes;
 pub mod run_report;
 pub mod runs;
 pub mod safe_json;

@@ -203,6 +203,17 @@ fn every_mcp_tool_resource_and_prompt_quotes_recorded_text() {
             (json!({"trace_id": bad}), Refused),
         ],
     );
+    // The fixture records no Erlang/Elixir process: a hostile name is refused, quoted.
+    table.insert(
+        "process_state",
+        vec![
+            (json!({"trace_id": trace, "process": bad}), Refused),
+            (
+                json!({"trace_id": trace, "process": bad, "when_crashed": bad}),
+                Refused,
+            ),
+        ],
+    );
     table.insert("get_spans", vec![
         (json!({"trace_id": trace, "span_ids": [fixture.failing_span.to_hex(), "a500000000000001", "a500000000000032", "a500000000000028"]}), Shows),
         (json!({"trace_id": trace, "span_ids": [bad]}), Refused),
