@@ -376,21 +376,34 @@ end
 """
 
 
-def test_mix_test_of_a_mix_project_is_recorded(store: Store, runtime: Path, tmp_path: Path):
-    mix = need("mix")
-    subprocess.run([mix, "new", "shop"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
+def shop_project(tmp_path: Path) -> Path:
+    """A Mix project made by `mix new`, with SHOP as its code."""
+    subprocess.run([need("mix"), "new", "shop"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
     project = tmp_path / "shop"
     (project / "lib" / "shop.ex").write_text(SHOP)
-    (project / "test" / "shop_test.exs").write_text(SHOP_TEST)
-    argv = ["--data", str(store.data_dir), "run", "--record", "--", mix, "test"]
-    proc = subprocess.run([str(store.bin), *argv], cwd=project, env=clean_env(), capture_output=True, text=True, timeout=300)
+    return project
+
+
+def recorded_command(store: Store, command: list[str], cwd: Path, typed: str | None = None) -> tuple[CliResult, dict]:
+    """`devtrace run --record -- command` in `cwd` (with `typed` on its standard input): the result,
+    checked to have succeeded with no event lost, and the stored trace."""
+    argv = ["--data", str(store.data_dir), "run", "--record", "--", *command]
+    proc = subprocess.run(
+        [str(store.bin), *argv], cwd=cwd, env=clean_env(), input=typed, capture_output=True, text=True, timeout=300
+    )
     result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
     assert result.returncode == 0, result.describe()
-    assert "1 test, 0 failures" in result.stdout, result.describe()
     note = NOTE_RE.search(result.stderr)
     assert note and note.group(3) == "0", result.describe()
     [run] = store.ls()
-    trace = store.show(run["trace_id"])
+    return result, store.show(run["trace_id"])
+
+
+def test_mix_test_of_a_mix_project_is_recorded(store: Store, runtime: Path, tmp_path: Path):
+    project = shop_project(tmp_path)
+    (project / "test" / "shop_test.exs").write_text(SHOP_TEST)
+    result, trace = recorded_command(store, [need("mix"), "test"], project)
+    assert "1 test, 0 failures" in result.stdout, result.describe()
     [test] = spans_named(trace, "ShopTest.test a total is the sum of the prices/1")
     [total] = spans_named(trace, "Shop.total/1")
     assert total["parent_span_id"] == test["span_id"], "the project's code runs inside the test"
@@ -404,22 +417,10 @@ def test_mix_test_of_a_mix_project_is_recorded(store: Store, runtime: Path, tmp_
 def test_iex_s_mix_is_recorded_with_what_the_session_typed(store: Store, runtime: Path, tmp_path: Path):
     """`iex -S mix` as a developer uses it: the project compiled and started, an expression typed
     at the prompt (here piped in), the session ended with `System.halt/1`."""
-    mix, iex = need("mix"), need("iex")
-    subprocess.run([mix, "new", "shop"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
-    project = tmp_path / "shop"
-    (project / "lib" / "shop.ex").write_text(SHOP)
+    project = shop_project(tmp_path)
     typed = 'IO.puts("total=#{Shop.total([1, 2])}")\nSystem.halt(0)\n'
-    argv = ["--data", str(store.data_dir), "run", "--record", "--", iex, "-S", "mix"]
-    proc = subprocess.run(
-        [str(store.bin), *argv], cwd=project, env=clean_env(), input=typed, capture_output=True, text=True, timeout=300
-    )
-    result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
-    assert result.returncode == 0, result.describe()
+    result, trace = recorded_command(store, [need("iex"), "-S", "mix"], project, typed)
     assert "total=9" in result.stdout, result.describe()
-    note = NOTE_RE.search(result.stderr)
-    assert note and note.group(3) == "0", result.describe()
-    [run] = store.ls()
-    trace = store.show(run["trace_id"])
     [total] = spans_named(trace, "Shop.total/1")
     assert (total["attributes"]["devtrace.call.arguments"], total["attributes"]["devtrace.call.return"]) == ("[1, 2]", "9")
     assert len(spans_named(trace, "Shop.price/1")) == 2
