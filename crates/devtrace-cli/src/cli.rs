@@ -122,8 +122,9 @@ pub enum Command {
     /// Serve the MCP tools over stdio, for AI assistants (Claude Code, Codex, Cursor, …)
     ///
     /// Serves devtrace's MCP tools (overview, search_traces, get_trace, get_spans,
-    /// analyze_operation, find_issues, compare, errors, list_sessions, session_overview,
-    /// check_insights, query_sql), resources and prompts over stdio. An MCP client starts it; it reads the same store `devtrace serve` writes, while
+    /// process_state, analyze_operation, find_issues, compare, errors, list_sessions,
+    /// session_overview, compare_sessions, check_insights, qa_summary, plan_instrumentation,
+    /// query_sql), resources and prompts over stdio. An MCP client starts it; it reads the same store `devtrace serve` writes, while
     /// serve runs or not. stdout carries only the protocol; logs go to stderr. The same tools
     /// are served over Streamable HTTP at /mcp on serve's API port.
     Mcp(McpArgs),
