@@ -550,6 +550,26 @@ pub fn fit(text: String, budget: usize, more: &str) -> String {
     })
 }
 
+/// A store in a temporary directory holding `spans`, for the tools' tests.
+#[cfg(test)]
+pub(crate) fn store_of(
+    spans: Vec<devtrace_model::Span>,
+) -> (tempfile::TempDir, devtrace_store::sqlite::SqliteStore) {
+    use devtrace_model::{Resource, Scope, SpanBatch};
+    use devtrace_store::StoreWriter;
+    let dir = tempfile::tempdir().unwrap();
+    devtrace_store::sqlite::SqliteWriter::open(dir.path())
+        .unwrap()
+        .write(&[devtrace_store::prepare_spans(SpanBatch {
+            resources: vec![Resource::default()],
+            scopes: vec![Scope::default()],
+            spans,
+        })])
+        .unwrap();
+    let store = devtrace_store::sqlite::SqliteStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -707,9 +727,7 @@ mod tests {
 
     #[test]
     fn an_unknown_operations_suggested_sql_quotes_the_name_and_runs() {
-        use devtrace_model::{Resource, Scope, Span, SpanBatch, SpanId, TraceId};
-        use devtrace_store::StoreWriter;
-        let dir = tempfile::tempdir().unwrap();
+        use devtrace_model::{Span, SpanId, TraceId};
         let name = "it's\na `checkout`";
         // More operations contain the name than "did you mean" lists: the SQL finds them all.
         let stored: Vec<String> = (1..=7).map(|v| format!("POST {name} v{v}")).collect();
@@ -718,15 +736,7 @@ mod tests {
             .enumerate()
             .map(|(i, n)| Span::new(TraceId([i as u8 + 1; 16]), SpanId([9; 8]), None, n, 1, 2))
             .collect();
-        devtrace_store::sqlite::SqliteWriter::open(dir.path())
-            .unwrap()
-            .write(&[devtrace_store::prepare_spans(SpanBatch {
-                resources: vec![Resource::default()],
-                scopes: vec![Scope::default()],
-                spans,
-            })])
-            .unwrap();
-        let store = devtrace_store::sqlite::SqliteStore::open(dir.path()).unwrap();
+        let (_dir, store) = store_of(spans);
         let error = unknown_operation(&store, name).message;
         let sql = error.split("More contain it: ").nth(1).unwrap();
         assert!(devtrace_model::recorded::is_inert(sql), "{sql}");

@@ -354,8 +354,7 @@ fn timeline(out: &mut String, story: &ProcessStory) {
 mod tests {
     use super::*;
     use devtrace_model::semconv::causal;
-    use devtrace_model::{KeyValue, Link, Resource, Scope, Span, SpanBatch, SpanId, TraceId};
-    use devtrace_store::StoreWriter;
+    use devtrace_model::{KeyValue, Link, Span, SpanId, TraceId};
     use serde_json::json;
 
     const MS: u64 = 1_000_000;
@@ -455,17 +454,7 @@ mod tests {
             wait,
             crashed,
         ];
-        let dir = tempfile::tempdir().unwrap();
-        devtrace_store::sqlite::SqliteWriter::open(dir.path())
-            .unwrap()
-            .write(&[devtrace_store::prepare_spans(SpanBatch {
-                resources: vec![Resource::default()],
-                scopes: vec![Scope::default()],
-                spans,
-            })])
-            .unwrap();
-        let store = devtrace_store::sqlite::SqliteStore::open(dir.path()).unwrap();
-        (dir, store)
+        crate::tools::store_of(spans)
     }
 
     fn call(store: &dyn Store, arguments: serde_json::Value) -> ToolResult {
