@@ -13,9 +13,10 @@
 //! its direct `receive` children has a `message` link to a span of P's stream (the reply), P is
 //! not the span's own process, no direct `receive` child was ended by a message
 //! from any other process (a function that gathers replies from several processes is not a
-//! call to one of them), and it has no recorded function under it: a call is the program's
-//! thin wrapper around OTP's request and reply, while a function that does its own work
-//! besides waiting (a `main/0` that starts a supervisor and waits for it) is not one.
+//! call to one of them), and its waits for P's answers take at least half its time: a call is
+//! the program's thin wrapper around OTP's request and reply (which may call a helper first,
+//! a `name/0` or a `via` tuple), while a function that mostly does its own work besides asking
+//! (a `main/0` that starts a supervisor, works, then stops it) is not one.
 
 use std::collections::HashMap;
 
@@ -39,13 +40,10 @@ pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, u64> {
             sent_to.entry(link.span_id).or_default().push(wait.stream);
         }
     }
-    // caller span id → the peer its waits came from (None once two peers are seen).
+    // caller span id → the peer its waits came from (None once two peers are seen), and how
+    // long it waited for it.
     let mut peers: HashMap<u64, Option<u64>> = HashMap::new();
-    for inner in spans.iter().filter(|s| callers.contains_key(&s.span_id)) {
-        if callers.contains_key(&inner.parent_span_id) {
-            peers.insert(inner.parent_span_id, None);
-        }
-    }
+    let mut waited: HashMap<u64, u64> = HashMap::new();
     for wait in spans.iter().filter(|s| s.code == RECEIVE_CODE) {
         let Some(caller) = callers.get(&wait.parent_span_id) else {
             continue;
@@ -61,12 +59,18 @@ pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, u64> {
             if *entry != Some(peer) || peer == caller.stream {
                 *entry = None;
             }
+            *waited.entry(caller.span_id).or_default() += wait.end.saturating_sub(wait.start);
         }
     }
+    let mostly_waiting = |span: u64| {
+        let caller = callers[&span];
+        waited.get(&span).copied().unwrap_or(0) * 2 >= caller.end.saturating_sub(caller.start)
+    };
     peers
         .into_iter()
         .filter_map(|(span, peer)| Some((span, peer?)))
         .filter(|(span, peer)| sent_to.get(span).is_some_and(|to| to.contains(peer)))
+        .filter(|(span, _)| mostly_waiting(*span))
         .collect()
 }
 
@@ -96,6 +100,11 @@ mod tests {
         }
     }
 
+    fn timed(mut s: OutSpan, start: u64, end: u64) -> OutSpan {
+        (s.start, s.end) = (start, end);
+        s
+    }
+
     fn ended_by(mut wait: OutSpan, cause: u64) -> OutSpan {
         wait.links.push(OutLink {
             kind: LinkKind::Message,
@@ -122,14 +131,19 @@ mod tests {
             // The server's waits for the requests of spans 11 and 50.
             ended_by(span(21, 20, RECEIVE_CODE, 2), 11),
             ended_by(span(22, 20, RECEIVE_CODE, 2), 50),
+            ended_by(span(23, 20, RECEIVE_CODE, 2), 60),
             span(30, 0, PROCESS_CODE, 3),
             span(40, 0, PROCESS_CODE, 4),
             // A process's own wait in its life span is no call.
             ended_by(span(41, 40, RECEIVE_CODE, 4), 11),
-            // A function doing its own work (span 51) besides waiting for process 2.
-            span(50, 10, 9, 1),
-            span(51, 50, 7, 1),
-            ended_by(span(501, 50, RECEIVE_CODE, 1), 20),
+            // A function mostly doing its own work (span 51) besides asking process 2.
+            timed(span(50, 10, 9, 1), 0, 100),
+            timed(span(51, 50, 7, 1), 0, 90),
+            ended_by(timed(span(501, 50, RECEIVE_CODE, 1), 90, 100), 20),
+            // A wrapper calling a helper (span 61) before asking process 2.
+            span(60, 10, 9, 1),
+            timed(span(61, 60, 7, 1), 0, 1),
+            ended_by(timed(span(601, 60, RECEIVE_CODE, 1), 1, 10), 20),
         ]
     }
 
@@ -143,12 +157,21 @@ mod tests {
     fn a_function_gathering_from_several_processes_calls_none_of_them() {
         let calls = calls_to_processes(&program());
         assert_eq!(calls.get(&12), None);
-        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(
+            calls.len(),
+            2,
+            "the call (11) and the wrapper (60) only: {calls:?}"
+        );
     }
 
     #[test]
-    fn a_function_with_recorded_work_under_it_is_no_call() {
+    fn a_function_mostly_doing_its_own_work_is_no_call() {
         assert_eq!(calls_to_processes(&program()).get(&50), None);
+    }
+
+    #[test]
+    fn a_wrapper_calling_a_helper_before_it_asks_is_a_call() {
+        assert_eq!(calls_to_processes(&program()).get(&60), Some(&2));
     }
 
     #[test]
