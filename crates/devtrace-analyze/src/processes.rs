@@ -8,6 +8,7 @@
 use crate::AnalyzedTrace;
 use crate::causality::{self, CausalWait};
 use devtrace_model::AnyValue;
+use std::collections::HashMap;
 
 /// The link kind of a message that ended a wait in `receive`.
 pub const MESSAGE: &str = "message";
@@ -70,6 +71,31 @@ pub fn lives(trace: &AnalyzedTrace) -> impl Iterator<Item = usize> + '_ {
     (0..trace.spans.spans.len()).filter(|&i| is_life(trace, i))
 }
 
+/// Every process life of `trace` by its process's name (a restarted process has several).
+pub fn lives_by_name(trace: &AnalyzedTrace) -> HashMap<String, Vec<usize>> {
+    let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+    for life in lives(trace) {
+        if let Some(name) = thread_name(trace, life) {
+            out.entry(name).or_default().push(life);
+        }
+    }
+    out
+}
+
+/// Of `lives` (one process's), the one alive at `at`.
+pub fn life_among(trace: &AnalyzedTrace, lives: &[usize], at: u64) -> Option<usize> {
+    lives.iter().copied().find(|&i| {
+        let span = trace.span(i);
+        span.start_unix_nano <= at && at <= span.end_unix_nano
+    })
+}
+
+/// Whether span `index` is a call to the process `process` (a request it waits to be answered:
+/// the recorder's `rpc.service`, docs/beam.md).
+pub fn is_call_to(trace: &AnalyzedTrace, index: usize, process: &str) -> bool {
+    text(trace, index, "rpc.service").as_deref() == Some(process)
+}
+
 /// The life span of the process named `name` (its thread) that was alive at `at`.
 pub fn life_at(trace: &AnalyzedTrace, name: &str, at: u64) -> Option<usize> {
     lives(trace).find(|&i| {
@@ -126,7 +152,8 @@ pub(crate) mod tests {
     }
 
     /// A server (span 2, "Stock") whose callback takes 10 ms, and three callers (lives 10, 20,
-    /// 30) asking at 0 ms: the server serves them one after another, replying at 10, 20, 30 ms.
+    /// 30) calling it (`rpc.service`) at 0 ms: the server serves them one after another,
+    /// replying at 10, 20, 30 ms.
     pub fn three_callers_in_line() -> AnalyzedTrace {
         const MS: u64 = 1_000_000;
         let mut spans = vec![
@@ -137,13 +164,15 @@ pub(crate) mod tests {
             let n = n as u64;
             let name = format!("<0.{caller}.0>");
             spans.push(life(caller, &name, 0, 40 * MS));
-            spans.push(span(
+            let mut call = span(
                 caller + 1,
                 Some(caller),
                 "Stock.reserve/1",
                 0,
                 (n + 1) * 10 * MS,
-            ));
+            );
+            call.attributes.push(KeyValue::new("rpc.service", "Stock"));
+            spans.push(call);
             spans.push(linked(
                 span(
                     caller + 2,

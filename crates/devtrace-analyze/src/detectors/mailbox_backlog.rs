@@ -59,8 +59,8 @@ impl Backlog {
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
     let mut by_process: BTreeMap<String, Vec<Backlog>> = BTreeMap::new();
     for (t, trace) in traces.iter().enumerate() {
-        for life in processes::lives(trace) {
-            let Some(backlog) = backlog_of(t, trace, life, thresholds) else {
+        for (life, arrivals) in arrivals_by_life(trace) {
+            let Some(backlog) = backlog_of(t, trace, life, &arrivals, thresholds) else {
                 continue;
             };
             let name = processes::thread_name(trace, life).unwrap_or_default();
@@ -77,10 +77,10 @@ fn backlog_of(
     t: usize,
     trace: &AnalyzedTrace,
     life: usize,
+    arrivals: &[(usize, u64)],
     thresholds: &Thresholds,
 ) -> Option<Backlog> {
     let callbacks = processes::top_level_work(trace, life);
-    let arrivals = arrivals(trace, life, &callbacks);
     if arrivals.len() < thresholds.min_queued {
         return None;
     }
@@ -111,30 +111,37 @@ fn backlog_of(
         .then_some(backlog)
 }
 
-/// The messages that came to the process for its callbacks — each `receive` and when its
-/// message was sent — in the order they were sent.
-fn arrivals(trace: &AnalyzedTrace, life: usize, callbacks: &[usize]) -> Vec<(usize, u64)> {
-    let me = processes::thread_name(trace, life);
-    let parents: Vec<usize> = std::iter::once(life)
-        .chain(callbacks.iter().copied())
-        .collect();
-    let mut out: Vec<(usize, u64)> = processes::message_waits(trace)
-        .into_iter()
-        .filter(|w| trace.tree.parent[w.wait.waiter].is_some_and(|p| parents.contains(&p)))
-        .filter(|w| {
-            !w.wait
-                .cause
-                .is_some_and(|cause| calls(trace, cause, me.as_deref()))
-        })
-        .filter_map(|w| Some((w.wait.waiter, w.wait.cause_time_unix_nano?)))
-        .collect();
-    out.sort_by_key(|&(_, sent)| sent);
+/// Each life's messages for its callbacks — each `receive` (right under the life or under one
+/// of its callbacks) and when its message was sent — in the order they were sent; requests of
+/// calls made to the process left out.
+fn arrivals_by_life(trace: &AnalyzedTrace) -> BTreeMap<usize, Vec<(usize, u64)>> {
+    let parent = |i: usize| trace.tree.parent[i];
+    let life_of = |wait: usize| {
+        let p = parent(wait)?;
+        if processes::is_life(trace, p) {
+            return Some(p);
+        }
+        parent(p).filter(|&life| processes::is_life(trace, life))
+    };
+    let mut out: BTreeMap<usize, Vec<(usize, u64)>> = BTreeMap::new();
+    for wait in processes::message_waits(trace) {
+        let (Some(life), Some(sent)) = (life_of(wait.wait.waiter), wait.wait.cause_time_unix_nano)
+        else {
+            continue;
+        };
+        let me = processes::thread_name(trace, life).unwrap_or_default();
+        if !wait
+            .wait
+            .cause
+            .is_some_and(|c| processes::is_call_to(trace, c, &me))
+        {
+            out.entry(life).or_default().push((wait.wait.waiter, sent));
+        }
+    }
+    for arrivals in out.values_mut() {
+        arrivals.sort_by_key(|&(_, sent)| sent);
+    }
     out
-}
-
-/// Whether span `cause` is a call to the process `me` (a request it waits to be answered).
-fn calls(trace: &AnalyzedTrace, cause: usize, me: Option<&str>) -> bool {
-    me.is_some() && processes::text(trace, cause, "rpc.service").as_deref() == me
 }
 
 fn finding(traces: &[AnalyzedTrace], name: &str, runs: &[Backlog]) -> Finding {

@@ -2,9 +2,11 @@
 //! process (a GenServer every request goes through), each waiting behind the others' calls.
 //!
 //! **Rule.** Take the waits in `receive` that messages from one process S ended
-//! ([`crate::processes`]) inside a function (a wait right under a process's life is the
-//! process idle in its loop, waiting for work, not for a reply). For each, S's own work for that caller is the top-level span of S
-//! (a callback) that ended last before S's message, if it ran during the wait; the rest of the
+//! ([`crate::processes`]) inside a call to S (the recorder's client span with `rpc.service` S:
+//! a request answered by S — a process idle in its loop waits for work, and a process passing
+//! a token along a ring waits for its predecessor, neither for a reply). For each, S's own work
+//! for that caller is the top-level span of S (a callback) that ended last before S's message,
+//! if it ran during the wait; the rest of the
 //! wait is time queued behind other callers. S serialises its callers in a run when at least
 //! [`Thresholds::min_callers`] processes waited for it, at least two at once, and the longest
 //! time a caller queued is at least [`Thresholds::min_queued_nanos`]. The saving per run is that
@@ -57,15 +59,16 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
     for (t, trace) in traces.iter().enumerate() {
         let mut by_sender: BTreeMap<String, Vec<MessageWait>> = BTreeMap::new();
         for wait in processes::message_waits(trace) {
-            // A process idle in its own loop waits for work, not for a reply.
-            if trace.tree.parent[wait.wait.waiter].is_some_and(|p| processes::is_life(trace, p)) {
-                continue;
+            let call = trace.tree.parent[wait.wait.waiter];
+            if call.is_some_and(|c| processes::is_call_to(trace, c, &wait.sender)) {
+                by_sender.entry(wait.sender.clone()).or_default().push(wait);
             }
-            by_sender.entry(wait.sender.clone()).or_default().push(wait);
         }
-        for (server, waits) in by_sender {
+        let lives = processes::lives_by_name(trace);
+        for (name, waits) in by_sender {
+            let server = Server::new(trace, lives.get(&name).map_or(&[][..], Vec::as_slice));
             if let Some(run) = run_of(t, trace, &server, &waits, thresholds) {
-                by_server.entry(server).or_default().push(run);
+                by_server.entry(name).or_default().push(run);
             }
         }
     }
@@ -75,10 +78,51 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
         .collect()
 }
 
+/// The server's lives, each with its callbacks in the order they ended.
+struct Server {
+    lives: Vec<(usize, Vec<usize>)>,
+}
+
+impl Server {
+    fn new(trace: &AnalyzedTrace, lives: &[usize]) -> Self {
+        let lives = lives
+            .iter()
+            .map(|&life| {
+                let mut work = processes::top_level_work(trace, life);
+                work.sort_by_key(|&c| trace.span(c).end_unix_nano);
+                (life, work)
+            })
+            .collect();
+        Self { lives }
+    }
+
+    /// The life alive when `wait` ended, with its callbacks.
+    fn life_at(&self, trace: &AnalyzedTrace, wait: &MessageWait) -> Option<&(usize, Vec<usize>)> {
+        let at = wait.end_unix_nano;
+        self.lives.iter().find(|(life, _)| {
+            let span = trace.span(*life);
+            span.start_unix_nano <= at && at <= span.end_unix_nano
+        })
+    }
+
+    /// The callback that served `wait`: the one that ended last before the message that ended
+    /// the wait, if it ran during the wait; with its time during the wait.
+    fn served(&self, trace: &AnalyzedTrace, wait: &MessageWait) -> Option<(usize, u64)> {
+        let (_, work) = self.life_at(trace, wait)?;
+        let ended = work.partition_point(|&c| trace.span(c).end_unix_nano <= wait.end_unix_nano);
+        let c = *work[..ended].last()?;
+        let span = trace.span(c);
+        (span.end_unix_nano > wait.start_unix_nano).then(|| {
+            let start = span.start_unix_nano.max(wait.start_unix_nano);
+            (c, span.end_unix_nano.saturating_sub(start))
+        })
+    }
+}
+
 fn run_of(
     t: usize,
     trace: &AnalyzedTrace,
-    server: &str,
+    server: &Server,
     waits: &[MessageWait],
     thresholds: &Thresholds,
 ) -> Option<Run> {
@@ -100,40 +144,20 @@ fn run_of(
         life: None,
     };
     for wait in waits {
-        let served = served_by(trace, server, wait);
-        let own = served.map_or(0, |(_, nanos)| nanos);
-        let queued = wait.nanos().saturating_sub(own);
+        let served = server.served(trace, wait);
+        let queued = wait
+            .nanos()
+            .saturating_sub(served.map_or(0, |(_, nanos)| nanos));
         run.wait_nanos += wait.nanos();
         run.queued_nanos += queued;
         run.max_queued_nanos = run.max_queued_nanos.max(queued);
         run.service.extend(served);
         run.waiters.push(wait.wait.waiter);
-        run.life = run.life.or_else(|| life_of(trace, server, wait));
+        run.life = run
+            .life
+            .or_else(|| server.life_at(trace, wait).map(|(life, _)| *life));
     }
     (run.max_queued_nanos >= thresholds.min_queued_nanos).then_some(run)
-}
-
-fn life_of(trace: &AnalyzedTrace, server: &str, wait: &MessageWait) -> Option<usize> {
-    processes::life_at(trace, server, wait.end_unix_nano)
-}
-
-/// The callback of `server` that served `wait`: its top-level span that ended last before the
-/// message that ended the wait, if it ran during the wait.
-fn served_by(trace: &AnalyzedTrace, server: &str, wait: &MessageWait) -> Option<(usize, u64)> {
-    let sent_at = wait.end_unix_nano;
-    let life = life_of(trace, server, wait)?;
-    processes::top_level_work(trace, life)
-        .into_iter()
-        .filter(|&c| {
-            let span = trace.span(c);
-            span.end_unix_nano <= sent_at && span.end_unix_nano > wait.start_unix_nano
-        })
-        .max_by_key(|&c| trace.span(c).end_unix_nano)
-        .map(|c| {
-            let span = trace.span(c);
-            let start = span.start_unix_nano.max(wait.start_unix_nano);
-            (c, span.end_unix_nano.saturating_sub(start))
-        })
 }
 
 /// How many of the waits were in progress at once, at most.
@@ -275,6 +299,18 @@ mod tests {
             "{}",
             found.title
         );
+    }
+
+    #[test]
+    fn waits_outside_a_call_to_the_sender_are_not_callers() {
+        // The same waits in functions that did not call "Stock" (a token passed along, a
+        // notification): nobody asked it anything.
+        let mut spans = three_callers_in_line().spans;
+        for span in &mut spans.spans {
+            span.attributes.retain(|kv| kv.key != "rpc.service");
+        }
+        let trace = AnalyzedTrace::new(devtrace_model::TraceId([1; 16]), spans);
+        assert!(detect(&[trace], &Thresholds::default()).is_empty());
     }
 
     #[test]
