@@ -136,6 +136,9 @@ def test_with_a_running_server_the_run_goes_to_it(server):
     assert proc.returncode == 0, proc.stderr
     status, stats = server.api_get("/api/v1/stats")
     assert status == 200 and stats["spans"] == 4, stats
+    # The counter a run reads before and after its command to know whether anything arrived.
+    status, health = server.api_get("/api/v1/health")
+    assert status == 200 and health["committed_spans"] == 4, health
     assert server.ls()[0]["trace_id"] == summary["trace_id"]
 
 

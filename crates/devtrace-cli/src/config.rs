@@ -134,7 +134,7 @@ pub fn redaction(
         .or(env_rules)
         .or_else(|| file.redaction_rules.clone());
     let Some(path) = path else {
-        return Ok(std::sync::Arc::new(Redactor::builtin()));
+        return Ok(Redactor::shared_builtin());
     };
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(

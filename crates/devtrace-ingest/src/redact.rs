@@ -164,6 +164,14 @@ impl Redactor {
         Self::with_extra_rules(&[]).expect("the built-in redaction rules compile")
     }
 
+    /// The canonical rules, made once per process and shared: a server's default
+    /// configuration and the configuration that replaces it get the same redactor, so the
+    /// rules are parsed and their pre-check built once (most of a short command's CPU).
+    pub fn shared_builtin() -> std::sync::Arc<Self> {
+        static SHARED: std::sync::OnceLock<std::sync::Arc<Redactor>> = std::sync::OnceLock::new();
+        std::sync::Arc::clone(SHARED.get_or_init(|| std::sync::Arc::new(Self::builtin())))
+    }
+
     /// The canonical rules followed by `extra` (a user's own, same shape).
     pub fn with_extra_rules(extra: &[RuleSpec]) -> Result<Self, RedactionError> {
         let builtin = RulesFile::parse(BUILTIN_RULES_JSON)?;

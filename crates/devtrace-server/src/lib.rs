@@ -68,7 +68,7 @@ impl Default for ServerConfig {
             allowed_hosts: Vec::new(),
             self_trace: false,
             limits: devtrace_ingest::Limits::default(),
-            redactor: Arc::new(devtrace_ingest::redact::Redactor::builtin()),
+            redactor: devtrace_ingest::redact::Redactor::shared_builtin(),
             tls: None,
         }
     }

@@ -117,7 +117,7 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
 
     let mut summary = None;
     if destination.endpoint().is_some() {
-        destination.wait_for_late_spans();
+        let arrived = destination.wait_for_late_spans();
         // The summary reads the run back from the store: only when it is shown or written.
         let wants_summary = !args.quiet || args.json.is_some();
         let recorded = record(
@@ -125,9 +125,9 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
             args,
             &identity,
             &outcome,
-            started_at,
-            ended_at,
+            (started_at, ended_at),
             &destination,
+            arrived,
         )
         .and_then(|()| {
             wants_summary
@@ -229,8 +229,12 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// Where the run's spans go.
 pub(super) enum Destination {
-    /// Another `devtrace run` (we are its child) or a running `devtrace serve`.
-    External { endpoint: String },
+    /// Another `devtrace run` (we are its child) or a running `devtrace serve`; for a serve,
+    /// its API and the spans it had committed when the run began (its health route's counter).
+    External {
+        endpoint: String,
+        serve: Option<(SocketAddr, u64)>,
+    },
     /// Receivers started for this run over the store in the data directory.
     Embedded(Box<EmbeddedReceiver>),
     /// Nothing can be recorded; the command still runs.
@@ -248,12 +252,13 @@ impl Destination {
         if let Some(endpoint) = nested {
             return Self::External {
                 endpoint: endpoint.trim_end_matches('/').to_owned(),
+                serve: None,
             };
         }
         if let Some(serve) = RunningServe::find(&choice.data_dir) {
-            let addr = serve.http;
             return Self::External {
-                endpoint: format!("http://{addr}"),
+                endpoint: format!("http://{}", serve.http),
+                serve: committed_spans(serve.api).map(|count| (serve.api, count)),
             };
         }
         match EmbeddedReceiver::start(choice) {
@@ -264,34 +269,42 @@ impl Destination {
 
     pub(super) fn endpoint(&self) -> Option<&str> {
         match self {
-            Self::External { endpoint } => Some(endpoint),
+            Self::External { endpoint, .. } => Some(endpoint),
             Self::Embedded(receiver) => Some(&receiver.endpoint),
             Self::Unrecorded(_) => None,
         }
     }
 
-    /// Spans the run's own receivers have received so far; `None` when they go elsewhere (a
-    /// shared server receives other programs' spans too).
+    /// Spans received since the run began: by the run's own receivers, or by the serve it
+    /// sends to (anyone's: a shared server receives other programs' spans too); `None` when it
+    /// cannot be known (a parent run's receivers, a serve that does not say).
     fn received_spans(&self) -> Option<u64> {
         match self {
             Self::Embedded(receiver) => {
                 let handle = receiver.writer.handle();
                 Some(handle.committed_spans() + handle.pending_items())
             }
+            Self::External {
+                serve: Some((api, at_start)),
+                ..
+            } => committed_spans(*api).map(|now| now.saturating_sub(*at_start)),
             _ => None,
         }
     }
 
-    pub(super) fn wait_for_late_spans(&self) {
+    /// Waits until spans stop arriving; returns whether any arrived during the run (or it
+    /// cannot be known).
+    pub(super) fn wait_for_late_spans(&self) -> bool {
+        // No exporter sent anything during the run: nothing is late. (An SDK's exporter
+        // flushes synchronously at exit, and devtrace answers after the commit, so spans of a
+        // program that has exited are already counted.)
+        let arrived = self.received_spans() != Some(0);
         match self {
-            // No exporter sent anything during the run: nothing is late. (An SDK's exporter
-            // flushes synchronously at exit, and devtrace answers after the commit, so spans
-            // of a program that has exited are already counted.)
-            Self::Embedded(_) if self.received_spans() == Some(0) => {}
-            Self::Embedded(receiver) => receiver.wait_until_quiet(),
-            Self::External { .. } => std::thread::sleep(QUIET_WINDOW),
-            Self::Unrecorded(_) => {}
+            Self::Embedded(receiver) if arrived => receiver.wait_until_quiet(),
+            Self::External { .. } if arrived => std::thread::sleep(QUIET_WINDOW),
+            Self::Embedded(_) | Self::External { .. } | Self::Unrecorded(_) => {}
         }
+        arrived
     }
 
     pub(super) fn stop(self) {
@@ -299,6 +312,18 @@ impl Destination {
             receiver.stop();
         }
     }
+}
+
+/// The spans a running serve has committed since it started, from its health route (`None`
+/// when it does not answer in time or says nothing of them: an older serve).
+fn committed_spans(api: SocketAddr) -> Option<u64> {
+    let options = devtrace_client::ClientOptions {
+        read_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let client = devtrace_client::Client::parse(&devtrace_query::links::base(api), options).ok()?;
+    let health: serde_json::Value = client.get_json("/api/v1/health").ok()?;
+    health["committed_spans"].as_u64()
 }
 
 pub(super) struct EmbeddedReceiver {
@@ -310,6 +335,8 @@ pub(super) struct EmbeddedReceiver {
 
 impl EmbeddedReceiver {
     fn start(choice: &crate::config::StoreChoice) -> Result<Self> {
+        // The redaction rules are parsed on the other core while the store opens.
+        let redactor = std::thread::spawn(crate::config::default_redaction);
         let backend = choice.open_writer_only().context("cannot open the store")?;
         let writer = Writer::start(
             backend,
@@ -318,7 +345,9 @@ impl EmbeddedReceiver {
                 ..Default::default()
             },
         );
-        let redactor = crate::config::default_redaction()?;
+        let redactor = redactor
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading the redaction rules panicked"))??;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -847,9 +876,9 @@ fn record(
     args: &RunArgs,
     identity: &Identity,
     outcome: &Outcome,
-    started: SystemTime,
-    ended: SystemTime,
+    (started, ended): (SystemTime, SystemTime),
     destination: &Destination,
+    arrived: bool,
 ) -> Result<()> {
     use devtrace_ingest::otlp::trace::v1::{Span, Status, span::Link as PLink};
     let endpoint = destination
@@ -859,7 +888,7 @@ fn record(
     let mut attributes = run_attributes(args, identity, outcome);
     // Spans from SDKs that ignored TRACEPARENT, found by their resource attribute.
     // Only when something other than devtrace sent spans (the store is not opened otherwise).
-    let attached = if destination.received_spans() == Some(0) {
+    let attached = if !arrived {
         Vec::new()
     } else {
         attached_traces(choice, identity, start)

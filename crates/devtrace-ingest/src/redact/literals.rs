@@ -9,8 +9,19 @@
 //! such string (a bare character class) is always a candidate. The check may say "maybe" too
 //! often, never "no" wrongly: the strings are derived from the parsed pattern, not written by
 //! hand.
+//!
+//! The pass starts on a contiguous NFA, cheap to build; a process that goes on to scan
+//! [`DFA_AFTER_BYTES`] of text (a server, a large import) builds a DFA of the same strings once
+//! and scans with it from then on: the NFA's overlapping search was the single largest cost of
+//! `devtrace serve`'s ingest (17 % of its instructions a span, bench/ingest-profile.sh).
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Text scanned with the NFA after which the DFA is built: past this, the DFA's build (a few
+/// milliseconds) is repaid within the next few megabytes.
+pub(super) const DFA_AFTER_BYTES: u64 = 4 << 20;
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 /// At most this many strings stand for one part of a pattern (cross products are cut here).
@@ -156,6 +167,12 @@ fn normalized(mut strings: Vec<Vec<u8>>) -> Option<Vec<Vec<u8>>> {
 pub(super) struct Prefilter {
     /// Every rule's required strings, ASCII case ignored; `None` when no rule has any.
     automaton: Option<AhoCorasick>,
+    /// The same strings as a DFA, once [`DFA_AFTER_BYTES`] were scanned.
+    dfa: OnceLock<AhoCorasick>,
+    /// Bytes scanned by the NFA so far.
+    scanned: AtomicU64,
+    /// The strings, kept to build the DFA.
+    patterns: Vec<Vec<u8>>,
     /// The rule each of the automaton's patterns belongs to.
     rule_of_pattern: Vec<usize>,
     /// Rules without required strings: candidates for every text.
@@ -166,30 +183,66 @@ pub(super) struct Prefilter {
 /// rule order, so a text that only a few rules can match costs a few steps, not one per rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Candidates {
-    words: Vec<u64>,
+    words: Words,
+}
+
+/// Words of a set of up to 256 rules are kept inline: a set is made for every value redacted,
+/// and allocating it was a visible share of a server's ingest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Words {
+    Inline { words: [u64; 4], len: usize },
+    Heap(Vec<u64>),
+}
+
+impl Words {
+    fn zeroed(len: usize) -> Self {
+        if len <= 4 {
+            Words::Inline {
+                words: [0; 4],
+                len,
+            }
+        } else {
+            Words::Heap(vec![0; len])
+        }
+    }
+
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            Words::Inline { words, len } => &words[..*len],
+            Words::Heap(words) => words,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u64] {
+        match self {
+            Words::Inline { words, len } => &mut words[..*len],
+            Words::Heap(words) => words,
+        }
+    }
 }
 
 impl Candidates {
     fn none(rules: usize) -> Self {
         Self {
-            words: vec![0; rules.div_ceil(64)],
+            words: Words::zeroed(rules.div_ceil(64)),
         }
     }
 
     fn insert(&mut self, rule: usize) {
-        self.words[rule / 64] |= 1 << (rule % 64);
+        self.words.as_mut_slice()[rule / 64] |= 1 << (rule % 64);
     }
 
     /// The first candidate rule at `from` or after it.
     pub(super) fn next_from(&self, from: usize) -> Option<usize> {
+        let words = self.words.as_slice();
         let mut word = from / 64;
-        let mut bits = *self.words.get(word)? & (u64::MAX << (from % 64));
+        let mut bits = *words.get(word)? & (u64::MAX << (from % 64));
         loop {
             if bits != 0 {
                 return Some(word * 64 + bits.trailing_zeros() as usize);
             }
             word += 1;
-            bits = *self.words.get(word)?;
+            bits = *words.get(word)?;
         }
     }
 }
@@ -205,16 +258,10 @@ impl Prefilter {
                 rule_of_pattern.push(rule);
             }
         }
-        let automaton = (!patterns.is_empty()).then(|| {
-            AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                // Not a DFA: building one for every rule's strings costs more than the texts
-                // of a short-lived process take to scan.
-                .kind(Some(AhoCorasickKind::ContiguousNFA))
-                .build(&patterns)
-                .expect("a few hundred short literals always build")
-        });
+        // Not a DFA yet: building one for every rule's strings costs more than the texts of a
+        // short-lived process take to scan.
+        let automaton = (!patterns.is_empty())
+            .then(|| automaton(&patterns, AhoCorasickKind::ContiguousNFA));
         let mut always = Candidates::none(rules.len());
         for (rule, literals) in rules.iter().enumerate() {
             if literals.is_none() {
@@ -223,21 +270,51 @@ impl Prefilter {
         }
         Self {
             automaton,
+            dfa: OnceLock::new(),
+            scanned: AtomicU64::new(0),
+            patterns,
             rule_of_pattern,
             always,
         }
     }
 
+    /// The automaton to scan with: the DFA once built (or now, when the NFA has scanned
+    /// enough), else the NFA.
+    fn scanner(&self, text: &[u8]) -> Option<&AhoCorasick> {
+        if let Some(dfa) = self.dfa.get() {
+            return Some(dfa);
+        }
+        let nfa = self.automaton.as_ref()?;
+        let scanned = self.scanned.fetch_add(text.len() as u64, Ordering::Relaxed);
+        if scanned < DFA_AFTER_BYTES {
+            return Some(nfa);
+        }
+        Some(
+            self.dfa
+                .get_or_init(|| automaton(&self.patterns, AhoCorasickKind::DFA)),
+        )
+    }
+
     /// The rules that can match `text`.
     pub(super) fn candidates(&self, text: &[u8]) -> Candidates {
         let mut candidates = self.always.clone();
-        if let Some(automaton) = &self.automaton {
+        if let Some(automaton) = self.scanner(text) {
             for found in automaton.find_overlapping_iter(text) {
                 candidates.insert(self.rule_of_pattern[found.pattern().as_usize()]);
             }
         }
         candidates
     }
+}
+
+/// One automaton of `patterns`, ASCII case ignored, every match reported.
+fn automaton(patterns: &[Vec<u8>], kind: AhoCorasickKind) -> AhoCorasick {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .kind(Some(kind))
+        .build(patterns)
+        .expect("a few hundred short literals always build")
 }
 
 #[cfg(test)]
@@ -267,6 +344,12 @@ mod tests {
         assert_eq!(set.next_from(130), None);
         assert_eq!(Candidates::none(0).next_from(0), None);
         assert_eq!(Candidates::none(5).next_from(0), None);
+        // More rules than the inline words hold.
+        let mut many = Candidates::none(300);
+        many.insert(2);
+        many.insert(299);
+        assert_eq!(many.next_from(3), Some(299));
+        assert_eq!(many.next_from(300), None);
     }
 
     fn literals(pattern: &str) -> Option<Vec<String>> {
@@ -327,5 +410,29 @@ mod tests {
             bools(&prefilter.candidates(b"GHP_x a@b"), 3),
             [true, true, true]
         );
+    }
+
+    #[test]
+    fn after_enough_text_the_dfa_answers_as_the_nfa_did() {
+        let prefilter = Prefilter::new(&[
+            Some(vec![b"ghp_".to_vec()]),
+            None,
+            Some(vec![b"@".to_vec(), b"://".to_vec()]),
+            Some(vec![b"akia".to_vec(), b"asia".to_vec()]),
+        ]);
+        let texts: [&[u8]; 5] = [b"true", b"GHP_x a@b", b"https://x", b"xAsIa", b"ghp@akia"];
+        let before: Vec<Vec<bool>> = texts
+            .iter()
+            .map(|t| bools(&prefilter.candidates(t), 4))
+            .collect();
+        assert!(prefilter.dfa.get().is_none(), "a short scan keeps the NFA");
+        let filler = vec![b'x'; DFA_AFTER_BYTES as usize];
+        assert_eq!(bools(&prefilter.candidates(&filler), 4), [false, true, false, false]);
+        let after: Vec<Vec<bool>> = texts
+            .iter()
+            .map(|t| bools(&prefilter.candidates(t), 4))
+            .collect();
+        assert!(prefilter.dfa.get().is_some(), "the DFA is built once enough was scanned");
+        assert_eq!(before, after);
     }
 }

@@ -160,7 +160,7 @@ impl Ingestor {
         Self {
             writer,
             limits,
-            redactor: Arc::new(Redactor::builtin()),
+            redactor: Redactor::shared_builtin(),
             in_flight: Arc::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT_REQUESTS,
             bytes: Arc::default(),

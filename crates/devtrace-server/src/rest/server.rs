@@ -14,15 +14,20 @@ pub struct Health {
     /// Always `ok`.
     pub status: String,
     pub version: String,
+    /// Spans committed since the server started, a counter: a caller that reads it before and
+    /// after some work learns whether anything arrived meanwhile (`devtrace run` skips waiting
+    /// for late spans when nothing did).
+    pub committed_spans: u64,
 }
 
 /// Whether the server is up, and its version.
 #[utoipa::path(get, path = "/api/v1/health", tag = "server",
     responses((status = 200, description = "The server is up", body = Health)))]
-pub async fn health() -> Json<Health> {
+pub async fn health(state: ApiState) -> Json<Health> {
     Json(Health {
         status: "ok".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        committed_spans: state.writer.committed_spans(),
     })
 }
 
