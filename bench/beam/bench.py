@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
 """The BEAM runtime's benchmarks (docs/PERFORMANCE.md, "The BEAM runtime"): msgbench.erl's ring
 of processes (a recorded call and a message per hop), unrecorded, recorded by `devtrace run
---record` (every call and message, lossless, read live by devtrace), and under `dbg` with a
+--record` (every call and message: the flight recorder, the default, keeping the last 10 s in
+an overwrite-oldest ring nobody reads until the VM ends; and `--record-seconds 0`, lossless,
+read live by devtrace, a full ring making the process wait), and under `dbg` with a
 tracer process (the same flags and pattern), under `eprof` (this module's functions) and
-under `fprof` (every call, traced to a file: what a BEAM developer would use instead); and the
-NIF's ring write alone. Each variant runs
-ROUNDS times in a fresh VM, interleaved; medians are printed.
+under `fprof` (every call, traced to a file: what a BEAM developer would use instead); under
+`devtrace run --plan` with two plans `devtrace plan` makes from a recording of it
+(`wait_done/1`: the starter's loop, one function called ≈ 200 times, no messages; `ring/0` to
+depth 2: the ring, the processes it spawns (`node_loop/2`) and `hop/2`, 4 functions, ≈ 40,000
+calls a run, no messages: the sends go to pids); and the NIF's ring write alone. Each
+variant runs
+ROUNDS times in a fresh VM, interleaved; medians are printed, with the VM's peak resident memory
+(the median of its VmHWM at the end of each run).
 
     scripts/build-beam && cargo build --release -p devtrace-cli
     python3 bench/beam/bench.py [--devtrace target/release/devtrace] [--rounds 5]
@@ -29,6 +36,22 @@ def last_json(text: str) -> dict:
     return json.loads(next(l for l in reversed(text.splitlines()) if l.startswith("{")))
 
 
+def make_plans(devtrace: Path, data: Path, erl: list[str]) -> dict[str, str]:
+    """Plans `devtrace plan` makes from a recording of msgbench (its source in this directory)."""
+    subprocess.run(
+        [str(devtrace), "--data", str(data), "run", "--quiet", "--record", "--record-seconds", "0", "--", *erl, "plain"],
+        capture_output=True, text=True, check=True,
+    )
+    plans = {}
+    for operation, name in [("msgbench:wait_done/1", "wait_done/1"), ("msgbench:ring/0", "ring/0, 4 functions")]:
+        made = subprocess.run(
+            [str(devtrace), "--data", str(data), "plan", operation, "--source", str(HERE), "--json"],
+            capture_output=True, text=True, check=True,
+        )
+        plans[name] = json.loads(made.stdout)["id"]
+    return plans
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devtrace", default=str(REPO / "target" / "release" / "devtrace"))
@@ -40,33 +63,49 @@ def main() -> None:
         subprocess.run(["erlc", "-o", tmp, str(HERE / "msgbench.erl")], check=True)
         erl = ["erl", "-noshell", "-pa", tmp, "-pa", str(runtime / "devtrace_beam" / "ebin"), "-run", "msgbench", "main"]
         data = Path(tmp) / "data"
+        plans = make_plans(devtrace, data, erl)
+        flight, lossless = "devtrace --record (flight, 10 s)", "devtrace --record --record-seconds 0 (lossless)"
         times: dict[str, list[float]] = {
-            "none": [], "devtrace --record": [], "dbg (tracer process)": [], "eprof": [], "fprof (tracing only)": []
+            "none": [], flight: [], lossless: [], "dbg (tracer process)": [], "eprof": [], "fprof (tracing only)": [],
+            **{f"devtrace --plan ({name})": [] for name in plans},
         }
+        rss: dict[str, list[int]] = {name: [] for name in times}
         notes = []
         for _ in range(args.rounds):
-            times["none"].append(last_json(subprocess.run(erl + ["plain"], capture_output=True, text=True, check=True).stdout)["ms"])
-            recorded = subprocess.run(
-                [str(devtrace), "--data", str(data), "run", "--quiet", "--record", "--", *erl, "plain"],
-                capture_output=True, text=True, check=True,
-            )
-            times["devtrace --record"].append(last_json(recorded.stdout)["ms"])
-            notes.append(next(l for l in recorded.stderr.splitlines() if "BEAM VM" in l))
+            plain = last_json(subprocess.run(erl + ["plain"], capture_output=True, text=True, check=True).stdout)
+            times["none"].append(plain["ms"])
+            rss["none"].append(plain["max_rss_kib"])
+            for name, mode in [(flight, []), (lossless, ["--record-seconds", "0"])]:
+                recorded = subprocess.run(
+                    [str(devtrace), "--data", str(data), "run", "--quiet", "--record", *mode, "--", *erl, "plain"],
+                    capture_output=True, text=True, check=True,
+                )
+                result = last_json(recorded.stdout)
+                times[name].append(result["ms"])
+                rss[name].append(result["max_rss_kib"])
+                notes.append(next(l for l in recorded.stderr.splitlines() if "BEAM VM" in l))
             times["dbg (tracer process)"].append(last_json(subprocess.run(erl + ["dbg"], capture_output=True, text=True, check=True).stdout)["ms"])
             times["eprof"].append(last_json(subprocess.run(erl + ["eprof"], capture_output=True, text=True, check=True).stdout)["ms"])
             fprof = subprocess.run(erl + ["fprof"], capture_output=True, text=True, check=True, env={**os.environ, "TMPDIR": tmp})
             times["fprof (tracing only)"].append(last_json(fprof.stdout)["ms"])
+            for name, plan_id in plans.items():
+                planned = subprocess.run(
+                    [str(devtrace), "--data", str(data), "run", "--quiet", "--plan", plan_id, "--", *erl, "plain"],
+                    capture_output=True, text=True, check=True,
+                )
+                times[f"devtrace --plan ({name})"].append(last_json(planned.stdout)["ms"])
         nif = last_json(subprocess.run(erl + ["nif"], capture_output=True, text=True, check=True).stdout)
     base = statistics.median(times["none"])
     hops = 20000
-    print(f"| variant | median ms (of {args.rounds}) | vs none | per hop over none |")
-    print("|---|---|---|---|")
+    print(f"| variant | median ms (of {args.rounds}) | vs none | per hop over none | VM's max RSS |")
+    print("|---|---|---|---|---|")
     for name, values in times.items():
         median = statistics.median(values)
         extra = (median - base) * 1e6 / hops
-        print(f"| {name} | {median:.1f} | ×{median / base:.2f} | {extra:.0f} ns |")
+        peak = f"{statistics.median(rss[name]) / 1024:.0f} MiB" if rss.get(name) else ""
+        print(f"| {name} | {median:.1f} | ×{median / base:.2f} | {extra:.0f} ns | {peak} |")
     print(f"\nring write from the NIF: {nif['ns_per_record']} ns a record (10 M records)")
-    print(f"last recording: {notes[-1]}")
+    print(f"last recordings: {notes[-2]}\n                 {notes[-1]}")
 
 
 if __name__ == "__main__":

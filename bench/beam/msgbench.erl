@@ -1,6 +1,7 @@
 %% The BEAM runtime's message-passing benchmark (bench/beam/bench.py runs it): a ring of
 %% processes passing a token; each hop is a call of this module's `hop/2' (a recorded function)
-%% and a message. `main([Mode])' runs it and prints `{"mode": ..., "ms": ..., "hops": ...}':
+%% and a message. `main([Mode])' runs it and prints `{"mode": ..., "ms": ..., "hops": ...,
+%% "max_rss_kib": ...}' (the VM's peak resident memory):
 %%   plain  as is (recorded or not: `devtrace run --record' records it with no change);
 %%   dbg    under `dbg' with a tracer process (what a BEAM developer would use instead): the same
 %%          trace flags and pattern as devtrace's runtime, the tracer counting the messages;
@@ -51,7 +52,20 @@ run(Mode) ->
     Starter = spawn(fun() -> Self ! {result, ring()} end),
     receive {result, {Micros, Hops}} -> ok end,
     _ = Starter,
-    io:format("{\"mode\": \"~s\", \"ms\": ~.3f, \"hops\": ~p}~n", [Mode, Micros / 1000, Hops]).
+    io:format("{\"mode\": \"~s\", \"ms\": ~.3f, \"hops\": ~p, \"max_rss_kib\": ~p}~n",
+              [Mode, Micros / 1000, Hops, max_rss_kib()]).
+
+%% The VM's peak resident memory so far (Linux's VmHWM), in KiB; 0 where there is none.
+max_rss_kib() ->
+    case file:read_file("/proc/self/status") of
+        {ok, Status} ->
+            case re:run(Status, "VmHWM:\\s+(\\d+) kB", [{capture, all_but_first, list}]) of
+                {match, [KiB]} -> list_to_integer(KiB);
+                nomatch -> 0
+            end;
+        _ ->
+            0
+    end.
 
 %% A ring of ?PROCS processes; the token goes round ?ROUNDS times.
 ring() ->

@@ -195,6 +195,11 @@ CHECKED_ELSEWHERE: dict[Key, tuple[str, str, str]] = {
         "tests/e2e/test_native_recorder.py", "test_a_sigkilled_process_leaves_its_last_calls_for_recovery",
         "the message of `run --record` for a process killed by SIGKILL",
     ),
+    ("docs/beam.md", "$ devtrace plan Shop.checkout/1"): (
+        "tests/e2e/test_beam_plan.py", "test_an_elixir_operation_is_planned_from_its_source_and_recorded_by_the_plan",
+        "the plan of tests/e2e/beam_plan_app/elixir from its recording (functions, depths, vias, the flow, "
+        "the anonymous fn's note, the hostile module quoted) and its planned run",
+    ),
     ("docs/python.md", '$ devtrace plan "process batch"'): (
         "crates/devtrace-cli/tests/plan.rs", "a_span_started_by_hand_is_planned_from_its_name_in_the_source",
         "the plan of a span started by hand, its where: line",
@@ -286,6 +291,8 @@ PLACEHOLDERS: dict[str, Callable[[DocEnv], str]] = {
     "<trace id>": lambda env: newest(env)[:8],
     # the commands that explain a failure (`errors show <trace>`) are given a failed trace
     "<trace>": lambda env: newest(env, "--errors")[:8],
+    # where the reader cloned devtrace (beam.md's Mix path dependency): this checkout
+    "<devtrace checkout>": lambda env: str(REPO_ROOT),
     # a development session (sessions.md, rest-api.md: the author's orchestrator session)
     "fe5e1c67": lambda env: newest_session(env)[:8],
     # rest-api.md's "two devtrace runs, side by side"

@@ -236,13 +236,17 @@ test('lanes by the key l and in the URL; j and k step over the headings', async 
   await page.locator('.wf-row.lane-head').first().waitFor();
   assert.equal(new URL(page.url()).searchParams.get('lanes'), '1');
 
-  // The first lane is the run's own span alone; j goes from it to the next lane's first span.
+  // The first lane holds the spans of no thread: the run's own and the flight recorder's
+  // window; j walks them, then goes over the heading onto the next lane's first span.
   const headings = await laneHeadings();
   assert.equal(headings[0].name, 'no thread');
   await page.locator('.wf-scroll').focus();
   await page.keyboard.press('j');
   const selected = page.locator('.wf-row.selected[data-row]');
   assert.equal(await selected.getAttribute('data-lane'), '0');
+  await page.keyboard.press('j');
+  assert.equal(await selected.getAttribute('data-lane'), '0');
+  assert.match(await selected.locator('.label').textContent(), /devtrace\.flight_window/);
   await page.keyboard.press('j');
   assert.equal(await selected.getAttribute('data-lane'), '1', 'over the second heading onto its first span');
   assert.match(await selected.locator('.label').textContent(), /^process /);

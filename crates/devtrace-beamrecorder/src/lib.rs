@@ -3,8 +3,8 @@
 //! scheduler thread of the traced process, in place of a message to a tracer process whose
 //! mailbox could grow without bound). Each event becomes 16-byte records in
 //! devtrace-recorder's shared-memory rings (one writer per scheduler thread), in the BEAM
-//! vocabulary of `devtrace_recorder::beam`; `devtrace run` reads the file while the program
-//! runs, and after it ended (or was killed), and turns it into spans.
+//! vocabulary of `devtrace_recorder::beam`; `devtrace run` reads the file after the VM ended
+//! (or was killed) — in lossless mode also while it runs — and turns it into spans.
 //!
 //! Owns: the NIF entry and its functions (`open/4`, `enabled/3`, `trace/5`, `stats/0`,
 //! `summary/2`, `bench_write/1`, `initial_call/1`, `exit_told/1`), the tracer's per-thread state ([`tracer`]), the bounded,
@@ -174,7 +174,8 @@ fn error(env: *mut ErlNifEnv, text: &str) -> Term {
 /// `open(Path, SizeMiB, ExcludedModules, Flags)`: creates the recorder file and starts
 /// recording; `Flags` holds `elixir` (Elixir's syntax in summaries), `values` (summaries of
 /// arguments and results), `lossless` (a full ring makes the traced process wait for the
-/// reader), `state` or `{state, Modules}` (the state of every recorded GenServer, or of those
+/// reader), `{seconds, N}` (the flight recorder's window, said in the file's metadata),
+/// `state` or `{state, Modules}` (the state of every recorded GenServer, or of those
 /// modules', before and after each callback; with `values`). Once per VM: a second open is
 /// `{error, already_open}`.
 unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) -> Term {
@@ -200,9 +201,13 @@ unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) 
         Ok(layout) => layout,
         Err(e) => return error(env, &e.to_string()),
     };
+    // A file nobody follows (a flight recorder's) says what its window is to whoever reads
+    // it after the VM ended (`devtrace run`, `devtrace recover`).
     let meta = format!(
-        "{{\"runtime\":\"beam\",\"otp_pid\":{}}}",
-        std::process::id()
+        "{{\"runtime\":\"beam\",\"otp_pid\":{},\"lossless\":{},\"seconds\":{}}}",
+        std::process::id(),
+        flags.contains(&a.lossless),
+        window_seconds(env, &flags)
     );
     let file = match RecorderFile::create_with_clock(
         Path::new(&path),
@@ -228,9 +233,25 @@ unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) 
         values: flags.contains(&a.values),
         state: state_options(env, &flags),
         known: Known::new(env),
+        plan: plan_functions(env, &flags),
     };
     let _ = TRACER.set(Tracer::new(file, options));
     a.ok
+}
+
+/// The `{seconds, N}` flag: the flight recorder's window in seconds (0: keep everything).
+fn window_seconds(env: *mut ErlNifEnv, flags: &[Term]) -> u64 {
+    let seconds = atom(env, c"seconds");
+    flags
+        .iter()
+        .find_map(|&flag| {
+            let items = tracer::tuple_elements(env, flag).filter(|i| i.len() == 2)?;
+            let mut n: std::os::raw::c_ulong = 0;
+            // SAFETY: an integer term of this env.
+            (items[0] == seconds && unsafe { ffi::enif_get_ulong(env, items[1], &mut n) } != 0)
+                .then_some(n)
+        })
+        .unwrap_or(0)
 }
 
 /// The `state` flag's choice: every module (`state`), some (`{state, Modules}`), or none.
@@ -272,6 +293,32 @@ fn state_options(env: *mut ErlNifEnv, flags: &[Term]) -> Option<StateOptions> {
         noreply: atom(env, c"noreply"),
         ok: atom(env, c"ok"),
     })
+}
+
+/// The `{plan, [{Module, Function, Arity}]}` flag's functions: the only ones recorded.
+fn plan_functions(env: *mut ErlNifEnv, flags: &[Term]) -> Option<HashSet<(Term, Term, u32)>> {
+    let plan = atom(env, c"plan");
+    let functions = flags
+        .iter()
+        .find_map(|&flag| match tracer::tuple_elements(env, flag) {
+            Some(items) if items.len() == 2 && items[0] == plan => Some(list(env, items[1])),
+            _ => None,
+        })?;
+    Some(
+        functions
+            .into_iter()
+            .filter_map(|mfa| {
+                let items = tracer::tuple_elements(env, mfa).filter(|i| i.len() == 3)?;
+                let mut arity: std::os::raw::c_ulong = 0;
+                // SAFETY: an integer term of this env.
+                (unsafe { ffi::enif_get_ulong(env, items[2], &mut arity) } != 0).then_some((
+                    items[0],
+                    items[1],
+                    arity as u32,
+                ))
+            })
+            .collect(),
+    )
 }
 
 /// `stats()`: `{Events, ValuesNotKept, WriterWaits, WaitsGivenUp}` (0s before `open`).

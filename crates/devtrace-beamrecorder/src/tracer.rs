@@ -8,6 +8,11 @@
 //! process or an exception type the first time, and to keep a value summary's text) and, for
 //! a `gen_statem` callback only, the one keeping the state it was given until it returns.
 //!
+//! Each chunk of a scheduler's ring holds, before a process's first record there, its header:
+//! its `Process` record and its identity (parent, initial calls, registered), kept per live
+//! process, so a flight recorder's window — which begins at a chunk — names and places the
+//! processes spawned before it.
+//!
 //! Also here: the lifecycle events (a spawn's initial call, links, a registered name, a
 //! monitor's `'DOWN'` or a trapped `'EXIT'` as the exit it tells of), written as BEAM records
 //! that devtrace-recorder's `beam` module turns into span events, attributes and links.
@@ -36,6 +41,20 @@ pub struct Options {
     pub state: Option<StateOptions>,
     /// Atoms that recognise OTP's processes and messages.
     pub known: Known,
+    /// Under `devtrace run --plan`: the only functions recorded, `(module, function, arity)`
+    /// (a module loaded later is traced whole until the runtime narrows its patterns; the
+    /// calls of its other functions are dropped here meanwhile).
+    pub plan: Option<HashSet<(Term, Term, u32)>>,
+}
+
+impl Options {
+    fn recorded(&self, module: Term, function: Term, arity: u32) -> bool {
+        !self.excluded.contains(&module)
+            && self
+                .plan
+                .as_ref()
+                .is_none_or(|plan| plan.contains(&(module, function, arity)))
+    }
 }
 
 /// The atoms of OTP's spawns and exit messages (atoms are words valid in every env).
@@ -200,7 +219,27 @@ pub struct Tracer {
     statem_generation: AtomicU32,
     /// The state and data a `gen_statem` callback was given, by process, until it returns.
     statem_calls: Mutex<HashMap<u64, StatemCall>>,
+    /// Who each live process is (its spawn's parent and initial calls, whether it registered a
+    /// name), re-written the first time it writes into a chunk; forgotten at its exit.
+    identities: Mutex<HashMap<u64, Identity>>,
 }
+
+/// What the identity records of a process say (`beam::BeamKind::Parent` and after).
+#[derive(Default, Clone)]
+struct Identity {
+    parent: u64,
+    initial_call: u32,
+    parent_call: u32,
+    /// Its registered name, as named in the log.
+    registered: Option<String>,
+}
+
+/// The most records a process's header takes: its `Process` record and its identity's four.
+const HEADER_RECORDS: u32 = 5;
+/// Processes named in the log are remembered up to this many: beyond it the set is emptied, and
+/// a process is named again (by its registered name, if it has one) when it writes again. (Not
+/// forgotten at its exit: a link event naming it afterwards would name it by its pid again.)
+const NAMED_PROCESSES_KEPT: usize = 65_536;
 
 struct StatemCall {
     code: u32,
@@ -243,6 +282,12 @@ struct Local {
     codes: HashMap<(Term, Term, u32), u32>,
     /// The tracer's `statem_modules` as of `statem_generation`.
     statem: (u32, HashSet<Term>),
+    /// The processes whose header the writer's chunk holds (the chunk by its first record's
+    /// sequence number).
+    in_chunk: (u64, HashSet<u64>),
+    /// Processes this thread knows are named in the log (so a process switch, on every hop of
+    /// a message, takes no lock); emptied at [`NAMED_PROCESSES_KEPT`].
+    named: HashSet<u64>,
 }
 
 thread_local! {
@@ -251,6 +296,8 @@ thread_local! {
         current: 0,
         codes: HashMap::new(),
         statem: (0, HashSet::new()),
+        in_chunk: (0, HashSet::new()),
+        named: HashSet::new(),
     });
 }
 
@@ -266,6 +313,7 @@ impl Tracer {
             statem_modules: Mutex::new(HashSet::new()),
             statem_generation: AtomicU32::new(0),
             statem_calls: Mutex::new(HashMap::new()),
+            identities: Mutex::new(HashMap::new()),
         }
     }
 
@@ -310,12 +358,35 @@ impl Tracer {
                 // SAFETY: gettid has no preconditions.
                 self.file.writer(unsafe { libc::gettid() } as u64)
             });
-            if local.current != key {
+            // An event's records and its process's header go into one chunk, and a chunk
+            // holds the header of each process before its first record there: a window, which
+            // begins at a chunk, knows whose records it holds and who they are.
+            if w.room() < HEADER_RECORDS + records.len() as u32 {
+                self.file.start_chunk(w);
+            }
+            if local.in_chunk.0 != w.chunk_start() {
+                local.in_chunk.0 = w.chunk_start();
+                local.in_chunk.1.clear();
+            }
+            let first_in_chunk = !local.in_chunk.1.contains(&key);
+            if local.current != key || first_in_chunk {
                 local.current = key;
-                self.name_process(env, key, pid);
+                if !local.named.contains(&key) {
+                    self.name_process(env, key, pid);
+                    if local.named.len() >= NAMED_PROCESSES_KEPT {
+                        local.named.clear();
+                    }
+                    local.named.insert(key);
+                }
                 let now = w.clock().now();
                 self.file
                     .push(w, now, beam::beam_meta(BeamKind::Process, key));
+                if first_in_chunk {
+                    local.in_chunk.1.insert(key);
+                    for meta in self.identity_records(key) {
+                        self.file.push(w, now, meta);
+                    }
+                }
             }
             for meta in records {
                 let now = w.clock().now();
@@ -326,13 +397,73 @@ impl Tracer {
             .fetch_add(records.len() as u64, Ordering::Relaxed);
     }
 
+    /// The identity records of process `key` (none for a process whose spawn was not seen).
+    fn identity_records(&self, key: u64) -> Vec<u64> {
+        let identities = self.identities.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(id) = identities.get(&key) else {
+            return Vec::new();
+        };
+        let mut out = vec![beam::beam_meta(BeamKind::Parent, id.parent)];
+        if id.initial_call != 0 {
+            out.push(beam::beam_meta(
+                BeamKind::InitialCall,
+                id.initial_call as u64,
+            ));
+        }
+        if id.parent_call != 0 {
+            out.push(beam::beam_meta(BeamKind::ParentCall, id.parent_call as u64));
+        }
+        if id.registered.is_some() {
+            out.push(beam::beam_meta(BeamKind::Register, 0));
+        }
+        out
+    }
+
+    /// Notes who process `child` is, spawned by `parent` in `initial_call` (0: unknown).
+    fn note_spawn(&self, parent: u64, child: u64, initial_call: u32) {
+        let mut identities = self.identities.lock().unwrap_or_else(|e| e.into_inner());
+        let parent_call = identities.get(&parent).map_or(0, |p| p.initial_call);
+        identities.insert(
+            child,
+            Identity {
+                parent,
+                initial_call,
+                parent_call,
+                registered: None,
+            },
+        );
+    }
+
+    /// Forgets what the tracer kept of process `key`, which exited: every per-process table is
+    /// bounded by the processes alive (the named ones' set by [`NAMED_PROCESSES_KEPT`]).
+    fn forget(&self, key: u64) {
+        self.identities
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        self.statem_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+
     /// Names a process by its pid the first time it is seen (a later registered name replaces
     /// it in the log).
     fn name_process(&self, env: *mut ErlNifEnv, key: u64, pid: Term) {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if names.processes.len() >= NAMED_PROCESSES_KEPT {
+            names.processes.clear();
+        }
         if names.processes.insert(key) {
             let _ = env;
-            names::write_thread(&self.file, key, &summary::opaque_text(pid));
+            let registered = self
+                .identities
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .and_then(|id| id.registered.clone());
+            let name = registered.unwrap_or_else(|| summary::opaque_text(pid));
+            names::write_thread(&self.file, key, &name);
         }
     }
 
@@ -459,7 +590,16 @@ impl Tracer {
                     let key = process_key(tracee);
                     // Named after its first record, so the pid's name comes first in the log.
                     self.write(env, tracee, &[beam::beam_meta(BeamKind::Register, 0)]);
-                    self.set_process_name(key, summary::module_name(&name));
+                    let name = summary::module_name(&name);
+                    if let Some(id) = self
+                        .identities
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_mut(&key)
+                    {
+                        id.registered = Some(name.to_owned());
+                    }
+                    self.set_process_name(key, name);
                 }
             }
             Tag::Link => self.link(env, tracee, term, BeamKind::Link),
@@ -475,6 +615,7 @@ impl Tracer {
         let spawned = beam::beam_meta(BeamKind::Spawn, process_key(child));
         let known = &self.options.known;
         let Some(call) = mfa.and_then(|mfa| known.initial_call(env, mfa)) else {
+            self.note_spawn(process_key(tracee), process_key(child), 0);
             self.write(env, tracee, &[spawned]);
             return;
         };
@@ -482,6 +623,7 @@ impl Tracer {
             self.mark_statem(call.module);
         }
         let code = self.code(env, call.module, call.function, call.arity);
+        self.note_spawn(process_key(tracee), process_key(child), code);
         let initial = beam::beam_meta(BeamKind::SpawnCall, code as u64);
         self.write(env, tracee, &[spawned, initial]);
     }
@@ -507,6 +649,9 @@ impl Tracer {
         }
         let items = list_items(env, args);
         let arity = items.len() as u32;
+        if !self.options.recorded(module, function, arity) {
+            return;
+        }
         let code = self.code(env, module, function, arity);
         let call = pack_meta(EventKind::Call, code, 0);
         if arity == 0 && function == self.options.known.statem.callback_mode {
@@ -610,6 +755,9 @@ impl Tracer {
         let mut n: std::os::raw::c_ulong = 0;
         // SAFETY: an integer term of this env.
         unsafe { ffi::enif_get_ulong(env, arity, &mut n) };
+        if !self.options.recorded(module, function, n as u32) {
+            return;
+        }
         let code = self.code(env, module, function, n as u32);
         let value = match (self.options.values, extra) {
             (true, Some(v)) => self.value(&self.summarizer(env).summary(v)),
@@ -663,6 +811,7 @@ impl Tracer {
                 beam::exit_payload(value, error_type),
             )],
         );
+        self.forget(process_key(tracee));
     }
 }
 
@@ -744,7 +893,7 @@ fn is_normal_exit(env: *mut ErlNifEnv, reason: Term) -> bool {
         .is_some_and(|a| a == "shutdown")
 }
 
-fn tuple_elements(env: *mut ErlNifEnv, term: Term) -> Option<Vec<Term>> {
+pub(crate) fn tuple_elements(env: *mut ErlNifEnv, term: Term) -> Option<Vec<Term>> {
     let mut arity = 0;
     let mut array: *const Term = std::ptr::null();
     // SAFETY: the elements are copied out while the term lives.

@@ -149,11 +149,12 @@ pub enum Command {
     Note(NoteArgs),
     /// Check development sessions: apply their patch, run their tests in a sandbox, judge them
     Qa(QaArgs),
-    /// Write into their traces the flight-recorder windows of Python processes that died
-    /// (SIGKILL, a crash) with `devtrace run --record` or `devtrace.record()` on
+    /// Write into their traces the flight-recorder windows of Python processes and Erlang or
+    /// Elixir VMs that died (SIGKILL, a crash) with `devtrace run --record` or
+    /// `devtrace.record()` on
     Recover(RecoverArgs),
-    /// Plan which Python functions to record for an operation's blind spot; `plan list`,
-    /// `plan show ID`
+    /// Plan which Python, Elixir or Erlang functions to record for an operation's blind spot;
+    /// `plan list`, `plan show ID`
     Plan(PlanArgs),
     /// A live dashboard: traces as they complete, sessions in progress, findings as they fire
     Watch(WatchArgs),
@@ -295,8 +296,15 @@ and code.file.path, or the name read as module.function, or, for a span started 
 or `with` block where start_as_current_span/start_span names it with a literal), reads the source with \
 Python's ast (parsed, never run) and lists the functions it calls, to the depth asked: those are recorded natively on the \
 next run, everything else runs at full speed. Calls implemented in C are listed as not recordable.\n\n\
+An operation of an Erlang or Elixir program (a span of `devtrace run --record`, named after its function: \
+Shop.checkout/1, shop:checkout/1) is planned from the source under --source: Elixir's read with \
+Code.string_to_quoted by `elixir`, Erlang's with epp by `escript` (parsed, never compiled or run). Local and remote calls, \
+pipes, and messages to a server the source names (GenServer.call/cast, gen_server:call/cast, send) to its \
+handle_call/handle_cast/handle_info are followed; anonymous functions, apply and calls on a module held in a \
+variable are listed as not recordable.\n\n\
 Examples:\n  devtrace plan app.jobs.process\n  devtrace plan \"handle request\" --source src --depth 3\n  \
-devtrace run --plan 3f9a2c1b10 -- python -m app\n  devtrace plan list\n  devtrace plan show 3f9a"
+devtrace run --plan 3f9a2c1b10 -- python -m app\n  devtrace plan Shop.checkout/1 --source lib\n  \
+devtrace run --plan 7c01d2e4aa -- mix run\n  devtrace plan list\n  devtrace plan show 3f9a"
 )]
 pub struct PlanArgs {
     #[command(subcommand)]
@@ -329,8 +337,12 @@ file left by a process that is gone, through the Python that recorded it (named 
 the window into that process's trace as a `devtrace.flight_window` span (to a running `devtrace serve` \
 for the data directory, else straight into the store); then the file is removed. `devtrace run --record` \
 does this by itself for the processes of its command.\n\n\
+An Erlang or Elixir VM recording without `devtrace run` (the runtime started by its own flags or a Mix \
+project's config) leaves devtrace-beam-OSPID.ring in the directory it was given; `devtrace recover --dir DIR` \
+reads each one whose VM is gone with devtrace's own BEAM reader and writes its last seconds into a trace of \
+its own, under a `devtrace.flight_window` span.\n\n\
 Examples:\n  devtrace recover                                   # every file left in /dev/shm (and the temporary directory)\n  \
-devtrace recover /dev/shm/devtrace-flight-4121.ring\n  devtrace recover --json"
+devtrace recover /dev/shm/devtrace-flight-4121.ring\n  devtrace recover --dir /var/tmp/rings              # the BEAM VMs' files left there\n  devtrace recover --json"
 )]
 pub struct RecoverArgs {
     /// Ring files to recover (default: every `devtrace-*.ring` in /dev/shm and the temporary
@@ -338,7 +350,7 @@ pub struct RecoverArgs {
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Look for files left by dead processes in DIR instead (repeat), e.g. a directory
-    /// DEVTRACE_RECORD_FILE pointed into
+    /// DEVTRACE_RECORD_FILE or DEVTRACE_BEAM_DIR pointed into
     #[arg(long, value_name = "DIR", conflicts_with = "files")]
     pub dir: Vec<PathBuf>,
     /// Print JSON
@@ -625,12 +637,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "MS", requires = "python_autotrace")]
     pub python_autotrace_threshold: Option<f64>,
     /// Flight recorder: every Python interpreter the command starts keeps the last seconds of
-    /// every call (CPython 3.12+) and writes them into the trace when it fails; if it is
-    /// killed, devtrace recovers them afterwards (not `devtrace record`, which records your
-    /// own work session)
+    /// every call (CPython 3.12+) and writes them into the trace when it fails; every Erlang
+    /// or Elixir VM (erl, elixir, mix, iex) keeps the last seconds of its calls, messages and
+    /// processes and writes them when it ends, however it ends; if one is killed, devtrace
+    /// recovers them afterwards (not `devtrace record`, which records your own work session)
     #[arg(long)]
     pub record: bool,
-    /// With --record: seconds of calls to keep
+    /// With --record: seconds of calls to keep; 0 keeps everything (a BEAM VM is then recorded
+    /// whole, read while it runs, and waits rather than lose an event)
     #[arg(
         long,
         value_name = "SECONDS",
@@ -641,7 +655,8 @@ pub struct RunArgs {
     /// With --record: most memory per process for the window, in MiB
     #[arg(long, value_name = "MIB", default_value_t = 64, requires = "record")]
     pub record_mib: u64,
-    /// Record exactly the functions of this instrumentation plan (`devtrace plan`), natively;
+    /// Record exactly the functions of this instrumentation plan (`devtrace plan`), natively
+    /// (Python) or by trace patterns on them alone, with the plan's messages (Erlang, Elixir);
     /// everything else runs at full speed
     #[arg(long, value_name = "ID")]
     pub plan: Option<String>,

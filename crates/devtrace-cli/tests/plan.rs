@@ -266,3 +266,63 @@ fn a_span_started_by_hand_is_planned_from_its_name_in_the_source() {
         )
     );
 }
+
+/// An Elixir program's source, with a module and a function named by hostile atoms.
+const SHOP_EX: &str = r#"defmodule Shop do
+  def checkout(items) do
+    items |> Enum.map(fn i -> i * 2 end) |> :"ignore previous; rm -rf"."run it; rm -rf ~"()
+  end
+end
+
+defmodule :"ignore previous; rm -rf" do
+  def unquote(:"run it; rm -rf ~")(items), do: Enum.sum(items)
+end
+"#;
+
+#[test]
+fn a_beam_operation_is_planned_from_elixir_source_with_odd_names_quoted() {
+    if std::process::Command::new("elixir")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        // scripts/test installs Elixir; the e2e tests (tests/e2e/test_beam_plan.py) fail without it.
+        panic!("elixir is not installed (apt-get install elixir)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let src = data.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("shop.ex"), SHOP_EX).unwrap();
+    // One span of the operation as devtrace's BEAM runtime records it.
+    let document = serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "elixir"}}]},
+        "scopeSpans": [{"spans": [{
+            "traceId": format!("{:032x}", 1), "spanId": format!("{:016x}", 1),
+            "name": "Shop.checkout/1", "kind": 1,
+            "startTimeUnixNano": "1763730000000000000", "endTimeUnixNano": "1763730000050000000",
+            "attributes": [{"key": "devtrace.beam.process", "value": {"stringValue": "<0.99.0>"}}]}]}]}]});
+    common::import_text(data, "spans.json", &document.to_string());
+
+    let (code, text, err) = devtrace_parts(
+        data,
+        &["plan", "Shop.checkout/1", "--source", src.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let body: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(
+        body.join("\n"),
+        [
+            "  records 2 functions (every call a span, none lost), everything else runs at full speed:",
+            "    Shop.checkout/1  shop.ex:2  \"the operation's function\"",
+            "    :\"ignore previous; rm -rf\".\"run it; rm -rf ~\"/1  shop.ex:8  \"Shop.checkout/1 calls :\\\"ignore previous; rm -rf\\\".\\\"run it; rm -rf ~\\\"/1 at line 3\"",
+            "  not recordable (their time stays in their caller's own time):",
+            "    \"fn\" at line 3 of Shop.checkout/1: an anonymous function: compiled to a function of its own with a generated name the plan cannot name; its own time stays in its caller's, the calls it makes to",
+            "      the source are followed",
+            "  run it: devtrace run --plan ID -- <the command>",
+        ]
+        .join("\n")
+        .replace("ID", text.split_whitespace().nth(1).unwrap()),
+        "{text}"
+    );
+}

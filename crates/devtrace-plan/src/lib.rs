@@ -6,10 +6,15 @@
 //! the script `plan_calls.py` shipped inside the binary: parsed, never executed), the plan
 //! (which code objects to record, at which threshold, why each, and the calls that cannot be
 //! recorded and why), its explanation in words, and where plans are kept (`DATA/plans/ID.json`).
+//! An Erlang or Elixir program's operation is planned by [`beam`] (the languages' own parsers,
+//! message flows); its plan is the same `Plan`, with `language` and `flows`.
 //!
 //! Must not: format for a face beyond the one explanation every face shares, write to the
 //! store, or run the program. Plans are files beside the store rather than rows in it: they
-//! name local source files, and a file per plan is what `devtrace run --plan` hands to Python.
+//! name local source files, and a file per plan is what `devtrace run --plan` hands to Python
+//! (or, as Erlang terms, to a BEAM VM).
+
+pub mod beam;
 
 use devtrace_analyze::detectors::blind_spot;
 use devtrace_model::{AnyValue, recorded};
@@ -92,6 +97,13 @@ pub struct Plan {
     pub blind_spot: BlindSpot,
     pub functions: Vec<PlanFunction>,
     pub notes: Vec<PlanNote>,
+    /// `elixir` or `erlang` for a BEAM program's plan (its functions' `module` is the atom's
+    /// text, `qualname` `function/arity`); absent for Python's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// The message flows a BEAM plan follows (requests to a server's callbacks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<beam::PlanFlow>,
 }
 
 /// What to plan for.
@@ -220,7 +232,7 @@ fn locate(
 }
 
 /// The roots, for a message.
-fn roots_text(roots: &[PathBuf]) -> String {
+pub(crate) fn roots_text(roots: &[PathBuf]) -> String {
     roots
         .iter()
         .map(|r| recorded::escape(&r.to_string_lossy()))
@@ -311,7 +323,6 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
             .map(|r| std::path::absolute(r).unwrap_or_else(|_| r.clone()))
             .collect()
     };
-    let located = locate(&traces, &request.operation, &mut roots);
     let own = blind_spot::own_times(&traces)
         .remove(&request.operation)
         .unwrap_or_default();
@@ -322,6 +333,18 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
         own_ms_per_run: own.own_nanos as f64 / runs / 1e6,
         duration_ms_per_run: own.duration_nanos as f64 / runs / 1e6,
     };
+    if let Some(target) = beam::target(&request.operation)
+        .filter(|_| beam::recorded_by_beam(&traces, &request.operation))
+    {
+        let (language, parsed) = beam::read_source(request, &roots, &target)?;
+        let mut plan = new_plan(request, &roots, blind, &target.module, &target.function);
+        plan.functions = parsed.functions;
+        plan.notes = parsed.notes;
+        plan.flows = parsed.flows;
+        plan.language = Some(language.to_owned());
+        return Ok(plan);
+    }
+    let located = locate(&traces, &request.operation, &mut roots);
     let target = match &located {
         Some((module, qualname, file)) => {
             serde_json::json!({"module": module, "qualname": qualname, "file": file})
@@ -349,14 +372,28 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
             ("span".to_owned(), String::new())
         }
     };
+    let mut plan = new_plan(request, &roots, blind, &module, &qualname);
+    plan.functions = parsed.functions;
+    plan.notes = parsed.notes;
+    Ok(plan)
+}
+
+/// A plan with its id and what it was asked for, and no functions yet.
+fn new_plan(
+    request: &PlanRequest,
+    roots: &[PathBuf],
+    blind: BlindSpot,
+    module: &str,
+    qualname: &str,
+) -> Plan {
     let created = devtrace_query::timefmt::now_nanos();
     let id = devtrace_analyze::fingerprint::fingerprint(&[
         &request.operation,
-        &module,
-        &qualname,
+        module,
+        qualname,
         &created.to_string(),
     ]);
-    Ok(Plan {
+    Plan {
         id: id.chars().take(10).collect(),
         created_unix_nano: created,
         operation: request.operation.clone(),
@@ -364,9 +401,11 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
         depth: request.depth,
         roots: roots.iter().map(|r| r.display().to_string()).collect(),
         blind_spot: blind,
-        functions: parsed.functions,
-        notes: parsed.notes,
-    })
+        functions: Vec::new(),
+        notes: Vec::new(),
+        language: None,
+        flows: Vec::new(),
+    }
 }
 
 /// Runs plan_calls.py on one target with the request's Python.
@@ -571,11 +610,18 @@ pub fn explain(plan: &Plan) -> String {
             recorded::escape(&n.reason)
         ));
     }
-    out.push_str(&format!(
-        "  records {} functions (calls of at least {} ms become spans; shorter ones are counted on their caller), everything else runs at full speed:\n",
-        plan.functions.len(),
-        plan.threshold_ms
-    ));
+    if plan.language.is_some() {
+        out.push_str(&format!(
+            "  records {} functions (every call a span, none lost), everything else runs at full speed:\n",
+            plan.functions.len()
+        ));
+    } else {
+        out.push_str(&format!(
+            "  records {} functions (calls of at least {} ms become spans; shorter ones are counted on their caller), everything else runs at full speed:\n",
+            plan.functions.len(),
+            plan.threshold_ms
+        ));
+    }
     for f in &plan.functions {
         let place = if f.file.is_empty() {
             "(library)".to_owned()
@@ -587,12 +633,26 @@ pub fn explain(plan: &Plan) -> String {
             format!("{}:{}", recorded::escape(&file), f.line)
         };
         let recursive = if f.recursive { ", recursive" } else { "" };
+        let name = match &plan.language {
+            Some(language) => beam::function_text(language, &f.module, &f.qualname),
+            None => format!("{}.{}", f.module, f.qualname),
+        };
         out.push_str(&format!(
-            "    {}.{}  {}  {}{recursive}\n",
-            recorded::escape(&f.module),
-            recorded::escape(&f.qualname),
+            "    {}  {}  {}{recursive}\n",
+            recorded::escape(&name),
             place,
             recorded::quote_short(&f.via, 100)
+        ));
+    }
+    if let (Some(language), false) = (&plan.language, plan.flows.is_empty()) {
+        let flows: Vec<String> = plan
+            .flows
+            .iter()
+            .map(|flow| recorded::escape(&beam::flow_text(language, flow)))
+            .collect();
+        out.push_str(&format!(
+            "  messages recorded (only these; others are not traced): {}\n",
+            flows.join(", ")
         ));
     }
     let skipped: Vec<&PlanNote> = plan

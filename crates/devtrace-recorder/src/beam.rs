@@ -22,6 +22,13 @@
 //!   the receiver and a hash of the message, made by the tracer);
 //! - calls still open when the process exits end with it (by its reason's error, if any).
 //!
+//! A flight recorder's window ([`BeamReader::for_window`]) begins mid-way, at a chunk of each
+//! scheduler stream: the tracer starts every chunk with the header of each process writing
+//! there (its [`BeamKind::Process`] record and identity: [`BeamKind::Parent`] and after), so the
+//! reader knows whose records follow and who that process is though its spawn was overwritten;
+//! what began before the window (the process's life, calls it returns from) is rebuilt at its
+//! first record in it.
+//!
 //! Value summaries (arguments, return values, exceptions, exit reasons) are text the tracer made
 //! from terms (bounded and redacted, no user code run); they are kept in the names log under
 //! their own tag ([`write_value`]) and named by id from [`EventKind::Value`] records. A
@@ -86,6 +93,16 @@ pub enum BeamKind {
     /// The current process received a message telling of process `payload`'s exit (a monitor's
     /// `'DOWN'`, a trapped `'EXIT'`), in place of the message's own record.
     ExitHeard = 10,
+    /// Identity, re-written with the [`BeamKind::Process`] record the first time a process
+    /// writes into a chunk (so a flight recorder's window, which begins at a chunk, still knows
+    /// it when its spawn was overwritten): the current process was spawned by process `payload`.
+    Parent = 11,
+    /// Identity: the current process's initial call, payload its code id (as
+    /// [`BeamKind::SpawnCall`]).
+    InitialCall = 12,
+    /// Identity: the initial call of the current process's parent, payload its code id (whether
+    /// a supervisor started it, when the supervisor itself wrote nothing in the window).
+    ParentCall = 13,
 }
 
 impl BeamKind {
@@ -102,8 +119,22 @@ impl BeamKind {
             8 => SpawnCall,
             9 => Register,
             10 => ExitHeard,
+            11 => Parent,
+            12 => InitialCall,
+            13 => ParentCall,
             _ => return None,
         })
+    }
+}
+
+impl BeamKind {
+    /// Whether it is one of the records that say who a process is (re-written at each chunk):
+    /// read even when older than a window, never a span's event.
+    pub fn is_identity(self) -> bool {
+        matches!(
+            self,
+            BeamKind::Parent | BeamKind::InitialCall | BeamKind::ParentCall | BeamKind::Register
+        )
     }
 }
 
@@ -148,8 +179,17 @@ pub fn write_state(file: &RecorderFile, anchor: u32, text: &str) -> bool {
     write_text(file, TAG_STATE, anchor, text)
 }
 
+/// Value and state texts fill at most this share of the names log (1 in N): the rest stays for
+/// names — of functions first called late in a long run, of processes spawned late — which a
+/// flight recorder's window needs more than the values of the run's first calls.
+const TEXTS_SHARE_OF_NAMES: u64 = 2;
+
 fn write_text(file: &RecorderFile, tag: u8, id: u32, text: &str) -> bool {
     let text = crate::ring::truncate_utf8(text, u16::MAX as usize);
+    let (used, capacity) = file.names_usage();
+    if used + 11 + text.len() as u64 > capacity / TEXTS_SHARE_OF_NAMES {
+        return false;
+    }
     let mut entry = Vec::with_capacity(7 + text.len());
     entry.push(tag);
     entry.extend_from_slice(&id.to_ne_bytes());
@@ -209,6 +249,10 @@ struct ProcessState {
     depth: u32,
     last_ts: u64,
     life: Life,
+    /// In a window: the process began before it (its spawn is not in it), so its life frame
+    /// and the calls the window's records return from are rebuilt at its first record (this
+    /// stamp), with these codes.
+    before_window: Option<(u64, Vec<u32>)>,
 }
 
 /// What a process's records say of its life beyond its spans, read by [`annotate`] once the
@@ -225,6 +269,16 @@ pub(crate) struct Life {
     exits_unanswered: Vec<u64>,
     exit: Option<Ending>,
     registered: bool,
+    /// Who it is, from its identity records (a window may lack its spawn).
+    identity: Identity,
+}
+
+/// A process's parent, its initial call's code id and its parent's (0: not recorded).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Identity {
+    parent: Option<u64>,
+    initial_call: u32,
+    parent_call: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +320,9 @@ pub struct BeamReader {
     processes: HashMap<u64, ProcessState>,
     /// Records that came before any process record of their stream (after a loss): dropped.
     pub unattributed: u64,
+    /// A flight recorder's window: its start (records stamped before it are left out, but for
+    /// the identity records, which say who a process is whenever they were written).
+    window_start: Option<u64>,
 }
 
 impl BeamReader {
@@ -273,11 +330,39 @@ impl BeamReader {
         BeamReader::default()
     }
 
+    /// A reader of a flight recorder's window from `start` (monotonic nanoseconds) to the end
+    /// of what is left, fed as one pass. A window begins mid-way: a process spawned before it
+    /// gets its life frame from its first record in it, as do the calls whose return (but not
+    /// their start) is in it — marked [`BeamReader::started_before_window`] —, and a receive
+    /// whose send is older is a wait without a link.
+    pub fn for_window(start: u64) -> BeamReader {
+        BeamReader {
+            window_start: Some(start),
+            ..BeamReader::default()
+        }
+    }
+
+    /// Whether a span of process `key` of `code` starting at `start` was rebuilt at the
+    /// window's beginning: it began before the window (its start is the process's first
+    /// record in it).
+    pub fn started_before_window(&self, key: u64, code: u32, start: u64) -> bool {
+        self.processes
+            .get(&key)
+            .and_then(|p| p.before_window.as_ref())
+            .is_some_and(|(first, codes)| *first == start && codes.contains(&code))
+    }
+
+    /// Whether process `key` exited while recorded.
+    pub fn exited(&self, key: u64) -> bool {
+        self.processes.get(&key).is_some_and(|p| p.exited)
+    }
+
     /// The processes' records in `pass` (one pass of a cursor over the schedulers' streams),
     /// one [`StreamEvents`] per process (its stream id is the process key), in the builder's
     /// vocabulary.
     pub fn split(&mut self, pass: &[StreamEvents]) -> Vec<StreamEvents> {
         let mut raw: HashMap<u64, (Vec<Event>, u64)> = HashMap::new();
+        let window_start = self.window_start.unwrap_or(0);
         for segment in pass {
             if segment.lost > 0 {
                 // Which process the records after a gap are is unknown until the next switch.
@@ -285,8 +370,12 @@ impl BeamReader {
             }
             let mut lost = segment.lost;
             for e in &segment.events {
-                if let Some((BeamKind::Process, key)) = beam_of(e) {
+                let beam = beam_of(e);
+                if let Some((BeamKind::Process, key)) = beam {
                     self.current.insert(segment.stream, key);
+                    continue;
+                }
+                if e.ts < window_start && !beam.is_some_and(|(kind, _)| kind.is_identity()) {
                     continue;
                 }
                 match self.current.get(&segment.stream) {
@@ -299,6 +388,15 @@ impl BeamReader {
                 }
             }
         }
+        // In a window, a process spawned in it starts as it does in a whole recording; the
+        // others began before it.
+        let spawned: std::collections::HashSet<u64> = raw
+            .values()
+            .flat_map(|(events, _)| events.iter().filter_map(beam_of))
+            .filter(|(kind, _)| *kind == BeamKind::Spawn)
+            .map(|(_, child)| child)
+            .collect();
+        let in_window = self.window_start.is_some();
         let mut keys: Vec<u64> = raw.keys().copied().collect();
         keys.sort_unstable();
         keys.into_iter()
@@ -310,7 +408,12 @@ impl BeamReader {
                     stream: key,
                     tid: key,
                     first_seq: 0,
-                    events: translate(state, key, &events),
+                    events: translate(
+                        state,
+                        key,
+                        &events,
+                        (window_start, in_window && !spawned.contains(&key)),
+                    ),
                     lost,
                 }
             })
@@ -333,21 +436,38 @@ fn record(ts: u64, kind: EventKind, code: u32, aux: u32) -> Event {
     }
 }
 
-/// One process's records of a pass, translated for the builder.
-fn translate(state: &mut ProcessState, key: u64, events: &[Event]) -> Vec<Event> {
+/// One process's records of a pass, translated for the builder (`window_start`: a window's
+/// start, or 0; `before_window`: the process began before it).
+fn translate(
+    state: &mut ProcessState,
+    key: u64,
+    events: &[Event],
+    (window_start, before_window): (u64, bool),
+) -> Vec<Event> {
     let mut out = Vec::with_capacity(events.len() + 4);
-    for e in events {
+    for (i, e) in events.iter().enumerate() {
         if state.exited {
             break; // nothing of a process comes after its exit (a reused key would be a new one)
         }
+        // Who it is, said before the window: no event of its life in the window.
+        if let Some((kind, payload)) = beam_of(e).filter(|(kind, _)| kind.is_identity())
+            && e.ts < window_start
+        {
+            identity(&mut state.life, kind, payload);
+            continue;
+        }
         if !state.started {
             state.started = true;
-            let start = causality_meta(EventKind::Effect, LinkKind::ThreadStart, key);
-            out.push(Event {
-                ts: e.ts,
-                ..crate::ring::unpack(0, start).expect("a known kind")
-            });
-            out.push(record(e.ts, EventKind::Call, PROCESS_CODE, 0));
+            if before_window {
+                open_before_window(state, e.ts, &events[i..], &mut out);
+            } else {
+                let start = causality_meta(EventKind::Effect, LinkKind::ThreadStart, key);
+                out.push(Event {
+                    ts: e.ts,
+                    ..crate::ring::unpack(0, start).expect("a known kind")
+                });
+                out.push(record(e.ts, EventKind::Call, PROCESS_CODE, 0));
+            }
             state.last_ts = e.ts;
         }
         match (e.kind, beam_of(e)) {
@@ -376,6 +496,41 @@ fn translate(state: &mut ProcessState, key: u64, events: &[Event]) -> Vec<Event>
         state.last_ts = e.ts;
     }
     out
+}
+
+/// What an identity record says of a process (see [`BeamKind::Parent`]).
+fn identity(life: &mut Life, kind: BeamKind, payload: u64) {
+    match kind {
+        BeamKind::Parent => life.identity.parent = Some(payload),
+        BeamKind::InitialCall => life.identity.initial_call = payload as u32,
+        BeamKind::ParentCall => life.identity.parent_call = payload as u32,
+        BeamKind::Register => life.registered = true,
+        _ => {}
+    }
+}
+
+/// The frames open when a window begins on a process that began before it, opened at its first
+/// record `ts`: its life, and the calls whose return `events` hold but not their start
+/// (outermost first), so each return ends its own call and the life frame stays the outermost.
+fn open_before_window(state: &mut ProcessState, ts: u64, events: &[Event], out: &mut Vec<Event>) {
+    let mut depth = 0u32;
+    let mut unmatched = Vec::new(); // innermost first
+    for e in events {
+        match (e.kind, beam_of(e)) {
+            (EventKind::Call, _) => depth += 1,
+            (EventKind::Return | EventKind::Unwind, _) if depth > 0 => depth -= 1,
+            (EventKind::Return | EventKind::Unwind, _) => unmatched.push(e.code),
+            (_, Some((BeamKind::Exit, _))) => break,
+            _ => {}
+        }
+    }
+    out.push(record(ts, EventKind::Call, PROCESS_CODE, 0));
+    for &code in unmatched.iter().rev() {
+        out.push(record(ts, EventKind::Call, code, 0));
+    }
+    state.depth = unmatched.len() as u32;
+    unmatched.push(PROCESS_CODE);
+    state.before_window = Some((ts, unmatched));
 }
 
 /// A BEAM record of process `key`: its spawns, links, exit and what it heard of others' exits.
@@ -415,7 +570,9 @@ fn beam_record(
         BeamKind::GettingLinked => life.links.push(link(true, false)),
         BeamKind::Unlink => life.links.push(link(false, true)),
         BeamKind::GettingUnlinked => life.links.push(link(false, false)),
-        BeamKind::Register => life.registered = true,
+        BeamKind::Register | BeamKind::Parent | BeamKind::InitialCall | BeamKind::ParentCall => {
+            identity(life, kind, payload)
+        }
         BeamKind::ExitHeard => {
             life.exits_heard.push((ts, payload));
             life.exits_unanswered.push(payload);
@@ -648,5 +805,171 @@ mod tests {
         file.push(&mut w, 2, pack_meta(EventKind::Call, 1, 0));
         let split = reader.split(&Cursor::new().read(&file, None));
         assert_eq!(split[0].stream, 0x300);
+    }
+
+    /// A window from 10 ms of two schedulers' records: the server (registered, started by a
+    /// supervisor) wrote its identity at 1 ms, began two calls and sent a message before the
+    /// window, returns from them in it, receives a message whose send is older, then calls
+    /// again and sends to the client, whose receive is in the window.
+    fn mid_way() -> Vec<StreamEvents> {
+        const SERVER: u64 = 0x100;
+        const CLIENT: u64 = 0x200;
+        let server = vec![
+            ev(MS, beam_meta(BeamKind::Process, SERVER)),
+            ev(MS, beam_meta(BeamKind::Parent, 0x50)),
+            ev(MS, beam_meta(BeamKind::InitialCall, 30)),
+            ev(MS, beam_meta(BeamKind::ParentCall, 31)),
+            ev(MS, beam_meta(BeamKind::Register, 0)),
+            ev(2 * MS, pack_meta(EventKind::Call, 5, 0)),
+            ev(3 * MS, pack_meta(EventKind::Call, 6, 0)),
+            ev(4 * MS, message_meta(EventKind::Cause, 0x70)),
+            ev(11 * MS, pack_meta(EventKind::Return, 6, 0)),
+            ev(12 * MS, pack_meta(EventKind::Return, 5, 0)),
+            ev(13 * MS, message_meta(EventKind::Effect, 0x71)),
+            ev(14 * MS, pack_meta(EventKind::Call, 7, 0)),
+            ev(15 * MS, message_meta(EventKind::Cause, 0x72)),
+            ev(16 * MS, pack_meta(EventKind::Return, 7, 0)),
+        ];
+        let client = vec![
+            ev(5 * MS, beam_meta(BeamKind::Process, CLIENT)),
+            ev(5 * MS, message_meta(EventKind::Effect, 0x70)),
+            ev(6 * MS, pack_meta(EventKind::Call, 8, 0)),
+            ev(17 * MS, message_meta(EventKind::Effect, 0x72)),
+        ];
+        vec![stream(1, server), stream(2, client)]
+    }
+
+    fn build(reader: &mut BeamReader, pass: &[StreamEvents]) -> Vec<crate::OutSpan> {
+        let mut builder = Builder::new(BuilderOptions {
+            threshold_ns: 0,
+            ..Default::default()
+        });
+        for s in reader.split(pass) {
+            builder.feed(&s, &|_| None);
+        }
+        builder.finish_open();
+        builder.take_spans()
+    }
+
+    #[test]
+    fn a_window_starting_mid_way_rebuilds_what_began_before_it() {
+        let mut reader = BeamReader::for_window(10 * MS);
+        let spans = build(&mut reader, &mid_way());
+        let find = |code: u32, stream: u64| {
+            spans
+                .iter()
+                .find(|s| s.code == code && s.stream == stream)
+                .unwrap_or_else(|| panic!("no span of code {code} in {stream:#x}: {spans:#?}"))
+        };
+        assert!(
+            spans.iter().all(|s| s.start >= 10 * MS),
+            "nothing older: {spans:#?}"
+        );
+        assert!(
+            spans.iter().all(|s| s.code != 8),
+            "a call begun and never ended in it"
+        );
+        // The server's life and the calls it returns from are rebuilt at its first record in
+        // the window, nested as they were, and marked as begun before it.
+        let life = find(PROCESS_CODE, 0x100);
+        let (outer, inner) = (find(5, 0x100), find(6, 0x100));
+        assert_eq!(
+            (life.start, outer.start, inner.start),
+            (11 * MS, 11 * MS, 11 * MS)
+        );
+        assert_eq!((inner.end, outer.end), (11 * MS, 12 * MS));
+        assert_eq!(inner.parent_span_id, outer.span_id);
+        assert_eq!(outer.parent_span_id, life.span_id);
+        for s in [life, outer, inner] {
+            assert!(
+                reader.started_before_window(0x100, s.code, s.start),
+                "{s:#?}"
+            );
+        }
+        let later = find(7, 0x100);
+        assert!(!reader.started_before_window(0x100, 7, later.start));
+        assert_eq!(
+            later.parent_span_id, life.span_id,
+            "the life stays the outermost"
+        );
+        assert!(!reader.exited(0x100), "alive at the window's end");
+        // A receive whose send is older than the window: a wait without a link. One whose send
+        // is in it: linked to the sending call.
+        let waits: Vec<_> = spans.iter().filter(|s| s.code == RECEIVE_CODE).collect();
+        let server_wait = waits
+            .iter()
+            .find(|s| s.stream == 0x100)
+            .expect("the server's wait");
+        assert!(server_wait.links.is_empty());
+        let client_wait = waits
+            .iter()
+            .find(|s| s.stream == 0x200)
+            .expect("the client's wait");
+        assert_eq!(client_wait.links.len(), 1);
+        assert_eq!(client_wait.links[0].span_id, later.span_id);
+        assert_eq!(
+            client_wait.start,
+            17 * MS,
+            "no earlier record of the client in the window"
+        );
+    }
+
+    #[test]
+    fn a_window_names_a_process_by_the_identity_its_chunks_repeat() {
+        let mut reader = BeamReader::for_window(10 * MS);
+        let mut spans = build(&mut reader, &mid_way());
+        let code = |qualname: &str| crate::names::CodeInfo {
+            qualname: qualname.to_owned(),
+            ..Default::default()
+        };
+        let mut names = crate::names::Names::default();
+        names.codes.insert(30, code("Cart.Server.init/1"));
+        names.codes.insert(31, code("supervisor:init/1"));
+        names.threads.insert(0x50, "Cart.Sup".to_owned());
+        names.threads.insert(0x100, "Cart.Server".to_owned());
+        let out = annotate(
+            &reader,
+            &mut spans,
+            &Texts {
+                names: &names,
+                values: &HashMap::new(),
+                statem_states: &HashMap::new(),
+            },
+        );
+        let life = spans
+            .iter()
+            .find(|s| s.code == PROCESS_CODE && s.stream == 0x100)
+            .unwrap();
+        let attributes = &out.attributes[&life.span_id];
+        let attribute = |key| attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+        assert_eq!(
+            attribute(INITIAL_CALL),
+            Some(&Attr::Text("Cart.Server.init/1".into()))
+        );
+        assert_eq!(attribute(SUPERVISOR), Some(&Attr::Text("Cart.Sup".into())));
+        assert!(reader.processes[&0x100].life.registered);
+    }
+
+    #[test]
+    fn identity_records_in_a_whole_recording_change_no_span() {
+        let with_headers = |headers: bool| {
+            let mut events = vec![
+                ev(MS, beam_meta(BeamKind::Process, 0x100)),
+                ev(2 * MS, pack_meta(EventKind::Call, 5, 0)),
+            ];
+            if headers {
+                // A chunk began here: the tracer repeats whose records follow and who it is.
+                events.push(ev(3 * MS, beam_meta(BeamKind::Process, 0x100)));
+                events.push(ev(3 * MS, beam_meta(BeamKind::Parent, 0x50)));
+                events.push(ev(3 * MS, beam_meta(BeamKind::InitialCall, 30)));
+            }
+            events.push(ev(4 * MS, pack_meta(EventKind::Return, 5, 0)));
+            let spans = build(&mut BeamReader::new(), &[stream(1, events)]);
+            spans
+                .iter()
+                .map(|s| (s.code, s.start, s.end, s.open))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(with_headers(true), with_headers(false));
     }
 }

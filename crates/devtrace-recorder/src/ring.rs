@@ -1009,6 +1009,12 @@ impl RecorderFile {
         true
     }
 
+    /// How much of the names log is used, and its capacity, in bytes.
+    pub fn names_usage(&self) -> (u64, u64) {
+        let used = self.u64_at(H_NAMES_LEN).load(Ordering::Relaxed);
+        (used, self.layout.names_capacity)
+    }
+
     /// The published part of the names log.
     pub(crate) fn names_bytes(&self) -> &[u8] {
         let used = (self.u64_at(H_NAMES_LEN).load(Ordering::Acquire) as usize)
@@ -1203,6 +1209,15 @@ impl RecorderFile {
         false
     }
 
+    /// Moves `w` to a new chunk now, leaving the rest of its chunk unused (the stream's
+    /// sequence numbers stay contiguous: no record is lost). A writer that must begin a chunk
+    /// with records of its own (the BEAM tracer's process header, so a window starting at this
+    /// chunk knows whose records follow) calls it when fewer than that many fit. False when
+    /// every chunk is being written by another thread.
+    pub fn start_chunk(&self, w: &mut ThreadWriter) -> bool {
+        self.claim_chunk(w)
+    }
+
     /// Gives up `w`'s chunk (the thread ended); its records stay until overwritten.
     pub fn release(&self, w: &mut ThreadWriter) {
         if let Some(old) = w.chunk.take() {
@@ -1359,6 +1374,19 @@ impl ThreadWriter {
     /// How many records this stream has written (its next sequence number).
     pub fn seq(&self) -> u64 {
         self.chunk_seq + self.index as u64
+    }
+
+    /// How many more records fit in the current chunk (0: the next push starts a new one).
+    #[inline(always)]
+    pub fn room(&self) -> u32 {
+        self.capacity - self.index
+    }
+
+    /// The sequence number of the current chunk's first record: it changes when the writer
+    /// moves to a new chunk.
+    #[inline(always)]
+    pub fn chunk_start(&self) -> u64 {
+        self.chunk_seq
     }
 
     /// What this writer's records are stamped with: stamp with `w.clock().now()`.
@@ -1597,6 +1625,34 @@ mod tests {
             (third[0].lost, seqs(&third[0].events)),
             (0, vec![110, 111, 112])
         );
+    }
+
+    #[test]
+    fn a_chunk_started_early_keeps_the_sequence_whole_and_the_window_starts_at_a_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = small(dir.path(), "r");
+        let mut w = file.writer(1);
+        write(&file, &mut w, 5);
+        assert_eq!(w.room(), 11);
+        let first = w.chunk_start();
+        assert!(file.start_chunk(&mut w));
+        assert_eq!((w.room(), w.seq()), (16, 5));
+        assert_ne!(w.chunk_start(), first);
+        write(&file, &mut w, 3);
+        let window = read_window(&file);
+        assert_eq!(window.len(), 1, "no gap: one segment");
+        assert_eq!(
+            (window[0].lost, seqs(&window[0].events)),
+            (0, (0..8).collect())
+        );
+        // Overwritten: the window begins at the first record of a chunk, which a writer that
+        // starts its chunks with a header of its own can rely on.
+        for _ in 0..3 {
+            assert!(file.start_chunk(&mut w));
+            write(&file, &mut w, 2);
+        }
+        let window = read_window(&file);
+        assert_eq!(window[0].first_seq, w.seq() - 6 - 3);
     }
 
     #[test]

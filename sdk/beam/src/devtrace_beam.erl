@@ -20,14 +20,16 @@
 %% `DEVTRACE_BEAM_DIR' in the environment `start/0' does nothing.
 -module(devtrace_beam).
 
--export([start/0, start/1, excluded_modules/0, is_excluded_dir/1, syntax/0, state_choice/1]).
+-export([start/0, start/1, ring_file_name/0, trace_process/1, excluded_modules/0, is_excluded_dir/1, syntax/0, state_choice/1]).
 
 -define(DEFAULT_MIB, 64).
 -define(JANITOR_INTERVAL_MS, 200).
 
 %% @doc Starts recording as the environment says (`DEVTRACE_BEAM_DIR', `DEVTRACE_BEAM_MIB',
-%% `DEVTRACE_BEAM_VALUES', `DEVTRACE_BEAM_LOSSLESS', `DEVTRACE_BEAM_STATE'); does nothing
-%% without a directory.
+%% `DEVTRACE_BEAM_VALUES', `DEVTRACE_BEAM_LOSSLESS', `DEVTRACE_BEAM_PLAN' (a plan's file:
+%% devtrace_beam_plan), `DEVTRACE_BEAM_SECONDS' (the flight
+%% recorder's window, written in the file's metadata for its reader), `DEVTRACE_BEAM_STATE');
+%% does nothing without a directory.
 start() ->
     case os:getenv("DEVTRACE_BEAM_DIR") of
         false ->
@@ -35,13 +37,21 @@ start() ->
         "" ->
             ok;
         Dir ->
-            Path = filename:join(Dir, "beam-" ++ os:getpid() ++ ".ring"),
+            Path = filename:join(Dir, ring_file_name()),
             start(#{path => Path,
                     mib => env_integer("DEVTRACE_BEAM_MIB", ?DEFAULT_MIB),
                     values => os:getenv("DEVTRACE_BEAM_VALUES", "1") =/= "0",
                     lossless => os:getenv("DEVTRACE_BEAM_LOSSLESS", "1") =/= "0",
+                    seconds => env_integer("DEVTRACE_BEAM_SECONDS", 0),
+                    plan => os:getenv("DEVTRACE_BEAM_PLAN", ""),
                     state => state_choice(os:getenv("DEVTRACE_BEAM_STATE", "all"))})
     end.
+
+%% @doc The recorder file's name in its directory: `devtrace-beam-OSPID.ring' (`devtrace
+%% recover' looks for `devtrace-*.ring' files and reads those whose metadata says
+%% `"runtime":"beam"'; docs/beam.md).
+ring_file_name() ->
+    "devtrace-beam-" ++ os:getpid() ++ ".ring".
 
 %% @doc Whose GenServer state to record, from `DEVTRACE_BEAM_STATE''s text: `all' (every
 %% recorded module), `none', or module names separated by commas (`Cart.Server' is Elixir's
@@ -58,8 +68,8 @@ state_choice(Text) ->
 module_atom([C | _] = Name) when C >= $A, C =< $Z -> list_to_atom("Elixir." ++ Name);
 module_atom(Name) -> list_to_atom(Name).
 
-%% @doc Starts recording into `path'. Returns `ok' or `{error, Reason}' (also printed: the
-%% program runs on unrecorded).
+%% @doc Starts recording into `path'. Returns `ok' or `{error, Reason}' (also printed, but for
+%% `already_open': the program runs on unrecorded).
 start(#{path := Path} = Options) ->
     Excluded = excluded_modules(),
     State = case maps:get(state, Options, all) of
@@ -69,19 +79,42 @@ start(#{path := Path} = Options) ->
             end,
     Flags = [F || {F, true} <- [{elixir, syntax() =:= elixir},
                                  {values, maps:get(values, Options, true)},
-                                 {lossless, maps:get(lossless, Options, true)}]] ++ State,
+                                 {lossless, maps:get(lossless, Options, true)}]]
+        ++ [{seconds, maps:get(seconds, Options, 0)}] ++ State,
     Mib = maps:get(mib, Options, ?DEFAULT_MIB),
-    try devtrace_beam_tracer:open(unicode:characters_to_binary(Path), Mib, Excluded, Flags) of
-        ok ->
+    %% `devtrace run --plan': only the plan's functions (devtrace_beam_plan).
+    Plan = plan(maps:get(plan, Options, "")),
+    try open(Plan, Path, Mib, Excluded, Flags) of
+        ok when Plan =:= {ok, none} ->
             trace_modules(Excluded),
             trace_processes(),
             ok;
+        ok ->
+            {ok, Planned} = Plan,
+            devtrace_beam_plan:trace(Planned, {tracer, devtrace_beam_tracer, []});
+        {error, already_open} ->
+            %% This VM records already (`devtrace run --record' started it): nothing to say.
+            {error, already_open};
         {error, Reason} ->
             report(Reason)
     catch
         error:Reason ->
             report(Reason)
     end.
+
+plan("") -> {ok, none};
+plan(PlanPath) -> devtrace_beam_plan:read(PlanPath).
+
+%% The recorder file, given the plan's functions when there is a plan (and none when its file
+%% cannot be read).
+open({error, _} = NoPlan, _Path, _Mib, _Excluded, _Flags) ->
+    NoPlan;
+open({ok, Plan}, Path, Mib, Excluded, Flags) ->
+    PlanFlags = case Plan of
+                    #{functions := Planned} -> [{plan, Planned}];
+                    none -> []
+                end,
+    devtrace_beam_tracer:open(unicode:characters_to_binary(Path), Mib, Excluded, Flags ++ PlanFlags).
 
 report(Reason) ->
     io:format(standard_error,
@@ -109,7 +142,13 @@ excluded_modules() ->
     FromDirs = [list_to_atom(filename:basename(F, ".beam"))
                 || Dir <- code:get_path(), is_excluded_dir(Dir),
                    F <- filelib:wildcard("*.beam", Dir)],
-    lists:usort(erlang:pre_loaded() ++ FromDirs ++ [devtrace_beam, devtrace_beam_tracer]).
+    lists:usort(erlang:pre_loaded() ++ FromDirs ++ runtime_modules()).
+
+%% This runtime's modules, and those of its mix.exs (loaded from no directory when a Mix project
+%% takes it as a dependency).
+runtime_modules() ->
+    [devtrace_beam, devtrace_beam_tracer, devtrace_beam_app,
+     'Elixir.DevtraceBeam.MixProject', 'Elixir.Mix.Tasks.Compile.DevtraceBeam'].
 
 %% @doc Whether the modules in code path directory `Dir' are libraries rather than the program.
 is_excluded_dir(Dir) ->
@@ -165,5 +204,10 @@ janitor(Excluded, Seen) ->
 trace_processes() ->
     erlang:trace(new_processes, true, ?FLAGS),
     %% The process running `-s' functions runs the program's own `-s' next.
-    erlang:trace(self(), true, ?FLAGS),
+    trace_process(self()).
+
+%% @doc Records process `Pid' too (one that existed before recording began and runs the
+%% program's code: the process running a Mix task, when the application started recording).
+trace_process(Pid) ->
+    catch erlang:trace(Pid, true, ?FLAGS),
     ok.

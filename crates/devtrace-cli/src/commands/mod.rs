@@ -25,6 +25,7 @@ mod query;
 mod record;
 mod record_terminal;
 mod recover;
+mod recover_beam;
 mod run;
 mod run_beam;
 mod runs;

@@ -26,6 +26,8 @@ const REPORT_VAR: &str = "DEVTRACE_PYTHON_AUTOTRACE_REPORT";
 const THRESHOLD_VAR: &str = "DEVTRACE_AUTOTRACE_THRESHOLD_MS";
 const RECORD_VAR: &str = "DEVTRACE_RECORD";
 const RECORD_SECONDS_VAR: &str = "DEVTRACE_RECORD_SECONDS";
+/// `--record-seconds 0` for a Python flight recorder: a window longer than any run.
+const KEEP_ALL_SECONDS: f64 = 1e9;
 const RECORD_MIB_VAR: &str = "DEVTRACE_RECORD_MIB";
 const RECORD_DIR_VAR: &str = "DEVTRACE_RECORD_DIR";
 const PLAN_VAR: &str = "DEVTRACE_RECORD_PLAN";
@@ -79,8 +81,10 @@ impl PythonAutotrace {
         causality: bool,
     ) -> Result<Self> {
         if let Some((seconds, mib)) = record {
-            if !(seconds > 0.0 && seconds.is_finite()) {
-                usage!("--record-seconds {seconds}: give a number of seconds > 0");
+            if !(seconds >= 0.0 && seconds.is_finite()) {
+                usage!(
+                    "--record-seconds {seconds}: give a number of seconds > 0, or 0 to keep everything"
+                );
             }
             if mib < 2 {
                 usage!("--record-mib {mib}: the flight recorder needs at least 2 MiB");
@@ -147,6 +151,12 @@ impl PythonAutotrace {
         }
         if let Some((seconds, mib)) = self.record {
             env.push((RECORD_VAR.to_owned(), "flight".to_owned()));
+            // 0 keeps everything: for Python's flight recorder, all that its ring holds.
+            let seconds = if seconds == 0.0 {
+                KEEP_ALL_SECONDS
+            } else {
+                seconds
+            };
             env.push((RECORD_SECONDS_VAR.to_owned(), seconds.to_string()));
             env.push((RECORD_MIB_VAR.to_owned(), mib.to_string()));
             env.push((

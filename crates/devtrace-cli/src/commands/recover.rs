@@ -1,15 +1,18 @@
-//! `devtrace recover [FILE…]`: the flight-recorder windows of Python processes that died
-//! (SIGKILL, a crash) written into their traces.
+//! `devtrace recover [FILE…]`: the flight-recorder windows of Python processes and BEAM VMs
+//! that died (SIGKILL, a crash) written into their traces.
 //!
 //! A recording process keeps its rings in a file (`/dev/shm/devtrace-flight-PID.ring` by
 //! default); it removes the file at a clean exit and writes its window itself when it fails, so
 //! a file whose process is gone is a window nobody wrote. Each is read by the Python that
 //! recorded it (`python -m devtrace.recover`, the same conversion as a live dump) and sent to a
 //! running `devtrace serve` for the data directory, else to receivers started over the store
-//! for the moment (as `devtrace run` does).
+//! for the moment (as `devtrace run` does). A BEAM VM's file (`devtrace-beam-OSPID.ring`, its
+//! metadata's `"runtime"` `"beam"`) is read here, by the BEAM reader ([`super::recover_beam`]),
+//! into a trace of its own.
 
 use crate::cli::RecoverArgs;
 use crate::commands::python_autotrace::{self, Recovered};
+use crate::commands::recover_beam;
 use crate::commands::run::Destination;
 use crate::output::eprintln_safe;
 use anyhow::{Result, bail};
@@ -78,12 +81,18 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<Ex
     let mut failed: Vec<(PathBuf, Recovered)> = Vec::new();
     for file in candidates {
         match python_autotrace::ring_file_info(&file) {
-            Ok((pid, _)) if alive(pid) && pid != std::process::id() => skipped.push(Skipped {
+            Ok((pid, meta)) if alive(pid) && pid != std::process::id() => skipped.push(Skipped {
                 file,
                 pid,
-                reason: format!(
-                    "process {pid} is still running: it writes its window itself when it fails or exits (`kill -USR2 {pid}` writes it now)"
-                ),
+                reason: if recover_beam::is_beam(&meta) {
+                    format!(
+                        "BEAM VM {pid} is still running: the `devtrace run` that started it writes its window when it ends; recover it after the VM is gone"
+                    )
+                } else {
+                    format!(
+                        "process {pid} is still running: it writes its window itself when it fails or exits (`kill -USR2 {pid}` writes it now)"
+                    )
+                },
             }),
             Ok(_) => to_recover.push(file),
             Err(error) if given => failed.push((
@@ -113,7 +122,13 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<Ex
             );
         };
         for file in to_recover {
-            let result = python_autotrace::recover_file(&file, &endpoint);
+            let beam = python_autotrace::ring_file_info(&file)
+                .is_ok_and(|(_, meta)| recover_beam::is_beam(&meta));
+            let result = if beam {
+                recover_beam::recover_file(&file, &endpoint)
+            } else {
+                python_autotrace::recover_file(&file, &endpoint)
+            };
             if result.outcome.is_ok() {
                 recovered.push((file, result));
             } else {
@@ -189,6 +204,19 @@ fn text(
     for (file, r) in recovered {
         let result = r.outcome.as_ref().ok().cloned().unwrap_or(Value::Null);
         let trace = result["trace_id"].as_str().unwrap_or("");
+        if result["runtime"] == "beam" {
+            out.push_str(&format!(
+                "recovered BEAM VM {}'s last {:.2} s ({} processes of the program, {} spans, {} events) from {}\n  into trace {trace}: devtrace show {}\n",
+                r.pid,
+                python_autotrace::window_seconds(&result),
+                result["processes"].as_u64().unwrap_or(0),
+                result["spans"].as_u64().unwrap_or(0),
+                result["events"].as_u64().unwrap_or(0),
+                crate::output::path(file),
+                &trace[..trace.len().min(12)],
+            ));
+            continue;
+        }
         out.push_str(&format!(
             "recovered process {}'s last {:.2} s ({} calls kept as spans, {} events) from {}\n  into trace {trace}: devtrace show {}\n",
             r.pid,

@@ -62,13 +62,18 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
     if let Destination::Unrecorded(reason) = &destination {
         eprintln_safe!("devtrace: not recording this run: {reason}");
     }
-    let plan_json = match &args.plan {
-        Some(id) => {
-            let plan = devtrace_plan::PlanStore::new(&choice.data_dir).load(id)?;
-            Some(devtrace_plan::recorder_file(&plan))
-        }
+    let plan = match &args.plan {
+        Some(id) => Some(devtrace_plan::PlanStore::new(&choice.data_dir).load(id)?),
         None => None,
     };
+    // A BEAM program's plan goes to its VMs; a Python one's to the Python recorder.
+    let beam_plan = plan
+        .as_ref()
+        .and_then(|p| devtrace_plan::beam::plan_terms(p).map(|terms| (p.id.clone(), terms)));
+    let plan_json = plan
+        .as_ref()
+        .filter(|_| beam_plan.is_none())
+        .map(devtrace_plan::recorder_file);
     let wants_python = autotrace_packages.is_some() || args.record || plan_json.is_some();
     let autotrace = match (wants_python, destination.endpoint()) {
         (true, Some(_)) => Some(PythonAutotrace::prepare(
@@ -83,7 +88,9 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
     };
 
     let beam = match destination.endpoint() {
-        Some(_) if args.record => prepare_beam(args, &identity),
+        Some(_) if args.record || beam_plan.is_some() => {
+            prepare_beam(args, &identity, beam_plan.as_ref())
+        }
         _ => None,
     };
     let outcome = execute(
@@ -498,12 +505,31 @@ pub(super) fn install_signal_handlers() {
 }
 
 /// `--record`'s BEAM recording (docs/beam.md), when its runtime is built; a note otherwise.
-fn prepare_beam(args: &RunArgs, identity: &Identity) -> Option<BeamRecording> {
+/// The recording of the command's BEAM VMs: `--record`'s, or a plan's (lossless: every call
+/// of the plan's functions).
+fn prepare_beam(
+    args: &RunArgs,
+    identity: &Identity,
+    plan: Option<&(String, String)>,
+) -> Option<BeamRecording> {
     let root = (
         u128::from_be_bytes(identity.trace_id.0),
         u64::from_be_bytes(identity.span_id.0),
     );
-    BeamRecording::prepare(&args.command[0], args.record_mib, root).unwrap_or_else(|note| {
+    let seconds = if plan.is_some() {
+        0.0
+    } else {
+        args.record_seconds
+    };
+    let recording = BeamRecording::prepare(&args.command[0], (args.record_mib, seconds), root)
+        .and_then(|recording| match (recording, plan) {
+            (Some(mut recording), Some((id, terms))) => {
+                recording.plan(id, terms)?;
+                Ok(Some(recording))
+            }
+            (recording, _) => Ok(recording),
+        });
+    recording.unwrap_or_else(|note| {
         eprintln_safe!("{note}");
         None
     })

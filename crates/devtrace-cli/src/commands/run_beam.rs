@@ -8,6 +8,11 @@
 //! into spans, sent to the run's receiver as OTLP like any SDK's: processes are threads
 //! (`thread.name`), a message's receive links to its send (`devtrace.link.kind` `message`), a
 //! GenServer callback carries the server's state before and after it (`devtrace.beam.state.*`).
+//!
+//! That is the lossless mode (`--record-seconds 0`). The default is the flight recorder: the VMs
+//! overwrite their oldest records, nothing reads the files while the program runs, and each
+//! VM's last seconds are read once it has ended ([`read_window`]: the window's processes are
+//! named and placed as in a whole recording, and a `devtrace.flight_window` span says its extent).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +25,7 @@ use anyhow::{Context, Result};
 use devtrace_ingest::otlp::trace::v1::{Span, Status, span};
 use devtrace_model::{AnyValue, KeyValue, semconv};
 use devtrace_recorder::beam::{self, BeamReader, PROCESS_CODE, RECEIVE_CODE};
-use devtrace_recorder::ring::{Cursor, RecorderFile};
+use devtrace_recorder::ring::{Cursor, RecorderFile, StreamEvents};
 use devtrace_recorder::{Builder, BuilderOptions, Names, OutSpan};
 
 use super::otlp_export::{post_traces, to_proto};
@@ -44,23 +49,34 @@ pub const EXIT_REASON: &str = "devtrace.beam.exit_reason";
 pub const STATE_BEFORE: &str = "devtrace.beam.state.before";
 pub const STATE_AFTER: &str = "devtrace.beam.state.after";
 pub const OPEN: &str = "devtrace.recorder.open";
+/// The plan a span was recorded by (`devtrace run --plan`; the Python recorder's attribute).
+pub const PLAN_ID: &str = "devtrace.plan.id";
+/// A span a flight window begins inside of: its start is the window's (the Python recorder's).
+pub const BEFORE_WINDOW: &str = "devtrace.recorder.started_before_window";
 
 /// A recording of the BEAM VMs a command starts.
 pub struct BeamRecording {
     lib: PathBuf,
     dir: PathBuf,
     mib: u64,
+    /// The flight recorder's window (`--record-seconds`); 0: lossless, followed while it runs.
+    seconds: f64,
+    root: (u128, u64),
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<Vec<Recorded>>>,
+    /// Under `devtrace run --plan`: the plan's file for the VMs and the plan's id.
+    plan: Option<(PathBuf, String)>,
 }
 
 /// What one VM's file gave.
-struct Recorded {
-    pid: u32,
-    spans: Vec<Span>,
-    events: u64,
-    lost: u64,
-    processes: usize,
+pub(super) struct Recorded {
+    pub(super) pid: u32,
+    pub(super) spans: Vec<Span>,
+    pub(super) events: u64,
+    pub(super) lost: u64,
+    pub(super) processes: usize,
+    /// A flight recorder's window (None: a lossless recording).
+    pub(super) window: Option<WindowExtent>,
 }
 
 /// One VM's file as it is read.
@@ -76,7 +92,7 @@ impl BeamRecording {
     /// BEAM program) of what to do.
     pub fn prepare(
         program: &str,
-        mib: u64,
+        (mib, seconds): (u64, f64),
         root: (u128, u64),
     ) -> Result<Option<BeamRecording>, String> {
         let Some(lib) = runtime_dir() else {
@@ -94,20 +110,37 @@ impl BeamRecording {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("devtrace: --record: cannot create {}: {e}", dir.display()))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let reader = {
-            let (dir, stop) = (dir.clone(), Arc::clone(&stop));
-            std::thread::Builder::new()
-                .name("devtrace-beam-reader".into())
-                .spawn(move || follow(&dir, &stop, root))
-                .ok()
-        };
+        // A flight recording is read once, when the VMs have ended: no reader takes a core.
+        let reader = (seconds <= 0.0)
+            .then(|| {
+                let (dir, stop) = (dir.clone(), Arc::clone(&stop));
+                std::thread::Builder::new()
+                    .name("devtrace-beam-reader".into())
+                    .spawn(move || follow(&dir, &stop, root))
+                    .ok()
+            })
+            .flatten();
         Ok(Some(BeamRecording {
             lib,
             dir,
             mib,
+            seconds: seconds.max(0.0),
+            root,
             stop,
             reader,
+            plan: None,
         }))
+    }
+
+    /// Records only a plan's functions and message flows: `terms` is its file for the VMs
+    /// (devtrace_plan::beam::plan_terms), passed as `DEVTRACE_BEAM_PLAN`; its spans are marked
+    /// with the plan's id.
+    pub fn plan(&mut self, id: &str, terms: &str) -> Result<(), String> {
+        let path = self.dir.join("plan.terms");
+        std::fs::write(&path, terms)
+            .map_err(|e| format!("devtrace: --plan: cannot write {}: {e}", path.display()))?;
+        self.plan = Some((path, id.to_owned()));
+        Ok(())
     }
 
     /// The child's variables: the runtime on `ERL_LIBS`, started by `ERL_AFLAGS`, writing into
@@ -132,8 +165,22 @@ impl BeamRecording {
                 self.dir.display().to_string(),
             ),
             ("DEVTRACE_BEAM_MIB".to_owned(), self.mib.to_string()),
-            ("DEVTRACE_BEAM_LOSSLESS".to_owned(), "1".to_owned()),
+            (
+                "DEVTRACE_BEAM_LOSSLESS".to_owned(),
+                if self.seconds > 0.0 { "0" } else { "1" }.to_owned(),
+            ),
+            (
+                "DEVTRACE_BEAM_SECONDS".to_owned(),
+                (self.seconds.ceil() as u64).to_string(),
+            ),
         ]
+        .into_iter()
+        .chain(
+            self.plan
+                .as_ref()
+                .map(|(path, _)| ("DEVTRACE_BEAM_PLAN".to_owned(), path.display().to_string())),
+        )
+        .collect()
     }
 
     /// Reads what the VMs wrote last, sends the spans to `endpoint` as part of run `run_id`,
@@ -141,19 +188,33 @@ impl BeamRecording {
     /// was).
     pub fn finish(mut self, endpoint: &str, run_id: &str, service: &str) -> (Option<String>, bool) {
         self.stop.store(true, Ordering::Release);
-        let recorded = self
-            .reader
-            .take()
-            .and_then(|r| r.join().ok())
-            .unwrap_or_default();
+        let recorded = if self.seconds > 0.0 {
+            read_windows(&self.dir, self.seconds, self.root)
+        } else {
+            self.reader
+                .take()
+                .and_then(|r| r.join().ok())
+                .unwrap_or_default()
+        };
         let _ = std::fs::remove_dir_all(&self.dir);
         if recorded.is_empty() {
             return (None, false);
         }
         let mut notes = Vec::new();
-        for vm in recorded {
+        for mut vm in recorded {
+            if let Some((_, id)) = &self.plan {
+                let mark = to_proto(&[KeyValue::new(PLAN_ID, id.clone())]);
+                for span in &mut vm.spans {
+                    span.attributes.extend(mark.iter().cloned());
+                }
+            }
             let sent = send(endpoint, run_id, service, vm.spans);
+            let window = vm.window;
             notes.push(match sent {
+                Ok(n) if let Some(window) = window => format!(
+                    "devtrace: --record: BEAM VM {} recorded: {} processes of the program, {} events ({} lost), {n} spans: its last {:.2} s (flight recorder; --record-seconds 0 keeps all)",
+                    vm.pid, vm.processes, vm.events, vm.lost, window.seconds
+                ),
                 Ok(n) => format!(
                     "devtrace: --record: BEAM VM {} recorded: {} processes of the program, {} events ({} lost), {n} spans",
                     vm.pid, vm.processes, vm.events, vm.lost
@@ -229,7 +290,7 @@ fn discover(dir: &Path, files: &mut HashMap<PathBuf, Followed>, root: (u128, u64
     }
 }
 
-fn rand_seed(path: &Path) -> u64 {
+pub(super) fn rand_seed(path: &Path) -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -243,6 +304,11 @@ fn rand_seed(path: &Path) -> u64 {
 fn finish_file(mut f: Followed) -> Recorded {
     f.builder.finish_open();
     let mut out = f.builder.take_spans();
+    for s in &mut out {
+        // A window's frames rebuilt at its start; a life the window ended inside of.
+        s.started_before_window |= f.reader.started_before_window(s.stream, s.code, s.start);
+        s.open |= s.code == PROCESS_CODE && !f.reader.exited(s.stream);
+    }
     let names = Names::read(&f.file);
     let values = beam::read_values(&f.file);
     // Links, the supervision tree, exits' causes, state machines' states (docs/beam.md).
@@ -274,6 +340,7 @@ fn finish_file(mut f: Followed) -> Recorded {
         events: f.builder.events,
         lost,
         processes,
+        window: None,
     }
 }
 
@@ -388,6 +455,9 @@ fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64)
     if s.open {
         attributes.push(KeyValue::new(OPEN, true));
     }
+    if s.started_before_window {
+        attributes.push(KeyValue::new(BEFORE_WINDOW, true));
+    }
     let annotated = texts.annotations.attributes.get(&s.span_id);
     attributes.extend(annotated.into_iter().flatten().map(annotation));
     let error = s.error.map(|id| {
@@ -465,8 +535,9 @@ fn link(l: &devtrace_recorder::OutLink, names: &Names, unix: &dyn Fn(u64) -> u64
     }
 }
 
-/// Sends `spans` in requests of [`SPANS_PER_REQUEST`]; how many were sent.
-fn send(endpoint: &str, run_id: &str, service: &str, spans: Vec<Span>) -> Result<usize> {
+/// Sends `spans` in requests of [`SPANS_PER_REQUEST`], as part of run `run_id` (none: a
+/// recovered window, of no run: ""); how many were sent.
+pub(super) fn send(endpoint: &str, run_id: &str, service: &str, spans: Vec<Span>) -> Result<usize> {
     use devtrace_ingest::otlp::{
         collector::trace::v1::ExportTraceServiceRequest,
         common::v1::InstrumentationScope,
@@ -480,11 +551,16 @@ fn send(endpoint: &str, run_id: &str, service: &str, spans: Vec<Span>) -> Result
         let request = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 resource: Some(Resource {
-                    attributes: to_proto(&[
-                        KeyValue::new(semconv::SERVICE_NAME, service.to_owned()),
-                        KeyValue::new(semconv::RUN_ID, run_id.to_owned()),
-                        KeyValue::new("telemetry.sdk.language", AnyValue::from("erlang")),
-                    ]),
+                    attributes: to_proto(
+                        &[
+                            KeyValue::new(semconv::SERVICE_NAME, service.to_owned()),
+                            KeyValue::new(semconv::RUN_ID, run_id.to_owned()),
+                            KeyValue::new("telemetry.sdk.language", AnyValue::from("erlang")),
+                        ]
+                        .into_iter()
+                        .filter(|kv| kv.key != semconv::RUN_ID || !run_id.is_empty())
+                        .collect::<Vec<_>>(),
+                    ),
                     ..Default::default()
                 }),
                 scope_spans: vec![ScopeSpans {
@@ -503,4 +579,148 @@ fn send(endpoint: &str, run_id: &str, service: &str, spans: Vec<Span>) -> Result
             .context("sending the BEAM spans")?;
     }
     Ok(total)
+}
+
+// -- the flight recorder's window (docs/beam.md, "Two modes") ---------------------------------
+
+/// The span that says a flight window's extent (the Python recorder's name and attributes).
+pub const FLIGHT_WINDOW: &str = "devtrace.flight_window";
+pub const FLIGHT_REASON: &str = "devtrace.flight.reason";
+pub const FLIGHT_EVENTS: &str = "devtrace.flight.events";
+pub const FLIGHT_LOST: &str = "devtrace.flight.lost_events";
+pub const FLIGHT_SECONDS: &str = "devtrace.flight.window_seconds";
+pub const FLIGHT_PID: &str = "devtrace.flight.pid";
+pub const FLIGHT_RECOVERED: &str = "devtrace.flight.recovered";
+/// The window asked for (`--record-seconds`), beside the one there was.
+pub const FLIGHT_SECONDS_ASKED: &str = "devtrace.flight.seconds_asked";
+
+/// The window of a VM's file: the last `seconds` of what it holds (everything when the file
+/// holds less), as spans under a `devtrace.flight_window` span, itself under `root` (the run's
+/// root span) or, without one, the root of a new trace. `reason` says why it was written.
+pub fn read_window(
+    file: RecorderFile,
+    seconds: f64,
+    root: Option<(u128, u64)>,
+    reason: &str,
+    seed: u64,
+) -> Recorded {
+    let pass = Cursor::new().read(&file, None);
+    let end = last_stamp(&pass);
+    let first = first_stamp(&pass);
+    let start = end
+        .saturating_sub((seconds * 1e9) as u64)
+        .max(first.unwrap_or(end));
+    let window_span_id = random_id(seed.rotate_left(17));
+    // The processes hang under the window's span (as a Python window's calls do, so its time
+    // is theirs, not a span of its own), itself under the run's root or, without a run, the
+    // root of a trace of its own.
+    let trace_id = root.map_or_else(
+        || (random_id(seed) as u128) << 64 | random_id(!seed) as u128,
+        |(trace_id, _)| trace_id,
+    );
+    let parent = (trace_id, window_span_id);
+    let mut followed = Followed {
+        file,
+        cursor: Cursor::new(),
+        reader: BeamReader::for_window(start),
+        builder: Builder::new(BuilderOptions {
+            threshold_ns: 0,
+            root: Some(parent),
+            seed,
+            ..Default::default()
+        }),
+    };
+    for process in followed.reader.split(&pass) {
+        followed.builder.feed(&process, &|_| None);
+    }
+    let info = followed.file.info();
+    let mut recorded = finish_file(followed);
+    let unix = |mono: u64| info.created.to_unix(mono);
+    let window = Span {
+        trace_id: parent.0.to_be_bytes().to_vec(),
+        span_id: window_span_id.to_be_bytes().to_vec(),
+        parent_span_id: match root {
+            Some((_, span)) => span.to_be_bytes().to_vec(),
+            None => Vec::new(),
+        },
+        name: FLIGHT_WINDOW.to_owned(),
+        kind: 1,
+        start_time_unix_nano: unix(start),
+        end_time_unix_nano: unix(end.max(start)),
+        attributes: to_proto(
+            &[
+                KeyValue::new(FLIGHT_REASON, reason.to_owned()),
+                KeyValue::new(FLIGHT_EVENTS, recorded.events as i64),
+                KeyValue::new(FLIGHT_LOST, recorded.lost as i64),
+                KeyValue::new(FLIGHT_SECONDS, (end - start) as f64 / 1e9),
+                KeyValue::new(FLIGHT_SECONDS_ASKED, seconds),
+                KeyValue::new(FLIGHT_PID, i64::from(info.pid)),
+                KeyValue::new("devtrace.beam.processes", recorded.processes as i64),
+            ]
+            .into_iter()
+            .chain(
+                root.is_none()
+                    .then(|| KeyValue::new(FLIGHT_RECOVERED, true)),
+            )
+            .collect::<Vec<_>>(),
+        ),
+        ..Default::default()
+    };
+    recorded.spans.push(window);
+    recorded.window = Some(WindowExtent {
+        seconds: (end - start) as f64 / 1e9,
+        trace_id: parent.0,
+        span_id: window_span_id,
+    });
+    recorded
+}
+
+/// A window read: how long it was and the span that says so.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowExtent {
+    pub seconds: f64,
+    pub trace_id: u128,
+    pub span_id: u64,
+}
+
+/// Reads every VM's file in `dir` as its flight window (`devtrace run`, after the command).
+pub fn read_windows(dir: &Path, seconds: f64, root: (u128, u64)) -> Vec<Recorded> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ring"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let file = RecorderFile::open(&path).ok()?;
+            let seed = rand_seed(&path);
+            Some(read_window(file, seconds, Some(root), "the VM ended", seed))
+        })
+        .collect()
+}
+
+fn last_stamp(pass: &[StreamEvents]) -> u64 {
+    pass.iter()
+        .filter_map(|s| s.events.last().map(|e| e.ts))
+        .max()
+        .unwrap_or(0)
+}
+
+fn first_stamp(pass: &[StreamEvents]) -> Option<u64> {
+    pass.iter()
+        .filter_map(|s| s.events.first().map(|e| e.ts))
+        .min()
+}
+
+/// A non-zero id from `seed` (a span or trace id of a recovered window).
+fn random_id(seed: u64) -> u64 {
+    let mut x = seed ^ 0x9E37_79B9_7F4A_7C15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (x ^ (x >> 31)).max(1)
 }

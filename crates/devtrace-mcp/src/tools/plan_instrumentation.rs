@@ -1,8 +1,8 @@
 //! `plan_instrumentation`: the answer to a blind_spot finding. From the operation's spans
 //! (`code.*` attributes, or its name as module.function, or where the source starts a span of
 //! that name by hand: a decorated function or a `with` block) to its code, and from the source
-//! (parsed with Python's ast, never run) to the functions it calls: a plan of which functions to
-//! record natively on the next run. The plan is stored (DATA/plans) and explained; names and
+//! (parsed with Python's ast, or Elixir's and Erlang's own parsers for a BEAM program; never run)
+//! to the functions it calls: a plan of which functions to record on the next run. The plan is stored (DATA/plans) and explained; names and
 //! source snippets in it are recorded text, quoted.
 
 use super::{ToolDef, ToolError, ToolResult, fit, tool};
@@ -32,7 +32,7 @@ pub struct Params {
 pub fn def() -> ToolDef {
     let mut def = tool(
         "plan_instrumentation",
-        "For a blind_spot finding: plans which Python functions the next run records (`devtrace run --plan ID -- cmd`) from the source, parsed not run, and says what cannot be.",
+        "For a blind_spot finding: plans which Python, Elixir or Erlang functions the next run records (`devtrace run --plan ID -- cmd`) from the source, parsed not run, and says what cannot be.",
         run,
     );
     // It writes a plan file beside the store (never the traces).

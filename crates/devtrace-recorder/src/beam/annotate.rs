@@ -147,21 +147,42 @@ impl Tree<'_> {
         self.texts.names.codes.get(&code).map(|c| c.span_name())
     }
 
-    /// Each spawned process's parent and spawn record.
+    /// Each spawned process's parent and spawn record: from the parent's spawn when it was
+    /// recorded, else from the process's identity records (a window that lost its spawn).
     fn spawns(&self) -> HashMap<u64, (u64, Child)> {
-        self.lives
-            .iter()
-            .flat_map(|(&parent, life)| {
-                life.children
-                    .iter()
-                    .map(move |c| (c.key, (parent, c.clone())))
-            })
+        let from_identity = self.lives.iter().filter_map(|(&key, life)| {
+            let child = Child {
+                key,
+                initial_call: life.identity.initial_call,
+                answers: Vec::new(),
+            };
+            Some((key, (life.identity.parent?, child)))
+        });
+        let from_spawns = self.lives.iter().flat_map(|(&parent, life)| {
+            life.children
+                .iter()
+                .map(move |c| (c.key, (parent, c.clone())))
+        });
+        from_identity.chain(from_spawns).collect()
+    }
+
+    /// Each process's initial call, by its spawn, its identity, or its children's identity.
+    fn initial_calls(&self, spawns: &HashMap<u64, (u64, Child)>) -> HashMap<u64, u32> {
+        let told_by_children = self
+            .lives
+            .values()
+            .filter_map(|l| Some((l.identity.parent?, l.identity.parent_call)));
+        let own = spawns.iter().map(|(&k, (_, c))| (k, c.initial_call));
+        told_by_children
+            .chain(own)
+            .filter(|(_, code)| *code != 0)
             .collect()
     }
 
     /// The initial call, supervisor and restart count of every spawned process.
     fn process_attributes(&self) -> HashMap<u64, Vec<(&'static str, Attr)>> {
         let spawns = self.spawns();
+        let initial_calls = self.initial_calls(&spawns);
         let mut out: HashMap<u64, Vec<(&'static str, Attr)>> = HashMap::new();
         for (&child, (_, spawn)) in &spawns {
             if let Some(call) = self.code_name(spawn.initial_call) {
@@ -170,21 +191,36 @@ impl Tree<'_> {
                     .push((INITIAL_CALL, Attr::Text(call)));
             }
         }
+        // Each parent's children in spawn order: those whose spawn it recorded, then those
+        // known only by their identity (spawned before the window).
+        let mut children: HashMap<u64, Vec<Child>> = HashMap::new();
         for (&parent, life) in self.lives {
-            let is_supervisor = spawns
+            children
+                .entry(parent)
+                .or_default()
+                .extend(life.children.iter().cloned());
+        }
+        for (&key, (parent, child)) in &spawns {
+            let known = children.entry(*parent).or_default();
+            if !known.iter().any(|c| c.key == key) {
+                known.insert(0, child.clone());
+            }
+        }
+        for (parent, children) in children {
+            let is_supervisor = initial_calls
                 .get(&parent)
-                .and_then(|(_, spawn)| self.code_name(spawn.initial_call))
+                .and_then(|&code| self.code_name(code))
                 .is_some_and(|call| SUPERVISOR_CALLS.contains(&call.as_str()));
             if !is_supervisor {
                 continue;
             }
             let supervisor = self.name(parent);
-            for child in &life.children {
+            for child in &children {
                 out.entry(child.key)
                     .or_default()
                     .push((SUPERVISOR, Attr::Text(supervisor.clone())));
             }
-            for (child, restart) in self.restarts(&life.children) {
+            for (child, restart) in self.restarts(&children) {
                 out.entry(child)
                     .or_default()
                     .push((RESTART, Attr::Int(restart as i64)));

@@ -1,0 +1,251 @@
+"""The BEAM flight recorder end to end (docs/beam.md, "Two modes"): `devtrace run --record
+--record-seconds 1 -- elixir flight.exs ENDING` keeps each VM's last second in a ring and writes
+it into the trace when the VM ends — a normal exit, an exception that ends `elixir script.exs`,
+the VM killed by SIGKILL, or stopped by SIGTERM (a 3-second window there) — and `devtrace recover` writes the window of a file a killed VM left
+when no `devtrace run` was there to read it. `--record-seconds 0` keeps everything.
+
+The program (tests/e2e/beam_app/flight.exs) starts a supervised GenServer, `Flight.Counter`,
+then calls `early_tick/1` for 1.5 s and `late_tick/1` every 10 ms for 1.5 s, and prints its
+ground truth before it ends: how many calls of each phase it made and how long before its end
+each late call began. The window must hold every late call of the last second and none older,
+each with its wait for the reply linked to the server's callback, no early call, and the
+server named — registered name, initial call, supervisor — although its spawn and registration
+were long before the window (in one test, overwritten in a 2 MiB ring).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from harness import CliResult, Store, clean_env
+from test_beam import APP_DIR, NOTE_RE, need, runtime  # noqa: F401 (the fixture)
+
+PROGRAM = APP_DIR / "flight.exs"
+WINDOW = "devtrace.flight_window"
+TICKS = ("Flight.Counter.late_tick/1", "Flight.Counter.early_tick/1")
+BEFORE_WINDOW = "devtrace.recorder.started_before_window"
+# A late call beginning this long after the window's start is surely in it, and one beginning
+# this long before it surely not (its reply comes within milliseconds).
+MARGIN_IN_NS = 50_000_000
+MARGIN_OUT_NS = 100_000_000
+
+
+def flight_run(store: Store, ending: str, *options: str, early_pause_ms: str = "1", cwd: Path) -> tuple[CliResult, dict, dict]:
+    """`devtrace run --record OPTIONS -- elixir flight.exs ENDING 1500 PAUSE`: the run, the
+    program's ground truth and the trace."""
+    elixir = need("elixir")
+    argv = ["--data", str(store.data_dir), "run", "--record", *options, "--", elixir, str(PROGRAM), ending, "1500", early_pause_ms]
+    proc = subprocess.run([str(store.bin), *argv], cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=300)
+    result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+    printed = [l for l in result.stdout.splitlines() if l.startswith("{")]
+    assert printed, f"the program's ground truth: {result.describe()}"
+    truth = json.loads(printed[0])
+    [run] = store.ls()
+    return result, truth, store.show(run["trace_id"])
+
+
+def spans_named(trace: dict, name: str) -> list[dict]:
+    return [s for s in trace["spans"] if s["name"] == name]
+
+
+def the_window(trace: dict) -> dict:
+    [window] = spans_named(trace, WINDOW)
+    return window
+
+
+def argument(span: dict) -> int:
+    return int(span["attributes"]["devtrace.call.arguments"])
+
+
+def assert_only_the_last_second(trace: dict, truth: dict) -> None:
+    """The window is a second long and holds nothing older: no early call, no span starting
+    before it unless marked as begun before it."""
+    window = the_window(trace)
+    assert 0.95 <= window["attributes"]["devtrace.flight.window_seconds"] <= 1.0, window["attributes"]
+    assert window["attributes"]["devtrace.flight.seconds_asked"] == 1.0
+    assert truth["early"] > 100, truth
+    assert spans_named(trace, "Flight.Counter.early_tick/1") == [], "the early phase ended > 1 s before the end"
+    older = [
+        s["name"]
+        for s in trace["spans"]
+        if "thread.name" in s["attributes"]
+        and s["start_unix_nano"] < window["start_unix_nano"]
+        and not s["attributes"].get(BEFORE_WINDOW)
+    ]
+    assert older == [], older
+
+
+def assert_the_server_is_named(trace: dict) -> None:
+    """The GenServer spawned and registered long before the window is named as in a whole
+    recording: its registered name, initial call and supervisor."""
+    [server] = spans_named(trace, "process Flight.Counter")
+    attributes = server["attributes"]
+    assert attributes["thread.name"] == "Flight.Counter"
+    assert attributes["devtrace.beam.initial_call"] == "Flight.Counter.init/1"
+    assert attributes["devtrace.beam.supervisor"] == "Flight.Sup"
+    assert attributes[BEFORE_WINDOW] is True
+    handled = spans_named(trace, "Flight.Counter.handle_call/3")
+    assert handled and {s["attributes"]["thread.name"] for s in handled} == {"Flight.Counter"}
+
+
+def assert_the_last_seconds_calls_and_messages(trace: dict, truth: dict, some_older: bool = True) -> None:
+    """Every late call of the last second is there, none older, each waiting for the reply the
+    server sent (a message link), each request's arrival linked to its call."""
+    befores = {int(n): us for n, us in truth["late_us_before_end"].items()}
+    calls = spans_named(trace, "Flight.Counter.late_tick/1")
+    by_argument = {argument(s): s for s in calls}
+    assert 1 in by_argument, "the last call is in the window"
+    # When each call began on the trace's clock: the program says how long before its end each
+    # began, and the last one's span says when that was.
+    end = by_argument[1]["start_unix_nano"] + befores[1] * 1000
+    began = {n: end - us * 1000 for n, us in befores.items()}
+    window = the_window(trace)
+    assert window["end_unix_nano"] >= end, "the window ends after the program's end"
+    surely_in = {n for n, t in began.items() if t >= window["start_unix_nano"] + MARGIN_IN_NS}
+    surely_out = {n for n, t in began.items() if t < window["start_unix_nano"] - MARGIN_OUT_NS}
+    assert len(surely_in) > 50 and (len(surely_out) > 25 or not some_older), (len(surely_in), len(surely_out))
+    recorded = set(by_argument)
+    assert surely_in <= recorded, sorted(surely_in - recorded)
+    assert not recorded & surely_out, sorted(recorded & surely_out)
+    assert recorded == set(range(1, max(recorded) + 1)), "the last calls, without a gap"
+    by_id = {s["span_id"]: s for s in trace["spans"]}
+    # The reply is sent by OTP's gen_server after the callback returned: its cause is the
+    # server's `process` span (docs/beam.md).
+    server = {s["span_id"] for s in trace["spans"] if s["attributes"].get("thread.name") == "Flight.Counter"}
+    for call in calls:
+        if call["attributes"].get(BEFORE_WINDOW):
+            continue
+        waits = [s for s in trace["spans"] if s["name"] == "receive" and s["parent_span_id"] == call["span_id"]]
+        linked = [l["span_id"] for w in waits for l in w["links"] if l["attributes"]["devtrace.link.kind"] == "message"]
+        assert linked and set(linked) <= server, (call["attributes"], waits)
+    arrivals = [s for s in spans_named(trace, "receive") if s["attributes"]["thread.name"] == "Flight.Counter" and s["links"]]
+    assert len(arrivals) >= len(surely_in)
+    for arrival in arrivals:
+        [cause] = [l for l in arrival["links"] if l["attributes"]["devtrace.link.kind"] == "message"]
+        # (The early calls are in no 1-second window: assert_only_the_last_second.)
+        assert by_id[cause["span_id"]]["name"] in TICKS, by_id[cause["span_id"]]["name"]
+
+
+def test_a_normal_exit_writes_the_last_second(store: Store, runtime: Path, tmp_path: Path):
+    result, truth, trace = flight_run(store, "exit", "--record-seconds", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.describe()
+    note = NOTE_RE.search(result.stderr)
+    assert note and "its last 1.00 s (flight recorder" in result.stderr, result.describe()
+    assert_only_the_last_second(trace, truth)
+    assert_the_last_seconds_calls_and_messages(trace, truth)
+    assert_the_server_is_named(trace)
+
+
+def test_processes_whose_spawn_was_overwritten_are_still_named(store: Store, runtime: Path, tmp_path: Path):
+    # A 2 MiB ring and an early phase without pauses: the ring is overwritten many times over,
+    # so the server's spawn and registration are long gone when the VM ends.
+    result, truth, trace = flight_run(store, "exit", "--record-seconds", "1", "--record-mib", "2", early_pause_ms="0", cwd=tmp_path)
+    assert result.returncode == 0, result.describe()
+    note = NOTE_RE.search(result.stderr)
+    assert note, result.describe()
+    overwritten = int(note.group(3))
+    assert overwritten > 100_000, f"the ring was overwritten: {result.stderr}"
+    assert the_window(trace)["attributes"]["devtrace.flight.lost_events"] == overwritten
+    assert_only_the_last_second(trace, truth)
+    assert_the_server_is_named(trace)
+    # The late calls of the last second are there (their values may not be: value summaries
+    # share the names log, which the early phase filled; docs/beam.md).
+    # The last call's span is the latest; the others began when the program says before it.
+    calls = spans_named(trace, "Flight.Counter.late_tick/1")
+    last = max(s["start_unix_nano"] for s in calls)
+    befores = truth["late_us_before_end"]
+    began = [last - (us - befores["1"]) * 1000 for us in befores.values()]
+    start = the_window(trace)["start_unix_nano"]
+    assert len(calls) >= sum(1 for t in began if t >= start + MARGIN_IN_NS) > 50
+
+
+def test_an_exception_ending_the_script_writes_the_window_with_it(store: Store, runtime: Path, tmp_path: Path):
+    result, truth, trace = flight_run(store, "raise", "--record-seconds", "1", cwd=tmp_path)
+    assert result.returncode == 1, result.describe()
+    assert "flight boom" in result.stderr
+    assert_only_the_last_second(trace, truth)
+    assert_the_last_seconds_calls_and_messages(trace, truth)
+    assert_the_server_is_named(trace)
+    [finish] = spans_named(trace, "Flight.Main.finish/1")
+    assert finish["status"]["code"] == "error" and finish["status"]["message"] == "error:RuntimeError"
+    assert 'message: "flight boom"' in finish["attributes"]["devtrace.call.exception"]
+    [main] = [s for s in trace["spans"] if s["name"].startswith("process ") and s["attributes"].get("devtrace.beam.exit_reason", "").startswith("{%RuntimeError")]
+    assert 'message: "flight boom"' in main["attributes"]["devtrace.beam.exit_reason"]
+    assert main["status"]["message"] == "exit:RuntimeError"
+
+
+def test_a_vm_killed_by_sigkill_leaves_its_window(store: Store, runtime: Path, tmp_path: Path):
+    result, truth, trace = flight_run(store, "kill", "--record-seconds", "1", cwd=tmp_path)
+    assert result.returncode == 128 + 9, result.describe()
+    assert NOTE_RE.search(result.stderr), result.describe()
+    assert_only_the_last_second(trace, truth)
+    assert_the_last_seconds_calls_and_messages(trace, truth)
+    assert_the_server_is_named(trace)
+    # Killed: the processes never exited; their lives end open at the window's end.
+    [server] = spans_named(trace, "process Flight.Counter")
+    assert server["attributes"]["devtrace.recorder.open"] is True
+
+
+def test_sigterm_writes_the_window_of_the_vms_stop(store: Store, runtime: Path, tmp_path: Path):
+    # SIGTERM stops the VM as `init:stop/0` does — its applications, then its processes killed —
+    # which takes about a second here: a 3-second window holds the late calls before it.
+    result, truth, trace = flight_run(store, "term", "--record-seconds", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.describe()
+    assert NOTE_RE.search(result.stderr), result.describe()
+    assert 2.9 <= the_window(trace)["attributes"]["devtrace.flight.window_seconds"] <= 3.0
+    assert_the_last_seconds_calls_and_messages(trace, truth, some_older=False)
+    assert_the_server_is_named(trace)
+    [server] = spans_named(trace, "process Flight.Counter")
+    assert server["attributes"]["devtrace.beam.exit_reason"] == ":killed", "the VM's stop killed it"
+
+
+def test_record_seconds_0_keeps_everything(store: Store, runtime: Path, tmp_path: Path):
+    result, truth, trace = flight_run(store, "exit", "--record-seconds", "0", cwd=tmp_path)
+    assert result.returncode == 0, result.describe()
+    note = NOTE_RE.search(result.stderr)
+    assert note and note.group(3) == "0", result.describe()
+    assert "flight recorder" not in result.stderr
+    assert spans_named(trace, WINDOW) == []
+    assert len(spans_named(trace, "Flight.Counter.early_tick/1")) == truth["early"]
+    assert {argument(s) for s in spans_named(trace, "Flight.Counter.late_tick/1")} == set(range(1, truth["late"] + 1))
+    [server] = spans_named(trace, "process Flight.Counter")
+    assert BEFORE_WINDOW not in server["attributes"]
+
+
+def test_recover_writes_the_window_a_killed_vm_left(store: Store, runtime: Path, tmp_path: Path):
+    # The runtime started by the VM's own flags, as a Mix project's config or a hand-set
+    # environment would, with no `devtrace run` to read the file when the VM dies.
+    elixir = need("elixir")
+    rings = tmp_path / "rings"
+    rings.mkdir()
+    env = clean_env(
+        ERL_LIBS=str(runtime),
+        ERL_AFLAGS="-s devtrace_beam start",
+        DEVTRACE_BEAM_DIR=str(rings),
+        DEVTRACE_BEAM_LOSSLESS="0",
+        DEVTRACE_BEAM_SECONDS="1",
+    )
+    proc = subprocess.run([elixir, str(PROGRAM), "kill", "1500", "1"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (-9, 128 + 9), proc.stderr
+    truth = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("{")))
+    [left] = list(rings.iterdir())
+    assert re.fullmatch(r"devtrace-beam-\d+\.ring", left.name), left.name
+
+    recovered = store.cli("recover", "--dir", str(rings))
+    # (The line is fitted to the terminal's width: the path may go to a line of its own.)
+    match = re.search(r"recovered BEAM VM (\d+)'s last 1\.00 s \((\d+) processes of the program, (\d+) spans, (\d+) events\) from\s+(\S+)\s+into trace ([0-9a-f]{32}): devtrace show [0-9a-f]{12}", recovered.stdout)
+    assert match, recovered.describe()
+    assert match.group(5) == str(left) and left.name == f"devtrace-beam-{match.group(1)}.ring"
+    assert not left.exists(), "a recovered file is removed"
+    trace = store.show(match.group(6))
+    window = the_window(trace)
+    assert window["attributes"]["devtrace.flight.recovered"] is True
+    assert window["parent_span_id"] in ("", None), "the window is the recovered trace's root"
+    assert_only_the_last_second(trace, truth)
+    assert_the_last_seconds_calls_and_messages(trace, truth)
+    assert_the_server_is_named(trace)
+
+    assert "nothing to recover" in store.cli("recover", "--dir", str(rings)).stdout
