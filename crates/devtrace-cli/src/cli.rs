@@ -150,8 +150,8 @@ pub enum Command {
     /// Check development sessions: apply their patch, run their tests in a sandbox, judge them
     Qa(QaArgs),
     /// Write into their traces the flight-recorder windows of Python processes and Erlang or
-    /// Elixir VMs that died (SIGKILL, a crash) with `devtrace run --record` or
-    /// `devtrace.record()` on
+    /// Elixir VMs that died (SIGKILL, a crash) while recording (`devtrace run --record`,
+    /// `devtrace.record()`, a Mix project's `config :devtrace_beam, record: true`)
     Recover(RecoverArgs),
     /// Plan which Python, Elixir or Erlang functions to record for an operation's blind spot;
     /// `plan list`, `plan show ID`
