@@ -137,6 +137,9 @@ def test_a_normal_exit_writes_the_last_second(store: Store, runtime: Path, tmp_p
     assert_only_the_last_second(trace, truth)
     assert_the_last_seconds_calls_and_messages(trace, truth)
     assert_the_server_is_named(trace)
+    # The window is the recorder's container: never the run's slowest span or a finding's subject.
+    summary = result.stderr[result.stderr.index("devtrace: `"):]
+    assert "devtrace.flight_window" not in summary, summary
 
 
 def test_processes_whose_spawn_was_overwritten_are_still_named(store: Store, runtime: Path, tmp_path: Path):

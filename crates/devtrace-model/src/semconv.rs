@@ -28,6 +28,11 @@ pub const RUN_STDERR_TAIL: &str = "devtrace.run.stderr.tail";
 pub const RUN_STDERR_BYTES: &str = "devtrace.run.stderr.bytes";
 pub const RUN_ATTACHED_TRACES: &str = "devtrace.run.attached_traces";
 
+/// The span a flight recorder's window is written as (Python's `devtrace.record()` on a failure,
+/// a BEAM VM's last seconds under `devtrace run --record`): the recorded calls and processes
+/// nest under it. It is the recorder's container, as long as the window: no work of its own.
+pub const FLIGHT_WINDOW_SPAN: &str = "devtrace.flight_window";
+
 /// Test results a run recognised in its output.
 pub const TEST_RUNNER: &str = "devtrace.test.runner";
 pub const TEST_PASSED: &str = "devtrace.test.passed";

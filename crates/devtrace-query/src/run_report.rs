@@ -22,7 +22,8 @@ pub struct RunReport {
     /// the attached traces (as `devtrace runs` counts them).
     pub spans: usize,
     pub errors: usize,
-    /// The program's slowest spans (test cases left out), slowest first: name and duration.
+    /// The program's slowest spans (test cases and a flight window left out), slowest first:
+    /// name and duration.
     pub slowest: Vec<(String, u64)>,
     /// The findings of the run's trace and its attached traces, ranked by impact.
     pub findings: Vec<Finding>,
@@ -70,7 +71,11 @@ pub fn run_report(
     let mut slowest: Vec<(&AnalyzedTrace, usize)> = in_run
         .iter()
         .copied()
-        .filter(|(t, i)| !t.span(*i).name.starts_with("test "))
+        // Test cases and a flight recorder's window: containers, not work.
+        .filter(|(t, i)| {
+            let name = &t.span(*i).name;
+            !name.starts_with("test ") && name != devtrace_model::semconv::FLIGHT_WINDOW_SPAN
+        })
         .collect();
     slowest.sort_by_key(|(t, i)| std::cmp::Reverse(t.span(*i).duration_nanos()));
     slowest.truncate(SLOWEST);

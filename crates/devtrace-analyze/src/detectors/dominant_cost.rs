@@ -32,8 +32,8 @@ use crate::classify::{WorkKind, classify};
 use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE};
 use crate::fingerprint::fingerprint;
 use crate::{AnalyzedTrace, Evidence, Finding, FindingKind};
-use devtrace_model::SpanId;
 use devtrace_model::recorded::name as q;
+use devtrace_model::{SpanId, semconv};
 use std::collections::BTreeMap;
 
 /// Most span ids listed per evidence item besides the root (the longest ones).
@@ -162,15 +162,22 @@ fn run(trace: &AnalyzedTrace, trace_index: usize, root: usize) -> Run {
 
 /// The root's direct children, a process's life seen through: its top-level work (a BEAM
 /// process's life spans its whole run, so "most of the time is in process <0.98.0>" would
-/// name nothing to look at).
+/// name nothing to look at); a flight recorder's window likewise, through to what it holds.
 fn direct_work(trace: &AnalyzedTrace, root: usize) -> Vec<usize> {
-    trace.tree.children[root]
-        .iter()
-        .flat_map(|&child| match crate::processes::is_life(trace, child) {
-            true => crate::processes::top_level_work(trace, child),
-            false => vec![child],
-        })
-        .collect()
+    let mut work = Vec::new();
+    // Children in order, windows opened in place (a stack, not recursion: spans named like a
+    // window can nest as deep as a sender likes).
+    let mut pending: Vec<usize> = trace.tree.children[root].iter().rev().copied().collect();
+    while let Some(child) = pending.pop() {
+        if trace.span(child).name == semconv::FLIGHT_WINDOW_SPAN {
+            pending.extend(trace.tree.children[child].iter().rev());
+        } else if crate::processes::is_life(trace, child) {
+            work.extend(crate::processes::top_level_work(trace, child));
+        } else {
+            work.push(child);
+        }
+    }
+    work
 }
 
 fn finding(
@@ -541,6 +548,26 @@ mod tests {
             )
         );
         assert_eq!(f.evidence[0].span_ids, [SpanId([1; 8]), SpanId([2; 8])]);
+    }
+
+    #[test]
+    fn a_flight_recorders_window_is_seen_through_to_the_work_it_holds() {
+        let t = trace(
+            1,
+            vec![
+                span(1, None, "checkout", 0, 1_000 * MS),
+                span(2, Some(1), semconv::FLIGHT_WINDOW_SPAN, 50 * MS, 1_000 * MS),
+                span(3, Some(2), "payment.authorize", 100 * MS, 700 * MS),
+                db(span(4, Some(2), "db.query", 700 * MS, 900 * MS)),
+            ],
+        );
+        let findings = detect(&[t], &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert!(
+            findings[0].title.contains("is in \"payment.authorize\""),
+            "{}",
+            findings[0].title
+        );
     }
 
     #[test]

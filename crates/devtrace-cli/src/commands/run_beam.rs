@@ -583,8 +583,6 @@ pub(super) fn send(endpoint: &str, run_id: &str, service: &str, spans: Vec<Span>
 
 // -- the flight recorder's window (docs/beam.md, "Two modes") ---------------------------------
 
-/// The span that says a flight window's extent (the Python recorder's name and attributes).
-pub const FLIGHT_WINDOW: &str = "devtrace.flight_window";
 pub const FLIGHT_REASON: &str = "devtrace.flight.reason";
 pub const FLIGHT_EVENTS: &str = "devtrace.flight.events";
 pub const FLIGHT_LOST: &str = "devtrace.flight.lost_events";
@@ -643,7 +641,7 @@ pub fn read_window(
             Some((_, span)) => span.to_be_bytes().to_vec(),
             None => Vec::new(),
         },
-        name: FLIGHT_WINDOW.to_owned(),
+        name: semconv::FLIGHT_WINDOW_SPAN.to_owned(),
         kind: 1,
         start_time_unix_nano: unix(start),
         end_time_unix_nano: unix(end.max(start)),
