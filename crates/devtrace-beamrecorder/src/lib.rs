@@ -21,12 +21,13 @@ pub mod ffi;
 pub mod statem;
 pub mod summary;
 pub mod tracer;
+pub mod word_hash;
 
-use std::collections::HashSet;
 use std::os::raw::{c_int, c_void};
 use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
+use word_hash::WordSet;
 
 use devtrace_recorder::clock::Clock;
 use devtrace_recorder::ring::{Layout, RecorderFile};
@@ -192,7 +193,7 @@ unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) 
         // SAFETY: as above.
         return unsafe { ffi::enif_make_badarg(env) };
     }
-    let excluded: HashSet<Term> = list(env, args[2]).into_iter().collect();
+    let excluded: WordSet<Term> = list(env, args[2]).into_iter().collect();
     let flags = list(env, args[3]);
     if TRACER.get().is_some() {
         return error(env, "already_open");
@@ -296,7 +297,7 @@ fn state_options(env: *mut ErlNifEnv, flags: &[Term]) -> Option<StateOptions> {
 }
 
 /// The `{plan, [{Module, Function, Arity}]}` flag's functions: the only ones recorded.
-fn plan_functions(env: *mut ErlNifEnv, flags: &[Term]) -> Option<HashSet<(Term, Term, u32)>> {
+fn plan_functions(env: *mut ErlNifEnv, flags: &[Term]) -> Option<WordSet<(Term, Term, u32)>> {
     let plan = atom(env, c"plan");
     let functions = flags
         .iter()

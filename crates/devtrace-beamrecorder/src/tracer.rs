@@ -18,7 +18,6 @@
 //! that devtrace-recorder's `beam` module turns into span events, attributes and links.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -29,12 +28,13 @@ use devtrace_recorder::ring::{EventKind, RecorderFile, ThreadWriter, pack_meta};
 use crate::ffi::{self, ErlNifEnv, Term};
 use crate::statem::{self, Left, StatemAtoms};
 use crate::summary::{self, Summarizer, Syntax};
+use crate::word_hash::{WordMap, WordSet};
 
 /// What the runtime asked for when it opened the file.
 pub struct Options {
     pub syntax: Syntax,
     /// Modules never recorded (OTP's, Elixir's, the runtime's own): atom terms.
-    pub excluded: HashSet<Term>,
+    pub excluded: WordSet<Term>,
     /// Summaries of arguments and return values.
     pub values: bool,
     /// Whose GenServer state is summarised before and after each callback (needs `values`).
@@ -44,7 +44,7 @@ pub struct Options {
     /// Under `devtrace run --plan`: the only functions recorded, `(module, function, arity)`
     /// (a module loaded later is traced whole until the runtime narrows its patterns; the
     /// calls of its other functions are dropped here meanwhile).
-    pub plan: Option<HashSet<(Term, Term, u32)>>,
+    pub plan: Option<WordSet<(Term, Term, u32)>>,
 }
 
 impl Options {
@@ -153,7 +153,7 @@ pub struct InitialCall {
 /// Which GenServers' state is recorded, and the atoms that recognise their callbacks.
 pub struct StateOptions {
     /// The modules chosen (atom terms); None: every recorded module.
-    pub modules: Option<HashSet<Term>>,
+    pub modules: Option<WordSet<Term>>,
     /// (function, arity) of the callbacks whose last argument is the state before.
     pub takes_state: Vec<(Term, u32)>,
     /// (function, arity) of the callbacks whose return value holds the state after.
@@ -215,13 +215,13 @@ pub struct Tracer {
     /// Modules known to be `gen_statem` callback modules (seen started by `gen_statem`, or
     /// asked for their `callback_mode/0`); `statem_generation` counts changes, so each
     /// scheduler thread refreshes its copy only then.
-    statem_modules: Mutex<HashSet<Term>>,
+    statem_modules: Mutex<WordSet<Term>>,
     statem_generation: AtomicU32,
     /// The state and data a `gen_statem` callback was given, by process, until it returns.
-    statem_calls: Mutex<HashMap<u64, StatemCall>>,
+    statem_calls: Mutex<WordMap<u64, StatemCall>>,
     /// Who each live process is (its spawn's parent and initial calls, whether it registered a
     /// name), re-written the first time it writes into a chunk; forgotten at its exit.
-    identities: Mutex<HashMap<u64, Identity>>,
+    identities: Mutex<WordMap<u64, Identity>>,
 }
 
 /// What the identity records of a process say (`beam::BeamKind::Parent` and after).
@@ -249,9 +249,9 @@ struct StatemCall {
 
 #[derive(Default)]
 struct Names {
-    codes: HashMap<(Term, Term, u32), u32>,
-    exceptions: HashMap<String, u32>,
-    processes: HashSet<u64>,
+    codes: WordMap<(Term, Term, u32), u32>,
+    exceptions: WordMap<String, u32>,
+    processes: WordSet<u64>,
 }
 
 pub static TRACER: OnceLock<Tracer> = OnceLock::new();
@@ -279,25 +279,25 @@ struct Local {
     writer: Option<ThreadWriter>,
     /// The process the last records were for (0: none yet).
     current: u64,
-    codes: HashMap<(Term, Term, u32), u32>,
+    codes: WordMap<(Term, Term, u32), u32>,
     /// The tracer's `statem_modules` as of `statem_generation`.
-    statem: (u32, HashSet<Term>),
+    statem: (u32, WordSet<Term>),
     /// The processes whose header the writer's chunk holds (the chunk by its first record's
     /// sequence number).
-    in_chunk: (u64, HashSet<u64>),
+    in_chunk: (u64, WordSet<u64>),
     /// Processes this thread knows are named in the log (so a process switch, on every hop of
     /// a message, takes no lock); emptied at [`NAMED_PROCESSES_KEPT`].
-    named: HashSet<u64>,
+    named: WordSet<u64>,
 }
 
 thread_local! {
     static LOCAL: RefCell<Local> = RefCell::new(Local {
         writer: None,
         current: 0,
-        codes: HashMap::new(),
-        statem: (0, HashSet::new()),
-        in_chunk: (0, HashSet::new()),
-        named: HashSet::new(),
+        codes: WordMap::default(),
+        statem: (0, WordSet::default()),
+        in_chunk: (0, WordSet::default()),
+        named: WordSet::default(),
     });
 }
 
@@ -310,10 +310,10 @@ impl Tracer {
             next_value: AtomicU32::new(1),
             events: AtomicU64::new(0),
             values_not_kept: AtomicU64::new(0),
-            statem_modules: Mutex::new(HashSet::new()),
+            statem_modules: Mutex::new(WordSet::default()),
             statem_generation: AtomicU32::new(0),
-            statem_calls: Mutex::new(HashMap::new()),
-            identities: Mutex::new(HashMap::new()),
+            statem_calls: Mutex::new(WordMap::default()),
+            identities: Mutex::new(WordMap::default()),
         }
     }
 
