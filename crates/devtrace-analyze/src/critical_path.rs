@@ -56,19 +56,63 @@ struct Walker<'a> {
     crossed: Vec<bool>,
 }
 
+/// A span on the walk: its steps still to consider and the cursor walking back from its end.
+struct Frame {
+    node: usize,
+    start: u64,
+    cursor: u64,
+    by_end: std::vec::IntoIter<(u64, u64, Step)>,
+}
+
+impl Frame {
+    /// The next step on the path (credits this span's own time after it and moves the cursor
+    /// to its start), or `None` when the walk back reached the span's start.
+    fn next_on_path(&mut self, credits: &mut [u64]) -> Option<(Step, u64, u64)> {
+        if self.cursor <= self.start {
+            return None;
+        }
+        for (child_end, child_start, step) in self.by_end.by_ref() {
+            if child_end > self.cursor {
+                continue;
+            }
+            credits[self.node] += self.cursor - child_end;
+            self.cursor = child_start;
+            return Some((step, child_start, child_end));
+        }
+        None
+    }
+}
+
 impl Walker<'_> {
-    /// Credits `node`'s time within `[window_start, window_end]` (its parent's time on the
+    /// Credits `top`'s time within `[window_start, window_end]` (its parent's time on the
     /// path, so a child that starts before or ends after its parent — clock skew, async work
-    /// — is clipped and the credits still sum to the top span's duration).
-    fn walk(&mut self, node: usize, window_start: u64, window_end: u64) {
+    /// — is clipped and the credits still sum to the top span's duration), and its chain's.
+    /// Depth-first with an explicit stack, so a 100,000-deep chain of calls costs heap, not
+    /// the thread's stack.
+    fn walk(&mut self, top: usize, window_start: u64, window_end: u64) {
+        let mut stack = vec![self.enter(top, window_start, window_end)];
+        while let Some(frame) = stack.last_mut() {
+            let Some(next) = frame.next_on_path(&mut self.credits) else {
+                let done = stack.pop().expect("a frame is on the stack");
+                self.credits[done.node] += done.cursor.saturating_sub(done.start);
+                continue;
+            };
+            let (Step::Child(child) | Step::Cross(child), child_start, child_end) = next;
+            let frame = self.enter(child, child_start, child_end);
+            stack.push(frame);
+        }
+    }
+
+    /// The frame of `node` clipped to `[window_start, window_end]`: its steps by clipped
+    /// end, latest first (ties: the later start, then the later index). The cursor only
+    /// moves back, so one pass over this order finds every chosen child: a child ending after
+    /// the cursor overlaps what is already on the path and is skipped for good. A span with k
+    /// children costs O(k log k).
+    fn enter(&mut self, node: usize, window_start: u64, window_end: u64) -> Frame {
         let trace = self.trace;
         let span = trace.span(node);
         let start = span.start_unix_nano.clamp(window_start, window_end);
         let end = window_end.min(span.end_unix_nano).max(start);
-        // Children by clipped end, latest first (ties: the later start, then the later
-        // index). The cursor only moves back, so one pass over this order finds every chosen
-        // child: a child ending after the cursor overlaps what is already on the path and is
-        // skipped for good. A span with k children costs O(k log k).
         let mut by_end: Vec<(u64, u64, Step)> = trace.tree.children[node]
             .iter()
             .map(|&c| {
@@ -80,21 +124,12 @@ impl Walker<'_> {
         by_end.extend(self.crossings(node, start, end));
         by_end.retain(|(child_end, child_start, _)| child_start < child_end);
         by_end.sort_unstable_by(|a, b| b.cmp(a));
-        let mut cursor = end;
-        for (child_end, child_start, step) in by_end {
-            if cursor <= start {
-                break;
-            }
-            if child_end > cursor {
-                continue;
-            }
-            self.credits[node] += cursor - child_end;
-            match step {
-                Step::Child(child) | Step::Cross(child) => self.walk(child, child_start, child_end),
-            }
-            cursor = child_start;
+        Frame {
+            node,
+            start,
+            cursor: end,
+            by_end: by_end.into_iter(),
         }
-        self.credits[node] += cursor.saturating_sub(start);
     }
 
     /// The other threads `node` waited for within `[start, end]`: each wait's cause's

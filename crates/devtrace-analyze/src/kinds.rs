@@ -24,32 +24,69 @@ pub fn time_by_kind(trace: &AnalyzedTrace, top: usize) -> BTreeMap<WorkKind, u64
     share_out(&segments)
 }
 
-/// The own-time segments of `node` (clipped to `[lo, hi)`) and of its subtree.
+/// The own-time segments of `top` (clipped to `[lo, hi)`) and of its subtree: each span's
+/// after its children's, children in order. Iterative (an explicit stack), so a 100,000-deep
+/// chain of calls costs heap, not the thread's stack.
 fn collect(
     trace: &AnalyzedTrace,
-    node: usize,
+    top: usize,
     lo: u64,
     hi: u64,
     out: &mut Vec<(u64, u64, WorkKind)>,
 ) {
-    let span = trace.span(node);
-    let start = span.start_unix_nano.clamp(lo, hi);
-    let end = span.end_unix_nano.clamp(start, hi);
-    if start >= end {
-        return;
-    }
-    let mut covered: Vec<(u64, u64)> = Vec::new();
-    for &child in &trace.tree.children[node] {
+    let mut stack: Vec<Frame> = Vec::new();
+    stack.extend(Frame::enter(trace, top, lo, hi));
+    while let Some(frame) = stack.last_mut() {
+        let Some(&child) = trace.tree.children[frame.node].get(frame.next_child) else {
+            let done = stack.pop().expect("a frame is on the stack");
+            push_own_time(trace, &done, out);
+            continue;
+        };
+        frame.next_child += 1;
         let c = trace.span(child);
         let (cs, ce) = (
-            c.start_unix_nano.clamp(start, end),
-            c.end_unix_nano.clamp(start, end),
+            c.start_unix_nano.clamp(frame.start, frame.end),
+            c.end_unix_nano.clamp(frame.start, frame.end),
         );
         if cs < ce {
-            covered.push((cs, ce));
-            collect(trace, child, start, end, out);
+            frame.covered.push((cs, ce));
+            let (start, end) = (frame.start, frame.end);
+            stack.extend(Frame::enter(trace, child, start, end));
         }
     }
+}
+
+/// A span being collected: its clipped interval, the next child to visit and the parts of
+/// its interval its children cover so far.
+struct Frame {
+    node: usize,
+    start: u64,
+    end: u64,
+    next_child: usize,
+    covered: Vec<(u64, u64)>,
+}
+
+impl Frame {
+    /// `node` clipped to `[lo, hi)`, or `None` when nothing of it is left.
+    fn enter(trace: &AnalyzedTrace, node: usize, lo: u64, hi: u64) -> Option<Frame> {
+        let span = trace.span(node);
+        let start = span.start_unix_nano.clamp(lo, hi);
+        let end = span.end_unix_nano.clamp(start, hi);
+        (start < end).then(|| Frame {
+            node,
+            start,
+            end,
+            next_child: 0,
+            covered: Vec::new(),
+        })
+    }
+}
+
+/// The own time of `frame`'s span (its interval less its children's), waits cut out as
+/// waiting.
+fn push_own_time(trace: &AnalyzedTrace, frame: &Frame, out: &mut Vec<(u64, u64, WorkKind)>) {
+    let (node, start, end) = (frame.node, frame.start, frame.end);
+    let span = trace.span(node);
     let kind = classify(trace, node);
     let waits: Vec<(u64, u64)> = crate::waits::span_waits(span, node)
         .iter()
@@ -61,8 +98,7 @@ fn collect(
         })
         .filter(|(s, e)| s < e)
         .collect();
-    for (s, e) in gaps(start, end, &covered) {
-        // The span's own time, waits cut out as waiting.
+    for (s, e) in gaps(start, end, &frame.covered) {
         let mut cursor = s;
         let mut inside: Vec<(u64, u64)> = waits
             .iter()

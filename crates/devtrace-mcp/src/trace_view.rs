@@ -27,6 +27,18 @@ use devtrace_query::timefmt::{format_duration, format_timestamp_zoned};
 const FIRST_ERRORS: usize = 20;
 /// Longest error message shown on a tree line.
 const MESSAGE_CHARS: usize = 160;
+/// Levels of nesting indented; deeper lines keep this indent and give their depth (`↳N`), so
+/// a 50,000-deep call chain draws in lines of bounded width, not quadratic text.
+const MAX_INDENT_DEPTH: usize = 32;
+
+/// The indent of a line at `depth`.
+fn indent(depth: usize) -> String {
+    if depth <= MAX_INDENT_DEPTH {
+        "  ".repeat(depth)
+    } else {
+        format!("{}↳{depth} ", "  ".repeat(MAX_INDENT_DEPTH))
+    }
+}
 
 /// Which part of the trace to draw.
 pub struct View<'a> {
@@ -324,7 +336,7 @@ fn render(view: &View<'_>, roots: &[usize], facts: &Facts, selected: &[bool]) ->
         visible: vec![false; trace.spans.spans.len()],
         shown: 0,
     };
-    r.children(roots, 0, None);
+    r.tree(roots);
     let errors_total = facts.error.iter().filter(|e| **e).count();
     let errors_shown = (0..facts.error.len())
         .filter(|i| facts.error[*i] && r.visible[*i])
@@ -389,6 +401,19 @@ fn render(view: &View<'_>, roots: &[usize], facts: &Facts, selected: &[bool]) ->
     }
 }
 
+/// One planned line of the drawing: a span (its subtree follows), a folded run, or the count
+/// of hidden children.
+enum Line {
+    Span(usize, usize, Option<usize>),
+    Run(String, Vec<usize>, usize),
+    Hidden {
+        count: usize,
+        nanos: u64,
+        depth: usize,
+        parent: Option<usize>,
+    },
+}
+
 impl Renderer<'_> {
     fn id(&self, i: usize) -> String {
         let hex = self.trace.span(i).span_id.to_hex();
@@ -411,8 +436,39 @@ impl Renderer<'_> {
         }
     }
 
-    /// Children of one parent (or the roots), folded; hidden ones counted on one line.
-    fn children(&mut self, children: &[usize], depth: usize, parent: Option<usize>) {
+    /// The spans under `roots`, depth first. Iterative (an explicit stack of planned lines),
+    /// so a 100,000-deep chain of calls costs heap, not the thread's stack.
+    fn tree(&mut self, roots: &[usize]) {
+        let mut stack = vec![self.children(roots, 0, None).into_iter()];
+        while let Some(lines) = stack.last_mut() {
+            let Some(line) = lines.next() else {
+                stack.pop();
+                continue;
+            };
+            match line {
+                Line::Span(i, depth, parent) => {
+                    if self.span(i, depth, parent) {
+                        let children = self.trace.tree.children[i].clone();
+                        let below = self.children(&children, depth + 1, Some(i));
+                        stack.push(below.into_iter());
+                    }
+                }
+                Line::Run(name, spans, depth) => self.run(&name, &spans, depth),
+                Line::Hidden {
+                    count,
+                    nanos,
+                    depth,
+                    parent,
+                } => self.hidden(count, nanos, depth, parent),
+            }
+        }
+    }
+
+    /// The lines of the children of one parent (or the roots), folded, in order; hidden ones
+    /// counted on one line. Planning reads only what the selection decided, so the lines
+    /// are the same whenever they are drawn.
+    fn children(&self, children: &[usize], depth: usize, parent: Option<usize>) -> Vec<Line> {
+        let mut lines = Vec::new();
         let folded = fold_children(&self.trace.spans, children, DEFAULT_MIN_RUN);
         let mut hidden = 0usize;
         let mut hidden_nanos = 0u64;
@@ -420,7 +476,7 @@ impl Renderer<'_> {
             match item {
                 FoldedChild::Span(c) => {
                     if self.selected[c] {
-                        self.span(c, depth, parent);
+                        lines.push(Line::Span(c, depth, parent));
                     } else {
                         hidden += 1 + self.trace.descendants(c).len();
                         hidden_nanos += self.trace.span(c).duration_nanos();
@@ -442,7 +498,7 @@ impl Renderer<'_> {
                     });
                     let folded = rest.iter().any(|s| self.facts.folded_away[*s]);
                     if folded && !rest.is_empty() {
-                        self.run(&name, &rest, depth);
+                        lines.push(Line::Run(name.clone(), rest.clone(), depth));
                     } else if !rest.iter().any(|s| self.selected[*s]) {
                         hidden += rest
                             .iter()
@@ -453,11 +509,11 @@ impl Renderer<'_> {
                             .map(|s| self.trace.span(*s).duration_nanos())
                             .sum::<u64>();
                     } else if rest.len() >= DEFAULT_MIN_RUN {
-                        self.run(&name, &rest, depth);
+                        lines.push(Line::Run(name.clone(), rest.clone(), depth));
                     } else {
                         for s in rest {
                             if self.selected[s] {
-                                self.span(s, depth, parent);
+                                lines.push(Line::Span(s, depth, parent));
                             } else {
                                 hidden += 1 + self.trace.descendants(s).len();
                                 hidden_nanos += self.trace.span(s).duration_nanos();
@@ -465,27 +521,40 @@ impl Renderer<'_> {
                         }
                     }
                     for s in expand {
-                        self.span(s, depth, parent);
+                        lines.push(Line::Span(s, depth, parent));
                     }
                 }
             }
         }
         if hidden > 0 {
-            let target = match parent {
-                Some(p) => format!("get_trace(span_id=\"{}\")", self.id(p)),
-                None => "get_trace with a larger budget".to_owned(),
-            };
-            self.out.push_str(&format!(
-                "{}  … {hidden} more span(s), {} in direct children: {target}\n",
-                "  ".repeat(depth),
-                format_duration(hidden_nanos)
-            ));
+            lines.push(Line::Hidden {
+                count: hidden,
+                nanos: hidden_nanos,
+                depth,
+                parent,
+            });
         }
+        lines
     }
 
-    fn span(&mut self, i: usize, depth: usize, parent: Option<usize>) {
+    /// The line counting `count` hidden spans (`nanos` in direct children) and where to see them.
+    fn hidden(&mut self, count: usize, nanos: u64, depth: usize, parent: Option<usize>) {
+        let target = match parent {
+            Some(p) => format!("get_trace(span_id=\"{}\")", self.id(p)),
+            None => "get_trace with a larger budget".to_owned(),
+        };
+        self.out.push_str(&format!(
+            "{}  … {count} more span(s), {} in direct children: {target}\n",
+            indent(depth),
+            format_duration(nanos)
+        ));
+    }
+
+    /// Span `i`'s own lines, unless a folded line already shows it (then `false`: its
+    /// children are not drawn either).
+    fn span(&mut self, i: usize, depth: usize, parent: Option<usize>) -> bool {
         if self.visible[i] {
-            return;
+            return false;
         }
         self.visible[i] = true;
         self.shown += 1;
@@ -493,7 +562,7 @@ impl Renderer<'_> {
         let span = trace.span(i);
         let mut line = format!(
             "{}{} {} {} {}",
-            "  ".repeat(depth),
+            indent(depth),
             self.mark(i),
             quote(&truncate(&span.name, 120)),
             format_duration(span.duration_nanos()),
@@ -513,24 +582,20 @@ impl Renderer<'_> {
         line.push_str(&format!(" [{}]\n", self.id(i)));
         self.out.push_str(&line);
         if self.facts.error[i] {
-            self.out.push_str(&format!(
-                "{}    ✗ {}\n",
-                "  ".repeat(depth),
-                error_text(span)
-            ));
+            self.out
+                .push_str(&format!("{}    ✗ {}\n", indent(depth), error_text(span)));
         }
         // What it waited for on another thread, with the cause's id to ask get_spans about.
         for wait in &self.facts.waits[i] {
             let hex = wait.cause_span_id.to_hex();
             self.out.push_str(&format!(
                 "{}    ⇠ {} [{}]\n",
-                "  ".repeat(depth),
+                indent(depth),
                 wait.text,
                 &hex[..self.facts.id_chars]
             ));
         }
-        let children = trace.tree.children[i].clone();
-        self.children(&children, depth + 1, Some(i));
+        true
     }
 
     fn run(&mut self, name: &str, spans: &[usize], depth: usize) {
@@ -563,7 +628,7 @@ impl Renderer<'_> {
         let calls = devtrace_analyze::outcome::calls_of(spans.iter().map(|s| trace.span(*s)));
         let mut line = format!(
             "{}{} × {} {} {}, {} total {}",
-            "  ".repeat(depth),
+            indent(depth),
             if critical { "*" } else { "-" },
             spans.len(),
             quote(&truncate(name, 120)),
@@ -824,5 +889,41 @@ mod tests {
         });
         assert!(crate::budget::count(&tight.text) <= 300);
         assert!(tight.visible[8], "the error stays");
+    }
+
+    /// A chain deeper than a test thread's stack holds frames for (non-tail recursion recorded
+    /// call by call) draws: the renderer walks with its own stack.
+    #[test]
+    fn a_deep_chain_of_calls_draws_without_overflowing_the_stack() {
+        const DEPTH: u64 = 10_000;
+        let spans = (1..=DEPTH)
+            .map(|k| {
+                Span::new(
+                    TraceId([1; 16]),
+                    SpanId(k.to_be_bytes()),
+                    (k > 1).then(|| SpanId((k - 1).to_be_bytes())),
+                    format!("f{k}"),
+                    k,
+                    2 * DEPTH + 1 - k,
+                )
+            })
+            .collect();
+        let trace = AnalyzedTrace::new(
+            TraceId([1; 16]),
+            SpanBatch {
+                resources: vec![Resource::default()],
+                scopes: vec![Scope::default()],
+                spans,
+            },
+        );
+        let drawn = draw(&View {
+            trace: &trace,
+            focus: None,
+            budget: 4_000,
+        });
+        assert_eq!(drawn.total, DEPTH as usize);
+        assert!(drawn.shown > 0 && drawn.shown < drawn.total);
+        assert!(drawn.text.contains("\"f1\""), "{}", drawn.text);
+        assert!(drawn.text.contains("more span(s)"), "{}", drawn.text);
     }
 }

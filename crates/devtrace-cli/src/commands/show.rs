@@ -122,8 +122,7 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
         waits: waits_by_span(trace),
         out: String::new(),
     };
-    let roots = waterfall.tree.roots.clone();
-    waterfall.children(&roots, "", None);
+    waterfall.tree_lines();
     out.push_str(&waterfall.out);
     if summary.error_count > 0 {
         out.push_str(&render_first_error(trace));
@@ -139,76 +138,155 @@ pub fn render(trace: &StoredTrace, logs: &LogBatch, options: &Options) -> String
     out
 }
 
+/// Levels of nesting the tree guide grows for; deeper spans keep the guide of this depth and
+/// show their depth instead, so a 50,000-deep call chain prints lines of bounded width.
+const MAX_GUIDE_DEPTH: usize = 24;
+
+/// One child list on the way down the tree: the lines still to print and how they are led.
+struct Level {
+    items: std::iter::Enumerate<std::vec::IntoIter<FoldedChild>>,
+    count: usize,
+    prefix: String,
+    /// `None` for the trace's roots (a single root needs no tree guide).
+    parent: Option<usize>,
+    depth: usize,
+}
+
 impl Waterfall<'_> {
-    /// The children of `parent` (`None` for the trace's roots: a single root needs no tree
-    /// guide).
-    fn children(&mut self, children: &[usize], prefix: &str, parent: Option<usize>) {
-        let top = parent.is_none();
-        let folded = fold_children(self.batch, children, self.options.min_run);
-        let count = folded.len();
-        for (n, item) in folded.into_iter().enumerate() {
-            let last = n + 1 == count;
-            let branch = if top && count == 1 {
+    /// The trace's spans as a tree, depth first. Iterative (an explicit stack), so a
+    /// 100,000-deep chain of calls costs heap, not the thread's stack.
+    fn tree_lines(&mut self) {
+        let roots = self.tree.roots.clone();
+        let mut stack = vec![self.level(&roots, String::new(), None, 0)];
+        let mut told_depth_cap = false;
+        while let Some(level) = stack.last_mut() {
+            let Some((n, item)) = level.items.next() else {
+                stack.pop();
+                continue;
+            };
+            let last = n + 1 == level.count;
+            let branch = if level.parent.is_none() && level.count == 1 {
                 ""
             } else if last {
                 "└─ "
             } else {
                 "├─ "
             };
-            let child_prefix = format!(
-                "{prefix}{}",
-                if branch.is_empty() {
-                    ""
-                } else if last {
-                    "   "
-                } else {
-                    "│  "
-                }
-            );
+            let capped = level.depth >= MAX_GUIDE_DEPTH;
+            let lead = if capped {
+                format!("{}↳{} {branch}", level.prefix, level.depth)
+            } else {
+                format!("{}{branch}", level.prefix)
+            };
+            let child_prefix = if capped {
+                level.prefix.clone()
+            } else {
+                format!(
+                    "{}{}",
+                    level.prefix,
+                    if branch.is_empty() {
+                        ""
+                    } else if last {
+                        "   "
+                    } else {
+                        "│  "
+                    }
+                )
+            };
+            let (parent, depth) = (level.parent, level.depth);
+            if capped && !told_depth_cap {
+                told_depth_cap = true;
+                let note = format!(
+                    "⋮ nested deeper than {MAX_GUIDE_DEPTH} levels: the guide stops growing, ↳N is a span's depth"
+                );
+                let note = self.options.style.dim(&note);
+                self.out.push_str(&format!("{}{note}\n", level.prefix));
+            }
             match item {
                 FoldedChild::Span(i) => {
-                    self.span(i, parent, &format!("{prefix}{branch}"), &child_prefix)
+                    self.span(i, parent, &lead, &child_prefix);
+                    let children = self.tree.children[i].clone();
+                    let below = self.level(&children, child_prefix, Some(i), depth + 1);
+                    stack.push(below);
                 }
                 FoldedChild::Run {
                     name,
                     spans,
                     total_nanos,
                     errors,
-                } => {
-                    let first = &self.batch.spans[spans[0]];
-                    let end = spans
-                        .iter()
-                        .map(|s| self.batch.spans[*s].end_unix_nano)
-                        .max()
-                        .unwrap_or(0);
-                    // Successes and failures apart: a timeout is not a typical repeat.
-                    let calls = devtrace_analyze::outcome::calls_of(
-                        spans.iter().map(|s| &self.batch.spans[*s]),
-                    );
-                    let label = format!(
-                        "× {} {} … {}{}",
-                        spans.len(),
-                        escape(&name),
-                        devtrace_analyze::outcome::typical(&calls).unwrap_or_default(),
-                        self.service_change(spans[0], parent)
-                    );
-                    self.line(
-                        &format!("{prefix}{branch}"),
-                        &label,
-                        total_nanos,
-                        first.start_unix_nano,
-                        end,
-                        errors > 0,
-                    );
-                    if errors > 0 {
-                        let text = self
-                            .options
-                            .style
-                            .red(&format!("✗ {errors} of {} failed", spans.len()));
-                        self.out.push_str(&format!("{child_prefix}  {text}\n"));
-                    }
-                }
+                } => self.run(
+                    &name,
+                    &spans,
+                    total_nanos,
+                    errors,
+                    parent,
+                    &lead,
+                    &child_prefix,
+                ),
             }
+        }
+    }
+
+    /// The child list `children` of `parent`, folded, led by `prefix`.
+    fn level(
+        &self,
+        children: &[usize],
+        prefix: String,
+        parent: Option<usize>,
+        depth: usize,
+    ) -> Level {
+        let folded = fold_children(self.batch, children, self.options.min_run);
+        Level {
+            count: folded.len(),
+            items: folded.into_iter().enumerate(),
+            prefix,
+            parent,
+            depth,
+        }
+    }
+
+    /// A folded run of same-named siblings: one line, and how many of them failed.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        name: &str,
+        spans: &[usize],
+        total_nanos: u64,
+        errors: usize,
+        parent: Option<usize>,
+        lead: &str,
+        child_prefix: &str,
+    ) {
+        let first = &self.batch.spans[spans[0]];
+        let end = spans
+            .iter()
+            .map(|s| self.batch.spans[*s].end_unix_nano)
+            .max()
+            .unwrap_or(0);
+        // Successes and failures apart: a timeout is not a typical repeat.
+        let calls =
+            devtrace_analyze::outcome::calls_of(spans.iter().map(|s| &self.batch.spans[*s]));
+        let label = format!(
+            "× {} {} … {}{}",
+            spans.len(),
+            escape(name),
+            devtrace_analyze::outcome::typical(&calls).unwrap_or_default(),
+            self.service_change(spans[0], parent)
+        );
+        self.line(
+            lead,
+            &label,
+            total_nanos,
+            first.start_unix_nano,
+            end,
+            errors > 0,
+        );
+        if errors > 0 {
+            let text = self
+                .options
+                .style
+                .red(&format!("✗ {errors} of {} failed", spans.len()));
+            self.out.push_str(&format!("{child_prefix}  {text}\n"));
         }
     }
 
@@ -222,6 +300,7 @@ impl Waterfall<'_> {
         }
     }
 
+    /// Span `i`'s own lines (its children are the caller's next level).
     fn span(&mut self, i: usize, parent: Option<usize>, lead: &str, child_prefix: &str) {
         let span = &self.batch.spans[i];
         self.line(
@@ -250,8 +329,6 @@ impl Waterfall<'_> {
         if self.options.attrs {
             self.details(span, child_prefix);
         }
-        let children = self.tree.children[i].clone();
-        self.children(&children, child_prefix, Some(i));
     }
 
     fn line(&mut self, lead: &str, label: &str, duration: u64, start: u64, end: u64, error: bool) {
