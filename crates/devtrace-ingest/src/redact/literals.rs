@@ -197,10 +197,7 @@ enum Words {
 impl Words {
     fn zeroed(len: usize) -> Self {
         if len <= 4 {
-            Words::Inline {
-                words: [0; 4],
-                len,
-            }
+            Words::Inline { words: [0; 4], len }
         } else {
             Words::Heap(vec![0; len])
         }
@@ -260,8 +257,8 @@ impl Prefilter {
         }
         // Not a DFA yet: building one for every rule's strings costs more than the texts of a
         // short-lived process take to scan.
-        let automaton = (!patterns.is_empty())
-            .then(|| automaton(&patterns, AhoCorasickKind::ContiguousNFA));
+        let automaton =
+            (!patterns.is_empty()).then(|| automaton(&patterns, AhoCorasickKind::ContiguousNFA));
         let mut always = Candidates::none(rules.len());
         for (rule, literals) in rules.iter().enumerate() {
             if literals.is_none() {
@@ -427,12 +424,18 @@ mod tests {
             .collect();
         assert!(prefilter.dfa.get().is_none(), "a short scan keeps the NFA");
         let filler = vec![b'x'; DFA_AFTER_BYTES as usize];
-        assert_eq!(bools(&prefilter.candidates(&filler), 4), [false, true, false, false]);
+        assert_eq!(
+            bools(&prefilter.candidates(&filler), 4),
+            [false, true, false, false]
+        );
         let after: Vec<Vec<bool>> = texts
             .iter()
             .map(|t| bools(&prefilter.candidates(t), 4))
             .collect();
-        assert!(prefilter.dfa.get().is_some(), "the DFA is built once enough was scanned");
+        assert!(
+            prefilter.dfa.get().is_some(),
+            "the DFA is built once enough was scanned"
+        );
         assert_eq!(before, after);
     }
 }
