@@ -3,7 +3,11 @@
 //! A chunk is a [`SpanBatch`] or [`LogBatch`] serialised with postcard (compact varints) and
 //! compressed with zstd, behind a one-byte format tag so the encoding can evolve. Compressing
 //! whole per-trace chunks, rather than single values, is what keeps a span near 100 bytes on
-//! disk: keys, resource attributes and ids repeat within a trace.
+//! disk: keys, resource attributes and ids repeat within a trace. What repeats *across* chunks
+//! (the same keys and names in every trace) is carried by a [`dictionary`] the process trains
+//! on its first chunks: span chunks compressed with one (format 2) name it by its key.
+
+pub mod dictionary;
 
 use crate::{Result, StoreError};
 use devtrace_model::{LogBatch, SpanBatch};
@@ -11,14 +15,49 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::cell::RefCell;
 
 const FORMAT_POSTCARD_ZSTD: u8 = 1;
+/// Format 1's header, then the key of the dictionary the frame was compressed with.
+const FORMAT_POSTCARD_ZSTD_DICTIONARY: u8 = 2;
 const ZSTD_LEVEL: i32 = 3;
 
+/// Encodes span chunks with the process's dictionary once it has one (and offers the chunk as
+/// a training sample until then).
 pub fn encode_spans(batch: &SpanBatch) -> Vec<u8> {
+    let raw = postcard::to_stdvec(batch).expect("model types always serialise");
+    match dictionary::for_encoding() {
+        Some(dictionary) => compress(&raw, Some(dictionary)),
+        None => {
+            dictionary::offer_sample(&raw);
+            compress(&raw, None)
+        }
+    }
+}
+
+/// Encodes a span chunk without a dictionary (for a store that cannot keep one yet).
+pub fn encode_spans_without_dictionary(batch: &SpanBatch) -> Vec<u8> {
     encode(batch)
 }
 
+/// Decodes a span chunk. A chunk naming a dictionary this process has not registered is an
+/// error: stores call [`missing_dictionary`] first and load it.
 pub fn decode_spans(bytes: &[u8]) -> Result<SpanBatch> {
     decode(bytes)
+}
+
+/// The key of the dictionary `bytes` (a stored chunk) was compressed with, when this process
+/// has not registered it yet.
+pub fn missing_dictionary(bytes: &[u8]) -> Option<u64> {
+    let key = dictionary_key(bytes)?;
+    dictionary::find(key).is_none().then_some(key)
+}
+
+/// The key of the dictionary a chunk names, if it names one.
+pub fn dictionary_key(bytes: &[u8]) -> Option<u64> {
+    match bytes.split_first() {
+        Some((&FORMAT_POSTCARD_ZSTD_DICTIONARY, rest)) => rest
+            .get(4..12)
+            .map(|key| u64::from_le_bytes(key.try_into().expect("8 bytes"))),
+        _ => None,
+    }
 }
 
 pub fn encode_logs(batch: &LogBatch) -> Vec<u8> {
@@ -31,29 +70,58 @@ pub fn decode_logs(bytes: &[u8]) -> Result<LogBatch> {
 
 /// The tag and the raw length before the compressed bytes.
 const HEADER_LEN: usize = 5;
+/// ... and the dictionary's key, in format 2.
+const DICTIONARY_HEADER_LEN: usize = HEADER_LEN + 8;
 
 thread_local! {
     /// One zstd context per thread, reused: a fresh one per chunk spent more on clearing its
     /// tables than on finding matches (issue 46's profile, docs/PERFORMANCE.md). A reused
     /// context writes the same frame a fresh one does.
-    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    /// Its dictionary (the key of the one it references; `None`: none).
+    static COMPRESSOR: RefCell<Option<(zstd::bulk::Compressor<'static>, Option<u64>)>> = const { RefCell::new(None) };
+    /// Likewise for chunks that name a dictionary (the others keep the one-call path).
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let raw = postcard::to_stdvec(value).expect("model types always serialise");
-    let mut out = Vec::with_capacity(HEADER_LEN + zstd::zstd_safe::compress_bound(raw.len()));
-    out.push(FORMAT_POSTCARD_ZSTD);
+    compress(&raw, None)
+}
+
+/// `raw` behind its header, compressed (with `dictionary` when given).
+fn compress(raw: &[u8], dictionary: Option<&'static dictionary::Dictionary>) -> Vec<u8> {
+    let header_len = if dictionary.is_some() {
+        DICTIONARY_HEADER_LEN
+    } else {
+        HEADER_LEN
+    };
+    let mut out = Vec::with_capacity(header_len + zstd::zstd_safe::compress_bound(raw.len()));
+    match dictionary {
+        Some(_) => out.push(FORMAT_POSTCARD_ZSTD_DICTIONARY),
+        None => out.push(FORMAT_POSTCARD_ZSTD),
+    }
     out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    if let Some(dictionary) = dictionary {
+        out.extend_from_slice(&dictionary.key.to_le_bytes());
+    }
     let mut after_header = std::io::Cursor::new(out);
-    after_header.set_position(HEADER_LEN as u64);
-    COMPRESSOR.with_borrow_mut(|compressor| {
-        let compressor = match compressor {
-            Some(compressor) => compressor,
-            None => compressor
-                .insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("a zstd context in memory")),
-        };
+    after_header.set_position(header_len as u64);
+    COMPRESSOR.with_borrow_mut(|slot| {
+        let (compressor, current) = slot.get_or_insert_with(|| {
+            let fresh = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("a zstd context in memory");
+            (fresh, None)
+        });
+        let wanted = dictionary.map(|d| d.key);
+        if *current != wanted {
+            match dictionary {
+                Some(d) => compressor.set_prepared_dictionary(&d.encoder),
+                None => compressor.set_dictionary(ZSTD_LEVEL, &[]),
+            }
+            .expect("a zstd context takes a dictionary");
+            *current = wanted;
+        }
         compressor
-            .compress_to_buffer(&raw, &mut after_header)
+            .compress_to_buffer(raw, &mut after_header)
             .expect("zstd compression into a buffer of compress_bound bytes");
     });
     let mut out = after_header.into_inner();
@@ -66,15 +134,44 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     let (&format, rest) = bytes
         .split_first()
         .ok_or_else(|| corrupt("empty chunk".into()))?;
-    if format != FORMAT_POSTCARD_ZSTD {
+    if format != FORMAT_POSTCARD_ZSTD && format != FORMAT_POSTCARD_ZSTD_DICTIONARY {
         return Err(corrupt(format!("unknown chunk format {format}")));
     }
     let (len, compressed) = rest
         .split_at_checked(4)
         .ok_or_else(|| corrupt("short chunk".into()))?;
     let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
-    let raw = zstd::bulk::decompress(compressed, len).map_err(|e| corrupt(e.to_string()))?;
+    let raw = if format == FORMAT_POSTCARD_ZSTD {
+        zstd::bulk::decompress(compressed, len).map_err(|e| corrupt(e.to_string()))?
+    } else {
+        decompress_with_dictionary(compressed, len)?
+    };
     postcard::from_bytes(&raw).map_err(|e| corrupt(e.to_string()))
+}
+
+/// A format-2 frame (after the raw length): the dictionary's key, then the frame.
+fn decompress_with_dictionary(keyed: &[u8], len: usize) -> Result<Vec<u8>> {
+    let corrupt = |what: String| StoreError::Corrupt(what);
+    let (key, frame) = keyed
+        .split_at_checked(8)
+        .ok_or_else(|| corrupt("short chunk".into()))?;
+    let key = u64::from_le_bytes(key.try_into().expect("8 bytes"));
+    let dictionary = dictionary::find(key).ok_or_else(|| {
+        corrupt(format!(
+            "the chunk names compression dictionary {key:016x}, which the store does not hold"
+        ))
+    })?;
+    let mut raw = Vec::with_capacity(len);
+    DECOMPRESSOR.with_borrow_mut(|slot| {
+        let decompressor = slot.get_or_insert_with(|| {
+            zstd::bulk::Decompressor::new().expect("a zstd context in memory")
+        });
+        decompressor
+            .set_prepared_dictionary(&dictionary.decoder)
+            .and_then(|()| decompressor.decompress_to_buffer(frame, &mut raw))
+            .map_err(|e| corrupt(e.to_string()))
+    })?;
+    Ok(raw)
 }
 
 #[cfg(test)]
@@ -98,12 +195,81 @@ mod tests {
             )
         };
         for n in 1..4 {
-            let encoded = encode_spans(&batch(n));
             let raw = postcard::to_stdvec(&batch(n)).unwrap();
+            let encoded = compress(&raw, None);
             let fresh = zstd::bulk::compress(&raw, ZSTD_LEVEL).unwrap();
             assert_eq!(&encoded[HEADER_LEN..], &fresh[..], "chunk {n}");
             assert_eq!(decode_spans(&encoded).unwrap(), batch(n));
         }
+    }
+
+    /// A chunk of trace `n`: a dozen spans whose keys and names every chunk repeats.
+    fn chunk_of(n: u32) -> SpanBatch {
+        let spans = (1..=12u8)
+            .map(|i| {
+                let start = u64::from(n) * 1_000_000 + u64::from(i) * 100;
+                let mut span = crate::conformance::span(
+                    (n % 250) as u8 + 1,
+                    i,
+                    (i > 1).then_some(1),
+                    &format!("GET /items/{}", (n + u32::from(i)) % 5),
+                    start,
+                    start + 50,
+                );
+                span.attributes
+                    .push(KeyValue::new("http.request.method", "GET"));
+                span.attributes
+                    .push(KeyValue::new("url.path", format!("/items/{n}/{i}")));
+                span
+            })
+            .collect();
+        crate::conformance::batch("inventory", spans)
+    }
+
+    #[test]
+    fn a_dictionary_names_itself_in_each_chunk_and_round_trips() {
+        let samples: Vec<Vec<u8>> = (0..400)
+            .map(|n| postcard::to_stdvec(&chunk_of(n)).unwrap())
+            .collect();
+        let trained = dictionary::train(&samples).expect("400 samples train a dictionary");
+        assert_eq!(
+            dictionary::find(trained.key).map(|d| d.key),
+            Some(trained.key)
+        );
+        assert_eq!(dictionary::key_of(&trained.bytes), trained.key);
+        // The process compresses with the first dictionary it has (this one, or another test's).
+        let used = dictionary::for_encoding().unwrap();
+        for n in 1000..1010 {
+            let batch = chunk_of(n);
+            let encoded = encode_spans(&batch);
+            assert_eq!(dictionary_key(&encoded), Some(used.key));
+            assert_eq!(missing_dictionary(&encoded), None);
+            assert_eq!(decode_spans(&encoded).unwrap(), batch);
+            let plain = encode_spans_without_dictionary(&batch);
+            assert_eq!(dictionary_key(&plain), None);
+            assert!(
+                encoded.len() < plain.len(),
+                "{} vs {}",
+                encoded.len(),
+                plain.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_chunk_naming_a_dictionary_nobody_registered_is_an_error_naming_it() {
+        let mut encoded = vec![FORMAT_POSTCARD_ZSTD_DICTIONARY];
+        encoded.extend_from_slice(&100u32.to_le_bytes());
+        encoded.extend_from_slice(&0x0123_4567_89ab_cdefu64.to_le_bytes());
+        encoded.extend_from_slice(b"not a frame");
+        assert_eq!(missing_dictionary(&encoded), Some(0x0123_4567_89ab_cdef));
+        let error = decode_spans(&encoded).unwrap_err().to_string();
+        assert!(error.contains("dictionary 0123456789abcdef"), "{error}");
+        assert_eq!(
+            dictionary_key(&encoded[..6]),
+            None,
+            "a short chunk names nothing"
+        );
     }
 
     #[test]

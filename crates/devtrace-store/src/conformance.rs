@@ -63,6 +63,7 @@ pub fn run_all(factory: Factory<'_>) {
     the_indexes_follow_merges_and_deletes(factory);
     resent_spans_split_and_merged_differently_are_stored_once(factory);
     metrics_add_up_per_session_and_day_whatever_their_temporality(factory);
+    chunks_compressed_with_a_dictionary_read_back_whole(factory);
 }
 
 /// The QA job queue's half ([`crate::qa`]), for backends that keep one ([`Store::qa`]): both
@@ -907,6 +908,133 @@ fn operations_find_the_traces_that_contain_them(factory: Factory<'_>) {
         store.operation_names().unwrap(),
         ["journal", "other", "summary"]
     );
+}
+
+/// A trace as an instrumented HTTP service sends it: a server span, a database call and an
+/// outgoing call, with semantic-convention attributes, for compression tests.
+fn realistic_trace(trace: u32) -> SpanBatch {
+    let id = |n: u8| {
+        let mut bytes = [n; 8];
+        bytes[..4].copy_from_slice(&trace.to_le_bytes());
+        SpanId(bytes)
+    };
+    let mut trace_id = [7u8; 16];
+    trace_id[..4].copy_from_slice(&trace.to_le_bytes());
+    let start = 1_700_000_000_000_000_000 + u64::from(trace) * 1_000_000;
+    let span = |n: u8, parent: Option<u8>, name: &str, attributes: Vec<KeyValue>| Span {
+        attributes,
+        kind: if parent.is_none() {
+            SpanKind::Server
+        } else {
+            SpanKind::Client
+        },
+        ..Span::new(
+            TraceId(trace_id),
+            id(n),
+            parent.map(id),
+            name,
+            start + u64::from(n) * 1_000,
+            start + 900_000 - u64::from(n) * 1_000,
+        )
+    };
+    let user = trace % 97;
+    let mut batch = batch(
+        "checkout",
+        vec![
+            span(
+                1,
+                None,
+                "GET /cart/{id}",
+                vec![
+                    KeyValue::new("http.request.method", "GET"),
+                    KeyValue::new("url.path", format!("/cart/{user}")),
+                    KeyValue::new("http.response.status_code", AnyValue::Int(200)),
+                    KeyValue::new("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)"),
+                ],
+            ),
+            span(
+                2,
+                Some(1),
+                "SELECT shop.items",
+                vec![
+                    KeyValue::new("db.system", "postgresql"),
+                    KeyValue::new(
+                        "db.query.text",
+                        format!("SELECT * FROM items WHERE cart = {user}"),
+                    ),
+                ],
+            ),
+            span(
+                3,
+                Some(1),
+                "POST /price",
+                vec![
+                    KeyValue::new("http.request.method", "POST"),
+                    KeyValue::new("server.address", "pricing.internal"),
+                ],
+            ),
+        ],
+    );
+    batch.resources[0]
+        .attributes
+        .push(KeyValue::new("host.name", format!("web-{}", trace % 5)));
+    batch
+}
+
+/// Once the process has a chunk dictionary, chunks are written with it (naming it) and every
+/// path that reads a stored chunk back (a trace, a re-sent span, a session merge) decodes them.
+fn chunks_compressed_with_a_dictionary_read_back_whole(factory: Factory<'_>) {
+    let samples: Vec<Vec<u8>> = (0..600)
+        .map(|t| postcard::to_stdvec(&realistic_trace(t)).unwrap())
+        .collect();
+    // Trained here unless the process already has one (then it is used).
+    let _ = crate::chunk::dictionary::train(&samples);
+    let key = crate::chunk::dictionary::for_encoding()
+        .expect("a dictionary trained on 600 traces")
+        .key;
+    let (mut writer, store) = factory();
+    let traces: Vec<SpanBatch> = (1000..1040).map(realistic_trace).collect();
+    let prepared: Vec<WriteBatch> = traces.iter().cloned().map(prepare_spans).collect();
+    for chunk in prepared.iter().flat_map(|b| &b.traces) {
+        assert_eq!(crate::chunk::dictionary_key(&chunk.data), Some(key));
+    }
+    writer.write(&prepared).unwrap();
+    // A re-sent span (read back to be recognised) and a new one, as one request.
+    let mut resent = traces[0].clone();
+    resent.spans.truncate(1);
+    let mut late = realistic_trace(1000);
+    late.spans.truncate(1);
+    late.spans[0].span_id = SpanId([9; 8]);
+    late.spans[0].parent_span_id = Some(traces[0].spans[0].span_id);
+    resent.spans.push(late.spans[0].clone());
+    writer.write(&[prepare_spans(resent)]).unwrap();
+    for (n, sent) in traces.iter().enumerate() {
+        let stored = store.get_trace(sent.spans[0].trace_id).unwrap().unwrap();
+        let mut expected = sent.spans.clone();
+        if n == 0 {
+            expected.push(late.spans[0].clone());
+        }
+        assert_eq!(stored.spans.spans, expected, "trace {n}");
+        assert_eq!(stored.spans.resources, sent.resources, "trace {n}");
+    }
+    assert_eq!(store.stats().unwrap().spans, 121);
+
+    // Merge mode (sessions): the stored chunk is decoded, merged with the new one, re-encoded.
+    let first = realistic_trace(2000);
+    writer
+        .write(&[prepare_session(first.clone(), vec![])])
+        .unwrap();
+    let mut longer = first.clone();
+    longer.spans[2].end_unix_nano += 5_000;
+    writer
+        .write(&[prepare_session(longer.clone(), vec![])])
+        .unwrap();
+    let merged = store.get_trace(first.spans[0].trace_id).unwrap().unwrap();
+    assert_eq!(
+        merged.spans.spans, longer.spans,
+        "the newer version of each span, once"
+    );
+    assert_eq!(store.stats().unwrap().spans, 124);
 }
 
 pub fn span(trace: u8, id: u8, parent: Option<u8>, name: &str, start: u64, end: u64) -> Span {

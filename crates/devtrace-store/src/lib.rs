@@ -27,6 +27,7 @@ pub mod retention;
 pub mod sql;
 pub mod sqlite;
 mod sqlite_accounts;
+mod sqlite_dictionaries;
 pub mod writer;
 
 use devtrace_model::recorded::{escape, quote};

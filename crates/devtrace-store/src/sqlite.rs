@@ -9,6 +9,7 @@
 use crate::chunk;
 use crate::prepare::{TraceChunk, without_stored};
 use crate::recent::RecentSpans;
+use crate::sqlite_dictionaries;
 use crate::{
     BlobHash, ImportCursor, Operation, OperationFilter, ProjectId, Result, ServiceSummary,
     SessionFacts, SessionQuery, SessionSummary, Store, StoreError, StoreStats, StoreWriter,
@@ -169,6 +170,13 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE traces ADD COLUMN root_start_ns INTEGER;
      ALTER TABLE traces ADD COLUMN root_end_ns INTEGER;
      ALTER TABLE traces ADD COLUMN root_failed INTEGER;",
+    // 13: the compression dictionaries span chunks name (crate::chunk::dictionary), in the
+    // order they were first kept.
+    "CREATE TABLE chunk_dictionaries (
+         id    INTEGER PRIMARY KEY,
+         key   INTEGER NOT NULL UNIQUE,
+         data  BLOB NOT NULL
+     );",
 ];
 
 /// Every service with spans in the traces started since `?1`, reading every trace row in
@@ -247,7 +255,7 @@ fn reindex_every_trace(tx: &rusqlite::Transaction<'_>) -> Result<()> {
         let (Some(row), Some(key)) = (row, next_key) else {
             break;
         };
-        let batch = chunk::decode_spans(row.get_ref(1)?.as_blob()?)?;
+        let batch = sqlite_dictionaries::decode_stored_spans(tx, row.get_ref(1)?.as_blob()?)?;
         match &mut current {
             Some((_, stored)) => stored.extend(batch),
             None => current = Some((key, batch)),
@@ -283,8 +291,12 @@ fn reindex_trace(
     let summary = crate::prepare::summarise(first.trace_id, &batch);
     if removed > 0 {
         // Migration 10 runs before the root span's columns exist (12): they stay NULL, read
-        // as the trace's start and end.
-        replace_trace(tx, key, &summary, Columns::BeforeRoot)?;
+        // as the trace's start and end. It runs before the dictionaries' table (13) too.
+        let plain = TraceChunk {
+            data: chunk::encode_spans_without_dictionary(&batch),
+            ..summary.clone()
+        };
+        replace_trace(tx, index, key, &plain, Columns::BeforeRoot)?;
     }
     index_chunk(tx, index, key, &summary)?;
     Ok(removed)
@@ -295,6 +307,8 @@ fn reindex_trace(
 struct IndexCache {
     services: std::collections::HashMap<String, i64>,
     operations: std::collections::HashMap<crate::Operation, i64>,
+    /// Chunk dictionaries the store holds (see `sqlite_dictionaries::keep_for`).
+    dictionaries: std::collections::HashSet<u64>,
 }
 
 impl IndexCache {
@@ -394,12 +408,14 @@ enum Columns {
 /// its chunks and its summary row (the indexes are the caller's).
 fn replace_trace(
     tx: &rusqlite::Transaction<'_>,
+    index: &mut IndexCache,
     key: i64,
     whole: &TraceChunk,
     columns: Columns,
 ) -> Result<()> {
     tx.prepare_cached("DELETE FROM span_chunks WHERE trace = ?1")?
         .execute(params![key])?;
+    sqlite_dictionaries::keep_for(tx, &whole.data, &mut index.dictionaries)?;
     tx.prepare_cached("INSERT INTO span_chunks (trace, data) VALUES (?1, ?2)")?
         .execute(params![key, whole.data])?;
     tx.prepare_cached(
@@ -530,6 +546,7 @@ impl SqliteWriter {
             .and_then(|mut conn| {
                 configure(&conn, 64 * 1024)?;
                 migrate(&mut conn, &path)?;
+                sqlite_dictionaries::adopt_newest(&conn)?;
                 Ok(conn)
             });
         // SQLite says "unable to open database file" (error code 14) or "readonly database":
@@ -1024,6 +1041,7 @@ fn store_chunk(
     chunk: &TraceChunk,
     counts: &mut Counts,
 ) -> Result<()> {
+    sqlite_dictionaries::keep_for(tx, &chunk.data, &mut index.dictionaries)?;
     tx.prepare_cached("INSERT INTO span_chunks (trace, data) VALUES (?1, ?2)")?
         .execute(params![key, chunk.data])?;
     index_chunk(tx, index, key, chunk)?;
@@ -1070,7 +1088,7 @@ fn merge_trace(
     unindex_trace(tx, index, key, &stored)?;
     devtrace_model::session::merge_batches(&mut stored, chunk::decode_spans(&trace.data)?);
     let merged = crate::prepare::summarise(trace.trace_id, &stored);
-    replace_trace(tx, key, &merged, Columns::All)?;
+    replace_trace(tx, index, key, &merged, Columns::All)?;
     index_chunk(tx, index, key, &merged)?;
     if let Some(facts) = &merged.session {
         upsert_session(tx, key, facts)?;
@@ -1154,7 +1172,10 @@ fn read_chunks(conn: &Connection, key: i64) -> Result<SpanBatch> {
         conn.prepare_cached("SELECT data FROM span_chunks WHERE trace = ?1 ORDER BY rowid")?;
     let mut rows = statement.query(params![key])?;
     while let Some(row) = rows.next()? {
-        spans.extend(chunk::decode_spans(row.get_ref(0)?.as_blob()?)?);
+        spans.extend(sqlite_dictionaries::decode_stored_spans(
+            conn,
+            row.get_ref(0)?.as_blob()?,
+        )?);
     }
     Ok(spans)
 }

@@ -20,6 +20,7 @@
 //! use `spawn_blocking`. Never call it on an async worker thread.
 
 mod accounts;
+mod dictionaries;
 pub(crate) mod listen;
 mod qa;
 mod read;

@@ -225,7 +225,10 @@ impl Store for PgStore {
             let mut spans = SpanBatch::default();
             for row in &rows {
                 if let Some(data) = row.get::<_, Option<&[u8]>>(11) {
-                    spans.extend(chunk::decode_spans(data)?);
+                    spans.extend(super::dictionaries::decode_stored_spans(
+                        &mut conn.client,
+                        data,
+                    )?);
                 }
             }
             Ok(Some(StoredTrace { summary, spans }))

@@ -207,6 +207,13 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE traces ADD COLUMN root_start_ns bigint;
      ALTER TABLE traces ADD COLUMN root_end_ns bigint;
      ALTER TABLE traces ADD COLUMN root_failed boolean;",
+    // 6: the compression dictionaries span chunks name (crate::chunk::dictionary), shared by
+    // every project, in the order they were first kept.
+    "CREATE TABLE chunk_dictionaries (
+         id    bigserial PRIMARY KEY,
+         key   bigint NOT NULL UNIQUE,
+         data  bytea NOT NULL
+     );",
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

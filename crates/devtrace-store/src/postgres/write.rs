@@ -53,6 +53,7 @@ impl PgWriter {
         let database = Database::parse(url)?;
         let mut conn = database.connect()?;
         schema::migrate(&mut conn, &database, after_migration)?;
+        super::dictionaries::adopt_newest(&mut conn.client)?;
         let writer_id: i64 = conn
             .client
             .query_one("SELECT nextval('writers')", &[])?
@@ -552,7 +553,7 @@ impl<'a> Transact<'a> {
             )? {
                 let ids = read.entry(row.get(0)).or_default();
                 ids.extend(
-                    chunk::decode_spans(row.get(1))?
+                    super::dictionaries::decode_stored_spans(&mut self.tx, row.get(1))?
                         .spans
                         .iter()
                         .map(|s| s.span_id),
@@ -572,6 +573,7 @@ impl<'a> Transact<'a> {
         kept: Vec<(i64, i64, Cow<'_, TraceChunk>)>,
         read: HashMap<i64, HashSet<SpanId>>,
     ) -> Step {
+        super::dictionaries::keep_for(&mut self.tx, kept.iter().map(|(_, _, c)| &c.data[..]))?;
         let sink = self
             .tx
             .copy_in("COPY span_chunks (trace, data) FROM STDIN (FORMAT binary)")?;
@@ -650,7 +652,10 @@ impl<'a> Transact<'a> {
             "SELECT data FROM span_chunks WHERE trace = $1 ORDER BY seq",
             &[&key],
         )? {
-            stored.extend(chunk::decode_spans(row.get(0))?);
+            stored.extend(super::dictionaries::decode_stored_spans(
+                &mut self.tx,
+                row.get(0),
+            )?);
         }
         devtrace_model::session::merge_batches(&mut stored, chunk::decode_spans(&trace.data)?);
         let merged = crate::prepare::summarise(trace.trace_id, &stored);
@@ -897,6 +902,11 @@ enum Columns {
 /// trace: its chunks and its summary row (the indexes are the caller's).
 fn replace_trace(tx: &mut Transaction<'_>, key: i64, whole: &TraceChunk, columns: Columns) -> Step {
     tx.execute("DELETE FROM span_chunks WHERE trace = $1", &[&key])?;
+    if columns == Columns::All {
+        // Before migration 6 there is no table to keep a dictionary in: the caller encodes
+        // without one.
+        super::dictionaries::keep_for(tx, [&whole.data[..]])?;
+    }
     tx.execute(
         "INSERT INTO span_chunks (trace, data) VALUES ($1, $2)",
         &[&key, &whole.data],
@@ -1143,8 +1153,12 @@ pub(crate) fn after_migration(tx: &mut Transaction<'_>, version: usize) -> Resul
         let gone = (before - batch.spans.len()) as i64;
         if gone > 0 {
             // Migration 3 runs before the root span's columns exist (5): they stay NULL, read
-            // as the trace's start and end.
-            replace_trace(tx, key, &summary, Columns::BeforeRoot)?;
+            // as the trace's start and end. It runs before the dictionaries' table (6) too.
+            let plain = TraceChunk {
+                data: chunk::encode_spans_without_dictionary(&batch),
+                ..summary.clone()
+            };
+            replace_trace(tx, key, &plain, Columns::BeforeRoot)?;
             *removed.entry(project).or_default() += gone;
         }
         index.add(tx, &[(project, key, &summary)])?;

@@ -2,7 +2,6 @@
 //! newest traces first; a `trace_id = …` or `name = …` constraint narrows the traces read.
 
 use super::{attributes_json, hex, parse_hex_id};
-use crate::chunk;
 use devtrace_model::SpanBatch;
 use rusqlite::Connection;
 use rusqlite::params;
@@ -152,8 +151,11 @@ impl SpansCursor<'_> {
             let mut rows = statement.query(params![key])?;
             let mut batch = SpanBatch::default();
             while let Some(row) = rows.next()? {
-                let decoded = chunk::decode_spans(row.get_ref(0)?.as_blob()?)
-                    .map_err(|e| rusqlite::Error::ModuleError(e.to_string()))?;
+                let decoded = crate::sqlite_dictionaries::decode_stored_spans(
+                    &self.table.conn,
+                    row.get_ref(0)?.as_blob()?,
+                )
+                .map_err(|e| rusqlite::Error::ModuleError(e.to_string()))?;
                 batch.extend(decoded);
             }
             if !batch.spans.is_empty() {
