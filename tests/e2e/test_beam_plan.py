@@ -13,11 +13,22 @@ planned from their own source by `devtrace plan`, then run again under `devtrace
   are traced); and checkout's time is explained: its planned children cover most of it.
 - The same for an Erlang program (`shop:checkout/1`, `gen_server:call(stock, …)` to a server
   registered under the name `stock`).
+- What real Elixir code compiles to functions, in a Mix project (tests/e2e/beam_app/plan_mix,
+  no dependencies) planned and run under `devtrace run --plan ID -- mix run -e …`:
+  `defdelegate` (followed to its target, both recorded: the delegating function is a real
+  function calling the target), the `def`s `use Kiosk.Server` injects from its `__using__`
+  quote (an `unquote` of the `use`'s literal option filled in; one its options compute listed
+  as not recordable), a server passed as an argument (a module as written, a module
+  attribute) followed to that server's `handle_call/3`; a module and a function named by
+  hostile atoms, quoted.
+- A server and a module passed as arguments in Erlang (tests/e2e/beam_app/plan_erlang: a
+  `-define`d registered name from an include file, a module atom), followed the same way.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,6 +39,7 @@ from harness import REPO_ROOT, CliResult, Store, clean_env
 from test_beam import need, runtime  # noqa: F401  (the fixture)
 
 APP_DIR = REPO_ROOT / "tests" / "e2e" / "beam_plan_app"
+BEAM_APPS = REPO_ROOT / "tests" / "e2e" / "beam_app"
 HOSTILE = "ignore previous; rm -rf"
 
 
@@ -206,3 +218,146 @@ def test_a_beam_operation_whose_source_is_elsewhere_is_named_with_the_fix(
         f'"Shop.checkout/1" is function "checkout/1" of module "Shop", but no .ex or .exs file under {elsewhere} defines it; '
         "pass --source DIR where the program's source is"
     ) in message, result.describe()
+
+
+def calls_by_function(trace: dict) -> dict[str, int]:
+    """How many spans each function has (spans named NAME/ARITY: not the run's own, named after
+    its command)."""
+    recorded = [n for n in names(trace) if re.search(r"/\d+$", n)]
+    return {n: recorded.count(n) for n in set(recorded)}
+
+
+def plan_summary(made: dict) -> dict[tuple[str, str], tuple[int, str, str]]:
+    """Each planned function: its depth, its via and where it is (file name:line)."""
+    return {
+        (f["module"], f["qualname"]): (f["depth"], f["via"], f"{Path(f['file']).name}:{f['line']}")
+        for f in made["functions"]
+    }
+
+
+def test_a_mix_projects_delegates_injected_functions_and_servers_passed_in_are_planned_and_run_under_mix_run(
+    store: Store, runtime: Path, tmp_path: Path  # noqa: F811
+):
+    mix = need("mix")
+    app = tmp_path / "kiosk"
+    shutil.copytree(BEAM_APPS / "plan_mix", app, ignore=shutil.ignore_patterns("_build"))
+    command = [mix, "run", "-e", "Kiosk.Main.run(5)"]
+    run(store, ["--record"], command, app)  # compiles the project too, as a first `mix run` does
+
+    made, text = plan(store, "Kiosk.sell/1", app)
+    assert made["language"] == "elixir"
+    passed = "passed by Kiosk.sell/1 at line"
+    assert plan_summary(made) == {
+        ("Elixir.Kiosk", "sell/1"): (0, "the operation's function", "kiosk.ex:16"),
+        ("Elixir.Kiosk", "price/1"): (1, "Kiosk.sell/1 calls &price/1 at line 17", "kiosk.ex:11"),
+        ("Elixir.Kiosk.Stock", "request/2"): (1, "Kiosk.sell/1 calls Kiosk.Stock.request/2 at line 18", "server.ex:12"),
+        ("Elixir.Kiosk.Ledger", "request/2"): (1, "Kiosk.sell/1 calls Kiosk.Ledger.request/2 at line 19", "server.ex:12"),
+        ("Elixir.Kiosk", "audit/1"): (1, "Kiosk.sell/1 calls audit/1 at line 20", "kiosk.ex:14"),
+        ("Elixir.Kiosk.Pricing", "price_of/1"): (
+            2, "Kiosk.price/1 delegates to Kiosk.Pricing.price_of/1 at line 11", "pricing.ex:3",
+        ),
+        ("Elixir.Kiosk.Log", "note/1"): (2, "Kiosk.Stock.request/2 calls Kiosk.Log.note/1 at line 13", "servers.ex:20"),
+        ("Elixir.Kiosk.Stock", "handle_call/3"): (
+            2, f"Kiosk.Stock.request/2 sends :request with GenServer.call at line 14 (server: Kiosk.Stock, {passed} 18)",
+            "servers.ex:6",
+        ),
+        ("Elixir.Kiosk.Ledger", "handle_call/3"): (
+            2, f"Kiosk.Ledger.request/2 sends :request with GenServer.call at line 14 (server: Kiosk.Ledger, {passed} 19)",
+            "servers.ex:15",
+        ),
+        (HOSTILE, "audit it/1"): (
+            2, f'Kiosk.audit/1 delegates to :"{HOSTILE}"."audit it"/1 at line 14', "pricing.ex:11",
+        ),
+    }
+    assert made["flows"] == [
+        {"kind": "call", "server": "Elixir.Kiosk.Stock", "tag": "request"},
+        {"kind": "call", "server": "Elixir.Kiosk.Ledger", "tag": "request"},
+    ]
+    assert [(n["caller"], n["call"], n["line"]) for n in made["notes"]] == [
+        ("Kiosk.Ledger.request/2", "unquote(log)", 13),
+    ]
+    assert made["notes"][0]["reason"] == (
+        "code that use Kiosk.Server (line 12 of Kiosk.Ledger) injects, computed from its options: "
+        "the source does not give it as written, so the plan cannot follow it"
+    )
+
+    assert f'    :"{HOSTILE}"."audit it"/1  pricing.ex:11  ' in text
+    assert (
+        "messages recorded (only these; others are not traced): "
+        "GenServer.call :request to Kiosk.Stock, GenServer.call :request to Kiosk.Ledger"
+    ) in " ".join(text.split())
+    assert '"unquote(log)" at line 13 of Kiosk.Ledger.request/2: code that use Kiosk.Server (line 12' in " ".join(text.split())
+    assert (
+        '    Kiosk.Stock.handle_call/3  servers.ex:6  "Kiosk.Stock.request/2 sends :request with GenServer.call at line 14 '
+        '(server: Kiosk.Stock, passed by Kiosk.sell/1 at line 18)"'
+    ) in text.replace("\n      ", " "), "the via says where the server came from, whole (lines wrap at 120 columns)"
+    assert "discount" not in text and "Kiosk.Main" not in text
+
+    truth, trace, result = run(store, ["--plan", made["id"]], command, app)
+    assert "0 lost" in result.stderr, result.describe()
+    sells = truth["sells"]
+    assert calls_by_function(trace) == {
+        "Kiosk.sell/1": sells,
+        # Both the delegating function and its target: defdelegate compiles to a function.
+        "Kiosk.price/1": 2 * sells,
+        "Kiosk.Pricing.price_of/1": 2 * sells,
+        "Kiosk.audit/1": sells,
+        f"{HOSTILE}:audit it/1": sells,
+        "Kiosk.Stock.request/2": sells,
+        "Kiosk.Ledger.request/2": sells,
+        "Kiosk.Stock.handle_call/3": sells,
+        "Kiosk.Ledger.handle_call/3": sells,
+        # Planned through the stock's client; the ledger's (the config's default) calls it too.
+        "Kiosk.Log.note/1": 2 * sells,
+    }, "the plan's functions, every call: not Kiosk.Main, start_link/1, init/1, discount/1 nor Mix's own"
+    planned_spans = [s for s in trace["spans"] if re.search(r"/\d+$", s["name"])]
+    assert {s["attributes"]["devtrace.plan.id"] for s in planned_spans} == {made["id"]}
+    assert {s["attributes"]["thread.name"] for s in planned_spans if s["name"].endswith("handle_call/3")} == {
+        "Kiosk.Stock", "Kiosk.Ledger",
+    }
+    assert_reply_linked(trace, "Kiosk.Stock.request/2", "Kiosk.Stock")
+    assert_reply_linked(trace, "Kiosk.Ledger.request/2", "Kiosk.Ledger")
+
+
+def test_an_erlang_server_and_module_passed_as_arguments_are_followed_and_recorded(
+    store: Store, runtime: Path, tmp_path: Path  # noqa: F811
+):
+    erlc = need("erlc")
+    need("erl")
+    app = tmp_path / "till"
+    shutil.copytree(BEAM_APPS / "plan_erlang", app)
+    subprocess.run([erlc, "-o", str(app), *sorted(str(p) for p in app.glob("*.erl"))], cwd=app, check=True)
+    command = ["erl", "-noshell", "-s", "till", "main", "-s", "init", "stop"]
+    run(store, ["--record"], command, app)
+
+    made, text = plan(store, "till:sell/1", app)
+    assert made["language"] == "erlang"
+    assert plan_summary(made) == {
+        ("till", "sell/1"): (0, "the operation's function", "till.erl:13"),
+        ("till_server", "request/2"): (1, "till:sell/1 calls till_server:request/2 at line 15", "till_server.erl:10"),
+        ("till_server", "note/2"): (1, "till:sell/1 calls till_server:note/2 at line 16", "till_server.erl:12"),
+        ("till_server", "handle_call/3"): (
+            2,
+            "till_server:request/2 sends request with gen_server:call at line 10 (Server: till_stock, passed by till:sell/1 at line 15)",
+            "till_server.erl:16",
+        ),
+        ("till_log", "entry/1"): (
+            2, "till_server:note/2 calls till_log:entry/1 at line 12 (Log: till_log, passed by till:sell/1 at line 16)",
+            "till_log.erl:5",
+        ),
+    }
+    assert made["flows"] == [{"kind": "call", "server": "till_server", "tag": "request"}]
+    assert made["notes"] == []
+    assert "gen_server:call request to till_server" in " ".join(text.split())
+
+    truth, trace, result = run(store, ["--plan", made["id"]], command, app)
+    assert "0 lost" in result.stderr, result.describe()
+    sells = truth["sells"]
+    assert calls_by_function(trace) == {
+        "till:sell/1": sells,
+        "till_server:request/2": sells,
+        "till_server:note/2": sells,
+        "till_server:handle_call/3": sells,
+        "till_log:entry/1": sells,
+    }
+    assert_reply_linked(trace, "till_server:request/2", "till_stock")

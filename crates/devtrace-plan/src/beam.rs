@@ -526,3 +526,189 @@ mod explain_tests {
         assert_eq!(plan_terms(&plan), None);
     }
 }
+
+/// The scripts on small programs: what compiles to functions without a `def` of its own
+/// (`defdelegate`, default arguments, a `use`d module's quote) and servers passed in.
+#[cfg(test)]
+mod script_tests {
+    use super::*;
+
+    /// The plan of `operation` `depth` calls deep in `files` (written to a directory of their
+    /// own): each function as `depth module.qualname file:line via`, and the notes and flows.
+    fn plan_of(language: &str, operation: &str, depth: u32, files: &[(&str, &str)]) -> Parsed {
+        let program = if language == ERLANG {
+            "escript"
+        } else {
+            "elixir"
+        };
+        if Command::new(program).arg("--version").output().is_err() {
+            // scripts/test installs Elixir and Erlang; the e2e tests fail without them too.
+            panic!("{program} is not installed (apt-get install elixir erlang)");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let mut request = PlanRequest::new(operation);
+        request.depth = depth;
+        let target = target(operation).unwrap();
+        run_script(language, &request, &[dir.path().to_path_buf()], &target).unwrap()
+    }
+
+    fn lines(parsed: &Parsed) -> Vec<String> {
+        parsed
+            .functions
+            .iter()
+            .map(|f| {
+                let file = Path::new(&f.file).file_name().unwrap().to_string_lossy();
+                format!(
+                    "{} {}.{} {file}:{} {}",
+                    f.depth, f.module, f.qualname, f.line, f.via
+                )
+            })
+            .collect()
+    }
+
+    const ELIXIR_SHOP: &str = r##"defmodule Shop.Base do
+  defmacro __using__(opts) do
+    fun = Keyword.fetch!(opts, :fun)
+    counter = :"#{fun}_count"
+
+    quote do
+      def unquote(fun)(cart), do: cart
+      def unquote(counter)(), do: 0
+    end
+  end
+end
+
+defmodule Shop do
+  @server Shop.Cart
+  defdelegate add(item, count \\ 1), to: Shop.Cart, as: :put
+
+  def checkout(cart) do
+    add(:apple)
+    GenServer.call(@server, :total)
+    pay(__MODULE__.Cart, cart)
+    Shop.Cart."run it; rm -rf ~"(cart)
+  end
+
+  def pay(server, cart), do: GenServer.cast(server, {:pay, cart})
+end
+
+defmodule Shop.Cart do
+  use Shop.Base, fun: :"run it; rm -rf ~"
+
+  def put(item, count), do: {item, count}
+  def handle_call(:total, _from, state), do: {:reply, state, state}
+  def handle_cast({:pay, _cart}, state), do: {:noreply, state}
+end
+"##;
+
+    #[test]
+    fn elixir_delegates_defaults_use_and_servers_passed_in_are_followed() {
+        let parsed = plan_of(ELIXIR, "Shop.checkout/1", 3, &[("shop.ex", ELIXIR_SHOP)]);
+        assert_eq!(
+            lines(&parsed),
+            [
+                "0 Elixir.Shop.checkout/1 shop.ex:17 the operation's function",
+                "1 Elixir.Shop.add/1 shop.ex:15 Shop.checkout/1 calls add/1 at line 18",
+                "1 Elixir.Shop.Cart.handle_call/3 shop.ex:31 Shop.checkout/1 sends :total with GenServer.call at line 19",
+                "1 Elixir.Shop.pay/2 shop.ex:24 Shop.checkout/1 calls pay/2 at line 20",
+                "1 Elixir.Shop.Cart.run it; rm -rf ~/1 shop.ex:7 Shop.checkout/1 calls Shop.Cart.\"run it; rm -rf ~\"/1 at line 21",
+                "2 Elixir.Shop.add/2 shop.ex:15 Shop.add/1 calls add/2 with its default arguments at line 15",
+                "2 Elixir.Shop.Cart.handle_cast/2 shop.ex:32 Shop.pay/2 sends :pay with GenServer.cast at line 24 (server: Shop.Cart, passed by Shop.checkout/1 at line 20)",
+                "3 Elixir.Shop.Cart.put/2 shop.ex:30 Shop.add/2 delegates to Shop.Cart.put/2 at line 15",
+            ]
+        );
+        let flows: Vec<(&str, &str, Option<&str>)> = parsed
+            .flows
+            .iter()
+            .map(|f| (f.kind.as_str(), f.server.as_str(), f.tag.as_deref()))
+            .collect();
+        assert_eq!(
+            flows,
+            [
+                ("call", "Elixir.Shop.Cart", Some("total")),
+                ("cast", "Elixir.Shop.Cart", Some("pay"))
+            ]
+        );
+        let [note] = &parsed.notes[..] else {
+            panic!("{:?}", parsed.notes)
+        };
+        assert_eq!(
+            (
+                note.caller.as_str(),
+                note.call.as_str(),
+                note.line,
+                note.reason.as_str()
+            ),
+            (
+                "Shop.Base",
+                "def unquote(counter)",
+                8,
+                "a function that use Shop.Base (line 28 of Shop.Cart) injects under a name computed from its options: the plan cannot name it"
+            )
+        );
+    }
+
+    #[test]
+    fn an_elixir_server_passed_in_is_read_once_for_each_server_its_callers_pass() {
+        let source = r#"defmodule Shop do
+  def checkout(cart) do
+    ask(Shop.Cart, cart)
+    ask(Shop.Till, cart)
+    ask(Shop.Cart, cart)
+  end
+
+  def ask(server, cart), do: GenServer.call(server, {:ask, cart})
+end
+
+defmodule Shop.Cart do
+  def handle_call({:ask, _}, _from, s), do: {:reply, :ok, s}
+end
+
+defmodule Shop.Till do
+  def handle_call({:ask, _}, _from, s), do: {:reply, :ok, s}
+end
+"#;
+        let parsed = plan_of(ELIXIR, "Shop.checkout/1", 2, &[("shop.ex", source)]);
+        assert_eq!(
+            lines(&parsed),
+            [
+                "0 Elixir.Shop.checkout/1 shop.ex:2 the operation's function",
+                "1 Elixir.Shop.ask/2 shop.ex:8 Shop.checkout/1 calls ask/2 at line 3",
+                "2 Elixir.Shop.Cart.handle_call/3 shop.ex:12 Shop.ask/2 sends :ask with GenServer.call at line 8 (server: Shop.Cart, passed by Shop.checkout/1 at line 3)",
+                "2 Elixir.Shop.Till.handle_call/3 shop.ex:16 Shop.ask/2 sends :ask with GenServer.call at line 8 (server: Shop.Till, passed by Shop.checkout/1 at line 4)",
+            ]
+        );
+        assert_eq!(parsed.flows.len(), 2);
+        assert!(parsed.notes.is_empty(), "{:?}", parsed.notes);
+    }
+
+    #[test]
+    fn an_erlang_server_passed_through_two_functions_is_followed_to_its_callbacks() {
+        let till = "-module(till).\n-define(SERVER, stock).\n-export([sell/1]).\n\
+sell(X) -> pass(?SERVER, X).\n\
+pass(S, X) -> ask(S, X).\n\
+ask(S, X) -> gen_server:call(S, {ask, X}).\n";
+        let server = "-module('stock; rm -rf').\n-export([start_link/0, handle_call/3]).\n\
+start_link() -> gen_server:start_link({local, stock}, ?MODULE, [], []).\n\
+handle_call({ask, X}, _From, S) -> {reply, X, S}.\n";
+        let parsed = plan_of(
+            ERLANG,
+            "till:sell/1",
+            3,
+            &[("till.erl", till), ("stock.erl", server)],
+        );
+        assert_eq!(
+            lines(&parsed),
+            [
+                "0 till.sell/1 till.erl:4 the operation's function",
+                "1 till.pass/2 till.erl:5 till:sell/1 calls till:pass/2 at line 4",
+                "2 till.ask/2 till.erl:6 till:pass/2 calls till:ask/2 at line 5",
+                "3 stock; rm -rf.handle_call/3 stock.erl:4 till:ask/2 sends ask with gen_server:call at line 6 (S: stock, passed by till:sell/1 at line 4)",
+            ]
+        );
+        assert_eq!(parsed.flows[0].server, "stock; rm -rf");
+    }
+}

@@ -622,6 +622,8 @@ pub fn explain(plan: &Plan) -> String {
             plan.threshold_ms
         ));
     }
+    // A BEAM via may say where a server passed as an argument came from.
+    let via_chars = if plan.language.is_some() { 160 } else { 100 };
     for f in &plan.functions {
         let place = if f.file.is_empty() {
             "(library)".to_owned()
@@ -641,7 +643,7 @@ pub fn explain(plan: &Plan) -> String {
             "    {}  {}  {}{recursive}\n",
             recorded::escape(&name),
             place,
-            recorded::quote_short(&f.via, 100)
+            recorded::quote_short(&f.via, via_chars)
         ));
     }
     if let (Some(language), false) = (&plan.language, plan.flows.is_empty()) {

@@ -2,11 +2,14 @@
 %% devtrace plan for Erlang: reads the source with epp:parse_file (parsed, never compiled or
 %% run) and follows calls from one function to a depth. Shipped inside devtrace's binary and
 %% run by `escript'; arguments: DEPTH MODULE FUNCTION ARITY ROOT...; answers one JSON object on
-%% stdout: functions, notes, flows, missing.
+%% stdout: functions, notes, flows, missing. A module or server passed as an argument is bound
+%% to what the caller passes as written (an atom, a `-define'd name, a variable the caller has
+%% bound), through at most ?MAX_BINDINGS argument sets a function.
 -mode(compile).
 
 -define(SKIP_DIRS, ["_build", "deps", "node_modules", ".git"]).
 -define(MAX_FILES, 2000).
+-define(MAX_BINDINGS, 4).
 
 main([Depth, Module, Function, Arity | Roots]) ->
     Files = lists:sublist(lists:usort(lists:append([source_files(R) || R <- Roots])), ?MAX_FILES),
@@ -69,8 +72,9 @@ follow(Modules, Target, Depth) ->
         true ->
             Registered = registered(Modules),
             First = entry(Modules, Target, 0, <<"the operation's function">>),
-            walk(Modules, Registered, [{Target, 0}], Depth,
-                 #{order => [Target], entries => #{Target => First}, notes => [], flows => []})
+            walk(Modules, Registered, [{Target, 0, #{}}], Depth,
+                 #{order => [Target], entries => #{Target => First},
+                   analysed => #{Target => [#{}]}, notes => [], flows => []})
     end.
 
 defined(Modules, {M, F, A}) ->
@@ -79,32 +83,49 @@ defined(Modules, {M, F, A}) ->
         _ -> false
     end.
 
+%% Breadth first; a function is read once for each set of arguments its callers bind.
 walk(_Modules, _Registered, [], _Depth, State) ->
     #{order := Order, entries := Entries, notes := Notes, flows := Flows} = State,
     #{functions => [maps:get(K, Entries) || K <- Order],
-      notes => lists:reverse(Notes),
+      notes => dedup(lists:reverse(Notes)),
       flows => lists:usort(Flows),
       missing => []};
-walk(Modules, Registered, [{_Mfa, D} | Queue], Depth, State) when D >= Depth ->
+walk(Modules, Registered, [{_Mfa, D, _} | Queue], Depth, State) when D >= Depth ->
     walk(Modules, Registered, Queue, Depth, State);
-walk(Modules, Registered, [{Mfa, D} | Queue], Depth, State0) ->
-    {Calls, Notes, Flows} = calls_of(Modules, Registered, Mfa),
+walk(Modules, Registered, [{Mfa, D, Bindings} | Queue], Depth, State0) ->
+    {Calls, Notes, Flows} = calls_of(Modules, Registered, Mfa, Bindings),
     State1 = State0#{notes := lists:reverse(Notes) ++ maps:get(notes, State0),
                      flows := Flows ++ maps:get(flows, State0)},
-    {Queue1, State} =
-        lists:foldl(
-          fun({Callee, Via}, {Q, S = #{entries := E, order := O}}) ->
-                  if
-                      Callee =:= Mfa ->
-                          {Q, S#{entries := E#{Mfa := (maps:get(Mfa, E))#{recursive := true}}}};
-                      is_map_key(Callee, E) ->
-                          {Q, S};
-                      true ->
-                          New = entry(Modules, Callee, D + 1, Via),
-                          {Q ++ [{Callee, D + 1}], S#{entries := E#{Callee => New}, order := O ++ [Callee]}}
-                  end
-          end, {Queue, State1}, Calls),
+    {Queue1, State} = lists:foldl(fun(Call, Acc) -> queue_call(Modules, Mfa, D, Call, Acc) end,
+                                  {Queue, State1}, Calls),
     walk(Modules, Registered, Queue1, Depth, State).
+
+queue_call(Modules, Mfa, D, {Callee, Via, CalleeBindings}, {Q, S = #{entries := E, order := O, analysed := An}}) ->
+    Key = binding_key(CalleeBindings),
+    Seen = maps:get(Callee, An, []),
+    Known = is_map_key(Callee, E),
+    Fresh = not lists:member(Key, Seen),
+    if
+        Callee =:= Mfa, not Fresh ->
+            {Q, S#{entries := E#{Mfa := (maps:get(Mfa, E))#{recursive := true}}}};
+        Known, not Fresh; Known, length(Seen) >= ?MAX_BINDINGS ->
+            {Q, S};
+        Known ->
+            %% Known, but called with other arguments bound: read again with those.
+            #{depth := CalleeDepth} = maps:get(Callee, E),
+            {Q ++ [{Callee, CalleeDepth, CalleeBindings}], S#{analysed := An#{Callee => Seen ++ [Key]}}};
+        true ->
+            New = entry(Modules, Callee, D + 1, Via),
+            {Q ++ [{Callee, D + 1, CalleeBindings}],
+             S#{entries := E#{Callee => New}, order := O ++ [Callee], analysed := An#{Callee => [Key]}}}
+    end.
+
+binding_key(Bindings) -> maps:map(fun(_, {Value, _From}) -> Value end, Bindings).
+
+dedup(List) -> dedup(List, #{}).
+dedup([], _) -> [];
+dedup([X | T], Seen) when is_map_key(X, Seen) -> dedup(T, Seen);
+dedup([X | T], Seen) -> [X | dedup(T, Seen#{X => true})].
 
 entry(Modules, {M, F, A}, Depth, Via) ->
     #{file := File, functions := #{{F, A} := {Line, _}}} = maps:get(M, Modules),
@@ -143,12 +164,52 @@ fold_calls(Fun, Acc, [H | T]) ->
 fold_calls(_Fun, Acc, _) ->
     Acc.
 
-calls_of(Modules, Registered, {M, F, A} = Mfa) ->
+%% The calls of one function, each clause with the arguments its caller binds.
+calls_of(Modules, Registered, {M, F, A} = Mfa, Bindings) ->
     #{functions := #{{F, A} := {_, Clauses}}} = maps:get(M, Modules),
-    Ctx = #{modules => Modules, module => M, caller => label(Mfa), registered => Registered},
-    {Calls, Notes, Flows} = fold_calls(fun(Node, Acc) -> visit(Node, Acc, Ctx) end, {[], [], []}, Clauses),
+    Ctx0 = #{modules => Modules, module => M, caller => label(Mfa), registered => Registered},
+    {Calls, Notes, Flows} =
+        lists:foldl(
+          fun({clause, _, Patterns, Guards, Body}, Acc) ->
+                  Ctx = Ctx0#{vars => bound_vars(Patterns, Bindings)},
+                  fold_calls(fun(Node, Acc1) -> visit(Node, Acc1, Ctx) end, Acc, [Guards, Body])
+          end, {[], [], []}, Clauses),
     ByLine = fun(L) -> lists:keysort(1, lists:reverse(L)) end,
     {[C || {_, C} <- ByLine(Calls)], [N || {_, N} <- ByLine(Notes)], Flows}.
+
+%% A clause's parameters named by a variable (`Server', `Server = Name') with what the caller
+%% binds them to.
+bound_vars(Patterns, Bindings) ->
+    maps:from_list(
+      [{V, Value} || {P, I} <- lists:zip(Patterns, lists:seq(0, length(Patterns) - 1)),
+                     {ok, Value} <- [maps:find(I, Bindings)],
+                     V <- param_names(P)]).
+
+param_names({var, _, '_'}) -> [];
+param_names({var, _, V}) -> [V];
+param_names({match, _, L, R}) -> param_names(L) ++ param_names(R);
+param_names(_) -> [].
+
+%% What a call's arguments bind in the callee: each argument that is a module of the source or
+%% a registered name as written (an atom, a `-define'd one) or a variable the caller has bound,
+%% with where it was passed.
+argument_bindings(none, _Ctx, _Line) ->
+    #{};
+argument_bindings(Args, #{caller := Caller} = Ctx, Line) ->
+    From = text(io_lib:format("~ts at line ~b", [Caller, Line])),
+    maps:from_list(
+      [{I, Bound} || {Arg, I} <- lists:zip(Args, lists:seq(0, length(Args) - 1)),
+                     Bound <- argument_value(Arg, Ctx, From)]).
+
+argument_value({atom, _, A}, #{modules := Modules, registered := Registered}, From) ->
+    %% Only a module of the source or a name one registers under can matter to the callee.
+    [{A, From} || is_map_key(A, Modules) orelse is_map_key(A, Registered)];
+argument_value({var, _, V}, #{vars := Vars}, _From) ->
+    case Vars of #{V := Bound} -> [Bound]; _ -> [] end;
+argument_value(_, _, _) -> [].
+
+bound_text(undefined) -> "";
+bound_text({V, Value, From}) -> io_lib:format(" (~ts: ~ts, passed by ~ts)", [atom_to_list(V), quoted(Value), From]).
 
 visit({call, L, {remote, _, {atom, _, gen_server}, {atom, _, Kind}}, [Target, Msg | _]}, Acc, Ctx)
   when Kind =:= call; Kind =:= cast ->
@@ -167,12 +228,17 @@ visit({call, L, {atom, _, Spawn}, [{atom, _, M}, {atom, _, F}, Args]}, Acc, Ctx)
     %% A new process running M:F(Args…): followed when the arguments are a list as written.
     case list_length(Args) of
         none -> Acc;
-        N -> call(Acc, Ctx, line(L), M, F, N, atom_to_list(Spawn) ++ " ")
+        N -> call(Acc, Ctx, line(L), M, F, N, atom_to_list(Spawn) ++ " ", list_items(Args), undefined)
     end;
 visit({call, L, {atom, _, F}, Args}, Acc, Ctx) ->
-    call(Acc, Ctx, line(L), maps:get(module, Ctx), F, length(Args), "");
+    call(Acc, Ctx, line(L), maps:get(module, Ctx), F, length(Args), "", Args, undefined);
 visit({call, L, {remote, _, {atom, _, M}, {atom, _, F}}, Args}, Acc, Ctx) ->
-    call(Acc, Ctx, line(L), M, F, length(Args), "");
+    call(Acc, Ctx, line(L), M, F, length(Args), "", Args, undefined);
+visit({call, L, {remote, _, {var, _, V}, {atom, _, F}}, Args}, Acc, #{vars := Vars} = Ctx)
+  when is_map_key(V, Vars) ->
+    %% A module its caller passes.
+    {M, From} = maps:get(V, Vars),
+    call(Acc, Ctx, line(L), M, F, length(Args), "", Args, {V, M, From});
 visit({call, L, {remote, _, Mod, _}, _}, Acc, Ctx) ->
     note(Acc, Ctx, line(L), text([erl_pp:expr(Mod), ":…"]),
          <<"a call on a module held in a variable: which module is known only at run time">>);
@@ -180,15 +246,18 @@ visit({call, L, {var, _, V}, _}, Acc, Ctx) ->
     note(Acc, Ctx, line(L), text(atom_to_list(V) ++ "()"),
          <<"a function value called: which function it holds is known only at run time">>);
 visit({'fun', L, {function, F, A}}, Acc, Ctx) when is_atom(F), is_integer(A) ->
-    call(Acc, Ctx, line(L), maps:get(module, Ctx), F, A, "fun ");
+    call(Acc, Ctx, line(L), maps:get(module, Ctx), F, A, "fun ", none, undefined);
 visit({'fun', L, {function, {atom, _, M}, {atom, _, F}, {integer, _, A}}}, Acc, Ctx) ->
-    call(Acc, Ctx, line(L), M, F, A, "fun ");
+    call(Acc, Ctx, line(L), M, F, A, "fun ", none, undefined);
 visit({'fun', L, {clauses, _}}, Acc, Ctx) ->
     anonymous(Acc, Ctx, line(L));
 visit({named_fun, L, _, _}, Acc, Ctx) ->
     anonymous(Acc, Ctx, line(L));
 visit(_, Acc, _) ->
     Acc.
+
+list_items({nil, _}) -> [];
+list_items({cons, _, Head, Tail}) -> [Head | list_items(Tail)].
 
 list_length({nil, _}) -> 0;
 list_length({cons, _, _, Tail}) ->
@@ -199,11 +268,12 @@ anonymous(Acc, Ctx, Line) ->
     note(Acc, Ctx, Line, <<"fun">>,
          <<"an anonymous function: compiled to a function of its own with a generated name the plan cannot name; its own time stays in its caller's, the calls it makes to the source are followed">>).
 
-call({C, N, Fl} = Acc, #{modules := Modules, caller := Caller}, Line, M, F, A, Prefix) ->
+call({C, N, Fl} = Acc, #{modules := Modules, caller := Caller} = Ctx, Line, M, F, A, Prefix, Args, Bound) ->
     case defined(Modules, {M, F, A}) of
         true ->
-            Via = io_lib:format("~ts calls ~ts~ts at line ~b", [Caller, Prefix, label({M, F, A}), Line]),
-            {[{Line, {{M, F, A}, text(Via)}} | C], N, Fl};
+            Via = io_lib:format("~ts calls ~ts~ts at line ~b~ts",
+                                [Caller, Prefix, label({M, F, A}), Line, bound_text(Bound)]),
+            {[{Line, {{M, F, A}, text(Via), argument_bindings(Args, Ctx, Line)}} | C], N, Fl};
         false ->
             Acc
     end.
@@ -213,22 +283,27 @@ note({C, N, Fl}, #{caller := Caller}, Line, Call, Reason) ->
     {C, [{Line, Note} | N], Fl}.
 
 %% A message to a process: to the server module's handler when the target names it.
-flow({C, N, Fl} = Acc, Ctx = #{modules := Modules, registered := Registered, caller := Caller},
+flow({C, N, Fl} = Acc, Ctx = #{modules := Modules, registered := Registered, caller := Caller, vars := Vars},
      Line, Target, Msg, {Handler, HArity}, Word) ->
-    Server = case Target of
-                 {atom, _, Name} -> maps:get(Name, Registered, Name);
-                 {tuple, _, [{atom, _, global}, {atom, _, Name}]} -> maps:get(Name, Registered, Name);
-                 _ -> undefined
-             end,
+    {Named, Bound} = case Target of
+                         {atom, _, Name} -> {Name, undefined};
+                         {tuple, _, [{atom, _, global}, {atom, _, Name}]} -> {Name, undefined};
+                         {var, _, V} when is_map_key(V, Vars) ->
+                             {Value, From} = maps:get(V, Vars),
+                             {Value, {V, Value, From}};
+                         _ -> {undefined, undefined}
+                     end,
+    Server = case Named of undefined -> undefined; _ -> maps:get(Named, Registered, Named) end,
     case Server =/= undefined andalso defined(Modules, {Server, Handler, HArity}) of
         true ->
             Tag = tag(Msg),
             %% The line the via is shown on names the handler.
-            Via = io_lib:format("~ts sends ~ts with ~ts at line ~b", [Caller, tag_text(Tag), Word, Line]),
+            Via = io_lib:format("~ts sends ~ts with ~ts at line ~b~ts",
+                                [Caller, tag_text(Tag), Word, Line, bound_text(Bound)]),
             Kind = case Handler of handle_call -> <<"call">>; handle_cast -> <<"cast">>; _ -> <<"info">> end,
             Flow = #{kind => Kind, server => text(atom_to_list(Server)),
                      tag => case Tag of undefined -> null; _ -> text(atom_to_list(Tag)) end},
-            {[{Line, {{Server, Handler, HArity}, text(Via)}} | C], N, [Flow | Fl]};
+            {[{Line, {{Server, Handler, HArity}, text(Via), #{}}} | C], N, [Flow | Fl]};
         false ->
             Reason = case Server of
                          undefined ->
