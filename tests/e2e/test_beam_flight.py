@@ -11,6 +11,17 @@ each late call began. The window must hold every late call of the last second an
 each with its wait for the reply linked to the server's callback, no early call, and the
 server named — registered name, initial call, supervisor — although its spawn and registration
 were long before the window (in one test, overwritten in a 2 MiB ring).
+
+A flight recorder keeps its value summaries in the file's value slots, a ring of the last ones
+(docs/beam.md, "What a window may lack"): tests/e2e/beam_app/flight_values.exs posts entries to
+a GenServer as fast as it can for 1.5 s — summaries enough to fill the names log's share many
+times over — then 10 every 2 ms for a second, more than the ring of values holds, then a
+refund that crashes the server's callback and ends the script. Recorded by `devtrace run` and recovered by `devtrace recover`,
+its window's last calls have their arguments, return values and the server's state before and
+after; the crashing callback its arguments, exception and the state before the crash; the
+window's older calls, whose values were overwritten, have none; and every value shown is its
+own call's (each call's entry number, in its arguments, its reply
+and the state it leaves, must agree).
 """
 
 from __future__ import annotations
@@ -159,10 +170,11 @@ def test_processes_whose_spawn_was_overwritten_are_still_named(store: Store, run
     assert the_window(trace)["attributes"]["devtrace.flight.lost_events"] == overwritten
     assert_only_the_last_second(trace, truth)
     assert_the_server_is_named(trace)
-    # The late calls of the last second are there (their values may not be: value summaries
-    # share the names log, which the early phase filled; docs/beam.md).
+    # The late calls of the last second are there, the last one with its value though the
+    # early phase wrote more summaries than the ring keeps (the value slots keep the last).
     # The last call's span is the latest; the others began when the program says before it.
     calls = spans_named(trace, "Flight.Counter.late_tick/1")
+    assert 1 in {argument(s) for s in calls if "devtrace.call.arguments" in s["attributes"]}
     last = max(s["start_unix_nano"] for s in calls)
     befores = truth["late_us_before_end"]
     began = [last - (us - befores["1"]) * 1000 for us in befores.values()]
@@ -257,3 +269,112 @@ def test_recover_writes_the_window_a_killed_vm_left(store: Store, runtime: Path,
     assert_the_server_is_named(trace)
 
     assert "nothing to recover" in store.cli("recover", "--dir", str(rings)).stdout
+
+
+VALUES_PROGRAM = APP_DIR / "flight_values.exs"
+HANDLE_CALL = "Ledger.Server.handle_call/3"
+POST_ARGS = re.compile(r"\{:post, (\d+)\}, \{#PID<[\d.]+>, .*\}, %\{count: (\d+), last: (\d+)\}")
+
+
+def ledger_state(count: int) -> str:
+    return f"%{{count: {count}, last: {count}}}"
+
+
+def assert_the_windows_last_calls_keep_their_values(trace: dict, posted: int) -> tuple[int, int]:
+    """The crash and the last calls before it have their values, every value shown is its own
+    call's, and the calls that lost theirs are the window's oldest. Returns (the window's
+    `handle_call/3` spans, how many kept their arguments)."""
+    # The crashing callback: its arguments, its exception, the state it was given.
+    [refund] = [s for s in spans_named(trace, HANDLE_CALL) if "{:refund" in s["attributes"].get("devtrace.call.arguments", "")]
+    attributes = refund["attributes"]
+    assert refund["status"] == {"code": "error", "message": "error:badarith"}, refund["status"]
+    assert attributes["devtrace.call.arguments"].startswith(f"{{:refund, {posted}, 0}}, "), attributes
+    assert attributes["devtrace.call.arguments"].endswith(ledger_state(posted)), attributes
+    assert attributes["devtrace.beam.state.before"] == ledger_state(posted), "the state before the crash"
+    assert attributes["devtrace.call.exception"] == "{:error, :badarith}"
+    [client] = spans_named(trace, "Ledger.Server.refund/2")
+    assert client["attributes"]["devtrace.call.arguments"] == f"{posted}, 0"
+    crashed = [s for s in spans_named(trace, "process Ledger.Server") if s["status"]["code"] == "error"]
+    assert [s["attributes"]["devtrace.beam.exit_reason"].startswith("{:badarith, ") for s in crashed] == [True]
+
+    # Every value shown is its call's: a post's number agrees across its arguments, the state
+    # it was given, its reply and the state it left (each a summary of its own).
+    handled = sorted((s for s in spans_named(trace, HANDLE_CALL) if s is not refund), key=lambda s: s["start_unix_nano"])
+    numbers = []
+    for span in handled:
+        attributes = span["attributes"]
+        if "devtrace.call.arguments" in attributes:
+            match = POST_ARGS.fullmatch(attributes["devtrace.call.arguments"])
+            assert match, attributes
+            n = int(match.group(1))
+            assert (int(match.group(2)), int(match.group(3))) == (n - 1, n - 1), attributes
+            numbers.append(n)
+            if "devtrace.beam.state.before" in attributes:
+                assert attributes["devtrace.beam.state.before"] == ledger_state(n - 1), attributes
+            if "devtrace.call.return" in attributes:
+                assert attributes["devtrace.call.return"] == f"{{:reply, {{:posted, {n}}}, {ledger_state(n)}}}", attributes
+        if "devtrace.beam.state.before" in attributes and "devtrace.beam.state.after" in attributes:
+            before = int(re.fullmatch(r"%\{count: (\d+), last: \1\}", attributes["devtrace.beam.state.before"]).group(1))
+            assert attributes["devtrace.beam.state.after"] == ledger_state(before + 1), attributes
+    for span in spans_named(trace, "Ledger.Server.post/1"):
+        attributes = span["attributes"]
+        if "devtrace.call.arguments" in attributes and "devtrace.call.return" in attributes:
+            assert attributes["devtrace.call.return"] == f"{{:posted, {attributes['devtrace.call.arguments']}}}", attributes
+    # The value area holds the last summaries: the calls that kept their arguments are the
+    # window's last ones, in order, up to the last post.
+    kept = len(numbers)
+    assert numbers == list(range(posted - kept + 1, posted + 1)), numbers
+    assert all("devtrace.call.arguments" in s["attributes"] for s in handled[len(handled) - kept:])
+    last = handled[-1]["attributes"]
+    assert last["devtrace.call.return"] == f"{{:reply, {{:posted, {posted}}}, {ledger_state(posted)}}}"
+    assert (last["devtrace.beam.state.before"], last["devtrace.beam.state.after"]) == (ledger_state(posted - 1), ledger_state(posted))
+    return len(handled), kept
+
+
+def assert_a_long_busy_run(truth: dict, trace: dict) -> None:
+    """The busy phase made more summaries than the values' share of a 2 MiB file's names log
+    holds (128 KiB: some 2,600, about 400 posts' worth), and the window is its last second."""
+    assert truth["posted"] > 2000, truth
+    assert 0.95 <= the_window(trace)["attributes"]["devtrace.flight.window_seconds"] <= 1.0
+
+
+def test_a_long_busy_runs_window_keeps_its_last_calls_values(store: Store, runtime: Path, tmp_path: Path):
+    elixir = need("elixir")
+    argv = ["--data", str(store.data_dir), "run", "--record", "--record-seconds", "1", "--record-mib", "2", "--", elixir, str(VALUES_PROGRAM), "1500", "1000", "2"]
+    proc = subprocess.run([str(store.bin), *argv], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=300)
+    result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+    assert result.returncode == 1 and "(ArithmeticError)" in result.stderr, result.describe()
+    truth = json.loads(next(l for l in result.stdout.splitlines() if l.startswith("{")))
+    [run] = store.ls()
+    trace = store.show(run["trace_id"])
+    assert_a_long_busy_run(truth, trace)
+    in_window, kept = assert_the_windows_last_calls_keep_their_values(trace, truth["posted"])
+    # 3,840 cells (1/8 of 2 MiB) and some 12 summaries a post: the last 300 or so posts keep
+    # theirs, the window's older ones (some 2,000 more here) lost them to later ones.
+    print(f"the window's posts: {in_window}, with their values: {kept}")
+    assert 200 <= kept < in_window, (in_window, kept)
+
+
+def test_recover_keeps_the_last_calls_values_of_a_file_a_vm_left(store: Store, runtime: Path, tmp_path: Path):
+    elixir = need("elixir")
+    rings = tmp_path / "rings"
+    rings.mkdir()
+    env = clean_env(
+        ERL_LIBS=str(runtime),
+        ERL_AFLAGS="-s devtrace_beam start",
+        DEVTRACE_BEAM_DIR=str(rings),
+        DEVTRACE_BEAM_LOSSLESS="0",
+        DEVTRACE_BEAM_SECONDS="1",
+        DEVTRACE_BEAM_MIB="2",
+    )
+    proc = subprocess.run([elixir, str(VALUES_PROGRAM), "1500", "1000", "2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "(ArithmeticError)" in proc.stderr, proc.stderr
+    truth = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("{")))
+    recovered = store.cli("recover", "--dir", str(rings))
+    match = re.search(r"into trace ([0-9a-f]{32})", recovered.stdout)
+    assert match, recovered.describe()
+    trace = store.show(match.group(1))
+    assert the_window(trace)["attributes"]["devtrace.flight.recovered"] is True
+    assert_a_long_busy_run(truth, trace)
+    in_window, kept = assert_the_windows_last_calls_keep_their_values(trace, truth["posted"])
+    assert 200 <= kept < in_window, (in_window, kept)

@@ -198,7 +198,14 @@ unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) 
     if TRACER.get().is_some() {
         return error(env, "already_open");
     }
-    let layout = match Layout::for_size(mib << 20) {
+    // A flight recorder's file keeps its value summaries in its value area, a ring of the
+    // last ones, so its window keeps its calls' values; a lossless one, read whole, in its names log.
+    let layout = if flags.contains(&a.lossless) {
+        Layout::for_size(mib << 20)
+    } else {
+        devtrace_recorder::beam::flight_layout(mib << 20)
+    };
+    let layout = match layout {
         Ok(layout) => layout,
         Err(e) => return error(env, &e.to_string()),
     };

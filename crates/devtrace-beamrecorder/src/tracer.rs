@@ -5,8 +5,10 @@
 //! Hot path: one thread-local writer per scheduler thread (the VM calls the tracer on the
 //! scheduler running the traced process), a thread-local cache of code ids and of the modules
 //! known to be state machines, no lock but the names log's (taken to name a function, a
-//! process or an exception type the first time, and to keep a value summary's text) and, for
-//! a `gen_statem` callback only, the one keeping the state it was given until it returns.
+//! process or an exception type the first time, and, in a lossless recording, to keep a value
+//! summary's text: a flight recorder keeps them in the file's value area, which takes no lock)
+//! and, for a `gen_statem` callback only, the one keeping the state it was given until it
+//! returns.
 //!
 //! Each chunk of a scheduler's ring holds, before a process's first record there, its header:
 //! its `Process` record and its identity (parent, initial calls, registered), kept per live
@@ -21,7 +23,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use devtrace_recorder::beam::{self, BeamKind};
+use devtrace_recorder::beam::{self, BeamKind, TextKind, TextStore};
 use devtrace_recorder::names::{self, CodeInfo};
 use devtrace_recorder::ring::{EventKind, RecorderFile, ThreadWriter, pack_meta};
 
@@ -209,6 +211,9 @@ pub struct Tracer {
     pub options: Options,
     /// Serialises appends to the names log (the file's rule).
     names: Mutex<Names>,
+    /// Where value and state summaries are kept: the names log (lossless) or the value area
+    /// (a flight recorder's file).
+    texts: TextStore,
     next_value: AtomicU32,
     pub events: AtomicU64,
     pub values_not_kept: AtomicU64,
@@ -303,10 +308,12 @@ thread_local! {
 
 impl Tracer {
     pub fn new(file: RecorderFile, options: Options) -> Tracer {
+        let texts = TextStore::for_file(&file);
         Tracer {
             file,
             options,
             names: Mutex::new(Names::default()),
+            texts,
             next_value: AtomicU32::new(1),
             events: AtomicU64::new(0),
             values_not_kept: AtomicU64::new(0),
@@ -506,19 +513,28 @@ impl Tracer {
         })
     }
 
-    /// Keeps a summary's text; its value id (0 when the log is full).
+    /// Keeps a summary's text; its value id (0 when it could not be kept).
     fn value(&self, text: &str) -> u32 {
         let id = self.next_value.fetch_add(1, Ordering::Relaxed);
-        let kept = {
-            let _names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-            beam::write_value(&self.file, id, text)
-        };
-        if kept {
+        if self.keep(TextKind::Value, id, text) {
             id
         } else {
-            self.values_not_kept.fetch_add(1, Ordering::Relaxed);
             0
         }
+    }
+
+    /// Keeps `text` of `kind` under `id` where the file keeps texts (counted when not kept).
+    fn keep(&self, kind: TextKind, id: u32, text: &str) -> bool {
+        let kept = if self.texts.needs_names_lock() {
+            let _names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+            self.texts.write(&self.file, kind, id, text)
+        } else {
+            self.texts.write(&self.file, kind, id, text)
+        };
+        if !kept {
+            self.values_not_kept.fetch_add(1, Ordering::Relaxed);
+        }
+        kept
     }
 
     /// Keeps the summary of a GenServer's state under the id of the value it goes with.
@@ -530,24 +546,18 @@ impl Tracer {
 
     /// Keeps a state's summary `text` under the id of the value it goes with.
     fn state_text(&self, anchor: u32, text: &str) {
-        self.keep_text(anchor, text, beam::write_state);
+        self.keep_beside(TextKind::State, anchor, text);
     }
 
     /// Keeps the state name a `gen_statem` callback left, under the id of its return value.
     fn statem_state(&self, anchor: u32, text: &str) {
-        self.keep_text(anchor, text, beam::write_statem_state);
+        self.keep_beside(TextKind::StatemState, anchor, text);
     }
 
-    fn keep_text(&self, anchor: u32, text: &str, write: fn(&RecorderFile, u32, &str) -> bool) {
-        if anchor == 0 {
-            return; // the value itself was not kept
-        }
-        let kept = {
-            let _names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-            write(&self.file, anchor, text)
-        };
-        if !kept {
-            self.values_not_kept.fetch_add(1, Ordering::Relaxed);
+    /// Keeps `text` under the id of the value it goes with, `anchor`, if that was kept.
+    fn keep_beside(&self, kind: TextKind, anchor: u32, text: &str) {
+        if anchor != 0 {
+            self.keep(kind, anchor, text);
         }
     }
 

@@ -30,12 +30,16 @@
 //! first record in it.
 //!
 //! Value summaries (arguments, return values, exceptions, exit reasons) are text the tracer made
-//! from terms (bounded and redacted, no user code run); they are kept in the names log under
-//! their own tag ([`write_value`]) and named by id from [`EventKind::Value`] records. A
-//! GenServer callback's state before and after (the state argument of `handle_call/3`,
-//! `handle_cast/2`, `handle_info/2`, `handle_continue/2`, `terminate/2`; the state in what it
-//! returned, as `init/1`'s) is kept beside them ([`write_state`]), under the id of the
-//! arguments' or the return value's summary, so it needs no record of its own.
+//! from terms (bounded and redacted, no user code run), named by id from [`EventKind::Value`]
+//! records. A GenServer callback's state before and after (the state argument of
+//! `handle_call/3`, `handle_cast/2`, `handle_info/2`, `handle_continue/2`, `terminate/2`; the
+//! state in what it returned, as `init/1`'s) is kept beside them, under the id of the
+//! arguments' or the return value's summary, so it needs no record of its own. Where they are
+//! kept ([`TextStore`]): a lossless recording, read whole, keeps them in the names log under
+//! their own tags ([`write_value`], [`write_state`]); a flight recorder keeps them in the
+//! file's value area as one ring ([`crate::values::SharedValueRing`], [`flight_layout`]), so
+//! its window, the run's last seconds, keeps its calls' values however long the run was.
+//! [`read_values`] and its siblings read both.
 
 use std::collections::HashMap;
 
@@ -48,9 +52,11 @@ pub use annotate::{
 };
 
 use crate::ring::{
-    CAUSALITY_KEY_MASK, Event, EventKind, LinkKind, RecorderFile, StreamEvents, causality_meta,
-    causality_of, pack_meta,
+    CAUSALITY_KEY_MASK, Event, EventKind, Layout, LinkKind, MAX_VALUE_BLOCKS, RecorderFile,
+    RingError, StreamEvents, VALUE_SLOT_SIZE, VALUE_SLOTS_PER_BLOCK, causality_meta, causality_of,
+    pack_meta,
 };
+use crate::values::SharedValueRing;
 
 /// The code id of a process's life frame (named `process NAME` by the reader's caller).
 pub const PROCESS_CODE: u32 = u32::MAX - 16;
@@ -166,6 +172,77 @@ pub fn message_meta(kind: EventKind, key: u64) -> u64 {
     causality_meta(kind, LinkKind::Message, key & CAUSALITY_KEY_MASK)
 }
 
+/// What a text the tracer keeps is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// A value summary, under its own id.
+    Value,
+    /// A GenServer's state, under the id of the value it goes with.
+    State,
+    /// A `gen_statem`'s state name, under the id of the return value it goes with.
+    StatemState,
+}
+
+impl TextKind {
+    fn tag(self) -> u8 {
+        match self {
+            TextKind::Value => TAG_VALUE,
+            TextKind::State => TAG_STATE,
+            TextKind::StatemState => TAG_STATEM_STATE,
+        }
+    }
+}
+
+/// Where a tracer keeps its texts (see the module doc).
+#[derive(Debug)]
+pub enum TextStore {
+    /// The names log, never overwritten: every text until its share is full (lossless).
+    NamesLog,
+    /// The file's value area as one ring: the last texts (a flight recorder's).
+    ValueArea(SharedValueRing),
+}
+
+impl TextStore {
+    /// The value area when `file` has one (a [`flight_layout`]), else the names log.
+    pub fn for_file(file: &RecorderFile) -> TextStore {
+        if file.shared_value_cells() > 0 {
+            TextStore::ValueArea(SharedValueRing::new())
+        } else {
+            TextStore::NamesLog
+        }
+    }
+
+    /// Whether writing into the names log, which needs the file's names lock held.
+    pub fn needs_names_lock(&self) -> bool {
+        matches!(self, TextStore::NamesLog)
+    }
+
+    /// Keeps `text` of `kind` under `id`; false when it could not be (the names log's share is
+    /// full, or a cell was busy): it is then shown as not kept.
+    pub fn write(&self, file: &RecorderFile, kind: TextKind, id: u32, text: &str) -> bool {
+        match self {
+            TextStore::NamesLog => write_text(file, kind.tag(), id, text),
+            TextStore::ValueArea(ring) => ring.write(file, kind.tag(), id, text),
+        }
+    }
+}
+
+/// The value area takes this share of a flight recorder's file (1 in N), up to the most a file
+/// has ([`MAX_VALUE_BLOCKS`] blocks: 5 MiB, 81,920 cells of 64 bytes, most summaries one).
+const VALUE_AREA_SHARE_OF_FILE: u64 = 8;
+
+/// The layout of a flight recorder's file of about `total_bytes`: [`Layout::for_size`] of
+/// what is left after its value area (1/8 of it, at most 5 MiB, at least one block), or of
+/// the whole size plus the area when the rest would be too small for the rings.
+pub fn flight_layout(total_bytes: u64) -> Result<Layout, RingError> {
+    let block_bytes = VALUE_SLOTS_PER_BLOCK as u64 * VALUE_SLOT_SIZE as u64;
+    let blocks =
+        (total_bytes / VALUE_AREA_SHARE_OF_FILE / block_bytes).clamp(1, MAX_VALUE_BLOCKS as u64);
+    let rings = Layout::for_size(total_bytes.saturating_sub(blocks * block_bytes))
+        .or_else(|_| Layout::for_size(total_bytes))?;
+    Ok(rings.with_value_blocks(blocks as u32))
+}
+
 /// Appends a value summary's text under `id`; false when the names log is full (the value is
 /// then shown as not kept).
 pub fn write_value(file: &RecorderFile, id: u32, text: &str) -> bool {
@@ -204,20 +281,25 @@ pub fn write_statem_state(file: &RecorderFile, anchor: u32, text: &str) -> bool 
     write_text(file, TAG_STATEM_STATE, anchor, text)
 }
 
-/// Every value summary in `file`'s names log, by id.
+/// Every value summary `file` keeps (names log and value area), by id.
 pub fn read_values(file: &RecorderFile) -> HashMap<u32, String> {
-    decode_texts(file.names_bytes(), TAG_VALUE)
+    read_texts(file, TextKind::Value)
 }
 
-/// Every GenServer state summary in `file`'s names log, by the id of the value it goes with.
+/// Every GenServer state summary `file` keeps, by the id of the value it goes with.
 pub fn read_states(file: &RecorderFile) -> HashMap<u32, String> {
-    decode_texts(file.names_bytes(), TAG_STATE)
+    read_texts(file, TextKind::State)
 }
 
-/// Every `gen_statem` state name in `file`'s names log, by the id of the return value it goes
-/// with.
+/// Every `gen_statem` state name `file` keeps, by the id of the return value it goes with.
 pub fn read_statem_states(file: &RecorderFile) -> HashMap<u32, String> {
-    decode_texts(file.names_bytes(), TAG_STATEM_STATE)
+    read_texts(file, TextKind::StatemState)
+}
+
+fn read_texts(file: &RecorderFile, kind: TextKind) -> HashMap<u32, String> {
+    let mut texts = decode_texts(file.names_bytes(), kind.tag());
+    texts.extend(file.read_shared_values(kind.tag()));
+    texts
 }
 
 fn decode_texts(mut bytes: &[u8], tag: u8) -> HashMap<u32, String> {
@@ -689,6 +771,69 @@ mod tests {
         assert_eq!(states.len(), 1);
         let names = crate::names::Names::read(&file);
         assert_eq!(names.threads.get(&9).map(String::as_str), Some("<0.9.0>"));
+    }
+
+    #[test]
+    fn a_flight_file_keeps_its_last_texts_and_a_lossless_one_its_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = flight_layout(2 << 20).unwrap();
+        assert_eq!(layout.value_blocks, 12, "1/8 of 2 MiB in blocks of 20 KiB");
+        assert!(
+            layout.file_len() <= 2 << 20,
+            "the value area is within the size asked for"
+        );
+        assert_eq!(
+            flight_layout(1 << 30).unwrap().value_blocks,
+            MAX_VALUE_BLOCKS
+        );
+        let call = |store: &TextStore, file: &RecorderFile, id: u32| {
+            let args = format!("[{id}]");
+            store.write(file, TextKind::Value, id, &args)
+                & store.write(file, TextKind::State, id, &format!("%{{last: {}}}", id - 1))
+        };
+        let flight = RecorderFile::create(&dir.path().join("flight"), layout, 1, 0, "{}").unwrap();
+        let store = TextStore::for_file(&flight);
+        assert!(!store.needs_names_lock());
+        let calls = 50_000;
+        for id in 1..=calls {
+            assert!(call(&store, &flight, id));
+        }
+        assert_eq!(flight.names_usage().0, 0, "the names log stays for names");
+        let (values, states) = (read_values(&flight), read_states(&flight));
+        // Each call's two texts take a cell each: the last calls of as many cells, but one.
+        let kept = flight.shared_value_cells() as u32 / 2;
+        assert!(
+            (values.len() as u32).abs_diff(kept) <= 1,
+            "{} of {kept}",
+            values.len()
+        );
+        assert!((calls - kept + 2..=calls).all(|id| values[&id] == format!("[{id}]")));
+        assert!(
+            (calls - kept + 2..=calls).all(|id| states[&id] == format!("%{{last: {}}}", id - 1))
+        );
+        assert!(read_statem_states(&flight).is_empty());
+
+        let lossless = RecorderFile::create(
+            &dir.path().join("lossless"),
+            Layout::for_size(2 << 20).unwrap(),
+            1,
+            0,
+            "{}",
+        )
+        .unwrap();
+        let store = TextStore::for_file(&lossless);
+        assert!(store.needs_names_lock());
+        let kept = (1..=calls)
+            .take_while(|&id| call(&store, &lossless, id))
+            .count() as u32;
+        assert!(kept > 1000 && kept < calls, "{kept}");
+        let values = read_values(&lossless);
+        assert_eq!(
+            values.len() as u32,
+            kept + 1,
+            "the first calls' (one without its state)"
+        );
+        assert_eq!(values[&1], "[1]");
     }
 
     /// Two processes on two schedulers, one migrating: the client calls `ask/1` (code 1), which
