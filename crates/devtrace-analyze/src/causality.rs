@@ -80,6 +80,31 @@ pub fn has_causal_links(trace: &AnalyzedTrace) -> bool {
         .any(|s| s.links.iter().any(is_causal))
 }
 
+/// Which subtrees hold a span with causal links: a count over the tree's pre-order, so asking
+/// costs O(1) per subtree however deep it is.
+pub struct CausalSpans {
+    /// Per pre-order position: how many spans before it have causal links.
+    before: Vec<usize>,
+}
+
+impl CausalSpans {
+    pub fn of(trace: &AnalyzedTrace) -> Self {
+        let mut before = Vec::with_capacity(trace.tree.preorder.len() + 1);
+        let mut count = 0;
+        for &node in &trace.tree.preorder {
+            before.push(count);
+            count += usize::from(trace.span(node).links.iter().any(is_causal));
+        }
+        before.push(count);
+        Self { before }
+    }
+
+    /// Whether `top` or a span under it has causal links.
+    pub fn any_within(&self, trace: &AnalyzedTrace, top: usize) -> bool {
+        self.before[trace.tree.subtree_end[top]] != self.before[trace.tree.position[top]]
+    }
+}
+
 /// Span index by span id, for resolving links within one trace.
 pub fn span_index(trace: &AnalyzedTrace) -> HashMap<SpanId, usize> {
     let mut index = HashMap::with_capacity(trace.spans.spans.len());
@@ -225,10 +250,16 @@ pub fn waited_for(trace: &AnalyzedTrace, spans: &[usize]) -> Vec<WaitedFor> {
     let mut seen = vec![false; trace.spans.spans.len()];
     let mut out: Vec<WaitedFor> = Vec::new();
     for &top in spans {
-        for node in std::iter::once(top).chain(trace.descendants(top)) {
+        // A span already seen was under an earlier top, and so was its whole subtree: skip
+        // it in one step, so nested tops cost each span once.
+        let mut at = trace.tree.position[top];
+        while at < trace.tree.subtree_end[top] {
+            let node = trace.tree.preorder[at];
             if std::mem::replace(&mut seen[node], true) {
+                at = trace.tree.subtree_end[node];
                 continue;
             }
+            at += 1;
             for wait in waits_of(trace, &index, node) {
                 let Some(function) = wait.cause_function.clone() else {
                     continue;

@@ -18,19 +18,26 @@
 //! though they are not its descendants.
 
 use crate::AnalyzedTrace;
-use crate::causality::{cause_branch, is_causal, span_index, waits_of};
-use devtrace_model::SpanId;
-use std::collections::HashMap;
+use crate::causality::{CausalSpans, cause_branch, is_causal, waits_of};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Nanoseconds each span itself spends on the critical path of `top` (children's time on the
 /// path is credited to them). The credits sum to `top`'s duration.
 pub fn critical_credits(trace: &AnalyzedTrace, top: usize) -> Vec<u64> {
-    let n = trace.spans.spans.len();
+    let mut credits = vec![0u64; trace.spans.spans.len()];
+    for (node, credit) in path_credits(trace, top) {
+        credits[node] = credit;
+    }
+    credits
+}
+
+/// [`critical_credits`] for the spans the walk reached only, by index: its cost follows the
+/// path, not the trace (one walk per root of a trace of 100,000 roots stays linear).
+pub fn path_credits(trace: &AnalyzedTrace, top: usize) -> BTreeMap<usize, u64> {
     let mut walker = Walker {
         trace,
-        credits: vec![0u64; n],
-        index: None,
-        crossed: vec![false; n],
+        credits: BTreeMap::new(),
+        crossed: HashSet::new(),
     };
     let start = trace.span(top).start_unix_nano;
     let end = trace.span(top).end_unix_nano.max(start);
@@ -47,13 +54,10 @@ enum Step {
 
 struct Walker<'a> {
     trace: &'a AnalyzedTrace,
-    credits: Vec<u64>,
-    /// Span index by id, built when the walk first meets a span with links (so a trace
-    /// without any costs nothing more than its subtree's walk).
-    index: Option<HashMap<SpanId, usize>>,
+    credits: BTreeMap<usize, u64>,
     /// Waiters already crossed from: each crosses once, so links that point back and forth
     /// cannot loop.
-    crossed: Vec<bool>,
+    crossed: HashSet<usize>,
 }
 
 /// A span on the walk: its steps still to consider and the cursor walking back from its end.
@@ -61,13 +65,15 @@ struct Frame {
     node: usize,
     start: u64,
     cursor: u64,
+    /// The span's own time on the path so far.
+    own: u64,
     by_end: std::vec::IntoIter<(u64, u64, Step)>,
 }
 
 impl Frame {
     /// The next step on the path (credits this span's own time after it and moves the cursor
     /// to its start), or `None` when the walk back reached the span's start.
-    fn next_on_path(&mut self, credits: &mut [u64]) -> Option<(Step, u64, u64)> {
+    fn next_on_path(&mut self) -> Option<(Step, u64, u64)> {
         if self.cursor <= self.start {
             return None;
         }
@@ -75,11 +81,16 @@ impl Frame {
             if child_end > self.cursor {
                 continue;
             }
-            credits[self.node] += self.cursor - child_end;
+            self.own += self.cursor - child_end;
             self.cursor = child_start;
             return Some((step, child_start, child_end));
         }
         None
+    }
+
+    /// The span's whole own time on the path, once no step is left.
+    fn finish(&self) -> u64 {
+        self.own + self.cursor.saturating_sub(self.start)
     }
 }
 
@@ -92,9 +103,9 @@ impl Walker<'_> {
     fn walk(&mut self, top: usize, window_start: u64, window_end: u64) {
         let mut stack = vec![self.enter(top, window_start, window_end)];
         while let Some(frame) = stack.last_mut() {
-            let Some(next) = frame.next_on_path(&mut self.credits) else {
+            let Some(next) = frame.next_on_path() else {
                 let done = stack.pop().expect("a frame is on the stack");
-                self.credits[done.node] += done.cursor.saturating_sub(done.start);
+                *self.credits.entry(done.node).or_default() += done.finish();
                 continue;
             };
             let (Step::Child(child) | Step::Cross(child), child_start, child_end) = next;
@@ -128,6 +139,7 @@ impl Walker<'_> {
             node,
             start,
             cursor: end,
+            own: 0,
             by_end: by_end.into_iter(),
         }
     }
@@ -136,11 +148,10 @@ impl Walker<'_> {
     /// outermost call, over the part of the wait that call covers.
     fn crossings(&mut self, node: usize, start: u64, end: u64) -> Vec<(u64, u64, Step)> {
         let trace = self.trace;
-        if self.crossed[node] || !trace.span(node).links.iter().any(is_causal) {
+        if !trace.span(node).links.iter().any(is_causal) || self.crossed.contains(&node) {
             return Vec::new();
         }
-        let index = self.index.get_or_insert_with(|| span_index(trace));
-        let crossings: Vec<(u64, u64, Step)> = waits_of(trace, index, node)
+        let crossings: Vec<(u64, u64, Step)> = waits_of(trace, &trace.tree.by_id, node)
             .iter()
             .filter_map(|wait| {
                 let branch = cause_branch(trace, wait)?;
@@ -150,7 +161,9 @@ impl Walker<'_> {
                 Some((to, from, Step::Cross(branch)))
             })
             .collect();
-        self.crossed[node] = !crossings.is_empty();
+        if !crossings.is_empty() {
+            self.crossed.insert(node);
+        }
         crossings
     }
 }
@@ -167,12 +180,43 @@ pub fn critical_path(trace: &AnalyzedTrace, top: usize) -> Vec<usize> {
 
 /// Time on the critical path within the subtree of `node` (its own credit and its descendants').
 pub fn subtree_credit(trace: &AnalyzedTrace, credits: &[u64], node: usize) -> u64 {
-    credits[node]
-        + trace
-            .descendants(node)
-            .iter()
-            .map(|d| credits[*d])
-            .sum::<u64>()
+    trace.subtree(node).iter().map(|d| credits[*d]).sum()
+}
+
+/// `top`'s own time on its critical path and that of each child's subtree (in
+/// `trace.tree.children[top]` order): [`critical_credits`] summed per child, without walking
+/// below the children — for a span under which no span waits for another thread (`causal`
+/// says, [`crate::causality::CausalSpans`]); `None` for one under which some span does.
+///
+/// Without crossings to other threads, the walk never leaves a child's window on the path and
+/// the credits of the child's subtree sum to that window's length (the module's rule), so
+/// only `top`'s frame is walked: O(k log k) for k children, however deep the tree below.
+pub fn credits_by_child(
+    trace: &AnalyzedTrace,
+    causal: &CausalSpans,
+    top: usize,
+) -> Option<(u64, Vec<u64>)> {
+    if causal.any_within(trace, top) {
+        return None;
+    }
+    let mut walker = Walker {
+        trace,
+        credits: BTreeMap::new(),
+        crossed: HashSet::new(),
+    };
+    let start = trace.span(top).start_unix_nano;
+    let end = trace.span(top).end_unix_nano.max(start);
+    let mut frame = walker.enter(top, start, end);
+    let children = &trace.tree.children[top];
+    let slot: HashMap<usize, usize> = children.iter().enumerate().map(|(k, c)| (*c, k)).collect();
+    let mut by_child = vec![0; children.len()];
+    while let Some((step, child_start, child_end)) = frame.next_on_path() {
+        let Step::Child(child) = step else {
+            unreachable!("no span under {top} waits for another thread");
+        };
+        by_child[slot[&child]] += child_end - child_start;
+    }
+    Some((frame.finish(), by_child))
 }
 
 #[cfg(test)]

@@ -322,35 +322,6 @@ fn ancestors(parents: &[Option<usize>], index: usize) -> Vec<usize> {
     out
 }
 
-/// Whether `ancestor`, failing with an exception of its own, raised it once the call that led
-/// to the failure at `descendant` had failed and returned: the failure translated, not a new
-/// one (a client library's `HTTPError` for a 500 answer, a driver's exception for the
-/// database's error). The call is the ancestor's child on the way down to `descendant`; no span
-/// from it down to the failure ended `Ok` (the failure got through, recorded or not: Express's
-/// layer spans leave their status unset), and the exception is recorded no earlier than the
-/// call's end (less the resolution of the spans' clocks, which can stamp whole milliseconds).
-fn raised_after_the_failed_call(
-    trace: &AnalyzedTrace,
-    parents: &[Option<usize>],
-    ancestor: usize,
-    descendant: usize,
-) -> bool {
-    let Some(raised) = exception_events(trace.span(ancestor)).next_back() else {
-        return false;
-    };
-    // Up from the failure to the call: no span on the way ended fine (the failure got through).
-    let mut call = descendant;
-    while parents[call] != Some(ancestor) {
-        match parents[call] {
-            Some(parent) if trace.span(parent).status.code != StatusCode::Ok => call = parent,
-            _ => return false,
-        }
-    }
-    let tolerance = trace.overlap_tolerance(&[ancestor, call]);
-    trace.span(call).status.code != StatusCode::Ok
-        && raised.time_unix_nano + tolerance >= trace.span(call).end_unix_nano
-}
-
 /// The spans where errors originated (propagations left out), in tree order.
 pub fn error_spans(trace: &AnalyzedTrace) -> Vec<usize> {
     let keys: Vec<Option<(Option<String>, String)>> = trace
@@ -368,33 +339,98 @@ pub fn error_spans(trace: &AnalyzedTrace) -> Vec<usize> {
     if keys.iter().all(Option::is_none) {
         return Vec::new();
     }
-    let parents = parent_indices(trace);
     let passed_on = propagated_exceptions(trace);
-    let mut propagated = vec![false; keys.len()];
-    for (index, key) in keys.iter().enumerate() {
-        let Some(key) = key else { continue };
-        for ancestor in ancestors(&parents, index) {
-            if let Some(theirs) = &keys[ancestor]
-                && (theirs == key
-                    || !own_exception[ancestor]
-                    || (theirs.0.is_none() && theirs.1.is_empty())
-                    || raised_after_the_failed_call(trace, &parents, ancestor, index))
-            {
-                propagated[ancestor] = true;
-            }
-        }
-    }
+    let propagated = propagated_failures(trace, &keys, &own_exception);
+    let handled = handled_above(trace, &passed_on);
     trace
         .tree
         .walk()
         .map(|(i, _)| i)
-        .filter(|i| {
-            keys[*i].is_some() && !propagated[*i] && !handled_above(trace, &parents, &passed_on, *i)
+        .filter(|i| keys[*i].is_some() && !propagated[*i] && !handled[*i])
+        .collect()
+}
+
+/// A failure's error key: its exception type and normalised message.
+type Key = (Option<String>, String);
+
+/// Per span: it failed (`keys`) and a failure under it propagates into it — the module's
+/// rule: a failed descendant with the same key, or it has no exception of its own or an empty
+/// key, or it raised its exception after the failed call ([`translated_failure`]).
+///
+/// Each span is asked once, about its subtree as a whole (a count and a binary search over
+/// the tree's pre-order), so a chain of 100,000 failed calls costs linear time, not the pairs
+/// of a failure and each of its ancestors.
+fn propagated_failures(
+    trace: &AnalyzedTrace,
+    keys: &[Option<Key>],
+    own_exception: &[bool],
+) -> Vec<bool> {
+    let tree = &trace.tree;
+    let mut keyed_before = Vec::with_capacity(keys.len() + 1);
+    let mut by_key: HashMap<&Key, Vec<usize>> = HashMap::new();
+    let mut count = 0;
+    for (position, &i) in tree.preorder.iter().enumerate() {
+        keyed_before.push(count);
+        if let Some(key) = &keys[i] {
+            count += 1;
+            by_key.entry(key).or_default().push(position);
+        }
+    }
+    keyed_before.push(count);
+    let got_through = failures_got_through(trace, keys);
+    (0..keys.len())
+        .map(|a| {
+            let Some(theirs) = &keys[a] else {
+                return false;
+            };
+            let (from, to) = (tree.position[a] + 1, tree.subtree_end[a]);
+            if keyed_before[to] == keyed_before[from] {
+                return false;
+            }
+            if !own_exception[a] || (theirs.0.is_none() && theirs.1.is_empty()) {
+                return true;
+            }
+            let same = &by_key[theirs];
+            let next = same.partition_point(|p| *p < from);
+            same.get(next).is_some_and(|p| *p < to) || translated_failure(trace, a, &got_through)
         })
         .collect()
 }
 
-/// Whether the exception that escaped the failed span at `index` was caught further up: the
+/// Per span: a failure at or under it got through to it — the span itself failed (has a
+/// key), or it did not end `Ok` and a failure got through to one of its children. One pass
+/// from the last span of the pre-order back.
+fn failures_got_through(trace: &AnalyzedTrace, keys: &[Option<Key>]) -> Vec<bool> {
+    let mut through = vec![false; keys.len()];
+    for &i in trace.tree.preorder.iter().rev() {
+        through[i] = keys[i].is_some()
+            || (trace.span(i).status.code != StatusCode::Ok
+                && trace.tree.children[i].iter().any(|c| through[*c]))
+    }
+    through
+}
+
+/// Whether `ancestor`, failing with an exception of its own, raised it once a call that led
+/// to a failure under it had failed and returned: the failure translated, not a new one (a
+/// client library's `HTTPError` for a 500 answer, a driver's exception for the database's
+/// error). The call is one of the ancestor's children that did not end `Ok`, with a failure
+/// that got through to it (`got_through`, [`failures_got_through`]: no span from the call
+/// down to the failure ended `Ok` — Express's layer spans leave their status unset), and the
+/// exception is recorded no earlier than the call's end (less the resolution of the spans'
+/// clocks, which can stamp whole milliseconds).
+fn translated_failure(trace: &AnalyzedTrace, ancestor: usize, got_through: &[bool]) -> bool {
+    let Some(raised) = exception_events(trace.span(ancestor)).next_back() else {
+        return false;
+    };
+    trace.tree.children[ancestor].iter().any(|&call| {
+        let tolerance = trace.overlap_tolerance(&[ancestor, call]);
+        got_through[call]
+            && trace.span(call).status.code != StatusCode::Ok
+            && raised.time_unix_nano + tolerance >= trace.span(call).end_unix_nano
+    })
+}
+
+/// Per span: the exception that escaped it (a failed span) was caught further up: the
 /// spans above it fail with the same exception type up to one that did not fail and records that
 /// exception as an event of its own at or after the failure (the native recorder's
 /// `devtrace.exception.handled`, or a program's `record_exception` in its `except`). The
@@ -404,35 +440,52 @@ pub fn error_spans(trace: &AnalyzedTrace) -> Vec<usize> {
 /// recording it says nothing either way (a retry that succeeded): the failure stays. One that
 /// recorded it and let it through to a failure further up (`passed_on`, Express's layers) did
 /// not handle it.
-fn handled_above(
-    trace: &AnalyzedTrace,
-    parents: &[Option<usize>],
-    passed_on: &[bool],
-    index: usize,
-) -> bool {
-    let failed = trace.span(index);
-    let Some(raised) = exception_of(failed).and_then(|(kind, _)| kind) else {
-        return false;
-    };
-    for ancestor in ancestors(parents, index) {
-        let span = trace.span(ancestor);
-        if passed_on[ancestor] {
+///
+/// The span that answers (the first ancestor not passed over) is found top-down, each span
+/// from its parent's answer, so a chain of 100,000 failed calls costs linear time.
+fn handled_above(trace: &AnalyzedTrace, passed_on: &[bool]) -> Vec<bool> {
+    let n = trace.spans.spans.len();
+    let exceptions: Vec<Option<Key>> = trace.spans.spans.iter().map(exception_of).collect();
+    let raised = |i: usize| exceptions[i].as_ref().and_then(|(kind, _)| kind.as_ref());
+    let failed = |i: usize| is_error_span(trace.span(i));
+    // Passed over whatever was raised: let through, or failed with only a status.
+    let passed_over = |a: usize| passed_on[a] || (failed(a) && exceptions[a].is_none());
+    let mut above: Vec<Option<usize>> = vec![None; n];
+    let mut answers: Vec<Option<usize>> = vec![None; n];
+    for &i in &trace.tree.preorder {
+        let Some(parent) = trace.tree.parent[i] else {
             continue;
-        }
-        if is_error_span(span) {
-            match exception_of(span) {
-                Some((Some(kind), _)) if kind == raised => continue,
-                Some(_) => return false,
-                None => continue, // only a status: the same failure on its way up
-            }
-        }
-        let tolerance = trace.overlap_tolerance(&[ancestor, index]);
-        return exception_events(span).any(|event| {
-            event.time_unix_nano + tolerance >= failed.end_unix_nano
-                && event_text(Some(event), semconv::EXCEPTION_TYPE).as_deref() == Some(&raised)
-        });
+        };
+        above[i] = if passed_over(parent) {
+            above[parent]
+        } else {
+            Some(parent)
+        };
+        let Some(kind) = raised(i) else {
+            continue;
+        };
+        // A failure with the same exception type passes it over too: its answer is ours.
+        answers[i] = match above[i] {
+            Some(a) if failed(a) && raised(a) == Some(kind) => answers[a],
+            other => other,
+        };
     }
-    false
+    (0..n)
+        .map(|i| {
+            let (Some(kind), Some(a)) = (raised(i), answers[i]) else {
+                return false;
+            };
+            if failed(a) {
+                return false;
+            }
+            let tolerance = trace.overlap_tolerance(&[a, i]);
+            exception_events(trace.span(a)).any(|event| {
+                event.time_unix_nano + tolerance >= trace.span(i).end_unix_nano
+                    && event_text(Some(event), semconv::EXCEPTION_TYPE).as_deref()
+                        == Some(kind.as_str())
+            })
+        })
+        .collect()
 }
 
 /// The earliest-starting error origin of the trace.
@@ -475,43 +528,107 @@ fn exception_of(span: &Span) -> Option<(Option<String>, String)> {
 
 /// Per span of `trace`: it records an exception, its status is unset, and the exception
 /// propagated into a failure of an ancestor in the same service (the module's rule).
+///
+/// One walk down the tree's pre-order keeps, for the path to the current span, the failed
+/// ancestors by exception and those failed with only a status; each span then asks about the
+/// ancestors below its nearest `Ok` or other-service one, so a 100,000-deep chain costs
+/// linear time.
 pub fn propagated_exceptions(trace: &AnalyzedTrace) -> Vec<bool> {
-    let spans = &trace.spans.spans;
-    let parents = parent_indices(trace);
-    (0..spans.len())
-        .map(|index| {
-            let span = &spans[index];
-            if span.status.code != StatusCode::Unset || is_error_span(span) {
-                return false;
+    let tree = &trace.tree;
+    let n = trace.spans.spans.len();
+    let exceptions: Vec<Option<Key>> = trace.spans.spans.iter().map(exception_of).collect();
+    let failed: Vec<bool> = trace.spans.spans.iter().map(is_error_span).collect();
+    let fences = fences(trace);
+    // Pre-order positions of the failed spans, by exception.
+    let mut failed_with: HashMap<&Key, Vec<usize>> = HashMap::new();
+    for (position, &i) in tree.preorder.iter().enumerate() {
+        if let (true, Some(exception)) = (failed[i], &exceptions[i]) {
+            failed_with.entry(exception).or_default().push(position);
+        }
+    }
+    let mut path: Vec<usize> = Vec::new();
+    let mut with_exception: HashMap<&Key, Vec<usize>> = HashMap::new();
+    let mut status_only: Vec<usize> = Vec::new();
+    let mut out = vec![false; n];
+    for (position, &i) in tree.preorder.iter().enumerate() {
+        while let Some(&left) = path.last().filter(|l| tree.subtree_end[**l] <= position) {
+            path.pop();
+            if !failed[left] {
+                continue;
             }
-            let Some(exception) = exception_of(span) else {
-                return false;
+            match &exceptions[left] {
+                Some(exception) => {
+                    with_exception.get_mut(exception).and_then(Vec::pop);
+                }
+                None => {
+                    status_only.pop();
+                }
+            }
+        }
+        let span = trace.span(i);
+        if let (StatusCode::Unset, false, Some(exception)) =
+            (span.status.code, failed[i], &exceptions[i])
+        {
+            // Ancestors below the fence: positions from `lowest` on.
+            let lowest = fences[i].map_or(0, |f| tree.position[f] + 1);
+            let recorded = with_exception
+                .get(exception)
+                .and_then(|stack| stack.last())
+                .is_some_and(|p| *p >= lowest);
+            // With only a status: what a failed descendant raised. The topmost such ancestor
+            // has the largest subtree; it holds one if any of them does.
+            let status = || {
+                let top = status_only.partition_point(|p| *p < lowest);
+                status_only.get(top).is_some_and(|&p| {
+                    let end = tree.subtree_end[tree.preorder[p]];
+                    failed_with.get(exception).is_some_and(|list| {
+                        let next = list.partition_point(|q| *q <= p);
+                        list.get(next).is_some_and(|q| *q < end)
+                    })
+                })
             };
-            for ancestor in ancestors(&parents, index) {
-                let theirs = &spans[ancestor];
-                if theirs.status.code == StatusCode::Ok
-                    || trace.service(ancestor) != trace.service(index)
-                {
-                    return false;
-                }
-                if !is_error_span(theirs) {
-                    continue;
-                }
-                let failed_with = match exception_of(theirs) {
-                    Some(own) => own == exception,
-                    // Failed with only a status: with what a failed descendant raised.
-                    None => trace.descendants(ancestor).into_iter().any(|d| {
-                        is_error_span(&spans[d])
-                            && exception_of(&spans[d]) == Some(exception.clone())
-                    }),
-                };
-                if failed_with {
-                    return true;
-                }
+            out[i] = recorded || status();
+        }
+        path.push(i);
+        if failed[i] {
+            match &exceptions[i] {
+                Some(exception) => with_exception.entry(exception).or_default().push(position),
+                None => status_only.push(position),
             }
-            false
-        })
-        .collect()
+        }
+    }
+    out
+}
+
+/// Per span, its nearest ancestor that ended `Ok` or runs in another service (`None` for
+/// none): an exception does not propagate past it.
+fn fences(trace: &AnalyzedTrace) -> Vec<Option<usize>> {
+    let tree = &trace.tree;
+    let n = trace.spans.spans.len();
+    let mut ok: Vec<Option<usize>> = vec![None; n];
+    let mut other_service: Vec<Option<usize>> = vec![None; n];
+    let mut fence: Vec<Option<usize>> = vec![None; n];
+    for &i in &tree.preorder {
+        let Some(p) = tree.parent[i] else {
+            continue;
+        };
+        ok[i] = if trace.span(p).status.code == StatusCode::Ok {
+            Some(p)
+        } else {
+            ok[p]
+        };
+        // The parent's nearest ancestor of another service than the parent's: of ours too.
+        other_service[i] = if trace.service(p) != trace.service(i) {
+            Some(p)
+        } else {
+            other_service[p]
+        };
+        fence[i] = [ok[i], other_service[i]]
+            .into_iter()
+            .flatten()
+            .max_by_key(|a| tree.position[*a]);
+    }
+    fence
 }
 
 /// Exceptions recorded on spans that ended fine, grouped like errors (no correlation: they
@@ -654,10 +771,20 @@ fn build_group(
             .iter()
             .map(|&(t, cutoff)| {
                 let trace = &traces[t];
+                let mut occurrences: Vec<usize> = builder
+                    .occurrences
+                    .iter()
+                    .filter(|(o, _)| *o == t)
+                    .map(|(_, s)| *s)
+                    .collect();
+                // Outer occurrences first: one under another is already in with its subtree
+                // (nested failures would otherwise cost depth² in a deep chain).
+                occurrences.sort_unstable_by_key(|s| trace.tree.position[*s]);
                 let mut failed: HashSet<usize> = HashSet::new();
-                for &(_, s) in builder.occurrences.iter().filter(|(o, _)| *o == t) {
-                    failed.insert(s);
-                    failed.extend(trace.descendants(s));
+                for s in occurrences {
+                    if failed.insert(s) {
+                        failed.extend(trace.descendants(s).iter().copied());
+                    }
                 }
                 RunFeatures::of(trace, Some(cutoff), &failed)
             })
@@ -1755,9 +1882,10 @@ impl FailingSpan {
                 .first()
                 .map(|p| crate::values::context_tokens(trace, *p))
                 .unwrap_or_default(),
-            locks: std::iter::once(failing)
-                .chain(trace.descendants(failing))
-                .filter_map(|n| trace.span(n).attr(crate::locks::LOCK_NAME))
+            locks: trace
+                .subtree(failing)
+                .iter()
+                .filter_map(|&n| trace.span(n).attr(crate::locks::LOCK_NAME))
                 .map(AnyValue::to_display_string)
                 .filter(|l| !l.is_empty())
                 .collect(),
@@ -2762,5 +2890,278 @@ pub(crate) mod tests {
             chain.exceptions[0].state_snapshot.as_deref(),
             Some("{\"n\":2}")
         );
+    }
+
+    /// The rules as first written, ancestor by ancestor (quadratic in depth): the oracle the
+    /// linear passes are checked against.
+    mod by_ancestor {
+        use super::super::*;
+
+        // Whether `ancestor`, failing with an exception of its own, raised it once the call that led
+        // to the failure at `descendant` had failed and returned: the failure translated, not a new
+        // one (a client library's `HTTPError` for a 500 answer, a driver's exception for the
+        // database's error). The call is the ancestor's child on the way down to `descendant`; no span
+        // from it down to the failure ended `Ok` (the failure got through, recorded or not: Express's
+        // layer spans leave their status unset), and the exception is recorded no earlier than the
+        // call's end (less the resolution of the spans' clocks, which can stamp whole milliseconds).
+        fn raised_after_the_failed_call(
+            trace: &AnalyzedTrace,
+            parents: &[Option<usize>],
+            ancestor: usize,
+            descendant: usize,
+        ) -> bool {
+            let Some(raised) = exception_events(trace.span(ancestor)).next_back() else {
+                return false;
+            };
+            // Up from the failure to the call: no span on the way ended fine (the failure got through).
+            let mut call = descendant;
+            while parents[call] != Some(ancestor) {
+                match parents[call] {
+                    Some(parent) if trace.span(parent).status.code != StatusCode::Ok => {
+                        call = parent
+                    }
+                    _ => return false,
+                }
+            }
+            let tolerance = trace.overlap_tolerance(&[ancestor, call]);
+            trace.span(call).status.code != StatusCode::Ok
+                && raised.time_unix_nano + tolerance >= trace.span(call).end_unix_nano
+        }
+
+        // Whether the exception that escaped the failed span at `index` was caught further up: the
+        // spans above it fail with the same exception type up to one that did not fail and records that
+        // exception as an event of its own at or after the failure (the native recorder's
+        // `devtrace.exception.handled`, or a program's `record_exception` in its `except`). The
+        // exception was an answer its caller expected (`KeyError` under `Mapping.__contains__`, a
+        // `FileNotFoundError` under an import's fallback), not the program's failure: it is reported
+        // with the handled exceptions ([`group_handled`]). An ancestor that ends fine without
+        // recording it says nothing either way (a retry that succeeded): the failure stays. One that
+        // recorded it and let it through to a failure further up (`passed_on`, Express's layers) did
+        // not handle it.
+        pub fn handled_above_one(
+            trace: &AnalyzedTrace,
+            parents: &[Option<usize>],
+            passed_on: &[bool],
+            index: usize,
+        ) -> bool {
+            let failed = trace.span(index);
+            let Some(raised) = exception_of(failed).and_then(|(kind, _)| kind) else {
+                return false;
+            };
+            for ancestor in ancestors(parents, index) {
+                let span = trace.span(ancestor);
+                if passed_on[ancestor] {
+                    continue;
+                }
+                if is_error_span(span) {
+                    match exception_of(span) {
+                        Some((Some(kind), _)) if kind == raised => continue,
+                        Some(_) => return false,
+                        None => continue, // only a status: the same failure on its way up
+                    }
+                }
+                let tolerance = trace.overlap_tolerance(&[ancestor, index]);
+                return exception_events(span).any(|event| {
+                    event.time_unix_nano + tolerance >= failed.end_unix_nano
+                        && event_text(Some(event), semconv::EXCEPTION_TYPE).as_deref()
+                            == Some(&raised)
+                });
+            }
+            false
+        }
+
+        // Per span of `trace`: it records an exception, its status is unset, and the exception
+        // propagated into a failure of an ancestor in the same service (the module's rule).
+        pub fn propagated_exceptions(trace: &AnalyzedTrace) -> Vec<bool> {
+            let spans = &trace.spans.spans;
+            let parents = parent_indices(trace);
+            (0..spans.len())
+                .map(|index| {
+                    let span = &spans[index];
+                    if span.status.code != StatusCode::Unset || is_error_span(span) {
+                        return false;
+                    }
+                    let Some(exception) = exception_of(span) else {
+                        return false;
+                    };
+                    for ancestor in ancestors(&parents, index) {
+                        let theirs = &spans[ancestor];
+                        if theirs.status.code == StatusCode::Ok
+                            || trace.service(ancestor) != trace.service(index)
+                        {
+                            return false;
+                        }
+                        if !is_error_span(theirs) {
+                            continue;
+                        }
+                        let failed_with = match exception_of(theirs) {
+                            Some(own) => own == exception,
+                            // Failed with only a status: with what a failed descendant raised.
+                            None => trace.descendants(ancestor).iter().any(|&d| {
+                                is_error_span(&spans[d])
+                                    && exception_of(&spans[d]) == Some(exception.clone())
+                            }),
+                        };
+                        if failed_with {
+                            return true;
+                        }
+                    }
+                    false
+                })
+                .collect()
+        }
+
+        pub fn error_spans(trace: &AnalyzedTrace) -> Vec<usize> {
+            let keys: Vec<Option<Key>> = trace
+                .spans
+                .spans
+                .iter()
+                .map(|s| error_key(s).map(|k| (k.exception_type, k.normalized_message)))
+                .collect();
+            let own_exception: Vec<bool> = trace
+                .spans
+                .spans
+                .iter()
+                .map(|s| exception_events(s).next().is_some())
+                .collect();
+            let parents = parent_indices(trace);
+            let passed_on = propagated_exceptions(trace);
+            let mut propagated = vec![false; keys.len()];
+            for (index, key) in keys.iter().enumerate() {
+                let Some(key) = key else { continue };
+                for ancestor in ancestors(&parents, index) {
+                    if let Some(theirs) = &keys[ancestor]
+                        && (theirs == key
+                            || !own_exception[ancestor]
+                            || (theirs.0.is_none() && theirs.1.is_empty())
+                            || raised_after_the_failed_call(trace, &parents, ancestor, index))
+                    {
+                        propagated[ancestor] = true;
+                    }
+                }
+            }
+            trace
+                .tree
+                .walk()
+                .map(|(i, _)| i)
+                .filter(|i| {
+                    keys[*i].is_some()
+                        && !propagated[*i]
+                        && !handled_above_one(trace, &parents, &passed_on, *i)
+                })
+                .collect()
+        }
+    }
+
+    /// Random trees of failed, fine and unset spans in two services, recording a few
+    /// exceptions (escaped or not) at various times.
+    fn random_failures() -> impl proptest::strategy::Strategy<Value = AnalyzedTrace> {
+        use proptest::prelude::*;
+        let spec = (0usize..100, 0u8..3, 0u8..6, 0u8..3, 0u8..2, 0u64..4);
+        proptest::collection::vec(spec, 1..40).prop_map(|specs| {
+            let spans: Vec<Span> = specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (parent, status, exception, escaped, service, at))| {
+                    let id = i as u8 + 1;
+                    let parent = (i > 0 && parent % 5 != 0).then(|| (parent % i) as u8 + 1);
+                    let mut s = span(id, parent, "call", 10 * u64::from(id), 1000 - u64::from(id));
+                    s.resource = u32::from(service);
+                    s.status.code =
+                        [StatusCode::Unset, StatusCode::Ok, StatusCode::Error][usize::from(status)];
+                    if exception > 0 {
+                        let mut attributes = vec![
+                            KeyValue::new(
+                                "exception.type",
+                                ["KeyError", "ValueError"][usize::from(exception % 2)],
+                            ),
+                            KeyValue::new(
+                                "exception.message",
+                                ["", "boom"][usize::from(exception / 2 % 2)],
+                            ),
+                        ];
+                        if escaped > 0 {
+                            attributes.push(KeyValue::new("exception.escaped", escaped == 1));
+                        }
+                        if exception == 5 {
+                            attributes.remove(0);
+                        }
+                        s.events.push(Event {
+                            time_unix_nano: s.end_unix_nano - 500 + at * 300,
+                            name: "exception".into(),
+                            attributes,
+                            dropped_attributes_count: 0,
+                        });
+                    }
+                    s
+                })
+                .collect();
+            let service = |name: &str| devtrace_model::Resource {
+                attributes: vec![KeyValue::new("service.name", name)],
+                ..Default::default()
+            };
+            let batch = devtrace_model::SpanBatch {
+                resources: vec![service("a"), service("b")],
+                ..batch(spans)
+            };
+            AnalyzedTrace::new(TraceId([1; 16]), batch)
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn the_linear_passes_decide_as_the_ancestor_walks(trace in random_failures()) {
+            proptest::prop_assert_eq!(
+                propagated_exceptions(&trace),
+                by_ancestor::propagated_exceptions(&trace)
+            );
+            let passed_on = propagated_exceptions(&trace);
+            let parents = parent_indices(&trace);
+            let handled: Vec<bool> = (0..trace.spans.spans.len())
+                .map(|i| by_ancestor::handled_above_one(&trace, &parents, &passed_on, i))
+                .collect();
+            proptest::prop_assert_eq!(handled_above(&trace, &passed_on), handled);
+            proptest::prop_assert_eq!(error_spans(&trace), by_ancestor::error_spans(&trace));
+        }
+    }
+
+    #[test]
+    fn a_100000_deep_chain_of_failures_has_one_origin() {
+        let depth = 100_000u64;
+        let spans = (1..=depth)
+            .map(|k| {
+                let parent = (k > 1).then(|| SpanId((k - 1).to_be_bytes()));
+                let s = Span::new(
+                    TraceId([1; 16]),
+                    SpanId(k.to_be_bytes()),
+                    parent,
+                    "recurse",
+                    k,
+                    2 * depth + 1 - k,
+                );
+                // Every frame records the exception; every other frame leaves its status unset.
+                let s = fail(s, "RecursionError", "maximum recursion depth exceeded");
+                Span {
+                    status: if k % 2 == 0 {
+                        Status::default()
+                    } else {
+                        s.status.clone()
+                    },
+                    ..s
+                }
+            })
+            .collect();
+        let trace = trace(1, spans);
+        let origins = error_spans(&trace);
+        // The innermost frame's status is unset: the origin is the innermost failed one.
+        assert_eq!(origins.len(), 1, "one failure");
+        assert_eq!(
+            trace.span(origins[0]).span_id,
+            SpanId((depth - 1).to_be_bytes())
+        );
+        let passed_on = propagated_exceptions(&trace);
+        assert_eq!(passed_on.iter().filter(|p| **p).count(), depth as usize / 2);
     }
 }

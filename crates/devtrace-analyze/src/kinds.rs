@@ -24,6 +24,109 @@ pub fn time_by_kind(trace: &AnalyzedTrace, top: usize) -> BTreeMap<WorkKind, u64
     share_out(&segments)
 }
 
+/// [`time_by_kind`] for many spans of one trace (every run of an operation, however nested),
+/// each in time proportional to its children rather than its subtree.
+///
+/// Where no work under a span runs concurrently (children lie within their parent and do not
+/// overlap) its subtree's own-time segments are disjoint, so each kind's share is the plain sum
+/// of its spans' own time: a sum over the subtree's contiguous run of the tree's pre-order,
+/// read from prefix sums. Elsewhere it falls back to the sweep.
+pub struct KindTotals {
+    /// Per pre-order position, per kind ([`WorkKind::ALL`] order): the own time of the spans
+    /// before it.
+    before: Vec<[u64; WorkKind::ALL.len()]>,
+    /// Per pre-order position: how many spans before it have concurrent or out-of-bounds
+    /// children.
+    concurrent_before: Vec<usize>,
+}
+
+/// Beyond 2^53 ns the sweep's floating-point sums are not exact: leave such spans to it.
+const EXACT_NANOS: u64 = 1 << 53;
+
+impl KindTotals {
+    pub fn of(trace: &AnalyzedTrace) -> Self {
+        let order = &trace.tree.preorder;
+        let mut before = Vec::with_capacity(order.len() + 1);
+        let mut concurrent_before = Vec::with_capacity(order.len() + 1);
+        let mut sums = [0u64; WorkKind::ALL.len()];
+        let mut concurrent = 0;
+        for &node in order {
+            before.push(sums);
+            concurrent_before.push(concurrent);
+            let Ok(frame) = own_frame(trace, node) else {
+                concurrent += 1;
+                continue;
+            };
+            let Some(frame) = frame else {
+                continue;
+            };
+            let mut segments = Vec::new();
+            push_own_time(trace, &frame, &mut segments);
+            for (s, e, kind) in segments {
+                let slot = WorkKind::ALL.iter().position(|k| *k == kind);
+                sums[slot.expect("every kind is in WorkKind::ALL")] += e - s;
+            }
+        }
+        before.push(sums);
+        concurrent_before.push(concurrent);
+        Self {
+            before,
+            concurrent_before,
+        }
+    }
+
+    /// [`time_by_kind`] of `top`.
+    pub fn of_subtree(&self, trace: &AnalyzedTrace, top: usize) -> BTreeMap<WorkKind, u64> {
+        let (from, to) = (trace.tree.position[top], trace.tree.subtree_end[top]);
+        let span = trace.span(top);
+        let duration = span.end_unix_nano.saturating_sub(span.start_unix_nano);
+        if self.concurrent_before[to] != self.concurrent_before[from] || duration >= EXACT_NANOS {
+            return time_by_kind(trace, top);
+        }
+        WorkKind::ALL
+            .iter()
+            .enumerate()
+            .map(|(k, kind)| (*kind, self.before[to][k] - self.before[from][k]))
+            .filter(|(_, nanos)| *nanos > 0)
+            .collect()
+    }
+}
+
+/// The frame of `node` over its own interval, its children as covered (`None` when it has
+/// no length), or `Err` when the sweep could not just add up its subtree: children that stick
+/// out of it or overlap each other, or children under a span of no length (the sweep skips
+/// them).
+fn own_frame(trace: &AnalyzedTrace, node: usize) -> Result<Option<Frame>, ()> {
+    let span = trace.span(node);
+    let (start, end) = (
+        span.start_unix_nano,
+        span.end_unix_nano.max(span.start_unix_nano),
+    );
+    let children = &trace.tree.children[node];
+    let Some(mut frame) = Frame::enter(trace, node, start, end) else {
+        return if children.is_empty() {
+            Ok(None)
+        } else {
+            Err(())
+        };
+    };
+    let mut reached = start;
+    for &child in children {
+        let c = trace.span(child);
+        if c.start_unix_nano < start || c.end_unix_nano > end {
+            return Err(());
+        }
+        if c.start_unix_nano < c.end_unix_nano {
+            if c.start_unix_nano < reached {
+                return Err(());
+            }
+            reached = c.end_unix_nano;
+            frame.covered.push((c.start_unix_nano, c.end_unix_nano));
+        }
+    }
+    Ok(Some(frame))
+}
+
 /// The own-time segments of `top` (clipped to `[lo, hi)`) and of its subtree: each span's
 /// after its children's, children in order. Iterative (an explicit stack), so a 100,000-deep
 /// chain of calls costs heap, not the thread's stack.

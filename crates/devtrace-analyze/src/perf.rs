@@ -7,13 +7,15 @@
 //! a name has in some traces, so a caller can pick one and say which.
 
 use crate::AnalyzedTrace;
+use crate::causality::CausalSpans;
 use crate::classify::{WorkKind, classify};
-use crate::critical_path::{critical_credits, subtree_credit};
+use crate::critical_path::{credits_by_child, path_credits};
+use crate::kinds::KindTotals;
 use crate::outcome::{ByOutcome, Call};
 use crate::stats::{Summary, summarize};
 use devtrace_model::{Operation, SpanId, SpanKind, TraceId};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One run of the operation: a span named like it, in some trace.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -156,10 +158,21 @@ pub fn profile_operation(
     let mut rows: BTreeMap<(bool, Operation), Tally> = BTreeMap::new();
     let mut kinds: BTreeMap<WorkKind, f64> = BTreeMap::new();
     let mut self_critical = 0.0;
-    for (run, (trace, op)) in instances.iter().enumerate() {
-        let duration = trace.span(*op).duration_nanos().max(1) as f64;
-        let credits = critical_credits(trace, *op);
-        self_critical += credits[*op] as f64 / duration;
+    // Built once per trace (runs of one trace are consecutive), so that each run costs its
+    // children, not its subtree: nested runs of a recursive operation stay linear.
+    let mut per_trace: Option<(&AnalyzedTrace, CausalSpans, KindTotals)> = None;
+    for (run, &(trace, op)) in instances.iter().enumerate() {
+        let (causal, kind_totals) = match &per_trace {
+            Some((t, causal, totals)) if std::ptr::eq(*t, trace) => (causal, totals),
+            _ => {
+                let (_, causal, totals) =
+                    per_trace.insert((trace, CausalSpans::of(trace), KindTotals::of(trace)));
+                (&*causal, &*totals)
+            }
+        };
+        let duration = trace.span(op).duration_nanos().max(1) as f64;
+        let path = RunPath::of(trace, causal, op);
+        self_critical += path.own as f64 / duration;
         let mut tally = |waited_for: bool, span: usize, nanos: u64, critical: u64| {
             let entry = rows
                 .entry((waited_for, Operation::of(&trace.spans, trace.span(span))))
@@ -176,16 +189,15 @@ pub fn profile_operation(
             entry.calls += 1;
             entry.critical += critical as f64 / duration;
         };
-        for &child in &trace.tree.children[*op] {
-            let credit = subtree_credit(trace, &credits, child);
+        for (&child, &credit) in trace.tree.children[op].iter().zip(&path.by_child) {
             tally(false, child, trace.span(child).duration_nanos(), credit);
         }
-        for (branch, credit) in crossed_branches(trace, *op, &credits) {
+        for &(branch, credit) in &path.crossed {
             tally(true, branch, credit, credit);
         }
         // Wall-clock time by kind: concurrent work shares each instant, waits inside spans
         // are waiting, and the kinds sum to the run's duration.
-        for (kind, nanos) in crate::kinds::time_by_kind(trace, *op) {
+        for (kind, nanos) in kind_totals.of_subtree(trace, op) {
             *kinds.entry(kind).or_default() += nanos as f64;
         }
     }
@@ -248,29 +260,73 @@ pub fn profile_operation(
     })
 }
 
+/// A run's critical path, summed as the breakdown shows it.
+struct RunPath {
+    /// The operation's own time on it.
+    own: u64,
+    /// Each child's subtree's time on it, in `children` order.
+    by_child: Vec<u64>,
+    /// The other threads it crossed to ([`crossed_branches`]).
+    crossed: Vec<(usize, u64)>,
+}
+
+impl RunPath {
+    /// Without waits for other threads under `op`, from its children alone
+    /// ([`credits_by_child`]); with them, from the whole walk.
+    fn of(trace: &AnalyzedTrace, causal: &CausalSpans, op: usize) -> Self {
+        if let Some((own, by_child)) = credits_by_child(trace, causal, op) {
+            return Self {
+                own,
+                by_child,
+                crossed: Vec::new(),
+            };
+        }
+        // The walk's credits only (not a vector over the trace): a trace of 100,000 runs
+        // with waits stays linear in what the walks reach.
+        let credits = path_credits(trace, op);
+        let credit = |i: &usize| credits.get(i).copied().unwrap_or(0);
+        Self {
+            own: credit(&op),
+            by_child: trace.tree.children[op]
+                .iter()
+                .map(|c| trace.subtree(*c).iter().map(credit).sum())
+                .collect(),
+            crossed: crossed_branches(trace, op, &credits),
+        }
+    }
+}
+
 /// Where `op`'s critical path went outside its subtree (to other threads it waited for): each
 /// such thread's outermost call not shared with `op` (as [`crate::causality::cause_branch`]
 /// picks it), with the credits of the spans under it, in index order.
-fn crossed_branches(trace: &AnalyzedTrace, op: usize, credits: &[u64]) -> Vec<(usize, u64)> {
-    let mut inside = vec![false; credits.len()];
-    for d in std::iter::once(op).chain(trace.descendants(op)) {
-        inside[d] = true;
-    }
-    let mut above_op = vec![false; credits.len()];
-    let mut node = trace.tree.parent[op];
-    while let Some(n) = node {
-        above_op[n] = true;
-        node = trace.tree.parent[n];
-    }
+fn crossed_branches(
+    trace: &AnalyzedTrace,
+    op: usize,
+    credits: &BTreeMap<usize, u64>,
+) -> Vec<(usize, u64)> {
+    let tree = &trace.tree;
+    // Each span's branch, remembered along the way up: a deep crossed thread costs its depth
+    // once, not once per span on its path.
+    let mut branch_of: HashMap<usize, usize> = HashMap::new();
     let mut by_branch: BTreeMap<usize, u64> = BTreeMap::new();
-    for (i, &credit) in credits.iter().enumerate() {
-        if credit == 0 || inside[i] {
+    for (&i, &credit) in credits {
+        if credit == 0 || tree.is_within(i, op) {
             continue;
         }
-        let mut branch = i;
-        while let Some(parent) = trace.tree.parent[branch].filter(|p| !above_op[*p]) {
-            branch = parent;
-        }
+        let mut climbed = Vec::new();
+        let mut node = i;
+        let branch = loop {
+            if let Some(&known) = branch_of.get(&node) {
+                break known;
+            }
+            climbed.push(node);
+            // Up to the span below the first one `op` is under.
+            match tree.parent[node].filter(|p| !tree.is_within(op, *p)) {
+                Some(parent) => node = parent,
+                None => break node,
+            }
+        };
+        branch_of.extend(climbed.into_iter().map(|n| (n, branch)));
         *by_branch.entry(branch).or_default() += credit;
     }
     by_branch.into_iter().collect()

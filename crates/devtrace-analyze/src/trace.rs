@@ -86,15 +86,15 @@ impl AnalyzedTrace {
             .filter(move |i| self.spans.spans[*i].name == name)
     }
 
-    /// All descendants of `index` (not including it), depth-first.
-    pub fn descendants(&self, index: usize) -> Vec<usize> {
-        let mut out = Vec::new();
-        let mut stack: Vec<usize> = self.tree.children[index].iter().rev().copied().collect();
-        while let Some(node) = stack.pop() {
-            out.push(node);
-            stack.extend(self.tree.children[node].iter().rev());
-        }
-        out
+    /// All descendants of `index` (not including it), depth-first: a slice of the tree's
+    /// pre-order ([`TraceTree::descendants`]), so it costs no walk.
+    pub fn descendants(&self, index: usize) -> &[usize] {
+        self.tree.descendants(index)
+    }
+
+    /// `index` and all its descendants, depth-first ([`TraceTree::subtree`]).
+    pub fn subtree(&self, index: usize) -> &[usize] {
+        self.tree.subtree(index)
     }
 
     /// A span attribute (received or derived, see [`Self::attributes`]), falling back to its

@@ -1,4 +1,7 @@
-//! The span tree of one trace.
+//! The span tree of one trace, and its pre-order numbering: each span's subtree is one
+//! contiguous run of [`TraceTree::preorder`] (an Euler interval), so a subtree's spans, its
+//! size and sums over it cost no walk — analyses that look under every span of a 100,000-deep
+//! chain stay linear instead of quadratic.
 
 use devtrace_model::{SpanBatch, SpanId};
 use std::collections::HashMap;
@@ -16,6 +19,16 @@ pub struct TraceTree {
     pub self_time: Vec<u64>,
     /// The parent of each span in the tree (`None` for a root).
     pub parent: Vec<Option<usize>>,
+    /// Every span once, depth-first, children in start order (the order of [`Self::walk`]).
+    pub preorder: Vec<usize>,
+    /// Each span's position in [`Self::preorder`].
+    pub position: Vec<usize>,
+    /// Each span's subtree is `preorder[position[i]..subtree_end[i]]` (the span first).
+    pub subtree_end: Vec<usize>,
+    /// Each span's depth (0 for a root).
+    depth: Vec<usize>,
+    /// Span index by id (the first span of an id wins), for resolving parents and links.
+    pub by_id: HashMap<SpanId, usize>,
 }
 
 impl TraceTree {
@@ -45,25 +58,33 @@ impl TraceTree {
             children,
             self_time: vec![0; spans.len()],
             parent: vec![None; spans.len()],
+            preorder: Vec::new(),
+            position: vec![0; spans.len()],
+            subtree_end: vec![0; spans.len()],
+            depth: vec![0; spans.len()],
+            by_id: index,
         };
-        // Spans in a parent cycle are unreachable from any root: promote one per cycle.
-        let mut seen = vec![false; spans.len()];
-        tree.walk().for_each(|(i, _)| seen[i] = true);
-        while let Some(orphan) = seen.iter().position(|s| !s) {
-            tree.roots.push(orphan);
-            for (child, _) in tree.walk_from(orphan) {
-                seen[child] = true;
-            }
-            // The promoted span keeps its child edge from the cycle; drop it to stay a tree.
-            for list in &mut tree.children {
-                list.retain(|c| *c != orphan);
-            }
-        }
         for (p, list) in tree.children.iter().enumerate() {
             for &c in list {
                 tree.parent[c] = Some(p);
             }
         }
+        // Spans in a parent cycle are unreachable from any root: promote one per cycle.
+        let mut seen = vec![false; spans.len()];
+        tree.depth_first().for_each(|(i, _)| seen[i] = true);
+        let mut unseen_from = 0;
+        while let Some(orphan) = (unseen_from..spans.len()).find(|i| !seen[*i]) {
+            unseen_from = orphan + 1;
+            tree.roots.push(orphan);
+            for (child, _) in tree.walk_from(orphan) {
+                seen[child] = true;
+            }
+            // The promoted span keeps its child edge from the cycle; drop it to stay a tree.
+            if let Some(parent) = tree.parent[orphan].take() {
+                tree.children[parent].retain(|c| *c != orphan);
+            }
+        }
+        tree.number();
         tree.self_time = (0..spans.len())
             .map(|i| {
                 let span = &spans[i];
@@ -82,6 +103,51 @@ impl TraceTree {
 
     /// Every span once, depth-first, children in start order: `(span index, depth)`.
     pub fn walk(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.preorder.iter().map(|&i| (i, self.depth[i]))
+    }
+
+    /// The spans under `index` (not including it), depth-first: a slice of
+    /// [`Self::preorder`], so taking it costs nothing and its length is the subtree's size
+    /// less one.
+    pub fn descendants(&self, index: usize) -> &[usize] {
+        &self.preorder[self.position[index] + 1..self.subtree_end[index]]
+    }
+
+    /// `index` and the spans under it, depth-first.
+    pub fn subtree(&self, index: usize) -> &[usize] {
+        &self.preorder[self.position[index]..self.subtree_end[index]]
+    }
+
+    /// The depth of span `index` (0 for a root).
+    pub fn depth(&self, index: usize) -> usize {
+        self.depth[index]
+    }
+
+    /// Whether `node` is `ancestor` or under it.
+    pub fn is_within(&self, node: usize, ancestor: usize) -> bool {
+        (self.position[ancestor]..self.subtree_end[ancestor]).contains(&self.position[node])
+    }
+
+    /// Numbers the spans in [`Self::depth_first`] order and records where each subtree ends.
+    fn number(&mut self) {
+        let order: Vec<(usize, usize)> = self.depth_first().collect();
+        self.preorder = order.iter().map(|(i, _)| *i).collect();
+        for (position, &(i, depth)) in order.iter().enumerate() {
+            self.position[i] = position;
+            self.depth[i] = depth;
+        }
+        // Children follow their parent in pre-order, so walking it backwards sees a span's
+        // whole subtree before the span: its end is its last child's end.
+        for position in (0..self.preorder.len()).rev() {
+            let i = self.preorder[position];
+            self.subtree_end[i] = self.children[i]
+                .last()
+                .map_or(position + 1, |last| self.subtree_end[*last]);
+        }
+    }
+
+    /// The depth-first walk over `roots` and `children` (what [`Self::number`] records).
+    fn depth_first(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         let mut stack: Vec<(usize, usize)> = self.roots.iter().rev().map(|r| (*r, 0)).collect();
         std::iter::from_fn(move || {
             let (node, depth) = stack.pop()?;
@@ -106,10 +172,8 @@ impl TraceTree {
 
     /// Depth of each span in [`TraceTree::walk`] order.
     pub fn depths(&self, span_count: usize) -> Vec<usize> {
-        let mut depths = vec![0; span_count];
-        for (i, depth) in self.walk() {
-            depths[i] = depth;
-        }
+        let mut depths = self.depth.clone();
+        depths.resize(span_count, 0);
         depths
     }
 }
@@ -187,6 +251,24 @@ pub(crate) mod tests {
                 ("orphan", 0)
             ]
         );
+    }
+
+    #[test]
+    fn a_subtree_is_a_slice_of_the_walk() {
+        let b = batch(vec![
+            span(3, Some(1), "late-child", 50, 60),
+            span(1, None, "root", 0, 100),
+            span(2, Some(1), "early-child", 10, 40),
+            span(4, Some(2), "grandchild", 15, 20),
+            span(5, Some(99), "orphan", 5, 6),
+        ]);
+        let tree = TraceTree::build(&b);
+        assert_eq!(tree.preorder, [1, 2, 3, 0, 4]);
+        assert_eq!(tree.subtree(1), [1, 2, 3, 0]);
+        assert_eq!(tree.descendants(2), [3]);
+        assert!(tree.descendants(0).is_empty() && tree.descendants(4).is_empty());
+        assert!(tree.is_within(3, 1) && tree.is_within(3, 2) && !tree.is_within(0, 2));
+        assert_eq!((tree.depth(3), tree.depth(4)), (2, 0));
     }
 
     #[test]

@@ -253,7 +253,7 @@ pub fn span_tokens(trace: &AnalyzedTrace, index: usize) -> HashSet<String> {
 /// The tokens of a span and everything under it.
 pub fn subtree_tokens(trace: &AnalyzedTrace, index: usize) -> HashSet<String> {
     let mut out = span_tokens(trace, index);
-    for d in trace.descendants(index) {
+    for &d in trace.descendants(index) {
         out.extend(span_tokens(trace, d));
     }
     out
@@ -264,7 +264,7 @@ pub fn subtree_tokens(trace: &AnalyzedTrace, index: usize) -> HashSet<String> {
 pub fn subtree_results(trace: &AnalyzedTrace, index: usize) -> HashSet<String> {
     let mut out = HashSet::new();
     tokens_of(&mut out, trace, index, Part::AllButRequest);
-    for d in trace.descendants(index) {
+    for &d in trace.descendants(index) {
         tokens_of(&mut out, trace, d, Part::AllButRequest);
     }
     let mut sent = HashSet::new();

@@ -290,11 +290,9 @@ fn acquisition_wait(trace: &AnalyzedTrace, index: usize) -> Wait {
 /// a connection (a cold start), not contention.
 fn pool_busy(trace: &AnalyzedTrace, index: usize, (start, end): (u64, u64)) -> bool {
     let this = crate::call::describe(trace, index);
-    let own = trace.descendants(index);
     (0..trace.spans.spans.len()).any(|j| {
         let span = trace.span(j);
-        if j == index
-            || own.contains(&j)
+        if trace.tree.is_within(j, index)
             || crate::pools::is_pool_acquisition(trace, j)
             || span.start_unix_nano >= end
             || span.end_unix_nano <= start

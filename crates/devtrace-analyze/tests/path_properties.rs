@@ -1,9 +1,11 @@
 //! Properties of the critical path and of time by kind over random trees: exactly one chain,
-//! no credit for concurrent siblings off it, credits and kinds summing to the duration.
+//! no credit for concurrent siblings off it, credits and kinds summing to the duration; and
+//! the per-run shortcuts (`credits_by_child`, `KindTotals`) agreeing with the full walks.
 
 use devtrace_analyze::AnalyzedTrace;
-use devtrace_analyze::critical_path::critical_credits;
-use devtrace_analyze::kinds::time_by_kind;
+use devtrace_analyze::causality::CausalSpans;
+use devtrace_analyze::critical_path::{credits_by_child, critical_credits, subtree_credit};
+use devtrace_analyze::kinds::{KindTotals, time_by_kind};
 use devtrace_model::{KeyValue, Resource, Scope, Span, SpanBatch, SpanId, SpanKind, TraceId};
 use proptest::prelude::*;
 
@@ -11,8 +13,24 @@ use proptest::prelude::*;
 /// interval that may overlap its siblings or outlive its parent; some carry HTTP, database or
 /// LLM attributes.
 fn tree() -> impl Strategy<Value = AnalyzedTrace> {
-    proptest::collection::vec((0usize..1000, 0u64..1000, 1u64..400, 0u8..4), 1..60).prop_map(
-        |specs| {
+    specs().prop_map(|specs| build(specs, false))
+}
+
+/// A random tree whose spans lie within their parents (siblings may still overlap): where
+/// the shortcuts apply.
+fn nested_tree() -> impl Strategy<Value = AnalyzedTrace> {
+    specs().prop_map(|specs| build(specs, true))
+}
+
+type Specs = Vec<(usize, u64, u64, u8)>;
+
+fn specs() -> impl Strategy<Value = Specs> {
+    proptest::collection::vec((0usize..1000, 0u64..1000, 1u64..400, 0u8..4), 1..60)
+}
+
+fn build(specs: Specs, nested: bool) -> AnalyzedTrace {
+    {
+        {
             let mut spans = vec![Span::new(
                 TraceId([7; 16]),
                 SpanId([0, 0, 0, 0, 0, 0, 0, 1]),
@@ -24,6 +42,13 @@ fn tree() -> impl Strategy<Value = AnalyzedTrace> {
             for (i, (parent, start, length, kind)) in specs.into_iter().enumerate() {
                 let id = (i + 2) as u64;
                 let parent = (parent % (i + 1)) as u64 + 1;
+                let (mut start, mut length) = (start, length);
+                if nested {
+                    let p = &spans[parent as usize - 1];
+                    let room = p.end_unix_nano - p.start_unix_nano;
+                    start = p.start_unix_nano + start % room;
+                    length = length.min(p.end_unix_nano - start);
+                }
                 let mut span = Span::new(
                     TraceId([7; 16]),
                     SpanId(id.to_be_bytes()),
@@ -56,8 +81,8 @@ fn tree() -> impl Strategy<Value = AnalyzedTrace> {
                     spans,
                 },
             )
-        },
-    )
+        }
+    }
 }
 
 /// The span's interval clipped to its ancestors' (what the path can credit).
@@ -93,10 +118,7 @@ proptest! {
                 .iter()
                 .copied()
                 .filter(|c| {
-                    let subtree: u64 = std::iter::once(*c)
-                        .chain(trace.descendants(*c))
-                        .map(|d| credits[d])
-                        .sum();
+                    let subtree: u64 = trace.subtree(*c).iter().map(|d| credits[*d]).sum();
                     subtree > 0
                 })
                 .collect();
@@ -118,6 +140,33 @@ proptest! {
     fn time_by_kind_sums_to_the_duration(trace in tree()) {
         let kinds = time_by_kind(&trace, 0);
         prop_assert_eq!(kinds.values().sum::<u64>(), trace.span(0).duration_nanos());
+    }
+
+    #[test]
+    fn each_childs_credit_is_what_the_whole_walk_credits_its_subtree(
+        trace in prop_oneof![tree(), nested_tree()]
+    ) {
+        let causal = CausalSpans::of(&trace);
+        for top in 0..trace.spans.spans.len() {
+            let credits = critical_credits(&trace, top);
+            let by_child: Vec<u64> = trace.tree.children[top]
+                .iter()
+                .map(|c| subtree_credit(&trace, &credits, *c))
+                .collect();
+            prop_assert_eq!(
+                credits_by_child(&trace, &causal, top),
+                Some((credits[top], by_child)),
+                "span {}", top
+            );
+        }
+    }
+
+    #[test]
+    fn kind_totals_are_the_sweeps(trace in prop_oneof![tree(), nested_tree()]) {
+        let totals = KindTotals::of(&trace);
+        for top in 0..trace.spans.spans.len() {
+            prop_assert_eq!(totals.of_subtree(&trace, top), time_by_kind(&trace, top), "span {}", top);
+        }
     }
 }
 

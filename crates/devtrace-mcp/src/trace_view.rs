@@ -62,6 +62,8 @@ struct Facts {
     error: Vec<bool>,
     /// Spans inside a repeated sibling that another member stands for (see `draw`).
     folded_away: Vec<bool>,
+    /// Per span, the first failed span of its subtree in tree order (itself first).
+    first_error: Vec<Option<usize>>,
     in_view: Vec<bool>,
     is_root: Vec<bool>,
     parent: Vec<Option<usize>>,
@@ -95,7 +97,7 @@ impl Facts {
         for r in roots {
             is_root[*r] = true;
             in_view[*r] = true;
-            for d in trace.descendants(*r) {
+            for &d in trace.descendants(*r) {
                 in_view[d] = true;
             }
         }
@@ -103,11 +105,13 @@ impl Facts {
         let error: Vec<bool> = (0..n)
             .map(|i| in_view[i] && is_error_span(trace.span(i)))
             .collect();
-        let folded_away = folded_marks(trace, roots, &critical, &error);
+        let first_error = first_error_under(trace, &error);
+        let folded_away = folded_marks(trace, roots, &critical, &first_error);
         Facts {
             critical,
             error,
             folded_away,
+            first_error,
             in_view,
             is_root,
             parent,
@@ -115,6 +119,21 @@ impl Facts {
             waits: devtrace_query::causal::waits_by_span(trace),
         }
     }
+}
+
+/// Per span, the first span of its subtree (itself first, then in tree order) marked in
+/// `error`: one pass from the last span back, so folds at every level of a deep tree cost
+/// each span once.
+fn first_error_under(trace: &AnalyzedTrace, error: &[bool]) -> Vec<Option<usize>> {
+    let mut first = vec![None; error.len()];
+    for &i in trace.tree.preorder.iter().rev() {
+        first[i] = if error[i] {
+            Some(i)
+        } else {
+            trace.tree.children[i].iter().find_map(|c| first[*c])
+        };
+    }
+    first
 }
 
 /// The critical path of the longest root in view: a span is on it when it or anything under
@@ -158,7 +177,7 @@ fn folded_marks(
     trace: &AnalyzedTrace,
     roots: &[usize],
     critical: &[bool],
-    error: &[bool],
+    first_error: &[Option<usize>],
 ) -> Vec<bool> {
     let mut folded_away = vec![false; trace.spans.spans.len()];
     let mut all_children: Vec<&[usize]> = trace.tree.children.iter().map(Vec::as_slice).collect();
@@ -179,15 +198,19 @@ fn folded_marks(
                         .find(|s| critical[*s])
                         .unwrap_or(spans[0])
                 });
-            let failed_examples = first_of_each_error(trace, &spans, error);
+            let failed_examples = first_of_each_error(trace, &spans, first_error);
             for s in spans {
                 if Some(s) != keep && !failed_examples.contains(&s) {
                     folded_away[s] = true;
-                    for d in trace.descendants(s) {
-                        folded_away[d] = true;
-                    }
                 }
             }
+        }
+    }
+    // Everything under a member folded away is folded away with it: marked from the top down
+    // once, so members folded inside members cost nothing more.
+    for &i in &trace.tree.preorder {
+        if let Some(p) = trace.tree.parent[i] {
+            folded_away[i] |= folded_away[p];
         }
     }
     folded_away
@@ -195,15 +218,17 @@ fn folded_marks(
 
 /// The first member failing with each distinct error keeps its line: a fold never hides an
 /// error of its own kind, only repeats of one already shown.
-fn first_of_each_error(trace: &AnalyzedTrace, spans: &[usize], error: &[bool]) -> Vec<usize> {
+fn first_of_each_error(
+    trace: &AnalyzedTrace,
+    spans: &[usize],
+    first_error: &[Option<usize>],
+) -> Vec<usize> {
     let mut seen_errors = std::collections::HashSet::new();
     spans
         .iter()
         .copied()
         .filter(|s| {
-            std::iter::once(*s)
-                .chain(trace.descendants(*s))
-                .find(|d| error[*d])
+            first_error[*s]
                 .and_then(|d| devtrace_analyze::errors::error_key(trace.span(d)))
                 .is_some_and(|key| seen_errors.insert(key.fingerprint))
         })
@@ -490,11 +515,11 @@ impl Renderer<'_> {
                         !self.facts.folded_away[**s]
                             && (self.facts.error[**s]
                                 || self.selected[**s]
-                                || self
-                                    .trace
-                                    .descendants(**s)
+                                // A selected span's ancestors are selected: one selected
+                                // below shows as a selected child.
+                                || self.trace.tree.children[**s]
                                     .iter()
-                                    .any(|d| self.selected[*d]))
+                                    .any(|c| self.selected[*c]))
                     });
                     let folded = rest.iter().any(|s| self.facts.folded_away[*s]);
                     if folded && !rest.is_empty() {
@@ -604,11 +629,7 @@ impl Renderer<'_> {
         // Members that failed, or with a failure anywhere under them, and the first failure.
         let failing: Vec<usize> = spans
             .iter()
-            .filter_map(|s| {
-                std::iter::once(*s)
-                    .chain(trace.descendants(*s))
-                    .find(|d| self.facts.error[*d])
-            })
+            .filter_map(|s| self.facts.first_error[*s])
             .collect();
         let errors = failing.len();
         let critical = spans.iter().any(|s| self.facts.critical[*s]);
@@ -616,7 +637,7 @@ impl Renderer<'_> {
         for s in spans {
             self.visible[*s] = true;
             self.shown += 1;
-            for d in trace.descendants(*s) {
+            for &d in trace.descendants(*s) {
                 if !self.visible[d] {
                     self.visible[d] = true;
                     self.shown += 1;

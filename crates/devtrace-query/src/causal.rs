@@ -273,10 +273,9 @@ pub fn thread_steps(trace: &AnalyzedTrace, index: usize) -> ThreadSteps {
             .filter(|(i, _)| thread_of(trace, *i).as_ref() == Some(name))
             .collect(),
         None => trace
-            .tree
-            .walk()
-            .skip_while(|(i, _)| *i != top)
-            .take(1 + trace.descendants(top).len())
+            .subtree(top)
+            .iter()
+            .map(|&i| (i, trace.tree.depth(i)))
             .collect(),
     };
     calls.sort_by_key(|(i, _)| (trace.span(*i).start_unix_nano, *i));

@@ -12,7 +12,7 @@ use crate::causal::{CausalArrow, RowWaits, WaitView};
 use crate::json::value_json;
 use crate::lanes::{Lane, ProcessState};
 use devtrace_analyze::classify::{LlmCall, WorkKind, classify, llm_call};
-use devtrace_analyze::critical_path::critical_credits;
+use devtrace_analyze::critical_path::path_credits;
 use devtrace_analyze::fold::{DEFAULT_MIN_RUN, FoldedChild, fold_children};
 use devtrace_analyze::{AnalyzedTrace, errors};
 use devtrace_model::{AnyValue, KeyValue, LogBatch, SpanId, StatusCode, TraceId, semconv};
@@ -235,6 +235,7 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         }
     }
     view.on_critical_path = subtree_credit.iter().map(|c| *c > 0).collect();
+    let first_failure = first_failure_under(trace);
     for children in &trace.tree.children {
         for folded in fold_children(&trace.spans, children, DEFAULT_MIN_RUN) {
             if let FoldedChild::Run {
@@ -245,14 +246,8 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
             } = folded
             {
                 // A failure anywhere in a member's subtree counts: folding must not hide it.
-                let failures: Vec<usize> = members
-                    .iter()
-                    .filter_map(|m| {
-                        std::iter::once(*m)
-                            .chain(trace.descendants(*m))
-                            .find(|d| errors::is_error_span(trace.span(*d)))
-                    })
-                    .collect();
+                let failures: Vec<usize> =
+                    members.iter().filter_map(|m| first_failure[*m]).collect();
                 view.folds.push(Fold {
                     first_row: row_of[members[0]],
                     last_row: row_of[*members.last().expect("a run has members")],
@@ -274,6 +269,20 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
     view
 }
 
+/// Per span, the first failed span of its subtree in tree order (itself first): one pass from
+/// the last span back, so folds at every level of a deep tree cost each span once.
+fn first_failure_under(trace: &AnalyzedTrace) -> Vec<Option<usize>> {
+    let mut first = vec![None; trace.spans.spans.len()];
+    for &i in trace.tree.preorder.iter().rev() {
+        first[i] = if errors::is_error_span(trace.span(i)) {
+            Some(i)
+        } else {
+            trace.tree.children[i].iter().find_map(|c| first[*c])
+        };
+    }
+    first
+}
+
 /// Each span's own time on its root's critical path. Roots are walked longest first; a root
 /// whose subtree an earlier root's path already crossed into (a thread that root waited for,
 /// recorded as a root of its own) is on that path, not one of its own, and a span an earlier
@@ -283,11 +292,10 @@ fn critical_per_span(trace: &AnalyzedTrace) -> Vec<u64> {
     let mut roots = trace.tree.roots.clone();
     roots.sort_by_key(|&r| (std::cmp::Reverse(trace.span(r).duration_nanos()), r));
     for root in roots {
-        let mut subtree = std::iter::once(root).chain(trace.descendants(root));
-        if subtree.any(|i| critical[i] > 0) {
+        if trace.subtree(root).iter().any(|i| critical[*i] > 0) {
             continue;
         }
-        for (i, credit) in critical_credits(trace, root).into_iter().enumerate() {
+        for (i, credit) in path_credits(trace, root) {
             if critical[i] == 0 {
                 critical[i] = credit;
             }
@@ -649,6 +657,74 @@ mod tests {
             root_failed: false,
         };
         (AnalyzedTrace::new(TraceId([7; 16]), batch), summary)
+    }
+
+    /// A failure at the bottom of a 20,000-level tree whose every level folds five `q` calls,
+    /// the first of which goes on down: each fold counts the one failure under it and points at
+    /// its row — found once for all folds, not by a walk under each (20,000² steps).
+    #[test]
+    fn folds_at_every_level_of_a_deep_tree_find_the_failure_under_them() {
+        const LEVELS: u64 = 20_000;
+        let end = 20 * LEVELS;
+        let mut spans = Vec::new();
+        for k in 0..LEVELS {
+            let id = |n: u64| SpanId(n.to_be_bytes());
+            let spine = |k: u64| 5 * k + 1;
+            let mut call = Span::new(
+                TraceId([7; 16]),
+                id(spine(k)),
+                (k > 0).then(|| id(spine(k - 1))),
+                "q",
+                10 * k,
+                end - 10 * k,
+            );
+            if k == LEVELS - 1 {
+                call.status.code = StatusCode::Error;
+            } else {
+                // Four short calls after the one that goes on down returns.
+                for j in 0..4 {
+                    let start = end - 10 * (k + 1) + 2 * j;
+                    spans.push(Span::new(
+                        TraceId([7; 16]),
+                        id(spine(k) + 1 + j),
+                        Some(id(spine(k))),
+                        "q",
+                        start,
+                        start + 1,
+                    ));
+                }
+            }
+            spans.push(call);
+        }
+        let span_count = spans.len();
+        let batch = SpanBatch {
+            resources: vec![Resource::default()],
+            scopes: vec![Scope::default()],
+            spans,
+        };
+        let trace = AnalyzedTrace::new(TraceId([7; 16]), batch);
+        let summary = TraceSummary {
+            trace_id: TraceId([7; 16]),
+            start_unix_nano: 0,
+            end_unix_nano: end,
+            root_name: "q".into(),
+            service: "unknown_service".into(),
+            services: vec!["unknown_service".into()],
+            span_count: span_count as u64,
+            error_count: 1,
+            root_start_unix_nano: 0,
+            root_end_unix_nano: end,
+            root_failed: false,
+        };
+        let view = waterfall(&trace, &summary, &LogBatch::default());
+        assert_eq!(view.folds.len() as u64, LEVELS - 1);
+        // The calls that go on down come first in the tree order: the failure is row LEVELS − 1.
+        let failed_row = (LEVELS - 1) as u32;
+        assert_eq!(view.status[failed_row as usize], 2);
+        for fold in &view.folds {
+            assert_eq!((fold.count, fold.errors), (5, 1), "{fold:?}");
+            assert_eq!(fold.first_error_row, Some(failed_row), "{fold:?}");
+        }
     }
 
     #[test]

@@ -906,11 +906,13 @@ pub fn waterfall_rows(wf: &Waterfall, view: &ViewState) -> Vec<WaterfallRow> {
     let mut row = 0usize;
     let n = wf.span_id.len();
     while row < n {
-        if let Some((index, fold)) = wf
+        // Folds are in row order: a binary search keeps a trace of many folds linear.
+        let fold_here = wf
             .folds
-            .iter()
-            .enumerate()
-            .find(|(_, f)| f.first_row as usize == row)
+            .binary_search_by_key(&row, |f| f.first_row as usize)
+            .ok()
+            .map(|index| (index, &wf.folds[index]));
+        if let Some((index, fold)) = fold_here
             && !view.unfolded.contains(&fold.first_row)
         {
             rows.push(WaterfallRow::Fold(index));

@@ -300,24 +300,25 @@ fn children_of(trace: &AnalyzedTrace, parent: usize, inner: &[bool]) -> Vec<Chil
         .filter(|c| trace.span(*c).duration_nanos() > 0 && !inner[*c])
         .collect();
     // Overlap beyond what the clocks can account for ([`crate::clock`]).
-    let overlaps = |a: usize, b: usize| {
-        let tolerance = trace.overlap_tolerance(&[a, b]);
-        let (a, b) = (trace.span(a), trace.span(b));
-        crate::clock::concurrent(
-            (a.start_unix_nano, a.end_unix_nano),
-            (b.start_unix_nano, b.end_unix_nano),
-            tolerance,
-        )
-    };
-    let children: Vec<Child> = children
+    let intervals: Vec<(u64, u64, u64)> = children
         .iter()
         .map(|&c| {
+            let span = trace.span(c);
+            let resolution = trace.overlap_tolerance(&[c]);
+            (span.start_unix_nano, span.end_unix_nano, resolution)
+        })
+        .collect();
+    let overlaps = crate::clock::concurrent_with_another(&intervals);
+    let children: Vec<Child> = children
+        .iter()
+        .zip(overlaps)
+        .map(|(&c, overlaps)| {
             let call = describe(trace, c);
             let span = trace.span(c);
             let key = format!("{}|{}", span.name, call.template.key());
             Child {
                 index: c,
-                overlaps: children.iter().any(|&o| o != c && overlaps(c, o)),
+                overlaps,
                 call,
                 key,
             }
@@ -514,9 +515,7 @@ fn depends_on(
         return true;
     }
     // Links and locks, anywhere in either subtree.
-    let subtree =
-        |i: usize| -> Vec<usize> { std::iter::once(i).chain(trace.descendants(i)).collect() };
-    let (sa, sb) = (subtree(earlier), subtree(later));
+    let (sa, sb) = (trace.subtree(earlier), trace.subtree(later));
     let ids = |nodes: &[usize]| -> HashSet<(TraceId, SpanId)> {
         nodes
             .iter()
@@ -541,9 +540,9 @@ fn depends_on(
             .filter(|l| !l.is_empty())
             .collect()
     };
-    if !links(&sb).is_disjoint(&ids(&sa))
-        || !links(&sa).is_disjoint(&ids(&sb))
-        || !locks(&sa).is_disjoint(&locks(&sb))
+    if !links(sb).is_disjoint(&ids(sa))
+        || !links(sa).is_disjoint(&ids(sb))
+        || !locks(sa).is_disjoint(&locks(sb))
     {
         return true;
     }

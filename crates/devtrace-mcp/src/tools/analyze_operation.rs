@@ -118,8 +118,15 @@ fn run(store: &dyn Store, params: Params, web_ui: Option<&WebUi>) -> ToolResult 
     // Findings about the operation or anything it calls, at any depth.
     let mut within: HashSet<&str> = HashSet::from([name.as_str()]);
     for trace in &traces {
+        // Runs come in tree order: one nested in a run already taken adds nothing (and a
+        // recursive operation would otherwise cost depth² spans).
+        let mut taken_until = 0;
         for run in spans_of(trace, &operation) {
-            for d in trace.descendants(run) {
+            if trace.tree.position[run] < taken_until {
+                continue;
+            }
+            taken_until = trace.tree.subtree_end[run];
+            for &d in trace.descendants(run) {
                 within.insert(trace.span(d).name.as_str());
             }
         }
