@@ -15,7 +15,10 @@ ROUNDS times in a fresh VM, interleaved; medians are printed, with the VM's peak
 (the median of its VmHWM at the end of each run).
 
     scripts/build-beam && cargo build --release -p devtrace-cli
-    python3 bench/beam/bench.py [--devtrace target/release/devtrace] [--rounds 5]
+    python3 bench/beam/bench.py [--devtrace target/release/devtrace] [--rounds 5] [--ring-rounds 200]
+
+`--ring-rounds` sets how many times the token goes round (msgbench's MSGBENCH_ROUNDS): 2000
+makes each run ten times longer, so a small overhead stands out of the VM's run-to-run spread.
 """
 
 from __future__ import annotations
@@ -56,7 +59,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devtrace", default=str(REPO / "target" / "release" / "devtrace"))
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--ring-rounds", type=int, default=200)
     args = parser.parse_args()
+    os.environ["MSGBENCH_ROUNDS"] = str(args.ring_rounds)
     devtrace = Path(args.devtrace)
     runtime = devtrace.parent.parent / "beam"
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +101,7 @@ def main() -> None:
                 times[f"devtrace --plan ({name})"].append(last_json(planned.stdout)["ms"])
         nif = last_json(subprocess.run(erl + ["nif"], capture_output=True, text=True, check=True).stdout)
     base = statistics.median(times["none"])
-    hops = 20000
+    hops = 100 * args.ring_rounds
     print(f"| variant | median ms (of {args.rounds}) | vs none | per hop over none | VM's max RSS |")
     print("|---|---|---|---|---|")
     for name, values in times.items():

@@ -13,7 +13,9 @@
 -export([main/1, hop/2, node_loop/2]).
 
 -define(PROCS, 100).
--define(ROUNDS, 200).
+%% Times the token goes round: MSGBENCH_ROUNDS, 200 by default (a longer run makes a small
+%% overhead stand out of the VM's run-to-run spread).
+rounds() -> list_to_integer(os:getenv("MSGBENCH_ROUNDS", "200")).
 
 main([Mode]) ->
     case Mode of
@@ -67,12 +69,12 @@ max_rss_kib() ->
             0
     end.
 
-%% A ring of ?PROCS processes; the token goes round ?ROUNDS times.
+%% A ring of ?PROCS processes; the token goes round rounds() times.
 ring() ->
     Self = self(),
     First = lists:foldl(fun(_, Next) -> spawn(?MODULE, node_loop, [Next, 0]) end, Self,
                         lists:seq(1, ?PROCS)),
-    Hops = ?PROCS * ?ROUNDS,
+    Hops = ?PROCS * rounds(),
     {Micros, ok} = timer:tc(fun() -> First ! {token, Hops}, wait_done(First) end),
     First ! stop,
     {Micros, Hops}.
