@@ -200,6 +200,12 @@ CHECKED_ELSEWHERE: dict[Key, tuple[str, str, str]] = {
         "the plan of tests/e2e/beam_plan_app/elixir from its recording (functions, depths, vias, the flow, "
         "the anonymous fn's note, the hostile module quoted) and its planned run",
     ),
+    ("docs/beam.md", "$ devtrace plan Kiosk.sell/1"): (
+        "tests/e2e/test_beam_plan.py",
+        "test_a_mix_projects_delegates_injected_functions_and_servers_passed_in_are_planned_and_run_under_mix_run",
+        "the Mix project tests/e2e/beam_app/plan_mix recorded, planned (the plan checked line by line) and "
+        "run with `devtrace run --plan ID -- mix run -e …`",
+    ),
     ("docs/python.md", '$ devtrace plan "process batch"'): (
         "crates/devtrace-cli/tests/plan.rs", "a_span_started_by_hand_is_planned_from_its_name_in_the_source",
         "the plan of a span started by hand, its where: line",
