@@ -57,6 +57,23 @@ async function showOrigin(view, traceId) {
     `Made in session ${origin.title || origin.session_id}`), ' · ');
 }
 
+
+/** Levels a row's name is indented by; deeper rows stay there and say how deep they are (a
+ * recursion recorded call by call nests thousands deep: 14 px a level would push its names
+ * out of the panel; 16 levels leave the name column room for the mark and a name). The CLI's
+ * `show` does the same (`↳N`) past 24 levels of a wider terminal. */
+const MAX_DRAWN_DEPTH = 16;
+
+/** Indents a waterfall row's name cell for `depth`, marking a depth past MAX_DRAWN_DEPTH. */
+function indentName(nameCell, depth) {
+  nameCell.style.paddingLeft = `${Math.min(depth, MAX_DRAWN_DEPTH) * 14 + 4}px`;
+  if (depth > MAX_DRAWN_DEPTH) {
+    nameCell.insertBefore(
+      h('span', {class: 'depth muted small', title: `nested ${depth} levels deep`, dataset: {depth}}, `↳${depth}`),
+      nameCell.firstChild);
+  }
+}
+
 class Waterfall {
   constructor(wf, navigate) {
     this.wf = wf;
@@ -472,7 +489,7 @@ class Waterfall {
       wf.event_count[i] ? h('span', {class: 'count', title: `${wf.event_count[i]} events`}, `◆${wf.event_count[i]}`) : null,
       wf.log_count[i] ? h('span', {class: 'count', title: `${wf.log_count[i]} logs`}, `≡${wf.log_count[i]}`) : null,
       this.findingTags(this.markTags.get(i)));
-    nameCell.style.paddingLeft = `${this.indent(i) * 14 + 4}px`;
+    indentName(nameCell, this.indent(i));
     const bar = h('div', {class: 'wf-bar'});
     const begin = at(start, axis), end = at(start + dur, axis);
     bar.style.left = `${begin}%`;
@@ -565,7 +582,7 @@ class Waterfall {
       // A failure inside the fold stays visible: a marker, and a link to the first one.
       fold.errors ? h('span', {class: 'badge error', title: 'a span inside these repeats failed'}, `✗ ${fold.errors} with a failure`) : null,
       fold.first_error_row != null ? h('button', {type: 'button', class: 'link small', dataset: {showRow: fold.first_error_row}}, 'show the first') : null);
-    nameCell.style.paddingLeft = `${this.indent(fold.first_row) * 14 + 4}px`;
+    indentName(nameCell, this.indent(fold.first_row));
     const bars = h('div', {class: 'wf-bars'});
     // One thin tick per member (at most 400), so the rhythm of the repeats shows.
     const step = Math.max(1, Math.ceil(fold.count / 400));
@@ -683,6 +700,7 @@ class Waterfall {
       case 'PageDown': event.preventDefault(); move(20); break;
       case 'PageUp': event.preventDefault(); move(-20); break;
       case 'Home': event.preventDefault(); this.select(0); break;
+      case 'End': event.preventDefault(); move(this.visible.length); break;
       case 'ArrowLeft':
         event.preventDefault();
         if (this.selected >= 0 && this.hasChildren[this.selected] && !this.collapsed[this.selected]) this.toggle(this.selected);
