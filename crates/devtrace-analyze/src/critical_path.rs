@@ -34,13 +34,8 @@ pub fn critical_credits(trace: &AnalyzedTrace, top: usize) -> Vec<u64> {
 /// [`critical_credits`] for the spans the walk reached only, by index: its cost follows the
 /// path, not the trace (one walk per root of a trace of 100,000 roots stays linear).
 pub fn path_credits(trace: &AnalyzedTrace, top: usize) -> BTreeMap<usize, u64> {
-    let mut walker = Walker {
-        trace,
-        credits: BTreeMap::new(),
-        crossed: HashSet::new(),
-    };
-    let start = trace.span(top).start_unix_nano;
-    let end = trace.span(top).end_unix_nano.max(start);
+    let mut walker = Walker::new(trace);
+    let (start, end) = window_of(trace, top);
     walker.walk(top, start, end);
     walker.credits
 }
@@ -91,6 +86,22 @@ impl Frame {
     /// The span's whole own time on the path, once no step is left.
     fn finish(&self) -> u64 {
         self.own + self.cursor.saturating_sub(self.start)
+    }
+}
+
+/// A span's own window: its start and end (an end before the start read as the start).
+fn window_of(trace: &AnalyzedTrace, span: usize) -> (u64, u64) {
+    let start = trace.span(span).start_unix_nano;
+    (start, trace.span(span).end_unix_nano.max(start))
+}
+
+impl<'a> Walker<'a> {
+    fn new(trace: &'a AnalyzedTrace) -> Self {
+        Walker {
+            trace,
+            credits: BTreeMap::new(),
+            crossed: HashSet::new(),
+        }
     }
 }
 
@@ -199,13 +210,8 @@ pub fn credits_by_child(
     if causal.any_within(trace, top) {
         return None;
     }
-    let mut walker = Walker {
-        trace,
-        credits: BTreeMap::new(),
-        crossed: HashSet::new(),
-    };
-    let start = trace.span(top).start_unix_nano;
-    let end = trace.span(top).end_unix_nano.max(start);
+    let mut walker = Walker::new(trace);
+    let (start, end) = window_of(trace, top);
     let mut frame = walker.enter(top, start, end);
     let children = &trace.tree.children[top];
     let slot: HashMap<usize, usize> = children.iter().enumerate().map(|(k, c)| (*c, k)).collect();
