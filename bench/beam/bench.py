@@ -19,6 +19,8 @@ ROUNDS times in a fresh VM, interleaved; medians are printed, with the VM's peak
 
 `--ring-rounds` sets how many times the token goes round (msgbench's MSGBENCH_ROUNDS): 2000
 makes each run ten times longer, so a small overhead stands out of the VM's run-to-run spread.
+`--only none,wait_done` runs only the variants whose names contain one of those words (with
+more rounds, to measure a small difference: the unrecorded run is always kept).
 """
 
 from __future__ import annotations
@@ -60,7 +62,10 @@ def main() -> None:
     parser.add_argument("--devtrace", default=str(REPO / "target" / "release" / "devtrace"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--ring-rounds", type=int, default=200)
+    parser.add_argument("--only", default="", help="comma-separated words: run only the variants naming one")
     args = parser.parse_args()
+    only = [w for w in args.only.split(",") if w]
+    wanted = lambda name: name == "none" or not only or any(w in name for w in only)  # noqa: E731
     os.environ["MSGBENCH_ROUNDS"] = str(args.ring_rounds)
     devtrace = Path(args.devtrace)
     runtime = devtrace.parent.parent / "beam"
@@ -81,6 +86,8 @@ def main() -> None:
             times["none"].append(plain["ms"])
             rss["none"].append(plain["max_rss_kib"])
             for name, mode in [(flight, []), (lossless, ["--record-seconds", "0"])]:
+                if not wanted(name):
+                    continue
                 recorded = subprocess.run(
                     [str(devtrace), "--data", str(data), "run", "--quiet", "--record", *mode, "--", *erl, "plain"],
                     capture_output=True, text=True, check=True,
@@ -89,11 +96,17 @@ def main() -> None:
                 times[name].append(result["ms"])
                 rss[name].append(result["max_rss_kib"])
                 notes.append(next(l for l in recorded.stderr.splitlines() if "BEAM VM" in l))
-            times["dbg (tracer process)"].append(last_json(subprocess.run(erl + ["dbg"], capture_output=True, text=True, check=True).stdout)["ms"])
-            times["eprof"].append(last_json(subprocess.run(erl + ["eprof"], capture_output=True, text=True, check=True).stdout)["ms"])
-            fprof = subprocess.run(erl + ["fprof"], capture_output=True, text=True, check=True, env={**os.environ, "TMPDIR": tmp})
-            times["fprof (tracing only)"].append(last_json(fprof.stdout)["ms"])
+            for name, mode, env in [
+                ("dbg (tracer process)", "dbg", os.environ),
+                ("eprof", "eprof", os.environ),
+                ("fprof (tracing only)", "fprof", {**os.environ, "TMPDIR": tmp}),
+            ]:
+                if wanted(name):
+                    run = subprocess.run(erl + [mode], capture_output=True, text=True, check=True, env=env)
+                    times[name].append(last_json(run.stdout)["ms"])
             for name, plan_id in plans.items():
+                if not wanted(f"devtrace --plan ({name})"):
+                    continue
                 planned = subprocess.run(
                     [str(devtrace), "--data", str(data), "run", "--quiet", "--plan", plan_id, "--", *erl, "plain"],
                     capture_output=True, text=True, check=True,
@@ -105,12 +118,15 @@ def main() -> None:
     print(f"| variant | median ms (of {args.rounds}) | vs none | per hop over none | VM's max RSS |")
     print("|---|---|---|---|---|")
     for name, values in times.items():
+        if not values:
+            continue
         median = statistics.median(values)
         extra = (median - base) * 1e6 / hops
         peak = f"{statistics.median(rss[name]) / 1024:.0f} MiB" if rss.get(name) else ""
         print(f"| {name} | {median:.1f} | ×{median / base:.2f} | {extra:.0f} ns | {peak} |")
     print(f"\nring write from the NIF: {nif['ns_per_record']} ns a record (10 M records)")
-    print(f"last recordings: {notes[-2]}\n                 {notes[-1]}")
+    if notes:
+        print("last recordings: " + "\n                 ".join(notes[-2:]))
 
 
 if __name__ == "__main__":

@@ -69,6 +69,17 @@ def names(trace: dict) -> list[str]:
     return [s["name"] for s in trace["spans"]]
 
 
+def recorded_elixir_shop(store: Store, tmp_path: Path) -> tuple[Path, list[str]]:
+    """The Elixir shop (beam_plan_app/elixir) copied and recorded once with `--record`, so an
+    operation of it can be planned: its directory and its command."""
+    need("elixir")
+    app = tmp_path / "shop"
+    shutil.copytree(APP_DIR / "elixir", app)
+    command = ["elixir", "main.exs"]
+    run(store, ["--record"], command, app)
+    return app, command
+
+
 def assert_explained(trace: dict, operation: str) -> None:
     """Every call of the operation has its planned children covering most of its time."""
     spans = trace["spans"]
@@ -94,11 +105,7 @@ def assert_reply_linked(trace: dict, client_function: str, server_thread: str) -
 def test_an_elixir_operation_is_planned_from_its_source_and_recorded_by_the_plan(
     store: Store, runtime: Path, tmp_path: Path  # noqa: F811
 ):
-    need("elixir")
-    app = tmp_path / "shop"
-    shutil.copytree(APP_DIR / "elixir", app)
-    command = ["elixir", "main.exs"]
-    run(store, ["--record"], command, app)
+    app, command = recorded_elixir_shop(store, tmp_path)
 
     made, text = plan(store, "Shop.checkout/1", app)
     assert made["language"] == "elixir"
@@ -199,6 +206,34 @@ def test_an_erlang_operation_is_planned_from_its_source_and_recorded_by_the_plan
     }
     assert_reply_linked(trace, "inventory:reserve/1", "stock")
     assert_explained(trace, "shop:checkout/1")
+
+
+def test_a_plan_without_message_flows_records_its_calls_in_the_processes_that_ran_them_by_name(
+    store: Store, runtime: Path, tmp_path: Path  # noqa: F811
+):
+    """A plan with no message flow is traced by meta patterns, no process's flags set: the
+    server's callback and the helper it calls are still recorded call for call, in the lane of
+    the registered process that ran them, named by its registered name (which it had before
+    anything was traced), and nothing else is."""
+    app, command = recorded_elixir_shop(store, tmp_path)
+
+    made, _ = plan(store, "Shop.Inventory.handle_call/3", app)
+    assert {key: f["depth"] for key, f in functions(made).items()} == {
+        ("Elixir.Shop.Inventory", "handle_call/3"): 0,
+        ("Elixir.Shop.Inventory", "count_down/1"): 1,
+    }
+    assert made.get("flows", []) == [], "handle_call/3 sends to no server"
+
+    truth, trace, result = run(store, ["--plan", made["id"]], command, app)
+    assert "0 lost" in result.stderr, result.describe()
+    assert calls_by_function(trace) == {
+        "Shop.Inventory.handle_call/3": truth["checkouts"],
+        "Shop.Inventory.count_down/1": truth["checkouts"],
+    }
+    planned = [s for s in trace["spans"] if s["name"].startswith("Shop.Inventory.")]
+    assert {s["attributes"]["thread.name"] for s in planned} == {"Shop.Inventory"}
+    assert not [s for s in trace["spans"] if s["name"] == "receive"], "no message is traced"
+    assert_explained(trace, "Shop.Inventory.handle_call/3")
 
 
 def test_a_beam_operation_whose_source_is_elsewhere_is_named_with_the_fix(

@@ -7,7 +7,7 @@
 //! (or was killed) — in lossless mode also while it runs — and turns it into spans.
 //!
 //! Owns: the NIF entry and its functions (`open/4`, `enabled/3`, `trace/5`, `stats/0`,
-//! `summary/2`, `bench_write/1`, `initial_call/1`, `exit_told/1`), the tracer's per-thread state ([`tracer`]), the bounded,
+//! `summary/2`, `bench_write/1`, `initial_call/1`, `exit_told/1`, `seen/0`, `name/2`), the tracer's per-thread state ([`tracer`]), the bounded,
 //! redacted term summaries ([`summary`]) and the recognition of `gen_statem` callbacks
 //! ([`statem`]). Must not: run Erlang code (no callbacks into the VM's code, no messages),
 //! allocate per event beyond a summary's text, or block a scheduler except in lossless mode
@@ -49,6 +49,7 @@ struct Atoms {
     values: Term,
     lossless: Term,
     state: Term,
+    announce: Term,
     tags: [(Term, Tag); 12],
 }
 
@@ -72,6 +73,7 @@ unsafe extern "C" fn load(env: *mut ErlNifEnv, _priv: *mut *mut c_void, _info: T
         values: atom(env, c"values"),
         lossless: atom(env, c"lossless"),
         state: atom(env, c"state"),
+        announce: atom(env, c"announce"),
         tags: [
             (atom(env, c"call"), Tag::Call),
             (atom(env, c"return_from"), Tag::ReturnFrom),
@@ -177,7 +179,8 @@ fn error(env: *mut ErlNifEnv, text: &str) -> Term {
 /// arguments and results), `lossless` (a full ring makes the traced process wait for the
 /// reader), `{seconds, N}` (the flight recorder's window, said in the file's metadata),
 /// `state` or `{state, Modules}` (the state of every recorded GenServer, or of those
-/// modules', before and after each callback; with `values`). Once per VM: a second open is
+/// modules', before and after each callback; with `values`), `announce` (keep the processes
+/// seen for the first time for `seen/0`). Once per VM: a second open is
 /// `{error, already_open}`.
 unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) -> Term {
     let a = atoms();
@@ -242,6 +245,7 @@ unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) 
         state: state_options(env, &flags),
         known: Known::new(env),
         plan: plan_functions(env, &flags),
+        announce: flags.contains(&a.announce),
     };
     let _ = TRACER.set(Tracer::new(file, options));
     a.ok
@@ -327,6 +331,37 @@ fn plan_functions(env: *mut ErlNifEnv, flags: &[Term]) -> Option<WordSet<(Term, 
             })
             .collect(),
     )
+}
+
+/// `seen()`: the processes the tracer saw for the first time since the last call (with the
+/// `announce` flag; `[]` otherwise or before `open`).
+unsafe extern "C" fn seen(env: *mut ErlNifEnv, _argc: c_int, _argv: *const Term) -> Term {
+    let pids = TRACER.get().map(Tracer::take_seen).unwrap_or_default();
+    // SAFETY: local pids are immediate terms, valid in this env.
+    unsafe { ffi::enif_make_list_from_array(env, pids.as_ptr(), pids.len() as _) }
+}
+
+/// `name(Pid, Name)`: records that process `Pid` has the registered name `Name` (an atom), as
+/// its `register` trace event would have (for a process registered before it was traced).
+unsafe extern "C" fn name(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) -> Term {
+    let a = atoms();
+    // SAFETY: the VM passes 2 arguments.
+    let args = unsafe { std::slice::from_raw_parts(argv, 2) };
+    // SAFETY: terms of this env.
+    let (is_pid, is_atom) = unsafe {
+        (
+            ffi::enif_is_pid(env, args[0]),
+            ffi::enif_is_atom(env, args[1]),
+        )
+    };
+    if is_pid == 0 || is_atom == 0 {
+        // SAFETY: making the badarg exception in this env.
+        return unsafe { ffi::enif_make_badarg(env) };
+    }
+    if let Some(t) = TRACER.get() {
+        t.trace(env, Tag::Register, args[0], args[1], None);
+    }
+    a.ok
 }
 
 /// `stats()`: `{Events, ValuesNotKept, WriterWaits, WaitsGivenUp}` (0s before `open`).
@@ -460,7 +495,7 @@ fn make_binary(env: *mut ErlNifEnv, bytes: &[u8]) -> Term {
     term
 }
 
-static FUNCS: [ErlNifFunc; 8] = [
+static FUNCS: [ErlNifFunc; 10] = [
     ErlNifFunc {
         name: c"enabled".as_ptr(),
         arity: 3,
@@ -507,6 +542,18 @@ static FUNCS: [ErlNifFunc; 8] = [
         name: c"exit_told".as_ptr(),
         arity: 1,
         fptr: exit_told,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"seen".as_ptr(),
+        arity: 0,
+        fptr: seen,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"name".as_ptr(),
+        arity: 2,
+        fptr: name,
         flags: 0,
     },
 ];

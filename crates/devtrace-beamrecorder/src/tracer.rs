@@ -47,6 +47,10 @@ pub struct Options {
     /// (a module loaded later is traced whole until the runtime narrows its patterns; the
     /// calls of its other functions are dropped here meanwhile).
     pub plan: Option<WordSet<(Term, Term, u32)>>,
+    /// Keep the processes seen for the first time for the runtime to take ([`Tracer::take_seen`]):
+    /// a plan traced by meta patterns sets no process's flags, so the runtime names and follows
+    /// only the processes that ran its functions.
+    pub announce: bool,
 }
 
 impl Options {
@@ -227,7 +231,14 @@ pub struct Tracer {
     /// Who each live process is (its spawn's parent and initial calls, whether it registered a
     /// name), re-written the first time it writes into a chunk; forgotten at its exit.
     identities: Mutex<WordMap<u64, Identity>>,
+    /// The processes seen for the first time since the runtime last took them (with
+    /// `announce`; local pids are immediate terms, valid in every env), at most [`SEEN_KEPT`].
+    seen: Mutex<Vec<Term>>,
 }
+
+/// Processes seen for the first time kept until the runtime takes them (it does every few
+/// milliseconds; beyond this, a process is left unnamed rather than memory grown).
+const SEEN_KEPT: usize = 65_536;
 
 /// What the identity records of a process say (`beam::BeamKind::Parent` and after).
 #[derive(Default, Clone)]
@@ -321,7 +332,13 @@ impl Tracer {
             statem_generation: AtomicU32::new(0),
             statem_calls: Mutex::new(WordMap::default()),
             identities: Mutex::new(WordMap::default()),
+            seen: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The processes seen for the first time since the last call (see [`Options::announce`]).
+    pub fn take_seen(&self) -> Vec<Term> {
+        std::mem::take(&mut *self.seen.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Notes that `module` is a `gen_statem` callback module.
@@ -463,6 +480,12 @@ impl Tracer {
         }
         if names.processes.insert(key) {
             let _ = env;
+            if self.options.announce {
+                let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                if seen.len() < SEEN_KEPT {
+                    seen.push(pid);
+                }
+            }
             let registered = self
                 .identities
                 .lock()

@@ -110,7 +110,10 @@ plan(PlanPath) -> devtrace_beam_plan:read(PlanPath).
 open({error, _} = NoPlan, _Path, _Mib, _Excluded, _Flags) ->
     NoPlan;
 open({ok, Plan}, Path, Mib, Excluded, Flags) ->
+    %% A plan without message flows follows only the processes that run its functions: the
+    %% tracer keeps those it sees first for devtrace_beam_plan's watcher.
     PlanFlags = case Plan of
+                    #{functions := Planned, messages := []} -> [{plan, Planned}, announce];
                     #{functions := Planned} -> [{plan, Planned}];
                     none -> []
                 end,

@@ -5,7 +5,7 @@
 -module(devtrace_beam_tracer).
 
 -export([enabled/3, trace/5, open/4, stats/0, summary/2, bench_write/1, initial_call/1,
-         exit_told/1, nif_file/0]).
+         exit_told/1, seen/0, name/2, nif_file/0]).
 
 -on_load(load/0).
 
@@ -45,3 +45,8 @@ bench_write(_N) -> erlang:nif_error(not_loaded).
 initial_call(_MFA) -> erlang:nif_error(not_loaded).
 %% @doc The pid whose exit Message tells of (a monitor's 'DOWN', a trapped 'EXIT'), or none.
 exit_told(_Message) -> erlang:nif_error(not_loaded).
+%% @doc The processes the tracer saw for the first time since the last call (when opened with
+%% the `announce' flag: a plan traced by meta patterns).
+seen() -> erlang:nif_error(not_loaded).
+%% @doc Records that process Pid has the registered name Name (registered before it was traced).
+name(_Pid, _Name) -> erlang:nif_error(not_loaded).

@@ -1,9 +1,14 @@
 # ExUnit tests of devtrace_beam_plan, the runtime's side of `devtrace run --plan` (scripts/test-beam
 # runs `elixir -pa <runtime ebin> sdk/beam/test/devtrace_beam_plan_test.exs`): the plan file
 # devtrace writes is read back atom for atom, and the message patterns of a plan's flows are
-# match specs the VM accepts that let through exactly the flows' messages. (The planned run
-# itself: tests/e2e/test_beam_plan.py.)
+# match specs the VM accepts that let through exactly the flows' messages; a plan without flows
+# is traced by meta patterns, with no process's flags but those of the processes that ran it.
+# (The planned run itself: tests/e2e/test_beam_plan.py.)
 ExUnit.start()
+
+defmodule DevtraceBeamPlanTest.Probe do
+  def work(n), do: n + 1
+end
 
 defmodule DevtraceBeamPlanTest do
   use ExUnit.Case, async: true
@@ -80,5 +85,48 @@ defmodule DevtraceBeamPlanTest do
     assert :devtrace_beam_plan.message_specs([]) == {[], []}
     {sends, _} = :devtrace_beam_plan.message_specs([{:info, Shop.Log, :undefined}])
     assert passes?(sends, [self(), {:anything, 1}])
+  end
+
+  # Polls `check` for up to a second (the watcher looks every 10 ms).
+  defp eventually(check, tries \\ 100) do
+    cond do
+      check.() -> true
+      tries == 0 -> false
+      true -> Process.sleep(10) && eventually(check, tries - 1)
+    end
+  end
+
+  test "a plan without flows sets no process's flags and follows only the processes that run it" do
+    dir = Path.join(System.tmp_dir!(), "devtrace-plan-meta-#{System.unique_integer([:positive])}")
+    File.mkdir_p!(dir)
+    on_exit(fn -> File.rm_rf(dir) end)
+    plan = Path.join(dir, "plan.terms")
+    File.write!(plan, "{function, 'Elixir.DevtraceBeamPlanTest.Probe', work, 1}.\n")
+
+    :ok =
+      :devtrace_beam.start(%{
+        path: Path.join(dir, "devtrace-beam-test.ring"),
+        mib: 8,
+        plan: String.to_charlist(plan)
+      })
+
+    probe = DevtraceBeamPlanTest.Probe
+    assert :erlang.trace_info({probe, :work, 1}, :meta) == {:meta, {:devtrace_beam_tracer, []}}
+    assert :erlang.trace_info({probe, :work, 1}, :traced) == {:traced, false}
+    assert :erlang.trace_info(:new_processes, :flags) == {:flags, []}
+
+    worker =
+      spawn(fn ->
+        Process.register(self(), :plan_probe_worker)
+        2 = probe.work(1)
+        receive do: (:stop -> :ok)
+      end)
+
+    idle = spawn(fn -> receive do: (:stop -> :ok) end)
+    assert eventually(fn -> :erlang.trace_info(worker, :flags) == {:flags, [:procs]} end)
+    assert :erlang.trace_info(worker, :tracer) == {:tracer, {:devtrace_beam_tracer, []}}
+    assert :erlang.trace_info(idle, :flags) == {:flags, []}
+    send(worker, :stop)
+    send(idle, :stop)
   end
 end
