@@ -353,6 +353,17 @@ def test_a_mix_projects_delegates_injected_functions_and_servers_passed_in_are_p
     assert_reply_linked(trace, "Kiosk.Stock.request/2", "Kiosk.Stock")
     assert_reply_linked(trace, "Kiosk.Ledger.request/2", "Kiosk.Ledger")
 
+    # A plan without message flows is traced by meta patterns: under `mix run` its modules load
+    # after the VM starts, caught as they load and narrowed to the plan's functions the same way.
+    made, _ = plan(store, "Kiosk.price/1", app)
+    assert made.get("flows", []) == []
+    truth, trace, result = run(store, ["--plan", made["id"]], command, app)
+    assert "0 lost" in result.stderr, result.describe()
+    assert calls_by_function(trace) == {
+        "Kiosk.price/1": 2 * truth["sells"],
+        "Kiosk.Pricing.price_of/1": 2 * truth["sells"],
+    }, "only the plan's two functions, every call, though their modules loaded after recording began"
+
 
 def test_an_erlang_server_and_module_passed_as_arguments_are_followed_and_recorded(
     store: Store, runtime: Path, tmp_path: Path  # noqa: F811

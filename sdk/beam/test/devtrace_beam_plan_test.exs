@@ -2,7 +2,8 @@
 # runs `elixir -pa <runtime ebin> sdk/beam/test/devtrace_beam_plan_test.exs`): the plan file
 # devtrace writes is read back atom for atom, and the message patterns of a plan's flows are
 # match specs the VM accepts that let through exactly the flows' messages; a plan without flows
-# is traced by meta patterns, with no process's flags but those of the processes that ran it.
+# is traced by meta patterns, with no process's flags but those of the processes that ran it, and
+# a planned module that loads later is narrowed to its planned functions.
 # (The planned run itself: tests/e2e/test_beam_plan.py.)
 ExUnit.start()
 
@@ -100,8 +101,19 @@ defmodule DevtraceBeamPlanTest do
     dir = Path.join(System.tmp_dir!(), "devtrace-plan-meta-#{System.unique_integer([:positive])}")
     File.mkdir_p!(dir)
     on_exit(fn -> File.rm_rf(dir) end)
+    # A planned module not on the code path yet: caught by the `on_load' meta pattern when it
+    # loads, then narrowed to its planned function.
+    late = Path.join(dir, "late")
+    File.mkdir_p!(late)
+    source = Path.join(late, "devtrace_plan_late.erl")
+    File.write!(source, "-module(devtrace_plan_late).\n-export([planned/1, other/0]).\nplanned(X) -> X.\nother() -> ok.\n")
+    {:ok, :devtrace_plan_late} = :compile.file(String.to_charlist(source), outdir: String.to_charlist(late))
     plan = Path.join(dir, "plan.terms")
-    File.write!(plan, "{function, 'Elixir.DevtraceBeamPlanTest.Probe', work, 1}.\n")
+
+    File.write!(plan, """
+    {function, 'Elixir.DevtraceBeamPlanTest.Probe', work, 1}.
+    {function, devtrace_plan_late, planned, 1}.
+    """)
 
     :ok =
       :devtrace_beam.start(%{
@@ -128,5 +140,13 @@ defmodule DevtraceBeamPlanTest do
     assert :erlang.trace_info(idle, :flags) == {:flags, []}
     send(worker, :stop)
     send(idle, :stop)
+
+    true = Code.prepend_path(late)
+    {:module, :devtrace_plan_late} = :code.ensure_loaded(:devtrace_plan_late)
+    meta = {:meta, {:devtrace_beam_tracer, []}}
+    assert eventually(fn -> :erlang.trace_info({:devtrace_plan_late, :other, 0}, :meta) == {:meta, false} end)
+    assert :erlang.trace_info({:devtrace_plan_late, :planned, 1}, :meta) == meta
+    assert eventually(fn -> :erlang.trace_info(:on_load, :meta) == {:meta, false} end)
+    assert :erlang.trace_info(:new_processes, :flags) == {:flags, []}
   end
 end
