@@ -324,18 +324,7 @@ fn ancestors(parents: &[Option<usize>], index: usize) -> Vec<usize> {
 
 /// The spans where errors originated (propagations left out), in tree order.
 pub fn error_spans(trace: &AnalyzedTrace) -> Vec<usize> {
-    let keys: Vec<Option<(Option<String>, String)>> = trace
-        .spans
-        .spans
-        .iter()
-        .map(|s| error_key(s).map(|k| (k.exception_type, k.normalized_message)))
-        .collect();
-    let own_exception: Vec<bool> = trace
-        .spans
-        .spans
-        .iter()
-        .map(|s| exception_events(s).next().is_some())
-        .collect();
+    let (keys, own_exception) = keys_and_own_exceptions(trace);
     if keys.iter().all(Option::is_none) {
         return Vec::new();
     }
@@ -352,6 +341,20 @@ pub fn error_spans(trace: &AnalyzedTrace) -> Vec<usize> {
 
 /// A failure's error key: its exception type and normalised message.
 type Key = (Option<String>, String);
+
+/// Per span, its error key (`None`: no error) and whether it records an exception of its own.
+fn keys_and_own_exceptions(trace: &AnalyzedTrace) -> (Vec<Option<Key>>, Vec<bool>) {
+    let spans = &trace.spans.spans;
+    let keys = spans
+        .iter()
+        .map(|s| error_key(s).map(|k| (k.exception_type, k.normalized_message)))
+        .collect();
+    let own_exception = spans
+        .iter()
+        .map(|s| exception_events(s).next().is_some())
+        .collect();
+    (keys, own_exception)
+}
 
 /// Per span: it failed (`keys`) and a failure under it propagates into it — the module's
 /// rule: a failed descendant with the same key, or it has no exception of its own or an empty
@@ -718,105 +721,15 @@ fn build_group(
     let example_message = error_key(traces[last_t].span(last_s))
         .map(|k| k.message)
         .unwrap_or_default();
-
-    // The failing traces, with the end of their first failing span (what came after is a
-    // consequence of the failure, not a cause).
-    let mut failing: BTreeMap<usize, u64> = BTreeMap::new();
-    for &(t, s) in &builder.occurrences {
-        let end = traces[t].span(s).end_unix_nano;
-        failing
-            .entry(t)
-            .and_modify(|e| *e = (*e).min(end))
-            .or_insert(end);
-    }
-    let mut root_counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for &t in failing.keys() {
-        if let Some(name) = root_name(&traces[t]) {
-            *root_counts.entry(name).or_default() += 1;
-        }
-    }
-    let root_operation = root_counts
-        .iter()
-        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-        .map(|(name, _)| (*name).to_owned())
-        .unwrap_or_default();
-
-    let failing_runs: Vec<(usize, u64)> = failing
-        .iter()
-        .filter(|(t, _)| root_name(&traces[**t]) == Some(root_operation.as_str()))
-        .map(|(t, end)| (*t, *end))
-        .collect();
-    let passing_runs: Vec<usize> = traces
-        .iter()
-        .enumerate()
-        .filter(|(_, trace)| root_name(trace) == Some(root_operation.as_str()) && !has_error(trace))
-        .map(|(t, _)| t)
-        .collect();
-    let (correlation, no_correlation_reason) = if failing_runs.len() < thresholds.min_failing_runs
-        || passing_runs.len() < thresholds.min_passing_runs
-    {
-        (
-            None,
-            Some(format!(
-                "too few runs of {} to correlate ({} failing, {} passing; needs {} and {})",
-                devtrace_model::recorded::name(&root_operation),
-                failing_runs.len(),
-                passing_runs.len(),
-                thresholds.min_failing_runs,
-                thresholds.min_passing_runs
-            )),
-        )
-    } else {
-        let failing_features: Vec<RunFeatures> = failing_runs
-            .iter()
-            .map(|&(t, cutoff)| {
-                let trace = &traces[t];
-                let mut occurrences: Vec<usize> = builder
-                    .occurrences
-                    .iter()
-                    .filter(|(o, _)| *o == t)
-                    .map(|(_, s)| *s)
-                    .collect();
-                // Outer occurrences first: one under another is already in with its subtree
-                // (nested failures would otherwise cost depth² in a deep chain).
-                occurrences.sort_unstable_by_key(|s| trace.tree.position[*s]);
-                let mut failed: HashSet<usize> = HashSet::new();
-                for s in occurrences {
-                    if failed.insert(s) {
-                        failed.extend(trace.descendants(s).iter().copied());
-                    }
-                }
-                RunFeatures::of(trace, Some(cutoff), &failed)
-            })
-            .collect();
-        for &t in &passing_runs {
-            passing_cache
-                .entry(t)
-                .or_insert_with(|| RunFeatures::of(&traces[t], None, &HashSet::new()));
-        }
-        let passing_features: Vec<&RunFeatures> =
-            passing_runs.iter().map(|t| &passing_cache[t]).collect();
-        let failing_refs: Vec<&RunFeatures> = failing_features.iter().collect();
-        match correlate(&failing_refs, &passing_features, thresholds) {
-            Some(mut found) => {
-                found.text = sentence(
-                    builder.key.exception_type.as_deref(),
-                    &builder.key.operation,
-                    &found,
-                );
-                (Some(found), None)
-            }
-            None => (
-                None,
-                Some(format!(
-                    "no attribute separates the {} failing runs of {root_operation} from the {} passing ones",
-                    failing_runs.len(),
-                    passing_runs.len()
-                )),
-            ),
-        }
-    };
-
+    let failing = failing_ends(traces, &builder.occurrences);
+    let root_operation = commonest_root(traces, &failing);
+    let (correlation, no_correlation_reason) = correlation_of(
+        traces,
+        &builder,
+        (&failing, &root_operation),
+        thresholds,
+        passing_cache,
+    );
     let contained_traces = failing
         .keys()
         .filter(|t| {
@@ -843,6 +756,127 @@ fn build_group(
         no_correlation_reason,
         occurrences,
     })
+}
+
+/// The failing traces, with the end of their first failing span (what came after is a
+/// consequence of the failure, not a cause).
+fn failing_ends(traces: &[AnalyzedTrace], occurrences: &[(usize, usize)]) -> BTreeMap<usize, u64> {
+    let mut failing: BTreeMap<usize, u64> = BTreeMap::new();
+    for &(t, s) in occurrences {
+        let end = traces[t].span(s).end_unix_nano;
+        failing
+            .entry(t)
+            .and_modify(|e| *e = (*e).min(end))
+            .or_insert(end);
+    }
+    failing
+}
+
+/// The root operation most of the failing traces share (by name, ties to the first name).
+fn commonest_root(traces: &[AnalyzedTrace], failing: &BTreeMap<usize, u64>) -> String {
+    let mut root_counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for &t in failing.keys() {
+        if let Some(name) = root_name(&traces[t]) {
+            *root_counts.entry(name).or_default() += 1;
+        }
+    }
+    root_counts
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(name, _)| (*name).to_owned())
+        .unwrap_or_default()
+}
+
+/// What separates the failing runs of `root_operation` from its passing ones, or why
+/// nothing could be said.
+fn correlation_of(
+    traces: &[AnalyzedTrace],
+    builder: &Builder,
+    (failing, root_operation): (&BTreeMap<usize, u64>, &str),
+    thresholds: &Thresholds,
+    passing_cache: &mut HashMap<usize, RunFeatures>,
+) -> (Option<Correlation>, Option<String>) {
+    let failing_runs: Vec<(usize, u64)> = failing
+        .iter()
+        .filter(|(t, _)| root_name(&traces[**t]) == Some(root_operation))
+        .map(|(t, end)| (*t, *end))
+        .collect();
+    let passing_runs: Vec<usize> = traces
+        .iter()
+        .enumerate()
+        .filter(|(_, trace)| root_name(trace) == Some(root_operation) && !has_error(trace))
+        .map(|(t, _)| t)
+        .collect();
+    if failing_runs.len() < thresholds.min_failing_runs
+        || passing_runs.len() < thresholds.min_passing_runs
+    {
+        return (
+            None,
+            Some(format!(
+                "too few runs of {} to correlate ({} failing, {} passing; needs {} and {})",
+                devtrace_model::recorded::name(root_operation),
+                failing_runs.len(),
+                passing_runs.len(),
+                thresholds.min_failing_runs,
+                thresholds.min_passing_runs
+            )),
+        );
+    }
+    let failing_features: Vec<RunFeatures> = failing_runs
+        .iter()
+        .map(|&(t, cutoff)| failing_features(&traces[t], t, cutoff, &builder.occurrences))
+        .collect();
+    for &t in &passing_runs {
+        passing_cache
+            .entry(t)
+            .or_insert_with(|| RunFeatures::of(&traces[t], None, &HashSet::new()));
+    }
+    let passing_features: Vec<&RunFeatures> =
+        passing_runs.iter().map(|t| &passing_cache[t]).collect();
+    let failing_refs: Vec<&RunFeatures> = failing_features.iter().collect();
+    match correlate(&failing_refs, &passing_features, thresholds) {
+        Some(mut found) => {
+            found.text = sentence(
+                builder.key.exception_type.as_deref(),
+                &builder.key.operation,
+                &found,
+            );
+            (Some(found), None)
+        }
+        None => (
+            None,
+            Some(format!(
+                "no attribute separates the {} failing runs of {root_operation} from the {} passing ones",
+                failing_runs.len(),
+                passing_runs.len()
+            )),
+        ),
+    }
+}
+
+/// The features of failing run `t` (`trace`) up to `cutoff`, its failed spans' subtrees left
+/// out.
+fn failing_features(
+    trace: &AnalyzedTrace,
+    t: usize,
+    cutoff: u64,
+    occurrences: &[(usize, usize)],
+) -> RunFeatures {
+    let mut in_trace: Vec<usize> = occurrences
+        .iter()
+        .filter(|(o, _)| *o == t)
+        .map(|(_, s)| *s)
+        .collect();
+    // Outer occurrences first: one under another is already in with its subtree
+    // (nested failures would otherwise cost depth² in a deep chain).
+    in_trace.sort_unstable_by_key(|s| trace.tree.position[*s]);
+    let mut failed: HashSet<usize> = HashSet::new();
+    for s in in_trace {
+        if failed.insert(s) {
+            failed.extend(trace.descendants(s).iter().copied());
+        }
+    }
+    RunFeatures::of(trace, Some(cutoff), &failed)
 }
 
 /// "timeouts", "KeyError failures", "failures".
@@ -3012,18 +3046,8 @@ pub(crate) mod tests {
         }
 
         pub fn error_spans(trace: &AnalyzedTrace) -> Vec<usize> {
-            let keys: Vec<Option<Key>> = trace
-                .spans
-                .spans
-                .iter()
-                .map(|s| error_key(s).map(|k| (k.exception_type, k.normalized_message)))
-                .collect();
-            let own_exception: Vec<bool> = trace
-                .spans
-                .spans
-                .iter()
-                .map(|s| exception_events(s).next().is_some())
-                .collect();
+            // The same inputs; what is checked is how they are combined, ancestor by ancestor.
+            let (keys, own_exception) = keys_and_own_exceptions(trace);
             let parents = parent_indices(trace);
             let passed_on = propagated_exceptions(trace);
             let mut propagated = vec![false; keys.len()];

@@ -171,7 +171,7 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         span_id: Vec::with_capacity(n),
         parent: Vec::with_capacity(n),
         depth: Vec::with_capacity(n),
-        subtree_end: vec![0; n],
+        subtree_end: Vec::new(),
         start: Vec::with_capacity(n),
         duration: Vec::with_capacity(n),
         self_time: Vec::with_capacity(n),
@@ -218,24 +218,43 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
         view.log_count
             .push(logs_per_span.get(&span.span_id).copied().unwrap_or(0));
     }
-    // Subtree ends, from the last row back: a row's subtree ends where its last child's does.
-    for row in (0..n).rev() {
+    view.subtree_end = subtree_ends(trace, &order, &row_of);
+    view.on_critical_path = on_critical_path(&view.parent, &view.critical);
+    view.folds = folds(trace, &row_of);
+    view.strings = strings;
+    view
+}
+
+/// Per row, the row after its subtree, from the last row back: a row's subtree ends where its
+/// last child's does.
+fn subtree_ends(trace: &AnalyzedTrace, order: &[(usize, usize)], row_of: &[u32]) -> Vec<u32> {
+    let mut subtree_end = vec![0u32; order.len()];
+    for row in (0..order.len()).rev() {
         let i = order[row].0;
-        view.subtree_end[row] = match trace.tree.children[i].last() {
-            Some(&last) => view.subtree_end[row_of[last] as usize],
+        subtree_end[row] = match trace.tree.children[i].last() {
+            Some(&last) => subtree_end[row_of[last] as usize],
             None => row as u32 + 1,
         };
     }
-    // A row's subtree is rows row..subtree_end[row]; summing from the last row back gives
-    // each subtree's time on the path.
-    let mut subtree_credit = view.critical.clone();
-    for row in (0..n).rev() {
-        if let Ok(parent) = usize::try_from(view.parent[row]) {
-            subtree_credit[parent] += subtree_credit[row];
+    subtree_end
+}
+
+/// Per row, whether its subtree holds time on the critical path: a row's subtree is rows
+/// row..subtree_end[row], so summing from the last row back gives each subtree's time on it.
+fn on_critical_path(parent: &[i64], critical: &[u64]) -> Vec<bool> {
+    let mut subtree_credit = critical.to_vec();
+    for row in (0..parent.len()).rev() {
+        if let Ok(p) = usize::try_from(parent[row]) {
+            subtree_credit[p] += subtree_credit[row];
         }
     }
-    view.on_critical_path = subtree_credit.iter().map(|c| *c > 0).collect();
+    subtree_credit.iter().map(|c| *c > 0).collect()
+}
+
+/// The runs of same-named siblings folded into one row each, by first row.
+fn folds(trace: &AnalyzedTrace, row_of: &[u32]) -> Vec<Fold> {
     let first_failure = first_failure_under(trace);
+    let mut folds = Vec::new();
     for children in &trace.tree.children {
         for folded in fold_children(&trace.spans, children, DEFAULT_MIN_RUN) {
             if let FoldedChild::Run {
@@ -248,7 +267,7 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
                 // A failure anywhere in a member's subtree counts: folding must not hide it.
                 let failures: Vec<usize> =
                     members.iter().filter_map(|m| first_failure[*m]).collect();
-                view.folds.push(Fold {
+                folds.push(Fold {
                     first_row: row_of[members[0]],
                     last_row: row_of[*members.last().expect("a run has members")],
                     count: members.len() as u32,
@@ -264,9 +283,8 @@ pub fn waterfall(trace: &AnalyzedTrace, summary: &TraceSummary, logs: &LogBatch)
             }
         }
     }
-    view.folds.sort_by_key(|f| f.first_row);
-    view.strings = strings;
-    view
+    folds.sort_by_key(|f| f.first_row);
+    folds
 }
 
 /// Per span, the first failed span of its subtree in tree order (itself first): one pass from
