@@ -235,19 +235,25 @@ def test_record_seconds_0_keeps_everything(store: Store, runtime: Path, tmp_path
     assert BEFORE_WINDOW not in server["attributes"]
 
 
-def test_recover_writes_the_window_a_killed_vm_left(store: Store, runtime: Path, tmp_path: Path):
-    # The runtime started by the VM's own flags, as a Mix project's config or a hand-set
-    # environment would, with no `devtrace run` to read the file when the VM dies.
-    elixir = need("elixir")
-    rings = tmp_path / "rings"
-    rings.mkdir()
-    env = clean_env(
+def flight_without_run(runtime: Path, rings: Path, **extra: str) -> dict[str, str]:
+    """The environment that records a VM with a one-second flight recorder into `rings`, the
+    runtime started by the VM's own flags (as a Mix project's config or a hand-set environment
+    would), with no `devtrace run` to read the file when the VM ends."""
+    return clean_env(
         ERL_LIBS=str(runtime),
         ERL_AFLAGS="-s devtrace_beam start",
         DEVTRACE_BEAM_DIR=str(rings),
         DEVTRACE_BEAM_LOSSLESS="0",
         DEVTRACE_BEAM_SECONDS="1",
+        **extra,
     )
+
+
+def test_recover_writes_the_window_a_killed_vm_left(store: Store, runtime: Path, tmp_path: Path):
+    elixir = need("elixir")
+    rings = tmp_path / "rings"
+    rings.mkdir()
+    env = flight_without_run(runtime, rings)
     proc = subprocess.run([elixir, str(PROGRAM), "kill", "1500", "1"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode in (-9, 128 + 9), proc.stderr
     truth = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("{")))
@@ -359,14 +365,7 @@ def test_recover_keeps_the_last_calls_values_of_a_file_a_vm_left(store: Store, r
     elixir = need("elixir")
     rings = tmp_path / "rings"
     rings.mkdir()
-    env = clean_env(
-        ERL_LIBS=str(runtime),
-        ERL_AFLAGS="-s devtrace_beam start",
-        DEVTRACE_BEAM_DIR=str(rings),
-        DEVTRACE_BEAM_LOSSLESS="0",
-        DEVTRACE_BEAM_SECONDS="1",
-        DEVTRACE_BEAM_MIB="2",
-    )
+    env = flight_without_run(runtime, rings, DEVTRACE_BEAM_MIB="2")
     proc = subprocess.run([elixir, str(VALUES_PROGRAM), "1500", "1000", "2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "(ArithmeticError)" in proc.stderr, proc.stderr
     truth = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("{")))

@@ -69,6 +69,15 @@ def names(trace: dict) -> list[str]:
     return [s["name"] for s in trace["spans"]]
 
 
+def compiled_erlang_app(source: Path, app: Path) -> Path:
+    """An Erlang program's directory copied to `app` and compiled there with erlc."""
+    erlc = need("erlc")
+    need("erl")
+    shutil.copytree(source, app)
+    subprocess.run([erlc, "-o", str(app), *sorted(str(p) for p in app.glob("*.erl"))], cwd=app, check=True)
+    return app
+
+
 def recorded_elixir_shop(store: Store, tmp_path: Path) -> tuple[Path, list[str]]:
     """The Elixir shop (beam_plan_app/elixir) copied and recorded once with `--record`, so an
     operation of it can be planned: its directory and its command."""
@@ -165,11 +174,7 @@ def test_an_elixir_operation_is_planned_from_its_source_and_recorded_by_the_plan
 def test_an_erlang_operation_is_planned_from_its_source_and_recorded_by_the_plan(
     store: Store, runtime: Path, tmp_path: Path  # noqa: F811
 ):
-    erlc = need("erlc")
-    need("erl")
-    app = tmp_path / "shop"
-    shutil.copytree(APP_DIR / "erlang", app)
-    subprocess.run([erlc, "-o", str(app), *sorted(str(p) for p in app.glob("*.erl"))], check=True)
+    app = compiled_erlang_app(APP_DIR / "erlang", tmp_path / "shop")
     command = ["erl", "-noshell", "-s", "shop", "main", "-s", "init", "stop"]
     run(store, ["--record"], command, app)
 
@@ -368,11 +373,7 @@ def test_a_mix_projects_delegates_injected_functions_and_servers_passed_in_are_p
 def test_an_erlang_server_and_module_passed_as_arguments_are_followed_and_recorded(
     store: Store, runtime: Path, tmp_path: Path  # noqa: F811
 ):
-    erlc = need("erlc")
-    need("erl")
-    app = tmp_path / "till"
-    shutil.copytree(BEAM_APPS / "plan_erlang", app)
-    subprocess.run([erlc, "-o", str(app), *sorted(str(p) for p in app.glob("*.erl"))], cwd=app, check=True)
+    app = compiled_erlang_app(BEAM_APPS / "plan_erlang", tmp_path / "till")
     command = ["erl", "-noshell", "-s", "till", "main", "-s", "init", "stop"]
     run(store, ["--record"], command, app)
 

@@ -227,15 +227,20 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn walks_depth_first_in_start_order_with_orphans_as_roots() {
-        let b = batch(vec![
+    /// A root with two children given out of order, a grandchild, and an orphan.
+    fn family() -> SpanBatch {
+        batch(vec![
             span(3, Some(1), "late-child", 50, 60),
             span(1, None, "root", 0, 100),
             span(2, Some(1), "early-child", 10, 40),
             span(4, Some(2), "grandchild", 15, 20),
             span(5, Some(99), "orphan", 5, 6),
-        ]);
+        ])
+    }
+
+    #[test]
+    fn walks_depth_first_in_start_order_with_orphans_as_roots() {
+        let b = family();
         let tree = TraceTree::build(&b);
         let order: Vec<(&str, usize)> = tree
             .walk()
@@ -255,13 +260,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_subtree_is_a_slice_of_the_walk() {
-        let b = batch(vec![
-            span(3, Some(1), "late-child", 50, 60),
-            span(1, None, "root", 0, 100),
-            span(2, Some(1), "early-child", 10, 40),
-            span(4, Some(2), "grandchild", 15, 20),
-            span(5, Some(99), "orphan", 5, 6),
-        ]);
+        let b = family();
         let tree = TraceTree::build(&b);
         assert_eq!(tree.preorder, [1, 2, 3, 0, 4]);
         assert_eq!(tree.subtree(1), [1, 2, 3, 0]);

@@ -6,12 +6,8 @@
 mod common;
 
 use devtrace_mcp::DevtraceMcp;
-use devtrace_mcp::selftrace::Transport;
 use devtrace_model::TraceId;
-use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
-use devtrace_store::{StoreWriter, prepare_spans};
 use serde_json::json;
-use std::sync::Arc;
 
 const DEPTH: u64 = 100_000;
 
@@ -34,13 +30,7 @@ fn server() -> (tempfile::TempDir, DevtraceMcp) {
             )
         })
         .collect();
-    let mut writer = SqliteWriter::open(dir.path()).unwrap();
-    writer
-        .write(&[prepare_spans(common::batch(spans))])
-        .unwrap();
-    drop(writer);
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    (dir, DevtraceMcp::new(store, Transport::Stdio))
+    common::server_over(dir, spans)
 }
 
 #[test]

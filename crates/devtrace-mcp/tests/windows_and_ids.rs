@@ -5,12 +5,8 @@
 mod common;
 
 use devtrace_mcp::DevtraceMcp;
-use devtrace_mcp::selftrace::Transport;
 use devtrace_model::{KeyValue, SpanKind, TraceId};
-use devtrace_store::sqlite::{SqliteStore, SqliteWriter};
-use devtrace_store::{StoreWriter, prepare_spans};
 use serde_json::json;
-use std::sync::Arc;
 
 const T0: u64 = 1_763_730_000_000_000_000; // 2025-11-21 13:00:00 UTC
 const NOTE: &str = "note: no traces in the last hour; showing the hour before the newest trace, 2025-11-21 13:00:00 UTC\n";
@@ -40,13 +36,7 @@ fn server() -> (tempfile::TempDir, DevtraceMcp) {
         spans.push(query);
     }
     spans[2].status.code = devtrace_model::StatusCode::Error;
-    let mut writer = SqliteWriter::open(dir.path()).unwrap();
-    writer
-        .write(&[prepare_spans(common::batch(spans))])
-        .unwrap();
-    drop(writer);
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    (dir, DevtraceMcp::new(store, Transport::Stdio))
+    common::server_over(dir, spans)
 }
 
 #[test]

@@ -292,3 +292,18 @@ fn shift(value: &mut serde_json::Value, from: &str, to: &str, nanos: u64) {
         _ => {}
     }
 }
+
+/// An MCP server over a store in `dir` holding `spans` (one batch, written and committed).
+pub fn server_over(
+    dir: tempfile::TempDir,
+    spans: Vec<Span>,
+) -> (tempfile::TempDir, devtrace_mcp::DevtraceMcp) {
+    let mut writer = SqliteWriter::open(dir.path()).unwrap();
+    writer.write(&[prepare_spans(batch(spans))]).unwrap();
+    drop(writer);
+    let store = Arc::new(devtrace_store::sqlite::SqliteStore::open(dir.path()).unwrap());
+    (
+        dir,
+        devtrace_mcp::DevtraceMcp::new(store, devtrace_mcp::selftrace::Transport::Stdio),
+    )
+}
