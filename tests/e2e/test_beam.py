@@ -384,10 +384,12 @@ def shop_project(tmp_path: Path) -> Path:
     return project
 
 
-def recorded_command(store: Store, command: list[str], cwd: Path, typed: str | None = None) -> tuple[CliResult, dict]:
-    """`devtrace run --record -- command` in `cwd` (with `typed` on its standard input): the result,
-    checked to have succeeded with no event lost, and the stored trace."""
-    argv = ["--data", str(store.data_dir), "run", "--record", "--", *command]
+def recorded_command(
+    store: Store, command: list[str], cwd: Path, typed: str | None = None, flags: tuple[str, ...] = ()
+) -> tuple[CliResult, dict]:
+    """`devtrace run --record [flags] -- command` in `cwd` (with `typed` on its standard input):
+    the result, checked to have succeeded with no event lost, and the stored trace."""
+    argv = ["--data", str(store.data_dir), "run", "--record", *flags, "--", *command]
     proc = subprocess.run(
         [str(store.bin), *argv], cwd=cwd, env=clean_env(), input=typed, capture_output=True, text=True, timeout=300
     )

@@ -66,6 +66,12 @@ impl ErlNifBinary {
     }
 }
 
+/// `ErlNifPid`: a local pid's term.
+#[repr(C)]
+pub struct ErlNifPid {
+    pub pid: Term,
+}
+
 /// `ErlNifMapIterator`: opaque here, with room to spare (the header's is 56 bytes).
 #[repr(C, align(8))]
 pub struct ErlNifMapIterator {
@@ -151,5 +157,6 @@ unsafe extern "C" {
     pub fn enif_make_new_binary(env: *mut ErlNifEnv, size: usize, term: *mut Term) -> *mut u8;
     pub fn enif_term_type(env: *mut ErlNifEnv, term: Term) -> c_int;
     pub fn enif_hash(kind: c_int, term: Term, salt: u64) -> u64;
+    pub fn enif_self(env: *mut ErlNifEnv, pid: *mut ErlNifPid) -> *mut ErlNifPid;
     pub fn enif_snprintf(buf: *mut c_char, size: usize, format: *const c_char, ...) -> c_int;
 }

@@ -7,7 +7,8 @@
 //! (or was killed) — in lossless mode also while it runs — and turns it into spans.
 //!
 //! Owns: the NIF entry and its functions (`open/4`, `enabled/3`, `trace/5`, `stats/0`,
-//! `summary/2`, `bench_write/1`, `initial_call/1`, `exit_told/1`, `seen/0`, `name/2`), the tracer's per-thread state ([`tracer`]), the bounded,
+//! `summary/2`, `bench_write/1`, `initial_call/1`, `exit_told/1`, `seen/0`, `name/2`, and the
+//! probes an instrumented module calls: [`probes`]), the tracer's per-thread state ([`tracer`]), the bounded,
 //! redacted term summaries ([`summary`]) and the recognition of `gen_statem` callbacks
 //! ([`statem`]). Must not: run Erlang code (no callbacks into the VM's code, no messages),
 //! allocate per event beyond a summary's text, or block a scheduler except in lossless mode
@@ -18,6 +19,7 @@
 //! keys) and none of rustler's encoders; it depends on devtrace-recorder and libc only.
 
 pub mod ffi;
+pub mod probes;
 pub mod statem;
 pub mod summary;
 pub mod tracer;
@@ -495,7 +497,7 @@ fn make_binary(env: *mut ErlNifEnv, bytes: &[u8]) -> Term {
     term
 }
 
-static FUNCS: [ErlNifFunc; 10] = [
+static FUNCS: [ErlNifFunc; 15] = [
     ErlNifFunc {
         name: c"enabled".as_ptr(),
         arity: 3,
@@ -554,6 +556,36 @@ static FUNCS: [ErlNifFunc; 10] = [
         name: c"name".as_ptr(),
         arity: 2,
         fptr: name,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"enter".as_ptr(),
+        arity: 3,
+        fptr: probes::enter,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"leave".as_ptr(),
+        arity: 4,
+        fptr: probes::leave,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"raised".as_ptr(),
+        arity: 5,
+        fptr: probes::raised,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"sent".as_ptr(),
+        arity: 1,
+        fptr: probes::sent,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"received".as_ptr(),
+        arity: 1,
+        fptr: probes::received,
         flags: 0,
     },
 ];

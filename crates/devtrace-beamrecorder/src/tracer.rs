@@ -674,9 +674,20 @@ impl Tracer {
     }
 
     fn call(&self, env: *mut ErlNifEnv, tracee: Term, mfa: Term) {
-        let Some([module, function, args]) = tuple3(env, mfa) else {
-            return;
-        };
+        if let Some([module, function, args]) = tuple3(env, mfa) {
+            self.called(env, tracee, (module, function), args);
+        }
+    }
+
+    /// A call of `module:function` with the list `args` by process `tracee` (a trace event's,
+    /// or an instrumented function's probe: crate::probes).
+    pub(crate) fn called(
+        &self,
+        env: *mut ErlNifEnv,
+        tracee: Term,
+        (module, function): (Term, Term),
+        args: Term,
+    ) {
         if self.options.excluded.contains(&module) {
             return;
         }
@@ -782,21 +793,33 @@ impl Tracer {
         let Some([module, function, arity]) = tuple3(env, mfa) else {
             return;
         };
-        if self.options.excluded.contains(&module) {
-            return;
-        }
         let mut n: std::os::raw::c_ulong = 0;
         // SAFETY: an integer term of this env.
         unsafe { ffi::enif_get_ulong(env, arity, &mut n) };
-        if !self.options.recorded(module, function, n as u32) {
+        self.left(env, tracee, (module, function, n as u32), extra, exception);
+    }
+
+    /// The return (`exception`: the exception, `extra` `{Class, Reason}`) of
+    /// `module:function/arity` in process `tracee`, `extra` the value returned (a trace
+    /// event's, or an instrumented function's probe: crate::probes).
+    pub(crate) fn left(
+        &self,
+        env: *mut ErlNifEnv,
+        tracee: Term,
+        (module, function, arity): (Term, Term, u32),
+        extra: Option<Term>,
+        exception: bool,
+    ) {
+        if self.options.excluded.contains(&module)
+            || !self.options.recorded(module, function, arity)
+        {
             return;
         }
-        let code = self.code(env, module, function, n as u32);
+        let code = self.code(env, module, function, arity);
         let value = match (self.options.values, extra) {
             (true, Some(v)) => self.value(&self.summarizer(env).summary(v)),
             _ => 0,
         };
-        let arity = n as u32;
         if let Some(state) = self.options.state.as_ref().filter(|s| s.chosen(module)) {
             if self.is_statem(module) {
                 let result = extra.filter(|_| !exception);

@@ -655,6 +655,13 @@ pub struct RunArgs {
     /// With --record: most memory per process for the window, in MiB
     #[arg(long, value_name = "MIB", default_value_t = 64, requires = "record")]
     pub record_mib: u64,
+    /// With --record, for Erlang and Elixir: compile devtrace's probes into the program's
+    /// modules from their debug info as they load (Mix and rebar3 keep it; erlc needs
+    /// +debug_info) rather than trace them, so recording every call and message costs about a
+    /// third as much; OTP's own code is not probed but GenServer messages are, and a module
+    /// without debug info has its calls traced and its messages not recorded (docs/beam.md)
+    #[arg(long, requires = "record", conflicts_with = "plan")]
+    pub instrument: bool,
     /// Record exactly the functions of this instrumentation plan (`devtrace plan`), natively
     /// (Python) or by trace patterns on them alone, with the plan's messages (Erlang, Elixir);
     /// everything else runs at full speed

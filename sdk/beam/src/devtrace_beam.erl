@@ -24,10 +24,20 @@
 
 -define(DEFAULT_MIB, 64).
 -define(JANITOR_INTERVAL_MS, 200).
+%% Instrumenting: a module loaded from a directory the instrumenter has not seen yet is traced
+%% (its calls recorded, its messages not) until it has instrumented it.
+-define(INSTRUMENTER_INTERVAL_MS, 20).
+%% Looks for a module's file so many times (a second) before it is traced for good.
+-define(TRIES, 50).
+-define(FLAGS, [call, send, 'receive', procs, {tracer, devtrace_beam_tracer, []}]).
+%% Instrumented: the probes record calls and messages; the flags, lifecycles (and the calls of
+%% a module that could not be instrumented).
+-define(INSTRUMENTED_FLAGS, [call, procs, {tracer, devtrace_beam_tracer, []}]).
 
 %% @doc Starts recording as the environment says (`DEVTRACE_BEAM_DIR', `DEVTRACE_BEAM_MIB',
 %% `DEVTRACE_BEAM_VALUES', `DEVTRACE_BEAM_LOSSLESS', `DEVTRACE_BEAM_PLAN' (a plan's file:
-%% devtrace_beam_plan), `DEVTRACE_BEAM_SECONDS' (the flight
+%% devtrace_beam_plan), `DEVTRACE_BEAM_INSTRUMENT' (`1': probes compiled in rather than trace
+%% flags, devtrace_beam_instrument), `DEVTRACE_BEAM_SECONDS' (the flight
 %% recorder's window, written in the file's metadata for its reader), `DEVTRACE_BEAM_STATE');
 %% does nothing without a directory.
 start() ->
@@ -44,6 +54,7 @@ start() ->
                     lossless => os:getenv("DEVTRACE_BEAM_LOSSLESS", "1") =/= "0",
                     seconds => env_integer("DEVTRACE_BEAM_SECONDS", 0),
                     plan => os:getenv("DEVTRACE_BEAM_PLAN", ""),
+                    instrument => os:getenv("DEVTRACE_BEAM_INSTRUMENT", "0") =:= "1",
                     state => state_choice(os:getenv("DEVTRACE_BEAM_STATE", "all"))})
     end.
 
@@ -86,8 +97,10 @@ start(#{path := Path} = Options) ->
     Plan = plan(maps:get(plan, Options, "")),
     try open(Plan, Path, Mib, Excluded, Flags) of
         ok when Plan =:= {ok, none} ->
-            trace_modules(Excluded),
-            trace_processes(),
+            case maps:get(instrument, Options, false) of
+                true -> instrument(Excluded);
+                false -> trace_modules(Excluded), trace_processes(?FLAGS)
+            end,
             ok;
         ok ->
             {ok, Planned} = Plan,
@@ -177,13 +190,75 @@ is_elixir_dir(Parts) ->
 
 -define(MATCH_SPEC, [{'_', [], [{exception_trace}]}]).
 
+%% OTP's modules a GenServer's or a state machine's messages are sent and received in: their
+%% sends and receives are instrumented (not their calls) when the program's modules are.
+-define(OTP_MESSAGING, [gen, gen_server, gen_statem]).
+
+%% `DEVTRACE_BEAM_INSTRUMENT=1': the program's modules are instrumented — those on the code
+%% path and loaded now, and an instrumenter process takes those of directories added to the
+%% path later (a Mix project's, before the program calls them) and any loaded from elsewhere.
+%% A module is traced by patterns until it is instrumented (or for good when it cannot be).
+instrument(Excluded) ->
+    Set = sets:from_list(Excluded),
+    [devtrace_beam_instrument:module(M, messages) || M <- ?OTP_MESSAGING],
+    erlang:trace_pattern(on_load, ?MATCH_SPEC, [local]),
+    Handled = instrument_new(Set, {sets:new(), sets:new(), #{}}),
+    %% Started before processes are traced: the instrumenter is not recorded.
+    Instrumenter = spawn(fun() -> instrumenter(Set, Handled) end),
+    catch register(devtrace_beam_instrumenter, Instrumenter),
+    trace_processes(?INSTRUMENTED_FLAGS).
+
+instrumenter(Excluded, Handled) ->
+    receive
+    after ?INSTRUMENTER_INTERVAL_MS ->
+        instrumenter(Excluded, instrument_new(Excluded, Handled))
+    end.
+
+%% Instruments the program's modules not handled yet (`Handled': the modules and code path
+%% directories seen), and takes the pattern off libraries' modules loaded since.
+%% A module whose file is not written yet is tried again (`Waiting': tries left, by module).
+instrument_new(Excluded, {Modules, Dirs, Waiting}) ->
+    NewDirs = [D || D <- code:get_path(), not sets:is_element(D, Dirs)],
+    OnPath = [list_to_atom(filename:basename(F, ".beam"))
+              || D <- NewDirs, not is_excluded_dir(D), F <- filelib:wildcard("*.beam", D)],
+    Loaded = [M || {M, _} <- code:all_loaded()],
+    New = [M || M <- lists:usort(OnPath ++ Loaded), not sets:is_element(M, Modules)],
+    {Libraries, Program} = lists:partition(fun(M) -> sets:is_element(M, Excluded) end, New),
+    [erlang:trace_pattern({M, '_', '_'}, false, [local]) || M <- Libraries],
+    Unwritten = [M || M <- Program, instrument_or_trace(M, maps:get(M, Waiting, ?TRIES)) =:= wait],
+    Handled = sets:union(Modules, sets:from_list(New -- Unwritten)),
+    {Handled, sets:union(Dirs, sets:from_list(NewDirs)),
+     maps:from_list([{M, maps:get(M, Waiting, ?TRIES) - 1} || M <- Unwritten])}.
+
+instrument_or_trace(Module, TriesLeft) ->
+    case devtrace_beam_instrument:module(Module, calls) of
+        ok ->
+            erlang:trace_pattern({Module, '_', '_'}, false, [local]);
+        {error, not_written_yet} when TriesLeft > 1 ->
+            wait;
+        {error, Reason} ->
+            erlang:trace_pattern({Module, '_', '_'}, ?MATCH_SPEC, [local]),
+            io:format(standard_error,
+                      "devtrace: --instrument: ~tp ~ts: its calls are traced, its sends and "
+                      "receives are not recorded~n", [Module, why_not(Reason)])
+    end.
+
+why_not(no_debug_info) -> "has no debug info (compile it with debug_info)";
+why_not({no_beam_file, _}) -> "was compiled in memory (a script's or mix.exs's: no debug info kept)";
+why_not({compile, _}) -> "could not be recompiled with probes";
+why_not(not_written_yet) -> "has no file (it was loaded from memory)";
+why_not(Other) -> io_lib:format("could not be instrumented (~tp)", [Other]).
+
 trace_modules(Excluded) ->
     Set = sets:from_list(Excluded),
     [erlang:trace_pattern({M, '_', '_'}, ?MATCH_SPEC, [local])
      || {M, _} <- code:all_loaded(), not sets:is_element(M, Set)],
     erlang:trace_pattern(on_load, ?MATCH_SPEC, [local]),
-    %% Started before processes are traced: the janitor is not recorded.
-    Janitor = spawn(fun() -> janitor(Set, loaded()) end),
+    start_janitor(Set).
+
+%% Started before processes are traced: the janitor is not recorded.
+start_janitor(Excluded) ->
+    Janitor = spawn(fun() -> janitor(Excluded, loaded()) end),
     catch register(devtrace_beam_janitor, Janitor),
     ok.
 
@@ -202,15 +277,15 @@ janitor(Excluded, Seen) ->
         janitor(Excluded, Now)
     end.
 
--define(FLAGS, [call, send, 'receive', procs, {tracer, devtrace_beam_tracer, []}]).
-
-trace_processes() ->
-    erlang:trace(new_processes, true, ?FLAGS),
+trace_processes(Flags) ->
+    persistent_term:put({?MODULE, flags}, Flags),
+    erlang:trace(new_processes, true, Flags),
     %% The process running `-s' functions runs the program's own `-s' next.
-    trace_process(self()).
+    catch erlang:trace(self(), true, Flags),
+    ok.
 
 %% @doc Records process `Pid' too (one that existed before recording began and runs the
 %% program's code: the process running a Mix task, when the application started recording).
 trace_process(Pid) ->
-    catch erlang:trace(Pid, true, ?FLAGS),
+    catch erlang:trace(Pid, true, persistent_term:get({?MODULE, flags}, ?FLAGS)),
     ok.

@@ -6,6 +6,8 @@
 
 -export([enabled/3, trace/5, open/4, stats/0, summary/2, bench_write/1, initial_call/1,
          exit_told/1, seen/0, name/2, nif_file/0]).
+%% The probes devtrace_beam_instrument compiles into a module.
+-export([enter/3, leave/4, raised/5, sent/1, received/1]).
 
 -on_load(load/0).
 
@@ -50,3 +52,12 @@ exit_told(_Message) -> erlang:nif_error(not_loaded).
 seen() -> erlang:nif_error(not_loaded).
 %% @doc Records that process Pid has the registered name Name (registered before it was traced).
 name(_Pid, _Name) -> erlang:nif_error(not_loaded).
+
+%% @doc The probes of an instrumented module (devtrace_beam_instrument): a call of
+%% Module:Function with Args, its return of Result (returned), the exception Class:Reason it
+%% ended with, a message about to be sent (returned) and one a `receive' matched (returned).
+enter(_Module, _Function, _Args) -> erlang:nif_error(not_loaded).
+leave(_Module, _Function, _Arity, _Result) -> erlang:nif_error(not_loaded).
+raised(_Module, _Function, _Arity, _Class, _Reason) -> erlang:nif_error(not_loaded).
+sent(_Message) -> erlang:nif_error(not_loaded).
+received(_Message) -> erlang:nif_error(not_loaded).

@@ -527,6 +527,10 @@ fn prepare_beam(
                 recording.plan(id, terms)?;
                 Ok(Some(recording))
             }
+            (Some(mut recording), None) => {
+                recording.instrument(args.instrument);
+                Ok(Some(recording))
+            }
             (recording, _) => Ok(recording),
         });
     recording.unwrap_or_else(|note| {

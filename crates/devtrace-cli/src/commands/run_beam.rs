@@ -66,6 +66,8 @@ pub struct BeamRecording {
     reader: Option<JoinHandle<Vec<Recorded>>>,
     /// Under `devtrace run --plan`: the plan's file for the VMs and the plan's id.
     plan: Option<(PathBuf, String)>,
+    /// `--instrument`: probes compiled into the program's modules rather than trace flags.
+    instrument: bool,
 }
 
 /// What one VM's file gave.
@@ -129,6 +131,7 @@ impl BeamRecording {
             stop,
             reader,
             plan: None,
+            instrument: false,
         }))
     }
 
@@ -141,6 +144,12 @@ impl BeamRecording {
             .map_err(|e| format!("devtrace: --plan: cannot write {}: {e}", path.display()))?;
         self.plan = Some((path, id.to_owned()));
         Ok(())
+    }
+
+    /// With `yes`, the VMs compile probes into the program's modules (devtrace_beam_instrument)
+    /// rather than trace their calls and messages.
+    pub fn instrument(&mut self, yes: bool) {
+        self.instrument = yes;
     }
 
     /// The child's variables: the runtime on `ERL_LIBS`, started by `ERL_AFLAGS`, writing into
@@ -179,6 +188,10 @@ impl BeamRecording {
             self.plan
                 .as_ref()
                 .map(|(path, _)| ("DEVTRACE_BEAM_PLAN".to_owned(), path.display().to_string())),
+        )
+        .chain(
+            self.instrument
+                .then(|| ("DEVTRACE_BEAM_INSTRUMENT".to_owned(), "1".to_owned())),
         )
         .collect()
     }

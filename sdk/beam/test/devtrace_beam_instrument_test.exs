@@ -1,0 +1,130 @@
+# ExUnit tests of devtrace_beam_instrument (`devtrace run --record --instrument`; scripts/test-beam
+# runs `elixir -pa <runtime ebin> sdk/beam/test/devtrace_beam_instrument_test.exs`): a module
+# compiled with debug info is recompiled with the probes in each clause, send and receive, and
+# behaves exactly as before — return values, the clause a guard picks, an exception re-raised
+# with its class, reason and stack trace, a receive's timeout, the messages as sent. With no
+# recorder open the probes record nothing, so the module runs here as a program's would.
+# (What a recording of an instrumented program holds: tests/e2e/test_beam.py.)
+ExUnit.start()
+
+defmodule DevtraceBeamInstrumentTest do
+  use ExUnit.Case, async: false
+
+  @source """
+  -module(dt_instrumented).
+  -export([grade/1, fail/1, relay/2, wait/1, post/2]).
+
+  grade(N) when N >= 10 -> high;
+  grade(_) -> low.
+
+  fail(Reason) -> erlang:error(Reason).
+
+  relay(To, Message) ->
+      To ! {relayed, Message},
+      erlang:send(To, {sent, Message}, []),
+      ok.
+
+  wait(Ms) ->
+      receive
+          {relayed, M} -> {got, M};
+          {sent, M} when is_integer(M) -> {int, M}
+      after Ms -> timeout
+      end.
+
+  post(To, Message) ->
+      F = fun() -> To ! {from_fun, Message} end,
+      F().
+  """
+
+  setup_all do
+    dir = Path.join(System.tmp_dir!(), "devtrace-instrument-#{System.unique_integer([:positive])}")
+    File.mkdir_p!(dir)
+    source = Path.join(dir, "dt_instrumented.erl")
+    File.write!(source, @source)
+    {:ok, :dt_instrumented} = :compile.file(String.to_charlist(source), [:debug_info, outdir: String.to_charlist(dir)])
+    File.write!(Path.join(dir, "dt_bare.erl"), "-module(dt_bare).\n-export([one/0]).\none() -> 1.\n")
+    {:ok, :dt_bare} = :compile.file(String.to_charlist(Path.join(dir, "dt_bare.erl")), outdir: String.to_charlist(dir))
+    true = :code.add_patha(String.to_charlist(dir))
+    on_exit(fn -> File.rm_rf!(dir) end)
+    :ok
+  end
+
+  # The remote calls of devtrace_beam_tracer in `forms` (Erlang's abstract format), by probe name.
+  defp probes(forms), do: forms |> walk([]) |> Enum.frequencies()
+
+  defp walk({:call, _, {:remote, _, {:atom, _, :devtrace_beam_tracer}, {:atom, _, name}}, args}, acc),
+    do: walk(args, [name | acc])
+
+  defp walk(tuple, acc) when is_tuple(tuple), do: walk(Tuple.to_list(tuple), acc)
+  defp walk(list, acc) when is_list(list), do: Enum.reduce(list, acc, &walk/2)
+  defp walk(_, acc), do: acc
+
+  defp forms_of(module, what) do
+    {:ok, {^module, [debug_info: {:debug_info_v1, backend, data}]}} =
+      :beam_lib.chunks(:code.which(module), [:debug_info])
+
+    {:ok, forms} = backend.debug_info(:erlang_v1, module, data, [])
+    :devtrace_beam_instrument.forms(module, forms, what)
+  end
+
+  test "each clause records its call and its end, each send its message, each receive clause the message it matched" do
+    counts = probes(forms_of(:dt_instrumented, :calls))
+    # 6 clauses (grade's two, fail, relay, wait, post; module_info is the compiler's)
+    assert counts[:enter] == 6
+    assert counts[:leave] == 6
+    assert counts[:raised] == 6
+    # relay's `!` and erlang:send/3, post's `!` inside its fun
+    assert counts[:sent] == 3
+    assert counts[:received] == 2
+  end
+
+  test "messages only: OTP's gen modules keep their calls unprobed" do
+    counts = probes(forms_of(:dt_instrumented, :messages))
+    assert counts[:enter] == nil and counts[:leave] == nil and counts[:raised] == nil
+    assert counts[:sent] == 3 and counts[:received] == 2
+  end
+
+  test "an instrumented module behaves as it did" do
+    # A variable module: the compiler of this file does not look for it.
+    m = :dt_instrumented
+    assert :ok = :devtrace_beam_instrument.module(m, :calls)
+    assert probes(forms_of(:dt_instrumented, :calls))[:enter] == 6
+
+    assert m.grade(12) == :high
+    assert m.grade(3) == :low
+
+    {class, reason, stack} =
+      try do
+        m.fail({:bad, "input"})
+      catch
+        class, reason -> {class, reason, __STACKTRACE__}
+      end
+
+    assert {class, reason} == {:error, {:bad, "input"}}
+    assert [{:dt_instrumented, :fail, 1, _} | _] = stack
+
+    assert m.relay(self(), 7) == :ok
+    assert_received {:relayed, 7}
+    assert_received {:sent, 7}
+
+    send(self(), {:sent, 5})
+    assert m.wait(100) == {:int, 5}
+    send(self(), {:relayed, :x})
+    assert m.wait(100) == {:got, :x}
+    send(self(), {:sent, :not_an_integer})
+    assert m.wait(10) == :timeout
+    assert_received {:sent, :not_an_integer}
+
+    assert m.post(self(), :hello) == {:from_fun, :hello}
+    assert_received {:from_fun, :hello}
+  end
+
+  test "a module without debug info, or compiled in memory, is refused with the reason" do
+    bare = :dt_bare
+    assert :devtrace_beam_instrument.module(bare, :calls) == {:error, :no_debug_info}
+    assert bare.one() == 1
+
+    assert {:error, {:no_beam_file, _}} =
+             :devtrace_beam_instrument.module(__MODULE__, :calls)
+  end
+end

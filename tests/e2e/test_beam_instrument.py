@@ -1,0 +1,137 @@
+"""`devtrace run --record --instrument`: the program's modules recompiled from their debug info
+with devtrace's probes in them (sdk/beam/src/devtrace_beam_instrument.erl) rather than traced.
+
+- A Mix project run as a developer runs it (`mix run -e`, its modules loaded as they are first
+  called): every call with its arguments and result, an exception raised and rescued, a
+  GenServer's call, its reply and its state (its messages are sent and received in OTP's `gen`
+  modules, whose sends and receives are probed too), a message sent with `send/2` to a spawned
+  process and the wait it ended; the program's output unchanged; the modules that could not be
+  instrumented (compiled in memory: mix.exs, the `-e` expression) named on stderr.
+- An Erlang program compiled with `erlc +debug_info`: the instrumented recording holds the same
+  calls, values and message links as the traced one of the same program (but for the functions
+  the compiler makes, a list comprehension's loop: the probes are in the source's functions).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+from harness import Store, clean_env
+from test_beam import APP_DIR, by_id, message_links, need, recorded_command, runtime, spans_named  # noqa: F401
+
+SHOP = """defmodule Shop do
+  def total(items), do: items |> Enum.map(&price/1) |> Enum.sum()
+  def price(n), do: n * 3
+end
+
+defmodule Shop.Stock do
+  use GenServer
+  def start_link(n), do: GenServer.start_link(__MODULE__, n, name: __MODULE__)
+  def init(n), do: {:ok, n}
+  def take(k), do: GenServer.call(__MODULE__, {:take, k})
+  def handle_call({:take, k}, _from, n) when k <= n, do: {:reply, :ok, n - k}
+  def handle_call({:take, _}, _from, n), do: {:reply, :none, n}
+end
+
+defmodule Shop.Main do
+  def run do
+    {:ok, _} = Shop.Stock.start_link(5)
+    :ok = Shop.Stock.take(2)
+    parent = self()
+    child = spawn(fn -> receive do {:price, n} -> send(parent, {:priced, Shop.price(n)}) end end)
+    send(child, {:price, 4})
+    priced = receive do {:priced, p} -> p after 1000 -> :timeout end
+    caught = try do risky(0) rescue e in ArithmeticError -> {:caught, e.message} end
+    IO.puts("total=#{Shop.total([1, 2])} priced=#{priced} caught=#{inspect(caught)}")
+  end
+  def risky(n), do: 10 / n
+end
+"""
+
+
+def test_a_mix_project_is_recorded_through_its_probes(store: Store, runtime: Path, tmp_path: Path):
+    mix = need("mix")
+    subprocess.run([mix, "new", "shop"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
+    project = tmp_path / "shop"
+    (project / "lib" / "shop.ex").write_text(SHOP)
+    result, trace = recorded_command(store, [mix, "run", "-e", "Shop.Main.run()"], project, flags=("--instrument",))
+    assert 'total=9 priced=12 caught={:caught, "bad argument in arithmetic expression"}' in result.stdout, result.describe()
+    assert "devtrace: --instrument: 'Elixir.Shop.MixProject' was compiled in memory" in result.stderr, result.stderr
+    assert "Elixir.Shop.Main" not in result.stderr and "Elixir.Shop.Stock" not in result.stderr, result.stderr
+    spans = by_id(trace)
+
+    [total] = spans_named(trace, "Shop.total/1")
+    assert (total["attributes"]["devtrace.call.arguments"], total["attributes"]["devtrace.call.return"]) == ("[1, 2]", "9")
+    prices = sorted(s["attributes"]["devtrace.call.arguments"] for s in spans_named(trace, "Shop.price/1"))
+    assert prices == ["1", "2", "4"]
+    [risky] = spans_named(trace, "Shop.Main.risky/1")
+    assert risky["status"]["code"] == "error" and risky["status"]["message"] == "error:badarith", risky["status"]
+    [run] = spans_named(trace, "Shop.Main.run/0")
+    assert run["status"]["code"] != "error", "the exception was rescued inside run/0"
+
+    # The GenServer: its callback with the state before and after, the client's wait for the
+    # reply linked to the server, the server's wait linked to the client's call.
+    [take] = spans_named(trace, "Shop.Stock.handle_call/3")
+    assert take["attributes"]["thread.name"] == "Shop.Stock"
+    assert (take["attributes"]["devtrace.beam.state.before"], take["attributes"]["devtrace.beam.state.after"]) == ("5", "3")
+    [client] = spans_named(trace, "Shop.Stock.take/1")
+    [reply_wait] = [s for s in trace["spans"] if s["parent_span_id"] == client["span_id"] and s["name"] == "receive"]
+    assert [spans[l["span_id"]]["attributes"]["thread.name"] for l in message_links(reply_wait)] == ["Shop.Stock"]
+    server_waits = [s for s in trace["spans"] if s["name"] == "receive" and s["attributes"]["thread.name"] == "Shop.Stock"]
+    assert any(spans[l["span_id"]]["name"] == "Shop.Stock.take/1" for s in server_waits for l in message_links(s))
+
+    # send/2 to the spawned process, and its answer.
+    [child_price] = [s for s in spans_named(trace, "Shop.price/1") if s["attributes"]["devtrace.call.arguments"] == "4"]
+    child = child_price["attributes"]["thread.name"]
+    assert child != run["attributes"]["thread.name"]
+    [asked] = [s for s in trace["spans"] if s["name"] == "receive" and s["attributes"]["thread.name"] == child]
+    assert [spans[l["span_id"]]["name"] for l in message_links(asked)] == ["Shop.Main.run/0"]
+    answered = [
+        s for s in trace["spans"]
+        if s["name"] == "receive" and s["parent_span_id"] == run["span_id"]
+        and any(spans[l["span_id"]]["attributes"]["thread.name"] == child for l in message_links(s))
+    ]
+    assert len(answered) == 1
+
+
+def shape(trace: dict) -> tuple[Counter, Counter]:
+    """What a recording of pingpong holds: its calls by name, arguments and result (but the
+    compiler's own functions, `pingpong:-start/0-lc$^0/1-0-/1`: the probes are in the source's
+    functions); its message links by the waiting span's process and the sending function's name."""
+    spans = by_id(trace)
+    calls = Counter(
+        (s["name"], s["attributes"].get("devtrace.call.arguments"), s["attributes"].get("devtrace.call.return"))
+        for s in trace["spans"] if s["name"].startswith("pingpong:") and not s["name"].startswith("pingpong:-")
+    )
+    links = Counter(
+        (s["attributes"]["thread.name"], sender(spans, spans[l["span_id"]])["name"])
+        for s in trace["spans"] for l in message_links(s) if l["span_id"] in spans
+    )
+    return calls, links
+
+
+def sender(spans: dict[str, dict], span: dict) -> dict:
+    """The source's function a message was sent from: the span, or the nearest above it that is
+    not the compiler's."""
+    while span["name"].startswith("pingpong:-") and span.get("parent_span_id") in spans:
+        span = spans[span["parent_span_id"]]
+    return span
+
+
+def test_an_erlang_program_instrumented_holds_what_it_holds_traced(store: Store, runtime: Path, tmp_path: Path):
+    erlc, erl = need("erlc"), need("erl")
+    subprocess.run([erlc, "+debug_info", "-o", str(tmp_path), str(APP_DIR / "pingpong.erl")], check=True)
+    command = [erl, "-noshell", "-pa", str(tmp_path), "-s", "pingpong", "start", "-s", "init", "stop"]
+    traced_store = Store(bin=store.bin, data_dir=tmp_path / "traced")
+    traced_store.data_dir.mkdir()
+    traced_result, traced = recorded_command(traced_store, command, tmp_path, flags=("--record-seconds", "0"))
+    result, instrumented = recorded_command(store, command, tmp_path, flags=("--record-seconds", "0", "--instrument"))
+    assert "--instrument" not in result.stderr, "pingpong has debug info: nothing to warn of"
+    assert result.stdout == traced_result.stdout
+    traced_calls, traced_links = shape(traced)
+    calls, links = shape(instrumented)
+    assert calls == traced_calls
+    assert sum(traced_links.values()) > 0
+    assert links == traced_links
