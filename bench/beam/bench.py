@@ -3,8 +3,9 @@
 of processes (a recorded call and a message per hop), unrecorded, recorded by `devtrace run
 --record` (every call and message: the flight recorder, the default, keeping the last 10 s in
 an overwrite-oldest ring nobody reads until the VM ends; and `--record-seconds 0`, lossless,
-read live by devtrace, a full ring making the process wait), and under `dbg` with a
-tracer process (the same flags and pattern), under `eprof` (this module's functions) and
+read live by devtrace, a full ring making the process wait), each also with `--instrument`
+(devtrace's probes compiled into msgbench from its debug info instead of trace flags), under
+`dbg` with a tracer process (the same flags and pattern), under `eprof` (this module's functions) and
 under `fprof` (every call, traced to a file: what a BEAM developer would use instead); under
 `devtrace run --plan` with two plans `devtrace plan` makes from a recording of it
 (`wait_done/1`: the starter's loop, one function called ≈ 200 times, no messages; `ring/0` to
@@ -70,13 +71,21 @@ def main() -> None:
     devtrace = Path(args.devtrace)
     runtime = devtrace.parent.parent / "beam"
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["erlc", "-o", tmp, str(HERE / "msgbench.erl")], check=True)
+        # With debug info, as Mix and rebar3 compile: `--instrument` recompiles from it.
+        subprocess.run(["erlc", "+debug_info", "-o", tmp, str(HERE / "msgbench.erl")], check=True)
         erl = ["erl", "-noshell", "-pa", tmp, "-pa", str(runtime / "devtrace_beam" / "ebin"), "-run", "msgbench", "main"]
         data = Path(tmp) / "data"
         plans = make_plans(devtrace, data, erl)
         flight, lossless = "devtrace --record (flight, 10 s)", "devtrace --record --record-seconds 0 (lossless)"
+        recordings = [
+            (flight, []),
+            (lossless, ["--record-seconds", "0"]),
+            ("devtrace --record --instrument (flight, probes)", ["--instrument"]),
+            ("devtrace --record --instrument --record-seconds 0 (lossless, probes)", ["--instrument", "--record-seconds", "0"]),
+        ]
         times: dict[str, list[float]] = {
-            "none": [], flight: [], lossless: [], "dbg (tracer process)": [], "eprof": [], "fprof (tracing only)": [],
+            "none": [], **{name: [] for name, _ in recordings},
+            "dbg (tracer process)": [], "eprof": [], "fprof (tracing only)": [],
             **{f"devtrace --plan ({name})": [] for name in plans},
         }
         rss: dict[str, list[int]] = {name: [] for name in times}
@@ -85,7 +94,7 @@ def main() -> None:
             plain = last_json(subprocess.run(erl + ["plain"], capture_output=True, text=True, check=True).stdout)
             times["none"].append(plain["ms"])
             rss["none"].append(plain["max_rss_kib"])
-            for name, mode in [(flight, []), (lossless, ["--record-seconds", "0"])]:
+            for name, mode in recordings:
                 if not wanted(name):
                     continue
                 recorded = subprocess.run(

@@ -9,7 +9,8 @@ with devtrace's probes in them (sdk/beam/src/devtrace_beam_instrument.erl) rathe
   instrumented (compiled in memory: mix.exs, the `-e` expression) named on stderr.
 - An Erlang program compiled with `erlc +debug_info`: the instrumented recording holds the same
   calls, values and message links as the traced one of the same program (but for the functions
-  the compiler makes, a list comprehension's loop: the probes are in the source's functions).
+  the compiler makes, a list comprehension's loop: the probes are in the source's functions),
+  and its server's loop stays a tail call (each turn a span beside the last, not inside it).
 """
 
 from __future__ import annotations
@@ -135,3 +136,11 @@ def test_an_erlang_program_instrumented_holds_what_it_holds_traced(store: Store,
     assert calls == traced_calls
     assert sum(traced_links.values()) > 0
     assert links == traced_links
+    # The server's loop (`server(Count + 1)' at the end of a receive clause) stays a tail call
+    # under the probes: each turn's span follows the last in the server's process rather than
+    # nesting in it, as it does when traced (a trace pattern's return frame ends the tail call).
+    def parents(trace: dict) -> set[str]:
+        return {s["parent_span_id"] for s in spans_named(trace, "pingpong:server/1")}
+    assert len(spans_named(instrumented, "pingpong:server/1")) == 6
+    assert len(parents(instrumented)) == 1
+    assert len(parents(traced)) == 6

@@ -371,7 +371,7 @@ unsafe extern "C" fn stats(env: *mut ErlNifEnv, _argc: c_int, _argv: *const Term
     let (events, values, waits, given_up) = TRACER.get().map_or((0, 0, 0, 0), |t| {
         let w = t.file.wait_stats();
         (
-            t.events.load(Ordering::Relaxed),
+            t.events.total(),
             t.values_not_kept.load(Ordering::Relaxed),
             w.waits,
             w.given_up,
@@ -497,7 +497,7 @@ fn make_binary(env: *mut ErlNifEnv, bytes: &[u8]) -> Term {
     term
 }
 
-static FUNCS: [ErlNifFunc; 15] = [
+static FUNCS: [ErlNifFunc; 16] = [
     ErlNifFunc {
         name: c"enabled".as_ptr(),
         arity: 3,
@@ -574,6 +574,12 @@ static FUNCS: [ErlNifFunc; 15] = [
         name: c"raised".as_ptr(),
         arity: 5,
         fptr: probes::raised,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"tail".as_ptr(),
+        arity: 3,
+        fptr: probes::tail,
         flags: 0,
     },
     ErlNifFunc {

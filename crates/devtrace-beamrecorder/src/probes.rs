@@ -59,7 +59,11 @@ pub(crate) unsafe extern "C" fn leave(env: *mut ErlNifEnv, argc: c_int, argv: *c
 
 /// `raised(Module, Function, Arity, Class, Reason)`: the exception it ended with (the caller
 /// raises it again); returns `Class`.
-pub(crate) unsafe extern "C" fn raised(env: *mut ErlNifEnv, argc: c_int, argv: *const Term) -> Term {
+pub(crate) unsafe extern "C" fn raised(
+    env: *mut ErlNifEnv,
+    argc: c_int,
+    argv: *const Term,
+) -> Term {
     let a = args(argv, argc);
     if let Some(t) = recording() {
         let function = (a[0], a[1], arity(env, a[2]));
@@ -68,6 +72,17 @@ pub(crate) unsafe extern "C" fn raised(env: *mut ErlNifEnv, argc: c_int, argv: *
         t.left(env, caller(env), function, Some(class_and_reason), true);
     }
     a[3]
+}
+
+/// `tail(Module, Function, Arity)`: its end in a tail call of another function of its module
+/// (made next: its span follows this one's rather than nesting in it); returns `Function`.
+pub(crate) unsafe extern "C" fn tail(env: *mut ErlNifEnv, argc: c_int, argv: *const Term) -> Term {
+    let a = args(argv, argc);
+    if let Some(t) = recording() {
+        let function = (a[0], a[1], arity(env, a[2]));
+        t.left(env, caller(env), function, None, false);
+    }
+    a[1]
 }
 
 /// `sent(Message)`: a message about to be sent; returns `Message` (the probe wraps the
@@ -81,7 +96,11 @@ pub(crate) unsafe extern "C" fn sent(env: *mut ErlNifEnv, argc: c_int, argv: *co
 }
 
 /// `received(Message)`: the message a `receive` clause matched; returns `Message`.
-pub(crate) unsafe extern "C" fn received(env: *mut ErlNifEnv, argc: c_int, argv: *const Term) -> Term {
+pub(crate) unsafe extern "C" fn received(
+    env: *mut ErlNifEnv,
+    argc: c_int,
+    argv: *const Term,
+) -> Term {
     let a = args(argv, argc);
     if let Some(t) = recording() {
         t.trace(env, Tag::Receive, caller(env), a[0], None);

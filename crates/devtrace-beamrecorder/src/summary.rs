@@ -13,6 +13,7 @@ use std::fmt::Write;
 use std::os::raw::{c_char, c_double, c_int, c_long};
 
 use crate::ffi::{self, ErlNifEnv, Term, term_type};
+use crate::word_hash::WordMap;
 
 pub const MAX_DEPTH: u32 = 4;
 pub const MAX_ITEMS: usize = 8;
@@ -91,19 +92,60 @@ pub fn opaque_text(term: Term) -> String {
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
+/// Pids' texts already printed on this thread, by term: a local pid is an immediate term, the
+/// same word for the same text, and the VM's printer costs more than the rest of a call's
+/// summary. Emptied when it holds [`PIDS_KEPT`].
+const PIDS_KEPT: usize = 16_384;
+
+thread_local! {
+    static PID_TEXTS: std::cell::RefCell<WordMap<Term, Box<str>>> =
+        std::cell::RefCell::new(WordMap::default());
+}
+
+/// Appends the text of pid `term` (`<0.85.0>`).
+fn push_pid_text(out: &mut String, term: Term) {
+    const IMMEDIATE: Term = 0b11;
+    if term & IMMEDIATE != IMMEDIATE {
+        // A remote pid is boxed: its word is an address, not its identity.
+        out.push_str(&opaque_text(term));
+        return;
+    }
+    PID_TEXTS.with(|texts| {
+        let mut texts = texts.borrow_mut();
+        if texts.len() >= PIDS_KEPT && !texts.contains_key(&term) {
+            texts.clear();
+        }
+        out.push_str(
+            texts
+                .entry(term)
+                .or_insert_with(|| opaque_text(term).into_boxed_str()),
+        );
+    });
+}
+
 pub struct Summarizer {
     pub env: *mut ErlNifEnv,
     pub syntax: Syntax,
     out: String,
 }
 
+thread_local! {
+    /// A summary's text given back ([`recycle`]), for the next one to write into: a summary is
+    /// made for most events, and its allocation cost as much as a short one's writing.
+    static SPARE: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+/// Gives a summary's text back once it is kept, for the next summary on this thread.
+pub fn recycle(text: String) {
+    SPARE.with(|spare| spare.set(text));
+}
+
 impl Summarizer {
     pub(crate) fn new(env: *mut ErlNifEnv, syntax: Syntax) -> Summarizer {
-        Summarizer {
-            env,
-            syntax,
-            out: String::with_capacity(128),
-        }
+        let mut out = SPARE.with(|spare| spare.take());
+        out.clear();
+        out.reserve(128);
+        Summarizer { env, syntax, out }
     }
 
     /// The summary of `term`.
@@ -114,12 +156,15 @@ impl Summarizer {
 
     /// The summary of an argument list: `(a, b)` as a call's arguments.
     pub fn arguments(mut self, list: Term) -> String {
-        let items = self.list_items(list);
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
+        let (mut rest, mut head, mut tail, mut first) = (list, 0, 0, true);
+        // SAFETY: list cells of this env (an argument list is short and proper).
+        while unsafe { ffi::enif_get_list_cell(self.env, rest, &mut head, &mut tail) } != 0 {
+            if !first {
                 self.out.push_str(", ");
             }
-            self.term(*item, 1);
+            first = false;
+            self.term(head, 1);
+            rest = tail;
         }
         self.finish()
     }
@@ -160,14 +205,14 @@ impl Summarizer {
             term_type::LIST => self.list(term, depth),
             term_type::TUPLE => self.tuple(term, depth),
             term_type::MAP => self.map(term, depth),
-            term_type::PID | term_type::PORT | term_type::REFERENCE | term_type::FUN => {
-                let text = opaque_text(term);
-                match self.syntax {
-                    Syntax::Elixir if kind == term_type::PID => {
-                        let _ = write!(self.out, "#PID{text}");
-                    }
-                    _ => self.out.push_str(&text),
+            term_type::PID => {
+                if self.syntax == Syntax::Elixir {
+                    self.out.push_str("#PID");
                 }
+                push_pid_text(&mut self.out, term);
+            }
+            term_type::PORT | term_type::REFERENCE | term_type::FUN => {
+                self.out.push_str(&opaque_text(term));
             }
             _ => self.out.push('?'),
         }
@@ -198,7 +243,7 @@ impl Summarizer {
         let mut v: c_long = 0;
         // SAFETY: an integer term; a bignum fails the call.
         if unsafe { ffi::enif_get_long(self.env, term, &mut v) } != 0 {
-            let _ = write!(self.out, "{v}");
+            push_integer(&mut self.out, v);
         } else {
             self.out.push_str("<big integer>");
         }
@@ -245,11 +290,6 @@ impl Summarizer {
         if cut {
             let _ = write!(self.out, "…({} bytes)", bytes.len());
         }
-    }
-
-    /// A list's first items (a list longer than [`MAX_ITEMS`] gets one more, as a marker).
-    fn list_items(&self, list: Term) -> Vec<Term> {
-        self.list_and_tail(list).0
     }
 
     /// A list's first items and, when it is improper (`[alias | Ref]`), its tail.
@@ -462,6 +502,27 @@ impl Summarizer {
 }
 
 /// Whether an atom is written without quotes (`ok`, `:ok`, `name:`).
+/// Appends `v` in decimal (what `write!` writes, without its formatting machinery: integers
+/// are most of a hot loop's arguments).
+fn push_integer(out: &mut String, v: c_long) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = v.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    // SAFETY: ASCII digits.
+    out.push_str(unsafe { std::str::from_utf8_unchecked(&digits[at..]) });
+}
+
 fn plain_atom(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name
@@ -533,6 +594,15 @@ mod tests {
         let mut out = String::new();
         push_quoted(&mut out, "a\"b\u{1b}[31m\n", '"');
         assert_eq!(out, "\"a\\\"b\\u{1b}[31m\\n\"");
+    }
+
+    #[test]
+    fn integers_are_written_as_write_writes_them() {
+        for v in [0, 7, -7, 10, 12345, -100, c_long::MAX, c_long::MIN] {
+            let mut out = String::new();
+            push_integer(&mut out, v);
+            assert_eq!(out, v.to_string());
+        }
     }
 
     #[test]

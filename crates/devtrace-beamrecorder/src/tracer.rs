@@ -219,7 +219,7 @@ pub struct Tracer {
     /// (a flight recorder's file).
     texts: TextStore,
     next_value: AtomicU32,
-    pub events: AtomicU64,
+    pub events: EventCount,
     pub values_not_kept: AtomicU64,
     /// Modules known to be `gen_statem` callback modules (seen started by `gen_statem`, or
     /// asked for their `callback_mode/0`); `statem_generation` counts changes, so each
@@ -306,7 +306,42 @@ struct Local {
     named: WordSet<u64>,
 }
 
+/// The events written, counted per thread (a counter of its own cache line each, as threads
+/// take them round), so that schedulers do not share one counter's line on every event.
+#[derive(Default)]
+pub struct EventCount {
+    slots: [PaddedCounter; EVENT_COUNT_SLOTS],
+}
+
+#[derive(Default)]
+#[repr(align(128))]
+struct PaddedCounter(AtomicU64);
+
+const EVENT_COUNT_SLOTS: usize = 16;
+
+static NEXT_EVENT_SLOT: AtomicU32 = AtomicU32::new(0);
+
+impl EventCount {
+    fn add(&self, n: u64) {
+        let slot = EVENT_SLOT.with(|slot| *slot);
+        self.slots[slot].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The events written so far, on every thread.
+    pub fn total(&self) -> u64 {
+        self.slots.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// Value ids a thread reserves at once (see [`Tracer::next_value_id`]).
+const VALUE_IDS_A_BLOCK: u32 = 256;
+
 thread_local! {
+    /// This thread's slot of [`EventCount`].
+    static EVENT_SLOT: usize =
+        NEXT_EVENT_SLOT.fetch_add(1, Ordering::Relaxed) as usize % EVENT_COUNT_SLOTS;
+    /// This thread's reserved value ids: the next and the end of its block.
+    static VALUE_IDS: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) };
     static LOCAL: RefCell<Local> = RefCell::new(Local {
         writer: None,
         current: 0,
@@ -326,7 +361,7 @@ impl Tracer {
             names: Mutex::new(Names::default()),
             texts,
             next_value: AtomicU32::new(1),
-            events: AtomicU64::new(0),
+            events: EventCount::default(),
             values_not_kept: AtomicU64::new(0),
             statem_modules: Mutex::new(WordSet::default()),
             statem_generation: AtomicU32::new(0),
@@ -417,8 +452,7 @@ impl Tracer {
                 self.file.push(w, now, *meta);
             }
         });
-        self.events
-            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.events.add(records.len() as u64);
     }
 
     /// The identity records of process `key` (none for a process whose spawn was not seen).
@@ -536,9 +570,27 @@ impl Tracer {
         })
     }
 
+    /// A value id no other value has: taken from a block of [`VALUE_IDS_A_BLOCK`] this thread
+    /// reserved, so schedulers do not share a counter's cache line on every value.
+    fn next_value_id(&self) -> u32 {
+        VALUE_IDS.with(|ids| {
+            let (next, end) = ids.get();
+            let (next, end) = if next == end || next == 0 {
+                let start = self
+                    .next_value
+                    .fetch_add(VALUE_IDS_A_BLOCK, Ordering::Relaxed);
+                (start, start.wrapping_add(VALUE_IDS_A_BLOCK))
+            } else {
+                (next, end)
+            };
+            ids.set((next.wrapping_add(1), end));
+            next
+        })
+    }
+
     /// Keeps a summary's text; its value id (0 when it could not be kept).
     fn value(&self, text: &str) -> u32 {
-        let id = self.next_value.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_value_id();
         if self.keep(TextKind::Value, id, text) {
             id
         } else {
@@ -691,8 +743,9 @@ impl Tracer {
         if self.options.excluded.contains(&module) {
             return;
         }
-        let items = list_items(env, args);
-        let arity = items.len() as u32;
+        let mut arity: std::os::raw::c_uint = 0;
+        // SAFETY: a term of this env (not a proper list: 0, as a trace event's never is).
+        unsafe { ffi::enif_get_list_length(env, args, &mut arity) };
         if !self.options.recorded(module, function, arity) {
             return;
         }
@@ -702,8 +755,10 @@ impl Tracer {
             self.mark_statem(module);
         }
         if self.options.values && arity > 0 {
-            let value = self.value(&self.summarizer(env).arguments(args));
-            self.state_before(env, tracee, (module, function, code), &items, value);
+            let text = self.summarizer(env).arguments(args);
+            let value = self.value(&text);
+            summary::recycle(text);
+            self.state_before(env, tracee, (module, function, code), args, value);
             self.write(env, tracee, &[call, pack_meta(EventKind::Value, value, 0)]);
         } else {
             self.write(env, tracee, &[call]);
@@ -717,12 +772,13 @@ impl Tracer {
         env: *mut ErlNifEnv,
         tracee: Term,
         (module, function, code): (Term, Term, u32),
-        args: &[Term],
+        args: Term,
         value: u32,
     ) {
         let Some(state) = self.options.state.as_ref().filter(|s| s.chosen(module)) else {
             return;
         };
+        let args = &list_items(env, args);
         if !self.is_statem(module) {
             if let Some(before) = state.before(module, function, args) {
                 self.state(env, value, before);
@@ -817,7 +873,12 @@ impl Tracer {
         }
         let code = self.code(env, module, function, arity);
         let value = match (self.options.values, extra) {
-            (true, Some(v)) => self.value(&self.summarizer(env).summary(v)),
+            (true, Some(v)) => {
+                let text = self.summarizer(env).summary(v);
+                let value = self.value(&text);
+                summary::recycle(text);
+                value
+            }
             _ => 0,
         };
         if let Some(state) = self.options.state.as_ref().filter(|s| s.chosen(module)) {

@@ -79,32 +79,104 @@ load(Module, File, Binary) ->
 
 %% @doc The forms of module `Module' with the probes compiled in (see the module doc).
 forms(Module, Forms, What) ->
-    [form(Module, Form, What) || Form <- Forms].
+    Own = {Module, [{Name, Arity} || {function, _, Name, Arity, _} <- Forms]},
+    [form(Own, Form, What) || Form <- Forms].
 
-form(Module, {function, Line, Name, Arity, Clauses}, What) ->
+form(Own, {function, Line, Name, Arity, Clauses}, What) ->
     Messages = [messages(Clause) || Clause <- Clauses],
     Probed = case What of
-                 calls -> [probed_clause(Module, Name, Arity, C) || C <- Messages];
+                 calls -> [probed_clause(Own, Name, Arity, C) || C <- Messages];
                  messages -> Messages
              end,
     {function, Line, Name, Arity, Probed};
-form(_Module, Form, _What) ->
+form(_Own, Form, _What) ->
     Form.
 
 %% A clause recording its call, then its return or exception:
 %%   f(P1 = A1, ...) when G -> enter(M, f, [A1, ...]),
 %%       try Body of R -> leave(M, f, N, R) catch C:E:S -> raised(M, f, N, C, E), erlang:raise(C, E, S) end.
-probed_clause(Module, Name, Arity, {clause, L, Patterns, Guards, Body}) ->
+%% A clause whose body ends in calls of the module's own functions (a loop: `loop(S + 1)' at
+%% the end of a receive clause) keeps them tail calls — recursion in constant stack, as
+%% without the probes: the body returns what the call needs, and the call is made from the
+%% `try''s `of' section, outside its catch (see tail_calls/3).
+probed_clause({Module, _} = Own, Name, Arity, {clause, L, Patterns, Guards, Body}) ->
     Args = [var(L, "Arg", I) || I <- lists:seq(1, Arity)],
     Head = [{match, L, P, A} || {P, A} <- lists:zip(Patterns, Args)],
-    Id = [{atom, L, Module}, {atom, L, Name}],
-    Enter = probe(L, enter, Id ++ [list(L, Args)]),
+    Id = [{atom, L, Module}, {atom, L, Name}, {integer, L, Arity}],
+    Enter = probe(L, enter, lists:droplast(Id) ++ [list(L, Args)]),
     [Result, Class, Reason, Stack] = [var(L, N, 0) || N <- ["Result", "Class", "Reason", "Stack"]],
-    Leave = {clause, L, [Result], [], [probe(L, leave, Id ++ [{integer, L, Arity}, Result])]},
     Raised = {clause, L, [{tuple, L, [Class, Reason, Stack]}], [],
-              [probe(L, raised, Id ++ [{integer, L, Arity}, Class, Reason]),
+              [probe(L, raised, Id ++ [Class, Reason]),
                remote(L, erlang, raise, [Class, Reason, Stack])]},
-    {clause, L, Head, Guards, [Enter, {'try', L, Body, [Leave], [Raised], []}]}.
+    {Try, Ends} = case tail_calls(Body, Own, L) of
+                      {_, []} ->
+                          {Body, [{clause, L, [Result], [], [probe(L, leave, Id ++ [Result])]}]};
+                      {Returning, Sites} ->
+                          {Returning,
+                           [{clause, L, [{tuple, L, [{integer, L, 0}, Result]}], [],
+                             [probe(L, leave, Id ++ [Result])]}
+                            | [tail_clause(L, Id, Site) || Site <- lists:reverse(Sites)]]}
+                  end,
+    {clause, L, Head, Guards, [Enter, {'try', L, Try, Ends, [Raised], []}]}.
+
+%% `Body' with each of its ends returning `{0, Value}', or `{I, Args...}' for the I-th call of
+%% one of the module's own functions at an end (its site: `{I, Function, Arity}'); the sites.
+%% Ends are found through blocks, `case', `if' and `receive'; a call of another module's
+%% function, a fun's or a BIF's stays in the body (nested, as it ran within this call).
+tail_calls(Body, Own, L) ->
+    tail_body(Body, Own, L, []).
+
+tail({call, CL, {atom, _, F} = Callee, Args} = Call, {_, Local}, L, Sites) ->
+    case lists:member({F, length(Args)}, Local) of
+        true -> site(CL, Callee, Args, Sites);
+        false -> returned(Call, L, Sites)
+    end;
+tail({call, CL, {remote, _, {atom, _, M}, {atom, _, F}} = Callee, Args} = Call, {M, Local}, L, Sites) ->
+    case lists:member({F, length(Args)}, Local) of
+        true -> site(CL, Callee, Args, Sites);
+        false -> returned(Call, L, Sites)
+    end;
+tail({block, BL, Exprs}, Own, L, Sites) ->
+    {Last, Sites1} = tail(lists:last(Exprs), Own, L, Sites),
+    {{block, BL, lists:droplast(Exprs) ++ [Last]}, Sites1};
+tail({'case', CL, Expr, Clauses}, Own, L, Sites) ->
+    {Clauses1, Sites1} = tail_clauses(Clauses, Own, L, Sites),
+    {{'case', CL, Expr, Clauses1}, Sites1};
+tail({'if', IL, Clauses}, Own, L, Sites) ->
+    {Clauses1, Sites1} = tail_clauses(Clauses, Own, L, Sites),
+    {{'if', IL, Clauses1}, Sites1};
+tail({'receive', RL, Clauses}, Own, L, Sites) ->
+    {Clauses1, Sites1} = tail_clauses(Clauses, Own, L, Sites),
+    {{'receive', RL, Clauses1}, Sites1};
+tail({'receive', RL, Clauses, Timeout, After}, Own, L, Sites) ->
+    {Clauses1, Sites1} = tail_clauses(Clauses, Own, L, Sites),
+    {After1, Sites2} = tail_body(After, Own, L, Sites1),
+    {{'receive', RL, Clauses1, Timeout, After1}, Sites2};
+tail(Expr, _Own, L, Sites) ->
+    returned(Expr, L, Sites).
+
+tail_clauses(Clauses, Own, L, Sites) ->
+    lists:mapfoldl(fun({clause, CL, Patterns, Guards, Body}, Acc) ->
+                           {Body1, Acc1} = tail_body(Body, Own, L, Acc),
+                           {{clause, CL, Patterns, Guards, Body1}, Acc1}
+                   end, Sites, Clauses).
+
+tail_body(Body, Own, L, Sites) ->
+    {Last, Sites1} = tail(lists:last(Body), Own, L, Sites),
+    {lists:droplast(Body) ++ [Last], Sites1}.
+
+returned(Expr, L, Sites) ->
+    {{tuple, L, [{integer, L, 0}, Expr]}, Sites}.
+
+site(L, Callee, Args, Sites) ->
+    I = length(Sites) + 1,
+    {{tuple, L, [{integer, L, I} | Args]}, [{I, Callee, length(Args)} | Sites]}.
+
+%% `{I, V1, ...} -> tail(M, f, N), Callee(V1, ...)': the call ends this one's span, then is made.
+tail_clause(L, Id, {I, Callee, Arity}) ->
+    Vars = [var(L, "Tail" ++ integer_to_list(I) ++ "_", J) || J <- lists:seq(1, Arity)],
+    {clause, L, [{tuple, L, [{integer, L, I} | Vars]}], [],
+     [probe(L, tail, Id), {call, L, Callee, Vars}]}.
 
 %% Sends and receives with their probes, anywhere in a clause's body (a pattern or a guard
 %% holds neither).

@@ -2,7 +2,8 @@
 # runs `elixir -pa <runtime ebin> sdk/beam/test/devtrace_beam_instrument_test.exs`): a module
 # compiled with debug info is recompiled with the probes in each clause, send and receive, and
 # behaves exactly as before — return values, the clause a guard picks, an exception re-raised
-# with its class, reason and stack trace, a receive's timeout, the messages as sent. With no
+# with its class, reason and stack trace, a receive's timeout, the messages as sent, a loop's
+# tail calls (its stack stays the size it was). With no
 # recorder open the probes record nothing, so the module runs here as a program's would.
 # (What a recording of an instrumented program holds: tests/e2e/test_beam.py.)
 ExUnit.start()
@@ -12,7 +13,7 @@ defmodule DevtraceBeamInstrumentTest do
 
   @source """
   -module(dt_instrumented).
-  -export([grade/1, fail/1, relay/2, wait/1, post/2]).
+  -export([grade/1, fail/1, relay/2, wait/1, post/2, count/2, server/1]).
 
   grade(N) when N >= 10 -> high;
   grade(_) -> low.
@@ -34,6 +35,16 @@ defmodule DevtraceBeamInstrumentTest do
   post(To, Message) ->
       F = fun() -> To ! {from_fun, Message} end,
       F().
+
+  count(0, Acc) -> {Acc, element(2, process_info(self(), stack_size))};
+  count(N, Acc) -> count(N - 1, Acc + 1).
+
+  server(Count) ->
+      receive
+          {add, N} -> ?MODULE:server(Count + N);
+          {get, From} -> From ! {count, Count}, server(Count);
+          stop -> Count
+      end.
   """
 
   setup_all do
@@ -69,26 +80,31 @@ defmodule DevtraceBeamInstrumentTest do
 
   test "each clause records its call and its end, each send its message, each receive clause the message it matched" do
     counts = probes(forms_of(:dt_instrumented, :calls))
-    # 6 clauses (grade's two, fail, relay, wait, post; module_info is the compiler's)
-    assert counts[:enter] == 6
-    assert counts[:leave] == 6
-    assert counts[:raised] == 6
-    # relay's `!` and erlang:send/3, post's `!` inside its fun
-    assert counts[:sent] == 3
-    assert counts[:received] == 2
+    # 9 clauses (grade's two, fail, relay, wait, post, count's two, server; module_info is
+    # the compiler's)
+    assert counts[:enter] == 9
+    assert counts[:leave] == 9
+    assert counts[:raised] == 9
+    # the calls of the module's own functions at an end: count/2's, server/1's two (one
+    # through ?MODULE); fail/1's erlang:error/1 is not the module's and stays inside
+    assert counts[:tail] == 3
+    # relay's `!` and erlang:send/3, post's `!` inside its fun, server's reply
+    assert counts[:sent] == 4
+    # wait's two clauses, server's three
+    assert counts[:received] == 5
   end
 
   test "messages only: OTP's gen modules keep their calls unprobed" do
     counts = probes(forms_of(:dt_instrumented, :messages))
-    assert counts[:enter] == nil and counts[:leave] == nil and counts[:raised] == nil
-    assert counts[:sent] == 3 and counts[:received] == 2
+    assert Enum.all?([:enter, :leave, :raised, :tail], &(counts[&1] == nil))
+    assert counts[:sent] == 4 and counts[:received] == 5
   end
 
   test "an instrumented module behaves as it did" do
     # A variable module: the compiler of this file does not look for it.
     m = :dt_instrumented
     assert :ok = :devtrace_beam_instrument.module(m, :calls)
-    assert probes(forms_of(:dt_instrumented, :calls))[:enter] == 6
+    assert probes(forms_of(:dt_instrumented, :calls))[:enter] == 9
 
     assert m.grade(12) == :high
     assert m.grade(3) == :low
@@ -117,6 +133,20 @@ defmodule DevtraceBeamInstrumentTest do
 
     assert m.post(self(), :hello) == {:from_fun, :hello}
     assert_received {:from_fun, :hello}
+
+    server = spawn(fn -> send(self(), :unused); m.server(0) end)
+    for n <- 1..1000, do: send(server, {:add, n})
+    send(server, {:get, self()})
+    assert_receive {:count, 500_500}, 5000
+  end
+
+  test "a loop at the end of a clause stays a tail call: its stack does not grow" do
+    m = :dt_instrumented
+    assert :ok = :devtrace_beam_instrument.module(m, :calls)
+    {10, shallow} = m.count(10, 0)
+    {100_000, deep} = m.count(100_000, 0)
+    # Wrapped in a `try' each, the 100,000 calls would hold ≈ 500,000 words of stack.
+    assert deep == shallow, inspect({shallow, deep})
   end
 
   test "a module without debug info, or compiled in memory, is refused with the reason" do
