@@ -385,13 +385,14 @@ def shop_project(tmp_path: Path) -> Path:
 
 
 def recorded_command(
-    store: Store, command: list[str], cwd: Path, typed: str | None = None, flags: tuple[str, ...] = ()
+    store: Store, command: list[str], cwd: Path, typed: str | None = None, flags: tuple[str, ...] = (), **env: str
 ) -> tuple[CliResult, dict]:
-    """`devtrace run --record [flags] -- command` in `cwd` (with `typed` on its standard input):
-    the result, checked to have succeeded with no event lost, and the stored trace."""
+    """`devtrace run --record [flags] -- command` in `cwd` (with `typed` on its standard input and
+    `env` added to the environment): the result, checked to have succeeded with no event lost,
+    and the stored trace."""
     argv = ["--data", str(store.data_dir), "run", "--record", *flags, "--", *command]
     proc = subprocess.run(
-        [str(store.bin), *argv], cwd=cwd, env=clean_env(), input=typed, capture_output=True, text=True, timeout=300
+        [str(store.bin), *argv], cwd=cwd, env=clean_env(**env), input=typed, capture_output=True, text=True, timeout=300
     )
     result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
     assert result.returncode == 0, result.describe()

@@ -6,7 +6,9 @@ with devtrace's probes in them (sdk/beam/src/devtrace_beam_instrument.erl) rathe
   GenServer's call, its reply and its state (its messages are sent and received in OTP's `gen`
   modules, whose sends and receives are probed too), a message sent with `send/2` to a spawned
   process and the wait it ended; the program's output unchanged; the modules that could not be
-  instrumented (compiled in memory: mix.exs, the `-e` expression) named on stderr.
+  instrumented (compiled in memory: mix.exs, the `-e` expression) named on stderr; the
+  project's modules compiled with probes into the cache before Mix runs, and taken from it the
+  next time.
 - An Erlang program compiled with `erlc +debug_info`: the instrumented recording holds the same
   calls, values and message links as the traced one of the same program (but for the functions
   the compiler makes, a list comprehension's loop: the probes are in the source's functions),
@@ -57,8 +59,14 @@ def test_a_mix_project_is_recorded_through_its_probes(store: Store, runtime: Pat
     subprocess.run([mix, "new", "shop"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
     project = tmp_path / "shop"
     (project / "lib" / "shop.ex").write_text(SHOP)
-    result, trace = recorded_command(store, [mix, "run", "-e", "Shop.Main.run()"], project, flags=("--instrument",))
+    subprocess.run([mix, "compile"], cwd=project, env=clean_env(), check=True, capture_output=True, timeout=300)
+    result, trace = recorded_command(
+        store, [mix, "run", "-e", "Shop.Main.run()"], project, flags=("--instrument",),
+        DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"),
+    )
     assert 'total=9 priced=12 caught={:caught, "bad argument in arithmetic expression"}' in result.stdout, result.describe()
+    # The project's three modules compiled with probes before Mix ran (kept for the next run).
+    assert f"devtrace: --instrument: compiling probes into 3 modules (once: kept in {tmp_path / 'cache'})" in result.stderr
     assert "devtrace: --instrument: 'Elixir.Shop.MixProject' was compiled in memory" in result.stderr, result.stderr
     assert "Elixir.Shop.Main" not in result.stderr and "Elixir.Shop.Stock" not in result.stderr, result.stderr
     spans = by_id(trace)
@@ -96,6 +104,17 @@ def test_a_mix_project_is_recorded_through_its_probes(store: Store, runtime: Pat
     ]
     assert len(answered) == 1
 
+    # Run again: the probes come from the cache, and the recording holds the same spans.
+    store_again = Store(bin=store.bin, data_dir=tmp_path / "again")
+    store_again.data_dir.mkdir()
+    again, trace_again = recorded_command(
+        store_again, [mix, "run", "-e", "Shop.Main.run()"], project, flags=("--instrument",),
+        DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"),
+    )
+    assert "compiling probes" not in again.stderr, again.stderr
+    program = lambda t: Counter(s["name"] for s in t["spans"] if s["name"].startswith("Shop."))  # noqa: E731
+    assert program(trace_again) == program(trace)
+
 
 def shape(trace: dict) -> tuple[Counter, Counter]:
     """What a recording of pingpong holds: its calls by name, arguments and result (but the
@@ -128,7 +147,9 @@ def test_an_erlang_program_instrumented_holds_what_it_holds_traced(store: Store,
     traced_store = Store(bin=store.bin, data_dir=tmp_path / "traced")
     traced_store.data_dir.mkdir()
     traced_result, traced = recorded_command(traced_store, command, tmp_path, flags=("--record-seconds", "0"))
-    result, instrumented = recorded_command(store, command, tmp_path, flags=("--record-seconds", "0", "--instrument"))
+    result, instrumented = recorded_command(
+        store, command, tmp_path, flags=("--record-seconds", "0", "--instrument"), DEVTRACE_BEAM_CACHE=str(tmp_path / "cache")
+    )
     assert "--instrument" not in result.stderr, "pingpong has debug info: nothing to warn of"
     assert result.stdout == traced_result.stdout
     traced_calls, traced_links = shape(traced)

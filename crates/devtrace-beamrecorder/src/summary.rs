@@ -243,7 +243,7 @@ impl Summarizer {
         let mut v: c_long = 0;
         // SAFETY: an integer term; a bignum fails the call.
         if unsafe { ffi::enif_get_long(self.env, term, &mut v) } != 0 {
-            push_integer(&mut self.out, v);
+            devtrace_recorder::values::push_integer(&mut self.out, v);
         } else {
             self.out.push_str("<big integer>");
         }
@@ -502,27 +502,6 @@ impl Summarizer {
 }
 
 /// Whether an atom is written without quotes (`ok`, `:ok`, `name:`).
-/// Appends `v` in decimal (what `write!` writes, without its formatting machinery: integers
-/// are most of a hot loop's arguments).
-fn push_integer(out: &mut String, v: c_long) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = v.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push('-');
-    }
-    // SAFETY: ASCII digits.
-    out.push_str(unsafe { std::str::from_utf8_unchecked(&digits[at..]) });
-}
-
 fn plain_atom(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name
@@ -594,15 +573,6 @@ mod tests {
         let mut out = String::new();
         push_quoted(&mut out, "a\"b\u{1b}[31m\n", '"');
         assert_eq!(out, "\"a\\\"b\\u{1b}[31m\\n\"");
-    }
-
-    #[test]
-    fn integers_are_written_as_write_writes_them() {
-        for v in [0, 7, -7, 10, 12345, -100, c_long::MAX, c_long::MIN] {
-            let mut out = String::new();
-            push_integer(&mut out, v);
-            assert_eq!(out, v.to_string());
-        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! Must not: call any Python-level method, hash or compare user objects, or exceed its
 //! budgets. Redaction is the Python side's (devtrace.redact), on the finished text.
 
+use devtrace_recorder::values::push_integer;
 use pyo3::ffi;
 
 /// Bytes of summary one call may keep (arguments, or the return value, or the exception).
@@ -113,7 +114,7 @@ unsafe fn describe(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dept
             if overflow != 0 {
                 out.push_str("int(> 64 bits)");
             } else {
-                integer(v, out);
+                push_integer(out, v);
             }
         } else if ty == &raw mut ffi::PyFloat_Type {
             let _ = write!(out, "{:?}", ffi::PyFloat_AsDouble(obj));
@@ -121,7 +122,7 @@ unsafe fn describe(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dept
             string(obj, out);
         } else if ty == &raw mut ffi::PyBytes_Type {
             out.push_str("bytes(len ");
-            integer(ffi::PyBytes_Size(obj) as i64, out);
+            push_integer(out, ffi::PyBytes_Size(obj) as i64);
             out.push(')');
         } else if ty == &raw mut ffi::PyList_Type || ty == &raw mut ffi::PyTuple_Type {
             let list = ty == &raw mut ffi::PyList_Type;
@@ -155,7 +156,7 @@ unsafe fn describe(obj: *mut ffi::PyObject, out: &mut String, limit: usize, dept
         } else if ty == &raw mut ffi::PySet_Type || ty == &raw mut ffi::PyFrozenSet_Type {
             out.push_str(type_name(ty));
             out.push_str("(len ");
-            integer(ffi::PySet_Size(obj) as i64, out);
+            push_integer(out, ffi::PySet_Size(obj) as i64);
             out.push(')');
         } else if ffi::PyExceptionInstance_Check(obj) != 0 {
             exception(obj, out, limit, depth);
@@ -173,27 +174,6 @@ unsafe fn type_name<'a>(ty: *mut ffi::PyTypeObject) -> &'a str {
     let name = unsafe { std::ffi::CStr::from_ptr((*ty).tp_name) };
     let name = name.to_str().unwrap_or("?");
     name.rsplit('.').next().unwrap_or(name)
-}
-
-/// Appends `v` in decimal (without `fmt`'s machinery: this runs on every captured call).
-fn integer(v: i64, out: &mut String) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = v.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push('-');
-    }
-    for &d in &digits[at..] {
-        out.push(d as char);
-    }
 }
 
 /// An exact str's text (None, and `str(?)` written, when CPython cannot encode it: a lone
@@ -274,7 +254,7 @@ unsafe fn string(obj: *mut ffi::PyObject, out: &mut String) {
     let _ = write!(out, "{shown:?}");
     if chars > STRING_CHARS {
         out.push_str("… (len ");
-        integer(chars as i64, out);
+        push_integer(out, chars as i64);
         out.push(')');
     }
 }
@@ -313,7 +293,7 @@ fn close_container(out: &mut String, n: isize, depth: u32, close: char) {
     out.push(close);
     if !shown_all {
         out.push_str(" (len ");
-        integer(n as i64, out);
+        push_integer(out, n as i64);
         out.push(')');
     }
 }
@@ -594,7 +574,7 @@ unsafe fn syntax_error_message(
         }
         if let Some(line) = line {
             out.push_str("line ");
-            integer(line, out);
+            push_integer(out, line);
         }
         out.push(')');
         true

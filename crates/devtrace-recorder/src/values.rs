@@ -15,8 +15,8 @@
 //! seqlock: zero while the slot is rewritten, so a reader in the same process (a dump, while
 //! other threads run) never takes half a summary. Everything is stored as atomic words.
 //!
-//! A runtime whose value ids are unique in the file (the BEAM tracer's, handed out by one
-//! counter) may instead use the whole value area as one ring shared by its writers
+//! A runtime whose value ids are unique in the file (the BEAM tracer's, handed out in blocks
+//! from one counter) may instead use the whole value area as one ring shared by its writers
 //! ([`SharedValueRing`]): texts are written in the order they are made, whichever scheduler
 //! thread makes them, so the ring holds the file's *last* texts — those of a flight window's
 //! last calls — however the work is spread over threads. The area is cut into 64-byte cells; a
@@ -273,8 +273,37 @@ fn read_text_words(tag: &AtomicU64, rest: &[AtomicU64], expected: u64) -> Option
     String::from_utf8(bytes).ok()
 }
 
+/// Appends `v` in decimal, as `write!` would, without `fmt`'s machinery: the recorders write an
+/// integer into most captured calls' summaries.
+pub fn push_integer(out: &mut String, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = v.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    out.extend(digits[at..].iter().map(|&d| d as char));
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn integers_are_written_as_write_writes_them() {
+        for v in [0, 7, -7, 10, 12345, -100, i64::MAX, i64::MIN] {
+            let mut out = String::from("x");
+            super::push_integer(&mut out, v);
+            assert_eq!(out, format!("x{v}"));
+        }
+    }
+
     use super::*;
     use crate::ring::Layout;
 

@@ -190,9 +190,12 @@ is_elixir_dir(Parts) ->
 
 -define(MATCH_SPEC, [{'_', [], [{exception_trace}]}]).
 
-%% OTP's modules a GenServer's or a state machine's messages are sent and received in: their
-%% sends and receives are instrumented (not their calls) when the program's modules are.
--define(OTP_MESSAGING, [gen, gen_server, gen_statem]).
+%% OTP's and Elixir's modules a GenServer's, a state machine's or a task's messages are sent
+%% and received in (Elixir's `GenServer.cast/2' sends its own; a task replies from
+%% `Task.Supervised' and is awaited in `Task'): their sends and receives are instrumented (not
+%% their calls) when the program's modules are.
+-define(OTP_MESSAGING, [gen, gen_server, gen_statem,
+                        'Elixir.GenServer', 'Elixir.Task', 'Elixir.Task.Supervised']).
 
 %% `DEVTRACE_BEAM_INSTRUMENT=1': the program's modules are instrumented — those on the code
 %% path and loaded now, and an instrumenter process takes those of directories added to the
@@ -200,7 +203,11 @@ is_elixir_dir(Parts) ->
 %% A module is traced by patterns until it is instrumented (or for good when it cannot be).
 instrument(Excluded) ->
     Set = sets:from_list(Excluded),
-    [devtrace_beam_instrument:module(M, messages) || M <- ?OTP_MESSAGING],
+    %% A Mix project's modules are loaded as the program first calls them, soon after Mix puts
+    %% their directories on the path: compiled with probes now (into the cache), each is
+    %% instrumented in a millisecond when its directory appears, before the program runs it.
+    devtrace_beam_instrument:prepare(filelib:wildcard("_build/*/lib/*/ebin"), Set),
+    [devtrace_beam_instrument:module(M, messages) || M <- ?OTP_MESSAGING, code:which(M) =/= non_existing],
     erlang:trace_pattern(on_load, ?MATCH_SPEC, [local]),
     Handled = instrument_new(Set, {sets:new(), sets:new(), #{}}),
     %% Started before processes are traced: the instrumenter is not recorded.

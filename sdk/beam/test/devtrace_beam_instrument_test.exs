@@ -56,8 +56,10 @@ defmodule DevtraceBeamInstrumentTest do
     File.write!(Path.join(dir, "dt_bare.erl"), "-module(dt_bare).\n-export([one/0]).\none() -> 1.\n")
     {:ok, :dt_bare} = :compile.file(String.to_charlist(Path.join(dir, "dt_bare.erl")), outdir: String.to_charlist(dir))
     true = :code.add_patha(String.to_charlist(dir))
+    cache = Path.join(dir, "cache")
+    System.put_env("DEVTRACE_BEAM_CACHE", cache)
     on_exit(fn -> File.rm_rf!(dir) end)
-    :ok
+    {:ok, dir: dir, cache: cache}
   end
 
   # The remote calls of devtrace_beam_tracer in `forms` (Erlang's abstract format), by probe name.
@@ -147,6 +149,31 @@ defmodule DevtraceBeamInstrumentTest do
     {100_000, deep} = m.count(100_000, 0)
     # Wrapped in a `try' each, the 100,000 calls would hold ≈ 500,000 words of stack.
     assert deep == shallow, inspect({shallow, deep})
+  end
+
+  test "an instrumented module is kept in the cache, under a key of its file's bytes", %{dir: dir, cache: cache} do
+    source = Path.join(dir, "dt_cached.erl")
+    compile = fn text ->
+      File.write!(source, "-module(dt_cached).\n-export([grade/1]).\n" <> text)
+      {:ok, :dt_cached} = :compile.file(String.to_charlist(source), [:debug_info, outdir: String.to_charlist(dir)])
+    end
+
+    m = :dt_cached
+    entries = fn -> cache |> File.ls!() |> length() end
+    before = if File.exists?(cache), do: entries.(), else: 0
+    compile.("grade(N) when N >= 10 -> high;\ngrade(_) -> low.\n")
+    assert :ok = :devtrace_beam_instrument.module(m, :calls)
+    assert :ok = :devtrace_beam_instrument.module(m, :messages)
+    assert :ok = :devtrace_beam_instrument.module(m, :calls)
+    # One entry for each way it was instrumented; the third call loaded the first's.
+    assert entries.() == before + 2
+    assert m.grade(12) == :high
+
+    # The same module changed is another entry, and runs as changed.
+    compile.("grade(N) when N >= 10 -> high;\ngrade(_) -> lower.\n")
+    assert :ok = :devtrace_beam_instrument.module(m, :calls)
+    assert entries.() == before + 3
+    assert m.grade(1) == :lower
   end
 
   test "a module without debug info, or compiled in memory, is refused with the reason" do
