@@ -251,7 +251,7 @@ instrument_or_trace(Module, TriesLeft) ->
     end.
 
 why_not(no_debug_info) -> "has no debug info (compile it with debug_info)";
-why_not({no_beam_file, _}) -> "was compiled in memory (a script's or mix.exs's: no debug info kept)";
+why_not({no_beam_file, _}) -> "was compiled in memory (a script's, mix.exs's or an evaluated expression's: no debug info kept)";
 why_not({compile, _}) -> "could not be recompiled with probes";
 why_not(not_written_yet) -> "has no file (it was loaded from memory)";
 why_not(Other) -> io_lib:format("could not be instrumented (~tp)", [Other]).
