@@ -9,6 +9,8 @@ with devtrace's probes in them (sdk/beam/src/devtrace_beam_instrument.erl) rathe
   instrumented (compiled in memory: mix.exs, the `-e` expression) named on stderr; the
   project's modules compiled with probes into the cache before Mix runs, and taken from it the
   next time.
+- `mix test` on a project never compiled (Mix compiles it in the recorded VM): the tests' calls
+  with their values, the GenServer's state and its reply linked.
 - An Erlang program compiled with `erlc +debug_info`: the instrumented recording holds the same
   calls, values and message links as the traced one of the same program (but for the functions
   the compiler makes, a list comprehension's loop: the probes are in the source's functions),
@@ -114,6 +116,46 @@ def test_a_mix_project_is_recorded_through_its_probes(store: Store, runtime: Pat
     assert "compiling probes" not in again.stderr, again.stderr
     program = lambda t: Counter(s["name"] for s in t["spans"] if s["name"].startswith("Shop."))  # noqa: E731
     assert program(trace_again) == program(trace)
+
+
+SHOP_TESTS = """defmodule ShopTest do
+  use ExUnit.Case
+  test "a total is the sum of the prices" do
+    assert Shop.total([1, 2]) == 9
+  end
+
+  test "stock is taken" do
+    {:ok, _} = Shop.Stock.start_link(5)
+    assert Shop.Stock.take(2) == :ok
+  end
+end
+"""
+
+
+def test_mix_test_of_a_new_project_is_recorded_through_its_probes(store: Store, runtime: Path, tmp_path: Path):
+    """`mix test` on a project never compiled: Mix compiles it in the recorded VM (Elixir's
+    compiler loads each module before it writes its file; the runtime instruments it once the
+    file is there), then the tests run."""
+    mix = need("mix")
+    subprocess.run([mix, "new", "shop"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
+    project = tmp_path / "shop"
+    (project / "lib" / "shop.ex").write_text(SHOP)
+    (project / "test" / "shop_test.exs").write_text(SHOP_TESTS)
+    result, trace = recorded_command(
+        store, [mix, "test"], project, flags=("--instrument",), DEVTRACE_BEAM_CACHE=str(tmp_path / "cache")
+    )
+    assert "2 tests, 0 failures" in result.stdout, result.describe()
+    assert "Elixir.Shop.Stock" not in result.stderr and "Elixir.Shop.Main" not in result.stderr, result.stderr
+    spans = by_id(trace)
+    [test] = spans_named(trace, "ShopTest.test a total is the sum of the prices/1")
+    [total] = spans_named(trace, "Shop.total/1")
+    assert total["parent_span_id"] == test["span_id"]
+    assert (total["attributes"]["devtrace.call.arguments"], total["attributes"]["devtrace.call.return"]) == ("[1, 2]", "9")
+    [handled] = spans_named(trace, "Shop.Stock.handle_call/3")
+    assert (handled["attributes"]["devtrace.beam.state.before"], handled["attributes"]["devtrace.beam.state.after"]) == ("5", "3")
+    [client] = spans_named(trace, "Shop.Stock.take/1")
+    [reply_wait] = [s for s in trace["spans"] if s["parent_span_id"] == client["span_id"] and s["name"] == "receive"]
+    assert [spans[l["span_id"]]["attributes"]["thread.name"] for l in message_links(reply_wait)] == ["Shop.Stock"]
 
 
 def shape(trace: dict) -> tuple[Counter, Counter]:
