@@ -47,13 +47,33 @@ pub(crate) unsafe extern "C" fn enter(env: *mut ErlNifEnv, argc: c_int, argv: *c
     a[1]
 }
 
+/// Records the end of the function `a` names (`Module, Function, Arity, ...`) in the calling
+/// process: `value` is what it returned or `{Class, Reason}` (made only while recording).
+fn function_ended(
+    env: *mut ErlNifEnv,
+    a: &[Term],
+    value: impl FnOnce() -> Option<Term>,
+    exception: bool,
+) {
+    if let Some(t) = recording() {
+        let function = (a[0], a[1], arity(env, a[2]));
+        t.left(env, caller(env), function, value(), exception);
+    }
+}
+
+/// Records a message the calling process sends or matched (`tag`); returns it.
+fn message(env: *mut ErlNifEnv, argv: *const Term, argc: c_int, tag: Tag) -> Term {
+    let a = args(argv, argc);
+    if let Some(t) = recording() {
+        t.trace(env, tag, caller(env), a[0], None);
+    }
+    a[0]
+}
+
 /// `leave(Module, Function, Arity, Result)`: its return; returns `Result`.
 pub(crate) unsafe extern "C" fn leave(env: *mut ErlNifEnv, argc: c_int, argv: *const Term) -> Term {
     let a = args(argv, argc);
-    if let Some(t) = recording() {
-        let function = (a[0], a[1], arity(env, a[2]));
-        t.left(env, caller(env), function, Some(a[3]), false);
-    }
+    function_ended(env, a, || Some(a[3]), false);
     a[3]
 }
 
@@ -65,12 +85,10 @@ pub(crate) unsafe extern "C" fn raised(
     argv: *const Term,
 ) -> Term {
     let a = args(argv, argc);
-    if let Some(t) = recording() {
-        let function = (a[0], a[1], arity(env, a[2]));
-        // SAFETY: terms of this env.
-        let class_and_reason = unsafe { ffi::enif_make_tuple_from_array(env, a[3..].as_ptr(), 2) };
-        t.left(env, caller(env), function, Some(class_and_reason), true);
-    }
+    // SAFETY: terms of this env.
+    let class_and_reason =
+        || Some(unsafe { ffi::enif_make_tuple_from_array(env, a[3..].as_ptr(), 2) });
+    function_ended(env, a, class_and_reason, true);
     a[3]
 }
 
@@ -78,21 +96,14 @@ pub(crate) unsafe extern "C" fn raised(
 /// (made next: its span follows this one's rather than nesting in it); returns `Function`.
 pub(crate) unsafe extern "C" fn tail(env: *mut ErlNifEnv, argc: c_int, argv: *const Term) -> Term {
     let a = args(argv, argc);
-    if let Some(t) = recording() {
-        let function = (a[0], a[1], arity(env, a[2]));
-        t.left(env, caller(env), function, None, false);
-    }
+    function_ended(env, a, || None, false);
     a[1]
 }
 
 /// `sent(Message)`: a message about to be sent; returns `Message` (the probe wraps the
 /// message of a `!` or `erlang:send`, so the send itself is the program's own).
 pub(crate) unsafe extern "C" fn sent(env: *mut ErlNifEnv, argc: c_int, argv: *const Term) -> Term {
-    let a = args(argv, argc);
-    if let Some(t) = recording() {
-        t.trace(env, Tag::Send, caller(env), a[0], None);
-    }
-    a[0]
+    message(env, argv, argc, Tag::Send)
 }
 
 /// `received(Message)`: the message a `receive` clause matched; returns `Message`.
@@ -101,9 +112,5 @@ pub(crate) unsafe extern "C" fn received(
     argc: c_int,
     argv: *const Term,
 ) -> Term {
-    let a = args(argv, argc);
-    if let Some(t) = recording() {
-        t.trace(env, Tag::Receive, caller(env), a[0], None);
-    }
-    a[0]
+    message(env, argv, argc, Tag::Receive)
 }

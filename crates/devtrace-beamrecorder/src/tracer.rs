@@ -732,7 +732,7 @@ impl Tracer {
     }
 
     /// A call of `module:function` with the list `args` by process `tracee` (a trace event's,
-    /// or an instrumented function's probe: crate::probes).
+    /// or the probe compiled into an instrumented function).
     pub(crate) fn called(
         &self,
         env: *mut ErlNifEnv,
@@ -857,7 +857,7 @@ impl Tracer {
 
     /// The return (`exception`: the exception, `extra` `{Class, Reason}`) of
     /// `module:function/arity` in process `tracee`, `extra` the value returned (a trace
-    /// event's, or an instrumented function's probe: crate::probes).
+    /// event's, or the probe compiled into an instrumented function).
     pub(crate) fn left(
         &self,
         env: *mut ErlNifEnv,
