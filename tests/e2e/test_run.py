@@ -273,6 +273,22 @@ def test_shell_and_rust_runs_work_with_and_without_a_server(destination, rust_cl
     assert len(destination.json("runs", "--json")) == 2
 
 
+def test_a_secret_on_the_command_line_is_redacted_before_the_run_is_stored(destination):
+    """Alone on its store, `run` hands its span to the receivers' pipeline in-process; with a
+    serve it posts it. Either way the store never sees the token given on the command line."""
+    token = "ghp_" + "Zq3x" * 9
+    proc, summary = devtrace_run(destination, ["sh", "-c", "exit 0", "deploy", f"--token={token}"])
+    assert proc.returncode == 0, proc.stderr
+    run = run_span(destination.show(summary["trace_id"]))
+    argv = run["attributes"]["devtrace.run.argv"]
+    assert argv[-1] == "--token=[REDACTED:github_token]", argv
+    assert token not in json.dumps(run) and token not in proc.stderr
+    # Nor any file of the store: the database and its write-ahead log (where a run's commit is).
+    for path in destination.data_dir.iterdir():
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+
+
 def test_an_unusable_store_still_runs_the_command_and_says_so(devtrace_bin: Path, tmp_path: Path):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the data directory should be")

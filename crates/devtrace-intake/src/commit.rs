@@ -3,7 +3,7 @@
 //! last, so "acknowledged" always means "committed".
 
 use devtrace_store::WriteBatch;
-use devtrace_store::writer::{SubmitError, WriteHandle};
+use devtrace_store::writer::{SubmitError, Ticket, WriteHandle};
 
 /// Why a batch was not committed.
 #[derive(Debug, thiserror::Error)]
@@ -18,12 +18,22 @@ pub enum CommitError {
 
 /// Submits `batch` and waits for its commit.
 pub async fn commit(writer: &WriteHandle, batch: WriteBatch) -> Result<(), CommitError> {
-    let ticket = writer.submit(batch).map_err(|e| match e {
-        SubmitError::Overloaded => CommitError::Overloaded,
-        SubmitError::Closed => CommitError::Unavailable(e.to_string()),
-    })?;
-    ticket
+    submit(writer, batch)?
         .committed()
         .await
         .map_err(|e| CommitError::Unavailable(e.to_string()))
+}
+
+/// [`commit`] for a caller outside an async runtime: waits on this thread.
+pub fn commit_blocking(writer: &WriteHandle, batch: WriteBatch) -> Result<(), CommitError> {
+    submit(writer, batch)?
+        .wait()
+        .map_err(|e| CommitError::Unavailable(e.to_string()))
+}
+
+fn submit(writer: &WriteHandle, batch: WriteBatch) -> Result<Ticket, CommitError> {
+    writer.submit(batch).map_err(|e| match e {
+        SubmitError::Overloaded => CommitError::Overloaded,
+        SubmitError::Closed => CommitError::Unavailable(e.to_string()),
+    })
 }

@@ -20,13 +20,14 @@ use crate::commands::serve::RunningServe;
 use crate::output::eprintln_safe;
 use anyhow::{Context, Result};
 use devtrace_ingest::test_output::{TestFailure, TestOutputParser, TestReport};
+use devtrace_intake::otlp::{Encoding, Ingestor, Signal};
 use devtrace_model::recorded::{escape, quote};
 use devtrace_model::{AnyValue, KeyValue, SpanId, TraceId, semconv};
 use devtrace_query::comparison::BaselineChoice;
 use devtrace_query::run_report::{RunReport, run_report};
 use devtrace_query::timefmt::format_duration;
-use devtrace_store::TraceQuery;
 use devtrace_store::writer::Writer;
+use devtrace_store::{ProjectId, TraceQuery};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -93,6 +94,13 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
         }
         _ => None,
     };
+    // The summary reads the run back from the store: only when it is shown or written. The
+    // store is opened for it while the command runs (its schema read is most of the open).
+    let wants_summary = !args.quiet || args.json.is_some();
+    let reader = (wants_summary && destination.endpoint().is_some()).then(|| {
+        let choice = choice.clone();
+        std::thread::spawn(move || choice.open())
+    });
     let outcome = execute(
         args,
         &identity,
@@ -125,8 +133,6 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
     let mut summary = None;
     if destination.endpoint().is_some() {
         let arrived = destination.wait_for_late_spans();
-        // The summary reads the run back from the store: only when it is shown or written.
-        let wants_summary = !args.quiet || args.json.is_some();
         let recorded = record(
             choice,
             args,
@@ -137,8 +143,8 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RunArgs) -> Result<ExitCo
             arrived,
         )
         .and_then(|()| {
-            wants_summary
-                .then(|| summarize(choice, args, &identity, &outcome))
+            reader
+                .map(|reader| summarize(reader, args, &identity, &outcome))
                 .transpose()
         });
         match recorded {
@@ -319,6 +325,24 @@ impl Destination {
             receiver.stop();
         }
     }
+
+    /// Stores spans devtrace made itself (an OTLP request body): straight into the writer
+    /// when the receivers are the run's own, as they would have stored it, without the round
+    /// trip through an HTTP client and a receiver; else posted to `endpoint`.
+    fn store_own_spans(&self, endpoint: &str, body: &[u8]) -> Result<()> {
+        match self {
+            Self::Embedded(receiver) => {
+                receiver.own.ingest_blocking(
+                    Signal::Traces,
+                    Encoding::Protobuf,
+                    body,
+                    ProjectId::DEFAULT,
+                )?;
+                Ok(())
+            }
+            Self::External { .. } | Self::Unrecorded(_) => post_traces(endpoint, body),
+        }
+    }
 }
 
 /// The spans a running serve has committed since it started, from its health route (`None`
@@ -336,6 +360,8 @@ fn committed_spans(api: SocketAddr) -> Option<u64> {
 pub(super) struct EmbeddedReceiver {
     endpoint: String,
     writer: Writer,
+    /// The receivers' pipeline (limits, redaction, rows) for the run's own spans.
+    own: Ingestor,
     stop: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<()>,
 }
@@ -355,8 +381,9 @@ impl EmbeddedReceiver {
         let redactor = redactor
             .join()
             .map_err(|_| anyhow::anyhow!("reading the redaction rules panicked"))??;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+        // One thread serves the receivers (it runs the runtime below): a command's exporter
+        // sends little, and a thread less is less to start and stop.
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         // The standard ports when they are free, so the command's own configuration works too.
@@ -371,6 +398,8 @@ impl EmbeddedReceiver {
             .block_on(devtrace_server::bind(config(4317, 4318)))
             .or_else(|_| runtime.block_on(devtrace_server::bind(config(0, 0))))?;
         let endpoint = format!("http://{}", bound.addresses().http);
+        let own = Ingestor::new(writer.handle(), devtrace_ingest::Limits::default())
+            .with_redactor(Arc::clone(&redactor));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = writer.handle();
         let thread = std::thread::spawn(move || {
@@ -385,6 +414,7 @@ impl EmbeddedReceiver {
         Ok(Self {
             endpoint,
             writer,
+            own,
             stop,
             thread,
         })
@@ -962,7 +992,7 @@ fn record(
         spans.extend(test_spans(identity, tests, start, end));
     }
     let request = export_request(identity, spans);
-    post_traces(endpoint, &prost::Message::encode_to_vec(&request))
+    destination.store_own_spans(endpoint, &prost::Message::encode_to_vec(&request))
 }
 
 /// The run span's attributes: its id, command, output sizes and ends, where it ran, its exit,
@@ -1202,12 +1232,14 @@ struct Summary {
 /// devtrace-query reads it back (findings priced and ranked as `insights` ranks them, the
 /// comparison with the baseline), worded here.
 fn summarize(
-    choice: &crate::config::StoreChoice,
+    reader: std::thread::JoinHandle<Result<Arc<dyn devtrace_store::Store>>>,
     args: &RunArgs,
     identity: &Identity,
     outcome: &Outcome,
 ) -> Result<Summary> {
-    let store = choice.open()?;
+    let store = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("opening the store for the summary panicked"))??;
     let baseline = match &args.baseline {
         Some(label) => BaselineChoice::Labelled(label),
         None => BaselineChoice::Previous,

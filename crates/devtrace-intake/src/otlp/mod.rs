@@ -63,6 +63,15 @@ pub enum IngestError {
     Unavailable(String),
 }
 
+impl From<CommitError> for IngestError {
+    fn from(error: CommitError) -> Self {
+        match error {
+            CommitError::Overloaded => Self::Overloaded,
+            CommitError::Unavailable(message) => Self::Unavailable(message),
+        }
+    }
+}
+
 /// What the reply reports: rejected items (partial success) and why.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Receipt {
@@ -245,7 +254,38 @@ impl Ingestor {
         if !self.writer.has_room(1, 0) {
             return Err(IngestError::Overloaded);
         }
-        let (batch, receipt) = match signal {
+        let (batch, receipt) = self.prepare(signal, encoding, body)?;
+        self.commit(batch.in_project(project)).await?;
+        Ok(receipt)
+    }
+
+    /// [`Ingestor::ingest`] for a caller outside the receivers' runtime, waiting on its own
+    /// thread for the commit: `devtrace run` storing its own span beside the receivers it
+    /// started, without a round trip through them.
+    pub fn ingest_blocking(
+        &self,
+        signal: Signal,
+        encoding: Encoding,
+        body: &[u8],
+        project: ProjectId,
+    ) -> Result<Receipt, IngestError> {
+        let (batch, receipt) = self.prepare(signal, encoding, body)?;
+        let batch = batch.in_project(project);
+        if batch.items() > 0 {
+            crate::commit::commit_blocking(&self.writer, batch)?;
+        }
+        Ok(receipt)
+    }
+
+    /// Decodes, validates and redacts one request body: the rows to store and the receipt
+    /// that acknowledges them once they are committed.
+    fn prepare(
+        &self,
+        signal: Signal,
+        encoding: Encoding,
+        body: &[u8],
+    ) -> Result<(WriteBatch, Receipt), IngestError> {
+        Ok(match signal {
             Signal::Traces => {
                 let resource_spans: Vec<ResourceSpans> = match encoding {
                     Encoding::Protobuf => proto::decode_trace_request(body)?.resource_spans,
@@ -288,20 +328,13 @@ impl Ingestor {
                 };
                 (prepare_metric_batch(&accepted.batch), receipt)
             }
-        };
-        self.commit(batch.in_project(project)).await?;
-        Ok(receipt)
+        })
     }
 
     async fn commit(&self, batch: WriteBatch) -> Result<(), IngestError> {
         if batch.items() == 0 {
             return Ok(());
         }
-        crate::commit::commit(&self.writer, batch)
-            .await
-            .map_err(|e| match e {
-                CommitError::Overloaded => IngestError::Overloaded,
-                CommitError::Unavailable(message) => IngestError::Unavailable(message),
-            })
+        Ok(crate::commit::commit(&self.writer, batch).await?)
     }
 }
