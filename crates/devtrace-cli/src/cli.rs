@@ -880,7 +880,7 @@ pub struct ServeArgs {
     /// Largest request body, compressed or not, in bytes; larger ones get 413 [default: 16777216]
     #[arg(long, env = "DEVTRACE_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
-    /// Requests processed at once; more get the retryable throttle reply, so memory stays flat under overload [default: 64]
+    /// Requests processed at once; more get the retryable throttle reply, so memory stays flat under overload [default: 48]
     #[arg(long, env = "DEVTRACE_MAX_IN_FLIGHT_REQUESTS", value_name = "N")]
     pub max_in_flight_requests: Option<usize>,
     /// Bytes of request bodies held at once, from reading until commit; past it clients get the retryable throttle reply (a request alone is never refused for its size) [default: 268435456]

@@ -116,8 +116,10 @@ impl Receipt {
 }
 
 /// Requests admitted at once by default: enough to keep two cores busy, few enough that their
-/// bodies cannot add up to much memory.
-pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 64;
+/// bodies cannot add up to much memory. 48, not 64: under 2× overload the server's peak memory
+/// is then no higher than before issue 46's speed-ups let more requests through at once, at a
+/// higher rate still (docs/PERFORMANCE.md, "Memory under 2× overload").
+pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 48;
 
 /// Bytes of request bodies that admitted requests may hold at once by default (as received,
 /// and again once decompressed), from reading the body until its data is committed: with
