@@ -93,6 +93,8 @@ def callees(calls, caller, pattern):
 
 
 INGEST = r"^devtrace_intake::otlp::Ingestor::ingest::\{\{closure\}\}$"
+# What Ingestor::ingest calls, directly or through Ingestor::prepare (decode, convert, redact).
+REQUEST = r"^devtrace_intake::otlp::Ingestor::(ingest::\{\{closure\}\}|prepare)$"
 PREPARE = r"^devtrace_store::prepare::prepare_spans$"
 CHUNK = r"^devtrace_store::chunk::encode_spans$"
 WRITER = r"^devtrace_store::writer::run$"
@@ -111,9 +113,9 @@ for dump in sorted(glob.glob(os.path.join(work, "callgrind.out.*")), key=lambda 
         continue
     per, unit = spans, "per span"
     ingest, prepare, chunk = cost(inc, INGEST), cost(inc, PREPARE), cost(inc, CHUNK)
-    decode = callees(calls, INGEST, r"prost|decode_trace_request|ExportTraceServiceRequest")
-    convert = callees(calls, INGEST, r"spans_from_proto")
-    redact = callees(calls, INGEST, r"redact_spans")
+    decode = callees(calls, REQUEST, r"prost|decode_trace_request|ExportTraceServiceRequest")
+    convert = callees(calls, REQUEST, r"spans_from_proto")
+    redact = callees(calls, REQUEST, r"redact_spans")
     writer, transaction = cost(inc, WRITER), cost(inc, TRANSACTION)
     commit = callees(calls, TRANSACTION, r"Transaction.*commit|sqlite3_step|^sqlite3_exec")
     rows = [

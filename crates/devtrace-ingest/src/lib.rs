@@ -17,6 +17,7 @@ pub mod proto;
 pub mod redact;
 pub mod sessions;
 pub mod test_output;
+pub mod wire;
 
 pub use opentelemetry_proto::tonic as otlp;
 

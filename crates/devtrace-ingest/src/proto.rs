@@ -83,13 +83,13 @@ pub fn decode_any_request(body: &[u8]) -> Result<AnyRequest, DecodeError> {
 
 /// Counts rejected items per reason, remembering where each reason first occurred.
 #[derive(Default)]
-struct Rejections {
-    total: u64,
+pub(crate) struct Rejections {
+    pub(crate) total: u64,
     by_reason: BTreeMap<&'static str, (u64, String)>,
 }
 
 impl Rejections {
-    fn reject(&mut self, reason: &'static str, path: impl FnOnce() -> String) {
+    pub(crate) fn reject(&mut self, reason: &'static str, path: impl FnOnce() -> String) {
         self.total += 1;
         self.by_reason
             .entry(reason)
@@ -97,7 +97,7 @@ impl Rejections {
             .0 += 1;
     }
 
-    fn message(&self, noun: &str, seen: u64) -> String {
+    pub(crate) fn message(&self, noun: &str, seen: u64) -> String {
         if self.total == 0 {
             return String::new();
         }
@@ -450,9 +450,10 @@ fn scope_from_proto(
     }
 }
 
-const BAD_TRACE_ID: &str = "with an invalid trace_id (must be 16 bytes and not all zero)";
-const BAD_SPAN_ID: &str = "with an invalid span_id (must be 8 bytes and not all zero)";
-const BAD_PARENT_ID: &str = "with an invalid parent_span_id (must be empty or 8 bytes)";
+pub(crate) const BAD_TRACE_ID: &str =
+    "with an invalid trace_id (must be 16 bytes and not all zero)";
+pub(crate) const BAD_SPAN_ID: &str = "with an invalid span_id (must be 8 bytes and not all zero)";
+pub(crate) const BAD_PARENT_ID: &str = "with an invalid parent_span_id (must be empty or 8 bytes)";
 const BAD_LOG_TRACE_ID: &str = "with a malformed trace_id (must be empty or 16 bytes)";
 const BAD_LOG_SPAN_ID: &str = "with a malformed span_id (must be empty or 8 bytes)";
 
@@ -638,6 +639,12 @@ fn value_from_proto(value: common::AnyValue, limits: &Limits) -> model::AnyValue
 
 /// Cuts `s` to at most `max` bytes without splitting a character.
 fn truncate_string(mut s: String, max: usize) -> String {
+    truncate_in_place(&mut s, max);
+    s
+}
+
+/// [`truncate_string`] on a string in place.
+pub(crate) fn truncate_in_place(s: &mut String, max: usize) {
     if s.len() > max {
         let mut cut = max;
         while !s.is_char_boundary(cut) {
@@ -645,7 +652,6 @@ fn truncate_string(mut s: String, max: usize) -> String {
         }
         s.truncate(cut);
     }
-    s
 }
 
 // ---- model → protobuf (export) ----

@@ -171,6 +171,7 @@ proptest! {
     #[test]
     fn random_bytes_never_panic_any_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = proto::decode_trace_request(&bytes).map(|r| proto::spans_from_proto(r.resource_spans, &Limits::default()));
+        let _ = devtrace_ingest::wire::spans_from_protobuf(&bytes, &Limits::default());
         let _ = proto::decode_logs_request(&bytes).map(|r| proto::logs_from_proto(r.resource_logs, &Limits::default()));
         let _ = json::decode_traces(&bytes);
         let _ = json::decode_logs(&bytes);
@@ -220,4 +221,30 @@ fn resolved(
             )
         })
         .collect()
+}
+
+/// The third-party OTLP sample (outside the repository, with its licence) sent as protobuf: the
+/// receivers' direct decoder reads it as prost and the conversion do.
+#[test]
+#[ignore = "third-party sample: set DEVTRACE_EXTERNAL_FIXTURES and pass --ignored"]
+fn the_third_party_trace_sample_decodes_alike_directly_and_through_prost() {
+    let dir = std::env::var_os("DEVTRACE_EXTERNAL_FIXTURES")
+        .expect("set DEVTRACE_EXTERNAL_FIXTURES to the third-party fixtures directory");
+    let text = std::fs::read(std::path::Path::new(&dir).join("otlp/trace.json")).unwrap();
+    let request = devtrace_ingest::otlp::collector::trace::v1::ExportTraceServiceRequest {
+        resource_spans: json::decode_traces(&text).unwrap(),
+    };
+    let body = request.encode_to_vec();
+    let small = Limits {
+        max_attributes: 2,
+        max_value_bytes: 5,
+        max_events: 1,
+        max_links: 1,
+    };
+    for limits in [Limits::default(), small] {
+        let reference = proto::spans_from_proto(request.resource_spans.clone(), &limits);
+        let direct = devtrace_ingest::wire::spans_from_protobuf(&body, &limits).unwrap();
+        assert!(!direct.batch.spans.is_empty());
+        assert_eq!(direct, reference);
+    }
 }

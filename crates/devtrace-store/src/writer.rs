@@ -245,6 +245,9 @@ fn fits(queue: &Queue, items: u64, bytes: u64, config: &WriterConfig) -> bool {
 /// so a full or read-only disk under retrying clients does not flood the log.
 const REPEAT_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+// A thread's whole loop: kept a frame of its own, so profiles can name the writer's share
+// (bench/ingest-profile.sh).
+#[inline(never)]
 fn run(shared: Arc<Shared>, mut backend: Box<dyn StoreWriter>) {
     let mut last_logged: Option<(String, std::time::Instant)> = None;
     let mut repeats = 0u64;

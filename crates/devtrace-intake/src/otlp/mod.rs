@@ -21,10 +21,9 @@ use devtrace_ingest::otlp::{
     },
     logs::v1::ResourceLogs,
     metrics::v1::ResourceMetrics,
-    trace::v1::ResourceSpans,
 };
 use devtrace_ingest::redact::Redactor;
-use devtrace_ingest::{DecodeError, Limits, json, proto};
+use devtrace_ingest::{DecodeError, Limits, json, proto, wire};
 use devtrace_store::writer::WriteHandle;
 use devtrace_store::{ProjectId, WriteBatch, prepare_spans};
 use std::sync::Arc;
@@ -289,11 +288,13 @@ impl Ingestor {
     ) -> Result<(WriteBatch, Receipt), IngestError> {
         Ok(match signal {
             Signal::Traces => {
-                let resource_spans: Vec<ResourceSpans> = match encoding {
-                    Encoding::Protobuf => proto::decode_trace_request(body)?.resource_spans,
-                    Encoding::Json => json::decode_traces(body)?,
+                // Protobuf straight into the model; JSON through the OTLP structs.
+                let mut accepted = match encoding {
+                    Encoding::Protobuf => wire::spans_from_protobuf(body, &self.limits)?,
+                    Encoding::Json => {
+                        proto::spans_from_proto(json::decode_traces(body)?, &self.limits)
+                    }
                 };
-                let mut accepted = proto::spans_from_proto(resource_spans, &self.limits);
                 self.redactor.redact_spans(&mut accepted.batch);
                 let receipt = Receipt {
                     accepted: accepted.batch.spans.len() as u64,
