@@ -327,35 +327,13 @@ impl Redactor {
     /// Every string and bytes value inside an attribute value (arrays and maps, their keys
     /// included); returns how many values changed.
     pub fn redact_value(&self, value: &mut AnyValue) -> u64 {
-        match value {
-            AnyValue::String(text) => u64::from(self.redact_string(text)),
-            AnyValue::Bytes(bytes) => match self.redact_bytes(bytes) {
-                Some(new) => {
-                    *bytes = new;
-                    1
-                }
-                None => 0,
-            },
-            AnyValue::Array(items) => items.iter_mut().map(|v| self.redact_value(v)).sum(),
-            AnyValue::KvList(pairs) => self.redact_attributes(pairs),
-            _ => 0,
-        }
+        Pass::new(self).value(value)
     }
 
     /// Keys and values of attributes: a key is data as much as a value is (a map keyed by
     /// tokens, a header name that carries one).
     pub fn redact_attributes(&self, attributes: &mut [KeyValue]) -> u64 {
-        attributes
-            .iter_mut()
-            .map(|kv| u64::from(self.redact_string(&mut kv.key)) + self.redact_value(&mut kv.value))
-            .sum()
-    }
-
-    /// A scope's name, version and attributes.
-    fn redact_scope(&self, scope: &mut Scope) -> u64 {
-        u64::from(self.redact_string(&mut scope.name))
-            + u64::from(self.redact_string(&mut scope.version))
-            + self.redact_attributes(&mut scope.attributes)
+        Pass::new(self).attributes(attributes)
     }
 
     /// Span names, status messages, scope names and versions, and every string and bytes
@@ -365,25 +343,26 @@ impl Redactor {
         if !self.is_enabled() {
             return 0;
         }
+        let mut pass = Pass::new(self);
         let mut changed = 0;
         for resource in &mut batch.resources {
-            changed += self.redact_attributes(&mut resource.attributes);
+            changed += pass.attributes(&mut resource.attributes);
         }
         for scope in &mut batch.scopes {
-            changed += self.redact_scope(scope);
+            changed += pass.scope(scope);
         }
         for span in &mut batch.spans {
-            changed += u64::from(self.redact_string(&mut span.name));
-            changed += u64::from(self.redact_string(&mut span.status.message));
-            changed += u64::from(self.redact_string(&mut span.trace_state));
-            changed += self.redact_attributes(&mut span.attributes);
+            changed += pass.string(&mut span.name);
+            changed += pass.string(&mut span.status.message);
+            changed += pass.string(&mut span.trace_state);
+            changed += pass.attributes(&mut span.attributes);
             for event in &mut span.events {
-                changed += u64::from(self.redact_string(&mut event.name));
-                changed += self.redact_attributes(&mut event.attributes);
+                changed += pass.string(&mut event.name);
+                changed += pass.attributes(&mut event.attributes);
             }
             for link in &mut span.links {
-                changed += u64::from(self.redact_string(&mut link.trace_state));
-                changed += self.redact_attributes(&mut link.attributes);
+                changed += pass.string(&mut link.trace_state);
+                changed += pass.attributes(&mut link.attributes);
             }
         }
         changed
@@ -395,18 +374,19 @@ impl Redactor {
         if !self.is_enabled() {
             return 0;
         }
+        let mut pass = Pass::new(self);
         let mut changed = 0;
         for resource in &mut batch.resources {
-            changed += self.redact_attributes(&mut resource.attributes);
+            changed += pass.attributes(&mut resource.attributes);
         }
         for scope in &mut batch.scopes {
-            changed += self.redact_scope(scope);
+            changed += pass.scope(scope);
         }
         for log in &mut batch.logs {
-            changed += self.redact_value(&mut log.body);
-            changed += self.redact_attributes(&mut log.attributes);
-            changed += u64::from(self.redact_string(&mut log.severity_text));
-            changed += u64::from(self.redact_string(&mut log.event_name));
+            changed += pass.value(&mut log.body);
+            changed += pass.attributes(&mut log.attributes);
+            changed += pass.string(&mut log.severity_text);
+            changed += pass.string(&mut log.event_name);
         }
         changed
     }
@@ -451,6 +431,69 @@ impl Redactor {
             }
             _ => 0,
         }
+    }
+}
+
+/// One batch's redaction: remembers the short texts it found clean, because a batch repeats
+/// them (attribute keys, span names, host names: most of what is scanned), so each is scanned
+/// once. A text's redaction depends on the text alone, so a remembered "clean" is exact.
+struct Pass<'r> {
+    redactor: &'r Redactor,
+    clean: std::collections::HashSet<Box<str>>,
+}
+
+/// Texts up to this long are remembered when clean.
+const REMEMBERED_LEN: usize = 64;
+
+impl<'r> Pass<'r> {
+    fn new(redactor: &'r Redactor) -> Self {
+        Self {
+            redactor,
+            clean: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Redacts `text` in place; 1 when it changed.
+    fn string(&mut self, text: &mut String) -> u64 {
+        let remembered = (self.redactor.min_len..=REMEMBERED_LEN).contains(&text.len());
+        if remembered && self.clean.contains(text.as_str()) {
+            return 0;
+        }
+        let changed = self.redactor.redact_string(text);
+        if remembered && !changed {
+            self.clean.insert(text.as_str().into());
+        }
+        u64::from(changed)
+    }
+
+    fn value(&mut self, value: &mut AnyValue) -> u64 {
+        match value {
+            AnyValue::String(text) => self.string(text),
+            AnyValue::Bytes(bytes) => match self.redactor.redact_bytes(bytes) {
+                Some(new) => {
+                    *bytes = new;
+                    1
+                }
+                None => 0,
+            },
+            AnyValue::Array(items) => items.iter_mut().map(|v| self.value(v)).sum(),
+            AnyValue::KvList(pairs) => self.attributes(pairs),
+            _ => 0,
+        }
+    }
+
+    fn attributes(&mut self, attributes: &mut [KeyValue]) -> u64 {
+        attributes
+            .iter_mut()
+            .map(|kv| self.string(&mut kv.key) + self.value(&mut kv.value))
+            .sum()
+    }
+
+    /// A scope's name, version and attributes.
+    fn scope(&mut self, scope: &mut Scope) -> u64 {
+        self.string(&mut scope.name)
+            + self.string(&mut scope.version)
+            + self.attributes(&mut scope.attributes)
     }
 }
 
@@ -556,6 +599,55 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), names.len());
         assert!(names.len() >= 60, "{} rules", names.len());
+    }
+
+    /// A batch remembers the short texts it found clean; a text seen again is the same text,
+    /// so the batch comes out as redacting every value on its own would make it — secrets
+    /// repeated across spans included.
+    #[test]
+    fn a_batch_redacts_repeated_texts_as_each_alone() {
+        use devtrace_model::{Span, SpanId, TraceId};
+        let redactor = Redactor::builtin();
+        let token = format!("ghp_{}", "Ab1".repeat(12));
+        let texts = [
+            "http.request.method",
+            "GET /api/orders",
+            token.as_str(),
+            "db.example.internal",
+        ];
+        let mut batch = SpanBatch::default();
+        batch.resources.push(Default::default());
+        batch.scopes.push(Default::default());
+        for i in 0..12u8 {
+            let mut span = Span::new(
+                TraceId([1; 16]),
+                SpanId([i + 1; 8]),
+                None,
+                texts[usize::from(i) % 4],
+                0,
+                1,
+            );
+            for (k, v) in [(0, 2), (1, 3), (2, 0), (3, 1)] {
+                let key = texts[(k + usize::from(i)) % 4];
+                span.attributes
+                    .push(KeyValue::new(key, texts[(v + usize::from(i)) % 4]));
+            }
+            batch.spans.push(span);
+        }
+        let mut expected = batch.clone();
+        for span in &mut expected.spans {
+            redactor.redact_string(&mut span.name);
+            for kv in &mut span.attributes {
+                redactor.redact_string(&mut kv.key);
+                redactor.redact_value(&mut kv.value);
+            }
+        }
+        let changed = redactor.redact_spans(&mut batch);
+        assert_eq!(batch, expected);
+        // Each span holds the token as its name or as one key and one value: 3 of 12 by name,
+        // and two attribute texts in every span.
+        assert_eq!(changed, 3 + 12 * 2);
+        assert!(!format!("{batch:?}").contains(&token));
     }
 
     /// `devtrace run`'s own attribute keys hold a `.`, the one string a Discord token is
