@@ -575,7 +575,12 @@ fn translate(
             }
             _ => out.push(*e),
         }
-        state.last_ts = e.ts;
+        // A chunk's header repeats who the process is, stamped when the process first writes
+        // there — on a wake-up on the other scheduler, the moment its wait ended: the process
+        // ran nothing, so a wait goes on across it.
+        if !beam_of(e).is_some_and(|(kind, _)| kind.is_identity()) {
+            state.last_ts = e.ts;
+        }
     }
     out
 }
@@ -863,6 +868,32 @@ mod tests {
             ),
         ];
         vec![stream(1, sched1), stream(2, sched2)]
+    }
+
+    /// The client woken on the other scheduler in a chunk of its own there: the chunk begins
+    /// with its header (its `Process` record and identity, stamped at the wake-up).
+    #[test]
+    fn a_wait_goes_on_across_the_header_of_a_new_chunk() {
+        let mut streams = ping_pong();
+        let client = 0x100;
+        let header = [
+            ev(10 * MS, beam_meta(BeamKind::Parent, 0x1)),
+            ev(10 * MS, beam_meta(BeamKind::InitialCall, 7)),
+        ];
+        streams[1].events.splice(1..1, header);
+        let mut reader = BeamReader::new();
+        let split = reader.split(&streams);
+        let client = split.iter().find(|s| s.stream == client).unwrap();
+        let receive = client
+            .events
+            .iter()
+            .find(|e| e.kind == EventKind::Call && e.code == RECEIVE_CODE)
+            .expect("the client's wait for the reply");
+        assert_eq!(
+            receive.ts,
+            2 * MS,
+            "waited from its send on, not from the header"
+        );
     }
 
     #[test]
