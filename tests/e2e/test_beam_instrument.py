@@ -15,6 +15,8 @@ with devtrace's probes in them (sdk/beam/src/devtrace_beam_instrument.erl) rathe
   calls, values and message links as the traced one of the same program (but for the functions
   the compiler makes, a list comprehension's loop: the probes are in the source's functions),
   and its server's loop stays a tail call (each turn a span beside the last, not inside it).
+- A module loaded while the program calls it in a loop (the instrumenter's load, traced by the
+  VM's on-load pattern until the instrumenter takes the pattern off): each call recorded once.
 """
 
 from __future__ import annotations
@@ -207,3 +209,43 @@ def test_an_erlang_program_instrumented_holds_what_it_holds_traced(store: Store,
     assert len(spans_named(instrumented, "pingpong:server/1")) == 6
     assert len(parents(instrumented)) == 1
     assert len(parents(traced)) == 6
+
+
+# Adds the directory of module `dyn` to the code path, waits (in a fun, which is not recorded as
+# calls) until the instrumenter has loaded dyn, then calls dyn:f/1 until dyn's trace pattern is
+# gone, and 200 times more: its first calls run the instrumented code while the VM's on-load
+# pattern is still on it.
+SWAP_RACE = """-module(swap_race).
+-export([start/0]).
+start() ->
+    true = code:add_patha(filename:join(filename:dirname(code:which(?MODULE)), "../dyn")),
+    Loaded = fun Wait() -> erlang:module_loaded(dyn) orelse Wait() end,
+    true = Loaded(),
+    io:format("calls=~b~n", [calls(0, 0)]).
+calls(N, 200) -> N;
+calls(N, After) ->
+    N = dyn:f(N) - 1,
+    case After > 0 orelse erlang:trace_info({dyn, f, 1}, traced) =:= {traced, false} of
+        true -> calls(N + 1, After + 1);
+        false -> calls(N + 1, 0)
+    end.
+"""
+
+
+def test_a_call_made_while_its_module_is_swapped_in_is_recorded_once(store: Store, runtime: Path, tmp_path: Path):
+    erlc, erl = need("erlc"), need("erl")
+    for name, source in (("main", SWAP_RACE), ("dyn", "-module(dyn).\n-export([f/1]).\nf(N) -> N + 1.\n")):
+        (tmp_path / name).mkdir()
+        module = "swap_race" if name == "main" else "dyn"
+        (tmp_path / name / f"{module}.erl").write_text(source)
+        subprocess.run([erlc, "+debug_info", "-o", str(tmp_path / name), str(tmp_path / name / f"{module}.erl")], check=True)
+    command = [erl, "-noshell", "-pa", str(tmp_path / "main"), "-s", "swap_race", "start", "-s", "init", "stop"]
+    result, trace = recorded_command(
+        store, command, tmp_path, flags=("--record-seconds", "0", "--instrument"), DEVTRACE_BEAM_CACHE=str(tmp_path / "cache")
+    )
+    calls = int(result.stdout.strip().removeprefix("calls="))
+    spans = by_id(trace)
+    recorded = spans_named(trace, "dyn:f/1")
+    assert [s for s in recorded if spans[s["parent_span_id"]]["name"] == "dyn:f/1"] == [], "a call recorded inside itself"
+    assert sorted(int(s["attributes"]["devtrace.call.arguments"]) for s in recorded) == list(range(calls))
+    assert all(spans[s["parent_span_id"]]["name"] == "swap_race:calls/2" for s in recorded)

@@ -5,10 +5,14 @@
 //! every call and message through `erl_tracer` costs (docs/PERFORMANCE.md).
 //!
 //! Each probe writes what the [`Tracer`] writes for the trace event it stands for, so
-//! everything after the rings reads an instrumented recording as a traced one. Before `open`
-//! (or after a failed one) every probe does nothing.
+//! everything after the rings reads an instrumented recording as a traced one — but for a
+//! call's record, marked [`beam::PROBED_CALL`], so that a call made while the instrumenter
+//! swaps a module in, both traced and probed, is kept once. Before `open` (or after a failed
+//! one) every probe does nothing.
 
 use std::os::raw::c_int;
+
+use devtrace_recorder::beam;
 
 use crate::ffi::{self, ErlNifEnv, ErlNifPid, Term};
 use crate::tracer::{TRACER, Tag, Tracer};
@@ -42,7 +46,7 @@ fn arity(env: *mut ErlNifEnv, term: Term) -> u32 {
 pub(crate) unsafe extern "C" fn enter(env: *mut ErlNifEnv, argc: c_int, argv: *const Term) -> Term {
     let a = args(argv, argc);
     if let Some(t) = recording() {
-        t.called(env, caller(env), (a[0], a[1]), a[2]);
+        t.called(env, caller(env), (a[0], a[1]), a[2], beam::PROBED_CALL);
     }
     a[1]
 }

@@ -727,18 +727,20 @@ impl Tracer {
 
     fn call(&self, env: *mut ErlNifEnv, tracee: Term, mfa: Term) {
         if let Some([module, function, args]) = tuple3(env, mfa) {
-            self.called(env, tracee, (module, function), args);
+            self.called(env, tracee, (module, function), args, 0);
         }
     }
 
     /// A call of `module:function` with the list `args` by process `tracee` (a trace event's,
-    /// or the probe compiled into an instrumented function).
+    /// aux 0, or the probe compiled into an instrumented function's, aux
+    /// [`beam::PROBED_CALL`]).
     pub(crate) fn called(
         &self,
         env: *mut ErlNifEnv,
         tracee: Term,
         (module, function): (Term, Term),
         args: Term,
+        aux: u32,
     ) {
         if self.options.excluded.contains(&module) {
             return;
@@ -750,7 +752,7 @@ impl Tracer {
             return;
         }
         let code = self.code(env, module, function, arity);
-        let call = pack_meta(EventKind::Call, code, 0);
+        let call = pack_meta(EventKind::Call, code, aux);
         if arity == 0 && function == self.options.known.statem.callback_mode {
             self.mark_statem(module);
         }

@@ -45,11 +45,13 @@ use std::collections::HashMap;
 
 mod annotate;
 pub mod calls;
+mod doubles;
 
 pub use annotate::{
     Annotations, Attr, INITIAL_CALL, KILLED_BY, LINK_BY, LINK_PROCESS, RESTART, STATEM_STATE,
     SUPERVISOR, SpanEvent, Texts, annotate,
 };
+pub use doubles::PROBED_CALL;
 
 use crate::ring::{
     CAUSALITY_KEY_MASK, Event, EventKind, Layout, LinkKind, MAX_VALUE_BLOCKS, RecorderFile,
@@ -335,6 +337,8 @@ struct ProcessState {
     /// and the calls the window's records return from are rebuilt at its first record (this
     /// stamp), with these codes.
     before_window: Option<(u64, Vec<u32>)>,
+    /// Calls recorded both by a trace pattern and by a probe, kept once.
+    doubles: doubles::Doubles,
 }
 
 /// What a process's records say of its life beyond its spans, read by [`annotate`] once the
@@ -552,6 +556,11 @@ fn translate(
             }
             state.last_ts = e.ts;
         }
+        // A chunk's header can fall between a call's two records.
+        let header = beam_of(e).is_some_and(|(k, _)| k == BeamKind::Process || k.is_identity());
+        if !header && state.doubles.absorbs(e, state.depth, &mut out) {
+            continue;
+        }
         match (e.kind, beam_of(e)) {
             (EventKind::Beam, Some((kind, payload))) => {
                 beam_record(state, e.ts, kind, payload, &mut out);
@@ -565,7 +574,7 @@ fn translate(
             }
             (EventKind::Call, _) => {
                 state.depth += 1;
-                out.push(*e);
+                out.push(Event { aux: 0, ..*e });
             }
             (EventKind::Return | EventKind::Unwind, _) => {
                 if state.depth > 0 {
