@@ -28,6 +28,11 @@
 #                  cargo build --release --no-default-features --bin rotel   # needs protoc and cmake
 #                (no default features: no Kafka, AWS or file receiver; OTLP in and the
 #                blackhole exporter are always built)
+#                Where github.com is not reachable (Cargo fetches three of Rotel's dependencies
+#                from it), build Rotel 0.2.1 against crates.io's opentelemetry,
+#                opentelemetry_sdk and opentelemetry-proto 0.31.0 and daemonize 0.5.0 instead
+#                (whose error kind is private: main.rs then returns daemonize's error as is);
+#                with RUSTUP_TOOLCHAIN set to an installed toolchain if its pinned one is not.
 #   TRANSPORTS   grpc | http | both (default both)
 #   TOTAL_SPANS  spans per run unless the extra flags say otherwise (default 1000000)
 #   CONNECTIONS  connections per transport (default 4)

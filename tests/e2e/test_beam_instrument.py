@@ -17,6 +17,9 @@ with devtrace's probes in them (sdk/beam/src/devtrace_beam_instrument.erl) rathe
   and its server's loop stays a tail call (each turn a span beside the last, not inside it).
 - A module loaded while the program calls it in a loop (the instrumenter's load, traced by the
   VM's on-load pattern until the instrumenter takes the pattern off): each call recorded once.
+- `iex -S mix` as a developer uses it: a first session on a cache never filled (the shell runs
+  while the probes are compiled: its calls are recorded), and a module edited and `recompile`d
+  in a session (instrumented again: its messages recorded after the recompile as before it).
 """
 
 from __future__ import annotations
@@ -249,3 +252,72 @@ def test_a_call_made_while_its_module_is_swapped_in_is_recorded_once(store: Stor
     assert [s for s in recorded if spans[s["parent_span_id"]]["name"] == "dyn:f/1"] == [], "a call recorded inside itself"
     assert sorted(int(s["attributes"]["devtrace.call.arguments"]) for s in recorded) == list(range(calls))
     assert all(spans[s["parent_span_id"]]["name"] == "swap_race:calls/2" for s in recorded)
+
+
+ASKING_SHOP = """defmodule Shop do
+  def price(n), do: n * 3
+  def ask(n) do
+    me = self()
+    pricer = spawn(fn -> receive do {:price, k, from} -> send(from, {:priced, price(k)}) end end)
+    send(pricer, {:price, n, me})
+    receive do {:priced, p} -> p end
+  end
+end
+"""
+
+
+def asking_shop(tmp_path: Path) -> Path:
+    mix = need("mix")
+    subprocess.run([mix, "new", "shop"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
+    project = tmp_path / "shop"
+    (project / "lib" / "shop.ex").write_text(ASKING_SHOP)
+    subprocess.run([mix, "compile"], cwd=project, env=clean_env(), check=True, capture_output=True, timeout=300)
+    return project
+
+
+def test_iex_on_a_cache_never_filled_is_recorded_while_the_probes_compile(store: Store, runtime: Path, tmp_path: Path):
+    """The typed line runs at once, while the runtime compiles OTP's and the project's modules
+    with probes (a second or more): the shell's calls are recorded (traced meanwhile)."""
+    project = asking_shop(tmp_path)
+    typed = 'IO.puts("priced=#{Shop.price(4)}")\nSystem.halt(0)\n'
+    result, trace = recorded_command(
+        store, [need("iex"), "-S", "mix"], project, typed, flags=("--record-seconds", "0", "--instrument"),
+        DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"),
+    )
+    assert "priced=12" in result.stdout, result.describe()
+    assert "devtrace: --instrument: compiling probes into 1 modules" in result.stderr, result.describe()
+    [price] = spans_named(trace, "Shop.price/1")
+    assert (price["attributes"]["devtrace.call.arguments"], price["attributes"]["devtrace.call.return"]) == ("4", "12")
+
+
+def test_a_module_recompiled_in_iex_is_instrumented_again(store: Store, runtime: Path, tmp_path: Path):
+    project = asking_shop(tmp_path)
+    cache = str(tmp_path / "cache")
+    # A session before fills the cache (and puts a second between the compile and the edit:
+    # Mix sees a file changed within the second it compiled as unchanged).
+    warm = Store(bin=store.bin, data_dir=tmp_path / "warm")
+    warm.data_dir.mkdir()
+    recorded_command(warm, [need("mix"), "run", "-e", "Shop.ask(1)"], project, flags=("--instrument",), DEVTRACE_BEAM_CACHE=cache)
+    typed = "\n".join([
+        'IO.puts("first=#{Shop.ask(2)}")',
+        'File.write!("lib/shop.ex", String.replace(File.read!("lib/shop.ex"), "n * 3", "n * 5"))',
+        "recompile()",
+        "Process.sleep(500)",
+        'IO.puts("second=#{Shop.ask(2)}")',
+        "System.halt(0)",
+    ]) + "\n"
+    result, trace = recorded_command(
+        store, [need("iex"), "-S", "mix"], project, typed, flags=("--record-seconds", "0", "--instrument"), DEVTRACE_BEAM_CACHE=cache
+    )
+    assert "first=6" in result.stdout and "second=10" in result.stdout, result.describe()
+    spans = by_id(trace)
+    asks = {s["attributes"]["devtrace.call.return"]: s for s in spans_named(trace, "Shop.ask/1")}
+    assert sorted(asks) == ["10", "6"], asks
+    # Before and after the recompile alike: the wait for the reply linked to the pricing
+    # process's send (only the probes record messages under --instrument).
+    for ask in asks.values():
+        [wait] = [s for s in trace["spans"] if s["parent_span_id"] == ask["span_id"] and s["name"] == "receive"]
+        [sender] = [spans[l["span_id"]] for l in message_links(wait)]
+        assert sender["attributes"]["thread.name"] != ask["attributes"]["thread.name"]
+    # The compiler's function for the anonymous function shows only where the module is traced.
+    assert not [s for s in trace["spans"] if s["name"].startswith("Shop.-ask/1-fun-")], "the recompiled module ran traced"

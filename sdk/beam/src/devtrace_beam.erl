@@ -201,19 +201,30 @@ is_elixir_dir(Parts) ->
 %% path and loaded now, and an instrumenter process takes those of directories added to the
 %% path later (a Mix project's, before the program calls them) and any loaded from elsewhere.
 %% A module is traced by patterns until it is instrumented (or for good when it cannot be).
+%%
+%% Recording begins at once and this returns once the first modules are instrumented, so a
+%% program run after it (`-s', `-eval', a Mix task) runs probed code; a program that does not
+%% wait for it — `iex''s shell, started beside `-s' functions — is recorded traced meanwhile
+%% (for a second or more on a first run, while the probes are compiled into the cache).
 instrument(Excluded) ->
     Set = sets:from_list(Excluded),
+    Self = self(),
+    %% Started before processes are traced: the instrumenter is not recorded.
+    Instrumenter = spawn(fun() -> instrumenter_start(Set, Self) end),
+    catch register(devtrace_beam_instrumenter, Instrumenter),
+    erlang:trace_pattern(on_load, ?MATCH_SPEC, [local]),
+    trace_processes(?INSTRUMENTED_FLAGS),
+    receive {Instrumenter, ready} -> ok end.
+
+instrumenter_start(Excluded, Starter) ->
     %% A Mix project's modules are loaded as the program first calls them, soon after Mix puts
     %% their directories on the path: compiled with probes now (into the cache), each is
     %% instrumented in a millisecond when its directory appears, before the program runs it.
-    devtrace_beam_instrument:prepare(filelib:wildcard("_build/*/lib/*/ebin"), Set),
+    devtrace_beam_instrument:prepare(filelib:wildcard("_build/*/lib/*/ebin"), Excluded),
     [devtrace_beam_instrument:module(M, messages) || M <- ?OTP_MESSAGING, code:which(M) =/= non_existing],
-    erlang:trace_pattern(on_load, ?MATCH_SPEC, [local]),
-    Handled = instrument_new(Set, {sets:new(), sets:new(), #{}}),
-    %% Started before processes are traced: the instrumenter is not recorded.
-    Instrumenter = spawn(fun() -> instrumenter(Set, Handled) end),
-    catch register(devtrace_beam_instrumenter, Instrumenter),
-    trace_processes(?INSTRUMENTED_FLAGS).
+    Handled = instrument_new(Excluded, {sets:new(), sets:new(), #{}, #{}}),
+    Starter ! {self(), ready},
+    instrumenter(Excluded, Handled).
 
 instrumenter(Excluded, Handled) ->
     receive
@@ -224,7 +235,12 @@ instrumenter(Excluded, Handled) ->
 %% Instruments the program's modules not handled yet (`Handled': the modules and code path
 %% directories seen), and takes the pattern off libraries' modules loaded since.
 %% A module whose file is not written yet is tried again (`Waiting': tries left, by module).
-instrument_new(Excluded, {Modules, Dirs, Waiting}) ->
+%% A module loaded again since it was instrumented (`Instrumented': the MD5 of the code this
+%% loaded, by module) — `iex''s `recompile', a hot code upgrade — is instrumented again: its new
+%% code is traced (the on-load pattern) meanwhile.
+instrument_new(Excluded, {Modules0, Dirs, Waiting, Instrumented}) ->
+    Reloaded = [M || {M, Md5} <- maps:to_list(Instrumented), reloaded(M, Md5)],
+    Modules = sets:subtract(Modules0, sets:from_list(Reloaded)),
     NewDirs = [D || D <- code:get_path(), not sets:is_element(D, Dirs)],
     OnPath = [list_to_atom(filename:basename(F, ".beam"))
               || D <- NewDirs, not is_excluded_dir(D), F <- filelib:wildcard("*.beam", D)],
@@ -232,22 +248,37 @@ instrument_new(Excluded, {Modules, Dirs, Waiting}) ->
     New = [M || M <- lists:usort(OnPath ++ Loaded), not sets:is_element(M, Modules)],
     {Libraries, Program} = lists:partition(fun(M) -> sets:is_element(M, Excluded) end, New),
     [erlang:trace_pattern({M, '_', '_'}, false, [local]) || M <- Libraries],
-    Unwritten = [M || M <- Program, instrument_or_trace(M, maps:get(M, Waiting, ?TRIES)) =:= wait],
+    Results = [{M, instrument_or_trace(M, maps:get(M, Waiting, ?TRIES))} || M <- Program],
+    Unwritten = [M || {M, wait} <- Results],
     Handled = sets:union(Modules, sets:from_list(New -- Unwritten)),
     {Handled, sets:union(Dirs, sets:from_list(NewDirs)),
-     maps:from_list([{M, maps:get(M, Waiting, ?TRIES) - 1} || M <- Unwritten])}.
+     maps:from_list([{M, maps:get(M, Waiting, ?TRIES) - 1} || M <- Unwritten]),
+     maps:merge(maps:without(Reloaded, Instrumented), maps:from_list([{M, Md5} || {M, {ok, Md5}} <- Results]))}.
 
+%% Whether module `Module', instrumented as code of MD5 `Md5', holds other code now (not: it
+%% was deleted since).
+reloaded(Module, Md5) ->
+    try erlang:get_module_info(Module, md5) of
+        Md5 -> false;
+        _ -> true
+    catch
+        error:badarg -> false
+    end.
+
+%% `{ok, MD5}' of the instrumented code loaded, `wait' for a file not written yet, or `traced'.
 instrument_or_trace(Module, TriesLeft) ->
     case devtrace_beam_instrument:module(Module, calls) of
         ok ->
-            erlang:trace_pattern({Module, '_', '_'}, false, [local]);
+            erlang:trace_pattern({Module, '_', '_'}, false, [local]),
+            {ok, erlang:get_module_info(Module, md5)};
         {error, not_written_yet} when TriesLeft > 1 ->
             wait;
         {error, Reason} ->
             erlang:trace_pattern({Module, '_', '_'}, ?MATCH_SPEC, [local]),
             io:format(standard_error,
                       "devtrace: --instrument: ~tp ~ts: its calls are traced, its sends and "
-                      "receives are not recorded~n", [Module, why_not(Reason)])
+                      "receives are not recorded~n", [Module, why_not(Reason)]),
+            traced
     end.
 
 why_not(no_debug_info) -> "has no debug info (compile it with debug_info)";

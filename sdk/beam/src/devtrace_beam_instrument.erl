@@ -22,19 +22,37 @@
 -export([module/2, prepare/2, forms/3, cache_dir/0]).
 
 -define(PROBES, devtrace_beam_tracer).
+%% The attribute an instrumented module carries (its value: `calls' or `messages').
+-define(PROBED_ATTRIBUTE, devtrace_probes).
 
 %% @doc Instruments module `Module' (loaded or on the code path): `What' is `calls' (calls and
 %% messages) or `messages'. `ok', or `{error, Reason}' when it has no debug info (`erlc'
-%% without `+debug_info'), was compiled in memory, its file is not written yet
-%% (`not_written_yet': try again), or it does not compile.
+%% without `+debug_info'), was compiled in memory, its file is not written yet or holds
+%% other code than the loaded module's (`not_written_yet': try again), or it does not compile.
 module(Module, What) ->
     %% Loaded first: an instrumented module must never make the code server load it.
     {module, ?PROBES} = code:ensure_loaded(?PROBES),
     case code:which(Module) of
         [_ | _] = File ->
-            cached_or_compiled(Module, File, What);
+            case holds_loaded_code(Module, File) of
+                true -> cached_or_compiled(Module, File, What);
+                false -> {error, not_written_yet}
+            end;
         Other ->
             {error, {no_beam_file, Other}}
+    end.
+
+%% Whether `File' holds the code module `Module' runs (true when it is not loaded, or runs code
+%% instrumented from it): Elixir's compiler loads a module before it writes its file, so a
+%% module compiled anew (`iex''s `recompile', `mix test' after an edit) runs its new code while
+%% the file still holds the old, which must not be loaded in its place.
+holds_loaded_code(Module, File) ->
+    try {erlang:get_module_info(Module, md5), erlang:get_module_info(Module, attributes)} of
+        {Md5, Attributes} ->
+            lists:keymember(?PROBED_ATTRIBUTE, 1, Attributes)
+                orelse beam_lib:md5(File) =:= {ok, {Module, Md5}}
+    catch
+        error:badarg -> true
     end.
 
 %% Recompiling takes tens of milliseconds a module (≈ 300 ms for gen_server): the result is kept
@@ -153,7 +171,11 @@ load(Module, File, Binary) ->
 %% @doc The forms of module `Module' with the probes compiled in (see the module doc).
 forms(Module, Forms, What) ->
     Own = {Module, [{Name, Arity} || {function, _, Name, Arity, _} <- Forms]},
-    [form(Own, Form, What) || Form <- Forms].
+    lists:flatmap(fun({attribute, Anno, module, _} = Form) ->
+                          [Form, {attribute, Anno, ?PROBED_ATTRIBUTE, What}];
+                     (Form) ->
+                          [form(Own, Form, What)]
+                  end, Forms).
 
 form(Own, {function, Line, Name, Arity, Clauses}, What) ->
     Messages = [messages(Clause) || Clause <- Clauses],

@@ -184,4 +184,25 @@ defmodule DevtraceBeamInstrumentTest do
     assert {:error, {:no_beam_file, _}} =
              :devtrace_beam_instrument.module(__MODULE__, :calls)
   end
+
+  test "a module compiled anew is instrumented from its file only once the file holds its code", %{dir: dir} do
+    # As Elixir's compiler does: the new code loaded first, its file written after.
+    source = Path.join(dir, "dt_renewed.erl")
+    beam = Path.join(dir, "dt_renewed.beam")
+    write = fn text -> File.write!(source, "-module(dt_renewed).\n-export([grade/1]).\ngrade(_) -> #{text}.\n") end
+    write.("old")
+    {:ok, :dt_renewed} = :compile.file(String.to_charlist(source), [:debug_info, outdir: String.to_charlist(dir)])
+    m = :dt_renewed
+    assert :ok = :devtrace_beam_instrument.module(m, :calls)
+    write.("new")
+    {:ok, ^m, binary} = :compile.file(String.to_charlist(source), [:debug_info, :binary])
+    {:module, ^m} = :code.load_binary(m, String.to_charlist(beam), binary)
+
+    assert :devtrace_beam_instrument.module(m, :calls) == {:error, :not_written_yet}
+    assert m.grade(1) == :new, "the old file's code was loaded in place of the new"
+    File.write!(beam, binary)
+    assert :ok = :devtrace_beam_instrument.module(m, :calls)
+    assert m.grade(1) == :new
+    assert {:devtrace_probes, [:calls]} in m.module_info(:attributes)
+  end
 end
