@@ -327,13 +327,13 @@ impl Redactor {
     /// Every string and bytes value inside an attribute value (arrays and maps, their keys
     /// included); returns how many values changed.
     pub fn redact_value(&self, value: &mut AnyValue) -> u64 {
-        Pass::new(self).value(value)
+        Pass::new(self, 0).value(value)
     }
 
     /// Keys and values of attributes: a key is data as much as a value is (a map keyed by
     /// tokens, a header name that carries one).
     pub fn redact_attributes(&self, attributes: &mut [KeyValue]) -> u64 {
-        Pass::new(self).attributes(attributes)
+        Pass::new(self, 0).attributes(attributes)
     }
 
     /// Span names, status messages, scope names and versions, and every string and bytes
@@ -343,7 +343,7 @@ impl Redactor {
         if !self.is_enabled() {
             return 0;
         }
-        let mut pass = Pass::new(self);
+        let mut pass = Pass::new(self, batch.spans.len());
         let mut changed = 0;
         for resource in &mut batch.resources {
             changed += pass.attributes(&mut resource.attributes);
@@ -374,7 +374,7 @@ impl Redactor {
         if !self.is_enabled() {
             return 0;
         }
-        let mut pass = Pass::new(self);
+        let mut pass = Pass::new(self, batch.logs.len());
         let mut changed = 0;
         for resource in &mut batch.resources {
             changed += pass.attributes(&mut resource.attributes);
@@ -444,12 +444,16 @@ struct Pass<'r> {
 
 /// Texts up to this long are remembered when clean.
 const REMEMBERED_LEN: usize = 64;
+/// At most so many entries are reserved for a pass's set at its start.
+const PASS_CAPACITY_LIMIT: usize = 4096;
 
 impl<'r> Pass<'r> {
-    fn new(redactor: &'r Redactor) -> Self {
+    /// A pass over a batch of `records` spans or logs: its set of clean texts sized for about
+    /// one a record (a batch's distinct short texts are of that order), so it rarely grows.
+    fn new(redactor: &'r Redactor, records: usize) -> Self {
         Self {
             redactor,
-            clean: std::collections::HashSet::new(),
+            clean: std::collections::HashSet::with_capacity(records.min(PASS_CAPACITY_LIMIT)),
         }
     }
 

@@ -22,14 +22,34 @@ const ZSTD_LEVEL: i32 = 3;
 /// Encodes span chunks with the process's dictionary once it has one (and offers the chunk as
 /// a training sample until then).
 pub fn encode_spans(batch: &SpanBatch) -> Vec<u8> {
-    let raw = postcard::to_stdvec(batch).expect("model types always serialise");
-    match dictionary::for_encoding() {
-        Some(dictionary) => compress(&raw, Some(dictionary)),
+    with_serialised(batch, |raw| match dictionary::for_encoding() {
+        Some(dictionary) => compress(raw, Some(dictionary)),
         None => {
-            dictionary::offer_sample(&raw);
-            compress(&raw, None)
+            dictionary::offer_sample(raw);
+            compress(raw, None)
         }
+    })
+}
+
+thread_local! {
+    /// A thread's buffer for a chunk's serialised bytes on their way to the compressor, reused:
+    /// grown from empty for every chunk, it was reallocated and copied a dozen times each.
+    static SERIALISED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer this large is not kept for the next chunk (a rare huge trace's).
+const KEPT_BUFFER_BYTES: usize = 4 << 20;
+
+/// Calls `f` with `value` serialised with postcard into the thread's reused buffer.
+fn with_serialised<T: Serialize, R>(value: &T, f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut buffer = SERIALISED.take();
+    buffer.clear();
+    postcard::to_io(value, &mut buffer).expect("model types always serialise");
+    let result = f(&buffer);
+    if buffer.capacity() <= KEPT_BUFFER_BYTES {
+        SERIALISED.set(buffer);
     }
+    result
 }
 
 /// Encodes a span chunk without a dictionary (for a store that cannot keep one yet).

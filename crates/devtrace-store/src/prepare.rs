@@ -223,13 +223,26 @@ pub fn prepare_spans(batch: SpanBatch) -> WriteBatch {
         scopes,
         spans,
     } = batch;
-    let mut groups: Vec<(TraceId, Vec<Span>)> = Vec::new();
+    // Each trace's vector sized before it is filled: a span is large, and moving each again
+    // at every doubling cost as much as the split itself.
     let mut index: HashMap<TraceId, usize> = HashMap::new();
-    for span in spans {
-        let slot = *index.entry(span.trace_id).or_insert_with(|| {
-            groups.push((span.trace_id, Vec::new()));
-            groups.len() - 1
-        });
+    let mut sizes: Vec<(TraceId, usize)> = Vec::new();
+    let slots: Vec<usize> = spans
+        .iter()
+        .map(|span| {
+            let slot = *index.entry(span.trace_id).or_insert_with(|| {
+                sizes.push((span.trace_id, 0));
+                sizes.len() - 1
+            });
+            sizes[slot].1 += 1;
+            slot
+        })
+        .collect();
+    let mut groups: Vec<(TraceId, Vec<Span>)> = sizes
+        .into_iter()
+        .map(|(trace_id, size)| (trace_id, Vec::with_capacity(size)))
+        .collect();
+    for (span, slot) in spans.into_iter().zip(slots) {
         groups[slot].1.push(span);
     }
     let traces = groups
@@ -296,9 +309,25 @@ fn keep_first_of_each_id(spans: &mut Vec<Span>) {
     if spans.len() < 2 {
         return;
     }
+    // A trace's spans in one request are usually a few dozen: comparing ids beats hashing them.
+    if spans.len() <= COMPARED_NOT_HASHED {
+        let mut kept = 0;
+        for i in 0..spans.len() {
+            let id = spans[i].span_id;
+            if !spans[..kept].iter().any(|s| s.span_id == id) {
+                spans.swap(kept, i);
+                kept += 1;
+            }
+        }
+        spans.truncate(kept);
+        return;
+    }
     let mut seen: HashSet<SpanId> = HashSet::with_capacity(spans.len());
     spans.retain(|s| seen.insert(s.span_id));
 }
+
+/// Up to how many spans [`keep_first_of_each_id`] compares ids pairwise.
+const COMPARED_NOT_HASHED: usize = 32;
 
 /// The chunk without the spans `stored` says are stored already, re-summarised; `None` when
 /// nothing is left. Decodes the chunk: only re-sent spans pay for this.
@@ -321,14 +350,14 @@ pub(crate) fn without_stored(
 fn sub_batch(
     resources: &[devtrace_model::Resource],
     scopes: &[devtrace_model::Scope],
-    spans: Vec<Span>,
+    mut spans: Vec<Span>,
 ) -> SpanBatch {
     let mut sub = SpanBatch::default();
-    for mut span in spans {
+    for span in &mut spans {
         span.resource = intern(&mut sub.resources, &resources[span.resource as usize]);
         span.scope = intern(&mut sub.scopes, &scopes[span.scope as usize]);
-        sub.spans.push(span);
     }
+    sub.spans = spans;
     sub
 }
 
@@ -444,6 +473,35 @@ mod tests {
                 start,
                 start + 10,
             )
+        }
+    }
+
+    #[test]
+    fn a_span_sent_twice_in_a_batch_is_kept_once_the_first_in_order() {
+        // Few spans (ids compared) and many (ids hashed): the first of each id, in order.
+        for n in [5u8, 40] {
+            let mut spans: Vec<Span> = (0..n).map(|i| span(1, i, None, u64::from(i), 0)).collect();
+            spans.extend(
+                (0..n)
+                    .step_by(3)
+                    .map(|i| span(1, i, None, 1_000 + u64::from(i), 0)),
+            );
+            let len = spans.len();
+            spans.swap(1, len - 1);
+            spans.swap(0, len - 2);
+            let mut seen = HashSet::new();
+            let expected: Vec<(SpanId, u64)> = spans
+                .iter()
+                .filter(|s| seen.insert(s.span_id))
+                .map(|s| (s.span_id, s.start_unix_nano))
+                .collect();
+            keep_first_of_each_id(&mut spans);
+            let kept: Vec<(SpanId, u64)> = spans
+                .iter()
+                .map(|s| (s.span_id, s.start_unix_nano))
+                .collect();
+            assert_eq!(kept, expected, "{n} spans");
+            assert_eq!(kept.len(), usize::from(n));
         }
     }
 
