@@ -427,6 +427,9 @@ impl Tracer {
                 local.in_chunk.0 = w.chunk_start();
                 local.in_chunk.1.clear();
             }
+            // One stamp for an event's records (and its process's header): they happen at once,
+            // and a stamp a record cost ≈ 5 % of a recorded message-passing hop here.
+            let now = w.clock().now();
             let first_in_chunk = !local.in_chunk.1.contains(&key);
             if local.current != key || first_in_chunk {
                 local.current = key;
@@ -437,7 +440,6 @@ impl Tracer {
                     }
                     local.named.insert(key);
                 }
-                let now = w.clock().now();
                 self.file
                     .push(w, now, beam::beam_meta(BeamKind::Process, key));
                 if first_in_chunk {
@@ -448,7 +450,6 @@ impl Tracer {
                 }
             }
             for meta in records {
-                let now = w.clock().now();
                 self.file.push(w, now, *meta);
             }
         });
