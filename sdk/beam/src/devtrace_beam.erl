@@ -210,11 +210,20 @@ instrument(Excluded) ->
     Set = sets:from_list(Excluded),
     Self = self(),
     %% Started before processes are traced: the instrumenter is not recorded.
-    Instrumenter = spawn(fun() -> instrumenter_start(Set, Self) end),
+    {Instrumenter, Watch} = spawn_monitor(fun() -> instrumenter_start(Set, Self) end),
     catch register(devtrace_beam_instrumenter, Instrumenter),
     erlang:trace_pattern(on_load, ?MATCH_SPEC, [local]),
     trace_processes(?INSTRUMENTED_FLAGS),
-    receive {Instrumenter, ready} -> ok end.
+    receive
+        {Instrumenter, ready} ->
+            demonitor(Watch, [flush]),
+            ok;
+        {'DOWN', Watch, process, Instrumenter, Reason} ->
+            %% The program runs on, its modules loaded from now on traced (the on-load pattern).
+            io:format(standard_error, "devtrace: --instrument: the instrumenter stopped (~tp): "
+                      "modules loaded from now on are traced, their messages not recorded~n",
+                      [Reason])
+    end.
 
 instrumenter_start(Excluded, Starter) ->
     %% A Mix project's modules are loaded as the program first calls them, soon after Mix puts
