@@ -27,6 +27,10 @@
 %% Instrumenting: a module loaded from a directory the instrumenter has not seen yet is traced
 %% (its calls recorded, its messages not) until it has instrumented it.
 -define(INSTRUMENTER_INTERVAL_MS, 20).
+%% Modules loaded again since they were instrumented (a `recompile') are looked for every so many
+%% turns (200 ms): a look reads each instrumented module's MD5 (≈ 0.6 µs a module), and
+%% recompiles come at a person's pace.
+-define(RELOAD_CHECK_TURNS, 10).
 %% Looks for a module's file so many times (a second) before it is traced for good.
 -define(TRIES, 50).
 -define(FLAGS, [call, send, 'receive', procs, {tracer, devtrace_beam_tracer, []}]).
@@ -231,24 +235,25 @@ instrumenter_start(Excluded, Starter) ->
     %% instrumented in a millisecond when its directory appears, before the program runs it.
     devtrace_beam_instrument:prepare(filelib:wildcard("_build/*/lib/*/ebin"), Excluded),
     [devtrace_beam_instrument:module(M, messages) || M <- ?OTP_MESSAGING, code:which(M) =/= non_existing],
-    Handled = instrument_new(Excluded, {sets:new(), sets:new(), #{}, #{}}),
+    Handled = instrument_new(Excluded, {sets:new(), sets:new(), #{}, #{}}, false),
     Starter ! {self(), ready},
-    instrumenter(Excluded, Handled).
+    instrumenter(Excluded, Handled, 1).
 
-instrumenter(Excluded, Handled) ->
+instrumenter(Excluded, Handled, Turn) ->
     receive
     after ?INSTRUMENTER_INTERVAL_MS ->
-        instrumenter(Excluded, instrument_new(Excluded, Handled))
+        Reloads = Turn rem ?RELOAD_CHECK_TURNS =:= 0,
+        instrumenter(Excluded, instrument_new(Excluded, Handled, Reloads), Turn + 1)
     end.
 
 %% Instruments the program's modules not handled yet (`Handled': the modules and code path
 %% directories seen), and takes the pattern off libraries' modules loaded since.
 %% A module whose file is not written yet is tried again (`Waiting': tries left, by module).
 %% A module loaded again since it was instrumented (`Instrumented': the MD5 of the code this
-%% loaded, by module) — `iex''s `recompile', a hot code upgrade — is instrumented again: its new
-%% code is traced (the on-load pattern) meanwhile.
-instrument_new(Excluded, {Modules0, Dirs, Waiting, Instrumented}) ->
-    Reloaded = [M || {M, Md5} <- maps:to_list(Instrumented), reloaded(M, Md5)],
+%% loaded, by module) — `iex''s `recompile', a hot code upgrade — is instrumented again when
+%% `Reloads' says to look for them: its new code is traced (the on-load pattern) meanwhile.
+instrument_new(Excluded, {Modules0, Dirs, Waiting, Instrumented}, Reloads) ->
+    Reloaded = [M || Reloads, {M, Md5} <- maps:to_list(Instrumented), reloaded(M, Md5)],
     Modules = sets:subtract(Modules0, sets:from_list(Reloaded)),
     NewDirs = [D || D <- code:get_path(), not sets:is_element(D, Dirs)],
     OnPath = [list_to_atom(filename:basename(F, ".beam"))
