@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod checkpoints;
 mod qa;
 
 /// The database file inside a data directory.
@@ -509,6 +510,9 @@ fn open_existing(path: &Path) -> Result<Connection> {
 const KEPT_LOG_BYTES: u64 = 256 * 1024;
 
 pub struct SqliteWriter {
+    /// Declared before `conn`, so dropped first: the last connection to close decides whether
+    /// the log is kept (`keep_log_at_close`), and that must be the writer's.
+    checkpoints: checkpoints::Checkpoints,
     conn: Connection,
     index: IndexCache,
     /// Span ids of recently written traces, so re-sent spans are found without a read.
@@ -551,9 +555,11 @@ impl SqliteWriter {
             });
         // SQLite says "unable to open database file" (error code 14) or "readonly database":
         // the directory itself says why.
-        let conn =
+        let mut conn =
             opened.map_err(|error| data_dir_problem(data_dir, Access::Write).unwrap_or(error))?;
+        let checkpoints = checkpoints::Checkpoints::install(&mut conn, &path, Default::default())?;
         Ok(Self {
+            checkpoints,
             conn,
             index: IndexCache::default(),
             recent: RecentSpans::new(crate::recent::DEFAULT_CAPACITY),
@@ -569,6 +575,12 @@ impl SqliteWriter {
 impl SqliteWriter {
     fn with_recent_capacity(mut self, spans: usize) -> Self {
         self.recent = RecentSpans::new(spans);
+        self
+    }
+
+    fn with_checkpoint_rule(mut self, rule: checkpoints::Rule) -> Self {
+        self.checkpoints = checkpoints::Checkpoints::install(&mut self.conn, &self.path, rule)
+            .expect("log hook installed");
         self
     }
 }
@@ -691,8 +703,10 @@ impl StoreWriter for SqliteWriter {
     }
 
     fn checkpoint(&mut self) -> Result<()> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.checkpoints.paused(|| {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        })?;
         Ok(())
     }
 
@@ -712,6 +726,7 @@ impl StoreWriter for SqliteWriter {
             }
             return;
         }
+        self.checkpoints.stop();
         // Without it, closing the last connection checkpoints and deletes the log. If SQLite
         // refuses, the close checkpoints as before: slower, not less safe.
         let _ = self.conn.set_db_config(
@@ -1776,6 +1791,39 @@ mod tests {
         assert_eq!(stored_ids(&store, 2), (vec![1, 2, 3, 4], 4));
         let stats = store.stats().unwrap();
         assert_eq!((stats.spans, stats.resent_spans), (9, 2));
+    }
+
+    #[test]
+    fn a_log_kept_at_close_is_kept_after_the_checkpointing_thread_ran() {
+        let dir = tempfile::tempdir().unwrap();
+        let rule = checkpoints::Rule {
+            catch_up_frames: i32::MAX,
+            quiet_frames: 1,
+            quiet: Duration::from_millis(1),
+        };
+        let mut writer = SqliteWriter::open(dir.path())
+            .unwrap()
+            .with_checkpoint_rule(rule);
+        writer.write(&[spans_of(1, &[1, 2])]).unwrap();
+        let waited = std::time::Instant::now();
+        while writer.checkpoints.runs() == 0 {
+            assert!(waited.elapsed() < Duration::from_secs(30), "no checkpoint");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        writer.write(&[spans_of(2, &[1])]).unwrap();
+        writer.keep_log_at_close();
+        drop(writer);
+        // The thread's connection closed first: had it closed last, it would have folded the
+        // log in and deleted it.
+        let mut log = database_path(dir.path()).into_os_string();
+        log.push("-wal");
+        assert!(
+            std::fs::metadata(&log).is_ok_and(|m| m.len() > 0),
+            "log deleted"
+        );
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(stored_ids(&store, 1), (vec![1, 2], 2));
+        assert_eq!(stored_ids(&store, 2), (vec![1], 1));
     }
 
     #[test]
