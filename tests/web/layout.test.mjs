@@ -225,7 +225,13 @@ for (const size of WIDTHS) {
   await page.waitForURL(/[?&]q=Edit/);
   await page.locator('ol.timeline').focus();
   await page.keyboard.press('j');
-  await page.waitForURL(/[?&]entry=[0-9a-f]{16}/);
+  // The URL names an entry since the first j: wait for the one this j selected, among those
+  // the filter shows (the first entry, hidden by it, would clear the filter when restored).
+  await page.waitForFunction(() => {
+    const current = document.querySelector('li.entry.current');
+    return current && !current.hidden
+      && new URL(location.href).searchParams.get('entry') === current.dataset.span;
+  });
   const shared = page.url();
   const entry = new URL(shared).searchParams.get('entry');
   await page.goto(`${base}/traces`);
