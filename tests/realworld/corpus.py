@@ -64,7 +64,12 @@ class Services:
         full_env["PORT"] = str(port)
         self.logs[service] = log
         self.procs[service] = subprocess.Popen(
-            argv, cwd=cwd, env=full_env, stdout=log.open("w"), stderr=subprocess.STDOUT
+            argv,
+            cwd=cwd,
+            env=full_env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            preexec_fn=_default_sigint,
         )
         wait_listening(port, self.procs[service], log)
         return f"http://127.0.0.1:{port}"
@@ -104,6 +109,14 @@ class Services:
         for path in sorted(self.measure_dir.glob("*.jsonl")):
             out.extend(json.loads(line) for line in path.read_text().splitlines() if line)
         return out
+
+
+def _default_sigint() -> None:
+    """In the service's process before it starts: SIGINT, which `Services.stop` ends services
+    with as a person's Ctrl-C would, back to its default. A suite started as a background job
+    of a non-interactive shell (`scripts/test &`) inherits SIGINT ignored, and a Python service
+    started so never sees its KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_listening(port: int, proc: subprocess.Popen, log: Path, timeout_s: float = 30) -> None:
