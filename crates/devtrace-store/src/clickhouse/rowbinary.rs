@@ -88,7 +88,8 @@ impl Rows {
         self
     }
 
-    /// A `Map(LowCardinality(String), String)`.
+    /// A `Map(String, String)` (or `Map(LowCardinality(String), String)`, whose rows have the
+    /// same bytes).
     pub(crate) fn map(&mut self, v: &[(String, String)]) -> &mut Self {
         self.length(v.len());
         for (k, value) in v {

@@ -4,8 +4,8 @@
 //! key, never by a scan, and `ReplacingMergeTree` keeps one row per span whatever was re-sent
 //! (the newest `version` wins; the writer gives a first-stored span the highest, so the first
 //! stored version is the one kept). Each span row carries its typed columns (ids, name,
-//! service, kind, times, failure), its string attributes as `Map(LowCardinality(String),
-//! String)`, and in `body` the rest of the span (see `body.rs`): each part once, and the trace
+//! service, kind, times, failure), its string attributes as `Map(String, String)`, and in
+//! `body` the rest of the span (see `body.rs`): each part once, and the trace
 //! reads back exactly as received. `trace_parts` holds one summary row per stored piece of a
 //! trace, aggregated per trace when read; `trace_list` one row per piece and service, in time
 //! order, so a listing starts from the newest rows instead of aggregating every trace.
@@ -61,8 +61,8 @@ pub const DDL: &[Table] = &[
   parent_span_id FixedString(8) CODEC(ZSTD(3)),
   start_ns UInt64 CODEC(T64, ZSTD(1)), duration_ns UInt64 CODEC(T64, ZSTD(1)),
   name LowCardinality(String), service LowCardinality(String), kind UInt8, failed UInt8,
-  attributes Map(LowCardinality(String), String) CODEC(ZSTD(6)),
-  body String CODEC(ZSTD(6)), version UInt64 CODEC(Delta, ZSTD(1)))
+  attributes Map(String, String) CODEC(ZSTD(3)),
+  body String CODEC(ZSTD(3)), version UInt64 CODEC(Delta, ZSTD(1)))
 ENGINE = {engine} PARTITION BY ",
             day!("start_ns"),
             " ORDER BY (project, trace_id, span_id)"
@@ -78,9 +78,9 @@ ENGINE = {engine} PARTITION BY ",
   start_ns UInt64, end_ns UInt64, span_count UInt64, error_count UInt64,
   root_name LowCardinality(String), root_service LowCardinality(String), root_start_ns UInt64,
   root_end_ns UInt64, root_failed UInt8, is_root UInt8, is_run UInt8, is_session UInt8,
-  services Array(LowCardinality(String)), service_spans Array(UInt64),
-  service_errors Array(UInt64), op_names Array(LowCardinality(String)) CODEC(ZSTD(3)),
-  op_services Array(LowCardinality(String)),
+  services Array(String) CODEC(ZSTD(3)), service_spans Array(UInt64),
+  service_errors Array(UInt64), op_names Array(String) CODEC(ZSTD(3)),
+  op_services Array(String) CODEC(ZSTD(3)),
   op_kinds Array(UInt8), version UInt64,
   INDEX by_start start_ns TYPE minmax GRANULARITY 1)
 ENGINE = {engine} PARTITION BY ",
