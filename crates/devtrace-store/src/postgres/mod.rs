@@ -526,6 +526,75 @@ mod tests {
         assert_eq!(stats.resent_spans, 4 + 4 * 4 * 60 - 120);
     }
 
+    /// The operation index has no index by trace: a merged or deleted trace's rows are found
+    /// by their key, from the operations of its stored spans, and none is left behind.
+    #[test]
+    fn merges_and_deletes_leave_no_index_rows_behind() {
+        use crate::conformance::{batch, span};
+        use crate::{StoreWriter, WriteBatch, prepare_session, prepare_spans};
+        use devtrace_model::TraceId;
+        let Some(url) = testing::server() else { return };
+        let url = testing::fresh_schema(&url);
+        let mut writer = PgWriter::open(&url).unwrap();
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut rows = |trace: u8| -> (i64, i64) {
+            let row = client
+                .query_one(
+                    "SELECT (SELECT count(*) FROM trace_operations x WHERE x.trace = t.id),
+                            (SELECT count(*) FROM trace_services x WHERE x.trace = t.id)
+                     FROM traces t WHERE t.trace_id = $1",
+                    &[&&[trace; 16][..]],
+                )
+                .unwrap();
+            (row.get(0), row.get(1))
+        };
+        writer
+            .write(&[prepare_spans(batch(
+                "api",
+                vec![
+                    span(1, 1, None, "GET /a", 100, 200),
+                    span(1, 2, Some(1), "SELECT", 110, 150),
+                ],
+            ))])
+            .unwrap();
+        writer
+            .write(&[prepare_session(
+                batch("codex", vec![span(2, 1, None, "plan", 100, 200)]),
+                vec![],
+            )])
+            .unwrap();
+        assert_eq!(rows(1), (2, 1));
+        assert_eq!(rows(2), (1, 1));
+        // The session's span again under another name: the old name leaves the index.
+        writer
+            .write(&[prepare_session(
+                batch("codex", vec![span(2, 1, None, "edit", 100, 200)]),
+                vec![],
+            )])
+            .unwrap();
+        assert_eq!(rows(2), (1, 1));
+        writer
+            .write(&[WriteBatch {
+                deletes: vec![TraceId([1; 16])],
+                ..Default::default()
+            }])
+            .unwrap();
+        let left: (i64, i64, bool) = postgres::Client::connect(&url, postgres::NoTls)
+            .unwrap()
+            .query_one(
+                "SELECT (SELECT count(*) FROM trace_operations), (SELECT count(*) FROM trace_services),
+                        to_regclass('trace_operations_by_trace') IS NULL",
+                &[],
+            )
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .unwrap();
+        assert_eq!(
+            left,
+            (1, 1, true),
+            "only the session's one operation and service"
+        );
+    }
+
     #[test]
     fn postgres_passes_the_team_conformance_suite() {
         let Some(url) = testing::server() else { return };

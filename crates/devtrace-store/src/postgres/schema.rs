@@ -214,6 +214,10 @@ const MIGRATIONS: &[&str] = &[
          key   bigint NOT NULL UNIQUE,
          data  bytea NOT NULL
      );",
+    // 7: the operation index without its index by trace: a second B-tree entry for each of a
+    // trace's ≈ 10 rows was a third of PostgreSQL's work a span (docs/PERFORMANCE.md). Rows
+    // are deleted by their key instead, from the operations of the trace's spans (write.rs).
+    "DROP INDEX IF EXISTS trace_operations_by_trace;",
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

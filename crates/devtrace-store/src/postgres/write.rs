@@ -475,7 +475,9 @@ impl<'a> Transact<'a> {
             return Ok(());
         }
 
-        self.copy_and_index(kept, read)
+        // Trace rows this transaction made have no index rows yet.
+        let made: HashSet<i64> = new_keys.values().copied().collect();
+        self.copy_and_index(kept, read, made)
     }
 
     /// Each trace's row: inserted (new, its key), or found and locked (stored before, its key
@@ -567,11 +569,13 @@ impl<'a> Transact<'a> {
         Ok(read)
     }
 
-    /// Copies what is left into span_chunks, indexes it, and tells the cache and the totals.
+    /// Copies what is left into span_chunks, indexes it (`made`: the trace rows this
+    /// transaction inserted), and tells the cache and the totals.
     fn copy_and_index(
         &mut self,
         kept: Vec<(i64, i64, Cow<'_, TraceChunk>)>,
         read: HashMap<i64, HashSet<SpanId>>,
+        made: HashSet<i64>,
     ) -> Step {
         super::dictionaries::keep_for(&mut self.tx, kept.iter().map(|(_, _, c)| &c.data[..]))?;
         let sink = self
@@ -584,7 +588,8 @@ impl<'a> Transact<'a> {
         copy.finish()?;
         let entries: Vec<(i64, i64, &TraceChunk)> =
             kept.iter().map(|(p, k, c)| (*p, *k, c.as_ref())).collect();
-        self.index.add(&mut self.tx, &entries)?;
+        self.index
+            .add(&mut self.tx, &entries, |row| made.contains(&row))?;
 
         for (key, ids) in read {
             let ids: Vec<SpanId> = ids.into_iter().collect();
@@ -647,21 +652,16 @@ impl<'a> Transact<'a> {
             return Ok(false);
         };
         let (key, old_count): (i64, i64) = (row.get(0), row.get(1));
-        let mut stored = SpanBatch::default();
-        for row in self.tx.query(
+        let mut stored = self.spans_of(
             "SELECT data FROM span_chunks WHERE trace = $1 ORDER BY seq",
-            &[&key],
-        )? {
-            stored.extend(super::dictionaries::decode_stored_spans(
-                &mut self.tx,
-                row.get(0),
-            )?);
-        }
+            key,
+        )?;
+        self.unindex_trace(project, key, &stored)?;
         devtrace_model::session::merge_batches(&mut stored, chunk::decode_spans(&trace.data)?);
         let merged = crate::prepare::summarise(trace.trace_id, &stored);
         replace_trace(&mut self.tx, key, &merged, Columns::All)?;
-        unindex_trace(&mut self.tx, key)?;
-        self.index.add(&mut self.tx, &[(project, key, &merged)])?;
+        self.index
+            .add(&mut self.tx, &[(project, key, &merged)], |_| false)?;
         self.recent.forget(&row_key(key));
         if let Some(facts) = &merged.session {
             upsert_session(&mut self.tx, project, key, facts)?;
@@ -694,14 +694,43 @@ impl<'a> Transact<'a> {
         let (key, spans): (i64, i64) = (row.get(0), row.get(1));
         totals.spans -= spans;
         totals.traces -= 1;
-        for sql in [
-            "DELETE FROM span_chunks WHERE trace = $1",
-            "DELETE FROM sessions WHERE trace = $1",
-        ] {
-            self.tx.execute(sql, &[&key])?;
-        }
-        unindex_trace(&mut self.tx, key)?;
+        let stored = self.spans_of(
+            "DELETE FROM span_chunks WHERE trace = $1 RETURNING data",
+            key,
+        )?;
+        self.tx
+            .execute("DELETE FROM sessions WHERE trace = $1", &[&key])?;
+        self.unindex_trace(project, key, &stored)?;
         self.recent.forget(&row_key(key));
+        Ok(())
+    }
+
+    /// The spans of the chunks `sql` returns (`data`) for trace row `key`.
+    fn spans_of(&mut self, sql: &str, key: i64) -> Step<SpanBatch> {
+        let mut spans = SpanBatch::default();
+        for row in self.tx.query(sql, &[&key])? {
+            spans.extend(super::dictionaries::decode_stored_spans(
+                &mut self.tx,
+                row.get(0),
+            )?);
+        }
+        Ok(spans)
+    }
+
+    /// Removes trace row `key`, whose stored spans are `stored`, from the operation and
+    /// service indexes. The operation index has no index by trace (it would cost every
+    /// insert a second B-tree entry): its rows are found by key, (operation, trace), from the
+    /// operations of the spans. A row this misses (an operation named differently by an older
+    /// devtrace) names a trace row id that is never used again, so no read ever sees it.
+    fn unindex_trace(&mut self, project: i64, key: i64, stored: &SpanBatch) -> Step {
+        let operations = crate::prepare::distinct_operations(stored);
+        let ids = self.index.ids_of(&mut self.tx, project, &operations)?;
+        self.tx.execute(
+            "DELETE FROM trace_operations WHERE operation = ANY($1) AND trace = $2",
+            &[&ids, &key],
+        )?;
+        self.tx
+            .execute("DELETE FROM trace_services WHERE trace = $1", &[&key])?;
         Ok(())
     }
 
@@ -942,10 +971,52 @@ fn replace_trace(tx: &mut Transaction<'_>, key: i64, whole: &TraceChunk, columns
     Ok(())
 }
 
-/// Removes trace `key` from the operation and service indexes.
-fn unindex_trace(tx: &mut Transaction<'_>, key: i64) -> Step {
-    tx.execute("DELETE FROM trace_operations WHERE trace = $1", &[&key])?;
-    tx.execute("DELETE FROM trace_services WHERE trace = $1", &[&key])?;
+/// Inserts (operation, trace row) pairs; `fresh`: their traces have no index rows yet, so no
+/// row can conflict and none is checked.
+fn insert_operations(tx: &mut Transaction<'_>, pairs: Vec<(i64, i64)>, fresh: bool) -> Step {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let (operations, traces): (Vec<i64>, Vec<i64>) = pairs.into_iter().unzip();
+    let sql = if fresh {
+        "INSERT INTO trace_operations (operation, trace)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[])"
+    } else {
+        "INSERT INTO trace_operations (operation, trace)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING"
+    };
+    tx.execute(sql, &[&operations, &traces])?;
+    Ok(())
+}
+
+/// Inserts ((trace row, service), (spans, errors)), added to a trace's stored counts unless
+/// `fresh` (its trace has no index rows yet: nothing to add to, nothing checked).
+fn insert_services(
+    tx: &mut Transaction<'_>,
+    counts: Vec<((i64, i64), (i64, i64))>,
+    fresh: bool,
+) -> Step {
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let (mut traces, mut services, mut spans, mut errors) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((trace, service), (n, failed)) in counts {
+        traces.push(trace);
+        services.push(service);
+        spans.push(n);
+        errors.push(failed);
+    }
+    let sql = if fresh {
+        "INSERT INTO trace_services (trace, service, spans, errors)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])"
+    } else {
+        "INSERT INTO trace_services AS ts (trace, service, spans, errors)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
+         ON CONFLICT (trace, service) DO UPDATE SET spans = ts.spans + excluded.spans,
+             errors = ts.errors + excluded.errors"
+    };
+    tx.execute(sql, &[&traces, &services, &spans, &errors])?;
     Ok(())
 }
 
@@ -964,8 +1035,15 @@ impl Index {
     }
 
     /// Adds chunks' operations and services to the indexes of their traces: (project, trace
-    /// row, chunk).
-    fn add(&mut self, tx: &mut Transaction<'_>, entries: &[(i64, i64, &TraceChunk)]) -> Step {
+    /// row, chunk). `unindexed(row)` says that a trace row has no index rows yet (made by this
+    /// transaction, or just unindexed): its rows are copied in without a conflict check, which
+    /// costs PostgreSQL about half of `INSERT … ON CONFLICT` a row.
+    fn add(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        entries: &[(i64, i64, &TraceChunk)],
+        unindexed: impl Fn(i64) -> bool,
+    ) -> Step {
         let services: Vec<(i64, &str)> = entries
             .iter()
             .flat_map(|(project, _, chunk)| {
@@ -994,34 +1072,35 @@ impl Index {
                 entry.1 += service.errors as i64;
             }
         }
-        if !pairs.is_empty() {
-            pairs.sort_unstable();
-            pairs.dedup();
-            let (operations, traces): (Vec<i64>, Vec<i64>) = pairs.into_iter().unzip();
-            tx.execute(
-                "INSERT INTO trace_operations (operation, trace)
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
-                &[&operations, &traces],
-            )?;
-        }
-        if !counts.is_empty() {
-            let (mut traces, mut services, mut spans, mut errors) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for ((trace, service), (n, failed)) in counts {
-                traces.push(trace);
-                services.push(service);
-                spans.push(n);
-                errors.push(failed);
-            }
-            tx.execute(
-                "INSERT INTO trace_services AS ts (trace, service, spans, errors)
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
-                 ON CONFLICT (trace, service) DO UPDATE SET spans = ts.spans + excluded.spans,
-                     errors = ts.errors + excluded.errors",
-                &[&traces, &services, &spans, &errors],
-            )?;
-        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        let (fresh, known): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|p| unindexed(p.1));
+        insert_operations(tx, fresh, true)?;
+        insert_operations(tx, known, false)?;
+        let (fresh, known): (Vec<_>, Vec<_>) = counts.into_iter().partition(|c| unindexed(c.0.0));
+        insert_services(tx, fresh, true)?;
+        insert_services(tx, known, false)?;
         Ok(())
+    }
+
+    /// The ids of a project's operations (made when missing).
+    fn ids_of(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        project: i64,
+        operations: &[Operation],
+    ) -> Step<Vec<i64>> {
+        let services: Vec<(i64, &str)> = operations
+            .iter()
+            .map(|o| (project, o.service.as_str()))
+            .collect();
+        self.service_ids(tx, &services)?;
+        let wanted: Vec<(i64, &Operation)> = operations.iter().map(|o| (project, o)).collect();
+        self.operation_ids(tx, &wanted)?;
+        Ok(operations
+            .iter()
+            .map(|o| self.operations[&(project, o.clone())])
+            .collect())
     }
 
     /// Makes sure every (project, service) has an id in `self.services`.
@@ -1161,7 +1240,7 @@ pub(crate) fn after_migration(tx: &mut Transaction<'_>, version: usize) -> Resul
             replace_trace(tx, key, &plain, Columns::BeforeRoot)?;
             *removed.entry(project).or_default() += gone;
         }
-        index.add(tx, &[(project, key, &summary)])?;
+        index.add(tx, &[(project, key, &summary)], |_| false)?;
     }
     if !removed.is_empty() {
         let writer: i64 = tx.query_one("SELECT nextval('writers')", &[])?.get(0);
