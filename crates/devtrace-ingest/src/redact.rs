@@ -439,7 +439,7 @@ impl Redactor {
 /// once. A text's redaction depends on the text alone, so a remembered "clean" is exact.
 struct Pass<'r> {
     redactor: &'r Redactor,
-    clean: std::collections::HashSet<Box<str>>,
+    clean: foldhash::HashSet<Box<str>>,
 }
 
 /// Texts up to this long are remembered when clean.
@@ -453,7 +453,10 @@ impl<'r> Pass<'r> {
     fn new(redactor: &'r Redactor, records: usize) -> Self {
         Self {
             redactor,
-            clean: std::collections::HashSet::with_capacity(records.min(PASS_CAPACITY_LIMIT)),
+            clean: foldhash::HashSet::with_capacity_and_hasher(
+                records.min(PASS_CAPACITY_LIMIT),
+                Default::default(),
+            ),
         }
     }
 

@@ -6,7 +6,7 @@
 use crate::chunk;
 use devtrace_model::session::SessionFacts;
 use devtrace_model::{LogBatch, Span, SpanBatch, SpanId, TraceId};
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 /// The spans of one trace that arrived together, ready to insert.
 #[derive(Clone, Debug)]

@@ -306,8 +306,8 @@ fn reindex_trace(
 /// Service name → id and operation → id, remembered across transactions by the writer.
 #[derive(Default)]
 struct IndexCache {
-    services: std::collections::HashMap<String, i64>,
-    operations: std::collections::HashMap<crate::Operation, i64>,
+    services: foldhash::HashMap<String, i64>,
+    operations: foldhash::HashMap<crate::Operation, i64>,
     /// Chunk dictionaries the store holds (see `sqlite_dictionaries::keep_for`).
     dictionaries: std::collections::HashSet<u64>,
 }

@@ -22,11 +22,11 @@ use crate::prepare::{TraceChunk, without_stored};
 use crate::recent::RecentSpans;
 use crate::{Operation, Result, SessionFacts, StoreError, StoreWriter, WriteBatch};
 use devtrace_model::{SpanBatch, SpanId, TraceId};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use postgres::Transaction;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 
 /// Owned by the writer thread (or an importer).
 pub struct PgWriter {
