@@ -5,7 +5,9 @@
 //! whole per-trace chunks, rather than single values, is what keeps a span near 100 bytes on
 //! disk: keys, resource attributes and ids repeat within a trace. What repeats *across* chunks
 //! (the same keys and names in every trace) is carried by a [`dictionary`] the process trains
-//! on its first chunks: span chunks compressed with one (format 2) name it by its key.
+//! on its first chunks: span chunks compressed with one (format 2) name it by its key. Format
+//! 3 is the postcard bytes uncompressed, for a chunk that only travels to a writer which
+//! decodes it into rows (ClickHouse); no store keeps it.
 
 pub mod dictionary;
 
@@ -18,6 +20,10 @@ const FORMAT_POSTCARD_ZSTD: u8 = 1;
 /// Format 1's header, then the key of the dictionary the frame was compressed with.
 const FORMAT_POSTCARD_ZSTD_DICTIONARY: u8 = 2;
 const ZSTD_LEVEL: i32 = 3;
+/// Format 1's header around the postcard bytes, not compressed: a chunk on its way from the
+/// pipeline to a writer that decodes it again rather than store it (ClickHouse keeps rows), so
+/// compressing it would be work thrown away (see [`encode_spans_in_flight`]).
+const FORMAT_POSTCARD: u8 = 3;
 
 /// Encodes span chunks with the process's dictionary once it has one (and offers the chunk as
 /// a training sample until then).
@@ -50,6 +56,16 @@ fn with_serialised<T: Serialize, R>(value: &T, f: impl FnOnce(&[u8]) -> R) -> R 
         SERIALISED.set(buffer);
     }
     result
+}
+
+/// Encodes a span chunk for a writer that decodes it before storing anything (format 3): the
+/// postcard bytes behind the header, uncompressed. Never the form a store keeps.
+pub fn encode_spans_in_flight(batch: &SpanBatch) -> Vec<u8> {
+    let mut out = vec![FORMAT_POSTCARD, 0, 0, 0, 0];
+    postcard::to_io(batch, &mut out).expect("model types always serialise");
+    let len = (out.len() - HEADER_LEN) as u32;
+    out[1..HEADER_LEN].copy_from_slice(&len.to_le_bytes());
+    out
 }
 
 /// Encodes a span chunk without a dictionary (for a store that cannot keep one yet).
@@ -154,13 +170,25 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     let (&format, rest) = bytes
         .split_first()
         .ok_or_else(|| corrupt("empty chunk".into()))?;
-    if format != FORMAT_POSTCARD_ZSTD && format != FORMAT_POSTCARD_ZSTD_DICTIONARY {
+    if ![
+        FORMAT_POSTCARD_ZSTD,
+        FORMAT_POSTCARD_ZSTD_DICTIONARY,
+        FORMAT_POSTCARD,
+    ]
+    .contains(&format)
+    {
         return Err(corrupt(format!("unknown chunk format {format}")));
     }
     let (len, compressed) = rest
         .split_at_checked(4)
         .ok_or_else(|| corrupt("short chunk".into()))?;
     let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+    if format == FORMAT_POSTCARD {
+        if compressed.len() != len {
+            return Err(corrupt("short chunk".into()));
+        }
+        return postcard::from_bytes(compressed).map_err(|e| corrupt(e.to_string()));
+    }
     let raw = if format == FORMAT_POSTCARD_ZSTD {
         zstd::bulk::decompress(compressed, len).map_err(|e| corrupt(e.to_string()))?
     } else {
@@ -221,6 +249,23 @@ mod tests {
             assert_eq!(&encoded[HEADER_LEN..], &fresh[..], "chunk {n}");
             assert_eq!(decode_spans(&encoded).unwrap(), batch(n));
         }
+    }
+
+    /// A chunk on its way to a writer that decodes it is the postcard bytes, uncompressed, and
+    /// reads back whole; cut short, it is refused as corrupt.
+    #[test]
+    fn an_in_flight_chunk_is_not_compressed_and_reads_back_whole() {
+        let batch = chunk_of(7);
+        let encoded = encode_spans_in_flight(&batch);
+        assert_eq!(encoded[0], FORMAT_POSTCARD);
+        assert_eq!(
+            &encoded[HEADER_LEN..],
+            &postcard::to_stdvec(&batch).unwrap()[..]
+        );
+        assert_eq!(decode_spans(&encoded).unwrap(), batch);
+        assert_eq!(dictionary_key(&encoded), None);
+        let cut = &encoded[..encoded.len() - 1];
+        assert!(matches!(decode_spans(cut), Err(StoreError::Corrupt(_))));
     }
 
     /// A chunk of trace `n`: a dozen spans whose keys and names every chunk repeats.

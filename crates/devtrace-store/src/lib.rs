@@ -42,7 +42,8 @@ pub use writer::CommitFeed;
 pub use devtrace_model::session::SessionFacts;
 pub use devtrace_model::{Operation, OperationFilter};
 pub use prepare::{
-    BlobRow, WriteBatch, compress_blob, prepare_logs, prepare_session, prepare_spans,
+    BlobRow, ChunkUse, WriteBatch, compress_blob, prepare_logs, prepare_session, prepare_spans,
+    prepare_spans_for,
 };
 
 /// Which project data belongs to. Every read goes through a handle scoped to one project
@@ -479,6 +480,11 @@ pub trait StoreWriter: Send {
     /// to do elsewhere). What was committed is as durable either way; a process that wrote a
     /// span or two saves a checkpoint's writes and fsyncs.
     fn keep_log_at_close(&mut self) {}
+    /// How the pipeline should encode the chunks it hands this writer: compressed for a store
+    /// that keeps them; uncompressed for one that decodes them into rows (ClickHouse).
+    fn chunk_use(&self) -> ChunkUse {
+        ChunkUse::Stored
+    }
 }
 
 impl From<rusqlite::types::FromSqlError> for StoreError {

@@ -187,6 +187,10 @@ impl StoreWriter for ProjectWriter {
         self.inner.keep_log_at_close()
     }
 
+    fn chunk_use(&self) -> crate::ChunkUse {
+        self.inner.chunk_use()
+    }
+
     fn reclaim(&mut self) -> Result<()> {
         self.inner.reclaim()
     }

@@ -214,10 +214,24 @@ pub fn compress_blob(hash: crate::BlobHash, bytes: &[u8]) -> BlobRow {
     }
 }
 
+/// What a prepared trace's chunk is for: a store that keeps it (compressed), or only the way
+/// to a writer that decodes it again and stores rows (ClickHouse: [`crate::StoreWriter::chunk_use`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChunkUse {
+    #[default]
+    Stored,
+    InFlight,
+}
+
 /// Splits `batch` into one chunk per trace, in order of first appearance. A span id the batch
 /// holds twice for the same trace is kept once: the first one (the rule for re-sent spans,
 /// docs/conventions.md).
 pub fn prepare_spans(batch: SpanBatch) -> WriteBatch {
+    prepare_spans_for(batch, ChunkUse::Stored)
+}
+
+/// [`prepare_spans`], its chunks encoded for `chunks`.
+pub fn prepare_spans_for(batch: SpanBatch, chunks: ChunkUse) -> WriteBatch {
     let SpanBatch {
         resources,
         scopes,
@@ -254,7 +268,7 @@ pub fn prepare_spans(batch: SpanBatch) -> WriteBatch {
             let sub = sub_batch(&resources, &scopes, spans);
             TraceChunk {
                 repeated,
-                ..summarise(trace_id, &sub)
+                ..summarise_for(trace_id, &sub, chunks)
             }
         })
         .collect();
@@ -371,8 +385,13 @@ fn intern<T: PartialEq + Clone>(table: &mut Vec<T>, entry: &T) -> u32 {
     }
 }
 
-/// The summary row of one trace's spans, and its encoded chunk.
+/// The summary row of one trace's spans, and its chunk encoded to be stored.
 pub(crate) fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
+    summarise_for(trace_id, batch, ChunkUse::Stored)
+}
+
+/// The summary row of one trace's spans, and its chunk encoded for `chunks`.
+fn summarise_for(trace_id: TraceId, batch: &SpanBatch, chunks: ChunkUse) -> TraceChunk {
     let start = batch
         .spans
         .iter()
@@ -409,7 +428,10 @@ pub(crate) fn summarise(trace_id: TraceId, batch: &SpanBatch) -> TraceChunk {
         session: SessionFacts::from_spans(batch),
         span_ids: batch.spans.iter().map(|s| s.span_id).collect(),
         repeated: 0,
-        data: chunk::encode_spans(batch),
+        data: match chunks {
+            ChunkUse::Stored => chunk::encode_spans(batch),
+            ChunkUse::InFlight => chunk::encode_spans_in_flight(batch),
+        },
     }
 }
 

@@ -105,6 +105,8 @@ struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
     config: WriterConfig,
+    /// What the backend wants the pipeline's chunks encoded for.
+    chunk_use: crate::ChunkUse,
     committed_spans: AtomicU64,
     committed_transactions: AtomicU64,
 }
@@ -127,6 +129,7 @@ impl Writer {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             config,
+            chunk_use: backend.chunk_use(),
             committed_spans: AtomicU64::new(0),
             committed_transactions: AtomicU64::new(0),
         });
@@ -172,6 +175,11 @@ impl Drop for Writer {
 }
 
 impl WriteHandle {
+    /// How to encode the chunks of batches submitted here ([`StoreWriter::chunk_use`]).
+    pub fn chunk_use(&self) -> crate::ChunkUse {
+        self.shared.chunk_use
+    }
+
     /// True when a batch of `items` items and `bytes` bytes would be accepted now. Lets
     /// receivers refuse an overloaded request before spending CPU on decoding it.
     pub fn has_room(&self, items: u64, bytes: u64) -> bool {

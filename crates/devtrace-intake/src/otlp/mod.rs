@@ -25,7 +25,7 @@ use devtrace_ingest::otlp::{
 use devtrace_ingest::redact::Redactor;
 use devtrace_ingest::{DecodeError, Limits, json, proto, wire};
 use devtrace_store::writer::WriteHandle;
-use devtrace_store::{ProjectId, WriteBatch, prepare_spans};
+use devtrace_store::{ProjectId, WriteBatch, prepare_spans_for};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -301,7 +301,10 @@ impl Ingestor {
                     rejected: accepted.rejected,
                     error_message: accepted.error_message,
                 };
-                (prepare_spans(accepted.batch), receipt)
+                (
+                    prepare_spans_for(accepted.batch, self.writer.chunk_use()),
+                    receipt,
+                )
             }
             Signal::Logs => {
                 let resource_logs: Vec<ResourceLogs> = match encoding {

@@ -341,6 +341,38 @@ mod tests {
         });
     }
 
+    /// The pipeline hands this writer uncompressed chunks (it decodes them into rows), and
+    /// traces written from them read back as sent.
+    #[test]
+    fn chunks_handed_over_uncompressed_are_stored_whole() {
+        use crate::conformance::{batch, span};
+        use crate::{Store, StoreWriter};
+        let Some(url) = testing::server() else { return };
+        let (mut writer, store) = open_fresh(&url);
+        assert_eq!(writer.chunk_use(), crate::ChunkUse::InFlight);
+        let mut spans = vec![
+            span(3, 1, None, "GET /cart", 100, 400),
+            span(3, 2, Some(1), "SELECT cart", 150, 300),
+        ];
+        spans[1]
+            .attributes
+            .push(devtrace_model::KeyValue::new("db.system", "postgresql"));
+        let sent = batch("cart", spans);
+        let prepared = crate::prepare_spans_for(sent.clone(), crate::ChunkUse::InFlight);
+        assert_eq!(prepared.traces[0].data[0], 3, "format 3: uncompressed");
+        writer.write(&[prepared]).unwrap();
+        let stored = store
+            .get_trace(devtrace_model::TraceId([3; 16]))
+            .unwrap()
+            .unwrap();
+        let mut names: Vec<_> = stored.spans.spans.iter().map(|s| s.name.clone()).collect();
+        names.sort();
+        assert_eq!(names, ["GET /cart", "SELECT cart"]);
+        let select = stored.spans.spans.iter().find(|s| s.name == "SELECT cart");
+        assert_eq!(select.unwrap().attributes, sent.spans[1].attributes);
+        assert_eq!(stored.summary.span_count, 2);
+    }
+
     #[test]
     fn clickhouse_passes_the_team_conformance_suite() {
         let Some(url) = testing::server() else { return };

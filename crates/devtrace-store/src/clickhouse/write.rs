@@ -139,6 +139,11 @@ impl StoreWriter for ChWriter {
         Ok(())
     }
 
+    fn chunk_use(&self) -> crate::ChunkUse {
+        // Chunks are decoded into rows here (`add_trace`), never stored.
+        crate::ChunkUse::InFlight
+    }
+
     fn reclaim(&mut self) -> Result<()> {
         // Deleted rows are masked at once and dropped by merges; OPTIMIZE forces those merges.
         for table in ["spans", "trace_parts", "trace_list", "sessions", "logs"] {
