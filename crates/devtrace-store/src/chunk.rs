@@ -185,7 +185,10 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
     if format == FORMAT_POSTCARD {
         if compressed.len() != len {
-            return Err(corrupt("short chunk".into()));
+            return Err(corrupt(format!(
+                "chunk of {} bytes where its header says {len}",
+                compressed.len()
+            )));
         }
         return postcard::from_bytes(compressed).map_err(|e| corrupt(e.to_string()));
     }

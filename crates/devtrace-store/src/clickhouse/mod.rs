@@ -346,10 +346,25 @@ mod tests {
     #[test]
     fn chunks_handed_over_uncompressed_are_stored_whole() {
         use crate::conformance::{batch, span};
-        use crate::{Store, StoreWriter};
+        use crate::writer::{Writer, WriterConfig};
+        use crate::{ProjectWriter, Store, StoreLocation, StoreWriter};
         let Some(url) = testing::server() else { return };
-        let (mut writer, store) = open_fresh(&url);
-        assert_eq!(writer.chunk_use(), crate::ChunkUse::InFlight);
+        let url = testing::fresh_database(&url);
+        // What the receivers ask: serve's writer thread over the store its URL names, and an
+        // importer's writer for one project.
+        let location = StoreLocation::parse(&url);
+        let serving = Writer::start(location.open_writer().unwrap(), WriterConfig::default());
+        assert_eq!(serving.handle().chunk_use(), crate::ChunkUse::InFlight);
+        serving.shutdown();
+        let importing = ProjectWriter::new(location.open_writer().unwrap(), ProjectId::DEFAULT);
+        assert_eq!(importing.chunk_use(), crate::ChunkUse::InFlight);
+        let embedded = tempfile::tempdir().unwrap();
+        let local = StoreLocation::parse(embedded.path().to_str().unwrap());
+        assert_eq!(
+            local.open_writer().unwrap().chunk_use(),
+            crate::ChunkUse::Stored
+        );
+        let (mut writer, store) = (ChWriter::open(&url).unwrap(), ChStore::open(&url).unwrap());
         let mut spans = vec![
             span(3, 1, None, "GET /cart", 100, 400),
             span(3, 2, Some(1), "SELECT cart", 150, 300),
