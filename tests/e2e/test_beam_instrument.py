@@ -15,6 +15,9 @@ with devtrace's probes in them (sdk/beam/src/devtrace_beam_instrument.erl) rathe
   calls, values and message links as the traced one of the same program (but for the functions
   the compiler makes, a list comprehension's loop: the probes are in the source's functions),
   and its server's loop stays a tail call (each turn a span beside the last, not inside it).
+- Anonymous functions (`fn`, `&(&1 …)`, a `for`'s body) recorded as spans named after the
+  function they are in, with their arguments, results and exceptions, under the same names as
+  when the program is traced.
 - A module loaded while the program calls it in a loop (the instrumenter's load, traced by the
   VM's on-load pattern until the instrumenter takes the pattern off): each call recorded once.
 - `iex -S mix` as a developer uses it: a first session on a cache never filled (the shell runs
@@ -61,12 +64,19 @@ end
 """
 
 
+def compiled_project(tmp_path: Path, name: str, source: str) -> Path:
+    """A new Mix project `name` whose lib/NAME.ex is `source`, compiled."""
+    mix = need("mix")
+    subprocess.run([mix, "new", name], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
+    project = tmp_path / name
+    (project / "lib" / f"{name}.ex").write_text(source)
+    subprocess.run([mix, "compile"], cwd=project, env=clean_env(), check=True, capture_output=True, timeout=300)
+    return project
+
+
 def test_a_mix_project_is_recorded_through_its_probes(store: Store, runtime: Path, tmp_path: Path):
     mix = need("mix")
-    subprocess.run([mix, "new", "shop"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
-    project = tmp_path / "shop"
-    (project / "lib" / "shop.ex").write_text(SHOP)
-    subprocess.run([mix, "compile"], cwd=project, env=clean_env(), check=True, capture_output=True, timeout=300)
+    project = compiled_project(tmp_path, "shop", SHOP)
     result, trace = recorded_command(
         store, [mix, "run", "-e", "Shop.Main.run()"], project, flags=("--instrument",),
         DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"),
@@ -214,7 +224,76 @@ def test_an_erlang_program_instrumented_holds_what_it_holds_traced(store: Store,
     assert len(parents(traced)) == 6
 
 
-# Adds the directory of module `dyn` to the code path, waits (in a fun, which is not recorded as
+BASKET = """defmodule Basket do
+  def total(items) do
+    rate = 2
+    items |> Enum.map(fn {name, n} -> {name, n * rate} end) |> Enum.map(&elem(&1, 1)) |> Enum.sum()
+  end
+
+  def labels(items), do: for({name, _} <- items, do: String.upcase(name))
+
+  def checked(items) do
+    Enum.map(items, fn
+      {_, n} when n > 0 -> :ok
+      {name, _} -> raise ArgumentError, "none of #{name}"
+    end)
+  end
+end
+
+defmodule Basket.Main do
+  def run do
+    items = [{"tea", 2}, {"jam", 3}]
+    IO.puts("total=#{Basket.total(items)} labels=#{inspect(Basket.labels(items))}")
+    caught = try do Basket.checked([{"figs", 0}]) rescue e in ArgumentError -> e.message end
+    IO.puts("caught=#{caught}")
+  end
+end
+"""
+
+
+def test_anonymous_functions_are_spans_named_as_when_traced(store: Store, runtime: Path, tmp_path: Path):
+    project = compiled_project(tmp_path, "basket", BASKET)
+    command = [need("mix"), "run", "-e", "Basket.Main.run()"]
+    result, trace = recorded_command(store, command, project, flags=("--instrument",), DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"))
+    assert 'total=10 labels=["TEA", "JAM"]' in result.stdout and "caught=none of figs" in result.stdout, result.describe()
+    spans = by_id(trace)
+
+    def calls(name: str) -> list[tuple[str, str | None]]:
+        return sorted(
+            (s["attributes"]["devtrace.call.arguments"], s["attributes"].get("devtrace.call.return"))
+            for s in spans_named(trace, name)
+        )
+
+    # Each fn's calls, inside the call of the function it is written in (Enum's are not
+    # recorded); numbered as the compiler numbers them (its names: `-total/1-fun-1-`).
+    assert calls("anonymous fn#1 in Basket.total/1") == [('{"jam", 3}', '{"jam", 6}'), ('{"tea", 2}', '{"tea", 4}')]
+    assert calls("anonymous fn#0 in Basket.total/1") == [('{"jam", 6}', "6"), ('{"tea", 4}', "4")]
+    [total] = spans_named(trace, "Basket.total/1")
+    assert {spans[s["parent_span_id"]]["name"] for s in trace["spans"] if " in Basket.total/1" in s["name"]} == {"Basket.total/1"}
+    assert total["attributes"]["devtrace.call.return"] == "10"
+    # A `for`'s body is a fn the compiler makes (its arguments: the item and what is built so far).
+    assert [a for a, _ in calls("anonymous fn#0 in Basket.labels/1")] == ['{"jam", 3}, ["TEA"]', '{"tea", 2}, []']
+    # An exception raised in a fn is its span's status, and the enclosing call's.
+    [failed] = spans_named(trace, "anonymous fn#0 in Basket.checked/1")
+    assert failed["status"]["code"] == "error" and failed["status"]["message"] == "error:ArgumentError", failed["status"]
+    assert spans[failed["parent_span_id"]]["name"] == "Basket.checked/1"
+
+    # Traced, the same functions under the same names (their arguments there also hold the
+    # variables a fn closes over: `rate` for total/1's first).
+    traced_store = Store(bin=store.bin, data_dir=tmp_path / "traced")
+    traced_store.data_dir.mkdir()
+    traced_result, traced = recorded_command(traced_store, command, project)
+    assert traced_result.stdout == result.stdout
+    def funs(t: dict) -> Counter:
+        return Counter(
+            (s["name"], s["attributes"].get("devtrace.call.return"), s["status"]["code"])
+            for s in t["spans"] if s["name"].startswith("anonymous fn")
+        )
+    assert funs(traced) == funs(trace)
+    assert sum(funs(trace).values()) == 7
+
+
+# Adds the directory of module `dyn` to the code path, waits (in a named fun, a loop of tail
 # calls) until the instrumenter has loaded dyn, then calls dyn:f/1 until dyn's trace pattern is
 # gone, and 200 times more: its first calls run the instrumented code while the VM's on-load
 # pattern is still on it.
@@ -267,12 +346,7 @@ end
 
 
 def asking_shop(tmp_path: Path) -> Path:
-    mix = need("mix")
-    subprocess.run([mix, "new", "shop"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
-    project = tmp_path / "shop"
-    (project / "lib" / "shop.ex").write_text(ASKING_SHOP)
-    subprocess.run([mix, "compile"], cwd=project, env=clean_env(), check=True, capture_output=True, timeout=300)
-    return project
+    return compiled_project(tmp_path, "shop", ASKING_SHOP)
 
 
 def test_iex_on_a_cache_never_filled_is_recorded_while_the_probes_compile(store: Store, runtime: Path, tmp_path: Path):
@@ -319,5 +393,6 @@ def test_a_module_recompiled_in_iex_is_instrumented_again(store: Store, runtime:
         [wait] = [s for s in trace["spans"] if s["parent_span_id"] == ask["span_id"] and s["name"] == "receive"]
         [sender] = [spans[l["span_id"]] for l in message_links(wait)]
         assert sender["attributes"]["thread.name"] != ask["attributes"]["thread.name"]
-    # The compiler's function for the anonymous function shows only where the module is traced.
-    assert not [s for s in trace["spans"] if s["name"].startswith("Shop.-ask/1-fun-")], "the recompiled module ran traced"
+    # The pricing process's fn, each time in the process the ask spawned.
+    funs = spans_named(trace, "anonymous fn#0 in Shop.ask/1")
+    assert len(funs) == 2 and all(f["attributes"]["thread.name"] != asks["6"]["attributes"]["thread.name"] for f in funs)

@@ -10,13 +10,17 @@
 %%
 %% - each clause of each named function records its call with its arguments, then its return
 %%   value or exception (re-raised as it was, with its stack trace);
+%% - so does each clause of each anonymous function (`fun', Elixir's `fn' and `&(&1 + 1)',
+%%   the functions Elixir's `for' compiles to), under the name the compiler gives it
+%%   (`-checkout/1-fun-0-': what the VM reports when it traces the function), with the
+%%   arguments it is called with;
 %% - `Dest ! Message' and `erlang:send(Dest, Message[, Options])' (Elixir's `send/2') record
 %%   the message before it is sent (the probe returns it unchanged);
 %% - each clause of a `receive' records the message it matched.
 %%
 %% With `messages' only (OTP's `gen', `gen_server', `gen_statem' under this mode: a
 %% GenServer's calls, casts and replies are sent and received there), the sends and receives
-%% alone. Anonymous functions' bodies are not recorded as calls (their messages are).
+%% alone.
 -module(devtrace_beam_instrument).
 
 -export([module/2, prepare/2, forms/3, cache_dir/0]).
@@ -24,6 +28,8 @@
 -define(PROBES, devtrace_beam_tracer).
 %% The attribute an instrumented module carries (its value: `calls' or `messages').
 -define(PROBED_ATTRIBUTE, devtrace_probes).
+%% An anonymous function's name in its probes until the compiler has named it.
+-define(PLACEHOLDER, "Devtrace@fun@").
 
 %% @doc Instruments module `Module' (loaded or on the code path): `What' is `calls' (calls and
 %% messages) or `messages'. `ok', or `{error, Reason}' when it has no debug info (`erlc'
@@ -171,21 +177,134 @@ load(Module, File, Binary) ->
 %% @doc The forms of module `Module' with the probes compiled in (see the module doc).
 forms(Module, Forms, What) ->
     Own = {Module, [{Name, Arity} || {function, _, Name, Arity, _} <- Forms]},
-    lists:flatmap(fun({attribute, Anno, module, _} = Form) ->
-                          [Form, {attribute, Anno, ?PROBED_ATTRIBUTE, What}];
-                     (Form) ->
-                          [form(Own, Form, What)]
-                  end, Forms).
+    Probed = lists:flatmap(fun({attribute, Anno, module, _} = Form) ->
+                                   [Form, {attribute, Anno, ?PROBED_ATTRIBUTE, What}];
+                              (Form) ->
+                                   [form(Own, Form, What)]
+                           end, Forms),
+    case placeholders(Probed) of
+        [] -> Probed;
+        _ -> rename(Probed, compiler_names(Probed))
+    end.
+
+%% The names the compiler gives the anonymous functions of `Forms', by the placeholder their
+%% probes carry. Its first pass names each fun `-f/1-fun-K-' (the name the VM reports when it
+%% traces the function; a fun applied where it is made keeps it, though the compiler then
+%% inlines its code); a named fun's function is named later (`-g/0-Loop/1-K-'), so its name
+%% is read from the functions compiled.
+compiler_names(Forms) ->
+    Options = [binary, return_errors, nowarn_unused_vars, nowarn_shadow_vars],
+    FunNames = case compile:forms(Forms, [to_core0 | Options]) of
+                   {ok, _, Core} -> cerl_trees:fold(fun core_name/2, #{}, Core);
+                   _ -> #{}
+               end,
+    case [P || P <- placeholders(Forms), named_fun(P) =/= none] of
+        [] -> FunNames;
+        _ -> maps:merge(FunNames, lifted_names(compile:forms(Forms, [to_asm | Options])))
+    end.
+
+core_name(Tree, Names) ->
+    case cerl:type(Tree) =:= 'fun' andalso lists:keyfind(id, 1, cerl:get_ann(Tree)) of
+        {id, {_, _, Name}} ->
+            case own_placeholders(cerl:fun_body(Tree)) of
+                [Placeholder] -> Names#{Placeholder => Name};
+                _ -> Names
+            end;
+        _ ->
+            Names
+    end.
+
+%% The placeholders of `Tree' outside the funs in it.
+own_placeholders(Tree) ->
+    case cerl:type(Tree) of
+        'fun' -> [];
+        literal -> lists:usort(placeholders(cerl:concrete(Tree)));
+        _ -> lists:usort(lists:flatmap(fun own_placeholders/1, lists:append(cerl:subtrees(Tree))))
+    end.
+
+%% A named fun's function (`-g/0-Loop/1-K-') holds its placeholder and those of the funs
+%% inside it the compiler inlined: its own is the outermost of those naming `Loop/1'.
+lifted_names({ok, _, {_, _, _, Functions, _}}) ->
+    maps:from_list(
+      [{P, Name}
+       || {function, Name, _, _, Code} <- Functions,
+          Ps <- [[P || P <- lists:usort(placeholders(Code)), lifts(Name, named_fun(P))]],
+          Ps =/= [],
+          P <- [hd(lists:sort(fun made_before/2, Ps))]]);
+lifted_names(_) ->
+    #{}.
+
+%% Whether `Function' may be the one the compiler made of a named fun `Named' (`Loop/1').
+lifts(_Function, none) -> false;
+lifts(Function, Named) -> string:find(atom_to_list(Function), "-" ++ Named ++ "-") =/= nomatch.
+
+%% `Loop/1' for a named fun's placeholder, else `none'.
+named_fun(Placeholder) ->
+    case string:split(lists:nthtail(length(?PLACEHOLDER), atom_to_list(Placeholder)), "@") of
+        [_, Named] -> Named;
+        [_] -> none
+    end.
+
+made_before(A, B) ->
+    Number = fun(P) ->
+                     [N | _] = string:split(lists:nthtail(length(?PLACEHOLDER), atom_to_list(P)), "@"),
+                     list_to_integer(N)
+             end,
+    Number(A) =< Number(B).
+
+placeholders(Atom) when is_atom(Atom) ->
+    [Atom || lists:prefix(?PLACEHOLDER, atom_to_list(Atom))];
+placeholders(Tuple) when is_tuple(Tuple) ->
+    placeholders(tuple_to_list(Tuple));
+placeholders(List) when is_list(List) ->
+    lists:flatmap(fun placeholders/1, List);
+placeholders(_) ->
+    [].
+
+%% `Forms' with each placeholder the compiler named replaced by its name.
+rename({atom, L, Atom}, Names) ->
+    {atom, L, maps:get(Atom, Names, Atom)};
+rename(Tuple, Names) when is_tuple(Tuple) ->
+    list_to_tuple(rename(tuple_to_list(Tuple), Names));
+rename(List, Names) when is_list(List) ->
+    [rename(E, Names) || E <- List];
+rename(Other, _Names) ->
+    Other.
 
 form(Own, {function, Line, Name, Arity, Clauses}, What) ->
     Messages = [messages(Clause) || Clause <- Clauses],
     Probed = case What of
-                 calls -> [probed_clause(Own, Name, Arity, C) || C <- Messages];
+                 calls -> [probed_clause(Own, Name, Arity, "", funs(Own, C)) || C <- Messages];
                  messages -> Messages
              end,
     {function, Line, Name, Arity, Probed};
 form(_Own, Form, _What) ->
     Form.
+
+%% `Term' (a clause, an expression) with each anonymous function in it probed as a function
+%% is, under a placeholder name until the compiler has named it (compiler_names/1). A named
+%% fun's calls of itself at an end stay tail calls, as the module's own functions' do.
+funs(Own, {'fun', L, {clauses, Clauses}}) ->
+    {'fun', L, {clauses, fun_clauses(Own, "", Clauses)}};
+funs({Module, Local}, {named_fun, L, Self, [{clause, _, Patterns, _, _} | _] = Clauses}) ->
+    Arity = length(Patterns),
+    Own = {Module, [{{var, Self}, Arity} | Local]},
+    Named = lists:concat(["@", Self, "/", Arity]),
+    {named_fun, L, Self, fun_clauses(Own, Named, Clauses)};
+funs(Own, Tuple) when is_tuple(Tuple) ->
+    list_to_tuple(funs(Own, tuple_to_list(Tuple)));
+funs(Own, List) when is_list(List) ->
+    [funs(Own, E) || E <- List];
+funs(_Own, Other) ->
+    Other.
+
+%% A fun's placeholder: `Devtrace@fun@N', a named fun's `Devtrace@fun@N@Loop/1', N counting
+%% up as they are made (so an outer fun's N is below those of the funs inside it).
+fun_clauses(Own, Named, Clauses) ->
+    N = integer_to_list(erlang:unique_integer([positive, monotonic])),
+    Placeholder = list_to_atom(?PLACEHOLDER ++ N ++ Named),
+    [probed_clause(Own, Placeholder, length(Patterns), "F" ++ N ++ "_", funs(Own, C))
+     || {clause, _, Patterns, _, _} = C <- Clauses].
 
 %% A clause recording its call, then its return or exception:
 %%   f(P1 = A1, ...) when G -> enter(M, f, [A1, ...]),
@@ -194,12 +313,13 @@ form(_Own, Form, _What) ->
 %% the end of a receive clause) keeps them tail calls — recursion in constant stack, as
 %% without the probes: the body returns what the call needs, and the call is made from the
 %% `try''s `of' section, outside its catch (see tail_calls/3).
-probed_clause({Module, _} = Own, Name, Arity, {clause, L, Patterns, Guards, Body}) ->
-    Args = [var(L, "Arg", I) || I <- lists:seq(1, Arity)],
+%% (`Prefix' keeps a fun's variables apart from those of the clause around it.)
+probed_clause({Module, _} = Own, Name, Arity, Prefix, {clause, L, Patterns, Guards, Body}) ->
+    Args = [var(L, Prefix ++ "Arg", I) || I <- lists:seq(1, Arity)],
     Head = [{match, L, P, A} || {P, A} <- lists:zip(Patterns, Args)],
     Id = [{atom, L, Module}, {atom, L, Name}, {integer, L, Arity}],
     Enter = probe(L, enter, lists:droplast(Id) ++ [list(L, Args)]),
-    [Result, Class, Reason, Stack] = [var(L, N, 0) || N <- ["Result", "Class", "Reason", "Stack"]],
+    [Result, Class, Reason, Stack] = [var(L, Prefix ++ N, 0) || N <- ["Result", "Class", "Reason", "Stack"]],
     Raised = {clause, L, [{tuple, L, [Class, Reason, Stack]}], [],
               [probe(L, raised, Id ++ [Class, Reason]),
                remote(L, erlang, raise, [Class, Reason, Stack])]},
@@ -210,14 +330,15 @@ probed_clause({Module, _} = Own, Name, Arity, {clause, L, Patterns, Guards, Body
                           {Returning,
                            [{clause, L, [{tuple, L, [{integer, L, 0}, Result]}], [],
                              [probe(L, leave, Id ++ [Result])]}
-                            | [tail_clause(L, Id, Site) || Site <- lists:reverse(Sites)]]}
+                            | [tail_clause(L, Id, Prefix, Site) || Site <- lists:reverse(Sites)]]}
                   end,
     {clause, L, Head, Guards, [Enter, {'try', L, Try, Ends, [Raised], []}]}.
 
 %% `Body' with each of its ends returning `{0, Value}', or `{I, Args...}' for the I-th call of
 %% one of the module's own functions at an end (its site: `{I, Function, Arity}'); the sites.
-%% Ends are found through blocks, `case', `if' and `receive'; a call of another module's
-%% function, a fun's or a BIF's stays in the body (nested, as it ran within this call).
+%% Ends are found through blocks, `case', `if', `receive' and the right side of `orelse' and
+%% `andalso'; a call of another module's function, a fun's or a BIF's stays in the body
+%% (nested, as it ran within this call).
 tail_calls(Body, Own, L) ->
     tail_body(Body, Own, L, []).
 
@@ -228,6 +349,11 @@ tail({call, CL, {atom, _, F} = Callee, Args} = Call, {_, Local}, L, Sites) ->
     end;
 tail({call, CL, {remote, _, {atom, _, M}, {atom, _, F}} = Callee, Args} = Call, {M, Local}, L, Sites) ->
     case lists:member({F, length(Args)}, Local) of
+        true -> site(CL, Callee, Args, Sites);
+        false -> returned(Call, L, Sites)
+    end;
+tail({call, CL, {var, _, V} = Callee, Args} = Call, {_, Local}, L, Sites) ->
+    case lists:member({{var, V}, length(Args)}, Local) of
         true -> site(CL, Callee, Args, Sites);
         false -> returned(Call, L, Sites)
     end;
@@ -247,8 +373,23 @@ tail({'receive', RL, Clauses, Timeout, After}, Own, L, Sites) ->
     {Clauses1, Sites1} = tail_clauses(Clauses, Own, L, Sites),
     {After1, Sites2} = tail_body(After, Own, L, Sites1),
     {{'receive', RL, Clauses1, Timeout, After1}, Sites2};
+tail({op, OL, Op, Left, Right} = Expr, Own, L, Sites) when Op =:= 'orelse'; Op =:= 'andalso' ->
+    case tail(Right, Own, L, Sites) of
+        {_, Sites} -> returned(Expr, L, Sites);
+        {Right1, Sites1} -> {short_circuit(OL, Op, Left, Right1), Sites1}
+    end;
 tail(Expr, _Own, L, Sites) ->
     returned(Expr, L, Sites).
+
+%% `Left orelse Right' ending in a call of the module's own (a loop: `done() orelse loop()') as
+%% the `case' the compiler makes of it, so that its other end returns `{0, Left}'.
+short_circuit(L, Op, Left, Right) ->
+    Ends = case Op of 'orelse' -> true; 'andalso' -> false end,
+    Other = var(L, "Operand", erlang:unique_integer([positive])),
+    {'case', L, Left,
+     [{clause, L, [{atom, L, Ends}], [], [{tuple, L, [{integer, L, 0}, {atom, L, Ends}]}]},
+      {clause, L, [{atom, L, not Ends}], [], [Right]},
+      {clause, L, [Other], [], [remote(L, erlang, error, [{tuple, L, [{atom, L, badarg}, Other]}])]}]}.
 
 tail_clauses(Clauses, Own, L, Sites) ->
     lists:mapfoldl(fun({clause, CL, Patterns, Guards, Body}, Acc) ->
@@ -268,8 +409,8 @@ site(L, Callee, Args, Sites) ->
     {{tuple, L, [{integer, L, I} | Args]}, [{I, Callee, length(Args)} | Sites]}.
 
 %% `{I, V1, ...} -> tail(M, f, N), Callee(V1, ...)': the call ends this one's span, then is made.
-tail_clause(L, Id, {I, Callee, Arity}) ->
-    Vars = [var(L, "Tail" ++ integer_to_list(I) ++ "_", J) || J <- lists:seq(1, Arity)],
+tail_clause(L, Id, Prefix, {I, Callee, Arity}) ->
+    Vars = [var(L, Prefix ++ "Tail" ++ integer_to_list(I) ++ "_", J) || J <- lists:seq(1, Arity)],
     {clause, L, [{tuple, L, [{integer, L, I} | Vars]}], [],
      [probe(L, tail, Id), {call, L, Callee, Vars}]}.
 

@@ -3,7 +3,8 @@
 # compiled with debug info is recompiled with the probes in each clause, send and receive, and
 # behaves exactly as before — return values, the clause a guard picks, an exception re-raised
 # with its class, reason and stack trace, a receive's timeout, the messages as sent, a loop's
-# tail calls (its stack stays the size it was). With no
+# tail calls (its stack stays the size it was); its anonymous functions are probed under the
+# names the compiler gives them, and behave as before too. With no
 # recorder open the probes record nothing, so the module runs here as a program's would.
 # (What a recording of an instrumented program holds: tests/e2e/test_beam.py.)
 ExUnit.start()
@@ -13,7 +14,8 @@ defmodule DevtraceBeamInstrumentTest do
 
   @source """
   -module(dt_instrumented).
-  -export([grade/1, fail/1, relay/2, wait/1, post/2, count/2, server/1]).
+  -export([grade/1, fail/1, relay/2, wait/1, post/2, count/2, server/1, funs/1, countdown/1]).
+  -export([fun_fails/1, spin/1, all_small/1, bad_left/1]).
 
   grade(N) when N >= 10 -> high;
   grade(_) -> low.
@@ -45,6 +47,31 @@ defmodule DevtraceBeamInstrumentTest do
           {get, From} -> From ! {count, Count}, server(Count);
           stop -> Count
       end.
+
+  funs(L) ->
+      Offset = length(L),
+      Shifted = lists:map(fun(X) -> X + Offset end, L),
+      Adders = [fun(Y) -> fun(Z) -> Y + Z end end || _ <- L],
+      {Shifted, [(A(1))(2) || A <- Adders], [X * 2 || X <- L]}.
+
+  countdown(N) ->
+      Loop = fun Loop(0, Acc) -> {Acc, element(2, process_info(self(), stack_size))};
+                 Loop(K, Acc) -> Loop(K - 1, Acc + 1)
+             end,
+      Loop(N, 0).
+
+  fun_fails(Reason) ->
+      F = fun(R) when is_atom(R) -> erlang:error(R); (R) -> {not_an_atom, R} end,
+      lists:map(F, [Reason]).
+
+  spin(N) ->
+      put(stack, element(2, process_info(self(), stack_size))),
+      N =< 0 orelse spin(N - 1).
+
+  all_small([]) -> true;
+  all_small([H | T]) -> H < 10 andalso all_small(T).
+
+  bad_left(X) -> X orelse bad_left(true).
   """
 
   setup_all do
@@ -82,14 +109,17 @@ defmodule DevtraceBeamInstrumentTest do
 
   test "each clause records its call and its end, each send its message, each receive clause the message it matched" do
     counts = probes(forms_of(:dt_instrumented, :calls))
-    # 9 clauses (grade's two, fail, relay, wait, post, count's two, server; module_info is
-    # the compiler's)
-    assert counts[:enter] == 9
-    assert counts[:leave] == 9
-    assert counts[:raised] == 9
+    # 16 clauses of named functions (grade's two, fail, relay, wait, post, count's two, server,
+    # funs, countdown, fun_fails, spin, all_small's two, bad_left; module_info is the
+    # compiler's) and 8 of anonymous ones (post's, funs' three, countdown's two, fun_fails' two)
+    assert counts[:enter] == 24
+    assert counts[:leave] == 24
+    assert counts[:raised] == 24
     # the calls of the module's own functions at an end: count/2's, server/1's two (one
-    # through ?MODULE); fail/1's erlang:error/1 is not the module's and stays inside
-    assert counts[:tail] == 3
+    # through ?MODULE), countdown's named fun's call of itself, spin's, all_small's and
+    # bad_left's on the right of `orelse'/`andalso'; fail/1's erlang:error/1 is not the
+    # module's and stays inside
+    assert counts[:tail] == 7
     # relay's `!` and erlang:send/3, post's `!` inside its fun, server's reply
     assert counts[:sent] == 4
     # wait's two clauses, server's three
@@ -106,7 +136,7 @@ defmodule DevtraceBeamInstrumentTest do
     # A variable module: the compiler of this file does not look for it.
     m = :dt_instrumented
     assert :ok = :devtrace_beam_instrument.module(m, :calls)
-    assert probes(forms_of(:dt_instrumented, :calls))[:enter] == 9
+    assert probes(forms_of(:dt_instrumented, :calls))[:enter] == 24
 
     assert m.grade(12) == :high
     assert m.grade(3) == :low
@@ -140,6 +170,68 @@ defmodule DevtraceBeamInstrumentTest do
     for n <- 1..1000, do: send(server, {:add, n})
     send(server, {:get, self()})
     assert_receive {:count, 500_500}, 5000
+
+    assert m.funs([1, 2]) == {[3, 4], [3, 3], [2, 4]}
+    assert catch_error(m.fun_fails(:x_y)) == :x_y
+    assert m.fun_fails("text") == [{:not_an_atom, "text"}]
+
+    {class, reason, stack} =
+      try do
+        m.fun_fails(:boom)
+      catch
+        class, reason -> {class, reason, __STACKTRACE__}
+      end
+
+    assert {class, reason} == {:error, :boom}
+    assert [{:dt_instrumented, :"-fun_fails/1-fun-0-", 1, _} | _] = stack
+
+    # `orelse' and `andalso' with a call of the module's own on the right, as before.
+    assert m.spin(3) == true
+    assert m.all_small([1, 2]) == true
+    assert m.all_small([1, 20, 3]) == false
+    assert m.bad_left(false) == true
+    assert catch_error(m.bad_left(1)) == {:badarg, 1}
+  end
+
+  # The names in the enter probes of `forms`, as the compiler's functions are named.
+  defp entered(forms), do: forms |> entered([]) |> Enum.uniq() |> Enum.sort()
+
+  defp entered({:call, _, {:remote, _, {:atom, _, :devtrace_beam_tracer}, {:atom, _, :enter}}, [_, {:atom, _, name}, _]}, acc),
+    do: [name | acc]
+
+  defp entered(tuple, acc) when is_tuple(tuple), do: entered(Tuple.to_list(tuple), acc)
+  defp entered(list, acc) when is_list(list), do: Enum.reduce(list, acc, &entered/2)
+  defp entered(_, acc), do: acc
+
+  test "an anonymous function is probed under the name the compiler gives its function" do
+    # The module as compiled without probes: its functions, the compiler's among them.
+    {:ok, {_, [locals: locals]}} = :beam_lib.chunks(:code.which(:dt_instrumented), [:locals])
+    lifted = for {name, _} <- locals, match?(~c"-" ++ _, Atom.to_charlist(name)), into: MapSet.new(), do: name
+    names = entered(forms_of(:dt_instrumented, :calls))
+    # Every fun but post/2's, which the compiler inlines (it is applied where it is made).
+    funs = for name <- names, match?(~c"-" ++ _, Atom.to_charlist(name)), do: name
+    assert :"-post/2-fun-0-" in funs
+    assert Enum.sort(funs -- [:"-post/2-fun-0-"]) ==
+             Enum.sort(Enum.reject(lifted, &String.contains?(Atom.to_string(&1), "lc$^")))
+    assert :"-countdown/1-Loop/2-0-" in funs
+    refute Enum.any?(names, &String.starts_with?(Atom.to_string(&1), "Devtrace@"))
+  end
+
+  test "a named fun's loop stays a tail call: its stack does not grow" do
+    m = :dt_instrumented
+    assert :ok = :devtrace_beam_instrument.module(m, :calls)
+    {10, shallow} = m.countdown(10)
+    {100_000, deep} = m.countdown(100_000)
+    assert deep == shallow, inspect({shallow, deep})
+  end
+
+  test "a loop on the right of `orelse' stays a tail call: its stack does not grow" do
+    m = :dt_instrumented
+    assert :ok = :devtrace_beam_instrument.module(m, :calls)
+    true = m.spin(10)
+    shallow = Process.get(:stack)
+    true = m.spin(100_000)
+    assert Process.get(:stack) == shallow, inspect({shallow, Process.get(:stack)})
   end
 
   test "a loop at the end of a clause stays a tail call: its stack does not grow" do
