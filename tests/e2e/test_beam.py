@@ -360,6 +360,42 @@ def test_an_erlang_program_started_with_s_is_recorded(store: Store, runtime: Pat
     assert len(pong_waits) >= truth["pings"]
 
 
+DEEP = """-module(deep).
+-export([start/0]).
+start() -> io:format("~b~n", [depth(list_to_integer(os:getenv("DEPTH")))]).
+depth(0) -> 0;
+depth(N) -> 1 + depth(N - 1).
+"""
+
+
+@pytest.mark.parametrize("depth", [100, 20_000])
+def test_a_lossless_recording_says_how_many_values_its_names_log_could_not_keep(
+    store: Store, runtime: Path, tmp_path: Path, depth: int
+):
+    """The names log of a 4 MiB file keeps 128 KiB of value summaries: a recursion 20,000 deep
+    makes twice that. Its later calls are recorded without their values, and the note says how
+    many values that is, and what keeps them."""
+    (tmp_path / "deep.erl").write_text(DEEP)
+    subprocess.run([need("erlc"), "-o", str(tmp_path), str(tmp_path / "deep.erl")], check=True)
+    result, trace = recorded_command(
+        store, [need("erl"), "-noshell", "-pa", str(tmp_path), "-s", "deep", "start", "-s", "init", "stop"], tmp_path,
+        flags=("--record-seconds", "0", "--record-mib", "4"), DEPTH=str(depth),
+    )
+    assert result.stdout.strip() == str(depth)
+    calls = spans_named(trace, "deep:depth/1")
+    assert len(calls) == depth + 1
+    without = sum(("devtrace.call.arguments" not in s["attributes"]) + ("devtrace.call.return" not in s["attributes"]) for s in calls)
+    note = re.search(r"BEAM VM \d+: (\d+) value summaries not kept \(arguments, results, states\): the recording's "
+                     r"names log was full, so later calls lack them; --record-mib 8 keeps twice as many", result.stderr)
+    if depth == 100:
+        assert without == 0 and note is None, result.stderr
+    else:
+        assert note, result.stderr
+        # The calls' missing arguments and results, and the few other values (the process's
+        # exit, start/0's result) of the end.
+        assert without > depth // 2 and without <= int(note.group(1)) <= without + 5, (without, note.group(1))
+
+
 SHOP = """defmodule Shop do
   def total(items), do: Enum.sum(Enum.map(items, &price/1))
   def price(n), do: n * 3

@@ -263,18 +263,23 @@ pub fn write_state(file: &RecorderFile, anchor: u32, text: &str) -> bool {
 /// flight recorder's window needs more than the values of the run's first calls.
 const TEXTS_SHARE_OF_NAMES: u64 = 2;
 
+/// Appends a text to the names log, or counts it in the file as not kept (its reader says how
+/// many the recording lacks).
 fn write_text(file: &RecorderFile, tag: u8, id: u32, text: &str) -> bool {
     let text = crate::ring::truncate_utf8(text, u16::MAX as usize);
     let (used, capacity) = file.names_usage();
-    if used + 11 + text.len() as u64 > capacity / TEXTS_SHARE_OF_NAMES {
-        return false;
+    let kept = used + 11 + text.len() as u64 <= capacity / TEXTS_SHARE_OF_NAMES && {
+        let mut entry = Vec::with_capacity(7 + text.len());
+        entry.push(tag);
+        entry.extend_from_slice(&id.to_ne_bytes());
+        entry.extend_from_slice(&(text.len() as u16).to_ne_bytes());
+        entry.extend_from_slice(text.as_bytes());
+        file.append_name(&entry)
+    };
+    if !kept {
+        file.count_text_not_kept();
     }
-    let mut entry = Vec::with_capacity(7 + text.len());
-    entry.push(tag);
-    entry.extend_from_slice(&id.to_ne_bytes());
-    entry.extend_from_slice(&(text.len() as u16).to_ne_bytes());
-    entry.extend_from_slice(text.as_bytes());
-    file.append_name(&entry)
+    kept
 }
 
 /// Appends the state name a `gen_statem` callback left its machine in (`locked`), kept under
@@ -826,6 +831,11 @@ mod tests {
             (calls - kept + 2..=calls).all(|id| states[&id] == format!("%{{last: {}}}", id - 1))
         );
         assert!(read_statem_states(&flight).is_empty());
+        assert_eq!(
+            flight.texts_not_kept(),
+            0,
+            "a window loses its oldest by design"
+        );
 
         let lossless = RecorderFile::create(
             &dir.path().join("lossless"),
@@ -848,6 +858,17 @@ mod tests {
             "the first calls' (one without its state)"
         );
         assert_eq!(values[&1], "[1]");
+        // What the log could not keep is counted in the file, for its reader: the state of
+        // call `kept + 1` (its arguments were kept), then each later text refused.
+        let refused = (kept + 2..=calls)
+            .map(|id| {
+                let refused = |text: &str, kind| u64::from(!store.write(&lossless, kind, id, text));
+                refused("[1]", TextKind::Value) + refused("%{}", TextKind::State)
+            })
+            .sum::<u64>();
+        assert!(refused >= u64::from(calls - kept), "{refused}");
+        let reopened = RecorderFile::open(lossless.path()).unwrap();
+        assert_eq!(reopened.texts_not_kept(), 1 + refused);
     }
 
     /// Two processes on two schedulers, one migrating: the client calls `ask/1` (code 1), which

@@ -97,6 +97,9 @@ const H_BOOT_ID: usize = 184; // 16 bytes
 const H_VALUE_BLOCKS: usize = 200;
 const H_VALUES_OFFSET: usize = 208;
 pub(crate) const H_NEXT_VALUE_BLOCK: usize = 216;
+/// Texts a writer could not keep for want of room in the names log (0 in files of writers
+/// before this field): counted in the file so that its reader can say what the recording lacks.
+const H_TEXTS_NOT_KEPT: usize = 224;
 /// The newest format this code writes; it reads it and version 1.
 const VERSION: u32 = 2;
 
@@ -1013,6 +1016,17 @@ impl RecorderFile {
     pub fn names_usage(&self) -> (u64, u64) {
         let used = self.u64_at(H_NAMES_LEN).load(Ordering::Relaxed);
         (used, self.layout.names_capacity)
+    }
+
+    /// Counts a text (a value's summary) the writer could not keep: the names log was full.
+    pub fn count_text_not_kept(&self) {
+        self.u64_at(H_TEXTS_NOT_KEPT)
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many texts writers could not keep for want of room in the names log.
+    pub fn texts_not_kept(&self) -> u64 {
+        self.u64_at(H_TEXTS_NOT_KEPT).load(Ordering::Relaxed)
     }
 
     /// The published part of the names log.

@@ -76,6 +76,8 @@ pub(super) struct Recorded {
     pub(super) spans: Vec<Span>,
     pub(super) events: u64,
     pub(super) lost: u64,
+    /// Value summaries the names log had no room left for (lossless mode).
+    pub(super) texts_not_kept: u64,
     pub(super) processes: usize,
     /// A flight recorder's window (None: a lossless recording).
     pub(super) window: Option<WindowExtent>,
@@ -237,9 +239,21 @@ impl BeamRecording {
                     vm.pid
                 ),
             });
+            if vm.texts_not_kept > 0 {
+                notes.push(texts_not_kept_note(vm.pid, vm.texts_not_kept, self.mib));
+            }
         }
         (Some(notes.join("\n")), true)
     }
+}
+
+/// What a lossless recording lacks when its names log filled up: the later calls' values.
+fn texts_not_kept_note(pid: u32, count: u64, mib: u64) -> String {
+    format!(
+        "devtrace: --record: BEAM VM {pid}: {count} value summaries not kept (arguments, results, states): the recording's names log was full, so later calls lack them; --record-mib {} keeps twice as many",
+        // 1/32 of the file holds them, 128 KiB at least (4 MiB's share).
+        mib.max(4).saturating_mul(2)
+    )
 }
 
 /// Where the runtime is: `$DEVTRACE_BEAM_LIB`, else `beam` beside the directory of devtrace's
@@ -352,6 +366,7 @@ fn finish_file(mut f: Followed) -> Recorded {
         spans,
         events: f.builder.events,
         lost,
+        texts_not_kept: f.file.texts_not_kept(),
         processes,
         window: None,
     }
