@@ -573,9 +573,14 @@ pub(super) fn send(endpoint: &str, run_id: &str, service: &str, spans: Vec<Span>
         trace::v1::{ResourceSpans, ScopeSpans},
     };
     let total = spans.len();
-    let mut spans = spans;
-    while !spans.is_empty() {
-        let rest = spans.split_off(spans.len().min(SPANS_PER_REQUEST));
+    // Taken from the front a request at a time: splitting the rest off instead copied all of
+    // it for every request (a 3-million-span recording took five minutes to send).
+    let mut spans = spans.into_iter();
+    loop {
+        let batch: Vec<Span> = spans.by_ref().take(SPANS_PER_REQUEST).collect();
+        if batch.is_empty() {
+            break;
+        }
         let request = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 resource: Some(Resource {
@@ -597,7 +602,7 @@ pub(super) fn send(endpoint: &str, run_id: &str, service: &str, spans: Vec<Span>
                         version: env!("CARGO_PKG_VERSION").into(),
                         ..Default::default()
                     }),
-                    spans: std::mem::replace(&mut spans, rest),
+                    spans: batch,
                     ..Default::default()
                 }],
                 ..Default::default()
