@@ -22,9 +22,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use devtrace_ingest::otlp::common::v1::KeyValue as ProtoKeyValue;
 use devtrace_ingest::otlp::trace::v1::{Span, Status, span};
 use devtrace_model::{AnyValue, KeyValue, semconv};
 use devtrace_recorder::beam::{self, BeamReader, PROCESS_CODE, RECEIVE_CODE};
+use devtrace_recorder::clock::ClockPair;
 use devtrace_recorder::ring::{Cursor, RecorderFile, StreamEvents};
 use devtrace_recorder::{Builder, BuilderOptions, Names, OutSpan};
 
@@ -73,7 +75,7 @@ pub struct BeamRecording {
 /// What one VM's file gave.
 pub(super) struct Recorded {
     pub(super) pid: u32,
-    pub(super) spans: Vec<Span>,
+    pub(super) spans: RecordedSpans,
     pub(super) events: u64,
     pub(super) lost: u64,
     /// Value summaries the names log had no room left for (lossless mode).
@@ -81,6 +83,55 @@ pub(super) struct Recorded {
     pub(super) processes: usize,
     /// A flight recorder's window (None: a lossless recording).
     pub(super) window: Option<WindowExtent>,
+}
+
+/// A VM's spans as built from its file, made into OTLP a request at a time as they are sent:
+/// all of a large recording's at once were most of devtrace's memory (≈ 1.2 KiB a span).
+pub(super) struct RecordedSpans {
+    built: Vec<OutSpan>,
+    names: Names,
+    texts: Texts,
+    created: ClockPair,
+    /// Spans made whole already (a flight window's own).
+    made: Vec<Span>,
+    /// Attributes every span gets (a plan's id).
+    marks: Vec<ProtoKeyValue>,
+}
+
+impl RecordedSpans {
+    pub(super) fn len(&self) -> usize {
+        self.built.len() + self.made.len()
+    }
+
+    pub(super) fn push(&mut self, span: Span) {
+        self.made.push(span);
+    }
+
+    /// Gives every span `attributes` too.
+    fn mark(&mut self, attributes: Vec<ProtoKeyValue>) {
+        self.marks.extend(attributes);
+    }
+
+    /// The spans in OTLP, each made as it is taken.
+    pub(super) fn into_spans(self) -> impl Iterator<Item = Span> {
+        let RecordedSpans {
+            built,
+            names,
+            texts,
+            created,
+            made,
+            marks,
+        } = self;
+        let unix = move |mono: u64| created.to_unix(mono);
+        built
+            .into_iter()
+            .map(move |s| to_span(&s, &names, &texts, &unix))
+            .chain(made)
+            .map(move |mut span| {
+                span.attributes.extend(marks.iter().cloned());
+                span
+            })
+    }
 }
 
 /// One VM's file as it is read.
@@ -218,10 +269,8 @@ impl BeamRecording {
         let mut notes = Vec::new();
         for mut vm in recorded {
             if let Some((_, id)) = &self.plan {
-                let mark = to_proto(&[KeyValue::new(PLAN_ID, id.clone())]);
-                for span in &mut vm.spans {
-                    span.attributes.extend(mark.iter().cloned());
-                }
+                vm.spans
+                    .mark(to_proto(&[KeyValue::new(PLAN_ID, id.clone())]));
             }
             let sent = send(endpoint, run_id, service, vm.spans);
             let window = vm.window;
@@ -357,13 +406,16 @@ fn finish_file(mut f: Followed) -> Recorded {
         peers: calls_to_processes(&out, &names),
         annotations,
     };
-    let spans = out
-        .iter()
-        .map(|s| to_span(s, &names, &texts, &|mono| info.created.to_unix(mono)))
-        .collect();
     Recorded {
         pid: info.pid,
-        spans,
+        spans: RecordedSpans {
+            built: out,
+            names,
+            texts,
+            created: info.created,
+            made: Vec::new(),
+            marks: Vec::new(),
+        },
         events: f.builder.events,
         lost,
         texts_not_kept: f.file.texts_not_kept(),
@@ -565,7 +617,12 @@ fn link(l: &devtrace_recorder::OutLink, names: &Names, unix: &dyn Fn(u64) -> u64
 
 /// Sends `spans` in requests of [`SPANS_PER_REQUEST`], as part of run `run_id` (none: a
 /// recovered window, of no run: ""); how many were sent.
-pub(super) fn send(endpoint: &str, run_id: &str, service: &str, spans: Vec<Span>) -> Result<usize> {
+pub(super) fn send(
+    endpoint: &str,
+    run_id: &str,
+    service: &str,
+    spans: RecordedSpans,
+) -> Result<usize> {
     use devtrace_ingest::otlp::{
         collector::trace::v1::ExportTraceServiceRequest,
         common::v1::InstrumentationScope,
@@ -573,9 +630,9 @@ pub(super) fn send(endpoint: &str, run_id: &str, service: &str, spans: Vec<Span>
         trace::v1::{ResourceSpans, ScopeSpans},
     };
     let total = spans.len();
-    // Taken from the front a request at a time: splitting the rest off instead copied all of
-    // it for every request (a 3-million-span recording took five minutes to send).
-    let mut spans = spans.into_iter();
+    // Made and taken a request at a time (splitting the rest off the front instead copied
+    // all of it for every request: a 3-million-span recording took five minutes to send).
+    let mut spans = spans.into_spans();
     loop {
         let batch: Vec<Span> = spans.by_ref().take(SPANS_PER_REQUEST).collect();
         if batch.is_empty() {
