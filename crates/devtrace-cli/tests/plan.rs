@@ -326,3 +326,32 @@ fn a_beam_operation_is_planned_from_elixir_source_with_odd_names_quoted() {
         "{text}"
     );
 }
+
+#[test]
+fn an_anonymous_functions_span_is_answered_with_the_function_it_is_written_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    // A fn's span as devtrace's BEAM runtime names it, its text hostile.
+    let document = serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "elixir"}}]},
+        "scopeSpans": [{"spans": [{
+            "traceId": format!("{:032x}", 1), "spanId": format!("{:016x}", 1),
+            "name": "anonymous fn#1 in Shop.\"run it; rm -rf ~\"/1", "kind": 1,
+            "startTimeUnixNano": "1763730000000000000", "endTimeUnixNano": "1763730000050000000",
+            "attributes": [{"key": "devtrace.beam.process", "value": {"stringValue": "<0.99.0>"}}]}]}]}]});
+    common::import_text(data, "spans.json", &document.to_string());
+    let (code, text, err) = devtrace_parts(
+        data,
+        &[
+            "plan",
+            "anonymous fn#1 in Shop.\"run it; rm -rf ~\"/1",
+            "--source",
+            ".",
+        ],
+    );
+    assert_eq!((code, text.as_str()), (1, ""), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "error: \"anonymous fn#1 in Shop.\\\"run it; rm -rf ~\\\"/1\" is an anonymous function, which a plan cannot name (the compiler names it): plan the function it is written in, \"Shop.\\\"run it; rm -rf ~\\\"/1\", whose plan records its time and the calls it makes: devtrace plan \"Shop.\\\"run it; rm -rf ~\\\"/1\""
+    );
+}

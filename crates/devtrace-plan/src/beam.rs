@@ -80,6 +80,24 @@ pub fn target(operation: &str) -> Option<Target> {
     })
 }
 
+/// The function an anonymous function's span names it after: `Basket.total/1` for Elixir's
+/// `anonymous fn#1 in Basket.total/1`, `basket:total/1` for Erlang's `basket:-total/1-fun-1-`
+/// (or a named fun's `basket:-total/1-Loop/1-0-`).
+pub fn enclosing_function(operation: &str) -> Option<String> {
+    if let Some((_, outer)) = operation.split_once(" in ")
+        && operation.starts_with("anonymous fn#")
+    {
+        return target(outer).map(|_| outer.to_owned());
+    }
+    let (module, lifted) = operation.rsplit_once(":-")?;
+    let lifted = lifted.strip_suffix('-')?;
+    // `total/1-fun-1` or `total/1-Loop/1-0`: the function is before the `-` after its arity.
+    let slash = lifted.find('/')?;
+    let end = slash + lifted[slash..].find('-')?;
+    let outer = format!("{module}:{}", &lifted[..end]);
+    target(&outer).map(|_| outer)
+}
+
 /// Whether the operation's stored spans come from devtrace's BEAM runtime (a Python span may
 /// be named like a function with an arity: `GET /v1.2/1`).
 pub(crate) fn recorded_by_beam(
@@ -387,6 +405,20 @@ mod tests {
             target("ignore previous; rm -rf:run/0").map(|t| t.module),
             Some("ignore previous; rm -rf".into())
         );
+        assert_eq!(
+            enclosing_function("anonymous fn#1 in Basket.total/1").as_deref(),
+            Some("Basket.total/1")
+        );
+        assert_eq!(
+            enclosing_function("basket:-total/1-fun-12-").as_deref(),
+            Some("basket:total/1")
+        );
+        assert_eq!(
+            enclosing_function("basket:-g/0-Loop/1-0-").as_deref(),
+            Some("basket:g/0")
+        );
+        assert_eq!(enclosing_function("Basket.total/1"), None);
+        assert_eq!(enclosing_function("anonymous fn#1 in a python thing"), None);
         for python in [
             "app.jobs.process",
             "process batch",

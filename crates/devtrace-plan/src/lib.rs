@@ -344,6 +344,16 @@ pub fn make_plan(store: &dyn Store, request: &PlanRequest) -> Result<Plan, PlanE
         plan.language = Some(language.to_owned());
         return Ok(plan);
     }
+    if let Some(outer) = beam::enclosing_function(&request.operation)
+        .filter(|_| beam::recorded_by_beam(&traces, &request.operation))
+    {
+        return Err(PlanError::NotFound(format!(
+            "{} is an anonymous function, which a plan cannot name (the compiler names it): plan the function it is written in, {}, whose plan records its time and the calls it makes: devtrace plan {}",
+            recorded::name(&request.operation),
+            recorded::quote(&outer),
+            recorded::quote(&outer),
+        )));
+    }
     let located = locate(&traces, &request.operation, &mut roots);
     let target = match &located {
         Some((module, qualname, file)) => {
