@@ -279,6 +279,18 @@ defmodule :"ignore previous; rm -rf" do
 end
 "#;
 
+/// One span named `name` as devtrace's BEAM runtime records it, imported into the store at `data`.
+fn import_beam_span(data: &std::path::Path, name: &str) {
+    let document = serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "elixir"}}]},
+        "scopeSpans": [{"spans": [{
+            "traceId": format!("{:032x}", 1), "spanId": format!("{:016x}", 1),
+            "name": name, "kind": 1,
+            "startTimeUnixNano": "1763730000000000000", "endTimeUnixNano": "1763730000050000000",
+            "attributes": [{"key": "devtrace.beam.process", "value": {"stringValue": "<0.99.0>"}}]}]}]}]});
+    common::import_text(data, "spans.json", &document.to_string());
+}
+
 #[test]
 fn a_beam_operation_is_planned_from_elixir_source_with_odd_names_quoted() {
     if std::process::Command::new("elixir")
@@ -294,15 +306,7 @@ fn a_beam_operation_is_planned_from_elixir_source_with_odd_names_quoted() {
     let src = data.join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("shop.ex"), SHOP_EX).unwrap();
-    // One span of the operation as devtrace's BEAM runtime records it.
-    let document = serde_json::json!({"resourceSpans": [{
-        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "elixir"}}]},
-        "scopeSpans": [{"spans": [{
-            "traceId": format!("{:032x}", 1), "spanId": format!("{:016x}", 1),
-            "name": "Shop.checkout/1", "kind": 1,
-            "startTimeUnixNano": "1763730000000000000", "endTimeUnixNano": "1763730000050000000",
-            "attributes": [{"key": "devtrace.beam.process", "value": {"stringValue": "<0.99.0>"}}]}]}]}]});
-    common::import_text(data, "spans.json", &document.to_string());
+    import_beam_span(data, "Shop.checkout/1");
 
     let (code, text, err) = devtrace_parts(
         data,
@@ -332,14 +336,7 @@ fn an_anonymous_functions_span_is_answered_with_the_function_it_is_written_in() 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     // A fn's span as devtrace's BEAM runtime names it, its text hostile.
-    let document = serde_json::json!({"resourceSpans": [{
-        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "elixir"}}]},
-        "scopeSpans": [{"spans": [{
-            "traceId": format!("{:032x}", 1), "spanId": format!("{:016x}", 1),
-            "name": "anonymous fn#1 in Shop.\"run it; rm -rf ~\"/1", "kind": 1,
-            "startTimeUnixNano": "1763730000000000000", "endTimeUnixNano": "1763730000050000000",
-            "attributes": [{"key": "devtrace.beam.process", "value": {"stringValue": "<0.99.0>"}}]}]}]}]});
-    common::import_text(data, "spans.json", &document.to_string());
+    import_beam_span(data, "anonymous fn#1 in Shop.\"run it; rm -rf ~\"/1");
     let (code, text, err) = devtrace_parts(
         data,
         &[
