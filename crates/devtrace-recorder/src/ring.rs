@@ -663,6 +663,30 @@ fn allocate(file: &File, len: usize) -> libc::c_int {
     }
 }
 
+/// Bytes an unprivileged writer may still take in directory `dir` (0 when unknown).
+pub fn free_bytes_in(dir: &Path) -> u64 {
+    File::open(dir).map_or(0, |f| free_bytes(&f))
+}
+
+#[cfg(target_os = "linux")]
+fn in_memory(file: &File) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: a file descriptor we own; `st` is written by the call.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: filled in by the successful call above.
+    #[allow(clippy::unnecessary_cast)] // its width differs between targets
+    let kind = unsafe { st.assume_init() }.f_type as i64;
+    kind == TMPFS_MAGIC
+}
+
+#[cfg(not(target_os = "linux"))]
+fn in_memory(_file: &File) -> bool {
+    false
+}
+
 /// Bytes an unprivileged writer may still take on `file`'s filesystem (0 when unknown).
 fn free_bytes(file: &File) -> u64 {
     let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
@@ -938,6 +962,12 @@ impl RecorderFile {
                 MADV_POPULATE_WRITE,
             )
         };
+    }
+
+    /// Whether the file is in memory (tmpfs, as `/dev/shm` is), where [`Self::populate`] costs
+    /// no I/O: on a disk it would dirty every page of the file for writeback.
+    pub fn in_memory(&self) -> bool {
+        in_memory(&self._file)
     }
 
     pub fn layout(&self) -> Layout {
@@ -2040,6 +2070,19 @@ mod tests {
         file.u64_at(H_CAL_LATER_TICKS).store(0, Ordering::Relaxed);
         let events = &read_window(&file)[0].events;
         assert_eq!(events[0].ts, base.ns + 3_000);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_file_in_dev_shm_is_in_memory_and_one_in_the_checkout_is_not() {
+        let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+        let file = small(shm.path(), "in-memory");
+        assert!(file.in_memory());
+        assert!(free_bytes_in(shm.path()) > 0);
+        // The checkout is on a disk (CI clones it there).
+        let disk = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        assert!(!small(disk.path(), "on-disk").in_memory());
+        assert_eq!(free_bytes_in(&disk.path().join("missing")), 0);
     }
 
     #[test]

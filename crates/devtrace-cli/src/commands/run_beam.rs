@@ -160,10 +160,10 @@ impl BeamRecording {
                 _ => Ok(None),
             };
         };
-        let dir =
-            std::env::temp_dir().join(format!("devtrace-beam-{}-{:x}", std::process::id(), root.1));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("devtrace: --record: cannot create {}: {e}", dir.display()))?;
+        let dir = files_dir(
+            mib,
+            &format!("devtrace-beam-{}-{:x}", std::process::id(), root.1),
+        )?;
         let stop = Arc::new(AtomicBool::new(false));
         // A flight recording is read once, when the VMs have ended: no reader takes a core.
         let reader = (seconds <= 0.0)
@@ -303,6 +303,22 @@ fn texts_not_kept_note(pid: u32, count: u64, mib: u64) -> String {
         // 1/32 of the file holds them, 128 KiB at least (4 MiB's share).
         mib.max(4).saturating_mul(2)
     )
+}
+
+/// The directory `name` the VMs' files go in, made: in `/dev/shm` when it has room for a few
+/// of them (in memory: no writeback of the pages the rings touch, and the NIF makes them
+/// present ahead of the writers), else in the temporary directory (a container's `/dev/shm`
+/// is often 64 MiB).
+fn files_dir(mib: u64, name: &str) -> Result<PathBuf, String> {
+    let shm = Path::new("/dev/shm");
+    let room = devtrace_recorder::ring::free_bytes_in(shm) >> 20;
+    if room >= mib.saturating_mul(4) && std::fs::create_dir(shm.join(name)).is_ok() {
+        return Ok(shm.join(name));
+    }
+    let dir = std::env::temp_dir().join(name);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("devtrace: --record: cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
 }
 
 /// Where the runtime is: `$DEVTRACE_BEAM_LIB`, else `beam` beside the directory of devtrace's
