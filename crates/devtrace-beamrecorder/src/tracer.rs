@@ -23,8 +23,8 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use devtrace_recorder::beam::{self, BeamKind, TextKind, TextStore};
-use devtrace_recorder::names::{self, CodeInfo};
+use devtrace_recorder::beam::{self, BeamKind, TextKind, TextStore, function_names};
+use devtrace_recorder::names;
 use devtrace_recorder::ring::{EventKind, RecorderFile, ThreadWriter, pack_meta};
 
 use crate::ffi::{self, ErlNifEnv, Term};
@@ -552,7 +552,7 @@ impl Tracer {
                 names::write_code(
                     &self.file,
                     next,
-                    &code_info(&module_text, &function_text, arity),
+                    &function_names::code_info(&module_text, &function_text, arity),
                 );
                 next
             })
@@ -935,50 +935,6 @@ impl Tracer {
     }
 }
 
-/// A function's names: Elixir's `Cart.Server` + `handle_call/3`, Erlang's `cart:start/0` whole.
-/// A function the compiler made of an anonymous one (`-add/2-fun-0-`) is named without its
-/// arity, which counts the variables it closes over when traced and not when probed:
-/// Elixir's `anonymous fn#0 in Cart.add/2`, Erlang's `cart:-add/2-fun-0-`.
-fn code_info(module: &str, function: &str, arity: u32) -> CodeInfo {
-    let fun = anonymous_fun(function);
-    let qualname = match (module.strip_prefix("Elixir."), fun) {
-        (Some(alias), Some((outer, index))) => format!("anonymous fn#{index} in {alias}.{outer}"),
-        (Some(_), None) => format!("{function}/{arity}"),
-        (None, Some(_)) => format!("{module}:{function}"),
-        (None, None) => format!("{module}:{function}/{arity}"),
-    };
-    let module = match (module.strip_prefix("Elixir."), fun) {
-        (Some(alias), None) => alias.to_owned(),
-        _ => String::new(),
-    };
-    CodeInfo {
-        qualname,
-        module,
-        file: String::new(),
-        line: 0,
-    }
-}
-
-/// The function holding an anonymous function and the fun's number in it, from the name the
-/// compiler gives the fun (`-add/2-fun-0-`: `("add/2", "0")`; a named fun's `-g/0-Loop/1-0-`:
-/// `("g/0", "Loop/1-0")`). Other names the compiler makes are none: a comprehension's
-/// (`-f/1-lc$^0/1-0-`), an inlined function's (`-inlined-__info__/1-`).
-fn anonymous_fun(function: &str) -> Option<(&str, &str)> {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let function_with_arity = |s: &str| s.rsplit_once('/').is_some_and(|(_, a)| digits(a));
-    let inner = function.strip_prefix('-')?.strip_suffix('-')?;
-    if let Some((outer, index)) = inner.rsplit_once("-fun-") {
-        return (function_with_arity(outer) && digits(index)).then_some((outer, index));
-    }
-    // A named fun's: `g/0-Loop/1-0`, its name a variable's (no `$^`, no `-`).
-    let (rest, index) = inner.rsplit_once('-')?;
-    let (outer, named) = rest.rsplit_once('-')?;
-    let plain =
-        named.starts_with(|c: char| c.is_ascii_uppercase() || c == '_') && !named.contains("$^");
-    (digits(index) && plain && function_with_arity(named) && function_with_arity(outer))
-        .then_some((outer, &inner[outer.len() + 1..]))
-}
-
 /// `Class:Reason`'s type (`error:badarith`, `throw`, `error:{badmatch,…}` as `error:badmatch`).
 fn exception_name(env: *mut ErlNifEnv, class_and_reason: Term) -> String {
     let Some(elements) = tuple_elements(env, class_and_reason).filter(|e| e.len() == 2) else {
@@ -1086,59 +1042,3 @@ fn message_key(message: Term) -> u64 {
 }
 
 const MESSAGE_SALT: u64 = 0x6465_7674_7261_6365;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn span_name(module: &str, function: &str, arity: u32) -> String {
-        code_info(module, function, arity).span_name()
-    }
-
-    #[test]
-    fn functions_are_named_as_each_language_writes_them() {
-        assert_eq!(
-            span_name("Elixir.Cart.Server", "handle_call", 3),
-            "Cart.Server.handle_call/3"
-        );
-        assert_eq!(span_name("cart", "start", 0), "cart:start/0");
-    }
-
-    #[test]
-    fn an_anonymous_function_is_named_after_the_function_it_is_in_without_its_arity() {
-        // Traced, the arity counts the variables the fun closes over; probed, not.
-        for arity in [1, 3] {
-            assert_eq!(
-                span_name("Elixir.Cart", "-add/2-fun-0-", arity),
-                "anonymous fn#0 in Cart.add/2"
-            );
-            assert_eq!(
-                span_name("cart", "-add/2-fun-12-", arity),
-                "cart:-add/2-fun-12-"
-            );
-            assert_eq!(
-                span_name("cart", "-g/0-Loop/1-0-", arity),
-                "cart:-g/0-Loop/1-0-"
-            );
-        }
-        // An ExUnit test's function, its name a sentence.
-        assert_eq!(
-            span_name("Elixir.CartTest", "-test a my-fun-1 case/1-fun-3-", 1),
-            "anonymous fn#3 in CartTest.test a my-fun-1 case/1"
-        );
-    }
-
-    #[test]
-    fn the_compilers_other_functions_keep_their_names_and_arity() {
-        assert_eq!(
-            span_name("cart", "-f/1-lc$^0/1-0-", 1),
-            "cart:-f/1-lc$^0/1-0-/1"
-        );
-        assert_eq!(
-            span_name("Elixir.Cart", "-inlined-__info__/1-", 1),
-            "Cart.-inlined-__info__/1-/1"
-        );
-        assert_eq!(span_name("cart", "-weird-", 0), "cart:-weird-/0");
-        assert_eq!(anonymous_fun("-f/1-Loop/x-0-"), None);
-    }
-}

@@ -80,22 +80,11 @@ pub fn target(operation: &str) -> Option<Target> {
     })
 }
 
-/// The function an anonymous function's span names it after: `Basket.total/1` for Elixir's
-/// `anonymous fn#1 in Basket.total/1`, `basket:total/1` for Erlang's `basket:-total/1-fun-1-`
-/// (or a named fun's `basket:-total/1-Loop/1-0-`).
+/// The function an anonymous function's span is named after (`Basket.total/1` for
+/// `anonymous fn#1 in Basket.total/1`), when that is a function a plan can name.
 pub fn enclosing_function(operation: &str) -> Option<String> {
-    if let Some((_, outer)) = operation.split_once(" in ")
-        && operation.starts_with("anonymous fn#")
-    {
-        return target(outer).map(|_| outer.to_owned());
-    }
-    let (module, lifted) = operation.rsplit_once(":-")?;
-    let lifted = lifted.strip_suffix('-')?;
-    // `total/1-fun-1` or `total/1-Loop/1-0`: the function is before the `-` after its arity.
-    let slash = lifted.find('/')?;
-    let end = slash + lifted[slash..].find('-')?;
-    let outer = format!("{module}:{}", &lifted[..end]);
-    target(&outer).map(|_| outer)
+    devtrace_recorder::beam::function_names::enclosing_function(operation)
+        .filter(|outer| target(outer).is_some())
 }
 
 /// Whether the operation's stored spans come from devtrace's BEAM runtime (a Python span may

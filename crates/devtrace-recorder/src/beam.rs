@@ -46,6 +46,7 @@ use std::collections::HashMap;
 mod annotate;
 pub mod calls;
 mod doubles;
+pub mod function_names;
 
 pub use annotate::{
     Annotations, Attr, INITIAL_CALL, KILLED_BY, LINK_BY, LINK_PROCESS, RESTART, STATEM_STATE,

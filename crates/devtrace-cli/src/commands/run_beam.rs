@@ -828,3 +828,20 @@ fn random_id(seed: u64) -> u64 {
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     (x ^ (x >> 31)).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vms_files_go_to_dev_shm_when_it_has_room_for_four_else_the_temporary_directory() {
+        let name = format!("devtrace-beam-files-dir-test-{}", std::process::id());
+        // This machine's /dev/shm (CI's too) has room for four 1 MiB files.
+        let small = files_dir(1, &name).unwrap();
+        assert_eq!(small, Path::new("/dev/shm").join(&name));
+        std::fs::remove_dir(&small).unwrap();
+        let huge = files_dir(u64::MAX / 8, &name).unwrap();
+        assert_eq!(huge, std::env::temp_dir().join(&name));
+        std::fs::remove_dir(&huge).unwrap();
+    }
+}
