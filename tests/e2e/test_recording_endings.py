@@ -163,3 +163,54 @@ def test_the_flight_recorder_delivers_its_window_when_the_program_fails_and_noth
         ), result.describe()
     else:
         assert undelivered == [], result.describe()
+
+
+KILLED_MID_RECORDING = """
+import os, sys, time
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+import devtrace.recorder as recorder
+
+def step(n):
+    return n + 1
+
+trace.set_tracer_provider(TracerProvider())
+recorder.record_calls("__main__", threshold_ms=0)
+n = 0
+while True:
+    n = step(n)
+    if n == 1000:
+        print("recording", flush=True)
+"""
+
+
+def test_a_ring_file_left_with_nothing_undelivered_is_removed_by_the_next_recording(server, python, tmp_path):
+    """A program that flushes then `os._exit`s never stops its recording, so its ring file
+    stays in /dev/shm, holding its size of memory. Every call in it was delivered, so the next
+    recording removes it; the file of a process SIGKILLed mid-recording holds calls nobody
+    delivered, and is left for `devtrace recover`."""
+    env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=server.http_endpoint, **server.otlp_env())
+
+    def flush_and_exit() -> str:
+        proc = subprocess.Popen([python, "-m", "app.endings", "record_calls", "flush", "15"], cwd=APP_DIR, env=env, stderr=subprocess.PIPE, text=True)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+        return f"/dev/shm/devtrace-record-{proc.pid}.ring"
+
+    killed = subprocess.Popen([python, "-c", KILLED_MID_RECORDING], env=env, stdout=subprocess.PIPE, text=True)
+    killed_ring = f"/dev/shm/devtrace-record-{killed.pid}.ring"
+    second = ""
+    try:
+        assert killed.stdout.readline() == "recording\n"
+        killed.kill()
+        killed.wait()
+        first = flush_and_exit()
+        assert os.path.exists(first), "the program ended without stopping its recording: its file stays"
+        second = flush_and_exit()
+        assert not os.path.exists(first), "the next recording removes a file with nothing undelivered"
+        assert os.path.exists(second)
+        assert os.path.exists(killed_ring), "a file with undelivered calls is kept for `devtrace recover`"
+    finally:
+        for ring in (killed_ring, second):
+            if ring and os.path.exists(ring):
+                os.remove(ring)

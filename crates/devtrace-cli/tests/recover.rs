@@ -1,12 +1,12 @@
 //! `devtrace recover` by its exact text: what is said when there is nothing to recover, for a
-//! file whose process still runs, a file that is not a recorder file, and a file whose Python is
-//! gone. (A real window recovered through CPython is tested in
+//! file whose process still runs, a file that is not a recorder file, a file whose Python is
+//! gone, and a lossless recording's file with every call delivered (removed). (A real window recovered through CPython is tested in
 //! tests/e2e/test_native_recorder.py.)
 
 mod common;
 use common::devtrace_parts;
 
-use devtrace_recorder::ring::{Layout, RecorderFile};
+use devtrace_recorder::ring::{Cursor, EventKind, Layout, RecorderFile, pack_meta};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
@@ -50,7 +50,7 @@ fn what_recover_says_file_by_file() {
     assert_eq!(code, 0);
     assert_eq!(
         serde_json::from_str::<Value>(&stdout).unwrap(),
-        json!({"recovered": [], "skipped": [], "failed": []})
+        json!({"recovered": [], "skipped": [], "removed": [], "failed": []})
     );
 
     let missing = rings.join("devtrace-flight-1.ring");
@@ -114,6 +114,7 @@ fn what_recover_says_file_by_file() {
         json!({
             "recovered": [],
             "skipped": [],
+            "removed": [],
             "failed": [{
                 "file": dead.display().to_string(),
                 "pid": pid,
@@ -122,4 +123,41 @@ fn what_recover_says_file_by_file() {
         })
     );
     assert!(dead.is_file(), "a file not recovered is kept");
+}
+
+#[test]
+fn a_delivered_recordings_file_is_removed_not_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rings = dir.path().join("rings");
+    std::fs::create_dir(&rings).unwrap();
+    // A lossless recording whose process flushed (its reader read every call), then ended
+    // without stopping the recording (`os._exit`).
+    let spent = rings.join("devtrace-record-7.ring");
+    let meta = json!({"python": "/nonexistent/python3.12", "pid": 7, "mode": "record"}).to_string();
+    let file = RecorderFile::create(
+        &spent,
+        Layout::for_size(4 << 20).unwrap(),
+        dead_pid(),
+        0,
+        &meta,
+    )
+    .unwrap();
+    let mut writer = file.writer(1);
+    file.push(&mut writer, 10, pack_meta(EventKind::Call, 1, 0));
+    file.push(&mut writer, 20, pack_meta(EventKind::Return, 1, 0));
+    Cursor::new().read(&file, None);
+    assert_eq!(
+        devtrace_parts(&data, &["recover", "--dir", rings.to_str().unwrap()]),
+        (
+            0,
+            format!(
+                "removed {}: its process ended without stopping the recording, and every call in it was delivered\nnothing to recover in {}\n",
+                spent.display(),
+                rings.display()
+            ),
+            String::new()
+        )
+    );
+    assert!(!spent.exists());
 }

@@ -3504,6 +3504,16 @@ extern "C" fn forget_parent_in_child() {
     CACHED_THREAD.store(0, Ordering::Relaxed);
 }
 
+/// Removes the files recordings that ended without stopping left in `directory` and that
+/// hold nothing undelivered (see `devtrace_recorder::leftovers`); the paths removed.
+#[pyfunction]
+fn remove_spent(py: Python<'_>, directory: std::path::PathBuf) -> Vec<String> {
+    py.detach(|| devtrace_recorder::leftovers::remove_spent(&directory))
+        .iter()
+        .map(|path| path.to_string_lossy().into_owned())
+        .collect()
+}
+
 /// The recorder file's path while recording.
 #[pyfunction]
 fn path(py: Python<'_>) -> PyResult<String> {
@@ -3585,6 +3595,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reads_frames_directly, m)?)?;
     m.add_function(wrap_pyfunction!(reads_thread_state_directly, m)?)?;
     m.add_function(wrap_pyfunction!(path, m)?)?;
+    m.add_function(wrap_pyfunction!(remove_spent, m)?)?;
     m.add_function(wrap_pyfunction!(running, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork_child, m)?)?;
     m.add_function(wrap_pyfunction!(spawning_call, m)?)?;

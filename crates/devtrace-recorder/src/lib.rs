@@ -1,7 +1,8 @@
 //! The native Python recorder's data path, without Python: the shared-memory file the recorder
 //! writes calls into ([`ring`]), the names sent once per code object beside them ([`names`]),
 //! the builder that turns a thread's calls back into spans ([`builder`]), and the flight
-//! recorder's value summaries kept in the file ([`values`]).
+//! recorder's value summaries kept in the file ([`values`]), and which files left by recordings
+//! that never stopped nothing needs ([`leftovers`]).
 //!
 //! Owns: the on-disk (shared-memory) format, version 1, documented in [`ring`]; writing records
 //! from the thread that makes them (one writer per stream, no lock, no allocation); reading
@@ -15,6 +16,7 @@
 pub mod beam;
 pub mod builder;
 pub mod clock;
+pub mod leftovers;
 pub mod links;
 pub mod names;
 pub mod ring;

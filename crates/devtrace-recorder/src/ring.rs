@@ -1148,6 +1148,24 @@ impl RecorderFile {
         }
     }
 
+    /// The records no live reader has read, in no particular order, stamps unconverted (left
+    /// as they are: nothing is marked read). What a recording left after its last read.
+    pub fn unread_records(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        for head in self.chunk_heads() {
+            let read = self
+                .u64_at(self.chunk_offset(head.index) + C_READ)
+                .load(Ordering::Acquire);
+            let from = if read >> 32 == head.generation as u32 as u64 {
+                read as u32
+            } else {
+                0
+            };
+            self.copy_chunk(&head, from, &Calibration::identity(), &mut out);
+        }
+        out
+    }
+
     /// Whether the live reader has read every record of the chunk at `at` (or it never held any).
     fn chunk_read(&self, at: usize) -> bool {
         let generation = self.u64_at(at + C_GENERATION).load(Ordering::Acquire);
@@ -1310,8 +1328,9 @@ impl RecorderFile {
         heads
     }
 
-    /// Reads the records of `head` from record `from` on, appending them to `out`; false when
-    /// the chunk was taken by another writer meanwhile (what was read is removed again).
+    /// Reads the records of `head` from record `from` on, appending them to `out`, and marks
+    /// them read; false when the chunk was taken by another writer meanwhile (what was read is
+    /// removed again).
     fn read_chunk(
         &self,
         head: &ChunkHead,
@@ -1319,10 +1338,31 @@ impl RecorderFile {
         calibration: &Calibration,
         out: &mut Vec<Event>,
     ) -> bool {
+        let Some(committed) = self.copy_chunk(head, from, calibration, out) else {
+            return false;
+        };
+        // Read up to `committed`: a writer waiting for this chunk may take it now. (A mark
+        // stored after the chunk was taken names the old generation, so it frees nothing.)
+        self.u64_at(self.chunk_offset(head.index) + C_READ).store(
+            (head.generation as u32 as u64) << 32 | committed as u64,
+            Ordering::Release,
+        );
+        true
+    }
+
+    /// [`Self::read_chunk`] without marking anything read: the records copied end at the
+    /// chunk's committed count, returned (None when the chunk was taken meanwhile).
+    fn copy_chunk(
+        &self,
+        head: &ChunkHead,
+        from: u32,
+        calibration: &Calibration,
+        out: &mut Vec<Event>,
+    ) -> Option<u32> {
         let at = self.chunk_offset(head.index);
         let generation = self.u64_at(at + C_GENERATION);
         if generation.load(Ordering::Acquire) != head.generation {
-            return false;
+            return None;
         }
         let committed = self
             .u32_at(at + C_COMMITTED)
@@ -1347,15 +1387,9 @@ impl RecorderFile {
         fence(Ordering::Acquire);
         if generation.load(Ordering::Relaxed) != head.generation {
             out.truncate(before);
-            return false;
+            return None;
         }
-        // Read up to `committed`: a writer waiting for this chunk may take it now. (A mark
-        // stored after the chunk was taken names the old generation, so it frees nothing.)
-        self.u64_at(at + C_READ).store(
-            (head.generation as u32 as u64) << 32 | committed as u64,
-            Ordering::Release,
-        );
-        true
+        Some(committed)
     }
 }
 

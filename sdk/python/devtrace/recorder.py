@@ -130,6 +130,20 @@ def _ring_path(path: Optional[str], kind: str) -> Tuple[str, bool]:
     return os.path.join(base, f"devtrace-{kind}-{os.getpid()}.ring"), False
 
 
+def _remove_spent_rings(path: str, chosen: bool) -> None:
+    """Removes, where a default ring file goes, the files other recordings left when their
+    process ended without stopping them (a flush then ``os._exit``) and that hold nothing
+    undelivered: in ``/dev/shm`` each holds its size of memory until removed. A chosen path's
+    directory is the program's own, and left alone."""
+    if chosen or not _SUPPORTED:
+        return
+    for place in _ring_places(path, chosen):
+        try:
+            _native.remove_spent(os.path.dirname(place))
+        except OSError:
+            pass
+
+
 def _ring_places(path: str, chosen: bool) -> List[str]:
     """Where a ring file may be made: a chosen path only; the default one, then the same name in
     the temporary directory, for when the default one's filesystem has no room for it (a
@@ -1262,6 +1276,7 @@ def record_calls(
         _install_exit_hook()
         _install_fork_hook()
         ring, chosen = _ring_path(path, "record")
+        _remove_spent_rings(ring, chosen)
         _current = Recorder(
             packages, plan, threshold, ring, size_mib, plan_id, lossless, wanted, path_chosen=chosen, causality=causality
         )
@@ -1341,6 +1356,7 @@ def record(
         _install_exit_hook()
         _install_fork_hook()
         ring, chosen = _ring_path(path, "flight")
+        _remove_spent_rings(ring, chosen)
         _current = FlightRecorder(
             seconds,
             max_mib,

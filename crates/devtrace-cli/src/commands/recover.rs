@@ -16,6 +16,7 @@ use crate::commands::recover_beam;
 use crate::commands::run::Destination;
 use crate::output::eprintln_safe;
 use anyhow::{Result, bail};
+use devtrace_recorder::leftovers::{is_spent, process_alive};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,16 +30,6 @@ fn directories(args: &RecoverArgs) -> Vec<PathBuf> {
     let mut dirs = vec![PathBuf::from("/dev/shm"), std::env::temp_dir()];
     dirs.dedup();
     dirs
-}
-
-/// Whether process `pid` exists (signal 0 probes without sending anything).
-fn alive(pid: u32) -> bool {
-    if pid == 0 || pid > i32::MAX as u32 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks whether the process exists.
-    let result = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// A file that is not recovered, and why.
@@ -79,9 +70,16 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<Ex
     let mut to_recover = Vec::new();
     let mut skipped = Vec::new();
     let mut failed: Vec<(PathBuf, Recovered)> = Vec::new();
+    let mut removed = Vec::new();
     for file in candidates {
+        if is_spent(&file) {
+            if std::fs::remove_file(&file).is_ok() {
+                removed.push(file);
+            }
+            continue;
+        }
         match python_autotrace::ring_file_info(&file) {
-            Ok((pid, meta)) if alive(pid) && pid != std::process::id() => skipped.push(Skipped {
+            Ok((pid, meta)) if process_alive(pid) && pid != std::process::id() => skipped.push(Skipped {
                 file,
                 pid,
                 reason: if recover_beam::is_beam(&meta) {
@@ -160,6 +158,7 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<Ex
                 "pid": s.pid,
                 "reason": s.reason,
             })).collect::<Vec<_>>(),
+            "removed": removed.iter().map(|file| file.display().to_string()).collect::<Vec<_>>(),
             "failed": failed.iter().map(|(file, r)| json!({
                 "file": file.display().to_string(),
                 "pid": r.pid,
@@ -168,7 +167,7 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<Ex
         });
         crate::output::print_json(&view)?;
     } else {
-        crate::output::print_fitted(&text(&recovered, &skipped, &failed, args))?;
+        crate::output::print_fitted(&text(&recovered, &skipped, &removed, &failed, args))?;
     }
     Ok(if ok {
         ExitCode::SUCCESS
@@ -184,20 +183,29 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<Ex
 fn text(
     recovered: &[(PathBuf, Recovered)],
     skipped: &[Skipped],
+    removed: &[PathBuf],
     failed: &[(PathBuf, Recovered)],
     args: &RecoverArgs,
 ) -> String {
     let mut out = String::new();
+    for file in removed {
+        out.push_str(&format!(
+            "removed {}: its process ended without stopping the recording, and every call in it was delivered\n",
+            crate::output::path(file)
+        ));
+    }
     if recovered.is_empty() && skipped.is_empty() && failed.is_empty() {
         let places = directories(args)
             .iter()
             .map(|d| crate::output::path(d))
             .collect::<Vec<_>>()
             .join(" or ");
-        if args.files.is_empty() {
+        if args.files.is_empty() && removed.is_empty() {
             out.push_str(&format!(
                 "nothing to recover: no recorder file left by a dead process in {places}\n"
             ));
+        } else if args.files.is_empty() {
+            out.push_str(&format!("nothing to recover in {places}\n"));
         }
         return out;
     }
