@@ -423,14 +423,17 @@ impl Tracer {
             if w.room() < HEADER_RECORDS + records.len() as u32 {
                 self.file.start_chunk(w);
             }
-            if local.in_chunk.0 != w.chunk_start() {
+            let same_chunk = local.in_chunk.0 == w.chunk_start();
+            if !same_chunk {
                 local.in_chunk.0 = w.chunk_start();
                 local.in_chunk.1.clear();
             }
             // One stamp for an event's records (and its process's header): they happen at once,
             // and a stamp a record cost ≈ 5 % of a recorded message-passing hop here.
             let now = w.clock().now();
-            let first_in_chunk = !local.in_chunk.1.contains(&key);
+            // The process of the last records, in the same chunk, has its header there.
+            let first_in_chunk =
+                !(same_chunk && local.current == key) && !local.in_chunk.1.contains(&key);
             if local.current != key || first_in_chunk {
                 local.current = key;
                 if !local.named.contains(&key) {
@@ -761,7 +764,7 @@ impl Tracer {
             let text = self.summarizer(env).arguments(args);
             let value = self.value(&text);
             summary::recycle(text);
-            self.state_before(env, tracee, (module, function, code), args, value);
+            self.state_before(env, tracee, (module, function, arity, code), args, value);
             self.write(env, tracee, &[call, pack_meta(EventKind::Value, value, 0)]);
         } else {
             self.write(env, tracee, &[call]);
@@ -769,25 +772,29 @@ impl Tracer {
     }
 
     /// The state a GenServer's or a `gen_statem`'s callback was given, kept under the id of
-    /// its arguments' summary `value`; a state machine's is also kept until it returns.
+    /// its arguments' summary `value`; a state machine's is also kept until it returns. The
+    /// arguments are only listed for a call that may be such a callback: most calls are not,
+    /// and listing them was 5 % of a recorded message-passing hop.
     fn state_before(
         &self,
         env: *mut ErlNifEnv,
         tracee: Term,
-        (module, function, code): (Term, Term, u32),
+        (module, function, arity, code): (Term, Term, u32, u32),
         args: Term,
         value: u32,
     ) {
         let Some(state) = self.options.state.as_ref().filter(|s| s.chosen(module)) else {
             return;
         };
-        let args = &list_items(env, args);
         if !self.is_statem(module) {
-            if let Some(before) = state.before(module, function, args) {
+            if state.takes_state.contains(&(function, arity))
+                && let Some(before) = state.before(module, function, &list_items(env, args))
+            {
                 self.state(env, value, before);
             }
             return;
         }
+        let args = &list_items(env, args);
         let Some((given_state, data)) = self.options.known.statem.given(env, function, args) else {
             return;
         };

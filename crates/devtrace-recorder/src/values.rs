@@ -276,7 +276,7 @@ fn read_text_words(tag: &AtomicU64, rest: &[AtomicU64], expected: u64) -> Option
 /// Appends `v` in decimal, as `write!` would, without `fmt`'s machinery: the recorders write an
 /// integer into most captured calls' summaries.
 pub fn push_integer(out: &mut String, v: i64) {
-    let mut digits = [0u8; 20];
+    let mut digits = [0u8; 21];
     let mut at = digits.len();
     let mut rest = v.unsigned_abs();
     loop {
@@ -288,9 +288,12 @@ pub fn push_integer(out: &mut String, v: i64) {
         }
     }
     if v < 0 {
-        out.push('-');
+        at -= 1;
+        digits[at] = b'-';
     }
-    out.extend(digits[at..].iter().map(|&d| d as char));
+    // One copy, where pushing them as chars encoded each.
+    // SAFETY: ASCII digits and a sign, valid UTF-8.
+    out.push_str(unsafe { std::str::from_utf8_unchecked(&digits[at..]) });
 }
 
 #[cfg(test)]
