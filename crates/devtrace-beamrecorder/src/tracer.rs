@@ -432,8 +432,9 @@ impl Tracer {
             // and a stamp a record cost ≈ 5 % of a recorded message-passing hop here.
             let now = w.clock().now();
             // The process of the last records, in the same chunk, has its header there.
-            let first_in_chunk =
-                !(same_chunk && local.current == key) && !local.in_chunk.1.contains(&key);
+            let header_in_chunk =
+                same_chunk && local.current == key || local.in_chunk.1.contains(&key);
+            let first_in_chunk = !header_in_chunk;
             if local.current != key || first_in_chunk {
                 local.current = key;
                 if !local.named.contains(&key) {
