@@ -161,3 +161,58 @@ fn a_delivered_recordings_file_is_removed_not_recovered() {
     );
     assert!(!spent.exists());
 }
+
+#[test]
+fn the_files_of_a_devtrace_run_that_died_are_found_in_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rings = dir.path().join("rings");
+    std::fs::create_dir(&rings).unwrap();
+    let dead_run = dead_pid();
+    // A Python's window in the directory of a `devtrace run --record` killed before it read
+    // it (its Python gone too, so it cannot be recovered here: said, and kept)...
+    let python_run = rings.join(format!("devtrace-autotrace-{dead_run}-5f"));
+    std::fs::create_dir(&python_run).unwrap();
+    std::fs::write(python_run.join("sitecustomize.py"), "# the run's").unwrap();
+    let window = python_run.join("4242.ring");
+    let pid = dead_pid();
+    ring_file(&window, pid, "/nonexistent/python3.12");
+    // ... a BEAM run's directory with nothing left in it, removed...
+    let beam_run = rings.join(format!("devtrace-beam-{dead_run}-a1"));
+    std::fs::create_dir(&beam_run).unwrap();
+    // ... and the directory of a run still going (this test), left alone.
+    let live_run = rings.join(format!("devtrace-beam-{}-b2", std::process::id()));
+    std::fs::create_dir(&live_run).unwrap();
+    ring_file(&live_run.join("devtrace-beam-1.ring"), dead_pid(), "erl");
+
+    let (code, stdout, stderr) = devtrace_parts(
+        &data,
+        &["recover", "--dir", rings.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            1,
+            "devtrace: 1 recorder file(s) could not be recovered (kept)\n"
+        )
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap(),
+        json!({
+            "recovered": [],
+            "skipped": [],
+            "removed": [beam_run.display().to_string()],
+            "failed": [{
+                "file": window.display().to_string(),
+                "pid": pid,
+                "error": "cannot run \"/nonexistent/python3.12\": No such file or directory (os error 2) (the Python that recorded the file; is it still installed?)",
+            }],
+        })
+    );
+    assert!(
+        window.is_file() && python_run.is_dir(),
+        "a window not recovered is kept, with its directory"
+    );
+    assert!(!beam_run.exists());
+    assert!(live_run.join("devtrace-beam-1.ring").is_file());
+}

@@ -8,7 +8,9 @@
 //! running `devtrace serve` for the data directory, else to receivers started over the store
 //! for the moment (as `devtrace run` does). A BEAM VM's file (`devtrace-beam-OSPID.ring`, its
 //! metadata's `"runtime"` `"beam"`) is read here, by the BEAM reader ([`super::recover_beam`]),
-//! into a trace of its own.
+//! into a trace of its own. The directories a `devtrace run` killed before it read its
+//! programs' files left are looked into too, and removed once empty; a lossless recording's
+//! file with every call delivered is removed rather than recovered.
 
 use crate::cli::RecoverArgs;
 use crate::commands::python_autotrace::{self, Recovered};
@@ -32,6 +34,69 @@ fn directories(args: &RecoverArgs) -> Vec<PathBuf> {
     dirs
 }
 
+/// Why a lossless recording's file is removed rather than recovered.
+const SPENT: &str =
+    "its process ended without stopping the recording, and every call in it was delivered";
+/// Why a directory a dead `devtrace run` left is removed.
+const RUN_DIR_EMPTIED: &str =
+    "the `devtrace run` that made it is gone, and no recorder file is left in it";
+
+/// The recorder files left in the places [`directories`] names: those there, and those in the
+/// directories of a `devtrace run` that died before it read them (SIGKILL): its BEAM VMs'
+/// (`devtrace-beam-PID-…`) and its Pythons' (`devtrace-autotrace-PID-…`, PID its own).
+/// Returns them in order, and those directories.
+fn files_left(args: &RecoverArgs) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let (mut files, mut run_dirs) = (Vec::new(), Vec::new());
+    for dir in directories(args) {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for path in entries.filter_map(Result::ok).map(|entry| entry.path()) {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let name = name.unwrap_or_default();
+            if name.starts_with("devtrace-") && name.ends_with(".ring") {
+                files.push(path);
+            } else if orphaned_run_dir(&name) && path.is_dir() {
+                files.extend(ring_files_in(&path));
+                run_dirs.push(path);
+            }
+        }
+    }
+    files.sort();
+    (files, run_dirs)
+}
+
+/// Whether `name` is the directory of a `devtrace run` whose process is gone.
+fn orphaned_run_dir(name: &str) -> bool {
+    let rest = name
+        .strip_prefix("devtrace-beam-")
+        .or_else(|| name.strip_prefix("devtrace-autotrace-"));
+    let pid = rest.and_then(|rest| rest.split('-').next()?.parse::<u32>().ok());
+    pid.is_some_and(|pid| !process_alive(pid))
+}
+
+/// The `.ring` files directly in `dir`.
+fn ring_files_in(dir: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "ring"))
+        .collect()
+}
+
+/// Removes each of a dead `devtrace run`'s directories that no recorder file is left in (what
+/// else it holds is the run's own: the `sitecustomize.py` it gave the Pythons).
+fn remove_emptied(run_dirs: Vec<PathBuf>) -> Vec<(PathBuf, &'static str)> {
+    run_dirs
+        .into_iter()
+        .filter(|dir| ring_files_in(dir).is_empty() && std::fs::remove_dir_all(dir).is_ok())
+        .map(|dir| (dir, RUN_DIR_EMPTIED))
+        .collect()
+}
+
 /// A file that is not recovered, and why.
 struct Skipped {
     file: PathBuf,
@@ -42,6 +107,7 @@ struct Skipped {
 pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<ExitCode> {
     let given = !args.files.is_empty();
     let mut candidates: Vec<PathBuf> = Vec::new();
+    let mut run_dirs: Vec<PathBuf> = Vec::new();
     if given {
         for file in &args.files {
             if !file.is_file() {
@@ -53,18 +119,7 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<Ex
             candidates.push(file.clone());
         }
     } else {
-        for dir in directories(args) {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.filter_map(Result::ok) {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with("devtrace-") && name.ends_with(".ring") {
-                    candidates.push(entry.path());
-                }
-            }
-        }
-        candidates.sort();
+        (candidates, run_dirs) = files_left(args);
     }
 
     let mut to_recover = Vec::new();
@@ -74,17 +129,23 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<Ex
     for file in candidates {
         if is_spent(&file) {
             if std::fs::remove_file(&file).is_ok() {
-                removed.push(file);
+                removed.push((file, SPENT));
             }
             continue;
         }
+        let run_gone = run_dirs.iter().any(|dir| file.starts_with(dir));
         match python_autotrace::ring_file_info(&file) {
             Ok((pid, meta)) if process_alive(pid) && pid != std::process::id() => skipped.push(Skipped {
                 file,
                 pid,
                 reason: if recover_beam::is_beam(&meta) {
+                    let writer = if run_gone {
+                        "the `devtrace run` that started it is gone"
+                    } else {
+                        "the `devtrace run` that started it writes its window when it ends"
+                    };
                     format!(
-                        "BEAM VM {pid} is still running: the `devtrace run` that started it writes its window when it ends; recover it after the VM is gone"
+                        "BEAM VM {pid} is still running: {writer}; recover it after the VM is gone"
                     )
                 } else {
                     format!(
@@ -137,6 +198,7 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<Ex
         destination.stop();
     }
 
+    removed.extend(remove_emptied(run_dirs));
     let ok = failed.is_empty();
     if args.json {
         let view = json!({
@@ -158,7 +220,7 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<Ex
                 "pid": s.pid,
                 "reason": s.reason,
             })).collect::<Vec<_>>(),
-            "removed": removed.iter().map(|file| file.display().to_string()).collect::<Vec<_>>(),
+            "removed": removed.iter().map(|(file, _)| file.display().to_string()).collect::<Vec<_>>(),
             "failed": failed.iter().map(|(file, r)| json!({
                 "file": file.display().to_string(),
                 "pid": r.pid,
@@ -183,16 +245,13 @@ pub fn run(choice: &crate::config::StoreChoice, args: &RecoverArgs) -> Result<Ex
 fn text(
     recovered: &[(PathBuf, Recovered)],
     skipped: &[Skipped],
-    removed: &[PathBuf],
+    removed: &[(PathBuf, &str)],
     failed: &[(PathBuf, Recovered)],
     args: &RecoverArgs,
 ) -> String {
     let mut out = String::new();
-    for file in removed {
-        out.push_str(&format!(
-            "removed {}: its process ended without stopping the recording, and every call in it was delivered\n",
-            crate::output::path(file)
-        ));
+    for (file, why) in removed {
+        out.push_str(&format!("removed {}: {why}\n", crate::output::path(file)));
     }
     if recovered.is_empty() && skipped.is_empty() && failed.is_empty() {
         let places = directories(args)
