@@ -2,7 +2,8 @@
 --record-seconds 1 -- elixir flight.exs ENDING` keeps each VM's last second in a ring and writes
 it into the trace when the VM ends — a normal exit, an exception that ends `elixir script.exs`,
 the VM killed by SIGKILL, or stopped by SIGTERM (a 3-second window there) — and `devtrace recover` writes the window of a file a killed VM left
-when no `devtrace run` was there to read it. `--record-seconds 0` keeps everything.
+when no `devtrace run` was there to read it, or when the `devtrace run` was killed before it
+read it (in the run's own directory, removed after). `--record-seconds 0` keeps everything.
 
 The program (tests/e2e/beam_app/flight.exs) starts a supervised GenServer, `Flight.Counter`,
 then calls `early_tick/1` for 1.5 s and `late_tick/1` every 10 ms for 1.5 s, and prints its
@@ -29,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 
 from harness import CliResult, Store, clean_env
@@ -279,6 +281,43 @@ def test_recover_writes_the_window_a_killed_vm_left(store: Store, runtime: Path,
     assert_the_server_is_named(trace)
 
     assert "nothing to recover" in store.cli("recover", "--dir", str(rings)).stdout
+
+
+def test_recover_finds_the_window_of_a_devtrace_run_killed_before_it_read_it(store: Store, runtime: Path, tmp_path: Path):
+    """`devtrace run --record` keeps its VMs' files in a directory of its own (in /dev/shm) and
+    reads them when the program ends. Killed first (a CI job's timeout), it leaves the
+    directory; `devtrace recover` with no argument finds the window in it, and removes it."""
+    elixir = need("elixir")
+    argv = ["--data", str(store.data_dir), "run", "--record", "--record-seconds", "1", "--", elixir, str(PROGRAM), "exit", "1500", "1"]
+    run = subprocess.Popen([str(store.bin), *argv], cwd=tmp_path, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # the VM is in its early phase
+    [run_dir] = Path("/dev/shm").glob(f"devtrace-beam-{run.pid}-*")
+    [left] = list(run_dir.iterdir())
+    vm = int(re.fullmatch(r"devtrace-beam-(\d+)\.ring", left.name).group(1))
+    run.kill()
+    run.wait()
+    # The VM goes on without the run (its output, which went through the run, is lost) and
+    # ends after its late phase.
+    deadline = time.monotonic() + 120
+    while Path(f"/proc/{vm}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{vm}").exists(), "the VM ended"
+
+    recovered = store.cli("recover")
+    pattern = rf"recovered BEAM VM (\d+)'s last 1\.00 s \(\d+ processes of the program, \d+ spans, \d+ events\) from\s+{re.escape(str(left))}\s+into trace ([0-9a-f]{{32}})"
+    match = re.search(pattern, recovered.stdout)
+    assert match, recovered.describe()
+    assert re.search(rf"removed\s+{re.escape(str(run_dir))}: the `devtrace\s+run` that made it is gone", recovered.stdout), recovered.describe()
+    assert not run_dir.exists(), "the directory goes with its last file"
+    assert int(match.group(1)) == vm
+    trace = store.show(match.group(2))
+    window = the_window(trace)
+    assert window["attributes"]["devtrace.flight.recovered"] is True
+    assert 0.95 <= window["attributes"]["devtrace.flight.window_seconds"] <= 1.0, window["attributes"]
+    # The late phase's calls, one every 10 ms, fill the window's second.
+    assert len(spans_named(trace, "Flight.Counter.late_tick/1")) > 50
+    assert spans_named(trace, "Flight.Counter.early_tick/1") == []
+    assert_the_server_is_named(trace)
 
 
 VALUES_PROGRAM = APP_DIR / "flight_values.exs"
