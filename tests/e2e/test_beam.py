@@ -40,7 +40,7 @@ from harness import REPO_ROOT, CliResult, Store, clean_env
 
 APP_DIR = REPO_ROOT / "tests" / "e2e" / "beam_app"
 NOTE_RE = re.compile(
-    r"BEAM VM \d+ recorded: (\d+) processes of the program, (\d+) events \((\d+) lost\), (\d+) spans"
+    r"BEAM VM \d+ recorded: (\d+) process(?:es)? of the program, (\d+) events \((\d+) lost\), (\d+) spans"
 )
 
 

@@ -268,7 +268,7 @@ def test_recover_writes_the_window_a_killed_vm_left(store: Store, runtime: Path,
 
     recovered = store.cli("recover", "--dir", str(rings))
     # (The line is fitted to the terminal's width: the path may go to a line of its own.)
-    match = re.search(r"recovered BEAM VM (\d+)'s last 1\.00 s \((\d+) processes of the program, (\d+) spans, (\d+) events\) from\s+(\S+)\s+into trace ([0-9a-f]{32}): devtrace show [0-9a-f]{12}", recovered.stdout)
+    match = re.search(r"recovered BEAM VM (\d+)'s last 1\.00 s \((\d+) process(?:es)? of the program, (\d+) spans, (\d+) events\) from\s+(\S+)\s+into trace ([0-9a-f]{32}): devtrace show [0-9a-f]{12}", recovered.stdout)
     assert match, recovered.describe()
     assert match.group(5) == str(left) and left.name == f"devtrace-beam-{match.group(1)}.ring"
     assert not left.exists(), "a recovered file is removed"
@@ -304,7 +304,7 @@ def test_recover_finds_the_window_of_a_devtrace_run_killed_before_it_read_it(sto
     assert not Path(f"/proc/{vm}").exists(), "the VM ended"
 
     recovered = store.cli("recover")
-    pattern = rf"recovered BEAM VM (\d+)'s last 1\.00 s \(\d+ processes of the program, \d+ spans, \d+ events\) from\s+{re.escape(str(left))}\s+into trace ([0-9a-f]{{32}})"
+    pattern = rf"recovered BEAM VM (\d+)'s last 1\.00 s \(\d+ process(?:es)? of the program, \d+ spans, \d+ events\) from\s+{re.escape(str(left))}\s+into trace ([0-9a-f]{{32}})"
     match = re.search(pattern, recovered.stdout)
     assert match, recovered.describe()
     assert re.search(rf"removed\s+{re.escape(str(run_dir))}: the `devtrace\s+run` that made it is gone", recovered.stdout), recovered.describe()

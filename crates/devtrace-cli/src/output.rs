@@ -56,6 +56,14 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `n` BEAM processes, as a count reads: `1 process`, `3 processes`.
+pub fn processes(n: u64) -> String {
+    match n {
+        1 => "1 process".to_owned(),
+        n => format!("{n} processes"),
+    }
+}
+
 /// A path (the user's or a recorded one) in a message: escaped, so a file name cannot break
 /// the line it is named in.
 pub fn path(path: &std::path::Path) -> String {
@@ -342,5 +350,15 @@ impl Style {
             Mark::Error => self.red(text),
             Mark::Dim => self.dim(text),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_count_of_processes_reads_as_a_count() {
+        assert_eq!(super::processes(1), "1 process");
+        assert_eq!(super::processes(0), "0 processes");
+        assert_eq!(super::processes(102), "102 processes");
     }
 }

@@ -273,10 +273,10 @@ fn text(
         let trace = result["trace_id"].as_str().unwrap_or("");
         if result["runtime"] == "beam" {
             out.push_str(&format!(
-                "recovered BEAM VM {}'s last {:.2} s ({} processes of the program, {} spans, {} events) from {}\n  into trace {trace}: devtrace show {}\n",
+                "recovered BEAM VM {}'s last {:.2} s ({} of the program, {} spans, {} events) from {}\n  into trace {trace}: devtrace show {}\n",
                 r.pid,
                 python_autotrace::window_seconds(&result),
-                result["processes"].as_u64().unwrap_or(0),
+                crate::output::processes(result["processes"].as_u64().unwrap_or(0)),
                 result["spans"].as_u64().unwrap_or(0),
                 result["events"].as_u64().unwrap_or(0),
                 crate::output::path(file),

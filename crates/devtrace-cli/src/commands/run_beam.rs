@@ -276,12 +276,12 @@ impl BeamRecording {
             let window = vm.window;
             notes.push(match sent {
                 Ok(n) if let Some(window) = window => format!(
-                    "devtrace: --record: BEAM VM {} recorded: {} processes of the program, {} events ({} lost), {n} spans: its last {:.2} s (flight recorder; --record-seconds 0 keeps all)",
-                    vm.pid, vm.processes, vm.events, vm.lost, window.seconds
+                    "devtrace: --record: BEAM VM {} recorded: {} of the program, {} events ({} lost), {n} spans: its last {:.2} s (flight recorder; --record-seconds 0 keeps all)",
+                    vm.pid, crate::output::processes(vm.processes as u64), vm.events, vm.lost, window.seconds
                 ),
                 Ok(n) => format!(
-                    "devtrace: --record: BEAM VM {} recorded: {} processes of the program, {} events ({} lost), {n} spans",
-                    vm.pid, vm.processes, vm.events, vm.lost
+                    "devtrace: --record: BEAM VM {} recorded: {} of the program, {} events ({} lost), {n} spans",
+                    vm.pid, crate::output::processes(vm.processes as u64), vm.events, vm.lost
                 ),
                 Err(error) => format!(
                     "devtrace: --record: could not send BEAM VM {}'s spans: {error:#}",
