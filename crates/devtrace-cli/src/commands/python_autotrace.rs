@@ -30,6 +30,9 @@ const RECORD_SECONDS_VAR: &str = "DEVTRACE_RECORD_SECONDS";
 const KEEP_ALL_SECONDS: f64 = 1e9;
 const RECORD_MIB_VAR: &str = "DEVTRACE_RECORD_MIB";
 const RECORD_DIR_VAR: &str = "DEVTRACE_RECORD_DIR";
+/// The start of the name of a run's directory for its Pythons, followed by the run's pid
+/// (`devtrace recover` looks into those of runs that are gone).
+pub const RUN_DIR_PREFIX: &str = "devtrace-autotrace-";
 const PLAN_VAR: &str = "DEVTRACE_RECORD_PLAN";
 /// "0": the recorder links no wait to its cause (`--no-causality`).
 const CAUSALITY_VAR: &str = "DEVTRACE_RECORD_CAUSALITY";
@@ -96,7 +99,7 @@ impl PythonAutotrace {
             usage!("--python-autotrace-threshold {ms}: give a number of milliseconds ≥ 0");
         }
         let dir = std::env::temp_dir().join(format!(
-            "devtrace-autotrace-{}-{:x}",
+            "{RUN_DIR_PREFIX}{}-{:x}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -69,8 +69,8 @@ fn files_left(args: &RecoverArgs) -> (Vec<PathBuf>, Vec<PathBuf>) {
 /// Whether `name` is the directory of a `devtrace run` whose process is gone.
 fn orphaned_run_dir(name: &str) -> bool {
     let rest = name
-        .strip_prefix("devtrace-beam-")
-        .or_else(|| name.strip_prefix("devtrace-autotrace-"));
+        .strip_prefix(super::run_beam::RUN_DIR_PREFIX)
+        .or_else(|| name.strip_prefix(python_autotrace::RUN_DIR_PREFIX));
     let pid = rest.and_then(|rest| rest.split('-').next()?.parse::<u32>().ok());
     pid.is_some_and(|pid| !process_alive(pid))
 }

@@ -32,6 +32,9 @@ use devtrace_recorder::{Builder, BuilderOptions, Names, OutSpan};
 
 use super::otlp_export::{post_traces, to_proto};
 
+/// The start of the name of a run's directory of VM files, followed by the run's pid (`devtrace
+/// recover` looks into those of runs that are gone).
+pub const RUN_DIR_PREFIX: &str = "devtrace-beam-";
 /// Overrides where the runtime is (a directory holding `devtrace_beam/ebin`).
 pub const LIB_VAR: &str = "DEVTRACE_BEAM_LIB";
 /// How often the recorder files are read while the program runs.
@@ -162,7 +165,7 @@ impl BeamRecording {
         };
         let dir = files_dir(
             mib,
-            &format!("devtrace-beam-{}-{:x}", std::process::id(), root.1),
+            &format!("{RUN_DIR_PREFIX}{}-{:x}", std::process::id(), root.1),
         )?;
         let stop = Arc::new(AtomicBool::new(false));
         // A flight recording is read once, when the VMs have ended: no reader takes a core.
