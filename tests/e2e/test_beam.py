@@ -362,9 +362,9 @@ def test_an_erlang_program_started_with_s_is_recorded(store: Store, runtime: Pat
 
 DEEP = """-module(deep).
 -export([start/0]).
-start() -> io:format("~b~n", [depth(list_to_integer(os:getenv("DEPTH")))]).
-depth(0) -> 0;
-depth(N) -> 1 + depth(N - 1).
+start() -> io:format("~b~n", [depth(list_to_integer(os:getenv("DEPTH")), list_to_binary(lists:duplicate(40, $x)))]).
+depth(0, _Label) -> 0;
+depth(N, Label) -> 1 + depth(N - 1, Label).
 """
 
 
@@ -372,9 +372,10 @@ depth(N) -> 1 + depth(N - 1).
 def test_a_lossless_recording_says_how_many_values_its_names_log_could_not_keep(
     store: Store, runtime: Path, tmp_path: Path, depth: int
 ):
-    """The names log of a 4 MiB file keeps 128 KiB of value summaries: a recursion 20,000 deep
-    makes twice that. Its later calls are recorded without their values, and the note says how
-    many values that is, and what keeps them."""
+    """The names log of a 4 MiB file keeps 128 KiB of value summaries: the arguments of a
+    recursion 20,000 deep (a count and a 40-byte binary) make ten times that. Its later calls
+    are recorded without their arguments, and the note says how many values that is, and what
+    keeps them. Their results, short, are written beside the calls and all kept."""
     (tmp_path / "deep.erl").write_text(DEEP)
     subprocess.run([need("erlc"), "-o", str(tmp_path), str(tmp_path / "deep.erl")], check=True)
     result, trace = recorded_command(
@@ -382,17 +383,18 @@ def test_a_lossless_recording_says_how_many_values_its_names_log_could_not_keep(
         flags=("--record-seconds", "0", "--record-mib", "4"), DEPTH=str(depth),
     )
     assert result.stdout.strip() == str(depth)
-    calls = spans_named(trace, "deep:depth/1")
+    calls = spans_named(trace, "deep:depth/2")
     assert len(calls) == depth + 1
-    without = sum(("devtrace.call.arguments" not in s["attributes"]) + ("devtrace.call.return" not in s["attributes"]) for s in calls)
+    assert sorted(int(s["attributes"]["devtrace.call.return"]) for s in calls) == list(range(depth + 1))
+    without = sum("devtrace.call.arguments" not in s["attributes"] for s in calls)
     note = re.search(r"BEAM VM \d+: (\d+) value summaries not kept \(arguments, results, states\): the recording's "
                      r"names log was full, so later calls lack them; --record-mib 8 keeps twice as many", result.stderr)
     if depth == 100:
         assert without == 0 and note is None, result.stderr
     else:
         assert note, result.stderr
-        # The calls' missing arguments and results, and the few other values (the process's
-        # exit, start/0's result) of the end.
+        # The calls' missing arguments, and the few other values (the process's exit,
+        # start/0's result) of the end.
         assert without > depth // 2 and without <= int(note.group(1)) <= without + 5, (without, note.group(1))
 
 

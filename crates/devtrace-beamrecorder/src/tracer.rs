@@ -6,7 +6,8 @@
 //! scheduler running the traced process), a thread-local cache of code ids and of the modules
 //! known to be state machines, no lock but the names log's (taken to name a function, a
 //! process or an exception type the first time, and, in a lossless recording, to keep a value
-//! summary's text: a flight recorder keeps them in the file's value area, which takes no lock)
+//! summary's text too long to go into the ring with its call (`beam::inline_values`): a flight
+//! recorder keeps those in the file's value area, which takes no lock)
 //! and, for a `gen_statem` callback only, the one keeping the state it was given until it
 //! returns.
 //!
@@ -23,7 +24,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use devtrace_recorder::beam::{self, BeamKind, TextKind, TextStore, function_names};
+use devtrace_recorder::beam::{self, BeamKind, TextKind, TextStore, function_names, inline_values};
 use devtrace_recorder::names;
 use devtrace_recorder::ring::{EventKind, RecorderFile, ThreadWriter, pack_meta};
 
@@ -333,6 +334,25 @@ impl EventCount {
     }
 }
 
+/// An event's records: a call or an ending, with its value's (at most 7: an exception, its
+/// value's four text records and value record, the unwind).
+#[derive(Default)]
+struct Records {
+    metas: [u64; 8],
+    len: usize,
+}
+
+impl Records {
+    fn push(&mut self, meta: u64) {
+        self.metas[self.len] = meta;
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[u64] {
+        &self.metas[..self.len]
+    }
+}
+
 /// Value ids a thread reserves at once (see [`Tracer::next_value_id`]).
 const VALUE_IDS_A_BLOCK: u32 = 256;
 
@@ -453,9 +473,7 @@ impl Tracer {
                     }
                 }
             }
-            for meta in records {
-                self.file.push(w, now, *meta);
-            }
+            self.file.push_all(w, now, records);
         });
         self.events.add(records.len() as u64);
     }
@@ -761,15 +779,42 @@ impl Tracer {
         if arity == 0 && function == self.options.known.statem.callback_mode {
             self.mark_statem(module);
         }
+        let mut records = Records::default();
+        records.push(call);
         if self.options.values && arity > 0 {
             let text = self.summarizer(env).arguments(args);
-            let value = self.value(&text);
+            let anchors = self.keeps_state(module, (function, arity), true);
+            let value = self.push_value(&text, 0, anchors, &mut records);
             summary::recycle(text);
             self.state_before(env, tracee, (module, function, arity, code), args, value);
-            self.write(env, tracee, &[call, pack_meta(EventKind::Value, value, 0)]);
-        } else {
-            self.write(env, tracee, &[call]);
         }
+        self.write(env, tracee, records.as_slice());
+    }
+
+    /// Whether a state may be kept beside the value of `function/arity` of `module`: its
+    /// arguments' (`before`) or its return value's. A chosen GenServer's callbacks that take
+    /// or return the state, and any function of a chosen state machine.
+    fn keeps_state(&self, module: Term, (function, arity): (Term, u32), before: bool) -> bool {
+        self.options.state.as_ref().is_some_and(|s| {
+            let callbacks = if before {
+                &s.takes_state
+            } else {
+                &s.returns_state
+            };
+            s.chosen(module) && (callbacks.contains(&(function, arity)) || self.is_statem(module))
+        })
+    }
+
+    /// Pushes the records of value summary `text` in `slot` (0 arguments, 1 return value, 2
+    /// exception): the text itself, when it is short and no state is kept beside it
+    /// (`anchors`), else a value record naming the id it is kept under, returned (else 0).
+    fn push_value(&self, text: &str, slot: u32, anchors: bool, records: &mut Records) -> u32 {
+        if !anchors && inline_values::push_inline_value(slot, text, |m| records.push(m)) {
+            return 0;
+        }
+        let id = self.value(text);
+        records.push(pack_meta(EventKind::Value, id, slot));
+        id
     }
 
     /// The state a GenServer's or a `gen_statem`'s callback was given, kept under the id of
@@ -883,14 +928,24 @@ impl Tracer {
             return;
         }
         let code = self.code(env, module, function, arity);
+        let mut records = Records::default();
+        if exception {
+            let type_id = extra.map_or(0, |e| self.exception_type(&exception_name(env, e)));
+            records.push(pack_meta(EventKind::Raise, 0, type_id));
+        }
+        let slot = if exception { 2 } else { 1 };
         let value = match (self.options.values, extra) {
             (true, Some(v)) => {
                 let text = self.summarizer(env).summary(v);
-                let value = self.value(&text);
+                let anchors = self.keeps_state(module, (function, arity), false);
+                let value = self.push_value(&text, slot, anchors, &mut records);
                 summary::recycle(text);
                 value
             }
-            _ => 0,
+            _ => {
+                records.push(pack_meta(EventKind::Value, 0, slot));
+                0
+            }
         };
         if let Some(state) = self.options.state.as_ref().filter(|s| s.chosen(module)) {
             if self.is_statem(module) {
@@ -902,27 +957,13 @@ impl Tracer {
                 self.state(env, value, after);
             }
         }
-        if exception {
-            let type_id = extra.map_or(0, |e| self.exception_type(&exception_name(env, e)));
-            self.write(
-                env,
-                tracee,
-                &[
-                    pack_meta(EventKind::Raise, 0, type_id),
-                    pack_meta(EventKind::Value, value, 2),
-                    pack_meta(EventKind::Unwind, code, 0),
-                ],
-            );
+        let end = if exception {
+            EventKind::Unwind
         } else {
-            self.write(
-                env,
-                tracee,
-                &[
-                    pack_meta(EventKind::Value, value, 1),
-                    pack_meta(EventKind::Return, code, 0),
-                ],
-            );
-        }
+            EventKind::Return
+        };
+        records.push(pack_meta(end, code, 0));
+        self.write(env, tracee, records.as_slice());
     }
 
     fn exit(&self, env: *mut ErlNifEnv, tracee: Term, reason: Term) {

@@ -34,8 +34,10 @@
 //! records. A GenServer callback's state before and after (the state argument of
 //! `handle_call/3`, `handle_cast/2`, `handle_info/2`, `handle_continue/2`, `terminate/2`; the
 //! state in what it returned, as `init/1`'s) is kept beside them, under the id of the
-//! arguments' or the return value's summary, so it needs no record of its own. Where they are
-//! kept ([`TextStore`]): a lossless recording, read whole, keeps them in the names log under
+//! arguments' or the return value's summary, so it needs no record of its own. A short summary
+//! no state goes with is written into the ring, in the records before its value record
+//! ([`inline_values`]), and the reader gives it an id ([`BeamReader::take_inline_values`]). Where
+//! the others are kept ([`TextStore`]): a lossless recording, read whole, keeps them in the names log under
 //! their own tags ([`write_value`], [`write_state`]); a flight recorder keeps them in the
 //! file's value area as one ring ([`crate::values::SharedValueRing`], [`flight_layout`]), so
 //! its window, the run's last seconds, keeps its calls' values however long the run was.
@@ -47,6 +49,7 @@ mod annotate;
 pub mod calls;
 mod doubles;
 pub mod function_names;
+pub mod inline_values;
 
 pub use annotate::{
     Annotations, Attr, INITIAL_CALL, KILLED_BY, LINK_BY, LINK_PROCESS, RESTART, STATEM_STATE,
@@ -112,6 +115,9 @@ pub enum BeamKind {
     /// Identity: the initial call of the current process's parent, payload its code id (whether
     /// a supervisor started it, when the supervisor itself wrote nothing in the window).
     ParentCall = 13,
+    /// Six bytes of the text of the value record that follows (`inline_values`): payload the
+    /// bytes, little-endian.
+    ValueText = 14,
 }
 
 impl BeamKind {
@@ -131,6 +137,7 @@ impl BeamKind {
             11 => Parent,
             12 => InitialCall,
             13 => ParentCall,
+            14 => ValueText,
             _ => return None,
         })
     }
@@ -345,6 +352,8 @@ struct ProcessState {
     before_window: Option<(u64, Vec<u32>)>,
     /// Calls recorded both by a trace pattern and by a probe, kept once.
     doubles: doubles::Doubles,
+    /// The bytes of an inline value summary whose value record is still to come.
+    pending_text: inline_values::PendingText,
 }
 
 /// What a process's records say of its life beyond its spans, read by [`annotate`] once the
@@ -415,6 +424,8 @@ pub struct BeamReader {
     /// A flight recorder's window: its start (records stamped before it are left out, but for
     /// the identity records, which say who a process is whenever they were written).
     window_start: Option<u64>,
+    /// The short value summaries the tracer wrote inline, by the ids given them here.
+    inline_texts: inline_values::InlineTexts,
 }
 
 impl BeamReader {
@@ -505,11 +516,18 @@ impl BeamReader {
                         key,
                         &events,
                         (window_start, in_window && !spawned.contains(&key)),
+                        &mut self.inline_texts,
                     ),
                     lost,
                 }
             })
             .collect()
+    }
+
+    /// The value summaries read from the records so far (by id; the file's text stores
+    /// hold the others, [`read_values`]), taken: call once the last pass is read.
+    pub fn take_inline_values(&mut self) -> HashMap<u32, String> {
+        self.inline_texts.take()
     }
 
     /// Processes seen and how many of them exited while recorded.
@@ -535,6 +553,7 @@ fn translate(
     key: u64,
     events: &[Event],
     (window_start, before_window): (u64, bool),
+    inline_texts: &mut inline_values::InlineTexts,
 ) -> Vec<Event> {
     let mut out = Vec::with_capacity(events.len() + 4);
     for (i, e) in events.iter().enumerate() {
@@ -562,6 +581,17 @@ fn translate(
             }
             state.last_ts = e.ts;
         }
+        if let Some((BeamKind::ValueText, bytes)) = beam_of(e) {
+            state.pending_text.push(bytes);
+            continue;
+        }
+        let resolved;
+        let e = if e.kind == EventKind::Value {
+            resolved = inline_texts.resolve(&mut state.pending_text, e);
+            &resolved
+        } else {
+            e
+        };
         // A chunk's header can fall between a call's two records.
         let header = beam_of(e).is_some_and(|(k, _)| k == BeamKind::Process || k.is_identity());
         if !header && state.doubles.absorbs(e, state.depth, &mut out) {
@@ -681,7 +711,7 @@ fn beam_record(
             receive(state, ts, None, out);
         }
         BeamKind::Exit => exit(state, ts, payload, out),
-        BeamKind::Process => {}
+        BeamKind::Process | BeamKind::ValueText => {}
     }
 }
 
@@ -1056,6 +1086,42 @@ mod tests {
         }
         builder.finish_open();
         builder.take_spans()
+    }
+
+    /// A call whose arguments and result are written inline, its arguments' records read in
+    /// two passes (the reader ran while the scheduler wrote them).
+    #[test]
+    fn inline_values_read_across_passes_are_the_calls_values() {
+        let mut records = vec![beam_meta(BeamKind::Process, 0x100)];
+        records.push(pack_meta(EventKind::Call, 1, 0));
+        let inline = |slot, text, records: &mut Vec<u64>| {
+            assert!(inline_values::push_inline_value(slot, text, |m| records.push(m)));
+        };
+        inline(0, "{:ok, #PID<0.85.0>}", &mut records);
+        inline(1, ":done", &mut records);
+        records.push(pack_meta(EventKind::Return, 1, 0));
+        let events: Vec<Event> = records.iter().map(|&m| ev(MS, m)).collect();
+        let (first, second) = events.split_at(3);
+        let mut reader = BeamReader::new();
+        let mut builder = Builder::new(BuilderOptions {
+            threshold_ns: 0,
+            ..Default::default()
+        });
+        for pass in [first, second] {
+            for s in reader.split(&[stream(1, pass.to_vec())]) {
+                builder.feed(&s, &|_| None);
+            }
+        }
+        builder.finish_open();
+        let spans = builder.take_spans();
+        let call = spans.iter().find(|s| s.code == 1).expect("the call");
+        let texts = reader.take_inline_values();
+        let text = |slot: usize| texts.get(&call.values[slot]).map(String::as_str);
+        assert_eq!(
+            (text(0), text(1)),
+            (Some("{:ok, #PID<0.85.0>}"), Some(":done"))
+        );
+        assert_eq!(texts.len(), 2);
     }
 
     #[test]

@@ -1303,6 +1303,17 @@ impl RecorderFile {
         w.append(ts, meta);
     }
 
+    /// Writes an event's records for `w`, stamped `ts`: committed at once when the chunk has
+    /// room for them all (a reader sees all or none of them), else one at a time.
+    #[inline(always)]
+    pub fn push_all(&self, w: &mut ThreadWriter, ts: u64, metas: &[u64]) {
+        if w.room() as usize >= metas.len() {
+            w.append_all(ts, metas);
+        } else {
+            metas.iter().for_each(|&meta| self.push(w, ts, meta));
+        }
+    }
+
     /// A snapshot of every chunk's header that holds records, oldest first per stream.
     fn chunk_heads(&self) -> Vec<ChunkHead> {
         let mut heads = Vec::new();
@@ -1483,6 +1494,24 @@ impl ThreadWriter {
         }
         self.append(crate::clock::tsc(), meta);
         true
+    }
+
+    /// Appends records to the current chunk, which has room for them, and commits them once.
+    #[inline(always)]
+    fn append_all(&mut self, ts: u64, metas: &[u64]) {
+        let index = self.index;
+        // SAFETY: index + metas.len() <= capacity (the caller's check), records points at this
+        // writer's chunk.
+        unsafe {
+            let mut rec = self.records.add(index as usize * 2);
+            for &meta in metas {
+                (*rec).store(ts, Ordering::Relaxed);
+                (*rec.add(1)).store(meta, Ordering::Relaxed);
+                rec = rec.add(2);
+            }
+            (*self.committed).store(index + metas.len() as u32, Ordering::Release);
+        }
+        self.index = index + metas.len() as u32;
     }
 
     /// Appends a record to the current chunk, which has room (`index < capacity`).

@@ -405,7 +405,8 @@ fn finish_file(mut f: Followed) -> Recorded {
         s.open |= s.code == PROCESS_CODE && !f.reader.exited(s.stream);
     }
     let names = Names::read(&f.file);
-    let values = beam::read_values(&f.file);
+    let mut values = beam::read_values(&f.file);
+    values.extend(f.reader.take_inline_values());
     // Links, the supervision tree, exits' causes, state machines' states (docs/beam.md).
     let annotations = beam::annotate(
         &f.reader,
