@@ -23,7 +23,11 @@ line; the planted problem must be among the first three findings (planted + 2) o
   inert in `devtrace insights`;
 - sequential.exs: three independent calls to three servers one after another, then a payment
   that needs one of their answers → `sequential_work` grouping the three and holding the
-  payment out, saving within 15 % of the measured sequential − overlapped time.
+  payment out, saving within 15 % of the measured sequential − overlapped time;
+- sequential_map.exs: the same planted problem written as Elixir code usually asks a list of
+  servers, `Enum.map` with an anonymous function (each call a span inside the function's) →
+  `sequential_work` naming the three calls, saving within 15 % of the measured time less
+  `Task.async_stream`'s.
 
 Each program is recorded twice: as written, and as a Mix project's code run by `mix run -e`
 with `devtrace run --record --instrument` (the probes compiled into its modules, docs/beam.md):
@@ -155,6 +159,17 @@ def test_independent_calls_one_after_another_are_grouped_and_the_dependent_one_h
     assert within_15_percent(saving_ms, truth["saving_ms"]), (saving_ms, truth)
     # Servers waiting in their loops for requests are not callers queued behind each other.
     assert not [f for f in findings if f["kind"] == "serialised_process"], [f["title"] for f in findings]
+
+
+def test_calls_made_one_after_another_by_enum_map_are_grouped(store: Store, runtime: Path, tmp_path: Path, recording: str):
+    truth, findings = findings_of(store, "sequential_map.exs", tmp_path, recording)
+    found = planted(findings, "sequential_work")
+    title = found["title"]
+    for supplier in ("acme", "globex", "initech"):
+        assert f"{supplier}/quote_price" in title, title
+    assert '"Quotes.best/1"' in title, title
+    saving_ms = found["saving_nanos"] / 1e6
+    assert within_15_percent(saving_ms, truth["saving_ms"]), (saving_ms, truth)
 
 
 def test_a_slow_stage_of_a_pipeline_of_processes_is_a_mailbox_backlog(store: Store, runtime: Path, tmp_path: Path, recording: str):

@@ -13,7 +13,9 @@
 //!    HTTP, RPC, messaging, file, LLM). Any other child longer than
 //!    [`Thresholds::transparent_share`] of the parent (or with children of its own) ends it:
 //!    the program did something with the results in between. LLM calls group only with LLM
-//!    calls — a call followed by an LLM call is how prompts carry earlier results.
+//!    calls — a call followed by an LLM call is how prompts carry earlier results. A thin
+//!    wrapper — a child whose only child is the call (or wraps it), with little time of its
+//!    own: a helper, the anonymous function `Enum.map` or `for` runs — stands for that call.
 //! 4. *Load, then fan out*: a call followed by two or more calls of one template (the same
 //!    query or endpoint with different ids) is taken to produce their input, and is not grouped
 //!    with them.
@@ -177,6 +179,9 @@ pub fn detect_excluding(
 /// A child seen as a candidate member.
 struct Child {
     index: usize,
+    /// The span the call is: the child itself, or the one call a thin wrapper makes
+    /// ([`wrapped_call`]).
+    call_span: usize,
     call: Call,
     key: String,
     overlaps: bool,
@@ -273,11 +278,11 @@ fn group_under(
         keys: best.iter().map(|c| c.key.clone()).collect(),
         names: best
             .iter()
-            .map(|c| trace.span(c.index).name.clone())
+            .map(|c| trace.span(c.call_span).name.clone())
             .collect(),
         labels: best
             .iter()
-            .map(|c| c.call.template.display(&trace.span(c.index).name))
+            .map(|c| c.call.template.display(&trace.span(c.call_span).name))
             .collect(),
         parent_nanos,
         sum_nanos: durations.iter().sum(),
@@ -313,11 +318,12 @@ fn children_of(trace: &AnalyzedTrace, parent: usize, inner: &[bool]) -> Vec<Chil
         .iter()
         .zip(overlaps)
         .map(|(&c, overlaps)| {
-            let call = describe(trace, c);
-            let span = trace.span(c);
-            let key = format!("{}|{}", span.name, call.template.key());
+            let call_span = wrapped_call(trace, c, inner);
+            let call = describe(trace, call_span);
+            let key = format!("{}|{}", trace.span(call_span).name, call.template.key());
             Child {
                 index: c,
+                call_span,
                 overlaps,
                 call,
                 key,
@@ -325,6 +331,39 @@ fn children_of(trace: &AnalyzedTrace, parent: usize, inner: &[bool]) -> Vec<Chil
         })
         .collect();
     children
+}
+
+/// How deep wrappers are looked through (a helper calling a helper calling the client).
+const MAX_WRAPPER_DEPTH: usize = 3;
+/// A wrapper's own time (its duration less its one call's) is at most this share of it.
+const WRAPPER_OWN_SHARE: f64 = 0.1;
+
+/// Rule 3's thin wrappers: the span of the one outbound call child `index` stands for — itself
+/// when it is a call, else the call a thin wrapper makes: a span that is not a call, whose only
+/// child (with a duration) is the call or wraps it, and whose own time is at most
+/// [`WRAPPER_OWN_SHARE`] of it (a helper around a request, the anonymous function
+/// `Enum.map`/`for` calls, a lambda passed to `map`). Else `index` itself.
+fn wrapped_call(trace: &AnalyzedTrace, index: usize, inner: &[bool]) -> usize {
+    let mut at = index;
+    for _ in 0..=MAX_WRAPPER_DEPTH {
+        if describe(trace, at).outbound {
+            return at;
+        }
+        let duration = trace.span(at).duration_nanos();
+        let mut with_time = trace.tree.children[at]
+            .iter()
+            .copied()
+            .filter(|&c| trace.span(c).duration_nanos() > 0 && !inner[c]);
+        let (Some(only), None) = (with_time.next(), with_time.next()) else {
+            return index;
+        };
+        let own = duration.saturating_sub(trace.span(only).duration_nanos());
+        if own as f64 > WRAPPER_OWN_SHARE * duration as f64 {
+            return index;
+        }
+        at = only;
+    }
+    index
 }
 
 /// Rules 1–3: runs of back-to-back outbound reads of one kind among the children (two calls or
@@ -339,6 +378,7 @@ fn back_to_back_runs<'a>(
     let member_ok = |child: &Child| {
         !child.overlaps
             && !claimed.is_claimed(trace_index, child.index)
+            && !claimed.is_claimed(trace_index, child.call_span)
             && is_groupable_read(&child.call)
     };
     let transparent = |child: &Child| {
@@ -1033,6 +1073,54 @@ mod tests {
         internal[1].attributes.clear();
         let f = &detect(&[trace(1, internal)], &Thresholds::default())[0];
         assert_eq!(f.evidence[0].span_ids, [id(2), id(3), id(4), id(5), id(6)]);
+    }
+
+    /// `best_quote`: three quotes asked one after another, each through a helper (or the
+    /// anonymous function `Enum.map` runs) that takes `own_ms` after its call; `extra` gives
+    /// each helper a second child of 5 ms.
+    fn quotes_through_helpers(own_ms: u64, extra: bool) -> AnalyzedTrace {
+        let mut spans = vec![span(1, None, "best_quote", 0, 200 * MS)];
+        for (i, (host, start, end)) in [("acme", 0, 30), ("globex", 40, 80), ("initech", 90, 140)]
+            .into_iter()
+            .enumerate()
+        {
+            let (helper, call) = (2 + i as u8, 12 + i as u8);
+            spans.push(span(helper, Some(1), "fetch_quote", start * MS, end * MS));
+            let mut request = get(
+                call,
+                "GET",
+                &format!("http://{host}/quote"),
+                start,
+                end - own_ms,
+            );
+            request.parent_span_id = Some(id(helper));
+            spans.push(request);
+            if extra {
+                spans.push(span(
+                    22 + i as u8,
+                    Some(helper),
+                    "parse",
+                    (end - 5) * MS,
+                    end * MS,
+                ));
+            }
+        }
+        trace(1, spans)
+    }
+
+    #[test]
+    fn thin_wrappers_stand_for_the_call_they_make() {
+        let f = &detect(&[quotes_through_helpers(1, false)], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(3), id(4)]);
+        assert!(
+            f.title.contains("acme") && f.title.contains("initech"),
+            "named by the calls: {}",
+            f.title
+        );
+        // Near misses: helpers that work a quarter of their time after the call, and helpers
+        // that do something else besides it, are the program's own steps.
+        assert!(detect(&[quotes_through_helpers(10, false)], &Thresholds::default()).is_empty());
+        assert!(detect(&[quotes_through_helpers(5, true)], &Thresholds::default()).is_empty());
     }
 
     #[test]
