@@ -17,7 +17,8 @@ line; the planted problem must be among the first three findings (planted + 2) o
   measures how long it waited before its callback began);
 - n_plus_one.exs: 25 calls to a catalogue server one at a time where one batch call does →
   `repeated_calls` (the calls are calls to another process: docs/beam.md), saving within 15 %
-  of the measured loop − batch time;
+  of the measured loop − batch time; and the same loop written with an anonymous function
+  (`Enum.map(skus, fn sku -> … end)`), each call inside the function's span;
 - hostile.exs: a serialising GenServer registered under a name with a terminal escape and an
   instruction, a worker crash-looping with such text in its state: quoted in every finding and
   inert in `devtrace insights`;
@@ -136,8 +137,20 @@ def test_a_supervised_worker_crashing_again_and_again_is_a_restart_loop(store: S
     assert not others, others
 
 
-def test_one_call_per_item_to_another_process_is_an_n_plus_one(store: Store, runtime: Path, tmp_path: Path, recording: str):
-    truth, findings = findings_of(store, "n_plus_one.exs", tmp_path, recording)
+@pytest.mark.parametrize("loop", ["capture", "anonymous fn"])
+def test_one_call_per_item_to_another_process_is_an_n_plus_one(
+    store: Store, runtime: Path, tmp_path: Path, recording: str, loop: str
+):
+    program = "n_plus_one.exs"
+    if loop == "anonymous fn":
+        # The loop as `Enum.map(skus, fn sku -> ... end)`: each call inside a span of the
+        # anonymous function's, which does nothing else.
+        source = (PROGRAMS / program).read_text()
+        capture = "Enum.map(&Catalog.Server.get_price/1)"
+        assert capture in source
+        program = str(tmp_path / "n_plus_one_fn.exs")
+        Path(program).write_text(source.replace(capture, "Enum.map(fn sku -> Catalog.Server.get_price(sku) end)"))
+    truth, findings = findings_of(store, program, tmp_path, recording)
     found = planted(findings, "repeated_calls")
     assert found["operation"] == "Cart.total/1" or "Cart.total/1" in found["title"], found
     assert "25 times" in found["title"], found["title"]

@@ -194,6 +194,39 @@ pub fn inner_layers(trace: &AnalyzedTrace) -> Vec<bool> {
     inner
 }
 
+/// How deep wrappers are looked through (a helper calling a helper calling the client).
+const MAX_WRAPPER_DEPTH: usize = 3;
+/// A wrapper's own time (its duration less its one call's) is at most this share of it.
+const WRAPPER_OWN_SHARE: f64 = 0.1;
+
+/// The span of the one outbound call span `index` stands for — itself when it is a call, else
+/// the call a thin wrapper makes: a span that is not a call, whose only
+/// child (with a duration) is the call or wraps it, and whose own time is at most
+/// [`WRAPPER_OWN_SHARE`] of it (a helper around a request, the anonymous function
+/// `Enum.map`/`for` calls, a lambda passed to `map`). Else `index` itself.
+pub fn wrapped_call(trace: &AnalyzedTrace, index: usize, inner: &[bool]) -> usize {
+    let mut at = index;
+    for _ in 0..=MAX_WRAPPER_DEPTH {
+        if describe(trace, at).outbound {
+            return at;
+        }
+        let duration = trace.span(at).duration_nanos();
+        let mut with_time = trace.tree.children[at]
+            .iter()
+            .copied()
+            .filter(|&c| trace.span(c).duration_nanos() > 0 && !inner[c]);
+        let (Some(only), None) = (with_time.next(), with_time.next()) else {
+            return index;
+        };
+        let own = duration.saturating_sub(trace.span(only).duration_nanos());
+        if own as f64 > WRAPPER_OWN_SHARE * duration as f64 {
+            return index;
+        }
+        at = only;
+    }
+    index
+}
+
 /// The template of span `index`: its statement, else its HTTP method and URL, else its RPC
 /// service and method, else its messaging operation and destination, else its name.
 pub fn call_template(trace: &AnalyzedTrace, index: usize) -> Template {

@@ -41,7 +41,8 @@ pub struct CallGroup {
 
 /// The groups of at least `min_calls` successful outbound sibling calls (same name and
 /// template) in `traces`, in trace and tree order; a span that is an inner layer of a call
-/// ([`crate::call::inner_layers`]) is not a call of its own.
+/// ([`crate::call::inner_layers`]) is not a call of its own, and a thin wrapper's call
+/// ([`crate::call::wrapped_call`]) is its wrapper's parent's.
 pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGroup> {
     let mut out = Vec::new();
     for (t, trace) in traces.iter().enumerate() {
@@ -56,16 +57,19 @@ pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGr
             }
             let mut groups: BTreeMap<(&str, Template), Vec<usize>> = BTreeMap::new();
             for &child in children {
-                let span = trace.span(child);
+                // A thin wrapper (the anonymous function `Enum.map` runs for each item, a
+                // helper around a request) stands for the call it makes.
+                let call_span = crate::call::wrapped_call(trace, child, &inner);
+                let span = trace.span(call_span);
                 if inner[child] || span.is_error() || crate::errors::is_error_span(span) {
                     continue;
                 }
-                let call = describe(trace, child);
+                let call = describe(trace, call_span);
                 if call.outbound {
                     groups
                         .entry((span.name.as_str(), call.template))
                         .or_default()
-                        .push(child);
+                        .push(call_span);
                 }
             }
             for ((name, template), calls) in groups {

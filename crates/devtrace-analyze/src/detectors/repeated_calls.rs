@@ -3,7 +3,9 @@
 //!
 //! **Rule.** Under one parent span, the children that leave the process (client or producer
 //! spans, or spans with database, HTTP client, RPC, messaging or LLM attributes: see
-//! [`crate::call`]) are grouped by span name and call template (the statement with its literals
+//! [`crate::call`]), or a thin wrapper's one call ([`crate::call::wrapped_call`]: the anonymous
+//! function `Enum.map` runs for each item, a helper around a query), are grouped by span name
+//! and call template (the statement with its literals
 //! folded, else the HTTP method and URL template, else the RPC method, else the destination,
 //! else the name). A group of at least [`Thresholds::min_calls`] successful calls that run one
 //! after another — never more than one in flight — is reported. Internal spans (a loop in the
@@ -420,6 +422,38 @@ mod tests {
         assert_eq!(f.evidence[0].trace_id, TraceId([1; 16]));
         assert_eq!(f.evidence[0].span_ids, expected_ids);
         assert!(f.recommendation.starts_with("batch them into one query"));
+    }
+
+    #[test]
+    fn a_loop_of_calls_each_in_a_thin_wrapper_is_the_same_n_plus_one() {
+        // `Enum.map(ids, fn id -> Repo.get(id) end)`, a helper `load_message(id)`: each query
+        // in a span of its own that adds 50 µs.
+        let mut spans = chat_history(40);
+        for i in 0..40u8 {
+            let query = spans
+                .iter_mut()
+                .find(|s| s.span_id == SpanId([10 + i; 8]))
+                .unwrap();
+            query.parent_span_id = Some(SpanId([100 + i; 8]));
+            let (start, end) = (query.start_unix_nano, query.end_unix_nano);
+            spans.push(span(100 + i, Some(1), "load_message", start, end + 50 * US));
+        }
+        let findings = detect(&[trace(1, spans.clone())], &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(f.operation.as_deref(), Some("chat_history.load"));
+        assert_eq!(f.numbers["calls_per_run"], 40.0);
+        assert_eq!(f.saving_nanos, 124 * MS - 4_650 * US);
+        let queries: Vec<SpanId> = std::iter::once(1)
+            .chain(10..50)
+            .map(|n| SpanId([n; 8]))
+            .collect();
+        assert_eq!(f.evidence[0].span_ids, queries);
+        // A helper that does as much again of its own work is a loop of the program's own.
+        for wrapper in spans.iter_mut().filter(|s| s.name == "load_message") {
+            wrapper.end_unix_nano += 3 * MS;
+        }
+        assert!(detect(&[trace(1, spans)], &Thresholds::default()).is_empty());
     }
 
     #[test]
