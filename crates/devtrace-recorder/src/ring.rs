@@ -2054,6 +2054,32 @@ mod tests {
     }
 
     #[test]
+    fn an_events_records_go_in_together_and_across_a_chunk_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = small(dir.path(), "r");
+        let mut w = file.writer(3);
+        let records = |codes: std::ops::Range<u32>| -> Vec<u64> {
+            codes.map(|c| pack_meta(EventKind::Call, c, 0)).collect()
+        };
+        // No chunk yet: pushed one by one, the first claiming a chunk of 16.
+        file.push_all(&mut w, 10, &records(0..3));
+        assert_eq!(w.room(), 13);
+        // Room for them all: appended together.
+        file.push_all(&mut w, 20, &records(3..14));
+        assert_eq!(w.room(), 2);
+        // Room for two of four: the other two go into the next chunk, none is lost.
+        file.push_all(&mut w, 30, &records(14..18));
+        assert_eq!(w.room(), 14);
+        let window = read_window(&file);
+        let events = &window[0].events;
+        let codes: Vec<u32> = events.iter().map(|e| e.code).collect();
+        assert_eq!(codes, (0..18).collect::<Vec<u32>>());
+        let stamps: Vec<u64> = events.iter().map(|e| e.ts).collect();
+        assert_eq!(stamps, [[10; 3].as_slice(), &[20; 11], &[30; 4]].concat());
+        assert_eq!((window[0].lost, w.dropped), (0, 0));
+    }
+
+    #[test]
     fn a_writer_whose_clock_is_not_the_counter_never_appends_on_its_own() {
         let dir = tempfile::tempdir().unwrap();
         let file = small(dir.path(), "r");

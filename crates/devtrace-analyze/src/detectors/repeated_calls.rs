@@ -261,6 +261,14 @@ mod tests {
         AnalyzedTrace::new(TraceId([n; 16]), batch(spans))
     }
 
+    /// A finding's evidence in these traces: the parent (span 1), then the calls.
+    fn parent_and_calls(calls: std::ops::Range<u8>) -> Vec<SpanId> {
+        std::iter::once(1)
+            .chain(calls)
+            .map(|n| SpanId([n; 8]))
+            .collect()
+    }
+
     /// chat_history.load: `count` sequential queries of 3.1 ms, one per message id, then render.
     fn chat_history(count: u8) -> Vec<Span> {
         let mut spans = vec![span(1, None, "chat_history.load", 0, 200 * MS)];
@@ -384,11 +392,7 @@ mod tests {
         assert_eq!(f.numbers["calls_per_run"], 6.0);
         // The outer spans' time, once: 6 × 3 ms − 1.5 × 3 ms.
         assert_eq!(f.saving_nanos, 18 * MS - 4_500 * US);
-        let ids: Vec<SpanId> = std::iter::once(1)
-            .chain(10..16)
-            .map(|n| SpanId([n; 8]))
-            .collect();
-        assert_eq!(f.evidence[0].span_ids, ids);
+        assert_eq!(f.evidence[0].span_ids, parent_and_calls(10..16));
     }
 
     #[test]
@@ -414,10 +418,7 @@ mod tests {
         assert_eq!(f.numbers["calls_per_run"], 40.0);
         assert_eq!(f.numbers["mean_call_nanos"], (3_100 * US) as f64);
         assert_eq!(f.numbers["total_nanos_per_run"], (124 * MS) as f64);
-        let expected_ids: Vec<SpanId> = std::iter::once(1)
-            .chain(10..50)
-            .map(|n| SpanId([n; 8]))
-            .collect();
+        let expected_ids = parent_and_calls(10..50);
         assert_eq!(f.evidence.len(), 1);
         assert_eq!(f.evidence[0].trace_id, TraceId([1; 16]));
         assert_eq!(f.evidence[0].span_ids, expected_ids);
@@ -444,11 +445,7 @@ mod tests {
         assert_eq!(f.operation.as_deref(), Some("chat_history.load"));
         assert_eq!(f.numbers["calls_per_run"], 40.0);
         assert_eq!(f.saving_nanos, 124 * MS - 4_650 * US);
-        let queries: Vec<SpanId> = std::iter::once(1)
-            .chain(10..50)
-            .map(|n| SpanId([n; 8]))
-            .collect();
-        assert_eq!(f.evidence[0].span_ids, queries);
+        assert_eq!(f.evidence[0].span_ids, parent_and_calls(10..50));
         // A helper that does as much again of its own work is a loop of the program's own.
         for wrapper in spans.iter_mut().filter(|s| s.name == "load_message") {
             wrapper.end_unix_nano += 3 * MS;
