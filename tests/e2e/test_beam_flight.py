@@ -398,8 +398,9 @@ def test_a_long_busy_runs_window_keeps_its_last_calls_values(store: Store, runti
     trace = store.show(run["trace_id"])
     assert_a_long_busy_run(truth, trace)
     in_window, kept = assert_the_windows_last_calls_keep_their_values(trace, truth["posted"])
-    # 3,840 cells (1/8 of 2 MiB) and some 12 summaries a post: the last 300 or so posts keep
-    # theirs, the window's older ones (some 2,000 more here) lost them to later ones.
+    # 3,840 cells (1/8 of 2 MiB) and some 7 summaries a post kept there (the server's: its
+    # state goes with them): the last 500 or so posts keep theirs, the window's older ones
+    # (some 2,000 more here) lost them to later ones.
     print(f"the window's posts: {in_window}, with their values: {kept}")
     assert 200 <= kept < in_window, (in_window, kept)
 

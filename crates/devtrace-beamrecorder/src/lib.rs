@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering;
 use word_hash::WordSet;
 
 use devtrace_recorder::clock::Clock;
-use devtrace_recorder::ring::{Layout, RecorderFile};
+use devtrace_recorder::ring::RecorderFile;
 
 use ffi::{ErlNifEntry, ErlNifEnv, ErlNifFunc, Term};
 use summary::Syntax;
@@ -205,12 +205,8 @@ unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) 
     }
     // A flight recorder's file keeps its value summaries in its value area, a ring of the
     // last ones, so its window keeps its calls' values; a lossless one, read whole, in its names log.
-    let layout = if flags.contains(&a.lossless) {
-        Layout::for_size(mib << 20)
-    } else {
-        devtrace_recorder::beam::flight_layout(mib << 20)
-    };
-    let layout = match layout {
+    let lossless = flags.contains(&a.lossless);
+    let layout = match devtrace_recorder::beam::file_layout(mib << 20, lossless) {
         Ok(layout) => layout,
         Err(e) => return error(env, &e.to_string()),
     };
@@ -219,7 +215,7 @@ unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) 
     let meta = format!(
         "{{\"runtime\":\"beam\",\"otp_pid\":{},\"lossless\":{},\"seconds\":{}}}",
         std::process::id(),
-        flags.contains(&a.lossless),
+        lossless,
         window_seconds(env, &flags)
     );
     let file = match RecorderFile::create_with_clock(

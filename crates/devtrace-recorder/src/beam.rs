@@ -39,7 +39,7 @@
 //! ([`inline_values`]), and the reader gives it an id ([`BeamReader::take_inline_values`]). Where
 //! the others are kept ([`TextStore`]): a lossless recording, read whole, keeps them in the names log under
 //! their own tags ([`write_value`], [`write_state`]); a flight recorder keeps them in the
-//! file's value area as one ring ([`crate::values::SharedValueRing`], [`flight_layout`]), so
+//! file's value area as one ring ([`crate::values::SharedValueRing`], [`file_layout`]), so
 //! its window, the run's last seconds, keeps its calls' values however long the run was.
 //! [`read_values`] and its siblings read both.
 
@@ -213,7 +213,7 @@ pub enum TextStore {
 }
 
 impl TextStore {
-    /// The value area when `file` has one (a [`flight_layout`]), else the names log.
+    /// The value area when `file` has one (a flight recorder's [`file_layout`]), else the names log.
     pub fn for_file(file: &RecorderFile) -> TextStore {
         if file.shared_value_cells() > 0 {
             TextStore::ValueArea(SharedValueRing::new())
@@ -241,15 +241,19 @@ impl TextStore {
 /// has ([`MAX_VALUE_BLOCKS`] blocks: 5 MiB, 81,920 cells of 64 bytes, most summaries one).
 const VALUE_AREA_SHARE_OF_FILE: u64 = 8;
 
-/// The layout of a flight recorder's file of about `total_bytes`: [`Layout::for_size`] of
-/// what is left after its value area (1/8 of it, at most 5 MiB, at least one block), or of
-/// the whole size plus the area when the rest would be too small for the rings.
-pub fn flight_layout(total_bytes: u64) -> Result<Layout, RingError> {
+/// The layout of a BEAM recorder's file of about `total_bytes`, with no span table (the
+/// tracer never writes one): a lossless file's is [`Layout::for_size_without_spans`]; a flight
+/// recorder's is that of what is left after its value area (1/8 of it, at most 5 MiB, at least
+/// one block), or of the whole size plus the area when the rest would be too small for the rings.
+pub fn file_layout(total_bytes: u64, lossless: bool) -> Result<Layout, RingError> {
+    if lossless {
+        return Layout::for_size_without_spans(total_bytes);
+    }
     let block_bytes = VALUE_SLOTS_PER_BLOCK as u64 * VALUE_SLOT_SIZE as u64;
     let blocks =
         (total_bytes / VALUE_AREA_SHARE_OF_FILE / block_bytes).clamp(1, MAX_VALUE_BLOCKS as u64);
-    let rings = Layout::for_size(total_bytes.saturating_sub(blocks * block_bytes))
-        .or_else(|_| Layout::for_size(total_bytes))?;
+    let rings = Layout::for_size_without_spans(total_bytes.saturating_sub(blocks * block_bytes))
+        .or_else(|_| Layout::for_size_without_spans(total_bytes))?;
     Ok(rings.with_value_blocks(blocks as u32))
 }
 
@@ -824,16 +828,30 @@ mod tests {
     }
 
     #[test]
+    fn a_beam_file_gives_the_span_table_it_never_uses_to_its_rings() {
+        for lossless in [true, false] {
+            let beam = file_layout(2 << 20, lossless).unwrap();
+            assert_eq!(beam.span_slots, 1);
+            assert!(beam.file_len() <= 2 << 20, "{beam:?}");
+        }
+        // 2 MiB less the value area: 6 chunks of records rather than 4 with a span table.
+        let flight = file_layout(2 << 20, false).unwrap();
+        let block_bytes = (VALUE_SLOTS_PER_BLOCK as usize * VALUE_SLOT_SIZE) as u64;
+        let with_spans = Layout::for_size((2 << 20) - 12 * block_bytes).unwrap();
+        assert_eq!((flight.chunk_count, with_spans.chunk_count), (6, 4));
+    }
+
+    #[test]
     fn a_flight_file_keeps_its_last_texts_and_a_lossless_one_its_first() {
         let dir = tempfile::tempdir().unwrap();
-        let layout = flight_layout(2 << 20).unwrap();
+        let layout = file_layout(2 << 20, false).unwrap();
         assert_eq!(layout.value_blocks, 12, "1/8 of 2 MiB in blocks of 20 KiB");
         assert!(
             layout.file_len() <= 2 << 20,
             "the value area is within the size asked for"
         );
         assert_eq!(
-            flight_layout(1 << 30).unwrap().value_blocks,
+            file_layout(1 << 30, false).unwrap().value_blocks,
             MAX_VALUE_BLOCKS
         );
         let call = |store: &TextStore, file: &RecorderFile, id: u32| {
@@ -870,7 +888,7 @@ mod tests {
 
         let lossless = RecorderFile::create(
             &dir.path().join("lossless"),
-            Layout::for_size(2 << 20).unwrap(),
+            file_layout(2 << 20, true).unwrap(),
             1,
             0,
             "{}",

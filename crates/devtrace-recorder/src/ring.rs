@@ -495,9 +495,18 @@ impl Layout {
     /// A layout for a file of about `total_bytes`: 1/16 for names (at least 256 KiB), a span
     /// table of 16,384 slots, the rest in chunks of 16,384 records (256 KiB).
     pub fn for_size(total_bytes: u64) -> Result<Layout, RingError> {
+        Layout::for_size_with_span_slots(total_bytes, 16 * 1024)
+    }
+
+    /// [`Layout::for_size`] for a recorder that never calls [`RecorderFile::add_span`] (the
+    /// BEAM's): the span table's room goes to the chunks, which in a small file is a quarter.
+    pub fn for_size_without_spans(total_bytes: u64) -> Result<Layout, RingError> {
+        Layout::for_size_with_span_slots(total_bytes, 1)
+    }
+
+    fn for_size_with_span_slots(total_bytes: u64, span_slots: u32) -> Result<Layout, RingError> {
         let chunk_records: u32 = 16 * 1024;
         let names_capacity = (total_bytes / 16).max(256 * 1024);
-        let span_slots: u32 = 16 * 1024;
         let fixed = HEADER_SIZE as u64 + names_capacity + span_slots as u64 * SPAN_SLOT_SIZE as u64;
         let chunk_bytes = CHUNK_HEADER_SIZE as u64 + chunk_records as u64 * RECORD_SIZE as u64;
         let chunk_count = total_bytes.saturating_sub(fixed) / chunk_bytes;
