@@ -131,6 +131,9 @@ def test_a_supervised_worker_crashing_again_and_again_is_a_restart_loop(store: S
     assert found["numbers"]["states_before_crash"] == 1
     assert 'url: \\"https://feeds.example/prices\\"' in found["recommendation"], found["recommendation"]
     assert within_15_percent(found["numbers"]["loop_ms"], truth["loop_ms"]), (found, truth)
+    # The program outlived the loop (its fifth worker polled, and it ended fine): the run
+    # survived it, and the impact does not call it a failed run.
+    assert found["numbers"]["contained_runs"] == 1, found["numbers"]
     # The crashed lives are one restart loop, not also a retry storm, and the supervisor's
     # starts of each life are restarts, not an N+1 of calls.
     others = [f["title"] for f in findings if f["kind"] in ("retry_storm", "repeated_calls")]

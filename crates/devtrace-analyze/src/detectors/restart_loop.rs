@@ -148,6 +148,16 @@ fn finding(traces: &[AnalyzedTrace], starter: &str, child: &str, loops: &[Loop])
     numbers.insert("crashes".into(), crashes.len() as f64);
     numbers.insert("loop_ms".into(), processes::millis(loop_nanos));
     numbers.insert("states_before_crash".into(), states.len() as f64);
+    // A program that caught its supervisor's end (or outlived it) ran on: say so rather than
+    // call every run with a loop a failed one.
+    let survived = loops
+        .iter()
+        .filter(|l| {
+            let trace = &traces[l.trace];
+            trace.root().is_some_and(|r| !is_error_span(trace.span(r)))
+        })
+        .count();
+    numbers.insert("contained_runs".into(), survived as f64);
     Finding {
         kind: FindingKind::RestartLoop,
         operation: Some(failing.map_or(format!("process {child}"), |f| trace.span(f).name.clone())),
@@ -227,6 +237,10 @@ mod tests {
     /// A supervisor (life 2) starting "Feed" `lives` times; each of the first `crashes` lives
     /// crashes in its `handle_info/2`, given the same state.
     fn supervised(lives: u8, crashes: u8) -> AnalyzedTrace {
+        AnalyzedTrace::new(TraceId([1; 16]), batch(supervised_spans(lives, crashes)))
+    }
+
+    fn supervised_spans(lives: u8, crashes: u8) -> Vec<Span> {
         let mut spans = vec![
             span(1, None, "elixir feed.exs", 0, 1000),
             life(2, "<0.90.0>", 0, 1000),
@@ -257,7 +271,7 @@ mod tests {
             }
             spans.extend([worker, callback]);
         }
-        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+        spans
     }
 
     #[test]
@@ -278,6 +292,16 @@ mod tests {
             "{}",
             found.recommendation
         );
+    }
+
+    #[test]
+    fn a_run_that_outlived_the_loop_is_counted_as_having_survived_it() {
+        let survived = |trace: AnalyzedTrace| detect(&[trace], &Thresholds::default())[0].numbers["contained_runs"];
+        assert_eq!(survived(supervised(5, 4)), 1.0, "the run's root ended fine");
+        let mut spans = supervised_spans(5, 4);
+        spans[0] = failed(spans[0].clone(), "exit status 1");
+        let failed_run = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        assert_eq!(survived(failed_run), 0.0);
     }
 
     #[test]
