@@ -203,6 +203,23 @@ impl Correlation {
     }
 }
 
+/// The runs (indices into `traces`, each counted once) a failure happened in, and how many of
+/// them outlived it: their root span did not fail.
+pub fn runs_and_survivors(
+    traces: &[AnalyzedTrace],
+    runs: impl IntoIterator<Item = usize>,
+) -> (u64, u64) {
+    let runs: BTreeSet<usize> = runs.into_iter().collect();
+    let survived = runs
+        .iter()
+        .filter(|&&t| {
+            let trace = &traces[t];
+            trace.root().is_some_and(|r| !is_error_span(trace.span(r)))
+        })
+        .count();
+    (runs.len() as u64, survived as u64)
+}
+
 /// Whether the span failed: as the conventions define it, or an exception escaped it.
 pub fn is_error_span(span: &Span) -> bool {
     span.is_error()

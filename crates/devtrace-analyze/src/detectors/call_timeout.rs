@@ -9,9 +9,8 @@
 //! the longest. The time lost per run is the wait itself.
 
 use crate::AnalyzedTrace;
-use crate::finding::{
-    Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
-};
+use crate::errors::runs_and_survivors;
+use crate::finding::{Evidence, Finding, FindingKind, Impact, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
 use crate::processes::{self, CALL_EXCEPTION};
 use devtrace_model::recorded::name as q;
@@ -161,7 +160,11 @@ fn finding(traces: &[AnalyzedTrace], call: &str, server: &str, found: &[Timeout]
             q(server)
         ),
     };
+    // Timeouts are counted per call, failures per run: one run may time out many times, and
+    // a caller that caught the exit ran on.
+    let (runs, survived) = runs_and_survivors(traces, found.iter().map(|f| f.trace));
     let mut numbers = BTreeMap::new();
+    numbers.insert("contained_runs".into(), survived as f64);
     numbers.insert("timeouts".into(), found.len() as f64);
     numbers.insert("waited_ms".into(), processes::millis(waited));
     if let Some(t) = example.timeout_ms {
@@ -187,7 +190,7 @@ fn finding(traces: &[AnalyzedTrace], call: &str, server: &str, found: &[Timeout]
             .take(MAX_EVIDENCE)
             .map(|f| evidence(traces, f))
             .collect(),
-        impact: Impact::of(ImpactBasis::Failures),
+        impact: Impact::failures(runs),
     }
 }
 
@@ -225,7 +228,44 @@ fn evidence(traces: &[AnalyzedTrace], found: &Timeout) -> Evidence {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_call_timeout;
+    use super::*;
+    use crate::tree::tests::{batch, span};
+    use devtrace_model::{KeyValue, StatusCode, TraceId};
+
+    /// A run (`failed`: whose root span failed) with `calls` calls that timed out.
+    fn run_with_timeouts(calls: u8, failed: bool) -> AnalyzedTrace {
+        let mut root = span(1, None, "elixir inventory.exs", 0, 1000);
+        if failed {
+            root.status.code = StatusCode::Error;
+        }
+        let mut spans = vec![root];
+        for n in 0..calls {
+            let id = 10 + n;
+            let mut call = span(
+                id,
+                Some(1),
+                "Warehouse.stock/1",
+                100 * n as u64,
+                100 * n as u64 + 50,
+            );
+            call.status.code = StatusCode::Error;
+            call.attributes.push(KeyValue::new(
+                CALL_EXCEPTION,
+                "{:exit, {:timeout, {GenServer, :call, [Warehouse, {:stock, 1}, 50]}}}",
+            ));
+            spans.push(call);
+        }
+        AnalyzedTrace::new(TraceId([1 + failed as u8; 16]), batch(spans))
+    }
+
+    #[test]
+    fn timeouts_are_counted_per_call_and_failures_per_run() {
+        let traces = [run_with_timeouts(5, false), run_with_timeouts(2, true)];
+        let [found] = detect(&traces).try_into().expect("one finding");
+        assert_eq!(found.numbers["timeouts"], 7.0);
+        assert_eq!(found.impact.affected_runs, 2, "two runs, not seven");
+        assert_eq!(found.numbers["contained_runs"], 1.0, "the first run ran on");
+    }
 
     #[test]
     fn both_syntaxes_name_the_server_and_the_timeout() {

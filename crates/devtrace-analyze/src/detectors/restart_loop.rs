@@ -12,10 +12,8 @@
 
 use crate::AnalyzedTrace;
 use crate::causality;
-use crate::errors::is_error_span;
-use crate::finding::{
-    Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
-};
+use crate::errors::{is_error_span, runs_and_survivors};
+use crate::finding::{Evidence, Finding, FindingKind, Impact, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
 use crate::processes::{self, STATE_BEFORE, SUPERVISOR};
 use devtrace_model::recorded::{name as q, quote_short};
@@ -150,13 +148,7 @@ fn finding(traces: &[AnalyzedTrace], starter: &str, child: &str, loops: &[Loop])
     numbers.insert("states_before_crash".into(), states.len() as f64);
     // A program that caught its supervisor's end (or outlived it) ran on: say so rather than
     // call every run with a loop a failed one.
-    let survived = loops
-        .iter()
-        .filter(|l| {
-            let trace = &traces[l.trace];
-            trace.root().is_some_and(|r| !is_error_span(trace.span(r)))
-        })
-        .count();
+    let (runs, survived) = runs_and_survivors(traces, loops.iter().map(|l| l.trace));
     numbers.insert("contained_runs".into(), survived as f64);
     Finding {
         kind: FindingKind::RestartLoop,
@@ -172,7 +164,7 @@ fn finding(traces: &[AnalyzedTrace], starter: &str, child: &str, loops: &[Loop])
             .take(MAX_EVIDENCE)
             .map(|l| evidence(traces, l))
             .collect(),
-        impact: Impact::of(ImpactBasis::Failures),
+        impact: Impact::failures(runs),
     }
 }
 
