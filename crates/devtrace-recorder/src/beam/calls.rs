@@ -16,7 +16,9 @@
 //! call to one of them), and its waits for P's answers take at least half its time: a call is
 //! the program's thin wrapper around OTP's request and reply (which may call a helper first,
 //! a `name/0` or a `via` tuple), while a function that mostly does its own work besides asking
-//! (a `main/0` that starts a supervisor, works, then stops it) is not one.
+//! (a `main/0` that starts a supervisor, works, then stops it) is not one. A direct child that
+//! is the same function (`client(n) -> call(…), client(n - 1)`, the way a BEAM program loops)
+//! is the loop's next turn, not this turn's own work: its time is left out of the half.
 
 use std::collections::HashMap;
 
@@ -62,9 +64,14 @@ pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, u64> {
             *waited.entry(caller.span_id).or_default() += wait.end.saturating_sub(wait.start);
         }
     }
+    let next_turns = next_turns(&callers);
     let mostly_waiting = |span: u64| {
         let caller = callers[&span];
-        waited.get(&span).copied().unwrap_or(0) * 2 >= caller.end.saturating_sub(caller.start)
+        let own = caller
+            .end
+            .saturating_sub(caller.start)
+            .saturating_sub(next_turns.get(&span).copied().unwrap_or(0));
+        waited.get(&span).copied().unwrap_or(0) * 2 >= own
     };
     peers
         .into_iter()
@@ -72,6 +79,21 @@ pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, u64> {
         .filter(|(span, peer)| sent_to.get(span).is_some_and(|to| to.contains(peer)))
         .filter(|(span, _)| mostly_waiting(*span))
         .collect()
+}
+
+/// Function span id → the time of its direct children that are the same function in the same
+/// process: a recursive loop's later turns.
+fn next_turns(callers: &HashMap<u64, &OutSpan>) -> HashMap<u64, u64> {
+    let mut out: HashMap<u64, u64> = HashMap::new();
+    for child in callers.values() {
+        if let Some(parent) = callers.get(&child.parent_span_id)
+            && parent.code == child.code
+            && parent.stream == child.stream
+        {
+            *out.entry(parent.span_id).or_default() += child.end.saturating_sub(child.start);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -182,6 +204,36 @@ mod tests {
         spans.push(ended_by(span(131, 13, RECEIVE_CODE, 1), 20));
         assert_eq!(calls_to_processes(&spans).get(&13), None);
         assert_eq!(calls_to_processes(&spans).get(&11), Some(&2));
+    }
+
+    #[test]
+    fn each_turn_of_a_recursive_loop_of_calls_is_a_call() {
+        // `client(n) -> gen_server:call(…), client(n - 1)`: each turn (code 7) waits 10 for
+        // process 2's reply, then runs the next turn inside itself.
+        let mut spans = vec![span(10, 0, PROCESS_CODE, 1), span(20, 0, PROCESS_CODE, 2)];
+        for turn in 0..3u64 {
+            let (id, start) = (11 + turn, 10 * turn);
+            let parent = if turn == 0 { 10 } else { id - 1 };
+            spans.push(timed(span(id, parent, 7, 1), start, 30));
+            spans.push(ended_by(
+                timed(span(100 + id, id, RECEIVE_CODE, 1), start, start + 10),
+                20,
+            ));
+            spans.push(ended_by(span(200 + id, 20, RECEIVE_CODE, 2), id));
+        }
+        let calls = calls_to_processes(&spans);
+        assert_eq!(
+            calls.get(&11),
+            Some(&2),
+            "waits 10 of its 30, 20 of which are later turns"
+        );
+        assert_eq!((calls.get(&12), calls.get(&13)), (Some(&2), Some(&2)));
+        // A child that is another function is the function's own work, as before.
+        spans
+            .iter_mut()
+            .filter(|s| s.span_id == 12)
+            .for_each(|s| s.code = 8);
+        assert_eq!(calls_to_processes(&spans).get(&11), None);
     }
 
     #[test]
