@@ -50,6 +50,7 @@ pub mod calls;
 mod doubles;
 pub mod function_names;
 pub mod inline_values;
+pub mod tail_calls;
 
 pub use annotate::{
     Annotations, Attr, INITIAL_CALL, KILLED_BY, LINK_BY, LINK_PROCESS, RESTART, STATEM_STATE,

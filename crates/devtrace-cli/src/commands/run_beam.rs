@@ -407,6 +407,8 @@ fn finish_file(mut f: Followed) -> Recorded {
     let names = Names::read(&f.file);
     let mut values = beam::read_values(&f.file);
     values.extend(f.reader.take_inline_values());
+    // A traced loop's turns one after another, as the program runs them (docs/beam.md).
+    beam::tail_calls::flatten(&mut out, &names, &values);
     // Links, the supervision tree, exits' causes, state machines' states (docs/beam.md).
     let annotations = beam::annotate(
         &f.reader,

@@ -1,0 +1,288 @@
+//! A traced loop's turns put one after another, as the program runs them.
+//!
+//! A BEAM program loops by calling itself at the end of a clause (`loop(State)` at the end of a
+//! `receive`, `client(N) -> call(…), client(N - 1).`): a tail call, which replaces the caller's
+//! frame, so the loop runs in constant stack. A trace pattern's return frame breaks that: traced,
+//! every turn returns into the one before, so each turn's span nests in the last and ends only
+//! when the whole loop does, with the loop's result, or its exception. Read as it is, a loop of
+//! a hundred calls to a server is one call inside another a hundred deep; a crash in its last
+//! turn fails every turn; and no turn's time is its own. The probes of `--instrument` keep such
+//! calls tail calls, and their spans follow one another ([docs/beam.md](../../../docs/beam.md)).
+//!
+//! **Rule.** A span S is its parent P's tail call when both are functions of the same module
+//! run by the same process (the calls `--instrument` keeps tail calls), S is P's last child,
+//! began after P did and ended at most [`TAIL_GAP_NS`] before it, and P ended as S did: the same
+//! return value, the same exception, both still running at a window's end, or both ended with
+//! their process (killed mid-loop, with no value). A tail call's
+//! caller has nothing of its own left to do, so that is what a frame kept only by the trace
+//! looks like. Then S moves up beside P, and P ends where S began, with no return value or
+//! exception of its own (its turn ended in the call, as under `--instrument`). A body-recursive
+//! call (`1 + depth(N - 1)`) returns another value than its caller, and stays nested.
+
+use std::collections::HashMap;
+
+use super::{PROCESS_CODE, RECEIVE_CODE};
+use crate::OutSpan;
+use crate::names::Names;
+
+/// The longest a traced return frame takes to return after the call it kept (the trace's
+/// return event, a few hundred nanoseconds here; more when the process is scheduled out
+/// between the two). A caller that ends later did something after the call.
+pub const TAIL_GAP_NS: u64 = 20_000;
+
+/// Puts each tail call (see the module's rule) beside its caller, which ends where it began.
+/// `values` are the summaries by id (equal texts are equal values).
+pub fn flatten(spans: &mut [OutSpan], names: &Names, values: &HashMap<u32, String>) {
+    let index: HashMap<u64, usize> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.span_id, i))
+        .collect();
+    let last_child = last_children(spans, &index);
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|&i| spans[i].start);
+    for callee in order {
+        let Some(&caller) = index.get(&spans[callee].parent_span_id) else {
+            continue;
+        };
+        if last_child.get(&caller) != Some(&callee)
+            || !is_tail_call(&spans[caller], &spans[callee], names, values)
+        {
+            continue;
+        }
+        let tail_start = spans[callee].start;
+        spans[callee].parent_span_id = spans[caller].parent_span_id;
+        let turn = &mut spans[caller];
+        turn.end = tail_start;
+        turn.values[1] = 0;
+        turn.values[2] = 0;
+        turn.error = None;
+        turn.open = false;
+        turn.handled.retain(|&(at, _)| at < tail_start);
+    }
+}
+
+/// Each span's child that began last (by index).
+fn last_children(spans: &[OutSpan], index: &HashMap<u64, usize>) -> HashMap<usize, usize> {
+    let mut last: HashMap<usize, usize> = HashMap::new();
+    for (i, s) in spans.iter().enumerate() {
+        let Some(&parent) = index.get(&s.parent_span_id) else {
+            continue;
+        };
+        let entry = last.entry(parent).or_insert(i);
+        if (s.start, s.end) > (spans[*entry].start, spans[*entry].end) {
+            *entry = i;
+        }
+    }
+    last
+}
+
+fn is_tail_call(
+    caller: &OutSpan,
+    callee: &OutSpan,
+    names: &Names,
+    values: &HashMap<u32, String>,
+) -> bool {
+    let function = |s: &OutSpan| !matches!(s.code, PROCESS_CODE | RECEIVE_CODE);
+    let module = |s: &OutSpan| names.codes.get(&s.code).map(|c| c.module.as_str());
+    let same_value = |slot: usize| {
+        let text = |s: &OutSpan| values.get(&s.values[slot]).filter(|_| s.values[slot] != 0);
+        text(caller).is_some() && text(caller) == text(callee)
+    };
+    // Calls still running when their process ended (killed, say) end with it, with no value.
+    let ended_together = || {
+        caller.end == callee.end
+            && caller.error == callee.error
+            && caller.values[1..] == [0, 0]
+            && callee.values[1..] == [0, 0]
+    };
+    function(caller)
+        && function(callee)
+        && caller.stream == callee.stream
+        && module(caller).is_some()
+        && module(caller) == module(callee)
+        && callee.start > caller.start
+        && caller.end >= callee.end
+        && caller.end - callee.end <= TAIL_GAP_NS
+        && (same_value(1) || same_value(2) || (caller.open && callee.open) || ended_together())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::CodeInfo;
+
+    fn names() -> Names {
+        let mut names = Names::default();
+        for (code, module, qualname) in [
+            (7, "kv", "client/2"),
+            (8, "kv", "helper/1"),
+            (9, "lists", "map/2"),
+        ] {
+            names.codes.insert(
+                code,
+                CodeInfo {
+                    qualname: qualname.into(),
+                    module: module.into(),
+                    file: String::new(),
+                    line: 0,
+                },
+            );
+        }
+        names
+    }
+
+    fn span(span_id: u64, parent: u64, code: u32, start: u64, end: u64) -> OutSpan {
+        OutSpan {
+            trace_id: 1,
+            span_id,
+            parent_span_id: parent,
+            code,
+            stream: 1,
+            tid: 1,
+            start,
+            end,
+            resumed: false,
+            error: None,
+            handled: Vec::new(),
+            calls: Vec::new(),
+            open: false,
+            started_before_window: false,
+            values: [0; 3],
+            links: Vec::new(),
+        }
+    }
+
+    fn returning(mut s: OutSpan, value: u32) -> OutSpan {
+        s.values[1] = value;
+        s
+    }
+
+    /// `client(3)`, `client(2)`, `client(1)` traced: each turn (a wait, then the next turn)
+    /// nests in the last and returns `ok` (value 1) a few hundred nanoseconds after it.
+    fn traced_loop() -> Vec<OutSpan> {
+        vec![
+            span(1, 0, PROCESS_CODE, 0, 10_000),
+            returning(span(11, 1, 7, 100, 3_600), 1),
+            span(111, 11, RECEIVE_CODE, 100, 1_000),
+            returning(span(12, 11, 7, 1_100, 3_400), 2),
+            span(121, 12, RECEIVE_CODE, 1_100, 2_000),
+            returning(span(13, 12, 7, 2_100, 3_200), 3),
+            span(131, 13, RECEIVE_CODE, 2_100, 3_000),
+        ]
+    }
+
+    fn values() -> HashMap<u32, String> {
+        HashMap::from([
+            (1, "ok".into()),
+            (2, "ok".into()),
+            (3, "ok".into()),
+            (4, "1".into()),
+        ])
+    }
+
+    fn by_id(spans: &[OutSpan], id: u64) -> &OutSpan {
+        spans.iter().find(|s| s.span_id == id).unwrap()
+    }
+
+    #[test]
+    fn a_traced_loops_turns_follow_one_another() {
+        let mut spans = traced_loop();
+        flatten(&mut spans, &names(), &values());
+        for (turn, next) in [(11, 12), (12, 13)] {
+            assert_eq!(
+                by_id(&spans, next).parent_span_id,
+                1,
+                "turn {next} beside {turn}"
+            );
+            assert_eq!(by_id(&spans, turn).end, by_id(&spans, next).start);
+            assert_eq!(
+                by_id(&spans, turn).values[1],
+                0,
+                "its turn ended in the call"
+            );
+        }
+        let last = by_id(&spans, 13);
+        assert_eq!((last.start, last.end, last.values[1]), (2_100, 3_200, 3));
+        assert_eq!(
+            by_id(&spans, 131).parent_span_id,
+            13,
+            "each wait stays in its turn"
+        );
+    }
+
+    #[test]
+    fn a_crash_in_the_last_turn_fails_that_turn_only() {
+        let mut spans = traced_loop();
+        for s in spans.iter_mut().filter(|s| s.code == 7) {
+            (s.values[1], s.values[2], s.error) = (0, 4, Some(2));
+        }
+        flatten(&mut spans, &names(), &values());
+        let failed: Vec<u64> = spans
+            .iter()
+            .filter(|s| s.error.is_some())
+            .map(|s| s.span_id)
+            .collect();
+        assert_eq!(failed, [13]);
+    }
+
+    #[test]
+    fn body_recursion_and_work_after_the_call_stay_nested() {
+        // `depth(N) -> 1 + depth(N - 1)`: another value than the call's.
+        let mut spans = traced_loop();
+        spans[1].values[1] = 4;
+        flatten(&mut spans, &names(), &values());
+        assert_eq!(by_id(&spans, 12).parent_span_id, 11);
+        assert_eq!(
+            by_id(&spans, 13).parent_span_id,
+            11,
+            "the inner turns are still a loop"
+        );
+        // A turn that worked on after the call returned.
+        let mut spans = traced_loop();
+        spans[1].end = 3_400 + TAIL_GAP_NS + 1;
+        flatten(&mut spans, &names(), &values());
+        assert_eq!(by_id(&spans, 12).parent_span_id, 11);
+    }
+
+    #[test]
+    fn a_call_to_another_module_or_not_the_last_child_stays_nested() {
+        // `--instrument` keeps only calls of the module's own functions tail calls.
+        let mut spans = traced_loop();
+        spans[3].code = 9;
+        flatten(&mut spans, &names(), &values());
+        assert_eq!(by_id(&spans, 12).parent_span_id, 11);
+        // A helper called after the next turn began is the turn's last child, not the turn.
+        let mut spans = traced_loop();
+        spans.push(returning(span(14, 11, 8, 3_450, 3_500), 1));
+        flatten(&mut spans, &names(), &values());
+        assert_eq!(by_id(&spans, 12).parent_span_id, 11);
+    }
+
+    #[test]
+    fn a_loop_its_process_ended_is_put_in_turns_too() {
+        let mut spans = traced_loop();
+        for s in spans.iter_mut().filter(|s| s.code == 7) {
+            (s.values[1], s.end, s.error) = (0, 9_000, Some(3));
+        }
+        flatten(&mut spans, &names(), &values());
+        assert_eq!(by_id(&spans, 13).parent_span_id, 1);
+        let failed: Vec<u64> = spans
+            .iter()
+            .filter(|s| s.error.is_some())
+            .map(|s| s.span_id)
+            .collect();
+        assert_eq!(failed, [13], "the turn the kill ended");
+    }
+
+    #[test]
+    fn a_loop_still_running_at_the_windows_end_is_put_in_turns_too() {
+        let mut spans = traced_loop();
+        for s in spans.iter_mut().filter(|s| s.code == 7) {
+            (s.values[1], s.end, s.open) = (0, 9_000, true);
+        }
+        flatten(&mut spans, &names(), &values());
+        assert_eq!(by_id(&spans, 13).parent_span_id, 1);
+        assert!(!by_id(&spans, 11).open && by_id(&spans, 13).open);
+    }
+}
