@@ -16,7 +16,7 @@ were long before the window (in one test, overwritten in a 2 MiB ring).
 A flight recorder keeps its value summaries in the file's value slots, a ring of the last ones
 (docs/beam.md, "What a window may lack"): tests/e2e/beam_app/flight_values.exs posts entries to
 a GenServer as fast as it can for 1.5 s — summaries enough to fill the names log's share many
-times over — then 10 every 2 ms for a second, more than the ring of values holds, then a
+times over — then 10 every 5 ms for a second, more than the ring of values holds, then a
 refund that crashes the server's callback and ends the script. Recorded by `devtrace run` and recovered by `devtrace recover`,
 its window's last calls have their arguments, return values and the server's state before and
 after; the crashing callback its arguments, exception and the state before the crash; the
@@ -389,7 +389,7 @@ def assert_a_long_busy_run(truth: dict, trace: dict) -> None:
 
 def test_a_long_busy_runs_window_keeps_its_last_calls_values(store: Store, runtime: Path, tmp_path: Path):
     elixir = need("elixir")
-    argv = ["--data", str(store.data_dir), "run", "--record", "--record-seconds", "1", "--record-mib", "2", "--", elixir, str(VALUES_PROGRAM), "1500", "1000", "2"]
+    argv = ["--data", str(store.data_dir), "run", "--record", "--record-seconds", "1", "--record-mib", "2", "--", elixir, str(VALUES_PROGRAM), "1500", "1000", "5"]
     proc = subprocess.run([str(store.bin), *argv], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=300)
     result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
     assert result.returncode == 1 and "(ArithmeticError)" in result.stderr, result.describe()
@@ -400,7 +400,7 @@ def test_a_long_busy_runs_window_keeps_its_last_calls_values(store: Store, runti
     in_window, kept = assert_the_windows_last_calls_keep_their_values(trace, truth["posted"])
     # 3,840 cells (1/8 of 2 MiB) and some 7 summaries a post kept there (the server's: its
     # state goes with them): the last 500 or so posts keep theirs, the window's older ones
-    # (some 2,000 more here) lost them to later ones.
+    # (some 1,000 more here) lost them to later ones.
     print(f"the window's posts: {in_window}, with their values: {kept}")
     assert 200 <= kept < in_window, (in_window, kept)
 
@@ -410,7 +410,7 @@ def test_recover_keeps_the_last_calls_values_of_a_file_a_vm_left(store: Store, r
     rings = tmp_path / "rings"
     rings.mkdir()
     env = flight_without_run(runtime, rings, DEVTRACE_BEAM_MIB="2")
-    proc = subprocess.run([elixir, str(VALUES_PROGRAM), "1500", "1000", "2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([elixir, str(VALUES_PROGRAM), "1500", "1000", "5"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "(ArithmeticError)" in proc.stderr, proc.stderr
     truth = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("{")))
     recovered = store.cli("recover", "--dir", str(rings))
