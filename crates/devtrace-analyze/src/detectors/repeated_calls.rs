@@ -24,8 +24,10 @@
 //! template). A parent that repeats inside one run (the same subtree a hundred times: a batch
 //! job's chunks) is one pattern with its count: "10 times per call of \"chunk\", 100 calls per
 //! run". `occurrences` is the number of runs with the loop; the saving per run is the median,
-//! over those runs, of the run's savings summed over the parent's instances. Evidence lists each
-//! trace once.
+//! over those runs, of the run's savings summed over the parent's instances — but instances
+//! that ran at the same time (the same loop in six processes or threads at once) give back
+//! the wall-clock time once, not six times: of instances whose loops overlap in time, only
+//! the largest saving counts. Evidence lists each trace once.
 //!
 //! **Does not fire on** a few similar calls (below [`Thresholds::min_calls`]), calls that differ
 //! in statement or URL template, calls under different parents, failed calls (a call failing
@@ -70,6 +72,8 @@ struct Occurrence {
     trace: usize,
     parent_id: SpanId,
     call_ids: Vec<SpanId>,
+    /// From its first call's start to its last call's end.
+    extent: (u64, u64),
     total_nanos: u64,
     saving_nanos: u64,
 }
@@ -130,6 +134,7 @@ pub fn detect_claiming(
                 trace: group.trace,
                 parent_id: trace.span(group.parent).span_id,
                 call_ids: group.calls.iter().map(|c| trace.span(*c).span_id).collect(),
+                extent: extent(trace, &group.calls),
                 total_nanos: total,
                 saving_nanos: saving,
             });
@@ -141,6 +146,30 @@ pub fn detect_claiming(
         })
         .collect();
     (findings, claims)
+}
+
+/// From the first of `calls`' start to the last one's end.
+fn extent(trace: &AnalyzedTrace, calls: &[usize]) -> (u64, u64) {
+    let start = calls.iter().map(|c| trace.span(*c).start_unix_nano).min();
+    let end = calls.iter().map(|c| trace.span(*c).end_unix_nano).max();
+    (start.unwrap_or(0), end.unwrap_or(0))
+}
+
+/// One run's saving over its loops: loops that ran at the same time give back the time of the
+/// largest, one after another the sum (runs of overlapping extents, by start).
+fn wall_clock_saving<'a>(loops: impl Iterator<Item = &'a Occurrence>) -> u64 {
+    let mut loops: Vec<&Occurrence> = loops.collect();
+    loops.sort_by_key(|o| o.extent);
+    let (mut total, mut group_end, mut group_best) = (0u64, 0u64, 0u64);
+    for o in loops {
+        if o.extent.0 >= group_end {
+            total = total.saturating_add(group_best);
+            group_best = 0;
+        }
+        group_end = group_end.max(o.extent.1);
+        group_best = group_best.max(o.saving_nanos);
+    }
+    total.saturating_add(group_best)
 }
 
 /// Whether more than one of `calls` was in flight at once (beyond the clock's resolution,
@@ -167,8 +196,10 @@ fn finding(
         let entry = per_trace.entry(o.trace).or_default();
         entry.0 += o.call_ids.len() as u64;
         entry.1 = entry.1.saturating_add(o.total_nanos);
-        entry.2 = entry.2.saturating_add(o.saving_nanos);
         entry.3 += 1;
+    }
+    for (trace, entry) in per_trace.iter_mut() {
+        entry.2 = wall_clock_saving(occurrences.iter().filter(|o| o.trace == *trace));
     }
     let runs = per_trace.len().max(1) as f64;
     let calls: u64 = per_trace.values().map(|v| v.0).sum();
@@ -628,6 +659,39 @@ mod tests {
         let ids = &f.evidence[0].span_ids;
         let unique: std::collections::HashSet<_> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len(), "no span id twice");
+    }
+
+    #[test]
+    fn the_same_loop_in_processes_at_once_saves_its_time_once() {
+        // Six workers at once, each a loop of 10 calls of 10 ms under its own parent; then
+        // one more loop after them.
+        let mut spans = vec![span(1, None, "escript kv.escript", 0, 300 * MS)];
+        let mut id: u16 = 2;
+        let sid = |n: u16| SpanId([(n >> 8) as u8, n as u8, 0, 0, 0, 0, 0, 1]);
+        for start in (0..7u64).map(|w| if w < 6 { w * MS } else { 150 * MS }) {
+            let parent = sid(id);
+            id += 1;
+            let mut p = span(0, None, "worker", start, start + 100 * MS);
+            (p.span_id, p.parent_span_id) = (parent, Some(SpanId([1; 8])));
+            spans.push(p);
+            for n in 0..10u64 {
+                let s0 = start + n * 10 * MS;
+                let mut call = span(0, None, "kv_store/put", s0, s0 + 10 * MS);
+                (call.span_id, call.parent_span_id) = (sid(id), Some(parent));
+                id += 1;
+                call.kind = devtrace_model::SpanKind::Client;
+                call.attributes
+                    .push(KeyValue::new("rpc.service", "kv_store"));
+                call.attributes.push(KeyValue::new("rpc.method", "put"));
+                spans.push(call);
+            }
+        }
+        let findings = detect(&[trace(1, spans)], &Thresholds::default());
+        let [f] = findings.as_slice() else {
+            panic!("{findings:#?}")
+        };
+        // Each loop: 100 ms − 1.5 × 10 ms; the six at once count once, the seventh again.
+        assert_eq!(f.saving_nanos, 2 * 85 * MS, "{}", f.title);
     }
 
     #[test]
