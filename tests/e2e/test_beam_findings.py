@@ -15,6 +15,8 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - pipeline.exs: parse → enrich → store by casts, enrich slow → `mailbox_backlog` on enrich, the
   longest a message waited in its mailbox (truth: each item carries its send time, and the stage
   measures how long it waited before its callback began);
+- loop_pipeline.exs: the same pipeline written as hand-written receive loops (no GenServer) →
+  `mailbox_backlog` on the enrich loop, its turns standing for callbacks (truth as above);
 - n_plus_one.exs: 25 calls to a catalogue server one at a time where one batch call does →
   `repeated_calls` (the calls are calls to another process: docs/beam.md), saving within 15 %
   of the measured loop − batch time; and the same loop written with an anonymous function
@@ -199,6 +201,19 @@ def test_a_slow_stage_of_a_pipeline_of_processes_is_a_mailbox_backlog(store: Sto
     # The stage ahead of it is slower than its sender too, but Enrich is where the items wait.
     backlogs = [f for f in findings if f["kind"] == "mailbox_backlog"]
     assert backlogs[0] is found, [f["title"] for f in backlogs]
+
+
+def test_a_slow_hand_written_receive_loop_is_a_mailbox_backlog(store: Store, runtime: Path, tmp_path: Path, recording: str):
+    truth, findings = findings_of(store, "loop_pipeline.exs", tmp_path, recording)
+    found = planted(findings, "mailbox_backlog")
+    assert found["title"].startswith('"loop_enrich" fell behind its senders'), found["title"]
+    # A loop's turns stand for a GenServer's callbacks.
+    assert found["operation"] == "LoopPipeline.Stage.loop/3"
+    assert found["numbers"]["messages"] >= truth["items"]
+    assert within_15_percent(found["numbers"]["max_wait_ms"], truth["enrich_max_wait_ms"]), (found, truth)
+    assert within_15_percent(found["numbers"]["mean_wait_ms"], truth["enrich_mean_wait_ms"]), (found, truth)
+    # The main process drains the items stored at the end fast: it kept up, no backlog.
+    assert [f["title"] for f in findings if f["kind"] == "mailbox_backlog"] == [found["title"]]
 
 
 def test_hostile_process_names_and_state_stay_inert_in_the_findings(store: Store, runtime: Path, tmp_path: Path, recording: str):

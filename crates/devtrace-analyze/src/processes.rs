@@ -8,7 +8,7 @@
 use crate::AnalyzedTrace;
 use crate::causality::{self, CausalWait};
 use devtrace_model::AnyValue;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The link kind of a message that ended a wait in `receive`.
 pub const MESSAGE: &str = "message";
@@ -114,6 +114,28 @@ pub fn top_level_work(trace: &AnalyzedTrace, life: usize) -> Vec<usize> {
         .copied()
         .filter(|&c| trace.span(c).name != "receive")
         .collect()
+}
+
+/// What a process does a message at a time, in start order, and whether it is a loop's turns:
+/// its callbacks (a GenServer's), or, for a hand-written receive loop (`spawn(fn -> loop(s)
+/// end)`), the spans of the function repeated most (at least twice) under the one function it
+/// runs.
+pub fn units_of_work(trace: &AnalyzedTrace, life: usize) -> (Vec<usize>, bool) {
+    let top = top_level_work(trace, life);
+    let [only] = top[..] else {
+        return (top, false);
+    };
+    let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for &c in &trace.tree.children[only] {
+        let name = trace.span(c).name.as_str();
+        if name != "receive" {
+            by_name.entry(name).or_default().push(c);
+        }
+    }
+    match by_name.into_values().max_by_key(Vec::len) {
+        Some(turns) if turns.len() >= 2 => (turns, true),
+        _ => (top, false),
+    }
 }
 
 /// The thread (process) name on span `index` itself.

@@ -1,17 +1,22 @@
 //! A mailbox backlog: a process that falls behind the messages sent to it, so they wait in its
 //! mailbox (a slow stage of a pipeline of processes).
 //!
-//! **Rule.** For a process whose work is its callbacks (the top-level spans of its life, as a
-//! GenServer's), its arrivals are the `receive` waits a message ended that sit right under its
-//! life or right under a callback — not the replies to its own calls, and not requests of
-//! calls made to it (a caller waiting for it is [`super::serialised_process`]'s). A process
-//! takes its messages in order, so the k-th callback that starts after an unmatched arrival
-//! handles the earliest one: the message waited in the mailbox from its send (the link's cause
+//! **Rule.** A process works a message at a time: a GenServer's units of work are its callbacks
+//! (the top-level spans of its life); a hand-written receive loop's (`spawn(fn -> loop(s) end)`,
+//! `loop` receiving, working, then calling itself) are the loop's turns, the spans of one
+//! function repeated under the one function the process runs. Its arrivals are the `receive`
+//! waits a message from another process ended, wherever they sit in its life (a message
+//! arriving while a callback's helper sleeps is one) — not the replies to its own calls (a
+//! wait right under a call to the sender), and not requests of calls made to it (a caller
+//! waiting for it is [`super::serialised_process`]'s). A process takes its messages in order,
+//! so the k-th unit of work that starts after an unmatched arrival handles the earliest one: the message waited in the mailbox from its send (the link's cause
 //! time: the VM reports a message as received only when the process next looks at its
 //! mailbox, so the `receive` span's end is not its arrival) to that callback's start, behind
 //! the others still there. The process fell behind in a run when the
 //! longest such wait is ≥ [`Thresholds::min_wait_nanos`] with ≥ [`Thresholds::min_queued`]
-//! messages queued at once. The saving per run is that longest wait.
+//! messages queued at once — and, for a loop, when its turns take longer on average than the
+//! time between two messages (a loop that was busy elsewhere, then drained its mailbox fast,
+//! kept up with its senders). The saving per run is that longest wait.
 
 use crate::AnalyzedTrace;
 use crate::finding::{
@@ -80,7 +85,7 @@ fn backlog_of(
     arrivals: &[(usize, u64)],
     thresholds: &Thresholds,
 ) -> Option<Backlog> {
-    let callbacks = processes::top_level_work(trace, life);
+    let (callbacks, a_loop) = processes::units_of_work(trace, life);
     if arrivals.len() < thresholds.min_queued {
         return None;
     }
@@ -107,21 +112,33 @@ fn backlog_of(
         max_queued,
         arrival_every_nanos: gaps[gaps.len() / 2],
     };
-    (backlog.max_wait() >= thresholds.min_wait_nanos && max_queued >= thresholds.min_queued)
+    let behind = !a_loop || mean_work(trace, &backlog.handled) > backlog.arrival_every_nanos;
+    (backlog.max_wait() >= thresholds.min_wait_nanos
+        && max_queued >= thresholds.min_queued
+        && behind)
         .then_some(backlog)
 }
 
-/// Each life's messages for its callbacks — each `receive` (right under the life or under one
-/// of its callbacks) and when its message was sent — in the order they were sent; requests of
-/// calls made to the process left out.
+/// The mean duration of the units of work that handled a message.
+fn mean_work(trace: &AnalyzedTrace, handled: &[(usize, usize, u64)]) -> u64 {
+    let total: u64 = handled
+        .iter()
+        .map(|h| trace.span(h.0).duration_nanos())
+        .sum();
+    total / handled.len().max(1) as u64
+}
+
+/// Each life's messages for its units of work — each `receive` in it and when its message was
+/// sent — in the order they were sent; replies to its own calls and requests of calls made to
+/// the process left out.
 fn arrivals_by_life(trace: &AnalyzedTrace) -> BTreeMap<usize, Vec<(usize, u64)>> {
     let parent = |i: usize| trace.tree.parent[i];
     let life_of = |wait: usize| {
-        let p = parent(wait)?;
-        if processes::is_life(trace, p) {
-            return Some(p);
+        let mut at = parent(wait)?;
+        while !processes::is_life(trace, at) {
+            at = parent(at)?;
         }
-        parent(p).filter(|&life| processes::is_life(trace, life))
+        Some(at)
     };
     let mut out: BTreeMap<usize, Vec<(usize, u64)>> = BTreeMap::new();
     for wait in processes::message_waits(trace) {
@@ -129,6 +146,11 @@ fn arrivals_by_life(trace: &AnalyzedTrace) -> BTreeMap<usize, Vec<(usize, u64)>>
         else {
             continue;
         };
+        let reply = parent(wait.wait.waiter)
+            .is_some_and(|call| processes::is_call_to(trace, call, &wait.sender));
+        if reply {
+            continue;
+        }
         let me = processes::thread_name(trace, life).unwrap_or_default();
         if !wait
             .wait
@@ -292,6 +314,60 @@ mod tests {
             "{}",
             found.title
         );
+    }
+
+    /// A hand-written loop (`spawn(fn -> Stage.loop(next) end)`: life 2, its fn 3) sent 4
+    /// messages 1 ms apart by a producer (span 11), whose turns start at `first_turn` and take
+    /// `turn` each, the work in a helper (`Work.enrich/1`); the messages arrive while the
+    /// first turn's helper works, so their waits are inside it.
+    fn hand_written_loop(first_turn: u64, turn: u64) -> AnalyzedTrace {
+        let mut spans = vec![
+            span(1, None, "elixir stages.exs", 0, 100 * MS),
+            life(2, "<0.2.0>", 0, 100 * MS),
+            span(
+                3,
+                Some(2),
+                "anonymous fn#0 in elixir_compiler_0",
+                0,
+                100 * MS,
+            ),
+            life(10, "<0.10.0>", 0, 100 * MS),
+            span(11, Some(10), "Stage.push/1", 0, 5 * MS),
+        ];
+        for i in 0..4u64 {
+            let (id, start) = (20 + 2 * i as u8, first_turn + i * turn);
+            spans.push(span(id, Some(3), "Stage.loop/2", start, start + turn));
+            spans.push(span(
+                id + 1,
+                Some(id),
+                "Work.enrich/1",
+                start + 1,
+                start + turn,
+            ));
+        }
+        for i in 0..4u64 {
+            let arrived = span(40 + i as u8, Some(21), "receive", i * MS, i * MS + 1);
+            spans.push(linked(arrived, 11, MESSAGE, i * MS, 0));
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_hand_written_loop_falling_behind_is_a_backlog_of_its_turns() {
+        let findings = detect(&[hand_written_loop(0, 10 * MS)], &Thresholds::default());
+        let [found] = findings.as_slice() else {
+            panic!("{findings:?}")
+        };
+        assert_eq!(found.operation.as_deref(), Some("Stage.loop/2"));
+        // The fourth message, sent at 3 ms, was taken by the fourth turn at 30 ms.
+        assert_eq!(found.numbers["max_wait_ms"], 27.0);
+    }
+
+    #[test]
+    fn a_loop_draining_its_mailbox_fast_after_other_work_kept_up() {
+        // Busy for 50 ms, then four turns of 0.1 ms: the messages waited, the loop did not lag.
+        let trace = hand_written_loop(50 * MS, MS / 10);
+        assert!(detect(&[trace], &Thresholds::default()).is_empty());
     }
 
     #[test]

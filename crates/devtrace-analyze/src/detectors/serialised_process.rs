@@ -5,7 +5,8 @@
 //! ([`crate::processes`]) inside a call to S (the recorder's client span with `rpc.service` S:
 //! a request answered by S — a process idle in its loop waits for work, and a process passing
 //! a token along a ring waits for its predecessor, neither for a reply). For each, S's own work
-//! for that caller is the top-level span of S (a callback) that ended last before S's message,
+//! for that caller is S's unit of work (a callback, or a hand-written loop's turn:
+//! [`processes::units_of_work`]) that ended last before S's message,
 //! if it ran during the wait; the rest of the
 //! wait is time queued behind other callers. S serialises its callers in a run when at least
 //! [`Thresholds::min_callers`] processes waited for it, at least two at once, and the most one
@@ -90,7 +91,7 @@ impl Server {
         let lives = lives
             .iter()
             .map(|&life| {
-                let mut work = processes::top_level_work(trace, life);
+                let (mut work, _) = processes::units_of_work(trace, life);
                 work.sort_by_key(|&c| trace.span(c).end_unix_nano);
                 (life, work)
             })
