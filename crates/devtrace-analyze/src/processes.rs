@@ -138,6 +138,71 @@ pub fn units_of_work(trace: &AnalyzedTrace, life: usize) -> (Vec<usize>, bool) {
     }
 }
 
+/// A process called by others (a server): its lives, each with its units of work
+/// ([`units_of_work`]) in the order they ended.
+pub struct Server {
+    lives: Vec<(usize, Vec<usize>)>,
+}
+
+impl Server {
+    pub fn new(trace: &AnalyzedTrace, lives: &[usize]) -> Self {
+        let lives = lives
+            .iter()
+            .map(|&life| {
+                let (mut work, _) = units_of_work(trace, life);
+                work.sort_by_key(|&c| trace.span(c).end_unix_nano);
+                (life, work)
+            })
+            .collect();
+        Self { lives }
+    }
+
+    /// The life alive when `wait` ended, with its callbacks.
+    pub fn life_at(
+        &self,
+        trace: &AnalyzedTrace,
+        wait: &MessageWait,
+    ) -> Option<&(usize, Vec<usize>)> {
+        let at = wait.end_unix_nano;
+        self.lives.iter().find(|(life, _)| {
+            let span = trace.span(*life);
+            span.start_unix_nano <= at && at <= span.end_unix_nano
+        })
+    }
+
+    /// The callback that served `wait`: the one that ended last before the message that ended
+    /// the wait, if it ran during the wait; with its time during the wait.
+    pub fn served(&self, trace: &AnalyzedTrace, wait: &MessageWait) -> Option<(usize, u64)> {
+        let (_, work) = self.life_at(trace, wait)?;
+        let ended = work.partition_point(|&c| trace.span(c).end_unix_nano <= wait.end_unix_nano);
+        let c = *work[..ended].last()?;
+        let span = trace.span(c);
+        (span.end_unix_nano > wait.start_unix_nano).then(|| {
+            let start = span.start_unix_nano.max(wait.start_unix_nano);
+            (c, span.end_unix_nano.saturating_sub(start))
+        })
+    }
+}
+
+/// The time the called processes spent on each of `calls` (spans of one process calling
+/// others, [`is_call_to`]): the unit of work of the called process that served the call's wait
+/// for the reply ([`Server::served`]). None unless every call's reply and its service are
+/// recorded.
+pub fn served_times(trace: &AnalyzedTrace, calls: &[usize]) -> Option<Vec<u64>> {
+    let lives = lives_by_name(trace);
+    let waits = message_waits(trace);
+    calls
+        .iter()
+        .map(|&call| {
+            let wait = waits.iter().find(|w| {
+                trace.tree.parent[w.wait.waiter] == Some(call) && is_call_to(trace, call, &w.sender)
+            })?;
+            let server = Server::new(trace, lives.get(&wait.sender)?);
+            server.served(trace, wait).map(|(_, nanos)| nanos)
+        })
+        .collect()
+}
+
 /// The thread (process) name on span `index` itself.
 pub fn thread_name(trace: &AnalyzedTrace, index: usize) -> Option<String> {
     trace
