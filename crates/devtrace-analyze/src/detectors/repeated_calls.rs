@@ -17,10 +17,8 @@
 //! call name, template) with overlapping calls in any run is not reported in any.
 //!
 //! **Saving model.** One batched call (`IN (...)`, a JOIN, a batch endpoint) is assumed to cost
-//! [`Thresholds::batch_cost_factor`] × the mean duration of one call — and, for calls to other
-//! processes whose service is recorded (a BEAM `GenServer.call`, an `Agent.update`), at least
-//! what the called process spent on all the items plus one round trip: a batch saves the
-//! round trips, not the work. The saving of one loop is the sum of its calls minus that cost.
+//! [`Thresholds::batch_cost_factor`] × the mean duration of one call. The saving of one loop is
+//! the sum of its calls minus that cost.
 //!
 //! **Across runs** the finding is one per (root operation, parent operation, call name,
 //! template). A parent that repeats inside one run (the same subtree a hundred times: a batch
@@ -120,7 +118,8 @@ pub fn detect_claiming(
             .iter()
             .map(|c| trace.span(*c).duration_nanos())
             .fold(0, u64::saturating_add);
-        let batched = batch_cost(trace, &group.calls, total, thresholds);
+        let batched =
+            total as f64 / group.calls.len() as f64 * thresholds.batch_cost_factor.max(0.0);
         let saving = (total as f64 - batched).max(0.0).round() as u64;
         if saving == 0 {
             continue;
@@ -147,21 +146,6 @@ pub fn detect_claiming(
         })
         .collect();
     (findings, claims)
-}
-
-/// What one batched call would cost: [`Thresholds::batch_cost_factor`] × one call; and for
-/// calls to other processes whose service is recorded, at least the called processes' work
-/// for every item (a batch saves the round trips, not the work) plus one round trip.
-fn batch_cost(trace: &AnalyzedTrace, calls: &[usize], total: u64, thresholds: &Thresholds) -> f64 {
-    let mean = total as f64 / calls.len() as f64;
-    let one_call = mean * thresholds.batch_cost_factor.max(0.0);
-    match crate::processes::served_times(trace, calls) {
-        Some(served) => {
-            let work = served.iter().sum::<u64>() as f64;
-            one_call.max(work + (mean - work / calls.len() as f64).max(0.0))
-        }
-        None => one_call,
-    }
 }
 
 /// From the first of `calls`' start to the last one's end.
@@ -708,58 +692,6 @@ mod tests {
         };
         // Each loop: 100 ms − 1.5 × 10 ms; the six at once count once, the seventh again.
         assert_eq!(f.saving_nanos, 2 * 85 * MS, "{}", f.title);
-    }
-
-    #[test]
-    fn a_batch_of_calls_to_a_process_still_costs_the_processes_work_for_each_item() {
-        // `Enum.each(items, &Cart.add/1)`: six calls of 3 ms to the "Cart" agent (life 2),
-        // which spends 2 ms of each on the item; the caller (life 10) waits in each call.
-        use crate::causality::tests::{linked, on_thread};
-        use crate::processes::{MESSAGE, tests::life};
-        let mut spans = vec![
-            span(1, None, "elixir cart.exs", 0, 30 * MS),
-            life(2, "Cart", 0, 30 * MS),
-            life(10, "<0.10.0>", 0, 30 * MS),
-            on_thread(
-                span(11, Some(10), "Checkout.fill/1", 0, 20 * MS),
-                "<0.10.0>",
-            ),
-        ];
-        for i in 0..6u8 {
-            let (id, start) = (20 + 3 * i, u64::from(i) * 3 * MS);
-            let mut call = span(id, Some(11), "Cart.add/1", start, start + 3 * MS);
-            call.kind = devtrace_model::SpanKind::Client;
-            call.attributes.extend([
-                KeyValue::new("rpc.service", "Cart"),
-                KeyValue::new("rpc.method", "add"),
-                KeyValue::new("thread.name", "<0.10.0>"),
-            ]);
-            spans.push(call);
-            let wait = on_thread(
-                span(id + 1, Some(id), "receive", start, start + 3 * MS),
-                "<0.10.0>",
-            );
-            spans.push(linked(wait, 2, MESSAGE, start + 3 * MS, 3 * MS));
-            let served = span(
-                id + 2,
-                Some(2),
-                "anonymous fn#0 in Cart.add/1",
-                start + MS,
-                start + 3 * MS - 1,
-            );
-            spans.push(on_thread(served, "Cart"));
-        }
-        let findings = detect(&[trace(1, spans)], &Thresholds::default());
-        let [f] = findings.as_slice() else {
-            panic!("{findings:#?}")
-        };
-        // 18 ms of calls; a batch: 6 × 2 ms of the agent's work and one 1 ms round trip.
-        assert!(
-            f.saving_nanos.abs_diff(5 * MS) < 10,
-            "{} {}",
-            f.saving_nanos,
-            f.title
-        );
     }
 
     #[test]

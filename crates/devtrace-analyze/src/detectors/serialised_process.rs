@@ -20,7 +20,7 @@ use crate::finding::{
     Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
 };
 use crate::fingerprint::fingerprint;
-use crate::processes::{self, MessageWait, Server};
+use crate::processes::{self, MessageWait};
 use devtrace_model::recorded::name as q;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -79,6 +79,47 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
         .into_iter()
         .map(|(server, runs)| finding(traces, &server, &runs))
         .collect()
+}
+
+/// The server's lives, each with its callbacks in the order they ended.
+struct Server {
+    lives: Vec<(usize, Vec<usize>)>,
+}
+
+impl Server {
+    fn new(trace: &AnalyzedTrace, lives: &[usize]) -> Self {
+        let lives = lives
+            .iter()
+            .map(|&life| {
+                let (mut work, _) = processes::units_of_work(trace, life);
+                work.sort_by_key(|&c| trace.span(c).end_unix_nano);
+                (life, work)
+            })
+            .collect();
+        Self { lives }
+    }
+
+    /// The life alive when `wait` ended, with its callbacks.
+    fn life_at(&self, trace: &AnalyzedTrace, wait: &MessageWait) -> Option<&(usize, Vec<usize>)> {
+        let at = wait.end_unix_nano;
+        self.lives.iter().find(|(life, _)| {
+            let span = trace.span(*life);
+            span.start_unix_nano <= at && at <= span.end_unix_nano
+        })
+    }
+
+    /// The callback that served `wait`: the one that ended last before the message that ended
+    /// the wait, if it ran during the wait; with its time during the wait.
+    fn served(&self, trace: &AnalyzedTrace, wait: &MessageWait) -> Option<(usize, u64)> {
+        let (_, work) = self.life_at(trace, wait)?;
+        let ended = work.partition_point(|&c| trace.span(c).end_unix_nano <= wait.end_unix_nano);
+        let c = *work[..ended].last()?;
+        let span = trace.span(c);
+        (span.end_unix_nano > wait.start_unix_nano).then(|| {
+            let start = span.start_unix_nano.max(wait.start_unix_nano);
+            (c, span.end_unix_nano.saturating_sub(start))
+        })
+    }
 }
 
 fn run_of(
