@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -174,21 +175,26 @@ import devtrace.recorder as recorder
 def step(n):
     return n + 1
 
+def serve_forever():
+    while True:
+        time.sleep(0.05)
+
 trace.set_tracer_provider(TracerProvider())
 recorder.record_calls("__main__", threshold_ms=0)
-n = 0
-while True:
-    n = step(n)
-    if n == 1000:
-        print("recording", flush=True)
+for n in range(1000):
+    step(n)
+time.sleep(0.3)  # the live reader reads (and delivers) every step: only the server is left
+print("recording", flush=True)
+serve_forever()
 """
 
 
 def test_a_ring_file_left_with_nothing_undelivered_is_removed_by_the_next_recording(server, python, tmp_path):
     """A program that flushes then `os._exit`s never stops its recording, so its ring file
     stays in /dev/shm, holding its size of memory. Every call in it was delivered, so the next
-    recording removes it; the file of a process SIGKILLed mid-recording holds calls nobody
-    delivered, and is left for `devtrace recover`."""
+    recording removes it; the file of a process SIGKILLed inside a call — its start read by the
+    live reader long before, its end never written — holds a call nobody delivered, and is left
+    for `devtrace recover`, which writes it, open at the kill."""
     env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=server.http_endpoint, **server.otlp_env())
 
     def flush_and_exit() -> str:
@@ -210,6 +216,13 @@ def test_a_ring_file_left_with_nothing_undelivered_is_removed_by_the_next_record
         assert not os.path.exists(first), "the next recording removes a file with nothing undelivered"
         assert os.path.exists(second)
         assert os.path.exists(killed_ring), "a file with undelivered calls is kept for `devtrace recover`"
+        data = tmp_path / "recovered"
+        recover = subprocess.run([str(server.bin), "--data", str(data), "recover", killed_ring], env=clean_env(), capture_output=True, text=True, timeout=120)
+        trace_id = re.search(r"into trace ([0-9a-f]{32})", recover.stdout)
+        assert recover.returncode == 0 and trace_id, recover.stdout + recover.stderr
+        shown = subprocess.run([str(server.bin), "--data", str(data), "show", trace_id.group(1), "--json"], env=clean_env(), capture_output=True, text=True, timeout=120)
+        [serving] = [s for s in json.loads(shown.stdout)["spans"] if s["name"] == "__main__.serve_forever"]
+        assert serving["attributes"]["devtrace.recorder.open"] is True, serving
     finally:
         for ring in (killed_ring, second):
             if ring and os.path.exists(ring):

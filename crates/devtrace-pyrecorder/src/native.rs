@@ -94,6 +94,8 @@ impl Shared {
         }
         let spans = st.builder.take_spans();
         st.push_out(spans);
+        // What a kill now would lose unless the file is read again (crate::leftovers).
+        self.file.set_read_undelivered(st.builder.undelivered());
         let released = st.builder.take_released_values();
         if !released.is_empty() {
             let mut store = self.values.lock().unwrap();

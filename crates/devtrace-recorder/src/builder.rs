@@ -1176,6 +1176,24 @@ impl Builder {
         }
     }
 
+    /// What was read and not yet handed out: the calls begun and not ended (on a thread's
+    /// stack, or in a suspended asyncio task's), and spans held for their links. A process
+    /// killed now would lose them unless its file is read again.
+    pub fn undelivered(&self) -> u64 {
+        let frames: usize = self
+            .streams
+            .values()
+            .map(|s| {
+                s.stack.len()
+                    + s.suspended
+                        .values()
+                        .map(|t| t.frames.len() + 1)
+                        .sum::<usize>()
+            })
+            .sum();
+        (frames + self.held.len()) as u64
+    }
+
     /// The short calls made outside any span or kept call, per stream (with its OS thread id).
     pub fn take_top_calls(&mut self) -> Vec<(u64, u64, Vec<CallAggregate>)> {
         let mut out: Vec<_> = self
@@ -1419,6 +1437,21 @@ mod tests {
             self_ns: self_ms * MS,
             errors: 0,
         }
+    }
+
+    #[test]
+    fn what_was_read_and_not_handed_out_is_the_calls_still_running() {
+        let mut b = builder(0);
+        b.feed(
+            &stream(1, &[(0, EventKind::Call, 10), (MS, EventKind::Call, 11)]),
+            &spans_table,
+        );
+        assert_eq!(b.undelivered(), 2, "two calls begun, none ended");
+        b.feed(&stream(1, &[(2 * MS, EventKind::Return, 11)]), &spans_table);
+        assert_eq!(b.undelivered(), 1);
+        b.feed(&stream(1, &[(3 * MS, EventKind::Return, 10)]), &spans_table);
+        assert_eq!(b.undelivered(), 0);
+        assert_eq!(b.take_spans().len(), 2);
     }
 
     #[test]

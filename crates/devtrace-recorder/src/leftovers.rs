@@ -3,9 +3,12 @@
 //! A recording removes its file when it stops. A process that ends without stopping it (a
 //! flush then `os._exit`, as serverless handlers and pool workers do; SIGKILL) leaves the file,
 //! and where that is `/dev/shm` it holds memory until someone removes it. A lossless
-//! recording's file whose live reader read every call's start and end was delivered in full
-//! (what is left unread is the waits and causes the flush itself made, which begin no span): it
-//! is spent, and the next recording (or `devtrace recover`) removes it. Any other file of a
+//! recording's file whose live reader read every call's start and end, and delivered every
+//! call it read (none begun and not ended, none held for its links: the reader says how many
+//! in the file), was delivered in full (what is left unread is the waits and causes the flush
+//! itself made, which begin no span): it is spent, and the next recording (or `devtrace
+//! recover`) removes it. A process killed inside a call leaves that call begun and not ended:
+//! its file is kept, and `devtrace recover` writes the call, open at the kill. Any other file of a
 //! dead process is a window to recover, and is left for `devtrace recover`.
 
 use crate::ring::{EventKind, RecorderFile};
@@ -49,6 +52,7 @@ pub fn is_spent(path: &Path) -> bool {
     let pid = file.info().pid;
     pid != std::process::id()
         && !process_alive(pid)
+        && file.read_undelivered() == 0
         && file
             .unread_records()
             .iter()
@@ -127,6 +131,18 @@ mod tests {
         let mut late = file.writer(8);
         file.push(&mut late, 2000, pack_meta(EventKind::Call, 2, 0));
         assert!(remove_spent(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_call_the_reader_read_but_could_not_deliver_keeps_the_file() {
+        // Killed inside a call: its start was read, its end never came. The reader said so.
+        let dir = tempfile::tempdir().unwrap();
+        let file = recording(dir.path(), "devtrace-record-7.ring", dead_pid());
+        Cursor::new().read(&file, None);
+        file.set_read_undelivered(1);
+        assert!(remove_spent(dir.path()).is_empty());
+        file.set_read_undelivered(0);
+        assert_eq!(remove_spent(dir.path()).len(), 1);
     }
 
     #[test]

@@ -100,6 +100,10 @@ pub(crate) const H_NEXT_VALUE_BLOCK: usize = 216;
 /// Texts a writer could not keep for want of room in the names log (0 in files of writers
 /// before this field): counted in the file so that its reader can say what the recording lacks.
 const H_TEXTS_NOT_KEPT: usize = 224;
+/// What the live reader read but has not delivered, after its last pass: calls it read the
+/// start of and not yet the end, spans held for their links (0 in files of writers before this
+/// field, which [`crate::leftovers`] then judges by their unread records alone).
+const H_READ_UNDELIVERED: usize = 232;
 /// The newest format this code writes; it reads it and version 1.
 const VERSION: u32 = 2;
 
@@ -1066,6 +1070,17 @@ impl RecorderFile {
     /// How many texts writers could not keep for want of room in the names log.
     pub fn texts_not_kept(&self) -> u64 {
         self.u64_at(H_TEXTS_NOT_KEPT).load(Ordering::Relaxed)
+    }
+
+    /// Says what the live reader read but has not delivered (see [`H_READ_UNDELIVERED`]).
+    pub fn set_read_undelivered(&self, count: u64) {
+        self.u64_at(H_READ_UNDELIVERED)
+            .store(count, Ordering::Release);
+    }
+
+    /// What the live reader had read but not delivered after its last pass.
+    pub fn read_undelivered(&self) -> u64 {
+        self.u64_at(H_READ_UNDELIVERED).load(Ordering::Acquire)
     }
 
     /// The published part of the names log.
