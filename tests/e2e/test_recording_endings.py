@@ -26,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -208,6 +209,7 @@ def test_a_ring_file_left_with_nothing_undelivered_is_removed_by_the_next_record
     second = ""
     try:
         assert killed.stdout.readline() == "recording\n"
+        time.sleep(0.5)  # serving, as far as anyone can tell, for half a second
         killed.kill()
         killed.wait()
         first = flush_and_exit()
@@ -223,6 +225,8 @@ def test_a_ring_file_left_with_nothing_undelivered_is_removed_by_the_next_record
         shown = subprocess.run([str(server.bin), "--data", str(data), "show", trace_id.group(1), "--json"], env=clean_env(), capture_output=True, text=True, timeout=120)
         [serving] = [s for s in json.loads(shown.stdout)["spans"] if s["name"] == "__main__.serve_forever"]
         assert serving["attributes"]["devtrace.recorder.open"] is True, serving
+        # It ran until the kill: at least until the recorder's last heartbeat, not its start.
+        assert serving["duration_ns"] >= 400_000_000, serving
     finally:
         for ring in (killed_ring, second):
             if ring and os.path.exists(ring):

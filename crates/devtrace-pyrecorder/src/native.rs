@@ -3386,7 +3386,10 @@ fn window_to_python(
         for s in &streams {
             builder.feed(s, &|key| file.span(key));
         }
-        builder.finish_open();
+        // A call still running when the window is taken, or when the process was killed, ran
+        // at least until the recorder's last heartbeat (its thread may have written nothing
+        // since the call began).
+        builder.finish_open_alive_until(file.info().heartbeat_ns);
         let mut names = Names::read(file);
         let spans = builder.take_spans();
         let top = builder.take_top_calls();

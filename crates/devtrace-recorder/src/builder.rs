@@ -1148,10 +1148,20 @@ impl Builder {
     /// open; a recorder stopping: the same). Short calls made outside any span are reported
     /// by [`Builder::take_top_calls`].
     pub fn finish_open(&mut self) {
+        self.finish_open_alive_until(0);
+    }
+
+    /// [`Builder::finish_open`] for a process known to have run until `alive` (its recorder's
+    /// last heartbeat before it was killed): a call still running ends there, if that is later
+    /// than its thread's last record — it ran until then, its end never written.
+    pub fn finish_open_alive_until(&mut self, alive: u64) {
         self.last = true;
         let streams: Vec<u64> = self.streams.keys().copied().collect();
         for stream in streams {
             let mut state = self.streams.remove(&stream).unwrap();
+            if !state.stack.is_empty() {
+                state.last_ts = state.last_ts.max(alive);
+            }
             self.close_stream(stream, &mut state);
             self.streams.insert(stream, state);
         }
@@ -1452,6 +1462,31 @@ mod tests {
         b.feed(&stream(1, &[(3 * MS, EventKind::Return, 10)]), &spans_table);
         assert_eq!(b.undelivered(), 0);
         assert_eq!(b.take_spans().len(), 2);
+    }
+
+    #[test]
+    fn a_call_running_when_its_process_was_killed_ends_at_the_last_sign_of_life() {
+        let mut b = builder(0);
+        b.feed(
+            &stream(1, &[(0, EventKind::Call, 10), (MS, EventKind::Call, 11)]),
+            &spans_table,
+        );
+        // Another thread, its call over: its time stays its own.
+        b.feed(
+            &stream(2, &[(0, EventKind::Call, 12), (MS, EventKind::Return, 12)]),
+            &spans_table,
+        );
+        b.finish_open_alive_until(900 * MS);
+        let spans = b.take_spans();
+        let end = |code: u32| {
+            spans
+                .iter()
+                .find(|s| s.code == code)
+                .map(|s| (s.end, s.open))
+        };
+        assert_eq!(end(11), Some((900 * MS, true)));
+        assert_eq!(end(10), Some((900 * MS, true)));
+        assert_eq!(end(12), Some((MS, false)));
     }
 
     #[test]
