@@ -94,7 +94,7 @@ impl Shared {
         }
         let spans = st.builder.take_spans();
         st.push_out(spans);
-        // What a kill now would lose unless the file is read again (crate::leftovers).
+        // What a kill now would lose unless the file is read again (devtrace_recorder::leftovers).
         self.file.set_read_undelivered(st.builder.undelivered());
         let released = st.builder.take_released_values();
         if !released.is_empty() {

@@ -102,7 +102,7 @@ pub(crate) const H_NEXT_VALUE_BLOCK: usize = 216;
 const H_TEXTS_NOT_KEPT: usize = 224;
 /// What the live reader read but has not delivered, after its last pass: calls it read the
 /// start of and not yet the end, spans held for their links (0 in files of writers before this
-/// field, which [`crate::leftovers`] then judges by their unread records alone).
+/// field, which are then judged by their unread records alone: see leftovers.rs).
 const H_READ_UNDELIVERED: usize = 232;
 /// The newest format this code writes; it reads it and version 1.
 const VERSION: u32 = 2;
