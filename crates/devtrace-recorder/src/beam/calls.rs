@@ -97,11 +97,12 @@ fn next_turns(callers: &HashMap<u64, &OutSpan>) -> HashMap<u64, u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::OutLink;
 
-    fn span(span_id: u64, parent: u64, code: u32, stream: u64) -> OutSpan {
+    /// A built span of `stream` (a process) with no values or links, from 0 to 10.
+    pub(in crate::beam) fn span(span_id: u64, parent: u64, code: u32, stream: u64) -> OutSpan {
         OutSpan {
             trace_id: 1,
             span_id,
@@ -122,7 +123,7 @@ mod tests {
         }
     }
 
-    fn timed(mut s: OutSpan, start: u64, end: u64) -> OutSpan {
+    pub(in crate::beam) fn timed(mut s: OutSpan, start: u64, end: u64) -> OutSpan {
         (s.start, s.end) = (start, end);
         s
     }

@@ -110,6 +110,7 @@ fn is_tail_call(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::beam::calls::{self, tests::timed};
     use crate::names::CodeInfo;
 
     fn names() -> Names {
@@ -132,25 +133,9 @@ mod tests {
         names
     }
 
+    /// A span of process 1 from `start` to `end`.
     fn span(span_id: u64, parent: u64, code: u32, start: u64, end: u64) -> OutSpan {
-        OutSpan {
-            trace_id: 1,
-            span_id,
-            parent_span_id: parent,
-            code,
-            stream: 1,
-            tid: 1,
-            start,
-            end,
-            resumed: false,
-            error: None,
-            handled: Vec::new(),
-            calls: Vec::new(),
-            open: false,
-            started_before_window: false,
-            values: [0; 3],
-            links: Vec::new(),
-        }
+        timed(calls::tests::span(span_id, parent, code, 1), start, end)
     }
 
     fn returning(mut s: OutSpan, value: u32) -> OutSpan {
