@@ -190,14 +190,21 @@ def test_calls_made_one_after_another_by_enum_map_are_grouped(store: Store, runt
     assert within_15_percent(saving_ms, truth["saving_ms"]), (saving_ms, truth)
 
 
-def test_a_slow_stage_of_a_pipeline_of_processes_is_a_mailbox_backlog(store: Store, runtime: Path, tmp_path: Path, recording: str):
-    truth, findings = findings_of(store, "pipeline.exs", tmp_path, recording)
+def planted_backlog(findings: list[dict], truth: dict, stage: str, work: str) -> dict:
+    """The planted backlog: on `stage`, whose unit of work is `work`, with every item and its
+    longest and mean waits in the mailbox within 15 % of what the stage measured."""
     found = planted(findings, "mailbox_backlog")
-    assert found["title"].startswith('"Pipeline.Enrich" fell behind its senders'), found["title"]
-    assert found["operation"] == "Pipeline.Enrich.handle_cast/2"
+    assert found["title"].startswith(f'"{stage}" fell behind its senders'), found["title"]
+    assert found["operation"] == work
     assert found["numbers"]["messages"] >= truth["items"]
     assert within_15_percent(found["numbers"]["max_wait_ms"], truth["enrich_max_wait_ms"]), (found, truth)
     assert within_15_percent(found["numbers"]["mean_wait_ms"], truth["enrich_mean_wait_ms"]), (found, truth)
+    return found
+
+
+def test_a_slow_stage_of_a_pipeline_of_processes_is_a_mailbox_backlog(store: Store, runtime: Path, tmp_path: Path, recording: str):
+    truth, findings = findings_of(store, "pipeline.exs", tmp_path, recording)
+    found = planted_backlog(findings, truth, "Pipeline.Enrich", "Pipeline.Enrich.handle_cast/2")
     # The stage ahead of it is slower than its sender too, but Enrich is where the items wait.
     backlogs = [f for f in findings if f["kind"] == "mailbox_backlog"]
     assert backlogs[0] is found, [f["title"] for f in backlogs]
@@ -205,13 +212,8 @@ def test_a_slow_stage_of_a_pipeline_of_processes_is_a_mailbox_backlog(store: Sto
 
 def test_a_slow_hand_written_receive_loop_is_a_mailbox_backlog(store: Store, runtime: Path, tmp_path: Path, recording: str):
     truth, findings = findings_of(store, "loop_pipeline.exs", tmp_path, recording)
-    found = planted(findings, "mailbox_backlog")
-    assert found["title"].startswith('"loop_enrich" fell behind its senders'), found["title"]
     # A loop's turns stand for a GenServer's callbacks.
-    assert found["operation"] == "LoopPipeline.Stage.loop/3"
-    assert found["numbers"]["messages"] >= truth["items"]
-    assert within_15_percent(found["numbers"]["max_wait_ms"], truth["enrich_max_wait_ms"]), (found, truth)
-    assert within_15_percent(found["numbers"]["mean_wait_ms"], truth["enrich_mean_wait_ms"]), (found, truth)
+    found = planted_backlog(findings, truth, "loop_enrich", "LoopPipeline.Stage.loop/3")
     # The main process drains the items stored at the end fast: it kept up, no backlog.
     assert [f["title"] for f in findings if f["kind"] == "mailbox_backlog"] == [found["title"]]
 
