@@ -190,6 +190,51 @@ serve_forever()
 """
 
 
+FLUSH_IN_HANDLER = """
+import os
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+import devtrace.recorder as recorder
+
+def step(n):
+    return n + 1
+
+def handler():
+    for n in range(100):
+        step(n)
+    trace.get_tracer_provider().force_flush()
+    os._exit(0)
+
+trace.set_tracer_provider(TracerProvider())
+recorder.record_calls("__main__", threshold_ms=0)
+handler()
+"""
+
+
+def test_a_recorded_handler_that_flushes_and_exits_itself_is_kept_open(python, tmp_path, devtrace_bin):
+    """A serverless-style handler, itself recorded, flushes then calls `os._exit`: the handler
+    never returned, so its call was never delivered. Its file is kept (the next recording's
+    sweep leaves it), and `devtrace recover` writes the handler open, with its hundred steps."""
+    proc = subprocess.Popen([python, "-c", FLUSH_IN_HANDLER], env=clean_env(), stderr=subprocess.PIPE, text=True)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    ring = f"/dev/shm/devtrace-record-{proc.pid}.ring"
+    try:
+        assert os.path.exists(ring), "a call never delivered keeps its file"
+        data = tmp_path / "recovered"
+        recover = subprocess.run([str(devtrace_bin), "--data", str(data), "recover", ring], env=clean_env(), capture_output=True, text=True, timeout=120)
+        trace_id = re.search(r"into trace ([0-9a-f]{32})", recover.stdout)
+        assert recover.returncode == 0 and trace_id, recover.stdout + recover.stderr
+        shown = subprocess.run([str(devtrace_bin), "--data", str(data), "show", trace_id.group(1), "--json"], env=clean_env(), capture_output=True, text=True, timeout=120)
+        spans = json.loads(shown.stdout)["spans"]
+        [handler] = [s for s in spans if s["name"] == "__main__.handler"]
+        assert handler["attributes"]["devtrace.recorder.open"] is True, handler
+        assert len([s for s in spans if s["name"] == "__main__.step"]) == 100
+    finally:
+        if os.path.exists(ring):
+            os.remove(ring)
+
+
 def test_a_ring_file_left_with_nothing_undelivered_is_removed_by_the_next_recording(server, python, tmp_path):
     """A program that flushes then `os._exit`s never stops its recording, so its ring file
     stays in /dev/shm, holding its size of memory. Every call in it was delivered, so the next
