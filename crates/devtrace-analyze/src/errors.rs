@@ -747,16 +747,10 @@ fn build_group(
         thresholds,
         passing_cache,
     );
-    let contained_traces = failing
-        .keys()
-        .filter(|t| {
-            let trace = &traces[**t];
-            trace.root().is_some_and(|r| !is_error_span(trace.span(r)))
-        })
-        .count();
+    let (_, contained_traces) = runs_and_survivors(traces, failing.keys().copied());
     Some(ErrorGroup {
         handled: false,
-        contained_traces,
+        contained_traces: contained_traces as usize,
         fingerprint: builder.key.fingerprint,
         exception_type: builder.key.exception_type,
         message: builder.key.normalized_message,
