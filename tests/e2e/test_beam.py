@@ -360,6 +360,30 @@ def test_an_erlang_program_started_with_s_is_recorded(store: Store, runtime: Pat
     assert len(pong_waits) >= truth["pings"]
 
 
+def test_processes_the_vm_kills_as_it_stops_gracefully_are_running_not_failed(
+    store: Store, runtime: Path, tmp_path: Path
+):
+    """`System.stop/0` (init:stop, what SIGTERM does) kills every process left: they were running
+    when the VM stopped, as after a halt, not failing; a process killed before the stop failed."""
+    truth, trace, _ = recorded_run(store, need("elixir"), str(APP_DIR / "graceful_stop.exs"), cwd=tmp_path)
+    turns = spans_named(trace, "Stop.Worker.loop/1")
+    assert all(s["status"]["code"] != "error" for s in turns), turns
+    workers = {s["attributes"]["thread.name"] for s in turns}
+    assert len(workers) == truth["workers"], turns
+    # Each worker's last turn (a loop's turns follow one another) was waiting for a job.
+    waiting = [max((s for s in turns if s["attributes"]["thread.name"] == w), key=lambda s: s["start_unix_nano"]) for w in workers]
+    stopped = [process_span(trace, w) for w in workers] + [process_span(trace, "Stop.Cache")]
+    for span in waiting + stopped:
+        assert span["status"]["code"] != "error", span
+        assert span["attributes"].get("devtrace.recorder.open") is True, span
+    assert all("devtrace.beam.exit_reason" not in s["attributes"] for s in stopped), stopped
+    doomed = process_span(trace, truth["doomed"].removeprefix("#PID"))
+    assert doomed["status"]["code"] == "error", doomed
+    assert doomed["attributes"]["devtrace.beam.exit_reason"] in (":killed", "killed"), doomed
+    kinds = [f["kind"] for f in store.json("insights", "--json")["findings"]]
+    assert "restart_loop" not in kinds and "recurring_error" not in kinds, kinds
+
+
 DEEP = """-module(deep).
 -export([start/0]).
 start() -> io:format("~b~n", [depth(list_to_integer(os:getenv("DEPTH")), list_to_binary(lists:duplicate(40, $x)))]).

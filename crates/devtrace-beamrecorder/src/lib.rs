@@ -246,20 +246,32 @@ unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) 
         announce: flags.contains(&a.announce),
     };
     let in_memory = file.in_memory();
-    let _ = TRACER.set(Tracer::new(file, options));
-    // A file in memory has its pages made present off the schedulers, as the Python
-    // recorder's drainer does: a record written to a page not touched yet pays a page fault,
-    // the kernel zeroing the page (15 % of a recorded scheduler's samples in a profile).
-    if in_memory {
+    if TRACER.set(Tracer::new(file, options)).is_ok() {
         let _ = std::thread::Builder::new()
-            .name("devtrace-populate".into())
-            .spawn(|| {
-                if let Some(t) = TRACER.get() {
-                    t.file.populate();
-                }
-            });
+            .name("devtrace-heartbeat".into())
+            .spawn(move || keep_alive(in_memory));
     }
     a.ok
+}
+
+/// How often the VM says it is still running.
+const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The file's side thread. A file in memory has its pages made present here, off the
+/// schedulers, as the Python recorder's drainer does: a record written to a page not touched
+/// yet pays a page fault, the kernel zeroing the page (15 % of a recorded scheduler's samples
+/// in a profile). Then it beats until the VM ends: a process blocked in a call when the VM
+/// halted (or was killed) writes nothing more, and the reader ends its open calls at the last
+/// beat rather than at its last record.
+fn keep_alive(in_memory: bool) {
+    let Some(t) = TRACER.get() else { return };
+    if in_memory {
+        t.file.populate();
+    }
+    loop {
+        t.file.heartbeat(devtrace_recorder::clock::monotonic_ns());
+        std::thread::sleep(HEARTBEAT_EVERY);
+    }
 }
 
 /// The `{seconds, N}` flag: the flight recorder's window in seconds (0: keep everything).
@@ -350,6 +362,15 @@ unsafe extern "C" fn seen(env: *mut ErlNifEnv, _argc: c_int, _argv: *const Term)
     let pids = TRACER.get().map(Tracer::take_seen).unwrap_or_default();
     // SAFETY: local pids are immediate terms, valid in this env.
     unsafe { ffi::enif_make_list_from_array(env, pids.as_ptr(), pids.len() as _) }
+}
+
+/// `vm_stopping()`: the VM has begun to stop; the file says when, so its reader takes the
+/// processes killed from then on as stopped with it, not failed (`beam::vm_stop`).
+unsafe extern "C" fn vm_stopping(_env: *mut ErlNifEnv, _argc: c_int, _argv: *const Term) -> Term {
+    if let Some(t) = TRACER.get() {
+        t.file.mark_stopping(devtrace_recorder::clock::monotonic_ns());
+    }
+    atoms().ok
 }
 
 /// `name(Pid, Name)`: records that process `Pid` has the registered name `Name` (an atom), as
@@ -506,7 +527,7 @@ fn make_binary(env: *mut ErlNifEnv, bytes: &[u8]) -> Term {
     term
 }
 
-static FUNCS: [ErlNifFunc; 16] = [
+static FUNCS: [ErlNifFunc; 17] = [
     ErlNifFunc {
         name: c"enabled".as_ptr(),
         arity: 3,
@@ -565,6 +586,12 @@ static FUNCS: [ErlNifFunc; 16] = [
         name: c"name".as_ptr(),
         arity: 2,
         fptr: name,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"vm_stopping".as_ptr(),
+        arity: 0,
+        fptr: vm_stopping,
         flags: 0,
     },
     ErlNifFunc {

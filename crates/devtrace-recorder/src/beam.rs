@@ -51,6 +51,7 @@ mod doubles;
 pub mod function_names;
 pub mod inline_values;
 pub mod tail_calls;
+pub mod vm_stop;
 
 pub use annotate::{
     Annotations, Attr, INITIAL_CALL, KILLED_BY, LINK_BY, LINK_PROCESS, RESTART, STATEM_STATE,
@@ -463,6 +464,20 @@ impl BeamReader {
     /// Whether process `key` exited while recorded.
     pub fn exited(&self, key: u64) -> bool {
         self.processes.get(&key).is_some_and(|p| p.exited)
+    }
+
+    /// Forgets the exits `which(ts, exception type id)` chooses, as if the processes had not
+    /// exited while recorded ([`vm_stop`]); returns those processes with their exits' stamps.
+    pub fn forget_exits(&mut self, which: impl Fn(u64, u32) -> bool) -> HashMap<u64, u64> {
+        let mut forgotten = HashMap::new();
+        for (&key, p) in &mut self.processes {
+            if let Some(exit) = p.life.exit.filter(|e| which(e.ts, e.error_type)) {
+                p.life.exit = None;
+                p.exited = false;
+                forgotten.insert(key, exit.ts);
+            }
+        }
+        forgotten
     }
 
     /// The processes' records in `pass` (one pass of a cursor over the schedulers' streams),

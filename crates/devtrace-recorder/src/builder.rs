@@ -1151,6 +1151,11 @@ impl Builder {
         self.finish_open_alive_until(0);
     }
 
+    /// The stamp of the last record fed, over every stream (0: none).
+    pub fn last_record(&self) -> u64 {
+        self.streams.values().map(|s| s.last_ts).max().unwrap_or(0)
+    }
+
     /// [`Builder::finish_open`] for a process known to have run until `alive` (its recorder's
     /// last heartbeat before it was killed): a call still running ends there, if that is later
     /// than its thread's last record — it ran until then, its end never written.

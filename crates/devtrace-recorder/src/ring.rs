@@ -104,6 +104,9 @@ const H_TEXTS_NOT_KEPT: usize = 224;
 /// start of and not yet the end, spans held for their links (0 in files of writers before this
 /// field, which are then judged by their unread records alone: see leftovers.rs).
 const H_READ_UNDELIVERED: usize = 232;
+/// When the program began to stop, monotonic ns, as its runtime said (the BEAM's `init:stop`:
+/// the processes it kills after are stopped, not failed); 0: it never said.
+const H_STOPPING: usize = 240;
 /// The newest format this code writes; it reads it and version 1.
 const VERSION: u32 = 2;
 
@@ -740,6 +743,8 @@ pub struct FileInfo {
     pub created: ClockPair,
     /// The last time the recording process said it was alive (monotonic ns).
     pub heartbeat_ns: u64,
+    /// When the recording process began to stop (monotonic ns; 0: it never said).
+    pub stopping_ns: u64,
     /// A JSON object written at creation (service, command, root trace context, options).
     pub meta: String,
 }
@@ -1020,6 +1025,7 @@ impl RecorderFile {
                 monotonic_ns: self.u64_at(H_CREATED_MONO).load(Ordering::Relaxed),
             },
             heartbeat_ns: self.u64_at(H_HEARTBEAT).load(Ordering::Relaxed),
+            stopping_ns: self.u64_at(H_STOPPING).load(Ordering::Acquire),
             meta: String::from_utf8_lossy(meta).into_owned(),
         }
     }
@@ -1065,6 +1071,16 @@ impl RecorderFile {
     pub fn count_text_not_kept(&self) {
         self.u64_at(H_TEXTS_NOT_KEPT)
             .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Says the recording process began to stop now (`monotonic_ns`); the first say stands.
+    pub fn mark_stopping(&self, monotonic_ns: u64) {
+        let _ = self.u64_at(H_STOPPING).compare_exchange(
+            0,
+            monotonic_ns,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
     }
 
     /// How many texts writers could not keep for want of room in the names log.

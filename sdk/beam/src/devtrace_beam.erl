@@ -51,6 +51,9 @@ start() ->
         "" ->
             ok;
         Dir ->
+            %% Its prep_stop/1 tells the file when the VM stops (devtrace_beam_app); started
+            %% before recording, so its processes are not the program's.
+            _ = (catch application:ensure_started(devtrace_beam)),
             Path = filename:join(Dir, ring_file_name()),
             start(#{path => Path,
                     mib => env_integer("DEVTRACE_BEAM_MIB", ?DEFAULT_MIB),

@@ -11,13 +11,14 @@
 %%
 %% It does nothing without `record: true', and nothing when `devtrace run --record' records the
 %% VM already (it set `DEVTRACE_BEAM_DIR', or the recorder is open). The application's
-%% supervisor has no children: recording lives in the NIF, not in a process.
+%% supervisor has no children: recording lives in the NIF, not in a process. When the VM
+%% stops, the application tells the recorder file (`prep_stop/1').
 -module(devtrace_beam_app).
 
 -behaviour(application).
 -behaviour(supervisor).
 
--export([start/2, stop/1, init/1, recording/2, ring_path/1]).
+-export([start/2, prep_stop/1, stop/1, init/1, recording/2, ring_path/1]).
 
 %% @doc Starts recording as the application environment says (see the module doc), then the
 %% application's (empty) supervisor. Recording that cannot start is said on standard error by
@@ -48,6 +49,17 @@ runs_mix_task(Pid) ->
         {backtrace, Text} -> binary:match(Text, <<"('Elixir.Mix.CLI':">>) =/= nomatch;
         undefined -> false
     end.
+
+%% The VM stopping (`init:stop', as SIGTERM or `System.stop/0' does) stops the applications
+%% in the reverse of their start order — this one after the program's — then kills every
+%% process left. The recorder file is told when, so those processes read as stopped with the
+%% VM, not as failed (`devtrace_beam:start/0' starts this application for that).
+prep_stop(State) ->
+    case init:get_status() of
+        {stopping, _} -> catch devtrace_beam_tracer:vm_stopping();
+        _ -> ok
+    end,
+    State.
 
 stop(_State) ->
     ok.

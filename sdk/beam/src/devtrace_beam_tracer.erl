@@ -5,7 +5,7 @@
 -module(devtrace_beam_tracer).
 
 -export([enabled/3, trace/5, open/4, stats/0, summary/2, bench_write/1, initial_call/1,
-         exit_told/1, seen/0, name/2, nif_file/0]).
+         exit_told/1, seen/0, name/2, vm_stopping/0, nif_file/0]).
 %% The probes devtrace_beam_instrument compiles into a module.
 -export([enter/3, leave/4, raised/5, tail/3, sent/1, received/1]).
 
@@ -52,6 +52,9 @@ exit_told(_Message) -> erlang:nif_error(not_loaded).
 seen() -> erlang:nif_error(not_loaded).
 %% @doc Records that process Pid has the registered name Name (registered before it was traced).
 name(_Pid, _Name) -> erlang:nif_error(not_loaded).
+%% @doc Says in the recorder file that the VM has begun to stop (`init:stop', as SIGTERM does):
+%% the processes it kills from now on were running when it stopped, not failing.
+vm_stopping() -> erlang:nif_error(not_loaded).
 
 %% @doc The probes of an instrumented module (devtrace_beam_instrument): a call of
 %% Module:Function with Args, its return of Result (returned), the exception Class:Reason it

@@ -397,7 +397,11 @@ pub(super) fn rand_seed(path: &Path) -> u64 {
 }
 
 fn finish_file(mut f: Followed) -> Recorded {
-    f.builder.finish_open();
+    // A process blocked when the VM ended (halted with it, or killed) wrote nothing more: its
+    // open calls ran until the VM's last sign of life, its last heartbeat or the last record
+    // any process wrote.
+    let alive = f.file.info().heartbeat_ns.max(f.builder.last_record());
+    f.builder.finish_open_alive_until(alive);
     let mut out = f.builder.take_spans();
     for s in &mut out {
         // A window's frames rebuilt at its start; a life the window ended inside of.
@@ -405,6 +409,9 @@ fn finish_file(mut f: Followed) -> Recorded {
         s.open |= s.code == PROCESS_CODE && !f.reader.exited(s.stream);
     }
     let names = Names::read(&f.file);
+    // The processes `init:stop` killed were running when the VM stopped, not failing.
+    let stopping = f.file.info().stopping_ns;
+    beam::vm_stop::stopped_with_the_vm(&mut f.reader, &mut out, &names, stopping);
     let mut values = beam::read_values(&f.file);
     values.extend(f.reader.take_inline_values());
     // A traced loop's turns one after another, as the program runs them (docs/beam.md).
@@ -715,7 +722,7 @@ pub fn read_window(
     seed: u64,
 ) -> Recorded {
     let pass = Cursor::new().read(&file, None);
-    let end = last_stamp(&pass);
+    let end = last_stamp(&pass).max(file.info().heartbeat_ns);
     let first = first_stamp(&pass);
     let start = end
         .saturating_sub((seconds * 1e9) as u64)
