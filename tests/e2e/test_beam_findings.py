@@ -9,6 +9,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
   for it, as the server measured it);
 - call_timeout.exs: a GenServer.call with a 100 ms timeout to a server busy for 300 ms →
   `call_timeout` naming the server, the timeout and what the server was running;
+- task_timeout.exs: three `Task.await`s of a 250 ms lookup with a 100 ms timeout, caught by the
+  caller → `call_timeout` naming the task's work; the program ends while the last task runs,
+  and that task's open call lasts until the VM ended (the runtime's heartbeat), not 0 ms;
 - restart_loop.exs: a supervised worker that crashes four times → `restart_loop` with the
   count, the exception, the state it crashed in and the loop's time (truth: the worker's own
   start and crash times);
@@ -121,6 +124,33 @@ def test_a_call_that_times_out_names_the_server_and_what_it_was_doing(store: Sto
     assert found["numbers"]["timeout_ms"] == truth["timeout_ms"]
     assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms"]), (found, truth)
     assert within_15_percent(found["numbers"]["server_busy_ms"], truth["build_ms"]), (found, truth)
+
+
+def test_a_task_awaited_past_its_timeout_is_a_call_timeout_naming_the_tasks_work(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "task_timeout.exs", tmp_path, recording)
+    found = planted(findings, "call_timeout")
+    assert found["operation"] == "Report.build/2"
+    assert found["title"].startswith("An await of task "), found["title"]
+    # The task's work: its function, or (probes keep tail calls) the lookup it ends in.
+    work = ('"anonymous fn#0 in Report.build/2" (', '"Report.slow_lookup/1" (')
+    assert any(f"the task was running {w}" in found["title"] for w in work), found["title"]
+    assert found["numbers"]["timeouts"] == truth["timeouts"]
+    assert found["numbers"]["timeout_ms"] == truth["timeout_ms"]
+    assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms_max"]), (found, truth)
+    assert within_15_percent(found["numbers"]["server_busy_ms"], truth["lookup_ms"]), (found, truth)
+    # The last task was still in its lookup when the VM ended: its call is open and lasted
+    # at least until the program printed (less the heartbeat's 10 ms), not until its start.
+    [run] = store.ls()
+    lookups = sorted(
+        (s for s in store.show(run["trace_id"])["spans"] if s["name"] == "Report.slow_lookup/1"),
+        key=lambda s: s["start_unix_nano"],
+    )
+    assert len(lookups) == truth["timeouts"], [l["duration_ns"] for l in lookups]
+    last = lookups[-1]
+    assert last["duration_ns"] / 1e6 >= truth["last_task_running_ms"] - 15, (last, truth)
+    assert last["duration_ns"] / 1e6 < truth["lookup_ms"], (last, truth)
 
 
 def test_a_supervised_worker_crashing_again_and_again_is_a_restart_loop(store: Store, runtime: Path, tmp_path: Path, recording: str):

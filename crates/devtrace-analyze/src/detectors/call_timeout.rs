@@ -7,8 +7,15 @@
 //! server is the list's first element (a registered name, or a pid matched to the thread
 //! `<0.1.0>`); what it was doing is its top-level span (a callback) that overlapped the call
 //! the longest. The time lost per run is the wait itself.
+//!
+//! `Task.await/2` and `Task.await_many/2` timing out (`{:timeout, {Task, :await, [task,
+//! timeout]}}`) are the same wait for a task's result. The task is the pid in the summary when
+//! it kept one; else the process the caller spawned last before the timeout that was still
+//! running at it (one spawned within the timed-out call first). Its findings group by what
+//! the task ran, since each task is a process of its own.
 
 use crate::AnalyzedTrace;
+use crate::causality;
 use crate::errors::runs_and_survivors;
 use crate::finding::{Evidence, Finding, FindingKind, Impact, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
@@ -20,7 +27,10 @@ use std::collections::BTreeMap;
 struct Timeout {
     trace: usize,
     call: usize,
+    /// The server's name, or the awaited task's pid.
     server: String,
+    /// Whether it awaited a task (`Task.await`) rather than called a server.
+    task: bool,
     /// The caller's timeout as recorded, milliseconds (None: not a number).
     timeout_ms: Option<f64>,
     /// The server's callback that overlapped the call the longest.
@@ -34,19 +44,33 @@ pub fn detect(traces: &[AnalyzedTrace]) -> Vec<Finding> {
             let Some(found) = timeout_of(t, trace, call) else {
                 continue;
             };
-            let subject = (trace.span(call).name.clone(), found.server.clone());
+            let subject = (trace.span(call).name.clone(), subject_of(trace, &found));
             by_subject.entry(subject).or_default().push(found);
         }
     }
     by_subject
         .into_iter()
-        .map(|((call, server), found)| finding(traces, &call, &server, &found))
+        .map(|((call, subject), found)| finding(traces, &call, &subject, &found))
         .collect()
+}
+
+/// What timeouts group by besides the call: the server, or what the awaited task ran.
+fn subject_of(trace: &AnalyzedTrace, found: &Timeout) -> String {
+    match (found.task, found.busy) {
+        (true, Some(busy)) => format!("task {}", trace.span(busy).name),
+        (true, None) => "task".to_owned(),
+        (false, _) => found.server.clone(),
+    }
 }
 
 fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
     let exception = processes::text(trace, call, CALL_EXCEPTION)?;
-    let (server, timeout_ms) = parse_call_timeout(&exception)?;
+    let (awaited, timeout_ms) = parse_call_timeout(&exception)?;
+    let task = matches!(awaited, Awaited::Task(_));
+    let server = match awaited {
+        Awaited::Server(server) | Awaited::Task(Some(server)) => server,
+        Awaited::Task(None) => awaited_task(trace, call)?,
+    };
     let propagated = trace.tree.children[call]
         .iter()
         .any(|&c| processes::text(trace, c, CALL_EXCEPTION).as_deref() == Some(&exception));
@@ -58,33 +82,99 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
         trace: t,
         call,
         server,
+        task,
         timeout_ms,
         busy,
     })
 }
 
-/// The server and the timeout of an OTP call-timeout exit, from its summary in either syntax.
-pub fn parse_call_timeout(summary: &str) -> Option<(String, Option<f64>)> {
+/// What a timed-out call waited on.
+#[derive(Debug, PartialEq)]
+pub enum Awaited {
+    /// A server: its registered name or pid (`<0.1.0>`).
+    Server(String),
+    /// A task's result (`Task.await`): its pid, when the summary kept it.
+    Task(Option<String>),
+}
+
+/// What a call-timeout exit waited on and its timeout (milliseconds; None: not a number), from
+/// its summary in either syntax: OTP's call timeout or Elixir's `Task.await`.
+pub fn parse_call_timeout(summary: &str) -> Option<(Awaited, Option<f64>)> {
     let compact: String = summary.chars().filter(|c| !c.is_whitespace()).collect();
     let start = compact
         .find("{:timeout,{")
         .or_else(|| compact.find("{timeout,{"))?;
     let rest = &compact[start..];
-    let call_at = [
+    let after = |markers: &[&str]| {
+        markers
+            .iter()
+            .filter_map(|marker| rest.find(marker).map(|at| at + marker.len()))
+            .min()
+    };
+    let call_at = after(&[
         "GenServer,:call,[",
         "gen_server,call,[",
         ":gen_statem,:call,[",
         "gen_statem,call,[",
         "gen,call,[",
-    ]
-    .iter()
-    .filter_map(|marker| rest.find(marker).map(|at| at + marker.len()))
-    .min()?;
-    let list = &rest[call_at..];
-    let items = top_level_items(list);
-    let server = items.first()?.trim_start_matches("#PID").to_owned();
-    let timeout_ms = items.get(2).and_then(|t| t.parse::<f64>().ok());
-    Some((server, timeout_ms))
+    ]);
+    let await_at = after(&[
+        "Task,:await,[",
+        "Task,:await_many,[",
+        "'Elixir.Task',await,[",
+        "'Elixir.Task',await_many,[",
+    ]);
+    match (call_at, await_at) {
+        (Some(at), _) => {
+            let items = top_level_items(&rest[at..]);
+            let server = items.first()?.trim_start_matches("#PID").to_owned();
+            Some((Awaited::Server(server), number(items.get(2))))
+        }
+        (None, Some(at)) => {
+            let items = top_level_items(&rest[at..]);
+            let pid = items.first().and_then(|task| pid_field(task));
+            Some((Awaited::Task(pid), number(items.get(1))))
+        }
+        (None, None) => None,
+    }
+}
+
+fn number(item: Option<&String>) -> Option<f64> {
+    item.and_then(|t| t.parse::<f64>().ok())
+}
+
+/// The `pid` field of a task's summary (`%Task{…,pid:#PID<0.1.0>,…}`), whitespace removed.
+fn pid_field(task: &str) -> Option<String> {
+    let at = task.find("pid:#PID<").or_else(|| task.find("pid=>#PID<"))?;
+    let pid = &task[at..];
+    let open = pid.find('<')?;
+    let close = pid.find('>')?;
+    Some(pid[open..=close].to_owned())
+}
+
+/// The task a `Task.await` in span `call` waited on, when its summary lost the pid: of the
+/// processes the caller's process spawned before the call ended and still running at its
+/// end, one spawned within the call first, then the last spawned.
+fn awaited_task(trace: &AnalyzedTrace, call: usize) -> Option<String> {
+    let caller = causality::thread_of(trace, call)?;
+    let end = trace.span(call).end_unix_nano;
+    let index = causality::span_index(trace);
+    processes::lives(trace)
+        .filter(|&life| {
+            let span = trace.span(life);
+            span.start_unix_nano <= end && span.end_unix_nano >= end
+        })
+        .filter_map(|life| {
+            let spawn = causality::waits_of(trace, &index, life)
+                .into_iter()
+                .find(|w| w.kind == "thread.start")?;
+            let cause = spawn.cause?;
+            let by_caller = causality::thread_of(trace, cause)? == caller;
+            let within = trace.tree.is_within(cause, call);
+            by_caller.then_some(((within, trace.span(life).start_unix_nano), life))
+        })
+        .max_by_key(|&(key, _)| key)
+        .and_then(|(_, life)| processes::thread_name(trace, life))
 }
 
 /// The comma-separated items of a list's text up to its closing bracket, nesting respected.
@@ -128,8 +218,9 @@ fn busy_callback(trace: &AnalyzedTrace, server: &str, call: usize) -> Option<usi
         .map(|(c, _)| c)
 }
 
-fn finding(traces: &[AnalyzedTrace], call: &str, server: &str, found: &[Timeout]) -> Finding {
+fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout]) -> Finding {
     let example = &found[0];
+    let server = example.server.as_str();
     let trace = &traces[example.trace];
     let waited = trace.span(example.call).duration_nanos();
     let saving = found
@@ -140,26 +231,23 @@ fn finding(traces: &[AnalyzedTrace], call: &str, server: &str, found: &[Timeout]
     let timeout = example
         .timeout_ms
         .map_or("its timeout".to_owned(), |ms| format!("{ms} ms"));
-    let meanwhile = example.busy.map(|b| meanwhile(trace, b, example.call));
+    let meanwhile = example
+        .busy
+        .map(|b| meanwhile(trace, b, example.call, example.task));
     let title = format!(
-        "A call to {} timed out after {timeout} in {} ({} time{}){}",
+        "{} {} timed out after {timeout} in {} ({} time{}){}",
+        if example.task {
+            "An await of task"
+        } else {
+            "A call to"
+        },
         q(server),
         q(call),
         found.len(),
         if found.len() == 1 { "" } else { "s" },
         meanwhile.as_deref().unwrap_or(""),
     );
-    let recommendation = match example.busy {
-        Some(b) => format!(
-            "Make {} answer within the caller's {timeout} (it took {}), or reply later from a Task (GenServer.reply/2) so the server is free, and give the call a timeout that fits the work",
-            q(&trace.span(b).name),
-            human_duration(trace.span(b).duration_nanos()),
-        ),
-        None => format!(
-            "Find what kept {} from answering within {timeout}: its work is not recorded (record its module)",
-            q(server)
-        ),
-    };
+    let recommendation = recommendation(trace, example, server, &timeout);
     // Timeouts are counted per call, failures per run: one run may time out many times, and
     // a caller that caught the exit ran on.
     let (runs, survived) = runs_and_survivors(traces, found.iter().map(|f| f.trace));
@@ -181,7 +269,7 @@ fn finding(traces: &[AnalyzedTrace], call: &str, server: &str, found: &[Timeout]
         operation: Some(call.to_owned()),
         title,
         recommendation,
-        fingerprint: fingerprint(&[FindingKind::CallTimeout.as_str(), call, server]),
+        fingerprint: fingerprint(&[FindingKind::CallTimeout.as_str(), call, subject]),
         saving_nanos: saving,
         occurrences: found.len() as u64,
         numbers,
@@ -194,8 +282,28 @@ fn finding(traces: &[AnalyzedTrace], call: &str, server: &str, found: &[Timeout]
     }
 }
 
-/// ": meanwhile "S" was running "S.handle_call/3" (304.7 ms, from 0.1 ms before the call)".
-fn meanwhile(trace: &AnalyzedTrace, busy: usize, call: usize) -> String {
+fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeout: &str) -> String {
+    match (example.busy, example.task) {
+        (Some(b), false) => format!(
+            "Make {} answer within the caller's {timeout} (it took {}), or reply later from a Task (GenServer.reply/2) so the server is free, and give the call a timeout that fits the work",
+            q(&trace.span(b).name),
+            human_duration(trace.span(b).duration_nanos()),
+        ),
+        (Some(b), true) => format!(
+            "Make {} finish within the caller's {timeout} (it took {}), or await it with a timeout that fits the work; a task awaited past its timeout runs on and its late result is left in the caller's mailbox (Task.yield/2 then Task.shutdown/2 stops it)",
+            q(&trace.span(b).name),
+            human_duration(trace.span(b).duration_nanos()),
+        ),
+        (None, _) => format!(
+            "Find what kept {} from answering within {timeout}: its work is not recorded (record its module)",
+            q(server)
+        ),
+    }
+}
+
+/// ": meanwhile the server was running "S.handle_call/3" (304.7 ms, from 0.1 ms before the
+/// call)".
+fn meanwhile(trace: &AnalyzedTrace, busy: usize, call: usize, task: bool) -> String {
     let (b, c) = (trace.span(busy), trace.span(call));
     let when = if b.start_unix_nano <= c.start_unix_nano {
         format!(
@@ -209,7 +317,8 @@ fn meanwhile(trace: &AnalyzedTrace, busy: usize, call: usize) -> String {
         )
     };
     format!(
-        ": meanwhile the server was running {} ({}, {when})",
+        ": meanwhile the {} was running {} ({}, {when})",
+        if task { "task" } else { "server" },
         q(&b.name),
         human_duration(b.duration_nanos())
     )
@@ -270,17 +379,93 @@ mod tests {
     #[test]
     fn both_syntaxes_name_the_server_and_the_timeout() {
         let elixir = "{:exit, {:timeout, {GenServer, :call, [Report.Server, :build, 100]}}}";
+        let server = |name: &str| Awaited::Server(name.into());
         assert_eq!(
             parse_call_timeout(elixir),
-            Some(("Report.Server".into(), Some(100.0)))
+            Some((server("Report.Server"), Some(100.0)))
         );
         let erlang = "{exit,{timeout,{gen_server,call,[report_server,{build,[1,2]},5000]}}}";
         assert_eq!(
             parse_call_timeout(erlang),
-            Some(("report_server".into(), Some(5000.0)))
+            Some((server("report_server"), Some(5000.0)))
         );
         let pid = "{:exit, {:timeout, {GenServer, :call, [#PID<0.108.0>, :build, :infinity]}}}";
-        assert_eq!(parse_call_timeout(pid), Some(("<0.108.0>".into(), None)));
+        assert_eq!(parse_call_timeout(pid), Some((server("<0.108.0>"), None)));
+    }
+
+    #[test]
+    fn a_task_await_timeout_names_the_task_when_its_summary_kept_the_pid() {
+        let elided = "{:exit, {:timeout, {Task, :await, [\u{2026}, 100]}}}";
+        assert_eq!(
+            parse_call_timeout(elided),
+            Some((Awaited::Task(None), Some(100.0)))
+        );
+        let kept = "{:exit, {:timeout, {Task, :await, [%Task{mfa: {:erlang, :apply, 2}, \
+                    owner: #PID<0.98.0>, pid: #PID<0.105.0>, ref: #Reference<0.1.2.3>}, 250]}}}";
+        assert_eq!(
+            parse_call_timeout(kept),
+            Some((Awaited::Task(Some("<0.105.0>".into())), Some(250.0)))
+        );
+        let many = "{:exit, {:timeout, {Task, :await_many, [[\u{2026}], 5000]}}}";
+        assert_eq!(
+            parse_call_timeout(many),
+            Some((Awaited::Task(None), Some(5000.0)))
+        );
+    }
+
+    /// `Report.build/1` (span 3, on `<0.98.0>`) spawns a task at 10 ms and awaits it for
+    /// 100 ms; the task (life 20) runs 250 ms. An older task (life 30, spawned before the call
+    /// by the same process) and another process's task (life 40) also run on.
+    fn an_await_that_timed_out() -> AnalyzedTrace {
+        use crate::causality::tests::{linked, on_thread};
+        use crate::processes::tests::life;
+        const MS: u64 = 1_000_000;
+        let mut build = on_thread(
+            span(3, Some(2), "Report.build/1", 5 * MS, 110 * MS),
+            "<0.98.0>",
+        );
+        build.status.code = StatusCode::Error;
+        build.attributes.push(KeyValue::new(
+            CALL_EXCEPTION,
+            "{:exit, {:timeout, {Task, :await, [\u{2026}, 100]}}}",
+        ));
+        let spawned = |life, by, at| linked(life, by, "thread.start", at, 0);
+        let spans = vec![
+            span(1, None, "elixir report.exs", 0, 400 * MS),
+            life(2, "<0.98.0>", 0, 400 * MS),
+            build,
+            life(4, "<0.97.0>", 0, 400 * MS),
+            spawned(life(20, "<0.105.0>", 10 * MS, 260 * MS), 3, 10 * MS),
+            span(
+                21,
+                Some(20),
+                "anonymous fn#0 in Report.build/1",
+                10 * MS,
+                260 * MS,
+            ),
+            spawned(life(30, "<0.101.0>", 2 * MS, 300 * MS), 2, 2 * MS),
+            spawned(life(40, "<0.110.0>", 50 * MS, 300 * MS), 4, 50 * MS),
+        ];
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_task_await_that_timed_out_names_the_task_spawned_in_the_call_and_its_work() {
+        let [found] = detect(&[an_await_that_timed_out()])
+            .try_into()
+            .expect("one finding");
+        assert_eq!(
+            found.title,
+            "An await of task \"<0.105.0>\" timed out after 100 ms in \"Report.build/1\" (1 time): \
+             meanwhile the task was running \"anonymous fn#0 in Report.build/1\" (250.0 ms, from \
+             5.0 ms into the call)"
+        );
+        assert!(
+            found.recommendation.contains("late result"),
+            "{}",
+            found.recommendation
+        );
+        assert_eq!(found.numbers["server_busy_ms"], 250.0);
     }
 
     #[test]
