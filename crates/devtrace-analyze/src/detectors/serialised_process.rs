@@ -8,12 +8,18 @@
 //! for that caller is S's unit of work (a callback, or a hand-written loop's turn:
 //! [`processes::units_of_work`]) that ended last before S's message,
 //! if it ran during the wait; the rest of the
-//! wait is time queued behind other callers. S serialises its callers in a run when at least
+//! wait, as far as S's other units of work overlapped it, is time queued behind other callers
+//! (time S sat idle is not: it deferred its reply, as a pool does until a worker is checked in). S serialises its callers in a run when at least
 //! [`Thresholds::min_callers`] processes waited for it, at least two at once, and the most one
 //! caller queued, over all its calls in the run, is at least [`Thresholds::min_queued_nanos`].
 //! The saving per run is that queue time: with S partitioned (or its slow work moved out of the
 //! callback) that caller would not wait behind the others — once for a caller that calls once,
 //! at every call for a caller that calls S in a loop.
+//!
+//! Not all of a queue is other callers' calls: S may have been running work of its own that
+//! served no caller (a `handle_continue/2` loading a table, a periodic `handle_info/2`). The
+//! part of the waits that S's other units of work overlapped is counted apart; when it is the
+//! larger part, the finding names that work and says partitioning would not help.
 
 use crate::AnalyzedTrace;
 use crate::finding::{
@@ -53,6 +59,10 @@ struct Run {
     max_queued_nanos: u64,
     /// S's callbacks that served the waits: (span, nanoseconds).
     service: Vec<(usize, u64)>,
+    /// Of `queued_nanos`, the time S ran work that served no caller.
+    behind_other_work_nanos: u64,
+    /// S's units of work that served no caller, with their time during the waits.
+    other_work: Vec<(usize, u64)>,
     waiters: Vec<usize>,
     life: Option<usize>,
 }
@@ -108,6 +118,30 @@ impl Server {
         })
     }
 
+    /// S's units of work, but `own` (the one that served `wait`), that ran during `wait`, with
+    /// their time during it: what S was busy with while the caller queued.
+    fn busy_during(
+        &self,
+        trace: &AnalyzedTrace,
+        wait: &MessageWait,
+        own: Option<usize>,
+    ) -> Vec<(usize, u64)> {
+        let Some((_, work)) = self.life_at(trace, wait) else {
+            return Vec::new();
+        };
+        work.iter()
+            .filter(|&&c| Some(c) != own)
+            .filter_map(|&c| {
+                let span = trace.span(c);
+                let overlap = span
+                    .end_unix_nano
+                    .min(wait.end_unix_nano)
+                    .saturating_sub(span.start_unix_nano.max(wait.start_unix_nano));
+                (overlap > 0).then_some((c, overlap))
+            })
+            .collect()
+    }
+
     /// The callback that served `wait`: the one that ended last before the message that ended
     /// the wait, if it ran during the wait; with its time during the wait.
     fn served(&self, trace: &AnalyzedTrace, wait: &MessageWait) -> Option<(usize, u64)> {
@@ -143,15 +177,24 @@ fn run_of(
         queued_nanos: 0,
         max_queued_nanos: 0,
         service: Vec::new(),
+        behind_other_work_nanos: 0,
+        other_work: Vec::new(),
         waiters: Vec::new(),
         life: None,
     };
+    let served: Vec<Option<(usize, u64)>> = waits.iter().map(|w| server.served(trace, w)).collect();
+    let serving: BTreeSet<usize> = served.iter().flatten().map(|&(c, _)| c).collect();
     let mut queued_by_caller: BTreeMap<&str, u64> = BTreeMap::new();
-    for wait in waits {
-        let served = server.served(trace, wait);
-        let queued = wait
-            .nanos()
-            .saturating_sub(served.map_or(0, |(_, nanos)| nanos));
+    for (wait, served) in waits.iter().zip(served) {
+        // Queued: S was busy with other work meanwhile (another caller's call, or work of its
+        // own), not idle (a reply it deferred until something else happened, as a pool's).
+        let own = served.map_or(0, |(_, nanos)| nanos);
+        let busy = server.busy_during(trace, wait, served.map(|(c, _)| c));
+        let busy_nanos: u64 = busy.iter().map(|(_, n)| n).sum();
+        let queued = wait.nanos().saturating_sub(own).min(busy_nanos);
+        let (_, other): (Vec<_>, Vec<_>) = busy.into_iter().partition(|(c, _)| serving.contains(c));
+        run.behind_other_work_nanos += other.iter().map(|(_, n)| n).sum::<u64>().min(queued);
+        run.other_work.extend(other);
         run.wait_nanos += wait.nanos();
         run.queued_nanos += queued;
         *queued_by_caller.entry(wait.waiter.as_str()).or_default() += queued;
@@ -191,26 +234,15 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
     let callback = busiest_callback(trace, &example.service);
     let mean_service = mean_service_of(trace, &example.service, callback.as_deref());
     let saving = runs.iter().map(|r| r.max_queued_nanos).sum::<u64>() / runs.len() as u64;
-    let title = format!(
-        "{} serialises its callers: {} processes waited for it ({} at once), {} in all over {} calls, {} of it behind other callers' calls{}",
-        q(server),
-        example.callers,
-        example.at_once,
-        human_duration(example.wait_nanos),
-        example.calls,
-        human_duration(example.queued_nanos),
-        callback.as_ref().map_or(String::new(), |c| format!(
-            " ({} takes {} a call)",
-            q(c),
-            human_duration(mean_service)
-        )),
-    );
-    let recommendation = format!(
-        "Partition {server_q} (one process per key: a Registry or PartitionSupervisor) or move the slow work out of its callback (reply later with GenServer.reply/2 from a Task): one caller waited {} in all behind the others; saving ≈ {} per run",
-        human_duration(example.max_queued_nanos),
-        human_duration(saving),
-        server_q = q(server),
-    );
+    let served_by = callback.as_ref().map_or(String::new(), |c| {
+        format!(" ({} takes {} a call)", q(c), human_duration(mean_service))
+    });
+    let (title, recommendation) = match blocking_work(trace, example) {
+        Some((work, work_nanos)) => {
+            blocked_wording(server, example, saving, &served_by, &work, work_nanos)
+        }
+        None => queued_wording(server, example, saving, &served_by),
+    };
     let mut numbers = BTreeMap::new();
     numbers.insert("callers".into(), example.callers as f64);
     numbers.insert("calls".into(), example.calls as f64);
@@ -222,6 +254,10 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
         processes::millis(example.max_queued_nanos),
     );
     numbers.insert("service_ms_mean".into(), processes::millis(mean_service));
+    numbers.insert(
+        "behind_other_work_ms".into(),
+        processes::millis(example.behind_other_work_nanos),
+    );
     Finding {
         kind: FindingKind::SerialisedProcess,
         operation: callback.or_else(|| Some(format!("process {server}"))),
@@ -238,6 +274,74 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
             .collect(),
         impact: Impact::of(ImpactBasis::Time),
     }
+}
+
+/// S's work that served no caller, when it, not other callers' calls, is most of what the
+/// callers queued behind: its name and its longest run.
+fn blocking_work(trace: &AnalyzedTrace, run: &Run) -> Option<(String, u64)> {
+    if run.behind_other_work_nanos * 2 <= run.queued_nanos {
+        return None;
+    }
+    let name = busiest_callback(trace, &run.other_work)?;
+    let longest = run
+        .other_work
+        .iter()
+        .filter(|(c, _)| trace.span(*c).name == name)
+        .map(|(c, _)| trace.span(*c).duration_nanos())
+        .max()
+        .unwrap_or(0);
+    Some((name, longest))
+}
+
+/// "S serialises its callers: …", for callers queued behind each other's calls.
+fn queued_wording(server: &str, run: &Run, saving: u64, served_by: &str) -> (String, String) {
+    let title = format!(
+        "{} serialises its callers: {} processes waited for it ({} at once), {} in all over {} calls, {} of it behind other callers' calls{served_by}",
+        q(server),
+        run.callers,
+        run.at_once,
+        human_duration(run.wait_nanos),
+        run.calls,
+        human_duration(run.queued_nanos),
+    );
+    let recommendation = format!(
+        "Partition {server_q} (one process per key: a Registry or PartitionSupervisor) or move the slow work out of its callback (reply later with GenServer.reply/2 from a Task): one caller waited {} in all behind the others; saving ≈ {} per run",
+        human_duration(run.max_queued_nanos),
+        human_duration(saving),
+        server_q = q(server),
+    );
+    (title, recommendation)
+}
+
+/// "S kept its callers waiting while it ran W: …", for callers queued behind work of S's own.
+fn blocked_wording(
+    server: &str,
+    run: &Run,
+    saving: u64,
+    served_by: &str,
+    work: &str,
+    work_nanos: u64,
+) -> (String, String) {
+    let title = format!(
+        "{} kept its callers waiting while it ran {}: {} processes waited for it ({} at once), {} in all over {} calls, {} of it while {} ran ({}), not behind each other's calls{served_by}",
+        q(server),
+        q(work),
+        run.callers,
+        run.at_once,
+        human_duration(run.wait_nanos),
+        run.calls,
+        human_duration(run.behind_other_work_nanos),
+        q(work),
+        human_duration(work_nanos),
+    );
+    let recommendation = format!(
+        "Shorten {work_q} or move it out of {server_q} (a Task that sends its result back, or work done before the callers start): its callers waited for it, not for each other, so partitioning {server_q} would not help; one caller waited {} in all; saving ≈ {} per run",
+        human_duration(run.max_queued_nanos),
+        human_duration(saving),
+        work_q = q(work),
+        server_q = q(server),
+    );
+    (title, recommendation)
 }
 
 /// The mean time S spent on a call in `callback` (its busiest callback).
@@ -387,5 +491,77 @@ mod tests {
             ..Thresholds::default()
         };
         assert!(detect(&[trace], &patient).is_empty());
+    }
+
+    /// "Stock" loads its table in `handle_continue/2` from 0 to 27 ms; three callers call at
+    /// 0 ms and are served 1 ms each after it, at 28, 29 and 30 ms.
+    fn three_callers_behind_a_load() -> AnalyzedTrace {
+        use crate::causality::tests::linked;
+        use crate::processes::MESSAGE;
+        use crate::processes::tests::life;
+        use crate::tree::tests::{batch, span};
+        use devtrace_model::KeyValue;
+        const MS: u64 = 1_000_000;
+        let mut spans = vec![
+            span(1, None, "elixir shop.exs", 0, 40 * MS),
+            life(2, "Stock", 0, 40 * MS),
+            span(3, Some(2), "Stock.handle_continue/2", 0, 27 * MS),
+        ];
+        for (n, caller) in [10u8, 20, 30].into_iter().enumerate() {
+            let served = (28 + n as u64) * MS;
+            spans.push(life(caller, &format!("<0.{caller}.0>"), 0, 40 * MS));
+            let mut call = span(caller + 1, Some(caller), "Stock.rate/1", 0, served);
+            call.attributes.push(KeyValue::new("rpc.service", "Stock"));
+            spans.push(call);
+            let wait = span(caller + 2, Some(caller + 1), "receive", 0, served);
+            spans.push(linked(wait, 2, MESSAGE, served, served));
+            spans.push(span(
+                4 + n as u8,
+                Some(2),
+                "Stock.handle_call/3",
+                served - MS,
+                served,
+            ));
+        }
+        AnalyzedTrace::new(devtrace_model::TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn callers_waiting_behind_the_servers_own_work_are_told_that_work_not_to_partition() {
+        let [found] = detect(&[three_callers_behind_a_load()], &Thresholds::default())
+            .try_into()
+            .expect("one finding");
+        assert!(
+            found.title.starts_with(
+                "\"Stock\" kept its callers waiting while it ran \"Stock.handle_continue/2\": 3 processes"
+            ),
+            "{}",
+            found.title
+        );
+        assert!(
+            found
+                .title
+                .contains("(27.0 ms), not behind each other's calls"),
+            "{}",
+            found.title
+        );
+        assert!(
+            found
+                .recommendation
+                .contains("partitioning \"Stock\" would not help")
+        );
+        // 27 ms of each wait was the load; the third caller also waited 2 ms for the others.
+        assert_eq!(found.numbers["behind_other_work_ms"], 81.0);
+        assert_eq!(found.numbers["max_queued_ms"], 29.0);
+        // Without the load, the same callers queued behind each other: the usual wording.
+        let [queued] = detect(&[three_callers_in_line()], &Thresholds::default())
+            .try_into()
+            .expect("one finding");
+        assert!(
+            queued.title.contains("behind other callers' calls"),
+            "{}",
+            queued.title
+        );
+        assert_eq!(queued.numbers["behind_other_work_ms"], 0.0);
     }
 }
