@@ -564,4 +564,48 @@ mod tests {
         );
         assert_eq!(queued.numbers["behind_other_work_ms"], 0.0);
     }
+
+    /// A pool ("Pool"): three callers check out at 0 ms; it has nothing free and defers its
+    /// replies (its `handle_call/3` takes 0.1 ms each), then replies at 28, 29 and 30 ms from
+    /// the `handle_cast/2` of another process's check-in (0.1 ms each). Idle between.
+    fn three_callers_of_an_exhausted_pool() -> AnalyzedTrace {
+        use crate::causality::tests::linked;
+        use crate::processes::MESSAGE;
+        use crate::processes::tests::life;
+        use crate::tree::tests::{batch, span};
+        use devtrace_model::KeyValue;
+        const MS: u64 = 1_000_000;
+        let mut spans = vec![
+            span(1, None, "elixir pool.exs", 0, 40 * MS),
+            life(2, "Pool", 0, 40 * MS),
+        ];
+        for (n, caller) in [10u8, 20, 30].into_iter().enumerate() {
+            let (n, replied) = (n as u64, (28 + n as u64) * MS);
+            spans.push(life(caller, &format!("<0.{caller}.0>"), 0, 40 * MS));
+            let mut call = span(caller + 1, Some(caller), "Pool.checkout/0", 0, replied);
+            call.attributes.push(KeyValue::new("rpc.service", "Pool"));
+            spans.push(call);
+            let wait = span(caller + 2, Some(caller + 1), "receive", 0, replied);
+            spans.push(linked(wait, 2, MESSAGE, replied, replied));
+            let (at, id) = (n * MS / 10, 3 + n as u8);
+            spans.push(span(id, Some(2), "Pool.handle_call/3", at, at + MS / 10));
+            spans.push(span(
+                id + 3,
+                Some(2),
+                "Pool.handle_cast/2",
+                replied - MS / 10,
+                replied,
+            ));
+        }
+        AnalyzedTrace::new(devtrace_model::TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn callers_of_a_server_idle_until_another_process_lets_it_reply_are_not_queued_behind_it() {
+        let findings = detect(
+            &[three_callers_of_an_exhausted_pool()],
+            &Thresholds::default(),
+        );
+        assert!(findings.is_empty(), "{findings:?}");
+    }
 }
