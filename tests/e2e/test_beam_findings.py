@@ -9,6 +9,12 @@ line; the planted problem must be among the first three findings (planted + 2) o
   for it, as the server measured it);
 - call_timeout.exs: a GenServer.call with a 100 ms timeout to a server busy for 300 ms →
   `call_timeout` naming the server, the timeout and what the server was running;
+- pool.exs: a connection pool of two (checkout deferring its reply until a checkin), eight
+  clients holding a connection 40 ms → `concurrency_limit` on the pool: six waits, two held at
+  once, the hold and the longest wait within 15 % of the clients' own measures; not
+  `serialised_process` (the pool is idle while they wait);
+- call_cycle.exs: two GenServers calling each other (Orders → Stock → Orders), the inner call
+  timing out → `call_timeout` saying it is a call cycle naming both;
 - task_timeout.exs: three `Task.await`s of a 250 ms lookup with a 100 ms timeout, caught by the
   caller → `call_timeout` naming the task's work; the program ends while the last task runs,
   and that task's open call lasts until the VM ended (the runtime's heartbeat), not 0 ms;
@@ -124,6 +130,35 @@ def test_a_call_that_times_out_names_the_server_and_what_it_was_doing(store: Sto
     assert found["numbers"]["timeout_ms"] == truth["timeout_ms"]
     assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms"]), (found, truth)
     assert within_15_percent(found["numbers"]["server_busy_ms"], truth["build_ms"]), (found, truth)
+
+
+def test_callers_waiting_for_a_pools_connections_are_its_limit_not_a_serialising_server(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "pool.exs", tmp_path, recording)
+    found = planted(findings, "concurrency_limit")
+    assert found["title"].startswith('Callers of "Pool" waited for what it hands out'), found["title"]
+    assert found["numbers"]["waits"] == truth["waited"]
+    assert found["numbers"]["most_held"] == truth["size"]
+    assert within_15_percent(found["numbers"]["hold_ms_median"], truth["hold_ms"]), (found, truth)
+    assert within_15_percent(found["numbers"]["max_wait_ms"], truth["max_wait_ms"]), (found, truth)
+    assert within_15_percent(found["saving_nanos"] / 1e6, truth["max_wait_ms"]), (found, truth)
+    assert "serialised_process" not in [f["kind"] for f in findings], [f["title"] for f in findings]
+
+
+def test_two_servers_calling_each_other_is_a_call_cycle_that_only_the_timeout_ends(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "call_cycle.exs", tmp_path, recording)
+    assert truth["priority"] == "normal", "the inner call timed out"
+    found = planted(findings, "call_timeout")
+    assert found["operation"] == "Orders.priority/1"
+    assert found["numbers"]["timeout_ms"] == truth["timeout_ms"]
+    assert found["numbers"]["call_cycle"] == 1
+    assert '"Orders.handle_call/3"' in found["title"], found["title"]
+    assert 'itself waiting in "Stock.reserve/1" for the caller "Stock": a call cycle' in found["title"], found["title"]
+    assert found["recommendation"].startswith("Break the call cycle"), found["recommendation"]
+    assert within_15_percent(found["numbers"]["waited_ms"], truth["timeout_ms"]), (found, truth)
 
 
 def test_a_task_awaited_past_its_timeout_is_a_call_timeout_naming_the_tasks_work(

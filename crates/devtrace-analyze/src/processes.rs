@@ -146,6 +146,22 @@ pub fn thread_name(trace: &AnalyzedTrace, index: usize) -> Option<String> {
         .map(AnyValue::to_display_string)
 }
 
+/// How many of the intervals `(start, end)` were in progress at once, at most (back to back is
+/// not at once).
+pub fn most_at_once(intervals: impl Iterator<Item = (u64, u64)>) -> usize {
+    let mut edges: Vec<(u64, i32)> = intervals
+        .flat_map(|(start, end)| [(start, 1), (end, -1)])
+        .collect();
+    // Ends before starts at the same instant.
+    edges.sort_by_key(|&(at, delta)| (at, delta));
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, delta) in edges {
+        now += delta;
+        most = most.max(now);
+    }
+    most.max(0) as usize
+}
+
 /// Nanoseconds as milliseconds to two decimals, for a finding's `numbers`.
 pub fn millis(nanos: u64) -> f64 {
     (nanos as f64 / 1e4).round() / 100.0

@@ -8,6 +8,11 @@
 //! `<0.1.0>`); what it was doing is its top-level span (a callback) that overlapped the call
 //! the longest. The time lost per run is the wait itself.
 //!
+//! **A call cycle.** When what the server was running was itself waiting in a call to the
+//! caller's process (a span under it that calls that process, `rpc.service`, over the time
+//! out), neither could answer before the other: the call could only end in a timeout. The
+//! finding says so and recommends breaking the cycle, not a faster server.
+//!
 //! `Task.await/2` and `Task.await_many/2` timing out (`{:timeout, {Task, :await, [task,
 //! timeout]}}`) are the same wait for a task's result. The task is the pid in the summary when
 //! it kept one; else the process the caller spawned last before the timeout that was still
@@ -35,6 +40,9 @@ struct Timeout {
     timeout_ms: Option<f64>,
     /// The server's callback that overlapped the call the longest.
     busy: Option<usize>,
+    /// The span under `busy` that was waiting meanwhile in a call to the caller's own process
+    /// (a call cycle), with that process's name.
+    cycle: Option<(usize, String)>,
 }
 
 pub fn detect(traces: &[AnalyzedTrace]) -> Vec<Finding> {
@@ -78,6 +86,7 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
         return None;
     }
     let busy = busy_callback(trace, &server, call);
+    let cycle = busy.and_then(|b| call_back_to_caller(trace, b, call));
     Some(Timeout {
         trace: t,
         call,
@@ -85,6 +94,7 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
         task,
         timeout_ms,
         busy,
+        cycle,
     })
 }
 
@@ -197,6 +207,25 @@ fn top_level_items(list: &str) -> Vec<String> {
     items
 }
 
+/// The call under `busy` (the server's work) to the process that made `call`, in progress
+/// while `call` waited: the server was waiting for its own caller.
+fn call_back_to_caller(trace: &AnalyzedTrace, busy: usize, call: usize) -> Option<(usize, String)> {
+    let caller = causality::thread_of(trace, call)?;
+    let waited = trace.span(call);
+    trace
+        .tree
+        .descendants(busy)
+        .iter()
+        .copied()
+        .find(|&d| {
+            let span = trace.span(d);
+            processes::is_call_to(trace, d, &caller)
+                && span.start_unix_nano <= waited.end_unix_nano
+                && span.end_unix_nano >= waited.end_unix_nano
+        })
+        .map(|d| (d, caller))
+}
+
 /// The server's top-level span that overlapped the call the longest.
 fn busy_callback(trace: &AnalyzedTrace, server: &str, call: usize) -> Option<usize> {
     let span = trace.span(call);
@@ -231,9 +260,16 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
     let timeout = example
         .timeout_ms
         .map_or("its timeout".to_owned(), |ms| format!("{ms} ms"));
-    let meanwhile = example
-        .busy
-        .map(|b| meanwhile(trace, b, example.call, example.task));
+    let meanwhile = example.busy.map(|b| {
+        let cycle = example.cycle.as_ref().map_or(String::new(), |(d, caller)| {
+            format!(
+                ", itself waiting in {} for the caller {}: a call cycle, which only a timeout ends",
+                q(&trace.span(*d).name),
+                q(caller)
+            )
+        });
+        meanwhile(trace, b, example.call, example.task) + &cycle
+    });
     let title = format!(
         "{} {} timed out after {timeout} in {} ({} time{}){}",
         if example.task {
@@ -257,6 +293,9 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
     numbers.insert("waited_ms".into(), processes::millis(waited));
     if let Some(t) = example.timeout_ms {
         numbers.insert("timeout_ms".into(), t);
+    }
+    if example.cycle.is_some() {
+        numbers.insert("call_cycle".into(), 1.0);
     }
     if let Some(b) = example.busy {
         numbers.insert(
@@ -283,6 +322,17 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
 }
 
 fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeout: &str) -> String {
+    if let (Some(b), Some((d, caller))) = (example.busy, &example.cycle) {
+        return format!(
+            "Break the call cycle: {} calls {} ({}) while {} is waiting for {}'s answer, so neither can answer before the timeout; pass what {server_q} is asked for in the first request, make one of the two calls a cast, or reply later (GenServer.reply/2) so the server is free",
+            q(&trace.span(b).name),
+            q(caller),
+            q(&trace.span(*d).name),
+            q(caller),
+            q(server),
+            server_q = q(server),
+        );
+    }
     match (example.busy, example.task) {
         (Some(b), false) => format!(
             "Make {} answer within the caller's {timeout} (it took {}), or reply later from a Task (GenServer.reply/2) so the server is free, and give the call a timeout that fits the work",
@@ -475,5 +525,61 @@ mod tests {
             parse_call_timeout("{:error, %RuntimeError{message: \"timeout\"}}"),
             None
         );
+    }
+
+    /// "Orders" (life 2) runs `handle_call/3` (span 3) from 0 to 303 ms, in it a call to
+    /// "Stock" (span 4); "Stock" (life 10) runs its `handle_call/3` (span 11), in it a call back
+    /// to "Orders" (span 12) that times out at 300 ms.
+    fn two_servers_calling_each_other() -> AnalyzedTrace {
+        use crate::processes::tests::life;
+        const MS: u64 = 1_000_000;
+        let calling = |mut s: devtrace_model::Span, service: &str| {
+            s.attributes.push(KeyValue::new("rpc.service", service));
+            s
+        };
+        let mut back = calling(
+            span(12, Some(11), "Orders.priority/1", MS, 301 * MS),
+            "Orders",
+        );
+        back.status.code = StatusCode::Error;
+        back.attributes.push(KeyValue::new(
+            CALL_EXCEPTION,
+            "{:exit, {:timeout, {GenServer, :call, [Orders, {:priority, 1}, 300]}}}",
+        ));
+        let spans = vec![
+            span(1, None, "elixir deadlock.exs", 0, 400 * MS),
+            life(2, "Orders", 0, 400 * MS),
+            span(3, Some(2), "Orders.handle_call/3", 0, 303 * MS),
+            calling(span(4, Some(3), "Stock.reserve/1", 0, 302 * MS), "Stock"),
+            life(10, "Stock", 0, 400 * MS),
+            span(11, Some(10), "Stock.handle_call/3", MS, 302 * MS),
+            back,
+        ];
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_timeout_while_the_server_waited_for_its_caller_is_a_call_cycle() {
+        let [found] = detect(&[two_servers_calling_each_other()])
+            .try_into()
+            .expect("one finding");
+        assert!(
+            found.title.ends_with(
+                "itself waiting in \"Stock.reserve/1\" for the caller \"Stock\": a call cycle, which only a timeout ends"
+            ),
+            "{}",
+            found.title
+        );
+        assert!(
+            found.recommendation.starts_with("Break the call cycle"),
+            "{}",
+            found.recommendation
+        );
+        assert_eq!(found.numbers["call_cycle"], 1.0);
+        // A server busy with work of its own is no cycle.
+        let [plain] = detect(&[run_with_timeouts(1, false)])
+            .try_into()
+            .expect("one");
+        assert!(!plain.numbers.contains_key("call_cycle"));
     }
 }

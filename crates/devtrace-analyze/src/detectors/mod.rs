@@ -8,6 +8,7 @@ pub mod calls;
 pub mod concurrency_limit;
 pub mod dominant_cost;
 pub mod failure_correlation;
+pub mod held_resource;
 pub mod lock_contention;
 pub mod mailbox_backlog;
 pub mod recurring_error;
@@ -60,6 +61,7 @@ pub fn run_all_with(traces: &[AnalyzedTrace], options: &Options) -> Vec<Finding>
     findings.extend(regression::detect(traces, &Default::default()));
     findings.extend(blind_spot::detect(traces, &Default::default()));
     findings.extend(serialised_process::detect(traces, &Default::default()));
+    findings.extend(held_resource::detect(traces, &Default::default()));
     findings.extend(call_timeout::detect(traces));
     findings.extend(restart_loop::detect(traces, &Default::default()));
     findings.extend(mailbox_backlog::detect(traces, &Default::default()));

@@ -164,7 +164,12 @@ fn run_of(
     thresholds: &Thresholds,
 ) -> Option<Run> {
     let callers: BTreeSet<&str> = waits.iter().map(|w| w.waiter.as_str()).collect();
-    let at_once = most_at_once(waits);
+    let at_once = processes::most_at_once(
+        waits
+            .iter()
+            .filter(|w| w.nanos() > 0)
+            .map(|w| (w.start_unix_nano, w.end_unix_nano)),
+    );
     if callers.len() < thresholds.min_callers || at_once < 2 {
         return None;
     }
@@ -206,23 +211,6 @@ fn run_of(
     }
     run.max_queued_nanos = queued_by_caller.into_values().max().unwrap_or(0);
     (run.max_queued_nanos >= thresholds.min_queued_nanos).then_some(run)
-}
-
-/// How many of the waits were in progress at once, at most.
-fn most_at_once(waits: &[MessageWait]) -> usize {
-    let mut edges: Vec<(u64, i32)> = waits
-        .iter()
-        .filter(|w| w.nanos() > 0)
-        .flat_map(|w| [(w.start_unix_nano, 1), (w.end_unix_nano, -1)])
-        .collect();
-    // Ends before starts at the same instant: back to back is not at once.
-    edges.sort_by_key(|&(at, delta)| (at, delta));
-    let (mut now, mut most) = (0i32, 0i32);
-    for (_, delta) in edges {
-        now += delta;
-        most = most.max(now);
-    }
-    most.max(0) as usize
 }
 
 fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
