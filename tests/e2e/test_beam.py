@@ -508,3 +508,18 @@ def test_recording_a_beam_program_without_the_runtime_says_how_to_build_it(store
         "run scripts/build-beam (or set DEVTRACE_BEAM_LIB to its directory)\n"
     ) in result.stderr, result.describe()
     assert "BEAM VM" not in result.stderr
+
+
+def test_a_beam_vm_that_stops_before_it_boots_is_said_so_not_taken_for_python(store: Store, runtime: Path, tmp_path: Path):
+    """A VM that never booted (a missing boot script) opened no recorder file: the note names the
+    BEAM and points at the VM's own messages, not at Python."""
+    erl = need("erl")
+    argv = ["--data", str(store.data_dir), "run", "--record", "--", erl, "-boot", str(tmp_path / "no-such-boot"), "-noshell"]
+    proc = subprocess.run([str(store.bin), *argv], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=120)
+    result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+    assert result.returncode != 0, result.describe()
+    assert (
+        "devtrace: --record: no BEAM VM started by the command opened its recorder file "
+        "(did the VM stop before it booted? see its messages above)\n"
+    ) in result.stderr, result.describe()
+    assert "Python" not in result.stderr, result.describe()

@@ -61,6 +61,8 @@ pub const BEFORE_WINDOW: &str = "devtrace.recorder.started_before_window";
 
 /// A recording of the BEAM VMs a command starts.
 pub struct BeamRecording {
+    /// The command is a BEAM program (`elixir`, `mix`, `erl`, …), not one that may start one.
+    beam_program: bool,
     lib: PathBuf,
     dir: PathBuf,
     mib: u64,
@@ -178,7 +180,11 @@ impl BeamRecording {
                     .ok()
             })
             .flatten();
+        let beam_program = Path::new(program)
+            .file_name()
+            .is_some_and(|n| BEAM_PROGRAMS.contains(&n.to_string_lossy().as_ref()));
         Ok(Some(BeamRecording {
+            beam_program,
             lib,
             dir,
             mib,
@@ -267,7 +273,12 @@ impl BeamRecording {
         };
         let _ = std::fs::remove_dir_all(&self.dir);
         if recorded.is_empty() {
-            return (None, false);
+            // A BEAM program whose VM stopped before the runtime started (it failed to boot,
+            // or `-s`/`-eval` ended it first): say so, not the Python recorder's note.
+            let note = self.beam_program.then(|| {
+                "devtrace: --record: no BEAM VM started by the command opened its recorder file (did the VM stop before it booted? see its messages above)".to_owned()
+            });
+            return (note, self.beam_program);
         }
         let mut notes = Vec::new();
         for mut vm in recorded {
