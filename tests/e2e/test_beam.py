@@ -479,6 +479,57 @@ def test_mix_test_of_a_mix_project_is_recorded(store: Store, runtime: Path, tmp_
     assert all(p["attributes"]["thread.name"] == test["attributes"]["thread.name"] for p in prices)
 
 
+STOCK = """defmodule Stock.Server do
+  use GenServer
+  def start_link(stock), do: GenServer.start_link(__MODULE__, stock)
+  def init(stock), do: {:ok, stock}
+  def in_stock?(server, item), do: GenServer.call(server, {:in_stock, item})
+  def handle_call({:in_stock, item}, _from, stock) do
+    Process.sleep(5)
+    {:reply, Map.get(stock, item, 0) > 0, stock}
+  end
+end
+
+defmodule Stock.Cart do
+  def available(server, items), do: Enum.filter(items, &Stock.Server.in_stock?(server, &1))
+end
+"""
+
+STOCK_TEST = """defmodule StockTest do
+  use ExUnit.Case, async: true
+
+  test "only items in stock are available" do
+    server = start_supervised!({Stock.Server, %{"apple" => 3}})
+    assert Stock.Cart.available(server, List.duplicate("apple", 6) ++ ["pear"]) == List.duplicate("apple", 6)
+  end
+end
+"""
+
+
+def test_calls_to_a_tests_unregistered_genserver_are_named_by_its_module_in_every_run(
+    store: Store, runtime: Path, tmp_path: Path
+):
+    """A test's own server has a new pid every run: its calls' `rpc.service` is its module, so
+    the N+1 of `mix test` run twice is one finding over both runs, not one a pid."""
+    subprocess.run([need("mix"), "new", "stock"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
+    project = tmp_path / "stock"
+    (project / "lib" / "stock.ex").write_text(STOCK)
+    (project / "test" / "stock_test.exs").write_text(STOCK_TEST)
+    for _ in range(2):
+        argv = ["--data", str(store.data_dir), "run", "--record", "--", need("mix"), "test"]
+        proc = subprocess.run([str(store.bin), *argv], cwd=project, env=clean_env(), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, CliResult(argv, proc.returncode, proc.stdout, proc.stderr).describe()
+        trace = store.show(store.ls()[0]["trace_id"])
+        calls = spans_named(trace, "Stock.Server.in_stock?/2")
+        assert len(calls) == 7, calls
+        assert {c["attributes"]["rpc.service"] for c in calls} == {"Stock.Server"}
+        [peer] = {c["attributes"]["devtrace.beam.peer"] for c in calls}
+        assert peer.startswith("<0."), peer
+    [found] = [f for f in store.json("insights", "--json")["findings"] if f["kind"] == "repeated_calls"]
+    assert '"Stock.Server/in_stock?"' in found["title"], found["title"]
+    assert found["impact"]["affected_runs"] == 2, found
+
+
 def test_iex_s_mix_is_recorded_with_what_the_session_typed(store: Store, runtime: Path, tmp_path: Path):
     """`iex -S mix` as a developer uses it: the project compiled and started, an expression typed
     at the prompt (here piped in), the session ended with `System.halt/1`."""

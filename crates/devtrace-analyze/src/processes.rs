@@ -18,6 +18,9 @@ pub const EXIT_REASON: &str = "devtrace.beam.exit_reason";
 pub const STATE_BEFORE: &str = "devtrace.beam.state.before";
 /// The supervisor that started a process, when the recorder names it.
 pub const SUPERVISOR: &str = "devtrace.beam.supervisor";
+/// The process a call to another process called (its registered name or pid), where its
+/// `rpc.service` is the service that process is (an unregistered GenServer's module).
+pub const PEER: &str = "devtrace.beam.peer";
 /// A summarised exception a call ended with.
 pub const CALL_EXCEPTION: &str = "devtrace.call.exception";
 
@@ -91,9 +94,13 @@ pub fn life_among(trace: &AnalyzedTrace, lives: &[usize], at: u64) -> Option<usi
 }
 
 /// Whether span `index` is a call to the process `process` (a request it waits to be answered:
-/// the recorder's `rpc.service`, docs/beam.md).
+/// the recorder's `devtrace.beam.peer`, the called process, or, without it, its `rpc.service`;
+/// docs/beam.md).
 pub fn is_call_to(trace: &AnalyzedTrace, index: usize, process: &str) -> bool {
-    text(trace, index, "rpc.service").as_deref() == Some(process)
+    text(trace, index, PEER)
+        .or_else(|| text(trace, index, "rpc.service"))
+        .as_deref()
+        == Some(process)
 }
 
 /// The life span of the process named `name` (its thread) that was alive at `at`.

@@ -2,7 +2,7 @@
 //! process (a GenServer every request goes through), each waiting behind the others' calls.
 //!
 //! **Rule.** Take the waits in `receive` that messages from one process S ended
-//! ([`crate::processes`]) inside a call to S (the recorder's client span with `rpc.service` S:
+//! ([`crate::processes`]) inside a call to S (the recorder's client span with `devtrace.beam.peer` S:
 //! a request answered by S — a process idle in its loop waits for work, and a process passing
 //! a token along a ring waits for its predecessor, neither for a reply). For each, S's own work
 //! for that caller is S's unit of work (a callback, or a hand-written loop's turn:

@@ -54,6 +54,9 @@ pub const EXIT_REASON: &str = "devtrace.beam.exit_reason";
 pub const STATE_BEFORE: &str = "devtrace.beam.state.before";
 pub const STATE_AFTER: &str = "devtrace.beam.state.after";
 pub const OPEN: &str = "devtrace.recorder.open";
+/// The process a call to another process called (its registered name or pid), beside
+/// `rpc.service`, the service it is.
+pub const PEER: &str = "devtrace.beam.peer";
 /// The plan a span was recorded by (`devtrace run --plan`; the Python recorder's attribute).
 pub const PLAN_ID: &str = "devtrace.plan.id";
 /// A span a flight window begins inside of: its start is the window's (the Python recorder's).
@@ -443,7 +446,7 @@ fn finish_file(mut f: Followed) -> Recorded {
     let texts = Texts {
         values,
         states: beam::read_states(&f.file),
-        peers: calls_to_processes(&out, &names),
+        peers: calls_to_processes(&out, &names, &annotations),
         annotations,
     };
     Recorded {
@@ -507,23 +510,66 @@ fn span_name(code: u32, process: &str, names: &Names) -> String {
 struct Texts {
     values: HashMap<u32, String>,
     states: HashMap<u32, String>,
-    peers: HashMap<u64, String>,
+    peers: HashMap<u64, Peer>,
     annotations: beam::Annotations,
 }
 
-/// The calls from one process to another ([`beam::calls`]), with the called
-/// process by its thread name.
-fn calls_to_processes(spans: &[OutSpan], names: &Names) -> HashMap<u64, String> {
+/// The calls from one process to another ([`beam::calls`]), with the called process
+/// ([`Peer`]).
+fn calls_to_processes(
+    spans: &[OutSpan],
+    names: &Names,
+    annotations: &beam::Annotations,
+) -> HashMap<u64, Peer> {
+    let initial_calls: HashMap<u64, &str> = spans
+        .iter()
+        .filter(|s| s.code == PROCESS_CODE)
+        .filter_map(|s| {
+            let attributes = annotations.attributes.get(&s.span_id)?;
+            attributes.iter().find_map(|(key, value)| match value {
+                beam::Attr::Text(call) if *key == beam::INITIAL_CALL => {
+                    Some((s.stream, call.as_str()))
+                }
+                _ => None,
+            })
+        })
+        .collect();
     beam::calls::calls_to_processes(spans)
         .into_iter()
-        .filter_map(|(span, stream)| Some((span, names.threads.get(&stream)?.clone())))
+        .filter_map(|(span, stream)| {
+            let process = names.threads.get(&stream)?.clone();
+            let service = logical_name(&process, initial_calls.get(&stream).copied());
+            Some((span, Peer { process, service }))
+        })
         .collect()
 }
 
+/// A called process as its callers know it.
+struct Peer {
+    /// Its thread name: its registered name, or its pid.
+    process: String,
+    /// The service it is: its registered name; for an unregistered GenServer (or `gen_statem`),
+    /// its callback module (`Shop.Inventory.init/1` → `Shop.Inventory`), the same from one run
+    /// to the next, where a pid is not; else its pid.
+    service: String,
+}
+
+fn logical_name(process: &str, initial_call: Option<&str>) -> String {
+    let module = initial_call
+        .filter(|_| process.starts_with('<'))
+        .and_then(|call| {
+            call.strip_suffix(".init/1")
+                .or_else(|| call.strip_suffix(":init/1"))
+        })
+        .filter(|module| !["supervisor", "Supervisor"].contains(module));
+    module.map_or_else(|| process.to_owned(), str::to_owned)
+}
+
 /// A call to another process as an RPC to it, so the analysis reads it as a call that leaves
-/// the process: `rpc.service` the called process, `rpc.method` the function without its
-/// module and arity (`Cart.Server.add/1` → `add`).
-fn call_attributes(function: &str, peer: &str) -> [KeyValue; 3] {
+/// the process: `rpc.service` the called service ([`Peer::service`]), `devtrace.beam.peer` the
+/// process itself, `rpc.method` the function without its module and arity (`Cart.Server.add/1`
+/// → `add`).
+fn call_attributes(function: &str, peer: &Peer) -> [KeyValue; 4] {
     let without_arity = function.rsplit_once('/').map_or(function, |(f, _)| f);
     let method = without_arity
         .rsplit(['.', ':'])
@@ -531,8 +577,9 @@ fn call_attributes(function: &str, peer: &str) -> [KeyValue; 3] {
         .unwrap_or(without_arity);
     [
         KeyValue::new("rpc.system", "erlang"),
-        KeyValue::new("rpc.service", peer.to_owned()),
+        KeyValue::new("rpc.service", peer.service.clone()),
         KeyValue::new("rpc.method", method.to_owned()),
+        KeyValue::new(PEER, peer.process.clone()),
     ]
 }
 
@@ -856,6 +903,21 @@ fn random_id(seed: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unregistered_genserver_is_the_service_of_its_module_anything_else_of_its_name() {
+        let pid = "<0.197.0>";
+        assert_eq!(
+            logical_name(pid, Some("Shop.Inventory.init/1")),
+            "Shop.Inventory"
+        );
+        assert_eq!(logical_name(pid, Some("kv_server:init/1")), "kv_server");
+        // Registered: its name. A supervisor, a spawned fun, or nothing known: its pid.
+        assert_eq!(logical_name("Stock", Some("Stock.init/1")), "Stock");
+        assert_eq!(logical_name(pid, Some("supervisor:init/1")), pid);
+        assert_eq!(logical_name(pid, Some("erlang:apply/2")), pid);
+        assert_eq!(logical_name(pid, None), pid);
+    }
 
     #[test]
     fn a_vms_files_go_to_dev_shm_when_it_has_room_for_four_else_the_temporary_directory() {
