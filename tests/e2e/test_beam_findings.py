@@ -24,6 +24,8 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - pipeline.exs: parse → enrich → store by casts, enrich slow → `mailbox_backlog` on enrich, the
   longest a message waited in its mailbox (truth: each item carries its send time, and the stage
   measures how long it waited before its callback began);
+- task_crashes.exs: ten tasks a Task.Supervisor runs at once, three crashing once each → no
+  `restart_loop` (nothing restarted them), their crashes recorded;
 - loop_pipeline.exs: the same pipeline written as hand-written receive loops (no GenServer) →
   `mailbox_backlog` on the enrich loop, its turns standing for callbacks (truth as above);
 - n_plus_one.exs: 25 calls to a catalogue server one at a time where one batch call does →
@@ -186,6 +188,16 @@ def test_a_task_awaited_past_its_timeout_is_a_call_timeout_naming_the_tasks_work
     last = lookups[-1]
     assert last["duration_ns"] / 1e6 >= truth["last_task_running_ms"] - 15, (last, truth)
     assert last["duration_ns"] / 1e6 < truth["lookup_ms"], (last, truth)
+
+
+def test_tasks_run_at_once_that_crash_once_each_are_no_restart_loop(store: Store, runtime: Path, tmp_path: Path, recording: str):
+    truth, findings = findings_of(store, "task_crashes.exs", tmp_path, recording)
+    assert truth["failed"] == 3
+    assert "restart_loop" not in [f["kind"] for f in findings], [f["title"] for f in findings]
+    [run] = store.ls()
+    rows = [s for s in store.show(run["trace_id"])["spans"] if s["name"] == "Import.row/1"]
+    assert len(rows) == truth["rows"], rows
+    assert sum(s["status"]["code"] == "error" for s in rows) == truth["failed"]
 
 
 def test_a_supervised_worker_crashing_again_and_again_is_a_restart_loop(store: Store, runtime: Path, tmp_path: Path, recording: str):

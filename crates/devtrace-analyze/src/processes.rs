@@ -16,6 +16,8 @@ pub const MESSAGE: &str = "message";
 pub const EXIT_REASON: &str = "devtrace.beam.exit_reason";
 /// A GenServer's state when a callback began.
 pub const STATE_BEFORE: &str = "devtrace.beam.state.before";
+/// A supervisor's child started again in answer to a crash: its restart count.
+pub const RESTART: &str = "devtrace.beam.restart";
 /// The supervisor that started a process, when the recorder names it.
 pub const SUPERVISOR: &str = "devtrace.beam.supervisor";
 /// The process a call to another process called (its registered name or pid), where its

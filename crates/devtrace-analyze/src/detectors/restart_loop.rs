@@ -4,8 +4,12 @@
 //! **Rule.** Lives of processes ([`crate::processes::is_life`]) that ended in an error are
 //! grouped by who started them — `devtrace.beam.supervisor` when the recorder names it, else
 //! the process whose span the life's `thread.start` link points to — and by what they are: the
-//! registered name, or for an unregistered process the first function it ran. A group of at
-//! least [`Thresholds::min_crashes`] crashed lives in one run is a restart loop. The crash is
+//! registered name, or for an unregistered process the first function it ran. Of a group, only
+//! restarts count: under a supervisor the recorder names, the lives it started again in answer
+//! to a crash (`devtrace.beam.restart`) after the first; else the lives started once the crashed
+//! one before them had ended. Tasks a `Task.Supervisor` ran at once, each crashing once, were
+//! never restarted, and are no loop. At least [`Thresholds::min_crashes`] such crashed lives in
+//! one run are a restart loop. The crash is
 //! the failing callback (the last top-level span of the life that failed), with its exception
 //! and the state it was given (`devtrace.beam.state.before`). The time per run is the loop's:
 //! from the first crashed life's start to the last one's end.
@@ -15,7 +19,7 @@ use crate::causality;
 use crate::errors::{is_error_span, runs_and_survivors};
 use crate::finding::{Evidence, Finding, FindingKind, Impact, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
-use crate::processes::{self, STATE_BEFORE, SUPERVISOR};
+use crate::processes::{self, RESTART, STATE_BEFORE, SUPERVISOR};
 use devtrace_model::recorded::{name as q, quote_short};
 use std::collections::{BTreeMap, HashMap};
 
@@ -65,6 +69,7 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
                 .push(crash);
         }
         for (subject, crashes) in groups {
+            let crashes = restarts(trace, crashes);
             if crashes.len() >= thresholds.min_crashes {
                 by_subject
                     .entry(subject)
@@ -77,6 +82,27 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
         .into_iter()
         .map(|((starter, child), loops)| finding(traces, &starter, &child, &loops))
         .collect()
+}
+
+/// Of one group's crashed lives, the first and those that restarted it (see the module doc).
+fn restarts(trace: &AnalyzedTrace, mut crashes: Vec<Crash>) -> Vec<Crash> {
+    crashes.sort_by_key(|c| trace.span(c.life).start_unix_nano);
+    let supervised = crashes
+        .iter()
+        .any(|c| trace.span(c.life).attr(SUPERVISOR).is_some());
+    let mut kept: Vec<Crash> = Vec::with_capacity(crashes.len());
+    for crash in crashes {
+        let life = trace.span(crash.life);
+        let restart = match kept.last() {
+            None => true,
+            Some(_) if supervised => life.attr(RESTART).is_some(),
+            Some(before) => life.start_unix_nano >= trace.span(before.life).end_unix_nano,
+        };
+        if restart {
+            kept.push(crash);
+        }
+    }
+    kept
 }
 
 /// Who started each life: the thread of the span its `thread.start` link points to.
@@ -299,5 +325,56 @@ mod tests {
     #[test]
     fn two_crashes_are_not_a_loop() {
         assert!(detect(&[supervised(3, 2)], &Thresholds::default()).is_empty());
+    }
+
+    /// Tasks a supervisor ran at once (`Task.Supervisor.async_nolink`), four of which crashed
+    /// once each: no restarts. With `restarted`, the same lives one after another, each marked
+    /// as the supervisor's restart.
+    fn tasks_under_a_supervisor(restarted: bool) -> AnalyzedTrace {
+        let mut spans = vec![
+            span(1, None, "elixir batch.exs", 0, 1000),
+            life(2, "<0.90.0>", 0, 1000),
+        ];
+        for n in 0..4u8 {
+            let start = if restarted { 100 * n as u64 } else { 10 };
+            let id = 10 + 2 * n;
+            let mut task = failed(
+                life(id, &format!("<0.1{n}0.0>"), start, start + 50),
+                "exit:ArgumentError",
+            );
+            task.attributes.push(KeyValue::new(SUPERVISOR, "<0.90.0>"));
+            if restarted && n > 0 {
+                task.attributes.push(KeyValue::new(RESTART, i64::from(n)));
+            }
+            let work = span(id + 1, Some(id), "Import.row/1", start, start + 50);
+            spans.extend([task, failed(work, "error:ArgumentError")]);
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn lives_a_supervisor_started_once_each_are_not_a_loop_however_many_crashed() {
+        assert!(detect(&[tasks_under_a_supervisor(false)], &Thresholds::default()).is_empty());
+        let [found] = detect(&[tasks_under_a_supervisor(true)], &Thresholds::default())
+            .try_into()
+            .expect("the restarts are a loop");
+        assert_eq!(found.numbers["crashes"], 4.0);
+    }
+
+    #[test]
+    fn lives_a_process_started_at_once_are_not_restarts() {
+        // The supervised fixture's lives, all started at 0: none answers another's crash.
+        let spans = supervised_spans(5, 4)
+            .into_iter()
+            .map(|mut s| {
+                if s.name == "process Feed" {
+                    s.end_unix_nano -= s.start_unix_nano;
+                    s.start_unix_nano = 0;
+                }
+                s
+            })
+            .collect();
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        assert!(detect(&[trace], &Thresholds::default()).is_empty());
     }
 }
