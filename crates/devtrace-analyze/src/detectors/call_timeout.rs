@@ -111,9 +111,9 @@ pub enum Awaited {
 /// its summary in either syntax: OTP's call timeout or Elixir's `Task.await`.
 pub fn parse_call_timeout(summary: &str) -> Option<(Awaited, Option<f64>)> {
     let compact: String = summary.chars().filter(|c| !c.is_whitespace()).collect();
-    let start = compact
-        .find("{:timeout,{")
-        .or_else(|| compact.find("{timeout,{"))?;
+    let start = [":timeout,", "timeout,"]
+        .iter()
+        .find_map(|first| tuple_of(&compact, first))?;
     let rest = &compact[start..];
     let after = |markers: &[&str]| {
         markers
@@ -187,14 +187,29 @@ fn awaited_task(trace: &AnalyzedTrace, call: usize) -> Option<String> {
         .and_then(|(_, life)| processes::thread_name(trace, life))
 }
 
+/// The brackets that nest in a summary: its lists, tuples and maps, and calls' parentheses.
+const OPENERS: [char; 3] = ['[', '{', '('];
+const CLOSERS: [char; 3] = [']', '}', ')'];
+
+/// Where a tuple whose first element is `first` (`:timeout,`) and whose second is a tuple
+/// begins in `text`, whitespace removed: the exit `{:timeout, {…}}` and not a `:timeout`
+/// elsewhere in it.
+fn tuple_of(text: &str, first: &str) -> Option<usize> {
+    let tuple = OPENERS[1];
+    text.match_indices(first)
+        .map(|(at, _)| at)
+        .find(|&at| text[..at].ends_with(tuple) && text[at + first.len()..].starts_with(tuple))
+        .map(|at| at - tuple.len_utf8())
+}
+
 /// The comma-separated items of a list's text up to its closing bracket, nesting respected.
 fn top_level_items(list: &str) -> Vec<String> {
     let (mut items, mut item, mut depth) = (Vec::new(), String::new(), 0i32);
     for c in list.chars() {
         match c {
-            '[' | '{' | '(' => depth += 1,
-            ']' | '}' | ')' if depth == 0 => break,
-            ']' | '}' | ')' => depth -= 1,
+            c if OPENERS.contains(&c) => depth += 1,
+            c if CLOSERS.contains(&c) && depth == 0 => break,
+            c if CLOSERS.contains(&c) => depth -= 1,
             ',' if depth == 0 => {
                 items.push(std::mem::take(&mut item));
                 continue;
@@ -521,6 +536,11 @@ mod tests {
     #[test]
     fn other_exits_are_not_call_timeouts() {
         assert_eq!(parse_call_timeout("{:exit, :timeout}"), None);
+        // A `:timeout` that is not the exit's `{:timeout, {…}}`, before a call's text.
+        assert_eq!(
+            parse_call_timeout("{:error, {:timeout, :later}, {GenServer, :call, [S, :x, 5]}}"),
+            None
+        );
         assert_eq!(
             parse_call_timeout("{:error, %RuntimeError{message: \"timeout\"}}"),
             None

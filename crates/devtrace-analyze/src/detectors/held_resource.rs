@@ -21,6 +21,7 @@
 //! **Not a resource:** a queue whose `take` waits for a producer's `put` (the producer was never
 //! answered by S: it holds nothing), a server answering from the callback of the request itself.
 
+use super::calls::median;
 use crate::AnalyzedTrace;
 use crate::finding::{
     Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
@@ -211,7 +212,7 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
     let example = runs.iter().max_by_key(|r| longest(r)).expect("runs");
     let saving = runs.iter().map(longest).sum::<u64>() / runs.len() as u64;
     let waited: u64 = example.waits.iter().map(|(_, n)| n).sum();
-    let hold = median(&example.holds);
+    let hold = median(&mut example.holds.clone());
     let title = format!(
         "Callers of {} waited for what it hands out: {} of {} calls were answered only when another caller gave back what it held, {} in all, up to {} for one; at most {} held at once, each for {} (median)",
         q(server),
@@ -260,12 +261,6 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
             .collect(),
         impact: Impact::of(ImpactBasis::Time),
     }
-}
-
-fn median(values: &[u64]) -> u64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    sorted.get(sorted.len() / 2).copied().unwrap_or(0)
 }
 
 #[cfg(test)]
