@@ -368,7 +368,8 @@ unsafe extern "C" fn seen(env: *mut ErlNifEnv, _argc: c_int, _argv: *const Term)
 /// processes killed from then on as stopped with it, not failed (`beam::vm_stop`).
 unsafe extern "C" fn vm_stopping(_env: *mut ErlNifEnv, _argc: c_int, _argv: *const Term) -> Term {
     if let Some(t) = TRACER.get() {
-        t.file.mark_stopping(devtrace_recorder::clock::monotonic_ns());
+        t.file
+            .mark_stopping(devtrace_recorder::clock::monotonic_ns());
     }
     atoms().ok
 }
