@@ -24,6 +24,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - pipeline.exs: parse → enrich → store by casts, enrich slow → `mailbox_backlog` on enrich, the
   longest a message waited in its mailbox (truth: each item carries its send time, and the stage
   measures how long it waited before its callback began);
+- one_for_all.exs: an unnamed `:one_for_all` supervisor whose middle child crashes each time
+  it starts, its siblings stopped and started again with it → one `restart_loop`, the crashing
+  child's, over the time measured from its first start to its last crash;
 - task_crashes.exs: ten tasks a Task.Supervisor runs at once, three crashing once each → no
   `restart_loop` (nothing restarted them), their crashes recorded;
 - loop_pipeline.exs: the same pipeline written as hand-written receive loops (no GenServer) →
@@ -217,6 +220,22 @@ def test_a_supervised_worker_crashing_again_and_again_is_a_restart_loop(store: S
     # starts of each life are restarts, not an N+1 of calls.
     others = [f["title"] for f in findings if f["kind"] in ("retry_storm", "repeated_calls")]
     assert not others, others
+
+
+def test_a_worker_restarted_with_its_siblings_again_and_again_is_a_restart_loop(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "one_for_all.exs", tmp_path, recording)
+    found = planted(findings, "restart_loop")
+    # Each restart starts the store, then the parser, then the cache; the parser's lives are
+    # restarts although the store's start came between its crash and its new life.
+    assert found["title"].startswith('"Ingest.Parser" crashed 4 times'), found["title"]
+    assert found["numbers"]["crashes"] == truth["crashes"]
+    assert '"Ingest.Parser.handle_info/2"' in found["title"] and "badarg" in found["title"]
+    assert within_15_percent(found["numbers"]["loop_ms"], truth["loop_ms"]), (found, truth)
+    # The siblings were stopped by the supervisor, not crashed: no loop of theirs.
+    loops = [f["title"] for f in findings if f["kind"] == "restart_loop"]
+    assert len(loops) == 1, loops
 
 
 @pytest.mark.parametrize("loop", ["capture", "anonymous fn"])

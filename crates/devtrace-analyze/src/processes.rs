@@ -155,6 +155,12 @@ pub fn thread_name(trace: &AnalyzedTrace, index: usize) -> Option<String> {
         .map(AnyValue::to_display_string)
 }
 
+/// Whether a process's name is its pid (`<0.115.0>`): unregistered, and different in every
+/// run, so no name to match findings across runs by.
+pub fn is_pid_text(name: &str) -> bool {
+    name.starts_with('<') && name.ends_with('>')
+}
+
 /// How many of the intervals `(start, end)` were in progress at once, at most (back to back is
 /// not at once).
 pub fn most_at_once(intervals: impl Iterator<Item = (u64, u64)>) -> usize {

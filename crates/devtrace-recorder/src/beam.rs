@@ -374,10 +374,34 @@ pub(crate) struct Life {
     exits_heard: Vec<(u64, u64)>,
     /// The exits heard of since the last other message received.
     exits_unanswered: Vec<u64>,
+    /// It spawned a process and has received no message since: the next one may be the
+    /// child's start acknowledgement (`proc_lib`'s `ack`), which does not end a restart (a
+    /// `:one_for_all` supervisor starts its children one after another, each acknowledging).
+    awaiting_ack: bool,
+    /// The messages taken for acknowledgements since the exits unanswered were heard:
+    /// (arrival, the child it must have come from), checked against the senders once the
+    /// messages are linked ([`annotate`]).
+    acks_taken: Vec<(u64, u64)>,
     exit: Option<Ending>,
     registered: bool,
     /// Who it is, from its identity records (a window may lack its spawn).
     identity: Identity,
+}
+
+impl Life {
+    /// A message other than an exit's news, arrived at `ts`: it ends what a restart answers,
+    /// unless it is the acknowledgement of the child just spawned.
+    fn message_received(&mut self, ts: u64) {
+        let child = self.children.last().map(|c| c.key);
+        if let (true, Some(child)) = (std::mem::take(&mut self.awaiting_ack), child) {
+            if !self.exits_unanswered.is_empty() {
+                self.acks_taken.push((ts, child));
+            }
+            return;
+        }
+        self.exits_unanswered.clear();
+        self.acks_taken.clear();
+    }
 }
 
 /// A process's parent, its initial call's code id and its parent's (0: not recorded).
@@ -397,6 +421,10 @@ struct Child {
     /// it spawned this one: what a supervisor's restart answers (a child started on request
     /// comes after the request's message).
     answers: Vec<u64>,
+    /// The messages since those exits taken for the acknowledgements of children started
+    /// before this one: (arrival, the child it must have come from). One that did not come
+    /// from that child was a request, and this child answers no exit.
+    acks: Vec<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -625,7 +653,7 @@ fn translate(
             (EventKind::Effect, _)
                 if causality_of(e).is_some_and(|(k, _)| k == LinkKind::Message) =>
             {
-                state.life.exits_unanswered.clear();
+                state.life.message_received(e.ts);
                 receive(state, e.ts, Some(e), &mut out);
             }
             (EventKind::Call, _) => {
@@ -711,7 +739,9 @@ fn beam_record(
                 key: payload,
                 initial_call: 0,
                 answers: life.exits_unanswered.clone(),
+                acks: life.acks_taken.clone(),
             });
+            life.awaiting_ack = true;
         }
         BeamKind::SpawnCall => {
             if let Some(child) = life.children.last_mut() {
@@ -728,6 +758,10 @@ fn beam_record(
         BeamKind::ExitHeard => {
             life.exits_heard.push((ts, payload));
             life.exits_unanswered.push(payload);
+            // A child that died starting acknowledges nothing.
+            if life.children.last().is_some_and(|c| c.key == payload) {
+                life.awaiting_ack = false;
+            }
             receive(state, ts, None, out);
         }
         BeamKind::Exit => exit(state, ts, payload, out),

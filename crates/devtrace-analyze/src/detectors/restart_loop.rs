@@ -44,7 +44,19 @@ struct Crash {
 
 struct Loop {
     trace: usize,
+    /// Who started the lives, as this run names it.
+    starter: String,
     crashes: Vec<Crash>,
+}
+
+/// Who started a loop's lives, as runs share it: an unnamed supervisor's pid changes from run
+/// to run, so the child alone names the loop then.
+fn across_runs(starter: &str) -> &str {
+    if processes::is_pid_text(starter) {
+        ""
+    } else {
+        starter
+    }
 }
 
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
@@ -68,13 +80,17 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
                 .or_default()
                 .push(crash);
         }
-        for (subject, crashes) in groups {
+        for ((starter, child), crashes) in groups {
             let crashes = restarts(trace, crashes);
             if crashes.len() >= thresholds.min_crashes {
                 by_subject
-                    .entry(subject)
+                    .entry((across_runs(&starter).to_owned(), child))
                     .or_default()
-                    .push(Loop { trace: t, crashes });
+                    .push(Loop {
+                        trace: t,
+                        starter,
+                        crashes,
+                    });
             }
         }
     }
@@ -117,7 +133,7 @@ fn starters(trace: &AnalyzedTrace) -> HashMap<usize, String> {
 /// What the process is: its registered name, else the first function it ran.
 fn what(trace: &AnalyzedTrace, life: usize) -> String {
     match processes::thread_name(trace, life) {
-        Some(name) if !name.starts_with('<') => name,
+        Some(name) if !processes::is_pid_text(&name) => name,
         other => processes::top_level_work(trace, life)
             .first()
             .map(|&c| trace.span(c).name.clone())
@@ -141,6 +157,7 @@ fn finding(traces: &[AnalyzedTrace], starter: &str, child: &str, loops: &[Loop])
         .expect("a finding has loops");
     let trace = &traces[example.trace];
     let crashes = &example.crashes;
+    let shown_starter = example.starter.as_str();
     let first = trace.span(crashes[0].life).start_unix_nano;
     let last = crashes
         .iter()
@@ -154,10 +171,10 @@ fn finding(traces: &[AnalyzedTrace], starter: &str, child: &str, loops: &[Loop])
         .map(|s| trace.span(s).status.message.clone())
         .unwrap_or_default();
     let states = states_before(trace, crashes);
-    let under = if starter.is_empty() {
+    let under = if shown_starter.is_empty() {
         String::new()
     } else {
-        format!(" under {}", q(starter))
+        format!(" under {}", q(shown_starter))
     };
     let title = format!(
         "{} crashed {} times in {}{under}, started again each time: {}{}",
@@ -320,6 +337,19 @@ mod tests {
         spans[0] = failed(spans[0].clone(), "exit status 1");
         let failed_run = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
         assert_eq!(survived(failed_run), 0.0);
+    }
+
+    #[test]
+    fn the_same_loop_under_an_unnamed_supervisor_is_one_finding_over_runs() {
+        // Each run's supervisor has another pid.
+        let mut spans = supervised_spans(5, 4);
+        spans[1] = life(2, "<0.93.0>", 0, 1000);
+        let other_run = AnalyzedTrace::new(TraceId([2; 16]), batch(spans));
+        let findings = detect(&[supervised(5, 4), other_run], &Thresholds::default());
+        let [found] = findings.as_slice() else {
+            panic!("{findings:?}")
+        };
+        assert_eq!(found.occurrences, 2);
     }
 
     #[test]

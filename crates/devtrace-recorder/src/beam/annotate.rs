@@ -94,6 +94,7 @@ pub fn annotate(reader: &BeamReader, spans: &mut [OutSpan], texts: &Texts) -> An
     let tree = Tree {
         lives: &lives,
         texts,
+        senders: message_senders(spans),
     };
     let mut out = Annotations::default();
     for (key, attributes) in tree.process_attributes() {
@@ -130,6 +131,8 @@ pub fn annotate(reader: &BeamReader, spans: &mut [OutSpan], texts: &Texts) -> An
 /// The processes' lives, read together.
 struct Tree<'a> {
     lives: &'a HashMap<u64, &'a Life>,
+    /// Who sent each message received: (receiver, arrival) → sender.
+    senders: HashMap<(u64, u64), u64>,
     texts: &'a Texts<'a>,
 }
 
@@ -155,6 +158,7 @@ impl Tree<'_> {
                 key,
                 initial_call: life.identity.initial_call,
                 answers: Vec::new(),
+                acks: Vec::new(),
             };
             Some((key, (life.identity.parent?, child)))
         });
@@ -220,7 +224,7 @@ impl Tree<'_> {
                     .or_default()
                     .push((SUPERVISOR, Attr::Text(supervisor.clone())));
             }
-            for (child, restart) in self.restarts(&children) {
+            for (child, restart) in self.restarts(parent, &children) {
                 out.entry(child)
                     .or_default()
                     .push((RESTART, Attr::Int(restart as i64)));
@@ -232,9 +236,11 @@ impl Tree<'_> {
     /// The children of one supervisor started in answer to the exit of an earlier child of
     /// the same initial call (and the same registered name, when both registered one): each
     /// with its restart count. A restart is the supervisor's answer to the exit it heard (its
-    /// `'EXIT'`), before any other message; a child of the same kind started on request (a
-    /// `start_child` call, a task) is not one.
-    fn restarts(&self, children: &[Child]) -> Vec<(u64, u32)> {
+    /// `'EXIT'`), before any other message than the start acknowledgements of the children it
+    /// starts in answer (a `:one_for_all` supervisor starts them all again, one after
+    /// another); a child of the same kind started on request (a `start_child` call, a task)
+    /// is not one.
+    fn restarts(&self, parent: u64, children: &[Child]) -> Vec<(u64, u32)> {
         let initial_calls: HashMap<u64, u32> =
             children.iter().map(|c| (c.key, c.initial_call)).collect();
         let registered = |key: u64| {
@@ -244,7 +250,13 @@ impl Tree<'_> {
         let mut count: HashMap<u64, u32> = HashMap::new();
         let mut answered: HashSet<u64> = HashSet::new();
         let mut out = Vec::new();
-        for child in children {
+        let acknowledged = |child: &Child| {
+            child
+                .acks
+                .iter()
+                .all(|&(ts, from)| self.senders.get(&(parent, ts)) == Some(&from))
+        };
+        for child in children.iter().filter(|c| acknowledged(c)) {
             let name = registered(child.key);
             let same = |before: &u64| {
                 let other = registered(*before);
@@ -336,6 +348,20 @@ fn killed_by_links(
             spans[i].links.push(link);
         }
     }
+}
+
+/// The sender of each message received whose send was recorded: (receiver, arrival) →
+/// sender, from the `receive` spans' message links.
+fn message_senders(spans: &[OutSpan]) -> HashMap<(u64, u64), u64> {
+    let streams: HashMap<u64, u64> = spans.iter().map(|s| (s.span_id, s.stream)).collect();
+    spans
+        .iter()
+        .filter(|s| s.code == RECEIVE_CODE)
+        .filter_map(|s| {
+            let link = s.links.iter().find(|l| l.kind == LinkKind::Message)?;
+            Some(((s.stream, s.end), *streams.get(&link.span_id)?))
+        })
+        .collect()
 }
 
 /// Each `receive` that an exit's message ended (a `'DOWN'`, a trapped `'EXIT'`) linked to
@@ -558,12 +584,16 @@ mod tests {
     }
 
     fn annotated() -> Annotated {
+        annotated_from(recording())
+    }
+
+    fn annotated_from(recording: Vec<StreamEvents>) -> Annotated {
         let mut reader = BeamReader::new();
         let mut builder = Builder::new(BuilderOptions {
             threshold_ns: 0,
             ..Default::default()
         });
-        for s in reader.split(&recording()) {
+        for s in reader.split(&recording) {
             builder.feed(&s, &|_| None);
         }
         builder.finish_open();
@@ -623,6 +653,83 @@ mod tests {
             "started by a plain process"
         );
         assert_eq!(a.attribute(ANCHOR, SUPERVISOR), None);
+    }
+
+    /// A `:one_for_all` supervisor: `W1` crashes; the supervisor stops its sibling `OTHER`
+    /// (its `'EXIT'` and `'DOWN'`), then starts both again, each acknowledging its start (a
+    /// message) before the next is spawned. Then `W2` crashes; the supervisor starts a task
+    /// (no acknowledgement), takes a request (a message from main) and starts a worker.
+    fn one_for_all_recording() -> Vec<StreamEvents> {
+        let mut main = on(MAIN, 0, spawn(0, SUP, SUP_INIT).to_vec());
+        main.push(ev(30 * MS, message_meta(EventKind::Cause, 0x98)));
+        let mut sup = on(SUP, MS, spawn(MS, W1, WORKER_INIT).to_vec());
+        sup.push(ev(2 * MS, message_meta(EventKind::Effect, 0x90)));
+        sup.extend(spawn(2 * MS, OTHER, OTHER_INIT));
+        sup.push(ev(3 * MS, message_meta(EventKind::Effect, 0x91)));
+        sup.push(beam(10 * MS, BeamKind::ExitHeard, W1));
+        sup.push(beam(11 * MS, BeamKind::ExitHeard, OTHER));
+        sup.push(beam(11 * MS, BeamKind::ExitHeard, OTHER));
+        sup.extend(spawn(12 * MS, W2, WORKER_INIT));
+        sup.push(ev(13 * MS, message_meta(EventKind::Effect, 0x92)));
+        sup.extend(spawn(13 * MS, OTHER_AGAIN, OTHER_INIT));
+        sup.push(ev(14 * MS, message_meta(EventKind::Effect, 0x93)));
+        sup.push(beam(20 * MS, BeamKind::ExitHeard, W2));
+        sup.extend(spawn(21 * MS, LINKED, WORK));
+        sup.push(ev(30 * MS, message_meta(EventKind::Effect, 0x98)));
+        sup.extend(spawn(31 * MS, W3, WORKER_INIT));
+        let ack = |ts, key| ev(ts, message_meta(EventKind::Cause, key));
+        let mut workers = on(W1, 2 * MS, vec![ack(2 * MS, 0x90), crash(10 * MS, CRASH)]);
+        workers.extend(on(
+            OTHER,
+            3 * MS,
+            vec![ack(3 * MS, 0x91), crash(11 * MS, CUT)],
+        ));
+        workers.extend(on(
+            W2,
+            12 * MS,
+            vec![ack(13 * MS, 0x92), crash(20 * MS, CRASH)],
+        ));
+        workers.extend(on(
+            LINKED,
+            21 * MS,
+            vec![ev(22 * MS, pack_meta(EventKind::Call, WORK, 0))],
+        ));
+        workers.extend(on(OTHER_AGAIN, 13 * MS, vec![ack(14 * MS, 0x93)]));
+        workers.extend(on(
+            W3,
+            31 * MS,
+            vec![ev(32 * MS, pack_meta(EventKind::Call, WORK, 0))],
+        ));
+        [(1, main), (2, sup), (3, workers)]
+            .into_iter()
+            .map(|(id, events)| StreamEvents {
+                stream: id,
+                tid: id,
+                first_seq: 0,
+                events,
+                lost: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_supervisor_restarting_all_its_children_restarts_each_after_the_others_ack() {
+        let a = annotated_from(one_for_all_recording());
+        assert_eq!(
+            a.attribute(W2, RESTART),
+            Some(Attr::Int(1)),
+            "the crashed one"
+        );
+        assert_eq!(
+            a.attribute(OTHER_AGAIN, RESTART),
+            Some(Attr::Int(1)),
+            "its sibling, started after the first one's acknowledgement"
+        );
+        assert_eq!(
+            a.attribute(W3, RESTART),
+            None,
+            "started on request: the message before it came from main, not from the task"
+        );
     }
 
     #[test]
