@@ -51,7 +51,7 @@ struct Backlog {
     /// (callback, the arrival it handled, the wait in the mailbox).
     handled: Vec<(usize, usize, u64)>,
     max_queued: usize,
-    /// The median time between two sends to the process.
+    /// The mean time between two sends to the process, from its first to its last.
     arrival_every_nanos: u64,
 }
 
@@ -103,14 +103,15 @@ fn backlog_of(
             handled.push((callback, arrival, start - sent));
         }
     }
-    let mut gaps: Vec<u64> = arrivals.windows(2).map(|w| w[1].1 - w[0].1).collect();
-    gaps.sort_unstable();
+    // The senders' sustained pace: senders in step send in bursts, whose gaps say nothing.
+    let sent = arrivals.iter().map(|&(_, sent)| sent);
+    let sending = sent.clone().max().unwrap_or(0) - sent.min().unwrap_or(0);
     let backlog = Backlog {
         trace: t,
         life,
         handled,
         max_queued,
-        arrival_every_nanos: gaps[gaps.len() / 2],
+        arrival_every_nanos: sending / (arrivals.len() as u64 - 1).max(1),
     };
     let behind = !a_loop || mean_work(trace, &backlog.handled) > backlog.arrival_every_nanos;
     (backlog.max_wait() >= thresholds.min_wait_nanos
@@ -269,6 +270,11 @@ mod tests {
     /// A stage (life 2) whose callback takes 10 ms, sent `n` messages 1 ms apart by a producer
     /// (life 10, its `push` span 11): it handles them one after another.
     fn slow_stage(n: u64) -> AnalyzedTrace {
+        slow_stage_sent(n, |i| i * MS)
+    }
+
+    /// The same stage, message `i` sent at `sent_at(i)`.
+    fn slow_stage_sent(n: u64, sent_at: impl Fn(u64) -> u64) -> AnalyzedTrace {
         let mut spans = vec![
             span(1, None, "elixir pipeline.exs", 0, 100 * MS),
             life(2, "Stage", 0, 100 * MS),
@@ -278,10 +284,10 @@ mod tests {
         for i in 0..n {
             let id = 20 + 2 * i as u8;
             spans.push(linked(
-                span(id, Some(2), "receive", 0, i * MS + 1),
+                span(id, Some(2), "receive", 0, sent_at(i) + 1),
                 11,
                 MESSAGE,
-                i * MS,
+                sent_at(i),
                 0,
             ));
             spans.push(span(
@@ -311,6 +317,24 @@ mod tests {
             found
                 .title
                 .starts_with("\"Stage\" fell behind its senders: 4 messages"),
+            "{}",
+            found.title
+        );
+    }
+
+    #[test]
+    fn senders_in_step_are_said_to_send_at_their_sustained_pace() {
+        // Four producers in step: bursts of four 1 µs apart, every 2 ms (0.5 ms a message).
+        let trace = slow_stage_sent(8, |i| (i / 4) * 2 * MS + (i % 4) * 1_000);
+        let [found] = detect(&[trace], &Thresholds::default())
+            .try_into()
+            .expect("a backlog");
+        assert_eq!(
+            found.numbers["arrival_every_ms"], 0.29,
+            "2.003 ms over 7 gaps"
+        );
+        assert!(
+            found.title.ends_with("came every 286 µs"),
             "{}",
             found.title
         );
