@@ -27,6 +27,8 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - one_for_all.exs: an unnamed `:one_for_all` supervisor whose middle child crashes each time
   it starts, its siblings stopped and started again with it → one `restart_loop`, the crashing
   child's, over the time measured from its first start to its last crash;
+- caught_timeout.exs: a client function that catches its own `GenServer.call` timeout and
+  falls back (3 times) → `call_timeout` on it, though no exception left any function;
 - task_crashes.exs: ten tasks a Task.Supervisor runs at once, three crashing once each → no
   `restart_loop` (nothing restarted them), their crashes recorded;
 - loop_pipeline.exs: the same pipeline written as hand-written receive loops (no GenServer) →
@@ -135,6 +137,21 @@ def test_a_call_that_times_out_names_the_server_and_what_it_was_doing(store: Sto
     assert found["numbers"]["timeout_ms"] == truth["timeout_ms"]
     assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms"]), (found, truth)
     assert within_15_percent(found["numbers"]["server_busy_ms"], truth["build_ms"]), (found, truth)
+
+
+def test_a_call_timeout_caught_inside_the_client_function_is_still_found(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "caught_timeout.exs", tmp_path, recording)
+    found = planted(findings, "call_timeout")
+    # No exception left any function: the recorder saw the wait for the reply time out.
+    assert found["operation"] == "Flags.Server.enabled?/1"
+    assert found["title"].startswith('A call to "Flags.Server" timed out after 100 ms'), found["title"]
+    assert f'({truth["timeouts"]} times)' in found["title"], found["title"]
+    assert '"Flags.Server.handle_call/3"' in found["title"], found["title"]
+    assert found["numbers"]["timeout_ms"] == truth["timeout_ms"]
+    assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms"]), (found, truth)
+    assert within_15_percent(found["numbers"]["server_busy_ms"], truth["lookup_ms"]), (found, truth)
 
 
 def test_callers_waiting_for_a_pools_connections_are_its_limit_not_a_serialising_server(

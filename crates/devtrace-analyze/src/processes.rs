@@ -25,6 +25,9 @@ pub const SUPERVISOR: &str = "devtrace.beam.supervisor";
 pub const PEER: &str = "devtrace.beam.peer";
 /// A summarised exception a call ended with.
 pub const CALL_EXCEPTION: &str = "devtrace.call.exception";
+/// On a call to another process whose wait for the reply timed out: how long it waited (ms),
+/// whether the caller caught the exit or not.
+pub const CALL_TIMED_OUT_MS: &str = "devtrace.beam.call.timed_out_ms";
 
 /// A wait in `receive` that a message from another process ended.
 #[derive(Clone, Debug)]

@@ -75,6 +75,8 @@ pub struct Known {
     down: Term,
     exit: Term,
     process: Term,
+    timeout: Term,
+    gen_call: Term,
     pub statem: StatemAtoms,
 }
 
@@ -94,6 +96,8 @@ impl Known {
             down: atom(c"DOWN"),
             exit: atom(c"EXIT"),
             process: atom(c"process"),
+            timeout: atom(c"timeout"),
+            gen_call: atom(c"$gen_call"),
             statem: StatemAtoms::new(env),
         }
     }
@@ -128,6 +132,21 @@ impl Known {
             arity: 1,
             statem: args[0] == k.gen_statem,
         })
+    }
+
+    /// The key of a message (see [`message_key`]): the VM's `timeout` (what it reports a
+    /// `receive` that timed out as receiving) has its own, and OTP's call requests (`{'$gen_call',
+    /// From, Request}`) are marked, so that the reader can tell a call given up
+    /// (`beam::TIMEOUT_KEY`, `beam::CALL_REQUEST_BIT`).
+    pub(crate) fn message_key(&self, env: *mut ErlNifEnv, message: Term) -> u64 {
+        if message == self.timeout {
+            return beam::TIMEOUT_KEY;
+        }
+        let key = message_key(message) & !beam::CALL_REQUEST_BIT;
+        match statem::tuple(env, message) {
+            Some(&[tag, _, _]) if tag == self.gen_call => key | beam::CALL_REQUEST_BIT,
+            _ => key,
+        }
     }
 
     /// The process whose exit a message tells of: a monitor's `{'DOWN', Ref, process, Pid,
@@ -681,13 +700,16 @@ impl Tracer {
             Tag::ReturnFrom => self.returned(env, tracee, term, extra, false),
             Tag::ExceptionFrom => self.returned(env, tracee, term, extra, true),
             Tag::Send => {
-                let key = message_key(term);
+                let key = self.options.known.message_key(env, term);
                 self.write(env, tracee, &[beam::message_meta(EventKind::Cause, key)]);
             }
             Tag::Receive => {
                 let record = match self.options.known.exit_told(env, term) {
                     Some(gone) => beam::beam_meta(BeamKind::ExitHeard, process_key(gone)),
-                    None => beam::message_meta(EventKind::Effect, message_key(term)),
+                    None => {
+                        let key = self.options.known.message_key(env, term);
+                        beam::message_meta(EventKind::Effect, key)
+                    }
                 };
                 self.write(env, tracee, &[record]);
             }

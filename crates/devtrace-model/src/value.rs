@@ -32,6 +32,16 @@ impl AnyValue {
         }
     }
 
+    /// A number, whichever way it was written (a double, an integer or a numeric string).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Self::Double(d) => Some(*d),
+            Self::Int(i) => Some(*i as f64),
+            Self::String(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+
     /// A short human rendering: strings unquoted, arrays and maps in brackets.
     pub fn to_display_string(&self) -> String {
         match self {

@@ -43,7 +43,7 @@
 //! its window, the run's last seconds, keeps its calls' values however long the run was.
 //! [`read_values`] and its siblings read both.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 mod annotate;
 pub mod calls;
@@ -177,6 +177,13 @@ pub fn beam_of(e: &Event) -> Option<(BeamKind, u64)> {
 pub fn exit_payload(reason_value: u32, error_type: Option<u16>) -> u64 {
     (error_type.unwrap_or(0) as u64) << 32 | reason_value as u64
 }
+
+/// A message's key when it is OTP's call request (`{'$gen_call', From, Request}`: a
+/// `GenServer.call`, a `gen_statem` call): this bit set, in its send and its arrival alike.
+pub const CALL_REQUEST_BIT: u64 = 1 << 47;
+/// The key of the arrival the VM reports when a `receive` timed out (its `after` ran): the
+/// atom `timeout`, the message the VM's trace gives it (sent as a message, the same key).
+pub const TIMEOUT_KEY: u64 = 1;
 
 /// The meta word of a message's send ([`EventKind::Cause`]) or arrival ([`EventKind::Effect`]).
 #[inline(always)]
@@ -356,6 +363,9 @@ struct ProcessState {
     /// and the calls the window's records return from are rebuilt at its first record (this
     /// stamp), with these codes.
     before_window: Option<(u64, Vec<u32>)>,
+    /// It sent a call request and has had no other message since: a `receive` timing out now
+    /// is the call's wait for the reply, given up.
+    call_requested: bool,
     /// Calls recorded both by a trace pattern and by a probe, kept once.
     doubles: doubles::Doubles,
     /// The bytes of an inline value summary whose value record is still to come.
@@ -374,6 +384,8 @@ pub(crate) struct Life {
     exits_heard: Vec<(u64, u64)>,
     /// The exits heard of since the last other message received.
     exits_unanswered: Vec<u64>,
+    /// When its waits for a call's reply timed out (the `receive` spans' ends).
+    call_timeouts: Vec<u64>,
     /// It spawned a process and has received no message since: the next one may be the
     /// child's start acknowledgement (`proc_lib`'s `ack`), which does not end a restart (a
     /// `:one_for_all` supervisor starts its children one after another, each acknowledging).
@@ -487,6 +499,15 @@ impl BeamReader {
             .get(&key)
             .and_then(|p| p.before_window.as_ref())
             .is_some_and(|(first, codes)| *first == start && codes.contains(&code))
+    }
+
+    /// The waits for a call's reply that timed out (`GenServer.call(s, r, 100)` given up,
+    /// whether or not the caller caught the exit): (process, the `receive` span's end).
+    pub fn call_timeouts(&self) -> HashSet<(u64, u64)> {
+        self.processes
+            .iter()
+            .flat_map(|(&key, p)| p.life.call_timeouts.iter().map(move |&ts| (key, ts)))
+            .collect()
     }
 
     /// Whether process `key` exited while recorded.
@@ -653,8 +674,21 @@ fn translate(
             (EventKind::Effect, _)
                 if causality_of(e).is_some_and(|(k, _)| k == LinkKind::Message) =>
             {
-                state.life.message_received(e.ts);
+                let key = causality_of(e).map_or(0, |(_, key)| key);
+                if std::mem::take(&mut state.call_requested) && key == TIMEOUT_KEY {
+                    state.life.call_timeouts.push(e.ts);
+                } else if key != TIMEOUT_KEY {
+                    state.life.message_received(e.ts);
+                }
                 receive(state, e.ts, Some(e), &mut out);
+            }
+            (EventKind::Cause, _) => {
+                if causality_of(e)
+                    .is_some_and(|(k, key)| k == LinkKind::Message && key & CALL_REQUEST_BIT != 0)
+                {
+                    state.call_requested = true;
+                }
+                out.push(*e);
             }
             (EventKind::Call, _) => {
                 state.depth += 1;
@@ -756,6 +790,8 @@ fn beam_record(
             identity(life, kind, payload)
         }
         BeamKind::ExitHeard => {
+            state.call_requested = false;
+            let life = &mut state.life;
             life.exits_heard.push((ts, payload));
             life.exits_unanswered.push(payload);
             // A child that died starting acknowledges nothing.
@@ -997,6 +1033,29 @@ mod tests {
             ),
         ];
         vec![stream(1, sched1), stream(2, sched2)]
+    }
+
+    #[test]
+    fn a_wait_that_times_out_after_a_call_request_is_a_call_timeout() {
+        let (caller, sleeper) = (0x100, 0x300);
+        let (request, reply) = (0x51 | CALL_REQUEST_BIT, 0x52);
+        let records = vec![
+            ev(0, beam_meta(BeamKind::Process, caller)),
+            // A call answered, then a sleep: no timeout of a call.
+            ev(MS, message_meta(EventKind::Cause, request)),
+            ev(2 * MS, message_meta(EventKind::Effect, reply)),
+            ev(5 * MS, message_meta(EventKind::Effect, TIMEOUT_KEY)),
+            // A call given up at 150 ms.
+            ev(10 * MS, message_meta(EventKind::Cause, request)),
+            ev(160 * MS, message_meta(EventKind::Effect, TIMEOUT_KEY)),
+            // Another process's plain send, then a wait that times out.
+            ev(0, beam_meta(BeamKind::Process, sleeper)),
+            ev(MS, message_meta(EventKind::Cause, 0x60)),
+            ev(9 * MS, message_meta(EventKind::Effect, TIMEOUT_KEY)),
+        ];
+        let mut reader = BeamReader::new();
+        reader.split(&[stream(1, records)]);
+        assert_eq!(reader.call_timeouts(), HashSet::from([(caller, 160 * MS)]));
     }
 
     /// The client woken on the other scheduler in a chunk of its own there: the chunk begins

@@ -16,7 +16,8 @@
 %%   arguments it is called with;
 %% - `Dest ! Message' and `erlang:send(Dest, Message[, Options])' (Elixir's `send/2') record
 %%   the message before it is sent (the probe returns it unchanged);
-%% - each clause of a `receive' records the message it matched.
+%% - each clause of a `receive' records the message it matched, and its `after' the atom
+%%   `timeout' (what the VM's trace reports a `receive' that timed out as receiving).
 %%
 %% With `messages' only (OTP's `gen', `gen_server', `gen_statem' under this mode: a
 %% GenServer's calls, casts and replies are sent and received there), the sends and receives
@@ -426,7 +427,9 @@ expr({call, L, {remote, _, {atom, _, erlang}, {atom, _, send}} = Send, [Dest, Me
 expr({'receive', L, Clauses}) ->
     {'receive', L, [received_clause(C) || C <- Clauses]};
 expr({'receive', L, Clauses, Timeout, After}) ->
-    {'receive', L, [received_clause(C) || C <- Clauses], expr(Timeout), expr(After)};
+    %% A timeout as the VM's trace reports it: the atom `timeout' received.
+    {'receive', L, [received_clause(C) || C <- Clauses], expr(Timeout),
+     [probe(L, received, [{atom, L, timeout}]) | expr(After)]};
 expr(Tuple) when is_tuple(Tuple) ->
     list_to_tuple(expr(tuple_to_list(Tuple)));
 expr(List) when is_list(List) ->

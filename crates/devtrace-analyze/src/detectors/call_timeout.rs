@@ -24,7 +24,7 @@ use crate::causality;
 use crate::errors::runs_and_survivors;
 use crate::finding::{Evidence, Finding, FindingKind, Impact, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
-use crate::processes::{self, CALL_EXCEPTION};
+use crate::processes::{self, CALL_EXCEPTION, CALL_TIMED_OUT_MS, PEER};
 use devtrace_model::recorded::name as q;
 use std::collections::BTreeMap;
 
@@ -72,16 +72,21 @@ fn subject_of(trace: &AnalyzedTrace, found: &Timeout) -> String {
 }
 
 fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
-    let exception = processes::text(trace, call, CALL_EXCEPTION)?;
-    let (awaited, timeout_ms) = parse_call_timeout(&exception)?;
+    let exception = processes::text(trace, call, CALL_EXCEPTION);
+    let (awaited, timeout_ms) = match exception.as_deref().and_then(parse_call_timeout) {
+        Some(found) => found,
+        None => given_up(trace, call)?,
+    };
     let task = matches!(awaited, Awaited::Task(_));
     let server = match awaited {
         Awaited::Server(server) | Awaited::Task(Some(server)) => server,
         Awaited::Task(None) => awaited_task(trace, call)?,
     };
-    let propagated = trace.tree.children[call]
-        .iter()
-        .any(|&c| processes::text(trace, c, CALL_EXCEPTION).as_deref() == Some(&exception));
+    let propagated = exception.is_some_and(|exception| {
+        trace.tree.children[call]
+            .iter()
+            .any(|&c| processes::text(trace, c, CALL_EXCEPTION).as_deref() == Some(&exception))
+    });
     if propagated {
         return None;
     }
@@ -96,6 +101,15 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
         busy,
         cycle,
     })
+}
+
+/// A call whose wait for the reply the recorder saw time out (`CALL_TIMED_OUT_MS`), its exit
+/// caught inside it: the server it called and how long it waited.
+fn given_up(trace: &AnalyzedTrace, call: usize) -> Option<(Awaited, Option<f64>)> {
+    let waited = trace.span(call).attr(CALL_TIMED_OUT_MS)?.as_f64();
+    let server = processes::text(trace, call, PEER)?;
+    // The wait overran the caller's timeout (whole milliseconds) by the VM's wake-up.
+    Some((Awaited::Server(server), waited.map(f64::floor)))
 }
 
 /// What a timed-out call waited on.

@@ -57,6 +57,9 @@ pub const OPEN: &str = "devtrace.recorder.open";
 /// The process a call to another process called (its registered name or pid), beside
 /// `rpc.service`, the service it is.
 pub const PEER: &str = "devtrace.beam.peer";
+/// A call to another process whose wait for the reply timed out: how long the caller waited
+/// (milliseconds), whether it caught the exit or not (docs/beam.md).
+pub const CALL_TIMED_OUT_MS: &str = "devtrace.beam.call.timed_out_ms";
 /// The plan a span was recorded by (`devtrace run --plan`; the Python recorder's attribute).
 pub const PLAN_ID: &str = "devtrace.plan.id";
 /// A span a flight window begins inside of: its start is the window's (the Python recorder's).
@@ -446,7 +449,7 @@ fn finish_file(mut f: Followed) -> Recorded {
     let texts = Texts {
         values,
         states: beam::read_states(&f.file),
-        peers: calls_to_processes(&out, &names, &annotations),
+        peers: calls_to_processes(&out, &names, &annotations, &f.reader.call_timeouts()),
         annotations,
     };
     Recorded {
@@ -520,6 +523,7 @@ fn calls_to_processes(
     spans: &[OutSpan],
     names: &Names,
     annotations: &beam::Annotations,
+    timeouts: &std::collections::HashSet<(u64, u64)>,
 ) -> HashMap<u64, Peer> {
     let initial_calls: HashMap<u64, &str> = spans
         .iter()
@@ -534,12 +538,28 @@ fn calls_to_processes(
             })
         })
         .collect();
-    beam::calls::calls_to_processes(spans)
+    let timed_out = beam::calls::timed_out_calls(spans, timeouts);
+    let answered = beam::calls::calls_to_processes(spans)
         .into_iter()
-        .filter_map(|(span, stream)| {
+        .map(|(span, stream)| (span, (stream, None)));
+    let given_up = timed_out
+        .into_iter()
+        .map(|(span, (stream, waited))| (span, (stream, Some(waited))));
+    let mut calls: HashMap<u64, (u64, Option<u64>)> = answered.collect();
+    for (span, (stream, waited)) in given_up {
+        calls.entry(span).or_insert((stream, None)).1 = waited;
+    }
+    calls
+        .into_iter()
+        .filter_map(|(span, (stream, timed_out_ns))| {
             let process = names.threads.get(&stream)?.clone();
             let service = logical_name(&process, initial_calls.get(&stream).copied());
-            Some((span, Peer { process, service }))
+            let peer = Peer {
+                process,
+                service,
+                timed_out_ns,
+            };
+            Some((span, peer))
         })
         .collect()
 }
@@ -552,6 +572,8 @@ struct Peer {
     /// its callback module (`Shop.Inventory.init/1` → `Shop.Inventory`), the same from one run
     /// to the next, where a pid is not; else its pid.
     service: String,
+    /// How long the caller waited before it gave up on the reply (a call that timed out).
+    timed_out_ns: Option<u64>,
 }
 
 fn logical_name(process: &str, initial_call: Option<&str>) -> String {
@@ -569,18 +591,23 @@ fn logical_name(process: &str, initial_call: Option<&str>) -> String {
 /// the process: `rpc.service` the called service ([`Peer::service`]), `devtrace.beam.peer` the
 /// process itself, `rpc.method` the function without its module and arity (`Cart.Server.add/1`
 /// → `add`).
-fn call_attributes(function: &str, peer: &Peer) -> [KeyValue; 4] {
+fn call_attributes(function: &str, peer: &Peer) -> Vec<KeyValue> {
     let without_arity = function.rsplit_once('/').map_or(function, |(f, _)| f);
     let method = without_arity
         .rsplit(['.', ':'])
         .next()
         .unwrap_or(without_arity);
-    [
+    let mut attributes = vec![
         KeyValue::new("rpc.system", "erlang"),
         KeyValue::new("rpc.service", peer.service.clone()),
         KeyValue::new("rpc.method", method.to_owned()),
         KeyValue::new(PEER, peer.process.clone()),
-    ]
+    ];
+    if let Some(waited) = peer.timed_out_ns {
+        let ms = (waited as f64 / 1e5).round() / 10.0;
+        attributes.push(KeyValue::new(CALL_TIMED_OUT_MS, ms));
+    }
+    attributes
 }
 
 fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64) -> Span {

@@ -19,8 +19,12 @@
 //! (a `main/0` that starts a supervisor, works, then stops it) is not one. A direct child that
 //! is the same function (`client(n) -> call(…), client(n - 1)`, the way a BEAM program loops)
 //! is the loop's next turn, not this turn's own work: its time is left out of the half.
+//!
+//! A call whose reply never came in time ends in a `receive` that timed out, with no reply to
+//! link: [`timed_out_calls`] finds those from the waits the reader saw time out after a call
+//! request ([`super::BeamReader::call_timeouts`]), whether or not the caller caught the exit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{PROCESS_CODE, RECEIVE_CODE};
 use crate::OutSpan;
@@ -30,18 +34,8 @@ use crate::ring::LinkKind;
 /// called.
 pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, u64> {
     let stream_of: HashMap<u64, u64> = spans.iter().map(|s| (s.span_id, s.stream)).collect();
-    let callers: HashMap<u64, &OutSpan> = spans
-        .iter()
-        .filter(|s| !matches!(s.code, PROCESS_CODE | RECEIVE_CODE))
-        .map(|s| (s.span_id, s))
-        .collect();
-    // sender span id → the streams its messages went to.
-    let mut sent_to: HashMap<u64, Vec<u64>> = HashMap::new();
-    for wait in spans.iter().filter(|s| s.code == RECEIVE_CODE) {
-        for link in wait.links.iter().filter(|l| l.kind == LinkKind::Message) {
-            sent_to.entry(link.span_id).or_default().push(wait.stream);
-        }
-    }
+    let callers = function_spans(spans);
+    let sent_to = messages_sent_to(spans);
     // caller span id → the peer its waits came from (None once two peers are seen), and how
     // long it waited for it.
     let mut peers: HashMap<u64, Option<u64>> = HashMap::new();
@@ -79,6 +73,64 @@ pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, u64> {
         .filter(|(span, peer)| sent_to.get(span).is_some_and(|to| to.contains(peer)))
         .filter(|(span, _)| mostly_waiting(*span))
         .collect()
+}
+
+/// For each span that is a call to another process whose wait for the reply timed out (the
+/// caller gave up: `GenServer.call(server, request, 100)`, caught or not): its span id → (the
+/// stream it called, how long it waited). `timeouts` are the timed-out waits, (stream, end)
+/// ([`super::BeamReader::call_timeouts`]). The called process is the one other process the
+/// function's messages went to (one of its waits is linked to the function: the request);
+/// the wait is at least half the function's time, as for a call answered.
+pub fn timed_out_calls(
+    spans: &[OutSpan],
+    timeouts: &HashSet<(u64, u64)>,
+) -> HashMap<u64, (u64, u64)> {
+    let callers = function_spans(spans);
+    let sent_to = messages_sent_to(spans);
+    let next_turns = next_turns(&callers);
+    let timed_out = spans
+        .iter()
+        .filter(|s| s.code == RECEIVE_CODE && timeouts.contains(&(s.stream, s.end)));
+    let mut out = HashMap::new();
+    for wait in timed_out {
+        let Some(caller) = callers.get(&wait.parent_span_id) else {
+            continue;
+        };
+        let mut peers: Vec<u64> = sent_to.get(&caller.span_id).cloned().unwrap_or_default();
+        peers.retain(|&p| p != caller.stream);
+        peers.sort_unstable();
+        peers.dedup();
+        let &[peer] = peers.as_slice() else {
+            continue;
+        };
+        let waited = wait.end.saturating_sub(wait.start);
+        let own = (caller.end.saturating_sub(caller.start))
+            .saturating_sub(next_turns.get(&caller.span_id).copied().unwrap_or(0));
+        if waited * 2 >= own {
+            out.insert(caller.span_id, (peer, waited));
+        }
+    }
+    out
+}
+
+/// The spans of the program's functions (not lives, not waits), by span id.
+fn function_spans(spans: &[OutSpan]) -> HashMap<u64, &OutSpan> {
+    spans
+        .iter()
+        .filter(|s| !matches!(s.code, PROCESS_CODE | RECEIVE_CODE))
+        .map(|s| (s.span_id, s))
+        .collect()
+}
+
+/// Sender span id → the streams its messages went to (their waits linked to it).
+fn messages_sent_to(spans: &[OutSpan]) -> HashMap<u64, Vec<u64>> {
+    let mut sent_to: HashMap<u64, Vec<u64>> = HashMap::new();
+    for wait in spans.iter().filter(|s| s.code == RECEIVE_CODE) {
+        for link in wait.links.iter().filter(|l| l.kind == LinkKind::Message) {
+            sent_to.entry(link.span_id).or_default().push(wait.stream);
+        }
+    }
+    sent_to
 }
 
 /// Function span id → the time of its direct children that are the same function in the same
@@ -168,6 +220,42 @@ pub(super) mod tests {
             timed(span(61, 60, 7, 1), 0, 1),
             ended_by(timed(span(601, 60, RECEIVE_CODE, 1), 1, 10), 20),
         ]
+    }
+
+    /// Process 1's `open` (span 70) asks process 2 (its wait 24 is linked to it) and gives up
+    /// waiting at 100 (its wait 701 timed out); `notify` (span 80) tells processes 2 and 3,
+    /// then waits in a `receive` that timed out.
+    fn timing_out() -> (Vec<OutSpan>, HashSet<(u64, u64)>) {
+        let spans = vec![
+            span(10, 0, PROCESS_CODE, 1),
+            timed(span(70, 10, 7, 1), 0, 101),
+            timed(span(701, 70, RECEIVE_CODE, 1), 1, 101),
+            timed(span(80, 10, 8, 1), 200, 301),
+            timed(span(801, 80, RECEIVE_CODE, 1), 201, 301),
+            span(20, 0, PROCESS_CODE, 2),
+            ended_by(span(24, 20, RECEIVE_CODE, 2), 70),
+            ended_by(span(25, 20, RECEIVE_CODE, 2), 80),
+            span(30, 0, PROCESS_CODE, 3),
+            ended_by(span(31, 30, RECEIVE_CODE, 3), 80),
+        ];
+        (spans, HashSet::from([(1, 101), (1, 301)]))
+    }
+
+    #[test]
+    fn a_call_whose_wait_for_the_reply_timed_out_is_a_call_that_timed_out() {
+        let (spans, timeouts) = timing_out();
+        let calls = timed_out_calls(&spans, &timeouts);
+        assert_eq!(calls.get(&70), Some(&(2, 100)));
+        assert_eq!(
+            calls.get(&80),
+            None,
+            "it sent to two processes: a call to neither"
+        );
+        assert_eq!(calls.len(), 1);
+        assert!(
+            timed_out_calls(&spans, &HashSet::new()).is_empty(),
+            "a wait that did not time out after a call request (a sleep) is none"
+        );
     }
 
     #[test]
