@@ -29,6 +29,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
   child's, over the time measured from its first start to its last crash;
 - caught_timeout.exs: a client function that catches its own `GenServer.call` timeout and
   falls back (3 times) → `call_timeout` on it, though no exception left any function;
+- statem_timeout.exs: a `gen_statem` call given up after 150 ms while the lock postponed the
+  request (OTP 25 makes it from a proxy process) → `call_timeout` on the client function,
+  saying the server sat idle with the request;
 - task_crashes.exs: ten tasks a Task.Supervisor runs at once, three crashing once each → no
   `restart_loop` (nothing restarted them), their crashes recorded;
 - loop_pipeline.exs: the same pipeline written as hand-written receive loops (no GenServer) →
@@ -152,6 +155,21 @@ def test_a_call_timeout_caught_inside_the_client_function_is_still_found(
     assert found["numbers"]["timeout_ms"] == truth["timeout_ms"]
     assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms"]), (found, truth)
     assert within_15_percent(found["numbers"]["server_busy_ms"], truth["lookup_ms"]), (found, truth)
+
+
+def test_a_gen_statem_call_given_up_while_the_request_was_postponed_says_the_server_sat_idle(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "statem_timeout.exs", tmp_path, recording)
+    found = planted(findings, "call_timeout")
+    # OTP 25 makes the call from a proxy process: the call is still Door.Lock.open/1's.
+    assert found["operation"] == "Door.Lock.open/1"
+    assert found["title"].startswith('A call to "Door.Lock" timed out after'), found["title"]
+    assert '"Door.Lock" was idle: it took the request' in found["title"], found["title"]
+    assert found["numbers"]["server_idle"] == 1
+    assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms"]), (found, truth)
+    assert within_15_percent(found["numbers"]["timeout_ms"], truth["timeout_ms"]), (found, truth)
+    assert "answered only later" in found["recommendation"], found["recommendation"]
 
 
 def test_callers_waiting_for_a_pools_connections_are_its_limit_not_a_serialising_server(

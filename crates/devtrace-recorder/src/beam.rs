@@ -50,6 +50,7 @@ pub mod calls;
 mod doubles;
 pub mod function_names;
 pub mod inline_values;
+pub mod relays;
 pub mod tail_calls;
 pub mod vm_stop;
 

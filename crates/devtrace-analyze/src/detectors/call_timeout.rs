@@ -40,6 +40,9 @@ struct Timeout {
     timeout_ms: Option<f64>,
     /// The server's callback that overlapped the call the longest.
     busy: Option<usize>,
+    /// The server idle through most of the call (no callback ran for half of it): when it
+    /// took the request, after the call began, if it did.
+    idle: Option<Option<u64>>,
     /// The span under `busy` that was waiting meanwhile in a call to the caller's own process
     /// (a call cycle), with that process's name.
     cycle: Option<(usize, String)>,
@@ -90,7 +93,12 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
     if propagated {
         return None;
     }
-    let busy = busy_callback(trace, &server, call);
+    let idle = if task {
+        None
+    } else {
+        idle_server(trace, &server, call)
+    };
+    let busy = busy_callback(trace, &server, call).filter(|_| idle.is_none());
     let cycle = busy.and_then(|b| call_back_to_caller(trace, b, call));
     Some(Timeout {
         trace: t,
@@ -99,8 +107,37 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
         task,
         timeout_ms,
         busy,
+        idle,
         cycle,
     })
+}
+
+/// Whether `server` sat idle through most of `call` (its callbacks ran for less than half of
+/// it: it had deferred its answer — a GenServer's `{:noreply, …}`, a `gen_statem`'s
+/// `:postpone` — or never took the request): then, when it took the request, after the call
+/// began, if it did.
+fn idle_server(trace: &AnalyzedTrace, server: &str, call: usize) -> Option<Option<u64>> {
+    let span = trace.span(call);
+    let (from, to) = (span.start_unix_nano, span.end_unix_nano);
+    let life = processes::life_at(trace, server, to)?;
+    let busy: u64 = processes::top_level_work(trace, life)
+        .into_iter()
+        .map(|c| {
+            let s = trace.span(c);
+            s.end_unix_nano
+                .min(to)
+                .saturating_sub(s.start_unix_nano.max(from))
+        })
+        .sum();
+    if busy * 2 >= to - from {
+        return None;
+    }
+    let took = causality::causal_waits(trace)
+        .into_iter()
+        .filter(|w| w.cause == Some(call) && w.kind == processes::MESSAGE)
+        .map(|w| trace.span(w.waiter).end_unix_nano.saturating_sub(from))
+        .min();
+    Some(took)
 }
 
 /// A call whose wait for the reply the recorder saw time out (`CALL_TIMED_OUT_MS`), its exit
@@ -289,6 +326,7 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
     let timeout = example
         .timeout_ms
         .map_or("its timeout".to_owned(), |ms| format!("{ms} ms"));
+    let idle = example.idle.map(|took| idle_meanwhile(server, took));
     let meanwhile = example.busy.map(|b| {
         let cycle = example.cycle.as_ref().map_or(String::new(), |(d, caller)| {
             format!(
@@ -310,7 +348,7 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
         q(call),
         found.len(),
         if found.len() == 1 { "" } else { "s" },
-        meanwhile.as_deref().unwrap_or(""),
+        meanwhile.or(idle).as_deref().unwrap_or(""),
     );
     let recommendation = recommendation(trace, example, server, &timeout);
     // Timeouts are counted per call, failures per run: one run may time out many times, and
@@ -325,6 +363,9 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
     }
     if example.cycle.is_some() {
         numbers.insert("call_cycle".into(), 1.0);
+    }
+    if example.idle.is_some() {
+        numbers.insert("server_idle".into(), 1.0);
     }
     if let Some(b) = example.busy {
         numbers.insert(
@@ -362,6 +403,17 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
             server_q = q(server),
         );
     }
+    if let Some(took) = example.idle {
+        return format!(
+            "{} {}: answer within {timeout} (an error, or what it has now), or give the call a timeout that covers what the server waits for",
+            q(server),
+            match took {
+                Some(_) =>
+                    "took the request and answered only later (a deferred reply: {:noreply, …} in a GenServer, :postpone in a gen_statem)",
+                None => "never took the request while the caller waited",
+            },
+        );
+    }
     match (example.busy, example.task) {
         (Some(b), false) => format!(
             "Make {} answer within the caller's {timeout} (it took {}), or reply later from a Task (GenServer.reply/2) so the server is free, and give the call a timeout that fits the work",
@@ -375,6 +427,21 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
         ),
         (None, _) => format!(
             "Find what kept {} from answering within {timeout}: its work is not recorded (record its module)",
+            q(server)
+        ),
+    }
+}
+
+/// ": meanwhile "Door" was idle: it took the request 81 µs into the call and did not answer".
+fn idle_meanwhile(server: &str, took: Option<u64>) -> String {
+    match took {
+        Some(at) => format!(
+            ": meanwhile {} was idle: it took the request {} into the call and did not answer",
+            q(server),
+            human_duration(at)
+        ),
+        None => format!(
+            ": meanwhile {} was idle, and never took the request",
             q(server)
         ),
     }
@@ -615,5 +682,57 @@ mod tests {
             .try_into()
             .expect("one");
         assert!(!plain.numbers.contains_key("call_cycle"));
+    }
+
+    /// `Door.open/1` (span 3, on `<0.98.0>`) calls "Door" (life 10) for 150 ms and catches its
+    /// own timeout (the recorder saw the wait time out); Door took the request at 1 ms (its
+    /// wait 11, linked to the call) and postponed it: a 2 µs callback, then nothing.
+    fn a_call_to_an_idle_server() -> AnalyzedTrace {
+        use crate::causality::tests::linked;
+        use crate::processes::tests::life;
+        const MS: u64 = 1_000_000;
+        let mut call = span(3, Some(2), "Door.open/1", 0, 150 * MS);
+        call.attributes
+            .push(KeyValue::new(CALL_TIMED_OUT_MS, 150.4));
+        call.attributes.push(KeyValue::new(PEER, "Door"));
+        let spans = vec![
+            span(1, None, "elixir door.exs", 0, 600 * MS),
+            life(2, "<0.98.0>", 0, 600 * MS),
+            call,
+            life(10, "Door", 0, 600 * MS),
+            linked(
+                span(11, Some(10), "receive", 0, MS),
+                3,
+                processes::MESSAGE,
+                0,
+                0,
+            ),
+            span(12, Some(10), "Door.handle_event/4", MS, MS + 2_000),
+            span(13, Some(10), "Door.handle_event/4", 400 * MS, 401 * MS),
+        ];
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_caught_timeout_of_a_server_that_deferred_its_answer_says_it_was_idle() {
+        let [found] = detect(&[a_call_to_an_idle_server()])
+            .try_into()
+            .expect("one finding");
+        assert_eq!(
+            found.title,
+            "A call to \"Door\" timed out after 150 ms in \"Door.open/1\" (1 time): meanwhile \"Door\" was idle: it took the request 1.0 ms into the call and did not answer"
+        );
+        assert!(
+            found
+                .recommendation
+                .contains("took the request and answered only later"),
+            "{}",
+            found.recommendation
+        );
+        assert_eq!(
+            found.numbers["timeout_ms"], 150.0,
+            "the wait, whole milliseconds"
+        );
+        assert_eq!(found.numbers["server_idle"], 1.0);
     }
 }

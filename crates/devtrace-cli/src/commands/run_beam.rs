@@ -445,11 +445,15 @@ fn finish_file(mut f: Followed) -> Recorded {
     );
     let info = f.file.info();
     let lost = f.builder.lost + f.reader.unattributed;
+    // A call made from a proxy process (OTP 25's gen_statem:call/3 with a timeout) is its
+    // spawner's (docs/beam.md).
+    let mut call_timeouts = f.reader.call_timeouts();
+    beam::relays::fold_relays(&mut out, &mut call_timeouts);
     let (out, processes) = the_programs_processes(out);
     let texts = Texts {
         values,
         states: beam::read_states(&f.file),
-        peers: calls_to_processes(&out, &names, &annotations, &f.reader.call_timeouts()),
+        peers: calls_to_processes(&out, &names, &annotations, &call_timeouts),
         annotations,
     };
     Recorded {
