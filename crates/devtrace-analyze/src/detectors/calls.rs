@@ -40,7 +40,8 @@ pub struct CallGroup {
 }
 
 /// The groups of at least `min_calls` successful outbound sibling calls (same name and
-/// template) in `traces`, in trace and tree order; a span that is an inner layer of a call
+/// template, and the same process for calls to BEAM processes) in `traces`, in trace and tree
+/// order; a span that is an inner layer of a call
 /// ([`crate::call::inner_layers`]) is not a call of its own, and a thin wrapper's call
 /// ([`crate::call::wrapped_call`]) is its wrapper's parent's.
 pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGroup> {
@@ -55,7 +56,10 @@ pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGr
             if children.len() < min_calls || crate::processes::is_life(trace, parent) {
                 continue;
             }
-            let mut groups: BTreeMap<(&str, Template), Vec<usize>> = BTreeMap::new();
+            // Calls to two processes of one kind (two subscribers, two sessions) are not one
+            // server's calls that one call could batch: split by the process called.
+            let mut groups: BTreeMap<(&str, Template, Option<String>), Vec<usize>> =
+                BTreeMap::new();
             for &child in children {
                 // A thin wrapper (the anonymous function `Enum.map` runs for each item, a
                 // helper around a request) stands for the call it makes.
@@ -66,13 +70,14 @@ pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGr
                 }
                 let call = describe(trace, call_span);
                 if call.outbound {
+                    let peer = crate::processes::text(trace, call_span, crate::processes::PEER);
                     groups
-                        .entry((span.name.as_str(), call.template))
+                        .entry((span.name.as_str(), call.template, peer))
                         .or_default()
                         .push(call_span);
                 }
             }
-            for ((name, template), calls) in groups {
+            for ((name, template, _), calls) in groups {
                 if calls.len() >= min_calls {
                     out.push(CallGroup {
                         trace: t,

@@ -695,6 +695,39 @@ mod tests {
     }
 
     #[test]
+    fn calls_to_several_processes_of_one_kind_are_no_n_plus_one() {
+        // Five calls to `Sub/seen`, one after another: to five subscriber processes, then
+        // (a second parent) five to the same one.
+        let mut spans = vec![span(1, None, "elixir pubsub.exs", 0, 200 * MS)];
+        let sid = |n: u8| SpanId([n, 0, 0, 0, 0, 0, 0, 1]);
+        for (parent, start) in [(2u8, 0u64), (3, 100 * MS)] {
+            let mut p = span(0, None, "report", start, start + 60 * MS);
+            (p.span_id, p.parent_span_id) = (sid(parent), Some(SpanId([1; 8])));
+            spans.push(p);
+            for n in 0..5u8 {
+                let s0 = start + u64::from(n) * 10 * MS;
+                let mut call = span(0, None, "Sub.seen/1", s0, s0 + 10 * MS);
+                (call.span_id, call.parent_span_id) = (sid(10 * parent + n), Some(sid(parent)));
+                call.kind = devtrace_model::SpanKind::Client;
+                let to = if parent == 2 { n } else { 0 };
+                call.attributes.extend([
+                    KeyValue::new("rpc.service", "Sub"),
+                    KeyValue::new("rpc.method", "seen"),
+                    KeyValue::new(crate::processes::PEER, format!("<0.11{to}.0>")),
+                ]);
+                spans.push(call);
+            }
+        }
+        let findings = detect(&[trace(1, spans)], &Thresholds::default());
+        let [f] = findings.as_slice() else {
+            panic!("{findings:#?}")
+        };
+        assert_eq!(f.occurrences, 1);
+        assert!(f.title.contains("5 times per run"), "{}", f.title);
+        assert_eq!(f.evidence[0].span_ids.len(), 6, "the second parent's loop");
+    }
+
+    #[test]
     fn odd_input_does_not_panic() {
         let mut spans = vec![span(1, None, "p", 100, 0)];
         for i in 0..6u8 {
