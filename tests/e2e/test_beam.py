@@ -360,6 +360,22 @@ def test_an_erlang_program_started_with_s_is_recorded(store: Store, runtime: Pat
     assert len(pong_waits) >= truth["pings"]
 
 
+def test_an_escripts_list_comprehension_of_calls_is_a_loop_of_calls(store: Store, runtime: Path, tmp_path: Path):
+    # Traced, a comprehension's turns nest (the compiler's body recursion); read as the loop
+    # the program wrote, its calls are one after another under one parent: an N+1.
+    truth, trace, _ = recorded_run(store, need("escript"), str(APP_DIR / "report.escript"), cwd=tmp_path)
+    turns = [s for s in trace["spans"] if "-lc$^" in s["name"]]
+    assert len(turns) == truth["calls"] + 1, "a turn an element, and the empty list's"
+    assert len({s["parent_span_id"] for s in turns}) == 1, "side by side"
+    findings = store.json("insights", "--json")["findings"]
+    [found] = [f for f in findings if f["kind"] == "repeated_calls"]
+    assert f'{truth["calls"]} times per run' in found["title"], found["title"]
+    assert '"stats/' in found["title"], found["title"]
+    # One batch saves all but 1.5 calls' time: within 15 % of the measured loop's.
+    expected = truth["loop_ms"] * (1 - 1.5 / truth["calls"])
+    assert abs(found["saving_nanos"] / 1e6 - expected) <= 0.15 * expected, (found, truth)
+
+
 def test_processes_the_vm_kills_as_it_stops_gracefully_are_running_not_failed(
     store: Store, runtime: Path, tmp_path: Path
 ):

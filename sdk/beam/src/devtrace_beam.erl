@@ -233,6 +233,9 @@ instrument(Excluded) ->
     end.
 
 instrumenter_start(Excluded, Starter) ->
+    %% Ahead of the program's processes when it wakes: a module the program calls before it is
+    %% instrumented runs traced, and a loop started in that code (a local call) stays there.
+    process_flag(priority, high),
     %% A Mix project's modules are loaded as the program first calls them, soon after Mix puts
     %% their directories on the path: compiled with probes now (into the cache), each is
     %% instrumented in a millisecond when its directory appears, before the program runs it.

@@ -18,6 +18,14 @@
 //! looks like. Then S moves up beside P, and P ends where S began, with no return value or
 //! exception of its own (its turn ended in the call, as under `--instrument`). A body-recursive
 //! call (`1 + depth(N - 1)`) returns another value than its caller, and stays nested.
+//!
+//! **Comprehensions.** Erlang's compiler makes a list comprehension (`[f(X) || X <- Xs]`, a
+//! binary one, a map one) into a function of its own that calls itself for the rest of the
+//! list and conses its element onto what that returns: body recursion the program never
+//! wrote, one turn an element. Such a function's call of itself as its last child, returning at
+//! most [`TAIL_GAP_NS`] before it, is put beside it the same way, so that the comprehension's
+//! turns follow one another as its elements do (a call per element is then a loop of calls, as
+//! `lists:map/2`'s are).
 
 use std::collections::HashMap;
 
@@ -45,8 +53,10 @@ pub fn flatten(spans: &mut [OutSpan], names: &Names, values: &HashMap<u32, Strin
         let Some(&caller) = index.get(&spans[callee].parent_span_id) else {
             continue;
         };
+        let (outer, inner) = (&spans[caller], &spans[callee]);
         if last_child.get(&caller) != Some(&callee)
-            || !is_tail_call(&spans[caller], &spans[callee], names, values)
+            || !(is_tail_call(outer, inner, names, values)
+                || is_comprehension_turn(outer, inner, names))
         {
             continue;
         }
@@ -107,6 +117,21 @@ fn is_tail_call(
         && (same_value(1) || same_value(2) || (caller.open && callee.open) || ended_together())
 }
 
+/// Whether `callee` is the next turn of the comprehension `caller` runs (see the module doc).
+fn is_comprehension_turn(caller: &OutSpan, callee: &OutSpan, names: &Names) -> bool {
+    let comprehension = names.codes.get(&caller.code).is_some_and(|c| {
+        ["-lc$^", "-lbc$^", "-mc$^"]
+            .iter()
+            .any(|kind| c.qualname.contains(kind))
+    });
+    comprehension
+        && caller.code == callee.code
+        && caller.stream == callee.stream
+        && callee.start > caller.start
+        && caller.end >= callee.end
+        && caller.end - callee.end <= TAIL_GAP_NS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +144,7 @@ mod tests {
             (7, "kv", "client/2"),
             (8, "kv", "helper/1"),
             (9, "lists", "map/2"),
+            (10, "report", "-main/1-lc$^0/1-0-/1"),
         ] {
             names.codes.insert(
                 code,
@@ -209,6 +235,29 @@ mod tests {
             .map(|s| s.span_id)
             .collect();
         assert_eq!(failed, [13]);
+    }
+
+    #[test]
+    fn a_comprehensions_turns_follow_one_another_though_each_returns_its_own_list() {
+        // `[gen_server:call(stats, M) || M <- Ms]`: each turn waits, then runs the rest, and
+        // conses its element onto what that returns (values 1, 2, 3: three lists).
+        let mut spans = traced_loop();
+        for s in spans.iter_mut().filter(|s| s.code == 7) {
+            s.code = 10;
+        }
+        let body = |spans: &[OutSpan]| by_id(spans, 12).parent_span_id;
+        let mut as_loop = traced_loop();
+        as_loop[1].values[1] = 4;
+        flatten(&mut as_loop, &names(), &values());
+        assert_eq!(
+            body(&as_loop),
+            11,
+            "a function the program wrote stays nested"
+        );
+        spans[1].values[1] = 4;
+        flatten(&mut spans, &names(), &values());
+        assert_eq!((body(&spans), by_id(&spans, 13).parent_span_id), (1, 1));
+        assert_eq!(by_id(&spans, 11).end, by_id(&spans, 12).start);
     }
 
     #[test]
