@@ -8,6 +8,7 @@
 use crate::AnalyzedTrace;
 use crate::causality::{self, CausalWait};
 use devtrace_model::AnyValue;
+use devtrace_model::recorded::name as q;
 use std::collections::{BTreeMap, HashMap};
 
 /// The link kind of a message that ended a wait in `receive`.
@@ -18,6 +19,8 @@ pub const EXIT_REASON: &str = "devtrace.beam.exit_reason";
 pub const STATE_BEFORE: &str = "devtrace.beam.state.before";
 /// A supervisor's child started again in answer to a crash: its restart count.
 pub const RESTART: &str = "devtrace.beam.restart";
+/// The function a process was started to run (`Ledger.init/1` for a GenServer).
+pub const INITIAL_CALL: &str = "devtrace.beam.initial_call";
 /// The supervisor that started a process, when the recorder names it.
 pub const SUPERVISOR: &str = "devtrace.beam.supervisor";
 /// The process a call to another process called (its registered name or pid), where its
@@ -158,6 +161,26 @@ pub fn thread_name(trace: &AnalyzedTrace, index: usize) -> Option<String> {
         .map(AnyValue::to_display_string)
 }
 
+/// A process as findings name it, quoted: its registered name; for an unregistered one (a
+/// pid, different in every run, saying little) the module it runs beside it when its life
+/// says (`"Ledger" process "<0.111.0>"`: `devtrace.beam.initial_call` `Ledger.init/1`).
+pub fn shown_process(trace: &AnalyzedTrace, name: &str) -> String {
+    let module = is_pid_text(name)
+        .then(|| lives_by_name(trace).remove(name))
+        .flatten()
+        .and_then(|lives| lives.into_iter().find_map(|l| text(trace, l, INITIAL_CALL)))
+        .and_then(|call| {
+            let module = call
+                .strip_suffix(".init/1")
+                .or_else(|| call.strip_suffix(":init/1"))?;
+            (!["supervisor", "Supervisor"].contains(&module)).then(|| module.to_owned())
+        });
+    match module {
+        Some(module) => format!("{} process {}", q(&module), q(name)),
+        None => q(name),
+    }
+}
+
 /// Whether a process's name is its pid (`<0.115.0>`): unregistered, and different in every
 /// run, so no name to match findings across runs by.
 pub fn is_pid_text(name: &str) -> bool {
@@ -205,6 +228,33 @@ pub(crate) mod tests {
         );
         s.attributes.push(KeyValue::new(EXIT_REASON, ":normal"));
         s
+    }
+
+    #[test]
+    fn an_unregistered_process_is_shown_with_the_module_it_runs() {
+        let started = |id, name: &str, call: &str| {
+            let mut s = life(id, name, 0, 10);
+            s.attributes.push(KeyValue::new(INITIAL_CALL, call));
+            s
+        };
+        let spans = vec![
+            span(1, None, "elixir ledger.exs", 0, 10),
+            started(2, "<0.111.0>", "Ledger.init/1"),
+            started(3, "Cart", "Cart.init/1"),
+            started(4, "<0.90.0>", "supervisor:init/1"),
+            started(5, "<0.95.0>", "erlang:apply/2"),
+        ];
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let shown = |name| shown_process(&trace, name);
+        assert_eq!(shown("<0.111.0>"), "\"Ledger\" process \"<0.111.0>\"");
+        assert_eq!(shown("Cart"), "\"Cart\"", "a registered name says enough");
+        assert_eq!(
+            shown("<0.90.0>"),
+            "\"<0.90.0>\"",
+            "every supervisor runs supervisor"
+        );
+        assert_eq!(shown("<0.95.0>"), "\"<0.95.0>\"", "no GenServer's module");
+        assert_eq!(shown("<0.7.0>"), "\"<0.7.0>\"", "no life recorded");
     }
 
     /// A server (span 2, "Stock") whose callback takes 10 ms, and three callers (lives 10, 20,

@@ -326,7 +326,8 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
     let timeout = example
         .timeout_ms
         .map_or("its timeout".to_owned(), |ms| format!("{ms} ms"));
-    let idle = example.idle.map(|took| idle_meanwhile(server, took));
+    let shown = processes::shown_process(trace, server);
+    let idle = example.idle.map(|took| idle_meanwhile(&shown, took));
     let meanwhile = example.busy.map(|b| {
         let cycle = example.cycle.as_ref().map_or(String::new(), |(d, caller)| {
             format!(
@@ -344,13 +345,17 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
         } else {
             "A call to"
         },
-        q(server),
+        if example.task {
+            q(server)
+        } else {
+            shown.clone()
+        },
         q(call),
         found.len(),
         if found.len() == 1 { "" } else { "s" },
         meanwhile.or(idle).as_deref().unwrap_or(""),
     );
-    let recommendation = recommendation(trace, example, server, &timeout);
+    let recommendation = recommendation(trace, example, &shown, &timeout);
     // Timeouts are counted per call, failures per run: one run may time out many times, and
     // a caller that caught the exit ran on.
     let (runs, survived) = runs_and_survivors(traces, found.iter().map(|f| f.trace));
@@ -391,6 +396,7 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
     }
 }
 
+/// What to do (`server` as shown, quoted).
 fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeout: &str) -> String {
     if let (Some(b), Some((d, caller))) = (example.busy, &example.cycle) {
         return format!(
@@ -399,14 +405,14 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
             q(caller),
             q(&trace.span(*d).name),
             q(caller),
-            q(server),
-            server_q = q(server),
+            server.to_owned(),
+            server_q = server,
         );
     }
     if let Some(took) = example.idle {
         return format!(
             "{} {}: answer within {timeout} (an error, or what it has now), or give the call a timeout that covers what the server waits for",
-            q(server),
+            server.to_owned(),
             match took {
                 Some(_) =>
                     "took the request and answered only later (a deferred reply: {:noreply, …} in a GenServer, :postpone in a gen_statem)",
@@ -427,7 +433,7 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
         ),
         (None, _) => format!(
             "Find what kept {} from answering within {timeout}: its work is not recorded (record its module)",
-            q(server)
+            server.to_owned()
         ),
     }
 }
@@ -436,14 +442,10 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
 fn idle_meanwhile(server: &str, took: Option<u64>) -> String {
     match took {
         Some(at) => format!(
-            ": meanwhile {} was idle: it took the request {} into the call and did not answer",
-            q(server),
+            ": meanwhile {server} was idle: it took the request {} into the call and did not answer",
             human_duration(at)
         ),
-        None => format!(
-            ": meanwhile {} was idle, and never took the request",
-            q(server)
-        ),
+        None => format!(": meanwhile {server} was idle, and never took the request"),
     }
 }
 

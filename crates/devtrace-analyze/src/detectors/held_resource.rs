@@ -28,7 +28,6 @@ use crate::finding::{
 };
 use crate::fingerprint::fingerprint;
 use crate::processes::{self, MessageWait};
-use devtrace_model::recorded::name as q;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug)]
@@ -213,9 +212,10 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
     let saving = runs.iter().map(longest).sum::<u64>() / runs.len() as u64;
     let waited: u64 = example.waits.iter().map(|(_, n)| n).sum();
     let hold = median(&mut example.holds.clone());
+    let shown = processes::shown_process(&traces[example.trace], server);
     let title = format!(
         "Callers of {} waited for what it hands out: {} of {} calls were answered only when another caller gave back what it held, {} in all, up to {} for one; at most {} held at once, each for {} (median)",
-        q(server),
+        shown,
         example.waits.len(),
         example.calls,
         human_duration(waited),
@@ -228,7 +228,7 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
         example.most_held,
         human_duration(hold),
         human_duration(saving),
-        server_q = q(server),
+        server_q = shown,
     );
     let mut numbers = BTreeMap::new();
     numbers.insert("waits".into(), example.waits.len() as f64);

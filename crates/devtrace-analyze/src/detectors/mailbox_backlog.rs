@@ -177,9 +177,10 @@ fn finding(traces: &[AnalyzedTrace], name: &str, runs: &[Backlog]) -> Finding {
     let mean_wait = waits.iter().sum::<u64>() / waits.len().max(1) as u64;
     let (callback, callback_nanos) = busiest(trace, example);
     let saving = runs.iter().map(Backlog::max_wait).sum::<u64>() / runs.len() as u64;
+    let shown = processes::shown_process(trace, name);
     let title = format!(
         "{} fell behind its senders: {} messages waited in its mailbox up to {} (mean {}), up to {} queued; its {} takes {} a message while they came every {}",
-        q(name),
+        shown.clone(),
         waits.len(),
         human_duration(example.max_wait()),
         human_duration(mean_wait),
@@ -190,7 +191,7 @@ fn finding(traces: &[AnalyzedTrace], name: &str, runs: &[Backlog]) -> Finding {
     );
     let recommendation = format!(
         "Give {} more hands (several workers behind a PartitionSupervisor or a pool, or Task.async_stream over its work), make {} faster, or hold the senders back (a call instead of a cast, or demand as GenStage does): the last message waited {}; saving ≈ {} per run",
-        q(name),
+        shown.clone(),
         q(&callback),
         human_duration(example.max_wait()),
         human_duration(saving),

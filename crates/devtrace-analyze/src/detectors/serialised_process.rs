@@ -225,11 +225,12 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
     let served_by = callback.as_ref().map_or(String::new(), |c| {
         format!(" ({} takes {} a call)", q(c), human_duration(mean_service))
     });
+    let shown = processes::shown_process(trace, server);
     let (title, recommendation) = match blocking_work(trace, example) {
         Some((work, work_nanos)) => {
-            blocked_wording(server, example, saving, &served_by, &work, work_nanos)
+            blocked_wording(&shown, example, saving, &served_by, &work, work_nanos)
         }
-        None => queued_wording(server, example, saving, &served_by),
+        None => queued_wording(&shown, example, saving, &served_by),
     };
     let mut numbers = BTreeMap::new();
     numbers.insert("callers".into(), example.callers as f64);
@@ -281,11 +282,12 @@ fn blocking_work(trace: &AnalyzedTrace, run: &Run) -> Option<(String, u64)> {
     Some((name, longest))
 }
 
-/// "S serialises its callers: …", for callers queued behind each other's calls.
+/// "S serialises its callers: …", for callers queued behind each other's calls (`server` as
+/// shown, quoted).
 fn queued_wording(server: &str, run: &Run, saving: u64, served_by: &str) -> (String, String) {
     let title = format!(
         "{} serialises its callers: {} processes waited for it ({} at once), {} in all over {} calls, {} of it behind other callers' calls{served_by}",
-        q(server),
+        server,
         run.callers,
         run.at_once,
         human_duration(run.wait_nanos),
@@ -296,12 +298,13 @@ fn queued_wording(server: &str, run: &Run, saving: u64, served_by: &str) -> (Str
         "Partition {server_q} (one process per key: a Registry or PartitionSupervisor) or move the slow work out of its callback (reply later with GenServer.reply/2 from a Task): one caller waited {} in all behind the others; saving ≈ {} per run",
         human_duration(run.max_queued_nanos),
         human_duration(saving),
-        server_q = q(server),
+        server_q = server,
     );
     (title, recommendation)
 }
 
-/// "S kept its callers waiting while it ran W: …", for callers queued behind work of S's own.
+/// "S kept its callers waiting while it ran W: …", for callers queued behind work of S's own
+/// (`server` as shown, quoted).
 fn blocked_wording(
     server: &str,
     run: &Run,
@@ -312,7 +315,7 @@ fn blocked_wording(
 ) -> (String, String) {
     let title = format!(
         "{} kept its callers waiting while it ran {}: {} processes waited for it ({} at once), {} in all over {} calls, {} of it while {} ran ({}), not behind each other's calls{served_by}",
-        q(server),
+        server,
         q(work),
         run.callers,
         run.at_once,
@@ -327,7 +330,7 @@ fn blocked_wording(
         human_duration(run.max_queued_nanos),
         human_duration(saving),
         work_q = q(work),
-        server_q = q(server),
+        server_q = server,
     );
     (title, recommendation)
 }
