@@ -181,6 +181,13 @@ pub fn shown_process(trace: &AnalyzedTrace, name: &str) -> String {
     }
 }
 
+/// The processes that supervise others in `trace` (the `devtrace.beam.supervisor` of a life).
+pub fn supervisors(trace: &AnalyzedTrace) -> std::collections::HashSet<String> {
+    lives(trace)
+        .filter_map(|life| text(trace, life, SUPERVISOR))
+        .collect()
+}
+
 /// Whether a process's name is its pid (`<0.115.0>`): unregistered, and different in every
 /// run, so no name to match findings across runs by.
 pub fn is_pid_text(name: &str) -> bool {

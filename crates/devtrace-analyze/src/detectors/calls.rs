@@ -40,8 +40,8 @@ pub struct CallGroup {
 }
 
 /// The groups of at least `min_calls` successful outbound sibling calls (same name and
-/// template, and the same process for calls to BEAM processes) in `traces`, in trace and tree
-/// order; a span that is an inner layer of a call
+/// template, and the same process for calls to BEAM processes; none to a supervisor, whose
+/// children start one at a time) in `traces`, in trace and tree order; a span that is an inner layer of a call
 /// ([`crate::call::inner_layers`]) is not a call of its own, and a thin wrapper's call
 /// ([`crate::call::wrapped_call`]) is its wrapper's parent's.
 pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGroup> {
@@ -49,6 +49,7 @@ pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGr
     for (t, trace) in traces.iter().enumerate() {
         // One call recorded by two instrumentation layers counts once, as its outer span.
         let inner = crate::call::inner_layers(trace);
+        let supervisors = crate::processes::supervisors(trace);
         for (parent, _) in trace.tree.walk() {
             let children = &trace.tree.children[parent];
             // The spans right under a process's life are separate events (its callbacks, a
@@ -69,8 +70,12 @@ pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGr
                     continue;
                 }
                 let call = describe(trace, call_span);
+                let peer = crate::processes::text(trace, call_span, crate::processes::PEER);
+                // Starting children one at a time is what a supervisor does: no batch.
+                if peer.as_ref().is_some_and(|p| supervisors.contains(p)) {
+                    continue;
+                }
                 if call.outbound {
-                    let peer = crate::processes::text(trace, call_span, crate::processes::PEER);
                     groups
                         .entry((span.name.as_str(), call.template, peer))
                         .or_default()

@@ -728,6 +728,35 @@ mod tests {
     }
 
     #[test]
+    fn children_started_one_at_a_time_under_a_supervisor_are_no_n_plus_one() {
+        // `for addr <- addrs, do: DynamicSupervisor.start_child(sup, {Conn, addr})`.
+        let mut spans = vec![span(1, None, "elixir dynsup.exs", 0, 100 * MS)];
+        let sid = |n: u8| SpanId([n, 0, 0, 0, 0, 0, 0, 1]);
+        let mut child = span(0, None, "process <0.120.0>", 0, 100 * MS);
+        (child.span_id, child.parent_span_id) = (sid(9), Some(SpanId([1; 8])));
+        child.attributes.extend([
+            KeyValue::new("thread.name", "<0.120.0>"),
+            KeyValue::new(crate::processes::EXIT_REASON, ":normal"),
+            KeyValue::new(crate::processes::SUPERVISOR, "<0.110.0>"),
+        ]);
+        spans.push(child);
+        for n in 0..6u8 {
+            let s0 = u64::from(n) * 10 * MS;
+            let mut call = span(0, None, "Devices.connect/1", s0, s0 + 10 * MS);
+            (call.span_id, call.parent_span_id) = (sid(10 + n), Some(SpanId([1; 8])));
+            call.kind = devtrace_model::SpanKind::Client;
+            call.attributes.extend([
+                KeyValue::new("rpc.service", "DynamicSupervisor"),
+                KeyValue::new("rpc.method", "connect"),
+                KeyValue::new(crate::processes::PEER, "<0.110.0>"),
+            ]);
+            spans.push(call);
+        }
+        let findings = detect(&[trace(1, spans)], &Thresholds::default());
+        assert!(findings.is_empty(), "{findings:#?}");
+    }
+
+    #[test]
     fn odd_input_does_not_panic() {
         let mut spans = vec![span(1, None, "p", 100, 0)];
         for i in 0..6u8 {
