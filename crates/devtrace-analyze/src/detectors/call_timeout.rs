@@ -120,24 +120,39 @@ fn idle_server(trace: &AnalyzedTrace, server: &str, call: usize) -> Option<Optio
     let span = trace.span(call);
     let (from, to) = (span.start_unix_nano, span.end_unix_nano);
     let life = processes::life_at(trace, server, to)?;
-    let busy: u64 = processes::top_level_work(trace, life)
-        .into_iter()
-        .map(|c| {
-            let s = trace.span(c);
-            s.end_unix_nano
-                .min(to)
-                .saturating_sub(s.start_unix_nano.max(from))
-        })
-        .sum();
+    let busy: u64 = work_during(trace, life, call).iter().map(|&(_, n)| n).sum();
     if busy * 2 >= to - from {
         return None;
     }
-    let took = causality::causal_waits(trace)
-        .into_iter()
-        .filter(|w| w.cause == Some(call) && w.kind == processes::MESSAGE)
-        .map(|w| trace.span(w.waiter).end_unix_nano.saturating_sub(from))
+    // The server's wait the request ended is linked to the call (processes::MESSAGE).
+    let took = trace
+        .tree
+        .descendants(life)
+        .iter()
+        .map(|&d| trace.span(d))
+        .filter(|d| d.name == "receive" && d.links.iter().any(|l| l.span_id == span.span_id))
+        .map(|d| d.end_unix_nano.saturating_sub(from))
         .min();
     Some(took)
+}
+
+/// The top-level spans of the server's `life` that overlapped `call`, each with how long.
+fn work_during(trace: &AnalyzedTrace, life: usize, call: usize) -> Vec<(usize, u64)> {
+    let span = trace.span(call);
+    let (from, to) = (span.start_unix_nano, span.end_unix_nano);
+    processes::top_level_work(trace, life)
+        .into_iter()
+        .map(|c| {
+            let s = trace.span(c);
+            (
+                c,
+                s.end_unix_nano
+                    .min(to)
+                    .saturating_sub(s.start_unix_nano.max(from)),
+            )
+        })
+        .filter(|&(_, overlap)| overlap > 0)
+        .collect()
 }
 
 /// A call whose wait for the reply the recorder saw time out (`CALL_TIMED_OUT_MS`), its exit
@@ -295,20 +310,10 @@ fn call_back_to_caller(trace: &AnalyzedTrace, busy: usize, call: usize) -> Optio
 /// The server's top-level span that overlapped the call the longest.
 fn busy_callback(trace: &AnalyzedTrace, server: &str, call: usize) -> Option<usize> {
     let span = trace.span(call);
-    let (from, to) = (span.start_unix_nano, span.end_unix_nano);
-    let life = processes::life_at(trace, server, to)
-        .or_else(|| processes::life_at(trace, server, from))?;
-    processes::top_level_work(trace, life)
+    let life = processes::life_at(trace, server, span.end_unix_nano)
+        .or_else(|| processes::life_at(trace, server, span.start_unix_nano))?;
+    work_during(trace, life, call)
         .into_iter()
-        .map(|c| {
-            let s = trace.span(c);
-            let overlap = s
-                .end_unix_nano
-                .min(to)
-                .saturating_sub(s.start_unix_nano.max(from));
-            (c, overlap)
-        })
-        .filter(|&(_, overlap)| overlap > 0)
         .max_by_key(|&(_, overlap)| overlap)
         .map(|(c, _)| c)
 }

@@ -351,16 +351,11 @@ fn killed_by_links(
 }
 
 /// The sender of each message received whose send was recorded: (receiver, arrival) →
-/// sender, from the `receive` spans' message links.
+/// sender.
 fn message_senders(spans: &[OutSpan]) -> HashMap<(u64, u64), u64> {
-    let streams: HashMap<u64, u64> = spans.iter().map(|s| (s.span_id, s.stream)).collect();
-    spans
-        .iter()
-        .filter(|s| s.code == RECEIVE_CODE)
-        .filter_map(|s| {
-            let link = s.links.iter().find(|l| l.kind == LinkKind::Message)?;
-            Some(((s.stream, s.end), *streams.get(&link.span_id)?))
-        })
+    super::calls::messages_received(spans)
+        .into_iter()
+        .map(|m| ((m.wait.stream, m.wait.end), m.from))
         .collect()
 }
 

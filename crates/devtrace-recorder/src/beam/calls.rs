@@ -33,30 +33,25 @@ use crate::ring::LinkKind;
 /// For each span that is a call to another process: its span id → the stream (process) it
 /// called.
 pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, u64> {
-    let stream_of: HashMap<u64, u64> = spans.iter().map(|s| (s.span_id, s.stream)).collect();
     let callers = function_spans(spans);
     let sent_to = messages_sent_to(spans);
     // caller span id → the peer its waits came from (None once two peers are seen), and how
     // long it waited for it.
     let mut peers: HashMap<u64, Option<u64>> = HashMap::new();
     let mut waited: HashMap<u64, u64> = HashMap::new();
-    for wait in spans.iter().filter(|s| s.code == RECEIVE_CODE) {
+    for received in messages_received(spans) {
+        let (wait, peer) = (received.wait, received.from);
         let Some(caller) = callers.get(&wait.parent_span_id) else {
             continue;
         };
-        for link in wait.links.iter().filter(|l| l.kind == LinkKind::Message) {
-            let Some(&peer) = stream_of.get(&link.span_id) else {
-                continue;
-            };
-            let entry = peers.entry(caller.span_id).or_insert(Some(peer));
-            if entry.is_none() {
-                continue;
-            }
-            if *entry != Some(peer) || peer == caller.stream {
-                *entry = None;
-            }
-            *waited.entry(caller.span_id).or_default() += wait.end.saturating_sub(wait.start);
+        let entry = peers.entry(caller.span_id).or_insert(Some(peer));
+        if entry.is_none() {
+            continue;
         }
+        if *entry != Some(peer) || peer == caller.stream {
+            *entry = None;
+        }
+        *waited.entry(caller.span_id).or_default() += wait.end.saturating_sub(wait.start);
     }
     let next_turns = next_turns(&callers);
     let mostly_waiting = |span: u64| {
@@ -125,12 +120,40 @@ fn function_spans(spans: &[OutSpan]) -> HashMap<u64, &OutSpan> {
 /// Sender span id → the streams its messages went to (their waits linked to it).
 fn messages_sent_to(spans: &[OutSpan]) -> HashMap<u64, Vec<u64>> {
     let mut sent_to: HashMap<u64, Vec<u64>> = HashMap::new();
-    for wait in spans.iter().filter(|s| s.code == RECEIVE_CODE) {
-        for link in wait.links.iter().filter(|l| l.kind == LinkKind::Message) {
-            sent_to.entry(link.span_id).or_default().push(wait.stream);
-        }
+    for received in messages_received(spans) {
+        let to = received.wait.stream;
+        sent_to.entry(received.sent_by).or_default().push(to);
     }
     sent_to
+}
+
+/// A message received whose send was recorded.
+pub(super) struct Received<'a> {
+    /// The `receive` span its arrival ended.
+    pub wait: &'a OutSpan,
+    /// The span that sent it.
+    pub sent_by: u64,
+    /// The process (stream) that sent it.
+    pub from: u64,
+}
+
+/// Every message received in `spans` whose sending span is among them, from the `receive`
+/// spans' message links.
+pub(super) fn messages_received(spans: &[OutSpan]) -> Vec<Received<'_>> {
+    let stream_of: HashMap<u64, u64> = spans.iter().map(|s| (s.span_id, s.stream)).collect();
+    let waits = spans.iter().filter(|s| s.code == RECEIVE_CODE);
+    waits
+        .flat_map(|wait| {
+            let links = wait.links.iter().filter(|l| l.kind == LinkKind::Message);
+            links.filter_map(|link| {
+                Some(Received {
+                    wait,
+                    sent_by: link.span_id,
+                    from: *stream_of.get(&link.span_id)?,
+                })
+            })
+        })
+        .collect()
 }
 
 /// Function span id → the time of its direct children that are the same function in the same

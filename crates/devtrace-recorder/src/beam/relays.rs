@@ -122,15 +122,11 @@ fn relays(spans: &[OutSpan]) -> Vec<Relay> {
         .map(|s| s.stream)
         .collect();
     let stream_of: HashMap<u64, u64> = spans.iter().map(|s| (s.span_id, s.stream)).collect();
-    // Streams whose messages the spans of `to` received.
-    let mut heard: HashSet<(u64, u64)> = HashSet::new();
-    for wait in spans.iter().filter(|s| s.code == RECEIVE_CODE) {
-        for link in wait.links.iter().filter(|l| l.kind == LinkKind::Message) {
-            if let Some(&from) = stream_of.get(&link.span_id) {
-                heard.insert((from, wait.stream));
-            }
-        }
-    }
+    // (sender, receiver) of every message received.
+    let heard: HashSet<(u64, u64)> = super::calls::messages_received(spans)
+        .into_iter()
+        .map(|m| (m.from, m.wait.stream))
+        .collect();
     spans
         .iter()
         .filter(|s| s.code == PROCESS_CODE && !programs.contains(&s.stream))
