@@ -63,9 +63,10 @@ pub fn fold_relays(spans: &mut [OutSpan], timeouts: &mut HashSet<(u64, u64)>) {
             }
         }
     }
+    let answers = answers(spans, &relays, timeouts);
     // Last first, so that removing a link leaves the positions of those before it.
     for &(i, l, relay, sent) in result_waits.iter().rev() {
-        match answer_before(spans, relay, sent, timeouts) {
+        match answer_before(&answers, relay, sent) {
             Some(Answer::GaveUp) => {
                 timeouts.insert((spans[i].stream, spans[i].end));
                 spans[i].links.remove(l);
@@ -80,6 +81,7 @@ pub fn fold_relays(spans: &mut [OutSpan], timeouts: &mut HashSet<(u64, u64)>) {
 }
 
 /// How a relay's call ended before it sent its result.
+#[derive(Clone, Copy)]
 enum Answer {
     /// The reply came from span `span_id` (of code `code`), sent at `ts`.
     Reply { span_id: u64, code: u32, ts: u64 },
@@ -87,31 +89,47 @@ enum Answer {
     GaveUp,
 }
 
-/// The answer to the relay's call: its last wait before `sent` that a message ended or that
-/// timed out after its request (a wait with neither, such as OTP's `after 0` flush of a late
-/// reply, says nothing).
-fn answer_before(
+/// Each relay's waits that tell how its call ended, by when they ended, in order: those a
+/// message ended, and those that timed out after its request (a wait with neither, such as
+/// OTP's `after 0` flush of a late reply, says nothing).
+fn answers(
     spans: &[OutSpan],
+    relays: &[Relay],
+    timeouts: &HashSet<(u64, u64)>,
+) -> HashMap<u64, Vec<(u64, Answer)>> {
+    let streams: HashSet<u64> = relays.iter().map(|r| r.stream).collect();
+    let mut out: HashMap<u64, Vec<(u64, Answer)>> = HashMap::new();
+    let waits = spans
+        .iter()
+        .filter(|s| s.code == RECEIVE_CODE && streams.contains(&s.stream));
+    for wait in waits {
+        let reply = wait.links.iter().find(|k| k.kind == LinkKind::Message);
+        let answer = match reply {
+            _ if timeouts.contains(&(wait.stream, wait.end)) => Answer::GaveUp,
+            Some(reply) => Answer::Reply {
+                span_id: reply.span_id,
+                code: reply.cause_code,
+                ts: reply.cause_ts,
+            },
+            None => continue,
+        };
+        out.entry(wait.stream).or_default().push((wait.end, answer));
+    }
+    for list in out.values_mut() {
+        list.sort_by_key(|&(end, _)| end);
+    }
+    out
+}
+
+/// The answer to `relay`'s call: its last telling wait that ended by `sent`.
+fn answer_before(
+    answers: &HashMap<u64, Vec<(u64, Answer)>>,
     relay: u64,
     sent: u64,
-    timeouts: &HashSet<(u64, u64)>,
 ) -> Option<Answer> {
-    let mut waits: Vec<&OutSpan> = spans
-        .iter()
-        .filter(|s| s.code == RECEIVE_CODE && s.stream == relay && s.end <= sent)
-        .collect();
-    waits.sort_by_key(|s| std::cmp::Reverse(s.end));
-    waits.into_iter().find_map(|wait| {
-        if timeouts.contains(&(relay, wait.end)) {
-            return Some(Answer::GaveUp);
-        }
-        let reply = wait.links.iter().find(|k| k.kind == LinkKind::Message)?;
-        Some(Answer::Reply {
-            span_id: reply.span_id,
-            code: reply.cause_code,
-            ts: reply.cause_ts,
-        })
-    })
+    let list = answers.get(&relay)?;
+    let before = list.partition_point(|&(end, _)| end <= sent);
+    before.checked_sub(1).map(|i| list[i].1)
 }
 
 /// The relays among the processes of `spans`.
