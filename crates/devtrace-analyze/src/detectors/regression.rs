@@ -1,7 +1,10 @@
 //! Regressions: a root operation that got slower in its latest runs.
 //!
-//! **Rule.** Each root span is one run of its operation (its name). Runs are put in time order
-//! (by start). The last [`Thresholds::recent_runs`] are the recent sample, the earlier ones
+//! **Rule.** Each root span that did not fail is one run of its operation (its name). A failed
+//! run is left out: it takes another path, often far shorter (a request refused before its
+//! work), so mixing the two would read a change in how often the operation fails as a change
+//! in its speed; failures are `recurring_error`'s and `failure_correlation`'s. Runs are put in
+//! time order (by start). The last [`Thresholds::recent_runs`] are the recent sample, the earlier ones
 //! the baseline, which needs at least [`Thresholds::min_baseline_runs`]. A regression is
 //! reported when the two-sided Mann–Whitney U test ([`mann_whitney`]) gives
 //! p < [`Thresholds::max_p_value`] *and* the recent median is at least
@@ -15,6 +18,7 @@
 //! min_baseline_runs`), small slowdowns (below the ratio, however consistent), noisy
 //! differences (not significant), speed-ups, or operations whose baseline median is zero.
 
+use crate::errors::is_error_span;
 use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
 use crate::stats::{mann_whitney, percentile};
@@ -64,6 +68,9 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
     for trace in traces {
         for &root in &trace.tree.roots {
             let span = trace.span(root);
+            if is_error_span(span) {
+                continue;
+            }
             by_operation
                 .entry(span.name.as_str())
                 .or_default()
@@ -290,6 +297,28 @@ mod tests {
         );
         let durations: Vec<u64> = baseline.iter().chain(&recent).copied().collect();
         assert!(detect(&runs(&durations), &Thresholds::default()).is_empty());
+    }
+
+    #[test]
+    fn failed_runs_are_not_runs_of_its_speed() {
+        // Fast failures among the earlier runs and none among the latest: the medians of all
+        // runs differ by 90 %, yet the runs that did the work took 5 % longer, no more.
+        let mut durations = vec![5, 100, 5, 5, 101, 5, 99, 5, 5, 100, 5, 102, 5, 101];
+        durations.extend([105, 106, 104, 105, 107]);
+        let mut traces = runs(&durations);
+        for trace in traces
+            .iter_mut()
+            .filter(|t| t.spans.spans[0].duration_nanos() == 5 * MS)
+        {
+            trace.spans.spans[0].status.code = devtrace_model::StatusCode::Error;
+        }
+        let traces: Vec<AnalyzedTrace> = traces
+            .into_iter()
+            .map(|t| AnalyzedTrace::new(t.trace_id, t.spans))
+            .collect();
+        assert!(detect(&traces, &Thresholds::default()).is_empty());
+        // Read as runs of its speed, they would be a regression.
+        assert_eq!(detect(&runs(&durations), &Thresholds::default()).len(), 1);
     }
 
     #[test]
