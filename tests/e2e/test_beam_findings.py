@@ -15,6 +15,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
   `serialised_process` (the pool is idle while they wait);
 - call_cycle.exs: two GenServers calling each other (Orders → Stock → Orders), the inner call
   timing out → `call_timeout` saying it is a call cycle naming both;
+- mutual_calls.exs: the same cycle with equal timeouts (both calls time out together, and a
+  client waiting on one server meanwhile) → one `call_timeout` for the cycle, the call that
+  closed it, and the client's saying what its server waited for;
 - task_timeout.exs: three `Task.await`s of a 250 ms lookup with a 100 ms timeout, caught by the
   caller → `call_timeout` naming the task's work; the program ends while the last task runs,
   and that task's open call lasts until the VM ended (the runtime's heartbeat), not 0 ms;
@@ -200,6 +203,31 @@ def test_two_servers_calling_each_other_is_a_call_cycle_that_only_the_timeout_en
     assert 'itself waiting in "Stock.reserve/1" for the caller "Stock": a call cycle' in found["title"], found["title"]
     assert found["recommendation"].startswith("Break the call cycle"), found["recommendation"]
     assert within_15_percent(found["numbers"]["waited_ms"], truth["timeout_ms"]), (found, truth)
+
+
+def test_a_call_cycle_whose_calls_time_out_together_is_one_finding_and_the_waiting_client_is_told_why(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "mutual_calls.exs", tmp_path, recording)
+    assert truth["outcome"] == "timed_out"
+    timeouts = [f for f in findings if f["kind"] == "call_timeout"]
+    titles = "\n".join(f["title"] for f in findings)
+    cycles = [f for f in timeouts if f["numbers"].get("call_cycle") == 1]
+    # Both calls of the cycle timed out; the one that closed it is the finding, once.
+    assert len(cycles) == 1, titles
+    cycle = cycles[0]
+    assert cycle in findings[:PLANTED_PLUS_TWO], titles
+    assert cycle["operation"] == "Inventory.stock/1", cycle["title"]
+    assert 'itself waiting in "Pricing.quote/1" for the caller "Pricing": a call cycle' in cycle["title"], cycle["title"]
+    assert cycle["recommendation"].startswith("Break the call cycle"), cycle["recommendation"]
+    assert within_15_percent(cycle["numbers"]["waited_ms"], truth["timeout_ms"]), (cycle, truth)
+    # The client waited on Inventory, which waited on Pricing: said, and no cycle of its own.
+    client = [f for f in timeouts if f["operation"] == "Inventory.reserve/1"]
+    assert len(client) == 1, titles
+    assert 'itself waiting in "Pricing.quote/1" for "Pricing"' in client[0]["title"], client[0]["title"]
+    assert "call_cycle" not in client[0]["numbers"], client[0]
+    assert within_15_percent(client[0]["numbers"]["waited_ms"], truth["waited_ms"]), (client[0], truth)
+    assert len(timeouts) == 2, titles
 
 
 def test_a_task_awaited_past_its_timeout_is_a_call_timeout_naming_the_tasks_work(

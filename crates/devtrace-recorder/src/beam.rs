@@ -364,8 +364,8 @@ struct ProcessState {
     /// and the calls the window's records return from are rebuilt at its first record (this
     /// stamp), with these codes.
     before_window: Option<(u64, Vec<u32>)>,
-    /// It sent a call request and has had no other message since: a `receive` timing out now
-    /// is the call's wait for the reply, given up.
+    /// It sent a call request and has had no other message since (but other processes' call
+    /// requests): a `receive` timing out now is the call's wait for the reply, given up.
     call_requested: bool,
     /// Calls recorded both by a trace pattern and by a probe, kept once.
     doubles: doubles::Doubles,
@@ -676,9 +676,13 @@ fn translate(
                 if causality_of(e).is_some_and(|(k, _)| k == LinkKind::Message) =>
             {
                 let key = causality_of(e).map_or(0, |(_, key)| key);
-                if std::mem::take(&mut state.call_requested) && key == TIMEOUT_KEY {
+                // Another process's call request is never the reply: the call still waits (two
+                // servers calling each other each receive the other's request meanwhile).
+                let answers_nothing = key & CALL_REQUEST_BIT != 0;
+                if key == TIMEOUT_KEY && std::mem::take(&mut state.call_requested) {
                     state.life.call_timeouts.push(e.ts);
                 } else if key != TIMEOUT_KEY {
+                    state.call_requested &= answers_nothing;
                     state.life.message_received(e.ts);
                 }
                 receive(state, e.ts, Some(e), &mut out);
@@ -1049,6 +1053,13 @@ mod tests {
             // A call given up at 150 ms.
             ev(10 * MS, message_meta(EventKind::Cause, request)),
             ev(160 * MS, message_meta(EventKind::Effect, TIMEOUT_KEY)),
+            // A call given up at 400 ms, though another process's call request came meanwhile.
+            ev(200 * MS, message_meta(EventKind::Cause, request)),
+            ev(
+                201 * MS,
+                message_meta(EventKind::Effect, 0x53 | CALL_REQUEST_BIT),
+            ),
+            ev(400 * MS, message_meta(EventKind::Effect, TIMEOUT_KEY)),
             // Another process's plain send, then a wait that times out.
             ev(0, beam_meta(BeamKind::Process, sleeper)),
             ev(MS, message_meta(EventKind::Cause, 0x60)),
@@ -1056,7 +1067,10 @@ mod tests {
         ];
         let mut reader = BeamReader::new();
         reader.split(&[stream(1, records)]);
-        assert_eq!(reader.call_timeouts(), HashSet::from([(caller, 160 * MS)]));
+        assert_eq!(
+            reader.call_timeouts(),
+            HashSet::from([(caller, 160 * MS), (caller, 400 * MS)])
+        );
     }
 
     /// The client woken on the other scheduler in a chunk of its own there: the chunk begins

@@ -8,10 +8,14 @@
 //! `<0.1.0>`); what it was doing is its top-level span (a callback) that overlapped the call
 //! the longest. The time lost per run is the wait itself.
 //!
-//! **A call cycle.** When what the server was running was itself waiting in a call to the
-//! caller's process (a span under it that calls that process, `rpc.service`, over the time
-//! out), neither could answer before the other: the call could only end in a timeout. The
-//! finding says so and recommends breaking the cycle, not a faster server.
+//! **What the server waited for.** When what the server was running was itself waiting, over
+//! at least half of the call, in a call to another process (a span under it that calls that
+//! process, `devtrace.beam.peer` or `rpc.service`, or whose call-timeout exit names it), the
+//! finding names that call and process.
+//! When that process is the caller's own, neither could answer before the other: a call
+//! cycle, which only a timeout ends; the finding says so and recommends breaking the cycle,
+//! not a faster server. When both calls of a cycle timed out (equal timeouts, as OTP's default
+//! 5 s makes them), the one that closed the cycle (the later) is the finding, not both.
 //!
 //! `Task.await/2` and `Task.await_many/2` timing out (`{:timeout, {Task, :await, [task,
 //! timeout]}}`) are the same wait for a task's result. The task is the pid in the summary when
@@ -43,19 +47,28 @@ struct Timeout {
     /// The server idle through most of the call (no callback ran for half of it): when it
     /// took the request, after the call began, if it did.
     idle: Option<Option<u64>>,
-    /// The span under `busy` that was waiting meanwhile in a call to the caller's own process
-    /// (a call cycle), with that process's name.
-    cycle: Option<(usize, String)>,
+    /// The span under `busy` that was waiting meanwhile in a call to another process, with
+    /// that process's name.
+    waiting: Option<(usize, String)>,
+    /// Whether that process is the caller's own: a call cycle.
+    cycle: bool,
 }
 
 pub fn detect(traces: &[AnalyzedTrace]) -> Vec<Finding> {
     let mut by_subject: BTreeMap<(String, String), Vec<Timeout>> = BTreeMap::new();
     for (t, trace) in traces.iter().enumerate() {
-        for call in 0..trace.spans.spans.len() {
-            let Some(found) = timeout_of(t, trace, call) else {
+        let found: Vec<Timeout> = (0..trace.spans.spans.len())
+            .filter_map(|call| timeout_of(t, trace, call))
+            .collect();
+        let timed_out: Vec<usize> = found.iter().map(|f| f.call).collect();
+        for found in found {
+            if opened_a_cycle_another_closed(trace, &found, &timed_out) {
                 continue;
-            };
-            let subject = (trace.span(call).name.clone(), subject_of(trace, &found));
+            }
+            let subject = (
+                trace.span(found.call).name.clone(),
+                subject_of(trace, &found),
+            );
             by_subject.entry(subject).or_default().push(found);
         }
     }
@@ -99,7 +112,10 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
         idle_server(trace, &server, call)
     };
     let busy = busy_callback(trace, &server, call).filter(|_| idle.is_none());
-    let cycle = busy.and_then(|b| call_back_to_caller(trace, b, call));
+    let waiting = busy.and_then(|b| waiting_in(trace, b, call));
+    let cycle = waiting.as_ref().is_some_and(|(_, process)| {
+        causality::thread_of(trace, call).as_deref() == Some(process.as_str())
+    });
     Some(Timeout {
         trace: t,
         call,
@@ -108,8 +124,25 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
         timeout_ms,
         busy,
         idle,
+        waiting,
         cycle,
     })
+}
+
+/// Whether `found`'s call opened a call cycle whose closing call (the server's call back,
+/// made later) timed out too: that one is the finding.
+fn opened_a_cycle_another_closed(
+    trace: &AnalyzedTrace,
+    found: &Timeout,
+    timed_out: &[usize],
+) -> bool {
+    match &found.waiting {
+        Some((back, _)) if found.cycle => {
+            timed_out.contains(back)
+                && trace.span(*back).start_unix_nano > trace.span(found.call).start_unix_nano
+        }
+        _ => false,
+    }
 }
 
 /// Whether `server` sat idle through most of `call` (its callbacks ran for less than half of
@@ -173,6 +206,15 @@ pub enum Awaited {
     Task(Option<String>),
 }
 
+/// How a call's `{M, F, A}` begins in an exit's summary, whitespace removed, in either syntax.
+const CALL_MARKERS: [&str; 5] = [
+    "GenServer,:call,[",
+    "gen_server,call,[",
+    ":gen_statem,:call,[",
+    "gen_statem,call,[",
+    "gen,call,[",
+];
+
 /// What a call-timeout exit waited on and its timeout (milliseconds; None: not a number), from
 /// its summary in either syntax: OTP's call timeout or Elixir's `Task.await`.
 pub fn parse_call_timeout(summary: &str) -> Option<(Awaited, Option<f64>)> {
@@ -187,13 +229,7 @@ pub fn parse_call_timeout(summary: &str) -> Option<(Awaited, Option<f64>)> {
             .filter_map(|marker| rest.find(marker).map(|at| at + marker.len()))
             .min()
     };
-    let call_at = after(&[
-        "GenServer,:call,[",
-        "gen_server,call,[",
-        ":gen_statem,:call,[",
-        "gen_statem,call,[",
-        "gen,call,[",
-    ]);
+    let call_at = after(&CALL_MARKERS);
     let await_at = after(&[
         "Task,:await,[",
         "Task,:await_many,[",
@@ -259,13 +295,16 @@ const CLOSERS: [char; 3] = [']', '}', ')'];
 
 /// Where a tuple whose first element is `first` (`:timeout,`) and whose second is a tuple
 /// begins in `text`, whitespace removed: the exit `{:timeout, {…}}` and not a `:timeout`
-/// elsewhere in it.
+/// elsewhere in it. Nor one that is itself the first element of a tuple: `{{:timeout, {…,
+/// [A, …]}}, {GenServer, :call, [B, …]}}` is a call to B that failed because B died of its
+/// own call's timeout, not a call that timed out.
 fn tuple_of(text: &str, first: &str) -> Option<usize> {
     let tuple = OPENERS[1];
     text.match_indices(first)
         .map(|(at, _)| at)
         .find(|&at| text[..at].ends_with(tuple) && text[at + first.len()..].starts_with(tuple))
         .map(|at| at - tuple.len_utf8())
+        .filter(|&start| !text[..start].ends_with(tuple))
 }
 
 /// The comma-separated items of a list's text up to its closing bracket, nesting respected.
@@ -288,23 +327,46 @@ fn top_level_items(list: &str) -> Vec<String> {
     items
 }
 
-/// The call under `busy` (the server's work) to the process that made `call`, in progress
-/// while `call` waited: the server was waiting for its own caller.
-fn call_back_to_caller(trace: &AnalyzedTrace, busy: usize, call: usize) -> Option<(usize, String)> {
-    let caller = causality::thread_of(trace, call)?;
+/// The call under `busy` (the server's work) to another process that was in progress over the
+/// most of `call`, at least half of it: what the server was waiting for meanwhile.
+fn waiting_in(trace: &AnalyzedTrace, busy: usize, call: usize) -> Option<(usize, String)> {
     let waited = trace.span(call);
+    let (from, to) = (waited.start_unix_nano, waited.end_unix_nano);
     trace
         .tree
         .descendants(busy)
         .iter()
-        .copied()
-        .find(|&d| {
+        .filter_map(|&d| {
+            let process = called_process(trace, d)?;
             let span = trace.span(d);
-            processes::is_call_to(trace, d, &caller)
-                && span.start_unix_nano <= waited.end_unix_nano
-                && span.end_unix_nano >= waited.end_unix_nano
+            let overlap = span
+                .end_unix_nano
+                .min(to)
+                .saturating_sub(span.start_unix_nano.max(from));
+            (overlap * 2 >= to - from).then_some((overlap, d, process))
         })
-        .map(|d| (d, caller))
+        .max_by_key(|&(overlap, d, _)| (overlap, std::cmp::Reverse(d)))
+        .map(|(_, d, process)| (d, process))
+}
+
+/// The process span `d` called: as the recorder marked it, or as its call-timeout exit names
+/// it (a call given up carries its server in the exit even where no reply marked it).
+fn called_process(trace: &AnalyzedTrace, d: usize) -> Option<String> {
+    processes::text(trace, d, PEER)
+        .or_else(|| processes::text(trace, d, "rpc.service"))
+        .or_else(|| server_of_failed_call(&processes::text(trace, d, CALL_EXCEPTION)?))
+}
+
+/// The server a failed call's exit names as the one called: `{reason, {GenServer, :call,
+/// [server, …]}}`, the last call in the summary (a reason may hold the server's own call).
+fn server_of_failed_call(summary: &str) -> Option<String> {
+    let compact: String = summary.chars().filter(|c| !c.is_whitespace()).collect();
+    let at = CALL_MARKERS
+        .iter()
+        .filter_map(|marker| compact.rfind(marker).map(|at| at + marker.len()))
+        .max()?;
+    let server = top_level_items(&compact[at..]).into_iter().next()?;
+    Some(server.trim_start_matches("#PID").to_owned())
 }
 
 /// The server's top-level span that overlapped the call the longest.
@@ -334,14 +396,20 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
     let shown = processes::shown_process(trace, server);
     let idle = example.idle.map(|took| idle_meanwhile(&shown, took));
     let meanwhile = example.busy.map(|b| {
-        let cycle = example.cycle.as_ref().map_or(String::new(), |(d, caller)| {
-            format!(
+        let waiting = match &example.waiting {
+            Some((d, caller)) if example.cycle => format!(
                 ", itself waiting in {} for the caller {}: a call cycle, which only a timeout ends",
                 q(&trace.span(*d).name),
                 q(caller)
-            )
-        });
-        meanwhile(trace, b, example.call, example.task) + &cycle
+            ),
+            Some((d, process)) => format!(
+                ", itself waiting in {} for {}",
+                q(&trace.span(*d).name),
+                processes::shown_process(trace, process)
+            ),
+            None => String::new(),
+        };
+        meanwhile(trace, b, example.call, example.task) + &waiting
     });
     let title = format!(
         "{} {} timed out after {timeout} in {} ({} time{}){}",
@@ -371,7 +439,7 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
     if let Some(t) = example.timeout_ms {
         numbers.insert("timeout_ms".into(), t);
     }
-    if example.cycle.is_some() {
+    if example.cycle {
         numbers.insert("call_cycle".into(), 1.0);
     }
     if example.idle.is_some() {
@@ -403,7 +471,7 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
 
 /// What to do (`server` as shown, quoted).
 fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeout: &str) -> String {
-    if let (Some(b), Some((d, caller))) = (example.busy, &example.cycle) {
+    if let (Some(b), Some((d, caller)), true) = (example.busy, &example.waiting, example.cycle) {
         return format!(
             "Break the call cycle: {} calls {} ({}) while {} is waiting for {}'s answer, so neither can answer before the timeout; pass what {server_q} is asked for in the first request, make one of the two calls a cast, or reply later (GenServer.reply/2) so the server is free",
             q(&trace.span(b).name),
@@ -426,6 +494,17 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
         );
     }
     match (example.busy, example.task) {
+        (Some(b), false) if example.waiting.is_some() => {
+            let (d, process) = example.waiting.as_ref().expect("checked");
+            format!(
+                "{} spent the wait in {}, a call to {}: find what kept {} from answering, or make that call outside the callback (a Task, replying later with GenServer.reply/2) so {} is free, and give the call a timeout that fits the work",
+                q(&trace.span(b).name),
+                q(&trace.span(*d).name),
+                processes::shown_process(trace, process),
+                processes::shown_process(trace, process),
+                server.to_owned(),
+            )
+        }
         (Some(b), false) => format!(
             "Make {} answer within the caller's {timeout} (it took {}), or reply later from a Task (GenServer.reply/2) so the server is free, and give the call a timeout that fits the work",
             q(&trace.span(b).name),
@@ -633,6 +712,11 @@ mod tests {
             parse_call_timeout("{:error, %RuntimeError{message: \"timeout\"}}"),
             None
         );
+        // A call to Inventory, which died of its own call's timeout to Pricing.
+        let died = "{:exit, {{:timeout, {GenServer, :call, [Pricing, …, 400]}}, \
+                    {GenServer, :call, [Inventory, …, 400]}}}";
+        assert_eq!(parse_call_timeout(died), None);
+        assert_eq!(server_of_failed_call(died).as_deref(), Some("Inventory"));
     }
 
     /// "Orders" (life 2) runs `handle_call/3` (span 3) from 0 to 303 ms, in it a call to
@@ -689,6 +773,90 @@ mod tests {
             .try_into()
             .expect("one");
         assert!(!plain.numbers.contains_key("call_cycle"));
+    }
+
+    /// OTP's default timeouts, equal: the script (life 20) calls "Inventory" (life 2), whose
+    /// `handle_call/3` calls "Pricing" (life 10), whose `handle_call/3` calls "Inventory" back.
+    /// All three calls time out at 2 s, each a few µs after the one made before it.
+    fn a_cycle_with_equal_timeouts() -> AnalyzedTrace {
+        use crate::processes::tests::life;
+        const MS: u64 = 1_000_000;
+        let timed_out = |id: u8, parent: u8, name: &str, from: u64, server: &str| {
+            let mut call = span(id, Some(parent), name, from, from + 2_000 * MS + 40_000);
+            // The call that closed the cycle unmarked: its exit names the server.
+            if id != 12 {
+                call.attributes.push(KeyValue::new("rpc.service", server));
+            }
+            call.status.code = StatusCode::Error;
+            call.attributes.push(KeyValue::new(
+                CALL_EXCEPTION,
+                format!("{{:exit, {{:timeout, {{GenServer, :call, [{server}, :x, 2000]}}}}}}"),
+            ));
+            call
+        };
+        let spans = vec![
+            span(1, None, "elixir deadlock.exs", 0, 2_500 * MS),
+            life(20, "<0.98.0>", 0, 2_500 * MS),
+            timed_out(21, 20, "Inventory.reserve/1", 0, "Inventory"),
+            life(2, "Inventory", 0, 2_001 * MS),
+            span(
+                3,
+                Some(2),
+                "Inventory.handle_call/3",
+                10_000,
+                2_000 * MS + 60_000,
+            ),
+            timed_out(4, 3, "Pricing.quote/1", 20_000, "Pricing"),
+            life(10, "Pricing", 0, 2_500 * MS),
+            span(
+                11,
+                Some(10),
+                "Pricing.handle_call/3",
+                30_000,
+                2_000 * MS + 90_000,
+            ),
+            timed_out(12, 11, "Inventory.stock/1", 40_000, "Inventory"),
+        ];
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_cycle_whose_two_calls_timed_out_is_one_finding_and_its_callers_wait_names_it() {
+        let findings = detect(&[a_cycle_with_equal_timeouts()]);
+        let titles: Vec<&str> = findings.iter().map(|f| f.title.as_str()).collect();
+        assert_eq!(findings.len(), 2, "{titles:#?}");
+        let cycle = findings
+            .iter()
+            .find(|f| f.operation.as_deref() == Some("Inventory.stock/1"))
+            .expect("the call that closed the cycle");
+        assert_eq!(cycle.numbers["call_cycle"], 1.0);
+        assert!(
+            cycle.title.ends_with(
+                "itself waiting in \"Pricing.quote/1\" for the caller \"Pricing\": a call cycle, which only a timeout ends"
+            ),
+            "{}",
+            cycle.title
+        );
+        // The script's call waited on a server that waited on "Pricing": said, no cycle.
+        let outer = findings
+            .iter()
+            .find(|f| f.operation.as_deref() == Some("Inventory.reserve/1"))
+            .expect("the script's call");
+        assert!(!outer.numbers.contains_key("call_cycle"));
+        assert!(
+            outer
+                .title
+                .ends_with(", itself waiting in \"Pricing.quote/1\" for \"Pricing\""),
+            "{}",
+            outer.title
+        );
+        assert!(
+            outer.recommendation.starts_with(
+                "\"Inventory.handle_call/3\" spent the wait in \"Pricing.quote/1\", a call to \"Pricing\""
+            ),
+            "{}",
+            outer.recommendation
+        );
     }
 
     /// `Door.open/1` (span 3, on `<0.98.0>`) calls "Door" (life 10) for 150 ms and catches its
