@@ -49,6 +49,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - sequential.exs: three independent calls to three servers one after another, then a payment
   that needs one of their answers → `sequential_work` grouping the three and holding the
   payment out, saving within 15 % of the measured sequential − overlapped time;
+- tasks_awaited.exs: four `Task.async(…) |> Task.await()` in `Enum.map`, each task awaited as
+  soon as it starts → `sequential_work` naming what the tasks ran (`task/Rates.fetch_rate/1`),
+  saving within 15 % of the measured time less `Task.await_many`'s; no N+1;
 - sequential_map.exs: the same planted problem written as Elixir code usually asks a list of
   servers, `Enum.map` with an anonymous function (each call a span inside the function's) →
   `sequential_work` naming the three calls, saving within 15 % of the measured time less
@@ -118,6 +121,22 @@ def planted(findings: list[dict], kind: str) -> dict:
 
 def within_15_percent(measured: float, truth: float) -> bool:
     return abs(measured - truth) <= 0.15 * truth
+
+
+def test_tasks_awaited_as_soon_as_they_start_are_grouped_as_sequential_work(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "tasks_awaited.exs", tmp_path, recording)
+    assert truth["rates"] == 4
+    found = planted(findings, "sequential_work")
+    title = found["title"]
+    # Each task is named by what it ran, not by its pid (new every run).
+    assert '"task/Rates.fetch_rate/1" ×4' in title, title
+    assert '"Rates.convert_all/1"' in title, title
+    saving_ms = found["saving_nanos"] / 1e6
+    assert within_15_percent(saving_ms, truth["saving_ms"]), (saving_ms, truth)
+    # Tasks are no N+1 to batch: each is a process of its own.
+    assert not [f for f in findings if f["kind"] == "repeated_calls"], [f["title"] for f in findings]
 
 
 def test_a_genserver_behind_many_callers_is_found_serialising_them(store: Store, runtime: Path, tmp_path: Path, recording: str):

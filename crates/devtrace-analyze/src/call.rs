@@ -505,6 +505,15 @@ pub fn operation_direction(operation: &str) -> Direction {
 /// An RPC method's or a function's direction from its leading verb (`GetUser`, `list_items`,
 /// `ChargeCard`, `file.write`).
 pub fn verb_direction(name: &str) -> Direction {
+    // A function with its arity (`Prices.fetch/1`, what a task ran) is read by its name.
+    let name = match name.rsplit_once('/') {
+        Some((function, arity))
+            if !arity.is_empty() && arity.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            function
+        }
+        _ => name,
+    };
     let last = name.rsplit(['/', '.', ':']).next().unwrap_or(name);
     let verb: String = last
         .chars()
@@ -728,6 +737,9 @@ mod tests {
         assert_eq!(verb_direction("ChargeCard"), Direction::Write);
         assert_eq!(verb_direction("list_items"), Direction::Read);
         assert_eq!(verb_direction("Frobnicate"), Direction::Unknown);
+        // What a BEAM task ran, with its arity.
+        assert_eq!(verb_direction("Prices.fetch/1"), Direction::Read);
+        assert_eq!(verb_direction("orders:place/2"), Direction::Write);
     }
 
     #[test]

@@ -147,6 +147,12 @@ impl BeamKind {
 }
 
 impl BeamKind {
+    /// Whether another process did it to the current one (linked or unlinked it), which the
+    /// current one may have slept through: no work of its own.
+    pub fn is_done_to_it(self) -> bool {
+        matches!(self, BeamKind::GettingLinked | BeamKind::GettingUnlinked)
+    }
+
     /// Whether it is one of the records that say who a process is (re-written at each chunk):
     /// read even when older than a window, never a span's event.
     pub fn is_identity(self) -> bool {
@@ -709,8 +715,9 @@ fn translate(
         }
         // A chunk's header repeats who the process is, stamped when the process first writes
         // there — on a wake-up on the other scheduler, the moment its wait ended: the process
-        // ran nothing, so a wait goes on across it.
-        if !beam_of(e).is_some_and(|(kind, _)| kind.is_identity()) {
+        // ran nothing, so a wait goes on across it. So does another process's link or unlink
+        // (a linked task that replied and exited, before its reply is taken).
+        if !beam_of(e).is_some_and(|(kind, _)| kind.is_identity() || kind.is_done_to_it()) {
             state.last_ts = e.ts;
         }
     }
@@ -1084,18 +1091,36 @@ mod tests {
             ev(10 * MS, beam_meta(BeamKind::InitialCall, 7)),
         ];
         streams[1].events.splice(1..1, header);
-        let mut reader = BeamReader::new();
-        let split = reader.split(&streams);
-        let client = split.iter().find(|s| s.stream == client).unwrap();
-        let receive = client
-            .events
-            .iter()
-            .find(|e| e.kind == EventKind::Call && e.code == RECEIVE_CODE)
-            .expect("the client's wait for the reply");
         assert_eq!(
-            receive.ts,
+            wait_start(&streams, client),
             2 * MS,
             "waited from its send on, not from the header"
+        );
+    }
+
+    /// When `process`'s first wait in `receive` began.
+    fn wait_start(streams: &[StreamEvents], process: u64) -> u64 {
+        let mut reader = BeamReader::new();
+        let split = reader.split(streams);
+        let events = &split.iter().find(|s| s.stream == process).unwrap().events;
+        let receive = events
+            .iter()
+            .find(|e| e.kind == EventKind::Call && e.code == RECEIVE_CODE)
+            .expect("the process's wait");
+        receive.ts
+    }
+
+    #[test]
+    fn a_wait_goes_on_across_an_unlink_another_process_made() {
+        // The server, linked to the client, exits after its reply: the client hears of the
+        // unlink while it sleeps, before it takes the reply.
+        let mut streams = ping_pong();
+        let unlinked = ev(10 * MS, beam_meta(BeamKind::GettingUnlinked, 0x200));
+        streams[1].events.insert(1, unlinked);
+        assert_eq!(
+            wait_start(&streams, 0x100),
+            2 * MS,
+            "waited from its send on, not from the unlink"
         );
     }
 

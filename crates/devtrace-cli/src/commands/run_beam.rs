@@ -28,7 +28,7 @@ use devtrace_model::{AnyValue, KeyValue, semconv};
 use devtrace_recorder::beam::{self, BeamReader, PROCESS_CODE, RECEIVE_CODE};
 use devtrace_recorder::clock::ClockPair;
 use devtrace_recorder::ring::{Cursor, RecorderFile, StreamEvents};
-use devtrace_recorder::{Builder, BuilderOptions, Names, OutSpan};
+use devtrace_recorder::{Builder, BuilderOptions, CodeInfo, Names, OutSpan};
 
 use super::otlp_export::{post_traces, to_proto};
 
@@ -543,7 +543,12 @@ fn calls_to_processes(
         })
         .collect();
     let timed_out = beam::calls::timed_out_calls(spans, timeouts);
-    let answered = beam::calls::calls_to_processes(spans)
+    let answered = beam::calls::calls_to_processes(spans);
+    let tasks = beam::calls::tasks_work(spans, &answered, |code| {
+        let name = names.codes.get(&code).map(|c| c.span_name());
+        name.is_some_and(|n| beam::function_names::enclosing_function(&n).is_some())
+    });
+    let answered = answered
         .into_iter()
         .map(|(span, stream)| (span, (stream, None)));
     let given_up = timed_out
@@ -557,16 +562,25 @@ fn calls_to_processes(
         .into_iter()
         .filter_map(|(span, (stream, timed_out_ns))| {
             let process = names.threads.get(&stream)?.clone();
-            let service = logical_name(&process, initial_calls.get(&stream).copied());
+            let task = tasks.get(&span).and_then(|code| names.codes.get(code));
+            let service = match task {
+                Some(_) => TASK_SERVICE.to_owned(),
+                None => logical_name(&process, initial_calls.get(&stream).copied()),
+            };
             let peer = Peer {
                 process,
                 service,
+                method: task.map(CodeInfo::span_name),
                 timed_out_ns,
             };
             Some((span, peer))
         })
         .collect()
 }
+
+/// The service of a process its caller spawned and awaited (a task): its method says what it
+/// ran, `task/Prices.fetch/1`, the same from one run to the next where its pid is not.
+const TASK_SERVICE: &str = "task";
 
 /// A called process as its callers know it.
 struct Peer {
@@ -576,8 +590,20 @@ struct Peer {
     /// its callback module (`Shop.Inventory.init/1` → `Shop.Inventory`), the same from one run
     /// to the next, where a pid is not; else its pid.
     service: String,
+    /// What was asked of it, when the caller spawned it (a task, its service [`TASK_SERVICE`]):
+    /// the function it ran. Else the calling function's, without module and arity.
+    method: Option<String>,
     /// How long the caller waited before it gave up on the reply (a call that timed out).
     timed_out_ns: Option<u64>,
+}
+
+/// A function's name without its module and arity: `Cart.Server.add/1` → `add`.
+fn short_function(function: &str) -> &str {
+    let without_arity = function.rsplit_once('/').map_or(function, |(f, _)| f);
+    without_arity
+        .rsplit(['.', ':'])
+        .next()
+        .unwrap_or(without_arity)
 }
 
 fn logical_name(process: &str, initial_call: Option<&str>) -> String {
@@ -594,17 +620,16 @@ fn logical_name(process: &str, initial_call: Option<&str>) -> String {
 /// A call to another process as an RPC to it, so the analysis reads it as a call that leaves
 /// the process: `rpc.service` the called service ([`Peer::service`]), `devtrace.beam.peer` the
 /// process itself, `rpc.method` the function without its module and arity (`Cart.Server.add/1`
-/// → `add`).
+/// → `add`): the task's function for a task ([`Peer::method`]), else the calling function.
 fn call_attributes(function: &str, peer: &Peer) -> Vec<KeyValue> {
-    let without_arity = function.rsplit_once('/').map_or(function, |(f, _)| f);
-    let method = without_arity
-        .rsplit(['.', ':'])
-        .next()
-        .unwrap_or(without_arity);
+    let method = peer
+        .method
+        .clone()
+        .unwrap_or_else(|| short_function(function).to_owned());
     let mut attributes = vec![
         KeyValue::new("rpc.system", "erlang"),
         KeyValue::new("rpc.service", peer.service.clone()),
-        KeyValue::new("rpc.method", method.to_owned()),
+        KeyValue::new("rpc.method", method),
         KeyValue::new(PEER, peer.process.clone()),
     ];
     if let Some(waited) = peer.timed_out_ns {

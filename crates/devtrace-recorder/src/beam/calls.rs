@@ -9,7 +9,9 @@
 //! other call out of a thread of work (N+1, sequential work, who waited on whom).
 //!
 //! **Rule.** A function span (not a process's life, not a `receive`) is a call to process P
-//! when it sent P a message (a wait of P's is linked to it: the request) and at least one of
+//! when it sent P a message (a wait of P's is linked to it: the request) or spawned P (a task
+//! started and awaited in one function: `Task.async(…) |> Task.await()`, `spawn_monitor` then
+//! `receive`: the spawn is the request), and at least one of
 //! its direct `receive` children has a `message` link to a span of P's stream (the reply), P is
 //! not the span's own process, no direct `receive` child was ended by a message
 //! from any other process (a function that gathers replies from several processes is not a
@@ -39,6 +41,8 @@ pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, u64> {
     // long it waited for it.
     let mut peers: HashMap<u64, Option<u64>> = HashMap::new();
     let mut waited: HashMap<u64, u64> = HashMap::new();
+    // caller span id → when the last message it waited for was sent.
+    let mut answered_at: HashMap<u64, u64> = HashMap::new();
     for received in messages_received(spans) {
         let (wait, peer) = (received.wait, received.from);
         let Some(caller) = callers.get(&wait.parent_span_id) else {
@@ -52,6 +56,8 @@ pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, u64> {
             *entry = None;
         }
         *waited.entry(caller.span_id).or_default() += wait.end.saturating_sub(wait.start);
+        let at = answered_at.entry(caller.span_id).or_default();
+        *at = (*at).max(received.sent_at);
     }
     let next_turns = next_turns(&callers);
     let mostly_waiting = |span: u64| {
@@ -62,12 +68,93 @@ pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, u64> {
             .saturating_sub(next_turns.get(&span).copied().unwrap_or(0));
         waited.get(&span).copied().unwrap_or(0) * 2 >= own
     };
+    let spawned = processes_spawned(spans);
+    let last_wait = last_wait_starts(spans);
+    // A process it spawned was asked by the spawn when it is a task: done once it answered
+    // (no wait of its own after), where a server started (`GenServer.start_link`) goes on to
+    // wait for requests.
+    let task = |span: &u64, peer: &u64| {
+        spawned.get(span).is_some_and(|s| s.contains(peer))
+            && last_wait.get(peer).is_none_or(|&w| w < answered_at[span])
+    };
+    let asked = |span: &u64, peer: &u64| {
+        sent_to.get(span).is_some_and(|to| to.contains(peer)) || task(span, peer)
+    };
     peers
         .into_iter()
         .filter_map(|(span, peer)| Some((span, peer?)))
-        .filter(|(span, peer)| sent_to.get(span).is_some_and(|to| to.contains(peer)))
+        .filter(|(span, peer)| asked(span, peer))
         .filter(|(span, _)| mostly_waiting(*span))
         .collect()
+}
+
+/// For each call to a process the calling span spawned (a task): the first function the task
+/// ran (by code), looking through the anonymous functions that only wrap it — what the task
+/// was for (`Prices.fetch/1` for `Task.async(fn -> Prices.fetch(sku) end)`), the same from one
+/// run to the next where its pid is not. `is_anonymous` tells an anonymous function's code.
+pub fn tasks_work(
+    spans: &[OutSpan],
+    calls: &HashMap<u64, u64>,
+    is_anonymous: impl Fn(u32) -> bool,
+) -> HashMap<u64, u32> {
+    let spawned = processes_spawned(spans);
+    let mut children: HashMap<u64, Vec<&OutSpan>> = HashMap::new();
+    for span in spans.iter().filter(|s| s.code != RECEIVE_CODE) {
+        children.entry(span.parent_span_id).or_default().push(span);
+    }
+    children
+        .values_mut()
+        .for_each(|c| c.sort_by_key(|s| s.start));
+    let lives: HashMap<u64, u64> = spans
+        .iter()
+        .filter(|s| s.code == PROCESS_CODE)
+        .map(|s| (s.stream, s.span_id))
+        .collect();
+    // Through an anonymous function: the first function it called, or the one it ended in
+    // (a tail call, which probes record beside it: its next sibling).
+    let first_work = |life: u64| {
+        let mut siblings = children.get(&life)?.as_slice();
+        let mut work = *siblings.first()?;
+        while is_anonymous(work.code) {
+            let next = match children.get(&work.span_id) {
+                Some(inner) => inner.as_slice(),
+                None => &siblings[1..],
+            };
+            let Some(&inner) = next.first() else { break };
+            (work, siblings) = (inner, next);
+        }
+        Some(work.code)
+    };
+    calls
+        .iter()
+        .filter(|(call, peer)| spawned.get(call).is_some_and(|s| s.contains(peer)))
+        .filter_map(|(&call, peer)| Some((call, first_work(*lives.get(peer)?)?)))
+        .collect()
+}
+
+/// Stream → when its last wait in `receive` began.
+fn last_wait_starts(spans: &[OutSpan]) -> HashMap<u64, u64> {
+    let mut last: HashMap<u64, u64> = HashMap::new();
+    for wait in spans.iter().filter(|s| s.code == RECEIVE_CODE) {
+        let at = last.entry(wait.stream).or_default();
+        *at = (*at).max(wait.start);
+    }
+    last
+}
+
+/// Span id → the processes (streams) it spawned: their lives' `thread.start` links.
+fn processes_spawned(spans: &[OutSpan]) -> HashMap<u64, Vec<u64>> {
+    let mut spawned: HashMap<u64, Vec<u64>> = HashMap::new();
+    for life in spans.iter().filter(|s| s.code == PROCESS_CODE) {
+        for link in life
+            .links
+            .iter()
+            .filter(|l| l.kind == LinkKind::ThreadStart)
+        {
+            spawned.entry(link.span_id).or_default().push(life.stream);
+        }
+    }
+    spawned
 }
 
 /// For each span that is a call to another process whose wait for the reply timed out (the
@@ -135,6 +222,8 @@ pub(super) struct Received<'a> {
     pub sent_by: u64,
     /// The process (stream) that sent it.
     pub from: u64,
+    /// When it was sent.
+    pub sent_at: u64,
 }
 
 /// Every message received in `spans` whose sending span is among them, from the `receive`
@@ -150,6 +239,7 @@ pub(super) fn messages_received(spans: &[OutSpan]) -> Vec<Received<'_>> {
                     wait,
                     sent_by: link.span_id,
                     from: *stream_of.get(&link.span_id)?,
+                    sent_at: link.cause_ts,
                 })
             })
         })
@@ -346,6 +436,54 @@ pub(super) mod tests {
             .filter(|s| s.span_id == 12)
             .for_each(|s| s.code = 8);
         assert_eq!(calls_to_processes(&spans).get(&11), None);
+    }
+
+    #[test]
+    fn waiting_for_the_process_it_spawned_is_a_call_to_it() {
+        // Span 14 spawns process 5 (a task) and waits for its result.
+        let mut spans = program();
+        spans.push(span(14, 10, 8, 1));
+        spans.push(ended_by(span(141, 14, RECEIVE_CODE, 1), 551));
+        let mut task = span(55, 0, PROCESS_CODE, 5);
+        task.links.push(OutLink {
+            kind: LinkKind::ThreadStart,
+            trace_id: 1,
+            span_id: 14,
+            cause_code: 8,
+            cause_ts: 0,
+            wait_ns: 0,
+        });
+        spans.push(task);
+        spans.push(span(551, 55, 9, 5));
+        let calls = calls_to_processes(&spans);
+        assert_eq!(calls.get(&14), Some(&5));
+        // What the task ran: its first function (code 9), or, when that is an anonymous
+        // function, the first it called (code 4).
+        assert_eq!(
+            tasks_work(&spans, &calls, |_| false),
+            HashMap::from([(14, 9)])
+        );
+        spans.push(timed(span(552, 551, 4, 5), 1, 5));
+        assert_eq!(
+            tasks_work(&spans, &calls, |c| c == 9),
+            HashMap::from([(14, 4)])
+        );
+        // Or, when it called nothing, the function it ended in, beside it (a tail call).
+        spans.retain(|s| s.span_id != 552);
+        spans.push(timed(span(553, 55, 6, 5), 20, 30));
+        assert_eq!(
+            tasks_work(&spans, &calls, |c| c == 9),
+            HashMap::from([(14, 6)])
+        );
+        // A process that went on waiting after it answered was started, not asked: a server
+        // (`GenServer.start_link` waits for its acknowledgement), no call.
+        let mut started = spans.clone();
+        started.push(timed(span(554, 55, RECEIVE_CODE, 5), 6, 40));
+        assert_eq!(calls_to_processes(&started).get(&14), None);
+        // Without the spawn it is a notification from a process it never asked.
+        spans.retain(|s| s.span_id != 55);
+        spans.push(span(55, 0, PROCESS_CODE, 5));
+        assert_eq!(calls_to_processes(&spans).get(&14), None);
     }
 
     #[test]
