@@ -15,6 +15,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
   `serialised_process` (the pool is idle while they wait);
 - call_cycle.exs: two GenServers calling each other (Orders → Stock → Orders), the inner call
   timing out → `call_timeout` saying it is a call cycle naming both;
+- sessions.exs: per-user GenServer sessions under a `DynamicSupervisor` (temporary), one
+  crashing on every request and started again by the program's next request → `restart_loop`
+  naming the session's module and the state it crashed in each time;
 - mutual_calls.exs: the same cycle with equal timeouts (both calls time out together, and a
   client waiting on one server meanwhile) → one `call_timeout` for the cycle, the call that
   closed it, and the client's saying what its server waited for;
@@ -193,6 +196,20 @@ def test_a_gen_statem_call_given_up_while_the_request_was_postponed_says_the_ser
     assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms"]), (found, truth)
     assert within_15_percent(found["numbers"]["timeout_ms"], truth["timeout_ms"]), (found, truth)
     assert "answered only later" in found["recommendation"], found["recommendation"]
+
+
+def test_a_session_the_program_starts_again_after_each_crash_is_a_restart_loop(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "sessions.exs", tmp_path, recording)
+    assert truth["crashes"] == 4
+    found = planted(findings, "restart_loop")
+    # Named by its module (the pid is new every life), under the supervisor that started it.
+    assert found["title"].startswith(f'"Session" crashed {truth["crashes"]} times'), found["title"]
+    assert 'under "SessionSup", started again each time: "error:ArgumentError"' in found["title"], found["title"]
+    assert found["numbers"]["crashes"] == truth["crashes"]
+    assert "every life crashed in the same state" in found["recommendation"], found["recommendation"]
+    assert "mallory" in found["recommendation"], found["recommendation"]
 
 
 def test_callers_waiting_for_a_pools_connections_are_its_limit_not_a_serialising_server(

@@ -168,17 +168,21 @@ pub fn shown_process(trace: &AnalyzedTrace, name: &str) -> String {
     let module = is_pid_text(name)
         .then(|| lives_by_name(trace).remove(name))
         .flatten()
-        .and_then(|lives| lives.into_iter().find_map(|l| text(trace, l, INITIAL_CALL)))
-        .and_then(|call| {
-            let module = call
-                .strip_suffix(".init/1")
-                .or_else(|| call.strip_suffix(":init/1"))?;
-            (!["supervisor", "Supervisor"].contains(&module)).then(|| module.to_owned())
-        });
+        .and_then(|lives| lives.into_iter().find_map(|l| server_module(trace, l)));
     match module {
         Some(module) => format!("{} process {}", q(&module), q(name)),
         None => q(name),
     }
+}
+
+/// The callback module of a GenServer's (or `gen_statem`'s) `life`, from its initial call
+/// (`Ledger.init/1` → `Ledger`); none for a supervisor or another process.
+pub fn server_module(trace: &AnalyzedTrace, life: usize) -> Option<String> {
+    let call = text(trace, life, INITIAL_CALL)?;
+    let module = call
+        .strip_suffix(".init/1")
+        .or_else(|| call.strip_suffix(":init/1"))?;
+    (!["supervisor", "Supervisor"].contains(&module)).then(|| module.to_owned())
 }
 
 /// The processes that supervise others in `trace` (the `devtrace.beam.supervisor` of a life).

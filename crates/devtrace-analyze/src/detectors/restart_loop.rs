@@ -4,11 +4,15 @@
 //! **Rule.** Lives of processes ([`crate::processes::is_life`]) that ended in an error are
 //! grouped by who started them — `devtrace.beam.supervisor` when the recorder names it, else
 //! the process whose span the life's `thread.start` link points to — and by what they are: the
-//! registered name, or for an unregistered process the first function it ran. Of a group, only
+//! registered name, or for an unregistered process its callback module (a GenServer's initial
+//! call, `Session.init/1`: `Session`), else the first function it ran. Of a group, only
 //! restarts count: under a supervisor the recorder names, the lives it started again in answer
-//! to a crash (`devtrace.beam.restart`) after the first; else the lives started once the crashed
-//! one before them had ended. Tasks a `Task.Supervisor` ran at once, each crashing once, were
-//! never restarted, and are no loop. At least [`Thresholds::min_crashes`] such crashed lives in
+//! to a crash (`devtrace.beam.restart`) after the first, and those started on request once the
+//! crashed one before them had ended and that crashed in the same state (a temporary child the
+//! program starts again on its next request: `DynamicSupervisor.start_child` for a user's
+//! session); else the lives started once the crashed one before them had ended. Tasks a
+//! `Task.Supervisor` ran at once, or one after another each on its own input (no state in
+//! common), each crashing once, were never restarted, and are no loop. At least [`Thresholds::min_crashes`] such crashed lives in
 //! one run are a restart loop. The crash is
 //! the failing callback (the last top-level span of the life that failed), with its exception
 //! and the state it was given (`devtrace.beam.state.before`). The time per run is the loop's:
@@ -106,13 +110,18 @@ fn restarts(trace: &AnalyzedTrace, mut crashes: Vec<Crash>) -> Vec<Crash> {
     let supervised = crashes
         .iter()
         .any(|c| trace.span(c.life).attr(SUPERVISOR).is_some());
+    let state = |c: &Crash| processes::text(trace, c.callback?, STATE_BEFORE);
     let mut kept: Vec<Crash> = Vec::with_capacity(crashes.len());
     for crash in crashes {
         let life = trace.span(crash.life);
+        let after = |before: &Crash| life.start_unix_nano >= trace.span(before.life).end_unix_nano;
         let restart = match kept.last() {
             None => true,
-            Some(_) if supervised => life.attr(RESTART).is_some(),
-            Some(before) => life.start_unix_nano >= trace.span(before.life).end_unix_nano,
+            Some(before) if supervised => {
+                life.attr(RESTART).is_some()
+                    || (after(before) && state(&crash).is_some() && state(&crash) == state(before))
+            }
+            Some(before) => after(before),
         };
         if restart {
             kept.push(crash);
@@ -130,13 +139,16 @@ fn starters(trace: &AnalyzedTrace) -> HashMap<usize, String> {
         .collect()
 }
 
-/// What the process is: its registered name, else the first function it ran.
+/// What the process is: its registered name, else its callback module (a GenServer's), else
+/// the first function it ran.
 fn what(trace: &AnalyzedTrace, life: usize) -> String {
     match processes::thread_name(trace, life) {
         Some(name) if !processes::is_pid_text(&name) => name,
-        other => processes::top_level_work(trace, life)
-            .first()
-            .map(|&c| trace.span(c).name.clone())
+        other => processes::server_module(trace, life)
+            .or_else(|| {
+                let first = *processes::top_level_work(trace, life).first()?;
+                Some(trace.span(first).name.clone())
+            })
             .or(other)
             .unwrap_or_default(),
     }
@@ -389,6 +401,40 @@ mod tests {
             .try_into()
             .expect("the restarts are a loop");
         assert_eq!(found.numbers["crashes"], 4.0);
+    }
+
+    #[test]
+    fn a_child_started_again_on_request_that_crashes_in_the_same_state_is_a_loop() {
+        // A `DynamicSupervisor`'s temporary child, started again by the program after each
+        // crash: not the supervisor's restarts, yet the same session crashing again.
+        let spans = supervised_spans(5, 4)
+            .into_iter()
+            .map(|mut s| {
+                if s.name == "process Feed" {
+                    s.attributes.push(KeyValue::new(SUPERVISOR, "SessionSup"));
+                }
+                s
+            })
+            .collect::<Vec<_>>();
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans.clone()));
+        let [found] = detect(&[trace], &Thresholds::default())
+            .try_into()
+            .expect("one loop");
+        assert_eq!(found.numbers["crashes"], 4.0);
+        // Each in a state of its own (a task on its own input): started once each, no loop.
+        let own_states = spans
+            .into_iter()
+            .map(|mut s| {
+                if s.name == "Feed.handle_info/2" {
+                    s.attributes.retain(|kv| kv.key != STATE_BEFORE);
+                    let state = format!("%{{row: {}}}", s.start_unix_nano);
+                    s.attributes.push(KeyValue::new(STATE_BEFORE, state));
+                }
+                s
+            })
+            .collect();
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(own_states));
+        assert!(detect(&[trace], &Thresholds::default()).is_empty());
     }
 
     #[test]

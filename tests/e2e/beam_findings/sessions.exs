@@ -1,0 +1,58 @@
+# Per-user sessions: GenServers under a DynamicSupervisor, found through a Registry, started on
+# a user's first request (`restart: :temporary`: the supervisor never restarts them). One user's
+# profile is malformed, so their session crashes on every request, and the next request starts
+# it again. Planted problem: the same session crashing again and again in the same state — a
+# restart loop the program drives, not the supervisor.
+defmodule Session do
+  use GenServer, restart: :temporary
+  def start_link(user), do: GenServer.start_link(__MODULE__, user, name: via(user))
+  defp via(user), do: {:via, Registry, {Sessions, user}}
+
+  def init(user) do
+    profile = if user == "mallory", do: "{\"theme\": ", else: %{"theme" => "dark"}
+    {:ok, %{user: user, profile: profile}}
+  end
+
+  def touch(user) do
+    pid =
+      case Registry.lookup(Sessions, user) do
+        [{pid, _}] -> pid
+        [] -> start(user)
+      end
+
+    GenServer.call(pid, :touch)
+  end
+
+  defp start(user) do
+    {:ok, pid} = DynamicSupervisor.start_child(SessionSup, {Session, user})
+    pid
+  end
+
+  def handle_call(:touch, _from, %{profile: profile} = s) when is_map(profile),
+    do: {:reply, profile["theme"], s}
+
+  def handle_call(:touch, _from, %{profile: profile}),
+    do: raise(ArgumentError, "malformed profile #{inspect(profile)}")
+end
+
+defmodule Session.Main do
+  def main do
+    {:ok, _} = Registry.start_link(keys: :unique, name: Sessions)
+    {:ok, _} = DynamicSupervisor.start_link(strategy: :one_for_one, name: SessionSup)
+
+    results =
+      for i <- 1..12 do
+        user = Enum.at(["alice", "bob", "mallory"], rem(i, 3))
+
+        try do
+          Session.touch(user)
+        catch
+          :exit, _ -> :crashed
+        end
+      end
+
+    IO.puts(~s({"crashes": #{Enum.count(results, &(&1 == :crashed))}, "requests": 12}))
+  end
+end
+
+Session.Main.main()
