@@ -10,6 +10,9 @@
   inert in `devtrace show`.
 - `erl -noshell -s pingpong start -s init stop` (an Erlang module compiled for the test): the
   same for an Erlang program started the way Erlang programs are.
+- `erl -noshell -s relay main`: a pipeline of plain processes handing on the message they got
+  unchanged: one mailbox backlog, on the slow stage, its longest wait within 15 % of what the
+  stage measured (each receive linked to the send just before it on the way).
 - `elixir lifecycle.exs`: a supervisor (one_for_one) whose worker crashes twice and then
   works, a monitor, links (one process taken down by a linked one's exit, one that links and
   unlinks), a process trapping exits, and two gen_statem machines (state functions and
@@ -358,6 +361,19 @@ def test_an_erlang_program_started_with_s_is_recorded(store: Store, runtime: Pat
         and any(spans[l["span_id"]]["attributes"]["thread.name"] == "pong_server" for l in message_links(s))
     ]
     assert len(pong_waits) >= truth["pings"]
+
+
+def test_a_message_handed_on_unchanged_along_a_pipeline_links_each_hop_to_the_send_before_it(
+    store: Store, runtime: Path, tmp_path: Path
+):
+    subprocess.run([need("erlc"), "-o", str(tmp_path), str(APP_DIR / "relay.erl")], check=True)
+    truth, _, _ = recorded_run(store, need("erl"), "-noshell", "-pa", str(tmp_path), "-s", "relay", "main", cwd=tmp_path)
+    findings = store.json("insights", "--json")["findings"]
+    backlogs = [f for f in findings if f["kind"] == "mailbox_backlog"]
+    # Only enrich fell behind: the store's receives follow enrich's sends, not parse's or the
+    # producer's sends of the same record long before.
+    assert [f["title"].split(" fell behind")[0] for f in backlogs] == [f'"{truth["enrich"]}"'], [f["title"] for f in backlogs]
+    assert abs(backlogs[0]["numbers"]["max_wait_ms"] - truth["enrich_max_wait_ms"]) <= 0.15 * truth["enrich_max_wait_ms"], (backlogs[0], truth)
 
 
 def test_an_escripts_list_comprehension_of_calls_is_a_loop_of_calls(store: Store, runtime: Path, tmp_path: Path):

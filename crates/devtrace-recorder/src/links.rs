@@ -251,10 +251,17 @@ impl Links {
         id
     }
 
-    /// Matches the drafts still waiting with the causes read so far; those waiting longer than
-    /// [`HOLD_NS`] (or all, when `last`) that found none have none.
+    /// Matches the drafts still waiting with the causes read so far, earliest effect first;
+    /// those waiting longer than [`HOLD_NS`] (or all, when `last`) that found none have none.
+    ///
+    /// Earliest first, not in the order the streams were read: a consumed-once cause goes to
+    /// the first consumer of its key, and the same content can travel on (a pipeline's stages
+    /// pass `{rec, 1}` along): read in stream order, the last stage's receive would take the
+    /// first stage's send.
     pub fn settle_waiting(&mut self, last: bool) {
         let mut waiting = std::mem::take(&mut self.waiting);
+        let drafts = &self.drafts;
+        waiting.sort_by_key(|&id| drafts[id as usize].as_ref().map_or(0, |d| d.ts));
         waiting.retain(|&id| {
             let Some(draft) = self.drafts[id as usize].as_ref() else {
                 return false;
@@ -362,5 +369,43 @@ fn wait_ns(wait_start: u64, cause: u64) -> u64 {
         0
     } else {
         cause.saturating_sub(wait_start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message with the same content passed along a pipeline, main → parse → enrich →
+    /// store, its receives fed last stage first (as streams are read): each receive follows
+    /// the send right before it on the way, not the first send of that content.
+    #[test]
+    fn the_same_content_passed_along_links_each_hop_to_the_send_before_it() {
+        let mut links = Links::default();
+        let key = 0x51;
+        let sends = [(0, 1), (10, 2), (40, 3)]; // (time, sender's target)
+        let targets: Vec<u32> = sends
+            .iter()
+            .map(|&(_, span)| {
+                links.target(Target::Span {
+                    trace_id: 1,
+                    span_id: span,
+                })
+            })
+            .collect();
+        for (&(ts, _), &target) in sends.iter().zip(&targets) {
+            links.cause(LinkKind::Message, key, ts, 7, target);
+        }
+        // store (received at 41), enrich (at 30, backlogged), parse (at 5).
+        let receives = [41, 30, 5].map(|ts| links.effect(LinkKind::Message, key, ts, ts - 1));
+        links.settle_waiting(true);
+        let linked: Vec<u64> = receives
+            .iter()
+            .map(|&id| match links.settle(id) {
+                Settled::Linked(link) => link.span_id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(linked, [3, 2, 1]);
     }
 }
