@@ -15,6 +15,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
   `serialised_process` (the pool is idle while they wait);
 - call_cycle.exs: two GenServers calling each other (Orders → Stock → Orders), the inner call
   timing out → `call_timeout` saying it is a call cycle naming both;
+- stopping_worker.exs: a `use GenServer` worker (so `:permanent`) that stops normally after
+  each job, restarted each time until its supervisor gives up → `restart_loop` saying it
+  stopped normally and the supervisor gave up, with the advice of `restart: :transient`;
 - sessions.exs: per-user GenServer sessions under a `DynamicSupervisor` (temporary), one
   crashing on every request and started again by the program's next request → `restart_loop`
   naming the session's module and the state it crashed in each time;
@@ -210,6 +213,19 @@ def test_a_session_the_program_starts_again_after_each_crash_is_a_restart_loop(
     assert found["numbers"]["crashes"] == truth["crashes"]
     assert "every life crashed in the same state" in found["recommendation"], found["recommendation"]
     assert "mallory" in found["recommendation"], found["recommendation"]
+
+
+def test_a_permanent_worker_that_keeps_stopping_normally_is_a_restart_loop(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "stopping_worker.exs", tmp_path, recording)
+    assert truth["supervisor_exit"] == ":shutdown", "the supervisor gave up"
+    found = planted(findings, "restart_loop")
+    assert found["title"].startswith(f'"Importer" stopped {truth["stops"]} times'), found["title"]
+    assert 'it ended normally in "Importer.handle_info/2"' in found["title"], found["title"]
+    assert found["title"].endswith("gave up, its restart intensity spent"), found["title"]
+    assert found["numbers"]["stopped_normally"] == 1
+    assert "restart: :transient" in found["recommendation"], found["recommendation"]
 
 
 def test_callers_waiting_for_a_pools_connections_are_its_limit_not_a_serialising_server(

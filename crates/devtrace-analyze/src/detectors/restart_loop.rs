@@ -17,13 +17,20 @@
 //! the failing callback (the last top-level span of the life that failed), with its exception
 //! and the state it was given (`devtrace.beam.state.before`). The time per run is the loop's:
 //! from the first crashed life's start to the last one's end.
+//!
+//! **A child that keeps stopping.** A supervisor restarts a `:permanent` child however it ends:
+//! one that finishes its work and stops normally (`{:stop, :normal, state}`) is started again
+//! at once, until the supervisor's restart intensity is spent and it gives up. Lives that ended
+//! normally (exit reason `normal`, not a supervisor's `shutdown`), grouped the same way, of
+//! which at least [`Thresholds::min_crashes`] were such restarts, are that loop; the finding
+//! says when the supervisor then gave up (its life ended with `shutdown` right after).
 
 use crate::AnalyzedTrace;
 use crate::causality;
 use crate::errors::{is_error_span, runs_and_survivors};
 use crate::finding::{Evidence, Finding, FindingKind, Impact, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
-use crate::processes::{self, RESTART, STATE_BEFORE, SUPERVISOR};
+use crate::processes::{self, EXIT_REASON, RESTART, STATE_BEFORE, SUPERVISOR};
 use devtrace_model::recorded::{name as q, quote_short};
 use std::collections::{BTreeMap, HashMap};
 
@@ -51,6 +58,8 @@ struct Loop {
     /// Who started the lives, as this run names it.
     starter: String,
     crashes: Vec<Crash>,
+    /// The lives stopped normally (a `:permanent` child restarted however it ends).
+    stopped: bool,
 }
 
 /// Who started a loop's lives, as runs share it: an unnamed supervisor's pid changes from run
@@ -66,10 +75,11 @@ fn across_runs(starter: &str) -> &str {
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
     let mut by_subject: BTreeMap<(String, String), Vec<Loop>> = BTreeMap::new();
     for (t, trace) in traces.iter().enumerate() {
-        let mut groups: BTreeMap<(String, String), Vec<Crash>> = BTreeMap::new();
+        let mut groups: BTreeMap<(String, String, bool), Vec<Crash>> = BTreeMap::new();
         let starters = starters(trace);
         for life in processes::lives(trace) {
-            if !is_error_span(trace.span(life)) {
+            let failed = is_error_span(trace.span(life));
+            if !failed && !stopped_normally(trace, life) {
                 continue;
             }
             let starter = processes::text(trace, life, SUPERVISOR)
@@ -77,15 +87,19 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
                 .unwrap_or_default();
             let crash = Crash {
                 life,
-                callback: failing_callback(trace, life),
+                callback: last_callback(trace, life, failed),
             };
             groups
-                .entry((starter, what(trace, life)))
+                .entry((starter, what(trace, life), !failed))
                 .or_default()
                 .push(crash);
         }
-        for ((starter, child), crashes) in groups {
-            let crashes = restarts(trace, crashes);
+        for ((starter, child, stopped), crashes) in groups {
+            let crashes = if stopped {
+                restarted_after_stopping(trace, crashes)
+            } else {
+                restarts(trace, crashes)
+            };
             if crashes.len() >= thresholds.min_crashes {
                 by_subject
                     .entry((across_runs(&starter).to_owned(), child))
@@ -94,6 +108,7 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
                         trace: t,
                         starter,
                         crashes,
+                        stopped,
                     });
             }
         }
@@ -130,6 +145,46 @@ fn restarts(trace: &AnalyzedTrace, mut crashes: Vec<Crash>) -> Vec<Crash> {
     kept
 }
 
+/// Of the lives of one supervised child that stopped normally, the first and those its
+/// supervisor started again after one stopped (`devtrace.beam.restart`): none when fewer than
+/// two were restarts (a child stopping once, or only at the end).
+fn restarted_after_stopping(trace: &AnalyzedTrace, mut lives: Vec<Crash>) -> Vec<Crash> {
+    lives.sort_by_key(|c| trace.span(c.life).start_unix_nano);
+    let restarted = |c: &Crash| trace.span(c.life).attr(RESTART).is_some();
+    match lives.iter().position(restarted) {
+        Some(first) if first > 0 => {
+            let before = first - 1;
+            lives
+                .into_iter()
+                .enumerate()
+                .filter(|(i, c)| *i == before || (*i > before && restarted(c)))
+                .map(|(_, c)| c)
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a supervised life ended by itself, normally (`{:stop, :normal, …}`, its function
+/// returning): not a crash, not its supervisor's `shutdown`.
+fn stopped_normally(trace: &AnalyzedTrace, life: usize) -> bool {
+    processes::text(trace, life, SUPERVISOR).is_some()
+        && processes::text(trace, life, EXIT_REASON)
+            .is_some_and(|r| r.trim_start_matches(':') == "normal")
+}
+
+/// Whether the supervisor `starter` gave up right after the loop (by `end`): its life ended
+/// with `shutdown` within 100 ms, its restart intensity spent.
+fn gave_up(trace: &AnalyzedTrace, starter: &str, end: u64) -> bool {
+    processes::lives(trace).any(|life| {
+        let span = trace.span(life);
+        processes::thread_name(trace, life).as_deref() == Some(starter)
+            && (end..end + 100_000_000).contains(&span.end_unix_nano)
+            && processes::text(trace, life, EXIT_REASON)
+                .is_some_and(|r| r.trim_start_matches(':').starts_with("shutdown"))
+    })
+}
+
 /// Who started each life: the thread of the span its `thread.start` link points to.
 fn starters(trace: &AnalyzedTrace) -> HashMap<usize, String> {
     causality::causal_waits(trace)
@@ -154,11 +209,22 @@ fn what(trace: &AnalyzedTrace, life: usize) -> String {
     }
 }
 
-/// The last top-level span of the life that failed.
-fn failing_callback(trace: &AnalyzedTrace, life: usize) -> Option<usize> {
+/// The last top-level span of the life: that failed, when it crashed (`failed`); else the
+/// last before OTP's `terminate/2`, the one that stopped it.
+fn last_callback(trace: &AnalyzedTrace, life: usize, failed: bool) -> Option<usize> {
+    let terminate = |c: usize| {
+        let name = &trace.span(c).name;
+        name.ends_with(".terminate/2") || name.ends_with(":terminate/2")
+    };
     processes::top_level_work(trace, life)
         .into_iter()
-        .filter(|&c| is_error_span(trace.span(c)))
+        .filter(|&c| {
+            if failed {
+                is_error_span(trace.span(c))
+            } else {
+                !terminate(c)
+            }
+        })
         .max_by_key(|&c| trace.span(c).end_unix_nano)
 }
 
@@ -188,19 +254,39 @@ fn finding(traces: &[AnalyzedTrace], starter: &str, child: &str, loops: &[Loop])
     } else {
         format!(" under {}", q(shown_starter))
     };
-    let title = format!(
-        "{} crashed {} times in {}{under}, started again each time: {}{}",
-        q(child),
-        crashes.len(),
-        human_duration(loop_nanos),
-        quote_short(&reason, 80),
-        failing.map_or(String::new(), |f| format!(" in {}", q(&trace.span(f).name))),
-    );
-    let recommendation = restart_advice(&states);
+    let in_callback = failing.map_or(String::new(), |f| format!(" in {}", q(&trace.span(f).name)));
+    let (title, recommendation) = if example.stopped {
+        let gave_up = gave_up(trace, shown_starter, last).then(|| {
+            format!(
+                "; then {} gave up, its restart intensity spent",
+                q(shown_starter)
+            )
+        });
+        let title = format!(
+            "{} stopped {} times in {}{under}, started again each time: it ended normally{in_callback}, and its supervisor restarts it however it ends{}",
+            q(child),
+            crashes.len(),
+            human_duration(loop_nanos),
+            gave_up.unwrap_or_default(),
+        );
+        (title, STOPPED_ADVICE.to_owned())
+    } else {
+        let title = format!(
+            "{} crashed {} times in {}{under}, started again each time: {}{in_callback}",
+            q(child),
+            crashes.len(),
+            human_duration(loop_nanos),
+            quote_short(&reason, 80),
+        );
+        (title, restart_advice(&states))
+    };
     let mut numbers = BTreeMap::new();
     numbers.insert("crashes".into(), crashes.len() as f64);
     numbers.insert("loop_ms".into(), processes::millis(loop_nanos));
     numbers.insert("states_before_crash".into(), states.len() as f64);
+    if example.stopped {
+        numbers.insert("stopped_normally".into(), 1.0);
+    }
     // A program that caught its supervisor's end (or outlived it) ran on: say so rather than
     // call every run with a loop a failed one.
     let (runs, survived) = runs_and_survivors(traces, loops.iter().map(|l| l.trace));
@@ -236,6 +322,9 @@ fn states_before(trace: &AnalyzedTrace, crashes: &[Crash]) -> Vec<String> {
     }
     states
 }
+
+/// What to do about a child that keeps stopping normally.
+const STOPPED_ADVICE: &str = "A child that finishes its work should not be restarted whatever its end: give it restart: :transient (started again only after a crash) or :temporary, or keep it running and schedule its next job (Process.send_after/3) rather than stopping";
 
 fn restart_advice(states: &[String]) -> String {
     match states {
@@ -435,6 +524,85 @@ mod tests {
             .collect();
         let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(own_states));
         assert!(detect(&[trace], &Thresholds::default()).is_empty());
+    }
+
+    /// "Importer" under the supervisor (life 2), started `lives` times, each life ending
+    /// with `reason` without an error, the supervisor restarting it after each; the supervisor
+    /// itself ends with `shutdown` right after the last.
+    fn stopping_again_and_again(lives: u8, reason: &str) -> AnalyzedTrace {
+        let mut spans = vec![span(1, None, "elixir import.exs", 0, 1000)];
+        let mut supervisor = life(2, "<0.90.0>", 0, 100 * lives as u64 - 5);
+        supervisor.attributes.retain(|kv| kv.key != EXIT_REASON);
+        supervisor
+            .attributes
+            .push(KeyValue::new(EXIT_REASON, ":shutdown"));
+        spans.push(supervisor);
+        for n in 0..lives {
+            let (id, start) = (10 + 2 * n, 100 * n as u64);
+            let mut worker = life(id, "Importer", start + 1, start + 90);
+            worker.attributes.retain(|kv| kv.key != EXIT_REASON);
+            worker.attributes.push(KeyValue::new(EXIT_REASON, reason));
+            worker
+                .attributes
+                .push(KeyValue::new(SUPERVISOR, "<0.90.0>"));
+            if n > 0 {
+                worker.attributes.push(KeyValue::new(RESTART, i64::from(n)));
+            }
+            let job = span(
+                id + 1,
+                Some(id),
+                "Importer.handle_info/2",
+                start + 10,
+                start + 20,
+            );
+            let stop = span(
+                id + 100,
+                Some(id),
+                "Importer.terminate/2",
+                start + 21,
+                start + 22,
+            );
+            spans.extend([worker, job, stop]);
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_permanent_child_that_keeps_stopping_normally_is_a_loop_until_its_supervisor_gives_up() {
+        let [found] = detect(
+            &[stopping_again_and_again(6, ":normal")],
+            &Thresholds::default(),
+        )
+        .try_into()
+        .expect("one loop");
+        assert_eq!(
+            found.title,
+            "\"Importer\" stopped 6 times in 589 ns under \"<0.90.0>\", started again each time: \
+             it ended normally in \"Importer.handle_info/2\", and its supervisor restarts it \
+             however it ends; then \"<0.90.0>\" gave up, its restart intensity spent"
+        );
+        assert_eq!(found.numbers["stopped_normally"], 1.0);
+        assert!(
+            found.recommendation.contains("restart: :transient"),
+            "{}",
+            found.recommendation
+        );
+        // Stopped by the supervisor (its shutdown, a `:one_for_all` sibling's): no loop.
+        assert!(
+            detect(
+                &[stopping_again_and_again(6, ":shutdown")],
+                &Thresholds::default()
+            )
+            .is_empty()
+        );
+        // Stopping twice is not yet a loop.
+        assert!(
+            detect(
+                &[stopping_again_and_again(2, ":normal")],
+                &Thresholds::default()
+            )
+            .is_empty()
+        );
     }
 
     #[test]
