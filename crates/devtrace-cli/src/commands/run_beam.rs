@@ -529,19 +529,7 @@ fn calls_to_processes(
     annotations: &beam::Annotations,
     timeouts: &std::collections::HashSet<(u64, u64)>,
 ) -> HashMap<u64, Peer> {
-    let initial_calls: HashMap<u64, &str> = spans
-        .iter()
-        .filter(|s| s.code == PROCESS_CODE)
-        .filter_map(|s| {
-            let attributes = annotations.attributes.get(&s.span_id)?;
-            attributes.iter().find_map(|(key, value)| match value {
-                beam::Attr::Text(call) if *key == beam::INITIAL_CALL => {
-                    Some((s.stream, call.as_str()))
-                }
-                _ => None,
-            })
-        })
-        .collect();
+    let initial_calls = life_texts(spans, annotations, beam::INITIAL_CALL);
     let timed_out = beam::calls::timed_out_calls(spans, timeouts);
     let answered = beam::calls::calls_to_processes(spans);
     let tasks = beam::calls::tasks_work(spans, &answered, |code| {
@@ -550,7 +538,7 @@ fn calls_to_processes(
     });
     let answered = answered
         .into_iter()
-        .map(|(span, stream)| (span, (stream, None)));
+        .map(|(span, called)| (span, (called.process, None)));
     let given_up = timed_out
         .into_iter()
         .map(|(span, (stream, waited))| (span, (stream, Some(waited))));
@@ -574,6 +562,25 @@ fn calls_to_processes(
                 timed_out_ns,
             };
             Some((span, peer))
+        })
+        .collect()
+}
+
+/// Each process's text annotation `key` (its initial call), by stream.
+fn life_texts<'a>(
+    spans: &[OutSpan],
+    annotations: &'a beam::Annotations,
+    key: &str,
+) -> HashMap<u64, &'a str> {
+    spans
+        .iter()
+        .filter(|s| s.code == PROCESS_CODE)
+        .filter_map(|s| {
+            let attributes = annotations.attributes.get(&s.span_id)?;
+            attributes.iter().find_map(|(k, value)| match value {
+                beam::Attr::Text(text) if *k == key => Some((s.stream, text.as_str())),
+                _ => None,
+            })
         })
         .collect()
 }

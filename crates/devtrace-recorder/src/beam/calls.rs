@@ -32,72 +32,138 @@ use super::{PROCESS_CODE, RECEIVE_CODE};
 use crate::OutSpan;
 use crate::ring::LinkKind;
 
-/// For each span that is a call to another process: its span id → the stream (process) it
-/// called.
-pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, u64> {
+/// For each span that is a call to another process: its span id → the process it called.
+pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, Called> {
     let callers = function_spans(spans);
-    let sent_to = messages_sent_to(spans);
-    // caller span id → the peer its waits came from (None once two peers are seen), and how
-    // long it waited for it.
-    let mut peers: HashMap<u64, Option<u64>> = HashMap::new();
-    let mut waited: HashMap<u64, u64> = HashMap::new();
-    // caller span id → when the last message it waited for was sent.
-    let mut answered_at: HashMap<u64, u64> = HashMap::new();
-    for received in messages_received(spans) {
-        let (wait, peer) = (received.wait, received.from);
-        let Some(caller) = callers.get(&wait.parent_span_id) else {
-            continue;
-        };
-        let entry = peers.entry(caller.span_id).or_insert(Some(peer));
-        if entry.is_none() {
-            continue;
-        }
-        if *entry != Some(peer) || peer == caller.stream {
-            *entry = None;
-        }
-        *waited.entry(caller.span_id).or_default() += wait.end.saturating_sub(wait.start);
-        let at = answered_at.entry(caller.span_id).or_default();
-        *at = (*at).max(received.sent_at);
-    }
+    let asked = Asked::new(spans);
     let next_turns = next_turns(&callers);
-    let mostly_waiting = |span: u64| {
-        let caller = callers[&span];
-        let own = caller
-            .end
-            .saturating_sub(caller.start)
-            .saturating_sub(next_turns.get(&span).copied().unwrap_or(0));
-        waited.get(&span).copied().unwrap_or(0) * 2 >= own
-    };
-    let spawned = processes_spawned(spans);
-    let last_wait = last_wait_starts(spans);
-    // A process it spawned was asked by the spawn when it is a task: done once it answered
-    // (no wait of its own after), where a server started (`GenServer.start_link`) goes on to
-    // wait for requests.
-    let task = |span: &u64, peer: &u64| {
-        spawned.get(span).is_some_and(|s| s.contains(peer))
-            && last_wait.get(peer).is_none_or(|&w| w < answered_at[span])
-    };
-    let asked = |span: &u64, peer: &u64| {
-        sent_to.get(span).is_some_and(|to| to.contains(peer)) || task(span, peer)
-    };
-    peers
+    answers_by_caller(spans, &callers)
         .into_iter()
-        .filter_map(|(span, peer)| Some((span, peer?)))
-        .filter(|(span, peer)| asked(span, peer))
-        .filter(|(span, _)| mostly_waiting(*span))
+        .filter_map(|(span, answers)| {
+            let caller = callers[&span];
+            let peer = one_peer(&answers, caller.stream)?;
+            let waited: u64 = answers.iter().map(|a| a.waited).sum();
+            let own = (caller.end.saturating_sub(caller.start))
+                .saturating_sub(next_turns.get(&span).copied().unwrap_or(0));
+            let answered_at = answers.iter().map(|a| a.sent_at).max().unwrap_or(0);
+            let task = asked.done_after(peer, answered_at);
+            let called = Called {
+                process: peer,
+                task,
+            };
+            (waited * 2 >= own && asked.asked(caller, peer, task)).then_some((span, called))
+        })
         .collect()
 }
 
-/// For each call to a process the calling span spawned (a task): the first function the task
+/// The process a call went to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Called {
+    /// Its stream.
+    pub process: u64,
+    /// It was a task: it waited for nothing more once it answered (a server goes on waiting
+    /// for requests).
+    pub task: bool,
+}
+
+/// A message a function waited for: from whom, how long it waited, when it was sent.
+struct Answer {
+    from: u64,
+    waited: u64,
+    sent_at: u64,
+}
+
+/// Each function's waits ended by a message from another recorded span, by function span id.
+fn answers_by_caller(
+    spans: &[OutSpan],
+    callers: &HashMap<u64, &OutSpan>,
+) -> HashMap<u64, Vec<Answer>> {
+    let mut answers: HashMap<u64, Vec<Answer>> = HashMap::new();
+    for received in messages_received(spans) {
+        let wait = received.wait;
+        if let Some(caller) = callers.get(&wait.parent_span_id) {
+            answers.entry(caller.span_id).or_default().push(Answer {
+                from: received.from,
+                waited: wait.end.saturating_sub(wait.start),
+                sent_at: received.sent_at,
+            });
+        }
+    }
+    answers
+}
+
+/// The one process a function's waits were answered by, besides its own (a message a process
+/// sent itself answers no call): none when several did.
+fn one_peer(answers: &[Answer], own: u64) -> Option<u64> {
+    let mut peers: Vec<u64> = answers
+        .iter()
+        .map(|a| a.from)
+        .filter(|&p| p != own)
+        .collect();
+    peers.sort_unstable();
+    peers.dedup();
+    match peers.as_slice() {
+        [peer] => Some(*peer),
+        _ => None,
+    }
+}
+
+/// What a function asked of other processes: the messages it sent them, and the tasks started
+/// for it.
+struct Asked {
+    sent_to: HashMap<u64, Vec<u64>>,
+    spawned: HashMap<u64, Vec<u64>>,
+    last_wait: HashMap<u64, u64>,
+    /// When each process's life began, by stream.
+    born: HashMap<u64, u64>,
+}
+
+impl Asked {
+    fn new(spans: &[OutSpan]) -> Self {
+        let lives = spans.iter().filter(|s| s.code == PROCESS_CODE);
+        Self {
+            sent_to: messages_sent_to(spans),
+            spawned: processes_spawned(spans),
+            last_wait: last_wait_starts(spans),
+            born: lives.map(|life| (life.stream, life.start)).collect(),
+        }
+    }
+
+    /// Whether function `caller` asked `peer`: it sent it a message, or `peer` is a `task`
+    /// started for it — spawned by it, or begun while it ran (by a `Task.Supervisor` it asked,
+    /// whose request may be unrecorded). A server started (`GenServer.start_link`) goes on to
+    /// wait for requests: not asked.
+    fn asked(&self, caller: &OutSpan, peer: u64, task: bool) -> bool {
+        let sent = self
+            .sent_to
+            .get(&caller.span_id)
+            .is_some_and(|to| to.contains(&peer));
+        let spawned = self
+            .spawned
+            .get(&caller.span_id)
+            .is_some_and(|s| s.contains(&peer));
+        let begun_meanwhile = self
+            .born
+            .get(&peer)
+            .is_some_and(|&at| caller.start < at && at <= caller.end);
+        sent || (task && (spawned || begun_meanwhile))
+    }
+
+    /// Whether `peer` waited for nothing more once it answered at `answered_at`.
+    fn done_after(&self, peer: u64, answered_at: u64) -> bool {
+        self.last_wait.get(&peer).is_none_or(|&w| w < answered_at)
+    }
+}
+
+/// For each call to a task (a process done once it answered): the first function the task
 /// ran (by code), looking through the anonymous functions that only wrap it — what the task
 /// was for (`Prices.fetch/1` for `Task.async(fn -> Prices.fetch(sku) end)`), the same from one
 /// run to the next where its pid is not. `is_anonymous` tells an anonymous function's code.
 pub fn tasks_work(
     spans: &[OutSpan],
-    calls: &HashMap<u64, u64>,
+    calls: &HashMap<u64, Called>,
     is_anonymous: impl Fn(u32) -> bool,
 ) -> HashMap<u64, u32> {
-    let spawned = processes_spawned(spans);
     let mut children: HashMap<u64, Vec<&OutSpan>> = HashMap::new();
     for span in spans.iter().filter(|s| s.code != RECEIVE_CODE) {
         children.entry(span.parent_span_id).or_default().push(span);
@@ -127,8 +193,8 @@ pub fn tasks_work(
     };
     calls
         .iter()
-        .filter(|(call, peer)| spawned.get(call).is_some_and(|s| s.contains(peer)))
-        .filter_map(|(&call, peer)| Some((call, first_work(*lives.get(peer)?)?)))
+        .filter(|(_, called)| called.task)
+        .filter_map(|(&call, called)| Some((call, first_work(*lives.get(&called.process)?)?)))
         .collect()
 }
 
@@ -266,6 +332,14 @@ pub(super) mod tests {
     use super::*;
     use crate::OutLink;
 
+    /// The processes the calls in `spans` went to.
+    fn processes_called(spans: &[OutSpan]) -> HashMap<u64, u64> {
+        calls_to_processes(spans)
+            .into_iter()
+            .map(|(span, called)| (span, called.process))
+            .collect()
+    }
+
     /// A built span of `stream` (a process) with no values or links, from 0 to 10.
     pub(in crate::beam) fn span(span_id: u64, parent: u64, code: u32, stream: u64) -> OutSpan {
         OutSpan {
@@ -373,13 +447,13 @@ pub(super) mod tests {
 
     #[test]
     fn a_function_waiting_on_one_process_calls_it() {
-        let calls = calls_to_processes(&program());
+        let calls = processes_called(&program());
         assert_eq!(calls.get(&11), Some(&2));
     }
 
     #[test]
     fn a_function_gathering_from_several_processes_calls_none_of_them() {
-        let calls = calls_to_processes(&program());
+        let calls = processes_called(&program());
         assert_eq!(calls.get(&12), None);
         assert_eq!(
             calls.len(),
@@ -390,12 +464,12 @@ pub(super) mod tests {
 
     #[test]
     fn a_function_mostly_doing_its_own_work_is_no_call() {
-        assert_eq!(calls_to_processes(&program()).get(&50), None);
+        assert_eq!(processes_called(&program()).get(&50), None);
     }
 
     #[test]
     fn a_wrapper_calling_a_helper_before_it_asks_is_a_call() {
-        assert_eq!(calls_to_processes(&program()).get(&60), Some(&2));
+        assert_eq!(processes_called(&program()).get(&60), Some(&2));
     }
 
     #[test]
@@ -404,8 +478,8 @@ pub(super) mod tests {
         let mut spans = program();
         spans.push(span(13, 10, 8, 1));
         spans.push(ended_by(span(131, 13, RECEIVE_CODE, 1), 20));
-        assert_eq!(calls_to_processes(&spans).get(&13), None);
-        assert_eq!(calls_to_processes(&spans).get(&11), Some(&2));
+        assert_eq!(processes_called(&spans).get(&13), None);
+        assert_eq!(processes_called(&spans).get(&11), Some(&2));
     }
 
     #[test]
@@ -423,7 +497,7 @@ pub(super) mod tests {
             ));
             spans.push(ended_by(span(200 + id, 20, RECEIVE_CODE, 2), id));
         }
-        let calls = calls_to_processes(&spans);
+        let calls = processes_called(&spans);
         assert_eq!(
             calls.get(&11),
             Some(&2),
@@ -435,7 +509,7 @@ pub(super) mod tests {
             .iter_mut()
             .filter(|s| s.span_id == 12)
             .for_each(|s| s.code = 8);
-        assert_eq!(calls_to_processes(&spans).get(&11), None);
+        assert_eq!(processes_called(&spans).get(&11), None);
     }
 
     #[test]
@@ -456,7 +530,13 @@ pub(super) mod tests {
         spans.push(task);
         spans.push(span(551, 55, 9, 5));
         let calls = calls_to_processes(&spans);
-        assert_eq!(calls.get(&14), Some(&5));
+        assert_eq!(
+            calls.get(&14),
+            Some(&Called {
+                process: 5,
+                task: true
+            })
+        );
         // What the task ran: its first function (code 9), or, when that is an anonymous
         // function, the first it called (code 4).
         assert_eq!(
@@ -479,11 +559,18 @@ pub(super) mod tests {
         // (`GenServer.start_link` waits for its acknowledgement), no call.
         let mut started = spans.clone();
         started.push(timed(span(554, 55, RECEIVE_CODE, 5), 6, 40));
-        assert_eq!(calls_to_processes(&started).get(&14), None);
+        assert_eq!(processes_called(&started).get(&14), None);
+        // Begun while it ran, by another process (a `Task.Supervisor` it asked): a task too.
+        let mut started_elsewhere = spans.clone();
+        for s in started_elsewhere.iter_mut().filter(|s| s.span_id == 55) {
+            s.links.clear();
+            s.start = 1;
+        }
+        assert_eq!(processes_called(&started_elsewhere).get(&14), Some(&5));
         // Without the spawn it is a notification from a process it never asked.
         spans.retain(|s| s.span_id != 55);
         spans.push(span(55, 0, PROCESS_CODE, 5));
-        assert_eq!(calls_to_processes(&spans).get(&14), None);
+        assert_eq!(processes_called(&spans).get(&14), None);
     }
 
     #[test]
@@ -493,6 +580,14 @@ pub(super) mod tests {
             span(11, 10, 7, 1),
             ended_by(span(111, 11, RECEIVE_CODE, 1), 10),
         ];
-        assert!(calls_to_processes(&spans).is_empty());
+        assert!(processes_called(&spans).is_empty());
+        // Beside a server's answer (`Task.Supervisor.async` then `Task.await`: the
+        // supervisor unrecorded, its reply taken for one of the caller's own sends), it is
+        // no other process: a call to the server.
+        let mut spans = spans;
+        spans.push(ended_by(span(112, 11, RECEIVE_CODE, 1), 20));
+        spans.push(span(20, 0, PROCESS_CODE, 2));
+        spans.push(ended_by(span(21, 20, RECEIVE_CODE, 2), 11));
+        assert_eq!(processes_called(&spans).get(&11), Some(&2));
     }
 }
