@@ -15,6 +15,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
   `serialised_process` (the pool is idle while they wait);
 - call_cycle.exs: two GenServers calling each other (Orders → Stock → Orders), the inner call
   timing out → `call_timeout` saying it is a call cycle naming both;
+- retry_loop.exs: a client retrying a server's `{:error, :unavailable}` in a recursive loop
+  with back-off → `retry_storm` naming the error tuple, the retries counted, the time of the
+  failed attempts and their back-offs within 15 % of the loop's;
 - stopping_worker.exs: a `use GenServer` worker (so `:permanent`) that stops normally after
   each job, restarted each time until its supervisor gives up → `restart_loop` saying it
   stopped normally and the supervisor gave up, with the advice of `restart: :transient`;
@@ -229,6 +232,20 @@ def test_a_permanent_worker_that_keeps_stopping_normally_is_a_restart_loop(
     assert found["title"].endswith("gave up, its restart intensity spent"), found["title"]
     assert found["numbers"]["stopped_normally"] == 1
     assert "restart: :transient" in found["recommendation"], found["recommendation"]
+
+
+def test_a_call_returning_error_tuples_retried_by_a_recursive_loop_is_a_retry_storm(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "retry_loop.exs", tmp_path, recording)
+    found = planted(findings, "retry_storm")
+    retries = truth["attempts"] - 1
+    assert found["title"].startswith('"Upstream/fetch" failed with "{:error, :unavailable}" and was retried'), found["title"]
+    assert f"retried {retries} times in a row" in found["title"], found["title"]
+    assert found["numbers"]["retries"] == retries
+    # The failed attempts and their back-offs: the whole loop but the last attempt.
+    assert found["saving_nanos"] / 1e6 <= truth["took_ms"], (found, truth)
+    assert within_15_percent(found["saving_nanos"] / 1e6, truth["took_ms"] - 5), (found, truth)
 
 
 def test_callers_waiting_for_a_pools_connections_are_its_limit_not_a_serialising_server(

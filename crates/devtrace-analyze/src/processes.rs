@@ -28,6 +28,9 @@ pub const SUPERVISOR: &str = "devtrace.beam.supervisor";
 pub const PEER: &str = "devtrace.beam.peer";
 /// A summarised exception a call ended with.
 pub const CALL_EXCEPTION: &str = "devtrace.call.exception";
+/// A recorded call's arguments and return value, as summaries.
+pub const CALL_ARGUMENTS: &str = "devtrace.call.arguments";
+pub const CALL_RETURN: &str = "devtrace.call.return";
 /// On a call to another process whose wait for the reply timed out: how long it waited (ms),
 /// whether the caller caught the exit or not.
 pub const CALL_TIMED_OUT_MS: &str = "devtrace.beam.call.timed_out_ms";

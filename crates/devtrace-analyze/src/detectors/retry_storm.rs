@@ -1,10 +1,15 @@
 //! Retry storms: the same call failing and being retried again and again.
 //!
 //! **Rule.** Siblings are the same call when they share a span name and call template (SQL
-//! statement, else method and URL, else the name; see [`call_template`]). A storm is a run of
-//! at least [`Thresholds::min_attempts`] consecutive siblings of the same call, one after
-//! another (no attempt starts before the previous one ended), where every attempt but
-//! possibly the last has status Error. A span reporting `http.request.resend_count` of at
+//! statement, else method and URL, else the name; see [`call_template`]) and, when recorded,
+//! the same arguments. A storm is a run of at least [`Thresholds::min_attempts`] consecutive
+//! siblings of the same call, one after another (no attempt starts before the previous one
+//! ended), where every attempt but possibly the last failed: status Error, or a recorded
+//! return value that is an error tuple (`{:error, reason}`, Erlang's `{error, Reason}`: how
+//! BEAM code fails without raising). A retry written as a recursive loop — `get(id, attempt)`
+//! calling the server, sleeping, then `get(id, attempt + 1)` — has its attempts one a turn:
+//! the first call of each of consecutive turns of one function is a sibling run too, and a
+//! failed attempt's time is its whole turn (the attempt and the back-off after it). A span reporting `http.request.resend_count` of at
 //! least [`Thresholds::min_resend_count`] is a storm too (OpenTelemetry HTTP clients emit one
 //! span per physical attempt and number the resends), unless its attempts already form a run
 //! above; its earlier attempts are the closest preceding siblings of the same call.
@@ -78,7 +83,17 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
             if siblings.is_empty() {
                 continue;
             }
-            for (key, storm) in storms_among(trace, t, parent, siblings, thresholds) {
+            let mut found = storms_among(trace, t, parent, (siblings, siblings), thresholds);
+            for (turns, attempts) in attempts_in_turns(trace, siblings, thresholds) {
+                found.extend(storms_among(
+                    trace,
+                    t,
+                    parent,
+                    (&attempts, &turns),
+                    thresholds,
+                ));
+            }
+            for (key, storm) in found {
                 by_call.entry(key).or_default().push(storm);
             }
         }
@@ -89,11 +104,59 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
         .collect()
 }
 
+/// The attempts of retry loops written as recursion: of each run of at least `min_attempts`
+/// consecutive siblings of one function (a loop's turns, side by side), the first call each
+/// turn made, when every turn made one of the same name — (the turns, their attempts).
+fn attempts_in_turns(
+    trace: &AnalyzedTrace,
+    siblings: &[usize],
+    thresholds: &Thresholds,
+) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let first_call = |turn: usize| {
+        trace.tree.children[turn]
+            .iter()
+            .copied()
+            .find(|&c| trace.span(c).name != "receive")
+    };
+    let mut out = Vec::new();
+    for run in siblings.chunk_by(|&a, &b| trace.span(a).name == trace.span(b).name) {
+        if run.len() < thresholds.min_attempts.max(2) {
+            continue;
+        }
+        let attempts: Option<Vec<usize>> = run.iter().map(|&turn| first_call(turn)).collect();
+        if let Some(attempts) = attempts.filter(|a| {
+            a.iter()
+                .all(|&c| trace.span(c).name == trace.span(a[0]).name)
+        }) {
+            out.push((run.to_vec(), attempts));
+        }
+    }
+    out
+}
+
+/// Whether a call failed: its status, or a recorded return value that is an error tuple.
+fn failed(trace: &AnalyzedTrace, index: usize) -> bool {
+    trace.span(index).is_error() || returned_error(trace, index).is_some()
+}
+
+/// The error tuple a call returned (`{:error, :unavailable}`), when it did.
+fn returned_error(trace: &AnalyzedTrace, index: usize) -> Option<String> {
+    let value = crate::processes::text(trace, index, crate::processes::CALL_RETURN)?;
+    let compact = value.trim();
+    let is_error = ["{:error,", "{error,"]
+        .iter()
+        .any(|p| compact.starts_with(p))
+        || matches!(compact, ":error" | "error");
+    is_error.then(|| value.clone())
+}
+
+/// Storms among `attempts` (siblings, or the first calls of a loop's turns), each attempt's
+/// time that of its counterpart in `time_of` (itself, or its turn).
 fn storms_among(
     trace: &AnalyzedTrace,
     trace_index: usize,
     parent: Option<usize>,
-    siblings: &[usize],
+    (siblings, time_of): (&[usize], &[usize]),
     thresholds: &Thresholds,
 ) -> Vec<((String, Template), Storm)> {
     let keys: Vec<(&str, Template)> = siblings
@@ -102,14 +165,20 @@ fn storms_among(
         .collect();
     let parent_id = parent.map(|p| trace.span(p).span_id);
     // A process's lives that crash one after another are a restart loop (restart_loop.rs).
-    let is_error = |i: usize| {
-        trace.span(siblings[i]).is_error() && !crate::processes::is_life(trace, siblings[i])
-    };
-    // Sibling i continues the run of sibling i − 1: the same call, started after it ended.
+    let is_error =
+        |i: usize| failed(trace, siblings[i]) && !crate::processes::is_life(trace, siblings[i]);
+    let arguments =
+        |i: usize| crate::processes::text(trace, siblings[i], crate::processes::CALL_ARGUMENTS);
+    // Sibling i continues the run of sibling i − 1: the same call (with the same arguments,
+    // when recorded: a loop over items is no retry), started after it ended.
     let continues = |i: usize| {
         i > 0
             && keys[i] == keys[i - 1]
             && trace.span(siblings[i]).start_unix_nano >= trace.span(siblings[i - 1]).end_unix_nano
+            && match (arguments(i - 1), arguments(i)) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
     };
     let mut out = Vec::new();
     let mut consumed = vec![false; siblings.len()];
@@ -141,7 +210,7 @@ fn storms_among(
                     attempt_ids: attempts.iter().map(|s| trace.span(*s).span_id).collect(),
                     retries: (attempts.len() - 1) as u64,
                     failed: failed.len() as u64,
-                    lost_nanos: failed
+                    lost_nanos: time_of[start..failed_end]
                         .iter()
                         .map(|s| trace.span(*s).duration_nanos())
                         .fold(0, u64::saturating_add),
@@ -216,6 +285,9 @@ fn storms_among(
 /// What went wrong in a span: its exception type and message, else `error.type` and the
 /// status message; `None` when the span says nothing.
 fn error_of(trace: &AnalyzedTrace, index: usize) -> Option<String> {
+    if let Some(returned) = returned_error(trace, index).filter(|_| !trace.span(index).is_error()) {
+        return Some(shorten(&returned, 120));
+    }
     let span = trace.span(index);
     let exception = span
         .events
@@ -562,5 +634,59 @@ mod tests {
         spans.push(orphan);
         let _ = detect(&[trace(1, spans)], &Thresholds::default());
         assert!(detect(&[], &Thresholds::default()).is_empty());
+    }
+
+    /// `Client.get/2` retrying as a recursive loop: four turns side by side under the script
+    /// (span 1), each calling `Upstream.fetch/1` with `arguments[n]` (5 ms), then sleeping (the
+    /// turn lasts 20 ms); every call but the last returned `{:error, :unavailable}`.
+    fn retried_in_turns(arguments: [&str; 4]) -> AnalyzedTrace {
+        const MS: u64 = 1_000_000;
+        let mut spans = vec![span(1, None, "elixir retry.exs", 0, 100 * MS)];
+        for (n, argument) in arguments.iter().enumerate() {
+            let (turn, start) = (10 + 2 * n as u8, 20 * MS * n as u64);
+            spans.push(span(turn, Some(1), "Client.get/2", start, start + 20 * MS));
+            let mut fetch = span(
+                turn + 1,
+                Some(turn),
+                "Upstream.fetch/1",
+                start,
+                start + 5 * MS,
+            );
+            let returned = if n < 3 {
+                "{:error, :unavailable}"
+            } else {
+                "{:ok, \"item 1\"}"
+            };
+            fetch.attributes.extend([
+                KeyValue::new(crate::processes::CALL_ARGUMENTS, *argument),
+                KeyValue::new(crate::processes::CALL_RETURN, returned),
+            ]);
+            spans.push(fetch);
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_call_returning_an_error_tuple_retried_by_a_recursive_loop_is_a_storm() {
+        let [found] = detect(&[retried_in_turns(["1"; 4])], &Thresholds::default())
+            .try_into()
+            .expect("one storm");
+        assert!(
+            found
+                .title
+                .starts_with("\"Upstream.fetch/1\" failed with \"{:error, :unavailable}\" and was retried 3 times in a row"),
+            "{}",
+            found.title
+        );
+        // Its time is the failed turns': the attempts and the back-off after each.
+        assert_eq!(found.saving_nanos, 60_000_000);
+        // A loop over items, each failing once, is no retry.
+        assert!(
+            detect(
+                &[retried_in_turns(["1", "2", "3", "4"])],
+                &Thresholds::default()
+            )
+            .is_empty()
+        );
     }
 }

@@ -46,12 +46,12 @@ pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, Called> {
             let own = (caller.end.saturating_sub(caller.start))
                 .saturating_sub(next_turns.get(&span).copied().unwrap_or(0));
             let answered_at = answers.iter().map(|a| a.sent_at).max().unwrap_or(0);
-            let task = asked.done_after(peer, answered_at);
+            let task = asked.started_for(caller, peer) && asked.done_after(peer, answered_at);
             let called = Called {
                 process: peer,
                 task,
             };
-            (waited * 2 >= own && asked.asked(caller, peer, task)).then_some((span, called))
+            (waited * 2 >= own && (task || asked.sent(caller, peer))).then_some((span, called))
         })
         .collect()
 }
@@ -61,8 +61,9 @@ pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, Called> {
 pub struct Called {
     /// Its stream.
     pub process: u64,
-    /// It was a task: it waited for nothing more once it answered (a server goes on waiting
-    /// for requests).
+    /// It was a task: started for the call (spawned by it, or begun while it ran) and done
+    /// once it answered (a server started goes on waiting for requests; a long-lived server
+    /// was not started for the call).
     pub task: bool,
 }
 
@@ -129,15 +130,16 @@ impl Asked {
         }
     }
 
-    /// Whether function `caller` asked `peer`: it sent it a message, or `peer` is a `task`
-    /// started for it — spawned by it, or begun while it ran (by a `Task.Supervisor` it asked,
-    /// whose request may be unrecorded). A server started (`GenServer.start_link`) goes on to
-    /// wait for requests: not asked.
-    fn asked(&self, caller: &OutSpan, peer: u64, task: bool) -> bool {
-        let sent = self
-            .sent_to
+    /// Whether function `caller` sent `peer` a message.
+    fn sent(&self, caller: &OutSpan, peer: u64) -> bool {
+        self.sent_to
             .get(&caller.span_id)
-            .is_some_and(|to| to.contains(&peer));
+            .is_some_and(|to| to.contains(&peer))
+    }
+
+    /// Whether `peer` was started for function `caller`: spawned by it, or begun while it ran
+    /// (by a `Task.Supervisor` it asked, whose request may be unrecorded).
+    fn started_for(&self, caller: &OutSpan, peer: u64) -> bool {
         let spawned = self
             .spawned
             .get(&caller.span_id)
@@ -146,7 +148,7 @@ impl Asked {
             .born
             .get(&peer)
             .is_some_and(|&at| caller.start < at && at <= caller.end);
-        sent || (task && (spawned || begun_meanwhile))
+        spawned || begun_meanwhile
     }
 
     /// Whether `peer` waited for nothing more once it answered at `answered_at`.
@@ -449,6 +451,10 @@ pub(super) mod tests {
     fn a_function_waiting_on_one_process_calls_it() {
         let calls = processes_called(&program());
         assert_eq!(calls.get(&11), Some(&2));
+        // A server that was there before the call is no task, though it waited for nothing
+        // after its last answer (the program ended).
+        let called = calls_to_processes(&program());
+        assert!(!called[&11].task);
     }
 
     #[test]
