@@ -496,33 +496,20 @@ mod tests {
     fn a_child_started_again_on_request_that_crashes_in_the_same_state_is_a_loop() {
         // A `DynamicSupervisor`'s temporary child, started again by the program after each
         // crash: not the supervisor's restarts, yet the same session crashing again.
-        let spans = supervised_spans(5, 4)
-            .into_iter()
-            .map(|mut s| {
-                if s.name == "process Feed" {
-                    s.attributes.push(KeyValue::new(SUPERVISOR, "SessionSup"));
-                }
-                s
-            })
-            .collect::<Vec<_>>();
-        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans.clone()));
-        let [found] = detect(&[trace], &Thresholds::default())
+        let spans = edited(supervised_spans(5, 4), "process Feed", |s| {
+            s.attributes.push(KeyValue::new(SUPERVISOR, "SessionSup"));
+        });
+        let [found] = detect(&[trace_of(spans.clone())], &Thresholds::default())
             .try_into()
             .expect("one loop");
         assert_eq!(found.numbers["crashes"], 4.0);
         // Each in a state of its own (a task on its own input): started once each, no loop.
-        let own_states = spans
-            .into_iter()
-            .map(|mut s| {
-                if s.name == "Feed.handle_info/2" {
-                    s.attributes.retain(|kv| kv.key != STATE_BEFORE);
-                    let state = format!("%{{row: {}}}", s.start_unix_nano);
-                    s.attributes.push(KeyValue::new(STATE_BEFORE, state));
-                }
-                s
-            })
-            .collect();
-        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(own_states));
+        let own_states = edited(spans, "Feed.handle_info/2", |s| {
+            s.attributes.retain(|kv| kv.key != STATE_BEFORE);
+            let state = format!("%{{row: {}}}", s.start_unix_nano);
+            s.attributes.push(KeyValue::new(STATE_BEFORE, state));
+        });
+        let trace = trace_of(own_states);
         assert!(detect(&[trace], &Thresholds::default()).is_empty());
     }
 
@@ -608,17 +595,27 @@ mod tests {
     #[test]
     fn lives_a_process_started_at_once_are_not_restarts() {
         // The supervised fixture's lives, all started at 0: none answers another's crash.
-        let spans = supervised_spans(5, 4)
+        let spans = edited(supervised_spans(5, 4), "process Feed", |s| {
+            s.end_unix_nano -= s.start_unix_nano;
+            s.start_unix_nano = 0;
+        });
+        assert!(detect(&[trace_of(spans)], &Thresholds::default()).is_empty());
+    }
+
+    /// `spans` with each span named `name` changed by `edit`.
+    fn edited(spans: Vec<Span>, name: &str, edit: impl Fn(&mut Span)) -> Vec<Span> {
+        spans
             .into_iter()
             .map(|mut s| {
-                if s.name == "process Feed" {
-                    s.end_unix_nano -= s.start_unix_nano;
-                    s.start_unix_nano = 0;
+                if s.name == name {
+                    edit(&mut s);
                 }
                 s
             })
-            .collect();
-        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
-        assert!(detect(&[trace], &Thresholds::default()).is_empty());
+            .collect()
+    }
+
+    fn trace_of(spans: Vec<Span>) -> AnalyzedTrace {
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
     }
 }

@@ -139,14 +139,16 @@ fn failed(trace: &AnalyzedTrace, index: usize) -> bool {
     trace.span(index).is_error() || returned_error(trace, index).is_some()
 }
 
-/// The error tuple a call returned (`{:error, :unavailable}`), when it did.
+/// The error tuple a call returned (`{:error, :unavailable}`, Erlang's `{error, Reason}`), or
+/// the bare `:error`, when it did.
 fn returned_error(trace: &AnalyzedTrace, index: usize) -> Option<String> {
     let value = crate::processes::text(trace, index, crate::processes::CALL_RETURN)?;
     let compact = value.trim();
-    let is_error = ["{:error,", "{error,"]
-        .iter()
-        .any(|p| compact.starts_with(p))
-        || matches!(compact, ":error" | "error");
+    let tuple = compact.strip_prefix('{').and_then(|t| t.strip_suffix('}'));
+    let is_error = match tuple {
+        Some(items) => items.starts_with(":error,") || items.starts_with("error,"),
+        None => matches!(compact, ":error" | "error"),
+    };
     is_error.then(|| value.clone())
 }
 
