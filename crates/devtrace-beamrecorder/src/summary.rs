@@ -310,7 +310,44 @@ impl Summarizer {
         (items, (!proper).then_some(rest))
     }
 
+    /// A proper, non-empty list of printable Latin-1 characters — what `io_lib` and Elixir's
+    /// `inspect` print as a string (`"sku-1"`, `~c"sku-1"`): its first [`MAX_TEXT`] characters
+    /// and whether it went on. Lists longer than [`MAX_CHARLIST`] are not looked through.
+    fn printable_chars(&self, list: Term) -> Option<(String, bool)> {
+        let (mut text, mut count) = (String::new(), 0usize);
+        let (mut rest, mut head, mut tail) = (list, 0, 0);
+        // SAFETY: list cells and integers of this env.
+        while unsafe { ffi::enif_get_list_cell(self.env, rest, &mut head, &mut tail) } != 0 {
+            let mut code: c_long = 0;
+            let is_int = unsafe { ffi::enif_get_long(self.env, head, &mut code) } != 0;
+            let byte = u8::try_from(code)
+                .ok()
+                .filter(|&b| is_int && is_printable(b))?;
+            if count < MAX_TEXT {
+                text.push(char::from(byte));
+            }
+            count += 1;
+            if count > MAX_CHARLIST {
+                return None;
+            }
+            rest = tail;
+        }
+        // SAFETY: a term of this env.
+        let proper = unsafe { ffi::enif_is_empty_list(self.env, rest) } != 0;
+        (proper && count > 0).then_some((text, count > MAX_TEXT))
+    }
+
     fn list(&mut self, term: Term, depth: u32) {
+        if let Some((text, cut)) = self.printable_chars(term) {
+            if self.syntax == Syntax::Elixir {
+                self.out.push_str("~c");
+            }
+            push_quoted(&mut self.out, &text, '"');
+            if cut {
+                self.out.push('…');
+            }
+            return;
+        }
         let (items, improper_tail) = self.list_and_tail(term);
         let pairs = improper_tail
             .is_none()
@@ -529,6 +566,15 @@ fn push_bounded(out: &mut String, text: &str) {
 
 /// `text` quoted with `quote`, escaped as Rust escapes a debug string (control characters
 /// included), so recorded text stays inert in the summary itself too.
+/// Longest list looked through for a string of characters.
+const MAX_CHARLIST: usize = 1024;
+
+/// A character `io_lib:printable_list/1` prints (Latin-1): text and the usual control
+/// characters (escaped when shown).
+fn is_printable(b: u8) -> bool {
+    matches!(b, 32..=126 | 160..=255 | b'\n' | b'\r' | b'\t' | 0x0b | 0x08 | 0x0c | 0x1b)
+}
+
 fn push_quoted(out: &mut String, text: &str, quote: char) {
     out.push(quote);
     for c in text.chars() {

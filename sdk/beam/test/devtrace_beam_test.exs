@@ -33,6 +33,10 @@ defmodule DevtraceBeamTest do
   test "Erlang's syntax" do
     assert s({:ok, 42, 1.5, :"Quoted atom", "text"}) == ~s({ok, 42, 1.5, 'Quoted atom', <<"text">>})
     assert s([1, 2, 3]) == "[1, 2, 3]"
+    assert s(~c"sku-1") == ~s("sku-1")
+    assert s([~c"ab", 7]) == ~s(["ab", 7])
+    assert s([?a | ?b]) == "[97 | 98]"
+    assert s([]) == "[]"
     assert s([:alias | 7]) == "[alias | 7]"
     assert s(%{a: 1}) == "\#{a => 1}"
     assert s(<<1, 2, 255>>) == "<<1, 2, 255>>"
@@ -47,6 +51,8 @@ defmodule DevtraceBeamTest do
     assert ex(%{"two words": 1}) == ~s(%{:"two words" => 1})
     assert ex([{:"two words", 1}]) == ~s(["two words": 1])
     assert ex(self()) =~ ~r/^#PID<0\.\d+\.\d+>$/
+    assert ex(~c"sku-1") == ~s(~c"sku-1")
+    assert ex(String.to_charlist(String.duplicate("a", 100))) == ~s(~c") <> String.duplicate("a", 64) <> ~s("…)
   end
 
   test "secrets are redacted by their key" do
