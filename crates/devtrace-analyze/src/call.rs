@@ -8,8 +8,9 @@
 //! DDL, `SELECT … FOR UPDATE`, transaction control → write); other databases by the operation
 //! name (`get`, `find`, `mget`, `scan`… → read; `set`, `insert`, `del`, `incr`… → write); HTTP by
 //! method (`GET`, `HEAD`, `OPTIONS` → read; any other → write); RPC by the method's leading
-//! verb (`Get…`, `List…`, `Search…` → read; `Create…`, `Charge…`, `Send…` → write; otherwise
-//! unknown); messaging by operation (`receive`/`process` → read; `publish`/`send` → write); an
+//! verb (`Get…`, `List…`, `Search…` → read; `Create…`, `Charge…`, `Send…` → write; otherwise,
+//! for a call to a BEAM process, what its server's callback did to its state,
+//! [`crate::served`]; else unknown); messaging by operation (`receive`/`process` → read; `publish`/`send` → write); an
 //! LLM call reads (it changes nothing outside, but see the dependency rules of
 //! sequential work); anything else is unknown.
 
@@ -324,9 +325,18 @@ fn direction(
             },
             None => Direction::Unknown,
         },
-        WorkKind::Rpc => span
+        WorkKind::Rpc => match span
             .concept_text(Concept::RpcMethod)
-            .map_or(Direction::Unknown, |m| verb_direction(&m)),
+            .map_or(Direction::Unknown, |m| verb_direction(&m))
+        {
+            // A call to a BEAM process named by what it asks for: what its server did.
+            Direction::Unknown => match crate::served::changed_state(trace, index) {
+                Some(false) => Direction::Read,
+                Some(true) => Direction::Write,
+                None => Direction::Unknown,
+            },
+            known => known,
+        },
         WorkKind::Messaging => {
             if span.effective_kind() == SpanKind::Producer {
                 return Direction::Write;

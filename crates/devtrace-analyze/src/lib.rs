@@ -11,6 +11,7 @@
 //! The faces (CLI, API, MCP) fetch traces from the store and render what this crate returns.
 
 pub mod call;
+pub mod call_values;
 pub mod causality;
 pub mod classify;
 pub mod clock;
@@ -29,6 +30,7 @@ pub mod perf;
 pub mod pools;
 pub mod pricing;
 pub mod processes;
+pub mod served;
 pub mod session;
 pub mod session_insights;
 pub mod session_tokens;

@@ -17,6 +17,8 @@ pub const MESSAGE: &str = "message";
 pub const EXIT_REASON: &str = "devtrace.beam.exit_reason";
 /// A GenServer's state when a callback began.
 pub const STATE_BEFORE: &str = "devtrace.beam.state.before";
+/// A GenServer's state when a callback returned.
+pub const STATE_AFTER: &str = "devtrace.beam.state.after";
 /// A supervisor's child started again in answer to a crash: its restart count.
 pub const RESTART: &str = "devtrace.beam.restart";
 /// The function a process was started to run (`Ledger.init/1` for a GenServer).

@@ -18,6 +18,10 @@ pub struct AnalyzedTrace {
     derived: Vec<Vec<KeyValue>>,
     /// Per span, the resolution of the clock that stamped its start ([`crate::clock`]).
     start_resolution: Vec<u64>,
+    /// The calls to other BEAM processes whose handling callback the trace shows, by span, with
+    /// whether it changed the server's state (`None`: the trace cannot tell): worked out once,
+    /// when first asked (`served.rs`).
+    pub(crate) served_calls: std::sync::OnceLock<std::collections::HashMap<usize, Option<bool>>>,
 }
 
 impl AnalyzedTrace {
@@ -35,6 +39,7 @@ impl AnalyzedTrace {
             tree,
             derived,
             start_resolution,
+            served_calls: std::sync::OnceLock::new(),
         }
     }
 

@@ -46,6 +46,7 @@
 use std::collections::{HashMap, HashSet};
 
 mod annotate;
+pub mod asking;
 pub mod calls;
 mod doubles;
 pub mod function_names;

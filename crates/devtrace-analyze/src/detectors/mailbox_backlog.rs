@@ -5,10 +5,11 @@
 //! (the top-level spans of its life); a hand-written receive loop's (`spawn(fn -> loop(s) end)`,
 //! `loop` receiving, working, then calling itself) are the loop's turns, the spans of one
 //! function repeated under the one function the process runs. Its arrivals are the `receive`
-//! waits a message from another process ended, wherever they sit in its life (a message
-//! arriving while a callback's helper sleeps is one) — not the replies to its own calls (a
-//! wait right under a call to the sender), and not requests of calls made to it (a caller
-//! waiting for it is [`super::serialised_process`]'s). A process takes its messages in order,
+//! waits a message from another process ended, inside a unit of work (a message arriving
+//! while a callback's helper sleeps is one) or between them — not one nested in other work
+//! (the acknowledgement a `start_link` waits for), not the replies to its own calls (a wait
+//! right under a call to the sender), and not requests of calls made to it (a caller waiting
+//! for it is [`super::serialised_process`]'s). A process takes its messages in order,
 //! so the k-th unit of work that starts after an unmatched arrival handles the earliest one: the message waited in the mailbox from its send (the link's cause
 //! time: the VM reports a message as received only when the process next looks at its
 //! mailbox, so the `receive` span's end is not its arrival) to that callback's start, behind
@@ -86,6 +87,8 @@ fn backlog_of(
     thresholds: &Thresholds,
 ) -> Option<Backlog> {
     let (callbacks, a_loop) = processes::units_of_work(trace, life);
+    let arrivals = for_units_of_work(trace, life, &callbacks, a_loop, arrivals);
+    let arrivals = &arrivals[..];
     if arrivals.len() < thresholds.min_queued {
         return None;
     }
@@ -118,6 +121,43 @@ fn backlog_of(
         && max_queued >= thresholds.min_queued
         && behind)
         .then_some(backlog)
+}
+
+/// The arrivals the units of work took: a `receive` inside one of them, or between them (right
+/// under the life, or under the function whose turns they are). A `receive` nested in other
+/// work took a message that work was waiting for — the acknowledgement a `start_link` waits
+/// for, a helper's selective receive of its own reply — not one queued for the units of work.
+fn for_units_of_work(
+    trace: &AnalyzedTrace,
+    life: usize,
+    units: &[usize],
+    a_loop: bool,
+    arrivals: &[(usize, u64)],
+) -> Vec<(usize, u64)> {
+    let loop_function = units
+        .first()
+        .filter(|_| a_loop)
+        .and_then(|&u| trace.tree.parent[u]);
+    let units: std::collections::HashSet<usize> = units.iter().copied().collect();
+    let taken_by_units = |receive: usize| {
+        let direct = trace.tree.parent[receive];
+        if direct == Some(life) || (direct.is_some() && direct == loop_function) {
+            return true;
+        }
+        let mut node = direct;
+        while let Some(n) = node.filter(|&n| n != life) {
+            if units.contains(&n) {
+                return true;
+            }
+            node = trace.tree.parent[n];
+        }
+        false
+    };
+    arrivals
+        .iter()
+        .copied()
+        .filter(|&(receive, _)| taken_by_units(receive))
+        .collect()
 }
 
 /// The mean duration of the units of work that handled a message.
@@ -264,7 +304,7 @@ mod tests {
     use crate::causality::tests::linked;
     use crate::processes::{MESSAGE, tests::life};
     use crate::tree::tests::{batch, span};
-    use devtrace_model::TraceId;
+    use devtrace_model::{SpanId, TraceId};
 
     const MS: u64 = 1_000_000;
 
@@ -386,6 +426,24 @@ mod tests {
         assert_eq!(found.operation.as_deref(), Some("Stage.loop/2"));
         // The fourth message, sent at 3 ms, was taken by the fourth turn at 30 ms.
         assert_eq!(found.numbers["max_wait_ms"], 27.0);
+    }
+
+    #[test]
+    fn messages_taken_inside_other_work_are_not_for_the_units_of_work() {
+        let control = hand_written_loop(5 * MS, 10 * MS);
+        assert_eq!(
+            detect(std::slice::from_ref(&control), &Thresholds::default()).len(),
+            1
+        );
+        // The same four messages, each taken by a `start_link` waiting for its
+        // acknowledgement before the loop began (`[start(S) || S <- …]`, then the turns).
+        let mut spans = control.spans.spans;
+        spans.push(span(12, Some(3), "Stage.start_link/0", 0, 4 * MS));
+        for s in spans.iter_mut().filter(|s| s.name == "receive") {
+            s.parent_span_id = Some(SpanId([12; 8]));
+        }
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        assert!(detect(&[trace], &Thresholds::default()).is_empty());
     }
 
     #[test]

@@ -24,7 +24,9 @@
 //!    key or location that first appears in the earlier member's subtree, its attributes and
 //!    events, found again in the later one's, and not in the input they share from their parent
 //!    — [`crate::values`]; two calls that both use what a third returned do not depend on each
-//!    other), not a retry of it
+//!    other; for calls whose arguments and return values were recorded, [`crate::call_values`]:
+//!    a number, string or pid the earlier call returned, given to the later one, and not
+//!    given to their caller), not a retry of it
 //!    (the same call after a failed attempt), and for LLM calls not a continuation of its
 //!    conversation (a recorded prompt containing the earlier response, or an input that grew by
 //!    the earlier call's output in the same conversation). Where a member depends on an earlier
@@ -38,7 +40,9 @@
 //!    answer — no instrumentation records answers. It is held out of the group (the run is not
 //!    split), and the recommendation says why and what the saving would be if it proved
 //!    independent (`saving_if_independent_nanos`). Addresses and the path prefix both requests
-//!    share are not such values ([`crate::values`]).
+//!    share are not such values ([`crate::values`]). So is a call, where its caller's arguments
+//!    were recorded, sent a number its caller was not given and no earlier call of its run was
+//!    sent: computed while they ran, perhaps from their answers (`Shipping.rate(total)`).
 //!
 //! The strongest candidate per parent is the group with the largest saving; the saving is
 //! claimed for that group only. Other siblings of the parent that also run back to back are
@@ -387,6 +391,8 @@ fn split_runs<'a>(
     // an earlier one came from that one only if it appeared there first (two calls that both
     // use what a third returned do not depend on each other).
     let context = context_tokens(trace, parent);
+    // What the parent was given, when its arguments were recorded (a BEAM or Python recording).
+    let given = crate::call_values::given(trace, parent);
     // Each value's first sibling, and whether that sibling can have produced it (a value it
     // only sent in its request is an input it shared, not a result: `values::subtree_results`).
     let mut origin: HashMap<String, (usize, bool)> = HashMap::new();
@@ -420,9 +426,10 @@ fn split_runs<'a>(
                 .map(|c| c.index)
                 .chain(piece.held_out.iter().map(|h| h.0.index))
                 .collect();
+            let passed = |e: &usize| passes_answer(trace, *e, child, given.as_ref());
             if earlier
                 .iter()
-                .any(|e| depends_on(trace, *e, child.index, &origin))
+                .any(|e| depends_on(trace, *e, child.index, &origin) || passed(e))
             {
                 pieces.push(Piece {
                     members: vec![child],
@@ -431,6 +438,7 @@ fn split_runs<'a>(
             } else if let Some(why) = earlier
                 .iter()
                 .find_map(|e| may_need_answer(trace, *e, child.index, &origin))
+                .or_else(|| computed_in_between(trace, parent, child, &earlier, given.as_ref()))
             {
                 piece.held_out.push((child, why));
             } else {
@@ -475,10 +483,72 @@ fn may_need_answer(
     Some((
         format!("{}\u{1f}{}", identity(later), identity(earlier)),
         format!(
-            "{} may need the answer of {}: it sends {}, {seen}",
+            "{} may need the answer of {}: it sends {}, {seen} (no request or response body is recorded)",
             label(later),
             label(earlier),
             devtrace_model::recorded::quote(&sent_as(trace, later, token)),
+        ),
+    ))
+}
+
+/// The values a child's call was given (the child's and, for a thin wrapper, its call's).
+fn call_arguments(trace: &AnalyzedTrace, child: &Child) -> HashSet<String> {
+    let mut values = crate::call_values::arguments(trace, child.index).unwrap_or_default();
+    values.extend(crate::call_values::arguments(trace, child.call_span).unwrap_or_default());
+    values
+}
+
+/// Rule 5 on recorded values: the later call was given a value the earlier one (or a call
+/// inside it) returned, and which the caller had not been given.
+fn passes_answer(
+    trace: &AnalyzedTrace,
+    earlier: usize,
+    later: &Child,
+    given: Option<&HashSet<String>>,
+) -> bool {
+    let sent = call_arguments(trace, later);
+    if sent.is_empty() {
+        return false;
+    }
+    trace
+        .subtree(earlier)
+        .iter()
+        .filter_map(|&n| crate::call_values::returned(trace, n))
+        .flatten()
+        .any(|value| sent.contains(&value) && given.is_none_or(|g| !g.contains(&value)))
+}
+
+/// Rule 7 on recorded values: the later call sends a number the caller was not given and no
+/// earlier call of its run was sent either — one the caller computed while the calls ran,
+/// perhaps from their answers (`shipping:cost(Total)` after the price and the tax rate).
+fn computed_in_between(
+    trace: &AnalyzedTrace,
+    parent: usize,
+    later: &Child,
+    earlier: &[usize],
+    given: Option<&HashSet<String>>,
+) -> Option<(String, String)> {
+    let (given, &last) = (given?, earlier.last()?);
+    let shared: HashSet<String> = earlier
+        .iter()
+        .filter_map(|&e| crate::call_values::arguments(trace, e))
+        .flatten()
+        .collect();
+    let mut computed: Vec<String> = call_arguments(trace, later)
+        .into_iter()
+        .filter(|v| v.starts_with("n:") && !given.contains(v) && !shared.contains(v))
+        .collect();
+    computed.sort();
+    let value = computed.first()?.trim_start_matches("n:").to_owned();
+    let label = |i: usize| describe(trace, i).template.display(&trace.span(i).name);
+    let identity = |i: usize| describe(trace, i).identity(&trace.span(i).name);
+    Some((
+        format!("{}\u{1f}{}", identity(later.index), identity(last)),
+        format!(
+            "{} may need the answers of the calls before it: it is sent {value}, which {} \
+             was not given and computed while they ran",
+            label(later.index),
+            q(&trace.span(parent).name),
         ),
     ))
 }
@@ -799,8 +869,8 @@ fn held_out_text(chosen: &[&Group], saving_if_independent: u64) -> String {
     }
     let shown = reasons.len().min(3);
     format!(
-        ". Left out: {}{} — the trace records no request or response bodies, so it cannot tell \
-         whether the answer was used; if it proves independent, running it concurrently too \
+        ". Left out: {}{} — the trace cannot tell whether the answer was used; if it proves \
+         independent, running it concurrently too \
          saves ≈ {} per run",
         reasons[..shown].join("; "),
         if reasons.len() > shown { "; …" } else { "" },
@@ -838,6 +908,7 @@ fn list_labels(labels: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::processes::{CALL_ARGUMENTS, CALL_RETURN};
     use crate::tree::tests::{batch, span};
     use devtrace_model::{AnyValue, KeyValue, Link, Span, SpanKind, StatusCode};
 
@@ -1073,6 +1144,77 @@ mod tests {
             }
         }
         trace(1, spans)
+    }
+
+    /// `Dashboard.build(7)` (recorded arguments) asking five servers one after another: a
+    /// profile, orders and items (independent, 30 + 25 + 20 ms), recommendations for the
+    /// profile's segment (a field of its answer), and a rate for a total computed from the
+    /// orders (in no answer, nor given).
+    fn beam_dashboard() -> AnalyzedTrace {
+        let call = |n: u8, method: &str, at: (u64, u64), sent: &str, answer: &str| {
+            let mut s = client(
+                span(n, Some(1), &format!("{method}/1"), at.0 * MS, at.1 * MS),
+                &[
+                    ("rpc.system", "erlang"),
+                    ("rpc.service", method),
+                    ("rpc.method", "get"),
+                ],
+            );
+            s.attributes.push(KeyValue::new(CALL_ARGUMENTS, sent));
+            s.attributes.push(KeyValue::new(CALL_RETURN, answer));
+            s
+        };
+        let mut build = span(1, None, "Dashboard.build/1", 0, 110 * MS);
+        build.attributes.push(KeyValue::new(CALL_ARGUMENTS, "7"));
+        trace(
+            1,
+            vec![
+                build,
+                call(
+                    2,
+                    "Accounts",
+                    (0, 30),
+                    "7",
+                    r#"%{id: 7, segment: "outdoor"}"#,
+                ),
+                call(3, "History", (30, 55), "7", "[717, 729]"),
+                call(4, "Wishlist", (55, 75), "7", r#"["tent"]"#),
+                call(5, "Recommendations", (75, 90), r#""outdoor""#, "[]"),
+                call(6, "Shipping", (90, 100), "1446", "28"),
+            ],
+        )
+    }
+
+    #[test]
+    fn recorded_values_show_an_answer_passed_on_or_a_value_computed_in_between() {
+        let f = &detect(&[beam_dashboard()], &Thresholds::default())[0];
+        // The three independent calls; the segment's and the total's left out of the group.
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(3), id(4)]);
+        assert_eq!(f.saving_nanos, 45 * MS);
+        assert!(
+            f.recommendation
+                .contains("\"Recommendations/1\", \"Shipping/1\""),
+            "{}",
+            f.recommendation
+        );
+    }
+
+    #[test]
+    fn a_value_computed_in_between_is_held_out_with_why() {
+        // Without the recommendations, the rate follows the three in one run: held out.
+        let mut t = beam_dashboard();
+        t.spans.spans.remove(4);
+        let t = trace(1, t.spans.spans);
+        let f = &detect(&[t], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(3), id(4)]);
+        assert!(
+            f.recommendation.contains(
+                "\"Shipping/get\" may need the answers of the calls before it: it is sent 1446, \
+                 which \"Dashboard.build/1\" was not given"
+            ),
+            "{}",
+            f.recommendation
+        );
     }
 
     #[test]
@@ -1539,8 +1681,8 @@ mod tests {
                 };
                 let why = format!(
                     "Left out: \"GET 127.0.0.1:8002/price\" may need the answer of \
-                     \"GET 127.0.0.1:8001/recommend\": it sends \"sku=sku-7731\", {seen} — \
-                     the trace records no request or response bodies, so it cannot tell whether \
+                     \"GET 127.0.0.1:8001/recommend\": it sends \"sku=sku-7731\", {seen} \
+                     (no request or response body is recorded) — the trace cannot tell whether \
                      the answer was used; if it proves independent, running it concurrently too \
                      saves ≈ 90.0 ms per run"
                 );

@@ -28,7 +28,7 @@ use devtrace_model::{AnyValue, KeyValue, semconv};
 use devtrace_recorder::beam::{self, BeamReader, PROCESS_CODE, RECEIVE_CODE};
 use devtrace_recorder::clock::ClockPair;
 use devtrace_recorder::ring::{Cursor, RecorderFile, StreamEvents};
-use devtrace_recorder::{Builder, BuilderOptions, CodeInfo, Names, OutSpan};
+use devtrace_recorder::{Builder, BuilderOptions, Names, OutSpan};
 
 use super::otlp_export::{post_traces, to_proto};
 
@@ -542,6 +542,7 @@ fn calls_to_processes(
     let given_up = timed_out
         .into_iter()
         .map(|(span, (stream, waited))| (span, (stream, Some(waited))));
+    let asking = beam::asking::AskingFunctions::new(spans, names);
     let mut calls: HashMap<u64, (u64, Option<u64>)> = answered.collect();
     for (span, (stream, waited)) in given_up {
         calls.entry(span).or_insert((stream, None)).1 = waited;
@@ -555,10 +556,16 @@ fn calls_to_processes(
                 Some(_) => TASK_SERVICE.to_owned(),
                 None => logical_name(&process, initial_calls.get(&stream).copied()),
             };
+            let method = match task {
+                Some(task) => Some(task.span_name()),
+                None => asking
+                    .outermost(span)
+                    .map(|f| short_function(&f).to_owned()),
+            };
             let peer = Peer {
                 process,
                 service,
-                method: task.map(CodeInfo::span_name),
+                method,
                 timed_out_ns,
             };
             Some((span, peer))

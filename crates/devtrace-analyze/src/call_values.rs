@@ -1,0 +1,148 @@
+//! The values a recorded function call was given and returned (the summaries devtrace's
+//! recorders keep: `devtrace.call.arguments`, `devtrace.call.return`), read back as the literal
+//! values in them, for the evidence that one call used another's answer.
+//!
+//! [`crate::values`] looks for identifier-like tokens (four characters or more with a digit),
+//! which is what URLs and queries carry. A recorded call's values are shorter — `Users.get(7)`
+//! answered `%{id: 7, segment: "gold"}`, `Shipping.cost(660)` — and they are whole: a number,
+//! a string, a pid, each read as written in the summary (Elixir's, Erlang's or Python's
+//! syntax). Atoms (`:ok`, `eu`, `nil`, `True`) are names the code wrote, not data, and are
+//! left out, as are references and the text inside a string.
+
+use crate::AnalyzedTrace;
+use crate::processes::{CALL_ARGUMENTS, CALL_RETURN};
+use std::collections::HashSet;
+
+/// The literal values in a summary: numbers (`n:660`), strings (`s:gold`, whichever quotes)
+/// and pids (`p:<0.95.0>`).
+pub fn summary_values(text: &str) -> HashSet<String> {
+    let bytes = text.as_bytes();
+    let mut values = HashSet::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let after_word = i > 0 && is_word_byte(bytes[i - 1]);
+        i = if c == b'"' || c == b'\'' {
+            let end = string_end(bytes, i + 1, c);
+            values.insert(format!("s:{}", &text[i + 1..end]));
+            end + 1
+        } else if c == b'<' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) && !after_word {
+            let end = text[i..].find('>').map_or(bytes.len(), |e| i + e + 1);
+            values.insert(format!("p:{}", &text[i..end]));
+            end
+        } else if c == b'#' && bytes.get(i + 1).is_some_and(u8::is_ascii_uppercase) {
+            // `#Ref<…>`, `#Port<…>`, `#Function<…>`: opaque, never passed on as data.
+            let end = text[i..].find('>').map_or(bytes.len(), |e| i + e + 1);
+            end.max(i + 1)
+        } else if (c.is_ascii_digit() || (c == b'-' && next_is_digit(bytes, i))) && !after_word {
+            let end = number_end(bytes, i + 1);
+            values.insert(format!("n:{}", &text[i..end]));
+            end
+        } else if is_word_byte(c) {
+            // An atom, a key or a variable-like word: skipped whole (`v2`, `sku1`).
+            word_end(bytes, i)
+        } else {
+            i + 1
+        };
+    }
+    values
+}
+
+/// The values call `index` was given, when its arguments were recorded.
+pub fn arguments(trace: &AnalyzedTrace, index: usize) -> Option<HashSet<String>> {
+    recorded(trace, index, CALL_ARGUMENTS)
+}
+
+/// The values call `index` returned, when its return value was recorded.
+pub fn returned(trace: &AnalyzedTrace, index: usize) -> Option<HashSet<String>> {
+    recorded(trace, index, CALL_RETURN)
+}
+
+/// What the function running as span `parent` had to work with before it called anything:
+/// its own recorded arguments and those of every function around it on its process. `None`
+/// when its own arguments were not recorded (then nothing can be said of where a value came
+/// from).
+pub fn given(trace: &AnalyzedTrace, parent: usize) -> Option<HashSet<String>> {
+    let mut values = arguments(trace, parent)?;
+    let mut node = trace.tree.parent[parent];
+    while let Some(n) = node {
+        if crate::processes::is_life(trace, n) {
+            break;
+        }
+        values.extend(arguments(trace, n).unwrap_or_default());
+        node = trace.tree.parent[n];
+    }
+    Some(values)
+}
+
+fn recorded(trace: &AnalyzedTrace, index: usize, key: &str) -> Option<HashSet<String>> {
+    let text = crate::processes::text(trace, index, key)?;
+    Some(summary_values(&text))
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'@' || b >= 0x80
+}
+
+fn next_is_digit(bytes: &[u8], i: usize) -> bool {
+    bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+}
+
+/// Where the string opened before `start` by `quote` ends (its closing quote's index, or the
+/// text's end when it was cut short).
+fn string_end(bytes: &[u8], start: usize, quote: u8) -> usize {
+    let mut i = start;
+    while i < bytes.len() && bytes[i] != quote {
+        i += if bytes[i] == b'\\' { 2 } else { 1 };
+    }
+    i.min(bytes.len())
+}
+
+fn number_end(bytes: &[u8], mut i: usize) -> usize {
+    while i < bytes.len()
+        && (bytes[i].is_ascii_digit()
+            || bytes[i] == b'_'
+            || (bytes[i] == b'.' && next_is_digit(bytes, i))
+            || ((bytes[i] == b'e' || bytes[i] == b'E') && next_is_digit(bytes, i)))
+    {
+        i += 1;
+    }
+    i
+}
+
+fn word_end(bytes: &[u8], mut i: usize) -> usize {
+    while i < bytes.len() && is_word_byte(bytes[i]) {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(text: &str) -> Vec<String> {
+        let mut v: Vec<String> = summary_values(text).into_iter().collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn numbers_strings_and_pids_are_values_and_atoms_are_not() {
+        assert_eq!(
+            values(r#"%{id: 7, segment: "gold", total: -12.5}, :ok"#),
+            ["n:-12.5", "n:7", "s:gold"]
+        );
+        assert_eq!(
+            values("{ok, <0.95.0>}, eu, 'sku-1', #Ref<0.1.2.3>"),
+            ["p:<0.95.0>", "s:sku-1"]
+        );
+    }
+
+    #[test]
+    fn digits_inside_words_and_strings_are_not_numbers() {
+        assert_eq!(values(r#"v2, sku1, "a 42 b""#), ["s:a 42 b"]);
+        assert_eq!(values(r#"<<"x\"y">>, 3"#), ["n:3", r#"s:x\"y"#]);
+        assert_eq!(values("#{id => 7, n => 8}"), ["n:7", "n:8"]);
+    }
+}

@@ -1,0 +1,209 @@
+//! What a call to another BEAM process did to the server that answered it: whether the
+//! callback that handled its request left the server's recorded state as it was.
+//!
+//! A GenServer's client functions are named by what they ask for (`Pricing.quote/1`,
+//! `stock:level/1`, `Tax.rate/1`), so their names often say nothing of whether they read or
+//! write. The recorder keeps the state before and after each callback (docs/beam.md); a call
+//! whose request was handled by a callback that changed nothing in the server, and asked no
+//! other process for anything, read from it. One that changed the state wrote.
+//!
+//! The handling callback is found by the message: the server's `receive` that the call's
+//! request ended (a causal link from the call's subtree), then the first callback with a state
+//! on the server after it, begun before the call ended.
+
+use crate::AnalyzedTrace;
+use crate::processes::{self, PEER, STATE_AFTER, STATE_BEFORE};
+use std::collections::HashMap;
+
+/// Whether call `index` (a span carrying [`PEER`]) changed its server's state: `Some(false)`
+/// when the callback that handled it kept the state whole and called no other process (it
+/// read), `Some(true)` when it changed it (it wrote), `None` when the trace does not say (no
+/// state recorded, a state cut short, no link to the server's receive).
+pub fn changed_state(trace: &AnalyzedTrace, index: usize) -> Option<bool> {
+    let calls = trace.served_calls.get_or_init(|| served_calls(trace));
+    calls.get(&index).copied().flatten()
+}
+
+/// Every call to another process whose handling callback the trace shows, with whether that
+/// callback changed the server's state.
+fn served_calls(trace: &AnalyzedTrace) -> HashMap<usize, Option<bool>> {
+    let mut calls = HashMap::new();
+    if !trace.spans.spans.iter().any(|s| s.attr(PEER).is_some()) {
+        return calls;
+    }
+    let callbacks = callbacks_by_process(trace);
+    for wait in processes::message_waits(trace) {
+        let Some(call) = wait.wait.cause.and_then(|c| enclosing_call(trace, c)) else {
+            continue;
+        };
+        let peer = processes::text(trace, call, PEER);
+        if peer.as_deref() != Some(wait.waiter.as_str()) {
+            continue;
+        }
+        let handled = callbacks.get(&wait.waiter).and_then(|starts| {
+            first_callback_between(
+                trace,
+                starts,
+                wait.end_unix_nano,
+                trace.span(call).end_unix_nano,
+            )
+        });
+        let changed = handled.and_then(|cb| callback_changed(trace, cb));
+        let entry = calls.entry(call).or_insert(changed);
+        // A call answered after several requests (a retry inside it): any change is a write.
+        if changed == Some(true) || entry.is_none() {
+            *entry = changed;
+        }
+    }
+    calls
+}
+
+/// The call to another process span `index` belongs to: itself or its nearest ancestor on
+/// the same process carrying [`PEER`].
+fn enclosing_call(trace: &AnalyzedTrace, index: usize) -> Option<usize> {
+    let mut node = Some(index);
+    while let Some(n) = node {
+        if trace.span(n).attr(PEER).is_some() {
+            return Some(n);
+        }
+        if processes::is_life(trace, n) {
+            return None;
+        }
+        node = trace.tree.parent[n];
+    }
+    None
+}
+
+/// Each process's callbacks with a recorded state (both ends), by start.
+fn callbacks_by_process(trace: &AnalyzedTrace) -> HashMap<String, Vec<(u64, usize)>> {
+    let mut by_process: HashMap<String, Vec<(u64, usize)>> = HashMap::new();
+    for (i, span) in trace.spans.spans.iter().enumerate() {
+        if span.attr(STATE_BEFORE).is_none() || span.attr(STATE_AFTER).is_none() {
+            continue;
+        }
+        if let Some(process) = crate::causality::thread_of(trace, i) {
+            by_process
+                .entry(process)
+                .or_default()
+                .push((span.start_unix_nano, i));
+        }
+    }
+    for starts in by_process.values_mut() {
+        starts.sort_unstable();
+    }
+    by_process
+}
+
+/// The first callback of `starts` begun at or after `from` and no later than `until`.
+fn first_callback_between(
+    trace: &AnalyzedTrace,
+    starts: &[(u64, usize)],
+    from: u64,
+    until: u64,
+) -> Option<usize> {
+    let at = starts.partition_point(|&(start, _)| start < from);
+    let &(start, callback) = starts.get(at)?;
+    (start <= until && trace.span(callback).start_unix_nano >= from).then_some(callback)
+}
+
+/// Whether `callback` changed its state: `Some(false)` when it kept it whole and called no
+/// other process, `None` when the summaries were cut short (equal texts may hide a change).
+fn callback_changed(trace: &AnalyzedTrace, callback: usize) -> Option<bool> {
+    let before = processes::text(trace, callback, STATE_BEFORE)?;
+    let after = processes::text(trace, callback, STATE_AFTER)?;
+    if before != after {
+        return Some(true);
+    }
+    let cut_short = before.ends_with('…');
+    let asked_another = trace
+        .subtree(callback)
+        .iter()
+        .any(|&n| n != callback && trace.span(n).attr(PEER).is_some());
+    (!cut_short && !asked_another).then_some(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::causality::tests::{linked, on_thread};
+    use crate::processes::MESSAGE;
+    use crate::processes::tests::life;
+    use crate::tree::tests::{batch, span};
+    use devtrace_model::{KeyValue, Span, SpanKind, TraceId};
+
+    const MS: u64 = 1_000_000;
+
+    /// A call (id `n`) from "<0.9.0>" (life 2) to `server` at `at` ms, its request received by
+    /// the server's life (id `n + 10`) and handled by a callback (`n + 20`) going from state
+    /// `before` to `after`.
+    fn served(n: u8, server: &str, at: u64, (before, after): (&str, &str)) -> Vec<Span> {
+        let mut call = span(n, Some(2), "Client.ask/1", at * MS, (at + 10) * MS);
+        call.kind = SpanKind::Client;
+        call.attributes.push(KeyValue::new(PEER, server));
+        let receive = span(n + 30, Some(n + 10), "receive", 0, (at + 1) * MS);
+        let mut callback = on_thread(
+            span(
+                n + 20,
+                Some(n + 10),
+                "handle_call/3",
+                (at + 1) * MS,
+                (at + 9) * MS,
+            ),
+            server,
+        );
+        callback
+            .attributes
+            .push(KeyValue::new(STATE_BEFORE, before));
+        callback.attributes.push(KeyValue::new(STATE_AFTER, after));
+        vec![
+            call,
+            life(n + 10, server, 0, 100 * MS),
+            linked(receive, n, MESSAGE, (at + 1) * MS, MS),
+            callback,
+        ]
+    }
+
+    fn trace(calls: Vec<Vec<Span>>) -> AnalyzedTrace {
+        let mut spans = vec![
+            span(1, None, "elixir shop.exs", 0, 100 * MS),
+            life(2, "<0.9.0>", 0, 100 * MS),
+        ];
+        spans.extend(calls.into_iter().flatten());
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    fn changed(trace: &AnalyzedTrace, id: u8) -> Option<bool> {
+        let index = trace
+            .spans
+            .spans
+            .iter()
+            .position(|s| s.span_id.0 == [id; 8])
+            .expect("the call");
+        changed_state(trace, index)
+    }
+
+    #[test]
+    fn a_call_whose_server_kept_its_state_read_and_one_that_changed_it_wrote() {
+        let t = trace(vec![
+            served(3, "Pricing", 0, ("%{rates: 2}", "%{rates: 2}")),
+            served(4, "Stock", 20, ("%{a1: 3}", "%{a1: 2}")),
+            served(5, "Catalog", 40, ("%{big: [1, …]…", "%{big: [1, …]…")),
+        ]);
+        assert_eq!(changed(&t, 3), Some(false), "kept: a read");
+        assert_eq!(changed(&t, 4), Some(true), "changed: a write");
+        assert_eq!(changed(&t, 5), None, "a state cut short");
+    }
+
+    #[test]
+    fn a_callback_that_asked_another_process_or_no_link_says_nothing() {
+        let mut asking = served(3, "Ledger", 0, ("%{}", "%{}"));
+        let mut inner = span(40, Some(23), "Ledger.fetch/1", 2 * MS, 8 * MS);
+        inner.attributes.push(KeyValue::new(PEER, "Bank"));
+        asking.push(inner);
+        let mut unlinked = served(4, "Tax", 20, ("%{}", "%{}"));
+        unlinked[2].links.clear();
+        let t = trace(vec![asking, unlinked]);
+        assert_eq!(changed(&t, 3), None);
+        assert_eq!(changed(&t, 4), None);
+    }
+}
