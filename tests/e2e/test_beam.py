@@ -13,6 +13,11 @@
 - `erl -noshell -s relay main`: a pipeline of plain processes handing on the message they got
   unchanged: one mailbox backlog, on the slow stage, its longest wait within 15 % of what the
   stage measured (each receive linked to the send just before it on the way).
+- `erl -noshell -s shop main`: an Erlang shop whose gen_servers' client functions name no verb
+  (`price/1`, `stock/1`, `tax/1`): the three asked one after another grouped, the shipping
+  for a total computed from their answers held out; a `lists:foldl/3` asking one price at a
+  time, every call of it counted (its fun's last call returns what the fold does, and is no
+  tail call of the function around it); both savings within 15 % of what the program measured.
 - `elixir lifecycle.exs`: a supervisor (one_for_one) whose worker crashes twice and then
   works, a monitor, links (one process taken down by a linked one's exit, one that links and
   unlinks), a process trapping exits, and two gen_statem machines (state functions and
@@ -374,6 +379,24 @@ def test_a_message_handed_on_unchanged_along_a_pipeline_links_each_hop_to_the_se
     # producer's sends of the same record long before.
     assert [f["title"].split(" fell behind")[0] for f in backlogs] == [f'"{truth["enrich"]}"'], [f["title"] for f in backlogs]
     assert abs(backlogs[0]["numbers"]["max_wait_ms"] - truth["enrich_max_wait_ms"]) <= 0.15 * truth["enrich_max_wait_ms"], (backlogs[0], truth)
+
+
+def test_an_erlang_shops_calls_named_by_what_they_answer_are_grouped_and_counted(store: Store, runtime: Path, tmp_path: Path):
+    subprocess.run([need("erlc"), "-o", str(tmp_path), str(APP_DIR / "shop.erl")], check=True)
+    truth, _, _ = recorded_run(store, need("erl"), "-noshell", "-pa", str(tmp_path), "-s", "shop", "main", cwd=tmp_path)
+    findings = store.json("insights", "--json")["findings"]
+    within = lambda measured, expected: abs(measured - expected) <= 0.15 * expected  # noqa: E731
+    # The price, the stock and the tax rate could overlap; the shipping needs a total computed
+    # from their answers.
+    [grouped] = [f for f in findings if f["kind"] == "sequential_work"]
+    assert '"pricing/price", "stock/stock" and "tax/tax"' in grouped["title"], grouped["title"]
+    assert '"shop:checkout/2"' in grouped["title"] and "shipping" not in grouped["title"], grouped["title"]
+    assert '"shipping/shipping" may need the answers' in grouped["recommendation"], grouped["recommendation"]
+    assert within(grouped["saving_nanos"] / 1e6, truth["saving_ms"]), (grouped, truth)
+    # Every price the fold asked, the last one too (its fun returns what the fold does).
+    [folded] = [f for f in findings if f["kind"] == "repeated_calls"]
+    assert f'"shop:basket_total/1" calls "pricing/price" one after another, {truth["basket"]} times' in folded["title"], folded["title"]
+    assert within(folded["saving_nanos"] / 1e6, truth["fold_saving_ms"]), (folded, truth)
 
 
 def test_an_escripts_list_comprehension_of_calls_is_a_loop_of_calls(store: Store, runtime: Path, tmp_path: Path):

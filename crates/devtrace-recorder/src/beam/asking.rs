@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 
+use super::function_names::{enclosing_function, module_of};
 use super::tail_calls::TAIL_GAP_NS;
 use crate::OutSpan;
 use crate::names::Names;
@@ -53,8 +54,11 @@ impl<'a> AskingFunctions<'a> {
         (at.span_id != span_id).then(|| self.names.codes.get(&at.code).map(|c| c.span_name()))?
     }
 
+    /// The module of a named function (an anonymous one stands for no function of the API).
     fn module(&self, span: &OutSpan) -> Option<&str> {
-        self.names.codes.get(&span.code).map(|c| c.module.as_str())
+        let code = self.names.codes.get(&span.code)?;
+        let anonymous = enclosing_function(&code.span_name()).is_some();
+        module_of(code).filter(|_| !anonymous)
     }
 
     /// The function that called `span` as its only work, or tail-called it.

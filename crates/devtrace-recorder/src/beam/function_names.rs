@@ -29,6 +29,23 @@ pub fn code_info(module: &str, function: &str, arity: u32) -> CodeInfo {
     }
 }
 
+/// The module a function belongs to, however [`code_info`] named it: `Cart.Server` for
+/// `Cart.Server.add/2` and `anonymous fn#0 in Cart.Server.add/2`, `cart` for `cart:add/2`,
+/// `cart:-add/2-fun-0-` and a comprehension's `cart:-add/2-lc$^0/1-0-/1` (an Erlang function's
+/// `module` field is empty: its name is whole in `qualname`).
+pub fn module_of(code: &CodeInfo) -> Option<&str> {
+    if !code.module.is_empty() {
+        return Some(&code.module);
+    }
+    if let Some(rest) = code.qualname.strip_prefix("anonymous fn#") {
+        let (_, outer) = rest.split_once(" in ")?;
+        let function = outer.rsplit_once('/').map_or(outer, |(f, _)| f);
+        return function.rsplit_once('.').map(|(module, _)| module);
+    }
+    let (module, _) = code.qualname.split_once(':')?;
+    (!module.is_empty()).then_some(module)
+}
+
 /// The function an anonymous function's span is named after: `Basket.total/1` for
 /// `anonymous fn#1 in Basket.total/1`, `basket:total/1` for `basket:-total/1-fun-1-` (or a
 /// named fun's `basket:-total/1-Loop/1-0-`); none for any other span name.
@@ -71,6 +88,29 @@ mod tests {
 
     fn span_name(module: &str, function: &str, arity: u32) -> String {
         code_info(module, function, arity).span_name()
+    }
+
+    #[test]
+    fn a_functions_module_is_read_from_either_languages_names() {
+        let module = |m: &str, f: &str, a: u32| module_of(&code_info(m, f, a)).map(str::to_owned);
+        assert_eq!(
+            module("Elixir.Cart.Server", "add", 2).as_deref(),
+            Some("Cart.Server")
+        );
+        assert_eq!(
+            module("Elixir.Cart.Server", "-add/2-fun-0-", 1).as_deref(),
+            Some("Cart.Server")
+        );
+        assert_eq!(module("cart", "add", 2).as_deref(), Some("cart"));
+        assert_eq!(module("cart", "-add/2-fun-0-", 1).as_deref(), Some("cart"));
+        assert_eq!(
+            module("cart", "-add/2-lc$^0/1-0-", 1).as_deref(),
+            Some("cart")
+        );
+        assert_ne!(
+            module("kv", "get", 1),
+            module("report", "-totals/1-fun-0-", 2)
+        );
     }
 
     #[test]

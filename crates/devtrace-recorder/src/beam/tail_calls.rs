@@ -17,7 +17,11 @@
 //! caller has nothing of its own left to do, so that is what a frame kept only by the trace
 //! looks like. Then S moves up beside P, and P ends where S began, with no return value or
 //! exception of its own (its turn ended in the call, as under `--instrument`). A body-recursive
-//! call (`1 + depth(N - 1)`) returns another value than its caller, and stays nested.
+//! call (`1 + depth(N - 1)`) returns another value than its caller, and stays nested. So does
+//! an anonymous function (but for a named fun calling itself): whoever it was handed to called
+//! it (`lists:foldl/3`, `Enum.reduce/3`, untraced), and its last call returns the caller's value
+//! because that function's does — `totals(Ks) -> lists:foldl(fun(K, A) -> A + get(K) end, 0,
+//! Ks).` is no loop of `totals/1`.
 //!
 //! **Comprehensions.** Erlang's compiler makes a list comprehension (`[f(X) || X <- Xs]`, a
 //! binary one, a map one) into a function of its own that calls itself for the rest of the
@@ -29,6 +33,7 @@
 
 use std::collections::HashMap;
 
+use super::function_names;
 use super::{PROCESS_CODE, RECEIVE_CODE};
 use crate::OutSpan;
 use crate::names::Names;
@@ -94,7 +99,7 @@ fn is_tail_call(
     values: &HashMap<u32, String>,
 ) -> bool {
     let function = |s: &OutSpan| !matches!(s.code, PROCESS_CODE | RECEIVE_CODE);
-    let module = |s: &OutSpan| names.codes.get(&s.code).map(|c| c.module.as_str());
+    let module = |s: &OutSpan| names.codes.get(&s.code).and_then(function_names::module_of);
     let same_value = |slot: usize| {
         let text = |s: &OutSpan| values.get(&s.values[slot]).filter(|_| s.values[slot] != 0);
         text(caller).is_some() && text(caller) == text(callee)
@@ -106,11 +111,21 @@ fn is_tail_call(
             && caller.values[1..] == [0, 0]
             && callee.values[1..] == [0, 0]
     };
+    // An anonymous function is called by whoever it was handed to (`lists:foldl/3`, `Enum.map/2`,
+    // untraced): its last call returning its caller's value is that function's tail call, not
+    // the caller's — but for a named fun's call of itself.
+    let anonymous = |s: &OutSpan| {
+        names
+            .codes
+            .get(&s.code)
+            .is_some_and(|c| function_names::enclosing_function(&c.span_name()).is_some())
+    };
     function(caller)
         && function(callee)
         && caller.stream == callee.stream
         && module(caller).is_some()
         && module(caller) == module(callee)
+        && (caller.code == callee.code || !anonymous(callee))
         && callee.start > caller.start
         && caller.end >= callee.end
         && caller.end - callee.end <= TAIL_GAP_NS
@@ -291,6 +306,40 @@ mod tests {
         spans.push(returning(span(14, 11, 8, 3_450, 3_500), 1));
         flatten(&mut spans, &names(), &values());
         assert_eq!(by_id(&spans, 12).parent_span_id, 11);
+    }
+
+    #[test]
+    fn another_modules_function_or_an_anonymous_one_returning_the_same_value_stays_nested() {
+        // `fun(K, Acc) -> Acc + kv:get(K) end` with Acc 0: the fun returns what kv:get did.
+        let mut names = Names::default();
+        names.codes.insert(
+            20,
+            function_names::code_info("report", "-totals/1-fun-0-", 2),
+        );
+        names
+            .codes
+            .insert(21, function_names::code_info("kv", "get", 1));
+        let mut spans = vec![
+            span(1, 0, PROCESS_CODE, 0, 10_000),
+            returning(span(11, 1, 20, 100, 3_600), 1),
+            returning(span(12, 11, 21, 200, 3_400), 4),
+        ];
+        spans[1].values[1] = 4;
+        flatten(&mut spans, &names, &values());
+        assert_eq!(by_id(&spans, 12).parent_span_id, 11);
+        // `totals(Keys) -> lists:foldl(fun(K, Acc) -> … end, 0, Keys).`: the fun's last call
+        // returns what totals/1 does, called by lists:foldl/3 (untraced), not a tail call.
+        let code = function_names::code_info;
+        names
+            .codes
+            .insert(21, code("report", "-totals/1-fun-0-", 2));
+        names.codes.insert(20, code("report", "totals", 1));
+        flatten(&mut spans, &names, &values());
+        assert_eq!(by_id(&spans, 12).parent_span_id, 11);
+        // The same two calls of one module's named functions would be a tail call.
+        names.codes.insert(21, code("report", "get", 1));
+        flatten(&mut spans, &names, &values());
+        assert_eq!(by_id(&spans, 12).parent_span_id, 1);
     }
 
     #[test]
