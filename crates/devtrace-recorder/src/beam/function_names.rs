@@ -10,6 +10,9 @@ use crate::names::CodeInfo;
 /// arity, which counts the variables it closes over when traced and not when probed:
 /// Elixir's `anonymous fn#0 in Cart.add/2`, Erlang's `cart:-add/2-fun-0-`.
 pub fn code_info(module: &str, function: &str, arity: u32) -> CodeInfo {
+    if let Some(info) = script_code_info(module, function) {
+        return info;
+    }
     let fun = anonymous_fun(function);
     let alias = module.strip_prefix("Elixir.");
     let qualname = match (alias, fun) {
@@ -27,6 +30,28 @@ pub fn code_info(module: &str, function: &str, arity: u32) -> CodeInfo {
         file: String::new(),
         line: 0,
     }
+}
+
+/// An Elixir script's top level (`elixir script.exs`), which Elixir compiles into a module of
+/// its own, `elixir_compiler_N`, run as its function `__FILE__/1`: named as what it is, `the
+/// script's top level`, and its anonymous functions `anonymous fn#1 in the script`, rather
+/// than by the compiler's names, which mean nothing to the script's author.
+fn script_code_info(module: &str, function: &str) -> Option<CodeInfo> {
+    let n = module.strip_prefix("elixir_compiler_")?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let qualname = match anonymous_fun(function) {
+        Some(("__FILE__/1", index)) => format!("anonymous fn#{index} in the script"),
+        None if function == "__FILE__" => "the script's top level".to_owned(),
+        _ => return None,
+    };
+    Some(CodeInfo {
+        qualname,
+        module: String::new(),
+        file: String::new(),
+        line: 0,
+    })
 }
 
 /// The module a function belongs to, however [`code_info`] named it: `Cart.Server` for
@@ -110,6 +135,23 @@ mod tests {
         assert_ne!(
             module("kv", "get", 1),
             module("report", "-totals/1-fun-0-", 2)
+        );
+    }
+
+    #[test]
+    fn a_scripts_top_level_is_named_as_what_it_is() {
+        assert_eq!(
+            span_name("elixir_compiler_0", "__FILE__", 1),
+            "the script's top level"
+        );
+        assert_eq!(
+            span_name("elixir_compiler_12", "-__FILE__/1-fun-1-", 1),
+            "anonymous fn#1 in the script"
+        );
+        // Another function of a module so named is left as the VM names it.
+        assert_eq!(
+            span_name("elixir_compiler_0", "other", 0),
+            "elixir_compiler_0:other/0"
         );
     }
 
