@@ -181,6 +181,17 @@ pub fn finding_text_with(finding: &Finding, index: usize, options: &TextOptions)
 
 /// A finding's impact in its own units, then its normalised score: "saves ≈ 45.0 ms per run
 /// in 2 of 2 runs of "report" (15 % of its time) · score 0.145".
+/// How a failure's impact reads: it fails the runs it happened in, but a run that survived it
+/// (a caught timeout, a supervisor's restart) did not fail — then it "occurs in" them.
+fn failures_wording(affected: u64, contained: u64) -> (&'static str, String) {
+    match contained {
+        0 => ("fails", String::new()),
+        c if c >= affected && affected == 1 => ("occurs in", "; the run survived it".to_owned()),
+        c if c >= affected => ("occurs in", "; every one survived it".to_owned()),
+        c => ("occurs in", format!("; {c} survived it")),
+    }
+}
+
 pub fn impact_text(finding: &Finding) -> String {
     use devtrace_analyze::ImpactBasis;
     let impact = &finding.impact;
@@ -229,13 +240,9 @@ pub fn impact_text(finding: &Finding) -> String {
                 .get("contained_runs")
                 .copied()
                 .unwrap_or(0.0) as u64;
-            let survived = if contained > 0 {
-                format!("; {contained} survived it")
-            } else {
-                String::new()
-            };
+            let (verb, survived) = failures_wording(impact.affected_runs, contained);
             format!(
-                "fails {} of {} run{}{of} ({}{survived}){score}",
+                "{verb} {} of {} run{}{of} ({}{survived}){score}",
                 impact.affected_runs,
                 impact.operation_runs,
                 if impact.operation_runs == 1 { "" } else { "s" },
@@ -579,5 +586,23 @@ fn render_parameter_changes(
             side(&change.a),
             side(&change.b)
         ));
+    }
+}
+
+#[cfg(test)]
+mod failure_wording_tests {
+    use super::failures_wording;
+
+    #[test]
+    fn a_run_that_survived_the_failure_is_not_said_to_fail() {
+        assert_eq!(failures_wording(2, 0), ("fails", String::new()));
+        let once = failures_wording(1, 1);
+        assert_eq!(once, ("occurs in", "; the run survived it".to_owned()));
+        let all = failures_wording(3, 3);
+        assert_eq!(all, ("occurs in", "; every one survived it".to_owned()));
+        assert_eq!(
+            failures_wording(3, 1),
+            ("occurs in", "; 1 survived it".to_owned())
+        );
     }
 }
