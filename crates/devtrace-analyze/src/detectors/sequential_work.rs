@@ -491,11 +491,11 @@ fn may_need_answer(
     ))
 }
 
-/// The values a child's call was given (the child's and, for a thin wrapper, its call's).
+/// The values a child's call was given: the call's own, not a thin wrapper's (the function
+/// `Enum.reduce/3` runs is given the accumulator too, the program's bookkeeping, not what the
+/// call sends).
 fn call_arguments(trace: &AnalyzedTrace, child: &Child) -> HashSet<String> {
-    let mut values = crate::call_values::arguments(trace, child.index).unwrap_or_default();
-    values.extend(crate::call_values::arguments(trace, child.call_span).unwrap_or_default());
-    values
+    crate::call_values::arguments(trace, child.call_span).unwrap_or_default()
 }
 
 /// Rule 5 on recorded values: the later call was given a value the earlier one (or a call
@@ -1197,6 +1197,46 @@ mod tests {
             "{}",
             f.recommendation
         );
+    }
+
+    #[test]
+    fn an_accumulator_the_wrappers_are_given_is_no_value_the_calls_pass() {
+        // `Enum.reduce(ids, 0, fn id, acc -> acc + Account.balance(id) end)`: each fn is given
+        // the sum so far (an earlier answer, then a sum of them); each call only its id.
+        let mut total = span(1, None, "Report.total/1", 0, 100 * MS);
+        total
+            .attributes
+            .push(KeyValue::new(CALL_ARGUMENTS, "[1, 2, 3]"));
+        let mut spans = vec![total];
+        for (i, acc) in [0u64, 10, 30].into_iter().enumerate() {
+            let (n, id, at) = (2 + 2 * i as u8, i as u64 + 1, i as u64 * 30);
+            let mut wrapper = span(
+                n,
+                Some(1),
+                "anonymous fn#0 in Report.total/1",
+                at * MS,
+                (at + 30) * MS,
+            );
+            wrapper
+                .attributes
+                .push(KeyValue::new(CALL_ARGUMENTS, format!("{id}, {acc}")));
+            let mut call = client(
+                span(n + 1, Some(n), "Account.balance/1", at * MS, (at + 30) * MS),
+                &[
+                    ("rpc.system", "erlang"),
+                    ("rpc.service", "Account"),
+                    ("rpc.method", "get"),
+                ],
+            );
+            call.attributes
+                .push(KeyValue::new(CALL_ARGUMENTS, id.to_string()));
+            call.attributes
+                .push(KeyValue::new(CALL_RETURN, (id * 10).to_string()));
+            spans.extend([wrapper, call]);
+        }
+        let f = &detect(&[trace(1, spans)], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(4), id(6)]);
+        assert_eq!(f.saving_nanos, 60 * MS);
     }
 
     #[test]
