@@ -41,12 +41,7 @@ fn served_calls(trace: &AnalyzedTrace) -> HashMap<usize, Option<bool>> {
             continue;
         }
         let handled = callbacks.get(&wait.waiter).and_then(|starts| {
-            first_callback_between(
-                trace,
-                starts,
-                wait.end_unix_nano,
-                trace.span(call).end_unix_nano,
-            )
+            first_callback_between(starts, wait.end_unix_nano, trace.span(call).end_unix_nano)
         });
         let changed = handled.and_then(|cb| callback_changed(trace, cb));
         let entry = calls.entry(call).or_insert(changed);
@@ -95,15 +90,10 @@ fn callbacks_by_process(trace: &AnalyzedTrace) -> HashMap<String, Vec<(u64, usiz
 }
 
 /// The first callback of `starts` begun at or after `from` and no later than `until`.
-fn first_callback_between(
-    trace: &AnalyzedTrace,
-    starts: &[(u64, usize)],
-    from: u64,
-    until: u64,
-) -> Option<usize> {
+fn first_callback_between(starts: &[(u64, usize)], from: u64, until: u64) -> Option<usize> {
     let at = starts.partition_point(|&(start, _)| start < from);
     let &(start, callback) = starts.get(at)?;
-    (start <= until && trace.span(callback).start_unix_nano >= from).then_some(callback)
+    (start <= until).then_some(callback)
 }
 
 /// Whether `callback` changed its state: `Some(false)` when it kept it whole and called no
