@@ -11,7 +11,9 @@
 //!
 //! **Rule.** A span S is its parent P's tail call when both are functions of the same module
 //! run by the same process (the calls `--instrument` keeps tail calls), S is P's last child,
-//! began after P did and ended at most [`TAIL_GAP_NS`] before it, and P ended as S did: the same
+//! began after P did and ended at most [`TAIL_GAP_NS`] before it (any time before it, in a loop
+//! of three turns or more whose typical turn did: one turn scheduled out between the two
+//! returns, on a busy machine, is no work after the call), and P ended as S did: the same
 //! return value, the same exception, both still running at a window's end, or both ended with
 //! their process (killed mid-loop, with no value). A tail call's
 //! caller has nothing of its own left to do, so that is what a frame kept only by the trace
@@ -53,19 +55,24 @@ pub fn flatten(spans: &mut [OutSpan], names: &Names, values: &HashMap<u32, Strin
         .map(|(i, s)| (s.span_id, i))
         .collect();
     let last_child = last_children(spans, &index);
-    let mut order: Vec<usize> = (0..spans.len()).collect();
-    order.sort_by_key(|&i| spans[i].start);
-    for callee in order {
-        let Some(&caller) = index.get(&spans[callee].parent_span_id) else {
+    let (mut turns, mut tail_calls) = (Vec::new(), Vec::new());
+    for (callee, s) in spans.iter().enumerate() {
+        let Some(&caller) = index.get(&s.parent_span_id) else {
             continue;
         };
-        let (outer, inner) = (&spans[caller], &spans[callee]);
-        if last_child.get(&caller) != Some(&callee)
-            || !(is_tail_call(outer, inner, names, values)
-                || is_comprehension_turn(outer, inner, names))
-        {
+        if last_child.get(&caller) != Some(&callee) {
             continue;
         }
+        if is_comprehension_turn(&spans[caller], s, names) {
+            turns.push(callee);
+        } else if is_tail_call(&spans[caller], s, names, values) {
+            tail_calls.push((caller, callee));
+        }
+    }
+    turns.extend(returned_at_once(spans, &tail_calls));
+    turns.sort_by_key(|&i| spans[i].start);
+    for callee in turns {
+        let caller = index[&spans[callee].parent_span_id];
         let tail_start = spans[callee].start;
         spans[callee].parent_span_id = spans[caller].parent_span_id;
         let turn = &mut spans[caller];
@@ -76,6 +83,35 @@ pub fn flatten(spans: &mut [OutSpan], names: &Names, values: &HashMap<u32, Strin
         turn.open = false;
         turn.handled.retain(|&(at, _)| at < tail_start);
     }
+}
+
+/// The tail calls (caller, callee) whose caller returned as they did: within [`TAIL_GAP_NS`],
+/// or, in a loop of three turns or more whose typical (lower median) turn does, at any gap —
+/// one turn scheduled out between its two returns is the scheduler's, not work after the call
+/// (which every turn of a loop would do). The callees.
+fn returned_at_once(spans: &[OutSpan], tail_calls: &[(usize, usize)]) -> Vec<usize> {
+    let next: HashMap<usize, usize> = tail_calls.iter().copied().collect();
+    let callees: std::collections::HashSet<usize> = next.values().copied().collect();
+    let gap = |&(caller, callee): &(usize, usize)| spans[caller].end - spans[callee].end;
+    let mut kept = Vec::new();
+    for &(first, _) in tail_calls.iter().filter(|(c, _)| !callees.contains(c)) {
+        let mut chain = Vec::new();
+        let mut at = first;
+        while let Some(&callee) = next.get(&at) {
+            chain.push((at, callee));
+            at = callee;
+        }
+        let mut gaps: Vec<u64> = chain.iter().map(gap).collect();
+        gaps.sort_unstable();
+        let a_loop_returning_at_once = gaps.len() >= 3 && gaps[(gaps.len() - 1) / 2] <= TAIL_GAP_NS;
+        kept.extend(
+            chain
+                .iter()
+                .filter(|link| a_loop_returning_at_once || gap(link) <= TAIL_GAP_NS)
+                .map(|&(_, callee)| callee),
+        );
+    }
+    kept
 }
 
 /// Each span's child that began last (by index).
@@ -129,7 +165,6 @@ fn is_tail_call(
         && (caller.code == callee.code || !anonymous(callee))
         && callee.start > caller.start
         && caller.end >= callee.end
-        && caller.end - callee.end <= TAIL_GAP_NS
         && (same_value(1) || same_value(2) || (caller.open && callee.open) || ended_together())
 }
 
@@ -300,6 +335,50 @@ mod tests {
         spans[1].end = 3_400 + TAIL_GAP_NS + 1;
         flatten(&mut spans, &names(), &values());
         assert_eq!(by_id(&spans, 12).parent_span_id, 11);
+    }
+
+    /// `client(5)` … `client(1)` traced: five turns, each nesting in the last.
+    fn traced_loop_of_five() -> Vec<OutSpan> {
+        let mut spans = vec![span(1, 0, PROCESS_CODE, 0, 100_000)];
+        for turn in 0..5u64 {
+            let parent = if turn == 0 { 1 } else { 10 + turn };
+            let start = 100 + turn * 1_000;
+            spans.push(returning(
+                span(11 + turn, parent, 7, start, 6_000 - turn * 200),
+                1,
+            ));
+        }
+        spans
+    }
+
+    #[test]
+    fn a_loops_turn_scheduled_out_before_it_returned_is_still_a_turn() {
+        let mut spans = traced_loop_of_five();
+        // The second turn returned 200 µs after the third (and the first, at once, after it).
+        for s in &mut spans[1..=2] {
+            s.end += 200_000;
+        }
+        flatten(&mut spans, &names(), &values());
+        for turn in 12..=15 {
+            assert_eq!(
+                by_id(&spans, turn).parent_span_id,
+                1,
+                "turn {turn} beside the others"
+            );
+        }
+        // Every turn working on after its call: body recursion, however many turns.
+        let mut spans = traced_loop_of_five();
+        for (i, s) in spans.iter_mut().skip(1).enumerate() {
+            s.end += 200_000 - i as u64 * 40_000;
+        }
+        flatten(&mut spans, &names(), &values());
+        for turn in 12..=15 {
+            assert_eq!(
+                by_id(&spans, turn).parent_span_id,
+                turn - 1,
+                "turn {turn} nested"
+            );
+        }
     }
 
     #[test]
