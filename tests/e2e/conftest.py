@@ -6,15 +6,55 @@ scripts/test builds it (and target/debug/otlp-rust-client) before running these 
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
 
 from harness import REPO_ROOT, Store, Tmux, _binary, start_server, start_team_server, stop_server
+
+
+# What recordings leave in /dev/shm or the temporary directory when their process ends without
+# stopping them: `devtrace-record-PID.ring`, `devtrace-flight-PID.ring`, a BEAM VM's
+# `devtrace-beam-PID.ring`, a `devtrace run`'s `devtrace-beam-PID-…` or `devtrace-autotrace-PID-…`.
+LEFT_BY_A_RECORDING = re.compile(r"devtrace-(?:record|flight|beam|autotrace)-(\d+)\b")
+LEFTOVER_PLACES = sorted({Path("/dev/shm"), Path(tempfile.gettempdir())})
+
+
+def _recordings_left() -> dict[Path, int]:
+    """The files and directories recordings left, each with the process id in its name."""
+    left = {}
+    for place in LEFTOVER_PLACES:
+        for path in place.glob("devtrace-*") if place.is_dir() else ():
+            named = LEFT_BY_A_RECORDING.match(path.name)
+            if named:
+                left[path] = int(named.group(1))
+    return left
+
+
+@pytest.fixture(autouse=True)
+def no_recording_left_behind(request):
+    """A file a test's programs left in /dev/shm (a lossless recording flushed then `os._exit`ed
+    with a call read and not yet delivered, which devtrace keeps for `devtrace recover` by
+    design) is removed once its process is gone, so that it is neither a stranger in a later
+    test's `devtrace recover` nor 16 MiB of memory held after the suite; each is named in a
+    warning, so a test that leaves files is seen."""
+    before = set(_recordings_left())
+    yield
+    for path, pid in _recordings_left().items():
+        if path in before or Path(f"/proc/{pid}").exists():
+            continue
+        warnings.warn(f"{request.node.nodeid} left {path} (process {pid} is gone); removed")
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

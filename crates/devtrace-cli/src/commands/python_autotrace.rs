@@ -12,10 +12,13 @@
 //! interpreter keeps its window in a ring file under `rings/` of that directory) and `--plan`
 //! (the plan's functions, from `plan.json` there). A ring file still there after the command
 //! ended belongs to a process that ended without writing its window: [`PythonAutotrace::recover`]
-//! has its Python (named in the file) write it into the run's trace.
+//! has its Python (named in the file) write it into the run's trace. A `--plan` recording's file
+//! left in /dev/shm by a program that flushed and `os._exit`ed is removed when every call in it
+//! was delivered, and named for `devtrace recover` when not.
 
 use crate::usage::usage;
 use anyhow::{Context, Result};
+use devtrace_recorder::leftovers::{is_spent, process_alive};
 use std::path::PathBuf;
 
 const SITECUSTOMIZE: &str = include_str!("python/sitecustomize.py");
@@ -180,10 +183,10 @@ impl PythonAutotrace {
     /// on (their ring files are still there), through the Python that recorded each, sending
     /// to `endpoint`. Returns one line per file for the user.
     pub fn recover(&self, endpoint: &str) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.dir.join("rings")) else {
-            return Vec::new();
-        };
-        let mut notes = Vec::new();
+        let mut notes = self.sweep_plan_rings();
+        let entries = std::fs::read_dir(self.dir.join("rings"))
+            .into_iter()
+            .flatten();
         for entry in entries.filter_map(Result::ok) {
             let path = entry.path();
             if path.extension().is_none_or(|e| e != "ring") {
@@ -192,6 +195,33 @@ impl PythonAutotrace {
             notes.push(recover_one(&path, endpoint));
         }
         notes.sort();
+        notes
+    }
+
+    /// The ring files the run's Pythons recording a plan left where a default one goes
+    /// (`devtrace-record-PID.ring` in /dev/shm, else the temporary directory) because they
+    /// ended without stopping the recording (a flush then `os._exit`): each holds its size of
+    /// memory until removed. One whose every call was delivered is removed; one holding a call
+    /// read and not delivered is kept for `devtrace recover`, and named.
+    fn sweep_plan_rings(&self) -> Vec<String> {
+        let report = std::fs::read_to_string(&self.report).unwrap_or_default();
+        let pids = report
+            .lines()
+            .filter_map(|line| line.strip_prefix("ok ")?.split(' ').next());
+        let mut notes = Vec::new();
+        for pid in pids {
+            for dir in [PathBuf::from("/dev/shm"), std::env::temp_dir()] {
+                let path = dir.join(format!("devtrace-record-{pid}.ring"));
+                let left = python_ring_of_dead_process(&path);
+                if !left || (is_spent(&path) && std::fs::remove_file(&path).is_ok()) {
+                    continue;
+                }
+                notes.push(format!(
+                    "devtrace: --plan: process {pid} ended without stopping its recording, with a call not yet delivered; its file is kept: `devtrace recover {}` writes it",
+                    crate::output::path(&path)
+                ));
+            }
+        }
         notes
     }
 
@@ -213,6 +243,11 @@ impl PythonAutotrace {
         }
         summary(&report, &self.packages)
     }
+}
+
+/// Whether `path` is a ring file whose process is gone.
+fn python_ring_of_dead_process(path: &std::path::Path) -> bool {
+    path.is_file() && ring_file_info(path).is_ok_and(|(pid, _)| !process_alive(pid))
 }
 
 fn recover_one(path: &std::path::Path, endpoint: &str) -> String {
