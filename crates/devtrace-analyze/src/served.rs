@@ -8,8 +8,9 @@
 //! other process for anything, read from it. One that changed the state wrote.
 //!
 //! The handling callback is found by the message: the server's `receive` that the call's
-//! request ended (a causal link from the call's subtree), then the first callback with a state
-//! on the server after it, begun before the call ended.
+//! request ended (a causal link from the call's subtree, or, for a call made inline, from the
+//! function that made it, sent just before the call's wait began), then the first callback
+//! with a state on the server after it, begun before the call ended.
 
 use crate::AnalyzedTrace;
 use crate::processes::{self, PEER, STATE_AFTER, STATE_BEFORE};
@@ -33,7 +34,14 @@ fn served_calls(trace: &AnalyzedTrace) -> HashMap<usize, Option<bool>> {
     }
     let callbacks = callbacks_by_process(trace);
     for wait in processes::message_waits(trace) {
-        let Some(call) = wait.wait.cause.and_then(|c| enclosing_call(trace, c)) else {
+        let sent_at = wait
+            .wait
+            .cause_time_unix_nano
+            .unwrap_or(wait.start_unix_nano);
+        let call = wait.wait.cause.and_then(|c| {
+            enclosing_call(trace, c).or_else(|| inline_call(trace, c, &wait.waiter, sent_at))
+        });
+        let Some(call) = call else {
             continue;
         };
         let peer = processes::text(trace, call, PEER);
@@ -67,6 +75,16 @@ fn enclosing_call(trace: &AnalyzedTrace, index: usize) -> Option<usize> {
         node = trace.tree.parent[n];
     }
     None
+}
+
+/// The call made inline (`gen_server:call/2` in a function doing more: the recorder marks its
+/// wait for the answer as the call) whose request span `index` sent to `peer` at `sent_at`:
+/// its first child call to `peer` begun since.
+fn inline_call(trace: &AnalyzedTrace, index: usize, peer: &str, sent_at: u64) -> Option<usize> {
+    let children = trace.tree.children[index].iter().copied();
+    children
+        .filter(|&c| trace.span(c).start_unix_nano >= sent_at)
+        .find(|&c| processes::text(trace, c, PEER).as_deref() == Some(peer))
 }
 
 /// Each process's callbacks with a recorded state (both ends), by start.

@@ -50,6 +50,7 @@ pub mod asking;
 pub mod calls;
 mod doubles;
 pub mod function_names;
+pub mod inline_calls;
 pub mod inline_values;
 pub mod relays;
 pub mod tail_calls;

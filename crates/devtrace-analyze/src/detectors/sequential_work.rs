@@ -537,6 +537,7 @@ fn computed_in_between(
     let mut computed: Vec<String> = call_arguments(trace, later)
         .into_iter()
         .filter(|v| v.starts_with("n:") && !given.contains(v) && !shared.contains(v))
+        .filter(|v| !sent_whatever_answered(trace, parent, later.index, v))
         .collect();
     computed.sort();
     let value = computed.first()?.trim_start_matches("n:").to_owned();
@@ -551,6 +552,37 @@ fn computed_in_between(
             q(&trace.span(parent).name),
         ),
     ))
+}
+
+/// Whether `value` is a constant of the caller's code (`{latest, 5}`), not computed from the
+/// answers before it: the call like `later` sends it under every span of `parent`'s name in
+/// the trace (two or more), while what the calls before it there returned differs between
+/// them. (Where the answers are the same every time, a value computed from them would be too:
+/// nothing is said.)
+fn sent_whatever_answered(trace: &AnalyzedTrace, parent: usize, later: usize, value: &str) -> bool {
+    let identity = |i: usize| describe(trace, i).identity(&trace.span(i).name);
+    let (name, call) = (&trace.span(parent).name, identity(later));
+    let mut answers_seen: Vec<Vec<String>> = Vec::new();
+    for run in (0..trace.spans.spans.len()).filter(|&i| &trace.span(i).name == name) {
+        let children = &trace.tree.children[run];
+        let Some(&sent) = children.iter().find(|&&c| identity(c) == call) else {
+            continue;
+        };
+        let sends = crate::call_values::arguments(trace, sent).unwrap_or_default();
+        if !sends.contains(value) {
+            return false;
+        }
+        let before = children
+            .iter()
+            .filter(|&&c| trace.span(c).start_unix_nano < trace.span(sent).start_unix_nano);
+        let mut answers: Vec<String> = before
+            .filter_map(|&c| crate::call_values::returned(trace, c))
+            .flatten()
+            .collect();
+        answers.sort();
+        answers_seen.push(answers);
+    }
+    answers_seen.len() >= 2 && answers_seen.iter().any(|a| a != &answers_seen[0])
 }
 
 /// Rule 6: the span is a request to another service (its kind says so, client or producer),
@@ -1237,6 +1269,67 @@ mod tests {
         let f = &detect(&[trace(1, spans)], &Thresholds::default())[0];
         assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(4), id(6)]);
         assert_eq!(f.saving_nanos, 60 * MS);
+    }
+
+    /// `Home.page/1` twice (given 1, then 2): `Users/get` answers the user, then `News/get` is
+    /// sent `news_sends` each time.
+    fn two_pages(news_sends: [&str; 2], users_answer: [&str; 2]) -> AnalyzedTrace {
+        let mut spans = Vec::new();
+        for (page, at) in [(0u8, 0u64), (1, 100)] {
+            let n = 1 + page * 10;
+            let call = |k: u8, service: &str, from: u64, sent: &str, answer: &str| {
+                let mut s = client(
+                    span(
+                        n + k,
+                        Some(n),
+                        &format!("{service}/get"),
+                        (at + from) * MS,
+                        (at + from + 30) * MS,
+                    ),
+                    &[
+                        ("rpc.system", "erlang"),
+                        ("rpc.service", service),
+                        ("rpc.method", "get"),
+                    ],
+                );
+                s.attributes.push(KeyValue::new(CALL_ARGUMENTS, sent));
+                s.attributes.push(KeyValue::new(CALL_RETURN, answer));
+                s
+            };
+            let mut home = span(n, None, "Home.page/1", at * MS, (at + 60) * MS);
+            home.attributes
+                .push(KeyValue::new(CALL_ARGUMENTS, (page + 1).to_string()));
+            let given = (page + 1).to_string();
+            spans.extend([
+                home,
+                call(1, "Users", 0, &given, users_answer[page as usize]),
+                call(2, "News", 30, news_sends[page as usize], "[]"),
+            ]);
+        }
+        trace(1, spans)
+    }
+
+    #[test]
+    fn a_constant_sent_whatever_the_answers_before_it_is_no_computed_value() {
+        // `{latest, 5}` both times, while Users answered differently: a constant of the code.
+        let f = &detect(
+            &[two_pages(["5", "5"], ["%{id: 1}", "%{id: 2}"])],
+            &Thresholds::default(),
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].saving_nanos, 60 * MS, "30 ms in each page");
+        // The same answers both times: 5 may be computed from them, as it may be from one run.
+        let same = detect(
+            &[two_pages(["5", "5"], ["%{id: 9}", "%{id: 9}"])],
+            &Thresholds::default(),
+        );
+        assert!(same.is_empty(), "{same:?}");
+        // Sent 5, then 6: not a constant.
+        let varies = detect(
+            &[two_pages(["5", "6"], ["%{id: 1}", "%{id: 2}"])],
+            &Thresholds::default(),
+        );
+        assert!(varies.is_empty(), "{varies:?}");
     }
 
     #[test]

@@ -432,7 +432,9 @@ fn finish_file(mut f: Followed) -> Recorded {
     let mut values = beam::read_values(&f.file);
     values.extend(f.reader.take_inline_values());
     // A traced loop's turns one after another, as the program runs them (docs/beam.md).
-    beam::tail_calls::flatten(&mut out, &names, &values);
+    let mut states = beam::read_states(&f.file);
+    beam::tail_calls::flatten(&mut out, &names, &values, &states);
+    beam::tail_calls::returns_through_tail_calls(&mut out, &values, &mut states);
     // Links, the supervision tree, exits' causes, state machines' states (docs/beam.md).
     let annotations = beam::annotate(
         &f.reader,
@@ -450,10 +452,11 @@ fn finish_file(mut f: Followed) -> Recorded {
     let mut call_timeouts = f.reader.call_timeouts();
     beam::relays::fold_relays(&mut out, &mut call_timeouts);
     let (out, processes) = the_programs_processes(out);
+    let peers = calls_to_processes(&out, &names, &values, &annotations, &call_timeouts);
     let texts = Texts {
         values,
-        states: beam::read_states(&f.file),
-        peers: calls_to_processes(&out, &names, &annotations, &call_timeouts),
+        states,
+        peers,
         annotations,
     };
     Recorded {
@@ -526,6 +529,7 @@ struct Texts {
 fn calls_to_processes(
     spans: &[OutSpan],
     names: &Names,
+    values: &HashMap<u32, String>,
     annotations: &beam::Annotations,
     timeouts: &std::collections::HashSet<(u64, u64)>,
 ) -> HashMap<u64, Peer> {
@@ -536,8 +540,13 @@ fn calls_to_processes(
         let name = names.codes.get(&code).map(|c| c.span_name());
         name.is_some_and(|n| beam::function_names::enclosing_function(&n).is_some())
     });
+    // Calls made inline (`gen_server:call/2` in a function doing more): the wait is the call,
+    // named by what was asked.
+    let inline = beam::inline_calls::inline_calls(spans, &answered, values);
+    let mut asked: HashMap<u64, beam::inline_calls::InlineCall> = inline.clone();
     let answered = answered
         .into_iter()
+        .chain(inline.into_iter().map(|(span, call)| (span, call.called)))
         .map(|(span, called)| (span, (called.process, None)));
     let given_up = timed_out
         .into_iter()
@@ -558,15 +567,24 @@ fn calls_to_processes(
             };
             let method = match task {
                 Some(task) => Some(task.span_name()),
+                None if asked.contains_key(&span) => Some(
+                    asked[&span]
+                        .request
+                        .clone()
+                        .unwrap_or_else(|| "call".to_owned()),
+                ),
                 None => asking
                     .outermost(span)
                     .map(|f| short_function(&f).to_owned()),
             };
+            let inline = asked.remove(&span);
             let peer = Peer {
                 process,
                 service,
                 method,
                 timed_out_ns,
+                asked: inline.as_ref().and_then(|call| call.asked.clone()),
+                answer: inline.and_then(|call| call.answer),
             };
             Some((span, peer))
         })
@@ -609,6 +627,10 @@ struct Peer {
     method: Option<String>,
     /// How long the caller waited before it gave up on the reply (a call that timed out).
     timed_out_ns: Option<u64>,
+    /// For a call made inline (its span the wait for the answer, which records no values):
+    /// the request and the reply, as the server's callback had them.
+    asked: Option<String>,
+    answer: Option<String>,
 }
 
 /// A function's name without its module and arity: `Cart.Server.add/1` → `add`.
@@ -649,6 +671,11 @@ fn call_attributes(function: &str, peer: &Peer) -> Vec<KeyValue> {
     if let Some(waited) = peer.timed_out_ns {
         let ms = (waited as f64 / 1e5).round() / 10.0;
         attributes.push(KeyValue::new(CALL_TIMED_OUT_MS, ms));
+    }
+    for (key, text) in [(ARGUMENTS, &peer.asked), (RETURN, &peer.answer)] {
+        if let Some(text) = text {
+            attributes.push(KeyValue::new(key, text.clone()));
+        }
     }
     attributes
 }

@@ -47,8 +47,15 @@ use crate::names::Names;
 pub const TAIL_GAP_NS: u64 = 20_000;
 
 /// Puts each tail call (see the module's rule) beside its caller, which ends where it began.
-/// `values` are the summaries by id (equal texts are equal values).
-pub fn flatten(spans: &mut [OutSpan], names: &Names, values: &HashMap<u32, String>) {
+/// `values` are the summaries by id (equal texts are equal values); `states` the GenServer
+/// states by the id of the value they go with: a callback that ended in a helper's call
+/// (`handle_call(…) -> reply(…)`) keeps its return value, whose state is the server's after it.
+pub fn flatten(
+    spans: &mut [OutSpan],
+    names: &Names,
+    values: &HashMap<u32, String>,
+    states: &HashMap<u32, String>,
+) {
     let index: HashMap<u64, usize> = spans
         .iter()
         .enumerate()
@@ -77,11 +84,61 @@ pub fn flatten(spans: &mut [OutSpan], names: &Names, values: &HashMap<u32, Strin
         spans[callee].parent_span_id = spans[caller].parent_span_id;
         let turn = &mut spans[caller];
         turn.end = tail_start;
-        turn.values[1] = 0;
+        if !states.contains_key(&turn.values[1]) {
+            turn.values[1] = 0;
+        }
         turn.values[2] = 0;
         turn.error = None;
         turn.open = false;
         turn.handled.retain(|&(at, _)| at < tail_start);
+    }
+}
+
+/// A GenServer callback that ended in a call of its module's (`handle_call(…) -> reply(…)`,
+/// recorded by `--instrument`'s probes as the callback, then the call beside it) has no
+/// return value of its own: it takes that call's, and the state in it (`{reply, R, State}`,
+/// `{noreply, State}`) is its state after. A callback is a span with a state before (its
+/// arguments' id in `states`); the call it ended in, the next span under its parent on its
+/// process, begun as it ended.
+pub fn returns_through_tail_calls(
+    spans: &mut [OutSpan],
+    values: &HashMap<u32, String>,
+    states: &mut HashMap<u32, String>,
+) {
+    let mut next: HashMap<(u64, u64), Vec<usize>> = HashMap::new();
+    for (i, s) in spans.iter().enumerate() {
+        next.entry((s.stream, s.parent_span_id))
+            .or_default()
+            .push(i);
+    }
+    for i in 0..spans.len() {
+        let callback = &spans[i];
+        let waiting = states.contains_key(&callback.values[0])
+            && callback.values[1] == 0
+            && callback.error.is_none()
+            && !callback.open;
+        if !waiting {
+            continue;
+        }
+        let siblings = &next[&(callback.stream, callback.parent_span_id)];
+        let tail = siblings.iter().copied().find(|&j| {
+            j != i
+                && spans[j].start.abs_diff(callback.end) <= TAIL_GAP_NS
+                && spans[j].values[1] != 0
+        });
+        let Some(tail) = tail else { continue };
+        let returned = spans[tail].values[1];
+        let state = values.get(&returned).and_then(|text| {
+            let items = super::inline_calls::callback_result(text)?;
+            match items[..] {
+                ["reply", _, state, ..] | ["noreply", state, ..] => Some(state.to_owned()),
+                _ => None,
+            }
+        });
+        if let Some(state) = state {
+            spans[i].values[1] = returned;
+            states.entry(returned).or_insert(state);
+        }
     }
 }
 
@@ -249,7 +306,7 @@ mod tests {
     #[test]
     fn a_traced_loops_turns_follow_one_another() {
         let mut spans = traced_loop();
-        flatten(&mut spans, &names(), &values());
+        flatten(&mut spans, &names(), &values(), &HashMap::new());
         for (turn, next) in [(11, 12), (12, 13)] {
             assert_eq!(
                 by_id(&spans, next).parent_span_id,
@@ -278,7 +335,7 @@ mod tests {
         for s in spans.iter_mut().filter(|s| s.code == 7) {
             (s.values[1], s.values[2], s.error) = (0, 4, Some(2));
         }
-        flatten(&mut spans, &names(), &values());
+        flatten(&mut spans, &names(), &values(), &HashMap::new());
         let failed: Vec<u64> = spans
             .iter()
             .filter(|s| s.error.is_some())
@@ -298,14 +355,14 @@ mod tests {
         let body = |spans: &[OutSpan]| by_id(spans, 12).parent_span_id;
         let mut as_loop = traced_loop();
         as_loop[1].values[1] = 4;
-        flatten(&mut as_loop, &names(), &values());
+        flatten(&mut as_loop, &names(), &values(), &HashMap::new());
         assert_eq!(
             body(&as_loop),
             11,
             "a function the program wrote stays nested"
         );
         spans[1].values[1] = 4;
-        flatten(&mut spans, &names(), &values());
+        flatten(&mut spans, &names(), &values(), &HashMap::new());
         assert_eq!((body(&spans), by_id(&spans, 13).parent_span_id), (1, 1));
         assert_eq!(by_id(&spans, 11).end, by_id(&spans, 12).start);
         // A turn scheduled out before it returned, 200 µs after its next turn: still beside it.
@@ -314,7 +371,7 @@ mod tests {
             s.code = 10;
         }
         late[1].end += 200_000;
-        flatten(&mut late, &names(), &values());
+        flatten(&mut late, &names(), &values(), &HashMap::new());
         assert_eq!(body(&late), 1);
     }
 
@@ -323,7 +380,7 @@ mod tests {
         // `depth(N) -> 1 + depth(N - 1)`: another value than the call's.
         let mut spans = traced_loop();
         spans[1].values[1] = 4;
-        flatten(&mut spans, &names(), &values());
+        flatten(&mut spans, &names(), &values(), &HashMap::new());
         assert_eq!(by_id(&spans, 12).parent_span_id, 11);
         assert_eq!(
             by_id(&spans, 13).parent_span_id,
@@ -333,7 +390,7 @@ mod tests {
         // A turn that worked on after the call returned.
         let mut spans = traced_loop();
         spans[1].end = 3_400 + TAIL_GAP_NS + 1;
-        flatten(&mut spans, &names(), &values());
+        flatten(&mut spans, &names(), &values(), &HashMap::new());
         assert_eq!(by_id(&spans, 12).parent_span_id, 11);
     }
 
@@ -358,7 +415,7 @@ mod tests {
         for s in &mut spans[1..=2] {
             s.end += 200_000;
         }
-        flatten(&mut spans, &names(), &values());
+        flatten(&mut spans, &names(), &values(), &HashMap::new());
         for turn in 12..=15 {
             assert_eq!(
                 by_id(&spans, turn).parent_span_id,
@@ -371,7 +428,7 @@ mod tests {
         for (i, s) in spans.iter_mut().skip(1).enumerate() {
             s.end += 200_000 - i as u64 * 40_000;
         }
-        flatten(&mut spans, &names(), &values());
+        flatten(&mut spans, &names(), &values(), &HashMap::new());
         for turn in 12..=15 {
             assert_eq!(
                 by_id(&spans, turn).parent_span_id,
@@ -382,16 +439,62 @@ mod tests {
     }
 
     #[test]
+    fn a_callback_ending_in_its_helper_keeps_the_value_its_state_goes_with() {
+        // `handle_call(…) -> reply(…)`: the helper beside the callback, whose return value
+        // (1) carries the server's state after it.
+        let mut spans = vec![
+            span(1, 0, PROCESS_CODE, 0, 10_000),
+            returning(span(11, 1, 7, 100, 3_600), 1),
+            returning(span(12, 11, 8, 1_100, 3_500), 2),
+        ];
+        let states = HashMap::from([(1, "%{count: 2}".to_owned())]);
+        flatten(&mut spans, &names(), &values(), &states);
+        assert_eq!(by_id(&spans, 12).parent_span_id, 1);
+        assert_eq!(by_id(&spans, 11).values[1], 1);
+        let mut without = spans.clone();
+        without[1] = returning(span(11, 1, 7, 100, 3_600), 1);
+        without[2] = returning(span(12, 11, 8, 1_100, 3_500), 2);
+        flatten(&mut without, &names(), &values(), &HashMap::new());
+        assert_eq!(
+            by_id(&without, 11).values[1],
+            0,
+            "no state: no value of its own"
+        );
+    }
+
+    #[test]
+    fn a_callback_recorded_beside_the_call_it_ended_in_takes_its_value_and_state() {
+        // `--instrument`: handle_call (state before: arguments 5) ends at 3_000 where reply/2
+        // begins, returning `{:reply, :ok, %{n: 2}}` (6).
+        let mut spans = vec![
+            span(1, 0, PROCESS_CODE, 0, 10_000),
+            span(11, 1, 7, 100, 3_000),
+            returning(span(12, 1, 8, 3_000, 3_200), 6),
+        ];
+        spans[1].values[0] = 5;
+        let values = HashMap::from([(6, "{:reply, :ok, %{n: 2}}".to_owned())]);
+        let mut states = HashMap::from([(5, "%{n: 1}".to_owned())]);
+        returns_through_tail_calls(&mut spans, &values, &mut states);
+        assert_eq!(by_id(&spans, 11).values[1], 6);
+        assert_eq!(states[&6], "%{n: 2}");
+        // Not a callback (no state before): nothing taken.
+        let mut plain = spans.clone();
+        plain[1].values = [0; 3];
+        returns_through_tail_calls(&mut plain, &values, &mut HashMap::new());
+        assert_eq!(by_id(&plain, 11).values[1], 0);
+    }
+
+    #[test]
     fn a_call_to_another_module_or_not_the_last_child_stays_nested() {
         // `--instrument` keeps only calls of the module's own functions tail calls.
         let mut spans = traced_loop();
         spans[3].code = 9;
-        flatten(&mut spans, &names(), &values());
+        flatten(&mut spans, &names(), &values(), &HashMap::new());
         assert_eq!(by_id(&spans, 12).parent_span_id, 11);
         // A helper called after the next turn began is the turn's last child, not the turn.
         let mut spans = traced_loop();
         spans.push(returning(span(14, 11, 8, 3_450, 3_500), 1));
-        flatten(&mut spans, &names(), &values());
+        flatten(&mut spans, &names(), &values(), &HashMap::new());
         assert_eq!(by_id(&spans, 12).parent_span_id, 11);
     }
 
@@ -412,7 +515,7 @@ mod tests {
             returning(span(12, 11, 21, 200, 3_400), 4),
         ];
         spans[1].values[1] = 4;
-        flatten(&mut spans, &names, &values());
+        flatten(&mut spans, &names, &values(), &HashMap::new());
         assert_eq!(by_id(&spans, 12).parent_span_id, 11);
         // `totals(Keys) -> lists:foldl(fun(K, Acc) -> … end, 0, Keys).`: the fun's last call
         // returns what totals/1 does, called by lists:foldl/3 (untraced), not a tail call.
@@ -421,11 +524,11 @@ mod tests {
             .codes
             .insert(21, code("report", "-totals/1-fun-0-", 2));
         names.codes.insert(20, code("report", "totals", 1));
-        flatten(&mut spans, &names, &values());
+        flatten(&mut spans, &names, &values(), &HashMap::new());
         assert_eq!(by_id(&spans, 12).parent_span_id, 11);
         // The same two calls of one module's named functions would be a tail call.
         names.codes.insert(21, code("report", "get", 1));
-        flatten(&mut spans, &names, &values());
+        flatten(&mut spans, &names, &values(), &HashMap::new());
         assert_eq!(by_id(&spans, 12).parent_span_id, 1);
     }
 
@@ -435,7 +538,7 @@ mod tests {
         for s in spans.iter_mut().filter(|s| s.code == 7) {
             (s.values[1], s.end, s.error) = (0, 9_000, Some(3));
         }
-        flatten(&mut spans, &names(), &values());
+        flatten(&mut spans, &names(), &values(), &HashMap::new());
         assert_eq!(by_id(&spans, 13).parent_span_id, 1);
         let failed: Vec<u64> = spans
             .iter()
@@ -451,7 +554,7 @@ mod tests {
         for s in spans.iter_mut().filter(|s| s.code == 7) {
             (s.values[1], s.end, s.open) = (0, 9_000, true);
         }
-        flatten(&mut spans, &names(), &values());
+        flatten(&mut spans, &names(), &values(), &HashMap::new());
         assert_eq!(by_id(&spans, 13).parent_span_id, 1);
         assert!(!by_id(&spans, 11).open && by_id(&spans, 13).open);
     }

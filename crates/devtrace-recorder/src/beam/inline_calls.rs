@@ -1,0 +1,339 @@
+//! Calls to other processes made inline, in a function that does more than the call:
+//! `checkout(Sku) -> {ok, P} = gen_server:call(pricing, {quote, Sku}), {ok, L} =
+//! gen_server:call(stock, {level, Sku}), …`. No recorded function stands for each call (OTP's
+//! `gen_server:call/2` is not the program's code), so the call is the wait for its answer: the
+//! `receive` in the function.
+//!
+//! **Rule.** A `receive` directly in a function span that is not itself a call
+//! ([`super::calls::calls_to_processes`]) is a call to process P when a message from P ended
+//! it and the function sent P a message (the request) after its previous `receive` ended (or
+//! it began) and before this one began. A message nobody asked for (a monitor's `DOWN`, a
+//! cast's echo) answers no request, and is no call.
+//!
+//! **What was asked.** The request's tag, as the process that answered it read it: the first
+//! argument of the first function it ran after it took the request (its `handle_call/3`), a
+//! tuple's first atom or the atom itself (`{quote, "sku-1"}` → `quote`, `:stats` → `stats`).
+//! That argument is the call's request, and the `Reply` of the first `{reply, Reply, State}`
+//! returned there (by the callback or the helper it ended in) its answer: the values a call
+//! written in a function of its own would have had recorded.
+
+use std::collections::HashMap;
+
+use super::calls::{Called, messages_received};
+use super::{PROCESS_CODE, RECEIVE_CODE};
+use crate::OutSpan;
+
+/// A call made inline: the process asked, and, where its handler's values were recorded, what
+/// was asked of it and what it answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InlineCall {
+    pub called: Called,
+    /// The request's tag ([`request_tag`]).
+    pub request: Option<String>,
+    /// The request: the handler's first argument (`{quote, "sku-1"}`).
+    pub asked: Option<String>,
+    /// The reply: the second element of the handler's `{reply, Reply, State}`.
+    pub answer: Option<String>,
+}
+
+/// Each `receive` that is a call made inline (see the module doc), by span id. `calls` are the
+/// functions that are calls themselves; `values` the summaries by id.
+pub fn inline_calls(
+    spans: &[OutSpan],
+    calls: &HashMap<u64, Called>,
+    values: &HashMap<u32, String>,
+) -> HashMap<u64, InlineCall> {
+    let by_id: HashMap<u64, &OutSpan> = spans.iter().map(|s| (s.span_id, s)).collect();
+    let received = messages_received(spans);
+    // Each function's requests: (the wait that took it, when it was sent), by sender span id.
+    let mut requests: HashMap<u64, Vec<(&OutSpan, u64)>> = HashMap::new();
+    let mut answered_by: HashMap<u64, (u64, u64)> = HashMap::new();
+    for r in &received {
+        requests
+            .entry(r.sent_by)
+            .or_default()
+            .push((r.wait, r.sent_at));
+        answered_by.insert(r.wait.span_id, (r.from, r.sent_at));
+    }
+    let functions = functions_by_process(spans);
+    let mut out = HashMap::new();
+    for (caller, waits) in waits_of_functions(spans, &by_id, calls) {
+        let mut since = by_id[&caller].start;
+        for wait in waits {
+            let asked = answered_by
+                .get(&wait.span_id)
+                .filter(|(from, _)| *from != wait.stream)
+                .and_then(|&(from, replied_at)| {
+                    let request = requests.get(&caller)?.iter().find(|(taken, at)| {
+                        taken.stream == from && since <= *at && *at <= wait.start
+                    })?;
+                    Some((from, request.0, replied_at))
+                });
+            if let Some((from, taken, replied_at)) = asked {
+                let handler = handler_values(&functions, taken, replied_at, values);
+                let called = Called {
+                    process: from,
+                    task: false,
+                };
+                out.insert(wait.span_id, InlineCall::of(called, handler));
+            }
+            since = wait.end;
+        }
+    }
+    out
+}
+
+/// The `receive` spans directly in each function span that is not a call, by start.
+fn waits_of_functions<'a>(
+    spans: &'a [OutSpan],
+    by_id: &HashMap<u64, &OutSpan>,
+    calls: &HashMap<u64, Called>,
+) -> HashMap<u64, Vec<&'a OutSpan>> {
+    let mut waits: HashMap<u64, Vec<&OutSpan>> = HashMap::new();
+    for wait in spans.iter().filter(|s| s.code == RECEIVE_CODE) {
+        let in_function = by_id
+            .get(&wait.parent_span_id)
+            .is_some_and(|p| !matches!(p.code, PROCESS_CODE | RECEIVE_CODE));
+        if in_function && !calls.contains_key(&wait.parent_span_id) {
+            waits.entry(wait.parent_span_id).or_default().push(wait);
+        }
+    }
+    for list in waits.values_mut() {
+        list.sort_by_key(|w| w.start);
+    }
+    waits
+}
+
+impl InlineCall {
+    /// The call, with what its handler's arguments and reply say.
+    fn of(called: Called, (arguments, reply): (Option<&str>, Option<String>)) -> Self {
+        let first = |text: &str| top_level_items(text).first().map(|a| a.to_string());
+        InlineCall {
+            called,
+            request: arguments.and_then(request_tag),
+            asked: arguments.and_then(first),
+            answer: reply,
+        }
+    }
+}
+
+/// The function spans of each process (stream), by start.
+fn functions_by_process(spans: &[OutSpan]) -> HashMap<u64, Vec<&OutSpan>> {
+    let mut by_process: HashMap<u64, Vec<&OutSpan>> = HashMap::new();
+    for s in spans
+        .iter()
+        .filter(|s| !matches!(s.code, PROCESS_CODE | RECEIVE_CODE))
+    {
+        by_process.entry(s.stream).or_default().push(s);
+    }
+    for functions in by_process.values_mut() {
+        functions.sort_by_key(|s| s.start);
+    }
+    by_process
+}
+
+/// What the answering process did with the request between taking it (`taken` ended) and
+/// replying: the arguments of the first function it ran (its callback), and the reply of the
+/// first function there that returned `{reply, Reply, State}` (the callback, or the helper it
+/// ended in: a tail call leaves the callback no value of its own).
+fn handler_values<'v>(
+    functions: &HashMap<u64, Vec<&OutSpan>>,
+    taken: &OutSpan,
+    replied_at: u64,
+    values: &'v HashMap<u32, String>,
+) -> (Option<&'v str>, Option<String>) {
+    let theirs = functions.get(&taken.stream).map_or(&[][..], Vec::as_slice);
+    let from = theirs.partition_point(|s| s.start < taken.end);
+    let mut handling = theirs[from..].iter().take_while(|s| s.start <= replied_at);
+    let text = |s: &OutSpan, slot: usize| {
+        let id = s.values[slot];
+        values.get(&id).filter(|_| id != 0).map(String::as_str)
+    };
+    let arguments = theirs
+        .get(from)
+        .filter(|s| s.start <= replied_at)
+        .and_then(|s| text(s, 0));
+    let reply = handling.find_map(|s| reply_of(text(s, 1)?));
+    (arguments, reply)
+}
+
+/// `Reply` of a callback's `{reply, Reply, State}` (Elixir's `{:reply, …}`).
+fn reply_of(returned: &str) -> Option<String> {
+    match callback_result(returned)?[..] {
+        ["reply", reply, _, ..] => Some(reply.to_owned()),
+        _ => None,
+    }
+}
+
+/// A GenServer callback's result summary as its items, the tag without Elixir's colon:
+/// `{:reply, {:ok, 1}, %{n: 2}}` → `reply`, `{:ok, 1}`, `%{n: 2}`. None for another value.
+pub(super) fn callback_result(returned: &str) -> Option<Vec<&str>> {
+    let inner = returned.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut items = top_level_items(inner);
+    items[0] = items[0].trim_start_matches(':');
+    Some(items)
+}
+
+/// A summary's items at its top level, split at the commas outside brackets and strings
+/// (`{a, 1}, "x, y", [1, 2]` → `{a, 1}`, `"x, y"`, `[1, 2]`), trimmed.
+fn top_level_items(text: &str) -> Vec<&str> {
+    let (mut items, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    let (mut in_string, mut escaped) = (false, false);
+    // A binary's `<<` and `>>` bracket; a map's `=>` and a pid's `<0.9.0>` do not.
+    let pair = |i: usize, c: &str| text[i..].starts_with(c) && !text[..i].ends_with(&c[..1]);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            '{' | '[' | '(' => depth += 1,
+            '}' | ']' | ')' => depth -= 1,
+            '<' if pair(i, "<<") => depth += 1,
+            '>' if pair(i, ">>") => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(text[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(text[start..].trim());
+    items
+}
+
+/// A request's tag from its handler's arguments summary: the first argument's atom, or its
+/// first element's when it is a tuple (`{quote, "sku-1"}, {<0.9.0>, …}, #{}` → `quote`;
+/// Elixir's `{:quote, "sku-1"}` → `quote`). None when it starts with no atom.
+pub fn request_tag(arguments: &str) -> Option<String> {
+    let first = arguments.trim_start().trim_start_matches('{').trim_start();
+    let first = first.strip_prefix(':').unwrap_or(first);
+    let tag: String = first
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '@')
+        .collect();
+    let atom = tag.chars().next().is_some_and(|c| c.is_lowercase());
+    atom.then_some(tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OutLink;
+    use crate::beam::calls::tests::{span, timed};
+    use crate::ring::LinkKind;
+
+    fn linked(mut wait: OutSpan, sent_by: u64, at: u64) -> OutSpan {
+        wait.links.push(OutLink {
+            kind: LinkKind::Message,
+            trace_id: 1,
+            span_id: sent_by,
+            cause_code: 0,
+            cause_ts: at,
+            wait_ns: 0,
+        });
+        wait
+    }
+
+    /// `checkout/1` of process 1 asks pricing (2), then stock (3), inline: each server takes
+    /// the request, runs `handle_call/3` (value 5: its arguments) and replies.
+    fn checkout() -> Vec<OutSpan> {
+        let mut spans = vec![
+            timed(span(1, 0, PROCESS_CODE, 1), 0, 100_000),
+            timed(span(10, 1, 7, 1), 100, 90_000),
+            timed(span(2, 0, PROCESS_CODE, 2), 0, 100_000),
+            timed(span(3, 0, PROCESS_CODE, 3), 0, 100_000),
+        ];
+        for (server, (asked, replied)) in [(2u64, (200, 30_000)), (3, (30_500, 60_000))] {
+            spans.push(linked(
+                timed(
+                    span(server * 100, server, RECEIVE_CODE, server),
+                    0,
+                    asked + 50,
+                ),
+                10,
+                asked,
+            ));
+            let mut handler = timed(
+                span(server * 100 + 1, server, 8, server),
+                asked + 60,
+                replied,
+            );
+            handler.values[0] = 5;
+            handler.values[1] = 6;
+            spans.push(handler);
+            spans.push(linked(
+                timed(
+                    span(11 + server, 10, RECEIVE_CODE, 1),
+                    asked + 10,
+                    replied + 20,
+                ),
+                server * 100 + 1,
+                replied,
+            ));
+        }
+        spans
+    }
+
+    fn values() -> HashMap<u32, String> {
+        HashMap::from([
+            (5, "{quote, \"sku-1\"}, {<0.9.0>, tag}, #{}".to_owned()),
+            (6, "{reply, {ok, 600}, #{n => 1}}".to_owned()),
+        ])
+    }
+
+    #[test]
+    fn each_wait_for_an_answer_asked_for_just_before_is_a_call() {
+        let calls = inline_calls(&checkout(), &HashMap::new(), &values());
+        let called = |id| {
+            calls
+                .get(&id)
+                .map(|c| (c.called.process, c.request.clone()))
+        };
+        assert_eq!(called(13), Some((2, Some("quote".to_owned()))));
+        assert_eq!(calls[&13].asked.as_deref(), Some("{quote, \"sku-1\"}"));
+        assert_eq!(calls[&13].answer.as_deref(), Some("{ok, 600}"));
+        assert_eq!(called(14), Some((3, Some("quote".to_owned()))));
+        assert_eq!(calls.len(), 2);
+    }
+
+    #[test]
+    fn a_function_that_is_a_call_or_a_message_nobody_asked_for_is_none() {
+        let is_call = HashMap::from([(
+            10,
+            Called {
+                process: 2,
+                task: false,
+            },
+        )]);
+        assert!(inline_calls(&checkout(), &is_call, &values()).is_empty());
+        // Stock's answer came though checkout asked stock nothing after its first wait.
+        let mut spans = checkout();
+        let request = spans.iter_mut().find(|s| s.span_id == 300).unwrap();
+        request.links[0].cause_ts = 100;
+        let calls = inline_calls(&spans, &HashMap::new(), &values());
+        assert_eq!(calls.keys().collect::<Vec<_>>(), [&13]);
+    }
+
+    #[test]
+    fn items_split_at_the_top_level_only() {
+        assert_eq!(
+            top_level_items("{a, 1}, \"x, \\\"y\", #{k => <<1, 2>>}, <0.9.0>, z"),
+            ["{a, 1}", "\"x, \\\"y\"", "#{k => <<1, 2>>}", "<0.9.0>", "z"]
+        );
+    }
+
+    #[test]
+    fn a_requests_tag_is_its_first_atom() {
+        let tags = [
+            ("{quote, \"sku-1\"}, {<0.9.0>, x}, #{}", "quote"),
+            ("{:level, \"sku\"}, {#PID<0.9.0>, x}, %{}", "level"),
+            (":stats, {#PID<0.9.0>, x}, %{}", "stats"),
+        ];
+        for (arguments, tag) in tags {
+            assert_eq!(request_tag(arguments).as_deref(), Some(tag), "{arguments}");
+        }
+        assert_eq!(request_tag("\"text\", x").as_deref(), None);
+        assert_eq!(request_tag("{\"sku\", 1}, x").as_deref(), None);
+    }
+}
