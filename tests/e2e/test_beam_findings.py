@@ -424,7 +424,7 @@ def test_independent_calls_one_after_another_are_grouped_and_the_dependent_one_h
     calls = ("Inventory/check_stock", "Pricing/quote_price", "Shipping/estimate_delivery")
     found = planted_group(findings, truth, "Checkout.run/2", calls)
     assert "authorize" not in found["title"], found["title"]
-    assert "Payment.authorize/1" in found["recommendation"], found["recommendation"]
+    assert "\"Payment/authorize\"" in found["recommendation"], found["recommendation"]
     # Servers waiting in their loops for requests are not callers queued behind each other.
     assert not [f for f in findings if f["kind"] == "serialised_process"], [f["title"] for f in findings]
 

@@ -109,14 +109,13 @@ struct Group {
     span_ids: Vec<SpanId>,
     /// Member identities (name and template), in start order.
     keys: Vec<String>,
-    names: Vec<String>,
     /// How each member reads in a title: its call (`"GET catalog/v1/search"`), quoted, or
     /// its span name when that is all there is.
     labels: Vec<String>,
     parent_nanos: u64,
     sum_nanos: u64,
     max_nanos: u64,
-    /// Other back-to-back children of the parent not in the group.
+    /// Other back-to-back children of the parent not in the group, labelled as members are.
     also: Vec<String>,
     /// Calls of the run held out of the group because they may need an earlier one's answer
     /// (rule 7): which call and which earlier one (their identities), and why, as said in the
@@ -273,17 +272,13 @@ fn group_under(
                 && !claimed.is_claimed(trace_index, c.index)
                 && trace.span(c.index).duration_nanos() as f64 >= 0.05 * parent_nanos as f64
         })
-        .map(|c| trace.span(c.index).name.clone())
+        .map(|c| c.call.template.display(&trace.span(c.call_span).name))
         .collect();
     let group = Group {
         trace: trace_index,
         parent_id: trace.span(parent).span_id,
         span_ids: best.iter().map(|c| trace.span(c.index).span_id).collect(),
         keys: best.iter().map(|c| c.key.clone()).collect(),
-        names: best
-            .iter()
-            .map(|c| trace.span(c.call_span).name.clone())
-            .collect(),
         labels: best
             .iter()
             .map(|c| c.call.template.display(&trace.span(c.call_span).name))
@@ -867,15 +862,15 @@ fn common_member_set(groups: &[Group]) -> Option<MemberSets<'_>> {
 /// The other back-to-back children of the groups' parents, not claimed: named, no saving.
 fn also_text(chosen: &[&Group], example: &Group) -> String {
     let mut also: Vec<String> = Vec::new();
-    for name in chosen.iter().flat_map(|g| g.also.iter()) {
-        if !also.contains(name) && !example.names.contains(name) {
-            also.push(name.clone());
+    for label in chosen.iter().flat_map(|g| g.also.iter()) {
+        if !also.contains(label) && !example.labels.contains(label) {
+            also.push(label.clone());
         }
     }
     if also.is_empty() {
         String::new()
     } else {
-        let shown: Vec<String> = also.iter().take(4).map(|n| q(n)).collect();
+        let shown: Vec<&str> = also.iter().take(4).map(String::as_str).collect();
         format!(
             ". Also sequential, but they may depend on each other (no saving claimed): {}{}",
             shown.join(", "),
@@ -1225,7 +1220,7 @@ mod tests {
         assert_eq!(f.saving_nanos, 45 * MS);
         assert!(
             f.recommendation
-                .contains("\"Recommendations/1\", \"Shipping/1\""),
+                .contains("\"Recommendations/get\", \"Shipping/get\""),
             "{}",
             f.recommendation
         );
@@ -1386,7 +1381,7 @@ mod tests {
             f.recommendation
         );
         assert!(
-            f.recommendation.contains("\"POST\""),
+            f.recommendation.contains("\"POST pay/v1/charges\""),
             "{}",
             f.recommendation
         );
@@ -1880,10 +1875,12 @@ mod tests {
         assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(6)]);
         assert_eq!(f.saving_nanos, 40 * MS);
         assert_eq!(f.numbers["saving_if_independent_nanos"], (90 * MS) as f64);
+        // Neither grouped nor held out: only among the others that run one after another.
+        let (claimed, also) = f.recommendation.split_once("Also sequential").unwrap();
         assert!(
-            !f.recommendation.contains("/checkout"),
-            "{}",
-            f.recommendation
+            !claimed.contains("/checkout") && !f.title.contains("/checkout"),
+            "{f:?}"
         );
+        assert!(also.contains("\"GET 127.0.0.1:8005/checkout\""), "{also}");
     }
 }
