@@ -542,11 +542,10 @@ fn calls_to_processes(
     });
     // Calls made inline (`gen_server:call/2` in a function doing more): the wait is the call,
     // named by what was asked.
-    let inline = beam::inline_calls::inline_calls(spans, &answered, values);
-    let mut asked: HashMap<u64, beam::inline_calls::InlineCall> = inline.clone();
+    let mut inline = beam::inline_calls::inline_calls(spans, &answered, values);
     let answered = answered
         .into_iter()
-        .chain(inline.into_iter().map(|(span, call)| (span, call.called)))
+        .chain(inline.iter().map(|(&span, call)| (span, call.called)))
         .map(|(span, called)| (span, (called.process, None)));
     let given_up = timed_out
         .into_iter()
@@ -565,19 +564,14 @@ fn calls_to_processes(
                 Some(_) => TASK_SERVICE.to_owned(),
                 None => logical_name(&process, initial_calls.get(&stream).copied()),
             };
-            let method = match task {
-                Some(task) => Some(task.span_name()),
-                None if asked.contains_key(&span) => Some(
-                    asked[&span]
-                        .request
-                        .clone()
-                        .unwrap_or_else(|| "call".to_owned()),
-                ),
-                None => asking
+            let inline = inline.remove(&span);
+            let method = match (task, &inline) {
+                (Some(task), _) => Some(task.span_name()),
+                (None, Some(call)) => Some(call.request.clone().unwrap_or_else(|| "call".into())),
+                (None, None) => asking
                     .outermost(span)
                     .map(|f| short_function(&f).to_owned()),
             };
-            let inline = asked.remove(&span);
             let peer = Peer {
                 process,
                 service,
