@@ -40,11 +40,12 @@ def _recordings_left() -> dict[Path, int]:
 
 @pytest.fixture(autouse=True)
 def no_recording_left_behind(request):
-    """A file a test's programs left in /dev/shm (a lossless recording flushed then `os._exit`ed
-    with a call read and not yet delivered, which devtrace keeps for `devtrace recover` by
-    design) is removed once its process is gone, so that it is neither a stranger in a later
-    test's `devtrace recover` nor 16 MiB of memory held after the suite; each is named in a
-    warning, so a test that leaves files is seen."""
+    """A file a test's programs left in /dev/shm is removed once its process is gone: a program
+    that started a lossless recording itself, flushed, then `os._exit`ed leaves its ring for the
+    next recording to remove (by design), or keeps it for `devtrace recover` when a call in it
+    was not yet delivered. Removed, it is neither a stranger in a later test's `devtrace
+    recover` nor 16 MiB of memory held after the suite; each is named in a warning, so a test
+    that leaves files is seen."""
     before = set(_recordings_left())
     yield
     for path, pid in _recordings_left().items():

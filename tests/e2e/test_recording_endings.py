@@ -26,7 +26,9 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -122,12 +124,24 @@ def calls_made(result: CliResult, ending: str, under_devtrace_run: bool = True) 
 @pytest.mark.parametrize("ending", ENDINGS)
 @pytest.mark.parametrize("mode", ["autotrace", "record_calls", "run --plan"])
 def test_every_recorded_call_reaches_the_trace_however_the_program_ends(store, python, mode, ending):
+    rings_before = record_rings()
     result = run_ending(store, python, mode, ending)
     made = calls_made(result, ending)
     assert made == (3 if ending == "threads" else 1) * (2 * 28657 - 1)  # fib(22) makes 2·F(23) − 1 calls
     kept, _ = fib_calls_kept(store)
     assert kept == made, result.describe()
     assert "could not be delivered" not in result.stderr, result.describe()
+    if mode == "run --plan":
+        # The run removes the ring file a program that flushed then `os._exit`ed left, or,
+        # when a call in it was not yet delivered, keeps it and says so.
+        named = re.findall(r"--plan: process \d+ .* its file is kept: `devtrace recover (\S+)`", result.stderr)
+        assert record_rings() - rings_before == set(named), result.describe()
+
+
+def record_rings() -> set[str]:
+    """The lossless recordings' ring files where a default one goes."""
+    places = {"/dev/shm", tempfile.gettempdir()}
+    return {str(path) for place in places for path in Path(place).glob("devtrace-record-*.ring")}
 
 
 @pytest.mark.parametrize("ending", ENDINGS)

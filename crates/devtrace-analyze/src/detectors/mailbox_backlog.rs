@@ -8,8 +8,8 @@
 //! waits a message from another process ended, inside a unit of work (a message arriving
 //! while a callback's helper sleeps is one) or between them — not one nested in other work
 //! (the acknowledgement a `start_link` waits for), not the replies to its own calls (a wait
-//! right under a call to the sender, or itself one: a call made inline), and not requests of calls made to it (a caller waiting
-//! for it is [`super::serialised_process`]'s). A process takes its messages in order,
+//! right under a call to the sender, or itself one: a call made inline), and not requests of
+//! calls made to it (a caller waiting for it is [`super::serialised_process`]'s). A process takes its messages in order,
 //! so the k-th unit of work that starts after an unmatched arrival handles the earliest one: the message waited in the mailbox from its send (the link's cause
 //! time: the VM reports a message as received only when the process next looks at its
 //! mailbox, so the `receive` span's end is not its arrival) to that callback's start, behind
