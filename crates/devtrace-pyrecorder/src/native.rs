@@ -77,8 +77,27 @@ impl DrainState {
 }
 
 impl Shared {
-    /// Reads what is new (of one stream, or all) into the builder; returns how many records.
+    /// Reads what is new (of one stream, or all) into the builder and delivers the spans it
+    /// finished; returns how many records.
     fn drain(&self, st: &mut DrainState, only: Option<u64>) -> usize {
+        let Some(read) = self.read(st, only) else {
+            return 0;
+        };
+        let spans = st.builder.take_spans();
+        self.deliver(st, spans);
+        read
+    }
+
+    /// A flush's drain: reads everything new, then settles every link still waiting (see
+    /// `Builder::take_spans_settled`), so the spans held for them are delivered too.
+    fn drain_settled(&self, st: &mut DrainState) {
+        self.read(st, None);
+        let spans = st.builder.take_spans_settled();
+        self.deliver(st, spans);
+    }
+
+    /// Feeds what is new into the builder: how many records, or None when no stream had any.
+    fn read(&self, st: &mut DrainState, only: Option<u64>) -> Option<usize> {
         // The pass's buffers are the last pass's, reused (see `Cursor::read_into`).
         let mut streams = std::mem::take(&mut st.streams);
         st.cursor.read_into(&self.file, only, &mut streams);
@@ -89,10 +108,12 @@ impl Shared {
         }
         let nothing = streams.is_empty();
         st.streams = streams;
-        if nothing {
-            return 0;
-        }
-        let spans = st.builder.take_spans();
+        (!nothing).then_some(read)
+    }
+
+    /// Hands finished spans out and says in the file what is still undelivered: counted after
+    /// the spans were taken, since taking them can release held ones.
+    fn deliver(&self, st: &mut DrainState, spans: Vec<OutSpan>) {
         st.push_out(spans);
         // What a kill now would lose unless the file is read again (devtrace_recorder::leftovers).
         self.file.set_read_undelivered(st.builder.undelivered());
@@ -109,7 +130,6 @@ impl Shared {
         if st.sdk_calls.len() > 4096 {
             st.sdk_calls.drain(..2048);
         }
-        read
     }
 }
 
@@ -2904,9 +2924,7 @@ fn drain_now(py: Python<'_>) -> Option<u64> {
     }
     py.detach(|| {
         let mut st = shared.drain.lock().unwrap();
-        shared.drain(&mut st, None);
-        let spans = st.builder.take_spans_settled();
-        st.push_out(spans);
+        shared.drain_settled(&mut st);
         if !st.out.is_empty() {
             shared.ready.notify_all();
         }
