@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use super::function_names::{enclosing_function, module_of};
+use super::function_names::{compiler_made, module_of};
 use super::tail_calls::TAIL_GAP_NS;
 use crate::OutSpan;
 use crate::names::Names;
@@ -54,11 +54,11 @@ impl<'a> AskingFunctions<'a> {
         (at.span_id != span_id).then(|| self.names.codes.get(&at.code).map(|c| c.span_name()))?
     }
 
-    /// The module of a named function (an anonymous one stands for no function of the API).
+    /// The module of a named function (one the compiler made — an anonymous function, a
+    /// comprehension's loop — stands for no function of the API).
     fn module(&self, span: &OutSpan) -> Option<&str> {
         let code = self.names.codes.get(&span.code)?;
-        let anonymous = enclosing_function(&code.span_name()).is_some();
-        module_of(code).filter(|_| !anonymous)
+        module_of(code).filter(|_| !compiler_made(code))
     }
 
     /// The function that called `span` as its only work, or tail-called it.
@@ -85,7 +85,7 @@ mod tests {
     use crate::beam::function_names::code_info;
 
     /// Codes: 1 `Accounts.profile/1`, 2 `Accounts.ask/1`, 3 `Dashboard.build/1`,
-    /// 4 `Accounts.validate/1`.
+    /// 4 `Accounts.validate/1`, 5 `kv:-main/1-lc$^1/1-0-/1`, 6 `kv:put_key/1`.
     fn names() -> Names {
         let mut names = Names::default();
         for (code, module, function) in [
@@ -96,6 +96,10 @@ mod tests {
         ] {
             names.codes.insert(code, code_info(module, function, 1));
         }
+        names
+            .codes
+            .insert(5, code_info("kv", "-main/1-lc$^1/1-0-", 1));
+        names.codes.insert(6, code_info("kv", "put_key", 1));
         names
     }
 
@@ -143,5 +147,17 @@ mod tests {
             timed(span(3, 1, 2, 7), 12, 50),
         ];
         assert_eq!(AskingFunctions::new(&spans, &names).outermost(3), None);
+    }
+
+    #[test]
+    fn a_comprehension_is_no_function_a_call_stands_for() {
+        let names = names();
+        // `[put_key(K) || K <- Keys]`: each turn of the comprehension's loop calls put_key alone.
+        let spans = vec![
+            timed(span(1, 0, 5, 7), 0, 100),
+            timed(span(2, 1, 6, 7), 10, 60),
+        ];
+        let asking = AskingFunctions::new(&spans, &names);
+        assert_eq!(asking.outermost(2), None, "put_key asks; the loop does not");
     }
 }

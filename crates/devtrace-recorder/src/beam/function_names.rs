@@ -71,6 +71,21 @@ pub fn module_of(code: &CodeInfo) -> Option<&str> {
     (!module.is_empty()).then_some(module)
 }
 
+/// Whether the compiler made the function rather than its author writing it: an anonymous
+/// function's (`-add/2-fun-0-`), a comprehension's (`-main/1-lc$^1/1-0-`), an inlined one's
+/// (`-inlined-__info__/1-`) — every such name begins with `-`. None stands for a function of a
+/// module's API.
+pub fn compiler_made(code: &CodeInfo) -> bool {
+    let function = match code.module.is_empty() {
+        true => code
+            .qualname
+            .split_once(':')
+            .map_or(code.qualname.as_str(), |(_, f)| f),
+        false => &code.qualname,
+    };
+    function.starts_with('-') || code.qualname.starts_with("anonymous fn#")
+}
+
 /// The function an anonymous function's span is named after: `Basket.total/1` for
 /// `anonymous fn#1 in Basket.total/1`, `basket:total/1` for `basket:-total/1-fun-1-` (or a
 /// named fun's `basket:-total/1-Loop/1-0-`); none for any other span name.
@@ -186,6 +201,20 @@ mod tests {
             span_name("Elixir.CartTest", "-test a my-fun-1 case/1-fun-3-", 1),
             "anonymous fn#3 in CartTest.test a my-fun-1 case/1"
         );
+    }
+
+    #[test]
+    fn the_compilers_functions_are_told_from_the_authors() {
+        let made = |m: &str, f: &str| compiler_made(&code_info(m, f, 1));
+        assert!(made("kv", "-main/1-lc$^1/1-0-"));
+        assert!(made("kv", "-main/1-fun-0-"));
+        assert!(made("Elixir.Cart", "-add/2-fun-0-"));
+        assert!(made("Elixir.Cart", "-inlined-__info__/1-"));
+        assert!(made("elixir_compiler_3", "-__FILE__/1-fun-1-"));
+        assert!(!made("kv", "put_key"));
+        assert!(!made("Elixir.Cart", "add"));
+        assert!(!made("Elixir.Cart", "a-b"));
+        assert!(!made("elixir_compiler_3", "__FILE__"));
     }
 
     #[test]
