@@ -16,7 +16,8 @@
 - `erl -noshell -s shop main`: an Erlang shop whose gen_servers' client functions name no verb
   (`price/1`, `stock/1`, `tax/1`): the three asked one after another grouped, the shipping
   for a total computed from their answers held out; a `lists:foldl/3` (and, run again, a list
-  comprehension) asking one price at a time, every call of it counted (its fun's last call returns what the fold does, and is no
+  comprehension calling `price/1`, then one calling `gen_server:call/2`: `pricing/ask`) asking
+  one price at a time, every call of it counted (its fun's last call returns what the fold does, and is no
   tail call of the function around it); both savings within 15 % of what the program measured.
 - `elixir lifecycle.exs`: a supervisor (one_for_one) whose worker crashes twice and then
   works, a monitor, links (one process taken down by a linked one's exit, one that links and
@@ -381,20 +382,28 @@ def test_a_message_handed_on_unchanged_along_a_pipeline_links_each_hop_to_the_se
     assert abs(backlogs[0]["numbers"]["max_wait_ms"] - truth["enrich_max_wait_ms"]) <= 0.15 * truth["enrich_max_wait_ms"], (backlogs[0], truth)
 
 
-@pytest.mark.parametrize("loop", ["fold", "comprehension"])
+SHOP_BASKET_LOOPS = {
+    "fold": ("lists:foldl(fun(Sku, Sum) -> Sum + price(Sku) end, 0, Skus).", "pricing/price"),
+    # As Erlang code often asks a list: each price asked in a turn of the loop the compiler
+    # makes of a list comprehension (`-basket_total/1-lc$^0/1-0-`), which names no call...
+    "comprehension": ("lists:sum([price(Sku) || Sku <- Skus]).", "pricing/price"),
+    # ... and when the turn is the call, what it asked (the request's tag) names it.
+    "comprehension of gen_server:call": ("lists:sum([gen_server:call(pricing, {ask, Sku}) || Sku <- Skus]).", "pricing/ask"),
+}
+
+
+@pytest.mark.parametrize("loop", SHOP_BASKET_LOOPS)
 def test_an_erlang_shops_calls_named_by_what_they_answer_are_grouped_and_counted(
     store: Store, runtime: Path, tmp_path: Path, loop: str
 ):
     source = APP_DIR / "shop.erl"
-    if loop == "comprehension":
-        # The basket asked as Erlang code often does, in a list comprehension: each price asked
-        # in a turn of the loop the compiler makes (`-basket_total/1-lc$^0/1-0-`), which names
-        # no call.
-        fold = "lists:foldl(fun(Sku, Sum) -> Sum + price(Sku) end, 0, Skus)."
+    written, basket_call = SHOP_BASKET_LOOPS[loop]
+    if loop != "fold":
+        fold, _ = SHOP_BASKET_LOOPS["fold"]
         assert fold in source.read_text()
         source = tmp_path / "src" / "shop.erl"
         source.parent.mkdir()
-        source.write_text((APP_DIR / "shop.erl").read_text().replace(fold, "lists:sum([price(Sku) || Sku <- Skus])."))
+        source.write_text((APP_DIR / "shop.erl").read_text().replace(fold, written))
     subprocess.run([need("erlc"), "-o", str(tmp_path), str(source)], check=True)
     truth, _, _ = recorded_run(store, need("erl"), "-noshell", "-pa", str(tmp_path), "-s", "shop", "main", cwd=tmp_path)
     findings = store.json("insights", "--json")["findings"]
@@ -408,7 +417,7 @@ def test_an_erlang_shops_calls_named_by_what_they_answer_are_grouped_and_counted
     assert within(grouped["saving_nanos"] / 1e6, truth["saving_ms"]), (grouped, truth)
     # Every price the fold asked, the last one too (its fun returns what the fold does).
     [folded] = [f for f in findings if f["kind"] == "repeated_calls"]
-    assert f'"shop:basket_total/1" calls "pricing/price" one after another, {truth["basket"]} times' in folded["title"], folded["title"]
+    assert f'"shop:basket_total/1" calls "{basket_call}" one after another, {truth["basket"]} times' in folded["title"], folded["title"]
     assert within(folded["saving_nanos"] / 1e6, truth["fold_saving_ms"]), (folded, truth)
 
 

@@ -50,8 +50,10 @@ line; the planted problem must be among the first three findings (planted + 2) o
   `mailbox_backlog` on the enrich loop, its turns standing for callbacks (truth as above);
 - n_plus_one.exs: 25 calls to a catalogue server one at a time where one batch call does →
   `repeated_calls` (the calls are calls to another process: docs/beam.md), saving within 15 %
-  of the measured loop − batch time; and the same loop written with an anonymous function
-  (`Enum.map(skus, fn sku -> … end)`), each call inside the function's span;
+  of the measured loop − batch time, named by the client function (`Catalog.Server/get_price`);
+  the same loop written with an anonymous function (`Enum.map(skus, fn sku -> … end)`), each
+  call inside the function's span; and with the anonymous function calling `GenServer.call/2`
+  itself, each call named by the request's tag as the server took it (`Catalog.Server/price`);
 - hostile.exs: a serialising GenServer registered under a name with a terminal escape and an
   instruction, a worker crash-looping with such text in its state: quoted in every finding and
   inert in `devtrace insights`;
@@ -384,23 +386,35 @@ def test_a_worker_restarted_with_its_siblings_again_and_again_is_a_restart_loop(
     assert len(loops) == 1, loops
 
 
-@pytest.mark.parametrize("loop", ["capture", "anonymous fn"])
+N_PLUS_ONE_LOOPS = {
+    "capture": ("Enum.map(&Catalog.Server.get_price/1)", "Catalog.Server/get_price"),
+    # Each call inside a span of the anonymous function's, which does nothing else.
+    "anonymous fn": ("Enum.map(fn sku -> Catalog.Server.get_price(sku) end)", "Catalog.Server/get_price"),
+    # The anonymous function is the call: named by the request's tag, as the server took it.
+    "anonymous fn calling GenServer.call": (
+        "Enum.map(fn sku -> GenServer.call(Catalog.Server, {:price, sku}) end)",
+        "Catalog.Server/price",
+    ),
+}
+
+
+@pytest.mark.parametrize("loop", N_PLUS_ONE_LOOPS)
 def test_one_call_per_item_to_another_process_is_an_n_plus_one(
     store: Store, runtime: Path, tmp_path: Path, recording: str, loop: str
 ):
     program = "n_plus_one.exs"
-    if loop == "anonymous fn":
-        # The loop as `Enum.map(skus, fn sku -> ... end)`: each call inside a span of the
-        # anonymous function's, which does nothing else.
+    written, call = N_PLUS_ONE_LOOPS[loop]
+    if loop != "capture":
         source = (PROGRAMS / program).read_text()
-        capture = "Enum.map(&Catalog.Server.get_price/1)"
+        capture, _ = N_PLUS_ONE_LOOPS["capture"]
         assert capture in source
         program = str(tmp_path / "n_plus_one_fn.exs")
-        Path(program).write_text(source.replace(capture, "Enum.map(fn sku -> Catalog.Server.get_price(sku) end)"))
+        Path(program).write_text(source.replace(capture, written))
     truth, findings = findings_of(store, program, tmp_path, recording)
     found = planted(findings, "repeated_calls")
     assert found["operation"] == "Cart.total/1" or "Cart.total/1" in found["title"], found
     assert "25 times" in found["title"], found["title"]
+    assert f'calls "{call}" one after another' in found["title"], found["title"]
     saving_ms = found["saving_nanos"] / 1e6
     assert within_15_percent(saving_ms, truth["saving_ms"]), (saving_ms, truth)
 

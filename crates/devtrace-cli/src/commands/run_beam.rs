@@ -543,6 +543,7 @@ fn calls_to_processes(
     // Calls made inline (`gen_server:call/2` in a function doing more): the wait is the call,
     // named by what was asked.
     let mut inline = beam::inline_calls::inline_calls(spans, &answered, values);
+    let made_by_compiler = compiler_made_calls(spans, names, values, &answered);
     let answered = answered
         .into_iter()
         .chain(inline.iter().map(|(&span, call)| (span, call.called)))
@@ -570,7 +571,8 @@ fn calls_to_processes(
                 (None, Some(call)) => Some(call.request.clone().unwrap_or_else(|| "call".into())),
                 (None, None) => asking
                     .outermost(span)
-                    .map(|f| short_function(&f).to_owned()),
+                    .map(|f| short_function(&f).to_owned())
+                    .or_else(|| made_by_compiler.get(&span).cloned()),
             };
             let peer = Peer {
                 process,
@@ -581,6 +583,37 @@ fn calls_to_processes(
                 answer: inline.and_then(|call| call.answer),
             };
             Some((span, peer))
+        })
+        .collect()
+}
+
+/// The method of each call made by a function the compiler made (the anonymous function
+/// `Enum.map` runs, a comprehension's loop), which has no name of its own to give it: the
+/// request's tag as the server took it (`{:get, 7}` → `get`), else the function the anonymous
+/// function or the comprehension is written in (`rows` for `anonymous fn#0 in Report.rows/1`).
+fn compiler_made_calls(
+    spans: &[OutSpan],
+    names: &Names,
+    values: &HashMap<u32, String>,
+    calls: &HashMap<u64, beam::calls::Called>,
+) -> HashMap<u64, String> {
+    let name_of = |span: &OutSpan| names.codes.get(&span.code).map(|c| c.span_name());
+    let made: HashMap<u64, String> = spans
+        .iter()
+        .filter(|s| calls.contains_key(&s.span_id))
+        .filter_map(|s| {
+            let name = name_of(s)?;
+            let written_in = beam::function_names::enclosing_function(&name)
+                .or_else(|| beam::function_names::comprehension_in(&name))?;
+            Some((s.span_id, short_function(&written_in).to_owned()))
+        })
+        .collect();
+    let asked =
+        beam::inline_calls::what_calls_asked(spans, calls, values, |id| made.contains_key(&id));
+    made.into_iter()
+        .map(|(span, written_in)| {
+            let tag = asked.get(&span).and_then(|call| call.request.clone());
+            (span, tag.unwrap_or(written_in))
         })
         .collect()
 }

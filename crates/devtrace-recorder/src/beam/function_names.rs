@@ -102,6 +102,19 @@ pub fn enclosing_function(span_name: &str) -> Option<String> {
     Some(format!("{module}:{outer}"))
 }
 
+/// The function a list comprehension's loop is written in: `kv:main/1` for
+/// `kv:-main/1-lc$^1/1-0-/1` (a binary comprehension's `blc$^`, a map comprehension's `mc$^`
+/// too: Erlang's; Elixir's `for` runs an anonymous function); none for any other span name.
+pub fn comprehension_in(span_name: &str) -> Option<String> {
+    let (module, rest) = span_name.split_once(":-")?;
+    let outer = ["-lc$^", "-blc$^", "-mc$^"]
+        .iter()
+        .find_map(|loop_| rest.split_once(loop_).map(|(outer, _)| outer))?;
+    let arity = outer.rsplit_once('/')?.1;
+    (!arity.is_empty() && arity.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("{module}:{outer}"))
+}
+
 /// The function holding an anonymous function and the fun's number in it, from the name the
 /// compiler gives the fun (`-add/2-fun-0-`: `("add/2", "0")`; a named fun's `-g/0-Loop/1-0-`:
 /// `("g/0", "Loop/1-0")`). Other names the compiler makes are none: a comprehension's
@@ -201,6 +214,22 @@ mod tests {
             span_name("Elixir.CartTest", "-test a my-fun-1 case/1-fun-3-", 1),
             "anonymous fn#3 in CartTest.test a my-fun-1 case/1"
         );
+    }
+
+    #[test]
+    fn a_comprehension_is_named_by_the_function_it_is_written_in() {
+        let written_in = |m: &str, f: &str| comprehension_in(&span_name(m, f, 1));
+        assert_eq!(
+            written_in("kv", "-main/1-lc$^1/1-0-").as_deref(),
+            Some("kv:main/1")
+        );
+        assert_eq!(
+            written_in("kv", "-pack/2-blc$^0/1-0-").as_deref(),
+            Some("kv:pack/2")
+        );
+        assert_eq!(written_in("kv", "-main/1-fun-0-"), None);
+        assert_eq!(written_in("kv", "main"), None);
+        assert_eq!(written_in("Elixir.Cart", "add"), None);
     }
 
     #[test]

@@ -44,38 +44,14 @@ pub fn inline_calls(
     values: &HashMap<u32, String>,
 ) -> HashMap<u64, InlineCall> {
     let by_id: HashMap<u64, &OutSpan> = spans.iter().map(|s| (s.span_id, s)).collect();
-    let received = messages_received(spans);
-    // Each function's requests: (the wait that took it, when it was sent), by sender span id.
-    let mut requests: HashMap<u64, Vec<(&OutSpan, u64)>> = HashMap::new();
-    let mut answered_by: HashMap<u64, (u64, u64)> = HashMap::new();
-    for r in &received {
-        requests
-            .entry(r.sent_by)
-            .or_default()
-            .push((r.wait, r.sent_at));
-        answered_by.insert(r.wait.span_id, (r.from, r.sent_at));
-    }
-    let functions = functions_by_process(spans);
+    let replies = Replies::new(spans, values);
     let mut out = HashMap::new();
-    for (caller, waits) in waits_of_functions(spans, &by_id, calls) {
+    for (caller, waits) in waits_of_functions(spans, &by_id, |parent| !calls.contains_key(&parent))
+    {
         let mut since = by_id[&caller].start;
         for wait in waits {
-            let asked = answered_by
-                .get(&wait.span_id)
-                .filter(|(from, _)| *from != wait.stream)
-                .and_then(|&(from, replied_at)| {
-                    let request = requests.get(&caller)?.iter().find(|(taken, at)| {
-                        taken.stream == from && since <= *at && *at <= wait.start
-                    })?;
-                    Some((from, request.0, replied_at))
-                });
-            if let Some((from, taken, replied_at)) = asked {
-                let handler = handler_values(&functions, taken, replied_at, values);
-                let called = Called {
-                    process: from,
-                    task: false,
-                };
-                out.insert(wait.span_id, InlineCall::of(called, handler));
+            if let Some(call) = replies.asked(caller, since, wait) {
+                out.insert(wait.span_id, call);
             }
             since = wait.end;
         }
@@ -83,18 +59,98 @@ pub fn inline_calls(
     out
 }
 
-/// The `receive` spans directly in each function span that is not a call, by start.
+/// What each function that is a call (`calls`, among those `chosen`) asked the process it
+/// called: the first `receive` directly in it that the process's answer ended, read as an
+/// inline call's (see the module doc), by the function's span id. A function the compiler made
+/// (the anonymous function `Enum.map` runs, a comprehension's loop) has no name of its own
+/// to give its call: what it asked names it.
+pub fn what_calls_asked(
+    spans: &[OutSpan],
+    calls: &HashMap<u64, Called>,
+    values: &HashMap<u32, String>,
+    chosen: impl Fn(u64) -> bool,
+) -> HashMap<u64, InlineCall> {
+    let by_id: HashMap<u64, &OutSpan> = spans.iter().map(|s| (s.span_id, s)).collect();
+    let replies = Replies::new(spans, values);
+    let mut out = HashMap::new();
+    for (caller, waits) in waits_of_functions(spans, &by_id, |parent| {
+        calls.contains_key(&parent) && chosen(parent)
+    }) {
+        let mut since = by_id[&caller].start;
+        for wait in waits {
+            let call = replies.asked(caller, since, wait);
+            if let Some(call) = call.filter(|c| c.called.process == calls[&caller].process) {
+                out.insert(caller, call);
+                break;
+            }
+            since = wait.end;
+        }
+    }
+    out
+}
+
+/// The messages of a recording as requests and their answers.
+struct Replies<'a> {
+    /// Each function's requests: (the wait that took it, when it was sent), by sender span id.
+    requests: HashMap<u64, Vec<(&'a OutSpan, u64)>>,
+    /// Who ended each wait, and when they sent it.
+    answered_by: HashMap<u64, (u64, u64)>,
+    functions: HashMap<u64, Vec<&'a OutSpan>>,
+    values: &'a HashMap<u32, String>,
+}
+
+impl<'a> Replies<'a> {
+    fn new(spans: &'a [OutSpan], values: &'a HashMap<u32, String>) -> Self {
+        let mut requests: HashMap<u64, Vec<(&OutSpan, u64)>> = HashMap::new();
+        let mut answered_by = HashMap::new();
+        for r in messages_received(spans) {
+            requests
+                .entry(r.sent_by)
+                .or_default()
+                .push((r.wait, r.sent_at));
+            answered_by.insert(r.wait.span_id, (r.from, r.sent_at));
+        }
+        Replies {
+            requests,
+            answered_by,
+            functions: functions_by_process(spans),
+            values,
+        }
+    }
+
+    /// The call `wait` (directly in function `caller`) is, when another process's message
+    /// ended it and `caller` sent that process a request after `since` and before the wait.
+    fn asked(&self, caller: u64, since: u64, wait: &OutSpan) -> Option<InlineCall> {
+        let &(from, replied_at) = self
+            .answered_by
+            .get(&wait.span_id)
+            .filter(|(from, _)| *from != wait.stream)?;
+        let (taken, _) = self
+            .requests
+            .get(&caller)?
+            .iter()
+            .find(|(taken, at)| taken.stream == from && since <= *at && *at <= wait.start)?;
+        let handler = handler_values(&self.functions, taken, replied_at, self.values);
+        let called = Called {
+            process: from,
+            task: false,
+        };
+        Some(InlineCall::of(called, handler))
+    }
+}
+
+/// The `receive` spans directly in each function span `chosen` by its id, by start.
 fn waits_of_functions<'a>(
     spans: &'a [OutSpan],
     by_id: &HashMap<u64, &OutSpan>,
-    calls: &HashMap<u64, Called>,
+    chosen: impl Fn(u64) -> bool,
 ) -> HashMap<u64, Vec<&'a OutSpan>> {
     let mut waits: HashMap<u64, Vec<&OutSpan>> = HashMap::new();
     for wait in spans.iter().filter(|s| s.code == RECEIVE_CODE) {
         let in_function = by_id
             .get(&wait.parent_span_id)
             .is_some_and(|p| !matches!(p.code, PROCESS_CODE | RECEIVE_CODE));
-        if in_function && !calls.contains_key(&wait.parent_span_id) {
+        if in_function && chosen(wait.parent_span_id) {
             waits.entry(wait.parent_span_id).or_default().push(wait);
         }
     }
@@ -313,6 +369,29 @@ mod tests {
         request.links[0].cause_ts = 100;
         let calls = inline_calls(&spans, &HashMap::new(), &values());
         assert_eq!(calls.keys().collect::<Vec<_>>(), [&13]);
+    }
+
+    #[test]
+    fn a_function_that_is_a_call_is_told_what_it_asked_the_process_it_called() {
+        let called = |process| Called {
+            process,
+            task: false,
+        };
+        let asked = |calls: HashMap<u64, Called>, chosen: bool| {
+            what_calls_asked(&checkout(), &calls, &values(), |_| chosen)
+                .into_iter()
+                .map(|(span, call)| (span, call.called.process, call.request))
+                .collect::<Vec<_>>()
+        };
+        // checkout's call to stock (3): what it asked stock, not pricing (asked first).
+        let to_stock = HashMap::from([(10, called(3))]);
+        assert_eq!(
+            asked(to_stock.clone(), true),
+            [(10, 3, Some("quote".into()))]
+        );
+        assert_eq!(asked(to_stock, false), []);
+        // A process it sent nothing is asked nothing.
+        assert_eq!(asked(HashMap::from([(10, called(4))]), true), []);
     }
 
     #[test]
