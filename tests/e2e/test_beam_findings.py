@@ -7,6 +7,11 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - bottleneck.exs: eight clients call one GenServer at once → `serialised_process`, the longest
   a caller queued behind the others (truth: each caller's call time less the server's own time
   for it, as the server measured it);
+- bottleneck_stream.exs: sixty jobs run six at a time by `Task.async_stream`, each asking one
+  rate-limiting GenServer for a token → `serialised_process`, its saving the time queued spread
+  over the jobs alive at once (truth: the stream's time less the same jobs' with the server's
+  work done by each job), and no `concurrency_limit` (the server's queue paced the calls, not
+  the stream's limit);
 - call_timeout.exs: a GenServer.call with a 100 ms timeout to a server busy for 300 ms →
   `call_timeout` naming the server, the timeout and what the server was running;
 - pool.exs: a connection pool of two (checkout deferring its reply until a checkin), eight
@@ -175,6 +180,21 @@ def test_a_genserver_behind_many_callers_is_found_serialising_them(store: Store,
     assert within_15_percent(saving_ms, truth["max_queued_ms"]), (saving_ms, truth, found)
     assert within_15_percent(found["numbers"]["service_ms_mean"], truth["service_ms_mean"]), (found, truth)
     assert "GenServer.reply/2" in found["recommendation"]
+
+
+def test_a_genserver_behind_jobs_taking_turns_is_found_serialising_the_whole_stream(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "bottleneck_stream.exs", tmp_path, recording)
+    found = planted(findings, "serialised_process")
+    assert found["title"].startswith('"RateLimiter" serialises its callers'), found["title"]
+    assert found["numbers"]["callers"] >= truth["jobs"]
+    # No one job queued long: the saving is the queue spread over the jobs alive at once.
+    assert "alive at once on average" in found["recommendation"], found["recommendation"]
+    saving_ms = found["saving_nanos"] / 1e6
+    assert within_15_percent(saving_ms, truth["saving_ms"]), (saving_ms, truth, found)
+    # Six at a time is the stream's limit, but the limiter's queue is what paced the calls.
+    assert not [f for f in findings if f["kind"] == "concurrency_limit"], [f["title"] for f in findings]
 
 
 def test_a_call_that_times_out_names_the_server_and_what_it_was_doing(store: Store, runtime: Path, tmp_path: Path, recording: str):

@@ -19,8 +19,9 @@
 //! instances of one operation under one parent, running at the same time, each making several
 //! of the calls — are the pool's slots: their calls are the parent's.
 //!
-//! **Not a pool:** a loop (one at a time), calls that all run at once or all there is running
-//! at once (k = n), waves (`gather` of three, then of three more: the next wave starts when
+//! **Not a pool:** calls that mostly queued at a process that serialised them
+//! (`serialised_process`: raising their callers' limit would not help), a loop (one at a
+//! time), calls that all run at once or all there is running at once (k = n), waves (`gather` of three, then of three more: the next wave starts when
 //! the *last* of the previous ends, when no slot is busy — no hand-over), arrivals that happen
 //! to overlap.
 //!
@@ -89,18 +90,29 @@ struct Pool {
 }
 
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
-    detect_claiming(traces, thresholds).0
+    detect_claiming(traces, thresholds, &Claims::default()).0
 }
 
-/// [`detect`], and the calls its findings account for.
+/// [`detect`], and the calls its findings account for. A group most of whose calls are in
+/// `queued` (calls that waited in a serialising process's queue: `serialised_process`) is
+/// no pool: what paced those calls is the process they queued at, not their callers' limit.
 pub fn detect_claiming(
     traces: &[AnalyzedTrace],
     thresholds: &Thresholds,
+    queued: &Claims,
 ) -> (Vec<Finding>, Claims) {
     let mut by_subject: BTreeMap<(String, String, String, Template), Vec<Pool>> = BTreeMap::new();
     let mut claims = Claims::default();
     for group in issued_groups(traces, thresholds.min_calls.max(3)) {
         let trace = &traces[group.trace];
+        let queued_calls = group
+            .calls
+            .iter()
+            .filter(|&&c| queued.is_claimed(group.trace, c))
+            .count();
+        if 2 * queued_calls > group.calls.len() {
+            continue;
+        }
         let intervals: Vec<(u64, u64)> = group
             .calls
             .iter()

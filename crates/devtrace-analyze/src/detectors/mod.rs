@@ -38,11 +38,14 @@ pub fn run_all(traces: &[AnalyzedTrace]) -> Vec<Finding> {
 }
 
 /// [`run_all`] with options. Calls that an N+1 or a concurrency-limit finding accounts for are
-/// not also claimed by a sequential-work group: no span's time counts twice.
+/// not also claimed by a sequential-work group: no span's time counts twice. Calls paced by a
+/// process that serialised them are no pool's.
 pub fn run_all_with(traces: &[AnalyzedTrace], options: &Options) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let (serialised, queued) = serialised_process::detect_claiming(traces, &Default::default());
     let (repeated, mut claims) = repeated_calls::detect_claiming(traces, &Default::default());
-    let (limited, limited_claims) = concurrency_limit::detect_claiming(traces, &Default::default());
+    let (limited, limited_claims) =
+        concurrency_limit::detect_claiming(traces, &Default::default(), &queued);
     claims.extend(limited_claims);
     findings.extend(repeated);
     findings.extend(limited);
@@ -60,7 +63,7 @@ pub fn run_all_with(traces: &[AnalyzedTrace], options: &Options) -> Vec<Finding>
     findings.extend(retry_storm::detect(traces, &Default::default()));
     findings.extend(regression::detect(traces, &Default::default()));
     findings.extend(blind_spot::detect(traces, &Default::default()));
-    findings.extend(serialised_process::detect(traces, &Default::default()));
+    findings.extend(serialised);
     findings.extend(held_resource::detect(traces, &Default::default()));
     findings.extend(call_timeout::detect(traces));
     findings.extend(restart_loop::detect(traces, &Default::default()));

@@ -14,13 +14,18 @@
 //! caller queued, over all its calls in the run, is at least [`Thresholds::min_queued_nanos`].
 //! The saving per run is that queue time: with S partitioned (or its slow work moved out of the
 //! callback) that caller would not wait behind the others — once for a caller that calls once,
-//! at every call for a caller that calls S in a loop.
+//! at every call for a caller that calls S in a loop. Where the callers are many short lives
+//! that take turns (the tasks of a `Task.async_stream`, a worker per job), no one caller
+//! queues long, yet the work as a whole waits: then the saving is all the time queued spread
+//! over the callers at work at once — the queued time over the mean number of callers alive
+//! from the first wait to the last — when that is more.
 //!
 //! Not all of a queue is other callers' calls: S may have been running work of its own that
 //! served no caller (a `handle_continue/2` loading a table, a periodic `handle_info/2`). The
 //! part of the waits that S's other units of work overlapped is counted apart; when it is the
 //! larger part, the finding names that work and says partitioning would not help.
 
+use super::calls::Claims;
 use crate::AnalyzedTrace;
 use crate::finding::{
     Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
@@ -28,7 +33,7 @@ use crate::finding::{
 use crate::fingerprint::fingerprint;
 use crate::processes::{self, MessageWait};
 use devtrace_model::recorded::name as q;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Clone, Debug)]
 pub struct Thresholds {
@@ -57,6 +62,10 @@ struct Run {
     queued_nanos: u64,
     /// The most one caller queued, over all its calls.
     max_queued_nanos: u64,
+    /// The time queued spread over the callers alive at once ([`spread_over_callers`]).
+    spread_queued_nanos: u64,
+    /// The mean number of callers alive while they waited.
+    callers_alive: f64,
     /// S's callbacks that served the waits: (span, nanoseconds).
     service: Vec<(usize, u64)>,
     /// Of `queued_nanos`, the time S ran work that served no caller.
@@ -64,10 +73,22 @@ struct Run {
     /// S's units of work that served no caller, with their time during the waits.
     other_work: Vec<(usize, u64)>,
     waiters: Vec<usize>,
+    /// The calls that spent at least half their wait queued: S, not their callers, paced them.
+    queued_calls: Vec<usize>,
     life: Option<usize>,
 }
 
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
+    detect_claiming(traces, thresholds).0
+}
+
+/// [`detect`], and the calls its findings account for: those that spent at least half their
+/// wait queued behind S's other work. A limit on how many such calls their callers run at
+/// once does not pace them, S does (`concurrency_limit` leaves them out).
+pub fn detect_claiming(
+    traces: &[AnalyzedTrace],
+    thresholds: &Thresholds,
+) -> (Vec<Finding>, Claims) {
     let mut by_server: BTreeMap<String, Vec<Run>> = BTreeMap::new();
     for (t, trace) in traces.iter().enumerate() {
         let mut by_sender: BTreeMap<String, Vec<MessageWait>> = BTreeMap::new();
@@ -80,15 +101,22 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
         let lives = processes::lives_by_name(trace);
         for (name, waits) in by_sender {
             let server = Server::new(trace, lives.get(&name).map_or(&[][..], Vec::as_slice));
-            if let Some(run) = run_of(t, trace, &server, &waits, thresholds) {
+            if let Some(run) = run_of(t, trace, &server, &waits, &lives, thresholds) {
                 by_server.entry(name).or_default().push(run);
             }
         }
     }
-    by_server
+    let mut claims = Claims::default();
+    for run in by_server.values().flatten() {
+        for &call in &run.queued_calls {
+            claims.claim(run.trace, call);
+        }
+    }
+    let findings = by_server
         .into_iter()
         .map(|(server, runs)| finding(traces, &server, &runs))
-        .collect()
+        .collect();
+    (findings, claims)
 }
 
 /// The server's lives, each with its callbacks in the order they ended.
@@ -161,6 +189,7 @@ fn run_of(
     trace: &AnalyzedTrace,
     server: &Server,
     waits: &[MessageWait],
+    lives: &HashMap<String, Vec<usize>>,
     thresholds: &Thresholds,
 ) -> Option<Run> {
     let callers: BTreeSet<&str> = waits.iter().map(|w| w.waiter.as_str()).collect();
@@ -181,10 +210,13 @@ fn run_of(
         wait_nanos: 0,
         queued_nanos: 0,
         max_queued_nanos: 0,
+        spread_queued_nanos: 0,
+        callers_alive: 0.0,
         service: Vec::new(),
         behind_other_work_nanos: 0,
         other_work: Vec::new(),
         waiters: Vec::new(),
+        queued_calls: Vec::new(),
         life: None,
     };
     let served: Vec<Option<(usize, u64)>> = waits.iter().map(|w| server.served(trace, w)).collect();
@@ -205,23 +237,71 @@ fn run_of(
         *queued_by_caller.entry(wait.waiter.as_str()).or_default() += queued;
         run.service.extend(served);
         run.waiters.push(wait.wait.waiter);
+        if let Some(call) =
+            trace.tree.parent[wait.wait.waiter].filter(|_| 2 * queued >= wait.nanos())
+        {
+            run.queued_calls.push(call);
+        }
         run.life = run
             .life
             .or_else(|| server.life_at(trace, wait).map(|(life, _)| *life));
     }
     run.max_queued_nanos = queued_by_caller.into_values().max().unwrap_or(0);
+    run.callers_alive = callers_alive(trace, waits, lives);
+    run.spread_queued_nanos =
+        (run.queued_nanos as f64 / run.callers_alive.max(1.0)).min(run.queued_nanos as f64) as u64;
     (run.max_queued_nanos >= thresholds.min_queued_nanos).then_some(run)
+}
+
+impl Run {
+    /// What partitioning S saves the run: the most one caller queued, or all the time queued
+    /// spread over the callers alive at once, whichever is more (see the module doc).
+    fn saving(&self) -> u64 {
+        self.max_queued_nanos.max(self.spread_queued_nanos)
+    }
+}
+
+/// The mean number of callers alive from the first of `waits` to the last: each caller's
+/// life (the one its wait was in) as far as it overlaps that phase, a caller whose life was
+/// not recorded counted alive throughout.
+fn callers_alive(
+    trace: &AnalyzedTrace,
+    waits: &[MessageWait],
+    lives: &HashMap<String, Vec<usize>>,
+) -> f64 {
+    let start = waits.iter().map(|w| w.start_unix_nano).min().unwrap_or(0);
+    let end = waits.iter().map(|w| w.end_unix_nano).max().unwrap_or(0);
+    let phase = end.saturating_sub(start);
+    if phase == 0 {
+        return 1.0;
+    }
+    let mut seen: BTreeSet<(&str, Option<usize>)> = BTreeSet::new();
+    let mut alive: u128 = 0;
+    for wait in waits {
+        let own = lives.get(&wait.waiter).map_or(&[][..], Vec::as_slice);
+        let life = processes::life_among(trace, own, wait.start_unix_nano);
+        if !seen.insert((wait.waiter.as_str(), life)) {
+            continue;
+        }
+        alive += life.map_or(phase, |life| {
+            let span = trace.span(life);
+            span.end_unix_nano
+                .min(end)
+                .saturating_sub(span.start_unix_nano.max(start))
+        }) as u128;
+    }
+    alive as f64 / phase as f64
 }
 
 fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
     let example = runs
         .iter()
-        .max_by_key(|r| r.max_queued_nanos)
+        .max_by_key(|r| r.saving())
         .expect("a finding has runs");
     let trace = &traces[example.trace];
     let callback = busiest_callback(trace, &example.service);
     let mean_service = mean_service_of(trace, &example.service, callback.as_deref());
-    let saving = runs.iter().map(|r| r.max_queued_nanos).sum::<u64>() / runs.len() as u64;
+    let saving = runs.iter().map(Run::saving).sum::<u64>() / runs.len() as u64;
     let served_by = callback.as_ref().map_or(String::new(), |c| {
         format!(" ({} takes {} a call)", q(c), human_duration(mean_service))
     });
@@ -295,12 +375,35 @@ fn queued_wording(server: &str, run: &Run, saving: u64, served_by: &str) -> (Str
         human_duration(run.queued_nanos),
     );
     let recommendation = format!(
-        "Partition {server_q} (one process per key: a Registry or PartitionSupervisor) or move the slow work out of its callback (reply later with GenServer.reply/2 from a Task): one caller waited {} in all behind the others; saving ≈ {} per run",
-        human_duration(run.max_queued_nanos),
+        "Partition {server_q} (one process per key: a Registry or PartitionSupervisor) or move the slow work out of its callback (reply later with GenServer.reply/2 from a Task): {}; saving ≈ {} per run",
+        who_waited(run, true),
         human_duration(saving),
         server_q = server,
     );
     (title, recommendation)
+}
+
+/// What the saving of `run` stands for: one caller's queue (`behind_others`: other callers'
+/// calls, not the server's own work), or everyone's spread over the callers alive at once.
+fn who_waited(run: &Run, behind_others: bool) -> String {
+    if run.spread_queued_nanos > run.max_queued_nanos {
+        format!(
+            "its callers, {:.1} alive at once on average, queued {} in all, ≈ {} of the run's time",
+            run.callers_alive,
+            human_duration(run.queued_nanos),
+            human_duration(run.spread_queued_nanos),
+        )
+    } else {
+        let behind = if behind_others {
+            " behind the others"
+        } else {
+            ""
+        };
+        format!(
+            "one caller waited {} in all{behind}",
+            human_duration(run.max_queued_nanos)
+        )
+    }
 }
 
 /// "S kept its callers waiting while it ran W: …", for callers queued behind work of S's own
@@ -326,8 +429,8 @@ fn blocked_wording(
         human_duration(work_nanos),
     );
     let recommendation = format!(
-        "Shorten {work_q} or move it out of {server_q} (a Task that sends its result back, or work done before the callers start): its callers waited for it, not for each other, so partitioning {server_q} would not help; one caller waited {} in all; saving ≈ {} per run",
-        human_duration(run.max_queued_nanos),
+        "Shorten {work_q} or move it out of {server_q} (a Task that sends its result back, or work done before the callers start): its callers waited for it, not for each other, so partitioning {server_q} would not help; {}; saving ≈ {} per run",
+        who_waited(run, false),
         human_duration(saving),
         work_q = q(work),
         server_q = server,
@@ -399,6 +502,84 @@ mod tests {
             "{}",
             found.title
         );
+    }
+
+    /// Twelve jobs, each a process of its own that calls "Limiter" once and ends, run three at
+    /// a time (a new one starts as one ends, as `Task.async_stream` runs them); Limiter serves
+    /// each in 5 ms, in turn: every job from the fourth on queues 10 ms. Without the queue the
+    /// twelve would take 4 × 5 ms; they take 60.
+    fn jobs_taking_turns() -> AnalyzedTrace {
+        use crate::causality::tests::linked;
+        use crate::processes::tests::life;
+        use crate::tree::tests::{batch, span};
+        use devtrace_model::KeyValue;
+        const MS: u64 = 1_000_000;
+        let mut spans = vec![
+            span(1, None, "elixir crawl.exs", 0, 60 * MS),
+            life(2, "Limiter", 0, 60 * MS),
+        ];
+        let mut ends: Vec<u64> = Vec::new();
+        for k in 0..12u8 {
+            let start = if k < 3 { 0 } else { ends[k as usize - 3] };
+            let served = ends.last().copied().unwrap_or(0).max(start);
+            let end = served + 5 * MS;
+            ends.push(end);
+            let id = 20 + 4 * k;
+            spans.push(life(id, &format!("<0.{id}.0>"), start, end));
+            let mut call = span(id + 1, Some(id), "Limiter.take/0", start, end);
+            call.attributes
+                .push(KeyValue::new("rpc.service", "Limiter"));
+            call.attributes
+                .push(KeyValue::new("devtrace.beam.peer", "Limiter"));
+            spans.push(call);
+            let wait = span(id + 2, Some(id + 1), "receive", start, end);
+            spans.push(linked(wait, 2, processes::MESSAGE, end, end));
+            spans.push(span(
+                id + 3,
+                Some(2),
+                "Limiter.handle_call/3",
+                served,
+                end - 1,
+            ));
+        }
+        AnalyzedTrace::new(devtrace_model::TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn jobs_taking_turns_save_the_queue_spread_over_the_jobs_alive_at_once() {
+        let (findings, queued) = detect_claiming(&[jobs_taking_turns()], &Thresholds::default());
+        let [found] = findings.as_slice() else {
+            panic!("{findings:?}")
+        };
+        // No job queued more than 10 ms; all queued 105 ms, 2.75 jobs alive at once on average
+        // (165 ms of lives over the 60 ms): ≈ 38.2 ms of the run, where the truth is 60 − 20.
+        assert_eq!(found.numbers["max_queued_ms"], 10.0);
+        assert_eq!(found.numbers["queued_ms"], 105.0);
+        assert!(
+            found.saving_nanos.abs_diff(38_181_818) < 1_000,
+            "{}",
+            found.saving_nanos
+        );
+        assert!(
+            found.recommendation.contains("its callers, 2.8 alive at once on average, queued 105.0 ms in all, ≈ 38.2 ms of the run's time"),
+            "{}",
+            found.recommendation
+        );
+        // The calls that queued are the Limiter's, not a pool of three of their callers'.
+        let trace = [jobs_taking_turns()];
+        let (pools, _) = super::super::concurrency_limit::detect_claiming(
+            &trace,
+            &Default::default(),
+            &Claims::default(),
+        );
+        assert_eq!(
+            pools.len(),
+            1,
+            "without the claims, the three at a time read as a pool"
+        );
+        let (pools, _) =
+            super::super::concurrency_limit::detect_claiming(&trace, &Default::default(), &queued);
+        assert!(pools.is_empty(), "{pools:?}");
     }
 
     /// Three callers (lives 10, 20, 30) that each call "Stock" twice, both rounds at once:
