@@ -13,6 +13,9 @@
 - `erl -noshell -s relay main`: a pipeline of plain processes handing on the message they got
   unchanged: one mailbox backlog, on the slow stage, its longest wait within 15 % of what the
   stage measured (each receive linked to the send just before it on the way).
+- `erl -noshell -s reports main`: a `gen_server:call/3` written inline with a 100 ms timeout,
+  caught, to a server that takes 300 ms: a `call_timeout` in `reports:main/0` naming the
+  server's callback, its time within 15 % of what the server measured.
 - `erl -noshell -s shop main`: an Erlang shop whose gen_servers' client functions name no verb
   (`price/1`, `stock/1`, `tax/1`): the three asked one after another grouped, the shipping
   for a total computed from their answers held out; a `lists:foldl/3` (and, run again, a list
@@ -380,6 +383,21 @@ def test_a_message_handed_on_unchanged_along_a_pipeline_links_each_hop_to_the_se
     # producer's sends of the same record long before.
     assert [f["title"].split(" fell behind")[0] for f in backlogs] == [f'"{truth["enrich"]}"'], [f["title"] for f in backlogs]
     assert abs(backlogs[0]["numbers"]["max_wait_ms"] - truth["enrich_max_wait_ms"]) <= 0.15 * truth["enrich_max_wait_ms"], (backlogs[0], truth)
+
+
+def test_an_erlang_call_written_inline_that_times_out_names_the_function_and_what_the_server_did(
+    store: Store, runtime: Path, tmp_path: Path
+):
+    subprocess.run([need("erlc"), "-o", str(tmp_path), str(APP_DIR / "reports.erl")], check=True)
+    truth, _, _ = recorded_run(store, need("erl"), "-noshell", "-pa", str(tmp_path), "-s", "reports", "main", cwd=tmp_path)
+    assert truth["summary"] == "no_report", truth
+    findings = store.json("insights", "--json")["findings"]
+    [found] = [f for f in findings if f["kind"] == "call_timeout"]
+    assert found["title"].startswith('A call to "reports" timed out after 100 ms in "reports:main/0" (1 time)'), found["title"]
+    assert '"reports:handle_call/3"' in found["title"], found["title"]
+    server_ms = float(re.search(r'"reports:handle_call/3" \(([0-9.]+) ms', found["title"]).group(1))
+    assert abs(server_ms - truth["server_ms"]) <= 0.15 * truth["server_ms"], (found["title"], truth)
+    assert found["numbers"]["timeout_ms"] == truth["timeout_ms"], found
 
 
 SHOP_BASKET_LOOPS = {

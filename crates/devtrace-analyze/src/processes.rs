@@ -106,6 +106,16 @@ pub fn life_among(trace: &AnalyzedTrace, lives: &[usize], at: u64) -> Option<usi
     })
 }
 
+/// The span of the function a call to another process was made in: the call itself when it is
+/// a function (a client wrapper: `Stock.reserve/1`), the function around it when it is the
+/// wait for the answer (a call written inline, `gen_server:call/3` in `main/0`: docs/beam.md).
+pub fn calling_function(trace: &AnalyzedTrace, call: usize) -> usize {
+    match trace.tree.parent[call] {
+        Some(parent) if trace.span(call).name == "receive" => parent,
+        _ => call,
+    }
+}
+
 /// Whether span `index` is a call to the process `process` (a request it waits to be answered:
 /// the recorder's `devtrace.beam.peer`, the called process, or, without it, its `rpc.service`;
 /// docs/beam.md).

@@ -66,7 +66,10 @@ pub fn detect(traces: &[AnalyzedTrace]) -> Vec<Finding> {
                 continue;
             }
             let subject = (
-                trace.span(found.call).name.clone(),
+                trace
+                    .span(processes::calling_function(trace, found.call))
+                    .name
+                    .clone(),
                 subject_of(trace, &found),
             );
             by_subject.entry(subject).or_default().push(found);
@@ -193,9 +196,25 @@ fn work_during(trace: &AnalyzedTrace, life: usize, call: usize) -> Vec<(usize, u
 fn given_up(trace: &AnalyzedTrace, call: usize) -> Option<(Awaited, Option<f64>)> {
     let waited = trace.span(call).attr(CALL_TIMED_OUT_MS)?.as_f64();
     let server = processes::text(trace, call, PEER)?;
-    // The wait overran the caller's timeout (whole milliseconds) by the VM's wake-up.
-    Some((Awaited::Server(server), waited.map(f64::floor)))
+    Some((Awaited::Server(server), waited.map(stated_timeout)))
 }
+
+/// The timeout a caller wrote, from how long its wait lasted: the wait overran it by the VM's
+/// wake-up, a fraction of a millisecond on a quiet machine, a millisecond or two on a busy
+/// one. Timeouts are written in whole milliseconds, most as round numbers: a wait up to
+/// [`WAKE_UP_MS`] past a multiple of 10 ms is that multiple (`101.3` → 100), else its whole
+/// milliseconds (`37.4` → 37).
+fn stated_timeout(waited_ms: f64) -> f64 {
+    let round = (waited_ms / 10.0).floor() * 10.0;
+    if round > 0.0 && waited_ms - round < WAKE_UP_MS {
+        round
+    } else {
+        waited_ms.floor()
+    }
+}
+
+/// How late a timed-out wait may end past a round timeout, milliseconds.
+const WAKE_UP_MS: f64 = 2.0;
 
 /// What a timed-out call waited on.
 #[derive(Debug, PartialEq)]
@@ -597,6 +616,16 @@ mod tests {
             spans.push(call);
         }
         AnalyzedTrace::new(TraceId([1 + failed as u8; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_timeout_is_read_as_the_round_number_its_wait_overran() {
+        assert_eq!(stated_timeout(100.6), 100.0);
+        assert_eq!(stated_timeout(101.9), 100.0);
+        assert_eq!(stated_timeout(5000.3), 5000.0);
+        assert_eq!(stated_timeout(37.4), 37.0);
+        assert_eq!(stated_timeout(102.5), 102.0);
+        assert_eq!(stated_timeout(5.4), 5.0);
     }
 
     #[test]

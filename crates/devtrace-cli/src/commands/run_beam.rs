@@ -542,13 +542,27 @@ fn calls_to_processes(
     });
     // Calls made inline (`gen_server:call/2` in a function doing more): the wait is the call,
     // named by what was asked.
+    // And those given up on (`try gen_server:call(S, R, 100) catch exit:{timeout, _} …`).
     let mut inline = beam::inline_calls::inline_calls(spans, &answered, values);
+    let mut given_up: Vec<_> = timed_out.into_iter().collect();
+    let wrappers_given_up: std::collections::HashSet<u64> =
+        given_up.iter().map(|(span, _)| *span).collect();
+    let inline_given_up = beam::inline_calls::timed_out_inline_calls(
+        spans,
+        |function| wrappers_given_up.contains(&function),
+        values,
+        timeouts,
+    );
+    for (span, (call, waited)) in inline_given_up {
+        given_up.push((span, (call.called.process, waited)));
+        inline.insert(span, call);
+    }
     let made_by_compiler = compiler_made_calls(spans, names, values, &answered);
     let answered = answered
         .into_iter()
         .chain(inline.iter().map(|(&span, call)| (span, call.called)))
         .map(|(span, called)| (span, (called.process, None)));
-    let given_up = timed_out
+    let given_up = given_up
         .into_iter()
         .map(|(span, (stream, waited))| (span, (stream, Some(waited))));
     let asking = beam::asking::AskingFunctions::new(spans, names);

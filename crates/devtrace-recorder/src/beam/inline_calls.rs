@@ -17,7 +17,7 @@
 //! returned there (by the callback or the helper it ended in) its answer: the values a call
 //! written in a function of its own would have had recorded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::calls::{Called, messages_received};
 use super::{PROCESS_CODE, RECEIVE_CODE};
@@ -52,6 +52,37 @@ pub fn inline_calls(
         for wait in waits {
             if let Some(call) = replies.asked(caller, since, wait) {
                 out.insert(wait.span_id, call);
+            }
+            since = wait.end;
+        }
+    }
+    out
+}
+
+/// Each `receive` directly in a function that timed out (`timeouts`: (stream, end)) after the
+/// function sent one other process a request since its previous `receive` (or since it
+/// began): an inline call given up on — `try gen_server:call(reports, report, 100) catch
+/// exit:{timeout, _} -> … end` — by span id, with how long it waited. A function that is
+/// itself a call given up on (`given_up`: a client wrapper) is left out; one that is a call
+/// answered is not (it asked again after the timeout, and its later answer made it one). What
+/// was asked is read as for a call answered (see the module doc), from the handler the request
+/// began, however late it would have replied.
+pub fn timed_out_inline_calls(
+    spans: &[OutSpan],
+    given_up: impl Fn(u64) -> bool,
+    values: &HashMap<u32, String>,
+    timeouts: &HashSet<(u64, u64)>,
+) -> HashMap<u64, (InlineCall, u64)> {
+    let by_id: HashMap<u64, &OutSpan> = spans.iter().map(|s| (s.span_id, s)).collect();
+    let replies = Replies::new(spans, values);
+    let mut out = HashMap::new();
+    for (caller, waits) in waits_of_functions(spans, &by_id, |parent| !given_up(parent)) {
+        let mut since = by_id[&caller].start;
+        for wait in waits {
+            if timeouts.contains(&(wait.stream, wait.end))
+                && let Some(call) = replies.given_up(caller, since, wait)
+            {
+                out.insert(wait.span_id, (call, wait.end.saturating_sub(wait.start)));
             }
             since = wait.end;
         }
@@ -133,6 +164,35 @@ impl<'a> Replies<'a> {
         let handler = handler_values(&self.functions, taken, replied_at, self.values);
         let called = Called {
             process: from,
+            task: false,
+        };
+        Some(InlineCall::of(called, handler))
+    }
+
+    /// The call `wait` (directly in `caller`, timed out) gave up on: the one process other
+    /// than the caller's own that `caller` sent a request after `since` and before the wait.
+    fn given_up(&self, caller: u64, since: u64, wait: &OutSpan) -> Option<InlineCall> {
+        let mut asked =
+            self.requests.get(&caller)?.iter().filter(|(taken, at)| {
+                taken.stream != wait.stream && since <= *at && *at <= wait.start
+            });
+        let (taken, _) = asked.next()?;
+        if asked.any(|(other, _)| other.stream != taken.stream) {
+            return None;
+        }
+        // However late it replied: its handler is the first function it ran after taking the
+        // request, and what returned while that ran.
+        let theirs = self
+            .functions
+            .get(&taken.stream)
+            .map_or(&[][..], Vec::as_slice);
+        let handled_until = theirs
+            .iter()
+            .find(|s| s.start >= taken.end)
+            .map_or(taken.end, |s| s.end);
+        let handler = handler_values(&self.functions, taken, handled_until, self.values);
+        let called = Called {
+            process: taken.stream,
             task: false,
         };
         Some(InlineCall::of(called, handler))
@@ -392,6 +452,29 @@ mod tests {
         assert_eq!(asked(to_stock, false), []);
         // A process it sent nothing is asked nothing.
         assert_eq!(asked(HashMap::from([(10, called(4))]), true), []);
+    }
+
+    #[test]
+    fn a_wait_that_timed_out_after_a_request_to_one_process_is_a_call_given_up_on() {
+        // checkout's first wait (13) timed out: pricing's answer came too late to end it.
+        let mut spans = checkout();
+        let first = spans.iter_mut().find(|s| s.span_id == 13).unwrap();
+        first.links.clear();
+        first.end = 20_000;
+        let timed_out = HashSet::from([(1, 20_000)]);
+        let given_up = timed_out_inline_calls(&spans, |_| false, &values(), &timed_out);
+        let (call, waited) = &given_up[&13];
+        assert_eq!(call.called.process, 2);
+        assert_eq!(call.request.as_deref(), Some("quote"));
+        assert_eq!(call.answer.as_deref(), Some("{ok, 600}"), "its late reply");
+        assert_eq!(*waited, 20_000 - 210);
+        assert_eq!(given_up.len(), 1, "the answered wait is no timeout");
+        // The same wait, not timed out (it ended another way), is none.
+        let none = timed_out_inline_calls(&spans, |_| false, &values(), &HashSet::new());
+        assert!(none.is_empty());
+        // A function given up on as a whole (a client wrapper) is that call, not its wait.
+        let wrapper = timed_out_inline_calls(&spans, |f| f == 10, &values(), &timed_out);
+        assert!(wrapper.is_empty());
     }
 
     #[test]
