@@ -543,21 +543,18 @@ fn calls_to_processes(
     // Calls made inline (`gen_server:call/2` in a function doing more): the wait is the call,
     // named by what was asked.
     // And those given up on (`try gen_server:call(S, R, 100) catch exit:{timeout, _} …`).
-    let mut inline = beam::inline_calls::inline_calls(spans, &answered, values);
+    let replies = beam::inline_calls::Replies::new(spans, values);
+    let mut inline = replies.inline_calls(&answered);
     let mut given_up: Vec<_> = timed_out.into_iter().collect();
     let wrappers_given_up: std::collections::HashSet<u64> =
         given_up.iter().map(|(span, _)| *span).collect();
-    let inline_given_up = beam::inline_calls::timed_out_inline_calls(
-        spans,
-        |function| wrappers_given_up.contains(&function),
-        values,
-        timeouts,
-    );
+    let inline_given_up =
+        replies.timed_out_inline_calls(|function| wrappers_given_up.contains(&function), timeouts);
     for (span, (call, waited)) in inline_given_up {
         given_up.push((span, (call.called.process, waited)));
         inline.insert(span, call);
     }
-    let made_by_compiler = compiler_made_calls(spans, names, values, &answered);
+    let made_by_compiler = compiler_made_calls(spans, names, &replies, &answered);
     let answered = answered
         .into_iter()
         .chain(inline.iter().map(|(&span, call)| (span, call.called)))
@@ -608,7 +605,7 @@ fn calls_to_processes(
 fn compiler_made_calls(
     spans: &[OutSpan],
     names: &Names,
-    values: &HashMap<u32, String>,
+    replies: &beam::inline_calls::Replies,
     calls: &HashMap<u64, beam::calls::Called>,
 ) -> HashMap<u64, String> {
     let name_of = |span: &OutSpan| names.codes.get(&span.code).map(|c| c.span_name());
@@ -622,8 +619,7 @@ fn compiler_made_calls(
             Some((s.span_id, short_function(&written_in).to_owned()))
         })
         .collect();
-    let asked =
-        beam::inline_calls::what_calls_asked(spans, calls, values, |id| made.contains_key(&id));
+    let asked = replies.what_calls_asked(calls, |id| made.contains_key(&id));
     made.into_iter()
         .map(|(span, written_in)| {
             let tag = asked.get(&span).and_then(|call| call.request.clone());

@@ -36,92 +36,12 @@ pub struct InlineCall {
     pub answer: Option<String>,
 }
 
-/// Each `receive` that is a call made inline (see the module doc), by span id. `calls` are the
-/// functions that are calls themselves; `values` the summaries by id.
-pub fn inline_calls(
-    spans: &[OutSpan],
-    calls: &HashMap<u64, Called>,
-    values: &HashMap<u32, String>,
-) -> HashMap<u64, InlineCall> {
-    let by_id: HashMap<u64, &OutSpan> = spans.iter().map(|s| (s.span_id, s)).collect();
-    let replies = Replies::new(spans, values);
-    let mut out = HashMap::new();
-    for (caller, waits) in waits_of_functions(spans, &by_id, |parent| !calls.contains_key(&parent))
-    {
-        let mut since = by_id[&caller].start;
-        for wait in waits {
-            if let Some(call) = replies.asked(caller, since, wait) {
-                out.insert(wait.span_id, call);
-            }
-            since = wait.end;
-        }
-    }
-    out
-}
-
-/// Each `receive` directly in a function that timed out (`timeouts`: (stream, end)) after the
-/// function sent one other process a request since its previous `receive` (or since it
-/// began): an inline call given up on — `try gen_server:call(reports, report, 100) catch
-/// exit:{timeout, _} -> … end` — by span id, with how long it waited. A function that is
-/// itself a call given up on (`given_up`: a client wrapper) is left out; one that is a call
-/// answered is not (it asked again after the timeout, and its later answer made it one). What
-/// was asked is read as for a call answered (see the module doc), from the handler the request
-/// began, however late it would have replied.
-pub fn timed_out_inline_calls(
-    spans: &[OutSpan],
-    given_up: impl Fn(u64) -> bool,
-    values: &HashMap<u32, String>,
-    timeouts: &HashSet<(u64, u64)>,
-) -> HashMap<u64, (InlineCall, u64)> {
-    let by_id: HashMap<u64, &OutSpan> = spans.iter().map(|s| (s.span_id, s)).collect();
-    let replies = Replies::new(spans, values);
-    let mut out = HashMap::new();
-    for (caller, waits) in waits_of_functions(spans, &by_id, |parent| !given_up(parent)) {
-        let mut since = by_id[&caller].start;
-        for wait in waits {
-            if timeouts.contains(&(wait.stream, wait.end))
-                && let Some(call) = replies.given_up(caller, since, wait)
-            {
-                out.insert(wait.span_id, (call, wait.end.saturating_sub(wait.start)));
-            }
-            since = wait.end;
-        }
-    }
-    out
-}
-
-/// What each function that is a call (`calls`, among those `chosen`) asked the process it
-/// called: the first `receive` directly in it that the process's answer ended, read as an
-/// inline call's (see the module doc), by the function's span id. A function the compiler made
-/// (the anonymous function `Enum.map` runs, a comprehension's loop) has no name of its own
-/// to give its call: what it asked names it.
-pub fn what_calls_asked(
-    spans: &[OutSpan],
-    calls: &HashMap<u64, Called>,
-    values: &HashMap<u32, String>,
-    chosen: impl Fn(u64) -> bool,
-) -> HashMap<u64, InlineCall> {
-    let by_id: HashMap<u64, &OutSpan> = spans.iter().map(|s| (s.span_id, s)).collect();
-    let replies = Replies::new(spans, values);
-    let mut out = HashMap::new();
-    for (caller, waits) in waits_of_functions(spans, &by_id, |parent| {
-        calls.contains_key(&parent) && chosen(parent)
-    }) {
-        let mut since = by_id[&caller].start;
-        for wait in waits {
-            let call = replies.asked(caller, since, wait);
-            if let Some(call) = call.filter(|c| c.called.process == calls[&caller].process) {
-                out.insert(caller, call);
-                break;
-            }
-            since = wait.end;
-        }
-    }
-    out
-}
-
-/// The messages of a recording as requests and their answers.
-struct Replies<'a> {
+/// The requests of a VM's recording — messages a function sent that another process took — and
+/// the answers that ended its waits: what the calls written inline are read from. Built once
+/// per recording; `values` are the summaries by id.
+pub struct Replies<'a> {
+    spans: &'a [OutSpan],
+    by_id: HashMap<u64, &'a OutSpan>,
     /// Each function's requests: (the wait that took it, when it was sent), by sender span id.
     requests: HashMap<u64, Vec<(&'a OutSpan, u64)>>,
     /// Who ended each wait, and when they sent it.
@@ -131,7 +51,99 @@ struct Replies<'a> {
 }
 
 impl<'a> Replies<'a> {
-    fn new(spans: &'a [OutSpan], values: &'a HashMap<u32, String>) -> Self {
+    /// Each `receive` that is a call made inline (see the module doc), by span id. `calls` are
+    /// the functions that are calls themselves.
+    pub fn inline_calls(&self, calls: &HashMap<u64, Called>) -> HashMap<u64, InlineCall> {
+        let mut out = HashMap::new();
+        self.scan_waits(
+            |function| !calls.contains_key(&function),
+            |caller, since, wait| {
+                if let Some(call) = self.asked(caller, since, wait) {
+                    out.insert(wait.span_id, call);
+                }
+                true
+            },
+        );
+        out
+    }
+
+    /// Each `receive` directly in a function that timed out (`timeouts`: (stream, end)) after
+    /// the function sent one other process a request since its previous `receive` (or since
+    /// it began): an inline call given up on — `try gen_server:call(reports, report, 100) catch
+    /// exit:{timeout, _} -> … end` — by span id, with how long it waited. A function that is
+    /// itself a call given up on (`given_up`: a client wrapper) is left out; one that is a call
+    /// answered is not (it asked again after the timeout, and its later answer made it one).
+    /// What was asked is read as for a call answered (see the module doc), from the handler the
+    /// request began, however late it would have replied.
+    pub fn timed_out_inline_calls(
+        &self,
+        given_up: impl Fn(u64) -> bool,
+        timeouts: &HashSet<(u64, u64)>,
+    ) -> HashMap<u64, (InlineCall, u64)> {
+        let mut out = HashMap::new();
+        self.scan_waits(
+            |function| !given_up(function),
+            |caller, since, wait| {
+                if timeouts.contains(&(wait.stream, wait.end))
+                    && let Some(call) = self.given_up(caller, since, wait)
+                {
+                    out.insert(wait.span_id, (call, wait.end.saturating_sub(wait.start)));
+                }
+                true
+            },
+        );
+        out
+    }
+
+    /// What each function that is a call (`calls`, among those `chosen`) asked the process it
+    /// called: the first `receive` directly in it that the process's answer ended, read as an
+    /// inline call's (see the module doc), by the function's span id. A function the compiler
+    /// made (the anonymous function `Enum.map` runs, a comprehension's loop) has no name of its
+    /// own to give its call: what it asked names it.
+    pub fn what_calls_asked(
+        &self,
+        calls: &HashMap<u64, Called>,
+        chosen: impl Fn(u64) -> bool,
+    ) -> HashMap<u64, InlineCall> {
+        let mut out = HashMap::new();
+        self.scan_waits(
+            |function| calls.contains_key(&function) && chosen(function),
+            |caller, since, wait| {
+                let call = self.asked(caller, since, wait);
+                match call.filter(|c| c.called.process == calls[&caller].process) {
+                    Some(call) => {
+                        out.insert(caller, call);
+                        false
+                    }
+                    None => true,
+                }
+            },
+        );
+        out
+    }
+
+    /// Visits the `receive` spans directly in each function span `chosen` by its id, in order,
+    /// with when the function last stopped waiting before each (or began); a visit that
+    /// returns false ends that function's.
+    fn scan_waits(
+        &self,
+        chosen: impl Fn(u64) -> bool,
+        mut visit: impl FnMut(u64, u64, &OutSpan) -> bool,
+    ) {
+        for (caller, waits) in waits_of_functions(self.spans, &self.by_id, chosen) {
+            let mut since = self.by_id[&caller].start;
+            for wait in waits {
+                if !visit(caller, since, wait) {
+                    break;
+                }
+                since = wait.end;
+            }
+        }
+    }
+}
+
+impl<'a> Replies<'a> {
+    pub fn new(spans: &'a [OutSpan], values: &'a HashMap<u32, String>) -> Self {
         let mut requests: HashMap<u64, Vec<(&OutSpan, u64)>> = HashMap::new();
         let mut answered_by = HashMap::new();
         for r in messages_received(spans) {
@@ -142,6 +154,8 @@ impl<'a> Replies<'a> {
             answered_by.insert(r.wait.span_id, (r.from, r.sent_at));
         }
         Replies {
+            spans,
+            by_id: spans.iter().map(|s| (s.span_id, s)).collect(),
             requests,
             answered_by,
             functions: functions_by_process(spans),
@@ -400,7 +414,7 @@ mod tests {
 
     #[test]
     fn each_wait_for_an_answer_asked_for_just_before_is_a_call() {
-        let calls = inline_calls(&checkout(), &HashMap::new(), &values());
+        let calls = Replies::new(&checkout(), &values()).inline_calls(&HashMap::new());
         let called = |id| {
             calls
                 .get(&id)
@@ -422,12 +436,16 @@ mod tests {
                 task: false,
             },
         )]);
-        assert!(inline_calls(&checkout(), &is_call, &values()).is_empty());
+        assert!(
+            Replies::new(&checkout(), &values())
+                .inline_calls(&is_call)
+                .is_empty()
+        );
         // Stock's answer came though checkout asked stock nothing after its first wait.
         let mut spans = checkout();
         let request = spans.iter_mut().find(|s| s.span_id == 300).unwrap();
         request.links[0].cause_ts = 100;
-        let calls = inline_calls(&spans, &HashMap::new(), &values());
+        let calls = Replies::new(&spans, &values()).inline_calls(&HashMap::new());
         assert_eq!(calls.keys().collect::<Vec<_>>(), [&13]);
     }
 
@@ -438,7 +456,8 @@ mod tests {
             task: false,
         };
         let asked = |calls: HashMap<u64, Called>, chosen: bool| {
-            what_calls_asked(&checkout(), &calls, &values(), |_| chosen)
+            Replies::new(&checkout(), &values())
+                .what_calls_asked(&calls, |_| chosen)
                 .into_iter()
                 .map(|(span, call)| (span, call.called.process, call.request))
                 .collect::<Vec<_>>()
@@ -462,7 +481,9 @@ mod tests {
         first.links.clear();
         first.end = 20_000;
         let timed_out = HashSet::from([(1, 20_000)]);
-        let given_up = timed_out_inline_calls(&spans, |_| false, &values(), &timed_out);
+        let values = values();
+        let replies = Replies::new(&spans, &values);
+        let given_up = replies.timed_out_inline_calls(|_| false, &timed_out);
         let (call, waited) = &given_up[&13];
         assert_eq!(call.called.process, 2);
         assert_eq!(call.request.as_deref(), Some("quote"));
@@ -470,10 +491,10 @@ mod tests {
         assert_eq!(*waited, 20_000 - 210);
         assert_eq!(given_up.len(), 1, "the answered wait is no timeout");
         // The same wait, not timed out (it ended another way), is none.
-        let none = timed_out_inline_calls(&spans, |_| false, &values(), &HashSet::new());
+        let none = replies.timed_out_inline_calls(|_| false, &HashSet::new());
         assert!(none.is_empty());
         // A function given up on as a whole (a client wrapper) is that call, not its wait.
-        let wrapper = timed_out_inline_calls(&spans, |f| f == 10, &values(), &timed_out);
+        let wrapper = replies.timed_out_inline_calls(|f| f == 10, &timed_out);
         assert!(wrapper.is_empty());
     }
 
