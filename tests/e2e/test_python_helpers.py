@@ -303,22 +303,32 @@ def test_python_autotrace_traces_the_package_without_code_changes(server: Server
     assert complete["duration_ns"] >= 50_000_000
 
 
-def test_python_autotrace_says_when_the_package_is_missing(server: Server, tmp_path: Path):
+MISSING_PACKAGE_ENDINGS = {
+    # flag: (what the program runs without, devtrace run's last line)
+    "--python-autotrace": ("auto-tracing", "devtrace: --python-autotrace app: nothing was auto-traced (see the messages above)"),
+    "--record": ("recording", "devtrace: --record: nothing was recorded (see the messages above)"),
+}
+
+
+@pytest.mark.parametrize("flag", MISSING_PACKAGE_ENDINGS)
+def test_python_autotrace_says_when_the_package_is_missing(server: Server, tmp_path: Path, flag: str):
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
     python = bare / "bin" / "python"
+    flags = [flag, "app"] if flag == "--python-autotrace" else [flag]
     proc = subprocess.run(
-        [str(server.bin), "--data", str(server.data_dir), "run", "--quiet", "--python-autotrace", "app", "--",
+        [str(server.bin), "--data", str(server.data_dir), "run", "--quiet", *flags, "--",
          str(python), "-c", "print('still runs')"],
         cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=120,
     )
+    without, last_line = MISSING_PACKAGE_ENDINGS[flag]
     assert proc.returncode == 0 and proc.stdout == "still runs\n", proc.stderr
     assert proc.stderr == (
-        f"devtrace: --python-autotrace: the devtrace Python package is not importable by {python} "
+        f"devtrace: {flag}: the devtrace Python package is not importable by {python} "
         "(No module named 'devtrace').\n"
         f"  Install it for this interpreter: {python} -m pip install <devtrace checkout>/sdk/python\n"
-        "  The program runs without auto-tracing.\n"
-        "devtrace: --python-autotrace app: nothing was auto-traced (see the messages above)\n"
+        f"  The program runs without {without}.\n"
+        f"{last_line}\n"
     )
 
 

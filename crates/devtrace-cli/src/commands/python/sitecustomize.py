@@ -51,14 +51,16 @@ def _start():
     causality = os.environ.get("DEVTRACE_RECORD_CAUSALITY") != "0"
     if not packages and not flight and not plan_path:
         return
+    flag = "--plan" if plan_path else "--record" if flight else "--python-autotrace"
     try:
         import devtrace
     except ImportError as error:
+        without = "auto-tracing" if flag == "--python-autotrace" else "recording"
         sys.stderr.write(
-            "devtrace: --python-autotrace: the devtrace Python package is not importable by "
+            f"devtrace: {flag}: the devtrace Python package is not importable by "
             f"{sys.executable} ({error}).\n"
             f"  Install it for this interpreter: {sys.executable} -m pip install <devtrace checkout>/sdk/python\n"
-            "  The program runs without auto-tracing.\n"
+            f"  The program runs without {without}.\n"
         )
         _report(f"missing {os.getpid()} {sys.executable}")
         return
@@ -92,7 +94,7 @@ def _start():
                     causality=causality,
                 )
     except Exception as error:
-        sys.stderr.write(_not_started(error, "--plan" if plan_path else "--record"))
+        sys.stderr.write(_not_started(error, flag))
         _report(f"failed {os.getpid()} {sys.executable}")
         return
     _report(f"ok {os.getpid()} {sys.executable}")
