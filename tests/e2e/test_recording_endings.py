@@ -95,16 +95,16 @@ def run_ending(store, python: str, mode: str, ending: str) -> CliResult:
     return CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
-def fib_calls_kept(store) -> tuple[int, int]:
-    """(fib calls in the store's traces, flight windows written)."""
+def fib_calls_kept(store, fib: str = "app.endings.fib") -> tuple[int, int]:
+    """(calls of `fib` in the store's traces, flight windows written)."""
     calls = windows = 0
     for listed in store.ls():
         for span in store.show(listed["trace_id"])["spans"]:
             attributes = span["attributes"]
             windows += span["name"] == "devtrace.flight_window"
-            calls += span["name"] == "app.endings.fib"
+            calls += span["name"] == fib
             counted = zip(attributes.get("devtrace.calls.function") or [], attributes.get("devtrace.calls.count") or [])
-            calls += sum(int(count) for function, count in counted if function == "app.endings.fib")
+            calls += sum(int(count) for function, count in counted if function == fib)
     return calls, windows
 
 
@@ -179,6 +179,30 @@ def test_the_flight_recorder_delivers_its_window_when_the_program_fails_and_noth
         ), result.describe()
     else:
         assert undelivered == [], result.describe()
+
+
+@pytest.mark.parametrize("ending", ["ok", "exception"])
+def test_a_program_run_by_opentelemetry_instrument_is_the_one_recorded(store, python, ending):
+    """Zero-code instrumentation (`opentelemetry-instrument python …`): its sitecustomize hides
+    devtrace's, and its launcher execs the program. The program's spans continue the run's
+    trace, and the flight recorder records the program — started by the instrumentation's
+    pre-instrument entry point — not the launcher, whose ring would be left at the exec."""
+    instrument = Path(python).parent / "opentelemetry-instrument"
+    assert instrument.exists(), f"{instrument}: sdk/python/requirements-native.txt installs it"
+    rings_before = record_rings()
+    argv = ["--data", str(store.data_dir), "run", "--record", "--", str(instrument), "--traces_exporter", "otlp",
+            "--metrics_exporter", "none", "--logs_exporter", "none", python, "-m", "app.zero_code", ending, str(N)]
+    proc = subprocess.run([str(store.bin), *argv], cwd=APP_DIR, env=clean_env(), capture_output=True, text=True, timeout=300)
+    result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+    made = calls_made(result, "exception" if ending == "exception" else "shutdown")
+    assert "of their own" not in result.stderr and "ended without writing its window" not in result.stderr, result.describe()
+    [listed] = store.ls()
+    names = [span["name"] for span in store.show(listed["trace_id"])["spans"]]
+    assert "compute" in names, result.describe()
+    kept, windows = fib_calls_kept(store, "app.zero_code.fib")
+    assert (windows, kept) == ((1, made) if ending == "exception" else (0, 0)), result.describe()
+    assert not [name for name in names if name.startswith("opentelemetry-instrument.")], names[:20]
+    assert record_rings() == rings_before, result.describe()
 
 
 KILLED_MID_RECORDING = """

@@ -22,6 +22,14 @@ use devtrace_recorder::leftovers::{is_spent, process_alive};
 use std::path::PathBuf;
 
 const SITECUSTOMIZE: &str = include_str!("python/sitecustomize.py");
+const RUN_HOOK: &str = include_str!("python/devtrace_run_hook.py");
+/// A distribution's metadata beside the hook, so that `opentelemetry-instrument` (whose own
+/// sitecustomize hides devtrace's) starts the hook in the program it runs, through its
+/// `opentelemetry_pre_instrument` entry points, which `importlib.metadata` finds on the path.
+const HOOK_DIST_INFO: &str = "devtrace_run_hook-0.dist-info";
+const HOOK_METADATA: &str = "Metadata-Version: 2.1\nName: devtrace-run-hook\nVersion: 0\n";
+const HOOK_ENTRY_POINTS: &str =
+    "[opentelemetry_pre_instrument]\ndevtrace = devtrace_run_hook:start\n";
 
 /// The environment variables the embedded sitecustomize reads.
 const PACKAGES_VAR: &str = "DEVTRACE_PYTHON_AUTOTRACE";
@@ -77,6 +85,23 @@ pub fn check_packages(packages: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Writes the sitecustomize, the hook it runs and the hook's entry point into `dir`.
+fn write_hook(dir: &std::path::Path) -> Result<()> {
+    let dist_info = dir.join(HOOK_DIST_INFO);
+    std::fs::create_dir_all(&dist_info)
+        .with_context(|| format!("cannot create {}", crate::output::path(&dist_info)))?;
+    for (path, text) in [
+        (dir.join("sitecustomize.py"), SITECUSTOMIZE),
+        (dir.join("devtrace_run_hook.py"), RUN_HOOK),
+        (dist_info.join("METADATA"), HOOK_METADATA),
+        (dist_info.join("entry_points.txt"), HOOK_ENTRY_POINTS),
+    ] {
+        std::fs::write(&path, text)
+            .with_context(|| format!("cannot write {}", crate::output::path(&path)))?;
+    }
+    Ok(())
+}
+
 impl PythonAutotrace {
     /// Writes the sitecustomize into a fresh temporary directory.
     pub fn prepare(
@@ -110,12 +135,7 @@ impl PythonAutotrace {
         ));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", crate::output::path(&dir)))?;
-        std::fs::write(dir.join("sitecustomize.py"), SITECUSTOMIZE).with_context(|| {
-            format!(
-                "cannot write {}/sitecustomize.py",
-                crate::output::path(&dir)
-            )
-        })?;
+        write_hook(&dir)?;
         let plan = match plan_json {
             Some(json) => {
                 let path = dir.join("plan.json");

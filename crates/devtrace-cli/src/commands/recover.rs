@@ -88,7 +88,7 @@ fn ring_files_in(dir: &std::path::Path) -> Vec<PathBuf> {
 }
 
 /// Removes each of a dead `devtrace run`'s directories that no recorder file is left in (what
-/// else it holds is the run's own: the `sitecustomize.py` it gave the Pythons).
+/// else it holds is the run's own: the hook it gave the Pythons).
 fn remove_emptied(run_dirs: Vec<PathBuf>) -> Vec<(PathBuf, &'static str)> {
     run_dirs
         .into_iter()

@@ -36,6 +36,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from app.fibonacci import fib_calls
+
 
 def start_recording(mode):
     """The program starts the recorder itself (MODE `autotrace` or `record_calls`)."""
@@ -59,14 +61,6 @@ tracer = trace.get_tracer(__name__)
 
 def fib(n):
     return n if n < 2 else fib(n - 1) + fib(n - 2)
-
-
-def fib_calls(n):
-    """How many calls fib(n) makes: 2·F(n+1) − 1."""
-    a, b = 0, 1
-    for _ in range(n + 1):
-        a, b = b, a + b
-    return 2 * a - 1
 
 
 def check(value):
