@@ -82,7 +82,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - sequential_map.exs: the same planted problem written as Elixir code usually asks a list of
   servers, `Enum.map` with an anonymous function (each call a span inside the function's) →
   `sequential_work` naming the three calls, saving within 15 % of the measured time less
-  `Task.async_stream`'s.
+  `Task.async_stream`'s; and the same as a `for` comprehension calling `GenServer.call/2`
+  itself (its function's arguments holding the earlier answers: the calls named and read by
+  what they asked, `acme/quote`).
 
 Each program is recorded twice: as written, and as a Mix project's code run by `mix run -e`
 with `devtrace run --record --instrument` (the probes compiled into its modules, docs/beam.md):
@@ -406,6 +408,20 @@ def test_a_worker_restarted_with_its_siblings_again_and_again_is_a_restart_loop(
     assert len(loops) == 1, loops
 
 
+def with_loop(program: str, loops: dict[str, tuple[str, str]], loop: str, tmp_path: Path) -> tuple[str, str]:
+    """`program` with its loop (as written: the first of `loops`) written as `loop` says — a
+    copy in `tmp_path`, or the program itself —, and the call name that loop's finding gives."""
+    as_written, _ = next(iter(loops.values()))
+    written, call = loops[loop]
+    if written == as_written:
+        return program, call
+    source = (PROGRAMS / program).read_text()
+    assert as_written in source
+    rewritten = tmp_path / program
+    rewritten.write_text(source.replace(as_written, written))
+    return str(rewritten), call
+
+
 N_PLUS_ONE_LOOPS = {
     "capture": ("Enum.map(&Catalog.Server.get_price/1)", "Catalog.Server/get_price"),
     # Each call inside a span of the anonymous function's, which does nothing else.
@@ -422,14 +438,7 @@ N_PLUS_ONE_LOOPS = {
 def test_one_call_per_item_to_another_process_is_an_n_plus_one(
     store: Store, runtime: Path, tmp_path: Path, recording: str, loop: str
 ):
-    program = "n_plus_one.exs"
-    written, call = N_PLUS_ONE_LOOPS[loop]
-    if loop != "capture":
-        source = (PROGRAMS / program).read_text()
-        capture, _ = N_PLUS_ONE_LOOPS["capture"]
-        assert capture in source
-        program = str(tmp_path / "n_plus_one_fn.exs")
-        Path(program).write_text(source.replace(capture, written))
+    program, call = with_loop("n_plus_one.exs", N_PLUS_ONE_LOOPS, loop, tmp_path)
     truth, findings = findings_of(store, program, tmp_path, recording)
     found = planted(findings, "repeated_calls")
     assert found["operation"] == "Cart.total/1" or "Cart.total/1" in found["title"], found
@@ -487,12 +496,24 @@ def test_calls_written_inline_are_calls_named_by_server_and_request(store: Store
     assert not [f for f in findings if f["kind"] == "mailbox_backlog"], [f["title"] for f in findings]
 
 
-def test_calls_made_one_after_another_by_enum_map_are_grouped(store: Store, runtime: Path, tmp_path: Path, recording: str):
-    truth, findings = findings_of(store, "sequential_map.exs", tmp_path, recording)
+SUPPLIER_LOOPS = {
+    "Enum.map": ("Enum.map(Keyword.keys(@suppliers), fn name -> Supplier.quote_price(name, sku) end)", "quote_price"),
+    # `for` runs an anonymous function whose arguments hold `Enum.reduce`'s accumulator, the
+    # earlier answers: the call is what it asked the server, not those.
+    "for with GenServer.call": ("for name <- Keyword.keys(@suppliers), do: GenServer.call(name, {:quote, sku})", "quote"),
+}
+
+
+@pytest.mark.parametrize("loop", SUPPLIER_LOOPS)
+def test_calls_made_one_after_another_by_enum_map_are_grouped(
+    store: Store, runtime: Path, tmp_path: Path, recording: str, loop: str
+):
+    program, method = with_loop("sequential_map.exs", SUPPLIER_LOOPS, loop, tmp_path)
+    truth, findings = findings_of(store, program, tmp_path, recording)
     found = planted(findings, "sequential_work")
     title = found["title"]
     for supplier in ("acme", "globex", "initech"):
-        assert f"{supplier}/quote_price" in title, title
+        assert f"{supplier}/{method}" in title, title
     assert '"Quotes.best/1"' in title, title
     saving_ms = found["saving_nanos"] / 1e6
     assert within_15_percent(saving_ms, truth["saving_ms"]), (saving_ms, truth)

@@ -583,15 +583,19 @@ fn calls_to_processes(
                 (None, None) => asking
                     .outermost(span)
                     .map(|f| short_function(&f).to_owned())
-                    .or_else(|| made_by_compiler.get(&span).cloned()),
+                    .or_else(|| made_by_compiler.get(&span).map(|(m, _)| m.clone())),
             };
+            // What a call asked and was answered: its request and reply, for a call written
+            // inline or made by a function the compiler made (whose own arguments are the
+            // loop's: `Enum.reduce`'s accumulator holding the earlier answers).
+            let asked = inline.or_else(|| made_by_compiler.get(&span).and_then(|(_, c)| c.clone()));
             let peer = Peer {
                 process,
                 service,
                 method,
                 timed_out_ns,
-                asked: inline.as_ref().and_then(|call| call.asked.clone()),
-                answer: inline.and_then(|call| call.answer),
+                asked: asked.as_ref().and_then(|call| call.asked.clone()),
+                answer: asked.and_then(|call| call.answer),
             };
             Some((span, peer))
         })
@@ -601,13 +605,14 @@ fn calls_to_processes(
 /// The method of each call made by a function the compiler made (the anonymous function
 /// `Enum.map` runs, a comprehension's loop), which has no name of its own to give it: the
 /// request's tag as the server took it (`{:get, 7}` → `get`), else the function the anonymous
-/// function or the comprehension is written in (`rows` for `anonymous fn#0 in Report.rows/1`).
+/// function or the comprehension is written in (`rows` for `anonymous fn#0 in Report.rows/1`);
+/// with what it asked, when the server's callback says.
 fn compiler_made_calls(
     spans: &[OutSpan],
     names: &Names,
     replies: &beam::inline_calls::Replies,
     calls: &HashMap<u64, beam::calls::Called>,
-) -> HashMap<u64, String> {
+) -> HashMap<u64, (String, Option<beam::inline_calls::InlineCall>)> {
     let name_of = |span: &OutSpan| names.codes.get(&span.code).map(|c| c.span_name());
     let made: HashMap<u64, String> = spans
         .iter()
@@ -619,11 +624,12 @@ fn compiler_made_calls(
             Some((s.span_id, short_function(&written_in).to_owned()))
         })
         .collect();
-    let asked = replies.what_calls_asked(calls, |id| made.contains_key(&id));
+    let mut asked = replies.what_calls_asked(calls, |id| made.contains_key(&id));
     made.into_iter()
         .map(|(span, written_in)| {
-            let tag = asked.get(&span).and_then(|call| call.request.clone());
-            (span, tag.unwrap_or(written_in))
+            let call = asked.remove(&span);
+            let tag = call.as_ref().and_then(|call| call.request.clone());
+            (span, (tag.unwrap_or(written_in), call))
         })
         .collect()
 }
@@ -737,8 +743,17 @@ fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64)
         PROCESS_CODE => [None, Some(EXIT_REASON), None],
         _ => [Some(ARGUMENTS), Some(RETURN), Some(EXCEPTION)],
     };
+    let peer = texts.peers.get(&s.span_id);
+    // A call's request and reply, where known, stand for its function's own values.
+    let replaced = |key: &str| {
+        peer.is_some_and(|p| {
+            (key == ARGUMENTS && p.asked.is_some()) || (key == RETURN && p.answer.is_some())
+        })
+    };
     for (id, key) in s.values.iter().zip(value_keys) {
-        if let (Some(key), Some(text)) = (key, texts.values.get(id)) {
+        if let (Some(key), Some(text)) = (key, texts.values.get(id))
+            && !replaced(key)
+        {
             attributes.push(KeyValue::new(key, text.clone()));
         }
     }
@@ -749,7 +764,6 @@ fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64)
             }
         }
     }
-    let peer = texts.peers.get(&s.span_id);
     if let Some(peer) = peer {
         attributes.extend(call_attributes(&name, peer));
     }
