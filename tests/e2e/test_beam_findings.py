@@ -49,6 +49,10 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - statem_timeout.exs: a `gen_statem` call given up after 150 ms while the lock postponed the
   request (OTP 25 makes it from a proxy process) → `call_timeout` on the client function,
   saying the server sat idle with the request;
+- stream_timeout.exs: `Task.async_stream` with a 150 ms timeout over three shops' GenServers,
+  one taking 400 ms; the stream kills the slow shop's task and exits the caller, which catches
+  it (twice) → `call_timeout` on the caller's function naming the killed task, the timeout,
+  and that the task was waiting for "slow_shop" while it ran its `handle_call/3`;
 - task_crashes.exs: ten tasks a Task.Supervisor runs at once, three crashing once each → no
   `restart_loop` (nothing restarted them), their crashes recorded;
 - loop_pipeline.exs: the same pipeline written as hand-written receive loops (no GenServer) →
@@ -361,6 +365,23 @@ def test_a_task_awaited_past_its_timeout_is_a_call_timeout_naming_the_tasks_work
     last = lookups[-1]
     assert last["duration_ns"] / 1e6 >= truth["last_task_running_ms"] - 15, (last, truth)
     assert last["duration_ns"] / 1e6 < truth["lookup_ms"], (last, truth)
+
+
+def test_an_async_stream_past_its_timeout_is_a_call_timeout_naming_what_its_task_waited_for(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "stream_timeout.exs", tmp_path, recording)
+    found = planted(findings, "call_timeout")
+    assert found["operation"] == "Prices.fetch_all/1"
+    assert found["title"].startswith("An await of task "), found["title"]
+    # The task the stream killed at its timeout, not a shop the caller started earlier.
+    assert 'An await of task "<' in found["title"], found["title"]
+    assert 'itself waiting for "slow_shop", which was running "Shop.handle_call/3"' in found["title"], found["title"]
+    assert found["numbers"]["timeouts"] == truth["timeouts"]
+    assert found["numbers"]["timeout_ms"] == truth["timeout_ms"]
+    assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms_max"]), (found, truth)
+    # The task ran until the stream killed it, at the timeout.
+    assert within_15_percent(found["numbers"]["server_busy_ms"], truth["timeout_ms"]), (found, truth)
 
 
 def test_tasks_run_at_once_that_crash_once_each_are_no_restart_loop(store: Store, runtime: Path, tmp_path: Path, recording: str):

@@ -235,7 +235,10 @@ const CALL_MARKERS: [&str; 5] = [
 ];
 
 /// What a call-timeout exit waited on and its timeout (milliseconds; None: not a number), from
-/// its summary in either syntax: OTP's call timeout or Elixir's `Task.await`.
+/// its summary in either syntax: OTP's call timeout, Elixir's `Task.await`, or a
+/// `Task.async_stream` whose task outlived the stream's `timeout:` (`{:timeout,
+/// {Task.Supervised, :stream, [timeout]}}`: the same wait for a task's result, the task not
+/// named).
 pub fn parse_call_timeout(summary: &str) -> Option<(Awaited, Option<f64>)> {
     let compact: String = summary.chars().filter(|c| !c.is_whitespace()).collect();
     let start = [":timeout,", "timeout,"]
@@ -248,27 +251,35 @@ pub fn parse_call_timeout(summary: &str) -> Option<(Awaited, Option<f64>)> {
             .filter_map(|marker| rest.find(marker).map(|at| at + marker.len()))
             .min()
     };
-    let call_at = after(&CALL_MARKERS);
-    let await_at = after(&[
-        "Task,:await,[",
-        "Task,:await_many,[",
-        "'Elixir.Task',await,[",
-        "'Elixir.Task',await_many,[",
-    ]);
-    match (call_at, await_at) {
-        (Some(at), _) => {
-            let items = top_level_items(&rest[at..]);
-            let server = items.first()?.trim_start_matches("#PID").to_owned();
-            Some((Awaited::Server(server), number(items.get(2))))
-        }
-        (None, Some(at)) => {
-            let items = top_level_items(&rest[at..]);
-            let pid = items.first().and_then(|task| pid_field(task));
-            Some((Awaited::Task(pid), number(items.get(1))))
-        }
-        (None, None) => None,
+    if let Some(at) = after(&CALL_MARKERS) {
+        let items = top_level_items(&rest[at..]);
+        let server = items.first()?.trim_start_matches("#PID").to_owned();
+        return Some((Awaited::Server(server), number(items.get(2))));
     }
+    if let Some(at) = after(&AWAIT_MARKERS) {
+        let items = top_level_items(&rest[at..]);
+        let pid = items.first().and_then(|task| pid_field(task));
+        return Some((Awaited::Task(pid), number(items.get(1))));
+    }
+    let at = after(&STREAM_MARKERS)?;
+    let items = top_level_items(&rest[at..]);
+    Some((Awaited::Task(None), number(items.first())))
 }
+
+/// How `Task.await/2`'s and `Task.await_many/2`'s `{M, F, [task, timeout]}` begins in an
+/// exit's summary, whitespace removed, in either syntax.
+const AWAIT_MARKERS: [&str; 4] = [
+    "Task,:await,[",
+    "Task,:await_many,[",
+    "'Elixir.Task',await,[",
+    "'Elixir.Task',await_many,[",
+];
+
+/// How `Task.async_stream`'s `{Task.Supervised, :stream, [timeout]}` begins, in either syntax.
+const STREAM_MARKERS: [&str; 2] = [
+    "Task.Supervised,:stream,[",
+    "'Elixir.Task.Supervised',stream,[",
+];
 
 fn number(item: Option<&String>) -> Option<f64> {
     item.and_then(|t| t.parse::<f64>().ok())
@@ -284,28 +295,62 @@ fn pid_field(task: &str) -> Option<String> {
 }
 
 /// The task a `Task.await` in span `call` waited on, when its summary lost the pid: of the
-/// processes the caller's process spawned before the call ended and still running at its
-/// end, one spawned within the call first, then the last spawned.
+/// processes still running at the call's end (or killed during it: a stream kills its tasks
+/// before it exits) that the caller started — spawned, or (a task `Task.async_stream` spawns
+/// from a process of its own) first woken by the caller's message — one started within the
+/// call first, then the last started.
 fn awaited_task(trace: &AnalyzedTrace, call: usize) -> Option<String> {
     let caller = causality::thread_of(trace, call)?;
-    let end = trace.span(call).end_unix_nano;
+    let (start, end) = (
+        trace.span(call).start_unix_nano,
+        trace.span(call).end_unix_nano,
+    );
+    let killed = |life: usize| {
+        let reason = processes::text(trace, life, processes::EXIT_REASON);
+        let exit_killed = trace.span(life).events.iter().any(|e| {
+            devtrace_model::find_attr(&e.attributes, devtrace_model::semconv::EXCEPTION_TYPE)
+                .is_some_and(|t| t.to_display_string() == "exit:killed")
+        });
+        (exit_killed || matches!(reason.as_deref(), Some(":killed" | "killed")))
+            && trace.span(life).end_unix_nano >= start
+    };
     let index = causality::span_index(trace);
+    let by_caller = |cause: usize| {
+        (causality::thread_of(trace, cause)? == caller)
+            .then(|| cause == call || trace.tree.is_within(cause, call))
+    };
     processes::lives(trace)
         .filter(|&life| {
             let span = trace.span(life);
-            span.start_unix_nano <= end && span.end_unix_nano >= end
+            span.start_unix_nano <= end && (span.end_unix_nano >= end || killed(life))
         })
         .filter_map(|life| {
-            let spawn = causality::waits_of(trace, &index, life)
+            let spawned = causality::waits_of(trace, &index, life)
                 .into_iter()
-                .find(|w| w.kind == "thread.start")?;
-            let cause = spawn.cause?;
-            let by_caller = causality::thread_of(trace, cause)? == caller;
-            let within = trace.tree.is_within(cause, call);
-            by_caller.then_some(((within, trace.span(life).start_unix_nano), life))
+                .find(|w| w.kind == "thread.start")
+                .and_then(|w| by_caller(w.cause?));
+            let woken = || by_caller(first_message(trace, &index, life)?).filter(|&within| within);
+            let within = spawned.or_else(woken)?;
+            Some(((within, trace.span(life).start_unix_nano), life))
         })
         .max_by_key(|&(key, _)| key)
         .and_then(|(_, life)| processes::thread_name(trace, life))
+}
+
+/// The send that ended the first `receive` of a process's life, directly in it.
+fn first_message(
+    trace: &AnalyzedTrace,
+    index: &std::collections::HashMap<devtrace_model::SpanId, usize>,
+    life: usize,
+) -> Option<usize> {
+    let first = trace.tree.children[life]
+        .iter()
+        .copied()
+        .min_by_key(|&c| trace.span(c).start_unix_nano)?;
+    causality::waits_of(trace, index, first)
+        .into_iter()
+        .find(|w| w.kind == processes::MESSAGE)?
+        .cause
 }
 
 /// The brackets that nest in a summary: its lists, tuples and maps, and calls' parentheses.
@@ -366,6 +411,33 @@ fn waiting_in(trace: &AnalyzedTrace, busy: usize, call: usize) -> Option<(usize,
         })
         .max_by_key(|&(overlap, d, _)| (overlap, std::cmp::Reverse(d)))
         .map(|(_, d, process)| (d, process))
+        .or_else(|| asked_unanswered(trace, busy).map(|process| (busy, process)))
+}
+
+/// The one other process that span `busy` (or a span under it) sent a message to and that
+/// sent nothing back to it afterwards: a request `busy` was still waiting on when it ended —
+/// a task killed in `GenServer.call/3`, whose wait for the reply no `receive` span records.
+fn asked_unanswered(trace: &AnalyzedTrace, busy: usize) -> Option<String> {
+    let own = causality::thread_of(trace, busy)?;
+    let within = |i: usize| i == busy || trace.tree.is_within(i, busy);
+    let waits = processes::message_waits(trace);
+    let mut asked = waits
+        .iter()
+        .filter(|w| w.waiter != own && w.wait.cause.is_some_and(within))
+        .map(|w| {
+            (
+                w.wait.cause_time_unix_nano.unwrap_or(w.start_unix_nano),
+                w.waiter.as_str(),
+            )
+        });
+    let (sent_at, process) = asked.next()?;
+    if asked.any(|(_, other)| other != process) {
+        return None;
+    }
+    let answered = waits
+        .iter()
+        .any(|w| w.sender == process && within(w.wait.waiter) && w.end_unix_nano >= sent_at);
+    (!answered).then(|| process.to_owned())
 }
 
 /// The process span `d` called: as the recorder marked it, or as its call-timeout exit names
@@ -388,11 +460,23 @@ fn server_of_failed_call(summary: &str) -> Option<String> {
     Some(server.trim_start_matches("#PID").to_owned())
 }
 
+/// The life of the process named `name` that began and ended within span `call` (a task
+/// killed at its stream's timeout, before the caller exited).
+fn life_within(trace: &AnalyzedTrace, name: &str, call: usize) -> Option<usize> {
+    processes::lives(trace).find(|&life| {
+        processes::thread_name(trace, life).as_deref() == Some(name) && {
+            let (l, c) = (trace.span(life), trace.span(call));
+            c.start_unix_nano <= l.start_unix_nano && l.end_unix_nano <= c.end_unix_nano
+        }
+    })
+}
+
 /// The server's top-level span that overlapped the call the longest.
 fn busy_callback(trace: &AnalyzedTrace, server: &str, call: usize) -> Option<usize> {
     let span = trace.span(call);
     let life = processes::life_at(trace, server, span.end_unix_nano)
-        .or_else(|| processes::life_at(trace, server, span.start_unix_nano))?;
+        .or_else(|| processes::life_at(trace, server, span.start_unix_nano))
+        .or_else(|| life_within(trace, server, call))?;
     work_during(trace, life, call)
         .into_iter()
         .max_by_key(|&(_, overlap)| overlap)
@@ -420,6 +504,11 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
                 ", itself waiting in {} for the caller {}: a call cycle, which only a timeout ends",
                 q(&trace.span(*d).name),
                 q(caller)
+            ),
+            Some((d, process)) if *d == b => format!(
+                ", itself waiting for {}{}",
+                processes::shown_process(trace, process),
+                running(trace, process, example.call)
             ),
             Some((d, process)) => format!(
                 ", itself waiting in {} for {}",
@@ -529,6 +618,15 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
             q(&trace.span(b).name),
             human_duration(trace.span(b).duration_nanos()),
         ),
+        (Some(b), true) if example.waiting.is_some() => {
+            let (_, process) = example.waiting.as_ref().expect("checked");
+            format!(
+                "{} spent the wait in a call to {}{}: make that call answer within the caller's {timeout}, or give the task and its await a timeout that fits the work",
+                q(&trace.span(b).name),
+                processes::shown_process(trace, process),
+                running(trace, process, example.call),
+            )
+        }
         (Some(b), true) => format!(
             "Make {} finish within the caller's {timeout} (it took {}), or await it with a timeout that fits the work; a task awaited past its timeout runs on and its late result is left in the caller's mailbox (Task.yield/2 then Task.shutdown/2 stops it)",
             q(&trace.span(b).name),
@@ -539,6 +637,14 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
             server.to_owned()
         ),
     }
+}
+
+/// ", which was running "S.handle_call/3"": what `process` ran over most of span `call`,
+/// when recorded.
+fn running(trace: &AnalyzedTrace, process: &str, call: usize) -> String {
+    busy_callback(trace, process, call).map_or(String::new(), |b| {
+        format!(", which was running {}", q(&trace.span(b).name))
+    })
 }
 
 /// ": meanwhile "Door" was idle: it took the request 81 µs into the call and did not answer".
@@ -674,6 +780,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_async_stream_timeout_is_an_await_of_an_unnamed_task() {
+        let elixir = "{:exit, {:timeout, {Task.Supervised, :stream, [150]}}}";
+        assert_eq!(
+            parse_call_timeout(elixir),
+            Some((Awaited::Task(None), Some(150.0)))
+        );
+        let erlang = "{exit,{timeout,{'Elixir.Task.Supervised',stream,[5000]}}}";
+        assert_eq!(
+            parse_call_timeout(erlang),
+            Some((Awaited::Task(None), Some(5000.0)))
+        );
+        // A stream's own exit nested in another reason is not the timeout (see tuple_of).
+        let nested = "{{:timeout, {Task.Supervised, :stream, [150]}}, {Worker, :run, []}}";
+        assert_eq!(parse_call_timeout(nested), None);
+    }
+
     /// `Report.build/1` (span 3, on `<0.98.0>`) spawns a task at 10 ms and awaits it for
     /// 100 ms; the task (life 20) runs 250 ms. An older task (life 30, spawned before the call
     /// by the same process) and another process's task (life 40) also run on.
@@ -727,6 +850,92 @@ mod tests {
             found.recommendation
         );
         assert_eq!(found.numbers["server_busy_ms"], 250.0);
+    }
+
+    /// `Prices.fetch_all/1` (span 3, on `<0.98.0>`, 5–160 ms) exits with the stream's 150 ms
+    /// timeout. The task (life 20) was spawned by the stream's own process (no link) and woken
+    /// by the caller's message at 10 ms; it asked "shop" at 11 ms and was killed at 159 ms with
+    /// no answer. "shop" (life 4, spawned by the caller before the call) ran its callback.
+    fn a_stream_that_timed_out() -> AnalyzedTrace {
+        use crate::causality::tests::{linked, on_thread};
+        use crate::processes::tests::life;
+        const MS: u64 = 1_000_000;
+        let mut fetch = on_thread(
+            span(3, Some(2), "Prices.fetch_all/1", 5 * MS, 160 * MS),
+            "<0.98.0>",
+        );
+        fetch.attributes.push(KeyValue::new(
+            CALL_EXCEPTION,
+            "{:exit, {:timeout, {Task.Supervised, :stream, [150]}}}",
+        ));
+        let message = |waiter, cause, at| linked(waiter, cause, processes::MESSAGE, at, 0);
+        let mut task = life(20, "<0.105.0>", 10 * MS, 159 * MS);
+        task.attributes.retain(|a| a.key != processes::EXIT_REASON);
+        task.attributes
+            .push(KeyValue::new(processes::EXIT_REASON, ":killed"));
+        let on = |s, name| on_thread(s, name);
+        let spans = vec![
+            span(1, None, "elixir prices.exs", 0, 400 * MS),
+            life(2, "<0.98.0>", 0, 400 * MS),
+            fetch,
+            linked(life(4, "shop", MS, 400 * MS), 2, "thread.start", MS, 0),
+            message(
+                on(span(42, Some(4), "receive", MS, 11 * MS), "shop"),
+                21,
+                11 * MS,
+            ),
+            on(
+                span(41, Some(4), "Shop.handle_call/3", 11 * MS, 400 * MS),
+                "shop",
+            ),
+            task,
+            message(
+                on(
+                    span(22, Some(20), "receive", 10 * MS, 10 * MS + 1),
+                    "<0.105.0>",
+                ),
+                3,
+                10 * MS,
+            ),
+            on(
+                span(
+                    21,
+                    Some(20),
+                    "anonymous fn#1 in Prices.fetch_all/1",
+                    10 * MS + 1,
+                    159 * MS,
+                ),
+                "<0.105.0>",
+            ),
+        ];
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_stream_timeout_names_the_task_it_killed_and_the_server_that_task_waited_for() {
+        let [found] = detect(&[a_stream_that_timed_out()])
+            .try_into()
+            .expect("one finding");
+        assert!(
+            found.title.starts_with(
+                "An await of task \"<0.105.0>\" timed out after 150 ms in \"Prices.fetch_all/1\" \
+                 (1 time): meanwhile the task was running \"anonymous fn#1 in Prices.fetch_all/1\""
+            ),
+            "{}",
+            found.title
+        );
+        assert!(
+            found
+                .title
+                .ends_with("itself waiting for \"shop\", which was running \"Shop.handle_call/3\""),
+            "{}",
+            found.title
+        );
+        assert!(
+            found.recommendation.contains("a call to \"shop\""),
+            "{}",
+            found.recommendation
+        );
     }
 
     #[test]
