@@ -53,6 +53,11 @@ line; the planted problem must be among the first three findings (planted + 2) o
   one taking 400 ms; the stream kills the slow shop's task and exits the caller, which catches
   it (twice) → `call_timeout` on the caller's function naming the killed task, the timeout,
   and that the task was waiting for "slow_shop" while it ran its `handle_call/3`;
+- failed_restarts.exs: a listener whose first life binds a port and crashes, every restart then
+  failing in `init/1` (the port still bound) until the supervisor gives up; a failed start
+  makes the supervisor retry by a cast to itself, before it hears the child's exit →
+  `restart_loop` counting those restarts, in `Listener.init/1`, advising that starting again
+  cannot help (no "same state": a life that failed in `init/1` had none);
 - task_crashes.exs: ten tasks a Task.Supervisor runs at once, three crashing once each → no
   `restart_loop` (nothing restarted them), their crashes recorded;
 - loop_pipeline.exs: the same pipeline written as hand-written receive loops (no GenServer) →
@@ -411,6 +416,23 @@ def test_a_supervised_worker_crashing_again_and_again_is_a_restart_loop(store: S
     # starts of each life are restarts, not an N+1 of calls.
     others = [f["title"] for f in findings if f["kind"] in ("retry_storm", "repeated_calls")]
     assert not others, others
+
+
+def test_a_worker_that_keeps_failing_in_init_is_a_restart_loop_with_no_state_to_blame(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "failed_restarts.exs", tmp_path, recording)
+    found = planted(findings, "restart_loop")
+    assert found["title"].startswith('"Listener" crashed '), found["title"]
+    assert found["title"].endswith('in "Listener.init/1"'), found["title"]
+    # Every life crashed, the first running and each after it in init/1, each started again
+    # by the supervisor (after a failed start, by its try_again_restart cast); the last may
+    # be cut short by the supervisor's own shutdown as it gives up, before it fails.
+    crashes = found["numbers"]["crashes"]
+    assert truth["starts"] - 1 <= crashes <= truth["starts"], (found, truth)
+    failed = int(crashes) - 1
+    assert f'{failed} lives failed to start, in "Listener.init/1"' in found["recommendation"], found["recommendation"]
+    assert "same state" not in found["recommendation"], found["recommendation"]
 
 
 def test_a_worker_restarted_with_its_siblings_again_and_again_is_a_restart_loop(

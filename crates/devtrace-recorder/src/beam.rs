@@ -403,16 +403,32 @@ pub(crate) struct Life {
     /// (arrival, the child it must have come from), checked against the senders once the
     /// messages are linked ([`annotate`]).
     acks_taken: Vec<(u64, u64)>,
+    /// The message keys of its last few sends ([`SENDS_REMEMBERED`]): a message it takes with
+    /// one of them is most likely its own, sent to itself (a supervisor's `try_again_restart`
+    /// cast after a child failed to start again), which does not end a restart either.
+    recent_sends: [u64; SENDS_REMEMBERED],
     exit: Option<Ending>,
     registered: bool,
     /// Who it is, from its identity records (a window may lack its spawn).
     identity: Identity,
 }
 
+/// How many of a process's last sends [`Life::recent_sends`] keeps.
+const SENDS_REMEMBERED: usize = 4;
+
 impl Life {
+    /// The process sent a message with `key`.
+    fn sent(&mut self, key: u64) {
+        self.recent_sends.rotate_right(1);
+        self.recent_sends[0] = key;
+    }
+
     /// A message other than an exit's news, arrived at `ts`: it ends what a restart answers,
     /// unless it is the acknowledgement of the child just spawned.
-    fn message_received(&mut self, ts: u64) {
+    fn message_received(&mut self, ts: u64, key: u64) {
+        if key != 0 && self.recent_sends.contains(&key) {
+            return;
+        }
         let child = self.children.last().map(|c| c.key);
         if let (true, Some(child)) = (std::mem::take(&mut self.awaiting_ack), child) {
             if !self.exits_unanswered.is_empty() {
@@ -446,6 +462,8 @@ struct Child {
     /// before this one: (arrival, the child it must have come from). One that did not come
     /// from that child was a request, and this child answers no exit.
     acks: Vec<(u64, u64)>,
+    /// When it was spawned (0: not recorded).
+    at: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -691,15 +709,14 @@ fn translate(
                     state.life.call_timeouts.push(e.ts);
                 } else if key != TIMEOUT_KEY {
                     state.call_requested &= answers_nothing;
-                    state.life.message_received(e.ts);
+                    state.life.message_received(e.ts, key);
                 }
                 receive(state, e.ts, Some(e), &mut out);
             }
             (EventKind::Cause, _) => {
-                if causality_of(e)
-                    .is_some_and(|(k, key)| k == LinkKind::Message && key & CALL_REQUEST_BIT != 0)
-                {
-                    state.call_requested = true;
+                if let Some((LinkKind::Message, key)) = causality_of(e) {
+                    state.call_requested |= key & CALL_REQUEST_BIT != 0;
+                    state.life.sent(key);
                 }
                 out.push(*e);
             }
@@ -788,6 +805,7 @@ fn beam_record(
                 initial_call: 0,
                 answers: life.exits_unanswered.clone(),
                 acks: life.acks_taken.clone(),
+                at: ts,
             });
             life.awaiting_ack = true;
         }

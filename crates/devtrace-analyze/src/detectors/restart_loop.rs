@@ -278,7 +278,10 @@ fn finding(traces: &[AnalyzedTrace], starter: &str, child: &str, loops: &[Loop])
             human_duration(loop_nanos),
             quote_short(&reason, 80),
         );
-        (title, restart_advice(&states))
+        (
+            title,
+            restart_advice(&states, &failed_starting(trace, crashes)),
+        )
     };
     let mut numbers = BTreeMap::new();
     numbers.insert("crashes".into(), crashes.len() as f64);
@@ -323,10 +326,43 @@ fn states_before(trace: &AnalyzedTrace, crashes: &[Crash]) -> Vec<String> {
     states
 }
 
+/// The `init` callbacks lives crashed in (a process that failed to start has no state to
+/// crash in: its `init/1` was given its arguments), by name, with how many crashed there.
+fn failed_starting(trace: &AnalyzedTrace, crashes: &[Crash]) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for callback in crashes.iter().filter_map(|c| c.callback) {
+        let name = &trace.span(callback).name;
+        let is_init = name.ends_with(".init/1") || name.ends_with(":init/1");
+        if !is_init || processes::text(trace, callback, STATE_BEFORE).is_some() {
+            continue;
+        }
+        match out.iter_mut().find(|(n, _)| n == name) {
+            Some((_, count)) => *count += 1,
+            None => out.push((name.clone(), 1)),
+        }
+    }
+    out
+}
+
 /// What to do about a child that keeps stopping normally.
 const STOPPED_ADVICE: &str = "A child that finishes its work should not be restarted whatever its end: give it restart: :transient (started again only after a crash) or :temporary, or keep it running and schedule its next job (Process.send_after/3) rather than stopping";
 
-fn restart_advice(states: &[String]) -> String {
+fn restart_advice(states: &[String], failed_starting: &[(String, usize)]) -> String {
+    if let [(init, count), ..] = failed_starting {
+        let then = match states {
+            [] => String::new(),
+            [one, ..] => format!(
+                " (a life that had started crashed in the state {})",
+                quote_short(one, 80)
+            ),
+        };
+        return format!(
+            "Fix the crash rather than relying on restarts: {count} li{} failed to start, in {}{then}, before {} had a state, so starting again cannot help: what it needs at start (a port, a connection, its configuration) is missing or taken",
+            if *count == 1 { "fe" } else { "ves" },
+            q(init),
+            if *count == 1 { "it" } else { "they" },
+        );
+    }
     match states {
         [] => "Fix the crash rather than relying on restarts: each restart crashed again (record the module's state to see what it crashed in)".to_owned(),
         [one] => format!(
@@ -425,6 +461,38 @@ mod tests {
         );
         assert!(
             found.recommendation.contains("same state, \"%{polls: 0}\""),
+            "{}",
+            found.recommendation
+        );
+    }
+
+    #[test]
+    fn lives_that_failed_in_init_are_not_said_to_share_a_state() {
+        // The first life crashed running, in its state; the next three failed in `init/1`,
+        // which is given the start's arguments, not a state.
+        let mut spans = supervised_spans(4, 4);
+        for s in spans
+            .iter_mut()
+            .filter(|s| s.name == "Feed.handle_info/2")
+            .skip(1)
+        {
+            s.name = "Feed.init/1".into();
+            s.attributes.retain(|kv| kv.key != STATE_BEFORE);
+        }
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let [found] = detect(&[trace], &Thresholds::default())
+            .try_into()
+            .expect("one");
+        assert!(
+            found.recommendation.starts_with(
+                "Fix the crash rather than relying on restarts: 3 lives failed to start, in \"Feed.init/1\" \
+                 (a life that had started crashed in the state \"%{polls: 0}\"), before they had a state"
+            ),
+            "{}",
+            found.recommendation
+        );
+        assert!(
+            !found.recommendation.contains("same state"),
             "{}",
             found.recommendation
         );

@@ -159,6 +159,7 @@ impl Tree<'_> {
                 initial_call: life.identity.initial_call,
                 answers: Vec::new(),
                 acks: Vec::new(),
+                at: 0,
             };
             Some((key, (life.identity.parent?, child)))
         });
@@ -256,7 +257,10 @@ impl Tree<'_> {
                 .iter()
                 .all(|&(ts, from)| self.senders.get(&(parent, ts)) == Some(&from))
         };
-        for child in children.iter().filter(|c| acknowledged(c)) {
+        for (i, child) in children.iter().enumerate() {
+            if !acknowledged(child) {
+                continue;
+            }
             let name = registered(child.key);
             let same = |before: &u64| {
                 let other = registered(*before);
@@ -264,7 +268,9 @@ impl Tree<'_> {
                     && (name.is_none() || other.is_none() || other == name)
                     && !answered.contains(before)
             };
-            if let Some(&before) = child.answers.iter().find(|b| same(b)) {
+            let failed = self.failed_starts(&children[..i], child);
+            let mut candidates = child.answers.iter().copied().chain(failed);
+            if let Some(before) = candidates.find(|b| same(b)) {
                 answered.insert(before);
                 let restart = count.get(&before).copied().unwrap_or(0) + 1;
                 count.insert(child.key, restart);
@@ -272,6 +278,30 @@ impl Tree<'_> {
             }
         }
         out
+    }
+
+    /// The children spawned before `child` (`earlier`, latest first) that had failed to start
+    /// by the time it was spawned, while the parent was answering exits (`child.answers` not
+    /// empty): a supervisor whose child fails in `init/1` starts it again at once, by a cast to
+    /// itself (`try_again_restart`), often before it hears that child's exit — the failed
+    /// child, acknowledging its error, is still exiting when the next is spawned.
+    fn failed_starts<'c>(
+        &'c self,
+        earlier: &'c [Child],
+        child: &'c Child,
+    ) -> impl Iterator<Item = u64> + 'c {
+        // How long after the next child's spawn a failed child may still be exiting.
+        const EXITING_NS: u64 = 1_000_000;
+        let restarting = !child.answers.is_empty() && child.at != 0;
+        earlier
+            .iter()
+            .rev()
+            .filter(move |_| restarting)
+            .filter(move |before| {
+                let exit = self.lives.get(&before.key).and_then(|l| l.exit);
+                exit.is_some_and(|e| e.error_type != 0 && e.ts <= child.at + EXITING_NS)
+            })
+            .map(|before| before.key)
     }
 
     /// The `link` and `unlink` events of process `key`.
@@ -695,16 +725,7 @@ mod tests {
             31 * MS,
             vec![ev(32 * MS, pack_meta(EventKind::Call, WORK, 0))],
         ));
-        [(1, main), (2, sup), (3, workers)]
-            .into_iter()
-            .map(|(id, events)| StreamEvents {
-                stream: id,
-                tid: id,
-                first_seq: 0,
-                events,
-                lost: 0,
-            })
-            .collect()
+        three_streams(main, sup, workers)
     }
 
     #[test]
@@ -725,6 +746,77 @@ mod tests {
             None,
             "started on request: the message before it came from main, not from the task"
         );
+    }
+
+    /// Main's, the supervisor's and the workers' records as the streams 1, 2 and 3.
+    fn three_streams(main: Vec<Event>, sup: Vec<Event>, workers: Vec<Event>) -> Vec<StreamEvents> {
+        [(1, main), (2, sup), (3, workers)]
+            .into_iter()
+            .map(|(id, events)| StreamEvents {
+                stream: id,
+                tid: id,
+                first_seq: 0,
+                events,
+                lost: 0,
+            })
+            .collect()
+    }
+
+    /// `W1` crashes; the supervisor starts `W2`, which fails in its `init/1`: its
+    /// acknowledgement (an error), then the supervisor casts itself `try_again_restart`, hears
+    /// `W2`'s exit, takes its own cast and starts `W3`.
+    /// `W1` crashes; the supervisor starts `W2`, which fails in its `init/1` (acknowledging its
+    /// error when `acked`: a traced run sees the supervisor take it, probes in its modules do
+    /// not); the supervisor casts itself `try_again_restart`, takes its own cast and starts
+    /// `W3`. `exit_heard_first`: `W2` exited and the supervisor heard it before its cast, else
+    /// `W2` was still exiting when `W3` was spawned, its exit heard after.
+    fn failed_restart_recording(exit_heard_first: bool, acked: bool) -> Vec<StreamEvents> {
+        let main = on(MAIN, 0, spawn(0, SUP, SUP_INIT).to_vec());
+        let mut sup = on(SUP, MS, spawn(MS, W1, WORKER_INIT).to_vec());
+        sup.push(beam(10 * MS, BeamKind::ExitHeard, W1));
+        sup.extend(spawn(11 * MS, W2, WORKER_INIT));
+        if acked {
+            sup.push(ev(12 * MS, message_meta(EventKind::Effect, 0x92)));
+        }
+        sup.push(ev(12 * MS + 10, message_meta(EventKind::Cause, 0x97)));
+        let w2_exit = if exit_heard_first {
+            13 * MS
+        } else {
+            14 * MS + MS / 2
+        };
+        if exit_heard_first {
+            sup.push(beam(w2_exit, BeamKind::ExitHeard, W2));
+        }
+        sup.push(ev(14 * MS, message_meta(EventKind::Effect, 0x97)));
+        sup.extend(spawn(14 * MS, W3, WORKER_INIT));
+        if !exit_heard_first {
+            sup.push(beam(w2_exit + 10, BeamKind::ExitHeard, W2));
+        }
+        let ack = |ts, key| ev(ts, message_meta(EventKind::Cause, key));
+        let mut workers = on(W1, 2 * MS, vec![crash(10 * MS, CRASH)]);
+        let mut w2 = vec![crash(w2_exit, CRASH)];
+        if acked {
+            w2.insert(0, ack(12 * MS, 0x92));
+        }
+        workers.extend(on(W2, 11 * MS, w2));
+        workers.extend(on(W3, 14 * MS, vec![crash(15 * MS, CRASH)]));
+        three_streams(main, sup, workers)
+    }
+
+    #[test]
+    fn a_child_started_again_after_failing_to_start_is_a_restart() {
+        for (exit_heard_first, acked) in
+            [(true, true), (false, true), (true, false), (false, false)]
+        {
+            let a = annotated_from(failed_restart_recording(exit_heard_first, acked));
+            assert_eq!(a.attribute(W2, RESTART), Some(Attr::Int(1)));
+            assert_eq!(
+                a.attribute(W3, RESTART),
+                Some(Attr::Int(2)),
+                "the supervisor's cast to itself does not end the restart, and W2's failed \
+                 start is what W3 answers (exit heard first: {exit_heard_first}, acked: {acked})"
+            );
+        }
     }
 
     #[test]
