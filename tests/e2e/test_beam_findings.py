@@ -57,7 +57,8 @@ line; the planted problem must be among the first three findings (planted + 2) o
   failing in `init/1` (the port still bound) until the supervisor gives up; a failed start
   makes the supervisor retry by a cast to itself, before it hears the child's exit →
   `restart_loop` counting those restarts, in `Listener.init/1`, advising that starting again
-  cannot help (no "same state": a life that failed in `init/1` had none);
+  cannot help (no "same state": a life that failed in `init/1` had none), and no
+  `retry_storm` of the failed `init/1` calls besides;
 - task_crashes.exs: ten tasks a Task.Supervisor runs at once, three crashing once each → no
   `restart_loop` (nothing restarted them), their crashes recorded;
 - loop_pipeline.exs: the same pipeline written as hand-written receive loops (no GenServer) →
@@ -433,6 +434,8 @@ def test_a_worker_that_keeps_failing_in_init_is_a_restart_loop_with_no_state_to_
     failed = int(crashes) - 1
     assert f'{failed} lives failed to start, in "Listener.init/1"' in found["recommendation"], found["recommendation"]
     assert "same state" not in found["recommendation"], found["recommendation"]
+    # The lives' failed init/1 calls are the loop, not also a retry storm.
+    assert not [f["title"] for f in findings if f["kind"] == "retry_storm"], findings
 
 
 def test_a_worker_restarted_with_its_siblings_again_and_again_is_a_restart_loop(

@@ -24,7 +24,8 @@
 //!
 //! **Does not fire on** a single retry or two attempts in a row, failures interleaved with
 //! other work (not a loop), concurrent failures (a fan-out, not a retry), a resend count of
-//! 1, or the crashed lives of a process (a restart loop: `restart_loop`).
+//! 1, or the crashed lives of a process, nor their first calls (a restart loop of a child
+//! failing in its `init/1`: `restart_loop`).
 //!
 //! [`call_template`]: super::repeated_calls
 
@@ -120,7 +121,12 @@ fn attempts_in_turns(
     };
     let mut out = Vec::new();
     for run in siblings.chunk_by(|&a, &b| trace.span(a).name == trace.span(b).name) {
-        if run.len() < thresholds.min_attempts.max(2) {
+        // A process's lives started one after another, each failing in its `init/1`, are a
+        // restart loop, not a loop's turns (restart_loop.rs).
+        let lives = run
+            .iter()
+            .any(|&turn| crate::processes::is_life(trace, turn));
+        if lives || run.len() < thresholds.min_attempts.max(2) {
             continue;
         }
         let attempts: Option<Vec<usize>> = run.iter().map(|&turn| first_call(turn)).collect();
@@ -498,6 +504,23 @@ mod tests {
             f.evidence[0].span_ids,
             [id(1), id(10), id(11), id(12), id(13), id(14)]
         );
+    }
+
+    #[test]
+    fn lives_started_again_and_failing_in_init_are_no_storm() {
+        use crate::processes::tests::life;
+        let mut spans = vec![span(1, None, "elixir listener.exs", 0, 100 * MS)];
+        for n in 0..5u8 {
+            let (id, at) = (10 + 2 * n, 10 * MS * n as u64);
+            let mut lived = life(id, "Listener", at, at + 6 * MS);
+            lived.status.code = StatusCode::Error;
+            let mut init = span(id + 1, Some(id), "Listener.init/1", at, at + 5 * MS);
+            init.status.code = StatusCode::Error;
+            init.status.message = "error:RuntimeError".into();
+            spans.extend([lived, init]);
+        }
+        let findings = detect(&[trace(1, spans)], &Thresholds::default());
+        assert!(findings.is_empty(), "{findings:#?}");
     }
 
     #[test]
