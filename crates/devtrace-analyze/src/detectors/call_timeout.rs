@@ -115,7 +115,14 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
         idle_server(trace, &server, call)
     };
     let busy = busy_callback(trace, &server, call).filter(|_| idle.is_none());
-    let waiting = busy.and_then(|b| waiting_in(trace, b, call));
+    let waiting = busy.and_then(|b| {
+        // The task's work, or the task itself (probes leave a killed process's open work
+        // without an error of its own), failed.
+        let failed = |i: usize| trace.span(i).is_error();
+        let killed_task = task && (failed(b) || trace.tree.parent[b].is_some_and(failed));
+        waiting_in(trace, b, call)
+            .or_else(|| killed_task.then(|| asked_unanswered(trace, b).map(|p| (b, p)))?)
+    });
     let cycle = waiting.as_ref().is_some_and(|(_, process)| {
         causality::thread_of(trace, call).as_deref() == Some(process.as_str())
     });
@@ -411,12 +418,12 @@ fn waiting_in(trace: &AnalyzedTrace, busy: usize, call: usize) -> Option<(usize,
         })
         .max_by_key(|&(overlap, d, _)| (overlap, std::cmp::Reverse(d)))
         .map(|(_, d, process)| (d, process))
-        .or_else(|| asked_unanswered(trace, busy).map(|process| (busy, process)))
 }
 
 /// The one other process that span `busy` (or a span under it) sent a message to and that
 /// sent nothing back to it afterwards: a request `busy` was still waiting on when it ended —
-/// a task killed in `GenServer.call/3`, whose wait for the reply no `receive` span records.
+/// asked of a task's work that failed (killed in `GenServer.call/3`, whose wait for the reply
+/// no `receive` span records); a server's callback sends its late reply the same way.
 fn asked_unanswered(trace: &AnalyzedTrace, busy: usize) -> Option<String> {
     let own = causality::thread_of(trace, busy)?;
     let within = |i: usize| i == busy || trace.tree.is_within(i, busy);
@@ -874,6 +881,9 @@ mod tests {
         task.attributes
             .push(KeyValue::new(processes::EXIT_REASON, ":killed"));
         let on = |s, name| on_thread(s, name);
+        let name = "anonymous fn#1 in Prices.fetch_all/1";
+        let mut killed_work = on(span(21, Some(20), name, 10 * MS + 1, 159 * MS), "<0.105.0>");
+        killed_work.status.code = StatusCode::Error;
         let spans = vec![
             span(1, None, "elixir prices.exs", 0, 400 * MS),
             life(2, "<0.98.0>", 0, 400 * MS),
@@ -897,16 +907,7 @@ mod tests {
                 3,
                 10 * MS,
             ),
-            on(
-                span(
-                    21,
-                    Some(20),
-                    "anonymous fn#1 in Prices.fetch_all/1",
-                    10 * MS + 1,
-                    159 * MS,
-                ),
-                "<0.105.0>",
-            ),
+            killed_work,
         ];
         AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
     }
