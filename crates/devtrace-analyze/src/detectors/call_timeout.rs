@@ -207,8 +207,8 @@ fn given_up(trace: &AnalyzedTrace, call: usize) -> Option<(Awaited, Option<f64>)
 }
 
 /// The timeout a caller wrote, from how long its wait lasted: the wait overran it by the VM's
-/// wake-up, a fraction of a millisecond on a quiet machine, a millisecond or two on a busy
-/// one. Timeouts are written in whole milliseconds, most as round numbers: a wait up to
+/// wake-up, a fraction of a millisecond on a quiet machine, a few on a loaded one (4 ms seen
+/// with both cores compiling). Timeouts are written in whole milliseconds, most as round numbers: a wait up to
 /// [`WAKE_UP_MS`] past a multiple of 10 ms is that multiple (`101.3` → 100), else its whole
 /// milliseconds (`37.4` → 37).
 fn stated_timeout(waited_ms: f64) -> f64 {
@@ -221,7 +221,7 @@ fn stated_timeout(waited_ms: f64) -> f64 {
 }
 
 /// How late a timed-out wait may end past a round timeout, milliseconds.
-const WAKE_UP_MS: f64 = 2.0;
+const WAKE_UP_MS: f64 = 5.0;
 
 /// What a timed-out call waited on.
 #[derive(Debug, PartialEq)]
@@ -737,7 +737,8 @@ mod tests {
         assert_eq!(stated_timeout(101.9), 100.0);
         assert_eq!(stated_timeout(5000.3), 5000.0);
         assert_eq!(stated_timeout(37.4), 37.0);
-        assert_eq!(stated_timeout(102.5), 102.0);
+        assert_eq!(stated_timeout(104.0), 100.0, "late on a loaded machine");
+        assert_eq!(stated_timeout(106.5), 106.0);
         assert_eq!(stated_timeout(5.4), 5.0);
     }
 
