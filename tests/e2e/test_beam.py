@@ -385,6 +385,30 @@ def test_a_message_handed_on_unchanged_along_a_pipeline_links_each_hop_to_the_se
     assert abs(backlogs[0]["numbers"]["max_wait_ms"] - truth["enrich_max_wait_ms"]) <= 0.15 * truth["enrich_max_wait_ms"], (backlogs[0], truth)
 
 
+@pytest.mark.parametrize("flags", [(), ("--instrument",)], ids=["traced", "instrument"])
+def test_a_pipeline_stage_whose_callbacks_hand_on_to_helpers_falls_behind_by_its_real_waits(
+    store: Store, runtime: Path, tmp_path: Path, flags: tuple[str, ...]
+):
+    # Each message's work is two calls (the callback, then the helper it tail-calls): one unit
+    # of work, so the waits are the program's own, not matched to every other call.
+    subprocess.run([need("erlc"), "-o", str(tmp_path), str(APP_DIR / "log_stages.erl")], check=True)
+    command = [need("erl"), "-noshell", "-pa", str(tmp_path), "-s", "log_stages", "main"]
+    result, _ = recorded_command(store, command, tmp_path, flags=flags, DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"))
+    truth = json.loads(next(l for l in reversed(result.stdout.splitlines()) if l.startswith("{")))
+    findings = store.json("insights", "--json")["findings"]
+    [found] = [f for f in findings if f["kind"] == "mailbox_backlog"]
+    assert found["title"].startswith('"geoip" fell behind its senders'), found["title"]
+    assert found["operation"] == "log_stages:handle_cast/2"
+    # The call asking geoip for its waits at the end is no message it fell behind on.
+    assert found["numbers"]["messages"] == truth["lines"], found
+    for measured, expected in [("max_wait_ms", "geoip_max_wait_ms"), ("mean_wait_ms", "geoip_mean_wait_ms")]:
+        assert abs(found["numbers"][measured] - truth[expected]) <= 0.15 * truth[expected], (found, truth)
+    # A message's work is the callback and its helper: the 6 ms lookup, not half of it.
+    assert found["numbers"]["callback_ms_mean"] >= 6.0, found
+    # Lines were handed on about every 1 ms (the reader does no work of its own).
+    assert found["numbers"]["arrival_every_ms"] < 3.0, found
+
+
 def test_an_erlang_call_written_inline_that_times_out_names_the_function_and_what_the_server_did(
     store: Store, runtime: Path, tmp_path: Path
 ):

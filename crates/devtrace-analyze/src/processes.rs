@@ -36,6 +36,9 @@ pub const CALL_RETURN: &str = "devtrace.call.return";
 /// On a call to another process whose wait for the reply timed out: how long it waited (ms),
 /// whether the caller caught the exit or not.
 pub const CALL_TIMED_OUT_MS: &str = "devtrace.beam.call.timed_out_ms";
+/// A function that ended in a tail call: the next span of its process under the same parent is
+/// the call it made, the rest of its work (`handle_cast(M, S) -> work(M, S).`).
+pub const TAIL_CALL: &str = "devtrace.beam.tail_call";
 
 /// A wait in `receive` that a message from another process ended.
 #[derive(Clone, Debug)]
@@ -126,6 +129,27 @@ pub fn is_call_to(trace: &AnalyzedTrace, index: usize, process: &str) -> bool {
         == Some(process)
 }
 
+/// Whether the message that ended `wait` was the request of a call to `process`: sent by a
+/// call to it (a client function), or by a function whose next wait after the send is one (a
+/// call written inline: the function sends, then waits for the answer in its own `receive`).
+pub fn is_call_request(trace: &AnalyzedTrace, wait: &CausalWait, process: &str) -> bool {
+    let Some(cause) = wait.cause else {
+        return false;
+    };
+    if is_call_to(trace, cause, process) {
+        return true;
+    }
+    let Some(sent) = wait.cause_time_unix_nano else {
+        return false;
+    };
+    trace.tree.children[cause]
+        .iter()
+        .copied()
+        .filter(|&c| trace.span(c).name == "receive")
+        .find(|&c| trace.span(c).start_unix_nano >= sent)
+        .is_some_and(|c| is_call_to(trace, c, process))
+}
+
 /// The life span of the process named `name` (its thread) that was alive at `at`.
 pub fn life_at(trace: &AnalyzedTrace, name: &str, at: u64) -> Option<usize> {
     lives(trace).find(|&i| {
@@ -149,11 +173,12 @@ pub fn top_level_work(trace: &AnalyzedTrace, life: usize) -> Vec<usize> {
 /// What a process does a message at a time, in start order, and whether it is a loop's turns:
 /// its callbacks (a GenServer's), or, for a hand-written receive loop (`spawn(fn -> loop(s)
 /// end)`), the spans of the function repeated most (at least twice) under the one function it
-/// runs.
+/// runs. A callback that ended in a tail call (`handle_cast(M, S) -> work(M, S).`) goes on in
+/// the calls after it: one unit of work, the callback's span standing for it ([`unit_end`]).
 pub fn units_of_work(trace: &AnalyzedTrace, life: usize) -> (Vec<usize>, bool) {
     let top = top_level_work(trace, life);
     let [only] = top[..] else {
-        return (top, false);
+        return (callbacks(trace, life, top), false);
     };
     let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for &c in &trace.tree.children[only] {
@@ -166,6 +191,54 @@ pub fn units_of_work(trace: &AnalyzedTrace, life: usize) -> (Vec<usize>, bool) {
         Some(turns) if turns.len() >= 2 => (turns, true),
         _ => (top, false),
     }
+}
+
+/// A server's top-level work less the calls its callbacks' tail calls made; another
+/// process's as it is (a loop's turns at top level are tail calls, each its own unit).
+fn callbacks(trace: &AnalyzedTrace, life: usize, top: Vec<usize>) -> Vec<usize> {
+    if server_module(trace, life).is_none() {
+        return top;
+    }
+    let mut units = Vec::with_capacity(top.len());
+    let mut goes_on = false;
+    for span in top {
+        if !goes_on {
+            units.push(span);
+        }
+        goes_on = ended_in_tail_call(trace, span);
+    }
+    units
+}
+
+/// When a unit of work of [`units_of_work`] ended: its span's end, or, for a server's
+/// callback that ended in a tail call, the end of the last call its tail calls made.
+pub fn unit_end(trace: &AnalyzedTrace, unit: usize) -> u64 {
+    let Some(parent) = trace.tree.parent[unit]
+        .filter(|&life| is_life(trace, life) && server_module(trace, life).is_some())
+    else {
+        return trace.span(unit).end_unix_nano;
+    };
+    let mut after = trace.tree.children[parent]
+        .iter()
+        .copied()
+        .skip_while(|&c| c != unit)
+        .skip(1)
+        .filter(|&c| trace.span(c).name != "receive");
+    let mut at = unit;
+    while ended_in_tail_call(trace, at) {
+        match after.next() {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    trace
+        .span(at)
+        .end_unix_nano
+        .max(trace.span(unit).end_unix_nano)
+}
+
+fn ended_in_tail_call(trace: &AnalyzedTrace, span: usize) -> bool {
+    trace.span(span).attr(TAIL_CALL) == Some(&AnyValue::Bool(true))
 }
 
 /// The thread (process) name on span `index` itself.
@@ -281,6 +354,33 @@ pub(crate) mod tests {
         );
         assert_eq!(shown("<0.95.0>"), "\"<0.95.0>\"", "no GenServer's module");
         assert_eq!(shown("<0.7.0>"), "\"<0.7.0>\"", "no life recorded");
+    }
+
+    /// `spans`' server life (index 1) made a GenServer's (its `init`), whose callbacks named
+    /// `callback` end `after` nanoseconds in, in a tail call of `helper`, which does the rest
+    /// of their work (`handle_call(R, _, S) -> do_reserve(R, S).`); the helpers' span ids
+    /// from 60.
+    pub fn handing_on_in_tail_calls(
+        spans: &mut Vec<Span>,
+        (init, callback, helper): (&str, &str, &str),
+        after: u64,
+    ) {
+        spans[1].attributes.push(KeyValue::new(INITIAL_CALL, init));
+        let callbacks: Vec<Span> = spans
+            .iter()
+            .filter(|s| s.name == callback)
+            .cloned()
+            .collect();
+        for (i, mut rest) in callbacks.into_iter().enumerate() {
+            let first = spans.iter_mut().find(|s| s.span_id == rest.span_id);
+            let first = first.expect("a callback");
+            first.end_unix_nano = first.start_unix_nano + after;
+            first.attributes.push(KeyValue::new(TAIL_CALL, true));
+            rest.name = helper.into();
+            rest.span_id = devtrace_model::SpanId([60 + i as u8; 8]);
+            rest.start_unix_nano += after;
+            spans.push(rest);
+        }
     }
 
     /// A server (span 2, "Stock") whose callback takes 10 ms, and three callers (lives 10, 20,

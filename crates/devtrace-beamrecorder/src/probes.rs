@@ -15,7 +15,7 @@ use std::os::raw::c_int;
 use devtrace_recorder::beam;
 
 use crate::ffi::{self, ErlNifEnv, ErlNifPid, Term};
-use crate::tracer::{TRACER, Tag, Tracer};
+use crate::tracer::{Ending, TRACER, Tag, Tracer};
 
 /// The calling process's pid.
 fn caller(env: *mut ErlNifEnv) -> Term {
@@ -57,11 +57,11 @@ fn function_ended(
     env: *mut ErlNifEnv,
     a: &[Term],
     value: impl FnOnce() -> Option<Term>,
-    exception: bool,
+    ending: Ending,
 ) {
     if let Some(t) = recording() {
         let function = (a[0], a[1], arity(env, a[2]));
-        t.left(env, caller(env), function, value(), exception);
+        t.left(env, caller(env), function, value(), ending);
     }
 }
 
@@ -77,7 +77,7 @@ fn message(env: *mut ErlNifEnv, argv: *const Term, argc: c_int, tag: Tag) -> Ter
 /// `leave(Module, Function, Arity, Result)`: its return; returns `Result`.
 pub(crate) unsafe extern "C" fn leave(env: *mut ErlNifEnv, argc: c_int, argv: *const Term) -> Term {
     let a = args(argv, argc);
-    function_ended(env, a, || Some(a[3]), false);
+    function_ended(env, a, || Some(a[3]), Ending::Returned);
     a[3]
 }
 
@@ -92,7 +92,7 @@ pub(crate) unsafe extern "C" fn raised(
     // SAFETY: terms of this env.
     let class_and_reason =
         || Some(unsafe { ffi::enif_make_tuple_from_array(env, a[3..].as_ptr(), 2) });
-    function_ended(env, a, class_and_reason, true);
+    function_ended(env, a, class_and_reason, Ending::Raised);
     a[3]
 }
 
@@ -100,7 +100,7 @@ pub(crate) unsafe extern "C" fn raised(
 /// (made next: its span follows this one's rather than nesting in it); returns `Function`.
 pub(crate) unsafe extern "C" fn tail(env: *mut ErlNifEnv, argc: c_int, argv: *const Term) -> Term {
     let a = args(argv, argc);
-    function_ended(env, a, || None, false);
+    function_ended(env, a, || None, Ending::TailCall);
     a[1]
 }
 

@@ -26,7 +26,9 @@ use std::sync::{Mutex, OnceLock};
 
 use devtrace_recorder::beam::{self, BeamKind, TextKind, TextStore, function_names, inline_values};
 use devtrace_recorder::names;
-use devtrace_recorder::ring::{EventKind, RecorderFile, ThreadWriter, pack_meta};
+use devtrace_recorder::ring::{
+    EventKind, RETURN_INTO_TAIL_CALL, RecorderFile, ThreadWriter, pack_meta,
+};
 
 use crate::ffi::{self, ErlNifEnv, Term};
 use crate::statem::{self, Left, StatemAtoms};
@@ -291,6 +293,15 @@ struct Names {
 }
 
 pub static TRACER: OnceLock<Tracer> = OnceLock::new();
+
+/// How a recorded function ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    Returned,
+    Raised,
+    /// In a tail call of its module's function, whose span follows its own.
+    TailCall,
+}
 
 /// The trace events the tracer records (`erl_tracer:trace/5`'s first argument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -930,20 +941,26 @@ impl Tracer {
         let mut n: std::os::raw::c_ulong = 0;
         // SAFETY: an integer term of this env.
         unsafe { ffi::enif_get_ulong(env, arity, &mut n) };
-        self.left(env, tracee, (module, function, n as u32), extra, exception);
+        let ending = if exception {
+            Ending::Raised
+        } else {
+            Ending::Returned
+        };
+        self.left(env, tracee, (module, function, n as u32), extra, ending);
     }
 
-    /// The return (`exception`: the exception, `extra` `{Class, Reason}`) of
-    /// `module:function/arity` in process `tracee`, `extra` the value returned (a trace
-    /// event's, or the probe compiled into an instrumented function).
+    /// The end of `module:function/arity` in process `tracee` (a trace event's, or the probe
+    /// compiled into an instrumented function): `extra` the value returned, or `{Class,
+    /// Reason}` when it raised; none when it ended in a tail call.
     pub(crate) fn left(
         &self,
         env: *mut ErlNifEnv,
         tracee: Term,
         (module, function, arity): (Term, Term, u32),
         extra: Option<Term>,
-        exception: bool,
+        ending: Ending,
     ) {
+        let exception = ending == Ending::Raised;
         if self.options.excluded.contains(&module)
             || !self.options.recorded(module, function, arity)
         {
@@ -984,7 +1001,12 @@ impl Tracer {
         } else {
             EventKind::Return
         };
-        records.push(pack_meta(end, code, 0));
+        let aux = if ending == Ending::TailCall {
+            RETURN_INTO_TAIL_CALL
+        } else {
+            0
+        };
+        records.push(pack_meta(end, code, aux));
         self.write(env, tracee, records.as_slice());
     }
 

@@ -29,7 +29,8 @@ use std::collections::HashMap;
 
 use crate::links::{Links, OutLink, Settled, Target};
 use crate::ring::{
-    Event, EventKind, LinkKind, StreamEvents, WAIT_FORGET, WAIT_RECALL, causality_of,
+    Event, EventKind, LinkKind, RETURN_INTO_TAIL_CALL, StreamEvents, WAIT_FORGET, WAIT_RECALL,
+    causality_of,
 };
 
 /// The code id of a function not named (an aggregate's "other functions").
@@ -110,6 +111,9 @@ pub struct OutSpan {
     pub values: [u32; 3],
     /// Happens-before links: what ended this call's waits (see [`crate::links`]).
     pub links: Vec<OutLink>,
+    /// It ended in a tail call (a BEAM function's last call): the next span of its stream
+    /// under the same parent is the call it made, the rest of its work.
+    pub tail_call: bool,
 }
 
 /// Short calls aggregated on an OpenTelemetry span (reported when the span ends).
@@ -135,6 +139,8 @@ struct Frame {
     synthetic: bool,
     /// The outermost coroutine of the running asyncio task step.
     task_outer: bool,
+    /// See [`OutSpan::tail_call`].
+    tail_call: bool,
     handled: Vec<(u64, u32)>,
     calls: Vec<CallAggregate>,
     /// See [`OutSpan::values`].
@@ -165,6 +171,7 @@ impl Frame {
             resumed,
             synthetic: false,
             task_outer: false,
+            tail_call: false,
             handled: Vec::new(),
             calls: Vec::new(),
             values: [0; 3],
@@ -783,6 +790,7 @@ impl Builder {
             self.finish(stream, state, j, ts, None, detail_from);
         }
         let task_outer = state.stack[i].task_outer;
+        state.stack[i].tail_call = e.kind == EventKind::Return && e.aux == RETURN_INTO_TAIL_CALL;
         let dur = ts.saturating_sub(state.stack[i].start);
         self.finish(stream, state, i, ts, error, detail_from);
         if task_outer && let Some(run) = state.task.take() {
@@ -1071,6 +1079,7 @@ impl Builder {
                 started_before_window: f.synthetic,
                 values: f.values,
                 links: Vec::new(),
+                tail_call: f.tail_call,
             };
             if drafts_kept.is_empty() {
                 self.spans.push(span);
@@ -1467,6 +1476,26 @@ mod tests {
         b.feed(&stream(1, &[(3 * MS, EventKind::Return, 10)]), &spans_table);
         assert_eq!(b.undelivered(), 0);
         assert_eq!(b.take_spans().len(), 2);
+    }
+
+    #[test]
+    fn a_call_ended_in_a_tail_call_says_so() {
+        let mut b = builder(0);
+        let mut events = stream(
+            1,
+            &[
+                (0, EventKind::Call, 10),
+                (MS, EventKind::Return, 10),
+                (MS, EventKind::Call, 11),
+                (2 * MS, EventKind::Return, 11),
+            ],
+        );
+        events.events[1].aux = RETURN_INTO_TAIL_CALL;
+        b.feed(&events, &spans_table);
+        let spans = b.take_spans();
+        let tail_call = |code: u32| spans.iter().find(|s| s.code == code).map(|s| s.tail_call);
+        assert_eq!(tail_call(10), Some(true), "10 ended in its call of 11");
+        assert_eq!(tail_call(11), Some(false), "11 returned");
     }
 
     #[test]

@@ -132,6 +132,10 @@ pub const STATE_CLOSED: u32 = 2;
 /// A reader recovered the file after its writer died.
 pub const STATE_RECOVERED: u32 = 3;
 
+/// A `Return`'s aux for a function that ended in a tail call of another (the BEAM's probes):
+/// the call after it on its thread is the one it made, the rest of its work.
+pub const RETURN_INTO_TAIL_CALL: u32 = 1;
+
 /// What a record says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -140,7 +144,8 @@ pub enum EventKind {
     Call = 1,
     /// A generator or coroutine resumed (`PY_RESUME`).
     Resume = 2,
-    /// A function returned (`PY_RETURN`).
+    /// A function returned (`PY_RETURN`); aux [`RETURN_INTO_TAIL_CALL`] when it ended in a
+    /// tail call instead (a BEAM function's last call, its span following this one's).
     Return = 3,
     /// A generator or coroutine yielded or awaited (`PY_YIELD`).
     Yield = 4,

@@ -9,7 +9,8 @@
 //! while a callback's helper sleeps is one) or between them — not one nested in other work
 //! (the acknowledgement a `start_link` waits for), not the replies to its own calls (a wait
 //! right under a call to the sender, or itself one: a call made inline), and not requests of
-//! calls made to it (a caller waiting for it is [`super::serialised_process`]'s). A process takes its messages in order,
+//! calls made to it, by a client function or inline ([`processes::is_call_request`]: a caller
+//! waiting for it is [`super::serialised_process`]'s). A process takes its messages in order,
 //! so the k-th unit of work that starts after an unmatched arrival handles the earliest one: the message waited in the mailbox from its send (the link's cause
 //! time: the VM reports a message as received only when the process next looks at its
 //! mailbox, so the `receive` span's end is not its arrival) to that callback's start, behind
@@ -162,11 +163,13 @@ fn for_units_of_work(
 
 /// The mean duration of the units of work that handled a message.
 fn mean_work(trace: &AnalyzedTrace, handled: &[(usize, usize, u64)]) -> u64 {
-    let total: u64 = handled
-        .iter()
-        .map(|h| trace.span(h.0).duration_nanos())
-        .sum();
+    let total: u64 = handled.iter().map(|h| unit_nanos(trace, h.0)).sum();
     total / handled.len().max(1) as u64
+}
+
+/// How long a unit of work took, the calls its callback's tail calls made included.
+fn unit_nanos(trace: &AnalyzedTrace, unit: usize) -> u64 {
+    processes::unit_end(trace, unit).saturating_sub(trace.span(unit).start_unix_nano)
 }
 
 /// Each life's messages for its units of work — each `receive` in it and when its message was
@@ -196,11 +199,7 @@ fn arrivals_by_life(trace: &AnalyzedTrace) -> BTreeMap<usize, Vec<(usize, u64)>>
             continue;
         }
         let me = processes::thread_name(trace, life).unwrap_or_default();
-        if !wait
-            .wait
-            .cause
-            .is_some_and(|c| processes::is_call_to(trace, c, &me))
-        {
+        if !processes::is_call_request(trace, &wait.wait, &me) {
             out.entry(life).or_default().push((wait.wait.waiter, sent));
         }
     }
@@ -275,7 +274,7 @@ fn busiest(trace: &AnalyzedTrace, backlog: &Backlog) -> (String, u64) {
         by_name
             .entry(&span.name)
             .or_default()
-            .push(span.duration_nanos());
+            .push(unit_nanos(trace, *callback));
     }
     by_name
         .into_iter()
@@ -305,9 +304,10 @@ fn evidence(traces: &[AnalyzedTrace], backlog: &Backlog) -> Evidence {
 mod tests {
     use super::*;
     use crate::causality::tests::linked;
-    use crate::processes::{MESSAGE, tests::life};
+    use crate::processes::tests::{handing_on_in_tail_calls, life};
+    use crate::processes::{MESSAGE, PEER};
     use crate::tree::tests::{batch, span};
-    use devtrace_model::{SpanId, TraceId};
+    use devtrace_model::{KeyValue, SpanId, TraceId};
 
     const MS: u64 = 1_000_000;
 
@@ -364,6 +364,58 @@ mod tests {
             "{}",
             found.title
         );
+    }
+
+    #[test]
+    fn a_callback_going_on_in_its_tail_call_is_one_unit_of_work() {
+        // Stage is a GenServer whose callback hands each message to a clause of its own at
+        // 1 ms (`handle_cast({line, L, Extra}, S) -> handle_cast({line, L}, S…)`, Erlang):
+        // two spans a message, the first ended in the tail call that made the second.
+        let mut spans = slow_stage(4).spans.spans;
+        let names = (
+            "stages:init/1",
+            "Stage.handle_cast/2",
+            "Stage.handle_cast/2",
+        );
+        handing_on_in_tail_calls(&mut spans, names, MS);
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let [found] = detect(&[trace], &Thresholds::default())
+            .try_into()
+            .expect("a backlog");
+        // As in the stage above: four messages, the fourth taken at 30 ms, 10 ms a message.
+        assert_eq!(found.numbers["messages"], 4.0);
+        assert_eq!(found.numbers["max_wait_ms"], 27.0);
+        assert_eq!(found.numbers["callback_ms_mean"], 10.0);
+    }
+
+    #[test]
+    fn a_call_written_inline_asking_the_stage_is_not_a_message_it_fell_behind_on() {
+        // After the four messages, the producer asks Stage for its count with a call written
+        // inline (`gen_server:call(stage, count)` in `Main.count/0`, span 12): it sends at
+        // 90 ms, then waits for the answer (span 13), which Stage gives at once.
+        let mut spans = slow_stage(4).spans.spans;
+        spans.push(span(12, Some(10), "Main.count/0", 89 * MS, 92 * MS));
+        let mut asking = span(13, Some(12), "receive", 90 * MS + 1, 91 * MS);
+        asking.attributes.push(KeyValue::new(PEER, "Stage"));
+        spans.push(asking);
+        let taken = span(30, Some(2), "receive", 85 * MS, 90 * MS + 1);
+        spans.push(linked(taken, 12, MESSAGE, 90 * MS, 0));
+        spans.push(span(
+            31,
+            Some(2),
+            "Stage.handle_call/3",
+            90 * MS + 2,
+            91 * MS,
+        ));
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let [found] = detect(&[trace], &Thresholds::default())
+            .try_into()
+            .expect("a backlog");
+        assert_eq!(
+            found.numbers["messages"], 4.0,
+            "the call's request left out"
+        );
+        assert_eq!(found.numbers["arrival_every_ms"], 1.0);
     }
 
     #[test]

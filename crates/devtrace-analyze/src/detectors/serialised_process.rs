@@ -119,9 +119,17 @@ pub fn detect_claiming(
     (findings, claims)
 }
 
-/// The server's lives, each with its callbacks in the order they ended.
+/// The server's lives, each with its units of work (a callback, ending where the calls its
+/// tail calls made end: [`processes::unit_end`]) in the order they ended.
 struct Server {
-    lives: Vec<(usize, Vec<usize>)>,
+    lives: Vec<(usize, Vec<Unit>)>,
+}
+
+/// A unit of work: its span and when it ended.
+type Unit = (usize, u64);
+
+fn start(trace: &AnalyzedTrace, unit: Unit) -> u64 {
+    trace.span(unit.0).start_unix_nano
 }
 
 impl Server {
@@ -129,8 +137,12 @@ impl Server {
         let lives = lives
             .iter()
             .map(|&life| {
-                let (mut work, _) = processes::units_of_work(trace, life);
-                work.sort_by_key(|&c| trace.span(c).end_unix_nano);
+                let (units, _) = processes::units_of_work(trace, life);
+                let mut work: Vec<Unit> = units
+                    .into_iter()
+                    .map(|u| (u, processes::unit_end(trace, u)))
+                    .collect();
+                work.sort_by_key(|&(_, end)| end);
                 (life, work)
             })
             .collect();
@@ -138,7 +150,7 @@ impl Server {
     }
 
     /// The life alive when `wait` ended, with its callbacks.
-    fn life_at(&self, trace: &AnalyzedTrace, wait: &MessageWait) -> Option<&(usize, Vec<usize>)> {
+    fn life_at(&self, trace: &AnalyzedTrace, wait: &MessageWait) -> Option<&(usize, Vec<Unit>)> {
         let at = wait.end_unix_nano;
         self.lives.iter().find(|(life, _)| {
             let span = trace.span(*life);
@@ -158,13 +170,11 @@ impl Server {
             return Vec::new();
         };
         work.iter()
-            .filter(|&&c| Some(c) != own)
-            .filter_map(|&c| {
-                let span = trace.span(c);
-                let overlap = span
-                    .end_unix_nano
+            .filter(|&&(c, _)| Some(c) != own)
+            .filter_map(|&(c, end)| {
+                let overlap = end
                     .min(wait.end_unix_nano)
-                    .saturating_sub(span.start_unix_nano.max(wait.start_unix_nano));
+                    .saturating_sub(start(trace, (c, end)).max(wait.start_unix_nano));
                 (overlap > 0).then_some((c, overlap))
             })
             .collect()
@@ -174,12 +184,11 @@ impl Server {
     /// the wait, if it ran during the wait; with its time during the wait.
     fn served(&self, trace: &AnalyzedTrace, wait: &MessageWait) -> Option<(usize, u64)> {
         let (_, work) = self.life_at(trace, wait)?;
-        let ended = work.partition_point(|&c| trace.span(c).end_unix_nano <= wait.end_unix_nano);
-        let c = *work[..ended].last()?;
-        let span = trace.span(c);
-        (span.end_unix_nano > wait.start_unix_nano).then(|| {
-            let start = span.start_unix_nano.max(wait.start_unix_nano);
-            (c, span.end_unix_nano.saturating_sub(start))
+        let ended = work.partition_point(|&(_, end)| end <= wait.end_unix_nano);
+        let (c, end) = *work[..ended].last()?;
+        (end > wait.start_unix_nano).then(|| {
+            let began = start(trace, (c, end)).max(wait.start_unix_nano);
+            (c, end.saturating_sub(began))
         })
     }
 }
@@ -356,7 +365,7 @@ fn blocking_work(trace: &AnalyzedTrace, run: &Run) -> Option<(String, u64)> {
         .other_work
         .iter()
         .filter(|(c, _)| trace.span(*c).name == name)
-        .map(|(c, _)| trace.span(*c).duration_nanos())
+        .map(|&(c, _)| processes::unit_end(trace, c).saturating_sub(trace.span(c).start_unix_nano))
         .max()
         .unwrap_or(0);
     Some((name, longest))
@@ -478,7 +487,9 @@ fn evidence(traces: &[AnalyzedTrace], run: &Run) -> Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::processes::tests::three_callers_in_line;
+    use crate::processes::tests::{handing_on_in_tail_calls, three_callers_in_line};
+    use crate::tree::tests::batch;
+    use devtrace_model::TraceId;
 
     #[test]
     fn callers_queued_behind_each_other_are_found_with_the_longest_queue_as_saving() {
@@ -502,6 +513,22 @@ mod tests {
             "{}",
             found.title
         );
+    }
+
+    #[test]
+    fn callbacks_handing_their_work_to_a_helper_in_a_tail_call_are_found_as_well() {
+        // Stock's callbacks end at 1 µs in a tail call of `Stock.do_reserve/1`, which does
+        // the 10 ms of work (`handle_call(R, _, S) -> do_reserve(R, S).`).
+        let mut spans = three_callers_in_line().spans.spans;
+        let names = ("Stock.init/1", "Stock.handle_call/3", "Stock.do_reserve/1");
+        handing_on_in_tail_calls(&mut spans, names, 1_000);
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let [found] = detect(&[trace], &Thresholds::default())
+            .try_into()
+            .expect("a serialising server");
+        assert_eq!(found.operation.as_deref(), Some("Stock.handle_call/3"));
+        assert_eq!(found.numbers["max_queued_ms"], 20.0);
+        assert_eq!(found.numbers["service_ms_mean"], 10.0);
     }
 
     /// Twelve jobs, each a process of its own that calls "Limiter" once and ends, run three at

@@ -60,6 +60,9 @@ pub const PEER: &str = "devtrace.beam.peer";
 /// A call to another process whose wait for the reply timed out: how long the caller waited
 /// (milliseconds), whether it caught the exit or not (docs/beam.md).
 pub const CALL_TIMED_OUT_MS: &str = "devtrace.beam.call.timed_out_ms";
+/// A function that ended in a tail call: the next span of its process under the same parent
+/// is the call it made, the rest of its work (a GenServer callback's helper, docs/beam.md).
+pub const TAIL_CALL: &str = "devtrace.beam.tail_call";
 /// The plan a span was recorded by (`devtrace run --plan`; the Python recorder's attribute).
 pub const PLAN_ID: &str = "devtrace.plan.id";
 /// A span a flight window begins inside of: its start is the window's (the Python recorder's).
@@ -769,6 +772,9 @@ fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64)
     }
     if s.open {
         attributes.push(KeyValue::new(OPEN, true));
+    }
+    if s.tail_call {
+        attributes.push(KeyValue::new(TAIL_CALL, true));
     }
     if s.started_before_window {
         attributes.push(KeyValue::new(BEFORE_WINDOW, true));

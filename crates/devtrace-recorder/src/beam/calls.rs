@@ -361,6 +361,7 @@ pub(super) mod tests {
             started_before_window: false,
             values: [0; 3],
             links: Vec::new(),
+            tail_call: false,
         }
     }
 

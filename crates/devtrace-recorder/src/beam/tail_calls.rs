@@ -18,7 +18,8 @@
 //! their process (killed mid-loop, with no value). A tail call's
 //! caller has nothing of its own left to do, so that is what a frame kept only by the trace
 //! looks like. Then S moves up beside P, and P ends where S began, with no return value or
-//! exception of its own (its turn ended in the call, as under `--instrument`). A body-recursive
+//! exception of its own (its turn ended in the call, as under `--instrument`), and says so
+//! ([`OutSpan::tail_call`], as the probes' end of a tail call does). A body-recursive
 //! call (`1 + depth(N - 1)`) returns another value than its caller, and stays nested. So does
 //! an anonymous function (but for a named fun calling itself): whoever it was handed to called
 //! it (`lists:foldl/3`, `Enum.reduce/3`, untraced), and its last call returns the caller's value
@@ -76,7 +77,12 @@ pub fn flatten(
             tail_calls.push((caller, callee));
         }
     }
+    let comprehension_turns = turns.len();
     turns.extend(returned_at_once(spans, &tail_calls));
+    for &callee in &turns[comprehension_turns..] {
+        let caller = index[&spans[callee].parent_span_id];
+        spans[caller].tail_call = true;
+    }
     turns.sort_by_key(|&i| spans[i].start);
     for callee in turns {
         let caller = index[&spans[callee].parent_span_id];
@@ -319,9 +325,11 @@ mod tests {
                 0,
                 "its turn ended in the call"
             );
+            assert!(by_id(&spans, turn).tail_call, "turn {turn} says so");
         }
         let last = by_id(&spans, 13);
         assert_eq!((last.start, last.end, last.values[1]), (2_100, 3_200, 3));
+        assert!(!last.tail_call, "the last turn returned");
         assert_eq!(
             by_id(&spans, 131).parent_span_id,
             13,
@@ -365,6 +373,10 @@ mod tests {
         flatten(&mut spans, &names(), &values(), &HashMap::new());
         assert_eq!((body(&spans), by_id(&spans, 13).parent_span_id), (1, 1));
         assert_eq!(by_id(&spans, 11).end, by_id(&spans, 12).start);
+        assert!(
+            !by_id(&spans, 11).tail_call,
+            "a comprehension's turn conses on what the next returns: no tail call"
+        );
         // A turn scheduled out before it returned, 200 µs after its next turn: still beside it.
         let mut late = traced_loop();
         for s in late.iter_mut().filter(|s| s.code == 7) {
