@@ -237,6 +237,29 @@ pub fn unit_end(trace: &AnalyzedTrace, unit: usize) -> u64 {
         .max(trace.span(unit).end_unix_nano)
 }
 
+/// The callback a top-level span of a server's life is part of: the span itself, or, for a
+/// call a callback's tail call made (`handle_info(tick, S) -> poll(S).`), that callback —
+/// whose state before is the one the call ran in.
+pub fn unit_of(trace: &AnalyzedTrace, span: usize) -> usize {
+    let Some(life) = trace.tree.parent[span] else {
+        return span;
+    };
+    let before: Vec<usize> = trace.tree.children[life]
+        .iter()
+        .copied()
+        .take_while(|&c| c != span)
+        .filter(|&c| trace.span(c).name != "receive")
+        .collect();
+    let mut unit = span;
+    for &earlier in before.iter().rev() {
+        if !ended_in_tail_call(trace, earlier) {
+            break;
+        }
+        unit = earlier;
+    }
+    unit
+}
+
 fn ended_in_tail_call(trace: &AnalyzedTrace, span: usize) -> bool {
     trace.span(span).attr(TAIL_CALL) == Some(&AnyValue::Bool(true))
 }

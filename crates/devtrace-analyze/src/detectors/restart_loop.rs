@@ -125,7 +125,7 @@ fn restarts(trace: &AnalyzedTrace, mut crashes: Vec<Crash>) -> Vec<Crash> {
     let supervised = crashes
         .iter()
         .any(|c| trace.span(c.life).attr(SUPERVISOR).is_some());
-    let state = |c: &Crash| processes::text(trace, c.callback?, STATE_BEFORE);
+    let state = |c: &Crash| state_before(trace, c.callback?);
     let mut kept: Vec<Crash> = Vec::with_capacity(crashes.len());
     for crash in crashes {
         let life = trace.span(crash.life);
@@ -312,12 +312,19 @@ fn finding(traces: &[AnalyzedTrace], starter: &str, child: &str, loops: &[Loop])
     }
 }
 
+/// The state a failing top-level span ran in: its own, or, for the call a callback's tail
+/// call made (`handle_info(tick, S) -> poll(S).`), the callback's.
+fn state_before(trace: &AnalyzedTrace, failed: usize) -> Option<String> {
+    processes::text(trace, failed, STATE_BEFORE)
+        .or_else(|| processes::text(trace, processes::unit_of(trace, failed), STATE_BEFORE))
+}
+
 /// The distinct states the failing callbacks were given, in order.
 fn states_before(trace: &AnalyzedTrace, crashes: &[Crash]) -> Vec<String> {
     let mut states: Vec<String> = Vec::new();
     for state in crashes
         .iter()
-        .filter_map(|c| processes::text(trace, c.callback?, STATE_BEFORE))
+        .filter_map(|c| state_before(trace, c.callback?))
     {
         if !states.contains(&state) {
             states.push(state);
@@ -398,7 +405,7 @@ mod tests {
     use crate::causality::tests::linked;
     use crate::processes::tests::life;
     use crate::tree::tests::{batch, span};
-    use devtrace_model::{KeyValue, Span, StatusCode, TraceId};
+    use devtrace_model::{KeyValue, Span, SpanId, StatusCode, TraceId};
 
     fn failed(mut s: Span, message: &str) -> Span {
         s.status.code = StatusCode::Error;
@@ -444,6 +451,45 @@ mod tests {
             spans.extend([worker, callback]);
         }
         spans
+    }
+
+    #[test]
+    fn a_crash_in_the_helper_a_callback_tail_called_is_blamed_on_the_callbacks_state() {
+        // `handle_info(tick, S) -> poll(S).`: the callback ends in the tail call at +12, and
+        // `Feed.poll/1` crashes; only the callback was given the state.
+        let mut spans = supervised_spans(5, 4);
+        let mut helpers = Vec::new();
+        for (n, callback) in spans
+            .iter_mut()
+            .filter(|s| s.name == "Feed.handle_info/2")
+            .enumerate()
+        {
+            let mut helper = callback.clone();
+            helper.name = "Feed.poll/1".into();
+            helper.span_id = SpanId([200 + n as u8; 8]);
+            helper.start_unix_nano = callback.start_unix_nano + 2;
+            helper.attributes.retain(|kv| kv.key != STATE_BEFORE);
+            callback.end_unix_nano = helper.start_unix_nano;
+            callback.status = Default::default();
+            callback.events.clear();
+            callback
+                .attributes
+                .push(KeyValue::new(processes::TAIL_CALL, true));
+            helpers.push(helper);
+        }
+        spans.extend(helpers);
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let [found] = detect(&[trace], &Thresholds::default())
+            .try_into()
+            .expect("a restart loop");
+        assert_eq!(found.numbers["crashes"], 4.0);
+        assert_eq!(found.operation.as_deref(), Some("Feed.poll/1"));
+        assert_eq!(found.numbers["states_before_crash"], 1.0);
+        assert!(
+            found.recommendation.contains("same state, \"%{polls: 0}\""),
+            "{}",
+            found.recommendation
+        );
     }
 
     #[test]
