@@ -409,6 +409,27 @@ def test_a_pipeline_stage_whose_callbacks_hand_on_to_helpers_falls_behind_by_its
     assert found["numbers"]["arrival_every_ms"] < 3.0, found
 
 
+@pytest.mark.parametrize("flags", [(), ("--instrument",)], ids=["traced", "instrument"])
+def test_a_crash_in_the_helper_a_callback_tail_called_is_a_restart_loop_in_the_callbacks_state(
+    store: Store, runtime: Path, tmp_path: Path, flags: tuple[str, ...]
+):
+    sources = [str(APP_DIR / name) for name in ("feed_poller.erl", "feed_sup.erl")]
+    subprocess.run([need("erlc"), "-o", str(tmp_path), *sources], check=True)
+    command = [need("erl"), "-noshell", "-pa", str(tmp_path), "-s", "feed_sup", "main"]
+    result, _ = recorded_command(store, command, tmp_path, flags=flags, DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"))
+    truth = json.loads(next(l for l in reversed(result.stdout.splitlines()) if l.startswith("{")))
+    assert truth["gave_up"], truth
+    findings = store.json("insights", "--json")["findings"]
+    [found] = [f for f in findings if f["kind"] == "restart_loop"]
+    # The first life and each restart until the intensity was spent.
+    assert found["numbers"]["crashes"] == truth["intensity"] + 1, found
+    assert found["title"].startswith('"feed_poller" crashed'), found["title"]
+    assert found["title"].endswith('"error:badarg" in "feed_poller:poll/1"'), found["title"]
+    # The state is the one handle_info/2 was given: poll/1 ran in it.
+    assert found["numbers"]["states_before_crash"] == 1, found
+    assert 'interval => \\"soon\\"' in found["recommendation"], found["recommendation"]
+
+
 def test_an_erlang_call_written_inline_that_times_out_names_the_function_and_what_the_server_did(
     store: Store, runtime: Path, tmp_path: Path
 ):
