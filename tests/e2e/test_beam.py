@@ -82,12 +82,17 @@ def recorded_run(store: Store, *command: str, cwd: Path, **env: str) -> tuple[di
     proc = subprocess.run([str(store.bin), *argv], cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=300)
     result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
     assert result.returncode == 0, result.describe()
-    # The ground truth is the JSON line (the VM's logger may print a crash report after it).
-    truth = json.loads(next(l for l in reversed(result.stdout.splitlines()) if l.startswith("{")))
+    truth = ground_truth(result.stdout)
     note = NOTE_RE.search(result.stderr)
     assert note, result.describe()
     [run] = store.ls()
     return truth, store.show(run["trace_id"]), note
+
+
+def ground_truth(stdout: str) -> dict:
+    """A test program's ground truth: its last JSON line (the VM's logger may print a crash
+    report after it)."""
+    return json.loads(next(l for l in reversed(stdout.splitlines()) if l.startswith("{")))
 
 
 def spans_named(trace: dict, name: str) -> list[dict]:
@@ -394,7 +399,7 @@ def test_a_pipeline_stage_whose_callbacks_hand_on_to_helpers_falls_behind_by_its
     subprocess.run([need("erlc"), "-o", str(tmp_path), str(APP_DIR / "log_stages.erl")], check=True)
     command = [need("erl"), "-noshell", "-pa", str(tmp_path), "-s", "log_stages", "main"]
     result, _ = recorded_command(store, command, tmp_path, flags=flags, DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"))
-    truth = json.loads(next(l for l in reversed(result.stdout.splitlines()) if l.startswith("{")))
+    truth = ground_truth(result.stdout)
     findings = store.json("insights", "--json")["findings"]
     [found] = [f for f in findings if f["kind"] == "mailbox_backlog"]
     assert found["title"].startswith('"geoip" fell behind its senders'), found["title"]
@@ -417,7 +422,7 @@ def test_a_crash_in_the_helper_a_callback_tail_called_is_a_restart_loop_in_the_c
     subprocess.run([need("erlc"), "-o", str(tmp_path), *sources], check=True)
     command = [need("erl"), "-noshell", "-pa", str(tmp_path), "-s", "feed_sup", "main"]
     result, _ = recorded_command(store, command, tmp_path, flags=flags, DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"))
-    truth = json.loads(next(l for l in reversed(result.stdout.splitlines()) if l.startswith("{")))
+    truth = ground_truth(result.stdout)
     assert truth["gave_up"], truth
     findings = store.json("insights", "--json")["findings"]
     [found] = [f for f in findings if f["kind"] == "restart_loop"]

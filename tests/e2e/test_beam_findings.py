@@ -103,14 +103,13 @@ the same findings, within the same 15 %.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness import REPO_ROOT, Store, clean_env
-from test_beam import need, recorded_command, recorded_run, runtime  # noqa: F401  (the fixture)
+from test_beam import ground_truth, need, recorded_command, recorded_run, runtime  # noqa: F401  (the fixture)
 
 PROGRAMS = REPO_ROOT / "tests" / "e2e" / "beam_findings"
 PLANTED_PLUS_TWO = 3
@@ -148,7 +147,7 @@ def instrumented_mix_run(store: Store, program: str, tmp_path: Path) -> dict:
     # Only what was compiled in memory (mix.exs, the -e expression) is not instrumented.
     warned = [l for l in result.stderr.splitlines() if "its sends and receives are not recorded" in l]
     assert warned and all("was compiled in memory" in l for l in warned), result.stderr
-    return json.loads(next(l for l in reversed(result.stdout.splitlines()) if l.startswith("{")))
+    return ground_truth(result.stdout)
 
 
 def planted(findings: list[dict], kind: str) -> dict:

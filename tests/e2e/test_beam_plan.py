@@ -27,7 +27,6 @@ planned from their own source by `devtrace plan`, then run again under `devtrace
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -36,7 +35,7 @@ from pathlib import Path
 import pytest
 
 from harness import REPO_ROOT, CliResult, Store, clean_env
-from test_beam import need, runtime  # noqa: F401  (the fixture)
+from test_beam import ground_truth, need, runtime  # noqa: F401  (the fixture)
 
 APP_DIR = REPO_ROOT / "tests" / "e2e" / "beam_plan_app"
 BEAM_APPS = REPO_ROOT / "tests" / "e2e" / "beam_app"
@@ -49,7 +48,7 @@ def run(store: Store, mode: list[str], command: list[str], cwd: Path) -> tuple[d
     proc = subprocess.run([str(store.bin), *argv], cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=300)
     result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
     assert result.returncode == 0, result.describe()
-    truth = json.loads(next(l for l in reversed(result.stdout.splitlines()) if l.startswith("{")))
+    truth = ground_truth(result.stdout)
     newest = store.ls()[0]
     return truth, store.show(newest["trace_id"]), result
 

@@ -311,6 +311,14 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
+    /// The one backlog found in `trace`.
+    fn the_backlog(trace: AnalyzedTrace) -> Finding {
+        let [found] = detect(&[trace], &Thresholds::default())
+            .try_into()
+            .expect("one backlog");
+        found
+    }
+
     /// A stage (life 2) whose callback takes 10 ms, sent `n` messages 1 ms apart by a producer
     /// (life 10, its `push` span 11): it handles them one after another.
     fn slow_stage(n: u64) -> AnalyzedTrace {
@@ -379,9 +387,7 @@ mod tests {
         );
         handing_on_in_tail_calls(&mut spans, names, MS);
         let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
-        let [found] = detect(&[trace], &Thresholds::default())
-            .try_into()
-            .expect("a backlog");
+        let found = the_backlog(trace);
         // As in the stage above: four messages, the fourth taken at 30 ms, 10 ms a message.
         assert_eq!(found.numbers["messages"], 4.0);
         assert_eq!(found.numbers["max_wait_ms"], 27.0);
@@ -408,9 +414,7 @@ mod tests {
             91 * MS,
         ));
         let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
-        let [found] = detect(&[trace], &Thresholds::default())
-            .try_into()
-            .expect("a backlog");
+        let found = the_backlog(trace);
         assert_eq!(
             found.numbers["messages"], 4.0,
             "the call's request left out"
@@ -422,9 +426,7 @@ mod tests {
     fn senders_in_step_are_said_to_send_at_their_sustained_pace() {
         // Four producers in step: bursts of four 1 µs apart, every 2 ms (0.5 ms a message).
         let trace = slow_stage_sent(8, |i| (i / 4) * 2 * MS + (i % 4) * 1_000);
-        let [found] = detect(&[trace], &Thresholds::default())
-            .try_into()
-            .expect("a backlog");
+        let found = the_backlog(trace);
         assert_eq!(
             found.numbers["arrival_every_ms"], 0.29,
             "2.003 ms over 7 gaps"
