@@ -69,6 +69,10 @@ line; the planted problem must be among the first three findings (planted + 2) o
   the same loop written with an anonymous function (`Enum.map(skus, fn sku -> … end)`), each
   call inside the function's span; and with the anonymous function calling `GenServer.call/2`
   itself, each call named by the request's tag as the server took it (`Catalog.Server/price`);
+- agent_settings.exs: six handlers asking an `Agent` for a discount through `Agent.get/2` with
+  a function doing 12 ms of work inside it → `serialised_process` naming the function
+  (`anonymous fn#… in Pricing.Settings.discount_for/1`) and advising the work be done in the
+  callers, saving within 15 % of the longest measured queue;
 - hostile.exs: a serialising GenServer registered under a name with a terminal escape and an
   instruction, a worker crash-looping with such text in its state: quoted in every finding and
   inert in `devtrace insights`;
@@ -191,6 +195,22 @@ def test_a_genserver_behind_many_callers_is_found_serialising_them(store: Store,
     assert within_15_percent(saving_ms, truth["max_queued_ms"]), (saving_ms, truth, found)
     assert within_15_percent(found["numbers"]["service_ms_mean"], truth["service_ms_mean"]), (found, truth)
     assert "GenServer.reply/2" in found["recommendation"]
+
+
+def test_callers_of_an_agent_doing_their_work_are_told_to_do_it_themselves(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "agent_settings.exs", tmp_path, recording)
+    found = planted(findings, "serialised_process")
+    assert found["title"].startswith('"Pricing.Settings" serialises its callers'), found["title"]
+    # What each caller waited for is its own function, run inside the Agent.
+    assert found["operation"].startswith("anonymous fn#") and found["operation"].endswith(
+        " in Pricing.Settings.discount_for/1"
+    ), found["operation"]
+    assert found["recommendation"].startswith('Do the work in the callers, not inside "Pricing.Settings"'), found
+    assert found["numbers"]["callers"] == truth["callers"]
+    assert within_15_percent(found["saving_nanos"] / 1e6, truth["max_queued_ms"]), (found, truth)
+    assert within_15_percent(found["numbers"]["service_ms_mean"], truth["service_ms_mean"]), (found, truth)
 
 
 def test_a_genserver_behind_jobs_taking_turns_is_found_serialising_the_whole_stream(

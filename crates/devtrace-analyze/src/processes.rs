@@ -296,6 +296,12 @@ pub fn server_module(trace: &AnalyzedTrace, life: usize) -> Option<String> {
     (!["supervisor", "Supervisor"].contains(&module)).then(|| module.to_owned())
 }
 
+/// Whether `life` is an Elixir `Agent` (its initial call `Agent.Server.init/1`): the functions
+/// its callers give it run in its process.
+pub fn is_agent(trace: &AnalyzedTrace, life: usize) -> bool {
+    text(trace, life, INITIAL_CALL).as_deref() == Some("Agent.Server.init/1")
+}
+
 /// The processes that supervise others in `trace` (the `devtrace.beam.supervisor` of a life).
 pub fn supervisors(trace: &AnalyzedTrace) -> std::collections::HashSet<String> {
     lives(trace)

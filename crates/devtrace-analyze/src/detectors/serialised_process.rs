@@ -319,6 +319,9 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
         Some((work, work_nanos)) => {
             blocked_wording(&shown, example, saving, &served_by, &work, work_nanos)
         }
+        None if example.life.is_some_and(|l| processes::is_agent(trace, l)) => {
+            agent_wording(&shown, example, saving, &served_by)
+        }
         None => queued_wording(&shown, example, saving, &served_by),
     };
     let mut numbers = BTreeMap::new();
@@ -388,6 +391,18 @@ fn queued_wording(server: &str, run: &Run, saving: u64, served_by: &str) -> (Str
         who_waited(run, true),
         human_duration(saving),
         server_q = server,
+    );
+    (title, recommendation)
+}
+
+/// "S serialises its callers: …" for an Elixir `Agent`, whose callers' functions run inside it
+/// one at a time: the work belongs in the callers (`server` as shown, quoted).
+fn agent_wording(server: &str, run: &Run, saving: u64, served_by: &str) -> (String, String) {
+    let (title, _) = queued_wording(server, run, saving, served_by);
+    let recommendation = format!(
+        "Do the work in the callers, not inside {server}: an Agent runs each function it is given (Agent.get/update) in its own process, one caller at a time; take out of its state only what the work needs (Agent.get/2 returning the state or one field) and compute it in the caller, or keep one Agent per key: {}; saving ≈ {} per run",
+        who_waited(run, true),
+        human_duration(saving),
     );
     (title, recommendation)
 }
@@ -529,6 +544,39 @@ mod tests {
         assert_eq!(found.operation.as_deref(), Some("Stock.handle_call/3"));
         assert_eq!(found.numbers["max_queued_ms"], 20.0);
         assert_eq!(found.numbers["service_ms_mean"], 10.0);
+    }
+
+    #[test]
+    fn callers_of_an_agent_are_told_to_do_the_work_themselves() {
+        // Stock is an Agent: the 10 ms of each call is the caller's own function run inside
+        // it (`Agent.get(Stock, fn s -> … end)`), so partitioning is not the first advice.
+        let mut spans = three_callers_in_line().spans.spans;
+        spans[1].attributes.push(devtrace_model::KeyValue::new(
+            processes::INITIAL_CALL,
+            "Agent.Server.init/1",
+        ));
+        for s in spans.iter_mut().filter(|s| s.name == "Stock.handle_call/3") {
+            s.name = "anonymous fn#0 in Stock.reserve/1".into();
+        }
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let [found] = detect(&[trace], &Thresholds::default())
+            .try_into()
+            .expect("a serialising Agent");
+        assert!(
+            found
+                .recommendation
+                .starts_with("Do the work in the callers, not inside \"Stock\": an Agent runs"),
+            "{}",
+            found.recommendation
+        );
+        assert!(
+            found
+                .title
+                .ends_with("(\"anonymous fn#0 in Stock.reserve/1\" takes 10.0 ms a call)"),
+            "{}",
+            found.title
+        );
+        assert_eq!(found.numbers["max_queued_ms"], 20.0);
     }
 
     /// Twelve jobs, each a process of its own that calls "Limiter" once and ends, run three at
