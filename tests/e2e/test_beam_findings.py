@@ -69,6 +69,10 @@ line; the planted problem must be among the first three findings (planted + 2) o
   the same loop written with an anonymous function (`Enum.map(skus, fn sku -> … end)`), each
   call inside the function's span; and with the anonymous function calling `GenServer.call/2`
   itself, each call named by the request's tag as the server took it (`Catalog.Server/price`);
+- front_and_repo.exs: eight handlers calling a front GenServer whose `handle_call` asks a
+  repository GenServer for the row → `serialised_process` on the front, saying its callback
+  spends most of a call waiting for the repository (within 15 % of the measured wait) and
+  that partitioning the front alone would move the queue there;
 - agent_settings.exs: six handlers asking an `Agent` for a discount through `Agent.get/2` with
   a function doing 12 ms of work inside it → `serialised_process` naming the function
   (`anonymous fn#… in Pricing.Settings.discount_for/1`) and advising the work be done in the
@@ -211,6 +215,19 @@ def test_callers_of_an_agent_doing_their_work_are_told_to_do_it_themselves(
     assert found["numbers"]["callers"] == truth["callers"]
     assert within_15_percent(found["saving_nanos"] / 1e6, truth["max_queued_ms"]), (found, truth)
     assert within_15_percent(found["numbers"]["service_ms_mean"], truth["service_ms_mean"]), (found, truth)
+
+
+def test_a_genserver_whose_callback_waits_for_another_says_where_the_queue_would_go(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "front_and_repo.exs", tmp_path, recording)
+    found = planted(findings, "serialised_process")
+    assert found["title"].startswith('"Accounts.Front" serialises its callers'), found["title"]
+    assert 'of it waiting for "Accounts.Repo")' in found["title"], found["title"]
+    assert found["recommendation"].startswith('Shorten what "Accounts.Repo" does for "Accounts.Front"'), found
+    assert "partitioning \"Accounts.Front\" alone would move the queue" in found["recommendation"], found
+    assert within_15_percent(found["saving_nanos"] / 1e6, truth["max_queued_ms"]), (found, truth)
+    assert within_15_percent(found["numbers"]["waiting_for_other_ms_mean"], truth["repo_ms_mean"]), (found, truth)
 
 
 def test_a_genserver_behind_jobs_taking_turns_is_found_serialising_the_whole_stream(

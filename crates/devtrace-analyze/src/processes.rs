@@ -213,10 +213,20 @@ fn callbacks(trace: &AnalyzedTrace, life: usize, top: Vec<usize>) -> Vec<usize> 
 /// When a unit of work of [`units_of_work`] ended: its span's end, or, for a server's
 /// callback that ended in a tail call, the end of the last call its tail calls made.
 pub fn unit_end(trace: &AnalyzedTrace, unit: usize) -> u64 {
+    unit_spans(trace, unit)
+        .iter()
+        .map(|&s| trace.span(s).end_unix_nano)
+        .max()
+        .unwrap_or(trace.span(unit).end_unix_nano)
+}
+
+/// The top-level spans a unit of work of [`units_of_work`] is made of: its span, and, for a
+/// server's callback that ended in a tail call, the calls its tail calls made.
+pub fn unit_spans(trace: &AnalyzedTrace, unit: usize) -> Vec<usize> {
     let Some(parent) = trace.tree.parent[unit]
         .filter(|&life| is_life(trace, life) && server_module(trace, life).is_some())
     else {
-        return trace.span(unit).end_unix_nano;
+        return vec![unit];
     };
     let mut after = trace.tree.children[parent]
         .iter()
@@ -224,17 +234,43 @@ pub fn unit_end(trace: &AnalyzedTrace, unit: usize) -> u64 {
         .skip_while(|&c| c != unit)
         .skip(1)
         .filter(|&c| trace.span(c).name != "receive");
-    let mut at = unit;
-    while ended_in_tail_call(trace, at) {
+    let mut spans = vec![unit];
+    while ended_in_tail_call(trace, spans[spans.len() - 1]) {
         match after.next() {
-            Some(next) => at = next,
+            Some(next) => spans.push(next),
             None => break,
         }
     }
-    trace
-        .span(at)
-        .end_unix_nano
-        .max(trace.span(unit).end_unix_nano)
+    spans
+}
+
+/// What a unit of work of [`units_of_work`] waited for other processes: its calls to them
+/// (the outermost: a call's own wait is not another) and its waits in `receive` that their
+/// messages ended (a call written inline), as (the other process, nanoseconds). `waits` are
+/// the trace's [`message_waits`] by their `receive` span.
+pub fn waits_out(
+    trace: &AnalyzedTrace,
+    unit: usize,
+    waits: &HashMap<usize, &MessageWait>,
+) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for top in unit_spans(trace, unit) {
+        let mut inside: Option<usize> = None;
+        for &d in trace.tree.descendants(top) {
+            if inside.is_some_and(|call| trace.tree.is_within(d, call)) {
+                continue;
+            }
+            let peer = text(trace, d, PEER).or_else(|| text(trace, d, "rpc.service"));
+            let waited = match (peer, waits.get(&d)) {
+                (Some(peer), _) => (peer, trace.span(d).duration_nanos()),
+                (None, Some(wait)) => (wait.sender.clone(), wait.nanos()),
+                (None, None) => continue,
+            };
+            out.push(waited);
+            inside = Some(d);
+        }
+    }
+    out
 }
 
 /// The callback a top-level span of a server's life is part of: the span itself, or, for a

@@ -311,18 +311,30 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
     let callback = busiest_callback(trace, &example.service);
     let mean_service = mean_service_of(trace, &example.service, callback.as_deref());
     let saving = runs.iter().map(Run::saving).sum::<u64>() / runs.len() as u64;
+    let waiting = callback
+        .as_deref()
+        .and_then(|c| waiting_on(trace, &example.service, c, mean_service));
     let served_by = callback.as_ref().map_or(String::new(), |c| {
-        format!(" ({} takes {} a call)", q(c), human_duration(mean_service))
+        let waiting = waiting.as_ref().map_or(String::new(), |(peer, nanos)| {
+            format!(", {} of it waiting for {}", human_duration(*nanos), q(peer))
+        });
+        format!(
+            " ({} takes {} a call{waiting})",
+            q(c),
+            human_duration(mean_service)
+        )
     });
     let shown = processes::shown_process(trace, server);
-    let (title, recommendation) = match blocking_work(trace, example) {
-        Some((work, work_nanos)) => {
+    let waiting_nanos = waiting.as_ref().map(|(_, nanos)| *nanos);
+    let (title, recommendation) = match (blocking_work(trace, example), waiting) {
+        (Some((work, work_nanos)), _) => {
             blocked_wording(&shown, example, saving, &served_by, &work, work_nanos)
         }
-        None if example.life.is_some_and(|l| processes::is_agent(trace, l)) => {
+        (None, Some((peer, _))) => waiting_wording(&shown, example, saving, &served_by, &peer),
+        (None, None) if example.life.is_some_and(|l| processes::is_agent(trace, l)) => {
             agent_wording(&shown, example, saving, &served_by)
         }
-        None => queued_wording(&shown, example, saving, &served_by),
+        (None, None) => queued_wording(&shown, example, saving, &served_by),
     };
     let mut numbers = BTreeMap::new();
     numbers.insert("callers".into(), example.callers as f64);
@@ -335,6 +347,9 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
         processes::millis(example.max_queued_nanos),
     );
     numbers.insert("service_ms_mean".into(), processes::millis(mean_service));
+    if let Some(nanos) = waiting_nanos {
+        numbers.insert("waiting_for_other_ms_mean".into(), processes::millis(nanos));
+    }
     numbers.insert(
         "behind_other_work_ms".into(),
         processes::millis(example.behind_other_work_nanos),
@@ -391,6 +406,53 @@ fn queued_wording(server: &str, run: &Run, saving: u64, served_by: &str) -> (Str
         who_waited(run, true),
         human_duration(saving),
         server_q = server,
+    );
+    (title, recommendation)
+}
+
+/// The process S's `callback` spent at least half of its mean time (`mean_service`) waiting
+/// for, in calls to it or in `receive` for its messages (S only passes its callers' queue on):
+/// its name and the mean wait a call.
+fn waiting_on(
+    trace: &AnalyzedTrace,
+    service: &[(usize, u64)],
+    callback: &str,
+    mean_service: u64,
+) -> Option<(String, u64)> {
+    let units: Vec<usize> = service
+        .iter()
+        .map(|&(span, _)| span)
+        .filter(|&span| trace.span(span).name == callback)
+        .collect();
+    let message_waits = processes::message_waits(trace);
+    let waits: HashMap<usize, &MessageWait> =
+        message_waits.iter().map(|w| (w.wait.waiter, w)).collect();
+    let mut by_peer: BTreeMap<String, u64> = BTreeMap::new();
+    for &unit in &units {
+        for (peer, nanos) in processes::waits_out(trace, unit, &waits) {
+            *by_peer.entry(peer).or_default() += nanos;
+        }
+    }
+    let (peer, total) = by_peer.into_iter().max_by_key(|(_, nanos)| *nanos)?;
+    let mean = total / units.len().max(1) as u64;
+    (mean * 2 >= mean_service && mean > 0).then_some((peer, mean))
+}
+
+/// "S serialises its callers: …" where S's callback mostly waits for another process `peer`:
+/// partitioning S alone would move the queue to `peer` (`server` as shown, quoted).
+fn waiting_wording(
+    server: &str,
+    run: &Run,
+    saving: u64,
+    served_by: &str,
+    peer: &str,
+) -> (String, String) {
+    let (title, _) = queued_wording(server, run, saving, served_by);
+    let recommendation = format!(
+        "Shorten what {peer_q} does for {server} or partition both: {server}'s callback spends most of each call waiting for {peer_q}, so partitioning {server} alone would move the queue to {peer_q}; {}; saving ≈ {} per run",
+        who_waited(run, true),
+        human_duration(saving),
+        peer_q = q(peer),
     );
     (title, recommendation)
 }
@@ -544,6 +606,90 @@ mod tests {
         assert_eq!(found.operation.as_deref(), Some("Stock.handle_call/3"));
         assert_eq!(found.numbers["max_queued_ms"], 20.0);
         assert_eq!(found.numbers["service_ms_mean"], 10.0);
+    }
+
+    /// [`three_callers_in_line`] with each of Stock's 10 ms callbacks spending 9 ms waiting
+    /// for "Db" (a process of its own, span 50): in a call to it (`Db.fetch/1`), or, written
+    /// inline, in a `receive` its message ended.
+    fn stock_waiting_for_db(inline: bool) -> AnalyzedTrace {
+        use crate::causality::tests::linked;
+        use crate::processes::tests::life;
+        use crate::tree::tests::span;
+        let mut spans = three_callers_in_line().spans.spans;
+        spans.push(life(50, "Db", 0, 40_000_000));
+        let callbacks: Vec<(devtrace_model::SpanId, u64)> = spans
+            .iter()
+            .filter(|s| s.name == "Stock.handle_call/3")
+            .map(|s| (s.span_id, s.start_unix_nano))
+            .collect();
+        for (n, (parent, start)) in callbacks.into_iter().enumerate() {
+            let (id, end) = (40 + n as u8, start + 9_000_000);
+            let mut wait = if inline {
+                linked(
+                    span(id, None, "receive", start, end),
+                    50,
+                    processes::MESSAGE,
+                    end,
+                    9_000_000,
+                )
+            } else {
+                let mut call = span(id, None, "Db.fetch/1", start, end);
+                call.attributes
+                    .push(devtrace_model::KeyValue::new("rpc.service", "Db"));
+                call
+            };
+            wait.parent_span_id = Some(parent);
+            spans.push(wait);
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_server_whose_callback_waits_for_another_says_partitioning_it_alone_moves_the_queue() {
+        for inline in [false, true] {
+            let [found] = detect(&[stock_waiting_for_db(inline)], &Thresholds::default())
+                .try_into()
+                .expect("a serialising server");
+            assert!(
+                found.title.ends_with(
+                    "(\"Stock.handle_call/3\" takes 10.0 ms a call, 9.0 ms of it waiting for \"Db\")"
+                ),
+                "inline {inline}: {}",
+                found.title
+            );
+            assert!(
+                found.recommendation.starts_with(
+                    "Shorten what \"Db\" does for \"Stock\" or partition both: \"Stock\"'s callback spends most of each call waiting for \"Db\""
+                ),
+                "inline {inline}: {}",
+                found.recommendation
+            );
+            assert_eq!(found.numbers["max_queued_ms"], 20.0);
+            assert_eq!(found.numbers["waiting_for_other_ms_mean"], 9.0);
+        }
+    }
+
+    #[test]
+    fn a_callback_that_calls_another_process_briefly_is_still_the_servers_own_work() {
+        let mut spans = three_callers_in_line().spans.spans;
+        let first = spans
+            .iter()
+            .find(|s| s.name == "Stock.handle_call/3")
+            .unwrap();
+        let mut call = crate::tree::tests::span(40, None, "Db.fetch/1", 0, 4_000_000);
+        call.parent_span_id = Some(first.span_id);
+        call.attributes
+            .push(devtrace_model::KeyValue::new("rpc.service", "Db"));
+        spans.push(call);
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let [found] = detect(&[trace], &Thresholds::default())
+            .try_into()
+            .expect("a serialising server");
+        assert!(
+            found.recommendation.starts_with("Partition \"Stock\""),
+            "{}",
+            found.recommendation
+        );
     }
 
     #[test]
