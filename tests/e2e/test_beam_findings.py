@@ -59,6 +59,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
   `restart_loop` counting those restarts, in `Listener.init/1`, advising that starting again
   cannot help (no "same state": a life that failed in `init/1` had none), and no
   `retry_storm` of the failed `init/1` calls besides;
+- thumbnails.exs: `Task.async_stream(…, timeout: 50, on_timeout: :kill_task)` over twelve
+  images, every fourth taking 120 ms → `call_timeout` saying how many of the tasks were killed
+  at the 50 ms timeout, their work lost, the program going on;
 - task_crashes.exs: ten tasks a Task.Supervisor runs at once, three crashing once each → no
   `restart_loop` (nothing restarted them), their crashes recorded;
 - loop_pipeline.exs: the same pipeline written as hand-written receive loops (no GenServer) →
@@ -424,6 +427,21 @@ def test_an_async_stream_past_its_timeout_is_a_call_timeout_naming_what_its_task
     assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms_max"]), (found, truth)
     # The task ran until the stream killed it, at the timeout.
     assert within_15_percent(found["numbers"]["server_busy_ms"], truth["timeout_ms"]), (found, truth)
+
+
+def test_tasks_an_async_stream_kills_at_its_timeout_are_found_with_their_lost_work(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "thumbnails.exs", tmp_path, recording)
+    found = planted(findings, "call_timeout")
+    assert found["title"] == (
+        f'{truth["killed"]} of {truth["tasks"]} tasks running "Thumbnails.render/1" were killed at a '
+        f'{truth["timeout_ms"]} ms timeout, their work cut off'
+    ), found["title"]
+    assert found["numbers"]["contained_runs"] == 1, found
+    assert within_15_percent(found["numbers"]["finished_median_ms"], truth["finished_median_ms"]), (found, truth)
+    # The work thrown away: each killed task had run until the timeout.
+    assert within_15_percent(found["saving_nanos"] / 1e6, truth["killed"] * truth["timeout_ms"]), (found, truth)
 
 
 def test_tasks_run_at_once_that_crash_once_each_are_no_restart_loop(store: Store, runtime: Path, tmp_path: Path, recording: str):

@@ -85,6 +85,20 @@ pub fn is_life(trace: &AnalyzedTrace, index: usize) -> bool {
         || (span.name.starts_with("process ") && span.attr("devtrace.beam.process").is_some())
 }
 
+/// Whether `life` ended killed: its exit reason (traced), or the `exit:killed` exception its
+/// span carries (probes, which see no exit reason).
+pub fn was_killed(trace: &AnalyzedTrace, life: usize) -> bool {
+    let exit_killed = trace.span(life).events.iter().any(|e| {
+        devtrace_model::find_attr(&e.attributes, devtrace_model::semconv::EXCEPTION_TYPE)
+            .is_some_and(|t| t.to_display_string() == "exit:killed")
+    });
+    exit_killed
+        || matches!(
+            text(trace, life, EXIT_REASON).as_deref(),
+            Some(":killed" | "killed")
+        )
+}
+
 /// Every process life of `trace`, by span index.
 pub fn lives(trace: &AnalyzedTrace) -> impl Iterator<Item = usize> + '_ {
     (0..trace.spans.spans.len()).filter(|&i| is_life(trace, i))

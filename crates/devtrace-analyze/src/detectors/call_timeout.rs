@@ -211,7 +211,7 @@ fn given_up(trace: &AnalyzedTrace, call: usize) -> Option<(Awaited, Option<f64>)
 /// with both cores compiling). Timeouts are written in whole milliseconds, most as round numbers: a wait up to
 /// [`WAKE_UP_MS`] past a multiple of 10 ms is that multiple (`101.3` → 100), else its whole
 /// milliseconds (`37.4` → 37).
-fn stated_timeout(waited_ms: f64) -> f64 {
+pub(super) fn stated_timeout(waited_ms: f64) -> f64 {
     let round = (waited_ms / 10.0).floor() * 10.0;
     if round > 0.0 && waited_ms - round < WAKE_UP_MS {
         round
@@ -221,7 +221,7 @@ fn stated_timeout(waited_ms: f64) -> f64 {
 }
 
 /// How late a timed-out wait may end past a round timeout, milliseconds.
-const WAKE_UP_MS: f64 = 5.0;
+pub(super) const WAKE_UP_MS: f64 = 5.0;
 
 /// What a timed-out call waited on.
 #[derive(Debug, PartialEq)]
@@ -312,15 +312,8 @@ fn awaited_task(trace: &AnalyzedTrace, call: usize) -> Option<String> {
         trace.span(call).start_unix_nano,
         trace.span(call).end_unix_nano,
     );
-    let killed = |life: usize| {
-        let reason = processes::text(trace, life, processes::EXIT_REASON);
-        let exit_killed = trace.span(life).events.iter().any(|e| {
-            devtrace_model::find_attr(&e.attributes, devtrace_model::semconv::EXCEPTION_TYPE)
-                .is_some_and(|t| t.to_display_string() == "exit:killed")
-        });
-        (exit_killed || matches!(reason.as_deref(), Some(":killed" | "killed")))
-            && trace.span(life).end_unix_nano >= start
-    };
+    let killed =
+        |life: usize| processes::was_killed(trace, life) && trace.span(life).end_unix_nano >= start;
     let index = causality::span_index(trace);
     let by_caller = |cause: usize| {
         (causality::thread_of(trace, cause)? == caller)

@@ -9,6 +9,7 @@ pub mod concurrency_limit;
 pub mod dominant_cost;
 pub mod failure_correlation;
 pub mod held_resource;
+pub mod killed_tasks;
 pub mod lock_contention;
 pub mod mailbox_backlog;
 pub mod recurring_error;
@@ -66,6 +67,7 @@ pub fn run_all_with(traces: &[AnalyzedTrace], options: &Options) -> Vec<Finding>
     findings.extend(serialised);
     findings.extend(held_resource::detect(traces, &Default::default()));
     findings.extend(call_timeout::detect(traces));
+    findings.extend(killed_tasks::detect(traces));
     findings.extend(restart_loop::detect(traces, &Default::default()));
     findings.extend(mailbox_backlog::detect(traces, &Default::default()));
     crate::impact::score(&mut findings, traces, &options.prices);
