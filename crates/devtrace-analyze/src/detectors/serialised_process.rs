@@ -392,15 +392,7 @@ fn blocking_work(trace: &AnalyzedTrace, run: &Run) -> Option<(String, u64)> {
 /// "S serialises its callers: …", for callers queued behind each other's calls (`server` as
 /// shown, quoted).
 fn queued_wording(server: &str, run: &Run, saving: u64, served_by: &str) -> (String, String) {
-    let title = format!(
-        "{} serialises its callers: {} processes waited for it ({} at once), {} in all over {} calls, {} of it behind other callers' calls{served_by}",
-        server,
-        run.callers,
-        run.at_once,
-        human_duration(run.wait_nanos),
-        run.calls,
-        human_duration(run.queued_nanos),
-    );
+    let title = queued_title(server, run, served_by);
     let recommendation = format!(
         "Partition {server_q} (one process per key: a Registry or PartitionSupervisor) or move the slow work out of its callback (reply later with GenServer.reply/2 from a Task): {}; saving ≈ {} per run",
         who_waited(run, true),
@@ -408,6 +400,20 @@ fn queued_wording(server: &str, run: &Run, saving: u64, served_by: &str) -> (Str
         server_q = server,
     );
     (title, recommendation)
+}
+
+/// "S serialises its callers: …", the title of every finding of callers queued behind each
+/// other's calls, whatever the advice.
+fn queued_title(server: &str, run: &Run, served_by: &str) -> String {
+    format!(
+        "{} serialises its callers: {} processes waited for it ({} at once), {} in all over {} calls, {} of it behind other callers' calls{served_by}",
+        server,
+        run.callers,
+        run.at_once,
+        human_duration(run.wait_nanos),
+        run.calls,
+        human_duration(run.queued_nanos),
+    )
 }
 
 /// The process S's `callback` spent at least half of its mean time (`mean_service`) waiting
@@ -447,7 +453,7 @@ fn waiting_wording(
     served_by: &str,
     peer: &str,
 ) -> (String, String) {
-    let (title, _) = queued_wording(server, run, saving, served_by);
+    let title = queued_title(server, run, served_by);
     let recommendation = format!(
         "Shorten what {peer_q} does for {server} or partition both: {server}'s callback spends most of each call waiting for {peer_q}, so partitioning {server} alone would move the queue to {peer_q}; {}; saving ≈ {} per run",
         who_waited(run, true),
@@ -460,7 +466,7 @@ fn waiting_wording(
 /// "S serialises its callers: …" for an Elixir `Agent`, whose callers' functions run inside it
 /// one at a time: the work belongs in the callers (`server` as shown, quoted).
 fn agent_wording(server: &str, run: &Run, saving: u64, served_by: &str) -> (String, String) {
-    let (title, _) = queued_wording(server, run, saving, served_by);
+    let title = queued_title(server, run, served_by);
     let recommendation = format!(
         "Do the work in the callers, not inside {server}: an Agent runs each function it is given (Agent.get/update) in its own process, one caller at a time; take out of its state only what the work needs (Agent.get/2 returning the state or one field) and compute it in the caller, or keep one Agent per key: {}; saving ≈ {} per run",
         who_waited(run, true),
