@@ -16,6 +16,11 @@
 - `erl -noshell -s reports main`: a `gen_server:call/3` written inline with a 100 ms timeout,
   caught, to a server that takes 300 ms: a `call_timeout` in `reports:main/0` naming the
   server's callback, its time within 15 % of what the server measured.
+- `erl -noshell -s conn_pool main`: an Erlang connection pool of two whose eight clients call
+  it inline (`gen_server:call/2` in a function that does more): the clients' waits for a
+  connection are the pool's limit, every call counted — the two answered at once and the six
+  kept waiting until another client checked one in — with the longest wait and the hold within
+  15 % of what the program measured, traced and with `--instrument`.
 - `erl -noshell -s shop main`: an Erlang shop whose gen_servers' client functions name no verb
   (`price/1`, `stock/1`, `tax/1`): the three asked one after another grouped, the shipping
   for a total computed from their answers held out; a `lists:foldl/3` (and, run again, a list
@@ -433,6 +438,28 @@ def test_a_crash_in_the_helper_a_callback_tail_called_is_a_restart_loop_in_the_c
     # The state is the one handle_info/2 was given: poll/1 ran in it.
     assert found["numbers"]["states_before_crash"] == 1, found
     assert 'interval => \\"soon\\"' in found["recommendation"], found["recommendation"]
+
+
+@pytest.mark.parametrize("flags", [(), ("--instrument",)], ids=["traced", "instrument"])
+def test_an_erlang_pools_clients_calling_inline_are_each_counted_waiting_for_its_limit(
+    store: Store, runtime: Path, tmp_path: Path, flags: tuple[str, ...]
+):
+    # The two clients answered at once spent little of their function in the call, so their
+    # `receive` is the call; the six kept waiting spent most of it there, so the function is.
+    # Every call counts either way, and so does each check-in, arrived while the pool was busy.
+    subprocess.run([need("erlc"), "-o", str(tmp_path), str(APP_DIR / "conn_pool.erl")], check=True)
+    command = [need("erl"), "-noshell", "-pa", str(tmp_path), "-s", "conn_pool", "main"]
+    result, _ = recorded_command(store, command, tmp_path, flags=flags, DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"))
+    truth = ground_truth(result.stdout)
+    findings = store.json("insights", "--json")["findings"]
+    [found] = [f for f in findings if f["kind"] == "concurrency_limit"]
+    assert found["title"].startswith(
+        f'Callers of "conn_pool" waited for what it hands out: {truth["waited"]} of {truth["calls"]} calls'
+    ), found["title"]
+    assert found["numbers"]["most_held"] == truth["size"], found
+    assert abs(found["numbers"]["max_wait_ms"] - truth["max_wait_ms"]) <= 0.15 * truth["max_wait_ms"], (found, truth)
+    assert abs(found["numbers"]["hold_ms_median"] - truth["hold_ms"]) <= 0.15 * truth["hold_ms"], (found, truth)
+    assert "serialised_process" not in [f["kind"] for f in findings], [f["title"] for f in findings]
 
 
 def test_an_erlang_call_written_inline_that_times_out_names_the_function_and_what_the_server_did(

@@ -143,6 +143,23 @@ pub fn is_call_to(trace: &AnalyzedTrace, index: usize, process: &str) -> bool {
         == Some(process)
 }
 
+/// The call `wait` waited in for the answer of the process whose message ended it: the wait
+/// itself when it is the call (one written inline, whose `receive` is the call: docs/beam.md),
+/// else the call right around it (a client function); none when it answered no call.
+pub fn answered_call(trace: &AnalyzedTrace, wait: &MessageWait) -> Option<usize> {
+    let waiter = wait.wait.waiter;
+    [Some(waiter), trace.tree.parent[waiter]]
+        .into_iter()
+        .flatten()
+        .find(|&call| is_call_to(trace, call, &wait.sender))
+}
+
+/// Whether `wait` waited for the answer of a call to the process that ended it
+/// ([`answered_call`]).
+pub fn is_answer(trace: &AnalyzedTrace, wait: &MessageWait) -> bool {
+    answered_call(trace, wait).is_some()
+}
+
 /// Whether the message that ended `wait` was the request of a call to `process`: sent by a
 /// call to it (a client function), or by a function whose next wait after the send is one (a
 /// call written inline: the function sends, then waits for the answer in its own `receive`).

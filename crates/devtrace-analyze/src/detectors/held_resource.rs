@@ -83,8 +83,7 @@ fn calls_by_server<'a>(
 ) -> BTreeMap<String, Vec<&'a MessageWait>> {
     let mut out: BTreeMap<String, Vec<&MessageWait>> = BTreeMap::new();
     for wait in waits {
-        let call = trace.tree.parent[wait.wait.waiter];
-        if call.is_some_and(|c| processes::is_call_to(trace, c, &wait.sender)) {
+        if processes::is_answer(trace, wait) {
             out.entry(wait.sender.clone()).or_default().push(wait);
         }
     }
@@ -278,8 +277,10 @@ mod tests {
     /// A pool ("Pool", life 2) of two: callers 10 and 20 check out at once and are answered by
     /// the `handle_call/3` of their own request; 30 and 40 wait until 10 and 20 check in at
     /// 40 ms and 41 ms, each answered by the `handle_cast/2` of that check-in. With `queue`,
-    /// "Pool" is a queue instead: 30 and 40 are answered on a producer's (50) `put`s.
-    fn pool(queue: bool) -> AnalyzedTrace {
+    /// "Pool" is a queue instead: 30 and 40 are answered on a producer's (50) `put`s. With
+    /// `inline`, each caller's call is written inline in a function that does more: its
+    /// `receive` is the call (docs/beam.md), not the function.
+    fn pool(queue: bool, inline: bool) -> AnalyzedTrace {
         let mut spans = vec![
             span(1, None, "elixir pool.exs", 0, 100 * MS),
             life(2, "Pool", 0, 100 * MS),
@@ -323,9 +324,12 @@ mod tests {
                 }
             };
             let mut call = span(caller + 1, Some(caller), "Pool.checkout/0", 0, answered);
-            call.attributes.push(KeyValue::new("rpc.service", "Pool"));
+            let mut wait = span(caller + 2, Some(caller + 1), "receive", 0, answered);
+            let is_call = if inline { &mut wait } else { &mut call };
+            is_call
+                .attributes
+                .push(KeyValue::new("rpc.service", "Pool"));
             spans.push(call);
-            let wait = span(caller + 2, Some(caller + 1), "receive", 0, answered);
             spans.push(linked(wait, answer, MESSAGE, answered, answered));
             if caller <= 20 {
                 let at = (40 + k) * MS;
@@ -347,9 +351,17 @@ mod tests {
             min_waits: 2,
             ..Thresholds::default()
         };
-        let [found] = detect(&[pool(false)], &thresholds)
-            .try_into()
-            .expect("one finding");
+        for inline in [false, true] {
+            a_limit_is_found(&detect(&[pool(false, inline)], &thresholds));
+        }
+        // Fewer such waits than the threshold: nothing.
+        assert!(detect(&[pool(false, false)], &Thresholds::default()).is_empty());
+    }
+
+    fn a_limit_is_found(findings: &[Finding]) {
+        let [found] = findings else {
+            panic!("one finding: {findings:?}");
+        };
         assert_eq!(found.kind, FindingKind::ConcurrencyLimit);
         assert_eq!(found.numbers["waits"], 2.0);
         assert_eq!(found.numbers["most_held"], 2.0);
@@ -376,8 +388,6 @@ mod tests {
             "{}",
             found.recommendation
         );
-        // Fewer such waits than the threshold: nothing.
-        assert!(detect(&[pool(false)], &Thresholds::default()).is_empty());
     }
 
     #[test]
@@ -386,6 +396,7 @@ mod tests {
             min_waits: 2,
             ..Thresholds::default()
         };
-        assert!(detect(&[pool(true)], &thresholds).is_empty());
+        assert!(detect(&[pool(true, false)], &thresholds).is_empty());
+        assert!(detect(&[pool(true, true)], &thresholds).is_empty());
     }
 }

@@ -190,12 +190,7 @@ fn arrivals_by_life(trace: &AnalyzedTrace) -> BTreeMap<usize, Vec<(usize, u64)>>
         else {
             continue;
         };
-        // A wait right under a call to the sender, or itself one (a call made inline).
-        let reply = [Some(wait.wait.waiter), parent(wait.wait.waiter)]
-            .into_iter()
-            .flatten()
-            .any(|call| processes::is_call_to(trace, call, &wait.sender));
-        if reply {
+        if processes::is_answer(trace, &wait) {
             continue;
         }
         let me = processes::thread_name(trace, life).unwrap_or_default();

@@ -93,8 +93,7 @@ pub fn detect_claiming(
     for (t, trace) in traces.iter().enumerate() {
         let mut by_sender: BTreeMap<String, Vec<MessageWait>> = BTreeMap::new();
         for wait in processes::message_waits(trace) {
-            let call = trace.tree.parent[wait.wait.waiter];
-            if call.is_some_and(|c| processes::is_call_to(trace, c, &wait.sender)) {
+            if processes::is_answer(trace, &wait) {
                 by_sender.entry(wait.sender.clone()).or_default().push(wait);
             }
         }
@@ -247,7 +246,7 @@ fn run_of(
         run.service.extend(served);
         run.waiters.push(wait.wait.waiter);
         if let Some(call) =
-            trace.tree.parent[wait.wait.waiter].filter(|_| 2 * queued >= wait.nanos())
+            processes::answered_call(trace, wait).filter(|_| 2 * queued >= wait.nanos())
         {
             run.queued_calls.push(call);
         }
@@ -612,6 +611,36 @@ mod tests {
         assert_eq!(found.operation.as_deref(), Some("Stock.handle_call/3"));
         assert_eq!(found.numbers["max_queued_ms"], 20.0);
         assert_eq!(found.numbers["service_ms_mean"], 10.0);
+    }
+
+    #[test]
+    fn callers_whose_calls_are_written_inline_are_counted_too() {
+        // Each caller's call is written inline in a function that does more
+        // (`Shop.checkout/1`): its `receive` is the call (docs/beam.md), not the function.
+        let mut spans = three_callers_in_line().spans.spans;
+        for s in spans.iter_mut() {
+            if s.name == "Stock.reserve/1" {
+                s.name = "Shop.checkout/1".into();
+                s.attributes.clear();
+            } else if s.name == "receive" {
+                s.attributes
+                    .push(devtrace_model::KeyValue::new("rpc.service", "Stock"));
+            }
+        }
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let (findings, claims) =
+            detect_claiming(std::slice::from_ref(&trace), &Thresholds::default());
+        let [found] = findings.try_into().expect("a serialising server");
+        assert_eq!(found.numbers["callers"], 3.0);
+        assert_eq!(found.numbers["max_queued_ms"], 20.0);
+        // The call queued behind others for most of its wait (the third's) is its `receive`,
+        // claimed from concurrency_limit; the functions around the calls are no calls.
+        let claimed = |name: &str| {
+            (0..trace.spans.spans.len())
+                .filter(|&i| trace.span(i).name == name && claims.is_claimed(0, i))
+                .count()
+        };
+        assert_eq!((claimed("receive"), claimed("Shop.checkout/1")), (1, 0));
     }
 
     /// [`three_callers_in_line`] with each of Stock's 10 ms callbacks spending 9 ms waiting
