@@ -78,6 +78,10 @@ pub struct Thresholds {
     /// Smallest saving (`sum − max` of the group), as a share of the parent's duration, worth
     /// reporting. Default 0.05 (5 %): below that the change is within run-to-run noise.
     pub min_saving_share: f64,
+    /// Smallest saving worth reporting however short the parent, nanoseconds. Default 1 ms:
+    /// below that, starting the work concurrently (a thread, a task, a second connection)
+    /// costs about what it would save.
+    pub min_saving_nanos: u64,
     /// A member shorter than this share of its parent is left out of the group (it would only
     /// add noise to the title). Default 0.01 (1 %).
     pub min_member_share: f64,
@@ -93,6 +97,7 @@ impl Default for Thresholds {
     fn default() -> Self {
         Self {
             min_saving_share: 0.05,
+            min_saving_nanos: 1_000_000,
             min_member_share: 0.01,
             transparent_share: 0.01,
             min_group_size: 2,
@@ -290,7 +295,7 @@ fn group_under(
         held_out: held_out.into_iter().map(|(_, why)| why).collect(),
         saving_if_independent,
     };
-    (group.saving() > 0
+    (group.saving() >= thresholds.min_saving_nanos.max(1)
         && group.saving() as f64 >= thresholds.min_saving_share * parent_nanos as f64)
         .then_some(group)
 }
@@ -1092,6 +1097,41 @@ mod tests {
             findings[0].title
         );
         assert_eq!(findings[0].numbers["group_size"], 3.0);
+    }
+
+    #[test]
+    fn a_saving_too_small_to_pay_for_concurrency_is_not_reported() {
+        // Two independent reads of 13 µs each in a 40 µs function: 33 % of it, 13 µs in all.
+        let us = |n: u64| n * 1_000;
+        let read = |n: u8, start: u64| {
+            client(
+                span(n, Some(1), "GET", us(start), us(start + 13)),
+                &[
+                    ("http.request.method", "GET"),
+                    ("url.full", &format!("http://stats/v1/stages/{n}")),
+                ],
+            )
+        };
+        let spans = vec![
+            span(1, None, "log_stats", 0, us(40)),
+            read(2, 1),
+            read(3, 14),
+        ];
+        let quick = [trace(1, spans.clone())];
+        assert!(detect(&quick, &Thresholds::default()).is_empty());
+        // The same shape a thousand times slower is worth reporting.
+        let slow: Vec<Span> = spans
+            .into_iter()
+            .map(|mut s| {
+                s.start_unix_nano *= 1_000;
+                s.end_unix_nano *= 1_000;
+                s
+            })
+            .collect();
+        let [found] = detect(&[trace(1, slow)], &Thresholds::default())
+            .try_into()
+            .expect("one finding");
+        assert_eq!(found.saving_nanos, 13 * MS);
     }
 
     #[test]
