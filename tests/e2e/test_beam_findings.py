@@ -76,6 +76,12 @@ line; the planted problem must be among the first three findings (planted + 2) o
   repository GenServer for the row → `serialised_process` on the front, saying its callback
   spends most of a call waiting for the repository (within 15 % of the measured wait) and
   that partitioning the front alone would move the queue there;
+- refresh_ticks.exs: a dashboard GenServer refreshing itself every 10 ms with
+  `:timer.send_interval/2`, each refresh taking 16 ms, and five requests asking it for a
+  snapshot one at a time → `serialised_process` saying the callers waited behind
+  `Dashboard.handle_info/2`, which came faster than it was done (not behind each other), with
+  the advice to re-arm the timer with `Process.send_after/3`; saving within 15 % of the
+  measured waits;
 - agent_settings.exs: six handlers asking an `Agent` for a discount through `Agent.get/2` with
   a function doing 12 ms of work inside it → `serialised_process` naming the function
   (`anonymous fn#… in Pricing.Settings.discount_for/1`) and advising the work be done in the
@@ -343,6 +349,25 @@ def test_callers_waiting_for_a_pools_connections_are_its_limit_not_a_serialising
     assert within_15_percent(found["numbers"]["max_wait_ms"], truth["max_wait_ms"]), (found, truth)
     assert within_15_percent(found["saving_nanos"] / 1e6, truth["max_wait_ms"]), (found, truth)
     assert "serialised_process" not in [f["kind"] for f in findings], [f["title"] for f in findings]
+
+
+def test_calls_behind_a_refresh_that_comes_faster_than_it_is_done_name_the_refresh(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "refresh_ticks.exs", tmp_path, recording)
+    found = planted(findings, "serialised_process")
+    assert found["title"].startswith(
+        '"Dashboard" kept its callers waiting while it ran "Dashboard.handle_info/2": '
+        f'{truth["calls"]} processes waited for it, one at a time'
+    ), found["title"]
+    assert found["recommendation"].startswith(
+        'Make "Dashboard.handle_info/2" cheaper or ask "Dashboard" for it less often'
+    ), found["recommendation"]
+    assert "Process.send_after/3" in found["recommendation"], found["recommendation"]
+    assert 'partitioning "Dashboard" would not help' in found["recommendation"], found["recommendation"]
+    # One request at a time: the run lost every wait, all of it behind the refreshes.
+    assert within_15_percent(found["saving_nanos"] / 1e6, truth["waited_ms"]), (found, truth)
+    assert within_15_percent(found["numbers"]["behind_other_work_ms"], truth["waited_ms"]), (found, truth)
 
 
 def test_two_servers_calling_each_other_is_a_call_cycle_that_only_the_timeout_ends(

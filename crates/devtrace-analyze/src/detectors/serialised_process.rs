@@ -207,7 +207,7 @@ fn run_of(
             .filter(|w| w.nanos() > 0)
             .map(|w| (w.start_unix_nano, w.end_unix_nano)),
     );
-    if callers.len() < thresholds.min_callers || at_once < 2 {
+    if waits.len() < thresholds.min_callers {
         return None;
     }
     let mut run = Run {
@@ -258,7 +258,17 @@ fn run_of(
     run.callers_alive = callers_alive(trace, waits, lives);
     run.spread_queued_nanos =
         (run.queued_nanos as f64 / run.callers_alive.max(1.0)).min(run.queued_nanos as f64) as u64;
-    (run.max_queued_nanos >= thresholds.min_queued_nanos).then_some(run)
+    let serialised = callers.len() >= thresholds.min_callers && at_once >= 2;
+    (run.max_queued_nanos >= thresholds.min_queued_nanos
+        && (serialised || behind_own_work(&run, thresholds)))
+    .then_some(run)
+}
+
+/// Whether calls to S waited mostly behind S's own work, whoever made them and however many
+/// at once (a periodic `handle_info/2` whose ticks pile up delays every call, one at a time):
+/// at least [`Thresholds::min_callers`] such calls.
+fn behind_own_work(run: &Run, thresholds: &Thresholds) -> bool {
+    run.calls >= thresholds.min_callers && run.behind_other_work_nanos * 2 > run.queued_nanos
 }
 
 impl Run {
@@ -326,9 +336,7 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
     let shown = processes::shown_process(trace, server);
     let waiting_nanos = waiting.as_ref().map(|(_, nanos)| *nanos);
     let (title, recommendation) = match (blocking_work(trace, example), waiting) {
-        (Some((work, work_nanos)), _) => {
-            blocked_wording(&shown, example, saving, &served_by, &work, work_nanos)
-        }
+        (Some(work), _) => blocked_wording(&shown, example, saving, &served_by, &work),
         (None, Some((peer, _))) => waiting_wording(&shown, example, saving, &served_by, &peer),
         (None, None) if example.life.is_some_and(|l| processes::is_agent(trace, l)) => {
             agent_wording(&shown, example, saving, &served_by)
@@ -371,21 +379,37 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
     }
 }
 
+/// Work of S's own that callers queued behind: the callback, how many times it ran while they
+/// waited and its longest run.
+struct OwnWork {
+    name: String,
+    runs: usize,
+    longest_nanos: u64,
+}
+
 /// S's work that served no caller, when it, not other callers' calls, is most of what the
-/// callers queued behind: its name and its longest run.
-fn blocking_work(trace: &AnalyzedTrace, run: &Run) -> Option<(String, u64)> {
+/// callers queued behind.
+fn blocking_work(trace: &AnalyzedTrace, run: &Run) -> Option<OwnWork> {
     if run.behind_other_work_nanos * 2 <= run.queued_nanos {
         return None;
     }
     let name = busiest_callback(trace, &run.other_work)?;
-    let longest = run
+    let units: BTreeSet<usize> = run
         .other_work
         .iter()
-        .filter(|(c, _)| trace.span(*c).name == name)
-        .map(|&(c, _)| processes::unit_end(trace, c).saturating_sub(trace.span(c).start_unix_nano))
+        .map(|&(c, _)| c)
+        .filter(|&c| trace.span(c).name == name)
+        .collect();
+    let longest_nanos = units
+        .iter()
+        .map(|&c| processes::unit_end(trace, c).saturating_sub(trace.span(c).start_unix_nano))
         .max()
         .unwrap_or(0);
-    Some((name, longest))
+    Some(OwnWork {
+        name,
+        runs: units.len(),
+        longest_nanos,
+    })
 }
 
 /// "S serialises its callers: …", for callers queued behind each other's calls (`server` as
@@ -498,35 +522,66 @@ fn who_waited(run: &Run, behind_others: bool) -> String {
 }
 
 /// "S kept its callers waiting while it ran W: …", for callers queued behind work of S's own
-/// (`server` as shown, quoted).
+/// (`server` as shown, quoted). Work that ran again and again while they waited (a periodic
+/// `handle_info/2`) came faster than S handled it: its advice says so.
 fn blocked_wording(
     server: &str,
     run: &Run,
     saving: u64,
     served_by: &str,
-    work: &str,
-    work_nanos: u64,
+    work: &OwnWork,
 ) -> (String, String) {
+    let work_q = q(&work.name);
+    let ran = if work.runs >= REPEATED_WORK_RUNS {
+        format!(
+            "{} times, up to {} each",
+            work.runs,
+            human_duration(work.longest_nanos)
+        )
+    } else {
+        human_duration(work.longest_nanos)
+    };
     let title = format!(
-        "{} kept its callers waiting while it ran {}: {} processes waited for it ({} at once), {} in all over {} calls, {} of it while {} ran ({}), not behind each other's calls{served_by}",
+        "{} kept its callers waiting while it ran {work_q}: {}, {} in all over {} calls, {} of it while {work_q} ran ({ran}), not behind each other's calls{served_by}",
         server,
-        q(work),
-        run.callers,
-        run.at_once,
+        who_and_how_many(run),
         human_duration(run.wait_nanos),
         run.calls,
         human_duration(run.behind_other_work_nanos),
-        q(work),
-        human_duration(work_nanos),
     );
+    let advice = if work.runs >= REPEATED_WORK_RUNS {
+        let asked_by = if work.name.ends_with("handle_cast/2") {
+            "the casts asking for it came faster than it did it; send fewer (batch them)"
+        } else {
+            "the messages asking for it came faster than it did it (a timer such as :timer.send_interval/2 whose interval is shorter than the work); re-arm the timer with Process.send_after/3 when each run ends"
+        };
+        format!(
+            "Make {work_q} cheaper or ask {server} for it less often: it ran {} times while the callers waited, so {asked_by}, or move the work out of {server} (a Task that sends its result back)",
+            work.runs
+        )
+    } else {
+        format!(
+            "Shorten {work_q} or move it out of {server} (a Task that sends its result back, or work done before the callers start)"
+        )
+    };
     let recommendation = format!(
-        "Shorten {work_q} or move it out of {server_q} (a Task that sends its result back, or work done before the callers start): its callers waited for it, not for each other, so partitioning {server_q} would not help; {}; saving ≈ {} per run",
+        "{advice}: its callers waited for it, not for each other, so partitioning {server} would not help; {}; saving ≈ {} per run",
         who_waited(run, false),
         human_duration(saving),
-        work_q = q(work),
-        server_q = server,
     );
     (title, recommendation)
+}
+
+/// Runs of S's own work while callers waited from which it is work that came again and again.
+const REPEATED_WORK_RUNS: usize = 3;
+
+/// "5 processes waited for it (2 at once)", "one process waited for it (3 calls)".
+fn who_and_how_many(run: &Run) -> String {
+    match (run.callers, run.at_once) {
+        (1, _) => format!("one process waited for it ({} calls)", run.calls),
+        (n, 1) => format!("{n} processes waited for it, one at a time"),
+        (n, at_once) => format!("{n} processes waited for it ({at_once} at once)"),
+    }
 }
 
 /// The mean time S spent on a call in `callback` (its busiest callback).
@@ -991,6 +1046,94 @@ mod tests {
             queued.title
         );
         assert_eq!(queued.numbers["behind_other_work_ms"], 0.0);
+    }
+
+    /// "Stock" refreshing itself every 5 ms with work of 6 ms (`handle_info/2`, back to back
+    /// from 0 to 36 ms), and one process calling it three times, one call at a time (at 0, 13
+    /// and 25 ms), each answered when the refresh running at its end was done.
+    fn calls_behind_a_periodic_refresh() -> AnalyzedTrace {
+        use crate::causality::tests::linked;
+        use crate::processes::MESSAGE;
+        use crate::processes::tests::life;
+        use crate::tree::tests::{batch, span};
+        use devtrace_model::KeyValue;
+        const MS: u64 = 1_000_000;
+        let mut spans = vec![
+            span(1, None, "elixir dashboard.exs", 0, 40 * MS),
+            life(2, "Stock", 0, 40 * MS),
+            life(10, "<0.10.0>", 0, 40 * MS),
+        ];
+        let mut at = 0;
+        for n in 0..6u8 {
+            spans.push(span(
+                20 + n,
+                Some(2),
+                "Stock.handle_info/2",
+                at,
+                at + 6 * MS,
+            ));
+            at += 6 * MS;
+        }
+        for (n, (asked, served)) in [(0, 12), (13, 24), (25, 36)].into_iter().enumerate() {
+            let (asked, served) = (asked * MS, served * MS);
+            let id = 40 + 3 * n as u8;
+            let mut call = span(id, Some(10), "Stock.rate/1", asked, served + 10_000);
+            call.attributes.push(KeyValue::new("rpc.service", "Stock"));
+            spans.push(call);
+            spans.push(span(
+                id + 1,
+                Some(2),
+                "Stock.handle_call/3",
+                served,
+                served + 5_000,
+            ));
+            let wait = span(id + 2, Some(id), "receive", asked, served + 10_000);
+            spans.push(linked(
+                wait,
+                id + 1,
+                MESSAGE,
+                served + 5_000,
+                served + 5_000 - asked,
+            ));
+        }
+        AnalyzedTrace::new(devtrace_model::TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn calls_one_at_a_time_behind_work_that_came_again_and_again_are_told_it_came_too_fast() {
+        let [found] = detect(&[calls_behind_a_periodic_refresh()], &Thresholds::default())
+            .try_into()
+            .expect("one finding");
+        assert!(
+            found.title.starts_with(
+                "\"Stock\" kept its callers waiting while it ran \"Stock.handle_info/2\": one process waited for it (3 calls)"
+            ),
+            "{}",
+            found.title
+        );
+        assert!(
+            found
+                .title
+                .contains("times, up to 6.0 ms each), not behind"),
+            "{}",
+            found.title
+        );
+        assert!(
+            found.recommendation.starts_with(
+                "Make \"Stock.handle_info/2\" cheaper or ask \"Stock\" for it less often"
+            ),
+            "{}",
+            found.recommendation
+        );
+        assert!(found.recommendation.contains("Process.send_after/3"));
+        // Each call waited its whole time behind the refreshes: 12 + 11 + 11 ms.
+        assert_eq!(found.numbers["behind_other_work_ms"], 34.0);
+        assert_eq!(found.numbers["waiting_at_once"], 1.0);
+        // Two such calls are not enough to say the process is behind its own work.
+        let mut two = calls_behind_a_periodic_refresh().spans.spans;
+        two.retain(|s| ![46, 47, 48].contains(&s.span_id.0[0]));
+        let two = AnalyzedTrace::new(devtrace_model::TraceId([1; 16]), batch(two));
+        assert!(detect(&[two], &Thresholds::default()).is_empty());
     }
 
     /// A pool ("Pool"): three callers check out at 0 ms; it has nothing free and defers its
