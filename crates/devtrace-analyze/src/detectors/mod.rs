@@ -20,6 +20,7 @@ pub mod retry_storm;
 pub mod sequential_work;
 pub mod serialised_process;
 pub mod session;
+pub mod task_limit;
 pub mod token_waste;
 
 use crate::pricing::PriceTable;
@@ -68,6 +69,7 @@ pub fn run_all_with(traces: &[AnalyzedTrace], options: &Options) -> Vec<Finding>
     findings.extend(held_resource::detect(traces, &Default::default()));
     findings.extend(call_timeout::detect(traces));
     findings.extend(killed_tasks::detect(traces));
+    findings.extend(task_limit::detect(traces, &Default::default(), &queued));
     findings.extend(restart_loop::detect(traces, &Default::default()));
     findings.extend(mailbox_backlog::detect(traces, &Default::default()));
     crate::impact::score(&mut findings, traces, &options.prices);
