@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The link kind of a message that ended a wait in `receive`.
 pub const MESSAGE: &str = "message";
+/// The link kind of a process's start, from the span that spawned it.
+pub const THREAD_START: &str = "thread.start";
 /// A process's exit reason, on its life span.
 pub const EXIT_REASON: &str = "devtrace.beam.exit_reason";
 /// A GenServer's state when a callback began.
@@ -343,10 +345,14 @@ pub fn thread_name(trace: &AnalyzedTrace, index: usize) -> Option<String> {
 /// pid, different in every run, saying little) the module it runs beside it when its life
 /// says (`"Ledger" process "<0.111.0>"`: `devtrace.beam.initial_call` `Ledger.init/1`).
 pub fn shown_process(trace: &AnalyzedTrace, name: &str) -> String {
+    let module_of = |life| match is_agent(trace, life) {
+        true => agent_owner(trace, life).or_else(|| server_module(trace, life)),
+        false => server_module(trace, life),
+    };
     let module = is_pid_text(name)
         .then(|| lives_by_name(trace).remove(name))
         .flatten()
-        .and_then(|lives| lives.into_iter().find_map(|l| server_module(trace, l)));
+        .and_then(|lives| lives.into_iter().find_map(module_of));
     match module {
         Some(module) => format!("{} process {}", q(&module), q(name)),
         None => q(name),
@@ -361,6 +367,31 @@ pub fn server_module(trace: &AnalyzedTrace, life: usize) -> Option<String> {
         .strip_suffix(".init/1")
         .or_else(|| call.strip_suffix(":init/1"))?;
     (!["supervisor", "Supervisor"].contains(&module)).then(|| module.to_owned())
+}
+
+/// The module an Elixir `Agent`'s `life` belongs to: that of the recorded function that started
+/// it (`Pricing.Settings.start_link/1` → `Pricing.Settings`), where the Agent's own module,
+/// `Agent.Server`, is every Agent's.
+fn agent_owner(trace: &AnalyzedTrace, life: usize) -> Option<String> {
+    let index = causality::span_index(trace);
+    let start = causality::waits_of(trace, &index, life)
+        .into_iter()
+        .find(|w| w.kind == THREAD_START)?;
+    let started_by = match start.cause {
+        Some(span) => trace.span(span).name.clone(),
+        None => start.cause_function?,
+    };
+    module_of_function(&started_by)
+}
+
+/// `Mod.Sub.fun/1` → `Mod.Sub`, `mod:fun/1` → `mod`, `anonymous fn#0 in Mod.fun/0` → `Mod`.
+fn module_of_function(function: &str) -> Option<String> {
+    let function = function.rsplit(" in ").next()?;
+    if let Some((module, _)) = function.split_once(':') {
+        return Some(module.to_owned());
+    }
+    let (path, _arity) = function.rsplit_once('/')?;
+    Some(path.rsplit_once('.')?.0.to_owned())
 }
 
 /// Whether `life` is an Elixir `Agent` (its initial call `Agent.Server.init/1`): the functions
@@ -438,6 +469,14 @@ pub(crate) mod tests {
             started(3, "Cart", "Cart.init/1"),
             started(4, "<0.90.0>", "supervisor:init/1"),
             started(5, "<0.95.0>", "erlang:apply/2"),
+            span(6, Some(3), "Pricing.Settings.start_link/1", 1, 2),
+            crate::causality::tests::linked(
+                started(7, "<0.96.0>", "Agent.Server.init/1"),
+                6,
+                THREAD_START,
+                1,
+                0,
+            ),
         ];
         let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
         let shown = |name| shown_process(&trace, name);
@@ -449,6 +488,11 @@ pub(crate) mod tests {
             "every supervisor runs supervisor"
         );
         assert_eq!(shown("<0.95.0>"), "\"<0.95.0>\"", "no GenServer's module");
+        assert_eq!(
+            shown("<0.96.0>"),
+            "\"Pricing.Settings\" process \"<0.96.0>\"",
+            "an Agent by the module that started it"
+        );
         assert_eq!(shown("<0.7.0>"), "\"<0.7.0>\"", "no life recorded");
     }
 
