@@ -394,6 +394,12 @@ fn module_of_function(function: &str) -> Option<String> {
     Some(path.rsplit_once('.')?.0.to_owned())
 }
 
+/// Whether `life` is an Elixir task's (its initial call `Task.Supervised.…`: `Task.async`,
+/// `Task.async_stream`, a `Task.Supervisor`'s).
+pub fn is_task(trace: &AnalyzedTrace, life: usize) -> bool {
+    text(trace, life, INITIAL_CALL).is_some_and(|call| call.starts_with("Task.Supervised."))
+}
+
 /// Whether `life` is an Elixir `Agent` (its initial call `Agent.Server.init/1`): the functions
 /// its callers give it run in its process.
 pub fn is_agent(trace: &AnalyzedTrace, life: usize) -> bool {

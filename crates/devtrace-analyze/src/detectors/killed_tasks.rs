@@ -63,7 +63,7 @@ fn runs_of(t: usize, trace: &AnalyzedTrace) -> Vec<(String, Run)> {
         let near = (call_timeout::WAKE_UP_MS * 1e6) as u64;
         timeouts.iter().any(|&at| at.abs_diff(died) <= near)
     };
-    for life in processes::lives(trace).filter(|&l| is_task(trace, l) && !seen(l)) {
+    for life in processes::lives(trace).filter(|&l| processes::is_task(trace, l) && !seen(l)) {
         let Some(&work) = processes::top_level_work(trace, life).first() else {
             continue;
         };
@@ -85,11 +85,6 @@ fn runs_of(t: usize, trace: &AnalyzedTrace) -> Vec<(String, Run)> {
         .into_iter()
         .filter(|(_, run)| !run.killed.is_empty() && went_on(trace, &run.killed))
         .collect()
-}
-
-fn is_task(trace: &AnalyzedTrace, life: usize) -> bool {
-    processes::text(trace, life, processes::INITIAL_CALL)
-        .is_some_and(|call| call.starts_with("Task.Supervised."))
 }
 
 /// Whether `life` was killed while `work`, its function, still ran.

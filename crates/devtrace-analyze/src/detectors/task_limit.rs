@@ -7,7 +7,7 @@
 //! by one span (the sender of the message each task's first wait took: the stream handing it
 //! its item; without it, one group a function), form a group when all of these hold:
 //! - at least [`Thresholds::min_tasks`], never more than k at once for some k below their count;
-//! - at least half of those beyond the first k started as another ended (within a quarter of
+//! - at least half of those beyond the first k started as another ended (within a tenth of
 //!   the median task, or half a millisecond): queued for a slot, not started by the program's
 //!   own pace;
 //! - their work mostly waited: at least [`Thresholds::min_waiting_share`] of it in `receive`
@@ -101,7 +101,7 @@ fn groups(trace: &AnalyzedTrace) -> BTreeMap<(String, Option<usize>), Vec<usize>
     let by_receive: HashMap<usize, &MessageWait> =
         waits.iter().map(|w| (w.wait.waiter, w)).collect();
     let mut out: BTreeMap<(String, Option<usize>), Vec<usize>> = BTreeMap::new();
-    for life in processes::lives(trace).filter(|&l| is_task(trace, l)) {
+    for life in processes::lives(trace).filter(|&l| processes::is_task(trace, l)) {
         let Some(&work) = processes::top_level_work(trace, life).first() else {
             continue;
         };
@@ -128,11 +128,6 @@ fn paced_by_a_server(t: usize, trace: &AnalyzedTrace, work: &[usize], queued: &C
         })
         .count();
     paced * 2 >= work.len()
-}
-
-fn is_task(trace: &AnalyzedTrace, life: usize) -> bool {
-    processes::text(trace, life, processes::INITIAL_CALL)
-        .is_some_and(|call| call.starts_with("Task.Supervised."))
 }
 
 fn run_of(
