@@ -44,6 +44,11 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - one_for_all.exs: an unnamed `:one_for_all` supervisor whose middle child crashes each time
   it starts, its siblings stopped and started again with it → one `restart_loop`, the crashing
   child's, over the time measured from its first start to its last crash;
+- hung_checkout.exs: a checkout calling a payment gateway with `:infinity`, the gateway keeping
+  the caller's `from` for an answer that never comes; the test leaves it hanging 3 s in a real
+  terminal (tmux) and presses Ctrl-C twice (the VM's break menu, then its abort) →
+  `call_timeout` first, saying the call was never answered and the gateway sat idle with the
+  request, the wait within 15 % of the time the test let it hang;
 - caught_timeout.exs: a client function that catches its own `GenServer.call` timeout and
   falls back (3 times) → `call_timeout` on it, though no exception left any function;
 - statem_timeout.exs: a `gen_statem` call given up after 150 ms while the lock postponed the
@@ -125,7 +130,10 @@ the same findings, within the same 15 %.
 
 from __future__ import annotations
 
+import json
+import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -157,19 +165,26 @@ def instrumented_mix_run(store: Store, program: str, tmp_path: Path) -> dict:
     """The program's modules as a Mix project's (`mix new`, compiled first, as a developer's
     would be), its last line (`X.Main.main()`) run by `mix run -e` under `devtrace run --record
     --instrument`: the program's ground truth, its last JSON line."""
+    command = mix_run_command(program, tmp_path)
+    result, _ = recorded_command(
+        store, command, tmp_path / "prog", flags=("--instrument",), DEVTRACE_BEAM_CACHE=str(tmp_path / "cache")
+    )
+    # Only what was compiled in memory (mix.exs, the -e expression) is not instrumented.
+    warned = [l for l in result.stderr.splitlines() if "its sends and receives are not recorded" in l]
+    assert warned and all("was compiled in memory" in l for l in warned), result.stderr
+    return ground_truth(result.stdout)
+
+
+def mix_run_command(program: str, tmp_path: Path) -> list[str]:
+    """The program's modules made a Mix project's in `tmp_path/prog` (`mix new`, compiled first,
+    as a developer's would be): the `mix run -e` of its last line (`X.Main.main()`)."""
     mix = need("mix")
     subprocess.run([mix, "new", "prog"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True, timeout=120)
     project = tmp_path / "prog"
     *modules, main = (PROGRAMS / program).read_text().rstrip().splitlines()
     (project / "lib" / "prog.ex").write_text("\n".join(modules) + "\n")
     subprocess.run([mix, "compile"], cwd=project, env=clean_env(), check=True, capture_output=True, timeout=300)
-    result, _ = recorded_command(
-        store, [mix, "run", "-e", main], project, flags=("--instrument",), DEVTRACE_BEAM_CACHE=str(tmp_path / "cache")
-    )
-    # Only what was compiled in memory (mix.exs, the -e expression) is not instrumented.
-    warned = [l for l in result.stderr.splitlines() if "its sends and receives are not recorded" in l]
-    assert warned and all("was compiled in memory" in l for l in warned), result.stderr
-    return ground_truth(result.stdout)
+    return [mix, "run", "-e", main]
 
 
 def planted(findings: list[dict], kind: str) -> dict:
@@ -271,6 +286,53 @@ def test_a_call_that_times_out_names_the_server_and_what_it_was_doing(store: Sto
     assert found["numbers"]["timeout_ms"] == truth["timeout_ms"]
     assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms"]), (found, truth)
     assert within_15_percent(found["numbers"]["server_busy_ms"], truth["build_ms"]), (found, truth)
+
+
+def stopped_with_ctrl_c(store: Store, tmux, program: str, tmp_path: Path, recording: str) -> tuple[dict, float]:
+    """Runs `program` under `devtrace run --record` in a real terminal (tmux) until it prints
+    its ground truth, leaves it `STUCK_FOR` seconds, then presses Ctrl-C twice — the VM's break
+    menu, then its abort, as a developer stops a program that hangs. Returns the truth and how
+    long the program ran after printing it (as the test saw: ≤ 0.2 s early)."""
+    if recording == "script":
+        command, cwd = [need("elixir"), str(PROGRAMS / program)], tmp_path
+    else:
+        command, cwd = mix_run_command(program, tmp_path), tmp_path / "prog"
+    flags = ["--instrument"] if recording != "script" else []
+    argv = [str(store.bin), "--data", str(store.data_dir), "run", "--record", *flags, "--", *command]
+    env = clean_env(DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"))
+    # The terminal's shell gets the tmux server's environment: the command gets the clean one.
+    assigned = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+    script = f"cd {shlex.quote(str(cwd))} && env -i {assigned} {shlex.join(argv)}; echo devtrace-exited-$?; sleep 600"
+    tmux.run("new-session", "-d", "-s", "watch", "-x", "200", "-y", "50", script)
+    screen = tmux.wait_for('"cents":', timeout=120)
+    printed = time.monotonic()
+    time.sleep(STUCK_FOR)
+    tmux.run("send-keys", "-t", "watch", "C-c")
+    tmux.wait_for("BREAK:")
+    tmux.run("send-keys", "-t", "watch", "C-c")
+    ran = time.monotonic() - printed
+    screen = tmux.wait_for("devtrace-exited-", timeout=60)
+    line = next(l for l in screen.splitlines() if l.startswith('{"call"'))
+    return json.loads(line), ran
+
+
+# Seconds a hung program is left before Ctrl-C: past the second a call must have waited to be
+# stuck, short of the flight recorder's 10-second window.
+STUCK_FOR = 3.0
+
+
+def test_a_call_that_never_gets_its_answer_is_found_when_the_program_is_stopped_with_ctrl_c(
+    store: Store, runtime: Path, tmp_path: Path, recording: str, tmux
+):
+    truth, ran = stopped_with_ctrl_c(store, tmux, "hung_checkout.exs", tmp_path, recording)
+    found = store.json("insights", "--json")["findings"][0]
+    assert found["kind"] == "call_timeout" and found["operation"] == truth["call"], found
+    assert found["title"].startswith(f'A call to "{truth["server"]}" in "{truth["call"]}" was never answered (1 time)'), found
+    assert "was idle: it took the request" in found["title"], found["title"]
+    assert found["recommendation"].startswith(f'"{truth["server"]}" took the request and never answered it'), found
+    assert found["numbers"]["unanswered"] == 1 and "timeout_ms" not in found["numbers"], found
+    # It waited from its request until the VM stopped: the time the test let it hang.
+    assert within_15_percent(found["numbers"]["waited_ms"], ran * 1000), (found["numbers"], ran)
 
 
 def test_a_call_timeout_caught_inside_the_client_function_is_still_found(

@@ -41,6 +41,13 @@ pub const CALL_TIMED_OUT_MS: &str = "devtrace.beam.call.timed_out_ms";
 /// A function that ended in a tail call: the next span of its process under the same parent is
 /// the call it made, the rest of its work (`handle_cast(M, S) -> work(M, S).`).
 pub const TAIL_CALL: &str = "devtrace.beam.tail_call";
+/// On a span still running when the recording ended (the program stopped, killed, or its
+/// recorder's window closed): the span's end is the recording's, not its own.
+pub const OPEN: &str = "devtrace.recorder.open";
+/// How long a call must have waited for an answer, when the recording ended, to be one the
+/// program was stuck in ([`left_unanswered`]): far past what a server takes to answer, short
+/// of what someone waits before stopping a program that hangs.
+pub const STUCK_NANOS: u64 = 1_000_000_000;
 
 /// A wait in `receive` that a message from another process ended.
 #[derive(Clone, Debug)]
@@ -181,6 +188,38 @@ pub fn is_call_request(trace: &AnalyzedTrace, wait: &CausalWait, process: &str) 
         .filter(|&c| trace.span(c).name == "receive")
         .find(|&c| trace.span(c).start_unix_nano >= sent)
         .is_some_and(|c| is_call_to(trace, c, process))
+}
+
+/// The process a call was still waiting on when the recording ended, stuck there for at least
+/// [`STUCK_NANOS`]: span `call` ([`calling_function`] of it: a `receive` open under a call
+/// written inline) was open at the end with nothing open under it, its last message went to
+/// another process that took it (a wait of that process's is linked to it: the request), and
+/// nothing came back to the caller after it. A `GenServer.call(server, request, :infinity)`
+/// whose answer never comes hangs until someone stops the program: this says what it hung on.
+/// A process's life is no call (its own code is not recorded).
+pub fn left_unanswered(trace: &AnalyzedTrace, call: usize) -> Option<String> {
+    let open = |i: usize| trace.span(i).attr(OPEN).is_some();
+    let sender = calling_function(trace, call);
+    if !open(call) || is_life(trace, sender) || trace.tree.children[call].iter().any(|&c| open(c)) {
+        return None;
+    }
+    let caller = causality::thread_of(trace, sender)?;
+    let waits = message_waits(trace);
+    let (sent_at, server) = waits
+        .iter()
+        .filter(|w| w.wait.cause == Some(sender) && w.waiter != caller)
+        .map(|w| {
+            (
+                w.wait.cause_time_unix_nano.unwrap_or(w.end_unix_nano),
+                &w.waiter,
+            )
+        })
+        .max()?;
+    let end = trace.span(call).end_unix_nano;
+    let answered = waits
+        .iter()
+        .any(|w| w.waiter == caller && w.end_unix_nano >= sent_at);
+    (!answered && end.saturating_sub(sent_at) >= STUCK_NANOS).then(|| server.clone())
 }
 
 /// The life span of the process named `name` (its thread) that was alive at `at`.

@@ -17,6 +17,12 @@
 //! not a faster server. When both calls of a cycle timed out (equal timeouts, as OTP's default
 //! 5 s makes them), the one that closed the cycle (the later) is the finding, not both.
 //!
+//! **A call never answered.** A call with no timeout (`:infinity`) whose answer never comes
+//! hangs until the program is stopped. A call still waiting for its answer when the recording
+//! ended, for at least [`processes::STUCK_NANOS`], after a request the server took
+//! ([`processes::left_unanswered`]) is read as a timeout is, with no timeout to show; its run
+//! did not survive it.
+//!
 //! `Task.await/2` and `Task.await_many/2` timing out (`{:timeout, {Task, :await, [task,
 //! timeout]}}`) are the same wait for a task's result. The task is the pid in the summary when
 //! it kept one; else the process the caller spawned last before the timeout that was still
@@ -30,7 +36,7 @@ use crate::finding::{Evidence, Finding, FindingKind, Impact, MAX_EVIDENCE, human
 use crate::fingerprint::fingerprint;
 use crate::processes::{self, CALL_EXCEPTION, CALL_TIMED_OUT_MS, PEER};
 use devtrace_model::recorded::name as q;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One timed-out call.
 struct Timeout {
@@ -42,6 +48,9 @@ struct Timeout {
     task: bool,
     /// The caller's timeout as recorded, milliseconds (None: not a number).
     timeout_ms: Option<f64>,
+    /// Whether the call never timed out but was still waiting when the recording ended
+    /// ([`processes::left_unanswered`]: a call without a timeout, stuck).
+    unanswered: bool,
     /// The server's callback that overlapped the call the longest.
     busy: Option<usize>,
     /// The server idle through most of the call (no callback ran for half of it): when it
@@ -92,9 +101,13 @@ fn subject_of(trace: &AnalyzedTrace, found: &Timeout) -> String {
 
 fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
     let exception = processes::text(trace, call, CALL_EXCEPTION);
-    let (awaited, timeout_ms) = match exception.as_deref().and_then(parse_call_timeout) {
-        Some(found) => found,
-        None => given_up(trace, call)?,
+    let gave_up = || exception.as_deref().and_then(parse_call_timeout);
+    let (awaited, timeout_ms, unanswered) = match gave_up().or_else(|| given_up(trace, call)) {
+        Some((awaited, timeout_ms)) => (awaited, timeout_ms, false),
+        None => {
+            let server = processes::left_unanswered(trace, call)?;
+            (Awaited::Server(server), None, true)
+        }
     };
     let task = matches!(awaited, Awaited::Task(_));
     let server = match awaited {
@@ -132,6 +145,7 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
         server,
         task,
         timeout_ms,
+        unanswered,
         busy,
         idle,
         waiting,
@@ -446,6 +460,7 @@ fn called_process(trace: &AnalyzedTrace, d: usize) -> Option<String> {
     processes::text(trace, d, PEER)
         .or_else(|| processes::text(trace, d, "rpc.service"))
         .or_else(|| server_of_failed_call(&processes::text(trace, d, CALL_EXCEPTION)?))
+        .or_else(|| processes::left_unanswered(trace, d))
 }
 
 /// The server a failed call's exit names as the one called: `{reason, {GenServer, :call,
@@ -519,27 +534,42 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
         };
         meanwhile(trace, b, example.call, example.task) + &waiting
     });
-    let title = format!(
-        "{} {} timed out after {timeout} in {} ({} time{}){}",
-        if example.task {
-            "An await of task"
-        } else {
-            "A call to"
-        },
-        if example.task {
-            q(server)
-        } else {
-            shown.clone()
-        },
-        q(call),
+    let times = format!(
+        "{} time{}",
         found.len(),
-        if found.len() == 1 { "" } else { "s" },
-        meanwhile.or(idle).as_deref().unwrap_or(""),
+        if found.len() == 1 { "" } else { "s" }
     );
+    let meanwhile = meanwhile.or(idle).unwrap_or_default();
+    let title = if example.unanswered {
+        format!(
+            "A call to {shown} in {} was never answered ({times}): it was still waiting after {} when the recording ended{meanwhile}",
+            q(call),
+            human_duration(waited),
+        )
+    } else if example.task {
+        format!(
+            "An await of task {} timed out after {timeout} in {} ({times}){meanwhile}",
+            q(server),
+            q(call)
+        )
+    } else {
+        format!(
+            "A call to {shown} timed out after {timeout} in {} ({times}){meanwhile}",
+            q(call)
+        )
+    };
     let recommendation = recommendation(trace, example, &shown, &timeout);
     // Timeouts are counted per call, failures per run: one run may time out many times, and
     // a caller that caught the exit ran on.
-    let (runs, survived) = runs_and_survivors(traces, found.iter().map(|f| f.trace));
+    // A run still stuck in a call when the recording ended did not survive it.
+    let stuck: BTreeSet<usize> = found
+        .iter()
+        .filter(|f| f.unanswered)
+        .map(|f| f.trace)
+        .collect();
+    let (runs, _) = runs_and_survivors(traces, found.iter().map(|f| f.trace));
+    let ran_on = found.iter().map(|f| f.trace).filter(|t| !stuck.contains(t));
+    let (_, survived) = runs_and_survivors(traces, ran_on);
     let mut numbers = BTreeMap::new();
     numbers.insert("contained_runs".into(), survived as f64);
     numbers.insert("timeouts".into(), found.len() as f64);
@@ -549,6 +579,9 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
     }
     if example.cycle {
         numbers.insert("call_cycle".into(), 1.0);
+    }
+    if example.unanswered {
+        numbers.insert("unanswered".into(), 1.0);
     }
     if example.idle.is_some() {
         numbers.insert("server_idle".into(), 1.0);
@@ -579,6 +612,9 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
 
 /// What to do (`server` as shown, quoted).
 fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeout: &str) -> String {
+    if example.unanswered {
+        return unstuck(trace, example, server);
+    }
     if let (Some(b), Some((d, caller)), true) = (example.busy, &example.waiting, example.cycle) {
         return format!(
             "Break the call cycle: {} calls {} ({}) while {} is waiting for {}'s answer, so neither can answer before the timeout; pass what {server_q} is asked for in the first request, make one of the two calls a cast, or reply later (GenServer.reply/2) so the server is free",
@@ -637,6 +673,37 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
             server.to_owned()
         ),
     }
+}
+
+/// What to do about a call still waiting for its answer when the recording ended (`server` as
+/// shown, quoted): what kept the answer, and a timeout, so that a lost answer is an error the
+/// program can handle rather than a hang.
+fn unstuck(trace: &AnalyzedTrace, example: &Timeout, server: &str) -> String {
+    const TIMEOUT: &str = "and give the call a timeout rather than :infinity, so that an answer that never comes is an error rather than a hang";
+    let cause = match (example.idle, example.busy, &example.waiting) {
+        (Some(Some(_)), _, _) => format!(
+            "{server} took the request and never answered it: a deferred reply ({{:noreply, …}} in a GenServer, :postpone in a gen_statem) needs GenServer.reply/2 (:gen_statem.reply/2) on every path, an error one included"
+        ),
+        (Some(None), _, _) => format!(
+            "{server} never took the request: find what its receive was waiting for instead"
+        ),
+        (None, Some(b), Some((d, process))) => format!(
+            "{} was still waiting in {}, a call to {}: find what kept {} from answering, or make that call outside the callback (a Task, replying later with GenServer.reply/2) so {server} is free",
+            q(&trace.span(b).name),
+            q(&trace.span(*d).name),
+            processes::shown_process(trace, process),
+            processes::shown_process(trace, process),
+        ),
+        (None, Some(b), None) => format!(
+            "{} was still running after {}: make it answer sooner, or reply later from a Task (GenServer.reply/2) so {server} is free",
+            q(&trace.span(b).name),
+            human_duration(trace.span(b).duration_nanos()),
+        ),
+        (None, None, _) => format!(
+            "Find what kept {server} from answering: its work is not recorded (record its module)"
+        ),
+    };
+    format!("{cause}, {TIMEOUT}")
 }
 
 /// ", which was running "S.handle_call/3"": what `process` ran over most of span `call`,
@@ -1142,5 +1209,89 @@ mod tests {
             "the wait, whole milliseconds"
         );
         assert_eq!(found.numbers["server_idle"], 1.0);
+    }
+
+    /// `Gateway.charge/2` (span 3, inside `Checkout.run/1`, span 4, both open when the
+    /// recording ended `waited_ms` after the call) sent "Gateway" its request at 10 µs; Gateway
+    /// took it (its wait 11) and returned `{:noreply, …}` from a 3 µs callback, then nothing.
+    /// With `answered`, a message of Gateway's ended a wait of the caller's after the request.
+    fn a_call_left_waiting(waited_ms: u64, answered: bool) -> AnalyzedTrace {
+        use crate::causality::tests::{linked, on_thread};
+        use crate::processes::tests::life;
+        const US: u64 = 1_000;
+        let end = waited_ms * 1_000 * US;
+        let open = |mut s: devtrace_model::Span| {
+            s.attributes.push(KeyValue::new(processes::OPEN, true));
+            s
+        };
+        let mut spans = vec![
+            span(1, None, "elixir hung.exs", 0, end),
+            open(on_thread(
+                span(2, Some(1), "process <0.98.0>", 0, end),
+                "<0.98.0>",
+            )),
+            open(span(4, Some(2), "Checkout.run/1", 0, end)),
+            open(span(3, Some(4), "Gateway.charge/2", 0, end)),
+            life(10, "Gateway", 0, end),
+            linked(
+                span(11, Some(10), "receive", 0, 10 * US),
+                3,
+                processes::MESSAGE,
+                10 * US,
+                10 * US,
+            ),
+            span(12, Some(10), "Gateway.handle_call/3", 10 * US, 13 * US),
+        ];
+        if answered {
+            spans.push(linked(
+                span(5, Some(3), "receive", 10 * US, 20 * US),
+                12,
+                processes::MESSAGE,
+                20 * US,
+                10 * US,
+            ));
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_call_still_waiting_for_its_answer_when_the_recording_ended_was_never_answered() {
+        let [found] = detect(&[a_call_left_waiting(2_000, false)])
+            .try_into()
+            .expect("one finding");
+        assert_eq!(
+            found.title,
+            "A call to \"Gateway\" in \"Gateway.charge/2\" was never answered (1 time): it was still waiting after 2.00 s when the recording ended: meanwhile \"Gateway\" was idle: it took the request 10 µs into the call and did not answer"
+        );
+        assert!(
+            found
+                .recommendation
+                .starts_with("\"Gateway\" took the request and never answered it")
+                && found.recommendation.contains("rather than :infinity"),
+            "{}",
+            found.recommendation
+        );
+        assert_eq!(found.numbers["unanswered"], 1.0);
+        assert_eq!(
+            found.numbers["contained_runs"], 0.0,
+            "a stuck run did not survive it"
+        );
+        assert!(!found.numbers.contains_key("timeout_ms"), "it had none");
+        assert_eq!(
+            found.evidence[0].span_ids,
+            vec![devtrace_model::SpanId([3; 8])]
+        );
+    }
+
+    #[test]
+    fn a_call_answered_or_waiting_briefly_when_the_recording_ended_is_not_stuck() {
+        assert!(
+            detect(&[a_call_left_waiting(2_000, true)]).is_empty(),
+            "the answer came; the span goes on with other work"
+        );
+        assert!(
+            detect(&[a_call_left_waiting(500, false)]).is_empty(),
+            "half a second is a call in progress when the program was stopped, not one stuck"
+        );
     }
 }
