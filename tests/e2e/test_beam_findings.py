@@ -48,7 +48,8 @@ line; the planted problem must be among the first three findings (planted + 2) o
   the caller's `from` for an answer that never comes; the test leaves it hanging 3 s in a real
   terminal (tmux) and presses Ctrl-C twice (the VM's break menu, then its abort) →
   `call_timeout` first, saying the call was never answered and the gateway sat idle with the
-  request, the wait within 15 % of the time the test let it hang;
+  request, the wait within 15 % of the time the test let it hang — with the flight recorder's
+  default window, and with a 1-second one that the call began before;
 - caught_timeout.exs: a client function that catches its own `GenServer.call` timeout and
   falls back (3 times) → `call_timeout` on it, though no exception left any function;
 - statem_timeout.exs: a `gen_statem` call given up after 150 ms while the lock postponed the
@@ -288,7 +289,9 @@ def test_a_call_that_times_out_names_the_server_and_what_it_was_doing(store: Sto
     assert within_15_percent(found["numbers"]["server_busy_ms"], truth["build_ms"]), (found, truth)
 
 
-def stopped_with_ctrl_c(store: Store, tmux, program: str, tmp_path: Path, recording: str) -> tuple[dict, float]:
+def stopped_with_ctrl_c(
+    store: Store, tmux, program: str, tmp_path: Path, recording: str, flags: list[str]
+) -> tuple[dict, float]:
     """Runs `program` under `devtrace run --record` in a real terminal (tmux) until it prints
     its ground truth, leaves it `STUCK_FOR` seconds, then presses Ctrl-C twice — the VM's break
     menu, then its abort, as a developer stops a program that hangs. Returns the truth and how
@@ -297,7 +300,7 @@ def stopped_with_ctrl_c(store: Store, tmux, program: str, tmp_path: Path, record
         command, cwd = [need("elixir"), str(PROGRAMS / program)], tmp_path
     else:
         command, cwd = mix_run_command(program, tmp_path), tmp_path / "prog"
-    flags = ["--instrument"] if recording != "script" else []
+    flags = [*flags, *(["--instrument"] if recording != "script" else [])]
     argv = [str(store.bin), "--data", str(store.data_dir), "run", "--record", *flags, "--", *command]
     env = clean_env(DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"))
     # The terminal's shell gets the tmux server's environment: the command gets the clean one.
@@ -317,14 +320,18 @@ def stopped_with_ctrl_c(store: Store, tmux, program: str, tmp_path: Path, record
 
 
 # Seconds a hung program is left before Ctrl-C: past the second a call must have waited to be
-# stuck, short of the flight recorder's 10-second window.
+# stuck.
 STUCK_FOR = 3.0
 
 
+@pytest.mark.parametrize("window", ["default", "shorter than the hang"])
 def test_a_call_that_never_gets_its_answer_is_found_when_the_program_is_stopped_with_ctrl_c(
-    store: Store, runtime: Path, tmp_path: Path, recording: str, tmux
+    store: Store, runtime: Path, tmp_path: Path, recording: str, tmux, window: str
 ):
-    truth, ran = stopped_with_ctrl_c(store, tmux, "hung_checkout.exs", tmp_path, recording)
+    """Within the flight recorder's window (10 s by default), and when the call began before it
+    (a 1-second window): the window reaches back for the call and the server's take."""
+    flags = [] if window == "default" else ["--record-seconds", "1"]
+    truth, ran = stopped_with_ctrl_c(store, tmux, "hung_checkout.exs", tmp_path, recording, flags)
     found = store.json("insights", "--json")["findings"][0]
     assert found["kind"] == "call_timeout" and found["operation"] == truth["call"], found
     assert found["title"].startswith(f'A call to "{truth["server"]}" in "{truth["call"]}" was never answered (1 time)'), found

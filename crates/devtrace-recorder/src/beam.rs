@@ -27,7 +27,8 @@
 //! there (its [`BeamKind::Process`] record and identity: [`BeamKind::Parent`] and after), so the
 //! reader knows whose records follow and who that process is though its spawn was overwritten;
 //! what began before the window (the process's life, calls it returns from) is rebuilt at its
-//! first record in it.
+//! first record in it. A call that hangs is kept from its start, with the process that took its
+//! request ([`stuck`]), however long before the window it began.
 //!
 //! Value summaries (arguments, return values, exceptions, exit reasons) are text the tracer made
 //! from terms (bounded and redacted, no user code run), named by id from [`EventKind::Value`]
@@ -53,6 +54,7 @@ pub mod function_names;
 pub mod inline_calls;
 pub mod inline_values;
 pub mod relays;
+pub mod stuck;
 pub mod tail_calls;
 pub mod vm_stop;
 
@@ -497,6 +499,10 @@ pub struct BeamReader {
     /// A flight recorder's window: its start (records stamped before it are left out, but for
     /// the identity records, which say who a process is whenever they were written).
     window_start: Option<u64>,
+    /// Where a window ends: the recording's end (its last record or the runtime's last beat).
+    window_end: u64,
+    /// How far back before its start a window reached for calls that hang ([`stuck`]).
+    reached_back: Option<u64>,
     /// The short value summaries the tracer wrote inline, by the ids given them here.
     inline_texts: inline_values::InlineTexts,
 }
@@ -511,11 +517,18 @@ impl BeamReader {
     /// gets its life frame from its first record in it, as do the calls whose return (but not
     /// their start) is in it — marked [`BeamReader::started_before_window`] —, and a receive
     /// whose send is older is a wait without a link.
-    pub fn for_window(start: u64) -> BeamReader {
+    pub fn for_window(start: u64, end: u64) -> BeamReader {
         BeamReader {
             window_start: Some(start),
+            window_end: end,
             ..BeamReader::default()
         }
+    }
+
+    /// The earliest record a window kept from before its start: a call that hangs began then
+    /// ([`stuck`]); none when it kept none.
+    pub fn reached_back(&self) -> Option<u64> {
+        self.reached_back
     }
 
     /// Whether a span of process `key` of `code` starting at `start` was rebuilt at the
@@ -562,6 +575,18 @@ impl BeamReader {
     pub fn split(&mut self, pass: &[StreamEvents]) -> Vec<StreamEvents> {
         let mut raw: HashMap<u64, (Vec<Event>, u64)> = HashMap::new();
         let window_start = self.window_start.unwrap_or(0);
+        // A window reaches back for calls that hang (and what took their requests).
+        let starts = match self.window_start {
+            Some(start) => {
+                let records = by_process(self.current.clone(), pass);
+                let records = records.iter().map(|(&k, events)| (k, events.as_slice()));
+                stuck::reach_back(records, start, self.window_end)
+            }
+            None => HashMap::new(),
+        };
+        if let Some(&earliest) = starts.values().min() {
+            self.reached_back = Some(self.reached_back.map_or(earliest, |t| t.min(earliest)));
+        }
         for segment in pass {
             if segment.lost > 0 {
                 // Which process the records after a gap are is unknown until the next switch.
@@ -574,11 +599,15 @@ impl BeamReader {
                     self.current.insert(segment.stream, key);
                     continue;
                 }
-                if e.ts < window_start && !beam.is_some_and(|(kind, _)| kind.is_identity()) {
+                let key = self.current.get(&segment.stream).copied();
+                let from = key.and_then(|k| starts.get(&k).copied());
+                if e.ts < from.unwrap_or(window_start)
+                    && !beam.is_some_and(|(kind, _)| kind.is_identity())
+                {
                     continue;
                 }
-                match self.current.get(&segment.stream) {
-                    Some(&key) => {
+                match key {
+                    Some(key) => {
                         let entry = raw.entry(key).or_default();
                         entry.0.push(*e);
                         entry.1 += std::mem::take(&mut lost);
@@ -602,6 +631,7 @@ impl BeamReader {
             .map(|key| {
                 let (mut events, lost) = raw.remove(&key).unwrap_or_default();
                 events.sort_by_key(|e| e.ts); // stable: one stream's order kept at equal stamps
+                let window_start = starts.get(&key).copied().unwrap_or(window_start);
                 let state = self.processes.entry(key).or_default();
                 StreamEvents {
                     stream: key,
@@ -631,6 +661,33 @@ impl BeamReader {
         let exited = self.processes.values().filter(|p| p.exited).count();
         (self.processes.len(), exited)
     }
+}
+
+/// Each process's records in `pass`, in time order (`current`: the process each stream was
+/// writing for before it, as the reader knew).
+fn by_process(mut current: HashMap<u64, u64>, pass: &[StreamEvents]) -> HashMap<u64, Vec<Event>> {
+    let mut records: HashMap<u64, Vec<Event>> = HashMap::new();
+    for segment in pass {
+        if segment.lost > 0 {
+            current.remove(&segment.stream);
+        }
+        for e in &segment.events {
+            match beam_of(e) {
+                Some((BeamKind::Process, key)) => {
+                    current.insert(segment.stream, key);
+                }
+                _ => {
+                    if let Some(&key) = current.get(&segment.stream) {
+                        records.entry(key).or_default().push(*e);
+                    }
+                }
+            }
+        }
+    }
+    for events in records.values_mut() {
+        events.sort_by_key(|e| e.ts);
+    }
+    records
 }
 
 fn record(ts: u64, kind: EventKind, code: u32, aux: u32) -> Event {
@@ -1313,7 +1370,7 @@ mod tests {
 
     #[test]
     fn a_window_starting_mid_way_rebuilds_what_began_before_it() {
-        let mut reader = BeamReader::for_window(10 * MS);
+        let mut reader = BeamReader::for_window(10 * MS, 20 * MS);
         let spans = build(&mut reader, &mid_way());
         let find = |code: u32, stream: u64| {
             spans
@@ -1374,9 +1431,88 @@ mod tests {
         );
     }
 
+    /// A window of the last 3 s of 8 s: a client's `charge` (code 2, inside `run`, code 1) sent
+    /// a request at 999.5 ms that a server took in its callback (code 9) at 1 s, and waited
+    /// until the end; another process's call (3) ended long before the window, its next (4) is
+    /// in it; a fourth's call (5), open at the end, was answered after its request.
+    fn a_call_that_hangs() -> Vec<StreamEvents> {
+        let call = |ts, code| ev(ts, pack_meta(EventKind::Call, code, 0));
+        let ret = |ts, code| ev(ts, pack_meta(EventKind::Return, code, 0));
+        let server = vec![
+            ev(MS, beam_meta(BeamKind::Process, 0x100)),
+            ev(999 * MS + 600, message_meta(EventKind::Effect, 0x91)),
+            call(1000 * MS, 9),
+            ret(1001 * MS, 9),
+        ];
+        let client = vec![
+            ev(MS, beam_meta(BeamKind::Process, 0x200)),
+            call(900 * MS, 1),
+            call(999 * MS, 2),
+            ev(999 * MS + 500, message_meta(EventKind::Cause, 0x91)),
+        ];
+        let other = vec![
+            ev(MS, beam_meta(BeamKind::Process, 0x300)),
+            call(100 * MS, 3),
+            ret(200 * MS, 3),
+            call(6000 * MS, 4),
+            ret(6001 * MS, 4),
+        ];
+        let answered = vec![
+            ev(MS, beam_meta(BeamKind::Process, 0x400)),
+            call(800 * MS, 5),
+            ev(801 * MS, message_meta(EventKind::Cause, 0x93)),
+            ev(850 * MS, message_meta(EventKind::Effect, 0x94)),
+        ];
+        vec![
+            stream(1, server),
+            stream(2, client),
+            stream(3, other),
+            stream(4, answered),
+        ]
+    }
+
+    #[test]
+    fn a_window_keeps_a_call_that_hangs_from_its_start_and_the_server_that_took_its_request() {
+        let mut reader = BeamReader::for_window(5000 * MS, 8000 * MS);
+        let spans = build(&mut reader, &a_call_that_hangs());
+        let codes: Vec<u32> = spans.iter().map(|s| s.code).collect();
+        let find = |code: u32| spans.iter().find(|s| s.code == code);
+        let hung = find(2).unwrap_or_else(|| panic!("the call that hangs: {codes:?}"));
+        assert_eq!(hung.start, 999 * MS, "from its own start");
+        let took = find(9).unwrap_or_else(|| panic!("the server's callback: {codes:?}"));
+        assert_eq!(took.start, 1000 * MS);
+        let request = spans
+            .iter()
+            .find(|s| s.code == RECEIVE_CODE && s.stream == 0x100)
+            .expect("the server's wait the request ended");
+        assert_eq!(
+            request.links.first().map(|l| l.span_id),
+            Some(hung.span_id),
+            "linked to the call that sent it"
+        );
+        assert!(find(4).is_some(), "the window itself is read as before");
+        for (code, why) in [
+            (1, "the calls around the one that hangs began before it"),
+            (3, "a call that ended before the window"),
+            (5, "a call answered after its request is not stuck"),
+        ] {
+            assert!(find(code).is_none(), "{why}: {codes:?}");
+        }
+        assert_eq!(
+            reader.reached_back(),
+            Some(999 * MS),
+            "the call's start (the server has no record before its request)"
+        );
+        // A call waiting for less than a second when the records end is not kept.
+        let mut reader = BeamReader::for_window(1500 * MS, 1900 * MS);
+        let spans = build(&mut reader, &a_call_that_hangs());
+        assert!(spans.iter().all(|s| s.code != 2), "{spans:#?}");
+        assert_eq!(reader.reached_back(), None);
+    }
+
     #[test]
     fn a_window_names_a_process_by_the_identity_its_chunks_repeat() {
-        let mut reader = BeamReader::for_window(10 * MS);
+        let mut reader = BeamReader::for_window(10 * MS, 20 * MS);
         let mut spans = build(&mut reader, &mid_way());
         let code = |qualname: &str| crate::names::CodeInfo {
             qualname: qualname.to_owned(),

@@ -299,8 +299,9 @@ impl BeamRecording {
             let window = vm.window;
             notes.push(match sent {
                 Ok(n) if let Some(window) = window => format!(
-                    "devtrace: --record: BEAM VM {} recorded: {} of the program, {} events ({} lost), {n} spans: its last {:.2} s (flight recorder; --record-seconds 0 keeps all)",
-                    vm.pid, crate::output::processes(vm.processes as u64), vm.events, vm.lost, window.seconds
+                    "devtrace: --record: BEAM VM {} recorded: {} of the program, {} events ({} lost), {n} spans: its last {:.2} s{} (flight recorder; --record-seconds 0 keeps all)",
+                    vm.pid, crate::output::processes(vm.processes as u64), vm.events, vm.lost, window.seconds,
+                    window.reached_back.map_or(String::new(), |back| format!(", and {back:.2} s back for a call still waiting"))
                 ),
                 Ok(n) => format!(
                     "devtrace: --record: BEAM VM {} recorded: {} of the program, {} events ({} lost), {n} spans",
@@ -951,7 +952,7 @@ pub fn read_window(
     let mut followed = Followed {
         file,
         cursor: Cursor::new(),
-        reader: BeamReader::for_window(start),
+        reader: BeamReader::for_window(start, end),
         builder: Builder::new(BuilderOptions {
             threshold_ns: 0,
             root: Some(parent),
@@ -962,6 +963,8 @@ pub fn read_window(
     for process in followed.reader.split(&pass) {
         followed.builder.feed(&process, &|_| None);
     }
+    // A call that hangs is kept from its start, before the window's (beam::stuck).
+    let reached_back = followed.reader.reached_back().filter(|&t| t < start);
     let info = followed.file.info();
     let mut recorded = finish_file(followed);
     let unix = |mono: u64| info.created.to_unix(mono);
@@ -974,7 +977,7 @@ pub fn read_window(
         },
         name: semconv::FLIGHT_WINDOW_SPAN.to_owned(),
         kind: 1,
-        start_time_unix_nano: unix(start),
+        start_time_unix_nano: unix(reached_back.unwrap_or(start)),
         end_time_unix_nano: unix(end.max(start)),
         attributes: to_proto(
             &[
@@ -998,6 +1001,7 @@ pub fn read_window(
     recorded.spans.push(window);
     recorded.window = Some(WindowExtent {
         seconds: (end - start) as f64 / 1e9,
+        reached_back: reached_back.map(|t| (end - t) as f64 / 1e9),
         trace_id: parent.0,
         span_id: window_span_id,
     });
@@ -1008,6 +1012,9 @@ pub fn read_window(
 #[derive(Debug, Clone, Copy)]
 pub struct WindowExtent {
     pub seconds: f64,
+    /// How far back from the end it kept a call that hangs, when that began before the window
+    /// (seconds).
+    pub reached_back: Option<f64>,
     pub trace_id: u128,
     pub span_id: u64,
 }
