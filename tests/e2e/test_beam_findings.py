@@ -50,6 +50,10 @@ line; the planted problem must be among the first three findings (planted + 2) o
   `call_timeout` first, saying the call was never answered and the gateway sat idle with the
   request, the wait within 15 % of the time the test let it hang — with the flight recorder's
   default window, and with a 1-second one that the call began before;
+- idle_workers.exs: three workers asking a job queue for their next job with `:infinity` (the
+  queue keeps their `from` until a job comes), five jobs run, then the service idles until the
+  test presses Ctrl-C twice → no `call_timeout`: workers waiting for work are no hang, though
+  their calls are recorded still waiting;
 - caught_timeout.exs: a client function that catches its own `GenServer.call` timeout and
   falls back (3 times) → `call_timeout` on it, though no exception left any function;
 - statem_timeout.exs: a `gen_statem` call given up after 150 ms while the lock postponed the
@@ -307,7 +311,7 @@ def stopped_with_ctrl_c(
     assigned = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
     script = f"cd {shlex.quote(str(cwd))} && env -i {assigned} {shlex.join(argv)}; echo devtrace-exited-$?; sleep 600"
     tmux.run("new-session", "-d", "-s", "watch", "-x", "200", "-y", "50", script)
-    screen = tmux.wait_for('"cents":', timeout=120)
+    screen = tmux.wait_for('{"', timeout=120)
     printed = time.monotonic()
     time.sleep(STUCK_FOR)
     tmux.run("send-keys", "-t", "watch", "C-c")
@@ -315,7 +319,7 @@ def stopped_with_ctrl_c(
     tmux.run("send-keys", "-t", "watch", "C-c")
     ran = time.monotonic() - printed
     screen = tmux.wait_for("devtrace-exited-", timeout=60)
-    line = next(l for l in screen.splitlines() if l.startswith('{"call"'))
+    line = next(l for l in screen.splitlines() if l.startswith('{"'))
     return json.loads(line), ran
 
 
@@ -340,6 +344,20 @@ def test_a_call_that_never_gets_its_answer_is_found_when_the_program_is_stopped_
     assert found["numbers"]["unanswered"] == 1 and "timeout_ms" not in found["numbers"], found
     # It waited from its request until the VM stopped: the time the test let it hang.
     assert within_15_percent(found["numbers"]["waited_ms"], ran * 1000), (found["numbers"], ran)
+
+
+def test_workers_waiting_for_work_when_the_program_is_stopped_with_ctrl_c_are_no_hang(
+    store: Store, runtime: Path, tmp_path: Path, recording: str, tmux
+):
+    truth, _ = stopped_with_ctrl_c(store, tmux, "idle_workers.exs", tmp_path, recording, [])
+    assert truth["jobs"] == 5
+    findings = store.json("insights", "--json")["findings"]
+    assert [f["title"] for f in findings if f["kind"] == "call_timeout"] == [], findings
+    # The workers' calls are recorded, still waiting for the queue's answer.
+    [run] = store.ls()
+    trace = store.show(run["trace_id"])
+    waiting = [s for s in trace["spans"] if s["name"] == "Jobs.Queue.next/0" and s["attributes"].get("devtrace.recorder.open")]
+    assert len(waiting) == truth["workers"], [s["name"] for s in trace["spans"]]
 
 
 def test_a_call_timeout_caught_inside_the_client_function_is_still_found(

@@ -21,7 +21,9 @@
 //! hangs until the program is stopped. A call still waiting for its answer when the recording
 //! ended, for at least [`processes::STUCK_NANOS`], after a request the server took
 //! ([`processes::left_unanswered`]) is read as a timeout is, with no timeout to show; its run
-//! did not survive it.
+//! did not survive it. Not such calls waiting by design for work: several processes waiting in
+//! the same function on the same server (idle workers at a queue's blocking dequeue), or a
+//! process whose earlier call of that function to that server was answered.
 //!
 //! `Task.await/2` and `Task.await_many/2` timing out (`{:timeout, {Task, :await, [task,
 //! timeout]}}`) are the same wait for a task's result. The task is the pid in the summary when
@@ -69,6 +71,7 @@ pub fn detect(traces: &[AnalyzedTrace]) -> Vec<Finding> {
         let found: Vec<Timeout> = (0..trace.spans.spans.len())
             .filter_map(|call| timeout_of(t, trace, call))
             .collect();
+        let found = without_askers_for_work(trace, found);
         let timed_out: Vec<usize> = found.iter().map(|f| f.call).collect();
         for found in found {
             if opened_a_cycle_another_closed(trace, &found, &timed_out) {
@@ -88,6 +91,46 @@ pub fn detect(traces: &[AnalyzedTrace]) -> Vec<Finding> {
         .into_iter()
         .map(|((call, subject), found)| finding(traces, &call, &subject, &found))
         .collect()
+}
+
+/// `found` without the calls left unanswered that wait by design, for work that has not come:
+/// several processes waiting in the same function on the same server (a pool's idle workers
+/// asking a queue for their next job, which keeps their `from` until one comes), or a process
+/// whose earlier call of the same function to that server was answered (a loop asking again).
+/// A lone call that never got an answer is what hung.
+fn without_askers_for_work(trace: &AnalyzedTrace, found: Vec<Timeout>) -> Vec<Timeout> {
+    let asked = |f: &Timeout| {
+        let function = &trace.span(processes::calling_function(trace, f.call)).name;
+        (function.clone(), f.server.clone())
+    };
+    let mut askers: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for f in found.iter().filter(|f| f.unanswered) {
+        let process = causality::thread_of(trace, f.call).unwrap_or_default();
+        askers.entry(asked(f)).or_default().insert(process);
+    }
+    found
+        .into_iter()
+        .filter(|f| {
+            !f.unanswered
+                || (askers[&asked(f)].len() == 1 && !asked_before(trace, f.call, &f.server))
+        })
+        .collect()
+}
+
+/// Whether the process of call `call` (to `server`) had called `server` from a function of the
+/// same name before, and got its answer.
+fn asked_before(trace: &AnalyzedTrace, call: usize, server: &str) -> bool {
+    let function = processes::calling_function(trace, call);
+    let (name, start) = (&trace.span(function).name, trace.span(call).start_unix_nano);
+    let process = causality::thread_of(trace, call);
+    (0..trace.spans.spans.len()).any(|i| {
+        let span = trace.span(i);
+        i != function
+            && span.end_unix_nano <= start
+            && processes::is_call_to(trace, i, server)
+            && trace.span(processes::calling_function(trace, i)).name == *name
+            && causality::thread_of(trace, i) == process
+    })
 }
 
 /// What timeouts group by besides the call: the server, or what the awaited task ran.
@@ -1211,6 +1254,21 @@ mod tests {
         assert_eq!(found.numbers["server_idle"], 1.0);
     }
 
+    /// A server's wait (span `wait`, under its life `server`) from `from` until the request of
+    /// span `call` came `at`, and the 2 µs callback that took it (span `wait + 1`).
+    fn taken(
+        (wait, server): (u8, u8),
+        call: u8,
+        (from, at): (u64, u64),
+        callback: &str,
+    ) -> [devtrace_model::Span; 2] {
+        let waited = span(wait, Some(server), "receive", from, at);
+        [
+            crate::causality::tests::linked(waited, call, processes::MESSAGE, at, at - from),
+            span(wait + 1, Some(server), callback, at, at + 2_000),
+        ]
+    }
+
     /// `Gateway.charge/2` (span 3, inside `Checkout.run/1`, span 4, both open when the
     /// recording ended `waited_ms` after the call) sent "Gateway" its request at 10 µs; Gateway
     /// took it (its wait 11) and returned `{:noreply, …}` from a 3 µs callback, then nothing.
@@ -1233,15 +1291,8 @@ mod tests {
             open(span(4, Some(2), "Checkout.run/1", 0, end)),
             open(span(3, Some(4), "Gateway.charge/2", 0, end)),
             life(10, "Gateway", 0, end),
-            linked(
-                span(11, Some(10), "receive", 0, 10 * US),
-                3,
-                processes::MESSAGE,
-                10 * US,
-                10 * US,
-            ),
-            span(12, Some(10), "Gateway.handle_call/3", 10 * US, 13 * US),
         ];
+        spans.extend(taken((11, 10), 3, (0, 10 * US), "Gateway.handle_call/3"));
         if answered {
             spans.push(linked(
                 span(5, Some(3), "receive", 10 * US, 20 * US),
@@ -1292,6 +1343,69 @@ mod tests {
         assert!(
             detect(&[a_call_left_waiting(500, false)]).is_empty(),
             "half a second is a call in progress when the program was stopped, not one stuck"
+        );
+    }
+
+    /// Workers `<0.98.0>` and `<0.99.0>` (with `both`) each asked "Jobs" for the next job in
+    /// `Jobs.next/0` and were still waiting 2 s later, the queue keeping their `from` for a
+    /// job that never came; with `answered_before`, the first had asked the same before and got
+    /// a job (its earlier `Jobs.next/0`, marked a call to "Jobs").
+    fn workers_waiting_for_work(both: bool, answered_before: bool) -> AnalyzedTrace {
+        use crate::causality::tests::on_thread;
+        use crate::processes::tests::life;
+        const US: u64 = 1_000;
+        let end = 2_000_000 * US;
+        let open = |mut s: devtrace_model::Span| {
+            s.attributes.push(KeyValue::new(processes::OPEN, true));
+            s
+        };
+        let mut spans = vec![
+            span(1, None, "elixir jobs.exs", 0, end),
+            life(10, "Jobs", 0, end),
+            open(on_thread(
+                span(2, Some(1), "process <0.98.0>", 0, end),
+                "<0.98.0>",
+            )),
+            open(span(3, Some(2), "Jobs.next/0", 100 * US, end)),
+        ];
+        spans.extend(taken((11, 10), 3, (0, 110 * US), "Jobs.handle_call/3"));
+        if both {
+            spans.extend([
+                open(on_thread(
+                    span(4, Some(1), "process <0.99.0>", 0, end),
+                    "<0.99.0>",
+                )),
+                open(span(5, Some(4), "Jobs.next/0", 120 * US, end)),
+            ]);
+            spans.extend(taken(
+                (13, 10),
+                5,
+                (112 * US, 130 * US),
+                "Jobs.handle_call/3",
+            ));
+        }
+        if answered_before {
+            let mut earlier = span(6, Some(2), "Jobs.next/0", 10 * US, 50 * US);
+            earlier.attributes.push(KeyValue::new(PEER, "Jobs"));
+            spans.push(earlier);
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn workers_left_waiting_for_work_when_the_recording_ended_are_no_hang() {
+        assert_eq!(
+            detect(&[workers_waiting_for_work(false, false)]).len(),
+            1,
+            "a lone call never answered is one"
+        );
+        assert!(
+            detect(&[workers_waiting_for_work(true, false)]).is_empty(),
+            "two processes asking the same server the same way: a pool's idle workers"
+        );
+        assert!(
+            detect(&[workers_waiting_for_work(false, true)]).is_empty(),
+            "asked before and answered: a loop asking for its next job"
         );
     }
 }
