@@ -499,8 +499,8 @@ pub struct BeamReader {
     /// A flight recorder's window: its start (records stamped before it are left out, but for
     /// the identity records, which say who a process is whenever they were written).
     window_start: Option<u64>,
-    /// Where a window ends: the recording's end (its last record or the runtime's last beat).
-    window_end: u64,
+    /// Where a window ends (and the VM began to stop, if it did).
+    window_end: stuck::WindowEnd,
     /// How far back before its start a window reached for calls that hang ([`stuck`]).
     reached_back: Option<u64>,
     /// The short value summaries the tracer wrote inline, by the ids given them here.
@@ -517,7 +517,7 @@ impl BeamReader {
     /// gets its life frame from its first record in it, as do the calls whose return (but not
     /// their start) is in it — marked [`BeamReader::started_before_window`] —, and a receive
     /// whose send is older is a wait without a link.
-    pub fn for_window(start: u64, end: u64) -> BeamReader {
+    pub fn for_window(start: u64, end: stuck::WindowEnd) -> BeamReader {
         BeamReader {
             window_start: Some(start),
             window_end: end,
@@ -952,6 +952,10 @@ mod tests {
         e
     }
 
+    fn window_end(end: u64) -> stuck::WindowEnd {
+        stuck::WindowEnd { end, stopping: 0 }
+    }
+
     fn stream(id: u64, events: Vec<Event>) -> StreamEvents {
         StreamEvents {
             stream: id,
@@ -1370,7 +1374,7 @@ mod tests {
 
     #[test]
     fn a_window_starting_mid_way_rebuilds_what_began_before_it() {
-        let mut reader = BeamReader::for_window(10 * MS, 20 * MS);
+        let mut reader = BeamReader::for_window(10 * MS, window_end(20 * MS));
         let spans = build(&mut reader, &mid_way());
         let find = |code: u32, stream: u64| {
             spans
@@ -1473,7 +1477,7 @@ mod tests {
 
     #[test]
     fn a_window_keeps_a_call_that_hangs_from_its_start_and_the_server_that_took_its_request() {
-        let mut reader = BeamReader::for_window(5000 * MS, 8000 * MS);
+        let mut reader = BeamReader::for_window(5000 * MS, window_end(8000 * MS));
         let spans = build(&mut reader, &a_call_that_hangs());
         let codes: Vec<u32> = spans.iter().map(|s| s.code).collect();
         let find = |code: u32| spans.iter().find(|s| s.code == code);
@@ -1503,8 +1507,27 @@ mod tests {
             Some(999 * MS),
             "the call's start (the server has no record before its request)"
         );
+        // The VM stopped (SIGTERM) at 7 s and killed the client: still stuck when it stopped.
+        let mut killed = a_call_that_hangs();
+        let kill = beam_meta(BeamKind::Exit, exit_payload(0, Some(1)));
+        killed[1].events.push(ev(7500 * MS, kill));
+        let stopped = stuck::WindowEnd {
+            end: 8000 * MS,
+            stopping: 7000 * MS,
+        };
+        let spans = build(&mut BeamReader::for_window(5000 * MS, stopped), &killed);
+        assert!(spans.iter().any(|s| s.code == 2), "{spans:#?}");
+        let unstopped = stuck::WindowEnd {
+            end: 8000 * MS,
+            stopping: 0,
+        };
+        let spans = build(&mut BeamReader::for_window(5000 * MS, unstopped), &killed);
+        assert!(
+            spans.iter().all(|s| s.code != 2),
+            "an exit of its own ends the wait"
+        );
         // A call waiting for less than a second when the records end is not kept.
-        let mut reader = BeamReader::for_window(1500 * MS, 1900 * MS);
+        let mut reader = BeamReader::for_window(1500 * MS, window_end(1900 * MS));
         let spans = build(&mut reader, &a_call_that_hangs());
         assert!(spans.iter().all(|s| s.code != 2), "{spans:#?}");
         assert_eq!(reader.reached_back(), None);
@@ -1512,7 +1535,7 @@ mod tests {
 
     #[test]
     fn a_window_names_a_process_by_the_identity_its_chunks_repeat() {
-        let mut reader = BeamReader::for_window(10 * MS, 20 * MS);
+        let mut reader = BeamReader::for_window(10 * MS, window_end(20 * MS));
         let mut spans = build(&mut reader, &mid_way());
         let code = |qualname: &str| crate::names::CodeInfo {
             qualname: qualname.to_owned(),

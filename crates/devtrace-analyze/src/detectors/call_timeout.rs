@@ -722,23 +722,46 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
 /// shown, quoted): what kept the answer, and a timeout, so that a lost answer is an error the
 /// program can handle rather than a hang.
 fn unstuck(trace: &AnalyzedTrace, example: &Timeout, server: &str) -> String {
-    const TIMEOUT: &str = "and give the call a timeout rather than :infinity, so that an answer that never comes is an error rather than a hang";
+    let erlang = is_erlang(
+        &trace
+            .span(processes::calling_function(trace, example.call))
+            .name,
+    );
+    let (noreply, reply, statem_reply, postpone, infinity, task) = if erlang {
+        (
+            "{noreply, …}",
+            "gen_server:reply/2",
+            "gen_statem:reply/2",
+            "postpone",
+            "infinity",
+            "a process of its own",
+        )
+    } else {
+        (
+            "{:noreply, …}",
+            "GenServer.reply/2",
+            ":gen_statem.reply/2",
+            ":postpone",
+            ":infinity",
+            "a Task",
+        )
+    };
     let cause = match (example.idle, example.busy, &example.waiting) {
         (Some(Some(_)), _, _) => format!(
-            "{server} took the request and never answered it: a deferred reply ({{:noreply, …}} in a GenServer, :postpone in a gen_statem) needs GenServer.reply/2 (:gen_statem.reply/2) on every path, an error one included"
+            "{server} took the request and never answered it: a deferred reply ({noreply} in a gen_server, {postpone} in a gen_statem) needs {reply} ({statem_reply}) on every path, an error one included"
         ),
         (Some(None), _, _) => format!(
             "{server} never took the request: find what its receive was waiting for instead"
         ),
         (None, Some(b), Some((d, process))) => format!(
-            "{} was still waiting in {}, a call to {}: find what kept {} from answering, or make that call outside the callback (a Task, replying later with GenServer.reply/2) so {server} is free",
+            "{} was still waiting in {}, a call to {}: find what kept {} from answering, or make that call outside the callback ({task}, replying later with {reply}) so {server} is free",
             q(&trace.span(b).name),
             q(&trace.span(*d).name),
             processes::shown_process(trace, process),
             processes::shown_process(trace, process),
         ),
         (None, Some(b), None) => format!(
-            "{} was still running after {}: make it answer sooner, or reply later from a Task (GenServer.reply/2) so {server} is free",
+            "{} was still running after {}: make it answer sooner, or reply later from {task} ({reply}) so {server} is free",
             q(&trace.span(b).name),
             human_duration(trace.span(b).duration_nanos()),
         ),
@@ -746,7 +769,16 @@ fn unstuck(trace: &AnalyzedTrace, example: &Timeout, server: &str) -> String {
             "Find what kept {server} from answering: its work is not recorded (record its module)"
         ),
     };
-    format!("{cause}, {TIMEOUT}")
+    format!(
+        "{cause}, and give the call a timeout rather than {infinity}, so that an answer that never comes is an error rather than a hang"
+    )
+}
+
+/// Whether a recorded function's name is Erlang's (`bank:main/0`), not Elixir's
+/// (`Bank.main/0`, `:timer.sleep/1`): the program's language, for the names advice uses.
+fn is_erlang(function: &str) -> bool {
+    let head = function.split('/').next().unwrap_or(function);
+    head.find(':').is_some_and(|at| at > 0)
 }
 
 /// ", which was running "S.handle_call/3"": what `process` ran over most of span `call`,
@@ -1390,6 +1422,14 @@ mod tests {
             spans.push(earlier);
         }
         AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn advice_names_otp_as_the_programs_language_writes_it() {
+        assert!(is_erlang("bank:main/0"));
+        assert!(!is_erlang("Bank.main/0"));
+        assert!(!is_erlang(":timer.sleep/1"));
+        assert!(!is_erlang("anonymous fn#0 in Jobs.Worker.start/0"));
     }
 
     #[test]

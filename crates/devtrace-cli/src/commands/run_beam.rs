@@ -936,6 +936,7 @@ pub fn read_window(
 ) -> Recorded {
     let pass = Cursor::new().read(&file, None);
     let end = last_stamp(&pass).max(file.info().heartbeat_ns);
+    let stopping = file.info().stopping_ns;
     let first = first_stamp(&pass);
     let start = end
         .saturating_sub((seconds * 1e9) as u64)
@@ -952,7 +953,7 @@ pub fn read_window(
     let mut followed = Followed {
         file,
         cursor: Cursor::new(),
-        reader: BeamReader::for_window(start, end),
+        reader: BeamReader::for_window(start, beam::stuck::WindowEnd { end, stopping }),
         builder: Builder::new(BuilderOptions {
             threshold_ns: 0,
             root: Some(parent),

@@ -7,7 +7,9 @@
 //! its records end, for an answer to a message its innermost open call sent at least
 //! [`STUCK_NS`] before the end keeps its records from that call's start; the process that took
 //! the message keeps its own from just before the message came (its wait, and what it did with
-//! the request). Every other record older than the window is left out as before.
+//! the request). Every other record older than the window is left out as before. A VM stopped
+//! by `init:stop` (SIGTERM) kills its processes: what comes from then on is the VM's doing, not
+//! the program's, and a call stuck until then was stuck when the VM stopped.
 
 use std::collections::HashMap;
 
@@ -31,13 +33,33 @@ struct Scan {
     last_ts: u64,
 }
 
+/// Where a window ends: when the recording ended (its last record or the runtime's last beat),
+/// and when the VM began to stop (`init:stop`: SIGTERM, `System.stop/0`; 0 when it did not),
+/// after which its processes are killed by the VM, not ended by anything of their own
+/// ([`super::vm_stop`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WindowEnd {
+    pub end: u64,
+    pub stopping: u64,
+}
+
+impl WindowEnd {
+    /// When the program's own work ended: the VM's stop, or the recording's end.
+    fn program_end(self) -> u64 {
+        if self.stopping > 0 {
+            self.stopping.min(self.end)
+        } else {
+            self.end
+        }
+    }
+}
+
 /// For each process (by key) that keeps records older than `window_start`: the time its records
-/// are kept from. `records` are every process's records, each process's in time order; `end`
-/// is when the recording ended.
+/// are kept from. `records` are every process's records, each process's in time order.
 pub fn reach_back<'a>(
     records: impl IntoIterator<Item = (u64, &'a [Event])>,
     window_start: u64,
-    end: u64,
+    end: WindowEnd,
 ) -> HashMap<u64, u64> {
     let mut arrivals: HashMap<u64, Vec<(u64, u64)>> = HashMap::new(); // key → (process, since)
     let mut scans: HashMap<u64, Scan> = HashMap::new();
@@ -54,7 +76,9 @@ pub fn reach_back<'a>(
                 };
                 arrivals.entry(key).or_default().push((process, since));
             }
-            read(scan, e);
+            if e.ts < end.program_end() {
+                read(scan, e);
+            }
         }
     }
     let mut from: HashMap<u64, u64> = HashMap::new();
@@ -68,7 +92,7 @@ pub fn reach_back<'a>(
         let Some((sent_at, key, depth)) = scan.asked else {
             continue;
         };
-        if scan.exited || depth == 0 || end.saturating_sub(sent_at) < STUCK_NS {
+        if scan.exited || depth == 0 || end.program_end().saturating_sub(sent_at) < STUCK_NS {
             continue;
         }
         keep(process, scan.open[depth - 1]);
