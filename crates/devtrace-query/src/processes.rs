@@ -23,8 +23,9 @@ pub const DEFAULT_MIN_WAIT_NS: u64 = 1_000_000;
 pub const RESTART: &str = "devtrace.beam.restart";
 /// The process whose exit took this one down through a link.
 pub const KILLED_BY: &str = "devtrace.beam.killed_by";
-/// A process still alive when the recording ended.
-pub const OPEN: &str = "devtrace.recorder.open";
+/// A process still alive when the recording ended (devtrace-analyze's, where the detectors
+/// read it too).
+pub use devtrace_analyze::processes::OPEN;
 
 /// One life of a process (a restarted process has several), times from the trace's start.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
