@@ -54,6 +54,11 @@ line; the planted problem must be among the first three findings (planted + 2) o
   queue keeps their `from` until a job comes), five jobs run, then the service idles until the
   test presses Ctrl-C twice → no `call_timeout`: workers waiting for work are no hang, though
   their calls are recorded still waiting;
+- deadlock.exs: two GenServers that call each other with `:infinity` from their callbacks
+  (Orders → Warehouse → Orders), stopped with Ctrl-C twice in a terminal as above →
+  `call_timeout` on the call that closed the cycle, named a deadlock with both servers and the
+  call each was stuck in, its wait within 15 % of the time the test let it hang, and the
+  client's call told what the server waited for;
 - caught_timeout.exs: a client function that catches its own `GenServer.call` timeout and
   falls back (3 times) → `call_timeout` on it, though no exception left any function;
 - statem_timeout.exs: a `gen_statem` call given up after 150 ms while the lock postponed the
@@ -358,6 +363,28 @@ def test_workers_waiting_for_work_when_the_program_is_stopped_with_ctrl_c_are_no
     trace = store.show(run["trace_id"])
     waiting = [s for s in trace["spans"] if s["name"] == "Jobs.Queue.next/0" and s["attributes"].get("devtrace.recorder.open")]
     assert len(waiting) == truth["workers"], [s["name"] for s in trace["spans"]]
+
+
+def test_two_servers_calling_each_other_with_no_timeout_are_a_deadlock_when_stopped_with_ctrl_c(
+    store: Store, runtime: Path, tmp_path: Path, recording: str, tmux
+):
+    """Traced, the VM tells Orders of Warehouse's request when it arrives, while Orders waits on;
+    with probes, Orders never takes it: either way the cycle is named."""
+    truth, ran = stopped_with_ctrl_c(store, tmux, "deadlock.exs", tmp_path, recording, [])
+    timeouts = [f for f in store.json("insights", "--json")["findings"] if f["kind"] == "call_timeout"]
+    [cycle] = [f for f in timeouts if f["numbers"].get("call_cycle") == 1]
+    assert cycle["operation"] == truth["closing_call"], cycle
+    assert cycle["title"].startswith(f'A call to "{truth["server"]}" in "{truth["closing_call"]}" was never answered (1 time)'), cycle
+    assert f'itself waiting in "{truth["stuck_in"]}" for the caller "{truth["caller"]}": a call cycle, a deadlock' in cycle["title"], cycle["title"]
+    assert cycle["recommendation"].startswith("Break the call cycle"), cycle["recommendation"]
+    assert "with :infinity, a deadlock" in cycle["recommendation"], cycle["recommendation"]
+    assert within_15_percent(cycle["numbers"]["waited_ms"], ran * 1000), (cycle["numbers"], ran)
+    # The client stuck behind the deadlock is told what the server waited for, and is no cycle.
+    [client] = [f for f in timeouts if f["operation"] == truth["client_call"]]
+    assert f'itself waiting in "{truth["stuck_in"]}" for "{truth["caller"]}"' in client["title"], client["title"]
+    assert "call_cycle" not in client["numbers"], client
+    # The other call of the cycle is the same deadlock, not a finding of its own.
+    assert len(timeouts) == 2, [f["title"] for f in timeouts]
 
 
 def test_a_call_timeout_caught_inside_the_client_function_is_still_found(

@@ -44,6 +44,13 @@ pub const TAIL_CALL: &str = "devtrace.beam.tail_call";
 /// On a span still running when the recording ended (the program stopped, killed, or its
 /// recorder's window closed): the span's end is the recording's, not its own.
 pub const OPEN: &str = "devtrace.recorder.open";
+/// On a `receive`: another process's call request ended it, so it answered no call of the
+/// process's own (the recorder's `devtrace.beam.request`: docs/beam.md).
+pub const REQUEST: &str = "devtrace.beam.request";
+/// The event on the innermost span open when a process sent its last call request, with the
+/// process it went to ([`ASKED`]; docs/beam.md).
+pub const CALL_REQUEST_EVENT: &str = "call request";
+pub const ASKED: &str = "devtrace.beam.asked";
 /// How long a call must have waited for an answer, when the recording ended, to be one the
 /// program was stuck in ([`left_unanswered`]): far past what a server takes to answer, short
 /// of what someone waits before stopping a program that hangs.
@@ -169,10 +176,17 @@ pub fn is_answer(trace: &AnalyzedTrace, wait: &MessageWait) -> bool {
     answered_call(trace, wait).is_some()
 }
 
-/// Whether the message that ended `wait` was the request of a call to `process`: sent by a
-/// call to it (a client function), or by a function whose next wait after the send is one (a
-/// call written inline: the function sends, then waits for the answer in its own `receive`).
+/// Whether the message that ended `wait` (a wait of `process`'s) was the request of a call to
+/// `process`: marked so by the recorder ([`REQUEST`]), sent by a call to it (a client
+/// function), or by a function whose next wait after the send is one (a call written inline:
+/// the function sends, then waits for the answer in its own `receive`).
 pub fn is_call_request(trace: &AnalyzedTrace, wait: &CausalWait, process: &str) -> bool {
+    if matches!(
+        trace.span(wait.waiter).attr(REQUEST),
+        Some(AnyValue::Bool(true))
+    ) {
+        return true;
+    }
     let Some(cause) = wait.cause else {
         return false;
     };
@@ -194,7 +208,7 @@ pub fn is_call_request(trace: &AnalyzedTrace, wait: &CausalWait, process: &str) 
 /// [`STUCK_NANOS`]: span `call` ([`calling_function`] of it: a `receive` open under a call
 /// written inline) was open at the end with nothing open under it, its last message went to
 /// another process that took it (a wait of that process's is linked to it: the request), and
-/// nothing came back to the caller after it. A `GenServer.call(server, request, :infinity)`
+/// nothing came back to the caller after it but other processes' call requests. A `GenServer.call(server, request, :infinity)`
 /// whose answer never comes hangs until someone stops the program: this says what it hung on.
 /// A process's life is no call (its own code is not recorded).
 pub fn left_unanswered(trace: &AnalyzedTrace, call: usize) -> Option<String> {
@@ -205,21 +219,43 @@ pub fn left_unanswered(trace: &AnalyzedTrace, call: usize) -> Option<String> {
     }
     let caller = causality::thread_of(trace, sender)?;
     let waits = message_waits(trace);
-    let (sent_at, server) = waits
+    let taken = waits
         .iter()
         .filter(|w| w.wait.cause == Some(sender) && w.waiter != caller)
         .map(|w| {
             (
                 w.wait.cause_time_unix_nano.unwrap_or(w.end_unix_nano),
-                &w.waiter,
+                w.waiter.clone(),
             )
         })
-        .max()?;
+        .max();
+    // The request itself, when the recorder saw where it went: a server stuck in a call of
+    // its own never takes it.
+    let asked = last_request(trace, sender).filter(|(_, to)| *to != caller);
+    let (sent_at, server) = match (taken, asked) {
+        (Some(taken), Some(asked)) => taken.max(asked),
+        (taken, asked) => taken.or(asked)?,
+    };
     let end = trace.span(call).end_unix_nano;
-    let answered = waits
-        .iter()
-        .any(|w| w.waiter == caller && w.end_unix_nano >= sent_at);
-    (!answered && end.saturating_sub(sent_at) >= STUCK_NANOS).then(|| server.clone())
+    // Another process's call request to the caller is no answer: two servers calling each
+    // other each receive the other's request while they wait (a deadlock).
+    let answered = waits.iter().any(|w| {
+        w.waiter == caller
+            && w.end_unix_nano >= sent_at
+            && !is_call_request(trace, &w.wait, &caller)
+    });
+    (!answered && end.saturating_sub(sent_at) >= STUCK_NANOS).then_some(server)
+}
+
+/// The last call request sent in span `index` ([`CALL_REQUEST_EVENT`]): when, and to whom.
+fn last_request(trace: &AnalyzedTrace, index: usize) -> Option<(u64, String)> {
+    let requests = trace.span(index).events.iter().rev();
+    requests
+        .filter(|e| e.name == CALL_REQUEST_EVENT)
+        .find_map(|e| {
+            let to = e.attributes.iter().find(|kv| kv.key == ASKED)?;
+            Some((e.time_unix_nano, to.value.as_str()?.to_owned()))
+        })
 }
 
 /// The life span of the process named `name` (its thread) that was alive at `at`.

@@ -158,6 +158,7 @@ unsafe extern "C" {
     pub fn enif_term_type(env: *mut ErlNifEnv, term: Term) -> c_int;
     pub fn enif_hash(kind: c_int, term: Term, salt: u64) -> u64;
     pub fn enif_self(env: *mut ErlNifEnv, pid: *mut ErlNifPid) -> *mut ErlNifPid;
+    pub fn enif_whereis_pid(env: *mut ErlNifEnv, name: Term, pid: *mut ErlNifPid) -> c_int;
     pub fn enif_get_list_length(env: *mut ErlNifEnv, term: Term, len: *mut c_uint) -> c_int;
     pub fn enif_snprintf(buf: *mut c_char, size: usize, format: *const c_char, ...) -> c_int;
 }

@@ -528,7 +528,7 @@ fn make_binary(env: *mut ErlNifEnv, bytes: &[u8]) -> Term {
     term
 }
 
-static FUNCS: [ErlNifFunc; 17] = [
+static FUNCS: [ErlNifFunc; 18] = [
     ErlNifFunc {
         name: c"enabled".as_ptr(),
         arity: 3,
@@ -623,6 +623,12 @@ static FUNCS: [ErlNifFunc; 17] = [
         name: c"sent".as_ptr(),
         arity: 1,
         fptr: probes::sent,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"sent".as_ptr(),
+        arity: 2,
+        fptr: probes::sent_to,
         flags: 0,
     },
     ErlNifFunc {

@@ -110,6 +110,20 @@ pub(crate) unsafe extern "C" fn sent(env: *mut ErlNifEnv, argc: c_int, argv: *co
     message(env, argv, argc, Tag::Send)
 }
 
+/// `sent(Destination, Message)`: the same, where the destination is a variable or a name (so
+/// the probe can be given it without evaluating it twice); returns `Message`.
+pub(crate) unsafe extern "C" fn sent_to(
+    env: *mut ErlNifEnv,
+    argc: c_int,
+    argv: *const Term,
+) -> Term {
+    let a = args(argv, argc);
+    if let Some(t) = recording() {
+        t.trace(env, Tag::Send, caller(env), a[1], Some(a[0]));
+    }
+    a[1]
+}
+
 /// `received(Message)`: the message a `receive` clause matched; returns `Message`.
 pub(crate) unsafe extern "C" fn received(
     env: *mut ErlNifEnv,

@@ -712,7 +712,18 @@ impl Tracer {
             Tag::ExceptionFrom => self.returned(env, tracee, term, extra, true),
             Tag::Send => {
                 let key = self.options.known.message_key(env, term);
-                self.write(env, tracee, &[beam::message_meta(EventKind::Cause, key)]);
+                let sent = beam::message_meta(EventKind::Cause, key);
+                // A call request's destination: the call's server, though it never take it.
+                let asked = extra
+                    .filter(|_| key & beam::CALL_REQUEST_BIT != 0)
+                    .and_then(|to| local_pid(env, to));
+                match asked {
+                    Some(to) => {
+                        let asked = beam::beam_meta(BeamKind::Asked, process_key(to));
+                        self.write(env, tracee, &[sent, asked]);
+                    }
+                    None => self.write(env, tracee, &[sent]),
+                }
             }
             Tag::Receive => {
                 let record = match self.options.known.exit_told(env, term) {
@@ -1122,6 +1133,19 @@ pub fn process_key(pid: Term) -> u64 {
     let data = (pid as u64) >> 4;
     let folded = data ^ (data >> 48);
     (folded & ((1 << 48) - 1)).max(1)
+}
+
+/// The process a message is sent to: a local pid as it is, a registered name's process.
+fn local_pid(env: *mut ErlNifEnv, to: Term) -> Option<Term> {
+    // SAFETY: terms of this env.
+    unsafe {
+        if ffi::enif_is_pid(env, to) != 0 {
+            return Some(to);
+        }
+        let mut pid = ffi::ErlNifPid { pid: 0 };
+        (ffi::enif_is_atom(env, to) != 0 && ffi::enif_whereis_pid(env, to, &mut pid) != 0)
+            .then_some(pid.pid)
+    }
 }
 
 /// The key of a message: a hash of its content (the receiver's copy hashes the same), so the

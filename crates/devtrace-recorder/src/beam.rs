@@ -59,8 +59,8 @@ pub mod tail_calls;
 pub mod vm_stop;
 
 pub use annotate::{
-    Annotations, Attr, INITIAL_CALL, KILLED_BY, LINK_BY, LINK_PROCESS, RESTART, STATEM_STATE,
-    SUPERVISOR, SpanEvent, Texts, annotate,
+    ASKED, Annotations, Attr, CALL_REQUEST_EVENT, INITIAL_CALL, KILLED_BY, LINK_BY, LINK_PROCESS,
+    REQUEST, RESTART, STATEM_STATE, SUPERVISOR, SpanEvent, Texts, annotate,
 };
 pub use doubles::PROBED_CALL;
 
@@ -125,6 +125,9 @@ pub enum BeamKind {
     /// Six bytes of the text of the value record that follows (`inline_values`): payload the
     /// bytes, little-endian.
     ValueText = 14,
+    /// The call request the current process just sent ([`CALL_REQUEST_BIT`]) went to process
+    /// `payload`: who a call was made to, known even when the request is never taken.
+    Asked = 15,
 }
 
 impl BeamKind {
@@ -145,6 +148,7 @@ impl BeamKind {
             12 => InitialCall,
             13 => ParentCall,
             14 => ValueText,
+            15 => Asked,
             _ => return None,
         })
     }
@@ -397,6 +401,13 @@ pub(crate) struct Life {
     exits_unanswered: Vec<u64>,
     /// When its waits for a call's reply timed out (the `receive` spans' ends).
     call_timeouts: Vec<u64>,
+    /// When it took another process's call request (the `receive` spans' ends): the answer
+    /// to no call of its own, though it may come while it waits for one.
+    requests_taken: Vec<u64>,
+    /// Its last call request: when it was sent, and the process it went to
+    /// ([`BeamKind::Asked`]). What a call still waiting at the end waits for, even when the
+    /// request was never taken (a server stuck itself).
+    last_asked: Option<(u64, u64)>,
     /// It spawned a process and has received no message since: the next one may be the
     /// child's start acknowledgement (`proc_lib`'s `ack`), which does not end a restart (a
     /// `:one_for_all` supervisor starts its children one after another, each acknowledging).
@@ -547,6 +558,16 @@ impl BeamReader {
         self.processes
             .iter()
             .flat_map(|(&key, p)| p.life.call_timeouts.iter().map(move |&ts| (key, ts)))
+            .collect()
+    }
+
+    /// The waits another process's call request ended: (process, the `receive` span's end).
+    /// A traced process is told of a message when it arrives, so such a wait may be one for
+    /// an answer that goes on (two servers calling each other: a deadlock).
+    pub fn requests_taken(&self) -> HashSet<(u64, u64)> {
+        self.processes
+            .iter()
+            .flat_map(|(&key, p)| p.life.requests_taken.iter().map(move |&ts| (key, ts)))
             .collect()
     }
 
@@ -765,6 +786,9 @@ fn translate(
                 if key == TIMEOUT_KEY && std::mem::take(&mut state.call_requested) {
                     state.life.call_timeouts.push(e.ts);
                 } else if key != TIMEOUT_KEY {
+                    if answers_nothing {
+                        state.life.requests_taken.push(e.ts);
+                    }
                     state.call_requested &= answers_nothing;
                     state.life.message_received(e.ts, key);
                 }
@@ -889,6 +913,7 @@ fn beam_record(
             }
             receive(state, ts, None, out);
         }
+        BeamKind::Asked => life.last_asked = Some((ts, payload)),
         BeamKind::Exit => exit(state, ts, payload, out),
         BeamKind::Process | BeamKind::ValueText => {}
     }
@@ -956,7 +981,8 @@ mod tests {
         stuck::WindowEnd { end, stopping: 0 }
     }
 
-    fn stream(id: u64, events: Vec<Event>) -> StreamEvents {
+    /// A stream of a recording with `events` (its id its thread's).
+    pub(super) fn stream(id: u64, events: Vec<Event>) -> StreamEvents {
         StreamEvents {
             stream: id,
             tid: id,

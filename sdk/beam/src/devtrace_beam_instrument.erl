@@ -415,15 +415,22 @@ tail_clause(L, Id, Prefix, {I, Callee, Arity}) ->
     {clause, L, [{tuple, L, [{integer, L, I} | Vars]}], [],
      [probe(L, tail, Id), {call, L, Callee, Vars}]}.
 
+%% A send's probe: told the destination when it is a variable or a name, which the probe can
+%% read again without running anything twice (`gen:call' sends its request to a pid in a
+%% variable: who a call was made to, even when the request is never taken).
+sent_probe(L, {var, _, _} = Dest, Message) -> probe(L, sent, [Dest, expr(Message)]);
+sent_probe(L, {atom, _, _} = Dest, Message) -> probe(L, sent, [Dest, expr(Message)]);
+sent_probe(L, _Dest, Message) -> probe(L, sent, [expr(Message)]).
+
 %% Sends and receives with their probes, anywhere in a clause's body (a pattern or a guard
 %% holds neither).
 messages({clause, L, Patterns, Guards, Body}) ->
     {clause, L, Patterns, Guards, expr(Body)}.
 
 expr({op, L, '!', Dest, Message}) ->
-    {op, L, '!', expr(Dest), probe(L, sent, [expr(Message)])};
+    {op, L, '!', expr(Dest), sent_probe(L, Dest, Message)};
 expr({call, L, {remote, _, {atom, _, erlang}, {atom, _, send}} = Send, [Dest, Message | Options]}) ->
-    {call, L, Send, [expr(Dest), probe(L, sent, [expr(Message)]) | expr(Options)]};
+    {call, L, Send, [expr(Dest), sent_probe(L, Dest, Message) | expr(Options)]};
 expr({'receive', L, Clauses}) ->
     {'receive', L, [received_clause(C) || C <- Clauses]};
 expr({'receive', L, Clauses, Timeout, After}) ->

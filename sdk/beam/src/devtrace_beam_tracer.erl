@@ -7,7 +7,7 @@
 -export([enabled/3, trace/5, open/4, stats/0, summary/2, bench_write/1, initial_call/1,
          exit_told/1, seen/0, name/2, vm_stopping/0, nif_file/0]).
 %% The probes devtrace_beam_instrument compiles into a module.
--export([enter/3, leave/4, raised/5, tail/3, sent/1, received/1]).
+-export([enter/3, leave/4, raised/5, tail/3, sent/1, sent/2, received/1]).
 
 -on_load(load/0).
 
@@ -65,4 +65,6 @@ raised(_Module, _Function, _Arity, _Class, _Reason) -> erlang:nif_error(not_load
 %% @doc Its end in a tail call of another function of its module (no value of its own).
 tail(_Module, _Function, _Arity) -> erlang:nif_error(not_loaded).
 sent(_Message) -> erlang:nif_error(not_loaded).
+%% @doc The same, told where it goes (a variable or a name: a call request's server).
+sent(_Destination, _Message) -> erlang:nif_error(not_loaded).
 received(_Message) -> erlang:nif_error(not_loaded).

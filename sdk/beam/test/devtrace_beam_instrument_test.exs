@@ -126,6 +126,33 @@ defmodule DevtraceBeamInstrumentTest do
     assert counts[:received] == 6
   end
 
+  test "a send's probe is told where the message goes when that is a variable or a name", %{dir: dir} do
+    # A call request's server (gen:call sends to a pid in a variable): who a call was made to,
+    # even when the request is never taken. Any other destination is not evaluated twice.
+    source = Path.join(dir, "dt_sends.erl")
+
+    File.write!(source, """
+    -module(dt_sends).
+    -export([to_var/1, to_name/0, to_call/0, with_send/1]).
+    to_var(P) -> P ! hi.
+    to_name() -> logger ! hi.
+    to_call() -> hd([self()]) ! hi.
+    with_send(P) -> erlang:send(P, hi, [noconnect]).
+    """)
+
+    {:ok, :dt_sends} = :compile.file(String.to_charlist(source), [:debug_info, outdir: String.to_charlist(dir)])
+    told = forms_of(:dt_sends, :calls) |> sends([]) |> Enum.frequencies()
+    assert told == %{2 => 3, 1 => 1}
+  end
+
+  # The arities of the `sent` probes in `forms`.
+  defp sends({:call, _, {:remote, _, {:atom, _, :devtrace_beam_tracer}, {:atom, _, :sent}}, args}, acc),
+    do: sends(args, [length(args) | acc])
+
+  defp sends(tuple, acc) when is_tuple(tuple), do: sends(Tuple.to_list(tuple), acc)
+  defp sends(list, acc) when is_list(list), do: Enum.reduce(list, acc, &sends/2)
+  defp sends(_, acc), do: acc
+
   test "messages only: OTP's gen modules keep their calls unprobed" do
     counts = probes(forms_of(:dt_instrumented, :messages))
     assert Enum.all?([:enter, :leave, :raised, :tail], &(counts[&1] == nil))

@@ -559,9 +559,14 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
     let meanwhile = example.busy.map(|b| {
         let waiting = match &example.waiting {
             Some((d, caller)) if example.cycle => format!(
-                ", itself waiting in {} for the caller {}: a call cycle, which only a timeout ends",
+                ", itself waiting in {} for the caller {}: a call cycle, {}",
                 q(&trace.span(*d).name),
-                q(caller)
+                q(caller),
+                if example.unanswered {
+                    "a deadlock: neither could answer, and no timeout ends it"
+                } else {
+                    "which only a timeout ends"
+                }
             ),
             Some((d, process)) if *d == b => format!(
                 ", itself waiting for {}{}",
@@ -655,12 +660,22 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
 
 /// What to do (`server` as shown, quoted).
 fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeout: &str) -> String {
-    if example.unanswered {
-        return unstuck(trace, example, server);
-    }
     if let (Some(b), Some((d, caller)), true) = (example.busy, &example.waiting, example.cycle) {
+        let (ends, reply) = if example.unanswered {
+            let infinity = if is_erlang(&trace.span(b).name) {
+                "infinity"
+            } else {
+                ":infinity"
+            };
+            (
+                format!("ever (with {infinity}, a deadlock)"),
+                "; and give the calls a timeout, so that a cycle is an error rather than a hang",
+            )
+        } else {
+            ("before the timeout".to_owned(), "")
+        };
         return format!(
-            "Break the call cycle: {} calls {} ({}) while {} is waiting for {}'s answer, so neither can answer before the timeout; pass what {server_q} is asked for in the first request, make one of the two calls a cast, or reply later (GenServer.reply/2) so the server is free",
+            "Break the call cycle: {} calls {} ({}) while {} is waiting for {}'s answer, so neither can answer {ends}; pass what {server_q} is asked for in the first request, make one of the two calls a cast, or reply later (GenServer.reply/2) so the server is free{reply}",
             q(&trace.span(b).name),
             q(caller),
             q(&trace.span(*d).name),
@@ -668,6 +683,9 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
             server.to_owned(),
             server_q = server,
         );
+    }
+    if example.unanswered {
+        return unstuck(trace, example, server);
     }
     if let Some(took) = example.idle {
         return format!(
@@ -1376,6 +1394,85 @@ mod tests {
             detect(&[a_call_left_waiting(500, false)]).is_empty(),
             "half a second is a call in progress when the program was stopped, not one stuck"
         );
+    }
+
+    /// Two servers that call each other with `:infinity`, both still waiting 2 s later (a
+    /// deadlock): "Orders" (its callback, span 11) asked "Warehouse" in `Warehouse.reserve/2`
+    /// (span 12) at 10 µs; Warehouse took the request (its wait 30, callback 31) and asked
+    /// "Orders" in `Orders.priority/1` (span 32) at 20 µs, a request Orders never took (the
+    /// recorder's `call request` events say where each went) — or, `traced`, one the VM told
+    /// Orders of when it arrived, ending a wait of Orders' that the recorder marked a request.
+    fn a_deadlock(traced: bool) -> AnalyzedTrace {
+        use crate::causality::tests::linked;
+        use crate::processes::tests::life;
+        const US: u64 = 1_000;
+        let end = 2_000_000 * US;
+        let open = |mut s: devtrace_model::Span| {
+            s.attributes.push(KeyValue::new(processes::OPEN, true));
+            s
+        };
+        let asked = |mut s: devtrace_model::Span, at: u64, to: &str| {
+            s.events.push(devtrace_model::Event {
+                time_unix_nano: at,
+                name: processes::CALL_REQUEST_EVENT.to_owned(),
+                attributes: vec![KeyValue::new(processes::ASKED, to)],
+                dropped_attributes_count: 0,
+            });
+            open(s)
+        };
+        let mut spans = vec![
+            span(1, None, "elixir deadlock.exs", 0, end),
+            open(life(10, "Orders", 0, end)),
+            open(span(11, Some(10), "Orders.handle_call/3", 5 * US, end)),
+            asked(
+                span(12, Some(11), "Warehouse.reserve/2", 8 * US, end),
+                10 * US,
+                "Warehouse",
+            ),
+            open(life(20, "Warehouse", 0, end)),
+            linked(
+                span(30, Some(20), "receive", 0, 12 * US),
+                12,
+                processes::MESSAGE,
+                12 * US,
+                12 * US,
+            ),
+            open(span(31, Some(20), "Warehouse.handle_call/3", 12 * US, end)),
+            asked(
+                span(32, Some(31), "Orders.priority/1", 15 * US, end),
+                20 * US,
+                "Orders",
+            ),
+        ];
+        if traced {
+            let mut told = span(13, Some(12), "receive", 10 * US, 25 * US);
+            told.attributes
+                .push(KeyValue::new(processes::REQUEST, true));
+            spans.push(linked(told, 32, processes::MESSAGE, 20 * US, 10 * US));
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn two_servers_left_waiting_on_each_other_are_a_deadlock() {
+        for traced in [false, true] {
+            let [found] = detect(&[a_deadlock(traced)])
+                .try_into()
+                .expect("one finding: the call that closed the cycle");
+            assert_eq!(
+                found.title,
+                "A call to \"Orders\" in \"Orders.priority/1\" was never answered (1 time): it was still waiting after 2.00 s when the recording ended: meanwhile the server was running \"Orders.handle_call/3\" (2.00 s, from 10 µs before the call), itself waiting in \"Warehouse.reserve/2\" for the caller \"Warehouse\": a call cycle, a deadlock: neither could answer, and no timeout ends it",
+                "traced: {traced}"
+            );
+            assert!(
+                found.recommendation.starts_with("Break the call cycle")
+                    && found.recommendation.contains("with :infinity, a deadlock"),
+                "{}",
+                found.recommendation
+            );
+            assert_eq!(found.numbers["call_cycle"], 1.0);
+            assert_eq!(found.numbers["unanswered"], 1.0);
+        }
     }
 
     /// Workers `<0.98.0>` and `<0.99.0>` (with `both`) each asked "Jobs" for the next job in

@@ -539,7 +539,7 @@ fn calls_to_processes(
 ) -> HashMap<u64, Peer> {
     let initial_calls = life_texts(spans, annotations, beam::INITIAL_CALL);
     let timed_out = beam::calls::timed_out_calls(spans, timeouts);
-    let answered = beam::calls::calls_to_processes(spans);
+    let answered = beam::calls::calls_to_processes(spans, &annotations.requests);
     let tasks = beam::calls::tasks_work(spans, &answered, |code| {
         let name = names.codes.get(&code).map(|c| c.span_name());
         name.is_some_and(|n| beam::function_names::enclosing_function(&n).is_some())
@@ -547,7 +547,8 @@ fn calls_to_processes(
     // Calls made inline (`gen_server:call/2` in a function doing more): the wait is the call,
     // named by what was asked.
     // And those given up on (`try gen_server:call(S, R, 100) catch exit:{timeout, _} …`).
-    let replies = beam::inline_calls::Replies::new(spans, values);
+    let replies =
+        beam::inline_calls::Replies::new(spans, values).without_requests(&annotations.requests);
     let mut inline = replies.inline_calls(&answered);
     let mut given_up: Vec<_> = timed_out.into_iter().collect();
     let wrappers_given_up: std::collections::HashSet<u64> =
@@ -834,6 +835,7 @@ fn annotation((key, value): &(&'static str, beam::Attr)) -> KeyValue {
     match value {
         beam::Attr::Text(text) => KeyValue::new(*key, text.clone()),
         beam::Attr::Int(n) => KeyValue::new(*key, *n),
+        beam::Attr::Bool(b) => KeyValue::new(*key, *b),
     }
 }
 

@@ -19,6 +19,13 @@ use crate::names::Names;
 use crate::ring::LinkKind;
 use crate::{OutLink, OutSpan};
 
+/// On a `receive`: the message that ended it was another process's call request (OTP's
+/// `{'$gen_call', From, Request}`), so it answered no call of the receiving process's own.
+pub const REQUEST: &str = "devtrace.beam.request";
+/// On a `call request` event: the process the request went to (its thread name).
+pub const ASKED: &str = "devtrace.beam.asked";
+/// The event on the innermost span open when a process sent its last call request.
+pub const CALL_REQUEST_EVENT: &str = "call request";
 /// The supervisor that spawned a process: its thread name.
 pub const SUPERVISOR: &str = "devtrace.beam.supervisor";
 /// How many times its supervisor had restarted this child before (1: the first restart).
@@ -44,6 +51,7 @@ const SUPERVISOR_CALLS: [&str; 2] = ["supervisor:init/1", "DynamicSupervisor.ini
 pub enum Attr {
     Text(String),
     Int(i64),
+    Bool(bool),
 }
 
 /// A span event: at `ts` (monotonic nanoseconds), named `link` or `unlink`.
@@ -59,6 +67,8 @@ pub struct SpanEvent {
 pub struct Annotations {
     pub attributes: HashMap<u64, Vec<(&'static str, Attr)>>,
     pub events: HashMap<u64, Vec<SpanEvent>>,
+    /// The `receive` spans another process's call request ended ([`REQUEST`]), by span id.
+    pub requests: HashSet<u64>,
 }
 
 impl Annotations {
@@ -125,7 +135,53 @@ pub fn annotate(reader: &BeamReader, spans: &mut [OutSpan], texts: &Texts) -> An
             out.attribute(s.span_id, STATEM_STATE, Attr::Text(state.clone()));
         }
     }
+    mark_requests(reader, spans, &mut out);
+    last_requests(&tree, spans, &mut out);
     out
+}
+
+/// Each process's last call request, as an event of the innermost span open when it was sent
+/// ([`CALL_REQUEST_EVENT`]): whom a call still waiting at the end asked, though the request
+/// was never taken. The last only: an earlier call went on, so it was answered or given up.
+fn last_requests(tree: &Tree, spans: &[OutSpan], out: &mut Annotations) {
+    let asked: HashMap<u64, (u64, u64)> = tree
+        .lives
+        .iter()
+        .filter_map(|(&key, life)| Some((key, life.last_asked?)))
+        .collect();
+    // A span nested in another starts no earlier and ends no later; a process's life is the
+    // outermost of those that begin and end with it.
+    let depth = |s: &OutSpan| (s.start, std::cmp::Reverse(s.end), s.code != PROCESS_CODE);
+    let mut innermost: HashMap<u64, &OutSpan> = HashMap::new();
+    for s in spans.iter().filter(|s| s.code != RECEIVE_CODE) {
+        let Some(&(ts, _)) = asked.get(&s.stream) else {
+            continue;
+        };
+        let inner = innermost
+            .get(&s.stream)
+            .is_none_or(|i| depth(i) <= depth(s));
+        if s.start <= ts && ts <= s.end && inner {
+            innermost.insert(s.stream, s);
+        }
+    }
+    for (stream, span) in innermost {
+        let (ts, to) = asked[&stream];
+        out.events.entry(span.span_id).or_default().push(SpanEvent {
+            ts,
+            name: CALL_REQUEST_EVENT,
+            attributes: vec![(ASKED, Attr::Text(tree.name(to)))],
+        });
+    }
+}
+
+/// Marks the waits another process's call request ended ([`REQUEST`]).
+fn mark_requests(reader: &BeamReader, spans: &[OutSpan], out: &mut Annotations) {
+    let taken = reader.requests_taken();
+    let waits = spans.iter().filter(|s| s.code == RECEIVE_CODE);
+    for wait in waits.filter(|s| taken.contains(&(s.stream, s.end))) {
+        out.requests.insert(wait.span_id);
+        out.attribute(wait.span_id, REQUEST, Attr::Bool(true));
+    }
 }
 
 /// The processes' lives, read together.
@@ -431,6 +487,7 @@ fn exit_link(cause: &OutSpan, ts: u64, wait_ns: u64) -> OutLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::beam::tests::stream;
     use crate::beam::{BeamKind, beam_meta, exit_payload, message_meta};
     use crate::builder::{Builder, BuilderOptions};
     use crate::names::CodeInfo;
@@ -447,6 +504,8 @@ mod tests {
     const ANCHOR: u64 = 0x31;
     const LINKED: u64 = 0x32;
     const UNLINKER: u64 = 0x33;
+    const ORDERS: u64 = 0x51;
+    const WAREHOUSE: u64 = 0x52;
     /// Code ids: the supervisor's initial call, the workers', another child's, a function.
     const SUP_INIT: u32 = 4;
     const WORKER_INIT: u32 = 5;
@@ -542,13 +601,6 @@ mod tests {
                 vec![beam(26 * MS, BeamKind::Exit, exit_payload(NORMAL, None))],
             ),
         ];
-        let stream = |id, events| StreamEvents {
-            stream: id,
-            tid: id,
-            first_seq: 0,
-            events,
-            lost: 0,
-        };
         vec![
             stream(1, main),
             stream(2, sup),
@@ -572,6 +624,8 @@ mod tests {
             (SUP, "App.Sup"),
             (W3, "Flaky"),
             (ANCHOR, "anchor"),
+            (ORDERS, "Orders"),
+            (WAREHOUSE, "Warehouse"),
         ] {
             names.threads.insert(key, name.to_owned());
         }
@@ -644,6 +698,64 @@ mod tests {
 
     fn text(value: &str) -> Option<Attr> {
         Some(Attr::Text(value.to_owned()))
+    }
+
+    /// Two servers calling each other (a deadlock): Orders, in a callback (`WORK`), sends
+    /// Warehouse a call request at 2 ms; Warehouse takes it and, in its callback, sends Orders
+    /// one at 3 ms, which the VM tells Orders of at once (a traced process hears of a message
+    /// when it arrives), though Orders goes on waiting for Warehouse's answer.
+    #[test]
+    fn call_requests_mark_the_waits_they_end_and_say_where_the_last_one_went() {
+        use crate::beam::CALL_REQUEST_BIT;
+        let request = |ts, key| ev(ts, message_meta(EventKind::Cause, key | CALL_REQUEST_BIT));
+        let arrival = |ts, key| ev(ts, message_meta(EventKind::Effect, key | CALL_REQUEST_BIT));
+        let orders = on(
+            ORDERS,
+            MS,
+            vec![
+                ev(MS, pack_meta(EventKind::Call, WORK, 0)),
+                request(2 * MS, 0x61),
+                beam(2 * MS, BeamKind::Asked, WAREHOUSE),
+                arrival(3 * MS, 0x62),
+            ],
+        );
+        let warehouse = on(
+            WAREHOUSE,
+            MS,
+            vec![
+                arrival(2 * MS, 0x61),
+                ev(2 * MS, pack_meta(EventKind::Call, WORK, 0)),
+                request(3 * MS, 0x62),
+                beam(3 * MS, BeamKind::Asked, ORDERS),
+            ],
+        );
+        let a = annotated_from(vec![stream(1, orders), stream(2, warehouse)]);
+        let span_of = |process: u64, code: u32| {
+            a.spans
+                .iter()
+                .find(|s| s.stream == process && s.code == code)
+                .unwrap_or_else(|| panic!("no span {code} of {process:#x}"))
+        };
+        for process in [ORDERS, WAREHOUSE] {
+            let wait = span_of(process, RECEIVE_CODE);
+            assert!(a.out.requests.contains(&wait.span_id), "{process:#x}");
+            assert_eq!(
+                a.out.attributes[&wait.span_id],
+                vec![(REQUEST, Attr::Bool(true))]
+            );
+        }
+        for (process, at, to) in [(ORDERS, 2 * MS, "Warehouse"), (WAREHOUSE, 3 * MS, "Orders")] {
+            let callback = span_of(process, WORK);
+            assert_eq!(
+                a.out.events[&callback.span_id],
+                vec![SpanEvent {
+                    ts: at,
+                    name: CALL_REQUEST_EVENT,
+                    attributes: vec![(ASKED, text(to).unwrap())],
+                }],
+                "{process:#x}"
+            );
+        }
     }
 
     #[test]

@@ -33,11 +33,13 @@ use crate::OutSpan;
 use crate::ring::LinkKind;
 
 /// For each span that is a call to another process: its span id → the process it called.
-pub fn calls_to_processes(spans: &[OutSpan]) -> HashMap<u64, Called> {
+/// `requests`: the waits other processes' call requests ended (the `receive` spans `annotate`
+/// marks `devtrace.beam.request`), which answer nothing.
+pub fn calls_to_processes(spans: &[OutSpan], requests: &HashSet<u64>) -> HashMap<u64, Called> {
     let callers = function_spans(spans);
     let asked = Asked::new(spans);
     let next_turns = next_turns(&callers);
-    answers_by_caller(spans, &callers)
+    answers_by_caller(spans, &callers, requests)
         .into_iter()
         .filter_map(|(span, answers)| {
             let caller = callers[&span];
@@ -74,13 +76,19 @@ struct Answer {
     sent_at: u64,
 }
 
-/// Each function's waits ended by a message from another recorded span, by function span id.
+/// Each function's waits ended by a message from another recorded span, by function span id
+/// (not by another process's call request).
 fn answers_by_caller(
     spans: &[OutSpan],
     callers: &HashMap<u64, &OutSpan>,
+    requests: &HashSet<u64>,
 ) -> HashMap<u64, Vec<Answer>> {
     let mut answers: HashMap<u64, Vec<Answer>> = HashMap::new();
-    for received in messages_received(spans) {
+    let received = messages_received(spans);
+    for received in received
+        .iter()
+        .filter(|r| !requests.contains(&r.wait.span_id))
+    {
         let wait = received.wait;
         if let Some(caller) = callers.get(&wait.parent_span_id) {
             answers.entry(caller.span_id).or_default().push(Answer {
@@ -336,7 +344,7 @@ pub(super) mod tests {
 
     /// The processes the calls in `spans` went to.
     fn processes_called(spans: &[OutSpan]) -> HashMap<u64, u64> {
-        calls_to_processes(spans)
+        calls_to_processes(spans, &HashSet::new())
             .into_iter()
             .map(|(span, called)| (span, called.process))
             .collect()
@@ -454,8 +462,17 @@ pub(super) mod tests {
         assert_eq!(calls.get(&11), Some(&2));
         // A server that was there before the call is no task, though it waited for nothing
         // after its last answer (the program ended).
-        let called = calls_to_processes(&program());
+        let called = calls_to_processes(&program(), &HashSet::new());
         assert!(!called[&11].task);
+    }
+
+    /// Span 111's wait, ended by a call request of the server's (two servers calling each
+    /// other: the VM tells a traced process of a message when it arrives), answered nothing.
+    #[test]
+    fn a_wait_another_process_call_request_ended_answers_no_call() {
+        let calls = calls_to_processes(&program(), &HashSet::from([111]));
+        assert_eq!(calls.get(&11), None);
+        assert!(calls.contains_key(&60), "the other calls stay calls");
     }
 
     #[test]
@@ -536,7 +553,7 @@ pub(super) mod tests {
         });
         spans.push(task);
         spans.push(span(551, 55, 9, 5));
-        let calls = calls_to_processes(&spans);
+        let calls = calls_to_processes(&spans, &HashSet::new());
         assert_eq!(
             calls.get(&14),
             Some(&Called {

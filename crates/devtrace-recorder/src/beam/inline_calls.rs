@@ -163,6 +163,13 @@ impl<'a> Replies<'a> {
         }
     }
 
+    /// The same, with the waits other processes' call requests ended (the `receive` spans
+    /// `annotate` marks `devtrace.beam.request`) read as answering nothing.
+    pub fn without_requests(mut self, requests: &HashSet<u64>) -> Self {
+        self.answered_by.retain(|wait, _| !requests.contains(wait));
+        self
+    }
+
     /// The call `wait` (directly in function `caller`) is, when another process's message
     /// ended it and `caller` sent that process a request after `since` and before the wait.
     fn asked(&self, caller: u64, since: u64, wait: &OutSpan) -> Option<InlineCall> {
