@@ -286,16 +286,19 @@ pub fn prepare_logs(batch: LogBatch) -> WriteBatch {
         logs,
     } = batch;
     let mut groups: Vec<(Option<TraceId>, LogBatch)> = Vec::new();
+    // Where each of the batch's resources and scopes went in each group.
+    let mut at: Vec<[Vec<Option<u32>>; 2]> = Vec::new();
     let mut index: HashMap<Option<TraceId>, usize> = HashMap::new();
     for log in logs {
         let slot = *index.entry(log.trace_id).or_insert_with(|| {
             groups.push((log.trace_id, LogBatch::default()));
+            at.push(Default::default());
             groups.len() - 1
         });
-        let group = &mut groups[slot].1;
+        let (group, [resource_at, scope_at]) = (&mut groups[slot].1, &mut at[slot]);
         let mut log = log;
-        log.resource = intern(&mut group.resources, &resources[log.resource as usize]);
-        log.scope = intern(&mut group.scopes, &scopes[log.scope as usize]);
+        log.resource = intern(&mut group.resources, resource_at, &resources, log.resource);
+        log.scope = intern(&mut group.scopes, scope_at, &scopes, log.scope);
         group.logs.push(log);
     }
     let logs = groups
@@ -367,22 +370,46 @@ fn sub_batch(
     mut spans: Vec<Span>,
 ) -> SpanBatch {
     let mut sub = SpanBatch::default();
+    let (mut resource_at, mut scope_at) = (Vec::new(), Vec::new());
     for span in &mut spans {
-        span.resource = intern(&mut sub.resources, &resources[span.resource as usize]);
-        span.scope = intern(&mut sub.scopes, &scopes[span.scope as usize]);
+        span.resource = intern(
+            &mut sub.resources,
+            &mut resource_at,
+            resources,
+            span.resource,
+        );
+        span.scope = intern(&mut sub.scopes, &mut scope_at, scopes, span.scope);
     }
     sub.spans = spans;
     sub
 }
 
-fn intern<T: PartialEq + Clone>(table: &mut Vec<T>, entry: &T) -> u32 {
-    match table.iter().position(|existing| existing == entry) {
-        Some(i) => i as u32,
+/// Entry `index` of `from` in `table` (added when no equal entry is there). `at` remembers
+/// where each index went, so that a trace's spans compare their entry (a resource and its
+/// attributes) once, not once a span.
+fn intern<T: PartialEq + Clone>(
+    table: &mut Vec<T>,
+    at: &mut Vec<Option<u32>>,
+    from: &[T],
+    index: u32,
+) -> u32 {
+    let i = index as usize;
+    if let Some(Some(known)) = at.get(i) {
+        return *known;
+    }
+    let entry = &from[i];
+    let found = match table.iter().position(|existing| existing == entry) {
+        Some(found) => found as u32,
         None => {
             table.push(entry.clone());
             (table.len() - 1) as u32
         }
+    };
+    if at.len() <= i {
+        at.resize(i + 1, None);
     }
+    at[i] = Some(found);
+    found
 }
 
 /// The summary row of one trace's spans, and its chunk encoded to be stored.
@@ -525,6 +552,34 @@ mod tests {
             assert_eq!(kept, expected, "{n} spans");
             assert_eq!(kept.len(), usize::from(n));
         }
+    }
+
+    #[test]
+    fn a_traces_chunk_holds_each_resource_and_scope_once_by_value() {
+        // The request sent the same resource twice (two `ResourceSpans` alike): one entry.
+        let front = Resource {
+            attributes: vec![KeyValue::new("service.name", "front")],
+            ..Default::default()
+        };
+        let back = Resource {
+            attributes: vec![KeyValue::new("service.name", "back")],
+            ..Default::default()
+        };
+        let spans = vec![
+            span(1, 1, None, 100, 2),
+            span(1, 2, Some(1), 101, 0),
+            span(1, 3, Some(1), 102, 1),
+            span(1, 4, Some(1), 103, 2),
+        ];
+        let sub = sub_batch(
+            &[front.clone(), back.clone(), front.clone()],
+            &[Scope::default()],
+            spans,
+        );
+        assert_eq!(sub.resources, [front, back]);
+        let resources: Vec<u32> = sub.spans.iter().map(|s| s.resource).collect();
+        assert_eq!(resources, [0, 0, 1, 0]);
+        assert_eq!(sub.scopes.len(), 1);
     }
 
     #[test]

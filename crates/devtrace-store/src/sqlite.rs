@@ -256,12 +256,16 @@ fn reindex_every_trace(tx: &rusqlite::Transaction<'_>) -> Result<()> {
         let (Some(row), Some(key)) = (row, next_key) else {
             break;
         };
+        if index.pending.len() >= 1 << 16 {
+            write_index_rows(tx, &mut index)?;
+        }
         let batch = sqlite_dictionaries::decode_stored_spans(tx, row.get_ref(1)?.as_blob()?)?;
         match &mut current {
             Some((_, stored)) => stored.extend(batch),
             None => current = Some((key, batch)),
         }
     }
+    write_index_rows(tx, &mut index)?;
     if removed_total > 0 {
         tx.execute(
             "UPDATE counters SET value = value - ?1 WHERE name = 'spans'",
@@ -310,6 +314,9 @@ struct IndexCache {
     operations: foldhash::HashMap<crate::Operation, i64>,
     /// Chunk dictionaries the store holds (see `sqlite_dictionaries::keep_for`).
     dictionaries: std::collections::HashSet<u64>,
+    /// The operation index's rows (operation, trace) the open transaction adds, written
+    /// together before anything reads or deletes them ([`write_index_rows`]).
+    pending: Vec<(i64, i64)>,
 }
 
 impl IndexCache {
@@ -354,12 +361,9 @@ fn index_chunk(
     key: i64,
     chunk: &TraceChunk,
 ) -> Result<()> {
-    let mut index_operation = tx.prepare_cached(
-        "INSERT OR IGNORE INTO trace_operations (operation, trace) VALUES (?1, ?2)",
-    )?;
     for operation in &chunk.operations {
         let id = index.operation(tx, operation)?;
-        index_operation.execute(params![id, key])?;
+        index.pending.push((id, key));
     }
     let mut index_service = tx.prepare_cached(
         "INSERT INTO trace_services (trace, service, spans, errors) VALUES (?1, ?2, ?3, ?4)
@@ -378,6 +382,40 @@ fn index_chunk(
     Ok(())
 }
 
+/// How many operation index rows one statement inserts ([`write_index_rows`]).
+const INDEX_ROWS_A_STATEMENT: usize = 64;
+
+/// Writes the operation index's rows the transaction added so far, in key order, many a
+/// statement: each row costs SQLite a descent of the index, and one statement a row cost as
+/// much again (its cursor opened, its parameters bound).
+fn write_index_rows(tx: &rusqlite::Transaction<'_>, index: &mut IndexCache) -> Result<()> {
+    let mut rows = std::mem::take(&mut index.pending);
+    rows.sort_unstable();
+    rows.dedup();
+    let mut groups = rows.chunks_exact(INDEX_ROWS_A_STATEMENT);
+    if groups.len() > 0 {
+        let values = vec!["(?, ?)"; INDEX_ROWS_A_STATEMENT].join(", ");
+        let sql =
+            format!("INSERT OR IGNORE INTO trace_operations (operation, trace) VALUES {values}");
+        let mut insert = tx.prepare_cached(&sql)?;
+        for group in groups.by_ref() {
+            let flat = group
+                .iter()
+                .flat_map(|&(operation, trace)| [operation, trace]);
+            insert.execute(rusqlite::params_from_iter(flat))?;
+        }
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO trace_operations (operation, trace) VALUES (?1, ?2)",
+    )?;
+    for &(operation, trace) in groups.remainder() {
+        insert.execute(params![operation, trace])?;
+    }
+    rows.clear();
+    index.pending = rows;
+    Ok(())
+}
+
 /// Removes trace `key` from the indexes, given the spans stored for it.
 fn unindex_trace(
     tx: &rusqlite::Transaction<'_>,
@@ -385,6 +423,7 @@ fn unindex_trace(
     key: i64,
     stored: &SpanBatch,
 ) -> Result<()> {
+    write_index_rows(tx, index)?;
     // The operation index is keyed by operation first: delete exactly the trace's entries
     // rather than scanning it for the trace.
     for operation in crate::prepare::distinct_operations(stored) {
@@ -950,6 +989,7 @@ impl SqliteWriter {
                 bump.execute(params!["resent_spans", counts.resent])?;
             }
         }
+        write_index_rows(&tx, &mut self.index)?;
         tx.commit()?;
         self.data_version = Some(version);
         Ok(())
@@ -1770,6 +1810,42 @@ mod tests {
                 })
                 .collect(),
         ))
+    }
+
+    #[test]
+    fn index_rows_written_together_are_all_found_and_a_delete_in_the_same_transaction_sees_them() {
+        use crate::conformance::{batch, span};
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SqliteWriter::open(dir.path()).unwrap();
+        // 40 traces of three operations: 120 rows, more than a statement's 64.
+        let spans = (1..=40u8)
+            .flat_map(|t| {
+                let names = ["op-a", "op-b", "op-c"];
+                (1..=3u8).map(move |id| {
+                    let parent = (id != 1).then_some(1);
+                    span(t, id, parent, names[id as usize - 1], 10 * id as u64, 100)
+                })
+            })
+            .collect();
+        let written = crate::prepare_spans(batch("svc", spans));
+        // The same transaction then deletes one of them: its rows must be gone with it.
+        let delete = WriteBatch {
+            deletes: vec![TraceId([5; 16])],
+            ..Default::default()
+        };
+        writer.write(&[written, delete]).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        for name in ["op-a", "op-b", "op-c"] {
+            let found = store
+                .traces_with_operation(&OperationFilter::named(name), None, 100)
+                .unwrap();
+            assert_eq!(found.len(), 39, "{name}");
+        }
+        let conn = Connection::open(database_path(dir.path())).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM trace_operations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 39 * 3, "no row of the deleted trace is left");
     }
 
     #[test]
