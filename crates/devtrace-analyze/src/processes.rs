@@ -230,8 +230,11 @@ pub fn left_unanswered(trace: &AnalyzedTrace, call: usize) -> Option<String> {
         })
         .max();
     // The request itself, when the recorder saw where it went: a server stuck in a call of
-    // its own never takes it.
-    let asked = last_request(trace, sender).filter(|(_, to)| *to != caller);
+    // its own never takes it. Only to a process of the program: the VM's own processes are
+    // not recorded, so their answers are not either.
+    let recorded =
+        |name: &str| lives(trace).any(|i| thread_name(trace, i).as_deref() == Some(name));
+    let asked = last_request(trace, sender).filter(|(_, to)| *to != caller && recorded(to));
     let (sent_at, server) = match (taken, asked) {
         (Some(taken), Some(asked)) => taken.max(asked),
         (taken, asked) => taken.or(asked)?,

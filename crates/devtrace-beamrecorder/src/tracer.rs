@@ -713,7 +713,7 @@ impl Tracer {
             Tag::Send => {
                 let key = self.options.known.message_key(env, term);
                 let sent = beam::message_meta(EventKind::Cause, key);
-                // A call request's destination: the call's server, though it never take it.
+                // A call request's destination: the call's server, even if it never takes it.
                 let asked = extra
                     .filter(|_| key & beam::CALL_REQUEST_BIT != 0)
                     .and_then(|to| local_pid(env, to));

@@ -1453,6 +1453,54 @@ mod tests {
         AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
     }
 
+    /// `Report.run/0` (span 3, open 2 s later at the end) asked `to` at 10 µs and went on with
+    /// work of its own; nothing took the request that the recording shows.
+    fn asked_and_went_on(to: &str, server_recorded: bool) -> AnalyzedTrace {
+        use crate::causality::tests::on_thread;
+        use crate::processes::tests::life;
+        const US: u64 = 1_000;
+        let end = 2_000_000 * US;
+        let open = |mut s: devtrace_model::Span| {
+            s.attributes.push(KeyValue::new(processes::OPEN, true));
+            s
+        };
+        let mut run = open(span(3, Some(2), "Report.run/0", 0, end));
+        run.events.push(devtrace_model::Event {
+            time_unix_nano: 10 * US,
+            name: processes::CALL_REQUEST_EVENT.to_owned(),
+            attributes: vec![KeyValue::new(processes::ASKED, to)],
+            dropped_attributes_count: 0,
+        });
+        let mut spans = vec![
+            span(1, None, "elixir report.exs", 0, end),
+            open(on_thread(
+                span(2, Some(1), "process <0.98.0>", 0, end),
+                "<0.98.0>",
+            )),
+            run,
+        ];
+        if server_recorded {
+            spans.push(open(life(10, to, 0, end)));
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn a_request_only_a_process_of_the_program_left_unanswered_is_a_hang() {
+        let [found] = detect(&[asked_and_went_on("Reports", true)])
+            .try_into()
+            .expect("the program's server never took it");
+        assert!(
+            found
+                .title
+                .starts_with("A call to \"Reports\" in \"Report.run/0\" was never answered"),
+            "{}",
+            found.title
+        );
+        // The VM's own processes are not recorded, nor are their answers: no hang to tell.
+        assert!(detect(&[asked_and_went_on("application_controller", false)]).is_empty());
+    }
+
     #[test]
     fn two_servers_left_waiting_on_each_other_are_a_deadlock() {
         for traced in [false, true] {

@@ -54,7 +54,7 @@ pub enum Attr {
     Bool(bool),
 }
 
-/// A span event: at `ts` (monotonic nanoseconds), named `link` or `unlink`.
+/// A span event: at `ts` (monotonic nanoseconds), named `link`, `unlink` or `call request`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpanEvent {
     pub ts: u64,
