@@ -59,6 +59,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
   `call_timeout` on the call that closed the cycle, named a deadlock with both servers and the
   call each was stuck in, its wait within 15 % of the time the test let it hang, and the
   client's call told what the server waited for;
+- deadlock_ring.exs: a deadlock through three servers of a booking service (Calendar → Rooms
+  → Payments → Calendar), stopped the same way → one deadlock, on the call that closed the
+  ring, naming each server's wait on the way;
 - caught_timeout.exs: a client function that catches its own `GenServer.call` timeout and
   falls back (3 times) → `call_timeout` on it, though no exception left any function;
 - statem_timeout.exs: a `gen_statem` call given up after 150 ms while the lock postponed the
@@ -385,6 +388,22 @@ def test_two_servers_calling_each_other_with_no_timeout_are_a_deadlock_when_stop
     assert "call_cycle" not in client["numbers"], client
     # The other call of the cycle is the same deadlock, not a finding of its own.
     assert len(timeouts) == 2, [f["title"] for f in timeouts]
+
+
+def test_three_servers_calling_round_a_ring_are_one_deadlock_when_stopped_with_ctrl_c(
+    store: Store, runtime: Path, tmp_path: Path, recording: str, tmux
+):
+    truth, ran = stopped_with_ctrl_c(store, tmux, "deadlock_ring.exs", tmp_path, recording, [])
+    timeouts = [f for f in store.json("insights", "--json")["findings"] if f["kind"] == "call_timeout"]
+    [cycle] = [f for f in timeouts if f["numbers"].get("call_cycle") == 1]
+    assert cycle["operation"] == truth["closing_call"], cycle
+    (first_call, first), (last_call, last) = truth["waits"]
+    waits = f'itself waiting in "{first_call}" for "{first}", itself waiting in "{last_call}" for the caller "{last}"'
+    assert f"{waits}: a call cycle, a deadlock" in cycle["title"], cycle["title"]
+    assert cycle["recommendation"].startswith("Break the call cycle"), cycle["recommendation"]
+    assert within_15_percent(cycle["numbers"]["waited_ms"], ran * 1000), (cycle["numbers"], ran)
+    # One deadlock: the ring's other calls are it, not findings of their own.
+    assert [f["operation"] for f in timeouts if f["operation"] in {first_call, last_call}] == [], [f["title"] for f in timeouts]
 
 
 def test_a_call_timeout_caught_inside_the_client_function_is_still_found(

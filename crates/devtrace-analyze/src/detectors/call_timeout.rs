@@ -14,8 +14,10 @@
 //! finding names that call and process.
 //! When that process is the caller's own, neither could answer before the other: a call
 //! cycle, which only a timeout ends; the finding says so and recommends breaking the cycle,
-//! not a faster server. When both calls of a cycle timed out (equal timeouts, as OTP's default
-//! 5 s makes them), the one that closed the cycle (the later) is the finding, not both.
+//! not a faster server. So is a longer one: that process itself waiting, in its own callback,
+//! in a call to a third, and so on back to the caller's (up to [`MAX_CYCLE`] processes). When
+//! several calls of a cycle timed out (equal timeouts, as OTP's default 5 s makes them), the
+//! one that closed the cycle (the latest) is the finding, not each.
 //!
 //! **A call never answered.** A call with no timeout (`:infinity`) whose answer never comes
 //! hangs until the program is stopped. A call still waiting for its answer when the recording
@@ -61,8 +63,11 @@ struct Timeout {
     /// The span under `busy` that was waiting meanwhile in a call to another process, with
     /// that process's name.
     waiting: Option<(usize, String)>,
-    /// Whether that process is the caller's own: a call cycle.
+    /// Whether that process is the caller's own, or waits on it through others: a call cycle.
     cycle: bool,
+    /// The cycle's calls after `waiting`'s, each with the process it waits on, the last the
+    /// caller's (empty when that process is the caller's: a cycle of two).
+    cycle_on: Vec<(usize, String)>,
 }
 
 pub fn detect(traces: &[AnalyzedTrace]) -> Vec<Finding> {
@@ -179,9 +184,12 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
         waiting_in(trace, b, call)
             .or_else(|| killed_task.then(|| asked_unanswered(trace, b).map(|p| (b, p)))?)
     });
-    let cycle = waiting.as_ref().is_some_and(|(_, process)| {
-        causality::thread_of(trace, call).as_deref() == Some(process.as_str())
-    });
+    let caller = causality::thread_of(trace, call).unwrap_or_default();
+    let cycle_on = waiting
+        .as_ref()
+        .and_then(|first| cycle_through(trace, call, first, &caller));
+    let cycle = cycle_on.is_some();
+    let cycle_on = cycle_on.unwrap_or_default();
     Some(Timeout {
         trace: t,
         call,
@@ -193,7 +201,37 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
         idle,
         waiting,
         cycle,
+        cycle_on,
     })
+}
+
+/// The most processes a call cycle is followed through.
+const MAX_CYCLE: usize = 8;
+
+/// When `first` (a server's call, over `call`, waiting on another process) leads back to the
+/// `caller`'s process — each process on the way busy in a callback waiting in a call to the
+/// next — the calls after `first` on the way, the last one waiting on the caller's.
+fn cycle_through(
+    trace: &AnalyzedTrace,
+    call: usize,
+    first: &(usize, String),
+    caller: &str,
+) -> Option<Vec<(usize, String)>> {
+    let mut on: Vec<(usize, String)> = Vec::new();
+    let mut process = first.1.clone();
+    while process != caller {
+        if on.len() + 1 >= MAX_CYCLE {
+            return None;
+        }
+        let next = waiting_in(trace, busy_callback(trace, &process, call)?, call)?;
+        let seen = next.1 == first.1 || on.iter().any(|(_, p)| *p == next.1);
+        if seen {
+            return None; // a cycle the caller is not in
+        }
+        process = next.1.clone();
+        on.push(next);
+    }
+    Some(on)
 }
 
 /// Whether `found`'s call opened a call cycle whose closing call (the server's call back,
@@ -203,13 +241,16 @@ fn opened_a_cycle_another_closed(
     found: &Timeout,
     timed_out: &[usize],
 ) -> bool {
-    match &found.waiting {
-        Some((back, _)) if found.cycle => {
-            timed_out.contains(back)
-                && trace.span(*back).start_unix_nano > trace.span(found.call).start_unix_nano
-        }
-        _ => false,
-    }
+    let start = trace.span(found.call).start_unix_nano;
+    let closed_later = |&(back, _): &(usize, String)| {
+        timed_out.contains(&back) && trace.span(back).start_unix_nano > start
+    };
+    found.cycle
+        && found
+            .waiting
+            .iter()
+            .chain(&found.cycle_on)
+            .any(closed_later)
 }
 
 /// Whether `server` sat idle through most of `call` (its callbacks ran for less than half of
@@ -558,10 +599,9 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
     let idle = example.idle.map(|took| idle_meanwhile(&shown, took));
     let meanwhile = example.busy.map(|b| {
         let waiting = match &example.waiting {
-            Some((d, caller)) if example.cycle => format!(
-                ", itself waiting in {} for the caller {}: a call cycle, {}",
-                q(&trace.span(*d).name),
-                q(caller),
+            Some(first) if example.cycle => format!(
+                "{}: a call cycle, {}",
+                cycle_waits(trace, first, &example.cycle_on),
                 if example.unanswered {
                     "a deadlock: neither could answer, and no timeout ends it"
                 } else {
@@ -658,9 +698,27 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
     }
 }
 
+/// ", itself waiting in "X.get/1" for "X", itself waiting in "P.get/1" for the caller "P"":
+/// the waits of a call cycle, from the server's (`first`) back to the caller's process.
+fn cycle_waits(trace: &AnalyzedTrace, first: &(usize, String), on: &[(usize, String)]) -> String {
+    let hops: Vec<&(usize, String)> = std::iter::once(first).chain(on).collect();
+    let last = hops.len() - 1;
+    hops.iter()
+        .enumerate()
+        .map(|(i, (d, process))| {
+            let whose = if i == last { "the caller " } else { "" };
+            format!(
+                ", itself waiting in {} for {whose}{}",
+                q(&trace.span(*d).name),
+                q(process)
+            )
+        })
+        .collect()
+}
+
 /// What to do (`server` as shown, quoted).
 fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeout: &str) -> String {
-    if let (Some(b), Some((d, caller)), true) = (example.busy, &example.waiting, example.cycle) {
+    if let (Some(b), Some((d, first)), true) = (example.busy, &example.waiting, example.cycle) {
         let (ends, reply) = if example.unanswered {
             let infinity = if is_erlang(&trace.span(b).name) {
                 "infinity"
@@ -674,10 +732,21 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
         } else {
             ("before the timeout".to_owned(), "")
         };
+        let further: String = example
+            .cycle_on
+            .iter()
+            .map(|(d, p)| format!(", which calls {} ({})", q(p), q(&trace.span(*d).name)))
+            .collect();
+        let caller = example.cycle_on.last().map_or(first, |(_, p)| p);
+        let (neither, calls) = if example.cycle_on.is_empty() {
+            ("neither", "one of the two calls")
+        } else {
+            ("none", "one of the calls")
+        };
         return format!(
-            "Break the call cycle: {} calls {} ({}) while {} is waiting for {}'s answer, so neither can answer {ends}; pass what {server_q} is asked for in the first request, make one of the two calls a cast, or reply later (GenServer.reply/2) so the server is free{reply}",
+            "Break the call cycle: {} calls {} ({}){further} while {} is waiting for {}'s answer, so {neither} can answer {ends}; pass what {server_q} is asked for in the first request, make {calls} a cast, or reply later (GenServer.reply/2) so the server is free{reply}",
             q(&trace.span(b).name),
-            q(caller),
+            q(first),
             q(&trace.span(*d).name),
             q(caller),
             server.to_owned(),
@@ -1396,13 +1465,14 @@ mod tests {
         );
     }
 
-    /// Two servers that call each other with `:infinity`, both still waiting 2 s later (a
-    /// deadlock): "Orders" (its callback, span 11) asked "Warehouse" in `Warehouse.reserve/2`
-    /// (span 12) at 10 µs; Warehouse took the request (its wait 30, callback 31) and asked
-    /// "Orders" in `Orders.priority/1` (span 32) at 20 µs, a request Orders never took (the
-    /// recorder's `call request` events say where each went) — or, `traced`, one the VM told
-    /// Orders of when it arrived, ending a wait of Orders' that the recorder marked a request.
-    fn a_deadlock(traced: bool) -> AnalyzedTrace {
+    /// Servers that call each other round a ring with `:infinity`, all still waiting 2 s
+    /// later (a deadlock): server k (life `10k + 10`) took its request and ran its callback
+    /// (`10k + 11`), which at 3 µs in called the next server through `calls[k]` (span `10k +
+    /// 12`, its `call request` event at 5 µs); the next server took that request 2 µs later
+    /// (its wait `10k + 13`) — all but the first server's own, which "Orders" never took (the
+    /// recorder's events say where each went) — or, `traced`, one the VM told "Orders" of when
+    /// it arrived, ending a wait the recorder marked a request.
+    fn a_deadlock_of(servers: &[&str], calls: &[&str], traced: bool) -> AnalyzedTrace {
         use crate::causality::tests::linked;
         use crate::processes::tests::life;
         const US: u64 = 1_000;
@@ -1420,37 +1490,75 @@ mod tests {
             });
             open(s)
         };
-        let mut spans = vec![
-            span(1, None, "elixir deadlock.exs", 0, end),
-            open(life(10, "Orders", 0, end)),
-            open(span(11, Some(10), "Orders.handle_call/3", 5 * US, end)),
-            asked(
-                span(12, Some(11), "Warehouse.reserve/2", 8 * US, end),
-                10 * US,
-                "Warehouse",
-            ),
-            open(life(20, "Warehouse", 0, end)),
-            linked(
-                span(30, Some(20), "receive", 0, 12 * US),
-                12,
-                processes::MESSAGE,
-                12 * US,
-                12 * US,
-            ),
-            open(span(31, Some(20), "Warehouse.handle_call/3", 12 * US, end)),
-            asked(
-                span(32, Some(31), "Orders.priority/1", 15 * US, end),
-                20 * US,
-                "Orders",
-            ),
-        ];
+        let mut spans = vec![span(1, None, "elixir deadlock.exs", 0, end)];
+        let mut began = 5 * US;
+        for (k, (&server, &call)) in servers.iter().zip(calls).enumerate() {
+            let id = 10 * k as u8 + 10;
+            let next = servers[(k + 1) % servers.len()];
+            spans.push(open(life(id, server, 0, end)));
+            let callback = format!("{server}.handle_call/3");
+            spans.push(open(span(id + 1, Some(id), &callback, began, end)));
+            spans.push(asked(
+                span(id + 2, Some(id + 1), call, began + 3 * US, end),
+                began + 5 * US,
+                next,
+            ));
+            if k > 0 {
+                let took = span(id + 3, Some(id), "receive", 0, began);
+                spans.push(linked(took, id - 8, processes::MESSAGE, began, began));
+            }
+            began += 7 * US;
+        }
         if traced {
-            let mut told = span(13, Some(12), "receive", 10 * US, 25 * US);
+            let last = 10 * servers.len() as u8 + 2;
+            let mut told = span(13, Some(12), "receive", 8 * US, began);
             told.attributes
                 .push(KeyValue::new(processes::REQUEST, true));
-            spans.push(linked(told, 32, processes::MESSAGE, 20 * US, 10 * US));
+            spans.push(linked(
+                told,
+                last,
+                processes::MESSAGE,
+                began,
+                began - 8 * US,
+            ));
         }
         AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    fn a_deadlock(traced: bool) -> AnalyzedTrace {
+        a_deadlock_of(
+            &["Orders", "Warehouse"],
+            &["Warehouse.reserve/2", "Orders.priority/1"],
+            traced,
+        )
+    }
+
+    #[test]
+    fn three_servers_left_waiting_round_a_ring_are_one_deadlock() {
+        let ring = a_deadlock_of(
+            &["Orders", "Warehouse", "Billing"],
+            &["Warehouse.reserve/2", "Billing.check/1", "Orders.tier/1"],
+            false,
+        );
+        let [found] = detect(&[ring])
+            .try_into()
+            .expect("one finding: the call that closed it");
+        assert_eq!(found.operation.as_deref(), Some("Orders.tier/1"));
+        assert!(
+            found.title.ends_with(
+                "itself waiting in \"Warehouse.reserve/2\" for \"Warehouse\", itself waiting in \"Billing.check/1\" for the caller \"Billing\": a call cycle, a deadlock: neither could answer, and no timeout ends it"
+            ),
+            "{}",
+            found.title
+        );
+        assert!(
+            found.recommendation.starts_with(
+                "Break the call cycle: \"Orders.handle_call/3\" calls \"Warehouse\" (\"Warehouse.reserve/2\"), which calls \"Billing\" (\"Billing.check/1\") while \"Billing\" is waiting for \"Orders\"'s answer, so none can answer ever"
+            ),
+            "{}",
+            found.recommendation
+        );
+        assert_eq!(found.numbers["call_cycle"], 1.0);
     }
 
     /// `Report.run/0` (span 3, open 2 s later at the end) asked `to` at 10 µs and went on with
