@@ -602,10 +602,10 @@ fn finding(traces: &[AnalyzedTrace], call: &str, subject: &str, found: &[Timeout
             Some(first) if example.cycle => format!(
                 "{}: a call cycle, {}",
                 cycle_waits(trace, first, &example.cycle_on),
-                if example.unanswered {
-                    "a deadlock: neither could answer, and no timeout ends it"
-                } else {
-                    "which only a timeout ends"
+                match (example.unanswered, example.cycle_on.is_empty()) {
+                    (true, true) => "a deadlock: neither could answer, and no timeout ends it",
+                    (true, false) => "a deadlock: none could answer, and no timeout ends it",
+                    (false, _) => "which only a timeout ends",
                 }
             ),
             Some((d, process)) if *d == b => format!(
@@ -1546,7 +1546,7 @@ mod tests {
         assert_eq!(found.operation.as_deref(), Some("Orders.tier/1"));
         assert!(
             found.title.ends_with(
-                "itself waiting in \"Warehouse.reserve/2\" for \"Warehouse\", itself waiting in \"Billing.check/1\" for the caller \"Billing\": a call cycle, a deadlock: neither could answer, and no timeout ends it"
+                "itself waiting in \"Warehouse.reserve/2\" for \"Warehouse\", itself waiting in \"Billing.check/1\" for the caller \"Billing\": a call cycle, a deadlock: none could answer, and no timeout ends it"
             ),
             "{}",
             found.title
