@@ -207,9 +207,11 @@ pub fn is_call_request(trace: &AnalyzedTrace, wait: &CausalWait, process: &str) 
 /// The process a call was still waiting on when the recording ended, stuck there for at least
 /// [`STUCK_NANOS`]: span `call` ([`calling_function`] of it: a `receive` open under a call
 /// written inline) was open at the end with nothing open under it, its last message went to
-/// another process that took it (a wait of that process's is linked to it: the request), and
-/// nothing came back to the caller after it but other processes' call requests. A `GenServer.call(server, request, :infinity)`
-/// whose answer never comes hangs until someone stops the program: this says what it hung on.
+/// another process that took it (a wait of that process's is linked to it: the request) — or
+/// its last call request went to a process of the program that never took it (the recorder's
+/// [`CALL_REQUEST_EVENT`]) — and nothing came back to the caller after it but other
+/// processes' call requests. A `GenServer.call(server, request, :infinity)` whose answer
+/// never comes hangs until someone stops the program: this says what it hung on.
 /// A process's life is no call (its own code is not recorded).
 pub fn left_unanswered(trace: &AnalyzedTrace, call: usize) -> Option<String> {
     let open = |i: usize| trace.span(i).attr(OPEN).is_some();
