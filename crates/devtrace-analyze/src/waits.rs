@@ -25,7 +25,8 @@
 //! instrumentation scope when the name alone is too common), or when it carries a pool name
 //! (`db.client.connection.pool.name`, `pool.name`) and its name says it acquires (*acquire*,
 //! *checkout*, *connect*). While another call to the same database (kind and target) was in
-//! flight — the pool was busy; waiting for a pool nobody was using is opening a connection, a
+//! flight — the pool was busy (overlapping the wait by more than the clocks' resolution,
+//! [`crate::clock`]); waiting for a pool nobody was using is opening a connection, a
 //! cold start — its own time (less its children: opening a new connection, as pg's
 //! `pg.connect` inside `pg-pool.connect`, is connecting, not waiting) is a wait of kind pool,
 //! by the span's parent (the operation that waited), on the pool its attribute names, else on
@@ -286,16 +287,19 @@ fn acquisition_wait(trace: &AnalyzedTrace, index: usize) -> Wait {
 
 /// Whether the pool of acquisition `index` was busy while it waited over `[start, end)`:
 /// another call to the same database (same kind and target, [`crate::call`]) was in flight,
-/// outside the acquisition's own subtree. Waiting for a pool nobody else was using is opening
-/// a connection (a cold start), not contention.
+/// outside the acquisition's own subtree, overlapping the wait by more than the spans' clocks
+/// can account for ([`crate::clock`]: the query a Node.js handler makes with the connection it
+/// got starts at a whole millisecond, up to 1 ms before the acquisition's end). Waiting for a
+/// pool nobody else was using is opening a connection (a cold start), not contention.
 fn pool_busy(trace: &AnalyzedTrace, index: usize, (start, end): (u64, u64)) -> bool {
     let this = crate::call::describe(trace, index);
     (0..trace.spans.spans.len()).any(|j| {
         let span = trace.span(j);
+        let tolerance = trace.overlap_tolerance(&[index, j]);
+        let in_flight = (span.start_unix_nano, span.end_unix_nano);
         if trace.tree.is_within(j, index)
             || crate::pools::is_pool_acquisition(trace, j)
-            || span.start_unix_nano >= end
-            || span.end_unix_nano <= start
+            || !crate::clock::concurrent((start, end), in_flight, tolerance)
         {
             return false;
         }

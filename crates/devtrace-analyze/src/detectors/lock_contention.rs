@@ -453,6 +453,38 @@ mod tests {
         assert!(cold.is_empty(), "{cold:#?}");
     }
 
+    /// `trace` as Node.js's SDK stamps it: starts at whole milliseconds (`Date.now()`), ends
+    /// at the start plus a sub-millisecond duration ([`crate::clock`]).
+    fn node_clock(n: u8, mut stamped: AnalyzedTrace) -> AnalyzedTrace {
+        for s in &mut stamped.spans.spans {
+            s.end_unix_nano += 197_593;
+        }
+        trace(n, stamped.spans.spans)
+    }
+
+    #[test]
+    fn a_query_stamped_before_its_connection_came_is_no_one_holding_the_pool() {
+        // A report asked alone: 4.2 ms getting an idle connection on a busy machine, then its
+        // query, stamped at the whole millisecond before the acquisition ended. Nothing else
+        // used the database: no contention.
+        let mut alone = pool_waits(1, &[4]);
+        alone.spans.spans[0].name = "request handler - /reports/:year".to_owned();
+        let alone = node_clock(1, alone);
+        let findings = detect(std::slice::from_ref(&alone), &Thresholds::default());
+        assert!(findings.is_empty(), "{findings:#?}");
+        // The overlap the clock cannot account for is still contention.
+        let busy = node_clock(2, pool_waits(2, &[0, 0, 20, 20, 40, 40]));
+        let findings = detect(&[busy, alone], &Thresholds::default());
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert!(
+            findings[0]
+                .title
+                .starts_with("\"request handler - /regions/totals\" waited 4 times for a pool"),
+            "{}",
+            findings[0].title
+        );
+    }
+
     #[test]
     fn one_long_wait_is_contention_whatever_its_share() {
         let findings = detect(&[contended(1, 150, 10_000)], &Thresholds::default());
