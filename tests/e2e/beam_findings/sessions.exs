@@ -13,14 +13,16 @@ defmodule Session do
     {:ok, %{user: user, profile: profile}}
   end
 
-  def touch(user) do
-    pid =
-      case Registry.lookup(Sessions, user) do
-        [{pid, _}] -> pid
-        [] -> start(user)
-      end
+  def touch(user), do: GenServer.call(session(user), :touch)
 
-    GenServer.call(pid, :touch)
+  # A session that crashed stays registered until the Registry hears of its exit, which can be
+  # after its caller did (on a busy machine, after the caller's next requests): a dead one is
+  # started again as a missing one is, rather than called and found gone (`:noproc`).
+  defp session(user) do
+    case Registry.lookup(Sessions, user) do
+      [{pid, _}] -> if Process.alive?(pid), do: pid, else: start(user)
+      [] -> start(user)
+    end
   end
 
   defp start(user) do
@@ -47,7 +49,8 @@ defmodule Session.Main do
         try do
           Session.touch(user)
         catch
-          :exit, _ -> :crashed
+          # The session crashed while answering (its exception is the call's exit reason).
+          :exit, {{%ArgumentError{}, _}, _} -> :crashed
         end
       end
 
