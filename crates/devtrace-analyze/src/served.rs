@@ -1,5 +1,6 @@
 //! What a call to another BEAM process did to the server that answered it: whether the
-//! callback that handled its request left the server's recorded state as it was.
+//! callback that handled its request left the server's recorded state as it was, and how long
+//! the server worked on it ([`server_time`]).
 //!
 //! A GenServer's client functions are named by what they ask for (`Pricing.quote/1`,
 //! `stock:level/1`, `Tax.rate/1`), so their names often say nothing of whether they read or
@@ -29,25 +30,8 @@ pub fn changed_state(trace: &AnalyzedTrace, index: usize) -> Option<bool> {
 /// callback changed the server's state.
 fn served_calls(trace: &AnalyzedTrace) -> HashMap<usize, Option<bool>> {
     let mut calls = HashMap::new();
-    if !trace.spans.spans.iter().any(|s| s.attr(PEER).is_some()) {
-        return calls;
-    }
     let callbacks = callbacks_by_process(trace);
-    for wait in processes::message_waits(trace) {
-        let sent_at = wait
-            .wait
-            .cause_time_unix_nano
-            .unwrap_or(wait.start_unix_nano);
-        let call = wait.wait.cause.and_then(|c| {
-            enclosing_call(trace, c).or_else(|| inline_call(trace, c, &wait.waiter, sent_at))
-        });
-        let Some(call) = call else {
-            continue;
-        };
-        let peer = processes::text(trace, call, PEER);
-        if peer.as_deref() != Some(wait.waiter.as_str()) {
-            continue;
-        }
+    for (wait, call) in requests(trace) {
         let handled = callbacks.get(&wait.waiter).and_then(|starts| {
             first_callback_between(starts, wait.end_unix_nano, trace.span(call).end_unix_nano)
         });
@@ -59,6 +43,89 @@ fn served_calls(trace: &AnalyzedTrace) -> HashMap<usize, Option<bool>> {
         }
     }
     calls
+}
+
+/// How long the server worked on the request of call `index` (a span carrying [`PEER`]): from
+/// the end of the server's `receive` that the request ended to the start of its next
+/// top-level `receive` (the next message it waited for), or to the call's end when that comes
+/// first. `None` when no wait of the server's is linked to the call.
+pub fn server_time(trace: &AnalyzedTrace, index: usize) -> Option<u64> {
+    let times = trace.server_times.get_or_init(|| server_times(trace));
+    times.get(&index).copied()
+}
+
+/// [`server_time`] of every call whose request a wait of its server's is linked to.
+fn server_times(trace: &AnalyzedTrace) -> HashMap<usize, u64> {
+    let mut times: HashMap<usize, u64> = HashMap::new();
+    let receives = top_level_receives(trace);
+    for (wait, call) in requests(trace) {
+        let call_end = trace.span(call).end_unix_nano;
+        // The server begins when its `receive` ends (the send may come before: a request
+        // sent while the server still worked on the one before).
+        let taken = trace
+            .span(wait.wait.waiter)
+            .end_unix_nano
+            .max(wait.end_unix_nano);
+        let next = receives.get(&wait.waiter).and_then(|starts| {
+            let at = starts.partition_point(|&start| start < taken);
+            starts.get(at).copied()
+        });
+        let until = next.map_or(call_end, |n| n.min(call_end));
+        let worked = until.saturating_sub(taken);
+        let entry = times.entry(call).or_default();
+        *entry = entry.saturating_add(worked);
+    }
+    times
+}
+
+/// Every wait of a server that a call's request ended, with the call (none in a trace without
+/// calls to other processes).
+fn requests(trace: &AnalyzedTrace) -> Vec<(processes::MessageWait, usize)> {
+    if !trace.spans.spans.iter().any(|s| s.attr(PEER).is_some()) {
+        return Vec::new();
+    }
+    processes::message_waits(trace)
+        .into_iter()
+        .filter_map(|wait| {
+            let call = requesting_call(trace, &wait)?;
+            Some((wait, call))
+        })
+        .collect()
+}
+
+/// The call whose request ended `wait` (a wait of the call's server), if any.
+fn requesting_call(trace: &AnalyzedTrace, wait: &processes::MessageWait) -> Option<usize> {
+    let sent_at = wait
+        .wait
+        .cause_time_unix_nano
+        .unwrap_or(wait.start_unix_nano);
+    let cause = wait.wait.cause?;
+    let call = enclosing_call(trace, cause)
+        .or_else(|| inline_call(trace, cause, &wait.waiter, sent_at))?;
+    let peer = processes::text(trace, call, PEER);
+    (peer.as_deref() == Some(wait.waiter.as_str())).then_some(call)
+}
+
+/// Each process's `receive`s made between units of work (the children of its life), by start:
+/// a wait inside a callback (a sleep) is part of the callback's work.
+fn top_level_receives(trace: &AnalyzedTrace) -> HashMap<String, Vec<u64>> {
+    let mut by_process: HashMap<String, Vec<u64>> = HashMap::new();
+    for (i, span) in trace.spans.spans.iter().enumerate() {
+        let top_level = trace.tree.parent[i].is_some_and(|p| processes::is_life(trace, p));
+        if span.name != "receive" || !top_level {
+            continue;
+        }
+        if let Some(process) = crate::causality::thread_of(trace, i) {
+            by_process
+                .entry(process)
+                .or_default()
+                .push(span.start_unix_nano);
+        }
+    }
+    for starts in by_process.values_mut() {
+        starts.sort_unstable();
+    }
+    by_process
 }
 
 /// The call to another process span `index` belongs to: itself or its nearest ancestor on

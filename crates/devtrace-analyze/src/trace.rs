@@ -22,6 +22,9 @@ pub struct AnalyzedTrace {
     /// whether it changed the server's state (`None`: the trace cannot tell): worked out once,
     /// when first asked (`served.rs`).
     pub(crate) served_calls: std::sync::OnceLock<std::collections::HashMap<usize, Option<bool>>>,
+    /// How long each such call's server worked on its request, when the trace shows it:
+    /// worked out once, when first asked (`served.rs`).
+    pub(crate) server_times: std::sync::OnceLock<std::collections::HashMap<usize, u64>>,
 }
 
 impl AnalyzedTrace {
@@ -40,6 +43,7 @@ impl AnalyzedTrace {
             derived,
             start_resolution,
             served_calls: std::sync::OnceLock::new(),
+            server_times: std::sync::OnceLock::new(),
         }
     }
 

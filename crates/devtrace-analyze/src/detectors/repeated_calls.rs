@@ -76,6 +76,16 @@ struct Occurrence {
     extent: (u64, u64),
     total_nanos: u64,
     saving_nanos: u64,
+    /// Of `total_nanos`, the time the called process worked on the requests, where the trace
+    /// shows it ([`server_work`]).
+    server: Option<ServerWork>,
+}
+
+/// The part of a loop's calls that was the called process's own work on the requests.
+#[derive(Debug, Clone)]
+struct ServerWork {
+    process: String,
+    nanos: u64,
 }
 
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
@@ -137,6 +147,7 @@ pub fn detect_claiming(
                 extent: extent(trace, &group.calls),
                 total_nanos: total,
                 saving_nanos: saving,
+                server: server_work(trace, &group.calls),
             });
     }
     let findings = by_subject
@@ -148,12 +159,52 @@ pub fn detect_claiming(
     (findings, claims)
 }
 
+/// The time the process `calls` asked worked on their requests (a BEAM call's server:
+/// [`crate::served::server_time`]), when the trace shows it for every one of them.
+fn server_work(trace: &AnalyzedTrace, calls: &[usize]) -> Option<ServerWork> {
+    let mut process = None;
+    let mut nanos = 0u64;
+    for &c in calls {
+        let call = trace
+            .subtree(c)
+            .iter()
+            .copied()
+            .find(|&n| trace.span(n).attr(crate::processes::PEER).is_some())?;
+        nanos = nanos.saturating_add(crate::served::server_time(trace, call)?);
+        process = crate::processes::text(trace, call, crate::processes::PEER);
+    }
+    Some(ServerWork {
+        process: process?,
+        nanos,
+    })
+}
+
 /// From the first of `calls`' start to the last one's end.
 fn extent(trace: &AnalyzedTrace, calls: &[usize]) -> (u64, u64) {
     let start = calls.iter().map(|c| trace.span(*c).start_unix_nano).min();
     let end = calls.iter().map(|c| trace.span(*c).end_unix_nano).max();
     (start.unwrap_or(0), end.unwrap_or(0))
 }
+
+/// The called process and its share of the calls' time, when the trace shows its work on
+/// every request and that work is at least [`SERVER_SHARE_TO_SAY`] of the calls' time.
+fn server_share(occurrences: &[Occurrence]) -> Option<(String, f64)> {
+    let mut process = None;
+    let (mut worked, mut total) = (0u64, 0u64);
+    for o in occurrences {
+        let server = o.server.as_ref()?;
+        process = Some(server.process.clone());
+        worked = worked.saturating_add(server.nanos);
+        total = total.saturating_add(o.total_nanos);
+    }
+    let share = worked as f64 / total.max(1) as f64;
+    (share >= SERVER_SHARE_TO_SAY).then_some((process?, share.min(1.0)))
+}
+
+/// The share of a loop's call time that is the called process's own work from which the
+/// finding says what batching saves if that work is per item (half: below it, the round trips
+/// are most of what a batch saves either way).
+const SERVER_SHARE_TO_SAY: f64 = 0.5;
 
 /// One run's saving over its loops: loops that ran at the same time give back the time of the
 /// largest, one after another the sum (runs of overlapping extents, by start).
@@ -236,7 +287,19 @@ fn finding(
         human_duration(mean_call),
         human_duration(total_per_run),
     );
-    let recommendation = format!("{remedy}; saving ≈ {} per run", human_duration(saving));
+    let mut recommendation = format!("{remedy}; saving ≈ {} per run", human_duration(saving));
+    let per_item = server_share(occurrences).map(|(process, share)| {
+        let per_item = (saving as f64 * (1.0 - share)).round() as u64;
+        recommendation.push_str(&format!(
+            " if {process}'s work is per request: {:.0} % of the calls' time was its own work \
+             on them, which a batch saves only then; if that work is per item, a batch saves \
+             ≈ {} per run (the trace cannot tell which)",
+            (share * 100.0).floor(),
+            human_duration(per_item),
+            process = q(&process),
+        ));
+        (share, per_item)
+    });
     let numbers = BTreeMap::from([
         ("calls_per_run".to_owned(), calls_per_run),
         ("calls_per_parent".to_owned(), calls_per_instance),
@@ -246,6 +309,15 @@ fn finding(
         ("saving_nanos".to_owned(), saving as f64),
         ("runs".to_owned(), per_trace.len() as f64),
     ]);
+    let numbers = numbers
+        .into_iter()
+        .chain(per_item.into_iter().flat_map(|(share, per_item)| {
+            [
+                ("server_share".to_owned(), share),
+                ("saving_if_per_item_nanos".to_owned(), per_item as f64),
+            ]
+        }))
+        .collect();
     Finding {
         kind: FindingKind::RepeatedCalls,
         operation: Some(parent.to_owned()),
@@ -725,6 +797,93 @@ mod tests {
         assert_eq!(f.occurrences, 1);
         assert!(f.title.contains("5 times per run"), "{}", f.title);
         assert_eq!(f.evidence[0].span_ids.len(), 6, "the second parent's loop");
+    }
+
+    /// `Checkout.total/1` (on "<0.9.0>") calling `PriceBook.price/1` six times, 10 ms each;
+    /// "PriceBook" takes each request 0.5 ms in and works on it until `work_ms` in, then waits
+    /// for the next one (its next `receive`).
+    fn calls_to_a_server(work_ms: u64) -> AnalyzedTrace {
+        use crate::causality::tests::linked;
+        use crate::processes::tests::life;
+        const US: u64 = 1_000;
+        let mut spans = vec![
+            span(1, None, "elixir checkout.exs", 0, 100 * MS),
+            life(2, "<0.9.0>", 0, 100 * MS),
+            span(3, Some(2), "Checkout.total/1", 0, 60 * MS),
+            life(4, "PriceBook", 0, 100 * MS),
+        ];
+        for i in 0..6u8 {
+            let at = u64::from(i) * 10 * MS;
+            let mut call = span(10 + i, Some(3), "PriceBook.price/1", at, at + 10 * MS);
+            call.kind = devtrace_model::SpanKind::Client;
+            call.attributes.extend([
+                KeyValue::new("rpc.service", "PriceBook"),
+                KeyValue::new("rpc.method", "price"),
+                KeyValue::new(crate::processes::PEER, "PriceBook"),
+            ]);
+            // Waiting since it finished the request before.
+            let idle = (at + work_ms * MS).saturating_sub(10 * MS).min(at);
+            let receive = span(20 + i, Some(4), "receive", idle, at + 500 * US);
+            spans.extend([
+                call,
+                linked(
+                    receive,
+                    10 + i,
+                    crate::processes::MESSAGE,
+                    at + 100 * US,
+                    400 * US,
+                ),
+                span(
+                    30 + i,
+                    Some(4),
+                    "PriceBook.lookup/2",
+                    at + 500 * US,
+                    at + work_ms * MS,
+                ),
+            ]);
+        }
+        trace(1, spans)
+    }
+
+    #[test]
+    fn calls_whose_server_works_most_of_their_time_say_what_a_batch_saves_per_item() {
+        let findings = detect(&[calls_to_a_server(9)], &Thresholds::default());
+        let [f] = findings.as_slice() else {
+            panic!("{findings:#?}")
+        };
+        // 60 ms − 1.5 × 10 ms if the work is per request; the server worked 8.5 ms of each
+        // call (to its next receive) and 9.5 ms of the last (no receive before the call ended).
+        assert_eq!(f.saving_nanos, 45 * MS);
+        let share = (5 * 8_500_000 + 9_500_000) as f64 / (60 * MS) as f64;
+        assert!(
+            (f.numbers["server_share"] - share).abs() < 1e-9,
+            "{:?}",
+            f.numbers
+        );
+        assert_eq!(
+            f.numbers["saving_if_per_item_nanos"],
+            (45e6 * (1.0 - share)).round()
+        );
+        assert!(
+            f.recommendation.ends_with(
+                "saving ≈ 45.0 ms per run if \"PriceBook\"'s work is per request: 86 % of the \
+                 calls' time was its own work on them, which a batch saves only then; if that \
+                 work is per item, a batch saves ≈ 6.0 ms per run (the trace cannot tell which)"
+            ),
+            "{}",
+            f.recommendation
+        );
+        // Calls that are mostly round trips: a batch saves them either way; nothing to say.
+        let findings = detect(&[calls_to_a_server(3)], &Thresholds::default());
+        let [f] = findings.as_slice() else {
+            panic!("{findings:#?}")
+        };
+        assert!(
+            f.recommendation.ends_with("saving ≈ 45.0 ms per run"),
+            "{}",
+            f.recommendation
+        );
+        assert!(!f.numbers.contains_key("server_share"));
     }
 
     #[test]
