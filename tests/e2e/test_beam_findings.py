@@ -80,6 +80,11 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - thumbnails.exs: `Task.async_stream(…, timeout: 50, on_timeout: :kill_task)` over twelve
   images, every fourth taking 120 ms → `call_timeout` saying how many of the tasks were killed
   at the 50 ms timeout, their work lost, the program going on;
+- search_deadline.exs: three backends asked through `Task.Supervisor.async_nolink` and given
+  100 ms together (`Task.yield_many/2`, then `Task.shutdown/2`), one taking 400 ms, on three
+  pages → `call_timeout` counting the tasks shut down at the deadline and naming the call they
+  were in with its arguments (`"Search.backend/1" with ":reviews"`), the work lost within 15 %
+  of the program's measure;
 - task_crashes.exs: ten tasks a Task.Supervisor runs at once, three crashing once each → no
   `restart_loop` (nothing restarted them), their crashes recorded;
 - loop_pipeline.exs: the same pipeline written as hand-written receive loops (no GenServer) →
@@ -618,19 +623,35 @@ def test_an_async_stream_past_its_timeout_is_a_call_timeout_naming_what_its_task
     assert within_15_percent(found["numbers"]["server_busy_ms"], truth["timeout_ms"]), (found, truth)
 
 
+def killed_tasks_found(findings: list[dict], truth: dict, function: str, timeout_ms: int, where: str) -> dict:
+    """The planted tasks killed at a timeout: the finding among the first three, its title
+    counting them (the program's truth) and naming the function, the timeout and `where`."""
+    found = planted(findings, "call_timeout")
+    assert found["title"] == (
+        f'{truth["killed"]} of {truth["tasks"]} tasks running {function} were killed at a '
+        f"{timeout_ms} ms timeout{where}, their work cut off"
+    ), found["title"]
+    return found
+
+
 def test_tasks_an_async_stream_kills_at_its_timeout_are_found_with_their_lost_work(
     store: Store, runtime: Path, tmp_path: Path, recording: str
 ):
     truth, findings = findings_of(store, "thumbnails.exs", tmp_path, recording)
-    found = planted(findings, "call_timeout")
-    assert found["title"] == (
-        f'{truth["killed"]} of {truth["tasks"]} tasks running "Thumbnails.render/1" were killed at a '
-        f'{truth["timeout_ms"]} ms timeout, their work cut off'
-    ), found["title"]
+    found = killed_tasks_found(findings, truth, '"Thumbnails.render/1"', truth["timeout_ms"], "")
     assert found["numbers"]["contained_runs"] == 1, found
     assert within_15_percent(found["numbers"]["finished_median_ms"], truth["finished_median_ms"]), (found, truth)
     # The work thrown away: each killed task had run until the timeout.
     assert within_15_percent(found["saving_nanos"] / 1e6, truth["killed"] * truth["timeout_ms"]), (found, truth)
+
+
+def test_tasks_shut_down_at_a_deadline_are_found_with_the_call_they_were_in(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "search_deadline.exs", tmp_path, recording)
+    where = ' in "Search.backend/1" with ":reviews"'
+    found = killed_tasks_found(findings, truth, '"anonymous fn#0 in Search.page/1"', truth["deadline_ms"], where)
+    assert within_15_percent(found["saving_nanos"] / 1e6, truth["lost_ms"]), (found, truth)
 
 
 def test_tasks_run_at_once_that_crash_once_each_are_no_restart_loop(store: Store, runtime: Path, tmp_path: Path, recording: str):

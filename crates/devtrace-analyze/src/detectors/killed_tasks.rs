@@ -19,8 +19,11 @@ use crate::errors::runs_and_survivors;
 use crate::finding::{Evidence, Finding, FindingKind, Impact, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
 use crate::processes;
-use devtrace_model::recorded::name as q;
+use devtrace_model::recorded::{name as q, quote_short};
 use std::collections::BTreeMap;
+
+/// How the recorders name an anonymous function's span (`anonymous fn#0 in Search.page/1`).
+const ANONYMOUS: &str = "anonymous fn#";
 
 /// One run's tasks that ran one function.
 #[derive(Default)]
@@ -74,11 +77,10 @@ fn runs_of(t: usize, trace: &AnalyzedTrace) -> Vec<(String, Run)> {
                 ..Run::default()
             });
         run.tasks += 1;
-        if killed_at_work(trace, life, work) {
+        if killed_at_work(trace, life) {
             run.killed.push((life, work));
         } else {
-            let took = trace.span(work).duration_nanos();
-            run.finished_nanos.push(took);
+            run.finished_nanos.push(work_nanos(trace, life));
         }
     }
     by_function
@@ -87,10 +89,26 @@ fn runs_of(t: usize, trace: &AnalyzedTrace) -> Vec<(String, Run)> {
         .collect()
 }
 
-/// Whether `life` was killed while `work`, its function, still ran.
-fn killed_at_work(trace: &AnalyzedTrace, life: usize, work: usize) -> bool {
+/// Whether `life` was killed while its function still ran ([`work_extent`]).
+fn killed_at_work(trace: &AnalyzedTrace, life: usize) -> bool {
     processes::was_killed(trace, life)
-        && trace.span(work).end_unix_nano + 1_000_000 >= trace.span(life).end_unix_nano
+        && work_extent(trace, life).1 + 1_000_000 >= trace.span(life).end_unix_nano
+}
+
+/// From the start of a task's function to the end of the last call at the top of its life:
+/// its work, whether the function's span holds all of it or the recorder read a call it made
+/// as a tail call (a traced function killed with a call still open under it: neither
+/// returned, so nothing says whether the call was its last).
+fn work_extent(trace: &AnalyzedTrace, life: usize) -> (u64, u64) {
+    let work = processes::top_level_work(trace, life);
+    let start = work.iter().map(|&w| trace.span(w).start_unix_nano).min();
+    let end = work.iter().map(|&w| trace.span(w).end_unix_nano).max();
+    (start.unwrap_or(0), end.unwrap_or(0))
+}
+
+fn work_nanos(trace: &AnalyzedTrace, life: usize) -> u64 {
+    let (start, end) = work_extent(trace, life);
+    end.saturating_sub(start)
 }
 
 /// When a wait for a task's result or a call to a server exited at its timeout, in `trace`
@@ -148,10 +166,12 @@ fn finding(traces: &[AnalyzedTrace], function: &str, runs: &[Run]) -> Option<Fin
     let killed: usize = timed.iter().map(|(r, _)| r.killed.len()).sum();
     let lost: u64 = timed.iter().map(|(r, _)| lost_nanos(traces, r)).sum();
     let title = format!(
-        "{} of {} tasks running {} were killed at a {timeout_ms} ms timeout, their work cut off{}",
+        "{} of {} tasks running {} were killed at a {timeout_ms} ms timeout{}, their work cut \
+         off{}",
         example.killed.len(),
         example.tasks,
         q(function),
+        killed_in(&traces[example.trace], example, function),
         if timed.len() > 1 {
             format!(" ({killed} tasks in {} runs)", timed.len())
         } else {
@@ -192,12 +212,59 @@ fn finding(traces: &[AnalyzedTrace], function: &str, runs: &[Run]) -> Option<Fin
     })
 }
 
+/// Where a run's killed tasks were when they died, when all were in one call below their
+/// function (` in "Search.backend/1" with :reviews`, the arguments when all had the same).
+fn killed_in(trace: &AnalyzedTrace, run: &Run, function: &str) -> String {
+    let calls: Vec<usize> = run
+        .killed
+        .iter()
+        .filter_map(|&(life, _)| innermost_open(trace, life))
+        .collect();
+    let Some(&first) = calls.first() else {
+        return String::new();
+    };
+    let name = &trace.span(first).name;
+    if calls.len() < run.killed.len()
+        || name == function
+        || calls.iter().any(|&c| trace.span(c).name != *name)
+    {
+        return String::new();
+    }
+    let arguments = |c: usize| processes::text(trace, c, processes::CALL_ARGUMENTS);
+    let with = match arguments(first) {
+        Some(args) if calls.iter().all(|&c| arguments(c).as_ref() == Some(&args)) => {
+            format!(" with {}", quote_short(&args, 60))
+        }
+        _ => String::new(),
+    };
+    format!(" in {}{with}", q(name))
+}
+
+/// The named function a killed task was in when it died: of the spans of its life still
+/// running then (ending within 1 ms of it), the one begun last — not a `receive` (a sleep) nor
+/// an anonymous function (`:timer.tc(fn -> … end)` inside the function: the function says
+/// more).
+fn innermost_open(trace: &AnalyzedTrace, life: usize) -> Option<usize> {
+    let died = trace.span(life).end_unix_nano;
+    let named = |s: usize| {
+        let name = &trace.span(s).name;
+        name != "receive" && !name.starts_with(ANONYMOUS)
+    };
+    trace
+        .subtree(life)
+        .iter()
+        .copied()
+        .filter(|&s| s != life && named(s))
+        .filter(|&s| trace.span(s).end_unix_nano + 1_000_000 >= died)
+        .max_by_key(|&s| trace.span(s).start_unix_nano)
+}
+
 /// The killed tasks' work in a run: what their timeout threw away.
 fn lost_nanos(traces: &[AnalyzedTrace], run: &Run) -> u64 {
     let trace = &traces[run.trace];
     run.killed
         .iter()
-        .map(|&(_, work)| trace.span(work).duration_nanos())
+        .map(|&(life, _)| work_nanos(trace, life))
         .sum()
 }
 
@@ -273,6 +340,40 @@ mod tests {
             "{}",
             found.recommendation
         );
+    }
+
+    #[test]
+    fn a_killed_task_whose_call_was_read_as_a_tail_call_was_killed_at_its_work() {
+        // Traced, `fn -> {b, backend(b)} end` killed in `backend/1`: neither returned, and the
+        // recorder put the call beside the function, which it ended at once.
+        let mut spans = thumbs(&[(0, 50), (5, 51)], 200).spans.spans;
+        for killed in [11u8, 21] {
+            let at = spans
+                .iter()
+                .position(|s| s.span_id.0 == [killed; 8])
+                .unwrap();
+            let (start, end) = (spans[at].start_unix_nano, spans[at].end_unix_nano);
+            spans[at].end_unix_nano = start + 20_000;
+            let mut fetch = span(
+                killed + 50,
+                Some(killed - 1),
+                "Thumbs.fetch/1",
+                start + 20_000,
+                end,
+            );
+            fetch
+                .attributes
+                .push(KeyValue::new(processes::CALL_ARGUMENTS, ":large"));
+            spans.push(fetch);
+        }
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let [found] = detect(&[trace]).try_into().expect("one finding");
+        assert_eq!(
+            found.title,
+            "2 of 8 tasks running \"Thumbs.render/1\" were killed at a 50 ms timeout in \
+             \"Thumbs.fetch/1\" with \":large\", their work cut off"
+        );
+        assert_eq!(found.saving_nanos, 101 * MS);
     }
 
     #[test]
