@@ -96,9 +96,8 @@ fn killed_at_work(trace: &AnalyzedTrace, life: usize) -> bool {
 }
 
 /// From the start of a task's function to the end of the last call at the top of its life:
-/// its work, whether the function's span holds all of it or the recorder read a call it made
-/// as a tail call (a traced function killed with a call still open under it: neither
-/// returned, so nothing says whether the call was its last).
+/// its work, whether the function's span holds all of it or its last call was a tail call
+/// (`fn -> backend(b) end`: the call follows the function, beside it).
 fn work_extent(trace: &AnalyzedTrace, life: usize) -> (u64, u64) {
     let work = processes::top_level_work(trace, life);
     let start = work.iter().map(|&w| trace.span(w).start_unix_nano).min();

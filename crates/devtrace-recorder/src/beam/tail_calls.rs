@@ -14,8 +14,9 @@
 //! began after P did and ended at most [`TAIL_GAP_NS`] before it (any time before it, in a loop
 //! of three turns or more whose typical turn did: one turn scheduled out between the two
 //! returns, on a busy machine, is no work after the call), and P ended as S did: the same
-//! return value, the same exception, both still running at a window's end, or both ended with
-//! their process (killed mid-loop, with no value). A tail call's
+//! return value, the same exception (but the kill of their process, unless both run one
+//! function: a killed process's every open frame carries it), both still running at a
+//! window's end, or both ended with their process (killed mid-loop, with no value). A tail call's
 //! caller has nothing of its own left to do, so that is what a frame kept only by the trace
 //! looks like. Then S moves up beside P, and P ends where S began, with no return value or
 //! exception of its own (its turn ended in the call, as under `--instrument`), and says so
@@ -220,6 +221,16 @@ fn is_tail_call(
             .get(&s.code)
             .is_some_and(|c| function_names::enclosing_function(&c.span_name()).is_some())
     };
+    // A process killed mid-call unwinds every open frame with the kill (`exit:killed`): the
+    // same exception in a function and its call then says nothing of where the call was made
+    // (`fn -> {b, backend(b)} end` killed in `backend/1`); a loop's turns, one function, are
+    // still its turns.
+    let killed = |s: &OutSpan| {
+        s.error
+            .and_then(|e| names.exceptions.get(&e))
+            .is_some_and(|text| text == super::vm_stop::KILLED)
+    };
+    let same_exception = same_value(2) && (caller.code == callee.code || !killed(caller));
     function(caller)
         && function(callee)
         && caller.stream == callee.stream
@@ -228,7 +239,7 @@ fn is_tail_call(
         && (caller.code == callee.code || !anonymous(callee))
         && callee.start > caller.start
         && caller.end >= callee.end
-        && (same_value(1) || same_value(2) || (caller.open && callee.open) || ended_together())
+        && (same_value(1) || same_exception || (caller.open && callee.open) || ended_together())
 }
 
 /// Whether `callee` is the next turn of the comprehension `caller` runs (see the module doc).
@@ -350,6 +361,39 @@ mod tests {
             .map(|s| s.span_id)
             .collect();
         assert_eq!(failed, [13]);
+    }
+
+    #[test]
+    fn a_call_its_killed_process_was_in_stays_in_the_function_that_made_it() {
+        // The kill's exception (type 5, "exit:killed", its text value 5 in each frame).
+        let mut names = names();
+        names.exceptions.insert(5, "exit:killed".into());
+        let values = HashMap::from([(5, "exit:killed".to_owned())]);
+        let killed = |mut s: OutSpan| {
+            (s.error, s.values[2]) = (Some(5), 5);
+            s
+        };
+        // `client/2` killed in `helper/1`, which it called mid-body.
+        let mut spans = vec![
+            span(1, 0, PROCESS_CODE, 0, 10_000),
+            killed(span(11, 1, 7, 100, 5_000)),
+            killed(span(12, 11, 8, 200, 5_000)),
+        ];
+        flatten(&mut spans, &names, &values, &HashMap::new());
+        assert_eq!(by_id(&spans, 12).parent_span_id, 11, "a call within it");
+        assert!(!by_id(&spans, 11).tail_call);
+        // A loop killed in its second turn: still turns one after another.
+        let mut spans = vec![
+            span(1, 0, PROCESS_CODE, 0, 10_000),
+            killed(span(11, 1, 7, 100, 5_000)),
+            killed(span(12, 11, 7, 1_100, 5_000)),
+        ];
+        flatten(&mut spans, &names, &values, &HashMap::new());
+        assert_eq!(
+            by_id(&spans, 12).parent_span_id,
+            1,
+            "the next turn beside it"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::OutSpan;
 use crate::names::Names;
 
 /// The exception type of an exit with reason `killed`, as the tracer names it.
-const KILLED: &str = "exit:killed";
+pub(super) const KILLED: &str = "exit:killed";
 
 /// Reads the processes killed from `stopping` (monotonic ns; 0: the VM never said it stopped)
 /// as stopped with the VM: in `reader` (so [`super::annotate`] sees no exit) and in `spans`,
