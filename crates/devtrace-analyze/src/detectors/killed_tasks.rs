@@ -342,9 +342,9 @@ mod tests {
     }
 
     #[test]
-    fn a_killed_task_whose_call_was_read_as_a_tail_call_was_killed_at_its_work() {
-        // Traced, `fn -> {b, backend(b)} end` killed in `backend/1`: neither returned, and the
-        // recorder put the call beside the function, which it ended at once.
+    fn a_killed_task_whose_function_tail_called_its_work_was_killed_at_that_work() {
+        // `fn -> fetch(b) end` killed in `fetch/1`: the function's last call is a tail call,
+        // recorded beside it (as `--instrument` records one), the function's span ended at once.
         let mut spans = thumbs(&[(0, 50), (5, 51)], 200).spans.spans;
         for killed in [11u8, 21] {
             let at = spans

@@ -300,7 +300,7 @@ fn finding(
         ));
         (share, per_item)
     });
-    let numbers = BTreeMap::from([
+    let mut numbers = BTreeMap::from([
         ("calls_per_run".to_owned(), calls_per_run),
         ("calls_per_parent".to_owned(), calls_per_instance),
         ("parents_per_run".to_owned(), instances_per_run),
@@ -309,15 +309,10 @@ fn finding(
         ("saving_nanos".to_owned(), saving as f64),
         ("runs".to_owned(), per_trace.len() as f64),
     ]);
-    let numbers = numbers
-        .into_iter()
-        .chain(per_item.into_iter().flat_map(|(share, per_item)| {
-            [
-                ("server_share".to_owned(), share),
-                ("saving_if_per_item_nanos".to_owned(), per_item as f64),
-            ]
-        }))
-        .collect();
+    if let Some((share, per_item)) = per_item {
+        numbers.insert("server_share".to_owned(), share);
+        numbers.insert("saving_if_per_item_nanos".to_owned(), per_item as f64);
+    }
     Finding {
         kind: FindingKind::RepeatedCalls,
         operation: Some(parent.to_owned()),
