@@ -108,6 +108,10 @@ line; the planted problem must be among the first three findings (planted + 2) o
   the first stream, saying how many at once and that the tasks mostly wait, saving within
   15 % of the measured difference; the stream run all at once is none (recorded as written
   only: under `--instrument` a sleep in Elixir's own code cannot be told from work);
+- rate_limiter.exs: thirty fetches, ten at a time, each asking a rate limiter for a token it
+  hands out one a tick of its timer (`GenServer.reply/2` from `handle_info/2`), then thirty at
+  once, which the program measures taking as long → no `concurrency_limit` (the limiter paces
+  them, not their `max_concurrency`) and no `serialised_process` (it is idle between ticks);
 - refresh_ticks.exs: a dashboard GenServer refreshing itself every 10 ms with
   `:timer.send_interval/2`, each refresh taking 16 ms, and five requests asking it for a
   snapshot one at a time → `serialised_process` saying the callers waited behind
@@ -537,6 +541,21 @@ def test_waiting_tasks_a_stream_runs_a_core_at_a_time_are_a_limit_to_raise(
     assert within_15_percent(found["saving_nanos"] / 1e6, saved), (found, truth)
     # The stream run all at once is no limit: one finding.
     assert [f["operation"] for f in findings if f["kind"] == "concurrency_limit"] == ["Prices.fetch/1"]
+
+
+def test_fetches_a_rate_limiter_paces_are_no_limit_to_raise(store: Store, runtime: Path, tmp_path: Path, recording: str):
+    """A limiter answering one caller a tick of its timer paces the fetches, not their
+    `max_concurrency`: the program measures all of them at once taking as long, so devtrace must
+    not tell it to run more at once, nor call the idle limiter a server its callers queue behind."""
+    truth, findings = findings_of(store, "rate_limiter.exs", tmp_path, recording)
+    assert within_15_percent(truth["all_at_once_ms"], truth["limited_ms"]), truth
+    kinds = [f["kind"] for f in findings]
+    assert "concurrency_limit" not in kinds and "serialised_process" not in kinds, [f["title"] for f in findings]
+    # The waits are in the recording: every fetch, and a tick answering each.
+    [run] = store.ls()
+    spans = store.show(run["trace_id"])["spans"]
+    assert sum(s["name"] == "RateLimited.Pages.fetch/1" for s in spans) == 2 * truth["pages"]
+    assert sum(s["name"] == "RateLimited.Limiter.handle_info/2" for s in spans) >= 2 * truth["pages"]
 
 
 def test_two_servers_calling_each_other_is_a_call_cycle_that_only_the_timeout_ends(

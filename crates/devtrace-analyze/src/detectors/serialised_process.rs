@@ -24,6 +24,14 @@
 //! served no caller (a `handle_continue/2` loading a table, a periodic `handle_info/2`). The
 //! part of the waits that S's other units of work overlapped is counted apart; when it is the
 //! larger part, the finding names that work and says partitioning would not help.
+//!
+//! **Held for a timer.** A server may answer calls at a pace of its own rather than as fast as
+//! it can: a rate limiter queues its callers (`{:noreply, …}`) and answers one at each tick of
+//! a timer (`:timer.send_interval`, `Process.send_after`). It is idle, so no one queued behind
+//! its work, and it is no finding here; but those calls are not paced by their callers' limit
+//! either (`concurrency_limit`, `task_limit`): a call S answered from a unit of work that a
+//! message from no recorded process began (a timer's), after waiting through another such unit
+//! that answered someone else, is claimed with the queued ones.
 
 use super::calls::Claims;
 use crate::AnalyzedTrace;
@@ -33,7 +41,7 @@ use crate::finding::{
 use crate::fingerprint::fingerprint;
 use crate::processes::{self, MessageWait};
 use devtrace_model::recorded::name as q;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 #[derive(Clone, Debug)]
 pub struct Thresholds {
@@ -90,9 +98,12 @@ pub fn detect_claiming(
     thresholds: &Thresholds,
 ) -> (Vec<Finding>, Claims) {
     let mut by_server: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+    let mut claims = Claims::default();
     for (t, trace) in traces.iter().enumerate() {
         let mut by_sender: BTreeMap<String, Vec<MessageWait>> = BTreeMap::new();
+        let mut sent = HashSet::new();
         for wait in processes::message_waits(trace) {
+            sent.insert(wait.wait.waiter);
             if processes::is_answer(trace, &wait) {
                 by_sender.entry(wait.sender.clone()).or_default().push(wait);
             }
@@ -100,12 +111,14 @@ pub fn detect_claiming(
         let lives = processes::lives_by_name(trace);
         for (name, waits) in by_sender {
             let server = Server::new(trace, lives.get(&name).map_or(&[][..], Vec::as_slice));
+            for call in held_for_a_timer(trace, &waits, &sent) {
+                claims.claim(t, call);
+            }
             if let Some(run) = run_of(t, trace, &server, &waits, &lives, thresholds) {
                 by_server.entry(name).or_default().push(run);
             }
         }
     }
-    let mut claims = Claims::default();
     for run in by_server.values().flatten() {
         for &call in &run.queued_calls {
             claims.claim(run.trace, call);
@@ -190,6 +203,66 @@ impl Server {
             (c, end.saturating_sub(began))
         })
     }
+}
+
+/// The calls of `waits` S held back for a timer (module doc): answered by a unit of work that a
+/// message from no recorded process began, after waiting through another such unit that
+/// answered someone else. `sent` are the `receive`s a recorded process's message ended.
+fn held_for_a_timer(
+    trace: &AnalyzedTrace,
+    waits: &[MessageWait],
+    sent: &HashSet<usize>,
+) -> Vec<usize> {
+    let answered_by_a_tick: Vec<(&MessageWait, usize)> = waits
+        .iter()
+        .filter_map(|w| Some((w, sending_unit(trace, w)?)))
+        .filter(|&(_, unit)| begun_by_a_timer(trace, unit, sent))
+        .collect();
+    let mut ticks: Vec<u64> = answered_by_a_tick
+        .iter()
+        .map(|&(_, unit)| trace.span(unit).start_unix_nano)
+        .collect();
+    ticks.sort_unstable();
+    ticks.dedup();
+    let ticks_in = |from: u64, to: u64| {
+        ticks.partition_point(|&at| at < to) - ticks.partition_point(|&at| at < from)
+    };
+    answered_by_a_tick
+        .into_iter()
+        .filter(|&(w, own)| {
+            let own_tick = usize::from(w.start_unix_nano <= trace.span(own).start_unix_nano);
+            ticks_in(w.start_unix_nano, w.end_unix_nano) > own_tick
+        })
+        .filter_map(|(w, _)| processes::answered_call(trace, w))
+        .collect()
+}
+
+/// S's unit of work that sent the message ending `wait` (a reply sent with `GenServer.reply/2`
+/// is sent from inside the callback, which goes on after it: not the unit that ended last).
+fn sending_unit(trace: &AnalyzedTrace, wait: &MessageWait) -> Option<usize> {
+    let mut top = wait.wait.cause?;
+    while let Some(parent) = trace.tree.parent[top] {
+        if processes::is_life(trace, parent) {
+            return Some(processes::unit_of(trace, top));
+        }
+        top = parent;
+    }
+    None
+}
+
+/// Whether the message that began S's unit of work `unit` came from no recorded process: the
+/// `receive` just before it in S's life is none of `sent`.
+fn begun_by_a_timer(trace: &AnalyzedTrace, unit: usize, sent: &HashSet<usize>) -> bool {
+    let Some(life) = trace.tree.parent[unit] else {
+        return false;
+    };
+    let siblings = &trace.tree.children[life];
+    let Some(at) = siblings.iter().position(|&c| c == unit) else {
+        return false;
+    };
+    at.checked_sub(1)
+        .map(|before| siblings[before])
+        .is_some_and(|before| trace.span(before).name == "receive" && !sent.contains(&before))
 }
 
 fn run_of(
@@ -1178,5 +1251,71 @@ mod tests {
             &Thresholds::default(),
         );
         assert!(findings.is_empty(), "{findings:?}");
+    }
+
+    /// A rate limiter ("Limiter", life 2) whose timer ticks at 10, 20 and 30 ms (a `receive`
+    /// no recorded process's message ended, then `handle_info/2`), and three callers (lives
+    /// 10, 20, 30) calling it at 0 ms. `one_a_tick`: each tick answers one caller in turn (with
+    /// `GenServer.reply/2`, from inside the callback); else the first answers all three.
+    fn three_callers_of_a_timer(one_a_tick: bool) -> AnalyzedTrace {
+        use crate::causality::tests::linked;
+        use crate::processes::MESSAGE;
+        use crate::processes::tests::life;
+        use crate::tree::tests::{batch, span};
+        use devtrace_model::KeyValue;
+        const MS: u64 = 1_000_000;
+        let mut spans = vec![
+            span(1, None, "elixir limiter.exs", 0, 40 * MS),
+            life(2, "Limiter", 0, 40 * MS),
+        ];
+        for tick in 0..3u8 {
+            let at = u64::from(tick + 1) * 10 * MS;
+            spans.push(span(40 + tick, Some(2), "receive", at - 9 * MS, at));
+            spans.push(span(
+                50 + tick,
+                Some(2),
+                "Limiter.handle_info/2",
+                at,
+                at + MS / 10,
+            ));
+        }
+        for (n, caller) in [10u8, 20, 30].into_iter().enumerate() {
+            let tick = if one_a_tick { n as u8 } else { 0 };
+            let replied = u64::from(tick + 1) * 10 * MS + MS / 50;
+            spans.push(life(caller, &format!("<0.{caller}.0>"), 0, 40 * MS));
+            let mut call = span(caller + 1, Some(caller), "Limiter.acquire/0", 0, replied);
+            call.attributes
+                .push(KeyValue::new("rpc.service", "Limiter"));
+            spans.push(call);
+            let wait = span(caller + 2, Some(caller + 1), "receive", 0, replied);
+            spans.push(linked(wait, 50 + tick, MESSAGE, replied, replied));
+        }
+        AnalyzedTrace::new(devtrace_model::TraceId([1; 16]), batch(spans))
+    }
+
+    fn claimed_calls(trace: &AnalyzedTrace, claims: &Claims) -> Vec<String> {
+        (0..trace.spans.spans.len())
+            .filter(|&i| trace.span(i).name == "Limiter.acquire/0" && claims.is_claimed(0, i))
+            .map(|i| processes::thread_name(trace, trace.tree.parent[i].unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn calls_a_server_answers_one_a_tick_of_its_timer_are_held_by_it_not_by_their_callers() {
+        let trace = three_callers_of_a_timer(true);
+        let (findings, claims) =
+            detect_claiming(std::slice::from_ref(&trace), &Thresholds::default());
+        assert!(findings.is_empty(), "idle between ticks: {findings:?}");
+        // The second and third callers waited through a tick that answered another.
+        assert_eq!(claimed_calls(&trace, &claims), ["<0.20.0>", "<0.30.0>"]);
+    }
+
+    #[test]
+    fn calls_one_tick_answers_together_are_not_held() {
+        // A batcher: whoever waited is answered at the next tick, so more callers at once
+        // would be answered as soon.
+        let trace = three_callers_of_a_timer(false);
+        let (_, claims) = detect_claiming(std::slice::from_ref(&trace), &Thresholds::default());
+        assert!(claimed_calls(&trace, &claims).is_empty());
     }
 }
