@@ -52,8 +52,8 @@ use crate::call::{Template, describe};
 use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
 use crate::{AnalyzedTrace, Finding, FindingKind};
-use devtrace_model::SpanId;
 use devtrace_model::recorded::name as q;
+use devtrace_model::{SpanId, semconv};
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Clone, Debug)]
@@ -150,7 +150,7 @@ pub fn detect_claiming(
         by_subject
             .entry((
                 root_name(trace).to_owned(),
-                trace.span(group.parent).name.clone(),
+                issuer_name(trace, group.parent),
                 group.name.clone(),
                 group.template.clone(),
             ))
@@ -368,6 +368,16 @@ fn sustained_limit(intervals: &[(u64, u64)], tolerance: u64) -> Option<Overlap> 
     })
 }
 
+/// The name of the span that issued a pool's calls: a flight recorder's window, which holds the
+/// processes it kept, by the run it is part of (its trace's root): the window is no operation.
+fn issuer_name(trace: &AnalyzedTrace, issuer: usize) -> String {
+    let name = &trace.span(issuer).name;
+    if name == semconv::FLIGHT_WINDOW_SPAN {
+        return root_name(trace).to_owned();
+    }
+    name.clone()
+}
+
 fn finding(
     traces: &[AnalyzedTrace],
     parent: &str,
@@ -518,6 +528,28 @@ mod tests {
         assert!(!f.recommendation.contains("batch them"));
         // The N+1 detector leaves it alone.
         assert!(super::super::repeated_calls::detect(&[t], &Default::default()).is_empty());
+    }
+
+    #[test]
+    fn calls_a_flight_recorders_window_holds_are_named_by_the_run() {
+        // A flight recorder keeps the processes of its last seconds under a window span; the
+        // window is no operation a reader knows: the pool is the run's.
+        let mut spans = pool_of_three();
+        spans[0].name = "elixir crawl.exs".into();
+        spans.push(span(2, Some(1), semconv::FLIGHT_WINDOW_SPAN, 0, 250 * MS));
+        for s in spans.iter_mut().filter(|s| s.name.starts_with("GET")) {
+            s.parent_span_id = Some(SpanId([2; 8]));
+        }
+        let t = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let [f] = detect(&[t], &Thresholds::default())
+            .try_into()
+            .expect("one pool");
+        assert!(
+            f.title.starts_with("\"elixir crawl.exs\" runs 10 calls"),
+            "{}",
+            f.title
+        );
+        assert_eq!(f.operation.as_deref(), Some("elixir crawl.exs"));
     }
 
     /// A pool of three as a real client runs it, across services: the api's client spans start
