@@ -112,6 +112,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
   hands out one a tick of its timer (`GenServer.reply/2` from `handle_info/2`), then thirty at
   once, which the program measures taking as long → no `concurrency_limit` (the limiter paces
   them, not their `max_concurrency`) and no `serialised_process` (it is idle between ticks);
+- batcher.exs: the same fetches through a server answering every caller waiting at each
+  50 ms tick → `concurrency_limit` on the ten at a time, saving within 15 % of the measured
+  difference to all at once (one tick);
 - refresh_ticks.exs: a dashboard GenServer refreshing itself every 10 ms with
   `:timer.send_interval/2`, each refresh taking 16 ms, and five requests asking it for a
   snapshot one at a time → `serialised_process` saying the callers waited behind
@@ -556,6 +559,16 @@ def test_fetches_a_rate_limiter_paces_are_no_limit_to_raise(store: Store, runtim
     spans = store.show(run["trace_id"])["spans"]
     assert sum(s["name"] == "RateLimited.Pages.fetch/1" for s in spans) == 2 * truth["pages"]
     assert sum(s["name"] == "RateLimited.Limiter.handle_info/2" for s in spans) >= 2 * truth["pages"]
+
+
+def test_fetches_a_batcher_answers_together_are_a_limit_to_raise(store: Store, runtime: Path, tmp_path: Path, recording: str):
+    """The rate limiter's counterpart: a server answering every caller waiting at each tick holds
+    no one, so ten at a time take three ticks where all at once take one — a limit to raise."""
+    truth, findings = findings_of(store, "batcher.exs", tmp_path, recording)
+    found = planted(findings, "concurrency_limit")
+    assert found["title"].startswith(f'{truth["pages"]} tasks running "Batched.Pages.fetch/1" ran at most 10 at once'), found["title"]
+    saved = truth["limited_ms"] - truth["all_at_once_ms"]
+    assert within_15_percent(found["saving_nanos"] / 1e6, saved), (found, truth)
 
 
 def test_two_servers_calling_each_other_is_a_call_cycle_that_only_the_timeout_ends(
