@@ -115,6 +115,10 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - batcher.exs: the same fetches through a server answering every caller waiting at each
   50 ms tick → `concurrency_limit` on the ten at a time, saving within 15 % of the measured
   difference to all at once (one tick);
+- task_rounds.exs: three rounds, at the script's top level, of eight tasks started with
+  `Task.async/1` and awaited with `Task.await_many/2` → no `mailbox_backlog` on the script's
+  process (its rounds read as a loop's turns): it takes its tasks' results where it waits for
+  them (recorded as written only);
 - refresh_ticks.exs: a dashboard GenServer refreshing itself every 10 ms with
   `:timer.send_interval/2`, each refresh taking 16 ms, and five requests asking it for a
   snapshot one at a time → `serialised_process` saying the callers waited behind
@@ -569,6 +573,15 @@ def test_fetches_a_batcher_answers_together_are_a_limit_to_raise(store: Store, r
     assert found["title"].startswith(f'{truth["pages"]} tasks running "Batched.Pages.fetch/1" ran at most 10 at once'), found["title"]
     saved = truth["limited_ms"] - truth["all_at_once_ms"]
     assert within_15_percent(found["saving_nanos"] / 1e6, saved), (found, truth)
+
+
+def test_results_of_tasks_a_script_awaits_are_no_mailbox_it_fell_behind_on(store: Store, runtime: Path, tmp_path: Path):
+    # Recorded as written only: the rounds are the script's top level, which `mix run -e` has not.
+    truth, findings = findings_of(store, "task_rounds.exs", tmp_path, "script")
+    assert "mailbox_backlog" not in [f["kind"] for f in findings], [f["title"] for f in findings]
+    [run] = store.ls()
+    spans = store.show(run["trace_id"])["spans"]
+    assert sum(s["name"] == "Rounds.Fetcher.fetch/1" for s in spans) == truth["tasks"]
 
 
 def test_two_servers_calling_each_other_is_a_call_cycle_that_only_the_timeout_ends(

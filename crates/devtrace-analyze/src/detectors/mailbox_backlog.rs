@@ -25,9 +25,9 @@ use crate::finding::{
     Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
 };
 use crate::fingerprint::fingerprint;
-use crate::processes;
+use crate::{causality, processes};
 use devtrace_model::recorded::name as q;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 #[derive(Clone, Debug)]
 pub struct Thresholds {
@@ -66,7 +66,9 @@ impl Backlog {
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
     let mut by_process: BTreeMap<String, Vec<Backlog>> = BTreeMap::new();
     for (t, trace) in traces.iter().enumerate() {
-        for (life, arrivals) in arrivals_by_life(trace) {
+        let (by_life, started_by) = arrivals_by_life(trace);
+        for (life, arrivals) in by_life {
+            let arrivals = for_units_of_work(trace, life, &arrivals, &started_by);
             let Some(backlog) = backlog_of(t, trace, life, &arrivals, thresholds) else {
                 continue;
             };
@@ -88,8 +90,6 @@ fn backlog_of(
     thresholds: &Thresholds,
 ) -> Option<Backlog> {
     let (callbacks, a_loop) = processes::units_of_work(trace, life);
-    let arrivals = for_units_of_work(trace, life, &callbacks, a_loop, arrivals);
-    let arrivals = &arrivals[..];
     if arrivals.len() < thresholds.min_queued {
         return None;
     }
@@ -127,14 +127,17 @@ fn backlog_of(
 /// The arrivals the units of work took: a `receive` inside one of them, or between them (right
 /// under the life, or under the function whose turns they are). A `receive` nested in other
 /// work took a message that work was waiting for — the acknowledgement a `start_link` waits
-/// for, a helper's selective receive of its own reply — not one queued for the units of work.
+/// for, a helper's selective receive of its own reply — not one queued for the units of work;
+/// so is the result of a process a unit of work started and then waited for (`Task.async` then
+/// `Task.await_many` in one turn), taken where the unit waited for it. `started_by` are the
+/// spans that started the senders of the arrivals' messages, by `receive`.
 fn for_units_of_work(
     trace: &AnalyzedTrace,
     life: usize,
-    units: &[usize],
-    a_loop: bool,
     arrivals: &[(usize, u64)],
-) -> Vec<(usize, u64)> {
+    started_by: &Starters,
+) -> Arrivals {
+    let (units, a_loop) = processes::units_of_work(trace, life);
     let loop_function = units
         .first()
         .filter(|_| a_loop)
@@ -148,7 +151,9 @@ fn for_units_of_work(
         let mut node = direct;
         while let Some(n) = node.filter(|&n| n != life) {
             if units.contains(&n) {
-                return true;
+                return !started_by
+                    .get(&receive)
+                    .is_some_and(|&starter| trace.tree.is_within(starter, n));
             }
             node = trace.tree.parent[n];
         }
@@ -172,10 +177,25 @@ fn unit_nanos(trace: &AnalyzedTrace, unit: usize) -> u64 {
     processes::unit_end(trace, unit).saturating_sub(trace.span(unit).start_unix_nano)
 }
 
+/// A process's messages: each `receive` and when its message was sent.
+type Arrivals = Vec<(usize, u64)>;
+/// The span that started each message's sender, by `receive`.
+type Starters = HashMap<usize, usize>;
+
 /// Each life's messages for its units of work — each `receive` in it and when its message was
 /// sent — in the order they were sent; replies to its own calls and requests of calls made to
-/// the process left out.
-fn arrivals_by_life(trace: &AnalyzedTrace) -> BTreeMap<usize, Vec<(usize, u64)>> {
+/// the process left out. With the span that started each message's sender, by `receive`.
+fn arrivals_by_life(trace: &AnalyzedTrace) -> (BTreeMap<usize, Arrivals>, Starters) {
+    let index = causality::span_index(trace);
+    let lives = processes::lives_by_name(trace);
+    let starter = |wait: &processes::MessageWait, sent: u64| {
+        let life = processes::life_among(trace, lives.get(&wait.sender)?, sent)?;
+        let start = causality::waits_of(trace, &index, life)
+            .into_iter()
+            .find(|w| w.kind == processes::THREAD_START)?;
+        start.cause
+    };
+    let mut started_by = HashMap::new();
     let parent = |i: usize| trace.tree.parent[i];
     let life_of = |wait: usize| {
         let mut at = parent(wait)?;
@@ -196,12 +216,15 @@ fn arrivals_by_life(trace: &AnalyzedTrace) -> BTreeMap<usize, Vec<(usize, u64)>>
         let me = processes::thread_name(trace, life).unwrap_or_default();
         if !processes::is_call_request(trace, &wait.wait, &me) {
             out.entry(life).or_default().push((wait.wait.waiter, sent));
+            if let Some(span) = starter(&wait, sent) {
+                started_by.insert(wait.wait.waiter, span);
+            }
         }
     }
     for arrivals in out.values_mut() {
         arrivals.sort_by_key(|&(_, sent)| sent);
     }
-    out
+    (out, started_by)
 }
 
 fn finding(traces: &[AnalyzedTrace], name: &str, runs: &[Backlog]) -> Finding {
@@ -494,6 +517,27 @@ mod tests {
         for s in spans.iter_mut().filter(|s| s.name == "receive") {
             s.parent_span_id = Some(SpanId([12; 8]));
         }
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        assert!(detect(&[trace], &Thresholds::default()).is_empty());
+    }
+
+    #[test]
+    fn results_of_processes_a_turn_started_and_waited_for_are_not_queued_for_the_turns() {
+        // The same four messages, now results of a process the first turn started itself
+        // (`Task.async` then `Task.await_many` in the turn): taken where it waited for them.
+        let mut spans = hand_written_loop(5 * MS, 10 * MS).spans.spans;
+        spans.push(span(12, Some(20), "Task.async/1", 5 * MS, 5 * MS + 1));
+        let sender = spans
+            .iter()
+            .position(|s| s.name == "process <0.10.0>")
+            .unwrap();
+        spans[sender] = linked(
+            spans[sender].clone(),
+            12,
+            processes::THREAD_START,
+            5 * MS,
+            0,
+        );
         let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
         assert!(detect(&[trace], &Thresholds::default()).is_empty());
     }
