@@ -4,8 +4,9 @@
 # behaves exactly as before — return values, the clause a guard picks, an exception re-raised
 # with its class, reason and stack trace, a receive's timeout, the messages as sent, a loop's
 # tail calls (its stack stays the size it was); its anonymous functions are probed under the
-# names the compiler gives them, and behave as before too. With no
-# recorder open the probes record nothing, so the module runs here as a program's would.
+# names the compiler gives them, and behave as before too; the compiler runs in no process a
+# recording would trace. With no recorder open the probes record nothing, so the module runs
+# here as a program's would.
 # (What a recording of an instrumented program holds: tests/e2e/test_beam.py.)
 ExUnit.start()
 
@@ -293,6 +294,35 @@ defmodule DevtraceBeamInstrumentTest do
     assert :ok = :devtrace_beam_instrument.module(m, :calls)
     assert entries.() == before + 3
     assert m.grade(1) == :lower
+  end
+
+  test "the probes are compiled in no process a recording traces", %{dir: dir} do
+    # A recording traces every process started after it began: a compiler run in one had its
+    # every call recorded, and a first `--instrument` run took ten times as long.
+    fresh = Path.join(dir, "fresh")
+    File.mkdir_p!(fresh)
+
+    for m <- [:dt_alone, :dt_prepared] do
+      File.write!(Path.join(fresh, "#{m}.erl"), "-module(#{m}).\n-export([one/0]).\none() -> 1.\n")
+      {:ok, ^m} = :compile.file(String.to_charlist(Path.join(fresh, "#{m}.erl")), [:debug_info, outdir: String.to_charlist(fresh)])
+    end
+
+    true = :code.add_patha(String.to_charlist(fresh))
+    :erlang.trace_pattern({:compile, :_, :_}, true, [:local])
+    :erlang.trace(:new_processes, true, [:call, {:tracer, self()}])
+
+    try do
+      assert :ok = :devtrace_beam_instrument.module(:dt_alone, :calls)
+      assert :ok = :devtrace_beam_instrument.prepare([String.to_charlist(fresh)], :sets.from_list([:dt_alone]))
+    after
+      :erlang.trace(:new_processes, false, [:call])
+      :erlang.trace_pattern({:compile, :_, :_}, false, [:local])
+    end
+
+    ref = :erlang.trace_delivered(:all)
+    assert_receive {:trace_delivered, :all, ^ref}
+    refute_received {:trace, _, :call, {:compile, _, _}}
+    assert :ok = :devtrace_beam_instrument.module(:dt_prepared, :calls), "prepared into the cache"
   end
 
   test "a module without debug info, or compiled in memory, is refused with the reason" do
