@@ -7,6 +7,10 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - bottleneck.exs: eight clients call one GenServer at once → `serialised_process`, the longest
   a caller queued behind the others (truth: each caller's call time less the server's own time
   for it, as the server measured it);
+- hot_key.exs: one GenServer per SKU through a `Registry`, forty orders at once, thirty for one
+  SKU → `serialised_process` on that SKU's process, shown with the key it was started with and
+  advised that one key is hot (not to partition: it answered 30 of the 40 calls to the ten),
+  the longest queue within 15 % of the callers' own measure;
 - bottleneck_stream.exs: sixty jobs run six at a time by `Task.async_stream`, each asking one
   rate-limiting GenServer for a token → `serialised_process`, its saving the time queued spread
   over the jobs alive at once (truth: the stream's time less the same jobs' with the server's
@@ -164,6 +168,7 @@ the same findings, within the same 15 %.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import time
@@ -261,6 +266,24 @@ def test_a_genserver_behind_many_callers_is_found_serialising_them(store: Store,
     assert within_15_percent(saving_ms, truth["max_queued_ms"]), (saving_ms, truth, found)
     assert within_15_percent(found["numbers"]["service_ms_mean"], truth["service_ms_mean"]), (found, truth)
     assert "GenServer.reply/2" in found["recommendation"]
+
+
+def test_one_key_of_per_key_processes_behind_many_callers_is_a_hot_key_not_a_server_to_partition(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "hot_key.exs", tmp_path, recording)
+    found = planted(findings, "serialised_process")
+    # Its pid says nothing; its module and the key it was started with say which it is.
+    shown = rf'"Inventory.Item" process "<0\.\d+\.0>" started with "\\"{truth["hot"]}\\""'
+    assert re.match(shown + " serialises its callers", found["title"]), found["title"]
+    assert re.match(
+        shown + rf' is one of {truth["processes"]} "Inventory.Item" processes and answered {truth["hot_calls"]} '
+        rf'of the {truth["calls"]} calls to them: one key is hot',
+        found["recommendation"],
+    ), found["recommendation"]
+    assert not found["recommendation"].startswith("Partition"), found["recommendation"]
+    saving_ms = found["saving_nanos"] / 1e6
+    assert within_15_percent(saving_ms, truth["max_queued_ms"]), (saving_ms, truth, found)
 
 
 def test_callers_of_an_agent_doing_their_work_are_told_to_do_it_themselves(

@@ -8,7 +8,7 @@
 use crate::AnalyzedTrace;
 use crate::causality::{self, CausalWait};
 use devtrace_model::AnyValue;
-use devtrace_model::recorded::name as q;
+use devtrace_model::recorded::{name as q, quote_short};
 use std::collections::{BTreeMap, HashMap};
 
 /// The link kind of a message that ended a wait in `receive`.
@@ -423,20 +423,67 @@ pub fn thread_name(trace: &AnalyzedTrace, index: usize) -> Option<String> {
 
 /// A process as findings name it, quoted: its registered name; for an unregistered one (a
 /// pid, different in every run, saying little) the module it runs beside it when its life
-/// says (`"Ledger" process "<0.111.0>"`: `devtrace.beam.initial_call` `Ledger.init/1`).
+/// says (`"Ledger" process "<0.111.0>"`: `devtrace.beam.initial_call` `Ledger.init/1`), and,
+/// when other processes ran the same module beside it (one per key, reached through a
+/// `Registry`), what it was started with (`"Item" process "<0.118.0>" started with "\"sku-1\""`).
 pub fn shown_process(trace: &AnalyzedTrace, name: &str) -> String {
     let module_of = |life| match is_agent(trace, life) {
         true => agent_owner(trace, life).or_else(|| server_module(trace, life)),
         false => server_module(trace, life),
     };
-    let module = is_pid_text(name)
+    let shown = is_pid_text(name)
         .then(|| lives_by_name(trace).remove(name))
         .flatten()
-        .and_then(|lives| lives.into_iter().find_map(module_of));
-    match module {
-        Some(module) => format!("{} process {}", q(&module), q(name)),
-        None => q(name),
+        .and_then(|lives| {
+            lives
+                .into_iter()
+                .find_map(|life| Some((life, module_of(life)?)))
+        });
+    let Some((life, module)) = shown else {
+        return q(name);
+    };
+    let started = match siblings(trace, life).is_empty() {
+        true => None,
+        false => started_with(trace, life),
+    };
+    match started {
+        Some(arguments) => format!(
+            "{} process {} started with {}",
+            q(&module),
+            q(name),
+            quote_short(&arguments, STARTED_WITH_CHARS)
+        ),
+        None => format!("{} process {}", q(&module), q(name)),
     }
+}
+
+/// How many characters of a process's start arguments a title quotes.
+const STARTED_WITH_CHARS: usize = 60;
+
+/// Other processes that ran `life`'s server module while it ran (one per key, a pool's
+/// workers); not a restarted process's other lives, which never ran beside it.
+pub fn siblings(trace: &AnalyzedTrace, life: usize) -> Vec<usize> {
+    let Some(module) = server_module(trace, life) else {
+        return Vec::new();
+    };
+    let (span, name) = (trace.span(life), thread_name(trace, life));
+    lives(trace)
+        .filter(|&other| thread_name(trace, other) != name)
+        .filter(|&other| {
+            let o = trace.span(other);
+            o.start_unix_nano < span.end_unix_nano && span.start_unix_nano < o.end_unix_nano
+        })
+        .filter(|&other| server_module(trace, other).as_deref() == Some(module.as_str()))
+        .collect()
+}
+
+/// The arguments `life`'s server was started with, as recorded: those of its `init/1`.
+pub fn started_with(trace: &AnalyzedTrace, life: usize) -> Option<String> {
+    let init = text(trace, life, INITIAL_CALL)?;
+    trace.tree.children[life]
+        .iter()
+        .find(|&&c| trace.span(c).name == init)
+        .and_then(|&c| text(trace, c, CALL_ARGUMENTS))
 }
 
 /// The callback module of a GenServer's (or `gen_statem`'s) `life`, from its initial call
@@ -580,6 +627,50 @@ pub(crate) mod tests {
             "an Agent by the module that started it"
         );
         assert_eq!(shown("<0.7.0>"), "\"<0.7.0>\"", "no life recorded");
+    }
+
+    /// A GenServer's life `name` started by `Item.init/1` with `key` (its init's arguments).
+    pub fn item(id: u8, name: &str, key: &str, (start, end): (u64, u64)) -> [Span; 2] {
+        let mut s = life(id, name, start, end);
+        s.attributes
+            .push(KeyValue::new(INITIAL_CALL, "Item.init/1"));
+        let mut init = span(id + 100, Some(id), "Item.init/1", start, start + 1);
+        init.attributes.push(KeyValue::new(CALL_ARGUMENTS, key));
+        [s, init]
+    }
+
+    #[test]
+    fn a_process_beside_others_of_its_module_is_shown_with_what_it_was_started_with() {
+        let mut spans = vec![span(1, None, "elixir shop.exs", 0, 100)];
+        spans.extend(item(2, "<0.2.0>", "\"sku-1\"", (0, 50)));
+        spans.extend(item(3, "<0.3.0>", "\"sku-2\" \u{1b}[2J", (10, 100)));
+        // Started again after the first ended: never beside it.
+        spans.extend(item(4, "<0.4.0>", "\"sku-3\"", (60, 100)));
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let shown = |name| shown_process(&trace, name);
+        assert_eq!(
+            shown("<0.2.0>"),
+            r#""Item" process "<0.2.0>" started with "\"sku-1\"""#
+        );
+        assert_eq!(
+            shown("<0.3.0>"),
+            r#""Item" process "<0.3.0>" started with "\"sku-2\" \u001b[2J""#,
+            "recorded text stays quoted"
+        );
+        assert_eq!(
+            siblings(&trace, 5).len(),
+            1,
+            "<0.4.0> ran beside <0.3.0> only"
+        );
+        let alone = AnalyzedTrace::new(
+            TraceId([1; 16]),
+            batch(item(2, "<0.2.0>", "\"sku-1\"", (0, 50)).into()),
+        );
+        assert_eq!(
+            shown_process(&alone, "<0.2.0>"),
+            r#""Item" process "<0.2.0>""#,
+            "alone, its module says which it is"
+        );
     }
 
     /// `spans`' server life (index 1) made a GenServer's (its `init`), whose callbacks named

@@ -414,7 +414,10 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
         (None, None) if example.life.is_some_and(|l| processes::is_agent(trace, l)) => {
             agent_wording(&shown, example, saving, &served_by)
         }
-        (None, None) => queued_wording(&shown, example, saving, &served_by),
+        (None, None) => {
+            let family = example.life.and_then(|life| Family::of(trace, life));
+            queued_wording(&shown, example, saving, &served_by, family.as_ref())
+        }
     };
     let mut numbers = BTreeMap::new();
     numbers.insert("callers".into(), example.callers as f64);
@@ -486,16 +489,74 @@ fn blocking_work(trace: &AnalyzedTrace, run: &Run) -> Option<OwnWork> {
 }
 
 /// "S serialises its callers: …", for callers queued behind each other's calls (`server` as
-/// shown, quoted).
-fn queued_wording(server: &str, run: &Run, saving: u64, served_by: &str) -> (String, String) {
+/// shown, quoted). When S is already one of a module's processes, one per key, and took most
+/// of their calls, one key is hot: more partitions cannot spread it.
+fn queued_wording(
+    server: &str,
+    run: &Run,
+    saving: u64,
+    served_by: &str,
+    family: Option<&Family>,
+) -> (String, String) {
     let title = queued_title(server, run, served_by);
+    let advice = match family.filter(|f| f.is_hot()) {
+        Some(f) => format!(
+            "{server} is one of {} {} processes and answered {} of the {} calls to them: one key is hot, which more processes per key cannot spread. Move the slow work out of its callback (reply later with GenServer.reply/2 from a Task) or split what that key holds",
+            f.processes,
+            q(&f.module),
+            f.calls,
+            f.all_calls,
+        ),
+        None => format!(
+            "Partition {server} (one process per key: a Registry or PartitionSupervisor) or move the slow work out of its callback (reply later with GenServer.reply/2 from a Task)"
+        ),
+    };
     let recommendation = format!(
-        "Partition {server_q} (one process per key: a Registry or PartitionSupervisor) or move the slow work out of its callback (reply later with GenServer.reply/2 from a Task): {}; saving ≈ {} per run",
+        "{advice}: {}; saving ≈ {} per run",
         who_waited(run, true),
         human_duration(saving),
-        server_q = server,
     );
     (title, recommendation)
+}
+
+/// S among the other processes that ran its module beside it ([`processes::siblings`]): how
+/// many there were, and how many of the calls any of them answered S did.
+struct Family {
+    module: String,
+    processes: usize,
+    calls: usize,
+    all_calls: usize,
+}
+
+impl Family {
+    fn of(trace: &AnalyzedTrace, life: usize) -> Option<Self> {
+        let siblings = processes::siblings(trace, life);
+        let own = processes::thread_name(trace, life)?;
+        let names: HashSet<String> = siblings
+            .iter()
+            .chain([&life])
+            .filter_map(|&l| processes::thread_name(trace, l))
+            .collect();
+        if names.len() < 2 {
+            return None;
+        }
+        let answered: Vec<String> = processes::message_waits(trace)
+            .into_iter()
+            .filter(|w| names.contains(&w.sender) && processes::is_answer(trace, w))
+            .map(|w| w.sender)
+            .collect();
+        Some(Self {
+            module: processes::server_module(trace, life)?,
+            processes: names.len(),
+            calls: answered.iter().filter(|s| **s == own).count(),
+            all_calls: answered.len(),
+        })
+    }
+
+    /// Whether S answered more of the calls than all the others together.
+    fn is_hot(&self) -> bool {
+        2 * self.calls > self.all_calls
+    }
 }
 
 /// "S serialises its callers: …", the title of every finding of callers queued behind each
@@ -699,7 +760,7 @@ mod tests {
     use super::*;
     use crate::processes::tests::{handing_on_in_tail_calls, three_callers_in_line};
     use crate::tree::tests::batch;
-    use devtrace_model::TraceId;
+    use devtrace_model::{KeyValue, TraceId};
 
     #[test]
     fn callers_queued_behind_each_other_are_found_with_the_longest_queue_as_saving() {
@@ -769,6 +830,82 @@ mod tests {
                 .count()
         };
         assert_eq!((claimed("receive"), claimed("Shop.checkout/1")), (1, 0));
+    }
+
+    /// [`three_callers_in_line`] with Stock one of two processes of module `Item`, one per
+    /// key ("<0.2.0>" for "sku-1"), through a `Registry`: the other, "<0.7.0>", answered
+    /// `other_calls` calls of a caller of its own.
+    fn one_key_of_two(other_calls: u8) -> AnalyzedTrace {
+        use crate::causality::tests::linked;
+        use crate::processes::tests::item;
+        use crate::tree::tests::span;
+        const MS: u64 = 1_000_000;
+        let mut spans = three_callers_in_line().spans.spans;
+        let [life, init] = item(2, "<0.2.0>", "\"sku-1\"", (0, 40 * MS));
+        spans[1] = life;
+        spans.push(init);
+        spans.extend(item(7, "<0.7.0>", "\"sku-2\"", (0, 40 * MS)));
+        spans.push(crate::processes::tests::life(60, "<0.60.0>", 0, 40 * MS));
+        for n in 0..other_calls {
+            let (at, id) = (u64::from(n) * 2 * MS, 61 + 2 * n);
+            let mut call = span(id, Some(60), "Item.reserve/1", at, at + MS);
+            call.attributes
+                .push(KeyValue::new(processes::PEER, "<0.7.0>"));
+            spans.push(call);
+            spans.push(linked(
+                span(id + 1, Some(id), "receive", at, at + MS),
+                7,
+                processes::MESSAGE,
+                at + MS,
+                MS,
+            ));
+        }
+        for s in spans.iter_mut() {
+            for a in s
+                .attributes
+                .iter_mut()
+                .filter(|a| a.value.to_display_string() == "Stock")
+            {
+                a.value = "<0.2.0>".into();
+            }
+            if s.name.starts_with("Stock.") {
+                s.name = s.name.replace("Stock.", "Item.");
+            }
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn one_of_a_modules_processes_answering_most_of_their_calls_is_a_hot_key() {
+        let [found] = detect(&[one_key_of_two(1)], &Thresholds::default())
+            .try_into()
+            .expect("a serialising server");
+        assert!(
+            found.title.starts_with(
+                r#""Item" process "<0.2.0>" started with "\"sku-1\"" serialises its callers: 3 processes"#
+            ),
+            "{}",
+            found.title
+        );
+        assert!(
+            found.recommendation.starts_with(
+                r#""Item" process "<0.2.0>" started with "\"sku-1\"" is one of 2 "Item" processes and answered 3 of the 4 calls to them: one key is hot"#
+            ),
+            "{}",
+            found.recommendation
+        );
+        assert!(found.recommendation.ends_with("; saving ≈ 20.0 ms per run"));
+        // As many calls to the other key: the keys share the work, more of them would too.
+        let [found] = detect(&[one_key_of_two(3)], &Thresholds::default())
+            .try_into()
+            .expect("a serialising server");
+        assert!(
+            found
+                .recommendation
+                .starts_with(r#"Partition "Item" process "<0.2.0>" started with"#),
+            "{}",
+            found.recommendation
+        );
     }
 
     /// [`three_callers_in_line`] with each of Stock's 10 ms callbacks spending 9 ms waiting
