@@ -97,6 +97,11 @@ line; the planted problem must be among the first three findings (planted + 2) o
   Agent's work (2 ms) per line, so one call for all of them takes as long → `repeated_calls`
   saying the calls were nearly all the Agent's own work and what a batch saves if that work
   is per item, within 15 % of the loop's time of the measured loop − batch time;
+- kv_conn.exs: ten `GET`s one at a time through a connection process that answers from its
+  socket's data (`handle_info/2`, as Redix does) where one `MGET` does, the store's cost per
+  request → `repeated_calls`, saving within 15 % of the measured loop − batch, saying the calls'
+  time was the connection's wait for answers from outside the recording (its share within 15 %
+  of the time the requests spent on the socket, as the connection measured it);
 - n_plus_one.exs: 25 calls to a catalogue server one at a time where one batch call does →
   `repeated_calls` (the calls are calls to another process: docs/beam.md), saving within 15 %
   of the measured loop − batch time, named by the client function (`Catalog.Server/get_price`);
@@ -841,6 +846,23 @@ def test_one_call_per_item_whose_server_works_per_item_says_what_a_batch_would_s
     per_item_ms = found["numbers"]["saving_if_per_item_nanos"] / 1e6
     measured_ms = truth["loop_ms"] - truth["batched_ms"]
     assert abs(per_item_ms - measured_ms) <= 0.15 * truth["loop_ms"], (found["numbers"], truth)
+
+
+def test_one_call_per_key_through_a_connection_process_says_its_wait_was_outside_the_recording(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "kv_conn.exs", tmp_path, recording)
+    found = planted(findings, "repeated_calls")
+    assert '"Kv.Conn/get"' in found["title"] and "10 times" in found["title"], found["title"]
+    # The store's cost is per request here: one MGET saves the loop less one batch.
+    saving_ms = found["saving_nanos"] / 1e6
+    assert within_15_percent(saving_ms, truth["loop_ms"] - truth["batch_ms"]), (saving_ms, truth)
+    # Its calls' time went to the socket, which the recording does not see: the finding says
+    # whose wait it was and that a batch saves it only if it is per request.
+    assert 'if what "Kv.Conn" waited for is per request' in found["recommendation"], found["recommendation"]
+    assert "waited for answers from outside the recording" in found["recommendation"], found["recommendation"]
+    outside = found["numbers"]["outside_share"]
+    assert within_15_percent(outside, truth["on_socket_ms"] / truth["loop_ms"]), (found["numbers"], truth)
 
 
 def planted_group(findings: list[dict], truth: dict, parent: str, calls: tuple[str, ...]) -> dict:

@@ -9,7 +9,7 @@ use crate::AnalyzedTrace;
 use crate::causality::{self, CausalWait};
 use devtrace_model::AnyValue;
 use devtrace_model::recorded::{name as q, quote_short};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The link kind of a message that ended a wait in `receive`.
 pub const MESSAGE: &str = "message";
@@ -407,6 +407,37 @@ pub fn unit_of(trace: &AnalyzedTrace, span: usize) -> usize {
         unit = earlier;
     }
     unit
+}
+
+/// The unit of work of the process whose message ended `wait` that sent that message (a reply
+/// sent with `GenServer.reply/2` is sent from inside a callback, which goes on after it: not
+/// the unit that ended last).
+pub fn sending_unit(trace: &AnalyzedTrace, wait: &MessageWait) -> Option<usize> {
+    let mut top = wait.wait.cause?;
+    while let Some(parent) = trace.tree.parent[top] {
+        if is_life(trace, parent) {
+            return Some(unit_of(trace, top));
+        }
+        top = parent;
+    }
+    None
+}
+
+/// Whether the message that began a process's unit of work `unit` came from outside the
+/// recording — a timer's, a port's (a socket, a file, an OS process): from no recorded
+/// process. The `receive` just before it in its life is none of `sent` (the `receive`s a
+/// recorded process's message ended: [`message_waits`]).
+pub fn begun_from_outside(trace: &AnalyzedTrace, unit: usize, sent: &HashSet<usize>) -> bool {
+    let Some(life) = trace.tree.parent[unit] else {
+        return false;
+    };
+    let siblings = &trace.tree.children[life];
+    let Some(at) = siblings.iter().position(|&c| c == unit) else {
+        return false;
+    };
+    at.checked_sub(1)
+        .map(|before| siblings[before])
+        .is_some_and(|before| trace.span(before).name == "receive" && !sent.contains(&before))
 }
 
 fn ended_in_tail_call(trace: &AnalyzedTrace, span: usize) -> bool {

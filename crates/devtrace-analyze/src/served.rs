@@ -1,6 +1,8 @@
 //! What a call to another BEAM process did to the server that answered it: whether the
 //! callback that handled its request left the server's recorded state as it was, and how long
-//! the server worked on it ([`server_time`]).
+//! the server worked on it ([`server_time`]) and then waited for a message from outside the
+//! recording before it answered ([`outside_time`]: a connection process waiting for its
+//! socket's reply).
 //!
 //! A GenServer's client functions are named by what they ask for (`Pricing.quote/1`,
 //! `stock:level/1`, `Tax.rate/1`), so their names often say nothing of whether they read or
@@ -15,7 +17,7 @@
 
 use crate::AnalyzedTrace;
 use crate::processes::{self, PEER, STATE_AFTER, STATE_BEFORE};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Whether call `index` (a span carrying [`PEER`]) changed its server's state: `Some(false)`
 /// when the callback that handled it kept the state whole and called no other process (it
@@ -31,7 +33,7 @@ pub fn changed_state(trace: &AnalyzedTrace, index: usize) -> Option<bool> {
 fn served_calls(trace: &AnalyzedTrace) -> HashMap<usize, Option<bool>> {
     let mut calls = HashMap::new();
     let callbacks = callbacks_by_process(trace);
-    for (wait, call) in requests(trace) {
+    for (wait, call) in requests(trace, processes::message_waits(trace)) {
         let handled = callbacks.get(&wait.waiter).and_then(|starts| {
             first_callback_between(starts, wait.end_unix_nano, trace.span(call).end_unix_nano)
         });
@@ -50,15 +52,31 @@ fn served_calls(trace: &AnalyzedTrace) -> HashMap<usize, Option<bool>> {
 /// top-level `receive` (the next message it waited for), or to the call's end when that comes
 /// first. `None` when no wait of the server's is linked to the call.
 pub fn server_time(trace: &AnalyzedTrace, index: usize) -> Option<u64> {
-    let times = trace.server_times.get_or_init(|| server_times(trace));
-    times.get(&index).copied()
+    server_times(trace).get(&index).map(|&(worked, _)| worked)
 }
 
-/// [`server_time`] of every call whose request a wait of its server's is linked to.
-fn server_times(trace: &AnalyzedTrace) -> HashMap<usize, u64> {
-    let mut times: HashMap<usize, u64> = HashMap::new();
+/// How long the server of call `index`, its own work on the request done, then waited for a
+/// message from outside the recording (a port's — a socket, a file, an OS process — or a
+/// timer's) before it answered from the callback that message began: a connection process
+/// that sends the request on a socket and answers when the reply arrives. `Some(0)` when it
+/// answered otherwise; `None` as for [`server_time`].
+pub fn outside_time(trace: &AnalyzedTrace, index: usize) -> Option<u64> {
+    server_times(trace).get(&index).map(|&(_, outside)| outside)
+}
+
+/// What a server did between each call's request and its answer: ([`server_time`],
+/// [`outside_time`]), by call.
+fn server_times(trace: &AnalyzedTrace) -> &HashMap<usize, (u64, u64)> {
+    trace.server_times.get_or_init(|| times_of(trace))
+}
+
+/// [`server_times`] of every call whose request a wait of its server's is linked to.
+fn times_of(trace: &AnalyzedTrace) -> HashMap<usize, (u64, u64)> {
+    let mut times: HashMap<usize, (u64, u64)> = HashMap::new();
+    let waits = processes::message_waits(trace);
     let receives = top_level_receives(trace);
-    for (wait, call) in requests(trace) {
+    let answered_from_outside = answered_from_outside(trace, &waits);
+    for (wait, call) in requests(trace, waits) {
         let call_end = trace.span(call).end_unix_nano;
         // The server begins when its `receive` ends (the send may come before: a request
         // sent while the server still worked on the one before).
@@ -71,20 +89,42 @@ fn server_times(trace: &AnalyzedTrace) -> HashMap<usize, u64> {
             starts.get(at).copied()
         });
         let until = next.map_or(call_end, |n| n.min(call_end));
-        let worked = until.saturating_sub(taken);
-        let entry = times.entry(call).or_default();
-        *entry = entry.saturating_add(worked);
+        let outside = answered_from_outside
+            .get(&call)
+            .map_or(0, |&answered| answered.min(call_end).saturating_sub(until));
+        let (worked, waited) = times.entry(call).or_default();
+        *worked = worked.saturating_add(until.saturating_sub(taken));
+        *waited = waited.saturating_add(outside);
     }
     times
 }
 
+/// The calls a server answered from a unit of work that a message from outside the recording
+/// began ([`processes::begun_from_outside`]), with when that unit began.
+fn answered_from_outside(
+    trace: &AnalyzedTrace,
+    waits: &[processes::MessageWait],
+) -> HashMap<usize, u64> {
+    let sent: HashSet<usize> = waits.iter().map(|w| w.wait.waiter).collect();
+    waits
+        .iter()
+        .filter_map(|w| Some((processes::answered_call(trace, w)?, w)))
+        .filter_map(|(call, w)| Some((call, processes::sending_unit(trace, w)?)))
+        .filter(|&(_, unit)| processes::begun_from_outside(trace, unit, &sent))
+        .map(|(call, unit)| (call, trace.span(unit).start_unix_nano))
+        .collect()
+}
+
 /// Every wait of a server that a call's request ended, with the call (none in a trace without
 /// calls to other processes).
-fn requests(trace: &AnalyzedTrace) -> Vec<(processes::MessageWait, usize)> {
+fn requests(
+    trace: &AnalyzedTrace,
+    waits: Vec<processes::MessageWait>,
+) -> Vec<(processes::MessageWait, usize)> {
     if !trace.spans.spans.iter().any(|s| s.attr(PEER).is_some()) {
         return Vec::new();
     }
-    processes::message_waits(trace)
+    waits
         .into_iter()
         .filter_map(|wait| {
             let call = requesting_call(trace, &wait)?;
@@ -280,5 +320,62 @@ mod tests {
         let t = trace(vec![asking, unlinked]);
         assert_eq!(changed(&t, 3), None);
         assert_eq!(changed(&t, 4), None);
+    }
+
+    /// A call (id 3) from "<0.9.0>" to "Conn" over 0–10 ms, as a connection process answers:
+    /// it takes the request (1 ms), sends it on (`handle_call/3`, 1–2 ms) and answers from the
+    /// callback (8–9 ms) that the next message began — a socket's (no recorded sender), or,
+    /// `from_a_process`, one "<0.7.0>" sent.
+    fn answered_by_the_next_message(from_a_process: bool) -> AnalyzedTrace {
+        let mut call = span(3, Some(2), "Conn.get/1", 0, 10 * MS);
+        call.kind = SpanKind::Client;
+        call.attributes.push(KeyValue::new(PEER, "Conn"));
+        let request = linked(span(30, Some(13), "receive", 0, MS), 3, MESSAGE, MS, MS);
+        let mut data = span(31, Some(13), "receive", 2 * MS, 8 * MS);
+        if from_a_process {
+            data = linked(data, 7, MESSAGE, 8 * MS, 6 * MS);
+        }
+        let answer = linked(
+            span(4, Some(3), "receive", 0, 10 * MS),
+            33,
+            MESSAGE,
+            9 * MS,
+            10 * MS,
+        );
+        trace(vec![vec![
+            call,
+            answer,
+            life(7, "<0.7.0>", 0, 100 * MS),
+            life(13, "Conn", 0, 100 * MS),
+            request,
+            span(32, Some(13), "Conn.handle_call/3", MS, 2 * MS),
+            data,
+            span(33, Some(13), "Conn.handle_info/2", 8 * MS, 9 * MS),
+        ]])
+    }
+
+    #[test]
+    fn a_server_answering_from_a_message_no_recorded_process_sent_waited_outside_the_recording() {
+        let call = |t: &AnalyzedTrace| {
+            t.spans
+                .spans
+                .iter()
+                .position(|s| s.span_id.0 == [3; 8])
+                .unwrap()
+        };
+        let t = answered_by_the_next_message(false);
+        assert_eq!(server_time(&t, call(&t)), Some(MS), "its own work: 1–2 ms");
+        assert_eq!(
+            outside_time(&t, call(&t)),
+            Some(6 * MS),
+            "then the socket: 2–8 ms"
+        );
+        let t = answered_by_the_next_message(true);
+        assert_eq!(server_time(&t, call(&t)), Some(MS));
+        assert_eq!(
+            outside_time(&t, call(&t)),
+            Some(0),
+            "a recorded process's message"
+        );
     }
 }

@@ -24,7 +24,7 @@ pub struct AnalyzedTrace {
     pub(crate) served_calls: std::sync::OnceLock<std::collections::HashMap<usize, Option<bool>>>,
     /// How long each such call's server worked on its request, when the trace shows it:
     /// worked out once, when first asked (`served.rs`).
-    pub(crate) server_times: std::sync::OnceLock<std::collections::HashMap<usize, u64>>,
+    pub(crate) server_times: std::sync::OnceLock<std::collections::HashMap<usize, (u64, u64)>>,
 }
 
 impl AnalyzedTrace {

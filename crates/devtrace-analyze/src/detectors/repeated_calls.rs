@@ -19,6 +19,10 @@
 //! **Saving model.** One batched call (`IN (...)`, a JOIN, a batch endpoint) is assumed to cost
 //! [`Thresholds::batch_cost_factor`] × the mean duration of one call. The saving of one loop is
 //! the sum of its calls minus that cost.
+//! When the called process's time on the requests — its own work, and its wait for answers
+//! from outside the recording ([`crate::served`]) — is most of the calls' time, a batch saves it
+//! only if it is per request, which the trace cannot tell: the finding says so and gives both
+//! figures.
 //!
 //! **Across runs** the finding is one per (root operation, parent operation, call name,
 //! template). A parent that repeats inside one run (the same subtree a hundred times: a batch
@@ -81,11 +85,13 @@ struct Occurrence {
     server: Option<ServerWork>,
 }
 
-/// The part of a loop's calls that was the called process's own work on the requests.
+/// The part of a loop's calls the called process spent on the requests: its own work, and
+/// then its wait for answers from outside the recording ([`crate::served::outside_time`]).
 #[derive(Debug, Clone)]
 struct ServerWork {
     process: String,
     nanos: u64,
+    outside_nanos: u64,
 }
 
 pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding> {
@@ -163,7 +169,7 @@ pub fn detect_claiming(
 /// [`crate::served::server_time`]), when the trace shows it for every one of them.
 fn server_work(trace: &AnalyzedTrace, calls: &[usize]) -> Option<ServerWork> {
     let mut process = None;
-    let mut nanos = 0u64;
+    let (mut nanos, mut outside_nanos) = (0u64, 0u64);
     for &c in calls {
         let call = trace
             .subtree(c)
@@ -171,11 +177,13 @@ fn server_work(trace: &AnalyzedTrace, calls: &[usize]) -> Option<ServerWork> {
             .copied()
             .find(|&n| trace.span(n).attr(crate::processes::PEER).is_some())?;
         nanos = nanos.saturating_add(crate::served::server_time(trace, call)?);
+        outside_nanos = outside_nanos.saturating_add(crate::served::outside_time(trace, call)?);
         process = crate::processes::text(trace, call, crate::processes::PEER);
     }
     Some(ServerWork {
         process: process?,
         nanos,
+        outside_nanos,
     })
 }
 
@@ -186,19 +194,61 @@ fn extent(trace: &AnalyzedTrace, calls: &[usize]) -> (u64, u64) {
     (start.unwrap_or(0), end.unwrap_or(0))
 }
 
-/// The called process and its share of the calls' time, when the trace shows its work on
-/// every request and that work is at least [`SERVER_SHARE_TO_SAY`] of the calls' time.
-fn server_share(occurrences: &[Occurrence]) -> Option<(String, f64)> {
+/// The called process's share of the calls' time (its own work on the requests and its wait
+/// for answers from outside the recording), when the trace shows it for every request and it
+/// is at least [`SERVER_SHARE_TO_SAY`] of the calls' time.
+fn server_share(occurrences: &[Occurrence]) -> Option<ServerShare> {
     let mut process = None;
-    let (mut worked, mut total) = (0u64, 0u64);
+    let (mut worked, mut outside, mut total) = (0u64, 0u64, 0u64);
     for o in occurrences {
         let server = o.server.as_ref()?;
         process = Some(server.process.clone());
         worked = worked.saturating_add(server.nanos);
+        outside = outside.saturating_add(server.outside_nanos);
         total = total.saturating_add(o.total_nanos);
     }
-    let share = worked as f64 / total.max(1) as f64;
-    (share >= SERVER_SHARE_TO_SAY).then_some((process?, share.min(1.0)))
+    let share = |nanos: u64| (nanos as f64 / total.max(1) as f64).min(1.0);
+    let all = share(worked.saturating_add(outside));
+    (all >= SERVER_SHARE_TO_SAY).then(|| ServerShare {
+        process: process.unwrap_or_default(),
+        share: all,
+        outside: share(outside),
+    })
+}
+
+/// [`server_share`]: of the calls' time, the share the called process spent on the requests,
+/// and of it the share it waited for answers from outside the recording.
+struct ServerShare {
+    process: String,
+    share: f64,
+    outside: f64,
+}
+
+impl ServerShare {
+    /// " if …'s work is per request: …; if that work is per item, a batch saves ≈ `per_item`
+    /// per run (the trace cannot tell which)", in the words of the share's larger part.
+    fn caveat(&self, per_item: u64) -> String {
+        let (percent, process) = ((self.share * 100.0).floor(), q(&self.process));
+        let (what, was, that) = if self.outside * 2.0 > self.share {
+            (
+                format!("what {process} waited for"),
+                format!(
+                    "{percent:.0} % of the calls' time it waited for answers from outside the recording (it answered each from a message no recorded process sent: a socket's, a port's, a timer's)"
+                ),
+                "that",
+            )
+        } else {
+            (
+                format!("{process}'s work"),
+                format!("{percent:.0} % of the calls' time was its own work on them"),
+                "that work",
+            )
+        };
+        format!(
+            " if {what} is per request: {was}, which a batch saves only then; if {that} is per item, a batch saves ≈ {} per run (the trace cannot tell which)",
+            human_duration(per_item)
+        )
+    }
 }
 
 /// The share of a loop's call time that is the called process's own work from which the
@@ -288,17 +338,10 @@ fn finding(
         human_duration(total_per_run),
     );
     let mut recommendation = format!("{remedy}; saving ≈ {} per run", human_duration(saving));
-    let per_item = server_share(occurrences).map(|(process, share)| {
-        let per_item = (saving as f64 * (1.0 - share)).round() as u64;
-        recommendation.push_str(&format!(
-            " if {process}'s work is per request: {:.0} % of the calls' time was its own work \
-             on them, which a batch saves only then; if that work is per item, a batch saves \
-             ≈ {} per run (the trace cannot tell which)",
-            (share * 100.0).floor(),
-            human_duration(per_item),
-            process = q(&process),
-        ));
-        (share, per_item)
+    let per_item = server_share(occurrences).map(|server| {
+        let per_item = (saving as f64 * (1.0 - server.share)).round() as u64;
+        recommendation.push_str(&server.caveat(per_item));
+        (server, per_item)
     });
     let mut numbers = BTreeMap::from([
         ("calls_per_run".to_owned(), calls_per_run),
@@ -309,8 +352,9 @@ fn finding(
         ("saving_nanos".to_owned(), saving as f64),
         ("runs".to_owned(), per_trace.len() as f64),
     ]);
-    if let Some((share, per_item)) = per_item {
-        numbers.insert("server_share".to_owned(), share);
+    if let Some((server, per_item)) = per_item {
+        numbers.insert("server_share".to_owned(), server.share);
+        numbers.insert("outside_share".to_owned(), server.outside);
         numbers.insert("saving_if_per_item_nanos".to_owned(), per_item as f64);
     }
     Finding {
@@ -794,33 +838,47 @@ mod tests {
         assert_eq!(f.evidence[0].span_ids.len(), 6, "the second parent's loop");
     }
 
+    /// "<0.9.0>"'s `parent` (span 3) calling `server` six times, 10 ms apart, each call
+    /// `Server.method/1` (span 10 + i) 10 ms long; with the server's life (span 4) and `serve`'s
+    /// spans for each call (given its index and start).
+    fn six_calls(
+        (parent, server, method): (&str, &str, &str),
+        mut serve: impl FnMut(u8, u64) -> Vec<Span>,
+    ) -> AnalyzedTrace {
+        use crate::processes::tests::life;
+        let mut spans = vec![
+            span(1, None, "elixir app.exs", 0, 100 * MS),
+            life(2, "<0.9.0>", 0, 100 * MS),
+            span(3, Some(2), parent, 0, 60 * MS),
+            life(4, server, 0, 100 * MS),
+        ];
+        for i in 0..6u8 {
+            let at = u64::from(i) * 10 * MS;
+            let name = format!("{server}.{method}/1");
+            let mut call = span(10 + i, Some(3), &name, at, at + 10 * MS);
+            call.kind = devtrace_model::SpanKind::Client;
+            call.attributes.extend([
+                KeyValue::new("rpc.service", server),
+                KeyValue::new("rpc.method", method),
+                KeyValue::new(crate::processes::PEER, server),
+            ]);
+            spans.push(call);
+            spans.extend(serve(i, at));
+        }
+        trace(1, spans)
+    }
+
     /// `Checkout.total/1` (on "<0.9.0>") calling `PriceBook.price/1` six times, 10 ms each;
     /// "PriceBook" takes each request 0.5 ms in and works on it until `work_ms` in, then waits
     /// for the next one (its next `receive`).
     fn calls_to_a_server(work_ms: u64) -> AnalyzedTrace {
         use crate::causality::tests::linked;
-        use crate::processes::tests::life;
         const US: u64 = 1_000;
-        let mut spans = vec![
-            span(1, None, "elixir checkout.exs", 0, 100 * MS),
-            life(2, "<0.9.0>", 0, 100 * MS),
-            span(3, Some(2), "Checkout.total/1", 0, 60 * MS),
-            life(4, "PriceBook", 0, 100 * MS),
-        ];
-        for i in 0..6u8 {
-            let at = u64::from(i) * 10 * MS;
-            let mut call = span(10 + i, Some(3), "PriceBook.price/1", at, at + 10 * MS);
-            call.kind = devtrace_model::SpanKind::Client;
-            call.attributes.extend([
-                KeyValue::new("rpc.service", "PriceBook"),
-                KeyValue::new("rpc.method", "price"),
-                KeyValue::new(crate::processes::PEER, "PriceBook"),
-            ]);
+        six_calls(("Checkout.total/1", "PriceBook", "price"), |i, at| {
             // Waiting since it finished the request before.
             let idle = (at + work_ms * MS).saturating_sub(10 * MS).min(at);
             let receive = span(20 + i, Some(4), "receive", idle, at + 500 * US);
-            spans.extend([
-                call,
+            vec![
                 linked(
                     receive,
                     10 + i,
@@ -835,9 +893,8 @@ mod tests {
                     at + 500 * US,
                     at + work_ms * MS,
                 ),
-            ]);
-        }
-        trace(1, spans)
+            ]
+        })
     }
 
     #[test]
@@ -879,6 +936,70 @@ mod tests {
             f.recommendation
         );
         assert!(!f.numbers.contains_key("server_share"));
+    }
+
+    /// `Client.fetch/1` (on "<0.9.0>") calling `Conn.get/1` six times, 10 ms each; "Conn"
+    /// takes each request 0.5 ms in, sends it on its socket by 1 ms, and answers at 9.5 ms from
+    /// the `handle_info/2` that the socket's data began at 9 ms (a message no recorded process
+    /// sent).
+    fn calls_to_a_connection() -> AnalyzedTrace {
+        use crate::causality::tests::linked;
+        use crate::processes::MESSAGE;
+        const US: u64 = 1_000;
+        six_calls(("Client.fetch/1", "Conn", "get"), |i, at| {
+            let request = span(20 + i, Some(4), "receive", at, at + 500 * US);
+            let answer = span(70 + i, Some(10 + i), "receive", at, at + 10 * MS);
+            vec![
+                linked(request, 10 + i, MESSAGE, at + 100 * US, 400 * US),
+                span(
+                    30 + i,
+                    Some(4),
+                    "Conn.handle_call/3",
+                    at + 500 * US,
+                    at + MS,
+                ),
+                span(40 + i, Some(4), "receive", at + MS, at + 9 * MS),
+                span(
+                    50 + i,
+                    Some(4),
+                    "Conn.handle_info/2",
+                    at + 9 * MS,
+                    at + 9_500 * US,
+                ),
+                linked(answer, 50 + i, MESSAGE, at + 9_500 * US, 10 * MS),
+            ]
+        })
+    }
+
+    #[test]
+    fn calls_a_server_answered_from_outside_the_recording_say_what_a_batch_saves_per_item() {
+        let findings = detect(&[calls_to_a_connection()], &Thresholds::default());
+        let [f] = findings.as_slice() else {
+            panic!("{findings:#?}")
+        };
+        // Its own work 0.5 ms a call, then 8 ms waiting for its socket: 85 % of the calls.
+        assert_eq!(f.saving_nanos, 45 * MS);
+        assert!(
+            (f.numbers["server_share"] - 0.85).abs() < 1e-9,
+            "{:?}",
+            f.numbers
+        );
+        assert!(
+            (f.numbers["outside_share"] - 0.8).abs() < 1e-9,
+            "{:?}",
+            f.numbers
+        );
+        assert!(
+            f.recommendation.ends_with(
+                "saving ≈ 45.0 ms per run if what \"Conn\" waited for is per request: 85 % of \
+                 the calls' time it waited for answers from outside the recording (it answered \
+                 each from a message no recorded process sent: a socket's, a port's, a \
+                 timer's), which a batch saves only then; if that is per item, a batch saves ≈ \
+                 6.8 ms per run (the trace cannot tell which)"
+            ),
+            "{}",
+            f.recommendation
+        );
     }
 
     #[test]

@@ -215,8 +215,8 @@ fn held_for_a_timer(
 ) -> Vec<usize> {
     let answered_by_a_tick: Vec<(&MessageWait, usize)> = waits
         .iter()
-        .filter_map(|w| Some((w, sending_unit(trace, w)?)))
-        .filter(|&(_, unit)| begun_by_a_timer(trace, unit, sent))
+        .filter_map(|w| Some((w, processes::sending_unit(trace, w)?)))
+        .filter(|&(_, unit)| processes::begun_from_outside(trace, unit, sent))
         .collect();
     let mut ticks: Vec<u64> = answered_by_a_tick
         .iter()
@@ -235,34 +235,6 @@ fn held_for_a_timer(
         })
         .filter_map(|(w, _)| processes::answered_call(trace, w))
         .collect()
-}
-
-/// S's unit of work that sent the message ending `wait` (a reply sent with `GenServer.reply/2`
-/// is sent from inside the callback, which goes on after it: not the unit that ended last).
-fn sending_unit(trace: &AnalyzedTrace, wait: &MessageWait) -> Option<usize> {
-    let mut top = wait.wait.cause?;
-    while let Some(parent) = trace.tree.parent[top] {
-        if processes::is_life(trace, parent) {
-            return Some(processes::unit_of(trace, top));
-        }
-        top = parent;
-    }
-    None
-}
-
-/// Whether the message that began S's unit of work `unit` came from no recorded process: the
-/// `receive` just before it in S's life is none of `sent`.
-fn begun_by_a_timer(trace: &AnalyzedTrace, unit: usize, sent: &HashSet<usize>) -> bool {
-    let Some(life) = trace.tree.parent[unit] else {
-        return false;
-    };
-    let siblings = &trace.tree.children[life];
-    let Some(at) = siblings.iter().position(|&c| c == unit) else {
-        return false;
-    };
-    at.checked_sub(1)
-        .map(|before| siblings[before])
-        .is_some_and(|before| trace.span(before).name == "receive" && !sent.contains(&before))
 }
 
 fn run_of(
