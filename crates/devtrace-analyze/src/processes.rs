@@ -473,10 +473,7 @@ pub fn shown_process(trace: &AnalyzedTrace, name: &str) -> String {
     let Some((life, module)) = shown else {
         return q(name);
     };
-    let started = match siblings(trace, life).is_empty() {
-        true => None,
-        false => started_with(trace, life),
-    };
+    let started = telling_start(trace, life);
     match started {
         Some(arguments) => format!(
             "{} process {} started with {}",
@@ -486,6 +483,21 @@ pub fn shown_process(trace: &AnalyzedTrace, name: &str) -> String {
         ),
         None => format!("{} process {}", q(&module), q(name)),
     }
+}
+
+/// What `life`'s server was started with, when that tells it from the other processes that
+/// ran its module beside it ([`siblings`]): none without them, for an Agent (started with a
+/// function), or when a sibling was started with the same (a pool's workers).
+fn telling_start(trace: &AnalyzedTrace, life: usize) -> Option<String> {
+    let others = siblings(trace, life);
+    if others.is_empty() || is_agent(trace, life) {
+        return None;
+    }
+    let started = started_with(trace, life)?;
+    let shared = others
+        .iter()
+        .any(|&other| started_with(trace, other).as_deref() == Some(started.as_str()));
+    (!shared).then_some(started)
 }
 
 /// How many characters of a process's start arguments a title quotes.
@@ -692,6 +704,15 @@ pub(crate) mod tests {
             siblings(&trace, 5).len(),
             1,
             "<0.4.0> ran beside <0.3.0> only"
+        );
+        // A pool's workers, each started with the same: that tells none of them apart.
+        let mut pool = vec![span(1, None, "elixir pool.exs", 0, 100)];
+        pool.extend(item(2, "<0.2.0>", "[]", (0, 100)));
+        pool.extend(item(3, "<0.3.0>", "[]", (0, 100)));
+        let pool = AnalyzedTrace::new(TraceId([1; 16]), batch(pool));
+        assert_eq!(
+            shown_process(&pool, "<0.2.0>"),
+            r#""Item" process "<0.2.0>""#
         );
         let alone = AnalyzedTrace::new(
             TraceId([1; 16]),
