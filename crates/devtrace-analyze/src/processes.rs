@@ -423,10 +423,19 @@ pub fn sending_unit(trace: &AnalyzedTrace, wait: &MessageWait) -> Option<usize> 
     None
 }
 
+/// The `receive`s a message some recorded process sent ended — another's, or the process's
+/// own (`send(self(), …)`): those a causal message link points from.
+pub fn recorded_receives(trace: &AnalyzedTrace) -> HashSet<usize> {
+    causality::causal_waits(trace)
+        .into_iter()
+        .filter(|w| w.kind == MESSAGE)
+        .map(|w| w.waiter)
+        .collect()
+}
+
 /// Whether the message that began a process's unit of work `unit` came from outside the
 /// recording — a timer's, a port's (a socket, a file, an OS process): from no recorded
-/// process. The `receive` just before it in its life is none of `sent` (the `receive`s a
-/// recorded process's message ended: [`message_waits`]).
+/// process. The `receive` just before it in its life is none of `sent` ([`recorded_receives`]).
 pub fn begun_from_outside(trace: &AnalyzedTrace, unit: usize, sent: &HashSet<usize>) -> bool {
     let Some(life) = trace.tree.parent[unit] else {
         return false;

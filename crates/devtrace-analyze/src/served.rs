@@ -17,7 +17,7 @@
 
 use crate::AnalyzedTrace;
 use crate::processes::{self, PEER, STATE_AFTER, STATE_BEFORE};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Whether call `index` (a span carrying [`PEER`]) changed its server's state: `Some(false)`
 /// when the callback that handled it kept the state whole and called no other process (it
@@ -105,7 +105,7 @@ fn answered_from_outside(
     trace: &AnalyzedTrace,
     waits: &[processes::MessageWait],
 ) -> HashMap<usize, u64> {
-    let sent: HashSet<usize> = waits.iter().map(|w| w.wait.waiter).collect();
+    let sent = processes::recorded_receives(trace);
     waits
         .iter()
         .filter_map(|w| Some((processes::answered_call(trace, w)?, w)))
@@ -324,16 +324,16 @@ mod tests {
 
     /// A call (id 3) from "<0.9.0>" to "Conn" over 0–10 ms, as a connection process answers:
     /// it takes the request (1 ms), sends it on (`handle_call/3`, 1–2 ms) and answers from the
-    /// callback (8–9 ms) that the next message began — a socket's (no recorded sender), or,
-    /// `from_a_process`, one "<0.7.0>" sent.
-    fn answered_by_the_next_message(from_a_process: bool) -> AnalyzedTrace {
+    /// callback (8–9 ms) that the next message began: a socket's (no recorded sender, `sender`
+    /// none), or one span `sender` sent ("<0.7.0>"'s life 7, or its own `handle_call/3`, 32).
+    fn answered_by_the_next_message(sender: Option<u8>) -> AnalyzedTrace {
         let mut call = span(3, Some(2), "Conn.get/1", 0, 10 * MS);
         call.kind = SpanKind::Client;
         call.attributes.push(KeyValue::new(PEER, "Conn"));
         let request = linked(span(30, Some(13), "receive", 0, MS), 3, MESSAGE, MS, MS);
         let mut data = span(31, Some(13), "receive", 2 * MS, 8 * MS);
-        if from_a_process {
-            data = linked(data, 7, MESSAGE, 8 * MS, 6 * MS);
+        if let Some(sender) = sender {
+            data = linked(data, sender, MESSAGE, 8 * MS, 6 * MS);
         }
         let answer = linked(
             span(4, Some(3), "receive", 0, 10 * MS),
@@ -363,19 +363,17 @@ mod tests {
                 .position(|s| s.span_id.0 == [3; 8])
                 .unwrap()
         };
-        let t = answered_by_the_next_message(false);
+        let t = answered_by_the_next_message(None);
         assert_eq!(server_time(&t, call(&t)), Some(MS), "its own work: 1–2 ms");
         assert_eq!(
             outside_time(&t, call(&t)),
             Some(6 * MS),
             "then the socket: 2–8 ms"
         );
-        let t = answered_by_the_next_message(true);
-        assert_eq!(server_time(&t, call(&t)), Some(MS));
-        assert_eq!(
-            outside_time(&t, call(&t)),
-            Some(0),
-            "a recorded process's message"
-        );
+        for (sender, whose) in [(7, "another process's message"), (32, "its own message")] {
+            let t = answered_by_the_next_message(Some(sender));
+            assert_eq!(server_time(&t, call(&t)), Some(MS));
+            assert_eq!(outside_time(&t, call(&t)), Some(0), "{whose}");
+        }
     }
 }

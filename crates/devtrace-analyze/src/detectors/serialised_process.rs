@@ -101,9 +101,8 @@ pub fn detect_claiming(
     let mut claims = Claims::default();
     for (t, trace) in traces.iter().enumerate() {
         let mut by_sender: BTreeMap<String, Vec<MessageWait>> = BTreeMap::new();
-        let mut sent = HashSet::new();
+        let sent = processes::recorded_receives(trace);
         for wait in processes::message_waits(trace) {
-            sent.insert(wait.wait.waiter);
             if processes::is_answer(trace, &wait) {
                 by_sender.entry(wait.sender.clone()).or_default().push(wait);
             }
@@ -207,7 +206,8 @@ impl Server {
 
 /// The calls of `waits` S held back for a timer (module doc): answered by a unit of work that a
 /// message from no recorded process began, after waiting through another such unit that
-/// answered someone else. `sent` are the `receive`s a recorded process's message ended.
+/// answered someone else. `sent` are the `receive`s a recorded process's message ended
+/// ([`processes::recorded_receives`]).
 fn held_for_a_timer(
     trace: &AnalyzedTrace,
     waits: &[MessageWait],
