@@ -393,20 +393,26 @@ pub fn unit_of(trace: &AnalyzedTrace, span: usize) -> usize {
     let Some(life) = trace.tree.parent[span] else {
         return span;
     };
-    let before: Vec<usize> = trace.tree.children[life]
-        .iter()
-        .copied()
-        .take_while(|&c| c != span)
-        .filter(|&c| trace.span(c).name != "receive")
-        .collect();
+    let children = &trace.tree.children[life];
+    let before = &children[..child_position(trace, children, span).unwrap_or(0)];
     let mut unit = span;
     for &earlier in before.iter().rev() {
+        if trace.span(earlier).name == "receive" {
+            continue;
+        }
         if !ended_in_tail_call(trace, earlier) {
             break;
         }
         unit = earlier;
     }
     unit
+}
+
+/// Where `child` is among `children` (a span's, in (start, index) order: [`crate::tree`]), found
+/// by bisection: a server's every callback is not walked for each of its messages.
+fn child_position(trace: &AnalyzedTrace, children: &[usize], child: usize) -> Option<usize> {
+    let key = |c: usize| (trace.span(c).start_unix_nano, c);
+    children.binary_search_by(|&c| key(c).cmp(&key(child))).ok()
 }
 
 /// The unit of work of the process whose message ended `wait` that sent that message (a reply
@@ -441,7 +447,7 @@ pub fn begun_from_outside(trace: &AnalyzedTrace, unit: usize, sent: &HashSet<usi
         return false;
     };
     let siblings = &trace.tree.children[life];
-    let Some(at) = siblings.iter().position(|&c| c == unit) else {
+    let Some(at) = child_position(trace, siblings, unit) else {
         return false;
     };
     at.checked_sub(1)
