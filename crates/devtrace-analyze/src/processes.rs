@@ -410,7 +410,7 @@ pub fn unit_of(trace: &AnalyzedTrace, span: usize) -> usize {
 
 /// Where `child` is among `children` (a span's, in (start, index) order: [`crate::tree`]), found
 /// by bisection: a server's every callback is not walked for each of its messages.
-fn child_position(trace: &AnalyzedTrace, children: &[usize], child: usize) -> Option<usize> {
+pub fn child_position(trace: &AnalyzedTrace, children: &[usize], child: usize) -> Option<usize> {
     let key = |c: usize| (trace.span(c).start_unix_nano, c);
     children.binary_search_by(|&c| key(c).cmp(&key(child))).ok()
 }

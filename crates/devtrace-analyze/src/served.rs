@@ -115,6 +115,28 @@ fn answered_from_outside(
         .collect()
 }
 
+/// The server's unit of work that each call's request began (the callback right after the
+/// server's `receive` the request ended), by call: part of serving that call, whichever
+/// callback then answered it (a connection process answers from a later one).
+pub fn request_units(trace: &AnalyzedTrace) -> HashMap<usize, usize> {
+    let mut units = HashMap::new();
+    for (wait, call) in requests(trace, processes::message_waits(trace)) {
+        let receive = wait.wait.waiter;
+        let Some(life) = trace.tree.parent[receive].filter(|&p| processes::is_life(trace, p))
+        else {
+            continue;
+        };
+        let children = &trace.tree.children[life];
+        let next = processes::child_position(trace, children, receive)
+            .and_then(|at| children.get(at + 1))
+            .filter(|&&c| trace.span(c).name != "receive");
+        if let Some(&unit) = next {
+            units.entry(call).or_insert(unit);
+        }
+    }
+    units
+}
+
 /// Every wait of a server that a call's request ended, with the call (none in a trace without
 /// calls to other processes).
 fn requests(

@@ -28,7 +28,7 @@ use crate::finding::{
 };
 use crate::fingerprint::fingerprint;
 use crate::processes::{self, MessageWait};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Clone, Debug)]
 pub struct Thresholds {
@@ -145,6 +145,7 @@ fn run_of(
         most_held: most_held(calls, given_back),
         calls: calls.len(),
     };
+    let answers = times_by(calls.iter().map(|c| (c.waiter.as_str(), c.end_unix_nano)));
     for wait in calls {
         let Some((released_at, holder)) = answered_for(trace, &units, &taken, wait) else {
             continue;
@@ -153,11 +154,7 @@ fn run_of(
             continue;
         }
         // The holder's own answer from S before it gave back: what it held.
-        let held_since = calls
-            .iter()
-            .filter(|c| c.waiter == holder && c.end_unix_nano <= released_at)
-            .map(|c| c.end_unix_nano)
-            .max();
+        let held_since = last_until(&answers, &holder, released_at);
         if let Some(since) = held_since {
             run.waits.push((wait.wait.waiter, wait.nanos()));
             run.holds.push(released_at - since);
@@ -195,14 +192,37 @@ fn answered_for(
 /// The most callers holding what S handed them at once: each holds from S's answer to its next
 /// message to S (or the end).
 fn most_held(calls: &[&MessageWait], given_back: &[(u64, String)]) -> usize {
+    let by_sender = times_by(given_back.iter().map(|(at, sender)| (sender.as_str(), *at)));
     processes::most_at_once(calls.iter().map(|call| {
         let start = call.end_unix_nano;
-        let end = given_back
-            .iter()
-            .find(|(at, sender)| *at > start && *sender == call.waiter)
-            .map_or(u64::MAX, |(at, _)| *at);
+        let end = first_after(&by_sender, &call.waiter, start).unwrap_or(u64::MAX);
         (start, end)
     }))
+}
+
+/// Times by whose they are, each list in order: what [`first_after`] and [`last_until`] look
+/// up by bisection (a caller's every message is not walked for each of its calls).
+fn times_by<'a>(times: impl Iterator<Item = (&'a str, u64)>) -> HashMap<&'a str, Vec<u64>> {
+    let mut by: HashMap<&str, Vec<u64>> = HashMap::new();
+    for (who, at) in times {
+        by.entry(who).or_default().push(at);
+    }
+    by.values_mut().for_each(|v| v.sort_unstable());
+    by
+}
+
+/// `who`'s first time after `after`.
+fn first_after(times: &HashMap<&str, Vec<u64>>, who: &str, after: u64) -> Option<u64> {
+    let own = times.get(who)?;
+    own.get(own.partition_point(|&at| at <= after)).copied()
+}
+
+/// `who`'s last time at or before `until`.
+fn last_until(times: &HashMap<&str, Vec<u64>>, who: &str, until: u64) -> Option<u64> {
+    let own = times.get(who)?;
+    own[..own.partition_point(|&at| at <= until)]
+        .last()
+        .copied()
 }
 
 fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {

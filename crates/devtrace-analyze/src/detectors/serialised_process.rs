@@ -108,12 +108,13 @@ pub fn detect_claiming(
             }
         }
         let lives = processes::lives_by_name(trace);
+        let requests = crate::served::request_units(trace);
         for (name, waits) in by_sender {
             let server = Server::new(trace, lives.get(&name).map_or(&[][..], Vec::as_slice));
             for call in held_for_a_timer(trace, &waits, &sent) {
                 claims.claim(t, call);
             }
-            if let Some(run) = run_of(t, trace, &server, &waits, &lives, thresholds) {
+            if let Some(run) = run_of(t, trace, &server, &waits, &lives, &requests, thresholds) {
                 by_server.entry(name).or_default().push(run);
             }
         }
@@ -169,19 +170,26 @@ impl Server {
         })
     }
 
-    /// S's units of work, but `own` (the one that served `wait`), that ran during `wait`, with
-    /// their time during it: what S was busy with while the caller queued.
+    /// S's units of work, but the caller's `own` (the one that served `wait`, and the one its
+    /// request began), that ran during `wait`, with their time during it: what S was busy
+    /// with while the caller queued.
     fn busy_during(
         &self,
         trace: &AnalyzedTrace,
         wait: &MessageWait,
-        own: Option<usize>,
+        own: [Option<usize>; 2],
     ) -> Vec<(usize, u64)> {
         let Some((_, work)) = self.life_at(trace, wait) else {
             return Vec::new();
         };
-        work.iter()
-            .filter(|&&(c, _)| Some(c) != own)
+        // In end order, and one after another (a process runs one at a time): those that
+        // ended after the wait began, up to the first that began after it ended — not the
+        // server's every unit for each wait.
+        let first = work.partition_point(|&(_, end)| end <= wait.start_unix_nano);
+        work[first..]
+            .iter()
+            .take_while(|&&unit| start(trace, unit) < wait.end_unix_nano)
+            .filter(|&&(c, _)| !own.contains(&Some(c)))
             .filter_map(|&(c, end)| {
                 let overlap = end
                     .min(wait.end_unix_nano)
@@ -243,6 +251,7 @@ fn run_of(
     server: &Server,
     waits: &[MessageWait],
     lives: &HashMap<String, Vec<usize>>,
+    requests: &HashMap<usize, usize>,
     thresholds: &Thresholds,
 ) -> Option<Run> {
     let callers: BTreeSet<&str> = waits.iter().map(|w| w.waiter.as_str()).collect();
@@ -279,7 +288,8 @@ fn run_of(
         // Queued: S was busy with other work meanwhile (another caller's call, or work of its
         // own), not idle (a reply it deferred until something else happened, as a pool's).
         let own = served.map_or(0, |(_, nanos)| nanos);
-        let busy = server.busy_during(trace, wait, served.map(|(c, _)| c));
+        let taken_by = processes::answered_call(trace, wait).and_then(|c| requests.get(&c));
+        let busy = server.busy_during(trace, wait, [served.map(|(c, _)| c), taken_by.copied()]);
         let busy_nanos: u64 = busy.iter().map(|(_, n)| n).sum();
         let queued = wait.nanos().saturating_sub(own).min(busy_nanos);
         let (_, other): (Vec<_>, Vec<_>) = busy.into_iter().partition(|(c, _)| serving.contains(c));
