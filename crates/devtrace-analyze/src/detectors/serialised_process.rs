@@ -199,6 +199,19 @@ impl Server {
             .collect()
     }
 
+    /// The unit of work that came right after `unit` in the life alive when `wait` ended.
+    fn next_after(&self, trace: &AnalyzedTrace, wait: &MessageWait, unit: usize) -> Option<usize> {
+        let (_, work) = self.life_at(trace, wait)?;
+        let end = processes::unit_end(trace, unit);
+        let from = work.partition_point(|&(_, e)| e < end);
+        let at = from
+            + work[from..]
+                .iter()
+                .take_while(|&&(_, e)| e == end)
+                .position(|&(c, _)| c == unit)?;
+        work.get(at + 1).map(|&(c, _)| c)
+    }
+
     /// The callback that served `wait`: the one that ended last before the message that ended
     /// the wait, if it ran during the wait; with its time during the wait.
     fn served(&self, trace: &AnalyzedTrace, wait: &MessageWait) -> Option<(usize, u64)> {
@@ -288,8 +301,16 @@ fn run_of(
         // Queued: S was busy with other work meanwhile (another caller's call, or work of its
         // own), not idle (a reply it deferred until something else happened, as a pool's).
         let own = served.map_or(0, |(_, nanos)| nanos);
-        let taken_by = processes::answered_call(trace, wait).and_then(|c| requests.get(&c));
-        let busy = server.busy_during(trace, wait, [served.map(|(c, _)| c), taken_by.copied()]);
+        // The callback that took the request is the caller's own when the server answered in
+        // the one right after it (a connection process: it sends the request on, and answers
+        // from the callback its reply's data begins).
+        let served_unit = served.map(|(c, _)| c);
+        let taken_by = processes::answered_call(trace, wait)
+            .and_then(|c| requests.get(&c).copied())
+            .filter(|&taken| {
+                served_unit.is_some_and(|s| server.next_after(trace, wait, taken) == Some(s))
+            });
+        let busy = server.busy_during(trace, wait, [served_unit, taken_by]);
         let busy_nanos: u64 = busy.iter().map(|(_, n)| n).sum();
         let queued = wait.nanos().saturating_sub(own).min(busy_nanos);
         let (_, other): (Vec<_>, Vec<_>) = busy.into_iter().partition(|(c, _)| serving.contains(c));
