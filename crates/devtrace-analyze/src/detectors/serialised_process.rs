@@ -199,6 +199,22 @@ impl Server {
             .collect()
     }
 
+    /// The callback that took the request `wait` waited on, when it is the caller's own: when
+    /// the server answered (`served`) in the one right after it — a connection process sends
+    /// the request on and answers from the callback its reply's data begins. (A queued
+    /// GenServer's `receive` may be linked to a later request than the one it took.)
+    fn took_request(
+        &self,
+        trace: &AnalyzedTrace,
+        wait: &MessageWait,
+        served: Option<usize>,
+        requests: &HashMap<usize, usize>,
+    ) -> Option<usize> {
+        let call = processes::answered_call(trace, wait)?;
+        let taken = *requests.get(&call)?;
+        (served.is_some() && self.next_after(trace, wait, taken) == served).then_some(taken)
+    }
+
     /// The unit of work that came right after `unit` in the life alive when `wait` ended.
     fn next_after(&self, trace: &AnalyzedTrace, wait: &MessageWait, unit: usize) -> Option<usize> {
         let (_, work) = self.life_at(trace, wait)?;
@@ -301,15 +317,8 @@ fn run_of(
         // Queued: S was busy with other work meanwhile (another caller's call, or work of its
         // own), not idle (a reply it deferred until something else happened, as a pool's).
         let own = served.map_or(0, |(_, nanos)| nanos);
-        // The callback that took the request is the caller's own when the server answered in
-        // the one right after it (a connection process: it sends the request on, and answers
-        // from the callback its reply's data begins).
         let served_unit = served.map(|(c, _)| c);
-        let taken_by = processes::answered_call(trace, wait)
-            .and_then(|c| requests.get(&c).copied())
-            .filter(|&taken| {
-                served_unit.is_some_and(|s| server.next_after(trace, wait, taken) == Some(s))
-            });
+        let taken_by = server.took_request(trace, wait, served_unit, requests);
         let busy = server.busy_during(trace, wait, [served_unit, taken_by]);
         let busy_nanos: u64 = busy.iter().map(|(_, n)| n).sum();
         let queued = wait.nanos().saturating_sub(own).min(busy_nanos);
