@@ -102,6 +102,15 @@ line; the planted problem must be among the first three findings (planted + 2) o
   request → `repeated_calls`, saving within 15 % of the measured loop − batch, saying the calls'
   time was the connection's wait for answers from outside the recording (its share within 15 %
   of the time the requests spent on the socket, as the connection measured it);
+- sync_pipeline.exs: parse → enrich → store, each stage handing the item on with
+  `GenServer.call`, enrich slow, 30 items fed one at a time → `repeated_calls` on the pushes,
+  saying parse's work on them was mostly its wait for enrich (that share within 15 % of the
+  time parse measured in its calls to enrich);
+- raw_requests.exs: a key-value store written as a bare receive loop, spawned unregistered,
+  asked 25 keys one at a time by hand-made requests (`send` with a reference, then `receive`)
+  → `repeated_calls` named by the loop's module (`Kv.Store/get`), saving within 15 % of the
+  measured loop − batch, the store shown by the function its turns run; and no
+  `serialised_process` (its one caller queued behind nothing);
 - n_plus_one.exs: 25 calls to a catalogue server one at a time where one batch call does →
   `repeated_calls` (the calls are calls to another process: docs/beam.md), saving within 15 %
   of the measured loop − batch time, named by the client function (`Catalog.Server/get_price`);
@@ -863,6 +872,35 @@ def test_one_call_per_key_through_a_connection_process_says_its_wait_was_outside
     assert "waited for answers from outside the recording" in found["recommendation"], found["recommendation"]
     outside = found["numbers"]["outside_share"]
     assert within_15_percent(outside, truth["on_socket_ms"] / truth["loop_ms"]), (found["numbers"], truth)
+
+
+def test_items_handed_down_a_pipeline_of_calls_one_at_a_time_name_the_stage_their_time_went_to(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "sync_pipeline.exs", tmp_path, recording)
+    found = planted(findings, "repeated_calls")
+    assert '"parse/push" one after another, 30 times' in found["title"], found["title"]
+    # Parse's work on each item was mostly its wait for enrich: the finding says so, within
+    # 15 % of the time parse measured in its calls to enrich.
+    assert 'if the work of "enrich", which "parse" waited for, is per request' in found["recommendation"], found
+    share = found["numbers"]["downstream_share"]
+    assert within_15_percent(share, truth["parse_waited_ms"] / truth["loop_ms"]), (found["numbers"], truth)
+
+
+def test_requests_to_a_hand_written_receive_loop_one_at_a_time_are_an_n_plus_one_not_a_queue(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "raw_requests.exs", tmp_path, recording)
+    found = planted(findings, "repeated_calls")
+    # The store is unregistered: its requests are named by the module of the loop it runs,
+    # the same from one run to the next, where its pid is not.
+    assert 'calls "Kv.Store/get" one after another, 25 times' in found["title"], found["title"]
+    saving_ms = found["saving_nanos"] / 1e6
+    assert within_15_percent(saving_ms, truth["saving_ms"]), (saving_ms, truth)
+    assert re.search(r'"Kv\.Store\.loop/1" process "<[0-9.]+>"\'s work is per request', found["recommendation"]), found
+    # One caller asking one request at a time queues behind nothing: the store served each as
+    # it came (its reply sent from inside the turn that took the request, which goes on after).
+    assert not [f["title"] for f in findings if f["kind"] == "serialised_process"]
 
 
 def planted_group(findings: list[dict], truth: dict, parent: str, calls: tuple[str, ...]) -> dict:

@@ -388,11 +388,15 @@ pub fn waits_out(
 
 /// The callback a top-level span of a server's life is part of: the span itself, or, for a
 /// call a callback's tail call made (`handle_info(tick, S) -> poll(S).`), that callback —
-/// whose state before is the one the call ran in.
+/// whose state before is the one the call ran in. Another process's top-level span is a unit
+/// of its own, as in [`units_of_work`] (a hand-written loop's turns are tail calls, one a turn).
 pub fn unit_of(trace: &AnalyzedTrace, span: usize) -> usize {
     let Some(life) = trace.tree.parent[span] else {
         return span;
     };
+    if server_module(trace, life).is_none() {
+        return span;
+    }
     let children = &trace.tree.children[life];
     let before = &children[..child_position(trace, children, span).unwrap_or(0)];
     let mut unit = span;
@@ -469,13 +473,14 @@ pub fn thread_name(trace: &AnalyzedTrace, index: usize) -> Option<String> {
 
 /// A process as findings name it, quoted: its registered name; for an unregistered one (a
 /// pid, different in every run, saying little) the module it runs beside it when its life
-/// says (`"Ledger" process "<0.111.0>"`: `devtrace.beam.initial_call` `Ledger.init/1`), and,
+/// says (`"Ledger" process "<0.111.0>"`: `devtrace.beam.initial_call` `Ledger.init/1`) or, for
+/// a hand-written receive loop, the function its turns run (`"Kv.loop/1" process "<0.85.0>"`),
 /// when other processes ran the same module beside it (one per key, reached through a
 /// `Registry`), what it was started with (`"Item" process "<0.118.0>" started with "\"sku-1\""`).
 pub fn shown_process(trace: &AnalyzedTrace, name: &str) -> String {
     let module_of = |life| match is_agent(trace, life) {
         true => agent_owner(trace, life).or_else(|| server_module(trace, life)),
-        false => server_module(trace, life),
+        false => server_module(trace, life).or_else(|| loop_function(trace, life)),
     };
     let shown = is_pid_text(name)
         .then(|| lives_by_name(trace).remove(name))
@@ -498,6 +503,18 @@ pub fn shown_process(trace: &AnalyzedTrace, name: &str) -> String {
         ),
         None => format!("{} process {}", q(&module), q(name)),
     }
+}
+
+/// The function a hand-written receive loop's turns run (`spawn(fn -> loop(s) end)`): the
+/// one repeated most, at least twice, among the process's [`units_of_work`]. What its code
+/// calls it, where its pid says nothing.
+fn loop_function(trace: &AnalyzedTrace, life: usize) -> Option<String> {
+    let mut turns: BTreeMap<&str, usize> = BTreeMap::new();
+    for unit in units_of_work(trace, life).0 {
+        *turns.entry(trace.span(unit).name.as_str()).or_default() += 1;
+    }
+    let (function, count) = turns.into_iter().max_by_key(|&(_, count)| count)?;
+    (count >= 2).then(|| function.to_owned())
 }
 
 /// What `life`'s server was started with, when that tells it from the other processes that
@@ -668,6 +685,10 @@ pub(crate) mod tests {
                 1,
                 0,
             ),
+            started(8, "<0.97.0>", "erlang:apply/2"),
+            on_thread(span(9, Some(8), "Kv.start/0-fun-0-", 1, 2), "<0.97.0>"),
+            on_thread(span(10, Some(8), "Kv.loop/1", 2, 5), "<0.97.0>"),
+            on_thread(span(11, Some(8), "Kv.loop/1", 5, 9), "<0.97.0>"),
         ];
         let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
         let shown = |name| shown_process(&trace, name);
@@ -679,6 +700,11 @@ pub(crate) mod tests {
             "every supervisor runs supervisor"
         );
         assert_eq!(shown("<0.95.0>"), "\"<0.95.0>\"", "no GenServer's module");
+        assert_eq!(
+            shown("<0.97.0>"),
+            "\"Kv.loop/1\" process \"<0.97.0>\"",
+            "a receive loop by the function its turns run"
+        );
         assert_eq!(
             shown("<0.96.0>"),
             "\"Pricing.Settings\" process \"<0.96.0>\"",

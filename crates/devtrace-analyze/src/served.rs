@@ -1,8 +1,9 @@
 //! What a call to another BEAM process did to the server that answered it: whether the
 //! callback that handled its request left the server's recorded state as it was, and how long
-//! the server worked on it ([`server_time`]) and then waited for a message from outside the
-//! recording before it answered ([`outside_time`]: a connection process waiting for its
-//! socket's reply).
+//! the server worked on it ([`server_time`]), how much of that it waited for the other
+//! processes it called ([`waited_downstream`]: a pipeline's next stage), and then waited for a
+//! message from outside the recording before it answered ([`outside_time`]: a connection
+//! process waiting for its socket's reply).
 //!
 //! A GenServer's client functions are named by what they ask for (`Pricing.quote/1`,
 //! `stock:level/1`, `Tax.rate/1`), so their names often say nothing of whether they read or
@@ -17,6 +18,7 @@
 
 use crate::AnalyzedTrace;
 use crate::processes::{self, PEER, STATE_AFTER, STATE_BEFORE};
+use crate::trace::ServerTimes;
 use std::collections::HashMap;
 
 /// Whether call `index` (a span carrying [`PEER`]) changed its server's state: `Some(false)`
@@ -52,7 +54,16 @@ fn served_calls(trace: &AnalyzedTrace) -> HashMap<usize, Option<bool>> {
 /// top-level `receive` (the next message it waited for), or to the call's end when that comes
 /// first. `None` when no wait of the server's is linked to the call.
 pub fn server_time(trace: &AnalyzedTrace, index: usize) -> Option<u64> {
-    server_times(trace).get(&index).map(|&(worked, _)| worked)
+    server_times(trace)
+        .get(&index)
+        .map(|&(worked, _, _)| worked)
+}
+
+/// Of [`server_time`], how long the server waited for each other process it called while it
+/// worked on the request of call `index` (its outermost calls to them: a pipeline's stage
+/// handing the item on with a call), by that process. `None` as for [`server_time`].
+pub fn waited_downstream(trace: &AnalyzedTrace, index: usize) -> Option<&HashMap<String, u64>> {
+    server_times(trace).get(&index).map(|(_, _, waited)| waited)
 }
 
 /// How long the server of call `index`, its own work on the request done, then waited for a
@@ -61,21 +72,24 @@ pub fn server_time(trace: &AnalyzedTrace, index: usize) -> Option<u64> {
 /// that sends the request on a socket and answers when the reply arrives. `Some(0)` when it
 /// answered otherwise; `None` as for [`server_time`].
 pub fn outside_time(trace: &AnalyzedTrace, index: usize) -> Option<u64> {
-    server_times(trace).get(&index).map(|&(_, outside)| outside)
+    server_times(trace)
+        .get(&index)
+        .map(|&(_, outside, _)| outside)
 }
 
 /// What a server did between each call's request and its answer: ([`server_time`],
-/// [`outside_time`]), by call.
-fn server_times(trace: &AnalyzedTrace) -> &HashMap<usize, (u64, u64)> {
+/// [`outside_time`], [`waited_downstream`]), by call.
+fn server_times(trace: &AnalyzedTrace) -> &ServerTimes {
     trace.server_times.get_or_init(|| times_of(trace))
 }
 
 /// [`server_times`] of every call whose request a wait of its server's is linked to.
-fn times_of(trace: &AnalyzedTrace) -> HashMap<usize, (u64, u64)> {
-    let mut times: HashMap<usize, (u64, u64)> = HashMap::new();
+fn times_of(trace: &AnalyzedTrace) -> ServerTimes {
+    let mut times = ServerTimes::new();
     let waits = processes::message_waits(trace);
     let receives = top_level_receives(trace);
     let answered_from_outside = answered_from_outside(trace, &waits);
+    let calls_out = calls_out(trace);
     for (wait, call) in requests(trace, waits) {
         let call_end = trace.span(call).end_unix_nano;
         // The server begins when its `receive` ends (the send may come before: a request
@@ -92,11 +106,54 @@ fn times_of(trace: &AnalyzedTrace) -> HashMap<usize, (u64, u64)> {
         let outside = answered_from_outside
             .get(&call)
             .map_or(0, |&answered| answered.min(call_end).saturating_sub(until));
-        let (worked, waited) = times.entry(call).or_default();
+        let (worked, waited, downstream) = times.entry(call).or_default();
         *worked = worked.saturating_add(until.saturating_sub(taken));
         *waited = waited.saturating_add(outside);
+        let made = calls_out.get(&wait.waiter).map_or(&[][..], Vec::as_slice);
+        for (peer, nanos) in overlapping(made, taken, until) {
+            *downstream.entry(peer.to_owned()).or_default() += nanos;
+        }
     }
     times
+}
+
+/// A process's outermost call to another: (start, end, the process called).
+type CallOut = (u64, u64, String);
+
+/// Each process's outermost calls to other processes (spans carrying [`PEER`] inside no other
+/// on the process), by start: one after another, as a process makes them.
+fn calls_out(trace: &AnalyzedTrace) -> HashMap<String, Vec<CallOut>> {
+    let mut by_process: HashMap<String, Vec<CallOut>> = HashMap::new();
+    for (i, span) in trace.spans.spans.iter().enumerate() {
+        let Some(peer) = processes::text(trace, i, PEER) else {
+            continue;
+        };
+        let inside_another = trace.tree.parent[i].and_then(|p| enclosing_call(trace, p));
+        let Some(process) = crate::causality::thread_of(trace, i) else {
+            continue;
+        };
+        if inside_another.is_none() {
+            let call = (span.start_unix_nano, span.end_unix_nano, peer);
+            by_process.entry(process).or_default().push(call);
+        }
+    }
+    for calls in by_process.values_mut() {
+        calls.sort_unstable();
+    }
+    by_process
+}
+
+/// Of `calls` (by start, one after another), the time each spent between `from` and `until`.
+fn overlapping(calls: &[CallOut], from: u64, until: u64) -> impl Iterator<Item = (&str, u64)> {
+    let before = calls.partition_point(|&(start, _, _)| start < until);
+    calls[..before]
+        .iter()
+        .rev()
+        .take_while(move |&&(_, end, _)| end > from)
+        .map(move |(start, end, peer)| {
+            let nanos = (*end).min(until).saturating_sub((*start).max(from));
+            (peer.as_str(), nanos)
+        })
 }
 
 /// The calls a server answered from a unit of work that a message from outside the recording
@@ -342,6 +399,27 @@ mod tests {
         let t = trace(vec![asking, unlinked]);
         assert_eq!(changed(&t, 3), None);
         assert_eq!(changed(&t, 4), None);
+    }
+
+    #[test]
+    fn a_servers_calls_to_others_while_it_worked_are_its_wait_downstream() {
+        // Parse's callback (1–9 ms) hands the item to Enrich (2–8 ms), whose own call to Store
+        // (3–4 ms) is Enrich's wait, not Parse's.
+        let mut call = served(3, "Parse", 0, ("%{}", "%{}"));
+        let mut enrich = on_thread(span(40, Some(23), "Stage.push/2", 2 * MS, 8 * MS), "Parse");
+        enrich.attributes.push(KeyValue::new(PEER, "Enrich"));
+        let mut store = on_thread(span(41, Some(40), "Stage.push/2", 3 * MS, 4 * MS), "Parse");
+        store.attributes.push(KeyValue::new(PEER, "Store"));
+        call.extend([enrich, store]);
+        // A call to Enrich before the request came is not part of its work.
+        let mut earlier = on_thread(span(42, Some(13), "Stage.push/2", 0, MS / 2), "Parse");
+        earlier.attributes.push(KeyValue::new(PEER, "Enrich"));
+        call.push(earlier);
+        let t = trace(vec![call]);
+        let index = t.spans.spans.iter().position(|s| s.span_id.0 == [3; 8]);
+        let waited = waited_downstream(&t, index.unwrap()).cloned();
+        assert_eq!(waited, Some(HashMap::from([("Enrich".to_owned(), 6 * MS)])));
+        assert_eq!(server_time(&t, index.unwrap()), Some(9 * MS), "1–10 ms");
     }
 
     /// A call (id 3) from "<0.9.0>" to "Conn" over 0–10 ms, as a connection process answers:

@@ -24,8 +24,14 @@ pub struct AnalyzedTrace {
     pub(crate) served_calls: std::sync::OnceLock<std::collections::HashMap<usize, Option<bool>>>,
     /// How long each such call's server worked on its request, when the trace shows it:
     /// worked out once, when first asked (`served.rs`).
-    pub(crate) server_times: std::sync::OnceLock<std::collections::HashMap<usize, (u64, u64)>>,
+    pub(crate) server_times: std::sync::OnceLock<ServerTimes>,
 }
+
+/// By call to another process: how long its server worked on the request, then waited for a
+/// message from outside the recording, and, of its work, how long it waited for each other
+/// process it called meanwhile (`served.rs`).
+pub(crate) type ServerTimes =
+    std::collections::HashMap<usize, (u64, u64, std::collections::HashMap<String, u64>)>;
 
 impl AnalyzedTrace {
     pub fn new(trace_id: TraceId, spans: SpanBatch) -> Self {

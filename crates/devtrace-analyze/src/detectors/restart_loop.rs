@@ -434,6 +434,9 @@ mod tests {
                 start,
                 0,
             );
+            worker
+                .attributes
+                .push(KeyValue::new(processes::INITIAL_CALL, "Feed.init/1"));
             let mut callback = span(
                 id + 2,
                 Some(id + 1),

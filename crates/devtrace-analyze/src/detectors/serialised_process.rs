@@ -218,27 +218,37 @@ impl Server {
     /// The unit of work that came right after `unit` in the life alive when `wait` ended.
     fn next_after(&self, trace: &AnalyzedTrace, wait: &MessageWait, unit: usize) -> Option<usize> {
         let (_, work) = self.life_at(trace, wait)?;
-        let end = processes::unit_end(trace, unit);
-        let from = work.partition_point(|&(_, e)| e < end);
-        let at = from
-            + work[from..]
-                .iter()
-                .take_while(|&&(_, e)| e == end)
-                .position(|&(c, _)| c == unit)?;
+        let at = position(trace, work, unit)?;
         work.get(at + 1).map(|&(c, _)| c)
     }
 
-    /// The callback that served `wait`: the one that ended last before the message that ended
-    /// the wait, if it ran during the wait; with its time during the wait.
+    /// The callback that served `wait`, if it ran during the wait, with its time during the
+    /// wait: the one that sent the message that ended it (a reply sent from inside a callback
+    /// — `GenServer.reply/2`, a hand-written loop's `send` — goes on after it), else the one
+    /// that ended last before that message.
     fn served(&self, trace: &AnalyzedTrace, wait: &MessageWait) -> Option<(usize, u64)> {
         let (_, work) = self.life_at(trace, wait)?;
         let ended = work.partition_point(|&(_, end)| end <= wait.end_unix_nano);
-        let (c, end) = *work[..ended].last()?;
+        let sent_by = processes::sending_unit(trace, wait)
+            .and_then(|unit| position(trace, work, unit).map(|at| work[at]));
+        let (c, end) = sent_by.or_else(|| work[..ended].last().copied())?;
+        let end = end.min(wait.end_unix_nano);
         (end > wait.start_unix_nano).then(|| {
             let began = start(trace, (c, end)).max(wait.start_unix_nano);
             (c, end.saturating_sub(began))
         })
     }
+}
+
+/// Where `unit` is among a life's `work` (in end order), found by bisection.
+fn position(trace: &AnalyzedTrace, work: &[Unit], unit: usize) -> Option<usize> {
+    let end = processes::unit_end(trace, unit);
+    let from = work.partition_point(|&(_, e)| e < end);
+    let at = work[from..]
+        .iter()
+        .take_while(|&&(_, e)| e == end)
+        .position(|&(c, _)| c == unit)?;
+    Some(from + at)
 }
 
 /// The calls of `waits` S held back for a timer (module doc): answered by a unit of work that a

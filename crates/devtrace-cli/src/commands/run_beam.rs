@@ -538,6 +538,11 @@ fn calls_to_processes(
     timeouts: &std::collections::HashSet<(u64, u64)>,
 ) -> HashMap<u64, Peer> {
     let initial_calls = life_texts(spans, annotations, beam::INITIAL_CALL);
+    let loops = beam::calls::loop_functions(spans);
+    let loop_module = |stream| {
+        let code = names.codes.get(loops.get(&stream)?)?;
+        beam::function_names::module_of(code).map(str::to_owned)
+    };
     let timed_out = beam::calls::timed_out_calls(spans, timeouts);
     let answered = beam::calls::calls_to_processes(spans, &annotations.requests);
     let tasks = beam::calls::tasks_work(spans, &answered, |code| {
@@ -579,7 +584,8 @@ fn calls_to_processes(
             let task = tasks.get(&span).and_then(|code| names.codes.get(code));
             let service = match task {
                 Some(_) => TASK_SERVICE.to_owned(),
-                None => logical_name(&process, initial_calls.get(&stream).copied()),
+                None => logical_name(&process, initial_calls.get(&stream).copied())
+                    .unwrap_or_else(|| loop_module(stream).unwrap_or_else(|| process.clone())),
             };
             let inline = inline.remove(&span);
             let method = match (task, &inline) {
@@ -690,15 +696,17 @@ fn short_function(function: &str) -> &str {
         .unwrap_or(without_arity)
 }
 
-fn logical_name(process: &str, initial_call: Option<&str>) -> String {
-    let module = initial_call
-        .filter(|_| process.starts_with('<'))
-        .and_then(|call| {
-            call.strip_suffix(".init/1")
-                .or_else(|| call.strip_suffix(":init/1"))
-        })
-        .filter(|module| !["supervisor", "Supervisor"].contains(module));
-    module.map_or_else(|| process.to_owned(), str::to_owned)
+/// A registered process's name, or an unregistered server's module; none for another
+/// unregistered process.
+fn logical_name(process: &str, initial_call: Option<&str>) -> Option<String> {
+    if !process.starts_with('<') {
+        return Some(process.to_owned());
+    }
+    let module = initial_call.and_then(|call| {
+        call.strip_suffix(".init/1")
+            .or_else(|| call.strip_suffix(":init/1"))
+    })?;
+    (!["supervisor", "Supervisor"].contains(&module)).then(|| module.to_owned())
 }
 
 /// A call to another process as an RPC to it, so the analysis reads it as a call that leaves
@@ -1069,18 +1077,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_unregistered_genserver_is_the_service_of_its_module_anything_else_of_its_name() {
+    fn an_unregistered_genserver_is_the_service_of_its_module_a_registered_process_of_its_name() {
         let pid = "<0.197.0>";
+        let name = |process, call| logical_name(process, call);
         assert_eq!(
-            logical_name(pid, Some("Shop.Inventory.init/1")),
-            "Shop.Inventory"
+            name(pid, Some("Shop.Inventory.init/1")).as_deref(),
+            Some("Shop.Inventory")
         );
-        assert_eq!(logical_name(pid, Some("kv_server:init/1")), "kv_server");
-        // Registered: its name. A supervisor, a spawned fun, or nothing known: its pid.
-        assert_eq!(logical_name("Stock", Some("Stock.init/1")), "Stock");
-        assert_eq!(logical_name(pid, Some("supervisor:init/1")), pid);
-        assert_eq!(logical_name(pid, Some("erlang:apply/2")), pid);
-        assert_eq!(logical_name(pid, None), pid);
+        assert_eq!(
+            name(pid, Some("kv_server:init/1")).as_deref(),
+            Some("kv_server")
+        );
+        assert_eq!(
+            name("Stock", Some("Stock.init/1")).as_deref(),
+            Some("Stock")
+        );
+        // A supervisor, a spawned fun, or nothing known: none (its loop's module, or its pid).
+        assert_eq!(name(pid, Some("supervisor:init/1")), None);
+        assert_eq!(name(pid, Some("erlang:apply/2")), None);
+        assert_eq!(name(pid, None), None);
     }
 
     #[test]

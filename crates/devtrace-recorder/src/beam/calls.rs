@@ -271,6 +271,35 @@ pub fn timed_out_calls(
     out
 }
 
+/// The function each hand-written receive loop's turns run (`spawn(fn -> loop(s) end)`), by
+/// stream: the code its life runs most at top level, at least twice (each turn a tail call
+/// of the last). What its callers can call it by, where its pid changes from run to run.
+pub fn loop_functions(spans: &[OutSpan]) -> HashMap<u64, u32> {
+    let lives: HashMap<u64, u64> = spans
+        .iter()
+        .filter(|s| s.code == PROCESS_CODE)
+        .map(|s| (s.span_id, s.stream))
+        .collect();
+    let mut turns: HashMap<(u64, u32), usize> = HashMap::new();
+    for s in spans.iter().filter(|s| s.code != RECEIVE_CODE) {
+        if let Some(&stream) = lives.get(&s.parent_span_id) {
+            *turns.entry((stream, s.code)).or_default() += 1;
+        }
+    }
+    let mut most: HashMap<u64, (usize, u32)> = HashMap::new();
+    for ((stream, code), count) in turns {
+        let best = most.entry(stream).or_insert((count, code));
+        // The lower code on a tie: the same answer whatever order the map gives.
+        if (count, std::cmp::Reverse(code)) > (best.0, std::cmp::Reverse(best.1)) {
+            *best = (count, code);
+        }
+    }
+    most.into_iter()
+        .filter(|&(_, (count, _))| count >= 2)
+        .map(|(stream, (_, code))| (stream, code))
+        .collect()
+}
+
 /// The spans of the program's functions (not lives, not waits), by span id.
 fn function_spans(spans: &[OutSpan]) -> HashMap<u64, &OutSpan> {
     spans
@@ -341,6 +370,24 @@ fn next_turns(callers: &HashMap<u64, &OutSpan>) -> HashMap<u64, u64> {
 pub(super) mod tests {
     use super::*;
     use crate::OutLink;
+
+    #[test]
+    fn a_receive_loop_is_known_by_the_function_its_turns_run() {
+        let spans = vec![
+            span(10, 0, PROCESS_CODE, 1),
+            span(11, 10, 5, 1),
+            span(12, 10, 6, 1),
+            span(13, 10, RECEIVE_CODE, 1),
+            span(14, 10, 6, 1),
+            span(15, 14, 7, 1),
+            span(16, 14, 7, 1),
+            span(17, 14, 7, 1),
+            // A process that ran its function once is no loop.
+            span(20, 0, PROCESS_CODE, 2),
+            span(21, 20, 8, 2),
+        ];
+        assert_eq!(loop_functions(&spans), HashMap::from([(1, 6)]));
+    }
 
     /// The processes the calls in `spans` went to.
     fn processes_called(spans: &[OutSpan]) -> HashMap<u64, u64> {
