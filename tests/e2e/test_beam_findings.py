@@ -153,6 +153,10 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - sequential.exs: three independent calls to three servers one after another, then a payment
   that needs one of their answers → `sequential_work` grouping the three and holding the
   payment out, saving within 15 % of the measured sequential − overlapped time;
+- segment_page.exs: an account and an order history asked one after another, then
+  recommendations for the segment the account's answer carried as an atom (`:outdoor`) →
+  `sequential_work` grouping the two, the recommendations held out as needing the account's
+  answer, saving within 15 % of the measured written − `Task.async_stream` time;
 - tasks_awaited.exs: four `Task.async(…) |> Task.await()` in `Enum.map`, each task awaited as
   soon as it starts, and the same with `Task.Supervisor.async` → a `sequential_work` for each,
   naming what the tasks ran (`task/Rates.fetch_rate/1`), saving within 15 % of the measured
@@ -925,6 +929,18 @@ def test_independent_calls_one_after_another_are_grouped_and_the_dependent_one_h
     assert "\"Payment/authorize\"" in found["recommendation"], found["recommendation"]
     # Servers waiting in their loops for requests are not callers queued behind each other.
     assert not [f for f in findings if f["kind"] == "serialised_process"], [f["title"] for f in findings]
+
+
+def test_a_call_sent_a_name_an_earlier_answer_carried_is_held_out_of_the_group(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "segment_page.exs", tmp_path, recording)
+    found = planted_group(findings, truth, "Home.page/1", ("Accounts/get", "History/orders"))
+    assert "for_segment" not in found["title"], found["title"]
+    assert (
+        '"Recommendations/for_segment" may need the answer of "Accounts/get": it is sent "outdoor", '
+        'which "Accounts/get" answered'
+    ) in found["recommendation"], found["recommendation"]
 
 
 def test_calls_named_by_what_they_return_are_reads_by_what_the_server_did(

@@ -7,7 +7,9 @@
 //! answered `%{id: 7, segment: "gold"}`, `Shipping.cost(660)` — and they are whole: a number,
 //! a string, a pid, each read as written in the summary (Elixir's, Erlang's or Python's
 //! syntax). Atoms (`:ok`, `eu`, `nil`, `True`) are names the code wrote, not data, and are
-//! left out, as are references and the text inside a string.
+//! left out, as are references and the text inside a string. A BEAM answer's atoms may be data
+//! too (`{"ann", :gold}`, a segment the next call is asked for), but no more than a hint:
+//! [`names`] reads them apart (not `ok`, `true` and their like, which every answer has).
 
 use crate::AnalyzedTrace;
 use crate::processes::{CALL_ARGUMENTS, CALL_RETURN};
@@ -46,6 +48,68 @@ pub fn summary_values(text: &str) -> HashSet<String> {
         };
     }
     values
+}
+
+/// The atoms in a BEAM summary: Elixir's (`:gold`) and Erlang's (`gold`), not a keyword
+/// list's or a map's keys (`segment: :gold`, `segment => gold`), module names (`User`), what is
+/// inside strings and opaque terms, nor the atoms every program writes ([`COMMON_ATOMS`]).
+pub fn summary_names(text: &str) -> HashSet<String> {
+    let bytes = text.as_bytes();
+    let mut names = HashSet::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        i = if c == b'"' || c == b'\'' {
+            string_end(bytes, i + 1, c) + 1
+        } else if (c == b'<' || c == b'#') && !text[i..].starts_with("#{") {
+            // `<<…>>` holds strings and numbers; `#Ref<…>`, `<0.95.0>` nothing named.
+            match bytes.get(i + 1) {
+                Some(b'<') => i + 2,
+                Some(n) if n.is_ascii_alphanumeric() => {
+                    text[i..].find('>').map_or(bytes.len(), |e| i + e + 1)
+                }
+                _ => i + 1,
+            }
+        } else if is_word_byte(c) {
+            let end = word_end(bytes, i);
+            let elixir = i > 0 && bytes[i - 1] == b':';
+            let rest = text[end..].trim_start();
+            let key = rest.starts_with(':') || rest.starts_with("=>");
+            let word = &text[i..end];
+            if (elixir || c.is_ascii_lowercase()) && !key && !COMMON_ATOMS.contains(&word) {
+                names.insert(word.to_owned());
+            }
+            end
+        } else {
+            i + 1
+        };
+    }
+    names
+}
+
+/// Atoms in nearly every answer, naming no data: results, booleans, nothing.
+const COMMON_ATOMS: [&str; 12] = [
+    "ok",
+    "error",
+    "true",
+    "false",
+    "nil",
+    "undefined",
+    "none",
+    "infinity",
+    "normal",
+    "noreply",
+    "reply",
+    "timeout",
+];
+
+/// The atoms call `index` was given and returned ([`summary_names`]), when both were recorded
+/// on a BEAM process.
+pub fn names(trace: &AnalyzedTrace, index: usize) -> Option<(HashSet<String>, HashSet<String>)> {
+    crate::processes::text(trace, index, "devtrace.beam.process")?;
+    let given = crate::processes::text(trace, index, CALL_ARGUMENTS)?;
+    let returned = crate::processes::text(trace, index, CALL_RETURN)?;
+    Some((summary_names(&given), summary_names(&returned)))
 }
 
 /// The values call `index` was given, when its arguments were recorded.
@@ -137,6 +201,26 @@ mod tests {
             values("{ok, <0.95.0>}, eu, 'sku-1', #Ref<0.1.2.3>"),
             ["p:<0.95.0>", "s:sku-1"]
         );
+    }
+
+    #[test]
+    fn atoms_are_names_but_keys_modules_and_common_atoms_are_not() {
+        let names = |text: &str| {
+            let mut v: Vec<String> = summary_names(text).into_iter().collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(r#"{"ann", :gold}, :ok"#), ["gold"]);
+        assert_eq!(names(r#"{<<"ann">>, gold}, true"#), ["gold"]);
+        assert_eq!(
+            names(r#"%User{segment: :silver, name: "gold"}, [tier: :eu]"#),
+            ["eu", "silver"]
+        );
+        assert_eq!(
+            names("#{tier => eu, n => 1.5e3}, <0.95.0>, #Ref<0.1.2>"),
+            ["eu"]
+        );
+        assert_eq!(names("'quoted', \"a gold b\""), Vec::<String>::new());
     }
 
     #[test]

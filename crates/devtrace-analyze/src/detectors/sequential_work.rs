@@ -439,6 +439,11 @@ fn split_runs<'a>(
                 .iter()
                 .find_map(|e| may_need_answer(trace, *e, child.index, &origin))
                 .or_else(|| computed_in_between(trace, parent, child, &earlier, given.as_ref()))
+                .or_else(|| {
+                    earlier
+                        .iter()
+                        .find_map(|e| passes_name(trace, *e, child, parent))
+                })
             {
                 piece.held_out.push((child, why));
             } else {
@@ -516,6 +521,47 @@ fn passes_answer(
         .filter_map(|&n| crate::call_values::returned(trace, n))
         .flatten()
         .any(|value| sent.contains(&value) && given.is_none_or(|g| !g.contains(&value)))
+}
+
+/// Rule 7 on a BEAM call's recorded atoms: the later call is given a name (`:gold`) the earlier
+/// one answered and the caller was not given — a segment or a status its answer carried,
+/// perhaps, though code writes atoms too ([`crate::call_values::summary_names`]).
+fn passes_name(
+    trace: &AnalyzedTrace,
+    earlier: usize,
+    later: &Child,
+    parent: usize,
+) -> Option<(String, String)> {
+    let (sent, _) = crate::call_values::names(trace, later.call_span)?;
+    let given: HashSet<String> = std::iter::successors(Some(parent), |&n| trace.tree.parent[n])
+        .take_while(|&n| !crate::processes::is_life(trace, n))
+        .filter_map(|n| crate::processes::text(trace, n, crate::processes::CALL_ARGUMENTS))
+        .flat_map(|text| crate::call_values::summary_names(&text))
+        .collect();
+    let answered: HashSet<String> = trace
+        .subtree(earlier)
+        .iter()
+        .filter_map(|&n| crate::call_values::names(trace, n))
+        .flat_map(|(_, returned)| returned)
+        .collect();
+    let mut passed: Vec<&String> = sent
+        .iter()
+        .filter(|name| answered.contains(*name) && !given.contains(*name))
+        .collect();
+    passed.sort();
+    let name = passed.first()?;
+    let label = |i: usize| describe(trace, i).template.display(&trace.span(i).name);
+    let identity = |i: usize| describe(trace, i).identity(&trace.span(i).name);
+    Some((
+        format!("{}\u{1f}{}", identity(later.index), identity(earlier)),
+        format!(
+            "{} may need the answer of {}: it is sent {}, which {} answered (a name, which the code may have written itself)",
+            label(later.index),
+            label(earlier),
+            devtrace_model::recorded::quote(name),
+            label(earlier),
+        ),
+    ))
 }
 
 /// Rule 7 on recorded values: the later call sends a number the caller was not given and no
@@ -1365,6 +1411,57 @@ mod tests {
             &Thresholds::default(),
         );
         assert!(varies.is_empty(), "{varies:?}");
+    }
+
+    /// A page asking Accounts, then History, then Recommendations for the segment Accounts
+    /// answered as an atom (`:outdoor`), on a BEAM process; the page given `page_given`.
+    fn segment_by_name(page_given: &str) -> AnalyzedTrace {
+        let call = |n: u8, service: &str, at: (u64, u64), sent: &str, answer: &str| {
+            let mut s = client(
+                span(n, Some(1), &format!("{service}/get"), at.0 * MS, at.1 * MS),
+                &[
+                    ("rpc.system", "erlang"),
+                    ("rpc.service", service),
+                    ("rpc.method", "get"),
+                    ("devtrace.beam.process", "<0.90.0>"),
+                ],
+            );
+            s.attributes.push(KeyValue::new(CALL_ARGUMENTS, sent));
+            s.attributes.push(KeyValue::new(CALL_RETURN, answer));
+            s
+        };
+        let mut page = span(1, None, "Home.page/1", 0, 80 * MS);
+        page.attributes.extend([
+            KeyValue::new(CALL_ARGUMENTS, page_given),
+            KeyValue::new("devtrace.beam.process", "<0.90.0>"),
+        ]);
+        trace(
+            1,
+            vec![
+                page,
+                call(2, "Accounts", (0, 30), "7", "%{id: 7, segment: :outdoor}"),
+                call(3, "History", (30, 55), "7", "[717, 729]"),
+                call(4, "Recommendations", (55, 75), "{:for, :outdoor}", "[]"),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_beam_call_sent_a_name_an_earlier_one_answered_is_held_out() {
+        let f = &detect(&[segment_by_name("7")], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(3)]);
+        assert_eq!(f.saving_nanos, 25 * MS, "Accounts and History overlapped");
+        assert!(
+            f.recommendation.contains(
+                "\"Recommendations/get\" may need the answer of \"Accounts/get\": it is sent \
+                 \"outdoor\", which \"Accounts/get\" answered"
+            ),
+            "{}",
+            f.recommendation
+        );
+        // Given to the page itself, the name is the page's input, not Accounts' answer.
+        let f = &detect(&[segment_by_name("7, :outdoor")], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(3), id(4)]);
     }
 
     #[test]
