@@ -18,6 +18,7 @@ pub mod clock;
 pub mod compare;
 pub mod critical_path;
 pub mod detectors;
+pub mod dialect;
 pub mod errors;
 pub mod finding;
 pub mod fingerprint;

@@ -35,6 +35,7 @@
 
 use crate::AnalyzedTrace;
 use crate::causality;
+use crate::dialect::Dialect;
 use crate::errors::runs_and_survivors;
 use crate::finding::{Evidence, Finding, FindingKind, Impact, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
@@ -718,6 +719,9 @@ fn cycle_waits(trace: &AnalyzedTrace, first: &(usize, String), on: &[(usize, Str
 
 /// What to do (`server` as shown, quoted).
 fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeout: &str) -> String {
+    let caller = processes::calling_function(trace, example.call);
+    let dialect = Dialect::of(&trace.span(caller).name);
+    let reply_later = dialect.reply_later();
     if let (Some(b), Some((d, first)), true) = (example.busy, &example.waiting, example.cycle) {
         let (ends, reply) = if example.unanswered {
             let infinity = if is_erlang(&trace.span(b).name) {
@@ -744,7 +748,7 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
             ("none", "one of the calls")
         };
         return format!(
-            "Break the call cycle: {} calls {} ({}){further} while {} is waiting for {}'s answer, so {neither} can answer {ends}; pass what {server_q} is asked for in the first request, make {calls} a cast, or reply later (GenServer.reply/2) so the server is free{reply}",
+            "Break the call cycle: {} calls {} ({}){further} while {} is waiting for {}'s answer, so {neither} can answer {ends}; pass what {server_q} is asked for in the first request, make {calls} a cast, or reply later ({reply_later}) so the server is free{reply}",
             q(&trace.span(b).name),
             q(first),
             q(&trace.span(*d).name),
@@ -761,9 +765,11 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
             "{} {}: answer within {timeout} (an error, or what it has now), or give the call a timeout that covers what the server waits for",
             server.to_owned(),
             match took {
-                Some(_) =>
-                    "took the request and answered only later (a deferred reply: {:noreply, …} in a GenServer, :postpone in a gen_statem)",
-                None => "never took the request while the caller waited",
+                Some(_) => format!(
+                    "took the request and answered only later (a deferred reply: {})",
+                    dialect.no_reply()
+                ),
+                None => "never took the request while the caller waited".to_owned(),
             },
         );
     }
@@ -771,18 +777,20 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
         (Some(b), false) if example.waiting.is_some() => {
             let (d, process) = example.waiting.as_ref().expect("checked");
             format!(
-                "{} spent the wait in {}, a call to {}: find what kept {} from answering, or make that call outside the callback (a Task, replying later with GenServer.reply/2) so {} is free, and give the call a timeout that fits the work",
+                "{} spent the wait in {}, a call to {}: find what kept {} from answering, or make that call outside the callback ({}, replying later with {reply_later}) so {} is free, and give the call a timeout that fits the work",
                 q(&trace.span(b).name),
                 q(&trace.span(*d).name),
                 processes::shown_process(trace, process),
                 processes::shown_process(trace, process),
+                dialect.worker(),
                 server.to_owned(),
             )
         }
         (Some(b), false) => format!(
-            "Make {} answer within the caller's {timeout} (it took {}), or reply later from a Task (GenServer.reply/2) so the server is free, and give the call a timeout that fits the work",
+            "Make {} answer within the caller's {timeout} (it took {}), or reply later from {} ({reply_later}) so the server is free, and give the call a timeout that fits the work",
             q(&trace.span(b).name),
             human_duration(trace.span(b).duration_nanos()),
+            dialect.worker(),
         ),
         (Some(b), true) if example.waiting.is_some() => {
             let (_, process) = example.waiting.as_ref().expect("checked");
@@ -864,8 +872,7 @@ fn unstuck(trace: &AnalyzedTrace, example: &Timeout, server: &str) -> String {
 /// Whether a recorded function's name is Erlang's (`bank:main/0`), not Elixir's
 /// (`Bank.main/0`, `:timer.sleep/1`): the program's language, for the names advice uses.
 fn is_erlang(function: &str) -> bool {
-    let head = function.split('/').next().unwrap_or(function);
-    head.find(':').is_some_and(|at| at > 0)
+    Dialect::of(function) == Dialect::Erlang
 }
 
 /// ", which was running "S.handle_call/3"": what `process` ran over most of span `call`,

@@ -21,6 +21,7 @@
 //! kept up with its senders). The saving per run is that longest wait.
 
 use crate::AnalyzedTrace;
+use crate::dialect::Dialect;
 use crate::finding::{
     Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
 };
@@ -249,10 +250,13 @@ fn finding(traces: &[AnalyzedTrace], name: &str, runs: &[Backlog]) -> Finding {
         human_duration(callback_nanos),
         human_duration(example.arrival_every_nanos),
     );
+    let dialect = Dialect::of(&callback);
     let recommendation = format!(
-        "Give {} more hands (several workers behind a PartitionSupervisor or a pool, or Task.async_stream over its work), make {} faster, or hold the senders back (a call instead of a cast, or demand as GenStage does): the last message waited {}; saving ≈ {} per run",
+        "Give {} more hands ({}), make {} faster, or hold the senders back ({}): the last message waited {}; saving ≈ {} per run",
         shown.clone(),
+        dialect.more_hands(),
         q(&callback),
+        dialect.back_pressure(),
         human_duration(example.max_wait()),
         human_duration(saving),
     );
@@ -389,6 +393,30 @@ mod tests {
                 .starts_with("\"Stage\" fell behind its senders: 4 messages"),
             "{}",
             found.title
+        );
+        assert!(
+            found.recommendation.starts_with(
+                "Give \"Stage\" more hands (several workers behind a PartitionSupervisor or a \
+                 pool, or Task.async_stream over its work)"
+            ),
+            "{}",
+            found.recommendation
+        );
+        // Written in Erlang, the advice names what Erlang has.
+        let mut erlang = slow_stage(4);
+        for s in &mut erlang.spans.spans {
+            s.name = s.name.replace("Stage.handle_cast/2", "stage:handle_cast/2");
+        }
+        let erlang = AnalyzedTrace::new(erlang.trace_id, batch(erlang.spans.spans));
+        let found = &detect(&[erlang], &Thresholds::default())[0];
+        assert!(
+            found.recommendation.starts_with(
+                "Give \"Stage\" more hands (several workers behind a pool or one per key, or a \
+                 process per item), make \"stage:handle_cast/2\" faster, or hold the senders \
+                 back (a call instead of a cast, or demand: the server asks for the next items)"
+            ),
+            "{}",
+            found.recommendation
         );
     }
 

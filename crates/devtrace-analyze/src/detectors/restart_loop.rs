@@ -27,6 +27,7 @@
 
 use crate::AnalyzedTrace;
 use crate::causality;
+use crate::dialect::Dialect;
 use crate::errors::{is_error_span, runs_and_survivors};
 use crate::finding::{Evidence, Finding, FindingKind, Impact, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
@@ -269,7 +270,11 @@ fn finding(traces: &[AnalyzedTrace], starter: &str, child: &str, loops: &[Loop])
             human_duration(loop_nanos),
             gave_up.unwrap_or_default(),
         );
-        (title, STOPPED_ADVICE.to_owned())
+        let started_by = processes::text(trace, crashes[0].life, processes::INITIAL_CALL);
+        let dialect = started_by
+            .or_else(|| failing.map(|f| trace.span(f).name.clone()))
+            .map_or(Dialect::Elixir, |function| Dialect::of(&function));
+        (title, stopped_advice(dialect))
     } else {
         let title = format!(
             "{} crashed {} times in {}{under}, started again each time: {}{in_callback}",
@@ -351,8 +356,13 @@ fn failed_starting(trace: &AnalyzedTrace, crashes: &[Crash]) -> Vec<(String, usi
     out
 }
 
-/// What to do about a child that keeps stopping normally.
-const STOPPED_ADVICE: &str = "A child that finishes its work should not be restarted whatever its end: give it restart: :transient (started again only after a crash) or :temporary, or keep it running and schedule its next job (Process.send_after/3) rather than stopping";
+/// What to do about a child that keeps stopping normally, in its program's language.
+fn stopped_advice(dialect: Dialect) -> String {
+    let ((transient, temporary), (_, send_after)) = (dialect.restarts(), dialect.timers());
+    format!(
+        "A child that finishes its work should not be restarted whatever its end: give it {transient} (started again only after a crash) or {temporary}, or keep it running and schedule its next job ({send_after}) rather than stopping"
+    )
+}
 
 fn restart_advice(states: &[String], failed_starting: &[(String, usize)]) -> String {
     if let [(init, count), ..] = failed_starting {
@@ -687,7 +697,27 @@ mod tests {
         );
         assert_eq!(found.numbers["stopped_normally"], 1.0);
         assert!(
-            found.recommendation.contains("restart: :transient"),
+            found.recommendation.contains("restart: :transient")
+                && found.recommendation.contains("(Process.send_after/3)"),
+            "{}",
+            found.recommendation
+        );
+        // Written in Erlang (`importer:init/1` started each life): its child spec's words.
+        let mut erlang = stopping_again_and_again(6, ":normal");
+        for s in &mut erlang.spans.spans {
+            if s.name == "process Importer" {
+                s.attributes
+                    .push(KeyValue::new(processes::INITIAL_CALL, "importer:init/1"));
+            }
+        }
+        let erlang = AnalyzedTrace::new(TraceId([1; 16]), batch(erlang.spans.spans));
+        let [found] = detect(&[erlang], &Thresholds::default())
+            .try_into()
+            .expect("one loop");
+        assert!(
+            found.recommendation.contains(
+                "give it restart => transient (started again only after a crash) or temporary"
+            ) && found.recommendation.contains("(erlang:send_after/3)"),
             "{}",
             found.recommendation
         );

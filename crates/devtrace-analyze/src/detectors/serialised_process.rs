@@ -35,6 +35,7 @@
 
 use super::calls::Claims;
 use crate::AnalyzedTrace;
+use crate::dialect::Dialect;
 use crate::finding::{
     Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
 };
@@ -429,16 +430,18 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
         )
     });
     let shown = processes::shown_process(trace, server);
+    let dialect = callback.as_deref().map_or(Dialect::Elixir, Dialect::of);
     let waiting_nanos = waiting.as_ref().map(|(_, nanos)| *nanos);
     let (title, recommendation) = match (blocking_work(trace, example), waiting) {
-        (Some(work), _) => blocked_wording(&shown, example, saving, &served_by, &work),
+        (Some(work), _) => blocked_wording(&shown, example, saving, &served_by, &work, dialect),
         (None, Some((peer, _))) => waiting_wording(&shown, example, saving, &served_by, &peer),
         (None, None) if example.life.is_some_and(|l| processes::is_agent(trace, l)) => {
             agent_wording(&shown, example, saving, &served_by)
         }
         (None, None) => {
             let family = example.life.and_then(|life| Family::of(trace, life));
-            queued_wording(&shown, example, saving, &served_by, family.as_ref())
+            let family = family.as_ref();
+            queued_wording(&shown, example, saving, &served_by, family, dialect)
         }
     };
     let mut numbers = BTreeMap::new();
@@ -519,18 +522,25 @@ fn queued_wording(
     saving: u64,
     served_by: &str,
     family: Option<&Family>,
+    dialect: Dialect,
 ) -> (String, String) {
     let title = queued_title(server, run, served_by);
+    let reply_later = format!(
+        "reply later with {} from {}",
+        dialect.reply_later(),
+        dialect.worker()
+    );
     let advice = match family.filter(|f| f.is_hot()) {
         Some(f) => format!(
-            "{server} is one of {} {} processes and answered {} of the {} calls to them: one key is hot, which more processes per key cannot spread. Move the slow work out of its callback (reply later with GenServer.reply/2 from a Task) or split what that key holds",
+            "{server} is one of {} {} processes and answered {} of the {} calls to them: one key is hot, which more processes per key cannot spread. Move the slow work out of its callback ({reply_later}) or split what that key holds",
             f.processes,
             q(&f.module),
             f.calls,
             f.all_calls,
         ),
         None => format!(
-            "Partition {server} (one process per key: a Registry or PartitionSupervisor) or move the slow work out of its callback (reply later with GenServer.reply/2 from a Task)"
+            "Partition {server} (one process per key: {}) or move the slow work out of its callback ({reply_later})",
+            dialect.per_key()
         ),
     };
     let recommendation = format!(
@@ -686,8 +696,10 @@ fn blocked_wording(
     saving: u64,
     served_by: &str,
     work: &OwnWork,
+    dialect: Dialect,
 ) -> (String, String) {
     let work_q = q(&work.name);
+    let (interval, once) = dialect.timers();
     let ran = if work.runs >= REPEATED_WORK_RUNS {
         format!(
             "{} times, up to {} each",
@@ -707,17 +719,21 @@ fn blocked_wording(
     );
     let advice = if work.runs >= REPEATED_WORK_RUNS {
         let asked_by = if work.name.ends_with("handle_cast/2") {
-            "the casts asking for it came faster than it did it; send fewer (batch them)"
+            "the casts asking for it came faster than it did it; send fewer (batch them)".into()
         } else {
-            "the messages asking for it came faster than it did it (a timer such as :timer.send_interval/2 whose interval is shorter than the work); re-arm the timer with Process.send_after/3 when each run ends"
+            format!(
+                "the messages asking for it came faster than it did it (a timer such as {interval} whose interval is shorter than the work); re-arm the timer with {once} when each run ends"
+            )
         };
         format!(
-            "Make {work_q} cheaper or ask {server} for it less often: it ran {} times while the callers waited, so {asked_by}, or move the work out of {server} (a Task that sends its result back)",
-            work.runs
+            "Make {work_q} cheaper or ask {server} for it less often: it ran {} times while the callers waited, so {asked_by}, or move the work out of {server} ({} that sends its result back)",
+            work.runs,
+            dialect.worker(),
         )
     } else {
         format!(
-            "Shorten {work_q} or move it out of {server} (a Task that sends its result back, or work done before the callers start)"
+            "Shorten {work_q} or move it out of {server} ({} that sends its result back, or work done before the callers start)",
+            dialect.worker()
         )
     };
     let recommendation = format!(
@@ -805,6 +821,38 @@ mod tests {
             found.title.starts_with("\"Stock\" serialises its callers"),
             "{}",
             found.title
+        );
+    }
+
+    #[test]
+    fn the_advice_names_what_the_programs_language_writes() {
+        let elixir = &detect(&[three_callers_in_line()], &Thresholds::default())[0];
+        assert!(
+            elixir.recommendation.starts_with(
+                "Partition \"Stock\" (one process per key: a Registry or PartitionSupervisor) or \
+                 move the slow work out of its callback (reply later with GenServer.reply/2 from \
+                 a Task)"
+            ),
+            "{}",
+            elixir.recommendation
+        );
+        // The same server written in Erlang: `stock:handle_call/3`.
+        let mut t = three_callers_in_line();
+        for s in &mut t.spans.spans {
+            if s.name == "Stock.handle_call/3" {
+                s.name = "stock:handle_call/3".into();
+            }
+        }
+        let t = AnalyzedTrace::new(TraceId([1; 16]), batch(t.spans.spans));
+        let erlang = &detect(&[t], &Thresholds::default())[0];
+        assert!(
+            erlang.recommendation.starts_with(
+                "Partition \"Stock\" (one process per key: pg, or an ETS table of pids by key) \
+                 or move the slow work out of its callback (reply later with gen_server:reply/2 \
+                 from a process spawned for it)"
+            ),
+            "{}",
+            erlang.recommendation
         );
     }
 
