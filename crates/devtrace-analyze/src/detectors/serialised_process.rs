@@ -1460,6 +1460,49 @@ mod tests {
         assert!(findings.is_empty(), "{findings:?}");
     }
 
+    /// A store written as a bare receive loop ("Kv", life 2: no GenServer) asked four times in
+    /// turn by one caller (life 10): each turn (`Kv.loop/1`, a tail call of the last) waits for
+    /// the request, works until 10 ms after the call began, sends the reply from inside itself
+    /// and calls the next turn 20 µs later — before the caller, 50 µs after its answer, asks
+    /// again.
+    fn one_caller_of_a_receive_loop() -> AnalyzedTrace {
+        use crate::causality::tests::linked;
+        use crate::processes::MESSAGE;
+        use crate::processes::tests::life;
+        use crate::tree::tests::span;
+        const MS: u64 = 1_000_000;
+        const US: u64 = 1_000;
+        let mut spans = vec![
+            span(1, None, "erl -s kv main", 0, 50 * MS),
+            life(2, "Kv", 0, 50 * MS),
+            life(10, "<0.10.0>", 0, 50 * MS),
+        ];
+        for n in 0..4u8 {
+            let at = u64::from(n) * 10 * MS + 50 * US;
+            let reply = u64::from(n + 1) * 10 * MS;
+            let began = (u64::from(n) * 10 * MS + 20 * US).min(at);
+            let mut call = span(20 + n, Some(10), "Kv.get/2", at, reply);
+            call.attributes.push(KeyValue::new("rpc.service", "Kv"));
+            let answer = span(40 + n, Some(20 + n), "receive", at, reply);
+            let request = span(50 + n, Some(30 + n), "receive", began, at + US);
+            spans.extend([
+                call,
+                linked(answer, 30 + n, MESSAGE, reply, reply - at),
+                span(30 + n, Some(2), "Kv.loop/1", began, reply + 20 * US),
+                linked(request, 20 + n, MESSAGE, at, at + US - began),
+            ]);
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn one_caller_of_a_loop_replying_from_inside_its_turn_queued_behind_nothing() {
+        // Each turn goes on 20 µs after its reply: it ended after the caller's wait, but it is
+        // the turn that served it, not work the caller queued behind.
+        let findings = detect(&[one_caller_of_a_receive_loop()], &Thresholds::default());
+        assert!(findings.is_empty(), "{findings:#?}");
+    }
+
     /// A rate limiter ("Limiter", life 2) whose timer ticks at 10, 20 and 30 ms (a `receive`
     /// no recorded process's message ended, then `handle_info/2`), and three callers (lives
     /// 10, 20, 30) calling it at 0 ms. `one_a_tick`: each tick answers one caller in turn (with
