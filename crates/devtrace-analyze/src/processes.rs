@@ -491,7 +491,7 @@ pub fn shown_process(trace: &AnalyzedTrace, name: &str) -> String {
                 .find_map(|life| Some((life, module_of(life)?)))
         });
     let Some((life, module)) = shown else {
-        return q(name);
+        return shown_supervisor(trace, name).unwrap_or_else(|| q(name));
     };
     let started = telling_start(trace, life);
     match started {
@@ -505,10 +505,41 @@ pub fn shown_process(trace: &AnalyzedTrace, name: &str) -> String {
     }
 }
 
+/// An unregistered supervisor as findings name it: by its callback module, the module of the
+/// `init/1` it ran first (`supervisor:start_link(?MODULE, sup)`: `"feed_sup" supervisor
+/// "<0.85.0>"`), when that was recorded.
+fn shown_supervisor(trace: &AnalyzedTrace, name: &str) -> Option<String> {
+    let lives = is_pid_text(name).then(|| lives_by_name(trace).remove(name))??;
+    let module = lives.into_iter().find_map(|life| {
+        if !is_supervisor(trace, life) {
+            return None;
+        }
+        trace.tree.children[life].iter().find_map(|&c| {
+            let span = trace.span(c).name.as_str();
+            let module = span
+                .strip_suffix(":init/1")
+                .or_else(|| span.strip_suffix(".init/1"));
+            module.map(str::to_owned)
+        })
+    })?;
+    Some(format!("{} supervisor {}", q(&module), q(name)))
+}
+
+/// Whether `life` is a supervisor's (its initial call OTP's `supervisor:init/1`).
+fn is_supervisor(trace: &AnalyzedTrace, life: usize) -> bool {
+    text(trace, life, INITIAL_CALL)
+        .is_some_and(|call| matches!(call.as_str(), "supervisor:init/1" | "Supervisor.init/1"))
+}
+
 /// The function a hand-written receive loop's turns run (`spawn(fn -> loop(s) end)`): the
 /// one repeated most, at least twice, among the process's [`units_of_work`]. What its code
 /// calls it, where its pid says nothing.
 fn loop_function(trace: &AnalyzedTrace, life: usize) -> Option<String> {
+    // A supervisor's repeated work is its children's starts, not a loop of its own.
+    let supervises = thread_name(trace, life).is_some_and(|n| supervisors(trace).contains(&n));
+    if supervises || is_supervisor(trace, life) {
+        return None;
+    }
     let mut turns: BTreeMap<&str, usize> = BTreeMap::new();
     for unit in units_of_work(trace, life).0 {
         *turns.entry(trace.span(unit).name.as_str()).or_default() += 1;
@@ -685,6 +716,9 @@ pub(crate) mod tests {
                 1,
                 0,
             ),
+            started(12, "<0.98.0>", "supervisor:init/1"),
+            on_thread(span(13, Some(12), "feed_sup:init/1", 1, 2), "<0.98.0>"),
+            started(14, "<0.99.0>", "supervisor:init/1"),
             started(8, "<0.97.0>", "erlang:apply/2"),
             on_thread(span(9, Some(8), "Kv.start/0-fun-0-", 1, 2), "<0.97.0>"),
             on_thread(span(10, Some(8), "Kv.loop/1", 2, 5), "<0.97.0>"),
@@ -699,6 +733,12 @@ pub(crate) mod tests {
             "\"<0.90.0>\"",
             "every supervisor runs supervisor"
         );
+        assert_eq!(
+            shown("<0.98.0>"),
+            "\"feed_sup\" supervisor \"<0.98.0>\"",
+            "a supervisor by the callback module whose init/1 it ran"
+        );
+        assert_eq!(shown("<0.99.0>"), "\"<0.99.0>\"", "its init/1 not recorded");
         assert_eq!(shown("<0.95.0>"), "\"<0.95.0>\"", "no GenServer's module");
         assert_eq!(
             shown("<0.97.0>"),

@@ -250,19 +250,16 @@ fn finding(traces: &[AnalyzedTrace], starter: &str, child: &str, loops: &[Loop])
         .map(|s| trace.span(s).status.message.clone())
         .unwrap_or_default();
     let states = states_before(trace, crashes);
+    let supervisor = processes::shown_process(trace, shown_starter);
     let under = if shown_starter.is_empty() {
         String::new()
     } else {
-        format!(" under {}", q(shown_starter))
+        format!(" under {supervisor}")
     };
     let in_callback = failing.map_or(String::new(), |f| format!(" in {}", q(&trace.span(f).name)));
     let (title, recommendation) = if example.stopped {
-        let gave_up = gave_up(trace, shown_starter, last).then(|| {
-            format!(
-                "; then {} gave up, its restart intensity spent",
-                q(shown_starter)
-            )
-        });
+        let gave_up = gave_up(trace, shown_starter, last)
+            .then(|| format!("; then {supervisor} gave up, its restart intensity spent"));
         let title = format!(
             "{} stopped {} times in {}{under}, started again each time: it ended normally{in_callback}, and its supervisor restarts it however it ends{}",
             q(child),
@@ -430,10 +427,11 @@ mod tests {
     }
 
     fn supervised_spans(lives: u8, crashes: u8) -> Vec<Span> {
-        let mut spans = vec![
-            span(1, None, "elixir feed.exs", 0, 1000),
-            life(2, "<0.90.0>", 0, 1000),
-        ];
+        let mut supervisor = life(2, "<0.90.0>", 0, 1000);
+        supervisor
+            .attributes
+            .push(KeyValue::new(processes::INITIAL_CALL, "supervisor:init/1"));
+        let mut spans = vec![span(1, None, "elixir feed.exs", 0, 1000), supervisor];
         for n in 0..lives {
             let (id, start) = (10 + 3 * n, 100 * n as u64);
             spans.push(span(id, Some(2), "Feed.start_link/1", start, start + 1));
@@ -522,6 +520,21 @@ mod tests {
             found.recommendation.contains("same state, \"%{polls: 0}\""),
             "{}",
             found.recommendation
+        );
+        // A supervisor module's own `init/1` recorded (`supervisor:start_link(?MODULE, sup)`):
+        // the supervisor is named by it.
+        let mut spans = supervised_spans(5, 4);
+        spans.push(span(3, Some(2), "feed_sup:init/1", 0, 1));
+        let named = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let [found] = detect(&[named], &Thresholds::default())
+            .try_into()
+            .expect("one loop");
+        assert!(
+            found
+                .title
+                .contains("under \"feed_sup\" supervisor \"<0.90.0>\", started again"),
+            "{}",
+            found.title
         );
     }
 
