@@ -539,8 +539,12 @@ fn calls_to_processes(
 ) -> HashMap<u64, Peer> {
     let initial_calls = life_texts(spans, annotations, beam::INITIAL_CALL);
     let loops = beam::calls::loop_functions(spans);
+    // A supervisor calls its children's start functions again and again: no loop of its own.
     let loop_module = |stream| {
-        let code = names.codes.get(loops.get(&stream)?)?;
+        let supervisor = initial_calls.get(&stream) == Some(&"supervisor:init/1");
+        let code = names
+            .codes
+            .get(loops.get(&stream).filter(|_| !supervisor)?)?;
         beam::function_names::module_of(code).map(str::to_owned)
     };
     let timed_out = beam::calls::timed_out_calls(spans, timeouts);
