@@ -395,6 +395,9 @@ def test_a_message_handed_on_unchanged_along_a_pipeline_links_each_hop_to_the_se
     enrich = f'"relay:stage/3" process "{truth["enrich"]}"'
     assert [f["title"].split(" fell behind")[0] for f in backlogs] == [enrich], [f["title"] for f in backlogs]
     assert abs(backlogs[0]["numbers"]["max_wait_ms"] - truth["enrich_max_wait_ms"]) <= 0.15 * truth["enrich_max_wait_ms"], (backlogs[0], truth)
+    # An Erlang program is advised in Erlang's terms, not Elixir's.
+    advice = backlogs[0]["recommendation"]
+    assert "a process per item" in advice and "PartitionSupervisor" not in advice, advice
 
 
 @pytest.mark.parametrize("flags", [(), ("--instrument",)], ids=["traced", "instrument"])

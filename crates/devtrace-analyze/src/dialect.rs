@@ -65,11 +65,35 @@ impl Dialect {
         }
     }
 
-    /// A callback's answer that defers the reply.
-    pub fn no_reply(self) -> &'static str {
+    /// How a callback defers its reply: a gen_server's return, a gen_statem's action.
+    pub fn no_reply(self) -> (&'static str, &'static str) {
         match self {
-            Self::Elixir => "{:noreply, …} in a GenServer, :postpone in a gen_statem",
-            Self::Erlang => "{noreply, …} in a gen_server, postpone in a gen_statem",
+            Self::Elixir => ("{:noreply, …}", ":postpone"),
+            Self::Erlang => ("{noreply, …}", "postpone"),
+        }
+    }
+
+    /// What the program calls OTP's generic server.
+    pub fn gen_server(self) -> &'static str {
+        match self {
+            Self::Elixir => "GenServer",
+            Self::Erlang => "gen_server",
+        }
+    }
+
+    /// How a gen_statem answers a caller after its callback returned.
+    pub fn statem_reply_later(self) -> &'static str {
+        match self {
+            Self::Elixir => ":gen_statem.reply/2",
+            Self::Erlang => "gen_statem:reply/2",
+        }
+    }
+
+    /// A call's timeout that never ends.
+    pub fn infinity(self) -> &'static str {
+        match self {
+            Self::Elixir => ":infinity",
+            Self::Erlang => "infinity",
         }
     }
 
@@ -104,12 +128,15 @@ mod tests {
             "counter:handle_call/3",
             "logsink:-main/0-fun-1-/0",
             "my_app_srv:init/1",
+            "bank:main/0",
         ] {
             assert_eq!(Dialect::of(erlang), Dialect::Erlang, "{erlang}");
         }
         for elixir in [
             "Stock.handle_call/3",
             "anonymous fn#1 in Cart.Main.main/0",
+            "anonymous fn#0 in Jobs.Worker.start/0",
+            ":timer.sleep/1",
             "Elixir.Stock.handle_call/3",
             "process <0.85.0>",
             "receive",

@@ -595,11 +595,14 @@ pub fn started_with(trace: &AnalyzedTrace, life: usize) -> Option<String> {
 /// The callback module of a GenServer's (or `gen_statem`'s) `life`, from its initial call
 /// (`Ledger.init/1` → `Ledger`); none for a supervisor or another process.
 pub fn server_module(trace: &AnalyzedTrace, life: usize) -> Option<String> {
+    if is_supervisor(trace, life) {
+        return None;
+    }
     let call = text(trace, life, INITIAL_CALL)?;
     let module = call
         .strip_suffix(".init/1")
         .or_else(|| call.strip_suffix(":init/1"))?;
-    (!["supervisor", "Supervisor"].contains(&module)).then(|| module.to_owned())
+    Some(module.to_owned())
 }
 
 /// The module an Elixir `Agent`'s `life` belongs to: that of the recorded function that started

@@ -724,11 +724,7 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
     let reply_later = dialect.reply_later();
     if let (Some(b), Some((d, first)), true) = (example.busy, &example.waiting, example.cycle) {
         let (ends, reply) = if example.unanswered {
-            let infinity = if is_erlang(&trace.span(b).name) {
-                "infinity"
-            } else {
-                ":infinity"
-            };
+            let infinity = Dialect::of(&trace.span(b).name).infinity();
             (
                 format!("ever (with {infinity}, a deadlock)"),
                 "; and give the calls a timeout, so that a cycle is an error rather than a hang",
@@ -765,10 +761,13 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
             "{} {}: answer within {timeout} (an error, or what it has now), or give the call a timeout that covers what the server waits for",
             server.to_owned(),
             match took {
-                Some(_) => format!(
-                    "took the request and answered only later (a deferred reply: {})",
-                    dialect.no_reply()
-                ),
+                Some(_) => {
+                    let (noreply, postpone) = dialect.no_reply();
+                    format!(
+                        "took the request and answered only later (a deferred reply: {noreply} in a {}, {postpone} in a gen_statem)",
+                        dialect.gen_server()
+                    )
+                }
                 None => "never took the request while the caller waited".to_owned(),
             },
         );
@@ -817,30 +816,11 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
 /// shown, quoted): what kept the answer, and a timeout, so that a lost answer is an error the
 /// program can handle rather than a hang.
 fn unstuck(trace: &AnalyzedTrace, example: &Timeout, server: &str) -> String {
-    let erlang = is_erlang(
-        &trace
-            .span(processes::calling_function(trace, example.call))
-            .name,
-    );
-    let (noreply, reply, statem_reply, postpone, infinity, task) = if erlang {
-        (
-            "{noreply, …}",
-            "gen_server:reply/2",
-            "gen_statem:reply/2",
-            "postpone",
-            "infinity",
-            "a process of its own",
-        )
-    } else {
-        (
-            "{:noreply, …}",
-            "GenServer.reply/2",
-            ":gen_statem.reply/2",
-            ":postpone",
-            ":infinity",
-            "a Task",
-        )
-    };
+    let caller = processes::calling_function(trace, example.call);
+    let dialect = Dialect::of(&trace.span(caller).name);
+    let ((noreply, postpone), reply) = (dialect.no_reply(), dialect.reply_later());
+    let (statem_reply, infinity) = (dialect.statem_reply_later(), dialect.infinity());
+    let task = dialect.worker();
     let cause = match (example.idle, example.busy, &example.waiting) {
         (Some(Some(_)), _, _) => format!(
             "{server} took the request and never answered it: a deferred reply ({noreply} in a gen_server, {postpone} in a gen_statem) needs {reply} ({statem_reply}) on every path, an error one included"
@@ -867,12 +847,6 @@ fn unstuck(trace: &AnalyzedTrace, example: &Timeout, server: &str) -> String {
     format!(
         "{cause}, and give the call a timeout rather than {infinity}, so that an answer that never comes is an error rather than a hang"
     )
-}
-
-/// Whether a recorded function's name is Erlang's (`bank:main/0`), not Elixir's
-/// (`Bank.main/0`, `:timer.sleep/1`): the program's language, for the names advice uses.
-fn is_erlang(function: &str) -> bool {
-    Dialect::of(function) == Dialect::Erlang
 }
 
 /// ", which was running "S.handle_call/3"": what `process` ran over most of span `call`,
@@ -1461,6 +1435,27 @@ mod tests {
     }
 
     #[test]
+    fn a_call_never_answered_in_an_erlang_program_is_told_in_erlangs_words() {
+        let mut erlang = a_call_left_waiting(2_000, false);
+        for s in &mut erlang.spans.spans {
+            s.name = s.name.replace("Gateway.charge/2", "gateway:charge/2");
+        }
+        let erlang = AnalyzedTrace::new(TraceId([1; 16]), batch(erlang.spans.spans));
+        let [found] = detect(&[erlang]).try_into().expect("one finding");
+        assert!(
+            found.recommendation.contains(
+                "a deferred reply ({noreply, …} in a gen_server, postpone in a gen_statem) needs \
+                 gen_server:reply/2 (gen_statem:reply/2) on every path"
+            ) && found.recommendation.ends_with(
+                "give the call a timeout rather than infinity, so that an answer that never \
+                 comes is an error rather than a hang"
+            ),
+            "{}",
+            found.recommendation
+        );
+    }
+
+    #[test]
     fn a_call_answered_or_waiting_briefly_when_the_recording_ended_is_not_stuck() {
         assert!(
             detect(&[a_call_left_waiting(2_000, true)]).is_empty(),
@@ -1682,14 +1677,6 @@ mod tests {
             spans.push(earlier);
         }
         AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
-    }
-
-    #[test]
-    fn advice_names_otp_as_the_programs_language_writes_it() {
-        assert!(is_erlang("bank:main/0"));
-        assert!(!is_erlang("Bank.main/0"));
-        assert!(!is_erlang(":timer.sleep/1"));
-        assert!(!is_erlang("anonymous fn#0 in Jobs.Worker.start/0"));
     }
 
     #[test]
