@@ -200,16 +200,58 @@ const MAX_WRAPPER_DEPTH: usize = 3;
 /// A wrapper's own time (its duration less its one call's) is at most this share of it.
 const WRAPPER_OWN_SHARE: f64 = 0.1;
 
-/// The span of the one outbound call span `index` stands for — itself when it is a call, else
-/// the call a thin wrapper makes: a span that is not a call, whose only
-/// child (with a duration) is the call or wraps it, and whose own time is at most
-/// [`WRAPPER_OWN_SHARE`] of it (a helper around a request, the anonymous function
-/// `Enum.map`/`for` calls, a lambda passed to `map`). Else `index` itself.
-pub fn wrapped_call(trace: &AnalyzedTrace, index: usize, inner: &[bool]) -> usize {
+/// The spans `siblings` (children of one parent) stand for: each itself when it is a call,
+/// else the call a thin wrapper makes — a span that is not a call, whose only child (with a
+/// duration) is the call or wraps it, and whose own time is at most [`WRAPPER_OWN_SHARE`] of
+/// it (a helper around a request, the anonymous function `Enum.map`/`for` calls, a lambda
+/// passed to `map`). Else the sibling itself.
+///
+/// Whether a function is a thin wrapper is decided over its namesakes among `siblings`, not
+/// one span at a time: a wall clock also counts the time the process was descheduled, so one
+/// of twenty-five calls of the same lambda can show more own time than the other twenty-four
+/// for reasons the code does not have (its thread preempted between the call's return and
+/// its own). A wrapper over the share still stands for its call when most of its namesakes
+/// are thin.
+pub fn wrapped_calls(trace: &AnalyzedTrace, siblings: &[usize], inner: &[bool]) -> Vec<usize> {
+    let chains: Vec<Option<(usize, f64)>> = siblings
+        .iter()
+        .map(|&s| wrapper_chain(trace, s, inner))
+        .collect();
+    // Per name: (thin wrappers, spans that wrap a call at all).
+    let mut thin: std::collections::HashMap<&str, (usize, usize)> = Default::default();
+    for (&s, chain) in siblings.iter().zip(&chains) {
+        if let Some((_, share)) = chain {
+            let counts = thin.entry(trace.span(s).name.as_str()).or_default();
+            counts.0 += usize::from(*share <= WRAPPER_OWN_SHARE);
+            counts.1 += 1;
+        }
+    }
+    siblings
+        .iter()
+        .zip(chains)
+        .map(|(&s, chain)| match chain {
+            Some((call, share)) => {
+                let (thin, all) = thin[trace.span(s).name.as_str()];
+                if share <= WRAPPER_OWN_SHARE || 2 * thin > all {
+                    call
+                } else {
+                    s
+                }
+            }
+            None => s,
+        })
+        .collect()
+}
+
+/// The outbound call span `index` is or wraps — through at most [`MAX_WRAPPER_DEPTH`] spans
+/// that are not calls and have one child with a duration each — and the largest share of its
+/// own time any of those wrappers had (0 for a call itself). None when it wraps no call.
+fn wrapper_chain(trace: &AnalyzedTrace, index: usize, inner: &[bool]) -> Option<(usize, f64)> {
     let mut at = index;
+    let mut largest_share = 0.0f64;
     for _ in 0..=MAX_WRAPPER_DEPTH {
         if describe(trace, at).outbound {
-            return at;
+            return Some((at, largest_share));
         }
         let duration = trace.span(at).duration_nanos();
         let mut with_time = trace.tree.children[at]
@@ -217,15 +259,13 @@ pub fn wrapped_call(trace: &AnalyzedTrace, index: usize, inner: &[bool]) -> usiz
             .copied()
             .filter(|&c| trace.span(c).duration_nanos() > 0 && !inner[c]);
         let (Some(only), None) = (with_time.next(), with_time.next()) else {
-            return index;
+            return None;
         };
         let own = duration.saturating_sub(trace.span(only).duration_nanos());
-        if own as f64 > WRAPPER_OWN_SHARE * duration as f64 {
-            return index;
-        }
+        largest_share = largest_share.max(own as f64 / duration.max(1) as f64);
         at = only;
     }
-    index
+    None
 }
 
 /// The template of span `index`: its statement, else its HTTP method and URL, else its RPC

@@ -43,7 +43,7 @@ pub struct CallGroup {
 /// template, and the same process for calls to BEAM processes; none to a supervisor, whose
 /// children start one at a time) in `traces`, in trace and tree order; a span that is an inner layer of a call
 /// ([`crate::call::inner_layers`]) is not a call of its own, and a thin wrapper's call
-/// ([`crate::call::wrapped_call`]) is its wrapper's parent's.
+/// ([`crate::call::wrapped_calls`]) is its wrapper's parent's.
 pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGroup> {
     let mut out = Vec::new();
     for (t, trace) in traces.iter().enumerate() {
@@ -61,10 +61,10 @@ pub fn outbound_groups(traces: &[AnalyzedTrace], min_calls: usize) -> Vec<CallGr
             // server's calls that one call could batch: split by the process called.
             let mut groups: BTreeMap<(&str, Template, Option<String>), Vec<usize>> =
                 BTreeMap::new();
-            for &child in children {
-                // A thin wrapper (the anonymous function `Enum.map` runs for each item, a
-                // helper around a request) stands for the call it makes.
-                let call_span = crate::call::wrapped_call(trace, child, &inner);
+            // A thin wrapper (the anonymous function `Enum.map` runs for each item, a
+            // helper around a request) stands for the call it makes.
+            let call_spans = crate::call::wrapped_calls(trace, children, &inner);
+            for (&child, call_span) in children.iter().zip(call_spans) {
                 let span = trace.span(call_span);
                 if inner[child] || span.is_error() || crate::errors::is_error_span(span) {
                     continue;

@@ -58,7 +58,7 @@
 //! what was checked: "nothing in the trace shows one uses another's result".
 
 use super::calls::{Claims, median, root_name};
-use crate::call::{Call, Direction, Template, describe, wrapped_call};
+use crate::call::{Call, Direction, Template, describe, wrapped_calls};
 use crate::classify::WorkKind;
 use crate::finding::{Impact, ImpactBasis, MAX_EVIDENCE, human_duration};
 use crate::fingerprint::fingerprint;
@@ -188,7 +188,7 @@ pub fn detect_excluding(
 struct Child {
     index: usize,
     /// The span the call is: the child itself, or the one call a thin wrapper makes
-    /// ([`wrapped_call`]).
+    /// ([`wrapped_calls`]).
     call_span: usize,
     call: Call,
     key: String,
@@ -318,11 +318,12 @@ fn children_of(trace: &AnalyzedTrace, parent: usize, inner: &[bool]) -> Vec<Chil
         })
         .collect();
     let overlaps = crate::clock::concurrent_with_another(&intervals);
+    let call_spans = wrapped_calls(trace, &children, inner);
     let children: Vec<Child> = children
         .iter()
         .zip(overlaps)
-        .map(|(&c, overlaps)| {
-            let call_span = wrapped_call(trace, c, inner);
+        .zip(call_spans)
+        .map(|((&c, overlaps), call_span)| {
             let call = describe(trace, call_span);
             let key = format!("{}|{}", trace.span(call_span).name, call.template.key());
             Child {
