@@ -34,7 +34,9 @@
 //! before it, is put beside it the same way, so that the comprehension's turns follow one
 //! another as its elements do (a call per element is then a loop of calls, as `lists:map/2`'s
 //! are). However long the turn took to return after its call did: a cons is all it has left,
-//! so the gap is the scheduler's (a busy machine's can exceed [`TAIL_GAP_NS`]).
+//! so the gap is the scheduler's (a busy machine's can exceed [`TAIL_GAP_NS`]). A function
+//! whose last call is a comprehension written in it (`available(Ss) -> [stock(S) || S <-
+//! Ss].`) keeps it inside: the comprehension is its body, as `--instrument` records it.
 
 use std::collections::HashMap;
 
@@ -231,7 +233,15 @@ fn is_tail_call(
             .is_some_and(|text| text == super::vm_stop::KILLED)
     };
     let same_exception = same_value(2) && (caller.code == callee.code || !killed(caller));
-    function(caller)
+    // `available(Skus) -> [stock(S) || S <- Skus].`: the comprehension is the function's
+    // body, written there, so its turns stay inside it (as `--instrument` records them, the
+    // comprehension's code being the function's own).
+    let span_name = |s: &OutSpan| names.codes.get(&s.code).map(|c| c.span_name());
+    let body_of_caller = span_name(callee)
+        .and_then(|name| function_names::comprehension_in(&name))
+        .is_some_and(|outer| span_name(caller).as_deref() == Some(outer.as_str()));
+    !body_of_caller
+        && function(caller)
         && function(callee)
         && caller.stream == callee.stream
         && module(caller).is_some()
@@ -268,7 +278,9 @@ mod tests {
             (7, "kv", "client/2"),
             (8, "kv", "helper/1"),
             (9, "lists", "map/2"),
-            (10, "report", "-main/1-lc$^0/1-0-/1"),
+            // Erlang's functions, named whole ([`function_names::code_info`]).
+            (10, "", "report:-main/1-lc$^0/1-0-/1"),
+            (11, "", "report:main/1"),
         ] {
             names.codes.insert(
                 code,
@@ -429,6 +441,29 @@ mod tests {
         late[1].end += 200_000;
         flatten(&mut late, &names(), &values(), &HashMap::new());
         assert_eq!(body(&late), 1);
+    }
+
+    #[test]
+    fn a_comprehension_its_function_ends_in_stays_inside_it() {
+        // `main(Ms) -> [gen_server:call(stats, M) || M <- Ms].`, traced: `main/1` (code 11)
+        // returns what the comprehension's first turn does.
+        let mut spans = traced_loop();
+        for s in spans.iter_mut().filter(|s| s.code == 7) {
+            s.code = 10;
+        }
+        spans.push(returning(span(20, 1, 11, 50, 3_650), 1));
+        spans[1].parent_span_id = 20;
+        flatten(&mut spans, &names(), &values(), &HashMap::new());
+        let parents: Vec<u64> = [11, 12, 13]
+            .map(|id| by_id(&spans, id).parent_span_id)
+            .to_vec();
+        assert_eq!(
+            parents,
+            [20, 20, 20],
+            "the turns, one after another, in main/1"
+        );
+        assert_eq!(by_id(&spans, 20).end, 3_650);
+        assert!(!by_id(&spans, 20).tail_call);
     }
 
     #[test]
