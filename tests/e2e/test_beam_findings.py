@@ -117,6 +117,16 @@ line; the planted problem must be among the first three findings (planted + 2) o
   the same loop written with an anonymous function (`Enum.map(skus, fn sku -> … end)`), each
   call inside the function's span; and with the anonymous function calling `GenServer.call/2`
   itself, each call named by the request's tag as the server took it (`Catalog.Server/price`);
+- http_profiles.exs and line_counts.exs: fifteen profiles fetched one at a time with OTP's
+  `:httpc` from an HTTP API the test serves, twelve files counted by one `wc -l` each
+  (`System.cmd/2`) → `repeated_calls` of the function making each request, a call out of the
+  recording (its wait for messages no recorded process sent), saving within 15 % of the
+  measured loop less 1.5 calls; recorded as written only;
+- account_page.exs: the user, their orders and their recommendations fetched from the same
+  API one after another, then the tracking of the last order → `sequential_work` of the three
+  (not the tracking, which is given an order id the orders answered), saving within 15 % of
+  the three fetches' time less the longest, as the page measured them; recorded as written
+  only;
 - front_and_repo.exs: eight handlers calling a front GenServer whose `handle_call` asks a
   repository GenServer for the row → `serialised_process` on the front, saying its callback
   spends most of a call waiting for the repository (within 15 % of the measured wait) and
@@ -185,10 +195,12 @@ the same findings, within the same 15 %.
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import shlex
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -208,22 +220,22 @@ def recording(request) -> str:
     return request.param
 
 
-def findings_of(store: Store, program: str, tmp_path: Path, recording: str) -> tuple[dict, list[dict]]:
+def findings_of(store: Store, program: str, tmp_path: Path, recording: str, **env: str) -> tuple[dict, list[dict]]:
     if recording == "script":
-        truth, _, _ = recorded_run(store, need("elixir"), str(PROGRAMS / program), cwd=tmp_path)
+        truth, _, _ = recorded_run(store, need("elixir"), str(PROGRAMS / program), cwd=tmp_path, **env)
     else:
-        truth = instrumented_mix_run(store, program, tmp_path)
+        truth = instrumented_mix_run(store, program, tmp_path, **env)
     findings = store.json("insights", "--json")["findings"]
     return truth, findings
 
 
-def instrumented_mix_run(store: Store, program: str, tmp_path: Path) -> dict:
+def instrumented_mix_run(store: Store, program: str, tmp_path: Path, **env: str) -> dict:
     """The program's modules as a Mix project's (`mix new`, compiled first, as a developer's
     would be), its last line (`X.Main.main()`) run by `mix run -e` under `devtrace run --record
     --instrument`: the program's ground truth, its last JSON line."""
     command = mix_run_command(program, tmp_path)
     result, _ = recorded_command(
-        store, command, tmp_path / "prog", flags=("--instrument",), DEVTRACE_BEAM_CACHE=str(tmp_path / "cache")
+        store, command, tmp_path / "prog", flags=("--instrument",), DEVTRACE_BEAM_CACHE=str(tmp_path / "cache"), **env
     )
     # Only what was compiled in memory (mix.exs, the -e expression) is not instrumented.
     warned = [l for l in result.stderr.splitlines() if "its sends and receives are not recorded" in l]
@@ -876,6 +888,72 @@ def test_one_call_per_key_through_a_connection_process_says_its_wait_was_outside
     assert "waited for answers from outside the recording" in found["recommendation"], found["recommendation"]
     outside = found["numbers"]["outside_share"]
     assert within_15_percent(outside, truth["on_socket_ms"] / truth["loop_ms"]), (found["numbers"], truth)
+
+
+class ProfilesApi(http.server.BaseHTTPRequestHandler):
+    """An HTTP API another OS process would serve: each answer takes ~25 ms; a user's orders
+    are their ids, comma-separated."""
+
+    def do_GET(self):
+        time.sleep(0.025)
+        orders = self.path.endswith("/orders")
+        body = b"o-101,o-102,o-103" if orders else json.dumps({"path": self.path}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def profiles_api():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ProfilesApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+# The program, the call its loop makes, the function looping.
+CALLS_OUT = {
+    "http": ("http_profiles.exs", "Profiles.fetch/2", "Profiles.fetch_all/2"),
+    "os process": ("line_counts.exs", "LineCount.count/1", "LineCount.count_all/1"),
+}
+
+
+@pytest.mark.parametrize("out", CALLS_OUT)
+def test_one_call_out_of_the_recording_per_item_is_an_n_plus_one(
+    store: Store, runtime: Path, tmp_path: Path, profiles_api: int, out: str
+):
+    """A function whose time is a wait for messages no recorded process sent (OTP's :httpc
+    handler's, a port's) called something outside: a loop of them is an N+1 as a loop of
+    calls to a process of the program is. Recorded as written only: under `--instrument` the
+    wait is in Elixir's and OTP's own code, which has no probes, and reads as the function's
+    own work (docs/beam.md)."""
+    program, call, looping = CALLS_OUT[out]
+    truth, findings = findings_of(store, program, tmp_path, "script", PROFILES_PORT=str(profiles_api))
+    found = planted(findings, "repeated_calls")
+    assert found["title"].startswith(f'"{looping}" calls "{call}" one after another, {truth["calls"]} times'), found
+    assert "outside the recording" in found["recommendation"], found["recommendation"]
+    assert found["numbers"]["outside_recording_share"] >= 0.5, found["numbers"]
+    # One call for all the items saves all but 1.5 calls' time: within 15 % of the measured loop's.
+    expected = truth["loop_ms"] * (1 - 1.5 / truth["calls"])
+    assert within_15_percent(found["saving_nanos"] / 1e6, expected), (found, truth)
+
+
+def test_independent_calls_out_of_the_recording_one_after_another_are_sequential_work(
+    store: Store, runtime: Path, tmp_path: Path, profiles_api: int
+):
+    """Three GETs of an HTTP API that need nothing of each other, then one that needs the
+    orders: the three could overlap; the fourth is left out. Recorded as written only (above)."""
+    truth, findings = findings_of(store, "account_page.exs", tmp_path, "script", PROFILES_PORT=str(profiles_api))
+    found = planted(findings, "sequential_work")
+    fetches = '"Account.Api.fetch_user/2", "Account.Api.fetch_orders/2" and "Account.Api.fetch_recommendations/2"'
+    assert fetches in found["title"], found["title"]
+    assert "fetch_tracking" not in found["title"], found["title"]
+    assert within_15_percent(found["saving_nanos"] / 1e6, truth["saving_ms"]), (found, truth)
 
 
 def test_items_handed_down_a_pipeline_of_calls_one_at_a_time_name_the_stage_their_time_went_to(

@@ -268,6 +268,15 @@ fn wrapper_chain(trace: &AnalyzedTrace, index: usize, inner: &[bool]) -> Option<
     None
 }
 
+/// The function a BEAM call out of the recording stands for
+/// ([`crate::classify::CALL_OUT_FUNCTION`]).
+fn call_out_function(trace: &AnalyzedTrace, index: usize) -> Option<String> {
+    let span = trace.span(index);
+    span.attr(crate::classify::CALL_OUT_FUNCTION)
+        .filter(|_| span.attr(crate::classify::WAITED_OUTSIDE_NS).is_some())
+        .map(devtrace_model::AnyValue::to_display_string)
+}
+
 /// The template of span `index`: its statement, else its HTTP method and URL, else its RPC
 /// service and method, else its messaging operation and destination, else its name.
 pub fn call_template(trace: &AnalyzedTrace, index: usize) -> Template {
@@ -285,6 +294,9 @@ pub fn call_template(trace: &AnalyzedTrace, index: usize) -> Template {
             Some(method) => format!("{} {url}", method.to_uppercase()),
             None => url,
         });
+    }
+    if let Some(function) = call_out_function(trace, index) {
+        return Template::Rpc(function);
     }
     if let Some(method) = span.concept_text(Concept::RpcMethod) {
         return Template::Rpc(match span.concept_text(Concept::RpcService) {
@@ -367,6 +379,8 @@ fn direction(
         },
         WorkKind::Rpc => match span
             .concept_text(Concept::RpcMethod)
+            // A BEAM call out of the recording is named by its function (`Profiles.fetch/2`).
+            .or_else(|| call_out_function(trace, index))
             .map_or(Direction::Unknown, |m| verb_direction(&m))
         {
             // A call to a BEAM process named by what it asks for: what its server did.

@@ -5,6 +5,13 @@ use devtrace_model::conventions::Concept;
 use devtrace_model::{AnyValue, SpanKind};
 use serde::Serialize;
 
+/// A BEAM call out of the recording (docs/beam.md): its time waiting for messages no recorded
+/// process sent (a port's — a socket, an OS process —, a process left out of the recording).
+pub const WAITED_OUTSIDE_NS: &str = "devtrace.beam.waited_outside_ns";
+/// The function a BEAM call out of the recording stands for (its own, or the one that
+/// tail-called the helper making it): what the call is, as an RPC's method is.
+pub const CALL_OUT_FUNCTION: &str = "devtrace.beam.call_out.function";
+
 /// What a span spends its own time on.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -102,6 +109,9 @@ pub fn classify(trace: &AnalyzedTrace, index: usize) -> WorkKind {
     } else if has(&[Concept::RpcSystem, Concept::RpcService, Concept::RpcMethod])
         && kind != SpanKind::Server
     {
+        WorkKind::Rpc
+    } else if span.attr(WAITED_OUTSIDE_NS).is_some() && kind == SpanKind::Client {
+        // A BEAM call out of the recording: a request to something outside, by its function.
         WorkKind::Rpc
     } else if has(&[Concept::HttpMethod, Concept::HttpUrl]) && kind != SpanKind::Server {
         WorkKind::Http

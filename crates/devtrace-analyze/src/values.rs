@@ -107,6 +107,9 @@ fn is_descriptive_key(key: &str) -> bool {
         "timestamp",
         "time",
         "date",
+        // Durations in a unit (`devtrace.beam.waited_outside_ns`, `…timed_out_ms`).
+        "_ns",
+        "_ms",
     ];
     PREFIXES.iter().any(|p| k.starts_with(p))
         || WORDS.iter().any(|w| k.ends_with(w))
@@ -362,15 +365,23 @@ pub fn span_results(trace: &AnalyzedTrace, index: usize) -> HashSet<String> {
     out
 }
 
+/// What a recorded call returned or left (its return value, a GenServer's state after it):
+/// made of what its children answered, never their input.
+const OUTPUT_KEYS: [&str; 2] = ["devtrace.call.return", "devtrace.beam.state.after"];
+
 /// The tokens every child of `parent` could have had as input: the parent's and its
-/// ancestors' attributes, and the resource's.
+/// ancestors' attributes (but what they returned: [`OUTPUT_KEYS`]), and the resource's.
 pub fn context_tokens(trace: &AnalyzedTrace, parent: usize) -> HashSet<String> {
     let mut out = HashSet::new();
     let mut node = Some(parent);
     let mut steps = 0;
     while let Some(n) = node {
         let span = trace.span(n);
-        attributes_tokens(&mut out, &span.attributes);
+        for kv in span.attributes.iter() {
+            if !OUTPUT_KEYS.contains(&kv.key.as_str()) {
+                push_tokens(&mut out, &kv.key, &kv.value);
+            }
+        }
         attributes_tokens(&mut out, &trace.spans.resource_of(span).attributes);
         node = parent_of(trace, n);
         steps += 1;

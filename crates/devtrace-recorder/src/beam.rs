@@ -53,6 +53,7 @@ mod doubles;
 pub mod function_names;
 pub mod inline_calls;
 pub mod inline_values;
+pub mod outside;
 pub mod relays;
 pub mod stuck;
 pub mod tail_calls;
@@ -401,6 +402,9 @@ pub(crate) struct Life {
     exits_unanswered: Vec<u64>,
     /// When its waits for a call's reply timed out (the `receive` spans' ends).
     call_timeouts: Vec<u64>,
+    /// When any of its waits ended at its timeout (`Process.sleep/1`, `receive … after`), not
+    /// by a message: the `receive` spans' ends.
+    timeouts: Vec<u64>,
     /// When it took another process's call request (the `receive` spans' ends): the answer
     /// to no call of its own, though it may come while it waits for one.
     requests_taken: Vec<u64>,
@@ -558,6 +562,15 @@ impl BeamReader {
         self.processes
             .iter()
             .flat_map(|(&key, p)| p.life.call_timeouts.iter().map(move |&ts| (key, ts)))
+            .collect()
+    }
+
+    /// The waits that ended at their timeout, not by a message: (process, the `receive`
+    /// span's end).
+    pub fn timeouts(&self) -> HashSet<(u64, u64)> {
+        self.processes
+            .iter()
+            .flat_map(|(&key, p)| p.life.timeouts.iter().map(move |&ts| (key, ts)))
             .collect()
     }
 
@@ -783,6 +796,9 @@ fn translate(
                 // Another process's call request is never the reply: the call still waits (two
                 // servers calling each other each receive the other's request meanwhile).
                 let answers_nothing = key & CALL_REQUEST_BIT != 0;
+                if key == TIMEOUT_KEY {
+                    state.life.timeouts.push(e.ts);
+                }
                 if key == TIMEOUT_KEY && std::mem::take(&mut state.call_requested) {
                     state.life.call_timeouts.push(e.ts);
                 } else if key != TIMEOUT_KEY {
@@ -1184,6 +1200,16 @@ mod tests {
         assert_eq!(
             reader.call_timeouts(),
             HashSet::from([(caller, 160 * MS), (caller, 400 * MS)])
+        );
+        // Every wait that timed out, a call's or a sleep's.
+        assert_eq!(
+            reader.timeouts(),
+            HashSet::from([
+                (caller, 5 * MS),
+                (caller, 160 * MS),
+                (caller, 400 * MS),
+                (sleeper, 9 * MS)
+            ])
         );
     }
 

@@ -83,6 +83,9 @@ struct Occurrence {
     /// Of `total_nanos`, the time the called process worked on the requests, where the trace
     /// shows it ([`server_work`]).
     server: Option<ServerWork>,
+    /// Of `total_nanos`, the calls' waits for messages from outside the recording (BEAM calls
+    /// out of it: [`crate::classify::WAITED_OUTSIDE_NS`]).
+    outside_nanos: u64,
 }
 
 /// The part of a loop's calls the called process spent on the requests: its own work, and
@@ -157,6 +160,7 @@ pub fn detect_claiming(
                 total_nanos: total,
                 saving_nanos: saving,
                 server: server_work(trace, &group.calls),
+                outside_nanos: group.calls.iter().map(|&c| waited_outside(trace, c)).sum(),
             });
     }
     let findings = by_subject
@@ -197,6 +201,13 @@ fn server_work(trace: &AnalyzedTrace, calls: &[usize]) -> Option<ServerWork> {
             .map(|(p, n)| (shown(&p), n))
             .collect(),
     })
+}
+
+/// How long BEAM call `call` waited for messages from outside the recording (0: none, or not
+/// a call out of it).
+fn waited_outside(trace: &AnalyzedTrace, call: usize) -> u64 {
+    let waited = trace.span(call).attr(crate::classify::WAITED_OUTSIDE_NS);
+    waited.and_then(|v| v.as_i64()).unwrap_or(0).max(0) as u64
 }
 
 /// From the first of `calls`' start to the last one's end.
@@ -344,6 +355,8 @@ fn finding(
     let instances_per_run = occurrences.len() as f64 / runs;
     let calls_per_instance = calls as f64 / occurrences.len().max(1) as f64;
     let mean_call = (total / calls.max(1) as f64).round() as u64;
+    let outside: u64 = occurrences.iter().map(|o| o.outside_nanos).sum();
+    let outside_share = (outside as f64 / total.max(1.0)).min(1.0);
     let total_per_run = (total / runs).round() as u64;
     let (verb, remedy) = match template {
         Template::Sql(_) => (
@@ -351,6 +364,11 @@ fn finding(
             "batch them into one query (WHERE … IN (...) or a JOIN)",
         ),
         Template::Http(_) => ("calls", "fetch them in a single request (a batch endpoint)"),
+        _ if outside_share > 0.0 => (
+            "calls",
+            "ask for all the items in one call where what it calls can answer that, else \
+             overlap the calls (Task.async_stream/3)",
+        ),
         _ => ("calls", "batch them into a single call"),
     };
     let how_often = if instances_per_run > 1.05 {
@@ -372,6 +390,13 @@ fn finding(
         human_duration(total_per_run),
     );
     let mut recommendation = format!("{remedy}; saving ≈ {} per run", human_duration(saving));
+    if outside_share > 0.0 {
+        recommendation.push_str(&format!(
+            "; {:.0} % of the calls' time they waited for messages from outside the recording \
+             (a socket, an OS process, a process not recorded)",
+            outside_share * 100.0
+        ));
+    }
     let per_item = server_share(occurrences).map(|server| {
         let per_item = (saving as f64 * (1.0 - server.share)).round() as u64;
         recommendation.push_str(&server.caveat(per_item));
@@ -393,6 +418,9 @@ fn finding(
             numbers.insert("downstream_share".to_owned(), *waited);
         }
         numbers.insert("saving_if_per_item_nanos".to_owned(), per_item as f64);
+    }
+    if outside_share > 0.0 {
+        numbers.insert("outside_recording_share".to_owned(), outside_share);
     }
     Finding {
         kind: FindingKind::RepeatedCalls,
@@ -640,6 +668,46 @@ mod tests {
             wrapper.end_unix_nano += 3 * MS;
         }
         assert!(detect(&[trace(1, spans)], &Thresholds::default()).is_empty());
+    }
+
+    #[test]
+    fn a_loop_of_calls_out_of_the_recording_says_where_their_time_went() {
+        // `Enum.map(ids, &fetch/1)`, `fetch/1` waiting 2.8 ms of its 3 ms for `:httpc`'s
+        // messages: a call out (a client span), named by its function.
+        let mut spans = vec![span(1, None, "Profiles.fetch_all/1", 0, 100 * MS)];
+        for i in 0..10u8 {
+            let start = u64::from(i) * 3 * MS;
+            let mut fetch = span(10 + i, Some(1), "Profiles.fetch/1", start, start + 3 * MS);
+            fetch.kind = devtrace_model::SpanKind::Client;
+            fetch.attributes.push(KeyValue::new(
+                crate::classify::WAITED_OUTSIDE_NS,
+                (2_800 * US) as i64,
+            ));
+            spans.push(fetch);
+        }
+        let findings = detect(&[trace(1, spans)], &Thresholds::default());
+        let f = &findings[0];
+        assert!(
+            f.title.starts_with(
+                "\"Profiles.fetch_all/1\" calls \"Profiles.fetch/1\" one after another, 10 times"
+            ),
+            "{}",
+            f.title
+        );
+        assert!(
+            f.recommendation
+                .starts_with("ask for all the items in one call where what it calls can answer"),
+            "{}",
+            f.recommendation
+        );
+        assert!(
+            f.recommendation.contains(
+                "93 % of the calls' time they waited for messages from outside the recording"
+            ),
+            "{}",
+            f.recommendation
+        );
+        assert!((f.numbers["outside_recording_share"] - 2.8 / 3.0).abs() < 1e-9);
     }
 
     #[test]

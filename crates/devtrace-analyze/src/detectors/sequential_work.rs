@@ -1447,6 +1447,73 @@ mod tests {
         )
     }
 
+    /// `Account.Page.render/2` asking an HTTP API through `:httpc` for the user, the orders and
+    /// the recommendations (20 ms each), one after another: BEAM calls out of the recording
+    /// (client spans with the time they waited outside), named by their functions.
+    fn calls_out(functions: [&str; 3]) -> AnalyzedTrace {
+        let mut spans = vec![span(1, None, "Account.Page.render/2", 0, 70 * MS)];
+        for (i, function) in functions.iter().enumerate() {
+            let start = i as u64 * 20 * MS;
+            let mut call = span(2 + i as u8, Some(1), function, start, start + 20 * MS);
+            call.kind = SpanKind::Client;
+            call.attributes.push(KeyValue::new(
+                crate::classify::WAITED_OUTSIDE_NS,
+                (19 * MS) as i64,
+            ));
+            call.attributes
+                .push(KeyValue::new(crate::classify::CALL_OUT_FUNCTION, *function));
+            spans.push(call);
+        }
+        trace(1, spans)
+    }
+
+    #[test]
+    fn independent_calls_out_of_a_beam_recording_that_read_are_a_group() {
+        let reads = calls_out([
+            "Account.Api.fetch_user/2",
+            "Account.Api.fetch_orders/2",
+            "Account.Api.fetch_recommendations/2",
+        ]);
+        let f = &detect(&[reads], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(3), id(4)]);
+        assert_eq!(f.saving_nanos, 40 * MS);
+        // Whether `sync/2` reads, its name does not say: no group.
+        let unknown = calls_out([
+            "Account.Api.fetch_user/2",
+            "Account.Api.sync/2",
+            "Account.Api.fetch_recommendations/2",
+        ]);
+        assert!(detect(&[unknown], &Thresholds::default()).is_empty());
+    }
+
+    #[test]
+    fn an_id_an_earlier_call_answered_is_passed_on_though_the_parent_returned_it_too() {
+        // The page returns what its calls answered, the orders among them: that is its
+        // output, not an input its calls shared.
+        let mut t = calls_out([
+            "Account.Api.fetch_user/2",
+            "Account.Api.fetch_orders/2",
+            "Account.Api.fetch_tracking/2",
+        ]);
+        let answers = [
+            r#""{\"name\": \"ann\"}""#,
+            r#""o-101,o-102,o-103""#,
+            r#""transit""#,
+        ];
+        let sent = ["7", "7", r#""/orders/o-103/tracking""#];
+        for (i, span) in t.spans.spans.iter_mut().enumerate() {
+            let (arguments, answer) = match i {
+                0 => ("7", r#""{\"name\": \"ann\"}\no-101,o-102,o-103\ntransit""#),
+                i => (sent[i - 1], answers[i - 1]),
+            };
+            span.attributes
+                .push(KeyValue::new(CALL_ARGUMENTS, arguments));
+            span.attributes.push(KeyValue::new(CALL_RETURN, answer));
+        }
+        let f = &detect(&[t], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(3)], "{}", f.title);
+    }
+
     #[test]
     fn a_beam_call_sent_a_name_an_earlier_one_answered_is_held_out() {
         let f = &detect(&[segment_by_name("7")], &Thresholds::default())[0];

@@ -57,6 +57,12 @@ pub const OPEN: &str = "devtrace.recorder.open";
 /// The process a call to another process called (its registered name or pid), beside
 /// `rpc.service`, the service it is.
 pub const PEER: &str = "devtrace.beam.peer";
+/// A call out of the recording ([`beam::outside`]): how long it waited for messages no
+/// recorded process sent (a port's, a process left out of the recording).
+pub const WAITED_OUTSIDE_NS: &str = "devtrace.beam.waited_outside_ns";
+/// The function a call out of the recording stands for: its own, or the one that tail-called
+/// the helper making it (`fetch_orders/2` for its `defp get/2`).
+pub const CALL_OUT_FUNCTION: &str = "devtrace.beam.call_out.function";
 /// A call to another process whose wait for the reply timed out: how long the caller waited
 /// (milliseconds), whether it caught the exit or not (docs/beam.md).
 pub const CALL_TIMED_OUT_MS: &str = "devtrace.beam.call.timed_out_ms";
@@ -457,10 +463,12 @@ fn finish_file(mut f: Followed) -> Recorded {
     beam::relays::fold_relays(&mut out, &mut call_timeouts);
     let (out, processes) = the_programs_processes(out);
     let peers = calls_to_processes(&out, &names, &values, &annotations, &call_timeouts);
+    let outside = calls_out(&out, &names, &f.reader.timeouts());
     let texts = Texts {
         values,
         states,
         peers,
+        outside,
         annotations,
     };
     Recorded {
@@ -525,7 +533,42 @@ struct Texts {
     values: HashMap<u32, String>,
     states: HashMap<u32, String>,
     peers: HashMap<u64, Peer>,
+    /// The calls out of the recording ([`beam::outside`]), by span id.
+    outside: HashMap<u64, CallOut>,
     annotations: beam::Annotations,
+}
+
+/// A call out of the recording ([`beam::outside`]).
+struct CallOut {
+    /// Its time waiting for messages no recorded process sent.
+    waited_ns: u64,
+    /// The function it stands for: the one that tail-called the helper making it, or called
+    /// it alone ([`beam::asking`]), else its own.
+    function: String,
+}
+
+/// The calls out of the recording in `spans` ([`beam::outside`]), by span id.
+fn calls_out(
+    spans: &[OutSpan],
+    names: &Names,
+    timeouts: &std::collections::HashSet<(u64, u64)>,
+) -> HashMap<u64, CallOut> {
+    let asking = beam::asking::AskingFunctions::new(spans, names);
+    let own_names: HashMap<u64, u32> = spans.iter().map(|s| (s.span_id, s.code)).collect();
+    beam::outside::calls_out(spans, timeouts)
+        .into_iter()
+        .map(|(span, waited_ns)| {
+            let own = || span_name(own_names[&span], "", names);
+            let function = asking.outermost(span).unwrap_or_else(own);
+            (
+                span,
+                CallOut {
+                    waited_ns,
+                    function,
+                },
+            )
+        })
+        .collect()
 }
 
 /// The calls from one process to another ([`beam::calls`]), with the called process
@@ -784,6 +827,11 @@ fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64)
     if let Some(peer) = peer {
         attributes.extend(call_attributes(&name, peer));
     }
+    let outside = texts.outside.get(&s.span_id).filter(|_| peer.is_none());
+    if let Some(call) = outside {
+        attributes.push(KeyValue::new(WAITED_OUTSIDE_NS, call.waited_ns as i64));
+        attributes.push(KeyValue::new(CALL_OUT_FUNCTION, call.function.clone()));
+    }
     if s.open {
         attributes.push(KeyValue::new(OPEN, true));
     }
@@ -830,8 +878,12 @@ fn to_span(s: &OutSpan, names: &Names, texts: &Texts, unix: &dyn Fn(u64) -> u64)
             id => id.to_be_bytes().to_vec(),
         },
         name,
-        // Internal, or client for a call to another process.
-        kind: if peer.is_some() { 3 } else { 1 },
+        // Internal, or client for a call to another process or out of the recording.
+        kind: if peer.is_some() || outside.is_some() {
+            3
+        } else {
+            1
+        },
         start_time_unix_nano: unix(s.start),
         end_time_unix_nano: unix(s.end.max(s.start)),
         attributes: to_proto(&attributes),
