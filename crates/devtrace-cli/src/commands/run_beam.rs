@@ -554,11 +554,11 @@ fn calls_out(
     timeouts: &std::collections::HashSet<(u64, u64)>,
 ) -> HashMap<u64, CallOut> {
     let asking = beam::asking::AskingFunctions::new(spans, names);
-    let own_names: HashMap<u64, u32> = spans.iter().map(|s| (s.span_id, s.code)).collect();
+    let codes: HashMap<u64, u32> = spans.iter().map(|s| (s.span_id, s.code)).collect();
     beam::outside::calls_out(spans, timeouts)
         .into_iter()
         .map(|(span, waited_ns)| {
-            let own = || span_name(own_names[&span], "", names);
+            let own = || span_name(codes[&span], "", names);
             let function = asking.outermost(span).unwrap_or_else(own);
             (
                 span,
