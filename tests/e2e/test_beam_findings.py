@@ -119,7 +119,7 @@ line; the planted problem must be among the first three findings (planted + 2) o
   itself, each call named by the request's tag as the server took it (`Catalog.Server/price`);
 - http_profiles.exs and line_counts.exs: fifteen profiles fetched one at a time with OTP's
   `:httpc` from an HTTP API the test serves, twelve files counted by one `wc -l` each
-  (`System.cmd/2`) → `repeated_calls` of the function making each request, a call out of the
+  (`System.cmd/3`) → `repeated_calls` of the function making each request, a call out of the
   recording (its wait for messages no recorded process sent), saving within 15 % of the
   measured loop less 1.5 calls; recorded as written only;
 - account_page.exs: the user, their orders and their recommendations fetched from the same

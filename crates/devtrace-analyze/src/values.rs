@@ -367,7 +367,7 @@ pub fn span_results(trace: &AnalyzedTrace, index: usize) -> HashSet<String> {
 
 /// What a recorded call returned or left (its return value, a GenServer's state after it):
 /// made of what its children answered, never their input.
-const OUTPUT_KEYS: [&str; 2] = ["devtrace.call.return", "devtrace.beam.state.after"];
+const OUTPUT_KEYS: [&str; 2] = [crate::processes::CALL_RETURN, crate::processes::STATE_AFTER];
 
 /// The tokens every child of `parent` could have had as input: the parent's and its
 /// ancestors' attributes (but what they returned: [`OUTPUT_KEYS`]), and the resource's.

@@ -1,4 +1,4 @@
-# Counts the lines of each of a project's files by running `wc -l` once a file (System.cmd/2: an
+# Counts the lines of each of a project's files by running `wc -l` once a file (System.cmd/3: an
 # OS process, outside the program), where one `wc -l` given every file would do. Planted
 # problem: `repeated_calls` of `LineCount.count/1`, a call out of the recording (its time is a
 # wait for the port's messages). Prints its own ground truth.

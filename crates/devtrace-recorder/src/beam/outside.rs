@@ -1,9 +1,9 @@
 //! Calls out of the recording: a function whose time went mostly to waits that a message from
-//! no recorded process ended — a port's (a socket, an OS process: `System.cmd/2`,
+//! no recorded process ended — a port's (a socket, an OS process: `System.cmd/3`,
 //! `:gen_tcp.recv/2`) or a process the recording leaves out (OTP's `:httpc` handler, a
 //! library's connection) — called something outside, as an OpenTelemetry client span does. A
 //! loop of such calls is then an N+1 like a loop of calls to a process of the program
-//! ([docs/beam.md](../../../docs/beam.md), "Calls out of the recording").
+//! ([docs/beam.md](../../../docs/beam.md), "Record": calls out of the recording).
 //!
 //! **Rule.** A function's span — not a process's life or a wait, and not a unit of work of its
 //! process (a callback, a loop's turn: a child of the life, whose waits are for its next
@@ -38,14 +38,7 @@ pub fn calls_out(spans: &[OutSpan], timeouts: &HashSet<(u64, u64)>) -> HashMap<u
         .enumerate()
         .map(|(i, s)| (s.span_id, i))
         .collect();
-    let mut waited: HashMap<usize, u64> = HashMap::new();
-    for wait in spans.iter().filter(|s| s.code == RECEIVE_CODE) {
-        let outside =
-            wait.links.is_empty() && !wait.open && !timeouts.contains(&(wait.stream, wait.end));
-        if let (true, Some(&caller)) = (outside, index.get(&wait.parent_span_id)) {
-            *waited.entry(caller).or_default() += wait.end.saturating_sub(wait.start);
-        }
-    }
+    let waited = waited_outside(spans, &index, timeouts);
     let unit_of_work = |s: &OutSpan| {
         index
             .get(&s.parent_span_id)
@@ -83,6 +76,24 @@ pub fn calls_out(spans: &[OutSpan], timeouts: &HashSet<(u64, u64)>) -> HashMap<u
         .map(|(i, s)| (s.span_id, waited.get(&i).copied().unwrap_or(0)))
         .collect();
     without_tail_callers(spans, out)
+}
+
+/// Per span (by index): its own waits that no recorded send ended, that did not time out and
+/// were not cut by the end of the recording, summed.
+fn waited_outside(
+    spans: &[OutSpan],
+    index: &HashMap<u64, usize>,
+    timeouts: &HashSet<(u64, u64)>,
+) -> HashMap<usize, u64> {
+    let mut waited: HashMap<usize, u64> = HashMap::new();
+    for wait in spans.iter().filter(|s| s.code == RECEIVE_CODE) {
+        let outside =
+            wait.links.is_empty() && !wait.open && !timeouts.contains(&(wait.stream, wait.end));
+        if let (true, Some(&caller)) = (outside, index.get(&wait.parent_span_id)) {
+            *waited.entry(caller).or_default() += wait.end.saturating_sub(wait.start);
+        }
+    }
+    waited
 }
 
 /// `calls` less the spans that ended in a tail call to one of them: the call is the one that
