@@ -520,6 +520,9 @@ pub struct BeamReader {
     reached_back: Option<u64>,
     /// The short value summaries the tracer wrote inline, by the ids given them here.
     inline_texts: inline_values::InlineTexts,
+    /// Records read but stamped too late to be put in order yet ([`BeamReader::split_before`]),
+    /// by process.
+    held: HashMap<u64, Vec<Event>>,
 }
 
 impl BeamReader {
@@ -605,9 +608,21 @@ impl BeamReader {
 
     /// The processes' records in `pass` (one pass of a cursor over the schedulers' streams),
     /// one [`StreamEvents`] per process (its stream id is the process key), in the builder's
-    /// vocabulary.
+    /// vocabulary; with every record held back by [`BeamReader::split_before`].
     pub fn split(&mut self, pass: &[StreamEvents]) -> Vec<StreamEvents> {
-        let mut raw: HashMap<u64, (Vec<Event>, u64)> = HashMap::new();
+        self.split_before(pass, u64::MAX)
+    }
+
+    /// [`BeamReader::split`] of a pass read while the VM runs, begun at `before` (monotonic
+    /// nanoseconds): a process's records stamped from then on are held for the next pass.
+    ///
+    /// A cursor reads the streams one after another, and a process moves between schedulers:
+    /// what it wrote on a stream after the cursor read that stream comes in the next pass, while
+    /// what it wrote later on a stream read later is in this one. Put in order by their stamps
+    /// only within a pass, its records would be replayed out of order — a call's end before its
+    /// start. Every record stamped before the pass began was committed when it was read (a
+    /// writer stamps and commits at once), so those are complete and in order.
+    pub fn split_before(&mut self, pass: &[StreamEvents], before: u64) -> Vec<StreamEvents> {
         let window_start = self.window_start.unwrap_or(0);
         // A window reaches back for calls that hang (and what took their requests).
         let starts = match self.window_start {
@@ -621,6 +636,63 @@ impl BeamReader {
         if let Some(&earliest) = starts.values().min() {
             self.reached_back = Some(self.reached_back.map_or(earliest, |t| t.min(earliest)));
         }
+        let mut raw = self.attribute(pass, &starts, window_start);
+        for (key, held) in self.held.drain() {
+            let entry = raw.entry(key).or_default();
+            entry.0.splice(0..0, held);
+        }
+        // In a window, a process spawned in it starts as it does in a whole recording; the
+        // others began before it.
+        let spawned: std::collections::HashSet<u64> = raw
+            .values()
+            .flat_map(|(events, _)| events.iter().filter_map(beam_of))
+            .filter(|(kind, _)| *kind == BeamKind::Spawn)
+            .map(|(_, child)| child)
+            .collect();
+        let in_window = self.window_start.is_some();
+        let mut keys: Vec<u64> = raw.keys().copied().collect();
+        keys.sort_unstable();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let (mut events, lost) = raw.remove(&key).unwrap_or_default();
+            events.sort_by_key(|e| e.ts); // stable: one stream's order kept at equal stamps
+            let late = events.split_off(events.partition_point(|e| e.ts < before));
+            if !late.is_empty() {
+                self.held.insert(key, late);
+            }
+            if events.is_empty() && lost == 0 {
+                continue;
+            }
+            let window_start = starts.get(&key).copied().unwrap_or(window_start);
+            let state = self.processes.entry(key).or_default();
+            out.push(StreamEvents {
+                stream: key,
+                tid: key,
+                first_seq: 0,
+                events: translate(
+                    state,
+                    key,
+                    &events,
+                    (window_start, in_window && !spawned.contains(&key)),
+                    &mut self.inline_texts,
+                ),
+                lost,
+            });
+        }
+        out
+    }
+
+    /// Each process's records in `pass` (the records of a stream belong to the process its
+    /// last [`BeamKind::Process`] record named), with the records lost before them; in a
+    /// window, those stamped before the window (or, for a call that hangs, before its
+    /// process's start in `starts`) left out, but for the identity records.
+    fn attribute(
+        &mut self,
+        pass: &[StreamEvents],
+        starts: &HashMap<u64, u64>,
+        window_start: u64,
+    ) -> HashMap<u64, (Vec<Event>, u64)> {
+        let mut raw: HashMap<u64, (Vec<Event>, u64)> = HashMap::new();
         for segment in pass {
             if segment.lost > 0 {
                 // Which process the records after a gap are is unknown until the next switch.
@@ -650,38 +722,7 @@ impl BeamReader {
                 }
             }
         }
-        // In a window, a process spawned in it starts as it does in a whole recording; the
-        // others began before it.
-        let spawned: std::collections::HashSet<u64> = raw
-            .values()
-            .flat_map(|(events, _)| events.iter().filter_map(beam_of))
-            .filter(|(kind, _)| *kind == BeamKind::Spawn)
-            .map(|(_, child)| child)
-            .collect();
-        let in_window = self.window_start.is_some();
-        let mut keys: Vec<u64> = raw.keys().copied().collect();
-        keys.sort_unstable();
-        keys.into_iter()
-            .map(|key| {
-                let (mut events, lost) = raw.remove(&key).unwrap_or_default();
-                events.sort_by_key(|e| e.ts); // stable: one stream's order kept at equal stamps
-                let window_start = starts.get(&key).copied().unwrap_or(window_start);
-                let state = self.processes.entry(key).or_default();
-                StreamEvents {
-                    stream: key,
-                    tid: key,
-                    first_seq: 0,
-                    events: translate(
-                        state,
-                        key,
-                        &events,
-                        (window_start, in_window && !spawned.contains(&key)),
-                        &mut self.inline_texts,
-                    ),
-                    lost,
-                }
-            })
-            .collect()
+        raw
     }
 
     /// The value summaries read from the records so far (by id; the file's text stores
@@ -1422,6 +1463,65 @@ mod tests {
             (Some("{:ok, #PID<0.85.0>}"), Some(":done"))
         );
         assert_eq!(texts.len(), 2);
+    }
+
+    /// A process calls `calls/2` (code 1), which calls `f/1` (code 2), on scheduler 1, then moves
+    /// to scheduler 2, where both return and it exits. The first pass began at 1.2 ms and read
+    /// scheduler 1 at 1.5 ms (the call of `calls/2` only), then scheduler 2 at 6 ms (all it
+    /// wrote); the call of `f/1`, on scheduler 1, comes in the second pass.
+    fn moved_between_reads() -> (Vec<StreamEvents>, [Vec<StreamEvents>; 2]) {
+        let process = 0x100;
+        let on_1 = [
+            ev(MS, beam_meta(BeamKind::Process, process)),
+            ev(MS, pack_meta(EventKind::Call, 1, 0)),
+            ev(2 * MS, pack_meta(EventKind::Call, 2, 0)),
+        ];
+        let on_2 = vec![
+            ev(3 * MS, beam_meta(BeamKind::Process, process)),
+            ev(3 * MS, pack_meta(EventKind::Return, 2, 0)),
+            ev(4 * MS, pack_meta(EventKind::Return, 1, 0)),
+            ev(5 * MS, beam_meta(BeamKind::Exit, exit_payload(11, None))),
+        ];
+        let whole = vec![stream(1, on_1.to_vec()), stream(2, on_2.clone())];
+        let passes = [
+            vec![stream(1, on_1[..2].to_vec()), stream(2, on_2)],
+            vec![stream(1, on_1[2..].to_vec())],
+        ];
+        (whole, passes)
+    }
+
+    /// (code, its parent's code, start, end) of each span.
+    fn shape(spans: &[crate::OutSpan]) -> Vec<(u32, Option<u32>, u64, u64)> {
+        let code_of = |id: u64| spans.iter().find(|s| s.span_id == id).map(|s| s.code);
+        let mut shape: Vec<_> = spans
+            .iter()
+            .map(|s| (s.code, code_of(s.parent_span_id), s.start, s.end))
+            .collect();
+        shape.sort_unstable();
+        shape
+    }
+
+    #[test]
+    fn a_process_moved_between_two_streams_reads_is_replayed_in_order() {
+        let (whole, [first, second]) = moved_between_reads();
+        let expected = shape(&build(&mut BeamReader::new(), &whole));
+        assert!(
+            expected.contains(&(2, Some(1), 2 * MS, 3 * MS)),
+            "{expected:?}"
+        );
+        let mut reader = BeamReader::new();
+        let mut builder = Builder::new(BuilderOptions {
+            threshold_ns: 0,
+            ..Default::default()
+        });
+        let passes = [(first, 1_200_000), (second, u64::MAX)];
+        for (pass, began) in passes {
+            for s in reader.split_before(&pass, began) {
+                builder.feed(&s, &|_| None);
+            }
+        }
+        builder.finish_open();
+        assert_eq!(shape(&builder.take_spans()), expected);
     }
 
     #[test]

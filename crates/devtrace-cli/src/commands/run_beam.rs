@@ -39,6 +39,10 @@ pub const RUN_DIR_PREFIX: &str = "devtrace-beam-";
 pub const LIB_VAR: &str = "DEVTRACE_BEAM_LIB";
 /// How often the recorder files are read while the program runs.
 const READ_EVERY: Duration = Duration::from_millis(10);
+/// How long a scheduler may take from stamping a record to committing it (a lock it waits for,
+/// the OS taking its core between the two): records stamped this long before a pass began are
+/// the ones put in order in it (`BeamReader::split_before`); later ones wait for the next.
+const STAMPED_BEFORE_COMMIT_NS: u64 = 20_000_000;
 /// A wait in `receive` shorter than this that no recorded send ended is left out.
 const SHORT_WAIT_NS: u64 = 1_000_000;
 /// Spans a request carries.
@@ -370,8 +374,14 @@ fn follow(dir: &Path, stop: &AtomicBool, root: (u128, u64)) -> Vec<Recorded> {
     loop {
         let last = stop.load(Ordering::Acquire);
         discover(dir, &mut files, root);
+        // The last pass reads what the VM left: all of it in order.
+        let before = if last {
+            u64::MAX
+        } else {
+            devtrace_recorder::clock::monotonic_ns().saturating_sub(STAMPED_BEFORE_COMMIT_NS)
+        };
         for f in files.values_mut() {
-            for process in f.reader.split(&f.cursor.read(&f.file, None)) {
+            for process in f.reader.split_before(&f.cursor.read(&f.file, None), before) {
                 f.builder.feed(&process, &|_| None);
             }
         }
