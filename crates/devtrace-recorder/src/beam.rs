@@ -620,8 +620,8 @@ impl BeamReader {
     /// what it wrote on a stream after the cursor read that stream comes in the next pass, while
     /// what it wrote later on a stream read later is in this one. Put in order by their stamps
     /// only within a pass, its records would be replayed out of order — a call's end before its
-    /// start. Every record stamped before the pass began was committed when it was read (a
-    /// writer stamps and commits at once), so those are complete and in order.
+    /// start. A process commits each of its records before it stamps the next: what it wrote
+    /// before a record stamped before the pass began was committed by then, and is read.
     pub fn split_before(&mut self, pass: &[StreamEvents], before: u64) -> Vec<StreamEvents> {
         let window_start = self.window_start.unwrap_or(0);
         // A window reaches back for calls that hang (and what took their requests).

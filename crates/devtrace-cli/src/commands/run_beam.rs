@@ -39,10 +39,11 @@ pub const RUN_DIR_PREFIX: &str = "devtrace-beam-";
 pub const LIB_VAR: &str = "DEVTRACE_BEAM_LIB";
 /// How often the recorder files are read while the program runs.
 const READ_EVERY: Duration = Duration::from_millis(10);
-/// How long a scheduler may take from stamping a record to committing it (a lock it waits for,
-/// the OS taking its core between the two): records stamped this long before a pass began are
-/// the ones put in order in it (`BeamReader::split_before`); later ones wait for the next.
-const STAMPED_BEFORE_COMMIT_NS: u64 = 20_000_000;
+/// Records stamped this long before a pass began are the ones put in order in it
+/// (`BeamReader::split_before`); later ones wait for the next. The records' stamps are the
+/// time-stamp counter's, turned into the monotonic clock's by a measured rate: this is room for
+/// that rate's error.
+const HELD_BACK_NS: u64 = 20_000_000;
 /// A wait in `receive` shorter than this that no recorded send ended is left out.
 const SHORT_WAIT_NS: u64 = 1_000_000;
 /// Spans a request carries.
@@ -378,7 +379,7 @@ fn follow(dir: &Path, stop: &AtomicBool, root: (u128, u64)) -> Vec<Recorded> {
         let before = if last {
             u64::MAX
         } else {
-            devtrace_recorder::clock::monotonic_ns().saturating_sub(STAMPED_BEFORE_COMMIT_NS)
+            devtrace_recorder::clock::monotonic_ns().saturating_sub(HELD_BACK_NS)
         };
         for f in files.values_mut() {
             for process in f.reader.split_before(&f.cursor.read(&f.file, None), before) {
