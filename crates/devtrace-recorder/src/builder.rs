@@ -82,7 +82,7 @@ pub struct CallAggregate {
 }
 
 /// A kept call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutSpan {
     pub trace_id: u128,
     pub span_id: u64,

@@ -473,8 +473,8 @@ fn finish_file(mut f: Followed) -> Recorded {
     let mut call_timeouts = f.reader.call_timeouts();
     beam::relays::fold_relays(&mut out, &mut call_timeouts);
     let (out, processes) = the_programs_processes(out);
+    let (out, outside) = shown_with_calls_out(out, &names, &f.reader.timeouts());
     let peers = calls_to_processes(&out, &names, &values, &annotations, &call_timeouts);
-    let outside = calls_out(&out, &names, &f.reader.timeouts());
     let texts = Texts {
         values,
         states,
@@ -518,12 +518,29 @@ fn the_programs_processes(spans: Vec<OutSpan>) -> (Vec<OutSpan>, usize) {
     for s in &mut kept {
         s.links.retain(|l| ids.contains(&l.span_id));
     }
-    // A short wait ended by no message of the program (a reply of the VM's own processes, a
-    // message that came while the process was busy) says nothing: its time stays its parent's.
-    kept.retain(|s| {
+    (kept, programs.len())
+}
+
+/// The calls out of the recording in `spans` ([`calls_out`]), and `spans` without their short
+/// waits ([`without_short_waits`]): in that order, as every wait of a call out counts, however
+/// short (a port answers in pieces: a fast `wc -l` in two waits under 1 ms each).
+fn shown_with_calls_out(
+    spans: Vec<OutSpan>,
+    names: &Names,
+    timeouts: &std::collections::HashSet<(u64, u64)>,
+) -> (Vec<OutSpan>, HashMap<u64, CallOut>) {
+    let outside = calls_out(&spans, names, timeouts);
+    (without_short_waits(spans), outside)
+}
+
+/// `spans` without the short waits ended by no message of the program (a reply of the VM's own
+/// processes, a message that came while the process was busy): they say nothing, and their time
+/// stays their parent's.
+fn without_short_waits(mut spans: Vec<OutSpan>) -> Vec<OutSpan> {
+    spans.retain(|s| {
         s.code != RECEIVE_CODE || !s.links.is_empty() || s.end - s.start >= SHORT_WAIT_NS
     });
-    (kept, programs.len())
+    spans
 }
 
 /// The name of a function, a process's life or a wait.
@@ -1163,6 +1180,55 @@ mod tests {
         assert_eq!(name(pid, Some("supervisor:init/1")), None);
         assert_eq!(name(pid, Some("erlang:apply/2")), None);
         assert_eq!(name(pid, None), None);
+    }
+
+    /// A span of process 1 from `start` to `end` ms.
+    fn span(span_id: u64, parent_span_id: u64, code: u32, (start, end): (f64, f64)) -> OutSpan {
+        let ms = |t: f64| (t * 1e6) as u64;
+        OutSpan {
+            trace_id: 1,
+            span_id,
+            parent_span_id,
+            code,
+            stream: 1,
+            tid: 1,
+            start: ms(start),
+            end: ms(end),
+            ..OutSpan::default()
+        }
+    }
+
+    #[test]
+    fn a_call_out_answered_in_waits_under_a_millisecond_each_is_one_and_they_are_not_shown() {
+        // `LineCount.count/1` (8) under `main` (7): 2.6 of its 3 ms in three waits that no
+        // recorded process ended, 0.8–0.9 ms each (a port's output, then its exit status).
+        let spans = vec![
+            span(1, 0, PROCESS_CODE, (0.0, 20.0)),
+            span(2, 1, 7, (1.0, 19.0)),
+            span(3, 2, 8, (10.0, 13.0)),
+            span(4, 3, RECEIVE_CODE, (10.0, 10.9)),
+            span(5, 3, RECEIVE_CODE, (11.0, 11.9)),
+            span(6, 3, RECEIVE_CODE, (12.0, 12.8)),
+        ];
+        let mut names = Names::default();
+        for (code, name) in [(7, "LineCount.Main.main/0"), (8, "LineCount.count/1")] {
+            let info = devtrace_recorder::names::CodeInfo {
+                qualname: name.to_owned(),
+                module: String::new(),
+                file: String::new(),
+                line: 0,
+            };
+            names.codes.insert(code, info);
+        }
+        let (shown, outside) = shown_with_calls_out(spans, &names, &Default::default());
+        let call = &outside[&3];
+        assert_eq!(
+            (call.waited_ns, call.function.as_str()),
+            (2_600_000, "LineCount.count/1")
+        );
+        assert_eq!(outside.len(), 1);
+        let ids: Vec<u64> = shown.iter().map(|s| s.span_id).collect();
+        assert_eq!(ids, [1, 2, 3], "waits under 1 ms are not shown");
     }
 
     #[test]

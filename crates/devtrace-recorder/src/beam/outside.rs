@@ -25,8 +25,9 @@ use crate::OutSpan;
 /// The least share of a function's time its waits outside the recording take for it to be a
 /// call out: most of it, so a function that also works is not one.
 pub const OUTSIDE_SHARE: f64 = 0.5;
-/// The least time waited outside the recording: shorter unlinked waits are left out of the
-/// spans anyway (a reply of the VM's own processes, `IO.puts/1`'s).
+/// The least time waited outside the recording, all of a function's waits together (`devtrace
+/// run` leaves out each unlinked wait under 1 ms from the spans it shows, but only after this:
+/// a port's answer comes in pieces, each of which may be shorter).
 pub const MIN_OUTSIDE_NS: u64 = 1_000_000;
 
 /// The spans that are calls out of the recording (see the module's rule), by span id, with
