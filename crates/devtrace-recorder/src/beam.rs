@@ -608,7 +608,7 @@ impl BeamReader {
 
     /// The processes' records in `pass` (one pass of a cursor over the schedulers' streams),
     /// one [`StreamEvents`] per process (its stream id is the process key), in the builder's
-    /// vocabulary; with every record held back by [`BeamReader::split_before`].
+    /// vocabulary; the records an earlier [`BeamReader::split_before`] held back among them.
     pub fn split(&mut self, pass: &[StreamEvents]) -> Vec<StreamEvents> {
         self.split_before(pass, u64::MAX)
     }

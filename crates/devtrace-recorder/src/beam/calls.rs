@@ -408,15 +408,7 @@ pub(super) mod tests {
             tid: stream,
             start: 0,
             end: 10,
-            resumed: false,
-            error: None,
-            handled: Vec::new(),
-            calls: Vec::new(),
-            open: false,
-            started_before_window: false,
-            values: [0; 3],
-            links: Vec::new(),
-            tail_call: false,
+            ..OutSpan::default()
         }
     }
 
