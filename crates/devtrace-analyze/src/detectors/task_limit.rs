@@ -233,11 +233,16 @@ fn finding(traces: &[AnalyzedTrace], function: &str, runs: &[Run]) -> Finding {
         human_duration(each),
         example.waiting_share * 100.0,
     );
+    // Twice the limit is worth naming only below all of them at once, which is said first.
+    let doubled_text = if example.at_once * 2 < tasks {
+        let doubled = human_duration(doubled);
+        format!(", {} at once ≈ {doubled}", example.at_once * 2)
+    } else {
+        String::new()
+    };
     let recommendation = format!(
-        "Run more of them at once: the tasks mostly wait (for a reply, a timer, I/O), so a limit of {k} lines their waits up one after another. Task.async_stream runs System.schedulers_online() tasks at a time unless given max_concurrency, which suits work that computes; for work that waits, pass a larger one (as many as what the tasks call can take): all {tasks} at once ≈ {}, {} at once ≈ {}; saving up to ≈ {} per run",
+        "Run more of them at once: the tasks mostly wait (for a reply, a timer, I/O), so a limit of {k} lines their waits up one after another. Task.async_stream runs System.schedulers_online() tasks at a time unless given max_concurrency, which suits work that computes; for work that waits, pass a larger one (as many as what the tasks call can take): all {tasks} at once ≈ {}{doubled_text}; saving up to ≈ {} per run",
         human_duration(durations.iter().copied().max().unwrap_or(0)),
-        example.at_once * 2,
-        human_duration(doubled),
         human_duration(saving),
         k = example.at_once,
     );
@@ -354,6 +359,32 @@ mod tests {
         assert_eq!(found.numbers["doubled_ms"], 80.0);
         assert!(
             found.recommendation.contains("pass a larger one"),
+            "{}",
+            found.recommendation
+        );
+        assert!(
+            found
+                .recommendation
+                .contains("all 8 at once ≈ 40.0 ms, 4 at once ≈ 80.0 ms; saving"),
+            "{}",
+            found.recommendation
+        );
+    }
+
+    #[test]
+    fn a_doubled_limit_that_runs_them_all_is_said_once() {
+        // Four at a time of eight: twice that is all of them, named once.
+        let [found] = detect(
+            &[stream(true, 4)],
+            &Thresholds::default(),
+            &Claims::default(),
+        )
+        .try_into()
+        .expect("one finding");
+        assert!(
+            found
+                .recommendation
+                .contains("all 8 at once ≈ 40.0 ms; saving"),
             "{}",
             found.recommendation
         );
