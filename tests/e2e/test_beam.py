@@ -35,7 +35,8 @@
   and record each machine's `{State, Data}` before and after each callback.
 - `mix test` of a Mix project made by `mix new`: the test's call of the project's code, with
   its arguments and results, inside the test's span; `iex -S mix` of the same project with an
-  expression typed at its prompt.
+  expression typed at its prompt; `mix test --trace` with a failing test: ExUnit's
+  counts and failing test in the run's summary and on its span.
 - without the runtime built, `--record` of `erl` says so and how to build it; the program runs.
 
 The runtime (sdk/beam and crates/devtrace-beamrecorder) is built by scripts/build-beam into
@@ -667,6 +668,48 @@ def test_mix_test_of_a_mix_project_is_recorded(store: Store, runtime: Path, tmp_
     prices = spans_named(trace, "Shop.price/1")
     assert sorted((p["attributes"]["devtrace.call.arguments"], p["attributes"]["devtrace.call.return"]) for p in prices) == [("1", "3"), ("2", "6")]
     assert all(p["attributes"]["thread.name"] == test["attributes"]["thread.name"] for p in prices)
+
+
+SHOP_FAILING_TEST = """defmodule ShopTest do
+  use ExUnit.Case
+
+  test "a total is the sum of the prices" do
+    assert Shop.total([1, 2]) == 9
+  end
+
+  test "a wrong total" do
+    assert Shop.total([1]) == 4
+  end
+
+  @tag :skip
+  test "later" do
+    assert false
+  end
+end
+"""
+
+
+def test_mix_tests_results_are_the_runs_as_exunit_reported_them(store: Store, runtime: Path, tmp_path: Path):
+    """`mix test --trace` under `devtrace run --record`: ExUnit's counts, the failing test with
+    what it said (in the summary and on the run span) and a span for each test it timed."""
+    project = shop_project(tmp_path)
+    (project / "test" / "shop_test.exs").write_text(SHOP_FAILING_TEST)
+    summary_path = tmp_path / "summary.json"
+    argv = ["--data", str(store.data_dir), "run", "--record", "--json", str(summary_path), "--", need("mix"), "test", "--trace"]
+    proc = subprocess.run([str(store.bin), *argv], cwd=project, env=clean_env(), capture_output=True, text=True, timeout=300)
+    result = CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+    assert proc.returncode == 2, result.describe()
+    tests = json.loads(summary_path.read_text())["tests"]
+    assert (tests["runner"], tests["passed"], tests["failed"], tests["skipped"]) == ("exunit", 1, 1, 1), tests
+    assert tests["failures"] == [{"name": "a wrong total (ShopTest)", "message": "Assertion with == failed"}], tests
+    assert "exunit: 1 passed, 1 failed, 1 skipped" in proc.stderr, result.describe()
+    assert "failed: test a wrong total (ShopTest): Assertion with == failed" in proc.stderr, result.describe()
+    trace = store.show(store.ls()[0]["trace_id"])
+    [run] = [s for s in trace["spans"] if "devtrace.run.id" in s["attributes"]]
+    assert run["status"]["message"] == "exited with code 2: test a wrong total (ShopTest): Assertion with == failed"
+    timed = {s["name"]: s for s in trace["spans"] if s["attributes"].get("devtrace.test.timing") == "reported"}
+    assert set(timed) == {"test a total is the sum of the prices (ShopTest)", "test a wrong total (ShopTest)"}, timed
+    assert timed["test a wrong total (ShopTest)"]["status"]["code"] == "error"
 
 
 STOCK = """defmodule Stock.Server do

@@ -19,6 +19,7 @@
 //! | jest | `Tests:       1 failed, 1 skipped, 1 todo, 10 passed, 13 total` right after `Test Suites:`; todo counts as skipped | `✓ name (5 ms)` / `✕` / `○ skipped` / `✎ todo` lines under a `PASS`/`FAIL file` header (named `describe › test` from the indentation); `● describe › test` failure headers |
 //! | vitest | `Tests  1 failed \| 10 passed \| 1 skipped (12)` right after `Test Files`; todo counts as skipped | `✓ name 3ms` / `×` / `↓` / `□` lines; `FAIL  file > describe > test` lines of the "Failed Tests" section |
 //! | `node --test` | the `ℹ tests 5` … `ℹ duration_ms` block (spec reporter) or the `# tests 5` … `# duration_ms` block (TAP, what node prints when stdout is not a terminal); cancelled counts as failed, todo as skipped | spec: `✔ name (1.2ms)` / `✖` / `﹣` lines; TAP: `ok 1 - name` / `not ok 2 - name` with `duration_ms` from the YAML block (suites left out) |
+//! | ExUnit (`mix test`) | `1 doctest, 6 tests, 2 failures, 1 excluded, 1 invalid, 1 skipped` right after `Finished in … seconds`; invalid (a failed `setup_all`) counts as failed, excluded as skipped | `  1) test name (Module)` failure headers and the message under them; `--trace` lines `  * test name (0.4ms) [L#5]` (see [`exunit`]) |
 //!
 //! A runner counts as seen only once its summary has been seen (for `go test`, which has
 //! none, a `--- PASS:` style line or a package result line is enough). When a summary and
@@ -72,6 +73,8 @@
 
 use std::collections::HashSet;
 
+mod exunit;
+
 /// Failing test names kept per report; the rest are counted in `failed` only.
 pub const MAX_FAILING: usize = 1_000;
 /// Test cases kept per report; the rest are counted in [`TestReport::dropped_cases`].
@@ -102,11 +105,13 @@ pub enum Runner {
     Vitest,
     #[serde(rename = "node")]
     NodeTest,
+    #[serde(rename = "exunit")]
+    ExUnit,
 }
 
 impl Runner {
     /// Every runner, in declaration order.
-    pub const ALL: [Runner; 7] = [
+    pub const ALL: [Runner; 8] = [
         Runner::Cargo,
         Runner::Nextest,
         Runner::Pytest,
@@ -114,10 +119,11 @@ impl Runner {
         Runner::Jest,
         Runner::Vitest,
         Runner::NodeTest,
+        Runner::ExUnit,
     ];
 
     /// A short stable name, as serialised: `cargo`, `nextest`, `pytest`, `go`, `jest`,
-    /// `vitest`, `node`.
+    /// `vitest`, `node`, `exunit`.
     pub fn as_str(self) -> &'static str {
         match self {
             Runner::Cargo => "cargo",
@@ -127,6 +133,7 @@ impl Runner {
             Runner::Jest => "jest",
             Runner::Vitest => "vitest",
             Runner::NodeTest => "node",
+            Runner::ExUnit => "exunit",
         }
     }
 
@@ -207,6 +214,7 @@ pub struct TestOutputParser {
     jest: Jest,
     vitest: Vitest,
     node: NodeTest,
+    exunit: exunit::ExUnit,
     buf: String,
 }
 
@@ -227,6 +235,7 @@ impl TestOutputParser {
             jest: Jest::default(),
             vitest: Vitest::default(),
             node: NodeTest::default(),
+            exunit: exunit::ExUnit::default(),
             buf: String::new(),
         }
     }
@@ -245,6 +254,7 @@ impl TestOutputParser {
         self.jest.feed(line, sink);
         self.vitest.feed(line, sink);
         self.node.feed(line, sink);
+        self.exunit.feed(line, sink);
         self.buf = buf;
     }
 
@@ -252,6 +262,7 @@ impl TestOutputParser {
     pub fn finish(mut self) -> Option<TestReport> {
         self.pytest.end_session(&mut self.sink);
         self.node.end(&mut self.sink);
+        self.exunit.end(&mut self.sink);
         self.sink.into_report()
     }
 }
@@ -302,7 +313,7 @@ struct Bucket {
 
 #[derive(Debug, Default)]
 struct Sink {
-    buckets: [Bucket; 7],
+    buckets: [Bucket; 8],
     order: Vec<Runner>,
     stored_cases: usize,
     stored_failing: usize,

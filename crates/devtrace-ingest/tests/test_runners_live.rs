@@ -504,3 +504,147 @@ fn jest_and_vitest_recorded_samples() {
     assert_eq!((r.runner, counts(&r)), (Runner::Vitest, (4, 2, 2)));
     assert_eq!(r.cases.len(), 8);
 }
+
+// ---------------------------------------------------------------------------------------------
+// ExUnit (`mix test`): Elixir is installed for the BEAM runtime's tests.
+
+const MIX_EXS: &str = r#"defmodule Calc.MixProject do
+  use Mix.Project
+  def project, do: [app: :calc, version: "0.1.0", elixir: "~> 1.14", deps: []]
+end
+"#;
+
+const CALC_EX: &str = r#"defmodule Calc do
+  @doc """
+  Adds.
+
+      iex> Calc.add(1, 2)
+      3
+  """
+  def add(a, b), do: a + b
+end
+"#;
+
+/// A doctest, a passing test that prints a decoy summary, a failing assertion, a raise, a
+/// skipped and an excluded (`slow`) test, and a module whose `setup_all` fails (its one test
+/// invalid): as in `fixtures/test_output/README.md`.
+const CALC_TEST_EXS: &str = r#"defmodule CalcTest do
+  use ExUnit.Case
+  doctest Calc
+
+  test "adds" do
+    IO.puts("99 tests, 0 failures")
+    assert Calc.add(2, 2) == 4
+  end
+
+  test "a wrong sum" do
+    assert Calc.add(2, 2) == 5
+  end
+
+  test "raises" do
+    raise "boom"
+  end
+
+  @tag :skip
+  test "not yet" do
+    assert false
+  end
+
+  @tag :slow
+  test "slow one" do
+    assert true
+  end
+end
+
+defmodule CalcSetupTest do
+  use ExUnit.Case
+  setup_all do
+    raise "no database"
+  end
+  test "needs the database" do
+    assert true
+  end
+end
+"#;
+
+/// What both outputs of the sample must say (7 tests: 2 passed — the doctest and "adds" —,
+/// 2 failures and 1 invalid, 1 skipped and 1 excluded).
+fn check_exunit(r: &TestReport, output: &str) {
+    assert_eq!(r.runner, Runner::ExUnit, "{output}");
+    assert_eq!(counts(r), (2, 3, 2), "{output}");
+    assert_eq!(
+        sorted(&r.failing),
+        [
+            "CalcSetupTest: failure on setup_all callback",
+            "a wrong sum (CalcTest)",
+            "raises (CalcTest)"
+        ]
+    );
+    let said = |name: &str| {
+        r.failures
+            .iter()
+            .find(|f| f.name == name)
+            .and_then(|f| f.message.clone())
+    };
+    assert_eq!(
+        said("a wrong sum (CalcTest)").as_deref(),
+        Some("Assertion with == failed")
+    );
+    assert_eq!(
+        said("raises (CalcTest)").as_deref(),
+        Some("** (RuntimeError) boom")
+    );
+}
+
+/// What the `--trace` output adds: every test a case, failed when its failure block or its
+/// module's `setup_all` says so.
+fn check_exunit_trace(r: &TestReport, output: &str) {
+    check_exunit(r, output);
+    assert_eq!(r.cases.len(), 7, "{:#?}", r.cases);
+    for (name, outcome) in [
+        ("adds (CalcTest)", Outcome::Passed),
+        ("doctest Calc.add/2 (1) (CalcTest)", Outcome::Passed),
+        ("a wrong sum (CalcTest)", Outcome::Failed),
+        ("raises (CalcTest)", Outcome::Failed),
+        ("needs the database (CalcSetupTest)", Outcome::Failed),
+        ("not yet (CalcTest)", Outcome::Skipped),
+        ("slow one (CalcTest)", Outcome::Skipped),
+    ] {
+        assert_eq!(case_outcome(r, name), outcome, "{name}");
+    }
+}
+
+#[test]
+fn exunit_live() {
+    if !works("mix", &["--version"]) {
+        eprintln!("mix is not on PATH here: checking the recorded exunit_fail*.txt instead");
+        for name in ["exunit_fail.txt", "exunit_fail_color.txt"] {
+            let output = fixture(name);
+            check_exunit(&parse(&output), &output);
+        }
+        let output = fixture("exunit_fail_trace.txt");
+        check_exunit_trace(&parse(&output), &output);
+        return;
+    }
+    let dir = TempDir::new("exunit");
+    dir.write("mix.exs", MIX_EXS);
+    dir.write("lib/calc.ex", CALC_EX);
+    dir.write("test/test_helper.exs", "ExUnit.start()\n");
+    dir.write("test/calc_test.exs", CALC_TEST_EXS);
+    let mix = |args: &[&str]| {
+        let mut command = Command::new("mix");
+        command
+            .arg("test")
+            .args(args)
+            .current_dir(&dir.0)
+            .env("MIX_HOME", dir.0.join("mix_home"))
+            .env("HEX_OFFLINE", "1");
+        command
+    };
+    let (ok, output) = run(mix(&["--exclude", "slow"]), &dir, "mix");
+    assert!(!ok, "tests fail on purpose:\n{output}");
+    check_exunit(&parse(&output), &output);
+    assert!(parse(&output).cases.is_empty());
+    let (_, output) = run(mix(&["--exclude", "slow", "--trace"]), &dir, "mix-trace");
+    check_exunit_trace(&parse(&output), &output);
+}
