@@ -308,6 +308,14 @@ Randomized with seed 363287";
     }
 
     #[test]
+    fn a_run_of_one_tag_counts_the_rest_excluded() {
+        // `mix test --only slow`: 7 tests, 6 of them excluded.
+        let r = parse(include_str!("../../tests/fixtures/test_output/exunit_pass.txt"));
+        assert_eq!((r.passed, r.failed, r.skipped), (1, 0, 6));
+        assert!(r.failing.is_empty());
+    }
+
+    #[test]
     fn an_umbrellas_summaries_are_summed() {
         let app = "Finished in 0.02 seconds (0.02s async, 0.00s sync)\n2 tests, 1 failure\n\n";
         let r = parse(&format!("{app}==> other\n{app}"));
