@@ -310,7 +310,9 @@ Randomized with seed 363287";
     #[test]
     fn a_run_of_one_tag_counts_the_rest_excluded() {
         // `mix test --only slow`: 7 tests, 6 of them excluded.
-        let r = parse(include_str!("../../tests/fixtures/test_output/exunit_pass.txt"));
+        let r = parse(include_str!(
+            "../../tests/fixtures/test_output/exunit_pass.txt"
+        ));
         assert_eq!((r.passed, r.failed, r.skipped), (1, 0, 6));
         assert!(r.failing.is_empty());
     }
