@@ -1,15 +1,15 @@
 //! ExUnit (`mix test`): its summary, its failure blocks and, with `--trace`, its case lines.
 //!
 //! - Summary, right after `Finished in 0.04 seconds (…)` (or after `--slowest`'s list below
-//!   it): `1 doctest, 6 tests, 2 failures, 1 excluded, 1 invalid, 1 skipped` (Elixir ≤ 1.17
-//!   counts excluded tests among the tests) or `3 tests, 1 failure, 1 skipped (2 excluded)`
-//!   (later ones do not). Invalid tests (their module's `setup_all` failed) count as failed,
-//!   excluded ones as skipped; an umbrella's summaries, one an app, are summed.
+//!   it): `1 doctest, 6 tests, 2 failures, 1 excluded, 1 invalid, 1 skipped` as Elixir 1.14
+//!   prints it, counting excluded tests among the tests, or `3 tests, 1 failure, 1 skipped (2
+//!   excluded)` as later versions' formatter does, counting them apart. Invalid tests (their
+//!   module's `setup_all` failed) count as failed, excluded ones as skipped; an umbrella's
+//!   summaries, one an app, are summed.
 //! - Failure blocks: `  1) test a wrong sum (CalcTest)` — the failing name as ExUnit prints
 //!   it, reported without its leading `test ` ([`reported`]) —, the test's `file:line`, then
-//!   its message (`Assertion with == failed`,
-//!   `** (RuntimeError) boom`); `  0) CalcSetupTest: failure on setup_all callback, all tests
-//!   have been invalidated` for a module.
+//!   its message (`Assertion with == failed`, `** (RuntimeError) boom`); for a module, `  0)
+//!   CalcSetupTest: failure on setup_all callback, all tests have been invalidated`.
 //! - `--trace`: `  * test adds (0.4ms) [L#5]` under a `CalcTest [test/calc_test.exs]` header,
 //!   `(skipped)` and `(excluded)` in place of the time. A case line says nothing of how the
 //!   test ended (only its colour did), so a case is passed unless the failure block that
