@@ -51,8 +51,9 @@
 //! **Across runs**: one finding per (root operation, parent operation). Its members are the
 //! set of calls (name and template) that forms the group in most runs; "in k of n runs" counts
 //! the runs with that group against the runs containing the parent; the saving per run is the
-//! median over those k runs of `sum − max` of the group (summed over the parent's instances
-//! when the parent repeats inside a run).
+//! median over those k runs of the group's sum less what it would take at once (its longest
+//! member, or the calls to one BEAM process together: [`at_once_nanos`]), summed over the
+//! parent's instances when the parent repeats inside a run.
 //!
 //! It cannot see data passed in memory without leaving a trace, so the recommendation says
 //! what was checked: "nothing in the trace shows one uses another's result".
@@ -184,6 +185,22 @@ pub fn detect_excluding(
         .collect()
 }
 
+/// The least time `members` would take run at once: the longest of them, or, where several call
+/// one BEAM process (`devtrace.beam.peer`), which serves one message at a time, those calls'
+/// time together when that is longer.
+fn at_once_nanos(trace: &AnalyzedTrace, members: &[&Child]) -> u64 {
+    let mut by_process: HashMap<String, u64> = HashMap::new();
+    let mut longest = 0;
+    for c in members {
+        let nanos = trace.span(c.index).duration_nanos();
+        longest = longest.max(nanos);
+        if let Some(process) = crate::processes::text(trace, c.call_span, crate::processes::PEER) {
+            *by_process.entry(process).or_default() += nanos;
+        }
+    }
+    by_process.into_values().fold(longest, u64::max)
+}
+
 /// A child seen as a candidate member.
 struct Child {
     index: usize,
@@ -231,11 +248,8 @@ fn group_under(
     let min_member = thresholds.min_member_share * parent_nanos as f64;
     let significant = |c: &&Child| trace.span(c.index).duration_nanos() as f64 >= min_member;
     let saving_of = |g: &[&Child]| {
-        let d: Vec<u64> = g
-            .iter()
-            .map(|c| trace.span(c.index).duration_nanos())
-            .collect();
-        d.iter().sum::<u64>() - d.iter().max().copied().unwrap_or(0)
+        let sum: u64 = g.iter().map(|c| trace.span(c.index).duration_nanos()).sum();
+        sum - at_once_nanos(trace, g)
     };
     let (best, held_out) = pieces
         .into_iter()
@@ -290,7 +304,7 @@ fn group_under(
             .collect(),
         parent_nanos,
         sum_nanos: durations.iter().sum(),
-        max_nanos: durations.iter().max().copied().unwrap_or(0),
+        max_nanos: at_once_nanos(trace, &best),
         also,
         held_out: held_out.into_iter().map(|(_, why)| why).collect(),
         saving_if_independent,
@@ -1297,6 +1311,52 @@ mod tests {
                 call(6, "Shipping", (90, 100), "1446", "28"),
             ],
         )
+    }
+
+    /// `Page.render/1` calling BEAM processes one after another, 30 ms each: the named
+    /// processes in turn.
+    fn calls_to_processes(processes: &[&str]) -> AnalyzedTrace {
+        let mut spans = vec![span(1, None, "Page.render/1", 0, 100 * MS)];
+        for (i, process) in processes.iter().enumerate() {
+            let at = 30 * i as u64;
+            let mut call = client(
+                span(
+                    2 + i as u8,
+                    Some(1),
+                    &format!("{process}.check/1"),
+                    at * MS,
+                    (at + 30) * MS,
+                ),
+                &[
+                    ("rpc.system", "erlang"),
+                    ("rpc.service", process),
+                    ("rpc.method", "check"),
+                ],
+            );
+            call.attributes
+                .push(KeyValue::new(crate::processes::PEER, *process));
+            spans.push(call);
+        }
+        trace(1, spans)
+    }
+
+    #[test]
+    fn calls_to_one_process_are_not_overlapped_by_running_them_at_once() {
+        // One process serves one call at a time: at once, its calls would still take 90 ms.
+        let found = detect(
+            &[calls_to_processes(&["Inventory", "Inventory", "Inventory"])],
+            &Thresholds::default(),
+        );
+        assert!(found.is_empty(), "{found:?}");
+        // Two to one process and one to another: 60 ms at once, not 30.
+        let [f] = detect(
+            &[calls_to_processes(&["Inventory", "Inventory", "Pricing"])],
+            &Thresholds::default(),
+        )
+        .try_into()
+        .expect("one finding");
+        assert_eq!(f.saving_nanos, 30 * MS);
+        assert!(f.title.contains("would take ≈ 60.0 ms"), "{}", f.title);
     }
 
     #[test]
