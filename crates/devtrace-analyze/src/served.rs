@@ -10,6 +10,9 @@
 //! write. The recorder keeps the state before and after each callback (docs/beam.md); a call
 //! whose request was handled by a callback that changed nothing in the server, and asked no
 //! other process for anything, read from it. One that changed the state wrote.
+//! A server written as a receive loop of its own (`loop(State) -> receive … -> loop(New)
+//! end`) carries its state in its loop function's arguments: the turn that took a request
+//! kept it when the next turn was given the same ([`loop_turn_changed`]).
 //!
 //! The handling callback is found by the message: the server's `receive` that the call's
 //! request ended (a causal link from the call's subtree, or, for a call made inline, from the
@@ -39,7 +42,10 @@ fn served_calls(trace: &AnalyzedTrace) -> HashMap<usize, Option<bool>> {
         let handled = callbacks.get(&wait.waiter).and_then(|starts| {
             first_callback_between(starts, wait.end_unix_nano, trace.span(call).end_unix_nano)
         });
-        let changed = handled.and_then(|cb| callback_changed(trace, cb));
+        let changed = match handled {
+            Some(callback) => callback_changed(trace, callback),
+            None => loop_turn_changed(trace, wait.wait.waiter),
+        };
         let entry = calls.entry(call).or_insert(changed);
         // A call answered after several requests (a retry inside it): any change is a write.
         if changed == Some(true) || entry.is_none() {
@@ -305,14 +311,42 @@ fn first_callback_between(starts: &[(u64, usize)], from: u64, until: u64) -> Opt
 fn callback_changed(trace: &AnalyzedTrace, callback: usize) -> Option<bool> {
     let before = processes::text(trace, callback, STATE_BEFORE)?;
     let after = processes::text(trace, callback, STATE_AFTER)?;
+    state_changed(trace, callback, &before, &after)
+}
+
+/// For a hand-written receive loop (`loop(State) -> receive … -> loop(New) end`), whose state
+/// is what its loop function is given: whether the turn that took a request in `receive` (the
+/// function span the wait is in, right under its process's life) changed it — its arguments
+/// against those of the next turn of the same function. `None` where the wait is in no such
+/// turn or no next turn was recorded.
+fn loop_turn_changed(trace: &AnalyzedTrace, receive: usize) -> Option<bool> {
+    let turn = trace.tree.parent[receive]?;
+    let life = trace.tree.parent[turn]?;
+    if !processes::is_life(trace, life) {
+        return None;
+    }
+    let name = &trace.span(turn).name;
+    let turns = &trace.tree.children[life];
+    let at = turns.iter().position(|&c| c == turn)?;
+    let next = turns[at + 1..]
+        .iter()
+        .find(|&&c| trace.span(c).name == *name)?;
+    let before = processes::text(trace, turn, processes::CALL_ARGUMENTS)?;
+    let after = processes::text(trace, *next, processes::CALL_ARGUMENTS)?;
+    state_changed(trace, turn, &before, &after)
+}
+
+/// Whether `handler` (a callback, a loop's turn) changed the state it went from `before` to
+/// `after`: `Some(false)` when it kept it whole and called no other process.
+fn state_changed(trace: &AnalyzedTrace, handler: usize, before: &str, after: &str) -> Option<bool> {
     if before != after {
         return Some(true);
     }
     let cut_short = before.ends_with('…');
     let asked_another = trace
-        .subtree(callback)
+        .subtree(handler)
         .iter()
-        .any(|&n| n != callback && trace.span(n).attr(PEER).is_some());
+        .any(|&n| n != handler && trace.span(n).attr(PEER).is_some());
     (!cut_short && !asked_another).then_some(false)
 }
 
@@ -386,6 +420,43 @@ mod tests {
         assert_eq!(changed(&t, 3), Some(false), "kept: a read");
         assert_eq!(changed(&t, 4), Some(true), "changed: a write");
         assert_eq!(changed(&t, 5), None, "a state cut short");
+    }
+
+    /// A call (id `n`) to `server`, a receive loop of its own: the turn (`n + 20`, given
+    /// `before`) took the request in its `receive`, and the next turn (`n + 25`) was given
+    /// `after` (no next turn when `None`).
+    fn looped(n: u8, server: &str, at: u64, before: &str, after: Option<&str>) -> Vec<Span> {
+        let mut call = span(n, Some(2), "client:ask/2", at * MS, (at + 10) * MS);
+        call.kind = SpanKind::Client;
+        call.attributes.push(KeyValue::new(PEER, server));
+        let turn = |id: u8, (from, to): (u64, u64), given: &str| {
+            let mut t = on_thread(span(id, Some(n + 10), "server:loop/1", from, to), server);
+            t.attributes
+                .push(KeyValue::new(processes::CALL_ARGUMENTS, given));
+            t
+        };
+        let receive = span(n + 30, Some(n + 20), "receive", 0, (at + 1) * MS);
+        let mut spans = vec![
+            call,
+            life(n + 10, server, 0, 100 * MS),
+            turn(n + 20, (0, (at + 9) * MS), before),
+            linked(receive, n, MESSAGE, (at + 1) * MS, MS),
+        ];
+        spans.extend(after.map(|after| turn(n + 25, ((at + 9) * MS, 100 * MS), after)));
+        spans
+    }
+
+    #[test]
+    fn a_receive_loop_given_the_same_arguments_again_read_and_one_given_others_wrote() {
+        let t = trace(vec![
+            looped(3, "users", 0, "10", Some("10")),
+            looped(4, "counter", 20, "7", Some("8")),
+            looped(5, "last", 40, "1", None),
+        ]);
+        assert_eq!(changed(&t, 3), Some(false));
+        assert_eq!(changed(&t, 4), Some(true));
+        // Its next turn not recorded: the trace does not say.
+        assert_eq!(changed(&t, 5), None);
     }
 
     #[test]
