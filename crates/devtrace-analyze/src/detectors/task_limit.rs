@@ -340,15 +340,21 @@ mod tests {
         spans
     }
 
-    #[test]
-    fn waiting_tasks_run_two_at_a_time_while_more_queued_are_a_limit_to_raise() {
+    /// The one finding of [`stream`]'s waiting tasks run `at_once` at a time.
+    fn the_finding(at_once: u64) -> Finding {
         let [found] = detect(
-            &[stream(true, 2)],
+            &[stream(true, at_once)],
             &Thresholds::default(),
             &Claims::default(),
         )
         .try_into()
         .expect("one finding");
+        found
+    }
+
+    #[test]
+    fn waiting_tasks_run_two_at_a_time_while_more_queued_are_a_limit_to_raise() {
+        let found = the_finding(2);
         assert_eq!(found.kind, FindingKind::ConcurrencyLimit);
         assert_eq!(
             found.title,
@@ -374,13 +380,7 @@ mod tests {
     #[test]
     fn a_doubled_limit_that_runs_them_all_is_said_once() {
         // Four at a time of eight: twice that is all of them, named once.
-        let [found] = detect(
-            &[stream(true, 4)],
-            &Thresholds::default(),
-            &Claims::default(),
-        )
-        .try_into()
-        .expect("one finding");
+        let found = the_finding(4);
         assert!(
             found
                 .recommendation
