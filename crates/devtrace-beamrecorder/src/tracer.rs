@@ -79,6 +79,7 @@ pub struct Known {
     process: Term,
     timeout: Term,
     gen_call: Term,
+    gen_cast: Term,
     pub statem: StatemAtoms,
 }
 
@@ -100,6 +101,7 @@ impl Known {
             process: atom(c"process"),
             timeout: atom(c"timeout"),
             gen_call: atom(c"$gen_call"),
+            gen_cast: atom(c"$gen_cast"),
             statem: StatemAtoms::new(env),
         }
     }
@@ -138,15 +140,17 @@ impl Known {
 
     /// The key of a message (see [`message_key`]): the VM's `timeout` (what it reports a
     /// `receive` that timed out as receiving) has its own, and OTP's call requests (`{'$gen_call',
-    /// From, Request}`) are marked, so that the reader can tell a call given up
-    /// (`beam::TIMEOUT_KEY`, `beam::CALL_REQUEST_BIT`).
+    /// From, Request}`) and casts (`{'$gen_cast', Request}`) are marked, so that the reader can
+    /// tell a call given up and a request that only a server's loop takes
+    /// (`beam::TIMEOUT_KEY`, `beam::CALL_REQUEST_BIT`, `beam::CAST_REQUEST_BIT`).
     pub(crate) fn message_key(&self, env: *mut ErlNifEnv, message: Term) -> u64 {
         if message == self.timeout {
             return beam::TIMEOUT_KEY;
         }
-        let key = message_key(message) & !beam::CALL_REQUEST_BIT;
+        let key = message_key(message) & !(beam::CALL_REQUEST_BIT | beam::CAST_REQUEST_BIT);
         match statem::tuple(env, message) {
             Some(&[tag, _, _]) if tag == self.gen_call => key | beam::CALL_REQUEST_BIT,
+            Some(&[tag, _]) if tag == self.gen_cast => key | beam::CAST_REQUEST_BIT,
             _ => key,
         }
     }

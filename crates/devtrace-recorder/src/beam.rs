@@ -44,7 +44,7 @@
 //! its window, the run's last seconds, keeps its calls' values however long the run was.
 //! [`read_values`] and its siblings read both.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 mod annotate;
 pub mod asking;
@@ -197,6 +197,11 @@ pub fn exit_payload(reason_value: u32, error_type: Option<u16>) -> u64 {
 /// A message's key when it is OTP's call request (`{'$gen_call', From, Request}`: a
 /// `GenServer.call`, a `gen_statem` call): this bit set, in its send and its arrival alike.
 pub const CALL_REQUEST_BIT: u64 = 1 << 47;
+/// A message's key when it is OTP's cast (`{'$gen_cast', Request}`: a `GenServer.cast`, a
+/// `gen_statem` cast): this bit set, in its send and its arrival alike.
+pub const CAST_REQUEST_BIT: u64 = 1 << 46;
+/// The bits of a request that only a server's loop takes (OTP's calls and casts).
+const LOOP_REQUEST_BITS: u64 = CALL_REQUEST_BIT | CAST_REQUEST_BIT;
 /// The key of the arrival the VM reports when a `receive` timed out (its `after` ran): the
 /// atom `timeout`, the message the VM's trace gives it (sent as a message, the same key).
 pub const TIMEOUT_KEY: u64 = 1;
@@ -382,6 +387,9 @@ struct ProcessState {
     /// It sent a call request and has had no other message since (but other processes' call
     /// requests): a `receive` timing out now is the call's wait for the reply, given up.
     call_requested: bool,
+    /// Call requests and casts that came while it ran a call of its own, which went on
+    /// waiting ([`message_arrived`]): its loop takes them once back at the top.
+    requests_waiting: VecDeque<Event>,
     /// Calls recorded both by a trace pattern and by a probe, kept once.
     doubles: doubles::Doubles,
     /// The bytes of an inline value summary whose value record is still to come.
@@ -833,23 +841,9 @@ fn translate(
             (EventKind::Effect, _)
                 if causality_of(e).is_some_and(|(k, _)| k == LinkKind::Message) =>
             {
-                let key = causality_of(e).map_or(0, |(_, key)| key);
-                // Another process's call request is never the reply: the call still waits (two
-                // servers calling each other each receive the other's request meanwhile).
-                let answers_nothing = key & CALL_REQUEST_BIT != 0;
-                if key == TIMEOUT_KEY {
-                    state.life.timeouts.push(e.ts);
+                if !message_arrived(state, e, &events[i + 1..], &mut out) {
+                    continue; // it went on waiting
                 }
-                if key == TIMEOUT_KEY && std::mem::take(&mut state.call_requested) {
-                    state.life.call_timeouts.push(e.ts);
-                } else if key != TIMEOUT_KEY {
-                    if answers_nothing {
-                        state.life.requests_taken.push(e.ts);
-                    }
-                    state.call_requested &= answers_nothing;
-                    state.life.message_received(e.ts, key);
-                }
-                receive(state, e.ts, Some(e), &mut out);
             }
             (EventKind::Cause, _) => {
                 if let Some((LinkKind::Message, key)) = causality_of(e) {
@@ -859,6 +853,9 @@ fn translate(
                 out.push(*e);
             }
             (EventKind::Call, _) => {
+                if state.depth == 0 {
+                    take_waiting_request(state, state.last_ts, &mut out);
+                }
                 state.depth += 1;
                 out.push(Event { aux: 0, ..*e });
             }
@@ -968,12 +965,91 @@ fn beam_record(
             if life.children.last().is_some_and(|c| c.key == payload) {
                 life.awaiting_ack = false;
             }
+            if state.depth == 0 {
+                while take_waiting_request(state, state.last_ts, out) {}
+            }
             receive(state, ts, None, out);
         }
         BeamKind::Asked => life.last_asked = Some((ts, payload)),
         BeamKind::Exit => exit(state, ts, payload, out),
         BeamKind::Process | BeamKind::ValueText => {}
     }
+}
+
+/// A message `e`'s arrival (`rest`: the process's records after it); false when it did not end
+/// the process's wait, which goes on across it.
+///
+/// Another process's call request or cast is never the reply: the call still waits (two
+/// servers calling each other each receive the other's request meanwhile). Nor does one that
+/// comes while the process runs a call of its own end what that call waits for, when the
+/// process then runs nothing before its next message or its wait's timeout: a GenServer's
+/// callback waiting for another server's reply, or sleeping, is woken by each request that
+/// comes (the VM reports a message when the process looks at its mailbox), and goes on
+/// waiting. OTP's loop takes the request once the callback has returned, and its `receive` is
+/// drawn there ([`take_waiting_request`]), as the probes of `--instrument` record it: where a
+/// clause took it.
+fn message_arrived(
+    state: &mut ProcessState,
+    e: &Event,
+    rest: &[Event],
+    out: &mut Vec<Event>,
+) -> bool {
+    let key = causality_of(e).map_or(0, |(_, key)| key);
+    let answers_nothing = key & LOOP_REQUEST_BITS != 0;
+    if key == TIMEOUT_KEY {
+        state.life.timeouts.push(e.ts);
+    }
+    if key == TIMEOUT_KEY && std::mem::take(&mut state.call_requested) {
+        state.life.call_timeouts.push(e.ts);
+    } else if key != TIMEOUT_KEY {
+        state.call_requested &= answers_nothing;
+        state.life.message_received(e.ts, key);
+    }
+    if answers_nothing && state.depth > 0 && goes_on_waiting(rest) {
+        state.requests_waiting.push_back(*e);
+        return false;
+    }
+    if state.depth == 0 {
+        while take_waiting_request(state, state.last_ts, out) {}
+    }
+    if key & CALL_REQUEST_BIT != 0 {
+        state.life.requests_taken.push(e.ts);
+    }
+    receive(state, e.ts, Some(e), out);
+    true
+}
+
+/// Whether a process that a message woke ran nothing recorded before its next message came or
+/// its wait timed out (`rest`: its records after that message).
+fn goes_on_waiting(rest: &[Event]) -> bool {
+    let ran = rest.iter().find(|e| {
+        !beam_of(e).is_some_and(|(kind, _)| {
+            kind.is_identity()
+                || kind.is_done_to_it()
+                || matches!(kind, BeamKind::Process | BeamKind::ValueText)
+        })
+    });
+    ran.is_some_and(|e| match (e.kind, beam_of(e)) {
+        (EventKind::Beam, Some((kind, _))) => kind == BeamKind::ExitHeard,
+        (EventKind::Effect, _) => causality_of(e).is_some_and(|(k, _)| k == LinkKind::Message),
+        _ => false,
+    })
+}
+
+/// The oldest request that came while the process ran a call of its own, taken at `ts`
+/// (when it was back in its loop: its last record's stamp, the callback's return): a `receive`
+/// that took no time, holding the request's effect. False when none is waiting.
+fn take_waiting_request(state: &mut ProcessState, ts: u64, out: &mut Vec<Event>) -> bool {
+    let Some(request) = state.requests_waiting.pop_front() else {
+        return false;
+    };
+    if causality_of(&request).is_some_and(|(_, key)| key & CALL_REQUEST_BIT != 0) {
+        state.life.requests_taken.push(ts);
+    }
+    out.push(record(ts, EventKind::Call, RECEIVE_CODE, 0));
+    out.push(Event { ts, ..request });
+    out.push(record(ts, EventKind::Return, RECEIVE_CODE, 0));
+    true
 }
 
 /// A message's arrival: a `receive` frame from the process's last record (it ran nothing
@@ -1180,6 +1256,69 @@ mod tests {
         assert!(refused >= u64::from(calls - kept), "{refused}");
         let reopened = RecorderFile::open(lossless.path()).unwrap();
         assert_eq!(reopened.texts_not_kept(), 1 + refused);
+    }
+
+    /// A server whose callback (code 2) waits for another server's reply while a client's
+    /// call request comes, then sleeps while a cast comes: its waits are one each, ended by the
+    /// reply and by the timeout, and the requests are taken where its loop took them, as the
+    /// callbacks return (the last one never: the server stopped in its callback). Only the call
+    /// request is a call's request taken.
+    #[test]
+    fn a_request_that_comes_during_a_callbacks_wait_is_taken_after_the_callback() {
+        let server = 0x200;
+        let (asked, reply) = (0x51 | CALL_REQUEST_BIT, 0x52);
+        let (first, second, third) = (
+            0x61 | CALL_REQUEST_BIT,
+            0x62 | CAST_REQUEST_BIT,
+            0x63 | CALL_REQUEST_BIT,
+        );
+        let records = vec![
+            ev(0, beam_meta(BeamKind::Process, server)),
+            ev(MS, pack_meta(EventKind::Call, 2, 0)),
+            ev(MS, message_meta(EventKind::Cause, asked)),
+            ev(3 * MS, message_meta(EventKind::Effect, first)),
+            ev(9 * MS, message_meta(EventKind::Effect, reply)),
+            ev(10 * MS, pack_meta(EventKind::Return, 2, 0)),
+            ev(11 * MS, pack_meta(EventKind::Call, 2, 0)),
+            ev(12 * MS, message_meta(EventKind::Effect, second)),
+            ev(20 * MS, message_meta(EventKind::Effect, TIMEOUT_KEY)),
+            ev(21 * MS, pack_meta(EventKind::Return, 2, 0)),
+            ev(22 * MS, pack_meta(EventKind::Call, 2, 0)),
+            ev(23 * MS, message_meta(EventKind::Effect, third)),
+            ev(40 * MS, message_meta(EventKind::Effect, TIMEOUT_KEY)),
+        ];
+        let mut reader = BeamReader::new();
+        let spans = build(&mut reader, &[stream(1, records)]);
+        let mut waits: Vec<(u64, u64)> = spans
+            .iter()
+            .filter(|s| s.code == RECEIVE_CODE)
+            .map(|s| (s.start / MS, s.end / MS))
+            .collect();
+        waits.sort_unstable();
+        assert_eq!(waits, [(1, 9), (10, 10), (11, 20), (21, 21), (22, 40)]);
+        assert_eq!(reader.requests_taken(), HashSet::from([(server, 10 * MS)]));
+    }
+
+    /// A hand-written loop (code 3, recorded) that takes call requests in its own `receive`:
+    /// a request it answers (a send follows) ended its wait where it came.
+    #[test]
+    fn a_request_a_recorded_loop_takes_itself_ends_its_wait() {
+        let request = 0x61 | CALL_REQUEST_BIT;
+        let records = vec![
+            ev(0, beam_meta(BeamKind::Process, 0x300)),
+            ev(MS, pack_meta(EventKind::Call, 3, 0)),
+            ev(5 * MS, message_meta(EventKind::Effect, request)),
+            ev(6 * MS, message_meta(EventKind::Cause, 0x70)),
+            ev(7 * MS, message_meta(EventKind::Effect, request + 1)),
+        ];
+        let mut reader = BeamReader::new();
+        let spans = build(&mut reader, &[stream(1, records)]);
+        let waits: Vec<(u64, u64)> = spans
+            .iter()
+            .filter(|s| s.code == RECEIVE_CODE)
+            .map(|s| (s.start / MS, s.end / MS))
+            .collect();
+        assert_eq!(waits, [(1, 5), (6, 7)]);
     }
 
     /// Two processes on two schedulers, one migrating: the client calls `ask/1` (code 1), which

@@ -1,5 +1,7 @@
 # An API front GenServer whose every `handle_call` asks a repository GenServer for the row,
-# eight handlers calling the front at once. Planted problem: "Accounts.Front" serialises its
+# eight handlers calling the front at once — or, with FRONT_CALLERS_EVERY_MS set, one every so
+# many milliseconds, so that requests keep coming while the front waits for the repository.
+# Planted problem: "Accounts.Front" serialises its
 # callers, but its callback spends almost all of a call waiting for "Accounts.Repo": the queue
 # is the repository's to shorten (partitioning the front alone would move it there). Prints
 # its own ground truth.
@@ -49,7 +51,10 @@ defmodule Accounts.Main do
 
     tasks =
       for n <- 1..@callers do
-        Task.async(fn -> :timer.tc(fn -> Accounts.Front.account(n) end) end)
+        Task.async(fn ->
+          Process.sleep(n * every_ms())
+          :timer.tc(fn -> Accounts.Front.account(n) end)
+        end)
       end
 
     calls = Enum.map(tasks, &Task.await/1)
@@ -63,6 +68,7 @@ defmodule Accounts.Main do
     )
   end
 
+  defp every_ms, do: String.to_integer(System.get_env("FRONT_CALLERS_EVERY_MS", "0"))
   defp mean(list), do: Enum.sum(list) / length(list)
   defp ms(us), do: Float.round(us / 1000, 2)
 end
