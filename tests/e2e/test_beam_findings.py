@@ -130,7 +130,13 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - front_and_repo.exs: eight handlers calling a front GenServer whose `handle_call` asks a
   repository GenServer for the row → `serialised_process` on the front, saying its callback
   spends most of a call waiting for the repository (within 15 % of the measured wait) and
-  that partitioning the front alone would move the queue there;
+  that partitioning the front alone would move the queue there; so too with the handlers
+  calling one every 4 ms, their requests coming while the front waits for the repository
+  (which wake it, and end none of its wait);
+- shard_report.exs: four shards (plain receive loops) asked one after another by a
+  comprehension that sends and receives inline, for three keys → `sequential_work` of the
+  four asks (the answers the comprehension hands each one are not a value it passes on),
+  saving within 15 % of the time less the same asks gathered at once;
 - price_stream.exs: sixteen fetches that only wait (40 ms each) run by `Task.async_stream`
   at its default `max_concurrency` (the cores), then all at once → `concurrency_limit` on
   the first stream, saying how many at once and that the tasks mostly wait, saving within
@@ -207,7 +213,16 @@ from pathlib import Path
 import pytest
 
 from harness import REPO_ROOT, Store, clean_env
-from test_beam import ground_truth, need, recorded_command, recorded_run, runtime  # noqa: F401  (the fixture)
+from test_beam import (  # noqa: F401  (runtime: the fixture)
+    by_id,
+    ground_truth,
+    message_links,
+    need,
+    recorded_command,
+    recorded_run,
+    runtime,
+    spans_named,
+)
 
 PROGRAMS = REPO_ROOT / "tests" / "e2e" / "beam_findings"
 PLANTED_PLUS_TWO = 3
@@ -260,6 +275,15 @@ def planted(findings: list[dict], kind: str) -> dict:
     found = [f for f in top if f["kind"] == kind]
     assert found, f"no {kind} among the first {PLANTED_PLUS_TWO}: {[f['title'] for f in findings]}"
     return found[0]
+
+
+def within(spans: dict[str, dict], span: dict, ancestor: dict) -> bool:
+    """Whether `span` is under `ancestor` (`spans`: a trace's spans by id)."""
+    while span.get("parent_span_id") in spans:
+        span = spans[span["parent_span_id"]]
+        if span["span_id"] == ancestor["span_id"]:
+            return True
+    return False
 
 
 def within_15_percent(measured: float, truth: float) -> bool:
@@ -332,10 +356,23 @@ def test_callers_of_an_agent_doing_their_work_are_told_to_do_it_themselves(
     assert within_15_percent(found["numbers"]["service_ms_mean"], truth["service_ms_mean"]), (found, truth)
 
 
+@pytest.mark.parametrize("callers_every_ms", ["0", "4"])
 def test_a_genserver_whose_callback_waits_for_another_says_where_the_queue_would_go(
-    store: Store, runtime: Path, tmp_path: Path, recording: str
+    store: Store, runtime: Path, tmp_path: Path, recording: str, callers_every_ms: str
 ):
-    truth, findings = findings_of(store, "front_and_repo.exs", tmp_path, recording)
+    # Callers all at once, and one every 4 ms: then requests come while the front waits for the
+    # repository, and its wait is still all the repository's.
+    truth, findings = findings_of(
+        store, "front_and_repo.exs", tmp_path, recording, FRONT_CALLERS_EVERY_MS=callers_every_ms
+    )
+    # Under each callback, one wait: for the repository's reply, whatever came meanwhile.
+    [run] = store.ls()
+    trace = store.show(run["trace_id"])
+    spans = by_id(trace)
+    for callback in spans_named(trace, "Accounts.Front.handle_call/3"):
+        waits = [s for s in spans_named(trace, "receive") if within(spans, s, callback)]
+        senders = [spans[l["span_id"]]["attributes"]["thread.name"] for w in waits for l in message_links(w)]
+        assert senders == ["Accounts.Repo"], (callback["start_unix_nano"], senders)
     found = planted(findings, "serialised_process")
     assert found["title"].startswith('"Accounts.Front" serialises its callers'), found["title"]
     assert 'of it waiting for "Accounts.Repo")' in found["title"], found["title"]
@@ -1043,6 +1080,14 @@ def test_calls_written_inline_are_calls_named_by_server_and_request(store: Store
     assert "recs" not in found["title"], found["title"]
     # The replies the page waited for are its calls' answers, not messages queued for it.
     assert not [f for f in findings if f["kind"] == "mailbox_backlog"], [f["title"] for f in findings]
+
+
+def test_shards_asked_one_after_another_by_a_comprehension_are_grouped(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "shard_report.exs", tmp_path, recording)
+    found = planted_group(findings, truth, "Report.rows/2", ("Shard/rows",))
+    assert "×4" in found["title"], found["title"]
 
 
 SUPPLIER_LOOPS = {

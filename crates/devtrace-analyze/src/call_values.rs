@@ -2,8 +2,8 @@
 //! recorders keep: `devtrace.call.arguments`, `devtrace.call.return`), read back as the literal
 //! values in them, for the evidence that one call used another's answer.
 //!
-//! [`crate::values`] looks for identifier-like tokens (four characters or more with a digit),
-//! which is what URLs and queries carry. A recorded call's values are shorter — `Users.get(7)`
+//! The token reading of `values.rs` looks for identifier-like tokens (four characters or more
+//! with a digit), which is what URLs and queries carry. A recorded call's values are shorter — `Users.get(7)`
 //! answered `%{id: 7, segment: "gold"}`, `Shipping.cost(660)` — and they are whole: a number,
 //! a string, a pid, each read as written in the summary (Elixir's, Erlang's or Python's
 //! syntax). Atoms (`:ok`, `eu`, `nil`, `True`) are names the code wrote, not data, and are
@@ -112,9 +112,83 @@ pub fn names(trace: &AnalyzedTrace, index: usize) -> Option<(HashSet<String>, Ha
     Some((summary_names(&given), summary_names(&returned)))
 }
 
+/// The arguments a call's summary lists, as written (`#PID<0.116.0>, [{1, 2}], 1`: three),
+/// nesting (lists, tuples, maps, binaries) and strings respected.
+pub fn top_level_arguments(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let (mut items, mut depth, mut start, mut i) = (Vec::new(), 0i32, 0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' | b'\'' => i = string_end(bytes, i + 1, bytes[i]),
+            b'<' if bytes.get(i + 1) == Some(&b'<') => (depth, i) = (depth + 1, i + 1),
+            b'>' if bytes.get(i + 1) == Some(&b'>') => (depth, i) = (depth - 1, i + 1),
+            b'[' | b'{' | b'(' => depth += 1,
+            b']' | b'}' | b')' => depth -= 1,
+            b',' if depth == 0 => {
+                items.push(text[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    items.push(text[start.min(text.len())..].trim());
+    items
+}
+
+/// Whether `answer` is the list `list` with items put in front (`[c, b, a]` of `[b, a]`): what
+/// a function collecting results returns, given those collected so far — a comprehension's
+/// (`for` compiles to a function given the results so far), `Enum.reduce/3`'s with a list.
+pub fn prepends_to(answer: &str, list: &str) -> bool {
+    let (answer, list) = (answer.trim(), list.trim());
+    if !answer.starts_with('[') || !list.starts_with('[') || !list.ends_with(']') {
+        return false;
+    }
+    match &list[1..] {
+        "]" => answer.len() > 2 && answer.ends_with(']'),
+        items => answer.ends_with(&format!(", {items}")),
+    }
+}
+
 /// The values call `index` was given, when its arguments were recorded.
 pub fn arguments(trace: &AnalyzedTrace, index: usize) -> Option<HashSet<String>> {
     recorded(trace, index, CALL_ARGUMENTS)
+}
+
+/// The values call `index` was given, when its arguments were recorded, but for a list of
+/// results collected so far that its answer hands on with one more put in front
+/// ([`prepends_to`]): a comprehension's function (`for` compiles to one given the results so
+/// far) or `Enum.reduce/3`'s collecting into a list, whose work does not read that list.
+pub fn collecting_arguments(trace: &AnalyzedTrace, index: usize) -> Option<HashSet<String>> {
+    let given = crate::processes::text(trace, index, CALL_ARGUMENTS)?;
+    let answer = crate::processes::text(trace, index, CALL_RETURN).unwrap_or_default();
+    let values = arguments_read(&given, &answer)
+        .into_iter()
+        .flat_map(summary_values)
+        .collect();
+    Some(values)
+}
+
+/// The arguments of a call summary `given` but a list of results collected so far that the
+/// call's `answer` hands on with one more put in front ([`collecting_arguments`]).
+pub fn arguments_read<'a>(given: &'a str, answer: &str) -> Vec<&'a str> {
+    top_level_arguments(given)
+        .into_iter()
+        .filter(|argument| !prepends_to(answer, argument))
+        .collect()
+}
+
+/// What a call's `answer` adds to what it was `given`: all of it, but where it hands on a list of
+/// results collected so far with one more put in front ([`prepends_to`]), only that front.
+pub fn answer_added<'a>(answer: &'a str, given: &str) -> &'a str {
+    let collected = top_level_arguments(given)
+        .into_iter()
+        .find(|argument| argument.len() > 2 && prepends_to(answer, argument));
+    match collected {
+        // `[c, b, a]` of `[b, a]`: `[c`.
+        Some(list) => &answer.trim()[..answer.trim().len() - list.len() - 1],
+        None => answer,
+    }
 }
 
 /// The values call `index` returned, when its return value was recorded.
@@ -221,6 +295,36 @@ mod tests {
             ["eu"]
         );
         assert_eq!(names("'quoted', \"a gold b\""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn arguments_are_split_at_top_level_commas_only() {
+        assert_eq!(
+            top_level_arguments(r#"#PID<0.116.0>, [{1, 1, 9}], "a, b", <<1, 2>>, %{k: 1}"#),
+            [
+                "#PID<0.116.0>",
+                "[{1, 1, 9}]",
+                r#""a, b""#,
+                "<<1, 2>>",
+                "%{k: 1}"
+            ]
+        );
+        assert_eq!(top_level_arguments("7"), ["7"]);
+    }
+
+    #[test]
+    fn a_list_with_an_item_put_in_front_is_the_collected_list_grown() {
+        assert!(prepends_to("[{2, 9}, {1, 8}]", "[{1, 8}]"));
+        assert!(prepends_to("[{1, 8}]", "[]"));
+        assert!(!prepends_to("[{1, 8}]", "[{1, 8}]"));
+        assert!(!prepends_to("%{user: 7}", "[7]"));
+        assert!(!prepends_to("[{1, 8}, 3]", "[{1, 8}]"));
+        assert_eq!(
+            answer_added("[{2, 9}, {1, 8}]", "<0.9.0>, [{1, 8}], 1"),
+            "[{2, 9}"
+        );
+        assert_eq!(answer_added("[{1, 8}]", "<0.9.0>, [], 1"), "[{1, 8}]");
+        assert_eq!(answer_added("%{a: 1}", "[1]"), "%{a: 1}");
     }
 
     #[test]

@@ -35,7 +35,7 @@
 
 use crate::AnalyzedTrace;
 use devtrace_model::conventions::Concept;
-use devtrace_model::{AnyValue, KeyValue, SpanKind};
+use devtrace_model::{AnyValue, KeyValue, Span, SpanKind};
 use std::collections::HashSet;
 
 /// Longest attribute value scanned for tokens (longer values: only their head).
@@ -234,7 +234,7 @@ fn tokens_of(out: &mut HashSet<String>, trace: &AnalyzedTrace, index: usize, par
             Part::Request => request,
             Part::AllButRequest => !request,
         } {
-            push_tokens(out, &kv.key, &kv.value);
+            push_attribute_tokens(out, span, kv);
         }
     }
     if part != Part::Request {
@@ -242,6 +242,30 @@ fn tokens_of(out: &mut HashSet<String>, trace: &AnalyzedTrace, index: usize, par
             attributes_tokens(out, &event.attributes);
             push_tokens(out, "event", &AnyValue::String(event.name.clone()));
         }
+    }
+}
+
+/// The tokens of one attribute of `span`; of a recorded call's arguments and answer, those of
+/// the arguments it reads and of what its answer adds (not the results collected so far that a
+/// comprehension's function is given and hands on: [`crate::call_values::arguments_read`],
+/// [`crate::call_values::answer_added`]).
+fn push_attribute_tokens(out: &mut HashSet<String>, span: &Span, kv: &KeyValue) {
+    use crate::call_values::{answer_added, arguments_read};
+    use crate::processes::{CALL_ARGUMENTS, CALL_RETURN};
+    let text = |key| match span.attr(key) {
+        Some(AnyValue::String(text)) => Some(text.as_str()),
+        _ => None,
+    };
+    let (Some(given), Some(answer)) = (text(CALL_ARGUMENTS), text(CALL_RETURN)) else {
+        return push_tokens(out, &kv.key, &kv.value);
+    };
+    let read = match kv.key.as_str() {
+        CALL_ARGUMENTS => arguments_read(given, answer),
+        CALL_RETURN => vec![answer_added(answer, given)],
+        _ => return push_tokens(out, &kv.key, &kv.value),
+    };
+    for text in read {
+        push_tokens(out, &kv.key, &AnyValue::String(text.to_owned()));
     }
 }
 

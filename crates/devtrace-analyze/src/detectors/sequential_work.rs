@@ -26,7 +26,8 @@
 //!    — [`crate::values`]; two calls that both use what a third returned do not depend on each
 //!    other; for calls whose arguments and return values were recorded, [`crate::call_values`]:
 //!    a number, string or pid the earlier call returned, given to the later one, and not
-//!    given to their caller), not a retry of it
+//!    given to their caller; not the answers so far a comprehension's function is given and
+//!    hands on: [`crate::call_values::arguments_read`]), not a retry of it
 //!    (the same call after a failed attempt), and for LLM calls not a continuation of its
 //!    conversation (a recorded prompt containing the earlier response, or an input that grew by
 //!    the earlier call's output in the same conversation). Where a member depends on an earlier
@@ -513,9 +514,11 @@ fn may_need_answer(
 
 /// The values a child's call was given: the call's own, not a thin wrapper's (the function
 /// `Enum.reduce/3` runs is given the accumulator too, the program's bookkeeping, not what the
-/// call sends).
+/// call sends); nor, where the call is such a function itself, the results collected so far
+/// ([`crate::call_values::collecting_arguments`]: `for s <- shards, do: ask(s)` compiles to a
+/// function given the answers so far beside `s`, which it hands on without reading them).
 fn call_arguments(trace: &AnalyzedTrace, child: &Child) -> HashSet<String> {
-    crate::call_values::arguments(trace, child.call_span).unwrap_or_default()
+    crate::call_values::collecting_arguments(trace, child.call_span).unwrap_or_default()
 }
 
 /// Rule 5 on recorded values: the later call was given a value the earlier one (or a call
@@ -1410,6 +1413,50 @@ mod tests {
         }
         let f = &detect(&[trace(1, spans)], &Thresholds::default())[0];
         assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(4), id(6)]);
+        assert_eq!(f.saving_nanos, 60 * MS);
+    }
+
+    #[test]
+    fn the_answers_a_comprehension_collects_are_no_value_its_asks_pass() {
+        // `for s <- shards, do: ask(s)` asking inline: the comprehension's function, given each
+        // shard and the answers so far, asks the shard and answers them with its own in front.
+        let mut report = span(1, None, "Pages.report/2", 0, 100 * MS);
+        report.attributes.push(KeyValue::new(
+            CALL_ARGUMENTS,
+            "[#PID<0.115.0>, #PID<0.116.0>, #PID<0.117.0>], 1",
+        ));
+        let mut spans = vec![report];
+        let mut answers: Vec<String> = Vec::new();
+        for (i, hash) in [94048991u64, 129193656, 2017418].into_iter().enumerate() {
+            let (n, at, shard) = (2 + i as u8, i as u64 * 30, format!("<0.{}.0>", 115 + i));
+            let mut ask = client(
+                span(
+                    n,
+                    Some(1),
+                    "anonymous fn#0 in Pages.report/2",
+                    at * MS,
+                    (at + 30) * MS,
+                ),
+                &[
+                    ("rpc.system", "erlang"),
+                    ("rpc.service", "Shard"),
+                    ("rpc.method", "lookup"),
+                ],
+            );
+            let so_far = format!("[{}]", answers.join(", "));
+            answers.insert(0, format!("{{{}, 1, {hash}}}", i + 1));
+            let sent = format!("#PID{shard}, {so_far}, 1");
+            ask.attributes
+                .push(KeyValue::new(crate::processes::PEER, shard));
+            ask.attributes.push(KeyValue::new(CALL_ARGUMENTS, sent));
+            ask.attributes.push(KeyValue::new(
+                CALL_RETURN,
+                format!("[{}]", answers.join(", ")),
+            ));
+            spans.push(ask);
+        }
+        let f = &detect(&[trace(1, spans)], &Thresholds::default())[0];
+        assert_eq!(f.evidence[0].span_ids, [id(1), id(2), id(3), id(4)]);
         assert_eq!(f.saving_nanos, 60 * MS);
     }
 
