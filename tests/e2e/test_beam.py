@@ -340,6 +340,16 @@ def state_total(state: str) -> int:
     return int(re.search(r"total: (\d+)", state).group(1))
 
 
+def test_a_calls_exit_is_named_by_the_reason_inside_otps_wrapping(store: Store, runtime: Path, tmp_path: Path):
+    # OTP wraps a call's exit reason with the call ({Reason, {GenServer, :call, …}}): the
+    # caller's failed call is named by what is inside, as the server's exit is.
+    truth, trace, _ = recorded_run(store, need("elixir"), str(APP_DIR / "call_exits.exs"), cwd=tmp_path)
+    assert truth == {"crashed": "{%RuntimeError{...}, ...}", "called_itself": "{:calling_self, ...}"}
+    for function, reason in (("Ledger.post/1", "exit:RuntimeError"), ("Ledger.audit/0", "exit:calling_self")):
+        [call] = spans_named(trace, function)
+        assert call["status"] == {"code": "error", "message": reason}, call["status"]
+
+
 @pytest.mark.parametrize("chosen", ["Cart.Server", "Cart.Server, Counter.Server"])
 def test_only_the_chosen_genservers_state_is_recorded(store: Store, runtime: Path, tmp_path: Path, chosen: str):
     elixir = need("elixir")

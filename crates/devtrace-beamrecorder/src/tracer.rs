@@ -1043,24 +1043,35 @@ impl Tracer {
     }
 }
 
-/// `Class:Reason`'s type (`error:badarith`, `throw`, `error:{badmatch,…}` as `error:badmatch`).
+/// `Class:Reason`'s type (`error:badarith`, `throw`, `error:{badmatch,…}` as `error:badmatch`,
+/// a call's `exit:{{calling_self,…},{gen_server,call,…}}` as `exit:calling_self`: [`reason_head`]).
 fn exception_name(env: *mut ErlNifEnv, class_and_reason: Term) -> String {
     let Some(elements) = tuple_elements(env, class_and_reason).filter(|e| e.len() == 2) else {
         return "error".to_owned();
     };
     let class = summary::atom_text(env, elements[0]).unwrap_or_else(|| "error".into());
-    let reason = elements[1];
-    let head = summary::atom_text(env, reason).or_else(|| {
-        let inner = tuple_elements(env, reason)?;
-        summary::atom_text(env, *inner.first()?)
-    });
-    // An Elixir exception is a struct: its module names it.
-    let head = head.or_else(|| exception_struct(env, reason));
-    match (class.as_str(), head) {
+    match (class.as_str(), reason_head(env, elements[1], REASON_DEPTH)) {
         ("throw", _) => "throw".to_owned(),
         (_, Some(head)) => format!("{class}:{}", summary::module_name(&head)),
         (_, None) => class,
     }
+}
+
+/// How deep [`reason_head`] looks into tuples' first elements.
+const REASON_DEPTH: usize = 3;
+
+/// What names a reason: an atom (`badarg`), an Elixir exception's module (a struct), else, for
+/// a tuple, what names its first element — `{badmatch, V}` is `badmatch`, and a call's exit
+/// `{{calling_self, …}, {gen_server, call, …}}` (OTP wraps the reason with the call) is
+/// `calling_self`, `{{%RuntimeError{}, Stack}, {GenServer, :call, …}}` (the server crashed)
+/// `RuntimeError` — looking `depth` tuples deep at most.
+fn reason_head(env: *mut ErlNifEnv, reason: Term, depth: usize) -> Option<String> {
+    summary::atom_text(env, reason)
+        .or_else(|| exception_struct(env, reason))
+        .or_else(|| {
+            let first = *tuple_elements(env, reason)?.first()?;
+            (depth > 1).then(|| reason_head(env, first, depth - 1))?
+        })
 }
 
 fn exception_struct(env: *mut ErlNifEnv, term: Term) -> Option<String> {
