@@ -22,6 +22,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
   clients holding a connection 40 ms → `concurrency_limit` on the pool: six waits, two held at
   once, the hold and the longest wait within 15 % of the clients' own measures; not
   `serialised_process` (the pool is idle while they wait);
+- room_timeout.exs: a post with a 100 ms timeout to a room's GenServer reached through a
+  `Registry` (`{:via, …}`), busy archiving in a cast (300 ms) → `call_timeout` naming the
+  room's process (with the key it was started with) and the cast's callback;
 - call_cycle.exs: two GenServers calling each other (Orders → Stock → Orders), the inner call
   timing out → `call_timeout` saying it is a call cycle naming both;
 - retry_loop.exs: a client retrying a server's `{:error, :unavailable}` in a recursive loop
@@ -409,6 +412,23 @@ def test_a_call_that_times_out_names_the_server_and_what_it_was_doing(store: Sto
     assert found["numbers"]["timeout_ms"] == truth["timeout_ms"]
     assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms"]), (found, truth)
     assert within_15_percent(found["numbers"]["server_busy_ms"], truth["build_ms"]), (found, truth)
+
+
+def test_a_call_to_a_server_reached_through_a_registry_that_times_out_names_its_process(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "room_timeout.exs", tmp_path, recording)
+    assert truth["outcome"] == "timed_out"
+    found = planted(findings, "call_timeout")
+    assert found["operation"] == "Room.post/2"
+    # The exit keeps no name for a `{:via, …}` server: the process the request went to.
+    assert found["title"].startswith('A call to "Room" process "<0.'), found["title"]
+    assert 'started with "\\"lobby\\""' in found["title"], found["title"]
+    assert 'running "Room.handle_cast/2"' in found["title"], found["title"]
+    assert 'was busy in "Room.handle_cast/2" when the call came' in found["recommendation"], found
+    assert found["numbers"]["timeout_ms"] == truth["timeout_ms"]
+    assert within_15_percent(found["numbers"]["waited_ms"], truth["waited_ms"]), (found, truth)
+    assert within_15_percent(found["numbers"]["server_busy_ms"], truth["archive_ms"]), (found, truth)
 
 
 def stopped_with_ctrl_c(

@@ -160,7 +160,8 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
     };
     let task = matches!(awaited, Awaited::Task(_));
     let server = match awaited {
-        Awaited::Server(server) | Awaited::Task(Some(server)) => server,
+        Awaited::Server(server) => server_called(trace, call, server),
+        Awaited::Task(Some(server)) => server,
         Awaited::Task(None) => awaited_task(trace, call)?,
     };
     let propagated = exception.is_some_and(|exception| {
@@ -204,6 +205,20 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
         cycle,
         cycle_on,
     })
+}
+
+/// The server call `call` went to: as its exit names it, unless the summary left it out (`…`,
+/// where the call's arguments were too long to keep) or names it by a tuple no process is named
+/// by (`{:via, Registry, {Rooms, "lobby"}}`, `{:global, :ledger}`): then the process the
+/// recorder saw the request go to (`devtrace.beam.peer`, on the call or a call in it).
+fn server_called(trace: &AnalyzedTrace, call: usize, named: String) -> String {
+    if !named.contains('…') && !named.starts_with('{') {
+        return named;
+    }
+    let peer = std::iter::once(call)
+        .chain(trace.tree.descendants(call).iter().copied())
+        .find_map(|d| processes::text(trace, d, PEER));
+    peer.unwrap_or(named)
 }
 
 /// The most processes a call cycle is followed through.
@@ -785,6 +800,19 @@ fn recommendation(trace: &AnalyzedTrace, example: &Timeout, server: &str, timeou
                 server.to_owned(),
             )
         }
+        // Work the server began before the request came (a cast's, a timer's, another
+        // caller's) kept it from taking the request at all.
+        (Some(b), false)
+            if trace.span(b).start_unix_nano < trace.span(example.call).start_unix_nano =>
+        {
+            format!(
+                "{} was busy in {} when the call came (it took {}): shorten that work or run it in {} so that the server takes the request within the caller's {timeout}, and give the call a timeout that fits the work",
+                server.to_owned(),
+                q(&trace.span(b).name),
+                human_duration(trace.span(b).duration_nanos()),
+                dialect.worker(),
+            )
+        }
         (Some(b), false) => format!(
             "Make {} answer within the caller's {timeout} (it took {}), or reply later from {} ({reply_later}) so the server is free, and give the call a timeout that fits the work",
             q(&trace.span(b).name),
@@ -1352,6 +1380,47 @@ mod tests {
             "the wait, whole milliseconds"
         );
         assert_eq!(found.numbers["server_idle"], 1.0);
+    }
+
+    #[test]
+    fn a_call_to_a_server_named_through_a_registry_names_the_process_the_request_went_to() {
+        // `GenServer.call({:via, Registry, {Rooms, "lobby"}}, …, 100)`: the exit's summary
+        // keeps no name for the server (`…`); the request went to <0.111.0>, busy in a cast's
+        // callback from before the call.
+        use crate::processes::tests::life;
+        const MS: u64 = 1_000_000;
+        let mut call = span(3, Some(1), "Room.post/2", 10 * MS, 110 * MS);
+        call.status.code = StatusCode::Error;
+        call.attributes.extend([
+            KeyValue::new(
+                CALL_EXCEPTION,
+                "{:exit, {:timeout, {GenServer, :call, […, …, 100]}}}",
+            ),
+            KeyValue::new(PEER, "<0.111.0>"),
+        ]);
+        let spans = vec![
+            span(1, None, "elixir rooms.exs", 0, 400 * MS),
+            call,
+            life(10, "<0.111.0>", 0, 400 * MS),
+            span(11, Some(10), "Room.handle_cast/2", 5 * MS, 305 * MS),
+        ];
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let [found] = detect(&[trace]).try_into().expect("one finding");
+        assert!(
+            found
+                .title
+                .starts_with("A call to \"<0.111.0>\" timed out after 100 ms")
+                && found.title.contains("running \"Room.handle_cast/2\""),
+            "{}",
+            found.title
+        );
+        assert!(
+            found.recommendation.starts_with(
+                "\"<0.111.0>\" was busy in \"Room.handle_cast/2\" when the call came (it took 300.0 ms)"
+            ),
+            "{}",
+            found.recommendation
+        );
     }
 
     /// A server's wait (span `wait`, under its life `server`) from `from` until the request of
