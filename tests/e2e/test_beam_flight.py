@@ -156,9 +156,12 @@ def test_a_normal_exit_writes_the_last_second(store: Store, runtime: Path, tmp_p
     assert_only_the_last_second(trace, truth)
     assert_the_last_seconds_calls_and_messages(trace, truth)
     assert_the_server_is_named(trace)
-    # The window is the recorder's container: never the run's slowest span or a finding's subject.
+    # The window is the recorder's container: never the run's slowest span or a finding's subject;
+    # nor is a process's life (its whole time, mostly waiting in its loop).
     summary = result.stderr[result.stderr.index("devtrace: `"):]
     assert "devtrace.flight_window" not in summary, summary
+    [slowest] = [l for l in summary.splitlines() if l.strip().startswith("slowest:")]
+    assert "process " not in slowest, slowest
 
 
 def test_processes_whose_spawn_was_overwritten_are_still_named(store: Store, runtime: Path, tmp_path: Path):

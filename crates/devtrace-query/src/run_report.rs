@@ -22,7 +22,8 @@ pub struct RunReport {
     /// the attached traces (as `devtrace runs` counts them).
     pub spans: usize,
     pub errors: usize,
-    /// The program's slowest spans (test cases and a flight window left out), slowest first:
+    /// The program's slowest spans (test cases, a flight window and BEAM processes' lives left
+    /// out), slowest first:
     /// name and duration.
     pub slowest: Vec<(String, u64)>,
     /// The findings of the run's trace and its attached traces, ranked by impact.
@@ -71,10 +72,13 @@ pub fn run_report(
     let mut slowest: Vec<(&AnalyzedTrace, usize)> = in_run
         .iter()
         .copied()
-        // Test cases and a flight recorder's window: containers, not work.
+        // Test cases, a flight recorder's window and a BEAM process's life (its whole time,
+        // mostly waiting in its loop): containers, not work.
         .filter(|(t, i)| {
             let name = &t.span(*i).name;
-            !name.starts_with("test ") && name != devtrace_model::semconv::FLIGHT_WINDOW_SPAN
+            !name.starts_with("test ")
+                && name != devtrace_model::semconv::FLIGHT_WINDOW_SPAN
+                && !devtrace_analyze::processes::is_life(t, *i)
         })
         .collect();
     slowest.sort_by_key(|(t, i)| std::cmp::Reverse(t.span(*i).duration_nanos()));
