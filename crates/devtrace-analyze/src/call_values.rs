@@ -3,10 +3,10 @@
 //! values in them, for the evidence that one call used another's answer.
 //!
 //! The token reading of `values.rs` looks for identifier-like tokens (four characters or more
-//! with a digit), which is what URLs and queries carry. A recorded call's values are shorter — `Users.get(7)`
-//! answered `%{id: 7, segment: "gold"}`, `Shipping.cost(660)` — and they are whole: a number,
-//! a string, a pid, each read as written in the summary (Elixir's, Erlang's or Python's
-//! syntax). Atoms (`:ok`, `eu`, `nil`, `True`) are names the code wrote, not data, and are
+//! with a digit), which is what URLs and queries carry. A recorded call's values are shorter —
+//! `Users.get(7)` answered `%{id: 7, segment: "gold"}`, `Shipping.cost(660)` — and they are
+//! whole: a number, a string, a pid, each read as written in the summary (Elixir's, Erlang's or
+//! Python's syntax). Atoms (`:ok`, `eu`, `nil`, `True`) are names the code wrote, not data, and are
 //! left out, as are references and the text inside a string. A BEAM answer's atoms may be data
 //! too (`{"ann", :gold}`, a segment the next call is asked for), but no more than a hint:
 //! [`names`] reads them apart (not `ok`, `true` and their like, which every answer has).

@@ -208,11 +208,11 @@ fn timeout_of(t: usize, trace: &AnalyzedTrace, call: usize) -> Option<Timeout> {
 }
 
 /// The server call `call` went to: as its exit names it, unless the summary left it out (`…`,
-/// where the call's arguments were too long to keep) or names it by a tuple no process is named
-/// by (`{:via, Registry, {Rooms, "lobby"}}`, `{:global, :ledger}`): then the process the
+/// where the call's arguments were too long to keep) or names it by a term no process is named
+/// by (a tuple: `{:via, Registry, {Rooms, "lobby"}}`, `{:global, :ledger}`): then the process the
 /// recorder saw the request go to (`devtrace.beam.peer`, on the call or a call in it).
 fn server_called(trace: &AnalyzedTrace, call: usize, named: String) -> String {
-    if !named.contains('…') && !named.starts_with('{') {
+    if !named.contains('…') && !named.starts_with(OPENERS) {
         return named;
     }
     let peer = std::iter::once(call)
