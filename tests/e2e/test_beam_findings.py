@@ -7,6 +7,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - bottleneck.exs: eight clients call one GenServer at once → `serialised_process`, the longest
   a caller queued behind the others (truth: each caller's call time less the server's own time
   for it, as the server measured it);
+- pricing_loop.exs: the same with a server that computes (a fold of 2,000,000 steps with an
+  anonymous function a quote) → `serialised_process`, and the fold's function recorded only
+  until it was hot (10,000 calls within 100 ms), the recording saying so;
 - hot_key.exs: one GenServer per SKU through a `Registry`, forty orders at once, thirty for one
   SKU → `serialised_process` on that SKU's process, shown with the key it was started with and
   advised that one key is hot (not to partition: it answered 30 of the 40 calls to the ten),
@@ -323,6 +326,43 @@ def test_a_genserver_behind_many_callers_is_found_serialising_them(store: Store,
     assert within_15_percent(saving_ms, truth["max_queued_ms"]), (saving_ms, truth, found)
     assert within_15_percent(found["numbers"]["service_ms_mean"], truth["service_ms_mean"]), (found, truth)
     assert "GenServer.reply/2" in found["recommendation"]
+
+
+def test_a_server_computing_in_a_hot_loop_is_recorded_at_its_pace_and_found_serialising_its_callers(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    """Each quote folds 2,000,000 steps with an anonymous function: traced call by call, the
+    program ran twenty times longer and a flight recorder's window held a fraction of one
+    quote, with no finding. Its calls are recorded until one scheduler made 10,000 of them
+    within 100 ms, then no longer, and the recording says so."""
+    if recording == "script":
+        result, trace = recorded_command(store, [need("elixir"), str(PROGRAMS / "pricing_loop.exs")], tmp_path)
+    else:
+        command = mix_run_command("pricing_loop.exs", tmp_path)
+        result, trace = recorded_command(
+            store, command, tmp_path / "prog", flags=("--instrument",), DEVTRACE_BEAM_CACHE=str(tmp_path / "cache")
+        )
+    truth = ground_truth(result.stdout)
+    fold = "anonymous fn#0 in Pricing.Server.price/1"
+    assert re.search(
+        rf'BEAM VM \d+: later calls of "{re.escape(fold)}" not traced one by one, after 10000 calls within 100 ms '
+        r"\(tracing a call that short costs more than the call\): their time is in their callers' spans; "
+        r"DEVTRACE_BEAM_HOT_CALLS=0 traces every call",
+        result.stderr,
+    ), result.stderr
+    # Until then (with probes, the call that made it hot is left out with the later ones).
+    recorded = len(spans_named(trace, fold))
+    assert 9_999 <= recorded < truth["fold_calls"] // 100, (recorded, truth)
+    # The trace says so too, on the life of the process that called it (and only there).
+    marked = {s["attributes"]["thread.name"]: s["attributes"]["devtrace.beam.hot_functions"]
+              for s in trace["spans"] if "devtrace.beam.hot_functions" in s["attributes"]}
+    assert marked == {"Pricing.Server": f'"{fold}" after 10000 calls within 100 ms'}, marked
+    findings = store.json("insights", "--json")["findings"]
+    found = planted(findings, "serialised_process")
+    assert found["title"].startswith('"Pricing.Server" serialises its callers'), found["title"]
+    assert found["operation"] == "Pricing.Server.handle_call/3"
+    assert within_15_percent(found["saving_nanos"] / 1e6, truth["max_queued_ms"]), (found, truth)
+    assert within_15_percent(found["numbers"]["service_ms_mean"], truth["service_ms_mean"]), (found, truth)
 
 
 def test_one_key_of_per_key_processes_behind_many_callers_is_a_hot_key_not_a_server_to_partition(

@@ -19,6 +19,7 @@
 //! keys) and none of rustler's encoders; it depends on devtrace-recorder and libc only.
 
 pub mod ffi;
+mod hot;
 pub mod probes;
 pub mod statem;
 pub mod summary;
@@ -182,7 +183,8 @@ fn error(env: *mut ErlNifEnv, text: &str) -> Term {
 /// reader), `{seconds, N}` (the flight recorder's window, said in the file's metadata),
 /// `state` or `{state, Modules}` (the state of every recorded GenServer, or of those
 /// modules', before and after each callback; with `values`), `announce` (keep the processes
-/// seen for the first time for `seen/0`). Once per VM: a second open is
+/// seen for the first time for `seen/0`), `{hot, N}` (a function one scheduler calls N times
+/// within 100 ms is hot: `hot/0` gives it to the runtime, which stops tracing it). Once per VM: a second open is
 /// `{error, already_open}`.
 unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) -> Term {
     let a = atoms();
@@ -244,6 +246,7 @@ unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) 
         known: Known::new(env),
         plan: plan_functions(env, &flags),
         announce: flags.contains(&a.announce),
+        hot_calls: flag_number(env, &flags, c"hot").unwrap_or(0) as u32,
     };
     let in_memory = file.in_memory();
     if TRACER.set(Tracer::new(file, options)).is_ok() {
@@ -270,23 +273,26 @@ fn keep_alive(in_memory: bool) {
     }
     loop {
         t.file.heartbeat(devtrace_recorder::clock::monotonic_ns());
+        hot::tick();
         std::thread::sleep(HEARTBEAT_EVERY);
     }
 }
 
 /// The `{seconds, N}` flag: the flight recorder's window in seconds (0: keep everything).
 fn window_seconds(env: *mut ErlNifEnv, flags: &[Term]) -> u64 {
-    let seconds = atom(env, c"seconds");
-    flags
-        .iter()
-        .find_map(|&flag| {
-            let items = tracer::tuple_elements(env, flag).filter(|i| i.len() == 2)?;
-            let mut n: std::os::raw::c_ulong = 0;
-            // SAFETY: an integer term of this env.
-            (items[0] == seconds && unsafe { ffi::enif_get_ulong(env, items[1], &mut n) } != 0)
-                .then_some(n)
-        })
-        .unwrap_or(0)
+    flag_number(env, flags, c"seconds").unwrap_or(0)
+}
+
+/// The number of flag `{Name, N}`, if there is one.
+fn flag_number(env: *mut ErlNifEnv, flags: &[Term], name: &std::ffi::CStr) -> Option<u64> {
+    let name = atom(env, name);
+    flags.iter().find_map(|&flag| {
+        let items = tracer::tuple_elements(env, flag).filter(|i| i.len() == 2)?;
+        let mut n: std::os::raw::c_ulong = 0;
+        // SAFETY: an integer term of this env.
+        (items[0] == name && unsafe { ffi::enif_get_ulong(env, items[1], &mut n) } != 0)
+            .then_some(n)
+    })
 }
 
 /// The `state` flag's choice: every module (`state`), some (`{state, Modules}`), or none.
@@ -362,6 +368,24 @@ unsafe extern "C" fn seen(env: *mut ErlNifEnv, _argc: c_int, _argv: *const Term)
     let pids = TRACER.get().map(Tracer::take_seen).unwrap_or_default();
     // SAFETY: local pids are immediate terms, valid in this env.
     unsafe { ffi::enif_make_list_from_array(env, pids.as_ptr(), pids.len() as _) }
+}
+
+/// `hot()`: the functions found hot since the last call, `[{Module, Function, Arity}]` (the
+/// runtime turns their trace patterns off; [`hot`]).
+unsafe extern "C" fn hot_functions(env: *mut ErlNifEnv, _argc: c_int, _argv: *const Term) -> Term {
+    let found = TRACER.get().map(|t| t.hot.take()).unwrap_or_default();
+    let items: Vec<Term> = found
+        .into_iter()
+        .map(|(module, function, arity)| {
+            // SAFETY: atoms are valid in every env; the tuple is made in this one.
+            unsafe {
+                let fields = [module, function, ffi::enif_make_ulong(env, arity.into())];
+                ffi::enif_make_tuple_from_array(env, fields.as_ptr(), 3)
+            }
+        })
+        .collect();
+    // SAFETY: terms of this env.
+    unsafe { ffi::enif_make_list_from_array(env, items.as_ptr(), items.len() as _) }
 }
 
 /// `vm_stopping()`: the VM has begun to stop; the file says when, so its reader takes the
@@ -528,7 +552,7 @@ fn make_binary(env: *mut ErlNifEnv, bytes: &[u8]) -> Term {
     term
 }
 
-static FUNCS: [ErlNifFunc; 18] = [
+static FUNCS: [ErlNifFunc; 19] = [
     ErlNifFunc {
         name: c"enabled".as_ptr(),
         arity: 3,
@@ -587,6 +611,12 @@ static FUNCS: [ErlNifFunc; 18] = [
         name: c"name".as_ptr(),
         arity: 2,
         fptr: name,
+        flags: 0,
+    },
+    ErlNifFunc {
+        name: c"hot".as_ptr(),
+        arity: 0,
+        fptr: hot_functions,
         flags: 0,
     },
     ErlNifFunc {

@@ -61,7 +61,7 @@ fn function_ended(
 ) {
     if let Some(t) = recording() {
         let function = (a[0], a[1], arity(env, a[2]));
-        t.left(env, caller(env), function, value(), ending);
+        t.left(env, caller(env), function, value(), ending, true);
     }
 }
 

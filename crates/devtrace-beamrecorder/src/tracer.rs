@@ -31,6 +31,7 @@ use devtrace_recorder::ring::{
 };
 
 use crate::ffi::{self, ErlNifEnv, Term};
+use crate::hot::HotCalls;
 use crate::statem::{self, Left, StatemAtoms};
 use crate::summary::{self, Summarizer, Syntax};
 use crate::word_hash::{WordMap, WordSet};
@@ -54,6 +55,9 @@ pub struct Options {
     /// a plan traced by meta patterns sets no process's flags, so the runtime names and follows
     /// only the processes that ran its functions.
     pub announce: bool,
+    /// Traced calls of one function one scheduler makes within 100 ms that make it hot
+    /// ([`crate::hot`]; 0: never).
+    pub hot_calls: u32,
 }
 
 impl Options {
@@ -260,6 +264,8 @@ pub struct Tracer {
     /// The processes seen for the first time since the runtime last took them (with
     /// `announce`; local pids are immediate terms, valid in every env), at most [`SEEN_KEPT`].
     seen: Mutex<Vec<Term>>,
+    /// Functions called too often to record call by call.
+    pub(crate) hot: HotCalls,
 }
 
 /// Processes seen for the first time kept until the runtime takes them (it does every few
@@ -409,6 +415,7 @@ thread_local! {
 impl Tracer {
     pub fn new(file: RecorderFile, options: Options) -> Tracer {
         let texts = TextStore::for_file(&file);
+        let hot = HotCalls::new(options.hot_calls);
         Tracer {
             file,
             options,
@@ -422,6 +429,7 @@ impl Tracer {
             statem_calls: Mutex::new(WordMap::default()),
             identities: Mutex::new(WordMap::default()),
             seen: Mutex::new(Vec::new()),
+            hot,
         }
     }
 
@@ -715,6 +723,7 @@ impl Tracer {
             Tag::ReturnFrom => self.returned(env, tracee, term, extra, false),
             Tag::ExceptionFrom => self.returned(env, tracee, term, extra, true),
             Tag::Send => {
+                crate::hot::message(process_key(tracee));
                 let key = self.options.known.message_key(env, term);
                 let sent = beam::message_meta(EventKind::Cause, key);
                 // A call request's destination: the call's server, even if it never takes it.
@@ -730,6 +739,7 @@ impl Tracer {
                 }
             }
             Tag::Receive => {
+                crate::hot::message(process_key(tracee));
                 let record = match self.options.known.exit_told(env, term) {
                     Some(gone) => beam::beam_meta(BeamKind::ExitHeard, process_key(gone)),
                     None => {
@@ -823,6 +833,18 @@ impl Tracer {
             return;
         }
         let code = self.code(env, module, function, arity);
+        let probed = aux == beam::PROBED_CALL;
+        if probed && self.hot.is_hot(code) {
+            return;
+        }
+        if self.hot.count(code, process_key(tracee)) {
+            // A traced function's pattern goes off (the runtime); a probed one's calls are
+            // dropped from this one on (its return with them).
+            self.hot.found(&self.file, (module, function, arity), code);
+            if probed {
+                return;
+            }
+        }
         let call = pack_meta(EventKind::Call, code, aux);
         if arity == 0 && function == self.options.known.statem.callback_mode {
             self.mark_statem(module);
@@ -961,7 +983,7 @@ impl Tracer {
         } else {
             Ending::Returned
         };
-        self.left(env, tracee, (module, function, n as u32), extra, ending);
+        self.left(env, tracee, (module, function, n as u32), extra, ending, false);
     }
 
     /// The end of `module:function/arity` in process `tracee` (a trace event's, or the probe
@@ -974,6 +996,7 @@ impl Tracer {
         (module, function, arity): (Term, Term, u32),
         extra: Option<Term>,
         ending: Ending,
+        probed: bool,
     ) {
         let exception = ending == Ending::Raised;
         if self.options.excluded.contains(&module)
@@ -982,6 +1005,9 @@ impl Tracer {
             return;
         }
         let code = self.code(env, module, function, arity);
+        if probed && self.hot.is_hot(code) {
+            return;
+        }
         let mut records = Records::default();
         if exception {
             let type_id = extra.map_or(0, |e| self.exception_type(&exception_name(env, e)));

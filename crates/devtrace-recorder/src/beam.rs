@@ -51,6 +51,7 @@ pub mod asking;
 pub mod calls;
 mod doubles;
 pub mod function_names;
+pub mod hot;
 pub mod inline_calls;
 pub mod inline_values;
 pub mod outside;

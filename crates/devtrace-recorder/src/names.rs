@@ -11,6 +11,7 @@ use crate::ring::RecorderFile;
 const TAG_CODE: u8 = 1;
 const TAG_EXCEPTION: u8 = 2;
 const TAG_THREAD: u8 = 3;
+const TAG_HOT_FUNCTION: u8 = 4;
 
 /// What a code id stands for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -70,12 +71,32 @@ pub fn write_thread(file: &RecorderFile, stream: u64, name: &str) -> bool {
     file.append_name(&entry)
 }
 
+/// Appends that the function of `code` was called `calls` times within `window_ms` by one
+/// thread, after which its calls are no longer recorded one by one (a BEAM recording's hot
+/// function: its trace pattern is turned off).
+pub fn write_hot_function(file: &RecorderFile, code: u32, calls: u32, window_ms: u32) -> bool {
+    let mut entry = vec![TAG_HOT_FUNCTION];
+    entry.extend_from_slice(&code.to_ne_bytes());
+    entry.extend_from_slice(&calls.to_ne_bytes());
+    entry.extend_from_slice(&window_ms.to_ne_bytes());
+    file.append_name(&entry)
+}
+
+/// A function whose calls stopped being recorded one by one: after `calls` calls within
+/// `window_ms` (see [`write_hot_function`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HotFunction {
+    pub calls: u32,
+    pub window_ms: u32,
+}
+
 /// The decoded names log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Names {
     pub codes: HashMap<u32, CodeInfo>,
     pub exceptions: HashMap<u32, String>,
     pub threads: HashMap<u64, String>,
+    pub hot_functions: HashMap<u32, HotFunction>,
 }
 
 struct Fields<'a> {
@@ -150,6 +171,14 @@ impl Names {
                 TAG_THREAD => {
                     if let (Some(stream), Some(name)) = (f.u64(), f.string()) {
                         names.threads.insert(stream, name);
+                    }
+                }
+                TAG_HOT_FUNCTION => {
+                    if let (Some(code), Some(calls), Some(window_ms)) = (f.u32(), f.u32(), f.u32())
+                    {
+                        names
+                            .hot_functions
+                            .insert(code, HotFunction { calls, window_ms });
                     }
                 }
                 _ => {}

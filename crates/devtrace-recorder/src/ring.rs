@@ -1862,10 +1862,16 @@ mod tests {
             "builtins.ValueError"
         ));
         assert!(crate::names::write_thread(&file, 2, "worker-1"));
+        assert!(crate::names::write_hot_function(&file, 3, 10_000, 100));
         let names = crate::names::Names::read(&file);
         assert_eq!(names.codes[&3], info);
         assert_eq!(names.exceptions[&1], "builtins.ValueError");
         assert_eq!(names.threads[&2], "worker-1");
+        let hot = crate::names::HotFunction {
+            calls: 10_000,
+            window_ms: 100,
+        };
+        assert_eq!(names.hot_functions[&3], hot);
     }
 
     #[test]

@@ -24,6 +24,12 @@
 
 -define(DEFAULT_MIB, 64).
 -define(JANITOR_INTERVAL_MS, 200).
+%% A function one scheduler calls this many times within 100 ms is hot: its calls are no longer
+%% traced one by one (`DEVTRACE_BEAM_HOT_CALLS'; 0: every call is). Traced, a call costs ≈ 1 µs
+%% of trace delivery: 10,000 in 100 ms is a tenth of a scheduler's time.
+-define(DEFAULT_HOT_CALLS, 10000).
+%% How often the tracer is asked for the functions it found hot.
+-define(HOT_INTERVAL_MS, 10).
 %% Instrumenting: a module loaded from a directory the instrumenter has not seen yet is traced
 %% (its calls recorded, its messages not) until it has instrumented it.
 -define(INSTRUMENTER_INTERVAL_MS, 20).
@@ -47,8 +53,9 @@
 %% `DEVTRACE_BEAM_VALUES', `DEVTRACE_BEAM_LOSSLESS', `DEVTRACE_BEAM_PLAN' (a plan's file:
 %% devtrace_beam_plan), `DEVTRACE_BEAM_INSTRUMENT' (`1': probes compiled in rather than trace
 %% flags, devtrace_beam_instrument), `DEVTRACE_BEAM_SECONDS' (the flight
-%% recorder's window, written in the file's metadata for its reader), `DEVTRACE_BEAM_STATE');
-%% does nothing without a directory.
+%% recorder's window, written in the file's metadata for its reader), `DEVTRACE_BEAM_STATE',
+%% `DEVTRACE_BEAM_HOT_CALLS' (calls of one function within 100 ms after which it is no longer
+%% traced; 0: never); does nothing without a directory.
 start() ->
     case os:getenv("DEVTRACE_BEAM_DIR") of
         false ->
@@ -67,6 +74,7 @@ start() ->
                     seconds => env_integer("DEVTRACE_BEAM_SECONDS", 0),
                     plan => os:getenv("DEVTRACE_BEAM_PLAN", ""),
                     instrument => os:getenv("DEVTRACE_BEAM_INSTRUMENT", "0") =:= "1",
+                    hot_calls => env_count("DEVTRACE_BEAM_HOT_CALLS", ?DEFAULT_HOT_CALLS),
                     state => state_choice(os:getenv("DEVTRACE_BEAM_STATE", "all"))})
     end.
 
@@ -105,9 +113,10 @@ start(#{path := Path} = Options) ->
                                  {lossless, maps:get(lossless, Options, true)}]]
         ++ [{seconds, maps:get(seconds, Options, 0)}] ++ State,
     Mib = maps:get(mib, Options, ?DEFAULT_MIB),
-    %% `devtrace run --plan': only the plan's functions (devtrace_beam_plan).
+    %% `devtrace run --plan': only the plan's functions (devtrace_beam_plan), each call of them.
     Plan = plan(maps:get(plan, Options, "")),
-    try open(Plan, Path, Mib, Excluded, Flags) of
+    Hot = [{hot, maps:get(hot_calls, Options, ?DEFAULT_HOT_CALLS)} || Plan =:= {ok, none}],
+    try open(Plan, Path, Mib, Excluded, Flags ++ Hot) of
         ok when Plan =:= {ok, none} ->
             case maps:get(instrument, Options, false) of
                 true -> instrument(Excluded);
@@ -148,6 +157,13 @@ report(Reason) ->
     io:format(standard_error,
               "devtrace: the BEAM runtime could not start recording: ~tp~n", [Reason]),
     {error, Reason}.
+
+%% A count from the environment, 0 allowed.
+env_count(Name, Default) ->
+    case catch list_to_integer(os:getenv(Name, "")) of
+        N when is_integer(N), N >= 0 -> N;
+        _ -> Default
+    end.
 
 env_integer(Name, Default) ->
     case catch list_to_integer(os:getenv(Name, "")) of
@@ -255,6 +271,7 @@ instrumenter_start(Excluded, Starter) ->
 instrumenter(Excluded, Handled, Turn, Path, Last) ->
     receive
     after ?PATH_INTERVAL_MS ->
+        untrace_hot(),
         Now = erlang:monotonic_time(millisecond),
         case code:get_path() of
             Path when Now - Last < ?INSTRUMENTER_INTERVAL_MS ->
@@ -337,17 +354,33 @@ start_janitor(Excluded) ->
 loaded() ->
     sets:from_list([M || {M, _} <- code:all_loaded()]).
 
-%% Takes the trace pattern off excluded modules loaded since the last look (the NIF drops
+%% Takes the trace pattern off the functions found hot (every `HOT_INTERVAL_MS'), and off
+%% excluded modules loaded since the last look (every `JANITOR_INTERVAL_MS'; the NIF drops
 %% their events meanwhile).
 janitor(Excluded, Seen) ->
+    janitor(Excluded, Seen, 1).
+
+janitor(Excluded, Seen, Turn) ->
     receive
-    after ?JANITOR_INTERVAL_MS ->
-        Now = loaded(),
-        New = sets:subtract(Now, Seen),
-        [erlang:trace_pattern({M, '_', '_'}, false, [local])
-         || M <- sets:to_list(New), sets:is_element(M, Excluded)],
-        janitor(Excluded, Now)
+    after ?HOT_INTERVAL_MS ->
+        untrace_hot(),
+        case Turn rem (?JANITOR_INTERVAL_MS div ?HOT_INTERVAL_MS) of
+            0 ->
+                Now = loaded(),
+                New = sets:subtract(Now, Seen),
+                [erlang:trace_pattern({M, '_', '_'}, false, [local])
+                 || M <- sets:to_list(New), sets:is_element(M, Excluded)],
+                janitor(Excluded, Now, Turn + 1);
+            _ ->
+                janitor(Excluded, Seen, Turn + 1)
+        end
     end.
+
+%% A hot function's calls are no longer traced: its time is its callers' (the tracer named it
+%% in the file, for the reader to say). The calls already made return traced.
+untrace_hot() ->
+    [erlang:trace_pattern(MFA, false, [local]) || MFA <- devtrace_beam_tracer:hot()],
+    ok.
 
 trace_processes(Flags) ->
     persistent_term:put({?MODULE, flags}, Flags),

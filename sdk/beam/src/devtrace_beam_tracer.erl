@@ -5,7 +5,7 @@
 -module(devtrace_beam_tracer).
 
 -export([enabled/3, trace/5, open/4, stats/0, summary/2, bench_write/1, initial_call/1,
-         exit_told/1, seen/0, name/2, vm_stopping/0, nif_file/0]).
+         exit_told/1, seen/0, name/2, vm_stopping/0, hot/0, nif_file/0]).
 %% The probes devtrace_beam_instrument compiles into a module.
 -export([enter/3, leave/4, raised/5, tail/3, sent/1, sent/2, received/1]).
 
@@ -50,6 +50,9 @@ exit_told(_Message) -> erlang:nif_error(not_loaded).
 %% @doc The processes the tracer saw for the first time since the last call (when opened with
 %% the `announce' flag: a plan traced by meta patterns).
 seen() -> erlang:nif_error(not_loaded).
+%% @doc The functions found hot since the last call, [{Module, Function, Arity}]: one
+%% scheduler called each as many times within 100 ms as the `{hot, N}' flag of open/4 says.
+hot() -> erlang:nif_error(not_loaded).
 %% @doc Records that process Pid has the registered name Name (registered before it was traced).
 name(_Pid, _Name) -> erlang:nif_error(not_loaded).
 %% @doc Says in the recorder file that the VM has begun to stop (`init:stop', as SIGTERM does):

@@ -9,6 +9,8 @@ ExUnit.start()
 defmodule DevtraceBeam.Work do
   # A function of "the program": this module is compiled from the script, not excluded.
   def double(n), do: n * 2
+  # Called thousands of times in a loop: hot.
+  def step(n), do: n + 1
 end
 
 defmodule DevtraceBeam.Door do
@@ -140,12 +142,24 @@ defmodule DevtraceBeamTest do
     assert :devtrace_beam_tracer.exit_told({:ok, pid}) == :none
   end
 
+  # Whether the trace pattern of `mfa` is off within `tries` × 10 ms.
+  defp untraced_soon(mfa, tries) do
+    cond do
+      :erlang.trace_info(mfa, :traced) == {:traced, false} -> true
+      tries == 0 -> false
+      true ->
+        Process.sleep(10)
+        untraced_soon(mfa, tries - 1)
+    end
+  end
+
   test "a recording started in this VM records the program's processes" do
     dir = Path.join(System.tmp_dir!(), "devtrace-beam-exunit-#{System.pid()}")
     File.mkdir_p!(dir)
     path = Path.join(dir, "vm.ring")
     on_exit(fn -> File.rm_rf!(dir) end)
-    assert :ok = :devtrace_beam.start(%{path: String.to_charlist(path), mib: 8, lossless: false})
+    options = %{path: String.to_charlist(path), mib: 8, lossless: false, hot_calls: 1000}
+    assert :ok = :devtrace_beam.start(options)
     assert {:error, :already_open} = :devtrace_beam_tracer.open(path, 8, [], [])
     assert :devtrace_beam.syntax() == :elixir
     {before, _, _, _} = :devtrace_beam_tracer.stats()
@@ -158,6 +172,12 @@ defmodule DevtraceBeamTest do
     assert later - before >= 7
     assert not_kept == 0
     assert {:ok, "DTREC\0v1" <> _} = File.open(path, [:read, :binary], &IO.binread(&1, 16))
+    # A function called 1,000 times within 100 ms is hot: the runtime stops tracing it; the
+    # others stay traced.
+    {looper, ref} = spawn_monitor(fn -> Enum.reduce(1..5_000, 0, fn _, n -> DevtraceBeam.Work.step(n) end) end)
+    assert_receive {:DOWN, ^ref, :process, ^looper, :normal}
+    assert untraced_soon({DevtraceBeam.Work, :step, 1}, 100)
+    assert :erlang.trace_info({DevtraceBeam.Work, :double, 1}, :traced) == {:traced, :local}
     :erlang.trace(:all, false, [:all])
   end
 end

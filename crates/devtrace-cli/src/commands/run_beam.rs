@@ -24,9 +24,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use devtrace_ingest::otlp::common::v1::KeyValue as ProtoKeyValue;
 use devtrace_ingest::otlp::trace::v1::{Span, Status, span};
+use devtrace_model::recorded::quote;
 use devtrace_model::{AnyValue, KeyValue, semconv};
 use devtrace_recorder::beam::{self, BeamReader, PROCESS_CODE, RECEIVE_CODE};
 use devtrace_recorder::clock::ClockPair;
+use devtrace_recorder::names::HotFunction;
 use devtrace_recorder::ring::{Cursor, RecorderFile, StreamEvents};
 use devtrace_recorder::{Builder, BuilderOptions, Names, OutSpan};
 
@@ -105,6 +107,9 @@ pub(super) struct Recorded {
     pub(super) lost: u64,
     /// Value summaries the names log had no room left for (lossless mode).
     pub(super) texts_not_kept: u64,
+    /// Functions called too often to trace call by call, by span name, with what made them
+    /// hot (the runtime stopped tracing them: devtrace_beamrecorder's `hot`).
+    pub(super) hot_functions: Vec<(String, HotFunction)>,
     pub(super) processes: usize,
     /// A flight recorder's window (None: a lossless recording).
     pub(super) window: Option<WindowExtent>,
@@ -326,6 +331,9 @@ impl BeamRecording {
             if vm.texts_not_kept > 0 {
                 notes.push(texts_not_kept_note(vm.pid, vm.texts_not_kept, self.mib));
             }
+            if !vm.hot_functions.is_empty() {
+                notes.push(hot_functions_note(vm.pid, &vm.hot_functions));
+            }
         }
         (Some(notes.join("\n")), true)
     }
@@ -337,6 +345,25 @@ fn texts_not_kept_note(pid: u32, count: u64, mib: u64) -> String {
         "devtrace: --record: BEAM VM {pid}: {count} value summaries not kept (arguments, results, states): the recording's names log was full, so later calls lack them; --record-mib {} keeps twice as many",
         // 1/32 of the file holds them, 128 KiB at least (4 MiB's share).
         mib.max(4).saturating_mul(2)
+    )
+}
+
+/// Which functions' calls a VM stopped tracing one by one, and why: their time is in their
+/// callers' spans, and an environment variable records them all.
+fn hot_functions_note(pid: u32, hot: &[(String, HotFunction)]) -> String {
+    let mut named = hot
+        .iter()
+        .take(5)
+        .map(|(name, _)| quote(name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if hot.len() > 5 {
+        named.push_str(&format!(" and {} more", hot.len() - 5));
+    }
+    let (calls, window_ms) = hot.first().map_or((0, 0), |(_, h)| (h.calls, h.window_ms));
+    let each = if hot.len() > 1 { " each" } else { "" };
+    format!(
+        "devtrace: --record: BEAM VM {pid}: later calls of {named} not traced one by one, after {calls} calls within {window_ms} ms{each} (tracing a call that short costs more than the call): their time is in their callers' spans; DEVTRACE_BEAM_HOT_CALLS=0 traces every call"
     )
 }
 
@@ -447,6 +474,7 @@ fn finish_file(mut f: Followed) -> Recorded {
         s.open |= s.code == PROCESS_CODE && !f.reader.exited(s.stream);
     }
     let names = Names::read(&f.file);
+    let hot_functions = hot_functions(&names);
     // The processes `init:stop` killed were running when the VM stopped, not failing.
     let stopping = f.file.info().stopping_ns;
     beam::vm_stop::stopped_with_the_vm(&mut f.reader, &mut out, &names, stopping);
@@ -457,7 +485,7 @@ fn finish_file(mut f: Followed) -> Recorded {
     beam::tail_calls::flatten(&mut out, &names, &values, &states);
     beam::tail_calls::returns_through_tail_calls(&mut out, &values, &mut states);
     // Links, the supervision tree, exits' causes, state machines' states (docs/beam.md).
-    let annotations = beam::annotate(
+    let mut annotations = beam::annotate(
         &f.reader,
         &mut out,
         &beam::Texts {
@@ -466,6 +494,7 @@ fn finish_file(mut f: Followed) -> Recorded {
             statem_states: &beam::read_statem_states(&f.file),
         },
     );
+    beam::hot::mark_hot_functions(&out, &names, &mut annotations);
     let info = f.file.info();
     let lost = f.builder.lost + f.reader.unattributed;
     // A call made from a proxy process (OTP 25's gen_statem:call/3 with a timeout) is its
@@ -495,9 +524,21 @@ fn finish_file(mut f: Followed) -> Recorded {
         events: f.builder.events,
         lost,
         texts_not_kept: f.file.texts_not_kept(),
+        hot_functions,
         processes,
         window: None,
     }
+}
+
+/// The hot functions the names log holds, by span name, in name order.
+fn hot_functions(names: &Names) -> Vec<(String, HotFunction)> {
+    let mut hot: Vec<(String, HotFunction)> = names
+        .hot_functions
+        .iter()
+        .filter_map(|(code, h)| Some((names.codes.get(code)?.span_name(), *h)))
+        .collect();
+    hot.sort_by(|a, b| a.0.cmp(&b.0));
+    hot
 }
 
 /// The spans of the processes that ran the program's code (a recorded function): the VM's and
@@ -1159,6 +1200,31 @@ fn random_id(seed: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hot_functions_note_names_them_quoted_and_how_to_record_every_call() {
+        let hot = HotFunction {
+            calls: 10_000,
+            window_ms: 100,
+        };
+        let one = [("anonymous fn#0 in Pricing.price/1".to_owned(), hot)];
+        assert_eq!(
+            hot_functions_note(7, &one),
+            "devtrace: --record: BEAM VM 7: later calls of \"anonymous fn#0 in Pricing.price/1\" not traced one by one, after 10000 calls within 100 ms (tracing a call that short costs more than the call): their time is in their callers' spans; DEVTRACE_BEAM_HOT_CALLS=0 traces every call"
+        );
+        let many: Vec<(String, HotFunction)> = (1..=7)
+            .map(|n| (format!("parse:step{n}/2\u{1b}[2J"), hot))
+            .collect();
+        let note = hot_functions_note(7, &many);
+        assert!(
+            note.contains("\"parse:step5/2\\u001b[2J\" and 2 more not traced one by one, after 10000 calls within 100 ms each"),
+            "{note}"
+        );
+        assert!(
+            !note.contains('\u{1b}'),
+            "recorded names are quoted, escaped: {note}"
+        );
+    }
 
     #[test]
     fn an_unregistered_genserver_is_the_service_of_its_module_a_registered_process_of_its_name() {

@@ -94,7 +94,7 @@ mod tests {
                 (u32::from(KILLED_ID), KILLED.to_owned()),
                 (u32::from(CRASH_ID), "error:badarith".to_owned()),
             ]),
-            threads: HashMap::new(),
+            ..Names::default()
         }
     }
 
