@@ -97,6 +97,10 @@ line; the planted problem must be among the first three findings (planted + 2) o
   of the program's measure;
 - task_crashes.exs: ten tasks a Task.Supervisor runs at once, three crashing once each → no
   `restart_loop` (nothing restarted them), their crashes recorded;
+- audit_events.exs: an event manager (`:gen_event`) with a counting and a slow writing
+  handler, thirty notifications at once → `mailbox_backlog` on the manager, each notification
+  one unit of work through both handlers, the longest and mean waits within 15 % of the
+  first handler's measure; no timer advice (the program's process sent them);
 - loop_pipeline.exs: the same pipeline written as hand-written receive loops (no GenServer) →
   `mailbox_backlog` on the enrich loop, its turns standing for callbacks (truth as above);
 - per_item_prices.exs: a checkout asking an `Agent` the price of each of 20 cart lines, the
@@ -1191,6 +1195,19 @@ def test_a_slow_stage_of_a_pipeline_of_processes_is_a_mailbox_backlog(store: Sto
     # The stage ahead of it is slower than its sender too, but Enrich is where the items wait.
     backlogs = [f for f in findings if f["kind"] == "mailbox_backlog"]
     assert backlogs[0] is found, [f["title"] for f in backlogs]
+
+
+def test_an_event_manager_behind_its_notifications_is_a_mailbox_backlog_of_whole_notifications(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "audit_events.exs", tmp_path, recording)
+    # A notification runs each handler's handle_event/2 in turn: the two callbacks are one
+    # message's work (taken for one message each, the waits read half as long).
+    found = planted_backlog(findings, truth, "audit", "Audit.Sink.handle_event/2")
+    assert found["numbers"]["messages"] == truth["items"], found
+    # The notifications came from the program's own process: no timer to re-arm.
+    for f in findings:
+        assert "send_after" not in f["recommendation"], f["recommendation"]
 
 
 def test_a_slow_hand_written_receive_loop_is_a_mailbox_backlog(store: Store, runtime: Path, tmp_path: Path, recording: str):

@@ -306,21 +306,70 @@ pub fn units_of_work(trace: &AnalyzedTrace, life: usize) -> (Vec<usize>, bool) {
     }
 }
 
-/// A server's top-level work less the calls its callbacks' tail calls made; another
-/// process's as it is (a loop's turns at top level are tail calls, each its own unit).
+/// A server's top-level work less the calls its callbacks' tail calls made (and, in an event
+/// manager, less the handlers' callbacks after the first for one message); another process's
+/// as it is (a loop's turns at top level are tail calls, each its own unit).
 fn callbacks(trace: &AnalyzedTrace, life: usize, top: Vec<usize>) -> Vec<usize> {
     if server_module(trace, life).is_none() {
         return top;
     }
+    let manager = is_event_manager(trace, life);
     let mut units = Vec::with_capacity(top.len());
-    let mut goes_on = false;
+    let mut unit: Vec<usize> = Vec::new();
     for span in top {
-        if !goes_on {
+        if unit.is_empty() || !goes_on(trace, manager, &unit, span) {
             units.push(span);
+            unit.clear();
         }
-        goes_on = ended_in_tail_call(trace, span);
+        unit.push(span);
     }
     units
+}
+
+/// OTP's `gen_event` starts a manager with no callback module of its own: its
+/// `'$initial_call'` is `'no callback module':init/1`.
+const EVENT_MANAGER_INITIAL_CALL: &str = "no callback module:init/1";
+
+/// Whether `life` is an event manager's (`:gen_event`): each message it takes runs a callback
+/// of each of its handlers in turn (`handle_event/2` for a notification).
+pub fn is_event_manager(trace: &AnalyzedTrace, life: usize) -> bool {
+    text(trace, life, INITIAL_CALL)
+        .is_some_and(|call| call.replace('\'', "") == EVENT_MANAGER_INITIAL_CALL)
+}
+
+/// Whether the top-level span `next` of a server's life goes on the unit of work whose spans
+/// so far are `unit`: after a callback that ended in a tail call (the calls it made), or, in
+/// an event manager (`manager`), another handler's run of the callback that began the unit.
+fn goes_on(trace: &AnalyzedTrace, manager: bool, unit: &[usize], next: usize) -> bool {
+    let Some(&last) = unit.last() else {
+        return false;
+    };
+    ended_in_tail_call(trace, last) || (manager && next_handler(trace, unit, next))
+}
+
+/// In an event manager: whether `next` is the same callback as `unit`'s first (one message's,
+/// `handle_event/2` of each handler for a notification) of a handler not in the unit yet.
+/// Handlers run in a fixed order, so a handler met again — the first one, for the next
+/// notification — begins the next unit. A `handle_call/2` goes to one handler: a unit alone.
+fn next_handler(trace: &AnalyzedTrace, unit: &[usize], next: usize) -> bool {
+    let handler = |span: usize| module_and_callback(&trace.span(span).name);
+    let (Some((module, callback)), Some((_, first_callback))) = (handler(next), handler(unit[0]))
+    else {
+        return false;
+    };
+    callback == first_callback
+        && !callback.starts_with("handle_call/")
+        && unit
+            .iter()
+            .all(|&u| handler(u).is_none_or(|(m, _)| m != module))
+}
+
+/// `Audit.Sink.handle_event/2` → (`Audit.Sink`, `handle_event/2`); `sink:handle_event/2` →
+/// (`sink`, `handle_event/2`).
+fn module_and_callback(function: &str) -> Option<(&str, &str)> {
+    function
+        .split_once(':')
+        .or_else(|| function.rsplit_once('.'))
 }
 
 /// When a unit of work of [`units_of_work`] ended: its span's end, or, for a server's
@@ -341,18 +390,19 @@ pub fn unit_spans(trace: &AnalyzedTrace, unit: usize) -> Vec<usize> {
     else {
         return vec![unit];
     };
-    let mut after = trace.tree.children[parent]
+    let after = trace.tree.children[parent]
         .iter()
         .copied()
         .skip_while(|&c| c != unit)
         .skip(1)
         .filter(|&c| trace.span(c).name != "receive");
+    let manager = is_event_manager(trace, parent);
     let mut spans = vec![unit];
-    while ended_in_tail_call(trace, spans[spans.len() - 1]) {
-        match after.next() {
-            Some(next) => spans.push(next),
-            None => break,
+    for next in after {
+        if !goes_on(trace, manager, &spans, next) {
+            break;
         }
+        spans.push(next);
     }
     spans
 }
@@ -398,7 +448,11 @@ pub fn unit_of(trace: &AnalyzedTrace, span: usize) -> usize {
         return span;
     }
     let children = &trace.tree.children[life];
-    let before = &children[..child_position(trace, children, span).unwrap_or(0)];
+    let at = child_position(trace, children, span).unwrap_or(0);
+    if is_event_manager(trace, life) {
+        return manager_unit_of(trace, &children[..=at]);
+    }
+    let before = &children[..at];
     let mut unit = span;
     for &earlier in before.iter().rev() {
         if trace.span(earlier).name == "receive" {
@@ -410,6 +464,33 @@ pub fn unit_of(trace: &AnalyzedTrace, span: usize) -> usize {
         unit = earlier;
     }
     unit
+}
+
+/// The unit of work of an event manager that the last of `children` (its life's, up to that
+/// span) is part of: its units made as [`units_of_work`] makes them, from where the run of
+/// that span's callback began (a handler's `handle_event/2` runs follow the last call or
+/// init), so a span is not walked back over every notification before it.
+fn manager_unit_of(trace: &AnalyzedTrace, children: &[usize]) -> usize {
+    let work = |c: &&usize| trace.span(**c).name != "receive";
+    let Some(&span) = children.iter().rev().find(work) else {
+        return children[children.len() - 1];
+    };
+    let callback = |c: usize| module_and_callback(&trace.span(c).name).map(|(_, cb)| cb);
+    let run: Vec<usize> = children
+        .iter()
+        .rev()
+        .filter(work)
+        .copied()
+        .take_while(|&c| callback(c) == callback(span))
+        .collect();
+    let mut unit: Vec<usize> = Vec::new();
+    for &c in run.iter().rev() {
+        if unit.is_empty() || !goes_on(trace, true, &unit, c) {
+            unit.clear();
+        }
+        unit.push(c);
+    }
+    unit.first().copied().unwrap_or(span)
 }
 
 /// Where `child` is among `children` (a span's, in (start, index) order: [`crate::tree`]), found
@@ -891,6 +972,47 @@ pub(crate) mod tests {
         let waiters: Vec<&str> = waits.iter().map(|w| w.waiter.as_str()).collect();
         assert_eq!(waiters, ["<0.10.0>", "<0.20.0>", "<0.30.0>"]);
         assert_eq!(waits[2].nanos(), 30_000_000);
+    }
+
+    #[test]
+    fn an_event_managers_unit_of_work_is_one_message_through_each_handler() {
+        let mut manager = life(2, "audit", 0, 100);
+        manager
+            .attributes
+            .push(KeyValue::new(INITIAL_CALL, "no callback module:init/1"));
+        let handled =
+            |id, name: &str, start| on_thread(span(id, Some(2), name, start, start + 4), "audit");
+        // Three notifications through two handlers, then a call to one of them.
+        let spans = vec![
+            span(1, None, "elixir audit.exs", 0, 100),
+            manager,
+            handled(10, "Audit.Counter.handle_event/2", 10),
+            handled(11, "Audit.Sink.handle_event/2", 14),
+            handled(12, "Audit.Counter.handle_event/2", 18),
+            handled(13, "Audit.Sink.handle_event/2", 22),
+            handled(14, "Audit.Counter.handle_event/2", 26),
+            handled(15, "Audit.Sink.handle_event/2", 30),
+            handled(16, "Audit.Counter.handle_call/2", 34),
+        ];
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let id = |n: u8| {
+            (0..trace.spans.spans.len())
+                .find(|&i| trace.span(i).span_id.0[0] == n)
+                .expect("the span")
+        };
+        let life = id(2);
+        let (units, a_loop) = units_of_work(&trace, life);
+        assert!(!a_loop);
+        assert_eq!(units, [id(10), id(12), id(14), id(16)]);
+        // Each unit ends with its last handler's callback.
+        assert_eq!(unit_end(&trace, id(12)), 26);
+        assert_eq!(unit_of(&trace, id(13)), id(12));
+        assert_eq!(unit_of(&trace, id(14)), id(14));
+        assert_eq!(unit_of(&trace, id(16)), id(16));
+        // A GenServer's callbacks back to back stay a unit each.
+        let server = three_callers_in_line();
+        let stock = life_at(&server, "Stock", 5).expect("the server's life");
+        assert_eq!(units_of_work(&server, stock).0.len(), 3);
     }
 
     #[test]

@@ -218,11 +218,11 @@ is_elixir_dir(Parts) ->
 
 -define(MATCH_SPEC, [{'_', [], [{exception_trace}]}]).
 
-%% OTP's and Elixir's modules a GenServer's, a state machine's or a task's messages are sent
-%% and received in (Elixir's `GenServer.cast/2' sends its own; a task replies from
-%% `Task.Supervised' and is awaited in `Task'): their sends and receives are instrumented (not
-%% their calls) when the program's modules are.
--define(OTP_MESSAGING, [gen, gen_server, gen_statem,
+%% OTP's and Elixir's modules a GenServer's, a state machine's, an event manager's or a task's
+%% messages are sent and received in (Elixir's `GenServer.cast/2' sends its own; a task replies
+%% from `Task.Supervised' and is awaited in `Task'): their sends and receives are instrumented
+%% (not their calls) when the program's modules are.
+-define(OTP_MESSAGING, [gen, gen_server, gen_statem, gen_event,
                         'Elixir.GenServer', 'Elixir.Task', 'Elixir.Task.Supervised']).
 
 %% `DEVTRACE_BEAM_INSTRUMENT=1': the program's modules are instrumented — those on the code

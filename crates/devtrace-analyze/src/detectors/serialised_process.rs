@@ -486,6 +486,8 @@ struct OwnWork {
     name: String,
     runs: usize,
     longest_nanos: u64,
+    /// Whether some of its runs began with a message from no recorded process (a timer's).
+    timed: bool,
 }
 
 /// S's work that served no caller, when it, not other callers' calls, is most of what the
@@ -506,11 +508,32 @@ fn blocking_work(trace: &AnalyzedTrace, run: &Run) -> Option<OwnWork> {
         .map(|&c| processes::unit_end(trace, c).saturating_sub(trace.span(c).start_unix_nano))
         .max()
         .unwrap_or(0);
+    let timed = run
+        .life
+        .is_some_and(|life| asked_from_outside(trace, life, run.calls, units.len()));
     Some(OwnWork {
         name,
         runs: units.len(),
         longest_nanos,
+        timed,
     })
+}
+
+/// Whether the `runs` runs of process `life`'s own work were asked for from outside the
+/// recording — a timer's ticks (`:timer.send_interval/2`: the timer's own process is OTP's), a
+/// port's data — rather than by the program's processes (notifications to an event manager,
+/// casts, plain sends): fewer messages from recorded processes reached it, beyond its callers'
+/// `calls`, than half its runs. (Counted by what recorded sends reached, since a message from
+/// nowhere taken at once leaves no `receive` span.)
+fn asked_from_outside(trace: &AnalyzedTrace, life: usize, calls: usize, runs: usize) -> bool {
+    let sent = processes::recorded_receives(trace);
+    let reached = trace
+        .tree
+        .descendants(life)
+        .iter()
+        .filter(|d| sent.contains(d))
+        .count();
+    reached.saturating_sub(calls) * 2 < runs
 }
 
 /// "S serialises its callers: …", for callers queued behind each other's calls (`server` as
@@ -720,6 +743,9 @@ fn blocked_wording(
     let advice = if work.runs >= REPEATED_WORK_RUNS {
         let asked_by = if work.name.ends_with("handle_cast/2") {
             "the casts asking for it came faster than it did it; send fewer (batch them)".into()
+        } else if !work.timed {
+            // Sent by the program's processes (an event manager's notifications, plain sends).
+            "the messages asking for it came faster than it did it; send fewer (batch them), or have their senders wait for it (a call rather than a message they do not wait for)".into()
         } else {
             format!(
                 "the messages asking for it came faster than it did it (a timer such as {interval} whose interval is shorter than the work); re-arm the timer with {once} when each run ends"
@@ -1332,6 +1358,12 @@ mod tests {
     /// from 0 to 36 ms), and one process calling it three times, one call at a time (at 0, 13
     /// and 25 ms), each answered when the refresh running at its end was done.
     fn calls_behind_a_periodic_refresh() -> AnalyzedTrace {
+        calls_behind_work_asked_by(None)
+    }
+
+    /// The same, each refresh asked for by a message: from a timer (no recorded process sent
+    /// it: `sender` none), or sent by process `sender` of the recording.
+    fn calls_behind_work_asked_by(sender: Option<u8>) -> AnalyzedTrace {
         use crate::causality::tests::linked;
         use crate::processes::MESSAGE;
         use crate::processes::tests::life;
@@ -1345,6 +1377,12 @@ mod tests {
         ];
         let mut at = 0;
         for n in 0..6u8 {
+            // Each refresh's message, taken as the one before ended.
+            let asked = span(60 + n, Some(2), "receive", at, at);
+            spans.push(match sender {
+                Some(sender) => linked(asked, sender, MESSAGE, at, 0),
+                None => asked,
+            });
             spans.push(span(
                 20 + n,
                 Some(2),
@@ -1406,6 +1444,26 @@ mod tests {
             found.recommendation
         );
         assert!(found.recommendation.contains("Process.send_after/3"));
+        // Asked for by the program's own messages (an event manager's notifications), the
+        // advice is about their senders, not a timer.
+        let [sent] = detect(
+            &[calls_behind_work_asked_by(Some(10))],
+            &Thresholds::default(),
+        )
+        .try_into()
+        .expect("one finding");
+        assert!(
+            sent.recommendation.contains(
+                "the messages asking for it came faster than it did it; send fewer (batch them), or have their senders wait for it"
+            ),
+            "{}",
+            sent.recommendation
+        );
+        assert!(
+            !sent.recommendation.contains("timer"),
+            "{}",
+            sent.recommendation
+        );
         // Each call waited its whole time behind the refreshes: 12 + 11 + 11 ms.
         assert_eq!(found.numbers["behind_other_work_ms"], 34.0);
         assert_eq!(found.numbers["waiting_at_once"], 1.0);
