@@ -10,6 +10,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - pricing_loop.exs: the same with a server that computes (a fold of 2,000,000 steps with an
   anonymous function a quote) → `serialised_process`, and the fold's function recorded only
   until it was hot (10,000 calls within 100 ms), the recording saying so;
+- connecting_client.exs: a connection `gen_statem` postponing five queries while its two failed
+  attempts and a third run in `:disconnected` → `serialised_process` counting the three
+  attempts (not the postponements) and saying the calls were postponed in that state;
 - hot_key.exs: one GenServer per SKU through a `Registry`, forty orders at once, thirty for one
   SKU → `serialised_process` on that SKU's process, shown with the key it was started with and
   advised that one key is hot (not to partition: it answered 30 of the 40 calls to the ten),
@@ -367,6 +370,22 @@ def test_a_server_computing_in_a_hot_loop_is_recorded_at_its_pace_and_found_seri
     assert found["operation"] == "Pricing.Server.handle_call/3"
     assert within_15_percent(found["saving_nanos"] / 1e6, truth["max_queued_ms"]), (found, truth)
     assert within_15_percent(found["numbers"]["service_ms_mean"], truth["service_ms_mean"]), (found, truth)
+
+
+def test_queries_a_connecting_state_machine_postponed_are_told_they_waited_for_its_attempts(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "connecting_client.exs", tmp_path, recording)
+    found = planted(findings, "serialised_process")
+    assert found["title"].startswith('"Db.Conn" kept its callers waiting while it ran "Db.Conn.disconnected/3"'), found["title"]
+    # Its runs are the attempts, not the calls it postponed (none of which did any work).
+    assert f'ran ({truth["attempts"]} times, up to' in found["title"], found["title"]
+    assert found["recommendation"].startswith(
+        f'"Db.Conn" postponed {truth["queries"]} of its callers\' calls in state ":disconnected" and took them '
+        f'only when it left it: they waited for "Db.Conn.disconnected/3" ({truth["attempts"]} runs in that state'
+    ), found["recommendation"]
+    # No timer of the program's to re-arm: the state machine's own timeouts.
+    assert "send_after" not in found["recommendation"], found["recommendation"]
 
 
 def test_one_key_of_per_key_processes_behind_many_callers_is_a_hot_key_not_a_server_to_partition(

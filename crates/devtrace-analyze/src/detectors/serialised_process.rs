@@ -486,8 +486,12 @@ struct OwnWork {
     name: String,
     runs: usize,
     longest_nanos: u64,
-    /// Whether some of its runs began with a message from no recorded process (a timer's).
+    /// Whether its runs were asked for from outside the recording (a timer's ticks).
     timed: bool,
+    /// A state machine's calls of it that postponed a call (`postpone`: taken again only in
+    /// another state), not counted in `runs`, and the state they were postponed in.
+    postponed: usize,
+    state: Option<String>,
 }
 
 /// S's work that served no caller, when it, not other callers' calls, is most of what the
@@ -497,12 +501,12 @@ fn blocking_work(trace: &AnalyzedTrace, run: &Run) -> Option<OwnWork> {
         return None;
     }
     let name = busiest_callback(trace, &run.other_work)?;
-    let units: BTreeSet<usize> = run
+    let (postponing, units): (BTreeSet<usize>, BTreeSet<usize>) = run
         .other_work
         .iter()
         .map(|&(c, _)| c)
         .filter(|&c| trace.span(c).name == name)
-        .collect();
+        .partition(|&c| postponed_a_call(trace, c));
     let longest_nanos = units
         .iter()
         .map(|&c| processes::unit_end(trace, c).saturating_sub(trace.span(c).start_unix_nano))
@@ -511,12 +515,27 @@ fn blocking_work(trace: &AnalyzedTrace, run: &Run) -> Option<OwnWork> {
     let timed = run
         .life
         .is_some_and(|life| asked_from_outside(trace, life, run.calls, units.len()));
+    let state = postponing
+        .iter()
+        .find_map(|&c| processes::text(trace, c, STATEM_STATE));
     Some(OwnWork {
         name,
         runs: units.len(),
         longest_nanos,
         timed,
+        postponed: postponing.len(),
+        state,
     })
+}
+
+/// A `gen_statem` callback's state after it (`devtrace.beam.statem.state`).
+const STATEM_STATE: &str = "devtrace.beam.statem.state";
+
+/// Whether state machine callback `c` postponed the event it was given (`postpone` among
+/// the actions it returned): a call it leaves for another state, no work done.
+fn postponed_a_call(trace: &AnalyzedTrace, c: usize) -> bool {
+    processes::text(trace, c, STATEM_STATE).is_some()
+        && processes::text(trace, c, processes::CALL_RETURN).is_some_and(|r| r.contains("postpone"))
 }
 
 /// Whether the `runs` runs of process `life`'s own work were asked for from outside the
@@ -740,7 +759,9 @@ fn blocked_wording(
         run.calls,
         human_duration(run.behind_other_work_nanos),
     );
-    let advice = if work.runs >= REPEATED_WORK_RUNS {
+    let advice = if work.postponed > 0 {
+        postponed_advice(server, work, &work_q)
+    } else if work.runs >= REPEATED_WORK_RUNS {
         let asked_by = if work.name.ends_with("handle_cast/2") {
             "the casts asking for it came faster than it did it; send fewer (batch them)".into()
         } else if !work.timed {
@@ -768,6 +789,24 @@ fn blocked_wording(
         human_duration(saving),
     );
     (title, recommendation)
+}
+
+/// The advice for callers a state machine postponed: they waited for it to leave the state
+/// (`work` ran in it, on its own timeouts or messages), not for each other.
+fn postponed_advice(server: &str, work: &OwnWork, work_q: &str) -> String {
+    let state = work
+        .state
+        .as_deref()
+        .map_or_else(String::new, |s| format!(" in state {}", q(s)));
+    format!(
+        "{server} postponed {} of its callers' calls{state} and took them only when it left it: they waited for {work_q} ({} in that state, up to {} each) to reach the next; make that shorter (fewer or faster attempts), or answer calls in that state at once (an error the caller can act on) rather than postponing them",
+        work.postponed,
+        match work.runs {
+            1 => "one run".to_owned(),
+            n => format!("{n} runs"),
+        },
+        human_duration(work.longest_nanos),
+    )
 }
 
 /// Runs of S's own work while callers waited from which it is work that came again and again.
