@@ -189,7 +189,10 @@ mod tests {
         hot.found(&file, (11, 12, 2), 4);
         hot.found(&file, (11, 12, 2), 4);
         assert!(hot.is_hot(4) && !hot.is_hot(5));
-        assert!(std::thread::scope(|s| s.spawn(|| hot.is_hot(4)).join().unwrap()));
+        assert!(std::thread::scope(|s| s
+            .spawn(|| hot.is_hot(4))
+            .join()
+            .unwrap()));
         assert_eq!(hot.take(), vec![(11, 12, 2)]);
         assert!(hot.take().is_empty());
         let named = names::Names::read(&file).hot_functions;

@@ -983,7 +983,14 @@ impl Tracer {
         } else {
             Ending::Returned
         };
-        self.left(env, tracee, (module, function, n as u32), extra, ending, false);
+        self.left(
+            env,
+            tracee,
+            (module, function, n as u32),
+            extra,
+            ending,
+            false,
+        );
     }
 
     /// The end of `module:function/arity` in process `tracee` (a trace event's, or the probe
