@@ -94,6 +94,7 @@ CANNOT_RUN: dict[Key, str] = {
         "here share this test's server) and `scripts/test` (the suite that runs this test)"
     ),
     ("docs/PERFORMANCE.md", "bench/python-autotrace/bench.py --repeat 7"): BENCHMARK,
+    ("docs/PERFORMANCE.md", "DEVTRACE_BEAM_HOT_CALLS=0 devtrace --data D2"): BENCHMARK + "; its every-call run takes half a minute",
     ("docs/PERFORMANCE.md", "pip install viztracer==1.1.1"): BENCHMARK + "; valgrind, pyenv's 3.12.1, viztracer from PyPI",
     ("docs/PERFORMANCE.md", "python loss.py --n 30"): BENCHMARK + "; valgrind",
     ("docs/PERFORMANCE.md", "--baseline recorder --only queue"): BENCHMARK,

@@ -184,8 +184,8 @@ fn error(env: *mut ErlNifEnv, text: &str) -> Term {
 /// `state` or `{state, Modules}` (the state of every recorded GenServer, or of those
 /// modules', before and after each callback; with `values`), `announce` (keep the processes
 /// seen for the first time for `seen/0`), `{hot, N}` (a function one scheduler calls N times
-/// within 100 ms is hot: `hot/0` gives it to the runtime, which stops tracing it). Once per VM: a second open is
-/// `{error, already_open}`.
+/// within 100 ms is hot: `hot/0` gives it to the runtime, which stops tracing it). Once per
+/// VM: a second open is `{error, already_open}`.
 unsafe extern "C" fn open(env: *mut ErlNifEnv, _argc: c_int, argv: *const Term) -> Term {
     let a = atoms();
     // SAFETY: the VM passes 4 arguments.

@@ -1457,6 +1457,50 @@ mod tests {
     }
 
     #[test]
+    fn calls_a_state_machine_postponed_are_told_they_waited_for_it_to_leave_the_state() {
+        use crate::tree::tests::{batch, span};
+        use devtrace_model::KeyValue;
+        // The refreshing server as a state machine in `:disconnected`, each run an attempt,
+        // and three more runs that only postponed a call (10 µs each).
+        let mut spans = calls_behind_a_periodic_refresh().spans.spans;
+        for s in spans.iter_mut().filter(|s| s.name == "Stock.handle_info/2") {
+            s.name = "Stock.disconnected/3".into();
+            s.attributes.extend([
+                KeyValue::new(STATEM_STATE, ":disconnected"),
+                KeyValue::new(processes::CALL_RETURN, "{:keep_state, %{attempts: 1}}"),
+            ]);
+        }
+        for (n, at) in [(0u8, 1_000_000u64), (1, 13_000_000), (2, 25_000_000)] {
+            let mut postponing = span(90 + n, Some(2), "Stock.disconnected/3", at, at + 10_000);
+            postponing.attributes.extend([
+                KeyValue::new(STATEM_STATE, ":disconnected"),
+                KeyValue::new(
+                    processes::CALL_RETURN,
+                    "{:keep_state_and_data, [:postpone]}",
+                ),
+            ]);
+            spans.push(postponing);
+        }
+        let trace = AnalyzedTrace::new(devtrace_model::TraceId([1; 16]), batch(spans));
+        let [found] = detect(&[trace], &Thresholds::default())
+            .try_into()
+            .expect("one finding");
+        // The six attempts are its work; the three postponements are not.
+        assert!(
+            found.title.contains("(6 times, up to 6.0 ms each)"),
+            "{}",
+            found.title
+        );
+        assert!(
+            found.recommendation.starts_with(
+                "\"Stock\" postponed 3 of its callers' calls in state \":disconnected\" and took them only when it left it: they waited for \"Stock.disconnected/3\" (6 runs in that state, up to 6.0 ms each)"
+            ),
+            "{}",
+            found.recommendation
+        );
+    }
+
+    #[test]
     fn calls_one_at_a_time_behind_work_that_came_again_and_again_are_told_it_came_too_fast() {
         let [found] = detect(&[calls_behind_a_periodic_refresh()], &Thresholds::default())
             .try_into()
