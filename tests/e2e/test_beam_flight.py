@@ -265,6 +265,28 @@ def flight_without_run(runtime: Path, rings: Path, **extra: str) -> dict[str, st
     )
 
 
+def test_recover_says_which_functions_a_vm_stopped_recording_call_by_call(store: Store, runtime: Path, tmp_path: Path):
+    """A file left by a VM that found a function hot (tests/e2e/beam_findings/pricing_loop.exs:
+    a fold's function called millions of times) says so when recovered, as `devtrace run`
+    does, and the server's life carries it."""
+    rings = tmp_path / "rings"
+    rings.mkdir()
+    program = Path(__file__).parent / "beam_findings" / "pricing_loop.exs"
+    proc = subprocess.run([need("elixir"), str(program)], cwd=tmp_path, env=flight_without_run(runtime, rings),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    recovered = store.cli("recover", "--dir", str(rings))
+    fold = "anonymous fn#0 in Pricing.Server.price/1"
+    # Fitted to the terminal's width: compared word by word.
+    said = " ".join(recovered.stdout.split())
+    assert (f'devtrace show {recovered.stdout.split("devtrace show ")[1][:12]} later calls of "{fold}" not traced '
+            "one by one, after 10000 calls within 100 ms (tracing a call that short costs more than the call): their "
+            "time is in their callers' spans; DEVTRACE_BEAM_HOT_CALLS=0 traces every call") in said, recovered.describe()
+    trace = store.show(re.search(r"into trace ([0-9a-f]{32})", recovered.stdout).group(1))
+    [server] = [s for s in trace["spans"] if "devtrace.beam.hot_functions" in s["attributes"]]
+    assert server["attributes"]["thread.name"] == "Pricing.Server"
+
+
 def test_recover_writes_the_window_a_killed_vm_left(store: Store, runtime: Path, tmp_path: Path):
     elixir = need("elixir")
     rings = tmp_path / "rings"

@@ -282,6 +282,9 @@ fn text(
                 crate::output::path(file),
                 &trace[..trace.len().min(12)],
             ));
+            if let Some(hot) = result["hot_functions"].as_str() {
+                out.push_str(&format!("  {hot}\n"));
+            }
             continue;
         }
         out.push_str(&format!(

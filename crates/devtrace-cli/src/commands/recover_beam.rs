@@ -9,7 +9,7 @@ use std::path::Path;
 use devtrace_recorder::ring::RecorderFile;
 
 use super::python_autotrace::Recovered;
-use super::run_beam::{rand_seed, read_window, send};
+use super::run_beam::{hot_functions_text, rand_seed, read_window, send};
 
 /// Whether a recorder file is a BEAM VM's (its metadata says `"runtime":"beam"`).
 pub fn is_beam(meta: &serde_json::Value) -> bool {
@@ -47,6 +47,8 @@ pub fn recover_file(path: &Path, endpoint: &str) -> Recovered {
         return fail(info.pid, "no window".to_owned());
     };
     let (events, processes) = (recorded.events, recorded.processes);
+    let hot =
+        (!recorded.hot_functions.is_empty()).then(|| hot_functions_text(&recorded.hot_functions));
     let service = format!("beam-vm-{}", info.pid);
     match send(endpoint, "", &service, recorded.spans) {
         Ok(spans) => {
@@ -60,6 +62,7 @@ pub fn recover_file(path: &Path, endpoint: &str) -> Recovered {
                     "spans": spans,
                     "events": events,
                     "processes": processes,
+                    "hot_functions": hot,
                     "runtime": "beam",
                     "start": 0.0,
                     "end": window.seconds * 1e9,

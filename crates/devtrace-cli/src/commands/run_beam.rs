@@ -351,6 +351,14 @@ fn texts_not_kept_note(pid: u32, count: u64, mib: u64) -> String {
 /// Which functions' calls a VM stopped tracing one by one, and why: their time is in their
 /// callers' spans, and an environment variable records them all.
 fn hot_functions_note(pid: u32, hot: &[(String, HotFunction)]) -> String {
+    format!(
+        "devtrace: --record: BEAM VM {pid}: {}",
+        hot_functions_text(hot)
+    )
+}
+
+/// What [`hot_functions_note`] says of them (also `devtrace recover`'s, for a file a VM left).
+pub(super) fn hot_functions_text(hot: &[(String, HotFunction)]) -> String {
     let mut named = hot
         .iter()
         .take(5)
@@ -363,7 +371,7 @@ fn hot_functions_note(pid: u32, hot: &[(String, HotFunction)]) -> String {
     let (calls, window_ms) = hot.first().map_or((0, 0), |(_, h)| (h.calls, h.window_ms));
     let each = if hot.len() > 1 { " each" } else { "" };
     format!(
-        "devtrace: --record: BEAM VM {pid}: later calls of {named} not traced one by one, after {calls} calls within {window_ms} ms{each} (tracing a call that short costs more than the call): their time is in their callers' spans; DEVTRACE_BEAM_HOT_CALLS=0 traces every call"
+        "later calls of {named} not traced one by one, after {calls} calls within {window_ms} ms{each} (tracing a call that short costs more than the call): their time is in their callers' spans; DEVTRACE_BEAM_HOT_CALLS=0 traces every call"
     )
 }
 
