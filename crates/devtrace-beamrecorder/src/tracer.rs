@@ -55,8 +55,8 @@ pub struct Options {
     /// a plan traced by meta patterns sets no process's flags, so the runtime names and follows
     /// only the processes that ran its functions.
     pub announce: bool,
-    /// Calls of one function one scheduler makes within 100 ms (no message of the calling
-    /// process between two) that make it hot ([`crate::hot`]; 0: never).
+    /// Calls of one function one scheduler makes within 100 ms (no message recorded there
+    /// between two) that make it hot ([`crate::hot`]; 0: never).
     pub hot_calls: u32,
 }
 
