@@ -2,7 +2,7 @@
 //! trace delivery (≈ 1 µs here) and the recording a few records: a function the program calls
 //! a million times a second in a loop (`Enum.reduce(1..2_000_000, fn …)`) made a 20 ms
 //! computation take 1.6 s and filled a flight recorder's window with it. A function one
-//! scheduler calls [`Options::hot_calls`](crate::tracer::Options) times within one
+//! scheduler calls `Options::hot_calls` (the tracer's) times within one
 //! [`WINDOW_TICKS`] window, with no message recorded on that scheduler between two of them, is
 //! *hot*: it is named in the names log (the reader says so), and the runtime
 //! takes it (`hot/0`) and turns its trace pattern off, after which its time is its callers'.
@@ -32,18 +32,18 @@ pub(crate) fn tick() {
     TICK.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Notes a message sent or taken by `process` (its key), recorded on this thread: its calls
-/// made so far are no loop of computation.
-pub(crate) fn message(process: u64) {
-    MESSAGES.with(|m| m.set((m.get().0 + 1, process)));
+/// Notes a message sent or taken, recorded on this thread: the calls made here so far are no
+/// loop of computation.
+pub(crate) fn message() {
+    MESSAGES.with(|m| m.set(m.get() + 1));
 }
 
 thread_local! {
     /// This scheduler's calls by code id in the current window: (window, count, the
     /// [`MESSAGES`] count at its last call).
     static COUNTS: RefCell<WordMap<u32, (u32, u32, u64)>> = RefCell::new(WordMap::default());
-    /// The messages this scheduler recorded, and the process of the last.
-    static MESSAGES: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    /// The messages this scheduler recorded.
+    static MESSAGES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// The hot functions' codes as of a generation of [`HotCalls::generation`].
     static KNOWN: RefCell<(u32, WordSet<u32>)> = RefCell::new((0, WordSet::default()));
 }
@@ -72,18 +72,18 @@ impl HotCalls {
         }
     }
 
-    /// Counts a call of `code` by `_process` (its key); true when this call makes its function
+    /// Counts a call of `code`; true when this call makes its function
     /// hot on this thread (once a window at most: [`HotCalls::found`] keeps each function
     /// once). Any message recorded on this thread since the function's last call here starts
     /// the count again: a process's reply can be recorded after its caller's request on the
     /// same scheduler, so whose message came last does not tell whether the caller sent one
     /// (a GenServer called in a tight loop must never be hot).
-    pub(crate) fn count(&self, code: u32, _process: u64) -> bool {
+    pub(crate) fn count(&self, code: u32) -> bool {
         if self.threshold == 0 {
             return false;
         }
         let window = TICK.load(Ordering::Relaxed) / WINDOW_TICKS;
-        let (messages, _) = MESSAGES.with(std::cell::Cell::get);
+        let messages = MESSAGES.with(std::cell::Cell::get);
         COUNTS.with(|counts| {
             let mut counts = counts.borrow_mut();
             let entry = counts.entry(code).or_insert((window, 0, messages));
@@ -141,40 +141,33 @@ mod tests {
     #[test]
     fn a_function_is_hot_at_its_thresholds_call_within_one_window_and_counted_again_in_the_next() {
         let hot = HotCalls::new(1_000);
-        let hits = (0..2_500).filter(|_| hot.count(7, 1)).count();
+        let hits = (0..2_500).filter(|_| hot.count(7)).count();
         // Within one window (nothing ticks here), the 1,000th call only.
         assert_eq!(hits, 1);
         let never = HotCalls::new(0);
-        assert!(!(0..5_000).any(|_| never.count(8, 1)));
+        assert!(!(0..5_000).any(|_| never.count(8)));
 
         let hot = HotCalls::new(10);
-        assert!(!(0..9).any(|_| hot.count(3, 1)));
+        assert!(!(0..9).any(|_| hot.count(3)));
         for _ in 0..WINDOW_TICKS {
             tick();
         }
         // The nine of the window before are forgotten.
-        assert!(!(0..9).any(|_| hot.count(3, 1)));
-        assert!(hot.count(3, 1));
+        assert!(!(0..9).any(|_| hot.count(3)));
+        assert!(hot.count(3));
     }
 
     #[test]
-    fn a_function_whose_process_sends_or_takes_messages_between_its_calls_is_not_hot() {
+    fn a_function_with_messages_recorded_between_its_calls_is_not_hot() {
         let hot = HotCalls::new(10);
-        // A server's callback: a message of its own process between each two calls.
+        // A server's callback, or a client calling it in a loop (its request, then the
+        // server's reply on the same scheduler): messages between each two calls.
         for _ in 0..100 {
-            assert!(!hot.count(5, 9));
-            message(9);
+            assert!(!hot.count(5));
+            message();
         }
-        // Nor whose messages another process's follow on the same scheduler: a client's
-        // request, then the server's reply, between each two calls of the client.
-        let hits = (0..20)
-            .filter(|_| {
-                message(9);
-                message(4);
-                hot.count(6, 9)
-            })
-            .count();
-        assert_eq!(hits, 0);
+        // The same calls with none between: hot at the tenth.
+        assert_eq!((0..20).filter(|_| hot.count(5)).count(), 1);
     }
 
     #[test]

@@ -723,7 +723,7 @@ impl Tracer {
             Tag::ReturnFrom => self.returned(env, tracee, term, extra, false),
             Tag::ExceptionFrom => self.returned(env, tracee, term, extra, true),
             Tag::Send => {
-                crate::hot::message(process_key(tracee));
+                crate::hot::message();
                 let key = self.options.known.message_key(env, term);
                 let sent = beam::message_meta(EventKind::Cause, key);
                 // A call request's destination: the call's server, even if it never takes it.
@@ -739,7 +739,7 @@ impl Tracer {
                 }
             }
             Tag::Receive => {
-                crate::hot::message(process_key(tracee));
+                crate::hot::message();
                 let record = match self.options.known.exit_told(env, term) {
                     Some(gone) => beam::beam_meta(BeamKind::ExitHeard, process_key(gone)),
                     None => {
@@ -837,7 +837,7 @@ impl Tracer {
         if probed && self.hot.is_hot(code) {
             return;
         }
-        if self.hot.count(code, process_key(tracee)) {
+        if self.hot.count(code) {
             // A traced function's pattern goes off (the runtime); a probed one's calls are
             // dropped from this one on (its return with them).
             self.hot.found(&self.file, (module, function, arity), code);
