@@ -17,6 +17,10 @@ line; the planted problem must be among the first three findings (planted + 2) o
   SKU → `serialised_process` on that SKU's process, shown with the key it was started with and
   advised that one key is hot (not to partition: it answered 30 of the 40 calls to the ten),
   the longest queue within 15 % of the callers' own measure;
+- config_stampede.exs: ten request handlers missing a cold cache at once, each loading the same
+  key from one GenServer → `serialised_process` advised to load it once for all who ask (not to
+  partition: ten calls of one request, one reply), the longest queue within 15 % of the
+  handlers' own measure;
 - bottleneck_stream.exs: sixty jobs run six at a time by `Task.async_stream`, each asking one
   rate-limiting GenServer for a token → `serialised_process`, its saving the time queued spread
   over the jobs alive at once (truth: the stream's time less the same jobs' with the server's
@@ -404,6 +408,20 @@ def test_one_key_of_per_key_processes_behind_many_callers_is_a_hot_key_not_a_ser
     assert not found["recommendation"].startswith("Partition"), found["recommendation"]
     saving_ms = found["saving_nanos"] / 1e6
     assert within_15_percent(saving_ms, truth["max_queued_ms"]), (saving_ms, truth, found)
+
+
+def test_callers_queued_for_the_same_load_are_told_to_share_it_not_to_partition(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "config_stampede.exs", tmp_path, recording)
+    found = planted(findings, "serialised_process")
+    assert found["title"].startswith('"Settings.Db" serialises its callers'), found["title"]
+    assert found["recommendation"].startswith(
+        'Do the work for "{:load, :currency}" once for everyone who asks while it is under way: '
+        f'{truth["requests"]} of the {truth["requests"]} calls "Settings.Db" served asked it and got the same reply'
+    ), found["recommendation"]
+    assert "GenServer.reply/2" in found["recommendation"], found["recommendation"]
+    assert within_15_percent(found["saving_nanos"] / 1e6, truth["max_queued_ms"]), (found, truth)
 
 
 def test_callers_of_an_agent_doing_their_work_are_told_to_do_it_themselves(

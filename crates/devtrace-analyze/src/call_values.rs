@@ -136,6 +136,24 @@ pub fn top_level_arguments(text: &str) -> Vec<&str> {
     items
 }
 
+/// What a `handle_call/3` (a GenServer's or `gen_server`'s) was asked and answered at once,
+/// as recorded: `{:load, :config}` and `{:config, "…"}` of `handle_call({:load, :config}, from,
+/// n)` returning `{:reply, {:config, "…"}, n + 1}`. `None` for a callback that did not reply
+/// in its return (`{:noreply, …}`) or whose values were not recorded.
+pub fn request_and_reply(trace: &AnalyzedTrace, index: usize) -> Option<(String, String)> {
+    if !trace.span(index).name.ends_with("handle_call/3") {
+        return None;
+    }
+    let given = crate::processes::text(trace, index, CALL_ARGUMENTS)?;
+    let answer = crate::processes::text(trace, index, CALL_RETURN)?;
+    let request = top_level_arguments(&given).first()?.to_string();
+    let returned = answer.trim().strip_prefix('{')?.strip_suffix('}')?;
+    match top_level_arguments(returned).as_slice() {
+        [":reply" | "reply", reply, _state, ..] => Some((request, (*reply).to_owned())),
+        _ => None,
+    }
+}
+
 /// Whether `answer` is the list `list` with items put in front (`[c, b, a]` of `[b, a]`): what
 /// a function collecting results returns, given those collected so far — a comprehension's
 /// (`for` compiles to a function given the results so far), `Enum.reduce/3`'s with a list.

@@ -35,6 +35,7 @@
 
 use super::calls::Claims;
 use crate::AnalyzedTrace;
+use crate::call_values;
 use crate::dialect::Dialect;
 use crate::finding::{
     Evidence, Finding, FindingKind, Impact, ImpactBasis, MAX_EVIDENCE, human_duration,
@@ -432,8 +433,12 @@ fn finding(traces: &[AnalyzedTrace], server: &str, runs: &[Run]) -> Finding {
     let shown = processes::shown_process(trace, server);
     let dialect = callback.as_deref().map_or(Dialect::Elixir, Dialect::of);
     let waiting_nanos = waiting.as_ref().map(|(_, nanos)| *nanos);
+    let asked_again = SameRequest::of(trace, &example.service);
     let (title, recommendation) = match (blocking_work(trace, example), waiting) {
         (Some(work), _) => blocked_wording(&shown, example, saving, &served_by, &work, dialect),
+        (None, _) if let Some(same) = asked_again => {
+            same_request_wording(&shown, example, saving, &served_by, &same, dialect)
+        }
         (None, Some((peer, _))) => waiting_wording(&shown, example, saving, &served_by, &peer),
         (None, None) if example.life.is_some_and(|l| processes::is_agent(trace, l)) => {
             agent_wording(&shown, example, saving, &served_by)
@@ -587,6 +592,75 @@ fn queued_wording(
     };
     let recommendation = format!(
         "{advice}: {}; saving ≈ {} per run",
+        who_waited(run, true),
+        human_duration(saving),
+    );
+    (title, recommendation)
+}
+
+/// The request most of the calls S served asked, when each got the same reply: the callers
+/// queued behind the same work done again for each of them (a cache's misses all loading one
+/// key at once: a stampede).
+struct SameRequest {
+    request: String,
+    calls: usize,
+    served: usize,
+}
+
+impl SameRequest {
+    /// Fewest calls asking the same thing for it to be the advice.
+    const MIN_CALLS: usize = 3;
+
+    fn of(trace: &AnalyzedTrace, service: &[(usize, u64)]) -> Option<Self> {
+        let mut asked: HashMap<(String, String), usize> = HashMap::new();
+        let answers = service
+            .iter()
+            .filter_map(|&(callback, _)| call_values::request_and_reply(trace, callback));
+        // A bare atom (`:ok`) says the work was done, not what it found: work done for its
+        // effect (a write, a flush) is not the same work whoever asks.
+        for pair in answers.filter(|(_, reply)| !is_atom(reply)) {
+            *asked.entry(pair).or_default() += 1;
+        }
+        let ((request, _), calls) = asked
+            .into_iter()
+            .max_by(|(a, n), (b, m)| n.cmp(m).then_with(|| b.cmp(a)))?;
+        (calls >= Self::MIN_CALLS && calls * 2 > service.len()).then_some(Self {
+            request,
+            calls,
+            served: service.len(),
+        })
+    }
+}
+
+/// Whether a value as recorded is an atom alone (`:ok`, `ok`, `nil`, `'done'`).
+fn is_atom(value: &str) -> bool {
+    let value = value.strip_prefix(':').unwrap_or(value);
+    let quoted = value.len() > 1 && value.starts_with('\'') && value.ends_with('\'');
+    quoted
+        || value.starts_with(|c: char| c.is_ascii_lowercase())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '?' | '!'))
+}
+
+/// "S serialises its callers: …" where most of the calls asked S the same thing and got the
+/// same answer: one answer shared among them ends the queue; more processes would not (one
+/// key), and would do the work again in each.
+fn same_request_wording(
+    server: &str,
+    run: &Run,
+    saving: u64,
+    served_by: &str,
+    same: &SameRequest,
+    dialect: Dialect,
+) -> (String, String) {
+    let title = queued_title(server, run, served_by);
+    let recommendation = format!(
+        "Do the work for {} once for everyone who asks while it is under way: {} of the {} calls {server} served asked it and got the same reply, so its callers queued behind the same work done again for each. Keep the callers of a request in progress and answer them all with {} when it is done, or keep the answer where the callers look first (an ETS table); partitioning {server} would not spread one request: {}; saving ≈ {} per run",
+        q(&same.request),
+        same.calls,
+        same.served,
+        dialect.reply_later(),
         who_waited(run, true),
         human_duration(saving),
     );
@@ -1117,14 +1191,16 @@ mod tests {
             .push(devtrace_model::KeyValue::new("rpc.service", "Db"));
         spans.push(call);
         let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let advice = the_finding(trace).recommendation;
+        assert!(advice.starts_with("Partition \"Stock\""), "{advice}");
+    }
+
+    /// The one finding of `trace`.
+    fn the_finding(trace: AnalyzedTrace) -> Finding {
         let [found] = detect(&[trace], &Thresholds::default())
             .try_into()
             .expect("a serialising server");
-        assert!(
-            found.recommendation.starts_with("Partition \"Stock\""),
-            "{}",
-            found.recommendation
-        );
+        found
     }
 
     #[test]
@@ -1158,6 +1234,50 @@ mod tests {
             found.title
         );
         assert_eq!(found.numbers["max_queued_ms"], 20.0);
+    }
+
+    /// [`three_callers_in_line`] with each of Stock's callbacks asked `request` and replying
+    /// `reply` (its `{n}` the call's number), the state counting its calls.
+    fn three_callers_asking(requests: [&str; 3], reply: &str) -> AnalyzedTrace {
+        let mut spans = three_callers_in_line().spans.spans;
+        let callbacks = spans.iter_mut().filter(|s| s.name == "Stock.handle_call/3");
+        for (n, (callback, request)) in callbacks.zip(requests).enumerate() {
+            let arguments = format!("{request}, {{#PID<0.{n}0.0>, #Ref<0.1.2.{n}>}}, {n}");
+            let reply = reply.replace("{n}", &n.to_string());
+            let answered = format!("{{:reply, {reply}, {}}}", n + 1);
+            callback.attributes.extend([
+                KeyValue::new(processes::CALL_ARGUMENTS, arguments),
+                KeyValue::new(processes::CALL_RETURN, answered),
+            ]);
+        }
+        AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+    }
+
+    #[test]
+    fn callers_queued_for_one_request_answered_alike_are_told_to_share_its_answer() {
+        let load = "{:load, :config}";
+        let found = the_finding(three_callers_asking([load; 3], r#"{:config, "v"}"#));
+        assert!(
+            found.recommendation.starts_with(
+                "Do the work for \"{:load, :config}\" once for everyone who asks while it is \
+                 under way: 3 of the 3 calls \"Stock\" served asked it and got the same reply"
+            ),
+            "{}",
+            found.recommendation
+        );
+        assert!(found.recommendation.contains("GenServer.reply/2"));
+        assert_eq!(found.numbers["max_queued_ms"], 20.0);
+        // Different requests, a reply that only says the work was done, or different replies:
+        // each caller's work was its own.
+        let others = [
+            three_callers_asking(["{:load, 1}", "{:load, 2}", "{:load, 3}"], "{:ok, 1}"),
+            three_callers_asking([":flush"; 3], ":ok"),
+            three_callers_asking([":next_id"; 3], "{:ok, {n}}"),
+        ];
+        for trace in others {
+            let advice = the_finding(trace).recommendation;
+            assert!(advice.starts_with("Partition \"Stock\""), "{advice}");
+        }
     }
 
     /// Twelve jobs, each a process of its own that calls "Limiter" once and ends, run three at
