@@ -183,6 +183,10 @@ line; the planted problem must be among the first three findings (planted + 2) o
 - hostile.exs: a serialising GenServer registered under a name with a terminal escape and an
   instruction, a worker crash-looping with such text in its state: quoted in every finding and
   inert in `devtrace insights`;
+- slow_boot.exs: a supervisor starting four servers, three loading their data in `init/1`, the
+  fourth asking one of them in its own → `sequential_work` naming the supervisor's starts and
+  the three `init/1`s, the fourth held out (it needs "Shop.Rates"), the saving (the loads less
+  the longest) within 15 % of the loads' own measures;
 - sequential.exs: three independent calls to three servers one after another, then a payment
   that needs one of their answers → `sequential_work` grouping the three and holding the
   payment out, saving within 15 % of the measured sequential − overlapped time;
@@ -1145,6 +1149,22 @@ def test_independent_calls_one_after_another_are_grouped_and_the_dependent_one_h
     assert "\"Payment/authorize\"" in found["recommendation"], found["recommendation"]
     # Servers waiting in their loops for requests are not callers queued behind each other.
     assert not [f for f in findings if f["kind"] == "serialised_process"], [f["title"] for f in findings]
+
+
+def test_servers_a_supervisor_starts_one_after_another_loading_in_init_are_sequential_work(
+    store: Store, runtime: Path, tmp_path: Path, recording: str
+):
+    truth, findings = findings_of(store, "slow_boot.exs", tmp_path, recording)
+    found = planted(findings, "sequential_work")
+    assert re.match(
+        rf'The supervisor "<0\.\d+\.0>" started {truth["starts"]} processes one after another, waiting [\d.]+ ms for '
+        r'their init/1 \("Shop.Catalog.init/1", "Shop.Rates.init/1", "Shop.Regions.init/1", up to [\d.]+ ms each\) '
+        r'\("Shop.Prices.init/1" held out: it waited for "Shop.Rates", started before it\)$',
+        found["title"],
+    ), found["title"]
+    assert "handle_continue/2 (return {:ok, state, {:continue, :load}})" in found["recommendation"], found
+    assert found["numbers"]["held_out"] == truth["held_out"]
+    assert within_15_percent(found["saving_nanos"] / 1e6, truth["saving_ms"]), (found, truth)
 
 
 def test_a_call_sent_a_name_an_earlier_answer_carried_is_held_out_of_the_group(

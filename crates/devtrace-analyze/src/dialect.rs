@@ -41,6 +41,14 @@ impl Dialect {
         }
     }
 
+    /// What an `init/1` returns to go on with its work in `handle_continue/2`.
+    pub fn continue_from_init(self) -> &'static str {
+        match self {
+            Self::Elixir => "{:ok, state, {:continue, :load}}",
+            Self::Erlang => "{ok, State, {continue, load}}",
+        }
+    }
+
     /// How one process per key is found by its key.
     pub fn per_key(self) -> &'static str {
         match self {

@@ -607,7 +607,7 @@ fn shown_supervisor(trace: &AnalyzedTrace, name: &str) -> Option<String> {
 }
 
 /// Whether `life` is a supervisor's (its initial call OTP's `supervisor:init/1`).
-fn is_supervisor(trace: &AnalyzedTrace, life: usize) -> bool {
+pub fn is_supervisor(trace: &AnalyzedTrace, life: usize) -> bool {
     text(trace, life, INITIAL_CALL)
         .is_some_and(|call| matches!(call.as_str(), "supervisor:init/1" | "Supervisor.init/1"))
 }

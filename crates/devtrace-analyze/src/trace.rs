@@ -88,6 +88,14 @@ impl AnalyzedTrace {
         &self.spans.spans[index]
     }
 
+    /// Evidence of a finding in this trace: the spans at `indices`.
+    pub fn evidence(&self, indices: impl IntoIterator<Item = usize>) -> crate::Evidence {
+        crate::Evidence {
+            trace_id: self.trace_id,
+            span_ids: indices.into_iter().map(|i| self.span(i).span_id).collect(),
+        }
+    }
+
     /// The first root (earliest-starting span without a parent in the trace).
     pub fn root(&self) -> Option<usize> {
         self.tree.roots.first().copied()

@@ -921,13 +921,7 @@ fn meanwhile(trace: &AnalyzedTrace, busy: usize, call: usize, task: bool) -> Str
 
 fn evidence(traces: &[AnalyzedTrace], found: &Timeout) -> Evidence {
     let trace = &traces[found.trace];
-    Evidence {
-        trace_id: trace.trace_id,
-        span_ids: std::iter::once(found.call)
-            .chain(found.busy)
-            .map(|i| trace.span(i).span_id)
-            .collect(),
-    }
+    trace.evidence(std::iter::once(found.call).chain(found.busy))
 }
 
 #[cfg(test)]

@@ -269,16 +269,12 @@ fn lost_nanos(traces: &[AnalyzedTrace], run: &Run) -> u64 {
 
 fn evidence(traces: &[AnalyzedTrace], run: &Run) -> Evidence {
     let trace = &traces[run.trace];
-    Evidence {
-        trace_id: trace.trace_id,
-        span_ids: run
-            .killed
+    trace.evidence(
+        run.killed
             .iter()
             .flat_map(|&(life, work)| [life, work])
-            .take(6)
-            .map(|i| trace.span(i).span_id)
-            .collect(),
-    }
+            .take(6),
+    )
 }
 
 #[cfg(test)]

@@ -313,13 +313,8 @@ fn busiest(trace: &AnalyzedTrace, backlog: &Backlog) -> (String, u64) {
 fn evidence(traces: &[AnalyzedTrace], backlog: &Backlog) -> Evidence {
     let trace = &traces[backlog.trace];
     let longest = backlog.handled.iter().max_by_key(|h| h.2);
-    Evidence {
-        trace_id: trace.trace_id,
-        span_ids: std::iter::once(backlog.life)
-            .chain(longest.into_iter().flat_map(|h| [h.0, h.1]))
-            .map(|i| trace.span(i).span_id)
-            .collect(),
-    }
+    trace
+        .evidence(std::iter::once(backlog.life).chain(longest.into_iter().flat_map(|h| [h.0, h.1])))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod regression;
 pub mod repeated_calls;
 pub mod restart_loop;
 pub mod retry_storm;
+pub mod sequential_starts;
 pub mod sequential_work;
 pub mod serialised_process;
 pub mod session;
@@ -49,6 +50,9 @@ pub fn run_all_with(traces: &[AnalyzedTrace], options: &Options) -> Vec<Finding>
     let (limited, limited_claims) =
         concurrency_limit::detect_claiming(traces, &Default::default(), &queued);
     claims.extend(limited_claims);
+    let (starts, started) = sequential_starts::detect_claiming(traces, &Default::default());
+    claims.extend(started);
+    findings.extend(starts);
     findings.extend(repeated);
     findings.extend(limited);
     findings.extend(sequential_work::detect_excluding(

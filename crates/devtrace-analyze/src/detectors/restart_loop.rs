@@ -394,16 +394,11 @@ fn restart_advice(states: &[String], failed_starting: &[(String, usize)]) -> Str
 
 fn evidence(traces: &[AnalyzedTrace], l: &Loop) -> Evidence {
     let trace = &traces[l.trace];
-    Evidence {
-        trace_id: trace.trace_id,
-        span_ids: l
-            .crashes
-            .iter()
-            .flat_map(|c| std::iter::once(c.life).chain(c.callback))
-            .take(8)
-            .map(|i| trace.span(i).span_id)
-            .collect(),
-    }
+    let spans = l
+        .crashes
+        .iter()
+        .flat_map(|c| std::iter::once(c.life).chain(c.callback));
+    trace.evidence(spans.take(8))
 }
 
 #[cfg(test)]

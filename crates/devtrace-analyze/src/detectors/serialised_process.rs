@@ -919,17 +919,13 @@ fn busiest_callback(trace: &AnalyzedTrace, service: &[(usize, u64)]) -> Option<S
 
 fn evidence(traces: &[AnalyzedTrace], run: &Run) -> Evidence {
     let trace = &traces[run.trace];
-    let spans = run
-        .life
-        .into_iter()
-        .chain(run.service.iter().map(|(s, _)| *s).take(3))
-        .chain(run.waiters.iter().copied().take(3))
-        .map(|i| trace.span(i).span_id)
-        .collect();
-    Evidence {
-        trace_id: trace.trace_id,
-        span_ids: spans,
-    }
+    let service = run.service.iter().map(|(s, _)| *s).take(3);
+    trace.evidence(
+        run.life
+            .into_iter()
+            .chain(service)
+            .chain(run.waiters.iter().copied().take(3)),
+    )
 }
 
 #[cfg(test)]
