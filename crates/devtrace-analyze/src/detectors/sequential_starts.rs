@@ -4,19 +4,23 @@
 //! acknowledgement), so work done in `init/1` — loading a table, connecting — runs one process
 //! after another, where each could do it in its own time once started.
 //!
-//! **Rule.** A start is a wait in `receive` ended by a message from a process P whose life links
-//! its start (`thread.start`) to a span S around the wait — S started P and waited for it — P's
-//! initial call an `init/1` (not a supervisor's, whose wait is its own children's, counted on
-//! them; not an `Agent`'s, whose start runs the caller's function) whose span ran during the
-//! wait. The starts under one parent span (the function that made them; a supervisor's life)
-//! are one group, in order. A start whose `init/1` waited for a message from a process started
-//! before it in the group needs that process ready, and is held out. A group of ≥ 2 starts
-//! whose saving — their `init/1`s' time less the longest, what the starts would take with that
-//! work overlapped — is ≥ 1 ms and ≥ 5 % of the function that made them (for a supervisor's,
-//! of the call that started the supervisor, else of the run) is a finding of kind
-//! `sequential_work`, one per (starter, initial calls) across runs, the saving per run the mean
-//! over the runs it was found in. The starting spans are claimed: no other sequential-work group
-//! counts their time again.
+//! **Rule.** A start is a process P whose life links its start (`thread.start`) to a span S on
+//! another process that was still running when P's `init/1` returned — S started P and waited
+//! for it (traced, S also holds the wait for P's acknowledgement; with probes compiled in, proc_lib's
+//! wait is not recorded, and S's span enclosing the `init/1` says it). P's initial call is an
+//! `init/1` (not a supervisor's, whose wait is its own children's, counted on them; not an
+//! `Agent`'s, whose start runs the caller's function), and P lived on after it (one that ended as
+//! its `init/1` returned failed to start: a restart, not work to overlap). When S is little more
+//! than the start (a `start_link/1` of the program's), the starts are its parent's (a
+//! supervisor's life, the function calling `start_link/1`s); else S made them itself. The starts
+//! under one parent, back to back ([`back_to_back`]), are one group in order; a start whose
+//! `init/1` waited for a message from a process started before it in the group needs that
+//! process ready, and is held out. A group of ≥ 2 starts whose saving — their `init/1`s' time
+//! less the longest, what the starts would take with that work overlapped — is ≥ 1 ms and ≥ 5 %
+//! of the function that made them (for a supervisor's, of the call that started the supervisor,
+//! else of the run) is a finding of kind `sequential_work`, one per (starter, initial calls)
+//! across runs, the saving per run the mean over the runs it was found in. The starts' spans are
+//! claimed: no other sequential-work group counts their time again.
 
 use super::calls::Claims;
 use crate::AnalyzedTrace;
@@ -213,6 +217,12 @@ fn start_of(
     }
     let process = processes::thread_name(trace, life)?;
     let slack = 1_000_000 + i.duration_nanos() / 10;
+    // A process that ended as its init/1 returned failed to start (`{:stop, reason}`, a
+    // raise): a restart, not a start whose work could overlap another's.
+    let ended = processes::text(trace, life, processes::EXIT_REASON).is_some();
+    if ended && trace.span(life).end_unix_nano <= i.end_unix_nano + slack {
+        return None;
+    }
     let is_the_start = i.start_unix_nano.saturating_sub(s.start_unix_nano) <= slack
         && s.end_unix_nano - i.end_unix_nano <= slack;
     let waited = waits
@@ -544,5 +554,18 @@ mod tests {
     fn starts_far_apart_are_not_one_after_another() {
         // A child started on demand every 100 ms: each start waited 40 ms, but none for another.
         assert!(found(boot_with(40, 100, true, false)).is_empty());
+    }
+
+    #[test]
+    fn processes_that_failed_in_init_are_no_starts_to_overlap() {
+        // Each child ended as its init/1 returned (`{:stop, reason}`): restarts, not loads.
+        let mut spans = boot(40, false).spans.spans;
+        for life in spans
+            .iter_mut()
+            .filter(|s| s.name.starts_with("process cache"))
+        {
+            life.end_unix_nano = life.start_unix_nano + 40 * MS;
+        }
+        assert!(found(AnalyzedTrace::new(TraceId([1; 16]), batch(spans))).is_empty());
     }
 }
