@@ -9,8 +9,8 @@
 //! for it (traced, S also holds the wait for P's acknowledgement; with probes compiled in, proc_lib's
 //! wait is not recorded, and S's span enclosing the `init/1` says it). P's initial call is an
 //! `init/1` (not a supervisor's, whose wait is its own children's, counted on them; not an
-//! `Agent`'s, whose start runs the caller's function), and P lived on after it (one that ended as
-//! its `init/1` returned failed to start: a restart, not work to overlap). When S is little more
+//! `Agent`'s, whose start runs the caller's function), and P started ([`failed_to_start`]: one
+//! whose `init/1` stopped or raised is a restart's attempt, not work to overlap). When S is little more
 //! than the start (a `start_link/1` of the program's), the starts are its parent's (a
 //! supervisor's life, the function calling `start_link/1`s); else S made them itself. The starts
 //! under one parent, back to back ([`back_to_back`]), are one group in order; a start whose
@@ -217,14 +217,12 @@ fn start_of(
     }
     let process = processes::thread_name(trace, life)?;
     let slack = 1_000_000 + i.duration_nanos() / 10;
-    // A process that ended as its init/1 returned failed to start (`{:stop, reason}`, a
-    // raise): a restart, not a start whose work could overlap another's.
-    let ended = processes::text(trace, life, processes::EXIT_REASON).is_some();
-    if ended && trace.span(life).end_unix_nano <= i.end_unix_nano + slack {
-        return None;
-    }
     let is_the_start = i.start_unix_nano.saturating_sub(s.start_unix_nano) <= slack
         && s.end_unix_nano - i.end_unix_nano <= slack;
+    let answered = is_the_start.then_some(starter);
+    if failed_to_start(trace, life, answered, i.end_unix_nano + slack) {
+        return None;
+    }
     let waited = waits
         .iter()
         .filter(|w| {
@@ -249,6 +247,29 @@ fn start_of(
         init,
         init_nanos: i.duration_nanos(),
     })
+}
+
+/// Whether process `life` failed to start (`{:stop, reason}` from its `init/1`, a raise in it):
+/// a restart's attempt, not work that could overlap another's. The answer of the start (span
+/// `start`, a `start_link/1` of the program's) says so when recorded (`{:error, …}`, `:ignore`);
+/// else a life that ended by `init_over` for a reason of its own (not a supervisor's
+/// `:shutdown`).
+fn failed_to_start(
+    trace: &AnalyzedTrace,
+    life: usize,
+    start: Option<usize>,
+    init_over: u64,
+) -> bool {
+    let answer = start.and_then(|s| processes::text(trace, s, processes::CALL_RETURN));
+    if let Some(answer) = answer {
+        let answer = answer.trim_start_matches(['{', ':']);
+        return answer.starts_with("error") || answer == "ignore";
+    }
+    let reason = processes::text(trace, life, processes::EXIT_REASON).unwrap_or_default();
+    let shut_down = reason
+        .trim_start_matches(['{', ':'])
+        .starts_with("shutdown");
+    !reason.is_empty() && !shut_down && trace.span(life).end_unix_nano <= init_over
 }
 
 /// The span that started process `life` (its `thread.start` link's cause).
