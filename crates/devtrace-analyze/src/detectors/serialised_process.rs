@@ -644,8 +644,8 @@ fn is_atom(value: &str) -> bool {
 }
 
 /// "S serialises its callers: …" where most of the calls asked S the same thing and got the
-/// same answer: one answer shared among them ends the queue; more processes would not (one
-/// key), and would do the work again in each.
+/// same answer: one answer shared among them ends the queue (more processes would do the work
+/// again in each); partitioning or moving the work out of the callback come after.
 fn same_request_wording(
     server: &str,
     run: &Run,
@@ -656,13 +656,14 @@ fn same_request_wording(
 ) -> (String, String) {
     let title = queued_title(server, run, served_by);
     let recommendation = format!(
-        "Do the work for {} once for everyone who asks while it is under way: {} of the {} calls {server} served asked it and got the same reply, so its callers queued behind the same work done again for each. Keep the callers of a request in progress and answer them all with {} when it is done, or keep the answer where the callers look first (an ETS table); partitioning {server} would not spread one request: {}; saving ≈ {} per run",
+        "Do the work for {} once for everyone who asks while it is under way: {} of the {} calls {server} served asked it and got the same reply, so its callers queued behind the same work done again for each. Keep the callers of a request in progress and answer them all with {reply_later} when it is done, or keep the answer where the callers look first (an ETS table); else partition {server} or move the slow work out of its callback (reply later with {reply_later} from {}): {}; saving ≈ {} per run",
         q(&same.request),
         same.calls,
         same.served,
-        dialect.reply_later(),
+        dialect.worker(),
         who_waited(run, true),
         human_duration(saving),
+        reply_later = dialect.reply_later(),
     );
     (title, recommendation)
 }
@@ -1261,7 +1262,14 @@ mod tests {
             "{}",
             found.recommendation
         );
-        assert!(found.recommendation.contains("GenServer.reply/2"));
+        assert!(
+            found.recommendation.contains(
+                "; else partition \"Stock\" or move the slow work out of its callback (reply \
+                 later with GenServer.reply/2 from a Task)"
+            ),
+            "{}",
+            found.recommendation
+        );
         assert_eq!(found.numbers["max_queued_ms"], 20.0);
         // Different requests, a reply that only says the work was done, or different replies:
         // each caller's work was its own.
