@@ -121,10 +121,14 @@ pub fn detect_claiming(
 /// The runs of starts worth a finding in one trace.
 fn runs_of(t: usize, trace: &AnalyzedTrace, thresholds: &Thresholds) -> Vec<Run> {
     let waits = processes::message_waits(trace);
+    let mut by_waiter: WaitsByWaiter = HashMap::new();
+    for wait in &waits {
+        by_waiter.entry(&wait.waiter).or_default().push(wait);
+    }
     let index = causality::span_index(trace);
     let mut by_parent: BTreeMap<usize, Vec<Start>> = BTreeMap::new();
     for life in processes::lives(trace) {
-        if let Some(start) = start_of(trace, &index, life, &waits) {
+        if let Some(start) = start_of(trace, &index, life, &by_waiter) {
             by_parent.entry(start.parent).or_default().push(start);
         }
     }
@@ -194,12 +198,15 @@ fn back_to_back(trace: &AnalyzedTrace, before: usize, next: usize) -> bool {
     gap <= (before.duration_nanos() / 2).max(1_000_000)
 }
 
+/// A trace's message waits by the process that waited.
+type WaitsByWaiter<'a> = HashMap<&'a str, Vec<&'a MessageWait>>;
+
 /// The start of process `life`, when it is one (see the module's rule).
 fn start_of(
     trace: &AnalyzedTrace,
     index: &HashMap<SpanId, usize>,
     life: usize,
-    waits: &[MessageWait],
+    waits: &WaitsByWaiter,
 ) -> Option<Start> {
     let call = processes::text(trace, life, processes::INITIAL_CALL)?;
     let skipped = processes::is_supervisor(trace, life) || processes::is_agent(trace, life);
@@ -223,13 +230,12 @@ fn start_of(
     if failed_to_start(trace, life, answered, i.end_unix_nano + slack) {
         return None;
     }
+    let starting = processes::thread_name(trace, starter).unwrap_or_default();
     let waited = waits
-        .iter()
-        .filter(|w| {
-            w.sender == process
-                && Some(&w.waiter) == processes::thread_name(trace, starter).as_ref()
-        })
-        .filter(|w| w.end_unix_nano.abs_diff(i.end_unix_nano) <= slack)
+        .get(starting.as_str())
+        .into_iter()
+        .flatten()
+        .filter(|w| w.sender == process && w.end_unix_nano.abs_diff(i.end_unix_nano) <= slack)
         .map(|w| w.wait.waiter);
     let spans = is_the_start
         .then_some(starter)
@@ -285,12 +291,13 @@ fn asked_during(
     trace: &AnalyzedTrace,
     init: usize,
     process: &str,
-    waits: &[MessageWait],
+    waits: &WaitsByWaiter,
 ) -> HashSet<String> {
     let span = trace.span(init);
     waits
-        .iter()
-        .filter(|w| w.waiter == process)
+        .get(process)
+        .into_iter()
+        .flatten()
         .filter(|w| {
             w.start_unix_nano >= span.start_unix_nano && w.end_unix_nano <= span.end_unix_nano
         })
