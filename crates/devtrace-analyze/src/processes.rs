@@ -390,11 +390,11 @@ pub fn unit_spans(trace: &AnalyzedTrace, unit: usize) -> Vec<usize> {
     else {
         return vec![unit];
     };
-    let after = trace.tree.children[parent]
+    let siblings = &trace.tree.children[parent];
+    let at = child_position(trace, siblings, unit).map_or(siblings.len(), |at| at + 1);
+    let after = siblings[at..]
         .iter()
         .copied()
-        .skip_while(|&c| c != unit)
-        .skip(1)
         .filter(|&c| trace.span(c).name != "receive");
     let manager = is_event_manager(trace, parent);
     let mut spans = vec![unit];

@@ -226,7 +226,7 @@ fn requesting_call(trace: &AnalyzedTrace, wait: &processes::MessageWait) -> Opti
         .unwrap_or(wait.start_unix_nano);
     let cause = wait.wait.cause?;
     let call = enclosing_call(trace, cause)
-        .or_else(|| inline_call(trace, cause, &wait.waiter, sent_at))?;
+        .or_else(|| inline_call(trace, cause, &wait.waiter, sent_at, wait.end_unix_nano))?;
     let peer = processes::text(trace, call, PEER);
     (peer.as_deref() == Some(wait.waiter.as_str())).then_some(call)
 }
@@ -270,14 +270,33 @@ fn enclosing_call(trace: &AnalyzedTrace, index: usize) -> Option<usize> {
 }
 
 /// The call made inline (`gen_server:call/2` in a function doing more: the recorder marks its
-/// wait for the answer as the call) whose request span `index` sent to `peer` at `sent_at`:
-/// its first child call to `peer` begun since.
-fn inline_call(trace: &AnalyzedTrace, index: usize, peer: &str, sent_at: u64) -> Option<usize> {
-    let children = trace.tree.children[index].iter().copied();
-    children
-        .filter(|&c| trace.span(c).start_unix_nano >= sent_at)
-        .find(|&c| processes::text(trace, c, PEER).as_deref() == Some(peer))
+/// wait for the answer as the call) whose request span `index` sent to `peer` at `sent_at`, and
+/// `peer` took at `taken_at`: its first child call begun since, when that is to `peer` — the
+/// caller waits right after it sends, so before long after the request was taken
+/// ([`INLINE_WAIT_NANOS`]).
+fn inline_call(
+    trace: &AnalyzedTrace,
+    index: usize,
+    peer: &str,
+    sent_at: u64,
+    taken_at: u64,
+) -> Option<usize> {
+    // Children are in start order: those begun since are found by bisection, and the walk
+    // stops at the first call, not after the thousands a loop leaves under one function.
+    let children = &trace.tree.children[index];
+    let since = children.partition_point(|&c| trace.span(c).start_unix_nano < sent_at);
+    let until = taken_at.saturating_add(INLINE_WAIT_NANOS);
+    children[since..]
+        .iter()
+        .copied()
+        .take_while(|&c| trace.span(c).start_unix_nano <= until)
+        .find(|&c| trace.span(c).attr(PEER).is_some())
+        .filter(|&c| processes::text(trace, c, PEER).as_deref() == Some(peer))
 }
+
+/// How long after its request was taken a call made inline may begin its wait for the answer:
+/// the caller sends, then waits; a scheduler may run the server first, not for this long.
+const INLINE_WAIT_NANOS: u64 = 10_000_000;
 
 /// Each process's callbacks with a recorded state (both ends), by start.
 fn callbacks_by_process(trace: &AnalyzedTrace) -> HashMap<String, Vec<(u64, usize)>> {

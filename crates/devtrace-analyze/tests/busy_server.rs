@@ -6,12 +6,20 @@
 //! behind (which, a microsecond a call, added up past the threshold of a server that keeps its
 //! callers waiting). The rules look a server's callbacks up rather than walk them for each call:
 //! how long this takes before and after is in docs/PERFORMANCE.md.
+//!
+//! And a dynamic supervisor starting twenty thousand sessions one after another, each on a
+//! call of the program's loop (`DynamicSupervisor.start_child/2`), each session's `init/1`
+//! quick — a server that starts a process per connection. The rules that ask, for each
+//! process, how it was started and what its start waited for, or, for each of a server's units
+//! of work, where it ends, look these up rather than walk every wait or every sibling for each
+//! (the supervisor's life has forty thousand children).
 use devtrace_analyze::{AnalyzedTrace, FindingKind, detectors};
 use devtrace_model::semconv::causal;
 use devtrace_model::{KeyValue, Link, Resource, Scope, Span, SpanBatch, SpanId, SpanKind, TraceId};
 
 const CALLS: u64 = 20_000;
 const TRACE: TraceId = TraceId([9; 16]);
+const US: u64 = 1_000;
 
 fn span(id: u64, parent: Option<u64>, name: &str, start: u64, end: u64) -> Span {
     Span::new(
@@ -26,7 +34,11 @@ fn span(id: u64, parent: Option<u64>, name: &str, start: u64, end: u64) -> Span 
 
 /// A life of process `name` (its outermost span, as the BEAM recorder writes it).
 fn life(id: u64, name: &str, initial_call: &str, end: u64) -> Span {
-    let mut s = span(id, Some(1), &format!("process {name}"), 0, end);
+    life_from(id, name, initial_call, (0, end))
+}
+
+fn life_from(id: u64, name: &str, initial_call: &str, (start, end): (u64, u64)) -> Span {
+    let mut s = span(id, Some(1), &format!("process {name}"), start, end);
     s.attributes.extend([
         KeyValue::new("thread.name", name),
         KeyValue::new("devtrace.beam.process", name),
@@ -37,13 +49,18 @@ fn life(id: u64, name: &str, initial_call: &str, end: u64) -> Span {
 }
 
 /// `waiter` ended by the message span `cause` sent at `at`.
-fn received(mut waiter: Span, cause: u64, at: u64) -> Span {
+fn received(waiter: Span, cause: u64, at: u64) -> Span {
+    linked(waiter, cause, "message", at)
+}
+
+/// `waiter` linked to span `cause` as `kind` (`message`, `thread.start`) at `at`.
+fn linked(mut waiter: Span, cause: u64, kind: &str, at: u64) -> Span {
     waiter.links.push(Link {
         trace_id: TRACE,
         span_id: SpanId(cause.to_be_bytes()),
         trace_state: String::new(),
         attributes: vec![
-            KeyValue::new(causal::LINK_KIND, "message"),
+            KeyValue::new(causal::LINK_KIND, kind),
             KeyValue::new(causal::LINK_CAUSE_TIME, at as i64),
             KeyValue::new(
                 causal::LINK_WAIT_NS,
@@ -60,7 +77,6 @@ fn received(mut waiter: Span, cause: u64, at: u64) -> Span {
 /// request, sends it on a socket (`handle_call/3`) and answers from the `handle_info/2` its
 /// reply's data begins (a message from no recorded process), as a connection process does.
 fn busy_server() -> AnalyzedTrace {
-    const US: u64 = 1_000;
     let end = CALLS * 10 * US + 1;
     let mut spans = vec![
         span(1, None, "elixir load.exs", 0, end),
@@ -96,6 +112,10 @@ fn busy_server() -> AnalyzedTrace {
             ),
         ]);
     }
+    trace_of(spans)
+}
+
+fn trace_of(spans: Vec<Span>) -> AnalyzedTrace {
     let batch = SpanBatch {
         resources: vec![Resource::default()],
         scopes: vec![Scope::default()],
@@ -129,5 +149,112 @@ fn a_connection_answering_twenty_thousand_calls_is_an_n_plus_one_and_keeps_no_on
             .iter()
             .map(|f| (&f.title, &f.numbers))
             .collect::<Vec<_>>()
+    );
+}
+
+/// One start, 100 µs apart: the loop's call to "Sup" (`Load.run/0`'s child), Sup taking the
+/// request and running `Sess.start_link/1`, which waits for the session's acknowledgement
+/// after its `init/1` (10 µs), then answering.
+fn start(k: u64, end: u64) -> [Span; 7] {
+    let (at, id) = (k * 100 * US, 10 + 10 * k);
+    let name = format!("<0.{}.0>", 1000 + k);
+    let mut call = span(
+        id,
+        Some(4),
+        "DynamicSupervisor.start_child/2",
+        at,
+        at + 40 * US,
+    );
+    call.kind = SpanKind::Client;
+    call.attributes.extend([
+        KeyValue::new("rpc.service", "Sup"),
+        KeyValue::new("devtrace.beam.peer", "Sup"),
+    ]);
+    // The recorder reads a start as a call to the new process (it waited for its message).
+    let mut starting = span(
+        id + 3,
+        Some(3),
+        "Sess.start_link/1",
+        at + 10 * US,
+        at + 38 * US,
+    );
+    starting.kind = SpanKind::Client;
+    starting
+        .attributes
+        .push(KeyValue::new("devtrace.beam.peer", name.as_str()));
+    let mut session = life_from(id + 5, &name, "Sess.init/1", (at + 12 * US, end));
+    session
+        .attributes
+        .push(KeyValue::new("devtrace.beam.supervisor", "Sup"));
+    [
+        call,
+        linked(
+            span(id + 1, Some(id), "receive", at, at + 40 * US),
+            id + 3,
+            "message",
+            at + 39 * US,
+        ),
+        linked(
+            span(id + 2, Some(3), "receive", at, at + 10 * US),
+            id,
+            "message",
+            at + 9 * US,
+        ),
+        starting,
+        linked(
+            span(id + 4, Some(id + 3), "receive", at + 12 * US, at + 36 * US),
+            id + 5,
+            "message",
+            at + 35 * US,
+        ),
+        linked(session, id + 3, "thread.start", at + 12 * US),
+        span(
+            id + 6,
+            Some(id + 5),
+            "Sess.init/1",
+            at + 14 * US,
+            at + 24 * US,
+        ),
+    ]
+}
+
+fn many_starts() -> AnalyzedTrace {
+    let end = CALLS * 100 * US + 1;
+    let mut spans = vec![
+        span(1, None, "elixir load.exs", 0, end),
+        life(2, "<0.9.0>", "erlang:apply/2", end),
+        life(3, "Sup", "DynamicSupervisor.init/1", end),
+        span(4, Some(2), "Load.run/0", 0, end),
+    ];
+    for k in 0..CALLS {
+        spans.extend(start(k, end));
+    }
+    trace_of(spans)
+}
+
+#[test]
+fn a_supervisor_starting_twenty_thousand_quick_sessions_keeps_no_one_waiting() {
+    let trace = many_starts();
+    let findings = detectors::run_all(std::slice::from_ref(&trace));
+    let shown = || {
+        findings
+            .iter()
+            .map(|f| (&f.title, &f.numbers))
+            .collect::<Vec<_>>()
+    };
+    // Quick inits, one caller at a time: no queue, and nothing worth overlapping.
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.kind != FindingKind::SerialisedProcess),
+        "one caller at a time is no queue: {:#?}",
+        shown()
+    );
+    assert!(
+        findings
+            .iter()
+            .all(|f| !f.title.contains("processes one after another")),
+        "10 µs inits are nothing to overlap: {:#?}",
+        shown()
     );
 }

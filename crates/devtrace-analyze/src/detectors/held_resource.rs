@@ -63,9 +63,13 @@ pub fn detect(traces: &[AnalyzedTrace], thresholds: &Thresholds) -> Vec<Finding>
     let mut by_server: BTreeMap<String, Vec<Run>> = BTreeMap::new();
     for (t, trace) in traces.iter().enumerate() {
         let waits = processes::message_waits(trace);
+        let mut loop_messages = messages_taken(trace, &waits);
+        let lives = processes::lives_by_name(trace);
         for (server, calls) in calls_by_server(trace, &waits) {
-            let given_back = messages_to(trace, &waits, &server);
-            if let Some(run) = run_of(t, trace, &server, &calls, &given_back, thresholds) {
+            let given_back = loop_messages.remove(server.as_str()).unwrap_or_default();
+            let units = server_units(trace, lives.get(&server).map_or(&[][..], Vec::as_slice));
+            let found = run_of(t, trace, &units, &calls, &given_back, thresholds);
+            if let Some(run) = found {
                 by_server.entry(server).or_default().push(run);
             }
         }
@@ -93,16 +97,24 @@ fn calls_by_server<'a>(
     out
 }
 
-/// The messages process `server` took in its loop (a wait right under its life, not a reply to
-/// a call of its own) from others: (arrival, sender), in arrival order.
-fn messages_to(trace: &AnalyzedTrace, waits: &[MessageWait], server: &str) -> Vec<(u64, String)> {
-    let mut out: Vec<(u64, String)> = waits
+/// The messages each process took in its loop (a wait right under its life, not a reply to a
+/// call of its own) from others: (arrival, sender), in arrival order, by the process.
+fn messages_taken<'a>(
+    trace: &AnalyzedTrace,
+    waits: &'a [MessageWait],
+) -> HashMap<&'a str, Vec<(u64, String)>> {
+    let mut out: HashMap<&str, Vec<(u64, String)>> = HashMap::new();
+    let in_loop = waits
         .iter()
-        .filter(|w| w.waiter == server)
-        .filter(|w| trace.tree.parent[w.wait.waiter].is_some_and(|p| processes::is_life(trace, p)))
-        .map(|w| (w.end_unix_nano, w.sender.clone()))
-        .collect();
-    out.sort();
+        .filter(|w| trace.tree.parent[w.wait.waiter].is_some_and(|p| processes::is_life(trace, p)));
+    for w in in_loop {
+        out.entry(w.waiter.as_str())
+            .or_default()
+            .push((w.end_unix_nano, w.sender.clone()));
+    }
+    for messages in out.values_mut() {
+        messages.sort();
+    }
     out
 }
 
@@ -130,13 +142,12 @@ fn triggers(
 fn run_of(
     t: usize,
     trace: &AnalyzedTrace,
-    server: &str,
+    units: &[usize],
     calls: &[&MessageWait],
     given_back: &[(u64, String)],
     thresholds: &Thresholds,
 ) -> Option<Run> {
-    let units = server_units(trace, server);
-    let taken = triggers(trace, &units, given_back);
+    let taken = triggers(trace, units, given_back);
 
     let mut run = Run {
         trace: t,
@@ -147,7 +158,7 @@ fn run_of(
     };
     let answers = times_by(calls.iter().map(|c| (c.waiter.as_str(), c.end_unix_nano)));
     for wait in calls {
-        let Some((released_at, holder)) = answered_for(trace, &units, &taken, wait) else {
+        let Some((released_at, holder)) = answered_for(trace, units, &taken, wait) else {
             continue;
         };
         if holder == wait.waiter {
@@ -164,13 +175,10 @@ fn run_of(
     (run.waits.len() >= thresholds.min_waits && longest >= thresholds.min_wait_nanos).then_some(run)
 }
 
-/// S's units of work over all its lives, in start order.
-fn server_units(trace: &AnalyzedTrace, server: &str) -> Vec<usize> {
-    let lives = processes::lives_by_name(trace);
+/// S's units of work over all its `lives`, in start order.
+fn server_units(trace: &AnalyzedTrace, lives: &[usize]) -> Vec<usize> {
     let mut units: Vec<usize> = lives
-        .get(server)
-        .into_iter()
-        .flatten()
+        .iter()
         .flat_map(|&life| processes::units_of_work(trace, life).0)
         .collect();
     units.sort_by_key(|&u| trace.span(u).start_unix_nano);

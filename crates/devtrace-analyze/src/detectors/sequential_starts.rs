@@ -123,7 +123,11 @@ fn runs_of(t: usize, trace: &AnalyzedTrace, thresholds: &Thresholds) -> Vec<Run>
     let waits = processes::message_waits(trace);
     let mut by_waiter: WaitsByWaiter = HashMap::new();
     for wait in &waits {
-        by_waiter.entry(&wait.waiter).or_default().push(wait);
+        by_waiter.entry((&wait.waiter, "")).or_default().push(wait);
+        by_waiter
+            .entry((&wait.waiter, &wait.sender))
+            .or_default()
+            .push(wait);
     }
     let index = causality::span_index(trace);
     let mut by_parent: BTreeMap<usize, Vec<Start>> = BTreeMap::new();
@@ -187,19 +191,21 @@ fn runs_in_order(
 }
 
 /// Whether the start whose `init/1` is `next` came right after the one whose `init/1` is
-/// `before`: within 1 ms, or half the earlier `init/1`'s time (a supervisor starts its children
-/// back to back; a dynamic supervisor starting a child on each request over a run does not).
+/// `before`: within half the earlier `init/1`'s time, the starter busy with starts rather than
+/// idle between them (a supervisor starts its children back to back; a dynamic supervisor
+/// starting a child on each request over a run does not).
 fn back_to_back(trace: &AnalyzedTrace, before: usize, next: usize) -> bool {
     let before = trace.span(before);
     let gap = trace
         .span(next)
         .start_unix_nano
         .saturating_sub(before.end_unix_nano);
-    gap <= (before.duration_nanos() / 2).max(1_000_000)
+    gap <= before.duration_nanos() / 2
 }
 
-/// A trace's message waits by the process that waited.
-type WaitsByWaiter<'a> = HashMap<&'a str, Vec<&'a MessageWait>>;
+/// A trace's message waits by the process that waited and the sender (all a process's waits
+/// under the sender `""`).
+type WaitsByWaiter<'a> = HashMap<(&'a str, &'a str), Vec<&'a MessageWait>>;
 
 /// The start of process `life`, when it is one (see the module's rule).
 fn start_of(
@@ -232,10 +238,10 @@ fn start_of(
     }
     let starting = processes::thread_name(trace, starter).unwrap_or_default();
     let waited = waits
-        .get(starting.as_str())
+        .get(&(starting.as_str(), process.as_str()))
         .into_iter()
         .flatten()
-        .filter(|w| w.sender == process && w.end_unix_nano.abs_diff(i.end_unix_nano) <= slack)
+        .filter(|w| w.end_unix_nano.abs_diff(i.end_unix_nano) <= slack)
         .map(|w| w.wait.waiter);
     let spans = is_the_start
         .then_some(starter)
@@ -295,7 +301,7 @@ fn asked_during(
 ) -> HashSet<String> {
     let span = trace.span(init);
     waits
-        .get(process)
+        .get(&(process, ""))
         .into_iter()
         .flatten()
         .filter(|w| {
