@@ -215,7 +215,7 @@ fn start_of(
     waits: &WaitsByWaiter,
 ) -> Option<Start> {
     let call = processes::text(trace, life, processes::INITIAL_CALL)?;
-    let skipped = processes::is_supervisor(trace, life) || processes::is_agent(trace, life);
+    let skipped = supervises(trace, life) || processes::is_agent(trace, life);
     if !call.ends_with("init/1") || skipped {
         return None;
     }
@@ -316,6 +316,13 @@ fn key_of(trace: &AnalyzedTrace, run: &Run) -> (String, Vec<String>) {
     (starter_shown(trace, run.parent), key_calls(trace, run))
 }
 
+/// Whether `life` is a supervisor's: OTP's, or Elixir's `DynamicSupervisor`.
+fn supervises(trace: &AnalyzedTrace, life: usize) -> bool {
+    processes::is_supervisor(trace, life)
+        || processes::text(trace, life, processes::INITIAL_CALL).as_deref()
+            == Some("DynamicSupervisor.init/1")
+}
+
 /// Who made the starts, as a title says it: the function (`"Boot.Main.start/0"`), or a
 /// supervisor's process (`the supervisor "<0.112.0>"`).
 fn starter_shown(trace: &AnalyzedTrace, parent: usize) -> String {
@@ -324,10 +331,11 @@ fn starter_shown(trace: &AnalyzedTrace, parent: usize) -> String {
     }
     let name = processes::thread_name(trace, parent).unwrap_or_default();
     let shown = processes::shown_process(trace, &name);
-    match processes::is_supervisor(trace, parent) {
+    match supervises(trace, parent) {
         // A supervisor with a module of its own is already shown as one.
         true if shown.contains(" supervisor ") => shown,
-        true => format!("The supervisor {shown}"),
+        // By its name: every dynamic supervisor runs `DynamicSupervisor`.
+        true => format!("The supervisor {}", q(&name)),
         false => format!("Process {shown}"),
     }
 }
@@ -601,5 +609,26 @@ mod tests {
             life.end_unix_nano = life.start_unix_nano + 40 * MS;
         }
         assert!(found(AnalyzedTrace::new(TraceId([1; 16]), batch(spans))).is_empty());
+    }
+
+    #[test]
+    fn a_dynamic_supervisors_starts_are_a_supervisors() {
+        let mut spans = boot(40, false).spans.spans;
+        let sup = spans
+            .iter_mut()
+            .find(|s| s.name == "process <0.90.0>")
+            .unwrap();
+        sup.attributes.retain(|a| a.key != INITIAL_CALL);
+        sup.attributes
+            .push(KeyValue::new(INITIAL_CALL, "DynamicSupervisor.init/1"));
+        let trace = AnalyzedTrace::new(TraceId([1; 16]), batch(spans));
+        let [finding] = found(trace).try_into().expect("one finding");
+        assert!(
+            finding
+                .title
+                .starts_with("The supervisor \"<0.90.0>\" started 3 processes"),
+            "{}",
+            finding.title
+        );
     }
 }
