@@ -1021,7 +1021,10 @@ fn message_arrived(
 }
 
 /// Whether a process that a message woke ran nothing recorded before its next message came or
-/// its wait timed out (`rest`: its records after that message).
+/// its wait timed out, or before the call it was in returned (`rest`: its records after that
+/// message). A request that came after a callback's awaited reply, while the callback still ran
+/// (a busy machine can hold it off its scheduler for milliseconds), is taken by OTP's loop
+/// once it returns, not by the callback.
 fn goes_on_waiting(rest: &[Event]) -> bool {
     let ran = rest.iter().find(|e| {
         !beam_of(e).is_some_and(|(kind, _)| {
@@ -1033,6 +1036,7 @@ fn goes_on_waiting(rest: &[Event]) -> bool {
     ran.is_some_and(|e| match (e.kind, beam_of(e)) {
         (EventKind::Beam, Some((kind, _))) => kind == BeamKind::ExitHeard,
         (EventKind::Effect, _) => causality_of(e).is_some_and(|(k, _)| k == LinkKind::Message),
+        (EventKind::Return, _) => true,
         _ => false,
     })
 }
@@ -1298,6 +1302,32 @@ mod tests {
         waits.sort_unstable();
         assert_eq!(waits, [(1, 9), (10, 10), (11, 20), (21, 21), (22, 40)]);
         assert_eq!(reader.requests_taken(), HashSet::from([(server, 10 * MS)]));
+    }
+
+    /// A callback (code 2) that got its awaited reply, then was held off its scheduler while a
+    /// client's call request came, then returned: the request ended none of its waits, and is
+    /// taken where the loop took it, as the callback returned (the next callback its request).
+    #[test]
+    fn a_request_that_comes_after_a_callbacks_reply_is_taken_after_the_callback() {
+        let (asked, reply, request) = (0x51 | CALL_REQUEST_BIT, 0x52, 0x61 | CALL_REQUEST_BIT);
+        let records = vec![
+            ev(0, beam_meta(BeamKind::Process, 0x200)),
+            ev(MS, pack_meta(EventKind::Call, 2, 0)),
+            ev(MS, message_meta(EventKind::Cause, asked)),
+            ev(9 * MS, message_meta(EventKind::Effect, reply)),
+            ev(12 * MS, message_meta(EventKind::Effect, request)),
+            ev(15 * MS, pack_meta(EventKind::Return, 2, 0)),
+            ev(16 * MS, pack_meta(EventKind::Call, 2, 0)),
+            ev(17 * MS, pack_meta(EventKind::Return, 2, 0)),
+        ];
+        let mut reader = BeamReader::new();
+        let spans = build(&mut reader, &[stream(1, records)]);
+        let waits: Vec<(u64, u64)> = spans
+            .iter()
+            .filter(|s| s.code == RECEIVE_CODE)
+            .map(|s| (s.start / MS, s.end / MS))
+            .collect();
+        assert_eq!(waits, [(1, 9), (15, 15)]);
     }
 
     /// A hand-written loop (code 3, recorded) that takes call requests in its own `receive`:
