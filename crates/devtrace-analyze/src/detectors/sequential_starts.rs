@@ -313,7 +313,21 @@ fn asked_during(
 
 /// What a run is matched across runs by: who made the starts, and the initial calls started.
 fn key_of(trace: &AnalyzedTrace, run: &Run) -> (String, Vec<String>) {
-    (starter_shown(trace, run.parent), key_calls(trace, run))
+    (starter_key(trace, run.parent), key_calls(trace, run))
+}
+
+/// Who made the starts, as runs are matched by it: the function, or the starting process's
+/// name — none for a process known by its pid alone, different in every run (its starts'
+/// initial calls say which it is).
+fn starter_key(trace: &AnalyzedTrace, parent: usize) -> String {
+    if !processes::is_life(trace, parent) {
+        return trace.span(parent).name.clone();
+    }
+    let name = processes::thread_name(trace, parent).unwrap_or_default();
+    match processes::is_pid_text(&name) {
+        true => String::new(),
+        false => name,
+    }
 }
 
 /// Whether `life` is a supervisor's: OTP's, or Elixir's `DynamicSupervisor`.
@@ -340,12 +354,13 @@ fn starter_shown(trace: &AnalyzedTrace, parent: usize) -> String {
     }
 }
 
-fn finding(traces: &[AnalyzedTrace], starter: &str, runs: &[Run]) -> Finding {
+fn finding(traces: &[AnalyzedTrace], key: &str, runs: &[Run]) -> Finding {
     let example = runs
         .iter()
         .max_by_key(|r| r.saving())
         .expect("a finding has runs");
     let trace = &traces[example.trace];
+    let starter = starter_shown(trace, example.parent);
     let saving = runs.iter().map(Run::saving).sum::<u64>() / runs.len() as u64;
     let inits = inits_shown(trace, example);
     let busiest = busiest_init(trace, example);
@@ -396,7 +411,7 @@ fn finding(traces: &[AnalyzedTrace], starter: &str, runs: &[Run]) -> Finding {
         fingerprint: fingerprint(&[
             FindingKind::SequentialWork.as_str(),
             "starts",
-            starter,
+            key,
             &busiest,
         ]),
         saving_nanos: saving,
@@ -630,5 +645,25 @@ mod tests {
             "{}",
             finding.title
         );
+    }
+
+    #[test]
+    fn runs_of_a_supervisor_known_by_its_pid_alone_are_one_finding() {
+        let run = |pid: &str| {
+            let mut spans = boot(40, false).spans.spans;
+            for s in &mut spans {
+                s.name = s.name.replace("<0.90.0>", pid);
+                for a in &mut s.attributes {
+                    if a.value.to_display_string() == "<0.90.0>" {
+                        *a = KeyValue::new(a.key.clone(), pid);
+                    }
+                }
+            }
+            AnalyzedTrace::new(TraceId([1; 16]), batch(spans))
+        };
+        let traces = [run("<0.90.0>"), run("<0.95.0>")];
+        let (findings, _) = detect_claiming(&traces, &Thresholds::default());
+        let [finding] = findings.try_into().expect("one finding over both runs");
+        assert_eq!(finding.occurrences, 2);
     }
 }
