@@ -139,13 +139,17 @@ pub fn top_level_arguments(text: &str) -> Vec<&str> {
 /// What a `handle_call/3` (a GenServer's or `gen_server`'s) was asked and answered at once,
 /// as recorded: `{:load, :config}` and `{:config, "…"}` of `handle_call({:load, :config}, from,
 /// n)` returning `{:reply, {:config, "…"}, n + 1}`. `None` for a callback that did not reply
-/// in its return (`{:noreply, …}`) or whose values were not recorded.
+/// in its return (`{:noreply, …}`), whose values were not recorded, or whose summaries were cut
+/// short (`…`: two such may be different values).
 pub fn request_and_reply(trace: &AnalyzedTrace, index: usize) -> Option<(String, String)> {
     if !trace.span(index).name.ends_with("handle_call/3") {
         return None;
     }
     let given = crate::processes::text(trace, index, CALL_ARGUMENTS)?;
     let answer = crate::processes::text(trace, index, CALL_RETURN)?;
+    if given.contains('…') || answer.contains('…') {
+        return None;
+    }
     let request = top_level_arguments(&given).first()?.to_string();
     let returned = answer.trim().strip_prefix('{')?.strip_suffix('}')?;
     match top_level_arguments(returned).as_slice() {
