@@ -18,9 +18,9 @@ line; the planted problem must be among the first three findings (planted + 2) o
   advised that one key is hot (not to partition: it answered 30 of the 40 calls to the ten),
   the longest queue within 15 % of the callers' own measure;
 - config_stampede.exs: ten request handlers missing a cold cache at once, each loading the same
-  key from one GenServer → `serialised_process` advised to load it once for all who ask (not to
-  partition: ten calls of one request, one reply), the longest queue within 15 % of the
-  handlers' own measure;
+  key from one GenServer → `serialised_process` advised first to load it once for all who ask
+  (ten calls of one request, one reply), the longest queue within 15 % of the handlers' own
+  measure;
 - bottleneck_stream.exs: sixty jobs run six at a time by `Task.async_stream`, each asking one
   rate-limiting GenServer for a token → `serialised_process`, its saving the time queued spread
   over the jobs alive at once (truth: the stream's time less the same jobs' with the server's
@@ -414,7 +414,7 @@ def test_one_key_of_per_key_processes_behind_many_callers_is_a_hot_key_not_a_ser
     assert within_15_percent(saving_ms, truth["max_queued_ms"]), (saving_ms, truth, found)
 
 
-def test_callers_queued_for_the_same_load_are_told_to_share_it_not_to_partition(
+def test_callers_queued_for_the_same_load_are_told_first_to_share_it(
     store: Store, runtime: Path, tmp_path: Path, recording: str
 ):
     truth, findings = findings_of(store, "config_stampede.exs", tmp_path, recording)

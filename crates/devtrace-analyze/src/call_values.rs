@@ -10,6 +10,9 @@
 //! left out, as are references and the text inside a string. A BEAM answer's atoms may be data
 //! too (`{"ann", :gold}`, a segment the next call is asked for), but no more than a hint:
 //! [`names`] reads them apart (not `ok`, `true` and their like, which every answer has).
+//!
+//! And the shape of one value, for the rules that read what a call answered: a tuple's items
+//! and its tag (`{:error, reason}`, `{:reply, reply, state}`), an atom alone.
 
 use crate::AnalyzedTrace;
 use crate::processes::{CALL_ARGUMENTS, CALL_RETURN};
@@ -151,11 +154,37 @@ pub fn request_and_reply(trace: &AnalyzedTrace, index: usize) -> Option<(String,
         return None;
     }
     let request = top_level_arguments(&given).first()?.to_string();
-    let returned = answer.trim().strip_prefix('{')?.strip_suffix('}')?;
-    match top_level_arguments(returned).as_slice() {
+    match tuple_items(&answer)?.as_slice() {
         [":reply" | "reply", reply, _state, ..] => Some((request, (*reply).to_owned())),
         _ => None,
     }
+}
+
+/// The items of a tuple as a summary writes it (`{:error, :closed}`: `:error` and `:closed`);
+/// none for a value that is no tuple.
+pub fn tuple_items(value: &str) -> Option<Vec<&str>> {
+    let inner = value.trim().strip_prefix('{')?.strip_suffix('}')?;
+    Some(top_level_arguments(inner))
+}
+
+/// What a value says first, as an atom's name: a tuple's first item, else the value itself
+/// (`{:error, :closed}` → `error`, `:ignore` → `ignore`, Erlang's `{shutdown, R}` → `shutdown`).
+pub fn tag(value: &str) -> &str {
+    let first = tuple_items(value)
+        .and_then(|items| items.first().copied())
+        .unwrap_or(value.trim());
+    first.strip_prefix(':').unwrap_or(first)
+}
+
+/// Whether a value as recorded is an atom alone (`:ok`, `ok`, `nil`, `'done'`).
+pub fn is_atom(value: &str) -> bool {
+    let value = value.strip_prefix(':').unwrap_or(value);
+    let quoted = value.len() > 1 && value.starts_with('\'') && value.ends_with('\'');
+    quoted
+        || value.starts_with(|c: char| c.is_ascii_lowercase())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '?' | '!'))
 }
 
 /// Whether `answer` is the list `list` with items put in front (`[c, b, a]` of `[b, a]`): what
@@ -317,6 +346,25 @@ mod tests {
             ["eu"]
         );
         assert_eq!(names("'quoted', \"a gold b\""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_values_tag_is_its_tuples_first_item_or_itself() {
+        assert_eq!(tag("{:error, {:closed, 1}}"), "error");
+        assert_eq!(tag("{shutdown, normal}"), "shutdown");
+        assert_eq!(tag(":ignore"), "ignore");
+        assert_eq!(tag("%{error: 1}"), "%{error: 1}");
+        assert_eq!(
+            tuple_items("{:reply, [1, 2], 3}"),
+            Some(vec![":reply", "[1, 2]", "3"])
+        );
+        assert_eq!(tuple_items("[1, 2]"), None);
+        for atom in [":ok", "ok", "nil", "'done here'", ":valid?"] {
+            assert!(is_atom(atom), "{atom}");
+        }
+        for value in ["{:ok, 1}", "\"ok\"", "Ok", "42", "[:ok]"] {
+            assert!(!is_atom(value), "{value}");
+        }
     }
 
     #[test]

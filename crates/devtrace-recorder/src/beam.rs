@@ -1263,6 +1263,17 @@ mod tests {
         assert_eq!(reopened.texts_not_kept(), 1 + refused);
     }
 
+    /// The `receive` spans among `spans`, as (start, end) in whole milliseconds, in order.
+    fn waits_ms(spans: &[crate::OutSpan]) -> Vec<(u64, u64)> {
+        let mut waits: Vec<(u64, u64)> = spans
+            .iter()
+            .filter(|s| s.code == RECEIVE_CODE)
+            .map(|s| (s.start / MS, s.end / MS))
+            .collect();
+        waits.sort_unstable();
+        waits
+    }
+
     /// A server whose callback (code 2) waits for another server's reply while a client's
     /// call request comes, then sleeps while a cast comes: its waits are one each, ended by the
     /// reply and by the timeout, and the requests are taken where its loop took them, as the
@@ -1294,13 +1305,10 @@ mod tests {
         ];
         let mut reader = BeamReader::new();
         let spans = build(&mut reader, &[stream(1, records)]);
-        let mut waits: Vec<(u64, u64)> = spans
-            .iter()
-            .filter(|s| s.code == RECEIVE_CODE)
-            .map(|s| (s.start / MS, s.end / MS))
-            .collect();
-        waits.sort_unstable();
-        assert_eq!(waits, [(1, 9), (10, 10), (11, 20), (21, 21), (22, 40)]);
+        assert_eq!(
+            waits_ms(&spans),
+            [(1, 9), (10, 10), (11, 20), (21, 21), (22, 40)]
+        );
         assert_eq!(reader.requests_taken(), HashSet::from([(server, 10 * MS)]));
     }
 
@@ -1322,12 +1330,7 @@ mod tests {
         ];
         let mut reader = BeamReader::new();
         let spans = build(&mut reader, &[stream(1, records)]);
-        let waits: Vec<(u64, u64)> = spans
-            .iter()
-            .filter(|s| s.code == RECEIVE_CODE)
-            .map(|s| (s.start / MS, s.end / MS))
-            .collect();
-        assert_eq!(waits, [(1, 9), (15, 15)]);
+        assert_eq!(waits_ms(&spans), [(1, 9), (15, 15)]);
     }
 
     /// A hand-written loop (code 3, recorded) that takes call requests in its own `receive`:
@@ -1344,12 +1347,7 @@ mod tests {
         ];
         let mut reader = BeamReader::new();
         let spans = build(&mut reader, &[stream(1, records)]);
-        let waits: Vec<(u64, u64)> = spans
-            .iter()
-            .filter(|s| s.code == RECEIVE_CODE)
-            .map(|s| (s.start / MS, s.end / MS))
-            .collect();
-        assert_eq!(waits, [(1, 5), (6, 7)]);
+        assert_eq!(waits_ms(&spans), [(1, 5), (6, 7)]);
     }
 
     /// Two processes on two schedulers, one migrating: the client calls `ask/1` (code 1), which

@@ -2,8 +2,8 @@
 # miss, load it from the "Settings.Db" GenServer. Ten requests arrive at once while the cache is
 # cold, all miss, and all load the same key: the server does the same 15 ms load ten times, each
 # handler queued behind the others'. Planted problem: "Settings.Db" serialises its callers, and
-# the advice is to load the key once for all who ask (not to partition: one key). Prints its
-# own ground truth.
+# the advice is first to load the key once for all who ask (one key: more processes would each
+# load it again). Prints its own ground truth.
 defmodule Settings.Db do
   use GenServer
 

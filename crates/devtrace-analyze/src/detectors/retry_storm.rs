@@ -149,12 +149,10 @@ fn failed(trace: &AnalyzedTrace, index: usize) -> bool {
 /// the bare `:error`, when it did.
 fn returned_error(trace: &AnalyzedTrace, index: usize) -> Option<String> {
     let value = crate::processes::text(trace, index, crate::processes::CALL_RETURN)?;
-    let compact = value.trim();
-    let tuple = compact.strip_prefix('{').and_then(|t| t.strip_suffix('}'));
-    let is_error = match tuple {
-        Some(items) => items.starts_with(":error,") || items.starts_with("error,"),
-        None => matches!(compact, ":error" | "error"),
-    };
+    // A tuple of two or more items tagged `error`, or the atom alone.
+    let tuple = crate::call_values::tuple_items(&value);
+    let is_error =
+        crate::call_values::tag(&value) == "error" && tuple.is_none_or(|items| items.len() >= 2);
     is_error.then(|| value.clone())
 }
 
@@ -713,5 +711,28 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn an_error_is_a_tuple_tagged_error_or_the_atom_alone() {
+        let returned = |value: &str| {
+            let mut call = span(2, Some(1), "Upstream.fetch/1", 0, 1);
+            call.attributes
+                .push(KeyValue::new(crate::processes::CALL_RETURN, value));
+            let spans = vec![span(1, None, "run", 0, 2), call];
+            returned_error(&AnalyzedTrace::new(TraceId([1; 16]), batch(spans)), 1)
+        };
+        for error in ["{:error, :closed}", "{error, closed}", ":error", "error"] {
+            assert!(returned(error).is_some(), "{error}");
+        }
+        for fine in [
+            "{:ok, :error}",
+            "{:error}",
+            ":errors",
+            "%{error: 1}",
+            "[:error]",
+        ] {
+            assert!(returned(fine).is_none(), "{fine}");
+        }
     }
 }

@@ -24,6 +24,7 @@
 
 use super::calls::Claims;
 use crate::AnalyzedTrace;
+use crate::call_values;
 use crate::causality;
 use crate::dialect::Dialect;
 use crate::finding::{
@@ -274,13 +275,10 @@ fn failed_to_start(
 ) -> bool {
     let answer = start.and_then(|s| processes::text(trace, s, processes::CALL_RETURN));
     if let Some(answer) = answer {
-        let answer = answer.trim_start_matches(['{', ':']);
-        return answer.starts_with("error") || answer == "ignore";
+        return matches!(call_values::tag(&answer), "error" | "ignore");
     }
     let reason = processes::text(trace, life, processes::EXIT_REASON).unwrap_or_default();
-    let shut_down = reason
-        .trim_start_matches(['{', ':'])
-        .starts_with("shutdown");
+    let shut_down = call_values::tag(&reason) == "shutdown";
     !reason.is_empty() && !shut_down && trace.span(life).end_unix_nano <= init_over
 }
 

@@ -618,7 +618,7 @@ impl SameRequest {
             .filter_map(|&(callback, _)| call_values::request_and_reply(trace, callback));
         // A bare atom (`:ok`) says the work was done, not what it found: work done for its
         // effect (a write, a flush) is not the same work whoever asks.
-        for pair in answers.filter(|(_, reply)| !is_atom(reply)) {
+        for pair in answers.filter(|(_, reply)| !call_values::is_atom(reply)) {
             *asked.entry(pair).or_default() += 1;
         }
         let ((request, _), calls) = asked
@@ -630,17 +630,6 @@ impl SameRequest {
             served: service.len(),
         })
     }
-}
-
-/// Whether a value as recorded is an atom alone (`:ok`, `ok`, `nil`, `'done'`).
-fn is_atom(value: &str) -> bool {
-    let value = value.strip_prefix(':').unwrap_or(value);
-    let quoted = value.len() > 1 && value.starts_with('\'') && value.ends_with('\'');
-    quoted
-        || value.starts_with(|c: char| c.is_ascii_lowercase())
-            && value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '?' | '!'))
 }
 
 /// "S serialises its callers: …" where most of the calls asked S the same thing and got the
